@@ -1,0 +1,143 @@
+import chalk from 'chalk'
+import { Command, CommanderError, Option } from 'commander'
+import { type SettingSpecs, type Settings, SETTINGS, envName, resolveSettings } from '../core/config.js'
+import { P2PError, hasCode } from '../core/errors.js'
+import { type Logger, createCommandLog } from '../core/log.js'
+
+/**
+ * The frame every command shares: settings as options (flag > env > file >
+ * default), --config and --json, a log file per command, one red line and an
+ * exit code for every failure, and clean SIGINT/SIGTERM handling.
+ */
+
+export interface CommandContext<S extends SettingSpecs> {
+  settings: Settings<S>
+  /** Raw commander options (for command-specific non-setting flags). */
+  options: Record<string, unknown>
+  args: string[]
+  json: boolean
+  log: Logger
+  /** Aborted on SIGINT/SIGTERM; long work checks it and stops resumably. */
+  signal: AbortSignal
+  /** Human output goes to stdout; with --json only the result object does. */
+  out: (line: string) => void
+  err: (line: string) => void
+}
+
+export interface CommandDefinition<S extends SettingSpecs> {
+  /** Subcommand name: "split" → binary p2p-split, umbrella "p2p split". */
+  name: string
+  summary: string
+  arguments?: string
+  settings: S
+  examples: string[]
+  configure?: (cmd: Command) => void
+  /** Returns the exit code (0 on success). */
+  run: (ctx: CommandContext<S>) => Promise<number>
+}
+
+const COMMON = { logsDir: SETTINGS.logsDir, logLevel: SETTINGS.logLevel }
+
+export function defineCommand<S extends SettingSpecs>(def: CommandDefinition<S>): () => Command {
+  return () => {
+    const cmd = new Command(def.name).description(def.summary)
+    if (def.arguments) cmd.arguments(def.arguments)
+    const specs = { ...COMMON, ...def.settings }
+    for (const s of Object.values(specs)) {
+      const label = s.defaultLabel ?? (Array.isArray(s.defaultValue) ? s.defaultValue.join(',') : String(s.defaultValue))
+      cmd.addOption(new Option(`--${s.flag} ${s.valueName}`, `${s.description} (default: ${label}; env ${envName(s.flag)})`))
+    }
+    def.configure?.(cmd)
+    cmd.option('--config <file>', `JSON config file (default: ./p2p.config.json if present; env P2P_CONFIG)`)
+    cmd.option('--json', 'print one JSON object (the result) on stdout instead of human output')
+    cmd.addHelpText('after', `\nExamples:\n${def.examples.map((e) => `  $ ${e}`).join('\n')}\n`)
+    cmd.action(async (...params: unknown[]) => {
+      const command = params[params.length - 1] as Command
+      const options = command.opts()
+      const args = command.args
+      process.exitCode = await execute(def, specs, options, args)
+    })
+    return cmd
+  }
+}
+
+async function execute<S extends SettingSpecs>(def: CommandDefinition<S>, specs: S & typeof COMMON, options: Record<string, unknown>, args: string[]): Promise<number> {
+  const json = options.json === true
+  let flush = (): void => undefined
+  let log: Logger | undefined
+  const controller = new AbortController()
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(130) // second Ctrl-C: leave now
+    log?.info({ signal }, 'interrupted')
+    controller.abort(new P2PError('E_INTERRUPTED', `interrupted by ${signal}`))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    const settings = resolveSettings(specs, { flags: options, configFile: options.config as string | undefined }) as Settings<S> & Settings<typeof COMMON>
+    const commandLog = createCommandLog(settings.logsDir, def.name, settings.logLevel)
+    log = commandLog.log
+    flush = commandLog.flush
+    log.info({ args, argv: process.argv.slice(2) }, 'start')
+    const out = (line: string): void => { if (!json) process.stdout.write(`${line}\n`) }
+    const err = (line: string): void => { process.stderr.write(`${line}\n`) }
+    const code = await def.run({ settings, options, args, json, log, signal: controller.signal, out, err })
+    log.info({ code }, 'exit')
+    return code
+  } catch (error) {
+    return reportFailure(error, json, log)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    flush()
+  }
+}
+
+/** One red line (and a JSON object with --json); the stack goes to the log only. */
+export function reportFailure(error: unknown, json: boolean, log?: Logger): number {
+  const failure = error instanceof P2PError
+    ? error
+    : new P2PError('E_INTERNAL', `internal error: ${(error as Error)?.message ?? String(error)} (see the log file; please report it)`)
+  if (log) {
+    if (failure.code === 'E_INTERNAL') log.error({ err: error }, 'internal error')
+    else log.warn({ code: failure.code, err: failure.message }, 'failed')
+  }
+  if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: failure.code, message: failure.message })}\n`)
+  const hint = hasCode(failure, 'E_INTERRUPTED') ? ' — run the same command again to resume' : ''
+  process.stderr.write(`${chalk.red('Error:')} ${failure.message}${hint} [${failure.code}]\n`)
+  return failure.exitCode
+}
+
+/** Commander's own errors (unknown option, missing argument) exit 2; --help and --version exit 0. */
+export async function runProgram(program: Command, argv: string[]): Promise<void> {
+  const configure = (cmd: Command): void => {
+    cmd.exitOverride()
+    cmd.showHelpAfterError('(run with --help for usage and examples)')
+    cmd.configureOutput({ outputError: (text, write) => write(chalk.red(text)) })
+    cmd.commands.forEach(configure)
+  }
+  configure(program)
+  try {
+    await program.parseAsync(argv)
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2
+      return
+    }
+    process.exitCode = reportFailure(error, argv.includes('--json'))
+  }
+}
+
+/** A command whose issue has not landed yet: says so and exits 2. */
+export function notBuilt(name: string, summary: string): () => Command {
+  return defineCommand({
+    name,
+    summary: `${summary} (not built yet)`,
+    settings: {},
+    examples: [`p2p-${name} --help`],
+    configure: (cmd) => cmd.allowUnknownOption().allowExcessArguments(),
+    run: async () => {
+      throw new P2PError('E_USAGE', `p2p-${name} is not built yet in this version of p2pshare`)
+    },
+  })
+}

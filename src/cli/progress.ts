@@ -1,0 +1,44 @@
+import cliProgress from 'cli-progress'
+import { formatBytes, formatRate } from './format.js'
+
+export interface Progress {
+  update(done: number, extra?: Record<string, string | number>): void
+  stop(): void
+}
+
+/**
+ * A progress bar on a TTY (stderr), plain lines every few seconds otherwise,
+ * nothing with --json.
+ */
+export function createProgress(label: string, total: number, options: { json: boolean; intervalMs?: number; format?: string }): Progress {
+  const started = performance.now()
+  if (options.json) return { update: () => undefined, stop: () => undefined }
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar({
+      stream: process.stderr,
+      format: options.format ?? `${label} [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted}`,
+      hideCursor: true,
+      clearOnComplete: true,
+      etaBuffer: 50,
+      fps: 10,
+    }, cliProgress.Presets.shades_classic)
+    bar.start(Math.max(total, 1), 0, { doneText: formatBytes(0), totalText: formatBytes(total), rate: formatRate(0, 0) })
+    return {
+      update: (done, extra) => bar.update(done, { doneText: formatBytes(done), totalText: formatBytes(total), rate: formatRate(done, (performance.now() - started) / 1000), ...extra }),
+      stop: () => bar.stop(),
+    }
+  }
+  const every = options.intervalMs ?? 3000
+  let last = performance.now()
+  return {
+    update: (done, extra) => {
+      const now = performance.now()
+      if (now - last < every) return
+      last = now
+      const pct = total > 0 ? ((done / total) * 100).toFixed(1) : '100.0'
+      const more = extra ? ' ' + Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(' ') : ''
+      process.stderr.write(`${label}: ${pct}% ${formatBytes(done)} / ${formatBytes(total)} ${formatRate(done, (now - started) / 1000)}${more}\n`)
+    },
+    stop: () => undefined,
+  }
+}

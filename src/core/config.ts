@@ -1,0 +1,206 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { isIPv4 } from 'node:net'
+import { resolve } from 'node:path'
+import bytes from 'bytes'
+import { P2PError } from './errors.js'
+import {
+  DEFAULT_ANNOUNCE_INTERVAL_S, DEFAULT_CHUNK_SIZE, DEFAULT_STALE_AFTER_S, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT,
+  MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
+} from './constants.js'
+
+/**
+ * Settings. Each has a default, an environment variable, a key in the JSON
+ * config file and a command-line flag; precedence flag > env > file > default.
+ * The env name is the flag upper-cased, dashes to underscores, prefixed P2P_
+ * (--chunks-dir → P2P_CHUNKS_DIR); the file key is the flag in camelCase
+ * (chunksDir). A command declares the settings it uses; anything invalid stops
+ * it with one line and exit code 2 (E_USAGE).
+ */
+
+export interface SettingSpec<T> {
+  /** The flag without dashes, e.g. "chunks-dir". */
+  readonly flag: string
+  readonly valueName: string
+  readonly description: string
+  readonly defaultValue: T
+  /** Shown in --help; defaults to the default value. */
+  readonly defaultLabel?: string
+  /** Turns a raw value (string from flag/env, or JSON value from the file) into T; throws a message on error. */
+  readonly parse: (raw: unknown, base: string) => T
+}
+
+export type SettingSpecs = Record<string, SettingSpec<unknown>>
+export type Settings<S extends SettingSpecs> = { -readonly [K in keyof S]: S[K] extends SettingSpec<infer T> ? T : never }
+
+export const CONFIG_FILE_NAME = 'p2p.config.json'
+
+export function envName(flag: string): string {
+  return `P2P_${flag.toUpperCase().replace(/-/g, '_')}`
+}
+
+export function camelKey(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+}
+
+class SettingError extends Error {}
+
+function text(raw: unknown): string {
+  if (typeof raw === 'number') return String(raw)
+  if (typeof raw !== 'string') throw new SettingError(`expected a string, got ${typeof raw}`)
+  return raw.trim()
+}
+
+// ---- parsers, shared by every command's specs ----
+
+export const parseDir = (raw: unknown, base: string): string => {
+  const value = text(raw)
+  if (value === '') throw new SettingError('must not be empty')
+  return resolve(base, value)
+}
+
+export function parseInteger(min: number, max: number) {
+  return (raw: unknown): number => {
+    const value = text(raw)
+    if (!/^-?\d+$/.test(value)) throw new SettingError(`must be a whole number from ${min} to ${max}`)
+    const n = Number(value)
+    if (n < min || n > max) throw new SettingError(`must be from ${min} to ${max}`)
+    return n
+  }
+}
+
+/** Seconds, fractions allowed (tests shrink timings to e.g. 0.2). */
+export function parseSeconds(min: number, max: number) {
+  return (raw: unknown): number => {
+    const value = text(raw)
+    if (!/^\d+(\.\d+)?$/.test(value)) throw new SettingError(`must be a number of seconds from ${min} to ${max}`)
+    const n = Number(value)
+    if (n < min || n > max) throw new SettingError(`must be from ${min} to ${max} seconds`)
+    return n
+  }
+}
+
+/**
+ * A byte size: "65536", "512KiB", "4MiB", "1 GiB", "512KB". Units are binary
+ * (K = 1024) whether or not written with an "i"; we normalise "KiB" to the
+ * `bytes` library's "KB", which it already reads as 1024.
+ */
+export function parseByteSize(min: number, max: number) {
+  return (raw: unknown): number => {
+    const value = text(raw)
+    const normalised = value.replace(/^(\d+(?:\.\d+)?)\s*([kmgtp])i?b$/i, '$1$2b')
+    const n = /^\d+$/.test(value) ? Number(value) : /^\d+(\.\d+)?[kmgtp]b$/i.test(normalised) ? bytes.parse(normalised) : NaN
+    if (n === null || !Number.isInteger(n)) throw new SettingError(`must be a size like 65536, 512KiB or 4MiB`)
+    if (n < min || n > max) throw new SettingError(`must be from ${bytes.format(min)?.replace('B', 'iB')} to ${bytes.format(max)?.replace('B', 'iB')}`)
+    return n
+  }
+}
+
+export function parseChoice<T extends string>(choices: readonly T[]) {
+  return (raw: unknown): T => {
+    const value = text(raw)
+    if (!(choices as readonly string[]).includes(value)) throw new SettingError(`must be one of ${choices.join(', ')}`)
+    return value as T
+  }
+}
+
+export type BroadcastSetting = 'auto' | string[]
+
+export const parseBroadcast = (raw: unknown): BroadcastSetting => {
+  const value = text(raw)
+  if (value === 'auto') return 'auto'
+  const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  if (list.length === 0 || !list.every((a) => isIPv4(a))) throw new SettingError('must be "auto" or a comma-separated list of IPv4 addresses')
+  return list
+}
+
+export const parseHost = (raw: unknown): string => {
+  const value = text(raw)
+  if (!/^[0-9a-zA-Z.:\-[\]]+$/.test(value)) throw new SettingError('must be an IP address or host name')
+  return value
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
+  return s
+}
+
+/** The settings every command shares, and those of the foundation's table. */
+export const SETTINGS = {
+  chunksDir: spec({ flag: 'chunks-dir', valueName: '<dir>', description: 'chunk store', defaultValue: './chunks', parse: parseDir }),
+  downloadsDir: spec({ flag: 'downloads-dir', valueName: '<dir>', description: 'where finished downloads go', defaultValue: './downloads', parse: parseDir }),
+  logsDir: spec({ flag: 'logs-dir', valueName: '<dir>', description: 'JSON log files', defaultValue: './logs', parse: parseDir }),
+  dictionary: spec({ flag: 'dictionary', valueName: '<file>', description: 'content dictionary file', defaultValue: './content_dictionary.json', parse: parseDir }),
+  port: spec({ flag: 'port', valueName: '<port>', description: 'TCP port p2p-serve listens on and p2p-announce advertises (0 = any free port)', defaultValue: DEFAULT_TCP_PORT, parse: parseInteger(0, 65535) }),
+  udpPort: spec({ flag: 'udp-port', valueName: '<port>', description: 'UDP discovery port', defaultValue: DEFAULT_UDP_PORT, parse: parseInteger(1, 65535) }),
+  broadcast: spec<BroadcastSetting>({ flag: 'broadcast', valueName: '<addrs>', description: 'broadcast addresses: "auto" (every up IPv4 interface\'s subnet broadcast), or a comma-separated list', defaultValue: 'auto', parse: parseBroadcast }),
+  interval: spec({ flag: 'interval', valueName: '<seconds>', description: 'announce interval', defaultValue: DEFAULT_ANNOUNCE_INTERVAL_S, parse: parseSeconds(0.05, 3600) }),
+  staleAfter: spec({ flag: 'stale-after', valueName: '<seconds>', description: 'forget a peer not heard from for this long', defaultValue: DEFAULT_STALE_AFTER_S, parse: parseSeconds(0.1, 86400) }),
+  chunkSize: spec({ flag: 'chunk-size', valueName: '<size>', description: 'chunk size (4KiB to 64MiB)', defaultValue: DEFAULT_CHUNK_SIZE, defaultLabel: '1MiB', parse: parseByteSize(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE) }),
+  logLevel: spec<LogLevel>({ flag: 'log-level', valueName: '<level>', description: `log level (${LOG_LEVELS.join(', ')})`, defaultValue: 'info', parse: parseChoice(LOG_LEVELS) }),
+} as const
+
+export interface ResolveOptions {
+  /** Values from the command line, keyed by camelCase flag; undefined = not given. */
+  flags: Record<string, unknown>
+  env?: NodeJS.ProcessEnv
+  cwd?: string
+  /** --config FILE, if given. */
+  configFile?: string | undefined
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
+    throw new P2PError('E_USAGE', `cannot read config file ${path}: ${reason}`)
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new P2PError('E_USAGE', `config file ${path} must hold a JSON object`)
+  }
+  return json as Record<string, unknown>
+}
+
+/** Resolve `specs` from flags, env, config file and defaults. Throws E_USAGE with one clear line. */
+export function resolveSettings<S extends SettingSpecs>(specs: S, options: ResolveOptions): Settings<S> {
+  const env = options.env ?? process.env
+  const cwd = options.cwd ?? process.cwd()
+  const explicit = options.configFile ?? env.P2P_CONFIG
+  const filePath = explicit !== undefined ? resolve(cwd, explicit) : resolve(cwd, CONFIG_FILE_NAME)
+  const file = explicit !== undefined || existsSync(filePath) ? readConfigFile(filePath) : {}
+  const known = new Set(Object.values(SETTINGS).map((s) => camelKey(s.flag)).concat(Object.values(specs).map((s) => camelKey(s.flag))))
+  for (const key of Object.keys(file)) {
+    if (!known.has(key)) throw new P2PError('E_USAGE', `unknown setting "${key}" in config file ${filePath}`)
+  }
+  const out: Record<string, unknown> = {}
+  for (const [key, s] of Object.entries(specs)) {
+    const fileKey = camelKey(s.flag)
+    const sources: Array<[unknown, string]> = [
+      [options.flags[fileKey], `--${s.flag}`],
+      [env[envName(s.flag)], envName(s.flag)],
+      [Object.hasOwn(file, fileKey) ? file[fileKey] : undefined, `"${fileKey}" in ${filePath}`],
+    ]
+    const found = sources.find(([value]) => value !== undefined)
+    if (found === undefined) {
+      out[key] = typeof s.defaultValue === 'string' && s.parse === parseDir ? parseDir(s.defaultValue, cwd) : s.defaultValue
+      continue
+    }
+    try {
+      out[key] = s.parse(found[0], cwd)
+    } catch (err) {
+      if (!(err instanceof SettingError)) throw err
+      throw new P2PError('E_USAGE', `invalid ${found[1]} value ${JSON.stringify(found[0])}: ${err.message}`)
+    }
+  }
+  return out as Settings<S>
+}
+
+/** Pick a subset of the shared settings by key. */
+export function pickSettings<K extends keyof typeof SETTINGS>(...keys: K[]): Pick<typeof SETTINGS, K> {
+  const out = {} as Pick<typeof SETTINGS, K>
+  for (const k of keys) out[k] = SETTINGS[k]
+  return out
+}

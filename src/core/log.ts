@@ -1,0 +1,34 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { pino, type Logger } from 'pino'
+import type { LogLevel } from './config.js'
+
+export type { Logger }
+
+export interface CommandLog {
+  log: Logger
+  /** Flush buffered lines; call before exiting. */
+  flush(): void
+}
+
+/** JSON lines to `<logsDir>/<command>.log`, asynchronous, flushed on exit. */
+export function createCommandLog(logsDir: string, command: string, level: LogLevel): CommandLog {
+  mkdirSync(logsDir, { recursive: true })
+  const destination = pino.destination({ dest: join(logsDir, `${command}.log`), sync: false, mkdir: true })
+  const log = pino({ level, base: { cmd: command, pid: process.pid } }, destination)
+  return {
+    log,
+    flush: () => {
+      try {
+        destination.flushSync()
+      } catch {
+        // not ready yet (nothing written) or already closed: nothing to flush
+      }
+    },
+  }
+}
+
+/** A logger that drops everything: the default collaborator for library use and tests. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' })
+}

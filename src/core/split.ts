@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto'
+import { type FileHandle, mkdir, open, stat, unlink } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { MANIFEST_FILE, MiB } from './constants.js'
+import { P2PError, fromFsError } from './errors.js'
+import { hashWorker, sharedBuffer } from './hashing.js'
+import { type Logger, silentLogger } from './log.js'
+import { type Manifest, chunkCount, encodeManifest, manifestId } from './manifest.js'
+import { validateName } from './names.js'
+import { type ChunkStore, writeFileAtomic } from './store.js'
+
+export interface SplitOptions {
+  store: ChunkStore
+  chunkSize: number
+  /** Replace an entry of the same name holding different content. */
+  force?: boolean
+  log?: Logger
+  onProgress?: (bytesDone: number, bytesTotal: number) => void
+  /** Stops the split between chunks (throws the signal's reason); a re-run reuses what was written. */
+  signal?: AbortSignal
+  /** Bytes of chunk buffers in flight at once (at least two chunks). */
+  maxBufferedBytes?: number
+}
+
+export interface SplitResult {
+  name: string
+  id: string
+  size: number
+  chunkSize: number
+  chunks: number
+  dir: string
+  /** The store already held exactly this split: nothing was written. */
+  unchanged: boolean
+  seconds: number
+}
+
+/**
+ * Split `path` into the store in one streaming pass. The main thread reads and
+ * feeds the whole-file hash; each chunk is hashed on the thread pool and
+ * written (temp + rename) while the next one is read. The manifest is written
+ * last, so an interrupted split never leaves an entry that looks complete.
+ */
+export async function splitFile(path: string, options: SplitOptions): Promise<SplitResult> {
+  const started = performance.now()
+  const log = options.log ?? silentLogger()
+  const { store, chunkSize } = options
+  const handle = await openRegularFile(path)
+  try {
+    const name = validateName(basename(path))
+    const size = (await handle.stat()).size
+    const existing = await store.readEntryManifest(name)
+    if (existing && !options.force && (existing.manifest.size !== size || existing.manifest.chunkSize !== chunkSize)) {
+      throw refuseExisting(name)
+    }
+    const dir = store.entryDir(name)
+    await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+      throw fromFsError(err, `creating ${dir}`)
+    })
+    const reuse = existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
+      ? existing.manifest.chunks
+      : undefined
+    if (existing && !reuse) await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
+
+    const chunks = await hashAndWriteChunks(handle, size, { ...options, dir, reuse, name, log })
+    const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }
+    const bytes = encodeManifest(manifest)
+    const id = manifestId(bytes)
+    const unchanged = existing?.id === id && chunks.written === 0
+    if (existing?.id !== id) {
+      await writeFileAtomic(join(dir, MANIFEST_FILE), bytes).catch((err: unknown) => {
+        throw fromFsError(err, `writing the manifest of ${name}`)
+      })
+    }
+    const seconds = (performance.now() - started) / 1000
+    log.info({ name, id, size, chunks: chunks.length, unchanged, seconds }, 'split done')
+    return { name, id, size, chunkSize, chunks: chunks.length, dir, unchanged, seconds }
+  } finally {
+    await handle.close().catch(() => undefined)
+  }
+}
+
+function refuseExisting(name: string): P2PError {
+  return new P2PError('E_EXISTS', `the store already holds a different file named "${name}": use --force to replace it`)
+}
+
+async function openRegularFile(path: string): Promise<FileHandle> {
+  let handle: FileHandle
+  try {
+    handle = await open(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new P2PError('E_NOT_FOUND', `no such file: ${path}`)
+    throw fromFsError(err, `opening ${path}`)
+  }
+  const st = await handle.stat()
+  if (!st.isFile()) {
+    await handle.close()
+    throw new P2PError('E_USAGE', `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}: give a regular file`)
+  }
+  return handle
+}
+
+type ChunkHashes = string[] & { wholeFile: string; written: number }
+
+interface PassOptions extends SplitOptions {
+  dir: string
+  name: string
+  reuse: readonly string[] | undefined
+  log: Logger
+}
+
+async function hashAndWriteChunks(handle: FileHandle, size: number, o: PassOptions): Promise<ChunkHashes> {
+  const count = chunkCount(size, o.chunkSize)
+  const slots = Math.max(2, Math.min(16, Math.floor((o.maxBufferedBytes ?? 32 * MiB) / o.chunkSize)))
+  const free: Buffer[] = []
+  const waiters: Array<(b: Buffer) => void> = []
+  const acquire = (): Promise<Buffer> => {
+    const b = free.pop()
+    if (b) return Promise.resolve(b)
+    if (free.length + waiters.length < slots && allocated < slots) {
+      allocated++
+      return Promise.resolve(sharedBuffer(o.chunkSize))
+    }
+    return new Promise((resolve) => waiters.push(resolve))
+  }
+  let allocated = 0
+  const release = (b: Buffer): void => {
+    const next = waiters.shift()
+    if (next) next(b)
+    else free.push(b)
+  }
+  const whole = createHash('sha256')
+  const hashes = new Array<string>(count) as ChunkHashes
+  hashes.written = 0
+  const pending = new Set<Promise<void>>()
+  let failure: unknown
+
+  const readChunk = async (index: number): Promise<{ slot: Buffer; view: Buffer }> => {
+    const buffer = await acquire()
+    const length = Math.min(o.chunkSize, size - index * o.chunkSize)
+    let got = 0
+    while (got < length) {
+      const { bytesRead } = await handle.read(buffer, got, length - got, index * o.chunkSize + got)
+      if (bytesRead === 0) throw new P2PError('E_IO', `${o.name} shrank while being split: run again when it is no longer being written`)
+      got += bytesRead
+    }
+    return { slot: buffer, view: buffer.subarray(0, length) }
+  }
+
+  let next = count > 0 ? readChunk(0) : undefined
+  for (let index = 0; index < count && failure === undefined; index++) {
+    o.signal?.throwIfAborted()
+    const { slot, view } = await next!
+    next = index + 1 < count ? readChunk(index + 1) : undefined
+    next?.catch(() => undefined) // surfaced when awaited
+    whole.update(view)
+    const task = finishChunk(index, view, o, hashes)
+      .catch((err: unknown) => { failure ??= err })
+      .finally(() => { release(slot); pending.delete(task) })
+    pending.add(task)
+    o.onProgress?.((index + 1) * o.chunkSize > size ? size : (index + 1) * o.chunkSize, size)
+  }
+  await Promise.all(pending)
+  if (next) await next.then((v) => release(v.slot), () => undefined)
+  if (failure !== undefined) throw failure
+  const after = await handle.stat()
+  if (after.size !== size) throw new P2PError('E_IO', `${o.name} changed size while being split: run again when it is no longer being written`)
+  hashes.wholeFile = whole.digest('hex')
+  return hashes
+}
+
+async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: ChunkHashes): Promise<void> {
+  const hash = await hashWorker().digest(view)
+  hashes[index] = hash
+  const path = o.store.chunkPath(o.dir, index)
+  if (o.reuse !== undefined && o.reuse[index] !== hash && !o.force) throw refuseExisting(o.name)
+  if (o.reuse?.[index] === hash && (await stat(path).then((s) => s.size === view.length, () => false))) return
+  try {
+    await writeFileAtomic(path, view)
+    hashes.written++
+  } catch (err) {
+    throw fromFsError(err, `writing chunk ${index} of ${o.name}`)
+  }
+}

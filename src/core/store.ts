@@ -1,0 +1,239 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import fg from 'fast-glob'
+import { Bitfield } from './bitfield.js'
+import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
+import { fromFsError } from './errors.js'
+import { type Manifest, manifestId, parseManifest } from './manifest.js'
+import { isValidName } from './names.js'
+import { type Logger, silentLogger } from './log.js'
+
+/**
+ * The chunk store on disk:
+ *
+ *   chunks/
+ *     .p2p/peer-id            this store's random, stable peer id
+ *     <name>/manifest.json    canonical manifest; its SHA-256 is the file's id
+ *     <name>/000000.chunk     chunk 0, 000001.chunk, … (index zero-padded to 6 digits)
+ *
+ * An entry's directory is the file's name; when that is taken by a different
+ * id (same name, other content), the id itself. Lookups go by id and integer
+ * index only, never by a name from the network. Every write is a temp file
+ * plus rename, so a crash leaves either the old or the new file, never half.
+ * Chunk files are not fsynced (a torn one is caught by its hash before use).
+ */
+
+export interface StoreEntry {
+  readonly id: string
+  readonly name: string
+  /** Absolute path of the entry's directory. */
+  readonly dir: string
+  readonly manifest: Manifest
+  readonly manifestBytes: Buffer
+  /** Chunks whose files exist (written atomically; their hash is checked before use). */
+  readonly have: Bitfield
+}
+
+export function chunkFileName(index: number): string {
+  return `${String(index).padStart(CHUNK_INDEX_DIGITS, '0')}${CHUNK_SUFFIX}`
+}
+
+const CHUNK_FILE = /^(\d{6,})\.chunk$/
+
+export interface ChunkStoreOptions {
+  log?: Logger
+  maxManifestBytes?: number
+}
+
+interface CachedManifest {
+  mtimeMs: number
+  size: number
+  id: string
+  manifest: Manifest
+  bytes: Buffer
+}
+
+export class ChunkStore {
+  readonly root: string
+  private readonly log: Logger
+  private readonly maxManifestBytes: number
+  private readonly manifestCache = new Map<string, CachedManifest>()
+
+  constructor(root: string, options: ChunkStoreOptions = {}) {
+    this.root = root
+    this.log = options.log ?? silentLogger()
+    this.maxManifestBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES
+  }
+
+  async init(): Promise<void> {
+    try {
+      await mkdir(this.root, { recursive: true })
+    } catch (err) {
+      throw fromFsError(err, `creating the chunk store ${this.root}`)
+    }
+  }
+
+  entryDir(dirName: string): string {
+    return join(this.root, dirName)
+  }
+
+  chunkPath(dir: string, index: number): string {
+    return join(dir, chunkFileName(index))
+  }
+
+  /** Every complete-or-partial entry (a directory holding a valid manifest), with its have-set. */
+  async scan(): Promise<StoreEntry[]> {
+    // One traversal for manifests and chunks. Symlinks are not followed: a link
+    // in the store never leads a scan (or a server) outside it.
+    const paths = await fg([`*/${MANIFEST_FILE}`, `*/*${CHUNK_SUFFIX}`], {
+      cwd: this.root, dot: true, followSymbolicLinks: false, onlyFiles: true, ignore: [`${STORE_PRIVATE_DIR}/**`, `**/*${TEMP_MARKER}*`],
+    })
+    const chunksByDir = new Map<string, number[]>()
+    const manifestDirs: string[] = []
+    for (const p of paths) {
+      const slash = p.indexOf('/')
+      const dirName = p.slice(0, slash)
+      const file = p.slice(slash + 1)
+      if (file === MANIFEST_FILE) {
+        manifestDirs.push(dirName)
+        continue
+      }
+      const m = CHUNK_FILE.exec(file)
+      if (!m) continue
+      let list = chunksByDir.get(dirName)
+      if (!list) chunksByDir.set(dirName, (list = []))
+      list.push(Number(m[1]))
+    }
+    const entries: StoreEntry[] = []
+    const seen = new Set<string>()
+    for (const dirName of manifestDirs) {
+      const loaded = await this.readEntryManifest(dirName)
+      if (!loaded || seen.has(loaded.id)) continue
+      seen.add(loaded.id)
+      const have = new Bitfield(loaded.manifest.chunks.length)
+      for (const i of chunksByDir.get(dirName) ?? []) if (i < have.length) have.set(i)
+      entries.push({ id: loaded.id, name: loaded.manifest.name, dir: this.entryDir(dirName), manifest: loaded.manifest, manifestBytes: loaded.bytes, have })
+    }
+    return entries
+  }
+
+  /** The manifest in `<root>/<dirName>/manifest.json`, parsed and cached by mtime+size; undefined if absent or invalid. */
+  async readEntryManifest(dirName: string): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
+    const path = join(this.root, dirName, MANIFEST_FILE)
+    try {
+      const st = await stat(path)
+      const cached = this.manifestCache.get(path)
+      if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached
+      if (st.size > this.maxManifestBytes) {
+        this.log.warn({ path, size: st.size }, 'manifest over the size limit; entry ignored')
+        return undefined
+      }
+      const bytes = await readFile(path)
+      const manifest = parseManifest(bytes, { maxBytes: this.maxManifestBytes })
+      const value = { mtimeMs: st.mtimeMs, size: st.size, id: manifestId(bytes), manifest, bytes }
+      this.manifestCache.set(path, value)
+      return value
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ path, err: (err as Error).message }, 'unreadable manifest; entry ignored')
+      this.manifestCache.delete(path)
+      return undefined
+    }
+  }
+
+  async get(id: string): Promise<StoreEntry | undefined> {
+    return (await this.scan()).find((e) => e.id === id)
+  }
+
+  /**
+   * The directory for an entry with this name and id: the name itself when it is
+   * free or already holds this id, the id otherwise (same name, other content).
+   */
+  async dirNameFor(name: string, id: string): Promise<string> {
+    if (!isValidName(name)) return id
+    const existing = await this.readEntryManifest(name)
+    if (existing === undefined || existing.id === id) {
+      if (existing === undefined && (await pathExists(join(this.root, name))) && !(await this.isEmptyOrChunkDir(name))) return id
+      return name
+    }
+    return id
+  }
+
+  private async isEmptyOrChunkDir(dirName: string): Promise<boolean> {
+    const entries = await fg('*', { cwd: join(this.root, dirName), dot: true, onlyFiles: false })
+    return entries.every((f) => CHUNK_FILE.test(f) || f.includes(TEMP_MARKER))
+  }
+
+  /** Create (or reuse) the entry for a manifest received from a peer; returns its directory. */
+  async prepareEntry(manifestBytes: Buffer, manifest: Manifest): Promise<string> {
+    const id = manifestId(manifestBytes)
+    const dirName = await this.dirNameFor(manifest.name, id)
+    const dir = this.entryDir(dirName)
+    try {
+      await mkdir(dir, { recursive: true })
+      const current = await this.readEntryManifest(dirName)
+      if (current?.id !== id) await writeFileAtomic(join(dir, MANIFEST_FILE), manifestBytes)
+    } catch (err) {
+      throw fromFsError(err, `preparing ${dir}`)
+    }
+    return dir
+  }
+
+  /** This store's peer id: 16 random bytes as hex, created once and kept in the store. */
+  async peerId(): Promise<string> {
+    const path = join(this.root, STORE_PRIVATE_DIR, 'peer-id')
+    try {
+      const text = (await readFile(path, 'utf8')).trim()
+      if (/^[0-9a-f]{32}$/.test(text)) return text
+    } catch {
+      // absent or unreadable: make a new one
+    }
+    const id = randomBytes(16).toString('hex')
+    await mkdir(join(this.root, STORE_PRIVATE_DIR), { recursive: true })
+    await writeFileAtomic(path, id)
+    return id
+  }
+
+  async removeEntry(dir: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export function tempPathFor(path: string): string {
+  return `${path}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`
+}
+
+/** Write `data` to a temp file beside `path`, optionally fsync, then rename over `path`. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string, options: { fsync?: boolean } = {}): Promise<void> {
+  const temp = tempPathFor(path)
+  const handle = await open(temp, 'wx')
+  try {
+    // FileHandle.writeFile measured 10x slower than plain writes for 1 MiB buffers.
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+    for (let done = 0; done < bytes.byteLength;) {
+      const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, done)
+      done += bytesWritten
+    }
+    if (options.fsync) await handle.sync()
+  } catch (err) {
+    await handle.close().catch(() => undefined)
+    await unlink(temp).catch(() => undefined)
+    throw err
+  }
+  await handle.close()
+  try {
+    await rename(temp, path)
+  } catch (err) {
+    await unlink(temp).catch(() => undefined)
+    throw err
+  }
+}

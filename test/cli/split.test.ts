@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict'
+import { chmod, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { runBin } from '../helpers/cli.js'
+import { randomFile, tmpDir } from '../helpers/files.js'
+
+describe('p2p-split (the built command)', () => {
+  it('splits, prints the id, and --json gives one object', async (t) => {
+    const cwd = await tmpDir(t)
+    const sha = await randomFile(join(cwd, 'movie.mkv'), 300_000)
+    const human = await runBin('p2p-split', ['movie.mkv', '--chunk-size', '64KiB'], { cwd })
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, /Split: movie\.mkv/)
+    const json = await runBin('p2p-split', ['movie.mkv', '--chunk-size', '64KiB', '--json'], { cwd })
+    assert.equal(json.code, 0)
+    const result = JSON.parse(json.stdout)
+    assert.equal(result.ok, true)
+    assert.equal(result.unchanged, true)
+    assert.equal(result.chunks, 5)
+    assert.match(human.stdout, new RegExp(result.id))
+    const manifest = JSON.parse(await readFile(join(cwd, 'chunks', 'movie.mkv', 'manifest.json'), 'utf8'))
+    assert.equal(manifest.sha256, sha)
+    const log = await readFile(join(cwd, 'logs', 'split.log'), 'utf8')
+    assert.ok(log.split('\n').filter(Boolean).every((l) => JSON.parse(l).cmd === 'split'), 'JSON lines')
+  })
+
+  it('the umbrella p2p offers the same command, and env configures it', async (t) => {
+    const cwd = await tmpDir(t)
+    await randomFile(join(cwd, 'a.bin'), 10_000)
+    const r = await runBin('p2p', ['split', 'a.bin', '--json'], { cwd, env: { ...process.env, P2P_CHUNKS_DIR: 'store', P2P_CHUNK_SIZE: '4KiB' } })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(JSON.parse(r.stdout).chunks, 3)
+    await readFile(join(cwd, 'store', 'a.bin', 'manifest.json'))
+  })
+
+  const failures: Array<[string, string[], number, RegExp]> = [
+    ['a missing file', ['nope.bin'], 3, /E_NOT_FOUND/],
+    ['a directory', ['.'], 2, /directory/],
+    ['chunk size 0', ['x', '--chunk-size', '0'], 2, /--chunk-size/],
+    ['chunk size past the bound', ['x', '--chunk-size', '65MiB'], 2, /--chunk-size/],
+    ['an unknown option', ['x', '--bogus'], 2, /unknown option/],
+    ['a missing argument', [], 2, /missing required argument/],
+  ]
+  for (const [label, args, code, pattern] of failures) {
+    it(`fails on ${label} with exit ${code} and one line, no stack`, async (t) => {
+      const cwd = await tmpDir(t)
+      const r = await runBin('p2p-split', args, { cwd })
+      assert.equal(r.code, code, r.stderr)
+      assert.match(r.stderr, pattern)
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
+    })
+  }
+
+  it('fails on an unreadable file with E_IO', async (t) => {
+    const cwd = await tmpDir(t)
+    await writeFile(join(cwd, 'secret.bin'), 'x')
+    await chmod(join(cwd, 'secret.bin'), 0o000)
+    await chmod(cwd, 0o777)
+    // root reads anything: drop to nobody for this one
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
+    const r = await runBin('p2p-split', ['secret.bin', '--logs-dir', join(cwd, 'logs'), '--chunks-dir', join(cwd, 'chunks')], { cwd, ...asNobody })
+    assert.equal(r.code, 6, r.stderr)
+    assert.match(r.stderr, /permission denied.*\[E_IO\]/)
+  })
+
+  it('--help has examples and exits 0, on every command', async () => {
+    for (const name of ['p2p', 'p2p-split', 'p2p-announce', 'p2p-serve', 'p2p-listen', 'p2p-download']) {
+      const r = await runBin(name, ['--help'])
+      assert.equal(r.code, 0, name)
+      assert.match(r.stdout, /Examples:/, name)
+    }
+  })
+})

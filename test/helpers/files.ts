@@ -1,0 +1,37 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdtemp, open, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+
+/** A fresh temporary directory, removed after the test. */
+export async function tmpDir(t: TestContext | { after: (fn: () => Promise<void>) => void }, prefix = 'p2p-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Write `size` random bytes to `path` in pieces (never the whole file in memory). */
+export async function randomFile(path: string, size: number): Promise<string> {
+  const handle = await open(path, 'w')
+  const hash = createHash('sha256')
+  try {
+    for (let done = 0; done < size;) {
+      const piece = randomBytes(Math.min(4 << 20, size - done))
+      await handle.write(piece)
+      hash.update(piece)
+      done += piece.length
+    }
+  } finally {
+    await handle.close()
+  }
+  return hash.digest('hex')
+}
+
+/** Streaming SHA-256 of a file. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const piece of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(piece as Buffer)
+  return hash.digest('hex')
+}

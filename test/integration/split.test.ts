@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict'
+import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { hasCode } from '../../src/core/errors.js'
+import { chunkLength, manifestId, parseManifest, sha256Hex } from '../../src/core/manifest.js'
+import { splitFile } from '../../src/core/split.js'
+import { ChunkStore, chunkFileName } from '../../src/core/store.js'
+import { randomFile, tmpDir } from '../helpers/files.js'
+
+async function setup(t: Parameters<typeof tmpDir>[0]) {
+  const dir = await tmpDir(t)
+  const store = new ChunkStore(join(dir, 'chunks'))
+  await store.init()
+  return { dir, store }
+}
+
+/** The chunks, concatenated, are the file; each hashes to its manifest entry; the id is the manifest's hash. */
+async function assertStoreHolds(store: ChunkStore, name: string, fileSha: string) {
+  const entry = await store.readEntryManifest(name)
+  assert.ok(entry, 'manifest written')
+  const bytes = await readFile(join(store.root, name, 'manifest.json'))
+  assert.equal(entry.id, manifestId(bytes))
+  const m = parseManifest(bytes, { expectedId: entry.id })
+  assert.equal(m.sha256, fileSha)
+  const parts: Buffer[] = []
+  for (let i = 0; i < m.chunks.length; i++) {
+    const chunk = await readFile(join(store.root, name, chunkFileName(i)))
+    assert.equal(chunk.length, chunkLength(m, i))
+    assert.equal(sha256Hex(chunk), m.chunks[i])
+    parts.push(chunk)
+  }
+  assert.equal(sha256Hex(Buffer.concat(parts)), fileSha)
+  return m
+}
+
+describe('split', () => {
+  const sizes: Array<[string, number, number]> = [
+    ['a 0-byte file (a manifest with no chunks)', 0, 0],
+    ['a file smaller than a chunk', 1000, 1],
+    ['a size that is an exact multiple of the chunk size', 3 * 4096, 3],
+    ['k chunks + 1 byte (no empty last chunk)', 3 * 4096 + 1, 4],
+  ]
+  for (const [label, size, chunks] of sizes) {
+    it(`splits ${label}`, async (t) => {
+      const { dir, store } = await setup(t)
+      const sha = await randomFile(join(dir, 'f.bin'), size)
+      const r = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+      assert.equal(r.chunks, chunks)
+      const m = await assertStoreHolds(store, 'f.bin', sha)
+      assert.equal(m.chunks.length, chunks)
+      assert.equal((await readdir(join(store.root, 'f.bin'))).length, chunks + 1, 'no temp files left')
+    })
+  }
+
+  it('splits a multi-chunk file with a non-ASCII name with spaces', async (t) => {
+    const { dir, store } = await setup(t)
+    const name = 'sample file é 🎉.bin'
+    const sha = await randomFile(join(dir, name), 5 * 65536 + 17)
+    const r = await splitFile(join(dir, name), { store, chunkSize: 65536 })
+    assert.equal(r.name, name)
+    await assertStoreHolds(store, name, sha)
+  })
+
+  it('is a no-op when the same file is split again', async (t) => {
+    const { dir, store } = await setup(t)
+    await randomFile(join(dir, 'f.bin'), 20000)
+    const first = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    const second = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    assert.equal(first.unchanged, false)
+    assert.equal(second.unchanged, true)
+    assert.equal(second.id, first.id)
+  })
+
+  it('refuses a different file with an existing name unless forced', async (t) => {
+    const { dir, store } = await setup(t)
+    await randomFile(join(dir, 'f.bin'), 20000)
+    const first = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    const sha2 = await randomFile(join(dir, 'f.bin'), 20000) // same size, other bytes
+    await assert.rejects(splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 }), (e) => hasCode(e, 'E_EXISTS'))
+    assert.equal((await store.readEntryManifest('f.bin'))?.id, first.id, 'old entry untouched')
+    await assert.rejects(splitFile(join(dir, 'f.bin'), { store, chunkSize: 8192 }), (e) => hasCode(e, 'E_EXISTS'))
+    const forced = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096, force: true })
+    assert.notEqual(forced.id, first.id)
+    await assertStoreHolds(store, 'f.bin', sha2)
+  })
+
+  it('repairs a missing chunk file on a re-run', async (t) => {
+    const { dir, store } = await setup(t)
+    const sha = await randomFile(join(dir, 'f.bin'), 20000)
+    await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    await writeFile(join(store.root, 'f.bin', chunkFileName(2)), 'torn')
+    const { rm } = await import('node:fs/promises')
+    await rm(join(store.root, 'f.bin', chunkFileName(1)))
+    const again = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    assert.equal(again.unchanged, false)
+    await assertStoreHolds(store, 'f.bin', sha)
+  })
+
+  it('reports a missing file, a directory and a bad name with their codes', async (t) => {
+    const { dir, store } = await setup(t)
+    await assert.rejects(splitFile(join(dir, 'missing'), { store, chunkSize: 4096 }), (e) => hasCode(e, 'E_NOT_FOUND'))
+    await assert.rejects(splitFile(dir, { store, chunkSize: 4096 }), (e) => hasCode(e, 'E_USAGE'))
+    await writeFile(join(dir, 'bad\nname'), 'x')
+    await assert.rejects(splitFile(join(dir, 'bad\nname'), { store, chunkSize: 4096 }), (e) => hasCode(e, 'E_BAD_NAME'))
+  })
+
+  it('stops between chunks when aborted, and a re-run finishes the job', async (t) => {
+    const { dir, store } = await setup(t)
+    const sha = await randomFile(join(dir, 'f.bin'), 40 * 4096)
+    const controller = new AbortController()
+    let seen = 0
+    await assert.rejects(splitFile(join(dir, 'f.bin'), {
+      store, chunkSize: 4096, signal: controller.signal,
+      onProgress: () => { if (++seen === 5) controller.abort(new Error('stop')) },
+    }), /stop/)
+    assert.equal(await store.readEntryManifest('f.bin'), undefined, 'no manifest: the entry does not look complete')
+    await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    await assertStoreHolds(store, 'f.bin', sha)
+  })
+})
