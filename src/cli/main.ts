@@ -1,14 +1,18 @@
 import { Command } from 'commander'
-import { notBuilt, runProgram } from './common.js'
+import { announceCommand } from './announce.js'
+import { runProgram } from './common.js'
+import { downloadCommand } from './download.js'
+import { listenCommand } from './listen.js'
+import { serveCommand } from './serve.js'
 import { splitCommand } from './split.js'
 
 /** Every command, by subcommand name. Each bin/p2p-<name> runs one; bin/p2p offers them all. */
 export const COMMANDS: Record<string, () => Command> = {
   split: splitCommand,
-  announce: notBuilt('announce', 'broadcast, over UDP, what the chunk store holds'),
-  serve: notBuilt('serve', 'answer chunk requests over persistent TCP connections'),
-  listen: notBuilt('listen', 'receive announcements and keep the content dictionary'),
-  download: notBuilt('download', 'download a file from peers, verify and stitch it'),
+  announce: announceCommand,
+  serve: serveCommand,
+  listen: listenCommand,
+  download: downloadCommand,
 }
 
 export async function runCli(name?: string): Promise<void> {
