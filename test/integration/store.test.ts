@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict'
+import { mkdir, symlink, unlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { splitFile } from '../../src/core/split.js'
+import { ChunkStore, chunkFileName } from '../../src/core/store.js'
+import { randomFile, tmpDir } from '../helpers/files.js'
+
+describe('chunk store', () => {
+  it('scans entries with their have-sets, skipping temp files, symlinks and the private dir', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'a.bin'), 10_000)
+    const split = await splitFile(join(dir, 'a.bin'), { store, chunkSize: 4096 })
+    await unlink(join(split.dir, chunkFileName(1)))
+    await writeFile(join(split.dir, `${chunkFileName(1)}.tmp-123`), 'partial')
+    await symlink(join(split.dir, chunkFileName(0)), join(split.dir, chunkFileName(1)).replace('000001', '000009'))
+    await mkdir(join(store.root, 'no-manifest'))
+    await writeFile(join(store.root, 'no-manifest', chunkFileName(0)), 'x')
+    const entries = await store.scan()
+    assert.equal(entries.length, 1)
+    assert.equal(entries[0]!.id, split.id)
+    assert.deepEqual(entries[0]!.have.indices(), [0, 2])
+    assert.equal((await store.get(split.id))?.name, 'a.bin')
+    assert.equal(await store.get('0'.repeat(64)), undefined)
+  })
+
+  it('ignores an invalid manifest instead of failing the scan', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await mkdir(join(store.root, 'junk'))
+    await writeFile(join(store.root, 'junk', 'manifest.json'), '{"version":1}')
+    assert.deepEqual(await store.scan(), [])
+  })
+
+  it('names an entry by its id when the name holds different content', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'same'), 5000)
+    const first = await splitFile(join(dir, 'same'), { store, chunkSize: 4096 })
+    assert.equal(await store.dirNameFor('same', first.id), 'same')
+    const other = 'f'.repeat(64)
+    assert.equal(await store.dirNameFor('same', other), other)
+    assert.equal(await store.dirNameFor('fresh', other), 'fresh')
+    assert.equal(await store.dirNameFor('../evil', other), other)
+  })
+
+  it('keeps one stable peer id per store', async (t) => {
+    const dir = await tmpDir(t)
+    const a = new ChunkStore(join(dir, 'a'))
+    await a.init()
+    const id = await a.peerId()
+    assert.match(id, /^[0-9a-f]{32}$/)
+    assert.equal(await new ChunkStore(join(dir, 'a')).peerId(), id)
+    const b = new ChunkStore(join(dir, 'b'))
+    await b.init()
+    assert.notEqual(await b.peerId(), id)
+  })
+})
