@@ -1,27 +1,59 @@
 /**
  * Worker thread behind hashing.ts. Messages, processed strictly in order:
  *   { op: 'digest', job, data }            → { job, hex }   one-shot SHA-256
+ *   { op: 'store', job, data, path, expect? } → { job, hex }  SHA-256, then (if it equals `expect`, when given)
+ *                                                         write `data` to `path` atomically (temp + rename)
  *   { op: 'update', job, stream, data }    → { job }        feed a running hash
  *   { op: 'final', job, stream }           → { job, hex }   finish and forget it
  * `data` is a Uint8Array over a SharedArrayBuffer (zero-copy) or a transferred copy.
+ * Failures answer { job, error, errno }.
  */
-import { createHash, type Hash } from 'node:crypto'
+import { randomBytes, createHash, type Hash } from 'node:crypto'
+import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { parentPort } from 'node:worker_threads'
+import { TEMP_MARKER } from './constants.js'
 
 interface Request {
-  op: 'digest' | 'update' | 'final'
+  op: 'digest' | 'store' | 'update' | 'final'
   job: number
   stream?: number
   data?: Uint8Array
+  path?: string
+  expect?: string
 }
 
 const streams = new Map<number, Hash>()
 const port = parentPort!
 
+/**
+ * Synchronous writes on this thread, on purpose: the chunk writes of a split
+ * or download then neither queue ahead of reads in libuv's thread pool nor
+ * take the main thread's time; the second core hashes and writes.
+ */
+function writeAtomic(path: string, temp: string, data: Uint8Array): void {
+  const fd = openSync(temp, 'wx')
+  try {
+    for (let done = 0; done < data.byteLength;) done += writeSync(fd, data, done, data.byteLength - done, done)
+  } catch (err) {
+    closeSync(fd)
+    unlinkSync(temp)
+    throw err
+  }
+  closeSync(fd)
+  try {
+    renameSync(temp, path)
+  } catch (err) {
+    unlinkSync(temp)
+    throw err
+  }
+}
+
 port.on('message', (m: Request) => {
   try {
-    if (m.op === 'digest') {
-      port.postMessage({ job: m.job, hex: createHash('sha256').update(m.data!).digest('hex') })
+    if (m.op === 'digest' || m.op === 'store') {
+      const hex = createHash('sha256').update(m.data!).digest('hex')
+      if (m.op === 'store' && (m.expect === undefined || m.expect === hex)) writeAtomic(m.path!, `${m.path!}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`, m.data!)
+      port.postMessage({ job: m.job, hex })
     } else if (m.op === 'update') {
       let hash = streams.get(m.stream!)
       if (!hash) streams.set(m.stream!, (hash = createHash('sha256')))
@@ -33,6 +65,6 @@ port.on('message', (m: Request) => {
       port.postMessage({ job: m.job, hex: hash.digest('hex') })
     }
   } catch (err) {
-    port.postMessage({ job: m.job, error: (err as Error).message })
+    port.postMessage({ job: m.job, error: (err as Error).message, errno: (err as NodeJS.ErrnoException).code, path: (err as NodeJS.ErrnoException).path })
   }
 })

@@ -18,7 +18,7 @@ export class HashWorker {
   private nextStream = 1
   private readonly pending = new Map<number, { resolve: (hex: string) => void; reject: (err: Error) => void }>()
 
-  private post(message: { op: string; stream?: number; data?: Uint8Array }): Promise<string> {
+  private post(message: { op: string; stream?: number; data?: Uint8Array; path?: string; expect?: string }): Promise<string> {
     const worker = this.start()
     const job = this.nextJob++
     const promise = new Promise<string>((resolve, reject) => this.pending.set(job, { resolve, reject }))
@@ -36,12 +36,12 @@ export class HashWorker {
   private start(): Worker {
     if (this.worker) return this.worker
     const worker = new Worker(new URL('./hash-thread.js', import.meta.url))
-    worker.on('message', (m: { job: number; hex?: string; error?: string }) => {
+    worker.on('message', (m: { job: number; hex?: string; error?: string; errno?: string; path?: string }) => {
       const entry = this.pending.get(m.job)
       if (!entry) return
       this.pending.delete(m.job)
       if (this.pending.size === 0) worker.unref()
-      if (m.error !== undefined) entry.reject(new Error(m.error))
+      if (m.error !== undefined) entry.reject(Object.assign(new Error(m.error), { code: m.errno, path: m.path }))
       else entry.resolve(m.hex ?? '')
     })
     worker.on('error', (err) => this.failAll(err))
@@ -57,6 +57,15 @@ export class HashWorker {
   private failAll(err: Error): void {
     for (const entry of this.pending.values()) entry.reject(err)
     this.pending.clear()
+  }
+
+  /**
+   * SHA-256 (hex) of `data`, then — when it equals `expect`, or always without
+   * `expect` — `data` written to `path` atomically (temp + rename, no fsync),
+   * all on the worker. Write failures reject with the fs error's `code`.
+   */
+  digestAndStore(data: Uint8Array, path: string, expect?: string): Promise<string> {
+    return this.post({ op: 'store', data, path, ...(expect === undefined ? {} : { expect }) })
   }
 
   /** SHA-256 (hex) of `data`. */

@@ -169,12 +169,18 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, o: PassOptio
 }
 
 async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: ChunkHashes): Promise<void> {
-  const hash = await hashWorker().digest(view)
-  hashes[index] = hash
   const path = o.store.chunkPath(o.dir, index)
-  if (o.reuse !== undefined && o.reuse[index] !== hash && !o.force) throw refuseExisting(o.name)
-  if (o.reuse?.[index] === hash && (await stat(path).then((s) => s.size === view.length, () => false))) return
   try {
+    if (o.reuse === undefined) {
+      // The common case: hash and write on the worker thread (see hash-thread.ts).
+      hashes[index] = await hashWorker().digestAndStore(view, path)
+      hashes.written++
+      return
+    }
+    const hash = await hashWorker().digest(view)
+    hashes[index] = hash
+    if (o.reuse[index] !== hash && !o.force) throw refuseExisting(o.name)
+    if (o.reuse[index] === hash && (await stat(path).then((s) => s.size === view.length, () => false))) return
     await writeFileAtomic(path, view)
     hashes.written++
   } catch (err) {
