@@ -1,19 +1,75 @@
 #!/usr/bin/env node
-// The README's main job, on this machine only (loopback). Replaced by the full
-// seeders → downloader demo once p2p-download lands.
-import { spawnSync } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+// The README's main job, on this machine only: two seeders and a downloader
+// as separate processes, talking over loopback (broadcast 127.255.255.255,
+// free ports). Stops every process it started, by PID.
+//   node scripts/demo.mjs [--size 64MiB]
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { BROADCAST, firstJsonLine, freeUdpPort, parseSize, sampleFile, sha256 } from '../bench/lib.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const work = join(root, 'demo-run')
-mkdirSync(work, { recursive: true })
-const sample = join(work, 'sample.bin')
-const data = randomBytes(8 << 20)
-writeFileSync(sample, data)
-console.log(`demo: generated ${sample} (8 MiB, sha256 ${createHash('sha256').update(data).digest('hex').slice(0, 16)}…)`)
-const r = spawnSync(process.execPath, [join(root, 'bin/p2p-split'), sample, '--chunks-dir', join(work, 'chunks'), '--logs-dir', join(work, 'logs')], { stdio: 'inherit' })
-console.log('demo: stops after splitting — announce, serve, listen and download are not built yet')
-process.exit(r.status ?? 1)
+const sizeArg = process.argv.indexOf('--size')
+const size = parseSize(sizeArg > 0 ? process.argv[sizeArg + 1] : '64MiB')
+const started = []
+const say = (line) => console.log(`\x1b[36mdemo:\x1b[0m ${line}`)
+
+function bin(name, args, dir, options = {}) {
+  return [join(root, 'bin', name), ...args, '--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
+    .concat(options.downloads ? ['--downloads-dir', join(dir, 'downloads')] : [])
+}
+
+function startDaemon(name, args, cwd) {
+  const child = spawn(process.execPath, bin(name, args, cwd), { stdio: ['ignore', 'pipe', 'inherit'] })
+  started.push(child)
+  return child
+}
+
+function stopAll() {
+  for (const child of started) if (child.exitCode === null) child.kill('SIGTERM')
+}
+
+async function main() {
+  rmSync(work, { recursive: true, force: true })
+  const seeders = ['seeder-a', 'seeder-b'].map((n) => join(work, n))
+  const downloader = join(work, 'downloader')
+  for (const d of [...seeders, downloader]) mkdirSync(d, { recursive: true })
+
+  const sample = join(work, 'sample.bin')
+  await sampleFile(sample, size)
+  const expected = await sha256(sample)
+  say(`generated ${sample} (${(size / 1048576).toFixed(0)} MiB, sha256 ${expected.slice(0, 16)}…)`)
+
+  for (const seeder of seeders) {
+    const r = spawnSync(process.execPath, bin('p2p-split', [sample], seeder), { stdio: ['ignore', 'ignore', 'inherit'] })
+    if (r.status !== 0) throw new Error(`p2p-split failed with exit code ${r.status}`)
+  }
+  say('split the sample into two seeders\' chunk stores')
+
+  const udpPort = await freeUdpPort()
+  const discovery = ['--udp-port', String(udpPort), '--broadcast', BROADCAST]
+  for (const seeder of seeders) {
+    const serve = startDaemon('p2p-serve', ['--host', '127.0.0.1', '--port', '0', '--json'], seeder)
+    const { port } = await firstJsonLine(serve)
+    startDaemon('p2p-announce', ['--port', String(port), '--interval', '2', ...discovery], seeder)
+    say(`${seeder.split('/').pop()}: p2p-serve on 127.0.0.1:${port} (pid ${serve.pid}), p2p-announce on UDP ${udpPort} → ${BROADCAST}`)
+  }
+
+  say('downloading in a third directory…')
+  const download = spawn(process.execPath, bin('p2p-download', ['sample.bin', ...discovery], downloader, { downloads: true }), { stdio: 'inherit' })
+  started.push(download)
+  const [code] = await once(download, 'exit')
+  if (code !== 0) throw new Error(`p2p-download exited with ${code}`)
+  const got = await sha256(join(downloader, 'downloads', 'sample.bin'))
+  if (got !== expected) throw new Error(`SHA-256 mismatch: ${got} ≠ ${expected}`)
+  say(`\x1b[32mok\x1b[0m: downloads/sample.bin is identical to the source (sha256 ${got})`)
+}
+
+process.on('SIGINT', () => { stopAll(); process.exit(130) })
+main().then(
+  () => { stopAll(); say(`done; files are in ${work}`) },
+  (err) => { stopAll(); console.error(`demo failed: ${err.message}`); process.exitCode = 1 },
+)

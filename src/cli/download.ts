@@ -1,4 +1,142 @@
-import { notBuilt } from './common.js'
+import chalk from 'chalk'
+import { parseByteSize, parseInteger, parseSeconds, pickSettings } from '../core/config.js'
+import { resolveBroadcast } from '../core/discovery/broadcast.js'
+import { DiscoveryListener, type KnownFile } from '../core/discovery/listener.js'
+import { DEFAULT_DOWNLOAD_LIMITS, type DownloadProgress, type DownloadResult, download } from '../core/download/downloader.js'
+import { PeerDirectory } from '../core/download/peers.js'
+import { P2PError } from '../core/errors.js'
+import { isId } from '../core/manifest.js'
+import { validateName } from '../core/names.js'
+import { ChunkStore } from '../core/store.js'
+import { type CommandContext, defineCommand } from './common.js'
+import { formatBytes, formatRate, formatSeconds, shortId } from './format.js'
+import { type Progress, createProgress } from './progress.js'
+import { chooseFile } from './prompt.js'
 
-// Placeholder until the command is built: exits 2 with a clear message.
-export const downloadCommand = notBuilt('download', 'download a file from peers, verify and stitch it')
+const d = DEFAULT_DOWNLOAD_LIMITS
+const DOWNLOAD_SETTINGS = {
+  ...pickSettings('chunksDir', 'downloadsDir', 'dictionary', 'udpPort', 'broadcast', 'staleAfter'),
+  wait: { flag: 'wait', valueName: '<seconds>', description: 'how long to wait for the file to be announced, and for a peer when some chunks have none', defaultValue: d.waitMs / 1000, parse: parseSeconds(0, 86400) },
+  window: { flag: 'window', valueName: '<n>', description: 'requests in flight per peer (pipeline depth)', defaultValue: d.window, parse: parseInteger(1, 256) },
+  maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'TCP connections in total', defaultValue: d.maxConnections, parse: parseInteger(1, 4096) },
+  connectTimeout: { flag: 'connect-timeout', valueName: '<seconds>', description: 'TCP connect timeout', defaultValue: d.connectTimeoutMs / 1000, parse: parseSeconds(0.05, 600) },
+  requestTimeout: { flag: 'request-timeout', valueName: '<seconds>', description: 'time a peer has to deliver one chunk', defaultValue: d.requestTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
+  maxManifestBytes: { flag: 'max-manifest-bytes', valueName: '<size>', description: 'largest manifest accepted from a peer', defaultValue: d.maxManifestBytes, defaultLabel: '32MiB', parse: parseByteSize(1024, 1024 ** 3) },
+}
+
+type Ctx = CommandContext<typeof DOWNLOAD_SETTINGS>
+
+export const downloadCommand = defineCommand({
+  name: 'download',
+  summary: 'download a file from the peers that have it, verify every chunk and stitch it into the downloads directory',
+  arguments: '[name]',
+  settings: DOWNLOAD_SETTINGS,
+  examples: [
+    'p2p-download holiday.mp4',
+    'p2p-download            # on a terminal: pick from the files the LAN offers',
+    'p2p-download --id 3f9a…e1 --downloads-dir ~/Downloads',
+    'p2p-download notes.pdf --json | jq .sha256',
+  ],
+  configure: (cmd) => cmd
+    .option('--id <hex>', 'download this exact file id (64 hex characters), no name lookup')
+    .option('--force', 'replace a different existing file of the same name instead of saving as "name (1)"'),
+  run: async (ctx) => {
+    const { settings, log } = ctx
+    const id = ctx.options.id
+    if (id !== undefined && !isId(id)) throw new P2PError('E_USAGE', `--id must be 64 lowercase hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`)
+    const name = ctx.args[0] === undefined ? undefined : validateName(ctx.args[0])
+    const interactive = process.stdin.isTTY && process.stderr.isTTY && !ctx.json
+    if (id === undefined && name === undefined && !interactive) {
+      throw new P2PError('E_USAGE', 'give a file NAME or --id HEX (no terminal to prompt on)')
+    }
+    const store = new ChunkStore(settings.chunksDir, { log: log.child({ component: 'store' }), maxManifestBytes: settings.maxManifestBytes })
+    await store.init()
+    const listener = new DiscoveryListener({
+      udpPort: settings.udpPort, broadcast: resolveBroadcast(settings.broadcast), staleAfterMs: settings.staleAfter * 1000, log: log.child({ component: 'listener' }),
+    })
+    const directory = new PeerDirectory(listener, settings.dictionary, settings.staleAfter * 1000, log)
+    await directory.start()
+    try {
+      const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
+      const result = await runDownload(ctx, store, directory, target)
+      render(ctx, result)
+      return 0
+    } finally {
+      await directory.stop()
+    }
+  },
+})
+
+/** The id to fetch: the only file with that name, the user's pick among several, or the prompt's answer. */
+async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | undefined, interactive: boolean): Promise<string> {
+  const deadline = Date.now() + ctx.settings.wait * 1000
+  if (name === undefined) {
+    await directory.waitForChange(Math.min(1000, ctx.settings.wait * 1000)) // answers to our query arrive within a second
+    return chooseFile(directory, undefined, ctx.signal)
+  }
+  let matches: KnownFile[] = directory.named(name)
+  while (matches.length === 0 && Date.now() < deadline) {
+    ctx.signal.throwIfAborted()
+    await directory.waitForChange(Math.min(250, deadline - Date.now()))
+    matches = directory.named(name)
+  }
+  if (matches.length === 0) {
+    throw new P2PError('E_NOT_FOUND', `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`)
+  }
+  await directory.waitForChange(300) // other files of the same name answer the same query
+  matches = directory.named(name)
+  if (matches.length === 1) return matches[0]!.id
+  if (interactive) return chooseFile(directory, name, ctx.signal)
+  const list = matches.map((f) => `${shortId(f.id)}… (${formatBytes(f.size)}, ${f.peers.length} peers)`).join(', ')
+  throw new P2PError('E_AMBIGUOUS', `${matches.length} different files are named "${name}": ${list}; pick one with --id`)
+}
+
+async function runDownload(ctx: Ctx, store: ChunkStore, directory: PeerDirectory, id: string): Promise<DownloadResult> {
+  const s = ctx.settings
+  let progress: Progress | undefined
+  let stallNoted = 0
+  try {
+    return await download({
+      id, store, downloadsDir: s.downloadsDir, force: ctx.options.force === true, log: ctx.log, signal: ctx.signal,
+      peers: (fileId) => directory.peers(fileId),
+      waitForPeers: (ms) => directory.waitForChange(ms),
+      limits: {
+        ...DEFAULT_DOWNLOAD_LIMITS, window: s.window, maxConnections: s.maxConnections, connectTimeoutMs: s.connectTimeout * 1000,
+        requestTimeoutMs: s.requestTimeout * 1000, maxManifestBytes: s.maxManifestBytes, waitMs: s.wait * 1000,
+      },
+      onManifest: (m) => {
+        ctx.log.info({ id, name: m.name, size: m.size, chunks: m.chunks.length }, 'download start')
+        if (!ctx.json) ctx.err(`${chalk.cyan('Downloading')} ${m.name} (${formatBytes(m.size)}, ${m.chunks.length} chunks, id ${shortId(id)}…)`)
+        progress = createProgress('download', m.size, { json: ctx.json, format: 'download [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted} | peers {peers}' })
+      },
+      onProgress: (p: DownloadProgress) => {
+        progress?.update(p.doneBytes, { peers: p.peersInUse })
+        if (p.stalled && Date.now() - stallNoted > 5000) {
+          stallNoted = Date.now()
+          const line = `${p.stalled.chunks} chunks (${formatBytes(p.stalled.bytes)}, first ${p.stalled.first.join(', ')}) have no live peer; waiting up to ${s.wait} s for one`
+          ctx.log.warn({ chunks: p.stalled.chunks, bytes: p.stalled.bytes }, 'stalled: chunks with no live peer')
+          if (!ctx.json) ctx.err(chalk.yellow(line))
+        }
+      },
+    })
+  } finally {
+    progress?.stop()
+  }
+}
+
+function render(ctx: Ctx, r: DownloadResult): void {
+  const peers = r.peers.map((p) => ({ peer: p.key, bytes: p.bytes, chunks: p.chunks, ...(p.banned ? { banned: p.banned } : {}) }))
+  ctx.log.info({ id: r.id, path: r.path, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, peers }, 'download done')
+  if (ctx.json) {
+    process.stdout.write(`${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers })}\n`)
+    return
+  }
+  ctx.out(`${chalk.green('Downloaded:')} ${r.path}${r.alreadyThere ? ' (an identical file was already there)' : ''}`)
+  ctx.out(`  size     ${formatBytes(r.size)} (${r.size} bytes) in ${formatSeconds(r.seconds)}, ${formatRate(r.size, r.seconds)}`)
+  ctx.out(`  sha256   ${r.sha256}  (compare with sha256sum on the source)`)
+  if (r.resumedBytes > 0) ctx.out(`  resumed  ${formatBytes(r.resumedBytes)} already in the chunk store`)
+  for (const p of peers) {
+    const banned = p.banned ? chalk.red(`  banned: ${p.banned}`) : ''
+    ctx.out(`  peer     ${p.peer.padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks)${banned}`)
+  }
+}

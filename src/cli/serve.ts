@@ -1,4 +1,44 @@
-import { notBuilt } from './common.js'
+import chalk from 'chalk'
+import { parseByteSize, parseInteger, parseSeconds, pickSettings } from '../core/config.js'
+import { ChunkServer, DEFAULT_SERVER_LIMITS } from '../core/transfer/chunk-server.js'
+import { ChunkStore } from '../core/store.js'
+import { defineCommand } from './common.js'
 
-// Placeholder until the command is built: exits 2 with a clear message.
-export const serveCommand = notBuilt('serve', 'answer chunk requests over persistent TCP connections')
+const d = DEFAULT_SERVER_LIMITS
+export const SERVE_SETTINGS = {
+  ...pickSettings('chunksDir', 'host', 'port'),
+  maxHeaderBytes: { flag: 'max-header-bytes', valueName: '<size>', description: 'largest request header accepted', defaultValue: d.maxHeaderBytes, defaultLabel: '16KiB', parse: parseByteSize(64, 1024 * 1024) },
+  maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'connections served at once; the next gets E_BUSY', defaultValue: d.maxConnections, parse: parseInteger(1, 65536) },
+  idleTimeout: { flag: 'idle-timeout', valueName: '<seconds>', description: 'close a connection idle this long', defaultValue: d.idleTimeoutMs / 1000, parse: parseSeconds(0.05, 86400) },
+  maxInFlight: { flag: 'max-in-flight', valueName: '<n>', description: 'requests in flight per connection before it stops reading', defaultValue: d.maxInFlight, parse: parseInteger(1, 4096) },
+  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes held in memory across all connections', defaultValue: d.maxBufferedBytes, defaultLabel: '128MiB', parse: parseByteSize(64 * 1024, 16 * 1024 ** 3) },
+}
+
+export const serveCommand = defineCommand({
+  name: 'serve',
+  summary: 'answer chunk and manifest requests from peers over persistent TCP connections',
+  settings: SERVE_SETTINGS,
+  examples: [
+    'p2p-serve',
+    'p2p-serve --port 0 --host 127.0.0.1     # any free port, loopback only; prints it',
+    'p2p-serve --chunks-dir /srv/p2p/chunks --max-connections 64',
+  ],
+  run: async ({ settings: s, json, log, signal, out }) => {
+    const store = new ChunkStore(s.chunksDir, { log: log.child({ component: 'store' }) })
+    await store.init()
+    const server = new ChunkServer({
+      store, host: s.host, port: s.port, log,
+      limits: { maxHeaderBytes: s.maxHeaderBytes, maxConnections: s.maxConnections, idleTimeoutMs: s.idleTimeout * 1000, maxInFlight: s.maxInFlight, maxBufferedBytes: s.maxBuffered },
+    })
+    const address = await server.listen()
+    log.info({ host: address.address, port: address.port, files: server.files }, 'listening')
+    if (json) process.stdout.write(`${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files })}\n`)
+    out(`${chalk.green('Serving')} ${server.files} file(s) from ${s.chunksDir} on ${address.address}:${address.port} (Ctrl-C to stop)`)
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    out('Stopping: finishing responses in flight…')
+    await server.close(2000)
+    log.info({ stats: server.stats }, 'stopped')
+    if (json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: server.stats })}\n`)
+    return 0
+  },
+})

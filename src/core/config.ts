@@ -132,6 +132,7 @@ export const SETTINGS = {
   downloadsDir: spec({ flag: 'downloads-dir', valueName: '<dir>', description: 'where finished downloads go', defaultValue: './downloads', parse: parseDir }),
   logsDir: spec({ flag: 'logs-dir', valueName: '<dir>', description: 'JSON log files', defaultValue: './logs', parse: parseDir }),
   dictionary: spec({ flag: 'dictionary', valueName: '<file>', description: 'content dictionary file', defaultValue: './content_dictionary.json', parse: parseDir }),
+  host: spec({ flag: 'host', valueName: '<address>', description: 'address p2p-serve listens on (0.0.0.0 = every interface)', defaultValue: '0.0.0.0', parse: parseHost }),
   port: spec({ flag: 'port', valueName: '<port>', description: 'TCP port p2p-serve listens on and p2p-announce advertises (0 = any free port)', defaultValue: DEFAULT_TCP_PORT, parse: parseInteger(0, 65535) }),
   udpPort: spec({ flag: 'udp-port', valueName: '<port>', description: 'UDP discovery port', defaultValue: DEFAULT_UDP_PORT, parse: parseInteger(1, 65535) }),
   broadcast: spec<BroadcastSetting>({ flag: 'broadcast', valueName: '<addrs>', description: 'broadcast addresses: "auto" (every up IPv4 interface\'s subnet broadcast), or a comma-separated list', defaultValue: 'auto', parse: parseBroadcast }),

@@ -31,3 +31,11 @@ export const DEFAULT_ANNOUNCE_INTERVAL_S = 5
 export const DEFAULT_STALE_AFTER_S = 15
 /** No UDP datagram we send is larger: fits any LAN MTU with IPv4/IPv6 and UDP headers, no fragmentation. */
 export const MAX_DATAGRAM_BYTES = 1200
+
+// Transfer (TCP) limits; each is a p2p-serve setting.
+export const DEFAULT_MAX_HEADER_BYTES = 16 * KiB
+export const DEFAULT_MAX_CONNECTIONS = 256
+export const DEFAULT_IDLE_TIMEOUT_S = 60
+export const DEFAULT_MAX_IN_FLIGHT = 32
+/** Chunk bytes a server holds in memory at once, across all connections (read ahead, not yet sent). */
+export const DEFAULT_SERVER_BUFFER_BYTES = 128 * MiB

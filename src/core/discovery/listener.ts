@@ -1,0 +1,110 @@
+import { type Socket, createSocket } from 'node:dgram'
+import { EventEmitter, once } from 'node:events'
+import { MAX_DATAGRAM_BYTES } from '../constants.js'
+import { P2PError, hasCode } from '../errors.js'
+import { type Logger, silentLogger } from '../log.js'
+import { decodeDatagram, encodeQuery } from './announcement.js'
+import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
+
+export type { KnownFile, PeerSource } from './dictionary.js'
+
+/**
+ * Receives announcements on the UDP port (bound with address reuse, so
+ * listeners, downloaders and announcers on one host all hear every
+ * broadcast) and keeps the content dictionary. Every datagram is validated;
+ * a bad one is dropped, counted by reason and logged at debug level.
+ * Emits 'change' when the visible picture changes.
+ */
+
+export interface DiscoveryListenerOptions {
+  udpPort: number
+  bindAddress?: string
+  /** Where query() sends. */
+  broadcast: string[]
+  staleAfterMs: number
+  log?: Logger
+  now?: () => number
+  limits?: Partial<DictionaryLimits>
+  maxDatagramBytes?: number
+}
+
+export interface ListenerStats {
+  received: number
+  dropped: number
+  droppedByReason: Record<string, number>
+}
+
+export class DiscoveryListener extends EventEmitter {
+  readonly stats: ListenerStats = { received: 0, dropped: 0, droppedByReason: {} }
+  readonly dictionary: ContentDictionary
+  private socket: Socket | undefined
+  private sweeper: NodeJS.Timeout | undefined
+  private readonly log: Logger
+  private readonly now: () => number
+
+  constructor(private readonly options: DiscoveryListenerOptions) {
+    super()
+    this.setMaxListeners(0)
+    this.log = options.log ?? silentLogger()
+    this.now = options.now ?? Date.now
+    this.dictionary = new ContentDictionary(options.limits)
+  }
+
+  async start(): Promise<void> {
+    const socket = createSocket({ type: 'udp4', reuseAddr: true })
+    this.socket = socket
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address))
+    socket.on('error', (err) => this.log.warn({ err: err.message }, 'discovery socket error'))
+    socket.bind(this.options.udpPort, this.options.bindAddress ?? '0.0.0.0')
+    try {
+      await Promise.race([once(socket, 'listening'), once(socket, 'error').then(([err]) => { throw err })])
+    } catch (err) {
+      throw new P2PError('E_USAGE', `cannot listen on UDP port ${this.options.udpPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+    socket.setBroadcast(true)
+    const every = Math.max(20, Math.min(1000, this.options.staleAfterMs / 4))
+    this.sweeper = setInterval(() => {
+      if (this.dictionary.expire(this.now(), this.options.staleAfterMs)) this.emit('change')
+    }, every)
+    this.sweeper.unref()
+  }
+
+  /** Ask every announcer to announce now (they answer within a second). */
+  query(): void {
+    const bytes = encodeQuery()
+    for (const address of this.options.broadcast) {
+      this.socket?.send(bytes, this.options.udpPort, address, (err) => {
+        if (err) this.log.warn({ address, err: err.message }, 'query not sent')
+      })
+    }
+  }
+
+  files(): KnownFile[] {
+    return this.dictionary.files()
+  }
+
+  file(id: string): KnownFile | undefined {
+    return this.dictionary.file(id)
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper)
+    const socket = this.socket
+    this.socket = undefined
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()))
+  }
+
+  private onMessage(msg: Buffer, address: string): void {
+    this.stats.received++
+    try {
+      const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
+      if (message.type !== 'announce') return
+      if (this.dictionary.merge(message, address, this.now())) this.emit('change')
+    } catch (err) {
+      const reason = hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal'
+      this.stats.dropped++
+      this.stats.droppedByReason[reason] = (this.stats.droppedByReason[reason] ?? 0) + 1
+      this.log.debug({ from: address, bytes: msg.length, reason, err: (err as Error).message }, 'datagram dropped')
+    }
+  }
+}

@@ -1,0 +1,293 @@
+import { readFile, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Bitfield } from '../bitfield.js'
+import { P2PError, fromFsError, hasCode } from '../errors.js'
+import { hashWorker } from '../hashing.js'
+import { acquireLock } from '../lock.js'
+import { type Logger, silentLogger } from '../log.js'
+import { type Manifest, chunkLength } from '../manifest.js'
+import { ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
+import { type ChunkStore, writeFileAtomic } from '../store.js'
+import { PeerClient } from '../transfer/client.js'
+import { fetchManifest } from './manifest-fetch.js'
+import { type PeerReport, Scheduler } from './scheduler.js'
+import { type StitchResult, Stitcher } from './stitcher.js'
+
+/**
+ * One download: manifest (verified against the id), resume from the store,
+ * chunks from every peer that has them through a pool of pipelined
+ * connections, each verified on the hash thread and written to the store (so
+ * a running p2p-serve offers it at once) and into the .part file, then the
+ * whole-file check, fsync and rename (stitcher.ts).
+ */
+
+export interface LivePeer extends PeerAddress {
+  have: Bitfield
+}
+
+export interface DownloadLimits {
+  /** Requests in flight per peer (the pipeline window). */
+  window: number
+  maxConnectionsPerPeer: number
+  maxConnections: number
+  connectTimeoutMs: number
+  requestTimeoutMs: number
+  maxManifestBytes: number
+  /** How long to wait for a peer when some chunks have none (and for the manifest). */
+  waitMs: number
+  maxStrikes: number
+}
+
+export interface DownloadProgress {
+  name: string
+  size: number
+  doneBytes: number
+  fetchedBytes: number
+  peersInUse: number
+  /** Set while some chunks have no live peer: their count and bytes. */
+  stalled?: { chunks: number; bytes: number; first: number[] }
+}
+
+export interface DownloadOptions {
+  id: string
+  store: ChunkStore
+  downloadsDir: string
+  /** Live peers offering this id (address, TCP port, have-set). Called often; must be cheap. */
+  peers: (id: string) => LivePeer[]
+  /** Resolves when the peer view may have changed, or after `ms`. */
+  waitForPeers: (ms: number) => Promise<void>
+  limits: DownloadLimits
+  force?: boolean
+  log?: Logger
+  signal?: AbortSignal
+  now?: () => number
+  onManifest?: (manifest: Manifest) => void
+  onProgress?: (progress: DownloadProgress) => void
+}
+
+export interface DownloadResult extends StitchResult {
+  id: string
+  name: string
+  size: number
+  chunks: number
+  seconds: number
+  fetchedBytes: number
+  resumedBytes: number
+  peers: PeerReport[]
+}
+
+export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
+  window: 16, maxConnectionsPerPeer: 2, maxConnections: 64, connectTimeoutMs: 5000, requestTimeoutMs: 30_000,
+  maxManifestBytes: 32 * 1024 * 1024, waitMs: 10_000, maxStrikes: 3,
+}
+
+export async function download(o: DownloadOptions): Promise<DownloadResult> {
+  const started = performance.now()
+  const now = o.now ?? Date.now
+  const log = o.log ?? silentLogger()
+  const signal = o.signal ?? new AbortController().signal
+  const limits = o.limits
+  const pool = new ConnectionPool<PeerClient>({
+    connect: (peer, s) => PeerClient.connect({ host: peer.address, port: peer.port, connectTimeoutMs: limits.connectTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs, maxBodyBytes: Math.max(limits.maxManifestBytes, 64 * 1024 * 1024), log }, s),
+    maxPerPeer: limits.maxConnectionsPerPeer, maxTotal: limits.maxConnections, maxLeasesPerConnection: limits.window, now, log,
+  })
+  const liars = new Map<string, string>()
+  try {
+    const source = await fetchManifest({
+      id: o.id, store: o.store, pool, maxManifestBytes: limits.maxManifestBytes, deadline: now() + limits.waitMs, now, log, signal,
+      peers: () => o.peers(o.id).filter((p) => !liars.has(peerKey(p))),
+      onLiar: (key, reason) => { liars.set(key, reason); log.warn({ peer: key, reason }, 'peer banned') },
+      waitForPeers: o.waitForPeers,
+    })
+    const { manifest } = source
+    o.onManifest?.(manifest)
+    const dir = await o.store.prepareEntry(source.bytes, manifest)
+    const unlock = await acquireLock(join(o.store.root, '.p2p', 'locks', `${o.id}.lock`), `"${manifest.name}"`)
+    try {
+      const run = new ChunkFetch(o, manifest, dir, pool, log, signal, now)
+      for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
+      const stitched = await run.execute()
+      return {
+        ...stitched, id: o.id, name: manifest.name, size: manifest.size, chunks: manifest.chunks.length,
+        seconds: (performance.now() - started) / 1000, fetchedBytes: run.fetchedBytes, resumedBytes: run.resumedBytes,
+        peers: run.scheduler.report(),
+      }
+    } finally {
+      await unlock()
+    }
+  } finally {
+    pool.close()
+  }
+}
+
+class ChunkFetch {
+  readonly scheduler: Scheduler
+  fetchedBytes = 0
+  resumedBytes = 0
+  private doneBytes = 0
+  private stitcher!: Stitcher
+  private readonly writes = new Set<Promise<void>>()
+  private failure: unknown
+  private stalledSince: number | undefined
+  private wake: (() => void) | undefined
+
+  constructor(
+    private readonly o: DownloadOptions,
+    private readonly manifest: Manifest,
+    private readonly dir: string,
+    private readonly pool: ConnectionPool<PeerClient>,
+    private readonly log: Logger,
+    private readonly signal: AbortSignal,
+    private readonly now: () => number,
+  ) {
+    this.scheduler = new Scheduler(manifest.chunks.length, { maxStrikes: o.limits.maxStrikes, now })
+  }
+
+  async execute(): Promise<StitchResult> {
+    this.stitcher = await Stitcher.open(this.o.downloadsDir, this.manifest)
+    try {
+      await this.resume()
+      while (!this.scheduler.finished) {
+        this.signal.throwIfAborted()
+        if (this.failure !== undefined) throw this.failure
+        this.refreshPeers()
+        this.pump()
+        this.checkStall()
+        this.report()
+        await Promise.race([this.o.waitForPeers(250), new Promise<void>((resolve) => { this.wake = resolve })])
+      }
+      await Promise.all(this.writes)
+      if (this.failure !== undefined) throw this.failure
+      this.report()
+      return await this.stitcher.finish({ force: this.o.force })
+    } catch (err) {
+      await Promise.allSettled(this.writes)
+      await this.stitcher.discard()
+      throw err
+    }
+  }
+
+  /** Chunks a previous run left in the store count only after their hash is checked again. */
+  private async resume(): Promise<void> {
+    const entry = await this.o.store.get(this.o.id)
+    for (const index of entry?.have.indices() ?? []) {
+      this.signal.throwIfAborted()
+      const path = this.o.store.chunkPath(this.dir, index)
+      const data = await readFile(path).catch(() => undefined)
+      if (data && data.length === chunkLength(this.manifest, index) && (await hashWorker().digest(data)) === this.manifest.chunks[index]) {
+        await this.stitcher.write(index, data)
+        this.scheduler.markDone(index)
+        this.resumedBytes += data.length
+        this.doneBytes += data.length
+      } else {
+        this.log.warn({ index }, 'chunk in the store failed verification; fetching it again')
+        await unlink(path).catch(() => undefined)
+      }
+    }
+    if (this.resumedBytes > 0) this.log.info({ bytes: this.resumedBytes }, 'resumed from the chunk store')
+  }
+
+  private livePeers = new Map<string, LivePeer>()
+
+  private refreshPeers(): void {
+    const current = new Map(this.o.peers(this.o.id).map((p) => [peerKey(p), p]))
+    for (const [key, peer] of current) this.scheduler.setPeer(key, peer.have)
+    for (const key of this.livePeers.keys()) {
+      if (!current.has(key)) {
+        this.scheduler.removePeer(key)
+        this.log.info({ peer: key }, 'peer left')
+      }
+    }
+    this.livePeers = current
+  }
+
+  private pump(): void {
+    // Backpressure from the disk: verified chunks waiting to be written hold memory.
+    if (this.writes.size >= this.o.limits.window * 2) return
+    for (const [key, peer] of this.livePeers) {
+      while (this.scheduler.inFlight(key) < this.o.limits.window) {
+        const index = this.scheduler.next(key)
+        if (index === undefined) break
+        void this.fetch(key, peer, index)
+      }
+    }
+  }
+
+  private async fetch(key: string, peer: LivePeer, index: number): Promise<void> {
+    let lease
+    try {
+      lease = await this.pool.acquire(peer, this.signal)
+      const data = await lease.connection.fetchChunk(this.o.id, index)
+      lease.release()
+      this.fetchedBytes += data.length
+      if (this.scheduler.isDone(index)) return // an endgame duplicate
+      const ok = data.length === chunkLength(this.manifest, index) && (await hashWorker().digest(data)) === this.manifest.chunks[index]
+      if (!ok) {
+        const banned = this.scheduler.failed(key, index, 'checksum', `chunk ${index}`)
+        this.log.warn({ peer: key, index, banned }, 'chunk failed SHA-256; fetching it elsewhere')
+        if (banned) this.pool.closePeer(peer)
+        return
+      }
+      if (this.scheduler.isDone(index)) return
+      this.scheduler.succeeded(key, index, data.length)
+      this.doneBytes += data.length
+      this.track(this.store(index, data))
+    } catch (err) {
+      lease?.release()
+      if (this.signal.aborted) return
+      this.onFetchError(key, index, err)
+    } finally {
+      this.wake?.()
+    }
+  }
+
+  private onFetchError(key: string, index: number, err: unknown): void {
+    if (!hasCode(err)) {
+      this.failure ??= err
+      return
+    }
+    this.log.debug({ peer: key, index, code: err.code, err: err.message }, 'chunk request failed')
+    if (err.code === 'E_NOT_FOUND') this.scheduler.failed(key, index, 'missing')
+    else if (err.code === 'E_BUSY') this.scheduler.failed(key, index, 'error')
+    else {
+      this.scheduler.failed(key, index, 'error')
+      this.scheduler.peerFailed(key)
+    }
+  }
+
+  private async store(index: number, data: Buffer): Promise<void> {
+    const path = this.o.store.chunkPath(this.dir, index)
+    await writeFileAtomic(path, data).catch((err: unknown) => { throw fromFsError(err, `writing chunk ${index} to the store`) })
+    await this.stitcher.write(index, data)
+  }
+
+  private track(write: Promise<void>): void {
+    const tracked = write.catch((err: unknown) => { this.failure ??= err }).finally(() => this.writes.delete(tracked))
+    this.writes.add(tracked)
+  }
+
+  /** Some chunks with no live peer: say which, wait up to --wait for one, then give up with E_NO_PEER. */
+  private checkStall(): void {
+    const busy = [...this.livePeers.keys()].some((k) => this.scheduler.inFlight(k) > 0 || this.scheduler.readyIn(k) < Infinity && this.scheduler.readyIn(k) > 0)
+    const missing = busy ? [] : this.scheduler.unavailable()
+    if (missing.length === 0) {
+      this.stalledSince = undefined
+      return
+    }
+    this.stalledSince ??= this.now()
+    if (this.now() - this.stalledSince < this.o.limits.waitMs) return
+    const bytes = missing.reduce((sum, i) => sum + chunkLength(this.manifest, i), 0)
+    const banned = this.scheduler.report().filter((p) => p.banned)
+    const code = banned.length > 0 && this.livePeers.size <= banned.length ? 'E_CHECKSUM' : 'E_NO_PEER'
+    throw new P2PError(code, `${missing.length} chunks (${bytes} bytes, first: ${missing.slice(0, 5).join(', ')}) have no live peer${banned.length ? ` (${banned.length} peer(s) banned for bad data)` : ''}; re-run when a seeder is back to resume`, { chunks: missing.length, bytes })
+  }
+
+  private report(): void {
+    const missing = this.stalledSince === undefined ? [] : this.scheduler.unavailable()
+    const peersInUse = [...this.livePeers.keys()].filter((k) => this.scheduler.inFlight(k) > 0).length
+    this.o.onProgress?.({
+      name: this.manifest.name, size: this.manifest.size, doneBytes: this.doneBytes, fetchedBytes: this.fetchedBytes, peersInUse,
+      ...(missing.length > 0 ? { stalled: { chunks: missing.length, bytes: missing.reduce((s, i) => s + chunkLength(this.manifest, i), 0), first: missing.slice(0, 5) } } : {}),
+    })
+  }
+}

@@ -1,0 +1,104 @@
+import { EventEmitter, once } from 'node:events'
+import { stat } from 'node:fs/promises'
+import { Bitfield } from '../bitfield.js'
+import { type DiscoveryListener, type KnownFile } from '../discovery/listener.js'
+import { readDictionaryFile } from '../discovery/dictionary.js'
+import type { Logger } from '../log.js'
+import { peerKey } from '../pool.js'
+import type { LivePeer } from './downloader.js'
+
+/**
+ * Everything a downloader knows about who has what: its own discovery
+ * listener (so it works without p2p-listen and sees peers join and leave
+ * during the download) merged with the content dictionary file that a
+ * running p2p-listen keeps. The file is re-read when it changes; its
+ * entries count only while their lastSeen is within staleAfter.
+ */
+export class PeerDirectory extends EventEmitter {
+  private fromFile: KnownFile[] = []
+  private fileMtime = 0
+  private poller: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly listener: DiscoveryListener,
+    private readonly dictionaryPath: string,
+    private readonly staleAfterMs: number,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    super()
+    this.setMaxListeners(0)
+    listener.on('change', () => this.emit('change'))
+  }
+
+  async start(): Promise<void> {
+    await this.listener.start()
+    this.listener.query()
+    await this.reloadFile()
+    this.poller = setInterval(() => void this.reloadFile(), 1000).unref()
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.poller)
+    await this.listener.stop()
+  }
+
+  /** Every known file, live entries merged by id (the listener's view wins for a peer both know). */
+  files(): KnownFile[] {
+    const byId = new Map<string, KnownFile>()
+    const cutoff = this.now() - this.staleAfterMs
+    for (const f of [...this.listener.files(), ...this.fromFile]) {
+      const known = byId.get(f.id)
+      const live = f.peers.filter((p) => p.lastSeen >= cutoff)
+      if (!known) {
+        byId.set(f.id, { ...f, peers: live })
+        continue
+      }
+      const seen = new Set(known.peers.map((p) => peerKey(p)))
+      known.peers.push(...live.filter((p) => !seen.has(peerKey(p))))
+    }
+    return [...byId.values()]
+  }
+
+  /** Files with this exact (NFC) name. */
+  named(name: string): KnownFile[] {
+    return this.files().filter((f) => f.name === name)
+  }
+
+  peers(id: string): LivePeer[] {
+    const file = this.files().find((f) => f.id === id)
+    return (file?.peers ?? []).map((p) => ({ address: p.address, port: p.port, have: p.have }))
+  }
+
+  /** Resolves on the next change, or after `ms`. */
+  async waitForChange(ms: number): Promise<void> {
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(), ms)
+    try {
+      await once(this, 'change', { signal: controller.signal })
+    } catch {
+      // timed out
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private async reloadFile(): Promise<void> {
+    try {
+      const st = await stat(this.dictionaryPath)
+      if (st.mtimeMs === this.fileMtime) return
+      this.fileMtime = st.mtimeMs
+      const snapshot = await readDictionaryFile(this.dictionaryPath)
+      this.fromFile = Object.entries(snapshot.files).map(([id, f]) => ({
+        id, name: f.name, size: f.size, chunks: f.chunks,
+        peers: f.peers.map((p) => ({
+          peer: p.peer, address: p.address, port: p.port, lastSeen: Date.parse(p.lastSeen),
+          have: p.have === 'all' ? Bitfield.full(f.chunks) : Bitfield.fromBase64(f.chunks, p.have),
+        })),
+      }))
+      this.emit('change')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.debug({ err: (err as Error).message }, 'content dictionary unreadable; using live discovery only')
+    }
+  }
+}

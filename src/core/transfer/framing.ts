@@ -1,0 +1,193 @@
+import { P2PError } from '../errors.js'
+
+/**
+ * The TCP frame codec, shared by server and client. Pure: bytes in, frames out.
+ *
+ *   0         4                     4+N                  4+N+size
+ *   +---------+---------------------+--------------------+
+ *   | N (u32, | header: N bytes of  | body: `size` raw   |
+ *   | big-end)| UTF-8 JSON object   | bytes (only when   |
+ *   |         |                     | header has "size") |
+ *   +---------+---------------------+--------------------+
+ *
+ * The decoder never trusts a length: N is checked against maxHeaderBytes
+ * before any byte of the header is kept, and `size` against maxBodyBytes
+ * before the body is allocated. Bodies are assembled with one copy into a
+ * buffer of exactly `size` bytes (or none, when the body lies inside one
+ * segment). A violation is fatal for the stream (framing is lost):
+ * E_TOO_LARGE for a length over its limit, E_BAD_FRAME for anything else.
+ */
+
+export type Header = Record<string, unknown>
+
+export interface Frame {
+  header: Header
+  body: Buffer | undefined
+}
+
+export interface FrameLimits {
+  maxHeaderBytes: number
+  maxBodyBytes: number
+  /** Where bodies go (e.g. pooled shared memory); by default a fresh buffer, or a view of the segment. */
+  allocate?: (size: number) => Buffer
+}
+
+export const LENGTH_BYTES = 4
+
+export function encodeFrame(header: Header, body?: Uint8Array): Buffer {
+  const json = Buffer.from(JSON.stringify(body === undefined ? header : { ...header, size: body.byteLength }), 'utf8')
+  const out = Buffer.allocUnsafe(LENGTH_BYTES + json.length + (body?.byteLength ?? 0))
+  out.writeUInt32BE(json.length, 0)
+  json.copy(out, LENGTH_BYTES)
+  if (body) out.set(body, LENGTH_BYTES + json.length)
+  return out
+}
+
+/** Just the length prefix and header, for a body written separately (no copy of the body). */
+export function encodeHeader(header: Header): Buffer {
+  const json = Buffer.from(JSON.stringify(header), 'utf8')
+  const out = Buffer.allocUnsafe(LENGTH_BYTES + json.length)
+  out.writeUInt32BE(json.length, 0)
+  json.copy(out, LENGTH_BYTES)
+  return out
+}
+
+/** Parse one header's bytes: a JSON object, or E_BAD_FRAME. */
+export function parseHeader(bytes: Buffer): Header {
+  let value: unknown
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch {
+    throw new P2PError('E_BAD_FRAME', 'frame header is not UTF-8 JSON')
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new P2PError('E_BAD_FRAME', 'frame header is not a JSON object')
+  return value as Header
+}
+
+/** The body length a header announces: none, or a non-negative integer within the limit. */
+export function bodySize(header: Header, maxBodyBytes: number): number | undefined {
+  if (!('size' in header)) return undefined
+  const size = header.size
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new P2PError('E_BAD_FRAME', 'frame "size" must be a non-negative integer')
+  if (size > maxBodyBytes) throw new P2PError('E_TOO_LARGE', `frame body of ${size} bytes is over the limit of ${maxBodyBytes}`)
+  return size
+}
+
+export class FrameDecoder {
+  private readonly limits: FrameLimits
+  private pending: Buffer[] = [] // bytes of the length prefix + header not yet complete
+  private pendingBytes = 0
+  private header: Header | undefined
+  private body: Buffer | undefined
+  private bodyFilled = 0
+  private failed: P2PError | undefined
+  private lastConsumed = 0 // fast path: where the frame just decoded ends in the segment
+
+  constructor(limits: FrameLimits) {
+    this.limits = limits
+  }
+
+  /** Bytes held for an incomplete frame (bounded by the limits). */
+  get buffered(): number {
+    return this.pendingBytes + this.bodyFilled
+  }
+
+  /** Feed one segment; returns every frame it completes. Throws P2PError on a violation (and keeps throwing it). */
+  push(segment: Buffer): Frame[] {
+    if (this.failed) throw this.failed
+    try {
+      return this.consume(segment)
+    } catch (err) {
+      this.failed = err as P2PError
+      throw err
+    }
+  }
+
+  private consume(segment: Buffer): Frame[] {
+    const frames: Frame[] = []
+    let at = 0
+    while (at < segment.length) {
+      if (this.body !== undefined) {
+        at += this.fillBody(segment, at, frames)
+        continue
+      }
+      if (this.pendingBytes === 0 && this.tryWholeHeader(segment, at, frames)) {
+        at = this.lastConsumed
+        continue
+      }
+      // Slow path: the prefix or header straddles segments.
+      const need = this.headerBytesNeeded()
+      const take = Math.min(need, segment.length - at)
+      this.pending.push(segment.subarray(at, at + take))
+      this.pendingBytes += take
+      at += take
+      if (take === need) this.completeHeaderFromPending(frames)
+    }
+    return frames
+  }
+
+  /** Fast path: prefix and header both inside this segment. */
+  private tryWholeHeader(segment: Buffer, at: number, frames: Frame[]): boolean {
+    if (segment.length - at < LENGTH_BYTES) return false
+    const n = this.checkHeaderLength(segment.readUInt32BE(at))
+    if (segment.length - at - LENGTH_BYTES < n) return false
+    const header = parseHeader(segment.subarray(at + LENGTH_BYTES, at + LENGTH_BYTES + n))
+    this.lastConsumed = at + LENGTH_BYTES + n
+    this.startFrame(header, frames, segment)
+    return true
+  }
+
+  private headerBytesNeeded(): number {
+    if (this.pendingBytes < LENGTH_BYTES) return LENGTH_BYTES - this.pendingBytes
+    const prefix = Buffer.concat(this.pending, this.pendingBytes)
+    this.pending = [prefix]
+    return LENGTH_BYTES + this.checkHeaderLength(prefix.readUInt32BE(0)) - this.pendingBytes
+  }
+
+  private completeHeaderFromPending(frames: Frame[]): void {
+    const all = Buffer.concat(this.pending, this.pendingBytes)
+    if (all.length < LENGTH_BYTES) return
+    const n = all.readUInt32BE(0)
+    if (all.length < LENGTH_BYTES + n) return // prefix just completed; header bytes still to come
+    this.pending = []
+    this.pendingBytes = 0
+    this.startFrame(parseHeader(all.subarray(LENGTH_BYTES)), frames)
+  }
+
+  private checkHeaderLength(n: number): number {
+    if (n > this.limits.maxHeaderBytes) throw new P2PError('E_TOO_LARGE', `frame header of ${n} bytes is over the limit of ${this.limits.maxHeaderBytes}`)
+    if (n === 0) throw new P2PError('E_BAD_FRAME', 'empty frame header')
+    return n
+  }
+
+  private startFrame(header: Header, frames: Frame[], segment?: Buffer): void {
+    const size = bodySize(header, this.limits.maxBodyBytes)
+    if (size === undefined || size === 0) {
+      frames.push({ header, body: size === 0 ? Buffer.alloc(0) : undefined })
+      return
+    }
+    // The whole body already in this segment: hand out a view, no copy.
+    if (this.limits.allocate === undefined && segment !== undefined && segment.length - this.lastConsumed >= size) {
+      frames.push({ header, body: segment.subarray(this.lastConsumed, this.lastConsumed + size) })
+      this.lastConsumed += size
+      return
+    }
+    this.header = header
+    this.body = this.limits.allocate?.(size) ?? Buffer.allocUnsafe(size)
+    this.bodyFilled = 0
+  }
+
+  private fillBody(segment: Buffer, at: number, frames: Frame[]): number {
+    const body = this.body!
+    const take = Math.min(body.length - this.bodyFilled, segment.length - at)
+    segment.copy(body, this.bodyFilled, at, at + take)
+    this.bodyFilled += take
+    if (this.bodyFilled === body.length) {
+      frames.push({ header: this.header!, body })
+      this.header = undefined
+      this.body = undefined
+      this.bodyFilled = 0
+    }
+    return take
+  }
+}

@@ -1,0 +1,64 @@
+import { z } from 'zod'
+import { type ErrorCode, P2PError, isErrorCode } from '../errors.js'
+import { HEX64 } from '../manifest.js'
+import type { Header } from './framing.js'
+
+/**
+ * The messages of transfer protocol version 1, validated with schemas before
+ * use. Objects are loose: unknown extra fields are ignored (room for later
+ * versions); known fields must have exactly the documented types.
+ *
+ *   request   {"type":"manifest","id":"<64 hex>"}
+ *             {"type":"chunk","id":"<64 hex>","index":<int ≥ 0>}
+ *   response  {"type":"manifest","id":…,"size":N} + N bytes
+ *             {"type":"chunk","id":…,"index":…,"size":N} + N bytes
+ *             {"type":"error","code":"E_…","message":"…"}
+ */
+
+const id = z.string().regex(HEX64, 'id must be 64 lowercase hex characters')
+const index = z.number().int('index must be an integer').nonnegative('index must not be negative').max(Number.MAX_SAFE_INTEGER)
+
+const manifestRequest = z.looseObject({ type: z.literal('manifest'), id })
+const chunkRequest = z.looseObject({ type: z.literal('chunk'), id, index })
+const request = z.discriminatedUnion('type', [manifestRequest, chunkRequest])
+
+export type Request = z.infer<typeof request>
+
+const manifestResponse = z.looseObject({ type: z.literal('manifest'), id, size: z.number().int().nonnegative() })
+const chunkResponse = z.looseObject({ type: z.literal('chunk'), id, index, size: z.number().int().nonnegative() })
+const errorResponse = z.looseObject({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(4096) })
+const response = z.discriminatedUnion('type', [manifestResponse, chunkResponse, errorResponse])
+
+export type Response = z.infer<typeof response>
+
+function describe(error: z.ZodError): string {
+  const issue = error.issues[0]
+  if (!issue) return 'invalid message'
+  const where = issue.path.length > 0 ? `"${issue.path.join('.')}": ` : ''
+  if (issue.code === 'invalid_union' && issue.path.length === 0) return 'unknown or missing "type"'
+  return `${where}${issue.message}`
+}
+
+/** A request header, or E_BAD_REQUEST saying what is wrong. */
+export function parseRequest(header: Header): Request {
+  const result = request.safeParse(header)
+  if (!result.success) throw new P2PError('E_BAD_REQUEST', `bad request: ${describe(result.error)}`)
+  return result.data
+}
+
+/** A response header, or E_BAD_FRAME (a server that does not speak the protocol). */
+export function parseResponse(header: Header): Response {
+  const result = response.safeParse(header)
+  if (!result.success) throw new P2PError('E_BAD_FRAME', `bad response from peer: ${describe(result.error)}`)
+  return result.data
+}
+
+/** A server's error frame as our error; a code we do not know is reported as a protocol error. */
+export function errorFromResponse(r: { code: string; message: string }): P2PError {
+  const code: ErrorCode = isErrorCode(r.code) ? r.code : 'E_BAD_FRAME'
+  return new P2PError(code, `peer: ${r.message.slice(0, 300)}`, { peerCode: r.code })
+}
+
+export function errorHeader(code: ErrorCode, message: string): Header {
+  return { type: 'error', code, message }
+}

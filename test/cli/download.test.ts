@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { cp, readdir, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { chunkFileName } from '../../src/core/store.js'
+import { BIN } from '../helpers/cli.js'
+import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
+import { downloadArgs, freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
+
+const MiB = 1024 * 1024
+
+interface Receipt { sha256: string; path: string; fetchedBytes: number; resumedBytes: number; peers: Array<{ peer: string; bytes: number; banned?: string }> }
+
+/** A file split into one seeder's store, the store copied to the others (each gets its own peer id). */
+async function seededFile(dir: string, name: string, size: number, seeders: number, extraSplit: string[] = []) {
+  const file = join(dir, name)
+  const sha = await randomFile(file, size)
+  const { id } = await split(join(dir, 's0'), file, extraSplit)
+  for (let i = 1; i < seeders; i++) {
+    await cp(join(dir, 's0', 'chunks'), join(dir, `s${i}`, 'chunks'), { recursive: true })
+    await rm(join(dir, `s${i}`, 'chunks', '.p2p'), { recursive: true, force: true })
+  }
+  return { file, sha, id }
+}
+
+async function chunkFiles(dir: string, name: string): Promise<number> {
+  return (await readdir(join(dir, 'chunks', name)).catch(() => [] as string[])).filter((f) => f.endsWith('.chunk')).length
+}
+
+describe('p2p-download', () => {
+  it('downloads from two complete seeders, byte-identical, using both', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const { sha } = await seededFile(dir, 'two seeders.bin', 24 * MiB + 123, 2)
+    await startSeeder(t, join(dir, 's0'), udp)
+    await startSeeder(t, join(dir, 's1'), udp)
+    const r = await runDownload(join(dir, 'd'), udp, ['two seeders.bin'])
+    assert.equal(r.code, 0, r.stderr)
+    const receipt = r.result as unknown as Receipt
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'two seeders.bin')), sha)
+    assert.equal(receipt.sha256, sha)
+    assert.equal(receipt.peers.filter((p) => p.bytes > 0).length, 2, JSON.stringify(receipt.peers))
+  })
+
+  it('downloads a file neither of two seeders has alone', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const { sha } = await seededFile(dir, 'halves.bin', 10 * MiB, 2, ['--chunk-size', '256KiB'])
+    for (let i = 0; i < 40; i++) await rm(join(dir, `s${i % 2}`, 'chunks', 'halves.bin', chunkFileName(i)))
+    await startSeeder(t, join(dir, 's0'), udp)
+    await startSeeder(t, join(dir, 's1'), udp)
+    const r = await runDownload(join(dir, 'd'), udp, ['halves.bin'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'halves.bin')), sha)
+  })
+
+  it('completes from the other seeder when one is killed mid-download', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const { sha } = await seededFile(dir, 'big.bin', 256 * MiB, 2)
+    const a = await startSeeder(t, join(dir, 's0'), udp)
+    await startSeeder(t, join(dir, 's1'), udp)
+    const child = spawn(process.execPath, [BIN('p2p-download'), 'big.bin', ...downloadArgs(join(dir, 'd'), udp, ['--request-timeout', '5'])], { stdio: 'ignore' })
+    t.after(() => { child.kill('SIGKILL') })
+    const exited = once(child, 'exit')
+    for (let i = 0; i < 2000 && (await chunkFiles(join(dir, 'd'), 'big.bin')) < 4; i++) await new Promise((r) => setTimeout(r, 5))
+    a.serve.kill('SIGKILL')
+    a.announce.kill('SIGKILL')
+    assert.ok((await chunkFiles(join(dir, 'd'), 'big.bin')) < 256, 'killed before the download finished')
+    const [code] = await exited
+    assert.equal(code, 0)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'big.bin')), sha)
+  })
+
+  it('resumes after being killed, fetching only what is missing', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const { sha } = await seededFile(dir, 'resume.bin', 128 * MiB, 1)
+    await startSeeder(t, join(dir, 's0'), udp)
+    const child = spawn(process.execPath, [BIN('p2p-download'), 'resume.bin', ...downloadArgs(join(dir, 'd'), udp)], { stdio: 'ignore' })
+    t.after(() => { child.kill('SIGKILL') })
+    const exited = once(child, 'exit')
+    for (let i = 0; i < 2000 && (await chunkFiles(join(dir, 'd'), 'resume.bin')) < 8; i++) await new Promise((r) => setTimeout(r, 5))
+    child.kill('SIGKILL')
+    await exited
+    const kept = await chunkFiles(join(dir, 'd'), 'resume.bin')
+    assert.ok(kept > 0 && kept < 128, `kept ${kept} chunks`)
+    await assert.rejects(stat(join(dir, 'd', 'downloads', 'resume.bin')), 'no final file after a kill')
+    const r = await runDownload(join(dir, 'd'), udp, ['resume.bin'])
+    assert.equal(r.code, 0, r.stderr)
+    const receipt = r.result as unknown as Receipt
+    assert.ok(receipt.resumedBytes >= kept * MiB - MiB, `resumed ${receipt.resumedBytes}`)
+    assert.ok(receipt.fetchedBytes < 128 * MiB, `fetched ${receipt.fetchedBytes}`)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'resume.bin')), sha)
+  })
+
+  it('exits 130 on Ctrl-C, leaving a resumable store and no final file', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const { sha } = await seededFile(dir, 'ctrlc.bin', 128 * MiB, 1)
+    await startSeeder(t, join(dir, 's0'), udp)
+    const child = spawn(process.execPath, [BIN('p2p-download'), 'ctrlc.bin', ...downloadArgs(join(dir, 'd'), udp)], { stdio: 'ignore' })
+    t.after(() => { child.kill('SIGKILL') })
+    const exited = once(child, 'exit')
+    for (let i = 0; i < 2000 && (await chunkFiles(join(dir, 'd'), 'ctrlc.bin')) < 4; i++) await new Promise((r) => setTimeout(r, 5))
+    child.kill('SIGINT')
+    const [code] = await exited
+    assert.equal(code, 130)
+    await assert.rejects(stat(join(dir, 'd', 'downloads', 'ctrlc.bin')))
+    const r = await runDownload(join(dir, 'd'), udp, ['ctrlc.bin'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok((r.result as unknown as Receipt).resumedBytes > 0)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'ctrlc.bin')), sha)
+  })
+
+  it('exits 3 for a file no peer has, leaving nothing under the final name', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const r = await runDownload(join(dir, 'd'), udp, ['nobody-has-this.bin', '--wait', '0.5'])
+    assert.equal(r.code, 3)
+    assert.equal((r.result as { code?: string }).code, 'E_NOT_FOUND')
+    assert.deepEqual(await readdir(join(dir, 'd', 'downloads')).catch(() => []), [])
+  })
+
+  it('exits 4 naming the chunks no peer has, after --wait', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    await seededFile(dir, 'partial.bin', 1 * MiB, 1, ['--chunk-size', '64KiB'])
+    await rm(join(dir, 's0', 'chunks', 'partial.bin', chunkFileName(3)))
+    await startSeeder(t, join(dir, 's0'), udp)
+    const r = await runDownload(join(dir, 'd'), udp, ['partial.bin', '--wait', '1'])
+    assert.equal(r.code, 4, r.stderr)
+    assert.equal((r.result as { code?: string }).code, 'E_NO_PEER')
+    assert.match((r.result as { message: string }).message, /1 chunks \(65536 bytes, first: 3\)/)
+    assert.deepEqual(await readdir(join(dir, 'd', 'downloads')).catch(() => []), [])
+  })
+
+  it('downloads a 0-byte file', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const { sha } = await seededFile(dir, 'empty', 0, 1)
+    await startSeeder(t, join(dir, 's0'), udp)
+    const r = await runDownload(join(dir, 'd'), udp, ['empty'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'empty')), sha)
+  })
+
+  it('lets a finished downloader seed to a third peer alone (reseeding), by --id', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const { sha, id } = await seededFile(dir, 'reseed.bin', 8 * MiB, 1)
+    const origin = await startSeeder(t, join(dir, 's0'), udp)
+    const first = await runDownload(join(dir, 'd1'), udp, ['reseed.bin'])
+    assert.equal(first.code, 0, first.stderr)
+    await origin.serve.stop()
+    await origin.announce.stop()
+    await startSeeder(t, join(dir, 'd1'), udp)
+    const second = await runDownload(join(dir, 'd2'), udp, ['--id', id])
+    assert.equal(second.code, 0, second.stderr)
+    const receipt = second.result as unknown as Receipt
+    assert.equal(receipt.peers.filter((p) => p.bytes > 0).length, 1)
+    assert.equal(await sha256File(join(dir, 'd2', 'downloads', 'reseed.bin')), sha)
+  })
+
+  it('refuses without a name on a non-terminal, and asks for --id when a name is ambiguous', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const none = await runDownload(join(dir, 'd'), udp, [])
+    assert.equal(none.code, 2)
+    assert.equal((none.result as { code?: string }).code, 'E_USAGE')
+    // Two stores each holding a different file named "same.bin".
+    await randomFile(join(dir, 'same.bin'), 5000)
+    await split(join(dir, 'a'), join(dir, 'same.bin'))
+    await randomFile(join(dir, 'same.bin'), 6000)
+    await split(join(dir, 'b'), join(dir, 'same.bin'))
+    await startSeeder(t, join(dir, 'a'), udp)
+    await startSeeder(t, join(dir, 'b'), udp)
+    const r = await runDownload(join(dir, 'd'), udp, ['same.bin'])
+    assert.equal(r.code, 2, r.stderr)
+    assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS')
+  })
+})

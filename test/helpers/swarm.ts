@@ -1,0 +1,105 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createSocket } from 'node:dgram'
+import { once } from 'node:events'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BIN, type RunResult, runBin } from './cli.js'
+
+/**
+ * Real seeders and downloaders for tests: the built commands as separate
+ * processes, discovery on loopback broadcast, free ports. Every process is
+ * registered with the test and killed (by PID) when it ends.
+ */
+
+export const BROADCAST = '127.255.255.255'
+
+interface Cleanup { after: (fn: () => void | Promise<void>) => void }
+
+export async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4')
+  socket.bind(0, '127.0.0.1')
+  await once(socket, 'listening')
+  const { port } = socket.address()
+  socket.close()
+  return port
+}
+
+export interface Daemon {
+  child: ChildProcess
+  /** Stop with SIGTERM (SIGKILL after 5 s); resolves with the exit code. */
+  stop(): Promise<number | null>
+  kill(signal?: NodeJS.Signals): void
+}
+
+export function startDaemon(t: Cleanup, name: string, args: string[]): Daemon & { firstLine: Promise<Record<string, unknown>> } {
+  const child = spawn(process.execPath, [BIN(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-4000) })
+  const firstLine = new Promise<Record<string, unknown>>((resolve, reject) => {
+    let text = ''
+    let done = false
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      if (done) return
+      text += d
+      const nl = text.indexOf('\n')
+      if (nl < 0) return
+      done = true
+      resolve(JSON.parse(text.slice(0, nl)) as Record<string, unknown>)
+    })
+    child.on('exit', (code) => { if (!done) reject(new Error(`${name} exited (${code}) before printing: ${stderr}`)) })
+  })
+  firstLine.catch(() => undefined)
+  const stop = async (): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+    const [code] = await exited
+    clearTimeout(timer)
+    return code as number | null
+  }
+  t.after(async () => { await stop() })
+  return { child, firstLine, stop, kill: (signal = 'SIGKILL') => { child.kill(signal) } }
+}
+
+export const storeArgs = (dir: string): string[] => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
+
+export interface Seeder {
+  dir: string
+  port: number
+  serve: Daemon
+  announce: Daemon
+}
+
+/** p2p-serve (free port) and p2p-announce for the store in `dir` (split beforehand). */
+export async function startSeeder(t: Cleanup, dir: string, udpPort: number, options: { interval?: number } = {}): Promise<Seeder> {
+  await mkdir(dir, { recursive: true })
+  const serve = startDaemon(t, 'p2p-serve', ['--host', '127.0.0.1', '--port', '0', '--json', ...storeArgs(dir)])
+  const { port } = (await serve.firstLine) as { port: number }
+  const announce = startDaemon(t, 'p2p-announce', [
+    '--port', String(port), '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--interval', String(options.interval ?? 0.5), ...storeArgs(dir),
+  ])
+  return { dir, port, serve, announce }
+}
+
+export async function split(dir: string, file: string, extra: string[] = []): Promise<{ id: string }> {
+  const r = await runBin('p2p-split', [file, '--json', ...storeArgs(dir), ...extra])
+  if (r.code !== 0) throw new Error(`split failed: ${r.stderr}`)
+  return JSON.parse(r.stdout) as { id: string }
+}
+
+export function downloadArgs(dir: string, udpPort: number, extra: string[] = []): string[] {
+  return ['--udp-port', String(udpPort), '--broadcast', BROADCAST, '--downloads-dir', join(dir, 'downloads'), '--dictionary', join(dir, 'dictionary.json'), '--json', ...storeArgs(dir), ...extra]
+}
+
+export async function runDownload(dir: string, udpPort: number, args: string[], timeoutMs = 120_000): Promise<RunResult & { result?: Record<string, unknown> }> {
+  const r = await runBin('p2p-download', downloadArgs(dir, udpPort, args), { timeoutMs })
+  const line = r.stdout.trim().split('\n').pop()
+  let result: Record<string, unknown> | undefined
+  try {
+    result = line ? (JSON.parse(line) as Record<string, unknown>) : undefined
+  } catch {
+    result = undefined
+  }
+  return { ...r, ...(result ? { result } : {}) }
+}

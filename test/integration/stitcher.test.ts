@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { Stitcher, numbered } from '../../src/core/download/stitcher.js'
+import { hasCode } from '../../src/core/errors.js'
+import type { Manifest } from '../../src/core/manifest.js'
+import { tmpDir } from '../helpers/files.js'
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buffer; manifest: Manifest } {
+  const data = randomBytes(size)
+  const chunks: string[] = []
+  for (let at = 0; at < size; at += chunkSize) chunks.push(sha(data.subarray(at, at + chunkSize)))
+  return { data, manifest: { version: 1, name, size, chunkSize, chunks, sha256: sha(data) } }
+}
+
+async function stitch(dir: string, data: Buffer, manifest: Manifest, order: number[], force = false) {
+  const s = await Stitcher.open(dir, manifest)
+  await Promise.all(order.map((i) => s.write(i, data.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize))))
+  return s.finish({ force })
+}
+
+describe('stitcher', () => {
+  it('builds the exact file from chunks in any order and leaves no .part', async (t) => {
+    const dir = await tmpDir(t)
+    const { data, manifest } = sample(10 * 4096 + 17, 4096)
+    const order = [10, 3, 0, 1, 2, 9, 8, 4, 5, 7, 6]
+    const result = await stitch(dir, data, manifest, order)
+    assert.equal(result.sha256, manifest.sha256)
+    assert.equal(sha(await readFile(result.path)), sha(data))
+    assert.deepEqual(await readdir(dir), ['file.bin'])
+  })
+
+  it('handles a 0-byte file', async (t) => {
+    const dir = await tmpDir(t)
+    const { data, manifest } = sample(0, 4096, 'empty')
+    const result = await stitch(dir, data, manifest, [])
+    assert.equal((await readFile(result.path)).length, 0)
+  })
+
+  it('keeps a different file under the final name and numbers the new one; an identical one is kept as is', async (t) => {
+    const dir = await tmpDir(t)
+    const { data, manifest } = sample(5000, 4096, 'movie.mkv')
+    await writeFile(join(dir, 'movie.mkv'), 'something else')
+    const first = await stitch(dir, data, manifest, [0, 1])
+    assert.equal(first.path, join(dir, 'movie (1).mkv'))
+    assert.equal(await readFile(join(dir, 'movie.mkv'), 'utf8'), 'something else')
+    const again = await stitch(dir, data, manifest, [1, 0])
+    assert.equal(again.path, join(dir, 'movie (1).mkv'))
+    assert.ok(again.alreadyThere)
+    const forced = await stitch(dir, data, manifest, [0, 1], true)
+    assert.equal(forced.path, join(dir, 'movie.mkv'))
+    assert.equal(sha(await readFile(forced.path)), sha(data))
+  })
+
+  it('refuses to name a file whose whole hash is wrong (E_CHECKSUM) and removes the .part', async (t) => {
+    const dir = await tmpDir(t)
+    const { data, manifest } = sample(5000, 4096)
+    const wrong = { ...manifest, sha256: '0'.repeat(64) }
+    await assert.rejects(stitch(dir, data, wrong, [0, 1]), (err) => hasCode(err, 'E_CHECKSUM'))
+    assert.deepEqual(await readdir(dir), [])
+  })
+
+  it('numbers names like a browser does', () => {
+    assert.equal(numbered('movie.mkv', 1), 'movie (1).mkv')
+    assert.equal(numbered('README', 2), 'README (2)')
+    assert.equal(numbered('.bashrc', 1), '.bashrc (1)')
+    assert.equal(numbered('archive.tar.gz', 3), 'archive.tar (3).gz')
+  })
+})

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { Bitfield } from '../../src/core/bitfield.js'
+import { Scheduler } from '../../src/core/download/scheduler.js'
+
+const bits = (length: number, indices: number[]): Bitfield => {
+  const b = new Bitfield(length)
+  for (const i of indices) b.set(i)
+  return b
+}
+const all = (length: number): Bitfield => Bitfield.full(length)
+
+describe('scheduler', () => {
+  it('asks for the rarest chunk first, then the lowest index', () => {
+    const s = new Scheduler(4)
+    s.setPeer('a', all(4))
+    s.setPeer('b', bits(4, [0, 1, 2]))
+    // chunk 3 only a has: rarest
+    assert.equal(s.next('a'), 3)
+    assert.equal(s.next('a'), 0)
+    assert.equal(s.next('b'), 1)
+  })
+
+  it('never hands one chunk to two peers before the endgame, and finishes', () => {
+    const s = new Scheduler(6)
+    s.setPeer('a', all(6))
+    s.setPeer('b', all(6))
+    const taken = new Set<number>()
+    for (let i = 0; i < 3; i++) {
+      for (const peer of ['a', 'b']) {
+        const index = s.next(peer)!
+        assert.ok(!taken.has(index))
+        taken.add(index)
+      }
+    }
+    assert.equal(taken.size, 6)
+    for (const i of taken) s.succeeded(s.inFlight('a') > 0 && i % 2 === 0 ? 'a' : 'b', i, 10)
+    assert.ok(s.finished)
+  })
+
+  it('in the endgame asks a second peer for a chunk still in flight, at most endgameRequests peers', () => {
+    const s = new Scheduler(1, { endgameRequests: 2 })
+    s.setPeer('a', all(1))
+    s.setPeer('b', all(1))
+    s.setPeer('c', all(1))
+    assert.equal(s.next('a'), 0)
+    assert.equal(s.next('b'), 0)
+    assert.equal(s.next('c'), undefined)
+    assert.deepEqual(s.succeeded('b', 0, 5), ['a'])
+    assert.equal(s.next('c'), undefined)
+    assert.ok(s.finished)
+  })
+
+  it('bans a peer after maxStrikes bad chunks and gives its chunks to others', () => {
+    const s = new Scheduler(8, { maxStrikes: 3 })
+    s.setPeer('liar', all(8))
+    s.setPeer('honest', all(8))
+    for (let strike = 1; strike <= 3; strike++) {
+      const index = s.next('liar')!
+      assert.equal(s.failed('liar', index, 'checksum'), strike === 3)
+    }
+    assert.ok(s.isBanned('liar'))
+    assert.equal(s.next('liar'), undefined)
+    s.setPeer('liar', all(8)) // announcing again does not lift a ban
+    assert.equal(s.next('liar'), undefined)
+    const got = new Set<number>()
+    for (let index = s.next('honest'); index !== undefined; index = s.next('honest')) got.add(index)
+    assert.equal(got.size, 8)
+    assert.match(s.report().find((p) => p.key === 'liar')!.banned!, /3 chunks/)
+  })
+
+  it('backs off a failing peer exponentially and forgets chunks it says it lacks', () => {
+    let clock = 1000
+    const s = new Scheduler(3, { backoffBaseMs: 100, now: () => clock })
+    s.setPeer('a', all(3))
+    const first = s.next('a')!
+    s.failed('a', first, 'error')
+    assert.equal(s.next('a'), undefined)
+    assert.equal(s.readyIn('a'), 100)
+    clock += 100
+    const again = s.next('a')!
+    s.failed('a', again, 'error')
+    assert.equal(s.readyIn('a'), 200)
+    clock += 200
+    const index = s.next('a')!
+    s.failed('a', index, 'missing')
+    s.setPeer('a', all(3)) // it announces the chunk again: still not asked for it
+    const rest = [s.next('a'), s.next('a'), s.next('a')]
+    assert.ok(!rest.includes(index))
+    assert.deepEqual(s.unavailable(), [index])
+  })
+
+  it('returns the chunks of a peer that leaves', () => {
+    const s = new Scheduler(2)
+    s.setPeer('a', all(2))
+    s.setPeer('b', all(2))
+    assert.equal(s.next('a'), 0)
+    assert.equal(s.next('a'), 1)
+    assert.equal(s.next('b'), 0) // endgame
+    s.removePeer('a')
+    assert.equal(s.next('b'), 1)
+    assert.equal(s.report().length, 2)
+  })
+
+  it('property: with any have-sets covering every chunk, serving requests in any order finishes exactly once per chunk', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 40 }),
+      fc.array(fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.nat(), { maxLength: 200 }),
+      (count, haves, choices) => {
+        const s = new Scheduler(count)
+        const peers = haves.map((h, p) => {
+          const have = bits(count, h.slice(0, count).flatMap((v, i) => (v ? [i] : [])))
+          if (p === 0) for (let i = 0; i < count; i++) have.set(i) // someone has everything
+          s.setPeer(`p${p}`, have)
+          return `p${p}`
+        })
+        const inflight: Array<[string, number]> = []
+        let completions = 0
+        for (let step = 0; step < 10_000 && !s.finished; step++) {
+          for (const p of peers) {
+            while (s.inFlight(p) < 4) {
+              const i = s.next(p)
+              if (i === undefined) break
+              inflight.push([p, i])
+            }
+          }
+          const pick = inflight.splice((choices[step % Math.max(1, choices.length)] ?? 0) % inflight.length, 1)[0]!
+          if (!s.isDone(pick[1])) completions++
+          s.succeeded(pick[0], pick[1], 1)
+        }
+        return s.finished && completions === count
+      },
+    ), { numRuns: 200 })
+  })
+})
