@@ -83,7 +83,7 @@ async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | und
   if (matches.length === 0) {
     throw new P2PError('E_NOT_FOUND', `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`)
   }
-  await directory.waitForChange(300) // other files of the same name answer the same query
+  await directory.waitForChange(200) // other files of the same name answer the same query at about the same time
   matches = directory.named(name)
   if (matches.length === 1) return matches[0]!.id
   if (interactive) return chooseFile(directory, name, ctx.signal)

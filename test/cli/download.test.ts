@@ -5,6 +5,7 @@ import { cp, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { chunkFileName } from '../../src/core/store.js'
+import { onCleanup } from '../helpers/cleanup.js'
 import { BIN } from '../helpers/cli.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { downloadArgs, freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
@@ -20,7 +21,7 @@ async function seededFile(dir: string, name: string, size: number, seeders: numb
   const { id } = await split(join(dir, 's0'), file, extraSplit)
   for (let i = 1; i < seeders; i++) {
     await cp(join(dir, 's0', 'chunks'), join(dir, `s${i}`, 'chunks'), { recursive: true })
-    await rm(join(dir, `s${i}`, 'chunks', '.p2p'), { recursive: true, force: true })
+    await rm(join(dir, `s${i}`, 'chunks', '.p2p', 'peer-id'), { force: true }) // each store its own peer id
   }
   return { file, sha, id }
 }
@@ -63,7 +64,7 @@ describe('p2p-download', () => {
     const a = await startSeeder(t, join(dir, 's0'), udp)
     await startSeeder(t, join(dir, 's1'), udp)
     const child = spawn(process.execPath, [BIN('p2p-download'), 'big.bin', ...downloadArgs(join(dir, 'd'), udp, ['--request-timeout', '5'])], { stdio: 'ignore' })
-    t.after(() => { child.kill('SIGKILL') })
+    onCleanup(t, () => { child.kill('SIGKILL') })
     const exited = once(child, 'exit')
     for (let i = 0; i < 2000 && (await chunkFiles(join(dir, 'd'), 'big.bin')) < 4; i++) await new Promise((r) => setTimeout(r, 5))
     a.serve.kill('SIGKILL')
@@ -80,7 +81,7 @@ describe('p2p-download', () => {
     const { sha } = await seededFile(dir, 'resume.bin', 128 * MiB, 1)
     await startSeeder(t, join(dir, 's0'), udp)
     const child = spawn(process.execPath, [BIN('p2p-download'), 'resume.bin', ...downloadArgs(join(dir, 'd'), udp)], { stdio: 'ignore' })
-    t.after(() => { child.kill('SIGKILL') })
+    onCleanup(t, () => { child.kill('SIGKILL') })
     const exited = once(child, 'exit')
     for (let i = 0; i < 2000 && (await chunkFiles(join(dir, 'd'), 'resume.bin')) < 8; i++) await new Promise((r) => setTimeout(r, 5))
     child.kill('SIGKILL')
@@ -102,7 +103,7 @@ describe('p2p-download', () => {
     const { sha } = await seededFile(dir, 'ctrlc.bin', 128 * MiB, 1)
     await startSeeder(t, join(dir, 's0'), udp)
     const child = spawn(process.execPath, [BIN('p2p-download'), 'ctrlc.bin', ...downloadArgs(join(dir, 'd'), udp)], { stdio: 'ignore' })
-    t.after(() => { child.kill('SIGKILL') })
+    onCleanup(t, () => { child.kill('SIGKILL') })
     const exited = once(child, 'exit')
     for (let i = 0; i < 2000 && (await chunkFiles(join(dir, 'd'), 'ctrlc.bin')) < 4; i++) await new Promise((r) => setTimeout(r, 5))
     child.kill('SIGINT')

@@ -3,12 +3,12 @@ import { createReadStream } from 'node:fs'
 import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TestContext } from 'node:test'
+import { type Cleanup, onCleanup } from './cleanup.js'
 
 /** A fresh temporary directory, removed after the test. */
-export async function tmpDir(t: TestContext | { after: (fn: () => Promise<void>) => void }, prefix = 'p2p-test-'): Promise<string> {
+export async function tmpDir(t: Cleanup, prefix = 'p2p-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  onCleanup(t, () => rm(dir, { recursive: true, force: true, maxRetries: 3 }))
   return dir
 }
 

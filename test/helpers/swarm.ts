@@ -3,6 +3,7 @@ import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { type Cleanup, onCleanup } from './cleanup.js'
 import { BIN, type RunResult, runBin } from './cli.js'
 
 /**
@@ -13,7 +14,6 @@ import { BIN, type RunResult, runBin } from './cli.js'
 
 export const BROADCAST = '127.255.255.255'
 
-interface Cleanup { after: (fn: () => void | Promise<void>) => void }
 
 export async function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4')
@@ -44,7 +44,11 @@ export function startDaemon(t: Cleanup, name: string, args: string[]): Daemon & 
       const nl = text.indexOf('\n')
       if (nl < 0) return
       done = true
-      resolve(JSON.parse(text.slice(0, nl)) as Record<string, unknown>)
+      try {
+        resolve(JSON.parse(text.slice(0, nl)) as Record<string, unknown>)
+      } catch {
+        reject(new Error(`${name} printed a line that is not JSON: ${text.slice(0, nl)}`))
+      }
     })
     child.on('exit', (code) => { if (!done) reject(new Error(`${name} exited (${code}) before printing: ${stderr}`)) })
   })
@@ -58,7 +62,7 @@ export function startDaemon(t: Cleanup, name: string, args: string[]): Daemon & 
     clearTimeout(timer)
     return code as number | null
   }
-  t.after(async () => { await stop() })
+  onCleanup(t, async () => { await stop() })
   return { child, firstLine, stop, kill: (signal = 'SIGKILL') => { child.kill(signal) } }
 }
 

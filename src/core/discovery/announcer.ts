@@ -11,8 +11,9 @@ import { decodeDatagram, encodeAnnouncements } from './announcement.js'
  * Tells the LAN what this chunk store holds: a burst of announcement
  * datagrams to every broadcast address at start, every `intervalMs`, shortly
  * after the store changes (a split, chunks a running download writes: the
- * store is watched), and within a second of a query. Bursts are at least
- * `minBurstGapMs` apart, so queries cannot be used to make it flood.
+ * store is watched), and right after a query. Answers to queries are at
+ * least `minBurstGapMs` apart (and so are bursts caused by store changes),
+ * so neither queries nor a busy store can make it flood the LAN.
  */
 
 export interface AnnouncerOptions {
@@ -44,7 +45,10 @@ export class Announcer {
   private pending: NodeJS.Timeout | undefined
   private watcher: FSWatcher | undefined
   private lastBurst = 0
+  private lastAnswer = 0
+  private answering: NodeJS.Timeout | undefined
   private bursting: Promise<void> | undefined
+  private again = false
   private readonly log: Logger
   onBurst: ((report: BurstReport) => void) | undefined
 
@@ -73,6 +77,7 @@ export class Announcer {
   async stop(options: { goodbye?: boolean } = {}): Promise<void> {
     clearInterval(this.ticker)
     clearTimeout(this.pending)
+    clearTimeout(this.answering)
     this.watcher?.close()
     await this.bursting
     const socket = this.socket
@@ -96,9 +101,20 @@ export class Announcer {
     }, wait)
   }
 
+  /** A query: answer at once, unless the last answer was less than minBurstGapMs ago. */
+  private answer(): void {
+    if (this.answering || !this.socket) return
+    const wait = Math.max(0, this.lastAnswer + (this.o.minBurstGapMs ?? 1000) - Date.now())
+    this.answering = setTimeout(() => {
+      this.answering = undefined
+      this.lastAnswer = Date.now()
+      void this.burst('query')
+    }, wait)
+  }
+
   private onMessage(msg: Buffer): void {
     try {
-      if (decodeDatagram(msg, this.o.maxDatagramBytes ?? MAX_DATAGRAM_BYTES).type === 'query') this.schedule('query')
+      if (decodeDatagram(msg, this.o.maxDatagramBytes ?? MAX_DATAGRAM_BYTES).type === 'query') this.answer()
     } catch {
       // Not ours to judge: listeners count bad datagrams.
     }
@@ -113,8 +129,13 @@ export class Announcer {
     }
   }
 
+  /** Send one burst; a burst asked for while one is being sent follows it (the store may have changed meanwhile). */
   private burst(reason: string): Promise<void> {
-    if (this.bursting || !this.socket) return this.bursting ?? Promise.resolve()
+    if (!this.socket) return Promise.resolve()
+    if (this.bursting) {
+      this.again = true
+      return this.bursting
+    }
     this.lastBurst = Date.now()
     this.bursting = (async () => {
       const entries = await this.o.store.scan()
@@ -125,7 +146,13 @@ export class Announcer {
       this.onBurst?.(report)
     })().catch((err: unknown) => {
       this.log.warn({ err: (err as Error).message }, 'announcement failed')
-    }).finally(() => { this.bursting = undefined })
+    }).finally(() => {
+      this.bursting = undefined
+      if (this.again) {
+        this.again = false
+        void this.burst(`${reason} (again)`)
+      }
+    })
     return this.bursting
   }
 

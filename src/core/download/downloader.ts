@@ -6,8 +6,10 @@ import { hashWorker } from '../hashing.js'
 import { acquireLock } from '../lock.js'
 import { type Logger, silentLogger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
+import { BufferPool } from '../buffer-pool.js'
+import { MAX_CHUNK_SIZE } from '../constants.js'
 import { ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
-import { type ChunkStore, writeFileAtomic } from '../store.js'
+import type { ChunkStore } from '../store.js'
 import { PeerClient } from '../transfer/client.js'
 import { fetchManifest } from './manifest-fetch.js'
 import { type PeerReport, Scheduler } from './scheduler.js'
@@ -36,6 +38,8 @@ export interface DownloadLimits {
   /** How long to wait for a peer when some chunks have none (and for the manifest). */
   waitMs: number
   maxStrikes: number
+  /** Chunk bytes in memory at once (requests in flight + chunks not yet written), whatever the peer count. */
+  maxBufferedBytes: number
 }
 
 export interface DownloadProgress {
@@ -78,7 +82,7 @@ export interface DownloadResult extends StitchResult {
 
 export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
   window: 16, maxConnectionsPerPeer: 2, maxConnections: 64, connectTimeoutMs: 5000, requestTimeoutMs: 30_000,
-  maxManifestBytes: 32 * 1024 * 1024, waitMs: 10_000, maxStrikes: 3,
+  maxManifestBytes: 32 * 1024 * 1024, waitMs: 10_000, maxStrikes: 3, maxBufferedBytes: 64 * 1024 * 1024,
 }
 
 export async function download(o: DownloadOptions): Promise<DownloadResult> {
@@ -87,8 +91,13 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
   const log = o.log ?? silentLogger()
   const signal = o.signal ?? new AbortController().signal
   const limits = o.limits
+  // Bodies land in pooled shared memory: no page faults on fresh buffers, and the hash thread reads them without a copy.
+  const buffers = new BufferPool(256)
   const pool = new ConnectionPool<PeerClient>({
-    connect: (peer, s) => PeerClient.connect({ host: peer.address, port: peer.port, connectTimeoutMs: limits.connectTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs, maxBodyBytes: Math.max(limits.maxManifestBytes, 64 * 1024 * 1024), log }, s),
+    connect: (peer, s) => PeerClient.connect({
+      host: peer.address, port: peer.port, connectTimeoutMs: limits.connectTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs,
+      maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE), allocateBody: (size) => buffers.take(size), log,
+    }, s),
     maxPerPeer: limits.maxConnectionsPerPeer, maxTotal: limits.maxConnections, maxLeasesPerConnection: limits.window, now, log,
   })
   const liars = new Map<string, string>()
@@ -104,7 +113,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     const dir = await o.store.prepareEntry(source.bytes, manifest)
     const unlock = await acquireLock(join(o.store.root, '.p2p', 'locks', `${o.id}.lock`), `"${manifest.name}"`)
     try {
-      const run = new ChunkFetch(o, manifest, dir, pool, log, signal, now)
+      const run = new ChunkFetch(o, manifest, dir, pool, buffers, log, signal, now)
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
       const stitched = await run.execute()
       return {
@@ -136,12 +145,18 @@ class ChunkFetch {
     private readonly manifest: Manifest,
     private readonly dir: string,
     private readonly pool: ConnectionPool<PeerClient>,
+    private readonly buffers: BufferPool,
     private readonly log: Logger,
     private readonly signal: AbortSignal,
     private readonly now: () => number,
   ) {
     this.scheduler = new Scheduler(manifest.chunks.length, { maxStrikes: o.limits.maxStrikes, now })
+    this.maxInFlight = Math.max(4, Math.floor(o.limits.maxBufferedBytes / Math.max(1, manifest.chunkSize)))
   }
+
+  /** Requests in flight plus verified chunks not yet written: each holds a chunk-sized buffer. */
+  private readonly maxInFlight: number
+  private inFlight = 0
 
   async execute(): Promise<StitchResult> {
     this.stitcher = await Stitcher.open(this.o.downloadsDir, this.manifest)
@@ -188,8 +203,12 @@ class ChunkFetch {
   }
 
   private livePeers = new Map<string, LivePeer>()
+  private peersRefreshed = -Infinity
 
+  /** Follow peers joining, leaving and announcing new chunks; at most every 250 ms (it rebuilds the rarity order). */
   private refreshPeers(): void {
+    if (this.now() - this.peersRefreshed < 250) return
+    this.peersRefreshed = this.now()
     const current = new Map(this.o.peers(this.o.id).map((p) => [peerKey(p), p]))
     for (const [key, peer] of current) this.scheduler.setPeer(key, peer.have)
     for (const key of this.livePeers.keys()) {
@@ -202,10 +221,9 @@ class ChunkFetch {
   }
 
   private pump(): void {
-    // Backpressure from the disk: verified chunks waiting to be written hold memory.
-    if (this.writes.size >= this.o.limits.window * 2) return
+    // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use.
     for (const [key, peer] of this.livePeers) {
-      while (this.scheduler.inFlight(key) < this.o.limits.window) {
+      while (this.scheduler.inFlight(key) < this.o.limits.window && this.inFlight + this.writes.size < this.maxInFlight) {
         const index = this.scheduler.next(key)
         if (index === undefined) break
         void this.fetch(key, peer, index)
@@ -215,28 +233,38 @@ class ChunkFetch {
 
   private async fetch(key: string, peer: LivePeer, index: number): Promise<void> {
     let lease
+    let data: Buffer | undefined
+    this.inFlight++
     try {
       lease = await this.pool.acquire(peer, this.signal)
-      const data = await lease.connection.fetchChunk(this.o.id, index)
+      data = await lease.connection.fetchChunk(this.o.id, index)
       lease.release()
       this.fetchedBytes += data.length
-      if (this.scheduler.isDone(index)) return // an endgame duplicate
-      const ok = data.length === chunkLength(this.manifest, index) && (await hashWorker().digest(data)) === this.manifest.chunks[index]
+      if (this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate
+      const expected = this.manifest.chunks[index]!
+      const path = this.o.store.chunkPath(this.dir, index)
+      // Hash, and write to the store only if it matches, on the hash thread.
+      const ok = data.length === chunkLength(this.manifest, index) && (await hashWorker().digestAndStore(data, path, expected)) === expected
       if (!ok) {
         const banned = this.scheduler.failed(key, index, 'checksum', `chunk ${index}`)
         this.log.warn({ peer: key, index, banned }, 'chunk failed SHA-256; fetching it elsewhere')
         if (banned) this.pool.closePeer(peer)
         return
       }
-      if (this.scheduler.isDone(index)) return
+      if (this.scheduler.isDone(index)) return this.scheduler.discard(key, index)
       this.scheduler.succeeded(key, index, data.length)
       this.doneBytes += data.length
-      this.track(this.store(index, data))
+      const body = data
+      data = undefined // the stitcher returns it to the pool
+      this.track(this.stitcher.write(index, body).finally(() => this.buffers.give(body)))
     } catch (err) {
       lease?.release()
       if (this.signal.aborted) return
-      this.onFetchError(key, index, err)
+      if (hasCode(err) || (err as NodeJS.ErrnoException).code === undefined) this.onFetchError(key, index, err)
+      else this.failure ??= fromFsError(err, `writing chunk ${index} to the store`)
     } finally {
+      if (data) this.buffers.give(data)
+      this.inFlight--
       this.wake?.()
     }
   }
@@ -253,12 +281,6 @@ class ChunkFetch {
       this.scheduler.failed(key, index, 'error')
       this.scheduler.peerFailed(key)
     }
-  }
-
-  private async store(index: number, data: Buffer): Promise<void> {
-    const path = this.o.store.chunkPath(this.dir, index)
-    await writeFileAtomic(path, data).catch((err: unknown) => { throw fromFsError(err, `writing chunk ${index} to the store`) })
-    await this.stitcher.write(index, data)
   }
 
   private track(write: Promise<void>): void {

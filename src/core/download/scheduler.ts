@@ -54,6 +54,8 @@ interface PeerState {
   chunks: number
 }
 
+const ENDGAME_MAX_PER_PEER = 2
+
 const has = (peer: PeerState, index: number): boolean => peer.have.get(index) && !peer.denied.has(index)
 
 export class Scheduler {
@@ -171,11 +173,16 @@ export class Scheduler {
       peer.bytes += bytes
       peer.chunks++
     }
+    // Endgame duplicates stay in their peers' inFlight until their answers come (see `discard`).
     const others = [...(this.requesters.get(index) ?? [])].filter((k) => k !== key)
-    for (const k of others) this.peers.get(k)?.inFlight.delete(index)
     this.requesters.delete(index)
     this.markDone(index)
     return others
+  }
+
+  /** The answer to a request for a chunk another peer delivered first (endgame): it no longer counts. */
+  discard(key: string, index: number): void {
+    ;(this.peers.get(key) ?? this.gone.get(key))?.inFlight.delete(index)
   }
 
   /** A request that did not give a verified chunk. Returns true when this failure banned the peer. */
@@ -262,8 +269,13 @@ export class Scheduler {
     peer.backoffUntil = this.o.now() + delay
   }
 
-  /** Every chunk is taken: help with one already in flight elsewhere, fewest requesters first. */
+  /**
+   * Every chunk is taken: help with one already in flight elsewhere, fewest
+   * requesters first — only when this peer is nearly idle, so deep pipelines
+   * do not turn the end of every download into duplicate traffic.
+   */
   private endgamePick(peer: PeerState): number | undefined {
+    if (peer.inFlight.size >= ENDGAME_MAX_PER_PEER) return undefined
     let best: number | undefined
     let bestCount = Infinity
     for (const [index, set] of this.requesters) {
