@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { randomFile, tmpDir } from '../helpers/files.js'
+import { BROADCAST, freeUdpPort, split, startDaemon, storeArgs } from '../helpers/swarm.js'
+
+interface Snapshot { updatedAt: string; files: Record<string, { name: string; chunks: number; peers: Array<{ address: string; port: number; have: string }> }> }
+
+async function readDictionary(path: string): Promise<Snapshot | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as Snapshot
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+async function until<T>(probe: () => Promise<T | undefined>, ok: (v: T) => boolean, ms: number): Promise<T> {
+  const deadline = Date.now() + ms
+  let last: T | undefined
+  while (Date.now() < deadline) {
+    last = await probe()
+    if (last !== undefined && ok(last)) return last
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  assert.fail(`not reached within ${ms} ms; last: ${JSON.stringify(last)?.slice(0, 500)}`)
+}
+
+describe('p2p-announce and p2p-listen (processes)', () => {
+  it('a listener started after the announcers learns both within a second of its query, with correct have-sets; goodbye removes one', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    for (const [store, name, size] of [['a', 'alpha.bin', 50_000], ['b', 'beta.bin', 9000]] as const) {
+      await randomFile(join(dir, name), size)
+      await split(join(dir, store), join(dir, name), ['--chunk-size', '4KiB'])
+    }
+    const disc = ['--udp-port', String(udp), '--broadcast', BROADCAST]
+    startDaemon(t, 'p2p-announce', ['--port', '6001', '--interval', '60', ...disc, ...storeArgs(join(dir, 'a'))])
+    const b = startDaemon(t, 'p2p-announce', ['--port', '6002', '--interval', '60', ...disc, ...storeArgs(join(dir, 'b'))])
+    await new Promise((r) => setTimeout(r, 500)) // their start-up bursts are over; the interval is 60 s
+    const dictionary = join(dir, 'dictionary.json')
+    const started = Date.now()
+    startDaemon(t, 'p2p-listen', ['--dictionary', dictionary, '--stale-after', '30', ...disc, '--logs-dir', join(dir, 'logs')])
+    const snapshot = await until(() => readDictionary(dictionary), (s) => Object.keys(s.files).length === 2, 10_000)
+    t.diagnostic(`both peers known ${Date.now() - started} ms after p2p-listen started (process start included)`)
+    const alpha = Object.values(snapshot.files).find((f) => f.name === 'alpha.bin')!
+    assert.equal(alpha.chunks, 13)
+    assert.deepEqual(alpha.peers.map((p) => [p.address, p.port, p.have]), [['127.0.0.1', 6001, 'all']])
+    assert.equal(await b.stop(), 0)
+    await until(() => readDictionary(dictionary), (s) => Object.keys(s.files).length === 1, 5000)
+  })
+
+  it('keeps the dictionary file valid JSON at every moment while it is rewritten under load', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    for (let i = 0; i < 30; i++) await randomFile(join(dir, `f${i}`), 100)
+    for (let i = 0; i < 30; i++) await split(join(dir, `s${i % 3}`), join(dir, `f${i}`))
+    const disc = ['--udp-port', String(udp), '--broadcast', BROADCAST]
+    const dictionary = join(dir, 'dictionary.json')
+    startDaemon(t, 'p2p-listen', ['--dictionary', dictionary, '--stale-after', '0.3', ...disc, '--logs-dir', join(dir, 'logs')])
+    for (let i = 0; i < 3; i++) startDaemon(t, 'p2p-announce', ['--port', String(7000 + i), '--interval', '0.05', '--min-burst-gap', '0.05', ...disc, ...storeArgs(join(dir, `s${i}`))])
+    let reads = 0
+    let sawFiles = 0
+    const deadline = Date.now() + 3000
+    while (Date.now() < deadline && reads < 5000) {
+      const s = await readDictionary(dictionary) // throws on invalid JSON
+      if (s) {
+        reads++
+        sawFiles = Math.max(sawFiles, Object.keys(s.files).length)
+      }
+    }
+    assert.ok(reads > 50, `${reads} reads`)
+    assert.equal(sawFiles, 30)
+  })
+
+  it('p2p-listen --json prints the dictionary on change; bad settings exit 2', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    await randomFile(join(dir, 'x'), 10)
+    await split(join(dir, 'a'), join(dir, 'x'))
+    const disc = ['--udp-port', String(udp), '--broadcast', BROADCAST]
+    const listen = startDaemon(t, 'p2p-listen', ['--json', '--dictionary', join(dir, 'd.json'), ...disc, '--logs-dir', join(dir, 'logs')])
+    const first = await listen.firstLine as unknown as Snapshot
+    assert.ok('updatedAt' in first && 'files' in first)
+    const { runBin } = await import('../helpers/cli.js')
+    const bad = await runBin('p2p-announce', ['--udp-port', '70000', '--broadcast', BROADCAST, ...storeArgs(join(dir, 'a'))])
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, /udp-port/)
+    const badBroadcast = await runBin('p2p-listen', ['--broadcast', 'not-an-address', '--udp-port', String(udp)])
+    assert.equal(badBroadcast.code, 2)
+  })
+})

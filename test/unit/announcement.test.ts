@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { Bitfield } from '../../src/core/bitfield.js'
+import { type Announcement, type LocalFile, decodeDatagram, encodeAnnouncements, encodeQuery } from '../../src/core/discovery/announcement.js'
+import { ContentDictionary } from '../../src/core/discovery/dictionary.js'
+import { hasCode } from '../../src/core/errors.js'
+
+const PEER = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
+const id = (n: number): string => n.toString(16).padStart(64, '0')
+
+function file(n: number, chunks: number, bits: (i: number) => boolean, name = `file ${n}.bin`): LocalFile {
+  const have = new Bitfield(chunks)
+  for (let i = 0; i < chunks; i++) if (bits(i)) have.set(i)
+  return { id: id(n), name, size: chunks * 1024, have }
+}
+
+/** What a listener reconstructs from the datagrams. */
+function reconstruct(datagrams: Buffer[]): ContentDictionary {
+  const dictionary = new ContentDictionary({ maxFiles: 100_000 })
+  for (const d of datagrams) dictionary.merge(decodeDatagram(d) as Announcement, '10.0.0.2', 1)
+  return dictionary
+}
+
+describe('announcements', () => {
+  it('round-trips a small store in one datagram, complete files as "all"', () => {
+    const files = [file(1, 10, () => true), file(2, 10, (i) => i % 3 === 0, 'naïve café.txt')]
+    const datagrams = encodeAnnouncements(PEER, 47010, files)
+    assert.equal(datagrams.length, 1)
+    const m = decodeDatagram(datagrams[0]!) as Announcement
+    assert.equal(m.peer, PEER)
+    assert.equal(m.port, 47010)
+    assert.equal(m.files[0]!.have, 'all')
+    assert.deepEqual((m.files[1]!.have as Bitfield).indices(), [0, 3, 6, 9])
+    assert.match(datagrams[0]!.toString(), /"have":"all"/)
+  })
+
+  it('spreads 300 files over datagrams of at most 1200 bytes, each valid alone', () => {
+    const files = Array.from({ length: 300 }, (_, n) => file(n, 5, (i) => i !== n % 5))
+    const datagrams = encodeAnnouncements(PEER, 47010, files)
+    assert.ok(datagrams.length > 1)
+    for (const d of datagrams) assert.ok(d.length <= 1200, `${d.length} bytes`)
+    const dictionary = reconstruct(datagrams)
+    assert.equal(dictionary.fileCount, 300)
+    for (const [n, f] of files.entries()) assert.deepEqual(dictionary.file(id(n))!.peers[0]!.have.indices(), f.have.indices())
+  })
+
+  it('slices the bitfield of a 200,000-chunk file and the listener puts it back together', () => {
+    const big = file(7, 200_000, (i) => i % 7 !== 0 && i !== 199_999)
+    const datagrams = encodeAnnouncements(PEER, 47010, [big])
+    assert.ok(datagrams.length > 20, `${datagrams.length} datagrams`)
+    for (const d of datagrams) assert.ok(d.length <= 1200)
+    const have = reconstruct(datagrams).file(id(7))!.peers[0]!.have
+    assert.equal(have.length, 200_000)
+    assert.deepEqual(Buffer.from(have.bytes), Buffer.from(big.have.bytes))
+  })
+
+  it('encodes a goodbye (no files) as one datagram with "files":[]', () => {
+    const [bye, ...rest] = encodeAnnouncements(PEER, 1, [])
+    assert.equal(rest.length, 0)
+    assert.deepEqual((decodeDatagram(bye!) as Announcement).files, [])
+    assert.deepEqual(decodeDatagram(encodeQuery()), { type: 'query' })
+  })
+
+  const good = { v: 1, type: 'announce', peer: PEER, port: 47010, files: [{ id: id(1), name: 'a', size: 10, chunks: 1, have: 'all' }] }
+  const bad: Array<[string, unknown, string]> = [
+    ['not JSON', 'hello', 'not-json'],
+    ['a wrong version', { ...good, v: 2 }, 'schema'],
+    ['port 0', { ...good, port: 0 }, 'schema'],
+    ['port 70000', { ...good, port: 70000 }, 'schema'],
+    ['a "../" name', { ...good, files: [{ ...good.files[0], name: '../etc/passwd' }] }, 'schema'],
+    ['a bad id', { ...good, files: [{ ...good.files[0], id: 'ABC' }] }, 'schema'],
+    ['a string port', { ...good, port: '47010' }, 'schema'],
+    ['files not a list', { ...good, files: {} }, 'schema'],
+    ['a have longer than the file', { ...good, files: [{ ...good.files[0], chunks: 3, have: Buffer.from([0xff, 0xff]).toString('base64') }] }, 'have'],
+    ['bits set past the last chunk', { ...good, files: [{ ...good.files[0], chunks: 3, have: Buffer.from([0xff]).toString('base64') }] }, 'have'],
+    ['a "from" that is not a multiple of 8', { ...good, files: [{ ...good.files[0], chunks: 30, have: 'AA==', from: 3 }] }, 'schema'],
+  ]
+  for (const [what, value, reason] of bad) {
+    it(`rejects ${what} (E_BAD_DATAGRAM, reason ${reason})`, () => {
+      const bytes = Buffer.from(typeof value === 'string' ? value : JSON.stringify(value))
+      assert.throws(() => decodeDatagram(bytes), (err) => hasCode(err, 'E_BAD_DATAGRAM') && err.details?.reason === reason)
+    })
+  }
+
+  it('rejects a 60 KB datagram before parsing it (E_TOO_LARGE)', () => {
+    assert.throws(() => decodeDatagram(Buffer.alloc(60_000, 0x20)), (err) => hasCode(err, 'E_TOO_LARGE'))
+  })
+
+  it('property: any store encodes into datagrams ≤ 1200 bytes that reconstruct every have-set', () => {
+    fc.assert(fc.property(
+      fc.array(fc.record({ chunks: fc.integer({ min: 0, max: 3000 }), seed: fc.integer(), name: fc.string({ minLength: 1, maxLength: 60 }) }), { maxLength: 20 }),
+      (specs) => {
+        const files = specs.map((s, n) => file(n, s.chunks, (i) => ((i * 2654435761 + s.seed) >>> 0) % 3 !== 0, `${n}-${s.name.replace(/[\u0000-\u001f\u007f-\u009f/\\]/g, '_')}`.normalize('NFC')))
+        const datagrams = encodeAnnouncements(PEER, 9, files)
+        if (datagrams.some((d) => d.length > 1200)) return false
+        const dictionary = reconstruct(datagrams)
+        return files.every((f, n) => {
+          const got = dictionary.file(id(n))?.peers[0]?.have
+          return got !== undefined && Buffer.compare(Buffer.from(got.bytes), Buffer.from(f.have.bytes)) === 0
+        })
+      },
+    ), { numRuns: 100 })
+  })
+
+  it('property: arbitrary bytes never throw anything but our typed errors', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 1500 }), (bytes) => {
+      try {
+        decodeDatagram(bytes)
+        return true
+      } catch (err) {
+        return hasCode(err, 'E_BAD_DATAGRAM') || hasCode(err, 'E_TOO_LARGE')
+      }
+    }), { numRuns: 2000 })
+  })
+})
