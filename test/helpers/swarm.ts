@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { BIN, type RunResult, runBin } from './cli.js'
@@ -96,8 +96,10 @@ export function downloadArgs(dir: string, udpPort: number, extra: string[] = [])
   return ['--udp-port', String(udpPort), '--broadcast', BROADCAST, '--downloads-dir', join(dir, 'downloads'), '--dictionary', join(dir, 'dictionary.json'), '--json', ...storeArgs(dir), ...extra]
 }
 
-export async function runDownload(dir: string, udpPort: number, args: string[], timeoutMs = 120_000): Promise<RunResult & { result?: Record<string, unknown> }> {
+/** Run p2p-download to completion; `log` is the tail of its log file (for assertion messages). */
+export async function runDownload(dir: string, udpPort: number, args: string[], timeoutMs = 120_000): Promise<RunResult & { result?: Record<string, unknown>; log: string }> {
   const r = await runBin('p2p-download', downloadArgs(dir, udpPort, args), { timeoutMs })
+  const log = (await readFile(join(dir, 'logs', 'download.log'), 'utf8').catch(() => '')).split('\n').slice(-8).join('\n')
   const line = r.stdout.trim().split('\n').pop()
   let result: Record<string, unknown> | undefined
   try {
@@ -105,5 +107,5 @@ export async function runDownload(dir: string, udpPort: number, args: string[], 
   } catch {
     result = undefined
   }
-  return { ...r, ...(result ? { result } : {}) }
+  return { ...r, log, ...(result ? { result } : {}) }
 }
