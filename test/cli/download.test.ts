@@ -37,7 +37,7 @@ describe('p2p-download', () => {
     const { sha } = await seededFile(dir, 'two seeders.bin', 24 * MiB + 123, 2)
     await startSeeder(t, join(dir, 's0'), udp)
     await startSeeder(t, join(dir, 's1'), udp)
-    const r = await runDownload(join(dir, 'd'), udp, ['two seeders.bin'])
+    const r = await runDownload(join(dir, 'd'), udp, ['two seeders.bin', '--window', '4'])
     assert.equal(r.code, 0, r.stderr)
     const receipt = r.result as unknown as Receipt
     assert.equal(await sha256File(join(dir, 'd', 'downloads', 'two seeders.bin')), sha)

@@ -205,9 +205,9 @@ class ChunkFetch {
   private livePeers = new Map<string, LivePeer>()
   private peersRefreshed = -Infinity
 
-  /** Follow peers joining, leaving and announcing new chunks; at most every 250 ms (it rebuilds the rarity order). */
+  /** Follow peers joining, leaving and announcing new chunks; at most every 100 ms (it rebuilds the rarity order). */
   private refreshPeers(): void {
-    if (this.now() - this.peersRefreshed < 250) return
+    if (this.now() - this.peersRefreshed < 100) return
     this.peersRefreshed = this.now()
     const current = new Map(this.o.peers(this.o.id).map((p) => [peerKey(p), p]))
     for (const [key, peer] of current) this.scheduler.setPeer(key, peer.have)
