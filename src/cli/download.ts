@@ -7,7 +7,7 @@ import { PeerDirectory } from '../core/download/peers.js'
 import { P2PError } from '../core/errors.js'
 import { isId } from '../core/manifest.js'
 import { validateName } from '../core/names.js'
-import { ChunkStore } from '../core/store.js'
+import { ChunkStore, assertWritable } from '../core/store.js'
 import { type CommandContext, defineCommand } from './common.js'
 import { formatBytes, formatRate, formatSeconds, shortId } from './format.js'
 import { type Progress, createProgress } from './progress.js'
@@ -51,10 +51,13 @@ export const downloadCommand = defineCommand({
     }
     const store = new ChunkStore(settings.chunksDir, { log: log.child({ component: 'store' }), maxManifestBytes: settings.maxManifestBytes })
     await store.init()
+    // Fail on an unwritable destination before any network traffic.
+    await assertWritable(settings.downloadsDir, 'the downloads directory')
+    await assertWritable(settings.chunksDir, 'the chunk store')
     const listener = new DiscoveryListener({
       udpPort: settings.udpPort, broadcast: resolveBroadcast(settings.broadcast), staleAfterMs: settings.staleAfter * 1000, log: log.child({ component: 'listener' }),
     })
-    const directory = new PeerDirectory(listener, settings.dictionary, settings.staleAfter * 1000, log)
+    const directory = new PeerDirectory(listener, settings.dictionary, settings.staleAfter * 1000, log, await store.peerId())
     await directory.start()
     try {
       const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)

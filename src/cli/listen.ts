@@ -15,6 +15,7 @@ export const listenCommand = defineCommand({
     ...pickSettings('dictionary', 'udpPort', 'broadcast', 'staleAfter'),
     maxFiles: { flag: 'max-files', valueName: '<n>', description: 'files kept in the dictionary (oldest evicted)', defaultValue: d.maxFiles, parse: parseInteger(1, 10_000_000) },
     maxPeers: { flag: 'max-peers', valueName: '<n>', description: 'distinct peers kept (oldest evicted)', defaultValue: d.maxPeers, parse: parseInteger(1, 1_000_000) },
+    maxPeersPerAddress: { flag: 'max-peers-per-address', valueName: '<n>', description: 'peers kept per source address (a flooding host evicts only its own)', defaultValue: d.maxPeersPerAddress, parse: parseInteger(1, 65535) },
     maxPeersPerFile: { flag: 'max-peers-per-file', valueName: '<n>', description: 'peers kept per file', defaultValue: d.maxPeersPerFile, parse: parseInteger(1, 1_000_000) },
   },
   examples: [
@@ -25,14 +26,14 @@ export const listenCommand = defineCommand({
   run: async ({ settings: s, json, log, signal, out }) => {
     const listener = new DiscoveryListener({
       udpPort: s.udpPort, broadcast: resolveBroadcast(s.broadcast), staleAfterMs: s.staleAfter * 1000, log,
-      limits: { maxFiles: s.maxFiles, maxPeers: s.maxPeers, maxPeersPerFile: s.maxPeersPerFile },
+      limits: { maxFiles: s.maxFiles, maxPeers: s.maxPeers, maxPeersPerFile: s.maxPeersPerFile, maxPeersPerAddress: s.maxPeersPerAddress },
     })
     const live = process.stdout.isTTY && !json
     let timer: NodeJS.Timeout | undefined
     let writing = Promise.resolve()
     const publish = (): void => {
       timer = undefined
-      const snapshot = listener.dictionary.toJSON(Date.now())
+      const snapshot = listener.snapshot()
       writing = writing.then(() => writeDictionaryFile(s.dictionary, snapshot)).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'dictionary not written'))
       const files = listener.files()
       log.info({ files: files.length, peers: listener.dictionary.peerCount, dropped: listener.stats.dropped }, 'dictionary changed')

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import fg from 'fast-glob'
 import { Bitfield } from './bitfield.js'
 import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
-import { fromFsError } from './errors.js'
+import { P2PError, fromFsError } from './errors.js'
 import { type Manifest, manifestId, parseManifest } from './manifest.js'
 import { isValidName } from './names.js'
 import { type Logger, silentLogger } from './log.js'
@@ -235,5 +235,31 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
   } catch (err) {
     await unlink(temp).catch(() => undefined)
     throw err
+  }
+}
+
+/** Create `dir` if needed and prove it writable (a probe file), or fail with E_IO / E_NO_SPACE naming it. */
+export async function assertWritable(dir: string, what: string): Promise<void> {
+  const probe = join(dir, `${TEMP_MARKER}probe-${process.pid}`)
+  try {
+    await mkdir(dir, { recursive: true })
+    await writeFile(probe, '')
+    await unlink(probe)
+  } catch (err) {
+    throw fromFsError(err, `checking that ${what} (${dir}) is writable`)
+  }
+}
+
+/** Fail with E_NO_SPACE unless the filesystem holding `dir` has `bytes` free (when it can tell). */
+export async function assertSpace(dir: string, bytes: number, what: string): Promise<void> {
+  let free: number
+  try {
+    const s = await statfs(dir)
+    free = s.bavail * s.bsize
+  } catch {
+    return // cannot tell: the writes themselves will report ENOSPC
+  }
+  if (free < bytes) {
+    throw new P2PError('E_NO_SPACE', `not enough free space for ${what} in ${dir}: ${bytes} bytes needed, ${free} free; free some space and run again`, { needed: bytes, free })
   }
 }

@@ -13,17 +13,22 @@ import { type Announcement, MAX_ANNOUNCED_CHUNKS } from './announcement.js'
  * from (never one the payload claims), its TCP port, peer id, have-set and
  * when it was last heard. Bounded: at most `maxFiles` files and `maxPeers`
  * distinct peers; past a cap the entry heard from longest ago is evicted, so
- * a flood of fake peers cannot grow memory. Each (file, peer) pair expires
- * on its own, since a big store is announced over several datagrams.
+ * a flood of fake peers cannot grow memory. One source address holds at most
+ * `maxPeersPerAddress` peers and evicts its own oldest first, so a flood from
+ * one host cannot push honest peers out. Each (file, peer) pair expires on
+ * its own, since a big store is announced over several datagrams. Times are
+ * on the caller's clock (the listener uses a monotonic one).
  */
 
 export interface DictionaryLimits {
   maxFiles: number
   maxPeers: number
   maxPeersPerFile: number
+  /** Peers (ports) one source address may hold: a single host flooding fake peers only evicts its own. */
+  maxPeersPerAddress: number
 }
 
-export const DEFAULT_DICTIONARY_LIMITS: DictionaryLimits = { maxFiles: 10_000, maxPeers: 1_000, maxPeersPerFile: 256 }
+export const DEFAULT_DICTIONARY_LIMITS: DictionaryLimits = { maxFiles: 10_000, maxPeers: 1_000, maxPeersPerFile: 256, maxPeersPerAddress: 16 }
 
 export interface PeerSource {
   peer: string
@@ -74,7 +79,11 @@ export class ContentDictionary {
   merge(a: Announcement, address: string, now: number): boolean {
     const key = keyOf(address, a.port)
     if (a.files.length === 0) return this.removePeer(key)
-    if (!this.peers.has(key) && this.peers.size >= this.limits.maxPeers) this.evictOldestPeer()
+    if (!this.peers.has(key)) {
+      const sameAddress = [...this.peers.keys()].filter((k) => k.slice(0, k.lastIndexOf(':')) === address)
+      if (sameAddress.length >= this.limits.maxPeersPerAddress) this.evictOldestPeer(sameAddress)
+      else if (this.peers.size >= this.limits.maxPeers) this.evictOldestPeer([...this.peers.keys()])
+    }
     this.peers.set(key, now)
     let changed = false
     for (const f of a.files) {
@@ -126,17 +135,18 @@ export class ContentDictionary {
     return r && { id: r.id, name: r.name, size: r.size, chunks: r.chunks, peers: [...r.peers.values()] }
   }
 
-  toJSON(now: number): DictionarySnapshot {
+  /** The file format; `now` and `wallNow` convert our clock's times to wall-clock ISO strings. */
+  toJSON(now: number, wallNow = now): DictionarySnapshot {
     const files: DictionarySnapshot['files'] = {}
     for (const r of this.records.values()) {
       files[r.id] = {
         name: r.name, size: r.size, chunks: r.chunks,
         peers: [...r.peers.values()].map((p) => ({
-          peer: p.peer, address: p.address, port: p.port, have: p.have.isComplete() ? 'all' : p.have.toBase64(), lastSeen: new Date(p.lastSeen).toISOString(),
+          peer: p.peer, address: p.address, port: p.port, have: p.have.isComplete() ? 'all' : p.have.toBase64(), lastSeen: new Date(wallNow - (now - p.lastSeen)).toISOString(),
         })),
       }
     }
-    return { updatedAt: new Date(now).toISOString(), files }
+    return { updatedAt: new Date(wallNow).toISOString(), files }
   }
 
   private removePeer(key: string): boolean {
@@ -148,10 +158,13 @@ export class ContentDictionary {
     return changed
   }
 
-  private evictOldestPeer(): void {
+  private evictOldestPeer(among: string[]): void {
     let oldest: string | undefined
     let seen = Infinity
-    for (const [key, t] of this.peers) if (t < seen) { oldest = key; seen = t }
+    for (const key of among) {
+      const t = this.peers.get(key)!
+      if (t < seen) { oldest = key; seen = t }
+    }
     if (oldest !== undefined) this.removePeer(oldest)
   }
 

@@ -4,7 +4,7 @@ import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { P2PError, hasCode } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
 import { decodeDatagram, encodeQuery } from './announcement.js'
-import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
+import { ContentDictionary, type DictionaryLimits, type DictionarySnapshot, type KnownFile } from './dictionary.js'
 
 export type { KnownFile, PeerSource } from './dictionary.js'
 
@@ -46,7 +46,8 @@ export class DiscoveryListener extends EventEmitter {
     super()
     this.setMaxListeners(0)
     this.log = options.log ?? silentLogger()
-    this.now = options.now ?? Date.now
+    // Monotonic: a wall-clock jump (NTP, a user changing the date) must not expire or revive peers.
+    this.now = options.now ?? (() => performance.now())
     this.dictionary = new ContentDictionary(options.limits)
   }
 
@@ -81,6 +82,16 @@ export class DiscoveryListener extends EventEmitter {
 
   files(): KnownFile[] {
     return this.dictionary.files()
+  }
+
+  /** The dictionary in its file format (lastSeen converted to wall-clock time). */
+  snapshot(): DictionarySnapshot {
+    return this.dictionary.toJSON(this.now(), Date.now())
+  }
+
+  /** The listener's clock (monotonic ms), for comparing with PeerSource.lastSeen. */
+  clock(): number {
+    return this.now()
   }
 
   file(id: string): KnownFile | undefined {

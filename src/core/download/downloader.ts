@@ -1,4 +1,4 @@
-import { readFile, unlink } from 'node:fs/promises'
+import { readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError, hasCode } from '../errors.js'
@@ -9,7 +9,7 @@ import { type Manifest, chunkLength } from '../manifest.js'
 import { BufferPool } from '../buffer-pool.js'
 import { MAX_CHUNK_SIZE } from '../constants.js'
 import { ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
-import type { ChunkStore } from '../store.js'
+import { type ChunkStore, assertSpace } from '../store.js'
 import { PeerClient } from '../transfer/client.js'
 import { fetchManifest } from './manifest-fetch.js'
 import { type PeerReport, Scheduler } from './scheduler.js'
@@ -110,6 +110,11 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     })
     const { manifest } = source
     o.onManifest?.(manifest)
+    // Room for the chunks and the stitched copy, before any chunk is fetched (same filesystem: both).
+    const have = (await o.store.get(o.id))?.have.count() ?? 0
+    const chunksBytes = Math.max(0, manifest.size - have * manifest.chunkSize)
+    await assertSpace(o.store.root, chunksBytes, `the chunks of ${manifest.name}`)
+    await assertSpace(o.downloadsDir, manifest.size + (await sameFilesystem(o.store.root, o.downloadsDir) ? chunksBytes : 0), manifest.name)
     const dir = await o.store.prepareEntry(source.bytes, manifest)
     const unlock = await acquireLock(join(o.store.root, '.p2p', 'locks', `${o.id}.lock`), `"${manifest.name}"`)
     try {
@@ -311,5 +316,13 @@ class ChunkFetch {
       name: this.manifest.name, size: this.manifest.size, doneBytes: this.doneBytes, fetchedBytes: this.fetchedBytes, peersInUse,
       ...(missing.length > 0 ? { stalled: { chunks: missing.length, bytes: missing.reduce((s, i) => s + chunkLength(this.manifest, i), 0), first: missing.slice(0, 5) } } : {}),
     })
+  }
+}
+
+async function sameFilesystem(a: string, b: string): Promise<boolean> {
+  try {
+    return (await stat(a)).dev === (await stat(b)).dev
+  } catch {
+    return true
   }
 }

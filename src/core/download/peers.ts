@@ -24,7 +24,8 @@ export class PeerDirectory extends EventEmitter {
     private readonly dictionaryPath: string,
     private readonly staleAfterMs: number,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    /** Our own store's peer id: our own announcements echoed back are not a peer. */
+    private readonly selfPeerId?: string,
   ) {
     super()
     this.setMaxListeners(0)
@@ -46,10 +47,10 @@ export class PeerDirectory extends EventEmitter {
   /** Every known file, live entries merged by id (the listener's view wins for a peer both know). */
   files(): KnownFile[] {
     const byId = new Map<string, KnownFile>()
-    const cutoff = this.now() - this.staleAfterMs
+    const cutoff = this.listener.clock() - this.staleAfterMs
     for (const f of [...this.listener.files(), ...this.fromFile]) {
       const known = byId.get(f.id)
-      const live = f.peers.filter((p) => p.lastSeen >= cutoff)
+      const live = f.peers.filter((p) => p.lastSeen >= cutoff && p.peer !== this.selfPeerId)
       if (!known) {
         byId.set(f.id, { ...f, peers: live })
         continue
@@ -92,7 +93,8 @@ export class PeerDirectory extends EventEmitter {
       this.fromFile = Object.entries(snapshot.files).map(([id, f]) => ({
         id, name: f.name, size: f.size, chunks: f.chunks,
         peers: f.peers.map((p) => ({
-          peer: p.peer, address: p.address, port: p.port, lastSeen: Date.parse(p.lastSeen),
+          // The file's wall-clock times, moved onto the listener's monotonic clock.
+          peer: p.peer, address: p.address, port: p.port, lastSeen: this.listener.clock() - (Date.now() - Date.parse(p.lastSeen)),
           have: p.have === 'all' ? Bitfield.full(f.chunks) : Bitfield.fromBase64(f.chunks, p.have),
         })),
       }))

@@ -110,6 +110,8 @@ export class Stitcher {
       }
       await this.handle.sync()
       await this.handle.close()
+      // Fault-injection hook for the crash-before-rename test (FAULTS.md case 7).
+      if (process.env.P2P_TEST_HOOK === 'kill-before-rename') process.kill(process.pid, 'SIGKILL')
       return await this.place(sha256, options.force === true)
     } catch (err) {
       await this.discard()

@@ -30,6 +30,8 @@ export interface ServerLimits {
   maxHeaderBytes: number
   maxConnections: number
   idleTimeoutMs: number
+  /** A frame begun must be complete within this long (slowloris). */
+  frameTimeoutMs: number
   maxInFlight: number
   /** Chunk bytes held in memory at once across all connections. */
   maxBufferedBytes: number
@@ -39,6 +41,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
   maxConnections: DEFAULT_MAX_CONNECTIONS,
   idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_S * 1000,
+  frameTimeoutMs: 10_000,
   maxInFlight: DEFAULT_MAX_IN_FLIGHT,
   maxBufferedBytes: DEFAULT_SERVER_BUFFER_BYTES,
 }
@@ -112,6 +115,8 @@ export class ChunkServer {
       })
       this.server.listen(this.port, this.host, () => resolve())
     })
+    // After listening, accept errors (EMFILE: out of file descriptors) are logged, not fatal.
+    this.server.on('error', (err: NodeJS.ErrnoException) => this.log.error({ code: err.code, err: err.message }, 'server error'))
     return this.server.address() as AddressInfo
   }
 

@@ -15,7 +15,11 @@ import { errorHeader, parseRequest } from './messages.js'
  *   - the socket's write buffer full → wait for 'drain' before the next
  *     response, so a client that does not read holds at most one response
  *     in memory and stalls nobody else;
- *   - nothing read or written for `idleTimeoutMs` → close.
+ *   - nothing read or written for `idleTimeoutMs` → close (this is also the
+ *     write deadline: a client reading 1 byte/s stalls the write and is cut);
+ *   - a frame begun but not finished within `frameTimeoutMs` → close, so a
+ *     client sending one byte every few seconds (slowloris) cannot hold a
+ *     connection by staying just short of the idle timeout.
  * A frame that cannot be decoded (bad JSON, header over the limit, bad size)
  * is answered with its error after the responses already due, then the
  * connection is closed: the stream has lost its framing.
@@ -40,6 +44,7 @@ export class ServerConnection {
   private bytes = 0
   private readonly remote: string
   private finished: (() => void) | undefined
+  private frameTimer: NodeJS.Timeout | undefined
 
   static refuse(socket: Socket, code: ErrorCode, message: string): void {
     socket.on('error', () => undefined)
@@ -57,6 +62,7 @@ export class ServerConnection {
     socket.on('data', (segment: Buffer) => this.onData(segment))
     socket.on('error', (err) => server.log.debug({ remote: this.remote, err: err.message }, 'socket error'))
     socket.on('close', () => {
+      clearTimeout(this.frameTimer)
       this.destroyed = true
       this.finished?.()
       server.log.info({ remote: this.remote, chunks: this.served, bytes: this.bytes }, 'connection closed')
@@ -83,6 +89,7 @@ export class ServerConnection {
     if (this.closing) return
     try {
       this.backlog.push(...this.decoder.push(segment))
+      this.watchFrameDeadline()
     } catch (err) {
       const e = hasCode(err) ? err : new P2PError('E_BAD_FRAME', String(err))
       this.server.countError(e.code)
@@ -94,11 +101,32 @@ export class ServerConnection {
     this.fill()
   }
 
+  /** A partial frame must be completed within frameTimeoutMs of its first byte. */
+  private watchFrameDeadline(): void {
+    if (this.decoder.buffered === 0) {
+      clearTimeout(this.frameTimer)
+      this.frameTimer = undefined
+    } else {
+      this.frameTimer ??= setTimeout(() => {
+        this.server.countError('E_TIMEOUT')
+        this.server.log.info({ remote: this.remote }, 'frame not completed in time; closing the connection')
+        this.destroy()
+      }, this.server.limits.frameTimeoutMs)
+    }
+  }
+
   private fill(): void {
     while (this.jobs.length < PREFETCH && this.backlog.length > 0) this.jobs.push(this.prepare(this.backlog.shift()!))
     if (!this.closing) {
-      if (this.jobs.length + this.backlog.length >= this.server.limits.maxInFlight) this.socket.pause()
-      else this.socket.resume()
+      // While we do not read, a half-received frame is our doing, not the client's: no deadline.
+      if (this.jobs.length + this.backlog.length >= this.server.limits.maxInFlight) {
+        this.socket.pause()
+        clearTimeout(this.frameTimer)
+        this.frameTimer = undefined
+      } else {
+        this.socket.resume()
+        this.watchFrameDeadline()
+      }
     }
     if (!this.writing) void this.writeLoop()
   }
