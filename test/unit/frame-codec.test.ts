@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { hasCode } from '../../src/core/errors.js'
+import { FrameDecoder, type Frame, encodeFrame } from '../../src/core/transfer/framing.js'
+import { parseRequest, parseResponse } from '../../src/core/transfer/messages.js'
+
+const limits = { maxHeaderBytes: 16 * 1024, maxBodyBytes: 1 << 20 }
+const ID = 'ab'.repeat(32)
+
+function decodeAll(segments: Buffer[], l = limits): Frame[] {
+  const d = new FrameDecoder(l)
+  return segments.flatMap((s) => d.push(s))
+}
+
+const frameArb = fc.record({
+  header: fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== 'size' && k !== '__proto__'), fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.boolean()), { maxKeys: 5 }),
+  body: fc.option(fc.uint8Array({ maxLength: 3000 }), { nil: undefined }),
+})
+
+describe('frame codec', () => {
+  it('encodes the documented layout: u32 big-endian length, JSON header, body', () => {
+    const frame = encodeFrame({ type: 'chunk', id: 'x', index: 1 }, Buffer.from('hey'))
+    const json = '{"type":"chunk","id":"x","index":1,"size":3}'
+    assert.equal(frame.readUInt32BE(0), json.length)
+    assert.equal(frame.subarray(4, 4 + json.length).toString(), json)
+    assert.equal(frame.subarray(4 + json.length).toString(), 'hey')
+  })
+
+  it('property: any cutting of a stream of frames into segments decodes to the same frames', () => {
+    fc.assert(fc.property(fc.array(frameArb, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cuts) => {
+      const stream = Buffer.concat(frames.map((f) => encodeFrame(f.header, f.body)))
+      const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b)
+      const segments: Buffer[] = []
+      let last = 0
+      for (const p of [...points, stream.length]) {
+        segments.push(stream.subarray(last, p))
+        last = p
+      }
+      const decoded = decodeAll(segments)
+      assert.equal(decoded.length, frames.length)
+      decoded.forEach((d, i) => {
+        const f = frames[i]!
+        assert.deepEqual(Buffer.from(d.body ?? []), Buffer.from(f.body ?? []))
+        assert.equal(d.body === undefined, f.body === undefined)
+        for (const [k, v] of Object.entries(f.header)) assert.deepEqual(d.header[k], v)
+      })
+    }), { numRuns: 300 })
+  })
+
+  it('property: arbitrary bytes never throw anything but E_BAD_FRAME or E_TOO_LARGE', () => {
+    fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 10 }), (segments) => {
+      const d = new FrameDecoder({ maxHeaderBytes: 512, maxBodyBytes: 4096 })
+      try {
+        for (const s of segments) d.push(Buffer.from(s))
+        return d.buffered <= 512 + 4096 + 4
+      } catch (err) {
+        return hasCode(err, 'E_BAD_FRAME') || hasCode(err, 'E_TOO_LARGE')
+      }
+    }), { numRuns: 3000 })
+  })
+
+  it('refuses a length prefix of 0xFFFFFFFF (or anything over the cap) before buffering the header', () => {
+    const d = new FrameDecoder(limits)
+    assert.throws(() => d.push(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7b])), (e) => hasCode(e, 'E_TOO_LARGE'))
+    assert.throws(() => d.push(Buffer.from('more')), (e) => hasCode(e, 'E_TOO_LARGE'), 'keeps failing')
+  })
+
+  it('accepts a header exactly at the cap and refuses cap + 1', () => {
+    const at = (n: number) => {
+      const pad = 'x'.repeat(n - '{"p":""}'.length)
+      const json = Buffer.from(`{"p":"${pad}"}`)
+      assert.equal(json.length, n)
+      const prefix = Buffer.alloc(4)
+      prefix.writeUInt32BE(n)
+      return Buffer.concat([prefix, json])
+    }
+    assert.equal(decodeAll([at(100)], { maxHeaderBytes: 100, maxBodyBytes: 0 }).length, 1)
+    assert.throws(() => decodeAll([at(101)], { maxHeaderBytes: 100, maxBodyBytes: 0 }), (e) => hasCode(e, 'E_TOO_LARGE'))
+  })
+
+  const bad: Array<[string, Buffer, string]> = [
+    ['a zero-length header', Buffer.from([0, 0, 0, 0]), 'E_BAD_FRAME'],
+    ['a header that is not JSON', Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from('abc')]), 'E_BAD_FRAME'],
+    ['invalid UTF-8', Buffer.concat([Buffer.from([0, 0, 0, 4]), Buffer.from([0x7b, 0xff, 0xfe, 0x7d])]), 'E_BAD_FRAME'],
+    ['a JSON array', Buffer.concat([Buffer.from([0, 0, 0, 2]), Buffer.from('[]')]), 'E_BAD_FRAME'],
+    ['a negative size', encodeFrame({ size: -1 }), 'E_BAD_FRAME'],
+    ['a fractional size', encodeFrame({ size: 1.5 }), 'E_BAD_FRAME'],
+    ['a body over the cap', encodeFrame({ size: (1 << 20) + 1 }), 'E_TOO_LARGE'],
+  ]
+  for (const [what, bytes, code] of bad) {
+    it(`refuses ${what} (${code})`, () => {
+      assert.throws(() => decodeAll([bytes]), (e) => hasCode(e, code as 'E_BAD_FRAME'))
+    })
+  }
+
+  it('decodes a zero-length body and nested or hostile keys without prototype pollution', () => {
+    const [frame] = decodeAll([encodeFrame({ type: 'chunk' }, Buffer.alloc(0))])
+    assert.equal(frame!.body!.length, 0)
+    const hostile = Buffer.from('{"__proto__":{"polluted":1},"constructor":{"prototype":{"p":1}},"type":"chunk","id":"' + ID + '","index":0}')
+    const prefix = Buffer.alloc(4)
+    prefix.writeUInt32BE(hostile.length)
+    const [h] = decodeAll([Buffer.concat([prefix, hostile])])
+    assert.equal(parseRequest(h!.header).type, 'chunk')
+    assert.equal(({} as Record<string, unknown>).polluted, undefined)
+    const deep = Buffer.from(`${'['.repeat(5000)}${']'.repeat(5000)}`)
+    prefix.writeUInt32BE(deep.length)
+    assert.throws(() => decodeAll([Buffer.concat([prefix, deep])]), (e) => hasCode(e, 'E_BAD_FRAME'))
+  })
+})
+
+describe('transfer messages', () => {
+  it('accepts valid requests and ignores unknown fields', () => {
+    assert.deepEqual(parseRequest({ type: 'manifest', id: ID, future: true }).type, 'manifest')
+    assert.equal((parseRequest({ type: 'chunk', id: ID, index: 7 }) as { index: number }).index, 7)
+  })
+
+  const bad: Array<[string, Record<string, unknown>]> = [
+    ['an uppercase id', { type: 'chunk', id: ID.toUpperCase(), index: 0 }],
+    ['a 63-character id', { type: 'chunk', id: ID.slice(1), index: 0 }],
+    ['a numeric id', { type: 'manifest', id: 5 }],
+    ['a negative index', { type: 'chunk', id: ID, index: -1 }],
+    ['a fractional index', { type: 'chunk', id: ID, index: 0.5 }],
+    ['a missing index', { type: 'chunk', id: ID }],
+    ['a string index', { type: 'chunk', id: ID, index: '1' }],
+    ['an unknown type', { type: 'delete', id: ID }],
+    ['no type', { id: ID }],
+  ]
+  for (const [what, header] of bad) {
+    it(`refuses ${what} (E_BAD_REQUEST)`, () => {
+      assert.throws(() => parseRequest(header), (e) => hasCode(e, 'E_BAD_REQUEST'))
+    })
+  }
+
+  it('refuses malformed responses as protocol errors (E_BAD_FRAME)', () => {
+    assert.throws(() => parseResponse({ type: 'chunk', id: ID, index: 0 }), (e) => hasCode(e, 'E_BAD_FRAME'))
+    assert.throws(() => parseResponse({ type: 'error', code: 5 }), (e) => hasCode(e, 'E_BAD_FRAME'))
+    assert.equal(parseResponse({ type: 'error', code: 'E_NOT_FOUND', message: 'no' }).type, 'error')
+  })
+})
