@@ -94,6 +94,14 @@ describe('frame codec', () => {
     })
   }
 
+  it('regression (found by npm run fuzz): a good frame and garbage in one segment — the frame is delivered, then the failure', () => {
+    const d = new FrameDecoder(limits)
+    const frames = d.push(Buffer.concat([encodeFrame({ v: [] }, Buffer.alloc(0)), Buffer.from([0, 16, 0, 1])]))
+    assert.equal(frames.length, 1)
+    assert.ok(hasCode(d.failure, 'E_TOO_LARGE'))
+    assert.throws(() => d.push(Buffer.from('x')), (e) => hasCode(e, 'E_TOO_LARGE'))
+  })
+
   it('decodes a zero-length body and nested or hostile keys without prototype pollution', () => {
     const [frame] = decodeAll([encodeFrame({ type: 'chunk' }, Buffer.alloc(0))])
     assert.equal(frame!.body!.length, 0)

@@ -140,6 +140,7 @@ export class PeerClient {
       if (this.isClosed) return
       this.onFrame(frame)
     }
+    if (this.decoder.failure) this.fail(this.decoder.failure)
   }
 
   private onFrame(frame: Frame): void {

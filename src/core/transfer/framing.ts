@@ -92,19 +92,30 @@ export class FrameDecoder {
     return this.pendingBytes + this.bodyFilled
   }
 
-  /** Feed one segment; returns every frame it completes. Throws P2PError on a violation (and keeps throwing it). */
-  push(segment: Buffer): Frame[] {
-    if (this.failed) throw this.failed
-    try {
-      return this.consume(segment)
-    } catch (err) {
-      this.failed = err as P2PError
-      throw err
-    }
+  /** The violation that stopped this stream, if any (see push). */
+  get failure(): P2PError | undefined {
+    return this.failed
   }
 
-  private consume(segment: Buffer): Frame[] {
+  /**
+   * Feed one segment; returns every frame it completes. On a violation it
+   * throws a P2PError — unless good frames came before it in the same
+   * segment: then those are returned first, `failure` is set, and the next
+   * push throws. Callers check `failure` after handling the frames.
+   */
+  push(segment: Buffer): Frame[] {
+    if (this.failed) throw this.failed
     const frames: Frame[] = []
+    try {
+      this.consume(segment, frames)
+    } catch (err) {
+      this.failed = err as P2PError
+      if (frames.length === 0) throw err
+    }
+    return frames
+  }
+
+  private consume(segment: Buffer, frames: Frame[]): void {
     let at = 0
     while (at < segment.length) {
       if (this.body !== undefined) {
@@ -123,7 +134,6 @@ export class FrameDecoder {
       at += take
       if (take === need) this.completeHeaderFromPending(frames)
     }
-    return frames
   }
 
   /** Fast path: prefix and header both inside this segment. */

@@ -45,6 +45,7 @@ export class ServerConnection {
   private readonly remote: string
   private finished: (() => void) | undefined
   private frameTimer: NodeJS.Timeout | undefined
+  private readonly ownAnswers = new WeakSet<Frame>()
 
   static refuse(socket: Socket, code: ErrorCode, message: string): void {
     socket.on('error', () => undefined)
@@ -89,6 +90,7 @@ export class ServerConnection {
     if (this.closing) return
     try {
       this.backlog.push(...this.decoder.push(segment))
+      if (this.decoder.failure) throw this.decoder.failure // after the good frames that preceded it
       this.watchFrameDeadline()
     } catch (err) {
       const e = hasCode(err) ? err : new P2PError('E_BAD_FRAME', String(err))
@@ -96,7 +98,9 @@ export class ServerConnection {
       this.server.log.warn({ remote: this.remote, code: e.code, err: e.message }, 'bad frame; closing the connection')
       this.closing = true
       this.socket.pause()
-      this.jobs.push(Promise.resolve({ header: errorHeader(e.code, `${e.message}; closing the connection`) }))
+      const answer: Frame = { header: errorHeader(e.code, `${e.message}; closing the connection`), body: undefined }
+      this.ownAnswers.add(answer)
+      this.backlog.push(answer)
     }
     this.fill()
   }
@@ -175,6 +179,7 @@ export class ServerConnection {
 
   private async prepare(frame: Frame): Promise<Prepared> {
     const server = this.server
+    if (this.ownAnswers.has(frame)) return { header: frame.header } // our answer to a bad frame, in its place in the order
     server.stats.requests++
     try {
       const request = parseRequest(frame.header)

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// npm run fuzz [-- --seconds 300]
+// Property-based fuzzing (fast-check) of every decoder that reads untrusted
+// bytes: the TCP frame decoder, the transfer messages, the UDP announcement
+// decoder, the manifest parser, the name validator and the config parser.
+// Each target runs for its share of the time budget. A failure prints the
+// shrunk counterexample and the seed (to replay it, and to turn it into a
+// regression test) and exits 1. Only our typed errors (P2PError) may escape.
+import fc from 'fast-check'
+import { P2PError } from '../dist/src/core/errors.js'
+import { FrameDecoder, encodeFrame } from '../dist/src/core/transfer/framing.js'
+import { parseRequest, parseResponse } from '../dist/src/core/transfer/messages.js'
+import { decodeDatagram, encodeAnnouncements } from '../dist/src/core/discovery/announcement.js'
+import { encodeManifest, parseManifest, manifestId } from '../dist/src/core/manifest.js'
+import { nameProblem, validateName } from '../dist/src/core/names.js'
+import { SETTINGS, resolveSettings } from '../dist/src/core/config.js'
+import { Bitfield } from '../dist/src/core/bitfield.js'
+
+const args = process.argv.slice(2)
+const seconds = Number(args[args.indexOf('--seconds') + 1] ?? 0) || 60
+const typed = (fn) => { try { fn() } catch (err) { if (!(err instanceof P2PError)) throw err } }
+const hex = fc.stringMatching(/^[0-9a-f]{64}$/)
+
+const targets = {
+  'frame decoder: garbage segments': fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 12 }), (segments) => {
+    const d = new FrameDecoder({ maxHeaderBytes: 1024, maxBodyBytes: 8192 })
+    typed(() => { for (const s of segments) d.push(Buffer.from(s)) })
+  }),
+  'frame decoder: valid stream, any segmentation, then garbage': fc.property(
+    fc.array(fc.record({ header: fc.jsonValue().map((v) => ({ v })), body: fc.option(fc.uint8Array({ maxLength: 2000 }), { nil: undefined }) }), { minLength: 1, maxLength: 5 }),
+    fc.array(fc.nat(), { maxLength: 16 }), fc.uint8Array({ maxLength: 64 }),
+    (frames, cuts, tail) => {
+      const stream = Buffer.concat([...frames.map((f) => encodeFrame(f.header, f.body)), Buffer.from(tail)])
+      const d = new FrameDecoder({ maxHeaderBytes: 1 << 20, maxBodyBytes: 1 << 20 })
+      let got = 0
+      let last = 0
+      typed(() => {
+        for (const p of [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b).concat(stream.length)) {
+          got += d.push(stream.subarray(last, p)).length
+          last = p
+        }
+      })
+      if (got < frames.length) throw new Error(`decoded ${got} of ${frames.length} frames`)
+    }),
+  'transfer messages': fc.property(fc.jsonValue(), (value) => {
+    const header = typeof value === 'object' && value !== null && !Array.isArray(value) ? value : { value }
+    typed(() => parseRequest(header))
+    typed(() => parseResponse(header))
+  }),
+  'announcement decoder: bytes': fc.property(fc.uint8Array({ maxLength: 1400 }), (bytes) => typed(() => decodeDatagram(bytes))),
+  'announcement decoder: mutated valid datagrams': fc.property(
+    fc.array(fc.record({ id: hex, name: fc.string({ minLength: 1, maxLength: 40 }), chunks: fc.integer({ min: 0, max: 5000 }) }), { maxLength: 8 }),
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+    (files, flips) => {
+      const local = files.filter((f) => nameProblem(f.name) === undefined && f.name === f.name.normalize('NFC'))
+        .map((f) => ({ id: f.id, name: f.name, size: f.chunks, have: new Bitfield(f.chunks) }))
+      for (const datagram of encodeAnnouncements('fuzzpeer', 1, local)) {
+        if (datagram.length > 1200) throw new Error(`datagram of ${datagram.length} bytes`)
+        decodeDatagram(datagram) // valid ones must decode
+        for (const [at, value] of flips) datagram[at % datagram.length] = value
+        typed(() => decodeDatagram(datagram))
+      }
+    }),
+  'manifest parser': fc.property(
+    fc.record({ name: fc.string({ minLength: 1, maxLength: 30 }), size: fc.integer({ min: 0, max: 100_000 }), chunkSize: fc.constantFrom(4096, 65536) }),
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+    (m, flips) => {
+      if (nameProblem(m.name) !== undefined || m.name !== m.name.normalize('NFC')) return
+      const chunks = Array.from({ length: Math.ceil(m.size / m.chunkSize) }, () => 'a'.repeat(64))
+      const bytes = encodeManifest({ version: 1, name: m.name, size: m.size, chunkSize: m.chunkSize, chunks, sha256: 'b'.repeat(64) })
+      const back = parseManifest(bytes, { expectedId: manifestId(bytes) })
+      if (!encodeManifest(back).equals(bytes)) throw new Error('manifest round trip changed the bytes')
+      const mutated = Buffer.from(bytes)
+      for (const [at, value] of flips) mutated[at % mutated.length] = value
+      typed(() => parseManifest(mutated))
+      typed(() => parseManifest(mutated, { expectedId: manifestId(bytes) }))
+    }),
+  'name validator': fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('..', '.', '../x', 'a/b', 'C:\\x', '%2e%2e')), (name) => {
+    typed(() => {
+      const ok = validateName(name)
+      if (ok.includes('/') || ok.includes('\\') || ok === '..' || ok === '.' || Buffer.byteLength(ok) > 255) throw new Error(`accepted ${JSON.stringify(name)}`)
+    })
+  }),
+  'config parser': fc.property(fc.dictionary(fc.constantFrom(...Object.keys(SETTINGS)), fc.oneof(fc.string(), fc.integer(), fc.double())), (flags) => {
+    typed(() => resolveSettings(SETTINGS, { flags, env: {}, cwd: '/tmp' }))
+  }),
+}
+
+const share = (seconds * 1000) / Object.keys(targets).length
+let failed = false
+for (const [name, property] of Object.entries(targets)) {
+  const started = performance.now()
+  const result = fc.check(property, { numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: share, markInterruptAsFailure: false })
+  const runs = result.numRuns
+  if (result.failed) {
+    failed = true
+    console.log(`FAIL ${name} after ${runs} runs (seed ${result.seed}, path ${result.counterexamplePath}):\n  ${fc.stringify(result.counterexample)}\n  ${result.errorInstance?.stack ?? result.error}`)
+  } else {
+    console.log(`ok   ${name}: ${runs} inputs in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  }
+}
+process.exit(failed ? 1 : 0)
