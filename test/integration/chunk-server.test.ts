@@ -203,6 +203,41 @@ describe('chunk server on 127.0.0.1', () => {
     assert.equal(chunkFileName(0), '000000.chunk')
   })
 
+  it('600 idle sockets against a cap of 100: the rest get E_BUSY, a running transfer continues, idle ones are closed', async (t) => {
+    const s = await setup(t, 32 * 4 * KiB, 4 * KiB, { maxConnections: 100, idleTimeoutMs: 1500 })
+    const c = await s.client()
+    const transfer = Promise.all(s.manifest.chunks.map((_, i) => c.fetchChunk(s.id, i)))
+    const sockets = await Promise.all(Array.from({ length: 599 }, async () => {
+      const so = connect(s.port, '127.0.0.1')
+      so.on('error', () => undefined)
+      onCleanup(t, () => { so.destroy() })
+      await once(so, 'connect')
+      return so
+    }))
+    assert.equal(hash(Buffer.concat(await transfer)), s.manifest.sha256)
+    const deadline = Date.now() + 5000
+    while (sockets.some((so) => !so.destroyed && so.readyState !== 'closed') && Date.now() < deadline) {
+      for (const so of sockets) so.resume()
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.ok(s.server.stats.refusedBusy >= 499, `${s.server.stats.refusedBusy} refused`)
+  })
+
+  it('a client that never reads its answers is cut at the idle timeout (the write deadline)', async (t) => {
+    const s = await setup(t, 64 * 64 * KiB, 64 * KiB, { idleTimeoutMs: 300 })
+    const stuck = connect(s.port, '127.0.0.1')
+    await once(stuck, 'connect')
+    onCleanup(t, () => { stuck.destroy() })
+    stuck.pause()
+    stuck.write(Buffer.concat(Array.from({ length: 200 }, (_, i) => encodeFrame({ type: 'chunk', id: s.id, index: i % 64 }))))
+    await new Promise((r) => setTimeout(r, 100))
+    assert.equal(s.server.openConnections, 1)
+    const deadline = Date.now() + 5000
+    while (s.server.openConnections > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    assert.equal(s.server.openConnections, 0, 'the stuck connection was cut')
+    assert.equal(s.server.budget.inUse, 0, 'its buffers were released')
+  })
+
   it('client: E_CONNECT on a closed port, E_TIMEOUT on a silent peer, E_CLOSED for requests pending at close', async (t) => {
     const silent = createServer(() => undefined)
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()))

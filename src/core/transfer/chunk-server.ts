@@ -106,6 +106,11 @@ export class ChunkServer {
     return this.catalog.size
   }
 
+  /** Connections open now. */
+  get openConnections(): number {
+    return this.connections.size
+  }
+
   async listen(): Promise<AddressInfo> {
     await this.rescan(true)
     await new Promise<void>((resolve, reject) => {
