@@ -82,7 +82,7 @@ export interface DownloadResult extends StitchResult {
 
 export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
   window: 16, maxConnectionsPerPeer: 2, maxConnections: 64, connectTimeoutMs: 5000, requestTimeoutMs: 30_000,
-  maxManifestBytes: 32 * 1024 * 1024, waitMs: 10_000, maxStrikes: 3, maxBufferedBytes: 64 * 1024 * 1024,
+  maxManifestBytes: 32 * 1024 * 1024, waitMs: 10_000, maxStrikes: 3, maxBufferedBytes: 32 * 1024 * 1024,
 }
 
 export async function download(o: DownloadOptions): Promise<DownloadResult> {
