@@ -3,26 +3,22 @@
  *   { op: 'digest', job, data }            → { job, hex }   one-shot SHA-256
  *   { op: 'store', job, data, path, expect? } → { job, hex }  SHA-256, then (if it equals `expect`, when given)
  *                                                         write `data` to `path` atomically (temp + rename)
- *   { op: 'update', job, stream, data }    → { job }        feed a running hash
- *   { op: 'final', job, stream }           → { job, hex }   finish and forget it
  * `data` is a Uint8Array over a SharedArrayBuffer (zero-copy) or a transferred copy.
  * Failures answer { job, error, errno }.
  */
-import { randomBytes, createHash, type Hash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { parentPort } from 'node:worker_threads'
 import { TEMP_MARKER } from './constants.js'
 
 interface Request {
-  op: 'digest' | 'store' | 'update' | 'final'
+  op: 'digest' | 'store'
   job: number
-  stream?: number
   data?: Uint8Array
   path?: string
   expect?: string
 }
 
-const streams = new Map<number, Hash>()
 const port = parentPort!
 
 /**
@@ -50,20 +46,9 @@ function writeAtomic(path: string, temp: string, data: Uint8Array): void {
 
 port.on('message', (m: Request) => {
   try {
-    if (m.op === 'digest' || m.op === 'store') {
-      const hex = createHash('sha256').update(m.data!).digest('hex')
-      if (m.op === 'store' && (m.expect === undefined || m.expect === hex)) writeAtomic(m.path!, `${m.path!}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`, m.data!)
-      port.postMessage({ job: m.job, hex })
-    } else if (m.op === 'update') {
-      let hash = streams.get(m.stream!)
-      if (!hash) streams.set(m.stream!, (hash = createHash('sha256')))
-      hash.update(m.data!)
-      port.postMessage({ job: m.job })
-    } else {
-      const hash = streams.get(m.stream!) ?? createHash('sha256')
-      streams.delete(m.stream!)
-      port.postMessage({ job: m.job, hex: hash.digest('hex') })
-    }
+    const hex = createHash('sha256').update(m.data!).digest('hex')
+    if (m.op === 'store' && (m.expect === undefined || m.expect === hex)) writeAtomic(m.path!, `${m.path!}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`, m.data!)
+    port.postMessage({ job: m.job, hex })
   } catch (err) {
     port.postMessage({ job: m.job, error: (err as Error).message, errno: (err as NodeJS.ErrnoException).code, path: (err as NodeJS.ErrnoException).path })
   }

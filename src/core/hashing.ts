@@ -15,10 +15,9 @@ import { Worker } from 'node:worker_threads'
 export class HashWorker {
   private worker: Worker | undefined
   private nextJob = 1
-  private nextStream = 1
   private readonly pending = new Map<number, { resolve: (hex: string) => void; reject: (err: Error) => void }>()
 
-  private post(message: { op: string; stream?: number; data?: Uint8Array; path?: string; expect?: string }): Promise<string> {
+  private post(message: { op: string; data?: Uint8Array; path?: string; expect?: string }): Promise<string> {
     const worker = this.start()
     const job = this.nextJob++
     const promise = new Promise<string>((resolve, reject) => this.pending.set(job, { resolve, reject }))
@@ -71,17 +70,6 @@ export class HashWorker {
   /** SHA-256 (hex) of `data`. */
   digest(data: Uint8Array): Promise<string> {
     return this.post({ op: 'digest', data })
-  }
-
-  /** A running whole-stream hash; updates are applied in call order. */
-  stream(): { update(data: Uint8Array): Promise<void>; digest(): Promise<string> } {
-    const stream = this.nextStream++
-    return {
-      update: async (data) => {
-        await this.post({ op: 'update', stream, data })
-      },
-      digest: () => this.post({ op: 'final', stream }),
-    }
   }
 
   async close(): Promise<void> {
