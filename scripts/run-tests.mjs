@@ -13,6 +13,13 @@ function netnsProblem() {
   } catch {
     return 'iproute2 (ip netns, tc) not available'
   }
+  const probe = `p2pt${process.pid}probe`
+  try {
+    execFileSync('ip', ['netns', 'add', probe], { stdio: 'ignore' })
+    execFileSync('ip', ['netns', 'del', probe], { stdio: 'ignore' })
+  } catch {
+    return 'network namespaces cannot be created here'
+  }
   return undefined
 }
 

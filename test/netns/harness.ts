@@ -31,6 +31,13 @@ export function netnsAvailable(): string | undefined {
   } catch {
     return 'ip netns / tc (iproute2) not available'
   }
+  const probe = `${NAME_ROOT}${process.pid}probe`
+  try {
+    execFileSync('ip', ['netns', 'add', probe], { stdio: 'ignore' })
+    execFileSync('ip', ['netns', 'del', probe], { stdio: 'ignore' })
+  } catch {
+    return 'cannot create network namespaces here'
+  }
   return undefined
 }
 
