@@ -13,8 +13,10 @@ import { P2PError } from '../errors.js'
  * The decoder never trusts a length: N is checked against maxHeaderBytes
  * before any byte of the header is kept, and `size` against maxBodyBytes
  * before the body is allocated. Bodies are assembled with one copy into a
- * buffer of exactly `size` bytes (or none, when the body lies inside one
- * segment). A violation is fatal for the stream (framing is lost):
+ * buffer of exactly `size` bytes from `allocate`; without `allocate`, a body
+ * inside one segment is handed out as a view of it (no copy). With
+ * `allocate`, nothing returned or kept refers to the segment, so a caller
+ * may reuse its read buffer. A violation is fatal for the stream (framing is lost):
  * E_TOO_LARGE for a length over its limit, E_BAD_FRAME for anything else.
  */
 
@@ -129,7 +131,7 @@ export class FrameDecoder {
       // Slow path: the prefix or header straddles segments.
       const need = this.headerBytesNeeded()
       const take = Math.min(need, segment.length - at)
-      this.pending.push(segment.subarray(at, at + take))
+      this.pending.push(Buffer.from(segment.subarray(at, at + take))) // a copy: the caller may reuse `segment`
       this.pendingBytes += take
       at += take
       if (take === need) this.completeHeaderFromPending(frames)
