@@ -71,6 +71,7 @@ export async function splitFile(path: string, options: SplitOptions): Promise<Sp
         throw fromFsError(err, `writing the manifest of ${name}`)
       })
     }
+    if (!unchanged) await store.recordVerified(id, dir, chunks.length)
     const seconds = (performance.now() - started) / 1000
     log.info({ name, id, size, chunks: chunks.length, unchanged, seconds }, 'split done')
     return { name, id, size, chunkSize, chunks: chunks.length, dir, unchanged, seconds }

@@ -194,9 +194,44 @@ export class ChunkStore {
     return id
   }
 
+  /**
+   * Remember that every chunk of this entry was just hashed and found right:
+   * one stamp (inode, size, mtime, ctime) per chunk in `.p2p/verified/<id>`.
+   * p2p-serve trusts a chunk whose file still has that stamp instead of
+   * hashing it again before its first serve; any write to the file changes
+   * the stamp. (Corruption that leaves all four unchanged — bit rot under the
+   * filesystem — is not caught by this shortcut.)
+   */
+  async recordVerified(id: string, dir: string, count: number): Promise<void> {
+    const stamps: Array<string | null> = []
+    for (let i = 0; i < count; i++) stamps.push(await stat(this.chunkPath(dir, i)).then(stampOf, () => null))
+    const path = join(this.root, STORE_PRIVATE_DIR, 'verified', id)
+    try {
+      await mkdir(join(this.root, STORE_PRIVATE_DIR, 'verified'), { recursive: true })
+      await writeFileAtomic(path, JSON.stringify(stamps))
+    } catch (err) {
+      this.log.warn({ id, err: (err as Error).message }, 'verification record not written (chunks will be hashed before serving)')
+    }
+  }
+
+  /** The stamps recordVerified wrote for `id` (index → stamp), or none. */
+  async verifiedStamps(id: string): Promise<Array<string | null>> {
+    try {
+      const value: unknown = JSON.parse(await readFile(join(this.root, STORE_PRIVATE_DIR, 'verified', id), 'utf8'))
+      return Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : null)) : []
+    } catch {
+      return []
+    }
+  }
+
   async removeEntry(dir: string): Promise<void> {
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+/** What identifies one version of a file's bytes without reading them. */
+export function stampOf(st: { ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`
 }
 
 export async function pathExists(path: string): Promise<boolean> {

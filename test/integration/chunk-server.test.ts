@@ -180,6 +180,8 @@ describe('chunk server on 127.0.0.1', () => {
   it('never serves a chunk corrupted on disk, before or after it was first served', async (t) => {
     const s = await setup(t, 4 * 4 * KiB)
     const c = await s.client()
+    assert.equal(hash(await c.fetchChunk(s.id, 3)), s.manifest.chunks[3])
+    assert.equal(s.server.stats.hashedChunks, 0, 'split recorded the chunks as verified: no second hash')
     const path = s.store.chunkPath(s.entry.dir, 1)
     await writeFile(path, Buffer.alloc(4 * KiB, 7)) // same length, wrong bytes
     await assert.rejects(c.fetchChunk(s.id, 1), (e) => hasCode(e, 'E_NOT_FOUND'))
@@ -187,6 +189,7 @@ describe('chunk server on 127.0.0.1', () => {
     await writeFile(s.store.chunkPath(s.entry.dir, 2), Buffer.alloc(4 * KiB, 9)) // served once, then damaged
     await assert.rejects(c.fetchChunk(s.id, 2), (e) => hasCode(e, 'E_NOT_FOUND'))
     assert.equal(s.server.stats.corruptChunks, 2)
+    assert.ok(s.server.stats.hashedChunks >= 2, 'changed files are hashed again')
   })
 
   it('serves files split after it started, refuses missing chunks, and does not follow symlinks out of the store', async (t) => {

@@ -179,7 +179,9 @@ class ChunkFetch {
       await Promise.all(this.writes)
       if (this.failure !== undefined) throw this.failure
       this.report()
-      return await this.stitcher.finish({ force: this.o.force })
+      const result = await this.stitcher.finish({ force: this.o.force })
+      await this.o.store.recordVerified(this.o.id, this.dir, this.manifest.chunks.length)
+      return result
     } catch (err) {
       await Promise.allSettled(this.writes)
       await this.stitcher.discard()

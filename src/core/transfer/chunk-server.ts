@@ -9,7 +9,7 @@ import { BufferPool } from '../buffer-pool.js'
 import { hashWorker } from '../hashing.js'
 import { type Logger, silentLogger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
-import type { ChunkStore } from '../store.js'
+import { type ChunkStore, stampOf } from '../store.js'
 import { ByteBudget } from './budget.js'
 import { ServerConnection } from './server-connection.js'
 
@@ -69,13 +69,15 @@ export interface ServerStats {
   bytesServed: number
   errors: Record<string, number>
   corruptChunks: number
+  /** Chunks hashed before serving (not already known good by their file's stamp). */
+  hashedChunks: number
 }
 
 const MAX_VERIFIED_ENTRIES = 1_000_000
 
 export class ChunkServer {
   readonly limits: ServerLimits
-  readonly stats: ServerStats = { connections: 0, refusedBusy: 0, requests: 0, chunksServed: 0, bytesServed: 0, errors: {}, corruptChunks: 0 }
+  readonly stats: ServerStats = { connections: 0, refusedBusy: 0, requests: 0, chunksServed: 0, bytesServed: 0, errors: {}, corruptChunks: 0, hashedChunks: 0 }
   readonly budget: ByteBudget
   readonly log: Logger
   private readonly store: ChunkStore
@@ -86,6 +88,7 @@ export class ChunkServer {
   private lastScan = 0
   private readonly rescanMs: number
   private readonly verified = new Map<string, string>()
+  private recordedStamps = new Map<string, Promise<Array<string | null>>>()
   /** Chunk buffers, returned once a response's bytes are handed to the kernel. */
   readonly buffers = new BufferPool()
   private readonly host: string
@@ -170,6 +173,7 @@ export class ChunkServer {
     this.scanning = new Promise<void>((resolve) => setTimeout(resolve, wait)).then(async () => {
       const entries = await this.store.scan()
       this.catalog = new Map(entries.map((e) => [e.id, { dir: e.dir, manifest: e.manifest, manifestBytes: e.manifestBytes }]))
+      this.recordedStamps = new Map() // a finished download or a new split may have recorded more
       this.lastScan = Date.now()
     }).catch((err: unknown) => {
       this.log.error({ err: (err as Error).message }, 'store scan failed')
@@ -196,7 +200,7 @@ export class ChunkServer {
       const st = await handle.stat()
       const length = chunkLength(manifest, index)
       if (!st.isFile() || st.size !== length) throw this.corrupt(path, index, manifest, 'wrong size')
-      const stamp = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`
+      const stamp = stampOf(st)
       const data = this.buffers.take(length)
       try {
         for (let got = 0; got < length;) {
@@ -204,8 +208,9 @@ export class ChunkServer {
           if (bytesRead === 0) throw this.corrupt(path, index, manifest, 'shrank while read')
           got += bytesRead
         }
-        if (this.verified.get(path) !== stamp) {
+        if (this.verified.get(path) !== stamp && (await this.recorded(id))[index] !== stamp) {
           // Shared memory: the hash thread reads it without a copy.
+          this.stats.hashedChunks++
           if ((await hashWorker().digest(data)) !== manifest.chunks[index]) throw this.corrupt(path, index, manifest, 'SHA-256 mismatch')
           if (this.verified.size >= MAX_VERIFIED_ENTRIES) this.verified.delete(this.verified.keys().next().value!)
           this.verified.set(path, stamp)
@@ -218,6 +223,13 @@ export class ChunkServer {
     } finally {
       await handle.close().catch(() => undefined)
     }
+  }
+
+  /** Stamps of chunks hashed by split or a download (store.recordVerified), loaded once per id per scan. */
+  private recorded(id: string): Promise<Array<string | null>> {
+    let stamps = this.recordedStamps.get(id)
+    if (!stamps) this.recordedStamps.set(id, (stamps = this.store.verifiedStamps(id)))
+    return stamps
   }
 
   private corrupt(path: string, index: number, manifest: Manifest, why: string): P2PError {
