@@ -31,7 +31,7 @@ async function startSeeders(file, count, extraSplit = []) {
     rmSync(dir, { recursive: true, force: true })
     if (i === 0) await timed(node, [BIN('p2p-split'), file, ...common(dir), ...extraSplit])
     else cpSync(join(work, 'seed-0', 'chunks'), join(dir, 'chunks'), { recursive: true })
-    rmSync(join(dir, 'chunks', '.p2p'), { recursive: true, force: true }) // its own peer id
+    rmSync(join(dir, 'chunks', '.p2p', 'peer-id'), { force: true }) // its own peer id (its verification records stay)
     const serve = daemon(node, [BIN('p2p-serve'), '--host', '127.0.0.1', '--port', '0', '--json', ...common(dir)])
     const { port } = await serve.firstLine()
     const announce = daemon(node, [BIN('p2p-announce'), '--port', String(port), '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--interval', '1', '--json', ...common(dir)])
