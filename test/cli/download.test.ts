@@ -5,7 +5,7 @@ import { cp, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { chunkFileName } from '../../src/core/store.js'
-import { onCleanup } from '../helpers/cleanup.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { BIN } from '../helpers/cli.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { downloadArgs, freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
@@ -28,6 +28,17 @@ async function seededFile(dir: string, name: string, size: number, seeders: numb
 
 async function chunkFiles(dir: string, name: string): Promise<number> {
   return (await readdir(join(dir, 'chunks', name)).catch(() => [] as string[])).filter((f) => f.endsWith('.chunk')).length
+}
+
+/** A download as a child process, and a wait (bounded) until it has stored `count` chunks. */
+function startDownload(t: Cleanup, dir: string, udp: number, name: string, extra: string[] = []) {
+  const child = spawn(process.execPath, [BIN('p2p-download'), name, ...downloadArgs(dir, udp, extra)], { stdio: 'ignore' })
+  onCleanup(t, () => { child.kill('SIGKILL') })
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  const stored = async (count: number): Promise<void> => {
+    for (let i = 0; i < 2000 && (await chunkFiles(dir, name)) < count; i++) await new Promise((r) => setTimeout(r, 5))
+  }
+  return { child, exited, stored }
 }
 
 describe('p2p-download', () => {
@@ -63,15 +74,12 @@ describe('p2p-download', () => {
     const { sha } = await seededFile(dir, 'big.bin', 256 * MiB, 2)
     const a = await startSeeder(t, join(dir, 's0'), udp)
     await startSeeder(t, join(dir, 's1'), udp)
-    const child = spawn(process.execPath, [BIN('p2p-download'), 'big.bin', ...downloadArgs(join(dir, 'd'), udp, ['--request-timeout', '5'])], { stdio: 'ignore' })
-    onCleanup(t, () => { child.kill('SIGKILL') })
-    const exited = once(child, 'exit')
-    for (let i = 0; i < 2000 && (await chunkFiles(join(dir, 'd'), 'big.bin')) < 4; i++) await new Promise((r) => setTimeout(r, 5))
+    const d = startDownload(t, join(dir, 'd'), udp, 'big.bin', ['--request-timeout', '5'])
+    await d.stored(4)
     a.serve.kill('SIGKILL')
     a.announce.kill('SIGKILL')
     assert.ok((await chunkFiles(join(dir, 'd'), 'big.bin')) < 256, 'killed before the download finished')
-    const [code] = await exited
-    assert.equal(code, 0)
+    assert.equal(await d.exited, 0)
     assert.equal(await sha256File(join(dir, 'd', 'downloads', 'big.bin')), sha)
   })
 
@@ -80,12 +88,10 @@ describe('p2p-download', () => {
     const udp = await freeUdpPort()
     const { sha } = await seededFile(dir, 'resume.bin', 128 * MiB, 1)
     await startSeeder(t, join(dir, 's0'), udp)
-    const child = spawn(process.execPath, [BIN('p2p-download'), 'resume.bin', ...downloadArgs(join(dir, 'd'), udp)], { stdio: 'ignore' })
-    onCleanup(t, () => { child.kill('SIGKILL') })
-    const exited = once(child, 'exit')
-    for (let i = 0; i < 2000 && (await chunkFiles(join(dir, 'd'), 'resume.bin')) < 8; i++) await new Promise((r) => setTimeout(r, 5))
-    child.kill('SIGKILL')
-    await exited
+    const d = startDownload(t, join(dir, 'd'), udp, 'resume.bin')
+    await d.stored(8)
+    d.child.kill('SIGKILL')
+    await d.exited
     const kept = await chunkFiles(join(dir, 'd'), 'resume.bin')
     assert.ok(kept > 0 && kept < 128, `kept ${kept} chunks`)
     await assert.rejects(stat(join(dir, 'd', 'downloads', 'resume.bin')), 'no final file after a kill')
@@ -102,13 +108,10 @@ describe('p2p-download', () => {
     const udp = await freeUdpPort()
     const { sha } = await seededFile(dir, 'ctrlc.bin', 128 * MiB, 1)
     await startSeeder(t, join(dir, 's0'), udp)
-    const child = spawn(process.execPath, [BIN('p2p-download'), 'ctrlc.bin', ...downloadArgs(join(dir, 'd'), udp)], { stdio: 'ignore' })
-    onCleanup(t, () => { child.kill('SIGKILL') })
-    const exited = once(child, 'exit')
-    for (let i = 0; i < 2000 && (await chunkFiles(join(dir, 'd'), 'ctrlc.bin')) < 4; i++) await new Promise((r) => setTimeout(r, 5))
-    child.kill('SIGINT')
-    const [code] = await exited
-    assert.equal(code, 130)
+    const d = startDownload(t, join(dir, 'd'), udp, 'ctrlc.bin')
+    await d.stored(4)
+    d.child.kill('SIGINT')
+    assert.equal(await d.exited, 130)
     await assert.rejects(stat(join(dir, 'd', 'downloads', 'ctrlc.bin')))
     const r = await runDownload(join(dir, 'd'), udp, ['ctrlc.bin'])
     assert.equal(r.code, 0, r.stderr)
