@@ -3,6 +3,7 @@
  *   { op: 'digest', job, data }            → { job, hex }   one-shot SHA-256
  *   { op: 'store', job, data, path, expect? } → { job, hex }  SHA-256, then (if it equals `expect`, when given)
  *                                                         write `data` to `path` atomically (temp + rename)
+ *   { op: 'store', job, data, fd, offset, expect? }      the same, but written at `offset` of the open file `fd`
  * `data` is a Uint8Array over a SharedArrayBuffer (zero-copy) or a transferred copy.
  * Failures answer { job, error, errno }.
  */
@@ -16,6 +17,8 @@ interface Request {
   job: number
   data?: Uint8Array
   path?: string
+  fd?: number
+  offset?: number
   expect?: string
 }
 
@@ -29,7 +32,7 @@ const port = parentPort!
 function writeAtomic(path: string, temp: string, data: Uint8Array): void {
   const fd = openSync(temp, 'wx')
   try {
-    for (let done = 0; done < data.byteLength;) done += writeSync(fd, data, done, data.byteLength - done, done)
+    writeAt(fd, 0, data)
   } catch (err) {
     closeSync(fd)
     unlinkSync(temp)
@@ -44,10 +47,17 @@ function writeAtomic(path: string, temp: string, data: Uint8Array): void {
   }
 }
 
+function writeAt(fd: number, offset: number, data: Uint8Array): void {
+  for (let done = 0; done < data.byteLength;) done += writeSync(fd, data, done, data.byteLength - done, offset + done)
+}
+
 port.on('message', (m: Request) => {
   try {
     const hex = createHash('sha256').update(m.data!).digest('hex')
-    if (m.op === 'store' && (m.expect === undefined || m.expect === hex)) writeAtomic(m.path!, `${m.path!}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`, m.data!)
+    if (m.op === 'store' && (m.expect === undefined || m.expect === hex)) {
+      if (m.fd !== undefined) writeAt(m.fd, m.offset ?? 0, m.data!)
+      else writeAtomic(m.path!, `${m.path!}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`, m.data!)
+    }
     port.postMessage({ job: m.job, hex })
   } catch (err) {
     port.postMessage({ job: m.job, error: (err as Error).message, errno: (err as NodeJS.ErrnoException).code, path: (err as NodeJS.ErrnoException).path })

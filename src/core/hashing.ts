@@ -17,7 +17,7 @@ export class HashWorker {
   private nextJob = 1
   private readonly pending = new Map<number, { resolve: (hex: string) => void; reject: (err: Error) => void }>()
 
-  private post(message: { op: string; data?: Uint8Array; path?: string; expect?: string }): Promise<string> {
+  private post(message: { op: string; data?: Uint8Array; path?: string; fd?: number; offset?: number; expect?: string }): Promise<string> {
     const worker = this.start()
     const job = this.nextJob++
     const promise = new Promise<string>((resolve, reject) => this.pending.set(job, { resolve, reject }))
@@ -60,11 +60,13 @@ export class HashWorker {
 
   /**
    * SHA-256 (hex) of `data`, then — when it equals `expect`, or always without
-   * `expect` — `data` written to `path` atomically (temp + rename, no fsync),
-   * all on the worker. Write failures reject with the fs error's `code`.
+   * `expect` — `data` written, all on the worker: to a file `path` atomically
+   * (temp + rename, no fsync), or at `offset` of an open file `fd` (which must
+   * stay open until this settles). Write failures reject with the fs error's `code`.
    */
-  digestAndStore(data: Uint8Array, path: string, expect?: string): Promise<string> {
-    return this.post({ op: 'store', data, path, ...(expect === undefined ? {} : { expect }) })
+  digestAndStore(data: Uint8Array, target: string | StoreTarget, expect?: string): Promise<string> {
+    const where = typeof target === 'string' ? { path: target } : target
+    return this.post({ op: 'store', data, ...where, ...(expect === undefined ? {} : { expect }) })
   }
 
   /** SHA-256 (hex) of `data`. */
@@ -77,6 +79,12 @@ export class HashWorker {
     this.worker = undefined
     if (worker) await worker.terminate()
   }
+}
+
+/** Where digestAndStore writes into an open file. */
+export interface StoreTarget {
+  fd: number
+  offset: number
 }
 
 let shared: HashWorker | undefined

@@ -8,6 +8,7 @@ import { P2PError, fromFsError } from './errors.js'
 import { type Manifest, manifestId, parseManifest } from './manifest.js'
 import { isValidName } from './names.js'
 import { type Logger, silentLogger } from './log.js'
+import { PACKED_DATA_FILE, PACKED_HAVE_FILE, packedDataPath, readPackedHave } from './packed.js'
 
 /**
  * The chunk store on disk:
@@ -16,6 +17,7 @@ import { type Logger, silentLogger } from './log.js'
  *     .p2p/peer-id            this store's random, stable peer id
  *     <name>/manifest.json    canonical manifest; its SHA-256 is the file's id
  *     <name>/000000.chunk     chunk 0, 000001.chunk, … (index zero-padded to 6 digits)
+ *     <name>/data, data.have  or: the chunks packed in one file (what downloads write; packed.ts)
  *
  * An entry's directory is the file's name; when that is taken by a different
  * id (same name, other content), the id itself. Lookups go by id and integer
@@ -31,7 +33,7 @@ export interface StoreEntry {
   readonly dir: string
   readonly manifest: Manifest
   readonly manifestBytes: Buffer
-  /** Chunks whose files exist (written atomically; their hash is checked before use). */
+  /** Chunks whose files exist or that `data.have` lists (their hash is checked before use). */
   readonly have: Bitfield
 }
 
@@ -86,17 +88,22 @@ export class ChunkStore {
   async scan(): Promise<StoreEntry[]> {
     // One traversal for manifests and chunks. Symlinks are not followed: a link
     // in the store never leads a scan (or a server) outside it.
-    const paths = await fg([`*/${MANIFEST_FILE}`, `*/*${CHUNK_SUFFIX}`], {
+    const paths = await fg([`*/${MANIFEST_FILE}`, `*/*${CHUNK_SUFFIX}`, `*/${PACKED_HAVE_FILE}`], {
       cwd: this.root, dot: true, followSymbolicLinks: false, onlyFiles: true, ignore: [`${STORE_PRIVATE_DIR}/**`, `**/*${TEMP_MARKER}*`],
     })
     const chunksByDir = new Map<string, number[]>()
     const manifestDirs: string[] = []
+    const packedDirs = new Set<string>()
     for (const p of paths) {
       const slash = p.indexOf('/')
       const dirName = p.slice(0, slash)
       const file = p.slice(slash + 1)
       if (file === MANIFEST_FILE) {
         manifestDirs.push(dirName)
+        continue
+      }
+      if (file === PACKED_HAVE_FILE) {
+        packedDirs.add(dirName)
         continue
       }
       const m = CHUNK_FILE.exec(file)
@@ -113,6 +120,8 @@ export class ChunkStore {
       seen.add(loaded.id)
       const have = new Bitfield(loaded.manifest.chunks.length)
       for (const i of chunksByDir.get(dirName) ?? []) if (i < have.length) have.set(i)
+      const packed = packedDirs.has(dirName) ? await readPackedHave(this.entryDir(dirName), have.length) : undefined
+      if (packed) for (let b = 0; b < have.bytes.length; b++) have.bytes[b]! |= packed.bytes[b]!
       entries.push({ id: loaded.id, name: loaded.manifest.name, dir: this.entryDir(dirName), manifest: loaded.manifest, manifestBytes: loaded.bytes, have })
     }
     return entries
@@ -161,7 +170,7 @@ export class ChunkStore {
 
   private async isEmptyOrChunkDir(dirName: string): Promise<boolean> {
     const entries = await fg('*', { cwd: join(this.root, dirName), dot: true, onlyFiles: false })
-    return entries.every((f) => CHUNK_FILE.test(f) || f.includes(TEMP_MARKER))
+    return entries.every((f) => CHUNK_FILE.test(f) || f === PACKED_DATA_FILE || f === PACKED_HAVE_FILE || f.includes(TEMP_MARKER))
   }
 
   /** Create (or reuse) the entry for a manifest received from a peer; returns its directory. */
@@ -196,15 +205,20 @@ export class ChunkStore {
 
   /**
    * Remember that every chunk of this entry was just hashed and found right:
-   * one stamp (inode, size, mtime, ctime) per chunk in `.p2p/verified/<id>`.
+   * one stamp (inode, size, mtime, ctime) per chunk in `.p2p/verified/<id>`,
+   * of its chunk file or else, when `data.have` lists it, of `data`.
    * p2p-serve trusts a chunk whose file still has that stamp instead of
    * hashing it again before its first serve; any write to the file changes
    * the stamp. (Corruption that leaves all four unchanged — bit rot under the
    * filesystem — is not caught by this shortcut.)
    */
   async recordVerified(id: string, dir: string, count: number): Promise<void> {
+    const packed = await readPackedHave(dir, count)
+    const dataStamp = packed ? await stat(packedDataPath(dir)).then(stampOf, () => null) : null
     const stamps: Array<string | null> = []
-    for (let i = 0; i < count; i++) stamps.push(await stat(this.chunkPath(dir, i)).then(stampOf, () => null))
+    for (let i = 0; i < count; i++) {
+      stamps.push(await stat(this.chunkPath(dir, i)).then(stampOf, () => (packed?.get(i) ? dataStamp : null)))
+    }
     const path = join(this.root, STORE_PRIVATE_DIR, 'verified', id)
     try {
       await mkdir(join(this.root, STORE_PRIVATE_DIR, 'verified'), { recursive: true })

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { cp, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { chunkFileName } from '../../src/core/store.js'
+import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { BIN } from '../helpers/cli.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
@@ -26,8 +26,10 @@ async function seededFile(dir: string, name: string, size: number, seeders: numb
   return { file, sha, id }
 }
 
-async function chunkFiles(dir: string, name: string): Promise<number> {
-  return (await readdir(join(dir, 'chunks', name)).catch(() => [] as string[])).filter((f) => f.endsWith('.chunk')).length
+/** Chunks a downloader's store holds (in its packed data.have) for the entry `name`. */
+async function storedChunks(dir: string, name: string): Promise<number> {
+  const entry = (await new ChunkStore(join(dir, 'chunks')).scan()).find((e) => e.name === name)
+  return entry?.have.count() ?? 0
 }
 
 /** A download as a child process, and a wait (bounded) until it has stored `count` chunks. */
@@ -36,7 +38,7 @@ function startDownload(t: Cleanup, dir: string, udp: number, name: string, extra
   onCleanup(t, () => { child.kill('SIGKILL') })
   const exited = once(child, 'exit').then(([code]) => code as number | null)
   const stored = async (count: number): Promise<void> => {
-    for (let i = 0; i < 2000 && (await chunkFiles(dir, name)) < count; i++) await new Promise((r) => setTimeout(r, 5))
+    for (let i = 0; i < 2000 && (await storedChunks(dir, name)) < count; i++) await new Promise((r) => setTimeout(r, 5))
   }
   return { child, exited, stored }
 }
@@ -78,7 +80,7 @@ describe('p2p-download', () => {
     await d.stored(4)
     a.serve.kill('SIGKILL')
     a.announce.kill('SIGKILL')
-    assert.ok((await chunkFiles(join(dir, 'd'), 'big.bin')) < 256, 'killed before the download finished')
+    assert.ok((await storedChunks(join(dir, 'd'), 'big.bin')) < 256, 'killed before the download finished')
     assert.equal(await d.exited, 0)
     assert.equal(await sha256File(join(dir, 'd', 'downloads', 'big.bin')), sha)
   })
@@ -92,7 +94,7 @@ describe('p2p-download', () => {
     await d.stored(8)
     d.child.kill('SIGKILL')
     await d.exited
-    const kept = await chunkFiles(join(dir, 'd'), 'resume.bin')
+    const kept = await storedChunks(join(dir, 'd'), 'resume.bin')
     assert.ok(kept > 0 && kept < 128, `kept ${kept} chunks`)
     await assert.rejects(stat(join(dir, 'd', 'downloads', 'resume.bin')), 'no final file after a kill')
     const r = await runDownload(join(dir, 'd'), udp, ['resume.bin'])

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { cp, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises'
+import { cp, mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { packedDataPath } from '../../src/core/packed.js'
 import { chunkFileName } from '../../src/core/store.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { BIN, runBin } from '../helpers/cli.js'
@@ -86,10 +87,12 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
     await startSeeder(t, join(dir, 's1'), udp)
     const first = await runDownload(join(dir, 'd'), udp, [name, '--window', '1'])
     assert.equal(first.code, 0, first.log)
-    // Now damage the downloader's own copy and run again: resume re-verifies.
-    await truncate(join(dir, 'd', 'chunks', name, chunkFileName(2)), 100)
-    await writeFile(join(dir, 'd', 'chunks', name, chunkFileName(3)), Buffer.alloc(MiB))
+    // Now damage the downloader's own copy (its store's packed data) and run again: resume re-verifies.
     await rm(join(dir, 'd', 'downloads', name))
+    const data = await open(packedDataPath(join(dir, 'd', 'chunks', name)), 'r+')
+    await data.write(Buffer.from('torn'), 0, 4, 2 * MiB + 100)
+    await data.write(Buffer.alloc(MiB), 0, MiB, 3 * MiB)
+    await data.close()
     const again = await runDownload(join(dir, 'd'), udp, [name])
     assert.equal(again.code, 0, again.log)
     assert.equal((again.result as unknown as Receipt).resumedBytes, 4 * MiB) // the 4 intact chunks; the 2 damaged ones fetched again

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Stitcher, numbered } from '../../src/core/download/stitcher.js'
 import { hasCode } from '../../src/core/errors.js'
 import type { Manifest } from '../../src/core/manifest.js'
+import { packedDataPath, readPackedHave } from '../../src/core/packed.js'
 import { tmpDir } from '../helpers/files.js'
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
@@ -18,14 +19,23 @@ function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buf
 }
 
 async function stitch(dir: string, data: Buffer, manifest: Manifest, order: number[], force = false) {
-  const s = await Stitcher.open(dir, manifest)
+  const entryDir = join(dir, '..', `entry-${manifest.name}`)
+  await mkdir(entryDir, { recursive: true })
+  const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
   await Promise.all(order.map((i) => s.write(i, data.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize))))
   return s.finish({ force })
 }
 
+/** downloads/ inside a fresh temporary directory that also holds the store entries. */
+async function downloadsDir(t: Parameters<typeof tmpDir>[0]): Promise<string> {
+  const dir = join(await tmpDir(t), 'downloads')
+  await mkdir(dir)
+  return dir
+}
+
 describe('stitcher', () => {
   it('builds the exact file from chunks in any order and leaves no .part', async (t) => {
-    const dir = await tmpDir(t)
+    const dir = await downloadsDir(t)
     const { data, manifest } = sample(10 * 4096 + 17, 4096)
     const order = [10, 3, 0, 1, 2, 9, 8, 4, 5, 7, 6]
     const result = await stitch(dir, data, manifest, order)
@@ -34,15 +44,39 @@ describe('stitcher', () => {
     assert.deepEqual(await readdir(dir), ['file.bin'])
   })
 
+  it('writes each byte once: the final file is a hard link to the entry\'s data, which data.have lists whole', async (t) => {
+    const dir = await downloadsDir(t)
+    const { data, manifest } = sample(6 * 4096 + 5, 4096)
+    const result = await stitch(dir, data, manifest, [6, 5, 4, 3, 2, 1, 0])
+    const entryDir = join(dir, '..', `entry-${manifest.name}`)
+    assert.equal((await stat(result.path)).ino, (await stat(packedDataPath(entryDir))).ino)
+    assert.equal((await readPackedHave(entryDir, 7))?.count(), 7)
+  })
+
+  it('publishes what data holds on close, and a re-run reads it back', async (t) => {
+    const dir = await downloadsDir(t)
+    const { data, manifest } = sample(4 * 4096, 4096)
+    const entryDir = join(dir, '..', 'entry')
+    await mkdir(entryDir)
+    const first = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+    await first.write(2, data.subarray(2 * 4096, 3 * 4096))
+    await first.close()
+    assert.deepEqual((await readPackedHave(entryDir, 4))?.indices(), [2])
+    const again = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+    assert.ok((await again.read(2, Buffer.alloc(4096))).equals(data.subarray(2 * 4096, 3 * 4096)))
+    await again.close()
+    assert.deepEqual(await readdir(dir), [], 'nothing in downloads/ before the end')
+  })
+
   it('handles a 0-byte file', async (t) => {
-    const dir = await tmpDir(t)
+    const dir = await downloadsDir(t)
     const { data, manifest } = sample(0, 4096, 'empty')
     const result = await stitch(dir, data, manifest, [])
     assert.equal((await readFile(result.path)).length, 0)
   })
 
   it('keeps a different file under the final name and numbers the new one; an identical one is kept as is', async (t) => {
-    const dir = await tmpDir(t)
+    const dir = await downloadsDir(t)
     const { data, manifest } = sample(5000, 4096, 'movie.mkv')
     await writeFile(join(dir, 'movie.mkv'), 'something else')
     const first = await stitch(dir, data, manifest, [0, 1])
@@ -57,7 +91,7 @@ describe('stitcher', () => {
   })
 
   it('refuses to name a file whose whole hash is wrong (E_CHECKSUM) and removes the .part', async (t) => {
-    const dir = await tmpDir(t)
+    const dir = await downloadsDir(t)
     const { data, manifest } = sample(5000, 4096)
     const wrong = { ...manifest, sha256: '0'.repeat(64) }
     await assert.rejects(stitch(dir, data, wrong, [0, 1]), (err) => hasCode(err, 'E_CHECKSUM'))

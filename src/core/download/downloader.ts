@@ -18,9 +18,9 @@ import { type StitchResult, Stitcher } from './stitcher.js'
 /**
  * One download: manifest (verified against the id), resume from the store,
  * chunks from every peer that has them through a pool of pipelined
- * connections, each verified on the hash thread and written to the store (so
- * a running p2p-serve offers it at once) and into the .part file, then the
- * whole-file check, fsync and rename (stitcher.ts).
+ * connections, each verified on the hash thread and written once, into the
+ * store entry's packed `data` (so a running p2p-serve offers it at once),
+ * then the whole-file check, fsync and the final name (stitcher.ts).
  */
 
 export interface LivePeer extends PeerAddress {
@@ -110,11 +110,10 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     })
     const { manifest } = source
     o.onManifest?.(manifest)
-    // Room for the chunks and the stitched copy, before any chunk is fetched (same filesystem: both).
+    // Room for the chunks before any is fetched; the final file is a hard link to them, or a copy on another filesystem.
     const have = (await o.store.get(o.id))?.have.count() ?? 0
-    const chunksBytes = Math.max(0, manifest.size - have * manifest.chunkSize)
-    await assertSpace(o.store.root, chunksBytes, `the chunks of ${manifest.name}`)
-    await assertSpace(o.downloadsDir, manifest.size + (await sameFilesystem(o.store.root, o.downloadsDir) ? chunksBytes : 0), manifest.name)
+    await assertSpace(o.store.root, Math.max(0, manifest.size - have * manifest.chunkSize), `the chunks of ${manifest.name}`)
+    if (!(await sameFilesystem(o.store.root, o.downloadsDir))) await assertSpace(o.downloadsDir, manifest.size, manifest.name)
     const dir = await o.store.prepareEntry(source.bytes, manifest)
     const unlock = await acquireLock(join(o.store.root, '.p2p', 'locks', `${o.id}.lock`), `"${manifest.name}"`)
     try {
@@ -140,7 +139,7 @@ class ChunkFetch {
   resumedBytes = 0
   private doneBytes = 0
   private stitcher!: Stitcher
-  private readonly writes = new Set<Promise<void>>()
+  private readonly storing = new Set<Promise<unknown>>()
   private failure: unknown
   private stalledSince: number | undefined
   private wake: (() => void) | undefined
@@ -159,12 +158,12 @@ class ChunkFetch {
     this.maxInFlight = Math.max(4, Math.floor(o.limits.maxBufferedBytes / Math.max(1, manifest.chunkSize)))
   }
 
-  /** Requests in flight plus verified chunks not yet written: each holds a chunk-sized buffer. */
+  /** Requests in flight (until their chunk is verified and written): each holds a chunk-sized buffer. */
   private readonly maxInFlight: number
   private inFlight = 0
 
   async execute(): Promise<StitchResult> {
-    this.stitcher = await Stitcher.open(this.o.downloadsDir, this.manifest)
+    this.stitcher = await Stitcher.open({ entryDir: this.dir, downloadsDir: this.o.downloadsDir, manifest: this.manifest })
     try {
       await this.resume()
       while (!this.scheduler.finished) {
@@ -176,34 +175,46 @@ class ChunkFetch {
         this.report()
         await Promise.race([this.o.waitForPeers(250), new Promise<void>((resolve) => { this.wake = resolve })])
       }
-      await Promise.all(this.writes)
       if (this.failure !== undefined) throw this.failure
       this.report()
       const result = await this.stitcher.finish({ force: this.o.force })
       await this.o.store.recordVerified(this.o.id, this.dir, this.manifest.chunks.length)
       return result
     } catch (err) {
-      await Promise.allSettled(this.writes)
-      await this.stitcher.discard()
+      await Promise.allSettled(this.storing) // the hash thread writes into data's descriptor: let it finish before closing
+      await this.stitcher.close()
       throw err
     }
   }
 
-  /** Chunks a previous run left in the store count only after their hash is checked again. */
+  /**
+   * Chunks a previous run left in `data` (or a split left as chunk files, which
+   * are copied into `data`) count only after their hash is checked again.
+   */
   private async resume(): Promise<void> {
     const entry = await this.o.store.get(this.o.id)
     for (const index of entry?.have.indices() ?? []) {
       this.signal.throwIfAborted()
+      const length = chunkLength(this.manifest, index)
+      const inData = this.stitcher.inherited.get(index)
       const path = this.o.store.chunkPath(this.dir, index)
-      const data = await readFile(path).catch(() => undefined)
-      if (data && data.length === chunkLength(this.manifest, index) && (await hashWorker().digest(data)) === this.manifest.chunks[index]) {
-        await this.stitcher.write(index, data)
-        this.scheduler.markDone(index)
-        this.resumedBytes += data.length
-        this.doneBytes += data.length
-      } else {
-        this.log.warn({ index }, 'chunk in the store failed verification; fetching it again')
-        await unlink(path).catch(() => undefined)
+      const data = inData
+        ? await this.stitcher.read(index, this.buffers.take(length)).catch(() => undefined)
+        : await readFile(path).catch(() => undefined)
+      try {
+        if (data && data.length === length && (await hashWorker().digest(data)) === this.manifest.chunks[index]) {
+          if (inData) this.stitcher.accept(index, data)
+          else await this.stitcher.write(index, data)
+          this.scheduler.markDone(index)
+          this.resumedBytes += length
+          this.doneBytes += length
+        } else {
+          this.log.warn({ index }, 'chunk in the store failed verification; fetching it again')
+          if (inData) this.stitcher.drop(index)
+          else await unlink(path).catch(() => undefined)
+        }
+      } finally {
+        if (data) this.buffers.give(data)
       }
     }
     if (this.resumedBytes > 0) this.log.info({ bytes: this.resumedBytes }, 'resumed from the chunk store')
@@ -230,7 +241,7 @@ class ChunkFetch {
   private pump(): void {
     // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use.
     for (const [key, peer] of this.livePeers) {
-      while (this.scheduler.inFlight(key) < this.o.limits.window && this.inFlight + this.writes.size < this.maxInFlight) {
+      while (this.scheduler.inFlight(key) < this.o.limits.window && this.inFlight < this.maxInFlight) {
         const index = this.scheduler.next(key)
         if (index === undefined) break
         void this.fetch(key, peer, index)
@@ -249,9 +260,8 @@ class ChunkFetch {
       this.fetchedBytes += data.length
       if (this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate
       const expected = this.manifest.chunks[index]!
-      const path = this.o.store.chunkPath(this.dir, index)
-      // Hash, and write to the store only if it matches, on the hash thread.
-      const ok = data.length === chunkLength(this.manifest, index) && (await hashWorker().digestAndStore(data, path, expected)) === expected
+      // Hash, and write into `data` only if it matches, on the hash thread.
+      const ok = data.length === chunkLength(this.manifest, index) && (await this.store(data, index, expected)) === expected
       if (!ok) {
         const banned = this.scheduler.failed(key, index, 'checksum', `chunk ${index}`)
         this.log.warn({ peer: key, index, banned }, 'chunk failed SHA-256; fetching it elsewhere')
@@ -261,9 +271,7 @@ class ChunkFetch {
       if (this.scheduler.isDone(index)) return this.scheduler.discard(key, index)
       this.scheduler.succeeded(key, index, data.length)
       this.doneBytes += data.length
-      const body = data
-      data = undefined // the stitcher returns it to the pool
-      this.track(this.stitcher.write(index, body).finally(() => this.buffers.give(body)))
+      this.stitcher.accept(index, data)
     } catch (err) {
       lease?.release()
       if (this.signal.aborted) return
@@ -274,6 +282,13 @@ class ChunkFetch {
       this.inFlight--
       this.wake?.()
     }
+  }
+
+  private store(data: Buffer, index: number, expected: string): Promise<string> {
+    const job = hashWorker().digestAndStore(data, this.stitcher.target(index), expected)
+    const tracked = job.catch(() => undefined).finally(() => this.storing.delete(tracked))
+    this.storing.add(tracked)
+    return job
   }
 
   private onFetchError(key: string, index: number, err: unknown): void {
@@ -288,11 +303,6 @@ class ChunkFetch {
       this.scheduler.failed(key, index, 'error')
       this.scheduler.peerFailed(key)
     }
-  }
-
-  private track(write: Promise<void>): void {
-    const tracked = write.catch((err: unknown) => { this.failure ??= err }).finally(() => this.writes.delete(tracked))
-    this.writes.add(tracked)
   }
 
   /** Some chunks with no live peer: say which, wait up to --wait for one, then give up with E_NO_PEER. */

@@ -1,24 +1,32 @@
 import { createHash, type Hash } from 'node:crypto'
-import { type FileHandle, link, mkdir, open, rename, stat, unlink } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { type FileHandle, copyFile, link, mkdir, open, rename, stat, unlink } from 'node:fs/promises'
 import { extname, join } from 'node:path'
+import { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError } from '../errors.js'
+import type { StoreTarget } from '../hashing.js'
 import type { Manifest } from '../manifest.js'
+import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
 
 /**
- * Builds `downloads/<name>.part` while the chunks arrive, and gives it its
- * final name only when the whole file's SHA-256 matches the manifest.
+ * Assembles the download in the store entry's packed `data` file (packed.ts)
+ * and gives it its final name in downloads/ only when the whole file's
+ * SHA-256 matches the manifest.
  *
- * Each verified chunk is written at its offset as soon as it arrives; the
- * whole-file hash follows behind in order — from the chunk's buffer when it is
- * the next one (the scheduler makes that the common case), otherwise by
- * reading back what was written. So the stitch is not a second pass over the
- * file: when the last chunk lands, only fsync and rename remain.
+ * Each verified chunk is written once, at its offset in `data` (by the hash
+ * thread, which has just checked it), and published in `data.have` a moment
+ * later, so a running p2p-serve offers it. The whole-file hash follows behind
+ * in order — from the chunk's buffer when it is the next one (the scheduler
+ * makes that the common case), otherwise by reading back what was written. So
+ * the stitch is not a second pass over the file: when the last chunk lands,
+ * only fsync and naming remain. The final file is a hard link to `data` (the
+ * bytes are written and stored once); across filesystems, a copy.
  *
  * The final name is never overwritten with something different: an identical
  * file there is simply kept; a different one stays and the new file becomes
  * `name (1).ext`, `name (2).ext`, … unless `force` replaces it. The new name is
  * claimed with link(2), which fails rather than clobber a file that appeared
- * meanwhile.
+ * meanwhile; until then the file is `<name>.part` in downloads/.
  */
 
 export interface StitchResult {
@@ -28,126 +36,221 @@ export interface StitchResult {
   alreadyThere: boolean
 }
 
+export interface StitcherOptions {
+  /** The store entry's directory (holds `data` and `data.have`). */
+  entryDir: string
+  downloadsDir: string
+  manifest: Manifest
+  /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
+  publishMs?: number
+}
+
 const READ_BACK_BYTES = 4 * 1024 * 1024
+const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
 
 export class Stitcher {
+  /** Chunks whose bytes are in `data`. */
+  readonly have: Bitfield
   private hashed = 0 // chunks [0, hashed) are in `whole`
-  private readonly written: Uint8Array
   private readonly whole: Hash = createHash('sha256')
   private advancing: Promise<void> = Promise.resolve()
   private failure: unknown
   private readBack: Buffer | undefined
+  private publishing: Promise<void> = Promise.resolve()
+  private publishTimer: NodeJS.Timeout | undefined
+  private lastPublish = -Infinity
+  private closed = false
+  readonly dataPath: string
+  readonly partPath: string
 
   private constructor(
     private readonly handle: FileHandle,
-    readonly partPath: string,
-    private readonly dir: string,
-    private readonly manifest: Manifest,
+    private readonly o: StitcherOptions,
+    /** What `data.have` listed at open: still published until accepted or dropped (a re-run checks them). */
+    readonly inherited: Bitfield,
   ) {
-    this.written = new Uint8Array(manifest.chunks.length)
+    this.have = new Bitfield(o.manifest.chunks.length)
+    this.dataPath = packedDataPath(o.entryDir)
+    this.partPath = join(o.downloadsDir, `${o.manifest.name}.part`)
   }
 
-  static async open(downloadsDir: string, manifest: Manifest): Promise<Stitcher> {
-    const partPath = join(downloadsDir, `${manifest.name}.part`)
+  static async open(o: StitcherOptions): Promise<Stitcher> {
+    const path = packedDataPath(o.entryDir)
     try {
-      await mkdir(downloadsDir, { recursive: true })
-      const handle = await open(partPath, 'w+') // read back for hashing; truncates a stale .part: it is rebuilt from the store's verified chunks
-      await handle.truncate(manifest.size)
-      return new Stitcher(handle, partPath, downloadsDir, manifest)
+      await mkdir(o.downloadsDir, { recursive: true })
+      // Kept across runs (what a killed download wrote is resumed); never through a symlink.
+      const handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644)
+      if ((await handle.stat()).size !== o.manifest.size) await handle.truncate(o.manifest.size)
+      const count = o.manifest.chunks.length
+      return new Stitcher(handle, o, (await readPackedHave(o.entryDir, count)) ?? new Bitfield(count))
     } catch (err) {
-      throw fromFsError(err, `creating ${partPath}`)
+      throw fromFsError(err, `opening ${path}`)
     }
   }
 
-  /** Write a verified chunk at its offset; the bytes may be reused once this resolves. */
+  /** Where chunk `index` goes: hand it to the hash thread's digestAndStore. */
+  target(index: number): StoreTarget {
+    return { fd: this.handle.fd, offset: index * this.o.manifest.chunkSize }
+  }
+
+  /** Read chunk `index` back from `data` into `into` (its length is the chunk's). */
+  async read(index: number, into: Buffer): Promise<Buffer> {
+    const offset = index * this.o.manifest.chunkSize
+    for (let got = 0; got < into.length;) {
+      const { bytesRead } = await this.handle.read(into, got, into.length - got, offset + got)
+      if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
+      got += bytesRead
+    }
+    return into
+  }
+
+  /** Write a verified chunk at its offset here (rather than on the hash thread), then accept it. */
   async write(index: number, data: Uint8Array): Promise<void> {
-    const offset = index * this.manifest.chunkSize
+    const { offset } = this.target(index)
     try {
       for (let done = 0; done < data.byteLength;) {
         const { bytesWritten } = await this.handle.write(data, done, data.byteLength - done, offset + done)
         done += bytesWritten
       }
     } catch (err) {
-      throw fromFsError(err, `writing ${this.partPath}`)
+      throw fromFsError(err, `writing ${this.dataPath}`)
     }
-    this.written[index] = 1
+    this.accept(index, data)
+  }
+
+  /** Chunk `index`, verified, is in `data` (and still in `data`, the buffer, until this returns). */
+  accept(index: number, data: Uint8Array): void {
+    if (this.have.get(index)) return
+    this.have.set(index)
     if (index === this.hashed) {
       this.whole.update(data)
       this.hashed++
     }
     this.advance()
+    // Throttled: at once when the last publish is old enough, else when it will be.
+    const due = this.lastPublish + (this.o.publishMs ?? 50) - performance.now()
+    this.publishTimer ??= setTimeout(() => void this.publish(), Math.max(0, due))
+  }
+
+  /** A chunk `inherited` listed failed its check: no longer publish it. */
+  drop(index: number): void {
+    this.inherited.set(index, false)
+  }
+
+  /** Replace `data.have` with what is in `data` now (after the bytes, never before). */
+  private publish(): Promise<void> {
+    clearTimeout(this.publishTimer)
+    this.publishTimer = undefined
+    this.lastPublish = performance.now()
+    const snapshot = new Bitfield(this.have.length, this.have.bytes.map((bits, i) => bits | this.inherited.bytes[i]!))
+    this.publishing = this.publishing.then(() => writePackedHave(this.o.entryDir, snapshot)).catch((err: unknown) => {
+      this.failure ??= fromFsError(err, `writing ${this.o.entryDir}/data.have`)
+    })
+    return this.publishing
   }
 
   /** Hash forward over chunks already written out of order, reading them back from the page cache. */
   private advance(): void {
-    if (this.hashed >= this.written.length || !this.written[this.hashed]) return
+    if (this.hashed >= this.have.length || !this.have.get(this.hashed)) return
     this.advancing = this.advancing.then(async () => {
       // One buffer for the whole download: a fresh 4 MiB per catch-up showed up as RSS growing with file size.
-      const buffer = (this.readBack ??= Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, this.manifest.size)))
-      while (this.hashed < this.written.length && this.written[this.hashed]) {
-        const index = this.hashed
-        const start = index * this.manifest.chunkSize
-        const end = Math.min(this.manifest.size, start + this.manifest.chunkSize)
+      const buffer = (this.readBack ??= Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, this.o.manifest.size)))
+      const { chunkSize, size } = this.o.manifest
+      while (this.hashed < this.have.length && this.have.get(this.hashed)) {
+        const start = this.hashed * chunkSize
+        const end = Math.min(size, start + chunkSize)
         for (let pos = start; pos < end;) {
           const { bytesRead } = await this.handle.read(buffer, 0, Math.min(buffer.length, end - pos), pos)
-          if (bytesRead === 0) throw new P2PError('E_IO', `${this.partPath} is shorter than expected: was it modified?`)
+          if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
           this.whole.update(buffer.subarray(0, bytesRead))
           pos += bytesRead
         }
-        this.hashed = index + 1
+        this.hashed++
       }
     }).catch((err: unknown) => { this.failure ??= err })
   }
 
-  /** After every chunk is written: check the whole-file hash, fsync, and move to the final name. */
+  /** After every chunk is in: check the whole-file hash, fsync, and give the file its final name. */
   async finish(options: { force?: boolean } = {}): Promise<StitchResult> {
     this.advance()
     await this.advancing
     if (this.failure !== undefined) throw this.failure
-    if (this.hashed !== this.written.length) throw new P2PError('E_INTERNAL', `stitch finished with ${this.written.length - this.hashed} chunks missing`)
+    if (this.hashed !== this.have.length) throw new P2PError('E_INTERNAL', `stitch finished with ${this.have.length - this.hashed} chunks missing`)
     const sha256 = this.whole.digest('hex')
+    if (sha256 !== this.o.manifest.sha256) {
+      await this.discard()
+      throw new P2PError('E_CHECKSUM', `the stitched file hashes to ${sha256}, not ${this.o.manifest.sha256}: a store chunk changed under the download; run again`)
+    }
     try {
-      if (sha256 !== this.manifest.sha256) {
-        throw new P2PError('E_CHECKSUM', `the stitched file hashes to ${sha256}, not ${this.manifest.sha256}: a store chunk changed under the download; run again`)
-      }
       await this.handle.sync()
-      await this.handle.close()
+      await this.close()
+      if (this.failure !== undefined) throw this.failure
+      await this.materialize()
       // Fault-injection hook for the crash-before-rename test (FAULTS.md case 7).
       if (process.env.P2P_TEST_HOOK === 'kill-before-rename') process.kill(process.pid, 'SIGKILL')
       return await this.place(sha256, options.force === true)
     } catch (err) {
-      await this.discard()
+      await unlink(this.partPath).catch(() => undefined)
       throw fromFsError(err, `finishing ${this.partPath}`)
     }
   }
 
-  async discard(): Promise<void> {
+  /** Publish what `data` holds and close it; the entry stays for a re-run to resume. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.publish()
+    await this.advancing
     await this.handle.close().catch(() => undefined)
+  }
+
+  /** Drop `data` and `data.have` (they cannot be trusted): a re-run starts afresh. */
+  async discard(): Promise<void> {
+    await this.close()
+    await unlink(packedHavePath(this.o.entryDir)).catch(() => undefined)
+    await unlink(this.dataPath).catch(() => undefined)
+  }
+
+  /** `<name>.part` in downloads/: a hard link to `data`, or a copy of it (fsynced) across filesystems. */
+  private async materialize(): Promise<void> {
     await unlink(this.partPath).catch(() => undefined)
+    try {
+      await link(this.dataPath, this.partPath)
+    } catch (err) {
+      if (!CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) throw err
+      await copyFile(this.dataPath, this.partPath, constants.COPYFILE_EXCL)
+      const copy = await open(this.partPath, 'r')
+      try {
+        await copy.sync()
+      } finally {
+        await copy.close()
+      }
+    }
   }
 
   private async place(sha256: string, force: boolean): Promise<StitchResult> {
-    const name = this.manifest.name
+    const { name } = this.o.manifest
+    const dir = this.o.downloadsDir
     if (force) {
-      const path = join(this.dir, name)
+      const path = join(dir, name)
       await rename(this.partPath, path)
       return { path, sha256, alreadyThere: false }
     }
     for (let n = 0; n < 10_000; n++) {
-      const path = join(this.dir, n === 0 ? name : numbered(name, n))
+      const path = join(dir, n === 0 ? name : numbered(name, n))
       try {
         await link(this.partPath, path)
         await unlink(this.partPath)
         return { path, sha256, alreadyThere: false }
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-        if (await sameContent(path, this.manifest.size, sha256)) {
+        if (await sameContent(path, this.o.manifest.size, sha256)) {
           await unlink(this.partPath)
           return { path, sha256, alreadyThere: true }
         }
       }
     }
-    throw new P2PError('E_EXISTS', `too many files named like ${name} in ${this.dir}: use --force or clean up`)
+    throw new P2PError('E_EXISTS', `too many files named like ${name} in ${dir}: use --force or clean up`)
   }
 }
 

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { type FileHandle, open } from 'node:fs/promises'
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net'
 import {
   DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SERVER_BUFFER_BYTES,
@@ -9,6 +9,7 @@ import { BufferPool } from '../buffer-pool.js'
 import { hashWorker } from '../hashing.js'
 import { type Logger, silentLogger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
+import { PackedHaveCache, packedDataPath } from '../packed.js'
 import { type ChunkStore, stampOf } from '../store.js'
 import { ByteBudget } from './budget.js'
 import { ServerConnection } from './server-connection.js'
@@ -17,8 +18,9 @@ import { ServerConnection } from './server-connection.js'
  * p2p-serve's engine: answers manifest and chunk requests for every file in
  * the chunk store, looked up by id and integer index only (a request never
  * names a path). Files split or downloaded while it runs are found by a
- * rescan on a miss (at most one every `rescanMs`); chunk files are opened
- * per request, so chunks a running download writes are served at once.
+ * rescan on a miss (at most one every `rescanMs`); chunk files (and a
+ * downloaded entry's packed `data.have`) are looked at per request, so chunks
+ * a running download writes are served at once.
  *
  * Every chunk's SHA-256 is checked against the manifest before it is first
  * served, and again whenever its file changes (inode, size, mtime or ctime);
@@ -75,6 +77,16 @@ export interface ServerStats {
 
 const MAX_VERIFIED_ENTRIES = 1_000_000
 
+interface ChunkSource {
+  handle: FileHandle
+  path: string
+  /** Where the chunk starts in the file. */
+  offset: number
+  /** What `verified` remembers the chunk by. */
+  key: string
+  packed: boolean
+}
+
 export class ChunkServer {
   readonly limits: ServerLimits
   readonly stats: ServerStats = { connections: 0, refusedBusy: 0, requests: 0, chunksServed: 0, bytesServed: 0, errors: {}, corruptChunks: 0, hashedChunks: 0 }
@@ -88,6 +100,7 @@ export class ChunkServer {
   private lastScan = 0
   private readonly rescanMs: number
   private readonly verified = new Map<string, string>()
+  private readonly packedHave = new PackedHaveCache()
   private recordedStamps = new Map<string, Promise<Array<string | null>>>()
   /** Chunk buffers, returned once a response's bytes are handed to the kernel. */
   readonly buffers = new BufferPool()
@@ -187,33 +200,26 @@ export class ChunkServer {
     if (index >= manifest.chunks.length) {
       throw new P2PError('E_BAD_REQUEST', `index ${index} is out of range: the file has ${manifest.chunks.length} chunks`)
     }
-    const path = this.store.chunkPath(dir, index)
-    let handle
-    try {
-      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOENT' || code === 'ELOOP') throw new P2PError('E_NOT_FOUND', `this peer does not have chunk ${index} of ${manifest.name}`)
-      throw new P2PError('E_IO', `cannot read chunk ${index} on this peer: ${code}`)
-    }
+    const source = await this.openSource(dir, manifest, index)
+    const { handle, path, offset, key } = source
     try {
       const st = await handle.stat()
       const length = chunkLength(manifest, index)
-      if (!st.isFile() || st.size !== length) throw this.corrupt(path, index, manifest, 'wrong size')
+      if (!st.isFile() || st.size !== (source.packed ? manifest.size : length)) throw this.corrupt(path, key, index, manifest, 'wrong size')
       const stamp = stampOf(st)
       const data = this.buffers.take(length)
       try {
         for (let got = 0; got < length;) {
-          const { bytesRead } = await handle.read(data, got, length - got, got)
-          if (bytesRead === 0) throw this.corrupt(path, index, manifest, 'shrank while read')
+          const { bytesRead } = await handle.read(data, got, length - got, offset + got)
+          if (bytesRead === 0) throw this.corrupt(path, key, index, manifest, 'shrank while read')
           got += bytesRead
         }
-        if (this.verified.get(path) !== stamp && (await this.recorded(id))[index] !== stamp) {
+        if (this.verified.get(key) !== stamp && (await this.recorded(id))[index] !== stamp) {
           // Shared memory: the hash thread reads it without a copy.
           this.stats.hashedChunks++
-          if ((await hashWorker().digest(data)) !== manifest.chunks[index]) throw this.corrupt(path, index, manifest, 'SHA-256 mismatch')
+          if ((await hashWorker().digest(data)) !== manifest.chunks[index]) throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
           if (this.verified.size >= MAX_VERIFIED_ENTRIES) this.verified.delete(this.verified.keys().next().value!)
-          this.verified.set(path, stamp)
+          this.verified.set(key, stamp)
         }
         return data
       } catch (err) {
@@ -225,6 +231,28 @@ export class ChunkServer {
     }
   }
 
+  /** The chunk's own file, or else the entry's packed `data` when `data.have` lists the chunk. */
+  private async openSource(dir: string, manifest: Manifest, index: number): Promise<ChunkSource> {
+    const path = this.store.chunkPath(dir, index)
+    const missing = (): P2PError => new P2PError('E_NOT_FOUND', `this peer does not have chunk ${index} of ${manifest.name}`)
+    const openNoFollow = async (file: string): Promise<FileHandle | undefined> => {
+      try {
+        return await open(file, constants.O_RDONLY | constants.O_NOFOLLOW)
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code === 'ENOENT' || code === 'ELOOP') return undefined
+        throw new P2PError('E_IO', `cannot read chunk ${index} on this peer: ${code}`)
+      }
+    }
+    const own = await openNoFollow(path)
+    if (own) return { handle: own, path, offset: 0, key: path, packed: false }
+    if (!(await this.packedHave.get(dir, manifest.chunks.length))?.get(index)) throw missing()
+    const data = packedDataPath(dir)
+    const handle = await openNoFollow(data)
+    if (!handle) throw missing()
+    return { handle, path: data, offset: index * manifest.chunkSize, key: `${data}#${index}`, packed: true }
+  }
+
   /** Stamps of chunks hashed by split or a download (store.recordVerified), loaded once per id per scan. */
   private recorded(id: string): Promise<Array<string | null>> {
     let stamps = this.recordedStamps.get(id)
@@ -232,9 +260,9 @@ export class ChunkServer {
     return stamps
   }
 
-  private corrupt(path: string, index: number, manifest: Manifest, why: string): P2PError {
+  private corrupt(path: string, key: string, index: number, manifest: Manifest, why: string): P2PError {
     this.stats.corruptChunks++
-    this.verified.delete(path)
+    this.verified.delete(key)
     this.log.warn({ path, index, name: manifest.name, why }, 'chunk on disk does not match its manifest; not serving it')
     return new P2PError('E_NOT_FOUND', `chunk ${index} of ${manifest.name} is damaged on this peer (${why})`)
   }

@@ -1,0 +1,75 @@
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Bitfield } from './bitfield.js'
+import { writeFileAtomic } from './store.js'
+
+/**
+ * The packed form of a store entry, which downloads write:
+ *
+ *   chunks/<name>/manifest.json   as for a split entry
+ *   chunks/<name>/data            the file's bytes, chunk i at offset i × chunkSize (sparse where missing)
+ *   chunks/<name>/data.have       which chunks `data` holds: the bitfield's bytes, ⌈chunks / 8⌉ of them,
+ *                                 most significant bit first (as on the wire); replaced atomically
+ *
+ * A download writes each verified chunk once, into `data`; the finished file
+ * in downloads/ is a hard link to it (a copy only across filesystems), so the
+ * bytes are written once and stored once, and the entry is served as soon as
+ * `data.have` lists a chunk. A chunk is published in `data.have` only after
+ * its bytes are in `data`; a server still hashes a packed chunk before it
+ * serves it unless `data`'s stamp is the one recorded when the download
+ * finished. Split entries keep one file per chunk (`000000.chunk`, …); an
+ * entry may hold both, and either source serves.
+ */
+export const PACKED_DATA_FILE = 'data'
+export const PACKED_HAVE_FILE = 'data.have'
+
+export function packedDataPath(dir: string): string {
+  return join(dir, PACKED_DATA_FILE)
+}
+
+export function packedHavePath(dir: string): string {
+  return join(dir, PACKED_HAVE_FILE)
+}
+
+/** The chunks `data` holds, or undefined when there is no (well-formed) `data.have` for `count` chunks. */
+export async function readPackedHave(dir: string, count: number): Promise<Bitfield | undefined> {
+  try {
+    const bytes = await readFile(packedHavePath(dir))
+    if (bytes.length !== Math.ceil(count / 8)) return undefined
+    const have = new Bitfield(count, new Uint8Array(bytes))
+    return have.hasCleanTail() ? have : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export async function writePackedHave(dir: string, have: Bitfield): Promise<void> {
+  await writeFileAtomic(packedHavePath(dir), have.bytes)
+}
+
+/**
+ * `data.have` read at most once per version of the file (its stamp): a server
+ * asks for every chunk request it answers from `data`.
+ */
+export class PackedHaveCache {
+  private readonly cache = new Map<string, { stamp: string; have: Bitfield | undefined }>()
+
+  constructor(private readonly maxEntries = 10_000) {}
+
+  async get(dir: string, count: number): Promise<Bitfield | undefined> {
+    let stamp: string
+    try {
+      const st = await stat(packedHavePath(dir))
+      stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
+    } catch {
+      this.cache.delete(dir)
+      return undefined
+    }
+    const cached = this.cache.get(dir)
+    if (cached?.stamp === stamp) return cached.have
+    const have = await readPackedHave(dir, count)
+    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!)
+    this.cache.set(dir, { stamp, have })
+    return have
+  }
+}
