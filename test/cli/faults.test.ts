@@ -99,6 +99,17 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
     assert.equal(await sha256File(join(dir, 'd', 'downloads', name)), sha)
   })
 
+  it('downloads/ on another filesystem than the store: the final file is a copy (no hard link across devices)', { skip: !mountable && 'needs root and mount(8) for a small tmpfs' }, async (t) => {
+    const { dir, udp, sha, name } = await seeded(t, 6 * MiB + 7)
+    await startSeeder(t, join(dir, 's0'), udp)
+    await tmpfs(t, join(dir, 'd', 'downloads'), 'size=16m')
+    const r = await runDownload(join(dir, 'd'), udp, [name])
+    assert.equal(r.code, 0, r.log)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', name)), sha)
+    assert.equal(await sha256File(packedDataPath(join(dir, 'd', 'chunks', name))), sha, 'the store keeps its own copy to seed')
+    assert.deepEqual(await readdir(join(dir, 'd', 'downloads')), [name], 'no .part left')
+  })
+
   it('case 9 · disk full: one line, exit 6 (E_NO_SPACE), no final file', { skip: !mountable && 'needs root and mount(8) for a small tmpfs' }, async (t) => {
     const { dir, udp, name } = await seeded(t, 8 * MiB)
     await startSeeder(t, join(dir, 's0'), udp)

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { symlink, unlink, writeFile } from 'node:fs/promises'
+import { copyFile, open, symlink, unlink, writeFile } from 'node:fs/promises'
 import { type Socket, connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { Bitfield } from '../../src/core/bitfield.js'
 import { hasCode } from '../../src/core/errors.js'
 import { sha256Hex } from '../../src/core/manifest.js'
+import { packedDataPath, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { ChunkServer, type ServerLimits } from '../../src/core/transfer/chunk-server.js'
@@ -204,6 +206,32 @@ describe('chunk server on 127.0.0.1', () => {
     await symlink(join(s.dir, 'outside'), s.store.chunkPath(s.entry.dir, 0))
     await assert.rejects(c.fetchChunk(s.id, 0), (e) => hasCode(e, 'E_NOT_FOUND'))
     assert.equal(chunkFileName(0), '000000.chunk')
+  })
+
+  it('serves a downloaded entry\'s packed data: only chunks data.have lists, hashed before first serve, never damaged ones or through a symlink', async (t) => {
+    const s = await setup(t, 4 * 4 * KiB)
+    for (let i = 0; i < 4; i++) await unlink(s.store.chunkPath(s.entry.dir, i))
+    await copyFile(join(s.dir, 'file.bin'), packedDataPath(s.entry.dir))
+    const have = new Bitfield(4)
+    for (const i of [0, 1, 3]) have.set(i)
+    await writePackedHave(s.entry.dir, have)
+    assert.deepEqual((await s.store.get(s.id))?.have.indices(), [0, 1, 3], 'the store scan sees packed chunks')
+    const c = await s.client()
+    assert.equal(hash(await c.fetchChunk(s.id, 0)), s.manifest.chunks[0])
+    assert.equal(hash(await c.fetchChunk(s.id, 1)), s.manifest.chunks[1])
+    assert.equal(s.server.stats.hashedChunks, 2, 'no verification record for data: hashed before first serve')
+    await assert.rejects(c.fetchChunk(s.id, 2), (e) => hasCode(e, 'E_NOT_FOUND'))
+    const data = await open(packedDataPath(s.entry.dir), 'r+')
+    await data.write(Buffer.alloc(100, 1), 0, 100, 3 * 4 * KiB + 10)
+    await data.close()
+    await assert.rejects(c.fetchChunk(s.id, 3), (e) => hasCode(e, 'E_NOT_FOUND'))
+    assert.equal(s.server.stats.corruptChunks, 1)
+    have.set(2)
+    await writePackedHave(s.entry.dir, have)
+    assert.equal(hash(await c.fetchChunk(s.id, 2)), s.manifest.chunks[2], 'a chunk published later is served at once')
+    await unlink(packedDataPath(s.entry.dir))
+    await symlink(join(s.dir, 'file.bin'), packedDataPath(s.entry.dir))
+    await assert.rejects(c.fetchChunk(s.id, 0), (e) => hasCode(e, 'E_NOT_FOUND'))
   })
 
   it('600 idle sockets against a cap of 100: the rest get E_BUSY, a running transfer continues, idle ones are closed', async (t) => {
