@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 
 /**
@@ -30,6 +31,11 @@ export class HashWorker {
       worker.postMessage({ ...message, job, data: copy }, [copy.buffer])
     }
     return promise
+  }
+
+  /** Jobs sent and not answered yet. */
+  get load(): number {
+    return this.pending.size
   }
 
   private start(): Worker {
@@ -87,11 +93,41 @@ export interface StoreTarget {
   offset: number
 }
 
-let shared: HashWorker | undefined
+/**
+ * Several hash threads behind the HashWorker interface: each job goes to the
+ * least busy one (a thread starts on its first job). Two keep both cores busy
+ * when one thread stalls in a write to fresh page-cache pages, which on this
+ * kind of VM costs as much as hashing.
+ */
+export class HashPool {
+  private readonly workers: HashWorker[]
 
-/** The process-wide hash worker (started on first use, never keeps the process alive when idle). */
-export function hashWorker(): HashWorker {
-  return (shared ??= new HashWorker())
+  constructor(size: number) {
+    this.workers = Array.from({ length: Math.max(1, size) }, () => new HashWorker())
+  }
+
+  private pick(): HashWorker {
+    return this.workers.reduce((best, w) => (w.load < best.load ? w : best))
+  }
+
+  digestAndStore(data: Uint8Array, target: string | StoreTarget, expect?: string): Promise<string> {
+    return this.pick().digestAndStore(data, target, expect)
+  }
+
+  digest(data: Uint8Array): Promise<string> {
+    return this.pick().digest(data)
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()))
+  }
+}
+
+let shared: HashPool | undefined
+
+/** The process-wide hash threads, up to two (started on first use, never keeping the process alive when idle). */
+export function hashWorker(): HashPool {
+  return (shared ??= new HashPool(Math.min(2, availableParallelism())))
 }
 
 /** Buffer over fresh shared memory: hand it to the hash worker without a copy. */

@@ -142,6 +142,7 @@ class ChunkFetch {
   private readonly storing = new Set<Promise<unknown>>()
   private failure: unknown
   private stalledSince: number | undefined
+  private peerWait: Promise<void> | undefined
   private wake: (() => void) | undefined
 
   constructor(
@@ -173,7 +174,9 @@ class ChunkFetch {
         this.pump()
         this.checkStall()
         this.report()
-        await Promise.race([this.o.waitForPeers(250), new Promise<void>((resolve) => { this.wake = resolve })])
+        // One wait for the peer view at a time: a new one per wake-up (each finished chunk) piled up timers.
+        this.peerWait ??= this.o.waitForPeers(250).finally(() => { this.peerWait = undefined })
+        await Promise.race([this.peerWait, new Promise<void>((resolve) => { this.wake = resolve })])
       }
       if (this.failure !== undefined) throw this.failure
       this.report()

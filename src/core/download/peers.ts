@@ -1,4 +1,4 @@
-import { EventEmitter, once } from 'node:events'
+import { EventEmitter } from 'node:events'
 import { stat } from 'node:fs/promises'
 import { Bitfield } from '../bitfield.js'
 import { type DiscoveryListener, type KnownFile } from '../discovery/listener.js'
@@ -72,16 +72,16 @@ export class PeerDirectory extends EventEmitter {
   }
 
   /** Resolves on the next change, or after `ms`. */
-  async waitForChange(ms: number): Promise<void> {
-    const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(), ms)
-    try {
-      await once(this, 'change', { signal: controller.signal })
-    } catch {
-      // timed out
-    } finally {
-      clearTimeout(timer)
-    }
+  waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.off('change', done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.on('change', done)
+    })
   }
 
   private async reloadFile(): Promise<void> {

@@ -16,7 +16,8 @@ import { P2PError } from '../errors.js'
  * buffer of exactly `size` bytes from `allocate`; without `allocate`, a body
  * inside one segment is handed out as a view of it (no copy). With
  * `allocate`, nothing returned or kept refers to the segment, so a caller
- * may reuse its read buffer. A violation is fatal for the stream (framing is lost):
+ * may reuse its read buffer; and a caller may read body bytes straight into
+ * the body (`bodyWindow`, `filledDirectly`), with no copy at all. A violation is fatal for the stream (framing is lost):
  * E_TOO_LARGE for a length over its limit, E_BAD_FRAME for anything else.
  */
 
@@ -194,12 +195,36 @@ export class FrameDecoder {
     const take = Math.min(body.length - this.bodyFilled, segment.length - at)
     segment.copy(body, this.bodyFilled, at, at + take)
     this.bodyFilled += take
-    if (this.bodyFilled === body.length) {
-      frames.push({ header: this.header!, body })
-      this.header = undefined
-      this.body = undefined
-      this.bodyFilled = 0
-    }
+    this.completeBody(frames)
     return take
+  }
+
+  private completeBody(frames: Frame[]): void {
+    if (this.bodyFilled !== this.body!.length) return
+    frames.push({ header: this.header!, body: this.body })
+    this.header = undefined
+    this.body = undefined
+    this.bodyFilled = 0
+  }
+
+  /**
+   * The unfilled rest of the body being assembled (bodies from `allocate`
+   * only), or undefined between bodies. A reader may read the socket straight
+   * into it — the kernel's copy is then the only one — and report the bytes
+   * with `filledDirectly`.
+   */
+  bodyWindow(): Buffer | undefined {
+    if (this.body === undefined || this.limits.allocate === undefined || this.failed) return undefined
+    return this.body.subarray(this.bodyFilled)
+  }
+
+  /** `n` bytes were read straight into bodyWindow(); returns the frame they complete, if any. */
+  filledDirectly(n: number): Frame[] {
+    if (this.failed) throw this.failed
+    const frames: Frame[] = []
+    if (this.body === undefined || n > this.body.length - this.bodyFilled) throw new P2PError('E_INTERNAL', 'bytes reported outside the body window')
+    this.bodyFilled += n
+    this.completeBody(frames)
+    return frames
   }
 }
