@@ -48,6 +48,29 @@ describe('frame codec', () => {
     }), { numRuns: 300 })
   })
 
+  it('property: reading bodies straight into bodyWindow() (as PeerClient does) decodes the same frames as pushing', () => {
+    fc.assert(fc.property(fc.array(frameArb, { minLength: 1, maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 30 }), (frames, reads) => {
+      const stream = Buffer.concat(frames.map((f) => encodeFrame(f.header, f.body)))
+      const d = new FrameDecoder({ ...limits, allocate: (size) => Buffer.alloc(size) })
+      const decoded: Frame[] = []
+      // A socket that delivers at most `reads[i]` bytes per read, into whatever buffer the reader offers.
+      for (let at = 0, i = 0; at < stream.length; i++) {
+        const want = reads[i % reads.length]!
+        const window = d.bodyWindow()
+        const n = Math.min(want, stream.length - at, window?.length ?? Infinity)
+        if (window) {
+          stream.copy(window, 0, at, at + n)
+          decoded.push(...d.filledDirectly(n))
+        } else {
+          decoded.push(...d.push(Buffer.from(stream.subarray(at, at + n))))
+        }
+        at += n
+      }
+      assert.equal(decoded.length, frames.length)
+      decoded.forEach((got, i) => assert.deepEqual(Buffer.from(got.body ?? []), Buffer.from(frames[i]!.body ?? [])))
+    }), { numRuns: 300 })
+  })
+
   it('property: arbitrary bytes never throw anything but E_BAD_FRAME or E_TOO_LARGE', () => {
     fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 10 }), (segments) => {
       const d = new FrameDecoder({ maxHeaderBytes: 512, maxBodyBytes: 4096 })
