@@ -12,21 +12,23 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 export const BIN = (name) => join(ROOT, 'bin', name)
 export const BROADCAST = '127.255.255.255'
 
-/** Run a command to completion; returns wall seconds and peak RSS (bytes) from GNU time. */
+/** Run a command to completion; returns wall seconds, peak RSS (bytes) from GNU time, and stdout when piped. */
 export async function timed(cmd, args, options = {}) {
   const useTime = existsSync('/usr/bin/time')
   const argv = useTime ? ['-f', '%M', cmd, ...args] : args
   const started = performance.now()
   const child = spawn(useTime ? '/usr/bin/time' : cmd, argv, { stdio: ['ignore', options.stdout ?? 'ignore', 'pipe'], cwd: options.cwd, env: { ...process.env, ...options.env } })
   let stderr = ''
+  let stdout = ''
   child.stderr.on('data', (d) => { stderr += d })
+  child.stdout?.on('data', (d) => { stdout += d })
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 600_000)
   const [code] = await once(child, 'exit')
   clearTimeout(timer)
   const seconds = (performance.now() - started) / 1000
   if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`)
   const rssKb = useTime ? Number(stderr.trim().split('\n').pop()) : NaN
-  return { seconds, rss: rssKb * 1024 }
+  return { seconds, rss: rssKb * 1024, stdout }
 }
 
 /** Start a long-running process; `stop()` sends SIGTERM and returns its peak RSS (VmHWM) read just before. */

@@ -71,6 +71,8 @@ export const downloadCommand = defineCommand({
   },
 })
 
+const QUERY_SETTLE_MS = 100
+
 /** The id to fetch: the only file with that name, the user's pick among several, or the prompt's answer. */
 async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | undefined, interactive: boolean): Promise<string> {
   const deadline = Date.now() + ctx.settings.wait * 1000
@@ -87,7 +89,10 @@ async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | und
   if (matches.length === 0) {
     throw new P2PError('E_NOT_FOUND', `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`)
   }
-  await directory.waitForChange(200) // other files of the same name answer the same query at about the same time
+  // Other files of the same name answer the same query at about the same time: give them until
+  // QUERY_SETTLE_MS after it went out (on a LAN answers take milliseconds; announcers answer at once).
+  const settle = directory.queriedAt + QUERY_SETTLE_MS - performance.now()
+  if (settle > 0) await directory.waitForChange(settle)
   matches = directory.named(name)
   if (matches.length === 1) return matches[0]!.id
   if (interactive) return chooseFile(directory, name, ctx.signal)

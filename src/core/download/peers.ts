@@ -32,9 +32,13 @@ export class PeerDirectory extends EventEmitter {
     listener.on('change', () => this.emit('change'))
   }
 
+  /** When our discovery query went out (performance.now()). */
+  queriedAt = -Infinity
+
   async start(): Promise<void> {
     await this.listener.start()
     this.listener.query()
+    this.queriedAt = performance.now()
     await this.reloadFile()
     this.poller = setInterval(() => void this.reloadFile(), 1000).unref()
   }
