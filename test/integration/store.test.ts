@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { mkdir, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { Bitfield } from '../../src/core/bitfield.js'
+import { packedHavePath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
@@ -24,6 +26,24 @@ describe('chunk store', () => {
     assert.deepEqual(entries[0]!.have.indices(), [0, 2])
     assert.equal((await store.get(split.id))?.name, 'a.bin')
     assert.equal(await store.get('0'.repeat(64)), undefined)
+  })
+
+  it('adds what a packed data.have lists, and ignores a data.have of the wrong length or with spare bits set', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'p.bin'), 5 * 4096)
+    const split = await splitFile(join(dir, 'p.bin'), { store, chunkSize: 4096 })
+    for (const i of [1, 2, 3, 4]) await unlink(join(split.dir, chunkFileName(i)))
+    const have = new Bitfield(5)
+    have.set(3)
+    await writePackedHave(split.dir, have)
+    assert.deepEqual((await store.get(split.id))?.have.indices(), [0, 3], 'chunk files and packed chunks together')
+    await writeFile(packedHavePath(split.dir), Buffer.from([0xff, 0xff])) // 2 bytes for 5 chunks
+    assert.deepEqual((await store.get(split.id))?.have.indices(), [0])
+    await writeFile(packedHavePath(split.dir), Buffer.from([0xff])) // bits past chunk 4 set
+    assert.deepEqual((await store.get(split.id))?.have.indices(), [0])
+    assert.equal(await readPackedHave(split.dir, 5), undefined)
   })
 
   it('ignores an invalid manifest instead of failing the scan', async (t) => {

@@ -244,7 +244,7 @@ export class Stitcher {
         return { path, sha256, alreadyThere: false }
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-        if (await sameContent(path, this.o.manifest.size, sha256)) {
+        if ((await sameInode(path, this.partPath)) || (await sameContent(path, this.o.manifest.size, sha256))) {
           await unlink(this.partPath)
           return { path, sha256, alreadyThere: true }
         }
@@ -259,6 +259,16 @@ export function numbered(name: string, n: number): string {
   const ext = extname(name)
   const stem = ext && ext !== name ? name.slice(0, -ext.length) : name
   return `${stem} (${n})${stem === name ? '' : ext}`
+}
+
+/** Both names are one file (a re-run of a finished download finds its own link there). */
+async function sameInode(a: string, b: string): Promise<boolean> {
+  try {
+    const [x, y] = await Promise.all([stat(a), stat(b)])
+    return x.ino === y.ino && x.dev === y.dev
+  } catch {
+    return false
+  }
 }
 
 async function sameContent(path: string, size: number, sha256: string): Promise<boolean> {
