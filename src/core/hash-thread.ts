@@ -1,22 +1,19 @@
 /**
  * Worker thread behind hashing.ts. Messages, processed strictly in order:
- *   { op: 'digest', job, data }            → { job, hex }   one-shot SHA-256
- *   { op: 'store', job, data, path, expect? } → { job, hex }  SHA-256, then (if it equals `expect`, when given)
- *                                                         write `data` to `path` atomically (temp + rename)
- *   { op: 'store', job, data, fd, offset, expect? }      the same, but written at `offset` of the open file `fd`
+ *   { op: 'digest', job, data }                      → { job, hex }   one-shot SHA-256
+ *   { op: 'store', job, data, fd, offset, expect? }  → { job, hex }   SHA-256, then (if it equals `expect`,
+ *                                                     when given) `data` written at `offset` of the open file `fd`
  * `data` is a Uint8Array over a SharedArrayBuffer (zero-copy) or a transferred copy.
  * Failures answer { job, error, errno }.
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { writeSync } from 'node:fs'
 import { parentPort } from 'node:worker_threads'
-import { TEMP_MARKER } from './constants.js'
 
 interface Request {
   op: 'digest' | 'store'
   job: number
   data?: Uint8Array
-  path?: string
   fd?: number
   offset?: number
   expect?: string
@@ -25,28 +22,10 @@ interface Request {
 const port = parentPort!
 
 /**
- * Synchronous writes on this thread, on purpose: the chunk writes of a split
- * or download then neither queue ahead of reads in libuv's thread pool nor
- * take the main thread's time; the second core hashes and writes.
+ * Synchronous writes on this thread, on purpose: a downloaded chunk is
+ * written the moment it is found right, by the thread that checked it,
+ * without a round trip through the main thread or libuv's pool.
  */
-function writeAtomic(path: string, temp: string, data: Uint8Array): void {
-  const fd = openSync(temp, 'wx')
-  try {
-    writeAt(fd, 0, data)
-  } catch (err) {
-    closeSync(fd)
-    unlinkSync(temp)
-    throw err
-  }
-  closeSync(fd)
-  try {
-    renameSync(temp, path)
-  } catch (err) {
-    unlinkSync(temp)
-    throw err
-  }
-}
-
 function writeAt(fd: number, offset: number, data: Uint8Array): void {
   for (let done = 0; done < data.byteLength;) done += writeSync(fd, data, done, data.byteLength - done, offset + done)
 }
@@ -54,12 +33,9 @@ function writeAt(fd: number, offset: number, data: Uint8Array): void {
 port.on('message', (m: Request) => {
   try {
     const hex = createHash('sha256').update(m.data!).digest('hex')
-    if (m.op === 'store' && (m.expect === undefined || m.expect === hex)) {
-      if (m.fd !== undefined) writeAt(m.fd, m.offset ?? 0, m.data!)
-      else writeAtomic(m.path!, `${m.path!}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`, m.data!)
-    }
+    if (m.op === 'store' && (m.expect === undefined || m.expect === hex)) writeAt(m.fd!, m.offset ?? 0, m.data!)
     port.postMessage({ job: m.job, hex })
   } catch (err) {
-    port.postMessage({ job: m.job, error: (err as Error).message, errno: (err as NodeJS.ErrnoException).code, path: (err as NodeJS.ErrnoException).path })
+    port.postMessage({ job: m.job, error: (err as Error).message, errno: (err as NodeJS.ErrnoException).code })
   }
 })

@@ -18,7 +18,7 @@ export class HashWorker {
   private nextJob = 1
   private readonly pending = new Map<number, { resolve: (hex: string) => void; reject: (err: Error) => void }>()
 
-  private post(message: { op: string; data?: Uint8Array; path?: string; fd?: number; offset?: number; expect?: string }): Promise<string> {
+  private post(message: { op: string; data?: Uint8Array; fd?: number; offset?: number; expect?: string }): Promise<string> {
     const worker = this.start()
     const job = this.nextJob++
     const promise = new Promise<string>((resolve, reject) => this.pending.set(job, { resolve, reject }))
@@ -41,12 +41,12 @@ export class HashWorker {
   private start(): Worker {
     if (this.worker) return this.worker
     const worker = new Worker(new URL('./hash-thread.js', import.meta.url))
-    worker.on('message', (m: { job: number; hex?: string; error?: string; errno?: string; path?: string }) => {
+    worker.on('message', (m: { job: number; hex?: string; error?: string; errno?: string }) => {
       const entry = this.pending.get(m.job)
       if (!entry) return
       this.pending.delete(m.job)
       if (this.pending.size === 0) worker.unref()
-      if (m.error !== undefined) entry.reject(Object.assign(new Error(m.error), { code: m.errno, path: m.path }))
+      if (m.error !== undefined) entry.reject(Object.assign(new Error(m.error), { code: m.errno }))
       else entry.resolve(m.hex ?? '')
     })
     worker.on('error', (err) => this.failAll(err))
@@ -66,13 +66,12 @@ export class HashWorker {
 
   /**
    * SHA-256 (hex) of `data`, then — when it equals `expect`, or always without
-   * `expect` — `data` written, all on the worker: to a file `path` atomically
-   * (temp + rename, no fsync), or at `offset` of an open file `fd` (which must
-   * stay open until this settles). Write failures reject with the fs error's `code`.
+   * `expect` — `data` written at `target.offset` of the open file `target.fd`
+   * (which must stay open until this settles), all on the worker. Write
+   * failures reject with the fs error's `code`.
    */
-  digestAndStore(data: Uint8Array, target: string | StoreTarget, expect?: string): Promise<string> {
-    const where = typeof target === 'string' ? { path: target } : target
-    return this.post({ op: 'store', data, ...where, ...(expect === undefined ? {} : { expect }) })
+  digestAndStore(data: Uint8Array, target: StoreTarget, expect?: string): Promise<string> {
+    return this.post({ op: 'store', data, ...target, ...(expect === undefined ? {} : { expect }) })
   }
 
   /** SHA-256 (hex) of `data`. */
@@ -110,7 +109,7 @@ export class HashPool {
     return this.workers.reduce((best, w) => (w.load < best.load ? w : best))
   }
 
-  digestAndStore(data: Uint8Array, target: string | StoreTarget, expect?: string): Promise<string> {
+  digestAndStore(data: Uint8Array, target: StoreTarget, expect?: string): Promise<string> {
     return this.pick().digestAndStore(data, target, expect)
   }
 
