@@ -72,6 +72,7 @@ export const downloadCommand = defineCommand({
 })
 
 const QUERY_SETTLE_MS = 100
+const LATE_SETTLE_MS = 200
 
 /** The id to fetch: the only file with that name, the user's pick among several, or the prompt's answer. */
 async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | undefined, interactive: boolean): Promise<string> {
@@ -91,8 +92,9 @@ async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | und
   }
   // Other files of the same name answer the same query at about the same time: give them until
   // QUERY_SETTLE_MS after it went out (on a LAN answers take milliseconds; announcers answer at once).
+  // A match that came later, from a periodic announcement (the answer was lost), gets LATE_SETTLE_MS.
   const settle = directory.queriedAt + QUERY_SETTLE_MS - performance.now()
-  if (settle > 0) await directory.waitForChange(settle)
+  await directory.waitForChange(settle > 0 ? settle : LATE_SETTLE_MS)
   matches = directory.named(name)
   if (matches.length === 1) return matches[0]!.id
   if (interactive) return chooseFile(directory, name, ctx.signal)

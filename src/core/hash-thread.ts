@@ -1,8 +1,8 @@
 /**
  * Worker thread behind hashing.ts. Messages, processed strictly in order:
  *   { op: 'digest', job, data }                      → { job, hex }   one-shot SHA-256
- *   { op: 'store', job, data, fd, offset, expect? }  → { job, hex }   SHA-256, then (if it equals `expect`,
- *                                                     when given) `data` written at `offset` of the open file `fd`
+ *   { op: 'store', job, data, fd, offset, expect }   → { job, hex }   SHA-256, then, if it equals `expect`,
+ *                                                     `data` written at `offset` of the open file `fd`
  * `data` is a Uint8Array over a SharedArrayBuffer (zero-copy) or a transferred copy.
  * Failures answer { job, error, errno }.
  */
@@ -33,7 +33,7 @@ function writeAt(fd: number, offset: number, data: Uint8Array): void {
 port.on('message', (m: Request) => {
   try {
     const hex = createHash('sha256').update(m.data!).digest('hex')
-    if (m.op === 'store' && (m.expect === undefined || m.expect === hex)) writeAt(m.fd!, m.offset ?? 0, m.data!)
+    if (m.op === 'store' && m.expect === hex) writeAt(m.fd!, m.offset!, m.data!)
     port.postMessage({ job: m.job, hex })
   } catch (err) {
     port.postMessage({ job: m.job, error: (err as Error).message, errno: (err as NodeJS.ErrnoException).code })

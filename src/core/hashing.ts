@@ -65,13 +65,13 @@ export class HashWorker {
   }
 
   /**
-   * SHA-256 (hex) of `data`, then — when it equals `expect`, or always without
-   * `expect` — `data` written at `target.offset` of the open file `target.fd`
+   * SHA-256 (hex) of `data`, then — only when it equals `expect` — `data`
+   * written at `target.offset` of the open file `target.fd`
    * (which must stay open until this settles), all on the worker. Write
    * failures reject with the fs error's `code`.
    */
-  digestAndStore(data: Uint8Array, target: StoreTarget, expect?: string): Promise<string> {
-    return this.post({ op: 'store', data, ...target, ...(expect === undefined ? {} : { expect }) })
+  digestAndStore(data: Uint8Array, target: StoreTarget, expect: string): Promise<string> {
+    return this.post({ op: 'store', data, ...target, expect })
   }
 
   /** SHA-256 (hex) of `data`. */
@@ -109,7 +109,7 @@ export class HashPool {
     return this.workers.reduce((best, w) => (w.load < best.load ? w : best))
   }
 
-  digestAndStore(data: Uint8Array, target: StoreTarget, expect?: string): Promise<string> {
+  digestAndStore(data: Uint8Array, target: StoreTarget, expect: string): Promise<string> {
     return this.pick().digestAndStore(data, target, expect)
   }
 

@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { lstat, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from './bitfield.js'
 import { writeFileAtomic } from './store.js'
@@ -31,15 +32,27 @@ export function packedHavePath(dir: string): string {
   return join(dir, PACKED_HAVE_FILE)
 }
 
-/** The chunks `data` holds, or undefined when there is no (well-formed) `data.have` for `count` chunks. */
+/**
+ * The chunks `data` holds, or undefined when there is no well-formed
+ * `data.have` for `count` chunks: a regular file (never followed through a
+ * symlink) of exactly ⌈count / 8⌉ bytes with its spare bits clear; nothing
+ * more is ever read.
+ */
 export async function readPackedHave(dir: string, count: number): Promise<Bitfield | undefined> {
+  const size = Math.ceil(count / 8)
+  let handle
   try {
-    const bytes = await readFile(packedHavePath(dir))
-    if (bytes.length !== Math.ceil(count / 8)) return undefined
-    const have = new Bitfield(count, new Uint8Array(bytes))
+    handle = await open(packedHavePath(dir), constants.O_RDONLY | constants.O_NOFOLLOW)
+    const st = await handle.stat()
+    if (!st.isFile() || st.size !== size) return undefined
+    const bytes = new Uint8Array(size)
+    if ((await handle.read(bytes, 0, size, 0)).bytesRead !== size) return undefined
+    const have = new Bitfield(count, bytes)
     return have.hasCleanTail() ? have : undefined
   } catch {
     return undefined
+  } finally {
+    await handle?.close().catch(() => undefined)
   }
 }
 
@@ -59,7 +72,7 @@ export class PackedHaveCache {
   async get(dir: string, count: number): Promise<Bitfield | undefined> {
     let stamp: string
     try {
-      const st = await stat(packedHavePath(dir))
+      const st = await lstat(packedHavePath(dir))
       stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
     } catch {
       this.cache.delete(dir)

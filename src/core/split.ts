@@ -3,6 +3,7 @@ import { readSync } from 'node:fs'
 import { type FileHandle, mkdir, open, stat, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { MANIFEST_FILE, MiB } from './constants.js'
+import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { P2PError, fromFsError } from './errors.js'
 import { hashWorker, sharedBuffer } from './hashing.js'
 import { type Logger, silentLogger } from './log.js'
@@ -68,11 +69,13 @@ export async function splitFile(path: string, options: SplitOptions): Promise<Sp
     const id = manifestId(bytes)
     const unchanged = existing?.id === id && chunks.written === 0
     if (existing?.id !== id) {
+      // A download's packed copy of the replaced content must not be announced or resumed as this one.
+      for (const file of [PACKED_HAVE_FILE, PACKED_DATA_FILE]) await unlink(join(dir, file)).catch(() => undefined)
       await writeFileAtomic(join(dir, MANIFEST_FILE), bytes).catch((err: unknown) => {
         throw fromFsError(err, `writing the manifest of ${name}`)
       })
     }
-    if (!unchanged) await store.recordVerified(id, dir, chunks.length)
+    if (!unchanged) await store.recordVerified(id, dir, chunks.length, 'chunks')
     const seconds = (performance.now() - started) / 1000
     log.info({ name, id, size, chunks: chunks.length, unchanged, seconds }, 'split done')
     return { name, id, size, chunkSize, chunks: chunks.length, dir, unchanged, seconds }
@@ -178,8 +181,11 @@ async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: 
     if (o.reuse === undefined) {
       // The common case: hash on a hash thread while libuv's pool writes the chunk (both only read
       // `view`). Writing on the hash thread instead left the main thread waiting for free buffers.
-      const [hash] = await Promise.all([hashWorker().digest(view), writeFileAtomic(path, view)])
-      hashes[index] = hash
+      // allSettled: `view`'s buffer goes back to the pool only when neither still reads it.
+      const [hash, written] = await Promise.allSettled([hashWorker().digest(view), writeFileAtomic(path, view)])
+      if (hash.status === 'rejected') throw hash.reason
+      if (written.status === 'rejected') throw written.reason
+      hashes[index] = hash.value
       hashes.written++
       return
     }

@@ -22,7 +22,8 @@ import { PACKED_DATA_FILE, PACKED_HAVE_FILE, packedDataPath, readPackedHave } fr
  * An entry's directory is the file's name; when that is taken by a different
  * id (same name, other content), the id itself. Lookups go by id and integer
  * index only, never by a name from the network. Every write is a temp file
- * plus rename, so a crash leaves either the old or the new file, never half.
+ * plus rename, so a crash leaves either the old or the new file, never half
+ * (but for a packed `data`, whose chunks count only once `data.have` lists them).
  * Chunk files are not fsynced (a torn one is caught by its hash before use).
  */
 
@@ -206,19 +207,18 @@ export class ChunkStore {
   /**
    * Remember that every chunk of this entry was just hashed and found right:
    * one stamp (inode, size, mtime, ctime) per chunk in `.p2p/verified/<id>`,
-   * of its chunk file or else, when `data.have` lists it, of `data`.
+   * of the source that was checked: the chunk files (`'chunks'`, after a
+   * split) or the packed `data` (`'packed'`, after a download; chunk files
+   * beside it stay unstamped, so they are hashed before they are served).
    * p2p-serve trusts a chunk whose file still has that stamp instead of
    * hashing it again before its first serve; any write to the file changes
    * the stamp. (Corruption that leaves all four unchanged — bit rot under the
    * filesystem — is not caught by this shortcut.)
    */
-  async recordVerified(id: string, dir: string, count: number): Promise<void> {
-    const packed = await readPackedHave(dir, count)
-    const dataStamp = packed ? await stat(packedDataPath(dir)).then(stampOf, () => null) : null
+  async recordVerified(id: string, dir: string, count: number, source: 'chunks' | 'packed'): Promise<void> {
+    const dataStamp = source === 'packed' ? await stat(packedDataPath(dir)).then(stampOf, () => null) : null
     const stamps: Array<string | null> = []
-    for (let i = 0; i < count; i++) {
-      stamps.push(await stat(this.chunkPath(dir, i)).then(stampOf, () => (packed?.get(i) ? dataStamp : null)))
-    }
+    for (let i = 0; i < count; i++) stamps.push(source === 'packed' ? dataStamp : await stat(this.chunkPath(dir, i)).then(stampOf, () => null))
     const path = join(this.root, STORE_PRIVATE_DIR, 'verified', id)
     try {
       await mkdir(join(this.root, STORE_PRIVATE_DIR, 'verified'), { recursive: true })

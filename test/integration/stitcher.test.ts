@@ -68,6 +68,30 @@ describe('stitcher', () => {
     assert.deepEqual(await readdir(dir), [], 'nothing in downloads/ before the end')
   })
 
+  it('never writes into the user\'s copy: a re-run after the downloaded file was edited gets its own data', async (t) => {
+    const dir = await downloadsDir(t)
+    const { data, manifest } = sample(3 * 4096, 4096, 'doc.txt')
+    const first = await stitch(dir, data, manifest, [0, 1, 2])
+    const entryDir = join(dir, '..', 'entry-doc.txt')
+    const edited = Buffer.from(data)
+    edited.fill(0x41, 0, 100)
+    await writeFile(first.path, edited) // in place: same inode as the store's data
+    const again = await stitch(dir, data, manifest, [2, 1, 0])
+    assert.deepEqual(await readFile(first.path), edited, 'the edited file is untouched')
+    assert.equal(again.path, join(dir, 'doc (1).txt'))
+    assert.equal(sha(await readFile(again.path)), manifest.sha256)
+    assert.notEqual((await stat(first.path)).ino, (await stat(packedDataPath(entryDir))).ino)
+  })
+
+  it('--force over its own earlier result leaves no .part', async (t) => {
+    const dir = await downloadsDir(t)
+    const { data, manifest } = sample(2 * 4096, 4096)
+    await stitch(dir, data, manifest, [0, 1])
+    const forced = await stitch(dir, data, manifest, [1, 0], true)
+    assert.equal(sha(await readFile(forced.path)), manifest.sha256)
+    assert.deepEqual(await readdir(dir), ['file.bin'])
+  })
+
   it('handles a 0-byte file', async (t) => {
     const dir = await downloadsDir(t)
     const { data, manifest } = sample(0, 4096, 'empty')

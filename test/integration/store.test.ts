@@ -44,6 +44,9 @@ describe('chunk store', () => {
     await writeFile(packedHavePath(split.dir), Buffer.from([0xff])) // bits past chunk 4 set
     assert.deepEqual((await store.get(split.id))?.have.indices(), [0])
     assert.equal(await readPackedHave(split.dir, 5), undefined)
+    await unlink(packedHavePath(split.dir))
+    await symlink('/dev/zero', packedHavePath(split.dir)) // never followed (and never read without bound)
+    assert.deepEqual((await store.get(split.id))?.have.indices(), [0])
   })
 
   it('ignores an invalid manifest instead of failing the scan', async (t) => {

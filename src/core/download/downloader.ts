@@ -1,5 +1,5 @@
 import { readFile, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError, hasCode } from '../errors.js'
 import { hashWorker } from '../hashing.js'
@@ -9,6 +9,7 @@ import { type Manifest, chunkLength } from '../manifest.js'
 import { BufferPool } from '../buffer-pool.js'
 import { MAX_CHUNK_SIZE } from '../constants.js'
 import { ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
+import { readPackedHave } from '../packed.js'
 import { type ChunkStore, assertSpace } from '../store.js'
 import { PeerClient } from '../transfer/client.js'
 import { fetchManifest } from './manifest-fetch.js'
@@ -110,9 +111,11 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     })
     const { manifest } = source
     o.onManifest?.(manifest)
-    // Room for the chunks before any is fetched; the final file is a hard link to them, or a copy on another filesystem.
-    const have = (await o.store.get(o.id))?.have.count() ?? 0
-    await assertSpace(o.store.root, Math.max(0, manifest.size - have * manifest.chunkSize), `the chunks of ${manifest.name}`)
+    // Room for the chunks before any is fetched (what `data` holds already is not written again; chunk
+    // files are copied into it); the final file is a hard link to `data`, or a copy on another filesystem.
+    const entry = await o.store.get(o.id)
+    const packed = entry ? (await readPackedHave(entry.dir, manifest.chunks.length))?.count() ?? 0 : 0
+    await assertSpace(o.store.root, Math.max(0, manifest.size - packed * manifest.chunkSize), `the chunks of ${manifest.name}`)
     if (!(await sameFilesystem(o.store.root, o.downloadsDir))) await assertSpace(o.downloadsDir, manifest.size, manifest.name)
     const dir = await o.store.prepareEntry(source.bytes, manifest)
     const unlock = await acquireLock(join(o.store.root, '.p2p', 'locks', `${o.id}.lock`), `"${manifest.name}"`)
@@ -140,6 +143,7 @@ class ChunkFetch {
   private doneBytes = 0
   private stitcher!: Stitcher
   private readonly storing = new Set<Promise<unknown>>()
+  private stopping = false
   private failure: unknown
   private stalledSince: number | undefined
   private peerWait: Promise<void> | undefined
@@ -178,16 +182,27 @@ class ChunkFetch {
         this.peerWait ??= this.o.waitForPeers(250).finally(() => { this.peerWait = undefined })
         await Promise.race([this.peerWait, new Promise<void>((resolve) => { this.wake = resolve })])
       }
+      await this.stopStoring() // endgame duplicates may still be on the hash thread
       if (this.failure !== undefined) throw this.failure
       this.report()
       const result = await this.stitcher.finish({ force: this.o.force })
-      await this.o.store.recordVerified(this.o.id, this.dir, this.manifest.chunks.length)
+      await this.o.store.recordVerified(this.o.id, this.dir, this.manifest.chunks.length, 'packed')
       return result
     } catch (err) {
-      await Promise.allSettled(this.storing) // the hash thread writes into data's descriptor: let it finish before closing
+      await this.stopStoring()
       await this.stitcher.close()
       throw err
     }
+  }
+
+  /**
+   * No new writes into `data`, and none left on the hash thread: it writes by
+   * descriptor, which must not be closed (and its number reused by another
+   * file) while a write is pending.
+   */
+  private async stopStoring(): Promise<void> {
+    this.stopping = true
+    while (this.storing.size > 0) await Promise.allSettled([...this.storing])
   }
 
   /**
@@ -261,7 +276,7 @@ class ChunkFetch {
       data = await lease.connection.fetchChunk(this.o.id, index)
       lease.release()
       this.fetchedBytes += data.length
-      if (this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate
+      if (this.stopping || this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate, or too late
       const expected = this.manifest.chunks[index]!
       // Hash, and write into `data` only if it matches, on the hash thread.
       const ok = data.length === chunkLength(this.manifest, index) && (await this.store(data, index, expected)) === expected
@@ -334,10 +349,15 @@ class ChunkFetch {
   }
 }
 
+/** Whether `a` and `b` (or, for one not created yet, its nearest existing parent) are on one filesystem. */
 async function sameFilesystem(a: string, b: string): Promise<boolean> {
-  try {
-    return (await stat(a)).dev === (await stat(b)).dev
-  } catch {
-    return true
+  const device = async (path: string): Promise<number | undefined> => {
+    for (let p = resolve(path); ; p = dirname(p)) {
+      const st = await stat(p).catch(() => undefined)
+      if (st) return st.dev
+      if (dirname(p) === p) return undefined
+    }
   }
+  const [x, y] = await Promise.all([device(a), device(b)])
+  return x === undefined || x === y
 }

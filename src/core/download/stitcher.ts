@@ -7,6 +7,7 @@ import { P2PError, fromFsError } from '../errors.js'
 import type { StoreTarget } from '../hashing.js'
 import type { Manifest } from '../manifest.js'
 import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
+import { tempPathFor } from '../store.js'
 
 /**
  * Assembles the download in the store entry's packed `data` file (packed.ts)
@@ -79,7 +80,8 @@ export class Stitcher {
     try {
       await mkdir(o.downloadsDir, { recursive: true })
       // Kept across runs (what a killed download wrote is resumed); never through a symlink.
-      const handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644)
+      let handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644)
+      if ((await handle.stat()).nlink > 1) handle = await privateCopy(handle, path)
       if ((await handle.stat()).size !== o.manifest.size) await handle.truncate(o.manifest.size)
       const count = o.manifest.chunks.length
       return new Stitcher(handle, o, (await readPackedHave(o.entryDir, count)) ?? new Bitfield(count))
@@ -90,6 +92,7 @@ export class Stitcher {
 
   /** Where chunk `index` goes: hand it to the hash thread's digestAndStore. */
   target(index: number): StoreTarget {
+    if (this.closed) throw new P2PError('E_INTERNAL', `${this.dataPath} is closed`)
     return { fd: this.handle.fd, offset: index * this.o.manifest.chunkSize }
   }
 
@@ -205,7 +208,7 @@ export class Stitcher {
   }
 
   /** Drop `data` and `data.have` (they cannot be trusted): a re-run starts afresh. */
-  async discard(): Promise<void> {
+  private async discard(): Promise<void> {
     await this.close()
     await unlink(packedHavePath(this.o.entryDir)).catch(() => undefined)
     await unlink(this.dataPath).catch(() => undefined)
@@ -234,6 +237,7 @@ export class Stitcher {
     if (force) {
       const path = join(dir, name)
       await rename(this.partPath, path)
+      await unlink(this.partPath).catch(() => undefined) // still there when both names were one file already
       return { path, sha256, alreadyThere: false }
     }
     for (let n = 0; n < 10_000; n++) {
@@ -259,6 +263,25 @@ export function numbered(name: string, n: number): string {
   const ext = extname(name)
   const stem = ext && ext !== name ? name.slice(0, -ext.length) : name
   return `${stem} (${n})${stem === name ? '' : ext}`
+}
+
+/**
+ * `data` shares its inode with another name — the downloaded file of an
+ * earlier run, which the user may have edited: writing into it would change
+ * their file. Give the entry its own copy (in the kernel), and resume from
+ * that; the chunks in it are verified again anyway.
+ */
+async function privateCopy(handle: FileHandle, path: string): Promise<FileHandle> {
+  await handle.close()
+  const temp = tempPathFor(path)
+  try {
+    await copyFile(path, temp, constants.COPYFILE_EXCL)
+    await rename(temp, path)
+  } catch (err) {
+    await unlink(temp).catch(() => undefined)
+    throw err
+  }
+  return open(path, constants.O_RDWR | constants.O_NOFOLLOW)
 }
 
 /** Both names are one file (a re-run of a finished download finds its own link there). */

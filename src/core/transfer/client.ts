@@ -58,7 +58,7 @@ export class PeerClient {
     this.label = `${options.host}:${options.port}`
     this.log = options.log ?? silentLogger()
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000
-    // Bodies are always copied out of the reused read buffer.
+    // Bodies go to `allocateBody` buffers, never views of a read buffer (which is reused).
     this.decoder = new FrameDecoder({
       maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, maxBodyBytes: options.maxBodyBytes ?? 64 * 1024 * 1024,
       allocate: options.allocateBody ?? ((size) => Buffer.allocUnsafe(size)),
