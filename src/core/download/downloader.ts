@@ -289,7 +289,9 @@ class ChunkFetch {
       if (this.scheduler.isDone(index)) return this.scheduler.discard(key, index)
       this.scheduler.succeeded(key, index, data.length)
       this.doneBytes += data.length
-      this.stitcher.accept(index, data)
+      const body = data
+      data = undefined // back to the pool when the stitcher is done with it
+      this.stitcher.accept(index, body, () => this.buffers.give(body))
     } catch (err) {
       lease?.release()
       if (this.signal.aborted) return

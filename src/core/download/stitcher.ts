@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
-import { constants } from 'node:fs'
+import { constants, readSync } from 'node:fs'
 import { type FileHandle, copyFile, link, mkdir, open, rename, stat, unlink } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
@@ -47,6 +47,8 @@ export interface StitcherOptions {
 }
 
 const READ_BACK_BYTES = 4 * 1024 * 1024
+/** Bytes of out-of-order chunks whose buffers wait for their turn in the whole-file hash (beyond the download's buffer cap). */
+const MAX_HELD_BYTES = 8 * 1024 * 1024
 const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
 
 export class Stitcher {
@@ -57,6 +59,9 @@ export class Stitcher {
   private advancing: Promise<void> = Promise.resolve()
   private failure: unknown
   private readBack: Buffer | undefined
+  /** Chunks accepted ahead of their turn in the whole-file hash, with their buffers. */
+  private readonly held = new Map<number, { data: Uint8Array; release: () => void }>()
+  private heldBytes = 0
   private publishing: Promise<void> = Promise.resolve()
   private publishTimer: NodeJS.Timeout | undefined
   private lastPublish = -Infinity
@@ -121,13 +126,25 @@ export class Stitcher {
     this.accept(index, data)
   }
 
-  /** Chunk `index`, verified, is in `data` (and still in `data`, the buffer, until this returns). */
-  accept(index: number, data: Uint8Array): void {
-    if (this.have.get(index)) return
+  /**
+   * Chunk `index`, verified, is in `data`. Without `release`, the buffer
+   * `data` may be reused once this returns. With it, `release` is called once
+   * it may: at once, or — for a chunk that arrived shortly ahead of its turn
+   * in the whole-file hash — when its turn comes (at most MAX_HELD_BYTES of
+   * such buffers; past that, the chunk is read back from `data` then).
+   */
+  accept(index: number, data: Uint8Array, release?: () => void): void {
+    if (this.have.get(index)) return release?.()
     this.have.set(index)
     if (index === this.hashed) {
       this.whole.update(data)
       this.hashed++
+      release?.()
+    } else if (release && this.heldBytes + data.byteLength <= MAX_HELD_BYTES) {
+      this.held.set(index, { data, release })
+      this.heldBytes += data.byteLength
+    } else {
+      release?.()
     }
     this.advance()
     // Throttled: at once when the last publish is old enough, else when it will be.
@@ -152,18 +169,27 @@ export class Stitcher {
     return this.publishing
   }
 
-  /** Hash forward over chunks already written out of order, reading them back from the page cache. */
+  /** Hash forward over chunks that came out of order: from their held buffers, else read back from the page cache. */
   private advance(): void {
     if (this.hashed >= this.have.length || !this.have.get(this.hashed)) return
     this.advancing = this.advancing.then(async () => {
-      // One buffer for the whole download: a fresh 4 MiB per catch-up showed up as RSS growing with file size.
-      const buffer = (this.readBack ??= Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, this.o.manifest.size)))
       const { chunkSize, size } = this.o.manifest
       while (this.hashed < this.have.length && this.have.get(this.hashed)) {
+        const held = this.held.get(this.hashed)
+        if (held) {
+          this.held.delete(this.hashed++)
+          this.heldBytes -= held.data.byteLength
+          this.whole.update(held.data)
+          held.release()
+          continue
+        }
+        // One buffer for the whole download: a fresh 4 MiB per catch-up showed up as RSS growing with file size.
+        const buffer = (this.readBack ??= Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, size)))
         const start = this.hashed * chunkSize
         const end = Math.min(size, start + chunkSize)
         for (let pos = start; pos < end;) {
-          const { bytesRead } = await this.handle.read(buffer, 0, Math.min(buffer.length, end - pos), pos)
+          // Synchronous: just written, so in the page cache; cheaper than a round trip through libuv's pool.
+          const bytesRead = readSync(this.handle.fd, buffer, 0, Math.min(buffer.length, end - pos), pos)
           if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
           this.whole.update(buffer.subarray(0, bytesRead))
           pos += bytesRead
@@ -204,6 +230,9 @@ export class Stitcher {
     this.closed = true
     await this.publish()
     await this.advancing
+    for (const { release } of this.held.values()) release()
+    this.held.clear()
+    this.heldBytes = 0
     await this.handle.close().catch(() => undefined)
   }
 

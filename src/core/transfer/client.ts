@@ -50,6 +50,7 @@ export class PeerClient {
   private timer: NodeJS.Timeout | undefined
   private closedWith: P2PError | undefined
   private isClosed = false
+  private corked = false
   private readonly label: string
   private readonly log: Logger
 
@@ -140,6 +141,15 @@ export class PeerClient {
     return new Promise<Buffer>((resolve, reject) => {
       this.queue.push({ ...r, resolve, reject })
       if (this.queue.length === 1) this.armTimer()
+      // Requests made in one tick (a scheduler filling a window) leave in one write.
+      if (!this.corked) {
+        this.corked = true
+        this.socket.cork()
+        process.nextTick(() => {
+          this.corked = false
+          this.socket.uncork()
+        })
+      }
       this.socket.write(encodeFrame(r.type === 'chunk' ? { type: 'chunk', id: r.id, index: r.index } : { type: 'manifest', id: r.id }))
     })
   }
