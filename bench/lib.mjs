@@ -1,6 +1,6 @@
 // Shared pieces of the benchmark: timing child processes (wall time and peak
 // RSS via /usr/bin/time), free ports, files, medians. Loopback only.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
@@ -123,4 +123,18 @@ export function parseSize(text) {
   const m = /^(\d+(?:\.\d+)?)(KiB|MiB|GiB)?$/.exec(text ?? '')
   if (!m) throw new Error(`bad size ${text}: use e.g. 256MiB or 1GiB`)
   return Math.round(Number(m[1]) * ({ KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2]] ?? 1))
+}
+
+/**
+ * Before a timed step that creates many files: flush and wait out ext4's
+ * "recently deleted" window. This VM's ext4 has no journal, and then inode
+ * allocation skips inodes freed in the last 5 s (35 s while their table block
+ * is dirty), reading inode tables to find them (perf: recently_deleted,
+ * find_inode_bit). The benchmark deletes thousands of chunk files between
+ * steps; without this pause the next 1,024 creates paid for that, a cost of
+ * the benchmark's own cleanup rather than of the command measured.
+ */
+export async function settleDeletes() {
+  spawnSync('sync')
+  await new Promise((resolve) => setTimeout(resolve, 6000))
 }

@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { BIN, BROADCAST, ROOT, daemon, stopDaemons, freeUdpPort, median, parseSize, sampleFile, sha256, timed } from './lib.mjs'
+import { BIN, BROADCAST, ROOT, daemon, stopDaemons, freeUdpPort, median, parseSize, sampleFile, settleDeletes, sha256, timed } from './lib.mjs'
 
 const args = process.argv.slice(2)
 const opt = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback }
@@ -67,6 +67,7 @@ async function measureLimits(file) {
   const pieces = join(work, 'coreutils-split')
   rmSync(pieces, { recursive: true, force: true })
   mkdirSync(pieces)
+  await settleDeletes()
   const chunkFiles = await timed('split', ['-b', '1048576', '-a', '6', file, join(pieces, 'c')])
   rmSync(pieces, { recursive: true, force: true })
   const sender = daemon(node, [join(ROOT, 'bench', 'tcp-copy.mjs'), 'send', file])
@@ -89,6 +90,7 @@ async function main() {
     samples.cp.push(limits.cp); samples.openssl.push(limits.openssl); samples.tcp.push(limits.tcp); samples.chunkFiles.push(limits.chunkFiles)
     progress(`run ${run}/${runs}: p2p-split`)
     rmSync(join(work, 'split-only'), { recursive: true, force: true })
+    await settleDeletes()
     samples.split.push((await timed(node, [BIN('p2p-split'), file, ...common(join(work, 'split-only'))])).seconds)
     rmSync(join(work, 'split-only'), { recursive: true, force: true })
     progress(`run ${run}/${runs}: one seeder`)
