@@ -79,9 +79,11 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
     await share('one.bin', 24 * MiB, [h1, h2])
     const seeders = [...seed(h1), ...seed(h2)]
     const listen = h3.start('p2p-listen', ['--dictionary', join(h3.dir, 'content_dictionary.json')])
+    // Both seeders announced before the download starts, so both can serve from its first request
+    // (one that appears later joins mid-download: a 24 MiB file may be done by then).
+    await until(async () => (await dictionaryPeers(h3, 'one.bin')).join() === [h1.address, h2.address].join(), 5000, 'dictionary lists both seeders')
     const receipt = await download(h3, 'one.bin')
     assert.deepEqual(receipt.peers.filter((p) => p.bytes > 0).map((p) => p.peer.split(':')[0]).sort(), [h1.address, h2.address])
-    await until(async () => (await dictionaryPeers(h3, 'one.bin')).join() === [h1.address, h2.address].join(), 5000, 'dictionary lists both seeders')
     await stopAll([...seeders, listen])
   })
 

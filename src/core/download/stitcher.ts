@@ -134,7 +134,7 @@ export class Stitcher {
    * such buffers; past that, the chunk is read back from `data` then).
    */
   accept(index: number, data: Uint8Array, release?: () => void): void {
-    if (this.have.get(index)) return release?.()
+    if (this.closed || this.have.get(index)) return release?.() // after close: a late job of a stopped download
     this.have.set(index)
     if (index === this.hashed) {
       this.whole.update(data)
