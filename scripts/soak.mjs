@@ -78,13 +78,16 @@ async function downloadRound(round) {
   let out = ''
   child.stdout.on('data', (d) => { out += d })
   child.stderr.on('data', () => undefined)
+  const exited = new Promise((resolve) => child.on('exit', (c) => resolve(c))) // before any wait: a resumed file can be done in 50 ms
   const fate = rand(4) // 0: SIGKILL mid-way, 1: SIGINT mid-way, else: let it finish
   if (fate < 2) {
     await sleep(50 + rand(400))
-    child.kill(fate === 0 ? 'SIGKILL' : 'SIGINT')
-    fate === 0 ? stats.killed++ : stats.interrupted++
+    if (child.exitCode === null) {
+      child.kill(fate === 0 ? 'SIGKILL' : 'SIGINT')
+      fate === 0 ? stats.killed++ : stats.interrupted++
+    }
   }
-  const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)))
+  const code = await exited
   // Whatever happened, the final name holds nothing or the exact file.
   if (existsSync(final)) {
     if ((await sha256(final)) !== f.sha) stats.partialFinals++

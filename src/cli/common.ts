@@ -71,8 +71,15 @@ async function execute<S extends SettingSpecs>(def: CommandDefinition<S>, specs:
     log?.info({ signal }, 'interrupted')
     controller.abort(new P2PError('E_INTERRUPTED', `interrupted by ${signal}`))
   }
+  // The reader of our output went away (`| head`, a supervisor's closed pipe): stop as on SIGTERM,
+  // as a Unix tool stops on SIGPIPE, instead of dying on an unhandled EPIPE with a stack trace.
+  const onOutputError = (error: NodeJS.ErrnoException): void => {
+    if (error.code === 'EPIPE' && !controller.signal.aborted) onSignal('SIGPIPE')
+  }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  process.stdout.on('error', onOutputError)
+  process.stderr.on('error', onOutputError)
   try {
     const settings = resolveSettings(specs, { flags: options, configFile: options.config as string | undefined }) as Settings<S> & Settings<typeof COMMON>
     const commandLog = createCommandLog(settings.logsDir, def.name, settings.logLevel)

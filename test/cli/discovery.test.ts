@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { onCleanup } from '../helpers/cleanup.js'
+import { BIN } from '../helpers/cli.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { BROADCAST, freeUdpPort, split, startDaemon, storeArgs } from '../helpers/swarm.js'
 
@@ -28,6 +32,23 @@ async function until<T>(probe: () => Promise<T | undefined>, ok: (v: T) => boole
 }
 
 describe('p2p-announce and p2p-listen (processes)', () => {
+  it('stops cleanly, as on SIGTERM, when the reader of its output goes away (| head -1): goodbye sent, exit 0, no stack trace', async (t) => {
+    const dir = await tmpDir(t)
+    await randomFile(join(dir, 'x.bin'), 5000)
+    await split(dir, join(dir, 'x.bin'))
+    const udp = await freeUdpPort()
+    const child = spawn(process.execPath, [BIN('p2p-announce'), '--json', '--interval', '0.1', '--port', '6003', '--udp-port', String(udp), '--broadcast', BROADCAST, ...storeArgs(dir)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    onCleanup(t, () => { child.kill('SIGKILL') })
+    let stderr = ''
+    child.stderr.on('data', (d) => { stderr += d })
+    await once(child.stdout, 'data')
+    child.stdout.destroy() // as `head -1` does after its line
+    const [code] = await Promise.race([once(child, 'exit'), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still running 5 s after its reader left')), 5000))])
+    assert.equal(code, 0, stderr)
+    assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace')
+    assert.match(await readFile(join(dir, 'logs', 'announce.log'), 'utf8'), /goodbye sent/)
+  })
+
   it('a listener started after the announcers learns both within a second of its query, with correct have-sets; goodbye removes one', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
