@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import fg from 'fast-glob'
 import { Bitfield } from './bitfield.js'
 import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
@@ -311,4 +311,17 @@ export async function assertSpace(dir: string, bytes: number, what: string): Pro
   if (free < bytes) {
     throw new P2PError('E_NO_SPACE', `not enough free space for ${what} in ${dir}: ${bytes} bytes needed, ${free} free; free some space and run again`, { needed: bytes, free })
   }
+}
+
+/** Whether `a` and `b` (or, for one not created yet, its nearest existing parent) are on one filesystem. */
+export async function sameFilesystem(a: string, b: string): Promise<boolean> {
+  const device = async (path: string): Promise<number | undefined> => {
+    for (let p = resolve(path); ; p = dirname(p)) {
+      const st = await stat(p).catch(() => undefined)
+      if (st) return st.dev
+      if (dirname(p) === p) return undefined
+    }
+  }
+  const [x, y] = await Promise.all([device(a), device(b)])
+  return x === undefined || x === y
 }

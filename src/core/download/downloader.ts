@@ -1,5 +1,5 @@
-import { readFile, stat, unlink } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { readFile, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError, hasCode } from '../errors.js'
 import { hashWorker } from '../hashing.js'
@@ -10,7 +10,7 @@ import { BufferPool } from '../buffer-pool.js'
 import { MAX_CHUNK_SIZE } from '../constants.js'
 import { ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
 import { readPackedHave } from '../packed.js'
-import { type ChunkStore, assertSpace } from '../store.js'
+import { type ChunkStore, assertSpace, sameFilesystem } from '../store.js'
 import { PeerClient } from '../transfer/client.js'
 import { fetchManifest } from './manifest-fetch.js'
 import { type PeerReport, Scheduler } from './scheduler.js'
@@ -349,17 +349,4 @@ class ChunkFetch {
       ...(missing.length > 0 ? { stalled: { chunks: missing.length, bytes: missing.reduce((s, i) => s + chunkLength(this.manifest, i), 0), first: missing.slice(0, 5) } } : {}),
     })
   }
-}
-
-/** Whether `a` and `b` (or, for one not created yet, its nearest existing parent) are on one filesystem. */
-async function sameFilesystem(a: string, b: string): Promise<boolean> {
-  const device = async (path: string): Promise<number | undefined> => {
-    for (let p = resolve(path); ; p = dirname(p)) {
-      const st = await stat(p).catch(() => undefined)
-      if (st) return st.dev
-      if (dirname(p) === p) return undefined
-    }
-  }
-  const [x, y] = await Promise.all([device(a), device(b)])
-  return x === undefined || x === y
 }
