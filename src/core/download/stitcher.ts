@@ -1,12 +1,13 @@
 import { createHash, type Hash } from 'node:crypto'
 import { constants, readSync } from 'node:fs'
-import { type FileHandle, copyFile, link, mkdir, open, rename, stat, unlink } from 'node:fs/promises'
-import { extname, join } from 'node:path'
+import { type FileHandle, copyFile, link, mkdir, open, rename, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError } from '../errors.js'
 import type { StoreTarget } from '../hashing.js'
 import type { Manifest } from '../manifest.js'
 import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
+import { numbered, sameContent, sameInode } from './final-name.js'
 import { tempPathFor } from '../store.js'
 
 /**
@@ -49,6 +50,7 @@ export interface StitcherOptions {
 const READ_BACK_BYTES = 4 * 1024 * 1024
 /** Bytes of out-of-order chunks whose buffers wait for their turn in the whole-file hash (beyond the download's buffer cap). */
 const MAX_HELD_BYTES = 8 * 1024 * 1024
+const WRITEBACK_BYTES = 64 * 1024 * 1024
 const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
 
 export class Stitcher {
@@ -66,6 +68,8 @@ export class Stitcher {
   private publishTimer: NodeJS.Timeout | undefined
   private lastPublish = -Infinity
   private closed = false
+  private unsynced = 0
+  private syncing: Promise<void> | undefined
   readonly dataPath: string
   readonly partPath: string
 
@@ -136,6 +140,7 @@ export class Stitcher {
   accept(index: number, data: Uint8Array, release?: () => void): void {
     if (this.closed || this.have.get(index)) return release?.() // after close: a late job of a stopped download
     this.have.set(index)
+    this.startWriteback(data.byteLength)
     if (index === this.hashed) {
       this.whole.update(data)
       this.hashed++
@@ -150,6 +155,20 @@ export class Stitcher {
     // Throttled: at once when the last publish is old enough, else when it will be.
     const due = this.lastPublish + (this.o.publishMs ?? 50) - performance.now()
     this.publishTimer ??= setTimeout(() => void this.publish(), Math.max(0, due))
+  }
+
+  /**
+   * An fdatasync on libuv's pool every WRITEBACK_BYTES accepted, so the disk
+   * writes happen while chunks still arrive: the kernel would otherwise hold
+   * a 1 GiB file dirty until the final fsync (writeback starts at 10 % of RAM
+   * or after 30 s), which then took ~0.25 s; now ~0.03 s (download wall
+   * 1.92 → 1.84 s, medians of 5 alternating runs).
+   */
+  private startWriteback(bytes: number): void {
+    this.unsynced += bytes
+    if (this.unsynced < WRITEBACK_BYTES || this.syncing !== undefined) return
+    this.unsynced = 0
+    this.syncing = this.handle.datasync().catch(() => undefined).finally(() => { this.syncing = undefined })
   }
 
   /** A chunk `inherited` listed failed its check: no longer publish it. */
@@ -233,6 +252,7 @@ export class Stitcher {
     for (const { release } of this.held.values()) release()
     this.held.clear()
     this.heldBytes = 0
+    await this.syncing
     await this.handle.close().catch(() => undefined)
   }
 
@@ -287,13 +307,6 @@ export class Stitcher {
   }
 }
 
-/** "movie.mkv" → "movie (1).mkv"; names without an extension (or dotfiles) get the suffix at the end. */
-export function numbered(name: string, n: number): string {
-  const ext = extname(name)
-  const stem = ext && ext !== name ? name.slice(0, -ext.length) : name
-  return `${stem} (${n})${stem === name ? '' : ext}`
-}
-
 /**
  * `data` shares its inode with another name — the downloaded file of an
  * earlier run, which the user may have edited: writing into it would change
@@ -311,31 +324,4 @@ async function privateCopy(handle: FileHandle, path: string): Promise<FileHandle
     throw err
   }
   return open(path, constants.O_RDWR | constants.O_NOFOLLOW)
-}
-
-/** Both names are one file (a re-run of a finished download finds its own link there). */
-async function sameInode(a: string, b: string): Promise<boolean> {
-  try {
-    const [x, y] = await Promise.all([stat(a), stat(b)])
-    return x.ino === y.ino && x.dev === y.dev
-  } catch {
-    return false
-  }
-}
-
-async function sameContent(path: string, size: number, sha256: string): Promise<boolean> {
-  try {
-    const st = await stat(path)
-    if (!st.isFile() || st.size !== size) return false
-    const hash = createHash('sha256')
-    const handle = await open(path, 'r')
-    try {
-      for await (const piece of handle.createReadStream({ highWaterMark: READ_BACK_BYTES })) hash.update(piece as Buffer)
-    } finally {
-      await handle.close().catch(() => undefined)
-    }
-    return hash.digest('hex') === sha256
-  } catch {
-    return false
-  }
 }
