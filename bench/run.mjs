@@ -140,7 +140,7 @@ function report({ samples, memory, smallChunks }) {
   const rows = [
     ['cp (limit)', 'cp'], ['openssl dgst -sha256 (limit)', 'openssl'], ['raw TCP, 2 Node processes (limit)', 'tcp'],
     ['coreutils split -b 1MiB: the chunk files written, no hashing (limit)', 'chunkFiles'],
-    ['p2p-split', 'split'], ['pull all chunks, 1 connection, 16 in flight, each verified (transfer)', 'pull'],
+    ['p2p-split', 'split'], ['pull all chunks, 1 connection, 16 requests in flight, each chunk verified (transfer)', 'pull'],
     ['  the same pull, process wall (start-up and store scan included)', 'pullWall'],
     ['p2p-download, 1 seeder (wall)', 'download1'], ['p2p-download, 2 seeders (wall)', 'download2'],
   ].map(([label, k]) => `| ${label} | ${m[k].toFixed(2)} s (${range(k)}) | ${rate(m[k])} | ${(m[k] / m.openssl).toFixed(2)} × | ${(m[k] / m.cp).toFixed(2)} × |`)
