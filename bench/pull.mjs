@@ -13,7 +13,7 @@ import { PeerClient } from '../dist/src/core/transfer/client.js'
 const args = process.argv.slice(2)
 const opt = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback }
 const inFlight = Number(opt('in-flight', '16'))
-const maxBuffers = Math.max(inFlight, Number(opt('max-buffers', '32')))
+const maxBuffers = Math.max(inFlight, Number(opt('max-buffers', '32')) || 32)
 const verify = !args.includes('--no-verify')
 const [entry] = await new ChunkStore(opt('chunks-dir')).scan()
 if (!entry) throw new Error('empty chunk store')

@@ -61,6 +61,17 @@ export function defineCommand<S extends SettingSpecs>(def: CommandDefinition<S>)
   }
 }
 
+/** What a write error on stdout or stderr does while a command runs (see execute). */
+let onOutputError: ((error: NodeJS.ErrnoException) => void) | undefined
+let outputWatched = false
+
+/** One listener per stream for the whole process: an unhandled stream 'error' would crash it. */
+function watchOutput(): void {
+  if (outputWatched) return
+  outputWatched = true
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', (error: NodeJS.ErrnoException) => onOutputError?.(error))
+}
+
 async function execute<S extends SettingSpecs>(def: CommandDefinition<S>, specs: S & typeof COMMON, options: Record<string, unknown>, args: string[]): Promise<number> {
   const json = options.json === true
   let flush = (): void => undefined
@@ -73,13 +84,15 @@ async function execute<S extends SettingSpecs>(def: CommandDefinition<S>, specs:
   }
   // The reader of our output went away (`| head`, a supervisor's closed pipe): stop as on SIGTERM,
   // as a Unix tool stops on SIGPIPE, instead of dying on an unhandled EPIPE with a stack trace.
-  const onOutputError = (error: NodeJS.ErrnoException): void => {
-    if (error.code === 'EPIPE' && !controller.signal.aborted) onSignal('SIGPIPE')
+  // Any other write error (ENOSPC on a redirected --json) loses output: stop too, and exit 6.
+  let outputLost: string | undefined
+  onOutputError = (error: NodeJS.ErrnoException): void => {
+    if (error.code !== 'EPIPE') outputLost ??= error.code ?? error.message
+    if (!controller.signal.aborted) onSignal('SIGPIPE')
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  process.stdout.on('error', onOutputError)
-  process.stderr.on('error', onOutputError)
+  watchOutput()
   try {
     const settings = resolveSettings(specs, { flags: options, configFile: options.config as string | undefined }) as Settings<S> & Settings<typeof COMMON>
     const commandLog = createCommandLog(settings.logsDir, def.name, settings.logLevel)
@@ -89,6 +102,7 @@ async function execute<S extends SettingSpecs>(def: CommandDefinition<S>, specs:
     const out = (line: string): void => { if (!json) process.stdout.write(`${line}\n`) }
     const err = (line: string): void => { process.stderr.write(`${line}\n`) }
     const code = await def.run({ settings, options, args, json, log, signal: controller.signal, out, err })
+    if (outputLost !== undefined) throw new P2PError('E_IO', `writing the output failed (${outputLost})`)
     log.info({ code }, 'exit')
     return code
   } catch (error) {
@@ -96,6 +110,7 @@ async function execute<S extends SettingSpecs>(def: CommandDefinition<S>, specs:
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+    onOutputError = undefined // later write errors (of the last lines) are ignored, never a crash
     flush()
   }
 }

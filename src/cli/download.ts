@@ -21,7 +21,7 @@ const DOWNLOAD_SETTINGS = {
   maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'TCP connections in total', defaultValue: d.maxConnections, parse: parseInteger(1, 4096) },
   connectTimeout: { flag: 'connect-timeout', valueName: '<seconds>', description: 'TCP connect timeout', defaultValue: d.connectTimeoutMs / 1000, parse: parseSeconds(0.05, 600) },
   requestTimeout: { flag: 'request-timeout', valueName: '<seconds>', description: 'time a peer has to deliver one chunk', defaultValue: d.requestTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
-  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes in memory at once (requests in flight + chunks not yet written)', defaultValue: d.maxBufferedBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
+  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes in memory at once (requests in flight + chunks not yet written; up to 8 MiB more may wait for the whole-file hash)', defaultValue: d.maxBufferedBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
   maxManifestBytes: { flag: 'max-manifest-bytes', valueName: '<size>', description: 'largest manifest accepted from a peer', defaultValue: d.maxManifestBytes, defaultLabel: '32MiB', parse: parseByteSize(1024, 1024 ** 3) },
 }
 

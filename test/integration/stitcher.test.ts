@@ -109,6 +109,15 @@ describe('stitcher', () => {
     assert.deepEqual(released.sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i))
   })
 
+  it('a 40 MiB catch-up (one late chunk ahead of all the rest, every other chunk read back) hashes right', async (t) => {
+    const dir = await downloadsDir(t)
+    const { data, manifest } = sample(40 * 1024 * 1024, 1024 * 1024, 'late.bin')
+    const order = [...Array.from({ length: 39 }, (_, i) => 39 - i), 0] // chunk 0 last
+    const result = await stitch(dir, data, manifest, order)
+    assert.equal(result.sha256, manifest.sha256)
+    assert.equal(sha(await readFile(result.path)), manifest.sha256)
+  })
+
   it('handles a 0-byte file', async (t) => {
     const dir = await downloadsDir(t)
     const { data, manifest } = sample(0, 4096, 'empty')

@@ -19,7 +19,8 @@ import { tempPathFor } from '../store.js'
  * thread, which has just checked it), and published in `data.have` a moment
  * later, so a running p2p-serve offers it. The whole-file hash follows behind
  * in order — from the chunk's buffer when it is the next one (the scheduler
- * makes that the common case), otherwise by reading back what was written. So
+ * makes that the common case) or arrived shortly ahead of its turn (its
+ * buffer is held, up to 8 MiB), otherwise by reading back what was written. So
  * the stitch is not a second pass over the file: when the last chunk lands,
  * only fsync and naming remain. The final file is a hard link to `data` (the
  * bytes are written and stored once); across filesystems, a copy.
@@ -51,6 +52,8 @@ const READ_BACK_BYTES = 4 * 1024 * 1024
 /** Bytes of out-of-order chunks whose buffers wait for their turn in the whole-file hash (beyond the download's buffer cap). */
 const MAX_HELD_BYTES = 8 * 1024 * 1024
 const WRITEBACK_BYTES = 64 * 1024 * 1024
+/** A catch-up of the whole-file hash lets the event loop run after this many bytes. */
+const YIELD_BYTES = 32 * 1024 * 1024
 const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
 
 export class Stitcher {
@@ -168,7 +171,10 @@ export class Stitcher {
     this.unsynced += bytes
     if (this.unsynced < WRITEBACK_BYTES || this.syncing !== undefined) return
     this.unsynced = 0
-    this.syncing = this.handle.datasync().catch(() => undefined).finally(() => { this.syncing = undefined })
+    // A writeback error is reported once per open file: kept here, or the final fsync would succeed.
+    this.syncing = this.handle.datasync()
+      .catch((err: unknown) => { this.failure ??= fromFsError(err, `writing ${this.dataPath} to disk`) })
+      .finally(() => { this.syncing = undefined })
   }
 
   /** A chunk `inherited` listed failed its check: no longer publish it. */
@@ -193,7 +199,15 @@ export class Stitcher {
     if (this.hashed >= this.have.length || !this.have.get(this.hashed)) return
     this.advancing = this.advancing.then(async () => {
       const { chunkSize, size } = this.o.manifest
+      let sinceYield = 0
       while (this.hashed < this.have.length && this.have.get(this.hashed)) {
+        if (sinceYield >= YIELD_BYTES) {
+          // A long catch-up (one late chunk ahead of a gigabyte) must not stall sockets and timers.
+          sinceYield = 0
+          await new Promise<void>((resolve) => setImmediate(resolve))
+          continue // accept() may have moved `hashed` meanwhile
+        }
+        sinceYield += chunkSize
         const held = this.held.get(this.hashed)
         if (held) {
           this.held.delete(this.hashed++)
@@ -207,7 +221,7 @@ export class Stitcher {
         const start = this.hashed * chunkSize
         const end = Math.min(size, start + chunkSize)
         for (let pos = start; pos < end;) {
-          // Synchronous: just written, so in the page cache; cheaper than a round trip through libuv's pool.
+          // Synchronous: just written, so most likely in the page cache; cheaper than a round trip through libuv's pool.
           const bytesRead = readSync(this.handle.fd, buffer, 0, Math.min(buffer.length, end - pos), pos)
           if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
           this.whole.update(buffer.subarray(0, bytesRead))

@@ -235,7 +235,11 @@ export class ChunkServer {
         throw err
       }
     } finally {
-      closeSync(fd)
+      try {
+        closeSync(fd)
+      } catch {
+        // nothing to do: the descriptor is gone either way
+      }
     }
   }
 
