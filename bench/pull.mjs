@@ -6,7 +6,7 @@
 // to the last chunk verified.
 //   node bench/pull.mjs --port P [--host 127.0.0.1] --chunks-dir DIR [--in-flight 16] [--max-buffers 32] [--no-verify]
 import { ChunkStore } from '../dist/src/core/store.js'
-import { hashWorker } from '../dist/src/core/hashing.js'
+import { hashThreads } from '../dist/src/core/hashing.js'
 import { BufferPool } from '../dist/src/core/buffer-pool.js'
 import { PeerClient } from '../dist/src/core/transfer/client.js'
 
@@ -36,7 +36,7 @@ await new Promise((resolve, reject) => {
       client.fetchChunk(entry.id, index).then(async (data) => {
         requests--
         pump() // the next request leaves before this chunk is hashed
-        if (verify && (await hashWorker().digest(data)) !== entry.manifest.chunks[index]) throw new Error(`chunk ${index} failed SHA-256`)
+        if (verify && (await hashThreads().digest(data)) !== entry.manifest.chunks[index]) throw new Error(`chunk ${index} failed SHA-256`)
         bytes += data.length
         pool.give(data)
         held--

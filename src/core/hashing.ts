@@ -116,16 +116,12 @@ export class HashPool {
   digest(data: Uint8Array): Promise<string> {
     return this.pick().digest(data)
   }
-
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close()))
-  }
 }
 
 let shared: HashPool | undefined
 
 /** The process-wide hash threads, up to two (started on first use, never keeping the process alive when idle). */
-export function hashWorker(): HashPool {
+export function hashThreads(): HashPool {
   return (shared ??= new HashPool(Math.min(2, availableParallelism())))
 }
 

@@ -2,7 +2,7 @@ import { constants } from 'node:fs'
 import { lstat, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from './bitfield.js'
-import { writeFileAtomic } from './store.js'
+import { stampOf, writeFileAtomic } from './store.js'
 
 /**
  * The packed form of a store entry, which downloads write:
@@ -72,8 +72,7 @@ export class PackedHaveCache {
   async get(dir: string, count: number): Promise<Bitfield | undefined> {
     let stamp: string
     try {
-      const st = await lstat(packedHavePath(dir))
-      stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
+      stamp = stampOf(await lstat(packedHavePath(dir)))
     } catch {
       this.cache.delete(dir)
       return undefined

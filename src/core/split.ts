@@ -5,7 +5,7 @@ import { basename, join } from 'node:path'
 import { MANIFEST_FILE, MiB } from './constants.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { P2PError, fromFsError } from './errors.js'
-import { hashWorker, sharedBuffer } from './hashing.js'
+import { hashThreads, sharedBuffer } from './hashing.js'
 import { type Logger, silentLogger } from './log.js'
 import { type Manifest, chunkCount, encodeManifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
@@ -182,14 +182,14 @@ async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: 
       // The common case: hash on a hash thread while libuv's pool writes the chunk (both only read
       // `view`). Writing on the hash thread instead left the main thread waiting for free buffers.
       // allSettled: `view`'s buffer goes back to the pool only when neither still reads it.
-      const [hash, written] = await Promise.allSettled([hashWorker().digest(view), writeFileAtomic(path, view)])
+      const [hash, written] = await Promise.allSettled([hashThreads().digest(view), writeFileAtomic(path, view)])
       if (hash.status === 'rejected') throw hash.reason
       if (written.status === 'rejected') throw written.reason
       hashes[index] = hash.value
       hashes.written++
       return
     }
-    const hash = await hashWorker().digest(view)
+    const hash = await hashThreads().digest(view)
     hashes[index] = hash
     if (o.reuse[index] !== hash && !o.force) throw refuseExisting(o.name)
     if (o.reuse[index] === hash && (await stat(path).then((s) => s.size === view.length, () => false))) return

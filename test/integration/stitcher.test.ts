@@ -6,6 +6,7 @@ import { describe, it } from 'node:test'
 import { numbered } from '../../src/core/download/final-name.js'
 import { Stitcher } from '../../src/core/download/stitcher.js'
 import { hasCode } from '../../src/core/errors.js'
+import { hashThreads } from '../../src/core/hashing.js'
 import type { Manifest } from '../../src/core/manifest.js'
 import { packedDataPath, readPackedHave } from '../../src/core/packed.js'
 import { tmpDir } from '../helpers/files.js'
@@ -19,11 +20,17 @@ function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buf
   return { data, manifest: { version: 1, name, size, chunkSize, chunks, sha256: sha(data) } }
 }
 
+/** A verified chunk into `data` the way the downloader puts one: written by the hash thread, then accepted. */
+async function put(s: Stitcher, index: number, bytes: Buffer): Promise<void> {
+  assert.equal(await hashThreads().digestAndStore(bytes, s.target(index), sha(bytes)), sha(bytes))
+  s.accept(index, bytes)
+}
+
 async function stitch(dir: string, data: Buffer, manifest: Manifest, order: number[], force = false) {
   const entryDir = join(dir, '..', `entry-${manifest.name}`)
   await mkdir(entryDir, { recursive: true })
   const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
-  await Promise.all(order.map((i) => s.write(i, data.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize))))
+  await Promise.all(order.map((i) => put(s, i, data.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize))))
   return s.finish({ force })
 }
 
@@ -60,7 +67,7 @@ describe('stitcher', () => {
     const entryDir = join(dir, '..', 'entry')
     await mkdir(entryDir)
     const first = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
-    await first.write(2, data.subarray(2 * 4096, 3 * 4096))
+    await put(first, 2, data.subarray(2 * 4096, 3 * 4096))
     await first.close()
     assert.deepEqual((await readPackedHave(entryDir, 4))?.indices(), [2])
     const again = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })

@@ -2,7 +2,7 @@ import { readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError, hasCode } from '../errors.js'
-import { hashWorker } from '../hashing.js'
+import { hashThreads } from '../hashing.js'
 import { acquireLock } from '../lock.js'
 import { type Logger, silentLogger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
@@ -216,13 +216,19 @@ class ChunkFetch {
       const length = chunkLength(this.manifest, index)
       const inData = this.stitcher.inherited.get(index)
       const path = this.o.store.chunkPath(this.dir, index)
-      const data = inData
-        ? await this.stitcher.read(index, this.buffers.take(length)).catch(() => undefined)
-        : await readFile(path).catch(() => undefined)
+      let data: Buffer | undefined
       try {
-        if (data && data.length === length && (await hashWorker().digest(data)) === this.manifest.chunks[index]) {
-          if (inData) this.stitcher.accept(index, data)
-          else await this.stitcher.write(index, data)
+        data = inData ? this.stitcher.read(index, this.buffers.take(length)) : await readFile(path)
+      } catch {
+        data = undefined
+      }
+      try {
+        const expected = this.manifest.chunks[index]!
+        // A chunk file goes into `data` the way a fetched chunk does: checked and written on the hash thread.
+        const ok = data !== undefined && data.length === length
+          && (inData ? await hashThreads().digest(data) : await this.store(data, index, expected)) === expected
+        if (ok) {
+          this.stitcher.accept(index, data!)
           this.scheduler.markDone(index)
           this.resumedBytes += length
           this.doneBytes += length
@@ -305,7 +311,7 @@ class ChunkFetch {
   }
 
   private store(data: Buffer, index: number, expected: string): Promise<string> {
-    const job = hashWorker().digestAndStore(data, this.stitcher.target(index), expected)
+    const job = hashThreads().digestAndStore(data, this.stitcher.target(index), expected)
     const tracked = job.catch(() => undefined).finally(() => this.storing.delete(tracked))
     this.storing.add(tracked)
     return job

@@ -108,29 +108,24 @@ export class Stitcher {
     return { fd: this.handle.fd, offset: index * this.o.manifest.chunkSize }
   }
 
-  /** Read chunk `index` back from `data` into `into` (its length is the chunk's). */
-  async read(index: number, into: Buffer): Promise<Buffer> {
-    const offset = index * this.o.manifest.chunkSize
-    for (let got = 0; got < into.length;) {
-      const { bytesRead } = await this.handle.read(into, got, into.length - got, offset + got)
-      if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
-      got += bytesRead
-    }
+  /** Chunk `index` read back from `data` into `into` (its length is the chunk's). */
+  read(index: number, into: Buffer): Buffer {
+    this.readAt(into, into.length, index * this.o.manifest.chunkSize)
     return into
   }
 
-  /** Write a verified chunk at its offset here (rather than on the hash thread), then accept it. */
-  async write(index: number, data: Uint8Array): Promise<void> {
-    const { offset } = this.target(index)
-    try {
-      for (let done = 0; done < data.byteLength;) {
-        const { bytesWritten } = await this.handle.write(data, done, data.byteLength - done, offset + done)
-        done += bytesWritten
-      }
-    } catch (err) {
-      throw fromFsError(err, `writing ${this.dataPath}`)
+  /**
+   * `length` bytes at `position` of `data` into `into`, synchronously: what
+   * is read back was just written (or is being resumed), so it is most likely
+   * in the page cache, where a read costs less than a round trip through
+   * libuv's pool.
+   */
+  private readAt(into: Buffer, length: number, position: number): void {
+    for (let got = 0; got < length;) {
+      const bytesRead = readSync(this.handle.fd, into, got, length - got, position + got)
+      if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
+      got += bytesRead
     }
-    this.accept(index, data)
   }
 
   /**
@@ -221,11 +216,10 @@ export class Stitcher {
         const start = this.hashed * chunkSize
         const end = Math.min(size, start + chunkSize)
         for (let pos = start; pos < end;) {
-          // Synchronous: just written, so most likely in the page cache; cheaper than a round trip through libuv's pool.
-          const bytesRead = readSync(this.handle.fd, buffer, 0, Math.min(buffer.length, end - pos), pos)
-          if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
-          this.whole.update(buffer.subarray(0, bytesRead))
-          pos += bytesRead
+          const piece = Math.min(buffer.length, end - pos)
+          this.readAt(buffer, piece, pos)
+          this.whole.update(buffer.subarray(0, piece))
+          pos += piece
         }
         this.hashed++
       }

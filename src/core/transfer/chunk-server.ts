@@ -5,7 +5,7 @@ import {
 } from '../constants.js'
 import { P2PError } from '../errors.js'
 import { BufferPool } from '../buffer-pool.js'
-import { hashWorker } from '../hashing.js'
+import { hashThreads } from '../hashing.js'
 import { type Logger, silentLogger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
 import { PackedHaveCache, packedDataPath } from '../packed.js'
@@ -78,6 +78,17 @@ const MAX_VERIFIED_ENTRIES = 1_000_000
 
 /** Reads up to this size are done synchronously (a page-cache copy of 256 KiB takes ~25 µs). */
 const SYNC_READ_BYTES = 256 * 1024
+
+/** A read-only descriptor, or undefined when the file is absent or a symlink (never followed). */
+function openNoFollow(file: string, index: number): number | undefined {
+  try {
+    return openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ELOOP') return undefined
+    throw new P2PError('E_IO', `cannot read chunk ${index} on this peer: ${code}`)
+  }
+}
 
 function readAsync(fd: number, into: Buffer, at: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => read(fd, into, at, length, position, (err, n) => (err ? reject(err) : resolve(n))))
@@ -225,7 +236,7 @@ export class ChunkServer {
         if (this.verified.get(key) !== stamp && (await this.recorded(id))[index] !== stamp) {
           // Shared memory: the hash thread reads it without a copy.
           this.stats.hashedChunks++
-          if ((await hashWorker().digest(data)) !== manifest.chunks[index]) throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
+          if ((await hashThreads().digest(data)) !== manifest.chunks[index]) throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
           if (this.verified.size >= MAX_VERIFIED_ENTRIES) this.verified.delete(this.verified.keys().next().value!)
           this.verified.set(key, stamp)
         }
@@ -252,20 +263,11 @@ export class ChunkServer {
   private async openSource(dir: string, manifest: Manifest, index: number): Promise<ChunkSource> {
     const path = this.store.chunkPath(dir, index)
     const missing = (): P2PError => new P2PError('E_NOT_FOUND', `this peer does not have chunk ${index} of ${manifest.name}`)
-    const openNoFollow = (file: string): number | undefined => {
-      try {
-        return openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW)
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code
-        if (code === 'ENOENT' || code === 'ELOOP') return undefined
-        throw new P2PError('E_IO', `cannot read chunk ${index} on this peer: ${code}`)
-      }
-    }
-    const own = openNoFollow(path)
+    const own = openNoFollow(path, index)
     if (own !== undefined) return { fd: own, path, offset: 0, key: path, packed: false }
     if (!(await this.packedHave.get(dir, manifest.chunks.length))?.get(index)) throw missing()
     const data = packedDataPath(dir)
-    const fd = openNoFollow(data)
+    const fd = openNoFollow(data, index)
     if (fd === undefined) throw missing()
     return { fd, path: data, offset: index * manifest.chunkSize, key: `${data}#${index}`, packed: true }
   }
