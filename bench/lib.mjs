@@ -25,11 +25,14 @@ export async function timed(cmd, args, options = {}) {
   let stdout = ''
   child.stderr.on('data', (d) => { stderr += d })
   child.stdout?.on('data', (d) => { stdout += d })
-  const timer = setTimeout(() => kill(child, 'SIGKILL'), options.timeoutMs ?? 600_000)
+  const limitMs = options.timeoutMs ?? 600_000
+  let timedOut = false
+  const timer = setTimeout(() => { timedOut = true; kill(child, 'SIGKILL') }, limitMs)
   const [code] = await once(child, 'exit')
   clearTimeout(timer)
   const seconds = (performance.now() - started) / 1000
-  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`)
+  if (timedOut) throw new Error(`${cmd} ${args.join(' ')} took longer than ${limitMs / 1000} s: killed`)
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${`${stderr}\n${stdout}`.trim().split('\n').slice(-3).join(' | ')}`)
   const rssKb = useTime ? Number(stderr.trim().split('\n').pop()) : NaN
   return { seconds, rss: rssKb * 1024, stdout }
 }
@@ -100,7 +103,7 @@ export function daemon(cmd, args, options = {}) {
   track(child)
   let out = ''
   child.stdout.setEncoding('utf8').on('data', (piece) => { out = (out + piece).slice(-65_536) })
-  const exited = once(child, 'exit').catch(() => undefined)
+  const exited = once(child, 'close').catch(() => undefined) // 'close': its stdout is read to the end
   return {
     child,
     /** The first line of stdout, as JSON. */
