@@ -1,6 +1,7 @@
 // The swarm section of the results: one row per N and tool, and the plot of
 // time-to-last-finish against N (docs/benchmarks-swarm.svg).
 import { writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { ROOT, median } from './lib.mjs'
 import { lineChart } from './plot.mjs'
@@ -44,7 +45,7 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
   const methods = [...new Set(rounds.map((r) => r.method))]
   writeFileSync(PLOT, lineChart({
     title: `Time until the last of N downloaders has the file (${mib(size)})`,
-    subtitle: `1 seeder, N downloaders, every link ${rate}${delayApplied ? `, ${delay}` : ' (no delay: no netem)'}; ${machine()}`,
+    subtitle: `1 seeder, N downloaders, every link ${rate}${delayApplied ? `, ${delay}` : ' (no delay: no netem)'}; ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores`,
     xLabel: 'N downloaders (all started together)', yLabel: 'seconds until the last one finished',
     xTicks: counts,
     series: methods.map((m) => ({ name: LABELS[m], color: COLORS[m], points: rounds.filter((r) => r.method === m).map((r) => [r.n, last(r)]) })),

@@ -225,7 +225,7 @@ async function main() {
   for (const n of counts) {
     for (const method of methods) {
       progress(`N = ${n}: ${method}`)
-      const downloaders = others.slice(0, n)
+      const downloaders = others.slice(0, n).map((h) => ({ ...h, dir: join(h.dir, method) })) // each tool its own files
       const run = { p2pshare: roundP2p, bittorrent: roundBitTorrent, http: roundHttp }[method]
       const r = await run(seeder, downloaders, expected, roundTimeoutMs(n), method === 'http' ? http : bt)
       rounds.push({ n, method, ...r })
