@@ -47,9 +47,11 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 echo "setup: installed:$missing"
 
-# Packages that ship a unit or init script may have enabled it for the next
-# boot; the bench never wants them running on their own.
-for unit in nginx opentracker iperf3; do
+# Packages this run installed that ship a unit or init script may have
+# enabled it for the next boot; the bench never wants them running on their
+# own. (A service the machine had before is left as it was.)
+for pkg in $missing; do
+  case "$pkg" in nginx-light) unit=nginx ;; opentracker | iperf3) unit=$pkg ;; *) continue ;; esac
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$unit" >/dev/null 2>&1 || true
   elif command -v update-rc.d >/dev/null 2>&1 && [ -e "/etc/init.d/$unit" ]; then
