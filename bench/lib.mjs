@@ -1,10 +1,12 @@
 // Shared pieces of the benchmark: timing child processes (wall time and peak
-// RSS via /usr/bin/time), free ports, files, medians. Loopback only.
+// RSS via /usr/bin/time), long-running daemons stopped by PID, free ports,
+// files, medians.
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
-import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs'
+import { accessSync, constants, createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -17,22 +19,57 @@ export async function timed(cmd, args, options = {}) {
   const useTime = existsSync('/usr/bin/time')
   const argv = useTime ? ['-f', '%M', cmd, ...args] : args
   const started = performance.now()
-  const child = spawn(useTime ? '/usr/bin/time' : cmd, argv, { stdio: ['ignore', options.stdout ?? 'ignore', 'pipe'], cwd: options.cwd, env: { ...process.env, ...options.env } })
+  const child = spawn(useTime ? '/usr/bin/time' : cmd, argv, { stdio: ['ignore', options.stdout ?? 'ignore', 'pipe'], cwd: options.cwd, env: { ...process.env, ...options.env }, detached: ownGroups })
+  track(child)
   let stderr = ''
   let stdout = ''
   child.stderr.on('data', (d) => { stderr += d })
   child.stdout?.on('data', (d) => { stdout += d })
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 600_000)
+  const limitMs = options.timeoutMs ?? 600_000
+  let timedOut = false
+  const timer = setTimeout(() => { timedOut = true; kill(child, 'SIGKILL') }, limitMs)
   const [code] = await once(child, 'exit')
   clearTimeout(timer)
   const seconds = (performance.now() - started) / 1000
-  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`)
+  if (timedOut) throw new Error(`${cmd} ${args.join(' ')} took longer than ${limitMs / 1000} s: killed`)
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${`${stderr}\n${stdout}`.trim().split('\n').slice(-3).join(' | ')}`)
   const rssKb = useTime ? Number(stderr.trim().split('\n').pop()) : NaN
   return { seconds, rss: rssKb * 1024, stdout }
 }
 
-/** Start a long-running process; `stop()` sends SIGTERM and returns its peak RSS (VmHWM) read just before. */
+/** Every child the bench started and that still runs. */
 const running = new Set()
+let ownGroups = false
+function track(child) {
+  running.add(child)
+  child.on('exit', () => running.delete(child))
+}
+function kill(child, signal) {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  if (ownGroups) try { process.kill(-child.pid, signal); return } catch { /* group gone */ }
+  child.kill(signal)
+}
+
+/**
+ * From now on every child is the leader of its own process group (spawned
+ * detached), so that killing it by the PID we got reaches the command under
+ * /usr/bin/time, `ip netns exec` and a tool's helpers too. Children then no
+ * longer get the terminal's Ctrl-C, so this also installs the handlers that
+ * kill them all (and run `cleanup`, e.g. deleting namespaces) on SIGINT,
+ * SIGTERM and exit.
+ */
+export function ownProcessGroups(cleanup = () => undefined) {
+  ownGroups = true
+  const onSignal = (signal) => {
+    process.stderr.write(`\nbench: ${signal}: stopping every process it started\n`)
+    stopDaemons()
+    cleanup()
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  process.on('exit', () => { stopDaemons(); cleanup() })
+}
 
 export function firstJsonLine(child) {
   return new Promise((resolve, reject) => {
@@ -52,18 +89,31 @@ export function firstJsonLine(child) {
 
 /** SIGKILL every daemon still running (on failure or Ctrl-C). */
 export function stopDaemons() {
-  for (const child of running) if (child.exitCode === null) child.kill('SIGKILL')
+  for (const child of running) kill(child, 'SIGKILL')
 }
 
+/**
+ * Start a long-running process; `stop()` sends SIGTERM (SIGKILL after 5 s)
+ * and returns its peak RSS (VmHWM) read just before. Its stdout is kept (the
+ * last 64 KiB) so that the pipe never fills: `firstLine()` and `lastLine()`
+ * parse from it.
+ */
 export function daemon(cmd, args, options = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: options.cwd })
-  running.add(child)
-  child.on('exit', () => running.delete(child))
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'], cwd: options.cwd, env: { ...process.env, ...options.env }, detached: ownGroups })
+  track(child)
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (piece) => { out = (out + piece).slice(-65_536) })
+  const exited = once(child, 'close').catch(() => undefined) // 'close': its stdout is read to the end
   return {
     child,
-    /** The first line of stdout, as JSON; the rest is drained so the process never blocks on a full pipe. */
+    /** The first line of stdout, as JSON. */
     firstLine() {
       return firstJsonLine(child)
+    },
+    /** The last complete line of stdout so far, as JSON (undefined if none or not JSON). */
+    lastLine() {
+      const lines = out.trimEnd().split('\n')
+      try { return JSON.parse(lines[lines.length - 1]) } catch { return undefined }
     },
     peakRss() {
       try {
@@ -73,12 +123,12 @@ export function daemon(cmd, args, options = {}) {
         return NaN
       }
     },
-    async stop() {
+    async stop(signal = 'SIGTERM') {
       const rss = this.peakRss()
-      if (child.exitCode === null) {
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-        await once(child, 'exit').catch(() => undefined)
+      if (child.exitCode === null && child.signalCode === null) {
+        kill(child, signal)
+        const timer = setTimeout(() => kill(child, 'SIGKILL'), 5000)
+        await exited
         clearTimeout(timer)
       }
       return rss
@@ -93,6 +143,35 @@ export async function freeUdpPort() {
   const { port } = socket.address()
   socket.close()
   return port
+}
+
+/** A TCP port free on 127.0.0.1 right now (for tools that cannot take port 0 and print theirs). */
+export async function freeTcpPort() {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Poll `check` (sync or async, truthy = done) every 100 ms until it holds; throws after `ms`. */
+export async function waitFor(check, ms, what) {
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** Where a command is on PATH (sbin included), or undefined. */
+export function which(cmd) {
+  for (const dir of `${process.env.PATH ?? ''}:/usr/sbin:/sbin`.split(':').filter(Boolean)) {
+    const path = join(dir, cmd)
+    try { accessSync(path, constants.X_OK); return path } catch { /* not here */ }
+  }
+  return undefined
 }
 
 /** A random file of `size` bytes at `path`, reused when it already has that size. */

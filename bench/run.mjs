@@ -1,13 +1,19 @@
 #!/usr/bin/env node
-// npm run bench [-- --size 1GiB --runs 3 --memory-sizes 256MiB,2GiB --small-chunks]
+// npm run bench [-- --size 1GiB --runs 3 --memory-sizes 256MiB,2GiB --small-chunks --swarm --swarm-size 256MiB …]
 // Throughput and memory of every command against this machine's own limits
-// (cp, openssl dgst -sha256, raw TCP between two Node processes), all
-// measured in the same run on the same file. Loopback only (broadcast
-// 127.255.255.255, free ports); kills only the processes it started.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+// (cp, openssl dgst -sha256, raw TCP between two Node processes, coreutils
+// split) and against the tools users would pick instead (curl ← nginx,
+// aria2c BitTorrent), all measured in the same run on the same file.
+// Loopback only (broadcast 127.255.255.255, 127.0.0.1, free ports); kills
+// only the processes it started. `--swarm` runs bench/swarm.mjs afterwards
+// with every `--swarm-<option>` passed on as `--<option>`.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { linkSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, BROADCAST, ROOT, daemon, stopDaemons, freeUdpPort, median, parseSize, sampleFile, settleDeletes, sha256, timed } from './lib.mjs'
+import { BIN, BROADCAST, ROOT, daemon, freeTcpPort, freeUdpPort, ownProcessGroups, parseSize, sampleFile, settleDeletes, sha256, stopDaemons, timed } from './lib.mjs'
+import { BT_TOOLS, HTTP_TOOLS, aria2Args, makeTorrent, missingTools, startNginx, startTracker } from './anchors.mjs'
+import { loopbackReport } from './loopback-report.mjs'
 
 const args = process.argv.slice(2)
 const opt = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback }
@@ -16,9 +22,9 @@ const runs = Number(opt('runs', '3'))
 const memorySizes = opt('memory-sizes', '256MiB,2GiB').split(',').filter(Boolean).map(parseSize)
 const work = opt('dir', '/tmp/p2p-bench')
 const node = process.execPath
-const MB = 1e6
 const progress = (line) => process.stderr.write(`\x1b[2K\rbench: ${line}${process.stderr.isTTY ? '' : '\n'}`)
 const common = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
+const LOCAL = '127.0.0.1'
 
 mkdirSync(work, { recursive: true })
 
@@ -34,7 +40,7 @@ async function startSeeders(file, count, extraSplit = []) {
     const dir = join(work, `seed-${i}`)
     rmSync(dir, { recursive: true, force: true })
     await timed(node, [BIN('p2p-split'), file, ...common(dir), ...extraSplit])
-    const serve = daemon(node, [BIN('p2p-serve'), '--host', '127.0.0.1', '--port', '0', '--json', ...common(dir)])
+    const serve = daemon(node, [BIN('p2p-serve'), '--host', LOCAL, '--port', '0', '--json', ...common(dir)])
     const { port } = await serve.firstLine()
     const announce = daemon(node, [BIN('p2p-announce'), '--port', String(port), '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--interval', '1', '--json', ...common(dir)])
     seeders.push({ dir, port, serve, announce })
@@ -49,12 +55,16 @@ async function startSeeders(file, count, extraSplit = []) {
   }
 }
 
+async function checked(path, expected, what) {
+  const got = await sha256(path)
+  if (got !== expected) throw new Error(`${what}: ${path} is not identical: ${got} ≠ ${expected}`)
+}
+
 async function downloadOnce(file, name, udpPort, expected) {
   const dir = join(work, 'downloader')
   rmSync(dir, { recursive: true, force: true })
   const r = await timed(node, [BIN('p2p-download'), name, '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--downloads-dir', join(dir, 'downloads'), '--json', ...common(dir)])
-  const got = await sha256(join(dir, 'downloads', name))
-  if (got !== expected) throw new Error(`download of ${name} is not identical: ${got} ≠ ${expected}`)
+  await checked(join(dir, 'downloads', name), expected, 'p2p-download')
   return r
 }
 
@@ -63,7 +73,7 @@ async function measureLimits(file) {
   const cp = await timed('cp', [file, copy])
   rmSync(copy, { force: true })
   const openssl = await timed('openssl', ['dgst', '-sha256', file])
-  // What writing 1,024 chunk files costs on this machine, with no hashing at all: the floor under p2p-split.
+  // What writing the chunk files costs on this machine, with no hashing at all: p2p-split's second floor.
   const pieces = join(work, 'coreutils-split')
   rmSync(pieces, { recursive: true, force: true })
   mkdirSync(pieces)
@@ -74,7 +84,63 @@ async function measureLimits(file) {
   const { port } = await sender.firstLine()
   const tcp = await timed(node, [join(ROOT, 'bench', 'tcp-copy.mjs'), 'recv', String(port)])
   await sender.stop()
-  return { cp: cp.seconds, openssl: openssl.seconds, tcp: tcp.seconds, chunkFiles: chunkFiles.seconds }
+  return { cp, openssl, tcp, chunkFiles }
+}
+
+/** nginx (sendfile) serving the sample's directory on 127.0.0.1, for curl. */
+async function httpAnchor(file) {
+  const nginx = await startNginx({ dir: join(work, 'nginx'), root: work, address: LOCAL, port: await freeTcpPort() })
+  const name = file.slice(work.length + 1)
+  return {
+    stop: () => nginx.stop(),
+    async once(expected) {
+      const out = join(work, 'curl-out.bin')
+      rmSync(out, { force: true })
+      const r = await timed('curl', ['-s', '-f', '-o', out, nginx.url(name)])
+      await checked(out, expected, 'curl ← nginx')
+      rmSync(out, { force: true })
+      return r
+    },
+  }
+}
+
+/**
+ * aria2c BitTorrent on 127.0.0.1: a torrent of the sample (1 MiB pieces),
+ * then per measurement a fresh opentracker (no stale peers from the last
+ * one), `count` seeders that hash-check their copy (a hard link) before they
+ * announce, and one leecher that exits when its download is complete.
+ */
+async function bitTorrentAnchor(file) {
+  const dir = join(work, 'bt')
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true })
+  const trackerPort = await freeTcpPort()
+  const { torrent, infoHash } = makeTorrent(file, `http://${LOCAL}:${trackerPort}/announce`, join(dir, 'sample.torrent'))
+  const name = file.slice(work.length + 1)
+  return {
+    async once(count, expected) {
+      const tracker = await startTracker({ dir: join(dir, 'tracker'), address: LOCAL, port: trackerPort, infoHash })
+      const seeders = []
+      try {
+        for (let i = 0; i < count; i++) {
+          const seedDir = join(dir, `seed-${i}`)
+          mkdirSync(seedDir, { recursive: true })
+          try { linkSync(file, join(seedDir, name)) } catch (err) { if (err.code !== 'EEXIST') throw err }
+          seeders.push(daemon('aria2c', aria2Args({ torrent, dir: seedDir, port: await freeTcpPort(), address: LOCAL, seed: true })))
+        }
+        await tracker.untilSeeders(count, 300_000)
+        const out = join(dir, 'leecher')
+        rmSync(out, { recursive: true, force: true })
+        const r = await timed('aria2c', aria2Args({ torrent, dir: out, port: await freeTcpPort(), address: LOCAL }), { stdout: 'pipe' })
+        await checked(join(out, name), expected, 'aria2c')
+        rmSync(out, { recursive: true, force: true })
+        return r
+      } finally {
+        for (const s of seeders) await s.stop()
+        await tracker.stop()
+      }
+    },
+  }
 }
 
 async function main() {
@@ -83,30 +149,49 @@ async function main() {
   await sampleFile(file, size)
   const expected = await sha256(file)
   const name = `sample-${size}.bin`
-  const samples = { cp: [], openssl: [], tcp: [], chunkFiles: [], split: [], pull: [], pullWall: [], download1: [], download2: [], rss1: [], rss2: [], serveRss: [] }
+  const skipped = {}
+  const httpSkip = missingTools(HTTP_TOOLS)
+  const btSkip = missingTools(BT_TOOLS)
+  if (httpSkip) skipped['curl ← nginx'] = httpSkip
+  if (btSkip) skipped['aria2c BitTorrent'] = btSkip
+  for (const [what, why] of Object.entries(skipped)) console.log(`skipped: ${what}: ${why}`)
+  const http = httpSkip ? undefined : await httpAnchor(file)
+  const bt = btSkip ? undefined : await bitTorrentAnchor(file)
+  const keys = ['cp', 'openssl', 'tcp', 'chunkFiles', 'split', 'pull', 'pullWall', 'curl', 'download1', 'download2', 'aria1', 'aria2', 'serve']
+  const samples = Object.fromEntries(keys.map((k) => [k, []]))
+  const rss = Object.fromEntries(keys.map((k) => [k, []]))
+  const add = (key, r) => { samples[key].push(r.seconds); rss[key].push(r.rss) }
   for (let run = 1; run <= runs; run++) {
     progress(`run ${run}/${runs}: limits (cp, openssl, raw TCP, coreutils split)`)
-    const limits = await measureLimits(file)
-    samples.cp.push(limits.cp); samples.openssl.push(limits.openssl); samples.tcp.push(limits.tcp); samples.chunkFiles.push(limits.chunkFiles)
+    for (const [key, r] of Object.entries(await measureLimits(file))) add(key, r)
     progress(`run ${run}/${runs}: p2p-split`)
     rmSync(join(work, 'split-only'), { recursive: true, force: true })
     await settleDeletes()
-    samples.split.push((await timed(node, [BIN('p2p-split'), file, ...common(join(work, 'split-only'))])).seconds)
+    add('split', await timed(node, [BIN('p2p-split'), file, ...common(join(work, 'split-only'))]))
     rmSync(join(work, 'split-only'), { recursive: true, force: true })
+    if (http) {
+      progress(`run ${run}/${runs}: curl ← nginx`)
+      add('curl', await http.once(expected))
+    }
     progress(`run ${run}/${runs}: one seeder`)
     let swarm = await startSeeders(file, 1)
     const pull = await timed(node, [join(ROOT, 'bench', 'pull.mjs'), '--port', String(swarm.seeders[0].port), '--chunks-dir', join(swarm.seeders[0].dir, 'chunks')], { stdout: 'pipe' })
-    samples.pull.push(JSON.parse(pull.stdout).seconds) // the transfer: connect → last chunk verified
-    samples.pullWall.push(pull.seconds)
-    const d1 = await downloadOnce(file, name, swarm.udpPort, expected)
-    samples.download1.push(d1.seconds); samples.rss1.push(d1.rss)
-    samples.serveRss.push(await swarm.stop())
+    add('pull', { seconds: JSON.parse(pull.stdout).seconds, rss: pull.rss }) // the transfer: connect → last chunk verified
+    add('pullWall', pull)
+    add('download1', await downloadOnce(file, name, swarm.udpPort, expected))
+    rss.serve.push(await swarm.stop())
     progress(`run ${run}/${runs}: two seeders`)
     swarm = await startSeeders(file, 2)
-    const d2 = await downloadOnce(file, name, swarm.udpPort, expected)
-    samples.download2.push(d2.seconds); samples.rss2.push(d2.rss)
+    add('download2', await downloadOnce(file, name, swarm.udpPort, expected))
     await swarm.stop()
+    if (bt) {
+      progress(`run ${run}/${runs}: aria2c BitTorrent, one seeder`)
+      add('aria1', await bt.once(1, expected))
+      progress(`run ${run}/${runs}: aria2c BitTorrent, two seeders`)
+      add('aria2', await bt.once(2, expected))
+    }
   }
+  await http?.stop()
   const memory = []
   for (const s of memorySizes) {
     progress(`memory: ${s} bytes from one seeder`)
@@ -127,45 +212,23 @@ async function main() {
     const d = await downloadOnce(f, 'small-chunks.bin', swarm.udpPort, await sha256(f))
     await swarm.stop()
     rmSync(f, { force: true })
-    smallChunks = { size: s, seconds: d.seconds, rate: s / d.seconds / MB }
+    smallChunks = { size: s, seconds: d.seconds, rate: s / d.seconds / 1e6 }
   }
   progress('done\n')
-  report({ samples, memory, smallChunks })
+  console.log(loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped }))
 }
 
-function report({ samples, memory, smallChunks }) {
-  const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
-  const range = (k) => `${Math.min(...samples[k]).toFixed(2)}–${Math.max(...samples[k]).toFixed(2)}`
-  const rate = (s) => (size / s / MB).toFixed(0)
-  const rows = [
-    ['cp (limit)', 'cp'], ['openssl dgst -sha256 (limit)', 'openssl'], ['raw TCP, 2 Node processes (limit)', 'tcp'],
-    ['coreutils split -b 1MiB: the chunk files written, no hashing (limit)', 'chunkFiles'],
-    ['p2p-split', 'split'], ['pull all chunks, 1 connection, 16 requests in flight, each chunk verified (transfer)', 'pull'],
-    ['  the same pull, process wall (start-up and store scan included)', 'pullWall'],
-    ['p2p-download, 1 seeder (wall)', 'download1'], ['p2p-download, 2 seeders (wall)', 'download2'],
-  ].map(([label, k]) => `| ${label} | ${m[k].toFixed(2)} s (${range(k)}) | ${rate(m[k])} | ${(m[k] / m.openssl).toFixed(2)} × | ${(m[k] / m.cp).toFixed(2)} × |`)
-  const mb = (b) => `${(b / MB).toFixed(0)} MB`
-  const lines = [
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; file ${(size / 2 ** 20).toFixed(0)} MiB of random bytes in page cache, ${runs} runs, median (min–max).`,
-    '',
-    '| what | time | MB/s | time ÷ openssl | time ÷ cp |',
-    '|---|---|---|---|---|',
-    ...rows,
-    '',
-    `Peak RSS: p2p-download ${mb(median(samples.rss1))} (1 seeder), ${mb(median(samples.rss2))} (2 seeders); p2p-serve/p2p-announce at most ${mb(median(samples.serveRss))}.`,
-    ...(memory.length ? ['', '| file | p2p-download peak RSS | seeder peak RSS | time |', '|---|---|---|---|',
-      ...memory.map((r) => `| ${(r.size / 2 ** 20).toFixed(0)} MiB | ${mb(r.downloadRss)} | ${mb(r.seederRss)} | ${r.seconds.toFixed(2)} s |`)] : []),
-    ...(smallChunks ? ['', `10,000 chunks of 64 KiB (${(smallChunks.size / 2 ** 20).toFixed(0)} MiB), 1 seeder: ${smallChunks.seconds.toFixed(2)} s, ${smallChunks.rate.toFixed(0)} MB/s = ${(smallChunks.rate / (size / m.download1 / MB)).toFixed(2)} × the 1 MiB-chunk rate.`] : []),
-  ]
-  const markdown = lines.join('\n')
-  console.log(markdown)
-  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
-  writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), `${JSON.stringify({ date: new Date().toISOString(), size, runs, samples, medians: m, memory, smallChunks }, null, 2)}\n`)
-  writeFileSync(join(ROOT, 'bench', 'results', 'latest.md'), `${markdown}\n`)
+/** bench/swarm.mjs with the `--swarm-*` options, as a child (it needs root; it says so and skips otherwise). */
+async function swarm() {
+  const passed = []
+  for (let i = 0; i < args.length; i++) if (args[i].startsWith('--swarm-')) passed.push(`--${args[i].slice(8)}`, args[++i])
+  const child = spawn(node, [join(ROOT, 'bench', 'swarm.mjs'), ...passed], { stdio: 'inherit' })
+  const [code] = await once(child, 'exit')
+  if (code !== 0) process.exitCode = code ?? 1
 }
 
-process.on('SIGINT', () => { stopDaemons(); process.exit(130) })
-main().catch((err) => {
+ownProcessGroups()
+main().then(() => (args.includes('--swarm') ? swarm() : undefined)).catch((err) => {
   console.error(`\nbench failed: ${err.message}`)
   stopDaemons()
   process.exitCode = 1

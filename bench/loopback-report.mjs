@@ -1,0 +1,49 @@
+// The loopback section of the results: one table (medians of the runs, their
+// range, ratios to openssl, cp and curl ← nginx, each client's peak RSS) and
+// the lines that put p2p-split and p2p-download beside their floors.
+import { median } from './lib.mjs'
+import { MB, machine, mb, mib, saveSection } from './results.mjs'
+
+const ROWS = [
+  ['cp (limit)', 'cp'],
+  ['openssl dgst -sha256 (limit)', 'openssl'],
+  ['raw TCP, 2 Node processes (limit)', 'tcp'],
+  ['coreutils split -b 1MiB: the chunk files written, no hashing (limit)', 'chunkFiles'],
+  ['p2p-split', 'split'],
+  ['pull all chunks, 1 connection, 16 requests in flight, each chunk verified (transfer)', 'pull'],
+  ['  the same pull, process wall (start-up and store scan included)', 'pullWall'],
+  ['curl ← nginx, HTTP with sendfile, verifies nothing (wall)', 'curl'],
+  ['p2p-download, 1 seeder (wall)', 'download1'],
+  ['p2p-download, 2 seeders (wall)', 'download2'],
+  ['aria2c BitTorrent, 1 aria2c seeder, SHA-1 piece checks (wall)', 'aria1'],
+  ['aria2c BitTorrent, 2 aria2c seeders (wall)', 'aria2'],
+]
+
+export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped }) {
+  const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
+  const r = Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, median(v)]))
+  const has = (k) => samples[k]?.length > 0
+  const range = (k) => `${Math.min(...samples[k]).toFixed(2)}–${Math.max(...samples[k]).toFixed(2)}`
+  const ratio = (k, base) => (has(base) ? `${(m[k] / m[base]).toFixed(2)} ×` : '–')
+  const rows = ROWS.filter(([, k]) => has(k)).map(([label, k]) =>
+    `| ${label} | ${m[k].toFixed(2)} s (${range(k)}) | ${(size / m[k] / MB).toFixed(0)} | ${ratio(k, 'openssl')} | ${ratio(k, 'cp')} | ${ratio(k, 'curl')} | ${mb(r[k])} |`)
+  const splitFloor = Math.max(m.openssl, m.chunkFiles)
+  const lines = [
+    `Measured ${machine()}; file ${mib(size)} of random bytes in page cache, ${runs} run(s), median (min–max). Peak RSS is the client's (GNU time %M).`,
+    '',
+    '| what | time | MB/s | ÷ openssl | ÷ cp | ÷ curl←nginx | peak RSS |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    `p2p-split ÷ the larger of its two floors (openssl ${m.openssl.toFixed(2)} s, coreutils split ${m.chunkFiles.toFixed(2)} s): ${(m.split / splitFloor).toFixed(2)} ×.`,
+    ...(has('aria1') ? [`aria2c BitTorrent ÷ p2p-download: ${(m.aria1 / m.download1).toFixed(2)} × (1 seeder), ${(m.aria2 / m.download2).toFixed(2)} × (2 seeders).`] : []),
+    `Peak RSS: p2p-download ${mb(r.download1)} (1 seeder), ${mb(r.download2)} (2 seeders); p2p-serve/p2p-announce at most ${mb(r.serve)}${has('aria1') ? `; aria2c leecher ${mb(r.aria1)}` : ''}${has('curl') ? `; curl ${mb(r.curl)}` : ''}.`,
+    ...(memory.length ? ['', '| file | p2p-download peak RSS | seeder peak RSS | time |', '|---|---|---|---|',
+      ...memory.map((x) => `| ${mib(x.size)} | ${mb(x.downloadRss)} | ${mb(x.seederRss)} | ${x.seconds.toFixed(2)} s |`)] : []),
+    ...(smallChunks ? ['', `10,000 chunks of 64 KiB (${mib(smallChunks.size)}), 1 seeder: ${smallChunks.seconds.toFixed(2)} s, ${smallChunks.rate.toFixed(0)} MB/s = ${(smallChunks.rate / (size / m.download1 / MB)).toFixed(2)} × the 1 MiB-chunk rate.`] : []),
+    ...Object.entries(skipped).map(([what, why]) => `\nSkipped: ${what}: ${why}.`),
+  ]
+  const markdown = lines.join('\n')
+  saveSection('loopback', { size, runs, samples, rss, medians: m, medianRss: r, memory, smallChunks, skipped }, markdown)
+  return markdown
+}

@@ -1,0 +1,246 @@
+#!/usr/bin/env node
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --keep]
+// One seeder host and N downloader hosts on a bridge, in the bench's own
+// network namespaces (bench/netns.mjs), every link shaped in both
+// directions; all N downloaders start together. For each N and each tool
+// (p2pshare, aria2c BitTorrent, curl ← nginx) in the same run: when each
+// downloader finished, when the last did, and what the seeder's link sent.
+// Every output's SHA-256 is checked against the source. Root only; every
+// process is stopped by PID and every namespace deleted, also on Ctrl-C,
+// on error and on timeout.
+import { spawnSync } from 'node:child_process'
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BIN, daemon, ownProcessGroups, parseSize, sampleFile, sha256, stopDaemons, timed, waitFor, which } from './lib.mjs'
+import { BT_TOOLS, HTTP_TOOLS, aria2Args, doneHook, inNs, makeTorrent, missingTools, startNginx, startTracker } from './anchors.mjs'
+import { BenchLan, netnsUnavailable } from './netns.mjs'
+import { parseRate, swarmReport } from './swarm-report.mjs'
+
+const args = process.argv.slice(2)
+const opt = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback }
+const size = parseSize(opt('size', '256MiB'))
+const counts = opt('hosts', '1,4,8,16').split(',').map(Number)
+const rate = opt('rate', '200mbit')
+const delay = opt('delay', '2ms')
+const tools = opt('tools', 'p2pshare,bittorrent,http').split(',')
+const work = opt('dir', '/tmp/p2p-bench-swarm')
+const node = process.execPath
+const progress = (line) => process.stderr.write(`\x1b[2K\rswarm: ${line}${process.stderr.isTTY ? '' : '\n'}`)
+const NAME = 'swarm-sample.bin'
+// What one transfer at the link's rate takes, for the time bounds: a round may take N of them (HTTP) and more under load.
+const linkSeconds = (size * 8) / parseRate(rate)
+const roundTimeoutMs = (n) => Number(opt('round-timeout', '0')) * 1000 || (120 + 4 * n * linkSeconds) * 1000
+
+let lan
+let root
+/** Namespaces go always; the run's files unless --keep (they hold N copies of the file). */
+const cleanup = () => {
+  lan?.destroy()
+  if (root && !args.includes('--keep')) rmSync(root, { recursive: true, force: true })
+}
+
+/** p2p command argv for `host`: its own store, logs and dictionary. */
+const p2p = (host, name, extra) => inNs(host.ns, node, [BIN(name), ...extra, '--chunks-dir', join(host.dir, 'chunks'), '--logs-dir', join(host.dir, 'logs'), ...(name === 'p2p-download' ? ['--dictionary', join(host.dir, 'content_dictionary.json')] : [])])
+
+function freshDirs(hosts) {
+  for (const h of hosts) {
+    rmSync(h.dir, { recursive: true, force: true })
+    mkdirSync(h.dir, { recursive: true })
+  }
+}
+
+/**
+ * Start every downloader at once and time each to its exit (`finish` may
+ * resolve earlier, for tools that go on seeding). Returns seconds from the
+ * common start and what each printed.
+ */
+async function together(downloaders, start) {
+  const t0 = performance.now()
+  const wall0 = Date.now()
+  const runs = downloaders.map((h) => start(h, wall0).then((r) => ({ ...r, seconds: r.doneAt ? (r.doneAt - wall0) / 1000 : (performance.now() - t0) / 1000 })))
+  return Promise.all(runs)
+}
+
+async function verify(paths, expected) {
+  for (const path of paths) {
+    const got = await sha256(path)
+    if (got !== expected) throw new Error(`${path} is not identical to the source: ${got} ≠ ${expected}`)
+  }
+}
+
+const tx = (seeder) => lan.counters(seeder).tx
+
+/**
+ * p2pshare: the seeder runs p2p-serve + p2p-announce on a store it split;
+ * every downloader host runs the same pair on its own (empty) store, which
+ * serves and announces the chunks its p2p-download writes there (reseeding),
+ * then all p2p-downloads start together. Defaults everywhere (ports,
+ * broadcast "auto" → 10.78.0.255, intervals), as users run them.
+ */
+async function roundP2p(seeder, downloaders, expected, timeoutMs) {
+  freshDirs(downloaders)
+  const daemons = []
+  const serveOn = async (h) => {
+    const serve = daemon(...p2p(h, 'p2p-serve', ['--json']), { cwd: h.dir })
+    await serve.firstLine()
+    daemons.push({ host: h, serve, announce: daemon(...p2p(h, 'p2p-announce', []), { cwd: h.dir }) })
+  }
+  try {
+    await serveOn(seeder)
+    await Promise.all(downloaders.map(serveOn))
+    const before = tx(seeder)
+    const results = await together(downloaders, async (h) => {
+      const [cmd, argv] = p2p(h, 'p2p-download', [NAME, '--json', '--downloads-dir', join(h.dir, 'downloads')])
+      const r = await timed(cmd, argv, { stdout: 'pipe', cwd: h.dir, timeoutMs })
+      return { rss: r.rss, receipt: JSON.parse(r.stdout.trim().split('\n').pop()) }
+    })
+    const seederSent = tx(seeder) - before
+    const served = [] // by each downloader's p2p-serve, as it counts
+    for (const d of daemons) {
+      await d.announce.stop()
+      await d.serve.stop()
+      if (d.host !== seeder) served.push(d.serve.lastLine()?.stats?.bytesServed ?? NaN)
+    }
+    await verify(downloaders.map((h) => join(h.dir, 'downloads', NAME)), expected)
+    // Where each downloader's bytes came from, by its own receipt; what it fetched beyond them was duplicates.
+    let fromSeeder = 0
+    let fromPeers = 0
+    for (const r of results) for (const p of r.receipt.peers ?? []) (p.peer.split(':')[0] === seeder.address ? (fromSeeder += p.bytes) : (fromPeers += p.bytes))
+    const fetched = results.reduce((sum, r) => sum + (r.receipt.fetchedBytes ?? NaN), 0)
+    return { seconds: results.map((r) => r.seconds), rss: results.map((r) => r.rss), seederSent, fromSeeder, fromPeers, fetched, served }
+  } finally {
+    for (const d of daemons) { await d.announce.stop(); await d.serve.stop() }
+  }
+}
+
+/**
+ * aria2c BitTorrent: opentracker and an aria2c seeder on the seeder host,
+ * one aria2c per downloader host that keeps seeding after it is complete
+ * (as p2pshare's downloaders do) until the last one is; each one's finish
+ * is the time its completion hook wrote.
+ */
+async function roundBitTorrent(seeder, downloaders, expected, timeoutMs, bt) {
+  freshDirs(downloaders)
+  const tracker = await startTracker({ dir: join(bt.dir, 'tracker'), address: seeder.address, port: 6969, ns: seeder.ns, infoHash: bt.infoHash })
+  const peers = []
+  try {
+    const [cmd, argv] = inNs(seeder.ns, 'aria2c', aria2Args({ torrent: bt.torrent, dir: bt.seedDir, port: 6881, seed: true }))
+    peers.push(daemon(cmd, argv))
+    await tracker.untilSeeders(1, 300_000)
+    const before = tx(seeder)
+    const deadline = Date.now() + timeoutMs
+    const results = await together(downloaders, async (h, wall0) => {
+      const done = join(h.dir, 'done')
+      const [c, a] = inNs(h.ns, 'aria2c', aria2Args({ torrent: bt.torrent, dir: join(h.dir, 'downloads'), port: 6881, keepSeeding: true, hook: bt.hook }))
+      const peer = daemon(c, a, { env: { BENCH_DONE_FILE: done }, cwd: h.dir })
+      peers.push(peer)
+      await waitFor(() => {
+        if (peer.child.exitCode !== null) throw new Error(`aria2c on ${h.address} exited (${peer.child.exitCode}) before it was complete`)
+        return existsSync(done)
+      }, Math.max(0, deadline - Date.now()), `aria2c on ${h.address} complete`)
+      return { doneAt: Number(readFileSync(done, 'utf8')), rss: peer.peakRss() }
+    })
+    const seederSent = tx(seeder) - before
+    for (const p of peers) await p.stop()
+    await verify(downloaders.map((h) => join(h.dir, 'downloads', NAME)), expected)
+    return { seconds: results.map((r) => Math.max(0, r.seconds)), rss: results.map((r) => r.rss), seederSent }
+  } finally {
+    for (const p of peers) await p.stop()
+    await tracker.stop()
+  }
+}
+
+/** HTTP: nginx (sendfile) on the seeder host, one curl per downloader host; the seeder's link is the wall. */
+async function roundHttp(seeder, downloaders, expected, timeoutMs, http) {
+  freshDirs(downloaders)
+  const nginx = await startNginx({ dir: join(http.dir, 'nginx'), root: http.root, address: seeder.address, port: 80, ns: seeder.ns })
+  try {
+    const before = tx(seeder)
+    const results = await together(downloaders, async (h) => {
+      const [cmd, argv] = inNs(h.ns, 'curl', ['-s', '-f', '-o', join(h.dir, NAME), nginx.url(NAME)])
+      return { rss: (await timed(cmd, argv, { timeoutMs })).rss }
+    })
+    const seederSent = tx(seeder) - before
+    await verify(downloaders.map((h) => join(h.dir, NAME)), expected)
+    return { seconds: results.map((r) => r.seconds), rss: results.map((r) => r.rss), seederSent }
+  } finally {
+    await nginx.stop()
+  }
+}
+
+/** One short iperf3 run host 1 → seeder: what the shaped link carries (TCP goodput, bits/s). */
+async function linkCheck(seeder, other) {
+  if (!which('iperf3')) return undefined
+  const server = daemon(...inNs(seeder.ns, 'iperf3', ['-s', '-1', '-B', seeder.address]))
+  try {
+    const listening = () => spawnSync('ip', ['netns', 'exec', seeder.ns, 'ss', '-Hltn', 'sport', '=', ':5201'], { encoding: 'utf8' }).stdout.trim() !== ''
+    await waitFor(listening, 5000, 'iperf3 listening')
+    const r = await timed(...inNs(other.ns, 'iperf3', ['-c', seeder.address, '-t', '2', '-J']), { stdout: 'pipe', timeoutMs: 20_000 })
+    return JSON.parse(r.stdout).end.sum_received.bits_per_second
+  } catch (err) {
+    console.log(`note: link check with iperf3 failed: ${err.message}`)
+    return undefined
+  } finally {
+    await server.stop()
+  }
+}
+
+async function main() {
+  const why = netnsUnavailable()
+  if (why) {
+    console.log(`skipped: swarm: ${why}`)
+    return
+  }
+  const skipped = {}
+  const methods = []
+  for (const t of tools) {
+    const missing = { p2pshare: undefined, bittorrent: missingTools(BT_TOOLS), http: missingTools(HTTP_TOOLS) }[t]
+    if (missing) { skipped[t] = missing; console.log(`skipped: swarm ${t}: ${missing}`) } else methods.push(t)
+  }
+  mkdirSync(work, { recursive: true })
+  root = await mkdtemp(join(work, 'run-'))
+  const source = join(work, `swarm-sample-${size}.bin`)
+  progress(`creating ${source}`)
+  await sampleFile(source, size)
+  const expected = await sha256(source)
+  const maxN = Math.max(...counts)
+  progress(`building ${maxN + 1} hosts, links ${rate}, ${delay}`)
+  lan = BenchLan.create(root, maxN + 1, { rate, delay })
+  if (!lan.delayApplied) console.log(`note: this kernel has no netem: links are shaped to ${rate} but the ${delay} delay is not applied`)
+  const [seeder, ...others] = lan.hosts
+  const linkBps = await linkCheck(seeder, others[0])
+  // Each tool's seeder copy, prepared once: p2pshare's store split by the seeder, a hard link for nginx and aria2c.
+  const share = join(root, 'seeder-files')
+  mkdirSync(share)
+  linkSync(source, join(share, NAME))
+  await timed(...p2p(seeder, 'p2p-split', [join(share, NAME)]))
+  const http = { dir: join(root, 'http'), root: share }
+  let bt
+  if (methods.includes('bittorrent')) {
+    mkdirSync(join(root, 'bt'))
+    bt = { dir: join(root, 'bt'), seedDir: share, hook: doneHook(join(root, 'bt')), ...makeTorrent(join(share, NAME), `http://${seeder.address}:6969/announce`, join(root, 'bt', 'swarm.torrent')) }
+  }
+  const rounds = []
+  for (const n of counts) {
+    for (const method of methods) {
+      progress(`N = ${n}: ${method}`)
+      const downloaders = others.slice(0, n).map((h) => ({ ...h, dir: join(h.dir, method) })) // each tool its own files
+      const run = { p2pshare: roundP2p, bittorrent: roundBitTorrent, http: roundHttp }[method]
+      const r = await run(seeder, downloaders, expected, roundTimeoutMs(n), method === 'http' ? http : bt)
+      rounds.push({ n, method, ...r })
+      progress(`N = ${n}: ${method}: last done ${Math.max(...r.seconds).toFixed(2)} s, seeder sent ${(r.seederSent / size).toFixed(2)} × the file`)
+    }
+  }
+  progress('done\n')
+  console.log(swarmReport({ size, rate, delay, delayApplied: lan.delayApplied, linkBps, counts, rounds, skipped }))
+  if (args.includes('--keep')) console.log(`kept: ${root} (each host's store, logs and downloads of the last round of each tool)`)
+}
+
+ownProcessGroups(cleanup)
+main().catch((err) => {
+  console.error(`\nswarm failed: ${err.message}`)
+  stopDaemons()
+  cleanup()
+  process.exitCode = 1
+})
