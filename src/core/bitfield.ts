@@ -15,6 +15,18 @@ const POPCOUNT = (() => {
   return table
 })()
 
+/** Set bits in a 32-bit word (the classic SWAR count). */
+function popcount32(word: number): number {
+  let x = word - ((word >>> 1) & 0x55555555)
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333)
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24
+}
+
+/** The whole 4-byte words at the start of `bytes` when it is 4-byte aligned (most are; else none: bytes one by one). */
+function wordsOf(bytes: Uint8Array): Uint32Array {
+  return bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2) : new Uint32Array(0)
+}
+
 /** The valid bits of the last byte of a `length`-bit field (0xff when it is whole). */
 const lastByteMask = (length: number): number => (length % 8 === 0 ? 0xff : (0xff00 >> (length % 8)) & 0xff)
 
@@ -75,9 +87,12 @@ export class Bitfield {
   }
 
   count(): number {
-    if (this.stored === undefined) return this.length
+    const bytes = this.stored
+    if (bytes === undefined) return this.length
+    const words = wordsOf(bytes)
     let n = 0
-    for (const byte of this.stored) n += POPCOUNT[byte]!
+    for (let i = 0; i < words.length; i++) n += popcount32(words[i]!)
+    for (let i = words.length * 4; i < bytes.length; i++) n += POPCOUNT[bytes[i]!]!
     return n
   }
 
@@ -137,6 +152,8 @@ export class Bitfield {
 function isAllSet(bytes: Uint8Array, lastMask: number): boolean {
   if (bytes.length === 0) return true
   const last = bytes.length - 1
-  for (let i = 0; i < last; i++) if (bytes[i] !== 0xff) return false
+  const words = wordsOf(bytes.subarray(0, last))
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0xffffffff) return false
+  for (let i = words.length * 4; i < last; i++) if (bytes[i] !== 0xff) return false
   return bytes[last] === lastMask
 }

@@ -4,10 +4,11 @@ import { Bitfield } from '../../src/core/bitfield.js'
 import type { Announcement } from '../../src/core/discovery/announcement.js'
 import { directedBroadcast, resolveBroadcast } from '../../src/core/discovery/broadcast.js'
 import { ContentDictionary } from '../../src/core/discovery/dictionary.js'
+import { toSnapshot } from '../../src/core/discovery/dictionary-file.js'
 
 const id = (n: number): string => n.toString(16).padStart(64, '0')
 const announce = (peer: string, port: number, files: number[], have: 'all' | Bitfield = 'all'): Announcement => ({
-  type: 'announce', peer, port, files: files.map((n) => ({ id: id(n), name: `f${n}`, size: 4096, chunks: 4, have, from: 0 })),
+  type: 'announce', peer, port, files: files.map((n) => ({ id: id(n), name: `f${n}`, size: 4 * 4096, chunks: 4, have, from: 0 })),
 })
 
 describe('content dictionary', () => {
@@ -16,7 +17,7 @@ describe('content dictionary', () => {
     d.merge(announce('p1p1p1p1', 5000, [1, 2]), '10.0.0.1', 1000)
     d.merge(announce('p2p2p2p2', 5000, [2]), '10.0.0.2', 1000)
     assert.deepEqual(d.file(id(2))!.peers.map((p) => p.address).sort(), ['10.0.0.1', '10.0.0.2'])
-    const json = d.toJSON(2000)
+    const json = toSnapshot(d.files(), { now: 2000, wallNow: 2000 })
     assert.equal(json.files[id(1)]!.peers[0]!.have, 'all')
     assert.equal(json.files[id(1)]!.peers[0]!.lastSeen, new Date(1000).toISOString())
   })
