@@ -21,7 +21,7 @@ import { ByteRateLimit } from './rate-limit.js'
  * host pushes out only itself; past the overall `maxBytes` the address
  * holding the most bytes gives up its oldest claim. Making a have-set is
  * also rate-limited per address (a quarter of `maxBytesPerAddress` a second,
- * the whole of it at once) and in all (a quarter of `maxBytes` a second): an
+ * the whole of it at once) and in all (likewise with `maxBytes`): an
  * honest peer's have-set is made once and then updated in place, while a
  * flood of claims that evict each other would otherwise cost a 2 MiB
  * allocation per 200-byte entry. Past `maxFiles`,
@@ -131,7 +131,7 @@ export class ContentDictionary {
   constructor(limits: Partial<DictionaryLimits> = {}) {
     this.limits = { ...DEFAULT_DICTIONARY_LIMITS, ...limits }
     const { maxBytesPerAddress, maxBytes } = this.limits
-    this.allocations = new ByteRateLimit({ perSecond: maxBytesPerAddress / 4, burst: maxBytesPerAddress, totalPerSecond: maxBytes / 4, now: () => 0 })
+    this.allocations = new ByteRateLimit({ perSecond: maxBytesPerAddress / 4, burst: maxBytesPerAddress, totalPerSecond: maxBytes / 4, totalBurst: maxBytes, now: () => 0 })
   }
 
   get fileCount(): number {

@@ -1,8 +1,9 @@
 /**
  * Token buckets in bytes, one per key (a source address) and one for all
  * keys together. A key may spend `burst` bytes at once and `perSecond` bytes
- * a second after that; all keys together `totalPerSecond` (burst: one
- * second's worth), so spoofing many sources does not multiply the budget.
+ * a second after that; all keys together `totalBurst` (default: one second's
+ * worth) and `totalPerSecond`, so spoofing many sources does not multiply
+ * the budget.
  * At most `maxKeys` buckets are kept, the least recently used dropped first
  * (a dropped key comes back with a full bucket; the total still holds).
  */
@@ -11,6 +12,7 @@ export interface RateLimitOptions {
   perSecond: number
   burst: number
   totalPerSecond: number
+  totalBurst?: number
   maxKeys?: number
   now?: () => number
 }
@@ -27,14 +29,14 @@ export class ByteRateLimit {
 
   constructor(private readonly o: RateLimitOptions) {
     this.now = o.now ?? (() => performance.now())
-    this.total = { tokens: o.totalPerSecond, at: this.now() }
+    this.total = { tokens: o.totalBurst ?? o.totalPerSecond, at: this.now() }
   }
 
   /** Spend `bytes` for `key` if both its bucket and the total allow it; false (nothing spent) otherwise. */
   take(key: string, bytes: number, now = this.now()): boolean {
     const bucket = this.buckets.get(key) ?? { tokens: this.o.burst, at: now }
     refill(bucket, now, this.o.perSecond, this.o.burst)
-    refill(this.total, now, this.o.totalPerSecond, this.o.totalPerSecond)
+    refill(this.total, now, this.o.totalPerSecond, this.o.totalBurst ?? this.o.totalPerSecond)
     this.buckets.delete(key)
     this.buckets.set(key, bucket)
     if (this.buckets.size > (this.o.maxKeys ?? 4096)) this.buckets.delete(this.buckets.keys().next().value!)
