@@ -18,6 +18,8 @@ export interface Stranger {
   send(payload: string | Buffer, to?: string): Promise<void>
   /** Send `payload` now and every `everyMs` (one timer per call, stopped at cleanup). */
   repeat(payload: string | Buffer, everyMs: number): void
+  /** Answer every query heard on the discovery port with `payload`, by unicast from the stranger's address, as an announcer does. */
+  answerQueries(payload: string | Buffer): Promise<void>
 }
 
 export async function startStranger(t: Cleanup, udpPort: number, address = '127.0.0.2'): Promise<Stranger> {
@@ -39,6 +41,16 @@ export async function startStranger(t: Cleanup, udpPort: number, address = '127.
     repeat: (payload, everyMs) => {
       void send(payload)
       timers.push(setInterval(() => void send(payload), everyMs))
+    },
+    answerQueries: async (payload) => {
+      // Broadcasts reach only sockets bound to the wildcard address: hear them there, answer from ours.
+      const ear = createSocket({ type: 'udp4', reuseAddr: true })
+      ear.on('message', (bytes, from) => {
+        if (/"type"\s*:\s*"query"/.test(bytes.toString('utf8', 0, 200))) socket.send(payload, from.port, from.address)
+      })
+      ear.bind(udpPort, '0.0.0.0')
+      await once(ear, 'listening')
+      onCleanup(t, () => new Promise<void>((resolve) => ear.close(() => resolve())))
     },
   }
 }
