@@ -22,8 +22,8 @@ export const listenCommand = defineCommand({
     maxPeers: { flag: 'max-peers', valueName: '<n>', description: 'distinct peers kept (oldest evicted)', defaultValue: d.maxPeers, parse: parseInteger(1, 1_000_000) },
     maxPeersPerAddress: { flag: 'max-peers-per-address', valueName: '<n>', description: 'peers kept per source address (a flooding host evicts only its own)', defaultValue: d.maxPeersPerAddress, parse: parseInteger(1, 65535) },
     maxPeersPerFile: { flag: 'max-peers-per-file', valueName: '<n>', description: 'peers kept per file', defaultValue: d.maxPeersPerFile, parse: parseInteger(1, 1_000_000) },
-    maxBytes: { flag: 'max-bytes', valueName: '<size>', description: 'memory for claims (have-sets + 256 bytes + name each) in all; the richest source address gives up its oldest first', defaultValue: d.maxBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
-    maxBytesPerAddress: { flag: 'max-bytes-per-address', valueName: '<size>', description: 'memory for claims from one source address (a flooding host evicts only its own)', defaultValue: d.maxBytesPerAddress, defaultLabel: '4MiB', parse: parseByteSize(4 * 1024, 4 * 1024 ** 3) },
+    maxClaimBytes: { flag: 'max-claim-bytes', valueName: '<size>', description: 'memory for peers\' claims (have-set + 256 bytes + name each) in all; past it the richest source address gives up its oldest claim', defaultValue: d.maxBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
+    maxClaimBytesPerAddress: { flag: 'max-claim-bytes-per-address', valueName: '<size>', description: 'memory for claims from one source address (a flooding host evicts only its own)', defaultValue: d.maxBytesPerAddress, defaultLabel: '4MiB', parse: parseByteSize(4 * 1024, 4 * 1024 ** 3) },
   },
   examples: [
     'p2p-listen',
@@ -34,7 +34,7 @@ export const listenCommand = defineCommand({
   run: async ({ settings: s, json, log, signal, out }) => {
     const listener = new DiscoveryListener({
       udpPort: s.udpPort, broadcast: resolveBroadcast(s.broadcast), staleAfterMs: s.staleAfter * 1000, log,
-      limits: { maxFiles: s.maxFiles, maxPeers: s.maxPeers, maxPeersPerFile: s.maxPeersPerFile, maxPeersPerAddress: s.maxPeersPerAddress, maxBytes: s.maxBytes, maxBytesPerAddress: s.maxBytesPerAddress },
+      limits: { maxFiles: s.maxFiles, maxPeers: s.maxPeers, maxPeersPerFile: s.maxPeersPerFile, maxPeersPerAddress: s.maxPeersPerAddress, maxBytes: s.maxClaimBytes, maxBytesPerAddress: s.maxClaimBytesPerAddress },
     })
     const live = process.stdout.isTTY && !json
     const file = coalescingWriter(() => writeDictionaryFile(s.dictionary, listener.snapshot()), (err) => log.warn({ err: (err as Error).message }, 'dictionary not written'))
