@@ -59,3 +59,4 @@ export async function startStranger(t: Cleanup, udpPort: number, address = '127.
 export function craftAnnouncement(peer: string, port: number, files: Array<{ id: string; name: string; size: number; chunks: number; have?: string; from?: number }>): string {
   return JSON.stringify({ v: 1, type: 'announce', peer, port, files: files.map((f) => ({ have: 'all', ...f })) })
 }
+

@@ -122,6 +122,19 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     t.diagnostic(`${a.stats.queries} queries (${a.stats.queries * 1200} bytes) → ${bytesOf(answer)} bytes in ${seconds.toFixed(2)} s`)
   })
 
+  it('survives queries whose forged source is port 0 or a broadcast address (the answer goes to the source), and still answers honest ones', async (t) => {
+    const udp = await freeUdpPort()
+    const a = await announcer(t, udp, 300, 60_000)
+    // The kernel hands over whatever source a forged packet carries; raw sockets are not to be had here, so deliver them as it would.
+    const socket = (a as unknown as { socket: import('node:dgram').Socket }).socket
+    for (const [address, port] of [['127.0.0.3', 0], ['127.255.255.255', udp], ['0.0.0.0', 9]] as const) {
+      socket.emit('message', encodeQuery(), { address, port, family: 'IPv4', size: 1200 })
+    }
+    const s = await startStranger(t, udp)
+    await s.send(encodeQuery({ name: 'file-0001.bin' }))
+    await until(() => s.received.length > 0, 'an answer to the honest query')
+  })
+
   it('a listener still learns all 300 files (the periodic broadcast brings what the answer left out), and a listener asking for one name finds it within a second', async (t) => {
     const udp = await freeUdpPort()
     await announcer(t, udp, 300, 1000)

@@ -144,7 +144,7 @@ export class Announcer {
   /** Unicast to the querier what it asked for, within ANSWER_FACTOR × its bytes and the rate limits. */
   private answer(want: QueryWant, queryBytes: number, to: RemoteInfo): void {
     const announced = this.announced
-    if (!announced || !this.socket) return
+    if (!announced || !this.socket || to.port === 0) return
     const asked = want.id === undefined && want.name === undefined ? announced.files : announced.files.filter((f) => f.id === want.id || f.name === want.name)
     if (asked.length === 0) return
     const budget = ANSWER_FACTOR * queryBytes
@@ -214,13 +214,19 @@ export class Announcer {
     return this.bursting
   }
 
+  /** Never throws: an answer's destination comes from a datagram's source (a spoofed one can be port 0, which send() throws on). */
   private send(datagram: Buffer, address: string, port = this.o.udpPort): Promise<void> {
     return new Promise((resolve) => {
       if (!this.socket) return resolve()
-      this.socket.send(datagram, port, address, (err) => {
-        if (err) this.log.warn({ address, err: err.message }, 'announcement not sent')
+      try {
+        this.socket.send(datagram, port, address, (err) => {
+          if (err) this.log.warn({ address, port, err: err.message }, 'announcement not sent')
+          resolve()
+        })
+      } catch (err) {
+        this.log.debug({ address, port, err: (err as Error).message }, 'datagram not sent')
         resolve()
-      })
+      }
     })
   }
 }
