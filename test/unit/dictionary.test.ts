@@ -57,6 +57,18 @@ describe('content dictionary', () => {
     assert.ok(d.file(id(9999 % 500)))
   })
 
+  it('one host flooding new ids or claims on an honest id evicts its own first: the file and per-file caps spare what others claim', () => {
+    const d = new ContentDictionary({ maxFiles: 100, maxPeersPerFile: 20 })
+    d.merge(announce('honest01', 1, [1, 2, 3, 4, 5]), '10.0.0.1', 0)
+    for (let a = 2; a <= 5; a++) d.merge(announce(`honest0${a}`, 1, [1]), `10.0.0.${a}`, 0)
+    for (let i = 0; i < 2000; i++) {
+      d.merge({ type: 'announce', peer: 'flooder1', port: 1 + (i % 16), files: [entry(1000 + i, { name: 'x' }), entry(1)] }, '10.0.0.66', 1 + i)
+    }
+    assert.equal(d.fileCount, 100)
+    for (const n of [1, 2, 3, 4, 5]) assert.ok(d.file(id(n))?.peers.some((p) => p.address === '10.0.0.1'), `honest file ${n} kept`)
+    assert.deepEqual(d.file(id(1))!.peers.filter((p) => p.address !== '10.0.0.66').map((p) => p.address).sort(), ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'])
+  })
+
   it('keeps claims per peer: a stranger giving the honest id another name, size or chunk count hides no honest peer', () => {
     const d = new ContentDictionary()
     d.merge(announce('honest01', 1, [1]), '10.0.0.1', 0)

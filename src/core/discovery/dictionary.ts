@@ -19,7 +19,8 @@ import { ByteRateLimit } from './rate-limit.js'
  * otherwise); one source address holds at most `maxBytesPerAddress` and
  * `maxPeersPerAddress` peers and evicts its own oldest first, so a flooding
  * host pushes out only itself; past the overall `maxBytes` the address
- * holding the most bytes gives up its oldest claim. Making a have-set is
+ * holding the most bytes gives up its oldest claim, and the file and
+ * per-file caps likewise evict the most invested source first. Making a have-set is
  * also rate-limited per address (a quarter of `maxBytesPerAddress` a second,
  * the whole of it at once) and in all (likewise with `maxBytes`): an
  * honest peer's have-set is made once and then updated in place, while a
@@ -252,14 +253,31 @@ export class ContentDictionary {
     return changed
   }
 
-  /** Per-file and file-count caps, before a new claim about `id`. */
+  /**
+   * Per-file and file-count caps, before a new claim about `id`; the source
+   * with the most at stake goes first, so one flooding host cannot push out
+   * what others claim: past maxPeersPerFile, the oldest claim of the address
+   * with the most claims on that file; past maxFiles, the oldest file that
+   * only the richest address claims (else the oldest file).
+   */
   private makeRoomForClaim(id: string): void {
     const claims = this.byFile.get(id)
     if (claims) {
-      if (claims.size >= this.limits.maxPeersPerFile) this.evict(first(claims)!)
-    } else if (this.byFile.size >= this.limits.maxFiles) {
-      for (const claim of [...first(this.byFile)!.values()]) this.evict(claim)
+      if (claims.size >= this.limits.maxPeersPerFile) this.evict(oldestOfCommonest(claims))
+      return
     }
+    if (this.byFile.size < this.limits.maxFiles) return
+    for (const claim of this.richest()?.claims.values() ?? []) {
+      if (this.byFile.get(claim.id)?.size === 1) return this.evict(claim)
+    }
+    for (const claim of [...first(this.byFile)!.values()]) this.evict(claim)
+  }
+
+  /** The address holding the most bytes of claims. */
+  private richest(): AddressRecord | undefined {
+    let richest: AddressRecord | undefined
+    for (const record of this.addresses.values()) if (record.claims.size > 0 && (!richest || record.bytes > richest.bytes)) richest = record
+    return richest
   }
 
   /** Evict until `extra` more bytes from `address` fit both byte caps; false if they cannot. */
@@ -271,8 +289,7 @@ export class ContentDictionary {
       this.evict(oldest)
     }
     while (this.heldBytes + extra > this.limits.maxBytes) {
-      let richest: AddressRecord | undefined
-      for (const record of this.addresses.values()) if (record.claims.size > 0 && (!richest || record.bytes > richest.bytes)) richest = record
+      const richest = this.richest()
       if (!richest) return false
       this.evict(first(richest.claims)!)
     }
@@ -349,6 +366,15 @@ export class ContentDictionary {
     this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1
     return false
   }
+}
+
+/** The oldest claim of the address that makes the most claims in `claims` (which is in least-recently-heard order). */
+function oldestOfCommonest(claims: Map<string, Claim>): Claim {
+  const counts = new Map<string, number>()
+  for (const c of claims.values()) counts.set(c.address, (counts.get(c.address) ?? 0) + 1)
+  const top = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a))[0]
+  for (const c of claims.values()) if (c.address === top) return c
+  return first(claims)!
 }
 
 /**
