@@ -40,8 +40,10 @@ export const listenCommand = defineCommand({
     const file = coalescingWriter(() => writeDictionaryFile(s.dictionary, listener.snapshot()), (err) => log.warn({ err: (err as Error).message }, 'dictionary not written'))
     const print = latestLinePrinter()
     let timer: NodeJS.Timeout | undefined
+    let publishMs = 0
     const publish = (): void => {
       timer = undefined
+      const started = performance.now()
       file.request()
       const files = listener.files()
       const { dictionary } = listener
@@ -49,9 +51,10 @@ export const listenCommand = defineCommand({
       if (json) print(() => listener.jsonLine())
       else if (live) print(() => `\x1b[H\x1b[2J${table(files, s.dictionary, listener.stats.dropped)}`)
       else print(() => summary(files, dictionary.peerCount))
+      publishMs = performance.now() - started
     }
-    // Debounced: a burst of datagrams is one rewrite of the file.
-    listener.on('change', () => { timer ??= setTimeout(publish, 100) })
+    // Debounced: a burst of datagrams is one rewrite of the file and one line, and a big dictionary under a flood is published at most a fifth of the time.
+    listener.on('change', () => { timer ??= setTimeout(publish, Math.max(MIN_WRITE_GAP_MS, 4 * publishMs)) })
     await listener.start()
     listener.query()
     log.info({ udpPort: s.udpPort, dictionary: s.dictionary }, 'listening')

@@ -1,6 +1,7 @@
 import { Bitfield } from '../bitfield.js'
 import { MiB } from '../constants.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
+import { LruMap } from './lru-map.js'
 import { ByteRateLimit } from './rate-limit.js'
 
 /**
@@ -50,6 +51,9 @@ export const DEFAULT_DICTIONARY_LIMITS: DictionaryLimits = {
   maxFiles: 10_000, maxPeers: 1_000, maxPeersPerFile: 256, maxPeersPerAddress: 16, maxBytes: 32 * MiB, maxBytesPerAddress: 4 * MiB,
 }
 
+/** How many of the richest address's oldest claims the file cap looks through for a file only it claims. */
+const SOLE_CLAIM_SEARCH = 64
+
 /** What a claim costs beside its name and have-set (objects and map entries, rounded up). */
 export const CLAIM_OVERHEAD_BYTES = 256
 
@@ -95,9 +99,9 @@ interface PeerRecord {
 interface AddressRecord {
   bytes: number
   /** By peer key, least recently heard first. */
-  peers: Map<string, PeerRecord>
+  peers: LruMap<string, PeerRecord>
   /** By claim key, least recently heard first. */
-  claims: Map<string, Claim>
+  claims: LruMap<string, Claim>
 }
 
 export interface DictionaryStats {
@@ -109,21 +113,16 @@ export interface DictionaryStats {
 
 const keyOf = (address: string, port: number): string => `${address}:${port}`
 const claimKey = (id: string, key: string): string => `${id} ${key}`
-const first = <V>(map: Map<string, V>): V | undefined => map.values().next().value
-const moveToEnd = <V>(map: Map<string, V>, key: string, value: V): void => {
-  map.delete(key)
-  map.set(key, value)
-}
 
 export class ContentDictionary {
   readonly limits: DictionaryLimits
   readonly stats: DictionaryStats = { refused: {}, evicted: 0 }
   /** Every claim, least recently heard first. */
-  private readonly claims = new Map<string, Claim>()
+  private readonly claims = new LruMap<string, Claim>()
   /** id → peer key → claim; ids least recently heard first. */
-  private readonly byFile = new Map<string, Map<string, Claim>>()
+  private readonly byFile = new LruMap<string, LruMap<string, Claim>>()
   /** Peers, least recently heard first. */
-  private readonly peerRecords = new Map<string, PeerRecord>()
+  private readonly peerRecords = new LruMap<string, PeerRecord>()
   private readonly addresses = new Map<string, AddressRecord>()
   private heldBytes = 0
   /** Bytes of have-sets made, per source address and in all. */
@@ -179,7 +178,7 @@ export class ContentDictionary {
   }
 
   files(): KnownFile[] {
-    return [...this.byFile].map(([id, claims]) => summarizeClaims(id, [...claims.values()]))
+    return [...this.byFile.entries()].map(([id, claims]) => summarizeClaims(id, [...claims.values()]))
   }
 
   file(id: string): KnownFile | undefined {
@@ -200,14 +199,14 @@ export class ContentDictionary {
     let record = this.peerRecords.get(key)
     if (!record) {
       const own = this.addresses.get(address)?.peers
-      if (own && own.size >= this.limits.maxPeersPerAddress) this.removePeer(first(own)!.key)
-      else if (this.peerRecords.size >= this.limits.maxPeers) this.removePeer(first(this.peerRecords)!.key)
+      if (own && own.size >= this.limits.maxPeersPerAddress) this.removePeer(own.oldest()!.key)
+      else if (this.peerRecords.size >= this.limits.maxPeers) this.removePeer(this.peerRecords.oldest()!.key)
       record = { key, address, peer: peerId, lastSeen: now, ids: new Set() }
     }
     record.peer = peerId
     record.lastSeen = now
-    moveToEnd(this.peerRecords, key, record)
-    moveToEnd(this.place(address).peers, key, record)
+    this.peerRecords.touch(key, record)
+    this.place(address).peers.touch(key, record)
     return record
   }
 
@@ -258,7 +257,8 @@ export class ContentDictionary {
    * with the most at stake goes first, so one flooding host cannot push out
    * what others claim: past maxPeersPerFile, the oldest claim of the address
    * with the most claims on that file; past maxFiles, the oldest file that
-   * only the richest address claims (else the oldest file).
+   * only the richest address claims (among its SOLE_CLAIM_SEARCH oldest
+   * claims), else the oldest file.
    */
   private makeRoomForClaim(id: string): void {
     const claims = this.byFile.get(id)
@@ -267,10 +267,12 @@ export class ContentDictionary {
       return
     }
     if (this.byFile.size < this.limits.maxFiles) return
+    let looked = 0
     for (const claim of this.richest()?.claims.values() ?? []) {
       if (this.byFile.get(claim.id)?.size === 1) return this.evict(claim)
+      if (++looked === SOLE_CLAIM_SEARCH) break // a source whose oldest claims are all shared is no flooder of new ids
     }
-    for (const claim of [...first(this.byFile)!.values()]) this.evict(claim)
+    for (const claim of [...this.byFile.oldest()!.values()]) this.evict(claim)
   }
 
   /** The address holding the most bytes of claims. */
@@ -284,14 +286,14 @@ export class ContentDictionary {
   private makeRoomForBytes(address: string, extra: number): boolean {
     const own = this.place(address)
     while (own.bytes + extra > this.limits.maxBytesPerAddress) {
-      const oldest = first(own.claims)
+      const oldest = own.claims.oldest()
       if (!oldest) return false
       this.evict(oldest)
     }
     while (this.heldBytes + extra > this.limits.maxBytes) {
       const richest = this.richest()
       if (!richest) return false
-      this.evict(first(richest.claims)!)
+      this.evict(richest.claims.oldest()!)
     }
     return true
   }
@@ -299,7 +301,7 @@ export class ContentDictionary {
   private place(address: string): AddressRecord {
     let record = this.addresses.get(address)
     if (!record) {
-      record = { bytes: 0, peers: new Map(), claims: new Map() }
+      record = { bytes: 0, peers: new LruMap(), claims: new LruMap() }
       this.addresses.set(address, record)
     }
     return record
@@ -316,11 +318,11 @@ export class ContentDictionary {
   /** Put a claim at the most-recent end of every order it is in. */
   private attach(claim: Claim): void {
     const ck = claimKey(claim.id, claim.key)
-    moveToEnd(this.claims, ck, claim)
-    const claims = this.byFile.get(claim.id) ?? new Map<string, Claim>()
-    moveToEnd(claims, claim.key, claim)
-    moveToEnd(this.byFile, claim.id, claims)
-    moveToEnd(this.place(claim.address).claims, ck, claim)
+    this.claims.touch(ck, claim)
+    const claims = this.byFile.get(claim.id) ?? new LruMap<string, Claim>()
+    claims.touch(claim.key, claim)
+    this.byFile.touch(claim.id, claims)
+    this.place(claim.address).claims.touch(ck, claim)
   }
 
   /** Take a claim out of every order (its bytes stay counted) while room is made around it. */
@@ -369,12 +371,12 @@ export class ContentDictionary {
 }
 
 /** The oldest claim of the address that makes the most claims in `claims` (which is in least-recently-heard order). */
-function oldestOfCommonest(claims: Map<string, Claim>): Claim {
+function oldestOfCommonest(claims: LruMap<string, Claim>): Claim {
   const counts = new Map<string, number>()
   for (const c of claims.values()) counts.set(c.address, (counts.get(c.address) ?? 0) + 1)
   const top = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a))[0]
   for (const c of claims.values()) if (c.address === top) return c
-  return first(claims)!
+  return claims.oldest()!
 }
 
 /**

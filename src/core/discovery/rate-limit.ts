@@ -1,3 +1,5 @@
+import { LruMap } from './lru-map.js'
+
 /**
  * Token buckets in bytes, one per key (a source address) and one for all
  * keys together. A key may spend `burst` bytes at once and `perSecond` bytes
@@ -23,7 +25,7 @@ interface Bucket {
 }
 
 export class ByteRateLimit {
-  private readonly buckets = new Map<string, Bucket>()
+  private readonly buckets = new LruMap<string, Bucket>()
   private readonly total: Bucket
   private readonly now: () => number
 
@@ -37,9 +39,8 @@ export class ByteRateLimit {
     const bucket = this.buckets.get(key) ?? { tokens: this.o.burst, at: now }
     refill(bucket, now, this.o.perSecond, this.o.burst)
     refill(this.total, now, this.o.totalPerSecond, this.o.totalBurst ?? this.o.totalPerSecond)
-    this.buckets.delete(key)
-    this.buckets.set(key, bucket)
-    if (this.buckets.size > (this.o.maxKeys ?? 4096)) this.buckets.delete(this.buckets.keys().next().value!)
+    this.buckets.touch(key, bucket)
+    if (this.buckets.size > (this.o.maxKeys ?? 4096)) this.buckets.deleteOldest()
     if (bucket.tokens < bytes || this.total.tokens < bytes) return false
     bucket.tokens -= bytes
     this.total.tokens -= bytes
