@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { ChunkStore } from '../../src/core/store.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { craftAnnouncement, startStranger } from '../helpers/stranger.js'
 import { BROADCAST, freeUdpPort, runDownload, split, startDaemon, startSeeder } from '../helpers/swarm.js'
@@ -49,6 +50,35 @@ describe('hostile claims against the real commands', () => {
     const r = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '10'])
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}\n${r.log}`)
     assert.equal(await sha256File(join(dir, 'd', 'downloads', 'x.bin')), sha)
+  })
+
+  it('a download by name succeeds while a stranger floods: many ids and names, 2^24-chunk claims, slices at the far end, goodbyes for the seeder\'s port, its peer id', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const sha = await randomFile(join(dir, 'wanted.bin'), 2 * 2 ** 20 + 77)
+    await split(join(dir, 'seed'), join(dir, 'wanted.bin'))
+    const seederPeer = await new ChunkStore(join(dir, 'seed', 'chunks')).peerId() // made now, read by its p2p-announce
+    const seeder = await startSeeder(t, join(dir, 'seed'), udp)
+    const stranger = await startStranger(t, udp)
+    let stop = false
+    const flood = (async () => {
+      for (let i = 0; i < 3000 && !stop; i++) {
+        if (i % 40 === 0) await new Promise((r) => setTimeout(r, 10))
+        const kind = i % 5
+        const files = kind === 0
+          ? Array.from({ length: 5 }, (_, k) => ({ id: (i * 5 + k).toString(16).padStart(64, 'b'), name: `decoy-${i}-${k}.bin`, size: 4096, chunks: 1 }))
+          : kind === 1
+            ? Array.from({ length: 5 }, (_, k) => ({ id: (i * 5 + k).toString(16).padStart(64, 'c'), name: `n${i}`, size: MAX * 4096, chunks: MAX, have: '/w==', from: MAX - 16 }))
+            : kind === 2 ? [] // a goodbye, for the seeder's port and with its peer id
+              : [{ id: (i % 97).toString(16).padStart(64, 'd'), name: `x${i % 97}`, size: 2 ** 30, chunks: 2 ** 18, have: 'AAAA', from: 8 * (i % 32768) }]
+        await stranger.send(craftAnnouncement(kind === 2 || kind === 3 ? seederPeer : `flood${i % 16}xx`, kind === 2 ? seeder.port : 1 + (i % 16), files))
+      }
+    })()
+    const r = await runDownload(join(dir, 'd'), udp, ['wanted.bin', '--wait', '10'])
+    stop = true
+    await flood
+    assert.equal(r.code, 0, `${r.stdout}\n${r.log}`)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'wanted.bin')), sha)
   })
 
   it('p2p-listen --json survives 1,000 datagrams each claiming 2^24 chunks, with bounded memory, and still lists the honest peer', async (t) => {
