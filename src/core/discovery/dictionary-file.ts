@@ -25,13 +25,8 @@ export const MAX_DICTIONARY_FILE_BYTES = 128 * MiB
 /** Longest line `p2p-listen --json` prints. */
 export const MAX_JSON_LINE_BYTES = 1 * MiB
 
-export interface SnapshotPeer {
-  peer: string
-  address: string
-  port: number
-  name: string
-  size: number
-  chunks: number
+/** One claim in the file: the peer's own fields, its have-set as "all" or base64, lastSeen as an ISO time. */
+export interface SnapshotPeer extends Omit<PeerSource, 'have' | 'lastSeen'> {
   have: string
   lastSeen: string
 }
