@@ -8,7 +8,7 @@ import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
 import { writeFileAtomic } from '../store.js'
 import { chunksAgreeWithSize } from './announcement.js'
-import { type KnownFile, type PeerSource, summarizeClaims } from './dictionary.js'
+import { type KnownFile, type PeerSource, summarizeClaims } from './claims.js'
 
 /**
  * The content dictionary file that p2p-listen keeps and p2p-download reads

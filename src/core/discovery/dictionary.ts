@@ -1,37 +1,33 @@
 import { Bitfield } from '../bitfield.js'
 import { MiB } from '../constants.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
+import { type KnownFile, type PeerSource, oldestOfCommonest, summarizeClaims } from './claims.js'
 import { LruMap } from './lru-map.js'
 import { ByteRateLimit } from './rate-limit.js'
 
+export type { KnownFile, PeerSource } from './claims.js'
+
 /**
- * The content dictionary: what each peer claims. A peer is (source address
- * of its datagrams, never one the payload names; TCP port). A claim is one
- * peer's word about one file id: the name, size and chunk count it gives and
- * the chunks it says it has. Claims are kept per (id, peer) and never
- * override each other: announced metadata is a claim, not a fact, and only
- * the manifest (whose SHA-256 is the id) decides which claim was right. So a
+ * The content dictionary: what each peer claims (claims.ts). A peer is
+ * (source address of its datagrams, never one the payload names; TCP port).
+ * Claims are kept per (id, peer) and never override each other, so a
  * stranger who gives an honest id another name or one chunk more hides no
  * honest peer, and a name claimed for two ids stays ambiguous whoever spoke
- * first.
+ * first; only the manifest decides which claim was right.
  *
- * Bounded in counts and in bytes. Each claim costs CLAIM_OVERHEAD_BYTES plus
- * its name plus its have-set (nothing for "all", ⌈chunks / 8⌉ bytes
- * otherwise); one source address holds at most `maxBytesPerAddress` and
+ * Bounded in bytes and counts. A claim costs CLAIM_OVERHEAD_BYTES, twice its
+ * name's length and its have-set (nothing for "all", ⌈chunks / 8⌉ bytes
+ * otherwise). One source address holds at most `maxBytesPerAddress` and
  * `maxPeersPerAddress` peers and evicts its own oldest first, so a flooding
- * host pushes out only itself; past the overall `maxBytes` the address
- * holding the most bytes gives up its oldest claim, and the file and
- * per-file caps likewise evict the most invested source first. Making a have-set is
- * also rate-limited per address (a quarter of `maxBytesPerAddress` a second,
- * the whole of it at once) and in all (likewise with `maxBytes`): an
- * honest peer's have-set is made once and then updated in place, while a
- * flood of claims that evict each other would otherwise cost a 2 MiB
- * allocation per 200-byte entry. Past `maxFiles`,
- * `maxPeers` or `maxPeersPerFile` the entry heard from longest ago goes.
- * Every structure is kept in least-recently-heard order, so each eviction and
- * each expiry is O(1) (the richest address is found in O(addresses)).
- * Times are on the caller's clock (the listener's is monotonic) and never go
- * backwards.
+ * host pushes out only itself; past `maxBytes`, `maxFiles` or
+ * `maxPeersPerFile` the most invested source gives up its oldest first;
+ * past `maxPeers` the peer heard from longest ago goes. Making a have-set is
+ * rate-limited per address and in all (a quarter of the cap a second, all
+ * of it at once): an honest peer's is made once and updated in place, while
+ * claims that evict each other would cost a 2 MiB allocation per 200-byte
+ * entry. Orders are kept in LruMaps, so evictions and expiry are O(1) (the
+ * richest address: O(addresses)). Times are on the caller's clock (the
+ * listener's is monotonic) and never go backwards.
  */
 
 export interface DictionaryLimits {
@@ -56,31 +52,6 @@ const SOLE_CLAIM_SEARCH = 64
 
 /** What a claim costs beside its name and have-set (objects and map entries, rounded up). */
 export const CLAIM_OVERHEAD_BYTES = 256
-
-/** One peer's claim about one file. */
-export interface PeerSource {
-  peer: string
-  address: string
-  port: number
-  /** Name, size and chunk count as this peer gives them. */
-  name: string
-  size: number
-  chunks: number
-  /** One bit per chunk of this peer's `chunks`. */
-  have: Bitfield
-  lastSeen: number
-}
-
-/** A file id with every claim about it; name, size and chunks are the claim most peers make (for display only). */
-export interface KnownFile {
-  id: string
-  name: string
-  size: number
-  chunks: number
-  /** Peers disagree about the name, size or chunk count (the manifest will tell). */
-  disputed: boolean
-  peers: PeerSource[]
-}
 
 interface Claim extends PeerSource {
   id: string
@@ -368,40 +339,4 @@ export class ContentDictionary {
     this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1
     return false
   }
-}
-
-/** The oldest claim of the address that makes the most claims in `claims` (which is in least-recently-heard order). */
-function oldestOfCommonest(claims: LruMap<string, Claim>): Claim {
-  const counts = new Map<string, number>()
-  for (const c of claims.values()) counts.set(c.address, (counts.get(c.address) ?? 0) + 1)
-  const top = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a))[0]
-  for (const c of claims.values()) if (c.address === top) return c
-  return claims.oldest()!
-}
-
-/**
- * One file id seen through its claims: name, size and chunk count of the
- * claim most peers make (ties: the one heard most recently), restricted to
- * claims under `name` when given. For display and lookup only; the manifest
- * is the truth.
- */
-export function summarizeClaims(id: string, peers: PeerSource[], name?: string): KnownFile {
-  const votes = new Map<string, { claim: PeerSource; count: number }>()
-  for (const p of peers) {
-    const vote = JSON.stringify([p.name, p.size, p.chunks])
-    const entry = votes.get(vote)
-    if (entry) {
-      entry.count++
-      if (p.lastSeen > entry.claim.lastSeen) entry.claim = p
-    } else {
-      votes.set(vote, { claim: p, count: 1 })
-    }
-  }
-  let best: { claim: PeerSource; count: number } | undefined
-  for (const v of votes.values()) {
-    if (name !== undefined && v.claim.name !== name) continue
-    if (!best || v.count > best.count || (v.count === best.count && v.claim.lastSeen > best.claim.lastSeen)) best = v
-  }
-  const shown = best?.claim ?? peers[0]
-  return { id, name: name ?? shown?.name ?? '', size: shown?.size ?? 0, chunks: shown?.chunks ?? 0, disputed: votes.size > 1, peers }
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { stat } from 'node:fs/promises'
 import { type DiscoveryListener, type KnownFile, type PeerSource } from '../discovery/listener.js'
-import { summarizeClaims } from '../discovery/dictionary.js'
+import { summarizeClaims } from '../discovery/claims.js'
 import { claimsFromSnapshot, readDictionaryFile } from '../discovery/dictionary-file.js'
 import type { Logger } from '../log.js'
 import { peerKey } from '../pool.js'
