@@ -148,7 +148,7 @@ export class Announcer {
     const asked = want.id === undefined && want.name === undefined ? announced.files : announced.files.filter((f) => f.id === want.id || f.name === want.name)
     if (asked.length === 0) return
     const budget = ANSWER_FACTOR * queryBytes
-    // Every datagram but the last is nearly full (an entry is < 400 bytes), so this many always covers the budget.
+    // Every datagram but the last is nearly full (entries are a few hundred bytes), so this many fills the budget; fewer would only make a smaller answer.
     const packed = packAnnouncements(announced.peer, this.o.tcpPort, asked, { maxBytes: this.o.maxDatagramBytes, maxDatagrams: Math.ceil(budget / 400) + 1 })
     const answer: Buffer[] = []
     let bytes = 0
