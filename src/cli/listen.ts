@@ -10,7 +10,7 @@ import { formatBytes, shortId } from './format.js'
 const d = DEFAULT_DICTIONARY_LIMITS
 /** Files named on one plain output line, and rows in the live table. */
 const MAX_LISTED = 50
-/** The dictionary file is rewritten at most this often, and never more than a fifth of the time (a write that took 50 ms waits 200 ms). */
+/** The dictionary file is rewritten at most this often, and never more than a fifth of the time (a snapshot that took 50 ms to make waits 200 ms). */
 const MIN_WRITE_GAP_MS = 100
 
 export const listenCommand = defineCommand({
@@ -72,8 +72,9 @@ export const listenCommand = defineCommand({
 /**
  * Runs `write` when asked, one at a time; asks made during a write become one
  * more write after it (of the state then), at least MIN_WRITE_GAP_MS and four
- * times the last write's duration later. So a flood of changes costs a
- * bounded share of the time and holds one snapshot at most.
+ * times the last write's synchronous part (building and serialising the
+ * snapshot: the CPU cost; waiting for the disk costs none) later. So a flood
+ * of changes costs a bounded share of the CPU and holds one snapshot at most.
  */
 function coalescingWriter(write: () => Promise<void>, onError: (err: unknown) => void): { request(): void; idle(): Promise<void> } {
   let running: Promise<void> | undefined
@@ -82,8 +83,10 @@ function coalescingWriter(write: () => Promise<void>, onError: (err: unknown) =>
     do {
       again = false
       const started = performance.now()
-      await write().catch(onError)
-      if (again) await new Promise((r) => setTimeout(r, Math.max(MIN_WRITE_GAP_MS, 4 * (performance.now() - started))))
+      const written = write() // runs synchronously up to its first await: the snapshot and its JSON
+      const cpuMs = performance.now() - started
+      await written.catch(onError)
+      if (again) await new Promise((r) => setTimeout(r, Math.max(MIN_WRITE_GAP_MS, 4 * cpuMs)))
     } while (again)
     running = undefined
   }

@@ -122,6 +122,23 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     t.diagnostic(`${a.stats.queries} queries (${a.stats.queries * 1200} bytes) → ${bytesOf(answer)} bytes in ${seconds.toFixed(2)} s`)
   })
 
+  it('a query that arrives while the first scan of the store is under way is answered from it (a listener and seeders starting together)', async (t) => {
+    const udp = await freeUdpPort()
+    const a = new Announcer({ store, udpPort: udp, tcpPort: 5001, broadcast: [BROADCAST], intervalMs: 60_000 })
+    onCleanup(t, () => a.stop())
+    const s = await startStranger(t, udp)
+    let started = false
+    const starting = a.start().then(() => { started = true })
+    while (a.stats.queries === 0) {
+      await s.send(encodeQuery({ name: 'file-0001.bin' }), '127.0.0.1')
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    const early = !started
+    await starting
+    await until(() => a.stats.answers > 0, 'an answer')
+    assert.ok(early, 'the first query came before the first scan was done (else this test proves nothing)')
+  })
+
   it('survives queries whose forged source is port 0 or a broadcast address (the answer goes to the source), and still answers honest ones', async (t) => {
     const udp = await freeUdpPort()
     const a = await announcer(t, udp, 300, 60_000)

@@ -144,6 +144,10 @@ export class Announcer {
   /** Unicast to the querier what it asked for, within ANSWER_FACTOR × its bytes and the rate limits. */
   private answer(want: QueryWant, queryBytes: number, to: RemoteInfo): void {
     const announced = this.announced
+    if (!announced && this.bursting) {
+      void this.bursting.then(() => { if (this.announced) this.answer(want, queryBytes, to) }) // the first scan is under way: answer from it
+      return
+    }
     if (!announced || !this.socket || to.port === 0) return
     const asked = want.id === undefined && want.name === undefined ? announced.files : announced.files.filter((f) => f.id === want.id || f.name === want.name)
     if (asked.length === 0) return
