@@ -2,7 +2,9 @@
 // npm run fuzz [-- --seconds 300]
 // Property-based fuzzing (fast-check) of every decoder that reads untrusted
 // bytes: the TCP frame decoder, the transfer messages, the UDP announcement
-// decoder, the manifest parser, the name validator and the config parser.
+// decoder (announcements, queries, "more" notices) and the dictionary it
+// feeds, the dictionary file reader, the manifest parser, the name validator
+// and the config parser.
 // Each target runs for its share of the time budget. A failure prints the
 // shrunk counterexample and the seed (to replay it, and to turn it into a
 // regression test) and exits 1. Only our typed errors (P2PError) may escape.
@@ -10,7 +12,9 @@ import fc from 'fast-check'
 import { P2PError } from '../dist/src/core/errors.js'
 import { FrameDecoder, encodeFrame } from '../dist/src/core/transfer/framing.js'
 import { parseRequest, parseResponse } from '../dist/src/core/transfer/messages.js'
-import { decodeDatagram, encodeAnnouncements } from '../dist/src/core/discovery/announcement.js'
+import { decodeDatagram, encodeAnnouncements, encodeQuery } from '../dist/src/core/discovery/announcement.js'
+import { ContentDictionary } from '../dist/src/core/discovery/dictionary.js'
+import { claimsFromSnapshot, toSnapshot } from '../dist/src/core/discovery/dictionary-file.js'
 import { encodeManifest, parseManifest, manifestId } from '../dist/src/core/manifest.js'
 import { nameProblem, validateName } from '../dist/src/core/names.js'
 import { SETTINGS, resolveSettings } from '../dist/src/core/config.js'
@@ -53,7 +57,7 @@ const targets = {
     fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
     (files, flips) => {
       const local = files.filter((f) => nameProblem(f.name) === undefined && f.name === f.name.normalize('NFC'))
-        .map((f) => ({ id: f.id, name: f.name, size: f.chunks, have: new Bitfield(f.chunks) }))
+        .map((f) => ({ id: f.id, name: f.name, size: f.chunks * 4096, have: new Bitfield(f.chunks) }))
       for (const datagram of encodeAnnouncements('fuzzpeer', 1, local)) {
         if (datagram.length > 1200) throw new Error(`datagram of ${datagram.length} bytes`)
         decodeDatagram(datagram) // valid ones must decode
@@ -61,6 +65,41 @@ const targets = {
         typed(() => decodeDatagram(datagram))
       }
     }),
+  'discovery queries: round trip, then flipped bytes': fc.property(
+    fc.record({ id: fc.option(hex, { nil: undefined }), name: fc.option(fc.string({ minLength: 1, maxLength: 60 }), { nil: undefined }) }),
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+    (want, flips) => {
+      const clean = Object.fromEntries(Object.entries(want).filter(([k, v]) => v !== undefined && (k !== 'name' || (nameProblem(v) === undefined && v === v.normalize('NFC')))))
+      const bytes = encodeQuery(clean)
+      if (bytes.length !== 1200) throw new Error(`query of ${bytes.length} bytes`)
+      const back = decodeDatagram(bytes)
+      if (back.type !== 'query' || JSON.stringify(back.want) !== JSON.stringify(clean)) throw new Error(`query round trip: ${JSON.stringify(back)}`)
+      for (const [at, value] of flips) bytes[at % 80] = value
+      typed(() => decodeDatagram(bytes))
+    }),
+  'dictionary: any decodable datagrams from a few addresses keep the byte caps': fc.property(
+    fc.array(fc.record({ from: fc.integer({ min: 1, max: 4 }), port: fc.integer({ min: 1, max: 3 }), files: fc.array(fc.record({
+      n: fc.integer({ min: 0, max: 40 }), chunks: fc.oneof(fc.constantFrom(0, 1, 8, 1 << 24), fc.integer({ min: 0, max: 1 << 24 })),
+      have: fc.oneof(fc.constant('all'), fc.uint8Array({ maxLength: 16 }).map((b) => Buffer.from(b).toString('base64'))), from: fc.nat(),
+    }), { maxLength: 5 }) }), { maxLength: 30 }),
+    (datagrams) => {
+      const d = new ContentDictionary({ maxBytes: 8 << 20, maxBytesPerAddress: 3 << 20, maxFiles: 30, maxPeers: 8, maxPeersPerAddress: 2 })
+      for (const [t, g] of datagrams.entries()) {
+        const files = g.files.map((f) => ({ id: f.n.toString(16).padStart(64, '0'), name: `n${f.n}`, size: f.chunks * 4096, chunks: f.chunks, have: f.have, from: Math.floor((f.from % Math.max(1, f.chunks)) / 8) * 8 }))
+        typed(() => d.merge(decodeDatagram(Buffer.from(JSON.stringify({ v: 1, type: 'announce', peer: 'fuzzpeer', port: g.port, files })), 1 << 20), `10.0.0.${g.from}`, t))
+        if (d.bytes() > 8 << 20) throw new Error(`${d.bytes()} bytes held`)
+        for (let a = 1; a <= 4; a++) if (d.bytes(`10.0.0.${a}`) > 3 << 20) throw new Error(`${d.bytes(`10.0.0.${a}`)} bytes from one address`)
+      }
+    }),
+  'dictionary file reader: mutated snapshots': fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 32, max: 126 })), { maxLength: 8 }), (n, flips) => {
+    const d = new ContentDictionary()
+    for (let i = 0; i < n; i++) d.merge({ type: 'announce', peer: 'fuzzpeer', port: i + 1, files: [{ id: i.toString(16).padStart(64, '0'), name: `f${i}`, size: 9 * 4096, chunks: 9, have: i % 2 ? 'all' : new Bitfield(9), from: 0 }] }, '10.0.0.1', i)
+    const text = Buffer.from(JSON.stringify(toSnapshot(d.files(), { now: 10, wallNow: 10 })))
+    for (const [at, value] of flips) text[at % text.length] = value
+    let value
+    try { value = JSON.parse(text.toString()) } catch { return }
+    typed(() => claimsFromSnapshot(value, (w) => w))
+  }),
   'manifest parser': fc.property(
     fc.record({ name: fc.string({ minLength: 1, maxLength: 30 }), size: fc.integer({ min: 0, max: 100_000 }), chunkSize: fc.constantFrom(4096, 65536) }),
     fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),

@@ -10,7 +10,7 @@ export const announceCommand = defineCommand({
   summary: 'broadcast over UDP what the chunk store holds: at start, every interval, on change and when asked',
   settings: {
     ...pickSettings('chunksDir', 'port', 'udpPort', 'broadcast', 'interval'),
-    queryGap: { flag: 'min-burst-gap', valueName: '<seconds>', description: 'at most one burst of announcements per this long (answers to queries included)', defaultValue: 1, parse: parseSeconds(0.01, 60) },
+    queryGap: { flag: 'min-burst-gap', valueName: '<seconds>', description: 'at most one burst of announcements per this long when the store keeps changing (answers to queries are limited apart)', defaultValue: 1, parse: parseSeconds(0.01, 60) },
   },
   examples: [
     'p2p-announce',

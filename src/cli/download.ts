@@ -57,6 +57,8 @@ export const downloadCommand = defineCommand({
     await assertWritable(settings.chunksDir, 'the chunk store')
     const listener = new DiscoveryListener({
       udpPort: settings.udpPort, broadcast: resolveBroadcast(settings.broadcast), staleAfterMs: settings.staleAfter * 1000, log: log.child({ component: 'listener' }),
+      // Ask only for our file: the answers are then small and whole (an unasked answer holds what fits, the rest comes later).
+      want: typeof id === 'string' ? { id } : name !== undefined ? { name } : undefined,
     })
     const directory = new PeerDirectory(listener, settings.dictionary, settings.staleAfter * 1000, log, await store.peerId())
     await directory.start()

@@ -1,12 +1,17 @@
 import chalk from 'chalk'
-import { parseInteger, pickSettings } from '../core/config.js'
+import { parseByteSize, parseInteger, pickSettings } from '../core/config.js'
 import { resolveBroadcast } from '../core/discovery/broadcast.js'
-import { DEFAULT_DICTIONARY_LIMITS, type KnownFile, writeDictionaryFile } from '../core/discovery/dictionary.js'
+import { DEFAULT_DICTIONARY_LIMITS, type KnownFile } from '../core/discovery/dictionary.js'
+import { writeDictionaryFile } from '../core/discovery/dictionary-file.js'
 import { DiscoveryListener } from '../core/discovery/listener.js'
 import { defineCommand } from './common.js'
 import { formatBytes, shortId } from './format.js'
 
 const d = DEFAULT_DICTIONARY_LIMITS
+/** Files named on one plain output line, and rows in the live table. */
+const MAX_LISTED = 50
+/** The dictionary file is rewritten at most this often, and never more than a fifth of the time (a snapshot that took 50 ms to make waits 200 ms). */
+const MIN_WRITE_GAP_MS = 100
 
 export const listenCommand = defineCommand({
   name: 'listen',
@@ -17,32 +22,39 @@ export const listenCommand = defineCommand({
     maxPeers: { flag: 'max-peers', valueName: '<n>', description: 'distinct peers kept (oldest evicted)', defaultValue: d.maxPeers, parse: parseInteger(1, 1_000_000) },
     maxPeersPerAddress: { flag: 'max-peers-per-address', valueName: '<n>', description: 'peers kept per source address (a flooding host evicts only its own)', defaultValue: d.maxPeersPerAddress, parse: parseInteger(1, 65535) },
     maxPeersPerFile: { flag: 'max-peers-per-file', valueName: '<n>', description: 'peers kept per file', defaultValue: d.maxPeersPerFile, parse: parseInteger(1, 1_000_000) },
+    maxClaimBytes: { flag: 'max-claim-bytes', valueName: '<size>', description: 'memory for peers\' claims (have-set + 256 bytes + name each) in all; past it the richest source address gives up its oldest claim', defaultValue: d.maxBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
+    maxClaimBytesPerAddress: { flag: 'max-claim-bytes-per-address', valueName: '<size>', description: 'memory for claims from one source address (a flooding host evicts only its own)', defaultValue: d.maxBytesPerAddress, defaultLabel: '4MiB', parse: parseByteSize(4 * 1024, 4 * 1024 ** 3) },
   },
   examples: [
     'p2p-listen',
     'p2p-listen --dictionary /tmp/lan.json --stale-after 30',
     'p2p-listen --json | jq -c \'.files | keys\'',
+    'p2p-listen --json | jq -c \'.files[] | {name, peers: [.peers[] | {address, held}]}\'',
   ],
   run: async ({ settings: s, json, log, signal, out }) => {
     const listener = new DiscoveryListener({
       udpPort: s.udpPort, broadcast: resolveBroadcast(s.broadcast), staleAfterMs: s.staleAfter * 1000, log,
-      limits: { maxFiles: s.maxFiles, maxPeers: s.maxPeers, maxPeersPerFile: s.maxPeersPerFile, maxPeersPerAddress: s.maxPeersPerAddress },
+      limits: { maxFiles: s.maxFiles, maxPeers: s.maxPeers, maxPeersPerFile: s.maxPeersPerFile, maxPeersPerAddress: s.maxPeersPerAddress, maxBytes: s.maxClaimBytes, maxBytesPerAddress: s.maxClaimBytesPerAddress },
     })
     const live = process.stdout.isTTY && !json
+    const file = coalescingWriter(() => writeDictionaryFile(s.dictionary, listener.snapshot()), (err) => log.warn({ err: (err as Error).message }, 'dictionary not written'))
+    const print = latestLinePrinter()
     let timer: NodeJS.Timeout | undefined
-    let writing = Promise.resolve()
+    let publishMs = 0
     const publish = (): void => {
       timer = undefined
-      const snapshot = listener.snapshot()
-      writing = writing.then(() => writeDictionaryFile(s.dictionary, snapshot)).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'dictionary not written'))
+      const started = performance.now()
+      file.request()
       const files = listener.files()
-      log.info({ files: files.length, peers: listener.dictionary.peerCount, dropped: listener.stats.dropped }, 'dictionary changed')
-      if (json) process.stdout.write(`${JSON.stringify(snapshot)}\n`)
-      else if (live) process.stdout.write(`\x1b[H\x1b[2J${table(files, s.dictionary, listener.stats.dropped)}\n`)
-      else out(`${files.length} file(s), ${listener.dictionary.peerCount} peer(s): ${files.map((f) => `${f.name} (${f.peers.length} peer(s))`).join(', ') || 'nothing announced'}`)
+      const { dictionary } = listener
+      log.info({ files: files.length, peers: dictionary.peerCount, claims: dictionary.claimCount, bytes: dictionary.bytes(), dropped: listener.stats.dropped, refused: dictionary.stats.refused, evicted: dictionary.stats.evicted }, 'dictionary changed')
+      if (json) print(() => listener.jsonLine())
+      else if (live) print(() => `\x1b[H\x1b[2J${table(files, s.dictionary, listener.stats.dropped)}`)
+      else print(() => summary(files, dictionary.peerCount))
+      publishMs = performance.now() - started
     }
-    // Debounced: a burst of datagrams is one rewrite of the file.
-    listener.on('change', () => { timer ??= setTimeout(publish, 100) })
+    // Debounced: a burst of datagrams is one rewrite of the file and one line, and a big dictionary under a flood is published at most a fifth of the time.
+    listener.on('change', () => { timer ??= setTimeout(publish, Math.max(MIN_WRITE_GAP_MS, 4 * publishMs)) })
     await listener.start()
     listener.query()
     log.info({ udpPort: s.udpPort, dictionary: s.dictionary }, 'listening')
@@ -51,21 +63,80 @@ export const listenCommand = defineCommand({
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     clearTimeout(timer)
     await listener.stop()
-    await writing
-    log.info({ stats: listener.stats }, 'stopped')
+    await file.idle()
+    log.info({ stats: listener.stats, dictionary: listener.dictionary.stats }, 'stopped')
     return 0
   },
 })
 
+/**
+ * Runs `write` when asked, one at a time; asks made during a write become one
+ * more write after it (of the state then), at least MIN_WRITE_GAP_MS and four
+ * times the last write's synchronous part (building and serialising the
+ * snapshot: the CPU cost; waiting for the disk costs none) later. So a flood
+ * of changes costs a bounded share of the CPU and holds one snapshot at most.
+ */
+function coalescingWriter(write: () => Promise<void>, onError: (err: unknown) => void): { request(): void; idle(): Promise<void> } {
+  let running: Promise<void> | undefined
+  let again = false
+  const loop = async (): Promise<void> => {
+    do {
+      again = false
+      const started = performance.now()
+      const written = write() // runs synchronously up to its first await: the snapshot and its JSON
+      const cpuMs = performance.now() - started
+      await written.catch(onError)
+      if (again) await new Promise((r) => setTimeout(r, Math.max(MIN_WRITE_GAP_MS, 4 * cpuMs)))
+    } while (again)
+    running = undefined
+  }
+  return {
+    request: () => {
+      if (running) again = true
+      else running = loop()
+    },
+    idle: async () => { await running },
+  }
+}
+
+/** Prints a line, but while stdout is full (a slow reader) only the newest line waits, made when it can be written. */
+function latestLinePrinter(): (make: () => string) => void {
+  let blocked = false
+  let waiting: (() => string) | undefined
+  const print = (make: () => string): void => {
+    if (blocked) {
+      waiting = make
+      return
+    }
+    if (process.stdout.write(`${make()}\n`)) return
+    blocked = true
+    process.stdout.once('drain', () => {
+      blocked = false
+      const next = waiting
+      waiting = undefined
+      if (next) print(next)
+    })
+  }
+  return print
+}
+
+function summary(files: KnownFile[], peers: number): string {
+  const listed = files.slice(0, MAX_LISTED).map((f) => `${f.name} (${f.peers.length} peer(s))`).join(', ')
+  const more = files.length > MAX_LISTED ? ` and ${files.length - MAX_LISTED} more` : ''
+  return `${files.length} file(s), ${peers} peer(s): ${listed || 'nothing announced'}${more}`
+}
+
 function table(files: KnownFile[], path: string, dropped: number): string {
-  const rows = files.sort((a, b) => a.name.localeCompare(b.name)).map((f) => {
-    const complete = f.peers.filter((p) => p.have.count() === f.chunks).length
-    return `${f.name.slice(0, 40).padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${shortId(f.id)}`
+  const rows = files.sort((a, b) => a.name.localeCompare(b.name)).slice(0, MAX_LISTED).map((f) => {
+    const complete = f.peers.filter((p) => p.chunks === f.chunks && p.have.isComplete()).length
+    const name = `${f.name.slice(0, f.disputed ? 38 : 40)}${f.disputed ? ' ?' : ''}`
+    return `${name.padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${shortId(f.id)}`
   })
   return [
     chalk.bold(`${'name'.padEnd(40)} ${'size'.padStart(10)} ${'complete'.padStart(8)} ${'peers'.padStart(5)}  id`),
     ...(rows.length ? rows : [chalk.dim('(nothing announced yet)')]),
+    ...(files.length > MAX_LISTED ? [chalk.dim(`… and ${files.length - MAX_LISTED} more (see the dictionary file)`)] : []),
     '',
-    chalk.dim(`${new Date().toLocaleTimeString()} · ${path} · ${dropped} bad datagram(s) dropped · Ctrl-C to stop`),
+    chalk.dim(`${new Date().toLocaleTimeString()} · ${path} · ${dropped} bad datagram(s) dropped · ? = peers disagree on name, size or chunks · Ctrl-C to stop`),
   ].join('\n')
 }

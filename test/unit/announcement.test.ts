@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { type Announcement, type LocalFile, decodeDatagram, encodeAnnouncements, encodeQuery } from '../../src/core/discovery/announcement.js'
+import { type Announcement, type LocalFile, chunksAgreeWithSize, decodeDatagram, encodeAnnouncements, encodeMore, encodeQuery, packAnnouncements } from '../../src/core/discovery/announcement.js'
 import { ContentDictionary } from '../../src/core/discovery/dictionary.js'
 import { hasCode } from '../../src/core/errors.js'
 
@@ -12,7 +12,7 @@ const id = (n: number): string => n.toString(16).padStart(64, '0')
 function file(n: number, chunks: number, bits: (i: number) => boolean, name = `file ${n}.bin`): LocalFile {
   const have = new Bitfield(chunks)
   for (let i = 0; i < chunks; i++) if (bits(i)) have.set(i)
-  return { id: id(n), name, size: chunks * 1024, have }
+  return { id: id(n), name, size: chunks * 4096, have }
 }
 
 /** What a listener reconstructs from the datagrams. */
@@ -59,7 +59,50 @@ describe('announcements', () => {
     const [bye, ...rest] = encodeAnnouncements(PEER, 1, [])
     assert.equal(rest.length, 0)
     assert.deepEqual((decodeDatagram(bye!) as Announcement).files, [])
-    assert.deepEqual(decodeDatagram(encodeQuery()), { type: 'query' })
+    assert.deepEqual(decodeDatagram(encodeQuery()), { type: 'query', want: {} })
+  })
+
+  it('pads a query to 1200 bytes with spaces, for a name or an id; the old 22-byte form still decodes', () => {
+    const plain = encodeQuery()
+    assert.equal(plain.length, 1200)
+    assert.equal(JSON.parse(plain.toString()).type, 'query', 'still one JSON object: older peers read a plain query')
+    const named = encodeQuery({ name: 'naïve café.txt' })
+    assert.equal(named.length, 1200)
+    assert.deepEqual(decodeDatagram(named), { type: 'query', want: { name: 'naïve café.txt' } })
+    assert.deepEqual(decodeDatagram(encodeQuery({ id: id(5) }, 0)), { type: 'query', want: { id: id(5) } })
+    const old = Buffer.from('{"v":1,"type":"query"}')
+    assert.equal(old.length, 22)
+    assert.deepEqual(decodeDatagram(old), { type: 'query', want: {} })
+  })
+
+  it('a "more" notice fits in three times an old 22-byte query', () => {
+    const more = encodeMore(10_000, 5)
+    assert.ok(more.length <= 66, `${more.length} bytes`)
+    assert.deepEqual(decodeDatagram(more), { type: 'more', omitted: 10_000, interval: 5 })
+  })
+
+  it('packs up to a number of datagrams and says how many files they hold whole', () => {
+    const files = Array.from({ length: 300 }, (_, n) => file(n, 5, () => true))
+    const all = packAnnouncements(PEER, 1, files)
+    assert.equal(all.complete.at(-1), 300)
+    const some = packAnnouncements(PEER, 1, files, { maxDatagrams: 2 })
+    assert.deepEqual(some.datagrams, all.datagrams.slice(0, 2))
+    assert.deepEqual(some.complete, all.complete.slice(0, 2))
+    const announced = some.datagrams.flatMap((d) => (decodeDatagram(d) as Announcement).files.map((f) => f.id))
+    assert.deepEqual(announced, files.slice(0, some.complete[1]).map((f) => f.id))
+    // A file sliced over several datagrams counts once its last slice is in.
+    const big = packAnnouncements(PEER, 1, [file(1, 200_000, (i) => i % 2 === 0)], { maxDatagrams: 3 })
+    assert.deepEqual(big.complete, [0, 0, 0])
+  })
+
+  it('property: every real file\'s chunk count agrees with its size, and an accepted count never exceeds size / 4 KiB + 1', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 46 }), fc.integer({ min: 4096, max: 2 ** 26 }), fc.integer({ min: 0, max: 2 ** 25 }), (size, chunkSize, claimed) => {
+      const real = Math.ceil(size / chunkSize)
+      if (real <= 2 ** 24) assert.ok(chunksAgreeWithSize(size, real), `a ${size}-byte file in ${chunkSize}-byte chunks`)
+      if (chunksAgreeWithSize(size, claimed)) assert.ok(claimed <= size / 4096 + 1 && (claimed === 0) === (size === 0))
+    }))
+    assert.ok(chunksAgreeWithSize(2 ** 24 * 4096, 2 ** 24))
+    assert.ok(!chunksAgreeWithSize(2 ** 24 * 4096 - 4096, 2 ** 24))
   })
 
   const good = { v: 1, type: 'announce', peer: PEER, port: 47010, files: [{ id: id(1), name: 'a', size: 10, chunks: 1, have: 'all' }] }
@@ -72,9 +115,20 @@ describe('announcements', () => {
     ['a bad id', { ...good, files: [{ ...good.files[0], id: 'ABC' }] }, 'schema'],
     ['a string port', { ...good, port: '47010' }, 'schema'],
     ['files not a list', { ...good, files: {} }, 'schema'],
-    ['a have longer than the file', { ...good, files: [{ ...good.files[0], chunks: 3, have: Buffer.from([0xff, 0xff]).toString('base64') }] }, 'have'],
-    ['bits set past the last chunk', { ...good, files: [{ ...good.files[0], chunks: 3, have: Buffer.from([0xff]).toString('base64') }] }, 'have'],
-    ['a "from" that is not a multiple of 8', { ...good, files: [{ ...good.files[0], chunks: 30, have: 'AA==', from: 3 }] }, 'schema'],
+    ['a have longer than the file', { ...good, files: [{ ...good.files[0], size: 3 * 4096, chunks: 3, have: Buffer.from([0xff, 0xff]).toString('base64') }] }, 'have'],
+    ['bits set past the last chunk', { ...good, files: [{ ...good.files[0], size: 3 * 4096, chunks: 3, have: Buffer.from([0xff]).toString('base64') }] }, 'have'],
+    ['a "from" that is not a multiple of 8', { ...good, files: [{ ...good.files[0], size: 30 * 4096, chunks: 30, have: 'AA==', from: 3 }] }, 'schema'],
+    ['a "from" past the last chunk', { ...good, files: [{ ...good.files[0], size: 30 * 4096, chunks: 30, have: 'AA==', from: 32 }] }, 'have'],
+    ['2^24 chunks for 10 bytes (the chunk count must agree with the size)', { ...good, files: [{ ...good.files[0], chunks: 1 << 24 }] }, 'chunks'],
+    ['more chunks than 4 KiB chunks could make', { ...good, files: [{ ...good.files[0], size: 8193, chunks: 4 }] }, 'chunks'],
+    ['fewer chunks than 64 MiB chunks could make', { ...good, files: [{ ...good.files[0], size: 64 * 2 ** 20 + 1, chunks: 1 }] }, 'chunks'],
+    ['chunks for an empty file', { ...good, files: [{ ...good.files[0], size: 0, chunks: 1 }] }, 'chunks'],
+    ['no chunks for a non-empty file', { ...good, files: [{ ...good.files[0], size: 1, chunks: 0, have: '' }] }, 'chunks'],
+    ['2^24 + 1 chunks', { ...good, files: [{ ...good.files[0], size: 2 ** 40, chunks: 2 ** 24 + 1 }] }, 'schema'],
+    ['two entries for one id that disagree', { ...good, files: [good.files[0], { ...good.files[0], name: 'b' }] }, 'inconsistent'],
+    ['a query for an invalid name', { v: 1, type: 'query', name: '../x' }, 'schema'],
+    ['a query for a bad id', { v: 1, type: 'query', id: 'x'.repeat(64) }, 'schema'],
+    ['a "more" notice with a negative count', { v: 1, type: 'more', omitted: -1, interval: 5 }, 'schema'],
   ]
   for (const [what, value, reason] of bad) {
     it(`rejects ${what} (E_BAD_DATAGRAM, reason ${reason})`, () => {

@@ -3,6 +3,16 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
 
+/** The reference: a plain array of booleans, one per bit. */
+const reference = (b: Bitfield): boolean[] => Array.from({ length: b.length }, (_, i) => b.get(i))
+
+/** A field of `length` bits with a clean tail, from arbitrary bytes. */
+const arbField = (maxLength = 300): fc.Arbitrary<{ length: number; bytes: Uint8Array }> =>
+  fc.integer({ min: 0, max: maxLength }).chain((length) => fc.uint8Array({ minLength: Math.ceil(length / 8), maxLength: Math.ceil(length / 8) }).map((bytes) => {
+    if (length % 8 !== 0) bytes[bytes.length - 1]! &= (0xff00 >> (length % 8)) & 0xff
+    return { length, bytes }
+  }))
+
 describe('bitfield', () => {
   it('is MSB-first: bit 0 is 0x80 of byte 0', () => {
     const b = new Bitfield(10)
@@ -26,5 +36,70 @@ describe('bitfield', () => {
   it('detects stray bits past the length', () => {
     assert.equal(new Bitfield(3, new Uint8Array([0xff])).hasCleanTail(), false)
     assert.equal(Bitfield.full(3).hasCleanTail(), true)
+  })
+
+  it('property: count, isComplete and indices agree with a bit-by-bit reference', () => {
+    fc.assert(fc.property(arbField(), ({ length, bytes }) => {
+      const b = new Bitfield(length, bytes)
+      const bits = reference(b)
+      assert.equal(b.count(), bits.filter(Boolean).length)
+      assert.equal(b.isComplete(), bits.every(Boolean))
+      assert.deepEqual(b.indices(), bits.flatMap((v, i) => (v ? [i] : [])))
+    }))
+  })
+
+  it('property: full(n) is every bit set, holds no bytes until one is cleared, and then behaves like a dense field', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 200 }), fc.array(fc.nat(), { maxLength: 5 }), (length, clears) => {
+      const full = Bitfield.full(length)
+      assert.equal(full.heldBytes, 0)
+      assert.equal(full.count(), length)
+      assert.ok(full.isComplete())
+      assert.deepEqual(full.indices(), Array.from({ length }, (_, i) => i))
+      if (length > 0) full.set(0, true) // setting a set bit stores nothing
+      assert.equal(full.heldBytes, 0)
+      const dense = new Bitfield(length)
+      for (let i = 0; i < length; i++) dense.set(i)
+      assert.deepEqual([...full.bytes], [...dense.bytes], 'materialised bytes are the dense ones, clean tail included')
+      for (const c of clears) if (length > 0) { full.set(c % length, false); dense.set(c % length, false) }
+      assert.deepEqual(reference(full), reference(dense))
+      assert.equal(full.count(), dense.count())
+    }))
+  })
+
+  it('property: setBytes overwrites exactly the bits of its slice and says whether any changed', () => {
+    fc.assert(fc.property(arbField(400), fc.boolean(), fc.nat(), fc.uint8Array({ maxLength: 60 }), ({ length, bytes }, startFull, at, slice) => {
+      const b = startFull ? Bitfield.full(length) : new Bitfield(length, bytes)
+      const size = Math.ceil(length / 8)
+      if (size === 0) return
+      const from = at % size
+      const piece = slice.subarray(0, size - from)
+      if (from + piece.length === size && length % 8 !== 0 && piece.length > 0) piece[piece.length - 1]! &= (0xff00 >> (length % 8)) & 0xff
+      const before = reference(b)
+      const expected = before.map((v, i) => (i >= from * 8 && i < (from + piece.length) * 8 ? (piece[(i >> 3) - from]! & (0x80 >> (i & 7))) !== 0 : v))
+      const changed = b.setBytes(from, piece)
+      assert.deepEqual(reference(b), expected)
+      assert.equal(changed, expected.some((v, i) => v !== before[i]))
+      assert.ok(b.hasCleanTail())
+    }))
+  })
+
+  it('setBytes refuses a slice outside the field or past its last bit', () => {
+    assert.throws(() => new Bitfield(16).setBytes(1, new Uint8Array(2)), RangeError)
+    assert.throws(() => new Bitfield(12).setBytes(1, new Uint8Array([0x01])), RangeError)
+    assert.equal(new Bitfield(12).setBytes(1, new Uint8Array([0xf0])), true)
+  })
+
+  it('works byte-wise on 2^24 chunks: count, isComplete, a slice and full() in well under a second', () => {
+    const n = 1 << 24
+    const started = process.cpuUsage()
+    const b = new Bitfield(n)
+    b.setBytes(n / 8 - 4, new Uint8Array([0xff, 0x0f, 0xf0, 0x01]))
+    assert.equal(b.count(), 8 + 4 + 4 + 1)
+    assert.equal(b.isComplete(), false)
+    assert.equal(Bitfield.full(n).count(), n)
+    assert.ok(Bitfield.full(n).isComplete())
+    assert.equal(b.indices().length, 17)
+    const { user, system } = process.cpuUsage(started)
+    assert.ok((user + system) / 1000 < 500, `${(user + system) / 1000} ms of CPU`)
   })
 })

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { Bitfield } from '../bitfield.js'
-import { MAX_DATAGRAM_BYTES } from '../constants.js'
+import { MAX_CHUNK_SIZE, MAX_DATAGRAM_BYTES, MIN_CHUNK_SIZE } from '../constants.js'
 import { P2PError } from '../errors.js'
 import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
@@ -8,7 +8,11 @@ import { isValidName } from '../names.js'
 /**
  * Discovery datagrams (UDP, one JSON object each, UTF-8, ≤ 1200 bytes):
  *
- *   {"v":1,"type":"query"}
+ *   {"v":1,"type":"query"}                          ask for announcements (old form: 22 bytes)
+ *   {"v":1,"type":"query","name":"…"}␠␠␠…           new form: padded with spaces to 1200 bytes,
+ *   {"v":1,"type":"query","id":"<64 hex>"}␠␠␠…      optionally for one name or id
+ *   {"v":1,"type":"more","omitted":N,"interval":S}  an answer's tail: N files did not fit,
+ *                                                   the periodic announcements (every S s) carry them
  *   {"v":1,"type":"announce","peer":"<id>","port":<tcp port>,"files":[
  *      {"id":"<64 hex>","name":"…","size":N,"chunks":C,"have":"all"},
  *      {"id":…,…,"have":"<base64 bitfield>"},                  bit i = chunk i
@@ -20,12 +24,30 @@ import { isValidName } from '../names.js'
  * for one datagram travels as slices: "from" (a multiple of 8) says which
  * chunk its first bit is, and the slice states exactly which chunks of
  * [from, from + 8 × bytes) the peer has. "files":[] is a goodbye.
+ *
+ * A query is answered with at most ANSWER_FACTOR times its own bytes, which
+ * is why a new query pads itself (as QUIC's Initial does): the padding buys
+ * the answer room, and a spoofed query cannot make anyone send much more than
+ * its sender sent.
  */
 
 export const PROTOCOL_VERSION = 1
 const PEER_ID = /^[0-9A-Za-z_-]{8,64}$/
 /** Largest chunk count we accept in an announcement (2^24: 16 TiB of 1 MiB chunks). */
 export const MAX_ANNOUNCED_CHUNKS = 1 << 24
+/** An answer to a query is at most this many times the query's bytes. */
+export const ANSWER_FACTOR = 3
+
+/**
+ * Whether a file of `size` bytes can have `chunks` chunks: chunk sizes run
+ * from MIN_CHUNK_SIZE to MAX_CHUNK_SIZE, so ceil(size / MAX) ≤ chunks ≤
+ * ceil(size / MIN), and only an empty file has none. A claim of 2^24 chunks
+ * must therefore come with a size of at least 64 GiB.
+ */
+export function chunksAgreeWithSize(size: number, chunks: number): boolean {
+  if (size === 0 || chunks === 0) return size === chunks
+  return chunks <= MAX_ANNOUNCED_CHUNKS && Math.ceil(size / MAX_CHUNK_SIZE) <= chunks && chunks <= Math.ceil(size / MIN_CHUNK_SIZE)
+}
 
 export interface AnnouncedFile {
   id: string
@@ -44,7 +66,27 @@ export interface Announcement {
   files: AnnouncedFile[]
 }
 
-export type DiscoveryMessage = Announcement | { type: 'query' }
+/** What a query asks for: files with this id or this name (neither: every file). */
+export interface QueryWant {
+  id?: string
+  name?: string
+}
+
+export interface Query {
+  type: 'query'
+  want: QueryWant
+}
+
+/** The tail of an answer that could not hold every file. */
+export interface MoreNotice {
+  type: 'more'
+  /** Files the answer left out. */
+  omitted: number
+  /** Seconds between the answerer's periodic announcements, which carry them. */
+  interval: number
+}
+
+export type DiscoveryMessage = Announcement | Query | MoreNotice
 
 const fileSchema = z.looseObject({
   id: z.string().regex(HEX64),
@@ -56,7 +98,18 @@ const fileSchema = z.looseObject({
 })
 
 const messageSchema = z.discriminatedUnion('type', [
-  z.looseObject({ v: z.literal(PROTOCOL_VERSION), type: z.literal('query') }),
+  z.looseObject({
+    v: z.literal(PROTOCOL_VERSION),
+    type: z.literal('query'),
+    id: z.string().regex(HEX64).optional(),
+    name: z.string().refine(isValidName, 'invalid file name').optional(),
+  }),
+  z.looseObject({
+    v: z.literal(PROTOCOL_VERSION),
+    type: z.literal('more'),
+    omitted: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    interval: z.number().min(0).max(1e6),
+  }),
   z.looseObject({
     v: z.literal(PROTOCOL_VERSION),
     type: z.literal('announce'),
@@ -83,8 +136,17 @@ export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES)
     throw new P2PError('E_BAD_DATAGRAM', `datagram does not match the schema: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(), { reason: 'schema' })
   }
   const m = parsed.data
-  if (m.type === 'query') return { type: 'query' }
+  if (m.type === 'query') return { type: 'query', want: { ...(m.id !== undefined ? { id: m.id } : {}), ...(m.name !== undefined ? { name: m.name } : {}) } }
+  if (m.type === 'more') return { type: 'more', omitted: m.omitted, interval: m.interval }
+  const claims = new Map<string, string>()
   const files = m.files.map((f): AnnouncedFile => {
+    if (!chunksAgreeWithSize(f.size, f.chunks)) {
+      throw new P2PError('E_BAD_DATAGRAM', `${f.chunks} chunks cannot make ${f.size} bytes (chunks are ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE} bytes)`, { reason: 'chunks' })
+    }
+    // Slices of one file share its claim: one datagram cannot say two things about an id.
+    const claim = JSON.stringify([f.name, f.size, f.chunks])
+    if ((claims.get(f.id) ?? claim) !== claim) throw new P2PError('E_BAD_DATAGRAM', 'two entries for one id disagree', { reason: 'inconsistent' })
+    claims.set(f.id, claim)
     const from = f.from ?? 0
     if (f.have === 'all') {
       if (from !== 0) throw new P2PError('E_BAD_DATAGRAM', '"have":"all" cannot have "from"', { reason: 'have' })
@@ -102,8 +164,18 @@ export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES)
   return { type: 'announce', peer: m.peer, port: m.port, files }
 }
 
-export function encodeQuery(): Buffer {
-  return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: 'query' }))
+/**
+ * A query for `want` (default: every file), padded with spaces (JSON allows
+ * them after the object; older peers parse it as a plain query) to `padTo`
+ * bytes so that answers have room: see ANSWER_FACTOR.
+ */
+export function encodeQuery(want: QueryWant = {}, padTo = MAX_DATAGRAM_BYTES): Buffer {
+  const text = JSON.stringify({ v: PROTOCOL_VERSION, type: 'query', ...want })
+  return Buffer.from(text + ' '.repeat(Math.max(0, padTo - Buffer.byteLength(text))))
+}
+
+export function encodeMore(omitted: number, intervalS: number): Buffer {
+  return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: 'more', omitted, interval: intervalS }))
 }
 
 export interface LocalFile {
@@ -115,25 +187,51 @@ export interface LocalFile {
 
 /** Every datagram needed to announce `files` (an empty list gives one goodbye datagram). */
 export function encodeAnnouncements(peer: string, port: number, files: readonly LocalFile[], maxBytes = MAX_DATAGRAM_BYTES): Buffer[] {
+  return packAnnouncements(peer, port, files, { maxBytes }).datagrams
+}
+
+export interface PackedAnnouncements {
+  datagrams: Buffer[]
+  /** complete[i]: how many of the files (from the first) datagrams 0..i announce whole. */
+  complete: number[]
+}
+
+/**
+ * Pack `files` greedily into announcement datagrams of at most `maxBytes`,
+ * stopping after `maxDatagrams` (so an answer that can only hold a few does
+ * not encode a whole store).
+ */
+export function packAnnouncements(peer: string, port: number, files: readonly LocalFile[], o: { maxBytes?: number; maxDatagrams?: number } = {}): PackedAnnouncements {
+  const maxBytes = o.maxBytes ?? MAX_DATAGRAM_BYTES
+  const maxDatagrams = o.maxDatagrams ?? Infinity
   const head = `{"v":${PROTOCOL_VERSION},"type":"announce","peer":${JSON.stringify(peer)},"port":${port},"files":[`
   const tail = ']}'
   const room = maxBytes - Buffer.byteLength(head) - tail.length
   const datagrams: Buffer[] = []
+  const complete: number[] = []
   let current: string[] = []
   let used = 0
+  let whole = 0
   const flush = (): void => {
     datagrams.push(Buffer.from(head + current.join(',') + tail))
+    complete.push(whole)
     current = []
     used = 0
   }
-  for (const entry of files.flatMap((f) => fileEntries(f, room))) {
-    const bytes = Buffer.byteLength(entry) + (current.length > 0 ? 1 : 0)
-    if (used + bytes > room) flush()
-    current.push(entry)
-    used += Buffer.byteLength(entry) + (current.length > 1 ? 1 : 0)
+  for (const f of files) {
+    for (const entry of fileEntries(f, room)) {
+      const bytes = Buffer.byteLength(entry) + (current.length > 0 ? 1 : 0)
+      if (used + bytes > room) {
+        flush()
+        if (datagrams.length >= maxDatagrams) return { datagrams, complete }
+      }
+      current.push(entry)
+      used += Buffer.byteLength(entry) + (current.length > 1 ? 1 : 0)
+    }
+    whole++
   }
-  if (current.length > 0 || datagrams.length === 0) flush()
-  return datagrams
+  if ((current.length > 0 || datagrams.length === 0) && datagrams.length < maxDatagrams) flush()
+  return { datagrams, complete }
 }
 
 /** One JSON entry for a file, or several slices when its bitfield does not fit in `room` bytes. */

@@ -1,20 +1,33 @@
-import { type Socket, createSocket } from 'node:dgram'
+import { type RemoteInfo, type Socket, createSocket } from 'node:dgram'
 import { type FSWatcher, watch } from 'node:fs'
 import { once } from 'node:events'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { P2PError } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
-import { decodeDatagram, encodeAnnouncements } from './announcement.js'
+import { ANSWER_FACTOR, type LocalFile, type QueryWant, decodeDatagram, encodeAnnouncements, encodeMore, packAnnouncements } from './announcement.js'
+import { ByteRateLimit } from './rate-limit.js'
 
 /**
  * Tells the LAN what this chunk store holds: a burst of announcement
- * datagrams to every broadcast address at start, every `intervalMs`, shortly
- * after the store changes (a split, chunks a running download writes: the
- * store is watched), and right after a query. Answers to queries are at
- * least `minBurstGapMs` apart (and so are bursts caused by store changes),
- * so neither queries nor a busy store can make it flood the LAN.
+ * datagrams to every broadcast address at start, every `intervalMs` and
+ * shortly after the store changes (a split, chunks a running download
+ * writes: the store is watched); bursts caused by store changes are at least
+ * `minBurstGapMs` apart, so a busy store cannot make it flood the LAN.
+ *
+ * A query is answered at once by unicast to its source, never by broadcast,
+ * with at most ANSWER_FACTOR × the query's bytes: the files it asks for (a
+ * name or an id) or, unasked, as many as fit, then a "more" notice saying how
+ * many were left for the periodic announcements. Answers also keep within a
+ * byte rate per source address and in all, and come from the last scan (no
+ * disk work per query). So a query cannot be used to amplify traffic or to
+ * make the announcer work.
  */
+
+/** Answer bytes a second per source address: one full answer to a padded query (a burst of four: a host's listener and downloaders starting together). */
+export const ANSWER_BYTES_PER_SOURCE_PER_S = ANSWER_FACTOR * MAX_DATAGRAM_BYTES
+/** Answer bytes a second, all sources together. */
+export const ANSWER_BYTES_PER_S = 64 * 1024
 
 export interface AnnouncerOptions {
   store: ChunkStore
@@ -30,6 +43,17 @@ export interface AnnouncerOptions {
   /** How long after a store change to announce (default 200 ms, coalescing a burst of writes). */
   changeDelayMs?: number
   bindAddress?: string
+  /** Answers to queries: bytes a second per source address (burst 4×) and in all. */
+  answerBytesPerSourcePerS?: number
+  answerBytesPerS?: number
+}
+
+export interface AnnouncerStats {
+  queries: number
+  answers: number
+  answerBytes: number
+  /** Queries not answered because a rate limit was spent. */
+  refused: number
 }
 
 export interface BurstReport {
@@ -45,21 +69,25 @@ export class Announcer {
   private pending: NodeJS.Timeout | undefined
   private watcher: FSWatcher | undefined
   private lastBurst = 0
-  private lastAnswer = 0
-  private answering: NodeJS.Timeout | undefined
   private bursting: Promise<void> | undefined
   private again = false
+  /** What the last burst announced: answers are made from it. */
+  private announced: { peer: string; files: LocalFile[] } | undefined
+  private readonly answerLimit: ByteRateLimit
   private readonly log: Logger
+  readonly stats: AnnouncerStats = { queries: 0, answers: 0, answerBytes: 0, refused: 0 }
   onBurst: ((report: BurstReport) => void) | undefined
 
   constructor(private readonly o: AnnouncerOptions) {
     this.log = o.log ?? silentLogger()
+    const perSource = o.answerBytesPerSourcePerS ?? ANSWER_BYTES_PER_SOURCE_PER_S
+    this.answerLimit = new ByteRateLimit({ perSecond: perSource, burst: 4 * perSource, totalPerSecond: o.answerBytesPerS ?? ANSWER_BYTES_PER_S })
   }
 
   async start(): Promise<void> {
     const socket = createSocket({ type: 'udp4', reuseAddr: true })
     this.socket = socket
-    socket.on('message', (msg) => this.onMessage(msg))
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo))
     socket.on('error', (err) => this.log.warn({ err: err.message }, 'discovery socket error'))
     socket.bind(this.o.udpPort, this.o.bindAddress ?? '0.0.0.0')
     try {
@@ -77,7 +105,6 @@ export class Announcer {
   async stop(options: { goodbye?: boolean } = {}): Promise<void> {
     clearInterval(this.ticker)
     clearTimeout(this.pending)
-    clearTimeout(this.answering)
     this.watcher?.close()
     await this.bursting
     const socket = this.socket
@@ -101,23 +128,55 @@ export class Announcer {
     }, wait)
   }
 
-  /** A query: answer at once, unless the last answer was less than minBurstGapMs ago. */
-  private answer(): void {
-    if (this.answering || !this.socket) return
-    const wait = Math.max(0, this.lastAnswer + (this.o.minBurstGapMs ?? 1000) - Date.now())
-    this.answering = setTimeout(() => {
-      this.answering = undefined
-      this.lastAnswer = Date.now()
-      void this.burst('query')
-    }, wait)
+  private onMessage(msg: Buffer, from: RemoteInfo): void {
+    let want: QueryWant
+    try {
+      const message = decodeDatagram(msg, this.o.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
+      if (message.type !== 'query') return
+      want = message.want
+    } catch {
+      return // not ours to judge: listeners count bad datagrams
+    }
+    this.stats.queries++
+    this.answer(want, msg.length, from)
   }
 
-  private onMessage(msg: Buffer): void {
-    try {
-      if (decodeDatagram(msg, this.o.maxDatagramBytes ?? MAX_DATAGRAM_BYTES).type === 'query') this.answer()
-    } catch {
-      // Not ours to judge: listeners count bad datagrams.
+  /** Unicast to the querier what it asked for, within ANSWER_FACTOR × its bytes and the rate limits. */
+  private answer(want: QueryWant, queryBytes: number, to: RemoteInfo): void {
+    const announced = this.announced
+    if (!announced && this.bursting) {
+      void this.bursting.then(() => { if (this.announced) this.answer(want, queryBytes, to) }) // the first scan is under way: answer from it
+      return
     }
+    if (!announced || !this.socket || to.port === 0) return
+    const asked = want.id === undefined && want.name === undefined ? announced.files : announced.files.filter((f) => f.id === want.id || f.name === want.name)
+    if (asked.length === 0) return
+    const budget = ANSWER_FACTOR * queryBytes
+    // Every datagram but the last is nearly full (entries are a few hundred bytes), so this many fills the budget; fewer would only make a smaller answer.
+    const packed = packAnnouncements(announced.peer, this.o.tcpPort, asked, { maxBytes: this.o.maxDatagramBytes, maxDatagrams: Math.ceil(budget / 400) + 1 })
+    const answer: Buffer[] = []
+    let bytes = 0
+    let whole = 0
+    for (const [i, d] of packed.datagrams.entries()) {
+      const rest = asked.length - packed.complete[i]!
+      const tail = rest > 0 ? encodeMore(rest, this.o.intervalMs / 1000).length : 0
+      if (bytes + d.length + tail > budget) break
+      answer.push(d)
+      bytes += d.length
+      whole = packed.complete[i]!
+    }
+    if (whole < asked.length) answer.push(encodeMore(asked.length - whole, this.o.intervalMs / 1000))
+    const total = answer.reduce((sum, d) => sum + d.length, 0)
+    if (total > budget) answer.length = 0 // not even the notice fits (a query of a few bytes): silence
+    if (answer.length === 0) return
+    if (!this.answerLimit.take(to.address, total)) {
+      this.stats.refused++
+      return
+    }
+    this.stats.answers++
+    this.stats.answerBytes += total
+    this.log.debug({ to: `${to.address}:${to.port}`, want, datagrams: answer.length, bytes: total, omitted: asked.length - whole }, 'query answered')
+    for (const d of answer) void this.send(d, to.address, to.port)
   }
 
   private watchStore(): void {
@@ -139,7 +198,10 @@ export class Announcer {
     this.lastBurst = Date.now()
     this.bursting = (async () => {
       const entries = await this.o.store.scan()
-      const datagrams = encodeAnnouncements(await this.o.store.peerId(), this.o.tcpPort, entries.map((e) => ({ id: e.id, name: e.name, size: e.manifest.size, have: e.have })), this.o.maxDatagramBytes)
+      const files = entries.map((e) => ({ id: e.id, name: e.name, size: e.manifest.size, have: e.have }))
+      const peer = await this.o.store.peerId()
+      this.announced = { peer, files }
+      const datagrams = encodeAnnouncements(peer, this.o.tcpPort, files, this.o.maxDatagramBytes)
       for (const address of this.o.broadcast) for (const d of datagrams) await this.send(d, address)
       const report = { files: entries.length, datagrams: datagrams.length, bytes: datagrams.reduce((s, d) => s + d.length, 0), reason }
       this.log.debug(report, 'announced')
@@ -156,13 +218,19 @@ export class Announcer {
     return this.bursting
   }
 
-  private send(datagram: Buffer, address: string): Promise<void> {
+  /** Never throws: an answer's destination comes from a datagram's source (a spoofed one can be port 0, which send() throws on). */
+  private send(datagram: Buffer, address: string, port = this.o.udpPort): Promise<void> {
     return new Promise((resolve) => {
       if (!this.socket) return resolve()
-      this.socket.send(datagram, this.o.udpPort, address, (err) => {
-        if (err) this.log.warn({ address, err: err.message }, 'announcement not sent')
+      try {
+        this.socket.send(datagram, port, address, (err) => {
+          if (err) this.log.warn({ address, port, err: err.message }, 'announcement not sent')
+          resolve()
+        })
+      } catch (err) {
+        this.log.debug({ address, port, err: (err as Error).message }, 'datagram not sent')
         resolve()
-      })
+      }
     })
   }
 }

@@ -1,239 +1,342 @@
-import { readFile } from 'node:fs/promises'
-import { z } from 'zod'
 import { Bitfield } from '../bitfield.js'
-import { P2PError } from '../errors.js'
-import { HEX64 } from '../manifest.js'
-import { isValidName } from '../names.js'
-import { writeFileAtomic } from '../store.js'
-import { type Announcement, MAX_ANNOUNCED_CHUNKS } from './announcement.js'
+import { MiB } from '../constants.js'
+import type { AnnouncedFile, Announcement } from './announcement.js'
+import { type KnownFile, type PeerSource, oldestOfCommonest, summarizeClaims } from './claims.js'
+import { LruMap } from './lru-map.js'
+import { ByteRateLimit } from './rate-limit.js'
+
+export type { KnownFile, PeerSource } from './claims.js'
 
 /**
- * The content dictionary: for each file id, its name, size, chunk count and
- * the peers that have (some of) it, each with the address the datagram came
- * from (never one the payload claims), its TCP port, peer id, have-set and
- * when it was last heard. Bounded: at most `maxFiles` files and `maxPeers`
- * distinct peers; past a cap the entry heard from longest ago is evicted, so
- * a flood of fake peers cannot grow memory. One source address holds at most
- * `maxPeersPerAddress` peers and evicts its own oldest first, so a flood from
- * one host cannot push honest peers out. Each (file, peer) pair expires on
- * its own, since a big store is announced over several datagrams. Times are
- * on the caller's clock (the listener uses a monotonic one).
+ * The content dictionary: what each peer claims (claims.ts). A peer is
+ * (source address of its datagrams, never one the payload names; TCP port).
+ * Claims are kept per (id, peer) and never override each other, so a
+ * stranger who gives an honest id another name or one chunk more hides no
+ * honest peer, and a name claimed for two ids stays ambiguous whoever spoke
+ * first; only the manifest decides which claim was right.
+ *
+ * Bounded in bytes and counts. A claim costs CLAIM_OVERHEAD_BYTES, twice its
+ * name's length and its have-set (nothing for "all", ⌈chunks / 8⌉ bytes
+ * otherwise). One source address holds at most `maxBytesPerAddress` and
+ * `maxPeersPerAddress` peers and evicts its own oldest first, so a flooding
+ * host pushes out only itself; past `maxBytes`, `maxFiles` or
+ * `maxPeersPerFile` the most invested source gives up its oldest first;
+ * past `maxPeers` the peer heard from longest ago goes. Making a have-set is
+ * rate-limited per address and in all (a quarter of the cap a second, all
+ * of it at once): an honest peer's is made once and updated in place, while
+ * claims that evict each other would cost a 2 MiB allocation per 200-byte
+ * entry. Orders are kept in LruMaps, so evictions and expiry are O(1) (the
+ * richest address: O(addresses)). Times are on the caller's clock (the
+ * listener's is monotonic) and never go backwards.
  */
 
 export interface DictionaryLimits {
   maxFiles: number
   maxPeers: number
+  /** Claims (peers) kept per file id. */
   maxPeersPerFile: number
   /** Peers (ports) one source address may hold: a single host flooding fake peers only evicts its own. */
   maxPeersPerAddress: number
+  /** Bytes of claims held in all. */
+  maxBytes: number
+  /** Bytes of claims one source address may hold. */
+  maxBytesPerAddress: number
 }
 
-export const DEFAULT_DICTIONARY_LIMITS: DictionaryLimits = { maxFiles: 10_000, maxPeers: 1_000, maxPeersPerFile: 256, maxPeersPerAddress: 16 }
+export const DEFAULT_DICTIONARY_LIMITS: DictionaryLimits = {
+  maxFiles: 10_000, maxPeers: 1_000, maxPeersPerFile: 256, maxPeersPerAddress: 16, maxBytes: 32 * MiB, maxBytesPerAddress: 4 * MiB,
+}
 
-export interface PeerSource {
-  peer: string
+/** How many of the richest address's oldest claims the file cap looks through for a file only it claims. */
+const SOLE_CLAIM_SEARCH = 64
+
+/** What a claim costs beside its name and have-set (objects and map entries, rounded up). */
+export const CLAIM_OVERHEAD_BYTES = 256
+
+interface Claim extends PeerSource {
+  id: string
+  key: string
+  cost: number
+}
+
+interface PeerRecord {
+  key: string
   address: string
-  port: number
-  /** Full-length have-set (one bit per chunk). */
-  have: Bitfield
+  peer: string
   lastSeen: number
+  ids: Set<string>
 }
 
-export interface KnownFile {
-  id: string
-  name: string
-  size: number
-  chunks: number
-  peers: PeerSource[]
+interface AddressRecord {
+  bytes: number
+  /** By peer key, least recently heard first. */
+  peers: LruMap<string, PeerRecord>
+  /** By claim key, least recently heard first. */
+  claims: LruMap<string, Claim>
 }
 
-interface FileRecord {
-  id: string
-  name: string
-  size: number
-  chunks: number
-  peers: Map<string, PeerSource>
+export interface DictionaryStats {
+  /** Claims refused, by reason. */
+  refused: Record<string, number>
+  /** Claims evicted to stay within a cap. */
+  evicted: number
 }
 
 const keyOf = (address: string, port: number): string => `${address}:${port}`
+const claimKey = (id: string, key: string): string => `${id} ${key}`
 
 export class ContentDictionary {
   readonly limits: DictionaryLimits
-  private readonly records = new Map<string, FileRecord>()
-  /** Distinct peers (address:port) → last heard, for the peer cap. */
-  private readonly peers = new Map<string, number>()
+  readonly stats: DictionaryStats = { refused: {}, evicted: 0 }
+  /** Every claim, least recently heard first. */
+  private readonly claims = new LruMap<string, Claim>()
+  /** id → peer key → claim; ids least recently heard first. */
+  private readonly byFile = new LruMap<string, LruMap<string, Claim>>()
+  /** Peers, least recently heard first. */
+  private readonly peerRecords = new LruMap<string, PeerRecord>()
+  private readonly addresses = new Map<string, AddressRecord>()
+  private heldBytes = 0
+  /** Bytes of have-sets made, per source address and in all. */
+  private readonly allocations: ByteRateLimit
 
   constructor(limits: Partial<DictionaryLimits> = {}) {
     this.limits = { ...DEFAULT_DICTIONARY_LIMITS, ...limits }
+    const { maxBytesPerAddress, maxBytes } = this.limits
+    this.allocations = new ByteRateLimit({ perSecond: maxBytesPerAddress / 4, burst: maxBytesPerAddress, totalPerSecond: maxBytes / 4, totalBurst: maxBytes, now: () => 0 })
   }
 
   get fileCount(): number {
-    return this.records.size
+    return this.byFile.size
   }
 
   get peerCount(): number {
-    return this.peers.size
+    return this.peerRecords.size
+  }
+
+  get claimCount(): number {
+    return this.claims.size
+  }
+
+  /** Bytes of claims held, in all or from one source address. */
+  bytes(address?: string): number {
+    return address === undefined ? this.heldBytes : this.addresses.get(address)?.bytes ?? 0
   }
 
   /** Apply one announcement from `address`; returns true if anything visible changed. */
   merge(a: Announcement, address: string, now: number): boolean {
     const key = keyOf(address, a.port)
-    if (a.files.length === 0) return this.removePeer(key)
-    if (!this.peers.has(key)) {
-      const sameAddress = [...this.peers.keys()].filter((k) => k.slice(0, k.lastIndexOf(':')) === address)
-      if (sameAddress.length >= this.limits.maxPeersPerAddress) this.evictOldestPeer(sameAddress)
-      else if (this.peers.size >= this.limits.maxPeers) this.evictOldestPeer([...this.peers.keys()])
-    }
-    this.peers.set(key, now)
+    if (a.files.length === 0) return this.goodbye(key, a.peer)
+    const peer = this.admitPeer(key, address, a.peer, now)
     let changed = false
-    for (const f of a.files) {
-      let record = this.records.get(f.id)
-      if (!record) {
-        if (this.records.size >= this.limits.maxFiles) this.evictOldestFile()
-        record = { id: f.id, name: f.name, size: f.size, chunks: f.chunks, peers: new Map() }
-        this.records.set(f.id, record)
-        changed = true
-      }
-      if (record.chunks !== f.chunks || record.size !== f.size) continue // contradicts what others said of this id: ignore
-      let source = record.peers.get(key)
-      if (!source) {
-        if (record.peers.size >= this.limits.maxPeersPerFile) evictOldest(record.peers)
-        source = { peer: a.peer, address, port: a.port, have: new Bitfield(f.chunks), lastSeen: now }
-        record.peers.set(key, source)
-        changed = true
-      }
-      source.lastSeen = now
-      source.peer = a.peer
-      changed = applyHave(source.have, f.have, f.from) || changed
-    }
+    for (const f of a.files) changed = this.mergeClaim(peer, a.port, f, now) || changed
     return changed
   }
 
-  /** Drop every peer entry not heard from since `now - staleAfterMs`; returns true if any went. */
+  /** Drop every claim and peer not heard from since `now - staleAfterMs`; returns true if any claim went. */
   expire(now: number, staleAfterMs: number): boolean {
     const cutoff = now - staleAfterMs
     let changed = false
-    for (const [id, record] of this.records) {
-      for (const [key, source] of record.peers) {
-        if (source.lastSeen < cutoff) {
-          record.peers.delete(key)
-          changed = true
-        }
-      }
-      if (record.peers.size === 0) this.records.delete(id)
+    for (const claim of this.claims.values()) {
+      if (claim.lastSeen >= cutoff) break
+      this.dropClaim(claim)
+      changed = true
     }
-    for (const [key, seen] of this.peers) if (seen < cutoff) this.peers.delete(key)
+    for (const peer of this.peerRecords.values()) {
+      if (peer.lastSeen >= cutoff) break
+      this.removePeer(peer.key)
+    }
     return changed
   }
 
   files(): KnownFile[] {
-    return [...this.records.values()].map((r) => ({ id: r.id, name: r.name, size: r.size, chunks: r.chunks, peers: [...r.peers.values()] }))
+    return [...this.byFile.entries()].map(([id, claims]) => summarizeClaims(id, [...claims.values()]))
   }
 
   file(id: string): KnownFile | undefined {
-    const r = this.records.get(id)
-    return r && { id: r.id, name: r.name, size: r.size, chunks: r.chunks, peers: [...r.peers.values()] }
+    const claims = this.byFile.get(id)
+    return claims && summarizeClaims(id, [...claims.values()])
   }
 
-  /** The file format; `now` and `wallNow` convert our clock's times to wall-clock ISO strings. */
-  toJSON(now: number, wallNow = now): DictionarySnapshot {
-    const files: DictionarySnapshot['files'] = {}
-    for (const r of this.records.values()) {
-      files[r.id] = {
-        name: r.name, size: r.size, chunks: r.chunks,
-        peers: [...r.peers.values()].map((p) => ({
-          peer: p.peer, address: p.address, port: p.port, have: p.have.isComplete() ? 'all' : p.have.toBase64(), lastSeen: new Date(wallNow - (now - p.lastSeen)).toISOString(),
-        })),
-      }
-    }
-    return { updatedAt: new Date(wallNow).toISOString(), files }
+  /** A goodbye ("files":[]) counts only from the peer id that key announced. */
+  private goodbye(key: string, peer: string): boolean {
+    const record = this.peerRecords.get(key)
+    if (!record) return false
+    if (record.peer !== peer) return this.refuse('goodbye-peer-id')
+    this.removePeer(key)
+    return true
   }
 
-  private removePeer(key: string): boolean {
-    let changed = this.peers.delete(key)
-    for (const [id, record] of this.records) {
-      if (record.peers.delete(key)) changed = true
-      if (record.peers.size === 0) this.records.delete(id)
+  private admitPeer(key: string, address: string, peerId: string, now: number): PeerRecord {
+    let record = this.peerRecords.get(key)
+    if (!record) {
+      const own = this.addresses.get(address)?.peers
+      if (own && own.size >= this.limits.maxPeersPerAddress) this.removePeer(own.oldest()!.key)
+      else if (this.peerRecords.size >= this.limits.maxPeers) this.removePeer(this.peerRecords.oldest()!.key)
+      record = { key, address, peer: peerId, lastSeen: now, ids: new Set() }
     }
+    record.peer = peerId
+    record.lastSeen = now
+    this.peerRecords.touch(key, record)
+    this.place(address).peers.touch(key, record)
+    return record
+  }
+
+  private mergeClaim(peer: PeerRecord, port: number, f: AnnouncedFile, now: number): boolean {
+    let claim = this.claims.get(claimKey(f.id, peer.key))
+    let changed = false
+    if (claim && (claim.name !== f.name || claim.size !== f.size || claim.chunks !== f.chunks)) {
+      this.dropClaim(claim) // this peer now says something else about the id: its new word replaces its own old one, nobody else's
+      claim = undefined
+      changed = true
+    }
+    // What the claim costs once this entry is applied: "all" holds no have-set, a slice the whole field.
+    const haveBytes = f.have === 'all' ? 0 : Math.ceil(f.chunks / 8)
+    const cost = CLAIM_OVERHEAD_BYTES + 2 * f.name.length + haveBytes
+    if (haveBytes > 0 && (claim?.have.heldBytes ?? 0) === 0 && cost <= this.limits.maxBytesPerAddress && !this.allocations.take(peer.address, haveBytes, now)) {
+      if (claim) this.dropClaim(claim)
+      this.refuse('allocation-rate')
+      return changed || claim !== undefined
+    }
+    if (claim) this.detach(claim)
+    else if (cost <= this.limits.maxBytesPerAddress && cost <= this.limits.maxBytes) this.makeRoomForClaim(f.id)
+    if (cost > this.limits.maxBytesPerAddress || cost > this.limits.maxBytes || !this.makeRoomForBytes(peer.address, cost - (claim?.cost ?? 0))) {
+      if (claim) this.dropClaim(claim, false)
+      this.refuse('over-budget')
+      return changed || claim !== undefined
+    }
+    if (!claim) {
+      const have = f.have === 'all' ? Bitfield.full(f.chunks) : new Bitfield(f.chunks)
+      claim = { id: f.id, key: peer.key, peer: peer.peer, address: peer.address, port, name: f.name, size: f.size, chunks: f.chunks, have, lastSeen: now, cost: 0 }
+      peer.ids.add(f.id)
+      changed = true
+    }
+    claim.peer = peer.peer
+    claim.lastSeen = now
+    if (f.have === 'all') {
+      changed ||= claim.have.heldBytes > 0 // was a have-set (perhaps complete already: a harmless extra 'change')
+      if (claim.have.heldBytes > 0) claim.have = Bitfield.full(f.chunks)
+    } else {
+      changed = claim.have.setBytes(f.from / 8, f.have.bytes) || changed
+    }
+    this.account(claim, CLAIM_OVERHEAD_BYTES + 2 * f.name.length + claim.have.heldBytes)
+    this.attach(claim)
     return changed
   }
 
-  private evictOldestPeer(among: string[]): void {
-    let oldest: string | undefined
-    let seen = Infinity
-    for (const key of among) {
-      const t = this.peers.get(key)!
-      if (t < seen) { oldest = key; seen = t }
+  /**
+   * Per-file and file-count caps, before a new claim about `id`; the source
+   * with the most at stake goes first, so one flooding host cannot push out
+   * what others claim: past maxPeersPerFile, the oldest claim of the address
+   * with the most claims on that file; past maxFiles, the oldest file that
+   * only the richest address claims (among its SOLE_CLAIM_SEARCH oldest
+   * claims), else the oldest file.
+   */
+  private makeRoomForClaim(id: string): void {
+    const claims = this.byFile.get(id)
+    if (claims) {
+      if (claims.size >= this.limits.maxPeersPerFile) this.evict(oldestOfCommonest(claims))
+      return
     }
-    if (oldest !== undefined) this.removePeer(oldest)
-  }
-
-  private evictOldestFile(): void {
-    let oldest: string | undefined
-    let seen = Infinity
-    for (const [id, r] of this.records) {
-      const newest = Math.max(0, ...[...r.peers.values()].map((p) => p.lastSeen))
-      if (newest < seen) { oldest = id; seen = newest }
+    if (this.byFile.size < this.limits.maxFiles) return
+    let looked = 0
+    for (const claim of this.richest()?.claims.values() ?? []) {
+      if (this.byFile.get(claim.id)?.size === 1) return this.evict(claim)
+      if (++looked === SOLE_CLAIM_SEARCH) break // a source whose oldest claims are all shared is no flooder of new ids
     }
-    if (oldest !== undefined) this.records.delete(oldest)
+    for (const claim of [...this.byFile.oldest()!.values()]) this.evict(claim)
   }
-}
 
-function evictOldest(peers: Map<string, PeerSource>): void {
-  let oldest: string | undefined
-  let seen = Infinity
-  for (const [key, p] of peers) if (p.lastSeen < seen) { oldest = key; seen = p.lastSeen }
-  if (oldest !== undefined) peers.delete(oldest)
-}
+  /** The address holding the most bytes of claims. */
+  private richest(): AddressRecord | undefined {
+    let richest: AddressRecord | undefined
+    for (const record of this.addresses.values()) if (record.claims.size > 0 && (!richest || record.bytes > richest.bytes)) richest = record
+    return richest
+  }
 
-/** Overwrite bits [from, from + slice.length) of `have` (all of it for "all"); true if any bit changed. */
-function applyHave(have: Bitfield, slice: 'all' | Bitfield, from: number): boolean {
-  let changed = false
-  const count = slice === 'all' ? have.length : Math.min(slice.length, have.length - from)
-  for (let i = 0; i < count; i++) {
-    const bit = slice === 'all' ? true : slice.get(i)
-    if (have.get(from + i) !== bit) {
-      have.set(from + i, bit)
-      changed = true
+  /** Evict until `extra` more bytes from `address` fit both byte caps; false if they cannot. */
+  private makeRoomForBytes(address: string, extra: number): boolean {
+    const own = this.place(address)
+    while (own.bytes + extra > this.limits.maxBytesPerAddress) {
+      const oldest = own.claims.oldest()
+      if (!oldest) return false
+      this.evict(oldest)
     }
+    while (this.heldBytes + extra > this.limits.maxBytes) {
+      const richest = this.richest()
+      if (!richest) return false
+      this.evict(richest.claims.oldest()!)
+    }
+    return true
   }
-  return changed
-}
 
-// ---- the dictionary file ----
-
-const snapshotSchema = z.object({
-  updatedAt: z.string(),
-  files: z.record(z.string().regex(HEX64), z.object({
-    name: z.string().refine(isValidName),
-    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-    chunks: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS),
-    peers: z.array(z.object({
-      peer: z.string().max(64),
-      address: z.string().max(64),
-      port: z.number().int().min(1).max(65535),
-      have: z.string(),
-      lastSeen: z.string(),
-    })),
-  })),
-})
-
-export type DictionarySnapshot = z.infer<typeof snapshotSchema>
-
-/** The dictionary file a p2p-listen keeps; a missing file is an empty dictionary. */
-export async function readDictionaryFile(path: string): Promise<DictionarySnapshot> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { updatedAt: new Date(0).toISOString(), files: {} }
-    throw err
+  private place(address: string): AddressRecord {
+    let record = this.addresses.get(address)
+    if (!record) {
+      record = { bytes: 0, peers: new LruMap(), claims: new LruMap() }
+      this.addresses.set(address, record)
+    }
+    return record
   }
-  const parsed = snapshotSchema.safeParse(JSON.parse(text))
-  if (!parsed.success) throw new P2PError('E_BAD_DATAGRAM', `${path} is not a valid content dictionary`)
-  return parsed.data
-}
 
-export async function writeDictionaryFile(path: string, snapshot: DictionarySnapshot): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(snapshot, null, 1)}\n`)
+  /** Set a claim's cost, keeping the byte totals in step. */
+  private account(claim: Claim, cost: number): void {
+    const delta = cost - claim.cost
+    claim.cost = cost
+    this.place(claim.address).bytes += delta
+    this.heldBytes += delta
+  }
+
+  /** Put a claim at the most-recent end of every order it is in. */
+  private attach(claim: Claim): void {
+    const ck = claimKey(claim.id, claim.key)
+    this.claims.touch(ck, claim)
+    const claims = this.byFile.get(claim.id) ?? new LruMap<string, Claim>()
+    claims.touch(claim.key, claim)
+    this.byFile.touch(claim.id, claims)
+    this.place(claim.address).claims.touch(ck, claim)
+  }
+
+  /** Take a claim out of every order (its bytes stay counted) while room is made around it. */
+  private detach(claim: Claim): void {
+    const ck = claimKey(claim.id, claim.key)
+    this.claims.delete(ck)
+    this.addresses.get(claim.address)?.claims.delete(ck)
+    const claims = this.byFile.get(claim.id)
+    claims?.delete(claim.key)
+    if (claims?.size === 0) this.byFile.delete(claim.id)
+  }
+
+  private evict(claim: Claim): void {
+    this.stats.evicted++
+    this.dropClaim(claim)
+  }
+
+  private dropClaim(claim: Claim, attached = true): void {
+    if (attached) this.detach(claim)
+    this.account(claim, 0)
+    this.peerRecords.get(claim.key)?.ids.delete(claim.id)
+    this.forgetAddressIfEmpty(claim.address)
+  }
+
+  private removePeer(key: string): void {
+    const record = this.peerRecords.get(key)
+    if (!record) return
+    for (const id of [...record.ids]) {
+      const claim = this.claims.get(claimKey(id, key))
+      if (claim) this.dropClaim(claim)
+    }
+    this.peerRecords.delete(key)
+    this.addresses.get(record.address)?.peers.delete(key)
+    this.forgetAddressIfEmpty(record.address)
+  }
+
+  private forgetAddressIfEmpty(address: string): void {
+    const record = this.addresses.get(address)
+    if (record && record.peers.size === 0 && record.claims.size === 0 && record.bytes === 0) this.addresses.delete(address)
+  }
+
+  private refuse(reason: string): false {
+    this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1
+    return false
+  }
 }

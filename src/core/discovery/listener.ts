@@ -3,17 +3,21 @@ import { EventEmitter, once } from 'node:events'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { P2PError, hasCode } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
-import { decodeDatagram, encodeQuery } from './announcement.js'
-import { ContentDictionary, type DictionaryLimits, type DictionarySnapshot, type KnownFile } from './dictionary.js'
+import { type QueryWant, decodeDatagram, encodeQuery } from './announcement.js'
+import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
+import { type DictionarySnapshot, jsonLine, toSnapshot } from './dictionary-file.js'
 
 export type { KnownFile, PeerSource } from './dictionary.js'
 
 /**
  * Receives announcements on the UDP port (bound with address reuse, so
  * listeners, downloaders and announcers on one host all hear every
- * broadcast) and keeps the content dictionary. Every datagram is validated;
- * a bad one is dropped, counted by reason and logged at debug level.
- * Emits 'change' when the visible picture changes.
+ * broadcast) and keeps the content dictionary. Queries go out from a second
+ * socket on a port of its own, because answers come back by unicast to the
+ * query's source: on a port several processes share, only one of them would
+ * get it. Every datagram is validated; a bad one is dropped, counted by
+ * reason and logged at debug level. Emits 'change' when the visible picture
+ * changes.
  */
 
 export interface DiscoveryListenerOptions {
@@ -26,6 +30,8 @@ export interface DiscoveryListenerOptions {
   now?: () => number
   limits?: Partial<DictionaryLimits>
   maxDatagramBytes?: number
+  /** What query() asks for by default (a downloader asks for its one file; the answer is then small and whole). */
+  want?: QueryWant
 }
 
 export interface ListenerStats {
@@ -38,6 +44,7 @@ export class DiscoveryListener extends EventEmitter {
   readonly stats: ListenerStats = { received: 0, dropped: 0, droppedByReason: {} }
   readonly dictionary: ContentDictionary
   private socket: Socket | undefined
+  private querySocket: Socket | undefined
   private sweeper: NodeJS.Timeout | undefined
   private readonly log: Logger
   private readonly now: () => number
@@ -52,17 +59,8 @@ export class DiscoveryListener extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    const socket = createSocket({ type: 'udp4', reuseAddr: true })
-    this.socket = socket
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address))
-    socket.on('error', (err) => this.log.warn({ err: err.message }, 'discovery socket error'))
-    socket.bind(this.options.udpPort, this.options.bindAddress ?? '0.0.0.0')
-    try {
-      await Promise.race([once(socket, 'listening'), once(socket, 'error').then(([err]) => { throw err })])
-    } catch (err) {
-      throw new P2PError('E_USAGE', `cannot listen on UDP port ${this.options.udpPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-    }
-    socket.setBroadcast(true)
+    this.socket = await this.bind(this.options.udpPort, true)
+    this.querySocket = await this.bind(0, false)
     const every = Math.max(20, Math.min(1000, this.options.staleAfterMs / 4))
     this.sweeper = setInterval(() => {
       if (this.dictionary.expire(this.now(), this.options.staleAfterMs)) this.emit('change')
@@ -70,11 +68,15 @@ export class DiscoveryListener extends EventEmitter {
     this.sweeper.unref()
   }
 
-  /** Ask every announcer to announce now (they answer within a second). */
-  query(): void {
-    const bytes = encodeQuery()
+  /**
+   * Ask every announcer for `want` (default: the `want` option, else
+   * everything). They answer at once, by unicast, with what fits in three
+   * times the query's 1,200 bytes; their periodic announcements bring the rest.
+   */
+  query(want: QueryWant | undefined = this.options.want): void {
+    const bytes = encodeQuery(want, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
     for (const address of this.options.broadcast) {
-      this.socket?.send(bytes, this.options.udpPort, address, (err) => {
+      this.querySocket?.send(bytes, this.options.udpPort, address, (err) => {
         if (err) this.log.warn({ address, err: err.message }, 'query not sent')
       })
     }
@@ -86,7 +88,12 @@ export class DiscoveryListener extends EventEmitter {
 
   /** The dictionary in its file format (lastSeen converted to wall-clock time). */
   snapshot(): DictionarySnapshot {
-    return this.dictionary.toJSON(this.now(), Date.now())
+    return toSnapshot(this.files(), { now: this.now(), wallNow: Date.now() })
+  }
+
+  /** The dictionary as one bounded line (p2p-listen --json). */
+  jsonLine(maxBytes?: number): string {
+    return jsonLine(this.files(), { now: this.now(), wallNow: Date.now() }, maxBytes)
   }
 
   /** The listener's clock (monotonic ms), for comparing with PeerSource.lastSeen. */
@@ -100,15 +107,32 @@ export class DiscoveryListener extends EventEmitter {
 
   async stop(): Promise<void> {
     clearInterval(this.sweeper)
-    const socket = this.socket
+    const sockets = [this.socket, this.querySocket]
     this.socket = undefined
-    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()))
+    this.querySocket = undefined
+    await Promise.all(sockets.map((socket) => socket && new Promise<void>((resolve) => socket.close(() => resolve()))))
+  }
+
+  private async bind(port: number, shared: boolean): Promise<Socket> {
+    const socket = createSocket({ type: 'udp4', reuseAddr: shared })
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address))
+    socket.on('error', (err) => this.log.warn({ err: err.message }, 'discovery socket error'))
+    socket.bind(port, this.options.bindAddress ?? '0.0.0.0')
+    try {
+      await Promise.race([once(socket, 'listening'), once(socket, 'error').then(([err]) => { throw err })])
+    } catch (err) {
+      socket.close()
+      throw new P2PError('E_USAGE', `cannot listen on UDP port ${port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+    socket.setBroadcast(true)
+    return socket
   }
 
   private onMessage(msg: Buffer, address: string): void {
     this.stats.received++
     try {
       const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
+      if (message.type === 'more') this.log.debug({ from: address, omitted: message.omitted, interval: message.interval }, 'answer incomplete; the rest comes with periodic announcements')
       if (message.type !== 'announce') return
       if (this.dictionary.merge(message, address, this.now())) this.emit('change')
     } catch (err) {

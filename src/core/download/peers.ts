@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events'
 import { stat } from 'node:fs/promises'
-import { Bitfield } from '../bitfield.js'
-import { type DiscoveryListener, type KnownFile } from '../discovery/listener.js'
-import { readDictionaryFile } from '../discovery/dictionary.js'
+import { type DiscoveryListener, type KnownFile, type PeerSource } from '../discovery/listener.js'
+import { summarizeClaims } from '../discovery/claims.js'
+import { claimsFromSnapshot, readDictionaryFile } from '../discovery/dictionary-file.js'
 import type { Logger } from '../log.js'
 import { peerKey } from '../pool.js'
 import type { LivePeer } from './downloader.js'
@@ -13,9 +13,15 @@ import type { LivePeer } from './downloader.js'
  * during the download) merged with the content dictionary file that a
  * running p2p-listen keeps. The file is re-read when it changes; its
  * entries count only while their lastSeen is within staleAfter.
+ *
+ * Everything here is a claim by one peer: an id is listed under every name a
+ * live peer gives it, so a name two ids claim is ambiguous, and every peer
+ * claiming an id is offered for it whatever size or chunk count it claims
+ * (the manifest, checked against the id, decides; the scheduler then uses
+ * only peers whose have-set has the manifest's chunk count).
  */
 export class PeerDirectory extends EventEmitter {
-  private fromFile: KnownFile[] = []
+  private fromFile = new Map<string, KnownFile>()
   private fileMtime = 0
   private poller: NodeJS.Timeout | undefined
 
@@ -48,31 +54,40 @@ export class PeerDirectory extends EventEmitter {
     await this.listener.stop()
   }
 
-  /** Every known file, live entries merged by id (the listener's view wins for a peer both know). */
+  /** Every known file id with its live claims, the listener's and the file's merged (the listener's win for a peer both know). */
   files(): KnownFile[] {
-    const byId = new Map<string, KnownFile>()
-    const cutoff = this.listener.clock() - this.staleAfterMs
-    for (const f of [...this.listener.files(), ...this.fromFile]) {
-      const known = byId.get(f.id)
-      const live = f.peers.filter((p) => p.lastSeen >= cutoff && p.peer !== this.selfPeerId)
-      if (!known) {
-        byId.set(f.id, { ...f, peers: live })
-        continue
-      }
-      const seen = new Set(known.peers.map((p) => peerKey(p)))
-      known.peers.push(...live.filter((p) => !seen.has(peerKey(p))))
-    }
-    return [...byId.values()]
+    return [...this.liveClaims()].map(([id, peers]) => summarizeClaims(id, peers))
   }
 
-  /** Files with this exact (NFC) name. */
+  /** Every id some live peer claims under this exact (NFC) name: more than one means the name is ambiguous. */
   named(name: string): KnownFile[] {
-    return this.files().filter((f) => f.name === name)
+    const out: KnownFile[] = []
+    for (const [id, peers] of this.liveClaims()) if (peers.some((p) => p.name === name)) out.push(summarizeClaims(id, peers, name))
+    return out
   }
 
+  /** Every live peer claiming this id, whatever name, size or chunk count it gives. */
   peers(id: string): LivePeer[] {
-    const file = this.files().find((f) => f.id === id)
-    return (file?.peers ?? []).map((p) => ({ address: p.address, port: p.port, have: p.have }))
+    return (this.liveClaims(id).get(id) ?? []).map((p) => ({ address: p.address, port: p.port, have: p.have }))
+  }
+
+  /** Live claims by id (of one id only, when given: the downloader asks ten times a second). */
+  private liveClaims(only?: string): Map<string, PeerSource[]> {
+    const byId = new Map<string, Map<string, PeerSource>>()
+    const cutoff = this.listener.clock() - this.staleAfterMs
+    const sources = only === undefined ? [...this.listener.files(), ...this.fromFile.values()] : [this.listener.file(only), this.fromFile.get(only)]
+    for (const f of sources) {
+      if (!f) continue
+      let peers = byId.get(f.id)
+      if (!peers) byId.set(f.id, (peers = new Map()))
+      for (const p of f.peers) {
+        const key = peerKey(p)
+        if (p.lastSeen >= cutoff && p.peer !== this.selfPeerId && !peers.has(key)) peers.set(key, p)
+      }
+    }
+    const out = new Map<string, PeerSource[]>()
+    for (const [id, peers] of byId) if (peers.size > 0) out.set(id, [...peers.values()])
+    return out
   }
 
   /** Resolves on the next change, or after `ms`. */
@@ -93,15 +108,10 @@ export class PeerDirectory extends EventEmitter {
       const st = await stat(this.dictionaryPath)
       if (st.mtimeMs === this.fileMtime) return
       this.fileMtime = st.mtimeMs
-      const snapshot = await readDictionaryFile(this.dictionaryPath)
-      this.fromFile = Object.entries(snapshot.files).map(([id, f]) => ({
-        id, name: f.name, size: f.size, chunks: f.chunks,
-        peers: f.peers.map((p) => ({
-          // The file's wall-clock times, moved onto the listener's monotonic clock.
-          peer: p.peer, address: p.address, port: p.port, lastSeen: this.listener.clock() - (Date.now() - Date.parse(p.lastSeen)),
-          have: p.have === 'all' ? Bitfield.full(f.chunks) : Bitfield.fromBase64(f.chunks, p.have),
-        })),
-      }))
+      const json = await readDictionaryFile(this.dictionaryPath)
+      // The file's wall-clock times, moved onto the listener's monotonic clock.
+      const files = json === undefined ? [] : claimsFromSnapshot(json, (wall) => this.listener.clock() - (Date.now() - wall))
+      this.fromFile = new Map(files.map((f) => [f.id, f]))
       this.emit('change')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.debug({ err: (err as Error).message }, 'content dictionary unreadable; using live discovery only')

@@ -1,0 +1,70 @@
+import type { Bitfield } from '../bitfield.js'
+import type { LruMap } from './lru-map.js'
+
+/**
+ * Claims: one peer's word about one file id (the name, size and chunk count
+ * it gives and the chunks it says it has), and how a set of them is shown.
+ * Announced metadata is a claim, not a fact: the manifest, whose SHA-256 is
+ * the id, is the only truth.
+ */
+
+/** One peer's claim about one file. */
+export interface PeerSource {
+  peer: string
+  address: string
+  port: number
+  /** Name, size and chunk count as this peer gives them. */
+  name: string
+  size: number
+  chunks: number
+  /** One bit per chunk of this peer's `chunks`. */
+  have: Bitfield
+  lastSeen: number
+}
+
+/** A file id with every claim about it; name, size and chunks are the claim most peers make (for display only). */
+export interface KnownFile {
+  id: string
+  name: string
+  size: number
+  chunks: number
+  /** Peers disagree about the name, size or chunk count (the manifest will tell). */
+  disputed: boolean
+  peers: PeerSource[]
+}
+
+/** The oldest claim of the address that makes the most claims in `claims` (which is in least-recently-heard order). */
+export function oldestOfCommonest<T extends { address: string }>(claims: LruMap<string, T>): T {
+  const counts = new Map<string, number>()
+  for (const c of claims.values()) counts.set(c.address, (counts.get(c.address) ?? 0) + 1)
+  const top = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a))[0]
+  for (const c of claims.values()) if (c.address === top) return c
+  return claims.oldest()!
+}
+
+/**
+ * One file id seen through its claims: name, size and chunk count of the
+ * claim most peers make (ties: the one heard most recently), restricted to
+ * claims under `name` when given. For display and lookup only; the manifest
+ * is the truth.
+ */
+export function summarizeClaims(id: string, peers: PeerSource[], name?: string): KnownFile {
+  const votes = new Map<string, { claim: PeerSource; count: number }>()
+  for (const p of peers) {
+    const vote = JSON.stringify([p.name, p.size, p.chunks])
+    const entry = votes.get(vote)
+    if (entry) {
+      entry.count++
+      if (p.lastSeen > entry.claim.lastSeen) entry.claim = p
+    } else {
+      votes.set(vote, { claim: p, count: 1 })
+    }
+  }
+  let best: { claim: PeerSource; count: number } | undefined
+  for (const v of votes.values()) {
+    if (name !== undefined && v.claim.name !== name) continue
+    if (!best || v.count > best.count || (v.count === best.count && v.claim.lastSeen > best.claim.lastSeen)) best = v
+  }
+  const shown = best?.claim ?? peers[0]
+  return { id, name: name ?? shown?.name ?? '', size: shown?.size ?? 0, chunks: shown?.chunks ?? 0, disputed: votes.size > 1, peers }
+}

@@ -1,0 +1,174 @@
+import { open } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { z } from 'zod'
+import { Bitfield } from '../bitfield.js'
+import { MiB } from '../constants.js'
+import { P2PError } from '../errors.js'
+import { HEX64 } from '../manifest.js'
+import { isValidName } from '../names.js'
+import { writeFileAtomic } from '../store.js'
+import { chunksAgreeWithSize } from './announcement.js'
+import { type KnownFile, type PeerSource, summarizeClaims } from './claims.js'
+
+/**
+ * The content dictionary file that p2p-listen keeps and p2p-download reads
+ * (version 2; docs/protocol.md): per file id, the claim most peers make
+ * (name, size, chunks, for people and older readers) and every peer's own
+ * claim with its have-set ("all" or the base64 bitfield) and when it was last
+ * heard, in wall-clock time. Its size follows the dictionary's byte caps.
+ * Also the bounded one-line summary `p2p-listen --json` prints.
+ */
+
+export const DICTIONARY_FILE_VERSION = 2
+/** Largest dictionary file a reader accepts (the default caps make one of a few tens of MiB at most). */
+export const MAX_DICTIONARY_FILE_BYTES = 128 * MiB
+/** Longest line `p2p-listen --json` prints. */
+export const MAX_JSON_LINE_BYTES = 1 * MiB
+
+/** One claim in the file: the peer's own fields, its have-set as "all" or base64, lastSeen as an ISO time. */
+export interface SnapshotPeer extends Omit<PeerSource, 'have' | 'lastSeen'> {
+  have: string
+  lastSeen: string
+}
+
+export interface DictionarySnapshot {
+  version: number
+  updatedAt: string
+  files: Record<string, { name: string; size: number; chunks: number; disputed: boolean; peers: SnapshotPeer[] }>
+}
+
+/** A clock conversion: the listener's clock `now` is wall-clock `wallNow`. */
+export interface Clocks {
+  now: number
+  wallNow: number
+}
+
+const wallTime = (t: number, c: Clocks): string => new Date(c.wallNow - (c.now - t)).toISOString()
+
+function filePart(f: KnownFile): { name: string; size: number; chunks: number; disputed: boolean } {
+  return { name: f.name, size: f.size, chunks: f.chunks, disputed: f.disputed }
+}
+
+function claimPart(p: PeerSource, c: Clocks): Omit<SnapshotPeer, 'have'> {
+  return { peer: p.peer, address: p.address, port: p.port, name: p.name, size: p.size, chunks: p.chunks, lastSeen: wallTime(p.lastSeen, c) }
+}
+
+export function toSnapshot(files: KnownFile[], c: Clocks): DictionarySnapshot {
+  const out: DictionarySnapshot['files'] = {}
+  for (const f of files) {
+    out[f.id] = { ...filePart(f), peers: f.peers.map((p) => ({ ...claimPart(p, c), have: p.have.isComplete() ? 'all' : p.have.toBase64() })) }
+  }
+  return { version: DICTIONARY_FILE_VERSION, updatedAt: new Date(c.wallNow).toISOString(), files: out }
+}
+
+/**
+ * One line for `p2p-listen --json`, at most `maxBytes`: the file's shape with
+ * each peer's have-set given as `held` (how many chunks it has) instead of a
+ * bitfield, files in dictionary order until the line is full, and `omitted`
+ * counting the files that did not fit.
+ */
+export function jsonLine(files: KnownFile[], c: Clocks, maxBytes = MAX_JSON_LINE_BYTES): string {
+  const head = `{"version":${DICTIONARY_FILE_VERSION},"updatedAt":${JSON.stringify(new Date(c.wallNow).toISOString())},"files":{`
+  const room = maxBytes - Buffer.byteLength(head) - `},"omitted":${files.length}}`.length
+  const parts: string[] = []
+  let used = 0
+  let omitted = 0
+  for (const f of files) {
+    if (used > room) {
+      omitted++
+      continue
+    }
+    const part = `${JSON.stringify(f.id)}:${JSON.stringify({ ...filePart(f), peers: f.peers.map((p) => ({ ...claimPart(p, c), held: p.have.count() })) })}`
+    const bytes = Buffer.byteLength(part) + (parts.length > 0 ? 1 : 0)
+    if (used + bytes > room) {
+      omitted++
+      continue
+    }
+    parts.push(part)
+    used += bytes
+  }
+  return `${head}${parts.join(',')}},"omitted":${omitted}}`
+}
+
+// ---- reading ----
+
+const peerSchema = z.object({
+  peer: z.string().max(64),
+  address: z.string().max(64),
+  port: z.number().int().min(1).max(65535),
+  name: z.string().optional(),
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  chunks: z.number().int().min(0).optional(),
+  have: z.string(),
+  lastSeen: z.string(),
+})
+
+const snapshotSchema = z.object({
+  version: z.number().int().optional(), // absent: version 1, where the claim was the file's
+  updatedAt: z.string(),
+  files: z.record(z.string().regex(HEX64), z.object({
+    name: z.string(),
+    size: z.number(),
+    chunks: z.number(),
+    peers: z.array(z.unknown()),
+  })),
+})
+
+/**
+ * The claims in a dictionary file, as KnownFiles on the caller's clock
+ * (`toLocal` converts a wall-clock time). A claim that breaks a rule a
+ * datagram would be held to (name, chunks against size, have-set length) is
+ * skipped, not trusted.
+ */
+export function claimsFromSnapshot(value: unknown, toLocal: (wall: number) => number): KnownFile[] {
+  const parsed = snapshotSchema.safeParse(value)
+  if (!parsed.success) throw new P2PError('E_BAD_DATAGRAM', 'not a valid content dictionary')
+  const out: KnownFile[] = []
+  for (const [id, f] of Object.entries(parsed.data.files)) {
+    const peers: PeerSource[] = []
+    for (const raw of f.peers) {
+      const p = peerSchema.safeParse(raw)
+      if (!p.success) continue
+      const name = p.data.name ?? f.name
+      const size = p.data.size ?? f.size
+      const chunks = p.data.chunks ?? f.chunks
+      const have = parseHave(p.data.have, chunks)
+      const lastSeen = Date.parse(p.data.lastSeen)
+      if (!isValidName(name) || !chunksAgreeWithSize(size, chunks) || !have || Number.isNaN(lastSeen)) continue
+      peers.push({ peer: p.data.peer, address: p.data.address, port: p.data.port, name, size, chunks, have, lastSeen: toLocal(lastSeen) })
+    }
+    if (peers.length > 0) out.push(summarizeClaims(id, peers))
+  }
+  return out
+}
+
+function parseHave(text: string, chunks: number): Bitfield | undefined {
+  if (text === 'all') return Bitfield.full(chunks)
+  const bytes = Buffer.from(text, 'base64')
+  if (bytes.length !== Math.ceil(chunks / 8) || bytes.toString('base64') !== text) return undefined
+  const have = new Bitfield(chunks, new Uint8Array(bytes))
+  return have.hasCleanTail() ? have : undefined
+}
+
+/** The parsed JSON of the dictionary file; undefined when there is none. Refuses anything but a regular file within the size bound. */
+export async function readDictionaryFile(path: string, maxBytes = MAX_DICTIONARY_FILE_BYTES): Promise<unknown> {
+  let handle
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK) // never blocks on a FIFO put there
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  try {
+    const st = await handle.stat()
+    if (!st.isFile()) throw new P2PError('E_IO', `${path} is not a regular file`)
+    if (st.size > maxBytes) throw new P2PError('E_TOO_LARGE', `${path} is ${st.size} bytes, over ${maxBytes}`)
+    return JSON.parse(await handle.readFile('utf8'))
+  } finally {
+    await handle.close()
+  }
+}
+
+export async function writeDictionaryFile(path: string, snapshot: DictionarySnapshot): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(snapshot, null, 1)}\n`)
+}

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { type Announcement, type MoreNotice, decodeDatagram, encodeQuery } from '../../src/core/discovery/announcement.js'
+import { ANSWER_BYTES_PER_SOURCE_PER_S, Announcer } from '../../src/core/discovery/announcer.js'
+import { DiscoveryListener, type KnownFile } from '../../src/core/discovery/listener.js'
+import { splitFile } from '../../src/core/split.js'
+import { ChunkStore } from '../../src/core/store.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { randomFile, tmpDir } from '../helpers/files.js'
+import { type Stranger, startStranger } from '../helpers/stranger.js'
+import { BROADCAST, freeUdpPort } from '../helpers/swarm.js'
+
+/**
+ * Finding 10 of issue 14 (FAULTS 42): a query is answered by unicast with at
+ * most three times its own bytes, within a byte rate per source; the rest
+ * comes with the periodic broadcasts, and a query for a name or id gets
+ * exactly that file at once.
+ */
+
+/** A real store of `count` small files, file-0000.bin … (built once for the suite). */
+async function storeOf(t: Cleanup, count: number): Promise<ChunkStore> {
+  const dir = await tmpDir(t)
+  const store = new ChunkStore(join(dir, 'chunks'))
+  await store.init()
+  for (let n = 0; n < count; n++) {
+    const file = join(dir, `file-${String(n).padStart(4, '0')}.bin`)
+    await randomFile(file, 100)
+    await splitFile(file, { store, chunkSize: 4096 })
+  }
+  return store
+}
+
+let store: ChunkStore
+
+async function announcer(t: Cleanup, udp: number, files: number, intervalMs: number): Promise<Announcer> {
+  assert.equal((await store.scan()).length, files)
+  const a = new Announcer({ store, udpPort: udp, tcpPort: 5001, broadcast: [BROADCAST], intervalMs })
+  onCleanup(t, () => a.stop())
+  await a.start()
+  return a
+}
+
+/** Wait (bounded) until `check` holds, polling every 20 ms. */
+async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`${what} not within ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** Everything that reached the stranger, once nothing more has come for 300 ms. */
+async function settled(s: Stranger): Promise<Buffer[]> {
+  for (let last = -1; last !== s.received.length;) {
+    last = s.received.length
+    await new Promise((r) => setTimeout(r, 300))
+  }
+  return s.received.map((r) => r.bytes)
+}
+
+const bytesOf = (datagrams: Buffer[]): number => datagrams.reduce((sum, d) => sum + d.length, 0)
+
+describe('queries cannot amplify (real sockets on loopback)', () => {
+  // Built once; removed when the suite ends (after() called inside before() would run at once).
+  const removals: Array<() => void | Promise<void>> = []
+  before(async () => { store = await storeOf({ after: (fn) => removals.push(fn) }, 300) })
+  after(async () => { for (const remove of removals) await remove() })
+
+  it('an old 22-byte query to an announcer of 300 files gets at most 66 bytes back: a "more" notice', async (t) => {
+    const udp = await freeUdpPort()
+    const a = await announcer(t, udp, 300, 60_000)
+    const s = await startStranger(t, udp)
+    await s.send('{"v":1,"type":"query"}', '127.0.0.1')
+    await until(() => a.stats.queries === 1, 'the query')
+    const answer = await settled(s)
+    assert.ok(bytesOf(answer) <= 3 * 22, `${bytesOf(answer)} bytes`)
+    assert.deepEqual(answer.map((d) => decodeDatagram(d)), [{ type: 'more', omitted: 300, interval: 60 }])
+  })
+
+  it('a padded query gets at most three times its 1,200 bytes, by unicast: as many files as fit and a notice for the rest', async (t) => {
+    const udp = await freeUdpPort()
+    const a = await announcer(t, udp, 300, 60_000)
+    const s = await startStranger(t, udp)
+    await s.send(encodeQuery())
+    await until(() => a.stats.queries === 1, 'the query')
+    const answer = await settled(s)
+    assert.ok(bytesOf(answer) <= 3 * 1200, `${bytesOf(answer)} bytes`)
+    const messages = answer.map((d) => decodeDatagram(d))
+    const files = messages.flatMap((m) => (m.type === 'announce' ? m.files : []))
+    const more = messages.find((m): m is MoreNotice => m.type === 'more')
+    assert.ok(files.length >= 10, `${files.length} files in the answer`)
+    assert.equal(files.length + more!.omitted, 300)
+  })
+
+  it('a query for a name gets that file at once, wherever it is in a store of 300', async (t) => {
+    const udp = await freeUdpPort()
+    const a = await announcer(t, udp, 300, 60_000)
+    const s = await startStranger(t, udp)
+    await s.send(encodeQuery({ name: 'file-0250.bin' }))
+    await until(() => a.stats.answers === 1, 'the answer')
+    const answer = await settled(s)
+    assert.deepEqual(answer.map((d) => (decodeDatagram(d) as Announcement).files.map((f) => f.name)), [['file-0250.bin']])
+  })
+
+  it('a flood of queries from one source is answered within the byte rate per source', async (t) => {
+    const udp = await freeUdpPort()
+    const a = await announcer(t, udp, 300, 60_000)
+    const s = await startStranger(t, udp)
+    const started = performance.now()
+    const query = encodeQuery()
+    for (let i = 0; i < 500; i++) {
+      if (i % 25 === 0) await new Promise((r) => setTimeout(r, 2)) // let the announcer (same process) read its socket
+      await s.send(query)
+    }
+    await until(() => a.stats.queries >= 400, `the flood (${a.stats.queries} queries arrived)`)
+    const answer = await settled(s)
+    const seconds = (performance.now() - started) / 1000
+    const bound = 4 * ANSWER_BYTES_PER_SOURCE_PER_S + seconds * ANSWER_BYTES_PER_SOURCE_PER_S
+    assert.ok(bytesOf(answer) <= bound, `${bytesOf(answer)} bytes answered in ${seconds.toFixed(2)} s; bound ${bound}`)
+    assert.ok(a.stats.refused > 300, JSON.stringify(a.stats))
+    t.diagnostic(`${a.stats.queries} queries (${a.stats.queries * 1200} bytes) → ${bytesOf(answer)} bytes in ${seconds.toFixed(2)} s`)
+  })
+
+  it('a query that arrives while the first scan of the store is under way is answered from it (a listener and seeders starting together)', async (t) => {
+    const udp = await freeUdpPort()
+    const a = new Announcer({ store, udpPort: udp, tcpPort: 5001, broadcast: [BROADCAST], intervalMs: 60_000 })
+    onCleanup(t, () => a.stop())
+    const s = await startStranger(t, udp)
+    let started = false
+    const starting = a.start().then(() => { started = true })
+    while (a.stats.queries === 0) {
+      await s.send(encodeQuery({ name: 'file-0001.bin' }), '127.0.0.1')
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    const early = !started
+    await starting
+    await until(() => a.stats.answers > 0, 'an answer')
+    assert.ok(early, 'the first query came before the first scan was done (else this test proves nothing)')
+  })
+
+  it('survives queries whose forged source is port 0 or a broadcast address (the answer goes to the source), and still answers honest ones', async (t) => {
+    const udp = await freeUdpPort()
+    const a = await announcer(t, udp, 300, 60_000)
+    // The kernel hands over whatever source a forged packet carries; raw sockets are not to be had here, so deliver them as it would.
+    const socket = (a as unknown as { socket: import('node:dgram').Socket }).socket
+    for (const [address, port] of [['127.0.0.3', 0], ['127.255.255.255', udp], ['0.0.0.0', 9]] as const) {
+      socket.emit('message', encodeQuery(), { address, port, family: 'IPv4', size: 1200 })
+    }
+    const s = await startStranger(t, udp)
+    await s.send(encodeQuery({ name: 'file-0001.bin' }))
+    await until(() => s.received.length > 0, 'an answer to the honest query')
+  })
+
+  it('a listener still learns all 300 files (the periodic broadcast brings what the answer left out), and a listener asking for one name finds it within a second', async (t) => {
+    const udp = await freeUdpPort()
+    await announcer(t, udp, 300, 1000)
+    const listen = (want?: { name: string }): DiscoveryListener => {
+      const l = new DiscoveryListener({ udpPort: udp, broadcast: [BROADCAST], staleAfterMs: 60_000, ...(want ? { want } : {}) })
+      onCleanup(t, () => l.stop())
+      return l
+    }
+    const everything = listen()
+    const one = listen({ name: 'file-0299.bin' })
+    await everything.start()
+    await one.start()
+    const asked = performance.now()
+    everything.query()
+    one.query()
+    const has = (l: DiscoveryListener, check: (files: KnownFile[]) => boolean): boolean => check(l.files())
+    await until(() => has(one, (f) => f.some((x) => x.name === 'file-0299.bin')), 'the wanted file', 1500)
+    t.diagnostic(`wanted name found ${Math.round(performance.now() - asked)} ms after the query`)
+    await until(() => has(everything, (f) => f.length === 300), 'all 300 files', 5000)
+  })
+})
