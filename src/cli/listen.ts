@@ -3,6 +3,7 @@ import { parseInteger, pickSettings } from '../core/config.js'
 import { resolveBroadcast } from '../core/discovery/broadcast.js'
 import { DEFAULT_DICTIONARY_LIMITS, type KnownFile, writeDictionaryFile } from '../core/discovery/dictionary.js'
 import { DiscoveryListener } from '../core/discovery/listener.js'
+import { printable } from '../core/printable.js'
 import { defineCommand } from './common.js'
 import { formatBytes, shortId } from './format.js'
 
@@ -39,7 +40,7 @@ export const listenCommand = defineCommand({
       log.info({ files: files.length, peers: listener.dictionary.peerCount, dropped: listener.stats.dropped }, 'dictionary changed')
       if (json) process.stdout.write(`${JSON.stringify(snapshot)}\n`)
       else if (live) process.stdout.write(`\x1b[H\x1b[2J${table(files, s.dictionary, listener.stats.dropped)}\n`)
-      else out(`${files.length} file(s), ${listener.dictionary.peerCount} peer(s): ${files.map((f) => `${f.name} (${f.peers.length} peer(s))`).join(', ') || 'nothing announced'}`)
+      else out(`${files.length} file(s), ${listener.dictionary.peerCount} peer(s): ${files.map((f) => `${printable(f.name)} (${f.peers.length} peer(s))`).join(', ') || 'nothing announced'}`)
     }
     // Debounced: a burst of datagrams is one rewrite of the file.
     listener.on('change', () => { timer ??= setTimeout(publish, 100) })
@@ -60,7 +61,7 @@ export const listenCommand = defineCommand({
 function table(files: KnownFile[], path: string, dropped: number): string {
   const rows = files.sort((a, b) => a.name.localeCompare(b.name)).map((f) => {
     const complete = f.peers.filter((p) => p.have.count() === f.chunks).length
-    return `${f.name.slice(0, 40).padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${shortId(f.id)}`
+    return `${printable(f.name, 40).padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${shortId(f.id)}`
   })
   return [
     chalk.bold(`${'name'.padEnd(40)} ${'size'.padStart(10)} ${'complete'.padStart(8)} ${'peers'.padStart(5)}  id`),

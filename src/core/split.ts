@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readSync } from 'node:fs'
-import { type FileHandle, mkdir, open, stat, unlink } from 'node:fs/promises'
+import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { MANIFEST_FILE, MiB } from './constants.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
@@ -54,10 +54,7 @@ export async function splitFile(path: string, options: SplitOptions): Promise<Sp
     if (existing && !options.force && (existing.manifest.size !== size || existing.manifest.chunkSize !== chunkSize)) {
       throw refuseExisting(name)
     }
-    const dir = store.entryDir(name)
-    await mkdir(dir, { recursive: true }).catch((err: unknown) => {
-      throw fromFsError(err, `creating ${dir}`)
-    })
+    const dir = await store.makeEntryDir(name) // a real directory, never a link out of the store
     const reuse = existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
       ? existing.manifest.chunks
       : undefined
@@ -71,7 +68,7 @@ export async function splitFile(path: string, options: SplitOptions): Promise<Sp
     if (existing?.id !== id) {
       // A download's packed copy of the replaced content must not be announced or resumed as this one.
       for (const file of [PACKED_HAVE_FILE, PACKED_DATA_FILE]) await unlink(join(dir, file)).catch(() => undefined)
-      await writeFileAtomic(join(dir, MANIFEST_FILE), bytes).catch((err: unknown) => {
+      await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
         throw fromFsError(err, `writing the manifest of ${name}`)
       })
     }
@@ -182,7 +179,7 @@ async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: 
       // The common case: hash on a hash thread while libuv's pool writes the chunk (both only read
       // `view`). Writing on the hash thread instead left the main thread waiting for free buffers.
       // allSettled: `view`'s buffer goes back to the pool only when neither still reads it.
-      const [hash, written] = await Promise.allSettled([hashThreads().digest(view), writeFileAtomic(path, view)])
+      const [hash, written] = await Promise.allSettled([hashThreads().digest(view), writeFileAtomic(path, view, { within: o.store.root })])
       if (hash.status === 'rejected') throw hash.reason
       if (written.status === 'rejected') throw written.reason
       hashes[index] = hash.value
@@ -192,8 +189,8 @@ async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: 
     const hash = await hashThreads().digest(view)
     hashes[index] = hash
     if (o.reuse[index] !== hash && !o.force) throw refuseExisting(o.name)
-    if (o.reuse[index] === hash && (await stat(path).then((s) => s.size === view.length, () => false))) return
-    await writeFileAtomic(path, view)
+    if (o.reuse[index] === hash && (await lstat(path).then((s) => s.isFile() && s.size === view.length, () => false))) return
+    await writeFileAtomic(path, view, { within: o.store.root })
     hashes.written++
   } catch (err) {
     throw fromFsError(err, `writing chunk ${index} of ${o.name}`)

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { Bitfield } from '../bitfield.js'
 import { P2PError } from '../errors.js'
 import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
 import { writeFileAtomic } from '../store.js'
+import { readRegularFile } from '../safe-fs.js'
 import { type Announcement, MAX_ANNOUNCED_CHUNKS } from './announcement.js'
 
 /**
@@ -220,11 +220,15 @@ const snapshotSchema = z.object({
 
 export type DictionarySnapshot = z.infer<typeof snapshotSchema>
 
+/** Bound on the dictionary file read back (V8 strings stop at ~512 MiB). */
+const MAX_DICTIONARY_FILE_BYTES = 256 * 1024 * 1024
+
 /** The dictionary file a p2p-listen keeps; a missing file is an empty dictionary. */
 export async function readDictionaryFile(path: string): Promise<DictionarySnapshot> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    // A FIFO or device at the path must not hang the reader: opened non-blocking, regular files only.
+    text = (await readRegularFile(path, { maxBytes: MAX_DICTIONARY_FILE_BYTES, followSymlinks: true })).toString('utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { updatedAt: new Date(0).toISOString(), files: {} }
     throw err

@@ -1,14 +1,27 @@
 import { createHash } from 'node:crypto'
-import { open, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { extname } from 'node:path'
+import { MAX_NAME_BYTES } from '../constants.js'
+import { shorten } from '../names.js'
+import { openRegularFile } from '../safe-fs.js'
 
-/** Claiming a download's final name: the numbered alternatives, and whether what is there already is the same file. */
+/**
+ * Claiming a download's final name: the temporary and numbered alternatives
+ * (all within 255 bytes), and whether what is there already is the same file.
+ */
+
+/** "movie.mkv" → "movie.mkv.part"; a name too long for the suffix is shortened first. */
+export function partName(name: string): string {
+  return `${shorten(name, MAX_NAME_BYTES - '.part'.length)}.part`
+}
 
 /** "movie.mkv" → "movie (1).mkv"; names without an extension (or dotfiles) get the suffix at the end. */
 export function numbered(name: string, n: number): string {
   const ext = extname(name)
   const stem = ext && ext !== name ? name.slice(0, -ext.length) : name
-  return `${stem} (${n})${stem === name ? '' : ext}`
+  const suffix = stem === name ? ` (${n})` : ` (${n})${ext}`
+  if (Buffer.byteLength(suffix) < MAX_NAME_BYTES) return `${shorten(stem, MAX_NAME_BYTES - Buffer.byteLength(suffix))}${suffix}`
+  return `${shorten(name, MAX_NAME_BYTES - Buffer.byteLength(` (${n})`))} (${n})` // an extension too long to keep whole
 }
 
 /** Both names are one file (a re-run of a finished download finds its own link there). */
@@ -21,19 +34,18 @@ export async function sameInode(a: string, b: string): Promise<boolean> {
   }
 }
 
+/** Whether `path` is a regular file (a FIFO or device there is never opened blocking) with these bytes. */
 export async function sameContent(path: string, size: number, sha256: string): Promise<boolean> {
+  let opened
   try {
-    const st = await stat(path)
-    if (!st.isFile() || st.size !== size) return false
+    opened = await openRegularFile(path, { maxBytes: size, followSymlinks: true })
+    if (opened.stats.size !== size) return false
     const hash = createHash('sha256')
-    const handle = await open(path, 'r')
-    try {
-      for await (const piece of handle.createReadStream({ highWaterMark: 4 * 1024 * 1024 })) hash.update(piece as Buffer)
-    } finally {
-      await handle.close().catch(() => undefined)
-    }
+    for await (const piece of opened.handle.createReadStream({ highWaterMark: 4 * 1024 * 1024, autoClose: false })) hash.update(piece as Buffer)
     return hash.digest('hex') === sha256
   } catch {
     return false
+  } finally {
+    await opened?.handle.close().catch(() => undefined)
   }
 }

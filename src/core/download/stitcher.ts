@@ -1,13 +1,15 @@
 import { createHash, type Hash } from 'node:crypto'
 import { constants, readSync } from 'node:fs'
 import { type FileHandle, copyFile, link, mkdir, open, rename, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError } from '../errors.js'
 import type { StoreTarget } from '../hashing.js'
 import type { Manifest } from '../manifest.js'
 import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
-import { numbered, sameContent, sameInode } from './final-name.js'
+import { numbered, partName, sameContent, sameInode } from './final-name.js'
+import { portableName } from '../names.js'
+import { assertSameDirectory, realDirectories } from '../safe-fs.js'
 import { tempPathFor } from '../store.js'
 
 /**
@@ -29,7 +31,12 @@ import { tempPathFor } from '../store.js'
  * file there is simply kept; a different one stays and the new file becomes
  * `name (1).ext`, `name (2).ext`, … unless `force` replaces it. The new name is
  * claimed with link(2), which fails rather than clobber a file that appeared
- * meanwhile; until then the file is `<name>.part` in downloads/.
+ * meanwhile; until then the file is `<name>.part` in downloads/. The name is
+ * the manifest's made portable (`CON` → `CON_`, `a:b` → `a_b`: names.ts).
+ *
+ * The entry directory must be a real directory, not a link (checked before
+ * and after `data` is opened, and before every `data.have` is placed), so a
+ * download never writes outside the store.
  */
 
 export interface StitchResult {
@@ -75,6 +82,8 @@ export class Stitcher {
   private syncing: Promise<void> | undefined
   readonly dataPath: string
   readonly partPath: string
+  /** The name in downloads/ (before numbering). */
+  readonly finalName: string
 
   private constructor(
     private readonly handle: FileHandle,
@@ -84,20 +93,28 @@ export class Stitcher {
   ) {
     this.have = new Bitfield(o.manifest.chunks.length)
     this.dataPath = packedDataPath(o.entryDir)
-    this.partPath = join(o.downloadsDir, `${o.manifest.name}.part`)
+    this.finalName = portableName(o.manifest.name)
+    this.partPath = join(o.downloadsDir, partName(this.finalName))
   }
 
   static async open(o: StitcherOptions): Promise<Stitcher> {
     const path = packedDataPath(o.entryDir)
+    let handle: FileHandle | undefined
     try {
       await mkdir(o.downloadsDir, { recursive: true })
-      // Kept across runs (what a killed download wrote is resumed); never through a symlink.
-      let handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644)
-      if ((await handle.stat()).nlink > 1) handle = await privateCopy(handle, path)
+      // Kept across runs (what a killed download wrote is resumed); never through a symlink, neither
+      // `data` nor its directory, and never blocking on a FIFO someone put there.
+      const entry = await realDirectories(dirname(o.entryDir), o.entryDir)
+      handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644)
+      const st = await handle.stat()
+      if (!st.isFile()) throw new P2PError('E_IO', `${path} is not a regular file: something other than p2pshare put it there; remove it`)
+      await assertSameDirectory(o.entryDir, entry)
+      if (st.nlink > 1) handle = await privateCopy(handle, path)
       if ((await handle.stat()).size !== o.manifest.size) await handle.truncate(o.manifest.size)
       const count = o.manifest.chunks.length
       return new Stitcher(handle, o, (await readPackedHave(o.entryDir, count)) ?? new Bitfield(count))
     } catch (err) {
+      await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
     }
   }
@@ -289,7 +306,7 @@ export class Stitcher {
   }
 
   private async place(sha256: string, force: boolean): Promise<StitchResult> {
-    const { name } = this.o.manifest
+    const name = this.finalName
     const dir = this.o.downloadsDir
     if (force) {
       const path = join(dir, name)
