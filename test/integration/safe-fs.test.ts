@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict'
-import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { hasCode } from '../../src/core/errors.js'
 import { assertSameDirectory, isAbsent, readRegularFile, realDirectories } from '../../src/core/safe-fs.js'
-import { mkfifo, tmpDir } from '../helpers/files.js'
+import { splitFile } from '../../src/core/split.js'
+import { ChunkStore, chunkFileName } from '../../src/core/store.js'
+import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
+import { PeerClient } from '../../src/core/transfer/client.js'
+import { onCleanup } from '../helpers/cleanup.js'
+import { mkfifo, randomFile, tmpDir } from '../helpers/files.js'
 
 describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
   it('reads a regular file within its bound; refuses a FIFO, a device, a directory and a symlink without blocking', async (t) => {
@@ -44,5 +49,22 @@ describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
     // A root that is itself a link is the user's choice.
     await symlink(root, join(base, 'root-link'))
     await realDirectories(join(base, 'root-link'), join(base, 'root-link', 'a'))
+  })
+
+  it('a chunk file replaced by a FIFO: the server answers E_NOT_FOUND for it and keeps serving (its event loop never blocks)', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'f.bin'), 3 * 4096)
+    const split = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    const server = new ChunkServer({ store, host: '127.0.0.1', port: 0 })
+    const { port } = await server.listen()
+    onCleanup(t, () => server.close(100))
+    await unlink(join(split.dir, chunkFileName(1)))
+    mkfifo(join(split.dir, chunkFileName(1)))
+    const client = await PeerClient.connect({ host: '127.0.0.1', port, requestTimeoutMs: 5000 })
+    onCleanup(t, () => client.close())
+    await assert.rejects(client.fetchChunk(split.id, 1), (err) => hasCode(err, 'E_NOT_FOUND'))
+    assert.equal((await client.fetchChunk(split.id, 2)).length, 4096)
   })
 })

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { printable } from '../../src/core/printable.js'
+import { errorFromResponse } from '../../src/core/transfer/messages.js'
 
 /** What must never reach a terminal from outside (FAULTS.md case 41). */
 // eslint-disable-next-line no-control-regex
@@ -55,5 +56,12 @@ describe('printable', () => {
       assert.ok(!bytes.some((b) => b < 0x20 || b === 0x7f), 'no C0 or DEL byte')
       assert.ok(!/[\u0080-\u009f]/.test(bytes.toString('utf8')), 'no C1 control')
     }), { numRuns: 2000 })
+  })
+
+  it('a peer\'s error frame is made printable on receipt: the message and the code it claimed', () => {
+    const err = errorFromResponse({ code: 'E_\x1b[31mX', message: '\x1b[2K\rDownloaded: ok \x1b]52;c;ZXZpbA==\x07 \u202egnp.exe' })
+    assert.equal(err.code, 'E_BAD_FRAME')
+    assert.ok(!DANGEROUS.test(err.message) && !DANGEROUS.test(String(err.details?.peerCode)), err.message)
+    assert.match(err.message, /^peer: \\x1b\[2K\\rDownloaded/)
   })
 })
