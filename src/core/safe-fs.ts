@@ -1,4 +1,4 @@
-import { type Stats, constants } from 'node:fs'
+import { type Stats, closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
 import { type FileHandle, lstat, mkdir, open, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { P2PError } from './errors.js'
@@ -33,25 +33,56 @@ export function isAbsent(err: unknown): boolean {
  * device, socket or directory, E_TOO_LARGE past `maxBytes`.
  */
 export async function openRegularFile(path: string, options: RegularFileOptions): Promise<{ handle: FileHandle; stats: Stats }> {
-  const flags = constants.O_RDONLY | constants.O_NONBLOCK | (options.followSymlinks ? 0 : constants.O_NOFOLLOW)
   let handle: FileHandle
   try {
-    handle = await open(path, flags)
+    handle = await open(path, openFlags(options))
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    // O_NOFOLLOW on a symlink: ELOOP (Linux, macOS), EMLINK (FreeBSD), EFTYPE (NetBSD).
-    if (code === 'ELOOP' || code === 'EMLINK' || code === 'EFTYPE') throw notRegular(path, 'a symbolic link')
-    throw err
+    throw openError(path, err)
   }
   try {
-    const stats = await handle.stat()
-    if (!stats.isFile()) throw notRegular(path, kindOf(stats))
-    if (stats.size > options.maxBytes) throw new P2PError('E_TOO_LARGE', `${path} is ${stats.size} bytes, over the ${options.maxBytes}-byte limit for it`)
-    return { handle, stats }
+    return { handle, stats: checkRegular(path, await handle.stat(), options) }
   } catch (err) {
     await handle.close().catch(() => undefined)
     throw err
   }
+}
+
+/** readRegularFile for the few reads that happen before anything async can run (the config file). */
+export function readRegularFileSync(path: string, options: RegularFileOptions): Buffer {
+  let fd: number
+  try {
+    fd = openSync(path, openFlags(options))
+  } catch (err) {
+    throw openError(path, err)
+  }
+  try {
+    const bytes = Buffer.allocUnsafe(checkRegular(path, fstatSync(fd), options).size)
+    let got = 0
+    while (got < bytes.length) {
+      const bytesRead = readSync(fd, bytes, got, bytes.length - got, got)
+      if (bytesRead === 0) break // shrank meanwhile
+      got += bytesRead
+    }
+    return bytes.subarray(0, got)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function openFlags(options: RegularFileOptions): number {
+  return constants.O_RDONLY | constants.O_NONBLOCK | (options.followSymlinks ? 0 : constants.O_NOFOLLOW)
+}
+
+function openError(path: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code
+  // O_NOFOLLOW on a symlink: ELOOP (Linux, macOS), EMLINK (FreeBSD), EFTYPE (NetBSD).
+  return code === 'ELOOP' || code === 'EMLINK' || code === 'EFTYPE' ? notRegular(path, 'a symbolic link') : err
+}
+
+function checkRegular(path: string, stats: Stats, options: RegularFileOptions): Stats {
+  if (!stats.isFile()) throw notRegular(path, kindOf(stats))
+  if (stats.size > options.maxBytes) throw new P2PError('E_TOO_LARGE', `${path} is ${stats.size} bytes, over the ${options.maxBytes}-byte limit for it`)
+  return stats
 }
 
 /** The bytes of a regular file (see openRegularFile), at most `maxBytes` of them. */
@@ -72,7 +103,7 @@ export async function readRegularFile(path: string, options: RegularFileOptions)
 }
 
 function notRegular(path: string, kind: string): P2PError {
-  return new P2PError('E_IO', `${path} is ${kind}, not a regular file: something other than p2pshare put it there; remove it`)
+  return new P2PError('E_IO', `${path} is ${kind}, not a regular file: remove or replace it`)
 }
 
 function kindOf(st: Stats): string {

@@ -116,4 +116,13 @@ describe('private files that are FIFOs never hang a command (finding 12, FAULTS.
     clearTimeout(timer)
     assert.deepEqual([code, signal], [130, null])
   })
+
+  it('a FIFO as ./p2p.config.json (picked up from the working directory): E_USAGE at once, not a hang', async (t) => {
+    const dir = await tmpDir(t)
+    mkfifo(join(dir, 'p2p.config.json'))
+    const r = await runBin('p2p-split', ['absent.bin', '--logs-dir', join(dir, 'logs')], { cwd: dir, timeoutMs: 30_000 })
+    assert.equal(r.signal, null, 'finished by itself')
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /FIFO/)
+  })
 })

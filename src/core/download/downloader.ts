@@ -1,4 +1,4 @@
-import { readFile, unlink } from 'node:fs/promises'
+import { unlink } from 'node:fs/promises'
 import type { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError, hasCode } from '../errors.js'
 import { hashThreads } from '../hashing.js'
@@ -9,6 +9,7 @@ import { MAX_CHUNK_SIZE } from '../constants.js'
 import { ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
 import { readPackedHave } from '../packed.js'
 import { type ChunkStore, assertSpace, sameFilesystem } from '../store.js'
+import { readRegularFile } from '../safe-fs.js'
 import { PeerClient } from '../transfer/client.js'
 import { fetchManifest } from './manifest-fetch.js'
 import { type PeerReport, Scheduler } from './scheduler.js'
@@ -216,7 +217,7 @@ class ChunkFetch {
       const path = this.o.store.chunkPath(this.dir, index)
       let data: Buffer | undefined
       try {
-        data = inData ? this.stitcher.read(index, this.buffers.take(length)) : await readFile(path)
+        data = inData ? this.stitcher.read(index, this.buffers.take(length)) : await readRegularFile(path, { maxBytes: length })
       } catch {
         data = undefined
       }
