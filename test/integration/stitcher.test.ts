@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rename, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { numbered } from '../../src/core/download/final-name.js'
@@ -187,5 +187,22 @@ describe('stitcher', () => {
     const { manifest } = sample(5000, 4096)
     await assert.rejects(Stitcher.open({ entryDir, downloadsDir: dir, manifest }), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
     assert.deepEqual(await readdir(canary), [])
+  })
+
+  it('never names a file that is not the verified data: data swapped for a link or another file before the end → E_IO, nothing in downloads/', async (t) => {
+    for (const swap of ['link', 'file'] as const) {
+      const dir = await downloadsDir(t)
+      const { data, manifest } = sample(3 * 4096, 4096)
+      const entryDir = join(dir, '..', 'entry')
+      await mkdir(entryDir)
+      const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+      for (const i of [0, 1, 2]) await put(s, i, data.subarray(i * 4096, (i + 1) * 4096))
+      await writeFile(join(dir, '..', 'forged'), randomBytes(3 * 4096))
+      await rename(packedDataPath(entryDir), join(dir, '..', 'verified-data'))
+      if (swap === 'link') await symlink(join(dir, '..', 'forged'), packedDataPath(entryDir))
+      else await rename(join(dir, '..', 'forged'), packedDataPath(entryDir))
+      await assert.rejects(s.finish(), (err) => hasCode(err, 'E_IO') && /not the file that was verified/.test((err as Error).message), swap)
+      assert.deepEqual(await readdir(dir), [], swap)
+    }
   })
 })

@@ -1,13 +1,13 @@
 import { createHash, type Hash } from 'node:crypto'
 import { constants, readSync } from 'node:fs'
-import { type FileHandle, copyFile, link, mkdir, open, rename, unlink } from 'node:fs/promises'
+import { type FileHandle, copyFile, mkdir, open, rename, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError } from '../errors.js'
 import type { StoreTarget } from '../hashing.js'
 import type { Manifest } from '../manifest.js'
 import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
-import { numbered, partName, sameContent, sameInode } from './final-name.js'
+import { type FileIdentity, type StitchResult, materialize, partName, place } from './final-name.js'
 import { portableName } from '../names.js'
 import { assertSameDirectory, realDirectories } from '../safe-fs.js'
 import { tempPathFor } from '../store.js'
@@ -39,12 +39,7 @@ import { tempPathFor } from '../store.js'
  * download never writes outside the store.
  */
 
-export interface StitchResult {
-  path: string
-  sha256: string
-  /** True when an identical file was already at the final name. */
-  alreadyThere: boolean
-}
+export type { StitchResult } from './final-name.js'
 
 export interface StitcherOptions {
   /** The store entry's directory (holds `data` and `data.have`). */
@@ -61,7 +56,6 @@ const MAX_HELD_BYTES = 8 * 1024 * 1024
 const WRITEBACK_BYTES = 64 * 1024 * 1024
 /** A catch-up of the whole-file hash lets the event loop run after this many bytes. */
 const YIELD_BYTES = 32 * 1024 * 1024
-const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
 
 export class Stitcher {
   /** Chunks whose bytes are in `data`. */
@@ -87,6 +81,8 @@ export class Stitcher {
 
   private constructor(
     private readonly handle: FileHandle,
+    /** `data` as opened: what the final name must turn out to be. */
+    private readonly dataFile: FileIdentity,
     private readonly o: StitcherOptions,
     /** What `data.have` listed at open: still published until accepted or dropped (a re-run checks them). */
     readonly inherited: Bitfield,
@@ -110,9 +106,10 @@ export class Stitcher {
       if (!st.isFile()) throw new P2PError('E_IO', `${path} is not a regular file: something other than p2pshare put it there; remove it`)
       await assertSameDirectory(o.entryDir, entry)
       if (st.nlink > 1) handle = await privateCopy(handle, path)
-      if ((await handle.stat()).size !== o.manifest.size) await handle.truncate(o.manifest.size)
+      const opened = await handle.stat()
+      if (opened.size !== o.manifest.size) await handle.truncate(o.manifest.size)
       const count = o.manifest.chunks.length
-      return new Stitcher(handle, o, (await readPackedHave(o.entryDir, count)) ?? new Bitfield(count))
+      return new Stitcher(handle, { dev: opened.dev, ino: opened.ino }, o, (await readPackedHave(o.entryDir, count)) ?? new Bitfield(count))
     } catch (err) {
       await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
@@ -258,10 +255,10 @@ export class Stitcher {
       await this.handle.sync()
       await this.close()
       if (this.failure !== undefined) throw this.failure
-      await this.materialize()
+      await materialize(this.dataPath, this.partPath, this.dataFile)
       // Fault-injection hook for the crash-before-rename test (FAULTS.md case 7).
       if (process.env.P2P_TEST_HOOK === 'kill-before-rename') process.kill(process.pid, 'SIGKILL')
-      return await this.place(sha256, options.force === true)
+      return await place({ partPath: this.partPath, dir: this.o.downloadsDir, name: this.finalName, size: this.o.manifest.size, sha256, force: options.force === true })
     } catch (err) {
       await unlink(this.partPath).catch(() => undefined)
       throw fromFsError(err, `finishing ${this.partPath}`)
@@ -286,49 +283,6 @@ export class Stitcher {
     await this.close()
     await unlink(packedHavePath(this.o.entryDir)).catch(() => undefined)
     await unlink(this.dataPath).catch(() => undefined)
-  }
-
-  /** `<name>.part` in downloads/: a hard link to `data`, or a copy of it (fsynced) across filesystems. */
-  private async materialize(): Promise<void> {
-    await unlink(this.partPath).catch(() => undefined)
-    try {
-      await link(this.dataPath, this.partPath)
-    } catch (err) {
-      if (!CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) throw err
-      await copyFile(this.dataPath, this.partPath, constants.COPYFILE_EXCL)
-      const copy = await open(this.partPath, 'r')
-      try {
-        await copy.sync()
-      } finally {
-        await copy.close()
-      }
-    }
-  }
-
-  private async place(sha256: string, force: boolean): Promise<StitchResult> {
-    const name = this.finalName
-    const dir = this.o.downloadsDir
-    if (force) {
-      const path = join(dir, name)
-      await rename(this.partPath, path)
-      await unlink(this.partPath).catch(() => undefined) // still there when both names were one file already
-      return { path, sha256, alreadyThere: false }
-    }
-    for (let n = 0; n < 10_000; n++) {
-      const path = join(dir, n === 0 ? name : numbered(name, n))
-      try {
-        await link(this.partPath, path)
-        await unlink(this.partPath)
-        return { path, sha256, alreadyThere: false }
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-        if ((await sameInode(path, this.partPath)) || (await sameContent(path, this.o.manifest.size, sha256))) {
-          await unlink(this.partPath)
-          return { path, sha256, alreadyThere: true }
-        }
-      }
-    }
-    throw new P2PError('E_EXISTS', `too many files named like ${name} in ${dir}: use --force or clean up`)
   }
 }
 
