@@ -321,10 +321,12 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
 
 /** Create `dir` if needed and prove it writable (a probe file), or fail with E_IO / E_NO_SPACE naming it. */
 export async function assertWritable(dir: string, what: string): Promise<void> {
-  const probe = join(dir, `${TEMP_MARKER}probe-${process.pid}`)
+  // A fresh random name, created exclusively: a link planted at a guessable name (the pid) would
+  // otherwise have this write truncate whatever it points to.
+  const probe = tempPathFor(join(dir, `${TEMP_MARKER}probe`))
   try {
     await mkdir(dir, { recursive: true })
-    await writeFile(probe, '')
+    await writeFile(probe, '', { flag: 'wx' })
     await unlink(probe)
   } catch (err) {
     throw fromFsError(err, `checking that ${what} (${dir}) is writable`)

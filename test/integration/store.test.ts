@@ -6,7 +6,7 @@ import { Bitfield } from '../../src/core/bitfield.js'
 import { hasCode } from '../../src/core/errors.js'
 import { packedHavePath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
-import { ChunkStore, chunkFileName } from '../../src/core/store.js'
+import { ChunkStore, assertWritable, chunkFileName } from '../../src/core/store.js'
 import { mkfifo, randomFile, tmpDir } from '../helpers/files.js'
 
 describe('chunk store', () => {
@@ -154,5 +154,15 @@ describe('chunk store', () => {
     await store.recordVerified(split.id, split.dir, 3, 'chunks') // warns, writes nothing
     assert.deepEqual((await readdir(join(dir, 'canary'))).sort(), ['secret', 'stamps'])
     assert.equal(await readFile(join(dir, 'canary', 'secret'), 'utf8'), 'do not read')
+  })
+
+  it('the writability probe never writes through a link planted at a guessable name', async (t) => {
+    const dir = await tmpDir(t)
+    await mkdir(join(dir, 'chunks'))
+    await writeFile(join(dir, 'victim'), 'keep me')
+    await symlink(join(dir, 'victim'), join(dir, 'chunks', `.tmp-probe-${process.pid}`))
+    await assertWritable(join(dir, 'chunks'), 'the chunk store')
+    assert.equal(await readFile(join(dir, 'victim'), 'utf8'), 'keep me')
+    assert.deepEqual(await readdir(join(dir, 'chunks')), [`.tmp-probe-${process.pid}`], 'the probe is gone')
   })
 })
