@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readSync } from 'node:fs'
+import { constants, readSync } from 'node:fs'
 import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { MANIFEST_FILE, MiB } from './constants.js'
@@ -88,7 +88,7 @@ function refuseExisting(name: string): P2PError {
 async function openRegularFile(path: string): Promise<FileHandle> {
   let handle: FileHandle
   try {
-    handle = await open(path, 'r')
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK) // a FIFO opens at once and is refused below
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new P2PError('E_NOT_FOUND', `no such file: ${path}`)
     throw fromFsError(err, `opening ${path}`)

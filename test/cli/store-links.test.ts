@@ -125,4 +125,13 @@ describe('private files that are FIFOs never hang a command (finding 12, FAULTS.
     assert.equal(r.code, 2, r.stderr)
     assert.match(r.stderr, /FIFO/)
   })
+
+  it('p2p-split of a FIFO: "not a regular file" at once (exit 2), not a hang', async (t) => {
+    const dir = await tmpDir(t)
+    mkfifo(join(dir, 'pipe'))
+    const r = await runBin('p2p-split', [join(dir, 'pipe'), ...storeArgs(join(dir, 's'))], { timeoutMs: 30_000 })
+    assert.equal(r.signal, null, 'finished by itself')
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /not a regular file/)
+  })
 })
