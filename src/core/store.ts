@@ -165,17 +165,24 @@ export class ChunkStore {
 
   /**
    * The directory for an entry with this name and id: the name itself when it is
-   * free or already holds this id, the id otherwise (same name, other content,
+   * free or already holds this id; otherwise the id (same name, other content,
    * or something that is not an entry directory: a file, a link, a directory
-   * holding other files).
+   * holding other files); and should that be taken too — a file may be *named*
+   * like another's id — `<id>.2`, `<id>.3`, …
    */
   async dirNameFor(name: string, id: string): Promise<string> {
-    if (!isValidName(name)) return id
-    const existing = await this.readEntryManifest(name)
-    if (existing !== undefined) return existing.id === id ? name : id
-    const st = await lstat(this.entryDir(name)).catch(() => undefined)
-    if (st === undefined) return name
-    return st.isDirectory() && (await this.isEmptyOrChunkDir(name)) ? name : id
+    const candidates = [...(isValidName(name) ? [name] : []), id, ...Array.from({ length: 8 }, (_, n) => `${id}.${n + 2}`)]
+    for (const dirName of candidates) if (await this.canHold(dirName, id)) return dirName
+    throw new P2PError('E_EXISTS', `no free entry directory for ${id.slice(0, 12)}… in ${this.root}: clean up the store`)
+  }
+
+  /** Whether `<root>/<dirName>` holds this id already, or is free to (absent, or a real directory of nothing but chunks). */
+  private async canHold(dirName: string, id: string): Promise<boolean> {
+    const existing = await this.readEntryManifest(dirName)
+    if (existing !== undefined) return existing.id === id
+    const st = await lstat(this.entryDir(dirName)).catch(() => undefined)
+    if (st === undefined) return true
+    return st.isDirectory() && (await this.isEmptyOrChunkDir(dirName))
   }
 
   private async isEmptyOrChunkDir(dirName: string): Promise<boolean> {

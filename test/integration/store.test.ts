@@ -72,6 +72,19 @@ describe('chunk store', () => {
     assert.equal(await store.dirNameFor('../evil', other), other)
   })
 
+  it('a file named like another file\'s id never takes over that file\'s id directory', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'same'), 5000)
+    await splitFile(join(dir, 'same'), { store, chunkSize: 4096 })
+    const other = 'e'.repeat(64) // the id of a second file, also named "same"
+    await randomFile(join(dir, other), 3000)
+    const named = await splitFile(join(dir, other), { store, chunkSize: 4096 }) // a third file, named like that id
+    assert.equal(await store.dirNameFor('same', other), `${other}.2`)
+    assert.equal((await store.readEntryManifest(other))?.id, named.id, 'untouched')
+  })
+
   it('keeps one stable peer id per store', async (t) => {
     const dir = await tmpDir(t)
     const a = new ChunkStore(join(dir, 'a'))
@@ -105,8 +118,8 @@ describe('chunk store', () => {
     assert.equal(placed, join(b.root, split.id))
     await rm(placed, { recursive: true })
     await symlink(join(dir, 'canary'), placed)
-    await assert.rejects(b.prepareEntry(entry.manifestBytes, entry.manifest), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
-    await assert.rejects(b.makeEntryDir('a.bin'), (err) => hasCode(err, 'E_IO'))
+    assert.equal(await b.prepareEntry(entry.manifestBytes, entry.manifest), `${placed}.2`, 'the id directory a link too: the next one')
+    await assert.rejects(b.makeEntryDir('a.bin'), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
     assert.deepEqual(await readdir(join(dir, 'canary')), [])
   })
 
