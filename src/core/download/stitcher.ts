@@ -10,7 +10,7 @@ import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from 
 import { type FileIdentity, type StitchResult, materialize, partName, place } from './final-name.js'
 import { portableName } from '../names.js'
 import { assertSameDirectory, realDirectories } from '../safe-fs.js'
-import { tempPathFor } from '../store.js'
+import { tempPathFor } from '../disk.js'
 
 /**
  * Assembles the download in the store entry's packed `data` file (packed.ts)
