@@ -122,7 +122,7 @@ function kindOf(st: Stats): string {
  */
 export async function realDirectories(root: string, dir: string, create = false): Promise<Stats> {
   const rel = relative(root, dir)
-  if (rel.startsWith('..') || isAbsolute(rel)) throw new P2PError('E_INTERNAL', `${dir} is not inside ${root}`)
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw new P2PError('E_INTERNAL', `${dir} is not inside ${root}`)
   if (create) await mkdir(root, { recursive: true })
   if (rel === '') return stat(root)
   let path = root

@@ -46,6 +46,9 @@ describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
     await writeFile(join(root, 'file'), '')
     await assert.rejects(realDirectories(root, join(root, 'file'), false), (err) => hasCode(err, 'E_IO'))
     assert.deepEqual(await readdir(outside), [], 'nothing was created through the link')
+    await realDirectories(root, join(root, '...'), true) // a valid name, not a way up
+    await realDirectories(root, join(root, '..x', 'y'), true)
+    await assert.rejects(realDirectories(root, join(root, '..', 'outside')), (err) => hasCode(err, 'E_INTERNAL'))
     // A root that is itself a link is the user's choice.
     await symlink(root, join(base, 'root-link'))
     await realDirectories(join(base, 'root-link'), join(base, 'root-link', 'a'))

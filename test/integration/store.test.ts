@@ -70,6 +70,9 @@ describe('chunk store', () => {
     assert.equal(await store.dirNameFor('same', other), other)
     assert.equal(await store.dirNameFor('fresh', other), 'fresh')
     assert.equal(await store.dirNameFor('../evil', other), other)
+    await randomFile(join(dir, '..notes'), 100) // starts with "..": a name like any other
+    const dots = await splitFile(join(dir, '..notes'), { store, chunkSize: 4096 })
+    assert.equal((await store.get(dots.id))?.name, '..notes')
   })
 
   it('a file named like another file\'s id never takes over that file\'s id directory', async (t) => {
