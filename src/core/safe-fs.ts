@@ -123,18 +123,22 @@ function kindOf(st: Stats): string {
 export async function realDirectories(root: string, dir: string, create = false): Promise<Stats> {
   const rel = relative(root, dir)
   if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw new P2PError('E_INTERNAL', `${dir} is not inside ${root}`)
-  if (create) await mkdir(root, { recursive: true })
-  if (rel === '') return stat(root)
+  if (rel === '') {
+    if (create) await mkdir(root, { recursive: true })
+    return stat(root)
+  }
   let path = root
   let st: Stats | undefined
-  for (const part of rel.split(sep)) {
+  for (const [i, part] of rel.split(sep).entries()) {
     path = join(path, part)
-    if (create) {
-      await mkdir(path).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    // One lstat per level when it exists (the common case); made only when missing.
+    st = await lstat(path).catch(async (err: unknown) => {
+      if (!create || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      await mkdir(path, { recursive: i === 0 }).catch((e: unknown) => { // the first level may need the root too
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
       })
-    }
-    st = await lstat(path)
+      return lstat(path)
+    })
     if (!st.isDirectory()) {
       throw new P2PError('E_IO', `${path} is ${st.isSymbolicLink() ? 'a symbolic link' : kindOf(st)}, not a directory: the chunk store never follows links out of itself; remove it`)
     }

@@ -127,7 +127,7 @@ export class ChunkStore {
     const entries: StoreEntry[] = []
     const seen = new Set<string>()
     for (const dirName of manifestDirs) {
-      const loaded = await this.readEntryManifest(dirName)
+      const loaded = await this.manifestIn(dirName, false)
       if (!loaded || seen.has(loaded.id)) continue
       seen.add(loaded.id)
       const have = new Bitfield(loaded.manifest.chunks.length)
@@ -145,9 +145,14 @@ export class ChunkStore {
    * manifest is a symlink (or not a directory / regular file).
    */
   async readEntryManifest(dirName: string): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
+    return this.manifestIn(dirName, true)
+  }
+
+  /** readEntryManifest; `checkDir` false when a scan that follows no link just listed the directory. */
+  private async manifestIn(dirName: string, checkDir: boolean): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
     const path = join(this.root, dirName, MANIFEST_FILE)
     try {
-      await realDirectories(this.root, this.entryDir(dirName))
+      if (checkDir) await realDirectories(this.root, this.entryDir(dirName))
       const st = await lstat(path)
       const cached = this.manifestCache.get(path)
       if (cached && st.isFile() && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached
