@@ -4,7 +4,7 @@
 // bytes: the TCP frame decoder, the transfer messages, the UDP announcement
 // decoder (announcements, queries, "more" notices) and the dictionary it
 // feeds, the dictionary file reader, the manifest parser, the name validator
-// and the config parser.
+// (and the portable local name), printable() and the config parser.
 // Each target runs for its share of the time budget. A failure prints the
 // shrunk counterexample and the seed (to replay it, and to turn it into a
 // regression test) and exits 1. Only our typed errors (P2PError) may escape.
@@ -16,7 +16,8 @@ import { decodeDatagram, encodeAnnouncements, encodeQuery } from '../dist/src/co
 import { ContentDictionary } from '../dist/src/core/discovery/dictionary.js'
 import { claimsFromSnapshot, toSnapshot } from '../dist/src/core/discovery/dictionary-file.js'
 import { encodeManifest, parseManifest, manifestId } from '../dist/src/core/manifest.js'
-import { nameProblem, validateName } from '../dist/src/core/names.js'
+import { isValidName, nameProblem, portableName, validateName } from '../dist/src/core/names.js'
+import { printable } from '../dist/src/core/printable.js'
 import { SETTINGS, resolveSettings } from '../dist/src/core/config.js'
 import { Bitfield } from '../dist/src/core/bitfield.js'
 
@@ -118,7 +119,16 @@ const targets = {
     typed(() => {
       const ok = validateName(name)
       if (ok.includes('/') || ok.includes('\\') || ok === '..' || ok === '.' || Buffer.byteLength(ok) > 255) throw new Error(`accepted ${JSON.stringify(name)}`)
+      const local = portableName(ok)
+      if (!isValidName(local) || portableName(local) !== local) throw new Error(`portable form of ${JSON.stringify(name)} is ${JSON.stringify(local)}`)
     })
+  }),
+  'printable': fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' })), fc.integer({ min: 0, max: 300 }), (text, max) => {
+    const out = printable(text, max)
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/.test(out) || !out.isWellFormed() || [...out].length > max) {
+      throw new Error(`printable(${JSON.stringify(text)}, ${max}) = ${JSON.stringify(out)}`)
+    }
   }),
   'config parser': fc.property(fc.dictionary(fc.constantFrom(...Object.keys(SETTINGS)), fc.oneof(fc.string(), fc.integer(), fc.double())), (flags) => {
     typed(() => resolveSettings(SETTINGS, { flags, env: {}, cwd: '/tmp' }))

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { type SettingSpecs, type Settings, SETTINGS, envName, resolveSettings } from '../core/config.js'
 import { P2PError, hasCode } from '../core/errors.js'
 import { type Logger, createCommandLog } from '../core/log.js'
+import { printable } from '../core/printable.js'
 
 /**
  * The frame every command shares: settings as options (flag > env > file >
@@ -115,7 +116,11 @@ async function execute<S extends SettingSpecs>(def: CommandDefinition<S>, specs:
   }
 }
 
-/** One red line (and a JSON object with --json); the stack goes to the log only. */
+/**
+ * One red line (and a JSON object with --json); the stack goes to the log
+ * only. The message is made printable (it may quote a peer, a file name or a
+ * path): no escape sequence reaches the terminal, nor a later `jq -r`.
+ */
 export function reportFailure(error: unknown, json: boolean, log?: Logger): number {
   const failure = error instanceof P2PError
     ? error
@@ -124,9 +129,10 @@ export function reportFailure(error: unknown, json: boolean, log?: Logger): numb
     if (failure.code === 'E_INTERNAL') log.error({ err: error }, 'internal error')
     else log.warn({ code: failure.code, err: failure.message }, 'failed')
   }
-  if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: failure.code, message: failure.message })}\n`)
+  const message = printable(failure.message)
+  if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: failure.code, message })}\n`)
   const hint = hasCode(failure, 'E_INTERRUPTED') ? ' — run the same command again to resume' : ''
-  process.stderr.write(`${chalk.red('Error:')} ${failure.message}${hint} [${failure.code}]\n`)
+  process.stderr.write(`${chalk.red('Error:')} ${message}${hint} [${failure.code}]\n`)
   return failure.exitCode
 }
 

@@ -7,6 +7,7 @@ import { PeerDirectory } from '../core/download/peers.js'
 import { P2PError } from '../core/errors.js'
 import { isId } from '../core/manifest.js'
 import { validateName } from '../core/names.js'
+import { printable } from '../core/printable.js'
 import { ChunkStore, assertWritable } from '../core/store.js'
 import { type CommandContext, defineCommand } from './common.js'
 import { formatBytes, formatRate, formatSeconds, shortId } from './format.js'
@@ -119,7 +120,7 @@ async function runDownload(ctx: Ctx, store: ChunkStore, directory: PeerDirectory
       },
       onManifest: (m) => {
         ctx.log.info({ id, name: m.name, size: m.size, chunks: m.chunks.length }, 'download start')
-        if (!ctx.json) ctx.err(`${chalk.cyan('Downloading')} ${m.name} (${formatBytes(m.size)}, ${m.chunks.length} chunks, id ${shortId(id)}…)`)
+        if (!ctx.json) ctx.err(`${chalk.cyan('Downloading')} ${printable(m.name)} (${formatBytes(m.size)}, ${m.chunks.length} chunks, id ${shortId(id)}…)`)
         progress = createProgress('download', m.size, { json: ctx.json, format: 'download [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted} | peers {peers}' })
       },
       onProgress: (p: DownloadProgress) => {
@@ -144,12 +145,12 @@ function render(ctx: Ctx, r: DownloadResult): void {
     process.stdout.write(`${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers })}\n`)
     return
   }
-  ctx.out(`${chalk.green('Downloaded:')} ${r.path}${r.alreadyThere ? ' (an identical file was already there)' : ''}`)
+  ctx.out(`${chalk.green('Downloaded:')} ${printable(r.path)}${r.alreadyThere ? ' (an identical file was already there)' : ''}`)
   ctx.out(`  size     ${formatBytes(r.size)} (${r.size} bytes) in ${formatSeconds(r.seconds)}, ${formatRate(r.size, r.seconds)}`)
   ctx.out(`  sha256   ${r.sha256}  (compare with sha256sum on the source)`)
   if (r.resumedBytes > 0) ctx.out(`  resumed  ${formatBytes(r.resumedBytes)} already in the chunk store`)
   for (const p of peers) {
-    const banned = p.banned ? chalk.red(`  banned: ${p.banned}`) : ''
-    ctx.out(`  peer     ${p.peer.padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks)${banned}`)
+    const banned = p.banned ? chalk.red(`  banned: ${printable(p.banned, 300)}`) : ''
+    ctx.out(`  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks)${banned}`)
   }
 }

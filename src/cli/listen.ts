@@ -4,6 +4,7 @@ import { resolveBroadcast } from '../core/discovery/broadcast.js'
 import { DEFAULT_DICTIONARY_LIMITS, type KnownFile } from '../core/discovery/dictionary.js'
 import { writeDictionaryFile } from '../core/discovery/dictionary-file.js'
 import { DiscoveryListener } from '../core/discovery/listener.js'
+import { printable } from '../core/printable.js'
 import { defineCommand } from './common.js'
 import { formatBytes, shortId } from './format.js'
 
@@ -121,7 +122,7 @@ function latestLinePrinter(): (make: () => string) => void {
 }
 
 function summary(files: KnownFile[], peers: number): string {
-  const listed = files.slice(0, MAX_LISTED).map((f) => `${f.name} (${f.peers.length} peer(s))`).join(', ')
+  const listed = files.slice(0, MAX_LISTED).map((f) => `${printable(f.name)} (${f.peers.length} peer(s))`).join(', ')
   const more = files.length > MAX_LISTED ? ` and ${files.length - MAX_LISTED} more` : ''
   return `${files.length} file(s), ${peers} peer(s): ${listed || 'nothing announced'}${more}`
 }

@@ -2,6 +2,7 @@ import type { KnownFile } from '../core/discovery/listener.js'
 import type { PeerDirectory } from '../core/download/peers.js'
 import { P2PError } from '../core/errors.js'
 import { nameProblem } from '../core/names.js'
+import { printable } from '../core/printable.js'
 import { formatBytes, shortId } from './format.js'
 
 const TYPE_A_NAME = '\u0000type'
@@ -17,7 +18,7 @@ export async function chooseFile(directory: PeerDirectory, name: string | undefi
     for (;;) {
       const files = (name === undefined ? directory.files() : directory.named(name)).sort((a, b) => a.name.localeCompare(b.name))
       const choice = await select({
-        message: name === undefined ? 'Which file?' : `Several files are named "${name}"; which one?`,
+        message: name === undefined ? 'Which file?' : `Several files are named "${printable(name)}"; which one?`,
         choices: [
           ...files.map((f) => ({ name: describe(f), value: f.id })),
           ...(name === undefined ? [{ name: '(type a name)', value: TYPE_A_NAME }] : []),
@@ -29,7 +30,7 @@ export async function chooseFile(directory: PeerDirectory, name: string | undefi
       const matches = directory.named(typed.normalize('NFC'))
       if (matches.length === 1) return matches[0]!.id
       if (matches.length > 1) name = typed.normalize('NFC')
-      else process.stderr.write(`No peer offers "${typed}" right now.\n`)
+      else process.stderr.write(`No peer offers "${printable(typed)}" right now.\n`)
     }
   } catch (err) {
     if (signal.aborted) throw signal.reason
@@ -40,5 +41,5 @@ export async function chooseFile(directory: PeerDirectory, name: string | undefi
 
 function describe(f: KnownFile): string {
   const complete = f.peers.filter((p) => p.have.count() === f.chunks).length
-  return `${f.name}  ${formatBytes(f.size)}  ${f.peers.length} peer(s), ${complete} complete  [${shortId(f.id)}…]`
+  return `${printable(f.name)}  ${formatBytes(f.size)}  ${f.peers.length} peer(s), ${complete} complete  [${shortId(f.id)}…]`
 }

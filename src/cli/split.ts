@@ -1,5 +1,7 @@
 import chalk from 'chalk'
 import { pickSettings } from '../core/config.js'
+import { portableName } from '../core/names.js'
+import { printable } from '../core/printable.js'
 import { splitFile } from '../core/split.js'
 import { ChunkStore } from '../core/store.js'
 import { defineCommand } from './common.js'
@@ -36,12 +38,14 @@ export const splitCommand = defineCommand({
       process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`)
       return 0
     }
-    out(`${chalk.green(result.unchanged ? 'Already split:' : 'Split:')} ${result.name}`)
+    out(`${chalk.green(result.unchanged ? 'Already split:' : 'Split:')} ${printable(result.name)}`)
     out(`  id      ${result.id}`)
     out(`  size    ${formatBytes(result.size)} (${result.size} bytes)`)
     out(`  chunks  ${result.chunks} × ${formatBytes(result.chunkSize)}`)
     out(`  time    ${formatSeconds(result.seconds)} (${formatRate(result.size, result.seconds)})`)
-    out(`  store   ${result.dir}`)
+    out(`  store   ${printable(result.dir)}`)
+    const local = portableName(result.name)
+    if (local !== result.name) out(chalk.yellow(`  note    not a portable name (Windows would refuse or misread it): downloads save it as ${printable(local)}`))
     return 0
   },
 })

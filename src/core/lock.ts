@@ -1,11 +1,14 @@
-import { mkdir, open, readFile, unlink } from 'node:fs/promises'
+import { mkdir, open, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { P2PError, fromFsError } from './errors.js'
+import { P2PError, fromFsError, hasCode } from './errors.js'
+import { isAbsent, readRegularFile } from './safe-fs.js'
 
 /**
  * An advisory lock file holding the owner's pid, so two downloads of one file
  * into one store do not fight over its chunks. A lock whose owner is no
  * longer running (killed with SIGKILL, machine crashed) is taken over.
+ * Something else at the lock's path (a FIFO, a link, a directory) is never
+ * opened blocking nor followed: the lock fails with E_IO naming it.
  */
 export async function acquireLock(path: string, what: string): Promise<() => Promise<void>> {
   await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => { throw fromFsError(err, `creating ${dirname(path)}`) })
@@ -18,13 +21,23 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(err, `locking ${what}`)
     }
-    const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10)
+    const owner = Number.parseInt(await readOwner(path), 10)
     if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner)) {
       throw new P2PError('E_LOCKED', `${what} is being downloaded by process ${owner}; wait for it (or stop it) and run again`, { pid: owner, lock: path })
     }
     await unlink(path).catch(() => undefined) // stale: its owner is gone
   }
   throw new P2PError('E_LOCKED', `could not lock ${what} (${path})`)
+}
+
+/** The lock file's text; '' when it vanished or is unreadable (a stale lock). */
+async function readOwner(path: string): Promise<string> {
+  try {
+    return (await readRegularFile(path, { maxBytes: 64 })).toString('utf8')
+  } catch (err) {
+    if (isAbsent(err) || hasCode(err, 'E_TOO_LARGE')) return ''
+    throw fromFsError(err, `reading the lock ${path}`)
+  }
 }
 
 function isRunning(pid: number): boolean {

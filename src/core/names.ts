@@ -1,17 +1,32 @@
 import { P2PError } from './errors.js'
 import { MAX_NAME_BYTES, STORE_PRIVATE_DIR } from './constants.js'
+import { printable } from './printable.js'
 
 /**
  * A file name is exactly one path component. Names come from users and from
- * peers; both go through here before any filesystem call. Checked, in order:
- * a string, well-formed Unicode (no lone surrogates, which have no UTF-8 form),
- * NFC-normalised, non-empty, at most 255 UTF-8 bytes, no `/`, `\`, NUL or
- * control characters (C0, DEL, C1), not `.` or `..`, and not the store's private
- * directory. `%2e%2e` is a plain literal name: we never URL-decode.
+ * peers (announcements, manifests, the dictionary file); all go through here
+ * before any filesystem call. Refused, because they are dangerous on some
+ * common system or screen: anything but well-formed Unicode (lone surrogates
+ * have no UTF-8 form); empty or over 255 UTF-8 bytes (after NFC); `/`, `\`;
+ * NUL and every control character (C0, DEL, C1), and the line and paragraph
+ * separators; bidi controls (U+061C, U+200E/F, U+202A–202E, U+2066–2069),
+ * which make `gnp.exe` look like `exe.png`; names made only of spaces and
+ * invisible characters; `.` and `..`; and any name starting with `.p2p` in
+ * any letter case (the store's private directory, on a case-insensitive
+ * volume `.P2P` is the same directory). `%2e%2e` is a plain literal name: we
+ * never URL-decode.
+ *
+ * Accepted but unportable — harmless here, refused or special on Windows
+ * volumes (NTFS, exFAT, SMB shares): reserved device names (`CON`, `nul.txt`),
+ * `< > : " | ? *` (`a:b` is an NTFS stream), a trailing dot or space. Such a
+ * name travels as it is; `portableName` gives the local name a download is
+ * saved under.
  */
 
 // eslint-disable-next-line no-control-regex
-const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f/\\]/
+const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029/\\]/
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/
+const INVISIBLE_ONLY = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}]+$/u
 
 export function nameProblem(input: unknown): string | undefined {
   if (typeof input !== 'string') return 'a name must be a string'
@@ -19,9 +34,11 @@ export function nameProblem(input: unknown): string | undefined {
   const name = input.normalize('NFC')
   if (name.length === 0) return 'a name must not be empty'
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return `a name must be at most ${MAX_NAME_BYTES} bytes in UTF-8`
-  if (FORBIDDEN.test(name)) return 'a name must not contain "/", "\\", NUL or control characters'
+  if (FORBIDDEN.test(name)) return 'a name must not contain "/", "\\", NUL, control characters or line separators'
+  if (BIDI.test(name)) return 'a name must not contain bidirectional controls (they disguise what a name says)'
+  if (INVISIBLE_ONLY.test(name)) return 'a name must not be only spaces or invisible characters'
   if (name === '.' || name === '..') return 'a name must not be "." or ".."'
-  if (name === STORE_PRIVATE_DIR || name.startsWith(`${STORE_PRIVATE_DIR}`)) return `a name must not start with "${STORE_PRIVATE_DIR}"`
+  if (name.toLowerCase().startsWith(STORE_PRIVATE_DIR)) return `a name must not start with "${STORE_PRIVATE_DIR}" (in any letter case)`
   return undefined
 }
 
@@ -29,7 +46,7 @@ export function nameProblem(input: unknown): string | undefined {
 export function validateName(input: unknown): string {
   const problem = nameProblem(input)
   if (problem !== undefined) {
-    const shown = typeof input === 'string' ? JSON.stringify(input.slice(0, 80)) : typeof input
+    const shown = typeof input === 'string' ? `"${printable(input, 80)}"` : typeof input
     throw new P2PError('E_BAD_NAME', `invalid file name ${shown}: ${problem}`)
   }
   return (input as string).normalize('NFC')
@@ -37,4 +54,53 @@ export function validateName(input: unknown): string {
 
 export function isValidName(input: unknown): input is string {
   return nameProblem(input) === undefined && (input as string) === (input as string).normalize('NFC')
+}
+
+const WINDOWS_FORBIDDEN = /[<>:"|?*]/g
+const TRAILING_DOT_OR_SPACE = /[. ]$/
+
+/**
+ * The name a valid name is saved under locally (in downloads/): the same name
+ * unless Windows would refuse or misread it. Then: each of `< > : " | ? *`
+ * becomes `_` (`a:b` → `a_b`); a trailing dot or space becomes `_`
+ * (`name. ` → `name._`); a reserved device name gets `_` after its base
+ * (`CON` → `CON_`, `nul.txt` → `nul_.txt`, `com1 .tar.gz` → `com1 _.tar.gz`).
+ * Deterministic and idempotent, so every machine saves a file under the same
+ * name; the manifest keeps the original.
+ */
+export function portableName(name: string): string {
+  let local = noTrailingDotOrSpace(name.replace(WINDOWS_FORBIDDEN, '_'))
+  const dot = local.indexOf('.')
+  const base = dot < 0 ? local : local.slice(0, dot)
+  if (isReservedDeviceName(base)) {
+    local = noTrailingDotOrSpace(shorten(`${base}_${local.slice(base.length)}`, MAX_NAME_BYTES))
+  }
+  return local
+}
+
+function noTrailingDotOrSpace(name: string): string {
+  return TRAILING_DOT_OR_SPACE.test(name) ? `${name.slice(0, -1)}_` : name
+}
+
+/**
+ * Windows opens a device, not a file, for these bases, in any letter case,
+ * with trailing spaces, whatever the extension (as Go's filepath.IsLocal
+ * reads them): CON PRN AUX NUL COM1–9 LPT1–9 (also with ¹ ² ³) CONIN$ CONOUT$.
+ */
+function isReservedDeviceName(base: string): boolean {
+  const b = base.replace(/ +$/, '').toUpperCase()
+  return /^(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$)$/.test(b) || /^(COM|LPT)[1-9\u00b9\u00b2\u00b3]$/.test(b)
+}
+
+/** `text` cut to at most `maxBytes` UTF-8 bytes, at a code point boundary. */
+export function shorten(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text
+  let out = ''
+  let used = 0
+  for (const ch of text) {
+    used += Buffer.byteLength(ch)
+    if (used > maxBytes) break
+    out += ch
+  }
+  return out
 }

@@ -1,8 +1,9 @@
-import { constants } from 'node:fs'
-import { lstat, open } from 'node:fs/promises'
-import { join } from 'node:path'
+import { lstat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { Bitfield } from './bitfield.js'
-import { stampOf, writeFileAtomic } from './store.js'
+import { openRegularFile } from './safe-fs.js'
+import { writeFileAtomic } from './disk.js'
+import { stampOf } from './store.js'
 
 /**
  * The packed form of a store entry, which downloads write:
@@ -35,29 +36,28 @@ export function packedHavePath(dir: string): string {
 /**
  * The chunks `data` holds, or undefined when there is no well-formed
  * `data.have` for `count` chunks: a regular file (never followed through a
- * symlink) of exactly ⌈count / 8⌉ bytes with its spare bits clear; nothing
- * more is ever read.
+ * symlink, never a FIFO or device) of exactly ⌈count / 8⌉ bytes with its
+ * spare bits clear; nothing more is ever read.
  */
 export async function readPackedHave(dir: string, count: number): Promise<Bitfield | undefined> {
   const size = Math.ceil(count / 8)
-  let handle
+  let opened
   try {
-    handle = await open(packedHavePath(dir), constants.O_RDONLY | constants.O_NOFOLLOW)
-    const st = await handle.stat()
-    if (!st.isFile() || st.size !== size) return undefined
+    opened = await openRegularFile(packedHavePath(dir), { maxBytes: size })
+    if (opened.stats.size !== size) return undefined
     const bytes = new Uint8Array(size)
-    if ((await handle.read(bytes, 0, size, 0)).bytesRead !== size) return undefined
+    if ((await opened.handle.read(bytes, 0, size, 0)).bytesRead !== size) return undefined
     const have = new Bitfield(count, bytes)
     return have.hasCleanTail() ? have : undefined
   } catch {
     return undefined
   } finally {
-    await handle?.close().catch(() => undefined)
+    await opened?.handle.close().catch(() => undefined)
   }
 }
 
 export async function writePackedHave(dir: string, have: Bitfield): Promise<void> {
-  await writeFileAtomic(packedHavePath(dir), have.bytes)
+  await writeFileAtomic(packedHavePath(dir), have.bytes, { within: dirname(dir) })
 }
 
 /**

@@ -1,14 +1,20 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, rename, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { lstat, mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import fg from 'fast-glob'
 import { Bitfield } from './bitfield.js'
 import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
 import { P2PError, fromFsError } from './errors.js'
 import { type Manifest, manifestId, parseManifest } from './manifest.js'
 import { isValidName } from './names.js'
+import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
+import { acquireLock } from './lock.js'
+import { writeFileAtomic } from './disk.js'
 import { type Logger, silentLogger } from './log.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE, packedDataPath, readPackedHave } from './packed.js'
+
+// The generic disk helpers moved to disk.ts; still exported here for the modules that import them from the store.
+export { type AtomicWriteOptions, assertSpace, assertWritable, sameFilesystem, tempPathFor, writeFileAtomic } from './disk.js'
 
 /**
  * The chunk store on disk:
@@ -25,6 +31,11 @@ import { PACKED_DATA_FILE, PACKED_HAVE_FILE, packedDataPath, readPackedHave } fr
  * plus rename, so a crash leaves either the old or the new file, never half
  * (but for a packed `data`, whose chunks count only once `data.have` lists them).
  * Chunk files are not fsynced (a torn one is caught by its hash before use).
+ *
+ * Nothing inside the store is reached through a symlink: an entry directory,
+ * `.p2p/` or one of its subdirectories that is a link (or not a directory) is
+ * ignored by scans and refused for writing; private files are read only when
+ * they are regular files (safe-fs.ts), so a FIFO or device there never blocks.
  */
 
 export interface StoreEntry {
@@ -116,7 +127,7 @@ export class ChunkStore {
     const entries: StoreEntry[] = []
     const seen = new Set<string>()
     for (const dirName of manifestDirs) {
-      const loaded = await this.readEntryManifest(dirName)
+      const loaded = await this.manifestIn(dirName, false)
       if (!loaded || seen.has(loaded.id)) continue
       seen.add(loaded.id)
       const have = new Bitfield(loaded.manifest.chunks.length)
@@ -128,24 +139,30 @@ export class ChunkStore {
     return entries
   }
 
-  /** The manifest in `<root>/<dirName>/manifest.json`, parsed and cached by mtime+size; undefined if absent or invalid. */
+  /**
+   * The manifest in `<root>/<dirName>/manifest.json`, parsed and cached by
+   * mtime+size; undefined if absent or invalid, or if the directory or the
+   * manifest is a symlink (or not a directory / regular file).
+   */
   async readEntryManifest(dirName: string): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
+    return this.manifestIn(dirName, true)
+  }
+
+  /** readEntryManifest; `checkDir` false when a scan that follows no link just listed the directory. */
+  private async manifestIn(dirName: string, checkDir: boolean): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
     const path = join(this.root, dirName, MANIFEST_FILE)
     try {
-      const st = await stat(path)
+      if (checkDir) await realDirectories(this.root, this.entryDir(dirName))
+      const st = await lstat(path)
       const cached = this.manifestCache.get(path)
-      if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached
-      if (st.size > this.maxManifestBytes) {
-        this.log.warn({ path, size: st.size }, 'manifest over the size limit; entry ignored')
-        return undefined
-      }
-      const bytes = await readFile(path)
+      if (cached && st.isFile() && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached
+      const bytes = await readRegularFile(path, { maxBytes: this.maxManifestBytes })
       const manifest = parseManifest(bytes, { maxBytes: this.maxManifestBytes })
       const value = { mtimeMs: st.mtimeMs, size: st.size, id: manifestId(bytes), manifest, bytes }
       this.manifestCache.set(path, value)
       return value
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ path, err: (err as Error).message }, 'unreadable manifest; entry ignored')
+      if (!isAbsent(err)) this.log.warn({ path, err: (err as Error).message }, 'unreadable manifest; entry ignored')
       this.manifestCache.delete(path)
       return undefined
     }
@@ -157,51 +174,76 @@ export class ChunkStore {
 
   /**
    * The directory for an entry with this name and id: the name itself when it is
-   * free or already holds this id, the id otherwise (same name, other content).
+   * free or already holds this id; otherwise the id (same name, other content,
+   * or something that is not an entry directory: a file, a link, a directory
+   * holding other files); and should that be taken too — a file may be *named*
+   * like another's id — `<id>.2`, `<id>.3`, …
    */
   async dirNameFor(name: string, id: string): Promise<string> {
-    if (!isValidName(name)) return id
-    const existing = await this.readEntryManifest(name)
-    if (existing === undefined || existing.id === id) {
-      if (existing === undefined && (await pathExists(join(this.root, name))) && !(await this.isEmptyOrChunkDir(name))) return id
-      return name
-    }
-    return id
+    const candidates = [...(isValidName(name) ? [name] : []), id, ...Array.from({ length: 8 }, (_, n) => `${id}.${n + 2}`)]
+    for (const dirName of candidates) if (await this.canHold(dirName, id)) return dirName
+    throw new P2PError('E_EXISTS', `no free entry directory for ${id.slice(0, 12)}… in ${this.root}: clean up the store`)
+  }
+
+  /** Whether `<root>/<dirName>` holds this id already, or is free to (absent, or a real directory of nothing but chunks). */
+  private async canHold(dirName: string, id: string): Promise<boolean> {
+    const existing = await this.readEntryManifest(dirName)
+    if (existing !== undefined) return existing.id === id
+    const st = await lstat(this.entryDir(dirName)).catch(() => undefined)
+    if (st === undefined) return true
+    return st.isDirectory() && (await this.isEmptyOrChunkDir(dirName))
   }
 
   private async isEmptyOrChunkDir(dirName: string): Promise<boolean> {
-    const entries = await fg('*', { cwd: join(this.root, dirName), dot: true, onlyFiles: false })
+    const entries = await fg('*', { cwd: join(this.root, dirName), dot: true, onlyFiles: false, followSymbolicLinks: false })
     return entries.every((f) => CHUNK_FILE.test(f) || f === PACKED_DATA_FILE || f === PACKED_HAVE_FILE || f.includes(TEMP_MARKER))
+  }
+
+  /** `<root>/<dirName>`, created if needed; E_IO when it is a symlink or not a directory. */
+  async makeEntryDir(dirName: string): Promise<string> {
+    const dir = this.entryDir(dirName)
+    await realDirectories(this.root, dir, true).catch((err: unknown) => { throw fromFsError(err, `creating ${dir}`) })
+    return dir
   }
 
   /** Create (or reuse) the entry for a manifest received from a peer; returns its directory. */
   async prepareEntry(manifestBytes: Buffer, manifest: Manifest): Promise<string> {
     const id = manifestId(manifestBytes)
     const dirName = await this.dirNameFor(manifest.name, id)
-    const dir = this.entryDir(dirName)
+    const dir = await this.makeEntryDir(dirName)
     try {
-      await mkdir(dir, { recursive: true })
       const current = await this.readEntryManifest(dirName)
-      if (current?.id !== id) await writeFileAtomic(join(dir, MANIFEST_FILE), manifestBytes)
+      if (current?.id !== id) await writeFileAtomic(join(dir, MANIFEST_FILE), manifestBytes, { within: this.root })
     } catch (err) {
       throw fromFsError(err, `preparing ${dir}`)
     }
     return dir
   }
 
+  /** `<root>/.p2p/<sub>`, created if needed, every level a real directory. */
+  private async privateDir(...sub: string[]): Promise<string> {
+    const dir = join(this.root, STORE_PRIVATE_DIR, ...sub)
+    await realDirectories(this.root, dir, true).catch((err: unknown) => { throw fromFsError(err, `creating ${dir}`) })
+    return dir
+  }
+
   /** This store's peer id: 16 random bytes as hex, created once and kept in the store. */
   async peerId(): Promise<string> {
-    const path = join(this.root, STORE_PRIVATE_DIR, 'peer-id')
+    const path = join(await this.privateDir(), 'peer-id')
     try {
-      const text = (await readFile(path, 'utf8')).trim()
+      const text = (await readRegularFile(path, { maxBytes: 1024 })).toString('utf8').trim()
       if (/^[0-9a-f]{32}$/.test(text)) return text
     } catch {
-      // absent or unreadable: make a new one
+      // absent, unreadable or not a regular file: make a new one (the rename replaces what is there)
     }
     const id = randomBytes(16).toString('hex')
-    await mkdir(join(this.root, STORE_PRIVATE_DIR), { recursive: true })
-    await writeFileAtomic(path, id)
+    await writeFileAtomic(path, id, { within: this.root }).catch((err: unknown) => { throw fromFsError(err, `writing ${path}`) })
     return id
+  }
+
+  /** Lock the download of `id` in this store (lock.ts); returns the release. */
+  async lock(id: string, what: string): Promise<() => Promise<void>> {
+    return acquireLock(join(await this.privateDir('locks'), `${id}.lock`), what)
   }
 
   /**
@@ -216,13 +258,14 @@ export class ChunkStore {
    * filesystem — is not caught by this shortcut.)
    */
   async recordVerified(id: string, dir: string, count: number, source: 'chunks' | 'packed'): Promise<void> {
-    const dataStamp = source === 'packed' ? await stat(packedDataPath(dir)).then(stampOf, () => null) : null
+    // lstat: the server never opens a chunk through a link, so a link's stamp would mean nothing.
+    const stampOfFile = (path: string): Promise<string | null> => lstat(path).then((st) => (st.isFile() ? stampOf(st) : null), () => null)
+    const dataStamp = source === 'packed' ? await stampOfFile(packedDataPath(dir)) : null
     const stamps: Array<string | null> = []
-    for (let i = 0; i < count; i++) stamps.push(source === 'packed' ? dataStamp : await stat(this.chunkPath(dir, i)).then(stampOf, () => null))
-    const path = join(this.root, STORE_PRIVATE_DIR, 'verified', id)
+    for (let i = 0; i < count; i++) stamps.push(source === 'packed' ? dataStamp : await stampOfFile(this.chunkPath(dir, i)))
     try {
-      await mkdir(join(this.root, STORE_PRIVATE_DIR, 'verified'), { recursive: true })
-      await writeFileAtomic(path, JSON.stringify(stamps))
+      const path = join(await this.privateDir('verified'), id)
+      await writeFileAtomic(path, JSON.stringify(stamps), { within: this.root })
     } catch (err) {
       this.log.warn({ id, err: (err as Error).message }, 'verification record not written (chunks will be hashed before serving)')
     }
@@ -231,7 +274,9 @@ export class ChunkStore {
   /** The stamps recordVerified wrote for `id` (index → stamp), or none. */
   async verifiedStamps(id: string): Promise<Array<string | null>> {
     try {
-      const value: unknown = JSON.parse(await readFile(join(this.root, STORE_PRIVATE_DIR, 'verified', id), 'utf8'))
+      // A stamp is under 64 bytes, a chunk's line in the manifest 67: twice the manifest limit is ample.
+      const text = await readRegularFile(join(this.root, STORE_PRIVATE_DIR, 'verified', id), { maxBytes: 2 * this.maxManifestBytes })
+      const value: unknown = JSON.parse(text.toString('utf8'))
       return Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : null)) : []
     } catch {
       return []
@@ -246,82 +291,4 @@ export class ChunkStore {
 /** What identifies one version of a file's bytes without reading them. */
 export function stampOf(st: { ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
   return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`
-}
-
-export async function pathExists(path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch {
-    return false
-  }
-}
-
-export function tempPathFor(path: string): string {
-  return `${path}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`
-}
-
-/** Write `data` to a temp file beside `path`, optionally fsync, then rename over `path`. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, options: { fsync?: boolean } = {}): Promise<void> {
-  const temp = tempPathFor(path)
-  const handle = await open(temp, 'wx')
-  try {
-    // FileHandle.writeFile measured 10x slower than plain writes for 1 MiB buffers.
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-    for (let done = 0; done < bytes.byteLength;) {
-      const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, done)
-      done += bytesWritten
-    }
-    if (options.fsync) await handle.sync()
-  } catch (err) {
-    await handle.close().catch(() => undefined)
-    await unlink(temp).catch(() => undefined)
-    throw err
-  }
-  await handle.close()
-  try {
-    await rename(temp, path)
-  } catch (err) {
-    await unlink(temp).catch(() => undefined)
-    throw err
-  }
-}
-
-/** Create `dir` if needed and prove it writable (a probe file), or fail with E_IO / E_NO_SPACE naming it. */
-export async function assertWritable(dir: string, what: string): Promise<void> {
-  const probe = join(dir, `${TEMP_MARKER}probe-${process.pid}`)
-  try {
-    await mkdir(dir, { recursive: true })
-    await writeFile(probe, '')
-    await unlink(probe)
-  } catch (err) {
-    throw fromFsError(err, `checking that ${what} (${dir}) is writable`)
-  }
-}
-
-/** Fail with E_NO_SPACE unless the filesystem holding `dir` has `bytes` free (when it can tell). */
-export async function assertSpace(dir: string, bytes: number, what: string): Promise<void> {
-  let free: number
-  try {
-    const s = await statfs(dir)
-    free = s.bavail * s.bsize
-  } catch {
-    return // cannot tell: the writes themselves will report ENOSPC
-  }
-  if (free < bytes) {
-    throw new P2PError('E_NO_SPACE', `not enough free space for ${what} in ${dir}: ${bytes} bytes needed, ${free} free; free some space and run again`, { needed: bytes, free })
-  }
-}
-
-/** Whether `a` and `b` (or, for one not created yet, its nearest existing parent) are on one filesystem. */
-export async function sameFilesystem(a: string, b: string): Promise<boolean> {
-  const device = async (path: string): Promise<number | undefined> => {
-    for (let p = resolve(path); ; p = dirname(p)) {
-      const st = await stat(p).catch(() => undefined)
-      if (st) return st.dev
-      if (dirname(p) === p) return undefined
-    }
-  }
-  const [x, y] = await Promise.all([device(a), device(b)])
-  return x === undefined || x === y
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdtemp, open, rm } from 'node:fs/promises'
@@ -34,4 +35,9 @@ export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')
   for await (const piece of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(piece as Buffer)
   return hash.digest('hex')
+}
+
+/** A FIFO at `path`: a plain open of it for reading waits for a writer forever. */
+export function mkfifo(path: string): void {
+  execFileSync('mkfifo', [path])
 }

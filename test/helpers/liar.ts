@@ -17,9 +17,25 @@ import { BROADCAST } from './swarm.js'
  *   short      → the right header, one byte less, then closes the connection
  *   long       → the right chunk plus one extra byte
  *   forge      → a forged manifest (does not hash to the id)
+ *   escape     → error frames full of terminal escapes for every request (ESCAPE_TEXT), and a second
+ *                announcement of files whose names hold the same (issue 14, FAULTS.md case 41)
  * Manifests (except `forge`) and correct chunks come from a real store.
  */
-export type Misbehaviour = 'random' | 'missing' | 'short' | 'long' | 'forge'
+export type Misbehaviour = 'random' | 'missing' | 'short' | 'long' | 'forge' | 'escape'
+
+// --- escape mode (FAULTS.md case 41) ---
+/** Erase the line, forge a green "Downloaded:", set the title, write the clipboard (OSC 52), reverse text, 8-bit CSI. */
+export const ESCAPE_TEXT = '\x1b[2K\r\x1b[32mDownloaded:\x1b[0m /home/you/ok \x1b]0;pwned\x07\x1b]52;c;cm0gLXJmIH4=\x07 \u202egnp.exe \x9b2J\x1bP1$r\x1b\\ \u2066x\u2069\x08\x7f'
+/** Refused by every receiver, but the last: valid, shown with its zero-width space escaped. Announced under another id. */
+export const ESCAPE_NAMES = ['\x1b]0;title\x07.bin', 'report\u202efdp.exe', '\u200b\u200b', '.P2P', 'zero\u200bwidth.bin']
+function escapeFrame(): Buffer {
+  return encodeFrame({ type: 'error', code: 'E_\x1b[31mX', message: ESCAPE_TEXT })
+}
+function escapeAnnouncement(port: number, id: string, size: number): Buffer[] {
+  const other = `${id.slice(0, -1)}${id.endsWith('0') ? '1' : '0'}`
+  return ESCAPE_NAMES.map((name) => Buffer.from(JSON.stringify({ v: 1, type: 'announce', peer: '1ia71ia71ia71ia7', port, files: [{ id: other, name, size, chunks: 1, have: 'all' }] })))
+}
+// --- end of escape mode ---
 
 export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: string; name: string; id: string; mode: Misbehaviour }) {
   const entry = join(o.storeDir, 'chunks', o.name)
@@ -36,6 +52,7 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
     socket.on('data', (segment) => {
       for (const { header } of decoder.push(segment)) {
         queue = queue.then(async () => {
+          if (o.mode === 'escape') return void socket.write(escapeFrame())
           if (header.type === 'manifest') {
             const body = o.mode === 'forge' ? Buffer.concat([manifest.subarray(0, -1), Buffer.from(' }')]) : manifest
             socket.write(encodeFrame({ type: 'manifest', id: o.id }, body))
@@ -59,7 +76,8 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
   await new Promise<void>((resolve) => udp.bind(0, () => resolve()))
   udp.setBroadcast(true)
   const [datagram] = encodeAnnouncements('1ia71ia71ia71ia7', port, [{ id: o.id, name: o.name, size: m.size, have: Bitfield.full(m.chunks.length) }])
-  const timer = setInterval(() => udp.send(datagram!, o.udpPort, BROADCAST), 100)
+  const extra = o.mode === 'escape' ? escapeAnnouncement(port, o.id, m.size) : []
+  const timer = setInterval(() => { for (const d of [datagram!, ...extra]) udp.send(d, o.udpPort, BROADCAST) }, 100)
   onCleanup(t, () => {
     clearInterval(timer)
     udp.close()

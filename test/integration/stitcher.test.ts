@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rename, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { numbered } from '../../src/core/download/final-name.js'
@@ -26,8 +26,8 @@ async function put(s: Stitcher, index: number, bytes: Buffer): Promise<void> {
   s.accept(index, bytes)
 }
 
-async function stitch(dir: string, data: Buffer, manifest: Manifest, order: number[], force = false) {
-  const entryDir = join(dir, '..', `entry-${manifest.name}`)
+async function stitch(dir: string, data: Buffer, manifest: Manifest, order: number[], force = false, entry = `entry-${manifest.name}`) {
+  const entryDir = join(dir, '..', entry)
   await mkdir(entryDir, { recursive: true })
   const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
   await Promise.all(order.map((i) => put(s, i, data.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize))))
@@ -160,5 +160,49 @@ describe('stitcher', () => {
     assert.equal(numbered('README', 2), 'README (2)')
     assert.equal(numbered('.bashrc', 1), '.bashrc (1)')
     assert.equal(numbered('archive.tar.gz', 3), 'archive.tar (3).gz')
+  })
+
+  it('saves unportable names under their portable form, and a 255-byte name with its .part and numbered forms', async (t) => {
+    const dir = await downloadsDir(t)
+    const long = `${'é'.repeat(120)}${'x'.repeat(11)}.bin`
+    for (const [name, local] of [['CON', 'CON_'], ['nul.txt', 'nul_.txt'], ['a:b', 'a_b'], ['name. ', 'name._'], [long, long]] as const) {
+      const { data, manifest } = sample(5000, 4096, name)
+      const result = await stitch(dir, data, manifest, [1, 0], false, `entry-${local.length}`)
+      assert.equal(result.path, join(dir, local))
+      assert.equal(sha(await readFile(result.path)), sha(data))
+    }
+    const { data, manifest } = sample(100, 4096, long)
+    const second = await stitch(dir, data, manifest, [0], false, 'entry-other')
+    assert.ok(Buffer.byteLength(second.path.slice(dir.length + 1)) <= 255 && second.path.endsWith(' (1).bin'))
+    assert.equal((await readdir(dir)).filter((f) => f.endsWith('.part')).length, 0)
+  })
+
+  it('refuses an entry directory that is a symlink: nothing is written through it (canary untouched)', async (t) => {
+    const dir = await downloadsDir(t)
+    const canary = join(dir, '..', 'canary')
+    await mkdir(canary)
+    const entryDir = join(dir, '..', 'chunks', 'linked')
+    await mkdir(join(entryDir, '..'))
+    await symlink(canary, entryDir)
+    const { manifest } = sample(5000, 4096)
+    await assert.rejects(Stitcher.open({ entryDir, downloadsDir: dir, manifest }), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
+    assert.deepEqual(await readdir(canary), [])
+  })
+
+  it('never names a file that is not the verified data: data swapped for a link or another file before the end → E_IO, nothing in downloads/', async (t) => {
+    for (const swap of ['link', 'file'] as const) {
+      const dir = await downloadsDir(t)
+      const { data, manifest } = sample(3 * 4096, 4096)
+      const entryDir = join(dir, '..', 'entry')
+      await mkdir(entryDir)
+      const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+      for (const i of [0, 1, 2]) await put(s, i, data.subarray(i * 4096, (i + 1) * 4096))
+      await writeFile(join(dir, '..', 'forged'), randomBytes(3 * 4096))
+      await rename(packedDataPath(entryDir), join(dir, '..', 'verified-data'))
+      if (swap === 'link') await symlink(join(dir, '..', 'forged'), packedDataPath(entryDir))
+      else await rename(join(dir, '..', 'forged'), packedDataPath(entryDir))
+      await assert.rejects(s.finish(), (err) => hasCode(err, 'E_IO') && /not the file that was verified/.test((err as Error).message), swap)
+      assert.deepEqual(await readdir(dir), [], swap)
+    }
   })
 })

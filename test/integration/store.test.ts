@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
-import { mkdir, symlink, unlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
+import { hasCode } from '../../src/core/errors.js'
 import { packedHavePath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
-import { ChunkStore, chunkFileName } from '../../src/core/store.js'
-import { randomFile, tmpDir } from '../helpers/files.js'
+import { ChunkStore, assertWritable, chunkFileName } from '../../src/core/store.js'
+import { mkfifo, randomFile, tmpDir } from '../helpers/files.js'
 
 describe('chunk store', () => {
   it('scans entries with their have-sets, skipping temp files, symlinks and the private dir', async (t) => {
@@ -69,6 +70,22 @@ describe('chunk store', () => {
     assert.equal(await store.dirNameFor('same', other), other)
     assert.equal(await store.dirNameFor('fresh', other), 'fresh')
     assert.equal(await store.dirNameFor('../evil', other), other)
+    await randomFile(join(dir, '..notes'), 100) // starts with "..": a name like any other
+    const dots = await splitFile(join(dir, '..notes'), { store, chunkSize: 4096 })
+    assert.equal((await store.get(dots.id))?.name, '..notes')
+  })
+
+  it('a file named like another file\'s id never takes over that file\'s id directory', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'same'), 5000)
+    await splitFile(join(dir, 'same'), { store, chunkSize: 4096 })
+    const other = 'e'.repeat(64) // the id of a second file, also named "same"
+    await randomFile(join(dir, other), 3000)
+    const named = await splitFile(join(dir, other), { store, chunkSize: 4096 }) // a third file, named like that id
+    assert.equal(await store.dirNameFor('same', other), `${other}.2`)
+    assert.equal((await store.readEntryManifest(other))?.id, named.id, 'untouched')
   })
 
   it('keeps one stable peer id per store', async (t) => {
@@ -81,5 +98,87 @@ describe('chunk store', () => {
     const b = new ChunkStore(join(dir, 'b'))
     await b.init()
     assert.notEqual(await b.peerId(), id)
+  })
+
+  it('never follows a symlinked entry directory: scans ignore it, a download picks the id, a linked id directory is refused (canary untouched)', async (t) => {
+    const dir = await tmpDir(t)
+    const a = new ChunkStore(join(dir, 'a', 'chunks'))
+    await a.init()
+    await randomFile(join(dir, 'a.bin'), 10_000)
+    const split = await splitFile(join(dir, 'a.bin'), { store: a, chunkSize: 4096 })
+    const entry = (await a.get(split.id))!
+    // Store b: a complete entry reachable only through a link, and its name linked to an empty canary directory.
+    await cp(split.dir, join(dir, 'outside-entry'), { recursive: true })
+    await mkdir(join(dir, 'canary'))
+    const b = new ChunkStore(join(dir, 'b', 'chunks'))
+    await b.init()
+    await symlink(join(dir, 'outside-entry'), join(b.root, 'evil'))
+    await symlink(join(dir, 'canary'), join(b.root, 'a.bin'))
+    assert.deepEqual(await b.scan(), [], 'an entry behind a link is not in the store')
+    assert.equal(await b.readEntryManifest('evil'), undefined)
+    assert.equal(await b.dirNameFor('a.bin', split.id), split.id)
+    const placed = await b.prepareEntry(entry.manifestBytes, entry.manifest)
+    assert.equal(placed, join(b.root, split.id))
+    await rm(placed, { recursive: true })
+    await symlink(join(dir, 'canary'), placed)
+    assert.equal(await b.prepareEntry(entry.manifestBytes, entry.manifest), `${placed}.2`, 'the id directory a link too: the next one')
+    await assert.rejects(b.makeEntryDir('a.bin'), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
+    assert.deepEqual(await readdir(join(dir, 'canary')), [])
+  })
+
+  it('private files that are FIFOs, links or devices are never opened blocking nor followed (FAULTS.md case 43)', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'p.bin'), 3 * 4096)
+    const split = await splitFile(join(dir, 'p.bin'), { store, chunkSize: 4096 })
+    await mkdir(join(dir, 'canary'))
+    await writeFile(join(dir, 'canary', 'secret'), 'do not read')
+    const started = performance.now()
+    // manifest.json a FIFO: the entry is ignored, the scan finishes.
+    await mkdir(join(store.root, 'fifo-entry'))
+    mkfifo(join(store.root, 'fifo-entry', 'manifest.json'))
+    assert.deepEqual((await store.scan()).map((e) => e.id), [split.id])
+    // data.have a FIFO: nothing packed.
+    mkfifo(join(split.dir, 'data.have'))
+    assert.equal(await readPackedHave(split.dir, 3), undefined)
+    // verified/<id> a FIFO, then a link to a readable file outside: no stamps.
+    await unlink(join(store.root, '.p2p', 'verified', split.id))
+    mkfifo(join(store.root, '.p2p', 'verified', split.id))
+    assert.deepEqual(await store.verifiedStamps(split.id), [])
+    await unlink(join(store.root, '.p2p', 'verified', split.id))
+    await writeFile(join(dir, 'canary', 'stamps'), '["1:2:3:4"]')
+    await symlink(join(dir, 'canary', 'stamps'), join(store.root, '.p2p', 'verified', split.id))
+    assert.deepEqual(await store.verifiedStamps(split.id), [])
+    // peer-id a FIFO: replaced by a fresh id (the rename replaces the FIFO, not what it leads to).
+    mkfifo(join(store.root, '.p2p', 'peer-id'))
+    const id = await store.peerId()
+    assert.match(id, /^[0-9a-f]{32}$/)
+    assert.equal(await store.peerId(), id)
+    // A lock that is a FIFO: a clear E_IO, at once.
+    await mkdir(join(store.root, '.p2p', 'locks'))
+    mkfifo(join(store.root, '.p2p', 'locks', `${split.id}.lock`))
+    await assert.rejects(store.lock(split.id, 'p.bin'), (err) => hasCode(err, 'E_IO') && /FIFO/.test((err as Error).message))
+    assert.ok(performance.now() - started < 10_000, 'nothing blocked')
+    // .p2p/locks or .p2p itself a link: refused, nothing written through it.
+    await rm(join(store.root, '.p2p', 'locks'), { recursive: true })
+    await symlink(join(dir, 'canary'), join(store.root, '.p2p', 'locks'))
+    await assert.rejects(store.lock(split.id, 'p.bin'), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
+    await rm(join(store.root, '.p2p'), { recursive: true })
+    await symlink(join(dir, 'canary'), join(store.root, '.p2p'))
+    await assert.rejects(store.peerId(), (err) => hasCode(err, 'E_IO'))
+    await store.recordVerified(split.id, split.dir, 3, 'chunks') // warns, writes nothing
+    assert.deepEqual((await readdir(join(dir, 'canary'))).sort(), ['secret', 'stamps'])
+    assert.equal(await readFile(join(dir, 'canary', 'secret'), 'utf8'), 'do not read')
+  })
+
+  it('the writability probe never writes through a link planted at a guessable name', async (t) => {
+    const dir = await tmpDir(t)
+    await mkdir(join(dir, 'chunks'))
+    await writeFile(join(dir, 'victim'), 'keep me')
+    await symlink(join(dir, 'victim'), join(dir, 'chunks', `.tmp-probe-${process.pid}`))
+    await assertWritable(join(dir, 'chunks'), 'the chunk store')
+    assert.equal(await readFile(join(dir, 'victim'), 'utf8'), 'keep me')
+    assert.deepEqual(await readdir(join(dir, 'chunks')), [`.tmp-probe-${process.pid}`], 'the probe is gone')
   })
 })

@@ -1,12 +1,11 @@
-import { open } from 'node:fs/promises'
-import { constants } from 'node:fs'
 import { z } from 'zod'
 import { Bitfield } from '../bitfield.js'
 import { MiB } from '../constants.js'
 import { P2PError } from '../errors.js'
 import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
-import { writeFileAtomic } from '../store.js'
+import { writeFileAtomic } from '../disk.js'
+import { isAbsent, readRegularFile } from '../safe-fs.js'
 import { chunksAgreeWithSize } from './announcement.js'
 import { type KnownFile, type PeerSource, summarizeClaims } from './claims.js'
 
@@ -152,21 +151,15 @@ function parseHave(text: string, chunks: number): Bitfield | undefined {
 
 /** The parsed JSON of the dictionary file; undefined when there is none. Refuses anything but a regular file within the size bound. */
 export async function readDictionaryFile(path: string, maxBytes = MAX_DICTIONARY_FILE_BYTES): Promise<unknown> {
-  let handle
+  let bytes: Buffer
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK) // never blocks on a FIFO put there
+    // Opened non-blocking, regular files only: a FIFO put there must not hang the reader.
+    bytes = await readRegularFile(path, { maxBytes, followSymlinks: true })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    if (isAbsent(err)) return undefined
     throw err
   }
-  try {
-    const st = await handle.stat()
-    if (!st.isFile()) throw new P2PError('E_IO', `${path} is not a regular file`)
-    if (st.size > maxBytes) throw new P2PError('E_TOO_LARGE', `${path} is ${st.size} bytes, over ${maxBytes}`)
-    return JSON.parse(await handle.readFile('utf8'))
-  } finally {
-    await handle.close()
-  }
+  return JSON.parse(bytes.toString('utf8'))
 }
 
 export async function writeDictionaryFile(path: string, snapshot: DictionarySnapshot): Promise<void> {

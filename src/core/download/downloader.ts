@@ -1,9 +1,7 @@
-import { readFile, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { unlink } from 'node:fs/promises'
 import type { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError, hasCode } from '../errors.js'
 import { hashThreads } from '../hashing.js'
-import { acquireLock } from '../lock.js'
 import { type Logger, silentLogger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
 import { BufferPool } from '../buffer-pool.js'
@@ -11,6 +9,7 @@ import { MAX_CHUNK_SIZE } from '../constants.js'
 import { ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
 import { readPackedHave } from '../packed.js'
 import { type ChunkStore, assertSpace, sameFilesystem } from '../store.js'
+import { readRegularFile } from '../safe-fs.js'
 import { PeerClient } from '../transfer/client.js'
 import { fetchManifest } from './manifest-fetch.js'
 import { type PeerReport, Scheduler } from './scheduler.js'
@@ -118,7 +117,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     await assertSpace(o.store.root, Math.max(0, manifest.size - packed * manifest.chunkSize), `the chunks of ${manifest.name}`)
     if (!(await sameFilesystem(o.store.root, o.downloadsDir))) await assertSpace(o.downloadsDir, manifest.size, manifest.name)
     const dir = await o.store.prepareEntry(source.bytes, manifest)
-    const unlock = await acquireLock(join(o.store.root, '.p2p', 'locks', `${o.id}.lock`), `"${manifest.name}"`)
+    const unlock = await o.store.lock(o.id, `"${manifest.name}"`)
     try {
       const run = new ChunkFetch(o, manifest, dir, pool, buffers, log, signal, now)
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
@@ -218,7 +217,7 @@ class ChunkFetch {
       const path = this.o.store.chunkPath(this.dir, index)
       let data: Buffer | undefined
       try {
-        data = inData ? this.stitcher.read(index, this.buffers.take(length)) : await readFile(path)
+        data = inData ? this.stitcher.read(index, this.buffers.take(length)) : await readRegularFile(path, { maxBytes: length })
       } catch {
         data = undefined
       }

@@ -1,14 +1,104 @@
 import { createHash } from 'node:crypto'
-import { open, stat } from 'node:fs/promises'
-import { extname } from 'node:path'
+import { constants } from 'node:fs'
+import { copyFile, link, lstat, open, rename, stat, unlink } from 'node:fs/promises'
+import { extname, join } from 'node:path'
+import { MAX_NAME_BYTES } from '../constants.js'
+import { P2PError } from '../errors.js'
+import { shorten } from '../names.js'
+import { openRegularFile } from '../safe-fs.js'
 
-/** Claiming a download's final name: the numbered alternatives, and whether what is there already is the same file. */
+/**
+ * Claiming a download's final name: `<name>.part` made from the verified
+ * `data`, then the final name or a numbered alternative (all within 255
+ * bytes) claimed with link(2), never clobbering a different file.
+ */
+
+export interface StitchResult {
+  path: string
+  sha256: string
+  /** True when an identical file was already at the final name. */
+  alreadyThere: boolean
+}
+
+/** A file's identity on disk. */
+export interface FileIdentity {
+  dev: number
+  ino: number
+}
+
+const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
+
+/**
+ * `partPath`: a hard link to `dataPath`, or a copy of it (fsynced) across
+ * filesystems. It must be the file that was verified (`verified`: `data` as
+ * the download opened it): were `data` swapped meanwhile for a link or
+ * another file, the link would name that instead, and the final name would
+ * hold bytes nobody checked. link(2) does not follow a symlink; the identity
+ * is checked on what it made (a copy: on the source, just before).
+ */
+export async function materialize(dataPath: string, partPath: string, verified: FileIdentity): Promise<void> {
+  await unlink(partPath).catch(() => undefined)
+  try {
+    await link(dataPath, partPath)
+    return await assertIdentity(partPath, verified)
+  } catch (err) {
+    if (!CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) throw err
+  }
+  await assertIdentity(dataPath, verified)
+  await copyFile(dataPath, partPath, constants.COPYFILE_EXCL)
+  const copy = await open(partPath, 'r')
+  try {
+    await copy.sync()
+  } finally {
+    await copy.close()
+  }
+}
+
+async function assertIdentity(path: string, verified: FileIdentity): Promise<void> {
+  const st = await lstat(path)
+  if (!st.isFile() || st.ino !== verified.ino || st.dev !== verified.dev) {
+    throw new P2PError('E_IO', `${path} is not the file that was verified (the store's data was replaced during the download); run again`)
+  }
+}
+
+/** Give `partPath` its final name in `dir`: `name`, or `name (1)`… when a different file holds it (unless `force`). */
+export async function place(o: { partPath: string; dir: string; name: string; size: number; sha256: string; force: boolean }): Promise<StitchResult> {
+  const { partPath, dir, name, sha256 } = o
+  if (o.force) {
+    const path = join(dir, name)
+    await rename(partPath, path)
+    await unlink(partPath).catch(() => undefined) // still there when both names were one file already
+    return { path, sha256, alreadyThere: false }
+  }
+  for (let n = 0; n < 10_000; n++) {
+    const path = join(dir, n === 0 ? name : numbered(name, n))
+    try {
+      await link(partPath, path)
+      await unlink(partPath)
+      return { path, sha256, alreadyThere: false }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      if ((await sameInode(path, partPath)) || (await sameContent(path, o.size, sha256))) {
+        await unlink(partPath)
+        return { path, sha256, alreadyThere: true }
+      }
+    }
+  }
+  throw new P2PError('E_EXISTS', `too many files named like ${name} in ${dir}: use --force or clean up`)
+}
+
+/** "movie.mkv" → "movie.mkv.part"; a name too long for the suffix is shortened first. */
+export function partName(name: string): string {
+  return `${shorten(name, MAX_NAME_BYTES - '.part'.length)}.part`
+}
 
 /** "movie.mkv" → "movie (1).mkv"; names without an extension (or dotfiles) get the suffix at the end. */
 export function numbered(name: string, n: number): string {
   const ext = extname(name)
   const stem = ext && ext !== name ? name.slice(0, -ext.length) : name
-  return `${stem} (${n})${stem === name ? '' : ext}`
+  const suffix = stem === name ? ` (${n})` : ` (${n})${ext}`
+  if (Buffer.byteLength(suffix) < MAX_NAME_BYTES) return `${shorten(stem, MAX_NAME_BYTES - Buffer.byteLength(suffix))}${suffix}`
+  return `${shorten(name, MAX_NAME_BYTES - Buffer.byteLength(` (${n})`))} (${n})` // an extension too long to keep whole
 }
 
 /** Both names are one file (a re-run of a finished download finds its own link there). */
@@ -21,19 +111,18 @@ export async function sameInode(a: string, b: string): Promise<boolean> {
   }
 }
 
+/** Whether `path` is a regular file (a FIFO or device there is never opened blocking) with these bytes. */
 export async function sameContent(path: string, size: number, sha256: string): Promise<boolean> {
+  let opened
   try {
-    const st = await stat(path)
-    if (!st.isFile() || st.size !== size) return false
+    opened = await openRegularFile(path, { maxBytes: size, followSymlinks: true })
+    if (opened.stats.size !== size) return false
     const hash = createHash('sha256')
-    const handle = await open(path, 'r')
-    try {
-      for await (const piece of handle.createReadStream({ highWaterMark: 4 * 1024 * 1024 })) hash.update(piece as Buffer)
-    } finally {
-      await handle.close().catch(() => undefined)
-    }
+    for await (const piece of opened.handle.createReadStream({ highWaterMark: 4 * 1024 * 1024, autoClose: false })) hash.update(piece as Buffer)
     return hash.digest('hex') === sha256
   } catch {
     return false
+  } finally {
+    await opened?.handle.close().catch(() => undefined)
   }
 }

@@ -1,14 +1,16 @@
 import { createHash, type Hash } from 'node:crypto'
 import { constants, readSync } from 'node:fs'
-import { type FileHandle, copyFile, link, mkdir, open, rename, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { type FileHandle, copyFile, mkdir, open, rename, unlink } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { P2PError, fromFsError } from '../errors.js'
 import type { StoreTarget } from '../hashing.js'
 import type { Manifest } from '../manifest.js'
 import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
-import { numbered, sameContent, sameInode } from './final-name.js'
-import { tempPathFor } from '../store.js'
+import { type FileIdentity, type StitchResult, materialize, partName, place } from './final-name.js'
+import { portableName } from '../names.js'
+import { assertSameDirectory, realDirectories } from '../safe-fs.js'
+import { tempPathFor } from '../disk.js'
 
 /**
  * Assembles the download in the store entry's packed `data` file (packed.ts)
@@ -29,15 +31,15 @@ import { tempPathFor } from '../store.js'
  * file there is simply kept; a different one stays and the new file becomes
  * `name (1).ext`, `name (2).ext`, … unless `force` replaces it. The new name is
  * claimed with link(2), which fails rather than clobber a file that appeared
- * meanwhile; until then the file is `<name>.part` in downloads/.
+ * meanwhile; until then the file is `<name>.part` in downloads/. The name is
+ * the manifest's made portable (`CON` → `CON_`, `a:b` → `a_b`: names.ts).
+ *
+ * The entry directory must be a real directory, not a link (checked before
+ * and after `data` is opened, and before every `data.have` is placed), so a
+ * download never writes outside the store.
  */
 
-export interface StitchResult {
-  path: string
-  sha256: string
-  /** True when an identical file was already at the final name. */
-  alreadyThere: boolean
-}
+export type { StitchResult } from './final-name.js'
 
 export interface StitcherOptions {
   /** The store entry's directory (holds `data` and `data.have`). */
@@ -54,7 +56,6 @@ const MAX_HELD_BYTES = 8 * 1024 * 1024
 const WRITEBACK_BYTES = 64 * 1024 * 1024
 /** A catch-up of the whole-file hash lets the event loop run after this many bytes. */
 const YIELD_BYTES = 32 * 1024 * 1024
-const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
 
 export class Stitcher {
   /** Chunks whose bytes are in `data`. */
@@ -75,29 +76,42 @@ export class Stitcher {
   private syncing: Promise<void> | undefined
   readonly dataPath: string
   readonly partPath: string
+  /** The name in downloads/ (before numbering). */
+  readonly finalName: string
 
   private constructor(
     private readonly handle: FileHandle,
+    /** `data` as opened: what the final name must turn out to be. */
+    private readonly dataFile: FileIdentity,
     private readonly o: StitcherOptions,
     /** What `data.have` listed at open: still published until accepted or dropped (a re-run checks them). */
     readonly inherited: Bitfield,
   ) {
     this.have = new Bitfield(o.manifest.chunks.length)
     this.dataPath = packedDataPath(o.entryDir)
-    this.partPath = join(o.downloadsDir, `${o.manifest.name}.part`)
+    this.finalName = portableName(o.manifest.name)
+    this.partPath = join(o.downloadsDir, partName(this.finalName))
   }
 
   static async open(o: StitcherOptions): Promise<Stitcher> {
     const path = packedDataPath(o.entryDir)
+    let handle: FileHandle | undefined
     try {
       await mkdir(o.downloadsDir, { recursive: true })
-      // Kept across runs (what a killed download wrote is resumed); never through a symlink.
-      let handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644)
-      if ((await handle.stat()).nlink > 1) handle = await privateCopy(handle, path)
-      if ((await handle.stat()).size !== o.manifest.size) await handle.truncate(o.manifest.size)
+      // Kept across runs (what a killed download wrote is resumed); never through a symlink, neither
+      // `data` nor its directory, and never blocking on a FIFO someone put there.
+      const entry = await realDirectories(dirname(o.entryDir), o.entryDir)
+      handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644)
+      const st = await handle.stat()
+      if (!st.isFile()) throw new P2PError('E_IO', `${path} is not a regular file: something other than p2pshare put it there; remove it`)
+      await assertSameDirectory(o.entryDir, entry)
+      if (st.nlink > 1) handle = await privateCopy(handle, path)
+      const opened = await handle.stat()
+      if (opened.size !== o.manifest.size) await handle.truncate(o.manifest.size)
       const count = o.manifest.chunks.length
-      return new Stitcher(handle, o, (await readPackedHave(o.entryDir, count)) ?? new Bitfield(count))
+      return new Stitcher(handle, { dev: opened.dev, ino: opened.ino }, o, (await readPackedHave(o.entryDir, count)) ?? new Bitfield(count))
     } catch (err) {
+      await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
     }
   }
@@ -241,10 +255,10 @@ export class Stitcher {
       await this.handle.sync()
       await this.close()
       if (this.failure !== undefined) throw this.failure
-      await this.materialize()
+      await materialize(this.dataPath, this.partPath, this.dataFile)
       // Fault-injection hook for the crash-before-rename test (FAULTS.md case 7).
       if (process.env.P2P_TEST_HOOK === 'kill-before-rename') process.kill(process.pid, 'SIGKILL')
-      return await this.place(sha256, options.force === true)
+      return await place({ partPath: this.partPath, dir: this.o.downloadsDir, name: this.finalName, size: this.o.manifest.size, sha256, force: options.force === true })
     } catch (err) {
       await unlink(this.partPath).catch(() => undefined)
       throw fromFsError(err, `finishing ${this.partPath}`)
@@ -269,49 +283,6 @@ export class Stitcher {
     await this.close()
     await unlink(packedHavePath(this.o.entryDir)).catch(() => undefined)
     await unlink(this.dataPath).catch(() => undefined)
-  }
-
-  /** `<name>.part` in downloads/: a hard link to `data`, or a copy of it (fsynced) across filesystems. */
-  private async materialize(): Promise<void> {
-    await unlink(this.partPath).catch(() => undefined)
-    try {
-      await link(this.dataPath, this.partPath)
-    } catch (err) {
-      if (!CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) throw err
-      await copyFile(this.dataPath, this.partPath, constants.COPYFILE_EXCL)
-      const copy = await open(this.partPath, 'r')
-      try {
-        await copy.sync()
-      } finally {
-        await copy.close()
-      }
-    }
-  }
-
-  private async place(sha256: string, force: boolean): Promise<StitchResult> {
-    const { name } = this.o.manifest
-    const dir = this.o.downloadsDir
-    if (force) {
-      const path = join(dir, name)
-      await rename(this.partPath, path)
-      await unlink(this.partPath).catch(() => undefined) // still there when both names were one file already
-      return { path, sha256, alreadyThere: false }
-    }
-    for (let n = 0; n < 10_000; n++) {
-      const path = join(dir, n === 0 ? name : numbered(name, n))
-      try {
-        await link(this.partPath, path)
-        await unlink(this.partPath)
-        return { path, sha256, alreadyThere: false }
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-        if ((await sameInode(path, this.partPath)) || (await sameContent(path, this.o.manifest.size, sha256))) {
-          await unlink(this.partPath)
-          return { path, sha256, alreadyThere: true }
-        }
-      }
-    }
-    throw new P2PError('E_EXISTS', `too many files named like ${name} in ${dir}: use --force or clean up`)
   }
 }
 

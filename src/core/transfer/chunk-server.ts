@@ -79,10 +79,10 @@ const MAX_VERIFIED_ENTRIES = 1_000_000
 /** Reads up to this size are done synchronously (a page-cache copy of 256 KiB takes ~25 µs). */
 const SYNC_READ_BYTES = 256 * 1024
 
-/** A read-only descriptor, or undefined when the file is absent or a symlink (never followed). */
+/** A read-only descriptor, or undefined when the file is absent or a symlink (never followed; a FIFO opens without blocking and fails the isFile check). */
 function openNoFollow(file: string, index: number): number | undefined {
   try {
-    return openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW)
+    return openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOENT' || code === 'ELOOP') return undefined

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { type ErrorCode, P2PError, isErrorCode } from '../errors.js'
 import { HEX64 } from '../manifest.js'
+import { printable } from '../printable.js'
 import type { Header } from './framing.js'
 
 /**
@@ -53,10 +54,16 @@ export function parseResponse(header: Header): Response {
   return result.data
 }
 
-/** A server's error frame as our error; a code we do not know is reported as a protocol error. */
+/**
+ * A server's error frame as our error; a code we do not know is reported as a
+ * protocol error. The peer's text is made printable here, once (escape
+ * sequences, bidi controls… shown as `\x1b`, `\u202e`: printable.ts), so no
+ * later reader of the message — the terminal, the log, `--json` piped to
+ * `jq -r` — ever gets the raw bytes.
+ */
 export function errorFromResponse(r: { code: string; message: string }): P2PError {
   const code: ErrorCode = isErrorCode(r.code) ? r.code : 'E_BAD_FRAME'
-  return new P2PError(code, `peer: ${r.message.slice(0, 300)}`, { peerCode: r.code })
+  return new P2PError(code, `peer: ${printable(r.message, 300)}`, { peerCode: printable(r.code, 64) })
 }
 
 export function errorHeader(code: ErrorCode, message: string): Header {

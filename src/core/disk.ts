@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { TEMP_MARKER } from './constants.js'
+import { P2PError, fromFsError } from './errors.js'
+import { realDirectories } from './safe-fs.js'
+
+/** Disk helpers shared by the store, the downloader and the dictionary: atomic writes, writability and space probes. */
+
+export function tempPathFor(path: string): string {
+  return `${path}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`
+}
+
+export interface AtomicWriteOptions {
+  fsync?: boolean
+  /**
+   * A store's root: every directory below it on the way to `path` must be a
+   * real directory (not a link) when the file is renamed into place; else the
+   * temp file is removed and nothing stays behind the link.
+   */
+  within?: string
+}
+
+/** Write `data` to a temp file beside `path`, optionally fsync, then rename over `path`. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+  const temp = tempPathFor(path)
+  const handle = await open(temp, 'wx')
+  try {
+    // FileHandle.writeFile measured 10x slower than plain writes for 1 MiB buffers.
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+    for (let done = 0; done < bytes.byteLength;) {
+      const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, done)
+      done += bytesWritten
+    }
+    if (options.fsync) await handle.sync()
+  } catch (err) {
+    await handle.close().catch(() => undefined)
+    await unlink(temp).catch(() => undefined)
+    throw err
+  }
+  await handle.close()
+  try {
+    if (options.within !== undefined) await realDirectories(options.within, dirname(path))
+    await rename(temp, path)
+  } catch (err) {
+    await unlink(temp).catch(() => undefined)
+    throw err
+  }
+}
+
+/** Create `dir` if needed and prove it writable (a probe file), or fail with E_IO / E_NO_SPACE naming it. */
+export async function assertWritable(dir: string, what: string): Promise<void> {
+  // A fresh random name, created exclusively: a link planted at a guessable name (the pid) would
+  // otherwise have this write truncate whatever it points to.
+  const probe = tempPathFor(join(dir, `${TEMP_MARKER}probe`))
+  try {
+    await mkdir(dir, { recursive: true })
+    await writeFile(probe, '', { flag: 'wx' })
+    await unlink(probe)
+  } catch (err) {
+    throw fromFsError(err, `checking that ${what} (${dir}) is writable`)
+  }
+}
+
+/** Fail with E_NO_SPACE unless the filesystem holding `dir` has `bytes` free (when it can tell). */
+export async function assertSpace(dir: string, bytes: number, what: string): Promise<void> {
+  let free: number
+  try {
+    const s = await statfs(dir)
+    free = s.bavail * s.bsize
+  } catch {
+    return // cannot tell: the writes themselves will report ENOSPC
+  }
+  if (free < bytes) {
+    throw new P2PError('E_NO_SPACE', `not enough free space for ${what} in ${dir}: ${bytes} bytes needed, ${free} free; free some space and run again`, { needed: bytes, free })
+  }
+}
+
+/** Whether `a` and `b` (or, for one not created yet, its nearest existing parent) are on one filesystem. */
+export async function sameFilesystem(a: string, b: string): Promise<boolean> {
+  const device = async (path: string): Promise<number | undefined> => {
+    for (let p = resolve(path); ; p = dirname(p)) {
+      const st = await stat(p).catch(() => undefined)
+      if (st) return st.dev
+      if (dirname(p) === p) return undefined
+    }
+  }
+  const [x, y] = await Promise.all([device(a), device(b)])
+  return x === undefined || x === y
+}
