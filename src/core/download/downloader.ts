@@ -6,12 +6,12 @@ import { hashThreads } from '../hashing.js'
 import { acquireLock } from '../lock.js'
 import { type Logger, silentLogger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
-import { BufferPool } from '../buffer-pool.js'
 import { MAX_CHUNK_SIZE } from '../constants.js'
 import { ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
 import { readPackedHave } from '../packed.js'
 import { type ChunkStore, assertSpace, sameFilesystem } from '../store.js'
-import { PeerClient } from '../transfer/client.js'
+import { PeerClient, isCollateral, isViolation } from '../transfer/client.js'
+import { ChunkBuffers } from './chunk-buffers.js'
 import { fetchManifest } from './manifest-fetch.js'
 import { type PeerReport, Scheduler } from './scheduler.js'
 import { type StitchResult, Stitcher } from './stitcher.js'
@@ -29,11 +29,12 @@ export interface LivePeer extends PeerAddress {
 }
 
 export interface DownloadLimits {
-  /** Requests in flight per peer (the pipeline window). */
+  /** Requests in flight per peer at most (the pipeline window; a peer earns it by delivering). */
   window: number
   maxConnectionsPerPeer: number
   maxConnections: number
   connectTimeoutMs: number
+  /** The longest any request may take (per-peer deadlines adapt to delivery below it). */
   requestTimeoutMs: number
   maxManifestBytes: number
   /** How long to wait for a peer when some chunks have none (and for the manifest). */
@@ -92,12 +93,12 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
   const log = o.log ?? silentLogger()
   const signal = o.signal ?? new AbortController().signal
   const limits = o.limits
-  // Bodies land in pooled shared memory: no page faults on fresh buffers, and the hash thread reads them without a copy.
-  const buffers = new BufferPool(256)
+  // Chunk bodies land in pooled shared memory (chunk-buffers.ts), once the manifest says what size they are.
+  let buffers: ChunkBuffers | undefined
   const pool = new ConnectionPool<PeerClient>({
     connect: (peer, s) => PeerClient.connect({
       host: peer.address, port: peer.port, connectTimeoutMs: limits.connectTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs,
-      maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE), allocateBody: (size) => buffers.take(size), log,
+      maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE), allocateBody: (size) => buffers?.take(size) ?? Buffer.allocUnsafe(size), log,
     }, s),
     maxPerPeer: limits.maxConnectionsPerPeer, maxTotal: limits.maxConnections, maxLeasesPerConnection: limits.window, now, log,
   })
@@ -120,6 +121,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     const dir = await o.store.prepareEntry(source.bytes, manifest)
     const unlock = await acquireLock(join(o.store.root, '.p2p', 'locks', `${o.id}.lock`), `"${manifest.name}"`)
     try {
+      buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest))
       const run = new ChunkFetch(o, manifest, dir, pool, buffers, log, signal, now)
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
       const stitched = await run.execute()
@@ -134,6 +136,16 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
   } finally {
     pool.close()
   }
+}
+
+/** A peer's first chunk may take this long (more for big chunks, see below) before it is given up on. */
+const FIRST_DEADLINE_MS = 1000
+/** The first-chunk deadline allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
+const SLOWEST_FIRST_CHUNK_RATE = 8 * 1024 * 1024
+
+/** Requests in flight across all peers: what --max-buffered holds in chunk-sized buffers (at least 4). */
+function maxRequests(limits: DownloadLimits, manifest: Manifest): number {
+  return Math.max(4, Math.floor(limits.maxBufferedBytes / Math.max(1, manifest.chunkSize)))
 }
 
 class ChunkFetch {
@@ -154,18 +166,25 @@ class ChunkFetch {
     private readonly manifest: Manifest,
     private readonly dir: string,
     private readonly pool: ConnectionPool<PeerClient>,
-    private readonly buffers: BufferPool,
+    private readonly buffers: ChunkBuffers,
     private readonly log: Logger,
     private readonly signal: AbortSignal,
     private readonly now: () => number,
   ) {
-    this.scheduler = new Scheduler(manifest.chunks.length, { maxStrikes: o.limits.maxStrikes, now })
-    this.maxInFlight = Math.max(4, Math.floor(o.limits.maxBufferedBytes / Math.max(1, manifest.chunkSize)))
+    const l = o.limits
+    this.scheduler = new Scheduler(manifest.chunks.length, {
+      maxStrikes: l.maxStrikes, window: l.window, maxDeadlineMs: l.requestTimeoutMs, now,
+      firstDeadlineMs: Math.max(FIRST_DEADLINE_MS, (manifest.chunkSize / SLOWEST_FIRST_CHUNK_RATE) * 1000),
+    })
+    this.maxInFlight = maxRequests(l, manifest)
   }
 
   /** Requests in flight (until their chunk is verified and written): each holds a chunk-sized buffer. */
   private readonly maxInFlight: number
   private inFlight = 0
+  /** Of those, requests to peers that have delivered nothing yet: at most half, so proven peers always have room. */
+  private probes = 0
+  private deadlineTimer: NodeJS.Timeout | undefined
 
   async execute(): Promise<StitchResult> {
     this.stitcher = await Stitcher.open({ entryDir: this.dir, downloadsDir: this.o.downloadsDir, manifest: this.manifest })
@@ -175,13 +194,21 @@ class ChunkFetch {
         this.signal.throwIfAborted()
         if (this.failure !== undefined) throw this.failure
         this.refreshPeers()
+        this.dropOverdue()
         this.pump()
         this.checkStall()
         this.report()
         // One wait for the peer view at a time: a new one per wake-up (each finished chunk) piled up timers.
         this.peerWait ??= this.o.waitForPeers(250).finally(() => { this.peerWait = undefined })
-        await Promise.race([this.peerWait, new Promise<void>((resolve) => { this.wake = resolve })])
+        await Promise.race([this.peerWait, new Promise<void>((resolve) => {
+          this.wake = resolve
+          // And at the next deadline, to hedge or drop a peer that stopped delivering.
+          const dueIn = this.scheduler.nextDeadlineIn()
+          clearTimeout(this.deadlineTimer)
+          if (dueIn < 250) this.deadlineTimer = setTimeout(resolve, dueIn + 1)
+        })])
       }
+      clearTimeout(this.deadlineTimer)
       await this.stopStoring() // endgame duplicates may still be on the hash thread
       if (this.failure !== undefined) throw this.failure
       this.report()
@@ -189,9 +216,19 @@ class ChunkFetch {
       await this.o.store.recordVerified(this.o.id, this.dir, this.manifest.chunks.length, 'packed')
       return result
     } catch (err) {
+      clearTimeout(this.deadlineTimer)
       await this.stopStoring()
       await this.stitcher.close()
       throw err
+    }
+  }
+
+  /** Peers that stopped delivering past their deadline: their chunks are back with the scheduler; close their connections. */
+  private dropOverdue(): void {
+    for (const key of this.scheduler.giveUpOverdue()) {
+      const peer = this.livePeers.get(key)
+      this.log.info({ peer: key }, 'peer stopped delivering; its chunks go to others')
+      if (peer) this.pool.closePeer(peer)
     }
   }
 
@@ -263,23 +300,28 @@ class ChunkFetch {
   }
 
   private pump(): void {
-    // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use.
+    // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use. Peers that
+    // have delivered nothing yet (perhaps never will) share half of it; each peer's window is the scheduler's.
+    const maxProbes = Math.ceil(this.maxInFlight / 2)
     for (const [key, peer] of this.livePeers) {
-      while (this.scheduler.inFlight(key) < this.o.limits.window && this.inFlight < this.maxInFlight) {
+      const probe = !this.scheduler.isProven(key)
+      while (this.inFlight < this.maxInFlight && (!probe || this.probes < maxProbes)) {
         const index = this.scheduler.next(key)
         if (index === undefined) break
-        void this.fetch(key, peer, index)
+        void this.fetch(key, peer, index, probe)
       }
     }
   }
 
-  private async fetch(key: string, peer: LivePeer, index: number): Promise<void> {
+  private async fetch(key: string, peer: LivePeer, index: number, probe: boolean): Promise<void> {
     let lease
     let data: Buffer | undefined
     this.inFlight++
+    if (probe) this.probes++
     try {
       lease = await this.pool.acquire(peer, this.signal)
-      data = await lease.connection.fetchChunk(this.o.id, index)
+      // The expected length: a response declaring any other is refused before its body is read.
+      data = await lease.connection.fetchChunk(this.o.id, index, chunkLength(this.manifest, index))
       lease.release()
       this.fetchedBytes += data.length
       if (this.stopping || this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate, or too late
@@ -306,6 +348,7 @@ class ChunkFetch {
     } finally {
       if (data) this.buffers.give(data)
       this.inFlight--
+      if (probe) this.probes--
       this.wake?.()
     }
   }
@@ -323,7 +366,14 @@ class ChunkFetch {
       return
     }
     this.log.debug({ peer: key, index, code: err.code, err: err.message }, 'chunk request failed')
-    if (err.code === 'E_NOT_FOUND') this.scheduler.failed(key, index, 'missing')
+    if (isViolation(err)) {
+      // Its response broke the protocol (a wrong size, out of order, a bad frame): refused unread, a strike.
+      const banned = this.scheduler.failed(key, index, 'protocol', err.message)
+      this.log.warn({ peer: key, index, banned, err: err.message }, 'peer broke the protocol; fetching the chunk elsewhere')
+      const peer = this.livePeers.get(key)
+      if (banned && peer) this.pool.closePeer(peer)
+    } else if (isCollateral(err)) this.scheduler.failed(key, index, 'cancelled')
+    else if (err.code === 'E_NOT_FOUND') this.scheduler.failed(key, index, 'missing')
     else if (err.code === 'E_BUSY') this.scheduler.failed(key, index, 'error')
     else {
       this.scheduler.failed(key, index, 'error')

@@ -1,20 +1,32 @@
 import { Bitfield } from '../bitfield.js'
 
 /**
- * Which chunk to ask of which peer. Pure state, no I/O; the downloader calls
- * `next(peer)` whenever a peer has a free request slot, and reports back.
+ * Which chunk to ask of which peer. Pure state, no I/O, its clock injected;
+ * the downloader calls `next(peer)` whenever it may send a request, and
+ * reports back.
  *
  * - Rarest first: among the chunks a peer has that nobody is fetching, the one
  *   the fewest live peers have; ties go to the lowest index, so a download
  *   from complete seeders arrives nearly in order (the stitch then hashes
  *   from memory, not from disk).
- * - Load follows delivery: each peer has a fixed window of requests in
- *   flight and gets a new chunk as soon as one comes back, so a peer that
- *   delivers twice as fast is asked twice as often.
+ * - A peer is judged by what it delivers. Until its first chunk arrives it
+ *   gets only `probeWindow` requests; after that a window sized to about
+ *   QUEUE_MS of its observed time per chunk (smoothed), at most `window`. So
+ *   a peer that delivers twice as fast is asked twice as often, and a slow
+ *   one holds few chunks.
+ * - Deadlines adapt: a peer with requests in flight that has delivered
+ *   nothing for longer than DEADLINE_FACTOR × its time per chunk (at least
+ *   `deadlineFloorMs`; `firstDeadlineMs` before its first chunk) is overdue:
+ *   it gets no new requests, and its chunks are hedged — asked of another
+ *   holder too, first verified copy wins. After GIVE_UP_FACTOR times that
+ *   (never more than `maxDeadlineMs`; at once for a peer that never
+ *   delivered) the caller drops it (`giveUpOverdue`): its chunks go back and
+ *   it backs off. Slowness is never a strike.
  * - Failures: a timeout or lost connection puts the peer in exponential
- *   backoff and returns its chunks to the others; "not found" clears that bit
- *   of its have-set; a chunk that fails its hash is a strike, and
- *   `maxStrikes` strikes ban the peer for this download.
+ *   backoff (one step per incident) and returns its chunks to the others;
+ *   "not found" clears that bit of its have-set; a chunk that fails its hash
+ *   or a response that breaks the protocol is a strike, and `maxStrikes`
+ *   strikes ban the peer for this download.
  * - Endgame: when every missing chunk is already being fetched, an idle peer
  *   may fetch one again (at most `endgameRequests` peers per chunk); the
  *   first verified copy wins.
@@ -25,10 +37,25 @@ export interface SchedulerOptions {
   endgameRequests?: number
   backoffBaseMs?: number
   backoffMaxMs?: number
+  /** Requests in flight to one peer at most (the pipeline window). */
+  window?: number
+  /** Requests in flight to a peer that has delivered nothing yet. */
+  probeWindow?: number
+  /** How long a peer that has delivered nothing yet has for its first chunk before its requests are hedged. */
+  firstDeadlineMs?: number
+  /** The least time between deliveries a delivering peer is allowed before its requests are hedged. */
+  deadlineFloorMs?: number
+  /** No deadline longer than this (the request timeout). */
+  maxDeadlineMs?: number
   now?: () => number
 }
 
-export type Failure = 'checksum' | 'missing' | 'error'
+/**
+ * checksum: bytes that failed their hash (a strike) · protocol: a response that broke the protocol (a strike) ·
+ * missing: "not found" · error: the request failed (timeout, lost connection: backoff) ·
+ * cancelled: its connection closed over another request's failure (no fault of this one).
+ */
+export type Failure = 'checksum' | 'protocol' | 'missing' | 'error' | 'cancelled'
 
 export interface PeerReport {
   key: string
@@ -37,6 +64,8 @@ export interface PeerReport {
   strikes: number
   failures: number
   banned: string | undefined
+  /** Smoothed time per chunk (ms), once it has delivered. */
+  msPerChunk: number | undefined
 }
 
 interface PeerState {
@@ -44,7 +73,8 @@ interface PeerState {
   have: Bitfield
   /** Chunks the peer said "not found" for: not asked again, whatever it announces. */
   denied: Set<number>
-  inFlight: Set<number>
+  /** Chunk index → when it was requested. */
+  inFlight: Map<number, number>
   cursor: number
   failures: number
   backoffUntil: number
@@ -52,9 +82,23 @@ interface PeerState {
   banned: string | undefined
   bytes: number
   chunks: number
+  /** Smoothed service time per chunk (ms); undefined until the first delivery. */
+  msPerChunk: number | undefined
+  lastDelivery: number
+  /** The peer's progress clock: its last answer, or when it last went from idle to busy. */
+  progressAt: number
 }
 
 const ENDGAME_MAX_PER_PEER = 2
+/** Overdue after this many times a peer's time per chunk without a delivery. */
+const DEADLINE_FACTOR = 4
+/** Given up on after this many times its hedge deadline. */
+const GIVE_UP_FACTOR = 4
+/** Work queued per peer, in its own time per chunk; the window follows from it. */
+const QUEUE_MS = 500
+const MIN_WINDOW = 2
+/** Weight of a new sample in the smoothed time per chunk (as TCP's RTT estimator). */
+const SMOOTHING = 1 / 4
 
 const has = (peer: PeerState, index: number): boolean => peer.have.get(index) && !peer.denied.has(index)
 
@@ -68,12 +112,17 @@ export class Scheduler {
   private orderStale = true
   private remainingCount: number
   private readonly o: Required<SchedulerOptions>
+  /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
+  private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = { at: -Infinity, chunks: [] }
 
   constructor(count: number, options: SchedulerOptions = {}) {
     this.count = count
     this.done = new Uint8Array(count)
     this.remainingCount = count
-    this.o = { maxStrikes: 3, endgameRequests: 2, backoffBaseMs: 500, backoffMaxMs: 10_000, now: Date.now, ...options }
+    this.o = {
+      maxStrikes: 3, endgameRequests: 2, backoffBaseMs: 500, backoffMaxMs: 10_000, window: 16, probeWindow: 2,
+      firstDeadlineMs: 1000, deadlineFloorMs: 1000, maxDeadlineMs: 30_000, now: Date.now, ...options,
+    }
   }
 
   get remaining(): number {
@@ -105,9 +154,7 @@ export class Scheduler {
       this.peers.set(key, existing)
       this.gone.delete(key)
     } else {
-      this.peers.set(key, {
-        key, have, denied: new Set(), inFlight: new Set(), cursor: 0, failures: 0, backoffUntil: 0, strikes: 0, banned: undefined, bytes: 0, chunks: 0,
-      })
+      this.peers.set(key, this.fresh(key, have))
     }
     this.orderStale = true
   }
@@ -131,10 +178,7 @@ export class Scheduler {
       this.orderStale = true
       return
     }
-    this.gone.set(key, {
-      key, have: new Bitfield(this.count), denied: new Set(), inFlight: new Set(), cursor: 0, failures: 0, backoffUntil: 0,
-      strikes: 0, banned: reason, bytes: 0, chunks: 0,
-    })
+    this.gone.set(key, { ...this.fresh(key, new Bitfield(this.count)), banned: reason })
   }
 
   hasPeer(key: string): boolean {
@@ -152,10 +196,35 @@ export class Scheduler {
     return Math.max(0, peer.backoffUntil - this.o.now())
   }
 
-  /** The next chunk to request from this peer, marked in flight; undefined when none fits. */
+  /** Requests the peer may have in flight now: its probe window, then what its delivery rate earns. */
+  windowOf(key: string): number {
+    const peer = this.peers.get(key)
+    if (!peer) return 0
+    if (peer.msPerChunk === undefined) return Math.min(this.o.probeWindow, this.o.window)
+    return Math.max(Math.min(MIN_WINDOW, this.o.window), Math.min(this.o.window, Math.ceil(QUEUE_MS / Math.max(peer.msPerChunk, 0.01))))
+  }
+
+  /** Whether the peer has delivered a chunk yet (until then it gets only probe requests). */
+  isProven(key: string): boolean {
+    return this.peers.get(key)?.msPerChunk !== undefined
+  }
+
+  /** Whether the peer has requests in flight and has delivered nothing for longer than its deadline. */
+  isOverdue(key: string): boolean {
+    const peer = this.peers.get(key)
+    return peer !== undefined && this.overdue(peer)
+  }
+
+  /**
+   * The next chunk to request from this peer, marked in flight; undefined
+   * when its window is full, it is overdue, backing off or banned, or none fits.
+   */
   next(key: string): number | undefined {
     const peer = this.peers.get(key)
     if (!peer || peer.banned || peer.backoffUntil > this.o.now()) return undefined
+    if (peer.inFlight.size >= this.windowOf(key) || this.overdue(peer)) return undefined
+    const hedge = this.hedgePick(peer)
+    if (hedge !== undefined) return this.assign(peer, hedge)
     if (this.orderStale) this.rebuildOrder()
     for (; peer.cursor < this.order.length; peer.cursor++) {
       const index = this.order[peer.cursor]!
@@ -164,46 +233,43 @@ export class Scheduler {
     return this.endgamePick(peer)
   }
 
-  /** A verified chunk. Returns the other peers still fetching it (endgame duplicates to ignore). */
+  /** A verified chunk. Returns the other peers still fetching it (endgame or hedged duplicates to ignore). */
   succeeded(key: string, index: number, bytes: number): string[] {
     const peer = this.peers.get(key) ?? this.gone.get(key)
     if (peer) {
-      peer.inFlight.delete(index)
+      this.delivered(peer, index)
       peer.failures = 0
       peer.bytes += bytes
       peer.chunks++
     }
-    // Endgame duplicates stay in their peers' inFlight until their answers come (see `discard`).
+    // Duplicates stay in their peers' inFlight until their answers come (see `discard`).
     const others = [...(this.requesters.get(index) ?? [])].filter((k) => k !== key)
     this.requesters.delete(index)
     this.markDone(index)
     return others
   }
 
-  /** The answer to a request for a chunk another peer delivered first (endgame): it no longer counts. */
+  /** The answer to a request for a chunk another peer delivered first: it no longer counts, but it came. */
   discard(key: string, index: number): void {
-    ;(this.peers.get(key) ?? this.gone.get(key))?.inFlight.delete(index)
+    const peer = this.peers.get(key) ?? this.gone.get(key)
+    if (peer) this.delivered(peer, index)
   }
 
   /** A request that did not give a verified chunk. Returns true when this failure banned the peer. */
   failed(key: string, index: number, failure: Failure, reason: string = failure): boolean {
     const peer = this.peers.get(key) ?? this.gone.get(key)
     this.unassign(key, index)
-    if (!peer) return false
+    if (!peer || failure === 'cancelled') return false
     if (failure === 'missing') {
       peer.denied.add(index)
+      peer.progressAt = this.o.now() // it answered
       return false
     }
     if (failure === 'checksum') {
-      peer.strikes++
-      if (peer.strikes >= this.o.maxStrikes && !peer.banned) {
-        peer.banned = `sent ${peer.strikes} chunks that failed SHA-256 (${reason})`
-        this.returnChunks(peer)
-        this.orderStale = true
-        return true
-      }
-      return false
+      peer.progressAt = this.o.now()
+      return this.addStrike(peer, (n) => `sent ${n} chunks that failed SHA-256 (${reason})`)
     }
+    if (failure === 'protocol') return this.addStrike(peer, (n) => `sent ${n} responses that broke the protocol (last: ${reason})`)
     this.backoff(peer)
     return false
   }
@@ -214,6 +280,36 @@ export class Scheduler {
     if (!peer) return
     this.returnChunks(peer)
     this.backoff(peer)
+  }
+
+  /**
+   * Peers overdue past giving up (no delivery for GIVE_UP_FACTOR times their
+   * deadline): their chunks go back to the others and they back off. The
+   * caller drops their connections.
+   */
+  giveUpOverdue(): string[] {
+    const now = this.o.now()
+    const out: string[] = []
+    for (const peer of this.peers.values()) {
+      if (peer.inFlight.size === 0 || now - peer.progressAt < this.giveUpAfter(peer)) continue
+      this.returnChunks(peer)
+      this.backoff(peer)
+      out.push(peer.key)
+    }
+    return out
+  }
+
+  /** Milliseconds until the next deadline (a peer turning overdue, or given up on); Infinity when none runs. */
+  nextDeadlineIn(): number {
+    const now = this.o.now()
+    let soonest = Infinity
+    for (const peer of this.peers.values()) {
+      if (peer.inFlight.size === 0) continue
+      const stall = now - peer.progressAt
+      const deadline = stall < this.hedgeAfter(peer) ? this.hedgeAfter(peer) : this.giveUpAfter(peer)
+      soonest = Math.min(soonest, Math.max(0, deadline - stall))
+    }
+    return soonest
   }
 
   /** Missing chunks that no live, unbanned peer has. */
@@ -230,7 +326,7 @@ export class Scheduler {
 
   report(): PeerReport[] {
     return [...this.peers.values(), ...this.gone.values()].map((p) => ({
-      key: p.key, bytes: p.bytes, chunks: p.chunks, strikes: p.strikes, failures: p.failures, banned: p.banned,
+      key: p.key, bytes: p.bytes, chunks: p.chunks, strikes: p.strikes, failures: p.failures, banned: p.banned, msPerChunk: p.msPerChunk,
     }))
   }
 
@@ -238,8 +334,55 @@ export class Scheduler {
     return (this.peers.get(key) ?? this.gone.get(key))?.banned !== undefined
   }
 
+  private fresh(key: string, have: Bitfield): PeerState {
+    return {
+      key, have, denied: new Set(), inFlight: new Map(), cursor: 0, failures: 0, backoffUntil: 0, strikes: 0, banned: undefined,
+      bytes: 0, chunks: 0, msPerChunk: undefined, lastDelivery: -Infinity, progressAt: 0,
+    }
+  }
+
+  private hedgeAfter(peer: PeerState): number {
+    const allowed = peer.msPerChunk === undefined ? this.o.firstDeadlineMs : Math.max(this.o.deadlineFloorMs, DEADLINE_FACTOR * peer.msPerChunk)
+    return Math.min(allowed, this.o.maxDeadlineMs)
+  }
+
+  /** A peer that never delivered has nothing in progress to lose: it is dropped at its first deadline. */
+  private giveUpAfter(peer: PeerState): number {
+    if (peer.msPerChunk === undefined) return this.hedgeAfter(peer)
+    return Math.min(GIVE_UP_FACTOR * this.hedgeAfter(peer), this.o.maxDeadlineMs)
+  }
+
+  private overdue(peer: PeerState): boolean {
+    return peer.inFlight.size > 0 && this.o.now() - peer.progressAt >= this.hedgeAfter(peer)
+  }
+
+  /** A chunk came from this peer (verified, or a duplicate): its progress clock and time per chunk. */
+  private delivered(peer: PeerState, index: number): void {
+    const now = this.o.now()
+    const requestedAt = peer.inFlight.get(index)
+    peer.inFlight.delete(index)
+    if (requestedAt !== undefined) {
+      // With requests pipelined, the time since the previous delivery is what this chunk cost the peer.
+      const sample = now - Math.max(requestedAt, peer.lastDelivery)
+      peer.msPerChunk = peer.msPerChunk === undefined ? sample : peer.msPerChunk + SMOOTHING * (sample - peer.msPerChunk)
+    }
+    peer.lastDelivery = now
+    peer.progressAt = now
+  }
+
+  private addStrike(peer: PeerState, banReason: (strikes: number) => string): boolean {
+    peer.strikes++
+    if (peer.strikes < this.o.maxStrikes || peer.banned) return false
+    peer.banned = banReason(peer.strikes)
+    this.returnChunks(peer)
+    this.orderStale = true
+    return true
+  }
+
   private assign(peer: PeerState, index: number): number {
-    peer.inFlight.add(index)
+    const now = this.o.now()
+    if (peer.inFlight.size === 0) peer.progressAt = now // the clock starts when it has something to deliver
+    peer.inFlight.set(index, now)
     let set = this.requesters.get(index)
     if (!set) this.requesters.set(index, (set = new Set()))
     set.add(peer.key)
@@ -260,13 +403,35 @@ export class Scheduler {
   }
 
   private returnChunks(peer: PeerState): void {
-    for (const index of [...peer.inFlight]) this.unassign(peer.key, index)
+    for (const index of [...peer.inFlight.keys()]) this.unassign(peer.key, index)
   }
 
+  /** One backoff step per incident: the requests a lost connection fails together count once. */
   private backoff(peer: PeerState): void {
+    const now = this.o.now()
+    if (peer.backoffUntil > now) return
     peer.failures++
-    const delay = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (peer.failures - 1))
-    peer.backoffUntil = this.o.now() + delay
+    peer.backoffUntil = now + Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (peer.failures - 1))
+  }
+
+  /** The oldest chunk stuck at an overdue peer that this peer has and may fetch as well. */
+  private hedgePick(peer: PeerState): number | undefined {
+    const now = this.o.now()
+    if (this.hedgeable.at !== now) {
+      const chunks: Array<{ index: number; key: string; at: number }> = []
+      for (const p of this.peers.values()) {
+        if (!this.overdue(p)) continue
+        for (const [index, at] of p.inFlight) if (!this.done[index]) chunks.push({ index, key: p.key, at })
+      }
+      this.hedgeable = { at: now, chunks: chunks.sort((a, b) => a.at - b.at) }
+    }
+    for (const { index, key } of this.hedgeable.chunks) {
+      const set = this.requesters.get(index)
+      if (this.done[index] || !set?.has(key) || set.has(peer.key) || set.size >= this.o.endgameRequests || !has(peer, index)) continue
+      const holder = this.peers.get(key)
+      if (holder && this.overdue(holder)) return index // still overdue (it may have delivered since the list was made)
+    }
+    return undefined
   }
 
   /**

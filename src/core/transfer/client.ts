@@ -22,7 +22,8 @@ import { type Response, errorFromResponse, parseResponse } from './messages.js'
  * not match its request, a bad frame, a body of the wrong size, a timeout,
  * a socket error — closes the connection: after that, the byte stream cannot
  * be trusted. The request the bad response answered is rejected with the
- * violation (marked: see `isViolation`), the others pending with E_CLOSED.
+ * violation (marked: see `isViolation`), the others pending with E_CLOSED
+ * (marked `isCollateral`).
  * The request timeout runs from when a request reaches the head of the queue
  * (its response is the next one due) until its body has fully arrived.
  */
@@ -53,6 +54,11 @@ interface Pending {
   maxSize: number
   resolve: (body: Buffer) => void
   reject: (err: P2PError) => void
+}
+
+/** The request failed only because its connection closed over another one's failure (see `fail`). */
+export function isCollateral(err: unknown): boolean {
+  return hasCode(err) && err.details?.collateral === true
 }
 
 /** The response to this request broke the protocol (the peer's fault, not the network's): worth a strike. */
@@ -251,7 +257,8 @@ export class PeerClient {
 
   /**
    * Close for good. The request at the head of the queue gets `err` (a
-   * violation is what its response did); the others pending get E_CLOSED.
+   * violation is what its response did); the others pending get E_CLOSED,
+   * marked collateral: they did nothing wrong but wait behind it.
    */
   private fail(err: P2PError): void {
     if (this.isClosed) return
@@ -261,7 +268,7 @@ export class PeerClient {
     this.socket.destroy()
     const pending = this.queue.splice(0)
     this.checked.length = 0
-    const dropped = err.code === 'E_CLOSED' ? err : new P2PError('E_CLOSED', `connection to ${this.label} dropped: ${err.message}`)
+    const dropped = new P2PError('E_CLOSED', `connection to ${this.label} dropped: ${err.message}`, { collateral: true })
     pending.forEach((p, i) => p.reject(i === 0 ? err : dropped))
     if (pending.length > 0) this.log.debug({ peer: this.label, code: err.code, pending: pending.length, err: err.message }, 'connection failed')
     for (const listener of this.closeListeners.splice(0)) listener(err)
