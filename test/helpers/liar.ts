@@ -92,7 +92,9 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
           await sleep(100)
         }
         return
-      case 'stall': return void socket.write(Buffer.concat([chunkHeader(good.length), good.subarray(0, good.length >> 1)]))
+      case 'stall': // and nothing more on this connection
+        socket.write(Buffer.concat([chunkHeader(good.length), good.subarray(0, good.length >> 1)]))
+        return new Promise<void>(() => undefined)
       case 'reorder': return void socket.write(Buffer.concat([chunkHeader(good.length, index + 1), good]))
       case 'huge-header': return void socket.write(Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), randomBytes(4096)]))
       case 'huge-error': return void socket.write(encodeFrame({ type: 'error', code: 'E_NOT_FOUND', message: 'x'.repeat(MiB) }))
