@@ -10,7 +10,7 @@ import { splitFile } from '../../src/core/split.js'
 import { ChunkStore } from '../../src/core/store.js'
 import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
 import { PeerClient } from '../../src/core/transfer/client.js'
-import { encodeFrame } from '../../src/core/transfer/framing.js'
+import { encodeFrame, encodeHeader } from '../../src/core/transfer/framing.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 
@@ -70,6 +70,16 @@ describe('manifest fetch: hedged requests', () => {
     const asked = silent.filter((p) => p.connections() > 0)
     await new Promise((r) => setTimeout(r, 50))
     for (const p of asked) assert.equal(p.closed(), p.connections(), 'abandoned requests: their connections are closed')
+  })
+
+  it('more silent and trickling peers than slots: the slow ones make room after a second, the honest one still answers', async (t) => {
+    const s = await setup(t)
+    const silent = await Promise.all(Array.from({ length: 9 }, () => fakePeer(t)))
+    // Tricklers: a response header that promises 60,000 bytes, then a byte now and then.
+    const tricklers = await Promise.all(Array.from({ length: 3 }, () => fakePeer(t, Buffer.concat([encodeHeader({ type: 'manifest', id: s.id, size: 60_000 }), Buffer.from('{')]))))
+    const source = await s.race([...silent, ...tricklers, s.honest])
+    assert.equal(source.from, `127.0.0.1:${s.honest.port}`)
+    assert.ok(source.ms < 6000, `${source.ms.toFixed(0)} ms`)
   })
 
   it('a peer sending a forged manifest is reported as a liar; the honest one still wins', async (t) => {

@@ -34,6 +34,19 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
     assert.ok(s.isProven('slow'))
   })
 
+  it('a vouched-for peer (it delivered the manifest) gets the whole window at once; others probe', () => {
+    const { s } = clocked(40, { probeWindow: 2, window: 8 })
+    s.vouch('seeder')
+    s.setPeer('seeder', all(40))
+    s.setPeer('stranger', all(40))
+    assert.ok(s.isProven('seeder'))
+    assert.equal(s.isProven('stranger'), false)
+    let n = 0
+    while (s.next('seeder') !== undefined) n++
+    assert.equal(n, 8)
+    assert.equal(s.windowOf('stranger'), 2)
+  })
+
   it('a peer that never delivers is overdue at its first deadline: no new work, dropped, its chunks go to others', () => {
     const { s, tick } = clocked(8, { firstDeadlineMs: 1000 })
     s.setPeer('silent', all(8))

@@ -124,6 +124,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
       buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest))
       const run = new ChunkFetch(o, manifest, dir, pool, buffers, log, signal, now)
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
+      if (source.from !== undefined) run.scheduler.vouch(source.from)
       const stitched = await run.execute()
       return {
         ...stitched, id: o.id, name: manifest.name, size: manifest.size, chunks: manifest.chunks.length,
@@ -184,6 +185,7 @@ class ChunkFetch {
   private inFlight = 0
   /** Of those, requests to peers that have delivered nothing yet: at most half, so proven peers always have room. */
   private probes = 0
+  private pumpTurn = 0
   private deadlineTimer: NodeJS.Timeout | undefined
 
   async execute(): Promise<StitchResult> {
@@ -303,7 +305,10 @@ class ChunkFetch {
     // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use. Peers that
     // have delivered nothing yet (perhaps never will) share half of it; each peer's window is the scheduler's.
     const maxProbes = Math.ceil(this.maxInFlight / 2)
-    for (const [key, peer] of this.livePeers) {
+    // Starting from a different peer each time: the probe slots go round, not to whoever is listed first.
+    const peers = [...this.livePeers]
+    const first = peers.length === 0 ? 0 : this.pumpTurn++ % peers.length
+    for (const [key, peer] of [...peers.slice(first), ...peers.slice(0, first)]) {
       const probe = !this.scheduler.isProven(key)
       while (this.inFlight < this.maxInFlight && (!probe || this.probes < maxProbes)) {
         const index = this.scheduler.next(key)

@@ -34,10 +34,20 @@ const HEDGE_EVERY_MS = 250
 const MAX_ASKED = 8
 /** A candidate that failed is asked again after this long. */
 const RETRY_AFTER_MS = 1000
+/**
+ * When every slot is taken and other candidates wait, an attempt that has
+ * received less than this rate (bytes/s) since it was asked, after at least
+ * SLOW_AFTER_MS, makes room: silent and trickling peers cannot hold the slots.
+ */
+const MIN_RATE = 64 * 1024
+const SLOW_AFTER_MS = 1000
 
 interface Attempt {
   abandon: AbortController
   lease: Lease<PeerClient> | undefined
+  askedAt: number
+  /** The connection's bytesReceived when the request went out. */
+  bytesAtAsk: number
 }
 
 /**
@@ -85,7 +95,8 @@ class ManifestRace {
         }
         const waiting = this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
-        await this.pause(Math.min(left, waiting ? Math.max(1, this.nextHedgeAt - this.o.now()) : 250))
+        const nextCheck = waiting ? Math.min(this.nextHedgeAt, this.nextSlowCheck()) - this.o.now() : 250
+        await this.pause(Math.min(left, Math.max(1, nextCheck)))
       }
     } finally {
       this.abandonAll()
@@ -101,6 +112,7 @@ class ManifestRace {
       const j = Math.floor(Math.random() * (i + 1))
       ;[candidates[i], candidates[j]] = [candidates[j]!, candidates[i]!]
     }
+    if (candidates.length > 0 && this.attempts.size >= MAX_ASKED) this.makeRoom(now)
     while (candidates.length > 0 && this.attempts.size < MAX_ASKED) {
       if (this.attempts.size >= FIRST_ASKED) {
         if (now < this.nextHedgeAt) return true
@@ -108,17 +120,38 @@ class ManifestRace {
       }
       this.ask(candidates.pop()!)
     }
-    return false
+    return candidates.length > 0
+  }
+
+  /** Abandon the attempts that are too slow to deserve their slot (see MIN_RATE). */
+  private makeRoom(now: number): void {
+    for (const [key, attempt] of this.attempts) {
+      const elapsed = now - attempt.askedAt
+      const received = (attempt.lease?.connection.bytesReceived ?? attempt.bytesAtAsk) - attempt.bytesAtAsk
+      if (elapsed < SLOW_AFTER_MS || received >= (MIN_RATE * elapsed) / 1000) continue
+      this.o.log.debug({ peer: key, elapsed, received }, 'manifest request too slow; asking another peer')
+      this.abandon(attempt)
+      this.attempts.delete(key) // its slot is free now; its own cleanup comes later
+      this.askAt.set(key, now + RETRY_AFTER_MS)
+    }
+  }
+
+  /** When the oldest attempt may be judged too slow. */
+  private nextSlowCheck(): number {
+    let at = Infinity
+    for (const attempt of this.attempts.values()) at = Math.min(at, attempt.askedAt + SLOW_AFTER_MS)
+    return Math.max(at, this.o.now() + 50)
   }
 
   private ask(peer: PeerAddress): void {
     const key = peerKey(peer)
-    const attempt: Attempt = { abandon: new AbortController(), lease: undefined }
+    const attempt: Attempt = { abandon: new AbortController(), lease: undefined, askedAt: this.o.now(), bytesAtAsk: 0 }
     this.attempts.set(key, attempt)
     this.asked++
     void (async () => {
       try {
         attempt.lease = await this.o.pool.acquire(peer, AbortSignal.any([this.o.signal, attempt.abandon.signal]))
+        attempt.bytesAtAsk = attempt.lease.connection.bytesReceived
         const bytes = await attempt.lease.connection.fetchManifest(this.o.id, this.o.maxManifestBytes)
         if (manifestId(bytes) !== this.o.id) {
           this.o.onLiar(key, 'sent a manifest that does not hash to the id')
@@ -135,7 +168,7 @@ class ManifestRace {
         this.o.log.debug({ peer: key, code: this.lastError.code, err: this.lastError.message }, 'manifest fetch failed')
       } finally {
         attempt.lease?.release()
-        this.attempts.delete(key)
+        if (this.attempts.get(key) === attempt) this.attempts.delete(key)
         this.askAt.set(key, this.o.now() + RETRY_AFTER_MS)
         this.wake()
       }
@@ -164,9 +197,11 @@ class ManifestRace {
 
   /** Requests still out after the race: their connections are closed (nothing else of theirs is wanted). */
   private abandonAll(): void {
-    for (const attempt of this.attempts.values()) {
-      attempt.abandon.abort(new P2PError('E_CLOSED', 'manifest request abandoned'))
-      attempt.lease?.connection.close()
-    }
+    for (const attempt of this.attempts.values()) this.abandon(attempt)
+  }
+
+  private abandon(attempt: Attempt): void {
+    attempt.abandon.abort(new P2PError('E_CLOSED', 'manifest request abandoned'))
+    attempt.lease?.connection.close()
   }
 }

@@ -10,7 +10,8 @@ import { Bitfield } from '../bitfield.js'
  *   from complete seeders arrives nearly in order (the stitch then hashes
  *   from memory, not from disk).
  * - A peer is judged by what it delivers. Until its first chunk arrives it
- *   gets only `probeWindow` requests; after that a window sized to about
+ *   gets only `probeWindow` requests (unless vouched for: the peer that
+ *   delivered the manifest); after that a window sized to about
  *   QUEUE_MS of its observed time per chunk (smoothed), at most `window`. So
  *   a peer that delivers twice as fast is asked twice as often, and a slow
  *   one holds few chunks.
@@ -112,6 +113,8 @@ export class Scheduler {
   private orderStale = true
   private remainingCount: number
   private readonly o: Required<SchedulerOptions>
+  /** Peers known to answer (the one the manifest came from): no probing, the whole window from the start. */
+  private readonly vouched = new Set<string>()
   /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
   private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = { at: -Infinity, chunks: [] }
 
@@ -196,17 +199,22 @@ export class Scheduler {
     return Math.max(0, peer.backoffUntil - this.o.now())
   }
 
+  /** A peer known to answer (it just delivered the manifest): it starts with the whole window, not a probe. */
+  vouch(key: string): void {
+    this.vouched.add(key)
+  }
+
   /** Requests the peer may have in flight now: its probe window, then what its delivery rate earns. */
   windowOf(key: string): number {
     const peer = this.peers.get(key)
     if (!peer) return 0
-    if (peer.msPerChunk === undefined) return Math.min(this.o.probeWindow, this.o.window)
+    if (peer.msPerChunk === undefined) return this.vouched.has(key) ? this.o.window : Math.min(this.o.probeWindow, this.o.window)
     return Math.max(Math.min(MIN_WINDOW, this.o.window), Math.min(this.o.window, Math.ceil(QUEUE_MS / Math.max(peer.msPerChunk, 0.01))))
   }
 
   /** Whether the peer has delivered a chunk yet (until then it gets only probe requests). */
   isProven(key: string): boolean {
-    return this.peers.get(key)?.msPerChunk !== undefined
+    return this.peers.get(key)?.msPerChunk !== undefined || this.vouched.has(key)
   }
 
   /** Whether the peer has requests in flight and has delivered nothing for longer than its deadline. */

@@ -84,6 +84,7 @@ export class PeerClient {
   private readonly maxBodyBytes: number
   private readonly closeListeners: Array<(err?: P2PError) => void> = []
   private timer: NodeJS.Timeout | undefined
+  private received = 0
   private closedWith: P2PError | undefined
   private isClosed = false
   private corked = false
@@ -124,6 +125,7 @@ export class PeerClient {
         onread: {
           buffer: () => client?.decoder.bodyWindow() ?? readBuffer,
           callback: (bytes, into) => {
+            if (client) client.received += bytes
             if (into === readBuffer) client?.onData(readBuffer.subarray(0, bytes))
             else client?.onFrames(() => client!.decoder.filledDirectly(bytes))
             return true
@@ -149,6 +151,11 @@ export class PeerClient {
       socket.once('connect', () => done())
       signal?.addEventListener('abort', onAbort, { once: true })
     })
+  }
+
+  /** Bytes read from the peer so far (a sign of life, whatever they are). */
+  get bytesReceived(): number {
+    return this.received
   }
 
   get inFlight(): number {
