@@ -111,4 +111,13 @@ describe('PeerClient checks responses against its requests', () => {
     const err = await new Promise((resolve) => client.onClose(resolve))
     assert.ok(isViolation(err), String(err))
   })
+
+  it('an error frame before any request (E_BUSY on accept) closes the connection with that code, no violation', async (t) => {
+    const server = createServer((socket) => { socket.on('error', () => undefined); socket.end(encodeFrame({ type: 'error', code: 'E_BUSY', message: 'full' })) })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+    onCleanup(t, () => { server.close() })
+    const client = await PeerClient.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port })
+    const err = await new Promise((resolve) => client.onClose(resolve))
+    assert.ok(hasCode(err, 'E_BUSY') && !isViolation(err), String(err))
+  })
 })

@@ -68,10 +68,14 @@ export function isViolation(err: unknown): boolean {
 
 const violation = (code: 'E_BAD_FRAME' | 'E_TOO_LARGE', message: string): P2PError => new P2PError(code, message, { violation: true })
 
-/** What the decoder refused (a bad frame, a length over a limit) is the peer's doing; anything else is ours. */
+/**
+ * What the decoder refused (a bad frame, a length over a limit: errors with
+ * no details) is the peer's doing; a peer's own error frame, or anything
+ * else, is not.
+ */
 function asViolation(err: unknown): P2PError {
   if (!hasCode(err)) return new P2PError('E_INTERNAL', String(err))
-  return (err.code === 'E_BAD_FRAME' || err.code === 'E_TOO_LARGE') && !isViolation(err) ? violation(err.code, err.message) : err
+  return (err.code === 'E_BAD_FRAME' || err.code === 'E_TOO_LARGE') && err.details === undefined ? violation(err.code, err.message) : err
 }
 
 export class PeerClient {
@@ -238,8 +242,12 @@ export class PeerClient {
    */
   private checkResponse(header: Header, size: number | undefined): void {
     const request = this.queue[this.checked.length]
-    if (!request) throw violation('E_BAD_FRAME', `${this.label} sent a response nobody asked for`)
     const response = parseResponse(header)
+    if (!request) {
+      // A server at its connection limit says E_BUSY on accept, before it has heard anything: that closes the connection, no lie.
+      if (response.type === 'error' && size === undefined) throw errorFromResponse(response)
+      throw violation('E_BAD_FRAME', `${this.label} sent a response nobody asked for`)
+    }
     const what = request.type === 'chunk' ? `chunk ${request.index}` : 'the manifest'
     if (response.type === 'error') {
       if (size !== undefined) throw violation('E_BAD_FRAME', `${this.label} sent an error with a ${size}-byte body for ${what}`)
