@@ -35,7 +35,7 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
   })
 
   it('a vouched-for peer (it delivered the manifest) gets the whole window at once; others probe', () => {
-    const { s } = clocked(40, { probeWindow: 2, window: 8 })
+    const { s, tick } = clocked(40, { probeWindow: 2, window: 8 })
     s.vouch('seeder')
     s.setPeer('seeder', all(40))
     s.setPeer('stranger', all(40))
@@ -45,6 +45,11 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
     while (s.next('seeder') !== undefined) n++
     assert.equal(n, 8)
     assert.equal(s.windowOf('stranger'), 2)
+    // It never delivers: dropped at the first deadline, and probed like anyone next time.
+    tick(1000)
+    assert.deepEqual(s.giveUpOverdue(), ['seeder'])
+    assert.equal(s.isProven('seeder'), false)
+    assert.equal(s.windowOf('seeder'), 2)
   })
 
   it('a peer that never delivers is overdue at its first deadline: no new work, dropped, its chunks go to others', () => {
@@ -113,6 +118,23 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
     assert.ok(again.s.isOverdue('a'))
     again.s.discard('a', 0)
     assert.equal(again.s.isOverdue('a'), false)
+  })
+
+  it('a peer is judged from when its bytes arrive: verification queued on our side is not held against it', () => {
+    const { s, tick } = clocked(4, { probeWindow: 2, firstDeadlineMs: 1000 })
+    s.setPeer('a', all(4))
+    s.next('a')
+    s.next('a')
+    tick(10)
+    s.arrived('a', 0)
+    s.arrived('a', 1)
+    tick(5000) // the hash thread is slow today
+    assert.equal(s.isOverdue('a'), false)
+    assert.deepEqual(s.giveUpOverdue(), [])
+    assert.equal(s.nextDeadlineIn(), Infinity)
+    s.succeeded('a', 0, 1)
+    s.failed('a', 1, 'checksum')
+    assert.equal(s.report()[0]!.msPerChunk, 10 * 0.75) // samples: 10 ms, then 0 ms (pipelined behind it)
   })
 
   it('deadlines never exceed maxDeadlineMs (the request timeout)', () => {

@@ -196,7 +196,7 @@ class ChunkFetch {
         this.signal.throwIfAborted()
         if (this.failure !== undefined) throw this.failure
         this.refreshPeers()
-        this.dropOverdue()
+        await this.dropOverdue()
         this.pump()
         this.checkStall()
         this.report()
@@ -226,7 +226,11 @@ class ChunkFetch {
   }
 
   /** Peers that stopped delivering past their deadline: their chunks are back with the scheduler; close their connections. */
-  private dropOverdue(): void {
+  private async dropOverdue(): Promise<void> {
+    if (this.scheduler.nextDeadlineIn() > 0) return
+    // Deadlines are checked from timers, which run before the reads that were waiting while this process
+    // was busy (or descheduled on a loaded machine): let those in first, so what arrived counts.
+    await new Promise((resolve) => setImmediate(resolve))
     for (const key of this.scheduler.giveUpOverdue()) {
       const peer = this.livePeers.get(key)
       this.log.info({ peer: key }, 'peer stopped delivering; its chunks go to others')
@@ -328,6 +332,7 @@ class ChunkFetch {
       // The expected length: a response declaring any other is refused before its body is read.
       data = await lease.connection.fetchChunk(this.o.id, index, chunkLength(this.manifest, index))
       lease.release()
+      this.scheduler.arrived(key, index)
       this.fetchedBytes += data.length
       if (this.stopping || this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate, or too late
       const expected = this.manifest.chunks[index]!

@@ -39,7 +39,7 @@ const RETRY_AFTER_MS = 1000
  * received less than this rate (bytes/s) since it was asked, after at least
  * SLOW_AFTER_MS, makes room: silent and trickling peers cannot hold the slots.
  */
-const MIN_RATE = 64 * 1024
+const MIN_RATE = 1024 * 1024
 const SLOW_AFTER_MS = 1000
 
 interface Attempt {

@@ -74,8 +74,10 @@ interface PeerState {
   have: Bitfield
   /** Chunks the peer said "not found" for: not asked again, whatever it announces. */
   denied: Set<number>
-  /** Chunk index → when it was requested. */
+  /** Chunk index → when it was requested: every request not finished (verified, failed or discarded). */
   inFlight: Map<number, number>
+  /** Of those, the ones whose bytes have arrived (being verified): no longer waited for. */
+  arrived: Set<number>
   cursor: number
   failures: number
   backoffUntil: number
@@ -86,7 +88,7 @@ interface PeerState {
   /** Smoothed service time per chunk (ms); undefined until the first delivery. */
   msPerChunk: number | undefined
   lastDelivery: number
-  /** The peer's progress clock: its last answer, or when it last went from idle to busy. */
+  /** The peer's progress clock: its last answer, or when it last went from nothing awaited to something. */
   progressAt: number
 }
 
@@ -102,6 +104,8 @@ const MIN_WINDOW = 2
 const SMOOTHING = 1 / 4
 
 const has = (peer: PeerState, index: number): boolean => peer.have.get(index) && !peer.denied.has(index)
+/** Requests whose bytes have not arrived yet. */
+const awaited = (peer: PeerState): number => peer.inFlight.size - peer.arrived.size
 
 export class Scheduler {
   readonly count: number
@@ -241,11 +245,29 @@ export class Scheduler {
     return this.endgamePick(peer)
   }
 
+  /**
+   * The bytes of a requested chunk arrived (not yet verified): the peer's
+   * progress clock and time per chunk count from here, so verification
+   * queued on our side is never held against the peer.
+   */
+  arrived(key: string, index: number): void {
+    const peer = this.peers.get(key) ?? this.gone.get(key)
+    const requestedAt = peer?.inFlight.get(index)
+    if (peer === undefined || requestedAt === undefined || peer.arrived.has(index)) return
+    const now = this.o.now()
+    peer.arrived.add(index)
+    // With requests pipelined, the time since the previous delivery is what this chunk cost the peer.
+    const sample = now - Math.max(requestedAt, peer.lastDelivery)
+    peer.msPerChunk = peer.msPerChunk === undefined ? sample : peer.msPerChunk + SMOOTHING * (sample - peer.msPerChunk)
+    peer.lastDelivery = now
+    peer.progressAt = now
+  }
+
   /** A verified chunk. Returns the other peers still fetching it (endgame or hedged duplicates to ignore). */
   succeeded(key: string, index: number, bytes: number): string[] {
     const peer = this.peers.get(key) ?? this.gone.get(key)
     if (peer) {
-      this.delivered(peer, index)
+      this.finish(peer, index)
       peer.failures = 0
       peer.bytes += bytes
       peer.chunks++
@@ -260,7 +282,7 @@ export class Scheduler {
   /** The answer to a request for a chunk another peer delivered first: it no longer counts, but it came. */
   discard(key: string, index: number): void {
     const peer = this.peers.get(key) ?? this.gone.get(key)
-    if (peer) this.delivered(peer, index)
+    if (peer) this.finish(peer, index)
   }
 
   /** A request that did not give a verified chunk. Returns true when this failure banned the peer. */
@@ -299,9 +321,10 @@ export class Scheduler {
     const now = this.o.now()
     const out: string[] = []
     for (const peer of this.peers.values()) {
-      if (peer.inFlight.size === 0 || now - peer.progressAt < this.giveUpAfter(peer)) continue
+      if (awaited(peer) === 0 || now - peer.progressAt < this.giveUpAfter(peer)) continue
       this.returnChunks(peer)
       this.backoff(peer)
+      this.vouched.delete(peer.key) // it answered the manifest, not its chunks: a probe next time
       out.push(peer.key)
     }
     return out
@@ -312,7 +335,7 @@ export class Scheduler {
     const now = this.o.now()
     let soonest = Infinity
     for (const peer of this.peers.values()) {
-      if (peer.inFlight.size === 0) continue
+      if (awaited(peer) === 0) continue
       const stall = now - peer.progressAt
       const deadline = stall < this.hedgeAfter(peer) ? this.hedgeAfter(peer) : this.giveUpAfter(peer)
       soonest = Math.min(soonest, Math.max(0, deadline - stall))
@@ -344,7 +367,7 @@ export class Scheduler {
 
   private fresh(key: string, have: Bitfield): PeerState {
     return {
-      key, have, denied: new Set(), inFlight: new Map(), cursor: 0, failures: 0, backoffUntil: 0, strikes: 0, banned: undefined,
+      key, have, denied: new Set(), inFlight: new Map(), arrived: new Set(), cursor: 0, failures: 0, backoffUntil: 0, strikes: 0, banned: undefined,
       bytes: 0, chunks: 0, msPerChunk: undefined, lastDelivery: -Infinity, progressAt: 0,
     }
   }
@@ -361,21 +384,14 @@ export class Scheduler {
   }
 
   private overdue(peer: PeerState): boolean {
-    return peer.inFlight.size > 0 && this.o.now() - peer.progressAt >= this.hedgeAfter(peer)
+    return awaited(peer) > 0 && this.o.now() - peer.progressAt >= this.hedgeAfter(peer)
   }
 
-  /** A chunk came from this peer (verified, or a duplicate): its progress clock and time per chunk. */
-  private delivered(peer: PeerState, index: number): void {
-    const now = this.o.now()
-    const requestedAt = peer.inFlight.get(index)
+  /** A request of this peer answered with its chunk (verified, or a duplicate): it arrived, and is done. */
+  private finish(peer: PeerState, index: number): void {
+    this.arrived(peer.key, index)
     peer.inFlight.delete(index)
-    if (requestedAt !== undefined) {
-      // With requests pipelined, the time since the previous delivery is what this chunk cost the peer.
-      const sample = now - Math.max(requestedAt, peer.lastDelivery)
-      peer.msPerChunk = peer.msPerChunk === undefined ? sample : peer.msPerChunk + SMOOTHING * (sample - peer.msPerChunk)
-    }
-    peer.lastDelivery = now
-    peer.progressAt = now
+    peer.arrived.delete(index)
   }
 
   private addStrike(peer: PeerState, banReason: (strikes: number) => string): boolean {
@@ -389,7 +405,7 @@ export class Scheduler {
 
   private assign(peer: PeerState, index: number): number {
     const now = this.o.now()
-    if (peer.inFlight.size === 0) peer.progressAt = now // the clock starts when it has something to deliver
+    if (awaited(peer) === 0) peer.progressAt = now // the clock starts when it has something to deliver
     peer.inFlight.set(index, now)
     let set = this.requesters.get(index)
     if (!set) this.requesters.set(index, (set = new Set()))
@@ -398,8 +414,9 @@ export class Scheduler {
   }
 
   private unassign(key: string, index: number): void {
-    this.peers.get(key)?.inFlight.delete(index)
-    this.gone.get(key)?.inFlight.delete(index)
+    const peer = this.peers.get(key) ?? this.gone.get(key)
+    peer?.inFlight.delete(index)
+    peer?.arrived.delete(index)
     const set = this.requesters.get(index)
     if (!set) return
     set.delete(key)
@@ -410,8 +427,9 @@ export class Scheduler {
     }
   }
 
+  /** Its requests still awaited go back to the others (chunks that arrived finish with their verification). */
   private returnChunks(peer: PeerState): void {
-    for (const index of [...peer.inFlight.keys()]) this.unassign(peer.key, index)
+    for (const index of [...peer.inFlight.keys()]) if (!peer.arrived.has(index)) this.unassign(peer.key, index)
   }
 
   /** One backoff step per incident: the requests a lost connection fails together count once. */
@@ -429,7 +447,7 @@ export class Scheduler {
       const chunks: Array<{ index: number; key: string; at: number }> = []
       for (const p of this.peers.values()) {
         if (!this.overdue(p)) continue
-        for (const [index, at] of p.inFlight) if (!this.done[index]) chunks.push({ index, key: p.key, at })
+        for (const [index, at] of p.inFlight) if (!this.done[index] && !p.arrived.has(index)) chunks.push({ index, key: p.key, at })
       }
       this.hedgeable = { at: now, chunks: chunks.sort((a, b) => a.at - b.at) }
     }
