@@ -309,10 +309,14 @@ class ChunkFetch {
     // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use. Peers that
     // have delivered nothing yet (perhaps never will) share half of it; each peer's window is the scheduler's.
     const maxProbes = Math.ceil(this.maxInFlight / 2)
-    // Starting from a different peer each time: the probe slots go round, not to whoever is listed first.
-    const peers = [...this.livePeers]
-    const first = peers.length === 0 ? 0 : this.pumpTurn++ % peers.length
-    for (const [key, peer] of [...peers.slice(first), ...peers.slice(0, first)]) {
+    // Proven peers first; then the others, those that never let us down before those that did, starting from a
+    // different one each time: probe slots go round, not to whoever is listed first or keeps failing.
+    const listed = [...this.livePeers]
+    const first = listed.length === 0 ? 0 : this.pumpTurn++ % listed.length
+    const rank = (key: string): number => (this.scheduler.isProven(key) ? -1 : this.scheduler.misses(key))
+    const peers = [...listed.slice(first), ...listed.slice(0, first)].map(([key, peer]) => ({ key, peer, rank: rank(key) }))
+    peers.sort((a, b) => a.rank - b.rank)
+    for (const { key, peer } of peers) {
       const probe = !this.scheduler.isProven(key)
       while (this.inFlight < this.maxInFlight && (!probe || this.probes < maxProbes)) {
         const index = this.scheduler.next(key)

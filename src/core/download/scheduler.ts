@@ -221,6 +221,12 @@ export class Scheduler {
     return this.peers.get(key)?.msPerChunk !== undefined || this.vouched.has(key)
   }
 
+  /** Strikes and failed incidents so far: a peer that already let us down waits behind fresh ones for a probe. */
+  misses(key: string): number {
+    const peer = this.peers.get(key)
+    return peer === undefined ? Infinity : peer.strikes + peer.failures
+  }
+
   /** Whether the peer has requests in flight and has delivered nothing for longer than its deadline. */
   isOverdue(key: string): boolean {
     const peer = this.peers.get(key)
@@ -324,7 +330,6 @@ export class Scheduler {
       if (awaited(peer) === 0 || now - peer.progressAt < this.giveUpAfter(peer)) continue
       this.returnChunks(peer)
       this.backoff(peer)
-      this.vouched.delete(peer.key) // it answered the manifest, not its chunks: a probe next time
       out.push(peer.key)
     }
     return out
@@ -395,6 +400,7 @@ export class Scheduler {
   }
 
   private addStrike(peer: PeerState, banReason: (strikes: number) => string): boolean {
+    this.vouched.delete(peer.key)
     peer.strikes++
     if (peer.strikes < this.o.maxStrikes || peer.banned) return false
     peer.banned = banReason(peer.strikes)
@@ -432,8 +438,13 @@ export class Scheduler {
     for (const index of [...peer.inFlight.keys()]) if (!peer.arrived.has(index)) this.unassign(peer.key, index)
   }
 
-  /** One backoff step per incident: the requests a lost connection fails together count once. */
+  /**
+   * One backoff step per incident: the requests a lost connection fails
+   * together count once. A vouched-for peer that fails is probed like anyone
+   * next time (it answered the manifest, not its chunks).
+   */
   private backoff(peer: PeerState): void {
+    this.vouched.delete(peer.key)
     const now = this.o.now()
     if (peer.backoffUntil > now) return
     peer.failures++
