@@ -121,7 +121,8 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     const dir = await o.store.prepareEntry(source.bytes, manifest)
     const unlock = await acquireLock(join(o.store.root, '.p2p', 'locks', `${o.id}.lock`), `"${manifest.name}"`)
     try {
-      buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest))
+      // Buffers in use at once: one per request in flight, plus what the stitcher holds for the whole-file hash.
+      buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest) + Math.ceil(HELD_FOR_HASH_BYTES / Math.max(1, manifest.chunkSize)))
       const run = new ChunkFetch(o, manifest, dir, pool, buffers, log, signal, now)
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
       if (source.from !== undefined) run.scheduler.vouch(source.from)
@@ -143,6 +144,9 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
 const FIRST_DEADLINE_MS = 1000
 /** The first-chunk deadline allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
 const SLOWEST_FIRST_CHUNK_RATE = 8 * 1024 * 1024
+
+/** Chunk bytes the stitcher may hold beyond the requests in flight, waiting for their turn in the whole-file hash. */
+const HELD_FOR_HASH_BYTES = 8 * 1024 * 1024
 
 /** Requests in flight across all peers: what --max-buffered holds in chunk-sized buffers (at least 4). */
 function maxRequests(limits: DownloadLimits, manifest: Manifest): number {
