@@ -1,4 +1,5 @@
 import { Bitfield } from '../bitfield.js'
+import { type PaceLimits, PeerPace } from './peer-pace.js'
 
 /**
  * Which chunk to ask of which peer. Pure state, no I/O, its clock injected;
@@ -9,20 +10,16 @@ import { Bitfield } from '../bitfield.js'
  *   the fewest live peers have; ties go to the lowest index, so a download
  *   from complete seeders arrives nearly in order (the stitch then hashes
  *   from memory, not from disk).
- * - A peer is judged by what it delivers. Until its first chunk arrives it
- *   gets only `probeWindow` requests (unless vouched for: the peer that
- *   delivered the manifest); after that a window sized to about
- *   QUEUE_MS of its observed time per chunk (smoothed), at most `window`. So
- *   a peer that delivers twice as fast is asked twice as often, and a slow
- *   one holds few chunks.
- * - Deadlines adapt: a peer with requests in flight that has delivered
- *   nothing for longer than DEADLINE_FACTOR × its time per chunk (at least
- *   `deadlineFloorMs`; `firstDeadlineMs` before its first chunk) is overdue:
- *   it gets no new requests, and its chunks are hedged — asked of another
- *   holder too, first verified copy wins. After GIVE_UP_FACTOR times that
- *   (never more than `maxDeadlineMs`; at once for a peer that never
- *   delivered) the caller drops it (`giveUpOverdue`): its chunks go back and
- *   it backs off. Slowness is never a strike.
+ * - A peer is judged by what it delivers (peer-pace.ts): a probe window
+ *   until its first chunk arrives (unless vouched for: the peer that
+ *   delivered the manifest), then a window sized to its smoothed time per
+ *   chunk — a peer that delivers twice as fast is asked twice as often, a
+ *   slow one holds few chunks. A peer with requests awaited that has
+ *   delivered nothing for longer than its deadline is overdue: it gets no
+ *   new requests, and its chunks are hedged — asked of another holder too,
+ *   first verified copy wins. Past giving up, the caller drops it
+ *   (`giveUpOverdue`): its chunks go back and it backs off. Slowness is
+ *   never a strike.
  * - Failures: a timeout or lost connection puts the peer in exponential
  *   backoff (one step per incident) and returns its chunks to the others;
  *   "not found" clears that bit of its have-set; a chunk that fails its hash
@@ -33,21 +30,11 @@ import { Bitfield } from '../bitfield.js'
  *   first verified copy wins.
  */
 
-export interface SchedulerOptions {
+export interface SchedulerOptions extends Partial<PaceLimits> {
   maxStrikes?: number
   endgameRequests?: number
   backoffBaseMs?: number
   backoffMaxMs?: number
-  /** Requests in flight to one peer at most (the pipeline window). */
-  window?: number
-  /** Requests in flight to a peer that has delivered nothing yet. */
-  probeWindow?: number
-  /** How long a peer that has delivered nothing yet has for its first chunk before its requests are hedged. */
-  firstDeadlineMs?: number
-  /** The least time between deliveries a delivering peer is allowed before its requests are hedged. */
-  deadlineFloorMs?: number
-  /** No deadline longer than this (the request timeout). */
-  maxDeadlineMs?: number
   now?: () => number
 }
 
@@ -74,10 +61,8 @@ interface PeerState {
   have: Bitfield
   /** Chunks the peer said "not found" for: not asked again, whatever it announces. */
   denied: Set<number>
-  /** Chunk index → when it was requested: every request not finished (verified, failed or discarded). */
-  inFlight: Map<number, number>
-  /** Of those, the ones whose bytes have arrived (being verified): no longer waited for. */
-  arrived: Set<number>
+  /** Its requests in flight, deliveries and deadlines. */
+  pace: PeerPace
   cursor: number
   failures: number
   backoffUntil: number
@@ -85,27 +70,11 @@ interface PeerState {
   banned: string | undefined
   bytes: number
   chunks: number
-  /** Smoothed service time per chunk (ms); undefined until the first delivery. */
-  msPerChunk: number | undefined
-  lastDelivery: number
-  /** The peer's progress clock: its last answer, or when it last went from nothing awaited to something. */
-  progressAt: number
 }
 
 const ENDGAME_MAX_PER_PEER = 2
-/** Overdue after this many times a peer's time per chunk without a delivery. */
-const DEADLINE_FACTOR = 4
-/** Given up on after this many times its hedge deadline. */
-const GIVE_UP_FACTOR = 4
-/** Work queued per peer, in its own time per chunk; the window follows from it. */
-const QUEUE_MS = 500
-const MIN_WINDOW = 2
-/** Weight of a new sample in the smoothed time per chunk (as TCP's RTT estimator). */
-const SMOOTHING = 1 / 4
 
 const has = (peer: PeerState, index: number): boolean => peer.have.get(index) && !peer.denied.has(index)
-/** Requests whose bytes have not arrived yet. */
-const awaited = (peer: PeerState): number => peer.inFlight.size - peer.arrived.size
 
 export class Scheduler {
   readonly count: number
@@ -193,7 +162,7 @@ export class Scheduler {
   }
 
   inFlight(key: string): number {
-    return this.peers.get(key)?.inFlight.size ?? 0
+    return this.peers.get(key)?.pace.inFlight.size ?? 0
   }
 
   /** Whether the peer may be asked now; else the time (ms) until it may. */
@@ -206,19 +175,18 @@ export class Scheduler {
   /** A peer known to answer (it just delivered the manifest): it starts with the whole window, not a probe. */
   vouch(key: string): void {
     this.vouched.add(key)
+    const peer = this.peers.get(key) ?? this.gone.get(key)
+    if (peer) peer.pace.vouched = true
   }
 
   /** Requests the peer may have in flight now: its probe window, then what its delivery rate earns. */
   windowOf(key: string): number {
-    const peer = this.peers.get(key)
-    if (!peer) return 0
-    if (peer.msPerChunk === undefined) return this.vouched.has(key) ? this.o.window : Math.min(this.o.probeWindow, this.o.window)
-    return Math.max(Math.min(MIN_WINDOW, this.o.window), Math.min(this.o.window, Math.ceil(QUEUE_MS / Math.max(peer.msPerChunk, 0.01))))
+    return this.peers.get(key)?.pace.window() ?? 0
   }
 
-  /** Whether the peer has delivered a chunk yet (until then it gets only probe requests). */
+  /** Whether the peer has delivered a chunk yet, or is vouched for (until then it gets only probe requests). */
   isProven(key: string): boolean {
-    return this.peers.get(key)?.msPerChunk !== undefined || this.vouched.has(key)
+    return this.peers.get(key)?.pace.proven ?? false
   }
 
   /** Strikes and failed incidents so far: a peer that already let us down waits behind fresh ones for a probe. */
@@ -230,7 +198,7 @@ export class Scheduler {
   /** Whether the peer has requests in flight and has delivered nothing for longer than its deadline. */
   isOverdue(key: string): boolean {
     const peer = this.peers.get(key)
-    return peer !== undefined && this.overdue(peer)
+    return peer !== undefined && peer.pace.overdue(this.o.now())
   }
 
   /**
@@ -240,7 +208,7 @@ export class Scheduler {
   next(key: string): number | undefined {
     const peer = this.peers.get(key)
     if (!peer || peer.banned || peer.backoffUntil > this.o.now()) return undefined
-    if (peer.inFlight.size >= this.windowOf(key) || this.overdue(peer)) return undefined
+    if (peer.pace.inFlight.size >= peer.pace.window() || peer.pace.overdue(this.o.now())) return undefined
     const hedge = this.hedgePick(peer)
     if (hedge !== undefined) return this.assign(peer, hedge)
     if (this.orderStale) this.rebuildOrder()
@@ -257,16 +225,7 @@ export class Scheduler {
    * queued on our side is never held against the peer.
    */
   arrived(key: string, index: number): void {
-    const peer = this.peers.get(key) ?? this.gone.get(key)
-    const requestedAt = peer?.inFlight.get(index)
-    if (peer === undefined || requestedAt === undefined || peer.arrived.has(index)) return
-    const now = this.o.now()
-    peer.arrived.add(index)
-    // With requests pipelined, the time since the previous delivery is what this chunk cost the peer.
-    const sample = now - Math.max(requestedAt, peer.lastDelivery)
-    peer.msPerChunk = peer.msPerChunk === undefined ? sample : peer.msPerChunk + SMOOTHING * (sample - peer.msPerChunk)
-    peer.lastDelivery = now
-    peer.progressAt = now
+    ;(this.peers.get(key) ?? this.gone.get(key))?.pace.arrive(index, this.o.now())
   }
 
   /** A verified chunk. Returns the other peers still fetching it (endgame or hedged duplicates to ignore). */
@@ -298,11 +257,11 @@ export class Scheduler {
     if (!peer || failure === 'cancelled') return false
     if (failure === 'missing') {
       peer.denied.add(index)
-      peer.progressAt = this.o.now() // it answered
+      peer.pace.answered(this.o.now())
       return false
     }
     if (failure === 'checksum') {
-      peer.progressAt = this.o.now()
+      peer.pace.answered(this.o.now())
       return this.addStrike(peer, (n) => `sent ${n} chunks that failed SHA-256 (${reason})`)
     }
     if (failure === 'protocol') return this.addStrike(peer, (n) => `sent ${n} responses that broke the protocol (last: ${reason})`)
@@ -319,15 +278,15 @@ export class Scheduler {
   }
 
   /**
-   * Peers overdue past giving up (no delivery for GIVE_UP_FACTOR times their
-   * deadline): their chunks go back to the others and they back off. The
-   * caller drops their connections.
+   * Peers past giving up (no delivery for several times their deadline):
+   * their chunks go back to the others and they back off. The caller drops
+   * their connections.
    */
   giveUpOverdue(): string[] {
     const now = this.o.now()
     const out: string[] = []
     for (const peer of this.peers.values()) {
-      if (awaited(peer) === 0 || now - peer.progressAt < this.giveUpAfter(peer)) continue
+      if (!peer.pace.pastGiveUp(now)) continue
       this.returnChunks(peer)
       this.backoff(peer)
       out.push(peer.key)
@@ -339,12 +298,7 @@ export class Scheduler {
   nextDeadlineIn(): number {
     const now = this.o.now()
     let soonest = Infinity
-    for (const peer of this.peers.values()) {
-      if (awaited(peer) === 0) continue
-      const stall = now - peer.progressAt
-      const deadline = stall < this.hedgeAfter(peer) ? this.hedgeAfter(peer) : this.giveUpAfter(peer)
-      soonest = Math.min(soonest, Math.max(0, deadline - stall))
-    }
+    for (const peer of this.peers.values()) soonest = Math.min(soonest, peer.pace.nextDeadlineIn(now))
     return soonest
   }
 
@@ -362,7 +316,7 @@ export class Scheduler {
 
   report(): PeerReport[] {
     return [...this.peers.values(), ...this.gone.values()].map((p) => ({
-      key: p.key, bytes: p.bytes, chunks: p.chunks, strikes: p.strikes, failures: p.failures, banned: p.banned, msPerChunk: p.msPerChunk,
+      key: p.key, bytes: p.bytes, chunks: p.chunks, strikes: p.strikes, failures: p.failures, banned: p.banned, msPerChunk: p.pace.msPerChunk,
     }))
   }
 
@@ -371,36 +325,25 @@ export class Scheduler {
   }
 
   private fresh(key: string, have: Bitfield): PeerState {
-    return {
-      key, have, denied: new Set(), inFlight: new Map(), arrived: new Set(), cursor: 0, failures: 0, backoffUntil: 0, strikes: 0, banned: undefined,
-      bytes: 0, chunks: 0, msPerChunk: undefined, lastDelivery: -Infinity, progressAt: 0,
-    }
-  }
-
-  private hedgeAfter(peer: PeerState): number {
-    const allowed = peer.msPerChunk === undefined ? this.o.firstDeadlineMs : Math.max(this.o.deadlineFloorMs, DEADLINE_FACTOR * peer.msPerChunk)
-    return Math.min(allowed, this.o.maxDeadlineMs)
-  }
-
-  /** A peer that never delivered has nothing in progress to lose: it is dropped at its first deadline. */
-  private giveUpAfter(peer: PeerState): number {
-    if (peer.msPerChunk === undefined) return this.hedgeAfter(peer)
-    return Math.min(GIVE_UP_FACTOR * this.hedgeAfter(peer), this.o.maxDeadlineMs)
-  }
-
-  private overdue(peer: PeerState): boolean {
-    return awaited(peer) > 0 && this.o.now() - peer.progressAt >= this.hedgeAfter(peer)
+    const pace = new PeerPace(this.o)
+    pace.vouched = this.vouched.has(key)
+    return { key, have, denied: new Set(), pace, cursor: 0, failures: 0, backoffUntil: 0, strikes: 0, banned: undefined, bytes: 0, chunks: 0 }
   }
 
   /** A request of this peer answered with its chunk (verified, or a duplicate): it arrived, and is done. */
   private finish(peer: PeerState, index: number): void {
-    this.arrived(peer.key, index)
-    peer.inFlight.delete(index)
-    peer.arrived.delete(index)
+    peer.pace.arrive(index, this.o.now())
+    peer.pace.forget(index)
+  }
+
+  /** A vouched-for peer that fails or lies is probed like anyone next time (it answered the manifest, not its chunks). */
+  private unvouch(peer: PeerState): void {
+    this.vouched.delete(peer.key)
+    peer.pace.vouched = false
   }
 
   private addStrike(peer: PeerState, banReason: (strikes: number) => string): boolean {
-    this.vouched.delete(peer.key)
+    this.unvouch(peer)
     peer.strikes++
     if (peer.strikes < this.o.maxStrikes || peer.banned) return false
     peer.banned = banReason(peer.strikes)
@@ -410,9 +353,7 @@ export class Scheduler {
   }
 
   private assign(peer: PeerState, index: number): number {
-    const now = this.o.now()
-    if (awaited(peer) === 0) peer.progressAt = now // the clock starts when it has something to deliver
-    peer.inFlight.set(index, now)
+    peer.pace.request(index, this.o.now())
     let set = this.requesters.get(index)
     if (!set) this.requesters.set(index, (set = new Set()))
     set.add(peer.key)
@@ -420,9 +361,7 @@ export class Scheduler {
   }
 
   private unassign(key: string, index: number): void {
-    const peer = this.peers.get(key) ?? this.gone.get(key)
-    peer?.inFlight.delete(index)
-    peer?.arrived.delete(index)
+    ;(this.peers.get(key) ?? this.gone.get(key))?.pace.forget(index)
     const set = this.requesters.get(index)
     if (!set) return
     set.delete(key)
@@ -435,16 +374,12 @@ export class Scheduler {
 
   /** Its requests still awaited go back to the others (chunks that arrived finish with their verification). */
   private returnChunks(peer: PeerState): void {
-    for (const index of [...peer.inFlight.keys()]) if (!peer.arrived.has(index)) this.unassign(peer.key, index)
+    for (const index of [...peer.pace.inFlight.keys()]) if (peer.pace.isAwaited(index)) this.unassign(peer.key, index)
   }
 
-  /**
-   * One backoff step per incident: the requests a lost connection fails
-   * together count once. A vouched-for peer that fails is probed like anyone
-   * next time (it answered the manifest, not its chunks).
-   */
+  /** One backoff step per incident: the requests a lost connection fails together count once. */
   private backoff(peer: PeerState): void {
-    this.vouched.delete(peer.key)
+    this.unvouch(peer)
     const now = this.o.now()
     if (peer.backoffUntil > now) return
     peer.failures++
@@ -457,8 +392,8 @@ export class Scheduler {
     if (this.hedgeable.at !== now) {
       const chunks: Array<{ index: number; key: string; at: number }> = []
       for (const p of this.peers.values()) {
-        if (!this.overdue(p)) continue
-        for (const [index, at] of p.inFlight) if (!this.done[index] && !p.arrived.has(index)) chunks.push({ index, key: p.key, at })
+        if (!p.pace.overdue(now)) continue
+        for (const [index, at] of p.pace.inFlight) if (!this.done[index] && p.pace.isAwaited(index)) chunks.push({ index, key: p.key, at })
       }
       this.hedgeable = { at: now, chunks: chunks.sort((a, b) => a.at - b.at) }
     }
@@ -466,7 +401,7 @@ export class Scheduler {
       const set = this.requesters.get(index)
       if (this.done[index] || !set?.has(key) || set.has(peer.key) || set.size >= this.o.endgameRequests || !has(peer, index)) continue
       const holder = this.peers.get(key)
-      if (holder && this.overdue(holder)) return index // still overdue (it may have delivered since the list was made)
+      if (holder?.pace.overdue(now)) return index // still overdue (it may have delivered since the list was made)
     }
     return undefined
   }
@@ -477,7 +412,7 @@ export class Scheduler {
    * do not turn the end of every download into duplicate traffic.
    */
   private endgamePick(peer: PeerState): number | undefined {
-    if (peer.inFlight.size >= ENDGAME_MAX_PER_PEER) return undefined
+    if (peer.pace.inFlight.size >= ENDGAME_MAX_PER_PEER) return undefined
     let best: number | undefined
     let bestCount = Infinity
     for (const [index, set] of this.requesters) {
