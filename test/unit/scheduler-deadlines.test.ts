@@ -137,6 +137,27 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
     assert.equal(s.report()[0]!.msPerChunk, 10 * 0.75) // samples: 10 ms, then 0 ms (pipelined behind it)
   })
 
+  it('a peer slow to start is given more time at each try (deadlines double), so it is used late, not never', () => {
+    const { s, tick } = clocked(10, { firstDeadlineMs: 1000, backoffBaseMs: 100 })
+    s.setPeer('late', all(10))
+    const firstChunkMs = 2500
+    const deadlines: number[] = []
+    for (;;) {
+      while (s.next('late') === undefined) tick(50) // backing off
+      const deadline = s.nextDeadlineIn()
+      deadlines.push(deadline)
+      if (deadline > firstChunkMs) break
+      tick(deadline)
+      assert.deepEqual(s.giveUpOverdue(), ['late'])
+    }
+    // 1 s, 2 s, then 4 s: the third try waits long enough for a first chunk that takes 2.5 s.
+    assert.deepEqual(deadlines, [1000, 2000, 4000])
+    tick(firstChunkMs)
+    assert.deepEqual(s.giveUpOverdue(), [])
+    s.arrived('late', 0) // every try asked for chunk 0 (the chunks of a dropped try go back)
+    assert.ok(s.isProven('late'))
+  })
+
   it('deadlines never exceed maxDeadlineMs (the request timeout)', () => {
     const { s, tick } = clocked(4, { firstDeadlineMs: 5000, maxDeadlineMs: 300 })
     s.setPeer('a', all(4))

@@ -11,6 +11,8 @@
  *   delivery for DEADLINE_FACTOR × its time per chunk, at least
  *   `deadlineFloorMs` (`firstDeadlineMs` before its first chunk).
  * - Given up on: GIVE_UP_FACTOR times that (at once if it never delivered).
+ * - Each time it is given up on without delivering since, its deadlines
+ *   double: a peer slow to start is used late, never shut out for good.
  * - No deadline longer than `maxDeadlineMs`.
  */
 
@@ -46,6 +48,8 @@ export class PeerPace {
   msPerChunk: number | undefined
   /** It delivered the manifest: no probing. Lost at its first failure. */
   vouched = false
+  /** Times given up on since its last delivery: each doubles its deadlines. */
+  private stalls = 0
   private lastDelivery = -Infinity
   /** The progress clock: its last answer, or when it last went from nothing awaited to something. */
   private progressAt = 0
@@ -80,6 +84,12 @@ export class PeerPace {
     this.msPerChunk = this.msPerChunk === undefined ? sample : this.msPerChunk + SMOOTHING * (sample - this.msPerChunk)
     this.lastDelivery = now
     this.progressAt = now
+    this.stalls = 0
+  }
+
+  /** It was given up on: more patience next time. */
+  gaveUp(): void {
+    this.stalls = Math.min(this.stalls + 1, 16)
   }
 
   /** It answered without a chunk (not found, bad bytes): a sign of life, not a delivery. */
@@ -117,7 +127,7 @@ export class PeerPace {
   private hedgeAfter(): number {
     const { firstDeadlineMs, deadlineFloorMs, maxDeadlineMs } = this.limits
     const allowed = this.msPerChunk === undefined ? firstDeadlineMs : Math.max(deadlineFloorMs, DEADLINE_FACTOR * this.msPerChunk)
-    return Math.min(allowed, maxDeadlineMs)
+    return Math.min(allowed * 2 ** this.stalls, maxDeadlineMs)
   }
 
   /** A peer that never delivered has nothing in progress to lose: it is dropped at its first deadline. */

@@ -287,6 +287,7 @@ export class Scheduler {
     const out: string[] = []
     for (const peer of this.peers.values()) {
       if (!peer.pace.pastGiveUp(now)) continue
+      peer.pace.gaveUp()
       this.returnChunks(peer)
       this.backoff(peer)
       out.push(peer.key)
