@@ -41,7 +41,8 @@ export interface DownloadProgress {
   stalled?: { chunks: number; bytes: number; first: number[] }
 }
 
-export interface ChunkFetchOptions {
+/** What a download is asked to do, and where its peers come from. */
+export interface DownloadJob {
   id: string
   store: ChunkStore
   downloadsDir: string
@@ -52,6 +53,9 @@ export interface ChunkFetchOptions {
   limits: DownloadLimits
   force?: boolean
   onProgress?: (progress: DownloadProgress) => void
+}
+
+export interface ChunkFetchOptions extends DownloadJob {
   manifest: Manifest
   /** The store entry's directory. */
   dir: string

@@ -5,15 +5,15 @@ import type { Manifest } from '../manifest.js'
 import { MAX_CHUNK_SIZE } from '../constants.js'
 import { ConnectionPool, peerKey } from '../pool.js'
 import { readPackedHave } from '../packed.js'
-import { type ChunkStore, assertSpace, sameFilesystem } from '../store.js'
+import { assertSpace, sameFilesystem } from '../store.js'
 import { PeerClient } from '../transfer/client.js'
 import { ChunkBuffers } from './chunk-buffers.js'
-import { ChunkFetch, type DownloadLimits, type DownloadProgress, type LivePeer, maxRequests } from './chunk-fetch.js'
+import { ChunkFetch, type DownloadJob, type DownloadLimits, maxRequests } from './chunk-fetch.js'
 import { fetchManifest } from './manifest-fetch.js'
 import type { PeerReport } from './scheduler.js'
 import type { StitchResult } from './stitcher.js'
 
-export type { DownloadLimits, DownloadProgress, LivePeer } from './chunk-fetch.js'
+export type { DownloadJob, DownloadLimits, DownloadProgress, LivePeer } from './chunk-fetch.js'
 
 /**
  * One download: manifest (verified against the id), resume from the store,
@@ -24,21 +24,11 @@ export type { DownloadLimits, DownloadProgress, LivePeer } from './chunk-fetch.j
  * manifest phase is manifest-fetch.ts, the chunk phase chunk-fetch.ts.
  */
 
-export interface DownloadOptions {
-  id: string
-  store: ChunkStore
-  downloadsDir: string
-  /** Live peers offering this id (address, TCP port, have-set). Called often; must be cheap. */
-  peers: (id: string) => LivePeer[]
-  /** Resolves when the peer view may have changed, or after `ms`. */
-  waitForPeers: (ms: number) => Promise<void>
-  limits: DownloadLimits
-  force?: boolean
+export interface DownloadOptions extends DownloadJob {
   log?: Logger
   signal?: AbortSignal
   now?: () => number
   onManifest?: (manifest: Manifest) => void
-  onProgress?: (progress: DownloadProgress) => void
 }
 
 export interface DownloadResult extends StitchResult {
