@@ -28,10 +28,11 @@ import { BROADCAST } from './swarm.js'
  *   huge-error → an error frame whose message is 1 MiB long
  *   error-body → an error frame that declares a 60 MiB body
  *   reset      → accepts, then resets the connection (RST) at the first chunk request
+ *   refuse     → resets every connection (RST) as soon as it is accepted
  * Manifests (except `forge` and `silent`) and correct chunks come from a real store.
  */
 export type Misbehaviour = 'random' | 'missing' | 'short' | 'long' | 'forge' | 'oversize' | 'undersize' | 'silent' | 'slow'
-  | 'trickle' | 'stall' | 'reorder' | 'huge-header' | 'huge-error' | 'error-body' | 'reset'
+  | 'trickle' | 'stall' | 'reorder' | 'huge-header' | 'huge-error' | 'error-body' | 'reset' | 'refuse'
 
 const MiB = 1024 * 1024
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -109,6 +110,7 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
   }
   const server = createServer((socket) => {
     connections++
+    if (o.mode === 'refuse') return void socket.resetAndDestroy()
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     const decoder = new FrameDecoder({ maxHeaderBytes: 16384, maxBodyBytes: 0 })

@@ -53,10 +53,10 @@ interface Attempt {
 /**
  * The manifest for `id`: from our own store when a previous run left it there,
  * otherwise from the first peer that returns bytes hashing to the id. Peers
- * are asked in a random order, FIRST_ASKED at once, then one more every
- * HEDGE_EVERY_MS while no valid manifest has come (and another at once when
- * one fails), so a silent peer costs a fraction of a second, never its
- * request timeout. The first valid manifest wins; the requests still out are
+ * are asked in a random order, those that have not failed yet first:
+ * FIRST_ASKED at once, then one more every HEDGE_EVERY_MS while no valid
+ * manifest has come, and another at once for each one that fails, so a
+ * silent peer costs a fraction of a second, never its request timeout. The first valid manifest wins; the requests still out are
  * abandoned and their connections closed. A peer that returns anything else
  * is recorded as a liar (the caller bans it). Waits for peers until `deadline`.
  */
@@ -70,8 +70,12 @@ class ManifestRace {
   private readonly attempts = new Map<string, Attempt>()
   /** When each candidate may be asked (again). */
   private readonly askAt = new Map<string, number>()
+  /** How often each candidate failed or was abandoned: fresh candidates are asked first. */
+  private readonly misses = new Map<string, number>()
   private readonly started: number
   private nextHedgeAt: number
+  /** Candidates that may be asked now: FIRST_ASKED, one per hedge interval, one per failure. */
+  private credits = FIRST_ASKED
   private winner: ManifestSource | undefined
   private lastError: P2PError | undefined
   private asked = 0
@@ -95,7 +99,7 @@ class ManifestRace {
         }
         const waiting = this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
-        const nextCheck = waiting ? Math.min(this.nextHedgeAt, this.nextSlowCheck()) - this.o.now() : 250
+        const nextCheck = waiting ? Math.min(this.nextHedgeAt, this.nextSlowCheck()) - this.o.now() : Math.min(250, this.nextSlowCheck() - this.o.now())
         await this.pause(Math.min(left, Math.max(1, nextCheck)))
       }
     } finally {
@@ -106,21 +110,28 @@ class ManifestRace {
   /** Ask candidates as the hedging rule allows; true when some wait for the next hedge. */
   private launch(): boolean {
     const now = this.o.now()
+    for (; now >= this.nextHedgeAt; this.nextHedgeAt += HEDGE_EVERY_MS) this.credits = Math.min(MAX_ASKED, this.credits + 1)
     const candidates = this.o.peers().filter((p) => !this.attempts.has(peerKey(p)) && (this.askAt.get(peerKey(p)) ?? 0) <= now)
-    // Random order: which peers answer first must not be for the peers to choose.
+    // Random order (which peers answer first must not be for the peers to choose), those that never failed first.
     for (let i = candidates.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1))
       ;[candidates[i], candidates[j]] = [candidates[j]!, candidates[i]!]
     }
+    const missesOf = (p: PeerAddress): number => this.misses.get(peerKey(p)) ?? 0
+    candidates.sort((a, b) => missesOf(b) - missesOf(a)) // popped from the end
     if (candidates.length > 0 && this.attempts.size >= MAX_ASKED) this.makeRoom(now)
-    while (candidates.length > 0 && this.attempts.size < MAX_ASKED) {
-      if (this.attempts.size >= FIRST_ASKED) {
-        if (now < this.nextHedgeAt) return true
-        this.nextHedgeAt = now + HEDGE_EVERY_MS
-      }
+    while (candidates.length > 0 && this.attempts.size < MAX_ASKED && this.credits > 0) {
+      this.credits--
       this.ask(candidates.pop()!)
     }
     return candidates.length > 0
+  }
+
+  /** A candidate failed or was abandoned: asked again later, after those that did not; another may be asked at once. */
+  private missed(key: string): void {
+    this.misses.set(key, (this.misses.get(key) ?? 0) + 1)
+    this.askAt.set(key, this.o.now() + RETRY_AFTER_MS)
+    this.credits = Math.min(MAX_ASKED, this.credits + 1)
   }
 
   /** Abandon the attempts that are too slow to deserve their slot (see MIN_RATE). */
@@ -132,7 +143,7 @@ class ManifestRace {
       this.o.log.debug({ peer: key, elapsed, received }, 'manifest request too slow; asking another peer')
       this.abandon(attempt)
       this.attempts.delete(key) // its slot is free now; its own cleanup comes later
-      this.askAt.set(key, now + RETRY_AFTER_MS)
+      this.missed(key)
     }
   }
 
@@ -168,8 +179,10 @@ class ManifestRace {
         this.o.log.debug({ peer: key, code: this.lastError.code, err: this.lastError.message }, 'manifest fetch failed')
       } finally {
         attempt.lease?.release()
-        if (this.attempts.get(key) === attempt) this.attempts.delete(key)
-        this.askAt.set(key, this.o.now() + RETRY_AFTER_MS)
+        if (this.attempts.get(key) === attempt) { // not abandoned
+          this.attempts.delete(key)
+          if (this.winner?.from !== key) this.missed(key)
+        }
         this.wake()
       }
     })()

@@ -11,8 +11,9 @@
  *   delivery for DEADLINE_FACTOR × its time per chunk, at least
  *   `deadlineFloorMs` (`firstDeadlineMs` before its first chunk).
  * - Given up on: GIVE_UP_FACTOR times that (at once if it never delivered).
- * - Each time it is given up on without delivering since, its deadlines
- *   double: a peer slow to start is used late, never shut out for good.
+ * - Each time it is given up on without delivering since, its give-up
+ *   deadline doubles (up to 4 ×): a peer slow to start is used late, never
+ *   shut out for good, while its chunks are still hedged on time.
  * - No deadline longer than `maxDeadlineMs`.
  */
 
@@ -38,6 +39,8 @@ const QUEUE_MS = 500
 const MIN_WINDOW = 2
 /** Weight of a new sample in the smoothed time per chunk (as TCP's RTT estimator). */
 const SMOOTHING = 1 / 4
+/** The give-up deadline doubles at most this many times. */
+const MAX_PATIENCE_DOUBLINGS = 2
 
 export class PeerPace {
   /** Chunk index → when it was requested: every request not finished (verified, failed or discarded). */
@@ -48,7 +51,7 @@ export class PeerPace {
   msPerChunk: number | undefined
   /** It delivered the manifest: no probing. Lost at its first failure. */
   vouched = false
-  /** Times given up on since its last delivery: each doubles its deadlines. */
+  /** Times given up on since its last delivery: each doubles its give-up deadline. */
   private stalls = 0
   private lastDelivery = -Infinity
   /** The progress clock: its last answer, or when it last went from nothing awaited to something. */
@@ -89,7 +92,7 @@ export class PeerPace {
 
   /** It was given up on: more patience next time. */
   gaveUp(): void {
-    this.stalls = Math.min(this.stalls + 1, 16)
+    this.stalls = Math.min(this.stalls + 1, MAX_PATIENCE_DOUBLINGS)
   }
 
   /** It answered without a chunk (not found, bad bytes): a sign of life, not a delivery. */
@@ -127,12 +130,12 @@ export class PeerPace {
   private hedgeAfter(): number {
     const { firstDeadlineMs, deadlineFloorMs, maxDeadlineMs } = this.limits
     const allowed = this.msPerChunk === undefined ? firstDeadlineMs : Math.max(deadlineFloorMs, DEADLINE_FACTOR * this.msPerChunk)
-    return Math.min(allowed * 2 ** this.stalls, maxDeadlineMs)
+    return Math.min(allowed, maxDeadlineMs)
   }
 
-  /** A peer that never delivered has nothing in progress to lose: it is dropped at its first deadline. */
+  /** A peer that never delivered has nothing in progress to lose: it is dropped at its first deadline (times its patience). */
   private giveUpAfter(): number {
-    if (this.msPerChunk === undefined) return this.hedgeAfter()
-    return Math.min(GIVE_UP_FACTOR * this.hedgeAfter(), this.limits.maxDeadlineMs)
+    const after = this.msPerChunk === undefined ? this.hedgeAfter() : GIVE_UP_FACTOR * this.hedgeAfter()
+    return Math.min(after * 2 ** this.stalls, this.limits.maxDeadlineMs)
   }
 }
