@@ -45,18 +45,19 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
     while (s.next('seeder') !== undefined) n++
     assert.equal(n, 8)
     assert.equal(s.windowOf('stranger'), 2)
-    // It never delivers: dropped at the first deadline, and probed like anyone next time.
-    tick(1000)
+    // It never delivers: dropped at twice the first deadline, and probed like anyone next time.
+    tick(2000)
     assert.deepEqual(s.giveUpOverdue(), ['seeder'])
     assert.equal(s.isProven('seeder'), false)
     assert.equal(s.windowOf('seeder'), 2)
   })
 
-  it('a peer that never delivers is overdue at its first deadline: no new work, dropped, its chunks go to others', () => {
+  it('a peer that never delivers: overdue at its first deadline (its chunks hedged, no new work), dropped at twice that', () => {
     const { s, tick } = clocked(8, { firstDeadlineMs: 1000 })
     s.setPeer('silent', all(8))
     assert.deepEqual([s.next('silent'), s.next('silent')], [0, 1])
     s.setPeer('honest', all(8))
+    s.vouch('honest')
     tick(999)
     assert.equal(s.isOverdue('silent'), false)
     assert.equal(s.nextDeadlineIn(), 1)
@@ -64,11 +65,13 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
     tick(1)
     assert.ok(s.isOverdue('silent'))
     assert.equal(s.next('silent'), undefined)
+    assert.deepEqual(s.giveUpOverdue(), [])
+    // Its chunks are hedged: the honest peer is asked for them first, oldest first.
+    assert.deepEqual([s.next('honest'), s.next('honest'), s.next('honest')], [0, 1, 2])
+    tick(1000)
     assert.deepEqual(s.giveUpOverdue(), ['silent'])
     assert.equal(s.inFlight('silent'), 0)
     assert.ok(s.readyIn('silent') > 0, 'it backs off')
-    // Its chunks are free again, in order.
-    assert.deepEqual([s.next('honest'), s.next('honest')], [0, 1])
     // The connection it was dropped with fails its requests later: no second backoff step, no strike.
     const before = s.readyIn('silent')
     s.failed('silent', 0, 'error')
@@ -137,11 +140,11 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
     assert.equal(s.report()[0]!.msPerChunk, 10 * 0.75) // samples: 10 ms, then 0 ms (pipelined behind it)
   })
 
-  it('a peer slow to start gets more patience at each try (give-up deadline 1 s, 2 s, 4 s), while its chunks are hedged at 1 s', () => {
+  it('a peer slow to start gets more patience at each try (dropped after 2 s, 4 s, then 8 s), while its chunks are hedged at 1 s', () => {
     const { s, tick } = clocked(10, { firstDeadlineMs: 1000, backoffBaseMs: 100 })
     s.setPeer('late', all(10))
     s.setPeer('other', all(10))
-    const firstChunkMs = 2500
+    const firstChunkMs = 5000
     const patience: number[] = []
     for (;;) {
       while (s.next('late') === undefined) tick(50) // backing off
@@ -154,8 +157,8 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
       if (waited >= firstChunkMs) break
       patience.push(waited + 100)
     }
-    assert.deepEqual(patience, [1000, 2000])
-    // The third try waits up to 4 s: long enough for a first chunk that takes 2.5 s.
+    assert.deepEqual(patience, [2000, 4000])
+    // The third try waits up to 8 s: long enough for a first chunk that takes 5 s.
     s.arrived('late', 0) // every try asked for chunk 0 (a dropped try's chunks go back)
     assert.ok(s.isProven('late'))
   })

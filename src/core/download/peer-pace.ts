@@ -10,7 +10,10 @@
  * - Overdue (hedge its chunks, give it nothing new): requests awaited and no
  *   delivery for DEADLINE_FACTOR × its time per chunk, at least
  *   `deadlineFloorMs` (`firstDeadlineMs` before its first chunk).
- * - Given up on: GIVE_UP_FACTOR times that (at once if it never delivered).
+ * - Given up on: GIVE_UP_FACTOR times that (twice that if it never
+ *   delivered: it has nothing in progress to lose, but a seeder just started
+ *   on a loaded machine may need a second to answer, and its late answer
+ *   still proves it).
  * - Each time it is given up on without delivering since, its give-up
  *   deadline doubles (up to 4 ×): a peer slow to start is used late, never
  *   shut out for good, while its chunks are still hedged on time.
@@ -32,8 +35,9 @@ export interface PaceLimits {
 
 /** Overdue after this many times a peer's time per chunk without a delivery. */
 const DEADLINE_FACTOR = 4
-/** Given up on after this many times its hedge deadline. */
+/** Given up on after this many times its hedge deadline (a peer that never delivered: the second). */
 const GIVE_UP_FACTOR = 4
+const GIVE_UP_FACTOR_UNPROVEN = 2
 /** Work queued per peer, in its own time per chunk; the window follows from it. */
 const QUEUE_MS = 500
 const MIN_WINDOW = 2
@@ -133,9 +137,8 @@ export class PeerPace {
     return Math.min(allowed, maxDeadlineMs)
   }
 
-  /** A peer that never delivered has nothing in progress to lose: it is dropped at its first deadline (times its patience). */
   private giveUpAfter(): number {
-    const after = this.msPerChunk === undefined ? this.hedgeAfter() : GIVE_UP_FACTOR * this.hedgeAfter()
+    const after = (this.msPerChunk === undefined ? GIVE_UP_FACTOR_UNPROVEN : GIVE_UP_FACTOR) * this.hedgeAfter()
     return Math.min(after * 2 ** this.stalls, this.limits.maxDeadlineMs)
   }
 }
