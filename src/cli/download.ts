@@ -17,11 +17,11 @@ import { chooseFile } from './prompt.js'
 const d = DEFAULT_DOWNLOAD_LIMITS
 const DOWNLOAD_SETTINGS = {
   ...pickSettings('chunksDir', 'downloadsDir', 'dictionary', 'udpPort', 'broadcast', 'staleAfter'),
-  wait: { flag: 'wait', valueName: '<seconds>', description: 'how long to wait for the file to be announced, and for a peer when some chunks have none', defaultValue: d.waitMs / 1000, parse: parseSeconds(0, 86400) },
-  window: { flag: 'window', valueName: '<n>', description: 'requests in flight per peer (pipeline depth)', defaultValue: d.window, parse: parseInteger(1, 256) },
+  wait: { flag: 'wait', valueName: '<seconds>', description: 'how long to wait for the file to be announced and its manifest to arrive, and for a peer when some chunks have none', defaultValue: d.waitMs / 1000, parse: parseSeconds(0, 86400) },
+  window: { flag: 'window', valueName: '<n>', description: 'requests in flight per peer at most (pipeline depth; a peer earns it by delivering)', defaultValue: d.window, parse: parseInteger(1, 256) },
   maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'TCP connections in total', defaultValue: d.maxConnections, parse: parseInteger(1, 4096) },
   connectTimeout: { flag: 'connect-timeout', valueName: '<seconds>', description: 'TCP connect timeout', defaultValue: d.connectTimeoutMs / 1000, parse: parseSeconds(0.05, 600) },
-  requestTimeout: { flag: 'request-timeout', valueName: '<seconds>', description: 'time a peer has to deliver one chunk', defaultValue: d.requestTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
+  requestTimeout: { flag: 'request-timeout', valueName: '<seconds>', description: 'the longest a peer may take to deliver a chunk (deadlines adapt to each peer\'s delivery below it)', defaultValue: d.requestTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
   maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes in memory at once (requests in flight + chunks not yet written; up to 8 MiB more may wait for the whole-file hash)', defaultValue: d.maxBufferedBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
   maxManifestBytes: { flag: 'max-manifest-bytes', valueName: '<size>', description: 'largest manifest accepted from a peer', defaultValue: d.maxManifestBytes, defaultLabel: '32MiB', parse: parseByteSize(1024, 1024 ** 3) },
 }

@@ -61,6 +61,7 @@ export const peerKey = (peer: PeerAddress): string => `${peer.address}:${peer.po
 export class ConnectionPool<C extends PooledConnection> {
   private readonly slots = new Map<string, Array<Slot<C>>>()
   private readonly connecting = new Map<string, Promise<Slot<C>>>()
+  private readonly connectAborts = new Map<string, AbortController>()
   private readonly waiters = new Map<string, Waiter[]>()
   private readonly options: Required<Omit<PoolOptions<C>, 'log'>> & { log: Logger }
   private readonly controller = new AbortController()
@@ -115,9 +116,11 @@ export class ConnectionPool<C extends PooledConnection> {
     }
   }
 
-  /** Close every connection to one peer (banned, or gone). */
+  /** Close every connection to one peer (banned, gone, or given up on), and abandon a connect under way. */
   closePeer(peer: PeerAddress): void {
-    for (const slot of [...(this.slots.get(peerKey(peer)) ?? [])]) this.drop(slot, 'closed by caller')
+    const key = peerKey(peer)
+    this.connectAborts.get(key)?.abort(new P2PError('E_CLOSED', `connecting to ${key} abandoned`))
+    for (const slot of [...(this.slots.get(key) ?? [])]) this.drop(slot, 'closed by caller')
   }
 
   close(): void {
@@ -146,8 +149,14 @@ export class ConnectionPool<C extends PooledConnection> {
   }
 
   private open(peer: PeerAddress, key: string, signal?: AbortSignal): Promise<Slot<C>> {
-    const signals = signal ? AbortSignal.any([signal, this.controller.signal]) : this.controller.signal
+    const abandon = new AbortController()
+    this.connectAborts.set(key, abandon)
+    const signals = AbortSignal.any([this.controller.signal, abandon.signal, ...(signal ? [signal] : [])])
     const pending = this.options.connect(peer, signals).then((connection) => {
+      if (abandon.signal.aborted) {
+        connection.close()
+        throw abandon.signal.reason
+      }
       const slot: Slot<C> = { connection, key, leases: 0, lastUsed: this.options.now() }
       if (this.closedPool) {
         connection.close()
@@ -161,6 +170,7 @@ export class ConnectionPool<C extends PooledConnection> {
       return slot
     }).finally(() => {
       this.connecting.delete(key)
+      this.connectAborts.delete(key)
       this.wake(key)
     })
     this.connecting.set(key, pending)

@@ -7,25 +7,32 @@ import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { type Misbehaviour, startLiar } from '../helpers/liar.js'
 import { freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
 
-interface Receipt { peers: Array<{ peer: string; bytes: number; banned?: string }> }
+interface Receipt { seconds: number; peers: Array<{ peer: string; bytes: number; banned?: string }> }
 
 /**
- * A misbehaving peer is the only one when the download starts; an honest
- * seeder joins a second later. Whatever the liar does, the file must come out
- * identical (FAULTS.md cases 3, 5, 6, 35).
+ * Misbehaving peers are the only ones when the download starts; an honest
+ * seeder joins a second later. Whatever the liars do, the file must come out
+ * identical (FAULTS.md cases 3, 5, 6, 35, 38, 40).
  */
-async function liarThenHonest(t: Cleanup, mode: Misbehaviour, extra: string[] = [], honest = true) {
+async function liarsThenHonest(t: Cleanup, modes: Misbehaviour[], extra: string[] = [], honest = true) {
   const dir = await tmpDir(t)
   const udp = await freeUdpPort()
   const size = 64 * 65536
   const sha = await randomFile(join(dir, 'target.bin'), size)
   const { id } = await split(join(dir, 'honest'), join(dir, 'target.bin'), ['--chunk-size', '64KiB'])
-  const liar = await startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode })
+  const liars = await Promise.all(modes.map((mode) => startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode })))
   const download = runDownload(join(dir, 'd'), udp, ['target.bin', '--window', '4', ...extra])
   await new Promise((r) => setTimeout(r, 1000))
   if (honest) await startSeeder(t, join(dir, 'honest'), udp)
   const r = await download
-  return { dir, sha, liar, r, receipt: r.result as unknown as Receipt }
+  const receipt = r.result as unknown as Receipt
+  const peerOf = (liar: { port: number }) => receipt.peers.find((p) => p.peer.endsWith(`:${liar.port}`))
+  return { dir, sha, liars, r, receipt, peerOf }
+}
+
+async function liarThenHonest(t: Cleanup, mode: Misbehaviour, extra: string[] = [], honest = true) {
+  const run = await liarsThenHonest(t, [mode], extra, honest)
+  return { ...run, liar: run.liars[0]! }
 }
 
 describe('a hostile peer beside an honest seeder', () => {
@@ -66,6 +73,42 @@ describe('a hostile peer beside an honest seeder', () => {
       assert.equal(await sha256File(join(dir, 'd', 'downloads', 'target.bin')), sha)
     })
   }
+
+  it('responses that break the protocol (wrong size, wrong index, huge header, huge error, error with a body): refused unread, each liar banned', async (t) => {
+    const modes = ['undersize', 'reorder', 'huge-header', 'huge-error', 'error-body'] as const
+    const { dir, sha, r, liars, peerOf, receipt } = await liarsThenHonest(t, [...modes])
+    assert.equal(r.code, 0, r.log)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'target.bin')), sha)
+    liars.forEach((liar, i) => {
+      const p = peerOf(liar)
+      assert.equal(p?.bytes, 0, modes[i])
+      assert.match(p?.banned ?? '', /broke the protocol/, `${modes[i]}: ${JSON.stringify(receipt.peers)}`)
+    })
+  })
+
+  it('peers that trickle, stall mid-body, reset or never answer: dropped at their deadline, not banned', async (t) => {
+    const modes = ['trickle', 'stall', 'reset', 'silent'] as const
+    const { dir, sha, r, liars, peerOf, receipt } = await liarsThenHonest(t, [...modes])
+    assert.equal(r.code, 0, r.log)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'target.bin')), sha)
+    liars.forEach((liar, i) => {
+      const p = peerOf(liar)
+      assert.equal(p?.banned, undefined, `${modes[i]}: ${JSON.stringify(receipt.peers)}`)
+      assert.equal(p?.bytes ?? 0, 0, modes[i])
+    })
+    // Generous: their chunks move on at their first deadline (1 s), not at the 30 s request timeout.
+    assert.ok(receipt.seconds < 15, `${receipt.seconds} s`)
+  })
+
+  it('a slow but honest peer is used (less), never banned', async (t) => {
+    const { dir, sha, r, receipt, liar } = await liarThenHonest(t, 'slow')
+    assert.equal(r.code, 0, r.log)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'target.bin')), sha)
+    const slow = receipt.peers.find((q) => q.peer.endsWith(`:${liar.port}`))!
+    const honest = receipt.peers.find((q) => !q.peer.endsWith(`:${liar.port}`))!
+    assert.equal(slow.banned, undefined)
+    assert.ok(slow.bytes > 0 && slow.bytes < honest.bytes, JSON.stringify(receipt.peers))
+  })
 
   it('the only peer serving corrupt data: exit 5 (E_CHECKSUM), no output file', async (t) => {
     const { dir, r } = await liarThenHonest(t, 'random', ['--wait', '1'], false)

@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises'
 import { type AddressInfo, type Socket, createServer } from 'node:net'
 import { join } from 'node:path'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { encodeAnnouncements } from '../../src/core/discovery/announcement.js'
-import { FrameDecoder, encodeFrame } from '../../src/core/transfer/framing.js'
+import { decodeDatagram, encodeAnnouncements } from '../../src/core/discovery/announcement.js'
+import { FrameDecoder, encodeFrame, encodeHeader } from '../../src/core/transfer/framing.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { BROADCAST } from './swarm.js'
 
@@ -17,11 +17,24 @@ import { BROADCAST } from './swarm.js'
  *   short      → the right header, one byte less, then closes the connection
  *   long       → the right chunk plus one extra byte
  *   forge      → a forged manifest (does not hash to the id)
+ *   oversize   → a chunk header claiming ~60 MiB (a different size each time), then streams that many bytes
+ *   undersize  → a chunk header claiming half the chunk, then that half
+ *   silent     → accepts, reads, never answers anything (not even the manifest)
+ *   slow       → the right bytes, each response `delayMs` (default 200 ms) after the previous one
+ *   trickle    → the right header, then the body 512 bytes every 100 ms
+ *   stall      → the right header and half the body, then nothing
+ *   reorder    → the right bytes under another chunk's index
+ *   huge-header → a length prefix of 0xFFFFFFFF, then garbage
+ *   huge-error → an error frame whose message is 1 MiB long
+ *   error-body → an error frame that declares a 60 MiB body
+ *   reset      → accepts, then resets the connection (RST) at the first chunk request
+ *   refuse     → resets every connection (RST) as soon as it is accepted
  *   escape     → error frames full of terminal escapes for every request (ESCAPE_TEXT), and a second
  *                announcement of files whose names hold the same (issue 14, FAULTS.md case 41)
- * Manifests (except `forge`) and correct chunks come from a real store.
+ * Manifests (except `forge` and `silent`) and correct chunks come from a real store.
  */
-export type Misbehaviour = 'random' | 'missing' | 'short' | 'long' | 'forge' | 'escape'
+export type Misbehaviour = 'random' | 'missing' | 'short' | 'long' | 'forge' | 'oversize' | 'undersize' | 'silent' | 'slow'
+  | 'trickle' | 'stall' | 'reorder' | 'huge-header' | 'huge-error' | 'error-body' | 'reset' | 'refuse' | 'escape'
 
 // --- escape mode (FAULTS.md case 41) ---
 /** Erase the line, forge a green "Downloaded:", set the title, write the clipboard (OSC 52), reverse text, 8-bit CSI. */
@@ -37,52 +50,120 @@ function escapeAnnouncement(port: number, id: string, size: number): Buffer[] {
 }
 // --- end of escape mode ---
 
-export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: string; name: string; id: string; mode: Misbehaviour }) {
+const MiB = 1024 * 1024
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Write `total` filler bytes, respecting backpressure, until done or the socket dies. */
+async function stream(socket: Socket, total: number): Promise<void> {
+  const piece = Buffer.alloc(MiB, 0x5a)
+  for (let sent = 0; sent < total && !socket.destroyed;) {
+    const n = Math.min(piece.length, total - sent)
+    sent += n
+    if (!socket.write(piece.subarray(0, n))) {
+      await new Promise<void>((resolve) => {
+        const done = () => { socket.off('drain', done); socket.off('close', done); resolve() }
+        socket.on('drain', done)
+        socket.on('close', done)
+      })
+    }
+  }
+}
+
+export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: string; name: string; id: string; mode: Misbehaviour; delayMs?: number }) {
   const entry = join(o.storeDir, 'chunks', o.name)
   const manifest = await readFile(join(entry, 'manifest.json'))
   const m = JSON.parse(manifest.toString()) as { size: number; chunks: string[] }
   const chunk = (index: number) => readFile(join(entry, `${String(index).padStart(6, '0')}.chunk`))
   let chunkRequests = 0
+  let connections = 0
   const sockets = new Set<Socket>()
+  const answer = async (socket: Socket, header: Record<string, unknown>): Promise<void> => {
+    if (o.mode === 'silent') return
+    if (o.mode === 'escape') return void socket.write(escapeFrame())
+    if (header.type === 'manifest') {
+      const body = o.mode === 'forge' ? Buffer.concat([manifest.subarray(0, -1), Buffer.from(' }')]) : manifest
+      socket.write(encodeFrame({ type: 'manifest', id: o.id }, body))
+      return
+    }
+    chunkRequests++
+    const index = header.index as number
+    const good = await chunk(index)
+    const chunkHeader = (size: number, at = index) => encodeHeader({ type: 'chunk', id: o.id, index: at, size })
+    switch (o.mode) {
+      case 'random': return void socket.write(encodeFrame({ type: 'chunk', id: o.id, index }, randomBytes(good.length)))
+      case 'missing':
+        if (index % 2 === 1) return void socket.write(encodeFrame({ type: 'error', code: 'E_NOT_FOUND', message: 'no such chunk here' }))
+        break
+      case 'short': return void socket.end(Buffer.concat([chunkHeader(good.length), good.subarray(0, -1)]))
+      case 'long': return void socket.write(Buffer.concat([encodeFrame({ type: 'chunk', id: o.id, index }, good), Buffer.from([0x42])]))
+      case 'oversize': {
+        const claim = 60 * MiB - index
+        socket.write(chunkHeader(claim))
+        return stream(socket, claim)
+      }
+      case 'undersize': return void socket.write(Buffer.concat([chunkHeader(good.length >> 1), good.subarray(0, good.length >> 1)]))
+      case 'slow': await sleep(o.delayMs ?? 200); break
+      case 'trickle':
+        socket.write(chunkHeader(good.length))
+        for (let at = 0; at < good.length && !socket.destroyed; at += 512) {
+          socket.write(good.subarray(at, at + 512))
+          await sleep(100)
+        }
+        return
+      case 'stall': // and nothing more on this connection
+        socket.write(Buffer.concat([chunkHeader(good.length), good.subarray(0, good.length >> 1)]))
+        return new Promise<void>(() => undefined)
+      case 'reorder': return void socket.write(Buffer.concat([chunkHeader(good.length, index + 1), good]))
+      case 'huge-header': return void socket.write(Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), randomBytes(4096)]))
+      case 'huge-error': return void socket.write(encodeFrame({ type: 'error', code: 'E_NOT_FOUND', message: 'x'.repeat(MiB) }))
+      case 'error-body': {
+        socket.write(encodeHeader({ type: 'error', code: 'E_NOT_FOUND', message: 'no', size: 60 * MiB }))
+        return stream(socket, 60 * MiB)
+      }
+      case 'reset': return void socket.resetAndDestroy()
+      default: break
+    }
+    socket.write(encodeFrame({ type: 'chunk', id: o.id, index }, good))
+  }
   const server = createServer((socket) => {
+    connections++
+    if (o.mode === 'refuse') return void socket.resetAndDestroy()
     sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
     const decoder = new FrameDecoder({ maxHeaderBytes: 16384, maxBodyBytes: 0 })
     let queue = Promise.resolve()
     socket.on('error', () => undefined)
     socket.on('data', (segment) => {
-      for (const { header } of decoder.push(segment)) {
-        queue = queue.then(async () => {
-          if (o.mode === 'escape') return void socket.write(escapeFrame())
-          if (header.type === 'manifest') {
-            const body = o.mode === 'forge' ? Buffer.concat([manifest.subarray(0, -1), Buffer.from(' }')]) : manifest
-            socket.write(encodeFrame({ type: 'manifest', id: o.id }, body))
-            return
-          }
-          chunkRequests++
-          const index = header.index as number
-          const good = await chunk(index)
-          if (o.mode === 'random') socket.write(encodeFrame({ type: 'chunk', id: o.id, index }, randomBytes(good.length)))
-          else if (o.mode === 'missing' && index % 2 === 1) socket.write(encodeFrame({ type: 'error', code: 'E_NOT_FOUND', message: 'no such chunk here' }))
-          else if (o.mode === 'short') socket.end(Buffer.concat([encodeFrame({ type: 'chunk', id: o.id, index, size: good.length }), good.subarray(0, -1)]))
-          else if (o.mode === 'long') socket.write(Buffer.concat([encodeFrame({ type: 'chunk', id: o.id, index }, good), Buffer.from([0x42])]))
-          else socket.write(encodeFrame({ type: 'chunk', id: o.id, index }, good))
-        }).catch(() => undefined)
+      let frames
+      try {
+        frames = decoder.push(segment)
+      } catch {
+        return void socket.destroy()
       }
+      for (const { header } of frames) queue = queue.then(() => answer(socket, header)).catch(() => undefined)
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
   const port = (server.address() as AddressInfo).port
+  // Bound to the discovery port, as an announcer is: it answers a downloader's query at once, like any seeder.
   const udp = createSocket({ type: 'udp4', reuseAddr: true })
-  await new Promise<void>((resolve) => udp.bind(0, () => resolve()))
+  await new Promise<void>((resolve) => udp.bind(o.udpPort, () => resolve()))
   udp.setBroadcast(true)
-  const [datagram] = encodeAnnouncements('1ia71ia71ia71ia7', port, [{ id: o.id, name: o.name, size: m.size, have: Bitfield.full(m.chunks.length) }])
+  const peerId = `1ia7${randomBytes(6).toString('hex')}`
+  const [datagram] = encodeAnnouncements(peerId, port, [{ id: o.id, name: o.name, size: m.size, have: Bitfield.full(m.chunks.length) }])
   const extra = o.mode === 'escape' ? escapeAnnouncement(port, o.id, m.size) : []
-  const timer = setInterval(() => { for (const d of [datagram!, ...extra]) udp.send(d, o.udpPort, BROADCAST) }, 100)
+  const announce = () => { for (const d of [datagram!, ...extra]) udp.send(d, o.udpPort, BROADCAST) }
+  udp.on('message', (bytes) => {
+    try {
+      if (decodeDatagram(bytes).type === 'query') announce()
+    } catch { /* not for us */ }
+  })
+  const timer = setInterval(announce, 100)
   onCleanup(t, () => {
     clearInterval(timer)
     udp.close()
     for (const s of sockets) s.destroy()
     server.close()
   })
-  return { port, requests: () => chunkRequests }
+  return { port, requests: () => chunkRequests, connections: () => connections }
 }

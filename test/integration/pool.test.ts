@@ -88,4 +88,23 @@ describe('connection pool', () => {
     pool.close()
     await assert.rejects(pool.acquire(peers[0]!), (e) => hasCode(e, 'E_CLOSED'))
   })
+
+  it('closePeer abandons a connect under way: every acquire waiting on it rejects at once', async (t) => {
+    // A connect that never completes on its own (a peer whose SYN goes unanswered): only its signal ends it.
+    let connects = 0
+    const pool = new ConnectionPool<PeerClient>({
+      connect: (_peer, signal) => new Promise((_resolve, reject) => {
+        connects++
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+      }),
+    })
+    onCleanup(t, () => pool.close())
+    const peer = { address: '127.0.0.1', port: 9 }
+    const waiting = [pool.acquire(peer), pool.acquire(peer)]
+    await new Promise((r) => setImmediate(r))
+    pool.closePeer(peer)
+    for (const w of waiting) await assert.rejects(w, (e) => hasCode(e, 'E_CLOSED'))
+    assert.equal(connects, 1)
+    assert.equal(pool.size, 0)
+  })
 })

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { hasCode } from '../../src/core/errors.js'
-import { FrameDecoder, type Frame, encodeFrame } from '../../src/core/transfer/framing.js'
+import { P2PError, hasCode } from '../../src/core/errors.js'
+import { FrameDecoder, type Frame, type FrameLimits, encodeFrame } from '../../src/core/transfer/framing.js'
 import { parseRequest, parseResponse } from '../../src/core/transfer/messages.js'
 
 const limits = { maxHeaderBytes: 16 * 1024, maxBodyBytes: 1 << 20 }
 const ID = 'ab'.repeat(32)
 
-function decodeAll(segments: Buffer[], l = limits): Frame[] {
+function decodeAll(segments: Buffer[], l: FrameLimits = limits): Frame[] {
   const d = new FrameDecoder(l)
   return segments.flatMap((s) => d.push(s))
 }
@@ -48,10 +48,21 @@ describe('frame codec', () => {
     }), { numRuns: 300 })
   })
 
+  it('property: with its own body buffers starting tiny (they grow as bytes arrive), any cutting decodes the same frames', () => {
+    fc.assert(fc.property(fc.array(frameArb, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 }), fc.integer({ min: 1, max: 600 }), (frames, cuts, first) => {
+      const stream = Buffer.concat(frames.map((f) => encodeFrame(f.header, f.body)))
+      const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b)
+      const segments = [...points, stream.length].map((p, i, all) => Buffer.from(stream.subarray(i === 0 ? 0 : all[i - 1]!, p)))
+      const decoded = decodeAll(segments, { ...limits, firstBodyBytes: first })
+      assert.deepEqual(decoded.map((d) => Buffer.from(d.body ?? [])), frames.map((f) => Buffer.from(f.body ?? [])))
+    }), { numRuns: 300 })
+  })
+
   it('property: reading bodies straight into bodyWindow() (as PeerClient does) decodes the same frames as pushing', () => {
     fc.assert(fc.property(fc.array(frameArb, { minLength: 1, maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 30 }), (frames, reads) => {
       const stream = Buffer.concat(frames.map((f) => encodeFrame(f.header, f.body)))
-      const d = new FrameDecoder({ ...limits, allocate: (size) => Buffer.alloc(size) })
+      // Odd sizes come from `allocate`, even ones go into the decoder's own (growing) buffers.
+      const d = new FrameDecoder({ ...limits, firstBodyBytes: 100, allocate: (size) => (size % 2 === 1 ? Buffer.alloc(size) : undefined) })
       const decoded: Frame[] = []
       // A socket that delivers at most `reads[i]` bytes per read, into whatever buffer the reader offers.
       for (let at = 0, i = 0; at < stream.length; i++) {
@@ -81,6 +92,41 @@ describe('frame codec', () => {
         return hasCode(err, 'E_BAD_FRAME') || hasCode(err, 'E_TOO_LARGE')
       }
     }), { numRuns: 3000 })
+  })
+
+  it('property: a header claiming a huge body costs memory in proportion to the body bytes that actually came', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 1 << 20 }), fc.array(fc.integer({ min: 1, max: 4096 }), { maxLength: 20 }), (claim, pieces) => {
+      const d = new FrameDecoder({ ...limits, firstBodyBytes: 1024 })
+      d.push(encodeFrame({ type: 'manifest', size: claim }))
+      let received = 0
+      for (const n of pieces) {
+        const piece = Buffer.alloc(Math.min(n, claim - received))
+        if (piece.length === 0) break
+        received += piece.length
+        d.push(piece)
+      }
+      return received === claim || d.buffered <= Math.max(1024, 2 * received)
+    }), { numRuns: 300 })
+  })
+
+  it('checkHeader refuses a frame before its body is allocated or read; frames before it are still delivered', () => {
+    let allocations = 0
+    const seen: Array<number | undefined> = []
+    const d = new FrameDecoder({
+      ...limits,
+      allocate: (size) => { allocations++; return Buffer.alloc(size) },
+      checkHeader: (header, size) => {
+        seen.push(size)
+        if (header.lie === true) throw new P2PError('E_BAD_FRAME', `declared ${size} bytes`)
+      },
+    })
+    const frames = d.push(Buffer.concat([encodeFrame({ n: 1 }, Buffer.from('ok')), encodeFrame({ lie: true }, Buffer.alloc(1000))]))
+    assert.equal(frames.length, 1)
+    assert.equal(allocations, 1)
+    assert.deepEqual(seen, [2, 1000])
+    assert.ok(hasCode(d.failure, 'E_BAD_FRAME'))
+    assert.equal(d.bodyWindow(), undefined)
+    assert.throws(() => d.push(Buffer.from('x')), (e) => hasCode(e, 'E_BAD_FRAME'))
   })
 
   it('refuses a length prefix of 0xFFFFFFFF (or anything over the cap) before buffering the header', () => {

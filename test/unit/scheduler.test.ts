@@ -23,7 +23,7 @@ describe('scheduler', () => {
   })
 
   it('never hands one chunk to two peers before the endgame, and finishes', () => {
-    const s = new Scheduler(6)
+    const s = new Scheduler(6, { probeWindow: 3 })
     s.setPeer('a', all(6))
     s.setPeer('b', all(6))
     const taken = new Set<number>()
@@ -53,7 +53,7 @@ describe('scheduler', () => {
   })
 
   it('bans a peer after maxStrikes bad chunks and gives its chunks to others', () => {
-    const s = new Scheduler(8, { maxStrikes: 3 })
+    const s = new Scheduler(8, { maxStrikes: 3, probeWindow: 8 })
     s.setPeer('liar', all(8))
     s.setPeer('honest', all(8))
     for (let strike = 1; strike <= 3; strike++) {

@@ -1,7 +1,7 @@
 import { P2PError, hasCode } from '../errors.js'
 import type { Logger } from '../log.js'
 import { type Manifest, manifestId, parseManifest } from '../manifest.js'
-import { type ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
+import { type ConnectionPool, type Lease, type PeerAddress, peerKey } from '../pool.js'
 import type { ChunkStore } from '../store.js'
 import type { PeerClient } from '../transfer/client.js'
 
@@ -12,13 +12,7 @@ export interface ManifestSource {
   from: string | undefined
 }
 
-/**
- * The manifest for `id`: from our own store when a previous run left it there,
- * otherwise from the first peer that returns bytes hashing to the id. A peer
- * that returns anything else is recorded as a liar (the caller bans it).
- * Waits for peers until `deadline`.
- */
-export async function fetchManifest(o: {
+export interface ManifestFetchOptions {
   id: string
   store: ChunkStore
   pool: ConnectionPool<PeerClient>
@@ -30,42 +24,197 @@ export async function fetchManifest(o: {
   signal: AbortSignal
   onLiar: (key: string, reason: string) => void
   waitForPeers: (ms: number) => Promise<void>
-}): Promise<ManifestSource> {
+}
+
+/** Candidates asked at once at the start. */
+const FIRST_ASKED = 2
+/** One more candidate every this long while none has answered (a hedged request). */
+const HEDGE_EVERY_MS = 250
+/** Candidates asked at once, at most. */
+const MAX_ASKED = 8
+/** A candidate that failed is asked again after this long. */
+const RETRY_AFTER_MS = 1000
+/**
+ * When every slot is taken and other candidates wait, an attempt that has
+ * received less than this rate (bytes/s) since it was asked, after at least
+ * SLOW_AFTER_MS, makes room: silent and trickling peers cannot hold the slots.
+ */
+const MIN_RATE = 1024 * 1024
+const SLOW_AFTER_MS = 1000
+
+interface Attempt {
+  abandon: AbortController
+  lease: Lease<PeerClient> | undefined
+  askedAt: number
+  /** The connection's bytesReceived when the request went out. */
+  bytesAtAsk: number
+}
+
+/**
+ * The manifest for `id`: from our own store when a previous run left it there,
+ * otherwise from the first peer that returns bytes hashing to the id. Peers
+ * are asked in a random order, those that have not failed yet first:
+ * FIRST_ASKED at once, then one more every HEDGE_EVERY_MS while no valid
+ * manifest has come, and another at once for each one that fails, so a
+ * silent peer costs a fraction of a second, never its request timeout. The first valid manifest wins; the requests still out are
+ * abandoned and their connections closed. A peer that returns anything else
+ * is recorded as a liar (the caller bans it). Waits for peers until `deadline`.
+ */
+export async function fetchManifest(o: ManifestFetchOptions): Promise<ManifestSource> {
   const local = await o.store.get(o.id)
   if (local) return { bytes: local.manifestBytes, manifest: local.manifest, from: undefined }
-  const tried = new Map<string, number>()
-  let lastError: P2PError | undefined
-  for (;;) {
-    o.signal.throwIfAborted()
-    const candidates = o.peers().filter((p) => (tried.get(peerKey(p)) ?? 0) <= o.now())
-    for (const peer of candidates) {
-      const key = peerKey(peer)
-      tried.set(key, o.now() + 1000)
-      let lease
-      try {
-        lease = await o.pool.acquire(peer, o.signal)
-        const bytes = await lease.connection.fetchManifest(o.id)
-        if (manifestId(bytes) !== o.id) {
-          o.onLiar(key, 'sent a manifest that does not hash to the id')
-          continue
+  return new ManifestRace(o).run()
+}
+
+class ManifestRace {
+  private readonly attempts = new Map<string, Attempt>()
+  /** When each candidate may be asked (again). */
+  private readonly askAt = new Map<string, number>()
+  /** How often each candidate failed or was abandoned: fresh candidates are asked first. */
+  private readonly misses = new Map<string, number>()
+  private readonly started: number
+  private nextHedgeAt: number
+  /** Candidates that may be asked now: FIRST_ASKED, one per hedge interval, one per failure. */
+  private credits = FIRST_ASKED
+  private winner: ManifestSource | undefined
+  private lastError: P2PError | undefined
+  private asked = 0
+  private wake: () => void = () => undefined
+  private peerWait: Promise<void> | undefined
+
+  constructor(private readonly o: ManifestFetchOptions) {
+    this.started = o.now()
+    this.nextHedgeAt = this.started + HEDGE_EVERY_MS
+  }
+
+  async run(): Promise<ManifestSource> {
+    try {
+      for (;;) {
+        this.o.signal.throwIfAborted()
+        if (this.winner) return this.winner
+        const left = this.o.deadline - this.o.now()
+        if (left <= 0) {
+          const why = this.lastError ? ` (last error: ${this.lastError.message} [${this.lastError.code}])` : ''
+          throw new P2PError('E_NOT_FOUND', `no peer delivered the manifest of ${this.o.id.slice(0, 12)}… in time${why}: is a seeder running?`)
         }
-        const manifest = parseManifest(bytes, { expectedId: o.id, maxBytes: o.maxManifestBytes })
-        o.log.info({ peer: key, name: manifest.name, size: manifest.size }, 'manifest received')
-        return { bytes, manifest, from: key }
-      } catch (err) {
-        if (o.signal.aborted) throw o.signal.reason
-        if (hasCode(err, 'E_BAD_MANIFEST')) o.onLiar(key, err.message)
-        lastError = hasCode(err) ? err : new P2PError('E_INTERNAL', String(err))
-        o.log.debug({ peer: key, code: lastError.code, err: lastError.message }, 'manifest fetch failed')
-      } finally {
-        lease?.release()
+        const waiting = this.launch()
+        // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
+        const nextCheck = waiting ? Math.min(this.nextHedgeAt, this.nextSlowCheck()) - this.o.now() : Math.min(250, this.nextSlowCheck() - this.o.now())
+        await this.pause(Math.min(left, Math.max(1, nextCheck)))
       }
+    } finally {
+      this.abandonAll()
     }
-    const left = o.deadline - o.now()
-    if (left <= 0) {
-      const why = lastError ? ` (last error: ${lastError.message} [${lastError.code}])` : ''
-      throw new P2PError('E_NOT_FOUND', `no peer delivered the manifest of ${o.id.slice(0, 12)}… in time${why}: is a seeder running?`)
+  }
+
+  /** Ask candidates as the hedging rule allows; true when some wait for the next hedge. */
+  private launch(): boolean {
+    const now = this.o.now()
+    for (; now >= this.nextHedgeAt; this.nextHedgeAt += HEDGE_EVERY_MS) this.credits = Math.min(MAX_ASKED, this.credits + 1)
+    const candidates = this.o.peers().filter((p) => !this.attempts.has(peerKey(p)) && (this.askAt.get(peerKey(p)) ?? 0) <= now)
+    // Random order (which peers answer first must not be for the peers to choose), those that never failed first.
+    for (let i = candidates.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1))
+      ;[candidates[i], candidates[j]] = [candidates[j]!, candidates[i]!]
     }
-    await o.waitForPeers(Math.min(left, 250))
+    const missesOf = (p: PeerAddress): number => this.misses.get(peerKey(p)) ?? 0
+    candidates.sort((a, b) => missesOf(b) - missesOf(a)) // popped from the end
+    if (candidates.length > 0 && this.attempts.size >= MAX_ASKED) this.makeRoom(now)
+    while (candidates.length > 0 && this.attempts.size < MAX_ASKED && this.credits > 0) {
+      this.credits--
+      this.ask(candidates.pop()!)
+    }
+    return candidates.length > 0
+  }
+
+  /** A candidate failed or was abandoned: asked again later, after those that did not; another may be asked at once. */
+  private missed(key: string): void {
+    this.misses.set(key, (this.misses.get(key) ?? 0) + 1)
+    this.askAt.set(key, this.o.now() + RETRY_AFTER_MS)
+    this.credits = Math.min(MAX_ASKED, this.credits + 1)
+  }
+
+  /** Abandon the attempts that are too slow to deserve their slot (see MIN_RATE). */
+  private makeRoom(now: number): void {
+    for (const [key, attempt] of this.attempts) {
+      const elapsed = now - attempt.askedAt
+      const received = (attempt.lease?.connection.bytesReceived ?? attempt.bytesAtAsk) - attempt.bytesAtAsk
+      if (elapsed < SLOW_AFTER_MS || received >= (MIN_RATE * elapsed) / 1000) continue
+      this.o.log.debug({ peer: key, elapsed, received }, 'manifest request too slow; asking another peer')
+      this.abandon(attempt)
+      this.attempts.delete(key) // its slot is free now; its own cleanup comes later
+      this.missed(key)
+    }
+  }
+
+  /** When the oldest attempt may be judged too slow. */
+  private nextSlowCheck(): number {
+    let at = Infinity
+    for (const attempt of this.attempts.values()) at = Math.min(at, attempt.askedAt + SLOW_AFTER_MS)
+    return Math.max(at, this.o.now() + 50)
+  }
+
+  private ask(peer: PeerAddress): void {
+    const key = peerKey(peer)
+    const attempt: Attempt = { abandon: new AbortController(), lease: undefined, askedAt: this.o.now(), bytesAtAsk: 0 }
+    this.attempts.set(key, attempt)
+    this.asked++
+    void (async () => {
+      try {
+        attempt.lease = await this.o.pool.acquire(peer, AbortSignal.any([this.o.signal, attempt.abandon.signal]))
+        attempt.bytesAtAsk = attempt.lease.connection.bytesReceived
+        const bytes = await attempt.lease.connection.fetchManifest(this.o.id, this.o.maxManifestBytes)
+        if (manifestId(bytes) !== this.o.id) {
+          this.o.onLiar(key, 'sent a manifest that does not hash to the id')
+          return
+        }
+        const manifest = parseManifest(bytes, { expectedId: this.o.id, maxBytes: this.o.maxManifestBytes })
+        if (this.winner) return
+        this.winner = { bytes, manifest, from: key }
+        this.o.log.info({ peer: key, name: manifest.name, size: manifest.size, ms: this.o.now() - this.started, asked: this.asked }, 'manifest received')
+      } catch (err) {
+        if (attempt.abandon.signal.aborted || this.o.signal.aborted) return
+        if (hasCode(err, 'E_BAD_MANIFEST')) this.o.onLiar(key, err.message)
+        this.lastError = hasCode(err) ? err : new P2PError('E_INTERNAL', String(err))
+        this.o.log.debug({ peer: key, code: this.lastError.code, err: this.lastError.message }, 'manifest fetch failed')
+      } finally {
+        attempt.lease?.release()
+        if (this.attempts.get(key) === attempt) { // not abandoned
+          this.attempts.delete(key)
+          if (this.winner?.from !== key) this.missed(key)
+        }
+        this.wake()
+      }
+    })()
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let settled = false
+      const done = (): void => {
+        if (settled) return // a wait for the peer view outlives the pause that started it
+        settled = true
+        clearTimeout(timer)
+        this.o.signal.removeEventListener('abort', done)
+        if (this.wake === done) this.wake = () => undefined
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.wake = done
+      this.o.signal.addEventListener('abort', done, { once: true })
+      // One wait for the peer view at a time (each one holds a timer until it fires).
+      this.peerWait ??= this.o.waitForPeers(250).finally(() => { this.peerWait = undefined })
+      void this.peerWait.then(done)
+    })
+  }
+
+  /** Requests still out after the race: their connections are closed (nothing else of theirs is wanted). */
+  private abandonAll(): void {
+    for (const attempt of this.attempts.values()) this.abandon(attempt)
+  }
+
+  private abandon(attempt: Attempt): void {
+    attempt.abandon.abort(new P2PError('E_CLOSED', 'manifest request abandoned'))
+    attempt.lease?.connection.close()
   }
 }

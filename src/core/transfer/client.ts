@@ -2,18 +2,28 @@ import { type Socket, connect } from 'node:net'
 import { P2PError, hasCode } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
 import { DEFAULT_MAX_HEADER_BYTES } from '../constants.js'
-import { type Frame, FrameDecoder, encodeFrame } from './framing.js'
-import { errorFromResponse, parseResponse } from './messages.js'
+import { type Frame, FrameDecoder, type Header, encodeFrame } from './framing.js'
+import { type Response, errorFromResponse, parseResponse } from './messages.js'
 
 /**
  * The client side of the transfer protocol: one persistent TCP connection to
  * a peer, any number of pipelined requests, responses matched in order.
  *
+ * The client knows what it asked for: a chunk request carries the chunk's
+ * length (from the manifest), a manifest request the largest manifest
+ * accepted. Every response header is checked against the request at the
+ * head of the queue — type, id, index, and its declared body size — before
+ * a byte of its body is allocated or read, so a peer's claim never decides
+ * what we allocate. Chunk bodies go to `allocateBody`; manifest bodies are
+ * assembled as their bytes arrive.
+ *
  * A server error frame rejects only its request (with the server's code) and
  * the connection stays usable. Anything else wrong — a response that does
- * not match the request at the head of the queue, a bad frame, a body over
- * the limit, a timeout, a socket error — rejects every pending request and
- * closes the connection: after that, the byte stream cannot be trusted.
+ * not match its request, a bad frame, a body of the wrong size, a timeout,
+ * a socket error — closes the connection: after that, the byte stream cannot
+ * be trusted. The request the bad response answered is rejected with the
+ * violation (marked: see `isViolation`), the others pending with E_CLOSED
+ * (marked `isCollateral`).
  * The request timeout runs from when a request reaches the head of the queue
  * (its response is the next one due) until its body has fully arrived.
  */
@@ -24,8 +34,9 @@ export interface PeerClientOptions {
   connectTimeoutMs?: number
   requestTimeoutMs?: number
   maxHeaderBytes?: number
+  /** No body larger than this, whatever was asked (default 64 MiB). */
   maxBodyBytes?: number
-  /** Where response bodies are assembled (the downloader passes pooled shared memory). */
+  /** Where chunk bodies are assembled, their size already checked (the downloader passes pooled shared memory). */
   allocateBody?: (size: number) => Buffer
   log?: Logger
 }
@@ -37,17 +48,47 @@ interface Pending {
   type: 'manifest' | 'chunk'
   id: string
   index: number
+  /** The exact body size expected (a chunk's length), if known. */
+  size: number | undefined
+  /** The largest body accepted. */
+  maxSize: number
   resolve: (body: Buffer) => void
   reject: (err: P2PError) => void
+}
+
+/** The request failed only because its connection closed over another one's failure (see `fail`). */
+export function isCollateral(err: unknown): boolean {
+  return hasCode(err) && err.details?.collateral === true
+}
+
+/** The response to this request broke the protocol (the peer's fault, not the network's): worth a strike. */
+export function isViolation(err: unknown): boolean {
+  return hasCode(err) && err.details?.violation === true
+}
+
+const violation = (code: 'E_BAD_FRAME' | 'E_TOO_LARGE', message: string): P2PError => new P2PError(code, message, { violation: true })
+
+/**
+ * What the decoder refused (a bad frame, a length over a limit: errors with
+ * no details) is the peer's doing; a peer's own error frame, or anything
+ * else, is not.
+ */
+function asViolation(err: unknown): P2PError {
+  if (!hasCode(err)) return new P2PError('E_INTERNAL', String(err))
+  return (err.code === 'E_BAD_FRAME' || err.code === 'E_TOO_LARGE') && err.details === undefined ? violation(err.code, err.message) : err
 }
 
 export class PeerClient {
   private readonly socket: Socket
   private readonly decoder: FrameDecoder
   private readonly queue: Pending[] = []
+  /** Responses whose headers passed `checkResponse`, in order, until their frame is complete. */
+  private readonly checked: Response[] = []
   private readonly requestTimeoutMs: number
+  private readonly maxBodyBytes: number
   private readonly closeListeners: Array<(err?: P2PError) => void> = []
   private timer: NodeJS.Timeout | undefined
+  private received = 0
   private closedWith: P2PError | undefined
   private isClosed = false
   private corked = false
@@ -59,10 +100,14 @@ export class PeerClient {
     this.label = `${options.host}:${options.port}`
     this.log = options.log ?? silentLogger()
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000
-    // Bodies go to `allocateBody` buffers, never views of a read buffer (which is reused).
+    this.maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024
+    const allocateChunk = options.allocateBody ?? ((size: number) => Buffer.allocUnsafe(size))
+    // Bodies never are views of a read buffer (which is reused): chunks go to `allocateBody`, the rest to
+    // the decoder's own buffers, which grow as bytes arrive.
     this.decoder = new FrameDecoder({
-      maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, maxBodyBytes: options.maxBodyBytes ?? 64 * 1024 * 1024,
-      allocate: options.allocateBody ?? ((size) => Buffer.allocUnsafe(size)),
+      maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, maxBodyBytes: this.maxBodyBytes,
+      checkHeader: (header, size) => this.checkResponse(header, size),
+      allocate: (size) => (this.checked.at(-1)?.type === 'chunk' ? allocateChunk(size) : undefined),
     })
     socket.on('error', (err) => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`)))
     socket.on('close', () => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} closed`)))
@@ -84,6 +129,7 @@ export class PeerClient {
         onread: {
           buffer: () => client?.decoder.bodyWindow() ?? readBuffer,
           callback: (bytes, into) => {
+            if (client) client.received += bytes
             if (into === readBuffer) client?.onData(readBuffer.subarray(0, bytes))
             else client?.onFrames(() => client!.decoder.filledDirectly(bytes))
             return true
@@ -111,6 +157,11 @@ export class PeerClient {
     })
   }
 
+  /** Bytes read from the peer so far (a sign of life, whatever they are). */
+  get bytesReceived(): number {
+    return this.received
+  }
+
   get inFlight(): number {
     return this.queue.length
   }
@@ -124,12 +175,14 @@ export class PeerClient {
     else this.closeListeners.push(listener)
   }
 
-  fetchManifest(id: string): Promise<Buffer> {
-    return this.request({ type: 'manifest', id, index: -1 })
+  /** The manifest's exact bytes (checked by the caller against the id); a larger one is refused unread. */
+  fetchManifest(id: string, maxBytes = this.maxBodyBytes): Promise<Buffer> {
+    return this.request({ type: 'manifest', id, index: -1, size: undefined, maxSize: Math.min(maxBytes, this.maxBodyBytes) })
   }
 
-  fetchChunk(id: string, index: number): Promise<Buffer> {
-    return this.request({ type: 'chunk', id, index })
+  /** Chunk `index`; with `size` (its length in the manifest), a response declaring any other size is refused unread. */
+  fetchChunk(id: string, index: number, size?: number): Promise<Buffer> {
+    return this.request({ type: 'chunk', id, index, size, maxSize: this.maxBodyBytes })
   }
 
   close(): void {
@@ -172,45 +225,56 @@ export class PeerClient {
     try {
       frames = decode()
     } catch (err) {
-      this.fail(hasCode(err) ? err : new P2PError('E_BAD_FRAME', String(err)))
+      this.fail(asViolation(err))
       return
     }
     for (const frame of frames) {
       if (this.isClosed) return
       this.onFrame(frame)
     }
-    if (this.decoder.failure) this.fail(this.decoder.failure)
+    if (this.decoder.failure) this.fail(asViolation(this.decoder.failure))
+  }
+
+  /**
+   * A response header, before its body: it must answer the request it is
+   * due for (responses come in request order) and declare the size that
+   * request allows. Runs inside the decoder; throwing fails the stream.
+   */
+  private checkResponse(header: Header, size: number | undefined): void {
+    const request = this.queue[this.checked.length]
+    const response = parseResponse(header)
+    if (!request) {
+      // A server at its connection limit says E_BUSY on accept, before it has heard anything: that closes the connection, no lie.
+      if (response.type === 'error' && size === undefined) throw errorFromResponse(response)
+      throw violation('E_BAD_FRAME', `${this.label} sent a response nobody asked for`)
+    }
+    const what = request.type === 'chunk' ? `chunk ${request.index}` : 'the manifest'
+    if (response.type === 'error') {
+      if (size !== undefined) throw violation('E_BAD_FRAME', `${this.label} sent an error with a ${size}-byte body for ${what}`)
+    } else {
+      const matches = response.type === request.type && response.id === request.id && (response.type === 'manifest' || response.index === request.index)
+      if (!matches) throw violation('E_BAD_FRAME', `${this.label} answered ${response.type} ${response.type === 'chunk' ? response.index : response.id.slice(0, 8)} for ${what}: out of order`)
+      if (request.size !== undefined && response.size !== request.size) {
+        throw violation('E_BAD_FRAME', `${this.label} declared ${response.size} bytes for ${what}, which has ${request.size}`)
+      }
+      if (response.size > request.maxSize) throw violation('E_TOO_LARGE', `${this.label} declared ${response.size} bytes for ${what}, over the limit of ${request.maxSize}`)
+    }
+    this.checked.push(response)
   }
 
   private onFrame(frame: Frame): void {
-    const head = this.queue[0]
-    if (!head) {
-      this.fail(new P2PError('E_BAD_FRAME', `${this.label} sent a response nobody asked for`))
-      return
-    }
-    let response
-    try {
-      response = parseResponse(frame.header)
-    } catch (err) {
-      this.fail(err as P2PError)
-      return
-    }
-    this.queue.shift()
+    const head = this.queue.shift()!
+    const response = this.checked.shift()!
     this.armTimer()
-    if (response.type === 'error') {
-      head.reject(errorFromResponse(response))
-      return
-    }
-    const matches = response.type === head.type && response.id === head.id && (response.type === 'manifest' || response.index === head.index)
-    if (!matches || frame.body === undefined) {
-      const err = new P2PError('E_BAD_FRAME', `${this.label} answered ${response.type} ${response.id.slice(0, 8)} out of order`)
-      head.reject(err)
-      this.fail(err)
-      return
-    }
-    head.resolve(frame.body)
+    if (response.type === 'error') head.reject(errorFromResponse(response))
+    else head.resolve(frame.body!)
   }
 
+  /**
+   * Close for good. The request at the head of the queue gets `err` (a
+   * violation is what its response did); the others pending get E_CLOSED,
+   * marked collateral: they did nothing wrong but wait behind it.
+   */
   private fail(err: P2PError): void {
     if (this.isClosed) return
     this.isClosed = true
@@ -218,7 +282,9 @@ export class PeerClient {
     clearTimeout(this.timer)
     this.socket.destroy()
     const pending = this.queue.splice(0)
-    for (const p of pending) p.reject(err)
+    this.checked.length = 0
+    const dropped = new P2PError('E_CLOSED', `connection to ${this.label} dropped: ${err.message}`, { collateral: true })
+    pending.forEach((p, i) => p.reject(i === 0 ? err : dropped))
     if (pending.length > 0) this.log.debug({ peer: this.label, code: err.code, pending: pending.length, err: err.message }, 'connection failed')
     for (const listener of this.closeListeners.splice(0)) listener(err)
   }

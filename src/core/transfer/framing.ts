@@ -11,14 +11,19 @@ import { P2PError } from '../errors.js'
  *   +---------+---------------------+--------------------+
  *
  * The decoder never trusts a length: N is checked against maxHeaderBytes
- * before any byte of the header is kept, and `size` against maxBodyBytes
- * before the body is allocated. Bodies are assembled with one copy into a
- * buffer of exactly `size` bytes from `allocate`; without `allocate`, a body
- * inside one segment is handed out as a view of it (no copy). With
- * `allocate`, nothing returned or kept refers to the segment, so a caller
- * may reuse its read buffer; and a caller may read body bytes straight into
- * the body (`bodyWindow`, `filledDirectly`), with no copy at all. A violation is fatal for the stream (framing is lost):
- * E_TOO_LARGE for a length over its limit, E_BAD_FRAME for anything else.
+ * before any byte of the header is kept, and `size` against maxBodyBytes —
+ * and against the caller's own expectation (`checkHeader`) — before any
+ * byte of the body is allocated or read. A body goes into a buffer of
+ * exactly `size` bytes from `allocate` (sizes the caller vouched for);
+ * otherwise into the decoder's own buffer, which starts small and doubles
+ * as bytes arrive, so the memory a frame costs follows the bytes received,
+ * not the size its header claims. Without `allocate`, a body inside one
+ * segment is handed out as a view of it (no copy). With `allocate`, nothing
+ * returned or kept refers to the segment, so a caller may reuse its read
+ * buffer; and a caller may read body bytes straight into the body
+ * (`bodyWindow`, `filledDirectly`), with no copy at all. A violation is
+ * fatal for the stream (framing is lost): E_TOO_LARGE for a length over
+ * its limit, E_BAD_FRAME for anything else.
  */
 
 export type Header = Record<string, unknown>
@@ -31,11 +36,22 @@ export interface Frame {
 export interface FrameLimits {
   maxHeaderBytes: number
   maxBodyBytes: number
-  /** Where bodies go (e.g. pooled shared memory); by default a fresh buffer, or a view of the segment. */
-  allocate?: (size: number) => Buffer
+  /**
+   * Called with every header and the body size it declares, before any byte
+   * of that body is allocated or read: throw a P2PError to refuse the frame
+   * (the stream then fails, as for any violation). A client checks here that
+   * a response is the one it asked for, with the size it expects.
+   */
+  checkHeader?: (header: Header, size: number | undefined) => void
+  /** Where a body of `size` bytes goes (e.g. pooled shared memory); undefined: the decoder's own growing buffer. */
+  allocate?: (size: number) => Buffer | undefined
+  /** First size of the decoder's own body buffers (default FIRST_BODY_BYTES); they double as bytes arrive. */
+  firstBodyBytes?: number
 }
 
 export const LENGTH_BYTES = 4
+/** The decoder's own body buffers start at this size (or the body's, if smaller) and double as bytes arrive. */
+export const FIRST_BODY_BYTES = 64 * 1024
 
 export function encodeFrame(header: Header, body?: Uint8Array): Buffer {
   const json = Buffer.from(JSON.stringify(body === undefined ? header : { ...header, size: body.byteLength }), 'utf8')
@@ -81,7 +97,8 @@ export class FrameDecoder {
   private pending: Buffer[] = [] // bytes of the length prefix + header not yet complete
   private pendingBytes = 0
   private header: Header | undefined
-  private body: Buffer | undefined
+  private body: Buffer | undefined // capacity; the decoder's own buffers grow towards bodySize
+  private bodySize = 0
   private bodyFilled = 0
   private failed: P2PError | undefined
   private lastConsumed = 0 // fast path: where the frame just decoded ends in the segment
@@ -90,9 +107,9 @@ export class FrameDecoder {
     this.limits = limits
   }
 
-  /** Bytes held for an incomplete frame (bounded by the limits). */
+  /** Bytes held for an incomplete frame (bounded by the limits, and for the decoder's own bodies by twice the bytes received). */
   get buffered(): number {
-    return this.pendingBytes + this.bodyFilled
+    return this.pendingBytes + (this.body?.length ?? 0)
   }
 
   /** The violation that stopped this stream, if any (see push). */
@@ -175,6 +192,7 @@ export class FrameDecoder {
 
   private startFrame(header: Header, frames: Frame[], segment?: Buffer): void {
     const size = bodySize(header, this.limits.maxBodyBytes)
+    this.limits.checkHeader?.(header, size)
     if (size === undefined || size === 0) {
       frames.push({ header, body: size === 0 ? Buffer.alloc(0) : undefined })
       return
@@ -185,13 +203,26 @@ export class FrameDecoder {
       this.lastConsumed += size
       return
     }
+    const body = this.limits.allocate?.(size)
+    if (body !== undefined && body.length !== size) throw new P2PError('E_INTERNAL', `allocate(${size}) returned ${body.length} bytes`)
     this.header = header
-    this.body = this.limits.allocate?.(size) ?? Buffer.allocUnsafe(size)
+    this.body = body ?? Buffer.allocUnsafe(Math.min(size, Math.max(1, this.limits.firstBodyBytes ?? FIRST_BODY_BYTES)))
+    this.bodySize = size
     this.bodyFilled = 0
   }
 
-  private fillBody(segment: Buffer, at: number, frames: Frame[]): number {
+  /** A full buffer of our own with more to come: double it (bytes received bound what a claim costs). */
+  private makeRoom(): Buffer {
     const body = this.body!
+    if (this.bodyFilled < body.length || body.length === this.bodySize) return body
+    const grown = Buffer.allocUnsafe(Math.min(this.bodySize, body.length * 2))
+    body.copy(grown, 0, 0, this.bodyFilled)
+    this.body = grown
+    return grown
+  }
+
+  private fillBody(segment: Buffer, at: number, frames: Frame[]): number {
+    const body = this.makeRoom()
     const take = Math.min(body.length - this.bodyFilled, segment.length - at)
     segment.copy(body, this.bodyFilled, at, at + take)
     this.bodyFilled += take
@@ -200,11 +231,12 @@ export class FrameDecoder {
   }
 
   private completeBody(frames: Frame[]): void {
-    if (this.bodyFilled !== this.body!.length) return
+    if (this.bodyFilled !== this.bodySize) return
     frames.push({ header: this.header!, body: this.body })
     this.header = undefined
     this.body = undefined
     this.bodyFilled = 0
+    this.bodySize = 0
   }
 
   /**
@@ -215,7 +247,7 @@ export class FrameDecoder {
    */
   bodyWindow(): Buffer | undefined {
     if (this.body === undefined || this.limits.allocate === undefined || this.failed) return undefined
-    return this.body.subarray(this.bodyFilled)
+    return this.makeRoom().subarray(this.bodyFilled)
   }
 
   /** `n` bytes were read straight into bodyWindow(); returns the frame they complete, if any. */

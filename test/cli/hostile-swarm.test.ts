@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { describe, it } from 'node:test'
+import type { Cleanup } from '../helpers/cleanup.js'
+import { runBin } from '../helpers/cli.js'
+import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
+import { type Misbehaviour, startLiar } from '../helpers/liar.js'
+import { downloadArgs, freeUdpPort, split, startSeeder } from '../helpers/swarm.js'
+
+/**
+ * Several hostile peers in the swarm from the start, beside one honest
+ * seeder (FAULTS.md cases 38 and 40): the download comes out identical,
+ * costs about the memory and time it costs without them, and the liars are
+ * banned while the silent ones are merely left alone.
+ */
+
+interface Receipt { seconds: number; peers: Array<{ peer: string; bytes: number; chunks: number; banned?: string }> }
+
+const MiB = 1024 * 1024
+const PEAK_RSS = pathToFileURL(join(import.meta.dirname, '..', 'helpers', 'peak-rss.js')).href
+
+async function swarm(t: Cleanup, size = 4 * MiB) {
+  const dir = await tmpDir(t)
+  const udp = await freeUdpPort()
+  const sha = await randomFile(join(dir, 'target.bin'), size)
+  const { id } = await split(join(dir, 'honest'), join(dir, 'target.bin'), ['--chunk-size', '64KiB'])
+  const honest = await startSeeder(t, join(dir, 'honest'), udp)
+  let runs = 0
+  /** One p2p-download into a fresh directory: its result, receipt, wall time, peak RSS and log. */
+  const download = async (extra: string[] = []) => {
+    const d = join(dir, `d${runs++}`)
+    const rssFile = join(dir, `rss-${runs}`)
+    const started = performance.now()
+    const r = await runBin('p2p-download', downloadArgs(d, udp, ['target.bin', ...extra]), {
+      timeoutMs: 120_000, env: { ...process.env, NODE_OPTIONS: `--import=${PEAK_RSS}`, P2P_TEST_PEAK_RSS_FILE: rssFile },
+    })
+    const ms = performance.now() - started
+    const log = await readFile(join(d, 'logs', 'download.log'), 'utf8').catch(() => '')
+    const lines = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+    const receipt = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as Receipt
+    const peakRss = Number(await readFile(rssFile, 'utf8').catch(() => 'NaN'))
+    const output = r.code === 0 ? await sha256File(join(d, 'downloads', 'target.bin')) : undefined
+    return { code: r.code, stderr: r.stderr, ms, peakRss, receipt, lines, output, tail: log.split('\n').slice(-10).join('\n') }
+  }
+  const liars = async (modes: Misbehaviour[]) => Promise.all(modes.map((mode) => startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode })))
+  return { dir, udp, sha, id, honest, download, liars }
+}
+
+const peerOf = (receipt: Receipt, port: number) => receipt.peers.find((p) => p.peer.endsWith(`:${port}`))
+
+describe('a swarm with hostile peers beside one honest seeder', () => {
+  it('case 38 · peers declaring wrong body sizes cannot inflate the downloader: peak RSS stays near the honest figure, liars banned', async (t) => {
+    const s = await swarm(t)
+    const honestRun = await s.download()
+    assert.equal(honestRun.code, 0, honestRun.tail)
+    assert.equal(honestRun.output, s.sha)
+    const liars = await s.liars(['oversize', 'oversize', 'oversize', 'undersize'])
+    const run = await s.download()
+    assert.equal(run.code, 0, run.tail)
+    assert.equal(run.output, s.sha)
+    for (const liar of liars) {
+      const p = peerOf(run.receipt, liar.port)
+      if (p === undefined) continue // never reached before the honest seeder finished
+      assert.equal(p.bytes, 0, JSON.stringify(p))
+    }
+    assert.ok(liars.some((l) => peerOf(run.receipt, l.port)?.banned !== undefined), JSON.stringify(run.receipt.peers))
+    assert.equal(peerOf(run.receipt, s.honest.port)?.bytes, 4 * MiB)
+    // Without the fix each oversize claim held 60 MiB (and the pool kept one per distinct size).
+    const bound = honestRun.peakRss + 48 * MiB
+    assert.ok(run.peakRss <= bound, `peak RSS with liars ${(run.peakRss / MiB).toFixed(0)} MiB, honest ${(honestRun.peakRss / MiB).toFixed(0)} MiB`)
+    console.log(`# peak RSS: honest ${(honestRun.peakRss / MiB).toFixed(1)} MiB, with 4 size liars ${(run.peakRss / MiB).toFixed(1)} MiB`)
+  })
+
+  it('case 40 · four silent peers: the manifest comes from the honest seeder at once, the download takes about as long as without them', async (t) => {
+    const s = await swarm(t)
+    const honestRun = await s.download()
+    assert.equal(honestRun.code, 0, honestRun.tail)
+    const silent = await s.liars(['silent', 'silent', 'silent', 'silent'])
+    const run = await s.download()
+    assert.equal(run.code, 0, run.tail)
+    assert.equal(run.output, s.sha)
+    const manifest = run.lines.find((l) => l.msg === 'manifest received')
+    assert.ok(manifest, run.tail)
+    assert.ok(String(manifest.peer).endsWith(`:${s.honest.port}`), JSON.stringify(manifest))
+    assert.ok(Number(manifest.ms) < 2000, `manifest after ${String(manifest.ms)} ms`)
+    for (const liar of silent) {
+      const p = peerOf(run.receipt, liar.port)
+      assert.equal(p?.bytes ?? 0, 0)
+      assert.equal(p?.banned, undefined, 'silence is not a lie')
+    }
+    assert.equal(peerOf(run.receipt, s.honest.port)?.bytes, 4 * MiB)
+    // Generous: silent peers may cost their first deadline, never the request timeout (30 s).
+    assert.ok(run.ms < honestRun.ms + 3000, `with silent peers ${run.ms.toFixed(0)} ms, honest only ${honestRun.ms.toFixed(0)} ms`)
+    console.log(`# wall time: honest ${honestRun.ms.toFixed(0)} ms, with 4 silent peers ${run.ms.toFixed(0)} ms`)
+  })
+})
