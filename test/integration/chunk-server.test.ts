@@ -81,7 +81,7 @@ describe('chunk server on 127.0.0.1', () => {
   })
 
   it('serves 200 concurrent connections, each fetching a different chunk', async (t) => {
-    const s = await setup(t, 200 * 4 * KiB)
+    const s = await setup(t, 200 * 4 * KiB, 4 * KiB, { maxConnectionsPerAddress: 256 }) // all from 127.0.0.1
     const results = await Promise.all(Array.from({ length: 200 }, async (_, i) => {
       const c = await PeerClient.connect({ host: '127.0.0.1', port: s.port })
       try {
