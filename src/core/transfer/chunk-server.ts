@@ -104,6 +104,8 @@ export class ChunkServer {
   private readonly source: ChunkSource
   private readonly server: Server
   private readonly connections = new Set<ServerConnection>()
+  /** Sockets refused with E_BUSY, until they close (their answer may still be in flight). */
+  private readonly refused = new Set<Socket>()
   private readonly perAddress = new Map<string, number>()
   private readonly services: Omit<ConnectionServices, 'openAccount'>
   private readonly host: string
@@ -167,11 +169,16 @@ export class ChunkServer {
   async close(graceMs = 2000): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.catalog.close()
+    // A timer that keeps the process alive: sockets that stopped reading do not, and close must end.
+    let grace: NodeJS.Timeout | undefined
     await Promise.race([
       Promise.all([...this.connections].map((c) => c.finish())),
-      new Promise((resolve) => setTimeout(resolve, graceMs).unref()),
+      new Promise((resolve) => { grace = setTimeout(resolve, graceMs) }),
     ])
+    clearTimeout(grace)
     for (const c of this.connections) c.destroy()
+    // A refused client that does not read would hold the listener open (its timeout does not keep the process alive).
+    for (const socket of this.refused) socket.destroy()
     await closed
   }
 
@@ -201,6 +208,8 @@ export class ChunkServer {
       if (fromAddress >= this.limits.maxConnectionsPerAddress) this.counts.refusedPerAddress++
       this.log.warn({ remote: socket.remoteAddress, connections: this.connections.size, fromAddress }, `connection refused: ${refusal}`)
       ServerConnection.refuse(socket, 'E_BUSY', refusal)
+      this.refused.add(socket)
+      socket.once('close', () => this.refused.delete(socket))
       return
     }
     this.counts.connections++
