@@ -13,8 +13,11 @@ import type { CatalogEntry } from './store-catalog.js'
  * budget grant and pooled buffer behind a chunk, and `dispose()` is their
  * single release:
  *
- *   preparing ─▶ budget ─▶ reading ─▶ ready ─▶ (written) ─▶ done
+ *   preparing ─▶ budget ─▶ reading ─▶ ready ─▶ written() ─▶ done
  *        └──────────┴─────────┴─────────┴──── dispose() ─────┘
+ *
+ * (`written()` gives the grant back when the answer is handed to the socket;
+ * the buffer stays leased until the kernel has the bytes.)
  *
  * While the chunk is being read (or hashed) the buffer is in use by the
  * read, so the preparing code owns grant and buffer in local variables and
@@ -77,6 +80,17 @@ export class ResponseJob {
   /** Disposing it now gives back bytes or a place in the budget's queue, and no read is using its buffer. */
   get sheddable(): boolean {
     return this.state === 'preparing' || this.state === 'budget' || this.state === 'ready'
+  }
+
+  /**
+   * The answer was handed to the socket: its bytes leave the read-ahead
+   * budget (a response being written is the socket's, one per connection),
+   * while the buffer stays leased until the kernel has them (`dispose`).
+   */
+  written(): void {
+    const grant = this.grant
+    this.grant = undefined
+    grant?.release()
   }
 
   /** Release whatever the job holds; safe from every path, any number of times. */

@@ -9,13 +9,14 @@ import { type JobServices, type Pending, ResponseJob } from './response-job.js'
  * One client connection of the chunk server. Requests are answered strictly
  * in order; up to PREFETCH of them are prepared (read and verified) ahead of
  * the one being written, within the connection's share of the server's byte
- * budget. Flow control:
+ * budget (which counts read-ahead: a response handed to the socket leaves
+ * it). Flow control:
  *   - more than `maxInFlight` requests received and unanswered → stop reading
  *     the socket (TCP pushes back on the client) until some are answered;
  *   - the socket's write buffer full → wait for 'drain' before the next
- *     response, so a client that does not read holds one response in the
- *     socket plus its read-ahead, and the read-ahead is given back when
- *     others need the budget (`trim`);
+ *     response and read nothing ahead meanwhile, so a client that does not
+ *     read holds one response in the socket, and its earlier read-ahead is
+ *     given back as soon as others need the budget (`trim`);
  *   - nothing read or written for `idleTimeoutMs` → close (this is also the
  *     write deadline: a client reading 1 byte/s stalls the write and is cut);
  *   - a frame begun but not finished within `frameTimeoutMs` → close, so a
@@ -66,6 +67,8 @@ export class ServerConnection {
   private readonly inSocket = new Set<ResponseJob>()
   private state: 'open' | 'finishing' | 'closed' = 'open'
   private pumping = false
+  /** Waiting for the socket to drain: nothing is read ahead, and all read-ahead may be given back. */
+  private stalled = false
   private served = 0
   private bytes = 0
   private readonly remote: string
@@ -145,7 +148,7 @@ export class ServerConnection {
 
   private fill(): void {
     if (this.state === 'closed') return
-    while (this.queue.length < PREFETCH && this.backlog.length > 0) {
+    while (!this.stalled && this.queue.length < PREFETCH && this.backlog.length > 0) {
       const job = new ResponseJob(this.backlog.shift()!, this.s, this.account, this.remote)
       this.queue.push(job)
       // A job that became ready while others wait for the budget may be over this connection's share.
@@ -166,13 +169,14 @@ export class ServerConnection {
 
   /**
    * Give back read-ahead while this connection holds more than its share of
-   * the budget and others wait: the newest prepared answers (never the next
-   * one to write, never one whose buffer a read is filling) go back to the
-   * backlog and are prepared again later, within the share.
+   * the budget and others wait: the newest prepared answers (never one whose
+   * buffer a read is filling, nor the next one to write unless the socket is
+   * stalled) go back to the backlog and are prepared again later, within the
+   * share.
    */
   private trim(): void {
     if (this.state === 'closed') return
-    while (this.queue.length > 1 && this.account.overShare) {
+    while (this.queue.length > (this.stalled ? 0 : 1) && this.account.overShare) {
       const tail = this.queue[this.queue.length - 1]!
       if (!tail.sheddable) break
       this.queue.pop()
@@ -192,8 +196,12 @@ export class ServerConnection {
         if (this.queue[0] !== job) continue
         this.queue.shift()
         this.fill()
-        if (job.header === undefined) continue // disposed under us (cannot happen: the head is never shed)
-        if (!this.write(job)) await this.drained()
+        if (job.header === undefined) continue // disposed under us (cannot happen: only a stalled pump's head is shed)
+        if (this.write(job)) continue
+        this.stalled = true
+        await this.drained()
+        this.stalled = false
+        this.fill()
       }
     } finally {
       this.pumping = false
@@ -214,6 +222,7 @@ export class ServerConnection {
       this.bytes += body.length
     }
     this.inSocket.add(job)
+    job.written()
     this.socket.cork()
     this.socket.write(encodeHeader(header))
     const ok = this.socket.write(body, () => {
