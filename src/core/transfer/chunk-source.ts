@@ -16,7 +16,9 @@ import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
  *
  * Every chunk's SHA-256 is checked against the manifest before it is first
  * served, and again whenever its file changes (inode, size, mtime or ctime);
- * a chunk that fails is refused with E_NOT_FOUND and logged. Chunk files (and
+ * a chunk that fails is refused with E_NOT_FOUND and logged, and refused
+ * again without being read or hashed until its file changes (asking for it
+ * over and over costs a stranger's requests, not our CPU). Chunk files (and
  * a downloaded entry's packed `data.have`) are looked at per request, so
  * chunks a running download writes are served at once. Chunk files and
  * packed `data` are opened with O_NOFOLLOW: a symlink in the store never
@@ -43,6 +45,13 @@ function openNoFollow(file: string, index: number): number | undefined {
   }
 }
 
+/** Set `key` in a bounded map (the oldest entry goes first). */
+function remember(map: Map<string, string>, key: string, stamp: string): void {
+  map.delete(key)
+  if (map.size >= MAX_VERIFIED_ENTRIES) map.delete(map.keys().next().value!)
+  map.set(key, stamp)
+}
+
 function readAsync(fd: number, into: Buffer, at: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => read(fd, into, at, length, position, (err, n) => (err ? reject(err) : resolve(n))))
 }
@@ -60,6 +69,8 @@ interface OpenChunk {
 export class ChunkSource {
   readonly stats = { corruptChunks: 0, hashedChunks: 0 }
   private readonly verified = new Map<string, string>()
+  /** Chunks found damaged, by the stamp of the file that held them: asked again, refused without reading or hashing. */
+  private readonly damaged = new Map<string, string>()
   private readonly packedHave = new PackedHaveCache()
   /** Stamps split or a download recorded (store.recordVerified), by id, with the record file's own stamp. */
   private readonly records = new Map<string, { stamp: string; stamps: Promise<Array<string | null>> }>()
@@ -96,6 +107,7 @@ export class ChunkSource {
       const st = fstatSync(fd)
       if (!st.isFile() || st.size !== (source.packed ? manifest.size : length)) throw this.corrupt(path, key, index, manifest, 'wrong size')
       const stamp = stampOf(st)
+      if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
       for (let got = 0; got < length;) {
         const bytesRead = length - got <= this.syncReadBytes
           ? readSync(fd, into, got, length - got, offset + got)
@@ -106,9 +118,11 @@ export class ChunkSource {
       if (this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
         // Shared memory: the hash thread reads it without a copy.
         this.stats.hashedChunks++
-        if ((await hashThreads().digest(into)) !== manifest.chunks[index]) throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
-        if (this.verified.size >= MAX_VERIFIED_ENTRIES) this.verified.delete(this.verified.keys().next().value!)
-        this.verified.set(key, stamp)
+        if ((await hashThreads().digest(into)) !== manifest.chunks[index]) {
+          remember(this.damaged, key, stamp)
+          throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
+        }
+        remember(this.verified, key, stamp)
       }
     } finally {
       try {
@@ -162,6 +176,10 @@ export class ChunkSource {
     this.stats.corruptChunks++
     this.verified.delete(key)
     this.log.warn({ path, index, name: manifest.name, why }, 'chunk on disk does not match its manifest; not serving it')
+    return this.refuseDamaged(index, manifest, why)
+  }
+
+  private refuseDamaged(index: number, manifest: Manifest, why: string): P2PError {
     return new P2PError('E_NOT_FOUND', `chunk ${index} of ${manifest.name} is damaged on this peer (${why})`)
   }
 }
