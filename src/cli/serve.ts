@@ -13,7 +13,7 @@ export const SERVE_SETTINGS = {
   idleTimeout: { flag: 'idle-timeout', valueName: '<seconds>', description: 'close a connection idle this long', defaultValue: d.idleTimeoutMs / 1000, parse: parseSeconds(0.05, 86400) },
   frameTimeout: { flag: 'frame-timeout', valueName: '<seconds>', description: 'time a client has to complete a frame it began (slowloris)', defaultValue: d.frameTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
   maxInFlight: { flag: 'max-in-flight', valueName: '<n>', description: 'requests in flight per connection before it stops reading', defaultValue: d.maxInFlight, parse: parseInteger(1, 4096) },
-  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes held in memory across all connections', defaultValue: d.maxBufferedBytes, defaultLabel: '128MiB', parse: parseByteSize(64 * 1024, 16 * 1024 ** 3) },
+  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes read ahead across all connections, shared fairly between connections and addresses', defaultValue: d.maxBufferedBytes, defaultLabel: '128MiB', parse: parseByteSize(64 * 1024, 16 * 1024 ** 3) },
 }
 
 export const serveCommand = defineCommand({

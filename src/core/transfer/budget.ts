@@ -2,10 +2,10 @@ import { type OnViolation, throwViolation } from '../buffer-pool.js'
 import { P2PError } from '../errors.js'
 
 /**
- * A shared allowance of bytes (chunk data read from disk but not yet handed
- * to the kernel), so a server's memory stays flat however many clients
- * pipeline however many requests, shared fairly so that no connection and
- * no address can hold it all.
+ * A shared allowance of bytes (chunk data read ahead: read from disk but not
+ * yet handed to a socket), so a server's memory stays flat however many
+ * clients pipeline however many requests, shared fairly so that no
+ * connection and no address can hold it all.
  *
  * Each connection draws from its own `BudgetAccount`; accounts of one
  * address form a group. Among the accounts that hold or want bytes, each may
@@ -91,6 +91,7 @@ export class ByteBudget {
   private again = false
   private pressed = false
   private reclaimQueued = false
+  private idlers: Array<() => void> = []
   /** Read-ahead given back under pressure, for the stats. */
   reclaims = 0
 
@@ -105,6 +106,12 @@ export class ByteBudget {
   /** Requests waiting for bytes. */
   get waiting(): number {
     return this.waiters.length
+  }
+
+  /** Resolves when no bytes are held and nobody waits (e.g. once a closed server's last read has ended). */
+  idle(): Promise<void> {
+    if (this.used === 0 && this.waiters.length === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idlers.push(resolve))
   }
 
   /** An account for one connection from `address`; `onReclaim` is asked to give back read-ahead under pressure. */
@@ -236,6 +243,7 @@ export class ByteBudget {
       this.settling = false
     }
     if (this.pressed) this.queueReclaim()
+    if (this.used === 0 && this.waiters.length === 0 && this.idlers.length > 0) for (const resolve of this.idlers.splice(0)) resolve()
   }
 
   /** Ask over-share accounts to give back read-ahead, outside any caller's stack (they release grants, which settles again). */

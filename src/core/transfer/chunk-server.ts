@@ -30,7 +30,7 @@ export interface ServerLimits {
   /** A frame begun must be complete within this long (slowloris). */
   frameTimeoutMs: number
   maxInFlight: number
-  /** Chunk bytes held in memory at once across all connections. */
+  /** Chunk bytes read ahead (not yet handed to a socket) across all connections, shared fairly. */
   maxBufferedBytes: number
 }
 
@@ -165,7 +165,11 @@ export class ChunkServer {
     return this.server.address() as AddressInfo
   }
 
-  /** Stop accepting; let in-flight responses finish for up to `graceMs`, then drop every connection. */
+  /**
+   * Stop accepting; let in-flight responses finish for up to `graceMs`, then
+   * drop every connection and wait (up to `graceMs` again) for reads still
+   * running to give back their bytes, so `stats.budgetInUse` is 0 after.
+   */
   async close(graceMs = 2000): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.catalog.close()
@@ -180,6 +184,9 @@ export class ChunkServer {
     // A refused client that does not read would hold the listener open (its timeout does not keep the process alive).
     for (const socket of this.refused) socket.destroy()
     await closed
+    // Reads that were running when their connection went give back what they hold when they end.
+    await Promise.race([this.budget.idle(), new Promise((resolve) => { grace = setTimeout(resolve, graceMs) })])
+    clearTimeout(grace)
   }
 
   private countError(code: ErrorCode | string): void {
