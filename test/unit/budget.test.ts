@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import { BufferPool, throwViolation } from '../../src/core/buffer-pool.js'
 import { hasCode } from '../../src/core/errors.js'
 import { type BudgetAccount, type BudgetGrant, ByteBudget } from '../../src/core/transfer/budget.js'
+import { StalledSockets } from '../../src/core/transfer/stalled-sockets.js'
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r))
 
@@ -171,5 +172,29 @@ describe('buffer pool', () => {
     assert.equal(pool.outstanding, 0)
     assert.deepEqual(pool.audit(), { free: 1, duplicates: 0 })
     assert.equal(pool.violations, 1)
+  })
+})
+
+describe('stalled sockets', () => {
+  it('past the limit, closes the connection stalled longest (at least the minimum), never one that drained', () => {
+    let now = 0
+    const stalls = new StalledSockets(10, 100, () => now)
+    const evicted: string[] = []
+    const conn = (name: string) => ({ evict: () => { evicted.push(name); stalls.resumed(c[name]!) } })
+    const c: Record<string, { evict(): void }> = {}
+    for (const name of ['reader', 'hog', 'young']) c[name] = conn(name)
+    stalls.stalled(c.reader!, 6)
+    now = 50
+    stalls.stalled(c.hog!, 6)
+    assert.deepEqual(evicted, [], 'over the limit, but nobody stalled for 100 ms yet')
+    now = 90
+    stalls.resumed(c.reader!) // it read: drained
+    stalls.stalled(c.reader!, 6) // and stalls again, now the youngest
+    now = 160
+    stalls.stalled(c.young!, 1)
+    assert.deepEqual(evicted, ['hog'], 'the one stalled longest goes, the reader stays')
+    assert.equal(stalls.pinned, 7)
+    assert.equal(stalls.evictions, 1)
+    stalls.close()
   })
 })

@@ -11,6 +11,7 @@ import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
 import type { Header } from './framing.js'
 import { type ConnectionCounters, type ConnectionServices, ServerConnection } from './server-connection.js'
+import { StalledSockets } from './stalled-sockets.js'
 import { StoreCatalog } from './store-catalog.js'
 
 /**
@@ -30,7 +31,10 @@ export interface ServerLimits {
   /** A frame begun must be complete within this long (slowloris). */
   frameTimeoutMs: number
   maxInFlight: number
-  /** Chunk bytes read ahead (not yet handed to a socket) across all connections, shared fairly. */
+  /**
+   * Chunk bytes read ahead (not yet handed to a socket) across all connections, shared fairly;
+   * also the most that answers stalled in the sockets of clients not reading may pin.
+   */
   maxBufferedBytes: number
 }
 
@@ -74,6 +78,8 @@ export interface ServerStats {
   scans: number
   /** Times a connection over its share was asked to give back read-ahead. */
   reclaims: number
+  /** Connections closed because they had stalled longest while stalled answers pinned more than the budget. */
+  evictedStalled: number
   /** Budget bytes held now (0 once every connection is gone). */
   budgetInUse: number
   /** Resources released twice (bugs, counted as E_INTERNAL too; 0). */
@@ -98,6 +104,7 @@ export class ChunkServer {
   readonly log: Logger
   readonly budget: ByteBudget
   readonly buffers: BufferPool
+  private readonly stalls: StalledSockets
   private readonly counts = { connections: 0, refusedBusy: 0, refusedPerAddress: 0, requests: 0, chunksServed: 0, bytesServed: 0, violations: 0 }
   private readonly errors: Record<string, number> = {}
   private readonly catalog: StoreCatalog
@@ -124,6 +131,7 @@ export class ChunkServer {
     }
     this.budget = new ByteBudget(this.limits.maxBufferedBytes, { onViolation })
     this.buffers = new BufferPool({ onViolation })
+    this.stalls = new StalledSockets(this.limits.maxBufferedBytes)
     this.catalog = new StoreCatalog(options.store, { rescanMs: options.rescanMs, log: this.log })
     this.source = new ChunkSource(options.store, this.catalog, { log: this.log, syncReadBytes: options.syncReadBytes })
     const counters: ConnectionCounters = {
@@ -131,7 +139,7 @@ export class ChunkServer {
       error: (code) => this.countError(code),
       answered: (header, bodyBytes) => this.countAnswer(header, bodyBytes),
     }
-    this.services = { responder: this.source, buffers: this.buffers, log: this.log, limits: this.limits, counters }
+    this.services = { responder: this.source, buffers: this.buffers, log: this.log, limits: this.limits, counters, stalls: this.stalls }
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
   }
 
@@ -147,7 +155,7 @@ export class ChunkServer {
   get stats(): ServerStats {
     return {
       ...this.counts, errors: { ...this.errors }, ...this.source.stats,
-      scans: this.catalog.scans, reclaims: this.budget.reclaims, budgetInUse: this.budget.inUse,
+      scans: this.catalog.scans, reclaims: this.budget.reclaims, evictedStalled: this.stalls.evictions, budgetInUse: this.budget.inUse,
     }
   }
 
@@ -173,6 +181,7 @@ export class ChunkServer {
   async close(graceMs = 2000): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.catalog.close()
+    this.stalls.close()
     // A timer that keeps the process alive: sockets that stopped reading do not, and close must end.
     let grace: NodeJS.Timeout | undefined
     await Promise.race([

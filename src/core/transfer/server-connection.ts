@@ -4,6 +4,7 @@ import type { BudgetAccount } from './budget.js'
 import { FrameDecoder, type Header, encodeFrame, encodeHeader } from './framing.js'
 import { errorHeader } from './messages.js'
 import { type JobServices, type Pending, ResponseJob } from './response-job.js'
+import type { Evictable, StalledSockets } from './stalled-sockets.js'
 
 /**
  * One client connection of the chunk server. Requests are answered strictly
@@ -15,8 +16,9 @@ import { type JobServices, type Pending, ResponseJob } from './response-job.js'
  *     the socket (TCP pushes back on the client) until some are answered;
  *   - the socket's write buffer full → wait for 'drain' before the next
  *     response and read nothing ahead meanwhile, so a client that does not
- *     read holds one response in the socket, and its earlier read-ahead is
- *     given back as soon as others need the budget (`trim`);
+ *     read holds one response in the socket, its earlier read-ahead is
+ *     given back as soon as others need the budget (`trim`), and it is closed
+ *     first when stalled answers pin too much memory (`StalledSockets`);
  *   - nothing read or written for `idleTimeoutMs` → close (this is also the
  *     write deadline: a client reading 1 byte/s stalls the write and is cut);
  *   - a frame begun but not finished within `frameTimeoutMs` → close, so a
@@ -54,9 +56,11 @@ export interface ConnectionServices extends JobServices {
   counters: ConnectionCounters
   /** This connection's account in the server's byte budget. */
   openAccount(onReclaim: () => void): BudgetAccount
+  /** Where a connection waiting for its socket to drain says so (and may be closed to free memory). */
+  stalls: Pick<StalledSockets, 'stalled' | 'resumed'>
 }
 
-export class ServerConnection {
+export class ServerConnection implements Evictable {
   private readonly decoder: FrameDecoder
   private readonly account: BudgetAccount
   /** Decoded, not yet being prepared. */
@@ -107,6 +111,11 @@ export class ServerConnection {
   }
 
   destroy(): void {
+    this.teardown()
+  }
+
+  evict(): void {
+    this.s.log.info({ remote: this.remote }, 'closed: stalled longest while stalled answers pinned too much memory')
     this.teardown()
   }
 
@@ -199,7 +208,9 @@ export class ServerConnection {
         if (job.header === undefined) continue // disposed under us (cannot happen: only a stalled pump's head is shed)
         if (this.write(job)) continue
         this.stalled = true
+        this.s.stalls.stalled(this, job.body?.length ?? 0)
         await this.drained()
+        this.s.stalls.resumed(this)
         this.stalled = false
         this.fill()
       }
@@ -262,6 +273,7 @@ export class ServerConnection {
     if (this.state === 'closed') return
     this.state = 'closed'
     this.stopFrameDeadline()
+    this.s.stalls.resumed(this)
     this.socket.destroy() // the descriptor is closed now: no pending write reads a buffer again
     for (const job of this.queue.splice(0)) job.dispose()
     for (const job of this.inSocket) job.dispose()

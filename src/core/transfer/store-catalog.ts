@@ -17,7 +17,8 @@ import type { ChunkStore } from '../store.js'
  * directory are watched (non-recursively: one inotify watch per directory;
  * Node 20's recursive watch on Linux adds one per file, 30,000 for a store of
  * 30,000 chunks). An event marks the map stale; the next miss rescans (at
- * most one scan per `rescanMs`), and a hit is served from the map as it is.
+ * most one scan per `rescanMs`), and a hit is served from the map as it is
+ * (starting a rescan in the background if one is due).
  * A scan reads one directory listing and one manifest stamp per entry, never
  * the chunk files. Where a watch cannot be had (inotify limits, another
  * filesystem), every miss may rescan, as before; and every `fallbackMs` the
@@ -87,6 +88,7 @@ export class StoreCatalog {
   /** The entry for an id; a miss rescans first only when the store may have changed since the last scan. */
   async lookup(id: string): Promise<CatalogEntry | undefined> {
     const found = this.entries.get(id)
+    if (found && this.stale && !this.closed) void this.rescan(false) // served as known; an entry removed meanwhile goes soon
     if (found || this.closed || (!this.stale && this.watched)) return found
     await this.rescan(false)
     return this.entries.get(id)
