@@ -208,7 +208,7 @@ await sleep(200)
 // What each p2p-serve said when it stopped: its budget back to 0, nothing released twice.
 const budgets = seeders.map((s) => {
   const st = stoppedStats(s)
-  return { seeder: s.name, stopped: st !== undefined, budgetInUse: st?.budgetInUse, violations: st?.violations, internalErrors: st?.errors?.E_INTERNAL ?? 0, reclaims: st?.reclaims, connections: st?.connections }
+  return { seeder: s.name, stopped: st !== undefined, budgetInUse: st?.budgetInUse, violations: st?.violations, internalErrors: st?.errors?.E_INTERNAL ?? 0, readAheadReturned: st?.readAheadReturned, evictedStalled: st?.evictedStalled, connections: st?.connections }
 })
 const budgetsOk = budgets.every((b) => b.stopped && b.budgetInUse === 0 && b.violations === 0 && b.internalErrors === 0)
 stopDaemons()

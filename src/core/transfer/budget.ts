@@ -92,8 +92,6 @@ export class ByteBudget {
   private pressed = false
   private reclaimQueued = false
   private idlers: Array<() => void> = []
-  /** Read-ahead given back under pressure, for the stats. */
-  reclaims = 0
 
   constructor(readonly max: number, options: ByteBudgetOptions = {}) {
     this.onViolation = options.onViolation ?? throwViolation
@@ -254,7 +252,6 @@ export class ByteBudget {
       this.reclaimQueued = false
       for (const account of [...this.active]) {
         if (!this.isOverShare(account)) continue
-        this.reclaims++
         account.onReclaim()
       }
     })

@@ -76,8 +76,8 @@ export interface ServerStats {
   hashedChunks: number
   /** Store scans (at start, and after the store changed). */
   scans: number
-  /** Times a connection over its share was asked to give back read-ahead. */
-  reclaims: number
+  /** Answers read ahead and given back (to be read again later) because others needed the budget. */
+  readAheadReturned: number
   /** Connections closed because they had stalled longest while stalled answers pinned more than the budget. */
   evictedStalled: number
   /** Budget bytes held now (0 once every connection is gone). */
@@ -105,7 +105,9 @@ export class ChunkServer {
   readonly budget: ByteBudget
   readonly buffers: BufferPool
   private readonly stalls: StalledSockets
-  private readonly counts = { connections: 0, refusedBusy: 0, refusedPerAddress: 0, requests: 0, chunksServed: 0, bytesServed: 0, violations: 0 }
+  private readonly counts = {
+    connections: 0, refusedBusy: 0, refusedPerAddress: 0, requests: 0, chunksServed: 0, bytesServed: 0, readAheadReturned: 0, violations: 0,
+  }
   private readonly errors: Record<string, number> = {}
   private readonly catalog: StoreCatalog
   private readonly source: ChunkSource
@@ -136,6 +138,7 @@ export class ChunkServer {
     this.source = new ChunkSource(options.store, this.catalog, { log: this.log, syncReadBytes: options.syncReadBytes })
     const counters: ConnectionCounters = {
       request: () => { this.counts.requests++ },
+      readAheadReturned: () => { this.counts.readAheadReturned++ },
       error: (code) => this.countError(code),
       answered: (header, bodyBytes) => this.countAnswer(header, bodyBytes),
     }
@@ -155,7 +158,7 @@ export class ChunkServer {
   get stats(): ServerStats {
     return {
       ...this.counts, errors: { ...this.errors }, ...this.source.stats,
-      scans: this.catalog.scans, reclaims: this.budget.reclaims, evictedStalled: this.stalls.evictions, budgetInUse: this.budget.inUse,
+      scans: this.catalog.scans, evictedStalled: this.stalls.evictions, budgetInUse: this.budget.inUse,
     }
   }
 

@@ -49,6 +49,8 @@ export interface ConnectionCounters {
   /** An answer to a request handed to the socket (an error answer carries its code). */
   answered(header: Header, bodyBytes: number): void
   error(code: ErrorCode): void
+  /** A prepared answer given back to the budget, to be prepared again later. */
+  readAheadReturned(): void
 }
 
 export interface ConnectionServices extends JobServices {
@@ -191,6 +193,7 @@ export class ServerConnection implements Evictable {
       this.queue.pop()
       tail.dispose()
       this.backlog.unshift(tail.request)
+      this.s.counters.readAheadReturned()
     }
   }
 
