@@ -9,10 +9,11 @@ export const SERVE_SETTINGS = {
   ...pickSettings('chunksDir', 'host', 'port'),
   maxHeaderBytes: { flag: 'max-header-bytes', valueName: '<size>', description: 'largest request header accepted', defaultValue: d.maxHeaderBytes, defaultLabel: '16KiB', parse: parseByteSize(64, 1024 * 1024) },
   maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'connections served at once; the next gets E_BUSY', defaultValue: d.maxConnections, parse: parseInteger(1, 65536) },
+  maxConnectionsPerAddress: { flag: 'max-connections-per-address', valueName: '<n>', description: 'connections from one address (IPv6: one /64) at once; the next gets E_BUSY', defaultValue: d.maxConnectionsPerAddress, parse: parseInteger(1, 65536) },
   idleTimeout: { flag: 'idle-timeout', valueName: '<seconds>', description: 'close a connection idle this long', defaultValue: d.idleTimeoutMs / 1000, parse: parseSeconds(0.05, 86400) },
   frameTimeout: { flag: 'frame-timeout', valueName: '<seconds>', description: 'time a client has to complete a frame it began (slowloris)', defaultValue: d.frameTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
   maxInFlight: { flag: 'max-in-flight', valueName: '<n>', description: 'requests in flight per connection before it stops reading', defaultValue: d.maxInFlight, parse: parseInteger(1, 4096) },
-  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes held in memory across all connections', defaultValue: d.maxBufferedBytes, defaultLabel: '128MiB', parse: parseByteSize(64 * 1024, 16 * 1024 ** 3) },
+  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes read ahead across all connections, shared fairly between connections and addresses', defaultValue: d.maxBufferedBytes, defaultLabel: '128MiB', parse: parseByteSize(64 * 1024, 16 * 1024 ** 3) },
 }
 
 export const serveCommand = defineCommand({
@@ -22,14 +23,14 @@ export const serveCommand = defineCommand({
   examples: [
     'p2p-serve',
     'p2p-serve --port 0 --host 127.0.0.1     # any free port, loopback only; prints it',
-    'p2p-serve --chunks-dir /srv/p2p/chunks --max-connections 64',
+    'p2p-serve --chunks-dir /srv/p2p/chunks --max-connections 64 --max-connections-per-address 8',
   ],
   run: async ({ settings: s, json, log, signal, out }) => {
     const store = new ChunkStore(s.chunksDir, { log: log.child({ component: 'store' }) })
     await store.init()
     const server = new ChunkServer({
       store, host: s.host, port: s.port, log,
-      limits: { maxHeaderBytes: s.maxHeaderBytes, maxConnections: s.maxConnections, idleTimeoutMs: s.idleTimeout * 1000, frameTimeoutMs: s.frameTimeout * 1000, maxInFlight: s.maxInFlight, maxBufferedBytes: s.maxBuffered },
+      limits: { maxHeaderBytes: s.maxHeaderBytes, maxConnections: s.maxConnections, maxConnectionsPerAddress: s.maxConnectionsPerAddress, idleTimeoutMs: s.idleTimeout * 1000, frameTimeoutMs: s.frameTimeout * 1000, maxInFlight: s.maxInFlight, maxBufferedBytes: s.maxBuffered },
     })
     const address = await server.listen()
     log.info({ host: address.address, port: address.port, files: server.files }, 'listening')

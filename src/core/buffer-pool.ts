@@ -1,3 +1,4 @@
+import { P2PError } from './errors.js'
 import { sharedBuffer } from './hashing.js'
 
 /**
@@ -7,21 +8,114 @@ import { sharedBuffer } from './hashing.js'
  * garbage collector frees late, and RSS climbed to ~1 GB serving one file.
  * Buffers are pooled per size (chunk sizes differ per file), at most
  * `maxPerSize` of each kept.
+ *
+ * A buffer in the pool is free: two owners of one buffer would read two
+ * chunks into the same memory, and one of them would send the other's bytes.
+ * So `give` refuses a buffer the pool already holds (reported as a
+ * violation, never stored twice), and `lease` hands out a buffer with a
+ * release that returns it exactly once: a second release is reported and
+ * does nothing.
  */
+
+/** What to do with an ownership bug (a double release): count and log it in production, throw in tests. */
+export type OnViolation = (err: P2PError) => void
+
+export const throwViolation: OnViolation = (err) => {
+  throw err
+}
+
+export interface BufferLease {
+  readonly buffer: Buffer
+  /** Give the buffer back; the caller must not touch it afterwards. */
+  release(): void
+}
+
+export interface BufferPoolOptions {
+  maxPerSize?: number
+  onViolation?: OnViolation
+}
+
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>()
+  /** The memory of every buffer now in `free`: what makes a second `give` detectable. */
+  private readonly held = new WeakSet<ArrayBufferLike>()
+  private readonly maxPerSize: number
+  private readonly onViolation: OnViolation
+  private leased = 0
+  /** Ownership bugs seen (each also passed to onViolation). */
+  violations = 0
 
-  constructor(private readonly maxPerSize = 64) {}
-
-  take(size: number): Buffer {
-    return this.free.get(size)?.pop() ?? sharedBuffer(size)
+  /** By default a violation is only counted: the pool stays sound either way. */
+  constructor(options: BufferPoolOptions | number = {}) {
+    const o = typeof options === 'number' ? { maxPerSize: options } : options
+    this.maxPerSize = o.maxPerSize ?? 64
+    this.onViolation = o.onViolation ?? (() => undefined)
   }
 
-  /** Return a buffer from `take`; anything else (a view, a plain buffer) is ignored. */
+  private violation(message: string): void {
+    this.violations++
+    this.onViolation(new P2PError('E_INTERNAL', message))
+  }
+
+  /** Leases not yet released. */
+  get outstanding(): number {
+    return this.leased
+  }
+
+  take(size: number): Buffer {
+    const buffer = this.free.get(size)?.pop()
+    if (!buffer) return sharedBuffer(size)
+    this.held.delete(buffer.buffer)
+    return buffer
+  }
+
+  /**
+   * Return a buffer from `take`; anything else (a view, a plain buffer) is
+   * ignored, and a buffer the pool already holds is refused and reported.
+   */
   give(buffer: Buffer): void {
-    if (!(buffer.buffer instanceof SharedArrayBuffer) || buffer.byteOffset !== 0 || buffer.byteLength !== buffer.buffer.byteLength) return
+    const memory = buffer.buffer
+    if (!(memory instanceof SharedArrayBuffer) || buffer.byteOffset !== 0 || buffer.byteLength !== memory.byteLength) return
+    if (this.held.has(memory)) {
+      this.violation(`a ${buffer.length}-byte buffer was given back to the pool twice`)
+      return
+    }
     let list = this.free.get(buffer.length)
     if (!list) this.free.set(buffer.length, (list = []))
-    if (list.length < this.maxPerSize) list.push(buffer)
+    if (list.length >= this.maxPerSize) return
+    list.push(buffer)
+    this.held.add(memory)
+  }
+
+  /** A buffer of `size` bytes owned by the lease until its single release. */
+  lease(size: number): BufferLease {
+    let buffer: Buffer | undefined = this.take(size)
+    this.leased++
+    return {
+      buffer,
+      release: () => {
+        if (buffer === undefined) {
+          this.violation(`a lease of a ${size}-byte buffer was released twice`)
+          return
+        }
+        const returned = buffer
+        buffer = undefined
+        this.leased--
+        this.give(returned)
+      },
+    }
+  }
+
+  /** Buffers now free in the pool, and whether any appears twice (never, by construction; tests check). */
+  audit(): { free: number; duplicates: number } {
+    const seen = new Set<ArrayBufferLike>()
+    let free = 0
+    for (const list of this.free.values()) {
+      for (const b of list) {
+        free++
+        seen.add(b.buffer)
+      }
+    }
+    return { free, duplicates: free - seen.size }
   }
 }

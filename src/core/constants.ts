@@ -35,6 +35,8 @@ export const MAX_DATAGRAM_BYTES = 1200
 // Transfer (TCP) limits; each is a p2p-serve setting.
 export const DEFAULT_MAX_HEADER_BYTES = 16 * KiB
 export const DEFAULT_MAX_CONNECTIONS = 256
+/** Connections one address may hold: a downloader opens at most 2 per seeder, so 8 downloads from one host at once; 16 hosts to fill a server. */
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 16
 export const DEFAULT_IDLE_TIMEOUT_S = 60
 export const DEFAULT_MAX_IN_FLIGHT = 32
 /** Chunk bytes a server holds in memory at once, across all connections (read ahead, not yet sent). */

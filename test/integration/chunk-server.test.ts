@@ -81,7 +81,7 @@ describe('chunk server on 127.0.0.1', () => {
   })
 
   it('serves 200 concurrent connections, each fetching a different chunk', async (t) => {
-    const s = await setup(t, 200 * 4 * KiB)
+    const s = await setup(t, 200 * 4 * KiB, 4 * KiB, { maxConnectionsPerAddress: 256 }) // all from 127.0.0.1
     const results = await Promise.all(Array.from({ length: 200 }, async (_, i) => {
       const c = await PeerClient.connect({ host: '127.0.0.1', port: s.port })
       try {
@@ -187,6 +187,9 @@ describe('chunk server on 127.0.0.1', () => {
     const path = s.store.chunkPath(s.entry.dir, 1)
     await writeFile(path, Buffer.alloc(4 * KiB, 7)) // same length, wrong bytes
     await assert.rejects(c.fetchChunk(s.id, 1), (e) => hasCode(e, 'E_NOT_FOUND'))
+    const hashed = s.server.stats.hashedChunks
+    await assert.rejects(c.fetchChunk(s.id, 1), (e) => hasCode(e, 'E_NOT_FOUND'))
+    assert.equal(s.server.stats.hashedChunks, hashed, 'asked again, a damaged chunk is refused without hashing it again')
     assert.equal(hash(await c.fetchChunk(s.id, 2)), s.manifest.chunks[2])
     await writeFile(s.store.chunkPath(s.entry.dir, 2), Buffer.alloc(4 * KiB, 9)) // served once, then damaged
     await assert.rejects(c.fetchChunk(s.id, 2), (e) => hasCode(e, 'E_NOT_FOUND'))

@@ -1,20 +1,24 @@
 import type { Socket } from 'node:net'
 import { type ErrorCode, P2PError, hasCode } from '../errors.js'
-import { chunkLength } from '../manifest.js'
-import type { ChunkServer } from './chunk-server.js'
-import { type Frame, FrameDecoder, type Header, encodeFrame, encodeHeader } from './framing.js'
-import { errorHeader, parseRequest } from './messages.js'
+import type { BudgetAccount } from './budget.js'
+import { FrameDecoder, type Header, encodeFrame, encodeHeader } from './framing.js'
+import { errorHeader } from './messages.js'
+import { type JobServices, type Pending, ResponseJob } from './response-job.js'
+import type { Evictable, StalledSockets } from './stalled-sockets.js'
 
 /**
  * One client connection of the chunk server. Requests are answered strictly
  * in order; up to PREFETCH of them are prepared (read and verified) ahead of
- * the one being written, within the server's shared byte budget. Flow
- * control:
+ * the one being written, within the connection's share of the server's byte
+ * budget (which counts read-ahead: a response handed to the socket leaves
+ * it). Flow control:
  *   - more than `maxInFlight` requests received and unanswered → stop reading
  *     the socket (TCP pushes back on the client) until some are answered;
  *   - the socket's write buffer full → wait for 'drain' before the next
- *     response, so a client that does not read holds at most one response
- *     in memory and stalls nobody else;
+ *     response and read nothing ahead meanwhile, so a client that does not
+ *     read holds one response in the socket, its earlier read-ahead is
+ *     given back as soon as others need the budget (`trim`), and it is closed
+ *     first when stalled answers pin too much memory (`StalledSockets`);
  *   - nothing read or written for `idleTimeoutMs` → close (this is also the
  *     write deadline: a client reading 1 byte/s stalls the write and is cut);
  *   - a frame begun but not finished within `frameTimeoutMs` → close, so a
@@ -23,29 +27,59 @@ import { errorHeader, parseRequest } from './messages.js'
  * A frame that cannot be decoded (bad JSON, header over the limit, bad size)
  * is answered with its error after the responses already due, then the
  * connection is closed: the stream has lost its framing.
+ *
+ * Every way a connection ends (the socket closes or is reset, destroy(), a
+ * timeout, the server closing) goes through `teardown`, which closes the
+ * socket first (no write reads a buffer after that) and then disposes every
+ * job it owns; jobs still reading release their resources when the read ends.
  */
 
 const PREFETCH = 4
 
-interface Prepared {
-  header: Header
-  body?: Buffer
-  release?: () => void
+export interface ConnectionLimits {
+  maxHeaderBytes: number
+  idleTimeoutMs: number
+  frameTimeoutMs: number
+  maxInFlight: number
 }
 
-export class ServerConnection {
+/** Where a connection reports what it did. */
+export interface ConnectionCounters {
+  request(): void
+  /** An answer to a request handed to the socket (an error answer carries its code). */
+  answered(header: Header, bodyBytes: number): void
+  error(code: ErrorCode): void
+  /** A prepared answer given back to the budget, to be prepared again later. */
+  readAheadReturned(): void
+}
+
+export interface ConnectionServices extends JobServices {
+  limits: ConnectionLimits
+  counters: ConnectionCounters
+  /** This connection's account in the server's byte budget. */
+  openAccount(onReclaim: () => void): BudgetAccount
+  /** Where a connection waiting for its socket to drain says so (and may be closed to free memory). */
+  stalls: Pick<StalledSockets, 'stalled' | 'resumed'>
+}
+
+export class ServerConnection implements Evictable {
   private readonly decoder: FrameDecoder
-  private readonly backlog: Frame[] = []
-  private readonly jobs: Array<Promise<Prepared>> = []
-  private writing = false
-  private closing = false
-  private destroyed = false
+  private readonly account: BudgetAccount
+  /** Decoded, not yet being prepared. */
+  private readonly backlog: Pending[] = []
+  /** Being prepared or ready, in request order. */
+  private readonly queue: ResponseJob[] = []
+  /** Written; their bytes are not all in the kernel yet. */
+  private readonly inSocket = new Set<ResponseJob>()
+  private state: 'open' | 'finishing' | 'closed' = 'open'
+  private pumping = false
+  /** Waiting for the socket to drain: nothing is read ahead, and all read-ahead may be given back. */
+  private stalled = false
   private served = 0
   private bytes = 0
   private readonly remote: string
   private finished: (() => void) | undefined
   private frameTimer: NodeJS.Timeout | undefined
-  private readonly ownAnswers = new WeakSet<Frame>()
 
   static refuse(socket: Socket, code: ErrorCode, message: string): void {
     socket.on('error', () => undefined)
@@ -53,114 +87,164 @@ export class ServerConnection {
     socket.end(encodeFrame(errorHeader(code, message)))
   }
 
-  constructor(private readonly socket: Socket, private readonly server: ChunkServer) {
+  constructor(private readonly socket: Socket, private readonly s: ConnectionServices) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`
-    this.decoder = new FrameDecoder({ maxHeaderBytes: server.limits.maxHeaderBytes, maxBodyBytes: 0 })
-    socket.setTimeout(server.limits.idleTimeoutMs, () => {
-      server.log.info({ remote: this.remote }, 'idle connection closed')
-      this.destroy()
+    this.decoder = new FrameDecoder({ maxHeaderBytes: s.limits.maxHeaderBytes, maxBodyBytes: 0 })
+    this.account = s.openAccount(() => this.trim())
+    socket.setTimeout(s.limits.idleTimeoutMs, () => {
+      s.log.info({ remote: this.remote }, 'idle connection closed')
+      this.teardown()
     })
     socket.on('data', (segment: Buffer) => this.onData(segment))
-    socket.on('error', (err) => server.log.debug({ remote: this.remote, err: err.message }, 'socket error'))
-    socket.on('close', () => {
-      clearTimeout(this.frameTimer)
-      this.destroyed = true
-      this.finished?.()
-      server.log.info({ remote: this.remote, chunks: this.served, bytes: this.bytes }, 'connection closed')
-    })
-    server.log.info({ remote: this.remote }, 'connection')
+    socket.on('error', (err) => s.log.debug({ remote: this.remote, err: err.message }, 'socket error'))
+    socket.on('close', () => this.teardown())
+    s.log.info({ remote: this.remote }, 'connection')
   }
 
-  /** Resolves when every request received so far has been answered (or the connection is gone). */
+  /** Stop reading; resolves when every request received so far has been answered into the kernel (or the connection is gone). */
   finish(): Promise<void> {
-    this.closing = true
+    if (this.state === 'closed') return Promise.resolve()
+    this.state = 'finishing'
     this.socket.pause()
-    if (this.destroyed || (this.jobs.length === 0 && this.backlog.length === 0)) return Promise.resolve()
-    return new Promise((resolve) => { this.finished = resolve })
+    this.stopFrameDeadline()
+    const done = new Promise<void>((resolve) => { this.finished = resolve })
+    this.checkFinished()
+    return done
   }
 
   destroy(): void {
-    this.destroyed = true
-    this.socket.destroy()
-    for (const job of this.jobs.splice(0)) void job.then((p) => p.release?.())
-    this.backlog.length = 0
+    this.teardown()
+  }
+
+  evict(): void {
+    this.s.log.info({ remote: this.remote }, 'closed: stalled longest while stalled answers pinned too much memory')
+    this.teardown()
   }
 
   private onData(segment: Buffer): void {
-    if (this.closing) return
+    if (this.state !== 'open') return
     try {
-      this.backlog.push(...this.decoder.push(segment))
+      for (const frame of this.decoder.push(segment)) {
+        this.s.counters.request()
+        this.backlog.push({ header: frame.header, own: false })
+      }
       if (this.decoder.failure) throw this.decoder.failure // after the good frames that preceded it
       this.watchFrameDeadline()
     } catch (err) {
       const e = hasCode(err) ? err : new P2PError('E_BAD_FRAME', String(err))
-      this.server.countError(e.code)
-      this.server.log.warn({ remote: this.remote, code: e.code, err: e.message }, 'bad frame; closing the connection')
-      this.closing = true
+      this.s.counters.error(e.code)
+      this.s.log.warn({ remote: this.remote, code: e.code, err: e.message }, 'bad frame; closing the connection')
+      this.state = 'finishing'
       this.socket.pause()
-      const answer: Frame = { header: errorHeader(e.code, `${e.message}; closing the connection`), body: undefined }
-      this.ownAnswers.add(answer)
-      this.backlog.push(answer)
+      this.stopFrameDeadline()
+      this.backlog.push({ header: errorHeader(e.code, `${e.message}; closing the connection`), own: true })
     }
     this.fill()
   }
 
   /** A partial frame must be completed within frameTimeoutMs of its first byte. */
   private watchFrameDeadline(): void {
-    if (this.decoder.buffered === 0) {
-      clearTimeout(this.frameTimer)
-      this.frameTimer = undefined
-    } else {
-      this.frameTimer ??= setTimeout(() => {
-        this.server.countError('E_TIMEOUT')
-        this.server.log.info({ remote: this.remote }, 'frame not completed in time; closing the connection')
-        this.destroy()
-      }, this.server.limits.frameTimeoutMs)
-    }
+    if (this.decoder.buffered === 0) return this.stopFrameDeadline()
+    this.frameTimer ??= setTimeout(() => {
+      this.s.counters.error('E_TIMEOUT')
+      this.s.log.info({ remote: this.remote }, 'frame not completed in time; closing the connection')
+      this.teardown()
+    }, this.s.limits.frameTimeoutMs)
+  }
+
+  private stopFrameDeadline(): void {
+    clearTimeout(this.frameTimer)
+    this.frameTimer = undefined
   }
 
   private fill(): void {
-    while (this.jobs.length < PREFETCH && this.backlog.length > 0) this.jobs.push(this.prepare(this.backlog.shift()!))
-    if (!this.closing) {
+    if (this.state === 'closed') return
+    while (!this.stalled && this.queue.length < PREFETCH && this.backlog.length > 0) {
+      const job = new ResponseJob(this.backlog.shift()!, this.s, this.account, this.remote)
+      this.queue.push(job)
+      // A job that became ready while others wait for the budget may be over this connection's share.
+      void job.ready.then(() => this.trim())
+    }
+    if (this.state === 'open') {
       // While we do not read, a half-received frame is our doing, not the client's: no deadline.
-      if (this.jobs.length + this.backlog.length >= this.server.limits.maxInFlight) {
+      if (this.queue.length + this.backlog.length >= this.s.limits.maxInFlight) {
         this.socket.pause()
-        clearTimeout(this.frameTimer)
-        this.frameTimer = undefined
+        this.stopFrameDeadline()
       } else {
         this.socket.resume()
         this.watchFrameDeadline()
       }
     }
-    if (!this.writing) void this.writeLoop()
+    void this.pump()
   }
 
-  private async writeLoop(): Promise<void> {
-    this.writing = true
-    while (this.jobs.length > 0 && !this.destroyed) {
-      const prepared = await this.jobs[0]!
-      this.jobs.shift()
-      if (this.destroyed) {
-        prepared.release?.()
-        break
+  /**
+   * Give back read-ahead while this connection holds more than its share of
+   * the budget and others wait: the newest prepared answers (never one whose
+   * buffer a read is filling, nor the next one to write unless the socket is
+   * stalled) go back to the backlog and are prepared again later, within the
+   * share.
+   */
+  private trim(): void {
+    if (this.state === 'closed') return
+    while (this.queue.length > (this.stalled ? 0 : 1) && this.account.overShare) {
+      const tail = this.queue[this.queue.length - 1]!
+      if (!tail.sheddable) break
+      this.queue.pop()
+      tail.dispose()
+      this.backlog.unshift(tail.request)
+      this.s.counters.readAheadReturned()
+    }
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return
+    this.pumping = true
+    try {
+      while (this.queue.length > 0 && !this.closed) {
+        const job = this.queue[0]!
+        await job.ready
+        if (this.closed) return
+        if (this.queue[0] !== job) continue
+        this.queue.shift()
+        this.fill()
+        if (job.header === undefined) continue // disposed under us (cannot happen: only a stalled pump's head is shed)
+        if (this.write(job)) continue
+        this.stalled = true
+        this.s.stalls.stalled(this, job.body?.length ?? 0)
+        await this.drained()
+        this.s.stalls.resumed(this)
+        this.stalled = false
+        this.fill()
       }
-      this.fill()
-      if (!this.write(prepared)) await this.drained()
+    } finally {
+      this.pumping = false
     }
-    this.writing = false
-    if (this.closing && this.jobs.length === 0 && this.backlog.length === 0) {
-      this.finished?.()
-      if (!this.destroyed) this.socket.end()
-    }
+    this.checkFinished()
   }
 
-  private write(p: Prepared): boolean {
-    if (p.body === undefined) return this.socket.write(encodeFrame(p.header))
-    this.served++
-    this.bytes += p.body.length
+  private write(job: ResponseJob): boolean {
+    const header = job.header!
+    const body = job.body
+    if (!job.request.own) this.s.counters.answered(header, body?.length ?? 0) // a bad frame was counted when it came
+    if (body === undefined) {
+      job.dispose()
+      return this.socket.write(encodeFrame(header))
+    }
+    if (header.type === 'chunk') {
+      this.served++
+      this.bytes += body.length
+    }
+    this.inSocket.add(job)
+    job.written()
     this.socket.cork()
-    this.socket.write(encodeHeader(p.header))
-    const ok = this.socket.write(p.body, () => p.release?.())
+    this.socket.write(encodeHeader(header))
+    const ok = this.socket.write(body, () => {
+      // The body is in the kernel (or the socket is gone): its buffer and budget go back.
+      this.inSocket.delete(job)
+      job.dispose()
+      this.checkFinished()
+    })
     this.socket.uncork()
     return ok
   }
@@ -177,40 +261,29 @@ export class ServerConnection {
     })
   }
 
-  private async prepare(frame: Frame): Promise<Prepared> {
-    const server = this.server
-    if (this.ownAnswers.has(frame)) return { header: frame.header } // our answer to a bad frame, in its place in the order
-    server.stats.requests++
-    try {
-      const request = parseRequest(frame.header)
-      if (request.type === 'manifest') {
-        const { manifestBytes } = await server.entry(request.id)
-        return { header: { type: 'manifest', id: request.id, size: manifestBytes.length }, body: manifestBytes }
-      }
-      const { manifest } = await server.entry(request.id)
-      const length = request.index < manifest.chunks.length ? chunkLength(manifest, request.index) : 0
-      await server.budget.acquire(length)
-      let body: Buffer | undefined
-      const release = (): void => {
-        server.budget.release(length)
-        if (body) server.buffers.give(body)
-      }
-      try {
-        body = await server.readChunk(request.id, request.index)
-        server.stats.chunksServed++
-        server.stats.bytesServed += body.length
-        server.log.debug({ remote: this.remote, id: request.id, index: request.index }, 'chunk')
-        return { header: { type: 'chunk', id: request.id, index: request.index, size: body.length }, body, release }
-      } catch (err) {
-        release()
-        throw err
-      }
-    } catch (err) {
-      const e = hasCode(err) ? err : new P2PError('E_INTERNAL', 'internal error')
-      if (!hasCode(err)) server.log.error({ err }, 'internal error answering a request')
-      server.countError(e.code)
-      server.log.debug({ remote: this.remote, code: e.code, err: e.message }, 'request refused')
-      return { header: errorHeader(e.code, e.message) }
-    }
+  private get closed(): boolean {
+    return this.state === 'closed'
+  }
+
+  private checkFinished(): void {
+    if (this.state !== 'finishing' || this.queue.length > 0 || this.backlog.length > 0 || this.inSocket.size > 0) return
+    this.finished?.()
+    this.socket.end()
+  }
+
+  /** The one way a connection ends: close the socket, then release everything it owns. */
+  private teardown(): void {
+    if (this.state === 'closed') return
+    this.state = 'closed'
+    this.stopFrameDeadline()
+    this.s.stalls.resumed(this)
+    this.socket.destroy() // the descriptor is closed now: no pending write reads a buffer again
+    for (const job of this.queue.splice(0)) job.dispose()
+    for (const job of this.inSocket) job.dispose()
+    this.inSocket.clear()
+    this.backlog.length = 0
+    this.account.close()
+    this.finished?.()
+    this.s.log.info({ remote: this.remote, chunks: this.served, bytes: this.bytes }, 'connection closed')
   }
 }
