@@ -5,7 +5,10 @@ import { TEMP_MARKER } from './constants.js'
 import { P2PError, fromFsError } from './errors.js'
 import { realDirectories } from './safe-fs.js'
 
-/** Disk helpers shared by the store, the downloader and the dictionary: atomic writes, writability and space probes. */
+/**
+ * Disk helpers shared by the store, the downloader and the dictionary: atomic
+ * writes, writability and space probes, file stamps.
+ */
 
 export function tempPathFor(path: string): string {
   return `${path}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`
@@ -87,4 +90,9 @@ export async function sameFilesystem(a: string, b: string): Promise<boolean> {
   }
   const [x, y] = await Promise.all([device(a), device(b)])
   return x === undefined || x === y
+}
+
+/** What identifies one version of a file's bytes without reading them (any write changes it). */
+export function stampOf(st: { ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`
 }

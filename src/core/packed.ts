@@ -2,8 +2,7 @@ import { lstat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from './bitfield.js'
 import { openRegularFile } from './safe-fs.js'
-import { writeFileAtomic } from './disk.js'
-import { stampOf } from './store.js'
+import { stampOf, writeFileAtomic } from './disk.js'
 
 /**
  * The packed form of a store entry, which downloads write:

@@ -9,7 +9,8 @@ import { hashThreads, sharedBuffer } from './hashing.js'
 import { type Logger, silentLogger } from './log.js'
 import { type Manifest, chunkCount, encodeManifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
-import { type ChunkStore, writeFileAtomic } from './store.js'
+import { writeFileAtomic } from './disk.js'
+import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
   store: ChunkStore

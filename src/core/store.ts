@@ -9,12 +9,9 @@ import { type Manifest, manifestId, parseManifest } from './manifest.js'
 import { isValidName } from './names.js'
 import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
 import { acquireLock } from './lock.js'
-import { writeFileAtomic } from './disk.js'
+import { stampOf, writeFileAtomic } from './disk.js'
 import { type Logger, silentLogger } from './log.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE, packedDataPath, readPackedHave } from './packed.js'
-
-// The generic disk helpers moved to disk.ts; still exported here for the modules that import them from the store.
-export { type AtomicWriteOptions, assertSpace, assertWritable, sameFilesystem, tempPathFor, writeFileAtomic } from './disk.js'
 
 /**
  * The chunk store on disk:
@@ -286,9 +283,4 @@ export class ChunkStore {
   async removeEntry(dir: string): Promise<void> {
     await rm(dir, { recursive: true, force: true })
   }
-}
-
-/** What identifies one version of a file's bytes without reading them. */
-export function stampOf(st: { ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
-  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`
 }

@@ -6,7 +6,8 @@ import { Bitfield } from '../../src/core/bitfield.js'
 import { hasCode } from '../../src/core/errors.js'
 import { packedHavePath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
-import { ChunkStore, assertWritable, chunkFileName } from '../../src/core/store.js'
+import { assertWritable } from '../../src/core/disk.js'
+import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { mkfifo, randomFile, tmpDir } from '../helpers/files.js'
 
 describe('chunk store', () => {

@@ -6,7 +6,8 @@ import { hashThreads } from '../hashing.js'
 import { type Logger, silentLogger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
 import { PackedHaveCache, packedDataPath } from '../packed.js'
-import { type ChunkStore, stampOf } from '../store.js'
+import { stampOf } from '../disk.js'
+import type { ChunkStore } from '../store.js'
 import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
 
 /**
