@@ -155,17 +155,3 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
     process.exitCode = reportFailure(error, argv.includes('--json'))
   }
 }
-
-/** A command whose issue has not landed yet: says so and exits 2. */
-export function notBuilt(name: string, summary: string): () => Command {
-  return defineCommand({
-    name,
-    summary: `${summary} (not built yet)`,
-    settings: {},
-    examples: [`p2p-${name} --help`],
-    configure: (cmd) => cmd.allowUnknownOption().allowExcessArguments(),
-    run: async () => {
-      throw new P2PError('E_USAGE', `p2p-${name} is not built yet in this version of p2pshare`)
-    },
-  })
-}

@@ -76,10 +76,6 @@ export class P2PError extends Error {
   }
 }
 
-export function p2pError(code: ErrorCode, message: string, details?: Record<string, unknown>): P2PError {
-  return new P2PError(code, message, details)
-}
-
 /** True when `err` is a P2PError, optionally with the given code. */
 export function hasCode(err: unknown, code?: ErrorCode): err is P2PError {
   return err instanceof P2PError && (code === undefined || err.code === code)

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, rm } from 'node:fs/promises'
+import { lstat, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import fg from 'fast-glob'
 import { Bitfield } from './bitfield.js'
@@ -278,9 +278,5 @@ export class ChunkStore {
     } catch {
       return []
     }
-  }
-
-  async removeEntry(dir: string): Promise<void> {
-    await rm(dir, { recursive: true, force: true })
   }
 }

@@ -101,10 +101,6 @@ export class Scheduler {
     }
   }
 
-  get remaining(): number {
-    return this.remainingCount
-  }
-
   get finished(): boolean {
     return this.remainingCount === 0
   }
@@ -155,10 +151,6 @@ export class Scheduler {
       return
     }
     this.gone.set(key, { ...this.fresh(key, new Bitfield(this.count)), banned: reason })
-  }
-
-  hasPeer(key: string): boolean {
-    return this.peers.has(key)
   }
 
   inFlight(key: string): number {
