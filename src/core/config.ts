@@ -3,6 +3,7 @@ import { isIPv4 } from 'node:net'
 import { resolve } from 'node:path'
 import bytes from 'bytes'
 import { P2PError } from './errors.js'
+import { parseJsonUtf8 } from './json.js'
 import { readRegularFileSync } from './safe-fs.js'
 import {
   DEFAULT_ANNOUNCE_INTERVAL_S, DEFAULT_CHUNK_SIZE, DEFAULT_STALE_AFTER_S, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT,
@@ -157,7 +158,7 @@ const MAX_CONFIG_BYTES = 1024 * 1024
 function readConfigFile(path: string): Record<string, unknown> {
   let json: unknown
   try {
-    json = JSON.parse(readRegularFileSync(path, { maxBytes: MAX_CONFIG_BYTES, followSymlinks: true }).toString('utf8')) // a FIFO here must not hang start-up
+    json = parseJsonUtf8(readRegularFileSync(path, { maxBytes: MAX_CONFIG_BYTES, followSymlinks: true })) // a FIFO here must not hang start-up
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
     throw new P2PError('E_USAGE', `cannot read config file ${path}: ${reason}`)

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { P2PError } from './errors.js'
+import { parseJsonUtf8 } from './json.js'
 import { isValidName } from './names.js'
 import { DEFAULT_MAX_MANIFEST_BYTES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './constants.js'
 
@@ -86,7 +87,7 @@ export function parseManifest(bytes: Uint8Array, options: ParseManifestOptions =
   }
   let json: unknown
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+    json = parseJsonUtf8(bytes)
   } catch {
     throw new P2PError('E_BAD_MANIFEST', 'manifest is not UTF-8 JSON')
   }

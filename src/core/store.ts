@@ -5,6 +5,7 @@ import fg from 'fast-glob'
 import { Bitfield } from './bitfield.js'
 import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
 import { P2PError, fromFsError } from './errors.js'
+import { parseJsonUtf8 } from './json.js'
 import { type Manifest, manifestId, parseManifest } from './manifest.js'
 import { isValidName } from './names.js'
 import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
@@ -273,7 +274,7 @@ export class ChunkStore {
     try {
       // A stamp is under 64 bytes, a chunk's line in the manifest 67: twice the manifest limit is ample.
       const text = await readRegularFile(join(this.root, STORE_PRIVATE_DIR, 'verified', id), { maxBytes: 2 * this.maxManifestBytes })
-      const value: unknown = JSON.parse(text.toString('utf8'))
+      const value = parseJsonUtf8(text)
       return Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : null)) : []
     } catch {
       return []

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { Bitfield } from '../bitfield.js'
 import { MAX_CHUNK_SIZE, MAX_DATAGRAM_BYTES, MIN_CHUNK_SIZE } from '../constants.js'
 import { P2PError } from '../errors.js'
+import { parseJsonUtf8 } from '../json.js'
 import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
 
@@ -126,7 +127,7 @@ export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES)
   if (bytes.byteLength > maxBytes) throw new P2PError('E_TOO_LARGE', `datagram of ${bytes.byteLength} bytes is over ${maxBytes}`, { reason: 'too-large' })
   let value: unknown
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+    value = parseJsonUtf8(bytes)
   } catch {
     throw new P2PError('E_BAD_DATAGRAM', 'datagram is not UTF-8 JSON', { reason: 'not-json' })
   }

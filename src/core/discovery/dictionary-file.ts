@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { Bitfield } from '../bitfield.js'
 import { MiB } from '../constants.js'
 import { P2PError } from '../errors.js'
+import { parseJsonUtf8 } from '../json.js'
 import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
 import { writeFileAtomic } from '../disk.js'
@@ -159,7 +160,7 @@ export async function readDictionaryFile(path: string, maxBytes = MAX_DICTIONARY
     if (isAbsent(err)) return undefined
     throw err
   }
-  return JSON.parse(bytes.toString('utf8'))
+  return parseJsonUtf8(bytes)
 }
 
 export async function writeDictionaryFile(path: string, snapshot: DictionarySnapshot): Promise<void> {

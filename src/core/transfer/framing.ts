@@ -1,4 +1,5 @@
 import { P2PError } from '../errors.js'
+import { parseJsonUtf8 } from '../json.js'
 
 /**
  * The TCP frame codec, shared by server and client. Pure: bytes in, frames out.
@@ -75,7 +76,7 @@ export function encodeHeader(header: Header): Buffer {
 export function parseHeader(bytes: Buffer): Header {
   let value: unknown
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+    value = parseJsonUtf8(bytes)
   } catch {
     throw new P2PError('E_BAD_FRAME', 'frame header is not UTF-8 JSON')
   }
