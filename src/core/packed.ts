@@ -1,6 +1,7 @@
 import { lstat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from './bitfield.js'
+import { readFully } from './read-fully.js'
 import { openRegularFile } from './safe-fs.js'
 import { stampOf, writeFileAtomic } from './disk.js'
 
@@ -45,7 +46,7 @@ export async function readPackedHave(dir: string, count: number): Promise<Bitfie
     opened = await openRegularFile(packedHavePath(dir), { maxBytes: size })
     if (opened.stats.size !== size) return undefined
     const bytes = new Uint8Array(size)
-    if ((await opened.handle.read(bytes, 0, size, 0)).bytesRead !== size) return undefined
+    if ((await readFully(opened.handle.fd, bytes, size, 0)) !== size) return undefined
     const have = new Bitfield(count, bytes)
     return have.hasCleanTail() ? have : undefined
   } catch {

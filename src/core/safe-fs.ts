@@ -1,7 +1,8 @@
-import { type Stats, closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
+import { type Stats, closeSync, constants, fstatSync, openSync } from 'node:fs'
 import { type FileHandle, lstat, mkdir, open, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { P2PError } from './errors.js'
+import { readFully, readFullySync } from './read-fully.js'
 
 /**
  * Reading and reaching the files a program keeps for itself (the chunk
@@ -57,13 +58,7 @@ export function readRegularFileSync(path: string, options: RegularFileOptions): 
   }
   try {
     const bytes = Buffer.allocUnsafe(checkRegular(path, fstatSync(fd), options).size)
-    let got = 0
-    while (got < bytes.length) {
-      const bytesRead = readSync(fd, bytes, got, bytes.length - got, got)
-      if (bytesRead === 0) break // shrank meanwhile
-      got += bytesRead
-    }
-    return bytes.subarray(0, got)
+    return bytes.subarray(0, readFullySync(fd, bytes, bytes.length, 0)) // shorter if it shrank meanwhile
   } finally {
     closeSync(fd)
   }
@@ -90,13 +85,7 @@ export async function readRegularFile(path: string, options: RegularFileOptions)
   const { handle, stats } = await openRegularFile(path, options)
   try {
     const bytes = Buffer.allocUnsafe(stats.size)
-    let got = 0
-    while (got < bytes.length) {
-      const { bytesRead } = await handle.read(bytes, got, bytes.length - got, got)
-      if (bytesRead === 0) break // shrank meanwhile
-      got += bytesRead
-    }
-    return bytes.subarray(0, got)
+    return bytes.subarray(0, await readFully(handle.fd, bytes, bytes.length, 0)) // shorter if it shrank meanwhile
   } finally {
     await handle.close().catch(() => undefined)
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { constants, readSync } from 'node:fs'
+import { constants } from 'node:fs'
 import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { MANIFEST_FILE, MiB } from './constants.js'
@@ -9,6 +9,7 @@ import { hashThreads, sharedBuffer } from './hashing.js'
 import { type Logger, silentLogger } from './log.js'
 import { type Manifest, chunkCount, encodeManifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
+import { readFullySync } from './read-fully.js'
 import { writeFileAtomic } from './disk.js'
 import type { ChunkStore } from './store.js'
 
@@ -143,13 +144,10 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, o: PassOptio
   const readChunk = async (index: number): Promise<{ slot: Buffer; view: Buffer }> => {
     const buffer = await acquire()
     const length = Math.min(o.chunkSize, size - index * o.chunkSize)
-    let got = 0
-    while (got < length) {
-      // Synchronous on purpose: a read from the page cache takes ~0.1 ms per MiB, less than a round
-      // trip through libuv's pool, whose threads are busy writing the chunks meanwhile.
-      const bytesRead = readSync(handle.fd, buffer, got, length - got, index * o.chunkSize + got)
-      if (bytesRead === 0) throw new P2PError('E_IO', `${o.name} shrank while being split: run again when it is no longer being written`)
-      got += bytesRead
+    // Synchronous on purpose: a read from the page cache takes ~0.1 ms per MiB, less than a round
+    // trip through libuv's pool, whose threads are busy writing the chunks meanwhile.
+    if (readFullySync(handle.fd, buffer, length, index * o.chunkSize) < length) {
+      throw new P2PError('E_IO', `${o.name} shrank while being split: run again when it is no longer being written`)
     }
     return { slot: buffer, view: buffer.subarray(0, length) }
   }

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
-import { constants, readSync } from 'node:fs'
+import { constants } from 'node:fs'
 import { type FileHandle, copyFile, mkdir, open, rename, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
@@ -11,6 +11,7 @@ import { type FileIdentity, type StitchResult, materialize, partName, place } fr
 import { portableName } from '../names.js'
 import { assertSameDirectory, realDirectories } from '../safe-fs.js'
 import { tempPathFor } from '../disk.js'
+import { readFullySync } from '../read-fully.js'
 
 /**
  * Assembles the download in the store entry's packed `data` file (packed.ts)
@@ -135,11 +136,7 @@ export class Stitcher {
    * libuv's pool.
    */
   private readAt(into: Buffer, length: number, position: number): void {
-    for (let got = 0; got < length;) {
-      const bytesRead = readSync(this.handle.fd, into, got, length - got, position + got)
-      if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
-      got += bytesRead
-    }
+    if (readFullySync(this.handle.fd, into, length, position) < length) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
   }
 
   /**

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, read, readSync } from 'node:fs'
+import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { STORE_PRIVATE_DIR } from '../constants.js'
 import { P2PError } from '../errors.js'
@@ -6,6 +6,7 @@ import { hashThreads } from '../hashing.js'
 import { type Logger, silentLogger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
 import { PackedHaveCache, packedDataPath } from '../packed.js'
+import { readFully } from '../read-fully.js'
 import { stampOf } from '../disk.js'
 import type { ChunkStore } from '../store.js'
 import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
@@ -51,10 +52,6 @@ function remember(map: Map<string, string>, key: string, stamp: string): void {
   map.delete(key)
   if (map.size >= MAX_VERIFIED_ENTRIES) map.delete(map.keys().next().value!)
   map.set(key, stamp)
-}
-
-function readAsync(fd: number, into: Buffer, at: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, into, at, length, position, (err, n) => (err ? reject(err) : resolve(n))))
 }
 
 interface OpenChunk {
@@ -109,13 +106,7 @@ export class ChunkSource {
       if (!st.isFile() || st.size !== (source.packed ? manifest.size : length)) throw this.corrupt(path, key, index, manifest, 'wrong size')
       const stamp = stampOf(st)
       if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
-      for (let got = 0; got < length;) {
-        const bytesRead = length - got <= this.syncReadBytes
-          ? readSync(fd, into, got, length - got, offset + got)
-          : await readAsync(fd, into, got, length - got, offset + got)
-        if (bytesRead === 0) throw this.corrupt(path, key, index, manifest, 'shrank while read')
-        got += bytesRead
-      }
+      if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length) throw this.corrupt(path, key, index, manifest, 'shrank while read')
       if (this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
         // Shared memory: the hash thread reads it without a copy.
         this.stats.hashedChunks++
