@@ -1,12 +1,11 @@
-import { type RemoteInfo, type Socket, createSocket } from 'node:dgram'
+import type { RemoteInfo, Socket } from 'node:dgram'
 import { type FSWatcher, watch } from 'node:fs'
-import { once } from 'node:events'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
-import { P2PError } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
 import { ANSWER_FACTOR, type LocalFile, type QueryWant, decodeDatagram, encodeAnnouncements, encodeMore, packAnnouncements } from './announcement.js'
 import { ByteRateLimit } from './rate-limit.js'
+import { bindUdp } from './udp.js'
 
 /**
  * Tells the LAN what this chunk store holds: a burst of announcement
@@ -85,17 +84,9 @@ export class Announcer {
   }
 
   async start(): Promise<void> {
-    const socket = createSocket({ type: 'udp4', reuseAddr: true })
-    this.socket = socket
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo))
-    socket.on('error', (err) => this.log.warn({ err: err.message }, 'discovery socket error'))
-    socket.bind(this.o.udpPort, this.o.bindAddress ?? '0.0.0.0')
-    try {
-      await Promise.race([once(socket, 'listening'), once(socket, 'error').then(([err]) => { throw err })])
-    } catch (err) {
-      throw new P2PError('E_USAGE', `cannot use UDP port ${this.o.udpPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-    }
-    socket.setBroadcast(true)
+    this.socket = await bindUdp({
+      port: this.o.udpPort, address: this.o.bindAddress, reuseAddr: true, log: this.log, onMessage: (msg, rinfo) => this.onMessage(msg, rinfo),
+    })
     this.watchStore()
     await this.burst('start')
     this.ticker = setInterval(() => void this.burst('interval'), this.o.intervalMs)
