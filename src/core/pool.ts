@@ -1,3 +1,4 @@
+import { DEFAULT_CONNECTIONS_PER_PEER, DEFAULT_MAX_DOWNLOAD_CONNECTIONS, DEFAULT_POOL_IDLE_MS, DEFAULT_WINDOW } from './constants.js'
 import { P2PError } from './errors.js'
 import { type Logger, silentLogger } from './log.js'
 
@@ -70,7 +71,8 @@ export class ConnectionPool<C extends PooledConnection> {
 
   constructor(options: PoolOptions<C>) {
     this.options = {
-      maxPerPeer: 2, maxTotal: 64, maxLeasesPerConnection: 16, idleMs: 30_000, sweepMs: 5_000, now: Date.now,
+      maxPerPeer: DEFAULT_CONNECTIONS_PER_PEER, maxTotal: DEFAULT_MAX_DOWNLOAD_CONNECTIONS, maxLeasesPerConnection: DEFAULT_WINDOW,
+      idleMs: DEFAULT_POOL_IDLE_MS, sweepMs: 5_000, now: Date.now,
       ...options, log: options.log ?? silentLogger(),
     }
     this.sweeper = setInterval(() => this.sweep(), this.options.sweepMs).unref()

@@ -1,5 +1,6 @@
 import { unlink } from 'node:fs/promises'
 import type { Bitfield } from '../bitfield.js'
+import { FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
 import { P2PError, fromFsError, hasCode } from '../errors.js'
 import { hashThreads } from '../hashing.js'
 import type { Logger } from '../log.js'
@@ -67,9 +68,7 @@ export interface ChunkFetchOptions extends DownloadJob {
   now: () => number
 }
 
-/** A peer's first chunk may take this long (more for big chunks, see below) before it is given up on. */
-const FIRST_DEADLINE_MS = 1000
-/** The first-chunk deadline allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
+/** The first-chunk deadline (FIRST_DELIVERY_DEADLINE_MS) allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
 const SLOWEST_FIRST_CHUNK_RATE = 8 * 1024 * 1024
 
 /** Requests in flight across all peers: what --max-buffered holds in chunk-sized buffers (at least 4). */
@@ -109,7 +108,7 @@ export class ChunkFetch {
     const l = o.limits
     this.scheduler = new Scheduler(o.manifest.chunks.length, {
       maxStrikes: l.maxStrikes, window: l.window, maxDeadlineMs: l.requestTimeoutMs, now: o.now,
-      firstDeadlineMs: Math.max(FIRST_DEADLINE_MS, (o.manifest.chunkSize / SLOWEST_FIRST_CHUNK_RATE) * 1000),
+      firstDeadlineMs: Math.max(FIRST_DELIVERY_DEADLINE_MS, (o.manifest.chunkSize / SLOWEST_FIRST_CHUNK_RATE) * 1000),
     })
     this.maxInFlight = maxRequests(l, o.manifest)
   }

@@ -1,6 +1,10 @@
 import { type Logger, silentLogger } from '../log.js'
 import type { Manifest } from '../manifest.js'
-import { MAX_CHUNK_SIZE } from '../constants.js'
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_CONNECTIONS_PER_PEER, DEFAULT_DOWNLOAD_BUFFER_BYTES, DEFAULT_MAX_DOWNLOAD_CONNECTIONS,
+  DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_STRIKES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WAIT_MS, DEFAULT_WINDOW, HELD_FOR_HASH_BYTES,
+  MAX_CHUNK_SIZE,
+} from '../constants.js'
 import { ConnectionPool, peerKey } from '../pool.js'
 import { readPackedHave } from '../packed.js'
 import { assertSpace, sameFilesystem } from '../disk.js'
@@ -41,8 +45,15 @@ export interface DownloadResult extends StitchResult {
 }
 
 export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
-  window: 16, maxConnectionsPerPeer: 2, maxConnections: 64, connectTimeoutMs: 5000, requestTimeoutMs: 30_000,
-  maxManifestBytes: 32 * 1024 * 1024, waitMs: 10_000, maxStrikes: 3, maxBufferedBytes: 32 * 1024 * 1024,
+  window: DEFAULT_WINDOW,
+  maxConnectionsPerPeer: DEFAULT_CONNECTIONS_PER_PEER,
+  maxConnections: DEFAULT_MAX_DOWNLOAD_CONNECTIONS,
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+  requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+  maxManifestBytes: DEFAULT_MAX_MANIFEST_BYTES,
+  waitMs: DEFAULT_WAIT_MS,
+  maxStrikes: DEFAULT_MAX_STRIKES,
+  maxBufferedBytes: DEFAULT_DOWNLOAD_BUFFER_BYTES,
 }
 
 export async function download(o: DownloadOptions): Promise<DownloadResult> {
@@ -97,6 +108,3 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     pool.close()
   }
 }
-
-/** Chunk bytes the stitcher may hold beyond the requests in flight, waiting for their turn in the whole-file hash. */
-const HELD_FOR_HASH_BYTES = 8 * 1024 * 1024

@@ -1,4 +1,7 @@
 import { Bitfield } from '../bitfield.js'
+import {
+  DEFAULT_MAX_STRIKES, DEFAULT_PROBE_WINDOW, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WINDOW, FIRST_DELIVERY_DEADLINE_MS,
+} from '../constants.js'
 import { type PaceLimits, PeerPace } from './peer-pace.js'
 
 /**
@@ -96,8 +99,9 @@ export class Scheduler {
     this.done = new Uint8Array(count)
     this.remainingCount = count
     this.o = {
-      maxStrikes: 3, endgameRequests: 2, backoffBaseMs: 500, backoffMaxMs: 10_000, window: 16, probeWindow: 2,
-      firstDeadlineMs: 1000, deadlineFloorMs: 1000, maxDeadlineMs: 30_000, now: Date.now, ...options,
+      maxStrikes: DEFAULT_MAX_STRIKES, endgameRequests: 2, backoffBaseMs: 500, backoffMaxMs: 10_000, window: DEFAULT_WINDOW,
+      probeWindow: DEFAULT_PROBE_WINDOW, firstDeadlineMs: FIRST_DELIVERY_DEADLINE_MS, deadlineFloorMs: 1000, maxDeadlineMs: DEFAULT_REQUEST_TIMEOUT_MS, now: Date.now,
+      ...options,
     }
   }
 

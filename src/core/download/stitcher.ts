@@ -3,6 +3,7 @@ import { constants } from 'node:fs'
 import { type FileHandle, copyFile, mkdir, open, rename, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
+import { HELD_FOR_HASH_BYTES } from '../constants.js'
 import { P2PError, fromFsError } from '../errors.js'
 import type { StoreTarget } from '../hashing.js'
 import type { Manifest } from '../manifest.js'
@@ -52,8 +53,6 @@ export interface StitcherOptions {
 }
 
 const READ_BACK_BYTES = 4 * 1024 * 1024
-/** Bytes of out-of-order chunks whose buffers wait for their turn in the whole-file hash (beyond the download's buffer cap). */
-const MAX_HELD_BYTES = 8 * 1024 * 1024
 const WRITEBACK_BYTES = 64 * 1024 * 1024
 /** A catch-up of the whole-file hash lets the event loop run after this many bytes. */
 const YIELD_BYTES = 32 * 1024 * 1024
@@ -143,7 +142,7 @@ export class Stitcher {
    * Chunk `index`, verified, is in `data`. Without `release`, the buffer
    * `data` may be reused once this returns. With it, `release` is called once
    * it may: at once, or — for a chunk that arrived shortly ahead of its turn
-   * in the whole-file hash — when its turn comes (at most MAX_HELD_BYTES of
+   * in the whole-file hash — when its turn comes (at most HELD_FOR_HASH_BYTES of
    * such buffers; past that, the chunk is read back from `data` then).
    */
   accept(index: number, data: Uint8Array, release?: () => void): void {
@@ -154,7 +153,7 @@ export class Stitcher {
       this.whole.update(data)
       this.hashed++
       release?.()
-    } else if (release && this.heldBytes + data.byteLength <= MAX_HELD_BYTES) {
+    } else if (release && this.heldBytes + data.byteLength <= HELD_FOR_HASH_BYTES) {
       this.held.set(index, { data, release })
       this.heldBytes += data.byteLength
     } else {

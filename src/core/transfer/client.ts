@@ -1,7 +1,7 @@
 import { type Socket, connect } from 'node:net'
 import { P2PError, hasCode } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
-import { DEFAULT_MAX_HEADER_BYTES } from '../constants.js'
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, MAX_CHUNK_SIZE } from '../constants.js'
 import { type Frame, FrameDecoder, type Header, encodeFrame } from './framing.js'
 import { type Response, errorFromResponse, parseResponse } from './messages.js'
 
@@ -34,7 +34,7 @@ export interface PeerClientOptions {
   connectTimeoutMs?: number
   requestTimeoutMs?: number
   maxHeaderBytes?: number
-  /** No body larger than this, whatever was asked (default 64 MiB). */
+  /** No body larger than this, whatever was asked (default: the largest chunk, 64 MiB). */
   maxBodyBytes?: number
   /** Where chunk bodies are assembled, their size already checked (the downloader passes pooled shared memory). */
   allocateBody?: (size: number) => Buffer
@@ -99,8 +99,8 @@ export class PeerClient {
     this.socket = socket
     this.label = `${options.host}:${options.port}`
     this.log = options.log ?? silentLogger()
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000
-    this.maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.maxBodyBytes = options.maxBodyBytes ?? MAX_CHUNK_SIZE
     const allocateChunk = options.allocateBody ?? ((size: number) => Buffer.allocUnsafe(size))
     // Bodies never are views of a read buffer (which is reused): chunks go to `allocateBody`, the rest to
     // the decoder's own buffers, which grow as bytes arrive.
@@ -114,7 +114,7 @@ export class PeerClient {
   }
 
   static connect(options: PeerClientOptions, signal?: AbortSignal): Promise<PeerClient> {
-    const timeoutMs = options.connectTimeoutMs ?? 5000
+    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
     return new Promise((resolve, reject) => {
       signal?.throwIfAborted()
       // Reads never land in fresh memory: a fresh buffer per read (Node's default) costs a page fault
