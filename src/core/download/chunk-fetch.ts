@@ -11,7 +11,7 @@ import { readRegularFile } from '../safe-fs.js'
 import { type PeerClient, isCollateral, isViolation } from '../transfer/client.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
 import { Scheduler } from './scheduler.js'
-import { type StitchResult, Stitcher } from './stitcher.js'
+import { PackedWriter, type StitchResult } from './packed-writer.js'
 
 export interface LivePeer extends PeerAddress {
   have: Bitfield
@@ -87,7 +87,7 @@ export class ChunkFetch {
   fetchedBytes = 0
   resumedBytes = 0
   private doneBytes = 0
-  private stitcher!: Stitcher
+  private writer!: PackedWriter
   private readonly storing = new Set<Promise<unknown>>()
   private stopping = false
   private failure: unknown
@@ -122,7 +122,7 @@ export class ChunkFetch {
   private deadlineTimer: NodeJS.Timeout | undefined
 
   async execute(): Promise<StitchResult> {
-    this.stitcher = await Stitcher.open({ entryDir: this.dir, downloadsDir: this.o.downloadsDir, manifest: this.manifest })
+    this.writer = await PackedWriter.open({ entryDir: this.dir, downloadsDir: this.o.downloadsDir, manifest: this.manifest })
     try {
       await this.resume()
       while (!this.scheduler.finished) {
@@ -147,13 +147,13 @@ export class ChunkFetch {
       await this.stopStoring() // endgame duplicates may still be on the hash thread
       if (this.failure !== undefined) throw this.failure
       this.report()
-      const result = await this.stitcher.finish({ force: this.o.force })
+      const result = await this.writer.finish({ force: this.o.force })
       await this.o.store.recordVerified(this.o.id, this.dir, this.manifest.chunks.length, 'packed')
       return result
     } catch (err) {
       clearTimeout(this.deadlineTimer)
       await this.stopStoring()
-      await this.stitcher.close()
+      await this.writer.close()
       throw err
     }
   }
@@ -190,11 +190,11 @@ export class ChunkFetch {
     for (const index of entry?.have.indices() ?? []) {
       this.signal.throwIfAborted()
       const length = chunkLength(this.manifest, index)
-      const inData = this.stitcher.inherited.get(index)
+      const inData = this.writer.inherited.get(index)
       const path = this.o.store.chunkPath(this.dir, index)
       let data: Buffer | undefined
       try {
-        data = inData ? this.stitcher.read(index, this.buffers.take(length)) : await readRegularFile(path, { maxBytes: length })
+        data = inData ? this.writer.read(index, this.buffers.take(length)) : await readRegularFile(path, { maxBytes: length })
       } catch {
         data = undefined
       }
@@ -204,13 +204,13 @@ export class ChunkFetch {
         const ok = data !== undefined && data.length === length
           && (inData ? await hashThreads().digest(data) : await this.store(data, index, expected)) === expected
         if (ok) {
-          this.stitcher.accept(index, data!)
+          this.writer.accept(index, data!)
           this.scheduler.markDone(index)
           this.resumedBytes += length
           this.doneBytes += length
         } else {
           this.log.warn({ index }, 'chunk in the store failed verification; fetching it again')
-          if (inData) this.stitcher.drop(index)
+          if (inData) this.writer.drop(index)
           else await unlink(path).catch(() => undefined)
         }
       } finally {
@@ -285,8 +285,8 @@ export class ChunkFetch {
       this.scheduler.succeeded(key, index, data.length)
       this.doneBytes += data.length
       const body = data
-      data = undefined // back to the pool when the stitcher is done with it
-      this.stitcher.accept(index, body, () => this.buffers.give(body))
+      data = undefined // back to the pool when the writer is done with it
+      this.writer.accept(index, body, () => this.buffers.give(body))
     } catch (err) {
       lease?.release()
       if (this.signal.aborted) return
@@ -301,7 +301,7 @@ export class ChunkFetch {
   }
 
   private store(data: Buffer, index: number, expected: string): Promise<string> {
-    const job = hashThreads().digestAndStore(data, this.stitcher.target(index), expected)
+    const job = hashThreads().digestAndStore(data, this.writer.target(index), expected)
     const tracked = job.catch(() => undefined).finally(() => this.storing.delete(tracked))
     this.storing.add(tracked)
     return job

@@ -13,7 +13,7 @@ import { ChunkBuffers } from './chunk-buffers.js'
 import { ChunkFetch, type DownloadJob, type DownloadLimits, maxRequests } from './chunk-fetch.js'
 import { fetchManifest } from './manifest-fetch.js'
 import type { PeerReport } from './scheduler.js'
-import type { StitchResult } from './stitcher.js'
+import type { StitchResult } from './packed-writer.js'
 
 export type { DownloadJob, DownloadLimits, DownloadProgress, LivePeer } from './chunk-fetch.js'
 
@@ -22,7 +22,7 @@ export type { DownloadJob, DownloadLimits, DownloadProgress, LivePeer } from './
  * chunks from every peer that has them through a pool of pipelined
  * connections, each verified on the hash thread and written once, into the
  * store entry's packed `data` (so a running p2p-serve offers it at once),
- * then the whole-file check, fsync and the final name (stitcher.ts). The
+ * then the whole-file check, fsync and the final name (packed-writer.ts). The
  * manifest phase is manifest-fetch.ts, the chunk phase chunk-fetch.ts.
  */
 
@@ -90,7 +90,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     const dir = await o.store.prepareEntry(source.bytes, manifest)
     const unlock = await o.store.lock(o.id, `"${manifest.name}"`)
     try {
-      // Buffers in use at once: one per request in flight, plus what the stitcher holds for the whole-file hash.
+      // Buffers in use at once: one per request in flight, plus what the writer holds for the whole-file hash.
       buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest) + Math.ceil(HELD_FOR_HASH_BYTES / Math.max(1, manifest.chunkSize)))
       const run = new ChunkFetch({ ...o, manifest, dir, pool, buffers, log, signal, now })
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)

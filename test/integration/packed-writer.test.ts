@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, rename, stat, symlink, writeFile } from 'node
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { numbered } from '../../src/core/download/final-name.js'
-import { Stitcher } from '../../src/core/download/stitcher.js'
+import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import { hasCode } from '../../src/core/errors.js'
 import { hashThreads } from '../../src/core/hashing.js'
 import type { Manifest } from '../../src/core/manifest.js'
@@ -21,7 +21,7 @@ function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buf
 }
 
 /** A verified chunk into `data` the way the downloader puts one: written by the hash thread, then accepted. */
-async function put(s: Stitcher, index: number, bytes: Buffer): Promise<void> {
+async function put(s: PackedWriter, index: number, bytes: Buffer): Promise<void> {
   assert.equal(await hashThreads().digestAndStore(bytes, s.target(index), sha(bytes)), sha(bytes))
   s.accept(index, bytes)
 }
@@ -29,7 +29,7 @@ async function put(s: Stitcher, index: number, bytes: Buffer): Promise<void> {
 async function stitch(dir: string, data: Buffer, manifest: Manifest, order: number[], force = false, entry = `entry-${manifest.name}`) {
   const entryDir = join(dir, '..', entry)
   await mkdir(entryDir, { recursive: true })
-  const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+  const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
   await Promise.all(order.map((i) => put(s, i, data.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize))))
   return s.finish({ force })
 }
@@ -41,7 +41,7 @@ async function downloadsDir(t: Parameters<typeof tmpDir>[0]): Promise<string> {
   return dir
 }
 
-describe('stitcher', () => {
+describe('packed writer', () => {
   it('builds the exact file from chunks in any order and leaves no .part', async (t) => {
     const dir = await downloadsDir(t)
     const { data, manifest } = sample(10 * 4096 + 17, 4096)
@@ -66,11 +66,11 @@ describe('stitcher', () => {
     const { data, manifest } = sample(4 * 4096, 4096)
     const entryDir = join(dir, '..', 'entry')
     await mkdir(entryDir)
-    const first = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+    const first = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
     await put(first, 2, data.subarray(2 * 4096, 3 * 4096))
     await first.close()
     assert.deepEqual((await readPackedHave(entryDir, 4))?.indices(), [2])
-    const again = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+    const again = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
     assert.ok((await again.read(2, Buffer.alloc(4096))).equals(data.subarray(2 * 4096, 3 * 4096)))
     await again.close()
     assert.deepEqual(await readdir(dir), [], 'nothing in downloads/ before the end')
@@ -105,7 +105,7 @@ describe('stitcher', () => {
     const { data, manifest } = sample(20 * 4096, 4096, 'held.bin')
     const entryDir = join(dir, '..', 'entry')
     await mkdir(entryDir)
-    const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+    const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
     await writeFile(packedDataPath(entryDir), data) // the bytes are in data, as the hash thread would have left them
     const released: number[] = []
     for (let i = 19; i >= 1; i--) s.accept(i, data.subarray(i * 4096, (i + 1) * 4096), () => released.push(i))
@@ -185,7 +185,7 @@ describe('stitcher', () => {
     await mkdir(join(entryDir, '..'))
     await symlink(canary, entryDir)
     const { manifest } = sample(5000, 4096)
-    await assert.rejects(Stitcher.open({ entryDir, downloadsDir: dir, manifest }), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
+    await assert.rejects(PackedWriter.open({ entryDir, downloadsDir: dir, manifest }), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
     assert.deepEqual(await readdir(canary), [])
   })
 
@@ -195,7 +195,7 @@ describe('stitcher', () => {
       const { data, manifest } = sample(3 * 4096, 4096)
       const entryDir = join(dir, '..', 'entry')
       await mkdir(entryDir)
-      const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+      const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
       for (const i of [0, 1, 2]) await put(s, i, data.subarray(i * 4096, (i + 1) * 4096))
       await writeFile(join(dir, '..', 'forged'), randomBytes(3 * 4096))
       await rename(packedDataPath(entryDir), join(dir, '..', 'verified-data'))

@@ -43,7 +43,7 @@ import { readFullySync } from '../read-fully.js'
 
 export type { StitchResult } from './final-name.js'
 
-export interface StitcherOptions {
+export interface PackedWriterOptions {
   /** The store entry's directory (holds `data` and `data.have`). */
   entryDir: string
   downloadsDir: string
@@ -57,7 +57,7 @@ const WRITEBACK_BYTES = 64 * 1024 * 1024
 /** A catch-up of the whole-file hash lets the event loop run after this many bytes. */
 const YIELD_BYTES = 32 * 1024 * 1024
 
-export class Stitcher {
+export class PackedWriter {
   /** Chunks whose bytes are in `data`. */
   readonly have: Bitfield
   private hashed = 0 // chunks [0, hashed) are in `whole`
@@ -83,7 +83,7 @@ export class Stitcher {
     private readonly handle: FileHandle,
     /** `data` as opened: what the final name must turn out to be. */
     private readonly dataFile: FileIdentity,
-    private readonly o: StitcherOptions,
+    private readonly o: PackedWriterOptions,
     /** What `data.have` listed at open: still published until accepted or dropped (a re-run checks them). */
     readonly inherited: Bitfield,
   ) {
@@ -93,7 +93,7 @@ export class Stitcher {
     this.partPath = join(o.downloadsDir, partName(this.finalName))
   }
 
-  static async open(o: StitcherOptions): Promise<Stitcher> {
+  static async open(o: PackedWriterOptions): Promise<PackedWriter> {
     const path = packedDataPath(o.entryDir)
     let handle: FileHandle | undefined
     try {
@@ -109,7 +109,7 @@ export class Stitcher {
       const opened = await handle.stat()
       if (opened.size !== o.manifest.size) await handle.truncate(o.manifest.size)
       const count = o.manifest.chunks.length
-      return new Stitcher(handle, { dev: opened.dev, ino: opened.ino }, o, (await readPackedHave(o.entryDir, count)) ?? new Bitfield(count))
+      return new PackedWriter(handle, { dev: opened.dev, ino: opened.ino }, o, (await readPackedHave(o.entryDir, count)) ?? new Bitfield(count))
     } catch (err) {
       await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
