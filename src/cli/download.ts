@@ -119,6 +119,7 @@ async function runDownload(ctx: Ctx, store: ChunkStore, directory: PeerDirectory
         ...DEFAULT_DOWNLOAD_LIMITS, window: s.window, maxConnections: s.maxConnections, connectTimeoutMs: s.connectTimeout * 1000,
         requestTimeoutMs: s.requestTimeout * 1000, maxManifestBytes: s.maxManifestBytes, waitMs: s.wait * 1000, maxBufferedBytes: s.maxBuffered,
       },
+      beforeFinalName: testHook(),
       onManifest: (m) => {
         ctx.log.info({ id, name: m.name, size: m.size, chunks: m.chunks.length }, 'download start')
         if (!ctx.json) ctx.err(`${chalk.cyan('Downloading')} ${printable(m.name)} (${formatBytes(m.size)}, ${m.chunks.length} chunks, id ${shortId(id)}…)`)
@@ -137,6 +138,16 @@ async function runDownload(ctx: Ctx, store: ChunkStore, directory: PeerDirectory
   } finally {
     progress?.stop()
   }
+}
+
+/**
+ * The crash-before-rename fault test (FAULTS.md case 7, test/cli/faults) kills
+ * the process between the verified `.part` and its final name. Read here, in
+ * the command, never in the library: the library takes a callback.
+ */
+function testHook(): (() => void) | undefined {
+  if (process.env.P2P_TEST_HOOK !== 'kill-before-rename') return undefined
+  return () => { process.kill(process.pid, 'SIGKILL') }
 }
 
 function render(ctx: Ctx, r: DownloadResult): void {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readFile, readdir, rename, stat, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, readdir, rename, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import fc from 'fast-check'
 import { numbered } from '../../src/core/download/final-name.js'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import { hasCode } from '../../src/core/errors.js'
-import { hashThreads } from '../../src/core/hashing.js'
 import type { Manifest } from '../../src/core/manifest.js'
 import { packedDataPath, readPackedHave } from '../../src/core/packed.js'
 import { tmpDir } from '../helpers/files.js'
@@ -20,9 +20,9 @@ function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buf
   return { data, manifest: { version: 1, name, size, chunkSize, chunks, sha256: sha(data) } }
 }
 
-/** A verified chunk into `data` the way the downloader puts one: written by the hash thread, then accepted. */
+/** A verified chunk into `data` the way the downloader puts one: hashed and written by the hash thread, then accepted. */
 async function put(s: PackedWriter, index: number, bytes: Buffer): Promise<void> {
-  assert.equal(await hashThreads().digestAndStore(bytes, s.target(index), sha(bytes)), sha(bytes))
+  assert.equal(await s.verifyAndWrite(index, bytes, sha(bytes)), 'written')
   s.accept(index, bytes)
 }
 
@@ -204,5 +204,65 @@ describe('packed writer', () => {
       await assert.rejects(s.finish(), (err) => hasCode(err, 'E_IO') && /not the file that was verified/.test((err as Error).message), swap)
       assert.deepEqual(await readdir(dir), [], swap)
     }
+  })
+
+  it('is the one owner of data\'s descriptor: a chunk that fails its hash is not written; once closing begins no write starts, and close waits for the pending ones (property)', async (t) => {
+    const root = await downloadsDir(t)
+    const CHUNK = 256 * 1024 // big enough that writes are still queued on the hash thread when close is called
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ index: fc.nat(15), good: fc.boolean() }), { minLength: 1, maxLength: 40 }),
+        fc.nat(40),
+        async (writes, closeAfter) => {
+          const dir = join(root, `run-${run++}`)
+          const entryDir = join(dir, 'entry')
+          await mkdir(entryDir, { recursive: true })
+          const { data, manifest } = sample(16 * CHUNK, CHUNK)
+          const writer = await PackedWriter.open({ entryDir, downloadsDir: join(dir, 'downloads'), manifest })
+          const outcomes: Array<Promise<string>> = []
+          let closed: Promise<void> | undefined
+          for (const [n, { index, good }] of writes.entries()) {
+            if (n === closeAfter) closed = writer.close()
+            const bytes = good ? Buffer.from(data.subarray(index * CHUNK, (index + 1) * CHUNK)) : randomBytes(CHUNK)
+            outcomes.push(writer.verifyAndWrite(index, bytes, manifest.chunks[index]!))
+          }
+          closed ??= writer.close()
+          const second = writer.close() // any caller gets the one close
+          // The descriptor number comes back to the next file opened: a write still pending would land there.
+          await closed
+          const bystander = await open(join(dir, 'bystander'), 'w+')
+          const results = await Promise.all(outcomes)
+          await second
+          const bystanderSize = (await bystander.stat()).size
+          await bystander.close()
+          assert.equal(bystanderSize, 0, 'a write reached another file through a closed descriptor')
+          const onDisk = await readFile(packedDataPath(entryDir))
+          for (const [n, { good }] of writes.entries()) {
+            const expected = n >= Math.min(closeAfter, writes.length) ? 'closed' : good ? 'written' : 'mismatch'
+            assert.equal(results[n], expected, `write ${n}`)
+          }
+          for (let index = 0; index < 16; index++) {
+            const written = writes.some(({ index: i, good }, n) => i === index && good && n < closeAfter)
+            const chunk = onDisk.subarray(index * CHUNK, (index + 1) * CHUNK)
+            assert.ok(written ? chunk.equals(data.subarray(index * CHUNK, (index + 1) * CHUNK)) : chunk.every((b) => b === 0), `chunk ${index}`)
+          }
+        },
+      ),
+      { numRuns: 25 },
+    )
+  })
+
+  it('calls beforeFinalName with the verified .part in place and the final name not yet claimed', async (t) => {
+    const dir = await downloadsDir(t)
+    const { data, manifest } = sample(2 * 4096, 4096, 'hooked.bin')
+    const entryDir = join(dir, '..', 'entry')
+    await mkdir(entryDir)
+    const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
+    for (const i of [1, 0]) await put(s, i, data.subarray(i * 4096, (i + 1) * 4096))
+    let seen: string[] = []
+    const result = await s.finish({ beforeFinalName: async () => { seen = await readdir(dir) } })
+    assert.deepEqual(seen, ['hooked.bin.part'])
+    assert.equal(sha(await readFile(result.path)), manifest.sha256)
   })
 })

@@ -55,6 +55,8 @@ export interface DownloadJob {
   limits: DownloadLimits
   force?: boolean
   onProgress?: (progress: DownloadProgress) => void
+  /** Called once the verified file is `<name>.part` in the downloads directory, before its final name is claimed (fault-injection tests). */
+  beforeFinalName?: () => void | Promise<void>
 }
 
 export interface ChunkFetchOptions extends DownloadJob {
@@ -88,8 +90,6 @@ export class ChunkFetch {
   resumedBytes = 0
   private doneBytes = 0
   private writer!: PackedWriter
-  private readonly storing = new Set<Promise<unknown>>()
-  private stopping = false
   private failure: unknown
   private stalledSince: number | undefined
   private peerWait: Promise<void> | undefined
@@ -144,15 +144,14 @@ export class ChunkFetch {
         })])
       }
       clearTimeout(this.deadlineTimer)
-      await this.stopStoring() // endgame duplicates may still be on the hash thread
       if (this.failure !== undefined) throw this.failure
       this.report()
-      const result = await this.writer.finish({ force: this.o.force })
+      // Endgame duplicates may still be on the hash thread: the writer lets them end first.
+      const result = await this.writer.finish({ force: this.o.force, beforeFinalName: this.o.beforeFinalName })
       await this.o.store.recordVerified(this.o.id, this.dir, this.manifest.chunks.length, 'packed')
       return result
     } catch (err) {
       clearTimeout(this.deadlineTimer)
-      await this.stopStoring()
       await this.writer.close()
       throw err
     }
@@ -169,16 +168,6 @@ export class ChunkFetch {
       this.log.info({ peer: key }, 'peer stopped delivering; its chunks go to others')
       if (peer) this.pool.closePeer(peer)
     }
-  }
-
-  /**
-   * No new writes into `data`, and none left on the hash thread: it writes by
-   * descriptor, which must not be closed (and its number reused by another
-   * file) while a write is pending.
-   */
-  private async stopStoring(): Promise<void> {
-    this.stopping = true
-    while (this.storing.size > 0) await Promise.allSettled([...this.storing])
   }
 
   /**
@@ -202,7 +191,7 @@ export class ChunkFetch {
         const expected = this.manifest.chunks[index]!
         // A chunk file goes into `data` the way a fetched chunk does: checked and written on the hash thread.
         const ok = data !== undefined && data.length === length
-          && (inData ? await hashThreads().digest(data) : await this.store(data, index, expected)) === expected
+          && (inData ? (await hashThreads().digest(data)) === expected : (await this.writer.verifyAndWrite(index, data, expected)) === 'written')
         if (ok) {
           this.writer.accept(index, data!)
           this.scheduler.markDone(index)
@@ -271,11 +260,11 @@ export class ChunkFetch {
       lease.release()
       this.scheduler.arrived(key, index)
       this.fetchedBytes += data.length
-      if (this.stopping || this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate, or too late
-      const expected = this.manifest.chunks[index]!
+      if (this.writer.closing || this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate, or too late
       // Hash, and write into `data` only if it matches, on the hash thread.
-      const ok = data.length === chunkLength(this.manifest, index) && (await this.store(data, index, expected)) === expected
-      if (!ok) {
+      const outcome = await this.writer.verifyAndWrite(index, data, this.manifest.chunks[index]!)
+      if (outcome === 'closed') return this.scheduler.discard(key, index)
+      if (outcome === 'mismatch') {
         const banned = this.scheduler.failed(key, index, 'checksum', `chunk ${index}`)
         this.log.warn({ peer: key, index, banned }, 'chunk failed SHA-256; fetching it elsewhere')
         if (banned) this.pool.closePeer(peer)
@@ -298,13 +287,6 @@ export class ChunkFetch {
       if (probe) this.probes--
       this.wake?.()
     }
-  }
-
-  private store(data: Buffer, index: number, expected: string): Promise<string> {
-    const job = hashThreads().digestAndStore(data, this.writer.target(index), expected)
-    const tracked = job.catch(() => undefined).finally(() => this.storing.delete(tracked))
-    this.storing.add(tracked)
-    return job
   }
 
   private onFetchError(key: string, index: number, err: unknown): void {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { copyFile, link, lstat, open, rename, stat, unlink } from 'node:fs/promises'
+import { type FileHandle, copyFile, link, lstat, open, rename, stat, unlink } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
+import { tempPathFor } from '../disk.js'
 import { P2PError } from '../errors.js'
 import { shorten } from '../names.js'
 import { openRegularFile } from '../safe-fs.js'
@@ -10,7 +11,9 @@ import { openRegularFile } from '../safe-fs.js'
 /**
  * Claiming a download's final name: `<name>.part` made from the verified
  * `data`, then the final name or a numbered alternative (all within 255
- * bytes) claimed with link(2), never clobbering a different file.
+ * bytes) claimed with link(2), never clobbering a different file; and the
+ * other side of that link: a re-run never writes into a finished download
+ * that still shares `data`'s inode.
  */
 
 export interface StitchResult {
@@ -125,4 +128,24 @@ export async function sameContent(path: string, size: number, sha256: string): P
   } finally {
     await opened?.handle.close().catch(() => undefined)
   }
+}
+
+/**
+ * `data` shares its inode with another name — the downloaded file of an
+ * earlier run, which the user may have edited: writing into it would change
+ * their file. Give the entry its own copy (in the kernel), and resume from
+ * that; the chunks in it are verified again anyway. Takes `handle` (closed
+ * here) and returns the handle on the copy.
+ */
+export async function privateCopy(handle: FileHandle, path: string): Promise<FileHandle> {
+  await handle.close()
+  const temp = tempPathFor(path)
+  try {
+    await copyFile(path, temp, constants.COPYFILE_EXCL)
+    await rename(temp, path)
+  } catch (err) {
+    await unlink(temp).catch(() => undefined)
+    throw err
+  }
+  return open(path, constants.O_RDWR | constants.O_NOFOLLOW)
 }

@@ -1,33 +1,33 @@
-import { createHash, type Hash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { type FileHandle, copyFile, mkdir, open, rename, unlink } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
-import { HELD_FOR_HASH_BYTES } from '../constants.js'
 import { P2PError, fromFsError } from '../errors.js'
-import type { StoreTarget } from '../hashing.js'
+import { hashThreads } from '../hashing.js'
 import type { Manifest } from '../manifest.js'
-import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
-import { type FileIdentity, type StitchResult, materialize, partName, place } from './final-name.js'
 import { portableName } from '../names.js'
-import { assertSameDirectory, realDirectories } from '../safe-fs.js'
-import { tempPathFor } from '../disk.js'
+import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
 import { readFullySync } from '../read-fully.js'
+import { assertSameDirectory, realDirectories } from '../safe-fs.js'
+import { type FileIdentity, type StitchResult, materialize, partName, place, privateCopy } from './final-name.js'
+import { WholeFileHash } from './whole-file-hash.js'
 
 /**
- * Assembles the download in the store entry's packed `data` file (packed.ts)
- * and gives it its final name in downloads/ only when the whole file's
+ * The one owner of a download's packed `data` file (packed.ts) in the store
+ * entry: its descriptor, every write into it, `data.have`, and its close.
+ * It gives the file its final name in downloads/ only when the whole file's
  * SHA-256 matches the manifest.
  *
- * Each verified chunk is written once, at its offset in `data` (by the hash
- * thread, which has just checked it), and published in `data.have` a moment
- * later, so a running p2p-serve offers it. The whole-file hash follows behind
- * in order — from the chunk's buffer when it is the next one (the scheduler
- * makes that the common case) or arrived shortly ahead of its turn (its
- * buffer is held, up to 8 MiB), otherwise by reading back what was written. So
- * the stitch is not a second pass over the file: when the last chunk lands,
- * only fsync and naming remain. The final file is a hard link to `data` (the
- * bytes are written and stored once); across filesystems, a copy.
+ * Each chunk is hashed on a hash thread and, only if it matches, written by
+ * that thread at its offset in `data` (`verifyAndWrite`); the writer keeps
+ * every such write pending until it ends and never closes the descriptor
+ * (whose number the kernel would give to the next file opened) while one is,
+ * nor starts one once closing has begun. A written chunk is published in
+ * `data.have` a moment later, so a running p2p-serve offers it. The
+ * whole-file hash follows behind in order (whole-file-hash.ts), so when the
+ * last chunk lands only fsync and naming remain. The final file is a hard
+ * link to `data` (the bytes are written and stored once); across
+ * filesystems, a copy.
  *
  * The final name is never overwritten with something different: an identical
  * file there is simply kept; a different one stays and the new file becomes
@@ -52,79 +52,99 @@ export interface PackedWriterOptions {
   publishMs?: number
 }
 
-const READ_BACK_BYTES = 4 * 1024 * 1024
+export interface FinishOptions {
+  /** Replace a different file at the final name instead of numbering the new one. */
+  force?: boolean
+  /** Called once `<name>.part` holds the verified file, just before the final name is claimed (fault-injection tests). */
+  beforeFinalName?: () => void | Promise<void>
+}
+
+/** What became of a chunk handed to `verifyAndWrite`. */
+export type WriteOutcome = 'written' | 'mismatch' | 'closed'
+
 const WRITEBACK_BYTES = 64 * 1024 * 1024
-/** A catch-up of the whole-file hash lets the event loop run after this many bytes. */
-const YIELD_BYTES = 32 * 1024 * 1024
 
 export class PackedWriter {
   /** Chunks whose bytes are in `data`. */
   readonly have: Bitfield
-  private hashed = 0 // chunks [0, hashed) are in `whole`
-  private readonly whole: Hash = createHash('sha256')
-  private advancing: Promise<void> = Promise.resolve()
-  private failure: unknown
-  private readBack: Buffer | undefined
-  /** Chunks accepted ahead of their turn in the whole-file hash, with their buffers. */
-  private readonly held = new Map<number, { data: Uint8Array; release: () => void }>()
-  private heldBytes = 0
-  private publishing: Promise<void> = Promise.resolve()
-  private publishTimer: NodeJS.Timeout | undefined
-  private lastPublish = -Infinity
-  private closed = false
-  private unsynced = 0
-  private syncing: Promise<void> | undefined
   readonly dataPath: string
   readonly partPath: string
   /** The name in downloads/ (before numbering). */
   readonly finalName: string
+  private readonly whole: WholeFileHash
+  /** open → closing (no new write starts; the pending ones end) → closed (the descriptor is closed). */
+  private state: 'open' | 'closing' | 'closed' = 'open'
+  /** Writes on the hash threads into `data`'s descriptor, until each ends. */
+  private readonly pending = new Set<Promise<unknown>>()
+  private failure: unknown
+  private publishing: Promise<void> = Promise.resolve()
+  private publishTimer: NodeJS.Timeout | undefined
+  private lastPublish = -Infinity
+  private unsynced = 0
+  private syncing: Promise<void> | undefined
+  private closed: Promise<void> | undefined
 
   private constructor(
     private readonly handle: FileHandle,
     /** `data` as opened: what the final name must turn out to be. */
     private readonly dataFile: FileIdentity,
-    private readonly o: PackedWriterOptions,
+    private readonly options: PackedWriterOptions,
     /** What `data.have` listed at open: still published until accepted or dropped (a re-run checks them). */
     readonly inherited: Bitfield,
   ) {
-    this.have = new Bitfield(o.manifest.chunks.length)
-    this.dataPath = packedDataPath(o.entryDir)
-    this.finalName = portableName(o.manifest.name)
-    this.partPath = join(o.downloadsDir, partName(this.finalName))
+    this.have = new Bitfield(options.manifest.chunks.length)
+    this.dataPath = packedDataPath(options.entryDir)
+    this.finalName = portableName(options.manifest.name)
+    this.partPath = join(options.downloadsDir, partName(this.finalName))
+    this.whole = new WholeFileHash(options.manifest, this.have, (into, length, position) => this.readAt(into, length, position))
   }
 
-  static async open(o: PackedWriterOptions): Promise<PackedWriter> {
-    const path = packedDataPath(o.entryDir)
+  static async open(options: PackedWriterOptions): Promise<PackedWriter> {
+    const { entryDir, downloadsDir, manifest } = options
+    const path = packedDataPath(entryDir)
     let handle: FileHandle | undefined
     try {
-      await mkdir(o.downloadsDir, { recursive: true })
+      await mkdir(downloadsDir, { recursive: true })
       // Kept across runs (what a killed download wrote is resumed); never through a symlink, neither
       // `data` nor its directory, and never blocking on a FIFO someone put there.
-      const entry = await realDirectories(dirname(o.entryDir), o.entryDir)
+      const entry = await realDirectories(dirname(entryDir), entryDir)
       handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644)
       const st = await handle.stat()
       if (!st.isFile()) throw new P2PError('E_IO', `${path} is not a regular file: something other than p2pshare put it there; remove it`)
-      await assertSameDirectory(o.entryDir, entry)
+      await assertSameDirectory(entryDir, entry)
       if (st.nlink > 1) handle = await privateCopy(handle, path)
       const opened = await handle.stat()
-      if (opened.size !== o.manifest.size) await handle.truncate(o.manifest.size)
-      const count = o.manifest.chunks.length
-      return new PackedWriter(handle, { dev: opened.dev, ino: opened.ino }, o, (await readPackedHave(o.entryDir, count)) ?? new Bitfield(count))
+      if (opened.size !== manifest.size) await handle.truncate(manifest.size)
+      const count = manifest.chunks.length
+      return new PackedWriter(handle, { dev: opened.dev, ino: opened.ino }, options, (await readPackedHave(entryDir, count)) ?? new Bitfield(count))
     } catch (err) {
       await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
     }
   }
 
-  /** Where chunk `index` goes: hand it to the hash thread's digestAndStore. */
-  target(index: number): StoreTarget {
-    if (this.closed) throw new P2PError('E_INTERNAL', `${this.dataPath} is closed`)
-    return { fd: this.handle.fd, offset: index * this.o.manifest.chunkSize }
+  /** Closing has begun: no write starts any more (what arrives now is too late). */
+  get closing(): boolean {
+    return this.state !== 'open'
+  }
+
+  /**
+   * Hash `data` on a hash thread and, only if it is `expected`, write it there
+   * at chunk `index`'s offset in `data`. 'closed' when closing has begun
+   * (nothing is hashed or written). `data` must stay untouched until this
+   * settles; a write error rejects with the fs error's code.
+   */
+  async verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
+    if (this.state !== 'open') return 'closed'
+    const write = hashThreads().digestAndStore(data, { fd: this.handle.fd, offset: index * this.options.manifest.chunkSize }, expected)
+    const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
+    this.pending.add(tracked)
+    return (await write) === expected ? 'written' : 'mismatch'
   }
 
   /** Chunk `index` read back from `data` into `into` (its length is the chunk's). */
   read(index: number, into: Buffer): Buffer {
-    this.readAt(into, into.length, index * this.o.manifest.chunkSize)
+    this.readAt(into, into.length, index * this.options.manifest.chunkSize)
     return into
   }
 
@@ -139,29 +159,19 @@ export class PackedWriter {
   }
 
   /**
-   * Chunk `index`, verified, is in `data`. Without `release`, the buffer
-   * `data` may be reused once this returns. With it, `release` is called once
-   * it may: at once, or — for a chunk that arrived shortly ahead of its turn
-   * in the whole-file hash — when its turn comes (at most HELD_FOR_HASH_BYTES of
-   * such buffers; past that, the chunk is read back from `data` then).
+   * Chunk `index`, verified, is in `data` (written by `verifyAndWrite`, or
+   * found there on resume). Without `release`, the buffer `data` may be reused
+   * once this returns. With it, `release` is called once it may: at once, or —
+   * for a chunk that arrived shortly ahead of its turn in the whole-file hash —
+   * when its turn comes.
    */
   accept(index: number, data: Uint8Array, release?: () => void): void {
-    if (this.closed || this.have.get(index)) return release?.() // after close: a late job of a stopped download
+    if (this.state === 'closed' || this.have.get(index)) return release?.() // after close: a late job of a stopped download
     this.have.set(index)
     this.startWriteback(data.byteLength)
-    if (index === this.hashed) {
-      this.whole.update(data)
-      this.hashed++
-      release?.()
-    } else if (release && this.heldBytes + data.byteLength <= HELD_FOR_HASH_BYTES) {
-      this.held.set(index, { data, release })
-      this.heldBytes += data.byteLength
-    } else {
-      release?.()
-    }
-    this.advance()
+    this.whole.add(index, data, release)
     // Throttled: at once when the last publish is old enough, else when it will be.
-    const due = this.lastPublish + (this.o.publishMs ?? 50) - performance.now()
+    const due = this.lastPublish + (this.options.publishMs ?? 50) - performance.now()
     this.publishTimer ??= setTimeout(() => void this.publish(), Math.max(0, due))
   }
 
@@ -193,110 +203,65 @@ export class PackedWriter {
     this.publishTimer = undefined
     this.lastPublish = performance.now()
     const snapshot = new Bitfield(this.have.length, this.have.bytes.map((bits, i) => bits | this.inherited.bytes[i]!))
-    this.publishing = this.publishing.then(() => writePackedHave(this.o.entryDir, snapshot)).catch((err: unknown) => {
-      this.failure ??= fromFsError(err, `writing ${this.o.entryDir}/data.have`)
+    this.publishing = this.publishing.then(() => writePackedHave(this.options.entryDir, snapshot)).catch((err: unknown) => {
+      this.failure ??= fromFsError(err, `writing ${this.options.entryDir}/data.have`)
     })
     return this.publishing
   }
 
-  /** Hash forward over chunks that came out of order: from their held buffers, else read back from the page cache. */
-  private advance(): void {
-    if (this.hashed >= this.have.length || !this.have.get(this.hashed)) return
-    this.advancing = this.advancing.then(async () => {
-      const { chunkSize, size } = this.o.manifest
-      let sinceYield = 0
-      while (this.hashed < this.have.length && this.have.get(this.hashed)) {
-        if (sinceYield >= YIELD_BYTES) {
-          // A long catch-up (one late chunk ahead of a gigabyte) must not stall sockets and timers.
-          sinceYield = 0
-          await new Promise<void>((resolve) => setImmediate(resolve))
-          continue // accept() may have moved `hashed` meanwhile
-        }
-        sinceYield += chunkSize
-        const held = this.held.get(this.hashed)
-        if (held) {
-          this.held.delete(this.hashed++)
-          this.heldBytes -= held.data.byteLength
-          this.whole.update(held.data)
-          held.release()
-          continue
-        }
-        // One buffer for the whole download: a fresh 4 MiB per catch-up showed up as RSS growing with file size.
-        const buffer = (this.readBack ??= Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, size)))
-        const start = this.hashed * chunkSize
-        const end = Math.min(size, start + chunkSize)
-        for (let pos = start; pos < end;) {
-          const piece = Math.min(buffer.length, end - pos)
-          this.readAt(buffer, piece, pos)
-          this.whole.update(buffer.subarray(0, piece))
-          pos += piece
-        }
-        this.hashed++
-      }
-    }).catch((err: unknown) => { this.failure ??= err })
+  /** No write starts from now on; resolves when the pending ones (endgame duplicates, a stopped download's) have ended. */
+  private async stopWrites(): Promise<void> {
+    if (this.state === 'open') this.state = 'closing'
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending])
   }
 
   /** After every chunk is in: check the whole-file hash, fsync, and give the file its final name. */
-  async finish(options: { force?: boolean } = {}): Promise<StitchResult> {
-    this.advance()
-    await this.advancing
+  async finish(options: FinishOptions = {}): Promise<StitchResult> {
+    await this.stopWrites()
+    await this.whole.settled()
     if (this.failure !== undefined) throw this.failure
-    if (this.hashed !== this.have.length) throw new P2PError('E_INTERNAL', `stitch finished with ${this.have.length - this.hashed} chunks missing`)
-    const sha256 = this.whole.digest('hex')
-    if (sha256 !== this.o.manifest.sha256) {
+    if (this.whole.failure !== undefined) throw this.whole.failure
+    if (this.whole.missing !== 0) throw new P2PError('E_INTERNAL', `the download finished with ${this.whole.missing} chunks missing`)
+    const { manifest, downloadsDir } = this.options
+    const sha256 = this.whole.digest()
+    if (sha256 !== manifest.sha256) {
       await this.discard()
-      throw new P2PError('E_CHECKSUM', `the stitched file hashes to ${sha256}, not ${this.o.manifest.sha256}: a store chunk changed under the download; run again`)
+      throw new P2PError('E_CHECKSUM', `the downloaded file hashes to ${sha256}, not ${manifest.sha256}: a store chunk changed under the download; run again`)
     }
     try {
       await this.handle.sync()
       await this.close()
       if (this.failure !== undefined) throw this.failure
       await materialize(this.dataPath, this.partPath, this.dataFile)
-      // Fault-injection hook for the crash-before-rename test (FAULTS.md case 7).
-      if (process.env.P2P_TEST_HOOK === 'kill-before-rename') process.kill(process.pid, 'SIGKILL')
-      return await place({ partPath: this.partPath, dir: this.o.downloadsDir, name: this.finalName, size: this.o.manifest.size, sha256, force: options.force === true })
+      await options.beforeFinalName?.()
+      return await place({ partPath: this.partPath, dir: downloadsDir, name: this.finalName, size: manifest.size, sha256, force: options.force === true })
     } catch (err) {
       await unlink(this.partPath).catch(() => undefined)
       throw fromFsError(err, `finishing ${this.partPath}`)
     }
   }
 
-  /** Publish what `data` holds and close it; the entry stays for a re-run to resume. */
-  async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    await this.publish()
-    await this.advancing
-    for (const { release } of this.held.values()) release()
-    this.held.clear()
-    this.heldBytes = 0
-    await this.syncing
-    await this.handle.close().catch(() => undefined)
+  /**
+   * Let the pending writes end, publish what `data` holds and close it; the
+   * entry stays for a re-run to resume. Every caller gets the one close.
+   */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await this.stopWrites()
+      this.state = 'closed'
+      await this.publish()
+      await this.whole.settled()
+      this.whole.releaseAll()
+      await this.syncing
+      await this.handle.close().catch(() => undefined)
+    })()
+    return this.closed
   }
 
   /** Drop `data` and `data.have` (they cannot be trusted): a re-run starts afresh. */
   private async discard(): Promise<void> {
     await this.close()
-    await unlink(packedHavePath(this.o.entryDir)).catch(() => undefined)
+    await unlink(packedHavePath(this.options.entryDir)).catch(() => undefined)
     await unlink(this.dataPath).catch(() => undefined)
   }
-}
-
-/**
- * `data` shares its inode with another name — the downloaded file of an
- * earlier run, which the user may have edited: writing into it would change
- * their file. Give the entry its own copy (in the kernel), and resume from
- * that; the chunks in it are verified again anyway.
- */
-async function privateCopy(handle: FileHandle, path: string): Promise<FileHandle> {
-  await handle.close()
-  const temp = tempPathFor(path)
-  try {
-    await copyFile(path, temp, constants.COPYFILE_EXCL)
-    await rename(temp, path)
-  } catch (err) {
-    await unlink(temp).catch(() => undefined)
-    throw err
-  }
-  return open(path, constants.O_RDWR | constants.O_NOFOLLOW)
 }
