@@ -2,7 +2,7 @@ import chalk from 'chalk'
 import { parseByteSize, parseInteger, parseSeconds, pickSettings } from '../core/config.js'
 import { resolveBroadcast } from '../core/discovery/broadcast.js'
 import { DiscoveryListener, type KnownFile } from '../core/discovery/listener.js'
-import { DEFAULT_DOWNLOAD_LIMITS, type DownloadProgress, type DownloadResult, download } from '../core/download/downloader.js'
+import { DEFAULT_DOWNLOAD_LIMITS, type DownloadProgress, type DownloadReceipt, download } from '../core/download/downloader.js'
 import { PeerDirectory } from '../core/download/peers.js'
 import { P2PError } from '../core/errors.js'
 import { isId } from '../core/manifest.js'
@@ -106,18 +106,16 @@ async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | und
   throw new P2PError('E_AMBIGUOUS', `${matches.length} different files are named "${name}": ${list}; pick one with --id`)
 }
 
-async function runDownload(ctx: Ctx, store: ChunkStore, directory: PeerDirectory, id: string): Promise<DownloadResult> {
+async function runDownload(ctx: Ctx, store: ChunkStore, directory: PeerDirectory, id: string): Promise<DownloadReceipt> {
   const s = ctx.settings
   let progress: Progress | undefined
   let stallNoted = 0
   try {
     return await download({
-      id, store, downloadsDir: s.downloadsDir, force: ctx.options.force === true, log: ctx.log, signal: ctx.signal,
-      peers: (fileId) => directory.peers(fileId),
-      waitForPeers: (ms) => directory.waitForChange(ms),
+      id, store, downloadsDir: s.downloadsDir, force: ctx.options.force === true, signal: ctx.signal, peers: directory,
       limits: {
-        ...DEFAULT_DOWNLOAD_LIMITS, window: s.window, maxConnections: s.maxConnections, connectTimeoutMs: s.connectTimeout * 1000,
-        requestTimeoutMs: s.requestTimeout * 1000, maxManifestBytes: s.maxManifestBytes, waitMs: s.wait * 1000, maxBufferedBytes: s.maxBuffered,
+        window: s.window, maxConnections: s.maxConnections, connectTimeoutMs: s.connectTimeout * 1000, requestTimeoutMs: s.requestTimeout * 1000,
+        maxManifestBytes: s.maxManifestBytes, waitMs: s.wait * 1000, maxBufferedBytes: s.maxBuffered,
       },
       beforeFinalName: testHook(),
       onManifest: (m) => {
@@ -134,7 +132,7 @@ async function runDownload(ctx: Ctx, store: ChunkStore, directory: PeerDirectory
           if (!ctx.json) ctx.err(chalk.yellow(line))
         }
       },
-    })
+    }, { log: ctx.log })
   } finally {
     progress?.stop()
   }
@@ -150,7 +148,7 @@ function testHook(): (() => void) | undefined {
   return () => { process.kill(process.pid, 'SIGKILL') }
 }
 
-function render(ctx: Ctx, r: DownloadResult): void {
+function render(ctx: Ctx, r: DownloadReceipt): void {
   const peers = r.peers.map((p) => ({ peer: p.key, bytes: p.bytes, chunks: p.chunks, ...(p.banned ? { banned: p.banned } : {}) }))
   ctx.log.info({ id: r.id, path: r.path, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, peers }, 'download done')
   if (ctx.json) {

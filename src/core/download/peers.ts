@@ -5,7 +5,7 @@ import { summarizeClaims } from '../discovery/claims.js'
 import { claimsFromSnapshot, readDictionaryFile } from '../discovery/dictionary-file.js'
 import type { Logger } from '../log.js'
 import { peerKey } from '../pool.js'
-import type { LivePeer } from './downloader.js'
+import type { LivePeer, PeerFinder } from './job.js'
 
 /**
  * Everything a downloader knows about who has what: its own discovery
@@ -20,7 +20,7 @@ import type { LivePeer } from './downloader.js'
  * (the manifest, checked against the id, decides; the scheduler then uses
  * only peers whose have-set has the manifest's chunk count).
  */
-export class PeerDirectory extends EventEmitter {
+export class PeerDirectory extends EventEmitter implements PeerFinder {
   private fromFile = new Map<string, KnownFile>()
   private fileMtime = 0
   private poller: NodeJS.Timeout | undefined
