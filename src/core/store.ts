@@ -5,14 +5,14 @@ import fg from 'fast-glob'
 import { Bitfield } from './bitfield.js'
 import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
 import { P2PError, fromFsError } from './errors.js'
-import { parseJsonUtf8 } from './json.js'
 import { type Manifest, manifestId, parseManifest } from './manifest.js'
 import { isValidName } from './names.js'
 import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
 import { acquireLock } from './lock.js'
-import { stampOf, writeFileAtomic } from './disk.js'
+import { writeFileAtomic } from './disk.js'
 import { type Logger, silentLogger } from './log.js'
-import { PACKED_DATA_FILE, PACKED_HAVE_FILE, packedDataPath, readPackedHave } from './packed.js'
+import { PACKED_DATA_FILE, PACKED_HAVE_FILE, readPackedHave } from './packed.js'
+import { type VerifiedSource, currentStamps, readVerifiedStamps, verifiedRecordPath } from './verified-record.js'
 
 /**
  * The chunk store on disk:
@@ -244,40 +244,20 @@ export class ChunkStore {
     return acquireLock(join(await this.privateDir('locks'), `${id}.lock`), what)
   }
 
-  /**
-   * Remember that every chunk of this entry was just hashed and found right:
-   * one stamp (inode, size, mtime, ctime) per chunk in `.p2p/verified/<id>`,
-   * of the source that was checked: the chunk files (`'chunks'`, after a
-   * split) or the packed `data` (`'packed'`, after a download; chunk files
-   * beside it stay unstamped, so they are hashed before they are served).
-   * p2p-serve trusts a chunk whose file still has that stamp instead of
-   * hashing it again before its first serve; any write to the file changes
-   * the stamp. (Corruption that leaves all four unchanged — bit rot under the
-   * filesystem — is not caught by this shortcut.)
-   */
-  async recordVerified(id: string, dir: string, count: number, source: 'chunks' | 'packed'): Promise<void> {
-    // lstat: the server never opens a chunk through a link, so a link's stamp would mean nothing.
-    const stampOfFile = (path: string): Promise<string | null> => lstat(path).then((st) => (st.isFile() ? stampOf(st) : null), () => null)
-    const dataStamp = source === 'packed' ? await stampOfFile(packedDataPath(dir)) : null
-    const stamps: Array<string | null> = []
-    for (let i = 0; i < count; i++) stamps.push(source === 'packed' ? dataStamp : await stampOfFile(this.chunkPath(dir, i)))
+  /** Record that every chunk of this entry was just hashed and found right (verified-record.ts). */
+  async recordVerified(id: string, dir: string, count: number, source: VerifiedSource): Promise<void> {
+    const stamps = await currentStamps(dir, count, source, (index) => this.chunkPath(dir, index))
     try {
-      const path = join(await this.privateDir('verified'), id)
-      await writeFileAtomic(path, JSON.stringify(stamps), { within: this.root })
+      await this.privateDir('verified')
+      await writeFileAtomic(verifiedRecordPath(this.root, id), JSON.stringify(stamps), { within: this.root })
     } catch (err) {
       this.log.warn({ id, err: (err as Error).message }, 'verification record not written (chunks will be hashed before serving)')
     }
   }
 
   /** The stamps recordVerified wrote for `id` (index → stamp), or none. */
-  async verifiedStamps(id: string): Promise<Array<string | null>> {
-    try {
-      // A stamp is under 64 bytes, a chunk's line in the manifest 67: twice the manifest limit is ample.
-      const text = await readRegularFile(join(this.root, STORE_PRIVATE_DIR, 'verified', id), { maxBytes: 2 * this.maxManifestBytes })
-      const value = parseJsonUtf8(text)
-      return Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : null)) : []
-    } catch {
-      return []
-    }
+  verifiedStamps(id: string): Promise<Array<string | null>> {
+    // A stamp is under 64 bytes, a chunk's line in the manifest 67: twice the manifest limit is ample.
+    return readVerifiedStamps(this.root, id, 2 * this.maxManifestBytes)
   }
 }

@@ -1,12 +1,11 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
-import { join } from 'node:path'
-import { STORE_PRIVATE_DIR } from '../constants.js'
 import { P2PError } from '../errors.js'
 import { hashThreads } from '../hashing.js'
 import { type Logger, silentLogger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
 import { PackedHaveCache, packedDataPath } from '../packed.js'
 import { readFully } from '../read-fully.js'
+import { verifiedRecordPath } from '../verified-record.js'
 import { stampOf } from '../disk.js'
 import type { ChunkStore } from '../store.js'
 import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
@@ -151,7 +150,7 @@ export class ChunkSource {
   private recorded(id: string): Promise<Array<string | null>> {
     let stamp = ''
     try {
-      const st = lstatSync(join(this.store.root, STORE_PRIVATE_DIR, 'verified', id))
+      const st = lstatSync(verifiedRecordPath(this.store.root, id))
       if (st.isFile()) stamp = stampOf(st)
     } catch {
       // no record: every chunk is hashed before its first serve
