@@ -44,9 +44,9 @@ export function defineCommand<S extends SettingSpecs>(def: CommandDefinition<S>)
     const cmd = new Command(def.name).description(def.summary)
     if (def.arguments) cmd.arguments(def.arguments)
     const specs = { ...COMMON, ...def.settings }
-    for (const s of Object.values(specs)) {
-      const label = s.defaultLabel ?? (Array.isArray(s.defaultValue) ? s.defaultValue.join(',') : String(s.defaultValue))
-      cmd.addOption(new Option(`--${s.flag} ${s.valueName}`, `${s.description} (default: ${label}; env ${envName(s.flag)})`))
+    for (const setting of Object.values(specs)) {
+      const label = setting.defaultLabel ?? (Array.isArray(setting.defaultValue) ? setting.defaultValue.join(',') : String(setting.defaultValue))
+      cmd.addOption(new Option(`--${setting.flag} ${setting.valueName}`, `${setting.description} (default: ${label}; env ${envName(setting.flag)})`))
     }
     def.configure?.(cmd)
     cmd.option('--config <file>', `JSON config file (default: ./p2p.config.json if present; env P2P_CONFIG)`)

@@ -47,9 +47,9 @@ export class BufferPool {
 
   /** By default a violation is only counted: the pool stays sound either way. */
   constructor(options: BufferPoolOptions | number = {}) {
-    const o = typeof options === 'number' ? { maxPerSize: options } : options
-    this.maxPerSize = o.maxPerSize ?? 64
-    this.onViolation = o.onViolation ?? (() => undefined)
+    const given = typeof options === 'number' ? { maxPerSize: options } : options
+    this.maxPerSize = given.maxPerSize ?? 64
+    this.onViolation = given.onViolation ?? (() => undefined)
   }
 
   private violation(message: string): void {

@@ -124,8 +124,8 @@ export const parseHost = (raw: unknown): string => {
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
-function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
-  return s
+function spec<T>(setting: SettingSpec<T>): SettingSpec<T> {
+  return setting
 }
 
 /** The settings every command shares, and those of the foundation's table. */
@@ -181,20 +181,20 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
     if (!known.has(key)) throw new P2PError('E_USAGE', `unknown setting "${key}" in config file ${filePath}`)
   }
   const out: Record<string, unknown> = {}
-  for (const [key, s] of Object.entries(specs)) {
-    const fileKey = camelKey(s.flag)
+  for (const [key, setting] of Object.entries(specs)) {
+    const fileKey = camelKey(setting.flag)
     const sources: Array<[unknown, string]> = [
-      [options.flags[fileKey], `--${s.flag}`],
-      [env[envName(s.flag)], envName(s.flag)],
+      [options.flags[fileKey], `--${setting.flag}`],
+      [env[envName(setting.flag)], envName(setting.flag)],
       [Object.hasOwn(file, fileKey) ? file[fileKey] : undefined, `"${fileKey}" in ${filePath}`],
     ]
     const found = sources.find(([value]) => value !== undefined)
     if (found === undefined) {
-      out[key] = typeof s.defaultValue === 'string' && s.parse === parseDir ? parseDir(s.defaultValue, cwd) : s.defaultValue
+      out[key] = typeof setting.defaultValue === 'string' && setting.parse === parseDir ? parseDir(setting.defaultValue, cwd) : setting.defaultValue
       continue
     }
     try {
-      out[key] = s.parse(found[0], cwd)
+      out[key] = setting.parse(found[0], cwd)
     } catch (err) {
       if (!(err instanceof SettingError)) throw err
       throw new P2PError('E_USAGE', `invalid ${found[1]} value ${JSON.stringify(found[0])}: ${err.message}`)

@@ -69,8 +69,8 @@ export async function assertWritable(dir: string, what: string): Promise<void> {
 export async function assertSpace(dir: string, bytes: number, what: string): Promise<void> {
   let free: number
   try {
-    const s = await statfs(dir)
-    free = s.bavail * s.bsize
+    const space = await statfs(dir)
+    free = space.bavail * space.bsize
   } catch {
     return // cannot tell: the writes themselves will report ENOSPC
   }

@@ -115,9 +115,9 @@ interface PassOptions extends SplitOptions {
   log: Logger
 }
 
-async function hashAndWriteChunks(handle: FileHandle, size: number, o: PassOptions): Promise<ChunkHashes> {
-  const count = chunkCount(size, o.chunkSize)
-  const slots = Math.max(2, Math.min(16, Math.floor((o.maxBufferedBytes ?? 32 * MiB) / o.chunkSize)))
+async function hashAndWriteChunks(handle: FileHandle, size: number, options: PassOptions): Promise<ChunkHashes> {
+  const count = chunkCount(size, options.chunkSize)
+  const slots = Math.max(2, Math.min(16, Math.floor((options.maxBufferedBytes ?? 32 * MiB) / options.chunkSize)))
   const free: Buffer[] = []
   const waiters: Array<(b: Buffer) => void> = []
   const acquire = (): Promise<Buffer> => {
@@ -125,7 +125,7 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, o: PassOptio
     if (b) return Promise.resolve(b)
     if (free.length + waiters.length < slots && allocated < slots) {
       allocated++
-      return Promise.resolve(sharedBuffer(o.chunkSize))
+      return Promise.resolve(sharedBuffer(options.chunkSize))
     }
     return new Promise((resolve) => waiters.push(resolve))
   }
@@ -143,41 +143,41 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, o: PassOptio
 
   const readChunk = async (index: number): Promise<{ slot: Buffer; view: Buffer }> => {
     const buffer = await acquire()
-    const length = Math.min(o.chunkSize, size - index * o.chunkSize)
+    const length = Math.min(options.chunkSize, size - index * options.chunkSize)
     // Synchronous on purpose: a read from the page cache takes ~0.1 ms per MiB, less than a round
     // trip through libuv's pool, whose threads are busy writing the chunks meanwhile.
-    if (readFullySync(handle.fd, buffer, length, index * o.chunkSize) < length) {
-      throw new P2PError('E_IO', `${o.name} shrank while being split: run again when it is no longer being written`)
+    if (readFullySync(handle.fd, buffer, length, index * options.chunkSize) < length) {
+      throw new P2PError('E_IO', `${options.name} shrank while being split: run again when it is no longer being written`)
     }
     return { slot: buffer, view: buffer.subarray(0, length) }
   }
 
   let next = count > 0 ? readChunk(0) : undefined
   for (let index = 0; index < count && failure === undefined; index++) {
-    o.signal?.throwIfAborted()
+    options.signal?.throwIfAborted()
     const { slot, view } = await next!
     next = index + 1 < count ? readChunk(index + 1) : undefined
     next?.catch(() => undefined) // surfaced when awaited
     whole.update(view)
-    const task = finishChunk(index, view, o, hashes)
+    const task = finishChunk(index, view, options, hashes)
       .catch((err: unknown) => { failure ??= err })
       .finally(() => { release(slot); pending.delete(task) })
     pending.add(task)
-    o.onProgress?.((index + 1) * o.chunkSize > size ? size : (index + 1) * o.chunkSize, size)
+    options.onProgress?.((index + 1) * options.chunkSize > size ? size : (index + 1) * options.chunkSize, size)
   }
   await Promise.all(pending)
   if (next) await next.then((v) => release(v.slot), () => undefined)
   if (failure !== undefined) throw failure
   const after = await handle.stat()
-  if (after.size !== size) throw new P2PError('E_IO', `${o.name} changed size while being split: run again when it is no longer being written`)
+  if (after.size !== size) throw new P2PError('E_IO', `${options.name} changed size while being split: run again when it is no longer being written`)
   hashes.wholeFile = whole.digest('hex')
   return hashes
 }
 
-async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: ChunkHashes): Promise<void> {
-  const path = o.store.chunkPath(o.dir, index)
+async function finishChunk(index: number, view: Buffer, options: PassOptions, hashes: ChunkHashes): Promise<void> {
+  const path = options.store.chunkPath(options.dir, index)
   try {
-    if (o.reuse === undefined) {
+    if (options.reuse === undefined) {
       // The common case: hash on a hash thread while libuv's pool writes the chunk (both only read
       // `view`). Writing on the hash thread instead left the main thread waiting for free buffers.
       // allSettled: `view`'s buffer goes back to the pool only when neither still reads it.
@@ -190,11 +190,11 @@ async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: 
     }
     const hash = await hashThreads().digest(view)
     hashes[index] = hash
-    if (o.reuse[index] !== hash && !o.force) throw refuseExisting(o.name)
-    if (o.reuse[index] === hash && (await lstat(path).then((s) => s.isFile() && s.size === view.length, () => false))) return
+    if (options.reuse[index] !== hash && !options.force) throw refuseExisting(options.name)
+    if (options.reuse[index] === hash && (await lstat(path).then((s) => s.isFile() && s.size === view.length, () => false))) return
     await writeFileAtomic(path, view)
     hashes.written++
   } catch (err) {
-    throw fromFsError(err, `writing chunk ${index} of ${o.name}`)
+    throw fromFsError(err, `writing chunk ${index} of ${options.name}`)
   }
 }

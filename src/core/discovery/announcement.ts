@@ -202,9 +202,9 @@ export interface PackedAnnouncements {
  * stopping after `maxDatagrams` (so an answer that can only hold a few does
  * not encode a whole store).
  */
-export function packAnnouncements(peer: string, port: number, files: readonly LocalFile[], o: { maxBytes?: number; maxDatagrams?: number } = {}): PackedAnnouncements {
-  const maxBytes = o.maxBytes ?? MAX_DATAGRAM_BYTES
-  const maxDatagrams = o.maxDatagrams ?? Infinity
+export function packAnnouncements(peer: string, port: number, files: readonly LocalFile[], options: { maxBytes?: number; maxDatagrams?: number } = {}): PackedAnnouncements {
+  const maxBytes = options.maxBytes ?? MAX_DATAGRAM_BYTES
+  const maxDatagrams = options.maxDatagrams ?? Infinity
   const head = `{"v":${PROTOCOL_VERSION},"type":"announce","peer":${JSON.stringify(peer)},"port":${port},"files":[`
   const tail = ']}'
   const room = maxBytes - Buffer.byteLength(head) - tail.length

@@ -28,6 +28,13 @@ export type { KnownFile, PeerSource } from './claims.js'
  * entry. Orders are kept in LruMaps, so evictions and expiry are O(1) (the
  * richest address: O(addresses)). Times are on the caller's clock (the
  * listener's is monotonic) and never go backwards.
+ *
+ * Longer than the ~300-line guide on purpose: the four orders (claims,
+ * files, peers, addresses) and the byte totals are one structure, whose
+ * invariants — each claim in every order it belongs to, each total the sum
+ * of its claims' costs — only these private methods keep; split apart, they
+ * would have to be exposed to each other. Claims' types and their summary
+ * are claims.ts; the byte rate limit, rate-limit.ts; the orders, lru-map.ts.
  */
 
 export interface DictionaryLimits {

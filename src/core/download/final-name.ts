@@ -65,9 +65,9 @@ async function assertIdentity(path: string, verified: FileIdentity): Promise<voi
 }
 
 /** Give `partPath` its final name in `dir`: `name`, or `name (1)`… when a different file holds it (unless `force`). */
-export async function place(o: { partPath: string; dir: string; name: string; size: number; sha256: string; force: boolean }): Promise<StitchResult> {
-  const { partPath, dir, name, sha256 } = o
-  if (o.force) {
+export async function place(options: { partPath: string; dir: string; name: string; size: number; sha256: string; force: boolean }): Promise<StitchResult> {
+  const { partPath, dir, name, sha256 } = options
+  if (options.force) {
     const path = join(dir, name)
     await rename(partPath, path)
     await unlink(partPath).catch(() => undefined) // still there when both names were one file already
@@ -81,7 +81,7 @@ export async function place(o: { partPath: string; dir: string; name: string; si
       return { path, sha256, alreadyThere: false }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      if ((await sameInode(path, partPath)) || (await sameContent(path, o.size, sha256))) {
+      if ((await sameInode(path, partPath)) || (await sameContent(path, options.size, sha256))) {
         await unlink(partPath)
         return { path, sha256, alreadyThere: true }
       }

@@ -26,6 +26,11 @@ import { type Response, errorFromResponse, parseResponse } from './messages.js'
  * (marked `isCollateral`).
  * The request timeout runs from when a request reaches the head of the queue
  * (its response is the next one due) until its body has fully arrived.
+ *
+ * Longer than the ~300-line guide on purpose: the request queue, the header
+ * checks, the reads straight into bodies and the one failure path (`fail`)
+ * share one connection's state; split apart, `fail` could no longer see
+ * everything it must reject and release.
  */
 
 export interface PeerClientOptions {

@@ -130,16 +130,16 @@ export class StoreCatalog {
     this.scans++
     const found = new Map<string, CatalogEntry>()
     const dirs = new Set<string>()
-    for (const d of await readdir(this.store.root, { withFileTypes: true })) {
+    for (const listed of await readdir(this.store.root, { withFileTypes: true })) {
       // Symlinks are not directories here: a link never leads a scan outside the store.
-      if (!d.isDirectory() || d.name === STORE_PRIVATE_DIR || d.name.includes(TEMP_MARKER)) continue
-      const dir = this.store.entryDir(d.name)
+      if (!listed.isDirectory() || listed.name === STORE_PRIVATE_DIR || listed.name.includes(TEMP_MARKER)) continue
+      const dir = this.store.entryDir(listed.name)
       dirs.add(dir)
       // Watch before reading, so a manifest written after the read is an event.
       if (!this.watchers.has(dir) && !this.watchDir(dir, this.onEntryEvent)) this.watched = false
       const st = await lstat(join(dir, MANIFEST_FILE)).catch(() => undefined)
       if (!st?.isFile()) continue
-      const loaded = await this.store.readEntryManifest(d.name)
+      const loaded = await this.store.readEntryManifest(listed.name)
       if (loaded && !found.has(loaded.id)) found.set(loaded.id, { id: loaded.id, dir, manifest: loaded.manifest, manifestBytes: loaded.bytes })
     }
     for (const dir of this.watchers.keys()) if (!dirs.has(dir)) this.unwatch(dir)
