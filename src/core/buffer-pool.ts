@@ -5,7 +5,8 @@ import { sharedBuffer } from './hashing.js'
  * Reusable chunk-sized buffers in shared memory. Chunks pass through the
  * hash thread without a copy (SharedArrayBuffer), and reusing them keeps the
  * resident size flat: a fresh 1 MiB buffer per chunk is external memory the
- * garbage collector frees late, and RSS climbed to ~1 GB serving one file.
+ * garbage collector frees late (docs/benchmarks.md, "Measurements behind the
+ * code").
  * Buffers are pooled per size (chunk sizes differ per file), at most
  * `maxPerSize` of each kept.
  *

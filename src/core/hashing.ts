@@ -3,11 +3,11 @@ import { Worker } from 'node:worker_threads'
 
 /**
  * SHA-256 on a worker thread, so hashing runs on the second core while the
- * main thread reads files, serves sockets or feeds another hash. Node's
- * crypto hashes ~1.6 GB/s per core here; on two cores, doing one of the two
- * hashes (chunk and whole file) off the main thread is what beats OpenSSL.
- * (WebCrypto's async digest was measured at 6 s/GiB with many jobs in flight,
- * so it is not used.)
+ * main thread reads files, serves sockets or feeds another hash: on two
+ * cores, doing one of the two hashes (chunk and whole file) off the main
+ * thread is what beats OpenSSL. WebCrypto's async digest is not used: it is
+ * far slower with many jobs in flight (docs/benchmarks.md, "Measurements
+ * behind the code").
  *
  * Data backed by a SharedArrayBuffer crosses without a copy: the caller must
  * not touch those bytes until the returned promise settles. Other data is

@@ -56,9 +56,9 @@ export async function splitFile(path: string, options: SplitOptions): Promise<Sp
     if (existing && !options.force && (existing.manifest.size !== size || existing.manifest.chunkSize !== chunkSize)) {
       throw refuseExisting(name)
     }
-    // A real directory, never a link out of the store; checked again before the manifest is placed
-    // (not before every chunk: at 64 KiB chunks that cost 4.7 instead of 4.1 CPU-seconds for 256 MiB,
-    // medians of 4 runs; a link swapped in mid-split gets chunk copies of the file, never its manifest).
+    // A real directory, never a link out of the store; checked again before the manifest is placed, not
+    // before every chunk (a check per 64 KiB chunk cost 15 % more CPU: docs/benchmarks.md). A link swapped
+    // in mid-split gets chunk copies of the file, never its manifest.
     const dir = await store.makeEntryDir(name)
     const reuse = existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
       ? existing.manifest.chunks
@@ -144,8 +144,8 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
   const readChunk = async (index: number): Promise<{ slot: Buffer; view: Buffer }> => {
     const buffer = await acquire()
     const length = Math.min(options.chunkSize, size - index * options.chunkSize)
-    // Synchronous on purpose: a read from the page cache takes ~0.1 ms per MiB, less than a round
-    // trip through libuv's pool, whose threads are busy writing the chunks meanwhile.
+    // Synchronous on purpose: a read from the page cache costs less than a round trip through
+    // libuv's pool, whose threads are busy writing the chunks meanwhile.
     if (readFullySync(handle.fd, buffer, length, index * options.chunkSize) < length) {
       throw new P2PError('E_IO', `${options.name} shrank while being split: run again when it is no longer being written`)
     }

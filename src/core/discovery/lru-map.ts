@@ -3,8 +3,9 @@
  * inserts or moves an entry to the newest end, `oldest` is the other end,
  * both O(1). A plain Map used that way (delete + set) leaves deleted slots at
  * its front until it rehashes, and reading its first entry skips them all:
- * with an eviction per insertion that turns quadratic (measured: seconds
- * for 25,000 claims). Here the order is a linked list beside the Map.
+ * with an eviction per insertion that turns quadratic (docs/benchmarks.md,
+ * "Measurements behind the code"). Here the order is a linked list beside
+ * the Map.
  */
 
 interface Node<K, V> {

@@ -179,8 +179,7 @@ export class PackedWriter {
    * An fdatasync on libuv's pool every WRITEBACK_BYTES accepted, so the disk
    * writes happen while chunks still arrive: the kernel would otherwise hold
    * a 1 GiB file dirty until the final fsync (writeback starts at 10 % of RAM
-   * or after 30 s), which then took ~0.25 s; now ~0.03 s (download wall
-   * 1.92 → 1.84 s, medians of 5 alternating runs).
+   * or after 30 s), which then has it all to write (docs/benchmarks.md).
    */
   private startWriteback(bytes: number): void {
     this.unsynced += bytes

@@ -28,7 +28,7 @@ import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
 
 export interface ChunkSourceOptions {
   log?: Logger
-  /** Reads up to this size are done synchronously (a page-cache copy of 256 KiB takes ~25 µs). */
+  /** Reads up to this size are done synchronously (from the page cache, cheaper than a round trip through libuv's pool). */
   syncReadBytes?: number
 }
 
@@ -128,7 +128,7 @@ export class ChunkSource {
    * The chunk's own file, or else the entry's packed `data` when `data.have`
    * lists the chunk; opened (and later stat'ed and closed) synchronously:
    * these take microseconds, less than a round trip through libuv's pool,
-   * which cost ~0.1 ms per call and dominated serving 64 KiB chunks.
+   * which dominated serving 64 KiB chunks (docs/benchmarks.md).
    */
   private async open(dir: string, manifest: Manifest, index: number): Promise<OpenChunk> {
     const path = this.store.chunkPath(dir, index)

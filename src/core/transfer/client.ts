@@ -123,8 +123,8 @@ export class PeerClient {
     return new Promise((resolve, reject) => {
       signal?.throwIfAborted()
       // Reads never land in fresh memory: a fresh buffer per read (Node's default) costs a page fault
-      // per 4 KiB on this kind of VM, and was the single largest cost of a download (3 s → 0.7 s per
-      // GiB). Body bytes are read straight into the (pooled) body being assembled, so the kernel's copy
+      // per 4 KiB on this kind of VM, and was the single largest cost of a download (docs/benchmarks.md).
+      // Body bytes are read straight into the (pooled) body being assembled, so the kernel's copy
       // is the only one; headers, and the start of a body read along with its header, go through one
       // reused buffer, from which the decoder copies what it keeps.
       let client: PeerClient | undefined
