@@ -5,6 +5,9 @@ import { P2PError, hasCode } from '../core/errors.js'
 import { type Logger, createCommandLog } from '../core/log.js'
 import { printable } from '../core/printable.js'
 
+/** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
+export { type Settings, parseByteSize, parseInteger, parseSeconds, pickSettings } from '../core/config.js'
+
 /**
  * The frame every command shares: settings as options (flag > env > file >
  * default), --config and --json, a log file per command, one red line and an

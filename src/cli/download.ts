@@ -1,30 +1,24 @@
 import chalk from 'chalk'
-import { parseByteSize, parseInteger, parseSeconds, pickSettings } from '../core/config.js'
-import { resolveBroadcast } from '../core/discovery/broadcast.js'
-import { DiscoveryListener, type KnownFile } from '../core/discovery/listener.js'
-import { DEFAULT_DOWNLOAD_LIMITS, type DownloadProgress, type DownloadReceipt, download } from '../core/download/downloader.js'
-import { PeerDirectory } from '../core/download/peers.js'
-import { P2PError } from '../core/errors.js'
-import { isId } from '../core/manifest.js'
-import { validateName } from '../core/names.js'
-import { printable } from '../core/printable.js'
-import { assertWritable } from '../core/disk.js'
-import { ChunkStore } from '../core/store.js'
-import { type CommandContext, defineCommand } from './common.js'
+import type { Command } from 'commander'
+import {
+  type ChunkStore, DEFAULT_DOWNLOAD_LIMITS, type DownloadProgress, type DownloadReceipt, type KnownFile, P2PError, type PeerDirectory,
+  assertWritable, createPeerDirectory, download, isId, openStore, printable, resolveBroadcast, validateName,
+} from '../index.js'
+import { type CommandContext, defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings } from './common.js'
 import { formatBytes, formatRate, formatSeconds, shortId } from './format.js'
 import { type Progress, createProgress } from './progress.js'
 import { chooseFile } from './prompt.js'
 
-const d = DEFAULT_DOWNLOAD_LIMITS
-const DOWNLOAD_SETTINGS = {
+const defaults = DEFAULT_DOWNLOAD_LIMITS
+export const DOWNLOAD_SETTINGS = {
   ...pickSettings('chunksDir', 'downloadsDir', 'dictionary', 'udpPort', 'broadcast', 'staleAfter'),
-  wait: { flag: 'wait', valueName: '<seconds>', description: 'how long to wait for the file to be announced and its manifest to arrive, and for a peer when some chunks have none', defaultValue: d.waitMs / 1000, parse: parseSeconds(0, 86400) },
-  window: { flag: 'window', valueName: '<n>', description: 'requests in flight per peer at most (pipeline depth; a peer earns it by delivering)', defaultValue: d.window, parse: parseInteger(1, 256) },
-  maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'TCP connections in total', defaultValue: d.maxConnections, parse: parseInteger(1, 4096) },
-  connectTimeout: { flag: 'connect-timeout', valueName: '<seconds>', description: 'TCP connect timeout', defaultValue: d.connectTimeoutMs / 1000, parse: parseSeconds(0.05, 600) },
-  requestTimeout: { flag: 'request-timeout', valueName: '<seconds>', description: 'the longest a peer may take to deliver a chunk (deadlines adapt to each peer\'s delivery below it)', defaultValue: d.requestTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
-  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes in memory at once (requests in flight + chunks not yet written; up to 8 MiB more may wait for the whole-file hash)', defaultValue: d.maxBufferedBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
-  maxManifestBytes: { flag: 'max-manifest-bytes', valueName: '<size>', description: 'largest manifest accepted from a peer', defaultValue: d.maxManifestBytes, defaultLabel: '32MiB', parse: parseByteSize(1024, 1024 ** 3) },
+  wait: { flag: 'wait', valueName: '<seconds>', description: 'how long to wait for the file to be announced and its manifest to arrive, and for a peer when some chunks have none', defaultValue: defaults.waitMs / 1000, parse: parseSeconds(0, 86400) },
+  window: { flag: 'window', valueName: '<n>', description: 'requests in flight per peer at most (pipeline depth; a peer earns it by delivering)', defaultValue: defaults.window, parse: parseInteger(1, 256) },
+  maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'TCP connections in total', defaultValue: defaults.maxConnections, parse: parseInteger(1, 4096) },
+  connectTimeout: { flag: 'connect-timeout', valueName: '<seconds>', description: 'TCP connect timeout', defaultValue: defaults.connectTimeoutMs / 1000, parse: parseSeconds(0.05, 600) },
+  requestTimeout: { flag: 'request-timeout', valueName: '<seconds>', description: 'the longest a peer may take to deliver a chunk (deadlines adapt to each peer\'s delivery below it)', defaultValue: defaults.requestTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
+  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes in memory at once (requests in flight + chunks not yet written; up to 8 MiB more may wait for the whole-file hash)', defaultValue: defaults.maxBufferedBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
+  maxManifestBytes: { flag: 'max-manifest-bytes', valueName: '<size>', description: 'largest manifest accepted from a peer', defaultValue: defaults.maxManifestBytes, defaultLabel: '32MiB', parse: parseByteSize(1024, 1024 ** 3) },
 }
 
 type Ctx = CommandContext<typeof DOWNLOAD_SETTINGS>
@@ -40,40 +34,53 @@ export const downloadCommand = defineCommand({
     'p2p-download --id 3f9a…e1 --downloads-dir ~/Downloads',
     'p2p-download notes.pdf --json | jq .sha256',
   ],
-  configure: (cmd) => cmd
-    .option('--id <hex>', 'download this exact file id (64 hex characters), no name lookup')
-    .option('--force', 'replace a different existing file of the same name instead of saving as "name (1)"'),
-  run: async (ctx) => {
-    const { settings, log } = ctx
-    const id = ctx.options.id
-    if (id !== undefined && !isId(id)) throw new P2PError('E_USAGE', `--id must be 64 lowercase hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`)
-    const name = ctx.args[0] === undefined ? undefined : validateName(ctx.args[0])
-    const interactive = process.stdin.isTTY && process.stderr.isTTY && !ctx.json
-    if (id === undefined && name === undefined && !interactive) {
-      throw new P2PError('E_USAGE', 'give a file NAME or --id HEX (no terminal to prompt on)')
-    }
-    const store = new ChunkStore(settings.chunksDir, { log: log.child({ component: 'store' }), maxManifestBytes: settings.maxManifestBytes })
-    await store.init()
-    // Fail on an unwritable destination before any network traffic.
-    await assertWritable(settings.downloadsDir, 'the downloads directory')
-    await assertWritable(settings.chunksDir, 'the chunk store')
-    const listener = new DiscoveryListener({
-      udpPort: settings.udpPort, broadcast: resolveBroadcast(settings.broadcast), staleAfterMs: settings.staleAfter * 1000, log: log.child({ component: 'listener' }),
-      // Ask only for our file: the answers are then small and whole (an unasked answer holds what fits, the rest comes later).
-      want: typeof id === 'string' ? { id } : name !== undefined ? { name } : undefined,
-    })
-    const directory = new PeerDirectory(listener, settings.dictionary, settings.staleAfter * 1000, log, await store.peerId())
-    await directory.start()
-    try {
-      const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
-      const result = await runDownload(ctx, store, directory, target)
-      render(ctx, result)
-      return 0
-    } finally {
-      await directory.stop()
-    }
-  },
+  configure: downloadOptions,
+  run: (ctx) => runDownloadCommand(ctx, { idArgument: false }),
 })
+
+/** The flags p2p-download and p2p get add to their settings. */
+export function downloadOptions(cmd: Command): Command {
+  return cmd
+    .option('--id <hex>', 'download this exact file id (64 hex characters), no name lookup')
+    .option('--force', 'replace a different existing file of the same name instead of saving as "name (1)"')
+}
+
+/**
+ * p2p-download and p2p get: find the file (by id, by name, or at the prompt),
+ * download it, print the receipt. With `idArgument`, an argument of 64
+ * lowercase hex characters is the file's id rather than its name.
+ */
+export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolean }): Promise<number> {
+  const { settings, log } = ctx
+  const given = ctx.args[0]
+  let id = ctx.options.id
+  if (id !== undefined && !isId(id)) throw new P2PError('E_USAGE', `--id must be 64 lowercase hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`)
+  if (variant.idArgument && id === undefined && isId(given)) id = given
+  const name = given === undefined || id === given ? undefined : validateName(given)
+  const interactive = process.stdin.isTTY && process.stderr.isTTY && !ctx.json
+  if (id === undefined && name === undefined && !interactive) {
+    throw new P2PError('E_USAGE', `give a file NAME or ${variant.idArgument ? 'ID' : '--id HEX'} (no terminal to prompt on)`)
+  }
+  const store = await openStore({ dir: settings.chunksDir, maxManifestBytes: settings.maxManifestBytes }, { log })
+  // Fail on an unwritable destination before any network traffic.
+  await assertWritable(settings.downloadsDir, 'the downloads directory')
+  await assertWritable(settings.chunksDir, 'the chunk store')
+  const directory = createPeerDirectory({
+    udpPort: settings.udpPort, broadcast: resolveBroadcast(settings.broadcast), staleAfterMs: settings.staleAfter * 1000,
+    dictionaryPath: settings.dictionary, selfPeerId: await store.peerId(),
+    // Ask only for our file: the answers are then small and whole (an unasked answer holds what fits, the rest comes later).
+    want: typeof id === 'string' ? { id } : name !== undefined ? { name } : undefined,
+  }, { log })
+  await directory.start()
+  try {
+    const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
+    const receipt = await runDownload(ctx, store, directory, target)
+    render(ctx, receipt)
+    return 0
+  } finally {
+    await directory.stop()
+  }
+}
 
 const QUERY_SETTLE_MS = 100
 const LATE_SETTLE_MS = 200
@@ -107,15 +114,15 @@ async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | und
 }
 
 async function runDownload(ctx: Ctx, store: ChunkStore, directory: PeerDirectory, id: string): Promise<DownloadReceipt> {
-  const s = ctx.settings
+  const settings = ctx.settings
   let progress: Progress | undefined
   let stallNoted = 0
   try {
     return await download({
-      id, store, downloadsDir: s.downloadsDir, force: ctx.options.force === true, signal: ctx.signal, peers: directory,
+      id, store, downloadsDir: settings.downloadsDir, force: ctx.options.force === true, signal: ctx.signal, peers: directory,
       limits: {
-        window: s.window, maxConnections: s.maxConnections, connectTimeoutMs: s.connectTimeout * 1000, requestTimeoutMs: s.requestTimeout * 1000,
-        maxManifestBytes: s.maxManifestBytes, waitMs: s.wait * 1000, maxBufferedBytes: s.maxBuffered,
+        window: settings.window, maxConnections: settings.maxConnections, connectTimeoutMs: settings.connectTimeout * 1000, requestTimeoutMs: settings.requestTimeout * 1000,
+        maxManifestBytes: settings.maxManifestBytes, waitMs: settings.wait * 1000, maxBufferedBytes: settings.maxBuffered,
       },
       beforeFinalName: testHook(),
       onManifest: (m) => {
@@ -127,7 +134,7 @@ async function runDownload(ctx: Ctx, store: ChunkStore, directory: PeerDirectory
         progress?.update(p.doneBytes, { peers: p.peersInUse })
         if (p.stalled && Date.now() - stallNoted > 5000) {
           stallNoted = Date.now()
-          const line = `${p.stalled.chunks} chunks (${formatBytes(p.stalled.bytes)}, first ${p.stalled.first.join(', ')}) have no live peer; waiting up to ${s.wait} s for one`
+          const line = `${p.stalled.chunks} chunks (${formatBytes(p.stalled.bytes)}, first ${p.stalled.first.join(', ')}) have no live peer; waiting up to ${settings.wait} s for one`
           ctx.log.warn({ chunks: p.stalled.chunks, bytes: p.stalled.bytes }, 'stalled: chunks with no live peer')
           if (!ctx.json) ctx.err(chalk.yellow(line))
         }

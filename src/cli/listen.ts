@@ -1,14 +1,9 @@
 import chalk from 'chalk'
-import { parseByteSize, parseInteger, pickSettings } from '../core/config.js'
-import { resolveBroadcast } from '../core/discovery/broadcast.js'
-import { DEFAULT_DICTIONARY_LIMITS, type KnownFile } from '../core/discovery/dictionary.js'
-import { writeDictionaryFile } from '../core/discovery/dictionary-file.js'
-import { DiscoveryListener } from '../core/discovery/listener.js'
-import { printable } from '../core/printable.js'
-import { defineCommand } from './common.js'
+import { DEFAULT_DICTIONARY_LIMITS, type KnownFile, createListener, printable, resolveBroadcast, writeDictionaryFile } from '../index.js'
+import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
 import { formatBytes, shortId } from './format.js'
 
-const d = DEFAULT_DICTIONARY_LIMITS
+const defaults = DEFAULT_DICTIONARY_LIMITS
 /** Files named on one plain output line, and rows in the live table. */
 const MAX_LISTED = 50
 /** The dictionary file is rewritten at most this often, and never more than a fifth of the time (a snapshot that took 50 ms to make waits 200 ms). */
@@ -19,12 +14,12 @@ export const listenCommand = defineCommand({
   summary: 'receive announcements, keep the content dictionary file, expire stale peers',
   settings: {
     ...pickSettings('dictionary', 'udpPort', 'broadcast', 'staleAfter'),
-    maxFiles: { flag: 'max-files', valueName: '<n>', description: 'files kept in the dictionary (oldest evicted)', defaultValue: d.maxFiles, parse: parseInteger(1, 10_000_000) },
-    maxPeers: { flag: 'max-peers', valueName: '<n>', description: 'distinct peers kept (oldest evicted)', defaultValue: d.maxPeers, parse: parseInteger(1, 1_000_000) },
-    maxPeersPerAddress: { flag: 'max-peers-per-address', valueName: '<n>', description: 'peers kept per source address (a flooding host evicts only its own)', defaultValue: d.maxPeersPerAddress, parse: parseInteger(1, 65535) },
-    maxPeersPerFile: { flag: 'max-peers-per-file', valueName: '<n>', description: 'peers kept per file', defaultValue: d.maxPeersPerFile, parse: parseInteger(1, 1_000_000) },
-    maxClaimBytes: { flag: 'max-claim-bytes', valueName: '<size>', description: 'memory for peers\' claims (have-set + 256 bytes + name each) in all; past it the richest source address gives up its oldest claim', defaultValue: d.maxBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
-    maxClaimBytesPerAddress: { flag: 'max-claim-bytes-per-address', valueName: '<size>', description: 'memory for claims from one source address (a flooding host evicts only its own)', defaultValue: d.maxBytesPerAddress, defaultLabel: '4MiB', parse: parseByteSize(4 * 1024, 4 * 1024 ** 3) },
+    maxFiles: { flag: 'max-files', valueName: '<n>', description: 'files kept in the dictionary (oldest evicted)', defaultValue: defaults.maxFiles, parse: parseInteger(1, 10_000_000) },
+    maxPeers: { flag: 'max-peers', valueName: '<n>', description: 'distinct peers kept (oldest evicted)', defaultValue: defaults.maxPeers, parse: parseInteger(1, 1_000_000) },
+    maxPeersPerAddress: { flag: 'max-peers-per-address', valueName: '<n>', description: 'peers kept per source address (a flooding host evicts only its own)', defaultValue: defaults.maxPeersPerAddress, parse: parseInteger(1, 65535) },
+    maxPeersPerFile: { flag: 'max-peers-per-file', valueName: '<n>', description: 'peers kept per file', defaultValue: defaults.maxPeersPerFile, parse: parseInteger(1, 1_000_000) },
+    maxClaimBytes: { flag: 'max-claim-bytes', valueName: '<size>', description: 'memory for peers\' claims (have-set + 256 bytes + name each) in all; past it the richest source address gives up its oldest claim', defaultValue: defaults.maxBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
+    maxClaimBytesPerAddress: { flag: 'max-claim-bytes-per-address', valueName: '<size>', description: 'memory for claims from one source address (a flooding host evicts only its own)', defaultValue: defaults.maxBytesPerAddress, defaultLabel: '4MiB', parse: parseByteSize(4 * 1024, 4 * 1024 ** 3) },
   },
   examples: [
     'p2p-listen',
@@ -32,13 +27,16 @@ export const listenCommand = defineCommand({
     'p2p-listen --json | jq -c \'.files | keys\'',
     'p2p-listen --json | jq -c \'.files[] | {name, peers: [.peers[] | {address, held}]}\'',
   ],
-  run: async ({ settings: s, json, log, signal, out }) => {
-    const listener = new DiscoveryListener({
-      udpPort: s.udpPort, broadcast: resolveBroadcast(s.broadcast), staleAfterMs: s.staleAfter * 1000, log,
-      limits: { maxFiles: s.maxFiles, maxPeers: s.maxPeers, maxPeersPerFile: s.maxPeersPerFile, maxPeersPerAddress: s.maxPeersPerAddress, maxBytes: s.maxClaimBytes, maxBytesPerAddress: s.maxClaimBytesPerAddress },
-    })
+  run: async ({ settings, json, log, signal, out }) => {
+    const listener = createListener({
+      udpPort: settings.udpPort, broadcast: resolveBroadcast(settings.broadcast), staleAfterMs: settings.staleAfter * 1000,
+      limits: {
+        maxFiles: settings.maxFiles, maxPeers: settings.maxPeers, maxPeersPerFile: settings.maxPeersPerFile, maxPeersPerAddress: settings.maxPeersPerAddress,
+        maxBytes: settings.maxClaimBytes, maxBytesPerAddress: settings.maxClaimBytesPerAddress,
+      },
+    }, { log })
     const live = process.stdout.isTTY && !json
-    const file = coalescingWriter(() => writeDictionaryFile(s.dictionary, listener.snapshot()), (err) => log.warn({ err: (err as Error).message }, 'dictionary not written'))
+    const file = coalescingWriter(() => writeDictionaryFile(settings.dictionary, listener.snapshot()), (err) => log.warn({ err: (err as Error).message }, 'dictionary not written'))
     const print = latestLinePrinter()
     let timer: NodeJS.Timeout | undefined
     let publishMs = 0
@@ -50,7 +48,7 @@ export const listenCommand = defineCommand({
       const { dictionary } = listener
       log.info({ files: files.length, peers: dictionary.peerCount, claims: dictionary.claimCount, bytes: dictionary.bytes(), dropped: listener.stats.dropped, refused: dictionary.stats.refused, evicted: dictionary.stats.evicted }, 'dictionary changed')
       if (json) print(() => listener.jsonLine())
-      else if (live) print(() => `\x1b[H\x1b[2J${table(files, s.dictionary, listener.stats.dropped)}`)
+      else if (live) print(() => `\x1b[H\x1b[2J${table(files, settings.dictionary, listener.stats.dropped)}`)
       else print(() => summary(files, dictionary.peerCount))
       publishMs = performance.now() - started
     }
@@ -58,8 +56,8 @@ export const listenCommand = defineCommand({
     listener.on('change', () => { timer ??= setTimeout(publish, Math.max(MIN_WRITE_GAP_MS, 4 * publishMs)) })
     await listener.start()
     listener.query()
-    log.info({ udpPort: s.udpPort, dictionary: s.dictionary }, 'listening')
-    if (!json) out(`Listening for announcements on UDP ${s.udpPort}; dictionary in ${s.dictionary} (Ctrl-C to stop)`)
+    log.info({ udpPort: settings.udpPort, dictionary: settings.dictionary }, 'listening')
+    if (!json) out(`Listening for announcements on UDP ${settings.udpPort}; dictionary in ${settings.dictionary} (Ctrl-C to stop)`)
     publish()
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     clearTimeout(timer)

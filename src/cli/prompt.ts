@@ -1,8 +1,4 @@
-import type { KnownFile } from '../core/discovery/listener.js'
-import type { PeerDirectory } from '../core/download/peers.js'
-import { P2PError } from '../core/errors.js'
-import { nameProblem } from '../core/names.js'
-import { printable } from '../core/printable.js'
+import { type KnownFile, P2PError, type PeerDirectory, nameProblem, printable } from '../index.js'
 import { formatBytes, shortId } from './format.js'
 
 const TYPE_A_NAME = '\u0000type'

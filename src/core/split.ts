@@ -6,7 +6,7 @@ import { MANIFEST_FILE, MiB } from './constants.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { P2PError, fromFsError } from './errors.js'
 import { hashThreads, sharedBuffer } from './hashing.js'
-import { type Logger, silentLogger } from './log.js'
+import { type Collaborators, type Logger, componentLog } from './log.js'
 import { type Manifest, chunkCount, encodeManifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
 import { readFullySync } from './read-fully.js'
@@ -18,7 +18,6 @@ export interface SplitOptions {
   chunkSize: number
   /** Replace an entry of the same name holding different content. */
   force?: boolean
-  log?: Logger
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   /** Stops the split between chunks (throws the signal's reason); a re-run reuses what was written. */
   signal?: AbortSignal
@@ -44,9 +43,9 @@ export interface SplitResult {
  * written (temp + rename) while the next one is read. The manifest is written
  * last, so an interrupted split never leaves an entry that looks complete.
  */
-export async function splitFile(path: string, options: SplitOptions): Promise<SplitResult> {
+export async function splitFile(path: string, options: SplitOptions, collaborators: Collaborators = {}): Promise<SplitResult> {
   const started = performance.now()
-  const log = options.log ?? silentLogger()
+  const log = componentLog(collaborators, 'split')
   const { store, chunkSize } = options
   const handle = await openRegularFile(path)
   try {

@@ -10,7 +10,7 @@ import { isValidName } from './names.js'
 import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
 import { acquireLock } from './lock.js'
 import { writeFileAtomic } from './disk.js'
-import { type Logger, silentLogger } from './log.js'
+import { type Collaborators, type Logger, componentLog, silentLogger } from './log.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE, readPackedHave } from './packed.js'
 import { type VerifiedSource, currentStamps, readVerifiedStamps, verifiedRecordPath } from './verified-record.js'
 
@@ -64,6 +64,20 @@ interface CachedManifest {
   id: string
   manifest: Manifest
   bytes: Buffer
+}
+
+export interface OpenStoreOptions {
+  /** The store's directory (created if missing). */
+  dir: string
+  /** Largest manifest read from the store (default 32 MiB). */
+  maxManifestBytes?: number
+}
+
+/** The chunk store in `options.dir`, its directory created if missing. */
+export async function openStore(options: OpenStoreOptions, collaborators: Collaborators = {}): Promise<ChunkStore> {
+  const store = new ChunkStore(options.dir, { log: componentLog(collaborators, 'store'), maxManifestBytes: options.maxManifestBytes })
+  await store.init()
+  return store
 }
 
 export class ChunkStore {

@@ -1,7 +1,7 @@
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { type FSWatcher, watch } from 'node:fs'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
-import { type Logger, silentLogger } from '../log.js'
+import { type Collaborators, type Logger, componentLog, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
 import { ANSWER_FACTOR, type LocalFile, type QueryWant, decodeDatagram, encodeAnnouncements, encodeMore, packAnnouncements } from './announcement.js'
 import { ByteRateLimit } from './rate-limit.js'
@@ -60,6 +60,11 @@ export interface BurstReport {
   datagrams: number
   bytes: number
   reason: string
+}
+
+/** An announcer for `options.store` (silent until `start()`). */
+export function createAnnouncer(options: Omit<AnnouncerOptions, 'log'>, collaborators: Collaborators = {}): Announcer {
+  return new Announcer({ ...options, log: componentLog(collaborators, 'announcer') })
 }
 
 export class Announcer {

@@ -2,7 +2,7 @@ import type { Socket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { hasCode } from '../errors.js'
-import { type Logger, silentLogger } from '../log.js'
+import { type Collaborators, type Logger, componentLog, silentLogger } from '../log.js'
 import { type QueryWant, decodeDatagram, encodeQuery } from './announcement.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
 import { type DictionarySnapshot, jsonLine, toSnapshot } from './dictionary-file.js'
@@ -39,6 +39,11 @@ export interface ListenerStats {
   received: number
   dropped: number
   droppedByReason: Record<string, number>
+}
+
+/** A discovery listener (deaf until `start()`). */
+export function createListener(options: Omit<DiscoveryListenerOptions, 'log'>, collaborators: Collaborators = {}): DiscoveryListener {
+  return new DiscoveryListener({ ...options, log: componentLog(collaborators, 'listener') })
 }
 
 export class DiscoveryListener extends EventEmitter {

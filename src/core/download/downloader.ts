@@ -4,7 +4,7 @@ import {
   MAX_CHUNK_SIZE,
 } from '../constants.js'
 import { assertSpace, sameFilesystem } from '../disk.js'
-import { type Logger, silentLogger } from '../log.js'
+import { type Collaborators, componentLog } from '../log.js'
 import type { Manifest } from '../manifest.js'
 import { readPackedHave } from '../packed.js'
 import { ConnectionPool, peerKey } from '../pool.js'
@@ -66,11 +66,11 @@ export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
 }
 
 /** Download the file `options.id` from the peers `options.peers` finds; resolves with the receipt once it has its final name. */
-export async function download(options: DownloadOptions, collaborators: { log?: Logger } = {}): Promise<DownloadReceipt> {
+export async function download(options: DownloadOptions, collaborators: Collaborators = {}): Promise<DownloadReceipt> {
   const started = performance.now()
   const { id, store, downloadsDir } = options
   const now = options.now ?? Date.now
-  const log = collaborators.log ?? silentLogger()
+  const log = componentLog(collaborators, 'download')
   const signal = options.signal ?? new AbortController().signal
   const limits: DownloadLimits = { ...DEFAULT_DOWNLOAD_LIMITS, ...options.limits }
   // Chunk bodies land in pooled shared memory (chunk-buffers.ts), once the manifest says what size they are.

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { stat } from 'node:fs/promises'
-import { type DiscoveryListener, type KnownFile, type PeerSource } from '../discovery/listener.js'
+import { type DiscoveryListener, type DiscoveryListenerOptions, type KnownFile, type PeerSource, createListener } from '../discovery/listener.js'
 import { summarizeClaims } from '../discovery/claims.js'
 import { claimsFromSnapshot, readDictionaryFile } from '../discovery/dictionary-file.js'
-import type { Logger } from '../log.js'
+import { type Collaborators, type Logger, componentLog } from '../log.js'
 import { peerKey } from '../pool.js'
 import type { LivePeer, PeerFinder } from './job.js'
 
@@ -20,6 +20,19 @@ import type { LivePeer, PeerFinder } from './job.js'
  * (the manifest, checked against the id, decides; the scheduler then uses
  * only peers whose have-set has the manifest's chunk count).
  */
+export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'log'> {
+  /** The content dictionary file a running p2p-listen keeps (re-read when it changes); none: live discovery only. */
+  dictionaryPath?: string
+  /** Our own store's peer id: our own announcements echoed back are not a peer. */
+  selfPeerId?: string
+}
+
+/** A peer directory with its own discovery listener (both idle until `start()`). */
+export function createPeerDirectory(options: PeerDirectoryOptions, collaborators: Collaborators = {}): PeerDirectory {
+  const listener = createListener(options, collaborators)
+  return new PeerDirectory(listener, options.dictionaryPath, options.staleAfterMs, componentLog(collaborators, 'peers'), options.selfPeerId)
+}
+
 export class PeerDirectory extends EventEmitter implements PeerFinder {
   private fromFile = new Map<string, KnownFile>()
   private fileMtime = 0
@@ -27,7 +40,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
 
   constructor(
     private readonly listener: DiscoveryListener,
-    private readonly dictionaryPath: string,
+    private readonly dictionaryPath: string | undefined,
     private readonly staleAfterMs: number,
     private readonly log: Logger,
     /** Our own store's peer id: our own announcements echoed back are not a peer. */
@@ -104,6 +117,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   }
 
   private async reloadFile(): Promise<void> {
+    if (this.dictionaryPath === undefined) return
     try {
       const st = await stat(this.dictionaryPath)
       if (st.mtimeMs === this.fileMtime) return

@@ -5,7 +5,7 @@ import {
 } from '../constants.js'
 import { type ErrorCode, P2PError } from '../errors.js'
 import { BufferPool, type OnViolation } from '../buffer-pool.js'
-import { type Logger, silentLogger } from '../log.js'
+import { type Collaborators, type Logger, componentLog, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
@@ -97,6 +97,11 @@ export function addressKey(address: string | undefined): string {
   const back = tail ? tail.split(':') : []
   const groups = tail === undefined ? front : [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
   return `${groups.slice(0, 4).map((g) => Number.parseInt(g || '0', 16).toString(16)).join(':')}::/64`
+}
+
+/** A chunk server for `options.store` (not listening yet: call `listen()`). */
+export function createChunkServer(options: Omit<ChunkServerOptions, 'log'>, collaborators: Collaborators = {}): ChunkServer {
+  return new ChunkServer({ ...options, log: componentLog(collaborators, 'chunk-server') })
 }
 
 export class ChunkServer {

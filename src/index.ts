@@ -1,0 +1,62 @@
+/**
+ * p2pshare as a library: the API every p2p command is built on, and all a
+ * program needs to split, serve, announce, discover and download files on a
+ * LAN, verified to the byte. docs/api.md walks through it with a runnable
+ * example (examples/api.mjs).
+ *
+ * Factories take their options and then their collaborators (`{ log }`, a
+ * pino logger; silent by default): `createChunkServer(options, { log })`.
+ * Long work takes an AbortSignal; every failure is a P2PError with a stable
+ * `code` (docs/errors.md). Everything a peer sends is checked before use:
+ * a manifest against its id, every chunk against its SHA-256.
+ */
+
+// Files and the chunk store
+export { type ChunkStore, type OpenStoreOptions, type StoreEntry, openStore } from './core/store.js'
+export { type SplitOptions, type SplitResult, splitFile } from './core/split.js'
+export { type Manifest, isId } from './core/manifest.js'
+export { nameProblem, portableName, validateName } from './core/names.js'
+export { assertWritable } from './core/disk.js'
+
+// Serving chunks over TCP
+export {
+  type ChunkServer,
+  type ChunkServerOptions,
+  DEFAULT_SERVER_LIMITS,
+  type ServerLimits,
+  type ServerStats,
+  createChunkServer,
+} from './core/transfer/chunk-server.js'
+
+// Discovery over UDP
+export { type Announcer, type AnnouncerOptions, type BurstReport, createAnnouncer } from './core/discovery/announcer.js'
+export {
+  type DiscoveryListener,
+  type DiscoveryListenerOptions,
+  type KnownFile,
+  type PeerSource,
+  createListener,
+} from './core/discovery/listener.js'
+export { DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './core/discovery/dictionary.js'
+export { writeDictionaryFile } from './core/discovery/dictionary-file.js'
+export { resolveBroadcast } from './core/discovery/broadcast.js'
+
+// Downloading
+export { type PeerDirectory, type PeerDirectoryOptions, createPeerDirectory } from './core/download/peers.js'
+export {
+  DEFAULT_DOWNLOAD_LIMITS,
+  type DownloadLimits,
+  type DownloadOptions,
+  type DownloadProgress,
+  type DownloadReceipt,
+  type LivePeer,
+  type PeerFinder,
+  type PeerReport,
+  download,
+} from './core/download/downloader.js'
+
+// Errors, text from the network, logging, defaults
+export { ERROR_CODES, EXIT_CODES, type ErrorCode, P2PError, hasCode } from './core/errors.js'
+export { printable } from './core/printable.js'
+export type { Collaborators, Logger } from './core/log.js'
+export { DEFAULT_CHUNK_SIZE, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT } from './core/constants.js'
