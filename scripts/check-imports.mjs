@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 
 const API_ONLY = [
   'src/cli/split.ts', 'src/cli/serve.ts', 'src/cli/announce.ts', 'src/cli/listen.ts', 'src/cli/download.ts', 'src/cli/prompt.ts',
+  'src/cli/share.ts', 'src/cli/get.ts',
 ]
 const TERMINAL_PACKAGES = ['chalk', 'cli-progress', '@inquirer/prompts', 'commander']
 
