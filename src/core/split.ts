@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { MANIFEST_FILE, MiB } from './constants.js'
+import { DEFAULT_CHUNK_SIZE, MANIFEST_FILE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { P2PError, fromFsError } from './errors.js'
 import { hashThreads, sharedBuffer } from './hashing.js'
@@ -15,7 +15,8 @@ import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
   store: ChunkStore
-  chunkSize: number
+  /** From MIN_CHUNK_SIZE (4 KiB) to MAX_CHUNK_SIZE (64 MiB); default 1 MiB. */
+  chunkSize?: number
   /** Replace an entry of the same name holding different content. */
   force?: boolean
   onProgress?: (bytesDone: number, bytesTotal: number) => void
@@ -46,7 +47,11 @@ export interface SplitResult {
 export async function splitFile(path: string, options: SplitOptions, collaborators: Collaborators = {}): Promise<SplitResult> {
   const started = performance.now()
   const log = componentLog(collaborators, 'split')
-  const { store, chunkSize } = options
+  const { store } = options
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
+    throw new P2PError('E_USAGE', `chunk size ${chunkSize} is not a whole number of bytes from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`)
+  }
   const handle = await openRegularFile(path)
   try {
     const name = validateName(basename(path))
@@ -64,7 +69,7 @@ export async function splitFile(path: string, options: SplitOptions, collaborato
       : undefined
     if (existing && !reuse) await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
 
-    const chunks = await hashAndWriteChunks(handle, size, { ...options, dir, reuse, name, log })
+    const chunks = await hashAndWriteChunks(handle, size, { ...options, chunkSize, dir, reuse, name, log })
     const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }
     const bytes = encodeManifest(manifest)
     const id = manifestId(bytes)
@@ -108,6 +113,7 @@ async function openRegularFile(path: string): Promise<FileHandle> {
 type ChunkHashes = string[] & { wholeFile: string; written: number }
 
 interface PassOptions extends SplitOptions {
+  chunkSize: number
   dir: string
   name: string
   reuse: readonly string[] | undefined
