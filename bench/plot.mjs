@@ -31,6 +31,7 @@ export function lineChart({ title, subtitle, xLabel, yLabel, series, references 
   const Y = (y) => m.top + ph - (y / yMax) * ph
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<title>${esc(title)}</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${m.left}" y="24" font-size="16" font-weight="bold">${esc(title)}</text>`,
     `<text x="${m.left}" y="44" fill="#555">${esc(subtitle)}</text>`,

@@ -60,7 +60,7 @@ async function checked(path, expected, what) {
   if (got !== expected) throw new Error(`${what}: ${path} is not identical: ${got} ≠ ${expected}`)
 }
 
-async function downloadOnce(file, name, udpPort, expected) {
+async function downloadOnce(name, udpPort, expected) {
   const dir = join(work, 'downloader')
   rmSync(dir, { recursive: true, force: true })
   const r = await timed(node, [BIN('p2p-download'), name, '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--downloads-dir', join(dir, 'downloads'), '--json', ...common(dir)])
@@ -178,11 +178,11 @@ async function main() {
     const pull = await timed(node, [join(ROOT, 'bench', 'pull.mjs'), '--port', String(swarm.seeders[0].port), '--chunks-dir', join(swarm.seeders[0].dir, 'chunks')], { stdout: 'pipe' })
     add('pull', { seconds: JSON.parse(pull.stdout).seconds, rss: pull.rss }) // the transfer: connect → last chunk verified
     add('pullWall', pull)
-    add('download1', await downloadOnce(file, name, swarm.udpPort, expected))
+    add('download1', await downloadOnce(name, swarm.udpPort, expected))
     rss.serve.push(await swarm.stop())
     progress(`run ${run}/${runs}: two seeders`)
     swarm = await startSeeders(file, 2)
-    add('download2', await downloadOnce(file, name, swarm.udpPort, expected))
+    add('download2', await downloadOnce(name, swarm.udpPort, expected))
     await swarm.stop()
     if (bt) {
       progress(`run ${run}/${runs}: aria2c BitTorrent, one seeder`)

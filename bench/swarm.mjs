@@ -106,7 +106,12 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs) {
     // Where each downloader's bytes came from, by its own receipt; what it fetched beyond them was duplicates.
     let fromSeeder = 0
     let fromPeers = 0
-    for (const r of results) for (const p of r.receipt.peers ?? []) (p.peer.split(':')[0] === seeder.address ? (fromSeeder += p.bytes) : (fromPeers += p.bytes))
+    for (const r of results) {
+      for (const p of r.receipt.peers ?? []) {
+        if (p.peer.split(':')[0] === seeder.address) fromSeeder += p.bytes
+        else fromPeers += p.bytes
+      }
+    }
     const fetched = results.reduce((sum, r) => sum + (r.receipt.fetchedBytes ?? NaN), 0)
     return { seconds: results.map((r) => r.seconds), rss: results.map((r) => r.rss), seederSent, fromSeeder, fromPeers, fetched, served }
   } finally {
@@ -130,7 +135,7 @@ async function roundBitTorrent(seeder, downloaders, expected, timeoutMs, bt) {
     await tracker.untilSeeders(1, 300_000)
     const before = tx(seeder)
     const deadline = Date.now() + timeoutMs
-    const results = await together(downloaders, async (h, wall0) => {
+    const results = await together(downloaders, async (h) => {
       const done = join(h.dir, 'done')
       const [c, a] = inNs(h.ns, 'aria2c', aria2Args({ torrent: bt.torrent, dir: join(h.dir, 'downloads'), port: 6881, keepSeeding: true, hook: bt.hook }))
       const peer = daemon(c, a, { env: { BENCH_DONE_FILE: done }, cwd: h.dir })

@@ -50,7 +50,8 @@ for (const f of files) {
 
 async function startSeeder(s) {
   s.serve = daemon(node, [BIN('p2p-serve'), '--host', '127.0.0.1', '--port', '0', '--json', ...common(s.dir)])
-  const lines = (s.serveLines = [])
+  const lines = []
+  s.serveLines = lines
   let text = ''
   s.serve.child.stdout.on('data', (piece) => {
     text += piece

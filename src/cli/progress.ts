@@ -36,7 +36,7 @@ export function createProgress(label: string, total: number, options: { json: bo
       if (now - last < every) return
       last = now
       const pct = total > 0 ? ((done / total) * 100).toFixed(1) : '100.0'
-      const more = extra ? ' ' + Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(' ') : ''
+      const more = extra ? ` ${Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''
       process.stderr.write(`${label}: ${pct}% ${formatBytes(done)} / ${formatBytes(total)} ${formatRate(done, (now - started) / 1000)}${more}\n`)
     },
     stop: () => undefined,

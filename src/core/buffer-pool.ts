@@ -82,7 +82,10 @@ export class BufferPool {
       return
     }
     let list = this.free.get(buffer.length)
-    if (!list) this.free.set(buffer.length, (list = []))
+    if (!list) {
+      list = []
+      this.free.set(buffer.length, list)
+    }
     if (list.length >= this.maxPerSize) return
     list.push(buffer)
     this.held.add(memory)

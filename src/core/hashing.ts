@@ -122,7 +122,8 @@ let shared: HashPool | undefined
 
 /** The process-wide hash threads, up to two (started on first use, never keeping the process alive when idle). */
 export function hashThreads(): HashPool {
-  return (shared ??= new HashPool(Math.min(2, availableParallelism())))
+  shared ??= new HashPool(Math.min(2, availableParallelism()))
+  return shared
 }
 
 /** Buffer over fresh shared memory: hand it to the hash worker without a copy. */

@@ -41,7 +41,7 @@ export function packedHavePath(dir: string): string {
  */
 export async function readPackedHave(dir: string, count: number): Promise<Bitfield | undefined> {
   const size = Math.ceil(count / 8)
-  let opened
+  let opened: Awaited<ReturnType<typeof openRegularFile>> | undefined
   try {
     opened = await openRegularFile(packedHavePath(dir), { maxBytes: size })
     if (opened.stats.size !== size) return undefined

@@ -165,7 +165,10 @@ export class ConnectionPool<C extends PooledConnection> {
         throw new P2PError('E_CLOSED', 'the connection pool is closed')
       }
       let list = this.slots.get(key)
-      if (!list) this.slots.set(key, (list = []))
+      if (!list) {
+        list = []
+        this.slots.set(key, list)
+      }
       list.push(slot)
       connection.onClose((err) => this.forget(slot, err))
       this.options.log.debug({ peer: key, connections: list.length }, 'connection opened')

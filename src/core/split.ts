@@ -168,7 +168,7 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
       .catch((err: unknown) => { failure ??= err })
       .finally(() => { release(slot); pending.delete(task) })
     pending.add(task)
-    options.onProgress?.((index + 1) * options.chunkSize > size ? size : (index + 1) * options.chunkSize, size)
+    options.onProgress?.(Math.min((index + 1) * options.chunkSize, size), size)
   }
   await Promise.all(pending)
   if (next) await next.then((v) => release(v.slot), () => undefined)

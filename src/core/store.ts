@@ -133,7 +133,10 @@ export class ChunkStore {
       const m = CHUNK_FILE.exec(file)
       if (!m) continue
       let list = chunksByDir.get(dirName)
-      if (!list) chunksByDir.set(dirName, (list = []))
+      if (!list) {
+        list = []
+        chunksByDir.set(dirName, list)
+      }
       list.push(Number(m[1]))
     }
     const entries: StoreEntry[] = []

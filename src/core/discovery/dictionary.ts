@@ -247,7 +247,10 @@ export class ContentDictionary {
     if (this.byFile.size < this.limits.maxFiles) return
     let looked = 0
     for (const claim of this.richest()?.claims.values() ?? []) {
-      if (this.byFile.get(claim.id)?.size === 1) return this.evict(claim)
+      if (this.byFile.get(claim.id)?.size === 1) {
+        this.evict(claim)
+        return
+      }
       if (++looked === SOLE_CLAIM_SEARCH) break // a source whose oldest claims are all shared is no flooder of new ids
     }
     for (const claim of [...this.byFile.oldest()!.values()]) this.evict(claim)

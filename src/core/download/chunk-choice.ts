@@ -118,7 +118,10 @@ export class ChunkChoice {
   private assign(peer: Candidate, index: number, now: number): number {
     peer.pace.request(index, now)
     let set = this.requesters.get(index)
-    if (!set) this.requesters.set(index, (set = new Set()))
+    if (!set) {
+      set = new Set()
+      this.requesters.set(index, set)
+    }
     set.add(peer.key)
     return index
   }

@@ -2,7 +2,7 @@ import { FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
 import { P2PError, fromFsError, hasCode } from '../errors.js'
 import type { Logger } from '../log.js'
 import { type Manifest, chunkLength } from '../manifest.js'
-import { type ConnectionPool, peerKey } from '../pool.js'
+import { type ConnectionPool, type Lease, peerKey } from '../pool.js'
 import { type PeerClient, isCollateral, isViolation } from '../transfer/client.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
@@ -161,7 +161,7 @@ export class ChunkFetch {
   }
 
   private async fetch(key: string, peer: LivePeer, index: number, probe: boolean): Promise<void> {
-    let lease
+    let lease: Lease<PeerClient> | undefined
     let data: Buffer | undefined
     this.inFlight++
     if (probe) this.probes++

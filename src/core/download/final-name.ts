@@ -116,7 +116,7 @@ export async function sameInode(a: string, b: string): Promise<boolean> {
 
 /** Whether `path` is a regular file (a FIFO or device there is never opened blocking) with these bytes. */
 export async function sameContent(path: string, size: number, sha256: string): Promise<boolean> {
-  let opened
+  let opened: Awaited<ReturnType<typeof openRegularFile>> | undefined
   try {
     opened = await openRegularFile(path, { maxBytes: size, followSymlinks: true })
     if (opened.stats.size !== size) return false

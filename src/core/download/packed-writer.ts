@@ -166,7 +166,10 @@ export class PackedWriter {
    * when its turn comes.
    */
   accept(index: number, data: Uint8Array, release?: () => void): void {
-    if (this.state === 'closed' || this.have.get(index)) return release?.() // after close: a late job of a stopped download
+    if (this.state === 'closed' || this.have.get(index)) {
+      release?.() // after close: a late job of a stopped download
+      return
+    }
     this.have.set(index)
     this.startWriteback(data.byteLength)
     this.whole.add(index, data, release)

@@ -92,7 +92,10 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     for (const f of sources) {
       if (!f) continue
       let peers = byId.get(f.id)
-      if (!peers) byId.set(f.id, (peers = new Map()))
+      if (!peers) {
+        peers = new Map()
+        byId.set(f.id, peers)
+      }
       for (const p of f.peers) {
         const key = peerKey(p)
         if (p.lastSeen >= cutoff && p.peer !== this.selfPeerId && !peers.has(key)) peers.set(key, p)

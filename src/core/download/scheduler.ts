@@ -152,8 +152,7 @@ export class Scheduler {
 
   /** Whether the peer has requests in flight and has delivered nothing for longer than its deadline. */
   isOverdue(key: string): boolean {
-    const peer = this.peers.get(key)
-    return peer !== undefined && peer.pace.overdue(this.options.now())
+    return this.peers.get(key)?.pace.overdue(this.options.now()) ?? false
   }
 
   /**

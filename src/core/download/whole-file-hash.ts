@@ -106,7 +106,8 @@ export class WholeFileHash {
             continue
           }
           // One buffer for the whole download: a fresh 4 MiB per catch-up showed up as RSS growing with file size.
-          const buffer = (this.readBuffer ??= Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, size)))
+          this.readBuffer ??= Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, size))
+          const buffer = this.readBuffer
           const start = this.hashed * chunkSize
           const end = Math.min(size, start + chunkSize)
           for (let position = start; position < end; ) {

@@ -115,7 +115,10 @@ export class ByteBudget {
   /** An account for one connection from `address`; `onReclaim` is asked to give back read-ahead under pressure. */
   account(address: string, onReclaim: () => void = () => undefined): BudgetAccount {
     let group = this.groups.get(address)
-    if (!group) this.groups.set(address, (group = { key: address, held: 0, waiting: 0, active: false, members: 0 }))
+    if (!group) {
+      group = { key: address, held: 0, waiting: 0, active: false, members: 0 }
+      this.groups.set(address, group)
+    }
     group.members++
     return new BudgetAccount(this, group, onReclaim)
   }

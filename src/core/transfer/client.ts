@@ -289,7 +289,7 @@ export class PeerClient {
     const pending = this.queue.splice(0)
     this.checked.length = 0
     const dropped = new P2PError('E_CLOSED', `connection to ${this.label} dropped: ${err.message}`, { collateral: true })
-    pending.forEach((p, i) => p.reject(i === 0 ? err : dropped))
+    for (const [i, p] of pending.entries()) p.reject(i === 0 ? err : dropped)
     if (pending.length > 0) this.log.debug({ peer: this.label, code: err.code, pending: pending.length, err: err.message }, 'connection failed')
     for (const listener of this.closeListeners.splice(0)) listener(err)
   }

@@ -144,7 +144,10 @@ export class ServerConnection implements Evictable {
 
   /** A partial frame must be completed within frameTimeoutMs of its first byte. */
   private watchFrameDeadline(): void {
-    if (this.decoder.buffered === 0) return this.stopFrameDeadline()
+    if (this.decoder.buffered === 0) {
+      this.stopFrameDeadline()
+      return
+    }
     this.frameTimer ??= setTimeout(() => {
       this.services.counters.error('E_TIMEOUT')
       this.services.log.info({ remote: this.remote }, 'frame not completed in time; closing the connection')
