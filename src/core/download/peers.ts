@@ -65,9 +65,9 @@ export class PeerDirectory extends EventEmitter {
     return [...byId.values()]
   }
 
-  /** Files with this exact (NFC) name. */
+  /** Files with this exact (NFC) name that a live peer offers (an old dictionary file's leftovers are not a choice). */
   named(name: string): KnownFile[] {
-    return this.files().filter((f) => f.name === name)
+    return this.files().filter((f) => f.name === name && f.peers.length > 0)
   }
 
   peers(id: string): LivePeer[] {
@@ -75,16 +75,26 @@ export class PeerDirectory extends EventEmitter {
     return (file?.peers ?? []).map((p) => ({ address: p.address, port: p.port, have: p.have }))
   }
 
-  /** Resolves on the next change, or after `ms`. */
-  waitForChange(ms: number): Promise<void> {
+  /**
+   * Resolves on the next change, after `ms`, or when `signal` aborts. After a
+   * long task the event loop runs overdue timers before it reads the sockets,
+   * so a timeout is not taken as "nothing came" until one poll phase has read
+   * the datagrams that arrived meanwhile.
+   */
+  waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
+      let polled: NodeJS.Immediate | undefined
       const done = (): void => {
         clearTimeout(timer)
+        clearImmediate(polled)
         this.off('change', done)
+        signal?.removeEventListener('abort', done)
         resolve()
       }
-      const timer = setTimeout(done, ms)
+      const timer = setTimeout(() => { polled = setImmediate(done) }, Math.max(0, ms))
       this.on('change', done)
+      signal?.addEventListener('abort', done, { once: true })
+      if (signal?.aborted) done()
     })
   }
 
