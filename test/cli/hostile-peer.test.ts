@@ -11,8 +11,9 @@ interface Receipt { peers: Array<{ peer: string; bytes: number; banned?: string 
 
 /**
  * A misbehaving peer is the only one when the download starts; an honest
- * seeder joins a second later. Whatever the liar does, the file must come out
- * identical (FAULTS.md cases 3, 5, 6, 35).
+ * seeder joins once the downloader has asked the liar for something.
+ * Whatever the liar does, the file must come out identical (FAULTS.md
+ * cases 3, 5, 6, 35).
  */
 async function liarThenHonest(t: Cleanup, mode: Misbehaviour, extra: string[] = [], honest = true) {
   const dir = await tmpDir(t)
@@ -22,8 +23,10 @@ async function liarThenHonest(t: Cleanup, mode: Misbehaviour, extra: string[] = 
   const { id } = await split(join(dir, 'honest'), join(dir, 'target.bin'), ['--chunk-size', '64KiB'])
   const liar = await startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode })
   const download = runDownload(join(dir, 'd'), udp, ['target.bin', '--window', '4', ...extra])
-  await new Promise((r) => setTimeout(r, 1000))
-  if (honest) await startSeeder(t, join(dir, 'honest'), udp)
+  if (honest) {
+    await Promise.race([liar.asked(), download.then((r) => assert.fail(`the download ended (${r.code}) before it asked the liar: ${r.log}`))])
+    await startSeeder(t, join(dir, 'honest'), udp)
+  }
   const r = await download
   return { dir, sha, liar, r, receipt: r.result as unknown as Receipt }
 }

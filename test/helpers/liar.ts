@@ -27,6 +27,8 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
   const m = JSON.parse(manifest.toString()) as { size: number; chunks: string[] }
   const chunk = (index: number) => readFile(join(entry, `${String(index).padStart(6, '0')}.chunk`))
   let chunkRequests = 0
+  let askedOnce: () => void = () => undefined
+  const asked = new Promise<void>((resolve) => { askedOnce = resolve })
   const sockets = new Set<Socket>()
   const server = createServer((socket) => {
     sockets.add(socket)
@@ -35,6 +37,7 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
     socket.on('error', () => undefined)
     socket.on('data', (segment) => {
       for (const { header } of decoder.push(segment)) {
+        askedOnce()
         queue = queue.then(async () => {
           if (header.type === 'manifest') {
             const body = o.mode === 'forge' ? Buffer.concat([manifest.subarray(0, -1), Buffer.from(' }')]) : manifest
@@ -66,5 +69,10 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
     for (const s of sockets) s.destroy()
     server.close()
   })
-  return { port, requests: () => chunkRequests }
+  return {
+    port,
+    requests: () => chunkRequests,
+    /** Resolves when a downloader first asked this peer anything (bounded by `ms`). */
+    asked: (ms = 60_000) => Promise.race([asked, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no request reached the liar within ${ms} ms`)), ms).unref())]),
+  }
 }
