@@ -40,7 +40,10 @@ function startDownload(t: Cleanup, dir: string, udp: number, name: string, extra
   onCleanup(t, () => { child.kill('SIGKILL') })
   const exited = once(child, 'exit').then(([code]) => code as number | null)
   const stored = async (count: number): Promise<void> => {
-    for (let i = 0; i < 2000 && (await storedChunks(dir, name)) < count; i++) await new Promise((r) => setTimeout(r, 5))
+    for (const deadline = Date.now() + 60_000; (await storedChunks(dir, name)) < count;) {
+      assert.ok(Date.now() < deadline, `${count} chunks stored within 60 s`)
+      await new Promise((r) => setTimeout(r, 5))
+    }
   }
   return { child, exited, stored }
 }
