@@ -17,7 +17,7 @@ import { chooseFile } from './prompt.js'
 const d = DEFAULT_DOWNLOAD_LIMITS
 const DOWNLOAD_SETTINGS = {
   ...pickSettings('chunksDir', 'downloadsDir', 'dictionary', 'udpPort', 'broadcast', 'staleAfter'),
-  wait: { flag: 'wait', valueName: '<seconds>', description: 'how long to wait for the file to be announced, and for a peer when some chunks have none', defaultValue: d.waitMs / 1000, parse: parseSeconds(0, 86400) },
+  wait: { flag: 'wait', valueName: '<seconds>', description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s), and for a peer when some chunks have none`, defaultValue: d.waitMs / 1000, parse: parseSeconds(0, 86400) },
   window: { flag: 'window', valueName: '<n>', description: 'requests in flight per peer (pipeline depth)', defaultValue: d.window, parse: parseInteger(1, 256) },
   maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'TCP connections in total', defaultValue: d.maxConnections, parse: parseInteger(1, 4096) },
   connectTimeout: { flag: 'connect-timeout', valueName: '<seconds>', description: 'TCP connect timeout', defaultValue: d.connectTimeoutMs / 1000, parse: parseSeconds(0.05, 600) },
