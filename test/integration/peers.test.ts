@@ -20,33 +20,33 @@ async function directory(t: Cleanup, udp: number): Promise<PeerDirectory> {
   return peers
 }
 
-const ids = (peers: PeerDirectory, name: string) => () => peers.named(name).map((f) => f.id)
+const sameNamed = (peers: PeerDirectory) => peers.named('same.bin').map((f) => f.id).sort()
+
+/** A directory that knows one "same.bin" (from a scripted peer), and a quiet-wait on that name started just now. */
+async function oneKnown(t: Cleanup, quietMs: number) {
+  const udp = await freeUdpPort()
+  const peers = await directory(t, udp)
+  const fake = await fakeAnnouncer(t, udp)
+  await fake.announce('peer-aaaa', 7001, [{ id: fakeId(1), name: 'same.bin', size: 10 }])
+  while (peers.named('same.bin').length === 0) await peers.waitForChange(1000)
+  const started = performance.now()
+  const settled = waitForQuiet(peers, () => sameNamed(peers), { quietMs, since: started, deadline: started + 30_000 })
+  return { udp, peers, fake, started, settled }
+}
 
 describe('PeerDirectory: waiting for the answers about a name (real listener, loopback)', () => {
   it('collects a second file of the name that arrives after unrelated changes, and decides only when no new one came for the quiet interval', async (t) => {
-    const udp = await freeUdpPort()
-    const peers = await directory(t, udp)
-    const fake = await fakeAnnouncer(t, udp)
-    await fake.announce('peer-aaaa', 7001, [{ id: fakeId(1), name: 'same.bin', size: 10 }])
-    while (peers.named('same.bin').length === 0) await peers.waitForChange(1000)
-    const started = performance.now()
-    const settled = waitForQuiet(peers, ids(peers, 'same.bin'), { quietMs: 2000, since: started, deadline: started + 30_000 })
+    const { peers, fake, settled } = await oneKnown(t, 2000)
     for (let i = 0; i < 5; i++) await fake.announce('peer-cccc', 7003, [{ id: fakeId(100 + i), name: `other-${i}`, size: 10 }]) // unrelated changes
     await fake.announce('peer-bbbb', 7002, [{ id: fakeId(2), name: 'same.bin', size: 20 }])
     const sentSecond = performance.now()
     await settled
-    assert.deepEqual(peers.named('same.bin').map((f) => f.id).sort(), [fakeId(1), fakeId(2)])
+    assert.deepEqual(sameNamed(peers), [fakeId(1), fakeId(2)])
     assert.ok(performance.now() - sentSecond >= 2000 - 1, 'the quiet interval restarted at the new id')
   })
 
   it('a process stalled past the quiet interval still reads the answer that arrived meanwhile before deciding', async (t) => {
-    const udp = await freeUdpPort()
-    const peers = await directory(t, udp)
-    const fake = await fakeAnnouncer(t, udp)
-    await fake.announce('peer-aaaa', 7001, [{ id: fakeId(1), name: 'same.bin', size: 10 }])
-    while (peers.named('same.bin').length === 0) await peers.waitForChange(1000)
-    const started = performance.now()
-    const settled = waitForQuiet(peers, ids(peers, 'same.bin'), { quietMs: 100, since: started, deadline: started + 30_000 })
+    const { udp, peers, started, settled } = await oneKnown(t, 100)
     // While this process is blocked (no event loop turn), another sends the second answer; the quiet timer is overdue when it wakes.
     const sender = `
       import { createSocket } from 'node:dgram'
@@ -61,7 +61,7 @@ describe('PeerDirectory: waiting for the answers about a name (real listener, lo
       resolve()
     }))
     await settled
-    assert.deepEqual(peers.named('same.bin').map((f) => f.id).sort(), [fakeId(1), fakeId(2)], 'the answer in the socket buffer counted')
+    assert.deepEqual(sameNamed(peers), [fakeId(1), fakeId(2)], 'the answer in the socket buffer counted')
   })
 
   it('waitForChange ends at the next change, at the timeout, or on abort', async (t) => {
