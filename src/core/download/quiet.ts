@@ -6,8 +6,8 @@
 
 /**
  * How long no new file of the asked-for name must have appeared before the
- * answer counts as complete, counted from the discovery query and again from
- * each new id. An announcer answers a query at once, or, when it answered
+ * answer counts as complete, counted from the first file of that name seen
+ * and again from each new one. An announcer answers a query at once, or, when it answered
  * another query less than its --min-burst-gap (default 1 s) ago, as soon as
  * that gap is up; its burst (several datagrams for a large store) follows
  * after a store scan. 1 s covers the gap, 200 ms the scan and the send.
@@ -23,7 +23,7 @@ export interface ChangeFeed {
 export interface QuietOptions {
   /** Wanted quiet, ms without a new id. */
   quietMs: number
-  /** When the answers started coming (the query); the first quiet interval counts from here. */
+  /** When answers could start coming (the query): quiet never counts from earlier. */
   since: number
   /** Give up waiting then (same clock), whatever has been seen. */
   deadline: number
@@ -34,8 +34,8 @@ export interface QuietOptions {
 
 /**
  * Resolves once `ids()` has shown no id it had not shown before for
- * `quietMs` (counted from `since`, and again from the moment each new id is
- * first seen), and at `deadline` at the latest. Until a first id shows up it
+ * `quietMs` (counted from the moment each new id is first seen, never from
+ * before `since`), and at `deadline` at the latest. Until a first id shows up it
  * waits for the deadline. Other changes (other files, a peer refreshing or
  * leaving) neither end nor extend the wait. Rejects if `signal` aborts.
  */
