@@ -22,7 +22,8 @@ async function liarThenHonest(t: Cleanup, mode: Misbehaviour, extra: string[] = 
   const sha = await randomFile(join(dir, 'target.bin'), size)
   const { id } = await split(join(dir, 'honest'), join(dir, 'target.bin'), ['--chunk-size', '64KiB'])
   const liar = await startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode })
-  const download = runDownload(join(dir, 'd'), udp, ['target.bin', '--window', '4', ...extra])
+  // --wait 60: the honest seeder starts only once the liar was asked, and starting two processes can take seconds on a busy machine.
+  const download = runDownload(join(dir, 'd'), udp, ['target.bin', '--window', '4', '--wait', '60', ...extra])
   if (honest) {
     await Promise.race([liar.asked(), download.then((r) => assert.fail(`the download ended (${r.code}) before it asked the liar: ${r.log}`))])
     await startSeeder(t, join(dir, 'honest'), udp)

@@ -123,9 +123,10 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
     await rm(join(h3.dir, 'chunks', 'late.bin'), { recursive: true, force: true })
     h1.shape('20mbit')
     const early = seed(h1)
+    const lateServer = h2.start('p2p-serve', []) // up already, but unknown to the downloader until it announces
     const run = download(h3, 'late.bin')
     await until(async () => (await storedChunks(h3, 'late.bin')) >= 1, 60_000, 'the download under way') // from the early seeder alone
-    const late = seed(h2)
+    const late = [lateServer, h2.start('p2p-announce', [])]
     const receipt = await run
     const fromLate = receipt.peers.find((p) => p.peer.startsWith(h2.address))
     assert.ok(fromLate && fromLate.bytes > 0, JSON.stringify(receipt.peers))
