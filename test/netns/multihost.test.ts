@@ -133,10 +133,13 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
     await stopAll([...early, ...late])
   })
 
-  it('5 · with 100 Mbit/s per seeder link, two seeders give about twice the rate of one', async (t) => {
+  // The links, not the CPU, must be the limit: at 100 Mbit/s per link two seeders asked ~20 MB/s of the
+  // downloader, and a busy machine (another process on one core) measured 1.38 × where a quiet one gives 1.7 ×.
+  // 40 chunks, not fewer: the endgame duplicates the last window's requests.
+  it('5 · with 50 Mbit/s per seeder link, two seeders give about twice the rate of one', async (t) => {
     await share('rate.bin', 40 * MiB, [h1, h2])
-    h1.shape('100mbit')
-    h2.shape('100mbit')
+    h1.shape('50mbit')
+    h2.shape('50mbit')
     const rates: number[] = []
     const listen = h4.start('p2p-listen', ['--dictionary', join(h4.dir, 'content_dictionary.json')])
     for (const seeders of [[h1], [h1, h2]]) {
@@ -150,7 +153,7 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
       await stopAll(processes)
     }
     await listen.stop()
-    t.diagnostic(`100 Mbit/s per seeder: 1 seeder ${rates[0]!.toFixed(1)} MB/s, 2 seeders ${rates[1]!.toFixed(1)} MB/s (${(rates[1]! / rates[0]!).toFixed(2)} ×)`)
+    t.diagnostic(`50 Mbit/s per seeder: 1 seeder ${rates[0]!.toFixed(1)} MB/s, 2 seeders ${rates[1]!.toFixed(1)} MB/s (${(rates[1]! / rates[0]!).toFixed(2)} ×)`)
     assert.ok(rates[1]! > rates[0]! * 1.4, `two seeders ${rates[1]} vs one ${rates[0]}`)
   })
 
