@@ -43,6 +43,7 @@ export { resolveBroadcast } from './core/discovery/broadcast.js'
 
 // Downloading
 export { type PeerDirectory, type PeerDirectoryOptions, createPeerDirectory } from './core/download/peers.js'
+export { type ChangeFeed, NAME_QUIET_MS, type QuietOptions, waitForQuiet } from './core/download/quiet.js'
 export {
   DEFAULT_DOWNLOAD_LIMITS,
   type DownloadLimits,

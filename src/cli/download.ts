@@ -2,7 +2,7 @@ import chalk from 'chalk'
 import type { Command } from 'commander'
 import {
   type ChunkStore, DEFAULT_DOWNLOAD_LIMITS, type DownloadProgress, type DownloadReceipt, type KnownFile, P2PError, type PeerDirectory,
-  assertWritable, createPeerDirectory, download, isId, openStore, printable, resolveBroadcast, validateName,
+  NAME_QUIET_MS, assertWritable, createPeerDirectory, download, isId, openStore, printable, resolveBroadcast, validateName, waitForQuiet,
 } from '../index.js'
 import { type CommandContext, defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings } from './common.js'
 import { formatBytes, formatRate, formatSeconds, shortId } from './format.js'
@@ -12,7 +12,7 @@ import { chooseFile } from './prompt.js'
 const defaults = DEFAULT_DOWNLOAD_LIMITS
 export const DOWNLOAD_SETTINGS = {
   ...pickSettings('chunksDir', 'downloadsDir', 'dictionary', 'udpPort', 'broadcast', 'staleAfter'),
-  wait: { flag: 'wait', valueName: '<seconds>', description: 'how long to wait for the file to be announced and its manifest to arrive, and for a peer when some chunks have none', defaultValue: defaults.waitMs / 1000, parse: parseSeconds(0, 86400) },
+  wait: { flag: 'wait', valueName: '<seconds>', description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s) and its manifest to arrive, and for a peer when some chunks have none`, defaultValue: defaults.waitMs / 1000, parse: parseSeconds(0, 86400) },
   window: { flag: 'window', valueName: '<n>', description: 'requests in flight per peer at most (pipeline depth; a peer earns it by delivering)', defaultValue: defaults.window, parse: parseInteger(1, 256) },
   maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'TCP connections in total', defaultValue: defaults.maxConnections, parse: parseInteger(1, 4096) },
   connectTimeout: { flag: 'connect-timeout', valueName: '<seconds>', description: 'TCP connect timeout', defaultValue: defaults.connectTimeoutMs / 1000, parse: parseSeconds(0.05, 600) },
@@ -82,31 +82,25 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   }
 }
 
-const QUERY_SETTLE_MS = 100
-const LATE_SETTLE_MS = 200
-
-/** The id to fetch: the only file with that name, the user's pick among several, or the prompt's answer. */
+/**
+ * The id to fetch: the only file with that name, the user's pick among several, or the prompt's answer.
+ * Files of the same name answer our query one by one (announcers busy or rate-limited, big stores in
+ * several datagrams), so the choice waits until no new one has turned up for NAME_QUIET_MS, within --wait.
+ */
 async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | undefined, interactive: boolean): Promise<string> {
-  const deadline = Date.now() + ctx.settings.wait * 1000
+  const deadline = performance.now() + ctx.settings.wait * 1000
+  const settle = (ids: () => string[], until: number): Promise<void> =>
+    waitForQuiet(directory, ids, { quietMs: NAME_QUIET_MS, since: directory.queriedAt, deadline: until, signal: ctx.signal })
   if (name === undefined) {
-    await directory.waitForChange(Math.min(1000, ctx.settings.wait * 1000)) // answers to our query arrive within a second
+    // The picker lists what answered; a quiet LAN shows an empty list after a few quiet intervals, not after --wait.
+    await settle(() => directory.files().map((f) => f.id), Math.min(deadline, directory.queriedAt + 3 * NAME_QUIET_MS))
     return chooseFile(directory, undefined, ctx.signal)
   }
-  let matches: KnownFile[] = directory.named(name)
-  while (matches.length === 0 && Date.now() < deadline) {
-    ctx.signal.throwIfAborted()
-    await directory.waitForChange(Math.min(250, deadline - Date.now()))
-    matches = directory.named(name)
-  }
+  await settle(() => directory.named(name).map((f) => f.id), deadline)
+  const matches: KnownFile[] = directory.named(name)
   if (matches.length === 0) {
     throw new P2PError('E_NOT_FOUND', `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`)
   }
-  // Other files of the same name answer the same query at about the same time: give them until
-  // QUERY_SETTLE_MS after it went out (on a LAN answers take milliseconds; announcers answer at once).
-  // A match that came later, from a periodic announcement (the answer was lost), gets LATE_SETTLE_MS.
-  const settle = directory.queriedAt + QUERY_SETTLE_MS - performance.now()
-  await directory.waitForChange(settle > 0 ? settle : LATE_SETTLE_MS)
-  matches = directory.named(name)
   if (matches.length === 1) return matches[0]!.id
   if (interactive) return chooseFile(directory, name, ctx.signal)
   const list = matches.map((f) => `${shortId(f.id)}… (${formatBytes(f.size)}, ${f.peers.length} peers)`).join(', ')

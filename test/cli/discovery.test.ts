@@ -4,32 +4,15 @@ import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { Bitfield } from '../../src/core/bitfield.js'
+import { splitFile } from '../../src/core/split.js'
+import { ChunkStore } from '../../src/core/store.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { BIN } from '../helpers/cli.js'
+import { type Snapshot, readDictionary, until } from '../helpers/dictionary.js'
+import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { BROADCAST, freeUdpPort, split, startDaemon, storeArgs } from '../helpers/swarm.js'
-
-interface Snapshot { updatedAt: string; files: Record<string, { name: string; chunks: number; peers: Array<{ address: string; port: number; have: string }> }> }
-
-async function readDictionary(path: string): Promise<Snapshot | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as Snapshot
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-}
-
-async function until<T>(probe: () => Promise<T | undefined>, ok: (v: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms
-  let last: T | undefined
-  while (Date.now() < deadline) {
-    last = await probe()
-    if (last !== undefined && ok(last)) return last
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  assert.fail(`not reached within ${ms} ms; last: ${JSON.stringify(last)?.slice(0, 500)}`)
-}
 
 describe('p2p-announce and p2p-listen (processes)', () => {
   it('stops cleanly, as on SIGTERM, when the reader of its output goes away (| head -1): goodbye sent, exit 0, no stack trace', async (t) => {
@@ -57,9 +40,9 @@ describe('p2p-announce and p2p-listen (processes)', () => {
       await split(join(dir, store), join(dir, name), ['--chunk-size', '4KiB'])
     }
     const disc = ['--udp-port', String(udp), '--broadcast', BROADCAST]
-    startDaemon(t, 'p2p-announce', ['--port', '6001', '--interval', '60', ...disc, ...storeArgs(join(dir, 'a'))])
-    const b = startDaemon(t, 'p2p-announce', ['--port', '6002', '--interval', '60', ...disc, ...storeArgs(join(dir, 'b'))])
-    await new Promise((r) => setTimeout(r, 500)) // their start-up bursts are over; the interval is 60 s
+    const a = startDaemon(t, 'p2p-announce', ['--json', '--port', '6001', '--interval', '60', ...disc, ...storeArgs(join(dir, 'a'))])
+    const b = startDaemon(t, 'p2p-announce', ['--json', '--port', '6002', '--interval', '60', ...disc, ...storeArgs(join(dir, 'b'))])
+    await Promise.all([a.firstLine, b.firstLine]) // their start-up bursts are out (one line each); the interval is 60 s: only the query brings them now
     const dictionary = join(dir, 'dictionary.json')
     const started = Date.now()
     startDaemon(t, 'p2p-listen', ['--dictionary', dictionary, '--stale-after', '30', ...disc, '--logs-dir', join(dir, 'logs')])
@@ -75,24 +58,46 @@ describe('p2p-announce and p2p-listen (processes)', () => {
   it('keeps the dictionary file valid JSON at every moment while it is rewritten under load', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
-    for (let i = 0; i < 30; i++) await randomFile(join(dir, `f${i}`), 100)
-    for (let i = 0; i < 30; i++) await split(join(dir, `s${i % 3}`), join(dir, `f${i}`))
+    const stores = await Promise.all([0, 1, 2].map(async (i) => {
+      const store = new ChunkStore(join(dir, `s${i}`, 'chunks'))
+      await store.init()
+      return store
+    }))
+    for (let i = 0; i < 30; i++) {
+      await randomFile(join(dir, `f${i}`), 100)
+      await splitFile(join(dir, `f${i}`), { store: stores[i % 3]!, chunkSize: 4096 }) // in this process: 30 runs of p2p-split take half a minute on a loaded machine
+    }
     const disc = ['--udp-port', String(udp), '--broadcast', BROADCAST]
     const dictionary = join(dir, 'dictionary.json')
-    startDaemon(t, 'p2p-listen', ['--dictionary', dictionary, '--stale-after', '0.3', ...disc, '--logs-dir', join(dir, 'logs')])
+    // Nothing expires during the test whatever the load (--stale-after 60); the announcers keep datagrams flowing.
+    startDaemon(t, 'p2p-listen', ['--dictionary', dictionary, '--stale-after', '60', ...disc, '--logs-dir', join(dir, 'logs')])
     for (let i = 0; i < 3; i++) startDaemon(t, 'p2p-announce', ['--port', String(7000 + i), '--interval', '0.05', '--min-burst-gap', '0.05', ...disc, ...storeArgs(join(dir, `s${i}`))])
+    // The rewrites come from a peer whose have-set grows by one chunk each time the test sees the file rewritten.
+    const flapper = await fakeAnnouncer(t, udp)
+    const have = new Bitfield(64)
+    const flap = () => flapper.announce('flapper-peer', 7100, [{ id: fakeId(1), name: 'flapping.bin', size: 64 << 20, have }])
+    await flap()
     let reads = 0
+    let rewrites = 0
     let sawFiles = 0
-    const deadline = Date.now() + 3000
-    while (Date.now() < deadline && reads < 5000) {
-      const s = await readDictionary(dictionary) // throws on invalid JSON
-      if (s) {
-        reads++
-        sawFiles = Math.max(sawFiles, Object.keys(s.files).length)
-      }
+    let last = ''
+    const deadline = Date.now() + 60_000
+    while (sawFiles < 31 || rewrites < 40) {
+      assert.ok(Date.now() < deadline, `within 60 s: ${rewrites} rewrites seen, at most ${sawFiles} files at once (want 40 and 31)`)
+      const text = await readFile(dictionary, 'utf8').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return ''; throw err })
+      if (!text) continue
+      const snapshot = JSON.parse(text) as { files: object } // throws on a torn or partial file
+      reads++
+      sawFiles = Math.max(sawFiles, Object.keys(snapshot.files).length)
+      if (text === last) continue
+      last = text
+      rewrites++
+      have.set(Math.min(63, rewrites))
+      await flap()
     }
+    t.diagnostic(`${reads} reads of ${rewrites} versions of the file`)
     assert.ok(reads > 50, `${reads} reads`)
-    assert.equal(sawFiles, 30)
+    assert.equal(sawFiles, 31, 'the 30 files of the three announcers and the flapping one')
   })
 
   it('p2p-listen --json prints the dictionary on change; bad settings exit 2', async (t) => {

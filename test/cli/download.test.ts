@@ -8,6 +8,8 @@ import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { BIN } from '../helpers/cli.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
+import { named, startListener } from '../helpers/dictionary.js'
+import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { downloadArgs, freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
 
 const MiB = 1024 * 1024
@@ -38,7 +40,10 @@ function startDownload(t: Cleanup, dir: string, udp: number, name: string, extra
   onCleanup(t, () => { child.kill('SIGKILL') })
   const exited = once(child, 'exit').then(([code]) => code as number | null)
   const stored = async (count: number): Promise<void> => {
-    for (let i = 0; i < 2000 && (await storedChunks(dir, name)) < count; i++) await new Promise((r) => setTimeout(r, 5))
+    for (const deadline = Date.now() + 60_000; (await storedChunks(dir, name)) < count;) {
+      assert.ok(Date.now() < deadline, `${count} chunks stored within 60 s`)
+      await new Promise((r) => setTimeout(r, 5))
+    }
   }
   return { child, exited, stored }
 }
@@ -47,9 +52,12 @@ describe('p2p-download', () => {
   it('downloads from two complete seeders, byte-identical, using both', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
-    const { sha } = await seededFile(dir, 'two seeders.bin', 24 * MiB + 123, 2)
+    const { sha, id } = await seededFile(dir, 'two seeders.bin', 24 * MiB + 123, 2)
+    // A listener keeps the downloader's dictionary file: the download starts knowing both seeders.
+    const listener = await startListener(t, udp, join(dir, 'd', 'dictionary.json'), join(dir, 'listen-logs'))
     await startSeeder(t, join(dir, 's0'), udp)
     await startSeeder(t, join(dir, 's1'), udp)
+    await listener.seen((s) => s.files[id]?.peers.length === 2)
     const r = await runDownload(join(dir, 'd'), udp, ['two seeders.bin', '--window', '4'])
     assert.equal(r.code, 0, r.stderr)
     const receipt = r.result as unknown as Receipt
@@ -133,9 +141,12 @@ describe('p2p-download', () => {
   it('exits 4 naming the chunks no peer has, after --wait', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
-    await seededFile(dir, 'partial.bin', 1 * MiB, 1, ['--chunk-size', '64KiB'])
+    const { id } = await seededFile(dir, 'partial.bin', 1 * MiB, 1, ['--chunk-size', '64KiB'])
     await rm(join(dir, 's0', 'chunks', 'partial.bin', chunkFileName(3)))
+    // Known from the dictionary when the download starts: its 1 s --wait is for chunk 3 alone, not for a busy seeder's answer.
+    const listener = await startListener(t, udp, join(dir, 'd', 'dictionary.json'), join(dir, 'listen-logs'))
     await startSeeder(t, join(dir, 's0'), udp)
+    await listener.seen((s) => s.files[id]?.peers.length === 1)
     const r = await runDownload(join(dir, 'd'), udp, ['partial.bin', '--wait', '1'])
     assert.equal(r.code, 4, r.stderr)
     assert.equal((r.result as { code?: string }).code, 'E_NO_PEER')
@@ -181,10 +192,33 @@ describe('p2p-download', () => {
     await split(join(dir, 'a'), join(dir, 'same.bin'))
     await randomFile(join(dir, 'same.bin'), 6000)
     await split(join(dir, 'b'), join(dir, 'same.bin'))
+    const listener = await startListener(t, udp, join(dir, 'd', 'dictionary.json'), join(dir, 'listen-logs'))
     await startSeeder(t, join(dir, 'a'), udp)
     await startSeeder(t, join(dir, 'b'), udp)
+    await listener.seen((s) => named(s, 'same.bin').length === 2)
     const r = await runDownload(join(dir, 'd'), udp, ['same.bin'])
     assert.equal(r.code, 2, r.stderr)
     assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS')
+  })
+
+  it('asks for --id when the second file of the name answers the query late, after a big store\'s unrelated answer', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    await randomFile(join(dir, 'same.bin'), 5000)
+    await split(join(dir, 'a'), join(dir, 'same.bin'))
+    await startSeeder(t, join(dir, 'a'), udp)
+    const late = await fakeAnnouncer(t, udp)
+    const download = runDownload(join(dir, 'd'), udp, ['same.bin'])
+    await late.nextQuery() // the downloader's
+    const queried = performance.now()
+    // A store of 40 files answers at once, over several datagrams: changes, but no other "same.bin".
+    await late.announce('big-store-peer', 7200, Array.from({ length: 40 }, (_, i) => ({ id: fakeId(100 + i), name: `other-${i}.bin`, size: 1000 })))
+    await new Promise((r) => setTimeout(r, 500 - (performance.now() - queried)))
+    await late.announce('late-peer', 7201, [{ id: fakeId(1), name: 'same.bin', size: 6000 }])
+    t.diagnostic(`second "same.bin" sent ${Math.round(performance.now() - queried)} ms after the query`)
+    const r = await download
+    assert.equal(r.code, 2, r.stderr)
+    assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS')
+    assert.match((r.result as { message: string }).message, /2 different files are named "same\.bin"/)
   })
 })

@@ -9,9 +9,10 @@ import { describe, it } from 'node:test'
 import { packedDataPath } from '../../src/core/packed.js'
 import { chunkFileName } from '../../src/core/store.js'
 import { onCleanup } from '../helpers/cleanup.js'
+import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { BIN, runBin } from '../helpers/cli.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
-import { BROADCAST, downloadArgs, freeUdpPort, runDownload, split, startDaemon, startSeeder, storeArgs } from '../helpers/swarm.js'
+import { BROADCAST, downloadArgs, freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
 
 /** FAULTS.md cases about peers that stall, the downloader's own machine, names and clocks (see docs/reliability.md). */
 
@@ -181,26 +182,29 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
   it('case 31 · a wall-clock jump of a day on the listener does not expire peers', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
-    await randomFile(join(dir, 'x'), 100)
-    await split(join(dir, 'a'), join(dir, 'x'))
-    const disc = ['--udp-port', String(udp), '--broadcast', BROADCAST]
-    startDaemon(t, 'p2p-announce', ['--port', '7001', '--interval', '0.5', ...disc, ...storeArgs(join(dir, 'a'))])
-    // Date.now jumps one day ahead 700 ms after start (performance.now does not).
-    const shim = `data:text/javascript,${encodeURIComponent('const real = Date.now; const t0 = real(); Date.now = () => real() + (real() - t0 > 700 ? 864e5 : 0)')}`
+    // Date.now jumps one day ahead when the test sends SIGUSR2 (performance.now does not).
+    const shim = `data:text/javascript,${encodeURIComponent("const real = Date.now; let jump = 0; process.on('SIGUSR2', () => { jump = 864e5 }); Date.now = () => real() + jump")}`
     const dictionary = join(dir, 'dict.json')
-    const { spawn: spawnChild } = await import('node:child_process')
-    const child = spawnChild(process.execPath, ['--import', shim, BIN('p2p-listen'), '--dictionary', dictionary, '--stale-after', '2', ...disc, '--logs-dir', join(dir, 'logs')], { stdio: 'ignore' })
+    const child = spawn(process.execPath, ['--import', shim, BIN('p2p-listen'), '--dictionary', dictionary, '--stale-after', '30', '--udp-port', String(udp), '--broadcast', BROADCAST, '--logs-dir', join(dir, 'logs')], { stdio: 'ignore' })
     onCleanup(t, () => { child.kill('SIGKILL') })
+    const fileCount = async () => {
+      const text = await readFile(dictionary, 'utf8').catch(() => '')
+      return text ? Object.keys((JSON.parse(text) as { files: object }).files).length : 0
+    }
+    // A peer announces until the listener shows it, then falls silent: only the listener's clock can keep or expire it now.
+    const peer = await fakeAnnouncer(t, udp)
+    for (const deadline = Date.now() + 30_000; (await fileCount()) === 0;) {
+      assert.ok(Date.now() < deadline, 'the listener heard the peer within 30 s')
+      await peer.announce('silent-peer', 7001, [{ id: fakeId(1), name: 'x', size: 100 }])
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    child.kill('SIGUSR2')
+    // Watch across three of the listener's expiry sweeps (one a second with --stale-after 30): a wall-clock expiry shows within the first.
     let seen = 0
     let missing = 0
-    const deadline = Date.now() + 3000
-    while (Date.now() < deadline) {
-      const text = await readFile(dictionary, 'utf8').catch(() => '')
-      if (text) {
-        const files = Object.keys((JSON.parse(text) as { files: object }).files).length
-        if (files > 0) seen++
-        else if (seen > 0) missing++
-      }
+    for (const end = Date.now() + 3500; Date.now() < end;) {
+      if ((await fileCount()) > 0) seen++
+      else missing++
       await new Promise((r) => setTimeout(r, 50))
     }
     assert.ok(seen > 10, `seen ${seen}`)

@@ -76,6 +76,8 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
   const chunk = (index: number) => readFile(join(entry, `${String(index).padStart(6, '0')}.chunk`))
   let chunkRequests = 0
   let connections = 0
+  let askedOnce: () => void = () => undefined
+  const asked = new Promise<void>((resolve) => { askedOnce = resolve })
   const sockets = new Set<Socket>()
   const answer = async (socket: Socket, header: Record<string, unknown>): Promise<void> => {
     if (o.mode === 'silent') return
@@ -140,7 +142,10 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
       } catch {
         return void socket.destroy()
       }
-      for (const { header } of frames) queue = queue.then(() => answer(socket, header)).catch(() => undefined)
+      for (const { header } of frames) {
+        askedOnce()
+        queue = queue.then(() => answer(socket, header)).catch(() => undefined)
+      }
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
@@ -165,5 +170,11 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
     for (const s of sockets) s.destroy()
     server.close()
   })
-  return { port, requests: () => chunkRequests, connections: () => connections }
+  return {
+    port,
+    requests: () => chunkRequests,
+    connections: () => connections,
+    /** Resolves when a downloader first asked this peer anything (bounded by `ms`). */
+    asked: (ms = 60_000) => Promise.race([asked, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no request reached the liar within ${ms} ms`)), ms).unref())]),
+  }
 }

@@ -14,7 +14,6 @@ import { BIN, type RunResult, runBin } from './cli.js'
 
 export const BROADCAST = '127.255.255.255'
 
-
 export async function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4')
   socket.bind(0, '127.0.0.1')
@@ -75,14 +74,19 @@ export interface Seeder {
   announce: Daemon
 }
 
-/** p2p-serve (free port) and p2p-announce for the store in `dir` (split beforehand). */
+/**
+ * p2p-serve (free port) and p2p-announce for the store in `dir` (split
+ * beforehand). Resolves once the server listens and the announcer has sent
+ * its start-up burst: from then on it answers a query at once.
+ */
 export async function startSeeder(t: Cleanup, dir: string, udpPort: number, options: { interval?: number } = {}): Promise<Seeder> {
   await mkdir(dir, { recursive: true })
   const serve = startDaemon(t, 'p2p-serve', ['--host', '127.0.0.1', '--port', '0', '--json', ...storeArgs(dir)])
   const { port } = (await serve.firstLine) as { port: number }
   const announce = startDaemon(t, 'p2p-announce', [
-    '--port', String(port), '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--interval', String(options.interval ?? 0.5), ...storeArgs(dir),
+    '--json', '--port', String(port), '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--interval', String(options.interval ?? 0.5), ...storeArgs(dir),
   ])
+  await announce.firstLine // one line per burst sent
   return { dir, port, serve, announce }
 }
 

@@ -82,16 +82,21 @@ describe('discovery on loopback broadcast', () => {
     const udp = await freeUdpPort()
     const a = await storeWith(join(dir, 'a'), [['a', 100]])
     const b = await storeWith(join(dir, 'b'), [['b', 100]])
-    const l = listener(t, udp, 400)
+    // The listener's clock is the test's to move: staleness comes from it, not from how fast this machine is.
+    let skew = 0
+    const l = new DiscoveryListener({ udpPort: udp, broadcast: [BROADCAST], staleAfterMs: 10_000, now: () => performance.now() + skew })
+    onCleanup(t, () => l.stop())
     await l.start()
     const silent = announcer(t, a.store, udp, 5001)
     const polite = announcer(t, b.store, udp, 5002, 100)
     await silent.start()
     await polite.start()
     await until(l, (f) => f.length === 2)
-    await until(l, (f) => f.length === 1 && f[0]!.name === 'b', 3000) // 'a' went stale (its interval is 60 s)
+    await silent.stop() // gone without a goodbye, as a crashed peer
+    skew += 10_001 // 'a' is now stale; 'b' announces again within 100 ms
+    await until(l, (f) => f.length === 1 && f[0]!.name === 'b', 10_000)
     await polite.stop({ goodbye: true })
-    await until(l, (f) => f.length === 0, 300)
+    await until(l, (f) => f.length === 0, 5000) // at once: without the goodbye 'b' would stay for 10 s
   })
 
   it('announces soon after the store changes (a new split), not at the next interval', async (t) => {

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
+import { ChunkStore } from '../../src/core/store.js'
 import { randomFile, sha256File } from '../helpers/files.js'
 import { type Host, type HostProcess, Lan, netnsAvailable } from './harness.js'
 
@@ -44,8 +45,14 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
     }
   }
 
-  function seed(h: Host): HostProcess[] {
-    return [h.start('p2p-serve', []), h.start('p2p-announce', [])]
+  function seed(h: Host, announceArgs: string[] = []): HostProcess[] {
+    return [h.start('p2p-serve', []), h.start('p2p-announce', announceArgs)]
+  }
+
+  /** Chunks of `name` the host's store holds (a running download's progress). */
+  async function storedChunks(h: Host, name: string): Promise<number> {
+    const entry = (await new ChunkStore(join(h.dir, 'chunks')).scan()).find((e) => e.name === name)
+    return entry?.have.count() ?? 0
   }
 
   async function download(h: Host, name: string, extra: string[] = []): Promise<Receipt> {
@@ -81,7 +88,7 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
     const listen = h3.start('p2p-listen', ['--dictionary', join(h3.dir, 'content_dictionary.json')])
     // Both seeders announced before the download starts, so both can serve from its first request
     // (one that appears later joins mid-download: a 24 MiB file may be done by then).
-    await until(async () => (await dictionaryPeers(h3, 'one.bin')).join() === [h1.address, h2.address].join(), 5000, 'dictionary lists both seeders')
+    await until(async () => (await dictionaryPeers(h3, 'one.bin')).join() === [h1.address, h2.address].join(), 30_000, 'dictionary lists both seeders')
     const receipt = await download(h3, 'one.bin')
     assert.deepEqual(receipt.peers.filter((p) => p.bytes > 0).map((p) => p.peer.split(':')[0]).sort(), [h1.address, h2.address])
     await stopAll([...seeders, listen])
@@ -98,15 +105,16 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
     await share('cut.bin', 32 * MiB, [h1, h2])
     h1.shape('50mbit')
     h2.shape('50mbit')
-    const seeders = [...seed(h1), ...seed(h2)]
+    // Announcing every second, well inside the listener's 3 s expiry: a live seeder never drops out of its view.
+    const seeders = [...seed(h1, ['--interval', '1']), ...seed(h2, ['--interval', '1'])]
     const listen = h4.start('p2p-listen', ['--dictionary', join(h4.dir, 'content_dictionary.json'), '--stale-after', '3'])
-    await until(async () => (await dictionaryPeers(h4, 'cut.bin')).length === 2, 10_000, 'both seeders known')
+    await until(async () => (await dictionaryPeers(h4, 'cut.bin')).length === 2, 30_000, 'both seeders known')
     const run = download(h4, 'cut.bin', ['--request-timeout', '5'])
-    await new Promise((r) => setTimeout(r, 1500))
+    await until(async () => (await storedChunks(h4, 'cut.bin')) >= 4, 60_000, 'the download under way') // 32 chunks: mid-download
     h1.link(false)
     const receipt = await run
     assert.ok(receipt.peers.some((p) => p.peer.startsWith(h2.address) && p.bytes > 0))
-    await until(async () => (await dictionaryPeers(h4, 'cut.bin')).join() === h2.address, 10_000, 'the cut seeder expires')
+    await until(async () => (await dictionaryPeers(h4, 'cut.bin')).join() === h2.address, 30_000, 'the cut seeder expires')
     await stopAll([...seeders, listen])
   })
 
@@ -115,30 +123,37 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
     await rm(join(h3.dir, 'chunks', 'late.bin'), { recursive: true, force: true })
     h1.shape('20mbit')
     const early = seed(h1)
+    const lateServer = h2.start('p2p-serve', []) // up already, but unknown to the downloader until it announces
     const run = download(h3, 'late.bin')
-    await new Promise((r) => setTimeout(r, 1500))
-    const late = seed(h2)
+    await until(async () => (await storedChunks(h3, 'late.bin')) >= 1, 60_000, 'the download under way') // from the early seeder alone
+    const late = [lateServer, h2.start('p2p-announce', [])]
     const receipt = await run
     const fromLate = receipt.peers.find((p) => p.peer.startsWith(h2.address))
     assert.ok(fromLate && fromLate.bytes > 0, JSON.stringify(receipt.peers))
     await stopAll([...early, ...late])
   })
 
-  it('5 · with 100 Mbit/s per seeder link, two seeders give about twice the rate of one', async (t) => {
+  // The links, not the CPU, must be the limit: at 100 Mbit/s per link two seeders asked ~20 MB/s of the
+  // downloader, and a busy machine (another process on one core) measured 1.38 × where a quiet one gives 1.7 ×.
+  // 40 chunks, not fewer: the endgame duplicates the last window's requests.
+  it('5 · with 50 Mbit/s per seeder link, two seeders give about twice the rate of one', async (t) => {
     await share('rate.bin', 40 * MiB, [h1, h2])
-    h1.shape('100mbit')
-    h2.shape('100mbit')
+    h1.shape('50mbit')
+    h2.shape('50mbit')
     const rates: number[] = []
+    const listen = h4.start('p2p-listen', ['--dictionary', join(h4.dir, 'content_dictionary.json')])
     for (const seeders of [[h1], [h1, h2]]) {
-      const processes = seeders.flatMap(seed)
+      const processes = seeders.flatMap((h) => seed(h))
       await rm(join(h4.dir, 'chunks', 'rate.bin'), { recursive: true, force: true })
       await rm(join(h4.dir, 'downloads', 'rate.bin'), { force: true })
-      await new Promise((r) => setTimeout(r, 500))
+      // Every seeder heard before the clock starts (the download reads this dictionary when it starts).
+      await until(async () => (await dictionaryPeers(h4, 'rate.bin')).join() === seeders.map((h) => h.address).join(), 30_000, `${seeders.length} seeder(s) known`)
       const receipt = await download(h4, 'rate.bin', ['--id', await idOf(h1, 'rate.bin')])
       rates.push((40 * MiB) / receipt.seconds / 1e6)
       await stopAll(processes)
     }
-    t.diagnostic(`100 Mbit/s per seeder: 1 seeder ${rates[0]!.toFixed(1)} MB/s, 2 seeders ${rates[1]!.toFixed(1)} MB/s (${(rates[1]! / rates[0]!).toFixed(2)} ×)`)
+    await listen.stop()
+    t.diagnostic(`50 Mbit/s per seeder: 1 seeder ${rates[0]!.toFixed(1)} MB/s, 2 seeders ${rates[1]!.toFixed(1)} MB/s (${(rates[1]! / rates[0]!).toFixed(2)} ×)`)
     assert.ok(rates[1]! > rates[0]! * 1.4, `two seeders ${rates[1]} vs one ${rates[0]}`)
   })
 

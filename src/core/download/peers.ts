@@ -72,7 +72,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     return [...this.liveClaims()].map(([id, peers]) => summarizeClaims(id, peers))
   }
 
-  /** Every id some live peer claims under this exact (NFC) name: more than one means the name is ambiguous. */
+  /** Every id some live peer claims under this exact (NFC) name (an old dictionary file's leftovers are not a choice): more than one means the name is ambiguous. */
   named(name: string): KnownFile[] {
     const out: KnownFile[] = []
     for (const [id, peers] of this.liveClaims()) if (peers.some((p) => p.name === name)) out.push(summarizeClaims(id, peers, name))
@@ -106,16 +106,26 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     return out
   }
 
-  /** Resolves on the next change, or after `ms`. */
-  waitForChange(ms: number): Promise<void> {
+  /**
+   * Resolves on the next change, after `ms`, or when `signal` aborts. After a
+   * long task the event loop runs overdue timers before it reads the sockets,
+   * so a timeout is not taken as "nothing came" until one poll phase has read
+   * the datagrams that arrived meanwhile.
+   */
+  waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
+      let polled: NodeJS.Immediate | undefined
       const done = (): void => {
         clearTimeout(timer)
+        clearImmediate(polled)
         this.off('change', done)
+        signal?.removeEventListener('abort', done)
         resolve()
       }
-      const timer = setTimeout(done, ms)
+      const timer = setTimeout(() => { polled = setImmediate(done) }, Math.max(0, ms))
       this.on('change', done)
+      signal?.addEventListener('abort', done, { once: true })
+      if (signal?.aborted) done()
     })
   }
 

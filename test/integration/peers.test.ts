@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { DiscoveryListener } from '../../src/core/discovery/listener.js'
+import { PeerDirectory } from '../../src/core/download/peers.js'
+import { waitForQuiet } from '../../src/core/download/quiet.js'
+import { silentLogger } from '../../src/core/log.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
+import { tmpDir } from '../helpers/files.js'
+import { BROADCAST, freeUdpPort } from '../helpers/swarm.js'
+
+async function directory(t: Cleanup, udp: number): Promise<PeerDirectory> {
+  const dir = await tmpDir(t)
+  const listener = new DiscoveryListener({ udpPort: udp, broadcast: [BROADCAST], staleAfterMs: 60_000 })
+  const peers = new PeerDirectory(listener, join(dir, 'no-dictionary.json'), 60_000, silentLogger())
+  await peers.start()
+  onCleanup(t, () => peers.stop())
+  return peers
+}
+
+const sameNamed = (peers: PeerDirectory) => peers.named('same.bin').map((f) => f.id).sort()
+
+/** A directory that knows one "same.bin" (from a scripted peer), and a quiet-wait on that name started just now. */
+async function oneKnown(t: Cleanup, quietMs: number) {
+  const udp = await freeUdpPort()
+  const peers = await directory(t, udp)
+  const fake = await fakeAnnouncer(t, udp)
+  await fake.announce('peer-aaaa', 7001, [{ id: fakeId(1), name: 'same.bin', size: 10 }])
+  while (peers.named('same.bin').length === 0) await peers.waitForChange(1000)
+  const started = performance.now()
+  const settled = waitForQuiet(peers, () => sameNamed(peers), { quietMs, since: started, deadline: started + 30_000 })
+  return { udp, peers, fake, started, settled }
+}
+
+describe('PeerDirectory: waiting for the answers about a name (real listener, loopback)', () => {
+  it('collects a second file of the name that arrives after unrelated changes, and decides only when no new one came for the quiet interval', async (t) => {
+    const { peers, fake, settled } = await oneKnown(t, 2000)
+    for (let i = 0; i < 5; i++) await fake.announce('peer-cccc', 7003, [{ id: fakeId(100 + i), name: `other-${i}`, size: 10 }]) // unrelated changes
+    await fake.announce('peer-bbbb', 7002, [{ id: fakeId(2), name: 'same.bin', size: 20 }])
+    const sentSecond = performance.now()
+    await settled
+    assert.deepEqual(sameNamed(peers), [fakeId(1), fakeId(2)])
+    assert.ok(performance.now() - sentSecond >= 2000 - 1, 'the quiet interval restarted at the new id')
+  })
+
+  it('a process stalled past the quiet interval still reads the answer that arrived meanwhile before deciding', async (t) => {
+    const { udp, peers, started, settled } = await oneKnown(t, 100)
+    // While this process is blocked (no event loop turn), another sends the second answer; the quiet timer is overdue when it wakes.
+    const sender = `
+      import { createSocket } from 'node:dgram'
+      import { Bitfield } from ${JSON.stringify(new URL('../../src/core/bitfield.js', import.meta.url).href)}
+      import { encodeAnnouncements } from ${JSON.stringify(new URL('../../src/core/discovery/announcement.js', import.meta.url).href)}
+      const s = createSocket('udp4')
+      s.bind(0, () => { s.setBroadcast(true); s.send(encodeAnnouncements('peer-bbbb', 7002, [{ id: ${JSON.stringify(fakeId(2))}, name: 'same.bin', size: 20, have: Bitfield.full(1) }])[0], ${udp}, ${JSON.stringify(BROADCAST)}, () => s.close()) })`
+    // Blocked in the check phase (as after a long task): the next loop turn runs overdue timers before it polls the socket.
+    await new Promise<void>((resolve) => setImmediate(() => {
+      execFileSync(process.execPath, ['--input-type=module', '-e', sender])
+      while (performance.now() - started < 300) { /* blocked past the quiet interval */ }
+      resolve()
+    }))
+    await settled
+    assert.deepEqual(sameNamed(peers), [fakeId(1), fakeId(2)], 'the answer in the socket buffer counted')
+  })
+
+  it('waitForChange ends at the next change, at the timeout, or on abort', async (t) => {
+    const udp = await freeUdpPort()
+    const peers = await directory(t, udp)
+    const fake = await fakeAnnouncer(t, udp)
+    const changed = peers.waitForChange(60_000)
+    await fake.announce('peer-aaaa', 7001, [{ id: fakeId(1), name: 'x', size: 1 }])
+    await changed
+    const t0 = performance.now()
+    await peers.waitForChange(50)
+    assert.ok(performance.now() - t0 >= 49)
+    const abort = new AbortController()
+    const aborted = peers.waitForChange(60_000, abort.signal)
+    abort.abort()
+    await aborted
+    assert.equal(peers.listenerCount('change'), 0, 'no listener left behind')
+  })
+})
