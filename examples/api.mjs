@@ -10,7 +10,15 @@ import { createReadStream } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createAnnouncer, createChunkServer, createPeerDirectory, download, openStore, P2PError, splitFile } from 'p2pshare'
+import {
+  createAnnouncer,
+  createChunkServer,
+  createPeerDirectory,
+  download,
+  openStore,
+  P2PError,
+  splitFile,
+} from 'p2pshare'
 
 const BROADCAST = '127.255.255.255' // loopback's broadcast address: this machine only
 
@@ -42,7 +50,13 @@ try {
   const shared = await splitFile(file, { store: seederStore, chunkSize: 256 * 1024 })
   const server = createChunkServer({ store: seederStore, host: '127.0.0.1', port: 0 })
   const { port } = await server.listen()
-  const announcer = createAnnouncer({ store: seederStore, udpPort, tcpPort: port, broadcast: [BROADCAST], intervalMs: 1000 })
+  const announcer = createAnnouncer({
+    store: seederStore,
+    udpPort,
+    tcpPort: port,
+    broadcast: [BROADCAST],
+    intervalMs: 1000,
+  })
   await announcer.start()
   console.log(`sharing ${shared.name} (${shared.size} bytes, ${shared.chunks} chunks) as ${shared.id}`)
 
@@ -58,7 +72,8 @@ try {
       peers,
       signal: AbortSignal.timeout(60_000), // any AbortSignal stops it; a later download resumes
       onProgress: (p) => {
-        if (process.stdout.isTTY) process.stdout.write(`\r${p.doneBytes} / ${p.size} bytes from ${p.peersInUse} peer(s) `)
+        if (process.stdout.isTTY)
+          process.stdout.write(`\r${p.doneBytes} / ${p.size} bytes from ${p.peersInUse} peer(s) `)
       },
     })
     if (process.stdout.isTTY) process.stdout.write('\n')

@@ -9,13 +9,19 @@
 //     library from src/index.ts, the command frame (settings, logs, exit codes) from src/cli.
 // Prints one line per violation and exits 1, or one summary line and exits 0.
 //   node scripts/check-imports.mjs [--root DIR]     (DIR holds src/; default: this repository)
-import { readFileSync, readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const API_ONLY = [
-  'src/cli/split.ts', 'src/cli/serve.ts', 'src/cli/announce.ts', 'src/cli/listen.ts', 'src/cli/download.ts', 'src/cli/prompt.ts',
-  'src/cli/share.ts', 'src/cli/get.ts',
+  'src/cli/split.ts',
+  'src/cli/serve.ts',
+  'src/cli/announce.ts',
+  'src/cli/listen.ts',
+  'src/cli/download.ts',
+  'src/cli/prompt.ts',
+  'src/cli/share.ts',
+  'src/cli/get.ts',
 ]
 const TERMINAL_PACKAGES = ['chalk', 'cli-progress', '@inquirer/prompts', 'commander']
 
@@ -28,7 +34,8 @@ function sources(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name)
     if (entry.isDirectory()) out.push(...sources(path))
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) out.push(relative(root, path).split(sep).join('/'))
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts'))
+      out.push(relative(root, path).split(sep).join('/'))
   }
   return out
 }
@@ -43,7 +50,10 @@ function importsOf(file) {
   const specifiers = [...text.matchAll(STATIC), ...text.matchAll(DYNAMIC)].map((m) => m[1])
   return specifiers.map((spec) => {
     if (!spec.startsWith('.')) return { spec, external: spec }
-    const target = relative(root, resolve(root, dirname(file), spec)).split(sep).join('/').replace(/\.js$/, '.ts')
+    const target = relative(root, resolve(root, dirname(file), spec))
+      .split(sep)
+      .join('/')
+      .replace(/\.js$/, '.ts')
     return { spec, target }
   })
 }
@@ -66,7 +76,8 @@ export function check(files, importsOfFile) {
     const edges = []
     for (const { spec, target, external } of importsOfFile(file)) {
       if (external !== undefined) {
-        if (file.startsWith('src/core/') && TERMINAL_PACKAGES.includes(external)) problems.push(`${file}: imports ${external} (the core has no terminal output)`)
+        if (file.startsWith('src/core/') && TERMINAL_PACKAGES.includes(external))
+          problems.push(`${file}: imports ${external} (the core has no terminal output)`)
         continue
       }
       if (!files.includes(target)) {
@@ -75,8 +86,10 @@ export function check(files, importsOfFile) {
       }
       edges.push(target)
       if (layerOf(target) > layerOf(file)) problems.push(`${file}: imports ${target}, a layer above it`)
-      else if (roleOf(file) && roleOf(target) && roleOf(file) !== roleOf(target)) problems.push(`${file}: imports ${target}: the role directories do not import each other`)
-      if (API_ONLY.includes(file) && target.startsWith('src/core/')) problems.push(`${file}: imports ${target}; a command built on the public API imports it from src/index.ts`)
+      else if (roleOf(file) && roleOf(target) && roleOf(file) !== roleOf(target))
+        problems.push(`${file}: imports ${target}: the role directories do not import each other`)
+      if (API_ONLY.includes(file) && target.startsWith('src/core/'))
+        problems.push(`${file}: imports ${target}; a command built on the public API imports it from src/index.ts`)
     }
     graph.set(file, edges)
   }
@@ -107,7 +120,7 @@ function cycles(graph) {
     }
     if (low.get(v) !== index.get(v)) return
     const component = []
-    for (let w; w !== v;) {
+    for (let w; w !== v; ) {
       w = stack.pop()
       onStack.delete(w)
       component.push(w)
@@ -121,7 +134,10 @@ function cycles(graph) {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const files = sources(join(root, 'src')).sort()
   const problems = check(files, importsOf)
-  if (files.includes('src/index.ts')) for (const f of API_ONLY) if (!files.includes(f)) problems.push(`${f} is listed as built on the public API but does not exist: update API_ONLY`)
+  if (files.includes('src/index.ts'))
+    for (const f of API_ONLY)
+      if (!files.includes(f))
+        problems.push(`${f} is listed as built on the public API but does not exist: update API_ONLY`)
   for (const p of problems) console.error(`imports: ${p}`)
   if (problems.length > 0) process.exit(1)
   const edges = files.reduce((n, f) => n + importsOf(f).filter((i) => i.target).length, 0)

@@ -6,9 +6,9 @@
 // started, by PID.
 //   node scripts/demo.mjs [--size 64MiB]
 import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { BROADCAST, firstJsonLine, freeUdpPort, parseSize, sampleFile, sha256 } from '../bench/lib.mjs'
 
@@ -20,8 +20,14 @@ const started = []
 const say = (line) => console.log(`\x1b[36mdemo:\x1b[0m ${line}`)
 
 function bin(name, args, dir, options = {}) {
-  return [join(root, 'bin', name), ...args, '--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
-    .concat(options.downloads ? ['--downloads-dir', join(dir, 'downloads')] : [])
+  return [
+    join(root, 'bin', name),
+    ...args,
+    '--chunks-dir',
+    join(dir, 'chunks'),
+    '--logs-dir',
+    join(dir, 'logs'),
+  ].concat(options.downloads ? ['--downloads-dir', join(dir, 'downloads')] : [])
 }
 
 function startDaemon(name, args, cwd) {
@@ -50,9 +56,15 @@ async function main() {
   const [seederA, seederB] = seeders
 
   // Seeder A: one process splits, serves and announces.
-  const share = startDaemon('p2p', ['share', sample, '--host', '127.0.0.1', '--port', '0', '--interval', '2', '--json', ...discovery], seederA)
+  const share = startDaemon(
+    'p2p',
+    ['share', sample, '--host', '127.0.0.1', '--port', '0', '--interval', '2', '--json', ...discovery],
+    seederA,
+  )
   const shared = await firstJsonLine(share)
-  say(`seeder-a: p2p share on 127.0.0.1:${shared.port} (pid ${share.pid}), id ${shared.files[0].id.slice(0, 16)}…, UDP ${udpPort} → ${BROADCAST}`)
+  say(
+    `seeder-a: p2p share on 127.0.0.1:${shared.port} (pid ${share.pid}), id ${shared.files[0].id.slice(0, 16)}…, UDP ${udpPort} → ${BROADCAST}`,
+  )
 
   // Seeder B: the same with the three separate commands.
   const r = spawnSync(process.execPath, bin('p2p-split', [sample], seederB), { stdio: ['ignore', 'ignore', 'inherit'] })
@@ -63,7 +75,11 @@ async function main() {
   say(`seeder-b: p2p-split, then p2p-serve on 127.0.0.1:${port} (pid ${serve.pid}) and p2p-announce on UDP ${udpPort}`)
 
   say('downloading in a third directory…')
-  const download = spawn(process.execPath, bin('p2p-download', ['sample.bin', ...discovery], downloader, { downloads: true }), { stdio: 'inherit' })
+  const download = spawn(
+    process.execPath,
+    bin('p2p-download', ['sample.bin', ...discovery], downloader, { downloads: true }),
+    { stdio: 'inherit' },
+  )
   started.push(download)
   const [code] = await once(download, 'exit')
   if (code !== 0) throw new Error(`p2p-download exited with ${code}`)
@@ -72,8 +88,18 @@ async function main() {
   say(`\x1b[32mok\x1b[0m: downloads/sample.bin is identical to the source (sha256 ${got})`)
 }
 
-process.on('SIGINT', () => { stopAll(); process.exit(130) })
+process.on('SIGINT', () => {
+  stopAll()
+  process.exit(130)
+})
 main().then(
-  () => { stopAll(); say(`done; files are in ${work}`) },
-  (err) => { stopAll(); console.error(`demo failed: ${err.message}`); process.exitCode = 1 },
+  () => {
+    stopAll()
+    say(`done; files are in ${work}`)
+  },
+  (err) => {
+    stopAll()
+    console.error(`demo failed: ${err.message}`)
+    process.exitCode = 1
+  },
 )

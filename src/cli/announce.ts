@@ -7,7 +7,14 @@ export const announceCommand = defineCommand({
   summary: 'broadcast over UDP what the chunk store holds: at start, every interval, on change and when asked',
   settings: {
     ...pickSettings('chunksDir', 'port', 'udpPort', 'broadcast', 'interval'),
-    queryGap: { flag: 'min-burst-gap', valueName: '<seconds>', description: 'at most one burst of announcements per this long when the store keeps changing (answers to queries are limited apart)', defaultValue: 1, parse: parseSeconds(0.01, 60) },
+    queryGap: {
+      flag: 'min-burst-gap',
+      valueName: '<seconds>',
+      description:
+        'at most one burst of announcements per this long when the store keeps changing (answers to queries are limited apart)',
+      defaultValue: 1,
+      parse: parseSeconds(0.01, 60),
+    },
   },
   examples: [
     'p2p-announce',
@@ -20,13 +27,23 @@ export const announceCommand = defineCommand({
     const broadcast = resolveBroadcast(settings.broadcast)
     const { udpPort, port } = settings
     const announcer = createAnnouncer(
-      { store, udpPort, tcpPort: port, broadcast, intervalMs: settings.interval * 1000, minBurstGapMs: settings.queryGap * 1000 },
+      {
+        store,
+        udpPort,
+        tcpPort: port,
+        broadcast,
+        intervalMs: settings.interval * 1000,
+        minBurstGapMs: settings.queryGap * 1000,
+      },
       { log },
     )
     let lastFiles = -1
     announcer.onBurst = (report) => {
       if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...report, to: broadcast, udpPort, port })}\n`)
-      else if (report.files !== lastFiles) out(`Announcing ${report.files} file(s) in ${report.datagrams} datagram(s) to ${broadcast.join(', ')} (UDP ${udpPort}), TCP port ${port}`)
+      else if (report.files !== lastFiles)
+        out(
+          `Announcing ${report.files} file(s) in ${report.datagrams} datagram(s) to ${broadcast.join(', ')} (UDP ${udpPort}), TCP port ${port}`,
+        )
       lastFiles = report.files
     }
     await announcer.start()

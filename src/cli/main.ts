@@ -24,7 +24,10 @@ export async function runCli(name?: string): Promise<void> {
   } else {
     program = new Command('p2p')
       .description('p2pshare: LAN peer-to-peer file sharing, verified to the byte')
-      .addHelpText('after', '\nExamples:\n  $ p2p share movie.mkv        # split, serve and announce in one process\n  $ p2p get movie.mkv          # on another machine\n  $ p2p split movie.mkv\n  $ p2p serve --port 0\n  $ p2p download movie.mkv\n')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  $ p2p share movie.mkv        # split, serve and announce in one process\n  $ p2p get movie.mkv          # on another machine\n  $ p2p split movie.mkv\n  $ p2p serve --port 0\n  $ p2p download movie.mkv\n',
+      )
     const sub = process.argv[2]
     const wanted = sub !== undefined && sub in COMMANDS ? [sub] : Object.keys(COMMANDS)
     for (const n of wanted) program.addCommand((await COMMANDS[n]!())())

@@ -1,17 +1,61 @@
 import chalk from 'chalk'
-import { DEFAULT_SERVER_LIMITS, type ServerLimits, createChunkServer, openStore } from '../index.js'
-import { type Settings, defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings } from './common.js'
+import { createChunkServer, DEFAULT_SERVER_LIMITS, openStore, type ServerLimits } from '../index.js'
+import { defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from './common.js'
 
 const defaults = DEFAULT_SERVER_LIMITS
 export const SERVE_SETTINGS = {
   ...pickSettings('chunksDir', 'host', 'port'),
-  maxHeaderBytes: { flag: 'max-header-bytes', valueName: '<size>', description: 'largest request header accepted', defaultValue: defaults.maxHeaderBytes, defaultLabel: '16KiB', parse: parseByteSize(64, 1024 * 1024) },
-  maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'connections served at once; the next gets E_BUSY', defaultValue: defaults.maxConnections, parse: parseInteger(1, 65536) },
-  maxConnectionsPerAddress: { flag: 'max-connections-per-address', valueName: '<n>', description: 'connections from one address (IPv6: one /64) at once; the next gets E_BUSY', defaultValue: defaults.maxConnectionsPerAddress, parse: parseInteger(1, 65536) },
-  idleTimeout: { flag: 'idle-timeout', valueName: '<seconds>', description: 'close a connection idle this long', defaultValue: defaults.idleTimeoutMs / 1000, parse: parseSeconds(0.05, 86400) },
-  frameTimeout: { flag: 'frame-timeout', valueName: '<seconds>', description: 'time a client has to complete a frame it began (slowloris)', defaultValue: defaults.frameTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
-  maxInFlight: { flag: 'max-in-flight', valueName: '<n>', description: 'requests in flight per connection before it stops reading', defaultValue: defaults.maxInFlight, parse: parseInteger(1, 4096) },
-  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes read ahead across all connections, shared fairly between connections and addresses', defaultValue: defaults.maxBufferedBytes, defaultLabel: '128MiB', parse: parseByteSize(64 * 1024, 16 * 1024 ** 3) },
+  maxHeaderBytes: {
+    flag: 'max-header-bytes',
+    valueName: '<size>',
+    description: 'largest request header accepted',
+    defaultValue: defaults.maxHeaderBytes,
+    defaultLabel: '16KiB',
+    parse: parseByteSize(64, 1024 * 1024),
+  },
+  maxConnections: {
+    flag: 'max-connections',
+    valueName: '<n>',
+    description: 'connections served at once; the next gets E_BUSY',
+    defaultValue: defaults.maxConnections,
+    parse: parseInteger(1, 65536),
+  },
+  maxConnectionsPerAddress: {
+    flag: 'max-connections-per-address',
+    valueName: '<n>',
+    description: 'connections from one address (IPv6: one /64) at once; the next gets E_BUSY',
+    defaultValue: defaults.maxConnectionsPerAddress,
+    parse: parseInteger(1, 65536),
+  },
+  idleTimeout: {
+    flag: 'idle-timeout',
+    valueName: '<seconds>',
+    description: 'close a connection idle this long',
+    defaultValue: defaults.idleTimeoutMs / 1000,
+    parse: parseSeconds(0.05, 86400),
+  },
+  frameTimeout: {
+    flag: 'frame-timeout',
+    valueName: '<seconds>',
+    description: 'time a client has to complete a frame it began (slowloris)',
+    defaultValue: defaults.frameTimeoutMs / 1000,
+    parse: parseSeconds(0.05, 3600),
+  },
+  maxInFlight: {
+    flag: 'max-in-flight',
+    valueName: '<n>',
+    description: 'requests in flight per connection before it stops reading',
+    defaultValue: defaults.maxInFlight,
+    parse: parseInteger(1, 4096),
+  },
+  maxBuffered: {
+    flag: 'max-buffered',
+    valueName: '<size>',
+    description: 'chunk bytes read ahead across all connections, shared fairly between connections and addresses',
+    defaultValue: defaults.maxBufferedBytes,
+    defaultLabel: '128MiB',
+    parse: parseByteSize(64 * 1024, 16 * 1024 ** 3),
+  },
 }
 
 export const serveCommand = defineCommand({
@@ -25,11 +69,19 @@ export const serveCommand = defineCommand({
   ],
   run: async ({ settings, json, log, signal, out }) => {
     const store = await openStore({ dir: settings.chunksDir }, { log })
-    const server = createChunkServer({ store, host: settings.host, port: settings.port, limits: serverLimits(settings) }, { log })
+    const server = createChunkServer(
+      { store, host: settings.host, port: settings.port, limits: serverLimits(settings) },
+      { log },
+    )
     const address = await server.listen()
     log.info({ host: address.address, port: address.port, files: server.files }, 'listening')
-    if (json) process.stdout.write(`${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files })}\n`)
-    out(`${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${address.address}:${address.port} (Ctrl-C to stop)`)
+    if (json)
+      process.stdout.write(
+        `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files })}\n`,
+      )
+    out(
+      `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${address.address}:${address.port} (Ctrl-C to stop)`,
+    )
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     out('Stopping: finishing responses in flight…')
     await server.close(2000)

@@ -1,6 +1,15 @@
 import { basename } from 'node:path'
 import chalk from 'chalk'
-import { type SplitResult, createAnnouncer, createChunkServer, openStore, printable, P2PError, resolveBroadcast, splitFile } from '../index.js'
+import {
+  createAnnouncer,
+  createChunkServer,
+  openStore,
+  P2PError,
+  printable,
+  resolveBroadcast,
+  type SplitResult,
+  splitFile,
+} from '../index.js'
 import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes } from './format.js'
 import { createProgress } from './progress.js'
@@ -20,20 +29,24 @@ type Ctx = CommandContext<typeof SHARE_SETTINGS>
 
 export const shareCommand = defineCommand({
   name: 'share',
-  summary: 'split the given files into the chunk store (if not split already), then serve and announce them until Ctrl-C',
+  summary:
+    'split the given files into the chunk store (if not split already), then serve and announce them until Ctrl-C',
   arguments: '<path...>',
   settings: SHARE_SETTINGS,
   examples: [
     'p2p share holiday.mp4 notes.pdf',
     'p2p share --port 0 --broadcast 127.255.255.255 sample.bin     # this machine only, any free port',
-    'p2p share --json movie.mkv | head -1 | jq -r \'.files[0].id\'',
+    "p2p share --json movie.mkv | head -1 | jq -r '.files[0].id'",
   ],
   configure: (cmd) => cmd.option('--force', 'replace a different file of the same name in the store'),
   run: async (ctx) => {
     const { settings, log, json, signal, out } = ctx
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const files = await splitAll(ctx, store)
-    const server = createChunkServer({ store, host: settings.host, port: settings.port, limits: serverLimits(settings) }, { log })
+    const server = createChunkServer(
+      { store, host: settings.host, port: settings.port, limits: serverLimits(settings) },
+      { log },
+    )
     const address = await server.listen()
     const broadcast = resolveBroadcast(settings.broadcast)
     const announcer = createAnnouncer(
@@ -42,14 +55,36 @@ export const shareCommand = defineCommand({
     )
     try {
       await announcer.start()
-      const shared = files.map((f) => ({ name: f.name, id: f.id, size: f.size, chunks: f.chunks, alreadySplit: f.unchanged }))
-      log.info({ host: address.address, port: address.port, udpPort: settings.udpPort, broadcast, files: shared }, 'sharing')
+      const shared = files.map((f) => ({
+        name: f.name,
+        id: f.id,
+        size: f.size,
+        chunks: f.chunks,
+        alreadySplit: f.unchanged,
+      }))
+      log.info(
+        { host: address.address, port: address.port, udpPort: settings.udpPort, broadcast, files: shared },
+        'sharing',
+      )
       if (json) {
-        const line = { ok: true, host: address.address, port: address.port, udpPort: settings.udpPort, broadcast, files: shared, storeFiles: server.files }
+        const line = {
+          ok: true,
+          host: address.address,
+          port: address.port,
+          udpPort: settings.udpPort,
+          broadcast,
+          files: shared,
+          storeFiles: server.files,
+        }
         process.stdout.write(`${JSON.stringify(line)}\n`)
       }
-      out(`${chalk.green('Sharing')} ${files.length} file(s) on ${address.address}:${address.port}, announced to ${broadcast.join(', ')} (UDP ${settings.udpPort}):`)
-      for (const f of files) out(`  ${f.id}  ${formatBytes(f.size).padStart(10)}  ${printable(f.name)}${f.unchanged ? chalk.dim('  (already split)') : ''}`)
+      out(
+        `${chalk.green('Sharing')} ${files.length} file(s) on ${address.address}:${address.port}, announced to ${broadcast.join(', ')} (UDP ${settings.udpPort}):`,
+      )
+      for (const f of files)
+        out(
+          `  ${f.id}  ${formatBytes(f.size).padStart(10)}  ${printable(f.name)}${f.unchanged ? chalk.dim('  (already split)') : ''}`,
+        )
       const others = server.files - new Set(files.map((f) => f.id)).size
       if (others > 0) out(chalk.dim(`  and ${others} more file(s) already in ${settings.chunksDir}`))
       out(chalk.dim('Get one elsewhere with: p2p get NAME (or the id). Ctrl-C to stop.'))
@@ -71,7 +106,11 @@ async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>):
   const names = new Map<string, string>()
   for (const path of ctx.args) {
     const other = names.get(basename(path))
-    if (other !== undefined) throw new P2PError('E_USAGE', `${printable(other)} and ${printable(path)} have the same file name: share them from one directory each, or rename one`)
+    if (other !== undefined)
+      throw new P2PError(
+        'E_USAGE',
+        `${printable(other)} and ${printable(path)} have the same file name: share them from one directory each, or rename one`,
+      )
     names.set(basename(path), path)
   }
   const results: SplitResult[] = []

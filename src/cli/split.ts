@@ -18,16 +18,20 @@ export const splitCommand = defineCommand({
   run: async ({ settings, options, args, json, log, signal, out }) => {
     const store = await openStore({ dir: settings.chunksDir }, { log })
     let progress: ReturnType<typeof createProgress> | undefined
-    const result = await splitFile(args[0]!, {
-      store,
-      chunkSize: settings.chunkSize,
-      force: options.force === true,
-      signal,
-      onProgress: (done, total) => {
-        progress ??= createProgress('split', total, { json })
-        progress.update(done)
+    const result = await splitFile(
+      args[0]!,
+      {
+        store,
+        chunkSize: settings.chunkSize,
+        force: options.force === true,
+        signal,
+        onProgress: (done, total) => {
+          progress ??= createProgress('split', total, { json })
+          progress.update(done)
+        },
       },
-    }, { log }).finally(() => progress?.stop())
+      { log },
+    ).finally(() => progress?.stop())
     if (json) {
       process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`)
       return 0
@@ -39,7 +43,12 @@ export const splitCommand = defineCommand({
     out(`  time    ${formatSeconds(result.seconds)} (${formatRate(result.size, result.seconds)})`)
     out(`  store   ${printable(result.dir)}`)
     const local = portableName(result.name)
-    if (local !== result.name) out(chalk.yellow(`  note    not a portable name (Windows would refuse or misread it): downloads save it as ${printable(local)}`))
+    if (local !== result.name)
+      out(
+        chalk.yellow(
+          `  note    not a portable name (Windows would refuse or misread it): downloads save it as ${printable(local)}`,
+        ),
+      )
     return 0
   },
 })

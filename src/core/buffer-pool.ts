@@ -76,7 +76,8 @@ export class BufferPool {
    */
   give(buffer: Buffer): void {
     const memory = buffer.buffer
-    if (!(memory instanceof SharedArrayBuffer) || buffer.byteOffset !== 0 || buffer.byteLength !== memory.byteLength) return
+    if (!(memory instanceof SharedArrayBuffer) || buffer.byteOffset !== 0 || buffer.byteLength !== memory.byteLength)
+      return
     if (this.held.has(memory)) {
       this.violation(`a ${buffer.length}-byte buffer was given back to the pool twice`)
       return

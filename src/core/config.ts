@@ -2,13 +2,18 @@ import { existsSync } from 'node:fs'
 import { isIPv4 } from 'node:net'
 import { resolve } from 'node:path'
 import bytes from 'bytes'
+import {
+  DEFAULT_ANNOUNCE_INTERVAL_S,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_STALE_AFTER_S,
+  DEFAULT_TCP_PORT,
+  DEFAULT_UDP_PORT,
+  MAX_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
+} from './constants.js'
 import { P2PError } from './errors.js'
 import { parseJsonUtf8 } from './json.js'
 import { readRegularFileSync } from './safe-fs.js'
-import {
-  DEFAULT_ANNOUNCE_INTERVAL_S, DEFAULT_CHUNK_SIZE, DEFAULT_STALE_AFTER_S, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT,
-  MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
-} from './constants.js'
 
 /**
  * Settings. Each has a default, an environment variable, a key in the JSON
@@ -32,7 +37,9 @@ export interface SettingSpec<T> {
 }
 
 export type SettingSpecs = Record<string, SettingSpec<unknown>>
-export type Settings<S extends SettingSpecs> = { -readonly [K in keyof S]: S[K] extends SettingSpec<infer T> ? T : never }
+export type Settings<S extends SettingSpecs> = {
+  -readonly [K in keyof S]: S[K] extends SettingSpec<infer T> ? T : never
+}
 
 export const CONFIG_FILE_NAME = 'p2p.config.json'
 
@@ -90,9 +97,16 @@ export function parseByteSize(min: number, max: number) {
   return (raw: unknown): number => {
     const value = text(raw)
     const normalised = value.replace(/^(\d+(?:\.\d+)?)\s*([kmgtp])i?b$/i, '$1$2b')
-    const n = /^\d+$/.test(value) ? Number(value) : /^\d+(\.\d+)?[kmgtp]b$/i.test(normalised) ? bytes.parse(normalised) : NaN
+    const n = /^\d+$/.test(value)
+      ? Number(value)
+      : /^\d+(\.\d+)?[kmgtp]b$/i.test(normalised)
+        ? bytes.parse(normalised)
+        : NaN
     if (n === null || !Number.isInteger(n)) throw new SettingError(`must be a size like 65536, 512KiB or 4MiB`)
-    if (n < min || n > max) throw new SettingError(`must be from ${bytes.format(min)?.replace('B', 'iB')} to ${bytes.format(max)?.replace('B', 'iB')}`)
+    if (n < min || n > max)
+      throw new SettingError(
+        `must be from ${bytes.format(min)?.replace('B', 'iB')} to ${bytes.format(max)?.replace('B', 'iB')}`,
+      )
     return n
   }
 }
@@ -110,8 +124,12 @@ export type BroadcastSetting = 'auto' | string[]
 export const parseBroadcast = (raw: unknown): BroadcastSetting => {
   const value = text(raw)
   if (value === 'auto') return 'auto'
-  const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-  if (list.length === 0 || !list.every((a) => isIPv4(a))) throw new SettingError('must be "auto" or a comma-separated list of IPv4 addresses')
+  const list = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+  if (list.length === 0 || !list.every((a) => isIPv4(a)))
+    throw new SettingError('must be "auto" or a comma-separated list of IPv4 addresses')
   return list
 }
 
@@ -130,18 +148,91 @@ function spec<T>(setting: SettingSpec<T>): SettingSpec<T> {
 
 /** The settings every command shares, and those of the foundation's table. */
 export const SETTINGS = {
-  chunksDir: spec({ flag: 'chunks-dir', valueName: '<dir>', description: 'chunk store', defaultValue: './chunks', parse: parseDir }),
-  downloadsDir: spec({ flag: 'downloads-dir', valueName: '<dir>', description: 'where finished downloads go', defaultValue: './downloads', parse: parseDir }),
-  logsDir: spec({ flag: 'logs-dir', valueName: '<dir>', description: 'JSON log files', defaultValue: './logs', parse: parseDir }),
-  dictionary: spec({ flag: 'dictionary', valueName: '<file>', description: 'content dictionary file', defaultValue: './content_dictionary.json', parse: parseDir }),
-  host: spec({ flag: 'host', valueName: '<address>', description: 'address p2p-serve listens on (0.0.0.0 = every interface)', defaultValue: '0.0.0.0', parse: parseHost }),
-  port: spec({ flag: 'port', valueName: '<port>', description: 'TCP port p2p-serve listens on and p2p-announce advertises (0 = any free port)', defaultValue: DEFAULT_TCP_PORT, parse: parseInteger(0, 65535) }),
-  udpPort: spec({ flag: 'udp-port', valueName: '<port>', description: 'UDP discovery port', defaultValue: DEFAULT_UDP_PORT, parse: parseInteger(1, 65535) }),
-  broadcast: spec<BroadcastSetting>({ flag: 'broadcast', valueName: '<addrs>', description: 'broadcast addresses: "auto" (every up IPv4 interface\'s subnet broadcast), or a comma-separated list', defaultValue: 'auto', parse: parseBroadcast }),
-  interval: spec({ flag: 'interval', valueName: '<seconds>', description: 'announce interval', defaultValue: DEFAULT_ANNOUNCE_INTERVAL_S, parse: parseSeconds(0.05, 3600) }),
-  staleAfter: spec({ flag: 'stale-after', valueName: '<seconds>', description: 'forget a peer not heard from for this long', defaultValue: DEFAULT_STALE_AFTER_S, parse: parseSeconds(0.1, 86400) }),
-  chunkSize: spec({ flag: 'chunk-size', valueName: '<size>', description: 'chunk size (4KiB to 64MiB)', defaultValue: DEFAULT_CHUNK_SIZE, defaultLabel: '1MiB', parse: parseByteSize(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE) }),
-  logLevel: spec<LogLevel>({ flag: 'log-level', valueName: '<level>', description: `log level (${LOG_LEVELS.join(', ')})`, defaultValue: 'info', parse: parseChoice(LOG_LEVELS) }),
+  chunksDir: spec({
+    flag: 'chunks-dir',
+    valueName: '<dir>',
+    description: 'chunk store',
+    defaultValue: './chunks',
+    parse: parseDir,
+  }),
+  downloadsDir: spec({
+    flag: 'downloads-dir',
+    valueName: '<dir>',
+    description: 'where finished downloads go',
+    defaultValue: './downloads',
+    parse: parseDir,
+  }),
+  logsDir: spec({
+    flag: 'logs-dir',
+    valueName: '<dir>',
+    description: 'JSON log files',
+    defaultValue: './logs',
+    parse: parseDir,
+  }),
+  dictionary: spec({
+    flag: 'dictionary',
+    valueName: '<file>',
+    description: 'content dictionary file',
+    defaultValue: './content_dictionary.json',
+    parse: parseDir,
+  }),
+  host: spec({
+    flag: 'host',
+    valueName: '<address>',
+    description: 'address p2p-serve listens on (0.0.0.0 = every interface)',
+    defaultValue: '0.0.0.0',
+    parse: parseHost,
+  }),
+  port: spec({
+    flag: 'port',
+    valueName: '<port>',
+    description: 'TCP port p2p-serve listens on and p2p-announce advertises (0 = any free port)',
+    defaultValue: DEFAULT_TCP_PORT,
+    parse: parseInteger(0, 65535),
+  }),
+  udpPort: spec({
+    flag: 'udp-port',
+    valueName: '<port>',
+    description: 'UDP discovery port',
+    defaultValue: DEFAULT_UDP_PORT,
+    parse: parseInteger(1, 65535),
+  }),
+  broadcast: spec<BroadcastSetting>({
+    flag: 'broadcast',
+    valueName: '<addrs>',
+    description: 'broadcast addresses: "auto" (every up IPv4 interface\'s subnet broadcast), or a comma-separated list',
+    defaultValue: 'auto',
+    parse: parseBroadcast,
+  }),
+  interval: spec({
+    flag: 'interval',
+    valueName: '<seconds>',
+    description: 'announce interval',
+    defaultValue: DEFAULT_ANNOUNCE_INTERVAL_S,
+    parse: parseSeconds(0.05, 3600),
+  }),
+  staleAfter: spec({
+    flag: 'stale-after',
+    valueName: '<seconds>',
+    description: 'forget a peer not heard from for this long',
+    defaultValue: DEFAULT_STALE_AFTER_S,
+    parse: parseSeconds(0.1, 86400),
+  }),
+  chunkSize: spec({
+    flag: 'chunk-size',
+    valueName: '<size>',
+    description: 'chunk size (4KiB to 64MiB)',
+    defaultValue: DEFAULT_CHUNK_SIZE,
+    defaultLabel: '1MiB',
+    parse: parseByteSize(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE),
+  }),
+  logLevel: spec<LogLevel>({
+    flag: 'log-level',
+    valueName: '<level>',
+    description: `log level (${LOG_LEVELS.join(', ')})`,
+    defaultValue: 'info',
+    parse: parseChoice(LOG_LEVELS),
+  }),
 } as const
 
 export interface ResolveOptions {
@@ -176,7 +267,11 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
   const explicit = options.configFile ?? env.P2P_CONFIG
   const filePath = explicit !== undefined ? resolve(cwd, explicit) : resolve(cwd, CONFIG_FILE_NAME)
   const file = explicit !== undefined || existsSync(filePath) ? readConfigFile(filePath) : {}
-  const known = new Set(Object.values(SETTINGS).map((s) => camelKey(s.flag)).concat(Object.values(specs).map((s) => camelKey(s.flag))))
+  const known = new Set(
+    Object.values(SETTINGS)
+      .map((s) => camelKey(s.flag))
+      .concat(Object.values(specs).map((s) => camelKey(s.flag))),
+  )
   for (const key of Object.keys(file)) {
     if (!known.has(key)) throw new P2PError('E_USAGE', `unknown setting "${key}" in config file ${filePath}`)
   }
@@ -190,7 +285,10 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
     ]
     const found = sources.find(([value]) => value !== undefined)
     if (found === undefined) {
-      out[key] = typeof setting.defaultValue === 'string' && setting.parse === parseDir ? parseDir(setting.defaultValue, cwd) : setting.defaultValue
+      out[key] =
+        typeof setting.defaultValue === 'string' && setting.parse === parseDir
+          ? parseDir(setting.defaultValue, cwd)
+          : setting.defaultValue
       continue
     }
     try {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, open, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { TEMP_MARKER } from './constants.js'
-import { P2PError, fromFsError } from './errors.js'
+import { fromFsError, P2PError } from './errors.js'
 import { realDirectories } from './safe-fs.js'
 
 /**
@@ -25,13 +25,17 @@ export interface AtomicWriteOptions {
 }
 
 /** Write `data` to a temp file beside `path`, optionally fsync, then rename over `path`. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const temp = tempPathFor(path)
   const handle = await open(temp, 'wx')
   try {
     // Plain writes: FileHandle.writeFile is several times slower for 1 MiB buffers (docs/benchmarks.md).
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-    for (let done = 0; done < bytes.byteLength;) {
+    for (let done = 0; done < bytes.byteLength; ) {
       const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, done)
       done += bytesWritten
     }
@@ -75,7 +79,11 @@ export async function assertSpace(dir: string, bytes: number, what: string): Pro
     return // cannot tell: the writes themselves will report ENOSPC
   }
   if (free < bytes) {
-    throw new P2PError('E_NO_SPACE', `not enough free space for ${what} in ${dir}: ${bytes} bytes needed, ${free} free; free some space and run again`, { needed: bytes, free })
+    throw new P2PError(
+      'E_NO_SPACE',
+      `not enough free space for ${what} in ${dir}: ${bytes} bytes needed, ${free} free; free some space and run again`,
+      { needed: bytes, free },
+    )
   }
 }
 

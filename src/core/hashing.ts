@@ -18,7 +18,13 @@ export class HashWorker {
   private nextJob = 1
   private readonly pending = new Map<number, { resolve: (hex: string) => void; reject: (err: Error) => void }>()
 
-  private post(message: { op: string; data?: Uint8Array; fd?: number; offset?: number; expect?: string }): Promise<string> {
+  private post(message: {
+    op: string
+    data?: Uint8Array
+    fd?: number
+    offset?: number
+    expect?: string
+  }): Promise<string> {
     const worker = this.start()
     const job = this.nextJob++
     const promise = new Promise<string>((resolve, reject) => this.pending.set(job, { resolve, reject }))

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { pino, type Logger } from 'pino'
+import { type Logger, pino } from 'pino'
 import type { LogLevel } from './config.js'
 
 export type { Logger }

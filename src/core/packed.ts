@@ -1,9 +1,9 @@
 import { lstat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from './bitfield.js'
+import { stampOf, writeFileAtomic } from './disk.js'
 import { readFully } from './read-fully.js'
 import { openRegularFile } from './safe-fs.js'
-import { stampOf, writeFileAtomic } from './disk.js'
 
 /**
  * The packed form of a store entry, which downloads write:

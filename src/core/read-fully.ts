@@ -14,11 +14,20 @@ import { read, readSync } from 'node:fs'
  * While at most `syncBytes` remain, reads are synchronous: from the page
  * cache a small read costs less than a round trip through libuv's pool.
  */
-export async function readFully(fd: number, into: Uint8Array, length: number, position: number, syncBytes = 0): Promise<number> {
+export async function readFully(
+  fd: number,
+  into: Uint8Array,
+  length: number,
+  position: number,
+  syncBytes = 0,
+): Promise<number> {
   let got = 0
   while (got < length) {
     const left = length - got
-    const bytesRead = left <= syncBytes ? readSync(fd, into, got, left, position + got) : await readAsync(fd, into, got, left, position + got)
+    const bytesRead =
+      left <= syncBytes
+        ? readSync(fd, into, got, left, position + got)
+        : await readAsync(fd, into, got, left, position + got)
     if (bytesRead === 0) break
     got += bytesRead
   }
@@ -37,5 +46,7 @@ export function readFullySync(fd: number, into: Uint8Array, length: number, posi
 }
 
 function readAsync(fd: number, into: Uint8Array, at: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, into, at, length, position, (err, n) => (err ? reject(err) : resolve(n))))
+  return new Promise((resolve, reject) =>
+    read(fd, into, at, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  )
 }

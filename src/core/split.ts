@@ -3,14 +3,14 @@ import { constants } from 'node:fs'
 import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { DEFAULT_CHUNK_SIZE, MANIFEST_FILE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
-import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
-import { P2PError, fromFsError } from './errors.js'
-import { hashThreads, sharedBuffer } from './hashing.js'
-import { type Collaborators, type Logger, componentLog } from './log.js'
-import { type Manifest, chunkCount, encodeManifest, manifestId } from './manifest.js'
-import { validateName } from './names.js'
-import { readFullySync } from './read-fully.js'
 import { writeFileAtomic } from './disk.js'
+import { fromFsError, P2PError } from './errors.js'
+import { hashThreads, sharedBuffer } from './hashing.js'
+import { type Collaborators, componentLog, type Logger } from './log.js'
+import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
+import { validateName } from './names.js'
+import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
+import { readFullySync } from './read-fully.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -44,13 +44,20 @@ export interface SplitResult {
  * written (temp + rename) while the next one is read. The manifest is written
  * last, so an interrupted split never leaves an entry that looks complete.
  */
-export async function splitFile(path: string, options: SplitOptions, collaborators: Collaborators = {}): Promise<SplitResult> {
+export async function splitFile(
+  path: string,
+  options: SplitOptions,
+  collaborators: Collaborators = {},
+): Promise<SplitResult> {
   const started = performance.now()
   const log = componentLog(collaborators, 'split')
   const { store } = options
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
   if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
-    throw new P2PError('E_USAGE', `chunk size ${chunkSize} is not a whole number of bytes from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`)
+    throw new P2PError(
+      'E_USAGE',
+      `chunk size ${chunkSize} is not a whole number of bytes from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`,
+    )
   }
   const handle = await openRegularFile(path)
   try {
@@ -64,9 +71,10 @@ export async function splitFile(path: string, options: SplitOptions, collaborato
     // before every chunk (a check per 64 KiB chunk cost 15 % more CPU: docs/benchmarks.md). A link swapped
     // in mid-split gets chunk copies of the file, never its manifest.
     const dir = await store.makeEntryDir(name)
-    const reuse = existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
-      ? existing.manifest.chunks
-      : undefined
+    const reuse =
+      existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
+        ? existing.manifest.chunks
+        : undefined
     if (existing && !reuse) await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
 
     const chunks = await hashAndWriteChunks(handle, size, { ...options, chunkSize, dir, reuse, name, log })
@@ -105,7 +113,10 @@ async function openRegularFile(path: string): Promise<FileHandle> {
   const st = await handle.stat()
   if (!st.isFile()) {
     await handle.close()
-    throw new P2PError('E_USAGE', `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}: give a regular file`)
+    throw new P2PError(
+      'E_USAGE',
+      `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}: give a regular file`,
+    )
   }
   return handle
 }
@@ -152,7 +163,10 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
     // Synchronous on purpose: a read from the page cache costs less than a round trip through
     // libuv's pool, whose threads are busy writing the chunks meanwhile.
     if (readFullySync(handle.fd, buffer, length, index * options.chunkSize) < length) {
-      throw new P2PError('E_IO', `${options.name} shrank while being split: run again when it is no longer being written`)
+      throw new P2PError(
+        'E_IO',
+        `${options.name} shrank while being split: run again when it is no longer being written`,
+      )
     }
     return { slot: buffer, view: buffer.subarray(0, length) }
   }
@@ -165,16 +179,29 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
     next?.catch(() => undefined) // surfaced when awaited
     whole.update(view)
     const task = finishChunk(index, view, options, hashes)
-      .catch((err: unknown) => { failure ??= err })
-      .finally(() => { release(slot); pending.delete(task) })
+      .catch((err: unknown) => {
+        failure ??= err
+      })
+      .finally(() => {
+        release(slot)
+        pending.delete(task)
+      })
     pending.add(task)
     options.onProgress?.(Math.min((index + 1) * options.chunkSize, size), size)
   }
   await Promise.all(pending)
-  if (next) await next.then((v) => release(v.slot), () => undefined)
+  if (next)
+    await next.then(
+      (v) => release(v.slot),
+      () => undefined,
+    )
   if (failure !== undefined) throw failure
   const after = await handle.stat()
-  if (after.size !== size) throw new P2PError('E_IO', `${options.name} changed size while being split: run again when it is no longer being written`)
+  if (after.size !== size)
+    throw new P2PError(
+      'E_IO',
+      `${options.name} changed size while being split: run again when it is no longer being written`,
+    )
   hashes.wholeFile = whole.digest('hex')
   return hashes
 }
@@ -196,7 +223,14 @@ async function finishChunk(index: number, view: Buffer, options: PassOptions, ha
     const hash = await hashThreads().digest(view)
     hashes[index] = hash
     if (options.reuse[index] !== hash && !options.force) throw refuseExisting(options.name)
-    if (options.reuse[index] === hash && (await lstat(path).then((s) => s.isFile() && s.size === view.length, () => false))) return
+    if (
+      options.reuse[index] === hash &&
+      (await lstat(path).then(
+        (s) => s.isFile() && s.size === view.length,
+        () => false,
+      ))
+    )
+      return
     await writeFileAtomic(path, view)
     hashes.written++
   } catch (err) {

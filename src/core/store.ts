@@ -3,16 +3,23 @@ import { lstat, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import fg from 'fast-glob'
 import { Bitfield } from './bitfield.js'
-import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
-import { P2PError, fromFsError } from './errors.js'
+import {
+  CHUNK_INDEX_DIGITS,
+  CHUNK_SUFFIX,
+  DEFAULT_MAX_MANIFEST_BYTES,
+  MANIFEST_FILE,
+  STORE_PRIVATE_DIR,
+  TEMP_MARKER,
+} from './constants.js'
+import { writeFileAtomic } from './disk.js'
+import { fromFsError, P2PError } from './errors.js'
+import { acquireLock } from './lock.js'
+import { type Collaborators, componentLog, type Logger, silentLogger } from './log.js'
 import { type Manifest, manifestId, parseManifest } from './manifest.js'
 import { isValidName } from './names.js'
-import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
-import { acquireLock } from './lock.js'
-import { writeFileAtomic } from './disk.js'
-import { type Collaborators, type Logger, componentLog, silentLogger } from './log.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE, readPackedHave } from './packed.js'
-import { type VerifiedSource, currentStamps, readVerifiedStamps, verifiedRecordPath } from './verified-record.js'
+import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
+import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordPath } from './verified-record.js'
 
 /**
  * The chunk store on disk:
@@ -75,7 +82,10 @@ export interface OpenStoreOptions {
 
 /** The chunk store in `options.dir`, its directory created if missing. */
 export async function openStore(options: OpenStoreOptions, collaborators: Collaborators = {}): Promise<ChunkStore> {
-  const store = new ChunkStore(options.dir, { log: componentLog(collaborators, 'store'), maxManifestBytes: options.maxManifestBytes })
+  const store = new ChunkStore(options.dir, {
+    log: componentLog(collaborators, 'store'),
+    maxManifestBytes: options.maxManifestBytes,
+  })
   await store.init()
   return store
 }
@@ -113,7 +123,11 @@ export class ChunkStore {
     // One traversal for manifests and chunks. Symlinks are not followed: a link
     // in the store never leads a scan (or a server) outside it.
     const paths = await fg([`*/${MANIFEST_FILE}`, `*/*${CHUNK_SUFFIX}`, `*/${PACKED_HAVE_FILE}`], {
-      cwd: this.root, dot: true, followSymbolicLinks: false, onlyFiles: true, ignore: [`${STORE_PRIVATE_DIR}/**`, `**/*${TEMP_MARKER}*`],
+      cwd: this.root,
+      dot: true,
+      followSymbolicLinks: false,
+      onlyFiles: true,
+      ignore: [`${STORE_PRIVATE_DIR}/**`, `**/*${TEMP_MARKER}*`],
     })
     const chunksByDir = new Map<string, number[]>()
     const manifestDirs: string[] = []
@@ -149,7 +163,14 @@ export class ChunkStore {
       for (const i of chunksByDir.get(dirName) ?? []) if (i < have.length) have.set(i)
       const packed = packedDirs.has(dirName) ? await readPackedHave(this.entryDir(dirName), have.length) : undefined
       if (packed) for (let b = 0; b < have.bytes.length; b++) have.bytes[b]! |= packed.bytes[b]!
-      entries.push({ id: loaded.id, name: loaded.manifest.name, dir: this.entryDir(dirName), manifest: loaded.manifest, manifestBytes: loaded.bytes, have })
+      entries.push({
+        id: loaded.id,
+        name: loaded.manifest.name,
+        dir: this.entryDir(dirName),
+        manifest: loaded.manifest,
+        manifestBytes: loaded.bytes,
+        have,
+      })
     }
     return entries
   }
@@ -164,7 +185,10 @@ export class ChunkStore {
   }
 
   /** readEntryManifest; `checkDir` false when a scan that follows no link just listed the directory. */
-  private async manifestIn(dirName: string, checkDir: boolean): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
+  private async manifestIn(
+    dirName: string,
+    checkDir: boolean,
+  ): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
     const path = join(this.root, dirName, MANIFEST_FILE)
     try {
       if (checkDir) await realDirectories(this.root, this.entryDir(dirName))
@@ -195,9 +219,16 @@ export class ChunkStore {
    * like another's id — `<id>.2`, `<id>.3`, …
    */
   async dirNameFor(name: string, id: string): Promise<string> {
-    const candidates = [...(isValidName(name) ? [name] : []), id, ...Array.from({ length: 8 }, (_, n) => `${id}.${n + 2}`)]
+    const candidates = [
+      ...(isValidName(name) ? [name] : []),
+      id,
+      ...Array.from({ length: 8 }, (_, n) => `${id}.${n + 2}`),
+    ]
     for (const dirName of candidates) if (await this.canHold(dirName, id)) return dirName
-    throw new P2PError('E_EXISTS', `no free entry directory for ${id.slice(0, 12)}… in ${this.root}: clean up the store`)
+    throw new P2PError(
+      'E_EXISTS',
+      `no free entry directory for ${id.slice(0, 12)}… in ${this.root}: clean up the store`,
+    )
   }
 
   /** Whether `<root>/<dirName>` holds this id already, or is free to (absent, or a real directory of nothing but chunks). */
@@ -210,14 +241,23 @@ export class ChunkStore {
   }
 
   private async isEmptyOrChunkDir(dirName: string): Promise<boolean> {
-    const entries = await fg('*', { cwd: join(this.root, dirName), dot: true, onlyFiles: false, followSymbolicLinks: false })
-    return entries.every((f) => CHUNK_FILE.test(f) || f === PACKED_DATA_FILE || f === PACKED_HAVE_FILE || f.includes(TEMP_MARKER))
+    const entries = await fg('*', {
+      cwd: join(this.root, dirName),
+      dot: true,
+      onlyFiles: false,
+      followSymbolicLinks: false,
+    })
+    return entries.every(
+      (f) => CHUNK_FILE.test(f) || f === PACKED_DATA_FILE || f === PACKED_HAVE_FILE || f.includes(TEMP_MARKER),
+    )
   }
 
   /** `<root>/<dirName>`, created if needed; E_IO when it is a symlink or not a directory. */
   async makeEntryDir(dirName: string): Promise<string> {
     const dir = this.entryDir(dirName)
-    await realDirectories(this.root, dir, true).catch((err: unknown) => { throw fromFsError(err, `creating ${dir}`) })
+    await realDirectories(this.root, dir, true).catch((err: unknown) => {
+      throw fromFsError(err, `creating ${dir}`)
+    })
     return dir
   }
 
@@ -238,7 +278,9 @@ export class ChunkStore {
   /** `<root>/.p2p/<sub>`, created if needed, every level a real directory. */
   private async privateDir(...sub: string[]): Promise<string> {
     const dir = join(this.root, STORE_PRIVATE_DIR, ...sub)
-    await realDirectories(this.root, dir, true).catch((err: unknown) => { throw fromFsError(err, `creating ${dir}`) })
+    await realDirectories(this.root, dir, true).catch((err: unknown) => {
+      throw fromFsError(err, `creating ${dir}`)
+    })
     return dir
   }
 
@@ -252,7 +294,9 @@ export class ChunkStore {
       // absent, unreadable or not a regular file: make a new one (the rename replaces what is there)
     }
     const id = randomBytes(16).toString('hex')
-    await writeFileAtomic(path, id, { within: this.root }).catch((err: unknown) => { throw fromFsError(err, `writing ${path}`) })
+    await writeFileAtomic(path, id, { within: this.root }).catch((err: unknown) => {
+      throw fromFsError(err, `writing ${path}`)
+    })
     return id
   }
 
@@ -268,7 +312,10 @@ export class ChunkStore {
       await this.privateDir('verified')
       await writeFileAtomic(verifiedRecordPath(this.root, id), JSON.stringify(stamps), { within: this.root })
     } catch (err) {
-      this.log.warn({ id, err: (err as Error).message }, 'verification record not written (chunks will be hashed before serving)')
+      this.log.warn(
+        { id, err: (err as Error).message },
+        'verification record not written (chunks will be hashed before serving)',
+      )
     }
   }
 

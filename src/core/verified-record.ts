@@ -26,9 +26,18 @@ export function verifiedRecordPath(storeRoot: string, id: string): string {
 }
 
 /** The stamps of `count` chunks of the entry in `dir` as they are now (null: not a regular file). */
-export async function currentStamps(dir: string, count: number, source: VerifiedSource, chunkPath: (index: number) => string): Promise<Array<string | null>> {
+export async function currentStamps(
+  dir: string,
+  count: number,
+  source: VerifiedSource,
+  chunkPath: (index: number) => string,
+): Promise<Array<string | null>> {
   // lstat: the server never opens a chunk through a link, so a link's stamp would mean nothing.
-  const stampOfFile = (path: string): Promise<string | null> => lstat(path).then((st) => (st.isFile() ? stampOf(st) : null), () => null)
+  const stampOfFile = (path: string): Promise<string | null> =>
+    lstat(path).then(
+      (st) => (st.isFile() ? stampOf(st) : null),
+      () => null,
+    )
   const dataStamp = source === 'packed' ? await stampOfFile(packedDataPath(dir)) : null
   const stamps: Array<string | null> = []
   for (let i = 0; i < count; i++) stamps.push(source === 'packed' ? dataStamp : await stampOfFile(chunkPath(i)))
@@ -36,7 +45,11 @@ export async function currentStamps(dir: string, count: number, source: Verified
 }
 
 /** The stamps recorded for `id` (index → stamp), or none when there is no well-formed record of at most `maxBytes`. */
-export async function readVerifiedStamps(storeRoot: string, id: string, maxBytes: number): Promise<Array<string | null>> {
+export async function readVerifiedStamps(
+  storeRoot: string,
+  id: string,
+  maxBytes: number,
+): Promise<Array<string | null>> {
   try {
     const value = parseJsonUtf8(await readRegularFile(verifiedRecordPath(storeRoot, id), { maxBytes }))
     return Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : null)) : []

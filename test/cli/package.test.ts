@@ -23,9 +23,23 @@ function packList(): Promise<string[]> {
 describe('the npm package', () => {
   it('holds only the built library and commands (dist/src), bin/, README, LICENSE and package.json', async () => {
     const files = await packList()
-    const stray = files.filter((f) => !(/^dist\/src\/.+\.(js|d\.ts)$/.test(f) || /^bin\/p2p(-[a-z]+)?$/.test(f) || ['README.md', 'LICENSE', 'package.json'].includes(f)))
+    const stray = files.filter(
+      (f) =>
+        !(
+          /^dist\/src\/.+\.(js|d\.ts)$/.test(f) ||
+          /^bin\/p2p(-[a-z]+)?$/.test(f) ||
+          ['README.md', 'LICENSE', 'package.json'].includes(f)
+        ),
+    )
     assert.deepEqual(stray, [], 'nothing else is packed (no tests, sources, maps, benchmarks or stores)')
-    for (const needed of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'dist/src/core/hash-thread.js', 'bin/p2p', 'LICENSE']) {
+    for (const needed of [
+      'dist/src/index.js',
+      'dist/src/index.d.ts',
+      'dist/src/cli/main.js',
+      'dist/src/core/hash-thread.js',
+      'bin/p2p',
+      'LICENSE',
+    ]) {
       assert.ok(files.includes(needed), `${needed} is packed`)
     }
   })
@@ -44,7 +58,16 @@ describe('the npm package', () => {
     assert.match(await readFile(join(ROOT, 'LICENSE'), 'utf8'), /^MIT License/)
     // The package imports itself by name, as a program depending on it would.
     const api = (await import('p2pshare')) as Record<string, unknown>
-    for (const name of ['openStore', 'splitFile', 'createChunkServer', 'createAnnouncer', 'createListener', 'createPeerDirectory', 'download', 'P2PError']) {
+    for (const name of [
+      'openStore',
+      'splitFile',
+      'createChunkServer',
+      'createAnnouncer',
+      'createListener',
+      'createPeerDirectory',
+      'download',
+      'P2PError',
+    ]) {
       assert.equal(typeof api[name], 'function', name)
     }
   })

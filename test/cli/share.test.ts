@@ -15,14 +15,30 @@ interface Shared {
 }
 
 const shareArgs = (dir: string, udp: number, files: string[]): string[] => [
-  'share', ...files, '--host', '127.0.0.1', '--port', '0', '--udp-port', String(udp), '--broadcast', BROADCAST, '--interval', '0.5', '--json', ...storeArgs(dir),
+  'share',
+  ...files,
+  '--host',
+  '127.0.0.1',
+  '--port',
+  '0',
+  '--udp-port',
+  String(udp),
+  '--broadcast',
+  BROADCAST,
+  '--interval',
+  '0.5',
+  '--json',
+  ...storeArgs(dir),
 ]
 
 /** `p2p get` (the built umbrella command) in `dir`, to completion. */
 async function get(dir: string, udp: number, target: string) {
   const r = await runBin('p2p', ['get', target, ...downloadArgs(dir, udp)], { timeoutMs: 120_000 })
   const line = r.stdout.trim().split('\n').pop() ?? ''
-  return { ...r, receipt: r.code === 0 ? (JSON.parse(line) as { path: string; sha256: string; id: string }) : undefined }
+  return {
+    ...r,
+    receipt: r.code === 0 ? (JSON.parse(line) as { path: string; sha256: string; id: string }) : undefined,
+  }
 }
 
 describe('p2p share and p2p get (the built commands)', () => {
@@ -31,11 +47,21 @@ describe('p2p share and p2p get (the built commands)', () => {
     const udp = await freeUdpPort()
     const sha = await randomFile(join(dir, 'movie.bin'), 3 * 1024 * 1024 + 5)
     const shaNotes = await randomFile(join(dir, 'notes.txt'), 1000)
-    const share = startDaemon(t, 'p2p', shareArgs(join(dir, 'seeder'), udp, [join(dir, 'movie.bin'), join(dir, 'notes.txt')]))
+    const share = startDaemon(
+      t,
+      'p2p',
+      shareArgs(join(dir, 'seeder'), udp, [join(dir, 'movie.bin'), join(dir, 'notes.txt')]),
+    )
     const shared = (await share.firstLine) as unknown as Shared
     assert.equal(shared.ok, true)
     assert.ok(shared.port > 0)
-    assert.deepEqual(shared.files.map((f) => [f.name, f.size, f.alreadySplit]), [['movie.bin', 3 * 1024 * 1024 + 5, false], ['notes.txt', 1000, false]])
+    assert.deepEqual(
+      shared.files.map((f) => [f.name, f.size, f.alreadySplit]),
+      [
+        ['movie.bin', 3 * 1024 * 1024 + 5, false],
+        ['notes.txt', 1000, false],
+      ],
+    )
     const movie = shared.files[0]!
     assert.match(movie.id, /^[0-9a-f]{64}$/)
 
@@ -51,8 +77,14 @@ describe('p2p share and p2p get (the built commands)', () => {
     share.kill('SIGINT')
     const [code] = await exited
     assert.equal(code, 0)
-    const log = (await readFile(join(dir, 'seeder', 'logs', 'share.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { msg: string })
-    assert.ok(log.some((l) => l.msg === 'goodbye sent'), 'a goodbye went out')
+    const log = (await readFile(join(dir, 'seeder', 'logs', 'share.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string })
+    assert.ok(
+      log.some((l) => l.msg === 'goodbye sent'),
+      'a goodbye went out',
+    )
     assert.ok(log.some((l) => l.msg === 'stopped'))
   })
 
@@ -65,7 +97,10 @@ describe('p2p share and p2p get (the built commands)', () => {
     await split(join(dir, 'seeder'), join(dir, 'other.bin'))
     const share = startDaemon(t, 'p2p', shareArgs(join(dir, 'seeder'), udp, [join(dir, 'old.bin')]))
     const shared = (await share.firstLine) as unknown as Shared
-    assert.deepEqual(shared.files.map((f) => [f.id, f.alreadySplit]), [[id, true]])
+    assert.deepEqual(
+      shared.files.map((f) => [f.id, f.alreadySplit]),
+      [[id, true]],
+    )
     assert.equal(shared.storeFiles, 2)
     const other = await get(join(dir, 'a'), udp, 'other.bin')
     assert.equal(other.code, 0, other.stderr)
@@ -76,7 +111,10 @@ describe('p2p share and p2p get (the built commands)', () => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
     await randomFile(join(dir, 'a.bin'), 100)
-    const same = await runBin('p2p', shareArgs(join(dir, 's'), udp, [join(dir, 'a.bin'), join(dir, 'x', '..', 'a.bin')]))
+    const same = await runBin(
+      'p2p',
+      shareArgs(join(dir, 's'), udp, [join(dir, 'a.bin'), join(dir, 'x', '..', 'a.bin')]),
+    )
     assert.equal(same.code, 2, same.stderr)
     assert.match(same.stderr, /same file name.*\[E_USAGE\]/)
     const missing = await runBin('p2p', shareArgs(join(dir, 's'), udp, [join(dir, 'nope.bin')]))
@@ -87,7 +125,9 @@ describe('p2p share and p2p get (the built commands)', () => {
   it('p2p get: an id nobody shares is E_NOT_FOUND (exit 3) within --wait; no argument and no terminal is E_USAGE', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
-    const r = await runBin('p2p', ['get', 'ab'.repeat(32), ...downloadArgs(dir, udp, ['--wait', '0.5'])], { timeoutMs: 30_000 })
+    const r = await runBin('p2p', ['get', 'ab'.repeat(32), ...downloadArgs(dir, udp, ['--wait', '0.5'])], {
+      timeoutMs: 30_000,
+    })
     assert.equal(r.code, 3, r.stderr)
     const usage = await runBin('p2p', ['get', ...downloadArgs(dir, udp)])
     assert.equal(usage.code, 2, usage.stderr)

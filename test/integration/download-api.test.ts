@@ -5,14 +5,14 @@ import {
   type Announcer,
   type ChunkServer,
   type ChunkStore,
-  type DownloadProgress,
-  type PeerDirectory,
   createAnnouncer,
   createChunkServer,
   createPeerDirectory,
+  type DownloadProgress,
   download,
   hasCode,
   openStore,
+  type PeerDirectory,
   splitFile,
 } from '../../src/index.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
@@ -52,9 +52,20 @@ async function seeder(t: Cleanup, dir: string, file: string, udpPort: number): P
 }
 
 /** The downloader's side: its own store and a peer directory listening on the discovery port. */
-async function downloader(t: Cleanup, dir: string, udpPort: number, id: string): Promise<{ store: ChunkStore; peers: PeerDirectory }> {
+async function downloader(
+  t: Cleanup,
+  dir: string,
+  udpPort: number,
+  id: string,
+): Promise<{ store: ChunkStore; peers: PeerDirectory }> {
   const store = await openStore({ dir: join(dir, 'chunks') })
-  const peers = createPeerDirectory({ udpPort, broadcast: [BROADCAST], staleAfterMs: 10_000, want: { id }, selfPeerId: await store.peerId() })
+  const peers = createPeerDirectory({
+    udpPort,
+    broadcast: [BROADCAST],
+    staleAfterMs: 10_000,
+    want: { id },
+    selfPeerId: await store.peerId(),
+  })
   await peers.start()
   onCleanup(t, () => peers.stop())
   return { store, peers }
@@ -72,7 +83,10 @@ describe('download() (public API) against in-process servers and announcers', ()
     let closedAt: number | undefined
     const progress: DownloadProgress[] = []
     const receipt = await download({
-      id: a.id, store, downloadsDir: join(dir, 'd', 'downloads'), peers,
+      id: a.id,
+      store,
+      downloadsDir: join(dir, 'd', 'downloads'),
+      peers,
       onProgress: (p) => {
         progress.push(p)
         // As soon as server A has served a chunk, it goes away (its announcer keeps announcing it: a dead peer listed).
@@ -82,7 +96,10 @@ describe('download() (public API) against in-process servers and announcers', ()
         }
       },
     })
-    assert.ok(closedAt !== undefined && closedAt < size, `server A closed mid-download (at ${closedAt} of ${size} bytes)`)
+    assert.ok(
+      closedAt !== undefined && closedAt < size,
+      `server A closed mid-download (at ${closedAt} of ${size} bytes)`,
+    )
     assert.equal(receipt.sha256, sha)
     assert.equal(await sha256File(receipt.path), sha)
     assert.equal(receipt.size, size)
@@ -101,14 +118,24 @@ describe('download() (public API) against in-process servers and announcers', ()
     // The liar serves the true manifest (from a real split) and random bytes for every chunk.
     const store = await openStore({ dir: join(dir, 'honest', 'chunks') })
     const { id } = await splitFile(join(dir, 'target.bin'), { store, chunkSize: CHUNK })
-    const liar = await startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode: 'random' })
+    const liar = await startLiar(t, {
+      udpPort: udp,
+      storeDir: join(dir, 'honest'),
+      name: 'target.bin',
+      id,
+      mode: 'random',
+    })
     const d = await downloader(t, join(dir, 'd'), udp, id)
     let honest: Promise<Seeder> | undefined
     const receipt = await download({
-      id, store: d.store, downloadsDir: join(dir, 'd', 'downloads'), peers: d.peers,
+      id,
+      store: d.store,
+      downloadsDir: join(dir, 'd', 'downloads'),
+      peers: d.peers,
       // The honest server joins once the liar has had its three chances.
       onProgress: () => {
-        if (honest === undefined && liar.requests() >= 3) honest = seeder(t, join(dir, 'honest2'), join(dir, 'target.bin'), udp)
+        if (honest === undefined && liar.requests() >= 3)
+          honest = seeder(t, join(dir, 'honest2'), join(dir, 'target.bin'), udp)
       },
     })
     assert.ok(honest, 'the liar was asked three times first')
@@ -119,7 +146,7 @@ describe('download() (public API) against in-process servers and announcers', ()
     assert.equal(lied?.bytes, 0)
   })
 
-  it('stops on its AbortSignal with the signal\'s reason, and a second download resumes what the first stored', async (t) => {
+  it("stops on its AbortSignal with the signal's reason, and a second download resumes what the first stored", async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
     const size = 6 * 1024 * 1024
@@ -129,7 +156,13 @@ describe('download() (public API) against in-process servers and announcers', ()
     const stop = new AbortController()
     const options = { id: s.id, store: d.store, downloadsDir: join(dir, 'd', 'downloads'), peers: d.peers }
     await assert.rejects(
-      download({ ...options, signal: stop.signal, onProgress: (p) => { if (p.doneBytes > 0) stop.abort(new Error('enough')) } }),
+      download({
+        ...options,
+        signal: stop.signal,
+        onProgress: (p) => {
+          if (p.doneBytes > 0) stop.abort(new Error('enough'))
+        },
+      }),
       (err) => (err as Error).message === 'enough',
     )
     const receipt = await download(options)
@@ -142,7 +175,13 @@ describe('download() (public API) against in-process servers and announcers', ()
     const udp = await freeUdpPort()
     const d = await downloader(t, join(dir, 'd'), udp, 'ab'.repeat(32))
     await assert.rejects(
-      download({ id: 'ab'.repeat(32), store: d.store, downloadsDir: join(dir, 'd', 'downloads'), peers: d.peers, limits: { waitMs: 300 } }),
+      download({
+        id: 'ab'.repeat(32),
+        store: d.store,
+        downloadsDir: join(dir, 'd', 'downloads'),
+        peers: d.peers,
+        limits: { waitMs: 300 },
+      }),
       (err) => hasCode(err, 'E_NOT_FOUND'),
     )
   })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, readdir, rename, stat, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
@@ -26,7 +26,14 @@ async function put(s: PackedWriter, index: number, bytes: Buffer): Promise<void>
   s.accept(index, bytes)
 }
 
-async function stitch(dir: string, data: Buffer, manifest: Manifest, order: number[], force = false, entry = `entry-${manifest.name}`) {
+async function stitch(
+  dir: string,
+  data: Buffer,
+  manifest: Manifest,
+  order: number[],
+  force = false,
+  entry = `entry-${manifest.name}`,
+) {
   const entryDir = join(dir, '..', entry)
   await mkdir(entryDir, { recursive: true })
   const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
@@ -52,7 +59,7 @@ describe('packed writer', () => {
     assert.deepEqual(await readdir(dir), ['file.bin'])
   })
 
-  it('writes each byte once: the final file is a hard link to the entry\'s data, which data.have lists whole', async (t) => {
+  it("writes each byte once: the final file is a hard link to the entry's data, which data.have lists whole", async (t) => {
     const dir = await downloadsDir(t)
     const { data, manifest } = sample(6 * 4096 + 5, 4096)
     const result = await stitch(dir, data, manifest, [6, 5, 4, 3, 2, 1, 0])
@@ -76,7 +83,7 @@ describe('packed writer', () => {
     assert.deepEqual(await readdir(dir), [], 'nothing in downloads/ before the end')
   })
 
-  it('never writes into the user\'s copy: a re-run after the downloaded file was edited gets its own data', async (t) => {
+  it("never writes into the user's copy: a re-run after the downloaded file was edited gets its own data", async (t) => {
     const dir = await downloadsDir(t)
     const { data, manifest } = sample(3 * 4096, 4096, 'doc.txt')
     const first = await stitch(dir, data, manifest, [0, 1, 2])
@@ -113,7 +120,10 @@ describe('packed writer', () => {
     s.accept(0, data.subarray(0, 4096), () => released.push(0))
     const result = await s.finish()
     assert.equal(result.sha256, manifest.sha256)
-    assert.deepEqual(released.sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i))
+    assert.deepEqual(
+      released.sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, i) => i),
+    )
   })
 
   it('a 40 MiB catch-up (one late chunk ahead of all the rest, every other chunk read back) hashes right', async (t) => {
@@ -165,7 +175,13 @@ describe('packed writer', () => {
   it('saves unportable names under their portable form, and a 255-byte name with its .part and numbered forms', async (t) => {
     const dir = await downloadsDir(t)
     const long = `${'é'.repeat(120)}${'x'.repeat(11)}.bin`
-    for (const [name, local] of [['CON', 'CON_'], ['nul.txt', 'nul_.txt'], ['a:b', 'a_b'], ['name. ', 'name._'], [long, long]] as const) {
+    for (const [name, local] of [
+      ['CON', 'CON_'],
+      ['nul.txt', 'nul_.txt'],
+      ['a:b', 'a_b'],
+      ['name. ', 'name._'],
+      [long, long],
+    ] as const) {
       const { data, manifest } = sample(5000, 4096, name)
       const result = await stitch(dir, data, manifest, [1, 0], false, `entry-${local.length}`)
       assert.equal(result.path, join(dir, local))
@@ -185,7 +201,10 @@ describe('packed writer', () => {
     await mkdir(join(entryDir, '..'))
     await symlink(canary, entryDir)
     const { manifest } = sample(5000, 4096)
-    await assert.rejects(PackedWriter.open({ entryDir, downloadsDir: dir, manifest }), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
+    await assert.rejects(
+      PackedWriter.open({ entryDir, downloadsDir: dir, manifest }),
+      (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message),
+    )
     assert.deepEqual(await readdir(canary), [])
   })
 
@@ -201,12 +220,16 @@ describe('packed writer', () => {
       await rename(packedDataPath(entryDir), join(dir, '..', 'verified-data'))
       if (swap === 'link') await symlink(join(dir, '..', 'forged'), packedDataPath(entryDir))
       else await rename(join(dir, '..', 'forged'), packedDataPath(entryDir))
-      await assert.rejects(s.finish(), (err) => hasCode(err, 'E_IO') && /not the file that was verified/.test((err as Error).message), swap)
+      await assert.rejects(
+        s.finish(),
+        (err) => hasCode(err, 'E_IO') && /not the file that was verified/.test((err as Error).message),
+        swap,
+      )
       assert.deepEqual(await readdir(dir), [], swap)
     }
   })
 
-  it('is the one owner of data\'s descriptor: a chunk that fails its hash is not written; once closing begins no write starts, and close waits for the pending ones (property)', async (t) => {
+  it("is the one owner of data's descriptor: a chunk that fails its hash is not written; once closing begins no write starts, and close waits for the pending ones (property)", async (t) => {
     const root = await downloadsDir(t)
     const CHUNK = 256 * 1024 // big enough that writes are still queued on the hash thread when close is called
     let run = 0
@@ -245,7 +268,10 @@ describe('packed writer', () => {
           for (let index = 0; index < 16; index++) {
             const written = writes.some(({ index: i, good }, n) => i === index && good && n < closeAfter)
             const chunk = onDisk.subarray(index * CHUNK, (index + 1) * CHUNK)
-            assert.ok(written ? chunk.equals(data.subarray(index * CHUNK, (index + 1) * CHUNK)) : chunk.every((b) => b === 0), `chunk ${index}`)
+            assert.ok(
+              written ? chunk.equals(data.subarray(index * CHUNK, (index + 1) * CHUNK)) : chunk.every((b) => b === 0),
+              `chunk ${index}`,
+            )
           }
         },
       ),
@@ -261,7 +287,11 @@ describe('packed writer', () => {
     const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
     for (const i of [1, 0]) await put(s, i, data.subarray(i * 4096, (i + 1) * 4096))
     let seen: string[] = []
-    const result = await s.finish({ beforeFinalName: async () => { seen = await readdir(dir) } })
+    const result = await s.finish({
+      beforeFinalName: async () => {
+        seen = await readdir(dir)
+      },
+    })
     assert.deepEqual(seen, ['hooked.bin.part'])
     assert.equal(sha(await readFile(result.path)), manifest.sha256)
   })

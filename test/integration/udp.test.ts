@@ -11,7 +11,11 @@ describe('bindUdp (announcer and listener sockets)', () => {
     const first = await bindUdp({ ...options, port: 0, reuseAddr: true })
     const { port } = first.address()
     const second = await bindUdp({ ...options, port, reuseAddr: true })
-    await assert.rejects(bindUdp({ ...options, port, reuseAddr: false }), (err) => hasCode(err, 'E_USAGE') && err.message.includes(`UDP port ${port}`) && err.message.includes('EADDRINUSE'))
+    await assert.rejects(
+      bindUdp({ ...options, port, reuseAddr: false }),
+      (err) =>
+        hasCode(err, 'E_USAGE') && err.message.includes(`UDP port ${port}`) && err.message.includes('EADDRINUSE'),
+    )
     await Promise.all([first, second].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
   })
 })

@@ -8,7 +8,9 @@ import { tmpDir } from '../helpers/files.js'
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, args, (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }))
+    execFile(process.execPath, args, (err, stdout, stderr) =>
+      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    )
   })
 }
 
@@ -43,18 +45,23 @@ describe('import check (npm run lint)', () => {
     const r = await checkTree(t, {
       'src/core/store.ts': "import { x } from './download/fetch.js'\nexport const s = x\n",
       'src/core/download/fetch.ts': 'export const x = 1\n',
-      'src/core/transfer/client.ts': "import { y } from '../discovery/listener.js'\nimport chalk from 'chalk'\nexport const c = [y, chalk]\n",
+      'src/core/transfer/client.ts':
+        "import { y } from '../discovery/listener.js'\nimport chalk from 'chalk'\nexport const c = [y, chalk]\n",
       'src/core/discovery/listener.ts': 'export const y = 1\n',
     })
     assert.equal(r.code, 1)
     assert.match(r.stderr, /src\/core\/store\.ts: imports src\/core\/download\/fetch\.ts, a layer above it/)
-    assert.match(r.stderr, /src\/core\/transfer\/client\.ts: imports src\/core\/discovery\/listener\.ts: the role directories do not import each other/)
+    assert.match(
+      r.stderr,
+      /src\/core\/transfer\/client\.ts: imports src\/core\/discovery\/listener\.ts: the role directories do not import each other/,
+    )
     assert.match(r.stderr, /src\/core\/transfer\/client\.ts: imports chalk/)
   })
 
   it('does not take code that only mentions a module for an import', async (t) => {
     const r = await checkTree(t, {
-      'src/core/a.ts': "export const text = 'see b'\nexport const note = `import x from './b.js'`\n// export { b } from './b.js'\n",
+      'src/core/a.ts':
+        "export const text = 'see b'\nexport const note = `import x from './b.js'`\n// export { b } from './b.js'\n",
       'src/core/b.ts': "import { text } from './a.js'\nexport const b = text\n",
     })
     assert.equal(r.code, 0, r.stderr)

@@ -1,9 +1,17 @@
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { type FSWatcher, watch } from 'node:fs'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
-import { type Collaborators, type Logger, componentLog, silentLogger } from '../log.js'
+import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
-import { ANSWER_FACTOR, type LocalFile, type QueryWant, decodeDatagram, encodeAnnouncements, encodeMore, packAnnouncements } from './announcement.js'
+import {
+  ANSWER_FACTOR,
+  decodeDatagram,
+  encodeAnnouncements,
+  encodeMore,
+  type LocalFile,
+  packAnnouncements,
+  type QueryWant,
+} from './announcement.js'
 import { ByteRateLimit } from './rate-limit.js'
 import { bindUdp } from './udp.js'
 
@@ -85,12 +93,20 @@ export class Announcer {
   constructor(private readonly options: AnnouncerOptions) {
     this.log = options.log ?? silentLogger()
     const perSource = options.answerBytesPerSourcePerS ?? ANSWER_BYTES_PER_SOURCE_PER_S
-    this.answerLimit = new ByteRateLimit({ perSecond: perSource, burst: 4 * perSource, totalPerSecond: options.answerBytesPerS ?? ANSWER_BYTES_PER_S })
+    this.answerLimit = new ByteRateLimit({
+      perSecond: perSource,
+      burst: 4 * perSource,
+      totalPerSecond: options.answerBytesPerS ?? ANSWER_BYTES_PER_S,
+    })
   }
 
   async start(): Promise<void> {
     this.socket = await bindUdp({
-      port: this.options.udpPort, address: this.options.bindAddress, reuseAddr: true, log: this.log, onMessage: (msg, rinfo) => this.onMessage(msg, rinfo),
+      port: this.options.udpPort,
+      address: this.options.bindAddress,
+      reuseAddr: true,
+      log: this.log,
+      onMessage: (msg, rinfo) => this.onMessage(msg, rinfo),
     })
     this.watchStore()
     await this.burst('start')
@@ -141,15 +157,23 @@ export class Announcer {
   private answer(want: QueryWant, queryBytes: number, to: RemoteInfo): void {
     const announced = this.announced
     if (!announced && this.bursting) {
-      void this.bursting.then(() => { if (this.announced) this.answer(want, queryBytes, to) }) // the first scan is under way: answer from it
+      void this.bursting.then(() => {
+        if (this.announced) this.answer(want, queryBytes, to)
+      }) // the first scan is under way: answer from it
       return
     }
     if (!announced || !this.socket || to.port === 0) return
-    const asked = want.id === undefined && want.name === undefined ? announced.files : announced.files.filter((f) => f.id === want.id || f.name === want.name)
+    const asked =
+      want.id === undefined && want.name === undefined
+        ? announced.files
+        : announced.files.filter((f) => f.id === want.id || f.name === want.name)
     if (asked.length === 0) return
     const budget = ANSWER_FACTOR * queryBytes
     // Every datagram but the last is nearly full (entries are a few hundred bytes), so this many fills the budget; fewer would only make a smaller answer.
-    const packed = packAnnouncements(announced.peer, this.options.tcpPort, asked, { maxBytes: this.options.maxDatagramBytes, maxDatagrams: Math.ceil(budget / 400) + 1 })
+    const packed = packAnnouncements(announced.peer, this.options.tcpPort, asked, {
+      maxBytes: this.options.maxDatagramBytes,
+      maxDatagrams: Math.ceil(budget / 400) + 1,
+    })
     const answer: Buffer[] = []
     let bytes = 0
     let whole = 0
@@ -171,13 +195,18 @@ export class Announcer {
     }
     this.stats.answers++
     this.stats.answerBytes += total
-    this.log.debug({ to: `${to.address}:${to.port}`, want, datagrams: answer.length, bytes: total, omitted: asked.length - whole }, 'query answered')
+    this.log.debug(
+      { to: `${to.address}:${to.port}`, want, datagrams: answer.length, bytes: total, omitted: asked.length - whole },
+      'query answered',
+    )
     for (const d of answer) void this.send(d, to.address, to.port)
   }
 
   private watchStore(): void {
     try {
-      this.watcher = watch(this.options.store.root, { recursive: true, persistent: false }, () => this.schedule('store changed', this.options.changeDelayMs ?? 200))
+      this.watcher = watch(this.options.store.root, { recursive: true, persistent: false }, () =>
+        this.schedule('store changed', this.options.changeDelayMs ?? 200),
+      )
       this.watcher.on('error', () => this.log.debug('store watch failed; announcing on the interval only'))
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'cannot watch the store; announcing on the interval only')
@@ -199,18 +228,25 @@ export class Announcer {
       this.announced = { peer, files }
       const datagrams = encodeAnnouncements(peer, this.options.tcpPort, files, this.options.maxDatagramBytes)
       for (const address of this.options.broadcast) for (const datagram of datagrams) await this.send(datagram, address)
-      const report = { files: entries.length, datagrams: datagrams.length, bytes: datagrams.reduce((s, d) => s + d.length, 0), reason }
+      const report = {
+        files: entries.length,
+        datagrams: datagrams.length,
+        bytes: datagrams.reduce((s, d) => s + d.length, 0),
+        reason,
+      }
       this.log.debug(report, 'announced')
       this.onBurst?.(report)
-    })().catch((err: unknown) => {
-      this.log.warn({ err: (err as Error).message }, 'announcement failed')
-    }).finally(() => {
-      this.bursting = undefined
-      if (this.again) {
-        this.again = false
-        void this.burst(`${reason} (again)`)
-      }
-    })
+    })()
+      .catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'announcement failed')
+      })
+      .finally(() => {
+        this.bursting = undefined
+        if (this.again) {
+          this.again = false
+          void this.burst(`${reason} (again)`)
+        }
+      })
     return this.bursting
   }
 

@@ -2,8 +2,8 @@ import type { Socket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { hasCode } from '../errors.js'
-import { type Collaborators, type Logger, componentLog, silentLogger } from '../log.js'
-import { type QueryWant, decodeDatagram, encodeQuery } from './announcement.js'
+import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
+import { decodeDatagram, encodeQuery, type QueryWant } from './announcement.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
 import { type DictionarySnapshot, jsonLine, toSnapshot } from './dictionary-file.js'
 import { bindUdp } from './udp.js'
@@ -42,7 +42,10 @@ export interface ListenerStats {
 }
 
 /** A discovery listener (deaf until `start()`). */
-export function createListener(options: Omit<DiscoveryListenerOptions, 'log'>, collaborators: Collaborators = {}): DiscoveryListener {
+export function createListener(
+  options: Omit<DiscoveryListenerOptions, 'log'>,
+  collaborators: Collaborators = {},
+): DiscoveryListener {
   return new DiscoveryListener({ ...options, log: componentLog(collaborators, 'listener') })
 }
 
@@ -120,14 +123,24 @@ export class DiscoveryListener extends EventEmitter {
   }
 
   private bind(port: number, shared: boolean): Promise<Socket> {
-    return bindUdp({ port, address: this.options.bindAddress, reuseAddr: shared, log: this.log, onMessage: (msg, rinfo) => this.onMessage(msg, rinfo.address) })
+    return bindUdp({
+      port,
+      address: this.options.bindAddress,
+      reuseAddr: shared,
+      log: this.log,
+      onMessage: (msg, rinfo) => this.onMessage(msg, rinfo.address),
+    })
   }
 
   private onMessage(msg: Buffer, address: string): void {
     this.stats.received++
     try {
       const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
-      if (message.type === 'more') this.log.debug({ from: address, omitted: message.omitted, interval: message.interval }, 'answer incomplete; the rest comes with periodic announcements')
+      if (message.type === 'more')
+        this.log.debug(
+          { from: address, omitted: message.omitted, interval: message.interval },
+          'answer incomplete; the rest comes with periodic announcements',
+        )
       if (message.type !== 'announce') return
       if (this.dictionary.merge(message, address, this.now())) this.emit('change')
     } catch (err) {

@@ -67,7 +67,7 @@ export class LruMap<K, V> {
 
   /** Values, oldest first; deleting the current entry while iterating is safe. */
   *values(): IterableIterator<V> {
-    for (let node = this.head; node;) {
+    for (let node = this.head; node; ) {
       const next = node.newer
       yield node.value
       node = next
@@ -75,7 +75,7 @@ export class LruMap<K, V> {
   }
 
   *entries(): IterableIterator<[K, V]> {
-    for (let node = this.head; node;) {
+    for (let node = this.head; node; ) {
       const next = node.newer
       yield [node.key, node.value]
       node = next

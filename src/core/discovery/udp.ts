@@ -1,4 +1,4 @@
-import { type RemoteInfo, type Socket, createSocket } from 'node:dgram'
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import { once } from 'node:events'
 import { P2PError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -25,10 +25,18 @@ export async function bindUdp(options: UdpBindOptions): Promise<Socket> {
   socket.on('error', (err) => options.log.warn({ err: err.message }, 'discovery socket error'))
   socket.bind(options.port, options.address ?? '0.0.0.0')
   try {
-    await Promise.race([once(socket, 'listening'), once(socket, 'error').then(([err]) => { throw err })])
+    await Promise.race([
+      once(socket, 'listening'),
+      once(socket, 'error').then(([err]) => {
+        throw err
+      }),
+    ])
   } catch (err) {
     socket.close()
-    throw new P2PError('E_USAGE', `cannot use UDP port ${options.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new P2PError(
+      'E_USAGE',
+      `cannot use UDP port ${options.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    )
   }
   socket.setBroadcast(true)
   return socket

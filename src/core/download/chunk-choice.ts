@@ -45,7 +45,10 @@ export class ChunkChoice {
   private order: number[] = []
   private orderStale = true
   /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
-  private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = { at: -Infinity, chunks: [] }
+  private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = {
+    at: -Infinity,
+    chunks: [],
+  }
 
   /** `peers`: the live peers, the scheduler's own map (read here, never changed). */
   constructor(
@@ -132,13 +135,21 @@ export class ChunkChoice {
       const chunks: Array<{ index: number; key: string; at: number }> = []
       for (const p of this.peers.values()) {
         if (!p.pace.overdue(now)) continue
-        for (const [index, at] of p.pace.inFlight) if (!this.done[index] && p.pace.isAwaited(index)) chunks.push({ index, key: p.key, at })
+        for (const [index, at] of p.pace.inFlight)
+          if (!this.done[index] && p.pace.isAwaited(index)) chunks.push({ index, key: p.key, at })
       }
       this.hedgeable = { at: now, chunks: chunks.sort((a, b) => a.at - b.at) }
     }
     for (const { index, key } of this.hedgeable.chunks) {
       const set = this.requesters.get(index)
-      if (this.done[index] || !set?.has(key) || set.has(peer.key) || set.size >= this.endgameRequests || !holds(peer, index)) continue
+      if (
+        this.done[index] ||
+        !set?.has(key) ||
+        set.has(peer.key) ||
+        set.size >= this.endgameRequests ||
+        !holds(peer, index)
+      )
+        continue
       if (this.peers.get(key)?.pace.overdue(now)) return index // still overdue (it may have delivered since the list was made)
     }
     return undefined
@@ -162,7 +173,8 @@ export class ChunkChoice {
     }
     if (best === undefined) return undefined
     // Only when nothing unassigned is left for anyone: endgame, not greed.
-    for (let i = 0; i < this.count; i++) if (!this.done[i] && !this.requesters.has(i) && this.anyPeerHas(i)) return undefined
+    for (let i = 0; i < this.count; i++)
+      if (!this.done[i] && !this.requesters.has(i) && this.anyPeerHas(i)) return undefined
     return this.assign(peer, best, now)
   }
 

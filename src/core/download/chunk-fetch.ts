@@ -1,9 +1,9 @@
 import { FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
-import { P2PError, fromFsError, hasCode } from '../errors.js'
+import { fromFsError, hasCode, P2PError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { type Manifest, chunkLength } from '../manifest.js'
+import { chunkLength, type Manifest } from '../manifest.js'
 import { type ConnectionPool, type Lease, peerKey } from '../pool.js'
-import { type PeerClient, isCollateral, isViolation } from '../transfer/client.js'
+import { isCollateral, isViolation, type PeerClient } from '../transfer/client.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
@@ -49,10 +49,20 @@ export class ChunkFetch {
   private readonly now: () => number
 
   constructor(private readonly options: ChunkFetchOptions) {
-    ;({ manifest: this.manifest, pool: this.pool, buffers: this.buffers, log: this.log, signal: this.signal, now: this.now } = options)
+    ;({
+      manifest: this.manifest,
+      pool: this.pool,
+      buffers: this.buffers,
+      log: this.log,
+      signal: this.signal,
+      now: this.now,
+    } = options)
     const { limits, manifest } = options
     this.scheduler = new Scheduler(manifest.chunks.length, {
-      maxStrikes: limits.maxStrikes, window: limits.window, maxDeadlineMs: limits.requestTimeoutMs, now: options.now,
+      maxStrikes: limits.maxStrikes,
+      window: limits.window,
+      maxDeadlineMs: limits.requestTimeoutMs,
+      now: options.now,
       firstDeadlineMs: Math.max(FIRST_DELIVERY_DEADLINE_MS, (manifest.chunkSize / SLOWEST_FIRST_CHUNK_RATE) * 1000),
     })
     this.maxInFlight = maxRequests(limits, manifest)
@@ -67,10 +77,15 @@ export class ChunkFetch {
   private deadlineTimer: NodeJS.Timeout | undefined
 
   async execute(): Promise<StitchResult> {
-    this.writer = await PackedWriter.open({ entryDir: this.options.dir, downloadsDir: this.options.downloadsDir, manifest: this.manifest })
+    this.writer = await PackedWriter.open({
+      entryDir: this.options.dir,
+      downloadsDir: this.options.downloadsDir,
+      manifest: this.manifest,
+    })
     try {
       this.resumedBytes = await resumeChunks({
-        ...this.options, writer: this.writer,
+        ...this.options,
+        writer: this.writer,
         onResumed: (index, bytes) => {
           this.scheduler.markDone(index)
           this.doneBytes += bytes
@@ -85,20 +100,28 @@ export class ChunkFetch {
         this.checkStall()
         this.report()
         // One wait for the peer view at a time: a new one per wake-up (each finished chunk) piled up timers.
-        this.peerWait ??= this.options.peers.waitForChange(250).finally(() => { this.peerWait = undefined })
-        await Promise.race([this.peerWait, new Promise<void>((resolve) => {
-          this.wake = resolve
-          // And at the next deadline, to hedge or drop a peer that stopped delivering.
-          const dueIn = this.scheduler.nextDeadlineIn()
-          clearTimeout(this.deadlineTimer)
-          if (dueIn < 250) this.deadlineTimer = setTimeout(resolve, dueIn + 1)
-        })])
+        this.peerWait ??= this.options.peers.waitForChange(250).finally(() => {
+          this.peerWait = undefined
+        })
+        await Promise.race([
+          this.peerWait,
+          new Promise<void>((resolve) => {
+            this.wake = resolve
+            // And at the next deadline, to hedge or drop a peer that stopped delivering.
+            const dueIn = this.scheduler.nextDeadlineIn()
+            clearTimeout(this.deadlineTimer)
+            if (dueIn < 250) this.deadlineTimer = setTimeout(resolve, dueIn + 1)
+          }),
+        ])
       }
       clearTimeout(this.deadlineTimer)
       if (this.failure !== undefined) throw this.failure
       this.report()
       // Endgame duplicates may still be on the hash thread: the writer lets them end first.
-      const result = await this.writer.finish({ force: this.options.force, beforeFinalName: this.options.beforeFinalName })
+      const result = await this.writer.finish({
+        force: this.options.force,
+        beforeFinalName: this.options.beforeFinalName,
+      })
       await this.options.store.recordVerified(this.options.id, this.options.dir, this.manifest.chunks.length, 'packed')
       return result
     } catch (err) {
@@ -148,7 +171,11 @@ export class ChunkFetch {
     const listed = [...this.livePeers]
     const first = listed.length === 0 ? 0 : this.pumpTurn++ % listed.length
     const rank = (key: string): number => (this.scheduler.isProven(key) ? -1 : this.scheduler.misses(key))
-    const peers = [...listed.slice(first), ...listed.slice(0, first)].map(([key, peer]) => ({ key, peer, rank: rank(key) }))
+    const peers = [...listed.slice(first), ...listed.slice(0, first)].map(([key, peer]) => ({
+      key,
+      peer,
+      rank: rank(key),
+    }))
     peers.sort((a, b) => a.rank - b.rank)
     for (const { key, peer } of peers) {
       const probe = !this.scheduler.isProven(key)
@@ -210,7 +237,10 @@ export class ChunkFetch {
     if (isViolation(err)) {
       // Its response broke the protocol (a wrong size, out of order, a bad frame): refused unread, a strike.
       const banned = this.scheduler.failed(key, index, 'protocol', err.message)
-      this.log.warn({ peer: key, index, banned, err: err.message }, 'peer broke the protocol; fetching the chunk elsewhere')
+      this.log.warn(
+        { peer: key, index, banned, err: err.message },
+        'peer broke the protocol; fetching the chunk elsewhere',
+      )
       const peer = this.livePeers.get(key)
       if (banned && peer) this.pool.closePeer(peer)
     } else if (isCollateral(err)) this.scheduler.failed(key, index, 'cancelled')
@@ -224,7 +254,9 @@ export class ChunkFetch {
 
   /** Some chunks with no live peer: say which, wait up to --wait for one, then give up with E_NO_PEER. */
   private checkStall(): void {
-    const busy = [...this.livePeers.keys()].some((k) => this.scheduler.inFlight(k) > 0 || this.scheduler.readyIn(k) < Infinity && this.scheduler.readyIn(k) > 0)
+    const busy = [...this.livePeers.keys()].some(
+      (k) => this.scheduler.inFlight(k) > 0 || (this.scheduler.readyIn(k) < Infinity && this.scheduler.readyIn(k) > 0),
+    )
     const missing = busy ? [] : this.scheduler.unavailable()
     if (missing.length === 0) {
       this.stalledSince = undefined
@@ -235,15 +267,31 @@ export class ChunkFetch {
     const bytes = missing.reduce((sum, i) => sum + chunkLength(this.manifest, i), 0)
     const banned = this.scheduler.report().filter((p) => p.banned)
     const code = banned.length > 0 && this.livePeers.size <= banned.length ? 'E_CHECKSUM' : 'E_NO_PEER'
-    throw new P2PError(code, `${missing.length} chunks (${bytes} bytes, first: ${missing.slice(0, 5).join(', ')}) have no live peer${banned.length ? ` (${banned.length} peer(s) banned for bad data)` : ''}; re-run when a seeder is back to resume`, { chunks: missing.length, bytes })
+    throw new P2PError(
+      code,
+      `${missing.length} chunks (${bytes} bytes, first: ${missing.slice(0, 5).join(', ')}) have no live peer${banned.length ? ` (${banned.length} peer(s) banned for bad data)` : ''}; re-run when a seeder is back to resume`,
+      { chunks: missing.length, bytes },
+    )
   }
 
   private report(): void {
     const missing = this.stalledSince === undefined ? [] : this.scheduler.unavailable()
     const peersInUse = [...this.livePeers.keys()].filter((k) => this.scheduler.inFlight(k) > 0).length
     this.options.onProgress?.({
-      name: this.manifest.name, size: this.manifest.size, doneBytes: this.doneBytes, fetchedBytes: this.fetchedBytes, peersInUse,
-      ...(missing.length > 0 ? { stalled: { chunks: missing.length, bytes: missing.reduce((s, i) => s + chunkLength(this.manifest, i), 0), first: missing.slice(0, 5) } } : {}),
+      name: this.manifest.name,
+      size: this.manifest.size,
+      doneBytes: this.doneBytes,
+      fetchedBytes: this.fetchedBytes,
+      peersInUse,
+      ...(missing.length > 0
+        ? {
+            stalled: {
+              chunks: missing.length,
+              bytes: missing.reduce((s, i) => s + chunkLength(this.manifest, i), 0),
+              first: missing.slice(0, 5),
+            },
+          }
+        : {}),
     })
   }
 }

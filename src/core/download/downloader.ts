@@ -1,6 +1,14 @@
 import {
-  DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_CONNECTIONS_PER_PEER, DEFAULT_DOWNLOAD_BUFFER_BYTES, DEFAULT_MAX_DOWNLOAD_CONNECTIONS,
-  DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_STRIKES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WAIT_MS, DEFAULT_WINDOW, HELD_FOR_HASH_BYTES,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_CONNECTIONS_PER_PEER,
+  DEFAULT_DOWNLOAD_BUFFER_BYTES,
+  DEFAULT_MAX_DOWNLOAD_CONNECTIONS,
+  DEFAULT_MAX_MANIFEST_BYTES,
+  DEFAULT_MAX_STRIKES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_WAIT_MS,
+  DEFAULT_WINDOW,
+  HELD_FOR_HASH_BYTES,
   MAX_CHUNK_SIZE,
 } from '../constants.js'
 import { assertSpace, sameFilesystem } from '../disk.js'
@@ -79,17 +87,33 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     connect: (peer, connectSignal) =>
       PeerClient.connect(
         {
-          host: peer.address, port: peer.port, connectTimeoutMs: limits.connectTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs,
-          maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE), allocateBody: (size) => buffers?.take(size) ?? Buffer.allocUnsafe(size), log,
+          host: peer.address,
+          port: peer.port,
+          connectTimeoutMs: limits.connectTimeoutMs,
+          requestTimeoutMs: limits.requestTimeoutMs,
+          maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE),
+          allocateBody: (size) => buffers?.take(size) ?? Buffer.allocUnsafe(size),
+          log,
         },
         connectSignal,
       ),
-    maxPerPeer: limits.maxConnectionsPerPeer, maxTotal: limits.maxConnections, maxLeasesPerConnection: limits.window, now, log,
+    maxPerPeer: limits.maxConnectionsPerPeer,
+    maxTotal: limits.maxConnections,
+    maxLeasesPerConnection: limits.window,
+    now,
+    log,
   })
   const liars = new Map<string, string>()
   try {
     const source = await fetchManifest({
-      id, store, pool, maxManifestBytes: limits.maxManifestBytes, deadline: now() + limits.waitMs, now, log, signal,
+      id,
+      store,
+      pool,
+      maxManifestBytes: limits.maxManifestBytes,
+      deadline: now() + limits.waitMs,
+      now,
+      log,
+      signal,
       peers: () => options.peers.peers(id).filter((p) => !liars.has(peerKey(p))),
       onLiar: (key, reason) => {
         liars.set(key, reason)
@@ -103,20 +127,33 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     // files are copied into it); the final file is a hard link to `data`, or a copy on another filesystem.
     const entry = await store.get(id)
     const packed = entry ? ((await readPackedHave(entry.dir, manifest.chunks.length))?.count() ?? 0) : 0
-    await assertSpace(store.root, Math.max(0, manifest.size - packed * manifest.chunkSize), `the chunks of ${manifest.name}`)
+    await assertSpace(
+      store.root,
+      Math.max(0, manifest.size - packed * manifest.chunkSize),
+      `the chunks of ${manifest.name}`,
+    )
     if (!(await sameFilesystem(store.root, downloadsDir))) await assertSpace(downloadsDir, manifest.size, manifest.name)
     const dir = await store.prepareEntry(source.bytes, manifest)
     const unlock = await store.lock(id, `"${manifest.name}"`)
     try {
       // Buffers in use at once: one per request in flight, plus what the writer holds for the whole-file hash.
-      buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest) + Math.ceil(HELD_FOR_HASH_BYTES / Math.max(1, manifest.chunkSize)))
+      buffers = new ChunkBuffers(
+        manifest.chunkSize,
+        maxRequests(limits, manifest) + Math.ceil(HELD_FOR_HASH_BYTES / Math.max(1, manifest.chunkSize)),
+      )
       const run = new ChunkFetch({ ...options, limits, manifest, dir, pool, buffers, log, signal, now })
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
       if (source.from !== undefined) run.scheduler.vouch(source.from)
       const stitched = await run.execute()
       return {
-        ...stitched, id, name: manifest.name, size: manifest.size, chunks: manifest.chunks.length,
-        seconds: (performance.now() - started) / 1000, fetchedBytes: run.fetchedBytes, resumedBytes: run.resumedBytes,
+        ...stitched,
+        id,
+        name: manifest.name,
+        size: manifest.size,
+        chunks: manifest.chunks.length,
+        seconds: (performance.now() - started) / 1000,
+        fetchedBytes: run.fetchedBytes,
+        resumedBytes: run.resumedBytes,
         peers: run.scheduler.report(),
       }
     } finally {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { type FileHandle, copyFile, link, lstat, open, rename, stat, unlink } from 'node:fs/promises'
+import { copyFile, type FileHandle, link, lstat, open, rename, stat, unlink } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { tempPathFor } from '../disk.js'
@@ -60,12 +60,22 @@ export async function materialize(dataPath: string, partPath: string, verified: 
 async function assertIdentity(path: string, verified: FileIdentity): Promise<void> {
   const st = await lstat(path)
   if (!st.isFile() || st.ino !== verified.ino || st.dev !== verified.dev) {
-    throw new P2PError('E_IO', `${path} is not the file that was verified (the store's data was replaced during the download); run again`)
+    throw new P2PError(
+      'E_IO',
+      `${path} is not the file that was verified (the store's data was replaced during the download); run again`,
+    )
   }
 }
 
 /** Give `partPath` its final name in `dir`: `name`, or `name (1)`… when a different file holds it (unless `force`). */
-export async function place(options: { partPath: string; dir: string; name: string; size: number; sha256: string; force: boolean }): Promise<StitchResult> {
+export async function place(options: {
+  partPath: string
+  dir: string
+  name: string
+  size: number
+  sha256: string
+  force: boolean
+}): Promise<StitchResult> {
   const { partPath, dir, name, sha256 } = options
   if (options.force) {
     const path = join(dir, name)
@@ -100,7 +110,8 @@ export function numbered(name: string, n: number): string {
   const ext = extname(name)
   const stem = ext && ext !== name ? name.slice(0, -ext.length) : name
   const suffix = stem === name ? ` (${n})` : ` (${n})${ext}`
-  if (Buffer.byteLength(suffix) < MAX_NAME_BYTES) return `${shorten(stem, MAX_NAME_BYTES - Buffer.byteLength(suffix))}${suffix}`
+  if (Buffer.byteLength(suffix) < MAX_NAME_BYTES)
+    return `${shorten(stem, MAX_NAME_BYTES - Buffer.byteLength(suffix))}${suffix}`
   return `${shorten(name, MAX_NAME_BYTES - Buffer.byteLength(` (${n})`))} (${n})` // an extension too long to keep whole
 }
 
@@ -121,7 +132,8 @@ export async function sameContent(path: string, size: number, sha256: string): P
     opened = await openRegularFile(path, { maxBytes: size, followSymlinks: true })
     if (opened.stats.size !== size) return false
     const hash = createHash('sha256')
-    for await (const piece of opened.handle.createReadStream({ highWaterMark: 4 * 1024 * 1024, autoClose: false })) hash.update(piece as Buffer)
+    for await (const piece of opened.handle.createReadStream({ highWaterMark: 4 * 1024 * 1024, autoClose: false }))
+      hash.update(piece as Buffer)
     return hash.digest('hex') === sha256
   } catch {
     return false

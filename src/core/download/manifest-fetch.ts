@@ -1,4 +1,4 @@
-import { P2PError, hasCode } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { type Manifest, manifestId, parseManifest } from '../manifest.js'
 import { type ConnectionPool, type Lease, type PeerAddress, peerKey } from '../pool.js'
@@ -95,11 +95,16 @@ class ManifestRace {
         const left = this.options.deadline - this.options.now()
         if (left <= 0) {
           const why = this.lastError ? ` (last error: ${this.lastError.message} [${this.lastError.code}])` : ''
-          throw new P2PError('E_NOT_FOUND', `no peer delivered the manifest of ${this.options.id.slice(0, 12)}… in time${why}: is a seeder running?`)
+          throw new P2PError(
+            'E_NOT_FOUND',
+            `no peer delivered the manifest of ${this.options.id.slice(0, 12)}… in time${why}: is a seeder running?`,
+          )
         }
         const waiting = this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
-        const nextCheck = waiting ? Math.min(this.nextHedgeAt, this.nextSlowCheck()) - this.options.now() : Math.min(250, this.nextSlowCheck() - this.options.now())
+        const nextCheck = waiting
+          ? Math.min(this.nextHedgeAt, this.nextSlowCheck()) - this.options.now()
+          : Math.min(250, this.nextSlowCheck() - this.options.now())
         await this.pause(Math.min(left, Math.max(1, nextCheck)))
       }
     } finally {
@@ -110,8 +115,11 @@ class ManifestRace {
   /** Ask candidates as the hedging rule allows; true when some wait for the next hedge. */
   private launch(): boolean {
     const now = this.options.now()
-    for (; now >= this.nextHedgeAt; this.nextHedgeAt += HEDGE_EVERY_MS) this.credits = Math.min(MAX_ASKED, this.credits + 1)
-    const candidates = this.options.peers().filter((p) => !this.attempts.has(peerKey(p)) && (this.askAt.get(peerKey(p)) ?? 0) <= now)
+    for (; now >= this.nextHedgeAt; this.nextHedgeAt += HEDGE_EVERY_MS)
+      this.credits = Math.min(MAX_ASKED, this.credits + 1)
+    const candidates = this.options
+      .peers()
+      .filter((p) => !this.attempts.has(peerKey(p)) && (this.askAt.get(peerKey(p)) ?? 0) <= now)
     // Random order (which peers answer first must not be for the peers to choose), those that never failed first.
     for (let i = candidates.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1))
@@ -156,12 +164,20 @@ class ManifestRace {
 
   private ask(peer: PeerAddress): void {
     const key = peerKey(peer)
-    const attempt: Attempt = { abandon: new AbortController(), lease: undefined, askedAt: this.options.now(), bytesAtAsk: 0 }
+    const attempt: Attempt = {
+      abandon: new AbortController(),
+      lease: undefined,
+      askedAt: this.options.now(),
+      bytesAtAsk: 0,
+    }
     this.attempts.set(key, attempt)
     this.asked++
     void (async () => {
       try {
-        attempt.lease = await this.options.pool.acquire(peer, AbortSignal.any([this.options.signal, attempt.abandon.signal]))
+        attempt.lease = await this.options.pool.acquire(
+          peer,
+          AbortSignal.any([this.options.signal, attempt.abandon.signal]),
+        )
         attempt.bytesAtAsk = attempt.lease.connection.bytesReceived
         const bytes = await attempt.lease.connection.fetchManifest(this.options.id, this.options.maxManifestBytes)
         if (manifestId(bytes) !== this.options.id) {
@@ -171,15 +187,28 @@ class ManifestRace {
         const manifest = parseManifest(bytes, { expectedId: this.options.id, maxBytes: this.options.maxManifestBytes })
         if (this.winner) return
         this.winner = { bytes, manifest, from: key }
-        this.options.log.info({ peer: key, name: manifest.name, size: manifest.size, ms: this.options.now() - this.started, asked: this.asked }, 'manifest received')
+        this.options.log.info(
+          {
+            peer: key,
+            name: manifest.name,
+            size: manifest.size,
+            ms: this.options.now() - this.started,
+            asked: this.asked,
+          },
+          'manifest received',
+        )
       } catch (err) {
         if (attempt.abandon.signal.aborted || this.options.signal.aborted) return
         if (hasCode(err, 'E_BAD_MANIFEST')) this.options.onLiar(key, err.message)
         this.lastError = hasCode(err) ? err : new P2PError('E_INTERNAL', String(err))
-        this.options.log.debug({ peer: key, code: this.lastError.code, err: this.lastError.message }, 'manifest fetch failed')
+        this.options.log.debug(
+          { peer: key, code: this.lastError.code, err: this.lastError.message },
+          'manifest fetch failed',
+        )
       } finally {
         attempt.lease?.release()
-        if (this.attempts.get(key) === attempt) { // not abandoned
+        if (this.attempts.get(key) === attempt) {
+          // not abandoned
           this.attempts.delete(key)
           if (this.winner?.from !== key) this.missed(key)
         }
@@ -203,7 +232,9 @@ class ManifestRace {
       this.wake = done
       this.options.signal.addEventListener('abort', done, { once: true })
       // One wait for the peer view at a time (each one holds a timer until it fires).
-      this.peerWait ??= this.options.waitForPeers(250).finally(() => { this.peerWait = undefined })
+      this.peerWait ??= this.options.waitForPeers(250).finally(() => {
+        this.peerWait = undefined
+      })
       void this.peerWait.then(done)
     })
   }

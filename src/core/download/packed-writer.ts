@@ -2,14 +2,14 @@ import { constants } from 'node:fs'
 import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
-import { P2PError, fromFsError } from '../errors.js'
+import { fromFsError, P2PError } from '../errors.js'
 import { hashThreads } from '../hashing.js'
 import type { Manifest } from '../manifest.js'
 import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
 import { readFullySync } from '../read-fully.js'
 import { assertSameDirectory, realDirectories } from '../safe-fs.js'
-import { type FileIdentity, type StitchResult, materialize, partName, place, privateCopy } from './final-name.js'
+import { type FileIdentity, materialize, partName, place, privateCopy, type StitchResult } from './final-name.js'
 import { WholeFileHash } from './whole-file-hash.js'
 
 /**
@@ -96,7 +96,9 @@ export class PackedWriter {
     this.dataPath = packedDataPath(options.entryDir)
     this.finalName = portableName(options.manifest.name)
     this.partPath = join(options.downloadsDir, partName(this.finalName))
-    this.whole = new WholeFileHash(options.manifest, this.have, (into, length, position) => this.readAt(into, length, position))
+    this.whole = new WholeFileHash(options.manifest, this.have, (into, length, position) =>
+      this.readAt(into, length, position),
+    )
   }
 
   static async open(options: PackedWriterOptions): Promise<PackedWriter> {
@@ -108,15 +110,28 @@ export class PackedWriter {
       // Kept across runs (what a killed download wrote is resumed); never through a symlink, neither
       // `data` nor its directory, and never blocking on a FIFO someone put there.
       const entry = await realDirectories(dirname(entryDir), entryDir)
-      handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644)
+      handle = await open(
+        path,
+        constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+        0o644,
+      )
       const st = await handle.stat()
-      if (!st.isFile()) throw new P2PError('E_IO', `${path} is not a regular file: something other than p2pshare put it there; remove it`)
+      if (!st.isFile())
+        throw new P2PError(
+          'E_IO',
+          `${path} is not a regular file: something other than p2pshare put it there; remove it`,
+        )
       await assertSameDirectory(entryDir, entry)
       if (st.nlink > 1) handle = await privateCopy(handle, path)
       const opened = await handle.stat()
       if (opened.size !== manifest.size) await handle.truncate(manifest.size)
       const count = manifest.chunks.length
-      return new PackedWriter(handle, { dev: opened.dev, ino: opened.ino }, options, (await readPackedHave(entryDir, count)) ?? new Bitfield(count))
+      return new PackedWriter(
+        handle,
+        { dev: opened.dev, ino: opened.ino },
+        options,
+        (await readPackedHave(entryDir, count)) ?? new Bitfield(count),
+      )
     } catch (err) {
       await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
@@ -136,7 +151,11 @@ export class PackedWriter {
    */
   async verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
     if (this.state !== 'open') return 'closed'
-    const write = hashThreads().digestAndStore(data, { fd: this.handle.fd, offset: index * this.options.manifest.chunkSize }, expected)
+    const write = hashThreads().digestAndStore(
+      data,
+      { fd: this.handle.fd, offset: index * this.options.manifest.chunkSize },
+      expected,
+    )
     const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
     this.pending.add(tracked)
     return (await write) === expected ? 'written' : 'mismatch'
@@ -155,7 +174,8 @@ export class PackedWriter {
    * libuv's pool.
    */
   private readAt(into: Buffer, length: number, position: number): void {
-    if (readFullySync(this.handle.fd, into, length, position) < length) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
+    if (readFullySync(this.handle.fd, into, length, position) < length)
+      throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
   }
 
   /**
@@ -189,9 +209,14 @@ export class PackedWriter {
     if (this.unsynced < WRITEBACK_BYTES || this.syncing !== undefined) return
     this.unsynced = 0
     // A writeback error is reported once per open file: kept here, or the final fsync would succeed.
-    this.syncing = this.handle.datasync()
-      .catch((err: unknown) => { this.failure ??= fromFsError(err, `writing ${this.dataPath} to disk`) })
-      .finally(() => { this.syncing = undefined })
+    this.syncing = this.handle
+      .datasync()
+      .catch((err: unknown) => {
+        this.failure ??= fromFsError(err, `writing ${this.dataPath} to disk`)
+      })
+      .finally(() => {
+        this.syncing = undefined
+      })
   }
 
   /** A chunk `inherited` listed failed its check: no longer publish it. */
@@ -204,10 +229,15 @@ export class PackedWriter {
     clearTimeout(this.publishTimer)
     this.publishTimer = undefined
     this.lastPublish = performance.now()
-    const snapshot = new Bitfield(this.have.length, this.have.bytes.map((bits, i) => bits | this.inherited.bytes[i]!))
-    this.publishing = this.publishing.then(() => writePackedHave(this.options.entryDir, snapshot)).catch((err: unknown) => {
-      this.failure ??= fromFsError(err, `writing ${this.options.entryDir}/data.have`)
-    })
+    const snapshot = new Bitfield(
+      this.have.length,
+      this.have.bytes.map((bits, i) => bits | this.inherited.bytes[i]!),
+    )
+    this.publishing = this.publishing
+      .then(() => writePackedHave(this.options.entryDir, snapshot))
+      .catch((err: unknown) => {
+        this.failure ??= fromFsError(err, `writing ${this.options.entryDir}/data.have`)
+      })
     return this.publishing
   }
 
@@ -223,12 +253,16 @@ export class PackedWriter {
     await this.whole.settled()
     if (this.failure !== undefined) throw this.failure
     if (this.whole.failure !== undefined) throw this.whole.failure
-    if (this.whole.missing !== 0) throw new P2PError('E_INTERNAL', `the download finished with ${this.whole.missing} chunks missing`)
+    if (this.whole.missing !== 0)
+      throw new P2PError('E_INTERNAL', `the download finished with ${this.whole.missing} chunks missing`)
     const { manifest, downloadsDir } = this.options
     const sha256 = this.whole.digest()
     if (sha256 !== manifest.sha256) {
       await this.discard()
-      throw new P2PError('E_CHECKSUM', `the downloaded file hashes to ${sha256}, not ${manifest.sha256}: a store chunk changed under the download; run again`)
+      throw new P2PError(
+        'E_CHECKSUM',
+        `the downloaded file hashes to ${sha256}, not ${manifest.sha256}: a store chunk changed under the download; run again`,
+      )
     }
     try {
       await this.handle.sync()
@@ -236,7 +270,14 @@ export class PackedWriter {
       if (this.failure !== undefined) throw this.failure
       await materialize(this.dataPath, this.partPath, this.dataFile)
       await options.beforeFinalName?.()
-      return await place({ partPath: this.partPath, dir: downloadsDir, name: this.finalName, size: manifest.size, sha256, force: options.force === true })
+      return await place({
+        partPath: this.partPath,
+        dir: downloadsDir,
+        name: this.finalName,
+        size: manifest.size,
+        sha256,
+        force: options.force === true,
+      })
     } catch (err) {
       await unlink(this.partPath).catch(() => undefined)
       throw fromFsError(err, `finishing ${this.partPath}`)

@@ -1,9 +1,15 @@
 import { EventEmitter } from 'node:events'
 import { stat } from 'node:fs/promises'
-import { type DiscoveryListener, type DiscoveryListenerOptions, type KnownFile, type PeerSource, createListener } from '../discovery/listener.js'
 import { summarizeClaims } from '../discovery/claims.js'
 import { claimsFromSnapshot, readDictionaryFile } from '../discovery/dictionary-file.js'
-import { type Collaborators, type Logger, componentLog } from '../log.js'
+import {
+  createListener,
+  type DiscoveryListener,
+  type DiscoveryListenerOptions,
+  type KnownFile,
+  type PeerSource,
+} from '../discovery/listener.js'
+import { type Collaborators, componentLog, type Logger } from '../log.js'
 import { peerKey } from '../pool.js'
 import type { LivePeer, PeerFinder } from './job.js'
 
@@ -30,7 +36,13 @@ export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'lo
 /** A peer directory with its own discovery listener (both idle until `start()`). */
 export function createPeerDirectory(options: PeerDirectoryOptions, collaborators: Collaborators = {}): PeerDirectory {
   const listener = createListener(options, collaborators)
-  return new PeerDirectory(listener, options.dictionaryPath, options.staleAfterMs, componentLog(collaborators, 'peers'), options.selfPeerId)
+  return new PeerDirectory(
+    listener,
+    options.dictionaryPath,
+    options.staleAfterMs,
+    componentLog(collaborators, 'peers'),
+    options.selfPeerId,
+  )
 }
 
 export class PeerDirectory extends EventEmitter implements PeerFinder {
@@ -75,7 +87,8 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   /** Every id some live peer claims under this exact (NFC) name (an old dictionary file's leftovers are not a choice): more than one means the name is ambiguous. */
   named(name: string): KnownFile[] {
     const out: KnownFile[] = []
-    for (const [id, peers] of this.liveClaims()) if (peers.some((p) => p.name === name)) out.push(summarizeClaims(id, peers, name))
+    for (const [id, peers] of this.liveClaims())
+      if (peers.some((p) => p.name === name)) out.push(summarizeClaims(id, peers, name))
     return out
   }
 
@@ -88,7 +101,10 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   private liveClaims(only?: string): Map<string, PeerSource[]> {
     const byId = new Map<string, Map<string, PeerSource>>()
     const cutoff = this.listener.clock() - this.staleAfterMs
-    const sources = only === undefined ? [...this.listener.files(), ...this.fromFile.values()] : [this.listener.file(only), this.fromFile.get(only)]
+    const sources =
+      only === undefined
+        ? [...this.listener.files(), ...this.fromFile.values()]
+        : [this.listener.file(only), this.fromFile.get(only)]
     for (const f of sources) {
       if (!f) continue
       let peers = byId.get(f.id)
@@ -122,7 +138,12 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
         signal?.removeEventListener('abort', done)
         resolve()
       }
-      const timer = setTimeout(() => { polled = setImmediate(done) }, Math.max(0, ms))
+      const timer = setTimeout(
+        () => {
+          polled = setImmediate(done)
+        },
+        Math.max(0, ms),
+      )
       this.on('change', done)
       signal?.addEventListener('abort', done, { once: true })
       if (signal?.aborted) done()
@@ -137,11 +158,13 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
       this.fileMtime = st.mtimeMs
       const json = await readDictionaryFile(this.dictionaryPath)
       // The file's wall-clock times, moved onto the listener's monotonic clock.
-      const files = json === undefined ? [] : claimsFromSnapshot(json, (wall) => this.listener.clock() - (Date.now() - wall))
+      const files =
+        json === undefined ? [] : claimsFromSnapshot(json, (wall) => this.listener.clock() - (Date.now() - wall))
       this.fromFile = new Map(files.map((f) => [f.id, f]))
       this.emit('change')
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.debug({ err: (err as Error).message }, 'content dictionary unreadable; using live discovery only')
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.debug({ err: (err as Error).message }, 'content dictionary unreadable; using live discovery only')
     }
   }
 }

@@ -1,7 +1,7 @@
 import { unlink } from 'node:fs/promises'
 import { hashThreads } from '../hashing.js'
 import type { Logger } from '../log.js'
-import { type Manifest, chunkLength } from '../manifest.js'
+import { chunkLength, type Manifest } from '../manifest.js'
 import { readRegularFile } from '../safe-fs.js'
 import type { ChunkStore } from '../store.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
@@ -50,7 +50,9 @@ export async function resumeChunks(options: ResumeOptions): Promise<number> {
       const ok =
         data !== undefined &&
         data.length === length &&
-        (inData ? (await hashThreads().digest(data)) === expected : (await writer.verifyAndWrite(index, data, expected)) === 'written')
+        (inData
+          ? (await hashThreads().digest(data)) === expected
+          : (await writer.verifyAndWrite(index, data, expected)) === 'written')
       if (ok) {
         writer.accept(index, data!)
         resumed += length

@@ -1,6 +1,10 @@
 import { Bitfield } from '../bitfield.js'
 import {
-  DEFAULT_MAX_STRIKES, DEFAULT_PROBE_WINDOW, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_WINDOW, FIRST_DELIVERY_DEADLINE_MS,
+  DEFAULT_MAX_STRIKES,
+  DEFAULT_PROBE_WINDOW,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_WINDOW,
+  FIRST_DELIVERY_DEADLINE_MS,
 } from '../constants.js'
 import { ChunkChoice } from './chunk-choice.js'
 import type { PaceLimits } from './peer-pace.js'
@@ -58,8 +62,16 @@ export class Scheduler {
   constructor(count: number, options: SchedulerOptions = {}) {
     this.count = count
     this.options = {
-      maxStrikes: DEFAULT_MAX_STRIKES, endgameRequests: 2, backoffBaseMs: 500, backoffMaxMs: 10_000, window: DEFAULT_WINDOW,
-      probeWindow: DEFAULT_PROBE_WINDOW, firstDeadlineMs: FIRST_DELIVERY_DEADLINE_MS, deadlineFloorMs: 1000, maxDeadlineMs: DEFAULT_REQUEST_TIMEOUT_MS, now: Date.now,
+      maxStrikes: DEFAULT_MAX_STRIKES,
+      endgameRequests: 2,
+      backoffBaseMs: 500,
+      backoffMaxMs: 10_000,
+      window: DEFAULT_WINDOW,
+      probeWindow: DEFAULT_PROBE_WINDOW,
+      firstDeadlineMs: FIRST_DELIVERY_DEADLINE_MS,
+      deadlineFloorMs: 1000,
+      maxDeadlineMs: DEFAULT_REQUEST_TIMEOUT_MS,
+      now: Date.now,
       ...options,
     }
     this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests)
@@ -206,7 +218,8 @@ export class Scheduler {
       peer.pace.answered(this.options.now())
       return this.addStrike(peer, (n) => `sent ${n} chunks that failed SHA-256 (${reason})`)
     }
-    if (failure === 'protocol') return this.addStrike(peer, (n) => `sent ${n} responses that broke the protocol (last: ${reason})`)
+    if (failure === 'protocol')
+      return this.addStrike(peer, (n) => `sent ${n} responses that broke the protocol (last: ${reason})`)
     this.backoff(peer)
     return false
   }

@@ -1,4 +1,4 @@
-import { type Hash, createHash } from 'node:crypto'
+import { createHash, type Hash } from 'node:crypto'
 import type { Bitfield } from '../bitfield.js'
 import { HELD_FOR_HASH_BYTES } from '../constants.js'
 import type { Manifest } from '../manifest.js'

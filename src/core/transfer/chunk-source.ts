@@ -1,13 +1,13 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
+import { stampOf } from '../disk.js'
 import { P2PError } from '../errors.js'
 import { hashThreads } from '../hashing.js'
 import { type Logger, silentLogger } from '../log.js'
-import { type Manifest, chunkLength } from '../manifest.js'
+import { chunkLength, type Manifest } from '../manifest.js'
 import { PackedHaveCache, packedDataPath } from '../packed.js'
 import { readFully } from '../read-fully.js'
-import { verifiedRecordPath } from '../verified-record.js'
-import { stampOf } from '../disk.js'
 import type { ChunkStore } from '../store.js'
+import { verifiedRecordPath } from '../verified-record.js'
 import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
 
 /**
@@ -74,7 +74,11 @@ export class ChunkSource {
   private readonly log: Logger
   private readonly syncReadBytes: number
 
-  constructor(private readonly store: ChunkStore, private readonly catalog: StoreCatalog, options: ChunkSourceOptions = {}) {
+  constructor(
+    private readonly store: ChunkStore,
+    private readonly catalog: StoreCatalog,
+    options: ChunkSourceOptions = {},
+  ) {
     this.log = options.log ?? silentLogger()
     this.syncReadBytes = options.syncReadBytes ?? 256 * 1024
   }
@@ -94,18 +98,24 @@ export class ChunkSource {
   async readChunk(entry: CatalogEntry, index: number, into: Buffer): Promise<void> {
     const { dir, manifest } = entry
     if (index >= manifest.chunks.length) {
-      throw new P2PError('E_BAD_REQUEST', `index ${index} is out of range: the file has ${manifest.chunks.length} chunks`)
+      throw new P2PError(
+        'E_BAD_REQUEST',
+        `index ${index} is out of range: the file has ${manifest.chunks.length} chunks`,
+      )
     }
     const length = chunkLength(manifest, index)
-    if (into.length !== length) throw new P2PError('E_INTERNAL', `chunk ${index} is ${length} bytes, buffer ${into.length}`)
+    if (into.length !== length)
+      throw new P2PError('E_INTERNAL', `chunk ${index} is ${length} bytes, buffer ${into.length}`)
     const source = await this.open(dir, manifest, index)
     const { fd, path, offset, key } = source
     try {
       const st = fstatSync(fd)
-      if (!st.isFile() || st.size !== (source.packed ? manifest.size : length)) throw this.corrupt(path, key, index, manifest, 'wrong size')
+      if (!st.isFile() || st.size !== (source.packed ? manifest.size : length))
+        throw this.corrupt(path, key, index, manifest, 'wrong size')
       const stamp = stampOf(st)
       if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
-      if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length) throw this.corrupt(path, key, index, manifest, 'shrank while read')
+      if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length)
+        throw this.corrupt(path, key, index, manifest, 'shrank while read')
       if (this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
         // Shared memory: the hash thread reads it without a copy.
         this.stats.hashedChunks++
@@ -132,7 +142,8 @@ export class ChunkSource {
    */
   private async open(dir: string, manifest: Manifest, index: number): Promise<OpenChunk> {
     const path = this.store.chunkPath(dir, index)
-    const missing = (): P2PError => new P2PError('E_NOT_FOUND', `this peer does not have chunk ${index} of ${manifest.name}`)
+    const missing = (): P2PError =>
+      new P2PError('E_NOT_FOUND', `this peer does not have chunk ${index} of ${manifest.name}`)
     const own = openNoFollow(path, index)
     if (own !== undefined) return { fd: own, path, offset: 0, key: path, packed: false }
     if (!(await this.packedHave.get(dir, manifest.chunks.length))?.get(index)) throw missing()
@@ -166,7 +177,10 @@ export class ChunkSource {
   private corrupt(path: string, key: string, index: number, manifest: Manifest, why: string): P2PError {
     this.stats.corruptChunks++
     this.verified.delete(key)
-    this.log.warn({ path, index, name: manifest.name, why }, 'chunk on disk does not match its manifest; not serving it')
+    this.log.warn(
+      { path, index, name: manifest.name, why },
+      'chunk on disk does not match its manifest; not serving it',
+    )
     return this.refuseDamaged(index, manifest, why)
   }
 

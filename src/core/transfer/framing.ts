@@ -80,7 +80,8 @@ export function parseHeader(bytes: Buffer): Header {
   } catch {
     throw new P2PError('E_BAD_FRAME', 'frame header is not UTF-8 JSON')
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new P2PError('E_BAD_FRAME', 'frame header is not a JSON object')
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new P2PError('E_BAD_FRAME', 'frame header is not a JSON object')
   return value as Header
 }
 
@@ -88,8 +89,10 @@ export function parseHeader(bytes: Buffer): Header {
 export function bodySize(header: Header, maxBodyBytes: number): number | undefined {
   if (!('size' in header)) return undefined
   const size = header.size
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new P2PError('E_BAD_FRAME', 'frame "size" must be a non-negative integer')
-  if (size > maxBodyBytes) throw new P2PError('E_TOO_LARGE', `frame body of ${size} bytes is over the limit of ${maxBodyBytes}`)
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+    throw new P2PError('E_BAD_FRAME', 'frame "size" must be a non-negative integer')
+  if (size > maxBodyBytes)
+    throw new P2PError('E_TOO_LARGE', `frame body of ${size} bytes is over the limit of ${maxBodyBytes}`)
   return size
 }
 
@@ -186,7 +189,8 @@ export class FrameDecoder {
   }
 
   private checkHeaderLength(n: number): number {
-    if (n > this.limits.maxHeaderBytes) throw new P2PError('E_TOO_LARGE', `frame header of ${n} bytes is over the limit of ${this.limits.maxHeaderBytes}`)
+    if (n > this.limits.maxHeaderBytes)
+      throw new P2PError('E_TOO_LARGE', `frame header of ${n} bytes is over the limit of ${this.limits.maxHeaderBytes}`)
     if (n === 0) throw new P2PError('E_BAD_FRAME', 'empty frame header')
     return n
   }
@@ -205,7 +209,8 @@ export class FrameDecoder {
       return
     }
     const body = this.limits.allocate?.(size)
-    if (body !== undefined && body.length !== size) throw new P2PError('E_INTERNAL', `allocate(${size}) returned ${body.length} bytes`)
+    if (body !== undefined && body.length !== size)
+      throw new P2PError('E_INTERNAL', `allocate(${size}) returned ${body.length} bytes`)
     this.header = header
     this.body = body ?? Buffer.allocUnsafe(Math.min(size, Math.max(1, this.limits.firstBodyBytes ?? FIRST_BODY_BYTES)))
     this.bodySize = size
@@ -255,7 +260,8 @@ export class FrameDecoder {
   filledDirectly(n: number): Frame[] {
     if (this.failed) throw this.failed
     const frames: Frame[] = []
-    if (this.body === undefined || n > this.body.length - this.bodyFilled) throw new P2PError('E_INTERNAL', 'bytes reported outside the body window')
+    if (this.body === undefined || n > this.body.length - this.bodyFilled)
+      throw new P2PError('E_INTERNAL', 'bytes reported outside the body window')
     this.bodyFilled += n
     this.completeBody(frames)
     return frames

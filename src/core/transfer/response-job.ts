@@ -1,5 +1,5 @@
 import type { BufferLease } from '../buffer-pool.js'
-import { P2PError, hasCode } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { chunkLength } from '../manifest.js'
 import type { BudgetAccount, BudgetGrant } from './budget.js'
@@ -60,7 +60,12 @@ export class ResponseJob {
   /** Settles (never rejects) when the answer is ready or the job is disposed. */
   readonly ready: Promise<void>
 
-  constructor(readonly request: Pending, services: JobServices, account: BudgetAccount, remote: string) {
+  constructor(
+    readonly request: Pending,
+    services: JobServices,
+    account: BudgetAccount,
+    remote: string,
+  ) {
     this.ready = this.prepare(services, account, remote)
   }
 
@@ -118,9 +123,11 @@ export class ResponseJob {
       const request = parseRequest(this.request.header)
       const entry = await services.responder.entry(request.id)
       if (this.disposed) return
-      if (request.type === 'manifest') return this.answer({ type: 'manifest', id: request.id, size: entry.manifestBytes.length }, entry.manifestBytes)
+      if (request.type === 'manifest')
+        return this.answer({ type: 'manifest', id: request.id, size: entry.manifestBytes.length }, entry.manifestBytes)
       const count = entry.manifest.chunks.length
-      if (request.index >= count) throw new P2PError('E_BAD_REQUEST', `index ${request.index} is out of range: the file has ${count} chunks`)
+      if (request.index >= count)
+        throw new P2PError('E_BAD_REQUEST', `index ${request.index} is out of range: the file has ${count} chunks`)
       const length = chunkLength(entry.manifest, request.index)
       this.state = 'budget'
       grant = await account.acquire(length, this.abandon.signal)

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
-import { type ErrorCode, P2PError, hasCode } from '../errors.js'
+import { type ErrorCode, hasCode, P2PError } from '../errors.js'
 import type { BudgetAccount } from './budget.js'
-import { FrameDecoder, type Header, encodeFrame, encodeHeader } from './framing.js'
+import { encodeFrame, encodeHeader, FrameDecoder, type Header } from './framing.js'
 import { errorHeader } from './messages.js'
 import { type JobServices, type Pending, ResponseJob } from './response-job.js'
 import type { Evictable, StalledSockets } from './stalled-sockets.js'
@@ -87,7 +87,10 @@ export class ServerConnection implements Evictable {
     socket.end(encodeFrame(errorHeader(code, message)))
   }
 
-  constructor(private readonly socket: Socket, private readonly services: ConnectionServices) {
+  constructor(
+    private readonly socket: Socket,
+    private readonly services: ConnectionServices,
+  ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`
     this.decoder = new FrameDecoder({ maxHeaderBytes: services.limits.maxHeaderBytes, maxBodyBytes: 0 })
     this.account = services.openAccount(() => this.trim())
@@ -107,7 +110,9 @@ export class ServerConnection implements Evictable {
     this.state = 'finishing'
     this.socket.pause()
     this.stopFrameDeadline()
-    const done = new Promise<void>((resolve) => { this.finished = resolve })
+    const done = new Promise<void>((resolve) => {
+      this.finished = resolve
+    })
     this.checkFinished()
     return done
   }
@@ -117,7 +122,10 @@ export class ServerConnection implements Evictable {
   }
 
   evict(): void {
-    this.services.log.info({ remote: this.remote }, 'closed: stalled longest while stalled answers pinned too much memory')
+    this.services.log.info(
+      { remote: this.remote },
+      'closed: stalled longest while stalled answers pinned too much memory',
+    )
     this.teardown()
   }
 

@@ -56,7 +56,10 @@ export class StoreCatalog {
   /** Scans done, for the stats. */
   scans = 0
 
-  constructor(private readonly store: ChunkStore, options: StoreCatalogOptions = {}) {
+  constructor(
+    private readonly store: ChunkStore,
+    options: StoreCatalogOptions = {},
+  ) {
     this.rescanMs = options.rescanMs ?? 250
     this.fallbackMs = options.fallbackMs ?? 10_000
     this.log = options.log ?? silentLogger()
@@ -140,7 +143,8 @@ export class StoreCatalog {
       const st = await lstat(join(dir, MANIFEST_FILE)).catch(() => undefined)
       if (!st?.isFile()) continue
       const loaded = await this.store.readEntryManifest(listed.name)
-      if (loaded && !found.has(loaded.id)) found.set(loaded.id, { id: loaded.id, dir, manifest: loaded.manifest, manifestBytes: loaded.bytes })
+      if (loaded && !found.has(loaded.id))
+        found.set(loaded.id, { id: loaded.id, dir, manifest: loaded.manifest, manifestBytes: loaded.bytes })
     }
     for (const dir of this.watchers.keys()) if (!dirs.has(dir)) this.unwatch(dir)
     if (!this.closed) this.entries = found
@@ -161,7 +165,11 @@ export class StoreCatalog {
       this.watchers.set(dir, w)
       return true
     } catch (err) {
-      if (this.watched) this.log.warn({ dir, err: (err as Error).message }, 'cannot watch the store; unknown ids will rescan it (at most every rescan interval)')
+      if (this.watched)
+        this.log.warn(
+          { dir, err: (err as Error).message },
+          'cannot watch the store; unknown ids will rescan it (at most every rescan interval)',
+        )
       return false
     }
   }
