@@ -193,7 +193,7 @@ export async function startLiar(
     let queue = Promise.resolve()
     socket.on('error', () => undefined)
     socket.on('data', (segment) => {
-      let frames
+      let frames: ReturnType<FrameDecoder['push']>
       try {
         frames = decoder.push(segment)
       } catch {

@@ -80,7 +80,7 @@ describe('chunk server on 127.0.0.1', () => {
     const chunks = s.manifest.chunks.map((_, i) => c.fetchChunk(s.id, i))
     assert.equal(sha256Hex(await manifest), s.id)
     const bodies = await Promise.all(chunks)
-    bodies.forEach((b, i) => assert.equal(hash(b), s.manifest.chunks[i]))
+    for (const [i, b] of bodies.entries()) assert.equal(hash(b), s.manifest.chunks[i])
     assert.equal(hash(Buffer.concat(bodies)), s.manifest.sha256)
   })
 
@@ -304,7 +304,7 @@ describe('chunk server on 127.0.0.1', () => {
     const sockets: Socket[] = []
     silent.on('connection', (so) => sockets.push(so))
     onCleanup(t, () => {
-      sockets.forEach((so) => so.destroy())
+      for (const so of sockets) so.destroy()
       silent.close()
     })
     const port = (silent.address() as { port: number }).port

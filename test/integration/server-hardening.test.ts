@@ -62,16 +62,19 @@ describe('seeder under killed and hostile clients', () => {
     const quitters = await Promise.all(
       Array.from({ length: 48 }, () => rawClient(t, s.port, { localAddress: '127.0.0.2', read: false })),
     )
-    quitters.forEach((c, i) =>
+    for (const [i, c] of quitters.entries()) {
       pipeline(
         c,
         s.id,
         Array.from({ length: 32 }, (_, k) => (i + k) % 32),
-      ),
-    )
+      )
+    }
     // Vanish in every phase: before anything was read, while reads and hashes run, with answers half-written.
     await new Promise((r) => setTimeout(r, 20))
-    quitters.forEach((c, i) => (i % 2 === 0 ? c.socket.destroy() : c.socket.resetAndDestroy()))
+    for (const [i, c] of quitters.entries()) {
+      if (i % 2 === 0) c.socket.destroy()
+      else c.socket.resetAndDestroy()
+    }
     assert.ok(await until(() => s.server.openConnections === 0), 'the server saw every client go')
     assert.ok(
       await until(() => s.server.budget.inUse === 0),
@@ -133,13 +136,13 @@ describe('seeder under killed and hostile clients', () => {
       'the 8 beyond the per-address cap get E_BUSY',
     )
     assert.equal(s.server.openConnections, 32)
-    hogs.forEach((c) =>
+    for (const c of hogs) {
       pipeline(
         c,
         s.id,
         Array.from({ length: 32 }, (_, i) => i),
-      ),
-    )
+      )
+    }
     // Let the 32 fill their sockets and the budget (those stalled longest are closed once their answers pin 8 MiB).
     const worst = (): boolean => s.server.budget.inUse >= 7 * 1024 * KiB || s.server.stats.evictedStalled > 0
     assert.ok(await until(worst, 10_000), `hogs hold the budget (${s.server.budget.inUse})`)

@@ -110,7 +110,9 @@ describe('frame codec', () => {
             at += n
           }
           assert.equal(decoded.length, frames.length)
-          decoded.forEach((got, i) => assert.deepEqual(Buffer.from(got.body ?? []), Buffer.from(frames[i]!.body ?? [])))
+          for (const [i, got] of decoded.entries()) {
+            assert.deepEqual(Buffer.from(got.body ?? []), Buffer.from(frames[i]!.body ?? []))
+          }
         },
       ),
       { numRuns: 300 },
@@ -244,7 +246,7 @@ describe('frame codec', () => {
     const [frame] = decodeAll([encodeFrame({ type: 'chunk' }, Buffer.alloc(0))])
     assert.equal(frame!.body!.length, 0)
     const hostile = Buffer.from(
-      '{"__proto__":{"polluted":1},"constructor":{"prototype":{"p":1}},"type":"chunk","id":"' + ID + '","index":0}',
+      `{"__proto__":{"polluted":1},"constructor":{"prototype":{"p":1}},"type":"chunk","id":"${ID}","index":0}`,
     )
     const prefix = Buffer.alloc(4)
     prefix.writeUInt32BE(hostile.length)

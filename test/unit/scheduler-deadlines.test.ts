@@ -266,7 +266,8 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
           for (let step = 0; step < 200_000 && !s.finished; step++) {
             for (const key of s.giveUpOverdue()) {
               const p = peers.find((q) => q.key === key)!
-              p.due.forEach((d, i) => s.failed(key, d.index, i === 0 ? 'error' : 'cancelled')) // its connection is closed
+              // its connection is closed
+              for (const [i, d] of p.due.entries()) s.failed(key, d.index, i === 0 ? 'error' : 'cancelled')
               p.due = []
               p.last = now
             }
