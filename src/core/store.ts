@@ -41,6 +41,11 @@ import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordP
  * `.p2p/` or one of its subdirectories that is a link (or not a directory) is
  * ignored by scans and refused for writing; private files are read only when
  * they are regular files (safe-fs.ts), so a FIFO or device there never blocks.
+ *
+ * A little over the ~300-line guide on purpose: the scan, the entry
+ * directories and the private files share the manifest cache and the
+ * no-links rule, which are this class's to keep; the generic disk helpers,
+ * the packed form and the verification record are already their own modules.
  */
 
 export interface StoreEntry {
