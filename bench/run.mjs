@@ -281,7 +281,7 @@ async function main() {
     const f = join(work, `mem-${s}.bin`)
     await sampleFile(f, s)
     const swarm = await startSeeders(f, 1)
-    const d = await downloadOnce(f, `mem-${s}.bin`, swarm.udpPort, await sha256(f))
+    const d = await downloadOnce(`mem-${s}.bin`, swarm.udpPort, await sha256(f))
     memory.push({ size: s, downloadRss: d.rss, seconds: d.seconds, seederRss: await swarm.stop() })
     rmSync(f, { force: true })
   }
@@ -292,7 +292,7 @@ async function main() {
     const f = join(work, 'small-chunks.bin')
     await sampleFile(f, s)
     const swarm = await startSeeders(f, 1, ['--chunk-size', '64KiB'])
-    const d = await downloadOnce(f, 'small-chunks.bin', swarm.udpPort, await sha256(f))
+    const d = await downloadOnce('small-chunks.bin', swarm.udpPort, await sha256(f))
     await swarm.stop()
     rmSync(f, { force: true })
     smallChunks = { size: s, seconds: d.seconds, rate: s / d.seconds / 1e6 }
