@@ -185,4 +185,18 @@ describe('download() (public API) against in-process servers and announcers', ()
       (err) => hasCode(err, 'E_NOT_FOUND'),
     )
   })
+
+  it('refuses nonsense limits with E_USAGE before any traffic (a window of 0 would never ask anyone)', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const d = await downloader(t, join(dir, 'd'), udp, 'cd'.repeat(32))
+    const options = { id: 'cd'.repeat(32), store: d.store, downloadsDir: join(dir, 'd', 'downloads'), peers: d.peers }
+    for (const limits of [{ window: 0 }, { requestTimeoutMs: Number.NaN }, { waitMs: -1 }]) {
+      await assert.rejects(download({ ...options, limits }), (err) => hasCode(err, 'E_USAGE'), JSON.stringify(limits))
+    }
+    assert.throws(
+      () => createChunkServer({ store: d.store, limits: { maxConnections: 0 } }),
+      (err) => hasCode(err, 'E_USAGE'),
+    )
+  })
 })

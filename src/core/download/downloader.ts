@@ -12,6 +12,7 @@ import {
   MAX_CHUNK_SIZE,
 } from '../constants.js'
 import { assertSpace, sameFilesystem } from '../disk.js'
+import { P2PError } from '../errors.js'
 import { type Collaborators, componentLog } from '../log.js'
 import type { Manifest } from '../manifest.js'
 import { readPackedHave } from '../packed.js'
@@ -81,6 +82,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
   const log = componentLog(collaborators, 'download')
   const signal = options.signal ?? new AbortController().signal
   const limits: DownloadLimits = { ...DEFAULT_DOWNLOAD_LIMITS, ...options.limits }
+  checkLimits(limits)
   // Chunk bodies land in pooled shared memory (chunk-buffers.ts), once the manifest says what size they are.
   let buffers: ChunkBuffers | undefined
   const pool = new ConnectionPool<PeerClient>({
@@ -161,5 +163,15 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     }
   } finally {
     pool.close()
+  }
+}
+
+/** Every limit a finite number, at least 1 (0 for waitMs): a program's mistake is E_USAGE here, not a hang later. */
+function checkLimits(limits: DownloadLimits): void {
+  for (const [key, value] of Object.entries(limits)) {
+    const least = key === 'waitMs' ? 0 : 1
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < least) {
+      throw new P2PError('E_USAGE', `download limit ${key} must be a number of at least ${least}, not ${String(value)}`)
+    }
   }
 }

@@ -148,6 +148,11 @@ export class ChunkServer {
 
   constructor(options: ChunkServerOptions) {
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits }
+    for (const [key, value] of Object.entries(this.limits)) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
+        throw new P2PError('E_USAGE', `server limit ${key} must be a number of at least 1, not ${String(value)}`)
+      }
+    }
     this.log = options.log ?? silentLogger()
     this.host = options.host ?? '0.0.0.0'
     this.port = options.port ?? 0
