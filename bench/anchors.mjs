@@ -38,24 +38,39 @@ function fetchText(ns, url) {
 export async function startNginx({ dir, root, address, port, ns }) {
   mkdirSync(dir, { recursive: true })
   const conf = join(dir, 'nginx.conf')
-  writeFileSync(conf, [
-    'daemon off;', 'master_process off;', 'worker_processes 1;',
-    // Run as root, nginx would switch to nobody, who cannot enter the bench's 0700 temp dir.
-    ...(process.getuid?.() === 0 ? ['user root;'] : []),
-    `pid ${join(dir, 'nginx.pid')};`, `error_log ${join(dir, 'error.log')} warn;`,
-    'events { worker_connections 1024; }',
-    'http {',
-    '  access_log off; sendfile on; tcp_nopush on; default_type application/octet-stream;',
-    `  server { listen ${address}:${port}; root ${root}; }`,
-    '}', '',
-  ].join('\n'))
+  writeFileSync(
+    conf,
+    [
+      'daemon off;',
+      'master_process off;',
+      'worker_processes 1;',
+      // Run as root, nginx would switch to nobody, who cannot enter the bench's 0700 temp dir.
+      ...(process.getuid?.() === 0 ? ['user root;'] : []),
+      `pid ${join(dir, 'nginx.pid')};`,
+      `error_log ${join(dir, 'error.log')} warn;`,
+      'events { worker_connections 1024; }',
+      'http {',
+      '  access_log off; sendfile on; tcp_nopush on; default_type application/octet-stream;',
+      `  server { listen ${address}:${port}; root ${root}; }`,
+      '}',
+      '',
+    ].join('\n'),
+  )
   const [cmd, args] = inNs(ns, which('nginx'), ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')])
   const server = daemon(cmd, args)
   const base = `http://${address}:${port}`
-  await waitFor(() => {
-    if (server.child.exitCode !== null) throw new Error(`nginx exited (${server.child.exitCode}); see ${join(dir, 'error.log')}`)
-    return spawnSync(...inNs(ns, 'curl', ['-s', '-o', '/dev/null', '--max-time', '2', `${base}/`]), { timeout: 5000 }).status === 0 // any HTTP answer
-  }, 10_000, 'nginx listening')
+  await waitFor(
+    () => {
+      if (server.child.exitCode !== null)
+        throw new Error(`nginx exited (${server.child.exitCode}); see ${join(dir, 'error.log')}`)
+      return (
+        spawnSync(...inNs(ns, 'curl', ['-s', '-o', '/dev/null', '--max-time', '2', `${base}/`]), { timeout: 5000 })
+          .status === 0
+      ) // any HTTP answer
+    },
+    10_000,
+    'nginx listening',
+  )
   return { url: (name) => `${base}/${encodeURIComponent(name)}`, stop: () => server.stop('SIGQUIT') }
 }
 
@@ -76,16 +91,28 @@ export async function startTracker({ dir, address, port, ns, infoHash }) {
   writeFileSync(join(dir, 'whitelist.txt'), `${infoHash}\n`)
   writeFileSync(join(dir, 'opentracker.conf'), 'access.whitelist whitelist.txt\n')
   const root = process.getuid?.() === 0 ? ['-d', dir, '-u', 'nobody'] : []
-  const [cmd, args] = inNs(ns, which('opentracker'), ['-i', address, '-p', String(port), ...root, '-f', join(dir, 'opentracker.conf')])
+  const [cmd, args] = inNs(ns, which('opentracker'), [
+    '-i',
+    address,
+    '-p',
+    String(port),
+    ...root,
+    '-f',
+    join(dir, 'opentracker.conf'),
+  ])
   const tracker = daemon(cmd, args, { cwd: dir })
   const base = `http://${address}:${port}`
   const scrapeUrl = `${base}/scrape?info_hash=${[...Buffer.from(infoHash, 'hex')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`
   /** Seeders the tracker knows for the torrent (the scrape's "complete"), or -1 when it does not answer. */
   const seeders = () => Number(/8:completei(\d+)e/.exec(fetchText(ns, scrapeUrl) ?? '')?.[1] ?? -1)
-  await waitFor(() => {
-    if (tracker.child.exitCode !== null) throw new Error(`opentracker exited (${tracker.child.exitCode})`)
-    return fetchText(ns, scrapeUrl) !== undefined
-  }, 10_000, 'opentracker answering')
+  await waitFor(
+    () => {
+      if (tracker.child.exitCode !== null) throw new Error(`opentracker exited (${tracker.child.exitCode})`)
+      return fetchText(ns, scrapeUrl) !== undefined
+    },
+    10_000,
+    'opentracker answering',
+  )
   return {
     announce: `${base}/announce`,
     seeders,
@@ -104,11 +131,24 @@ export async function startTracker({ dir, address, port, ns, infoHash }) {
  */
 export function aria2Args({ torrent, dir, port, address, seed = false, keepSeeding = false, hook }) {
   return [
-    '--no-conf', '--disable-ipv6', '--check-integrity=true', '--bt-hash-check-seed=true',
-    '--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
-    `--dir=${dir}`, `--listen-port=${port}`, ...(address ? [`--interface=${address}`] : []),
-    '--file-allocation=falloc', '--allow-overwrite=true', '--auto-file-renaming=false',
-    '--console-log-level=error', '--summary-interval=0', '--show-console-readout=false', '--download-result=hide',
+    '--no-conf',
+    '--disable-ipv6',
+    '--check-integrity=true',
+    '--bt-hash-check-seed=true',
+    '--enable-dht=false',
+    '--enable-dht6=false',
+    '--bt-enable-lpd=false',
+    '--enable-peer-exchange=false',
+    `--dir=${dir}`,
+    `--listen-port=${port}`,
+    ...(address ? [`--interface=${address}`] : []),
+    '--file-allocation=falloc',
+    '--allow-overwrite=true',
+    '--auto-file-renaming=false',
+    '--console-log-level=error',
+    '--summary-interval=0',
+    '--show-console-readout=false',
+    '--download-result=hide',
     ...(seed || keepSeeding ? ['--seed-ratio=0.0'] : ['--seed-time=0']),
     ...(hook ? [`--on-bt-download-complete=${hook}`] : []),
     torrent,
@@ -118,6 +158,10 @@ export function aria2Args({ torrent, dir, port, address, seed = false, keepSeedi
 /** A script aria2c runs when its download is complete: it writes the time (ms since the epoch) to $BENCH_DONE_FILE. */
 export function doneHook(dir) {
   const path = join(dir, 'aria2-done.sh')
-  writeFileSync(path, '#!/bin/sh\n# written by bench/anchors.mjs: aria2c calls it when a download is complete\ndate +%s%3N > "$BENCH_DONE_FILE.tmp" && mv "$BENCH_DONE_FILE.tmp" "$BENCH_DONE_FILE"\n', { mode: 0o755 })
+  writeFileSync(
+    path,
+    '#!/bin/sh\n# written by bench/anchors.mjs: aria2c calls it when a download is complete\ndate +%s%3N > "$BENCH_DONE_FILE.tmp" && mv "$BENCH_DONE_FILE.tmp" "$BENCH_DONE_FILE"\n',
+    { mode: 0o755 },
+  )
   return path
 }

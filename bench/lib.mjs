@@ -19,20 +19,35 @@ export async function timed(cmd, args, options = {}) {
   const useTime = existsSync('/usr/bin/time')
   const argv = useTime ? ['-f', '%M', cmd, ...args] : args
   const started = performance.now()
-  const child = spawn(useTime ? '/usr/bin/time' : cmd, argv, { stdio: ['ignore', options.stdout ?? 'ignore', 'pipe'], cwd: options.cwd, env: { ...process.env, ...options.env }, detached: ownGroups })
+  const child = spawn(useTime ? '/usr/bin/time' : cmd, argv, {
+    stdio: ['ignore', options.stdout ?? 'ignore', 'pipe'],
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    detached: ownGroups,
+  })
   track(child)
   let stderr = ''
   let stdout = ''
-  child.stderr.on('data', (d) => { stderr += d })
-  child.stdout?.on('data', (d) => { stdout += d })
+  child.stderr.on('data', (d) => {
+    stderr += d
+  })
+  child.stdout?.on('data', (d) => {
+    stdout += d
+  })
   const limitMs = options.timeoutMs ?? 600_000
   let timedOut = false
-  const timer = setTimeout(() => { timedOut = true; kill(child, 'SIGKILL') }, limitMs)
+  const timer = setTimeout(() => {
+    timedOut = true
+    kill(child, 'SIGKILL')
+  }, limitMs)
   const [code] = await once(child, 'exit')
   clearTimeout(timer)
   const seconds = (performance.now() - started) / 1000
   if (timedOut) throw new Error(`${cmd} ${args.join(' ')} took longer than ${limitMs / 1000} s: killed`)
-  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${`${stderr}\n${stdout}`.trim().split('\n').slice(-3).join(' | ')}`)
+  if (code !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${code}: ${`${stderr}\n${stdout}`.trim().split('\n').slice(-3).join(' | ')}`,
+    )
   const rssKb = useTime ? Number(stderr.trim().split('\n').pop()) : NaN
   return { seconds, rss: rssKb * 1024, stdout }
 }
@@ -46,7 +61,13 @@ function track(child) {
 }
 function kill(child, signal) {
   if (child.exitCode !== null || child.signalCode !== null) return
-  if (ownGroups) try { process.kill(-child.pid, signal); return } catch { /* group gone */ }
+  if (ownGroups)
+    try {
+      process.kill(-child.pid, signal)
+      return
+    } catch {
+      /* group gone */
+    }
   child.kill(signal)
 }
 
@@ -68,7 +89,10 @@ export function ownProcessGroups(cleanup = () => undefined) {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  process.on('exit', () => { stopDaemons(); cleanup() })
+  process.on('exit', () => {
+    stopDaemons()
+    cleanup()
+  })
 }
 
 export function firstJsonLine(child) {
@@ -81,9 +105,15 @@ export function firstJsonLine(child) {
       const nl = text.indexOf('\n')
       if (nl < 0) return
       done = true
-      try { resolve(JSON.parse(text.slice(0, nl))) } catch (err) { reject(err) }
+      try {
+        resolve(JSON.parse(text.slice(0, nl)))
+      } catch (err) {
+        reject(err)
+      }
     })
-    child.on('exit', (code) => { if (!done) reject(new Error(`process exited (${code}) before printing its first line`)) })
+    child.on('exit', (code) => {
+      if (!done) reject(new Error(`process exited (${code}) before printing its first line`))
+    })
   })
 }
 
@@ -99,10 +129,17 @@ export function stopDaemons() {
  * parse from it.
  */
 export function daemon(cmd, args, options = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'], cwd: options.cwd, env: { ...process.env, ...options.env }, detached: ownGroups })
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'],
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    detached: ownGroups,
+  })
   track(child)
   let out = ''
-  child.stdout.setEncoding('utf8').on('data', (piece) => { out = (out + piece).slice(-65_536) })
+  child.stdout.setEncoding('utf8').on('data', (piece) => {
+    out = (out + piece).slice(-65_536)
+  })
   const exited = once(child, 'close').catch(() => undefined) // 'close': its stdout is read to the end
   return {
     child,
@@ -113,7 +150,11 @@ export function daemon(cmd, args, options = {}) {
     /** The last complete line of stdout so far, as JSON (undefined if none or not JSON). */
     lastLine() {
       const lines = out.trimEnd().split('\n')
-      try { return JSON.parse(lines[lines.length - 1]) } catch { return undefined }
+      try {
+        return JSON.parse(lines[lines.length - 1])
+      } catch {
+        return undefined
+      }
     },
     peakRss() {
       try {
@@ -169,7 +210,12 @@ export async function waitFor(check, ms, what) {
 export function which(cmd) {
   for (const dir of `${process.env.PATH ?? ''}:/usr/sbin:/sbin`.split(':').filter(Boolean)) {
     const path = join(dir, cmd)
-    try { accessSync(path, constants.X_OK); return path } catch { /* not here */ }
+    try {
+      accessSync(path, constants.X_OK)
+      return path
+    } catch {
+      /* not here */
+    }
   }
   return undefined
 }

@@ -25,8 +25,10 @@ export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, 
   const has = (k) => samples[k]?.length > 0
   const range = (k) => `${Math.min(...samples[k]).toFixed(2)}–${Math.max(...samples[k]).toFixed(2)}`
   const ratio = (k, base) => (has(base) ? `${(m[k] / m[base]).toFixed(2)} ×` : '–')
-  const rows = ROWS.filter(([, k]) => has(k)).map(([label, k]) =>
-    `| ${label} | ${m[k].toFixed(2)} s (${range(k)}) | ${(size / m[k] / MB).toFixed(0)} | ${ratio(k, 'openssl')} | ${ratio(k, 'cp')} | ${ratio(k, 'curl')} | ${mb(r[k])} |`)
+  const rows = ROWS.filter(([, k]) => has(k)).map(
+    ([label, k]) =>
+      `| ${label} | ${m[k].toFixed(2)} s (${range(k)}) | ${(size / m[k] / MB).toFixed(0)} | ${ratio(k, 'openssl')} | ${ratio(k, 'cp')} | ${ratio(k, 'curl')} | ${mb(r[k])} |`,
+  )
   const splitFloor = Math.max(m.openssl, m.chunkFiles)
   const lines = [
     `Measured ${machine()}; file ${mib(size)} of random bytes in page cache, ${runs} run(s), median (min–max). Peak RSS is the client's (GNU time %M).`,
@@ -36,14 +38,35 @@ export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, 
     ...rows,
     '',
     `p2p-split ÷ the larger of its two floors (openssl ${m.openssl.toFixed(2)} s, coreutils split ${m.chunkFiles.toFixed(2)} s): ${(m.split / splitFloor).toFixed(2)} ×.`,
-    ...(has('aria1') ? [`aria2c BitTorrent ÷ p2p-download: ${(m.aria1 / m.download1).toFixed(2)} × (1 seeder), ${(m.aria2 / m.download2).toFixed(2)} × (2 seeders).`] : []),
+    ...(has('aria1')
+      ? [
+          `aria2c BitTorrent ÷ p2p-download: ${(m.aria1 / m.download1).toFixed(2)} × (1 seeder), ${(m.aria2 / m.download2).toFixed(2)} × (2 seeders).`,
+        ]
+      : []),
     `Peak RSS: p2p-download ${mb(r.download1)} (1 seeder), ${mb(r.download2)} (2 seeders); p2p-serve/p2p-announce at most ${mb(r.serve)}${has('aria1') ? `; aria2c leecher ${mb(r.aria1)}` : ''}${has('curl') ? `; curl ${mb(r.curl)}` : ''}.`,
-    ...(memory.length ? ['', '| file | p2p-download peak RSS | seeder peak RSS | time |', '|---|---|---|---|',
-      ...memory.map((x) => `| ${mib(x.size)} | ${mb(x.downloadRss)} | ${mb(x.seederRss)} | ${x.seconds.toFixed(2)} s |`)] : []),
-    ...(smallChunks ? ['', `10,000 chunks of 64 KiB (${mib(smallChunks.size)}), 1 seeder: ${smallChunks.seconds.toFixed(2)} s, ${smallChunks.rate.toFixed(0)} MB/s = ${(smallChunks.rate / (size / m.download1 / MB)).toFixed(2)} × the 1 MiB-chunk rate.`] : []),
+    ...(memory.length
+      ? [
+          '',
+          '| file | p2p-download peak RSS | seeder peak RSS | time |',
+          '|---|---|---|---|',
+          ...memory.map(
+            (x) => `| ${mib(x.size)} | ${mb(x.downloadRss)} | ${mb(x.seederRss)} | ${x.seconds.toFixed(2)} s |`,
+          ),
+        ]
+      : []),
+    ...(smallChunks
+      ? [
+          '',
+          `10,000 chunks of 64 KiB (${mib(smallChunks.size)}), 1 seeder: ${smallChunks.seconds.toFixed(2)} s, ${smallChunks.rate.toFixed(0)} MB/s = ${(smallChunks.rate / (size / m.download1 / MB)).toFixed(2)} × the 1 MiB-chunk rate.`,
+        ]
+      : []),
     ...Object.entries(skipped).map(([what, why]) => `\nSkipped: ${what}: ${why}.`),
   ]
   const markdown = lines.join('\n')
-  saveSection('loopback', { size, runs, samples, rss, medians: m, medianRss: r, memory, smallChunks, skipped }, markdown)
+  saveSection(
+    'loopback',
+    { size, runs, samples, rss, medians: m, medianRss: r, memory, smallChunks, skipped },
+    markdown,
+  )
   return markdown
 }

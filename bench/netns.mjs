@@ -55,12 +55,23 @@ export function sweepStale() {
     const m = new RegExp(`^${NAME_ROOT}(\\d+)`).exec(name)
     if (!m) continue
     let alive = true
-    try { process.kill(Number(m[1]), 0) } catch { alive = false }
+    try {
+      process.kill(Number(m[1]), 0)
+    } catch {
+      alive = false
+    }
     if (alive) continue
     try {
-      for (const pid of ip('netns', 'pids', name).split('\n').filter(Boolean)) try { process.kill(Number(pid), 'SIGKILL') } catch { /* gone */ }
+      for (const pid of ip('netns', 'pids', name).split('\n').filter(Boolean))
+        try {
+          process.kill(Number(pid), 'SIGKILL')
+        } catch {
+          /* gone */
+        }
       ip('netns', 'del', name)
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   }
 }
 
@@ -74,7 +85,23 @@ function shape(ns, dev, rate, delay) {
   inNs(ns, 'tc', 'class', 'replace', 'dev', dev, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', rate, 'ceil', rate)
   if (!delay) return true
   try {
-    inNs(ns, 'tc', 'qdisc', 'replace', 'dev', dev, 'parent', '1:1', 'handle', '10:', 'netem', 'delay', delay, 'limit', '10000')
+    inNs(
+      ns,
+      'tc',
+      'qdisc',
+      'replace',
+      'dev',
+      dev,
+      'parent',
+      '1:1',
+      'handle',
+      '10:',
+      'netem',
+      'delay',
+      delay,
+      'limit',
+      '10000',
+    )
     return true
   } catch (err) {
     if (/unknown/i.test(err.stderr?.toString() ?? '')) return false
@@ -139,7 +166,11 @@ export class BenchLan {
   /** Delete every namespace of this run (their veths go with them). Idempotent; processes must be stopped first. */
   destroy() {
     for (const ns of [`${this.prefix}sw`, ...this.hosts.map((h) => h.ns)]) {
-      try { ip('netns', 'del', ns) } catch { /* already gone */ }
+      try {
+        ip('netns', 'del', ns)
+      } catch {
+        /* already gone */
+      }
     }
     this.hosts.length = 0
   }

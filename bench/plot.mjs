@@ -2,7 +2,8 @@
 // plotting library): linear axes with round ticks, one polyline with point
 // markers per series, optional dashed reference lines, a legend.
 
-const esc = (text) => String(text).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c])
+const esc = (text) =>
+  String(text).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c])
 
 /** Round tick step for a range: 1, 2 or 5 × a power of ten, about `count` ticks. */
 function step(max, count) {
@@ -22,7 +23,9 @@ export function lineChart({ title, subtitle, xLabel, yLabel, series, references 
   const pw = W - m.left - m.right
   const ph = H - m.top - m.bottom
   const xs = series.flatMap((s) => s.points.map(([x]) => x))
-  const ys = [...series.flatMap((s) => s.points.map(([, y]) => y)), ...references.map((r) => r.y)].filter(Number.isFinite)
+  const ys = [...series.flatMap((s) => s.points.map(([, y]) => y)), ...references.map((r) => r.y)].filter(
+    Number.isFinite,
+  )
   const xMax = Math.max(...xs, 1)
   const xMin = Math.min(...xs, 0)
   const yStep = step(Math.max(...ys, 1) * 1.05, 6)
@@ -31,6 +34,7 @@ export function lineChart({ title, subtitle, xLabel, yLabel, series, references 
   const Y = (y) => m.top + ph - (y / yMax) * ph
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<title>${esc(title)}</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${m.left}" y="24" font-size="16" font-weight="bold">${esc(title)}</text>`,
     `<text x="${m.left}" y="44" fill="#555">${esc(subtitle)}</text>`,
@@ -49,18 +53,28 @@ export function lineChart({ title, subtitle, xLabel, yLabel, series, references 
   out.push(`<text transform="translate(18 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`)
   let legendY = m.top + 8
   const legend = (name, color, dashed) => {
-    out.push(`<line x1="${W - m.right + 16}" x2="${W - m.right + 40}" y1="${legendY}" y2="${legendY}" stroke="${color}" stroke-width="2.5"${dashed ? ' stroke-dasharray="6 4"' : ''}/>`)
+    out.push(
+      `<line x1="${W - m.right + 16}" x2="${W - m.right + 40}" y1="${legendY}" y2="${legendY}" stroke="${color}" stroke-width="2.5"${dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+    )
     out.push(`<text x="${W - m.right + 46}" y="${legendY + 4}">${esc(name)}</text>`)
     legendY += 22
   }
   for (const r of references) {
-    out.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${Y(r.y)}" y2="${Y(r.y)}" stroke="#888" stroke-width="1.5" stroke-dasharray="6 4"/>`)
+    out.push(
+      `<line x1="${m.left}" x2="${m.left + pw}" y1="${Y(r.y)}" y2="${Y(r.y)}" stroke="#888" stroke-width="1.5" stroke-dasharray="6 4"/>`,
+    )
     legend(r.name, '#888', true)
   }
   for (const s of series) {
     const pts = s.points.filter(([, y]) => Number.isFinite(y))
-    if (pts.length > 1) out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2.5" points="${pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`)
-    for (const [x, y] of pts) out.push(`<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="4" fill="${s.color}"><title>${esc(`${s.name}, N = ${x}: ${y.toFixed(2)} s`)}</title></circle>`)
+    if (pts.length > 1)
+      out.push(
+        `<polyline fill="none" stroke="${s.color}" stroke-width="2.5" points="${pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`,
+      )
+    for (const [x, y] of pts)
+      out.push(
+        `<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="4" fill="${s.color}"><title>${esc(`${s.name}, N = ${x}: ${y.toFixed(2)} s`)}</title></circle>`,
+      )
     legend(s.name, s.color, false)
   }
   out.push('</svg>')

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { BufferPool } from '../dist/src/core/buffer-pool.js'
+import { hashThreads } from '../dist/src/core/hashing.js'
 // Pull every chunk of the first file in a chunk store from a running p2p-serve
 // over ONE connection, keeping N requests in flight while earlier chunks are
 // verified (SHA-256 on the hash threads) beside them; at most --max-buffers
@@ -6,12 +8,13 @@
 // to the last chunk verified.
 //   node bench/pull.mjs --port P [--host 127.0.0.1] --chunks-dir DIR [--in-flight 16] [--max-buffers 32] [--no-verify]
 import { ChunkStore } from '../dist/src/core/store.js'
-import { hashThreads } from '../dist/src/core/hashing.js'
-import { BufferPool } from '../dist/src/core/buffer-pool.js'
 import { PeerClient } from '../dist/src/core/transfer/client.js'
 
 const args = process.argv.slice(2)
-const opt = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback }
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : fallback
+}
 const inFlight = Number(opt('in-flight', '16'))
 const maxBuffers = Math.max(inFlight, Number(opt('max-buffers', '32')) || 32)
 const verify = !args.includes('--no-verify')
@@ -19,7 +22,11 @@ const [entry] = await new ChunkStore(opt('chunks-dir')).scan()
 if (!entry) throw new Error('empty chunk store')
 const started = performance.now()
 const pool = new BufferPool()
-const client = await PeerClient.connect({ host: opt('host', '127.0.0.1'), port: Number(opt('port')), allocateBody: (size) => pool.take(size) })
+const client = await PeerClient.connect({
+  host: opt('host', '127.0.0.1'),
+  port: Number(opt('port')),
+  allocateBody: (size) => pool.take(size),
+})
 const count = entry.manifest.chunks.length
 let next = 0
 let requests = 0
@@ -33,16 +40,20 @@ await new Promise((resolve, reject) => {
       const index = next++
       requests++
       held++
-      client.fetchChunk(entry.id, index).then(async (data) => {
-        requests--
-        pump() // the next request leaves before this chunk is hashed
-        if (verify && (await hashThreads().digest(data)) !== entry.manifest.chunks[index]) throw new Error(`chunk ${index} failed SHA-256`)
-        bytes += data.length
-        pool.give(data)
-        held--
-        done++
-        pump()
-      }).catch(reject)
+      client
+        .fetchChunk(entry.id, index)
+        .then(async (data) => {
+          requests--
+          pump() // the next request leaves before this chunk is hashed
+          if (verify && (await hashThreads().digest(data)) !== entry.manifest.chunks[index])
+            throw new Error(`chunk ${index} failed SHA-256`)
+          bytes += data.length
+          pool.give(data)
+          held--
+          done++
+          pump()
+        })
+        .catch(reject)
     }
   }
   pump()

@@ -7,7 +7,10 @@ import { join } from 'node:path'
 import { ROOT } from './lib.mjs'
 
 const DIR = join(ROOT, 'bench', 'results')
-const TITLES = { loopback: 'Loopback: one downloader against the machine\'s limits and the tools users would pick instead', swarm: 'Swarm: one seeder, N downloaders on shaped links (network namespaces)' }
+const TITLES = {
+  loopback: "Loopback: one downloader against the machine's limits and the tools users would pick instead",
+  swarm: 'Swarm: one seeder, N downloaders on shaped links (network namespaces)',
+}
 
 export const MB = 1e6
 export const mb = (bytes) => (Number.isFinite(bytes) ? `${(bytes / MB).toFixed(0)} MB` : '–')
@@ -25,10 +28,14 @@ export function saveSection(name, data, markdown) {
   try {
     const old = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {}
     for (const key of Object.keys(TITLES)) if (old[key]?.markdown) all[key] = old[key] // a file in the old one-section layout is dropped
-  } catch { all = {} }
+  } catch {
+    all = {}
+  }
   all[name] = { date: new Date().toISOString(), ...data, markdown }
   writeFileSync(path, `${JSON.stringify(all, null, 2)}\n`)
-  const md = Object.keys(TITLES).filter((k) => all[k]).map((k) => `## ${TITLES[k]}\n\n${all[k].markdown}\n`)
+  const md = Object.keys(TITLES)
+    .filter((k) => all[k])
+    .map((k) => `## ${TITLES[k]}\n\n${all[k].markdown}\n`)
   writeFileSync(join(DIR, 'latest.md'), `# Latest benchmark results\n\n${md.join('\n')}`)
   return all
 }

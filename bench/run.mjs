@@ -11,12 +11,29 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { linkSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, BROADCAST, ROOT, daemon, freeTcpPort, freeUdpPort, ownProcessGroups, parseSize, sampleFile, settleDeletes, sha256, stopDaemons, timed } from './lib.mjs'
-import { BT_TOOLS, HTTP_TOOLS, aria2Args, makeTorrent, missingTools, startNginx, startTracker } from './anchors.mjs'
+import { aria2Args, BT_TOOLS, HTTP_TOOLS, makeTorrent, missingTools, startNginx, startTracker } from './anchors.mjs'
+import {
+  BIN,
+  BROADCAST,
+  daemon,
+  freeTcpPort,
+  freeUdpPort,
+  ownProcessGroups,
+  parseSize,
+  ROOT,
+  sampleFile,
+  settleDeletes,
+  sha256,
+  stopDaemons,
+  timed,
+} from './lib.mjs'
 import { loopbackReport } from './loopback-report.mjs'
 
 const args = process.argv.slice(2)
-const opt = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback }
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : fallback
+}
 const size = parseSize(opt('size', '1GiB'))
 const runs = Number(opt('runs', '3'))
 const memorySizes = opt('memory-sizes', '256MiB,2GiB').split(',').filter(Boolean).map(parseSize)
@@ -42,11 +59,24 @@ async function startSeeders(file, count, extraSplit = []) {
     await timed(node, [BIN('p2p-split'), file, ...common(dir), ...extraSplit])
     const serve = daemon(node, [BIN('p2p-serve'), '--host', LOCAL, '--port', '0', '--json', ...common(dir)])
     const { port } = await serve.firstLine()
-    const announce = daemon(node, [BIN('p2p-announce'), '--port', String(port), '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--interval', '1', '--json', ...common(dir)])
+    const announce = daemon(node, [
+      BIN('p2p-announce'),
+      '--port',
+      String(port),
+      '--udp-port',
+      String(udpPort),
+      '--broadcast',
+      BROADCAST,
+      '--interval',
+      '1',
+      '--json',
+      ...common(dir),
+    ])
     seeders.push({ dir, port, serve, announce })
   }
   return {
-    udpPort, seeders,
+    udpPort,
+    seeders,
     async stop() {
       const rss = []
       for (const s of seeders) rss.push(await s.serve.stop(), await s.announce.stop())
@@ -60,10 +90,21 @@ async function checked(path, expected, what) {
   if (got !== expected) throw new Error(`${what}: ${path} is not identical: ${got} ≠ ${expected}`)
 }
 
-async function downloadOnce(file, name, udpPort, expected) {
+async function downloadOnce(name, udpPort, expected) {
   const dir = join(work, 'downloader')
   rmSync(dir, { recursive: true, force: true })
-  const r = await timed(node, [BIN('p2p-download'), name, '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--downloads-dir', join(dir, 'downloads'), '--json', ...common(dir)])
+  const r = await timed(node, [
+    BIN('p2p-download'),
+    name,
+    '--udp-port',
+    String(udpPort),
+    '--broadcast',
+    BROADCAST,
+    '--downloads-dir',
+    join(dir, 'downloads'),
+    '--json',
+    ...common(dir),
+  ])
   await checked(join(dir, 'downloads', name), expected, 'p2p-download')
   return r
 }
@@ -115,7 +156,11 @@ async function bitTorrentAnchor(file) {
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
   const trackerPort = await freeTcpPort()
-  const { torrent, infoHash } = makeTorrent(file, `http://${LOCAL}:${trackerPort}/announce`, join(dir, 'sample.torrent'))
+  const { torrent, infoHash } = makeTorrent(
+    file,
+    `http://${LOCAL}:${trackerPort}/announce`,
+    join(dir, 'sample.torrent'),
+  )
   const name = file.slice(work.length + 1)
   return {
     async once(count, expected) {
@@ -125,13 +170,24 @@ async function bitTorrentAnchor(file) {
         for (let i = 0; i < count; i++) {
           const seedDir = join(dir, `seed-${i}`)
           mkdirSync(seedDir, { recursive: true })
-          try { linkSync(file, join(seedDir, name)) } catch (err) { if (err.code !== 'EEXIST') throw err }
-          seeders.push(daemon('aria2c', aria2Args({ torrent, dir: seedDir, port: await freeTcpPort(), address: LOCAL, seed: true })))
+          try {
+            linkSync(file, join(seedDir, name))
+          } catch (err) {
+            if (err.code !== 'EEXIST') throw err
+          }
+          seeders.push(
+            daemon(
+              'aria2c',
+              aria2Args({ torrent, dir: seedDir, port: await freeTcpPort(), address: LOCAL, seed: true }),
+            ),
+          )
         }
         await tracker.untilSeeders(count, 300_000)
         const out = join(dir, 'leecher')
         rmSync(out, { recursive: true, force: true })
-        const r = await timed('aria2c', aria2Args({ torrent, dir: out, port: await freeTcpPort(), address: LOCAL }), { stdout: 'pipe' })
+        const r = await timed('aria2c', aria2Args({ torrent, dir: out, port: await freeTcpPort(), address: LOCAL }), {
+          stdout: 'pipe',
+        })
         await checked(join(out, name), expected, 'aria2c')
         rmSync(out, { recursive: true, force: true })
         return r
@@ -157,10 +213,27 @@ async function main() {
   for (const [what, why] of Object.entries(skipped)) console.log(`skipped: ${what}: ${why}`)
   const http = httpSkip ? undefined : await httpAnchor(file)
   const bt = btSkip ? undefined : await bitTorrentAnchor(file)
-  const keys = ['cp', 'openssl', 'tcp', 'chunkFiles', 'split', 'pull', 'pullWall', 'curl', 'download1', 'download2', 'aria1', 'aria2', 'serve']
+  const keys = [
+    'cp',
+    'openssl',
+    'tcp',
+    'chunkFiles',
+    'split',
+    'pull',
+    'pullWall',
+    'curl',
+    'download1',
+    'download2',
+    'aria1',
+    'aria2',
+    'serve',
+  ]
   const samples = Object.fromEntries(keys.map((k) => [k, []]))
   const rss = Object.fromEntries(keys.map((k) => [k, []]))
-  const add = (key, r) => { samples[key].push(r.seconds); rss[key].push(r.rss) }
+  const add = (key, r) => {
+    samples[key].push(r.seconds)
+    rss[key].push(r.rss)
+  }
   for (let run = 1; run <= runs; run++) {
     progress(`run ${run}/${runs}: limits (cp, openssl, raw TCP, coreutils split)`)
     for (const [key, r] of Object.entries(await measureLimits(file))) add(key, r)
@@ -175,14 +248,24 @@ async function main() {
     }
     progress(`run ${run}/${runs}: one seeder`)
     let swarm = await startSeeders(file, 1)
-    const pull = await timed(node, [join(ROOT, 'bench', 'pull.mjs'), '--port', String(swarm.seeders[0].port), '--chunks-dir', join(swarm.seeders[0].dir, 'chunks')], { stdout: 'pipe' })
+    const pull = await timed(
+      node,
+      [
+        join(ROOT, 'bench', 'pull.mjs'),
+        '--port',
+        String(swarm.seeders[0].port),
+        '--chunks-dir',
+        join(swarm.seeders[0].dir, 'chunks'),
+      ],
+      { stdout: 'pipe' },
+    )
     add('pull', { seconds: JSON.parse(pull.stdout).seconds, rss: pull.rss }) // the transfer: connect → last chunk verified
     add('pullWall', pull)
-    add('download1', await downloadOnce(file, name, swarm.udpPort, expected))
+    add('download1', await downloadOnce(name, swarm.udpPort, expected))
     rss.serve.push(await swarm.stop())
     progress(`run ${run}/${runs}: two seeders`)
     swarm = await startSeeders(file, 2)
-    add('download2', await downloadOnce(file, name, swarm.udpPort, expected))
+    add('download2', await downloadOnce(name, swarm.udpPort, expected))
     await swarm.stop()
     if (bt) {
       progress(`run ${run}/${runs}: aria2c BitTorrent, one seeder`)
@@ -198,7 +281,7 @@ async function main() {
     const f = join(work, `mem-${s}.bin`)
     await sampleFile(f, s)
     const swarm = await startSeeders(f, 1)
-    const d = await downloadOnce(f, `mem-${s}.bin`, swarm.udpPort, await sha256(f))
+    const d = await downloadOnce(`mem-${s}.bin`, swarm.udpPort, await sha256(f))
     memory.push({ size: s, downloadRss: d.rss, seconds: d.seconds, seederRss: await swarm.stop() })
     rmSync(f, { force: true })
   }
@@ -209,7 +292,7 @@ async function main() {
     const f = join(work, 'small-chunks.bin')
     await sampleFile(f, s)
     const swarm = await startSeeders(f, 1, ['--chunk-size', '64KiB'])
-    const d = await downloadOnce(f, 'small-chunks.bin', swarm.udpPort, await sha256(f))
+    const d = await downloadOnce('small-chunks.bin', swarm.udpPort, await sha256(f))
     await swarm.stop()
     rmSync(f, { force: true })
     smallChunks = { size: s, seconds: d.seconds, rate: s / d.seconds / 1e6 }
@@ -221,15 +304,18 @@ async function main() {
 /** bench/swarm.mjs with the `--swarm-*` options, as a child (it needs root; it says so and skips otherwise). */
 async function swarm() {
   const passed = []
-  for (let i = 0; i < args.length; i++) if (args[i].startsWith('--swarm-')) passed.push(`--${args[i].slice(8)}`, args[++i])
+  for (let i = 0; i < args.length; i++)
+    if (args[i].startsWith('--swarm-')) passed.push(`--${args[i].slice(8)}`, args[++i])
   const child = spawn(node, [join(ROOT, 'bench', 'swarm.mjs'), ...passed], { stdio: 'inherit' })
   const [code] = await once(child, 'exit')
   if (code !== 0) process.exitCode = code ?? 1
 }
 
 ownProcessGroups()
-main().then(() => (args.includes('--swarm') ? swarm() : undefined)).catch((err) => {
-  console.error(`\nbench failed: ${err.message}`)
-  stopDaemons()
-  process.exitCode = 1
-})
+main()
+  .then(() => (args.includes('--swarm') ? swarm() : undefined))
+  .catch((err) => {
+    console.error(`\nbench failed: ${err.message}`)
+    stopDaemons()
+    process.exitCode = 1
+  })

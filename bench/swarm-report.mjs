@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
-import { ROOT, median } from './lib.mjs'
+import { median, ROOT } from './lib.mjs'
 import { lineChart } from './plot.mjs'
 import { machine, mb, mib, saveSection } from './results.mjs'
 
@@ -22,11 +22,16 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
   const last = (r) => Math.max(...r.seconds)
   const one = (method) => rounds.find((r) => r.method === method && r.n === Math.min(...counts))
   const s = (x) => `${x.toFixed(2)} s`
-  const rows = rounds.map((r) => `| ${r.n} | ${LABELS[r.method]} | ${s(last(r))} | ${s(Math.min(...r.seconds))} / ${s(median(r.seconds))} | ${mib(r.seederSent)} | ${(r.seederSent / size).toFixed(2)} × | ${(last(r) / last(one(r.method))).toFixed(2)} × | ${mb(median(r.rss))} |`)
-  const p2pRows = rounds.filter((r) => r.method === 'p2pshare').map((r) => {
-    const kept = r.fromSeeder + r.fromPeers
-    return `| ${r.n} | ${((100 * r.fromSeeder) / kept).toFixed(0)} % | ${((100 * r.fromPeers) / kept).toFixed(0)} % | ${(r.fetched / kept).toFixed(2)} × | ${mib(Math.min(...r.served))} – ${mib(Math.max(...r.served))} |`
-  })
+  const rows = rounds.map(
+    (r) =>
+      `| ${r.n} | ${LABELS[r.method]} | ${s(last(r))} | ${s(Math.min(...r.seconds))} / ${s(median(r.seconds))} | ${mib(r.seederSent)} | ${(r.seederSent / size).toFixed(2)} × | ${(last(r) / last(one(r.method))).toFixed(2)} × | ${mb(median(r.rss))} |`,
+  )
+  const p2pRows = rounds
+    .filter((r) => r.method === 'p2pshare')
+    .map((r) => {
+      const kept = r.fromSeeder + r.fromPeers
+      return `| ${r.n} | ${((100 * r.fromSeeder) / kept).toFixed(0)} % | ${((100 * r.fromPeers) / kept).toFixed(0)} % | ${(r.fetched / kept).toFixed(2)} × | ${mib(Math.min(...r.served))} – ${mib(Math.max(...r.served))} |`
+    })
   const floor = linkBps ? (size * 8) / linkBps : (size * 8) / parseRate(rate)
   const lines = [
     `Measured ${machine()}; file ${mib(size)} of random bytes; 1 seeder host and N downloader hosts on one bridge, every host's link shaped to ${rate} each way${delayApplied ? `, ${delay} host to host` : ` (the ${delay} delay was not applied: this kernel has no netem)`}${linkBps ? `; iperf3 measured ${(linkBps / 1e6).toFixed(0)} Mbit/s of TCP goodput over one link` : ''}. All N downloaders start together; times from that start to each one's exit (aria2c: to its completion hook, it then seeds on until the last is done). Every output's SHA-256 checked.`,
@@ -38,19 +43,35 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
     ...rows,
     '',
     '"seeder sent" is what the seeder host\'s eth0 transmitted during the round (kernel counters: TCP/IP headers and the protocol included).',
-    ...(p2pRows.length ? ['', 'p2pshare, by the downloaders\' receipts and the servers\' counts:', '',
-      '| N | kept bytes from the seeder | from other downloaders | fetched ÷ kept (duplicates) | each downloader served (min – max) |', '|---|---|---|---|---|', ...p2pRows] : []),
+    ...(p2pRows.length
+      ? [
+          '',
+          "p2pshare, by the downloaders' receipts and the servers' counts:",
+          '',
+          '| N | kept bytes from the seeder | from other downloaders | fetched ÷ kept (duplicates) | each downloader served (min – max) |',
+          '|---|---|---|---|---|',
+          ...p2pRows,
+        ]
+      : []),
     ...Object.entries(skipped).map(([what, why]) => `\nSkipped: ${LABELS[what] ?? what}: ${why}.`),
   ]
   const methods = [...new Set(rounds.map((r) => r.method))]
-  writeFileSync(PLOT, lineChart({
-    title: `Time until the last of N downloaders has the file (${mib(size)})`,
-    subtitle: `1 seeder, N downloaders, every link ${rate}${delayApplied ? `, ${delay}` : ' (no delay: no netem)'}; ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores`,
-    xLabel: 'N downloaders (all started together)', yLabel: 'seconds until the last one finished',
-    xTicks: counts,
-    series: methods.map((m) => ({ name: LABELS[m], color: COLORS[m], points: rounds.filter((r) => r.method === m).map((r) => [r.n, last(r)]) })),
-    references: [{ name: 'one file over one link', y: floor }],
-  }))
+  writeFileSync(
+    PLOT,
+    lineChart({
+      title: `Time until the last of N downloaders has the file (${mib(size)})`,
+      subtitle: `1 seeder, N downloaders, every link ${rate}${delayApplied ? `, ${delay}` : ' (no delay: no netem)'}; ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores`,
+      xLabel: 'N downloaders (all started together)',
+      yLabel: 'seconds until the last one finished',
+      xTicks: counts,
+      series: methods.map((m) => ({
+        name: LABELS[m],
+        color: COLORS[m],
+        points: rounds.filter((r) => r.method === m).map((r) => [r.n, last(r)]),
+      })),
+      references: [{ name: 'one file over one link', y: floor }],
+    }),
+  )
   const markdown = `${lines.join('\n')}\n\n![time until the last downloader finished, against N](../../docs/benchmarks-swarm.svg)`
   saveSection('swarm', { size, rate, delay, delayApplied, linkBps, counts, rounds, skipped }, markdown)
   return lines.join('\n')

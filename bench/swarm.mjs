@@ -12,13 +12,37 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN, daemon, ownProcessGroups, parseSize, sampleFile, sha256, stopDaemons, timed, waitFor, which } from './lib.mjs'
-import { BT_TOOLS, HTTP_TOOLS, aria2Args, doneHook, inNs, makeTorrent, missingTools, startNginx, startTracker } from './anchors.mjs'
+import {
+  aria2Args,
+  BT_TOOLS,
+  doneHook,
+  HTTP_TOOLS,
+  inNs,
+  makeTorrent,
+  missingTools,
+  startNginx,
+  startTracker,
+} from './anchors.mjs'
+import {
+  BIN,
+  daemon,
+  ownProcessGroups,
+  parseSize,
+  sampleFile,
+  sha256,
+  stopDaemons,
+  timed,
+  waitFor,
+  which,
+} from './lib.mjs'
 import { BenchLan, netnsUnavailable } from './netns.mjs'
 import { parseRate, swarmReport } from './swarm-report.mjs'
 
 const args = process.argv.slice(2)
-const opt = (name, fallback) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : fallback }
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : fallback
+}
 const size = parseSize(opt('size', '256MiB'))
 const counts = opt('hosts', '1,4,8,16').split(',').map(Number)
 const rate = opt('rate', '200mbit')
@@ -41,7 +65,16 @@ const cleanup = () => {
 }
 
 /** p2p command argv for `host`: its own store, logs and dictionary. */
-const p2p = (host, name, extra) => inNs(host.ns, node, [BIN(name), ...extra, '--chunks-dir', join(host.dir, 'chunks'), '--logs-dir', join(host.dir, 'logs'), ...(name === 'p2p-download' ? ['--dictionary', join(host.dir, 'content_dictionary.json')] : [])])
+const p2p = (host, name, extra) =>
+  inNs(host.ns, node, [
+    BIN(name),
+    ...extra,
+    '--chunks-dir',
+    join(host.dir, 'chunks'),
+    '--logs-dir',
+    join(host.dir, 'logs'),
+    ...(name === 'p2p-download' ? ['--dictionary', join(host.dir, 'content_dictionary.json')] : []),
+  ])
 
 function freshDirs(hosts) {
   for (const h of hosts) {
@@ -58,7 +91,12 @@ function freshDirs(hosts) {
 async function together(downloaders, start) {
   const t0 = performance.now()
   const wall0 = Date.now()
-  const runs = downloaders.map((h) => start(h, wall0).then((r) => ({ ...r, seconds: r.doneAt ? (r.doneAt - wall0) / 1000 : (performance.now() - t0) / 1000 })))
+  const runs = downloaders.map((h) =>
+    start(h, wall0).then((r) => ({
+      ...r,
+      seconds: r.doneAt ? (r.doneAt - wall0) / 1000 : (performance.now() - t0) / 1000,
+    })),
+  )
   return Promise.all(runs)
 }
 
@@ -102,15 +140,34 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs) {
       await d.serve.stop()
       if (d.host !== seeder) served.push(d.serve.lastLine()?.stats?.bytesServed ?? NaN)
     }
-    await verify(downloaders.map((h) => join(h.dir, 'downloads', NAME)), expected)
+    await verify(
+      downloaders.map((h) => join(h.dir, 'downloads', NAME)),
+      expected,
+    )
     // Where each downloader's bytes came from, by its own receipt; what it fetched beyond them was duplicates.
     let fromSeeder = 0
     let fromPeers = 0
-    for (const r of results) for (const p of r.receipt.peers ?? []) (p.peer.split(':')[0] === seeder.address ? (fromSeeder += p.bytes) : (fromPeers += p.bytes))
+    for (const r of results) {
+      for (const p of r.receipt.peers ?? []) {
+        if (p.peer.split(':')[0] === seeder.address) fromSeeder += p.bytes
+        else fromPeers += p.bytes
+      }
+    }
     const fetched = results.reduce((sum, r) => sum + (r.receipt.fetchedBytes ?? NaN), 0)
-    return { seconds: results.map((r) => r.seconds), rss: results.map((r) => r.rss), seederSent, fromSeeder, fromPeers, fetched, served }
+    return {
+      seconds: results.map((r) => r.seconds),
+      rss: results.map((r) => r.rss),
+      seederSent,
+      fromSeeder,
+      fromPeers,
+      fetched,
+      served,
+    }
   } finally {
-    for (const d of daemons) { await d.announce.stop(); await d.serve.stop() }
+    for (const d of daemons) {
+      await d.announce.stop()
+      await d.serve.stop()
+    }
   }
 }
 
@@ -122,28 +179,50 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs) {
  */
 async function roundBitTorrent(seeder, downloaders, expected, timeoutMs, bt) {
   freshDirs(downloaders)
-  const tracker = await startTracker({ dir: join(bt.dir, 'tracker'), address: seeder.address, port: 6969, ns: seeder.ns, infoHash: bt.infoHash })
+  const tracker = await startTracker({
+    dir: join(bt.dir, 'tracker'),
+    address: seeder.address,
+    port: 6969,
+    ns: seeder.ns,
+    infoHash: bt.infoHash,
+  })
   const peers = []
   try {
-    const [cmd, argv] = inNs(seeder.ns, 'aria2c', aria2Args({ torrent: bt.torrent, dir: bt.seedDir, port: 6881, seed: true }))
+    const [cmd, argv] = inNs(
+      seeder.ns,
+      'aria2c',
+      aria2Args({ torrent: bt.torrent, dir: bt.seedDir, port: 6881, seed: true }),
+    )
     peers.push(daemon(cmd, argv))
     await tracker.untilSeeders(1, 300_000)
     const before = tx(seeder)
     const deadline = Date.now() + timeoutMs
-    const results = await together(downloaders, async (h, wall0) => {
+    const results = await together(downloaders, async (h) => {
       const done = join(h.dir, 'done')
-      const [c, a] = inNs(h.ns, 'aria2c', aria2Args({ torrent: bt.torrent, dir: join(h.dir, 'downloads'), port: 6881, keepSeeding: true, hook: bt.hook }))
+      const [c, a] = inNs(
+        h.ns,
+        'aria2c',
+        aria2Args({ torrent: bt.torrent, dir: join(h.dir, 'downloads'), port: 6881, keepSeeding: true, hook: bt.hook }),
+      )
       const peer = daemon(c, a, { env: { BENCH_DONE_FILE: done }, cwd: h.dir })
       peers.push(peer)
-      await waitFor(() => {
-        if (peer.child.exitCode !== null) throw new Error(`aria2c on ${h.address} exited (${peer.child.exitCode}) before it was complete`)
-        return existsSync(done)
-      }, Math.max(0, deadline - Date.now()), `aria2c on ${h.address} complete`)
+      await waitFor(
+        () => {
+          if (peer.child.exitCode !== null)
+            throw new Error(`aria2c on ${h.address} exited (${peer.child.exitCode}) before it was complete`)
+          return existsSync(done)
+        },
+        Math.max(0, deadline - Date.now()),
+        `aria2c on ${h.address} complete`,
+      )
       return { doneAt: Number(readFileSync(done, 'utf8')), rss: peer.peakRss() }
     })
     const seederSent = tx(seeder) - before
     for (const p of peers) await p.stop()
-    await verify(downloaders.map((h) => join(h.dir, 'downloads', NAME)), expected)
+    await verify(
+      downloaders.map((h) => join(h.dir, 'downloads', NAME)),
+      expected,
+    )
     return { seconds: results.map((r) => Math.max(0, r.seconds)), rss: results.map((r) => r.rss), seederSent }
   } finally {
     for (const p of peers) await p.stop()
@@ -154,7 +233,13 @@ async function roundBitTorrent(seeder, downloaders, expected, timeoutMs, bt) {
 /** HTTP: nginx (sendfile) on the seeder host, one curl per downloader host; the seeder's link is the wall. */
 async function roundHttp(seeder, downloaders, expected, timeoutMs, http) {
   freshDirs(downloaders)
-  const nginx = await startNginx({ dir: join(http.dir, 'nginx'), root: http.root, address: seeder.address, port: 80, ns: seeder.ns })
+  const nginx = await startNginx({
+    dir: join(http.dir, 'nginx'),
+    root: http.root,
+    address: seeder.address,
+    port: 80,
+    ns: seeder.ns,
+  })
   try {
     const before = tx(seeder)
     const results = await together(downloaders, async (h) => {
@@ -162,7 +247,10 @@ async function roundHttp(seeder, downloaders, expected, timeoutMs, http) {
       return { rss: (await timed(cmd, argv, { timeoutMs })).rss }
     })
     const seederSent = tx(seeder) - before
-    await verify(downloaders.map((h) => join(h.dir, NAME)), expected)
+    await verify(
+      downloaders.map((h) => join(h.dir, NAME)),
+      expected,
+    )
     return { seconds: results.map((r) => r.seconds), rss: results.map((r) => r.rss), seederSent }
   } finally {
     await nginx.stop()
@@ -174,9 +262,15 @@ async function linkCheck(seeder, other) {
   if (!which('iperf3')) return undefined
   const server = daemon(...inNs(seeder.ns, 'iperf3', ['-s', '-1', '-B', seeder.address]))
   try {
-    const listening = () => spawnSync('ip', ['netns', 'exec', seeder.ns, 'ss', '-Hltn', 'sport', '=', ':5201'], { encoding: 'utf8' }).stdout.trim() !== ''
+    const listening = () =>
+      spawnSync('ip', ['netns', 'exec', seeder.ns, 'ss', '-Hltn', 'sport', '=', ':5201'], {
+        encoding: 'utf8',
+      }).stdout.trim() !== ''
     await waitFor(listening, 5000, 'iperf3 listening')
-    const r = await timed(...inNs(other.ns, 'iperf3', ['-c', seeder.address, '-t', '2', '-J']), { stdout: 'pipe', timeoutMs: 20_000 })
+    const r = await timed(...inNs(other.ns, 'iperf3', ['-c', seeder.address, '-t', '2', '-J']), {
+      stdout: 'pipe',
+      timeoutMs: 20_000,
+    })
     return JSON.parse(r.stdout).end.sum_received.bits_per_second
   } catch (err) {
     console.log(`note: link check with iperf3 failed: ${err.message}`)
@@ -196,7 +290,10 @@ async function main() {
   const methods = []
   for (const t of tools) {
     const missing = { p2pshare: undefined, bittorrent: missingTools(BT_TOOLS), http: missingTools(HTTP_TOOLS) }[t]
-    if (missing) { skipped[t] = missing; console.log(`skipped: swarm ${t}: ${missing}`) } else methods.push(t)
+    if (missing) {
+      skipped[t] = missing
+      console.log(`skipped: swarm ${t}: ${missing}`)
+    } else methods.push(t)
   }
   mkdirSync(work, { recursive: true })
   root = await mkdtemp(join(work, 'run-'))
@@ -207,7 +304,8 @@ async function main() {
   const maxN = Math.max(...counts)
   progress(`building ${maxN + 1} hosts, links ${rate}, ${delay}`)
   lan = BenchLan.create(root, maxN + 1, { rate, delay })
-  if (!lan.delayApplied) console.log(`note: this kernel has no netem: links are shaped to ${rate} but the ${delay} delay is not applied`)
+  if (!lan.delayApplied)
+    console.log(`note: this kernel has no netem: links are shaped to ${rate} but the ${delay} delay is not applied`)
   const [seeder, ...others] = lan.hosts
   const linkBps = await linkCheck(seeder, others[0])
   // Each tool's seeder copy, prepared once: p2pshare's store split by the seeder, a hard link for nginx and aria2c.
@@ -219,7 +317,12 @@ async function main() {
   let bt
   if (methods.includes('bittorrent')) {
     mkdirSync(join(root, 'bt'))
-    bt = { dir: join(root, 'bt'), seedDir: share, hook: doneHook(join(root, 'bt')), ...makeTorrent(join(share, NAME), `http://${seeder.address}:6969/announce`, join(root, 'bt', 'swarm.torrent')) }
+    bt = {
+      dir: join(root, 'bt'),
+      seedDir: share,
+      hook: doneHook(join(root, 'bt')),
+      ...makeTorrent(join(share, NAME), `http://${seeder.address}:6969/announce`, join(root, 'bt', 'swarm.torrent')),
+    }
   }
   const rounds = []
   for (const n of counts) {
@@ -229,12 +332,15 @@ async function main() {
       const run = { p2pshare: roundP2p, bittorrent: roundBitTorrent, http: roundHttp }[method]
       const r = await run(seeder, downloaders, expected, roundTimeoutMs(n), method === 'http' ? http : bt)
       rounds.push({ n, method, ...r })
-      progress(`N = ${n}: ${method}: last done ${Math.max(...r.seconds).toFixed(2)} s, seeder sent ${(r.seederSent / size).toFixed(2)} × the file`)
+      progress(
+        `N = ${n}: ${method}: last done ${Math.max(...r.seconds).toFixed(2)} s, seeder sent ${(r.seederSent / size).toFixed(2)} × the file`,
+      )
     }
   }
   progress('done\n')
   console.log(swarmReport({ size, rate, delay, delayApplied: lan.delayApplied, linkBps, counts, rounds, skipped }))
-  if (args.includes('--keep')) console.log(`kept: ${root} (each host's store, logs and downloads of the last round of each tool)`)
+  if (args.includes('--keep'))
+    console.log(`kept: ${root} (each host's store, logs and downloads of the last round of each tool)`)
 }
 
 ownProcessGroups(cleanup)

@@ -16,8 +16,20 @@ if (mode === 'send') {
 } else if (mode === 'recv') {
   // Reads into one reused buffer (as PeerClient does): fresh buffers per read cost page faults on this VM.
   let bytes = 0
-  const socket = connect({ port: Number(arg), host: '127.0.0.1', onread: { buffer: Buffer.allocUnsafe(256 * 1024), callback: (n) => { bytes += n; return true } } })
-  socket.on('end', () => { process.stderr.write(`${bytes}\n`) })
+  const socket = connect({
+    port: Number(arg),
+    host: '127.0.0.1',
+    onread: {
+      buffer: Buffer.allocUnsafe(256 * 1024),
+      callback: (n) => {
+        bytes += n
+        return true
+      },
+    },
+  })
+  socket.on('end', () => {
+    process.stderr.write(`${bytes}\n`)
+  })
 } else {
   console.error('usage: tcp-copy.mjs send FILE | recv PORT')
   process.exit(2)

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // The README's main job, on this machine only: two seeders and a downloader
 // as separate processes, talking over loopback (broadcast 127.255.255.255,
-// free ports). Stops every process it started, by PID.
+// free ports). Seeder A is one `p2p share`; seeder B the three separate
+// commands (p2p-split, p2p-serve, p2p-announce). Stops every process it
+// started, by PID.
 //   node scripts/demo.mjs [--size 64MiB]
 import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { BROADCAST, firstJsonLine, freeUdpPort, parseSize, sampleFile, sha256 } from '../bench/lib.mjs'
 
@@ -18,8 +20,14 @@ const started = []
 const say = (line) => console.log(`\x1b[36mdemo:\x1b[0m ${line}`)
 
 function bin(name, args, dir, options = {}) {
-  return [join(root, 'bin', name), ...args, '--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
-    .concat(options.downloads ? ['--downloads-dir', join(dir, 'downloads')] : [])
+  return [
+    join(root, 'bin', name),
+    ...args,
+    '--chunks-dir',
+    join(dir, 'chunks'),
+    '--logs-dir',
+    join(dir, 'logs'),
+  ].concat(options.downloads ? ['--downloads-dir', join(dir, 'downloads')] : [])
 }
 
 function startDaemon(name, args, cwd) {
@@ -43,23 +51,35 @@ async function main() {
   const expected = await sha256(sample)
   say(`generated ${sample} (${(size / 1048576).toFixed(0)} MiB, sha256 ${expected.slice(0, 16)}…)`)
 
-  for (const seeder of seeders) {
-    const r = spawnSync(process.execPath, bin('p2p-split', [sample], seeder), { stdio: ['ignore', 'ignore', 'inherit'] })
-    if (r.status !== 0) throw new Error(`p2p-split failed with exit code ${r.status}`)
-  }
-  say('split the sample into two seeders\' chunk stores')
-
   const udpPort = await freeUdpPort()
   const discovery = ['--udp-port', String(udpPort), '--broadcast', BROADCAST]
-  for (const seeder of seeders) {
-    const serve = startDaemon('p2p-serve', ['--host', '127.0.0.1', '--port', '0', '--json'], seeder)
-    const { port } = await firstJsonLine(serve)
-    startDaemon('p2p-announce', ['--port', String(port), '--interval', '2', ...discovery], seeder)
-    say(`${seeder.split('/').pop()}: p2p-serve on 127.0.0.1:${port} (pid ${serve.pid}), p2p-announce on UDP ${udpPort} → ${BROADCAST}`)
-  }
+  const [seederA, seederB] = seeders
+
+  // Seeder A: one process splits, serves and announces.
+  const share = startDaemon(
+    'p2p',
+    ['share', sample, '--host', '127.0.0.1', '--port', '0', '--interval', '2', '--json', ...discovery],
+    seederA,
+  )
+  const shared = await firstJsonLine(share)
+  say(
+    `seeder-a: p2p share on 127.0.0.1:${shared.port} (pid ${share.pid}), id ${shared.files[0].id.slice(0, 16)}…, UDP ${udpPort} → ${BROADCAST}`,
+  )
+
+  // Seeder B: the same with the three separate commands.
+  const r = spawnSync(process.execPath, bin('p2p-split', [sample], seederB), { stdio: ['ignore', 'ignore', 'inherit'] })
+  if (r.status !== 0) throw new Error(`p2p-split failed with exit code ${r.status}`)
+  const serve = startDaemon('p2p-serve', ['--host', '127.0.0.1', '--port', '0', '--json'], seederB)
+  const { port } = await firstJsonLine(serve)
+  startDaemon('p2p-announce', ['--port', String(port), '--interval', '2', ...discovery], seederB)
+  say(`seeder-b: p2p-split, then p2p-serve on 127.0.0.1:${port} (pid ${serve.pid}) and p2p-announce on UDP ${udpPort}`)
 
   say('downloading in a third directory…')
-  const download = spawn(process.execPath, bin('p2p-download', ['sample.bin', ...discovery], downloader, { downloads: true }), { stdio: 'inherit' })
+  const download = spawn(
+    process.execPath,
+    bin('p2p-download', ['sample.bin', ...discovery], downloader, { downloads: true }),
+    { stdio: 'inherit' },
+  )
   started.push(download)
   const [code] = await once(download, 'exit')
   if (code !== 0) throw new Error(`p2p-download exited with ${code}`)
@@ -68,8 +88,18 @@ async function main() {
   say(`\x1b[32mok\x1b[0m: downloads/sample.bin is identical to the source (sha256 ${got})`)
 }
 
-process.on('SIGINT', () => { stopAll(); process.exit(130) })
+process.on('SIGINT', () => {
+  stopAll()
+  process.exit(130)
+})
 main().then(
-  () => { stopAll(); say(`done; files are in ${work}`) },
-  (err) => { stopAll(); console.error(`demo failed: ${err.message}`); process.exitCode = 1 },
+  () => {
+    stopAll()
+    say(`done; files are in ${work}`)
+  },
+  (err) => {
+    stopAll()
+    console.error(`demo failed: ${err.message}`)
+    process.exitCode = 1
+  },
 )

@@ -11,5 +11,9 @@ const problem = netnsAvailable()
 if (problem) console.log(`SKIP netns tests (several hosts in network namespaces): ${problem}`)
 else layers.push('dist/test/netns')
 const extra = process.argv.slice(2)
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=240000', ...extra, ...layers], { stdio: 'inherit' })
+const r = spawnSync(
+  process.execPath,
+  ['--test', '--test-concurrency=2', '--test-timeout=240000', ...extra, ...layers],
+  { stdio: 'inherit' },
+)
 process.exit(r.status ?? 1)

@@ -13,9 +13,20 @@
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, BROADCAST, ROOT, daemon, freeUdpPort, median, sampleFile, sha256, stopDaemons, timed } from '../bench/lib.mjs'
-import { PeerClient } from '../dist/src/core/transfer/client.js'
+import {
+  BIN,
+  BROADCAST,
+  daemon,
+  freeUdpPort,
+  median,
+  ROOT,
+  sampleFile,
+  sha256,
+  stopDaemons,
+  timed,
+} from '../bench/lib.mjs'
 import { sha256Hex } from '../dist/src/core/manifest.js'
+import { PeerClient } from '../dist/src/core/transfer/client.js'
 
 const args = process.argv.slice(2)
 const minutes = Number(args[args.indexOf('--minutes') + 1] ?? 0) || 10
@@ -35,22 +46,35 @@ const disc = ['--udp-port', String(udp), '--broadcast', BROADCAST, '--interval',
 
 // Files and three seeders: two healthy, one with damaged chunks (it must never serve them).
 const files = []
-for (const [name, size] of [['small.bin', 3 * MiB + 17], ['medium.bin', 24 * MiB], ['large.bin', 64 * MiB + 5]]) {
+for (const [name, size] of [
+  ['small.bin', 3 * MiB + 17],
+  ['medium.bin', 24 * MiB],
+  ['large.bin', 64 * MiB + 5],
+]) {
   const path = join(work, name)
   await sampleFile(path, size)
   files.push({ name, path, sha: await sha256(path) })
 }
-const seeders = ['seed-a', 'seed-b', 'seed-damaged'].map((n) => ({ name: n, dir: join(work, n), serve: undefined, announce: undefined }))
+const seeders = ['seed-a', 'seed-b', 'seed-damaged'].map((n) => ({
+  name: n,
+  dir: join(work, n),
+  serve: undefined,
+  announce: undefined,
+}))
 for (const s of seeders) for (const f of files) await timed(node, [BIN('p2p-split'), f.path, ...common(s.dir)])
 for (const f of files) f.id = sha256Hex(readFileSync(join(work, 'seed-a', 'chunks', f.name, 'manifest.json')))
 for (const f of files) {
   const dir = join(work, 'seed-damaged', 'chunks', f.name)
-  for (const c of readdirSync(dir).filter((x) => x.endsWith('.chunk')).slice(0, 3)) writeFileSync(join(dir, c), Buffer.alloc(1000))
+  for (const c of readdirSync(dir)
+    .filter((x) => x.endsWith('.chunk'))
+    .slice(0, 3))
+    writeFileSync(join(dir, c), Buffer.alloc(1000))
 }
 
 async function startSeeder(s) {
   s.serve = daemon(node, [BIN('p2p-serve'), '--host', '127.0.0.1', '--port', '0', '--json', ...common(s.dir)])
-  const lines = (s.serveLines = [])
+  const lines = []
+  s.serveLines = lines
   let text = ''
   s.serve.child.stdout.on('data', (piece) => {
     text += piece
@@ -70,7 +94,9 @@ function stoppedStats(s) {
     try {
       const value = JSON.parse(line)
       if (value.stopped) return value.stats
-    } catch { /* not JSON */ }
+    } catch {
+      /* not JSON */
+    }
   }
   return undefined
 }
@@ -110,7 +136,10 @@ for (const s of seeders) await startSeeder(s)
 const samples = new Map() // pid label → [{t, rss, fds}]
 function sample() {
   for (const s of seeders) {
-    for (const [role, d] of [['serve', s.serve], ['announce', s.announce]]) {
+    for (const [role, d] of [
+      ['serve', s.serve],
+      ['announce', s.announce],
+    ]) {
       const pid = d?.child.pid
       if (!pid || d.child.exitCode !== null) continue
       try {
@@ -119,13 +148,26 @@ function sample() {
         const key = `${s.name}/${role}/${pid}`
         if (!samples.has(key)) samples.set(key, [])
         samples.get(key).push({ t: Date.now(), rss, fds })
-      } catch { /* exited meanwhile */ }
+      } catch {
+        /* exited meanwhile */
+      }
     }
   }
 }
 const sampler = setInterval(sample, 2000)
 
-const stats = { downloads: 0, deep: 0, completed: 0, killed: 0, deepKilled: 0, interrupted: 0, seederKills: 0, mismatches: 0, partialFinals: 0, failures: {} }
+const stats = {
+  downloads: 0,
+  deep: 0,
+  completed: 0,
+  killed: 0,
+  deepKilled: 0,
+  interrupted: 0,
+  seederKills: 0,
+  mismatches: 0,
+  partialFinals: 0,
+  failures: {},
+}
 
 async function downloadRound(round) {
   const f = files[rand(files.length)]
@@ -138,9 +180,28 @@ async function downloadRound(round) {
   const deep = rand(2) === 0
   if (deep) stats.deep++
   const window = deep ? ['--window', '64'] : []
-  const child = spawn(node, [BIN('p2p-download'), f.name, '--json', '--wait', '5', '--request-timeout', '3', ...window, ...disc.slice(0, 4), '--downloads-dir', join(dir, 'downloads'), ...common(dir)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(
+    node,
+    [
+      BIN('p2p-download'),
+      f.name,
+      '--json',
+      '--wait',
+      '5',
+      '--request-timeout',
+      '3',
+      ...window,
+      ...disc.slice(0, 4),
+      '--downloads-dir',
+      join(dir, 'downloads'),
+      ...common(dir),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   let out = ''
-  child.stdout.on('data', (d) => { out += d })
+  child.stdout.on('data', (d) => {
+    out += d
+  })
   child.stderr.on('data', () => undefined)
   const exited = new Promise((resolve) => child.on('exit', (c) => resolve(c))) // before any wait: a resumed file can be done in 50 ms
   const fate = deep ? (rand(4) === 0 ? 2 : 0) : rand(4) // 0: SIGKILL mid-way, 1: SIGINT mid-way, else: let it finish
@@ -160,7 +221,13 @@ async function downloadRound(round) {
   } else if (code === 0) {
     stats.mismatches++
   } else if (fate >= 2) {
-    const c = (() => { try { return JSON.parse(out.trim().split('\n').pop()).code } catch { return `exit ${code}` } })()
+    const c = (() => {
+      try {
+        return JSON.parse(out.trim().split('\n').pop()).code
+      } catch {
+        return `exit ${code}`
+      }
+    })()
     stats.failures[c] = (stats.failures[c] ?? 0) + 1
   }
 }
@@ -195,7 +262,15 @@ for (const [key, series] of samples) {
   const late = median(series.slice(-3).map((s) => s.rss))
   const fdEarly = median(series.slice(1, 4).map((s) => s.fds))
   const fdLate = median(series.slice(-3).map((s) => s.fds))
-  leaks.push({ process: key, samples: series.length, rssEarlyMB: +(early / 1e6).toFixed(1), rssLateMB: +(late / 1e6).toFixed(1), fdsEarly: fdEarly, fdsLate: fdLate, leak: late > early * 1.5 + 20e6 || fdLate > fdEarly + 20 })
+  leaks.push({
+    process: key,
+    samples: series.length,
+    rssEarlyMB: +(early / 1e6).toFixed(1),
+    rssLateMB: +(late / 1e6).toFixed(1),
+    fdsEarly: fdEarly,
+    fdsLate: fdLate,
+    leak: late > early * 1.5 + 20e6 || fdLate > fdEarly + 20,
+  })
 }
 // Every seeder still serves, at once, after all those killed clients (a healthy one may be mid-restart: wait for it).
 for (const s of seeders) if (!s.port || s.serve.child.exitCode !== null) await startSeeder(s)
@@ -203,19 +278,44 @@ const serving = []
 for (const s of seeders) serving.push(await stillServes(s))
 log(`still serving: ${JSON.stringify(serving)}`)
 const pids = seeders.flatMap((s) => [s.serve.child, s.announce.child])
-for (const s of seeders) { await s.serve.stop(); await s.announce.stop() }
+for (const s of seeders) {
+  await s.serve.stop()
+  await s.announce.stop()
+}
 await sleep(200)
 // What each p2p-serve said when it stopped: its budget back to 0, nothing released twice.
 const budgets = seeders.map((s) => {
   const st = stoppedStats(s)
-  return { seeder: s.name, stopped: st !== undefined, budgetInUse: st?.budgetInUse, violations: st?.violations, internalErrors: st?.errors?.E_INTERNAL ?? 0, readAheadReturned: st?.readAheadReturned, evictedStalled: st?.evictedStalled, connections: st?.connections }
+  return {
+    seeder: s.name,
+    stopped: st !== undefined,
+    budgetInUse: st?.budgetInUse,
+    violations: st?.violations,
+    internalErrors: st?.errors?.E_INTERNAL ?? 0,
+    readAheadReturned: st?.readAheadReturned,
+    evictedStalled: st?.evictedStalled,
+    connections: st?.connections,
+  }
 })
 const budgetsOk = budgets.every((b) => b.stopped && b.budgetInUse === 0 && b.violations === 0 && b.internalErrors === 0)
 stopDaemons()
 await sleep(500)
-const leftRunning = pids.filter((c) => { try { process.kill(c.pid, 0); return c.exitCode === null } catch { return false } }).length
-const ok = stats.partialFinals === 0 && stats.mismatches === 0 && stats.completed > 0 && !leaks.some((l) => l.leak) && leftRunning === 0 &&
-  serving.every((r) => r.ok) && budgetsOk
+const leftRunning = pids.filter((c) => {
+  try {
+    process.kill(c.pid, 0)
+    return c.exitCode === null
+  } catch {
+    return false
+  }
+}).length
+const ok =
+  stats.partialFinals === 0 &&
+  stats.mismatches === 0 &&
+  stats.completed > 0 &&
+  !leaks.some((l) => l.leak) &&
+  leftRunning === 0 &&
+  serving.every((r) => r.ok) &&
+  budgetsOk
 const report = { minutes, ok, stats, serving, budgets, leftRunning, processes: leaks }
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
 writeFileSync(join(ROOT, 'bench', 'results', 'soak.json'), `${JSON.stringify(report, null, 2)}\n`)

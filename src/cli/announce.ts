@@ -1,16 +1,20 @@
 import chalk from 'chalk'
-import { parseSeconds, pickSettings } from '../core/config.js'
-import { Announcer } from '../core/discovery/announcer.js'
-import { resolveBroadcast } from '../core/discovery/broadcast.js'
-import { ChunkStore } from '../core/store.js'
-import { defineCommand } from './common.js'
+import { createAnnouncer, openStore, resolveBroadcast } from '../index.js'
+import { defineCommand, parseSeconds, pickSettings } from './common.js'
 
 export const announceCommand = defineCommand({
   name: 'announce',
   summary: 'broadcast over UDP what the chunk store holds: at start, every interval, on change and when asked',
   settings: {
     ...pickSettings('chunksDir', 'port', 'udpPort', 'broadcast', 'interval'),
-    queryGap: { flag: 'min-burst-gap', valueName: '<seconds>', description: 'at most one burst of announcements per this long when the store keeps changing (answers to queries are limited apart)', defaultValue: 1, parse: parseSeconds(0.01, 60) },
+    queryGap: {
+      flag: 'min-burst-gap',
+      valueName: '<seconds>',
+      description:
+        'at most one burst of announcements per this long when the store keeps changing (answers to queries are limited apart)',
+      defaultValue: 1,
+      parse: parseSeconds(0.01, 60),
+    },
   },
   examples: [
     'p2p-announce',
@@ -18,19 +22,32 @@ export const announceCommand = defineCommand({
     'p2p-announce --broadcast 192.168.1.255,10.8.0.255',
     'p2p-announce --broadcast 127.255.255.255    # this machine only',
   ],
-  run: async ({ settings: s, json, log, signal, out }) => {
-    const store = new ChunkStore(s.chunksDir, { log: log.child({ component: 'store' }) })
-    await store.init()
-    const broadcast = resolveBroadcast(s.broadcast)
-    const announcer = new Announcer({ store, udpPort: s.udpPort, tcpPort: s.port, broadcast, intervalMs: s.interval * 1000, minBurstGapMs: s.queryGap * 1000, log })
+  run: async ({ settings, json, log, signal, out }) => {
+    const store = await openStore({ dir: settings.chunksDir }, { log })
+    const broadcast = resolveBroadcast(settings.broadcast)
+    const { udpPort, port } = settings
+    const announcer = createAnnouncer(
+      {
+        store,
+        udpPort,
+        tcpPort: port,
+        broadcast,
+        intervalMs: settings.interval * 1000,
+        minBurstGapMs: settings.queryGap * 1000,
+      },
+      { log },
+    )
     let lastFiles = -1
     announcer.onBurst = (report) => {
-      if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...report, to: broadcast, udpPort: s.udpPort, port: s.port })}\n`)
-      else if (report.files !== lastFiles) out(`Announcing ${report.files} file(s) in ${report.datagrams} datagram(s) to ${broadcast.join(', ')} (UDP ${s.udpPort}), TCP port ${s.port}`)
+      if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...report, to: broadcast, udpPort, port })}\n`)
+      else if (report.files !== lastFiles)
+        out(
+          `Announcing ${report.files} file(s) in ${report.datagrams} datagram(s) to ${broadcast.join(', ')} (UDP ${udpPort}), TCP port ${port}`,
+        )
       lastFiles = report.files
     }
     await announcer.start()
-    log.info({ broadcast, udpPort: s.udpPort, port: s.port }, 'announcing')
+    log.info({ broadcast, udpPort, port }, 'announcing')
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     await announcer.stop({ goodbye: true })
     out(chalk.dim('Stopped (goodbye sent).'))

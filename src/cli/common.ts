@@ -1,9 +1,12 @@
 import chalk from 'chalk'
 import { Command, CommanderError, Option } from 'commander'
-import { type SettingSpecs, type Settings, SETTINGS, envName, resolveSettings } from '../core/config.js'
-import { P2PError, hasCode } from '../core/errors.js'
-import { type Logger, createCommandLog } from '../core/log.js'
+import { envName, resolveSettings, SETTINGS, type SettingSpecs, type Settings } from '../core/config.js'
+import { hasCode, P2PError } from '../core/errors.js'
+import { createCommandLog, type Logger } from '../core/log.js'
 import { printable } from '../core/printable.js'
+
+/** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
+export { parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from '../core/config.js'
 
 /**
  * The frame every command shares: settings as options (flag > env > file >
@@ -44,9 +47,16 @@ export function defineCommand<S extends SettingSpecs>(def: CommandDefinition<S>)
     const cmd = new Command(def.name).description(def.summary)
     if (def.arguments) cmd.arguments(def.arguments)
     const specs = { ...COMMON, ...def.settings }
-    for (const s of Object.values(specs)) {
-      const label = s.defaultLabel ?? (Array.isArray(s.defaultValue) ? s.defaultValue.join(',') : String(s.defaultValue))
-      cmd.addOption(new Option(`--${s.flag} ${s.valueName}`, `${s.description} (default: ${label}; env ${envName(s.flag)})`))
+    for (const setting of Object.values(specs)) {
+      const label =
+        setting.defaultLabel ??
+        (Array.isArray(setting.defaultValue) ? setting.defaultValue.join(',') : String(setting.defaultValue))
+      cmd.addOption(
+        new Option(
+          `--${setting.flag} ${setting.valueName}`,
+          `${setting.description} (default: ${label}; env ${envName(setting.flag)})`,
+        ),
+      )
     }
     def.configure?.(cmd)
     cmd.option('--config <file>', `JSON config file (default: ./p2p.config.json if present; env P2P_CONFIG)`)
@@ -70,10 +80,16 @@ let outputWatched = false
 function watchOutput(): void {
   if (outputWatched) return
   outputWatched = true
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', (error: NodeJS.ErrnoException) => onOutputError?.(error))
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (error: NodeJS.ErrnoException) => onOutputError?.(error))
 }
 
-async function execute<S extends SettingSpecs>(def: CommandDefinition<S>, specs: S & typeof COMMON, options: Record<string, unknown>, args: string[]): Promise<number> {
+async function execute<S extends SettingSpecs>(
+  def: CommandDefinition<S>,
+  specs: S & typeof COMMON,
+  options: Record<string, unknown>,
+  args: string[],
+): Promise<number> {
   const json = options.json === true
   let flush = (): void => undefined
   let log: Logger | undefined
@@ -95,13 +111,20 @@ async function execute<S extends SettingSpecs>(def: CommandDefinition<S>, specs:
   process.on('SIGTERM', onSignal)
   watchOutput()
   try {
-    const settings = resolveSettings(specs, { flags: options, configFile: options.config as string | undefined }) as Settings<S> & Settings<typeof COMMON>
+    const settings = resolveSettings(specs, {
+      flags: options,
+      configFile: options.config as string | undefined,
+    }) as Settings<S> & Settings<typeof COMMON>
     const commandLog = createCommandLog(settings.logsDir, def.name, settings.logLevel)
     log = commandLog.log
     flush = commandLog.flush
     log.info({ args, argv: process.argv.slice(2) }, 'start')
-    const out = (line: string): void => { if (!json) process.stdout.write(`${line}\n`) }
-    const err = (line: string): void => { process.stderr.write(`${line}\n`) }
+    const out = (line: string): void => {
+      if (!json) process.stdout.write(`${line}\n`)
+    }
+    const err = (line: string): void => {
+      process.stderr.write(`${line}\n`)
+    }
     const code = await def.run({ settings, options, args, json, log, signal: controller.signal, out, err })
     if (outputLost !== undefined) throw new P2PError('E_IO', `writing the output failed (${outputLost})`)
     log.info({ code }, 'exit')
@@ -122,9 +145,13 @@ async function execute<S extends SettingSpecs>(def: CommandDefinition<S>, specs:
  * path): no escape sequence reaches the terminal, nor a later `jq -r`.
  */
 export function reportFailure(error: unknown, json: boolean, log?: Logger): number {
-  const failure = error instanceof P2PError
-    ? error
-    : new P2PError('E_INTERNAL', `internal error: ${(error as Error)?.message ?? String(error)} (see the log file; please report it)`)
+  const failure =
+    error instanceof P2PError
+      ? error
+      : new P2PError(
+          'E_INTERNAL',
+          `internal error: ${(error as Error)?.message ?? String(error)} (see the log file; please report it)`,
+        )
   if (log) {
     if (failure.code === 'E_INTERNAL') log.error({ err: error }, 'internal error')
     else log.warn({ code: failure.code, err: failure.message }, 'failed')
@@ -149,23 +176,10 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
     await program.parseAsync(argv)
   } catch (error) {
     if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2
+      process.exitCode =
+        error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2
       return
     }
     process.exitCode = reportFailure(error, argv.includes('--json'))
   }
-}
-
-/** A command whose issue has not landed yet: says so and exits 2. */
-export function notBuilt(name: string, summary: string): () => Command {
-  return defineCommand({
-    name,
-    summary: `${summary} (not built yet)`,
-    settings: {},
-    examples: [`p2p-${name} --help`],
-    configure: (cmd) => cmd.allowUnknownOption().allowExcessArguments(),
-    run: async () => {
-      throw new P2PError('E_USAGE', `p2p-${name} is not built yet in this version of p2pshare`)
-    },
-  })
 }

@@ -1,30 +1,91 @@
 import chalk from 'chalk'
-import { parseByteSize, parseInteger, parseSeconds, pickSettings } from '../core/config.js'
-import { resolveBroadcast } from '../core/discovery/broadcast.js'
-import { DiscoveryListener, type KnownFile } from '../core/discovery/listener.js'
-import { DEFAULT_DOWNLOAD_LIMITS, type DownloadProgress, type DownloadResult, download } from '../core/download/downloader.js'
-import { PeerDirectory } from '../core/download/peers.js'
-import { NAME_QUIET_MS, waitForQuiet } from '../core/download/quiet.js'
-import { P2PError } from '../core/errors.js'
-import { isId } from '../core/manifest.js'
-import { validateName } from '../core/names.js'
-import { printable } from '../core/printable.js'
-import { ChunkStore, assertWritable } from '../core/store.js'
-import { type CommandContext, defineCommand } from './common.js'
+import type { Command } from 'commander'
+import {
+  assertWritable,
+  type ChunkStore,
+  createPeerDirectory,
+  DEFAULT_DOWNLOAD_LIMITS,
+  type DownloadProgress,
+  type DownloadReceipt,
+  download,
+  isId,
+  type KnownFile,
+  NAME_QUIET_MS,
+  openStore,
+  P2PError,
+  type PeerDirectory,
+  printable,
+  resolveBroadcast,
+  validateName,
+  waitForQuiet,
+} from '../index.js'
+import {
+  type CommandContext,
+  defineCommand,
+  parseByteSize,
+  parseInteger,
+  parseSeconds,
+  pickSettings,
+} from './common.js'
 import { formatBytes, formatRate, formatSeconds, shortId } from './format.js'
-import { type Progress, createProgress } from './progress.js'
+import { createProgress, type Progress } from './progress.js'
 import { chooseFile } from './prompt.js'
 
-const d = DEFAULT_DOWNLOAD_LIMITS
-const DOWNLOAD_SETTINGS = {
+const defaults = DEFAULT_DOWNLOAD_LIMITS
+export const DOWNLOAD_SETTINGS = {
   ...pickSettings('chunksDir', 'downloadsDir', 'dictionary', 'udpPort', 'broadcast', 'staleAfter'),
-  wait: { flag: 'wait', valueName: '<seconds>', description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s) and its manifest to arrive, and for a peer when some chunks have none`, defaultValue: d.waitMs / 1000, parse: parseSeconds(0, 86400) },
-  window: { flag: 'window', valueName: '<n>', description: 'requests in flight per peer at most (pipeline depth; a peer earns it by delivering)', defaultValue: d.window, parse: parseInteger(1, 256) },
-  maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'TCP connections in total', defaultValue: d.maxConnections, parse: parseInteger(1, 4096) },
-  connectTimeout: { flag: 'connect-timeout', valueName: '<seconds>', description: 'TCP connect timeout', defaultValue: d.connectTimeoutMs / 1000, parse: parseSeconds(0.05, 600) },
-  requestTimeout: { flag: 'request-timeout', valueName: '<seconds>', description: 'the longest a peer may take to deliver a chunk (deadlines adapt to each peer\'s delivery below it)', defaultValue: d.requestTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
-  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes in memory at once (requests in flight + chunks not yet written; up to 8 MiB more may wait for the whole-file hash)', defaultValue: d.maxBufferedBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
-  maxManifestBytes: { flag: 'max-manifest-bytes', valueName: '<size>', description: 'largest manifest accepted from a peer', defaultValue: d.maxManifestBytes, defaultLabel: '32MiB', parse: parseByteSize(1024, 1024 ** 3) },
+  wait: {
+    flag: 'wait',
+    valueName: '<seconds>',
+    description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s) and its manifest to arrive, and for a peer when some chunks have none`,
+    defaultValue: defaults.waitMs / 1000,
+    parse: parseSeconds(0, 86400),
+  },
+  window: {
+    flag: 'window',
+    valueName: '<n>',
+    description: 'requests in flight per peer at most (pipeline depth; a peer earns it by delivering)',
+    defaultValue: defaults.window,
+    parse: parseInteger(1, 256),
+  },
+  maxConnections: {
+    flag: 'max-connections',
+    valueName: '<n>',
+    description: 'TCP connections in total',
+    defaultValue: defaults.maxConnections,
+    parse: parseInteger(1, 4096),
+  },
+  connectTimeout: {
+    flag: 'connect-timeout',
+    valueName: '<seconds>',
+    description: 'TCP connect timeout',
+    defaultValue: defaults.connectTimeoutMs / 1000,
+    parse: parseSeconds(0.05, 600),
+  },
+  requestTimeout: {
+    flag: 'request-timeout',
+    valueName: '<seconds>',
+    description: "the longest a peer may take to deliver a chunk (deadlines adapt to each peer's delivery below it)",
+    defaultValue: defaults.requestTimeoutMs / 1000,
+    parse: parseSeconds(0.05, 3600),
+  },
+  maxBuffered: {
+    flag: 'max-buffered',
+    valueName: '<size>',
+    description:
+      'chunk bytes in memory at once (requests in flight + chunks not yet written; up to 8 MiB more may wait for the whole-file hash)',
+    defaultValue: defaults.maxBufferedBytes,
+    defaultLabel: '32MiB',
+    parse: parseByteSize(64 * 1024, 4 * 1024 ** 3),
+  },
+  maxManifestBytes: {
+    flag: 'max-manifest-bytes',
+    valueName: '<size>',
+    description: 'largest manifest accepted from a peer',
+    defaultValue: defaults.maxManifestBytes,
+    defaultLabel: '32MiB',
+    parse: parseByteSize(1024, 1024 ** 3),
+  },
 }
 
 type Ctx = CommandContext<typeof DOWNLOAD_SETTINGS>
@@ -40,50 +101,86 @@ export const downloadCommand = defineCommand({
     'p2p-download --id 3f9a…e1 --downloads-dir ~/Downloads',
     'p2p-download notes.pdf --json | jq .sha256',
   ],
-  configure: (cmd) => cmd
+  configure: downloadOptions,
+  run: (ctx) => runDownloadCommand(ctx, { idArgument: false }),
+})
+
+/** The flags p2p-download and p2p get add to their settings. */
+export function downloadOptions(cmd: Command): Command {
+  return cmd
     .option('--id <hex>', 'download this exact file id (64 hex characters), no name lookup')
-    .option('--force', 'replace a different existing file of the same name instead of saving as "name (1)"'),
-  run: async (ctx) => {
-    const { settings, log } = ctx
-    const id = ctx.options.id
-    if (id !== undefined && !isId(id)) throw new P2PError('E_USAGE', `--id must be 64 lowercase hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`)
-    const name = ctx.args[0] === undefined ? undefined : validateName(ctx.args[0])
-    const interactive = process.stdin.isTTY && process.stderr.isTTY && !ctx.json
-    if (id === undefined && name === undefined && !interactive) {
-      throw new P2PError('E_USAGE', 'give a file NAME or --id HEX (no terminal to prompt on)')
-    }
-    const store = new ChunkStore(settings.chunksDir, { log: log.child({ component: 'store' }), maxManifestBytes: settings.maxManifestBytes })
-    await store.init()
-    // Fail on an unwritable destination before any network traffic.
-    await assertWritable(settings.downloadsDir, 'the downloads directory')
-    await assertWritable(settings.chunksDir, 'the chunk store')
-    const listener = new DiscoveryListener({
-      udpPort: settings.udpPort, broadcast: resolveBroadcast(settings.broadcast), staleAfterMs: settings.staleAfter * 1000, log: log.child({ component: 'listener' }),
+    .option('--force', 'replace a different existing file of the same name instead of saving as "name (1)"')
+}
+
+/**
+ * p2p-download and p2p get: find the file (by id, by name, or at the prompt),
+ * download it, print the receipt. With `idArgument`, an argument of 64
+ * lowercase hex characters is the file's id rather than its name.
+ */
+export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolean }): Promise<number> {
+  const { settings, log } = ctx
+  const given = ctx.args[0]
+  let id = ctx.options.id
+  if (id !== undefined && !isId(id))
+    throw new P2PError(
+      'E_USAGE',
+      `--id must be 64 lowercase hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`,
+    )
+  if (variant.idArgument && id === undefined && isId(given)) id = given
+  const name = given === undefined || id === given ? undefined : validateName(given)
+  const interactive = process.stdin.isTTY && process.stderr.isTTY && !ctx.json
+  if (id === undefined && name === undefined && !interactive) {
+    throw new P2PError(
+      'E_USAGE',
+      `give a file NAME or ${variant.idArgument ? 'ID' : '--id HEX'} (no terminal to prompt on)`,
+    )
+  }
+  const store = await openStore({ dir: settings.chunksDir, maxManifestBytes: settings.maxManifestBytes }, { log })
+  // Fail on an unwritable destination before any network traffic.
+  await assertWritable(settings.downloadsDir, 'the downloads directory')
+  await assertWritable(settings.chunksDir, 'the chunk store')
+  const directory = createPeerDirectory(
+    {
+      udpPort: settings.udpPort,
+      broadcast: resolveBroadcast(settings.broadcast),
+      staleAfterMs: settings.staleAfter * 1000,
+      dictionaryPath: settings.dictionary,
+      selfPeerId: await store.peerId(),
       // Ask only for our file: the answers are then small and whole (an unasked answer holds what fits, the rest comes later).
       want: typeof id === 'string' ? { id } : name !== undefined ? { name } : undefined,
-    })
-    const directory = new PeerDirectory(listener, settings.dictionary, settings.staleAfter * 1000, log, await store.peerId())
-    await directory.start()
-    try {
-      const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
-      const result = await runDownload(ctx, store, directory, target)
-      render(ctx, result)
-      return 0
-    } finally {
-      await directory.stop()
-    }
-  },
-})
+    },
+    { log },
+  )
+  await directory.start()
+  try {
+    const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
+    const receipt = await runDownload(ctx, store, directory, target)
+    render(ctx, receipt)
+    return 0
+  } finally {
+    await directory.stop()
+  }
+}
 
 /**
  * The id to fetch: the only file with that name, the user's pick among several, or the prompt's answer.
  * Files of the same name answer our query one by one (announcers busy or rate-limited, big stores in
  * several datagrams), so the choice waits until no new one has turned up for NAME_QUIET_MS, within --wait.
  */
-async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | undefined, interactive: boolean): Promise<string> {
+async function pickTarget(
+  ctx: Ctx,
+  directory: PeerDirectory,
+  name: string | undefined,
+  interactive: boolean,
+): Promise<string> {
   const deadline = performance.now() + ctx.settings.wait * 1000
   const settle = (ids: () => string[], until: number): Promise<void> =>
-    waitForQuiet(directory, ids, { quietMs: NAME_QUIET_MS, since: directory.queriedAt, deadline: until, signal: ctx.signal })
+    waitForQuiet(directory, ids, {
+      quietMs: NAME_QUIET_MS,
+      since: directory.queriedAt,
+      deadline: until,
+      signal: ctx.signal,
+    })
   if (name === undefined) {
     // The picker lists what answered; a quiet LAN shows an empty list after a few quiet intervals, not after --wait.
     await settle(() => directory.files().map((f) => f.id), Math.min(deadline, directory.queriedAt + 3 * NAME_QUIET_MS))
@@ -92,60 +189,118 @@ async function pickTarget(ctx: Ctx, directory: PeerDirectory, name: string | und
   await settle(() => directory.named(name).map((f) => f.id), deadline)
   const matches: KnownFile[] = directory.named(name)
   if (matches.length === 0) {
-    throw new P2PError('E_NOT_FOUND', `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`)
+    throw new P2PError(
+      'E_NOT_FOUND',
+      `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`,
+    )
   }
   if (matches.length === 1) return matches[0]!.id
   if (interactive) return chooseFile(directory, name, ctx.signal)
   const list = matches.map((f) => `${shortId(f.id)}… (${formatBytes(f.size)}, ${f.peers.length} peers)`).join(', ')
-  throw new P2PError('E_AMBIGUOUS', `${matches.length} different files are named "${name}": ${list}; pick one with --id`)
+  throw new P2PError(
+    'E_AMBIGUOUS',
+    `${matches.length} different files are named "${name}": ${list}; pick one with --id`,
+  )
 }
 
-async function runDownload(ctx: Ctx, store: ChunkStore, directory: PeerDirectory, id: string): Promise<DownloadResult> {
-  const s = ctx.settings
+async function runDownload(
+  ctx: Ctx,
+  store: ChunkStore,
+  directory: PeerDirectory,
+  id: string,
+): Promise<DownloadReceipt> {
+  const settings = ctx.settings
   let progress: Progress | undefined
   let stallNoted = 0
   try {
-    return await download({
-      id, store, downloadsDir: s.downloadsDir, force: ctx.options.force === true, log: ctx.log, signal: ctx.signal,
-      peers: (fileId) => directory.peers(fileId),
-      waitForPeers: (ms) => directory.waitForChange(ms),
-      limits: {
-        ...DEFAULT_DOWNLOAD_LIMITS, window: s.window, maxConnections: s.maxConnections, connectTimeoutMs: s.connectTimeout * 1000,
-        requestTimeoutMs: s.requestTimeout * 1000, maxManifestBytes: s.maxManifestBytes, waitMs: s.wait * 1000, maxBufferedBytes: s.maxBuffered,
+    return await download(
+      {
+        id,
+        store,
+        downloadsDir: settings.downloadsDir,
+        force: ctx.options.force === true,
+        signal: ctx.signal,
+        peers: directory,
+        limits: {
+          window: settings.window,
+          maxConnections: settings.maxConnections,
+          connectTimeoutMs: settings.connectTimeout * 1000,
+          requestTimeoutMs: settings.requestTimeout * 1000,
+          maxManifestBytes: settings.maxManifestBytes,
+          waitMs: settings.wait * 1000,
+          maxBufferedBytes: settings.maxBuffered,
+        },
+        beforeFinalName: testHook(),
+        onManifest: (m) => {
+          ctx.log.info({ id, name: m.name, size: m.size, chunks: m.chunks.length }, 'download start')
+          if (!ctx.json)
+            ctx.err(
+              `${chalk.cyan('Downloading')} ${printable(m.name)} (${formatBytes(m.size)}, ${m.chunks.length} chunks, id ${shortId(id)}…)`,
+            )
+          progress = createProgress('download', m.size, {
+            json: ctx.json,
+            format:
+              'download [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted} | peers {peers}',
+          })
+        },
+        onProgress: (p: DownloadProgress) => {
+          progress?.update(p.doneBytes, { peers: p.peersInUse })
+          if (p.stalled && Date.now() - stallNoted > 5000) {
+            stallNoted = Date.now()
+            const line = `${p.stalled.chunks} chunks (${formatBytes(p.stalled.bytes)}, first ${p.stalled.first.join(', ')}) have no live peer; waiting up to ${settings.wait} s for one`
+            ctx.log.warn({ chunks: p.stalled.chunks, bytes: p.stalled.bytes }, 'stalled: chunks with no live peer')
+            if (!ctx.json) ctx.err(chalk.yellow(line))
+          }
+        },
       },
-      onManifest: (m) => {
-        ctx.log.info({ id, name: m.name, size: m.size, chunks: m.chunks.length }, 'download start')
-        if (!ctx.json) ctx.err(`${chalk.cyan('Downloading')} ${printable(m.name)} (${formatBytes(m.size)}, ${m.chunks.length} chunks, id ${shortId(id)}…)`)
-        progress = createProgress('download', m.size, { json: ctx.json, format: 'download [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted} | peers {peers}' })
-      },
-      onProgress: (p: DownloadProgress) => {
-        progress?.update(p.doneBytes, { peers: p.peersInUse })
-        if (p.stalled && Date.now() - stallNoted > 5000) {
-          stallNoted = Date.now()
-          const line = `${p.stalled.chunks} chunks (${formatBytes(p.stalled.bytes)}, first ${p.stalled.first.join(', ')}) have no live peer; waiting up to ${s.wait} s for one`
-          ctx.log.warn({ chunks: p.stalled.chunks, bytes: p.stalled.bytes }, 'stalled: chunks with no live peer')
-          if (!ctx.json) ctx.err(chalk.yellow(line))
-        }
-      },
-    })
+      { log: ctx.log },
+    )
   } finally {
     progress?.stop()
   }
 }
 
-function render(ctx: Ctx, r: DownloadResult): void {
-  const peers = r.peers.map((p) => ({ peer: p.key, bytes: p.bytes, chunks: p.chunks, ...(p.banned ? { banned: p.banned } : {}) }))
-  ctx.log.info({ id: r.id, path: r.path, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, peers }, 'download done')
+/**
+ * The crash-before-rename fault test (FAULTS.md case 7, test/cli/faults) kills
+ * the process between the verified `.part` and its final name. Read here, in
+ * the command, never in the library: the library takes a callback.
+ */
+function testHook(): (() => void) | undefined {
+  if (process.env.P2P_TEST_HOOK !== 'kill-before-rename') return undefined
+  return () => {
+    process.kill(process.pid, 'SIGKILL')
+  }
+}
+
+function render(ctx: Ctx, r: DownloadReceipt): void {
+  const peers = r.peers.map((p) => ({
+    peer: p.key,
+    bytes: p.bytes,
+    chunks: p.chunks,
+    ...(p.banned ? { banned: p.banned } : {}),
+  }))
+  ctx.log.info(
+    { id: r.id, path: r.path, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, peers },
+    'download done',
+  )
   if (ctx.json) {
-    process.stdout.write(`${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers })}\n`)
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers })}\n`,
+    )
     return
   }
-  ctx.out(`${chalk.green('Downloaded:')} ${printable(r.path)}${r.alreadyThere ? ' (an identical file was already there)' : ''}`)
-  ctx.out(`  size     ${formatBytes(r.size)} (${r.size} bytes) in ${formatSeconds(r.seconds)}, ${formatRate(r.size, r.seconds)}`)
+  ctx.out(
+    `${chalk.green('Downloaded:')} ${printable(r.path)}${r.alreadyThere ? ' (an identical file was already there)' : ''}`,
+  )
+  ctx.out(
+    `  size     ${formatBytes(r.size)} (${r.size} bytes) in ${formatSeconds(r.seconds)}, ${formatRate(r.size, r.seconds)}`,
+  )
   ctx.out(`  sha256   ${r.sha256}  (compare with sha256sum on the source)`)
   if (r.resumedBytes > 0) ctx.out(`  resumed  ${formatBytes(r.resumedBytes)} already in the chunk store`)
   for (const p of peers) {
     const banned = p.banned ? chalk.red(`  banned: ${printable(p.banned, 300)}`) : ''
-    ctx.out(`  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks)${banned}`)
+    ctx.out(
+      `  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks)${banned}`,
+    )
   }
 }

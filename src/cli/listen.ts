@@ -1,14 +1,16 @@
 import chalk from 'chalk'
-import { parseByteSize, parseInteger, pickSettings } from '../core/config.js'
-import { resolveBroadcast } from '../core/discovery/broadcast.js'
-import { DEFAULT_DICTIONARY_LIMITS, type KnownFile } from '../core/discovery/dictionary.js'
-import { writeDictionaryFile } from '../core/discovery/dictionary-file.js'
-import { DiscoveryListener } from '../core/discovery/listener.js'
-import { printable } from '../core/printable.js'
-import { defineCommand } from './common.js'
+import {
+  createListener,
+  DEFAULT_DICTIONARY_LIMITS,
+  type KnownFile,
+  printable,
+  resolveBroadcast,
+  writeDictionaryFile,
+} from '../index.js'
+import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
 import { formatBytes, shortId } from './format.js'
 
-const d = DEFAULT_DICTIONARY_LIMITS
+const defaults = DEFAULT_DICTIONARY_LIMITS
 /** Files named on one plain output line, and rows in the live table. */
 const MAX_LISTED = 50
 /** The dictionary file is rewritten at most this often, and never more than a fifth of the time (a snapshot that took 50 ms to make waits 200 ms). */
@@ -19,26 +21,80 @@ export const listenCommand = defineCommand({
   summary: 'receive announcements, keep the content dictionary file, expire stale peers',
   settings: {
     ...pickSettings('dictionary', 'udpPort', 'broadcast', 'staleAfter'),
-    maxFiles: { flag: 'max-files', valueName: '<n>', description: 'files kept in the dictionary (oldest evicted)', defaultValue: d.maxFiles, parse: parseInteger(1, 10_000_000) },
-    maxPeers: { flag: 'max-peers', valueName: '<n>', description: 'distinct peers kept (oldest evicted)', defaultValue: d.maxPeers, parse: parseInteger(1, 1_000_000) },
-    maxPeersPerAddress: { flag: 'max-peers-per-address', valueName: '<n>', description: 'peers kept per source address (a flooding host evicts only its own)', defaultValue: d.maxPeersPerAddress, parse: parseInteger(1, 65535) },
-    maxPeersPerFile: { flag: 'max-peers-per-file', valueName: '<n>', description: 'peers kept per file', defaultValue: d.maxPeersPerFile, parse: parseInteger(1, 1_000_000) },
-    maxClaimBytes: { flag: 'max-claim-bytes', valueName: '<size>', description: 'memory for peers\' claims (have-set + 256 bytes + name each) in all; past it the richest source address gives up its oldest claim', defaultValue: d.maxBytes, defaultLabel: '32MiB', parse: parseByteSize(64 * 1024, 4 * 1024 ** 3) },
-    maxClaimBytesPerAddress: { flag: 'max-claim-bytes-per-address', valueName: '<size>', description: 'memory for claims from one source address (a flooding host evicts only its own)', defaultValue: d.maxBytesPerAddress, defaultLabel: '4MiB', parse: parseByteSize(4 * 1024, 4 * 1024 ** 3) },
+    maxFiles: {
+      flag: 'max-files',
+      valueName: '<n>',
+      description: 'files kept in the dictionary (oldest evicted)',
+      defaultValue: defaults.maxFiles,
+      parse: parseInteger(1, 10_000_000),
+    },
+    maxPeers: {
+      flag: 'max-peers',
+      valueName: '<n>',
+      description: 'distinct peers kept (oldest evicted)',
+      defaultValue: defaults.maxPeers,
+      parse: parseInteger(1, 1_000_000),
+    },
+    maxPeersPerAddress: {
+      flag: 'max-peers-per-address',
+      valueName: '<n>',
+      description: 'peers kept per source address (a flooding host evicts only its own)',
+      defaultValue: defaults.maxPeersPerAddress,
+      parse: parseInteger(1, 65535),
+    },
+    maxPeersPerFile: {
+      flag: 'max-peers-per-file',
+      valueName: '<n>',
+      description: 'peers kept per file',
+      defaultValue: defaults.maxPeersPerFile,
+      parse: parseInteger(1, 1_000_000),
+    },
+    maxClaimBytes: {
+      flag: 'max-claim-bytes',
+      valueName: '<size>',
+      description:
+        "memory for peers' claims (have-set + 256 bytes + name each) in all; past it the richest source address gives up its oldest claim",
+      defaultValue: defaults.maxBytes,
+      defaultLabel: '32MiB',
+      parse: parseByteSize(64 * 1024, 4 * 1024 ** 3),
+    },
+    maxClaimBytesPerAddress: {
+      flag: 'max-claim-bytes-per-address',
+      valueName: '<size>',
+      description: 'memory for claims from one source address (a flooding host evicts only its own)',
+      defaultValue: defaults.maxBytesPerAddress,
+      defaultLabel: '4MiB',
+      parse: parseByteSize(4 * 1024, 4 * 1024 ** 3),
+    },
   },
   examples: [
     'p2p-listen',
     'p2p-listen --dictionary /tmp/lan.json --stale-after 30',
-    'p2p-listen --json | jq -c \'.files | keys\'',
-    'p2p-listen --json | jq -c \'.files[] | {name, peers: [.peers[] | {address, held}]}\'',
+    "p2p-listen --json | jq -c '.files | keys'",
+    "p2p-listen --json | jq -c '.files[] | {name, peers: [.peers[] | {address, held}]}'",
   ],
-  run: async ({ settings: s, json, log, signal, out }) => {
-    const listener = new DiscoveryListener({
-      udpPort: s.udpPort, broadcast: resolveBroadcast(s.broadcast), staleAfterMs: s.staleAfter * 1000, log,
-      limits: { maxFiles: s.maxFiles, maxPeers: s.maxPeers, maxPeersPerFile: s.maxPeersPerFile, maxPeersPerAddress: s.maxPeersPerAddress, maxBytes: s.maxClaimBytes, maxBytesPerAddress: s.maxClaimBytesPerAddress },
-    })
+  run: async ({ settings, json, log, signal, out }) => {
+    const listener = createListener(
+      {
+        udpPort: settings.udpPort,
+        broadcast: resolveBroadcast(settings.broadcast),
+        staleAfterMs: settings.staleAfter * 1000,
+        limits: {
+          maxFiles: settings.maxFiles,
+          maxPeers: settings.maxPeers,
+          maxPeersPerFile: settings.maxPeersPerFile,
+          maxPeersPerAddress: settings.maxPeersPerAddress,
+          maxBytes: settings.maxClaimBytes,
+          maxBytesPerAddress: settings.maxClaimBytesPerAddress,
+        },
+      },
+      { log },
+    )
     const live = process.stdout.isTTY && !json
-    const file = coalescingWriter(() => writeDictionaryFile(s.dictionary, listener.snapshot()), (err) => log.warn({ err: (err as Error).message }, 'dictionary not written'))
+    const file = coalescingWriter(
+      () => writeDictionaryFile(settings.dictionary, listener.snapshot()),
+      (err) => log.warn({ err: (err as Error).message }, 'dictionary not written'),
+    )
     const print = latestLinePrinter()
     let timer: NodeJS.Timeout | undefined
     let publishMs = 0
@@ -48,18 +104,34 @@ export const listenCommand = defineCommand({
       file.request()
       const files = listener.files()
       const { dictionary } = listener
-      log.info({ files: files.length, peers: dictionary.peerCount, claims: dictionary.claimCount, bytes: dictionary.bytes(), dropped: listener.stats.dropped, refused: dictionary.stats.refused, evicted: dictionary.stats.evicted }, 'dictionary changed')
+      log.info(
+        {
+          files: files.length,
+          peers: dictionary.peerCount,
+          claims: dictionary.claimCount,
+          bytes: dictionary.bytes(),
+          dropped: listener.stats.dropped,
+          refused: dictionary.stats.refused,
+          evicted: dictionary.stats.evicted,
+        },
+        'dictionary changed',
+      )
       if (json) print(() => listener.jsonLine())
-      else if (live) print(() => `\x1b[H\x1b[2J${table(files, s.dictionary, listener.stats.dropped)}`)
+      else if (live) print(() => `\x1b[H\x1b[2J${table(files, settings.dictionary, listener.stats.dropped)}`)
       else print(() => summary(files, dictionary.peerCount))
       publishMs = performance.now() - started
     }
     // Debounced: a burst of datagrams is one rewrite of the file and one line, and a big dictionary under a flood is published at most a fifth of the time.
-    listener.on('change', () => { timer ??= setTimeout(publish, Math.max(MIN_WRITE_GAP_MS, 4 * publishMs)) })
+    listener.on('change', () => {
+      timer ??= setTimeout(publish, Math.max(MIN_WRITE_GAP_MS, 4 * publishMs))
+    })
     await listener.start()
     listener.query()
-    log.info({ udpPort: s.udpPort, dictionary: s.dictionary }, 'listening')
-    if (!json) out(`Listening for announcements on UDP ${s.udpPort}; dictionary in ${s.dictionary} (Ctrl-C to stop)`)
+    log.info({ udpPort: settings.udpPort, dictionary: settings.dictionary }, 'listening')
+    if (!json)
+      out(
+        `Listening for announcements on UDP ${settings.udpPort}; dictionary in ${settings.dictionary} (Ctrl-C to stop)`,
+      )
     publish()
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     clearTimeout(timer)
@@ -77,7 +149,10 @@ export const listenCommand = defineCommand({
  * snapshot: the CPU cost; waiting for the disk costs none) later. So a flood
  * of changes costs a bounded share of the CPU and holds one snapshot at most.
  */
-function coalescingWriter(write: () => Promise<void>, onError: (err: unknown) => void): { request(): void; idle(): Promise<void> } {
+function coalescingWriter(
+  write: () => Promise<void>,
+  onError: (err: unknown) => void,
+): { request(): void; idle(): Promise<void> } {
   let running: Promise<void> | undefined
   let again = false
   const loop = async (): Promise<void> => {
@@ -96,7 +171,9 @@ function coalescingWriter(write: () => Promise<void>, onError: (err: unknown) =>
       if (running) again = true
       else running = loop()
     },
-    idle: async () => { await running },
+    idle: async () => {
+      await running
+    },
   }
 }
 
@@ -122,22 +199,32 @@ function latestLinePrinter(): (make: () => string) => void {
 }
 
 function summary(files: KnownFile[], peers: number): string {
-  const listed = files.slice(0, MAX_LISTED).map((f) => `${printable(f.name)} (${f.peers.length} peer(s))`).join(', ')
+  const listed = files
+    .slice(0, MAX_LISTED)
+    .map((f) => `${printable(f.name)} (${f.peers.length} peer(s))`)
+    .join(', ')
   const more = files.length > MAX_LISTED ? ` and ${files.length - MAX_LISTED} more` : ''
   return `${files.length} file(s), ${peers} peer(s): ${listed || 'nothing announced'}${more}`
 }
 
 function table(files: KnownFile[], path: string, dropped: number): string {
-  const rows = files.sort((a, b) => a.name.localeCompare(b.name)).slice(0, MAX_LISTED).map((f) => {
-    const complete = f.peers.filter((p) => p.chunks === f.chunks && p.have.isComplete()).length
-    const name = `${f.name.slice(0, f.disputed ? 38 : 40)}${f.disputed ? ' ?' : ''}`
-    return `${name.padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${shortId(f.id)}`
-  })
+  const rows = files
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .slice(0, MAX_LISTED)
+    .map((f) => {
+      const complete = f.peers.filter((p) => p.chunks === f.chunks && p.have.isComplete()).length
+      const name = `${f.name.slice(0, f.disputed ? 38 : 40)}${f.disputed ? ' ?' : ''}`
+      return `${name.padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${shortId(f.id)}`
+    })
   return [
     chalk.bold(`${'name'.padEnd(40)} ${'size'.padStart(10)} ${'complete'.padStart(8)} ${'peers'.padStart(5)}  id`),
     ...(rows.length ? rows : [chalk.dim('(nothing announced yet)')]),
-    ...(files.length > MAX_LISTED ? [chalk.dim(`… and ${files.length - MAX_LISTED} more (see the dictionary file)`)] : []),
+    ...(files.length > MAX_LISTED
+      ? [chalk.dim(`… and ${files.length - MAX_LISTED} more (see the dictionary file)`)]
+      : []),
     '',
-    chalk.dim(`${new Date().toLocaleTimeString()} · ${path} · ${dropped} bad datagram(s) dropped · ? = peers disagree on name, size or chunks · Ctrl-C to stop`),
+    chalk.dim(
+      `${new Date().toLocaleTimeString()} · ${path} · ${dropped} bad datagram(s) dropped · ? = peers disagree on name, size or chunks · Ctrl-C to stop`,
+    ),
   ].join('\n')
 }

@@ -5,6 +5,7 @@ import { runProgram } from './common.js'
  * Every command, by subcommand name, loaded on demand: each bin/p2p-<name>
  * imports only its own command's modules (start-up time is part of every
  * command's wall time; the download's prompt library alone costs ~100 ms).
+ * `share` and `get` exist only under the umbrella (`p2p share`, `p2p get`).
  */
 export const COMMANDS: Record<string, () => Promise<() => Command>> = {
   split: async () => (await import('./split.js')).splitCommand,
@@ -12,6 +13,8 @@ export const COMMANDS: Record<string, () => Promise<() => Command>> = {
   serve: async () => (await import('./serve.js')).serveCommand,
   listen: async () => (await import('./listen.js')).listenCommand,
   download: async () => (await import('./download.js')).downloadCommand,
+  share: async () => (await import('./share.js')).shareCommand,
+  get: async () => (await import('./get.js')).getCommand,
 }
 
 export async function runCli(name?: string): Promise<void> {
@@ -21,7 +24,10 @@ export async function runCli(name?: string): Promise<void> {
   } else {
     program = new Command('p2p')
       .description('p2pshare: LAN peer-to-peer file sharing, verified to the byte')
-      .addHelpText('after', '\nExamples:\n  $ p2p split movie.mkv\n  $ p2p serve --port 0\n  $ p2p download movie.mkv\n')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  $ p2p share movie.mkv        # split, serve and announce in one process\n  $ p2p get movie.mkv          # on another machine\n  $ p2p split movie.mkv\n  $ p2p serve --port 0\n  $ p2p download movie.mkv\n',
+      )
     const sub = process.argv[2]
     const wanted = sub !== undefined && sub in COMMANDS ? [sub] : Object.keys(COMMANDS)
     for (const n of wanted) program.addCommand((await COMMANDS[n]!())())

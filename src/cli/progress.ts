@@ -10,21 +10,39 @@ export interface Progress {
  * A progress bar on a TTY (stderr), plain lines every few seconds otherwise,
  * nothing with --json.
  */
-export function createProgress(label: string, total: number, options: { json: boolean; intervalMs?: number; format?: string }): Progress {
+export function createProgress(
+  label: string,
+  total: number,
+  options: { json: boolean; intervalMs?: number; format?: string },
+): Progress {
   const started = performance.now()
   if (options.json) return { update: () => undefined, stop: () => undefined }
   if (process.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar({
-      stream: process.stderr,
-      format: options.format ?? `${label} [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted}`,
-      hideCursor: true,
-      clearOnComplete: true,
-      etaBuffer: 50,
-      fps: 10,
-    }, cliProgress.Presets.shades_classic)
-    bar.start(Math.max(total, 1), 0, { doneText: formatBytes(0), totalText: formatBytes(total), rate: formatRate(0, 0) })
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: process.stderr,
+        format:
+          options.format ?? `${label} [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted}`,
+        hideCursor: true,
+        clearOnComplete: true,
+        etaBuffer: 50,
+        fps: 10,
+      },
+      cliProgress.Presets.shades_classic,
+    )
+    bar.start(Math.max(total, 1), 0, {
+      doneText: formatBytes(0),
+      totalText: formatBytes(total),
+      rate: formatRate(0, 0),
+    })
     return {
-      update: (done, extra) => bar.update(done, { doneText: formatBytes(done), totalText: formatBytes(total), rate: formatRate(done, (performance.now() - started) / 1000), ...extra }),
+      update: (done, extra) =>
+        bar.update(done, {
+          doneText: formatBytes(done),
+          totalText: formatBytes(total),
+          rate: formatRate(done, (performance.now() - started) / 1000),
+          ...extra,
+        }),
       stop: () => bar.stop(),
     }
   }
@@ -36,8 +54,14 @@ export function createProgress(label: string, total: number, options: { json: bo
       if (now - last < every) return
       last = now
       const pct = total > 0 ? ((done / total) * 100).toFixed(1) : '100.0'
-      const more = extra ? ' ' + Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(' ') : ''
-      process.stderr.write(`${label}: ${pct}% ${formatBytes(done)} / ${formatBytes(total)} ${formatRate(done, (now - started) / 1000)}${more}\n`)
+      const more = extra
+        ? ` ${Object.entries(extra)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`
+        : ''
+      process.stderr.write(
+        `${label}: ${pct}% ${formatBytes(done)} / ${formatBytes(total)} ${formatRate(done, (now - started) / 1000)}${more}\n`,
+      )
     },
     stop: () => undefined,
   }

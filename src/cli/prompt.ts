@@ -1,8 +1,4 @@
-import type { KnownFile } from '../core/discovery/listener.js'
-import type { PeerDirectory } from '../core/download/peers.js'
-import { P2PError } from '../core/errors.js'
-import { nameProblem } from '../core/names.js'
-import { printable } from '../core/printable.js'
+import { type KnownFile, nameProblem, P2PError, type PeerDirectory, printable } from '../index.js'
 import { formatBytes, shortId } from './format.js'
 
 const TYPE_A_NAME = '\u0000type'
@@ -12,19 +8,28 @@ const TYPE_A_NAME = '\u0000type'
  * copies, id prefix so same-named files are told apart), or a name typed in.
  * Only used on a terminal; Ctrl-C here is an ordinary interruption.
  */
-export async function chooseFile(directory: PeerDirectory, name: string | undefined, signal: AbortSignal): Promise<string> {
+export async function chooseFile(
+  directory: PeerDirectory,
+  name: string | undefined,
+  signal: AbortSignal,
+): Promise<string> {
   const { input, select } = await import('@inquirer/prompts') // loaded only when someone is asked
   try {
     for (;;) {
-      const files = (name === undefined ? directory.files() : directory.named(name)).sort((a, b) => a.name.localeCompare(b.name))
-      const choice = await select({
-        message: name === undefined ? 'Which file?' : `Several files are named "${printable(name)}"; which one?`,
-        choices: [
-          ...files.map((f) => ({ name: describe(f), value: f.id })),
-          ...(name === undefined ? [{ name: '(type a name)', value: TYPE_A_NAME }] : []),
-        ],
-        pageSize: 15,
-      }, { signal })
+      const files = (name === undefined ? directory.files() : directory.named(name)).sort((a, b) =>
+        a.name.localeCompare(b.name),
+      )
+      const choice = await select(
+        {
+          message: name === undefined ? 'Which file?' : `Several files are named "${printable(name)}"; which one?`,
+          choices: [
+            ...files.map((f) => ({ name: describe(f), value: f.id })),
+            ...(name === undefined ? [{ name: '(type a name)', value: TYPE_A_NAME }] : []),
+          ],
+          pageSize: 15,
+        },
+        { signal },
+      )
       if (choice !== TYPE_A_NAME) return choice
       const typed = await input({ message: 'File name:', validate: (v) => nameProblem(v) ?? true }, { signal })
       const matches = directory.named(typed.normalize('NFC'))
@@ -34,7 +39,8 @@ export async function chooseFile(directory: PeerDirectory, name: string | undefi
     }
   } catch (err) {
     if (signal.aborted) throw signal.reason
-    if ((err as Error).name === 'ExitPromptError' || (err as Error).name === 'AbortPromptError') throw new P2PError('E_INTERRUPTED', 'cancelled at the prompt')
+    if ((err as Error).name === 'ExitPromptError' || (err as Error).name === 'AbortPromptError')
+      throw new P2PError('E_INTERRUPTED', 'cancelled at the prompt')
     throw err
   }
 }

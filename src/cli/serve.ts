@@ -1,19 +1,61 @@
 import chalk from 'chalk'
-import { parseByteSize, parseInteger, parseSeconds, pickSettings } from '../core/config.js'
-import { ChunkServer, DEFAULT_SERVER_LIMITS } from '../core/transfer/chunk-server.js'
-import { ChunkStore } from '../core/store.js'
-import { defineCommand } from './common.js'
+import { createChunkServer, DEFAULT_SERVER_LIMITS, openStore, type ServerLimits } from '../index.js'
+import { defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from './common.js'
 
-const d = DEFAULT_SERVER_LIMITS
+const defaults = DEFAULT_SERVER_LIMITS
 export const SERVE_SETTINGS = {
   ...pickSettings('chunksDir', 'host', 'port'),
-  maxHeaderBytes: { flag: 'max-header-bytes', valueName: '<size>', description: 'largest request header accepted', defaultValue: d.maxHeaderBytes, defaultLabel: '16KiB', parse: parseByteSize(64, 1024 * 1024) },
-  maxConnections: { flag: 'max-connections', valueName: '<n>', description: 'connections served at once; the next gets E_BUSY', defaultValue: d.maxConnections, parse: parseInteger(1, 65536) },
-  maxConnectionsPerAddress: { flag: 'max-connections-per-address', valueName: '<n>', description: 'connections from one address (IPv6: one /64) at once; the next gets E_BUSY', defaultValue: d.maxConnectionsPerAddress, parse: parseInteger(1, 65536) },
-  idleTimeout: { flag: 'idle-timeout', valueName: '<seconds>', description: 'close a connection idle this long', defaultValue: d.idleTimeoutMs / 1000, parse: parseSeconds(0.05, 86400) },
-  frameTimeout: { flag: 'frame-timeout', valueName: '<seconds>', description: 'time a client has to complete a frame it began (slowloris)', defaultValue: d.frameTimeoutMs / 1000, parse: parseSeconds(0.05, 3600) },
-  maxInFlight: { flag: 'max-in-flight', valueName: '<n>', description: 'requests in flight per connection before it stops reading', defaultValue: d.maxInFlight, parse: parseInteger(1, 4096) },
-  maxBuffered: { flag: 'max-buffered', valueName: '<size>', description: 'chunk bytes read ahead across all connections, shared fairly between connections and addresses', defaultValue: d.maxBufferedBytes, defaultLabel: '128MiB', parse: parseByteSize(64 * 1024, 16 * 1024 ** 3) },
+  maxHeaderBytes: {
+    flag: 'max-header-bytes',
+    valueName: '<size>',
+    description: 'largest request header accepted',
+    defaultValue: defaults.maxHeaderBytes,
+    defaultLabel: '16KiB',
+    parse: parseByteSize(64, 1024 * 1024),
+  },
+  maxConnections: {
+    flag: 'max-connections',
+    valueName: '<n>',
+    description: 'connections served at once; the next gets E_BUSY',
+    defaultValue: defaults.maxConnections,
+    parse: parseInteger(1, 65536),
+  },
+  maxConnectionsPerAddress: {
+    flag: 'max-connections-per-address',
+    valueName: '<n>',
+    description: 'connections from one address (IPv6: one /64) at once; the next gets E_BUSY',
+    defaultValue: defaults.maxConnectionsPerAddress,
+    parse: parseInteger(1, 65536),
+  },
+  idleTimeout: {
+    flag: 'idle-timeout',
+    valueName: '<seconds>',
+    description: 'close a connection idle this long',
+    defaultValue: defaults.idleTimeoutMs / 1000,
+    parse: parseSeconds(0.05, 86400),
+  },
+  frameTimeout: {
+    flag: 'frame-timeout',
+    valueName: '<seconds>',
+    description: 'time a client has to complete a frame it began (slowloris)',
+    defaultValue: defaults.frameTimeoutMs / 1000,
+    parse: parseSeconds(0.05, 3600),
+  },
+  maxInFlight: {
+    flag: 'max-in-flight',
+    valueName: '<n>',
+    description: 'requests in flight per connection before it stops reading',
+    defaultValue: defaults.maxInFlight,
+    parse: parseInteger(1, 4096),
+  },
+  maxBuffered: {
+    flag: 'max-buffered',
+    valueName: '<size>',
+    description: 'chunk bytes read ahead across all connections, shared fairly between connections and addresses',
+    defaultValue: defaults.maxBufferedBytes,
+    defaultLabel: '128MiB',
+    parse: parseByteSize(64 * 1024, 16 * 1024 ** 3),
+  },
 }
 
 export const serveCommand = defineCommand({
@@ -25,17 +67,21 @@ export const serveCommand = defineCommand({
     'p2p-serve --port 0 --host 127.0.0.1     # any free port, loopback only; prints it',
     'p2p-serve --chunks-dir /srv/p2p/chunks --max-connections 64 --max-connections-per-address 8',
   ],
-  run: async ({ settings: s, json, log, signal, out }) => {
-    const store = new ChunkStore(s.chunksDir, { log: log.child({ component: 'store' }) })
-    await store.init()
-    const server = new ChunkServer({
-      store, host: s.host, port: s.port, log,
-      limits: { maxHeaderBytes: s.maxHeaderBytes, maxConnections: s.maxConnections, maxConnectionsPerAddress: s.maxConnectionsPerAddress, idleTimeoutMs: s.idleTimeout * 1000, frameTimeoutMs: s.frameTimeout * 1000, maxInFlight: s.maxInFlight, maxBufferedBytes: s.maxBuffered },
-    })
+  run: async ({ settings, json, log, signal, out }) => {
+    const store = await openStore({ dir: settings.chunksDir }, { log })
+    const server = createChunkServer(
+      { store, host: settings.host, port: settings.port, limits: serverLimits(settings) },
+      { log },
+    )
     const address = await server.listen()
     log.info({ host: address.address, port: address.port, files: server.files }, 'listening')
-    if (json) process.stdout.write(`${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files })}\n`)
-    out(`${chalk.green('Serving')} ${server.files} file(s) from ${s.chunksDir} on ${address.address}:${address.port} (Ctrl-C to stop)`)
+    if (json)
+      process.stdout.write(
+        `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files })}\n`,
+      )
+    out(
+      `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${address.address}:${address.port} (Ctrl-C to stop)`,
+    )
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     out('Stopping: finishing responses in flight…')
     await server.close(2000)
@@ -44,3 +90,16 @@ export const serveCommand = defineCommand({
     return 0
   },
 })
+
+/** The server limits the settings give (p2p-serve and p2p share). */
+export function serverLimits(settings: Settings<typeof SERVE_SETTINGS>): ServerLimits {
+  return {
+    maxHeaderBytes: settings.maxHeaderBytes,
+    maxConnections: settings.maxConnections,
+    maxConnectionsPerAddress: settings.maxConnectionsPerAddress,
+    idleTimeoutMs: settings.idleTimeout * 1000,
+    frameTimeoutMs: settings.frameTimeout * 1000,
+    maxInFlight: settings.maxInFlight,
+    maxBufferedBytes: settings.maxBuffered,
+  }
+}

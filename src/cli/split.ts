@@ -1,10 +1,6 @@
 import chalk from 'chalk'
-import { pickSettings } from '../core/config.js'
-import { portableName } from '../core/names.js'
-import { printable } from '../core/printable.js'
-import { splitFile } from '../core/split.js'
-import { ChunkStore } from '../core/store.js'
-import { defineCommand } from './common.js'
+import { openStore, portableName, printable, splitFile } from '../index.js'
+import { defineCommand, pickSettings } from './common.js'
 import { formatBytes, formatRate, formatSeconds } from './format.js'
 import { createProgress } from './progress.js'
 
@@ -20,20 +16,22 @@ export const splitCommand = defineCommand({
   ],
   configure: (cmd) => cmd.option('--force', 'replace a different file of the same name in the store'),
   run: async ({ settings, options, args, json, log, signal, out }) => {
-    const store = new ChunkStore(settings.chunksDir, { log: log.child({ component: 'store' }) })
-    await store.init()
+    const store = await openStore({ dir: settings.chunksDir }, { log })
     let progress: ReturnType<typeof createProgress> | undefined
-    const result = await splitFile(args[0]!, {
-      store,
-      chunkSize: settings.chunkSize,
-      force: options.force === true,
-      log: log.child({ component: 'split' }),
-      signal,
-      onProgress: (done, total) => {
-        progress ??= createProgress('split', total, { json })
-        progress.update(done)
+    const result = await splitFile(
+      args[0]!,
+      {
+        store,
+        chunkSize: settings.chunkSize,
+        force: options.force === true,
+        signal,
+        onProgress: (done, total) => {
+          progress ??= createProgress('split', total, { json })
+          progress.update(done)
+        },
       },
-    }).finally(() => progress?.stop())
+      { log },
+    ).finally(() => progress?.stop())
     if (json) {
       process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`)
       return 0
@@ -45,7 +43,12 @@ export const splitCommand = defineCommand({
     out(`  time    ${formatSeconds(result.seconds)} (${formatRate(result.size, result.seconds)})`)
     out(`  store   ${printable(result.dir)}`)
     const local = portableName(result.name)
-    if (local !== result.name) out(chalk.yellow(`  note    not a portable name (Windows would refuse or misread it): downloads save it as ${printable(local)}`))
+    if (local !== result.name)
+      out(
+        chalk.yellow(
+          `  note    not a portable name (Windows would refuse or misread it): downloads save it as ${printable(local)}`,
+        ),
+      )
     return 0
   },
 })

@@ -24,7 +24,9 @@ function popcount32(word: number): number {
 
 /** The whole 4-byte words at the start of `bytes` when it is 4-byte aligned (most are; else none: bytes one by one). */
 function wordsOf(bytes: Uint8Array): Uint32Array {
-  return bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2) : new Uint32Array(0)
+  return bytes.byteOffset % 4 === 0
+    ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2)
+    : new Uint32Array(0)
 }
 
 /** The valid bits of the last byte of a `length`-bit field (0xff when it is whole). */
@@ -45,7 +47,8 @@ export class Bitfield {
     if (bytes === FULL) return
     const size = Math.ceil(length / 8)
     this.stored = bytes ?? new Uint8Array(size)
-    if (this.stored.length !== size) throw new RangeError(`bitfield of ${length} bits needs ${size} bytes, got ${this.stored.length}`)
+    if (this.stored.length !== size)
+      throw new RangeError(`bitfield of ${length} bits needs ${size} bytes, got ${this.stored.length}`)
   }
 
   /** Every bit set; no memory until a bit is cleared or `bytes` is read. */
@@ -117,12 +120,17 @@ export class Bitfield {
     if (!Number.isInteger(fromByte) || fromByte < 0 || fromByte + bytes.length > size) {
       throw new RangeError(`bytes ${fromByte}..${fromByte + bytes.length} outside a ${size}-byte bitfield`)
     }
-    if (bytes.length > 0 && fromByte + bytes.length === size && (bytes[bytes.length - 1]! & ~lastByteMask(this.length) & 0xff) !== 0) {
+    if (
+      bytes.length > 0 &&
+      fromByte + bytes.length === size &&
+      (bytes[bytes.length - 1]! & ~lastByteMask(this.length) & 0xff) !== 0
+    ) {
       throw new RangeError('slice sets bits past the end of the bitfield')
     }
-    const target = this.stored === undefined && isAllSet(bytes, fromByte + bytes.length === size ? lastByteMask(this.length) : 0xff)
-      ? undefined // already all set: nothing to store
-      : this.bytes.subarray(fromByte, fromByte + bytes.length)
+    const target =
+      this.stored === undefined && isAllSet(bytes, fromByte + bytes.length === size ? lastByteMask(this.length) : 0xff)
+        ? undefined // already all set: nothing to store
+        : this.bytes.subarray(fromByte, fromByte + bytes.length)
     if (target === undefined || view(target).equals(view(bytes))) return false
     target.set(bytes)
     return true

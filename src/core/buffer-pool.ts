@@ -5,7 +5,8 @@ import { sharedBuffer } from './hashing.js'
  * Reusable chunk-sized buffers in shared memory. Chunks pass through the
  * hash thread without a copy (SharedArrayBuffer), and reusing them keeps the
  * resident size flat: a fresh 1 MiB buffer per chunk is external memory the
- * garbage collector frees late, and RSS climbed to ~1 GB serving one file.
+ * garbage collector frees late (docs/benchmarks.md, "Measurements behind the
+ * code").
  * Buffers are pooled per size (chunk sizes differ per file), at most
  * `maxPerSize` of each kept.
  *
@@ -47,9 +48,9 @@ export class BufferPool {
 
   /** By default a violation is only counted: the pool stays sound either way. */
   constructor(options: BufferPoolOptions | number = {}) {
-    const o = typeof options === 'number' ? { maxPerSize: options } : options
-    this.maxPerSize = o.maxPerSize ?? 64
-    this.onViolation = o.onViolation ?? (() => undefined)
+    const given = typeof options === 'number' ? { maxPerSize: options } : options
+    this.maxPerSize = given.maxPerSize ?? 64
+    this.onViolation = given.onViolation ?? (() => undefined)
   }
 
   private violation(message: string): void {
@@ -75,13 +76,17 @@ export class BufferPool {
    */
   give(buffer: Buffer): void {
     const memory = buffer.buffer
-    if (!(memory instanceof SharedArrayBuffer) || buffer.byteOffset !== 0 || buffer.byteLength !== memory.byteLength) return
+    if (!(memory instanceof SharedArrayBuffer) || buffer.byteOffset !== 0 || buffer.byteLength !== memory.byteLength)
+      return
     if (this.held.has(memory)) {
       this.violation(`a ${buffer.length}-byte buffer was given back to the pool twice`)
       return
     }
     let list = this.free.get(buffer.length)
-    if (!list) this.free.set(buffer.length, (list = []))
+    if (!list) {
+      list = []
+      this.free.set(buffer.length, list)
+    }
     if (list.length >= this.maxPerSize) return
     list.push(buffer)
     this.held.add(memory)

@@ -2,12 +2,18 @@ import { existsSync } from 'node:fs'
 import { isIPv4 } from 'node:net'
 import { resolve } from 'node:path'
 import bytes from 'bytes'
-import { P2PError } from './errors.js'
-import { readRegularFileSync } from './safe-fs.js'
 import {
-  DEFAULT_ANNOUNCE_INTERVAL_S, DEFAULT_CHUNK_SIZE, DEFAULT_STALE_AFTER_S, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT,
-  MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
+  DEFAULT_ANNOUNCE_INTERVAL_S,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_STALE_AFTER_S,
+  DEFAULT_TCP_PORT,
+  DEFAULT_UDP_PORT,
+  MAX_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
 } from './constants.js'
+import { P2PError } from './errors.js'
+import { parseJsonUtf8 } from './json.js'
+import { readRegularFileSync } from './safe-fs.js'
 
 /**
  * Settings. Each has a default, an environment variable, a key in the JSON
@@ -31,7 +37,9 @@ export interface SettingSpec<T> {
 }
 
 export type SettingSpecs = Record<string, SettingSpec<unknown>>
-export type Settings<S extends SettingSpecs> = { -readonly [K in keyof S]: S[K] extends SettingSpec<infer T> ? T : never }
+export type Settings<S extends SettingSpecs> = {
+  -readonly [K in keyof S]: S[K] extends SettingSpec<infer T> ? T : never
+}
 
 export const CONFIG_FILE_NAME = 'p2p.config.json'
 
@@ -89,9 +97,16 @@ export function parseByteSize(min: number, max: number) {
   return (raw: unknown): number => {
     const value = text(raw)
     const normalised = value.replace(/^(\d+(?:\.\d+)?)\s*([kmgtp])i?b$/i, '$1$2b')
-    const n = /^\d+$/.test(value) ? Number(value) : /^\d+(\.\d+)?[kmgtp]b$/i.test(normalised) ? bytes.parse(normalised) : NaN
+    const n = /^\d+$/.test(value)
+      ? Number(value)
+      : /^\d+(\.\d+)?[kmgtp]b$/i.test(normalised)
+        ? bytes.parse(normalised)
+        : NaN
     if (n === null || !Number.isInteger(n)) throw new SettingError(`must be a size like 65536, 512KiB or 4MiB`)
-    if (n < min || n > max) throw new SettingError(`must be from ${bytes.format(min)?.replace('B', 'iB')} to ${bytes.format(max)?.replace('B', 'iB')}`)
+    if (n < min || n > max)
+      throw new SettingError(
+        `must be from ${bytes.format(min)?.replace('B', 'iB')} to ${bytes.format(max)?.replace('B', 'iB')}`,
+      )
     return n
   }
 }
@@ -109,8 +124,12 @@ export type BroadcastSetting = 'auto' | string[]
 export const parseBroadcast = (raw: unknown): BroadcastSetting => {
   const value = text(raw)
   if (value === 'auto') return 'auto'
-  const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-  if (list.length === 0 || !list.every((a) => isIPv4(a))) throw new SettingError('must be "auto" or a comma-separated list of IPv4 addresses')
+  const list = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+  if (list.length === 0 || !list.every((a) => isIPv4(a)))
+    throw new SettingError('must be "auto" or a comma-separated list of IPv4 addresses')
   return list
 }
 
@@ -123,24 +142,97 @@ export const parseHost = (raw: unknown): string => {
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
-function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
-  return s
+function spec<T>(setting: SettingSpec<T>): SettingSpec<T> {
+  return setting
 }
 
 /** The settings every command shares, and those of the foundation's table. */
 export const SETTINGS = {
-  chunksDir: spec({ flag: 'chunks-dir', valueName: '<dir>', description: 'chunk store', defaultValue: './chunks', parse: parseDir }),
-  downloadsDir: spec({ flag: 'downloads-dir', valueName: '<dir>', description: 'where finished downloads go', defaultValue: './downloads', parse: parseDir }),
-  logsDir: spec({ flag: 'logs-dir', valueName: '<dir>', description: 'JSON log files', defaultValue: './logs', parse: parseDir }),
-  dictionary: spec({ flag: 'dictionary', valueName: '<file>', description: 'content dictionary file', defaultValue: './content_dictionary.json', parse: parseDir }),
-  host: spec({ flag: 'host', valueName: '<address>', description: 'address p2p-serve listens on (0.0.0.0 = every interface)', defaultValue: '0.0.0.0', parse: parseHost }),
-  port: spec({ flag: 'port', valueName: '<port>', description: 'TCP port p2p-serve listens on and p2p-announce advertises (0 = any free port)', defaultValue: DEFAULT_TCP_PORT, parse: parseInteger(0, 65535) }),
-  udpPort: spec({ flag: 'udp-port', valueName: '<port>', description: 'UDP discovery port', defaultValue: DEFAULT_UDP_PORT, parse: parseInteger(1, 65535) }),
-  broadcast: spec<BroadcastSetting>({ flag: 'broadcast', valueName: '<addrs>', description: 'broadcast addresses: "auto" (every up IPv4 interface\'s subnet broadcast), or a comma-separated list', defaultValue: 'auto', parse: parseBroadcast }),
-  interval: spec({ flag: 'interval', valueName: '<seconds>', description: 'announce interval', defaultValue: DEFAULT_ANNOUNCE_INTERVAL_S, parse: parseSeconds(0.05, 3600) }),
-  staleAfter: spec({ flag: 'stale-after', valueName: '<seconds>', description: 'forget a peer not heard from for this long', defaultValue: DEFAULT_STALE_AFTER_S, parse: parseSeconds(0.1, 86400) }),
-  chunkSize: spec({ flag: 'chunk-size', valueName: '<size>', description: 'chunk size (4KiB to 64MiB)', defaultValue: DEFAULT_CHUNK_SIZE, defaultLabel: '1MiB', parse: parseByteSize(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE) }),
-  logLevel: spec<LogLevel>({ flag: 'log-level', valueName: '<level>', description: `log level (${LOG_LEVELS.join(', ')})`, defaultValue: 'info', parse: parseChoice(LOG_LEVELS) }),
+  chunksDir: spec({
+    flag: 'chunks-dir',
+    valueName: '<dir>',
+    description: 'chunk store',
+    defaultValue: './chunks',
+    parse: parseDir,
+  }),
+  downloadsDir: spec({
+    flag: 'downloads-dir',
+    valueName: '<dir>',
+    description: 'where finished downloads go',
+    defaultValue: './downloads',
+    parse: parseDir,
+  }),
+  logsDir: spec({
+    flag: 'logs-dir',
+    valueName: '<dir>',
+    description: 'JSON log files',
+    defaultValue: './logs',
+    parse: parseDir,
+  }),
+  dictionary: spec({
+    flag: 'dictionary',
+    valueName: '<file>',
+    description: 'content dictionary file',
+    defaultValue: './content_dictionary.json',
+    parse: parseDir,
+  }),
+  host: spec({
+    flag: 'host',
+    valueName: '<address>',
+    description: 'address p2p-serve listens on (0.0.0.0 = every interface)',
+    defaultValue: '0.0.0.0',
+    parse: parseHost,
+  }),
+  port: spec({
+    flag: 'port',
+    valueName: '<port>',
+    description: 'TCP port p2p-serve listens on and p2p-announce advertises (0 = any free port)',
+    defaultValue: DEFAULT_TCP_PORT,
+    parse: parseInteger(0, 65535),
+  }),
+  udpPort: spec({
+    flag: 'udp-port',
+    valueName: '<port>',
+    description: 'UDP discovery port',
+    defaultValue: DEFAULT_UDP_PORT,
+    parse: parseInteger(1, 65535),
+  }),
+  broadcast: spec<BroadcastSetting>({
+    flag: 'broadcast',
+    valueName: '<addrs>',
+    description: 'broadcast addresses: "auto" (every up IPv4 interface\'s subnet broadcast), or a comma-separated list',
+    defaultValue: 'auto',
+    parse: parseBroadcast,
+  }),
+  interval: spec({
+    flag: 'interval',
+    valueName: '<seconds>',
+    description: 'announce interval',
+    defaultValue: DEFAULT_ANNOUNCE_INTERVAL_S,
+    parse: parseSeconds(0.05, 3600),
+  }),
+  staleAfter: spec({
+    flag: 'stale-after',
+    valueName: '<seconds>',
+    description: 'forget a peer not heard from for this long',
+    defaultValue: DEFAULT_STALE_AFTER_S,
+    parse: parseSeconds(0.1, 86400),
+  }),
+  chunkSize: spec({
+    flag: 'chunk-size',
+    valueName: '<size>',
+    description: 'chunk size (4KiB to 64MiB)',
+    defaultValue: DEFAULT_CHUNK_SIZE,
+    defaultLabel: '1MiB',
+    parse: parseByteSize(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE),
+  }),
+  logLevel: spec<LogLevel>({
+    flag: 'log-level',
+    valueName: '<level>',
+    description: `log level (${LOG_LEVELS.join(', ')})`,
+    defaultValue: 'info',
+    parse: parseChoice(LOG_LEVELS),
+  }),
 } as const
 
 export interface ResolveOptions {
@@ -157,7 +249,7 @@ const MAX_CONFIG_BYTES = 1024 * 1024
 function readConfigFile(path: string): Record<string, unknown> {
   let json: unknown
   try {
-    json = JSON.parse(readRegularFileSync(path, { maxBytes: MAX_CONFIG_BYTES, followSymlinks: true }).toString('utf8')) // a FIFO here must not hang start-up
+    json = parseJsonUtf8(readRegularFileSync(path, { maxBytes: MAX_CONFIG_BYTES, followSymlinks: true })) // a FIFO here must not hang start-up
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
     throw new P2PError('E_USAGE', `cannot read config file ${path}: ${reason}`)
@@ -175,25 +267,32 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
   const explicit = options.configFile ?? env.P2P_CONFIG
   const filePath = explicit !== undefined ? resolve(cwd, explicit) : resolve(cwd, CONFIG_FILE_NAME)
   const file = explicit !== undefined || existsSync(filePath) ? readConfigFile(filePath) : {}
-  const known = new Set(Object.values(SETTINGS).map((s) => camelKey(s.flag)).concat(Object.values(specs).map((s) => camelKey(s.flag))))
+  const known = new Set(
+    Object.values(SETTINGS)
+      .map((s) => camelKey(s.flag))
+      .concat(Object.values(specs).map((s) => camelKey(s.flag))),
+  )
   for (const key of Object.keys(file)) {
     if (!known.has(key)) throw new P2PError('E_USAGE', `unknown setting "${key}" in config file ${filePath}`)
   }
   const out: Record<string, unknown> = {}
-  for (const [key, s] of Object.entries(specs)) {
-    const fileKey = camelKey(s.flag)
+  for (const [key, setting] of Object.entries(specs)) {
+    const fileKey = camelKey(setting.flag)
     const sources: Array<[unknown, string]> = [
-      [options.flags[fileKey], `--${s.flag}`],
-      [env[envName(s.flag)], envName(s.flag)],
+      [options.flags[fileKey], `--${setting.flag}`],
+      [env[envName(setting.flag)], envName(setting.flag)],
       [Object.hasOwn(file, fileKey) ? file[fileKey] : undefined, `"${fileKey}" in ${filePath}`],
     ]
     const found = sources.find(([value]) => value !== undefined)
     if (found === undefined) {
-      out[key] = typeof s.defaultValue === 'string' && s.parse === parseDir ? parseDir(s.defaultValue, cwd) : s.defaultValue
+      out[key] =
+        typeof setting.defaultValue === 'string' && setting.parse === parseDir
+          ? parseDir(setting.defaultValue, cwd)
+          : setting.defaultValue
       continue
     }
     try {
-      out[key] = s.parse(found[0], cwd)
+      out[key] = setting.parse(found[0], cwd)
     } catch (err) {
       if (!(err instanceof SettingError)) throw err
       throw new P2PError('E_USAGE', `invalid ${found[1]} value ${JSON.stringify(found[0])}: ${err.message}`)

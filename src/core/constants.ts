@@ -1,4 +1,10 @@
-/** Defaults and hard bounds, with their units. Every default is overridable (config.ts). */
+/**
+ * Defaults and hard bounds, with their units: the one home of every default
+ * that more than one module uses (a setting's default, the client's and the
+ * pool's, the scheduler's). Every default is overridable (config.ts for the
+ * commands, options for the library); module-private tuning stays beside its
+ * code.
+ */
 
 export const KiB = 1024
 export const MiB = 1024 * KiB
@@ -38,6 +44,32 @@ export const DEFAULT_MAX_CONNECTIONS = 256
 /** Connections one address may hold: a downloader opens at most 2 per seeder, so 8 downloads from one host at once; 16 hosts to fill a server. */
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 16
 export const DEFAULT_IDLE_TIMEOUT_S = 60
+/** A frame begun must be complete within this long (slowloris). */
+export const DEFAULT_FRAME_TIMEOUT_S = 10
 export const DEFAULT_MAX_IN_FLIGHT = 32
 /** Chunk bytes a server holds in memory at once, across all connections (read ahead, not yet sent). */
 export const DEFAULT_SERVER_BUFFER_BYTES = 128 * MiB
+
+// Download (TCP client side); each is a p2p-download setting or follows from one.
+/** Requests in flight to one peer at most: the pipeline window a peer earns by delivering. */
+export const DEFAULT_WINDOW = 16
+/** Requests in flight to a peer that has delivered nothing yet. */
+export const DEFAULT_PROBE_WINDOW = 2
+/** Connections to one peer: requests are pipelined, a second one hides a stalled response. */
+export const DEFAULT_CONNECTIONS_PER_PEER = 2
+export const DEFAULT_MAX_DOWNLOAD_CONNECTIONS = 64
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000
+/** The longest any one request may take; per-peer deadlines adapt to delivery below it. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+/** How long to wait for a file to be announced, its manifest, or a peer for chunks that have none. */
+export const DEFAULT_WAIT_MS = 10_000
+/** How long a peer that has delivered nothing yet has for its first chunk before its requests are hedged (at least). */
+export const FIRST_DELIVERY_DEADLINE_MS = 1_000
+/** Chunks that fail their hash (or responses that break the protocol) before a peer is banned. */
+export const DEFAULT_MAX_STRIKES = 3
+/** Chunk bytes a download holds in memory at once (requests in flight + chunks not yet written). */
+export const DEFAULT_DOWNLOAD_BUFFER_BYTES = 32 * MiB
+/** Chunk bytes a download may hold beyond that, arrived ahead of their turn in the whole-file hash. */
+export const HELD_FOR_HASH_BYTES = 8 * MiB
+/** A pooled connection unused this long is closed. */
+export const DEFAULT_POOL_IDLE_MS = 30_000

@@ -76,10 +76,6 @@ export class P2PError extends Error {
   }
 }
 
-export function p2pError(code: ErrorCode, message: string, details?: Record<string, unknown>): P2PError {
-  return new P2PError(code, message, details)
-}
-
 /** True when `err` is a P2PError, optionally with the given code. */
 export function hasCode(err: unknown, code?: ErrorCode): err is P2PError {
   return err instanceof P2PError && (code === undefined || err.code === code)
@@ -96,18 +92,33 @@ export function fromFsError(err: unknown, what: string): P2PError {
   switch (e?.code) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return new P2PError('E_NO_SPACE', `disk full while ${what}${path}: free some space and run again`, { errno: e.code }, { cause: err })
+      return new P2PError(
+        'E_NO_SPACE',
+        `disk full while ${what}${path}: free some space and run again`,
+        { errno: e.code },
+        { cause: err },
+      )
     case 'ENOENT':
       return new P2PError('E_NOT_FOUND', `not found while ${what}${path}`, { errno: e.code }, { cause: err })
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
-      return new P2PError('E_IO', `permission denied while ${what}${path}: check the directory is writable`, { errno: e.code }, { cause: err })
+      return new P2PError(
+        'E_IO',
+        `permission denied while ${what}${path}: check the directory is writable`,
+        { errno: e.code },
+        { cause: err },
+      )
     case 'EISDIR':
       return new P2PError('E_USAGE', `is a directory${path}: give a regular file`, { errno: e.code }, { cause: err })
     case 'EMFILE':
     case 'ENFILE':
-      return new P2PError('E_IO', `too many open files while ${what}: raise the limit (ulimit -n)`, { errno: e.code }, { cause: err })
+      return new P2PError(
+        'E_IO',
+        `too many open files while ${what}: raise the limit (ulimit -n)`,
+        { errno: e.code },
+        { cause: err },
+      )
     default:
       return new P2PError('E_IO', `${e?.message ?? String(err)} while ${what}`, { errno: e?.code }, { cause: err })
   }

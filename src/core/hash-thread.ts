@@ -27,7 +27,7 @@ const port = parentPort!
  * without a round trip through the main thread or libuv's pool.
  */
 function writeAt(fd: number, offset: number, data: Uint8Array): void {
-  for (let done = 0; done < data.byteLength;) done += writeSync(fd, data, done, data.byteLength - done, offset + done)
+  for (let done = 0; done < data.byteLength; ) done += writeSync(fd, data, done, data.byteLength - done, offset + done)
 }
 
 port.on('message', (m: Request) => {

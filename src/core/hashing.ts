@@ -3,11 +3,11 @@ import { Worker } from 'node:worker_threads'
 
 /**
  * SHA-256 on a worker thread, so hashing runs on the second core while the
- * main thread reads files, serves sockets or feeds another hash. Node's
- * crypto hashes ~1.6 GB/s per core here; on two cores, doing one of the two
- * hashes (chunk and whole file) off the main thread is what beats OpenSSL.
- * (WebCrypto's async digest was measured at 6 s/GiB with many jobs in flight,
- * so it is not used.)
+ * main thread reads files, serves sockets or feeds another hash: on two
+ * cores, doing one of the two hashes (chunk and whole file) off the main
+ * thread is what beats OpenSSL. WebCrypto's async digest is not used: it is
+ * far slower with many jobs in flight (docs/benchmarks.md, "Measurements
+ * behind the code").
  *
  * Data backed by a SharedArrayBuffer crosses without a copy: the caller must
  * not touch those bytes until the returned promise settles. Other data is
@@ -18,7 +18,13 @@ export class HashWorker {
   private nextJob = 1
   private readonly pending = new Map<number, { resolve: (hex: string) => void; reject: (err: Error) => void }>()
 
-  private post(message: { op: string; data?: Uint8Array; fd?: number; offset?: number; expect?: string }): Promise<string> {
+  private post(message: {
+    op: string
+    data?: Uint8Array
+    fd?: number
+    offset?: number
+    expect?: string
+  }): Promise<string> {
     const worker = this.start()
     const job = this.nextJob++
     const promise = new Promise<string>((resolve, reject) => this.pending.set(job, { resolve, reject }))
@@ -122,7 +128,8 @@ let shared: HashPool | undefined
 
 /** The process-wide hash threads, up to two (started on first use, never keeping the process alive when idle). */
 export function hashThreads(): HashPool {
-  return (shared ??= new HashPool(Math.min(2, availableParallelism())))
+  shared ??= new HashPool(Math.min(2, availableParallelism()))
+  return shared
 }
 
 /** Buffer over fresh shared memory: hand it to the hash worker without a copy. */

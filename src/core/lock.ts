@@ -1,6 +1,6 @@
 import { mkdir, open, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { P2PError, fromFsError, hasCode } from './errors.js'
+import { fromFsError, hasCode, P2PError } from './errors.js'
 import { isAbsent, readRegularFile } from './safe-fs.js'
 
 /**
@@ -11,19 +11,27 @@ import { isAbsent, readRegularFile } from './safe-fs.js'
  * opened blocking nor followed: the lock fails with E_IO naming it.
  */
 export async function acquireLock(path: string, what: string): Promise<() => Promise<void>> {
-  await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => { throw fromFsError(err, `creating ${dirname(path)}`) })
+  await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => {
+    throw fromFsError(err, `creating ${dirname(path)}`)
+  })
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const handle = await open(path, 'wx')
       await handle.writeFile(`${process.pid}\n`)
       await handle.close()
-      return async () => { await unlink(path).catch(() => undefined) }
+      return async () => {
+        await unlink(path).catch(() => undefined)
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(err, `locking ${what}`)
     }
     const owner = Number.parseInt(await readOwner(path), 10)
     if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner)) {
-      throw new P2PError('E_LOCKED', `${what} is being downloaded by process ${owner}; wait for it (or stop it) and run again`, { pid: owner, lock: path })
+      throw new P2PError(
+        'E_LOCKED',
+        `${what} is being downloaded by process ${owner}; wait for it (or stop it) and run again`,
+        { pid: owner, lock: path },
+      )
     }
     await unlink(path).catch(() => undefined) // stale: its owner is gone
   }

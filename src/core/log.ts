@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { pino, type Logger } from 'pino'
+import { type Logger, pino } from 'pino'
 import type { LogLevel } from './config.js'
 
 export type { Logger }
@@ -31,4 +31,15 @@ export function createCommandLog(logsDir: string, command: string, level: LogLev
 /** A logger that drops everything: the default collaborator for library use and tests. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' })
+}
+
+/** What the library's factories take beside their options (libp2p's components): for now, where to log. */
+export interface Collaborators {
+  /** A pino logger; each component logs through a child of it (`component: 'chunk-server'`, …). Default: silent. */
+  log?: Logger
+}
+
+/** The component's child of the given logger, or a silent one. */
+export function componentLog(collaborators: Collaborators, component: string): Logger {
+  return collaborators.log?.child({ component }) ?? silentLogger()
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { P2PError } from './errors.js'
-import { isValidName } from './names.js'
 import { DEFAULT_MAX_MANIFEST_BYTES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './constants.js'
+import { P2PError } from './errors.js'
+import { parseJsonUtf8 } from './json.js'
+import { isValidName } from './names.js'
 
 /**
  * The manifest describes one file. Its canonical form is UTF-8 JSON with no
@@ -82,22 +83,31 @@ export function parseManifest(bytes: Uint8Array, options: ParseManifestOptions =
     throw new P2PError('E_TOO_LARGE', `manifest of ${bytes.byteLength} bytes is over the ${maxBytes}-byte limit`)
   }
   if (options.expectedId !== undefined && manifestId(bytes) !== options.expectedId) {
-    throw new P2PError('E_BAD_MANIFEST', `manifest does not hash to id ${options.expectedId.slice(0, 12)}…: the peer sent the wrong file`)
+    throw new P2PError(
+      'E_BAD_MANIFEST',
+      `manifest does not hash to id ${options.expectedId.slice(0, 12)}…: the peer sent the wrong file`,
+    )
   }
   let json: unknown
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+    json = parseJsonUtf8(bytes)
   } catch {
     throw new P2PError('E_BAD_MANIFEST', 'manifest is not UTF-8 JSON')
   }
   const parsed = manifestSchema.safeParse(json)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw new P2PError('E_BAD_MANIFEST', `manifest field ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`)
+    throw new P2PError(
+      'E_BAD_MANIFEST',
+      `manifest field ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+    )
   }
   const manifest: Manifest = parsed.data
   if (manifest.chunks.length !== chunkCount(manifest.size, manifest.chunkSize)) {
-    throw new P2PError('E_BAD_MANIFEST', `manifest lists ${manifest.chunks.length} chunks, but size ${manifest.size} needs ${chunkCount(manifest.size, manifest.chunkSize)}`)
+    throw new P2PError(
+      'E_BAD_MANIFEST',
+      `manifest lists ${manifest.chunks.length} chunks, but size ${manifest.size} needs ${chunkCount(manifest.size, manifest.chunkSize)}`,
+    )
   }
   if (!encodeManifest(manifest).equals(bytes)) {
     throw new P2PError('E_BAD_MANIFEST', 'manifest is not in canonical form (key order, whitespace or escapes differ)')

@@ -1,5 +1,5 @@
-import { P2PError } from './errors.js'
 import { MAX_NAME_BYTES, STORE_PRIVATE_DIR } from './constants.js'
+import { P2PError } from './errors.js'
 import { printable } from './printable.js'
 
 /**
@@ -38,7 +38,8 @@ export function nameProblem(input: unknown): string | undefined {
   if (BIDI.test(name)) return 'a name must not contain bidirectional controls (they disguise what a name says)'
   if (INVISIBLE_ONLY.test(name)) return 'a name must not be only spaces or invisible characters'
   if (name === '.' || name === '..') return 'a name must not be "." or ".."'
-  if (name.toLowerCase().startsWith(STORE_PRIVATE_DIR)) return `a name must not start with "${STORE_PRIVATE_DIR}" (in any letter case)`
+  if (name.toLowerCase().startsWith(STORE_PRIVATE_DIR))
+    return `a name must not start with "${STORE_PRIVATE_DIR}" (in any letter case)`
   return undefined
 }
 

@@ -1,9 +1,9 @@
 import { lstat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from './bitfield.js'
+import { stampOf, writeFileAtomic } from './disk.js'
+import { readFully } from './read-fully.js'
 import { openRegularFile } from './safe-fs.js'
-import { writeFileAtomic } from './disk.js'
-import { stampOf } from './store.js'
 
 /**
  * The packed form of a store entry, which downloads write:
@@ -41,12 +41,12 @@ export function packedHavePath(dir: string): string {
  */
 export async function readPackedHave(dir: string, count: number): Promise<Bitfield | undefined> {
   const size = Math.ceil(count / 8)
-  let opened
+  let opened: Awaited<ReturnType<typeof openRegularFile>> | undefined
   try {
     opened = await openRegularFile(packedHavePath(dir), { maxBytes: size })
     if (opened.stats.size !== size) return undefined
     const bytes = new Uint8Array(size)
-    if ((await opened.handle.read(bytes, 0, size, 0)).bytesRead !== size) return undefined
+    if ((await readFully(opened.handle.fd, bytes, size, 0)) !== size) return undefined
     const have = new Bitfield(count, bytes)
     return have.hasCleanTail() ? have : undefined
   } catch {

@@ -1,3 +1,9 @@
+import {
+  DEFAULT_CONNECTIONS_PER_PEER,
+  DEFAULT_MAX_DOWNLOAD_CONNECTIONS,
+  DEFAULT_POOL_IDLE_MS,
+  DEFAULT_WINDOW,
+} from './constants.js'
 import { P2PError } from './errors.js'
 import { type Logger, silentLogger } from './log.js'
 
@@ -70,8 +76,14 @@ export class ConnectionPool<C extends PooledConnection> {
 
   constructor(options: PoolOptions<C>) {
     this.options = {
-      maxPerPeer: 2, maxTotal: 64, maxLeasesPerConnection: 16, idleMs: 30_000, sweepMs: 5_000, now: Date.now,
-      ...options, log: options.log ?? silentLogger(),
+      maxPerPeer: DEFAULT_CONNECTIONS_PER_PEER,
+      maxTotal: DEFAULT_MAX_DOWNLOAD_CONNECTIONS,
+      maxLeasesPerConnection: DEFAULT_WINDOW,
+      idleMs: DEFAULT_POOL_IDLE_MS,
+      sweepMs: 5_000,
+      now: Date.now,
+      ...options,
+      log: options.log ?? silentLogger(),
     }
     this.sweeper = setInterval(() => this.sweep(), this.options.sweepMs).unref()
   }
@@ -92,7 +104,10 @@ export class ConnectionPool<C extends PooledConnection> {
       if (this.closedPool) throw new P2PError('E_CLOSED', 'the connection pool is closed')
       signal?.throwIfAborted()
       const list = this.slots.get(key) ?? []
-      const best = list.reduce<Slot<C> | undefined>((a, s) => (a === undefined || s.leases < a.leases ? s : a), undefined)
+      const best = list.reduce<Slot<C> | undefined>(
+        (a, s) => (a === undefined || s.leases < a.leases ? s : a),
+        undefined,
+      )
       if (best && best.leases < this.options.maxLeasesPerConnection) return this.lease(best)
       const pending = this.connecting.get(key)
       if (pending) {
@@ -152,27 +167,33 @@ export class ConnectionPool<C extends PooledConnection> {
     const abandon = new AbortController()
     this.connectAborts.set(key, abandon)
     const signals = AbortSignal.any([this.controller.signal, abandon.signal, ...(signal ? [signal] : [])])
-    const pending = this.options.connect(peer, signals).then((connection) => {
-      if (abandon.signal.aborted) {
-        connection.close()
-        throw abandon.signal.reason
-      }
-      const slot: Slot<C> = { connection, key, leases: 0, lastUsed: this.options.now() }
-      if (this.closedPool) {
-        connection.close()
-        throw new P2PError('E_CLOSED', 'the connection pool is closed')
-      }
-      let list = this.slots.get(key)
-      if (!list) this.slots.set(key, (list = []))
-      list.push(slot)
-      connection.onClose((err) => this.forget(slot, err))
-      this.options.log.debug({ peer: key, connections: list.length }, 'connection opened')
-      return slot
-    }).finally(() => {
-      this.connecting.delete(key)
-      this.connectAborts.delete(key)
-      this.wake(key)
-    })
+    const pending = this.options
+      .connect(peer, signals)
+      .then((connection) => {
+        if (abandon.signal.aborted) {
+          connection.close()
+          throw abandon.signal.reason
+        }
+        const slot: Slot<C> = { connection, key, leases: 0, lastUsed: this.options.now() }
+        if (this.closedPool) {
+          connection.close()
+          throw new P2PError('E_CLOSED', 'the connection pool is closed')
+        }
+        let list = this.slots.get(key)
+        if (!list) {
+          list = []
+          this.slots.set(key, list)
+        }
+        list.push(slot)
+        connection.onClose((err) => this.forget(slot, err))
+        this.options.log.debug({ peer: key, connections: list.length }, 'connection opened')
+        return slot
+      })
+      .finally(() => {
+        this.connecting.delete(key)
+        this.connectAborts.delete(key)
+        this.wake(key)
+      })
     this.connecting.set(key, pending)
     return pending
   }
@@ -212,11 +233,15 @@ export class ConnectionPool<C extends PooledConnection> {
       this.waiters.set(key, list)
       const waiter: Waiter = { resolve, reject }
       list.push(waiter)
-      signal?.addEventListener('abort', () => {
-        const at = list.indexOf(waiter)
-        if (at >= 0) list.splice(at, 1)
-        reject(signal.reason)
-      }, { once: true })
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const at = list.indexOf(waiter)
+          if (at >= 0) list.splice(at, 1)
+          reject(signal.reason)
+        },
+        { once: true },
+      )
     })
   }
 
@@ -225,6 +250,6 @@ export class ConnectionPool<C extends PooledConnection> {
     const list = this.waiters.get(key)
     if (!list?.length) return
     this.waiters.delete(key)
-    for (const w of list) (err === undefined ? w.resolve() : w.reject(err))
+    for (const w of list) err === undefined ? w.resolve() : w.reject(err)
   }
 }

@@ -18,6 +18,7 @@
  */
 
 const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}]/u
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: one code point at a time is tested; the class lists joiners and variation selectors alone, on purpose
 const KEPT = /^[\u200c\u200d\ufe00-\ufe0f\u{e0100}-\u{e01ef}]$/u
 const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
 
@@ -29,7 +30,7 @@ export function printable(text: string, maxLength = PRINTABLE_MAX): string {
   const pieces: string[] = []
   let count = 0 // code points in `pieces` (an escape is ASCII: one per character)
   for (const ch of text) {
-    const piece = HIDDEN.test(ch) && !KEPT.test(ch) ? escape(ch) : ch
+    const piece = HIDDEN.test(ch) && !KEPT.test(ch) ? escapeCodePoint(ch) : ch
     const size = piece === ch ? 1 : piece.length
     if (count + size > maxLength) {
       // Whole pieces only (never half an escape), and room for the ellipsis.
@@ -46,7 +47,7 @@ function sizeOf(piece: string): number {
   return piece.startsWith('\\') ? piece.length : 1
 }
 
-function escape(ch: string): string {
+function escapeCodePoint(ch: string): string {
   const named = NAMED[ch]
   if (named !== undefined) return named
   const code = ch.codePointAt(0)!

@@ -1,7 +1,8 @@
-import { type Stats, closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs'
 import { type FileHandle, lstat, mkdir, open, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { P2PError } from './errors.js'
+import { readFully, readFullySync } from './read-fully.js'
 
 /**
  * Reading and reaching the files a program keeps for itself (the chunk
@@ -32,7 +33,10 @@ export function isAbsent(err: unknown): boolean {
  * error when absent (see isAbsent), E_IO when the path is a symlink, FIFO,
  * device, socket or directory, E_TOO_LARGE past `maxBytes`.
  */
-export async function openRegularFile(path: string, options: RegularFileOptions): Promise<{ handle: FileHandle; stats: Stats }> {
+export async function openRegularFile(
+  path: string,
+  options: RegularFileOptions,
+): Promise<{ handle: FileHandle; stats: Stats }> {
   let handle: FileHandle
   try {
     handle = await open(path, openFlags(options))
@@ -57,13 +61,7 @@ export function readRegularFileSync(path: string, options: RegularFileOptions): 
   }
   try {
     const bytes = Buffer.allocUnsafe(checkRegular(path, fstatSync(fd), options).size)
-    let got = 0
-    while (got < bytes.length) {
-      const bytesRead = readSync(fd, bytes, got, bytes.length - got, got)
-      if (bytesRead === 0) break // shrank meanwhile
-      got += bytesRead
-    }
-    return bytes.subarray(0, got)
+    return bytes.subarray(0, readFullySync(fd, bytes, bytes.length, 0)) // shorter if it shrank meanwhile
   } finally {
     closeSync(fd)
   }
@@ -81,7 +79,8 @@ function openError(path: string, err: unknown): unknown {
 
 function checkRegular(path: string, stats: Stats, options: RegularFileOptions): Stats {
   if (!stats.isFile()) throw notRegular(path, kindOf(stats))
-  if (stats.size > options.maxBytes) throw new P2PError('E_TOO_LARGE', `${path} is ${stats.size} bytes, over the ${options.maxBytes}-byte limit for it`)
+  if (stats.size > options.maxBytes)
+    throw new P2PError('E_TOO_LARGE', `${path} is ${stats.size} bytes, over the ${options.maxBytes}-byte limit for it`)
   return stats
 }
 
@@ -90,13 +89,7 @@ export async function readRegularFile(path: string, options: RegularFileOptions)
   const { handle, stats } = await openRegularFile(path, options)
   try {
     const bytes = Buffer.allocUnsafe(stats.size)
-    let got = 0
-    while (got < bytes.length) {
-      const { bytesRead } = await handle.read(bytes, got, bytes.length - got, got)
-      if (bytesRead === 0) break // shrank meanwhile
-      got += bytesRead
-    }
-    return bytes.subarray(0, got)
+    return bytes.subarray(0, await readFully(handle.fd, bytes, bytes.length, 0)) // shorter if it shrank meanwhile
   } finally {
     await handle.close().catch(() => undefined)
   }
@@ -122,7 +115,8 @@ function kindOf(st: Stats): string {
  */
 export async function realDirectories(root: string, dir: string, create = false): Promise<Stats> {
   const rel = relative(root, dir)
-  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw new P2PError('E_INTERNAL', `${dir} is not inside ${root}`)
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+    throw new P2PError('E_INTERNAL', `${dir} is not inside ${root}`)
   if (rel === '') {
     if (create) await mkdir(root, { recursive: true })
     return stat(root)
@@ -134,13 +128,17 @@ export async function realDirectories(root: string, dir: string, create = false)
     // One lstat per level when it exists (the common case); made only when missing.
     st = await lstat(path).catch(async (err: unknown) => {
       if (!create || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      await mkdir(path, { recursive: i === 0 }).catch((e: unknown) => { // the first level may need the root too
+      await mkdir(path, { recursive: i === 0 }).catch((e: unknown) => {
+        // the first level may need the root too
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
       })
       return lstat(path)
     })
     if (!st.isDirectory()) {
-      throw new P2PError('E_IO', `${path} is ${st.isSymbolicLink() ? 'a symbolic link' : kindOf(st)}, not a directory: the chunk store never follows links out of itself; remove it`)
+      throw new P2PError(
+        'E_IO',
+        `${path} is ${st.isSymbolicLink() ? 'a symbolic link' : kindOf(st)}, not a directory: the chunk store never follows links out of itself; remove it`,
+      )
     }
   }
   return st!
@@ -150,6 +148,9 @@ export async function realDirectories(root: string, dir: string, create = false)
 export async function assertSameDirectory(dir: string, before: Stats): Promise<void> {
   const now = await lstat(dir)
   if (!now.isDirectory() || now.ino !== before.ino || now.dev !== before.dev) {
-    throw new P2PError('E_IO', `${dir} was replaced while in use (${now.isSymbolicLink() ? 'by a symbolic link' : 'by something else'}); stopped rather than write through it`)
+    throw new P2PError(
+      'E_IO',
+      `${dir} was replaced while in use (${now.isSymbolicLink() ? 'by a symbolic link' : 'by something else'}); stopped rather than write through it`,
+    )
   }
 }

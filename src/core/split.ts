@@ -1,22 +1,24 @@
 import { createHash } from 'node:crypto'
-import { constants, readSync } from 'node:fs'
+import { constants } from 'node:fs'
 import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { MANIFEST_FILE, MiB } from './constants.js'
-import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
-import { P2PError, fromFsError } from './errors.js'
+import { DEFAULT_CHUNK_SIZE, MANIFEST_FILE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
+import { writeFileAtomic } from './disk.js'
+import { fromFsError, P2PError } from './errors.js'
 import { hashThreads, sharedBuffer } from './hashing.js'
-import { type Logger, silentLogger } from './log.js'
-import { type Manifest, chunkCount, encodeManifest, manifestId } from './manifest.js'
+import { type Collaborators, componentLog, type Logger } from './log.js'
+import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
-import { type ChunkStore, writeFileAtomic } from './store.js'
+import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
+import { readFullySync } from './read-fully.js'
+import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
   store: ChunkStore
-  chunkSize: number
+  /** From MIN_CHUNK_SIZE (4 KiB) to MAX_CHUNK_SIZE (64 MiB); default 1 MiB. */
+  chunkSize?: number
   /** Replace an entry of the same name holding different content. */
   force?: boolean
-  log?: Logger
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   /** Stops the split between chunks (throws the signal's reason); a re-run reuses what was written. */
   signal?: AbortSignal
@@ -42,10 +44,21 @@ export interface SplitResult {
  * written (temp + rename) while the next one is read. The manifest is written
  * last, so an interrupted split never leaves an entry that looks complete.
  */
-export async function splitFile(path: string, options: SplitOptions): Promise<SplitResult> {
+export async function splitFile(
+  path: string,
+  options: SplitOptions,
+  collaborators: Collaborators = {},
+): Promise<SplitResult> {
   const started = performance.now()
-  const log = options.log ?? silentLogger()
-  const { store, chunkSize } = options
+  const log = componentLog(collaborators, 'split')
+  const { store } = options
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
+    throw new P2PError(
+      'E_USAGE',
+      `chunk size ${chunkSize} is not a whole number of bytes from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`,
+    )
+  }
   const handle = await openRegularFile(path)
   try {
     const name = validateName(basename(path))
@@ -54,16 +67,17 @@ export async function splitFile(path: string, options: SplitOptions): Promise<Sp
     if (existing && !options.force && (existing.manifest.size !== size || existing.manifest.chunkSize !== chunkSize)) {
       throw refuseExisting(name)
     }
-    // A real directory, never a link out of the store; checked again before the manifest is placed
-    // (not before every chunk: at 64 KiB chunks that cost 4.7 instead of 4.1 CPU-seconds for 256 MiB,
-    // medians of 4 runs; a link swapped in mid-split gets chunk copies of the file, never its manifest).
+    // A real directory, never a link out of the store; checked again before the manifest is placed, not
+    // before every chunk (a check per 64 KiB chunk cost 15 % more CPU: docs/benchmarks.md). A link swapped
+    // in mid-split gets chunk copies of the file, never its manifest.
     const dir = await store.makeEntryDir(name)
-    const reuse = existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
-      ? existing.manifest.chunks
-      : undefined
+    const reuse =
+      existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
+        ? existing.manifest.chunks
+        : undefined
     if (existing && !reuse) await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
 
-    const chunks = await hashAndWriteChunks(handle, size, { ...options, dir, reuse, name, log })
+    const chunks = await hashAndWriteChunks(handle, size, { ...options, chunkSize, dir, reuse, name, log })
     const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }
     const bytes = encodeManifest(manifest)
     const id = manifestId(bytes)
@@ -99,7 +113,10 @@ async function openRegularFile(path: string): Promise<FileHandle> {
   const st = await handle.stat()
   if (!st.isFile()) {
     await handle.close()
-    throw new P2PError('E_USAGE', `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}: give a regular file`)
+    throw new P2PError(
+      'E_USAGE',
+      `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}: give a regular file`,
+    )
   }
   return handle
 }
@@ -107,15 +124,16 @@ async function openRegularFile(path: string): Promise<FileHandle> {
 type ChunkHashes = string[] & { wholeFile: string; written: number }
 
 interface PassOptions extends SplitOptions {
+  chunkSize: number
   dir: string
   name: string
   reuse: readonly string[] | undefined
   log: Logger
 }
 
-async function hashAndWriteChunks(handle: FileHandle, size: number, o: PassOptions): Promise<ChunkHashes> {
-  const count = chunkCount(size, o.chunkSize)
-  const slots = Math.max(2, Math.min(16, Math.floor((o.maxBufferedBytes ?? 32 * MiB) / o.chunkSize)))
+async function hashAndWriteChunks(handle: FileHandle, size: number, options: PassOptions): Promise<ChunkHashes> {
+  const count = chunkCount(size, options.chunkSize)
+  const slots = Math.max(2, Math.min(16, Math.floor((options.maxBufferedBytes ?? 32 * MiB) / options.chunkSize)))
   const free: Buffer[] = []
   const waiters: Array<(b: Buffer) => void> = []
   const acquire = (): Promise<Buffer> => {
@@ -123,7 +141,7 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, o: PassOptio
     if (b) return Promise.resolve(b)
     if (free.length + waiters.length < slots && allocated < slots) {
       allocated++
-      return Promise.resolve(sharedBuffer(o.chunkSize))
+      return Promise.resolve(sharedBuffer(options.chunkSize))
     }
     return new Promise((resolve) => waiters.push(resolve))
   }
@@ -141,44 +159,57 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, o: PassOptio
 
   const readChunk = async (index: number): Promise<{ slot: Buffer; view: Buffer }> => {
     const buffer = await acquire()
-    const length = Math.min(o.chunkSize, size - index * o.chunkSize)
-    let got = 0
-    while (got < length) {
-      // Synchronous on purpose: a read from the page cache takes ~0.1 ms per MiB, less than a round
-      // trip through libuv's pool, whose threads are busy writing the chunks meanwhile.
-      const bytesRead = readSync(handle.fd, buffer, got, length - got, index * o.chunkSize + got)
-      if (bytesRead === 0) throw new P2PError('E_IO', `${o.name} shrank while being split: run again when it is no longer being written`)
-      got += bytesRead
+    const length = Math.min(options.chunkSize, size - index * options.chunkSize)
+    // Synchronous on purpose: a read from the page cache costs less than a round trip through
+    // libuv's pool, whose threads are busy writing the chunks meanwhile.
+    if (readFullySync(handle.fd, buffer, length, index * options.chunkSize) < length) {
+      throw new P2PError(
+        'E_IO',
+        `${options.name} shrank while being split: run again when it is no longer being written`,
+      )
     }
     return { slot: buffer, view: buffer.subarray(0, length) }
   }
 
   let next = count > 0 ? readChunk(0) : undefined
   for (let index = 0; index < count && failure === undefined; index++) {
-    o.signal?.throwIfAborted()
+    options.signal?.throwIfAborted()
     const { slot, view } = await next!
     next = index + 1 < count ? readChunk(index + 1) : undefined
     next?.catch(() => undefined) // surfaced when awaited
     whole.update(view)
-    const task = finishChunk(index, view, o, hashes)
-      .catch((err: unknown) => { failure ??= err })
-      .finally(() => { release(slot); pending.delete(task) })
+    const task = finishChunk(index, view, options, hashes)
+      .catch((err: unknown) => {
+        failure ??= err
+      })
+      .finally(() => {
+        release(slot)
+        pending.delete(task)
+      })
     pending.add(task)
-    o.onProgress?.((index + 1) * o.chunkSize > size ? size : (index + 1) * o.chunkSize, size)
+    options.onProgress?.(Math.min((index + 1) * options.chunkSize, size), size)
   }
   await Promise.all(pending)
-  if (next) await next.then((v) => release(v.slot), () => undefined)
+  if (next)
+    await next.then(
+      (v) => release(v.slot),
+      () => undefined,
+    )
   if (failure !== undefined) throw failure
   const after = await handle.stat()
-  if (after.size !== size) throw new P2PError('E_IO', `${o.name} changed size while being split: run again when it is no longer being written`)
+  if (after.size !== size)
+    throw new P2PError(
+      'E_IO',
+      `${options.name} changed size while being split: run again when it is no longer being written`,
+    )
   hashes.wholeFile = whole.digest('hex')
   return hashes
 }
 
-async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: ChunkHashes): Promise<void> {
-  const path = o.store.chunkPath(o.dir, index)
+async function finishChunk(index: number, view: Buffer, options: PassOptions, hashes: ChunkHashes): Promise<void> {
+  const path = options.store.chunkPath(options.dir, index)
   try {
-    if (o.reuse === undefined) {
+    if (options.reuse === undefined) {
       // The common case: hash on a hash thread while libuv's pool writes the chunk (both only read
       // `view`). Writing on the hash thread instead left the main thread waiting for free buffers.
       // allSettled: `view`'s buffer goes back to the pool only when neither still reads it.
@@ -191,11 +222,18 @@ async function finishChunk(index: number, view: Buffer, o: PassOptions, hashes: 
     }
     const hash = await hashThreads().digest(view)
     hashes[index] = hash
-    if (o.reuse[index] !== hash && !o.force) throw refuseExisting(o.name)
-    if (o.reuse[index] === hash && (await lstat(path).then((s) => s.isFile() && s.size === view.length, () => false))) return
+    if (options.reuse[index] !== hash && !options.force) throw refuseExisting(options.name)
+    if (
+      options.reuse[index] === hash &&
+      (await lstat(path).then(
+        (s) => s.isFile() && s.size === view.length,
+        () => false,
+      ))
+    )
+      return
     await writeFileAtomic(path, view)
     hashes.written++
   } catch (err) {
-    throw fromFsError(err, `writing chunk ${index} of ${o.name}`)
+    throw fromFsError(err, `writing chunk ${index} of ${options.name}`)
   }
 }

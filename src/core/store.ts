@@ -1,20 +1,25 @@
 import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, rm } from 'node:fs/promises'
+import { lstat, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import fg from 'fast-glob'
 import { Bitfield } from './bitfield.js'
-import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
-import { P2PError, fromFsError } from './errors.js'
+import {
+  CHUNK_INDEX_DIGITS,
+  CHUNK_SUFFIX,
+  DEFAULT_MAX_MANIFEST_BYTES,
+  MANIFEST_FILE,
+  STORE_PRIVATE_DIR,
+  TEMP_MARKER,
+} from './constants.js'
+import { writeFileAtomic } from './disk.js'
+import { fromFsError, P2PError } from './errors.js'
+import { acquireLock } from './lock.js'
+import { type Collaborators, componentLog, type Logger, silentLogger } from './log.js'
 import { type Manifest, manifestId, parseManifest } from './manifest.js'
 import { isValidName } from './names.js'
+import { PACKED_DATA_FILE, PACKED_HAVE_FILE, readPackedHave } from './packed.js'
 import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
-import { acquireLock } from './lock.js'
-import { writeFileAtomic } from './disk.js'
-import { type Logger, silentLogger } from './log.js'
-import { PACKED_DATA_FILE, PACKED_HAVE_FILE, packedDataPath, readPackedHave } from './packed.js'
-
-// The generic disk helpers moved to disk.ts; still exported here for the modules that import them from the store.
-export { type AtomicWriteOptions, assertSpace, assertWritable, sameFilesystem, tempPathFor, writeFileAtomic } from './disk.js'
+import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordPath } from './verified-record.js'
 
 /**
  * The chunk store on disk:
@@ -36,6 +41,11 @@ export { type AtomicWriteOptions, assertSpace, assertWritable, sameFilesystem, t
  * `.p2p/` or one of its subdirectories that is a link (or not a directory) is
  * ignored by scans and refused for writing; private files are read only when
  * they are regular files (safe-fs.ts), so a FIFO or device there never blocks.
+ *
+ * A little over the ~300-line guide on purpose: the scan, the entry
+ * directories and the private files share the manifest cache and the
+ * no-links rule, which are this class's to keep; the generic disk helpers,
+ * the packed form and the verification record are already their own modules.
  */
 
 export interface StoreEntry {
@@ -66,6 +76,23 @@ interface CachedManifest {
   id: string
   manifest: Manifest
   bytes: Buffer
+}
+
+export interface OpenStoreOptions {
+  /** The store's directory (created if missing). */
+  dir: string
+  /** Largest manifest read from the store (default 32 MiB). */
+  maxManifestBytes?: number
+}
+
+/** The chunk store in `options.dir`, its directory created if missing. */
+export async function openStore(options: OpenStoreOptions, collaborators: Collaborators = {}): Promise<ChunkStore> {
+  const store = new ChunkStore(options.dir, {
+    log: componentLog(collaborators, 'store'),
+    maxManifestBytes: options.maxManifestBytes,
+  })
+  await store.init()
+  return store
 }
 
 export class ChunkStore {
@@ -101,7 +128,11 @@ export class ChunkStore {
     // One traversal for manifests and chunks. Symlinks are not followed: a link
     // in the store never leads a scan (or a server) outside it.
     const paths = await fg([`*/${MANIFEST_FILE}`, `*/*${CHUNK_SUFFIX}`, `*/${PACKED_HAVE_FILE}`], {
-      cwd: this.root, dot: true, followSymbolicLinks: false, onlyFiles: true, ignore: [`${STORE_PRIVATE_DIR}/**`, `**/*${TEMP_MARKER}*`],
+      cwd: this.root,
+      dot: true,
+      followSymbolicLinks: false,
+      onlyFiles: true,
+      ignore: [`${STORE_PRIVATE_DIR}/**`, `**/*${TEMP_MARKER}*`],
     })
     const chunksByDir = new Map<string, number[]>()
     const manifestDirs: string[] = []
@@ -121,7 +152,10 @@ export class ChunkStore {
       const m = CHUNK_FILE.exec(file)
       if (!m) continue
       let list = chunksByDir.get(dirName)
-      if (!list) chunksByDir.set(dirName, (list = []))
+      if (!list) {
+        list = []
+        chunksByDir.set(dirName, list)
+      }
       list.push(Number(m[1]))
     }
     const entries: StoreEntry[] = []
@@ -134,7 +168,14 @@ export class ChunkStore {
       for (const i of chunksByDir.get(dirName) ?? []) if (i < have.length) have.set(i)
       const packed = packedDirs.has(dirName) ? await readPackedHave(this.entryDir(dirName), have.length) : undefined
       if (packed) for (let b = 0; b < have.bytes.length; b++) have.bytes[b]! |= packed.bytes[b]!
-      entries.push({ id: loaded.id, name: loaded.manifest.name, dir: this.entryDir(dirName), manifest: loaded.manifest, manifestBytes: loaded.bytes, have })
+      entries.push({
+        id: loaded.id,
+        name: loaded.manifest.name,
+        dir: this.entryDir(dirName),
+        manifest: loaded.manifest,
+        manifestBytes: loaded.bytes,
+        have,
+      })
     }
     return entries
   }
@@ -149,7 +190,10 @@ export class ChunkStore {
   }
 
   /** readEntryManifest; `checkDir` false when a scan that follows no link just listed the directory. */
-  private async manifestIn(dirName: string, checkDir: boolean): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
+  private async manifestIn(
+    dirName: string,
+    checkDir: boolean,
+  ): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
     const path = join(this.root, dirName, MANIFEST_FILE)
     try {
       if (checkDir) await realDirectories(this.root, this.entryDir(dirName))
@@ -180,9 +224,16 @@ export class ChunkStore {
    * like another's id — `<id>.2`, `<id>.3`, …
    */
   async dirNameFor(name: string, id: string): Promise<string> {
-    const candidates = [...(isValidName(name) ? [name] : []), id, ...Array.from({ length: 8 }, (_, n) => `${id}.${n + 2}`)]
+    const candidates = [
+      ...(isValidName(name) ? [name] : []),
+      id,
+      ...Array.from({ length: 8 }, (_, n) => `${id}.${n + 2}`),
+    ]
     for (const dirName of candidates) if (await this.canHold(dirName, id)) return dirName
-    throw new P2PError('E_EXISTS', `no free entry directory for ${id.slice(0, 12)}… in ${this.root}: clean up the store`)
+    throw new P2PError(
+      'E_EXISTS',
+      `no free entry directory for ${id.slice(0, 12)}… in ${this.root}: clean up the store`,
+    )
   }
 
   /** Whether `<root>/<dirName>` holds this id already, or is free to (absent, or a real directory of nothing but chunks). */
@@ -195,14 +246,23 @@ export class ChunkStore {
   }
 
   private async isEmptyOrChunkDir(dirName: string): Promise<boolean> {
-    const entries = await fg('*', { cwd: join(this.root, dirName), dot: true, onlyFiles: false, followSymbolicLinks: false })
-    return entries.every((f) => CHUNK_FILE.test(f) || f === PACKED_DATA_FILE || f === PACKED_HAVE_FILE || f.includes(TEMP_MARKER))
+    const entries = await fg('*', {
+      cwd: join(this.root, dirName),
+      dot: true,
+      onlyFiles: false,
+      followSymbolicLinks: false,
+    })
+    return entries.every(
+      (f) => CHUNK_FILE.test(f) || f === PACKED_DATA_FILE || f === PACKED_HAVE_FILE || f.includes(TEMP_MARKER),
+    )
   }
 
   /** `<root>/<dirName>`, created if needed; E_IO when it is a symlink or not a directory. */
   async makeEntryDir(dirName: string): Promise<string> {
     const dir = this.entryDir(dirName)
-    await realDirectories(this.root, dir, true).catch((err: unknown) => { throw fromFsError(err, `creating ${dir}`) })
+    await realDirectories(this.root, dir, true).catch((err: unknown) => {
+      throw fromFsError(err, `creating ${dir}`)
+    })
     return dir
   }
 
@@ -223,7 +283,9 @@ export class ChunkStore {
   /** `<root>/.p2p/<sub>`, created if needed, every level a real directory. */
   private async privateDir(...sub: string[]): Promise<string> {
     const dir = join(this.root, STORE_PRIVATE_DIR, ...sub)
-    await realDirectories(this.root, dir, true).catch((err: unknown) => { throw fromFsError(err, `creating ${dir}`) })
+    await realDirectories(this.root, dir, true).catch((err: unknown) => {
+      throw fromFsError(err, `creating ${dir}`)
+    })
     return dir
   }
 
@@ -237,7 +299,9 @@ export class ChunkStore {
       // absent, unreadable or not a regular file: make a new one (the rename replaces what is there)
     }
     const id = randomBytes(16).toString('hex')
-    await writeFileAtomic(path, id, { within: this.root }).catch((err: unknown) => { throw fromFsError(err, `writing ${path}`) })
+    await writeFileAtomic(path, id, { within: this.root }).catch((err: unknown) => {
+      throw fromFsError(err, `writing ${path}`)
+    })
     return id
   }
 
@@ -246,49 +310,23 @@ export class ChunkStore {
     return acquireLock(join(await this.privateDir('locks'), `${id}.lock`), what)
   }
 
-  /**
-   * Remember that every chunk of this entry was just hashed and found right:
-   * one stamp (inode, size, mtime, ctime) per chunk in `.p2p/verified/<id>`,
-   * of the source that was checked: the chunk files (`'chunks'`, after a
-   * split) or the packed `data` (`'packed'`, after a download; chunk files
-   * beside it stay unstamped, so they are hashed before they are served).
-   * p2p-serve trusts a chunk whose file still has that stamp instead of
-   * hashing it again before its first serve; any write to the file changes
-   * the stamp. (Corruption that leaves all four unchanged — bit rot under the
-   * filesystem — is not caught by this shortcut.)
-   */
-  async recordVerified(id: string, dir: string, count: number, source: 'chunks' | 'packed'): Promise<void> {
-    // lstat: the server never opens a chunk through a link, so a link's stamp would mean nothing.
-    const stampOfFile = (path: string): Promise<string | null> => lstat(path).then((st) => (st.isFile() ? stampOf(st) : null), () => null)
-    const dataStamp = source === 'packed' ? await stampOfFile(packedDataPath(dir)) : null
-    const stamps: Array<string | null> = []
-    for (let i = 0; i < count; i++) stamps.push(source === 'packed' ? dataStamp : await stampOfFile(this.chunkPath(dir, i)))
+  /** Record that every chunk of this entry was just hashed and found right (verified-record.ts). */
+  async recordVerified(id: string, dir: string, count: number, source: VerifiedSource): Promise<void> {
+    const stamps = await currentStamps(dir, count, source, (index) => this.chunkPath(dir, index))
     try {
-      const path = join(await this.privateDir('verified'), id)
-      await writeFileAtomic(path, JSON.stringify(stamps), { within: this.root })
+      await this.privateDir('verified')
+      await writeFileAtomic(verifiedRecordPath(this.root, id), JSON.stringify(stamps), { within: this.root })
     } catch (err) {
-      this.log.warn({ id, err: (err as Error).message }, 'verification record not written (chunks will be hashed before serving)')
+      this.log.warn(
+        { id, err: (err as Error).message },
+        'verification record not written (chunks will be hashed before serving)',
+      )
     }
   }
 
   /** The stamps recordVerified wrote for `id` (index → stamp), or none. */
-  async verifiedStamps(id: string): Promise<Array<string | null>> {
-    try {
-      // A stamp is under 64 bytes, a chunk's line in the manifest 67: twice the manifest limit is ample.
-      const text = await readRegularFile(join(this.root, STORE_PRIVATE_DIR, 'verified', id), { maxBytes: 2 * this.maxManifestBytes })
-      const value: unknown = JSON.parse(text.toString('utf8'))
-      return Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : null)) : []
-    } catch {
-      return []
-    }
+  verifiedStamps(id: string): Promise<Array<string | null>> {
+    // A stamp is under 64 bytes, a chunk's line in the manifest 67: twice the manifest limit is ample.
+    return readVerifiedStamps(this.root, id, 2 * this.maxManifestBytes)
   }
-
-  async removeEntry(dir: string): Promise<void> {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
-/** What identifies one version of a file's bytes without reading them. */
-export function stampOf(st: { ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
-  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`
 }

@@ -52,7 +52,7 @@ describe('hostile claims against the real commands', () => {
     assert.equal(await sha256File(join(dir, 'd', 'downloads', 'x.bin')), sha)
   })
 
-  it('a download by name succeeds while a stranger floods: many ids and names, 2^24-chunk claims, slices at the far end, goodbyes for the seeder\'s port, its peer id', async (t) => {
+  it("a download by name succeeds while a stranger floods: many ids and names, 2^24-chunk claims, slices at the far end, goodbyes for the seeder's port, its peer id", async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
     const sha = await randomFile(join(dir, 'wanted.bin'), 2 * 2 ** 20 + 77)
@@ -65,13 +65,42 @@ describe('hostile claims against the real commands', () => {
       for (let i = 0; i < 3000 && !stop; i++) {
         if (i % 40 === 0) await new Promise((r) => setTimeout(r, 10))
         const kind = i % 5
-        const files = kind === 0
-          ? Array.from({ length: 5 }, (_, k) => ({ id: (i * 5 + k).toString(16).padStart(64, 'b'), name: `decoy-${i}-${k}.bin`, size: 4096, chunks: 1 }))
-          : kind === 1
-            ? Array.from({ length: 5 }, (_, k) => ({ id: (i * 5 + k).toString(16).padStart(64, 'c'), name: `n${i}`, size: MAX * 4096, chunks: MAX, have: '/w==', from: MAX - 16 }))
-            : kind === 2 ? [] // a goodbye, for the seeder's port and with its peer id
-              : [{ id: (i % 97).toString(16).padStart(64, 'd'), name: `x${i % 97}`, size: 2 ** 30, chunks: 2 ** 18, have: 'AAAA', from: 8 * (i % 32768) }]
-        await stranger.send(craftAnnouncement(kind === 2 || kind === 3 ? seederPeer : `flood${i % 16}xx`, kind === 2 ? seeder.port : 1 + (i % 16), files))
+        const files =
+          kind === 0
+            ? Array.from({ length: 5 }, (_, k) => ({
+                id: (i * 5 + k).toString(16).padStart(64, 'b'),
+                name: `decoy-${i}-${k}.bin`,
+                size: 4096,
+                chunks: 1,
+              }))
+            : kind === 1
+              ? Array.from({ length: 5 }, (_, k) => ({
+                  id: (i * 5 + k).toString(16).padStart(64, 'c'),
+                  name: `n${i}`,
+                  size: MAX * 4096,
+                  chunks: MAX,
+                  have: '/w==',
+                  from: MAX - 16,
+                }))
+              : kind === 2
+                ? [] // a goodbye, for the seeder's port and with its peer id
+                : [
+                    {
+                      id: (i % 97).toString(16).padStart(64, 'd'),
+                      name: `x${i % 97}`,
+                      size: 2 ** 30,
+                      chunks: 2 ** 18,
+                      have: 'AAAA',
+                      from: 8 * (i % 32768),
+                    },
+                  ]
+        await stranger.send(
+          craftAnnouncement(
+            kind === 2 || kind === 3 ? seederPeer : `flood${i % 16}xx`,
+            kind === 2 ? seeder.port : 1 + (i % 16),
+            files,
+          ),
+        )
       }
     })()
     const r = await runDownload(join(dir, 'd'), udp, ['wanted.bin', '--wait', '10'])
@@ -84,7 +113,17 @@ describe('hostile claims against the real commands', () => {
   it('p2p-listen --json survives 1,000 datagrams each claiming 2^24 chunks, with bounded memory, and still lists the honest peer', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
-    const listen = startDaemon(t, 'p2p-listen', ['--json', '--udp-port', String(udp), '--broadcast', BROADCAST, '--dictionary', join(dir, 'd.json'), '--logs-dir', join(dir, 'logs')])
+    const listen = startDaemon(t, 'p2p-listen', [
+      '--json',
+      '--udp-port',
+      String(udp),
+      '--broadcast',
+      BROADCAST,
+      '--dictionary',
+      join(dir, 'd.json'),
+      '--logs-dir',
+      join(dir, 'logs'),
+    ])
     let stdout = ''
     let longest = 0
     listen.child.stdout!.on('data', (d: string) => {
@@ -97,7 +136,12 @@ describe('hostile claims against the real commands', () => {
     for (let i = 0; i < 1000; i++) {
       if (i % 50 === 0) await new Promise((r) => setTimeout(r, 5)) // bounded pace: the kernel would drop a burst, not the listener
       const files = Array.from({ length: 5 }, (_, k) => ({
-        id: (i * 5 + k).toString(16).padStart(64, 'a'), name: `huge${i}-${k}`, size: MAX * 4096, chunks: MAX, have: k % 2 ? 'all' : 'AQ==', ...(k % 2 ? {} : { from: MAX - 8 }),
+        id: (i * 5 + k).toString(16).padStart(64, 'a'),
+        name: `huge${i}-${k}`,
+        size: MAX * 4096,
+        chunks: MAX,
+        have: k % 2 ? 'all' : 'AQ==',
+        ...(k % 2 ? {} : { from: MAX - 8 }),
       }))
       await stranger.send(craftAnnouncement(`flood${String(i).padStart(4, '0')}`, 1 + (i % 100), files))
     }

@@ -9,7 +9,7 @@ import { splitFile } from '../../src/core/split.js'
 import { ChunkStore } from '../../src/core/store.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { BIN } from '../helpers/cli.js'
-import { type Snapshot, readDictionary, until } from '../helpers/dictionary.js'
+import { readDictionary, type Snapshot, until } from '../helpers/dictionary.js'
 import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { BROADCAST, freeUdpPort, split, startDaemon, storeArgs } from '../helpers/swarm.js'
@@ -20,13 +20,38 @@ describe('p2p-announce and p2p-listen (processes)', () => {
     await randomFile(join(dir, 'x.bin'), 5000)
     await split(dir, join(dir, 'x.bin'))
     const udp = await freeUdpPort()
-    const child = spawn(process.execPath, [BIN('p2p-announce'), '--json', '--interval', '0.1', '--port', '6003', '--udp-port', String(udp), '--broadcast', BROADCAST, ...storeArgs(dir)], { stdio: ['ignore', 'pipe', 'pipe'] })
-    onCleanup(t, () => { child.kill('SIGKILL') })
+    const child = spawn(
+      process.execPath,
+      [
+        BIN('p2p-announce'),
+        '--json',
+        '--interval',
+        '0.1',
+        '--port',
+        '6003',
+        '--udp-port',
+        String(udp),
+        '--broadcast',
+        BROADCAST,
+        ...storeArgs(dir),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    onCleanup(t, () => {
+      child.kill('SIGKILL')
+    })
     let stderr = ''
-    child.stderr.on('data', (d) => { stderr += d })
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
     await once(child.stdout, 'data')
     child.stdout.destroy() // as `head -1` does after its line
-    const [code] = await Promise.race([once(child, 'exit'), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still running 5 s after its reader left')), 5000))])
+    const [code] = await Promise.race([
+      once(child, 'exit'),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('still running 5 s after its reader left')), 5000),
+      ),
+    ])
     assert.equal(code, 0, stderr)
     assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace')
     assert.match(await readFile(join(dir, 'logs', 'announce.log'), 'utf8'), /goodbye sent/)
@@ -35,34 +60,74 @@ describe('p2p-announce and p2p-listen (processes)', () => {
   it('a listener started after the announcers learns both within a second of its query, with correct have-sets; goodbye removes one', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
-    for (const [store, name, size] of [['a', 'alpha.bin', 50_000], ['b', 'beta.bin', 9000]] as const) {
+    for (const [store, name, size] of [
+      ['a', 'alpha.bin', 50_000],
+      ['b', 'beta.bin', 9000],
+    ] as const) {
       await randomFile(join(dir, name), size)
       await split(join(dir, store), join(dir, name), ['--chunk-size', '4KiB'])
     }
     const disc = ['--udp-port', String(udp), '--broadcast', BROADCAST]
-    const a = startDaemon(t, 'p2p-announce', ['--json', '--port', '6001', '--interval', '60', ...disc, ...storeArgs(join(dir, 'a'))])
-    const b = startDaemon(t, 'p2p-announce', ['--json', '--port', '6002', '--interval', '60', ...disc, ...storeArgs(join(dir, 'b'))])
+    const a = startDaemon(t, 'p2p-announce', [
+      '--json',
+      '--port',
+      '6001',
+      '--interval',
+      '60',
+      ...disc,
+      ...storeArgs(join(dir, 'a')),
+    ])
+    const b = startDaemon(t, 'p2p-announce', [
+      '--json',
+      '--port',
+      '6002',
+      '--interval',
+      '60',
+      ...disc,
+      ...storeArgs(join(dir, 'b')),
+    ])
     await Promise.all([a.firstLine, b.firstLine]) // their start-up bursts are out (one line each); the interval is 60 s: only the query brings them now
     const dictionary = join(dir, 'dictionary.json')
     const started = Date.now()
-    startDaemon(t, 'p2p-listen', ['--dictionary', dictionary, '--stale-after', '30', ...disc, '--logs-dir', join(dir, 'logs')])
-    const snapshot = await until(() => readDictionary(dictionary), (s) => Object.keys(s.files).length === 2, 10_000)
+    startDaemon(t, 'p2p-listen', [
+      '--dictionary',
+      dictionary,
+      '--stale-after',
+      '30',
+      ...disc,
+      '--logs-dir',
+      join(dir, 'logs'),
+    ])
+    const snapshot = await until(
+      () => readDictionary(dictionary),
+      (s) => Object.keys(s.files).length === 2,
+      10_000,
+    )
     t.diagnostic(`both peers known ${Date.now() - started} ms after p2p-listen started (process start included)`)
     const alpha = Object.values(snapshot.files).find((f) => f.name === 'alpha.bin')!
     assert.equal(alpha.chunks, 13)
-    assert.deepEqual(alpha.peers.map((p) => [p.address, p.port, p.have]), [['127.0.0.1', 6001, 'all']])
+    assert.deepEqual(
+      alpha.peers.map((p) => [p.address, p.port, p.have]),
+      [['127.0.0.1', 6001, 'all']],
+    )
     assert.equal(await b.stop(), 0)
-    await until(() => readDictionary(dictionary), (s) => Object.keys(s.files).length === 1, 5000)
+    await until(
+      () => readDictionary(dictionary),
+      (s) => Object.keys(s.files).length === 1,
+      5000,
+    )
   })
 
   it('keeps the dictionary file valid JSON at every moment while it is rewritten under load', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
-    const stores = await Promise.all([0, 1, 2].map(async (i) => {
-      const store = new ChunkStore(join(dir, `s${i}`, 'chunks'))
-      await store.init()
-      return store
-    }))
+    const stores = await Promise.all(
+      [0, 1, 2].map(async (i) => {
+        const store = new ChunkStore(join(dir, `s${i}`, 'chunks'))
+        await store.init()
+        return store
+      }),
+    )
     for (let i = 0; i < 30; i++) {
       await randomFile(join(dir, `f${i}`), 100)
       await splitFile(join(dir, `f${i}`), { store: stores[i % 3]!, chunkSize: 4096 }) // in this process: 30 runs of p2p-split take half a minute on a loaded machine
@@ -70,12 +135,31 @@ describe('p2p-announce and p2p-listen (processes)', () => {
     const disc = ['--udp-port', String(udp), '--broadcast', BROADCAST]
     const dictionary = join(dir, 'dictionary.json')
     // Nothing expires during the test whatever the load (--stale-after 60); the announcers keep datagrams flowing.
-    startDaemon(t, 'p2p-listen', ['--dictionary', dictionary, '--stale-after', '60', ...disc, '--logs-dir', join(dir, 'logs')])
-    for (let i = 0; i < 3; i++) startDaemon(t, 'p2p-announce', ['--port', String(7000 + i), '--interval', '0.05', '--min-burst-gap', '0.05', ...disc, ...storeArgs(join(dir, `s${i}`))])
+    startDaemon(t, 'p2p-listen', [
+      '--dictionary',
+      dictionary,
+      '--stale-after',
+      '60',
+      ...disc,
+      '--logs-dir',
+      join(dir, 'logs'),
+    ])
+    for (let i = 0; i < 3; i++)
+      startDaemon(t, 'p2p-announce', [
+        '--port',
+        String(7000 + i),
+        '--interval',
+        '0.05',
+        '--min-burst-gap',
+        '0.05',
+        ...disc,
+        ...storeArgs(join(dir, `s${i}`)),
+      ])
     // The rewrites come from a peer whose have-set grows by one chunk each time the test sees the file rewritten.
     const flapper = await fakeAnnouncer(t, udp)
     const have = new Bitfield(64)
-    const flap = () => flapper.announce('flapper-peer', 7100, [{ id: fakeId(1), name: 'flapping.bin', size: 64 << 20, have }])
+    const flap = () =>
+      flapper.announce('flapper-peer', 7100, [{ id: fakeId(1), name: 'flapping.bin', size: 64 << 20, have }])
     await flap()
     let reads = 0
     let rewrites = 0
@@ -83,8 +167,14 @@ describe('p2p-announce and p2p-listen (processes)', () => {
     let last = ''
     const deadline = Date.now() + 60_000
     while (sawFiles < 31 || rewrites < 40) {
-      assert.ok(Date.now() < deadline, `within 60 s: ${rewrites} rewrites seen, at most ${sawFiles} files at once (want 40 and 31)`)
-      const text = await readFile(dictionary, 'utf8').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return ''; throw err })
+      assert.ok(
+        Date.now() < deadline,
+        `within 60 s: ${rewrites} rewrites seen, at most ${sawFiles} files at once (want 40 and 31)`,
+      )
+      const text = await readFile(dictionary, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return ''
+        throw err
+      })
       if (!text) continue
       const snapshot = JSON.parse(text) as { files: object } // throws on a torn or partial file
       reads++
@@ -106,11 +196,24 @@ describe('p2p-announce and p2p-listen (processes)', () => {
     await randomFile(join(dir, 'x'), 10)
     await split(join(dir, 'a'), join(dir, 'x'))
     const disc = ['--udp-port', String(udp), '--broadcast', BROADCAST]
-    const listen = startDaemon(t, 'p2p-listen', ['--json', '--dictionary', join(dir, 'd.json'), ...disc, '--logs-dir', join(dir, 'logs')])
-    const first = await listen.firstLine as unknown as Snapshot
+    const listen = startDaemon(t, 'p2p-listen', [
+      '--json',
+      '--dictionary',
+      join(dir, 'd.json'),
+      ...disc,
+      '--logs-dir',
+      join(dir, 'logs'),
+    ])
+    const first = (await listen.firstLine) as unknown as Snapshot
     assert.ok('updatedAt' in first && 'files' in first)
     const { runBin } = await import('../helpers/cli.js')
-    const bad = await runBin('p2p-announce', ['--udp-port', '70000', '--broadcast', BROADCAST, ...storeArgs(join(dir, 'a'))])
+    const bad = await runBin('p2p-announce', [
+      '--udp-port',
+      '70000',
+      '--broadcast',
+      BROADCAST,
+      ...storeArgs(join(dir, 'a')),
+    ])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /udp-port/)
     const badBroadcast = await runBin('p2p-listen', ['--broadcast', 'not-an-address', '--udp-port', String(udp)])

@@ -7,14 +7,20 @@ import { describe, it } from 'node:test'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { BIN } from '../helpers/cli.js'
-import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { named, startListener } from '../helpers/dictionary.js'
 import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
+import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { downloadArgs, freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
 
 const MiB = 1024 * 1024
 
-interface Receipt { sha256: string; path: string; fetchedBytes: number; resumedBytes: number; peers: Array<{ peer: string; bytes: number; banned?: string }> }
+interface Receipt {
+  sha256: string
+  path: string
+  fetchedBytes: number
+  resumedBytes: number
+  peers: Array<{ peer: string; bytes: number; banned?: string }>
+}
 
 /** A file split into one seeder's store, the store copied to the others (each gets its own peer id). */
 async function seededFile(dir: string, name: string, size: number, seeders: number, extraSplit: string[] = []) {
@@ -36,11 +42,15 @@ async function storedChunks(dir: string, name: string): Promise<number> {
 
 /** A download as a child process, and a wait (bounded) until it has stored `count` chunks. */
 function startDownload(t: Cleanup, dir: string, udp: number, name: string, extra: string[] = []) {
-  const child = spawn(process.execPath, [BIN('p2p-download'), name, ...downloadArgs(dir, udp, extra)], { stdio: 'ignore' })
-  onCleanup(t, () => { child.kill('SIGKILL') })
+  const child = spawn(process.execPath, [BIN('p2p-download'), name, ...downloadArgs(dir, udp, extra)], {
+    stdio: 'ignore',
+  })
+  onCleanup(t, () => {
+    child.kill('SIGKILL')
+  })
   const exited = once(child, 'exit').then(([code]) => code as number | null)
   const stored = async (count: number): Promise<void> => {
-    for (const deadline = Date.now() + 60_000; (await storedChunks(dir, name)) < count;) {
+    for (const deadline = Date.now() + 60_000; (await storedChunks(dir, name)) < count; ) {
       assert.ok(Date.now() < deadline, `${count} chunks stored within 60 s`)
       await new Promise((r) => setTimeout(r, 5))
     }
@@ -201,7 +211,7 @@ describe('p2p-download', () => {
     assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS')
   })
 
-  it('asks for --id when the second file of the name answers the query late, after a big store\'s unrelated answer', async (t) => {
+  it("asks for --id when the second file of the name answers the query late, after a big store's unrelated answer", async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
     await randomFile(join(dir, 'same.bin'), 5000)
@@ -212,7 +222,11 @@ describe('p2p-download', () => {
     await late.nextQuery() // the downloader's
     const queried = performance.now()
     // A store of 40 files answers at once, over several datagrams: changes, but no other "same.bin".
-    await late.announce('big-store-peer', 7200, Array.from({ length: 40 }, (_, i) => ({ id: fakeId(100 + i), name: `other-${i}.bin`, size: 1000 })))
+    await late.announce(
+      'big-store-peer',
+      7200,
+      Array.from({ length: 40 }, (_, i) => ({ id: fakeId(100 + i), name: `other-${i}.bin`, size: 1000 })),
+    )
     await new Promise((r) => setTimeout(r, 500 - (performance.now() - queried)))
     await late.announce('late-peer', 7201, [{ id: fakeId(1), name: 'same.bin', size: 6000 }])
     t.diagnostic(`second "same.bin" sent ${Math.round(performance.now() - queried)} ms after the query`)

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { cp, mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { cp, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { packedDataPath } from '../../src/core/packed.js'
 import { chunkFileName } from '../../src/core/store.js'
 import { onCleanup } from '../helpers/cleanup.js'
-import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { BIN, runBin } from '../helpers/cli.js'
+import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { BROADCAST, downloadArgs, freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
 
@@ -33,7 +33,11 @@ function canMount(): boolean {
 }
 const mountable = canMount()
 
-interface Receipt { resumedBytes: number; fetchedBytes: number; peers: Array<{ peer: string; bytes: number }> }
+interface Receipt {
+  resumedBytes: number
+  fetchedBytes: number
+  peers: Array<{ peer: string; bytes: number }>
+}
 
 async function seeded(t: Parameters<typeof tmpDir>[0], size: number, seeders = 1, name = 'f.bin') {
   const dir = await tmpDir(t)
@@ -51,16 +55,20 @@ async function seeded(t: Parameters<typeof tmpDir>[0], size: number, seeders = 1
 async function tmpfs(t: Parameters<typeof tmpDir>[0], dir: string, options: string): Promise<void> {
   await mkdir(dir, { recursive: true })
   execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir])
-  onCleanup(t, () => { execFileSync('umount', ['-l', dir]) })
+  onCleanup(t, () => {
+    execFileSync('umount', ['-l', dir])
+  })
 }
 
-describe('faults: peers that stall, the downloader\'s machine, names, clocks', () => {
+describe("faults: peers that stall, the downloader's machine, names, clocks", () => {
   it('case 2 · a seeder SIGSTOPped mid-download: its requests time out and go to the other seeder', async (t) => {
     const { dir, udp, sha, name } = await seeded(t, 64 * MiB, 2)
     const a = await startSeeder(t, join(dir, 's0'), udp)
     await startSeeder(t, join(dir, 's1'), udp)
     a.serve.kill('SIGSTOP')
-    onCleanup(t, () => { a.serve.kill('SIGCONT') })
+    onCleanup(t, () => {
+      a.serve.kill('SIGCONT')
+    })
     const r = await runDownload(join(dir, 'd'), udp, [name, '--request-timeout', '1', '--connect-timeout', '1'])
     assert.equal(r.code, 0, r.log)
     assert.equal(await sha256File(join(dir, 'd', 'downloads', name)), sha)
@@ -69,10 +77,16 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
   it('case 7 · killed between fsync and rename: nothing under the final name; the re-run finishes from the store', async (t) => {
     const { dir, udp, sha, name } = await seeded(t, 8 * MiB)
     await startSeeder(t, join(dir, 's0'), udp)
-    const child = spawn(process.execPath, [BIN('p2p-download'), name, ...downloadArgs(join(dir, 'd'), udp)], { stdio: 'ignore', env: { ...process.env, P2P_TEST_HOOK: 'kill-before-rename' } })
+    const child = spawn(process.execPath, [BIN('p2p-download'), name, ...downloadArgs(join(dir, 'd'), udp)], {
+      stdio: 'ignore',
+      env: { ...process.env, P2P_TEST_HOOK: 'kill-before-rename' },
+    })
     const [, signal] = await once(child, 'exit')
     assert.equal(signal, 'SIGKILL')
-    assert.deepEqual((await readdir(join(dir, 'd', 'downloads'))).filter((f) => f === name), [])
+    assert.deepEqual(
+      (await readdir(join(dir, 'd', 'downloads'))).filter((f) => f === name),
+      [],
+    )
     const r = await runDownload(join(dir, 'd'), udp, [name])
     assert.equal(r.code, 0, r.log)
     assert.equal((r.result as unknown as Receipt).fetchedBytes, 0)
@@ -100,18 +114,26 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
     assert.equal(await sha256File(join(dir, 'd', 'downloads', name)), sha)
   })
 
-  it('downloads/ on another filesystem than the store: the final file is a copy (no hard link across devices)', { skip: !mountable && 'needs root and mount(8) for a small tmpfs' }, async (t) => {
+  it('downloads/ on another filesystem than the store: the final file is a copy (no hard link across devices)', {
+    skip: !mountable && 'needs root and mount(8) for a small tmpfs',
+  }, async (t) => {
     const { dir, udp, sha, name } = await seeded(t, 6 * MiB + 7)
     await startSeeder(t, join(dir, 's0'), udp)
     await tmpfs(t, join(dir, 'd', 'downloads'), 'size=16m')
     const r = await runDownload(join(dir, 'd'), udp, [name])
     assert.equal(r.code, 0, r.log)
     assert.equal(await sha256File(join(dir, 'd', 'downloads', name)), sha)
-    assert.equal(await sha256File(packedDataPath(join(dir, 'd', 'chunks', name))), sha, 'the store keeps its own copy to seed')
+    assert.equal(
+      await sha256File(packedDataPath(join(dir, 'd', 'chunks', name))),
+      sha,
+      'the store keeps its own copy to seed',
+    )
     assert.deepEqual(await readdir(join(dir, 'd', 'downloads')), [name], 'no .part left')
   })
 
-  it('case 9 · disk full: one line, exit 6 (E_NO_SPACE), no final file', { skip: !mountable && 'needs root and mount(8) for a small tmpfs' }, async (t) => {
+  it('case 9 · disk full: one line, exit 6 (E_NO_SPACE), no final file', {
+    skip: !mountable && 'needs root and mount(8) for a small tmpfs',
+  }, async (t) => {
     const { dir, udp, name } = await seeded(t, 8 * MiB)
     await startSeeder(t, join(dir, 's0'), udp)
     await tmpfs(t, join(dir, 'small'), 'size=4m')
@@ -122,7 +144,9 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
     assert.ok(!(await readdir(join(dir, 'small', 'downloads')).catch(() => [] as string[])).includes(name))
   })
 
-  it('case 10 · a read-only downloads directory fails before any network traffic', { skip: !mountable && 'needs root and mount(8) for a read-only tmpfs' }, async (t) => {
+  it('case 10 · a read-only downloads directory fails before any network traffic', {
+    skip: !mountable && 'needs root and mount(8) for a read-only tmpfs',
+  }, async (t) => {
     const { dir, udp, name } = await seeded(t, 1 * MiB)
     const seeder = await startSeeder(t, join(dir, 's0'), udp)
     await tmpfs(t, join(dir, 'ro'), 'ro,size=1m')
@@ -130,7 +154,10 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
     assert.equal(r.code, 6, r.log)
     assert.match(r.stderr, /downloads directory/)
     await seeder.serve.stop()
-    assert.ok(!(await readFile(join(dir, 's0', 'logs', 'serve.log'), 'utf8')).includes('"msg":"connection"'), 'no connection reached the seeder')
+    assert.ok(
+      !(await readFile(join(dir, 's0', 'logs', 'serve.log'), 'utf8')).includes('"msg":"connection"'),
+      'no connection reached the seeder',
+    )
   })
 
   it('case 11 · an existing different file of that name is kept; the new one is saved as "name (1)"', async (t) => {
@@ -147,7 +174,10 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
   it('case 12 · two downloaders of one file into the same directories: one is refused (exit 7), the file is identical', async (t) => {
     const { dir, udp, sha, name } = await seeded(t, 64 * MiB)
     await startSeeder(t, join(dir, 's0'), udp)
-    const [a, b] = await Promise.all([runDownload(join(dir, 'd'), udp, [name]), runDownload(join(dir, 'd'), udp, [name])])
+    const [a, b] = await Promise.all([
+      runDownload(join(dir, 'd'), udp, [name]),
+      runDownload(join(dir, 'd'), udp, [name]),
+    ])
     const codes = [a.code, b.code].sort()
     assert.ok(codes[0] === 0 && (codes[1] === 0 || codes[1] === 7), `exit codes ${codes}`)
     if (codes[1] === 7) assert.equal(([a, b].find((x) => x.code === 7)!.result as { code?: string }).code, 'E_LOCKED')
@@ -159,7 +189,16 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
     const udp = await freeUdpPort()
     await writeFile(join(dir, 'canary'), 'canary')
     // (NUL cannot be passed in argv at all; the name unit tests cover it.)
-    for (const bad of ['..', '../canary', 'a/../../canary', '.', '/etc/passwd', '..\\..\\x', 'tab\there', 'bell\u0007']) {
+    for (const bad of [
+      '..',
+      '../canary',
+      'a/../../canary',
+      '.',
+      '/etc/passwd',
+      '..\\..\\x',
+      'tab\there',
+      'bell\u0007',
+    ]) {
       const r = await runDownload(join(dir, 'd'), udp, [bad, '--wait', '0.2'])
       assert.equal(r.code, 2, `${JSON.stringify(bad)}: ${r.stderr}`)
       assert.equal((r.result as { code?: string }).code, 'E_BAD_NAME')
@@ -185,15 +224,35 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
     // Date.now jumps one day ahead when the test sends SIGUSR2 (performance.now does not).
     const shim = `data:text/javascript,${encodeURIComponent("const real = Date.now; let jump = 0; process.on('SIGUSR2', () => { jump = 864e5 }); Date.now = () => real() + jump")}`
     const dictionary = join(dir, 'dict.json')
-    const child = spawn(process.execPath, ['--import', shim, BIN('p2p-listen'), '--dictionary', dictionary, '--stale-after', '30', '--udp-port', String(udp), '--broadcast', BROADCAST, '--logs-dir', join(dir, 'logs')], { stdio: 'ignore' })
-    onCleanup(t, () => { child.kill('SIGKILL') })
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        shim,
+        BIN('p2p-listen'),
+        '--dictionary',
+        dictionary,
+        '--stale-after',
+        '30',
+        '--udp-port',
+        String(udp),
+        '--broadcast',
+        BROADCAST,
+        '--logs-dir',
+        join(dir, 'logs'),
+      ],
+      { stdio: 'ignore' },
+    )
+    onCleanup(t, () => {
+      child.kill('SIGKILL')
+    })
     const fileCount = async () => {
       const text = await readFile(dictionary, 'utf8').catch(() => '')
       return text ? Object.keys((JSON.parse(text) as { files: object }).files).length : 0
     }
     // A peer announces until the listener shows it, then falls silent: only the listener's clock can keep or expire it now.
     const peer = await fakeAnnouncer(t, udp)
-    for (const deadline = Date.now() + 30_000; (await fileCount()) === 0;) {
+    for (const deadline = Date.now() + 30_000; (await fileCount()) === 0; ) {
       assert.ok(Date.now() < deadline, 'the listener heard the peer within 30 s')
       await peer.announce('silent-peer', 7001, [{ id: fakeId(1), name: 'x', size: 100 }])
       await new Promise((r) => setTimeout(r, 100))
@@ -202,7 +261,7 @@ describe('faults: peers that stall, the downloader\'s machine, names, clocks', (
     // Watch across three of the listener's expiry sweeps (one a second with --stale-after 30): a wall-clock expiry shows within the first.
     let seen = 0
     let missing = 0
-    for (const end = Date.now() + 3500; Date.now() < end;) {
+    for (const end = Date.now() + 3500; Date.now() < end; ) {
       if ((await fileCount()) > 0) seen++
       else missing++
       await new Promise((r) => setTimeout(r, 50))

@@ -7,7 +7,10 @@ import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { type Misbehaviour, startLiar } from '../helpers/liar.js'
 import { freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
 
-interface Receipt { seconds: number; peers: Array<{ peer: string; bytes: number; banned?: string }> }
+interface Receipt {
+  seconds: number
+  peers: Array<{ peer: string; bytes: number; banned?: string }>
+}
 
 /**
  * Misbehaving peers are the only ones when the download starts; an honest
@@ -21,11 +24,16 @@ async function liarsThenHonest(t: Cleanup, modes: Misbehaviour[], extra: string[
   const size = 64 * 65536
   const sha = await randomFile(join(dir, 'target.bin'), size)
   const { id } = await split(join(dir, 'honest'), join(dir, 'target.bin'), ['--chunk-size', '64KiB'])
-  const liars = await Promise.all(modes.map((mode) => startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode })))
+  const liars = await Promise.all(
+    modes.map((mode) => startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode })),
+  )
   // --wait 60: the honest seeder starts only once a liar was asked, and starting two processes can take seconds on a busy machine.
   const download = runDownload(join(dir, 'd'), udp, ['target.bin', '--window', '4', '--wait', '60', ...extra])
   if (honest) {
-    await Promise.race([Promise.any(liars.map((l) => l.asked())), download.then((r) => assert.fail(`the download ended (${r.code}) before it asked a liar: ${r.log}`))])
+    await Promise.race([
+      Promise.any(liars.map((l) => l.asked())),
+      download.then((r) => assert.fail(`the download ended (${r.code}) before it asked a liar: ${r.log}`)),
+    ])
     await startSeeder(t, join(dir, 'honest'), udp)
   }
   const r = await download

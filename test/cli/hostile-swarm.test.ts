@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { describe, it } from 'node:test'
+import { pathToFileURL } from 'node:url'
 import type { Cleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
@@ -16,7 +16,10 @@ import { downloadArgs, freeUdpPort, split, startSeeder } from '../helpers/swarm.
  * banned while the silent ones are merely left alone.
  */
 
-interface Receipt { seconds: number; peers: Array<{ peer: string; bytes: number; chunks: number; banned?: string }> }
+interface Receipt {
+  seconds: number
+  peers: Array<{ peer: string; bytes: number; chunks: number; banned?: string }>
+}
 
 const MiB = 1024 * 1024
 const PEAK_RSS = pathToFileURL(join(import.meta.dirname, '..', 'helpers', 'peak-rss.js')).href
@@ -34,17 +37,33 @@ async function swarm(t: Cleanup, size = 4 * MiB) {
     const rssFile = join(dir, `rss-${runs}`)
     const started = performance.now()
     const r = await runBin('p2p-download', downloadArgs(d, udp, ['target.bin', ...extra]), {
-      timeoutMs: 120_000, env: { ...process.env, NODE_OPTIONS: `--import=${PEAK_RSS}`, P2P_TEST_PEAK_RSS_FILE: rssFile },
+      timeoutMs: 120_000,
+      env: { ...process.env, NODE_OPTIONS: `--import=${PEAK_RSS}`, P2P_TEST_PEAK_RSS_FILE: rssFile },
     })
     const ms = performance.now() - started
     const log = await readFile(join(d, 'logs', 'download.log'), 'utf8').catch(() => '')
-    const lines = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+    const lines = log
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     const receipt = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as Receipt
     const peakRss = Number(await readFile(rssFile, 'utf8').catch(() => 'NaN'))
     const output = r.code === 0 ? await sha256File(join(d, 'downloads', 'target.bin')) : undefined
-    return { code: r.code, stderr: r.stderr, ms, peakRss, receipt, lines, output, tail: log.split('\n').slice(-10).join('\n') }
+    return {
+      code: r.code,
+      stderr: r.stderr,
+      ms,
+      peakRss,
+      receipt,
+      lines,
+      output,
+      tail: log.split('\n').slice(-10).join('\n'),
+    }
   }
-  const liars = async (modes: Misbehaviour[]) => Promise.all(modes.map((mode) => startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode })))
+  const liars = async (modes: Misbehaviour[]) =>
+    Promise.all(
+      modes.map((mode) => startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode })),
+    )
   return { dir, udp, sha, id, honest, download, liars }
 }
 
@@ -65,12 +84,20 @@ describe('a swarm with hostile peers beside one honest seeder', () => {
       if (p === undefined) continue // never reached before the honest seeder finished
       assert.equal(p.bytes, 0, JSON.stringify(p))
     }
-    assert.ok(liars.some((l) => peerOf(run.receipt, l.port)?.banned !== undefined), JSON.stringify(run.receipt.peers))
+    assert.ok(
+      liars.some((l) => peerOf(run.receipt, l.port)?.banned !== undefined),
+      JSON.stringify(run.receipt.peers),
+    )
     assert.equal(peerOf(run.receipt, s.honest.port)?.bytes, 4 * MiB)
     // Without the fix each oversize claim held 60 MiB (and the pool kept one per distinct size).
     const bound = honestRun.peakRss + 48 * MiB
-    assert.ok(run.peakRss <= bound, `peak RSS with liars ${(run.peakRss / MiB).toFixed(0)} MiB, honest ${(honestRun.peakRss / MiB).toFixed(0)} MiB`)
-    console.log(`# peak RSS: honest ${(honestRun.peakRss / MiB).toFixed(1)} MiB, with 4 size liars ${(run.peakRss / MiB).toFixed(1)} MiB`)
+    assert.ok(
+      run.peakRss <= bound,
+      `peak RSS with liars ${(run.peakRss / MiB).toFixed(0)} MiB, honest ${(honestRun.peakRss / MiB).toFixed(0)} MiB`,
+    )
+    console.log(
+      `# peak RSS: honest ${(honestRun.peakRss / MiB).toFixed(1)} MiB, with 4 size liars ${(run.peakRss / MiB).toFixed(1)} MiB`,
+    )
   })
 
   it('case 40 · four silent peers: the manifest comes from the honest seeder at once, the download takes about as long as without them', async (t) => {
@@ -92,7 +119,10 @@ describe('a swarm with hostile peers beside one honest seeder', () => {
     }
     assert.equal(peerOf(run.receipt, s.honest.port)?.bytes, 4 * MiB)
     // Generous: silent peers may cost their first deadline, never the request timeout (30 s).
-    assert.ok(run.ms < honestRun.ms + 3000, `with silent peers ${run.ms.toFixed(0)} ms, honest only ${honestRun.ms.toFixed(0)} ms`)
+    assert.ok(
+      run.ms < honestRun.ms + 3000,
+      `with silent peers ${run.ms.toFixed(0)} ms, honest only ${honestRun.ms.toFixed(0)} ms`,
+    )
     console.log(`# wall time: honest ${honestRun.ms.toFixed(0)} ms, with 4 silent peers ${run.ms.toFixed(0)} ms`)
   })
 })

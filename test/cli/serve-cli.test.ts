@@ -14,19 +14,27 @@ describe('p2p-serve (the built command)', () => {
     await randomFile(join(dir, 'a.bin'), 10_000)
     const { id } = await split(dir, join(dir, 'a.bin'))
     const serve = startDaemon(t, 'p2p-serve', ['--host', '127.0.0.1', '--port', '0', '--json', ...storeArgs(dir)])
-    const info = await serve.firstLine as { port: number; files: number }
+    const info = (await serve.firstLine) as { port: number; files: number }
     assert.ok(info.port > 0)
     assert.equal(info.files, 1)
     const c = await PeerClient.connect({ host: '127.0.0.1', port: info.port })
     assert.equal(sha256Hex(await c.fetchManifest(id)), id)
     c.close()
     assert.equal(await serve.stop(), 0)
-    const log = (await readFile(join(dir, 'logs', 'serve.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { msg: string })
+    const log = (await readFile(join(dir, 'logs', 'serve.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string })
     assert.ok(log.some((l) => l.msg === 'listening') && log.some((l) => l.msg === 'stopped'))
   })
 
   it('refuses bad settings with exit 2 and one line', async () => {
-    for (const args of [['--port', '70000'], ['--max-connections', '0'], ['--idle-timeout', 'abc'], ['--max-header-bytes', '1']]) {
+    for (const args of [
+      ['--port', '70000'],
+      ['--max-connections', '0'],
+      ['--idle-timeout', 'abc'],
+      ['--max-header-bytes', '1'],
+    ]) {
       const r = await runBin('p2p-serve', args)
       assert.equal(r.code, 2, args.join(' '))
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)

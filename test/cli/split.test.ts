@@ -22,13 +22,22 @@ describe('p2p-split (the built command)', () => {
     const manifest = JSON.parse(await readFile(join(cwd, 'chunks', 'movie.mkv', 'manifest.json'), 'utf8'))
     assert.equal(manifest.sha256, sha)
     const log = await readFile(join(cwd, 'logs', 'split.log'), 'utf8')
-    assert.ok(log.split('\n').filter(Boolean).every((l) => JSON.parse(l).cmd === 'split'), 'JSON lines')
+    assert.ok(
+      log
+        .split('\n')
+        .filter(Boolean)
+        .every((l) => JSON.parse(l).cmd === 'split'),
+      'JSON lines',
+    )
   })
 
   it('the umbrella p2p offers the same command, and env configures it', async (t) => {
     const cwd = await tmpDir(t)
     await randomFile(join(cwd, 'a.bin'), 10_000)
-    const r = await runBin('p2p', ['split', 'a.bin', '--json'], { cwd, env: { ...process.env, P2P_CHUNKS_DIR: 'store', P2P_CHUNK_SIZE: '4KiB' } })
+    const r = await runBin('p2p', ['split', 'a.bin', '--json'], {
+      cwd,
+      env: { ...process.env, P2P_CHUNKS_DIR: 'store', P2P_CHUNK_SIZE: '4KiB' },
+    })
     assert.equal(r.code, 0, r.stderr)
     assert.equal(JSON.parse(r.stdout).chunks, 3)
     await readFile(join(cwd, 'store', 'a.bin', 'manifest.json'))
@@ -59,7 +68,11 @@ describe('p2p-split (the built command)', () => {
     const cwd = await tmpDir(t)
     await writeFile(join(cwd, 'secret.bin'), 'x')
     await chmod(join(cwd, 'secret.bin'), 0o000)
-    const r = await runBin('p2p-split', ['secret.bin', '--logs-dir', join(cwd, 'logs'), '--chunks-dir', join(cwd, 'chunks')], { cwd, wrap: bind.wrap })
+    const r = await runBin(
+      'p2p-split',
+      ['secret.bin', '--logs-dir', join(cwd, 'logs'), '--chunks-dir', join(cwd, 'chunks')],
+      { cwd, wrap: bind.wrap },
+    )
     assert.equal(r.code, 6, r.stderr)
     assert.match(r.stderr, /permission denied.*\[E_IO\]/)
   })

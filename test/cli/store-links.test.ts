@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdir, readFile, readdir, rm, symlink, unlink } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, symlink, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { hasCode } from '../../src/core/errors.js'
@@ -63,20 +63,36 @@ describe('store directories that are symlinks are never followed (finding 11)', 
     await randomFile(join(dir, 'other.bin'), 5000)
     const other = await split(join(dir, 'elsewhere'), join(dir, 'other.bin'))
     await symlink(join(dir, 'elsewhere', 'chunks', 'other.bin'), join(dir, 's0', 'chunks', 'linked'))
-    const serve = startDaemon(t, 'p2p-serve', ['--host', '127.0.0.1', '--port', '0', '--json', ...storeArgs(join(dir, 's0'))])
+    const serve = startDaemon(t, 'p2p-serve', [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--json',
+      ...storeArgs(join(dir, 's0')),
+    ])
     const { port, files } = (await serve.firstLine) as { port: number; files: number }
     assert.equal(files, 1)
     const client = await PeerClient.connect({ host: '127.0.0.1', port })
     onCleanup(t, () => client.close())
     assert.ok((await client.fetchManifest(id)).length > 0)
     await assert.rejects(client.fetchManifest(other.id), (err) => hasCode(err, 'E_NOT_FOUND'))
-    const announce = startDaemon(t, 'p2p-announce', ['--port', String(port), '--udp-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--json', ...storeArgs(join(dir, 's0'))])
+    const announce = startDaemon(t, 'p2p-announce', [
+      '--port',
+      String(port),
+      '--udp-port',
+      String(await freeUdpPort()),
+      '--broadcast',
+      '127.255.255.255',
+      '--json',
+      ...storeArgs(join(dir, 's0')),
+    ])
     assert.equal(((await announce.firstLine) as { files: number }).files, 1)
   })
 })
 
 describe('private files that are FIFOs never hang a command (finding 12, FAULTS.md case 43)', () => {
-  it('a FIFO as the download\'s lock: a clear E_IO at once, not a hang', async (t) => {
+  it("a FIFO as the download's lock: a clear E_IO at once, not a hang", async (t) => {
     const { dir, udp, id } = await seeded(t)
     await startSeeder(t, join(dir, 's0'), udp)
     await mkdir(join(dir, 'd', 'chunks', '.p2p', 'locks'), { recursive: true })
@@ -87,7 +103,7 @@ describe('private files that are FIFOs never hang a command (finding 12, FAULTS.
     assert.match((r.result as { message: string }).message, /FIFO/)
   })
 
-  it('FIFOs as the seeder\'s peer id and verified record, and as the dictionary file: everything still works', async (t) => {
+  it("FIFOs as the seeder's peer id and verified record, and as the dictionary file: everything still works", async (t) => {
     const { dir, udp, sha, id } = await seeded(t)
     mkfifo(join(dir, 's0', 'chunks', '.p2p', 'peer-id'))
     await unlink(join(dir, 's0', 'chunks', '.p2p', 'verified', id))
@@ -102,11 +118,24 @@ describe('private files that are FIFOs never hang a command (finding 12, FAULTS.
   it('SIGTERM stops a download whose dictionary file is a FIFO (exit 130)', async (t) => {
     const { dir, udp } = await seeded(t)
     mkfifo(join(dir, 'dictionary.fifo'))
-    const child = spawn(process.execPath, [BIN('p2p-download'), 'absent.bin', '--wait', '60', ...downloadArgs(join(dir, 'd'), udp, ['--dictionary', join(dir, 'dictionary.fifo')])], { stdio: 'ignore' })
-    onCleanup(t, () => { child.kill('SIGKILL') })
+    const child = spawn(
+      process.execPath,
+      [
+        BIN('p2p-download'),
+        'absent.bin',
+        '--wait',
+        '60',
+        ...downloadArgs(join(dir, 'd'), udp, ['--dictionary', join(dir, 'dictionary.fifo')]),
+      ],
+      { stdio: 'ignore' },
+    )
+    onCleanup(t, () => {
+      child.kill('SIGKILL')
+    })
     // Once its log says it started, its signal handlers are in place and it has read (or tried) the dictionary.
-    for (const until = Date.now() + 20_000; Date.now() < until;) {
-      if ((await readFile(join(dir, 'd', 'logs', 'download.log'), 'utf8').catch(() => '')).includes('"msg":"start"')) break
+    for (const until = Date.now() + 20_000; Date.now() < until; ) {
+      if ((await readFile(join(dir, 'd', 'logs', 'download.log'), 'utf8').catch(() => '')).includes('"msg":"start"'))
+        break
       await new Promise((r) => setTimeout(r, 50))
     }
     const exited = once(child, 'exit')
@@ -120,7 +149,10 @@ describe('private files that are FIFOs never hang a command (finding 12, FAULTS.
   it('a FIFO as ./p2p.config.json (picked up from the working directory): E_USAGE at once, not a hang', async (t) => {
     const dir = await tmpDir(t)
     mkfifo(join(dir, 'p2p.config.json'))
-    const r = await runBin('p2p-split', ['absent.bin', '--logs-dir', join(dir, 'logs')], { cwd: dir, timeoutMs: 30_000 })
+    const r = await runBin('p2p-split', ['absent.bin', '--logs-dir', join(dir, 'logs')], {
+      cwd: dir,
+      timeoutMs: 30_000,
+    })
     assert.equal(r.signal, null, 'finished by itself')
     assert.equal(r.code, 2, r.stderr)
     assert.match(r.stderr, /FIFO/)

@@ -23,7 +23,15 @@ const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\
 
 /** Human-mode download arguments (no --json): what a person at a terminal sees. */
 const humanArgs = (dir: string, udp: number): string[] => [
-  '--udp-port', String(udp), '--broadcast', BROADCAST, '--downloads-dir', join(dir, 'downloads'), '--dictionary', join(dir, 'dictionary.json'), ...storeArgs(dir),
+  '--udp-port',
+  String(udp),
+  '--broadcast',
+  BROADCAST,
+  '--downloads-dir',
+  join(dir, 'downloads'),
+  '--dictionary',
+  join(dir, 'dictionary.json'),
+  ...storeArgs(dir),
 ]
 
 async function escapeLiar(t: Parameters<typeof tmpDir>[0]) {
@@ -61,20 +69,42 @@ describe('untrusted text never reaches a terminal raw (FAULTS.md case 41)', () =
   it('announced names with escapes, bidi controls, only invisible characters or ".P2P" are dropped; p2p-listen shows the rest escaped', async (t) => {
     const { dir, udp } = await escapeLiar(t)
     const dictionary = join(dir, 'dict.json')
-    const child = spawn(process.execPath, [BIN('p2p-listen'), '--udp-port', String(udp), '--broadcast', BROADCAST, '--dictionary', dictionary, '--logs-dir', join(dir, 'logs')], { stdio: ['ignore', 'pipe', 'pipe'] })
-    onCleanup(t, () => { child.kill('SIGKILL') })
+    const child = spawn(
+      process.execPath,
+      [
+        BIN('p2p-listen'),
+        '--udp-port',
+        String(udp),
+        '--broadcast',
+        BROADCAST,
+        '--dictionary',
+        dictionary,
+        '--logs-dir',
+        join(dir, 'logs'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    onCleanup(t, () => {
+      child.kill('SIGKILL')
+    })
     let stdout = ''
     child.stdout.setEncoding('utf8')
-    await new Promise<void>((resolve) => child.stdout.on('data', (d: string) => {
-      stdout += d
-      if (/2 file\(s\)/.test(stdout)) resolve()
-    }))
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (d: string) => {
+        stdout += d
+        if (/2 file\(s\)/.test(stdout)) resolve()
+      }),
+    )
     child.kill('SIGTERM')
     await once(child, 'exit')
     assert.ok(!RAW.test(stdout), JSON.stringify(stdout))
     assert.match(stdout, /zero\\u200bwidth\.bin/)
     assert.ok(!/title|fdp|P2P/.test(stdout))
-    const names = Object.values((JSON.parse(await readFile(dictionary, 'utf8')) as { files: Record<string, { name: string }> }).files).map((f) => f.name).sort()
+    const names = Object.values(
+      (JSON.parse(await readFile(dictionary, 'utf8')) as { files: Record<string, { name: string }> }).files,
+    )
+      .map((f) => f.name)
+      .sort()
     assert.deepEqual(names, ['f.bin', ESCAPE_NAMES.at(-1)])
   })
 })
@@ -94,7 +124,12 @@ describe('the name rule at split and on download (issue 14, finding 13)', () => 
   it('unportable names (a:b, CON, nul.txt, "name. ") split as they are and download under a portable local name', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
-    const files = [['a:b', 'a_b'], ['CON', 'CON_'], ['nul.txt', 'nul_.txt'], ['name. ', 'name._']] as const
+    const files = [
+      ['a:b', 'a_b'],
+      ['CON', 'CON_'],
+      ['nul.txt', 'nul_.txt'],
+      ['name. ', 'name._'],
+    ] as const
     const shas = new Map<string, string>()
     for (const [name] of files) {
       shas.set(name, await randomFile(join(dir, name), 70_000))

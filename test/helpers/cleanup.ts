@@ -3,7 +3,9 @@
  * registration order), so processes started in a directory are stopped
  * before the directory is removed. A failing cleanup does not skip the rest.
  */
-export interface Cleanup { after: (fn: () => void | Promise<void>) => void }
+export interface Cleanup {
+  after: (fn: () => void | Promise<void>) => void
+}
 
 const stacks = new WeakMap<object, Array<() => void | Promise<void>>>()
 
@@ -13,7 +15,10 @@ export function onCleanup(t: Cleanup, fn: () => void | Promise<void>): void {
     const fresh: Array<() => void | Promise<void>> = []
     stacks.set(t, fresh)
     t.after(async () => {
-      for (const f of fresh.reverse()) await Promise.resolve().then(f).catch(() => undefined)
+      for (const f of fresh.reverse())
+        await Promise.resolve()
+          .then(f)
+          .catch(() => undefined)
     })
     stack = fresh
   }

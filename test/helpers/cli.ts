@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type SpawnOptions } from 'node:child_process'
+import { type SpawnOptions, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,7 +15,11 @@ export interface RunResult {
 }
 
 /** Run a built command to completion (killed after `timeoutMs`), under `wrap` (a command prefix) if given. */
-export function runBin(name: string, args: string[], options: SpawnOptions & { timeoutMs?: number; input?: string; wrap?: string[] } = {}): Promise<RunResult> {
+export function runBin(
+  name: string,
+  args: string[],
+  options: SpawnOptions & { timeoutMs?: number; input?: string; wrap?: string[] } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const [command, ...prefix] = [...(options.wrap ?? []), process.execPath]
     const child = spawn(command!, [...prefix, BIN(name), ...args], { ...options, stdio: ['pipe', 'pipe', 'pipe'] })
@@ -41,7 +45,10 @@ export function runBin(name: string, args: string[], options: SpawnOptions & { t
  * permissions. Checked by doing it once.
  */
 export function permissionsBind(): { wrap: string[] } | { skip: string } {
-  const wrap = process.getuid?.() === 0 ? ['setpriv', '--inh-caps=-all', '--bounding-set=-dac_override,-dac_read_search', '--'] : []
+  const wrap =
+    process.getuid?.() === 0
+      ? ['setpriv', '--inh-caps=-all', '--bounding-set=-dac_override,-dac_read_search', '--']
+      : []
   const dir = mkdtempSync(join(tmpdir(), 'p2p-perm-probe-'))
   try {
     writeFileSync(join(dir, 'locked'), 'x')
@@ -50,7 +57,10 @@ export function permissionsBind(): { wrap: string[] } | { skip: string } {
     const [command, ...prefix] = [...wrap, process.execPath]
     const r = spawnSync(command!, [...prefix, '-e', probe], { encoding: 'utf8' })
     if (r.error) return { skip: `cannot run ${command}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}` }
-    if (r.stdout.trim() !== 'EACCES') return { skip: `a mode-000 file is not refused to ${wrap.length ? 'root without CAP_DAC_OVERRIDE' : 'this user'} (${(r.stdout + r.stderr).trim().split('\n')[0]})` }
+    if (r.stdout.trim() !== 'EACCES')
+      return {
+        skip: `a mode-000 file is not refused to ${wrap.length ? 'root without CAP_DAC_OVERRIDE' : 'this user'} (${(r.stdout + r.stderr).trim().split('\n')[0]})`,
+      }
     return { wrap }
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -5,7 +5,10 @@ import type { Cleanup } from './cleanup.js'
 import { BROADCAST, type Daemon, startDaemon } from './swarm.js'
 
 /** The content dictionary file as p2p-listen writes it (the parts tests read). */
-export interface Snapshot { updatedAt: string; files: Record<string, { name: string; chunks: number; peers: Array<{ address: string; port: number; have: string }> }> }
+export interface Snapshot {
+  updatedAt: string
+  files: Record<string, { name: string; chunks: number; peers: Array<{ address: string; port: number; have: string }> }>
+}
 
 /** The dictionary file, or undefined while it does not exist; throws if it is not valid JSON. */
 export async function readDictionary(path: string): Promise<Snapshot | undefined> {
@@ -38,9 +41,26 @@ export const named = (s: Snapshot, name: string) => Object.values(s.files).filte
  * its start-up query then reaches nobody and leaves their rate limit for
  * answers untouched.
  */
-export async function startListener(t: Cleanup, udpPort: number, dictionary: string, logsDir: string): Promise<Daemon & { seen(ok: (s: Snapshot) => boolean, ms?: number): Promise<Snapshot> }> {
+export async function startListener(
+  t: Cleanup,
+  udpPort: number,
+  dictionary: string,
+  logsDir: string,
+): Promise<Daemon & { seen(ok: (s: Snapshot) => boolean, ms?: number): Promise<Snapshot> }> {
   await mkdir(dirname(dictionary), { recursive: true })
-  const daemon = startDaemon(t, 'p2p-listen', ['--json', '--dictionary', dictionary, '--stale-after', '60', '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--logs-dir', logsDir])
+  const daemon = startDaemon(t, 'p2p-listen', [
+    '--json',
+    '--dictionary',
+    dictionary,
+    '--stale-after',
+    '60',
+    '--udp-port',
+    String(udpPort),
+    '--broadcast',
+    BROADCAST,
+    '--logs-dir',
+    logsDir,
+  ])
   await daemon.firstLine // listening (its query is out)
   return { ...daemon, seen: (ok, ms = 30_000) => until(() => readDictionary(dictionary), ok, ms) }
 }

@@ -1,12 +1,18 @@
 import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { type LocalFile, decodeDatagram, encodeAnnouncements } from '../../src/core/discovery/announcement.js'
+import { decodeDatagram, encodeAnnouncements, type LocalFile } from '../../src/core/discovery/announcement.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { BROADCAST } from './swarm.js'
 
 /** A file as a fake peer announces it: complete unless `have` says otherwise. */
-export interface FakeFile { id: string; name: string; size: number; chunks?: number; have?: Bitfield }
+export interface FakeFile {
+  id: string
+  name: string
+  size: number
+  chunks?: number
+  have?: Bitfield
+}
 
 /**
  * A peer that announces what the test tells it to, when the test tells it
@@ -30,7 +36,10 @@ export async function fakeAnnouncer(t: Cleanup, udpPort: number) {
     queries++
     for (const wake of waiters.splice(0)) wake()
   })
-  const send = (datagram: Buffer) => new Promise<void>((resolve, reject) => socket.send(datagram, udpPort, BROADCAST, (err) => (err ? reject(err) : resolve())))
+  const send = (datagram: Buffer) =>
+    new Promise<void>((resolve, reject) =>
+      socket.send(datagram, udpPort, BROADCAST, (err) => (err ? reject(err) : resolve())),
+    )
   return {
     /** Queries heard so far (p2p-listen and p2p-download send one when they start). */
     queries: () => queries,
@@ -42,7 +51,10 @@ export async function fakeAnnouncer(t: Cleanup, udpPort: number) {
         if (left <= 0) throw new Error(`no discovery query within ${ms} ms`)
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, left)
-          waiters.push(() => { clearTimeout(timer); resolve() })
+          waiters.push(() => {
+            clearTimeout(timer)
+            resolve()
+          })
         })
       }
     },

@@ -18,7 +18,7 @@ export async function randomFile(path: string, size: number): Promise<string> {
   const handle = await open(path, 'w')
   const hash = createHash('sha256')
   try {
-    for (let done = 0; done < size;) {
+    for (let done = 0; done < size; ) {
       const piece = randomBytes(Math.min(4 << 20, size - done))
       await handle.write(piece)
       hash.update(piece)

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { readFile } from 'node:fs/promises'
-import { type AddressInfo, type Socket, createServer } from 'node:net'
+import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { decodeDatagram, encodeAnnouncements } from '../../src/core/discovery/announcement.js'
-import { FrameDecoder, encodeFrame, encodeHeader } from '../../src/core/transfer/framing.js'
+import { encodeFrame, encodeHeader, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { BROADCAST } from './swarm.js'
 
@@ -33,20 +33,54 @@ import { BROADCAST } from './swarm.js'
  *                announcement of files whose names hold the same (issue 14, FAULTS.md case 41)
  * Manifests (except `forge` and `silent`) and correct chunks come from a real store.
  */
-export type Misbehaviour = 'random' | 'missing' | 'short' | 'long' | 'forge' | 'oversize' | 'undersize' | 'silent' | 'slow'
-  | 'trickle' | 'stall' | 'reorder' | 'huge-header' | 'huge-error' | 'error-body' | 'reset' | 'refuse' | 'escape'
+export type Misbehaviour =
+  | 'random'
+  | 'missing'
+  | 'short'
+  | 'long'
+  | 'forge'
+  | 'oversize'
+  | 'undersize'
+  | 'silent'
+  | 'slow'
+  | 'trickle'
+  | 'stall'
+  | 'reorder'
+  | 'huge-header'
+  | 'huge-error'
+  | 'error-body'
+  | 'reset'
+  | 'refuse'
+  | 'escape'
 
 // --- escape mode (FAULTS.md case 41) ---
 /** Erase the line, forge a green "Downloaded:", set the title, write the clipboard (OSC 52), reverse text, 8-bit CSI. */
-export const ESCAPE_TEXT = '\x1b[2K\r\x1b[32mDownloaded:\x1b[0m /home/you/ok \x1b]0;pwned\x07\x1b]52;c;cm0gLXJmIH4=\x07 \u202egnp.exe \x9b2J\x1bP1$r\x1b\\ \u2066x\u2069\x08\x7f'
+export const ESCAPE_TEXT =
+  '\x1b[2K\r\x1b[32mDownloaded:\x1b[0m /home/you/ok \x1b]0;pwned\x07\x1b]52;c;cm0gLXJmIH4=\x07 \u202egnp.exe \x9b2J\x1bP1$r\x1b\\ \u2066x\u2069\x08\x7f'
 /** Refused by every receiver, but the last: valid, shown with its zero-width space escaped. Announced under another id. */
-export const ESCAPE_NAMES = ['\x1b]0;title\x07.bin', 'report\u202efdp.exe', '\u200b\u200b', '.P2P', 'zero\u200bwidth.bin']
+export const ESCAPE_NAMES = [
+  '\x1b]0;title\x07.bin',
+  'report\u202efdp.exe',
+  '\u200b\u200b',
+  '.P2P',
+  'zero\u200bwidth.bin',
+]
 function escapeFrame(): Buffer {
   return encodeFrame({ type: 'error', code: 'E_\x1b[31mX', message: ESCAPE_TEXT })
 }
 function escapeAnnouncement(port: number, id: string, size: number): Buffer[] {
   const other = `${id.slice(0, -1)}${id.endsWith('0') ? '1' : '0'}`
-  return ESCAPE_NAMES.map((name) => Buffer.from(JSON.stringify({ v: 1, type: 'announce', peer: '1ia71ia71ia71ia7', port, files: [{ id: other, name, size, chunks: 1, have: 'all' }] })))
+  return ESCAPE_NAMES.map((name) =>
+    Buffer.from(
+      JSON.stringify({
+        v: 1,
+        type: 'announce',
+        peer: '1ia71ia71ia71ia7',
+        port,
+        files: [{ id: other, name, size, chunks: 1, have: 'all' }],
+      }),
+    ),
+  )
 }
 // --- end of escape mode ---
 
@@ -56,12 +90,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Write `total` filler bytes, respecting backpressure, until done or the socket dies. */
 async function stream(socket: Socket, total: number): Promise<void> {
   const piece = Buffer.alloc(MiB, 0x5a)
-  for (let sent = 0; sent < total && !socket.destroyed;) {
+  for (let sent = 0; sent < total && !socket.destroyed; ) {
     const n = Math.min(piece.length, total - sent)
     sent += n
     if (!socket.write(piece.subarray(0, n))) {
       await new Promise<void>((resolve) => {
-        const done = () => { socket.off('drain', done); socket.off('close', done); resolve() }
+        const done = () => {
+          socket.off('drain', done)
+          socket.off('close', done)
+          resolve()
+        }
         socket.on('drain', done)
         socket.on('close', done)
       })
@@ -69,7 +107,10 @@ async function stream(socket: Socket, total: number): Promise<void> {
   }
 }
 
-export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: string; name: string; id: string; mode: Misbehaviour; delayMs?: number }) {
+export async function startLiar(
+  t: Cleanup,
+  o: { udpPort: number; storeDir: string; name: string; id: string; mode: Misbehaviour; delayMs?: number },
+) {
   const entry = join(o.storeDir, 'chunks', o.name)
   const manifest = await readFile(join(entry, 'manifest.json'))
   const m = JSON.parse(manifest.toString()) as { size: number; chunks: string[] }
@@ -77,7 +118,9 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
   let chunkRequests = 0
   let connections = 0
   let askedOnce: () => void = () => undefined
-  const asked = new Promise<void>((resolve) => { askedOnce = resolve })
+  const asked = new Promise<void>((resolve) => {
+    askedOnce = resolve
+  })
   const sockets = new Set<Socket>()
   const answer = async (socket: Socket, header: Record<string, unknown>): Promise<void> => {
     if (o.mode === 'silent') return
@@ -92,19 +135,28 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
     const good = await chunk(index)
     const chunkHeader = (size: number, at = index) => encodeHeader({ type: 'chunk', id: o.id, index: at, size })
     switch (o.mode) {
-      case 'random': return void socket.write(encodeFrame({ type: 'chunk', id: o.id, index }, randomBytes(good.length)))
+      case 'random':
+        return void socket.write(encodeFrame({ type: 'chunk', id: o.id, index }, randomBytes(good.length)))
       case 'missing':
-        if (index % 2 === 1) return void socket.write(encodeFrame({ type: 'error', code: 'E_NOT_FOUND', message: 'no such chunk here' }))
+        if (index % 2 === 1)
+          return void socket.write(encodeFrame({ type: 'error', code: 'E_NOT_FOUND', message: 'no such chunk here' }))
         break
-      case 'short': return void socket.end(Buffer.concat([chunkHeader(good.length), good.subarray(0, -1)]))
-      case 'long': return void socket.write(Buffer.concat([encodeFrame({ type: 'chunk', id: o.id, index }, good), Buffer.from([0x42])]))
+      case 'short':
+        return void socket.end(Buffer.concat([chunkHeader(good.length), good.subarray(0, -1)]))
+      case 'long':
+        return void socket.write(
+          Buffer.concat([encodeFrame({ type: 'chunk', id: o.id, index }, good), Buffer.from([0x42])]),
+        )
       case 'oversize': {
         const claim = 60 * MiB - index
         socket.write(chunkHeader(claim))
         return stream(socket, claim)
       }
-      case 'undersize': return void socket.write(Buffer.concat([chunkHeader(good.length >> 1), good.subarray(0, good.length >> 1)]))
-      case 'slow': await sleep(o.delayMs ?? 200); break
+      case 'undersize':
+        return void socket.write(Buffer.concat([chunkHeader(good.length >> 1), good.subarray(0, good.length >> 1)]))
+      case 'slow':
+        await sleep(o.delayMs ?? 200)
+        break
       case 'trickle':
         socket.write(chunkHeader(good.length))
         for (let at = 0; at < good.length && !socket.destroyed; at += 512) {
@@ -115,15 +167,20 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
       case 'stall': // and nothing more on this connection
         socket.write(Buffer.concat([chunkHeader(good.length), good.subarray(0, good.length >> 1)]))
         return new Promise<void>(() => undefined)
-      case 'reorder': return void socket.write(Buffer.concat([chunkHeader(good.length, index + 1), good]))
-      case 'huge-header': return void socket.write(Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), randomBytes(4096)]))
-      case 'huge-error': return void socket.write(encodeFrame({ type: 'error', code: 'E_NOT_FOUND', message: 'x'.repeat(MiB) }))
+      case 'reorder':
+        return void socket.write(Buffer.concat([chunkHeader(good.length, index + 1), good]))
+      case 'huge-header':
+        return void socket.write(Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), randomBytes(4096)]))
+      case 'huge-error':
+        return void socket.write(encodeFrame({ type: 'error', code: 'E_NOT_FOUND', message: 'x'.repeat(MiB) }))
       case 'error-body': {
         socket.write(encodeHeader({ type: 'error', code: 'E_NOT_FOUND', message: 'no', size: 60 * MiB }))
         return stream(socket, 60 * MiB)
       }
-      case 'reset': return void socket.resetAndDestroy()
-      default: break
+      case 'reset':
+        return void socket.resetAndDestroy()
+      default:
+        break
     }
     socket.write(encodeFrame({ type: 'chunk', id: o.id, index }, good))
   }
@@ -136,7 +193,7 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
     let queue = Promise.resolve()
     socket.on('error', () => undefined)
     socket.on('data', (segment) => {
-      let frames
+      let frames: ReturnType<FrameDecoder['push']>
       try {
         frames = decoder.push(segment)
       } catch {
@@ -155,13 +212,19 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
   await new Promise<void>((resolve) => udp.bind(o.udpPort, () => resolve()))
   udp.setBroadcast(true)
   const peerId = `1ia7${randomBytes(6).toString('hex')}`
-  const [datagram] = encodeAnnouncements(peerId, port, [{ id: o.id, name: o.name, size: m.size, have: Bitfield.full(m.chunks.length) }])
+  const [datagram] = encodeAnnouncements(peerId, port, [
+    { id: o.id, name: o.name, size: m.size, have: Bitfield.full(m.chunks.length) },
+  ])
   const extra = o.mode === 'escape' ? escapeAnnouncement(port, o.id, m.size) : []
-  const announce = () => { for (const d of [datagram!, ...extra]) udp.send(d, o.udpPort, BROADCAST) }
+  const announce = () => {
+    for (const d of [datagram!, ...extra]) udp.send(d, o.udpPort, BROADCAST)
+  }
   udp.on('message', (bytes) => {
     try {
       if (decodeDatagram(bytes).type === 'query') announce()
-    } catch { /* not for us */ }
+    } catch {
+      /* not for us */
+    }
   })
   const timer = setInterval(announce, 100)
   onCleanup(t, () => {
@@ -175,6 +238,12 @@ export async function startLiar(t: Cleanup, o: { udpPort: number; storeDir: stri
     requests: () => chunkRequests,
     connections: () => connections,
     /** Resolves when a downloader first asked this peer anything (bounded by `ms`). */
-    asked: (ms = 60_000) => Promise.race([asked, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no request reached the liar within ${ms} ms`)), ms).unref())]),
+    asked: (ms = 60_000) =>
+      Promise.race([
+        asked,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`no request reached the liar within ${ms} ms`)), ms).unref(),
+        ),
+      ]),
   }
 }

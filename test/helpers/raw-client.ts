@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { type Socket, connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import type { Manifest } from '../../src/core/manifest.js'
-import { type Frame, FrameDecoder, encodeFrame } from '../../src/core/transfer/framing.js'
+import { encodeFrame, type Frame, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 
 /**
@@ -28,11 +28,17 @@ export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-export async function rawClient(t: Cleanup, port: number, options: { localAddress?: string; read?: boolean } = {}): Promise<RawClient> {
+export async function rawClient(
+  t: Cleanup,
+  port: number,
+  options: { localAddress?: string; read?: boolean } = {},
+): Promise<RawClient> {
   const socket = connect({ port, host: '127.0.0.1', localAddress: options.localAddress })
   socket.on('error', () => undefined)
   await once(socket, 'connect')
-  onCleanup(t, () => { socket.destroy() })
+  onCleanup(t, () => {
+    socket.destroy()
+  })
   const decoder = new FrameDecoder({ maxHeaderBytes: 1 << 20, maxBodyBytes: 64 << 20 })
   const frames: Frame[] = []
   let closed = false
@@ -43,7 +49,9 @@ export async function rawClient(t: Cleanup, port: number, options: { localAddres
       frames.push({ header: { type: 'undecodable' }, body: undefined })
     }
   })
-  socket.on('close', () => { closed = true })
+  socket.on('close', () => {
+    closed = true
+  })
   if (options.read === false) socket.pause()
   const sent: Array<Record<string, unknown>> = []
   let taken = 0

@@ -1,4 +1,4 @@
-import { type Socket, createSocket } from 'node:dgram'
+import { createSocket, type Socket } from 'node:dgram'
 import { once } from 'node:events'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { BROADCAST } from './swarm.js'
@@ -30,14 +30,22 @@ export async function startStranger(t: Cleanup, udpPort: number, address = '127.
   await once(socket, 'listening')
   socket.setBroadcast(true)
   const timers: NodeJS.Timeout[] = []
-  onCleanup(t, () => new Promise<void>((resolve) => {
-    for (const timer of timers) clearInterval(timer)
-    socket.close(() => resolve())
-  }))
+  onCleanup(
+    t,
+    () =>
+      new Promise<void>((resolve) => {
+        for (const timer of timers) clearInterval(timer)
+        socket.close(() => resolve())
+      }),
+  )
   const send = (payload: string | Buffer, to = BROADCAST): Promise<void> =>
     new Promise((resolve) => socket.send(payload, udpPort, to, () => resolve()))
   return {
-    socket, address, port: socket.address().port, received, send,
+    socket,
+    address,
+    port: socket.address().port,
+    received,
+    send,
     repeat: (payload, everyMs) => {
       void send(payload)
       timers.push(setInterval(() => void send(payload), everyMs))
@@ -56,7 +64,10 @@ export async function startStranger(t: Cleanup, udpPort: number, address = '127.
 }
 
 /** An announcement datagram as a stranger would craft it (no validation: that is the point). */
-export function craftAnnouncement(peer: string, port: number, files: Array<{ id: string; name: string; size: number; chunks: number; have?: string; from?: number }>): string {
+export function craftAnnouncement(
+  peer: string,
+  port: number,
+  files: Array<{ id: string; name: string; size: number; chunks: number; have?: string; from?: number }>,
+): string {
   return JSON.stringify({ v: 1, type: 'announce', peer, port, files: files.map((f) => ({ have: 'all', ...f })) })
 }
-

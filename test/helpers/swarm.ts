@@ -30,10 +30,16 @@ export interface Daemon {
   kill(signal?: NodeJS.Signals): void
 }
 
-export function startDaemon(t: Cleanup, name: string, args: string[]): Daemon & { firstLine: Promise<Record<string, unknown>> } {
+export function startDaemon(
+  t: Cleanup,
+  name: string,
+  args: string[],
+): Daemon & { firstLine: Promise<Record<string, unknown>> } {
   const child = spawn(process.execPath, [BIN(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-4000) })
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr = (stderr + d).slice(-4000)
+  })
   const firstLine = new Promise<Record<string, unknown>>((resolve, reject) => {
     let text = ''
     let done = false
@@ -49,7 +55,9 @@ export function startDaemon(t: Cleanup, name: string, args: string[]): Daemon & 
         reject(new Error(`${name} printed a line that is not JSON: ${text.slice(0, nl)}`))
       }
     })
-    child.on('exit', (code) => { if (!done) reject(new Error(`${name} exited (${code}) before printing: ${stderr}`)) })
+    child.on('exit', (code) => {
+      if (!done) reject(new Error(`${name} exited (${code}) before printing: ${stderr}`))
+    })
   })
   firstLine.catch(() => undefined)
   const stop = async (): Promise<number | null> => {
@@ -61,11 +69,25 @@ export function startDaemon(t: Cleanup, name: string, args: string[]): Daemon & 
     clearTimeout(timer)
     return code as number | null
   }
-  onCleanup(t, async () => { await stop() })
-  return { child, firstLine, stop, kill: (signal = 'SIGKILL') => { child.kill(signal) } }
+  onCleanup(t, async () => {
+    await stop()
+  })
+  return {
+    child,
+    firstLine,
+    stop,
+    kill: (signal = 'SIGKILL') => {
+      child.kill(signal)
+    },
+  }
 }
 
-export const storeArgs = (dir: string): string[] => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
+export const storeArgs = (dir: string): string[] => [
+  '--chunks-dir',
+  join(dir, 'chunks'),
+  '--logs-dir',
+  join(dir, 'logs'),
+]
 
 export interface Seeder {
   dir: string
@@ -79,12 +101,26 @@ export interface Seeder {
  * beforehand). Resolves once the server listens and the announcer has sent
  * its start-up burst: from then on it answers a query at once.
  */
-export async function startSeeder(t: Cleanup, dir: string, udpPort: number, options: { interval?: number } = {}): Promise<Seeder> {
+export async function startSeeder(
+  t: Cleanup,
+  dir: string,
+  udpPort: number,
+  options: { interval?: number } = {},
+): Promise<Seeder> {
   await mkdir(dir, { recursive: true })
   const serve = startDaemon(t, 'p2p-serve', ['--host', '127.0.0.1', '--port', '0', '--json', ...storeArgs(dir)])
   const { port } = (await serve.firstLine) as { port: number }
   const announce = startDaemon(t, 'p2p-announce', [
-    '--json', '--port', String(port), '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--interval', String(options.interval ?? 0.5), ...storeArgs(dir),
+    '--json',
+    '--port',
+    String(port),
+    '--udp-port',
+    String(udpPort),
+    '--broadcast',
+    BROADCAST,
+    '--interval',
+    String(options.interval ?? 0.5),
+    ...storeArgs(dir),
   ])
   await announce.firstLine // one line per burst sent
   return { dir, port, serve, announce }
@@ -97,13 +133,33 @@ export async function split(dir: string, file: string, extra: string[] = []): Pr
 }
 
 export function downloadArgs(dir: string, udpPort: number, extra: string[] = []): string[] {
-  return ['--udp-port', String(udpPort), '--broadcast', BROADCAST, '--downloads-dir', join(dir, 'downloads'), '--dictionary', join(dir, 'dictionary.json'), '--json', ...storeArgs(dir), ...extra]
+  return [
+    '--udp-port',
+    String(udpPort),
+    '--broadcast',
+    BROADCAST,
+    '--downloads-dir',
+    join(dir, 'downloads'),
+    '--dictionary',
+    join(dir, 'dictionary.json'),
+    '--json',
+    ...storeArgs(dir),
+    ...extra,
+  ]
 }
 
 /** Run p2p-download to completion; `log` is the tail of its log file (for assertion messages). */
-export async function runDownload(dir: string, udpPort: number, args: string[], timeoutMs = 120_000): Promise<RunResult & { result?: Record<string, unknown>; log: string }> {
+export async function runDownload(
+  dir: string,
+  udpPort: number,
+  args: string[],
+  timeoutMs = 120_000,
+): Promise<RunResult & { result?: Record<string, unknown>; log: string }> {
   const r = await runBin('p2p-download', downloadArgs(dir, udpPort, args), { timeoutMs })
-  const log = (await readFile(join(dir, 'logs', 'download.log'), 'utf8').catch(() => '')).split('\n').slice(-8).join('\n')
+  const log = (await readFile(join(dir, 'logs', 'download.log'), 'utf8').catch(() => ''))
+    .split('\n')
+    .slice(-8)
+    .join('\n')
   const line = r.stdout.trim().split('\n').pop()
   let result: Record<string, unknown> | undefined
   try {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { copyFile, open, symlink, unlink, writeFile } from 'node:fs/promises'
-import { type Socket, connect, createServer } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
@@ -13,7 +13,7 @@ import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { ChunkServer, type ServerLimits } from '../../src/core/transfer/chunk-server.js'
 import { PeerClient } from '../../src/core/transfer/client.js'
-import { type Frame, FrameDecoder, encodeFrame } from '../../src/core/transfer/framing.js'
+import { encodeFrame, type Frame, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 
@@ -41,12 +41,16 @@ async function setup(t: Cleanup, size: number, chunkSize = 4 * KiB, limits: Part
 async function raw(t: Cleanup, port: number) {
   const socket = connect(port, '127.0.0.1')
   await once(socket, 'connect')
-  onCleanup(t, () => { socket.destroy() })
+  onCleanup(t, () => {
+    socket.destroy()
+  })
   const decoder = new FrameDecoder({ maxHeaderBytes: 1 << 20, maxBodyBytes: 64 << 20 })
   const frames: Frame[] = []
   let closed = false
   socket.on('data', (d) => frames.push(...decoder.push(d)))
-  socket.on('close', () => { closed = true })
+  socket.on('close', () => {
+    closed = true
+  })
   socket.on('error', () => undefined)
   return {
     socket,
@@ -76,20 +80,22 @@ describe('chunk server on 127.0.0.1', () => {
     const chunks = s.manifest.chunks.map((_, i) => c.fetchChunk(s.id, i))
     assert.equal(sha256Hex(await manifest), s.id)
     const bodies = await Promise.all(chunks)
-    bodies.forEach((b, i) => assert.equal(hash(b), s.manifest.chunks[i]))
+    for (const [i, b] of bodies.entries()) assert.equal(hash(b), s.manifest.chunks[i])
     assert.equal(hash(Buffer.concat(bodies)), s.manifest.sha256)
   })
 
   it('serves 200 concurrent connections, each fetching a different chunk', async (t) => {
     const s = await setup(t, 200 * 4 * KiB, 4 * KiB, { maxConnectionsPerAddress: 256 }) // all from 127.0.0.1
-    const results = await Promise.all(Array.from({ length: 200 }, async (_, i) => {
-      const c = await PeerClient.connect({ host: '127.0.0.1', port: s.port })
-      try {
-        return hash(await c.fetchChunk(s.id, i)) === s.manifest.chunks[i]
-      } finally {
-        c.close()
-      }
-    }))
+    const results = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const c = await PeerClient.connect({ host: '127.0.0.1', port: s.port })
+        try {
+          return hash(await c.fetchChunk(s.id, i)) === s.manifest.chunks[i]
+        } finally {
+          c.close()
+        }
+      }),
+    )
     assert.ok(results.every(Boolean))
   })
 
@@ -156,7 +162,9 @@ describe('chunk server on 127.0.0.1', () => {
   it('stops reading a client over its in-flight limit instead of failing it; every answer arrives in order', async (t) => {
     const s = await setup(t, 100 * 4 * KiB, 4 * KiB, { maxInFlight: 4 })
     const r = await raw(t, s.port)
-    r.socket.write(Buffer.concat(Array.from({ length: 100 }, (_, i) => encodeFrame({ type: 'chunk', id: s.id, index: i }))))
+    r.socket.write(
+      Buffer.concat(Array.from({ length: 100 }, (_, i) => encodeFrame({ type: 'chunk', id: s.id, index: i }))),
+    )
     for (let i = 0; i < 100; i++) {
       const f = await r.next()
       assert.equal(f.header.index, i)
@@ -168,9 +176,13 @@ describe('chunk server on 127.0.0.1', () => {
     const s = await setup(t, 64 * 64 * KiB, 64 * KiB)
     const stuck = connect(s.port, '127.0.0.1')
     await once(stuck, 'connect')
-    onCleanup(t, () => { stuck.destroy() })
+    onCleanup(t, () => {
+      stuck.destroy()
+    })
     stuck.pause()
-    stuck.write(Buffer.concat(Array.from({ length: 2000 }, (_, i) => encodeFrame({ type: 'chunk', id: s.id, index: i % 64 }))))
+    stuck.write(
+      Buffer.concat(Array.from({ length: 2000 }, (_, i) => encodeFrame({ type: 'chunk', id: s.id, index: i % 64 }))),
+    )
     await new Promise((r) => setTimeout(r, 200))
     const c = await s.client()
     const started = Date.now()
@@ -189,7 +201,11 @@ describe('chunk server on 127.0.0.1', () => {
     await assert.rejects(c.fetchChunk(s.id, 1), (e) => hasCode(e, 'E_NOT_FOUND'))
     const hashed = s.server.stats.hashedChunks
     await assert.rejects(c.fetchChunk(s.id, 1), (e) => hasCode(e, 'E_NOT_FOUND'))
-    assert.equal(s.server.stats.hashedChunks, hashed, 'asked again, a damaged chunk is refused without hashing it again')
+    assert.equal(
+      s.server.stats.hashedChunks,
+      hashed,
+      'asked again, a damaged chunk is refused without hashing it again',
+    )
     assert.equal(hash(await c.fetchChunk(s.id, 2)), s.manifest.chunks[2])
     await writeFile(s.store.chunkPath(s.entry.dir, 2), Buffer.alloc(4 * KiB, 9)) // served once, then damaged
     await assert.rejects(c.fetchChunk(s.id, 2), (e) => hasCode(e, 'E_NOT_FOUND'))
@@ -211,7 +227,7 @@ describe('chunk server on 127.0.0.1', () => {
     assert.equal(chunkFileName(0), '000000.chunk')
   })
 
-  it('serves a downloaded entry\'s packed data: only chunks data.have lists, hashed before first serve, never damaged ones or through a symlink', async (t) => {
+  it("serves a downloaded entry's packed data: only chunks data.have lists, hashed before first serve, never damaged ones or through a symlink", async (t) => {
     const s = await setup(t, 4 * 4 * KiB)
     for (let i = 0; i < 4; i++) await unlink(s.store.chunkPath(s.entry.dir, i))
     await copyFile(join(s.dir, 'file.bin'), packedDataPath(s.entry.dir))
@@ -241,13 +257,17 @@ describe('chunk server on 127.0.0.1', () => {
     const s = await setup(t, 32 * 4 * KiB, 4 * KiB, { maxConnections: 100, idleTimeoutMs: 1500 })
     const c = await s.client()
     const transfer = Promise.all(s.manifest.chunks.map((_, i) => c.fetchChunk(s.id, i)))
-    const sockets = await Promise.all(Array.from({ length: 599 }, async () => {
-      const so = connect(s.port, '127.0.0.1')
-      so.on('error', () => undefined)
-      onCleanup(t, () => { so.destroy() })
-      await once(so, 'connect')
-      return so
-    }))
+    const sockets = await Promise.all(
+      Array.from({ length: 599 }, async () => {
+        const so = connect(s.port, '127.0.0.1')
+        so.on('error', () => undefined)
+        onCleanup(t, () => {
+          so.destroy()
+        })
+        await once(so, 'connect')
+        return so
+      }),
+    )
     assert.equal(hash(Buffer.concat(await transfer)), s.manifest.sha256)
     const deadline = Date.now() + 5000
     while (sockets.some((so) => !so.destroyed && so.readyState !== 'closed') && Date.now() < deadline) {
@@ -261,11 +281,16 @@ describe('chunk server on 127.0.0.1', () => {
     const s = await setup(t, 64 * 64 * KiB, 64 * KiB, { idleTimeoutMs: 300 })
     const stuck = connect(s.port, '127.0.0.1')
     await once(stuck, 'connect')
-    onCleanup(t, () => { stuck.destroy() })
+    onCleanup(t, () => {
+      stuck.destroy()
+    })
     stuck.pause()
-    stuck.write(Buffer.concat(Array.from({ length: 200 }, (_, i) => encodeFrame({ type: 'chunk', id: s.id, index: i % 64 }))))
+    stuck.write(
+      Buffer.concat(Array.from({ length: 200 }, (_, i) => encodeFrame({ type: 'chunk', id: s.id, index: i % 64 }))),
+    )
     // Accepted and served (not refused): the server has read its requests. (Not "still open after 100 ms": on a busy machine 300 ms pass sooner than one thinks.)
-    for (const until = Date.now() + 5000; s.server.stats.requests === 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 5))
+    for (const until = Date.now() + 5000; s.server.stats.requests === 0 && Date.now() < until; )
+      await new Promise((r) => setTimeout(r, 5))
     assert.ok(s.server.stats.requests > 0 && s.server.stats.refusedBusy === 0, JSON.stringify(s.server.stats))
     const deadline = Date.now() + 5000
     while (s.server.openConnections > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
@@ -278,7 +303,10 @@ describe('chunk server on 127.0.0.1', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()))
     const sockets: Socket[] = []
     silent.on('connection', (so) => sockets.push(so))
-    onCleanup(t, () => { sockets.forEach((so) => so.destroy()); silent.close() })
+    onCleanup(t, () => {
+      for (const so of sockets) so.destroy()
+      silent.close()
+    })
     const port = (silent.address() as { port: number }).port
     const c = await PeerClient.connect({ host: '127.0.0.1', port, requestTimeoutMs: 200 })
     await assert.rejects(c.fetchChunk('a'.repeat(64), 0), (e) => hasCode(e, 'E_TIMEOUT'))

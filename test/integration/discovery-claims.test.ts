@@ -20,7 +20,12 @@ import { BROADCAST, freeUdpPort } from '../helpers/swarm.js'
 const STRANGER_FILE = 'e'.repeat(64)
 
 /** Split `file` into a fresh store in `dir` and announce it (TCP port 5001, every 200 ms). */
-async function honestSeeder(t: Cleanup, dir: string, udp: number, file: string): Promise<{ id: string; chunks: number; size: number }> {
+async function honestSeeder(
+  t: Cleanup,
+  dir: string,
+  udp: number,
+  file: string,
+): Promise<{ id: string; chunks: number; size: number }> {
   const store = await storeIn(join(dir, 'chunks'))
   const { id, chunks, size } = await splitFile(file, { store, chunkSize: 4096 })
   const announcer = new Announcer({ store, udpPort: udp, tcpPort: 5001, broadcast: [BROADCAST], intervalMs: 200 })
@@ -46,7 +51,10 @@ async function directory(t: Cleanup, dir: string, udp: number): Promise<PeerDire
 async function until(d: PeerDirectory, check: () => boolean, what: string, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms
   while (!check()) {
-    if (Date.now() > deadline) assert.fail(`${what} not within ${ms} ms: ${JSON.stringify(d.files().map((f) => [f.id.slice(0, 8), f.peers.map((p) => [p.address, p.name, p.chunks])]))}`)
+    if (Date.now() > deadline)
+      assert.fail(
+        `${what} not within ${ms} ms: ${JSON.stringify(d.files().map((f) => [f.id.slice(0, 8), f.peers.map((p) => [p.address, p.name, p.chunks])]))}`,
+      )
     await d.waitForChange(100)
   }
 }
@@ -58,10 +66,11 @@ describe('claims per peer (real listener on loopback)', () => {
       const udp = await freeUdpPort()
       const d = await directory(t, dir, udp)
       const stranger = await startStranger(t, udp)
-      const lie = (honestId: string, size: number, chunks: number): string => craftAnnouncement('stranger1', 6666, [
-        { id: honestId, name: 'other.bin', size, chunks },
-        { id: STRANGER_FILE, name: 'wanted.bin', size: 1000, chunks: 1 },
-      ])
+      const lie = (honestId: string, size: number, chunks: number): string =>
+        craftAnnouncement('stranger1', 6666, [
+          { id: honestId, name: 'other.bin', size, chunks },
+          { id: STRANGER_FILE, name: 'wanted.bin', size: 1000, chunks: 1 },
+        ])
       const wanted = join(dir, 'wanted.bin')
       await randomFile(wanted, 40_000)
       let honest: { id: string; chunks: number; size: number }
@@ -77,9 +86,25 @@ describe('claims per peer (real listener on loopback)', () => {
         stranger.repeat(lie(honest.id, honest.size, honest.chunks), 100)
       }
       await until(d, () => d.named('wanted.bin').length === 2, 'two ids for the wanted name')
-      assert.deepEqual(d.named('wanted.bin').map((f) => f.id).sort(), [honest.id, STRANGER_FILE].sort())
-      assert.deepEqual(d.peers(honest.id).map((p) => `${p.address}:${p.port}`).sort(), ['127.0.0.1:5001', '127.0.0.2:6666'], 'every claimant of the id is offered; the manifest decides')
-      assert.deepEqual(d.named('other.bin').map((f) => f.id), [honest.id])
+      assert.deepEqual(
+        d
+          .named('wanted.bin')
+          .map((f) => f.id)
+          .sort(),
+        [honest.id, STRANGER_FILE].sort(),
+      )
+      assert.deepEqual(
+        d
+          .peers(honest.id)
+          .map((p) => `${p.address}:${p.port}`)
+          .sort(),
+        ['127.0.0.1:5001', '127.0.0.2:6666'],
+        'every claimant of the id is offered; the manifest decides',
+      )
+      assert.deepEqual(
+        d.named('other.bin').map((f) => f.id),
+        [honest.id],
+      )
     })
   }
 
@@ -91,13 +116,22 @@ describe('claims per peer (real listener on loopback)', () => {
     await randomFile(join(dir, 'x.bin'), 40_000)
     const peek = await splitFile(join(dir, 'x.bin'), { store: await storeIn(join(dir, 'peek')), chunkSize: 4096 })
     const chunks = peek.chunks
-    stranger.repeat(craftAnnouncement('stranger1', 6666, [{ id: peek.id, name: 'x.bin', size: peek.size + 4096, chunks: chunks + 1 }]), 100)
+    stranger.repeat(
+      craftAnnouncement('stranger1', 6666, [
+        { id: peek.id, name: 'x.bin', size: peek.size + 4096, chunks: chunks + 1 },
+      ]),
+      100,
+    )
     await until(d, () => d.peers(peek.id).length === 1, 'the lie')
     const honest = await honestSeeder(t, join(dir, 'seed'), udp, join(dir, 'x.bin'))
     assert.equal(honest.id, peek.id)
     await until(d, () => d.peers(peek.id).length === 2, 'the honest seeder beside the liar')
     const byPort = new Map(d.peers(peek.id).map((p) => [p.port, p.have.length]))
-    assert.deepEqual([byPort.get(5001), byPort.get(6666)], [chunks, chunks + 1], 'each with its own have-set: the scheduler keeps the one matching the manifest')
+    assert.deepEqual(
+      [byPort.get(5001), byPort.get(6666)],
+      [chunks, chunks + 1],
+      'each with its own have-set: the scheduler keeps the one matching the manifest',
+    )
     assert.equal(d.named('x.bin').length, 1, 'one id: not ambiguous')
   })
 })

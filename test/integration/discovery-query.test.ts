@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { type Announcement, type MoreNotice, decodeDatagram, encodeQuery } from '../../src/core/discovery/announcement.js'
+import {
+  type Announcement,
+  decodeDatagram,
+  encodeQuery,
+  type MoreNotice,
+} from '../../src/core/discovery/announcement.js'
 import { ANSWER_BYTES_PER_SOURCE_PER_S, Announcer } from '../../src/core/discovery/announcer.js'
 import { DiscoveryListener, type KnownFile } from '../../src/core/discovery/listener.js'
 import { splitFile } from '../../src/core/split.js'
@@ -52,7 +57,7 @@ async function until(check: () => boolean, what: string, ms = 5000): Promise<voi
 
 /** Everything that reached the stranger, once nothing more has come for 300 ms. */
 async function settled(s: Stranger): Promise<Buffer[]> {
-  for (let last = -1; last !== s.received.length;) {
+  for (let last = -1; last !== s.received.length; ) {
     last = s.received.length
     await new Promise((r) => setTimeout(r, 300))
   }
@@ -64,8 +69,12 @@ const bytesOf = (datagrams: Buffer[]): number => datagrams.reduce((sum, d) => su
 describe('queries cannot amplify (real sockets on loopback)', () => {
   // Built once; removed when the suite ends (after() called inside before() would run at once).
   const removals: Array<() => void | Promise<void>> = []
-  before(async () => { store = await storeOf({ after: (fn) => removals.push(fn) }, 300) })
-  after(async () => { for (const remove of removals) await remove() })
+  before(async () => {
+    store = await storeOf({ after: (fn) => removals.push(fn) }, 300)
+  })
+  after(async () => {
+    for (const remove of removals) await remove()
+  })
 
   it('an old 22-byte query to an announcer of 300 files gets at most 66 bytes back: a "more" notice', async (t) => {
     const udp = await freeUdpPort()
@@ -75,7 +84,10 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     await until(() => a.stats.queries === 1, 'the query')
     const answer = await settled(s)
     assert.ok(bytesOf(answer) <= 3 * 22, `${bytesOf(answer)} bytes`)
-    assert.deepEqual(answer.map((d) => decodeDatagram(d)), [{ type: 'more', omitted: 300, interval: 60 }])
+    assert.deepEqual(
+      answer.map((d) => decodeDatagram(d)),
+      [{ type: 'more', omitted: 300, interval: 60 }],
+    )
   })
 
   it('a padded query gets at most three times its 1,200 bytes, by unicast: as many files as fit and a notice for the rest', async (t) => {
@@ -100,7 +112,10 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     await s.send(encodeQuery({ name: 'file-0250.bin' }))
     await until(() => a.stats.answers === 1, 'the answer')
     const answer = await settled(s)
-    assert.deepEqual(answer.map((d) => (decodeDatagram(d) as Announcement).files.map((f) => f.name)), [['file-0250.bin']])
+    assert.deepEqual(
+      answer.map((d) => (decodeDatagram(d) as Announcement).files.map((f) => f.name)),
+      [['file-0250.bin']],
+    )
   })
 
   it('a flood of queries from one source is answered within the byte rate per source', async (t) => {
@@ -119,7 +134,9 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     const bound = 4 * ANSWER_BYTES_PER_SOURCE_PER_S + seconds * ANSWER_BYTES_PER_SOURCE_PER_S
     assert.ok(bytesOf(answer) <= bound, `${bytesOf(answer)} bytes answered in ${seconds.toFixed(2)} s; bound ${bound}`)
     assert.ok(a.stats.refused > 300, JSON.stringify(a.stats))
-    t.diagnostic(`${a.stats.queries} queries (${a.stats.queries * 1200} bytes) → ${bytesOf(answer)} bytes in ${seconds.toFixed(2)} s`)
+    t.diagnostic(
+      `${a.stats.queries} queries (${a.stats.queries * 1200} bytes) → ${bytesOf(answer)} bytes in ${seconds.toFixed(2)} s`,
+    )
   })
 
   it('a query that arrives while the first scan of the store is under way is answered from it (a listener and seeders starting together)', async (t) => {
@@ -128,7 +145,9 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     onCleanup(t, () => a.stop())
     const s = await startStranger(t, udp)
     let started = false
-    const starting = a.start().then(() => { started = true })
+    const starting = a.start().then(() => {
+      started = true
+    })
     while (a.stats.queries === 0) {
       await s.send(encodeQuery({ name: 'file-0001.bin' }), '127.0.0.1')
       await new Promise((r) => setTimeout(r, 2))
@@ -144,7 +163,11 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     const a = await announcer(t, udp, 300, 60_000)
     // The kernel hands over whatever source a forged packet carries; raw sockets are not to be had here, so deliver them as it would.
     const socket = (a as unknown as { socket: import('node:dgram').Socket }).socket
-    for (const [address, port] of [['127.0.0.3', 0], ['127.255.255.255', udp], ['0.0.0.0', 9]] as const) {
+    for (const [address, port] of [
+      ['127.0.0.3', 0],
+      ['127.255.255.255', udp],
+      ['0.0.0.0', 9],
+    ] as const) {
       socket.emit('message', encodeQuery(), { address, port, family: 'IPv4', size: 1200 })
     }
     const s = await startStranger(t, udp)
@@ -156,7 +179,12 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     const udp = await freeUdpPort()
     await announcer(t, udp, 300, 1000)
     const listen = (want?: { name: string }): DiscoveryListener => {
-      const l = new DiscoveryListener({ udpPort: udp, broadcast: [BROADCAST], staleAfterMs: 60_000, ...(want ? { want } : {}) })
+      const l = new DiscoveryListener({
+        udpPort: udp,
+        broadcast: [BROADCAST],
+        staleAfterMs: 60_000,
+        ...(want ? { want } : {}),
+      })
       onCleanup(t, () => l.stop())
       return l
     }

@@ -84,7 +84,12 @@ describe('discovery on loopback broadcast', () => {
     const b = await storeWith(join(dir, 'b'), [['b', 100]])
     // The listener's clock is the test's to move: staleness comes from it, not from how fast this machine is.
     let skew = 0
-    const l = new DiscoveryListener({ udpPort: udp, broadcast: [BROADCAST], staleAfterMs: 10_000, now: () => performance.now() + skew })
+    const l = new DiscoveryListener({
+      udpPort: udp,
+      broadcast: [BROADCAST],
+      staleAfterMs: 10_000,
+      now: () => performance.now() + skew,
+    })
     onCleanup(t, () => l.stop())
     await l.start()
     const silent = announcer(t, a.store, udp, 5001)
@@ -126,9 +131,14 @@ describe('discovery on loopback broadcast', () => {
     const base = { v: 1, type: 'announce', peer: 'f00df00df00df00d', port: 4000 }
     const entry = { id: 'a'.repeat(64), name: 'x', size: 1, chunks: 1, have: 'all' }
     const hostile: Array<string | Buffer> = [
-      'not json at all', Buffer.alloc(60_000, 0x7b), '{"v":1,"type":"announce"}', JSON.stringify({ ...base, port: 0, files: [entry] }),
-      JSON.stringify({ ...base, port: 70000, files: [entry] }), JSON.stringify({ ...base, files: [{ ...entry, name: '../../etc/passwd' }] }),
-      JSON.stringify({ ...base, files: [{ ...entry, id: 'nothex' }] }), JSON.stringify({ ...base, files: [{ ...entry, size: 'big' }] }),
+      'not json at all',
+      Buffer.alloc(60_000, 0x7b),
+      '{"v":1,"type":"announce"}',
+      JSON.stringify({ ...base, port: 0, files: [entry] }),
+      JSON.stringify({ ...base, port: 70000, files: [entry] }),
+      JSON.stringify({ ...base, files: [{ ...entry, name: '../../etc/passwd' }] }),
+      JSON.stringify({ ...base, files: [{ ...entry, id: 'nothex' }] }),
+      JSON.stringify({ ...base, files: [{ ...entry, size: 'big' }] }),
       Buffer.from([0xff, 0xfe, 0x00, 0x7b]),
     ]
     for (const h of hostile) await send(h)
@@ -136,7 +146,14 @@ describe('discovery on loopback broadcast', () => {
     // 10,000 fake peers (valid datagrams, bounded loop), each claiming a file.
     for (let i = 0; i < 10_000; i++) {
       if (i % 50 === 0) await new Promise((r) => setTimeout(r, 1)) // let the listener (same process) drain its socket
-      await send(JSON.stringify({ ...base, peer: `fake${String(i).padStart(8, '0')}`, port: 1 + i, files: [{ ...entry, id: (i % 300).toString(16).padStart(64, '0') }] }))
+      await send(
+        JSON.stringify({
+          ...base,
+          peer: `fake${String(i).padStart(8, '0')}`,
+          port: 1 + i,
+          files: [{ ...entry, id: (i % 300).toString(16).padStart(64, '0') }],
+        }),
+      )
     }
     // The kernel may drop some of the flood (socket buffer): wait until it has passed.
     for (let last = -1, i = 0; i < 100 && l.stats.received !== last; i++) {

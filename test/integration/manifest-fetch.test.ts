@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { type AddressInfo, type Socket, createServer } from 'node:net'
+import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fetchManifest } from '../../src/core/download/manifest-fetch.js'
@@ -27,12 +27,24 @@ async function fakePeer(t: Cleanup, reply?: Buffer) {
   const server = createServer((socket) => {
     sockets.add(socket)
     socket.on('error', () => undefined)
-    socket.on('close', () => { closed++ })
-    socket.on('data', () => { if (reply) socket.write(reply) })
+    socket.on('close', () => {
+      closed++
+    })
+    socket.on('data', () => {
+      if (reply) socket.write(reply)
+    })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-  onCleanup(t, () => { for (const s of sockets) s.destroy(); server.close() })
-  return { address: '127.0.0.1', port: (server.address() as AddressInfo).port, closed: () => closed, connections: () => sockets.size }
+  onCleanup(t, () => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  return {
+    address: '127.0.0.1',
+    port: (server.address() as AddressInfo).port,
+    closed: () => closed,
+    connections: () => sockets.size,
+  }
 }
 
 async function setup(t: Cleanup) {
@@ -46,14 +58,26 @@ async function setup(t: Cleanup) {
   onCleanup(t, () => server.close(100))
   const store = new ChunkStore(join(dir, 'empty'))
   await store.init()
-  const pool = new ConnectionPool<PeerClient>({ connect: (peer, signal) => PeerClient.connect({ host: peer.address, port: peer.port, requestTimeoutMs: 30_000 }, signal) })
+  const pool = new ConnectionPool<PeerClient>({
+    connect: (peer, signal) =>
+      PeerClient.connect({ host: peer.address, port: peer.port, requestTimeoutMs: 30_000 }, signal),
+  })
   onCleanup(t, () => pool.close())
   const liars = new Map<string, string>()
   const race = (peers: PeerAddress[], waitMs = 10_000) => {
     const started = performance.now()
     return fetchManifest({
-      id, store, pool, peers: () => peers, maxManifestBytes: 1 << 20, deadline: Date.now() + waitMs, now: Date.now, log: silentLogger(),
-      signal: new AbortController().signal, onLiar: (key, reason) => liars.set(key, reason), waitForPeers: (ms) => new Promise((r) => setTimeout(r, ms)),
+      id,
+      store,
+      pool,
+      peers: () => peers,
+      maxManifestBytes: 1 << 20,
+      deadline: Date.now() + waitMs,
+      now: Date.now,
+      log: silentLogger(),
+      signal: new AbortController().signal,
+      onLiar: (key, reason) => liars.set(key, reason),
+      waitForPeers: (ms) => new Promise((r) => setTimeout(r, ms)),
     }).then((source) => ({ ...source, ms: performance.now() - started }))
   }
   return { id, honest: { address: '127.0.0.1', port }, race, liars }
@@ -76,7 +100,11 @@ describe('manifest fetch: hedged requests', () => {
     const s = await setup(t)
     const silent = await Promise.all(Array.from({ length: 9 }, () => fakePeer(t)))
     // Tricklers: a response header that promises 60,000 bytes, then a byte now and then.
-    const tricklers = await Promise.all(Array.from({ length: 3 }, () => fakePeer(t, Buffer.concat([encodeHeader({ type: 'manifest', id: s.id, size: 60_000 }), Buffer.from('{')]))))
+    const tricklers = await Promise.all(
+      Array.from({ length: 3 }, () =>
+        fakePeer(t, Buffer.concat([encodeHeader({ type: 'manifest', id: s.id, size: 60_000 }), Buffer.from('{')])),
+      ),
+    )
     const source = await s.race([...silent, ...tricklers, s.honest])
     assert.equal(source.from, `127.0.0.1:${s.honest.port}`)
     assert.ok(source.ms < 6000, `${source.ms.toFixed(0)} ms`)
@@ -88,8 +116,10 @@ describe('manifest fetch: hedged requests', () => {
     const forger = await fakePeer(t, encodeFrame({ type: 'manifest', id: s.id }, forged))
     const source = await s.race([forger, s.honest])
     assert.equal(source.from, `127.0.0.1:${s.honest.port}`)
-    const again = await s.race([forger], 800)
-      .then(() => assert.fail('only a forger: must not succeed'), (e: unknown) => e)
+    const again = await s.race([forger], 800).then(
+      () => assert.fail('only a forger: must not succeed'),
+      (e: unknown) => e,
+    )
     assert.ok(hasCode(again, 'E_NOT_FOUND'))
     assert.match(s.liars.get(`127.0.0.1:${forger.port}`) ?? '', /does not hash/)
   })

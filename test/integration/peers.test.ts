@@ -20,7 +20,11 @@ async function directory(t: Cleanup, udp: number): Promise<PeerDirectory> {
   return peers
 }
 
-const sameNamed = (peers: PeerDirectory) => peers.named('same.bin').map((f) => f.id).sort()
+const sameNamed = (peers: PeerDirectory) =>
+  peers
+    .named('same.bin')
+    .map((f) => f.id)
+    .sort()
 
 /** A directory that knows one "same.bin" (from a scripted peer), and a quiet-wait on that name started just now. */
 async function oneKnown(t: Cleanup, quietMs: number) {
@@ -37,7 +41,8 @@ async function oneKnown(t: Cleanup, quietMs: number) {
 describe('PeerDirectory: waiting for the answers about a name (real listener, loopback)', () => {
   it('collects a second file of the name that arrives after unrelated changes, and decides only when no new one came for the quiet interval', async (t) => {
     const { peers, fake, settled } = await oneKnown(t, 2000)
-    for (let i = 0; i < 5; i++) await fake.announce('peer-cccc', 7003, [{ id: fakeId(100 + i), name: `other-${i}`, size: 10 }]) // unrelated changes
+    for (let i = 0; i < 5; i++)
+      await fake.announce('peer-cccc', 7003, [{ id: fakeId(100 + i), name: `other-${i}`, size: 10 }]) // unrelated changes
     await fake.announce('peer-bbbb', 7002, [{ id: fakeId(2), name: 'same.bin', size: 20 }])
     const sentSecond = performance.now()
     await settled
@@ -55,11 +60,15 @@ describe('PeerDirectory: waiting for the answers about a name (real listener, lo
       const s = createSocket('udp4')
       s.bind(0, () => { s.setBroadcast(true); s.send(encodeAnnouncements('peer-bbbb', 7002, [{ id: ${JSON.stringify(fakeId(2))}, name: 'same.bin', size: 20, have: Bitfield.full(1) }])[0], ${udp}, ${JSON.stringify(BROADCAST)}, () => s.close()) })`
     // Blocked in the check phase (as after a long task): the next loop turn runs overdue timers before it polls the socket.
-    await new Promise<void>((resolve) => setImmediate(() => {
-      execFileSync(process.execPath, ['--input-type=module', '-e', sender])
-      while (performance.now() - started < 300) { /* blocked past the quiet interval */ }
-      resolve()
-    }))
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        execFileSync(process.execPath, ['--input-type=module', '-e', sender])
+        while (performance.now() - started < 300) {
+          /* blocked past the quiet interval */
+        }
+        resolve()
+      }),
+    )
     await settled
     assert.deepEqual(sameNamed(peers), [fakeId(1), fakeId(2)], 'the answer in the socket buffer counted')
   })

@@ -28,11 +28,27 @@ async function servers(t: Cleanup, count: number) {
   let connects = 0
   let clock = 0
   const pool = new ConnectionPool<PeerClient>({
-    connect: async (peer, signal) => { connects++; return PeerClient.connect({ host: peer.address, port: peer.port }, signal) },
-    maxPerPeer: 2, maxTotal: 3, maxLeasesPerConnection: 4, idleMs: 1000, sweepMs: 60_000, now: () => clock,
+    connect: async (peer, signal) => {
+      connects++
+      return PeerClient.connect({ host: peer.address, port: peer.port }, signal)
+    },
+    maxPerPeer: 2,
+    maxTotal: 3,
+    maxLeasesPerConnection: 4,
+    idleMs: 1000,
+    sweepMs: 60_000,
+    now: () => clock,
   })
   onCleanup(t, () => pool.close())
-  return { id, peers, pool, connects: () => connects, tick: (ms: number) => { clock += ms } }
+  return {
+    id,
+    peers,
+    pool,
+    connects: () => connects,
+    tick: (ms: number) => {
+      clock += ms
+    },
+  }
 }
 
 describe('connection pool', () => {
@@ -50,7 +66,10 @@ describe('connection pool', () => {
     const more = await Promise.all(Array.from({ length: 8 }, () => pool.acquire(peers[0]!)))
     assert.equal(pool.connectionsTo(peers[0]!), 2)
     let waited = false
-    const ninth = pool.acquire(peers[0]!).then((l) => { waited = true; return l })
+    const ninth = pool.acquire(peers[0]!).then((l) => {
+      waited = true
+      return l
+    })
     await new Promise((r) => setTimeout(r, 50))
     assert.equal(waited, false)
     more[0]!.release()
@@ -93,10 +112,11 @@ describe('connection pool', () => {
     // A connect that never completes on its own (a peer whose SYN goes unanswered): only its signal ends it.
     let connects = 0
     const pool = new ConnectionPool<PeerClient>({
-      connect: (_peer, signal) => new Promise((_resolve, reject) => {
-        connects++
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true })
-      }),
+      connect: (_peer, signal) =>
+        new Promise((_resolve, reject) => {
+          connects++
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+        }),
     })
     onCleanup(t, () => pool.close())
     const peer = { address: '127.0.0.1', port: 9 }

@@ -21,16 +21,34 @@ describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
 
     mkfifo(join(dir, 'fifo'))
     const started = performance.now()
-    await assert.rejects(readRegularFile(join(dir, 'fifo'), { maxBytes: 100 }), (err) => hasCode(err, 'E_IO') && /FIFO/.test((err as Error).message))
-    await assert.rejects(readRegularFile('/dev/zero', { maxBytes: 100, followSymlinks: true }), (err) => hasCode(err, 'E_IO') && /device/.test((err as Error).message))
-    await assert.rejects(readRegularFile(dir, { maxBytes: 100 }), (err) => hasCode(err, 'E_IO') && /directory/.test((err as Error).message))
+    await assert.rejects(
+      readRegularFile(join(dir, 'fifo'), { maxBytes: 100 }),
+      (err) => hasCode(err, 'E_IO') && /FIFO/.test((err as Error).message),
+    )
+    await assert.rejects(
+      readRegularFile('/dev/zero', { maxBytes: 100, followSymlinks: true }),
+      (err) => hasCode(err, 'E_IO') && /device/.test((err as Error).message),
+    )
+    await assert.rejects(
+      readRegularFile(dir, { maxBytes: 100 }),
+      (err) => hasCode(err, 'E_IO') && /directory/.test((err as Error).message),
+    )
     assert.ok(performance.now() - started < 5000, 'none of them blocked')
 
     await symlink(join(dir, 'plain'), join(dir, 'link'))
-    await assert.rejects(readRegularFile(join(dir, 'link'), { maxBytes: 100 }), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
-    assert.equal((await readRegularFile(join(dir, 'link'), { maxBytes: 100, followSymlinks: true })).toString(), 'hello', 'a path the user chose may be a link')
+    await assert.rejects(
+      readRegularFile(join(dir, 'link'), { maxBytes: 100 }),
+      (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message),
+    )
+    assert.equal(
+      (await readRegularFile(join(dir, 'link'), { maxBytes: 100, followSymlinks: true })).toString(),
+      'hello',
+      'a path the user chose may be a link',
+    )
     await symlink(join(dir, 'fifo'), join(dir, 'link-to-fifo'))
-    await assert.rejects(readRegularFile(join(dir, 'link-to-fifo'), { maxBytes: 100, followSymlinks: true }), (err) => hasCode(err, 'E_IO'))
+    await assert.rejects(readRegularFile(join(dir, 'link-to-fifo'), { maxBytes: 100, followSymlinks: true }), (err) =>
+      hasCode(err, 'E_IO'),
+    )
   })
 
   it('realDirectories creates and checks every level below the root, refusing a link or a file on the way', async (t) => {
@@ -42,7 +60,10 @@ describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
     assert.ok(st.isDirectory())
     await assertSameDirectory(join(root, 'a', 'b'), st)
     await symlink(outside, join(root, 'link'))
-    await assert.rejects(realDirectories(root, join(root, 'link', 'x'), true), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
+    await assert.rejects(
+      realDirectories(root, join(root, 'link', 'x'), true),
+      (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message),
+    )
     await writeFile(join(root, 'file'), '')
     await assert.rejects(realDirectories(root, join(root, 'file'), false), (err) => hasCode(err, 'E_IO'))
     assert.deepEqual(await readdir(outside), [], 'nothing was created through the link')

@@ -11,7 +11,7 @@ import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
 import { encodeFrame } from '../../src/core/transfer/framing.js'
 import type { Cleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
-import { type RawClient, checkAnswers, pipeline, rawClient, until } from '../helpers/raw-client.js'
+import { checkAnswers, pipeline, type RawClient, rawClient, until } from '../helpers/raw-client.js'
 
 /**
  * The connection state machine under random interleavings, on real sockets:
@@ -45,9 +45,44 @@ type Op =
 const client = fc.nat(3)
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('open' as const), client, host: fc.nat(2) }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('chunks' as const), client, start: fc.nat(CHUNKS - 1), count: fc.integer({ min: 1, max: 40 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('other' as const), client, kind: fc.constantFrom('manifest' as const, 'unknown' as const, 'bad-index' as const, 'damaged' as const, 'missing' as const) }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constantFrom('pause' as const, 'resume' as const, 'partial' as const, 'garbage' as const, 'reset' as const, 'end' as const, 'destroy' as const), client }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('chunks' as const),
+      client,
+      start: fc.nat(CHUNKS - 1),
+      count: fc.integer({ min: 1, max: 40 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('other' as const),
+      client,
+      kind: fc.constantFrom(
+        'manifest' as const,
+        'unknown' as const,
+        'bad-index' as const,
+        'damaged' as const,
+        'missing' as const,
+      ),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constantFrom(
+        'pause' as const,
+        'resume' as const,
+        'partial' as const,
+        'garbage' as const,
+        'reset' as const,
+        'end' as const,
+        'destroy' as const,
+      ),
+      client,
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 60 }) }) },
 )
 
@@ -70,11 +105,27 @@ async function fixture(t: Cleanup) {
   return { store, id: split.id, manifests: new Map<string, Manifest>([[split.id, entry.manifest]]) }
 }
 
-async function play(t: Cleanup, f: Awaited<ReturnType<typeof fixture>>, ops: Op[], closeServer: boolean): Promise<void> {
+async function play(
+  t: Cleanup,
+  f: Awaited<ReturnType<typeof fixture>>,
+  ops: Op[],
+  closeServer: boolean,
+): Promise<void> {
   const violations: P2PError[] = []
   const server = new ChunkServer({
-    store: f.store, host: '127.0.0.1', port: 0, syncReadBytes: 0, onViolation: (e) => violations.push(e),
-    limits: { maxConnections: 8, maxConnectionsPerAddress: 2, maxInFlight: 8, maxBufferedBytes: 4 * CHUNK, idleTimeoutMs: 150, frameTimeoutMs: 100 },
+    store: f.store,
+    host: '127.0.0.1',
+    port: 0,
+    syncReadBytes: 0,
+    onViolation: (e) => violations.push(e),
+    limits: {
+      maxConnections: 8,
+      maxConnectionsPerAddress: 2,
+      maxInFlight: 8,
+      maxBufferedBytes: 4 * CHUNK,
+      idleTimeoutMs: 150,
+      frameTimeoutMs: 100,
+    },
   })
   const { port } = await server.listen()
   const slots: Array<Slot | undefined> = []
@@ -88,7 +139,10 @@ async function play(t: Cleanup, f: Awaited<ReturnType<typeof fixture>>, ops: Op[
       // A client's first op opens it (from the address of its number); 'open' opens it again after a close.
       if (!slots[o.client] || (o.op === 'open' && slots[o.client]!.raw.closed())) {
         // Client 3 starts as one that does not read (until a 'resume'): its answers back up in the socket.
-        const raw = await rawClient(t, port, { localAddress: `127.0.0.${2 + (o.op === 'open' ? o.host : o.client % 3)}`, read: o.client !== 3 })
+        const raw = await rawClient(t, port, {
+          localAddress: `127.0.0.${2 + (o.op === 'open' ? o.host : o.client % 3)}`,
+          read: o.client !== 3,
+        })
         all.push(raw)
         slots[o.client] = { raw, tainted: false }
         if (o.op === 'open') continue
@@ -99,7 +153,12 @@ async function play(t: Cleanup, f: Awaited<ReturnType<typeof fixture>>, ops: Op[
       const sendable = !slot.tainted && raw.socket.writable
       switch (o.op) {
         case 'chunks':
-          if (sendable) pipeline(raw, f.id, Array.from({ length: o.count }, (_, i) => (o.start + i) % CHUNKS))
+          if (sendable)
+            pipeline(
+              raw,
+              f.id,
+              Array.from({ length: o.count }, (_, i) => (o.start + i) % CHUNKS),
+            )
           break
         case 'other':
           if (!sendable) break
@@ -144,7 +203,10 @@ async function play(t: Cleanup, f: Awaited<ReturnType<typeof fixture>>, ops: Op[
       await until(() => all.every((c) => c.closed() || c.frames.length >= c.sent.length), 3000)
       const honest = await rawClient(t, port, { localAddress: '127.0.0.9' })
       pipeline(honest, f.id, [0, 1, 2, 3, 10, 20])
-      assert.ok(await until(() => honest.frames.length >= 6, 5000), `an honest client is served (got ${honest.frames.length} of 6)`)
+      assert.ok(
+        await until(() => honest.frames.length >= 6, 5000),
+        `an honest client is served (got ${honest.frames.length} of 6)`,
+      )
       assert.equal(checkAnswers(honest, f.manifests), 6)
     }
     for (const raw of all) checkAnswers(raw, f.manifests)
@@ -159,7 +221,11 @@ async function play(t: Cleanup, f: Awaited<ReturnType<typeof fixture>>, ops: Op[
   assert.equal(server.budget.waiting, 0, 'nobody waits for the budget')
   assert.equal(server.buffers.outstanding, 0, 'every pooled buffer given back')
   assert.equal(server.buffers.audit().duplicates, 0, 'no buffer in the pool twice')
-  assert.deepEqual(violations.map((e) => e.message), [], 'nothing released twice')
+  assert.deepEqual(
+    violations.map((e) => e.message),
+    [],
+    'nothing released twice',
+  )
   assert.equal(server.stats.violations, 0)
 }
 
@@ -167,7 +233,9 @@ describe('chunk server connection state machine (property, real sockets)', () =>
   it('random interleavings of requests, slow reads, deadlines, resets and closes: every answer right, every resource back exactly once', async (t) => {
     const f = await fixture(t)
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 8, maxLength: 50 }), fc.boolean(), (ops, closeServer) => play(t, f, ops, closeServer)),
+      fc.asyncProperty(fc.array(opArb, { minLength: 8, maxLength: 50 }), fc.boolean(), (ops, closeServer) =>
+        play(t, f, ops, closeServer),
+      ),
       { numRuns: RUNS, endOnFailure: true, includeErrorInReport: true },
     )
   })

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { hasCode } from '../../src/core/errors.js'
@@ -110,10 +110,17 @@ describe('split', () => {
     const sha = await randomFile(join(dir, 'f.bin'), 40 * 4096)
     const controller = new AbortController()
     let seen = 0
-    await assert.rejects(splitFile(join(dir, 'f.bin'), {
-      store, chunkSize: 4096, signal: controller.signal,
-      onProgress: () => { if (++seen === 5) controller.abort(new Error('stop')) },
-    }), /stop/)
+    await assert.rejects(
+      splitFile(join(dir, 'f.bin'), {
+        store,
+        chunkSize: 4096,
+        signal: controller.signal,
+        onProgress: () => {
+          if (++seen === 5) controller.abort(new Error('stop'))
+        },
+      }),
+      /stop/,
+    )
     assert.equal(await store.readEntryManifest('f.bin'), undefined, 'no manifest: the entry does not look complete')
     await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
     await assertStoreHolds(store, 'f.bin', sha)

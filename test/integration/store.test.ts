@@ -3,10 +3,11 @@ import { cp, mkdir, readdir, readFile, rm, symlink, unlink, writeFile } from 'no
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
+import { assertWritable } from '../../src/core/disk.js'
 import { hasCode } from '../../src/core/errors.js'
 import { packedHavePath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
-import { ChunkStore, assertWritable, chunkFileName } from '../../src/core/store.js'
+import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { mkfifo, randomFile, tmpDir } from '../helpers/files.js'
 
 describe('chunk store', () => {
@@ -75,7 +76,7 @@ describe('chunk store', () => {
     assert.equal((await store.get(dots.id))?.name, '..notes')
   })
 
-  it('a file named like another file\'s id never takes over that file\'s id directory', async (t) => {
+  it("a file named like another file's id never takes over that file's id directory", async (t) => {
     const dir = await tmpDir(t)
     const store = new ChunkStore(join(dir, 'chunks'))
     await store.init()
@@ -121,8 +122,15 @@ describe('chunk store', () => {
     assert.equal(placed, join(b.root, split.id))
     await rm(placed, { recursive: true })
     await symlink(join(dir, 'canary'), placed)
-    assert.equal(await b.prepareEntry(entry.manifestBytes, entry.manifest), `${placed}.2`, 'the id directory a link too: the next one')
-    await assert.rejects(b.makeEntryDir('a.bin'), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
+    assert.equal(
+      await b.prepareEntry(entry.manifestBytes, entry.manifest),
+      `${placed}.2`,
+      'the id directory a link too: the next one',
+    )
+    await assert.rejects(
+      b.makeEntryDir('a.bin'),
+      (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message),
+    )
     assert.deepEqual(await readdir(join(dir, 'canary')), [])
   })
 
@@ -138,7 +146,10 @@ describe('chunk store', () => {
     // manifest.json a FIFO: the entry is ignored, the scan finishes.
     await mkdir(join(store.root, 'fifo-entry'))
     mkfifo(join(store.root, 'fifo-entry', 'manifest.json'))
-    assert.deepEqual((await store.scan()).map((e) => e.id), [split.id])
+    assert.deepEqual(
+      (await store.scan()).map((e) => e.id),
+      [split.id],
+    )
     // data.have a FIFO: nothing packed.
     mkfifo(join(split.dir, 'data.have'))
     assert.equal(await readPackedHave(split.dir, 3), undefined)
@@ -158,12 +169,18 @@ describe('chunk store', () => {
     // A lock that is a FIFO: a clear E_IO, at once.
     await mkdir(join(store.root, '.p2p', 'locks'))
     mkfifo(join(store.root, '.p2p', 'locks', `${split.id}.lock`))
-    await assert.rejects(store.lock(split.id, 'p.bin'), (err) => hasCode(err, 'E_IO') && /FIFO/.test((err as Error).message))
+    await assert.rejects(
+      store.lock(split.id, 'p.bin'),
+      (err) => hasCode(err, 'E_IO') && /FIFO/.test((err as Error).message),
+    )
     assert.ok(performance.now() - started < 10_000, 'nothing blocked')
     // .p2p/locks or .p2p itself a link: refused, nothing written through it.
     await rm(join(store.root, '.p2p', 'locks'), { recursive: true })
     await symlink(join(dir, 'canary'), join(store.root, '.p2p', 'locks'))
-    await assert.rejects(store.lock(split.id, 'p.bin'), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
+    await assert.rejects(
+      store.lock(split.id, 'p.bin'),
+      (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message),
+    )
     await rm(join(store.root, '.p2p'), { recursive: true })
     await symlink(join(dir, 'canary'), join(store.root, '.p2p'))
     await assert.rejects(store.peerId(), (err) => hasCode(err, 'E_IO'))

@@ -41,7 +41,9 @@ export function netnsAvailable(): string | undefined {
   return undefined
 }
 
-const ip = (...args: string[]): void => { execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] }) }
+const ip = (...args: string[]): void => {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+}
 export const inNs = (ns: string, ...args: string[]): void => ip('netns', 'exec', ns, ...args)
 
 /** Remove namespaces of earlier runs whose process is gone. */
@@ -53,8 +55,17 @@ export function sweepStale(): void {
     if (!m) continue
     const pid = Number(m[1])
     let alive = true
-    try { process.kill(pid, 0) } catch { alive = false }
-    if (!alive) try { ip('netns', 'del', name) } catch { /* already gone */ }
+    try {
+      process.kill(pid, 0)
+    } catch {
+      alive = false
+    }
+    if (!alive)
+      try {
+        ip('netns', 'del', name)
+      } catch {
+        /* already gone */
+      }
   }
 }
 
@@ -117,24 +128,56 @@ export class Lan {
     const dir = join(this.root, `h${i}`)
     await mkdir(dir, { recursive: true })
     return {
-      ns, address, dir,
+      ns,
+      address,
+      dir,
       link: (up) => inNs(ns, 'ip', 'link', 'set', 'eth0', up ? 'up' : 'down'),
-      shape: (rate) => inNs(ns, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', rate, 'burst', '64kb', 'latency', '100ms'),
+      shape: (rate) =>
+        inNs(
+          ns,
+          'tc',
+          'qdisc',
+          'replace',
+          'dev',
+          'eth0',
+          'root',
+          'tbf',
+          'rate',
+          rate,
+          'burst',
+          '64kb',
+          'latency',
+          '100ms',
+        ),
       start: (name, args) => this.start(ns, dir, name, args),
     }
   }
 
   private start(ns: string, dir: string, name: string, args: string[]): HostProcess {
-    const storeArgs = [...(name === 'p2p-listen' ? [] : ['--chunks-dir', join(dir, 'chunks')]), '--logs-dir', join(dir, 'logs')]
+    const storeArgs = [
+      ...(name === 'p2p-listen' ? [] : ['--chunks-dir', join(dir, 'chunks')]),
+      '--logs-dir',
+      join(dir, 'logs'),
+    ]
     // `ip netns exec` execs the command: the child's PID is the command's own.
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN(name), ...args, ...storeArgs], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir })
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN(name), ...args, ...storeArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: dir,
+    })
     let out = ''
     let err = ''
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d })
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err = (err + d).slice(-4000) })
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+    })
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      err = (err + d).slice(-4000)
+    })
     const exited = once(child, 'exit').then(([code]) => code as number | null)
     const proc: HostProcess = {
-      child, exited, stdout: () => out, stderr: () => err,
+      child,
+      exited,
+      stdout: () => out,
+      stderr: () => err,
       stop: async (signal = 'SIGTERM') => {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill(signal)
@@ -155,7 +198,11 @@ export class Lan {
     this.processes.clear()
     for (const h of this.hosts) {
       h.link(true)
-      try { inNs(h.ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root') } catch { /* none */ }
+      try {
+        inNs(h.ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root')
+      } catch {
+        /* none */
+      }
     }
   }
 
@@ -167,7 +214,11 @@ export class Lan {
   private destroyNow(): void {
     for (const p of this.processes) if (p.child.exitCode === null) p.child.kill('SIGKILL')
     for (const ns of [`${this.prefix}sw`, ...this.hosts.map((h) => h.ns)]) {
-      try { ip('netns', 'del', ns) } catch { /* already gone */ }
+      try {
+        ip('netns', 'del', ns)
+      } catch {
+        /* already gone */
+      }
     }
     this.hosts.length = 0
     process.off('exit', this.onExit)

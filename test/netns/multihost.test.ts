@@ -16,7 +16,11 @@ import { type Host, type HostProcess, Lan, netnsAvailable } from './harness.js'
 const skip = netnsAvailable()
 const MiB = 1024 * 1024
 
-interface Receipt { sha256: string; seconds: number; peers: Array<{ peer: string; bytes: number }> }
+interface Receipt {
+  sha256: string
+  seconds: number
+  peers: Array<{ peer: string; bytes: number }>
+}
 
 describe('several hosts on a LAN (network namespaces)', { skip }, () => {
   let lan: Lan
@@ -29,7 +33,9 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
     lan = await Lan.create(root, 4)
     ;[h1, h2, h3, h4] = lan.hosts as [Host, Host, Host, Host]
   })
-  afterEach(async () => { await lan?.reset() })
+  afterEach(async () => {
+    await lan?.reset()
+  })
   after(async () => {
     await lan?.destroy()
     await rm(root, { recursive: true, force: true })
@@ -65,8 +71,12 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
 
   async function dictionaryPeers(h: Host, name: string): Promise<string[]> {
     const text = await readFile(join(h.dir, 'content_dictionary.json'), 'utf8').catch(() => '{"files":{}}')
-    const files = (JSON.parse(text) as { files: Record<string, { name: string; peers: Array<{ address: string }> }> }).files
-    return Object.values(files).filter((f) => f.name === name).flatMap((f) => f.peers.map((p) => p.address)).sort()
+    const files = (JSON.parse(text) as { files: Record<string, { name: string; peers: Array<{ address: string }> }> })
+      .files
+    return Object.values(files)
+      .filter((f) => f.name === name)
+      .flatMap((f) => f.peers.map((p) => p.address))
+      .sort()
   }
 
   async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
@@ -88,33 +98,55 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
     const listen = h3.start('p2p-listen', ['--dictionary', join(h3.dir, 'content_dictionary.json')])
     // Both seeders announced before the download starts, so both can serve from its first request
     // (one that appears later joins mid-download: a 24 MiB file may be done by then).
-    await until(async () => (await dictionaryPeers(h3, 'one.bin')).join() === [h1.address, h2.address].join(), 30_000, 'dictionary lists both seeders')
+    await until(
+      async () => (await dictionaryPeers(h3, 'one.bin')).join() === [h1.address, h2.address].join(),
+      30_000,
+      'dictionary lists both seeders',
+    )
     const receipt = await download(h3, 'one.bin')
-    assert.deepEqual(receipt.peers.filter((p) => p.bytes > 0).map((p) => p.peer.split(':')[0]).sort(), [h1.address, h2.address])
+    assert.deepEqual(
+      receipt.peers
+        .filter((p) => p.bytes > 0)
+        .map((p) => p.peer.split(':')[0])
+        .sort(),
+      [h1.address, h2.address],
+    )
     await stopAll([...seeders, listen])
   })
 
   it('4 · a fourth host downloads from the third alone after it finished (reseeding across hosts)', async () => {
     const reseeder = seed(h3)
     const receipt = await download(h4, 'one.bin')
-    assert.deepEqual(receipt.peers.filter((p) => p.bytes > 0).map((p) => p.peer.split(':')[0]), [h3.address])
+    assert.deepEqual(
+      receipt.peers.filter((p) => p.bytes > 0).map((p) => p.peer.split(':')[0]),
+      [h3.address],
+    )
     await stopAll(reseeder)
   })
 
-  it('2 · a seeder\'s link is cut mid-download: it completes from the other, and the lost peer expires', async () => {
+  it("2 · a seeder's link is cut mid-download: it completes from the other, and the lost peer expires", async () => {
     await share('cut.bin', 32 * MiB, [h1, h2])
     h1.shape('50mbit')
     h2.shape('50mbit')
     // Announcing every second, well inside the listener's 3 s expiry: a live seeder never drops out of its view.
     const seeders = [...seed(h1, ['--interval', '1']), ...seed(h2, ['--interval', '1'])]
-    const listen = h4.start('p2p-listen', ['--dictionary', join(h4.dir, 'content_dictionary.json'), '--stale-after', '3'])
+    const listen = h4.start('p2p-listen', [
+      '--dictionary',
+      join(h4.dir, 'content_dictionary.json'),
+      '--stale-after',
+      '3',
+    ])
     await until(async () => (await dictionaryPeers(h4, 'cut.bin')).length === 2, 30_000, 'both seeders known')
     const run = download(h4, 'cut.bin', ['--request-timeout', '5'])
     await until(async () => (await storedChunks(h4, 'cut.bin')) >= 4, 60_000, 'the download under way') // 32 chunks: mid-download
     h1.link(false)
     const receipt = await run
     assert.ok(receipt.peers.some((p) => p.peer.startsWith(h2.address) && p.bytes > 0))
-    await until(async () => (await dictionaryPeers(h4, 'cut.bin')).join() === h2.address, 30_000, 'the cut seeder expires')
+    await until(
+      async () => (await dictionaryPeers(h4, 'cut.bin')).join() === h2.address,
+      30_000,
+      'the cut seeder expires',
+    )
     await stopAll([...seeders, listen])
   })
 
@@ -147,19 +179,27 @@ describe('several hosts on a LAN (network namespaces)', { skip }, () => {
       await rm(join(h4.dir, 'chunks', 'rate.bin'), { recursive: true, force: true })
       await rm(join(h4.dir, 'downloads', 'rate.bin'), { force: true })
       // Every seeder heard before the clock starts (the download reads this dictionary when it starts).
-      await until(async () => (await dictionaryPeers(h4, 'rate.bin')).join() === seeders.map((h) => h.address).join(), 30_000, `${seeders.length} seeder(s) known`)
+      await until(
+        async () => (await dictionaryPeers(h4, 'rate.bin')).join() === seeders.map((h) => h.address).join(),
+        30_000,
+        `${seeders.length} seeder(s) known`,
+      )
       const receipt = await download(h4, 'rate.bin', ['--id', await idOf(h1, 'rate.bin')])
       rates.push((40 * MiB) / receipt.seconds / 1e6)
       await stopAll(processes)
     }
     await listen.stop()
-    t.diagnostic(`50 Mbit/s per seeder: 1 seeder ${rates[0]!.toFixed(1)} MB/s, 2 seeders ${rates[1]!.toFixed(1)} MB/s (${(rates[1]! / rates[0]!).toFixed(2)} ×)`)
+    t.diagnostic(
+      `50 Mbit/s per seeder: 1 seeder ${rates[0]!.toFixed(1)} MB/s, 2 seeders ${rates[1]!.toFixed(1)} MB/s (${(rates[1]! / rates[0]!).toFixed(2)} ×)`,
+    )
     assert.ok(rates[1]! > rates[0]! * 1.4, `two seeders ${rates[1]} vs one ${rates[0]}`)
   })
 
   async function idOf(h: Host, name: string): Promise<string> {
     const { createHash } = await import('node:crypto')
-    return createHash('sha256').update(await readFile(join(h.dir, 'chunks', name, 'manifest.json'))).digest('hex')
+    return createHash('sha256')
+      .update(await readFile(join(h.dir, 'chunks', name, 'manifest.json')))
+      .digest('hex')
   }
 
   it('leaves no namespace behind', async () => {

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { type Announcement, type LocalFile, chunksAgreeWithSize, decodeDatagram, encodeAnnouncements, encodeMore, encodeQuery, packAnnouncements } from '../../src/core/discovery/announcement.js'
+import {
+  type Announcement,
+  chunksAgreeWithSize,
+  decodeDatagram,
+  encodeAnnouncements,
+  encodeMore,
+  encodeQuery,
+  type LocalFile,
+  packAnnouncements,
+} from '../../src/core/discovery/announcement.js'
 import { ContentDictionary } from '../../src/core/discovery/dictionary.js'
 import { hasCode } from '../../src/core/errors.js'
 
@@ -42,7 +51,8 @@ describe('announcements', () => {
     for (const d of datagrams) assert.ok(d.length <= 1200, `${d.length} bytes`)
     const dictionary = reconstruct(datagrams)
     assert.equal(dictionary.fileCount, 300)
-    for (const [n, f] of files.entries()) assert.deepEqual(dictionary.file(id(n))!.peers[0]!.have.indices(), f.have.indices())
+    for (const [n, f] of files.entries())
+      assert.deepEqual(dictionary.file(id(n))!.peers[0]!.have.indices(), f.have.indices())
   })
 
   it('slices the bitfield of a 200,000-chunk file and the listener puts it back together', () => {
@@ -89,23 +99,41 @@ describe('announcements', () => {
     assert.deepEqual(some.datagrams, all.datagrams.slice(0, 2))
     assert.deepEqual(some.complete, all.complete.slice(0, 2))
     const announced = some.datagrams.flatMap((d) => (decodeDatagram(d) as Announcement).files.map((f) => f.id))
-    assert.deepEqual(announced, files.slice(0, some.complete[1]).map((f) => f.id))
+    assert.deepEqual(
+      announced,
+      files.slice(0, some.complete[1]).map((f) => f.id),
+    )
     // A file sliced over several datagrams counts once its last slice is in.
     const big = packAnnouncements(PEER, 1, [file(1, 200_000, (i) => i % 2 === 0)], { maxDatagrams: 3 })
     assert.deepEqual(big.complete, [0, 0, 0])
   })
 
-  it('property: every real file\'s chunk count agrees with its size, and an accepted count never exceeds size / 4 KiB + 1', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 46 }), fc.integer({ min: 4096, max: 2 ** 26 }), fc.integer({ min: 0, max: 2 ** 25 }), (size, chunkSize, claimed) => {
-      const real = Math.ceil(size / chunkSize)
-      if (real <= 2 ** 24) assert.ok(chunksAgreeWithSize(size, real), `a ${size}-byte file in ${chunkSize}-byte chunks`)
-      if (chunksAgreeWithSize(size, claimed)) assert.ok(claimed <= size / 4096 + 1 && (claimed === 0) === (size === 0))
-    }))
+  it("property: every real file's chunk count agrees with its size, and an accepted count never exceeds size / 4 KiB + 1", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 46 }),
+        fc.integer({ min: 4096, max: 2 ** 26 }),
+        fc.integer({ min: 0, max: 2 ** 25 }),
+        (size, chunkSize, claimed) => {
+          const real = Math.ceil(size / chunkSize)
+          if (real <= 2 ** 24)
+            assert.ok(chunksAgreeWithSize(size, real), `a ${size}-byte file in ${chunkSize}-byte chunks`)
+          if (chunksAgreeWithSize(size, claimed))
+            assert.ok(claimed <= size / 4096 + 1 && (claimed === 0) === (size === 0))
+        },
+      ),
+    )
     assert.ok(chunksAgreeWithSize(2 ** 24 * 4096, 2 ** 24))
     assert.ok(!chunksAgreeWithSize(2 ** 24 * 4096 - 4096, 2 ** 24))
   })
 
-  const good = { v: 1, type: 'announce', peer: PEER, port: 47010, files: [{ id: id(1), name: 'a', size: 10, chunks: 1, have: 'all' }] }
+  const good = {
+    v: 1,
+    type: 'announce',
+    peer: PEER,
+    port: 47010,
+    files: [{ id: id(1), name: 'a', size: 10, chunks: 1, have: 'all' }],
+  }
   const bad: Array<[string, unknown, string]> = [
     ['not JSON', 'hello', 'not-json'],
     ['a wrong version', { ...good, v: 2 }, 'schema'],
@@ -115,17 +143,59 @@ describe('announcements', () => {
     ['a bad id', { ...good, files: [{ ...good.files[0], id: 'ABC' }] }, 'schema'],
     ['a string port', { ...good, port: '47010' }, 'schema'],
     ['files not a list', { ...good, files: {} }, 'schema'],
-    ['a have longer than the file', { ...good, files: [{ ...good.files[0], size: 3 * 4096, chunks: 3, have: Buffer.from([0xff, 0xff]).toString('base64') }] }, 'have'],
-    ['bits set past the last chunk', { ...good, files: [{ ...good.files[0], size: 3 * 4096, chunks: 3, have: Buffer.from([0xff]).toString('base64') }] }, 'have'],
-    ['a "from" that is not a multiple of 8', { ...good, files: [{ ...good.files[0], size: 30 * 4096, chunks: 30, have: 'AA==', from: 3 }] }, 'schema'],
-    ['a "from" past the last chunk', { ...good, files: [{ ...good.files[0], size: 30 * 4096, chunks: 30, have: 'AA==', from: 32 }] }, 'have'],
-    ['2^24 chunks for 10 bytes (the chunk count must agree with the size)', { ...good, files: [{ ...good.files[0], chunks: 1 << 24 }] }, 'chunks'],
-    ['more chunks than 4 KiB chunks could make', { ...good, files: [{ ...good.files[0], size: 8193, chunks: 4 }] }, 'chunks'],
-    ['fewer chunks than 64 MiB chunks could make', { ...good, files: [{ ...good.files[0], size: 64 * 2 ** 20 + 1, chunks: 1 }] }, 'chunks'],
+    [
+      'a have longer than the file',
+      {
+        ...good,
+        files: [{ ...good.files[0], size: 3 * 4096, chunks: 3, have: Buffer.from([0xff, 0xff]).toString('base64') }],
+      },
+      'have',
+    ],
+    [
+      'bits set past the last chunk',
+      {
+        ...good,
+        files: [{ ...good.files[0], size: 3 * 4096, chunks: 3, have: Buffer.from([0xff]).toString('base64') }],
+      },
+      'have',
+    ],
+    [
+      'a "from" that is not a multiple of 8',
+      { ...good, files: [{ ...good.files[0], size: 30 * 4096, chunks: 30, have: 'AA==', from: 3 }] },
+      'schema',
+    ],
+    [
+      'a "from" past the last chunk',
+      { ...good, files: [{ ...good.files[0], size: 30 * 4096, chunks: 30, have: 'AA==', from: 32 }] },
+      'have',
+    ],
+    [
+      '2^24 chunks for 10 bytes (the chunk count must agree with the size)',
+      { ...good, files: [{ ...good.files[0], chunks: 1 << 24 }] },
+      'chunks',
+    ],
+    [
+      'more chunks than 4 KiB chunks could make',
+      { ...good, files: [{ ...good.files[0], size: 8193, chunks: 4 }] },
+      'chunks',
+    ],
+    [
+      'fewer chunks than 64 MiB chunks could make',
+      { ...good, files: [{ ...good.files[0], size: 64 * 2 ** 20 + 1, chunks: 1 }] },
+      'chunks',
+    ],
     ['chunks for an empty file', { ...good, files: [{ ...good.files[0], size: 0, chunks: 1 }] }, 'chunks'],
-    ['no chunks for a non-empty file', { ...good, files: [{ ...good.files[0], size: 1, chunks: 0, have: '' }] }, 'chunks'],
+    [
+      'no chunks for a non-empty file',
+      { ...good, files: [{ ...good.files[0], size: 1, chunks: 0, have: '' }] },
+      'chunks',
+    ],
     ['2^24 + 1 chunks', { ...good, files: [{ ...good.files[0], size: 2 ** 40, chunks: 2 ** 24 + 1 }] }, 'schema'],
-    ['two entries for one id that disagree', { ...good, files: [good.files[0], { ...good.files[0], name: 'b' }] }, 'inconsistent'],
+    [
+      'two entries for one id that disagree',
+      { ...good, files: [good.files[0], { ...good.files[0], name: 'b' }] },
+      'inconsistent',
+    ],
     ['a query for an invalid name', { v: 1, type: 'query', name: '../x' }, 'schema'],
     ['a query for a bad id', { v: 1, type: 'query', id: 'x'.repeat(64) }, 'schema'],
     ['a "more" notice with a negative count', { v: 1, type: 'more', omitted: -1, interval: 5 }, 'schema'],
@@ -133,38 +203,64 @@ describe('announcements', () => {
   for (const [what, value, reason] of bad) {
     it(`rejects ${what} (E_BAD_DATAGRAM, reason ${reason})`, () => {
       const bytes = Buffer.from(typeof value === 'string' ? value : JSON.stringify(value))
-      assert.throws(() => decodeDatagram(bytes), (err) => hasCode(err, 'E_BAD_DATAGRAM') && err.details?.reason === reason)
+      assert.throws(
+        () => decodeDatagram(bytes),
+        (err) => hasCode(err, 'E_BAD_DATAGRAM') && err.details?.reason === reason,
+      )
     })
   }
 
   it('rejects a 60 KB datagram before parsing it (E_TOO_LARGE)', () => {
-    assert.throws(() => decodeDatagram(Buffer.alloc(60_000, 0x20)), (err) => hasCode(err, 'E_TOO_LARGE'))
+    assert.throws(
+      () => decodeDatagram(Buffer.alloc(60_000, 0x20)),
+      (err) => hasCode(err, 'E_TOO_LARGE'),
+    )
   })
 
   it('property: any store encodes into datagrams ≤ 1200 bytes that reconstruct every have-set', () => {
-    fc.assert(fc.property(
-      fc.array(fc.record({ chunks: fc.integer({ min: 0, max: 3000 }), seed: fc.integer(), name: fc.string({ minLength: 1, maxLength: 60 }) }), { maxLength: 20 }),
-      (specs) => {
-        const files = specs.map((s, n) => file(n, s.chunks, (i) => ((i * 2654435761 + s.seed) >>> 0) % 3 !== 0, `${n}-${s.name.replace(/[\u0000-\u001f\u007f-\u009f/\\]/g, '_')}`.normalize('NFC')))
-        const datagrams = encodeAnnouncements(PEER, 9, files)
-        if (datagrams.some((d) => d.length > 1200)) return false
-        const dictionary = reconstruct(datagrams)
-        return files.every((f, n) => {
-          const got = dictionary.file(id(n))?.peers[0]?.have
-          return got !== undefined && Buffer.compare(Buffer.from(got.bytes), Buffer.from(f.have.bytes)) === 0
-        })
-      },
-    ), { numRuns: 100 })
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            chunks: fc.integer({ min: 0, max: 3000 }),
+            seed: fc.integer(),
+            name: fc.string({ minLength: 1, maxLength: 60 }),
+          }),
+          { maxLength: 20 },
+        ),
+        (specs) => {
+          const files = specs.map((s, n) =>
+            file(
+              n,
+              s.chunks,
+              (i) => ((i * 2654435761 + s.seed) >>> 0) % 3 !== 0,
+              `${n}-${s.name.replace(/[\u0000-\u001f\u007f-\u009f/\\]/g, '_')}`.normalize('NFC'),
+            ),
+          )
+          const datagrams = encodeAnnouncements(PEER, 9, files)
+          if (datagrams.some((d) => d.length > 1200)) return false
+          const dictionary = reconstruct(datagrams)
+          return files.every((f, n) => {
+            const got = dictionary.file(id(n))?.peers[0]?.have
+            return got !== undefined && Buffer.compare(Buffer.from(got.bytes), Buffer.from(f.have.bytes)) === 0
+          })
+        },
+      ),
+      { numRuns: 100 },
+    )
   })
 
   it('property: arbitrary bytes never throw anything but our typed errors', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 1500 }), (bytes) => {
-      try {
-        decodeDatagram(bytes)
-        return true
-      } catch (err) {
-        return hasCode(err, 'E_BAD_DATAGRAM') || hasCode(err, 'E_TOO_LARGE')
-      }
-    }), { numRuns: 2000 })
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 1500 }), (bytes) => {
+        try {
+          decodeDatagram(bytes)
+          return true
+        } catch (err) {
+          return hasCode(err, 'E_BAD_DATAGRAM') || hasCode(err, 'E_TOO_LARGE')
+        }
+      }),
+      { numRuns: 2000 },
+    )
   })
 })

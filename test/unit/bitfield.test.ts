@@ -8,10 +8,12 @@ const reference = (b: Bitfield): boolean[] => Array.from({ length: b.length }, (
 
 /** A field of `length` bits with a clean tail, from arbitrary bytes. */
 const arbField = (maxLength = 300): fc.Arbitrary<{ length: number; bytes: Uint8Array }> =>
-  fc.integer({ min: 0, max: maxLength }).chain((length) => fc.uint8Array({ minLength: Math.ceil(length / 8), maxLength: Math.ceil(length / 8) }).map((bytes) => {
-    if (length % 8 !== 0) bytes[bytes.length - 1]! &= (0xff00 >> (length % 8)) & 0xff
-    return { length, bytes }
-  }))
+  fc.integer({ min: 0, max: maxLength }).chain((length) =>
+    fc.uint8Array({ minLength: Math.ceil(length / 8), maxLength: Math.ceil(length / 8) }).map((bytes) => {
+      if (length % 8 !== 0) bytes[bytes.length - 1]! &= (0xff00 >> (length % 8)) & 0xff
+      return { length, bytes }
+    }),
+  )
 
 describe('bitfield', () => {
   it('is MSB-first: bit 0 is 0x80 of byte 0', () => {
@@ -23,14 +25,23 @@ describe('bitfield', () => {
   })
 
   it('round-trips through base64 and keeps a clean tail', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 300 }).chain((n) => fc.tuple(fc.constant(n), fc.uniqueArray(fc.nat({ max: Math.max(0, n - 1) }), { maxLength: n }))), ([n, set]) => {
-      const b = new Bitfield(n)
-      for (const i of set) if (i < n) b.set(i)
-      const back = Bitfield.fromBase64(n, b.toBase64())
-      assert.deepEqual(back.indices(), b.indices())
-      assert.ok(back.hasCleanTail())
-      assert.equal(back.count(), new Set(set.filter((i) => i < n)).size)
-    }))
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 0, max: 300 })
+          .chain((n) =>
+            fc.tuple(fc.constant(n), fc.uniqueArray(fc.nat({ max: Math.max(0, n - 1) }), { maxLength: n })),
+          ),
+        ([n, set]) => {
+          const b = new Bitfield(n)
+          for (const i of set) if (i < n) b.set(i)
+          const back = Bitfield.fromBase64(n, b.toBase64())
+          assert.deepEqual(back.indices(), b.indices())
+          assert.ok(back.hasCleanTail())
+          assert.equal(back.count(), new Set(set.filter((i) => i < n)).size)
+        },
+      ),
+    )
   })
 
   it('detects stray bits past the length', () => {
@@ -39,48 +50,80 @@ describe('bitfield', () => {
   })
 
   it('property: count, isComplete and indices agree with a bit-by-bit reference', () => {
-    fc.assert(fc.property(arbField(), ({ length, bytes }) => {
-      const b = new Bitfield(length, bytes)
-      const bits = reference(b)
-      assert.equal(b.count(), bits.filter(Boolean).length)
-      assert.equal(b.isComplete(), bits.every(Boolean))
-      assert.deepEqual(b.indices(), bits.flatMap((v, i) => (v ? [i] : [])))
-    }))
+    fc.assert(
+      fc.property(arbField(), ({ length, bytes }) => {
+        const b = new Bitfield(length, bytes)
+        const bits = reference(b)
+        assert.equal(b.count(), bits.filter(Boolean).length)
+        assert.equal(b.isComplete(), bits.every(Boolean))
+        assert.deepEqual(
+          b.indices(),
+          bits.flatMap((v, i) => (v ? [i] : [])),
+        )
+      }),
+    )
   })
 
   it('property: full(n) is every bit set, holds no bytes until one is cleared, and then behaves like a dense field', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 200 }), fc.array(fc.nat(), { maxLength: 5 }), (length, clears) => {
-      const full = Bitfield.full(length)
-      assert.equal(full.heldBytes, 0)
-      assert.equal(full.count(), length)
-      assert.ok(full.isComplete())
-      assert.deepEqual(full.indices(), Array.from({ length }, (_, i) => i))
-      if (length > 0) full.set(0, true) // setting a set bit stores nothing
-      assert.equal(full.heldBytes, 0)
-      const dense = new Bitfield(length)
-      for (let i = 0; i < length; i++) dense.set(i)
-      assert.deepEqual([...full.bytes], [...dense.bytes], 'materialised bytes are the dense ones, clean tail included')
-      for (const c of clears) if (length > 0) { full.set(c % length, false); dense.set(c % length, false) }
-      assert.deepEqual(reference(full), reference(dense))
-      assert.equal(full.count(), dense.count())
-    }))
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 200 }), fc.array(fc.nat(), { maxLength: 5 }), (length, clears) => {
+        const full = Bitfield.full(length)
+        assert.equal(full.heldBytes, 0)
+        assert.equal(full.count(), length)
+        assert.ok(full.isComplete())
+        assert.deepEqual(
+          full.indices(),
+          Array.from({ length }, (_, i) => i),
+        )
+        if (length > 0) full.set(0, true) // setting a set bit stores nothing
+        assert.equal(full.heldBytes, 0)
+        const dense = new Bitfield(length)
+        for (let i = 0; i < length; i++) dense.set(i)
+        assert.deepEqual(
+          [...full.bytes],
+          [...dense.bytes],
+          'materialised bytes are the dense ones, clean tail included',
+        )
+        for (const c of clears)
+          if (length > 0) {
+            full.set(c % length, false)
+            dense.set(c % length, false)
+          }
+        assert.deepEqual(reference(full), reference(dense))
+        assert.equal(full.count(), dense.count())
+      }),
+    )
   })
 
   it('property: setBytes overwrites exactly the bits of its slice and says whether any changed', () => {
-    fc.assert(fc.property(arbField(400), fc.boolean(), fc.nat(), fc.uint8Array({ maxLength: 60 }), ({ length, bytes }, startFull, at, slice) => {
-      const b = startFull ? Bitfield.full(length) : new Bitfield(length, bytes)
-      const size = Math.ceil(length / 8)
-      if (size === 0) return
-      const from = at % size
-      const piece = slice.subarray(0, size - from)
-      if (from + piece.length === size && length % 8 !== 0 && piece.length > 0) piece[piece.length - 1]! &= (0xff00 >> (length % 8)) & 0xff
-      const before = reference(b)
-      const expected = before.map((v, i) => (i >= from * 8 && i < (from + piece.length) * 8 ? (piece[(i >> 3) - from]! & (0x80 >> (i & 7))) !== 0 : v))
-      const changed = b.setBytes(from, piece)
-      assert.deepEqual(reference(b), expected)
-      assert.equal(changed, expected.some((v, i) => v !== before[i]))
-      assert.ok(b.hasCleanTail())
-    }))
+    fc.assert(
+      fc.property(
+        arbField(400),
+        fc.boolean(),
+        fc.nat(),
+        fc.uint8Array({ maxLength: 60 }),
+        ({ length, bytes }, startFull, at, slice) => {
+          const b = startFull ? Bitfield.full(length) : new Bitfield(length, bytes)
+          const size = Math.ceil(length / 8)
+          if (size === 0) return
+          const from = at % size
+          const piece = slice.subarray(0, size - from)
+          if (from + piece.length === size && length % 8 !== 0 && piece.length > 0)
+            piece[piece.length - 1]! &= (0xff00 >> (length % 8)) & 0xff
+          const before = reference(b)
+          const expected = before.map((v, i) =>
+            i >= from * 8 && i < (from + piece.length) * 8 ? (piece[(i >> 3) - from]! & (0x80 >> (i & 7))) !== 0 : v,
+          )
+          const changed = b.setBytes(from, piece)
+          assert.deepEqual(reference(b), expected)
+          assert.equal(
+            changed,
+            expected.some((v, i) => v !== before[i]),
+          )
+          assert.ok(b.hasCleanTail())
+        },
+      ),
+    )
   })
 
   it('setBytes refuses a slice outside the field or past its last bit', () => {

@@ -14,7 +14,10 @@ describe('byte budget', () => {
     const grant = await budget.account('a').acquire(60)
     assert.equal(budget.inUse, 60)
     grant.release()
-    assert.throws(() => grant.release(), (e) => hasCode(e, 'E_INTERNAL'))
+    assert.throws(
+      () => grant.release(),
+      (e) => hasCode(e, 'E_INTERNAL'),
+    )
     assert.equal(budget.inUse, 0)
     const seen: string[] = []
     const lenient = new ByteBudget(100, { onViolation: (e) => seen.push(e.code) })
@@ -57,7 +60,10 @@ describe('byte budget', () => {
     assert.ok(asked >= 5)
     assert.equal(held.length, 5, 'the hog keeps its share (half, with two connections active)')
     let more = false
-    const sixth = honest.acquire(1).then((g) => { more = true; return g })
+    const sixth = honest.acquire(1).then((g) => {
+      more = true
+      return g
+    })
     await tick()
     assert.equal(more, false, 'the other waits at its own share too')
     held.pop()!.release()
@@ -76,7 +82,10 @@ describe('byte budget', () => {
     const grants = [await a[0]!.acquire(2), await a[1]!.acquire(2), await a[2]!.acquire(2), await b.acquire(2)]
     // A holds 6 = 12 / 2 addresses: its share; each connection's share is 12 / 4 = 3.
     let aGot = false
-    const aMore = a[0]!.acquire(1).then((g) => { aGot = true; return g })
+    const aMore = a[0]!.acquire(1).then((g) => {
+      aGot = true
+      return g
+    })
     grants.push(await b.acquire(1))
     await tick()
     assert.equal(aGot, false, 'A waits at its share while B, under its share, is served')
@@ -88,64 +97,85 @@ describe('byte budget', () => {
 
   it('property: any interleaving of acquires, releases, double releases and abandons keeps the count exact and within the limit', async () => {
     const op = fc.oneof(
-      fc.record({ kind: fc.constant('acquire' as const), account: fc.nat(5), bytes: fc.integer({ min: 1, max: 40 }), abandonable: fc.boolean() }),
+      fc.record({
+        kind: fc.constant('acquire' as const),
+        account: fc.nat(5),
+        bytes: fc.integer({ min: 1, max: 40 }),
+        abandonable: fc.boolean(),
+      }),
       fc.record({ kind: fc.constant('release' as const), which: fc.nat(), twice: fc.boolean() }),
       fc.record({ kind: fc.constant('abandon' as const), which: fc.nat() }),
       fc.record({ kind: fc.constant('close' as const), account: fc.nat(5) }),
     )
-    await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
-      let violations = 0
-      const budget = new ByteBudget(64, { onViolation: () => { violations++ } })
-      const grants: BudgetGrant[] = []
-      const pending: Array<{ abort: AbortController; settled: Promise<void> }> = []
-      const sheddable: BudgetGrant[][] = []
-      const accounts = Array.from({ length: 6 }, (_, i) => {
-        sheddable[i] = []
-        const account: BudgetAccount = budget.account(`addr-${i % 3}`, () => {
-          while (account.overShare && sheddable[i]!.length > 0) sheddable[i]!.pop()!.release()
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
+        let violations = 0
+        const budget = new ByteBudget(64, {
+          onViolation: () => {
+            violations++
+          },
         })
-        return account
-      })
-      let doubles = 0
-      for (const o of ops) {
-        if (o.kind === 'acquire') {
-          const abort = new AbortController()
-          const settled = accounts[o.account]!.acquire(o.bytes, o.abandonable ? abort.signal : undefined)
-            .then((g) => {
-              assert.ok(budget.inUse <= budget.max || budget.inUse === g.bytes, `in use ${budget.inUse} over ${budget.max}`)
-              if (o.bytes % 2 === 0) sheddable[o.account]!.push(g)
-              else grants.push(g)
-            }, (e) => assert.ok(hasCode(e, 'E_CLOSED')))
-          pending.push({ abort, settled })
-        } else if (o.kind === 'release' && grants.length > 0) {
-          const g = grants.splice(o.which % grants.length, 1)[0]!
-          g.release()
-          if (o.twice) {
+        const grants: BudgetGrant[] = []
+        const pending: Array<{ abort: AbortController; settled: Promise<void> }> = []
+        const sheddable: BudgetGrant[][] = []
+        const accounts = Array.from({ length: 6 }, (_, i) => {
+          sheddable[i] = []
+          const account: BudgetAccount = budget.account(`addr-${i % 3}`, () => {
+            while (account.overShare && sheddable[i]!.length > 0) sheddable[i]!.pop()!.release()
+          })
+          return account
+        })
+        let doubles = 0
+        for (const o of ops) {
+          if (o.kind === 'acquire') {
+            const abort = new AbortController()
+            const settled = accounts[o.account]!.acquire(o.bytes, o.abandonable ? abort.signal : undefined).then(
+              (g) => {
+                assert.ok(
+                  budget.inUse <= budget.max || budget.inUse === g.bytes,
+                  `in use ${budget.inUse} over ${budget.max}`,
+                )
+                if (o.bytes % 2 === 0) sheddable[o.account]!.push(g)
+                else grants.push(g)
+              },
+              (e) => assert.ok(hasCode(e, 'E_CLOSED')),
+            )
+            pending.push({ abort, settled })
+          } else if (o.kind === 'release' && grants.length > 0) {
+            const g = grants.splice(o.which % grants.length, 1)[0]!
             g.release()
-            doubles++
+            if (o.twice) {
+              g.release()
+              doubles++
+            }
+          } else if (o.kind === 'abandon' && pending.length > 0) {
+            pending[o.which % pending.length]!.abort.abort()
+          } else if (o.kind === 'close') {
+            accounts[o.account]!.close()
           }
-        } else if (o.kind === 'abandon' && pending.length > 0) {
-          pending[o.which % pending.length]!.abort.abort()
-        } else if (o.kind === 'close') {
-          accounts[o.account]!.close()
+          await tick()
         }
-        await tick()
-      }
-      // Release everything, abandon every wait: the count must come back to zero.
-      for (let round = 0; round < 100 && (grants.length > 0 || sheddable.some((s) => s.length > 0) || budget.waiting > 0); round++) {
+        // Release everything, abandon every wait: the count must come back to zero.
+        for (
+          let round = 0;
+          round < 100 && (grants.length > 0 || sheddable.some((s) => s.length > 0) || budget.waiting > 0);
+          round++
+        ) {
+          for (const g of grants.splice(0)) g.release()
+          for (const s of sheddable) for (const g of s.splice(0)) g.release()
+          await tick()
+          if (round > 50) for (const p of pending) p.abort.abort()
+        }
+        for (const p of pending) p.abort.abort()
+        await Promise.all(pending.map((p) => p.settled))
         for (const g of grants.splice(0)) g.release()
         for (const s of sheddable) for (const g of s.splice(0)) g.release()
-        await tick()
-        if (round > 50) for (const p of pending) p.abort.abort()
-      }
-      for (const p of pending) p.abort.abort()
-      await Promise.all(pending.map((p) => p.settled))
-      for (const g of grants.splice(0)) g.release()
-      for (const s of sheddable) for (const g of s.splice(0)) g.release()
-      assert.equal(budget.inUse, 0)
-      assert.equal(budget.waiting, 0)
-      assert.equal(violations, doubles)
-    }), { numRuns: 150 })
+        assert.equal(budget.inUse, 0)
+        assert.equal(budget.waiting, 0)
+        assert.equal(violations, doubles)
+      }),
+      { numRuns: 150 },
+    )
   })
 })
 
@@ -154,7 +184,10 @@ describe('buffer pool', () => {
     const pool = new BufferPool({ onViolation: throwViolation })
     const b = pool.take(4096)
     pool.give(b)
-    assert.throws(() => pool.give(b), (e) => hasCode(e, 'E_INTERNAL'))
+    assert.throws(
+      () => pool.give(b),
+      (e) => hasCode(e, 'E_INTERNAL'),
+    )
     assert.deepEqual(pool.audit(), { free: 1, duplicates: 0 })
     const x = pool.take(4096)
     const y = pool.take(4096)
@@ -180,7 +213,12 @@ describe('stalled sockets', () => {
     let now = 0
     const stalls = new StalledSockets(10, 100, () => now)
     const evicted: string[] = []
-    const conn = (name: string) => ({ evict: () => { evicted.push(name); stalls.resumed(c[name]!) } })
+    const conn = (name: string) => ({
+      evict: () => {
+        evicted.push(name)
+        stalls.resumed(c[name]!)
+      },
+    })
     const c: Record<string, { evict(): void }> = {}
     for (const name of ['reader', 'hog', 'young']) c[name] = conn(name)
     stalls.stalled(c.reader!, 6)

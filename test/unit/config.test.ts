@@ -2,11 +2,17 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { SETTINGS, envName, parseByteSize, resolveSettings } from '../../src/core/config.js'
+import { envName, parseByteSize, resolveSettings, SETTINGS } from '../../src/core/config.js'
 import { hasCode } from '../../src/core/errors.js'
 import { tmpDir } from '../helpers/files.js'
 
-const specs = { port: SETTINGS.port, chunkSize: SETTINGS.chunkSize, chunksDir: SETTINGS.chunksDir, broadcast: SETTINGS.broadcast, interval: SETTINGS.interval }
+const specs = {
+  port: SETTINGS.port,
+  chunkSize: SETTINGS.chunkSize,
+  chunksDir: SETTINGS.chunksDir,
+  broadcast: SETTINGS.broadcast,
+  interval: SETTINGS.interval,
+}
 
 describe('config', () => {
   it('derives env names from flags', () => {
@@ -17,12 +23,21 @@ describe('config', () => {
   it('uses the defaults', async (t) => {
     const cwd = await tmpDir(t)
     const s = resolveSettings(specs, { flags: {}, env: {}, cwd })
-    assert.deepEqual(s, { port: 47010, chunkSize: 1 << 20, chunksDir: join(cwd, 'chunks'), broadcast: 'auto', interval: 5 })
+    assert.deepEqual(s, {
+      port: 47010,
+      chunkSize: 1 << 20,
+      chunksDir: join(cwd, 'chunks'),
+      broadcast: 'auto',
+      interval: 5,
+    })
   })
 
   it('precedence is flag > env > file > default', async (t) => {
     const cwd = await tmpDir(t)
-    await writeFile(join(cwd, 'p2p.config.json'), JSON.stringify({ port: 1111, chunkSize: '8KiB', chunksDir: 'from-file', interval: 2 }))
+    await writeFile(
+      join(cwd, 'p2p.config.json'),
+      JSON.stringify({ port: 1111, chunkSize: '8KiB', chunksDir: 'from-file', interval: 2 }),
+    )
     const env = { P2P_PORT: '2222', P2P_CHUNK_SIZE: '16KiB' }
     const s = resolveSettings(specs, { flags: { port: '3333' }, env, cwd })
     assert.equal(s.port, 3333)
@@ -38,8 +53,14 @@ describe('config', () => {
     const s = resolveSettings({ udpPort: SETTINGS.udpPort }, { flags: {}, env: {}, cwd, configFile: 'a.json' })
     assert.equal(s.udpPort, 5000)
     await writeFile(join(cwd, 'b.json'), JSON.stringify({ chunkSzie: 5 }))
-    assert.throws(() => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'b.json' }), (e) => hasCode(e, 'E_USAGE') && /chunkSzie/.test(e.message))
-    assert.throws(() => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'missing.json' }), (e) => hasCode(e, 'E_USAGE'))
+    assert.throws(
+      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'b.json' }),
+      (e) => hasCode(e, 'E_USAGE') && /chunkSzie/.test(e.message),
+    )
+    assert.throws(
+      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'missing.json' }),
+      (e) => hasCode(e, 'E_USAGE'),
+    )
   })
 
   const invalid: Array<[Record<string, string>, RegExp]> = [
@@ -56,12 +77,18 @@ describe('config', () => {
   ]
   for (const [flags, pattern] of invalid) {
     it(`rejects ${JSON.stringify(flags)} with one line and E_USAGE`, () => {
-      assert.throws(() => resolveSettings(specs, { flags, env: {} }), (e) => hasCode(e, 'E_USAGE') && pattern.test(e.message) && !e.message.includes('\n'))
+      assert.throws(
+        () => resolveSettings(specs, { flags, env: {} }),
+        (e) => hasCode(e, 'E_USAGE') && pattern.test(e.message) && !e.message.includes('\n'),
+      )
     })
   }
 
   it('names the env variable when the bad value came from it', () => {
-    assert.throws(() => resolveSettings(specs, { flags: {}, env: { P2P_PORT: 'x' } }), (e) => hasCode(e, 'E_USAGE') && /P2P_PORT/.test(e.message))
+    assert.throws(
+      () => resolveSettings(specs, { flags: {}, env: { P2P_PORT: 'x' } }),
+      (e) => hasCode(e, 'E_USAGE') && /P2P_PORT/.test(e.message),
+    )
   })
 
   it('parses byte sizes in binary units, at and past the bounds', () => {
@@ -79,6 +106,9 @@ describe('config', () => {
   })
 
   it('accepts a broadcast list', () => {
-    assert.deepEqual(resolveSettings(specs, { flags: { broadcast: '127.255.255.255, 10.0.0.255' }, env: {} }).broadcast, ['127.255.255.255', '10.0.0.255'])
+    assert.deepEqual(
+      resolveSettings(specs, { flags: { broadcast: '127.255.255.255, 10.0.0.255' }, env: {} }).broadcast,
+      ['127.255.255.255', '10.0.0.255'],
+    )
   })
 })

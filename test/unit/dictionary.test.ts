@@ -8,20 +8,38 @@ import { CLAIM_OVERHEAD_BYTES, ContentDictionary, type DictionaryLimits } from '
 import { claimsFromSnapshot, jsonLine, toSnapshot } from '../../src/core/discovery/dictionary-file.js'
 
 const id = (n: number): string => n.toString(16).padStart(64, '0')
-const entry = (n: number, o: Partial<AnnouncedFile> = {}): AnnouncedFile => ({ id: id(n), name: `f${n}`, size: 4 * 4096, chunks: 4, have: 'all', from: 0, ...o })
+const entry = (n: number, o: Partial<AnnouncedFile> = {}): AnnouncedFile => ({
+  id: id(n),
+  name: `f${n}`,
+  size: 4 * 4096,
+  chunks: 4,
+  have: 'all',
+  from: 0,
+  ...o,
+})
 const announce = (peer: string, port: number, files: number[], have: 'all' | Bitfield = 'all'): Announcement => ({
-  type: 'announce', peer, port, files: files.map((n) => entry(n, { have })),
+  type: 'announce',
+  peer,
+  port,
+  files: files.map((n) => entry(n, { have })),
 })
 const MAX = 1 << 24
 /** A claim of 2^24 chunks (a 64 GiB file of 4 KiB chunks) with one byte of have-set near its end. */
-const huge = (n: number): AnnouncedFile => entry(n, { size: MAX * 4096, chunks: MAX, have: new Bitfield(8, new Uint8Array([1])), from: MAX - 8 })
+const huge = (n: number): AnnouncedFile =>
+  entry(n, { size: MAX * 4096, chunks: MAX, have: new Bitfield(8, new Uint8Array([1])), from: MAX - 8 })
 
 describe('content dictionary', () => {
   it('records the source address, never one from the payload, and merges peers per file', () => {
     const d = new ContentDictionary()
     d.merge(announce('p1p1p1p1', 5000, [1, 2]), '10.0.0.1', 1000)
     d.merge(announce('p2p2p2p2', 5000, [2]), '10.0.0.2', 1000)
-    assert.deepEqual(d.file(id(2))!.peers.map((p) => p.address).sort(), ['10.0.0.1', '10.0.0.2'])
+    assert.deepEqual(
+      d
+        .file(id(2))!
+        .peers.map((p) => p.address)
+        .sort(),
+      ['10.0.0.1', '10.0.0.2'],
+    )
     const json = toSnapshot(d.files(), { now: 2000, wallNow: 2000 })
     assert.equal(json.files[id(1)]!.peers[0]!.have, 'all')
     assert.equal(json.files[id(1)]!.peers[0]!.lastSeen, new Date(1000).toISOString())
@@ -33,7 +51,10 @@ describe('content dictionary', () => {
     d.merge(announce('p2p2p2p2', 1, [1]), '10.0.0.2', 0)
     d.merge(announce('p2p2p2p2', 1, [1]), '10.0.0.2', 10_000)
     assert.ok(d.expire(15_001, 15_000))
-    assert.deepEqual(d.file(id(1))!.peers.map((p) => p.address), ['10.0.0.2'])
+    assert.deepEqual(
+      d.file(id(1))!.peers.map((p) => p.address),
+      ['10.0.0.2'],
+    )
     assert.ok(d.merge(announce('p2p2p2p2', 1, []), '10.0.0.2', 10_001))
     assert.equal(d.fileCount, 0)
     assert.equal(d.bytes(), 0)
@@ -49,7 +70,8 @@ describe('content dictionary', () => {
 
   it('stays within its caps under a flood of fake peers and files, evicting the oldest', () => {
     const d = new ContentDictionary({ maxPeers: 100, maxFiles: 50, maxPeersPerFile: 10 })
-    for (let i = 0; i < 10_000; i++) d.merge(announce(`fake${i}xxxx`, 1 + (i % 60000), [i % 500]), `10.9.${i % 200}.9`, i)
+    for (let i = 0; i < 10_000; i++)
+      d.merge(announce(`fake${i}xxxx`, 1 + (i % 60000), [i % 500]), `10.9.${i % 200}.9`, i)
     assert.ok(d.peerCount <= 100)
     assert.ok(d.fileCount <= 50)
     for (const f of d.files()) assert.ok(f.peers.length <= 10)
@@ -62,11 +84,26 @@ describe('content dictionary', () => {
     d.merge(announce('honest01', 1, [1, 2, 3, 4, 5]), '10.0.0.1', 0)
     for (let a = 2; a <= 5; a++) d.merge(announce(`honest0${a}`, 1, [1]), `10.0.0.${a}`, 0)
     for (let i = 0; i < 2000; i++) {
-      d.merge({ type: 'announce', peer: 'flooder1', port: 1 + (i % 16), files: [entry(1000 + i, { name: 'x' }), entry(1)] }, '10.0.0.66', 1 + i)
+      d.merge(
+        { type: 'announce', peer: 'flooder1', port: 1 + (i % 16), files: [entry(1000 + i, { name: 'x' }), entry(1)] },
+        '10.0.0.66',
+        1 + i,
+      )
     }
     assert.equal(d.fileCount, 100)
-    for (const n of [1, 2, 3, 4, 5]) assert.ok(d.file(id(n))?.peers.some((p) => p.address === '10.0.0.1'), `honest file ${n} kept`)
-    assert.deepEqual(d.file(id(1))!.peers.filter((p) => p.address !== '10.0.0.66').map((p) => p.address).sort(), ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'])
+    for (const n of [1, 2, 3, 4, 5])
+      assert.ok(
+        d.file(id(n))?.peers.some((p) => p.address === '10.0.0.1'),
+        `honest file ${n} kept`,
+      )
+    assert.deepEqual(
+      d
+        .file(id(1))!
+        .peers.filter((p) => p.address !== '10.0.0.66')
+        .map((p) => p.address)
+        .sort(),
+      ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'],
+    )
   })
 
   it('keeps claims per peer: a stranger giving the honest id another name, size or chunk count hides no honest peer', () => {
@@ -74,22 +111,50 @@ describe('content dictionary', () => {
     d.merge(announce('honest01', 1, [1]), '10.0.0.1', 0)
     d.merge(announce('honest02', 1, [1]), '10.0.0.2', 0)
     // Later, the stranger: the honest id under another name and with one chunk more; his own file under the wanted name.
-    d.merge({ type: 'announce', peer: 'stranger', port: 1, files: [entry(1, { name: 'other', size: 5 * 4096, chunks: 5 }), entry(2, { name: 'f1' })] }, '10.0.0.66', 1)
+    d.merge(
+      {
+        type: 'announce',
+        peer: 'stranger',
+        port: 1,
+        files: [entry(1, { name: 'other', size: 5 * 4096, chunks: 5 }), entry(2, { name: 'f1' })],
+      },
+      '10.0.0.66',
+      1,
+    )
     const honest = d.file(id(1))!
     assert.equal(honest.peers.length, 3)
-    assert.deepEqual(honest.peers.map((p) => [p.address, p.name, p.chunks]).sort(), [['10.0.0.1', 'f1', 4], ['10.0.0.2', 'f1', 4], ['10.0.0.66', 'other', 5]])
+    assert.deepEqual(honest.peers.map((p) => [p.address, p.name, p.chunks]).sort(), [
+      ['10.0.0.1', 'f1', 4],
+      ['10.0.0.2', 'f1', 4],
+      ['10.0.0.66', 'other', 5],
+    ])
     assert.equal(honest.disputed, true)
     assert.deepEqual([honest.name, honest.chunks], ['f1', 4], 'shown: the claim most peers make')
-    assert.deepEqual(d.files().filter((f) => f.peers.some((p) => p.name === 'f1')).map((f) => f.id).sort(), [id(1), id(2)], 'the wanted name is claimed by two ids')
+    assert.deepEqual(
+      d
+        .files()
+        .filter((f) => f.peers.some((p) => p.name === 'f1'))
+        .map((f) => f.id)
+        .sort(),
+      [id(1), id(2)],
+      'the wanted name is claimed by two ids',
+    )
     // The stranger changing his own word replaces only his own claim.
     d.merge({ type: 'announce', peer: 'stranger', port: 1, files: [entry(1, { name: 'third' })] }, '10.0.0.66', 2)
-    assert.deepEqual(d.file(id(1))!.peers.map((p) => p.name).sort(), ['f1', 'f1', 'third'])
+    assert.deepEqual(
+      d
+        .file(id(1))!
+        .peers.map((p) => p.name)
+        .sort(),
+      ['f1', 'f1', 'third'],
+    )
   })
 
   it('a flood of 2^24-chunk claims from one address stays within its byte cap and evicts only its own claims', () => {
     const d = new ContentDictionary({ maxBytesPerAddress: 8 * 2 ** 20, maxBytes: 64 * 2 ** 20 })
     d.merge(announce('honest01', 1, [1, 2, 3], new Bitfield(4)), '10.0.0.1', 0)
-    for (let i = 0; i < 200; i++) d.merge({ type: 'announce', peer: 'flooder1', port: 1 + (i % 16), files: [huge(100 + i)] }, '10.0.0.66', i * 1000)
+    for (let i = 0; i < 200; i++)
+      d.merge({ type: 'announce', peer: 'flooder1', port: 1 + (i % 16), files: [huge(100 + i)] }, '10.0.0.66', i * 1000)
     assert.ok(d.bytes('10.0.0.66') <= 8 * 2 ** 20, `${d.bytes('10.0.0.66')} bytes`)
     assert.ok(d.stats.evicted > 0)
     for (const n of [1, 2, 3]) assert.equal(d.file(id(n))!.peers.length, 1, 'honest claims untouched')
@@ -97,32 +162,51 @@ describe('content dictionary', () => {
 
   it('past the overall byte cap the address holding the most gives up its oldest claims first', () => {
     const d = new ContentDictionary({ maxBytesPerAddress: 2 ** 22, maxBytes: 2 ** 22 + 2 ** 20 })
-    const half = (n: number): AnnouncedFile => entry(n, { size: (MAX / 2) * 4096, chunks: MAX / 2, have: new Bitfield(8), from: 0 }) // 1 MiB have-set
+    const half = (n: number): AnnouncedFile =>
+      entry(n, { size: (MAX / 2) * 4096, chunks: MAX / 2, have: new Bitfield(8), from: 0 }) // 1 MiB have-set
     d.merge({ type: 'announce', peer: 'medium01', port: 1, files: [huge(1)] }, '10.0.0.1', 0) // 2 MiB
     d.merge({ type: 'announce', peer: 'richer01', port: 1, files: [half(2)] }, '10.0.0.2', 1)
     d.merge({ type: 'announce', peer: 'richer01', port: 1, files: [half(3)] }, '10.0.0.2', 2) // 2 MiB and two names
     d.merge({ type: 'announce', peer: 'newcomer', port: 1, files: [half(4)] }, '10.0.0.3', 3) // 1 MiB more than fits
     assert.ok(d.bytes() <= 2 ** 22 + 2 ** 20)
-    assert.deepEqual([1, 2, 3, 4].map((n) => d.file(id(n)) !== undefined), [true, false, true, true], 'the richest address lost its oldest claim')
+    assert.deepEqual(
+      [1, 2, 3, 4].map((n) => d.file(id(n)) !== undefined),
+      [true, false, true, true],
+      'the richest address lost its oldest claim',
+    )
     assert.equal(d.stats.evicted, 1)
   })
 
-  it('the issue\'s attack: ten 1 KB datagrams claiming 2^24 chunks cost well under 50 ms of CPU and a few MiB', (t) => {
+  it("the issue's attack: ten 1 KB datagrams claiming 2^24 chunks cost well under 50 ms of CPU and a few MiB", (t) => {
     const datagrams: Buffer[] = []
     for (let k = 0, d = 0; d < 10; d++) {
       const files: unknown[] = []
       for (;;) {
         const f = { id: id(1000 + k++), name: `x${k}`, size: MAX * 4096, chunks: MAX, have: 'AQ==', from: MAX - 8 }
-        if (Buffer.byteLength(JSON.stringify({ v: 1, type: 'announce', peer: 'attacker', port: 4000 + d, files: [...files, f] })) > 1024) break
+        if (
+          Buffer.byteLength(
+            JSON.stringify({ v: 1, type: 'announce', peer: 'attacker', port: 4000 + d, files: [...files, f] }),
+          ) > 1024
+        )
+          break
         files.push(f)
       }
       datagrams.push(Buffer.from(JSON.stringify({ v: 1, type: 'announce', peer: 'attacker', port: 4000 + d, files })))
     }
     // As the issue sent them, with a small size: refused outright.
-    assert.throws(() => decodeDatagram(Buffer.from(datagrams[0]!.toString().replaceAll(`"size":${MAX * 4096}`, '"size":1000'))), /cannot make/)
+    assert.throws(
+      () => decodeDatagram(Buffer.from(datagrams[0]!.toString().replaceAll(`"size":${MAX * 4096}`, '"size":1000'))),
+      /cannot make/,
+    )
     const attack = (): { cpuMs: number; grew: number; d: ContentDictionary; line: string } => {
       const d = new ContentDictionary()
-      d.merge(decodeDatagram(Buffer.from(JSON.stringify({ v: 1, type: 'announce', peer: 'warmup01', port: 1, files: [entry(1)] }))) as Announcement, '10.0.0.1', 0)
+      d.merge(
+        decodeDatagram(
+          Buffer.from(JSON.stringify({ v: 1, type: 'announce', peer: 'warmup01', port: 1, files: [entry(1)] })),
+        ) as Announcement,
+        '10.0.0.1',
+        0,
+      )
       const memory = process.memoryUsage().arrayBuffers
       const cpu = process.cpuUsage()
       for (const [i, bytes] of datagrams.entries()) d.merge(decodeDatagram(bytes) as Announcement, '10.0.0.66', 1 + i)
@@ -133,7 +217,9 @@ describe('content dictionary', () => {
     // CPU time on a loaded machine is noisy (a GC of earlier garbage may land inside): the best of three. Without the fixes every run costs 150 ms or more.
     const runs = [attack(), attack(), attack()]
     const best = runs.reduce((a, b) => (b.cpuMs < a.cpuMs ? b : a))
-    t.diagnostic(`CPU ${runs.map((r) => r.cpuMs.toFixed(1)).join(', ')} ms; buffers +${runs.map((r) => (r.grew / 2 ** 20).toFixed(1)).join(', ')} MiB`)
+    t.diagnostic(
+      `CPU ${runs.map((r) => r.cpuMs.toFixed(1)).join(', ')} ms; buffers +${runs.map((r) => (r.grew / 2 ** 20).toFixed(1)).join(', ')} MiB`,
+    )
     assert.ok(best.cpuMs < 50, `${best.cpuMs} ms of CPU`)
     assert.ok(Math.min(...runs.map((r) => r.grew)) < 6 * 2 ** 20, 'a few MiB of buffers')
     for (const { d, line } of runs) {
@@ -144,52 +230,110 @@ describe('content dictionary', () => {
   })
 
   it('property: byte accounting matches the claims held, and every cap holds, under any sequence of announcements, goodbyes and expiries', () => {
-    const limits: Partial<DictionaryLimits> = { maxFiles: 20, maxPeers: 12, maxPeersPerFile: 5, maxPeersPerAddress: 3, maxBytesPerAddress: 6000, maxBytes: 12_000 }
+    const limits: Partial<DictionaryLimits> = {
+      maxFiles: 20,
+      maxPeers: 12,
+      maxPeersPerFile: 5,
+      maxPeersPerAddress: 3,
+      maxBytesPerAddress: 6000,
+      maxBytes: 12_000,
+    }
     const op = fc.record({
-      address: fc.integer({ min: 1, max: 6 }), port: fc.integer({ min: 1, max: 5 }), peer: fc.constantFrom('peerAAAA', 'peerBBBB'),
-      files: fc.array(fc.record({ n: fc.integer({ min: 0, max: 30 }), chunks: fc.constantFrom(0, 1, 9, 5000, 40_000), name: fc.constantFrom('a', 'b', 'long'.repeat(40)), slice: fc.option(fc.nat(), { nil: undefined }) }), { maxLength: 4 }),
+      address: fc.integer({ min: 1, max: 6 }),
+      port: fc.integer({ min: 1, max: 5 }),
+      peer: fc.constantFrom('peerAAAA', 'peerBBBB'),
+      files: fc.array(
+        fc.record({
+          n: fc.integer({ min: 0, max: 30 }),
+          chunks: fc.constantFrom(0, 1, 9, 5000, 40_000),
+          name: fc.constantFrom('a', 'b', 'long'.repeat(40)),
+          slice: fc.option(fc.nat(), { nil: undefined }),
+        }),
+        { maxLength: 4 },
+      ),
       expire: fc.boolean(),
     })
-    fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-      const d = new ContentDictionary(limits)
-      for (const [t, o] of ops.entries()) {
-        const files = o.files.map((f): AnnouncedFile => {
-          const size = f.chunks * 4096
-          if (f.slice === undefined || f.chunks === 0) return entry(f.n, { name: f.name, size, chunks: f.chunks })
-          const from = Math.floor((f.slice % f.chunks) / 8) * 8
-          return entry(f.n, { name: f.name, size, chunks: f.chunks, have: new Bitfield(Math.min(16, f.chunks - from)), from })
-        })
-        d.merge({ type: 'announce', peer: o.peer, port: o.port, files: dedupe(files) }, `10.0.0.${o.address}`, t * 10)
-        if (o.expire) d.expire(t * 10, 100)
-        const claims = d.files().flatMap((f) => f.peers)
-        const cost = (p: (typeof claims)[number]): number => CLAIM_OVERHEAD_BYTES + 2 * p.name.length + p.have.heldBytes
-        assert.equal(d.bytes(), claims.reduce((s, p) => s + cost(p), 0))
-        for (let a = 1; a <= 6; a++) {
-          const address = `10.0.0.${a}`
-          assert.equal(d.bytes(address), claims.filter((p) => p.address === address).reduce((s, p) => s + cost(p), 0))
-          assert.ok(d.bytes(address) <= 6000)
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const d = new ContentDictionary(limits)
+        for (const [t, o] of ops.entries()) {
+          const files = o.files.map((f): AnnouncedFile => {
+            const size = f.chunks * 4096
+            if (f.slice === undefined || f.chunks === 0) return entry(f.n, { name: f.name, size, chunks: f.chunks })
+            const from = Math.floor((f.slice % f.chunks) / 8) * 8
+            return entry(f.n, {
+              name: f.name,
+              size,
+              chunks: f.chunks,
+              have: new Bitfield(Math.min(16, f.chunks - from)),
+              from,
+            })
+          })
+          d.merge({ type: 'announce', peer: o.peer, port: o.port, files: dedupe(files) }, `10.0.0.${o.address}`, t * 10)
+          if (o.expire) d.expire(t * 10, 100)
+          const claims = d.files().flatMap((f) => f.peers)
+          const cost = (p: (typeof claims)[number]): number =>
+            CLAIM_OVERHEAD_BYTES + 2 * p.name.length + p.have.heldBytes
+          assert.equal(
+            d.bytes(),
+            claims.reduce((s, p) => s + cost(p), 0),
+          )
+          for (let a = 1; a <= 6; a++) {
+            const address = `10.0.0.${a}`
+            assert.equal(
+              d.bytes(address),
+              claims.filter((p) => p.address === address).reduce((s, p) => s + cost(p), 0),
+            )
+            assert.ok(d.bytes(address) <= 6000)
+          }
+          assert.ok(d.bytes() <= 12_000 && d.fileCount <= 20 && d.peerCount <= 12)
+          for (const f of d.files()) {
+            assert.ok(f.peers.length <= 5 && f.peers.length > 0)
+            for (const p of f.peers) assert.equal(p.have.length, p.chunks)
+          }
         }
-        assert.ok(d.bytes() <= 12_000 && d.fileCount <= 20 && d.peerCount <= 12)
-        for (const f of d.files()) {
-          assert.ok(f.peers.length <= 5 && f.peers.length > 0)
-          for (const p of f.peers) assert.equal(p.have.length, p.chunks)
-        }
-      }
-    }), { numRuns: 200 })
+      }),
+      { numRuns: 200 },
+    )
   })
 
   it('the dictionary file round-trips every claim, skips claims that break the rules, and reads a version-1 file', () => {
     const d = new ContentDictionary()
     d.merge(announce('p1p1p1p1', 5000, [1], new Bitfield(4, new Uint8Array([0xa0]))), '10.0.0.1', 1000)
-    d.merge({ type: 'announce', peer: 'p2p2p2p2', port: 5000, files: [entry(1, { name: 'other', size: 5 * 4096, chunks: 5 })] }, '10.0.0.2', 1000)
+    d.merge(
+      {
+        type: 'announce',
+        peer: 'p2p2p2p2',
+        port: 5000,
+        files: [entry(1, { name: 'other', size: 5 * 4096, chunks: 5 })],
+      },
+      '10.0.0.2',
+      1000,
+    )
     const snapshot = JSON.parse(JSON.stringify(toSnapshot(d.files(), { now: 1000, wallNow: 50_000 })))
     const back = claimsFromSnapshot(snapshot, (wall) => wall - 49_000)
-    assert.deepEqual(back[0]!.peers.map((p) => [p.name, p.chunks, p.have.indices(), p.lastSeen]).sort(), [['f1', 4, [0, 2], 1000], ['other', 5, [0, 1, 2, 3, 4], 1000]])
+    assert.deepEqual(back[0]!.peers.map((p) => [p.name, p.chunks, p.have.indices(), p.lastSeen]).sort(), [
+      ['f1', 4, [0, 2], 1000],
+      ['other', 5, [0, 1, 2, 3, 4], 1000],
+    ])
     snapshot.files[id(1)].peers[1].chunks = 1 << 24 // disagrees with its size
     snapshot.files[id(1)].peers.push({ ...snapshot.files[id(1)].peers[0], have: '////' })
     assert.equal(claimsFromSnapshot(snapshot, (w) => w)[0]!.peers.length, 1)
-    const v1 = { updatedAt: 'x', files: { [id(3)]: { name: 'old.bin', size: 10, chunks: 1, peers: [{ peer: 'p', address: '10.0.0.3', port: 1, have: 'all', lastSeen: new Date(0).toISOString() }] } } }
-    assert.deepEqual(claimsFromSnapshot(v1, (w) => w).map((f) => [f.name, f.peers[0]!.name, f.peers[0]!.have.count()]), [['old.bin', 'old.bin', 1]])
+    const v1 = {
+      updatedAt: 'x',
+      files: {
+        [id(3)]: {
+          name: 'old.bin',
+          size: 10,
+          chunks: 1,
+          peers: [{ peer: 'p', address: '10.0.0.3', port: 1, have: 'all', lastSeen: new Date(0).toISOString() }],
+        },
+      },
+    }
+    assert.deepEqual(
+      claimsFromSnapshot(v1, (w) => w).map((f) => [f.name, f.peers[0]!.name, f.peers[0]!.have.count()]),
+      [['old.bin', 'old.bin', 1]],
+    )
   })
 
   it('the --json line stays under its cap, giving held counts and how many files it left out', () => {

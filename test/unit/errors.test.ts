@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { ERROR_CODES, EXIT_CODES, P2PError, fromFsError } from '../../src/core/errors.js'
+import { ERROR_CODES, EXIT_CODES, fromFsError, P2PError } from '../../src/core/errors.js'
 import { ROOT } from '../helpers/cli.js'
 
 test('docs/errors.md lists every code with its exit status, and nothing else', () => {

@@ -11,27 +11,32 @@ describe('LruMap', () => {
       fc.record({ kind: fc.constant('evict' as const) }),
       fc.record({ kind: fc.constant('sweep' as const), below: fc.integer() }),
     )
-    fc.assert(fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
-      const lru = new LruMap<number, number>()
-      let ref: Array<[number, number]> = [] // oldest first
-      for (const o of ops) {
-        if (o.kind === 'touch') {
-          lru.touch(o.key, o.value)
-          ref = [...ref.filter(([k]) => k !== o.key), [o.key, o.value]]
-        } else if (o.kind === 'delete') {
-          assert.equal(lru.delete(o.key), ref.some(([k]) => k === o.key))
-          ref = ref.filter(([k]) => k !== o.key)
-        } else if (o.kind === 'evict') {
-          lru.deleteOldest()
-          ref = ref.slice(1)
-        } else {
-          for (const [k, v] of lru.entries()) if (v < o.below) lru.delete(k) // as expiry does
-          ref = ref.filter(([, v]) => v >= o.below)
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const lru = new LruMap<number, number>()
+        let ref: Array<[number, number]> = [] // oldest first
+        for (const o of ops) {
+          if (o.kind === 'touch') {
+            lru.touch(o.key, o.value)
+            ref = [...ref.filter(([k]) => k !== o.key), [o.key, o.value]]
+          } else if (o.kind === 'delete') {
+            assert.equal(
+              lru.delete(o.key),
+              ref.some(([k]) => k === o.key),
+            )
+            ref = ref.filter(([k]) => k !== o.key)
+          } else if (o.kind === 'evict') {
+            lru.deleteOldest()
+            ref = ref.slice(1)
+          } else {
+            for (const [k, v] of lru.entries()) if (v < o.below) lru.delete(k) // as expiry does
+            ref = ref.filter(([, v]) => v >= o.below)
+          }
+          assert.deepEqual([...lru.entries()], ref)
+          assert.equal(lru.size, ref.length)
+          assert.equal(lru.oldest(), ref[0]?.[1])
         }
-        assert.deepEqual([...lru.entries()], ref)
-        assert.equal(lru.size, ref.length)
-        assert.equal(lru.oldest(), ref[0]?.[1])
-      }
-    }))
+      }),
+    )
   })
 })

@@ -15,7 +15,13 @@ const all = (length: number): Bitfield => Bitfield.full(length)
 function clocked(count: number, options: SchedulerOptions = {}) {
   const clock = { now: 0 }
   const s = new Scheduler(count, { now: () => clock.now, ...options })
-  return { s, clock, tick: (ms: number) => { clock.now += ms } }
+  return {
+    s,
+    clock,
+    tick: (ms: number) => {
+      clock.now += ms
+    },
+  }
 }
 
 describe('scheduler: delivery-driven windows and deadlines', () => {
@@ -185,7 +191,10 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
     const { s, tick } = clocked(200, { probeWindow: 2, window: 16 })
     s.setPeer('slow', all(200))
     s.setPeer('fast', all(200))
-    const due = new Map<string, Array<{ index: number; at: number }>>([['slow', []], ['fast', []]])
+    const due = new Map<string, Array<{ index: number; at: number }>>([
+      ['slow', []],
+      ['fast', []],
+    ])
     const ms = { slow: 300, fast: 5 }
     const last = { slow: 0, fast: 0 }
     let now = 0
@@ -220,50 +229,84 @@ describe('scheduler: delivery-driven windows and deadlines', () => {
   it('property: silent, stalling and slow peers beside one fast complete seeder cost a few seconds at most, and nobody is banned', () => {
     const behaviour = fc.oneof(
       fc.constant({ kind: 'silent' as const, ms: Infinity, stallAfter: 0 }),
-      fc.record({ kind: fc.constant('slow' as const), ms: fc.integer({ min: 20, max: 400 }), stallAfter: fc.constant(Infinity) }),
-      fc.record({ kind: fc.constant('stalls' as const), ms: fc.integer({ min: 1, max: 50 }), stallAfter: fc.integer({ min: 0, max: 30 }) }),
+      fc.record({
+        kind: fc.constant('slow' as const),
+        ms: fc.integer({ min: 20, max: 400 }),
+        stallAfter: fc.constant(Infinity),
+      }),
+      fc.record({
+        kind: fc.constant('stalls' as const),
+        ms: fc.integer({ min: 1, max: 50 }),
+        stallAfter: fc.integer({ min: 0, max: 30 }),
+      }),
     )
-    fc.assert(fc.property(fc.integer({ min: 1, max: 120 }), fc.array(behaviour, { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 20 }), (count, others, fastMs) => {
-      const { s, tick } = clocked(count, { probeWindow: 2, window: 8, firstDeadlineMs: 1000, deadlineFloorMs: 1000, maxDeadlineMs: 30_000 })
-      const peers = [{ kind: 'fast' as const, ms: fastMs, stallAfter: Infinity }, ...others].map((b, i) => ({ ...b, key: `p${i}`, delivered: 0, last: 0, due: [] as Array<{ index: number; at: number }> }))
-      // Hostile ones announce first, so they are asked first.
-      for (const p of [...peers].reverse()) s.setPeer(p.key, all(count))
-      let now = 0
-      for (let step = 0; step < 200_000 && !s.finished; step++) {
-        for (const key of s.giveUpOverdue()) {
-          const p = peers.find((q) => q.key === key)!
-          p.due.forEach((d, i) => s.failed(key, d.index, i === 0 ? 'error' : 'cancelled')) // its connection is closed
-          p.due = []
-          p.last = now
-        }
-        for (const p of peers) {
-          for (let i = s.next(p.key); i !== undefined; i = s.next(p.key)) {
-            const silent = p.delivered + p.due.length >= p.stallAfter
-            p.last = silent ? Infinity : Math.max(now, p.last) + p.ms
-            p.due.push({ index: i, at: p.last })
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 120 }),
+        fc.array(behaviour, { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 1, max: 20 }),
+        (count, others, fastMs) => {
+          const { s, tick } = clocked(count, {
+            probeWindow: 2,
+            window: 8,
+            firstDeadlineMs: 1000,
+            deadlineFloorMs: 1000,
+            maxDeadlineMs: 30_000,
+          })
+          const peers = [{ kind: 'fast' as const, ms: fastMs, stallAfter: Infinity }, ...others].map((b, i) => ({
+            ...b,
+            key: `p${i}`,
+            delivered: 0,
+            last: 0,
+            due: [] as Array<{ index: number; at: number }>,
+          }))
+          // Hostile ones announce first, so they are asked first.
+          for (const p of [...peers].reverse()) s.setPeer(p.key, all(count))
+          let now = 0
+          for (let step = 0; step < 200_000 && !s.finished; step++) {
+            for (const key of s.giveUpOverdue()) {
+              const p = peers.find((q) => q.key === key)!
+              // its connection is closed
+              for (const [i, d] of p.due.entries()) s.failed(key, d.index, i === 0 ? 'error' : 'cancelled')
+              p.due = []
+              p.last = now
+            }
+            for (const p of peers) {
+              for (let i = s.next(p.key); i !== undefined; i = s.next(p.key)) {
+                const silent = p.delivered + p.due.length >= p.stallAfter
+                p.last = silent ? Infinity : Math.max(now, p.last) + p.ms
+                p.due.push({ index: i, at: p.last })
+              }
+            }
+            const wakeups = [
+              ...peers.flatMap((p) => p.due.map((d) => d.at)),
+              now + s.nextDeadlineIn(),
+              ...peers.map((p) => now + (s.readyIn(p.key) || Infinity)),
+            ]
+            const at = Math.max(now + 1, Math.min(...wakeups.filter(Number.isFinite)))
+            tick(at - now)
+            now = at
+            for (const p of peers) {
+              while (p.due[0] && p.due[0].at <= now) {
+                const { index } = p.due.shift()!
+                p.delivered++
+                if (s.isDone(index)) s.discard(p.key, index)
+                else s.succeeded(p.key, index, 1)
+              }
+            }
           }
-        }
-        const wakeups = [...peers.flatMap((p) => p.due.map((d) => d.at)), now + s.nextDeadlineIn(), ...peers.map((p) => now + (s.readyIn(p.key) || Infinity))]
-        const at = Math.max(now + 1, Math.min(...wakeups.filter(Number.isFinite)))
-        tick(at - now)
-        now = at
-        for (const p of peers) {
-          while (p.due[0] && p.due[0].at <= now) {
-            const { index } = p.due.shift()!
-            p.delivered++
-            if (s.isDone(index)) s.discard(p.key, index)
-            else s.succeeded(p.key, index, 1)
+          assert.ok(s.finished, 'finished')
+          // Alone, the fast seeder takes count × fastMs; hostile peers may add their first deadline and a few hedges.
+          assert.ok(now <= count * fastMs + 4000, `took ${now} ms for ${count} chunks at ${fastMs} ms`)
+          for (const r of s.report()) {
+            assert.equal(r.banned, undefined)
+            assert.equal(r.strikes, 0)
           }
-        }
-      }
-      assert.ok(s.finished, 'finished')
-      // Alone, the fast seeder takes count × fastMs; hostile peers may add their first deadline and a few hedges.
-      assert.ok(now <= count * fastMs + 4000, `took ${now} ms for ${count} chunks at ${fastMs} ms`)
-      for (const r of s.report()) {
-        assert.equal(r.banned, undefined)
-        assert.equal(r.strikes, 0)
-      }
-      for (const p of peers) if (p.kind === 'silent') assert.equal(s.report().find((r) => r.key === p.key)!.chunks, 0)
-    }), { numRuns: 150 })
+          for (const p of peers)
+            if (p.kind === 'silent') assert.equal(s.report().find((r) => r.key === p.key)!.chunks, 0)
+        },
+      ),
+      { numRuns: 150 },
+    )
   })
 })

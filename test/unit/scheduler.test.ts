@@ -104,34 +104,40 @@ describe('scheduler', () => {
   })
 
   it('property: with any have-sets covering every chunk, serving requests in any order finishes exactly once per chunk', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 1, max: 40 }),
-      fc.array(fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }), { minLength: 1, maxLength: 4 }),
-      fc.array(fc.nat(), { maxLength: 200 }),
-      (count, haves, choices) => {
-        const s = new Scheduler(count)
-        const peers = haves.map((h, p) => {
-          const have = bits(count, h.slice(0, count).flatMap((v, i) => (v ? [i] : [])))
-          if (p === 0) for (let i = 0; i < count; i++) have.set(i) // someone has everything
-          s.setPeer(`p${p}`, have)
-          return `p${p}`
-        })
-        const inflight: Array<[string, number]> = []
-        let completions = 0
-        for (let step = 0; step < 10_000 && !s.finished; step++) {
-          for (const p of peers) {
-            while (s.inFlight(p) < 4) {
-              const i = s.next(p)
-              if (i === undefined) break
-              inflight.push([p, i])
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.array(fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.nat(), { maxLength: 200 }),
+        (count, haves, choices) => {
+          const s = new Scheduler(count)
+          const peers = haves.map((h, p) => {
+            const have = bits(
+              count,
+              h.slice(0, count).flatMap((v, i) => (v ? [i] : [])),
+            )
+            if (p === 0) for (let i = 0; i < count; i++) have.set(i) // someone has everything
+            s.setPeer(`p${p}`, have)
+            return `p${p}`
+          })
+          const inflight: Array<[string, number]> = []
+          let completions = 0
+          for (let step = 0; step < 10_000 && !s.finished; step++) {
+            for (const p of peers) {
+              while (s.inFlight(p) < 4) {
+                const i = s.next(p)
+                if (i === undefined) break
+                inflight.push([p, i])
+              }
             }
+            const pick = inflight.splice((choices[step % Math.max(1, choices.length)] ?? 0) % inflight.length, 1)[0]!
+            if (!s.isDone(pick[1])) completions++
+            s.succeeded(pick[0], pick[1], 1)
           }
-          const pick = inflight.splice((choices[step % Math.max(1, choices.length)] ?? 0) % inflight.length, 1)[0]!
-          if (!s.isDone(pick[1])) completions++
-          s.succeeded(pick[0], pick[1], 1)
-        }
-        return s.finished && completions === count
-      },
-    ), { numRuns: 200 })
+          return s.finished && completions === count
+        },
+      ),
+      { numRuns: 200 },
+    )
   })
 })

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { Bitfield } from '../bitfield.js'
 import { MAX_CHUNK_SIZE, MAX_DATAGRAM_BYTES, MIN_CHUNK_SIZE } from '../constants.js'
 import { P2PError } from '../errors.js'
+import { parseJsonUtf8 } from '../json.js'
 import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
 
@@ -46,7 +47,11 @@ export const ANSWER_FACTOR = 3
  */
 export function chunksAgreeWithSize(size: number, chunks: number): boolean {
   if (size === 0 || chunks === 0) return size === chunks
-  return chunks <= MAX_ANNOUNCED_CHUNKS && Math.ceil(size / MAX_CHUNK_SIZE) <= chunks && chunks <= Math.ceil(size / MIN_CHUNK_SIZE)
+  return (
+    chunks <= MAX_ANNOUNCED_CHUNKS &&
+    Math.ceil(size / MAX_CHUNK_SIZE) <= chunks &&
+    chunks <= Math.ceil(size / MIN_CHUNK_SIZE)
+  )
 }
 
 export interface AnnouncedFile {
@@ -123,42 +128,62 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
 /** Decode and validate one datagram; throws E_BAD_DATAGRAM (with `details.reason`) or E_TOO_LARGE. */
 export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): DiscoveryMessage {
-  if (bytes.byteLength > maxBytes) throw new P2PError('E_TOO_LARGE', `datagram of ${bytes.byteLength} bytes is over ${maxBytes}`, { reason: 'too-large' })
+  if (bytes.byteLength > maxBytes)
+    throw new P2PError('E_TOO_LARGE', `datagram of ${bytes.byteLength} bytes is over ${maxBytes}`, {
+      reason: 'too-large',
+    })
   let value: unknown
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+    value = parseJsonUtf8(bytes)
   } catch {
     throw new P2PError('E_BAD_DATAGRAM', 'datagram is not UTF-8 JSON', { reason: 'not-json' })
   }
   const parsed = messageSchema.safeParse(value)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw new P2PError('E_BAD_DATAGRAM', `datagram does not match the schema: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(), { reason: 'schema' })
+    throw new P2PError(
+      'E_BAD_DATAGRAM',
+      `datagram does not match the schema: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
+      { reason: 'schema' },
+    )
   }
   const m = parsed.data
-  if (m.type === 'query') return { type: 'query', want: { ...(m.id !== undefined ? { id: m.id } : {}), ...(m.name !== undefined ? { name: m.name } : {}) } }
+  if (m.type === 'query')
+    return {
+      type: 'query',
+      want: { ...(m.id !== undefined ? { id: m.id } : {}), ...(m.name !== undefined ? { name: m.name } : {}) },
+    }
   if (m.type === 'more') return { type: 'more', omitted: m.omitted, interval: m.interval }
   const claims = new Map<string, string>()
   const files = m.files.map((f): AnnouncedFile => {
     if (!chunksAgreeWithSize(f.size, f.chunks)) {
-      throw new P2PError('E_BAD_DATAGRAM', `${f.chunks} chunks cannot make ${f.size} bytes (chunks are ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE} bytes)`, { reason: 'chunks' })
+      throw new P2PError(
+        'E_BAD_DATAGRAM',
+        `${f.chunks} chunks cannot make ${f.size} bytes (chunks are ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE} bytes)`,
+        { reason: 'chunks' },
+      )
     }
     // Slices of one file share its claim: one datagram cannot say two things about an id.
     const claim = JSON.stringify([f.name, f.size, f.chunks])
-    if ((claims.get(f.id) ?? claim) !== claim) throw new P2PError('E_BAD_DATAGRAM', 'two entries for one id disagree', { reason: 'inconsistent' })
+    if ((claims.get(f.id) ?? claim) !== claim)
+      throw new P2PError('E_BAD_DATAGRAM', 'two entries for one id disagree', { reason: 'inconsistent' })
     claims.set(f.id, claim)
     const from = f.from ?? 0
     if (f.have === 'all') {
       if (from !== 0) throw new P2PError('E_BAD_DATAGRAM', '"have":"all" cannot have "from"', { reason: 'have' })
       return { id: f.id, name: f.name, size: f.size, chunks: f.chunks, have: 'all', from: 0 }
     }
-    if (!BASE64.test(f.have) || f.have.length % 4 !== 0) throw new P2PError('E_BAD_DATAGRAM', '"have" is not base64', { reason: 'have' })
+    if (!BASE64.test(f.have) || f.have.length % 4 !== 0)
+      throw new P2PError('E_BAD_DATAGRAM', '"have" is not base64', { reason: 'have' })
     const raw = Buffer.from(f.have, 'base64')
     const bits = Math.min(raw.length * 8, f.chunks - from)
-    if (from > 0 && from >= f.chunks) throw new P2PError('E_BAD_DATAGRAM', '"from" is past the last chunk', { reason: 'have' })
-    if (raw.length !== Math.ceil(bits / 8)) throw new P2PError('E_BAD_DATAGRAM', '"have" is longer than the file', { reason: 'have' })
+    if (from > 0 && from >= f.chunks)
+      throw new P2PError('E_BAD_DATAGRAM', '"from" is past the last chunk', { reason: 'have' })
+    if (raw.length !== Math.ceil(bits / 8))
+      throw new P2PError('E_BAD_DATAGRAM', '"have" is longer than the file', { reason: 'have' })
     const have = new Bitfield(bits, raw)
-    if (!have.hasCleanTail()) throw new P2PError('E_BAD_DATAGRAM', '"have" sets bits past the last chunk', { reason: 'have' })
+    if (!have.hasCleanTail())
+      throw new P2PError('E_BAD_DATAGRAM', '"have" sets bits past the last chunk', { reason: 'have' })
     return { id: f.id, name: f.name, size: f.size, chunks: f.chunks, have, from }
   })
   return { type: 'announce', peer: m.peer, port: m.port, files }
@@ -186,7 +211,12 @@ export interface LocalFile {
 }
 
 /** Every datagram needed to announce `files` (an empty list gives one goodbye datagram). */
-export function encodeAnnouncements(peer: string, port: number, files: readonly LocalFile[], maxBytes = MAX_DATAGRAM_BYTES): Buffer[] {
+export function encodeAnnouncements(
+  peer: string,
+  port: number,
+  files: readonly LocalFile[],
+  maxBytes = MAX_DATAGRAM_BYTES,
+): Buffer[] {
   return packAnnouncements(peer, port, files, { maxBytes }).datagrams
 }
 
@@ -201,9 +231,14 @@ export interface PackedAnnouncements {
  * stopping after `maxDatagrams` (so an answer that can only hold a few does
  * not encode a whole store).
  */
-export function packAnnouncements(peer: string, port: number, files: readonly LocalFile[], o: { maxBytes?: number; maxDatagrams?: number } = {}): PackedAnnouncements {
-  const maxBytes = o.maxBytes ?? MAX_DATAGRAM_BYTES
-  const maxDatagrams = o.maxDatagrams ?? Infinity
+export function packAnnouncements(
+  peer: string,
+  port: number,
+  files: readonly LocalFile[],
+  options: { maxBytes?: number; maxDatagrams?: number } = {},
+): PackedAnnouncements {
+  const maxBytes = options.maxBytes ?? MAX_DATAGRAM_BYTES
+  const maxDatagrams = options.maxDatagrams ?? Infinity
   const head = `{"v":${PROTOCOL_VERSION},"type":"announce","peer":${JSON.stringify(peer)},"port":${port},"files":[`
   const tail = ']}'
   const room = maxBytes - Buffer.byteLength(head) - tail.length
@@ -244,7 +279,8 @@ function fileEntries(f: LocalFile, room: number): string[] {
   // Bytes of bitfield per slice: what fits beside the rest of the entry (base64 grows 4/3).
   const overhead = Buffer.byteLength(JSON.stringify({ ...base, have: '', from: chunks }))
   const bytesPerSlice = Math.floor((room - overhead) / 4) * 3
-  if (bytesPerSlice <= 0) throw new P2PError('E_TOO_LARGE', `the name of ${f.name} is too long to announce in ${room} bytes`)
+  if (bytesPerSlice <= 0)
+    throw new P2PError('E_TOO_LARGE', `the name of ${f.name} is too long to announce in ${room} bytes`)
   const bits = f.have.bytes
   const entries: string[] = []
   for (let byte = 0; byte < bits.length; byte += bytesPerSlice) {

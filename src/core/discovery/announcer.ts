@@ -1,12 +1,19 @@
-import { type RemoteInfo, type Socket, createSocket } from 'node:dgram'
+import type { RemoteInfo, Socket } from 'node:dgram'
 import { type FSWatcher, watch } from 'node:fs'
-import { once } from 'node:events'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
-import { P2PError } from '../errors.js'
-import { type Logger, silentLogger } from '../log.js'
+import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
-import { ANSWER_FACTOR, type LocalFile, type QueryWant, decodeDatagram, encodeAnnouncements, encodeMore, packAnnouncements } from './announcement.js'
+import {
+  ANSWER_FACTOR,
+  decodeDatagram,
+  encodeAnnouncements,
+  encodeMore,
+  type LocalFile,
+  packAnnouncements,
+  type QueryWant,
+} from './announcement.js'
 import { ByteRateLimit } from './rate-limit.js'
+import { bindUdp } from './udp.js'
 
 /**
  * Tells the LAN what this chunk store holds: a burst of announcement
@@ -63,6 +70,11 @@ export interface BurstReport {
   reason: string
 }
 
+/** An announcer for `options.store` (silent until `start()`). */
+export function createAnnouncer(options: Omit<AnnouncerOptions, 'log'>, collaborators: Collaborators = {}): Announcer {
+  return new Announcer({ ...options, log: componentLog(collaborators, 'announcer') })
+}
+
 export class Announcer {
   private socket: Socket | undefined
   private ticker: NodeJS.Timeout | undefined
@@ -78,27 +90,27 @@ export class Announcer {
   readonly stats: AnnouncerStats = { queries: 0, answers: 0, answerBytes: 0, refused: 0 }
   onBurst: ((report: BurstReport) => void) | undefined
 
-  constructor(private readonly o: AnnouncerOptions) {
-    this.log = o.log ?? silentLogger()
-    const perSource = o.answerBytesPerSourcePerS ?? ANSWER_BYTES_PER_SOURCE_PER_S
-    this.answerLimit = new ByteRateLimit({ perSecond: perSource, burst: 4 * perSource, totalPerSecond: o.answerBytesPerS ?? ANSWER_BYTES_PER_S })
+  constructor(private readonly options: AnnouncerOptions) {
+    this.log = options.log ?? silentLogger()
+    const perSource = options.answerBytesPerSourcePerS ?? ANSWER_BYTES_PER_SOURCE_PER_S
+    this.answerLimit = new ByteRateLimit({
+      perSecond: perSource,
+      burst: 4 * perSource,
+      totalPerSecond: options.answerBytesPerS ?? ANSWER_BYTES_PER_S,
+    })
   }
 
   async start(): Promise<void> {
-    const socket = createSocket({ type: 'udp4', reuseAddr: true })
-    this.socket = socket
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo))
-    socket.on('error', (err) => this.log.warn({ err: err.message }, 'discovery socket error'))
-    socket.bind(this.o.udpPort, this.o.bindAddress ?? '0.0.0.0')
-    try {
-      await Promise.race([once(socket, 'listening'), once(socket, 'error').then(([err]) => { throw err })])
-    } catch (err) {
-      throw new P2PError('E_USAGE', `cannot use UDP port ${this.o.udpPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-    }
-    socket.setBroadcast(true)
+    this.socket = await bindUdp({
+      port: this.options.udpPort,
+      address: this.options.bindAddress,
+      reuseAddr: true,
+      log: this.log,
+      onMessage: (msg, rinfo) => this.onMessage(msg, rinfo),
+    })
     this.watchStore()
     await this.burst('start')
-    this.ticker = setInterval(() => void this.burst('interval'), this.o.intervalMs)
+    this.ticker = setInterval(() => void this.burst('interval'), this.options.intervalMs)
   }
 
   /** Stop; with `goodbye`, first tell everyone this peer is leaving ("files":[]). */
@@ -110,8 +122,8 @@ export class Announcer {
     const socket = this.socket
     if (!socket) return
     if (options.goodbye) {
-      const [bye] = encodeAnnouncements(await this.o.store.peerId(), this.o.tcpPort, [])
-      await Promise.all(this.o.broadcast.map((address) => this.send(bye!, address)))
+      const [bye] = encodeAnnouncements(await this.options.store.peerId(), this.options.tcpPort, [])
+      await Promise.all(this.options.broadcast.map((address) => this.send(bye!, address)))
       this.log.info('goodbye sent')
     }
     this.socket = undefined
@@ -121,7 +133,7 @@ export class Announcer {
   /** Announce soon: now if the last burst was long enough ago, else as soon as allowed. */
   schedule(reason: string, delayMs = 0): void {
     if (this.pending || !this.socket) return
-    const wait = Math.max(delayMs, this.lastBurst + (this.o.minBurstGapMs ?? 1000) - Date.now())
+    const wait = Math.max(delayMs, this.lastBurst + (this.options.minBurstGapMs ?? 1000) - Date.now())
     this.pending = setTimeout(() => {
       this.pending = undefined
       void this.burst(reason)
@@ -131,7 +143,7 @@ export class Announcer {
   private onMessage(msg: Buffer, from: RemoteInfo): void {
     let want: QueryWant
     try {
-      const message = decodeDatagram(msg, this.o.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
+      const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
       if (message.type !== 'query') return
       want = message.want
     } catch {
@@ -145,27 +157,35 @@ export class Announcer {
   private answer(want: QueryWant, queryBytes: number, to: RemoteInfo): void {
     const announced = this.announced
     if (!announced && this.bursting) {
-      void this.bursting.then(() => { if (this.announced) this.answer(want, queryBytes, to) }) // the first scan is under way: answer from it
+      void this.bursting.then(() => {
+        if (this.announced) this.answer(want, queryBytes, to)
+      }) // the first scan is under way: answer from it
       return
     }
     if (!announced || !this.socket || to.port === 0) return
-    const asked = want.id === undefined && want.name === undefined ? announced.files : announced.files.filter((f) => f.id === want.id || f.name === want.name)
+    const asked =
+      want.id === undefined && want.name === undefined
+        ? announced.files
+        : announced.files.filter((f) => f.id === want.id || f.name === want.name)
     if (asked.length === 0) return
     const budget = ANSWER_FACTOR * queryBytes
     // Every datagram but the last is nearly full (entries are a few hundred bytes), so this many fills the budget; fewer would only make a smaller answer.
-    const packed = packAnnouncements(announced.peer, this.o.tcpPort, asked, { maxBytes: this.o.maxDatagramBytes, maxDatagrams: Math.ceil(budget / 400) + 1 })
+    const packed = packAnnouncements(announced.peer, this.options.tcpPort, asked, {
+      maxBytes: this.options.maxDatagramBytes,
+      maxDatagrams: Math.ceil(budget / 400) + 1,
+    })
     const answer: Buffer[] = []
     let bytes = 0
     let whole = 0
     for (const [i, d] of packed.datagrams.entries()) {
       const rest = asked.length - packed.complete[i]!
-      const tail = rest > 0 ? encodeMore(rest, this.o.intervalMs / 1000).length : 0
+      const tail = rest > 0 ? encodeMore(rest, this.options.intervalMs / 1000).length : 0
       if (bytes + d.length + tail > budget) break
       answer.push(d)
       bytes += d.length
       whole = packed.complete[i]!
     }
-    if (whole < asked.length) answer.push(encodeMore(asked.length - whole, this.o.intervalMs / 1000))
+    if (whole < asked.length) answer.push(encodeMore(asked.length - whole, this.options.intervalMs / 1000))
     const total = answer.reduce((sum, d) => sum + d.length, 0)
     if (total > budget) answer.length = 0 // not even the notice fits (a query of a few bytes): silence
     if (answer.length === 0) return
@@ -175,13 +195,18 @@ export class Announcer {
     }
     this.stats.answers++
     this.stats.answerBytes += total
-    this.log.debug({ to: `${to.address}:${to.port}`, want, datagrams: answer.length, bytes: total, omitted: asked.length - whole }, 'query answered')
+    this.log.debug(
+      { to: `${to.address}:${to.port}`, want, datagrams: answer.length, bytes: total, omitted: asked.length - whole },
+      'query answered',
+    )
     for (const d of answer) void this.send(d, to.address, to.port)
   }
 
   private watchStore(): void {
     try {
-      this.watcher = watch(this.o.store.root, { recursive: true, persistent: false }, () => this.schedule('store changed', this.o.changeDelayMs ?? 200))
+      this.watcher = watch(this.options.store.root, { recursive: true, persistent: false }, () =>
+        this.schedule('store changed', this.options.changeDelayMs ?? 200),
+      )
       this.watcher.on('error', () => this.log.debug('store watch failed; announcing on the interval only'))
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'cannot watch the store; announcing on the interval only')
@@ -197,29 +222,36 @@ export class Announcer {
     }
     this.lastBurst = Date.now()
     this.bursting = (async () => {
-      const entries = await this.o.store.scan()
+      const entries = await this.options.store.scan()
       const files = entries.map((e) => ({ id: e.id, name: e.name, size: e.manifest.size, have: e.have }))
-      const peer = await this.o.store.peerId()
+      const peer = await this.options.store.peerId()
       this.announced = { peer, files }
-      const datagrams = encodeAnnouncements(peer, this.o.tcpPort, files, this.o.maxDatagramBytes)
-      for (const address of this.o.broadcast) for (const d of datagrams) await this.send(d, address)
-      const report = { files: entries.length, datagrams: datagrams.length, bytes: datagrams.reduce((s, d) => s + d.length, 0), reason }
+      const datagrams = encodeAnnouncements(peer, this.options.tcpPort, files, this.options.maxDatagramBytes)
+      for (const address of this.options.broadcast) for (const datagram of datagrams) await this.send(datagram, address)
+      const report = {
+        files: entries.length,
+        datagrams: datagrams.length,
+        bytes: datagrams.reduce((s, d) => s + d.length, 0),
+        reason,
+      }
       this.log.debug(report, 'announced')
       this.onBurst?.(report)
-    })().catch((err: unknown) => {
-      this.log.warn({ err: (err as Error).message }, 'announcement failed')
-    }).finally(() => {
-      this.bursting = undefined
-      if (this.again) {
-        this.again = false
-        void this.burst(`${reason} (again)`)
-      }
-    })
+    })()
+      .catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'announcement failed')
+      })
+      .finally(() => {
+        this.bursting = undefined
+        if (this.again) {
+          this.again = false
+          void this.burst(`${reason} (again)`)
+        }
+      })
     return this.bursting
   }
 
   /** Never throws: an answer's destination comes from a datagram's source (a spoofed one can be port 0, which send() throws on). */
-  private send(datagram: Buffer, address: string, port = this.o.udpPort): Promise<void> {
+  private send(datagram: Buffer, address: string, port = this.options.udpPort): Promise<void> {
     return new Promise((resolve) => {
       if (!this.socket) return resolve()
       try {

@@ -8,7 +8,10 @@ import type { BroadcastSetting } from '../config.js'
  * every LAN it is on; a host with none of them falls back to the limited
  * broadcast address. An explicit list is used as given.
  */
-export function resolveBroadcast(setting: BroadcastSetting, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): string[] {
+export function resolveBroadcast(
+  setting: BroadcastSetting,
+  interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces(),
+): string[] {
   if (setting !== 'auto') return [...new Set(setting)]
   const out = new Set<string>()
   for (const list of Object.values(interfaces)) {

@@ -66,5 +66,12 @@ export function summarizeClaims(id: string, peers: PeerSource[], name?: string):
     if (!best || v.count > best.count || (v.count === best.count && v.claim.lastSeen > best.claim.lastSeen)) best = v
   }
   const shown = best?.claim ?? peers[0]
-  return { id, name: name ?? shown?.name ?? '', size: shown?.size ?? 0, chunks: shown?.chunks ?? 0, disputed: votes.size > 1, peers }
+  return {
+    id,
+    name: name ?? shown?.name ?? '',
+    size: shown?.size ?? 0,
+    chunks: shown?.chunks ?? 0,
+    disputed: votes.size > 1,
+    peers,
+  }
 }

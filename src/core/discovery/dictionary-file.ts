@@ -1,10 +1,11 @@
 import { z } from 'zod'
 import { Bitfield } from '../bitfield.js'
 import { MiB } from '../constants.js'
+import { writeFileAtomic } from '../disk.js'
 import { P2PError } from '../errors.js'
+import { parseJsonUtf8 } from '../json.js'
 import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
-import { writeFileAtomic } from '../disk.js'
 import { isAbsent, readRegularFile } from '../safe-fs.js'
 import { chunksAgreeWithSize } from './announcement.js'
 import { type KnownFile, type PeerSource, summarizeClaims } from './claims.js'
@@ -49,13 +50,24 @@ function filePart(f: KnownFile): { name: string; size: number; chunks: number; d
 }
 
 function claimPart(p: PeerSource, c: Clocks): Omit<SnapshotPeer, 'have'> {
-  return { peer: p.peer, address: p.address, port: p.port, name: p.name, size: p.size, chunks: p.chunks, lastSeen: wallTime(p.lastSeen, c) }
+  return {
+    peer: p.peer,
+    address: p.address,
+    port: p.port,
+    name: p.name,
+    size: p.size,
+    chunks: p.chunks,
+    lastSeen: wallTime(p.lastSeen, c),
+  }
 }
 
 export function toSnapshot(files: KnownFile[], c: Clocks): DictionarySnapshot {
   const out: DictionarySnapshot['files'] = {}
   for (const f of files) {
-    out[f.id] = { ...filePart(f), peers: f.peers.map((p) => ({ ...claimPart(p, c), have: p.have.isComplete() ? 'all' : p.have.toBase64() })) }
+    out[f.id] = {
+      ...filePart(f),
+      peers: f.peers.map((p) => ({ ...claimPart(p, c), have: p.have.isComplete() ? 'all' : p.have.toBase64() })),
+    }
   }
   return { version: DICTIONARY_FILE_VERSION, updatedAt: new Date(c.wallNow).toISOString(), files: out }
 }
@@ -105,12 +117,15 @@ const peerSchema = z.object({
 const snapshotSchema = z.object({
   version: z.number().int().optional(), // absent: version 1, where the claim was the file's
   updatedAt: z.string(),
-  files: z.record(z.string().regex(HEX64), z.object({
-    name: z.string(),
-    size: z.number(),
-    chunks: z.number(),
-    peers: z.array(z.unknown()),
-  })),
+  files: z.record(
+    z.string().regex(HEX64),
+    z.object({
+      name: z.string(),
+      size: z.number(),
+      chunks: z.number(),
+      peers: z.array(z.unknown()),
+    }),
+  ),
 })
 
 /**
@@ -134,7 +149,16 @@ export function claimsFromSnapshot(value: unknown, toLocal: (wall: number) => nu
       const have = parseHave(p.data.have, chunks)
       const lastSeen = Date.parse(p.data.lastSeen)
       if (!isValidName(name) || !chunksAgreeWithSize(size, chunks) || !have || Number.isNaN(lastSeen)) continue
-      peers.push({ peer: p.data.peer, address: p.data.address, port: p.data.port, name, size, chunks, have, lastSeen: toLocal(lastSeen) })
+      peers.push({
+        peer: p.data.peer,
+        address: p.data.address,
+        port: p.data.port,
+        name,
+        size,
+        chunks,
+        have,
+        lastSeen: toLocal(lastSeen),
+      })
     }
     if (peers.length > 0) out.push(summarizeClaims(id, peers))
   }
@@ -159,7 +183,7 @@ export async function readDictionaryFile(path: string, maxBytes = MAX_DICTIONARY
     if (isAbsent(err)) return undefined
     throw err
   }
-  return JSON.parse(bytes.toString('utf8'))
+  return parseJsonUtf8(bytes)
 }
 
 export async function writeDictionaryFile(path: string, snapshot: DictionarySnapshot): Promise<void> {

@@ -1,7 +1,7 @@
 import { Bitfield } from '../bitfield.js'
 import { MiB } from '../constants.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
-import { type KnownFile, type PeerSource, oldestOfCommonest, summarizeClaims } from './claims.js'
+import { type KnownFile, oldestOfCommonest, type PeerSource, summarizeClaims } from './claims.js'
 import { LruMap } from './lru-map.js'
 import { ByteRateLimit } from './rate-limit.js'
 
@@ -28,6 +28,13 @@ export type { KnownFile, PeerSource } from './claims.js'
  * entry. Orders are kept in LruMaps, so evictions and expiry are O(1) (the
  * richest address: O(addresses)). Times are on the caller's clock (the
  * listener's is monotonic) and never go backwards.
+ *
+ * Longer than the ~300-line guide on purpose: the four orders (claims,
+ * files, peers, addresses) and the byte totals are one structure, whose
+ * invariants — each claim in every order it belongs to, each total the sum
+ * of its claims' costs — only these private methods keep; split apart, they
+ * would have to be exposed to each other. Claims' types and their summary
+ * are claims.ts; the byte rate limit, rate-limit.ts; the orders, lru-map.ts.
  */
 
 export interface DictionaryLimits {
@@ -44,7 +51,12 @@ export interface DictionaryLimits {
 }
 
 export const DEFAULT_DICTIONARY_LIMITS: DictionaryLimits = {
-  maxFiles: 10_000, maxPeers: 1_000, maxPeersPerFile: 256, maxPeersPerAddress: 16, maxBytes: 32 * MiB, maxBytesPerAddress: 4 * MiB,
+  maxFiles: 10_000,
+  maxPeers: 1_000,
+  maxPeersPerFile: 256,
+  maxPeersPerAddress: 16,
+  maxBytes: 32 * MiB,
+  maxBytesPerAddress: 4 * MiB,
 }
 
 /** How many of the richest address's oldest claims the file cap looks through for a file only it claims. */
@@ -102,7 +114,13 @@ export class ContentDictionary {
   constructor(limits: Partial<DictionaryLimits> = {}) {
     this.limits = { ...DEFAULT_DICTIONARY_LIMITS, ...limits }
     const { maxBytesPerAddress, maxBytes } = this.limits
-    this.allocations = new ByteRateLimit({ perSecond: maxBytesPerAddress / 4, burst: maxBytesPerAddress, totalPerSecond: maxBytes / 4, totalBurst: maxBytes, now: () => 0 })
+    this.allocations = new ByteRateLimit({
+      perSecond: maxBytesPerAddress / 4,
+      burst: maxBytesPerAddress,
+      totalPerSecond: maxBytes / 4,
+      totalBurst: maxBytes,
+      now: () => 0,
+    })
   }
 
   get fileCount(): number {
@@ -119,7 +137,7 @@ export class ContentDictionary {
 
   /** Bytes of claims held, in all or from one source address. */
   bytes(address?: string): number {
-    return address === undefined ? this.heldBytes : this.addresses.get(address)?.bytes ?? 0
+    return address === undefined ? this.heldBytes : (this.addresses.get(address)?.bytes ?? 0)
   }
 
   /** Apply one announcement from `address`; returns true if anything visible changed. */
@@ -192,21 +210,42 @@ export class ContentDictionary {
     // What the claim costs once this entry is applied: "all" holds no have-set, a slice the whole field.
     const haveBytes = f.have === 'all' ? 0 : Math.ceil(f.chunks / 8)
     const cost = CLAIM_OVERHEAD_BYTES + 2 * f.name.length + haveBytes
-    if (haveBytes > 0 && (claim?.have.heldBytes ?? 0) === 0 && cost <= this.limits.maxBytesPerAddress && !this.allocations.take(peer.address, haveBytes, now)) {
+    if (
+      haveBytes > 0 &&
+      (claim?.have.heldBytes ?? 0) === 0 &&
+      cost <= this.limits.maxBytesPerAddress &&
+      !this.allocations.take(peer.address, haveBytes, now)
+    ) {
       if (claim) this.dropClaim(claim)
       this.refuse('allocation-rate')
       return changed || claim !== undefined
     }
     if (claim) this.detach(claim)
     else if (cost <= this.limits.maxBytesPerAddress && cost <= this.limits.maxBytes) this.makeRoomForClaim(f.id)
-    if (cost > this.limits.maxBytesPerAddress || cost > this.limits.maxBytes || !this.makeRoomForBytes(peer.address, cost - (claim?.cost ?? 0))) {
+    if (
+      cost > this.limits.maxBytesPerAddress ||
+      cost > this.limits.maxBytes ||
+      !this.makeRoomForBytes(peer.address, cost - (claim?.cost ?? 0))
+    ) {
       if (claim) this.dropClaim(claim, false)
       this.refuse('over-budget')
       return changed || claim !== undefined
     }
     if (!claim) {
       const have = f.have === 'all' ? Bitfield.full(f.chunks) : new Bitfield(f.chunks)
-      claim = { id: f.id, key: peer.key, peer: peer.peer, address: peer.address, port, name: f.name, size: f.size, chunks: f.chunks, have, lastSeen: now, cost: 0 }
+      claim = {
+        id: f.id,
+        key: peer.key,
+        peer: peer.peer,
+        address: peer.address,
+        port,
+        name: f.name,
+        size: f.size,
+        chunks: f.chunks,
+        have,
+        lastSeen: now,
+        cost: 0,
+      }
       peer.ids.add(f.id)
       changed = true
     }
@@ -240,7 +279,10 @@ export class ContentDictionary {
     if (this.byFile.size < this.limits.maxFiles) return
     let looked = 0
     for (const claim of this.richest()?.claims.values() ?? []) {
-      if (this.byFile.get(claim.id)?.size === 1) return this.evict(claim)
+      if (this.byFile.get(claim.id)?.size === 1) {
+        this.evict(claim)
+        return
+      }
       if (++looked === SOLE_CLAIM_SEARCH) break // a source whose oldest claims are all shared is no flooder of new ids
     }
     for (const claim of [...this.byFile.oldest()!.values()]) this.evict(claim)
@@ -249,7 +291,8 @@ export class ContentDictionary {
   /** The address holding the most bytes of claims. */
   private richest(): AddressRecord | undefined {
     let richest: AddressRecord | undefined
-    for (const record of this.addresses.values()) if (record.claims.size > 0 && (!richest || record.bytes > richest.bytes)) richest = record
+    for (const record of this.addresses.values())
+      if (record.claims.size > 0 && (!richest || record.bytes > richest.bytes)) richest = record
     return richest
   }
 
@@ -332,7 +375,8 @@ export class ContentDictionary {
 
   private forgetAddressIfEmpty(address: string): void {
     const record = this.addresses.get(address)
-    if (record && record.peers.size === 0 && record.claims.size === 0 && record.bytes === 0) this.addresses.delete(address)
+    if (record && record.peers.size === 0 && record.claims.size === 0 && record.bytes === 0)
+      this.addresses.delete(address)
   }
 
   private refuse(reason: string): false {

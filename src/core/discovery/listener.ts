@@ -1,11 +1,12 @@
-import { type Socket, createSocket } from 'node:dgram'
-import { EventEmitter, once } from 'node:events'
+import type { Socket } from 'node:dgram'
+import { EventEmitter } from 'node:events'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
-import { P2PError, hasCode } from '../errors.js'
-import { type Logger, silentLogger } from '../log.js'
-import { type QueryWant, decodeDatagram, encodeQuery } from './announcement.js'
+import { hasCode } from '../errors.js'
+import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
+import { decodeDatagram, encodeQuery, type QueryWant } from './announcement.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
 import { type DictionarySnapshot, jsonLine, toSnapshot } from './dictionary-file.js'
+import { bindUdp } from './udp.js'
 
 export type { KnownFile, PeerSource } from './dictionary.js'
 
@@ -38,6 +39,14 @@ export interface ListenerStats {
   received: number
   dropped: number
   droppedByReason: Record<string, number>
+}
+
+/** A discovery listener (deaf until `start()`). */
+export function createListener(
+  options: Omit<DiscoveryListenerOptions, 'log'>,
+  collaborators: Collaborators = {},
+): DiscoveryListener {
+  return new DiscoveryListener({ ...options, log: componentLog(collaborators, 'listener') })
 }
 
 export class DiscoveryListener extends EventEmitter {
@@ -113,26 +122,25 @@ export class DiscoveryListener extends EventEmitter {
     await Promise.all(sockets.map((socket) => socket && new Promise<void>((resolve) => socket.close(() => resolve()))))
   }
 
-  private async bind(port: number, shared: boolean): Promise<Socket> {
-    const socket = createSocket({ type: 'udp4', reuseAddr: shared })
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address))
-    socket.on('error', (err) => this.log.warn({ err: err.message }, 'discovery socket error'))
-    socket.bind(port, this.options.bindAddress ?? '0.0.0.0')
-    try {
-      await Promise.race([once(socket, 'listening'), once(socket, 'error').then(([err]) => { throw err })])
-    } catch (err) {
-      socket.close()
-      throw new P2PError('E_USAGE', `cannot listen on UDP port ${port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-    }
-    socket.setBroadcast(true)
-    return socket
+  private bind(port: number, shared: boolean): Promise<Socket> {
+    return bindUdp({
+      port,
+      address: this.options.bindAddress,
+      reuseAddr: shared,
+      log: this.log,
+      onMessage: (msg, rinfo) => this.onMessage(msg, rinfo.address),
+    })
   }
 
   private onMessage(msg: Buffer, address: string): void {
     this.stats.received++
     try {
       const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
-      if (message.type === 'more') this.log.debug({ from: address, omitted: message.omitted, interval: message.interval }, 'answer incomplete; the rest comes with periodic announcements')
+      if (message.type === 'more')
+        this.log.debug(
+          { from: address, omitted: message.omitted, interval: message.interval },
+          'answer incomplete; the rest comes with periodic announcements',
+        )
       if (message.type !== 'announce') return
       if (this.dictionary.merge(message, address, this.now())) this.emit('change')
     } catch (err) {

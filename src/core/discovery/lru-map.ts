@@ -3,8 +3,9 @@
  * inserts or moves an entry to the newest end, `oldest` is the other end,
  * both O(1). A plain Map used that way (delete + set) leaves deleted slots at
  * its front until it rehashes, and reading its first entry skips them all:
- * with an eviction per insertion that turns quadratic (measured: seconds
- * for 25,000 claims). Here the order is a linked list beside the Map.
+ * with an eviction per insertion that turns quadratic (docs/benchmarks.md,
+ * "Measurements behind the code"). Here the order is a linked list beside
+ * the Map.
  */
 
 interface Node<K, V> {
@@ -66,7 +67,7 @@ export class LruMap<K, V> {
 
   /** Values, oldest first; deleting the current entry while iterating is safe. */
   *values(): IterableIterator<V> {
-    for (let node = this.head; node;) {
+    for (let node = this.head; node; ) {
       const next = node.newer
       yield node.value
       node = next
@@ -74,7 +75,7 @@ export class LruMap<K, V> {
   }
 
   *entries(): IterableIterator<[K, V]> {
-    for (let node = this.head; node;) {
+    for (let node = this.head; node; ) {
       const next = node.newer
       yield [node.key, node.value]
       node = next

@@ -29,18 +29,18 @@ export class ByteRateLimit {
   private readonly total: Bucket
   private readonly now: () => number
 
-  constructor(private readonly o: RateLimitOptions) {
-    this.now = o.now ?? (() => performance.now())
-    this.total = { tokens: o.totalBurst ?? o.totalPerSecond, at: this.now() }
+  constructor(private readonly options: RateLimitOptions) {
+    this.now = options.now ?? (() => performance.now())
+    this.total = { tokens: options.totalBurst ?? options.totalPerSecond, at: this.now() }
   }
 
   /** Spend `bytes` for `key` if both its bucket and the total allow it; false (nothing spent) otherwise. */
   take(key: string, bytes: number, now = this.now()): boolean {
-    const bucket = this.buckets.get(key) ?? { tokens: this.o.burst, at: now }
-    refill(bucket, now, this.o.perSecond, this.o.burst)
-    refill(this.total, now, this.o.totalPerSecond, this.o.totalBurst ?? this.o.totalPerSecond)
+    const bucket = this.buckets.get(key) ?? { tokens: this.options.burst, at: now }
+    refill(bucket, now, this.options.perSecond, this.options.burst)
+    refill(this.total, now, this.options.totalPerSecond, this.options.totalBurst ?? this.options.totalPerSecond)
     this.buckets.touch(key, bucket)
-    if (this.buckets.size > (this.o.maxKeys ?? 4096)) this.buckets.deleteOldest()
+    if (this.buckets.size > (this.options.maxKeys ?? 4096)) this.buckets.deleteOldest()
     if (bucket.tokens < bytes || this.total.tokens < bytes) return false
     bucket.tokens -= bytes
     this.total.tokens -= bytes

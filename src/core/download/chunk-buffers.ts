@@ -13,7 +13,10 @@ import { sharedBuffer } from '../hashing.js'
 export class ChunkBuffers {
   private readonly pool: BufferPool
 
-  constructor(readonly chunkSize: number, maxPooled: number) {
+  constructor(
+    readonly chunkSize: number,
+    maxPooled: number,
+  ) {
     this.pool = new BufferPool(maxPooled)
   }
 

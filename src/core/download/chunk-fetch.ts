@@ -1,60 +1,14 @@
-import { unlink } from 'node:fs/promises'
-import type { Bitfield } from '../bitfield.js'
-import { P2PError, fromFsError, hasCode } from '../errors.js'
-import { hashThreads } from '../hashing.js'
+import { FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
+import { fromFsError, hasCode, P2PError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { type Manifest, chunkLength } from '../manifest.js'
-import { type ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
-import type { ChunkStore } from '../store.js'
-import { readRegularFile } from '../safe-fs.js'
-import { type PeerClient, isCollateral, isViolation } from '../transfer/client.js'
+import { chunkLength, type Manifest } from '../manifest.js'
+import { type ConnectionPool, type Lease, peerKey } from '../pool.js'
+import { isCollateral, isViolation, type PeerClient } from '../transfer/client.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
+import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
+import { PackedWriter, type StitchResult } from './packed-writer.js'
+import { resumeChunks } from './resume.js'
 import { Scheduler } from './scheduler.js'
-import { type StitchResult, Stitcher } from './stitcher.js'
-
-export interface LivePeer extends PeerAddress {
-  have: Bitfield
-}
-
-export interface DownloadLimits {
-  /** Requests in flight per peer at most (the pipeline window; a peer earns it by delivering). */
-  window: number
-  maxConnectionsPerPeer: number
-  maxConnections: number
-  connectTimeoutMs: number
-  /** The longest any request may take (per-peer deadlines adapt to delivery below it). */
-  requestTimeoutMs: number
-  maxManifestBytes: number
-  /** How long to wait for a peer when some chunks have none (and for the manifest). */
-  waitMs: number
-  maxStrikes: number
-  /** Chunk bytes in memory at once (requests in flight + chunks not yet written), whatever the peer count. */
-  maxBufferedBytes: number
-}
-
-export interface DownloadProgress {
-  name: string
-  size: number
-  doneBytes: number
-  fetchedBytes: number
-  peersInUse: number
-  /** Set while some chunks have no live peer: their count and bytes. */
-  stalled?: { chunks: number; bytes: number; first: number[] }
-}
-
-/** What a download is asked to do, and where its peers come from. */
-export interface DownloadJob {
-  id: string
-  store: ChunkStore
-  downloadsDir: string
-  /** Live peers offering this id (address, TCP port, have-set). Called often; must be cheap. */
-  peers: (id: string) => LivePeer[]
-  /** Resolves when the peer view may have changed, or after `ms`. */
-  waitForPeers: (ms: number) => Promise<void>
-  limits: DownloadLimits
-  force?: boolean
-  onProgress?: (progress: DownloadProgress) => void
-}
 
 export interface ChunkFetchOptions extends DownloadJob {
   manifest: Manifest
@@ -67,15 +21,8 @@ export interface ChunkFetchOptions extends DownloadJob {
   now: () => number
 }
 
-/** A peer's first chunk may take this long (more for big chunks, see below) before it is given up on. */
-const FIRST_DEADLINE_MS = 1000
-/** The first-chunk deadline allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
+/** The first-chunk deadline (FIRST_DELIVERY_DEADLINE_MS) allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
 const SLOWEST_FIRST_CHUNK_RATE = 8 * 1024 * 1024
-
-/** Requests in flight across all peers: what --max-buffered holds in chunk-sized buffers (at least 4). */
-export function maxRequests(limits: DownloadLimits, manifest: Manifest): number {
-  return Math.max(4, Math.floor(limits.maxBufferedBytes / Math.max(1, manifest.chunkSize)))
-}
 
 /**
  * The chunk phase of one download: resume what the store already holds, then
@@ -88,30 +35,37 @@ export class ChunkFetch {
   fetchedBytes = 0
   resumedBytes = 0
   private doneBytes = 0
-  private stitcher!: Stitcher
-  private readonly storing = new Set<Promise<unknown>>()
-  private stopping = false
+  private writer!: PackedWriter
   private failure: unknown
   private stalledSince: number | undefined
   private peerWait: Promise<void> | undefined
   private wake: (() => void) | undefined
 
   private readonly manifest: Manifest
-  private readonly dir: string
   private readonly pool: ConnectionPool<PeerClient>
   private readonly buffers: ChunkBuffers
   private readonly log: Logger
   private readonly signal: AbortSignal
   private readonly now: () => number
 
-  constructor(private readonly o: ChunkFetchOptions) {
-    ;({ manifest: this.manifest, dir: this.dir, pool: this.pool, buffers: this.buffers, log: this.log, signal: this.signal, now: this.now } = o)
-    const l = o.limits
-    this.scheduler = new Scheduler(o.manifest.chunks.length, {
-      maxStrikes: l.maxStrikes, window: l.window, maxDeadlineMs: l.requestTimeoutMs, now: o.now,
-      firstDeadlineMs: Math.max(FIRST_DEADLINE_MS, (o.manifest.chunkSize / SLOWEST_FIRST_CHUNK_RATE) * 1000),
+  constructor(private readonly options: ChunkFetchOptions) {
+    ;({
+      manifest: this.manifest,
+      pool: this.pool,
+      buffers: this.buffers,
+      log: this.log,
+      signal: this.signal,
+      now: this.now,
+    } = options)
+    const { limits, manifest } = options
+    this.scheduler = new Scheduler(manifest.chunks.length, {
+      maxStrikes: limits.maxStrikes,
+      window: limits.window,
+      maxDeadlineMs: limits.requestTimeoutMs,
+      now: options.now,
+      firstDeadlineMs: Math.max(FIRST_DELIVERY_DEADLINE_MS, (manifest.chunkSize / SLOWEST_FIRST_CHUNK_RATE) * 1000),
     })
-    this.maxInFlight = maxRequests(l, o.manifest)
+    this.maxInFlight = maxRequests(limits, manifest)
   }
 
   /** Requests in flight (until their chunk is verified and written): each holds a chunk-sized buffer. */
@@ -123,9 +77,20 @@ export class ChunkFetch {
   private deadlineTimer: NodeJS.Timeout | undefined
 
   async execute(): Promise<StitchResult> {
-    this.stitcher = await Stitcher.open({ entryDir: this.dir, downloadsDir: this.o.downloadsDir, manifest: this.manifest })
+    this.writer = await PackedWriter.open({
+      entryDir: this.options.dir,
+      downloadsDir: this.options.downloadsDir,
+      manifest: this.manifest,
+    })
     try {
-      await this.resume()
+      this.resumedBytes = await resumeChunks({
+        ...this.options,
+        writer: this.writer,
+        onResumed: (index, bytes) => {
+          this.scheduler.markDone(index)
+          this.doneBytes += bytes
+        },
+      })
       while (!this.scheduler.finished) {
         this.signal.throwIfAborted()
         if (this.failure !== undefined) throw this.failure
@@ -135,26 +100,33 @@ export class ChunkFetch {
         this.checkStall()
         this.report()
         // One wait for the peer view at a time: a new one per wake-up (each finished chunk) piled up timers.
-        this.peerWait ??= this.o.waitForPeers(250).finally(() => { this.peerWait = undefined })
-        await Promise.race([this.peerWait, new Promise<void>((resolve) => {
-          this.wake = resolve
-          // And at the next deadline, to hedge or drop a peer that stopped delivering.
-          const dueIn = this.scheduler.nextDeadlineIn()
-          clearTimeout(this.deadlineTimer)
-          if (dueIn < 250) this.deadlineTimer = setTimeout(resolve, dueIn + 1)
-        })])
+        this.peerWait ??= this.options.peers.waitForChange(250).finally(() => {
+          this.peerWait = undefined
+        })
+        await Promise.race([
+          this.peerWait,
+          new Promise<void>((resolve) => {
+            this.wake = resolve
+            // And at the next deadline, to hedge or drop a peer that stopped delivering.
+            const dueIn = this.scheduler.nextDeadlineIn()
+            clearTimeout(this.deadlineTimer)
+            if (dueIn < 250) this.deadlineTimer = setTimeout(resolve, dueIn + 1)
+          }),
+        ])
       }
       clearTimeout(this.deadlineTimer)
-      await this.stopStoring() // endgame duplicates may still be on the hash thread
       if (this.failure !== undefined) throw this.failure
       this.report()
-      const result = await this.stitcher.finish({ force: this.o.force })
-      await this.o.store.recordVerified(this.o.id, this.dir, this.manifest.chunks.length, 'packed')
+      // Endgame duplicates may still be on the hash thread: the writer lets them end first.
+      const result = await this.writer.finish({
+        force: this.options.force,
+        beforeFinalName: this.options.beforeFinalName,
+      })
+      await this.options.store.recordVerified(this.options.id, this.options.dir, this.manifest.chunks.length, 'packed')
       return result
     } catch (err) {
       clearTimeout(this.deadlineTimer)
-      await this.stopStoring()
-      await this.stitcher.close()
+      await this.writer.close()
       throw err
     }
   }
@@ -172,55 +144,6 @@ export class ChunkFetch {
     }
   }
 
-  /**
-   * No new writes into `data`, and none left on the hash thread: it writes by
-   * descriptor, which must not be closed (and its number reused by another
-   * file) while a write is pending.
-   */
-  private async stopStoring(): Promise<void> {
-    this.stopping = true
-    while (this.storing.size > 0) await Promise.allSettled([...this.storing])
-  }
-
-  /**
-   * Chunks a previous run left in `data` (or a split left as chunk files, which
-   * are copied into `data`) count only after their hash is checked again.
-   */
-  private async resume(): Promise<void> {
-    const entry = await this.o.store.get(this.o.id)
-    for (const index of entry?.have.indices() ?? []) {
-      this.signal.throwIfAborted()
-      const length = chunkLength(this.manifest, index)
-      const inData = this.stitcher.inherited.get(index)
-      const path = this.o.store.chunkPath(this.dir, index)
-      let data: Buffer | undefined
-      try {
-        data = inData ? this.stitcher.read(index, this.buffers.take(length)) : await readRegularFile(path, { maxBytes: length })
-      } catch {
-        data = undefined
-      }
-      try {
-        const expected = this.manifest.chunks[index]!
-        // A chunk file goes into `data` the way a fetched chunk does: checked and written on the hash thread.
-        const ok = data !== undefined && data.length === length
-          && (inData ? await hashThreads().digest(data) : await this.store(data, index, expected)) === expected
-        if (ok) {
-          this.stitcher.accept(index, data!)
-          this.scheduler.markDone(index)
-          this.resumedBytes += length
-          this.doneBytes += length
-        } else {
-          this.log.warn({ index }, 'chunk in the store failed verification; fetching it again')
-          if (inData) this.stitcher.drop(index)
-          else await unlink(path).catch(() => undefined)
-        }
-      } finally {
-        if (data) this.buffers.give(data)
-      }
-    }
-    if (this.resumedBytes > 0) this.log.info({ bytes: this.resumedBytes }, 'resumed from the chunk store')
-  }
-
   private livePeers = new Map<string, LivePeer>()
   private peersRefreshed = -Infinity
 
@@ -228,7 +151,7 @@ export class ChunkFetch {
   private refreshPeers(): void {
     if (this.now() - this.peersRefreshed < 100) return
     this.peersRefreshed = this.now()
-    const current = new Map(this.o.peers(this.o.id).map((p) => [peerKey(p), p]))
+    const current = new Map(this.options.peers.peers(this.options.id).map((p) => [peerKey(p), p]))
     for (const [key, peer] of current) this.scheduler.setPeer(key, peer.have)
     for (const key of this.livePeers.keys()) {
       if (!current.has(key)) {
@@ -248,7 +171,11 @@ export class ChunkFetch {
     const listed = [...this.livePeers]
     const first = listed.length === 0 ? 0 : this.pumpTurn++ % listed.length
     const rank = (key: string): number => (this.scheduler.isProven(key) ? -1 : this.scheduler.misses(key))
-    const peers = [...listed.slice(first), ...listed.slice(0, first)].map(([key, peer]) => ({ key, peer, rank: rank(key) }))
+    const peers = [...listed.slice(first), ...listed.slice(0, first)].map(([key, peer]) => ({
+      key,
+      peer,
+      rank: rank(key),
+    }))
     peers.sort((a, b) => a.rank - b.rank)
     for (const { key, peer } of peers) {
       const probe = !this.scheduler.isProven(key)
@@ -261,22 +188,22 @@ export class ChunkFetch {
   }
 
   private async fetch(key: string, peer: LivePeer, index: number, probe: boolean): Promise<void> {
-    let lease
+    let lease: Lease<PeerClient> | undefined
     let data: Buffer | undefined
     this.inFlight++
     if (probe) this.probes++
     try {
       lease = await this.pool.acquire(peer, this.signal)
       // The expected length: a response declaring any other is refused before its body is read.
-      data = await lease.connection.fetchChunk(this.o.id, index, chunkLength(this.manifest, index))
+      data = await lease.connection.fetchChunk(this.options.id, index, chunkLength(this.manifest, index))
       lease.release()
       this.scheduler.arrived(key, index)
       this.fetchedBytes += data.length
-      if (this.stopping || this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate, or too late
-      const expected = this.manifest.chunks[index]!
+      if (this.writer.closing || this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate, or too late
       // Hash, and write into `data` only if it matches, on the hash thread.
-      const ok = data.length === chunkLength(this.manifest, index) && (await this.store(data, index, expected)) === expected
-      if (!ok) {
+      const outcome = await this.writer.verifyAndWrite(index, data, this.manifest.chunks[index]!)
+      if (outcome === 'closed') return this.scheduler.discard(key, index)
+      if (outcome === 'mismatch') {
         const banned = this.scheduler.failed(key, index, 'checksum', `chunk ${index}`)
         this.log.warn({ peer: key, index, banned }, 'chunk failed SHA-256; fetching it elsewhere')
         if (banned) this.pool.closePeer(peer)
@@ -286,8 +213,8 @@ export class ChunkFetch {
       this.scheduler.succeeded(key, index, data.length)
       this.doneBytes += data.length
       const body = data
-      data = undefined // back to the pool when the stitcher is done with it
-      this.stitcher.accept(index, body, () => this.buffers.give(body))
+      data = undefined // back to the pool when the writer is done with it
+      this.writer.accept(index, body, () => this.buffers.give(body))
     } catch (err) {
       lease?.release()
       if (this.signal.aborted) return
@@ -301,13 +228,6 @@ export class ChunkFetch {
     }
   }
 
-  private store(data: Buffer, index: number, expected: string): Promise<string> {
-    const job = hashThreads().digestAndStore(data, this.stitcher.target(index), expected)
-    const tracked = job.catch(() => undefined).finally(() => this.storing.delete(tracked))
-    this.storing.add(tracked)
-    return job
-  }
-
   private onFetchError(key: string, index: number, err: unknown): void {
     if (!hasCode(err)) {
       this.failure ??= err
@@ -317,7 +237,10 @@ export class ChunkFetch {
     if (isViolation(err)) {
       // Its response broke the protocol (a wrong size, out of order, a bad frame): refused unread, a strike.
       const banned = this.scheduler.failed(key, index, 'protocol', err.message)
-      this.log.warn({ peer: key, index, banned, err: err.message }, 'peer broke the protocol; fetching the chunk elsewhere')
+      this.log.warn(
+        { peer: key, index, banned, err: err.message },
+        'peer broke the protocol; fetching the chunk elsewhere',
+      )
       const peer = this.livePeers.get(key)
       if (banned && peer) this.pool.closePeer(peer)
     } else if (isCollateral(err)) this.scheduler.failed(key, index, 'cancelled')
@@ -331,26 +254,44 @@ export class ChunkFetch {
 
   /** Some chunks with no live peer: say which, wait up to --wait for one, then give up with E_NO_PEER. */
   private checkStall(): void {
-    const busy = [...this.livePeers.keys()].some((k) => this.scheduler.inFlight(k) > 0 || this.scheduler.readyIn(k) < Infinity && this.scheduler.readyIn(k) > 0)
+    const busy = [...this.livePeers.keys()].some(
+      (k) => this.scheduler.inFlight(k) > 0 || (this.scheduler.readyIn(k) < Infinity && this.scheduler.readyIn(k) > 0),
+    )
     const missing = busy ? [] : this.scheduler.unavailable()
     if (missing.length === 0) {
       this.stalledSince = undefined
       return
     }
     this.stalledSince ??= this.now()
-    if (this.now() - this.stalledSince < this.o.limits.waitMs) return
+    if (this.now() - this.stalledSince < this.options.limits.waitMs) return
     const bytes = missing.reduce((sum, i) => sum + chunkLength(this.manifest, i), 0)
     const banned = this.scheduler.report().filter((p) => p.banned)
     const code = banned.length > 0 && this.livePeers.size <= banned.length ? 'E_CHECKSUM' : 'E_NO_PEER'
-    throw new P2PError(code, `${missing.length} chunks (${bytes} bytes, first: ${missing.slice(0, 5).join(', ')}) have no live peer${banned.length ? ` (${banned.length} peer(s) banned for bad data)` : ''}; re-run when a seeder is back to resume`, { chunks: missing.length, bytes })
+    throw new P2PError(
+      code,
+      `${missing.length} chunks (${bytes} bytes, first: ${missing.slice(0, 5).join(', ')}) have no live peer${banned.length ? ` (${banned.length} peer(s) banned for bad data)` : ''}; re-run when a seeder is back to resume`,
+      { chunks: missing.length, bytes },
+    )
   }
 
   private report(): void {
     const missing = this.stalledSince === undefined ? [] : this.scheduler.unavailable()
     const peersInUse = [...this.livePeers.keys()].filter((k) => this.scheduler.inFlight(k) > 0).length
-    this.o.onProgress?.({
-      name: this.manifest.name, size: this.manifest.size, doneBytes: this.doneBytes, fetchedBytes: this.fetchedBytes, peersInUse,
-      ...(missing.length > 0 ? { stalled: { chunks: missing.length, bytes: missing.reduce((s, i) => s + chunkLength(this.manifest, i), 0), first: missing.slice(0, 5) } } : {}),
+    this.options.onProgress?.({
+      name: this.manifest.name,
+      size: this.manifest.size,
+      doneBytes: this.doneBytes,
+      fetchedBytes: this.fetchedBytes,
+      peersInUse,
+      ...(missing.length > 0
+        ? {
+            stalled: {
+              chunks: missing.length,
+              bytes: missing.reduce((s, i) => s + chunkLength(this.manifest, i), 0),
+              first: missing.slice(0, 5),
+            },
+          }
+        : {}),
     })
   }
 }

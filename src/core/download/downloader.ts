@@ -1,93 +1,161 @@
-import { type Logger, silentLogger } from '../log.js'
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_CONNECTIONS_PER_PEER,
+  DEFAULT_DOWNLOAD_BUFFER_BYTES,
+  DEFAULT_MAX_DOWNLOAD_CONNECTIONS,
+  DEFAULT_MAX_MANIFEST_BYTES,
+  DEFAULT_MAX_STRIKES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_WAIT_MS,
+  DEFAULT_WINDOW,
+  HELD_FOR_HASH_BYTES,
+  MAX_CHUNK_SIZE,
+} from '../constants.js'
+import { assertSpace, sameFilesystem } from '../disk.js'
+import { P2PError } from '../errors.js'
+import { type Collaborators, componentLog } from '../log.js'
 import type { Manifest } from '../manifest.js'
-import { MAX_CHUNK_SIZE } from '../constants.js'
-import { ConnectionPool, peerKey } from '../pool.js'
 import { readPackedHave } from '../packed.js'
-import { assertSpace, sameFilesystem } from '../store.js'
+import { ConnectionPool, peerKey } from '../pool.js'
 import { PeerClient } from '../transfer/client.js'
 import { ChunkBuffers } from './chunk-buffers.js'
-import { ChunkFetch, type DownloadJob, type DownloadLimits, maxRequests } from './chunk-fetch.js'
+import { ChunkFetch } from './chunk-fetch.js'
+import type { StitchResult } from './final-name.js'
+import { type DownloadJob, type DownloadLimits, maxRequests } from './job.js'
 import { fetchManifest } from './manifest-fetch.js'
 import type { PeerReport } from './scheduler.js'
-import type { StitchResult } from './stitcher.js'
 
-export type { DownloadJob, DownloadLimits, DownloadProgress, LivePeer } from './chunk-fetch.js'
+export type { DownloadLimits, DownloadProgress, LivePeer, PeerFinder } from './job.js'
+export type { PeerReport } from './scheduler.js'
 
 /**
  * One download: manifest (verified against the id), resume from the store,
  * chunks from every peer that has them through a pool of pipelined
  * connections, each verified on the hash thread and written once, into the
  * store entry's packed `data` (so a running p2p-serve offers it at once),
- * then the whole-file check, fsync and the final name (stitcher.ts). The
+ * then the whole-file check, fsync and the final name (packed-writer.ts). The
  * manifest phase is manifest-fetch.ts, the chunk phase chunk-fetch.ts.
  */
 
-export interface DownloadOptions extends DownloadJob {
-  log?: Logger
+export interface DownloadOptions extends Omit<DownloadJob, 'limits'> {
+  /** Any left out take DEFAULT_DOWNLOAD_LIMITS. */
+  limits?: Partial<DownloadLimits>
+  /** Stops the download (it rejects with the signal's reason); a later download of the id resumes. */
   signal?: AbortSignal
-  now?: () => number
+  /** The manifest arrived (and was checked against the id): name, size and chunk count are known. */
   onManifest?: (manifest: Manifest) => void
+  /** The clock deadlines are measured on (tests). */
+  now?: () => number
 }
 
-export interface DownloadResult extends StitchResult {
+/** What a finished download did: where the file is, its SHA-256, and who delivered what. */
+export interface DownloadReceipt extends StitchResult {
   id: string
   name: string
   size: number
   chunks: number
   seconds: number
+  /** Bytes received from peers (duplicates and refused chunks included). */
   fetchedBytes: number
+  /** Bytes the store already held, verified again. */
   resumedBytes: number
   peers: PeerReport[]
 }
 
 export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
-  window: 16, maxConnectionsPerPeer: 2, maxConnections: 64, connectTimeoutMs: 5000, requestTimeoutMs: 30_000,
-  maxManifestBytes: 32 * 1024 * 1024, waitMs: 10_000, maxStrikes: 3, maxBufferedBytes: 32 * 1024 * 1024,
+  window: DEFAULT_WINDOW,
+  maxConnectionsPerPeer: DEFAULT_CONNECTIONS_PER_PEER,
+  maxConnections: DEFAULT_MAX_DOWNLOAD_CONNECTIONS,
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+  requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+  maxManifestBytes: DEFAULT_MAX_MANIFEST_BYTES,
+  waitMs: DEFAULT_WAIT_MS,
+  maxStrikes: DEFAULT_MAX_STRIKES,
+  maxBufferedBytes: DEFAULT_DOWNLOAD_BUFFER_BYTES,
 }
 
-export async function download(o: DownloadOptions): Promise<DownloadResult> {
+/** Download the file `options.id` from the peers `options.peers` finds; resolves with the receipt once it has its final name. */
+export async function download(options: DownloadOptions, collaborators: Collaborators = {}): Promise<DownloadReceipt> {
   const started = performance.now()
-  const now = o.now ?? Date.now
-  const log = o.log ?? silentLogger()
-  const signal = o.signal ?? new AbortController().signal
-  const limits = o.limits
+  const { id, store, downloadsDir } = options
+  const now = options.now ?? Date.now
+  const log = componentLog(collaborators, 'download')
+  const signal = options.signal ?? new AbortController().signal
+  const limits: DownloadLimits = { ...DEFAULT_DOWNLOAD_LIMITS, ...options.limits }
+  checkLimits(limits)
   // Chunk bodies land in pooled shared memory (chunk-buffers.ts), once the manifest says what size they are.
   let buffers: ChunkBuffers | undefined
   const pool = new ConnectionPool<PeerClient>({
-    connect: (peer, s) => PeerClient.connect({
-      host: peer.address, port: peer.port, connectTimeoutMs: limits.connectTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs,
-      maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE), allocateBody: (size) => buffers?.take(size) ?? Buffer.allocUnsafe(size), log,
-    }, s),
-    maxPerPeer: limits.maxConnectionsPerPeer, maxTotal: limits.maxConnections, maxLeasesPerConnection: limits.window, now, log,
+    connect: (peer, connectSignal) =>
+      PeerClient.connect(
+        {
+          host: peer.address,
+          port: peer.port,
+          connectTimeoutMs: limits.connectTimeoutMs,
+          requestTimeoutMs: limits.requestTimeoutMs,
+          maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE),
+          allocateBody: (size) => buffers?.take(size) ?? Buffer.allocUnsafe(size),
+          log,
+        },
+        connectSignal,
+      ),
+    maxPerPeer: limits.maxConnectionsPerPeer,
+    maxTotal: limits.maxConnections,
+    maxLeasesPerConnection: limits.window,
+    now,
+    log,
   })
   const liars = new Map<string, string>()
   try {
     const source = await fetchManifest({
-      id: o.id, store: o.store, pool, maxManifestBytes: limits.maxManifestBytes, deadline: now() + limits.waitMs, now, log, signal,
-      peers: () => o.peers(o.id).filter((p) => !liars.has(peerKey(p))),
-      onLiar: (key, reason) => { liars.set(key, reason); log.warn({ peer: key, reason }, 'peer banned') },
-      waitForPeers: o.waitForPeers,
+      id,
+      store,
+      pool,
+      maxManifestBytes: limits.maxManifestBytes,
+      deadline: now() + limits.waitMs,
+      now,
+      log,
+      signal,
+      peers: () => options.peers.peers(id).filter((p) => !liars.has(peerKey(p))),
+      onLiar: (key, reason) => {
+        liars.set(key, reason)
+        log.warn({ peer: key, reason }, 'peer banned')
+      },
+      waitForPeers: (ms) => options.peers.waitForChange(ms),
     })
     const { manifest } = source
-    o.onManifest?.(manifest)
+    options.onManifest?.(manifest)
     // Room for the chunks before any is fetched (what `data` holds already is not written again; chunk
     // files are copied into it); the final file is a hard link to `data`, or a copy on another filesystem.
-    const entry = await o.store.get(o.id)
-    const packed = entry ? (await readPackedHave(entry.dir, manifest.chunks.length))?.count() ?? 0 : 0
-    await assertSpace(o.store.root, Math.max(0, manifest.size - packed * manifest.chunkSize), `the chunks of ${manifest.name}`)
-    if (!(await sameFilesystem(o.store.root, o.downloadsDir))) await assertSpace(o.downloadsDir, manifest.size, manifest.name)
-    const dir = await o.store.prepareEntry(source.bytes, manifest)
-    const unlock = await o.store.lock(o.id, `"${manifest.name}"`)
+    const entry = await store.get(id)
+    const packed = entry ? ((await readPackedHave(entry.dir, manifest.chunks.length))?.count() ?? 0) : 0
+    await assertSpace(
+      store.root,
+      Math.max(0, manifest.size - packed * manifest.chunkSize),
+      `the chunks of ${manifest.name}`,
+    )
+    if (!(await sameFilesystem(store.root, downloadsDir))) await assertSpace(downloadsDir, manifest.size, manifest.name)
+    const dir = await store.prepareEntry(source.bytes, manifest)
+    const unlock = await store.lock(id, `"${manifest.name}"`)
     try {
-      // Buffers in use at once: one per request in flight, plus what the stitcher holds for the whole-file hash.
-      buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest) + Math.ceil(HELD_FOR_HASH_BYTES / Math.max(1, manifest.chunkSize)))
-      const run = new ChunkFetch({ ...o, manifest, dir, pool, buffers, log, signal, now })
+      // Buffers in use at once: one per request in flight, plus what the writer holds for the whole-file hash.
+      buffers = new ChunkBuffers(
+        manifest.chunkSize,
+        maxRequests(limits, manifest) + Math.ceil(HELD_FOR_HASH_BYTES / Math.max(1, manifest.chunkSize)),
+      )
+      const run = new ChunkFetch({ ...options, limits, manifest, dir, pool, buffers, log, signal, now })
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
       if (source.from !== undefined) run.scheduler.vouch(source.from)
       const stitched = await run.execute()
       return {
-        ...stitched, id: o.id, name: manifest.name, size: manifest.size, chunks: manifest.chunks.length,
-        seconds: (performance.now() - started) / 1000, fetchedBytes: run.fetchedBytes, resumedBytes: run.resumedBytes,
+        ...stitched,
+        id,
+        name: manifest.name,
+        size: manifest.size,
+        chunks: manifest.chunks.length,
+        seconds: (performance.now() - started) / 1000,
+        fetchedBytes: run.fetchedBytes,
+        resumedBytes: run.resumedBytes,
         peers: run.scheduler.report(),
       }
     } finally {
@@ -98,5 +166,12 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
   }
 }
 
-/** Chunk bytes the stitcher may hold beyond the requests in flight, waiting for their turn in the whole-file hash. */
-const HELD_FOR_HASH_BYTES = 8 * 1024 * 1024
+/** Every limit a finite number, at least 1 (0 for waitMs): a program's mistake is E_USAGE here, not a hang later. */
+function checkLimits(limits: DownloadLimits): void {
+  for (const [key, value] of Object.entries(limits)) {
+    const least = key === 'waitMs' ? 0 : 1
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < least) {
+      throw new P2PError('E_USAGE', `download limit ${key} must be a number of at least ${least}, not ${String(value)}`)
+    }
+  }
+}

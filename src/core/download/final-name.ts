@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { copyFile, link, lstat, open, rename, stat, unlink } from 'node:fs/promises'
+import { copyFile, type FileHandle, link, lstat, open, rename, stat, unlink } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
+import { tempPathFor } from '../disk.js'
 import { P2PError } from '../errors.js'
 import { shorten } from '../names.js'
 import { openRegularFile } from '../safe-fs.js'
@@ -10,7 +11,9 @@ import { openRegularFile } from '../safe-fs.js'
 /**
  * Claiming a download's final name: `<name>.part` made from the verified
  * `data`, then the final name or a numbered alternative (all within 255
- * bytes) claimed with link(2), never clobbering a different file.
+ * bytes) claimed with link(2), never clobbering a different file; and the
+ * other side of that link: a re-run never writes into a finished download
+ * that still shares `data`'s inode.
  */
 
 export interface StitchResult {
@@ -57,14 +60,24 @@ export async function materialize(dataPath: string, partPath: string, verified: 
 async function assertIdentity(path: string, verified: FileIdentity): Promise<void> {
   const st = await lstat(path)
   if (!st.isFile() || st.ino !== verified.ino || st.dev !== verified.dev) {
-    throw new P2PError('E_IO', `${path} is not the file that was verified (the store's data was replaced during the download); run again`)
+    throw new P2PError(
+      'E_IO',
+      `${path} is not the file that was verified (the store's data was replaced during the download); run again`,
+    )
   }
 }
 
 /** Give `partPath` its final name in `dir`: `name`, or `name (1)`… when a different file holds it (unless `force`). */
-export async function place(o: { partPath: string; dir: string; name: string; size: number; sha256: string; force: boolean }): Promise<StitchResult> {
-  const { partPath, dir, name, sha256 } = o
-  if (o.force) {
+export async function place(options: {
+  partPath: string
+  dir: string
+  name: string
+  size: number
+  sha256: string
+  force: boolean
+}): Promise<StitchResult> {
+  const { partPath, dir, name, sha256 } = options
+  if (options.force) {
     const path = join(dir, name)
     await rename(partPath, path)
     await unlink(partPath).catch(() => undefined) // still there when both names were one file already
@@ -78,7 +91,7 @@ export async function place(o: { partPath: string; dir: string; name: string; si
       return { path, sha256, alreadyThere: false }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      if ((await sameInode(path, partPath)) || (await sameContent(path, o.size, sha256))) {
+      if ((await sameInode(path, partPath)) || (await sameContent(path, options.size, sha256))) {
         await unlink(partPath)
         return { path, sha256, alreadyThere: true }
       }
@@ -97,7 +110,8 @@ export function numbered(name: string, n: number): string {
   const ext = extname(name)
   const stem = ext && ext !== name ? name.slice(0, -ext.length) : name
   const suffix = stem === name ? ` (${n})` : ` (${n})${ext}`
-  if (Buffer.byteLength(suffix) < MAX_NAME_BYTES) return `${shorten(stem, MAX_NAME_BYTES - Buffer.byteLength(suffix))}${suffix}`
+  if (Buffer.byteLength(suffix) < MAX_NAME_BYTES)
+    return `${shorten(stem, MAX_NAME_BYTES - Buffer.byteLength(suffix))}${suffix}`
   return `${shorten(name, MAX_NAME_BYTES - Buffer.byteLength(` (${n})`))} (${n})` // an extension too long to keep whole
 }
 
@@ -113,16 +127,37 @@ export async function sameInode(a: string, b: string): Promise<boolean> {
 
 /** Whether `path` is a regular file (a FIFO or device there is never opened blocking) with these bytes. */
 export async function sameContent(path: string, size: number, sha256: string): Promise<boolean> {
-  let opened
+  let opened: Awaited<ReturnType<typeof openRegularFile>> | undefined
   try {
     opened = await openRegularFile(path, { maxBytes: size, followSymlinks: true })
     if (opened.stats.size !== size) return false
     const hash = createHash('sha256')
-    for await (const piece of opened.handle.createReadStream({ highWaterMark: 4 * 1024 * 1024, autoClose: false })) hash.update(piece as Buffer)
+    for await (const piece of opened.handle.createReadStream({ highWaterMark: 4 * 1024 * 1024, autoClose: false }))
+      hash.update(piece as Buffer)
     return hash.digest('hex') === sha256
   } catch {
     return false
   } finally {
     await opened?.handle.close().catch(() => undefined)
   }
+}
+
+/**
+ * `data` shares its inode with another name — the downloaded file of an
+ * earlier run, which the user may have edited: writing into it would change
+ * their file. Give the entry its own copy (in the kernel), and resume from
+ * that; the chunks in it are verified again anyway. Takes `handle` (closed
+ * here) and returns the handle on the copy.
+ */
+export async function privateCopy(handle: FileHandle, path: string): Promise<FileHandle> {
+  await handle.close()
+  const temp = tempPathFor(path)
+  try {
+    await copyFile(path, temp, constants.COPYFILE_EXCL)
+    await rename(temp, path)
+  } catch (err) {
+    await unlink(temp).catch(() => undefined)
+    throw err
+  }
+  return open(path, constants.O_RDWR | constants.O_NOFOLLOW)
 }

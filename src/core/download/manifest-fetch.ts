@@ -1,4 +1,4 @@
-import { P2PError, hasCode } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { type Manifest, manifestId, parseManifest } from '../manifest.js'
 import { type ConnectionPool, type Lease, type PeerAddress, peerKey } from '../pool.js'
@@ -60,10 +60,10 @@ interface Attempt {
  * abandoned and their connections closed. A peer that returns anything else
  * is recorded as a liar (the caller bans it). Waits for peers until `deadline`.
  */
-export async function fetchManifest(o: ManifestFetchOptions): Promise<ManifestSource> {
-  const local = await o.store.get(o.id)
+export async function fetchManifest(options: ManifestFetchOptions): Promise<ManifestSource> {
+  const local = await options.store.get(options.id)
   if (local) return { bytes: local.manifestBytes, manifest: local.manifest, from: undefined }
-  return new ManifestRace(o).run()
+  return new ManifestRace(options).run()
 }
 
 class ManifestRace {
@@ -82,24 +82,29 @@ class ManifestRace {
   private wake: () => void = () => undefined
   private peerWait: Promise<void> | undefined
 
-  constructor(private readonly o: ManifestFetchOptions) {
-    this.started = o.now()
+  constructor(private readonly options: ManifestFetchOptions) {
+    this.started = options.now()
     this.nextHedgeAt = this.started + HEDGE_EVERY_MS
   }
 
   async run(): Promise<ManifestSource> {
     try {
       for (;;) {
-        this.o.signal.throwIfAborted()
+        this.options.signal.throwIfAborted()
         if (this.winner) return this.winner
-        const left = this.o.deadline - this.o.now()
+        const left = this.options.deadline - this.options.now()
         if (left <= 0) {
           const why = this.lastError ? ` (last error: ${this.lastError.message} [${this.lastError.code}])` : ''
-          throw new P2PError('E_NOT_FOUND', `no peer delivered the manifest of ${this.o.id.slice(0, 12)}… in time${why}: is a seeder running?`)
+          throw new P2PError(
+            'E_NOT_FOUND',
+            `no peer delivered the manifest of ${this.options.id.slice(0, 12)}… in time${why}: is a seeder running?`,
+          )
         }
         const waiting = this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
-        const nextCheck = waiting ? Math.min(this.nextHedgeAt, this.nextSlowCheck()) - this.o.now() : Math.min(250, this.nextSlowCheck() - this.o.now())
+        const nextCheck = waiting
+          ? Math.min(this.nextHedgeAt, this.nextSlowCheck()) - this.options.now()
+          : Math.min(250, this.nextSlowCheck() - this.options.now())
         await this.pause(Math.min(left, Math.max(1, nextCheck)))
       }
     } finally {
@@ -109,9 +114,12 @@ class ManifestRace {
 
   /** Ask candidates as the hedging rule allows; true when some wait for the next hedge. */
   private launch(): boolean {
-    const now = this.o.now()
-    for (; now >= this.nextHedgeAt; this.nextHedgeAt += HEDGE_EVERY_MS) this.credits = Math.min(MAX_ASKED, this.credits + 1)
-    const candidates = this.o.peers().filter((p) => !this.attempts.has(peerKey(p)) && (this.askAt.get(peerKey(p)) ?? 0) <= now)
+    const now = this.options.now()
+    for (; now >= this.nextHedgeAt; this.nextHedgeAt += HEDGE_EVERY_MS)
+      this.credits = Math.min(MAX_ASKED, this.credits + 1)
+    const candidates = this.options
+      .peers()
+      .filter((p) => !this.attempts.has(peerKey(p)) && (this.askAt.get(peerKey(p)) ?? 0) <= now)
     // Random order (which peers answer first must not be for the peers to choose), those that never failed first.
     for (let i = candidates.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1))
@@ -130,7 +138,7 @@ class ManifestRace {
   /** A candidate failed or was abandoned: asked again later, after those that did not; another may be asked at once. */
   private missed(key: string): void {
     this.misses.set(key, (this.misses.get(key) ?? 0) + 1)
-    this.askAt.set(key, this.o.now() + RETRY_AFTER_MS)
+    this.askAt.set(key, this.options.now() + RETRY_AFTER_MS)
     this.credits = Math.min(MAX_ASKED, this.credits + 1)
   }
 
@@ -140,7 +148,7 @@ class ManifestRace {
       const elapsed = now - attempt.askedAt
       const received = (attempt.lease?.connection.bytesReceived ?? attempt.bytesAtAsk) - attempt.bytesAtAsk
       if (elapsed < SLOW_AFTER_MS || received >= (MIN_RATE * elapsed) / 1000) continue
-      this.o.log.debug({ peer: key, elapsed, received }, 'manifest request too slow; asking another peer')
+      this.options.log.debug({ peer: key, elapsed, received }, 'manifest request too slow; asking another peer')
       this.abandon(attempt)
       this.attempts.delete(key) // its slot is free now; its own cleanup comes later
       this.missed(key)
@@ -151,35 +159,56 @@ class ManifestRace {
   private nextSlowCheck(): number {
     let at = Infinity
     for (const attempt of this.attempts.values()) at = Math.min(at, attempt.askedAt + SLOW_AFTER_MS)
-    return Math.max(at, this.o.now() + 50)
+    return Math.max(at, this.options.now() + 50)
   }
 
   private ask(peer: PeerAddress): void {
     const key = peerKey(peer)
-    const attempt: Attempt = { abandon: new AbortController(), lease: undefined, askedAt: this.o.now(), bytesAtAsk: 0 }
+    const attempt: Attempt = {
+      abandon: new AbortController(),
+      lease: undefined,
+      askedAt: this.options.now(),
+      bytesAtAsk: 0,
+    }
     this.attempts.set(key, attempt)
     this.asked++
     void (async () => {
       try {
-        attempt.lease = await this.o.pool.acquire(peer, AbortSignal.any([this.o.signal, attempt.abandon.signal]))
+        attempt.lease = await this.options.pool.acquire(
+          peer,
+          AbortSignal.any([this.options.signal, attempt.abandon.signal]),
+        )
         attempt.bytesAtAsk = attempt.lease.connection.bytesReceived
-        const bytes = await attempt.lease.connection.fetchManifest(this.o.id, this.o.maxManifestBytes)
-        if (manifestId(bytes) !== this.o.id) {
-          this.o.onLiar(key, 'sent a manifest that does not hash to the id')
+        const bytes = await attempt.lease.connection.fetchManifest(this.options.id, this.options.maxManifestBytes)
+        if (manifestId(bytes) !== this.options.id) {
+          this.options.onLiar(key, 'sent a manifest that does not hash to the id')
           return
         }
-        const manifest = parseManifest(bytes, { expectedId: this.o.id, maxBytes: this.o.maxManifestBytes })
+        const manifest = parseManifest(bytes, { expectedId: this.options.id, maxBytes: this.options.maxManifestBytes })
         if (this.winner) return
         this.winner = { bytes, manifest, from: key }
-        this.o.log.info({ peer: key, name: manifest.name, size: manifest.size, ms: this.o.now() - this.started, asked: this.asked }, 'manifest received')
+        this.options.log.info(
+          {
+            peer: key,
+            name: manifest.name,
+            size: manifest.size,
+            ms: this.options.now() - this.started,
+            asked: this.asked,
+          },
+          'manifest received',
+        )
       } catch (err) {
-        if (attempt.abandon.signal.aborted || this.o.signal.aborted) return
-        if (hasCode(err, 'E_BAD_MANIFEST')) this.o.onLiar(key, err.message)
+        if (attempt.abandon.signal.aborted || this.options.signal.aborted) return
+        if (hasCode(err, 'E_BAD_MANIFEST')) this.options.onLiar(key, err.message)
         this.lastError = hasCode(err) ? err : new P2PError('E_INTERNAL', String(err))
-        this.o.log.debug({ peer: key, code: this.lastError.code, err: this.lastError.message }, 'manifest fetch failed')
+        this.options.log.debug(
+          { peer: key, code: this.lastError.code, err: this.lastError.message },
+          'manifest fetch failed',
+        )
       } finally {
         attempt.lease?.release()
-        if (this.attempts.get(key) === attempt) { // not abandoned
+        if (this.attempts.get(key) === attempt) {
+          // not abandoned
           this.attempts.delete(key)
           if (this.winner?.from !== key) this.missed(key)
         }
@@ -195,15 +224,17 @@ class ManifestRace {
         if (settled) return // a wait for the peer view outlives the pause that started it
         settled = true
         clearTimeout(timer)
-        this.o.signal.removeEventListener('abort', done)
+        this.options.signal.removeEventListener('abort', done)
         if (this.wake === done) this.wake = () => undefined
         resolve()
       }
       const timer = setTimeout(done, ms)
       this.wake = done
-      this.o.signal.addEventListener('abort', done, { once: true })
+      this.options.signal.addEventListener('abort', done, { once: true })
       // One wait for the peer view at a time (each one holds a timer until it fires).
-      this.peerWait ??= this.o.waitForPeers(250).finally(() => { this.peerWait = undefined })
+      this.peerWait ??= this.options.waitForPeers(250).finally(() => {
+        this.peerWait = undefined
+      })
       void this.peerWait.then(done)
     })
   }

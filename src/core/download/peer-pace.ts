@@ -113,7 +113,10 @@ export class PeerPace {
   window(): number {
     const { window, probeWindow } = this.limits
     if (this.msPerChunk === undefined) return this.vouched ? window : Math.min(probeWindow, window)
-    return Math.max(Math.min(MIN_WINDOW, window), Math.min(window, Math.ceil(QUEUE_MS / Math.max(this.msPerChunk, 0.01))))
+    return Math.max(
+      Math.min(MIN_WINDOW, window),
+      Math.min(window, Math.ceil(QUEUE_MS / Math.max(this.msPerChunk, 0.01))),
+    )
   }
 
   overdue(now: number): boolean {
@@ -133,7 +136,8 @@ export class PeerPace {
 
   private hedgeAfter(): number {
     const { firstDeadlineMs, deadlineFloorMs, maxDeadlineMs } = this.limits
-    const allowed = this.msPerChunk === undefined ? firstDeadlineMs : Math.max(deadlineFloorMs, DEADLINE_FACTOR * this.msPerChunk)
+    const allowed =
+      this.msPerChunk === undefined ? firstDeadlineMs : Math.max(deadlineFloorMs, DEADLINE_FACTOR * this.msPerChunk)
     return Math.min(allowed, maxDeadlineMs)
   }
 

@@ -1,11 +1,17 @@
 import { EventEmitter } from 'node:events'
 import { stat } from 'node:fs/promises'
-import { type DiscoveryListener, type KnownFile, type PeerSource } from '../discovery/listener.js'
 import { summarizeClaims } from '../discovery/claims.js'
 import { claimsFromSnapshot, readDictionaryFile } from '../discovery/dictionary-file.js'
-import type { Logger } from '../log.js'
+import {
+  createListener,
+  type DiscoveryListener,
+  type DiscoveryListenerOptions,
+  type KnownFile,
+  type PeerSource,
+} from '../discovery/listener.js'
+import { type Collaborators, componentLog, type Logger } from '../log.js'
 import { peerKey } from '../pool.js'
-import type { LivePeer } from './downloader.js'
+import type { LivePeer, PeerFinder } from './job.js'
 
 /**
  * Everything a downloader knows about who has what: its own discovery
@@ -20,14 +26,33 @@ import type { LivePeer } from './downloader.js'
  * (the manifest, checked against the id, decides; the scheduler then uses
  * only peers whose have-set has the manifest's chunk count).
  */
-export class PeerDirectory extends EventEmitter {
+export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'log'> {
+  /** The content dictionary file a running p2p-listen keeps (re-read when it changes); none: live discovery only. */
+  dictionaryPath?: string
+  /** Our own store's peer id: our own announcements echoed back are not a peer. */
+  selfPeerId?: string
+}
+
+/** A peer directory with its own discovery listener (both idle until `start()`). */
+export function createPeerDirectory(options: PeerDirectoryOptions, collaborators: Collaborators = {}): PeerDirectory {
+  const listener = createListener(options, collaborators)
+  return new PeerDirectory(
+    listener,
+    options.dictionaryPath,
+    options.staleAfterMs,
+    componentLog(collaborators, 'peers'),
+    options.selfPeerId,
+  )
+}
+
+export class PeerDirectory extends EventEmitter implements PeerFinder {
   private fromFile = new Map<string, KnownFile>()
   private fileMtime = 0
   private poller: NodeJS.Timeout | undefined
 
   constructor(
     private readonly listener: DiscoveryListener,
-    private readonly dictionaryPath: string,
+    private readonly dictionaryPath: string | undefined,
     private readonly staleAfterMs: number,
     private readonly log: Logger,
     /** Our own store's peer id: our own announcements echoed back are not a peer. */
@@ -62,7 +87,8 @@ export class PeerDirectory extends EventEmitter {
   /** Every id some live peer claims under this exact (NFC) name (an old dictionary file's leftovers are not a choice): more than one means the name is ambiguous. */
   named(name: string): KnownFile[] {
     const out: KnownFile[] = []
-    for (const [id, peers] of this.liveClaims()) if (peers.some((p) => p.name === name)) out.push(summarizeClaims(id, peers, name))
+    for (const [id, peers] of this.liveClaims())
+      if (peers.some((p) => p.name === name)) out.push(summarizeClaims(id, peers, name))
     return out
   }
 
@@ -75,11 +101,17 @@ export class PeerDirectory extends EventEmitter {
   private liveClaims(only?: string): Map<string, PeerSource[]> {
     const byId = new Map<string, Map<string, PeerSource>>()
     const cutoff = this.listener.clock() - this.staleAfterMs
-    const sources = only === undefined ? [...this.listener.files(), ...this.fromFile.values()] : [this.listener.file(only), this.fromFile.get(only)]
+    const sources =
+      only === undefined
+        ? [...this.listener.files(), ...this.fromFile.values()]
+        : [this.listener.file(only), this.fromFile.get(only)]
     for (const f of sources) {
       if (!f) continue
       let peers = byId.get(f.id)
-      if (!peers) byId.set(f.id, (peers = new Map()))
+      if (!peers) {
+        peers = new Map()
+        byId.set(f.id, peers)
+      }
       for (const p of f.peers) {
         const key = peerKey(p)
         if (p.lastSeen >= cutoff && p.peer !== this.selfPeerId && !peers.has(key)) peers.set(key, p)
@@ -106,7 +138,12 @@ export class PeerDirectory extends EventEmitter {
         signal?.removeEventListener('abort', done)
         resolve()
       }
-      const timer = setTimeout(() => { polled = setImmediate(done) }, Math.max(0, ms))
+      const timer = setTimeout(
+        () => {
+          polled = setImmediate(done)
+        },
+        Math.max(0, ms),
+      )
       this.on('change', done)
       signal?.addEventListener('abort', done, { once: true })
       if (signal?.aborted) done()
@@ -114,17 +151,20 @@ export class PeerDirectory extends EventEmitter {
   }
 
   private async reloadFile(): Promise<void> {
+    if (this.dictionaryPath === undefined) return
     try {
       const st = await stat(this.dictionaryPath)
       if (st.mtimeMs === this.fileMtime) return
       this.fileMtime = st.mtimeMs
       const json = await readDictionaryFile(this.dictionaryPath)
       // The file's wall-clock times, moved onto the listener's monotonic clock.
-      const files = json === undefined ? [] : claimsFromSnapshot(json, (wall) => this.listener.clock() - (Date.now() - wall))
+      const files =
+        json === undefined ? [] : claimsFromSnapshot(json, (wall) => this.listener.clock() - (Date.now() - wall))
       this.fromFile = new Map(files.map((f) => [f.id, f]))
       this.emit('change')
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.debug({ err: (err as Error).message }, 'content dictionary unreadable; using live discovery only')
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.debug({ err: (err as Error).message }, 'content dictionary unreadable; using live discovery only')
     }
   }
 }

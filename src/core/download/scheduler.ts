@@ -1,15 +1,24 @@
 import { Bitfield } from '../bitfield.js'
-import { type PaceLimits, PeerPace } from './peer-pace.js'
+import {
+  DEFAULT_MAX_STRIKES,
+  DEFAULT_PROBE_WINDOW,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_WINDOW,
+  FIRST_DELIVERY_DEADLINE_MS,
+} from '../constants.js'
+import { ChunkChoice } from './chunk-choice.js'
+import type { PaceLimits } from './peer-pace.js'
+import { PeerRecord, type PeerReport } from './peer-record.js'
+
+export type { PeerReport } from './peer-record.js'
 
 /**
  * Which chunk to ask of which peer. Pure state, no I/O, its clock injected;
  * the downloader calls `next(peer)` whenever it may send a request, and
- * reports back.
+ * reports back. Here: the peers, whether one may be asked, and what each
+ * outcome does to it (its record: peer-record.ts); which chunk it is then
+ * asked for is chunk-choice.ts (hedge, rarest first, endgame).
  *
- * - Rarest first: among the chunks a peer has that nobody is fetching, the one
- *   the fewest live peers have; ties go to the lowest index, so a download
- *   from complete seeders arrives nearly in order (the stitch then hashes
- *   from memory, not from disk).
  * - A peer is judged by what it delivers (peer-pace.ts): a probe window
  *   until its first chunk arrives (unless vouched for: the peer that
  *   delivered the manifest), then a window sized to its smoothed time per
@@ -20,14 +29,10 @@ import { type PaceLimits, PeerPace } from './peer-pace.js'
  *   first verified copy wins. Past giving up, the caller drops it
  *   (`giveUpOverdue`): its chunks go back and it backs off. Slowness is
  *   never a strike.
- * - Failures: a timeout or lost connection puts the peer in exponential
- *   backoff (one step per incident) and returns its chunks to the others;
- *   "not found" clears that bit of its have-set; a chunk that fails its hash
- *   or a response that breaks the protocol is a strike, and `maxStrikes`
- *   strikes ban the peer for this download.
- * - Endgame: when every missing chunk is already being fetched, an idle peer
- *   may fetch one again (at most `endgameRequests` peers per chunk); the
- *   first verified copy wins.
+ * - Failures: a timeout or lost connection backs the peer off and returns
+ *   its chunks to the others; "not found" clears that bit of its have-set; a
+ *   chunk that fails its hash or a response that breaks the protocol is a
+ *   strike, and `maxStrikes` strikes ban it for this download.
  */
 
 export interface SchedulerOptions extends Partial<PaceLimits> {
@@ -45,79 +50,44 @@ export interface SchedulerOptions extends Partial<PaceLimits> {
  */
 export type Failure = 'checksum' | 'protocol' | 'missing' | 'error' | 'cancelled'
 
-export interface PeerReport {
-  key: string
-  bytes: number
-  chunks: number
-  strikes: number
-  failures: number
-  banned: string | undefined
-  /** Smoothed time per chunk (ms), once it has delivered. */
-  msPerChunk: number | undefined
-}
-
-interface PeerState {
-  key: string
-  have: Bitfield
-  /** Chunks the peer said "not found" for: not asked again, whatever it announces. */
-  denied: Set<number>
-  /** Its requests in flight, deliveries and deadlines. */
-  pace: PeerPace
-  cursor: number
-  failures: number
-  backoffUntil: number
-  strikes: number
-  banned: string | undefined
-  bytes: number
-  chunks: number
-}
-
-const ENDGAME_MAX_PER_PEER = 2
-
-const has = (peer: PeerState, index: number): boolean => peer.have.get(index) && !peer.denied.has(index)
-
 export class Scheduler {
   readonly count: number
-  private readonly done: Uint8Array
-  private readonly requesters = new Map<number, Set<string>>()
-  private readonly peers = new Map<string, PeerState>()
-  private readonly gone = new Map<string, PeerState>()
-  private order: number[] = []
-  private orderStale = true
-  private remainingCount: number
-  private readonly o: Required<SchedulerOptions>
+  private readonly peers = new Map<string, PeerRecord>()
+  private readonly gone = new Map<string, PeerRecord>()
+  private readonly choice: ChunkChoice
+  private readonly options: Required<SchedulerOptions>
   /** Peers known to answer (the one the manifest came from): no probing, the whole window from the start. */
   private readonly vouched = new Set<string>()
-  /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
-  private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = { at: -Infinity, chunks: [] }
 
   constructor(count: number, options: SchedulerOptions = {}) {
     this.count = count
-    this.done = new Uint8Array(count)
-    this.remainingCount = count
-    this.o = {
-      maxStrikes: 3, endgameRequests: 2, backoffBaseMs: 500, backoffMaxMs: 10_000, window: 16, probeWindow: 2,
-      firstDeadlineMs: 1000, deadlineFloorMs: 1000, maxDeadlineMs: 30_000, now: Date.now, ...options,
+    this.options = {
+      maxStrikes: DEFAULT_MAX_STRIKES,
+      endgameRequests: 2,
+      backoffBaseMs: 500,
+      backoffMaxMs: 10_000,
+      window: DEFAULT_WINDOW,
+      probeWindow: DEFAULT_PROBE_WINDOW,
+      firstDeadlineMs: FIRST_DELIVERY_DEADLINE_MS,
+      deadlineFloorMs: 1000,
+      maxDeadlineMs: DEFAULT_REQUEST_TIMEOUT_MS,
+      now: Date.now,
+      ...options,
     }
-  }
-
-  get remaining(): number {
-    return this.remainingCount
+    this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests)
   }
 
   get finished(): boolean {
-    return this.remainingCount === 0
+    return this.choice.finished
   }
 
   isDone(index: number): boolean {
-    return this.done[index] === 1
+    return this.choice.isDone(index)
   }
 
   /** A chunk obtained without a peer (found on disk when resuming). */
   markDone(index: number): void {
-    if (this.done[index]) return
-    this.done[index] = 1
-    this.remainingCount--
+    this.choice.markDone(index)
   }
 
   /** Add a peer or update its have-set. Banned peers stay banned. */
@@ -132,7 +102,7 @@ export class Scheduler {
     } else {
       this.peers.set(key, this.fresh(key, have))
     }
-    this.orderStale = true
+    this.choice.invalidate()
   }
 
   /** A peer that left: its requests go back to the others. Its stats are kept for the receipt. */
@@ -142,7 +112,7 @@ export class Scheduler {
     this.returnChunks(peer)
     this.peers.delete(key)
     this.gone.set(key, peer)
-    this.orderStale = true
+    this.choice.invalidate()
   }
 
   /** Ban a peer outright (it lied about the manifest). */
@@ -151,14 +121,12 @@ export class Scheduler {
     if (peer) {
       peer.banned ??= reason
       this.returnChunks(peer)
-      this.orderStale = true
+      this.choice.invalidate()
       return
     }
-    this.gone.set(key, { ...this.fresh(key, new Bitfield(this.count)), banned: reason })
-  }
-
-  hasPeer(key: string): boolean {
-    return this.peers.has(key)
+    const record = this.fresh(key, new Bitfield(this.count))
+    record.banned = reason
+    this.gone.set(key, record)
   }
 
   inFlight(key: string): number {
@@ -169,7 +137,7 @@ export class Scheduler {
   readyIn(key: string): number {
     const peer = this.peers.get(key)
     if (!peer || peer.banned) return Infinity
-    return Math.max(0, peer.backoffUntil - this.o.now())
+    return Math.max(0, peer.backoffUntil - this.options.now())
   }
 
   /** A peer known to answer (it just delivered the manifest): it starts with the whole window, not a probe. */
@@ -191,14 +159,12 @@ export class Scheduler {
 
   /** Strikes and failed incidents so far: a peer that already let us down waits behind fresh ones for a probe. */
   misses(key: string): number {
-    const peer = this.peers.get(key)
-    return peer === undefined ? Infinity : peer.strikes + peer.failures
+    return this.peers.get(key)?.misses ?? Infinity
   }
 
   /** Whether the peer has requests in flight and has delivered nothing for longer than its deadline. */
   isOverdue(key: string): boolean {
-    const peer = this.peers.get(key)
-    return peer !== undefined && peer.pace.overdue(this.o.now())
+    return this.peers.get(key)?.pace.overdue(this.options.now()) ?? false
   }
 
   /**
@@ -207,16 +173,9 @@ export class Scheduler {
    */
   next(key: string): number | undefined {
     const peer = this.peers.get(key)
-    if (!peer || peer.banned || peer.backoffUntil > this.o.now()) return undefined
-    if (peer.pace.inFlight.size >= peer.pace.window() || peer.pace.overdue(this.o.now())) return undefined
-    const hedge = this.hedgePick(peer)
-    if (hedge !== undefined) return this.assign(peer, hedge)
-    if (this.orderStale) this.rebuildOrder()
-    for (; peer.cursor < this.order.length; peer.cursor++) {
-      const index = this.order[peer.cursor]!
-      if (!this.done[index] && !this.requesters.has(index) && has(peer, index)) return this.assign(peer, index)
-    }
-    return this.endgamePick(peer)
+    if (!peer || peer.banned || peer.backoffUntil > this.options.now()) return undefined
+    if (peer.pace.inFlight.size >= peer.pace.window() || peer.pace.overdue(this.options.now())) return undefined
+    return this.choice.pick(peer, this.options.now())
   }
 
   /**
@@ -225,7 +184,7 @@ export class Scheduler {
    * queued on our side is never held against the peer.
    */
   arrived(key: string, index: number): void {
-    ;(this.peers.get(key) ?? this.gone.get(key))?.pace.arrive(index, this.o.now())
+    ;(this.peers.get(key) ?? this.gone.get(key))?.pace.arrive(index, this.options.now())
   }
 
   /** A verified chunk. Returns the other peers still fetching it (endgame or hedged duplicates to ignore). */
@@ -233,15 +192,10 @@ export class Scheduler {
     const peer = this.peers.get(key) ?? this.gone.get(key)
     if (peer) {
       this.finish(peer, index)
-      peer.failures = 0
-      peer.bytes += bytes
-      peer.chunks++
+      peer.delivered(bytes)
     }
     // Duplicates stay in their peers' inFlight until their answers come (see `discard`).
-    const others = [...(this.requesters.get(index) ?? [])].filter((k) => k !== key)
-    this.requesters.delete(index)
-    this.markDone(index)
-    return others
+    return this.choice.complete(key, index)
   }
 
   /** The answer to a request for a chunk another peer delivered first: it no longer counts, but it came. */
@@ -257,14 +211,15 @@ export class Scheduler {
     if (!peer || failure === 'cancelled') return false
     if (failure === 'missing') {
       peer.denied.add(index)
-      peer.pace.answered(this.o.now())
+      peer.pace.answered(this.options.now())
       return false
     }
     if (failure === 'checksum') {
-      peer.pace.answered(this.o.now())
+      peer.pace.answered(this.options.now())
       return this.addStrike(peer, (n) => `sent ${n} chunks that failed SHA-256 (${reason})`)
     }
-    if (failure === 'protocol') return this.addStrike(peer, (n) => `sent ${n} responses that broke the protocol (last: ${reason})`)
+    if (failure === 'protocol')
+      return this.addStrike(peer, (n) => `sent ${n} responses that broke the protocol (last: ${reason})`)
     this.backoff(peer)
     return false
   }
@@ -283,7 +238,7 @@ export class Scheduler {
    * their connections.
    */
   giveUpOverdue(): string[] {
-    const now = this.o.now()
+    const now = this.options.now()
     const out: string[] = []
     for (const peer of this.peers.values()) {
       if (!peer.pace.pastGiveUp(now)) continue
@@ -297,7 +252,7 @@ export class Scheduler {
 
   /** Milliseconds until the next deadline (a peer turning overdue, or given up on); Infinity when none runs. */
   nextDeadlineIn(): number {
-    const now = this.o.now()
+    const now = this.options.now()
     let soonest = Infinity
     for (const peer of this.peers.values()) soonest = Math.min(soonest, peer.pace.nextDeadlineIn(now))
     return soonest
@@ -305,146 +260,49 @@ export class Scheduler {
 
   /** Missing chunks that no live, unbanned peer has. */
   unavailable(): number[] {
-    const out: number[] = []
-    for (let i = 0; i < this.count; i++) {
-      if (this.done[i]) continue
-      let found = false
-      for (const p of this.peers.values()) if (!p.banned && has(p, i)) { found = true; break }
-      if (!found) out.push(i)
-    }
-    return out
+    return this.choice.unavailable()
   }
 
   report(): PeerReport[] {
-    return [...this.peers.values(), ...this.gone.values()].map((p) => ({
-      key: p.key, bytes: p.bytes, chunks: p.chunks, strikes: p.strikes, failures: p.failures, banned: p.banned, msPerChunk: p.pace.msPerChunk,
-    }))
+    return [...this.peers.values(), ...this.gone.values()].map((p) => p.report())
   }
 
   isBanned(key: string): boolean {
     return (this.peers.get(key) ?? this.gone.get(key))?.banned !== undefined
   }
 
-  private fresh(key: string, have: Bitfield): PeerState {
-    const pace = new PeerPace(this.o)
-    pace.vouched = this.vouched.has(key)
-    return { key, have, denied: new Set(), pace, cursor: 0, failures: 0, backoffUntil: 0, strikes: 0, banned: undefined, bytes: 0, chunks: 0 }
+  private fresh(key: string, have: Bitfield): PeerRecord {
+    return new PeerRecord(key, have, this.options, this.vouched.has(key))
   }
 
   /** A request of this peer answered with its chunk (verified, or a duplicate): it arrived, and is done. */
-  private finish(peer: PeerState, index: number): void {
-    peer.pace.arrive(index, this.o.now())
+  private finish(peer: PeerRecord, index: number): void {
+    peer.pace.arrive(index, this.options.now())
     peer.pace.forget(index)
   }
 
-  /** A vouched-for peer that fails or lies is probed like anyone next time (it answered the manifest, not its chunks). */
-  private unvouch(peer: PeerState): void {
+  /** A strike (a vouched-for peer that lies is probed like anyone next time); true when it bans the peer. */
+  private addStrike(peer: PeerRecord, banReason: (strikes: number) => string): boolean {
     this.vouched.delete(peer.key)
-    peer.pace.vouched = false
-  }
-
-  private addStrike(peer: PeerState, banReason: (strikes: number) => string): boolean {
-    this.unvouch(peer)
-    peer.strikes++
-    if (peer.strikes < this.o.maxStrikes || peer.banned) return false
-    peer.banned = banReason(peer.strikes)
+    if (!peer.strike(banReason)) return false
     this.returnChunks(peer)
-    this.orderStale = true
+    this.choice.invalidate()
     return true
-  }
-
-  private assign(peer: PeerState, index: number): number {
-    peer.pace.request(index, this.o.now())
-    let set = this.requesters.get(index)
-    if (!set) this.requesters.set(index, (set = new Set()))
-    set.add(peer.key)
-    return index
   }
 
   private unassign(key: string, index: number): void {
     ;(this.peers.get(key) ?? this.gone.get(key))?.pace.forget(index)
-    const set = this.requesters.get(index)
-    if (!set) return
-    set.delete(key)
-    if (set.size === 0) {
-      this.requesters.delete(index)
-      // The chunk is free again: peers whose cursor passed it must look again.
-      for (const p of this.peers.values()) p.cursor = 0
-    }
+    this.choice.unassign(key, index)
   }
 
   /** Its requests still awaited go back to the others (chunks that arrived finish with their verification). */
-  private returnChunks(peer: PeerState): void {
+  private returnChunks(peer: PeerRecord): void {
     for (const index of [...peer.pace.inFlight.keys()]) if (peer.pace.isAwaited(index)) this.unassign(peer.key, index)
   }
 
-  /** One backoff step per incident: the requests a lost connection fails together count once. */
-  private backoff(peer: PeerState): void {
-    this.unvouch(peer)
-    const now = this.o.now()
-    if (peer.backoffUntil > now) return
-    peer.failures++
-    peer.backoffUntil = now + Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (peer.failures - 1))
-  }
-
-  /** The oldest chunk stuck at an overdue peer that this peer has and may fetch as well. */
-  private hedgePick(peer: PeerState): number | undefined {
-    const now = this.o.now()
-    if (this.hedgeable.at !== now) {
-      const chunks: Array<{ index: number; key: string; at: number }> = []
-      for (const p of this.peers.values()) {
-        if (!p.pace.overdue(now)) continue
-        for (const [index, at] of p.pace.inFlight) if (!this.done[index] && p.pace.isAwaited(index)) chunks.push({ index, key: p.key, at })
-      }
-      this.hedgeable = { at: now, chunks: chunks.sort((a, b) => a.at - b.at) }
-    }
-    for (const { index, key } of this.hedgeable.chunks) {
-      const set = this.requesters.get(index)
-      if (this.done[index] || !set?.has(key) || set.has(peer.key) || set.size >= this.o.endgameRequests || !has(peer, index)) continue
-      const holder = this.peers.get(key)
-      if (holder?.pace.overdue(now)) return index // still overdue (it may have delivered since the list was made)
-    }
-    return undefined
-  }
-
-  /**
-   * Every chunk is taken: help with one already in flight elsewhere, fewest
-   * requesters first — only when this peer is nearly idle, so deep pipelines
-   * do not turn the end of every download into duplicate traffic.
-   */
-  private endgamePick(peer: PeerState): number | undefined {
-    if (peer.pace.inFlight.size >= ENDGAME_MAX_PER_PEER) return undefined
-    let best: number | undefined
-    let bestCount = Infinity
-    for (const [index, set] of this.requesters) {
-      if (set.has(peer.key) || set.size >= this.o.endgameRequests || !has(peer, index)) continue
-      if (set.size < bestCount) {
-        best = index
-        bestCount = set.size
-      }
-    }
-    if (best === undefined) return undefined
-    // Only when nothing unassigned is left for anyone: endgame, not greed.
-    for (let i = 0; i < this.count; i++) if (!this.done[i] && !this.requesters.has(i) && this.anyPeerHas(i)) return undefined
-    return this.assign(peer, best)
-  }
-
-  private anyPeerHas(index: number): boolean {
-    for (const p of this.peers.values()) if (!p.banned && has(p, index)) return true
-    return false
-  }
-
-  private rebuildOrder(): void {
-    const availability = new Uint16Array(this.count)
-    for (const p of this.peers.values()) {
-      if (p.banned) continue
-      for (let i = 0; i < this.count; i++) if (p.have.get(i)) availability[i] = Math.min(65535, availability[i]! + 1)
-    }
-    const order: number[] = []
-    for (let i = 0; i < this.count; i++) if (!this.done[i] && availability[i]! > 0) order.push(i)
-    order.sort((a, b) => availability[a]! - availability[b]! || a - b)
-    this.order = order
-    for (const p of this.peers.values()) p.cursor = 0
-    this.orderStale = false
+  /** One backoff step per incident (a vouched-for peer that fails is probed like anyone next time). */
+  private backoff(peer: PeerRecord): void {
+    this.vouched.delete(peer.key)
+    peer.backoff(this.options.now())
   }
 }

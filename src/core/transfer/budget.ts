@@ -61,7 +61,11 @@ export class BudgetAccount {
   /** Closed with nothing held or wanted: no longer a member of its group. */
   done = false
 
-  constructor(private readonly budget: ByteBudget, readonly group: Group, readonly onReclaim: () => void) {}
+  constructor(
+    private readonly budget: ByteBudget,
+    readonly group: Group,
+    readonly onReclaim: () => void,
+  ) {}
 
   /** Wait for `bytes` within this account's share; rejects with E_CLOSED if `signal` aborts first. */
   acquire(bytes: number, signal?: AbortSignal): Promise<BudgetGrant> {
@@ -93,7 +97,10 @@ export class ByteBudget {
   private reclaimQueued = false
   private idlers: Array<() => void> = []
 
-  constructor(readonly max: number, options: ByteBudgetOptions = {}) {
+  constructor(
+    readonly max: number,
+    options: ByteBudgetOptions = {},
+  ) {
     this.onViolation = options.onViolation ?? throwViolation
   }
 
@@ -115,7 +122,10 @@ export class ByteBudget {
   /** An account for one connection from `address`; `onReclaim` is asked to give back read-ahead under pressure. */
   account(address: string, onReclaim: () => void = () => undefined): BudgetAccount {
     let group = this.groups.get(address)
-    if (!group) this.groups.set(address, (group = { key: address, held: 0, waiting: 0, active: false, members: 0 }))
+    if (!group) {
+      group = { key: address, held: 0, waiting: 0, active: false, members: 0 }
+      this.groups.set(address, group)
+    }
     group.members++
     return new BudgetAccount(this, group, onReclaim)
   }
@@ -123,7 +133,8 @@ export class ByteBudget {
   acquire(account: BudgetAccount, bytes: number, signal?: AbortSignal): Promise<BudgetGrant> {
     if (account.closed) return Promise.reject(new P2PError('E_CLOSED', 'budget account closed'))
     if (signal?.aborted) return Promise.reject(new P2PError('E_CLOSED', 'request abandoned'))
-    if (this.waiters.length === 0 && this.verdict(account, bytes) === 'ok') return Promise.resolve(this.grant(account, bytes))
+    if (this.waiters.length === 0 && this.verdict(account, bytes) === 'ok')
+      return Promise.resolve(this.grant(account, bytes))
     return new Promise<BudgetGrant>((resolve, reject) => {
       const onAbort = (): void => {
         const at = this.waiters.indexOf(waiter)
@@ -133,7 +144,13 @@ export class ByteBudget {
         reject(new P2PError('E_CLOSED', 'request abandoned'))
         this.settle()
       }
-      const waiter: Waiter = { account, bytes, resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort) }
+      const waiter: Waiter = {
+        account,
+        bytes,
+        resolve,
+        reject,
+        detach: () => signal?.removeEventListener('abort', onAbort),
+      }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.waiters.push(waiter)
       this.setWaiting(account, +1)
@@ -222,7 +239,7 @@ export class ByteBudget {
       do {
         this.again = false
         let blocked = false
-        for (let i = 0; i < this.waiters.length;) {
+        for (let i = 0; i < this.waiters.length; ) {
           const w = this.waiters[i]!
           const verdict = this.verdict(w.account, w.bytes)
           if (verdict === 'total') blocked = true
@@ -241,7 +258,8 @@ export class ByteBudget {
       this.settling = false
     }
     if (this.pressed) this.queueReclaim()
-    if (this.used === 0 && this.waiters.length === 0 && this.idlers.length > 0) for (const resolve of this.idlers.splice(0)) resolve()
+    if (this.used === 0 && this.waiters.length === 0 && this.idlers.length > 0)
+      for (const resolve of this.idlers.splice(0)) resolve()
   }
 
   /** Ask over-share accounts to give back read-ahead, outside any caller's stack (they release grants, which settles again). */

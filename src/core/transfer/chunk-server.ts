@@ -1,11 +1,16 @@
-import { type AddressInfo, type Server, type Socket, createServer } from 'node:net'
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import { BufferPool, type OnViolation } from '../buffer-pool.js'
 import {
-  DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_FRAME_TIMEOUT_S,
+  DEFAULT_IDLE_TIMEOUT_S,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_SERVER_BUFFER_BYTES,
 } from '../constants.js'
 import { type ErrorCode, P2PError } from '../errors.js'
-import { BufferPool, type OnViolation } from '../buffer-pool.js'
-import { type Logger, silentLogger } from '../log.js'
+import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
@@ -43,7 +48,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxConnections: DEFAULT_MAX_CONNECTIONS,
   maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_S * 1000,
-  frameTimeoutMs: 10_000,
+  frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_S * 1000,
   maxInFlight: DEFAULT_MAX_IN_FLIGHT,
   maxBufferedBytes: DEFAULT_SERVER_BUFFER_BYTES,
 }
@@ -95,8 +100,22 @@ export function addressKey(address: string | undefined): string {
   const [head = '', tail] = address.split('%')[0]!.split('::')
   const front = head ? head.split(':') : []
   const back = tail ? tail.split(':') : []
-  const groups = tail === undefined ? front : [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
-  return `${groups.slice(0, 4).map((g) => Number.parseInt(g || '0', 16).toString(16)).join(':')}::/64`
+  const groups =
+    tail === undefined
+      ? front
+      : [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g || '0', 16).toString(16))
+    .join(':')}::/64`
+}
+
+/** A chunk server for `options.store` (not listening yet: call `listen()`). */
+export function createChunkServer(
+  options: Omit<ChunkServerOptions, 'log'>,
+  collaborators: Collaborators = {},
+): ChunkServer {
+  return new ChunkServer({ ...options, log: componentLog(collaborators, 'chunk-server') })
 }
 
 export class ChunkServer {
@@ -106,7 +125,14 @@ export class ChunkServer {
   readonly buffers: BufferPool
   private readonly stalls: StalledSockets
   private readonly counts = {
-    connections: 0, refusedBusy: 0, refusedPerAddress: 0, requests: 0, chunksServed: 0, bytesServed: 0, readAheadReturned: 0, violations: 0,
+    connections: 0,
+    refusedBusy: 0,
+    refusedPerAddress: 0,
+    requests: 0,
+    chunksServed: 0,
+    bytesServed: 0,
+    readAheadReturned: 0,
+    violations: 0,
   }
   private readonly errors: Record<string, number> = {}
   private readonly catalog: StoreCatalog
@@ -122,6 +148,11 @@ export class ChunkServer {
 
   constructor(options: ChunkServerOptions) {
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits }
+    for (const [key, value] of Object.entries(this.limits)) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
+        throw new P2PError('E_USAGE', `server limit ${key} must be a number of at least 1, not ${String(value)}`)
+      }
+    }
     this.log = options.log ?? silentLogger()
     this.host = options.host ?? '0.0.0.0'
     this.port = options.port ?? 0
@@ -137,12 +168,23 @@ export class ChunkServer {
     this.catalog = new StoreCatalog(options.store, { rescanMs: options.rescanMs, log: this.log })
     this.source = new ChunkSource(options.store, this.catalog, { log: this.log, syncReadBytes: options.syncReadBytes })
     const counters: ConnectionCounters = {
-      request: () => { this.counts.requests++ },
-      readAheadReturned: () => { this.counts.readAheadReturned++ },
+      request: () => {
+        this.counts.requests++
+      },
+      readAheadReturned: () => {
+        this.counts.readAheadReturned++
+      },
       error: (code) => this.countError(code),
       answered: (header, bodyBytes) => this.countAnswer(header, bodyBytes),
     }
-    this.services = { responder: this.source, buffers: this.buffers, log: this.log, limits: this.limits, counters, stalls: this.stalls }
+    this.services = {
+      responder: this.source,
+      buffers: this.buffers,
+      log: this.log,
+      limits: this.limits,
+      counters,
+      stalls: this.stalls,
+    }
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
   }
 
@@ -157,8 +199,12 @@ export class ChunkServer {
 
   get stats(): ServerStats {
     return {
-      ...this.counts, errors: { ...this.errors }, ...this.source.stats,
-      scans: this.catalog.scans, evictedStalled: this.stalls.evictions, budgetInUse: this.budget.inUse,
+      ...this.counts,
+      errors: { ...this.errors },
+      ...this.source.stats,
+      scans: this.catalog.scans,
+      evictedStalled: this.stalls.evictions,
+      budgetInUse: this.budget.inUse,
     }
   }
 
@@ -167,12 +213,19 @@ export class ChunkServer {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (err: NodeJS.ErrnoException) => {
         const code = err.code === 'EADDRINUSE' ? 'E_USAGE' : 'E_IO'
-        reject(new P2PError(code, `cannot listen on ${this.host}:${this.port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (is another p2p-serve running? use --port)' : ''}`))
+        reject(
+          new P2PError(
+            code,
+            `cannot listen on ${this.host}:${this.port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (is another p2p-serve running? use --port)' : ''}`,
+          ),
+        )
       })
       this.server.listen(this.port, this.host, () => resolve())
     })
     // After listening, accept errors (EMFILE: out of file descriptors) are logged, not fatal.
-    this.server.on('error', (err: NodeJS.ErrnoException) => this.log.error({ code: err.code, err: err.message }, 'server error'))
+    this.server.on('error', (err: NodeJS.ErrnoException) =>
+      this.log.error({ code: err.code, err: err.message }, 'server error'),
+    )
     return this.server.address() as AddressInfo
   }
 
@@ -189,7 +242,9 @@ export class ChunkServer {
     let grace: NodeJS.Timeout | undefined
     await Promise.race([
       Promise.all([...this.connections].map((c) => c.finish())),
-      new Promise((resolve) => { grace = setTimeout(resolve, graceMs) }),
+      new Promise((resolve) => {
+        grace = setTimeout(resolve, graceMs)
+      }),
     ])
     clearTimeout(grace)
     for (const c of this.connections) c.destroy()
@@ -197,7 +252,12 @@ export class ChunkServer {
     for (const socket of this.refused) socket.destroy()
     await closed
     // Reads that were running when their connection went give back what they hold when they end.
-    await Promise.race([this.budget.idle(), new Promise((resolve) => { grace = setTimeout(resolve, graceMs) })])
+    await Promise.race([
+      this.budget.idle(),
+      new Promise((resolve) => {
+        grace = setTimeout(resolve, graceMs)
+      }),
+    ])
     clearTimeout(grace)
   }
 
@@ -217,15 +277,19 @@ export class ChunkServer {
   private accept(socket: Socket): void {
     const address = addressKey(socket.remoteAddress)
     const fromAddress = this.perAddress.get(address) ?? 0
-    const refusal = this.connections.size >= this.limits.maxConnections
-      ? `this peer is at its limit of ${this.limits.maxConnections} connections; try again later`
-      : fromAddress >= this.limits.maxConnectionsPerAddress
-        ? `this peer is at its limit of ${this.limits.maxConnectionsPerAddress} connections from your address; try again later`
-        : undefined
+    const refusal =
+      this.connections.size >= this.limits.maxConnections
+        ? `this peer is at its limit of ${this.limits.maxConnections} connections; try again later`
+        : fromAddress >= this.limits.maxConnectionsPerAddress
+          ? `this peer is at its limit of ${this.limits.maxConnectionsPerAddress} connections from your address; try again later`
+          : undefined
     if (refusal) {
       this.counts.refusedBusy++
       if (fromAddress >= this.limits.maxConnectionsPerAddress) this.counts.refusedPerAddress++
-      this.log.warn({ remote: socket.remoteAddress, connections: this.connections.size, fromAddress }, `connection refused: ${refusal}`)
+      this.log.warn(
+        { remote: socket.remoteAddress, connections: this.connections.size, fromAddress },
+        `connection refused: ${refusal}`,
+      )
       ServerConnection.refuse(socket, 'E_BUSY', refusal)
       this.refused.add(socket)
       socket.once('close', () => this.refused.delete(socket))
@@ -233,7 +297,10 @@ export class ChunkServer {
     }
     this.counts.connections++
     this.perAddress.set(address, fromAddress + 1)
-    const connection = new ServerConnection(socket, { ...this.services, openAccount: (onReclaim) => this.budget.account(address, onReclaim) })
+    const connection = new ServerConnection(socket, {
+      ...this.services,
+      openAccount: (onReclaim) => this.budget.account(address, onReclaim),
+    })
     this.connections.add(connection)
     socket.once('close', () => {
       this.connections.delete(connection)

@@ -1,12 +1,13 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, read, readSync } from 'node:fs'
-import { join } from 'node:path'
-import { STORE_PRIVATE_DIR } from '../constants.js'
+import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
+import { stampOf } from '../disk.js'
 import { P2PError } from '../errors.js'
 import { hashThreads } from '../hashing.js'
 import { type Logger, silentLogger } from '../log.js'
-import { type Manifest, chunkLength } from '../manifest.js'
+import { chunkLength, type Manifest } from '../manifest.js'
 import { PackedHaveCache, packedDataPath } from '../packed.js'
-import { type ChunkStore, stampOf } from '../store.js'
+import { readFully } from '../read-fully.js'
+import type { ChunkStore } from '../store.js'
+import { verifiedRecordPath } from '../verified-record.js'
 import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
 
 /**
@@ -27,7 +28,7 @@ import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
 
 export interface ChunkSourceOptions {
   log?: Logger
-  /** Reads up to this size are done synchronously (a page-cache copy of 256 KiB takes ~25 µs). */
+  /** Reads up to this size are done synchronously (from the page cache, cheaper than a round trip through libuv's pool). */
   syncReadBytes?: number
 }
 
@@ -52,10 +53,6 @@ function remember(map: Map<string, string>, key: string, stamp: string): void {
   map.set(key, stamp)
 }
 
-function readAsync(fd: number, into: Buffer, at: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, into, at, length, position, (err, n) => (err ? reject(err) : resolve(n))))
-}
-
 interface OpenChunk {
   fd: number
   path: string
@@ -77,7 +74,11 @@ export class ChunkSource {
   private readonly log: Logger
   private readonly syncReadBytes: number
 
-  constructor(private readonly store: ChunkStore, private readonly catalog: StoreCatalog, options: ChunkSourceOptions = {}) {
+  constructor(
+    private readonly store: ChunkStore,
+    private readonly catalog: StoreCatalog,
+    options: ChunkSourceOptions = {},
+  ) {
     this.log = options.log ?? silentLogger()
     this.syncReadBytes = options.syncReadBytes ?? 256 * 1024
   }
@@ -97,24 +98,24 @@ export class ChunkSource {
   async readChunk(entry: CatalogEntry, index: number, into: Buffer): Promise<void> {
     const { dir, manifest } = entry
     if (index >= manifest.chunks.length) {
-      throw new P2PError('E_BAD_REQUEST', `index ${index} is out of range: the file has ${manifest.chunks.length} chunks`)
+      throw new P2PError(
+        'E_BAD_REQUEST',
+        `index ${index} is out of range: the file has ${manifest.chunks.length} chunks`,
+      )
     }
     const length = chunkLength(manifest, index)
-    if (into.length !== length) throw new P2PError('E_INTERNAL', `chunk ${index} is ${length} bytes, buffer ${into.length}`)
+    if (into.length !== length)
+      throw new P2PError('E_INTERNAL', `chunk ${index} is ${length} bytes, buffer ${into.length}`)
     const source = await this.open(dir, manifest, index)
     const { fd, path, offset, key } = source
     try {
       const st = fstatSync(fd)
-      if (!st.isFile() || st.size !== (source.packed ? manifest.size : length)) throw this.corrupt(path, key, index, manifest, 'wrong size')
+      if (!st.isFile() || st.size !== (source.packed ? manifest.size : length))
+        throw this.corrupt(path, key, index, manifest, 'wrong size')
       const stamp = stampOf(st)
       if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
-      for (let got = 0; got < length;) {
-        const bytesRead = length - got <= this.syncReadBytes
-          ? readSync(fd, into, got, length - got, offset + got)
-          : await readAsync(fd, into, got, length - got, offset + got)
-        if (bytesRead === 0) throw this.corrupt(path, key, index, manifest, 'shrank while read')
-        got += bytesRead
-      }
+      if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length)
+        throw this.corrupt(path, key, index, manifest, 'shrank while read')
       if (this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
         // Shared memory: the hash thread reads it without a copy.
         this.stats.hashedChunks++
@@ -137,11 +138,12 @@ export class ChunkSource {
    * The chunk's own file, or else the entry's packed `data` when `data.have`
    * lists the chunk; opened (and later stat'ed and closed) synchronously:
    * these take microseconds, less than a round trip through libuv's pool,
-   * which cost ~0.1 ms per call and dominated serving 64 KiB chunks.
+   * which dominated serving 64 KiB chunks (docs/benchmarks.md).
    */
   private async open(dir: string, manifest: Manifest, index: number): Promise<OpenChunk> {
     const path = this.store.chunkPath(dir, index)
-    const missing = (): P2PError => new P2PError('E_NOT_FOUND', `this peer does not have chunk ${index} of ${manifest.name}`)
+    const missing = (): P2PError =>
+      new P2PError('E_NOT_FOUND', `this peer does not have chunk ${index} of ${manifest.name}`)
     const own = openNoFollow(path, index)
     if (own !== undefined) return { fd: own, path, offset: 0, key: path, packed: false }
     if (!(await this.packedHave.get(dir, manifest.chunks.length))?.get(index)) throw missing()
@@ -159,7 +161,7 @@ export class ChunkSource {
   private recorded(id: string): Promise<Array<string | null>> {
     let stamp = ''
     try {
-      const st = lstatSync(join(this.store.root, STORE_PRIVATE_DIR, 'verified', id))
+      const st = lstatSync(verifiedRecordPath(this.store.root, id))
       if (st.isFile()) stamp = stampOf(st)
     } catch {
       // no record: every chunk is hashed before its first serve
@@ -175,7 +177,10 @@ export class ChunkSource {
   private corrupt(path: string, key: string, index: number, manifest: Manifest, why: string): P2PError {
     this.stats.corruptChunks++
     this.verified.delete(key)
-    this.log.warn({ path, index, name: manifest.name, why }, 'chunk on disk does not match its manifest; not serving it')
+    this.log.warn(
+      { path, index, name: manifest.name, why },
+      'chunk on disk does not match its manifest; not serving it',
+    )
     return this.refuseDamaged(index, manifest, why)
   }
 

@@ -1,9 +1,14 @@
-import { type Socket, connect } from 'node:net'
-import { P2PError, hasCode } from '../errors.js'
+import { connect, type Socket } from 'node:net'
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_CHUNK_SIZE,
+} from '../constants.js'
+import { hasCode, P2PError } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
-import { DEFAULT_MAX_HEADER_BYTES } from '../constants.js'
-import { type Frame, FrameDecoder, type Header, encodeFrame } from './framing.js'
-import { type Response, errorFromResponse, parseResponse } from './messages.js'
+import { encodeFrame, type Frame, FrameDecoder, type Header } from './framing.js'
+import { errorFromResponse, parseResponse, type Response } from './messages.js'
 
 /**
  * The client side of the transfer protocol: one persistent TCP connection to
@@ -26,6 +31,11 @@ import { type Response, errorFromResponse, parseResponse } from './messages.js'
  * (marked `isCollateral`).
  * The request timeout runs from when a request reaches the head of the queue
  * (its response is the next one due) until its body has fully arrived.
+ *
+ * Longer than the ~300-line guide on purpose: the request queue, the header
+ * checks, the reads straight into bodies and the one failure path (`fail`)
+ * share one connection's state; split apart, `fail` could no longer see
+ * everything it must reject and release.
  */
 
 export interface PeerClientOptions {
@@ -34,7 +44,7 @@ export interface PeerClientOptions {
   connectTimeoutMs?: number
   requestTimeoutMs?: number
   maxHeaderBytes?: number
-  /** No body larger than this, whatever was asked (default 64 MiB). */
+  /** No body larger than this, whatever was asked (default: the largest chunk, 64 MiB). */
   maxBodyBytes?: number
   /** Where chunk bodies are assembled, their size already checked (the downloader passes pooled shared memory). */
   allocateBody?: (size: number) => Buffer
@@ -66,7 +76,8 @@ export function isViolation(err: unknown): boolean {
   return hasCode(err) && err.details?.violation === true
 }
 
-const violation = (code: 'E_BAD_FRAME' | 'E_TOO_LARGE', message: string): P2PError => new P2PError(code, message, { violation: true })
+const violation = (code: 'E_BAD_FRAME' | 'E_TOO_LARGE', message: string): P2PError =>
+  new P2PError(code, message, { violation: true })
 
 /**
  * What the decoder refused (a bad frame, a length over a limit: errors with
@@ -75,7 +86,9 @@ const violation = (code: 'E_BAD_FRAME' | 'E_TOO_LARGE', message: string): P2PErr
  */
 function asViolation(err: unknown): P2PError {
   if (!hasCode(err)) return new P2PError('E_INTERNAL', String(err))
-  return (err.code === 'E_BAD_FRAME' || err.code === 'E_TOO_LARGE') && err.details === undefined ? violation(err.code, err.message) : err
+  return (err.code === 'E_BAD_FRAME' || err.code === 'E_TOO_LARGE') && err.details === undefined
+    ? violation(err.code, err.message)
+    : err
 }
 
 export class PeerClient {
@@ -99,33 +112,38 @@ export class PeerClient {
     this.socket = socket
     this.label = `${options.host}:${options.port}`
     this.log = options.log ?? silentLogger()
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000
-    this.maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.maxBodyBytes = options.maxBodyBytes ?? MAX_CHUNK_SIZE
     const allocateChunk = options.allocateBody ?? ((size: number) => Buffer.allocUnsafe(size))
     // Bodies never are views of a read buffer (which is reused): chunks go to `allocateBody`, the rest to
     // the decoder's own buffers, which grow as bytes arrive.
     this.decoder = new FrameDecoder({
-      maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, maxBodyBytes: this.maxBodyBytes,
+      maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+      maxBodyBytes: this.maxBodyBytes,
       checkHeader: (header, size) => this.checkResponse(header, size),
       allocate: (size) => (this.checked.at(-1)?.type === 'chunk' ? allocateChunk(size) : undefined),
     })
-    socket.on('error', (err) => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`)))
+    socket.on('error', (err) =>
+      this.fail(new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`)),
+    )
     socket.on('close', () => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} closed`)))
   }
 
   static connect(options: PeerClientOptions, signal?: AbortSignal): Promise<PeerClient> {
-    const timeoutMs = options.connectTimeoutMs ?? 5000
+    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
     return new Promise((resolve, reject) => {
       signal?.throwIfAborted()
       // Reads never land in fresh memory: a fresh buffer per read (Node's default) costs a page fault
-      // per 4 KiB on this kind of VM, and was the single largest cost of a download (3 s → 0.7 s per
-      // GiB). Body bytes are read straight into the (pooled) body being assembled, so the kernel's copy
+      // per 4 KiB on this kind of VM, and was the single largest cost of a download (docs/benchmarks.md).
+      // Body bytes are read straight into the (pooled) body being assembled, so the kernel's copy
       // is the only one; headers, and the start of a body read along with its header, go through one
       // reused buffer, from which the decoder copies what it keeps.
       let client: PeerClient | undefined
       const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES)
       const socket = connect({
-        host: options.host, port: options.port, noDelay: true,
+        host: options.host,
+        port: options.port,
+        noDelay: true,
         onread: {
           buffer: () => client?.decoder.bodyWindow() ?? readBuffer,
           callback: (bytes, into) => {
@@ -148,9 +166,14 @@ export class PeerClient {
           resolve(client)
         }
       }
-      const onError = (err: NodeJS.ErrnoException): void => done(new P2PError('E_CONNECT', `cannot connect to ${options.host}:${options.port}: ${err.code ?? err.message}`))
+      const onError = (err: NodeJS.ErrnoException): void =>
+        done(new P2PError('E_CONNECT', `cannot connect to ${options.host}:${options.port}: ${err.code ?? err.message}`))
       const onAbort = (): void => done(signal!.reason as P2PError)
-      const timer = setTimeout(() => done(new P2PError('E_TIMEOUT', `connecting to ${options.host}:${options.port} took over ${timeoutMs} ms`)), timeoutMs)
+      const timer = setTimeout(
+        () =>
+          done(new P2PError('E_TIMEOUT', `connecting to ${options.host}:${options.port} took over ${timeoutMs} ms`)),
+        timeoutMs,
+      )
       socket.once('error', onError)
       socket.once('connect', () => done())
       signal?.addEventListener('abort', onAbort, { once: true })
@@ -177,7 +200,13 @@ export class PeerClient {
 
   /** The manifest's exact bytes (checked by the caller against the id); a larger one is refused unread. */
   fetchManifest(id: string, maxBytes = this.maxBodyBytes): Promise<Buffer> {
-    return this.request({ type: 'manifest', id, index: -1, size: undefined, maxSize: Math.min(maxBytes, this.maxBodyBytes) })
+    return this.request({
+      type: 'manifest',
+      id,
+      index: -1,
+      size: undefined,
+      maxSize: Math.min(maxBytes, this.maxBodyBytes),
+    })
   }
 
   /** Chunk `index`; with `size` (its length in the manifest), a response declaring any other size is refused unread. */
@@ -190,7 +219,8 @@ export class PeerClient {
   }
 
   private request(r: Omit<Pending, 'resolve' | 'reject'>): Promise<Buffer> {
-    if (this.isClosed) return Promise.reject(this.closedWith ?? new P2PError('E_CLOSED', `connection to ${this.label} is closed`))
+    if (this.isClosed)
+      return Promise.reject(this.closedWith ?? new P2PError('E_CLOSED', `connection to ${this.label} is closed`))
     return new Promise<Buffer>((resolve, reject) => {
       this.queue.push({ ...r, resolve, reject })
       if (this.queue.length === 1) this.armTimer()
@@ -203,7 +233,9 @@ export class PeerClient {
           this.socket.uncork()
         })
       }
-      this.socket.write(encodeFrame(r.type === 'chunk' ? { type: 'chunk', id: r.id, index: r.index } : { type: 'manifest', id: r.id }))
+      this.socket.write(
+        encodeFrame(r.type === 'chunk' ? { type: 'chunk', id: r.id, index: r.index } : { type: 'manifest', id: r.id }),
+      )
     })
   }
 
@@ -250,14 +282,29 @@ export class PeerClient {
     }
     const what = request.type === 'chunk' ? `chunk ${request.index}` : 'the manifest'
     if (response.type === 'error') {
-      if (size !== undefined) throw violation('E_BAD_FRAME', `${this.label} sent an error with a ${size}-byte body for ${what}`)
+      if (size !== undefined)
+        throw violation('E_BAD_FRAME', `${this.label} sent an error with a ${size}-byte body for ${what}`)
     } else {
-      const matches = response.type === request.type && response.id === request.id && (response.type === 'manifest' || response.index === request.index)
-      if (!matches) throw violation('E_BAD_FRAME', `${this.label} answered ${response.type} ${response.type === 'chunk' ? response.index : response.id.slice(0, 8)} for ${what}: out of order`)
+      const matches =
+        response.type === request.type &&
+        response.id === request.id &&
+        (response.type === 'manifest' || response.index === request.index)
+      if (!matches)
+        throw violation(
+          'E_BAD_FRAME',
+          `${this.label} answered ${response.type} ${response.type === 'chunk' ? response.index : response.id.slice(0, 8)} for ${what}: out of order`,
+        )
       if (request.size !== undefined && response.size !== request.size) {
-        throw violation('E_BAD_FRAME', `${this.label} declared ${response.size} bytes for ${what}, which has ${request.size}`)
+        throw violation(
+          'E_BAD_FRAME',
+          `${this.label} declared ${response.size} bytes for ${what}, which has ${request.size}`,
+        )
       }
-      if (response.size > request.maxSize) throw violation('E_TOO_LARGE', `${this.label} declared ${response.size} bytes for ${what}, over the limit of ${request.maxSize}`)
+      if (response.size > request.maxSize)
+        throw violation(
+          'E_TOO_LARGE',
+          `${this.label} declared ${response.size} bytes for ${what}, over the limit of ${request.maxSize}`,
+        )
     }
     this.checked.push(response)
   }
@@ -283,9 +330,15 @@ export class PeerClient {
     this.socket.destroy()
     const pending = this.queue.splice(0)
     this.checked.length = 0
-    const dropped = new P2PError('E_CLOSED', `connection to ${this.label} dropped: ${err.message}`, { collateral: true })
-    pending.forEach((p, i) => p.reject(i === 0 ? err : dropped))
-    if (pending.length > 0) this.log.debug({ peer: this.label, code: err.code, pending: pending.length, err: err.message }, 'connection failed')
+    const dropped = new P2PError('E_CLOSED', `connection to ${this.label} dropped: ${err.message}`, {
+      collateral: true,
+    })
+    for (const [i, p] of pending.entries()) p.reject(i === 0 ? err : dropped)
+    if (pending.length > 0)
+      this.log.debug(
+        { peer: this.label, code: err.code, pending: pending.length, err: err.message },
+        'connection failed',
+      )
     for (const listener of this.closeListeners.splice(0)) listener(err)
   }
 }

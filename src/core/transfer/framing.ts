@@ -1,4 +1,5 @@
 import { P2PError } from '../errors.js'
+import { parseJsonUtf8 } from '../json.js'
 
 /**
  * The TCP frame codec, shared by server and client. Pure: bytes in, frames out.
@@ -75,11 +76,12 @@ export function encodeHeader(header: Header): Buffer {
 export function parseHeader(bytes: Buffer): Header {
   let value: unknown
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+    value = parseJsonUtf8(bytes)
   } catch {
     throw new P2PError('E_BAD_FRAME', 'frame header is not UTF-8 JSON')
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new P2PError('E_BAD_FRAME', 'frame header is not a JSON object')
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new P2PError('E_BAD_FRAME', 'frame header is not a JSON object')
   return value as Header
 }
 
@@ -87,8 +89,10 @@ export function parseHeader(bytes: Buffer): Header {
 export function bodySize(header: Header, maxBodyBytes: number): number | undefined {
   if (!('size' in header)) return undefined
   const size = header.size
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new P2PError('E_BAD_FRAME', 'frame "size" must be a non-negative integer')
-  if (size > maxBodyBytes) throw new P2PError('E_TOO_LARGE', `frame body of ${size} bytes is over the limit of ${maxBodyBytes}`)
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+    throw new P2PError('E_BAD_FRAME', 'frame "size" must be a non-negative integer')
+  if (size > maxBodyBytes)
+    throw new P2PError('E_TOO_LARGE', `frame body of ${size} bytes is over the limit of ${maxBodyBytes}`)
   return size
 }
 
@@ -185,7 +189,8 @@ export class FrameDecoder {
   }
 
   private checkHeaderLength(n: number): number {
-    if (n > this.limits.maxHeaderBytes) throw new P2PError('E_TOO_LARGE', `frame header of ${n} bytes is over the limit of ${this.limits.maxHeaderBytes}`)
+    if (n > this.limits.maxHeaderBytes)
+      throw new P2PError('E_TOO_LARGE', `frame header of ${n} bytes is over the limit of ${this.limits.maxHeaderBytes}`)
     if (n === 0) throw new P2PError('E_BAD_FRAME', 'empty frame header')
     return n
   }
@@ -204,7 +209,8 @@ export class FrameDecoder {
       return
     }
     const body = this.limits.allocate?.(size)
-    if (body !== undefined && body.length !== size) throw new P2PError('E_INTERNAL', `allocate(${size}) returned ${body.length} bytes`)
+    if (body !== undefined && body.length !== size)
+      throw new P2PError('E_INTERNAL', `allocate(${size}) returned ${body.length} bytes`)
     this.header = header
     this.body = body ?? Buffer.allocUnsafe(Math.min(size, Math.max(1, this.limits.firstBodyBytes ?? FIRST_BODY_BYTES)))
     this.bodySize = size
@@ -254,7 +260,8 @@ export class FrameDecoder {
   filledDirectly(n: number): Frame[] {
     if (this.failed) throw this.failed
     const frames: Frame[] = []
-    if (this.body === undefined || n > this.body.length - this.bodyFilled) throw new P2PError('E_INTERNAL', 'bytes reported outside the body window')
+    if (this.body === undefined || n > this.body.length - this.bodyFilled)
+      throw new P2PError('E_INTERNAL', 'bytes reported outside the body window')
     this.bodyFilled += n
     this.completeBody(frames)
     return frames

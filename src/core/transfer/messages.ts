@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { type ErrorCode, P2PError, isErrorCode } from '../errors.js'
+import { type ErrorCode, isErrorCode, P2PError } from '../errors.js'
 import { HEX64 } from '../manifest.js'
 import { printable } from '../printable.js'
 import type { Header } from './framing.js'
@@ -17,7 +17,11 @@ import type { Header } from './framing.js'
  */
 
 const id = z.string().regex(HEX64, 'id must be 64 lowercase hex characters')
-const index = z.number().int('index must be an integer').nonnegative('index must not be negative').max(Number.MAX_SAFE_INTEGER)
+const index = z
+  .number()
+  .int('index must be an integer')
+  .nonnegative('index must not be negative')
+  .max(Number.MAX_SAFE_INTEGER)
 
 const manifestRequest = z.looseObject({ type: z.literal('manifest'), id })
 const chunkRequest = z.looseObject({ type: z.literal('chunk'), id, index })
@@ -27,7 +31,11 @@ export type Request = z.infer<typeof request>
 
 const manifestResponse = z.looseObject({ type: z.literal('manifest'), id, size: z.number().int().nonnegative() })
 const chunkResponse = z.looseObject({ type: z.literal('chunk'), id, index, size: z.number().int().nonnegative() })
-const errorResponse = z.looseObject({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(4096) })
+const errorResponse = z.looseObject({
+  type: z.literal('error'),
+  code: z.string().max(64),
+  message: z.string().max(4096),
+})
 const response = z.discriminatedUnion('type', [manifestResponse, chunkResponse, errorResponse])
 
 export type Response = z.infer<typeof response>

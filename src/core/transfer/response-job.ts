@@ -1,5 +1,5 @@
 import type { BufferLease } from '../buffer-pool.js'
-import { P2PError, hasCode } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { chunkLength } from '../manifest.js'
 import type { BudgetAccount, BudgetGrant } from './budget.js'
@@ -60,7 +60,12 @@ export class ResponseJob {
   /** Settles (never rejects) when the answer is ready or the job is disposed. */
   readonly ready: Promise<void>
 
-  constructor(readonly request: Pending, services: JobServices, account: BudgetAccount, remote: string) {
+  constructor(
+    readonly request: Pending,
+    services: JobServices,
+    account: BudgetAccount,
+    remote: string,
+  ) {
     this.ready = this.prepare(services, account, remote)
   }
 
@@ -110,36 +115,38 @@ export class ResponseJob {
     return this.state === 'done'
   }
 
-  private async prepare(s: JobServices, account: BudgetAccount, remote: string): Promise<void> {
+  private async prepare(services: JobServices, account: BudgetAccount, remote: string): Promise<void> {
     if (this.request.own) return this.answer(this.request.header)
     let grant: BudgetGrant | undefined
     let lease: BufferLease | undefined
     try {
       const request = parseRequest(this.request.header)
-      const entry = await s.responder.entry(request.id)
+      const entry = await services.responder.entry(request.id)
       if (this.disposed) return
-      if (request.type === 'manifest') return this.answer({ type: 'manifest', id: request.id, size: entry.manifestBytes.length }, entry.manifestBytes)
+      if (request.type === 'manifest')
+        return this.answer({ type: 'manifest', id: request.id, size: entry.manifestBytes.length }, entry.manifestBytes)
       const count = entry.manifest.chunks.length
-      if (request.index >= count) throw new P2PError('E_BAD_REQUEST', `index ${request.index} is out of range: the file has ${count} chunks`)
+      if (request.index >= count)
+        throw new P2PError('E_BAD_REQUEST', `index ${request.index} is out of range: the file has ${count} chunks`)
       const length = chunkLength(entry.manifest, request.index)
       this.state = 'budget'
       grant = await account.acquire(length, this.abandon.signal)
       if (this.disposed) return
       this.state = 'reading'
-      lease = s.buffers.lease(length)
-      await s.responder.readChunk(entry, request.index, lease.buffer)
+      lease = services.buffers.lease(length)
+      await services.responder.readChunk(entry, request.index, lease.buffer)
       if (this.disposed) return
       this.answer({ type: 'chunk', id: request.id, index: request.index, size: length }, lease.buffer)
       this.grant = grant
       this.lease = lease
       grant = undefined
       lease = undefined
-      s.log.debug({ remote, id: request.id, index: request.index }, 'chunk')
+      services.log.debug({ remote, id: request.id, index: request.index }, 'chunk')
     } catch (err) {
       if (this.disposed) return
       const e = hasCode(err) ? err : new P2PError('E_INTERNAL', 'internal error')
-      if (!hasCode(err)) s.log.error({ err }, 'internal error answering a request')
-      s.log.debug({ remote, code: e.code, err: e.message }, 'request refused')
+      if (!hasCode(err)) services.log.error({ err }, 'internal error answering a request')
+      services.log.debug({ remote, code: e.code, err: e.message }, 'request refused')
       this.answer(errorHeader(e.code, e.message))
     } finally {
       // Still here only when the job was disposed or failed before the handover: the read is over.

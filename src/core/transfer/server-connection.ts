@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
-import { type ErrorCode, P2PError, hasCode } from '../errors.js'
+import { type ErrorCode, hasCode, P2PError } from '../errors.js'
 import type { BudgetAccount } from './budget.js'
-import { FrameDecoder, type Header, encodeFrame, encodeHeader } from './framing.js'
+import { encodeFrame, encodeHeader, FrameDecoder, type Header } from './framing.js'
 import { errorHeader } from './messages.js'
 import { type JobServices, type Pending, ResponseJob } from './response-job.js'
 import type { Evictable, StalledSockets } from './stalled-sockets.js'
@@ -87,18 +87,21 @@ export class ServerConnection implements Evictable {
     socket.end(encodeFrame(errorHeader(code, message)))
   }
 
-  constructor(private readonly socket: Socket, private readonly s: ConnectionServices) {
+  constructor(
+    private readonly socket: Socket,
+    private readonly services: ConnectionServices,
+  ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`
-    this.decoder = new FrameDecoder({ maxHeaderBytes: s.limits.maxHeaderBytes, maxBodyBytes: 0 })
-    this.account = s.openAccount(() => this.trim())
-    socket.setTimeout(s.limits.idleTimeoutMs, () => {
-      s.log.info({ remote: this.remote }, 'idle connection closed')
+    this.decoder = new FrameDecoder({ maxHeaderBytes: services.limits.maxHeaderBytes, maxBodyBytes: 0 })
+    this.account = services.openAccount(() => this.trim())
+    socket.setTimeout(services.limits.idleTimeoutMs, () => {
+      services.log.info({ remote: this.remote }, 'idle connection closed')
       this.teardown()
     })
     socket.on('data', (segment: Buffer) => this.onData(segment))
-    socket.on('error', (err) => s.log.debug({ remote: this.remote, err: err.message }, 'socket error'))
+    socket.on('error', (err) => services.log.debug({ remote: this.remote, err: err.message }, 'socket error'))
     socket.on('close', () => this.teardown())
-    s.log.info({ remote: this.remote }, 'connection')
+    services.log.info({ remote: this.remote }, 'connection')
   }
 
   /** Stop reading; resolves when every request received so far has been answered into the kernel (or the connection is gone). */
@@ -107,7 +110,9 @@ export class ServerConnection implements Evictable {
     this.state = 'finishing'
     this.socket.pause()
     this.stopFrameDeadline()
-    const done = new Promise<void>((resolve) => { this.finished = resolve })
+    const done = new Promise<void>((resolve) => {
+      this.finished = resolve
+    })
     this.checkFinished()
     return done
   }
@@ -117,7 +122,10 @@ export class ServerConnection implements Evictable {
   }
 
   evict(): void {
-    this.s.log.info({ remote: this.remote }, 'closed: stalled longest while stalled answers pinned too much memory')
+    this.services.log.info(
+      { remote: this.remote },
+      'closed: stalled longest while stalled answers pinned too much memory',
+    )
     this.teardown()
   }
 
@@ -125,15 +133,15 @@ export class ServerConnection implements Evictable {
     if (this.state !== 'open') return
     try {
       for (const frame of this.decoder.push(segment)) {
-        this.s.counters.request()
+        this.services.counters.request()
         this.backlog.push({ header: frame.header, own: false })
       }
       if (this.decoder.failure) throw this.decoder.failure // after the good frames that preceded it
       this.watchFrameDeadline()
     } catch (err) {
       const e = hasCode(err) ? err : new P2PError('E_BAD_FRAME', String(err))
-      this.s.counters.error(e.code)
-      this.s.log.warn({ remote: this.remote, code: e.code, err: e.message }, 'bad frame; closing the connection')
+      this.services.counters.error(e.code)
+      this.services.log.warn({ remote: this.remote, code: e.code, err: e.message }, 'bad frame; closing the connection')
       this.state = 'finishing'
       this.socket.pause()
       this.stopFrameDeadline()
@@ -144,12 +152,15 @@ export class ServerConnection implements Evictable {
 
   /** A partial frame must be completed within frameTimeoutMs of its first byte. */
   private watchFrameDeadline(): void {
-    if (this.decoder.buffered === 0) return this.stopFrameDeadline()
+    if (this.decoder.buffered === 0) {
+      this.stopFrameDeadline()
+      return
+    }
     this.frameTimer ??= setTimeout(() => {
-      this.s.counters.error('E_TIMEOUT')
-      this.s.log.info({ remote: this.remote }, 'frame not completed in time; closing the connection')
+      this.services.counters.error('E_TIMEOUT')
+      this.services.log.info({ remote: this.remote }, 'frame not completed in time; closing the connection')
       this.teardown()
-    }, this.s.limits.frameTimeoutMs)
+    }, this.services.limits.frameTimeoutMs)
   }
 
   private stopFrameDeadline(): void {
@@ -160,14 +171,14 @@ export class ServerConnection implements Evictable {
   private fill(): void {
     if (this.state === 'closed') return
     while (!this.stalled && this.queue.length < PREFETCH && this.backlog.length > 0) {
-      const job = new ResponseJob(this.backlog.shift()!, this.s, this.account, this.remote)
+      const job = new ResponseJob(this.backlog.shift()!, this.services, this.account, this.remote)
       this.queue.push(job)
       // A job that became ready while others wait for the budget may be over this connection's share.
       void job.ready.then(() => this.trim())
     }
     if (this.state === 'open') {
       // While we do not read, a half-received frame is our doing, not the client's: no deadline.
-      if (this.queue.length + this.backlog.length >= this.s.limits.maxInFlight) {
+      if (this.queue.length + this.backlog.length >= this.services.limits.maxInFlight) {
         this.socket.pause()
         this.stopFrameDeadline()
       } else {
@@ -193,7 +204,7 @@ export class ServerConnection implements Evictable {
       this.queue.pop()
       tail.dispose()
       this.backlog.unshift(tail.request)
-      this.s.counters.readAheadReturned()
+      this.services.counters.readAheadReturned()
     }
   }
 
@@ -211,9 +222,9 @@ export class ServerConnection implements Evictable {
         if (job.header === undefined) continue // disposed under us (cannot happen: only a stalled pump's head is shed)
         if (this.write(job)) continue
         this.stalled = true
-        this.s.stalls.stalled(this, job.body?.length ?? 0)
+        this.services.stalls.stalled(this, job.body?.length ?? 0)
         await this.drained()
-        this.s.stalls.resumed(this)
+        this.services.stalls.resumed(this)
         this.stalled = false
         this.fill()
       }
@@ -226,7 +237,7 @@ export class ServerConnection implements Evictable {
   private write(job: ResponseJob): boolean {
     const header = job.header!
     const body = job.body
-    if (!job.request.own) this.s.counters.answered(header, body?.length ?? 0) // a bad frame was counted when it came
+    if (!job.request.own) this.services.counters.answered(header, body?.length ?? 0) // a bad frame was counted when it came
     if (body === undefined) {
       job.dispose()
       return this.socket.write(encodeFrame(header))
@@ -276,7 +287,7 @@ export class ServerConnection implements Evictable {
     if (this.state === 'closed') return
     this.state = 'closed'
     this.stopFrameDeadline()
-    this.s.stalls.resumed(this)
+    this.services.stalls.resumed(this)
     this.socket.destroy() // the descriptor is closed now: no pending write reads a buffer again
     for (const job of this.queue.splice(0)) job.dispose()
     for (const job of this.inSocket) job.dispose()
@@ -284,6 +295,6 @@ export class ServerConnection implements Evictable {
     this.backlog.length = 0
     this.account.close()
     this.finished?.()
-    this.s.log.info({ remote: this.remote, chunks: this.served, bytes: this.bytes }, 'connection closed')
+    this.services.log.info({ remote: this.remote, chunks: this.served, bytes: this.bytes }, 'connection closed')
   }
 }

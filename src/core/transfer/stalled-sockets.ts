@@ -26,7 +26,11 @@ export class StalledSockets {
   /** Connections closed to bring the stalled bytes back under the limit. */
   evictions = 0
 
-  constructor(private readonly maxBytes: number, private readonly minStallMs = 1000, private readonly now = () => performance.now()) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly minStallMs = 1000,
+    private readonly now = () => performance.now(),
+  ) {}
 
   get pinned(): number {
     return this.bytes

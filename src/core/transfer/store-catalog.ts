@@ -56,7 +56,10 @@ export class StoreCatalog {
   /** Scans done, for the stats. */
   scans = 0
 
-  constructor(private readonly store: ChunkStore, options: StoreCatalogOptions = {}) {
+  constructor(
+    private readonly store: ChunkStore,
+    options: StoreCatalogOptions = {},
+  ) {
     this.rescanMs = options.rescanMs ?? 250
     this.fallbackMs = options.fallbackMs ?? 10_000
     this.log = options.log ?? silentLogger()
@@ -130,17 +133,18 @@ export class StoreCatalog {
     this.scans++
     const found = new Map<string, CatalogEntry>()
     const dirs = new Set<string>()
-    for (const d of await readdir(this.store.root, { withFileTypes: true })) {
+    for (const listed of await readdir(this.store.root, { withFileTypes: true })) {
       // Symlinks are not directories here: a link never leads a scan outside the store.
-      if (!d.isDirectory() || d.name === STORE_PRIVATE_DIR || d.name.includes(TEMP_MARKER)) continue
-      const dir = this.store.entryDir(d.name)
+      if (!listed.isDirectory() || listed.name === STORE_PRIVATE_DIR || listed.name.includes(TEMP_MARKER)) continue
+      const dir = this.store.entryDir(listed.name)
       dirs.add(dir)
       // Watch before reading, so a manifest written after the read is an event.
       if (!this.watchers.has(dir) && !this.watchDir(dir, this.onEntryEvent)) this.watched = false
       const st = await lstat(join(dir, MANIFEST_FILE)).catch(() => undefined)
       if (!st?.isFile()) continue
-      const loaded = await this.store.readEntryManifest(d.name)
-      if (loaded && !found.has(loaded.id)) found.set(loaded.id, { id: loaded.id, dir, manifest: loaded.manifest, manifestBytes: loaded.bytes })
+      const loaded = await this.store.readEntryManifest(listed.name)
+      if (loaded && !found.has(loaded.id))
+        found.set(loaded.id, { id: loaded.id, dir, manifest: loaded.manifest, manifestBytes: loaded.bytes })
     }
     for (const dir of this.watchers.keys()) if (!dirs.has(dir)) this.unwatch(dir)
     if (!this.closed) this.entries = found
@@ -161,7 +165,11 @@ export class StoreCatalog {
       this.watchers.set(dir, w)
       return true
     } catch (err) {
-      if (this.watched) this.log.warn({ dir, err: (err as Error).message }, 'cannot watch the store; unknown ids will rescan it (at most every rescan interval)')
+      if (this.watched)
+        this.log.warn(
+          { dir, err: (err as Error).message },
+          'cannot watch the store; unknown ids will rescan it (at most every rescan interval)',
+        )
       return false
     }
   }

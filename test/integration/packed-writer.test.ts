@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readFile, readdir, rename, stat, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import fc from 'fast-check'
 import { numbered } from '../../src/core/download/final-name.js'
-import { Stitcher } from '../../src/core/download/stitcher.js'
+import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import { hasCode } from '../../src/core/errors.js'
-import { hashThreads } from '../../src/core/hashing.js'
 import type { Manifest } from '../../src/core/manifest.js'
 import { packedDataPath, readPackedHave } from '../../src/core/packed.js'
 import { tmpDir } from '../helpers/files.js'
@@ -20,16 +20,23 @@ function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buf
   return { data, manifest: { version: 1, name, size, chunkSize, chunks, sha256: sha(data) } }
 }
 
-/** A verified chunk into `data` the way the downloader puts one: written by the hash thread, then accepted. */
-async function put(s: Stitcher, index: number, bytes: Buffer): Promise<void> {
-  assert.equal(await hashThreads().digestAndStore(bytes, s.target(index), sha(bytes)), sha(bytes))
+/** A verified chunk into `data` the way the downloader puts one: hashed and written by the hash thread, then accepted. */
+async function put(s: PackedWriter, index: number, bytes: Buffer): Promise<void> {
+  assert.equal(await s.verifyAndWrite(index, bytes, sha(bytes)), 'written')
   s.accept(index, bytes)
 }
 
-async function stitch(dir: string, data: Buffer, manifest: Manifest, order: number[], force = false, entry = `entry-${manifest.name}`) {
+async function stitch(
+  dir: string,
+  data: Buffer,
+  manifest: Manifest,
+  order: number[],
+  force = false,
+  entry = `entry-${manifest.name}`,
+) {
   const entryDir = join(dir, '..', entry)
   await mkdir(entryDir, { recursive: true })
-  const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+  const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
   await Promise.all(order.map((i) => put(s, i, data.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize))))
   return s.finish({ force })
 }
@@ -41,7 +48,7 @@ async function downloadsDir(t: Parameters<typeof tmpDir>[0]): Promise<string> {
   return dir
 }
 
-describe('stitcher', () => {
+describe('packed writer', () => {
   it('builds the exact file from chunks in any order and leaves no .part', async (t) => {
     const dir = await downloadsDir(t)
     const { data, manifest } = sample(10 * 4096 + 17, 4096)
@@ -52,7 +59,7 @@ describe('stitcher', () => {
     assert.deepEqual(await readdir(dir), ['file.bin'])
   })
 
-  it('writes each byte once: the final file is a hard link to the entry\'s data, which data.have lists whole', async (t) => {
+  it("writes each byte once: the final file is a hard link to the entry's data, which data.have lists whole", async (t) => {
     const dir = await downloadsDir(t)
     const { data, manifest } = sample(6 * 4096 + 5, 4096)
     const result = await stitch(dir, data, manifest, [6, 5, 4, 3, 2, 1, 0])
@@ -66,17 +73,17 @@ describe('stitcher', () => {
     const { data, manifest } = sample(4 * 4096, 4096)
     const entryDir = join(dir, '..', 'entry')
     await mkdir(entryDir)
-    const first = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+    const first = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
     await put(first, 2, data.subarray(2 * 4096, 3 * 4096))
     await first.close()
     assert.deepEqual((await readPackedHave(entryDir, 4))?.indices(), [2])
-    const again = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+    const again = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
     assert.ok((await again.read(2, Buffer.alloc(4096))).equals(data.subarray(2 * 4096, 3 * 4096)))
     await again.close()
     assert.deepEqual(await readdir(dir), [], 'nothing in downloads/ before the end')
   })
 
-  it('never writes into the user\'s copy: a re-run after the downloaded file was edited gets its own data', async (t) => {
+  it("never writes into the user's copy: a re-run after the downloaded file was edited gets its own data", async (t) => {
     const dir = await downloadsDir(t)
     const { data, manifest } = sample(3 * 4096, 4096, 'doc.txt')
     const first = await stitch(dir, data, manifest, [0, 1, 2])
@@ -105,7 +112,7 @@ describe('stitcher', () => {
     const { data, manifest } = sample(20 * 4096, 4096, 'held.bin')
     const entryDir = join(dir, '..', 'entry')
     await mkdir(entryDir)
-    const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+    const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
     await writeFile(packedDataPath(entryDir), data) // the bytes are in data, as the hash thread would have left them
     const released: number[] = []
     for (let i = 19; i >= 1; i--) s.accept(i, data.subarray(i * 4096, (i + 1) * 4096), () => released.push(i))
@@ -113,7 +120,10 @@ describe('stitcher', () => {
     s.accept(0, data.subarray(0, 4096), () => released.push(0))
     const result = await s.finish()
     assert.equal(result.sha256, manifest.sha256)
-    assert.deepEqual(released.sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i))
+    assert.deepEqual(
+      released.sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, i) => i),
+    )
   })
 
   it('a 40 MiB catch-up (one late chunk ahead of all the rest, every other chunk read back) hashes right', async (t) => {
@@ -165,7 +175,13 @@ describe('stitcher', () => {
   it('saves unportable names under their portable form, and a 255-byte name with its .part and numbered forms', async (t) => {
     const dir = await downloadsDir(t)
     const long = `${'é'.repeat(120)}${'x'.repeat(11)}.bin`
-    for (const [name, local] of [['CON', 'CON_'], ['nul.txt', 'nul_.txt'], ['a:b', 'a_b'], ['name. ', 'name._'], [long, long]] as const) {
+    for (const [name, local] of [
+      ['CON', 'CON_'],
+      ['nul.txt', 'nul_.txt'],
+      ['a:b', 'a_b'],
+      ['name. ', 'name._'],
+      [long, long],
+    ] as const) {
       const { data, manifest } = sample(5000, 4096, name)
       const result = await stitch(dir, data, manifest, [1, 0], false, `entry-${local.length}`)
       assert.equal(result.path, join(dir, local))
@@ -185,7 +201,10 @@ describe('stitcher', () => {
     await mkdir(join(entryDir, '..'))
     await symlink(canary, entryDir)
     const { manifest } = sample(5000, 4096)
-    await assert.rejects(Stitcher.open({ entryDir, downloadsDir: dir, manifest }), (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message))
+    await assert.rejects(
+      PackedWriter.open({ entryDir, downloadsDir: dir, manifest }),
+      (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message),
+    )
     assert.deepEqual(await readdir(canary), [])
   })
 
@@ -195,14 +214,85 @@ describe('stitcher', () => {
       const { data, manifest } = sample(3 * 4096, 4096)
       const entryDir = join(dir, '..', 'entry')
       await mkdir(entryDir)
-      const s = await Stitcher.open({ entryDir, downloadsDir: dir, manifest })
+      const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
       for (const i of [0, 1, 2]) await put(s, i, data.subarray(i * 4096, (i + 1) * 4096))
       await writeFile(join(dir, '..', 'forged'), randomBytes(3 * 4096))
       await rename(packedDataPath(entryDir), join(dir, '..', 'verified-data'))
       if (swap === 'link') await symlink(join(dir, '..', 'forged'), packedDataPath(entryDir))
       else await rename(join(dir, '..', 'forged'), packedDataPath(entryDir))
-      await assert.rejects(s.finish(), (err) => hasCode(err, 'E_IO') && /not the file that was verified/.test((err as Error).message), swap)
+      await assert.rejects(
+        s.finish(),
+        (err) => hasCode(err, 'E_IO') && /not the file that was verified/.test((err as Error).message),
+        swap,
+      )
       assert.deepEqual(await readdir(dir), [], swap)
     }
+  })
+
+  it("is the one owner of data's descriptor: a chunk that fails its hash is not written; once closing begins no write starts, and close waits for the pending ones (property)", async (t) => {
+    const root = await downloadsDir(t)
+    const CHUNK = 256 * 1024 // big enough that writes are still queued on the hash thread when close is called
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ index: fc.nat(15), good: fc.boolean() }), { minLength: 1, maxLength: 40 }),
+        fc.nat(40),
+        async (writes, closeAfter) => {
+          const dir = join(root, `run-${run++}`)
+          const entryDir = join(dir, 'entry')
+          await mkdir(entryDir, { recursive: true })
+          const { data, manifest } = sample(16 * CHUNK, CHUNK)
+          const writer = await PackedWriter.open({ entryDir, downloadsDir: join(dir, 'downloads'), manifest })
+          const outcomes: Array<Promise<string>> = []
+          let closed: Promise<void> | undefined
+          for (const [n, { index, good }] of writes.entries()) {
+            if (n === closeAfter) closed = writer.close()
+            const bytes = good ? Buffer.from(data.subarray(index * CHUNK, (index + 1) * CHUNK)) : randomBytes(CHUNK)
+            outcomes.push(writer.verifyAndWrite(index, bytes, manifest.chunks[index]!))
+          }
+          closed ??= writer.close()
+          const second = writer.close() // any caller gets the one close
+          // The descriptor number comes back to the next file opened: a write still pending would land there.
+          await closed
+          const bystander = await open(join(dir, 'bystander'), 'w+')
+          const results = await Promise.all(outcomes)
+          await second
+          const bystanderSize = (await bystander.stat()).size
+          await bystander.close()
+          assert.equal(bystanderSize, 0, 'a write reached another file through a closed descriptor')
+          const onDisk = await readFile(packedDataPath(entryDir))
+          for (const [n, { good }] of writes.entries()) {
+            const expected = n >= Math.min(closeAfter, writes.length) ? 'closed' : good ? 'written' : 'mismatch'
+            assert.equal(results[n], expected, `write ${n}`)
+          }
+          for (let index = 0; index < 16; index++) {
+            const written = writes.some(({ index: i, good }, n) => i === index && good && n < closeAfter)
+            const chunk = onDisk.subarray(index * CHUNK, (index + 1) * CHUNK)
+            assert.ok(
+              written ? chunk.equals(data.subarray(index * CHUNK, (index + 1) * CHUNK)) : chunk.every((b) => b === 0),
+              `chunk ${index}`,
+            )
+          }
+        },
+      ),
+      { numRuns: 25 },
+    )
+  })
+
+  it('calls beforeFinalName with the verified .part in place and the final name not yet claimed', async (t) => {
+    const dir = await downloadsDir(t)
+    const { data, manifest } = sample(2 * 4096, 4096, 'hooked.bin')
+    const entryDir = join(dir, '..', 'entry')
+    await mkdir(entryDir)
+    const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
+    for (const i of [1, 0]) await put(s, i, data.subarray(i * 4096, (i + 1) * 4096))
+    let seen: string[] = []
+    const result = await s.finish({
+      beforeFinalName: async () => {
+        seen = await readdir(dir)
+      },
+    })
+    assert.deepEqual(seen, ['hooked.bin.part'])
+    assert.equal(sha(await readFile(result.path)), manifest.sha256)
   })
 })

@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// The import rules of src/ (docs/architecture.md), checked on the sources:
+//   - no import cycles (type-only imports count: a cycle of types is a cycle of ideas);
+//   - imports point down the layers: src/core/*.ts (shared: errors, store, disk, …) <
+//     src/core/transfer/ and src/core/discovery/ (roles, which do not import each other) <
+//     src/core/download/ < src/index.ts (the public API) < src/cli/;
+//   - the core has no terminal output: no chalk, cli-progress, @inquirer/prompts or commander;
+//   - commands built on the public API (API_ONLY below) import nothing from src/core: the
+//     library from src/index.ts, the command frame (settings, logs, exit codes) from src/cli.
+// Prints one line per violation and exits 1, or one summary line and exits 0.
+//   node scripts/check-imports.mjs [--root DIR]     (DIR holds src/; default: this repository)
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, relative, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const API_ONLY = [
+  'src/cli/split.ts',
+  'src/cli/serve.ts',
+  'src/cli/announce.ts',
+  'src/cli/listen.ts',
+  'src/cli/download.ts',
+  'src/cli/prompt.ts',
+  'src/cli/share.ts',
+  'src/cli/get.ts',
+]
+const TERMINAL_PACKAGES = ['chalk', 'cli-progress', '@inquirer/prompts', 'commander']
+
+const rootArg = process.argv.indexOf('--root')
+const root = resolve(rootArg > 0 ? process.argv[rootArg + 1] : join(dirname(fileURLToPath(import.meta.url)), '..'))
+
+/** Every .ts file under `dir`, as paths relative to the root with forward slashes. */
+function sources(dir) {
+  const out = []
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) out.push(...sources(path))
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts'))
+      out.push(relative(root, path).split(sep).join('/'))
+  }
+  return out
+}
+
+// `import … from '…'`, `export … from '…'`, `import '…'` and `import('…')`; the part before `from` holds only
+// names, braces, commas, `*`, `type` and `as`, so a statement is never matched across into another.
+const STATIC = /^\s*(?:import|export)\s+(?:type\s+)?(?:[\w\s{},*$]*?\s+from\s+)?['"]([^'"]+)['"]/gm
+const DYNAMIC = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g
+
+function importsOf(file) {
+  const text = readFileSync(join(root, file), 'utf8')
+  const specifiers = [...text.matchAll(STATIC), ...text.matchAll(DYNAMIC)].map((m) => m[1])
+  return specifiers.map((spec) => {
+    if (!spec.startsWith('.')) return { spec, external: spec }
+    const target = relative(root, resolve(root, dirname(file), spec))
+      .split(sep)
+      .join('/')
+      .replace(/\.js$/, '.ts')
+    return { spec, target }
+  })
+}
+
+/** 0 shared core, 1 roles, 2 download, 3 public API, 4 commands. */
+function layerOf(file) {
+  if (file === 'src/index.ts') return 3
+  if (file.startsWith('src/cli/')) return 4
+  if (file.startsWith('src/core/download/')) return 2
+  if (file.startsWith('src/core/transfer/') || file.startsWith('src/core/discovery/')) return 1
+  return 0
+}
+
+const roleOf = (file) => (layerOf(file) === 1 ? file.split('/')[2] : undefined)
+
+export function check(files, importsOfFile) {
+  const problems = []
+  const graph = new Map()
+  for (const file of files) {
+    const edges = []
+    for (const { spec, target, external } of importsOfFile(file)) {
+      if (external !== undefined) {
+        if (file.startsWith('src/core/') && TERMINAL_PACKAGES.includes(external))
+          problems.push(`${file}: imports ${external} (the core has no terminal output)`)
+        continue
+      }
+      if (!files.includes(target)) {
+        problems.push(`${file}: imports ${spec}, which is not a source file under src/`)
+        continue
+      }
+      edges.push(target)
+      if (layerOf(target) > layerOf(file)) problems.push(`${file}: imports ${target}, a layer above it`)
+      else if (roleOf(file) && roleOf(target) && roleOf(file) !== roleOf(target))
+        problems.push(`${file}: imports ${target}: the role directories do not import each other`)
+      if (API_ONLY.includes(file) && target.startsWith('src/core/'))
+        problems.push(`${file}: imports ${target}; a command built on the public API imports it from src/index.ts`)
+    }
+    graph.set(file, edges)
+  }
+  for (const cycle of cycles(graph)) problems.push(`import cycle: ${[...cycle, cycle[0]].join(' → ')}`)
+  return problems
+}
+
+/** Every strongly connected component with more than one module (or a module importing itself), as a path. */
+function cycles(graph) {
+  let next = 0
+  const index = new Map()
+  const low = new Map()
+  const stack = []
+  const onStack = new Set()
+  const out = []
+  const visit = (v) => {
+    index.set(v, next)
+    low.set(v, next++)
+    stack.push(v)
+    onStack.add(v)
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w)
+        low.set(v, Math.min(low.get(v), low.get(w)))
+      } else if (onStack.has(w)) {
+        low.set(v, Math.min(low.get(v), index.get(w)))
+      }
+    }
+    if (low.get(v) !== index.get(v)) return
+    const component = []
+    for (let w; w !== v; ) {
+      w = stack.pop()
+      onStack.delete(w)
+      component.push(w)
+    }
+    if (component.length > 1 || (graph.get(v) ?? []).includes(v)) out.push(component.reverse())
+  }
+  for (const v of graph.keys()) if (!index.has(v)) visit(v)
+  return out
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const files = sources(join(root, 'src')).sort()
+  const problems = check(files, importsOf)
+  if (files.includes('src/index.ts'))
+    for (const f of API_ONLY)
+      if (!files.includes(f))
+        problems.push(`${f} is listed as built on the public API but does not exist: update API_ONLY`)
+  for (const p of problems) console.error(`imports: ${p}`)
+  if (problems.length > 0) process.exit(1)
+  const edges = files.reduce((n, f) => n + importsOf(f).filter((i) => i.target).length, 0)
+  console.log(`imports: ${files.length} modules, ${edges} imports, no cycle, every import points down`)
+}

@@ -1,0 +1,136 @@
+import { basename } from 'node:path'
+import chalk from 'chalk'
+import {
+  createAnnouncer,
+  createChunkServer,
+  openStore,
+  P2PError,
+  printable,
+  resolveBroadcast,
+  type SplitResult,
+  splitFile,
+} from '../index.js'
+import { type CommandContext, defineCommand, pickSettings } from './common.js'
+import { formatBytes } from './format.js'
+import { createProgress } from './progress.js'
+import { SERVE_SETTINGS, serverLimits } from './serve.js'
+
+/**
+ * `p2p share PATH…`: split (or find already split) the given files, then
+ * serve and announce the store from this one process — p2p-split,
+ * p2p-serve and p2p-announce in one command, built on the public API only
+ * (src/index.ts). Ctrl-C says goodbye to the LAN, lets the responses in
+ * flight finish and exits 0.
+ */
+
+const SHARE_SETTINGS = { ...SERVE_SETTINGS, ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'interval') }
+
+type Ctx = CommandContext<typeof SHARE_SETTINGS>
+
+export const shareCommand = defineCommand({
+  name: 'share',
+  summary:
+    'split the given files into the chunk store (if not split already), then serve and announce them until Ctrl-C',
+  arguments: '<path...>',
+  settings: SHARE_SETTINGS,
+  examples: [
+    'p2p share holiday.mp4 notes.pdf',
+    'p2p share --port 0 --broadcast 127.255.255.255 sample.bin     # this machine only, any free port',
+    "p2p share --json movie.mkv | head -1 | jq -r '.files[0].id'",
+  ],
+  configure: (cmd) => cmd.option('--force', 'replace a different file of the same name in the store'),
+  run: async (ctx) => {
+    const { settings, log, json, signal, out } = ctx
+    const store = await openStore({ dir: settings.chunksDir }, { log })
+    const files = await splitAll(ctx, store)
+    const server = createChunkServer(
+      { store, host: settings.host, port: settings.port, limits: serverLimits(settings) },
+      { log },
+    )
+    const address = await server.listen()
+    const broadcast = resolveBroadcast(settings.broadcast)
+    const announcer = createAnnouncer(
+      { store, udpPort: settings.udpPort, tcpPort: address.port, broadcast, intervalMs: settings.interval * 1000 },
+      { log },
+    )
+    try {
+      await announcer.start()
+      const shared = files.map((f) => ({
+        name: f.name,
+        id: f.id,
+        size: f.size,
+        chunks: f.chunks,
+        alreadySplit: f.unchanged,
+      }))
+      log.info(
+        { host: address.address, port: address.port, udpPort: settings.udpPort, broadcast, files: shared },
+        'sharing',
+      )
+      if (json) {
+        const line = {
+          ok: true,
+          host: address.address,
+          port: address.port,
+          udpPort: settings.udpPort,
+          broadcast,
+          files: shared,
+          storeFiles: server.files,
+        }
+        process.stdout.write(`${JSON.stringify(line)}\n`)
+      }
+      out(
+        `${chalk.green('Sharing')} ${files.length} file(s) on ${address.address}:${address.port}, announced to ${broadcast.join(', ')} (UDP ${settings.udpPort}):`,
+      )
+      for (const f of files)
+        out(
+          `  ${f.id}  ${formatBytes(f.size).padStart(10)}  ${printable(f.name)}${f.unchanged ? chalk.dim('  (already split)') : ''}`,
+        )
+      const others = server.files - new Set(files.map((f) => f.id)).size
+      if (others > 0) out(chalk.dim(`  and ${others} more file(s) already in ${settings.chunksDir}`))
+      out(chalk.dim('Get one elsewhere with: p2p get NAME (or the id). Ctrl-C to stop.'))
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    } finally {
+      await announcer.stop({ goodbye: true })
+      await server.close(2000)
+    }
+    log.info({ stats: server.stats, announcer: announcer.stats }, 'stopped')
+    if (json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: server.stats })}\n`)
+    out(chalk.dim('Stopped (goodbye sent).'))
+    return 0
+  },
+})
+
+/** Each path split into the store (one that is already there is verified, not written again). */
+async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>): Promise<SplitResult[]> {
+  // Two paths with one file name would be one store entry: the second would replace (or be refused by) the first.
+  const names = new Map<string, string>()
+  for (const path of ctx.args) {
+    const other = names.get(basename(path))
+    if (other !== undefined)
+      throw new P2PError(
+        'E_USAGE',
+        `${printable(other)} and ${printable(path)} have the same file name: share them from one directory each, or rename one`,
+      )
+    names.set(basename(path), path)
+  }
+  const results: SplitResult[] = []
+  for (const path of ctx.args) {
+    let progress: ReturnType<typeof createProgress> | undefined
+    const result = await splitFile(
+      path,
+      {
+        store,
+        chunkSize: ctx.settings.chunkSize,
+        force: ctx.options.force === true,
+        signal: ctx.signal,
+        onProgress: (done, total) => {
+          progress ??= createProgress(`split ${basename(path)}`, total, { json: ctx.json })
+          progress.update(done)
+        },
+      },
+      { log: ctx.log },
+    ).finally(() => progress?.stop())
+    results.push(result)
+  }
+  return results
+}

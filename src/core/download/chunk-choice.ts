@@ -1,0 +1,199 @@
+import type { Bitfield } from '../bitfield.js'
+import type { PeerPace } from './peer-pace.js'
+
+/**
+ * Which chunk a peer that may be asked should be asked for (the scheduler
+ * decides whether it may): the chunks done, who is fetching which, and the
+ * three ways to pick, in this order —
+ *
+ * - hedge: the oldest chunk stuck at an overdue peer that this peer has too
+ *   (asked of both, first verified copy wins);
+ * - rarest first: among the chunks this peer has that nobody is fetching,
+ *   the one the fewest live peers have; ties go to the lowest index, so a
+ *   download from complete seeders arrives nearly in order (the whole-file
+ *   hash then reads from memory, not from disk);
+ * - endgame: when every missing chunk is being fetched, a nearly idle peer
+ *   helps with one already in flight elsewhere (at most `endgameRequests`
+ *   peers per chunk).
+ *
+ * Pure state, no I/O; every time is passed in.
+ */
+
+/** What the choice reads of a peer (the scheduler's record of it). */
+export interface Candidate {
+  readonly key: string
+  have: Bitfield
+  /** Chunks the peer said "not found" for: not asked again, whatever it announces. */
+  readonly denied: Set<number>
+  banned: string | undefined
+  readonly pace: PeerPace
+  /** Where its walk through the rarity order resumes. */
+  cursor: number
+}
+
+/** The peer has the chunk and did not deny it. */
+export const holds = (peer: Candidate, index: number): boolean => peer.have.get(index) && !peer.denied.has(index)
+
+/** An endgame request goes only to a peer with fewer requests than this in flight. */
+const ENDGAME_MAX_PER_PEER = 2
+
+export class ChunkChoice {
+  private readonly done: Uint8Array
+  private remainingCount: number
+  /** Chunk → the peers it is requested from. */
+  private readonly requesters = new Map<number, Set<string>>()
+  private order: number[] = []
+  private orderStale = true
+  /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
+  private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = {
+    at: -Infinity,
+    chunks: [],
+  }
+
+  /** `peers`: the live peers, the scheduler's own map (read here, never changed). */
+  constructor(
+    readonly count: number,
+    private readonly peers: ReadonlyMap<string, Candidate>,
+    private readonly endgameRequests: number,
+  ) {
+    this.done = new Uint8Array(count)
+    this.remainingCount = count
+  }
+
+  get finished(): boolean {
+    return this.remainingCount === 0
+  }
+
+  isDone(index: number): boolean {
+    return this.done[index] === 1
+  }
+
+  markDone(index: number): void {
+    if (this.done[index]) return
+    this.done[index] = 1
+    this.remainingCount--
+  }
+
+  /** Peers joined, left, were banned or announced chunks: the rarity order is rebuilt before the next pick. */
+  invalidate(): void {
+    this.orderStale = true
+  }
+
+  /** The chunk to ask of `peer` now (assigned to it), or undefined when none fits. */
+  pick(peer: Candidate, now: number): number | undefined {
+    const hedge = this.hedgePick(peer, now)
+    if (hedge !== undefined) return this.assign(peer, hedge, now)
+    if (this.orderStale) this.rebuildOrder()
+    for (; peer.cursor < this.order.length; peer.cursor++) {
+      const index = this.order[peer.cursor]!
+      if (!this.done[index] && !this.requesters.has(index) && holds(peer, index)) return this.assign(peer, index, now)
+    }
+    return this.endgamePick(peer, now)
+  }
+
+  /** `key` no longer fetches `index` (its request ended); a chunk nobody fetches any more is free for every peer again. */
+  unassign(key: string, index: number): void {
+    const set = this.requesters.get(index)
+    if (!set) return
+    set.delete(key)
+    if (set.size === 0) {
+      this.requesters.delete(index)
+      // The chunk is free again: peers whose cursor passed it must look again.
+      for (const p of this.peers.values()) p.cursor = 0
+    }
+  }
+
+  /** `index` is verified (from `key`): done. Returns the other peers still fetching it (duplicates to ignore). */
+  complete(key: string, index: number): string[] {
+    const others = [...(this.requesters.get(index) ?? [])].filter((k) => k !== key)
+    this.requesters.delete(index)
+    this.markDone(index)
+    return others
+  }
+
+  /** Missing chunks that no live, unbanned peer has. */
+  unavailable(): number[] {
+    const out: number[] = []
+    for (let i = 0; i < this.count; i++) if (!this.done[i] && !this.anyPeerHas(i)) out.push(i)
+    return out
+  }
+
+  private assign(peer: Candidate, index: number, now: number): number {
+    peer.pace.request(index, now)
+    let set = this.requesters.get(index)
+    if (!set) {
+      set = new Set()
+      this.requesters.set(index, set)
+    }
+    set.add(peer.key)
+    return index
+  }
+
+  /** The oldest chunk stuck at an overdue peer that this peer has and may fetch as well. */
+  private hedgePick(peer: Candidate, now: number): number | undefined {
+    if (this.hedgeable.at !== now) {
+      const chunks: Array<{ index: number; key: string; at: number }> = []
+      for (const p of this.peers.values()) {
+        if (!p.pace.overdue(now)) continue
+        for (const [index, at] of p.pace.inFlight)
+          if (!this.done[index] && p.pace.isAwaited(index)) chunks.push({ index, key: p.key, at })
+      }
+      this.hedgeable = { at: now, chunks: chunks.sort((a, b) => a.at - b.at) }
+    }
+    for (const { index, key } of this.hedgeable.chunks) {
+      const set = this.requesters.get(index)
+      if (
+        this.done[index] ||
+        !set?.has(key) ||
+        set.has(peer.key) ||
+        set.size >= this.endgameRequests ||
+        !holds(peer, index)
+      )
+        continue
+      if (this.peers.get(key)?.pace.overdue(now)) return index // still overdue (it may have delivered since the list was made)
+    }
+    return undefined
+  }
+
+  /**
+   * Every chunk is taken: help with one already in flight elsewhere, fewest
+   * requesters first — only when this peer is nearly idle, so deep pipelines
+   * do not turn the end of every download into duplicate traffic.
+   */
+  private endgamePick(peer: Candidate, now: number): number | undefined {
+    if (peer.pace.inFlight.size >= ENDGAME_MAX_PER_PEER) return undefined
+    let best: number | undefined
+    let bestCount = Infinity
+    for (const [index, set] of this.requesters) {
+      if (set.has(peer.key) || set.size >= this.endgameRequests || !holds(peer, index)) continue
+      if (set.size < bestCount) {
+        best = index
+        bestCount = set.size
+      }
+    }
+    if (best === undefined) return undefined
+    // Only when nothing unassigned is left for anyone: endgame, not greed.
+    for (let i = 0; i < this.count; i++)
+      if (!this.done[i] && !this.requesters.has(i) && this.anyPeerHas(i)) return undefined
+    return this.assign(peer, best, now)
+  }
+
+  private anyPeerHas(index: number): boolean {
+    for (const p of this.peers.values()) if (!p.banned && holds(p, index)) return true
+    return false
+  }
+
+  private rebuildOrder(): void {
+    const availability = new Uint16Array(this.count)
+    for (const p of this.peers.values()) {
+      if (p.banned) continue
+      for (let i = 0; i < this.count; i++) if (p.have.get(i)) availability[i] = Math.min(65535, availability[i]! + 1)
+    }
+    const order: number[] = []
+    for (let i = 0; i < this.count; i++) if (!this.done[i] && availability[i]! > 0) order.push(i)
+    order.sort((a, b) => availability[a]! - availability[b]! || a - b)
+    this.order = order
+    for (const p of this.peers.values()) p.cursor = 0
+    this.orderStale = false
+  }
+}

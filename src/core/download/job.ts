@@ -1,0 +1,72 @@
+import type { Bitfield } from '../bitfield.js'
+import type { Manifest } from '../manifest.js'
+import type { PeerAddress } from '../pool.js'
+import type { ChunkStore } from '../store.js'
+
+/** What one download is asked to do, where it learns of peers, and what it reports: the types its phases share. */
+
+/** A peer offering the file now, with the chunks it says it has (a claim: every chunk is verified). */
+export interface LivePeer extends PeerAddress {
+  have: Bitfield
+}
+
+/**
+ * Where a download learns who has its file: a PeerDirectory (discovery on
+ * the LAN plus the dictionary file), or any other source of peers.
+ */
+export interface PeerFinder {
+  /** Live peers offering this id. Called often (ten times a second); must be cheap. */
+  peers(id: string): LivePeer[]
+  /** Resolves when the peers may have changed, or after `ms` at the latest. */
+  waitForChange(ms: number): Promise<void>
+}
+
+export interface DownloadLimits {
+  /** Requests in flight per peer at most (the pipeline window; a peer earns it by delivering). */
+  window: number
+  maxConnectionsPerPeer: number
+  maxConnections: number
+  connectTimeoutMs: number
+  /** The longest any request may take (per-peer deadlines adapt to delivery below it). */
+  requestTimeoutMs: number
+  maxManifestBytes: number
+  /** How long to wait for a peer when some chunks have none (and for the manifest). */
+  waitMs: number
+  maxStrikes: number
+  /** Chunk bytes in memory at once (requests in flight + chunks not yet written), whatever the peer count. */
+  maxBufferedBytes: number
+}
+
+export interface DownloadProgress {
+  name: string
+  size: number
+  /** Bytes verified so far (resumed or fetched). */
+  doneBytes: number
+  /** Bytes received from peers so far (duplicates and bad chunks included). */
+  fetchedBytes: number
+  peersInUse: number
+  /** Set while some chunks have no live peer: their count and bytes, and the first few. */
+  stalled?: { chunks: number; bytes: number; first: number[] }
+}
+
+/** What a download is asked to do, and where its peers come from. */
+export interface DownloadJob {
+  /** The file's id: the SHA-256 of its manifest. */
+  id: string
+  /** The chunk store the download resumes from and writes into (and seeds from). */
+  store: ChunkStore
+  /** Where the finished file gets its name. */
+  downloadsDir: string
+  peers: PeerFinder
+  limits: DownloadLimits
+  /** Replace a different file at the final name instead of saving as `name (1).ext`. */
+  force?: boolean
+  onProgress?: (progress: DownloadProgress) => void
+  /** Called once the verified file is `<name>.part` in the downloads directory, before its final name is claimed (fault-injection tests). */
+  beforeFinalName?: () => void | Promise<void>
+}
+
+/** Requests in flight across all peers: what the buffer limit holds in chunk-sized buffers (at least 4). */
+export function maxRequests(limits: DownloadLimits, manifest: Manifest): number {
+  return Math.max(4, Math.floor(limits.maxBufferedBytes / Math.max(1, manifest.chunkSize)))
+}

@@ -1,0 +1,310 @@
+import { constants } from 'node:fs'
+import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { Bitfield } from '../bitfield.js'
+import { fromFsError, P2PError } from '../errors.js'
+import { hashThreads } from '../hashing.js'
+import type { Manifest } from '../manifest.js'
+import { portableName } from '../names.js'
+import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
+import { readFullySync } from '../read-fully.js'
+import { assertSameDirectory, realDirectories } from '../safe-fs.js'
+import { type FileIdentity, materialize, partName, place, privateCopy, type StitchResult } from './final-name.js'
+import { WholeFileHash } from './whole-file-hash.js'
+
+/**
+ * The one owner of a download's packed `data` file (packed.ts) in the store
+ * entry: its descriptor, every write into it, `data.have`, and its close.
+ * It gives the file its final name in downloads/ only when the whole file's
+ * SHA-256 matches the manifest.
+ *
+ * Each chunk is hashed on a hash thread and, only if it matches, written by
+ * that thread at its offset in `data` (`verifyAndWrite`); the writer keeps
+ * every such write pending until it ends and never closes the descriptor
+ * (whose number the kernel would give to the next file opened) while one is,
+ * nor starts one once closing has begun. A written chunk is published in
+ * `data.have` a moment later, so a running p2p-serve offers it. The
+ * whole-file hash follows behind in order (whole-file-hash.ts), so when the
+ * last chunk lands only fsync and naming remain. The final file is a hard
+ * link to `data` (the bytes are written and stored once); across
+ * filesystems, a copy.
+ *
+ * The final name is never overwritten with something different: an identical
+ * file there is simply kept; a different one stays and the new file becomes
+ * `name (1).ext`, `name (2).ext`, … unless `force` replaces it. The new name is
+ * claimed with link(2), which fails rather than clobber a file that appeared
+ * meanwhile; until then the file is `<name>.part` in downloads/. The name is
+ * the manifest's made portable (`CON` → `CON_`, `a:b` → `a_b`: names.ts).
+ *
+ * The entry directory must be a real directory, not a link (checked before
+ * and after `data` is opened, and before every `data.have` is placed), so a
+ * download never writes outside the store.
+ */
+
+export type { StitchResult } from './final-name.js'
+
+export interface PackedWriterOptions {
+  /** The store entry's directory (holds `data` and `data.have`). */
+  entryDir: string
+  downloadsDir: string
+  manifest: Manifest
+  /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
+  publishMs?: number
+}
+
+export interface FinishOptions {
+  /** Replace a different file at the final name instead of numbering the new one. */
+  force?: boolean
+  /** Called once `<name>.part` holds the verified file, just before the final name is claimed (fault-injection tests). */
+  beforeFinalName?: () => void | Promise<void>
+}
+
+/** What became of a chunk handed to `verifyAndWrite`. */
+export type WriteOutcome = 'written' | 'mismatch' | 'closed'
+
+const WRITEBACK_BYTES = 64 * 1024 * 1024
+
+export class PackedWriter {
+  /** Chunks whose bytes are in `data`. */
+  readonly have: Bitfield
+  readonly dataPath: string
+  readonly partPath: string
+  /** The name in downloads/ (before numbering). */
+  readonly finalName: string
+  private readonly whole: WholeFileHash
+  /** open → closing (no new write starts; the pending ones end) → closed (the descriptor is closed). */
+  private state: 'open' | 'closing' | 'closed' = 'open'
+  /** Writes on the hash threads into `data`'s descriptor, until each ends. */
+  private readonly pending = new Set<Promise<unknown>>()
+  private failure: unknown
+  private publishing: Promise<void> = Promise.resolve()
+  private publishTimer: NodeJS.Timeout | undefined
+  private lastPublish = -Infinity
+  private unsynced = 0
+  private syncing: Promise<void> | undefined
+  private closed: Promise<void> | undefined
+
+  private constructor(
+    private readonly handle: FileHandle,
+    /** `data` as opened: what the final name must turn out to be. */
+    private readonly dataFile: FileIdentity,
+    private readonly options: PackedWriterOptions,
+    /** What `data.have` listed at open: still published until accepted or dropped (a re-run checks them). */
+    readonly inherited: Bitfield,
+  ) {
+    this.have = new Bitfield(options.manifest.chunks.length)
+    this.dataPath = packedDataPath(options.entryDir)
+    this.finalName = portableName(options.manifest.name)
+    this.partPath = join(options.downloadsDir, partName(this.finalName))
+    this.whole = new WholeFileHash(options.manifest, this.have, (into, length, position) =>
+      this.readAt(into, length, position),
+    )
+  }
+
+  static async open(options: PackedWriterOptions): Promise<PackedWriter> {
+    const { entryDir, downloadsDir, manifest } = options
+    const path = packedDataPath(entryDir)
+    let handle: FileHandle | undefined
+    try {
+      await mkdir(downloadsDir, { recursive: true })
+      // Kept across runs (what a killed download wrote is resumed); never through a symlink, neither
+      // `data` nor its directory, and never blocking on a FIFO someone put there.
+      const entry = await realDirectories(dirname(entryDir), entryDir)
+      handle = await open(
+        path,
+        constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+        0o644,
+      )
+      const st = await handle.stat()
+      if (!st.isFile())
+        throw new P2PError(
+          'E_IO',
+          `${path} is not a regular file: something other than p2pshare put it there; remove it`,
+        )
+      await assertSameDirectory(entryDir, entry)
+      if (st.nlink > 1) handle = await privateCopy(handle, path)
+      const opened = await handle.stat()
+      if (opened.size !== manifest.size) await handle.truncate(manifest.size)
+      const count = manifest.chunks.length
+      return new PackedWriter(
+        handle,
+        { dev: opened.dev, ino: opened.ino },
+        options,
+        (await readPackedHave(entryDir, count)) ?? new Bitfield(count),
+      )
+    } catch (err) {
+      await handle?.close().catch(() => undefined)
+      throw fromFsError(err, `opening ${path}`)
+    }
+  }
+
+  /** Closing has begun: no write starts any more (what arrives now is too late). */
+  get closing(): boolean {
+    return this.state !== 'open'
+  }
+
+  /**
+   * Hash `data` on a hash thread and, only if it is `expected`, write it there
+   * at chunk `index`'s offset in `data`. 'closed' when closing has begun
+   * (nothing is hashed or written). `data` must stay untouched until this
+   * settles; a write error rejects with the fs error's code.
+   */
+  async verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
+    if (this.state !== 'open') return 'closed'
+    const write = hashThreads().digestAndStore(
+      data,
+      { fd: this.handle.fd, offset: index * this.options.manifest.chunkSize },
+      expected,
+    )
+    const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
+    this.pending.add(tracked)
+    return (await write) === expected ? 'written' : 'mismatch'
+  }
+
+  /** Chunk `index` read back from `data` into `into` (its length is the chunk's). */
+  read(index: number, into: Buffer): Buffer {
+    this.readAt(into, into.length, index * this.options.manifest.chunkSize)
+    return into
+  }
+
+  /**
+   * `length` bytes at `position` of `data` into `into`, synchronously: what
+   * is read back was just written (or is being resumed), so it is most likely
+   * in the page cache, where a read costs less than a round trip through
+   * libuv's pool.
+   */
+  private readAt(into: Buffer, length: number, position: number): void {
+    if (readFullySync(this.handle.fd, into, length, position) < length)
+      throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
+  }
+
+  /**
+   * Chunk `index`, verified, is in `data` (written by `verifyAndWrite`, or
+   * found there on resume). Without `release`, the buffer `data` may be reused
+   * once this returns. With it, `release` is called once it may: at once, or —
+   * for a chunk that arrived shortly ahead of its turn in the whole-file hash —
+   * when its turn comes.
+   */
+  accept(index: number, data: Uint8Array, release?: () => void): void {
+    if (this.state === 'closed' || this.have.get(index)) {
+      release?.() // after close: a late job of a stopped download
+      return
+    }
+    this.have.set(index)
+    this.startWriteback(data.byteLength)
+    this.whole.add(index, data, release)
+    // Throttled: at once when the last publish is old enough, else when it will be.
+    const due = this.lastPublish + (this.options.publishMs ?? 50) - performance.now()
+    this.publishTimer ??= setTimeout(() => void this.publish(), Math.max(0, due))
+  }
+
+  /**
+   * An fdatasync on libuv's pool every WRITEBACK_BYTES accepted, so the disk
+   * writes happen while chunks still arrive: the kernel would otherwise hold
+   * a 1 GiB file dirty until the final fsync (writeback starts at 10 % of RAM
+   * or after 30 s), which then has it all to write (docs/benchmarks.md).
+   */
+  private startWriteback(bytes: number): void {
+    this.unsynced += bytes
+    if (this.unsynced < WRITEBACK_BYTES || this.syncing !== undefined) return
+    this.unsynced = 0
+    // A writeback error is reported once per open file: kept here, or the final fsync would succeed.
+    this.syncing = this.handle
+      .datasync()
+      .catch((err: unknown) => {
+        this.failure ??= fromFsError(err, `writing ${this.dataPath} to disk`)
+      })
+      .finally(() => {
+        this.syncing = undefined
+      })
+  }
+
+  /** A chunk `inherited` listed failed its check: no longer publish it. */
+  drop(index: number): void {
+    this.inherited.set(index, false)
+  }
+
+  /** Replace `data.have` with what is in `data` now (after the bytes, never before). */
+  private publish(): Promise<void> {
+    clearTimeout(this.publishTimer)
+    this.publishTimer = undefined
+    this.lastPublish = performance.now()
+    const snapshot = new Bitfield(
+      this.have.length,
+      this.have.bytes.map((bits, i) => bits | this.inherited.bytes[i]!),
+    )
+    this.publishing = this.publishing
+      .then(() => writePackedHave(this.options.entryDir, snapshot))
+      .catch((err: unknown) => {
+        this.failure ??= fromFsError(err, `writing ${this.options.entryDir}/data.have`)
+      })
+    return this.publishing
+  }
+
+  /** No write starts from now on; resolves when the pending ones (endgame duplicates, a stopped download's) have ended. */
+  private async stopWrites(): Promise<void> {
+    if (this.state === 'open') this.state = 'closing'
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending])
+  }
+
+  /** After every chunk is in: check the whole-file hash, fsync, and give the file its final name. */
+  async finish(options: FinishOptions = {}): Promise<StitchResult> {
+    await this.stopWrites()
+    await this.whole.settled()
+    if (this.failure !== undefined) throw this.failure
+    if (this.whole.failure !== undefined) throw this.whole.failure
+    if (this.whole.missing !== 0)
+      throw new P2PError('E_INTERNAL', `the download finished with ${this.whole.missing} chunks missing`)
+    const { manifest, downloadsDir } = this.options
+    const sha256 = this.whole.digest()
+    if (sha256 !== manifest.sha256) {
+      await this.discard()
+      throw new P2PError(
+        'E_CHECKSUM',
+        `the downloaded file hashes to ${sha256}, not ${manifest.sha256}: a store chunk changed under the download; run again`,
+      )
+    }
+    try {
+      await this.handle.sync()
+      await this.close()
+      if (this.failure !== undefined) throw this.failure
+      await materialize(this.dataPath, this.partPath, this.dataFile)
+      await options.beforeFinalName?.()
+      return await place({
+        partPath: this.partPath,
+        dir: downloadsDir,
+        name: this.finalName,
+        size: manifest.size,
+        sha256,
+        force: options.force === true,
+      })
+    } catch (err) {
+      await unlink(this.partPath).catch(() => undefined)
+      throw fromFsError(err, `finishing ${this.partPath}`)
+    }
+  }
+
+  /**
+   * Let the pending writes end, publish what `data` holds and close it; the
+   * entry stays for a re-run to resume. Every caller gets the one close.
+   */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await this.stopWrites()
+      this.state = 'closed'
+      await this.publish()
+      await this.whole.settled()
+      this.whole.releaseAll()
+      await this.syncing
+      await this.handle.close().catch(() => undefined)
+    })()
+    return this.closed
+  }
+
+  /** Drop `data` and `data.have` (they cannot be trusted): a re-run starts afresh. */
+  private async discard(): Promise<void> {
+    await this.close()
+    await unlink(packedHavePath(this.options.entryDir)).catch(() => undefined)
+    await unlink(this.dataPath).catch(() => undefined)
+  }
+}

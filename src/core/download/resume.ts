@@ -1,0 +1,71 @@
+import { unlink } from 'node:fs/promises'
+import { hashThreads } from '../hashing.js'
+import type { Logger } from '../log.js'
+import { chunkLength, type Manifest } from '../manifest.js'
+import { readRegularFile } from '../safe-fs.js'
+import type { ChunkStore } from '../store.js'
+import type { ChunkBuffers } from './chunk-buffers.js'
+import type { PackedWriter } from './packed-writer.js'
+
+/**
+ * The start of a download: what the store entry already holds — chunks a
+ * previous run left in `data` (which `data.have` lists), or chunk files a
+ * split left (copied into `data`, checked and written on the hash thread as
+ * a fetched chunk is) — counts only after its hash is checked again. A chunk
+ * that fails is dropped from `data.have` or its file removed, and fetched.
+ */
+
+export interface ResumeOptions {
+  id: string
+  store: ChunkStore
+  /** The store entry's directory. */
+  dir: string
+  manifest: Manifest
+  writer: PackedWriter
+  buffers: ChunkBuffers
+  signal: AbortSignal
+  log: Logger
+  /** Chunk `index` (`bytes` long) is verified and in `data`. */
+  onResumed: (index: number, bytes: number) => void
+}
+
+/** Resumes what the store holds; returns the bytes resumed. */
+export async function resumeChunks(options: ResumeOptions): Promise<number> {
+  const { id, store, dir, manifest, writer, buffers, signal, log } = options
+  const entry = await store.get(id)
+  let resumed = 0
+  for (const index of entry?.have.indices() ?? []) {
+    signal.throwIfAborted()
+    const length = chunkLength(manifest, index)
+    const inData = writer.inherited.get(index)
+    const path = store.chunkPath(dir, index)
+    let data: Buffer | undefined
+    try {
+      data = inData ? writer.read(index, buffers.take(length)) : await readRegularFile(path, { maxBytes: length })
+    } catch {
+      data = undefined
+    }
+    try {
+      const expected = manifest.chunks[index]!
+      const ok =
+        data !== undefined &&
+        data.length === length &&
+        (inData
+          ? (await hashThreads().digest(data)) === expected
+          : (await writer.verifyAndWrite(index, data, expected)) === 'written')
+      if (ok) {
+        writer.accept(index, data!)
+        resumed += length
+        options.onResumed(index, length)
+      } else {
+        log.warn({ index }, 'chunk in the store failed verification; fetching it again')
+        if (inData) writer.drop(index)
+        else await unlink(path).catch(() => undefined)
+      }
+    } finally {
+      if (data) buffers.give(data)
+    }
+  }
+  if (resumed > 0) log.info({ bytes: resumed }, 'resumed from the chunk store')
+  return resumed
+}

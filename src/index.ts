@@ -1,0 +1,59 @@
+/**
+ * p2pshare as a library: the API every p2p command is built on, and all a
+ * program needs to split, serve, announce, discover and download files on a
+ * LAN, verified to the byte. docs/api.md walks through it with a runnable
+ * example (examples/api.mjs).
+ *
+ * Factories take their options and then their collaborators (`{ log }`, a
+ * pino logger; silent by default): `createChunkServer(options, { log })`.
+ * Long work takes an AbortSignal; every failure is a P2PError with a stable
+ * `code` (docs/errors.md). Everything a peer sends is checked before use:
+ * a manifest against its id, every chunk against its SHA-256.
+ */
+
+export { DEFAULT_CHUNK_SIZE, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT } from './core/constants.js'
+// Discovery over UDP
+export { type Announcer, type AnnouncerOptions, type BurstReport, createAnnouncer } from './core/discovery/announcer.js'
+export { resolveBroadcast } from './core/discovery/broadcast.js'
+export { DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './core/discovery/dictionary.js'
+export { writeDictionaryFile } from './core/discovery/dictionary-file.js'
+export {
+  createListener,
+  type DiscoveryListener,
+  type DiscoveryListenerOptions,
+  type KnownFile,
+  type PeerSource,
+} from './core/discovery/listener.js'
+export { assertWritable } from './core/disk.js'
+export {
+  DEFAULT_DOWNLOAD_LIMITS,
+  type DownloadLimits,
+  type DownloadOptions,
+  type DownloadProgress,
+  type DownloadReceipt,
+  download,
+  type LivePeer,
+  type PeerFinder,
+  type PeerReport,
+} from './core/download/downloader.js'
+// Downloading
+export { createPeerDirectory, type PeerDirectory, type PeerDirectoryOptions } from './core/download/peers.js'
+export { type ChangeFeed, NAME_QUIET_MS, type QuietOptions, waitForQuiet } from './core/download/quiet.js'
+// Errors, text from the network, logging, defaults
+export { ERROR_CODES, type ErrorCode, EXIT_CODES, hasCode, P2PError } from './core/errors.js'
+export type { Collaborators, Logger } from './core/log.js'
+export { isId, type Manifest } from './core/manifest.js'
+export { nameProblem, portableName, validateName } from './core/names.js'
+export { printable } from './core/printable.js'
+export { type SplitOptions, type SplitResult, splitFile } from './core/split.js'
+// Files and the chunk store
+export { type ChunkStore, type OpenStoreOptions, openStore, type StoreEntry } from './core/store.js'
+// Serving chunks over TCP
+export {
+  type ChunkServer,
+  type ChunkServerOptions,
+  createChunkServer,
+  DEFAULT_SERVER_LIMITS,
+  type ServerLimits,
+  type ServerStats,
+} from './core/transfer/chunk-server.js'
