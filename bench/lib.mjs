@@ -178,12 +178,19 @@ export function daemon(cmd, args, options = {}) {
 }
 
 export async function freeUdpPort() {
-  const socket = createSocket('udp4')
-  socket.bind(0, '127.0.0.1')
-  await once(socket, 'listening')
-  const { port } = socket.address()
-  socket.close()
-  return port
+  // Below the ephemeral range (32768-60999 here), where a bind to port 0 never lands: no other process
+  // can be handed this port between the check and the commands' bind (test/helpers/swarm.ts says more).
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    const socket = createSocket('udp4')
+    const bound = await new Promise((resolve) => {
+      socket.once('error', () => resolve(false))
+      socket.bind(port, '0.0.0.0', () => resolve(true))
+    })
+    socket.close()
+    if (bound) return port
+  }
+  throw new Error('no free UDP port in 20000-31999')
 }
 
 /** A TCP port free on 127.0.0.1 right now (for tools that cannot take port 0 and print theirs). */

@@ -151,7 +151,7 @@ describe('hostile claims against the real commands', () => {
     const deadline = Date.now() + 15_000
     while (!stdout.includes('"honest.bin"')) {
       assert.ok(Date.now() < deadline, 'the honest peer never showed up in --json output')
-      assert.equal(listen.child.exitCode, null, 'p2p-listen is still running')
+      assert.equal(listen.child.exitCode, null, `p2p-listen stopped: ${listen.stderr()}`)
       await new Promise((r) => setTimeout(r, 50))
     }
     const peak = peakRss(listen.child.pid!)

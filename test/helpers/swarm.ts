@@ -14,13 +14,25 @@ import { BIN, type RunResult, runBin } from './cli.js'
 
 export const BROADCAST = '127.255.255.255'
 
+/**
+ * A UDP port that is free now and that no other process can be handed by the
+ * kernel meanwhile: drawn below the ephemeral range (32768–60999 here), where
+ * a bind to port 0 never lands. (A port from a bind to 0 could be handed to
+ * another test's socket between this check and the commands' bind: the
+ * command then fails with E_USAGE, as it should.)
+ */
 export async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4')
-  socket.bind(0, '127.0.0.1')
-  await once(socket, 'listening')
-  const { port } = socket.address()
-  socket.close()
-  return port
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    const socket = createSocket('udp4')
+    const bound = await new Promise<boolean>((resolve) => {
+      socket.once('error', () => resolve(false))
+      socket.bind(port, '0.0.0.0', () => resolve(true))
+    })
+    socket.close()
+    if (bound) return port
+  }
+  throw new Error('no free UDP port in 20000-31999')
 }
 
 export interface Daemon {
@@ -28,6 +40,8 @@ export interface Daemon {
   /** Stop with SIGTERM (SIGKILL after 5 s); resolves with the exit code. */
   stop(): Promise<number | null>
   kill(signal?: NodeJS.Signals): void
+  /** The last 4,000 characters it wrote to stderr (for assertion messages). */
+  stderr(): string
 }
 
 export function startDaemon(
@@ -49,11 +63,15 @@ export function startDaemon(
       const nl = text.indexOf('\n')
       if (nl < 0) return
       done = true
+      let line: Record<string, unknown>
       try {
-        resolve(JSON.parse(text.slice(0, nl)) as Record<string, unknown>)
+        line = JSON.parse(text.slice(0, nl)) as Record<string, unknown>
       } catch {
-        reject(new Error(`${name} printed a line that is not JSON: ${text.slice(0, nl)}`))
+        return reject(new Error(`${name} printed a line that is not JSON: ${text.slice(0, nl)}`))
       }
+      // A command that failed prints its error as its one --json line: that is no start.
+      if (line.ok === false) reject(new Error(`${name} failed to start: ${text.slice(0, nl)}`))
+      else resolve(line)
     })
     child.on('exit', (code) => {
       if (!done) reject(new Error(`${name} exited (${code}) before printing: ${stderr}`))
@@ -79,6 +97,7 @@ export function startDaemon(
     kill: (signal = 'SIGKILL') => {
       child.kill(signal)
     },
+    stderr: () => stderr,
   }
 }
 
