@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { cp, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { NAME_QUIET_MS } from '../../src/core/download/quiet.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { BIN } from '../helpers/cli.js'
@@ -212,27 +213,34 @@ describe('p2p-download', () => {
   })
 
   it("asks for --id when the second file of the name answers the query late, after a big store's unrelated answer", async (t) => {
-    const dir = await tmpDir(t)
-    const udp = await freeUdpPort()
-    await randomFile(join(dir, 'same.bin'), 5000)
-    await split(join(dir, 'a'), join(dir, 'same.bin'))
-    await startSeeder(t, join(dir, 'a'), udp)
-    const late = await fakeAnnouncer(t, udp)
-    const download = runDownload(join(dir, 'd'), udp, ['same.bin'])
-    await late.nextQuery() // the downloader's
-    const queried = performance.now()
-    // A store of 40 files answers at once, over several datagrams: changes, but no other "same.bin".
-    await late.announce(
-      'big-store-peer',
-      7200,
-      Array.from({ length: 40 }, (_, i) => ({ id: fakeId(100 + i), name: `other-${i}.bin`, size: 1000 })),
-    )
-    await new Promise((r) => setTimeout(r, 500 - (performance.now() - queried)))
-    await late.announce('late-peer', 7201, [{ id: fakeId(1), name: 'same.bin', size: 6000 }])
-    t.diagnostic(`second "same.bin" sent ${Math.round(performance.now() - queried)} ms after the query`)
-    const r = await download
-    assert.equal(r.code, 2, r.stderr)
-    assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS')
-    assert.match((r.result as { message: string }).message, /2 different files are named "same\.bin"/)
+    // The verdict must not depend on this process's timer: an attempt whose late answer went out after the
+    // product's quiet interval proves nothing (a stalled test, not a late peer), so it is tried again.
+    for (let attempt = 1; ; attempt++) {
+      const dir = await tmpDir(t)
+      const udp = await freeUdpPort()
+      await randomFile(join(dir, 'same.bin'), 5000)
+      await split(join(dir, 'a'), join(dir, 'same.bin'))
+      await startSeeder(t, join(dir, 'a'), udp)
+      const late = await fakeAnnouncer(t, udp)
+      const download = runDownload(join(dir, 'd'), udp, ['same.bin'])
+      await late.nextQuery() // the downloader's
+      const queried = performance.now()
+      // A store of 40 files answers at once, over several datagrams: changes, but no other "same.bin".
+      await late.announce(
+        'big-store-peer',
+        7200,
+        Array.from({ length: 40 }, (_, i) => ({ id: fakeId(100 + i), name: `other-${i}.bin`, size: 1000 })),
+      )
+      await new Promise((r) => setTimeout(r, 500 - (performance.now() - queried)))
+      await late.announce('late-peer', 7201, [{ id: fakeId(1), name: 'same.bin', size: 6000 }])
+      const sentMs = Math.round(performance.now() - queried)
+      t.diagnostic(`attempt ${attempt}: second "same.bin" sent ${sentMs} ms after the query`)
+      const r = await download
+      if (sentMs > NAME_QUIET_MS - 300 && attempt < 5) continue
+      assert.equal(r.code, 2, r.stderr)
+      assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS')
+      assert.match((r.result as { message: string }).message, /2 different files are named "same\.bin"/)
+      return
+    }
   })
 })
