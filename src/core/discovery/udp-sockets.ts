@@ -1,8 +1,9 @@
 import { type RemoteInfo, type Socket, createSocket } from 'node:dgram'
 import { once } from 'node:events'
 import { isIPv6 } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import { P2PError } from '../errors.js'
-import { withZone } from './multicast.js'
+import { isMulticastV6, withZone, zoneOf } from './multicast.js'
 
 /**
  * UDP sockets for discovery, one per address family: an IPv6 socket is
@@ -53,15 +54,28 @@ export async function bindUdp(options: BindOptions): Promise<Socket> {
   return socket
 }
 
+/**
+ * Whether `name` is an interface of this host now. libuv maps an unknown
+ * zone to interface 0 without a word, and the kernel then picks an interface
+ * for a group by its routes: a mistyped name must never get that far.
+ */
+export function interfaceExists(name: string): boolean {
+  return Object.hasOwn(networkInterfaces(), name)
+}
+
 export interface JoinReport {
   joined: string[]
   failed: Array<{ interface: string; reason: string }>
 }
 
 /** Join each group on its interface. An interface that refuses (gone, IPv6 off on it) is reported, not fatal. */
-export function joinGroups(socket: Socket, groups: ReadonlyArray<{ group: string; interface: string }>): JoinReport {
+export function joinGroups(socket: Socket, groups: ReadonlyArray<{ group: string; interface: string }>, exists = interfaceExists): JoinReport {
   const report: JoinReport = { joined: [], failed: [] }
   for (const { group, interface: name } of groups) {
+    if (!exists(name)) {
+      report.failed.push({ interface: name, reason: 'no such interface' })
+      continue
+    }
     try {
       // The membership's interface is given as an address with that interface as its zone (Node's form).
       socket.addMembership(group, withZone('::', name))
@@ -79,7 +93,11 @@ export function joinGroups(socket: Socket, groups: ReadonlyArray<{ group: string
  * which send() throws on). A link-scoped destination carries its interface as
  * a zone (multicast.ts).
  */
-export function sendDatagram(socket: Socket, datagram: Uint8Array, port: number, address: string): Promise<Error | undefined> {
+export function sendDatagram(socket: Socket, datagram: Uint8Array, port: number, address: string, exists = interfaceExists): Promise<Error | undefined> {
+  const zone = zoneOf(address)
+  if (isMulticastV6(address) && (zone === undefined || !exists(zone))) {
+    return Promise.resolve(new Error(`${address}: a multicast destination needs the zone of an interface of this host`))
+  }
   return new Promise((resolve) => {
     try {
       socket.send(datagram, port, address, (err) => resolve(err ?? undefined))
