@@ -64,7 +64,7 @@ export function interfaceExists(name: string): boolean {
 }
 
 export interface JoinReport {
-  joined: string[]
+  joined: Array<{ group: string; interface: string }>
   failed: Array<{ interface: string; reason: string }>
 }
 
@@ -79,7 +79,7 @@ export function joinGroups(socket: Socket, groups: ReadonlyArray<{ group: string
     try {
       // The membership's interface is given as an address with that interface as its zone (Node's form).
       socket.addMembership(group, withZone('::', name))
-      report.joined.push(name)
+      report.joined.push({ group, interface: name })
     } catch (err) {
       report.failed.push({ interface: name, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message })
     }
