@@ -15,6 +15,12 @@ export { DEFAULT_CHUNK_SIZE, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT } from './core/c
 // Discovery over UDP
 export { type Announcer, type AnnouncerOptions, type BurstReport, createAnnouncer } from './core/discovery/announcer.js'
 export { resolveBroadcast } from './core/discovery/broadcast.js'
+export type { BroadcastSetting } from './core/config.js'
+export { FOUND_VIA, type FoundVia } from './core/discovery/found-via.js'
+export { DISCOVERY_GROUP_V6 } from './core/discovery/multicast.js'
+export { type PeerTarget, parseNamedPeers } from './core/discovery/named-peers.js'
+export { KNOWN_PEERS_FILE, type KnownPeer, KnownPeers } from './core/discovery/known-peers.js'
+export { DiscoveryReach, type ReachSettings, resolveReach } from './core/discovery/reach.js'
 export { DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './core/discovery/dictionary.js'
 export { writeDictionaryFile } from './core/discovery/dictionary-file.js'
 export {
