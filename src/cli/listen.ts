@@ -1,11 +1,5 @@
 import chalk from 'chalk'
-import {
-  createListener,
-  DEFAULT_DICTIONARY_LIMITS,
-  type KnownFile,
-  printable,
-  writeDictionaryFile,
-} from '../index.js'
+import { createListener, DEFAULT_DICTIONARY_LIMITS, type KnownFile, printable, writeDictionaryFile } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
 import { formatBytes, shortId } from './format.js'
 import { commandReach } from './reach.js'
@@ -119,7 +113,8 @@ export const listenCommand = defineCommand({
         'dictionary changed',
       )
       if (json) print(() => listener.jsonLine())
-      else if (live) print(() => `\x1b[H\x1b[2J${table(files, settings.dictionary, listener.stats.dropped, (a) => reach.via(a))}`)
+      else if (live)
+        print(() => `\x1b[H\x1b[2J${table(files, settings.dictionary, listener.stats.dropped, (a) => reach.via(a))}`)
       else print(() => summary(files, dictionary.peerCount))
       publishMs = performance.now() - started
     }

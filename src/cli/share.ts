@@ -23,7 +23,10 @@ import { SERVE_SETTINGS, serverLimits } from './serve.js'
  * flight finish and exits 0.
  */
 
-const SHARE_SETTINGS = { ...SERVE_SETTINGS, ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'peer', 'ipv4', 'ipv6', 'interval') }
+const SHARE_SETTINGS = {
+  ...SERVE_SETTINGS,
+  ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'peer', 'ipv4', 'ipv6', 'interval'),
+}
 
 type Ctx = CommandContext<typeof SHARE_SETTINGS>
 

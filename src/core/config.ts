@@ -162,7 +162,12 @@ export const parsePeerList = (raw: unknown): string[] => {
   const out: string[] = []
   for (const item of items) {
     if (typeof item !== 'string') throw new SettingError('must be a list of HOST[:PORT] strings')
-    out.push(...item.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+    out.push(
+      ...item
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    )
   }
   return out
 }
@@ -254,7 +259,8 @@ export const SETTINGS = {
   knownPeers: spec<boolean>({
     flag: 'known-peers',
     valueName: '<on|off>',
-    description: 'remember peers that answered (known_peers.json beside the dictionary) and ask them again at start; --no-known-peers: off',
+    description:
+      'remember peers that answered (known_peers.json beside the dictionary) and ask them again at start; --no-known-peers: off',
     defaultValue: true,
     defaultLabel: 'on',
     parse: parseOnOff,

@@ -30,7 +30,13 @@ describe('named and known peers (processes on loopback)', () => {
     await startSeeder(t, join(dir, 'seed'), seederPort, { interval: 60 })
     const dictionary = join(dir, 'one', 'dictionary.json')
 
-    const named = await runDownload(join(dir, 'one'), ourPort, ['far.bin', '--wait', '10', '--peer', `127.0.0.1:${seederPort}`])
+    const named = await runDownload(join(dir, 'one'), ourPort, [
+      'far.bin',
+      '--wait',
+      '10',
+      '--peer',
+      `127.0.0.1:${seederPort}`,
+    ])
     assert.equal(named.code, 0, `${named.stderr}\n${named.log}`)
     const first = named.result as unknown as Receipt
     assert.equal(first.sha256, sha)
@@ -66,7 +72,10 @@ describe('named and known peers (processes on loopback)', () => {
     ])
     assert.equal(none.code, 3, none.stderr) // E_NOT_FOUND
     assert.ok(Date.now() - started < 15_000, 'failed soon after --wait')
-    assert.match(none.stderr, /no peer answered: tried IPv4 broadcast to 127\.255\.255\.255; no known peers\. .*--peer HOST/)
+    assert.match(
+      none.stderr,
+      /no peer answered: tried IPv4 broadcast to 127\.255\.255\.255; no known peers\. .*--peer HOST/,
+    )
     assert.match(none.stderr, new RegExp(`UDP port ${ourPort}`))
   })
 

@@ -127,7 +127,14 @@ export async function startSeeder(
   options: { interval?: number; host?: string; announceArgs?: string[] } = {},
 ): Promise<Seeder> {
   await mkdir(dir, { recursive: true })
-  const serve = startDaemon(t, 'p2p-serve', ['--host', options.host ?? '127.0.0.1', '--port', '0', '--json', ...storeArgs(dir)])
+  const serve = startDaemon(t, 'p2p-serve', [
+    '--host',
+    options.host ?? '127.0.0.1',
+    '--port',
+    '0',
+    '--json',
+    ...storeArgs(dir),
+  ])
   const { port } = (await serve.firstLine) as { port: number }
   const announce = startDaemon(t, 'p2p-announce', [
     '--json',

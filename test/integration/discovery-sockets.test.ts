@@ -1,16 +1,31 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { type Datagram, DiscoverySockets, type DiscoverySocketsOptions } from '../../src/core/discovery/discovery-sockets.js'
+import {
+  type Datagram,
+  DiscoverySockets,
+  type DiscoverySocketsOptions,
+} from '../../src/core/discovery/discovery-sockets.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { freeUdpPort } from '../helpers/swarm.js'
 
 /** An endpoint's sockets on loopback: who receives what, replies from the receiving socket, families, sync and stop. */
 
-interface Heard { data: string; from: string; port: number; d: Datagram }
+interface Heard {
+  data: string
+  from: string
+  port: number
+  d: Datagram
+}
 
-async function endpoint(t: Cleanup, options: Omit<DiscoverySocketsOptions, 'onDatagram'>): Promise<{ sockets: DiscoverySockets; heard: Heard[] }> {
+async function endpoint(
+  t: Cleanup,
+  options: Omit<DiscoverySocketsOptions, 'onDatagram'>,
+): Promise<{ sockets: DiscoverySockets; heard: Heard[] }> {
   const heard: Heard[] = []
-  const sockets = new DiscoverySockets({ ...options, onDatagram: (d) => heard.push({ data: d.bytes.toString(), from: d.from.address, port: d.from.port, d }) })
+  const sockets = new DiscoverySockets({
+    ...options,
+    onDatagram: (d) => heard.push({ data: d.bytes.toString(), from: d.from.address, port: d.from.port, d }),
+  })
   onCleanup(t, () => sockets.stop())
   await sockets.start()
   return { sockets, heard }
@@ -40,7 +55,10 @@ describe('discovery sockets', () => {
     assert.deepEqual(listener.heard, [])
     for (const h of announcer.heard) assert.ok(await h.d.reply(Buffer.from(`answer ${h.data}`)))
     await until(() => querier.heard.length === 2, 'both answers')
-    assert.deepEqual(querier.heard.map((h) => [h.data, h.from, h.port]).sort(), [['answer q4', '127.0.0.1', port], ['answer q6', '::1', port]])
+    assert.deepEqual(querier.heard.map((h) => [h.data, h.from, h.port]).sort(), [
+      ['answer q4', '127.0.0.1', port],
+      ['answer q6', '::1', port],
+    ])
   })
 
   it('a broadcast reaches every endpoint on the port', async (t) => {
@@ -54,12 +72,19 @@ describe('discovery sockets', () => {
 
   it('a family turned off has no socket: nothing goes out or comes in on it', async (t) => {
     const port = await freeUdpPort()
-    const v4only = await endpoint(t, { port, families: { ipv4: true, ipv6: false }, unicastAddresses: ['127.0.0.1', '::1'] })
+    const v4only = await endpoint(t, {
+      port,
+      families: { ipv4: true, ipv6: false },
+      unicastAddresses: ['127.0.0.1', '::1'],
+    })
     assert.equal(v4only.sockets.has(6), false)
     assert.equal(await v4only.sockets.send(Buffer.from('x'), '::1', port), false)
     const v6only = await endpoint(t, { port: 0, families: { ipv4: false, ipv6: true } })
     assert.equal(await v6only.sockets.send(Buffer.from('x'), '127.0.0.1', port), false)
-    assert.ok(await v6only.sockets.send(Buffer.from('to v6'), '::1', port), 'nobody listens on ::1 there, but the send itself goes')
+    assert.ok(
+      await v6only.sockets.send(Buffer.from('to v6'), '::1', port),
+      'nobody listens on ::1 there, but the send itself goes',
+    )
   })
 
   it('sync: an address that went away stops being bound (unicast to it falls to the wildcard socket)', async (t) => {
@@ -71,8 +96,14 @@ describe('discovery sockets', () => {
     await querier.sockets.send(Buffer.from('to v6'), '::1', port)
     await querier.sockets.send(Buffer.from('to v4'), '127.0.0.1', port)
     await until(() => announcer.heard.length + listener.heard.length === 2, 'both delivered')
-    assert.deepEqual(announcer.heard.map((h) => h.data), ['to v4'])
-    assert.deepEqual(listener.heard.map((h) => h.data), ['to v6'])
+    assert.deepEqual(
+      announcer.heard.map((h) => h.data),
+      ['to v4'],
+    )
+    assert.deepEqual(
+      listener.heard.map((h) => h.data),
+      ['to v6'],
+    )
   })
 
   it('after stop: sends are refused and nothing more is handed on', async (t) => {

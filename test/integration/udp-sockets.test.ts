@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict'
 import type { Socket } from 'node:dgram'
 import { describe, it } from 'node:test'
+import {
+  bindUdp,
+  bindUnicastReceivers,
+  closeSockets,
+  familyOf,
+  joinGroups,
+  sendDatagram,
+} from '../../src/core/discovery/udp-sockets.js'
 import { hasCode } from '../../src/core/errors.js'
-import { bindUdp, bindUnicastReceivers, closeSockets, familyOf, joinGroups, sendDatagram } from '../../src/core/discovery/udp-sockets.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { freeUdpPort } from '../helpers/swarm.js'
 
@@ -11,10 +18,28 @@ import { freeUdpPort } from '../helpers/swarm.js'
  * the netns topologies: never on a real interface from here).
  */
 
-interface Heard { socket: string; data: string; from: string }
+interface Heard {
+  socket: string
+  data: string
+  from: string
+}
 
-async function bound(t: Cleanup, heard: Heard[], name: string, family: 4 | 6, port: number, address?: string): Promise<Socket> {
-  const socket = await bindUdp({ family, port, address, reuseAddr: true, onMessage: (msg, from) => heard.push({ socket: name, data: msg.toString(), from: from.address }), onError: () => undefined })
+async function bound(
+  t: Cleanup,
+  heard: Heard[],
+  name: string,
+  family: 4 | 6,
+  port: number,
+  address?: string,
+): Promise<Socket> {
+  const socket = await bindUdp({
+    family,
+    port,
+    address,
+    reuseAddr: true,
+    onMessage: (msg, from) => heard.push({ socket: name, data: msg.toString(), from: from.address }),
+    onError: () => undefined,
+  })
   onCleanup(t, () => closeSockets([socket]))
   return socket
 }
@@ -32,7 +57,10 @@ describe('discovery UDP sockets', () => {
     const port = await freeUdpPort()
     const heard: Heard[] = []
     await bound(t, heard, 'early', 4, port)
-    const receivers = await bindUnicastReceivers(['127.0.0.1', '::1'], port, { onMessage: (msg, from) => heard.push({ socket: 'unicast', data: msg.toString(), from: from.address }), onError: () => undefined })
+    const receivers = await bindUnicastReceivers(['127.0.0.1', '::1'], port, {
+      onMessage: (msg, from) => heard.push({ socket: 'unicast', data: msg.toString(), from: from.address }),
+      onError: () => undefined,
+    })
     onCleanup(t, () => closeSockets(receivers.sockets))
     assert.deepEqual(receivers.failed, [])
     await bound(t, heard, 'late', 4, port)
@@ -43,11 +71,23 @@ describe('discovery UDP sockets', () => {
     assert.equal(await sendDatagram(sender4, Buffer.from('unicast v4'), port, '127.0.0.1'), undefined)
     assert.equal(await sendDatagram(sender6, Buffer.from('unicast v6'), port, '::1'), undefined)
     await until(() => heard.length >= 4, 'four deliveries')
-    const by = (data: string): string[] => heard.filter((h) => h.data === data).map((h) => h.socket).sort()
+    const by = (data: string): string[] =>
+      heard
+        .filter((h) => h.data === data)
+        .map((h) => h.socket)
+        .sort()
     assert.deepEqual(by('unicast v4'), ['unicast'])
     assert.deepEqual(by('unicast v6'), ['unicast'])
-    assert.deepEqual(by('broadcast'), ['early', 'late'], 'broadcast: every IPv4 wildcard socket, not the address-bound one nor the IPv6 one')
-    assert.equal(heard.find((h) => h.data === 'unicast v6')!.from, '::1', 'IPv6-only: a real IPv6 source, never a mapped IPv4 one')
+    assert.deepEqual(
+      by('broadcast'),
+      ['early', 'late'],
+      'broadcast: every IPv4 wildcard socket, not the address-bound one nor the IPv6 one',
+    )
+    assert.equal(
+      heard.find((h) => h.data === 'unicast v6')!.from,
+      '::1',
+      'IPv6-only: a real IPv6 source, never a mapped IPv4 one',
+    )
   })
 
   it('an IPv6 socket is IPv6-only: IPv4 datagrams to the port are not its', async (t) => {
@@ -58,7 +98,10 @@ describe('discovery UDP sockets', () => {
     const sender4 = await bound(t, [], 'sender', 4, 0, '127.0.0.1')
     await sendDatagram(sender4, Buffer.from('to v4'), port, '127.0.0.1')
     await until(() => heard.length === 1, 'delivery')
-    assert.deepEqual(heard.map((h) => h.socket), ['v4'])
+    assert.deepEqual(
+      heard.map((h) => h.socket),
+      ['v4'],
+    )
     assert.equal(familyOf('fe80::1%eth0'), 6)
     assert.equal(familyOf('10.0.0.1'), 4)
   })
@@ -74,12 +117,31 @@ describe('discovery UDP sockets', () => {
 
   it('a port in use without reuse, or an address not on this host, is one E_USAGE line naming it', async (t) => {
     const heard: Heard[] = []
-    const taken = await bindUdp({ family: 4, port: 0, address: '127.0.0.1', reuseAddr: false, onMessage: () => undefined, onError: () => undefined })
+    const taken = await bindUdp({
+      family: 4,
+      port: 0,
+      address: '127.0.0.1',
+      reuseAddr: false,
+      onMessage: () => undefined,
+      onError: () => undefined,
+    })
     onCleanup(t, () => closeSockets([taken]))
     const port = taken.address().port
-    await assert.rejects(bindUdp({ family: 4, port, address: '127.0.0.1', reuseAddr: false, onMessage: () => undefined, onError: () => undefined }),
-      (err) => hasCode(err, 'E_USAGE') && /UDP 127\.0\.0\.1:\d+: EADDRINUSE/.test((err as Error).message))
-    const failed = await bindUnicastReceivers(['192.0.2.77', '2001:db8::77'], port, { onMessage: () => undefined, onError: () => undefined })
+    await assert.rejects(
+      bindUdp({
+        family: 4,
+        port,
+        address: '127.0.0.1',
+        reuseAddr: false,
+        onMessage: () => undefined,
+        onError: () => undefined,
+      }),
+      (err) => hasCode(err, 'E_USAGE') && /UDP 127\.0\.0\.1:\d+: EADDRINUSE/.test((err as Error).message),
+    )
+    const failed = await bindUnicastReceivers(['192.0.2.77', '2001:db8::77'], port, {
+      onMessage: () => undefined,
+      onError: () => undefined,
+    })
     assert.deepEqual(failed.sockets, [])
     assert.equal(failed.failed.length, 2)
     assert.match(failed.failed[1]!.reason, /\[2001:db8::77\]:\d+: EADDRNOTAVAIL/)
@@ -91,9 +153,16 @@ describe('discovery UDP sockets', () => {
     const report = joinGroups(socket, [{ group: 'ff12::7032:7032', interface: 'nosuchif0' }])
     assert.deepEqual(report, { joined: [], failed: [{ interface: 'nosuchif0', reason: 'no such interface' }] })
     const asked: string[] = []
-    const err = await sendDatagram(socket, Buffer.from('x'), 9, 'ff12::7032:7032%nosuchif0', (name) => { asked.push(name); return false })
+    const err = await sendDatagram(socket, Buffer.from('x'), 9, 'ff12::7032:7032%nosuchif0', (name) => {
+      asked.push(name)
+      return false
+    })
     assert.match(String(err), /needs the zone of an interface/)
     assert.deepEqual(asked, ['nosuchif0'])
-    assert.match(String(await sendDatagram(socket, Buffer.from('x'), 9, 'ff12::7032:7032')), /needs the zone/, 'a group without a zone is refused too')
+    assert.match(
+      String(await sendDatagram(socket, Buffer.from('x'), 9, 'ff12::7032:7032')),
+      /needs the zone/,
+      'a group without a zone is refused too',
+    )
   })
 })

@@ -42,7 +42,9 @@ export function netnsAvailable(): string | undefined {
   return undefined
 }
 
-export const ip = (...args: string[]): void => { execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] }) }
+export const ip = (...args: string[]): void => {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+}
 export const inNs = (ns: string, ...args: string[]): void => ip('netns', 'exec', ns, ...args)
 
 /** Remove namespaces of earlier runs whose process is gone. */

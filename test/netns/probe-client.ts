@@ -41,7 +41,11 @@ export class Probe {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.replies.delete(seq)
-        reject(new Error(`probe: no reply to ${JSON.stringify(command)} within ${timeoutMs} ms; stderr: ${this.proc.stderr()}`))
+        reject(
+          new Error(
+            `probe: no reply to ${JSON.stringify(command)} within ${timeoutMs} ms; stderr: ${this.proc.stderr()}`,
+          ),
+        )
       }, timeoutMs)
       this.replies.set(seq, (reply) => {
         clearTimeout(timer)
@@ -59,10 +63,16 @@ export class Probe {
       const found = this.messages.find(match)
       if (found) return found
       const left = deadline - Date.now()
-      if (left <= 0) throw new Error(`probe: ${what}: nothing within ${timeoutMs} ms (got ${JSON.stringify(this.messages.slice(-5))})`)
+      if (left <= 0)
+        throw new Error(
+          `probe: ${what}: nothing within ${timeoutMs} ms (got ${JSON.stringify(this.messages.slice(-5))})`,
+        )
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, left)
-        function done(): void { clearTimeout(timer); resolve() }
+        function done(): void {
+          clearTimeout(timer)
+          resolve()
+        }
         this.waiters.add(done)
       })
     }

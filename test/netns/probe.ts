@@ -2,7 +2,14 @@ import type { Socket } from 'node:dgram'
 import { createConnection, createServer, type Server } from 'node:net'
 import { createInterface } from 'node:readline'
 import { discoveryTargets, listInterfaces } from '../../src/core/discovery/interfaces.js'
-import { type Family, bindUdp, bindUnicastReceivers, closeSockets, joinGroups, sendDatagram } from '../../src/core/discovery/udp-sockets.js'
+import {
+  bindUdp,
+  bindUnicastReceivers,
+  closeSockets,
+  type Family,
+  joinGroups,
+  sendDatagram,
+} from '../../src/core/discovery/udp-sockets.js'
 
 /**
  * A small agent run inside a test namespace (`node probe.js`): it takes one
@@ -17,7 +24,15 @@ import { type Family, bindUdp, bindUnicastReceivers, closeSockets, joinGroups, s
  */
 
 type Command = { seq: number } & (
-  | { op: 'bind'; name: string; family: Family; port: number; address?: string; reuseAddr?: boolean; join?: Array<{ group: string; interface: string }> }
+  | {
+      op: 'bind'
+      name: string
+      family: Family
+      port: number
+      address?: string
+      reuseAddr?: boolean
+      join?: Array<{ group: string; interface: string }>
+    }
   | { op: 'bindUnicast'; name: string; port: number; addresses: string[] }
   | { op: 'send'; name: string; to: string; port: number; data: string }
   | { op: 'interfaces' }
@@ -27,12 +42,21 @@ type Command = { seq: number } & (
 
 const sockets = new Map<string, Socket[]>()
 const servers: Server[] = []
-const emit = (event: Record<string, unknown>): void => { process.stdout.write(`${JSON.stringify(event)}\n`) }
+const emit = (event: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify(event)}\n`)
+}
 
 function receiver(name: string) {
   return {
     onMessage: (msg: Buffer, from: { address: string; port: number }, socket: Socket) => {
-      emit({ op: 'message', name, from: from.address, port: from.port, data: msg.toString('utf8'), local: socket.address().address })
+      emit({
+        op: 'message',
+        name,
+        from: from.address,
+        port: from.port,
+        data: msg.toString('utf8'),
+        local: socket.address().address,
+      })
     },
     onError: (err: Error) => emit({ op: 'socketError', name, error: err.message }),
   }
@@ -41,7 +65,13 @@ function receiver(name: string) {
 async function run(c: Command): Promise<Record<string, unknown>> {
   switch (c.op) {
     case 'bind': {
-      const socket = await bindUdp({ family: c.family, port: c.port, address: c.address, reuseAddr: c.reuseAddr ?? true, ...receiver(c.name) })
+      const socket = await bindUdp({
+        family: c.family,
+        port: c.port,
+        address: c.address,
+        reuseAddr: c.reuseAddr ?? true,
+        ...receiver(c.name),
+      })
       sockets.set(c.name, [...(sockets.get(c.name) ?? []), socket])
       return { op: 'bound', port: socket.address().port, ...joinGroups(socket, c.join ?? []) }
     }
@@ -69,17 +99,24 @@ async function run(c: Command): Promise<Record<string, unknown>> {
     case 'tcpConnect': {
       const socket = createConnection({ host: c.host, port: c.port })
       let data = ''
-      socket.setEncoding('utf8').on('data', (d: string) => { data += d })
+      socket.setEncoding('utf8').on('data', (d: string) => {
+        data += d
+      })
       await new Promise<void>((resolve, reject) => socket.once('error', reject).once('end', resolve))
       return { op: 'connected', data }
     }
   }
 }
 
-createInterface({ input: process.stdin }).on('line', (line) => {
-  const c = JSON.parse(line) as Command
-  run(c).then((r) => emit({ seq: c.seq, ...r }), (err: Error) => emit({ seq: c.seq, op: 'error', error: err.message }))
-}).on('close', () => {
-  for (const s of servers) s.close()
-  void closeSockets([...sockets.values()].flat())
-})
+createInterface({ input: process.stdin })
+  .on('line', (line) => {
+    const c = JSON.parse(line) as Command
+    run(c).then(
+      (r) => emit({ seq: c.seq, ...r }),
+      (err: Error) => emit({ seq: c.seq, op: 'error', error: err.message }),
+    )
+  })
+  .on('close', () => {
+    for (const s of servers) s.close()
+    void closeSockets([...sockets.values()].flat())
+  })

@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, it } from 'node:test'
 import { DISCOVERY_GROUP_V6 } from '../../src/core/discovery/multicast.js'
 import { netnsAvailable } from './harness.js'
 import type { Probe } from './probe-client.js'
-import { Topology, nftAvailable } from './topology.js'
+import { nftAvailable, Topology } from './topology.js'
 
 /**
  * The topologies do what they claim, proved with real datagrams (the probe
@@ -46,18 +46,33 @@ describe('netns topologies (harness)', { skip }, () => {
         { name: 'a2', links: [{ bridge: 'lan', n: 2 }] },
         { name: 'i1', links: [{ bridge: 'iso', n: 1 }] },
         { name: 'i2', links: [{ bridge: 'iso', n: 2 }] },
-        { name: 'r', router: true, links: [{ bridge: 'left', n: 254 }, { bridge: 'right', n: 254 }] },
+        {
+          name: 'r',
+          router: true,
+          links: [
+            { bridge: 'left', n: 254 },
+            { bridge: 'right', n: 254 },
+          ],
+        },
         { name: 'l1', links: [{ bridge: 'left', n: 1 }] },
         { name: 'r1', links: [{ bridge: 'right', n: 1 }] },
         { name: 's1', links: [{ bridge: 'v6', n: 1 }] },
         { name: 's2', links: [{ bridge: 'v6', n: 2 }] },
-        { name: 'm', links: [{ bridge: 'ma', n: 10 }, { bridge: 'mb', n: 10 }] },
+        {
+          name: 'm',
+          links: [
+            { bridge: 'ma', n: 10 },
+            { bridge: 'mb', n: 10 },
+          ],
+        },
         { name: 'x', links: [{ bridge: 'ma', n: 1 }] },
         { name: 'y', links: [{ bridge: 'mb', n: 1 }] },
       ],
     })
   })
-  afterEach(async () => { await net?.reset() })
+  afterEach(async () => {
+    await net?.reset()
+  })
   after(async () => {
     await net?.destroy()
     await rm(root, { recursive: true, force: true })
@@ -68,7 +83,13 @@ describe('netns topologies (harness)', { skip }, () => {
     const h = net.host(host)
     const probe = await h.probe()
     if (options.ipv4 !== false) await probe.request({ op: 'bind', name: 'v4', family: 4, port: PORT })
-    const bound = await probe.request({ op: 'bind', name: 'v6', family: 6, port: PORT, join: h.links.map((l) => ({ group: GROUP, interface: l.name })) })
+    const bound = await probe.request({
+      op: 'bind',
+      name: 'v6',
+      family: 6,
+      port: PORT,
+      join: h.links.map((l) => ({ group: GROUP, interface: l.name })),
+    })
     assert.deepEqual(bound.failed, [], `${host} joins the group`)
     return probe
   }
@@ -119,7 +140,10 @@ describe('netns topologies (harness)', { skip }, () => {
 
   it('IPv6-only hosts: no IPv4, the group found through "auto", unicast to a link-local source with its zone, TCP over it', async () => {
     const [s1, s2] = await Promise.all([listening('s1', { ipv4: false }), listening('s2', { ipv4: false })])
-    const found = await s1.request({ op: 'interfaces' }) as { auto: { ipv4: string[]; ipv6: string[] }; interfaces: Array<{ name: string; ipv4: unknown[] }> }
+    const found = (await s1.request({ op: 'interfaces' })) as {
+      auto: { ipv4: string[]; ipv6: string[] }
+      interfaces: Array<{ name: string; ipv4: unknown[] }>
+    }
     assert.deepEqual(found.interfaces.find((i) => i.name === 'eth0')!.ipv4, [])
     assert.deepEqual(found.auto, { ipv4: [], ipv6: [`${GROUP}%eth0`], groups: [{ group: GROUP, interface: 'eth0' }] })
     await send(s1, 'v6', found.auto.ipv6[0]!, 'query')
@@ -129,7 +153,11 @@ describe('netns topologies (harness)', { skip }, () => {
     await s1.waitFor((m) => m.data === 'answer', 'unicast to a link-local address')
     const listen = await s2.request({ op: 'tcpListen', host: '::' })
     const tcp = await s1.request({ op: 'tcpConnect', host: 'fe80::5:2%eth0', port: listen.port })
-    assert.equal(tcp.data, 'from fe80::5:2%eth0 to fe80::5:1%eth0', 'Node gives link-local socket addresses with their zone')
+    assert.equal(
+      tcp.data,
+      'from fe80::5:2%eth0 to fe80::5:1%eth0',
+      'Node gives link-local socket addresses with their zone',
+    )
     const ula = await s1.request({ op: 'tcpConnect', host: 'fd78:0:0:6::2', port: listen.port })
     assert.equal(ula.data, 'from fd78:0:0:6::2 to fd78:0:0:6::1')
   })
@@ -153,7 +181,12 @@ describe('netns topologies (harness)', { skip }, () => {
     const [a1, a2] = await Promise.all([listening('a1'), net.host('a2').probe()])
     await a2.request({ op: 'bind', name: 'early', family: 4, port: PORT })
     const h = net.host('a2')
-    const receivers = await a2.request({ op: 'bindUnicast', name: 'unicast', port: PORT, addresses: [h.links[0]!.ipv4, h.links[0]!.ipv6, h.links[0]!.linkLocal] })
+    const receivers = await a2.request({
+      op: 'bindUnicast',
+      name: 'unicast',
+      port: PORT,
+      addresses: [h.links[0]!.ipv4, h.links[0]!.ipv6, h.links[0]!.linkLocal],
+    })
     assert.deepEqual(receivers.failed, [])
     await a2.request({ op: 'bind', name: 'late', family: 4, port: PORT })
     await a2.request({ op: 'bind', name: 'late6', family: 6, port: PORT })
@@ -167,7 +200,13 @@ describe('netns topologies (harness)', { skip }, () => {
     }
     await a2.waitFor((d) => d.data === 'broadcast' && d.name === 'late', 'broadcast to the late wildcard socket')
     await a2.waitFor((d) => d.data === 'broadcast' && d.name === 'early', 'broadcast to the early wildcard socket')
-    assert.deepEqual(a2.messages.filter((d) => d.name === 'unicast').map((d) => d.data).sort(), ['unicast link-local', 'unicast ula', 'unicast v4'])
+    assert.deepEqual(
+      a2.messages
+        .filter((d) => d.name === 'unicast')
+        .map((d) => d.data)
+        .sort(),
+      ['unicast link-local', 'unicast ula', 'unicast v4'],
+    )
   })
 
   it('leaves no namespace behind', async () => {

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { NAME_ROOT, inNs, ip, sweepStale } from './harness.js'
-import { type HostProcess, startCommand } from './processes.js'
+import { inNs, ip, NAME_ROOT, sweepStale } from './harness.js'
 import { Probe } from './probe-client.js'
+import { type HostProcess, startCommand } from './processes.js'
 
 /**
  * Networks of namespaces for the discovery tests, beyond harness.ts's one
@@ -134,7 +134,9 @@ export class Topology {
   /** Packets the drop rule of `bridge` has dropped so far. */
   dropped(bridge: string): number {
     const b = this.bridges.get(bridge)!
-    const text = execFileSync('ip', ['netns', 'exec', b.ns, 'nft', 'list', 'table', 'bridge', 'p2ptest'], { encoding: 'utf8' })
+    const text = execFileSync('ip', ['netns', 'exec', b.ns, 'nft', 'list', 'table', 'bridge', 'p2ptest'], {
+      encoding: 'utf8',
+    })
     return [...text.matchAll(/packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0)
   }
 
@@ -184,7 +186,11 @@ export class Topology {
       const name = `eth${i}`
       const port = `p${++bridge.ports}`
       // Made inside the switch's namespace, one end moved into the host's.
-      batch(bridge.ns, [`link add ${port} type veth peer name ${name} netns ${ns}`, `link set ${port} master br0`, `link set ${port} up`])
+      batch(bridge.ns, [
+        `link add ${port} type veth peer name ${name} netns ${ns}`,
+        `link set ${port} master br0`,
+        `link set ${port} up`,
+      ])
       const link: Link = { name, bridge: l.bridge, linkLocal: `fe80::${bridge.number}:${l.n}%${name}` }
       // No address from the MAC: a fixed link-local one, usable at once.
       hostSide.push(`link set ${name} addrgenmode none`, `addr add fe80::${bridge.number}:${l.n}/64 dev ${name} nodad`)
@@ -203,19 +209,29 @@ export class Topology {
     const dir = join(this.root, spec.name)
     await mkdir(dir, { recursive: true })
     const host: TopoHost = {
-      name: spec.name, ns, dir, links,
+      name: spec.name,
+      ns,
+      dir,
+      links,
       on: (bridge) => {
         const link = links.find((l) => l.bridge === bridge)
         if (!link) throw new Error(`host ${spec.name} is not on bridge ${bridge}`)
         return link
       },
-      link: (up, name) => batch(ns, links.filter((l) => name === undefined || l.name === name).map((l) => `link set ${l.name} ${up ? 'up' : 'down'}`)),
+      link: (up, name) =>
+        batch(
+          ns,
+          links
+            .filter((l) => name === undefined || l.name === name)
+            .map((l) => `link set ${l.name} ${up ? 'up' : 'down'}`),
+        ),
       start: (command, args) => {
         const proc = startCommand(ns, dir, command, args)
         this.processes.add(proc)
         return proc
       },
-      exec: (...args) => execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+      exec: (...args) =>
+        execFileSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
       probe: async () => {
         const probe = await Probe.start(ns, dir)
         this.probes.add(probe)
@@ -238,7 +254,8 @@ export class Topology {
         for (const far of r.links) {
           if (h.links.some((l) => l.bridge === far.bridge)) continue
           const b = this.bridges.get(far.bridge)!.spec
-          if (b.ipv4 && gateway.ipv4 && shared.ipv4) routes.push(`route add ${b.ipv4}.0/24 via ${gateway.ipv4} dev ${shared.name}`)
+          if (b.ipv4 && gateway.ipv4 && shared.ipv4)
+            routes.push(`route add ${b.ipv4}.0/24 via ${gateway.ipv4} dev ${shared.name}`)
           if (b.ipv6) routes.push(`route add ${b.ipv6}::/64 via ${gateway.linkLocal.split('%')[0]} dev ${shared.name}`)
         }
       }
@@ -265,7 +282,11 @@ export class Topology {
     for (const p of this.processes) if (p.child.exitCode === null) p.child.kill('SIGKILL')
     for (const p of this.probes) p.kill()
     for (const ns of this.namespaces.splice(0)) {
-      try { ip('netns', 'del', ns) } catch { /* already gone */ }
+      try {
+        ip('netns', 'del', ns)
+      } catch {
+        /* already gone */
+      }
     }
     this.hosts.clear()
     process.off('exit', this.onExit)
@@ -275,10 +296,20 @@ export class Topology {
 /** Run `ip` commands in a namespace, in one process (`ip -batch`). */
 export function batch(ns: string, commands: string[]): void {
   if (commands.length === 0) return
-  execFileSync('ip', ['-n', ns, '-batch', '-'], { input: `${commands.join('\n')}\n`, stdio: ['pipe', 'ignore', 'pipe'] })
+  execFileSync('ip', ['-n', ns, '-batch', '-'], {
+    input: `${commands.join('\n')}\n`,
+    stdio: ['pipe', 'ignore', 'pipe'],
+  })
 }
 
 /** Set sysctls of a namespace (/proc/sys/net is per namespace; `sysctl` itself may be missing). */
 export function sysctl(ns: string, values: Record<string, number>): void {
-  inNs(ns, 'sh', '-c', Object.entries(values).map(([key, value]) => `echo ${value} > /proc/sys/${key}`).join(' && '))
+  inNs(
+    ns,
+    'sh',
+    '-c',
+    Object.entries(values)
+      .map(([key, value]) => `echo ${value} > /proc/sys/${key}`)
+      .join(' && '),
+  )
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { SourceClassifier, pathsAdvice } from '../../src/core/discovery/found-via.js'
+import { pathsAdvice, SourceClassifier } from '../../src/core/discovery/found-via.js'
 
 describe('how a peer was found', () => {
   it('named beats known beats the family', () => {
@@ -17,12 +17,39 @@ describe('how a peer was found', () => {
   })
 
   it('the advice names every path tried and what to do, in one line', () => {
-    const none = pathsAdvice({ broadcast: ['10.0.0.255'], ipv6: ['eth0', 'wlan0'], named: [], unresolved: [], known: 0, udpPort: 47011 })
-    assert.equal(none, 'tried IPv4 broadcast to 10.0.0.255; IPv6 group ff12::7032:7032 on eth0, wlan0; no known peers. If the seeder is on another subnet, behind a router or an access point that isolates clients, name it with --peer HOST (or P2P_PEERS); check that the firewall on both hosts lets UDP port 47011 in')
-    const named = pathsAdvice({ broadcast: [], ipv6: [], named: ['nas.lan', '10.1.0.5:5000'], unresolved: [{ peer: 'typo.lan', reason: 'no such host' }], known: 3, udpPort: 5000 })
-    assert.match(named, /^tried named peers nas\.lan, 10\.1\.0\.5:5000; not resolved: typo\.lan; 3 known peers\. Check that the named hosts run/)
+    const none = pathsAdvice({
+      broadcast: ['10.0.0.255'],
+      ipv6: ['eth0', 'wlan0'],
+      named: [],
+      unresolved: [],
+      known: 0,
+      udpPort: 47011,
+    })
+    assert.equal(
+      none,
+      'tried IPv4 broadcast to 10.0.0.255; IPv6 group ff12::7032:7032 on eth0, wlan0; no known peers. If the seeder is on another subnet, behind a router or an access point that isolates clients, name it with --peer HOST (or P2P_PEERS); check that the firewall on both hosts lets UDP port 47011 in',
+    )
+    const named = pathsAdvice({
+      broadcast: [],
+      ipv6: [],
+      named: ['nas.lan', '10.1.0.5:5000'],
+      unresolved: [{ peer: 'typo.lan', reason: 'no such host' }],
+      known: 3,
+      udpPort: 5000,
+    })
+    assert.match(
+      named,
+      /^tried named peers nas\.lan, 10\.1\.0\.5:5000; not resolved: typo\.lan; 3 known peers\. Check that the named hosts run/,
+    )
     assert.ok(!named.includes('\n'))
-    const many = pathsAdvice({ broadcast: Array.from({ length: 9 }, (_, i) => `10.${i}.0.255`), ipv6: [], named: [], unresolved: [], known: 1, udpPort: 1 })
+    const many = pathsAdvice({
+      broadcast: Array.from({ length: 9 }, (_, i) => `10.${i}.0.255`),
+      ipv6: [],
+      named: [],
+      unresolved: [],
+      known: 1,
+      udpPort: 1,
+    })
     assert.match(many, /10\.3\.0\.255 and 5 more; 1 known peer\./)
   })
 })

@@ -2,7 +2,7 @@ import type { RemoteInfo, Socket } from 'node:dgram'
 import { isIPv4 } from 'node:net'
 import { type Logger, silentLogger } from '../log.js'
 import type { FamilyOptions } from './interfaces.js'
-import { type Family, bindUdp, closeSockets, familyOf, joinGroups, sendDatagram } from './udp-sockets.js'
+import { bindUdp, closeSockets, type Family, familyOf, joinGroups, sendDatagram } from './udp-sockets.js'
 
 /**
  * The sockets of one discovery endpoint, IPv4 and IPv6 side by side: where
@@ -65,7 +65,10 @@ export class DiscoverySockets {
         this.wildcard.set(6, await this.bind(6, port))
       } catch (err) {
         if (!families.ipv4) throw err
-        this.log.warn({ err: (err as Error).message }, 'no IPv6 discovery on this host (IPv6 socket refused); IPv4 only')
+        this.log.warn(
+          { err: (err as Error).message },
+          'no IPv6 discovery on this host (IPv6 socket refused); IPv4 only',
+        )
       }
     }
     await this.sync(this.options.groups ?? [], this.options.unicastAddresses ?? [])
@@ -76,19 +79,34 @@ export class DiscoverySockets {
    * of addresses that went away (interfaces change). Calls run one after
    * another.
    */
-  sync(groups: ReadonlyArray<{ group: string; interface: string }>, unicastAddresses: readonly string[]): Promise<void> {
-    this.syncing = this.syncing.then(() => this.syncNow(groups, unicastAddresses)).catch((err: unknown) => {
-      this.log.warn({ err: (err as Error).message }, 'discovery sockets not updated')
-    })
+  sync(
+    groups: ReadonlyArray<{ group: string; interface: string }>,
+    unicastAddresses: readonly string[],
+  ): Promise<void> {
+    this.syncing = this.syncing
+      .then(() => this.syncNow(groups, unicastAddresses))
+      .catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'discovery sockets not updated')
+      })
     return this.syncing
   }
 
-  private async syncNow(groups: ReadonlyArray<{ group: string; interface: string }>, unicastAddresses: readonly string[]): Promise<void> {
+  private async syncNow(
+    groups: ReadonlyArray<{ group: string; interface: string }>,
+    unicastAddresses: readonly string[],
+  ): Promise<void> {
     const v6 = this.wildcard.get(6)
     if (v6 && !this.stopped) {
-      const report = joinGroups(v6, groups.filter((g) => !this.joined.has(`${g.group}%${g.interface}`)))
+      const report = joinGroups(
+        v6,
+        groups.filter((g) => !this.joined.has(`${g.group}%${g.interface}`)),
+      )
       for (const g of report.joined) this.joined.add(`${g.group}%${g.interface}`)
-      for (const f of report.failed) this.log.warn({ interface: f.interface, reason: f.reason }, 'cannot join the IPv6 discovery group on this interface')
+      for (const f of report.failed)
+        this.log.warn(
+          { interface: f.interface, reason: f.reason },
+          'cannot join the IPv6 discovery group on this interface',
+        )
     }
     const wanted = new Set(unicastAddresses.filter((a) => this.wildcard.has(familyOf(a))))
     for (const [address, socket] of this.unicast) {
@@ -101,7 +119,10 @@ export class DiscoverySockets {
       try {
         this.unicast.set(address, await this.bind(familyOf(address), this.options.port, address))
       } catch (err) {
-        this.log.debug({ address, err: (err as Error).message }, 'cannot bind the discovery port on this address; unicast to it reaches the wildcard socket')
+        this.log.debug(
+          { address, err: (err as Error).message },
+          'cannot bind the discovery port on this address; unicast to it reaches the wildcard socket',
+        )
       }
     }
   }
@@ -140,7 +161,10 @@ export class DiscoverySockets {
 
   private bind(family: Family, port: number, address?: string): Promise<Socket> {
     return bindUdp({
-      family, port, address, reuseAddr: port !== 0,
+      family,
+      port,
+      address,
+      reuseAddr: port !== 0,
       onMessage: (bytes: Buffer, from: RemoteInfo, socket: Socket) => {
         if (this.stopped) return
         this.options.onDatagram({

@@ -70,8 +70,9 @@ export function pathsAdvice(tried: PathsTried): string {
   if (tried.unresolved.length > 0) paths.push(`not resolved: ${list(tried.unresolved.map((u) => u.peer))}`)
   paths.push(tried.known > 0 ? `${tried.known} known peer${tried.known > 1 ? 's' : ''}` : 'no known peers')
   const firewall = `the firewall on both hosts lets UDP port ${tried.udpPort} in`
-  const advice = tried.named.length === 0
-    ? `If the seeder is on another subnet, behind a router or an access point that isolates clients, name it with --peer HOST (or P2P_PEERS); check that ${firewall}`
-    : `Check that the named hosts run p2p-announce (or p2p share) on UDP port ${tried.udpPort} and that ${firewall}`
+  const advice =
+    tried.named.length === 0
+      ? `If the seeder is on another subnet, behind a router or an access point that isolates clients, name it with --peer HOST (or P2P_PEERS); check that ${firewall}`
+      : `Check that the named hosts run p2p-announce (or p2p share) on UDP port ${tried.udpPort} and that ${firewall}`
   return `tried ${paths.join('; ')}. ${advice}`
 }

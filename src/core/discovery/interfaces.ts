@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs'
 import { isIPv4 } from 'node:net'
 import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os'
-import { DISCOVERY_GROUP_V6, isLinkLocalV6, isMulticastV6, isValidZone, withZone, withoutZone, zoneOf } from './multicast.js'
+import {
+  DISCOVERY_GROUP_V6,
+  isLinkLocalV6,
+  isMulticastV6,
+  isValidZone,
+  withoutZone,
+  withZone,
+  zoneOf,
+} from './multicast.js'
 
 /**
  * The host's interfaces, and where discovery datagrams go on them.
@@ -64,7 +72,9 @@ export function listInterfaces(source: InterfaceSource = systemInterfaces): Loca
       flags: source.flags(name),
       internal: list.some((i) => i.internal),
       ipv4: list.filter((i) => i.family === 'IPv4').map((i) => ({ address: i.address, netmask: i.netmask })),
-      ipv6: list.filter((i) => i.family === 'IPv6').map((i) => (isLinkLocalV6(i.address) ? withZone(i.address, name) : i.address)),
+      ipv6: list
+        .filter((i) => i.family === 'IPv6')
+        .map((i) => (isLinkLocalV6(i.address) ? withZone(i.address, name) : i.address)),
     })
   }
   return out
@@ -88,12 +98,20 @@ export interface FamilyOptions {
 const has = (flags: number | undefined, bits: number): boolean => flags === undefined || (flags & bits) === bits
 
 function broadcastCapable(i: LocalInterface): boolean {
-  return !i.internal && has(i.flags, IFF_UP | IFF_BROADCAST) && (i.flags === undefined || (i.flags & IFF_LOOPBACK) === 0)
+  return (
+    !i.internal && has(i.flags, IFF_UP | IFF_BROADCAST) && (i.flags === undefined || (i.flags & IFF_LOOPBACK) === 0)
+  )
 }
 
 /** Up, multicast-capable, not loopback, with IPv6 enabled (it has an address, at least its link-local one), and a name Node can use as a zone. */
 export function multicastCapable(i: LocalInterface): boolean {
-  return isValidZone(i.name) && !i.internal && has(i.flags, IFF_UP | IFF_MULTICAST) && (i.flags === undefined || (i.flags & IFF_LOOPBACK) === 0) && i.ipv6.length > 0
+  return (
+    isValidZone(i.name) &&
+    !i.internal &&
+    has(i.flags, IFF_UP | IFF_MULTICAST) &&
+    (i.flags === undefined || (i.flags & IFF_LOOPBACK) === 0) &&
+    i.ipv6.length > 0
+  )
 }
 
 /**
@@ -103,7 +121,11 @@ export function multicastCapable(i: LocalInterface): boolean {
  * "auto" on a host with no interface for either family falls back to the
  * limited broadcast address (when IPv4 is on).
  */
-export function discoveryTargets(setting: 'auto' | readonly string[], interfaces: LocalInterface[], families: FamilyOptions): DiscoveryTargets {
+export function discoveryTargets(
+  setting: 'auto' | readonly string[],
+  interfaces: LocalInterface[],
+  families: FamilyOptions,
+): DiscoveryTargets {
   const ipv4 = new Set<string>()
   const ipv6 = new Set<string>()
   const groups = new Map<string, { group: string; interface: string }>()

@@ -1,5 +1,5 @@
-import { dirname, join } from 'node:path'
 import { isIPv4, isIPv6 } from 'node:net'
+import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { KiB } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'
@@ -71,17 +71,27 @@ export function isQueryableAddress(address: string): boolean {
 const entrySchema = z.object({
   address: z.string().max(64).refine(isQueryableAddress),
   port: z.number().int().min(1).max(65535),
-  peer: z.string().regex(/^[0-9A-Za-z_-]{8,64}$/).optional(), // the announcement's peer-id rule
+  peer: z
+    .string()
+    .regex(/^[0-9A-Za-z_-]{8,64}$/)
+    .optional(), // the announcement's peer-id rule
   lastSeen: z.string().max(40),
   misses: z.number().int().min(0).max(MAX_MISSES).optional(),
 })
 
-const fileSchema = z.object({ version: z.literal(KNOWN_PEERS_VERSION), peers: z.array(z.unknown()).max(4 * MAX_KNOWN_PEERS) })
+const fileSchema = z.object({
+  version: z.literal(KNOWN_PEERS_VERSION),
+  peers: z.array(z.unknown()).max(4 * MAX_KNOWN_PEERS),
+})
 
 const keyOf = (p: { address: string; port: number }): string => `${p.address}|${p.port}`
 
 /** The valid, unexpired entries of a parsed file, newest first, at most MAX_KNOWN_PEERS; `skipped` counts the rest. */
-export function entriesFromFile(value: unknown, now: number, ttlMs = KNOWN_PEER_TTL_MS): { peers: KnownPeer[]; skipped: number } {
+export function entriesFromFile(
+  value: unknown,
+  now: number,
+  ttlMs = KNOWN_PEER_TTL_MS,
+): { peers: KnownPeer[]; skipped: number } {
   const parsed = fileSchema.safeParse(value)
   if (!parsed.success) throw new Error('not a known-peers file')
   const peers = new Map<string, KnownPeer>()
@@ -94,7 +104,13 @@ export function entriesFromFile(value: unknown, now: number, ttlMs = KNOWN_PEER_
       skipped++
       continue
     }
-    const entry: KnownPeer = { address: e.data.address, port: e.data.port, lastSeen, misses: e.data.misses ?? 0, ...(e.data.peer ? { peer: e.data.peer } : {}) }
+    const entry: KnownPeer = {
+      address: e.data.address,
+      port: e.data.port,
+      lastSeen,
+      misses: e.data.misses ?? 0,
+      ...(e.data.peer ? { peer: e.data.peer } : {}),
+    }
     const old = peers.get(keyOf(entry))
     if (!old || old.lastSeen < entry.lastSeen) peers.set(keyOf(entry), entry)
     else skipped++
@@ -109,12 +125,21 @@ function byFreshness(a: KnownPeer, b: KnownPeer): number {
 }
 
 export function serialize(peers: readonly KnownPeer[]): string {
-  const entries = peers.map((p) => ({ address: p.address, port: p.port, ...(p.peer ? { peer: p.peer } : {}), lastSeen: new Date(p.lastSeen).toISOString(), misses: p.misses }))
+  const entries = peers.map((p) => ({
+    address: p.address,
+    port: p.port,
+    ...(p.peer ? { peer: p.peer } : {}),
+    lastSeen: new Date(p.lastSeen).toISOString(),
+    misses: p.misses,
+  }))
   return `${JSON.stringify({ version: KNOWN_PEERS_VERSION, peers: entries }, null, 1)}\n`
 }
 
 /** Read and validate the file; absent → []; anything wrong with it → [] and a warning. Never throws. */
-export async function readKnownPeers(path: string, options: { now: number; log: Logger; ttlMs?: number }): Promise<KnownPeer[]> {
+export async function readKnownPeers(
+  path: string,
+  options: { now: number; log: Logger; ttlMs?: number },
+): Promise<KnownPeer[]> {
   let bytes: Buffer
   try {
     // Not following a link, non-blocking (a FIFO must not hang start-up), bounded in size.
@@ -126,7 +151,8 @@ export async function readKnownPeers(path: string, options: { now: number; log: 
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
     const { peers, skipped } = entriesFromFile(JSON.parse(text), options.now, options.ttlMs)
-    if (skipped > 0) options.log.info({ path, skipped }, 'known-peers entries skipped (invalid, duplicate, expired or over the cap)')
+    if (skipped > 0)
+      options.log.info({ path, skipped }, 'known-peers entries skipped (invalid, duplicate, expired or over the cap)')
     return peers
   } catch (err) {
     options.log.warn({ path, err: (err as Error).message }, 'known-peers file ignored: not a valid known-peers file')
@@ -158,7 +184,10 @@ export class KnownPeers {
   private readonly now: () => number
   private readonly max: number
 
-  constructor(readonly path: string, private readonly options: KnownPeersOptions = {}) {
+  constructor(
+    readonly path: string,
+    private readonly options: KnownPeersOptions = {},
+  ) {
     this.log = options.log ?? silentLogger()
     this.now = options.now ?? Date.now
     this.max = options.max ?? MAX_KNOWN_PEERS
@@ -234,7 +263,11 @@ export class KnownPeers {
     if (this.saving) return this.saving
     this.dirty = false
     this.saving = (async () => {
-      const onDisk = await readKnownPeers(this.path, { now: this.now(), log: silentLogger(), ttlMs: this.options.ttlMs })
+      const onDisk = await readKnownPeers(this.path, {
+        now: this.now(),
+        log: silentLogger(),
+        ttlMs: this.options.ttlMs,
+      })
       for (const theirs of onDisk) {
         const ours = this.peers.get(keyOf(theirs))
         if (!ours) {
@@ -251,11 +284,13 @@ export class KnownPeers {
       await writeFileAtomic(this.path, serialize(list))
       this.written.clear()
       for (const p of list) this.written.set(keyOf(p), p.lastSeen)
-    })().catch((err: unknown) => {
-      this.log.warn({ path: this.path, err: (err as Error).message }, 'known-peers file not written')
-    }).finally(() => {
-      this.saving = undefined
-    })
+    })()
+      .catch((err: unknown) => {
+        this.log.warn({ path: this.path, err: (err as Error).message }, 'known-peers file not written')
+      })
+      .finally(() => {
+        this.saving = undefined
+      })
     return this.saving
   }
 

@@ -87,7 +87,10 @@ export class DiscoveryListener extends EventEmitter {
     this.socket = await this.bind(this.options.udpPort, this.options.groups ?? [])
     this.querySocket = await this.bind(0, [])
     // Unicast peers hear no broadcast answers and may not name us: ask them again before they would go stale.
-    this.requery = setInterval(() => this.queryUnicast(this.encodeQuery(this.options.want)), Math.max(1000, this.options.staleAfterMs / 3))
+    this.requery = setInterval(
+      () => this.queryUnicast(this.encodeQuery(this.options.want)),
+      Math.max(1000, this.options.staleAfterMs / 3),
+    )
     this.requery.unref()
     const every = Math.max(20, Math.min(1000, this.options.staleAfterMs / 4))
     this.sweeper = setInterval(() => {
@@ -105,7 +108,8 @@ export class DiscoveryListener extends EventEmitter {
     const bytes = this.encodeQuery(want)
     for (const address of this.options.broadcast) void this.querySocket?.send(bytes, address, this.options.udpPort)
     if (this.knownAsked === undefined) {
-      const known = this.options.knownPeers?.toQuery((address) => this.querySocket?.has(familyOf(address)) ?? false) ?? []
+      const known =
+        this.options.knownPeers?.toQuery((address) => this.querySocket?.has(familyOf(address)) ?? false) ?? []
       this.knownAsked = known.map((p) => ({ address: p.address, port: p.port, name: 'known' }))
       if (known.length > 0) this.log.debug({ known: known.length }, 'asking known peers')
     }
@@ -165,7 +169,10 @@ export class DiscoveryListener extends EventEmitter {
   }
 
   /** Port 0: a port of its own for each family (the query socket). */
-  private async bind(port: number, groups: ReadonlyArray<{ group: string; interface: string }>): Promise<DiscoverySockets> {
+  private async bind(
+    port: number,
+    groups: ReadonlyArray<{ group: string; interface: string }>,
+  ): Promise<DiscoverySockets> {
     const sockets = new DiscoverySockets({
       port,
       families: this.options.families ?? { ipv4: true, ipv6: false },

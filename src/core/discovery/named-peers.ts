@@ -1,8 +1,8 @@
 import { lookup as dnsLookup } from 'node:dns'
 import { isIPv4, isIPv6 } from 'node:net'
 import { P2PError } from '../errors.js'
-import { isLinkLocalV6, isMulticastV6, isValidZone, zoneOf } from './multicast.js'
 import type { FamilyOptions } from './interfaces.js'
+import { isLinkLocalV6, isMulticastV6, isValidZone, zoneOf } from './multicast.js'
 
 /**
  * Peers the user names (`--peer HOST[:PORT]`, P2P_PEERS, the config file's
@@ -44,11 +44,15 @@ const MAX_PEER_TEXT = 300
 const LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/
 
 function bad(text: string, why: string): P2PError {
-  return new P2PError('E_USAGE', `invalid peer ${JSON.stringify(text.slice(0, 80))}: ${why} (expected HOST, HOST:PORT, [IPv6]:PORT or fe80::1%eth0)`)
+  return new P2PError(
+    'E_USAGE',
+    `invalid peer ${JSON.stringify(text.slice(0, 80))}: ${why} (expected HOST, HOST:PORT, [IPv6]:PORT or fe80::1%eth0)`,
+  )
 }
 
 function parsePort(text: string, raw: string): number {
-  if (!/^\d{1,5}$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) throw bad(text, 'the port must be a number from 1 to 65535')
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535)
+    throw bad(text, 'the port must be a number from 1 to 65535')
   return Number(raw)
 }
 
@@ -56,7 +60,8 @@ function checkIPv6(text: string, address: string): void {
   const zone = zoneOf(address)
   if (!isIPv6(address)) throw bad(text, 'not an IPv6 address')
   if (zone !== undefined && !isValidZone(zone)) throw bad(text, `the zone "${zone}" is not an interface name`)
-  if (isLinkLocalV6(address) && zone === undefined) throw bad(text, 'a link-local address needs its interface, e.g. fe80::1%eth0')
+  if (isLinkLocalV6(address) && zone === undefined)
+    throw bad(text, 'a link-local address needs its interface, e.g. fe80::1%eth0')
   if (isMulticastV6(address)) throw bad(text, 'a multicast group is not a peer (use --broadcast for groups)')
 }
 
@@ -76,7 +81,12 @@ export function parseNamedPeer(text: string, defaultPort: number): NamedPeer {
   const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(value)
   if (bracketed) {
     checkIPv6(text, bracketed[1]!)
-    return { text: value, host: bracketed[1]!, port: bracketed[2] === undefined ? defaultPort : parsePort(text, bracketed[2]), literal: true }
+    return {
+      text: value,
+      host: bracketed[1]!,
+      port: bracketed[2] === undefined ? defaultPort : parsePort(text, bracketed[2]),
+      literal: true,
+    }
   }
   if (value.includes('[') || value.includes(']')) throw bad(text, 'unbalanced brackets')
   const colons = value.split(':').length - 1
@@ -84,7 +94,8 @@ export function parseNamedPeer(text: string, defaultPort: number): NamedPeer {
     checkIPv6(text, value) // a bare IPv6 address takes no port: brackets say where the address ends
     return { text: value, host: value, port: defaultPort, literal: true }
   }
-  const [host, port] = colons === 1 ? [value.slice(0, value.indexOf(':')), value.slice(value.indexOf(':') + 1)] : [value, undefined]
+  const [host, port] =
+    colons === 1 ? [value.slice(0, value.indexOf(':')), value.slice(value.indexOf(':') + 1)] : [value, undefined]
   const portNumber = port === undefined ? defaultPort : parsePort(text, port)
   if (isIPv4(host)) return { text: value, host, port: portNumber, literal: true }
   if (!isHostName(host)) throw bad(text, 'not a host name or IP address')
@@ -93,18 +104,26 @@ export function parseNamedPeer(text: string, defaultPort: number): NamedPeer {
 
 /** Every entry of a list (or comma-separated text), parsed, duplicates dropped; at most MAX_NAMED_PEERS. */
 export function parseNamedPeers(list: string | readonly string[], defaultPort: number): NamedPeer[] {
-  const items = (typeof list === 'string' ? [list] : list).flatMap((item) => item.split(',')).map((s) => s.trim()).filter((s) => s !== '')
+  const items = (typeof list === 'string' ? [list] : list)
+    .flatMap((item) => item.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
   const out = new Map<string, NamedPeer>()
   for (const item of items) {
     const peer = parseNamedPeer(item, defaultPort)
     out.set(`${peer.host}|${peer.port}`, peer)
   }
-  if (out.size > MAX_NAMED_PEERS) throw new P2PError('E_USAGE', `too many peers: ${out.size} named, at most ${MAX_NAMED_PEERS}`)
+  if (out.size > MAX_NAMED_PEERS)
+    throw new P2PError('E_USAGE', `too many peers: ${out.size} named, at most ${MAX_NAMED_PEERS}`)
   return [...out.values()]
 }
 
 /** dns.lookup's shape with { all: true }. */
-export type Lookup = (host: string, options: { all: true; verbatim: true }, callback: (err: NodeJS.ErrnoException | null, addresses: Array<{ address: string; family: number }>) => void) => void
+export type Lookup = (
+  host: string,
+  options: { all: true; verbatim: true },
+  callback: (err: NodeJS.ErrnoException | null, addresses: Array<{ address: string; family: number }>) => void,
+) => void
 
 export interface ResolveOptions {
   families: FamilyOptions
@@ -120,17 +139,30 @@ export interface ResolveOptions {
  */
 export async function resolveNamedPeer(peer: NamedPeer, options: ResolveOptions): Promise<PeerTarget[]> {
   const usable = (address: string): boolean =>
-    (isIPv4(address) && options.families.ipv4) || (isIPv6(address) && options.families.ipv6 && (!isLinkLocalV6(address) || zoneOf(address) !== undefined) && !isMulticastV6(address))
+    (isIPv4(address) && options.families.ipv4) ||
+    (isIPv6(address) &&
+      options.families.ipv6 &&
+      (!isLinkLocalV6(address) || zoneOf(address) !== undefined) &&
+      !isMulticastV6(address))
   let addresses: string[]
   if (peer.literal) {
     addresses = [peer.host]
   } else {
-    addresses = (await lookupAll(peer, options.lookup ?? (dnsLookup as unknown as Lookup), options.timeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS))
+    addresses = await lookupAll(
+      peer,
+      options.lookup ?? (dnsLookup as unknown as Lookup),
+      options.timeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS,
+    )
   }
   const found = [...new Set(addresses.filter(usable))].slice(0, MAX_ADDRESSES_PER_NAME)
   if (found.length === 0) {
-    const families = [options.families.ipv4 && 'IPv4', options.families.ipv6 && 'IPv6'].filter(Boolean).join(' or ') || 'no family (both are off)'
-    throw new P2PError('E_USAGE', `peer ${JSON.stringify(peer.text)} has no usable ${families} address${addresses.length > 0 ? ` (it resolves to ${addresses.slice(0, 4).join(', ')})` : ''}`)
+    const families =
+      [options.families.ipv4 && 'IPv4', options.families.ipv6 && 'IPv6'].filter(Boolean).join(' or ') ||
+      'no family (both are off)'
+    throw new P2PError(
+      'E_USAGE',
+      `peer ${JSON.stringify(peer.text)} has no usable ${families} address${addresses.length > 0 ? ` (it resolves to ${addresses.slice(0, 4).join(', ')})` : ''}`,
+    )
   }
   return found.map((address) => ({ address, port: peer.port, name: peer.text }))
 }
@@ -138,12 +170,21 @@ export async function resolveNamedPeer(peer: NamedPeer, options: ResolveOptions)
 function lookupAll(peer: NamedPeer, lookup: Lookup, timeoutMs: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
     // The resolver cannot be cancelled: past the deadline its late answer is ignored.
-    const timer = setTimeout(() => reject(new P2PError('E_USAGE', `cannot resolve peer ${JSON.stringify(peer.text)}: the resolver did not answer within ${timeoutMs} ms`)), timeoutMs)
+    const timer = setTimeout(
+      () =>
+        reject(
+          new P2PError(
+            'E_USAGE',
+            `cannot resolve peer ${JSON.stringify(peer.text)}: the resolver did not answer within ${timeoutMs} ms`,
+          ),
+        ),
+      timeoutMs,
+    )
     try {
       lookup(peer.host, { all: true, verbatim: true }, (err, results) => {
         clearTimeout(timer)
         if (err) {
-          const why = err.code === 'ENOTFOUND' || err.code === 'EAI_NONAME' ? 'no such host' : err.code ?? err.message
+          const why = err.code === 'ENOTFOUND' || err.code === 'EAI_NONAME' ? 'no such host' : (err.code ?? err.message)
           reject(new P2PError('E_USAGE', `cannot resolve peer ${JSON.stringify(peer.text)}: ${why}`))
         } else {
           resolve((Array.isArray(results) ? results : []).map((r) => r.address).filter((a) => typeof a === 'string'))

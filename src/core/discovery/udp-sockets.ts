@@ -1,4 +1,4 @@
-import { type RemoteInfo, type Socket, createSocket } from 'node:dgram'
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import { once } from 'node:events'
 import { isIPv6 } from 'node:net'
 import { networkInterfaces } from 'node:os'
@@ -38,17 +38,29 @@ export function familyOf(address: string): Family {
 
 /** A bound socket, or E_USAGE naming the address and port (in use, no such address, …). */
 export async function bindUdp(options: BindOptions): Promise<Socket> {
-  const socket = createSocket({ type: options.family === 6 ? 'udp6' : 'udp4', reuseAddr: options.reuseAddr, ipv6Only: options.family === 6 })
+  const socket = createSocket({
+    type: options.family === 6 ? 'udp6' : 'udp4',
+    reuseAddr: options.reuseAddr,
+    ipv6Only: options.family === 6,
+  })
   const address = options.address ?? (options.family === 6 ? '::' : '0.0.0.0')
   socket.on('message', (msg, rinfo) => options.onMessage(msg, rinfo, socket))
   socket.on('error', (err) => options.onError(err, socket))
   try {
     socket.bind(options.port, address)
-    await Promise.race([once(socket, 'listening'), once(socket, 'error').then(([err]) => { throw err })])
+    await Promise.race([
+      once(socket, 'listening'),
+      once(socket, 'error').then(([err]) => {
+        throw err
+      }),
+    ])
   } catch (err) {
     socket.close()
     const where = options.family === 6 ? `[${address}]:${options.port}` : `${address}:${options.port}`
-    throw new P2PError('E_USAGE', `cannot listen on UDP ${where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new P2PError(
+      'E_USAGE',
+      `cannot listen on UDP ${where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    )
   }
   if (options.family === 4) socket.setBroadcast(true)
   return socket
@@ -69,7 +81,11 @@ export interface JoinReport {
 }
 
 /** Join each group on its interface. An interface that refuses (gone, IPv6 off on it) is reported, not fatal. */
-export function joinGroups(socket: Socket, groups: ReadonlyArray<{ group: string; interface: string }>, exists = interfaceExists): JoinReport {
+export function joinGroups(
+  socket: Socket,
+  groups: ReadonlyArray<{ group: string; interface: string }>,
+  exists = interfaceExists,
+): JoinReport {
   const report: JoinReport = { joined: [], failed: [] }
   for (const { group, interface: name } of groups) {
     if (!exists(name)) {
@@ -93,7 +109,13 @@ export function joinGroups(socket: Socket, groups: ReadonlyArray<{ group: string
  * which send() throws on). A link-scoped destination carries its interface as
  * a zone (multicast.ts).
  */
-export function sendDatagram(socket: Socket, datagram: Uint8Array, port: number, address: string, exists = interfaceExists): Promise<Error | undefined> {
+export function sendDatagram(
+  socket: Socket,
+  datagram: Uint8Array,
+  port: number,
+  address: string,
+  exists = interfaceExists,
+): Promise<Error | undefined> {
   const zone = zoneOf(address)
   if (isMulticastV6(address) && (zone === undefined || !exists(zone))) {
     return Promise.resolve(new Error(`${address}: a multicast destination needs the zone of an interface of this host`))
@@ -108,13 +130,19 @@ export function sendDatagram(socket: Socket, datagram: Uint8Array, port: number,
 }
 
 export async function closeSockets(sockets: Iterable<Socket | undefined>): Promise<void> {
-  await Promise.all([...sockets].map((socket) => socket && new Promise<void>((resolve) => {
-    try {
-      socket.close(() => resolve())
-    } catch {
-      resolve() // already closed
-    }
-  })))
+  await Promise.all(
+    [...sockets].map(
+      (socket) =>
+        socket &&
+        new Promise<void>((resolve) => {
+          try {
+            socket.close(() => resolve())
+          } catch {
+            resolve() // already closed
+          }
+        }),
+    ),
+  )
 }
 
 export interface UnicastReceivers {
@@ -128,7 +156,11 @@ export interface UnicastReceivers {
  * here before any wildcard socket. An address that cannot be bound (it went
  * away, still tentative) is reported and skipped.
  */
-export async function bindUnicastReceivers(addresses: readonly string[], port: number, handlers: Pick<BindOptions, 'onMessage' | 'onError'>): Promise<UnicastReceivers> {
+export async function bindUnicastReceivers(
+  addresses: readonly string[],
+  port: number,
+  handlers: Pick<BindOptions, 'onMessage' | 'onError'>,
+): Promise<UnicastReceivers> {
   const out: UnicastReceivers = { sockets: [], failed: [] }
   for (const address of addresses) {
     try {
