@@ -13,7 +13,7 @@ import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
-import { SERVE_SETTINGS, serverLimits } from './serve.js'
+import { SERVE_SETTINGS, serveHost, serverLimits } from './serve.js'
 
 /**
  * `p2p share PATH…`: split (or find already split) the given files, then
@@ -48,7 +48,7 @@ export const shareCommand = defineCommand({
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const files = await splitAll(ctx, store)
     const server = createChunkServer(
-      { store, host: settings.host, port: settings.port, limits: serverLimits(settings) },
+      { store, host: serveHost(settings.host), port: settings.port, limits: serverLimits(settings) },
       { log },
     )
     const address = await server.listen()

@@ -174,7 +174,7 @@ export const parsePeerList = (raw: unknown): string[] => {
 
 export const parseHost = (raw: unknown): string => {
   const value = text(raw)
-  if (!/^[0-9a-zA-Z.:\-[\]]+$/.test(value)) throw new SettingError('must be an IP address or host name')
+  if (!/^[0-9a-zA-Z.:\-[\]]+(%[A-Za-z0-9.-]{1,15})?$/.test(value)) throw new SettingError('must be an IP address or host name')
   return value
 }
 
@@ -218,8 +218,9 @@ export const SETTINGS = {
   host: spec({
     flag: 'host',
     valueName: '<address>',
-    description: 'address p2p-serve listens on (0.0.0.0 = every interface)',
-    defaultValue: '0.0.0.0',
+    description:
+      'address p2p-serve listens on (:: = every interface, IPv6 and IPv4; 0.0.0.0 = every IPv4 interface; a link-local address with its zone, fe80::1%eth0)',
+    defaultValue: '::',
     parse: parseHost,
   }),
   port: spec({

@@ -126,4 +126,27 @@ describe('named and known peers (processes on loopback)', () => {
       ['peer'],
     )
   })
+
+  it('over IPv6 alone (--ipv4 off): a seeder named as [::1]:PORT answers, and the file comes over TCP on ::1', async (t) => {
+    const dir = await tmpDir(t)
+    const seederPort = await freeUdpPort()
+    const ourPort = await freeUdpPort()
+    const sha = await randomFile(join(dir, 'six.bin'), 100_000)
+    await split(join(dir, 'seed'), join(dir, 'six.bin'))
+    await startSeeder(t, join(dir, 'seed'), seederPort, { interval: 60, host: '::1' })
+    const r = await runDownload(join(dir, 'get'), ourPort, [
+      'six.bin',
+      '--wait',
+      '10',
+      '--ipv4',
+      'off',
+      '--peer',
+      `[::1]:${seederPort}`,
+    ])
+    assert.equal(r.code, 0, `${r.stderr}\n${r.log}`)
+    const receipt = r.result as unknown as Receipt
+    assert.equal(receipt.sha256, sha)
+    assert.match(receipt.peers[0]!.peer, /^::1:\d+$/)
+    assert.equal(receipt.peers[0]!.via, 'peer')
+  })
 })

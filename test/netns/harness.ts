@@ -12,7 +12,7 @@ export type { HostProcess } from './processes.js'
  *        ┌─────────┬─────────┬─────────┐
  *      veth      veth      veth      veth
  *        │         │         │         │
- *   <prefix>h1  …h2       …h3       …h4      eth0 10.77.0.1 … .4 /24, lo up
+ *   <prefix>h1  …h2       …h3       …h4      eth0 10.77.0.1 … .4 /24, lo up, IPv6 off
  *
  * Nothing is created in the host's namespace but the namespace handles
  * themselves, so no traffic can reach the host's real interfaces. Every
@@ -115,6 +115,8 @@ export class Lan {
     inNs(sw, 'ip', 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
     inNs(sw, 'ip', 'link', 'set', `p${i}`, 'master', 'br0')
     inNs(sw, 'ip', 'link', 'set', `p${i}`, 'up')
+    // An IPv4 LAN: with IPv6 on, "auto" would also reach every peer through the IPv6 group, at a second address.
+    inNs(ns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6')
     inNs(ns, 'ip', 'addr', 'add', `${address}/24`, 'brd', '+', 'dev', 'eth0')
     inNs(ns, 'ip', 'link', 'set', 'eth0', 'up')
     inNs(ns, 'ip', 'link', 'set', 'lo', 'up')
