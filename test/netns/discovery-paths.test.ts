@@ -34,6 +34,7 @@ describe('discovery paths: named, known, IPv6, multi-homed (network namespaces)'
   let root: string
   let source: string
   let sha: string
+  let id = ''
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'p2p-paths-'))
@@ -87,16 +88,21 @@ describe('discovery paths: named, known, IPv6, multi-homed (network namespaces)'
   async function seed(h: TopoHost, announceArgs: string[] = []): Promise<HostProcess[]> {
     const split = h.start('p2p-split', [source, '--json'])
     assert.equal(await split.exited, 0, split.stderr())
+    id = (JSON.parse(split.stdout().trim().split('\n').pop()!) as { id: string }).id
     return [h.start('p2p-serve', []), h.start('p2p-announce', ['--interval', '60', ...announceArgs])]
   }
 
-  /** A fresh download on `h` (store and downloads emptied first); its exit code, receipt and time to the first byte. */
-  async function download(h: TopoHost, extra: string[] = []) {
+  /**
+   * A fresh download on `h` (store and downloads emptied first), by name or
+   * (byId) by id; its exit code, receipt and time to the first byte. By name
+   * includes the NAME_QUIET_MS wait for other files of that name.
+   */
+  async function download(h: TopoHost, extra: string[] = [], byId = false) {
     await rm(join(h.dir, 'chunks'), { recursive: true, force: true })
     await rm(join(h.dir, 'downloads'), { recursive: true, force: true })
     await rm(join(h.dir, 'logs'), { recursive: true, force: true })
     const d = h.start('p2p-download', [
-      'paths.bin',
+      ...(byId ? ['--id', id] : ['paths.bin']),
       '--json',
       '--wait',
       '15',
@@ -150,15 +156,15 @@ describe('discovery paths: named, known, IPv6, multi-homed (network namespaces)'
       named.receipt!.peers.map((p) => [p.peer, p.via]),
       [[`${i1.on('iso').ipv4}:47010`, 'peer']],
     )
-    t.diagnostic(`first byte via named peer: ${named.firstByteMs} ms`)
+    t.diagnostic(`first byte via named peer (by name): ${named.firstByteMs} ms`)
 
-    const known = await download(i2)
+    const known = await download(i2, [], true)
     assert.equal(known.code, 0, known.stderr)
     assert.deepEqual(
       known.receipt!.peers.map((p) => p.via),
       ['known'],
     )
-    t.diagnostic(`first byte via known peer: ${known.firstByteMs} ms`)
+    t.diagnostic(`first byte via known peer (by id): ${known.firstByteMs} ms`)
 
     const started = Date.now()
     const none = await download(i2, ['--no-known-peers', '--wait', '2'])
@@ -175,25 +181,25 @@ describe('discovery paths: named, known, IPv6, multi-homed (network namespaces)'
     const l1 = net.host('l1')
     const [serve, announce] = await seed(l1)
     await Promise.all([ready(serve!), ready(announce!)])
-    const r = await download(net.host('r1'), ['--peer', `${l1.on('left').ipv4}:47011`])
+    const r = await download(net.host('r1'), ['--peer', `${l1.on('left').ipv4}:47011`], true)
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(
       r.receipt!.peers.map((p) => [p.peer, p.via]),
       [[`${l1.on('left').ipv4}:47010`, 'peer']],
     )
-    t.diagnostic(`first byte across the router via named peer: ${r.firstByteMs} ms`)
+    t.diagnostic(`first byte across the router via named peer (by id): ${r.firstByteMs} ms`)
   })
 
   it('IPv6 only: found through the multicast group, downloaded over link-local TCP with its zone, byte-identical', async (t) => {
     const s1 = net.host('s1')
     const [serve, announce] = await seed(s1)
     await Promise.all([ready(serve!), ready(announce!)])
-    const r = await download(net.host('s2'))
+    const r = await download(net.host('s2'), [], true)
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.receipt!.peers.length, 1)
     assert.equal(r.receipt!.peers[0]!.via, 'ipv6')
     assert.equal(r.receipt!.peers[0]!.peer, `${s1.on('v6').linkLocal.split('%')[0]}%eth0:47010`)
-    t.diagnostic(`first byte via the IPv6 group: ${r.firstByteMs} ms`)
+    t.diagnostic(`first byte via the IPv6 group (by id): ${r.firstByteMs} ms`)
   })
 
   it('a multi-homed seeder is found from both sides, each side connecting to the address on its own side', async (t) => {
@@ -204,13 +210,13 @@ describe('discovery paths: named, known, IPv6, multi-homed (network namespaces)'
       ['x', 'ma'],
       ['y', 'mb'],
     ] as const) {
-      const r = await download(net.host(side))
+      const r = await download(net.host(side), [], side === 'y')
       assert.equal(r.code, 0, r.stderr)
       const own = [m.on(bridge).ipv4!, `${m.on(bridge).linkLocal.split('%')[0]}%eth0`]
       const used = r.receipt!.peers.filter((p) => p.bytes > 0).map((p) => p.peer.slice(0, p.peer.lastIndexOf(':')))
       assert.ok(used.length > 0)
       for (const address of used) assert.ok(own.includes(address), `${side} used ${address}, not one of ${own}`)
-      t.diagnostic(`first byte via broadcast (${side}): ${r.firstByteMs} ms`)
+      t.diagnostic(`first byte via broadcast (${side}, ${side === 'y' ? 'by id' : 'by name'}): ${r.firstByteMs} ms`)
     }
   })
 })
