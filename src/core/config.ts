@@ -174,7 +174,8 @@ export const parsePeerList = (raw: unknown): string[] => {
 
 export const parseHost = (raw: unknown): string => {
   const value = text(raw)
-  if (!/^[0-9a-zA-Z.:\-[\]]+(%[A-Za-z0-9.-]{1,15})?$/.test(value)) throw new SettingError('must be an IP address or host name')
+  if (!/^[0-9a-zA-Z.:\-[\]]+(%[A-Za-z0-9.-]{1,15})?$/.test(value))
+    throw new SettingError('must be an IP address or host name')
   return value
 }
 

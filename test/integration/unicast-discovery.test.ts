@@ -2,11 +2,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { encodeQuery } from '../../src/core/discovery/announcement.js'
-import {
-  ANSWER_BYTES_PER_S,
-  ANSWER_BYTES_PER_SOURCE_PER_S,
-  Announcer,
-} from '../../src/core/discovery/announcer.js'
+import { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, Announcer } from '../../src/core/discovery/announcer.js'
 import { KnownPeers } from '../../src/core/discovery/known-peers.js'
 import { DiscoveryListener } from '../../src/core/discovery/listener.js'
 import { splitFile } from '../../src/core/split.js'

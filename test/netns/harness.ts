@@ -116,7 +116,12 @@ export class Lan {
     inNs(sw, 'ip', 'link', 'set', `p${i}`, 'master', 'br0')
     inNs(sw, 'ip', 'link', 'set', `p${i}`, 'up')
     // An IPv4 LAN: with IPv6 on, "auto" would also reach every peer through the IPv6 group, at a second address.
-    inNs(ns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6')
+    inNs(
+      ns,
+      'sh',
+      '-c',
+      'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6',
+    )
     inNs(ns, 'ip', 'addr', 'add', `${address}/24`, 'brd', '+', 'dev', 'eth0')
     inNs(ns, 'ip', 'link', 'set', 'eth0', 'up')
     inNs(ns, 'ip', 'link', 'set', 'lo', 'up')
