@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { encodeQuery } from '../../src/core/discovery/announcement.js'
@@ -109,5 +110,25 @@ describe('unicast discovery (real sockets on loopback)', () => {
       known.list().map((p) => [p.address, p.port]),
       [['127.0.0.1', seederPort]],
     )
+  })
+
+  it('a known-peers file pointing at a victim costs it one query a start, not one every few seconds, and the entry is gone after three silent starts', async (t) => {
+    const dir = await tmpDir(t)
+    const victim = await startStranger(t, 9, '127.0.0.7')
+    const path = join(dir, 'known_peers.json')
+    const entry = { address: '127.0.0.7', port: victim.port, lastSeen: new Date().toISOString() }
+    await writeFile(path, JSON.stringify({ version: 1, peers: [entry] }))
+    for (let start = 1; start <= 3; start++) {
+      const known = new KnownPeers(path)
+      await known.load()
+      const l = new DiscoveryListener({ udpPort: await freeUdpPort(), broadcast: [], knownPeers: known, staleAfterMs: 3000 })
+      await l.start()
+      l.query()
+      await new Promise((r) => setTimeout(r, start === 1 ? 2500 : 100)) // the first run lasts past two re-query intervals
+      await l.stop()
+      assert.equal(victim.received.length, start, `queries the victim got after start ${start}`)
+    }
+    const after = new KnownPeers(path)
+    assert.deepEqual(await after.load(), [])
   })
 })

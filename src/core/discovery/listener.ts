@@ -69,8 +69,14 @@ export class DiscoveryListener extends EventEmitter {
   private querySocket: DiscoverySockets | undefined
   private sweeper: NodeJS.Timeout | undefined
   private requery: NodeJS.Timeout | undefined
-  /** Known peers asked at the first query(): asked again with the named ones. */
-  private knownAsked: PeerTarget[] | undefined
+  /** Known peers asked at the first query(), by address|port. */
+  private knownAsked: Map<string, PeerTarget> | undefined
+  /**
+   * Those of them that answered: only these are asked again. An entry that
+   * never answers (a stranger's address planted in the file, a peer gone)
+   * costs one query a start, never one every few seconds.
+   */
+  private readonly knownAnswered = new Set<string>()
   private readonly log: Logger
   private readonly now: () => number
 
@@ -107,23 +113,26 @@ export class DiscoveryListener extends EventEmitter {
   query(want: QueryWant | undefined = this.options.want): void {
     const bytes = this.encodeQuery(want)
     for (const address of this.options.broadcast) void this.querySocket?.send(bytes, address, this.options.udpPort)
+    let first: PeerTarget[] = []
     if (this.knownAsked === undefined) {
       const known =
         this.options.knownPeers?.toQuery((address) => this.querySocket?.has(familyOf(address)) ?? false) ?? []
-      this.knownAsked = known.map((p) => ({ address: p.address, port: p.port, name: 'known' }))
+      first = known.map((p) => ({ address: p.address, port: p.port, name: 'known' }))
+      this.knownAsked = new Map(first.map((p) => [`${p.address}|${p.port}`, p]))
       if (known.length > 0) this.log.debug({ known: known.length }, 'asking known peers')
     }
-    this.queryUnicast(bytes)
+    this.queryUnicast(bytes, first)
   }
 
   private encodeQuery(want: QueryWant | undefined): Buffer {
     return encodeQuery(want, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
   }
 
-  /** One query to each named peer and each known peer asked at start (a peer both name is asked once). */
-  private queryUnicast(bytes: Buffer): void {
+  /** One query to each named peer, each known peer that answered, and `extra` (a peer on two lists is asked once). */
+  private queryUnicast(bytes: Buffer, extra: readonly PeerTarget[] = []): void {
     const seen = new Set<string>()
-    for (const p of [...(this.options.peers ?? []), ...(this.knownAsked ?? [])]) {
+    const answered = [...this.knownAnswered].flatMap((key) => this.knownAsked?.get(key) ?? [])
+    for (const p of [...(this.options.peers ?? []), ...answered, ...extra]) {
       const key = `${p.address}|${p.port}`
       if (seen.has(key)) continue
       seen.add(key)
@@ -199,6 +208,8 @@ export class DiscoveryListener extends EventEmitter {
       if (message.type !== 'announce') return
       if (this.dictionary.merge(message, address, this.now())) this.emit('change')
       this.options.knownPeers?.heard(address, datagram.from.port, message.peer)
+      const key = `${address}|${datagram.from.port}`
+      if (this.knownAsked?.has(key)) this.knownAnswered.add(key)
     } catch (err) {
       const reason = hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal'
       this.stats.dropped++
