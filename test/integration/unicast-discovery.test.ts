@@ -121,7 +121,12 @@ describe('unicast discovery (real sockets on loopback)', () => {
     for (let start = 1; start <= 3; start++) {
       const known = new KnownPeers(path)
       await known.load()
-      const l = new DiscoveryListener({ udpPort: await freeUdpPort(), broadcast: [], knownPeers: known, staleAfterMs: 3000 })
+      const l = new DiscoveryListener({
+        udpPort: await freeUdpPort(),
+        broadcast: [],
+        knownPeers: known,
+        staleAfterMs: 3000,
+      })
       await l.start()
       l.query()
       await new Promise((r) => setTimeout(r, start === 1 ? 2500 : 100)) // the first run lasts past two re-query intervals

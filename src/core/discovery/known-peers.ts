@@ -205,11 +205,15 @@ export class KnownPeers {
   }
 
   /**
-   * The known peers to query now (one query each). Each counts a miss unless
-   * it is heard from before the next write; at MAX_MISSES it is dropped.
+   * The known peers to query now (one query each). With `countMisses` (a
+   * query for everything, which every live announcer answers), each counts
+   * a miss unless it is heard from before the next write; at MAX_MISSES it
+   * is dropped. A query for one file is not answered by peers without it:
+   * their silence is no miss.
    */
-  toQuery(accept: (address: string) => boolean = () => true): KnownPeer[] {
+  toQuery(accept: (address: string) => boolean = () => true, countMisses = true): KnownPeer[] {
     const out = this.list().filter((p) => accept(p.address))
+    if (!countMisses) return out
     for (const p of out) {
       this.waiting.add(keyOf(p))
       p.misses++

@@ -116,7 +116,10 @@ export class DiscoveryListener extends EventEmitter {
     let first: PeerTarget[] = []
     if (this.knownAsked === undefined) {
       const known =
-        this.options.knownPeers?.toQuery((address) => this.querySocket?.has(familyOf(address)) ?? false) ?? []
+        this.options.knownPeers?.toQuery(
+          (address) => this.querySocket?.has(familyOf(address)) ?? false,
+          want === undefined || (want.id === undefined && want.name === undefined),
+        ) ?? []
       first = known.map((p) => ({ address: p.address, port: p.port, name: 'known' }))
       this.knownAsked = new Map(first.map((p) => [`${p.address}|${p.port}`, p]))
       if (known.length > 0) this.log.debug({ known: known.length }, 'asking known peers')
