@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { readDictionary, until } from '../helpers/dictionary.js'
-import { randomFile, tmpDir } from '../helpers/files.js'
+import { mkfifo, randomFile, tmpDir } from '../helpers/files.js'
 import { BROADCAST, freeUdpPort, runDownload, split, startDaemon, startSeeder } from '../helpers/swarm.js'
 
 /**
@@ -29,6 +29,9 @@ describe('named and known peers (processes on loopback)', () => {
     await split(join(dir, 'seed'), join(dir, 'far.bin'), ['--chunk-size', '64KiB'])
     await startSeeder(t, join(dir, 'seed'), seederPort, { interval: 60 })
     const dictionary = join(dir, 'one', 'dictionary.json')
+    // A FIFO where the known-peers file goes: ignored with a warning (never a hang), replaced by the first write.
+    await mkdir(join(dir, 'one'), { recursive: true })
+    mkfifo(join(dir, 'one', 'known_peers.json'))
 
     const named = await runDownload(join(dir, 'one'), ourPort, [
       'far.bin',
