@@ -18,7 +18,9 @@ import { ByteRateLimit } from './rate-limit.js'
 
 /**
  * Tells the LAN what this chunk store holds: a burst of announcement
- * datagrams to every broadcast address at start, every `intervalMs` and
+ * datagrams to every broadcast address and IPv6 group, and by unicast to
+ * every named peer (reach.ts decides which; discovery-sockets.ts carries
+ * them) at start, every `intervalMs` and
  * shortly after the store changes (a split, chunks a running download
  * writes: the store is watched); bursts caused by store changes are at least
  * `minBurstGapMs` apart, so a busy store cannot make it flood the LAN.

@@ -16,8 +16,10 @@ export type { KnownFile, PeerSource } from './dictionary.js'
 /**
  * Receives announcements on the UDP port (bound with address reuse, so
  * listeners, downloaders and announcers on one host all hear every
- * broadcast) and keeps the content dictionary. Queries go out from a second
- * socket on a port of its own, because answers come back by unicast to the
+ * broadcast; the IPv6 socket in the group on each interface) and keeps the
+ * content dictionary. Queries go to every broadcast address and group, and
+ * by unicast to named and known peers (every peer heard is recorded as
+ * known), from a second endpoint on ports of its own, because answers come back by unicast to the
  * query's source: on a port several processes share, only one of them would
  * get it. Every datagram is validated; a bad one is dropped, counted by
  * reason and logged at debug level. Emits 'change' when the visible picture
