@@ -11,12 +11,15 @@
  * a manifest against its id, every chunk against its SHA-256.
  */
 
+export type { BroadcastSetting } from './core/config.js'
 export { DEFAULT_CHUNK_SIZE, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT } from './core/constants.js'
 // Discovery over UDP
 export { type Announcer, type AnnouncerOptions, type BurstReport, createAnnouncer } from './core/discovery/announcer.js'
 export { resolveBroadcast } from './core/discovery/broadcast.js'
 export { DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './core/discovery/dictionary.js'
 export { writeDictionaryFile } from './core/discovery/dictionary-file.js'
+export { FOUND_VIA, type FoundVia } from './core/discovery/found-via.js'
+export { KNOWN_PEERS_FILE, type KnownPeer, KnownPeers } from './core/discovery/known-peers.js'
 export {
   createListener,
   type DiscoveryListener,
@@ -24,6 +27,9 @@ export {
   type KnownFile,
   type PeerSource,
 } from './core/discovery/listener.js'
+export { DISCOVERY_GROUP_V6 } from './core/discovery/multicast.js'
+export { type PeerTarget, parseNamedPeers } from './core/discovery/named-peers.js'
+export { DiscoveryReach, type ReachSettings, resolveReach } from './core/discovery/reach.js'
 export { assertWritable } from './core/disk.js'
 export {
   DEFAULT_DOWNLOAD_LIMITS,

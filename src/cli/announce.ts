@@ -1,12 +1,13 @@
 import chalk from 'chalk'
-import { createAnnouncer, openStore, resolveBroadcast } from '../index.js'
+import { createAnnouncer, openStore } from '../index.js'
 import { defineCommand, parseSeconds, pickSettings } from './common.js'
+import { commandReach } from './reach.js'
 
 export const announceCommand = defineCommand({
   name: 'announce',
   summary: 'broadcast over UDP what the chunk store holds: at start, every interval, on change and when asked',
   settings: {
-    ...pickSettings('chunksDir', 'port', 'udpPort', 'broadcast', 'interval'),
+    ...pickSettings('chunksDir', 'port', 'udpPort', 'broadcast', 'peer', 'ipv4', 'ipv6', 'interval'),
     queryGap: {
       flag: 'min-burst-gap',
       valueName: '<seconds>',
@@ -21,17 +22,19 @@ export const announceCommand = defineCommand({
     'p2p-announce --port 47010 --interval 2',
     'p2p-announce --broadcast 192.168.1.255,10.8.0.255',
     'p2p-announce --broadcast 127.255.255.255    # this machine only',
+    'p2p-announce --peer 10.2.0.7 --peer laptop.lan:47011    # also by unicast, across a router',
   ],
-  run: async ({ settings, json, log, signal, out }) => {
+  run: async ({ settings, json, log, signal, out, err }) => {
     const store = await openStore({ dir: settings.chunksDir }, { log })
-    const broadcast = resolveBroadcast(settings.broadcast)
+    const reach = await commandReach(settings, { log, err }, { strict: false })
+    const broadcast = [...reach.broadcast, ...reach.named.map((p) => p.name)]
     const { udpPort, port } = settings
     const announcer = createAnnouncer(
       {
         store,
         udpPort,
         tcpPort: port,
-        broadcast,
+        ...reach.announcerOptions(),
         intervalMs: settings.interval * 1000,
         minBurstGapMs: settings.queryGap * 1000,
       },

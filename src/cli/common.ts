@@ -51,12 +51,15 @@ export function defineCommand<S extends SettingSpecs>(def: CommandDefinition<S>)
       const label =
         setting.defaultLabel ??
         (Array.isArray(setting.defaultValue) ? setting.defaultValue.join(',') : String(setting.defaultValue))
-      cmd.addOption(
-        new Option(
-          `--${setting.flag} ${setting.valueName}`,
-          `${setting.description} (default: ${label}; env ${envName(setting.flag)})`,
-        ),
+      const option = new Option(
+        `--${setting.flag} ${setting.valueName}`,
+        `${setting.description} (default: ${label}; env ${setting.env ?? envName(setting.flag)})`,
       )
+      if (setting.repeatable)
+        option.argParser((value: string, previous: unknown) => [...((previous as string[] | undefined) ?? []), value])
+      cmd.addOption(option)
+      if (setting.defaultValue === true)
+        cmd.addOption(new Option(`--no-${setting.flag}`, `same as --${setting.flag} off`))
     }
     def.configure?.(cmd)
     cmd.option('--config <file>', `JSON config file (default: ./p2p.config.json if present; env P2P_CONFIG)`)

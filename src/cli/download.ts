@@ -5,9 +5,11 @@ import {
   type ChunkStore,
   createPeerDirectory,
   DEFAULT_DOWNLOAD_LIMITS,
+  type DiscoveryReach,
   type DownloadProgress,
   type DownloadReceipt,
   download,
+  hasCode,
   isId,
   type KnownFile,
   NAME_QUIET_MS,
@@ -15,7 +17,6 @@ import {
   P2PError,
   type PeerDirectory,
   printable,
-  resolveBroadcast,
   validateName,
   waitForQuiet,
 } from '../index.js'
@@ -30,10 +31,22 @@ import {
 import { formatBytes, formatRate, formatSeconds, shortId } from './format.js'
 import { createProgress, type Progress } from './progress.js'
 import { chooseFile } from './prompt.js'
+import { commandReach } from './reach.js'
 
 const defaults = DEFAULT_DOWNLOAD_LIMITS
 export const DOWNLOAD_SETTINGS = {
-  ...pickSettings('chunksDir', 'downloadsDir', 'dictionary', 'udpPort', 'broadcast', 'staleAfter'),
+  ...pickSettings(
+    'chunksDir',
+    'downloadsDir',
+    'dictionary',
+    'udpPort',
+    'broadcast',
+    'peer',
+    'knownPeers',
+    'ipv4',
+    'ipv6',
+    'staleAfter',
+  ),
   wait: {
     flag: 'wait',
     valueName: '<seconds>',
@@ -139,10 +152,11 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   // Fail on an unwritable destination before any network traffic.
   await assertWritable(settings.downloadsDir, 'the downloads directory')
   await assertWritable(settings.chunksDir, 'the chunk store')
+  const reach = await commandReach(settings, ctx, { strict: true })
   const directory = createPeerDirectory(
     {
       udpPort: settings.udpPort,
-      broadcast: resolveBroadcast(settings.broadcast),
+      ...reach.listenerOptions(),
       staleAfterMs: settings.staleAfter * 1000,
       dictionaryPath: settings.dictionary,
       selfPeerId: await store.peerId(),
@@ -155,8 +169,13 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   try {
     const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
     const receipt = await runDownload(ctx, store, directory, target)
-    render(ctx, receipt)
+    render(ctx, receipt, reach)
     return 0
+  } catch (error) {
+    // Nobody answered at all: say where we looked and what the user can do.
+    if (hasCode(error, 'E_NOT_FOUND') && directory.files().length === 0)
+      throw new P2PError('E_NOT_FOUND', `${error.message}; no peer answered: ${reach.advice()}`)
+    throw error
   } finally {
     await directory.stop()
   }
@@ -272,9 +291,13 @@ function testHook(): (() => void) | undefined {
   }
 }
 
-function render(ctx: Ctx, r: DownloadReceipt): void {
+/** The address part of a peer key (address:port; an IPv6 address holds colons itself). */
+const addressOf = (key: string): string => key.slice(0, Math.max(0, key.lastIndexOf(':')))
+
+function render(ctx: Ctx, r: DownloadReceipt, reach: DiscoveryReach): void {
   const peers = r.peers.map((p) => ({
     peer: p.key,
+    via: reach.via(addressOf(p.key)),
     bytes: p.bytes,
     chunks: p.chunks,
     ...(p.banned ? { banned: p.banned } : {}),
@@ -300,7 +323,7 @@ function render(ctx: Ctx, r: DownloadReceipt): void {
   for (const p of peers) {
     const banned = p.banned ? chalk.red(`  banned: ${printable(p.banned, 300)}`) : ''
     ctx.out(
-      `  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks)${banned}`,
+      `  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks, via ${p.via})${banned}`,
     )
   }
 }

@@ -1,14 +1,8 @@
 import chalk from 'chalk'
-import {
-  createListener,
-  DEFAULT_DICTIONARY_LIMITS,
-  type KnownFile,
-  printable,
-  resolveBroadcast,
-  writeDictionaryFile,
-} from '../index.js'
+import { createListener, DEFAULT_DICTIONARY_LIMITS, type KnownFile, printable, writeDictionaryFile } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
 import { formatBytes, shortId } from './format.js'
+import { commandReach } from './reach.js'
 
 const defaults = DEFAULT_DICTIONARY_LIMITS
 /** Files named on one plain output line, and rows in the live table. */
@@ -20,7 +14,7 @@ export const listenCommand = defineCommand({
   name: 'listen',
   summary: 'receive announcements, keep the content dictionary file, expire stale peers',
   settings: {
-    ...pickSettings('dictionary', 'udpPort', 'broadcast', 'staleAfter'),
+    ...pickSettings('dictionary', 'udpPort', 'broadcast', 'peer', 'knownPeers', 'ipv4', 'ipv6', 'staleAfter'),
     maxFiles: {
       flag: 'max-files',
       valueName: '<n>',
@@ -72,12 +66,14 @@ export const listenCommand = defineCommand({
     'p2p-listen --dictionary /tmp/lan.json --stale-after 30',
     "p2p-listen --json | jq -c '.files | keys'",
     "p2p-listen --json | jq -c '.files[] | {name, peers: [.peers[] | {address, held}]}'",
+    'p2p-listen --peer 10.2.0.7    # also ask a seeder behind a router',
   ],
-  run: async ({ settings, json, log, signal, out }) => {
+  run: async ({ settings, json, log, signal, out, err }) => {
+    const reach = await commandReach(settings, { log, err }, { strict: false })
     const listener = createListener(
       {
         udpPort: settings.udpPort,
-        broadcast: resolveBroadcast(settings.broadcast),
+        ...reach.listenerOptions(),
         staleAfterMs: settings.staleAfter * 1000,
         limits: {
           maxFiles: settings.maxFiles,
@@ -117,7 +113,8 @@ export const listenCommand = defineCommand({
         'dictionary changed',
       )
       if (json) print(() => listener.jsonLine())
-      else if (live) print(() => `\x1b[H\x1b[2J${table(files, settings.dictionary, listener.stats.dropped)}`)
+      else if (live)
+        print(() => `\x1b[H\x1b[2J${table(files, settings.dictionary, listener.stats.dropped, (a) => reach.via(a))}`)
       else print(() => summary(files, dictionary.peerCount))
       publishMs = performance.now() - started
     }
@@ -207,17 +204,20 @@ function summary(files: KnownFile[], peers: number): string {
   return `${files.length} file(s), ${peers} peer(s): ${listed || 'nothing announced'}${more}`
 }
 
-function table(files: KnownFile[], path: string, dropped: number): string {
+function table(files: KnownFile[], path: string, dropped: number, classify: (address: string) => string): string {
   const rows = files
     .sort((a, b) => a.name.localeCompare(b.name))
     .slice(0, MAX_LISTED)
     .map((f) => {
       const complete = f.peers.filter((p) => p.chunks === f.chunks && p.have.isComplete()).length
       const name = `${f.name.slice(0, f.disputed ? 38 : 40)}${f.disputed ? ' ?' : ''}`
-      return `${name.padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${shortId(f.id)}`
+      const via = [...new Set(f.peers.map((p) => classify(p.address)))].join(',')
+      return `${name.padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${via.padEnd(9)} ${shortId(f.id)}`
     })
   return [
-    chalk.bold(`${'name'.padEnd(40)} ${'size'.padStart(10)} ${'complete'.padStart(8)} ${'peers'.padStart(5)}  id`),
+    chalk.bold(
+      `${'name'.padEnd(40)} ${'size'.padStart(10)} ${'complete'.padStart(8)} ${'peers'.padStart(5)}  ${'via'.padEnd(9)} id`,
+    ),
     ...(rows.length ? rows : [chalk.dim('(nothing announced yet)')]),
     ...(files.length > MAX_LISTED
       ? [chalk.dim(`… and ${files.length - MAX_LISTED} more (see the dictionary file)`)]

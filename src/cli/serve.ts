@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os'
 import chalk from 'chalk'
 import { createChunkServer, DEFAULT_SERVER_LIMITS, openStore, type ServerLimits } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from './common.js'
@@ -70,7 +71,7 @@ export const serveCommand = defineCommand({
   run: async ({ settings, json, log, signal, out }) => {
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const server = createChunkServer(
-      { store, host: settings.host, port: settings.port, limits: serverLimits(settings) },
+      { store, host: serveHost(settings.host), port: settings.port, limits: serverLimits(settings) },
       { log },
     )
     const address = await server.listen()
@@ -90,6 +91,17 @@ export const serveCommand = defineCommand({
     return 0
   },
 })
+
+/**
+ * Where to listen: the default "::" serves IPv6 and IPv4 (dual-stack), but a
+ * host with IPv6 disabled (no interface has an IPv6 address) cannot bind it,
+ * so there it is 0.0.0.0; any other value is used as given.
+ */
+export function serveHost(host: string, interfaces = networkInterfaces()): string {
+  if (host !== '::') return host
+  const ipv6 = Object.values(interfaces).some((list) => (list ?? []).some((i) => i.family === 'IPv6'))
+  return ipv6 ? host : '0.0.0.0'
+}
 
 /** The server limits the settings give (p2p-serve and p2p share). */
 export function serverLimits(settings: Settings<typeof SERVE_SETTINGS>): ServerLimits {

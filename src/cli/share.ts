@@ -6,14 +6,14 @@ import {
   openStore,
   P2PError,
   printable,
-  resolveBroadcast,
   type SplitResult,
   splitFile,
 } from '../index.js'
 import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes } from './format.js'
 import { createProgress } from './progress.js'
-import { SERVE_SETTINGS, serverLimits } from './serve.js'
+import { commandReach } from './reach.js'
+import { SERVE_SETTINGS, serveHost, serverLimits } from './serve.js'
 
 /**
  * `p2p share PATH…`: split (or find already split) the given files, then
@@ -23,7 +23,10 @@ import { SERVE_SETTINGS, serverLimits } from './serve.js'
  * flight finish and exits 0.
  */
 
-const SHARE_SETTINGS = { ...SERVE_SETTINGS, ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'interval') }
+const SHARE_SETTINGS = {
+  ...SERVE_SETTINGS,
+  ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'peer', 'ipv4', 'ipv6', 'interval'),
+}
 
 type Ctx = CommandContext<typeof SHARE_SETTINGS>
 
@@ -41,16 +44,23 @@ export const shareCommand = defineCommand({
   configure: (cmd) => cmd.option('--force', 'replace a different file of the same name in the store'),
   run: async (ctx) => {
     const { settings, log, json, signal, out } = ctx
+    const reach = await commandReach(settings, ctx, { strict: false })
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const files = await splitAll(ctx, store)
     const server = createChunkServer(
-      { store, host: settings.host, port: settings.port, limits: serverLimits(settings) },
+      { store, host: serveHost(settings.host), port: settings.port, limits: serverLimits(settings) },
       { log },
     )
     const address = await server.listen()
-    const broadcast = resolveBroadcast(settings.broadcast)
+    const broadcast = [...reach.broadcast, ...reach.named.map((p) => p.name)]
     const announcer = createAnnouncer(
-      { store, udpPort: settings.udpPort, tcpPort: address.port, broadcast, intervalMs: settings.interval * 1000 },
+      {
+        store,
+        udpPort: settings.udpPort,
+        tcpPort: address.port,
+        ...reach.announcerOptions(),
+        intervalMs: settings.interval * 1000,
+      },
       { log },
     )
     try {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { isIPv4 } from 'node:net'
+import { isIPv4, isIPv6 } from 'node:net'
 import { resolve } from 'node:path'
 import bytes from 'bytes'
 import {
@@ -34,6 +34,12 @@ export interface SettingSpec<T> {
   readonly defaultLabel?: string
   /** Turns a raw value (string from flag/env, or JSON value from the file) into T; throws a message on error. */
   readonly parse: (raw: unknown, base: string) => T
+  /** The environment variable, when not the one envName() derives (--peer reads P2P_PEERS). */
+  readonly env?: string
+  /** The config-file key, when not the flag in camelCase (--peer: "peers"). */
+  readonly fileKey?: string
+  /** The flag may be given several times; the values arrive as a list. */
+  readonly repeatable?: boolean
 }
 
 export type SettingSpecs = Record<string, SettingSpec<unknown>>
@@ -121,6 +127,14 @@ export function parseChoice<T extends string>(choices: readonly T[]) {
 
 export type BroadcastSetting = 'auto' | string[]
 
+/** An IPv6 multicast group, optionally with the interface it is used on as its zone (ff12::7032:7032%eth0). */
+const isGroupV6 = (address: string): boolean => {
+  const at = address.indexOf('%')
+  const plain = at < 0 ? address : address.slice(0, at)
+  const zone = at < 0 ? '' : address.slice(at + 1)
+  return isIPv6(plain) && /^ff[0-9a-f]{2}:/i.test(plain) && (at < 0 || /^[A-Za-z0-9.-]{1,15}$/.test(zone))
+}
+
 export const parseBroadcast = (raw: unknown): BroadcastSetting => {
   const value = text(raw)
   if (value === 'auto') return 'auto'
@@ -128,14 +142,40 @@ export const parseBroadcast = (raw: unknown): BroadcastSetting => {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
-  if (list.length === 0 || !list.every((a) => isIPv4(a)))
-    throw new SettingError('must be "auto" or a comma-separated list of IPv4 addresses')
+  if (list.length === 0 || !list.every((a) => isIPv4(a) || isGroupV6(a)))
+    throw new SettingError('must be "auto" or a comma-separated list of IPv4 addresses and IPv6 groups')
   return list
+}
+
+/** on/off; a negated flag (--no-known-peers) arrives as false. */
+export const parseOnOff = (raw: unknown): boolean => {
+  if (typeof raw === 'boolean') return raw
+  const value = text(raw).toLowerCase()
+  if (['on', 'true', 'yes', '1'].includes(value)) return true
+  if (['off', 'false', 'no', '0'].includes(value)) return false
+  throw new SettingError('must be on or off')
+}
+
+/** Peers named by the user: a list (flags given several times, the config file's array) or one comma-separated string (env). Checked in detail by named-peers.ts. */
+export const parsePeerList = (raw: unknown): string[] => {
+  const items = Array.isArray(raw) ? raw : [raw]
+  const out: string[] = []
+  for (const item of items) {
+    if (typeof item !== 'string') throw new SettingError('must be a list of HOST[:PORT] strings')
+    out.push(
+      ...item
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    )
+  }
+  return out
 }
 
 export const parseHost = (raw: unknown): string => {
   const value = text(raw)
-  if (!/^[0-9a-zA-Z.:\-[\]]+$/.test(value)) throw new SettingError('must be an IP address or host name')
+  if (!/^[0-9a-zA-Z.:\-[\]]+(%[A-Za-z0-9.-]{1,15})?$/.test(value))
+    throw new SettingError('must be an IP address or host name')
   return value
 }
 
@@ -179,8 +219,9 @@ export const SETTINGS = {
   host: spec({
     flag: 'host',
     valueName: '<address>',
-    description: 'address p2p-serve listens on (0.0.0.0 = every interface)',
-    defaultValue: '0.0.0.0',
+    description:
+      'address p2p-serve listens on (:: = every interface, IPv6 and IPv4; 0.0.0.0 = every IPv4 interface; a link-local address with its zone, fe80::1%eth0)',
+    defaultValue: '::',
     parse: parseHost,
   }),
   port: spec({
@@ -200,9 +241,47 @@ export const SETTINGS = {
   broadcast: spec<BroadcastSetting>({
     flag: 'broadcast',
     valueName: '<addrs>',
-    description: 'broadcast addresses: "auto" (every up IPv4 interface\'s subnet broadcast), or a comma-separated list',
+    description:
+      'where announcements and queries go: "auto" (every up IPv4 interface\'s subnet broadcast and the IPv6 group ff12::7032:7032 on every multicast interface), or a comma-separated list of IPv4 addresses and IPv6 groups',
     defaultValue: 'auto',
     parse: parseBroadcast,
+  }),
+  peer: spec<string[]>({
+    flag: 'peer',
+    valueName: '<host[:port]>',
+    description:
+      'a peer to reach by unicast where broadcast does not go (another subnet, an access point isolating clients); repeatable; the port is its UDP port',
+    defaultValue: [],
+    defaultLabel: 'none',
+    env: 'P2P_PEERS',
+    fileKey: 'peers',
+    repeatable: true,
+    parse: parsePeerList,
+  }),
+  knownPeers: spec<boolean>({
+    flag: 'known-peers',
+    valueName: '<on|off>',
+    description:
+      'remember peers that answered (known_peers.json beside the dictionary) and ask them again at start; --no-known-peers: off',
+    defaultValue: true,
+    defaultLabel: 'on',
+    parse: parseOnOff,
+  }),
+  ipv4: spec<boolean>({
+    flag: 'ipv4',
+    valueName: '<on|off>',
+    description: 'IPv4 discovery (broadcast, IPv4 peers)',
+    defaultValue: true,
+    defaultLabel: 'on',
+    parse: parseOnOff,
+  }),
+  ipv6: spec<boolean>({
+    flag: 'ipv6',
+    valueName: '<on|off>',
+    description: 'IPv6 discovery (the multicast group, IPv6 peers)',
+    defaultValue: true,
+    defaultLabel: 'on',
+    parse: parseOnOff,
   }),
   interval: spec({
     flag: 'interval',
@@ -269,18 +348,19 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
   const file = explicit !== undefined || existsSync(filePath) ? readConfigFile(filePath) : {}
   const known = new Set(
     Object.values(SETTINGS)
-      .map((s) => camelKey(s.flag))
-      .concat(Object.values(specs).map((s) => camelKey(s.flag))),
+      .map((s) => s.fileKey ?? camelKey(s.flag))
+      .concat(Object.values(specs).map((s) => s.fileKey ?? camelKey(s.flag))),
   )
   for (const key of Object.keys(file)) {
     if (!known.has(key)) throw new P2PError('E_USAGE', `unknown setting "${key}" in config file ${filePath}`)
   }
   const out: Record<string, unknown> = {}
   for (const [key, setting] of Object.entries(specs)) {
-    const fileKey = camelKey(setting.flag)
+    const fileKey = setting.fileKey ?? camelKey(setting.flag)
+    const envKey = setting.env ?? envName(setting.flag)
     const sources: Array<[unknown, string]> = [
-      [options.flags[fileKey], `--${setting.flag}`],
-      [env[envName(setting.flag)], envName(setting.flag)],
+      [options.flags[camelKey(setting.flag)], `--${setting.flag}`],
+      [env[envKey], envKey],
       [Object.hasOwn(file, fileKey) ? file[fileKey] : undefined, `"${fileKey}" in ${filePath}`],
     ]
     const found = sources.find(([value]) => value !== undefined)

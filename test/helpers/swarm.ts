@@ -124,10 +124,17 @@ export async function startSeeder(
   t: Cleanup,
   dir: string,
   udpPort: number,
-  options: { interval?: number } = {},
+  options: { interval?: number; host?: string; announceArgs?: string[] } = {},
 ): Promise<Seeder> {
   await mkdir(dir, { recursive: true })
-  const serve = startDaemon(t, 'p2p-serve', ['--host', '127.0.0.1', '--port', '0', '--json', ...storeArgs(dir)])
+  const serve = startDaemon(t, 'p2p-serve', [
+    '--host',
+    options.host ?? '127.0.0.1',
+    '--port',
+    '0',
+    '--json',
+    ...storeArgs(dir),
+  ])
   const { port } = (await serve.firstLine) as { port: number }
   const announce = startDaemon(t, 'p2p-announce', [
     '--json',
@@ -140,6 +147,7 @@ export async function startSeeder(
     '--interval',
     String(options.interval ?? 0.5),
     ...storeArgs(dir),
+    ...(options.announceArgs ?? []),
   ])
   await announce.firstLine // one line per burst sent
   return { dir, port, serve, announce }

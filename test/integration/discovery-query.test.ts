@@ -162,7 +162,8 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     const udp = await freeUdpPort()
     const a = await announcer(t, udp, 300, 60_000)
     // The kernel hands over whatever source a forged packet carries; raw sockets are not to be had here, so deliver them as it would.
-    const socket = (a as unknown as { socket: import('node:dgram').Socket }).socket
+    const sockets = (a as unknown as { socket: { wildcard: Map<number, import('node:dgram').Socket> } }).socket
+    const socket = sockets.wildcard.get(4)!
     for (const [address, port] of [
       ['127.0.0.3', 0],
       ['127.255.255.255', udp],

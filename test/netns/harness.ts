@@ -1,8 +1,9 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { execFileSync } from 'node:child_process'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN } from '../helpers/cli.js'
+import { type HostProcess, startCommand } from './processes.js'
+
+export type { HostProcess } from './processes.js'
 
 /**
  * A small LAN made of network namespaces, for tests that need real hosts:
@@ -11,7 +12,7 @@ import { BIN } from '../helpers/cli.js'
  *        ┌─────────┬─────────┬─────────┐
  *      veth      veth      veth      veth
  *        │         │         │         │
- *   <prefix>h1  …h2       …h3       …h4      eth0 10.77.0.1 … .4 /24, lo up
+ *   <prefix>h1  …h2       …h3       …h4      eth0 10.77.0.1 … .4 /24, lo up, IPv6 off
  *
  * Nothing is created in the host's namespace but the namespace handles
  * themselves, so no traffic can reach the host's real interfaces. Every
@@ -21,7 +22,7 @@ import { BIN } from '../helpers/cli.js'
  */
 
 export const SUBNET = '10.77.0'
-const NAME_ROOT = 'p2pt'
+export const NAME_ROOT = 'p2pt'
 
 export function netnsAvailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root'
@@ -41,7 +42,7 @@ export function netnsAvailable(): string | undefined {
   return undefined
 }
 
-const ip = (...args: string[]): void => {
+export const ip = (...args: string[]): void => {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
 }
 export const inNs = (ns: string, ...args: string[]): void => ip('netns', 'exec', ns, ...args)
@@ -81,14 +82,6 @@ export interface Host {
   start(name: string, args: string[]): HostProcess
 }
 
-export interface HostProcess {
-  child: ChildProcess
-  stdout(): string
-  stderr(): string
-  exited: Promise<number | null>
-  stop(signal?: NodeJS.Signals): Promise<number | null>
-}
-
 export class Lan {
   readonly prefix = `${NAME_ROOT}${process.pid}`
   readonly hosts: Host[] = []
@@ -122,6 +115,13 @@ export class Lan {
     inNs(sw, 'ip', 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
     inNs(sw, 'ip', 'link', 'set', `p${i}`, 'master', 'br0')
     inNs(sw, 'ip', 'link', 'set', `p${i}`, 'up')
+    // An IPv4 LAN: with IPv6 on, "auto" would also reach every peer through the IPv6 group, at a second address.
+    inNs(
+      ns,
+      'sh',
+      '-c',
+      'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6',
+    )
     inNs(ns, 'ip', 'addr', 'add', `${address}/24`, 'brd', '+', 'dev', 'eth0')
     inNs(ns, 'ip', 'link', 'set', 'eth0', 'up')
     inNs(ns, 'ip', 'link', 'set', 'lo', 'up')
@@ -154,40 +154,7 @@ export class Lan {
   }
 
   private start(ns: string, dir: string, name: string, args: string[]): HostProcess {
-    const storeArgs = [
-      ...(name === 'p2p-listen' ? [] : ['--chunks-dir', join(dir, 'chunks')]),
-      '--logs-dir',
-      join(dir, 'logs'),
-    ]
-    // `ip netns exec` execs the command: the child's PID is the command's own.
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN(name), ...args, ...storeArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      cwd: dir,
-    })
-    let out = ''
-    let err = ''
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d
-    })
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      err = (err + d).slice(-4000)
-    })
-    const exited = once(child, 'exit').then(([code]) => code as number | null)
-    const proc: HostProcess = {
-      child,
-      exited,
-      stdout: () => out,
-      stderr: () => err,
-      stop: async (signal = 'SIGTERM') => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill(signal)
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-          await exited
-          clearTimeout(timer)
-        }
-        return child.exitCode
-      },
-    }
+    const proc = startCommand(ns, dir, name, args)
     this.processes.add(proc)
     return proc
   }

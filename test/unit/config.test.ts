@@ -111,4 +111,45 @@ describe('config', () => {
       ['127.255.255.255', '10.0.0.255'],
     )
   })
+
+  it('accepts IPv6 groups in the broadcast list, not IPv6 unicast addresses', () => {
+    assert.deepEqual(
+      resolveSettings(specs, { flags: { broadcast: '10.0.0.255,ff12::7032:7032%eth0,ff12::7032:7032' }, env: {} })
+        .broadcast,
+      ['10.0.0.255', 'ff12::7032:7032%eth0', 'ff12::7032:7032'],
+    )
+    assert.throws(
+      () => resolveSettings(specs, { flags: { broadcast: 'fd00::1' }, env: {} }),
+      (e) => hasCode(e, 'E_USAGE'),
+    )
+  })
+
+  it('--peer is repeatable, P2P_PEERS comma-separated, the file key "peers" a list; on/off settings take --no-…', async (t) => {
+    const peerSpecs = { peer: SETTINGS.peer, knownPeers: SETTINGS.knownPeers, ipv6: SETTINGS.ipv6 }
+    const cwd = await tmpDir(t)
+    assert.deepEqual(resolveSettings(peerSpecs, { flags: {}, env: {}, cwd }), {
+      peer: [],
+      knownPeers: true,
+      ipv6: true,
+    })
+    assert.deepEqual(
+      resolveSettings(peerSpecs, { flags: { peer: ['a.lan', '10.0.0.2:9'], knownPeers: false }, env: {}, cwd }),
+      { peer: ['a.lan', '10.0.0.2:9'], knownPeers: false, ipv6: true },
+    )
+    assert.deepEqual(
+      resolveSettings(peerSpecs, { flags: {}, env: { P2P_PEERS: 'a.lan, [fd00::1]:9', P2P_IPV6: 'off' }, cwd }),
+      { peer: ['a.lan', '[fd00::1]:9'], knownPeers: true, ipv6: false },
+    )
+    await writeFile(join(cwd, 'p2p.config.json'), JSON.stringify({ peers: ['b.lan'], knownPeers: 'off' }))
+    assert.deepEqual(resolveSettings(peerSpecs, { flags: {}, env: {}, cwd }), {
+      peer: ['b.lan'],
+      knownPeers: false,
+      ipv6: true,
+    })
+    await writeFile(join(cwd, 'p2p.config.json'), JSON.stringify({ peers: [7] }))
+    assert.throws(
+      () => resolveSettings(peerSpecs, { flags: {}, env: {}, cwd }),
+      (e) => hasCode(e, 'E_USAGE') && /"peers"/.test(e.message),
+    )
+  })
 })

@@ -1,4 +1,3 @@
-import type { RemoteInfo, Socket } from 'node:dgram'
 import { type FSWatcher, watch } from 'node:fs'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
@@ -12,12 +11,16 @@ import {
   packAnnouncements,
   type QueryWant,
 } from './announcement.js'
+import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
+import type { FamilyOptions } from './interfaces.js'
+import type { PeerTarget } from './named-peers.js'
 import { ByteRateLimit } from './rate-limit.js'
-import { bindUdp } from './udp.js'
 
 /**
  * Tells the LAN what this chunk store holds: a burst of announcement
- * datagrams to every broadcast address at start, every `intervalMs` and
+ * datagrams to every broadcast address and IPv6 group, and by unicast to
+ * every named peer (reach.ts decides which; discovery-sockets.ts carries
+ * them) at start, every `intervalMs` and
  * shortly after the store changes (a split, chunks a running download
  * writes: the store is watched); bursts caused by store changes are at least
  * `minBurstGapMs` apart, so a busy store cannot make it flood the LAN.
@@ -41,7 +44,16 @@ export interface AnnouncerOptions {
   udpPort: number
   /** TCP port where this peer's p2p-serve answers. */
   tcpPort: number
+  /** IPv4 broadcast addresses and IPv6 groups with their zone (ff12::7032:7032%eth0), on udpPort. */
   broadcast: string[]
+  /** Named peers: every burst goes to each by unicast too (their own UDP port). */
+  peers?: readonly PeerTarget[]
+  /** Default: IPv4 only. */
+  families?: FamilyOptions
+  /** IPv6 groups to join (queries sent to a group reach us). */
+  groups?: ReadonlyArray<{ group: string; interface: string }>
+  /** The host's own addresses: the port is bound on each too, so unicast queries of named and known peers reach the announcer even when a listener bound the port after it (udp-sockets.ts). */
+  unicastAddresses?: readonly string[]
   intervalMs: number
   log?: Logger
   maxDatagramBytes?: number
@@ -76,7 +88,7 @@ export function createAnnouncer(options: Omit<AnnouncerOptions, 'log'>, collabor
 }
 
 export class Announcer {
-  private socket: Socket | undefined
+  private socket: DiscoverySockets | undefined
   private ticker: NodeJS.Timeout | undefined
   private pending: NodeJS.Timeout | undefined
   private watcher: FSWatcher | undefined
@@ -101,13 +113,17 @@ export class Announcer {
   }
 
   async start(): Promise<void> {
-    this.socket = await bindUdp({
+    const sockets = new DiscoverySockets({
       port: this.options.udpPort,
-      address: this.options.bindAddress,
-      reuseAddr: true,
+      families: this.options.families ?? { ipv4: true, ipv6: false },
+      groups: this.options.groups ?? [],
+      unicastAddresses: this.options.unicastAddresses ?? [],
+      ...(this.options.bindAddress !== undefined ? { bindAddress: this.options.bindAddress } : {}),
       log: this.log,
-      onMessage: (msg, rinfo) => this.onMessage(msg, rinfo),
+      onDatagram: (d) => this.onMessage(d),
     })
+    await sockets.start()
+    this.socket = sockets
     this.watchStore()
     await this.burst('start')
     this.ticker = setInterval(() => void this.burst('interval'), this.options.intervalMs)
@@ -123,11 +139,11 @@ export class Announcer {
     if (!socket) return
     if (options.goodbye) {
       const [bye] = encodeAnnouncements(await this.options.store.peerId(), this.options.tcpPort, [])
-      await Promise.all(this.options.broadcast.map((address) => this.send(bye!, address)))
+      await Promise.all(this.destinations().map(([address, port]) => this.send(bye!, address, port)))
       this.log.info('goodbye sent')
     }
     this.socket = undefined
-    await new Promise<void>((resolve) => socket.close(() => resolve()))
+    await socket.stop()
   }
 
   /** Announce soon: now if the last burst was long enough ago, else as soon as allowed. */
@@ -140,7 +156,16 @@ export class Announcer {
     }, wait)
   }
 
-  private onMessage(msg: Buffer, from: RemoteInfo): void {
+  /** Where a burst goes: every broadcast address and group on our port, every named peer on its own. */
+  private destinations(): Array<[string, number]> {
+    return [
+      ...this.options.broadcast.map((address): [string, number] => [address, this.options.udpPort]),
+      ...(this.options.peers ?? []).map((p): [string, number] => [p.address, p.port]),
+    ]
+  }
+
+  private onMessage(datagram: Datagram): void {
+    const msg = datagram.bytes
     let want: QueryWant
     try {
       const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
@@ -150,15 +175,16 @@ export class Announcer {
       return // not ours to judge: listeners count bad datagrams
     }
     this.stats.queries++
-    this.answer(want, msg.length, from)
+    this.answer(want, msg.length, datagram)
   }
 
   /** Unicast to the querier what it asked for, within ANSWER_FACTOR × its bytes and the rate limits. */
-  private answer(want: QueryWant, queryBytes: number, to: RemoteInfo): void {
+  private answer(want: QueryWant, queryBytes: number, query: Datagram): void {
+    const to = query.from
     const announced = this.announced
     if (!announced && this.bursting) {
       void this.bursting.then(() => {
-        if (this.announced) this.answer(want, queryBytes, to)
+        if (this.announced) this.answer(want, queryBytes, query)
       }) // the first scan is under way: answer from it
       return
     }
@@ -199,7 +225,10 @@ export class Announcer {
       { to: `${to.address}:${to.port}`, want, datagrams: answer.length, bytes: total, omitted: asked.length - whole },
       'query answered',
     )
-    for (const d of answer) void this.send(d, to.address, to.port)
+    // From the socket the query came in on: its source is the address the querier asked.
+    void (async () => {
+      for (const d of answer) if (!(await query.reply(d))) return
+    })()
   }
 
   private watchStore(): void {
@@ -227,7 +256,8 @@ export class Announcer {
       const peer = await this.options.store.peerId()
       this.announced = { peer, files }
       const datagrams = encodeAnnouncements(peer, this.options.tcpPort, files, this.options.maxDatagramBytes)
-      for (const address of this.options.broadcast) for (const datagram of datagrams) await this.send(datagram, address)
+      for (const [address, port] of this.destinations())
+        for (const datagram of datagrams) await this.send(datagram, address, port)
       const report = {
         files: entries.length,
         datagrams: datagrams.length,
@@ -250,19 +280,8 @@ export class Announcer {
     return this.bursting
   }
 
-  /** Never throws: an answer's destination comes from a datagram's source (a spoofed one can be port 0, which send() throws on). */
-  private send(datagram: Buffer, address: string, port = this.options.udpPort): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.socket) return resolve()
-      try {
-        this.socket.send(datagram, port, address, (err) => {
-          if (err) this.log.warn({ address, port, err: err.message }, 'announcement not sent')
-          resolve()
-        })
-      } catch (err) {
-        this.log.debug({ address, port, err: (err as Error).message }, 'datagram not sent')
-        resolve()
-      }
-    })
+  /** Never throws (discovery-sockets.ts): a destination that cannot be reached is logged at debug level. */
+  private async send(datagram: Buffer, address: string, port: number): Promise<void> {
+    await this.socket?.send(datagram, address, port)
   }
 }

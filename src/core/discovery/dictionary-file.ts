@@ -29,6 +29,8 @@ export const MAX_JSON_LINE_BYTES = 1 * MiB
 export interface SnapshotPeer extends Omit<PeerSource, 'have' | 'lastSeen'> {
   have: string
   lastSeen: string
+  /** How the peer was found (found-via.ts), when the writer knows. */
+  via?: string
 }
 
 export interface DictionarySnapshot {
@@ -41,6 +43,8 @@ export interface DictionarySnapshot {
 export interface Clocks {
   now: number
   wallNow: number
+  /** How the peer at an address was found (broadcast, ipv6, peer, known), written beside its claim. */
+  via?: (address: string) => string
 }
 
 const wallTime = (t: number, c: Clocks): string => new Date(c.wallNow - (c.now - t)).toISOString()
@@ -58,6 +62,7 @@ function claimPart(p: PeerSource, c: Clocks): Omit<SnapshotPeer, 'have'> {
     size: p.size,
     chunks: p.chunks,
     lastSeen: wallTime(p.lastSeen, c),
+    ...(c.via ? { via: c.via(p.address) } : {}),
   }
 }
 

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { hasCode } from '../errors.js'
@@ -6,15 +5,21 @@ import { type Collaborators, componentLog, type Logger, silentLogger } from '../
 import { decodeDatagram, encodeQuery, type QueryWant } from './announcement.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
 import { type DictionarySnapshot, jsonLine, toSnapshot } from './dictionary-file.js'
-import { bindUdp } from './udp.js'
+import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
+import type { FamilyOptions } from './interfaces.js'
+import type { KnownPeers } from './known-peers.js'
+import type { PeerTarget } from './named-peers.js'
+import { familyOf } from './udp-sockets.js'
 
 export type { KnownFile, PeerSource } from './dictionary.js'
 
 /**
  * Receives announcements on the UDP port (bound with address reuse, so
  * listeners, downloaders and announcers on one host all hear every
- * broadcast) and keeps the content dictionary. Queries go out from a second
- * socket on a port of its own, because answers come back by unicast to the
+ * broadcast; the IPv6 socket in the group on each interface) and keeps the
+ * content dictionary. Queries go to every broadcast address and group, and
+ * by unicast to named and known peers (every peer heard is recorded as
+ * known), from a second endpoint on ports of its own, because answers come back by unicast to the
  * query's source: on a port several processes share, only one of them would
  * get it. Every datagram is validated; a bad one is dropped, counted by
  * reason and logged at debug level. Emits 'change' when the visible picture
@@ -24,8 +29,18 @@ export type { KnownFile, PeerSource } from './dictionary.js'
 export interface DiscoveryListenerOptions {
   udpPort: number
   bindAddress?: string
-  /** Where query() sends. */
+  /** Where query() sends on udpPort: IPv4 broadcast addresses and IPv6 groups with their zone. */
   broadcast: string[]
+  /** Default: IPv4 only. */
+  families?: FamilyOptions
+  /** IPv6 groups to join on the shared port (announcements to a group reach us). */
+  groups?: ReadonlyArray<{ group: string; interface: string }>
+  /** Named peers: queried by unicast at start and every staleAfter/3 (answers come back to our query socket). */
+  peers?: readonly PeerTarget[]
+  /** How the peer at an address was found, for the snapshot and --json (DiscoveryReach.via). */
+  classify?: (address: string) => string
+  /** Known peers: queried once at start; every peer heard is recorded. */
+  knownPeers?: KnownPeers | undefined
   staleAfterMs: number
   log?: Logger
   now?: () => number
@@ -52,9 +67,18 @@ export function createListener(
 export class DiscoveryListener extends EventEmitter {
   readonly stats: ListenerStats = { received: 0, dropped: 0, droppedByReason: {} }
   readonly dictionary: ContentDictionary
-  private socket: Socket | undefined
-  private querySocket: Socket | undefined
+  private socket: DiscoverySockets | undefined
+  private querySocket: DiscoverySockets | undefined
   private sweeper: NodeJS.Timeout | undefined
+  private requery: NodeJS.Timeout | undefined
+  /** Known peers asked at the first query(), by address|port. */
+  private knownAsked: Map<string, PeerTarget> | undefined
+  /**
+   * Those of them that answered: only these are asked again. An entry that
+   * never answers (a stranger's address planted in the file, a peer gone)
+   * costs one query a start, never one every few seconds.
+   */
+  private readonly knownAnswered = new Set<string>()
   private readonly log: Logger
   private readonly now: () => number
 
@@ -68,8 +92,14 @@ export class DiscoveryListener extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    this.socket = await this.bind(this.options.udpPort, true)
-    this.querySocket = await this.bind(0, false)
+    this.socket = await this.bind(this.options.udpPort, this.options.groups ?? [])
+    this.querySocket = await this.bind(0, [])
+    // Unicast peers hear no broadcast answers and may not name us: ask them again before they would go stale.
+    this.requery = setInterval(
+      () => this.queryUnicast(this.encodeQuery(this.options.want)),
+      Math.max(1000, this.options.staleAfterMs / 3),
+    )
+    this.requery.unref()
     const every = Math.max(20, Math.min(1000, this.options.staleAfterMs / 4))
     this.sweeper = setInterval(() => {
       if (this.dictionary.expire(this.now(), this.options.staleAfterMs)) this.emit('change')
@@ -83,11 +113,35 @@ export class DiscoveryListener extends EventEmitter {
    * times the query's 1,200 bytes; their periodic announcements bring the rest.
    */
   query(want: QueryWant | undefined = this.options.want): void {
-    const bytes = encodeQuery(want, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
-    for (const address of this.options.broadcast) {
-      this.querySocket?.send(bytes, this.options.udpPort, address, (err) => {
-        if (err) this.log.warn({ address, err: err.message }, 'query not sent')
-      })
+    const bytes = this.encodeQuery(want)
+    for (const address of this.options.broadcast) void this.querySocket?.send(bytes, address, this.options.udpPort)
+    let first: PeerTarget[] = []
+    if (this.knownAsked === undefined) {
+      const known =
+        this.options.knownPeers?.toQuery(
+          (address) => this.querySocket?.has(familyOf(address)) ?? false,
+          want === undefined || (want.id === undefined && want.name === undefined),
+        ) ?? []
+      first = known.map((p) => ({ address: p.address, port: p.port, name: 'known' }))
+      this.knownAsked = new Map(first.map((p) => [`${p.address}|${p.port}`, p]))
+      if (known.length > 0) this.log.debug({ known: known.length }, 'asking known peers')
+    }
+    this.queryUnicast(bytes, first)
+  }
+
+  private encodeQuery(want: QueryWant | undefined): Buffer {
+    return encodeQuery(want, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
+  }
+
+  /** One query to each named peer, each known peer that answered, and `extra` (a peer on two lists is asked once). */
+  private queryUnicast(bytes: Buffer, extra: readonly PeerTarget[] = []): void {
+    const seen = new Set<string>()
+    const answered = [...this.knownAnswered].flatMap((key) => this.knownAsked?.get(key) ?? [])
+    for (const p of [...(this.options.peers ?? []), ...answered, ...extra]) {
+      const key = `${p.address}|${p.port}`
+      if (seen.has(key)) continue
+      seen.add(key)
+      void this.querySocket?.send(bytes, p.address, p.port)
     }
   }
 
@@ -97,12 +151,16 @@ export class DiscoveryListener extends EventEmitter {
 
   /** The dictionary in its file format (lastSeen converted to wall-clock time). */
   snapshot(): DictionarySnapshot {
-    return toSnapshot(this.files(), { now: this.now(), wallNow: Date.now() })
+    return toSnapshot(this.files(), this.clocks())
   }
 
   /** The dictionary as one bounded line (p2p-listen --json). */
   jsonLine(maxBytes?: number): string {
-    return jsonLine(this.files(), { now: this.now(), wallNow: Date.now() }, maxBytes)
+    return jsonLine(this.files(), this.clocks(), maxBytes)
+  }
+
+  private clocks(): { now: number; wallNow: number; via?: (address: string) => string } {
+    return { now: this.now(), wallNow: Date.now(), ...(this.options.classify ? { via: this.options.classify } : {}) }
   }
 
   /** The listener's clock (monotonic ms), for comparing with PeerSource.lastSeen. */
@@ -116,23 +174,34 @@ export class DiscoveryListener extends EventEmitter {
 
   async stop(): Promise<void> {
     clearInterval(this.sweeper)
+    clearInterval(this.requery)
     const sockets = [this.socket, this.querySocket]
     this.socket = undefined
     this.querySocket = undefined
-    await Promise.all(sockets.map((socket) => socket && new Promise<void>((resolve) => socket.close(() => resolve()))))
+    await Promise.all(sockets.map((socket) => socket?.stop()))
+    await this.options.knownPeers?.close()
   }
 
-  private bind(port: number, shared: boolean): Promise<Socket> {
-    return bindUdp({
+  /** Port 0: a port of its own for each family (the query socket). */
+  private async bind(
+    port: number,
+    groups: ReadonlyArray<{ group: string; interface: string }>,
+  ): Promise<DiscoverySockets> {
+    const sockets = new DiscoverySockets({
       port,
-      address: this.options.bindAddress,
-      reuseAddr: shared,
+      families: this.options.families ?? { ipv4: true, ipv6: false },
+      groups,
+      ...(this.options.bindAddress !== undefined ? { bindAddress: this.options.bindAddress } : {}),
       log: this.log,
-      onMessage: (msg, rinfo) => this.onMessage(msg, rinfo.address),
+      onDatagram: (d) => this.onMessage(d),
     })
+    await sockets.start()
+    return sockets
   }
 
-  private onMessage(msg: Buffer, address: string): void {
+  private onMessage(datagram: Datagram): void {
+    const msg = datagram.bytes
+    const address = datagram.from.address
     this.stats.received++
     try {
       const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
@@ -143,6 +212,9 @@ export class DiscoveryListener extends EventEmitter {
         )
       if (message.type !== 'announce') return
       if (this.dictionary.merge(message, address, this.now())) this.emit('change')
+      this.options.knownPeers?.heard(address, datagram.from.port, message.peer)
+      const key = `${address}|${datagram.from.port}`
+      if (this.knownAsked?.has(key)) this.knownAnswered.add(key)
     } catch (err) {
       const reason = hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal'
       this.stats.dropped++

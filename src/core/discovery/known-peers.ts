@@ -1,0 +1,305 @@
+import { isIPv4, isIPv6 } from 'node:net'
+import { dirname, join } from 'node:path'
+import { z } from 'zod'
+import { KiB } from '../constants.js'
+import { writeFileAtomic } from '../disk.js'
+import { type Logger, silentLogger } from '../log.js'
+import { isAbsent, readRegularFile } from '../safe-fs.js'
+import { isLinkLocalV6, isMulticastV6, isValidZone, zoneOf } from './multicast.js'
+
+/**
+ * The peers this host has heard from, remembered so that a peer found once is
+ * found again when broadcast later fails: `known_peers.json` beside the
+ * content dictionary. A listener or downloader records every peer it hears
+ * (the source address and UDP port of its datagrams) and, at start, queries
+ * each known peer by unicast as well as by broadcast.
+ *
+ *   {"version":1,"peers":[{"address":"192.168.1.20","port":47011,"peer":"9f2c…",
+ *                          "lastSeen":"2026-11-30T10:00:00.000Z","misses":0}]}
+ *
+ * Bounded three ways, because its entries come from the network and each one
+ * costs a datagram at every start: at most MAX_KNOWN_PEERS entries (the
+ * oldest, and those that stopped answering, go first; one run adds at most
+ * half as many new ones, so a flood of spoofed sources cannot push out every
+ * good entry), entries not heard from for KNOWN_PEER_TTL_MS expire, and an
+ * entry queried at MAX_MISSES starts in a row without an answer is dropped (a
+ * file pointing at a stranger's address makes us send it at most that many
+ * queries). The file is written atomically (temp + rename), at most every
+ * `saveDelayMs` and only when something a reader needs changed, and read as
+ * a regular file of at most MAX_KNOWN_PEERS_FILE_BYTES: a corrupt, huge,
+ * symlinked or FIFO file is ignored with a warning and replaced at the next
+ * write. Two processes writing at once merge with what is on disk first; the
+ * later rename wins the rest (an entry may wait for the next sighting).
+ */
+
+export const KNOWN_PEERS_FILE = 'known_peers.json'
+export const KNOWN_PEERS_VERSION = 1
+export const MAX_KNOWN_PEERS = 64
+export const MAX_KNOWN_PEERS_FILE_BYTES = 64 * KiB
+export const KNOWN_PEER_TTL_MS = 30 * 24 * 3600_000
+export const MAX_MISSES = 3
+/** A peer heard again is written back only when its time on disk is older than this (a listener hears each peer every few seconds). */
+const REFRESH_AFTER_MS = 10 * 60_000
+
+export interface KnownPeer {
+  address: string
+  port: number
+  /** The peer id it announced (information: entries are keyed by address and port). */
+  peer?: string
+  /** Wall-clock ms. */
+  lastSeen: number
+  /** Starts in a row at which it was queried and did not answer. */
+  misses: number
+}
+
+export function knownPeersPath(dictionaryPath: string): string {
+  return join(dirname(dictionaryPath), KNOWN_PEERS_FILE)
+}
+
+/** An address we may send a query to: unicast, of a family we know, a link-local one with a zone Node can use. */
+export function isQueryableAddress(address: string): boolean {
+  if (address.length > 64) return false
+  if (isIPv4(address)) {
+    const first = Number(address.split('.')[0])
+    return address !== '0.0.0.0' && address !== '255.255.255.255' && !(first >= 224 && first <= 239)
+  }
+  if (!isIPv6(address) || isMulticastV6(address) || address === '::') return false
+  const zone = zoneOf(address)
+  return isLinkLocalV6(address) ? zone !== undefined && isValidZone(zone) : zone === undefined
+}
+
+const entrySchema = z.object({
+  address: z.string().max(64).refine(isQueryableAddress),
+  port: z.number().int().min(1).max(65535),
+  peer: z
+    .string()
+    .regex(/^[0-9A-Za-z_-]{8,64}$/)
+    .optional(), // the announcement's peer-id rule
+  lastSeen: z.string().max(40),
+  misses: z.number().int().min(0).max(MAX_MISSES).optional(),
+})
+
+const fileSchema = z.object({
+  version: z.literal(KNOWN_PEERS_VERSION),
+  peers: z.array(z.unknown()).max(4 * MAX_KNOWN_PEERS),
+})
+
+const keyOf = (p: { address: string; port: number }): string => `${p.address}|${p.port}`
+
+/** The valid, unexpired entries of a parsed file, newest first, at most MAX_KNOWN_PEERS; `skipped` counts the rest. */
+export function entriesFromFile(
+  value: unknown,
+  now: number,
+  ttlMs = KNOWN_PEER_TTL_MS,
+): { peers: KnownPeer[]; skipped: number } {
+  const parsed = fileSchema.safeParse(value)
+  if (!parsed.success) throw new Error('not a known-peers file')
+  const peers = new Map<string, KnownPeer>()
+  let skipped = 0
+  for (const raw of parsed.data.peers) {
+    const e = entrySchema.safeParse(raw)
+    const lastSeen = e.success ? Date.parse(e.data.lastSeen) : NaN
+    // A time in the future (a clock set back, a hand-edited file) would never expire: refused.
+    if (!e.success || Number.isNaN(lastSeen) || lastSeen > now + 24 * 3600_000 || now - lastSeen > ttlMs) {
+      skipped++
+      continue
+    }
+    const entry: KnownPeer = {
+      address: e.data.address,
+      port: e.data.port,
+      lastSeen,
+      misses: e.data.misses ?? 0,
+      ...(e.data.peer ? { peer: e.data.peer } : {}),
+    }
+    const old = peers.get(keyOf(entry))
+    if (!old || old.lastSeen < entry.lastSeen) peers.set(keyOf(entry), entry)
+    else skipped++
+  }
+  const list = [...peers.values()].sort(byFreshness)
+  return { peers: list.slice(0, MAX_KNOWN_PEERS), skipped: skipped + Math.max(0, list.length - MAX_KNOWN_PEERS) }
+}
+
+/** Answering ones before those that stopped answering, then the most recently seen first. */
+function byFreshness(a: KnownPeer, b: KnownPeer): number {
+  return (a.misses > 0 ? 1 : 0) - (b.misses > 0 ? 1 : 0) || b.lastSeen - a.lastSeen
+}
+
+export function serialize(peers: readonly KnownPeer[]): string {
+  const entries = peers.map((p) => ({
+    address: p.address,
+    port: p.port,
+    ...(p.peer ? { peer: p.peer } : {}),
+    lastSeen: new Date(p.lastSeen).toISOString(),
+    misses: p.misses,
+  }))
+  return `${JSON.stringify({ version: KNOWN_PEERS_VERSION, peers: entries }, null, 1)}\n`
+}
+
+/** Read and validate the file; absent → []; anything wrong with it → [] and a warning. Never throws. */
+export async function readKnownPeers(
+  path: string,
+  options: { now: number; log: Logger; ttlMs?: number },
+): Promise<KnownPeer[]> {
+  let bytes: Buffer
+  try {
+    // Not following a link, non-blocking (a FIFO must not hang start-up), bounded in size.
+    bytes = await readRegularFile(path, { maxBytes: MAX_KNOWN_PEERS_FILE_BYTES })
+  } catch (err) {
+    if (!isAbsent(err)) options.log.warn({ path, err: (err as Error).message }, 'known-peers file ignored')
+    return []
+  }
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    const { peers, skipped } = entriesFromFile(JSON.parse(text), options.now, options.ttlMs)
+    if (skipped > 0)
+      options.log.info({ path, skipped }, 'known-peers entries skipped (invalid, duplicate, expired or over the cap)')
+    return peers
+  } catch (err) {
+    options.log.warn({ path, err: (err as Error).message }, 'known-peers file ignored: not a valid known-peers file')
+    return []
+  }
+}
+
+export interface KnownPeersOptions {
+  log?: Logger
+  /** Wall clock (ms). */
+  now?: () => number
+  ttlMs?: number
+  /** Write at most this often (default 2 s); close() writes what is left. */
+  saveDelayMs?: number
+  max?: number
+}
+
+export class KnownPeers {
+  private peers = new Map<string, KnownPeer>()
+  /** Keys queried this run and not heard from since. */
+  private readonly waiting = new Set<string>()
+  private readonly written = new Map<string, number>()
+  private added = 0
+  private dirty = false
+  private timer: NodeJS.Timeout | undefined
+  private saving: Promise<void> | undefined
+  private closed = false
+  private readonly log: Logger
+  private readonly now: () => number
+  private readonly max: number
+
+  constructor(
+    readonly path: string,
+    private readonly options: KnownPeersOptions = {},
+  ) {
+    this.log = options.log ?? silentLogger()
+    this.now = options.now ?? Date.now
+    this.max = options.max ?? MAX_KNOWN_PEERS
+  }
+
+  async load(): Promise<KnownPeer[]> {
+    const peers = await readKnownPeers(this.path, { now: this.now(), log: this.log, ttlMs: this.options.ttlMs })
+    this.peers = new Map(peers.slice(0, this.max).map((p) => [keyOf(p), p]))
+    for (const p of this.peers.values()) this.written.set(keyOf(p), p.lastSeen)
+    return this.list()
+  }
+
+  list(): KnownPeer[] {
+    return [...this.peers.values()].sort(byFreshness)
+  }
+
+  /**
+   * The known peers to query now (one query each). With `countMisses` (a
+   * query for everything, which every live announcer answers), each counts
+   * a miss unless it is heard from before the next write; at MAX_MISSES it
+   * is dropped. A query for one file is not answered by peers without it:
+   * their silence is no miss.
+   */
+  toQuery(accept: (address: string) => boolean = () => true, countMisses = true): KnownPeer[] {
+    const out = this.list().filter((p) => accept(p.address))
+    if (!countMisses) return out
+    for (const p of out) {
+      this.waiting.add(keyOf(p))
+      p.misses++
+    }
+    if (out.length > 0) this.touch()
+    return out
+  }
+
+  /** A peer was heard from `address`:`port` (an answer or an announcement). */
+  heard(address: string, port: number, peer?: string): void {
+    if (this.closed || !isQueryableAddress(address) || port < 1 || port > 65535) return
+    const key = keyOf({ address, port })
+    const now = this.now()
+    const known = this.peers.get(key)
+    if (known) {
+      const answered = this.waiting.delete(key)
+      if (answered) known.misses = 0
+      known.lastSeen = now
+      if (peer) known.peer = peer
+      if (answered || now - (this.written.get(key) ?? 0) > REFRESH_AFTER_MS) this.touch()
+      return
+    }
+    if (this.added >= Math.ceil(this.max / 2)) return // one run cannot replace more than half of what was known
+    this.added++
+    this.peers.set(key, { address, port, lastSeen: now, misses: 0, ...(peer ? { peer } : {}) })
+    this.evict()
+    this.touch()
+  }
+
+  /** Write now if anything changed, and stop writing. */
+  async close(): Promise<void> {
+    this.closed = true
+    clearTimeout(this.timer)
+    this.timer = undefined
+    await this.saving
+    if (this.dirty) await this.save()
+  }
+
+  private touch(): void {
+    this.dirty = true
+    if (this.timer || this.closed) return
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      void this.save()
+    }, this.options.saveDelayMs ?? 2000)
+    this.timer.unref()
+  }
+
+  /** Merge with what another process may have written meanwhile, drop what is spent, write atomically. */
+  private save(): Promise<void> {
+    if (this.saving) return this.saving
+    this.dirty = false
+    this.saving = (async () => {
+      const onDisk = await readKnownPeers(this.path, {
+        now: this.now(),
+        log: silentLogger(),
+        ttlMs: this.options.ttlMs,
+      })
+      for (const theirs of onDisk) {
+        const ours = this.peers.get(keyOf(theirs))
+        if (!ours) {
+          // Written by another process since we last read or wrote (not one this process dropped since).
+          if (!this.written.has(keyOf(theirs))) this.peers.set(keyOf(theirs), theirs)
+        } else if (theirs.lastSeen > ours.lastSeen) {
+          ours.lastSeen = theirs.lastSeen
+          if (!this.waiting.has(keyOf(ours))) ours.misses = theirs.misses
+        }
+      }
+      for (const [key, p] of this.peers) if (p.misses >= MAX_MISSES) this.peers.delete(key)
+      this.evict()
+      const list = this.list()
+      await writeFileAtomic(this.path, serialize(list))
+      this.written.clear()
+      for (const p of list) this.written.set(keyOf(p), p.lastSeen)
+    })()
+      .catch((err: unknown) => {
+        this.log.warn({ path: this.path, err: (err as Error).message }, 'known-peers file not written')
+      })
+      .finally(() => {
+        this.saving = undefined
+      })
+    return this.saving
+  }
+
+  private evict(): void {
+    const list = this.list()
+    for (const p of list.slice(this.max)) this.peers.delete(keyOf(p))
+  }
+}

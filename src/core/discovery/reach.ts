@@ -1,0 +1,156 @@
+import type { BroadcastSetting } from '../config.js'
+import { type Logger, silentLogger } from '../log.js'
+import { type FoundVia, type PathsTried, pathsAdvice, SourceClassifier } from './found-via.js'
+import {
+  type DiscoveryTargets,
+  discoveryTargets,
+  type FamilyOptions,
+  type InterfaceSource,
+  listInterfaces,
+  localAddresses,
+  systemInterfaces,
+} from './interfaces.js'
+import { KnownPeers, knownPeersPath } from './known-peers.js'
+import { type Lookup, type PeerTarget, parseNamedPeers, resolveNamedPeers } from './named-peers.js'
+
+/**
+ * Where one command's discovery reaches, decided once at start from its
+ * settings: the IPv4 broadcast addresses and IPv6 group destinations of
+ * `--broadcast` (interfaces.ts), the named peers (`--peer`, resolved through
+ * the system resolver), the known-peers file beside the dictionary, and the
+ * families that are on. The announcer and the listener take their socket
+ * options from here; the CLI uses it to say how each peer was found and, when
+ * nobody answered, which paths were tried.
+ */
+
+export interface ReachSettings {
+  broadcast: BroadcastSetting
+  ipv4: boolean
+  ipv6: boolean
+  /** Named peers as written (HOST[:PORT], …). */
+  peers: readonly string[]
+  udpPort: number
+  /** The content dictionary's path: known_peers.json goes beside it. Undefined: no known peers (announcers, --no-known-peers). */
+  dictionaryPath?: string | undefined
+}
+
+export interface ReachOptions {
+  log?: Logger
+  interfaces?: InterfaceSource
+  lookup?: Lookup
+  resolveTimeoutMs?: number
+}
+
+export class DiscoveryReach {
+  readonly classifier = new SourceClassifier()
+
+  constructor(
+    readonly families: FamilyOptions,
+    readonly targets: DiscoveryTargets,
+    readonly named: PeerTarget[],
+    readonly namedText: string[],
+    readonly unresolved: Array<{ peer: string; reason: string }>,
+    readonly unicastAddresses: string[],
+    readonly knownPeers: KnownPeers | undefined,
+    private readonly udpPort: number,
+  ) {
+    this.classifier.addNamed(named.map((t) => t.address))
+    if (knownPeers) this.classifier.addKnown(knownPeers.list().map((p) => p.address))
+  }
+
+  /** Every destination of a burst: IPv4 broadcast addresses and IPv6 groups with their zone. */
+  get broadcast(): string[] {
+    return [...this.targets.ipv4, ...this.targets.ipv6]
+  }
+
+  /** The announcer's socket options. */
+  announcerOptions(): {
+    broadcast: string[]
+    families: FamilyOptions
+    groups: DiscoveryTargets['groups']
+    peers: PeerTarget[]
+    unicastAddresses: string[]
+  } {
+    return {
+      broadcast: this.broadcast,
+      families: this.families,
+      groups: this.targets.groups,
+      peers: this.named,
+      unicastAddresses: this.unicastAddresses,
+    }
+  }
+
+  /** The listener's (and a downloader's peer directory's) socket options. */
+  listenerOptions(): {
+    broadcast: string[]
+    families: FamilyOptions
+    groups: DiscoveryTargets['groups']
+    peers: PeerTarget[]
+    knownPeers: KnownPeers | undefined
+    classify: (address: string) => FoundVia
+  } {
+    return {
+      broadcast: this.broadcast,
+      families: this.families,
+      groups: this.targets.groups,
+      peers: this.named,
+      knownPeers: this.knownPeers,
+      classify: (address) => this.via(address),
+    }
+  }
+
+  /** How a peer seen at `address` was found. */
+  via(address: string): FoundVia {
+    return this.classifier.via(address)
+  }
+
+  /** What was tried, for the message when nobody answered. */
+  tried(): PathsTried {
+    return {
+      broadcast: this.targets.ipv4,
+      ipv6: this.targets.groups.map((g) => g.interface),
+      named: this.namedText,
+      unresolved: this.unresolved,
+      known: this.knownPeers?.list().length ?? 0,
+      udpPort: this.udpPort,
+    }
+  }
+
+  advice(): string {
+    return pathsAdvice(this.tried())
+  }
+}
+
+/**
+ * Resolve the settings against the host's interfaces and the resolver. A
+ * malformed --peer is E_USAGE; a name that does not resolve is reported in
+ * `unresolved` (the caller decides whether that is fatal).
+ */
+export async function resolveReach(settings: ReachSettings, options: ReachOptions = {}): Promise<DiscoveryReach> {
+  const log = options.log ?? silentLogger()
+  const families = { ipv4: settings.ipv4, ipv6: settings.ipv6 }
+  const interfaces = listInterfaces(options.interfaces ?? systemInterfaces)
+  const targets = discoveryTargets(settings.broadcast, interfaces, families)
+  const parsed = parseNamedPeers(settings.peers, settings.udpPort)
+  const resolved = await resolveNamedPeers(parsed, {
+    families,
+    ...(options.lookup ? { lookup: options.lookup } : {}),
+    ...(options.resolveTimeoutMs !== undefined ? { timeoutMs: options.resolveTimeoutMs } : {}),
+  })
+  for (const f of resolved.failed) log.warn({ peer: f.peer, reason: f.reason }, 'named peer not resolved')
+  let knownPeers: KnownPeers | undefined
+  if (settings.dictionaryPath !== undefined) {
+    knownPeers = new KnownPeers(knownPeersPath(settings.dictionaryPath), { log })
+    await knownPeers.load()
+  }
+  return new DiscoveryReach(
+    families,
+    targets,
+    resolved.targets,
+    parsed.map((p) => p.text),
+    resolved.failed,
+    localAddresses(interfaces, families),
+    knownPeers,
+    settings.udpPort,
+  )
+}

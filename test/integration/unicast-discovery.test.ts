@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { encodeQuery } from '../../src/core/discovery/announcement.js'
+import { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, Announcer } from '../../src/core/discovery/announcer.js'
+import { KnownPeers } from '../../src/core/discovery/known-peers.js'
+import { DiscoveryListener } from '../../src/core/discovery/listener.js'
+import { splitFile } from '../../src/core/split.js'
+import { ChunkStore } from '../../src/core/store.js'
+import { onCleanup } from '../helpers/cleanup.js'
+import { randomFile, tmpDir } from '../helpers/files.js'
+import { startStranger } from '../helpers/stranger.js'
+import { freeUdpPort } from '../helpers/swarm.js'
+
+/**
+ * The unicast paths on loopback: queries sent straight to an announcer's
+ * address (named and known peers) are answered under the same bound and
+ * rate limits as broadcast ones, even when a listener bound the shared port
+ * after the announcer; a listener's named peers are asked again before they
+ * would go stale.
+ */
+
+async function storeWith(t: Parameters<typeof tmpDir>[0], files: number): Promise<ChunkStore> {
+  const dir = await tmpDir(t)
+  const store = new ChunkStore(join(dir, 'chunks'))
+  await store.init()
+  for (let n = 0; n < files; n++) {
+    const file = join(dir, `u-${n}.bin`)
+    await randomFile(file, 100)
+    await splitFile(file, { store, chunkSize: 4096 })
+  }
+  return store
+}
+
+describe('unicast discovery (real sockets on loopback)', () => {
+  it('a unicast flood from 20 sources gets at most the per-source and total answer budgets, though a listener bound the port later', async (t) => {
+    const store = await storeWith(t, 40)
+    const udp = await freeUdpPort()
+    const a = new Announcer({
+      store,
+      udpPort: udp,
+      tcpPort: 5001,
+      broadcast: [],
+      unicastAddresses: ['127.0.0.1'],
+      intervalMs: 60_000,
+    })
+    onCleanup(t, () => a.stop())
+    await a.start()
+    // Bound after the announcer, on the wildcard address: without the announcer's own 127.0.0.1 socket it would take the unicast queries.
+    const l = new DiscoveryListener({ udpPort: udp, broadcast: [], staleAfterMs: 60_000 })
+    onCleanup(t, () => l.stop())
+    await l.start()
+    const strangers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => startStranger(t, udp, `127.0.0.${10 + i}`)),
+    )
+    const started = performance.now()
+    const query = encodeQuery()
+    for (let round = 0; round < 25; round++) {
+      await Promise.all(strangers.map((s) => s.send(query, '127.0.0.1')))
+      await new Promise((r) => setTimeout(r, 10)) // within the socket's receive buffer: a dropped query proves nothing
+    }
+    for (let last = -1; ; ) {
+      const now = strangers.reduce((n, s) => n + s.received.length, 0)
+      if (now === last) break
+      last = now
+      await new Promise((r) => setTimeout(r, 300))
+    }
+    const seconds = (performance.now() - started) / 1000
+    assert.ok(a.stats.queries >= 450, `the unicast queries reached the announcer (${a.stats.queries})`)
+    assert.equal(l.stats.received, 0, 'none went to the listener bound later')
+    const bytes = strangers.map((s) => s.received.reduce((n, r) => n + r.bytes.length, 0))
+    const total = bytes.reduce((n, b) => n + b, 0)
+    assert.ok(total > 0, 'honest-looking queries are answered')
+    for (const b of bytes) assert.ok(b <= 4 * ANSWER_BYTES_PER_SOURCE_PER_S + seconds * ANSWER_BYTES_PER_SOURCE_PER_S)
+    assert.ok(total <= ANSWER_BYTES_PER_S * (1 + seconds), `${total} bytes in ${seconds.toFixed(2)} s`)
+    assert.ok(a.stats.refused > 0)
+    t.diagnostic(`500 unicast queries (${500 * 1200} bytes) → ${total} answer bytes in ${seconds.toFixed(2)} s`)
+  })
+
+  it('a listener asks its named peers again before they go stale, and records them as known peers', async (t) => {
+    const store = await storeWith(t, 1)
+    const seederPort = await freeUdpPort()
+    const ourPort = await freeUdpPort()
+    const a = new Announcer({ store, udpPort: seederPort, tcpPort: 5001, broadcast: [], intervalMs: 60_000 })
+    onCleanup(t, () => a.stop())
+    await a.start()
+    const dir = await tmpDir(t)
+    const known = new KnownPeers(join(dir, 'known_peers.json'), { saveDelayMs: 10 })
+    await known.load()
+    const l = new DiscoveryListener({
+      udpPort: ourPort,
+      broadcast: [],
+      peers: [{ address: '127.0.0.1', port: seederPort, name: 'seeder' }],
+      knownPeers: known,
+      staleAfterMs: 1500,
+    })
+    onCleanup(t, () => l.stop())
+    await l.start()
+    l.query()
+    const deadline = Date.now() + 3500
+    let seenAfterStale = 0
+    while (Date.now() < deadline) {
+      if (l.files().length === 1 && Date.now() > deadline - 1500) seenAfterStale++
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.ok(a.stats.queries >= 3, `asked again (${a.stats.queries} queries)`)
+    assert.ok(seenAfterStale > 20, 'still listed well past --stale-after')
+    assert.deepEqual(
+      known.list().map((p) => [p.address, p.port]),
+      [['127.0.0.1', seederPort]],
+    )
+  })
+
+  it('a known-peers file pointing at a victim costs it one query a start, not one every few seconds, and the entry is gone after three silent starts', async (t) => {
+    const dir = await tmpDir(t)
+    const victim = await startStranger(t, 9, '127.0.0.7')
+    const path = join(dir, 'known_peers.json')
+    const entry = { address: '127.0.0.7', port: victim.port, lastSeen: new Date().toISOString() }
+    await writeFile(path, JSON.stringify({ version: 1, peers: [entry] }))
+    for (let start = 1; start <= 3; start++) {
+      const known = new KnownPeers(path)
+      await known.load()
+      const l = new DiscoveryListener({
+        udpPort: await freeUdpPort(),
+        broadcast: [],
+        knownPeers: known,
+        staleAfterMs: 3000,
+      })
+      await l.start()
+      l.query()
+      await new Promise((r) => setTimeout(r, start === 1 ? 2500 : 100)) // the first run lasts past two re-query intervals
+      await l.stop()
+      assert.equal(victim.received.length, start, `queries the victim got after start ${start}`)
+    }
+    const after = new KnownPeers(path)
+    assert.deepEqual(await after.load(), [])
+  })
+})
