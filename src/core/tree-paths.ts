@@ -107,6 +107,8 @@ export function collisionKey(component: string): string {
  * sorts before U+E000–U+FFFF). Negative, zero or positive.
  */
 export function compareUtf8(a: string, b: string): number {
+  // Below U+D800 code unit order is code point order: the engine's own comparison, no loop here.
+  if (!BEYOND_SURROGATES.test(a) && !BEYOND_SURROGATES.test(b)) return a < b ? -1 : a > b ? 1 : 0
   const n = Math.min(a.length, b.length)
   for (let i = 0; i < n; i++) {
     const x = a.charCodeAt(i)
@@ -115,6 +117,8 @@ export function compareUtf8(a: string, b: string): number {
   }
   return a.length - b.length
 }
+
+const BEYOND_SURROGATES = /[\ud800-\uffff]/
 
 function codePointRank(unit: number): number {
   if (unit >= 0xe000) return unit - 0x800
@@ -131,8 +135,8 @@ function codePointRank(unit: number): number {
  */
 export class TreeShape {
   private readonly dirs = new Set<string>([''])
-  /** Directory path + '/' + collision key of each entry seen → its path. */
-  private readonly keys = new Map<string, string>()
+  /** For each directory: the collision key of each entry in it → its path. */
+  private readonly keys = new Map<string, Map<string, string>>()
   private last: string | undefined
   private count = 0
 
@@ -161,10 +165,12 @@ export class TreeShape {
       return this.last === p ? `${shown} is listed twice` : `${shown} is out of order (entries are sorted by their UTF-8 bytes)`
     }
     this.last = p
-    const key = `${parent}/${collisionKey(base)}`
-    const other = this.keys.get(key)
+    let siblings = this.keys.get(parent)
+    if (siblings === undefined) this.keys.set(parent, (siblings = new Map()))
+    const key = collisionKey(base)
+    const other = siblings.get(key)
     if (other !== undefined) return `${shown} and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes`
-    this.keys.set(key, p)
+    siblings.set(key, p)
     if (isDir) this.dirs.add(p)
     return undefined
   }
