@@ -6,7 +6,7 @@
 // download is checked: the folder file by file (paths, sizes, modes,
 // SHA-256), the file by its SHA-256.
 import { createHash, randomBytes } from 'node:crypto'
-import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, BROADCAST, daemon, freeUdpPort, median, sampleFile, settleDeletes, sha256, timed } from './lib.mjs'
 
@@ -27,7 +27,9 @@ function makeFolder(root, count) {
   const marker = join(root, '..', `.folder-${count}-done`)
   try {
     if (lstatSync(marker).isFile()) return JSON.parse(readFileSync(marker, 'utf8')).bytes
-  } catch { /* make it */ }
+  } catch {
+    /* make it */
+  }
   rmSync(root, { recursive: true, force: true })
   let bytes = 0
   const perDir = Math.ceil(count / 100)
@@ -43,11 +45,15 @@ function makeFolder(root, count) {
 
 /** Paths, sizes, modes and SHA-256 of everything under `root`, sorted. */
 function listing(root) {
-  return readdirSync(root, { recursive: true }).sort().map((rel) => {
-    const st = lstatSync(join(root, rel))
-    if (st.isDirectory()) return `${rel}/`
-    return `${rel} ${st.size} ${(st.mode & 0o777).toString(8)} ${createHash('sha256').update(readFileSync(join(root, rel))).digest('hex')}`
-  })
+  return readdirSync(root, { recursive: true })
+    .sort()
+    .map((rel) => {
+      const st = lstatSync(join(root, rel))
+      if (st.isDirectory()) return `${rel}/`
+      return `${rel} ${st.size} ${(st.mode & 0o777).toString(8)} ${createHash('sha256')
+        .update(readFileSync(join(root, rel)))
+        .digest('hex')}`
+    })
 }
 
 async function seeder(work, path) {
@@ -57,15 +63,48 @@ async function seeder(work, path) {
   await timed(node, [BIN('p2p-split'), path, ...common(dir)])
   const serve = daemon(node, [BIN('p2p-serve'), '--host', '127.0.0.1', '--port', '0', '--json', ...common(dir)])
   const { port } = await serve.firstLine()
-  const announce = daemon(node, [BIN('p2p-announce'), '--port', String(port), '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--interval', '1', '--json', ...common(dir)])
-  return { udpPort, stop: async () => { await serve.stop(); await announce.stop() } }
+  const announce = daemon(node, [
+    BIN('p2p-announce'),
+    '--port',
+    String(port),
+    '--udp-port',
+    String(udpPort),
+    '--broadcast',
+    BROADCAST,
+    '--interval',
+    '1',
+    '--json',
+    ...common(dir),
+  ])
+  return {
+    udpPort,
+    stop: async () => {
+      await serve.stop()
+      await announce.stop()
+    },
+  }
 }
 
 async function downloadOnce(work, name, udpPort) {
   const dir = join(work, 'folder-downloader')
   rmSync(dir, { recursive: true, force: true })
   await settleDeletes()
-  const r = await timed(node, [BIN('p2p-download'), name, '--udp-port', String(udpPort), '--broadcast', BROADCAST, '--downloads-dir', join(dir, 'downloads'), '--json', ...common(dir)], { stdout: 'pipe' })
+  const r = await timed(
+    node,
+    [
+      BIN('p2p-download'),
+      name,
+      '--udp-port',
+      String(udpPort),
+      '--broadcast',
+      BROADCAST,
+      '--downloads-dir',
+      join(dir, 'downloads'),
+      '--json',
+      ...common(dir),
+    ],
+    { stdout: 'pipe' },
+  )
   return { ...r, path: join(dir, 'downloads', name) }
 }
 
@@ -86,7 +125,8 @@ export async function folderBench({ work, files = 10_000, runs = 1, progress = (
     const d = await downloadOnce(work, 'album', s.udpPort)
     await s.stop()
     const got = listing(d.path)
-    if (got.length !== expected.length || got.some((line, i) => line !== expected[i])) throw new Error(`folder download differs from the source (${got.length} vs ${expected.length} entries)`)
+    if (got.length !== expected.length || got.some((line, i) => line !== expected[i]))
+      throw new Error(`folder download differs from the source (${got.length} vs ${expected.length} entries)`)
     tree.push(d.seconds)
     progress(`folder: run ${run}/${runs}: one file of the same size`)
     s = await seeder(work, single)

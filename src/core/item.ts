@@ -1,6 +1,13 @@
-import { type Manifest, type ParseManifestOptions, chunkCount, chunkLength, encodeManifest, parseManifest } from './manifest.js'
+import {
+  chunkCount,
+  chunkLength,
+  encodeManifest,
+  type Manifest,
+  type ParseManifestOptions,
+  parseManifest,
+} from './manifest.js'
 import { TreeLayout } from './tree-layout.js'
-import { DEFAULT_MAX_TREE_ENTRIES, type TreeManifest, encodeTreeManifest, parseTreeManifest } from './tree-manifest.js'
+import { DEFAULT_MAX_TREE_ENTRIES, encodeTreeManifest, parseTreeManifest, type TreeManifest } from './tree-manifest.js'
 
 /**
  * A shared item: one file (a version-1 manifest, manifest.ts) or one folder

@@ -4,7 +4,7 @@ import { type FileHandle, lstat, open, rm, unlink } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { MANIFEST_FILE } from './constants.js'
 import { writeFileAtomic } from './disk.js'
-import { P2PError, fromFsError } from './errors.js'
+import { fromFsError, P2PError } from './errors.js'
 import { hashThreads, sharedBuffer } from './hashing.js'
 import { type Logger, silentLogger } from './log.js'
 import { chunkCount, manifestId, sha256Hex } from './manifest.js'
@@ -14,8 +14,15 @@ import { printable } from './printable.js'
 import { readRegularFile } from './safe-fs.js'
 import type { ChunkStore } from './store.js'
 import { TreeLayout } from './tree-layout.js'
-import { EMPTY_SHA256, type TreeEntry, type TreeManifest, encodeTreeManifest, parseTreeManifest, treeProblem } from './tree-manifest.js'
-import { type WalkResult, type WalkedFile, walkTree } from './tree-walk.js'
+import {
+  EMPTY_SHA256,
+  encodeTreeManifest,
+  parseTreeManifest,
+  type TreeEntry,
+  type TreeManifest,
+  treeProblem,
+} from './tree-manifest.js'
+import { type WalkedFile, type WalkResult, walkTree } from './tree-walk.js'
 
 /**
  * `p2p-split DIR`: a folder into the store as one item (a version-2
@@ -66,7 +73,11 @@ export async function splitTree(path: string, options: SplitTreeOptions): Promis
   const log = options.log ?? silentLogger()
   const { store, chunkSize } = options
   const name = validateName(basename(resolve(path)))
-  const walk = await walkTree(path, { followSymlinks: options.followSymlinks, maxEntries: options.maxEntries, signal: options.signal })
+  const walk = await walkTree(path, {
+    followSymlinks: options.followSymlinks,
+    maxEntries: options.maxEntries,
+    signal: options.signal,
+  })
   const previous = await previousEntry(store, name)
   if (previous !== undefined && !options.force && previous.manifest?.chunkSize !== chunkSize) throw refuseExisting(name)
   const dir = await store.makeEntryDir(name)
@@ -90,7 +101,18 @@ export async function splitTree(path: string, options: SplitTreeOptions): Promis
     while (next < files.length && failure === undefined) {
       const k = next++
       try {
-        hashed.set(files[k]!, await splitOne(files[k]!, firsts[k]!, { ...options, dir, reuse, slots, done, total: walk.bytes, failed: () => failure !== undefined }))
+        hashed.set(
+          files[k]!,
+          await splitOne(files[k]!, firsts[k]!, {
+            ...options,
+            dir,
+            reuse,
+            slots,
+            done,
+            total: walk.bytes,
+            failed: () => failure !== undefined,
+          }),
+        )
       } catch (err) {
         failure ??= { err }
       }
@@ -102,7 +124,13 @@ export async function splitTree(path: string, options: SplitTreeOptions): Promis
   const entries: TreeEntry[] = walk.entries.map((e) => {
     if (e.type === 'dir') return { path: e.path, type: 'dir' }
     const h = hashed.get(e)!
-    return { path: e.path, size: e.size, chunks: h.chunks, sha256: h.sha256, ...(e.exec ? { exec: true as const } : {}) }
+    return {
+      path: e.path,
+      size: e.size,
+      chunks: h.chunks,
+      sha256: h.sha256,
+      ...(e.exec ? { exec: true as const } : {}),
+    }
   })
   const manifest: TreeManifest = { version: 2, name, chunkSize, entries }
   const problem = treeProblem(manifest, options.maxEntries)
@@ -123,10 +151,23 @@ export async function splitTree(path: string, options: SplitTreeOptions): Promis
   if (!unchanged) await store.recordVerified(id, dir, chunks, 'chunks')
   const seconds = (performance.now() - started) / 1000
   const result = {
-    name, id, size: walk.bytes, chunkSize, chunks, files: files.length, dirs: walk.entries.length - files.length, dir, unchanged, seconds,
-    skipped: walk.skipped, skippedCount: walk.skippedCount,
+    name,
+    id,
+    size: walk.bytes,
+    chunkSize,
+    chunks,
+    files: files.length,
+    dirs: walk.entries.length - files.length,
+    dir,
+    unchanged,
+    seconds,
+    skipped: walk.skipped,
+    skippedCount: walk.skippedCount,
   }
-  log.info({ name, id, size: walk.bytes, files: files.length, chunks, skipped: walk.skippedCount, unchanged, seconds }, 'folder split done')
+  log.info(
+    { name, id, size: walk.bytes, files: files.length, chunks, skipped: walk.skippedCount, unchanged, seconds },
+    'folder split done',
+  )
   return result
 }
 
@@ -141,7 +182,11 @@ interface FileContext extends SplitTreeOptions {
 }
 
 /** One file: its chunks hashed and written as chunk files from global index `first`; its whole hash. */
-async function splitOne(file: WalkedFile, first: number, o: FileContext): Promise<{ chunks: string[]; sha256: string }> {
+async function splitOne(
+  file: WalkedFile,
+  first: number,
+  o: FileContext,
+): Promise<{ chunks: string[]; sha256: string }> {
   const count = chunkCount(file.size, o.chunkSize)
   if (count === 0) return { chunks: [], sha256: EMPTY_SHA256 }
   const handle = await openWalked(file)
@@ -172,7 +217,8 @@ async function splitOne(file: WalkedFile, first: number, o: FileContext): Promis
 async function storeChunk(view: Buffer, index: number, o: FileContext): Promise<string> {
   const path = o.store.chunkPath(o.dir, index)
   // Small chunks on this thread: a hash-thread round trip costs more than hashing 64 KiB.
-  const hash = (): Promise<string> => (view.length <= INLINE_HASH_BYTES ? Promise.resolve(sha256Hex(view)) : hashThreads().digest(view))
+  const hash = (): Promise<string> =>
+    view.length <= INLINE_HASH_BYTES ? Promise.resolve(sha256Hex(view)) : hashThreads().digest(view)
   try {
     const before = o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined
     if (before === undefined) {
@@ -186,7 +232,14 @@ async function storeChunk(view: Buffer, index: number, o: FileContext): Promise<
     const digest = await hash()
     // Different content where the previous split had a chunk: refused before anything of it is overwritten.
     if (digest !== before && !o.force) throw refuseExisting(basename(o.dir))
-    if (digest === before && (await lstat(path).then((s) => s.isFile() && s.size === view.length, () => false))) return digest
+    if (
+      digest === before &&
+      (await lstat(path).then(
+        (s) => s.isFile() && s.size === view.length,
+        () => false,
+      ))
+    )
+      return digest
     await writeFileAtomic(path, view)
     o.done.written++
     return digest
@@ -215,7 +268,7 @@ async function openWalked(file: WalkedFile): Promise<FileHandle> {
 }
 
 async function readFully(handle: FileHandle, into: Buffer, position: number, file: WalkedFile): Promise<void> {
-  for (let got = 0; got < into.length;) {
+  for (let got = 0; got < into.length; ) {
     const { bytesRead } = await handle.read(into, got, into.length - got, position + got)
     if (bytesRead === 0) throw changed(file)
     got += bytesRead
@@ -223,11 +276,17 @@ async function readFully(handle: FileHandle, into: Buffer, position: number, fil
 }
 
 function changed(file: WalkedFile): P2PError {
-  return new P2PError('E_IO', `${printable(file.source)} changed while the folder was being split: run again when it is no longer being written`)
+  return new P2PError(
+    'E_IO',
+    `${printable(file.source)} changed while the folder was being split: run again when it is no longer being written`,
+  )
 }
 
 function refuseExisting(name: string): P2PError {
-  return new P2PError('E_EXISTS', `the store already holds a different item named "${printable(name)}": use --force to replace it`)
+  return new P2PError(
+    'E_EXISTS',
+    `the store already holds a different item named "${printable(name)}": use --force to replace it`,
+  )
 }
 
 /**
@@ -235,7 +294,10 @@ function refuseExisting(name: string): P2PError {
  * may be reused), something else (a file's entry: `manifest` undefined), or
  * nothing.
  */
-async function previousEntry(store: ChunkStore, name: string): Promise<{ id: string; manifest: TreeManifest | undefined } | undefined> {
+async function previousEntry(
+  store: ChunkStore,
+  name: string,
+): Promise<{ id: string; manifest: TreeManifest | undefined } | undefined> {
   let bytes: Buffer
   try {
     bytes = await readRegularFile(join(store.entryDir(name), MANIFEST_FILE), { maxBytes: 64 * 1024 * 1024 })
@@ -243,7 +305,10 @@ async function previousEntry(store: ChunkStore, name: string): Promise<{ id: str
     return undefined
   }
   try {
-    return { id: manifestId(bytes), manifest: parseTreeManifest(bytes, { maxBytes: bytes.length, maxEntries: Number.MAX_SAFE_INTEGER }) }
+    return {
+      id: manifestId(bytes),
+      manifest: parseTreeManifest(bytes, { maxBytes: bytes.length, maxEntries: Number.MAX_SAFE_INTEGER }),
+    }
   } catch {
     return { id: manifestId(bytes), manifest: undefined }
   }
@@ -255,7 +320,10 @@ class Slots {
   private readonly waiting: Array<(b: Buffer) => void> = []
   private made = 0
 
-  constructor(private readonly count: number, private readonly size: number) {}
+  constructor(
+    private readonly count: number,
+    private readonly size: number,
+  ) {}
 
   acquire(): Promise<Buffer> {
     const b = this.free.pop()

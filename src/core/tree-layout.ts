@@ -1,4 +1,4 @@
-import { type TreeFile, type TreeManifest, isDir } from './tree-manifest.js'
+import { isDir, type TreeFile, type TreeManifest } from './tree-manifest.js'
 
 /**
  * Where each global chunk of a folder lives: file k's chunks are global
@@ -46,7 +46,8 @@ export class TreeLayout {
 
   /** The file holding global chunk `index` (never an empty file: it holds no chunk). */
   fileOf(index: number): number {
-    if (!Number.isInteger(index) || index < 0 || index >= this.chunkCount) throw new RangeError(`no chunk ${index} in ${this.chunkCount}`)
+    if (!Number.isInteger(index) || index < 0 || index >= this.chunkCount)
+      throw new RangeError(`no chunk ${index} in ${this.chunkCount}`)
     // The last file whose first chunk is at or before `index`; an empty file k shares first(k) with
     // the file after it, so it is never the last such one.
     let lo = 0

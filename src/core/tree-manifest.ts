@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { DEFAULT_MAX_MANIFEST_BYTES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './constants.js'
 import { P2PError } from './errors.js'
-import { HEX64, chunkCount, manifestId, sha256Hex } from './manifest.js'
+import { chunkCount, HEX64, manifestId, sha256Hex } from './manifest.js'
 import { isValidName } from './names.js'
 import { TreeShape } from './tree-paths.js'
 
@@ -58,10 +58,15 @@ export function isDir(entry: TreeEntry): entry is TreeDir {
 }
 
 export function encodeTreeManifest(manifest: TreeManifest): Buffer {
-  const entries = manifest.entries.map((e) => isDir(e)
-    ? { path: e.path, type: 'dir' }
-    : { path: e.path, size: e.size, chunks: e.chunks, sha256: e.sha256, ...(e.exec === true ? { exec: true } : {}) })
-  return Buffer.from(JSON.stringify({ version: 2, name: manifest.name, chunkSize: manifest.chunkSize, entries }), 'utf8')
+  const entries = manifest.entries.map((e) =>
+    isDir(e)
+      ? { path: e.path, type: 'dir' }
+      : { path: e.path, size: e.size, chunks: e.chunks, sha256: e.sha256, ...(e.exec === true ? { exec: true } : {}) },
+  )
+  return Buffer.from(
+    JSON.stringify({ version: 2, name: manifest.name, chunkSize: manifest.chunkSize, entries }),
+    'utf8',
+  )
 }
 
 export interface ParseTreeManifestOptions {
@@ -131,9 +136,12 @@ export function treeProblem(manifest: TreeManifest, maxEntries = DEFAULT_MAX_TRE
     if (shapeIssue !== undefined) return `entry ${i}: ${shapeIssue}`
     if (isDir(entry)) continue
     const expected = chunkCount(entry.size, manifest.chunkSize)
-    if (entry.chunks.length !== expected) return `entry ${i}: lists ${entry.chunks.length} chunks, but size ${entry.size} needs ${expected}`
-    if (entry.size === 0 && entry.sha256 !== EMPTY_SHA256) return `entry ${i}: an empty file whose sha256 is not the hash of nothing`
-    if (entry.chunks.length === 1 && entry.sha256 !== entry.chunks[0]) return `entry ${i}: a one-chunk file whose sha256 is not its chunk's`
+    if (entry.chunks.length !== expected)
+      return `entry ${i}: lists ${entry.chunks.length} chunks, but size ${entry.size} needs ${expected}`
+    if (entry.size === 0 && entry.sha256 !== EMPTY_SHA256)
+      return `entry ${i}: an empty file whose sha256 is not the hash of nothing`
+    if (entry.chunks.length === 1 && entry.sha256 !== entry.chunks[0])
+      return `entry ${i}: a one-chunk file whose sha256 is not its chunk's`
     total += entry.size
     if (total > Number.MAX_SAFE_INTEGER) return `the files add up to more than ${Number.MAX_SAFE_INTEGER} bytes`
   }
@@ -148,7 +156,8 @@ function entryOf(raw: unknown, i: number, chunkSize: number): TreeEntry {
   const path = record['path']
   if (typeof path !== 'string') throw bad(`entry ${i}: path is not a string`)
   if (Object.hasOwn(record, 'type')) {
-    if (record['type'] !== 'dir' || keys.length !== 2) throw bad(`entry ${i}: a directory is exactly {"path","type":"dir"}`)
+    if (record['type'] !== 'dir' || keys.length !== 2)
+      throw bad(`entry ${i}: a directory is exactly {"path","type":"dir"}`)
     return { path, type: 'dir' }
   }
   const { size, chunks, sha256, exec } = record
@@ -156,7 +165,8 @@ function entryOf(raw: unknown, i: number, chunkSize: number): TreeEntry {
   if (keys.length !== fileKeys || !['size', 'chunks', 'sha256'].every((key) => Object.hasOwn(record, key))) {
     throw bad(`entry ${i}: a file is exactly {"path","size","chunks","sha256"} and, when executable, "exec":true`)
   }
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw bad(`entry ${i}: size is not an integer from 0 to 2^53 - 1`)
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+    throw bad(`entry ${i}: size is not an integer from 0 to 2^53 - 1`)
   if (!Array.isArray(chunks) || chunks.length !== chunkCount(size, chunkSize)) {
     throw bad(`entry ${i}: chunks is not a list of ${chunkCount(size, chunkSize)} hashes (size ${size})`)
   }
@@ -191,7 +201,8 @@ function valueBoundProblem(bytes: Uint8Array, maxEntries: number): string | unde
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!
     if (inString) {
-      if (b === 0x5c) i++ // backslash: the next byte is escaped
+      if (b === 0x5c)
+        i++ // backslash: the next byte is escaped
       else if (b === 0x22) inString = false
       continue
     }

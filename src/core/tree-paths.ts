@@ -50,18 +50,24 @@ export function pathProblem(path: unknown): string | undefined {
 function outlineProblem(path: unknown): string | undefined {
   if (typeof path !== 'string') return 'a path must be a string'
   if (path.length === 0) return 'a path must not be empty'
-  if (path.length > MAX_PATH_BYTES || Buffer.byteLength(path, 'utf8') > MAX_PATH_BYTES) return `a path must be at most ${MAX_PATH_BYTES} bytes in UTF-8`
+  if (path.length > MAX_PATH_BYTES || Buffer.byteLength(path, 'utf8') > MAX_PATH_BYTES)
+    return `a path must be at most ${MAX_PATH_BYTES} bytes in UTF-8`
   if (path.startsWith('/')) return 'a path must be relative (no leading "/")'
-  if (path.endsWith('/') || path.includes('//')) return 'a path must not have an empty component ("//" or a trailing "/")'
+  if (path.endsWith('/') || path.includes('//'))
+    return 'a path must not have an empty component ("//" or a trailing "/")'
   return undefined
 }
 
 function nfcProblem(component: string): string | undefined {
-  return isAscii(component) || component === component.normalize('NFC') ? undefined : 'a path must be in Unicode NFC form'
+  return isAscii(component) || component === component.normalize('NFC')
+    ? undefined
+    : 'a path must be in Unicode NFC form'
 }
 
 function inComponent(component: string, problem: string): string {
-  return problem.startsWith('a path') ? problem : `component "${printable(component, 60)}": ${problem.replace(/^a name/, 'it')}`
+  return problem.startsWith('a path')
+    ? problem
+    : `component "${printable(component, 60)}": ${problem.replace(/^a name/, 'it')}`
 }
 
 const ASCII = /^[\x00-\x7f]*$/
@@ -162,14 +168,20 @@ export class TreeShape {
     // Not under a listed directory: say what is wrong with the path itself, if anything (`..`, …).
     if (!this.dirs.has(parent)) return pathProblem(p) ?? `${shown} is not under a directory listed before it`
     if (this.last !== undefined && compareUtf8(this.last, p) >= 0) {
-      return this.last === p ? `${shown} is listed twice` : `${shown} is out of order (entries are sorted by their UTF-8 bytes)`
+      return this.last === p
+        ? `${shown} is listed twice`
+        : `${shown} is out of order (entries are sorted by their UTF-8 bytes)`
     }
     this.last = p
     let siblings = this.keys.get(parent)
-    if (siblings === undefined) this.keys.set(parent, (siblings = new Map()))
+    if (siblings === undefined) {
+      siblings = new Map()
+      this.keys.set(parent, siblings)
+    }
     const key = collisionKey(base)
     const other = siblings.get(key)
-    if (other !== undefined) return `${shown} and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes`
+    if (other !== undefined)
+      return `${shown} and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes`
     siblings.set(key, p)
     if (isDir) this.dirs.add(p)
     return undefined

@@ -3,7 +3,7 @@ import { Bitfield } from './bitfield.js'
 import { P2PError } from './errors.js'
 import { printable } from './printable.js'
 import { TreeLayout } from './tree-layout.js'
-import { type TreeManifest, isDir } from './tree-manifest.js'
+import { isDir, type TreeManifest } from './tree-manifest.js'
 import { parentOf } from './tree-paths.js'
 
 /**
@@ -31,7 +31,11 @@ export interface Selection {
 /** Longest pattern taken (picomatch's own default cap is 64 KiB). */
 const MAX_PATTERN_BYTES = 4096
 
-export function selectEntries(manifest: TreeManifest, patterns: readonly string[], layout = new TreeLayout(manifest)): Selection {
+export function selectEntries(
+  manifest: TreeManifest,
+  patterns: readonly string[],
+  layout = new TreeLayout(manifest),
+): Selection {
   if (patterns.length === 0) throw new P2PError('E_USAGE', '--only needs at least one pattern')
   const matchers = patterns.map((raw) => ({ raw, match: compile(raw), used: false }))
   const { entries } = manifest
@@ -52,7 +56,10 @@ export function selectEntries(manifest: TreeManifest, patterns: readonly string[
   }
   const unused = matchers.filter((m) => !m.used)
   if (unused.length > 0) {
-    throw new P2PError('E_NOT_FOUND', `--only ${unused.map((m) => `"${printable(m.raw, 200)}"`).join(', ')} matches nothing in ${printable(manifest.name)}`)
+    throw new P2PError(
+      'E_NOT_FOUND',
+      `--only ${unused.map((m) => `"${printable(m.raw, 200)}"`).join(', ')} matches nothing in ${printable(manifest.name)}`,
+    )
   }
   // And the directories that hold what was chosen.
   const holders = new Set<string>()
@@ -84,8 +91,12 @@ export function selectEntries(manifest: TreeManifest, patterns: readonly string[
 
 function compile(raw: string): (path: string) => boolean {
   if (raw.length === 0) throw new P2PError('E_USAGE', '--only needs a pattern, not an empty string')
-  if (Buffer.byteLength(raw) > MAX_PATTERN_BYTES) throw new P2PError('E_USAGE', `--only pattern longer than ${MAX_PATTERN_BYTES} bytes`)
-  const pattern = raw.normalize('NFC').replace(/^(\.\/)+/, '').replace(/\/+$/, '')
+  if (Buffer.byteLength(raw) > MAX_PATTERN_BYTES)
+    throw new P2PError('E_USAGE', `--only pattern longer than ${MAX_PATTERN_BYTES} bytes`)
+  const pattern = raw
+    .normalize('NFC')
+    .replace(/^(\.\/)+/, '')
+    .replace(/\/+$/, '')
   if (pattern.length === 0) throw new P2PError('E_USAGE', `--only "${printable(raw, 200)}" names no path`)
   try {
     return picomatch(pattern, { dot: true })

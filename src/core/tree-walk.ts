@@ -4,7 +4,7 @@ import { isAbsolute, join, relative, sep } from 'node:path'
 import { P2PError } from './errors.js'
 import { printable } from './printable.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
-import { MAX_PATH_BYTES, TreeShape, collisionKey, compareUtf8, componentProblem } from './tree-paths.js'
+import { collisionKey, compareUtf8, componentProblem, MAX_PATH_BYTES, TreeShape } from './tree-paths.js'
 
 /**
  * Lists a directory tree for `p2p-split DIR`: every regular file (size,
@@ -47,7 +47,15 @@ export interface WalkedDir {
 
 export type WalkedEntry = WalkedFile | WalkedDir
 
-export type SkipReason = 'symlink' | 'link outside the folder' | 'broken link' | 'link loop' | 'fifo' | 'socket' | 'device' | 'vanished'
+export type SkipReason =
+  | 'symlink'
+  | 'link outside the folder'
+  | 'broken link'
+  | 'link loop'
+  | 'fifo'
+  | 'socket'
+  | 'device'
+  | 'vanished'
 
 export interface WalkResult {
   /** DIR's real path. */
@@ -100,7 +108,8 @@ class Walk {
 
   async run(dir: string): Promise<WalkResult> {
     const top = await stat(dir).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new P2PError('E_NOT_FOUND', `no such directory: ${dir}`)
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new P2PError('E_NOT_FOUND', `no such directory: ${dir}`)
       throw new P2PError('E_IO', `cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
     })
     if (!top.isDirectory()) throw new P2PError('E_USAGE', `${dir} is not a directory`)
@@ -121,8 +130,19 @@ class Walk {
     }
     let files = 0
     let bytes = 0
-    for (const e of this.entries) if (e.type === 'file') { files++; bytes += e.size }
-    return { root: this.root, entries: this.entries, files, bytes, skipped: this.skipped, skippedCount: this.skippedCount }
+    for (const e of this.entries)
+      if (e.type === 'file') {
+        files++
+        bytes += e.size
+      }
+    return {
+      root: this.root,
+      entries: this.entries,
+      files,
+      bytes,
+      skipped: this.skipped,
+      skippedCount: this.skippedCount,
+    }
   }
 
   /** One directory's entries: files and directories recorded, directories to descend into returned. */
@@ -142,7 +162,10 @@ class Walk {
     }
     const after = await lstat(at.disk).catch(() => undefined)
     if (after === undefined || !after.isDirectory() || identity(after) !== identity(before)) {
-      throw new P2PError('E_IO', `${printable(at.disk)} changed while it was read (replaced by something else); run again when the folder is still`)
+      throw new P2PError(
+        'E_IO',
+        `${printable(at.disk)} changed while it was read (replaced by something else); run again when the folder is still`,
+      )
     }
     const seen = new Map<string, string>() // collision key → name, within this directory
     const named: Array<{ d: Dirent; path: string }> = []
@@ -161,7 +184,9 @@ class Walk {
       const key = collisionKey(component)
       const other = seen.get(key)
       if (other !== undefined) {
-        this.badNames.push(`"${printable(path, 200)}" and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes (or differ only in Unicode normalisation)`)
+        this.badNames.push(
+          `"${printable(path, 200)}" and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes (or differ only in Unicode normalisation)`,
+        )
         continue
       }
       seen.set(key, path)
@@ -226,7 +251,10 @@ class Walk {
 
   private add(entry: WalkedEntry): void {
     if (this.entries.length >= this.maxEntries) {
-      throw new P2PError('E_TOO_LARGE', `${printable(this.root)} holds more than ${this.maxEntries} files and directories: share a smaller folder or raise --max-entries`)
+      throw new P2PError(
+        'E_TOO_LARGE',
+        `${printable(this.root)} holds more than ${this.maxEntries} files and directories: share a smaller folder or raise --max-entries`,
+      )
     }
     this.entries.push(entry)
   }
@@ -238,17 +266,25 @@ class Walk {
   }
 
   private problem(list: string[], path: string, err: unknown): undefined {
-    if (list.length < MAX_REPORTED) list.push(`"${printable(path, 200)}" (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+    if (list.length < MAX_REPORTED)
+      list.push(`"${printable(path, 200)}" (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
     return undefined
   }
 
   private stopOnProblems(): void {
-    const listed = (items: string[]): string => `${items.slice(0, 10).join(', ')}${items.length > 10 ? ` and ${items.length - 10} more` : ''}`
+    const listed = (items: string[]): string =>
+      `${items.slice(0, 10).join(', ')}${items.length > 10 ? ` and ${items.length - 10} more` : ''}`
     if (this.unreadable.length > 0) {
-      throw new P2PError('E_IO', `cannot read ${this.unreadable.length} file(s) or folder(s) in ${printable(this.root)}: ${listed(this.unreadable)}; fix their permissions or move them out`)
+      throw new P2PError(
+        'E_IO',
+        `cannot read ${this.unreadable.length} file(s) or folder(s) in ${printable(this.root)}: ${listed(this.unreadable)}; fix their permissions or move them out`,
+      )
     }
     if (this.badNames.length > 0) {
-      throw new P2PError('E_BAD_NAME', `${this.badNames.length} name(s) in ${printable(this.root)} cannot be shared: ${listed(this.badNames)}; rename them`)
+      throw new P2PError(
+        'E_BAD_NAME',
+        `${this.badNames.length} name(s) in ${printable(this.root)} cannot be shared: ${listed(this.badNames)}; rename them`,
+      )
     }
   }
 }

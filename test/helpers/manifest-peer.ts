@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
-import { type AddressInfo, type Socket, createServer } from 'node:net'
+import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { decodeDatagram, encodeAnnouncements } from '../../src/core/discovery/announcement.js'
 import { manifestId } from '../../src/core/manifest.js'
-import { FrameDecoder, encodeFrame } from '../../src/core/transfer/framing.js'
+import { encodeFrame, type Frame, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { BROADCAST } from './swarm.js'
 
@@ -15,7 +15,10 @@ import { BROADCAST } from './swarm.js'
  * (by index) or answers E_NOT_FOUND. What a hostile peer that made up a
  * folder looks like to a downloader that was told its id or name.
  */
-export async function startManifestPeer(t: Cleanup, o: { udpPort: number; bytes: Buffer; name: string; size: number; chunks: number; chunkBytes?: Map<number, Buffer> }) {
+export async function startManifestPeer(
+  t: Cleanup,
+  o: { udpPort: number; bytes: Buffer; name: string; size: number; chunks: number; chunkBytes?: Map<number, Buffer> },
+) {
   const id = manifestId(o.bytes)
   let manifestRequests = 0
   const sockets = new Set<Socket>()
@@ -25,7 +28,7 @@ export async function startManifestPeer(t: Cleanup, o: { udpPort: number; bytes:
     socket.on('error', () => undefined)
     const decoder = new FrameDecoder({ maxHeaderBytes: 16384, maxBodyBytes: 0 })
     socket.on('data', (segment) => {
-      let frames
+      let frames: Frame[]
       try {
         frames = decoder.push(segment)
       } catch {
@@ -38,7 +41,11 @@ export async function startManifestPeer(t: Cleanup, o: { udpPort: number; bytes:
           continue
         }
         const body = o.chunkBytes?.get(header.index as number)
-        socket.write(body ? encodeFrame({ type: 'chunk', id, index: header.index }, body) : encodeFrame({ type: 'error', code: 'E_NOT_FOUND', message: 'no' }))
+        socket.write(
+          body
+            ? encodeFrame({ type: 'chunk', id, index: header.index }, body)
+            : encodeFrame({ type: 'error', code: 'E_NOT_FOUND', message: 'no' }),
+        )
       }
     })
   })
@@ -47,12 +54,16 @@ export async function startManifestPeer(t: Cleanup, o: { udpPort: number; bytes:
   const udp = createSocket({ type: 'udp4', reuseAddr: true })
   await new Promise<void>((resolve) => udp.bind(o.udpPort, () => resolve()))
   udp.setBroadcast(true)
-  const [datagram] = encodeAnnouncements(`mfst${randomBytes(6).toString('hex')}`, port, [{ id, name: o.name, size: o.size, have: Bitfield.full(o.chunks) }])
+  const [datagram] = encodeAnnouncements(`mfst${randomBytes(6).toString('hex')}`, port, [
+    { id, name: o.name, size: o.size, have: Bitfield.full(o.chunks) },
+  ])
   const announce = () => udp.send(datagram!, o.udpPort, BROADCAST)
   udp.on('message', (bytes) => {
     try {
       if (decodeDatagram(bytes).type === 'query') announce()
-    } catch { /* not for us */ }
+    } catch {
+      /* not for us */
+    }
   })
   const timer = setInterval(announce, 100)
   onCleanup(t, () => {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { lstat, mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
 /** A folder's content: paths ending in `/` are directories; a file is its size (random bytes) or its text; `x` marks it executable. */
@@ -30,7 +30,12 @@ export async function treeListing(root: string): Promise<string[]> {
   for (const rel of await readdir(root, { recursive: true })) {
     const st = await lstat(join(root, rel))
     if (st.isDirectory()) out.push(`${rel}/`)
-    else if (st.isFile()) out.push(`${rel} ${st.size} ${st.mode & 0o100 ? 'x' : '-'} ${createHash('sha256').update(await readFile(join(root, rel))).digest('hex')}`)
+    else if (st.isFile())
+      out.push(
+        `${rel} ${st.size} ${st.mode & 0o100 ? 'x' : '-'} ${createHash('sha256')
+          .update(await readFile(join(root, rel)))
+          .digest('hex')}`,
+      )
     else out.push(`${rel} (not a regular file)`)
   }
   return out.sort()

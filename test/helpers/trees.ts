@@ -5,8 +5,29 @@ import { baseOf, collisionKey, compareUtf8, parentOf } from '../../src/core/tree
 
 /** Components that exercise the rules: non-ASCII, spaces, emoji, dot files, unportable and case-different names. */
 export const COMPONENTS = [
-  'a', 'b', 'A', 'docs', 'photos', 'sample file é.txt', 'É', '🎉', 'x.tar.gz', '.hidden', '.p2prc', 'a:b', 'a_b', 'CON',
-  'ä', 'z', 'ß', 'ss', '日本語', 'run.sh', '\u{10000}', '\ue000', 'name. ',
+  'a',
+  'b',
+  'A',
+  'docs',
+  'photos',
+  'sample file é.txt',
+  'É',
+  '🎉',
+  'x.tar.gz',
+  '.hidden',
+  '.p2prc',
+  'a:b',
+  'a_b',
+  'CON',
+  'ä',
+  'z',
+  'ß',
+  'ss',
+  '日本語',
+  'run.sh',
+  '\u{10000}',
+  '\ue000',
+  'name. ',
 ]
 
 const hex = fc.stringMatching(/^[0-9a-f]{64}$/)
@@ -18,12 +39,15 @@ export interface TreeSpec {
 
 export const treeSpecArb: fc.Arbitrary<TreeSpec> = fc.record({
   chunkSize: fc.constantFrom(4096, 8192),
-  paths: fc.array(fc.record({
-    parts: fc.array(fc.constantFrom(...COMPONENTS), { minLength: 1, maxLength: 4 }),
-    dir: fc.boolean(),
-    size: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 4097, max: 5 * 8192 })),
-    exec: fc.boolean(),
-  }), { maxLength: 25 }),
+  paths: fc.array(
+    fc.record({
+      parts: fc.array(fc.constantFrom(...COMPONENTS), { minLength: 1, maxLength: 4 }),
+      dir: fc.boolean(),
+      size: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 4097, max: 5 * 8192 })),
+      exec: fc.boolean(),
+    }),
+    { maxLength: 25 },
+  ),
 })
 
 /**
@@ -53,15 +77,30 @@ export function treeFromSpec(spec: TreeSpec, hashes: fc.Arbitrary<string> = hex)
     if (info.dir) dirs.add(path)
     kept.push({ path, ...info })
   }
-  const perFile = kept.map((e) => e.dir
-    ? fc.constant<TreeEntry>({ path: e.path, type: 'dir' })
-    : fc.tuple(fc.array(hashes, { minLength: chunkCount(e.size, spec.chunkSize), maxLength: chunkCount(e.size, spec.chunkSize) }), hashes)
-      .map(([chunks, whole]): TreeEntry => ({
-        path: e.path, size: e.size, chunks,
-        sha256: e.size === 0 ? EMPTY_SHA256 : chunks.length === 1 ? chunks[0]! : whole,
-        ...(e.exec ? { exec: true as const } : {}),
-      })))
-  return fc.tuple(...perFile).map((entries): TreeManifest => ({ version: 2, name: 'folder', chunkSize: spec.chunkSize, entries }))
+  const perFile = kept.map((e) =>
+    e.dir
+      ? fc.constant<TreeEntry>({ path: e.path, type: 'dir' })
+      : fc
+          .tuple(
+            fc.array(hashes, {
+              minLength: chunkCount(e.size, spec.chunkSize),
+              maxLength: chunkCount(e.size, spec.chunkSize),
+            }),
+            hashes,
+          )
+          .map(
+            ([chunks, whole]): TreeEntry => ({
+              path: e.path,
+              size: e.size,
+              chunks,
+              sha256: e.size === 0 ? EMPTY_SHA256 : chunks.length === 1 ? chunks[0]! : whole,
+              ...(e.exec ? { exec: true as const } : {}),
+            }),
+          ),
+  )
+  return fc
+    .tuple(...perFile)
+    .map((entries): TreeManifest => ({ version: 2, name: 'folder', chunkSize: spec.chunkSize, entries }))
 }
 
 export const treeArb: fc.Arbitrary<TreeManifest> = treeSpecArb.chain((spec) => treeFromSpec(spec))

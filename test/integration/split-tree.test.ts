@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { appendFileSync, renameSync, symlinkSync } from 'node:fs'
-import { readFile, readdir, rename, stat, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { hasCode } from '../../src/core/errors.js'
@@ -55,8 +55,14 @@ describe('split of a folder', () => {
   it('stores every file as chunks on global indices, byte for byte, with directories, empty ones and the executable bit', async (t) => {
     const { store, folder } = await setup(t)
     await makeTree(folder, {
-      'docs/deep/er/a.txt': 'hello', 'docs/empty/': 0, 'sample file é 🎉.bin': 3 * CHUNK + 1, 'exact.bin': 2 * CHUNK, 'zero': '',
-      'run.sh': { size: 100, exec: true }, 'one.bin': CHUNK, 'only-dirs/a/b/': 0,
+      'docs/deep/er/a.txt': 'hello',
+      'docs/empty/': 0,
+      'sample file é 🎉.bin': 3 * CHUNK + 1,
+      'exact.bin': 2 * CHUNK,
+      zero: '',
+      'run.sh': { size: 100, exec: true },
+      'one.bin': CHUNK,
+      'only-dirs/a/b/': 0,
     })
     const r = await splitTree(folder, { store, chunkSize: CHUNK })
     assert.equal(r.name, 'album')
@@ -89,7 +95,7 @@ describe('split of a folder', () => {
     assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
   })
 
-  it('refuses to replace a file\'s entry of the same name unless forced', async (t) => {
+  it("refuses to replace a file's entry of the same name unless forced", async (t) => {
     const { base, store, folder } = await setup(t)
     await writeFile(join(base, 'file'), 'x')
     await splitFile(join(base, 'file'), { store, chunkSize: CHUNK })
@@ -106,27 +112,46 @@ describe('split of a folder', () => {
     for (let i = 0; i < 20; i++) spec[`f${String(i).padStart(2, '0')}`] = 100
     await makeTree(folder, spec)
     let once = false
-    await assert.rejects(splitTree(folder, {
-      store, chunkSize: CHUNK,
-      onProgress: () => { if (!once) { once = true; appendFileSync(join(folder, 'f19'), 'more') } },
-    }), (err: unknown) => hasCode(err, 'E_IO') && /f19 changed while/.test(err.message))
+    await assert.rejects(
+      splitTree(folder, {
+        store,
+        chunkSize: CHUNK,
+        onProgress: () => {
+          if (!once) {
+            once = true
+            appendFileSync(join(folder, 'f19'), 'more')
+          }
+        },
+      }),
+      (err: unknown) => hasCode(err, 'E_IO') && /f19 changed while/.test(err.message),
+    )
     await writeFile(join(base, 'secret'), 'outside')
     once = false
-    await assert.rejects(splitTree(folder, {
-      store, chunkSize: CHUNK, force: true,
-      onProgress: () => {
-        if (once) return
-        once = true
-        renameSync(join(folder, 'f18'), join(base, 'moved'))
-        symlinkSync(join(base, 'secret'), join(folder, 'f18'))
-      },
-    }), (err: unknown) => hasCode(err, 'E_IO') && /f18 changed while/.test(err.message))
+    await assert.rejects(
+      splitTree(folder, {
+        store,
+        chunkSize: CHUNK,
+        force: true,
+        onProgress: () => {
+          if (once) return
+          once = true
+          renameSync(join(folder, 'f18'), join(base, 'moved'))
+          symlinkSync(join(base, 'secret'), join(folder, 'f18'))
+        },
+      }),
+      (err: unknown) => hasCode(err, 'E_IO') && /f18 changed while/.test(err.message),
+    )
   })
 
   it('refuses a folder whose own name cannot be an item name', async (t) => {
     const { base, store } = await setup(t)
     await makeTree(join(base, '.p2p-stuff'), { a: 'a' })
-    await assert.rejects(splitTree(join(base, '.p2p-stuff'), { store, chunkSize: CHUNK }), (err: unknown) => hasCode(err, 'E_BAD_NAME'))
-    assert.deepEqual((await readdir(store.root)).filter((n) => !n.startsWith('.')), [])
+    await assert.rejects(splitTree(join(base, '.p2p-stuff'), { store, chunkSize: CHUNK }), (err: unknown) =>
+      hasCode(err, 'E_BAD_NAME'),
+    )
+    assert.deepEqual(
+      (await readdir(store.root)).filter((n) => !n.startsWith('.')),
+      [],
+    )
   })
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree } from '../../src/core/download/temp-tree.js'
@@ -17,7 +17,11 @@ async function listing(dir: string): Promise<string[]> {
   for (const rel of await readdir(dir, { recursive: true })) {
     const st = await lstat(join(dir, rel))
     const mode = (st.mode & 0o777).toString(8)
-    out.push(st.isDirectory() ? `${rel}/ ${mode}` : `${rel} ${st.size} ${mode} ${st.isFile() ? sha(await readFile(join(dir, rel))).slice(0, 12) : 'not a file'}`)
+    out.push(
+      st.isDirectory()
+        ? `${rel}/ ${mode}`
+        : `${rel} ${st.size} ${mode} ${st.isFile() ? sha(await readFile(join(dir, rel))).slice(0, 12) : 'not a file'}`,
+    )
   }
   return out.sort()
 }
@@ -56,8 +60,13 @@ describe('temporary tree of a folder download', () => {
     const placed = await tree.place()
     assert.deepEqual(placed, { path: join(downloads, 'album'), alreadyThere: false })
     assert.deepEqual(await listing(placed.path), [
-      'docs/ 755', 'docs/a_b.txt 5 644 2cf24dba5fb0', 'docs/empty/ 755', 'run.sh 0 755 e3b0c44298fc', 'sample é 🎉/ 755',
-      'sample é 🎉/CON_ 6 644 711e9609339e', 'zero 0 644 e3b0c44298fc',
+      'docs/ 755',
+      'docs/a_b.txt 5 644 2cf24dba5fb0',
+      'docs/empty/ 755',
+      'run.sh 0 755 e3b0c44298fc',
+      'sample é 🎉/ 755',
+      'sample é 🎉/CON_ 6 644 711e9609339e',
+      'zero 0 644 e3b0c44298fc',
     ])
     assert.equal((await stat(placed.path)).mode & 0o777, 0o755)
     assert.equal((await stat(join(placed.path, 'docs/a_b.txt'))).ino, a.identity.ino, 'a hard link: stored once')
@@ -109,8 +118,14 @@ describe('temporary tree of a folder download', () => {
     tree.addDir('sub')
     await rm(join(tree.root, 'sub'), { recursive: true })
     await symlink(outside, join(tree.root, 'sub'))
-    await assert.rejects(tree.addFile('sub/a', a.path, a.identity, a.check), (err: unknown) => hasCode(err, 'E_IO') && /replaced/.test(err.message))
-    assert.throws(() => tree.addDir('sub/deeper'), (err: unknown) => hasCode(err, 'E_IO'))
+    await assert.rejects(
+      tree.addFile('sub/a', a.path, a.identity, a.check),
+      (err: unknown) => hasCode(err, 'E_IO') && /replaced/.test(err.message),
+    )
+    assert.throws(
+      () => tree.addDir('sub/deeper'),
+      (err: unknown) => hasCode(err, 'E_IO'),
+    )
     assert.deepEqual(await readdir(outside), [], 'nothing written through the link')
     await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
   })

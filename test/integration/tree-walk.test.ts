@@ -11,7 +11,8 @@ import { onCleanup } from '../helpers/cleanup.js'
 import { ROOT } from '../helpers/cli.js'
 import { mkfifo, tmpDir } from '../helpers/files.js'
 
-const listing = (r: WalkResult): string[] => r.entries.map((e) => (e.type === 'dir' ? `${e.path}/` : `${e.path} ${e.size}${e.exec ? ' x' : ''}`))
+const listing = (r: WalkResult): string[] =>
+  r.entries.map((e) => (e.type === 'dir' ? `${e.path}/` : `${e.path} ${e.size}${e.exec ? ' x' : ''}`))
 
 describe('folder walk', () => {
   it('lists files (size, executable bit) and directories, empty ones too, sorted by UTF-8 bytes', async (t) => {
@@ -26,8 +27,16 @@ describe('folder walk', () => {
     await writeFile(join(dir, '\u{1f600}'), 'q')
     const r = await walkTree(dir)
     assert.deepEqual(listing(r), [
-      'deep/', 'deep/er/', 'deep/er/still/', 'deep/er/still/x.txt 3', 'empty/', 'run.sh 10 x', 'sample file é 🎉.txt 5', 'zero 0',
-      '\ue000 1', '\u{1f600} 1',
+      'deep/',
+      'deep/er/',
+      'deep/er/still/',
+      'deep/er/still/x.txt 3',
+      'empty/',
+      'run.sh 10 x',
+      'sample file é 🎉.txt 5',
+      'zero 0',
+      '\ue000 1',
+      '\u{1f600} 1',
     ])
     assert.equal(r.files, 6)
     assert.equal(r.bytes, 3 + 10 + 5 + 1 + 1)
@@ -66,19 +75,41 @@ describe('folder walk', () => {
     assert.deepEqual(listing(plain), ['sub/', 'sub/inside.txt 2'])
     const why = Object.fromEntries(plain.skipped.map((s) => [s.path, s.why]))
     assert.deepEqual(why, {
-      'link-to-file': 'symlink', 'link-to-dir': 'symlink', 'link-out': 'symlink', 'link-out-dir': 'symlink', broken: 'symlink',
-      'sub/loop-up': 'symlink', 'loop-here': 'symlink', fifo: 'fifo', sock: 'socket',
+      'link-to-file': 'symlink',
+      'link-to-dir': 'symlink',
+      'link-out': 'symlink',
+      'link-out-dir': 'symlink',
+      broken: 'symlink',
+      'sub/loop-up': 'symlink',
+      'loop-here': 'symlink',
+      fifo: 'fifo',
+      sock: 'socket',
     })
 
     const followed = await walkTree(dir, { followSymlinks: true })
-    assert.deepEqual(listing(followed), ['link-to-dir/', 'link-to-dir/inside.txt 2', 'link-to-file 2', 'sub/', 'sub/inside.txt 2'])
+    assert.deepEqual(listing(followed), [
+      'link-to-dir/',
+      'link-to-dir/inside.txt 2',
+      'link-to-file 2',
+      'sub/',
+      'sub/inside.txt 2',
+    ])
     const followedWhy = Object.fromEntries(followed.skipped.map((s) => [s.path, s.why]))
     assert.deepEqual(followedWhy, {
-      'link-out': 'link outside the folder', 'link-out-dir': 'link outside the folder', broken: 'broken link',
-      'sub/loop-up': 'link loop', 'link-to-dir/loop-up': 'link loop', 'loop-here': 'link loop', fifo: 'fifo', sock: 'socket',
+      'link-out': 'link outside the folder',
+      'link-out-dir': 'link outside the folder',
+      broken: 'broken link',
+      'sub/loop-up': 'link loop',
+      'link-to-dir/loop-up': 'link loop',
+      'loop-here': 'link loop',
+      fifo: 'fifo',
+      sock: 'socket',
     })
     const linked = followed.entries.find((e) => e.path === 'link-to-file')
-    assert.ok(linked?.type === 'file' && linked.source === join(followed.root, 'sub/inside.txt'), 'read from the real path inside')
+    assert.ok(
+      linked?.type === 'file' && linked.source === join(followed.root, 'sub/inside.txt'),
+      'read from the real path inside',
+    )
   })
 
   it('stops on names that cannot be shared, naming them all', async (t) => {
@@ -105,7 +136,10 @@ describe('folder walk', () => {
     const dir = await tmpDir(t)
     for (let i = 0; i < 6; i++) await writeFile(join(dir, `f${i}`), '')
     assert.equal((await walkTree(dir, { maxEntries: 6 })).entries.length, 6)
-    await assert.rejects(walkTree(dir, { maxEntries: 5 }), (err: unknown) => hasCode(err, 'E_TOO_LARGE') && /more than 5/.test(err.message))
+    await assert.rejects(
+      walkTree(dir, { maxEntries: 5 }),
+      (err: unknown) => hasCode(err, 'E_TOO_LARGE') && /more than 5/.test(err.message),
+    )
   })
 
   it('refuses what is not a directory, and a missing one', async (t) => {
@@ -127,8 +161,9 @@ describe('folder walk', () => {
     await chmod(join(dir, 'locked'), 0o000)
     await chmod(base, 0o755)
     // root reads anything: the walk runs as nobody then
-    const script = `import('${ROOT}dist/src/core/tree-walk.js').then((m) => m.walkTree(${JSON.stringify(dir)}))`
-      + '.then(() => console.log("no error"), (e) => console.log(e.code, e.message))'
+    const script =
+      `import('${ROOT}dist/src/core/tree-walk.js').then((m) => m.walkTree(${JSON.stringify(dir)}))` +
+      '.then(() => console.log("no error"), (e) => console.log(e.code, e.message))'
     const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
     const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], asNobody)
     assert.match(stdout, /^E_IO cannot read 3 file\(s\) or folder\(s\)/)

@@ -3,12 +3,24 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { hasCode } from '../../src/core/errors.js'
 import { manifestId } from '../../src/core/manifest.js'
-import { EMPTY_SHA256, type TreeEntry, type TreeManifest, encodeTreeManifest, parseTreeManifest, treeProblem } from '../../src/core/tree-manifest.js'
+import {
+  EMPTY_SHA256,
+  encodeTreeManifest,
+  parseTreeManifest,
+  type TreeEntry,
+  type TreeManifest,
+  treeProblem,
+} from '../../src/core/tree-manifest.js'
 import { treeArb } from '../helpers/trees.js'
 
 const H = (c: string): string => c.repeat(64)
 const dir = (path: string): TreeEntry => ({ path, type: 'dir' })
-const file = (path: string, size = 5, chunks = [H('a')], sha256 = chunks.length === 1 ? chunks[0]! : H('f')): TreeEntry => ({ path, size, chunks, sha256 })
+const file = (
+  path: string,
+  size = 5,
+  chunks = [H('a')],
+  sha256 = chunks.length === 1 ? chunks[0]! : H('f'),
+): TreeEntry => ({ path, size, chunks, sha256 })
 const tree = (...entries: TreeEntry[]): TreeManifest => ({ version: 2, name: 'folder', chunkSize: 4096, entries })
 
 function refused(bytes: Buffer | string, options = {}): string {
@@ -29,34 +41,50 @@ function raw(entries: unknown[], extra = ''): string {
 describe('folder manifest (version 2)', () => {
   it('has the canonical form of the spec', () => {
     const m = tree(dir('d'), file('d/a.txt'), { path: 'run.sh', size: 0, chunks: [], sha256: EMPTY_SHA256, exec: true })
-    assert.equal(encodeTreeManifest(m).toString(), '{"version":2,"name":"folder","chunkSize":4096,"entries":['
-      + `{"path":"d","type":"dir"},{"path":"d/a.txt","size":5,"chunks":["${H('a')}"],"sha256":"${H('a')}"},`
-      + `{"path":"run.sh","size":0,"chunks":[],"sha256":"${EMPTY_SHA256}","exec":true}]}`)
+    assert.equal(
+      encodeTreeManifest(m).toString(),
+      '{"version":2,"name":"folder","chunkSize":4096,"entries":[' +
+        `{"path":"d","type":"dir"},{"path":"d/a.txt","size":5,"chunks":["${H('a')}"],"sha256":"${H('a')}"},` +
+        `{"path":"run.sh","size":0,"chunks":[],"sha256":"${EMPTY_SHA256}","exec":true}]}`,
+    )
   })
 
   it('round-trips: parse(encode(m)) = m, and the bytes are canonical', () => {
-    fc.assert(fc.property(treeArb, (m) => {
-      assert.equal(treeProblem(m), undefined)
-      const bytes = encodeTreeManifest(m)
-      const parsed = parseTreeManifest(bytes, { expectedId: manifestId(bytes) })
-      assert.deepEqual(parsed, m)
-      assert.ok(encodeTreeManifest(parsed).equals(bytes))
-    }), { numRuns: 300 })
+    fc.assert(
+      fc.property(treeArb, (m) => {
+        assert.equal(treeProblem(m), undefined)
+        const bytes = encodeTreeManifest(m)
+        const parsed = parseTreeManifest(bytes, { expectedId: manifestId(bytes) })
+        assert.deepEqual(parsed, m)
+        assert.ok(encodeTreeManifest(parsed).equals(bytes))
+      }),
+      { numRuns: 300 },
+    )
   })
 
   it('refuses any reordering of two entries, any duplicate and any missing parent', () => {
-    fc.assert(fc.property(treeArb.filter((m) => m.entries.length >= 2), fc.nat(), fc.nat(), (m, a, b) => {
-      const i = a % m.entries.length
-      const j = b % m.entries.length
-      fc.pre(i !== j)
-      const swapped = [...m.entries]
-      ;[swapped[i], swapped[j]] = [swapped[j]!, swapped[i]!]
-      refused(encodeTreeManifest({ ...m, entries: swapped }))
-      const doubled = [...m.entries.slice(0, i + 1), m.entries[i]!, ...m.entries.slice(i + 1)]
-      refused(encodeTreeManifest({ ...m, entries: doubled }))
-      const parent = m.entries.findIndex((e) => 'type' in e && m.entries.some((c) => c.path.startsWith(`${e.path}/`)))
-      if (parent >= 0) refused(encodeTreeManifest({ ...m, entries: m.entries.filter((_, k) => k !== parent) }))
-    }), { numRuns: 200 })
+    fc.assert(
+      fc.property(
+        treeArb.filter((m) => m.entries.length >= 2),
+        fc.nat(),
+        fc.nat(),
+        (m, a, b) => {
+          const i = a % m.entries.length
+          const j = b % m.entries.length
+          fc.pre(i !== j)
+          const swapped = [...m.entries]
+          ;[swapped[i], swapped[j]] = [swapped[j]!, swapped[i]!]
+          refused(encodeTreeManifest({ ...m, entries: swapped }))
+          const doubled = [...m.entries.slice(0, i + 1), m.entries[i]!, ...m.entries.slice(i + 1)]
+          refused(encodeTreeManifest({ ...m, entries: doubled }))
+          const parent = m.entries.findIndex(
+            (e) => 'type' in e && m.entries.some((c) => c.path.startsWith(`${e.path}/`)),
+          )
+          if (parent >= 0) refused(encodeTreeManifest({ ...m, entries: m.entries.filter((_, k) => k !== parent) }))
+        },
+      ),
+      { numRuns: 200 },
+    )
   })
 
   it('accepts an empty folder, a folder of only directories, empty files and exact chunk multiples', () => {
@@ -65,7 +93,8 @@ describe('folder manifest (version 2)', () => {
       tree(dir('a'), dir('a/b'), dir('a/b/c'), dir('z')),
       tree({ path: 'empty', size: 0, chunks: [], sha256: EMPTY_SHA256 }),
       tree(file('two', 8192, [H('a'), H('b')], H('c'))),
-    ]) assert.deepEqual(parseTreeManifest(encodeTreeManifest(m)), m)
+    ])
+      assert.deepEqual(parseTreeManifest(encodeTreeManifest(m)), m)
   })
 
   const hostile: Array<[string, unknown[], RegExp]> = [
@@ -89,16 +118,24 @@ describe('folder manifest (version 2)', () => {
     ['a path under a file', [file('f'), file('f/x')], /not under a directory/],
     ['a missing parent', [file('d/x')], /not under a directory/],
     ['a component over 255 bytes', [file('é'.repeat(128))], /at most 255 bytes/],
-    ['a path over 4,096 bytes', (() => {
-      const parts = Array.from({ length: 17 }, () => 'x'.repeat(250))
-      return [...parts.slice(0, -1).map((_, k) => dir(parts.slice(0, k + 1).join('/'))), file(parts.join('/'))]
-    })(), /at most 4096 bytes/],
+    [
+      'a path over 4,096 bytes',
+      (() => {
+        const parts = Array.from({ length: 17 }, () => 'x'.repeat(250))
+        return [...parts.slice(0, -1).map((_, k) => dir(parts.slice(0, k + 1).join('/'))), file(parts.join('/'))]
+      })(),
+      /at most 4096 bytes/,
+    ],
     ['a chunk count that disagrees with the size', [file('x', 5000, [H('a')])], /not a list of 2 hashes/],
     ['a size over 2^53', [file('x', 2 ** 53, [H('a')])], /size is not an integer/],
     ['a negative size', [{ path: 'x', size: -1, chunks: [], sha256: EMPTY_SHA256 }], /size is not an integer/],
     ['a fractional size', [{ path: 'x', size: 1.5, chunks: [H('a')], sha256: H('a') }], /size is not an integer/],
     ['an empty file with another hash', [{ path: 'x', size: 0, chunks: [], sha256: H('b') }], /hash of nothing/],
-    ['a one-chunk file whose hash is not its chunk\'s', [{ path: 'x', size: 5, chunks: [H('a')], sha256: H('b') }], /not its chunk's/],
+    [
+      "a one-chunk file whose hash is not its chunk's",
+      [{ path: 'x', size: 5, chunks: [H('a')], sha256: H('b') }],
+      /not its chunk's/,
+    ],
     ['exec false', [{ path: 'x', size: 0, chunks: [], sha256: EMPTY_SHA256, exec: false }], /exec is true/],
     ['a directory with a size', [{ path: 'x', type: 'dir', size: 0 }], /a directory is exactly/],
     ['a type other than dir', [{ path: 'x', type: 'link' }], /a directory is exactly/],
@@ -113,7 +150,7 @@ describe('folder manifest (version 2)', () => {
     })
   }
 
-  it('accepts a .p2p component inside a folder (only an item\'s own name may not start with it)', () => {
+  it("accepts a .p2p component inside a folder (only an item's own name may not start with it)", () => {
     const m = tree(file('.p2p'), file('.p2prc'))
     assert.deepEqual(parseTreeManifest(encodeTreeManifest(m)), m)
   })
@@ -145,7 +182,10 @@ describe('folder manifest (version 2)', () => {
   it('refuses bytes that do not hash to the id, and bytes over the size limit', () => {
     const bytes = encodeTreeManifest(tree(dir('d')))
     assert.match(refused(bytes, { expectedId: H('0') }), /does not hash/)
-    assert.throws(() => parseTreeManifest(bytes, { maxBytes: 10 }), (err) => hasCode(err, 'E_TOO_LARGE'))
+    assert.throws(
+      () => parseTreeManifest(bytes, { maxBytes: 10 }),
+      (err) => hasCode(err, 'E_TOO_LARGE'),
+    )
   })
 
   it('shows a hostile path escaped in its error', () => {

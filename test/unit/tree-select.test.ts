@@ -3,9 +3,9 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { hasCode } from '../../src/core/errors.js'
 import { TreeLayout } from '../../src/core/tree-layout.js'
-import { EMPTY_SHA256, type TreeEntry, type TreeManifest, isDir } from '../../src/core/tree-manifest.js'
-import { selectEntries } from '../../src/core/tree-select.js'
+import { EMPTY_SHA256, isDir, type TreeEntry, type TreeManifest } from '../../src/core/tree-manifest.js'
 import { parentOf } from '../../src/core/tree-paths.js'
+import { selectEntries } from '../../src/core/tree-select.js'
 import { treeArb } from '../helpers/trees.js'
 
 const H = (n: number): string => n.toString(16).padStart(64, '0')
@@ -17,9 +17,23 @@ const file = (path: string, size = 5000): TreeEntry => {
 }
 
 const album: TreeManifest = {
-  version: 2, name: 'album', chunkSize: 4096, entries: [
-    file('.hidden'), file('README.md', 100), dir('docs'), file('docs/a.txt'), dir('docs/empty'), dir('docs/sub'), file('docs/sub/b.md'),
-    dir('photos'), dir('photos/2024'), file('photos/2024/x.jpg', 9000), file('photos/y.jpg'), file('photos/y.png', 0), dir('z'),
+  version: 2,
+  name: 'album',
+  chunkSize: 4096,
+  entries: [
+    file('.hidden'),
+    file('README.md', 100),
+    dir('docs'),
+    file('docs/a.txt'),
+    dir('docs/empty'),
+    dir('docs/sub'),
+    file('docs/sub/b.md'),
+    dir('photos'),
+    dir('photos/2024'),
+    file('photos/2024/x.jpg', 9000),
+    file('photos/y.jpg'),
+    file('photos/y.png', 0),
+    dir('z'),
   ],
 }
 
@@ -60,33 +74,57 @@ describe('--only selection', () => {
   })
 
   it('refuses a pattern that matches nothing, an empty or invalid one', () => {
-    assert.throws(() => selectEntries(album, ['docs', 'nothing*']), (err) => hasCode(err, 'E_NOT_FOUND') && /"nothing\*"/.test(err.message))
-    assert.throws(() => selectEntries(album, ['']), (err) => hasCode(err, 'E_USAGE'))
-    assert.throws(() => selectEntries(album, ['./']), (err) => hasCode(err, 'E_USAGE'))
-    assert.throws(() => selectEntries(album, []), (err) => hasCode(err, 'E_USAGE'))
-    assert.throws(() => selectEntries(album, ['x'.repeat(5000)]), (err) => hasCode(err, 'E_USAGE'))
+    assert.throws(
+      () => selectEntries(album, ['docs', 'nothing*']),
+      (err) => hasCode(err, 'E_NOT_FOUND') && /"nothing\*"/.test(err.message),
+    )
+    assert.throws(
+      () => selectEntries(album, ['']),
+      (err) => hasCode(err, 'E_USAGE'),
+    )
+    assert.throws(
+      () => selectEntries(album, ['./']),
+      (err) => hasCode(err, 'E_USAGE'),
+    )
+    assert.throws(
+      () => selectEntries(album, []),
+      (err) => hasCode(err, 'E_USAGE'),
+    )
+    assert.throws(
+      () => selectEntries(album, ['x'.repeat(5000)]),
+      (err) => hasCode(err, 'E_USAGE'),
+    )
   })
 
-  it('is closed: every chosen entry\'s directory is chosen, a chosen directory\'s entries are chosen, chunks are exactly the chosen files\'', () => {
-    fc.assert(fc.property(treeArb.filter((m) => m.entries.length > 0), fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), (m, picks) => {
-      const patterns = picks.map((p) => m.entries[p % m.entries.length]!.path.replace(/[*?[\]{}()!+@\\]/g, '?'))
-      const layout = new TreeLayout(m)
-      const s = selectEntries(m, patterns, layout)
-      const byPath = new Map(m.entries.map((e, i) => [e.path, i]))
-      m.entries.forEach((e, i) => {
-        const parent = parentOf(e.path)
-        if (s.chosen[i] && parent !== '') assert.ok(s.chosen[byPath.get(parent)!], `${e.path}: its directory is chosen`)
-        if (parent !== '' && s.chosen[byPath.get(parent)!] && !s.chosen[i]) {
-          // Only a directory chosen for what it holds leaves siblings out; one that matched brings them all.
-          assert.ok(!patterns.some((p) => p === parent))
-        }
-      })
-      let file = 0
-      for (const [i, e] of m.entries.entries()) {
-        if (isDir(e)) continue
-        for (let j = 0; j < e.chunks.length; j++) assert.equal(s.chunks.get(layout.firstChunk(file) + j), s.chosen[i])
-        file++
-      }
-    }), { numRuns: 200 })
+  it("is closed: every chosen entry's directory is chosen, a chosen directory's entries are chosen, chunks are exactly the chosen files'", () => {
+    fc.assert(
+      fc.property(
+        treeArb.filter((m) => m.entries.length > 0),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+        (m, picks) => {
+          const patterns = picks.map((p) => m.entries[p % m.entries.length]!.path.replace(/[*?[\]{}()!+@\\]/g, '?'))
+          const layout = new TreeLayout(m)
+          const s = selectEntries(m, patterns, layout)
+          const byPath = new Map(m.entries.map((e, i) => [e.path, i]))
+          m.entries.forEach((e, i) => {
+            const parent = parentOf(e.path)
+            if (s.chosen[i] && parent !== '')
+              assert.ok(s.chosen[byPath.get(parent)!], `${e.path}: its directory is chosen`)
+            if (parent !== '' && s.chosen[byPath.get(parent)!] && !s.chosen[i]) {
+              // Only a directory chosen for what it holds leaves siblings out; one that matched brings them all.
+              assert.ok(!patterns.some((p) => p === parent))
+            }
+          })
+          let file = 0
+          for (const [i, e] of m.entries.entries()) {
+            if (isDir(e)) continue
+            for (let j = 0; j < e.chunks.length; j++)
+              assert.equal(s.chunks.get(layout.firstChunk(file) + j), s.chosen[i])
+            file++
+          }
+        },
+      ),
+      { numRuns: 200 },
+    )
   })
 })

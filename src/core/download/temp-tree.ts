@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { type Stats, closeSync, constants, linkSync, lstatSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs'
 import { chmod, copyFile, lstat, mkdir, open, rename, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { MAX_NAME_BYTES, TEMP_MARKER } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'
-import { P2PError, fromFsError } from '../errors.js'
+import { fromFsError, P2PError } from '../errors.js'
 import { portableName, shorten } from '../names.js'
 import { printable } from '../printable.js'
 import { readRegularFile } from '../safe-fs.js'
@@ -80,7 +80,11 @@ export class TempTree {
   private readonly finalName: string
   private dirMode = 0o755
 
-  private constructor(private readonly o: TempTreeOptions, readonly root: string, rootStats: Stats) {
+  private constructor(
+    private readonly o: TempTreeOptions,
+    readonly root: string,
+    rootStats: Stats,
+  ) {
     this.finalName = portableName(o.name)
     this.made.set('', { local: '', dev: rootStats.dev, ino: rootStats.ino, dir: true })
   }
@@ -118,10 +122,21 @@ export class TempTree {
 
   /** An empty file of the folder, executable or not. */
   addEmptyFile(path: string, exec: boolean): void {
-    this.make(path, false, (target) => {
-      closeSync(openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, exec ? 0o777 : 0o666))
-      return true
-    }, { size: 0, sha256: EMPTY_SHA256 })
+    this.make(
+      path,
+      false,
+      (target) => {
+        closeSync(
+          openSync(
+            target,
+            constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+            exec ? 0o777 : 0o666,
+          ),
+        )
+        return true
+      },
+      { size: 0, sha256: EMPTY_SHA256 },
+    )
   }
 
   /**
@@ -130,29 +145,40 @@ export class TempTree {
    * a copy (fsynced).
    */
   async addFile(path: string, source: string, identity: { dev: number; ino: number }, check: FileCheck): Promise<void> {
-    const linked = this.make(path, false, (target) => {
-      try {
-        linkSync(source, target)
-        return true
-      } catch (err) {
-        if (CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) return false
-        throw err
-      }
-    }, check, identity)
+    const linked = this.make(
+      path,
+      false,
+      (target) => {
+        try {
+          linkSync(source, target)
+          return true
+        } catch (err) {
+          if (CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) return false
+          throw err
+        }
+      },
+      check,
+      identity,
+    )
     if (linked) return
     // Across filesystems: a copy of the verified file instead (checked to be it just before).
-    await this.make(path, false, async (target) => {
-      const st = await lstat(source)
-      if (!st.isFile() || st.dev !== identity.dev || st.ino !== identity.ino) throw notVerified(source)
-      await copyFile(source, target, constants.COPYFILE_EXCL)
-      const copy = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW)
-      try {
-        await copy.sync()
-      } finally {
-        await copy.close()
-      }
-      return true
-    }, check)
+    await this.make(
+      path,
+      false,
+      async (target) => {
+        const st = await lstat(source)
+        if (!st.isFile() || st.dev !== identity.dev || st.ino !== identity.ino) throw notVerified(source)
+        await copyFile(source, target, constants.COPYFILE_EXCL)
+        const copy = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW)
+        try {
+          await copy.sync()
+        } finally {
+          await copy.close()
+        }
+        return true
+      },
+      check,
+    )
   }
 
   /**
@@ -160,13 +186,32 @@ export class TempTree {
    * in a directory checked just before to be the one this tree made; then
    * record what is there (which must be `expected` when given).
    */
-  private make(path: string, dir: boolean, create: (target: string) => boolean, check?: FileCheck, expected?: Identity): boolean
-  private make(path: string, dir: boolean, create: (target: string) => Promise<boolean>, check?: FileCheck, expected?: Identity): Promise<boolean>
-  private make(path: string, dir: boolean, create: (target: string) => boolean | Promise<boolean>, check?: FileCheck, expected?: Identity): boolean | Promise<boolean> {
+  private make(
+    path: string,
+    dir: boolean,
+    create: (target: string) => boolean,
+    check?: FileCheck,
+    expected?: Identity,
+  ): boolean
+  private make(
+    path: string,
+    dir: boolean,
+    create: (target: string) => Promise<boolean>,
+    check?: FileCheck,
+    expected?: Identity,
+  ): Promise<boolean>
+  private make(
+    path: string,
+    dir: boolean,
+    create: (target: string) => boolean | Promise<boolean>,
+    check?: FileCheck,
+    expected?: Identity,
+  ): boolean | Promise<boolean> {
     const local = localOf(path)
     const cut = local.lastIndexOf(sep)
     const parent = this.made.get(cut < 0 ? '' : local.slice(0, cut))
-    if (parent === undefined || !parent.dir) throw new P2PError('E_INTERNAL', `${printable(path)}: its directory was not made first`)
+    if (parent === undefined || !parent.dir)
+      throw new P2PError('E_INTERNAL', `${printable(path)}: its directory was not made first`)
     const target = join(this.root, local)
     const fail = (err: unknown): never => {
       throw fromFsError(err, `building ${printable(target)}`)
@@ -174,7 +219,11 @@ export class TempTree {
     const record = (made: boolean): boolean => {
       if (!made) return false
       const st = lstatSync(target)
-      if ((dir ? !st.isDirectory() : !st.isFile()) || (expected !== undefined && (st.dev !== expected.dev || st.ino !== expected.ino))) throw swapped(target)
+      if (
+        (dir ? !st.isDirectory() : !st.isFile()) ||
+        (expected !== undefined && (st.dev !== expected.dev || st.ino !== expected.ino))
+      )
+        throw swapped(target)
       this.made.set(local, { local, dev: st.dev, ino: st.ino, dir, ...(check ? { check } : {}) })
       return true
     }
@@ -216,14 +265,18 @@ export class TempTree {
         } catch (err) {
           // Something was put in the claimed directory meanwhile (ENOTEMPTY) or it was replaced: leave it, next name.
           await rmdir(path).catch(() => undefined)
-          if (!['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err
+          if (!['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? ''))
+            throw err
           continue
         }
         await syncDir(this.o.downloadsDir)
         await unlink(this.o.recordPath).catch(() => undefined)
         return { path, alreadyThere: false }
       }
-      throw new P2PError('E_EXISTS', `too many folders named like ${printable(this.finalName)} in ${this.o.downloadsDir}: clean up`)
+      throw new P2PError(
+        'E_EXISTS',
+        `too many folders named like ${printable(this.finalName)} in ${this.o.downloadsDir}: clean up`,
+      )
     } catch (err) {
       throw fromFsError(err, `placing ${printable(this.root)}`)
     }
@@ -311,9 +364,15 @@ function numberedDir(name: string, n: number): string {
 }
 
 function swapped(path: string): P2PError {
-  return new P2PError('E_IO', `${printable(path)} was replaced while the download was building it (by a link or something else); stopped rather than write through it`)
+  return new P2PError(
+    'E_IO',
+    `${printable(path)} was replaced while the download was building it (by a link or something else); stopped rather than write through it`,
+  )
 }
 
 function notVerified(path: string): P2PError {
-  return new P2PError('E_IO', `${printable(path)} is not the file that was verified (the store's copy was replaced during the download); run again`)
+  return new P2PError(
+    'E_IO',
+    `${printable(path)} is not the file that was verified (the store's copy was replaced during the download); run again`,
+  )
 }
