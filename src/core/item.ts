@@ -27,6 +27,12 @@ export interface ChunkPlan {
   readonly chunkCount: number
   /** Bytes of all chunks together (a folder's: all its files'). */
   readonly size: number
+  /**
+   * Length of the packed `data` a download writes: chunk i at byte
+   * i × chunkSize, so the end of the last chunk (a file's size; a folder's
+   * short last chunks leave holes).
+   */
+  readonly packedSize: number
   chunkLength(index: number): number
   chunkHash(index: number): string
 }
@@ -36,11 +42,13 @@ class FilePlan implements ChunkPlan {
   readonly chunkSize: number
   readonly chunkCount: number
   readonly size: number
+  readonly packedSize: number
 
   constructor(private readonly manifest: Manifest) {
     this.chunkSize = manifest.chunkSize
     this.chunkCount = chunkCount(manifest.size, manifest.chunkSize)
     this.size = manifest.size
+    this.packedSize = manifest.size
   }
 
   chunkLength(index: number): number {
@@ -64,6 +72,11 @@ export function planOf(manifest: ItemManifest): ChunkPlan {
   return plan
 }
 
+/** A folder's layout (the same object planOf gives). */
+export function layoutOf(manifest: TreeManifest): TreeLayout {
+  return planOf(manifest) as TreeLayout
+}
+
 export function encodeItemManifest(manifest: ItemManifest): Buffer {
   return isTree(manifest) ? encodeTreeManifest(manifest) : encodeManifest(manifest)
 }
@@ -85,4 +98,18 @@ export function parseItemManifest(bytes: Uint8Array, options: ParseItemOptions =
     return parseTreeManifest(bytes, { ...options, maxEntries: options.maxEntries ?? DEFAULT_MAX_TREE_ENTRIES })
   }
   return parseManifest(bytes, options)
+}
+
+/** What a listing shows of an item: its bytes, and for a folder its files and directories. */
+export interface ItemSummary {
+  size: number
+  chunks: number
+  folder?: { files: number; dirs: number }
+}
+
+export function summaryOf(manifest: ItemManifest): ItemSummary {
+  const plan = planOf(manifest)
+  if (!isTree(manifest)) return { size: plan.size, chunks: plan.chunkCount }
+  const layout = plan as TreeLayout
+  return { size: plan.size, chunks: plan.chunkCount, folder: { files: layout.files.length, dirs: layout.dirCount } }
 }

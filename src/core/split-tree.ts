@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { type FileHandle, lstat, open, rm, unlink } from 'node:fs/promises'
+import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { MANIFEST_FILE } from './constants.js'
 import { writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { hashThreads, sharedBuffer } from './hashing.js'
-import { type Logger, silentLogger } from './log.js'
+import { type Collaborators, componentLog } from './log.js'
 import { chunkCount, manifestId, sha256Hex } from './manifest.js'
 import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
@@ -44,7 +44,6 @@ export interface SplitTreeOptions {
   force?: boolean
   followSymlinks?: boolean
   maxEntries?: number
-  log?: Logger
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   signal?: AbortSignal
 }
@@ -68,9 +67,13 @@ export interface SplitTreeResult {
 /** Files read at once. */
 const PARALLEL_FILES = 8
 
-export async function splitTree(path: string, options: SplitTreeOptions): Promise<SplitTreeResult> {
+export async function splitTree(
+  path: string,
+  options: SplitTreeOptions,
+  collaborators: Collaborators = {},
+): Promise<SplitTreeResult> {
   const started = performance.now()
-  const log = options.log ?? silentLogger()
+  const log = componentLog(collaborators, 'split')
   const { store, chunkSize } = options
   const name = validateName(basename(resolve(path)))
   const walk = await walkTree(path, {
@@ -143,7 +146,6 @@ export async function splitTree(path: string, options: SplitTreeOptions): Promis
     // A download's copy of the replaced content must not be announced or resumed as this one.
     await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
     for (const file of [PACKED_HAVE_FILE, PACKED_DATA_FILE]) await unlink(join(dir, file)).catch(() => undefined)
-    await rm(join(dir, 'files'), { recursive: true, force: true })
     await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
       throw fromFsError(err, `writing the manifest of ${printable(name)}`)
     })

@@ -19,6 +19,8 @@ export class TreeLayout {
   /** Bytes of all files together. */
   readonly size: number
   readonly dirCount: number
+  /** End of the last chunk when chunk i is at byte i × chunkSize (the packed `data` of a download). */
+  readonly packedSize: number
 
   constructor(manifest: TreeManifest) {
     this.chunkSize = manifest.chunkSize
@@ -37,6 +39,7 @@ export class TreeLayout {
     this.first[files.length] = chunks
     this.chunkCount = chunks
     this.size = size
+    this.packedSize = chunks === 0 ? 0 : (chunks - 1) * this.chunkSize + this.locate(chunks - 1).length
   }
 
   /** Global index of file `k`'s first chunk (its chunk count after it). */

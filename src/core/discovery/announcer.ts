@@ -1,8 +1,9 @@
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { type FSWatcher, watch } from 'node:fs'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
+import { summaryOf } from '../item.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
-import type { ChunkStore } from '../store.js'
+import type { ChunkStore, StoreEntry } from '../store.js'
 import {
   ANSWER_FACTOR,
   decodeDatagram,
@@ -223,7 +224,7 @@ export class Announcer {
     this.lastBurst = Date.now()
     this.bursting = (async () => {
       const entries = await this.options.store.scan()
-      const files = entries.map((e) => ({ id: e.id, name: e.name, size: e.manifest.size, have: e.have }))
+      const files = entries.map(announcedEntry)
       const peer = await this.options.store.peerId()
       this.announced = { peer, files }
       const datagrams = encodeAnnouncements(peer, this.options.tcpPort, files, this.options.maxDatagramBytes)
@@ -264,5 +265,17 @@ export class Announcer {
         resolve()
       }
     })
+  }
+}
+
+/** What an announcement says of a store entry: a folder also says how many files it holds. */
+function announcedEntry(e: StoreEntry): LocalFile {
+  const summary = summaryOf(e.manifest)
+  return {
+    id: e.id,
+    name: e.name,
+    size: summary.size,
+    have: e.have,
+    ...(summary.folder ? { files: summary.folder.files } : {}),
   }
 }

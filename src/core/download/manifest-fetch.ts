@@ -1,13 +1,15 @@
 import { hasCode, P2PError } from '../errors.js'
+import { type ItemManifest, parseItemManifest, planOf } from '../item.js'
 import type { Logger } from '../log.js'
-import { type Manifest, manifestId, parseManifest } from '../manifest.js'
+import { manifestId } from '../manifest.js'
 import { type ConnectionPool, type Lease, type PeerAddress, peerKey } from '../pool.js'
 import type { ChunkStore } from '../store.js'
 import type { PeerClient } from '../transfer/client.js'
 
 export interface ManifestSource {
   bytes: Buffer
-  manifest: Manifest
+  /** A file's or a folder's (item.ts): checked in full before anything touches the disk. */
+  manifest: ItemManifest
   /** The peer it came from; undefined when the store already had it. */
   from: string | undefined
 }
@@ -184,14 +186,17 @@ class ManifestRace {
           this.options.onLiar(key, 'sent a manifest that does not hash to the id')
           return
         }
-        const manifest = parseManifest(bytes, { expectedId: this.options.id, maxBytes: this.options.maxManifestBytes })
+        const manifest = parseItemManifest(bytes, {
+          expectedId: this.options.id,
+          maxBytes: this.options.maxManifestBytes,
+        })
         if (this.winner) return
         this.winner = { bytes, manifest, from: key }
         this.options.log.info(
           {
             peer: key,
             name: manifest.name,
-            size: manifest.size,
+            size: planOf(manifest).size,
             ms: this.options.now() - this.started,
             asked: this.asked,
           },

@@ -4,12 +4,15 @@ import { dirname, join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { hashThreads } from '../hashing.js'
+import { type ChunkPlan, type ItemManifest, isTree, planOf } from '../item.js'
 import type { Manifest } from '../manifest.js'
 import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
 import { readFullySync } from '../read-fully.js'
 import { assertSameDirectory, realDirectories } from '../safe-fs.js'
+import type { TreeManifest } from '../tree-manifest.js'
 import { type FileIdentity, materialize, partName, place, privateCopy, type StitchResult } from './final-name.js'
+import { buildTree, type TreeBuilt } from './tree-writer.js'
 import { WholeFileHash } from './whole-file-hash.js'
 
 /**
@@ -47,7 +50,11 @@ export interface PackedWriterOptions {
   /** The store entry's directory (holds `data` and `data.have`). */
   entryDir: string
   downloadsDir: string
-  manifest: Manifest
+  manifest: ItemManifest
+  /** A folder: the entries to build (by index in its entries; default all). */
+  chosen?: readonly boolean[]
+  /** The item's id (a folder's receipt gives it as its hash). */
+  id?: string
   /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
   publishMs?: number
 }
@@ -57,6 +64,8 @@ export interface FinishOptions {
   force?: boolean
   /** Called once `<name>.part` holds the verified file, just before the final name is claimed (fault-injection tests). */
   beforeFinalName?: () => void | Promise<void>
+  /** A folder: a file is being copied into its temporary tree. */
+  onFile?: (path: string) => void
 }
 
 /** What became of a chunk handed to `verifyAndWrite`. */
@@ -71,7 +80,9 @@ export class PackedWriter {
   readonly partPath: string
   /** The name in downloads/ (before numbering). */
   readonly finalName: string
-  private readonly whole: WholeFileHash
+  private readonly plan: ChunkPlan
+  /** A file's whole-file hash, kept while chunks arrive (a folder's files are hashed as the tree is built). */
+  private readonly whole: WholeFileHash | undefined
   /** open → closing (no new write starts; the pending ones end) → closed (the descriptor is closed). */
   private state: 'open' | 'closing' | 'closed' = 'open'
   /** Writes on the hash threads into `data`'s descriptor, until each ends. */
@@ -92,13 +103,14 @@ export class PackedWriter {
     /** What `data.have` listed at open: still published until accepted or dropped (a re-run checks them). */
     readonly inherited: Bitfield,
   ) {
-    this.have = new Bitfield(options.manifest.chunks.length)
+    this.plan = planOf(options.manifest)
+    this.have = new Bitfield(this.plan.chunkCount)
     this.dataPath = packedDataPath(options.entryDir)
     this.finalName = portableName(options.manifest.name)
     this.partPath = join(options.downloadsDir, partName(this.finalName))
-    this.whole = new WholeFileHash(options.manifest, this.have, (into, length, position) =>
-      this.readAt(into, length, position),
-    )
+    const file = isTree(options.manifest) ? undefined : options.manifest
+    this.whole =
+      file && new WholeFileHash(file, this.have, (into, length, position) => this.readAt(into, length, position))
   }
 
   static async open(options: PackedWriterOptions): Promise<PackedWriter> {
@@ -124,8 +136,9 @@ export class PackedWriter {
       await assertSameDirectory(entryDir, entry)
       if (st.nlink > 1) handle = await privateCopy(handle, path)
       const opened = await handle.stat()
-      if (opened.size !== manifest.size) await handle.truncate(manifest.size)
-      const count = manifest.chunks.length
+      const plan = planOf(manifest)
+      if (opened.size !== plan.packedSize) await handle.truncate(plan.packedSize)
+      const count = plan.chunkCount
       return new PackedWriter(
         handle,
         { dev: opened.dev, ino: opened.ino },
@@ -153,7 +166,7 @@ export class PackedWriter {
     if (this.state !== 'open') return 'closed'
     const write = hashThreads().digestAndStore(
       data,
-      { fd: this.handle.fd, offset: index * this.options.manifest.chunkSize },
+      { fd: this.handle.fd, offset: index * this.plan.chunkSize },
       expected,
     )
     const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
@@ -163,7 +176,7 @@ export class PackedWriter {
 
   /** Chunk `index` read back from `data` into `into` (its length is the chunk's). */
   read(index: number, into: Buffer): Buffer {
-    this.readAt(into, into.length, index * this.options.manifest.chunkSize)
+    this.readAt(into, into.length, index * this.plan.chunkSize)
     return into
   }
 
@@ -192,7 +205,8 @@ export class PackedWriter {
     }
     this.have.set(index)
     this.startWriteback(data.byteLength)
-    this.whole.add(index, data, release)
+    if (this.whole) this.whole.add(index, data, release)
+    else release?.()
     // Throttled: at once when the last publish is old enough, else when it will be.
     const due = this.lastPublish + (this.options.publishMs ?? 50) - performance.now()
     this.publishTimer ??= setTimeout(() => void this.publish(), Math.max(0, due))
@@ -248,15 +262,18 @@ export class PackedWriter {
   }
 
   /** After every chunk is in: check the whole-file hash, fsync, and give the file its final name. */
-  async finish(options: FinishOptions = {}): Promise<StitchResult> {
+  async finish(options: FinishOptions = {}): Promise<StitchResult & Partial<TreeBuilt>> {
     await this.stopWrites()
-    await this.whole.settled()
     if (this.failure !== undefined) throw this.failure
-    if (this.whole.failure !== undefined) throw this.whole.failure
-    if (this.whole.missing !== 0)
-      throw new P2PError('E_INTERNAL', `the download finished with ${this.whole.missing} chunks missing`)
-    const { manifest, downloadsDir } = this.options
-    const sha256 = this.whole.digest()
+    if (isTree(this.options.manifest)) return this.finishTree(this.options.manifest, options)
+    const whole = this.whole!
+    await whole.settled()
+    if (whole.failure !== undefined) throw whole.failure
+    if (whole.missing !== 0)
+      throw new P2PError('E_INTERNAL', `the download finished with ${whole.missing} chunks missing`)
+    const manifest = this.options.manifest as Manifest
+    const { downloadsDir } = this.options
+    const sha256 = whole.digest()
     if (sha256 !== manifest.sha256) {
       await this.discard()
       throw new P2PError(
@@ -285,6 +302,43 @@ export class PackedWriter {
   }
 
   /**
+   * A folder: each chosen file copied out of `data` into the temporary tree,
+   * its whole-file SHA-256 checked on the way, then the tree's final name
+   * (tree-writer.ts). `data` stays in the store to be served and resumed.
+   */
+  private async finishTree(manifest: TreeManifest, options: FinishOptions): Promise<StitchResult & Partial<TreeBuilt>> {
+    try {
+      const built = await buildTree({
+        manifest,
+        chosen: this.options.chosen,
+        have: this.have,
+        downloadsDir: this.options.downloadsDir,
+        entryDir: this.options.entryDir,
+        read: (into, length, position) => this.readAsync(into, length, position),
+        id: this.options.id ?? '',
+        beforeFinalName: options.beforeFinalName,
+        onFile: options.onFile,
+      })
+      await this.close()
+      if (this.failure !== undefined) throw this.failure
+      return built
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+  }
+
+  /** `length` bytes at `position` of `data` into `into`, through libuv's pool (a tree copies many files at once). */
+  private async readAsync(into: Buffer, length: number, position: number): Promise<void> {
+    let done = 0
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(into, done, length - done, position + done)
+      if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
+      done += bytesRead
+    }
+  }
+
+  /**
    * Let the pending writes end, publish what `data` holds and close it; the
    * entry stays for a re-run to resume. Every caller gets the one close.
    */
@@ -293,8 +347,8 @@ export class PackedWriter {
       await this.stopWrites()
       this.state = 'closed'
       await this.publish()
-      await this.whole.settled()
-      this.whole.releaseAll()
+      await this.whole?.settled()
+      this.whole?.releaseAll()
       await this.syncing
       await this.handle.close().catch(() => undefined)
     })()

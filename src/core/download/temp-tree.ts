@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs'
-import { chmod, copyFile, lstat, mkdir, open, rename, rm, rmdir, unlink } from 'node:fs/promises'
+import { chmod, copyFile, type FileHandle, lstat, mkdir, open, rename, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { MAX_NAME_BYTES, TEMP_MARKER } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'
@@ -174,6 +174,37 @@ export class TempTree {
           await copy.sync()
         } finally {
           await copy.close()
+        }
+        return true
+      },
+      check,
+    )
+  }
+
+  /**
+   * A file of the folder written here by `write` into a new file (created
+   * exclusively, never through a link; executable or not), then synced.
+   */
+  async addWrittenFile(
+    path: string,
+    exec: boolean,
+    check: FileCheck,
+    write: (handle: FileHandle) => Promise<void>,
+  ): Promise<void> {
+    await this.make(
+      path,
+      false,
+      async (target) => {
+        const handle = await open(
+          target,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          exec ? 0o777 : 0o666,
+        )
+        try {
+          await write(handle)
+          await handle.datasync()
+        } finally {
+          await handle.close()
         }
         return true
       },
