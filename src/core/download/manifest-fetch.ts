@@ -97,8 +97,9 @@ class ManifestRace {
         const left = this.options.deadline - this.options.now()
         if (left <= 0) {
           const why = this.lastError ? ` (last error: ${this.lastError.message} [${this.lastError.code}])` : ''
+          // The manifest came, and was refused (a folder's bad paths, say): that, not "not found", is what happened.
           throw new P2PError(
-            'E_NOT_FOUND',
+            this.lastError?.code === 'E_BAD_MANIFEST' ? 'E_BAD_MANIFEST' : 'E_NOT_FOUND',
             `no peer delivered the manifest of ${this.options.id.slice(0, 12)}… in time${why}: is a seeder running?`,
           )
         }
