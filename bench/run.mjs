@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// npm run bench [-- --size 1GiB --runs 3 --memory-sizes 256MiB,2GiB --small-chunks --swarm --swarm-size 256MiB …]
+// npm run bench [-- --size 1GiB --runs 3 --memory-sizes 256MiB,2GiB --small-chunks --folder-files 10000 --no-folder --swarm --swarm-size 256MiB …]
 // Throughput and memory of every command against this machine's own limits
 // (cp, openssl dgst -sha256, raw TCP between two Node processes, coreutils
 // split) and against the tools users would pick instead (curl ← nginx,
 // aria2c BitTorrent), all measured in the same run on the same file.
 // Loopback only (broadcast 127.255.255.255, 127.0.0.1, free ports); kills
 // only the processes it started. `--swarm` runs bench/swarm.mjs afterwards
-// with every `--swarm-<option>` passed on as `--<option>`.
+// with every `--swarm-<option>` passed on as `--<option>`. The folder case (bench/folder.mjs: 10,000 files
+// of 1-64 KiB against one file of the same size) runs unless `--no-folder`.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { linkSync, mkdirSync, rmSync } from 'node:fs'
@@ -27,6 +28,7 @@ import {
   stopDaemons,
   timed,
 } from './lib.mjs'
+import { folderBench } from './folder.mjs'
 import { loopbackReport } from './loopback-report.mjs'
 
 const args = process.argv.slice(2)
@@ -297,8 +299,18 @@ async function main() {
     rmSync(f, { force: true })
     smallChunks = { size: s, seconds: d.seconds, rate: s / d.seconds / 1e6 }
   }
+  // Small files must not be slow (issue 18): a folder of 10,000 files of 1-64 KiB against one file of its size.
+  const folder = args.includes('--no-folder')
+    ? undefined
+    : await folderBench({ work, files: Number(opt('folder-files', '10000')), runs: Math.min(runs, 3), progress })
   progress('done\n')
   console.log(loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped }))
+  if (folder)
+    console.log(
+      `\nFolder: ${folder.files} files, ${(folder.bytes / 1e6).toFixed(0)} MB: ${folder.treeSeconds.toFixed(2)} s ` +
+        `(${(folder.bytes / folder.treeSeconds / 1e6).toFixed(0)} MB/s) vs one file ${folder.fileSeconds.toFixed(2)} s ` +
+        `(${(folder.bytes / folder.fileSeconds / 1e6).toFixed(0)} MB/s): ratio ${folder.ratio.toFixed(2)} (target ≥ 0.5)`,
+    )
 }
 
 /** bench/swarm.mjs with the `--swarm-*` options, as a child (it needs root; it says so and skips otherwise). */
