@@ -213,7 +213,9 @@ function table(files: KnownFile[], path: string, dropped: number): string {
     .slice(0, MAX_LISTED)
     .map((f) => {
       const complete = f.peers.filter((p) => p.chunks === f.chunks && p.have.isComplete()).length
-      const name = `${f.name.slice(0, f.disputed ? 38 : 40)}${f.disputed ? ' ?' : ''}`
+      const folder = f.files === undefined ? '' : `/ (${f.files} files)`
+      const room = (f.disputed ? 38 : 40) - folder.length
+      const name = `${f.name.slice(0, Math.max(8, room))}${folder}${f.disputed ? ' ?' : ''}`
       return `${name.padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${shortId(f.id)}`
     })
   return [

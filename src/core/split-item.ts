@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises'
+import { realpath, stat } from 'node:fs/promises'
+import { sep } from 'node:path'
 import { DEFAULT_CHUNK_SIZE } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
 import type { Collaborators } from './log.js'
@@ -34,9 +35,20 @@ export async function splitPath(
     throw fromFsError(err, `opening ${path}`)
   })
   if (!st.isDirectory()) return splitFile(path, options, collaborators)
+  await refuseStoreInside(path, options.store.root)
   return splitTree(
     path,
     { ...options, chunkSize: checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE) },
     collaborators,
   )
+}
+
+/** A folder holding the chunk store would share the store's own files (and grow with every split of it). */
+async function refuseStoreInside(dir: string, storeRoot: string): Promise<void> {
+  const [folder, store] = await Promise.all([realpath(dir), realpath(storeRoot)])
+  if (store === folder || store.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`))
+    throw new P2PError(
+      'E_USAGE',
+      `the chunk store ${store} is inside ${dir}: give a --chunks-dir outside the folder to share it`,
+    )
 }
