@@ -13,6 +13,7 @@ import { once } from 'node:events'
 import { linkSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { aria2Args, BT_TOOLS, HTTP_TOOLS, makeTorrent, missingTools, startNginx, startTracker } from './anchors.mjs'
+import { folderBench } from './folder.mjs'
 import {
   BIN,
   BROADCAST,
@@ -28,7 +29,6 @@ import {
   stopDaemons,
   timed,
 } from './lib.mjs'
-import { folderBench } from './folder.mjs'
 import { loopbackReport } from './loopback-report.mjs'
 
 const args = process.argv.slice(2)
