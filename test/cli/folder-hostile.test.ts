@@ -79,4 +79,30 @@ describe('hostile folder manifests from a peer whose id matches (real processes)
     assert.equal((r.result as { code?: string }).code, 'E_BAD_MANIFEST')
     assert.deepEqual(await written(join(base, 'd')), [])
   })
+
+  it('a file whose whole hash disagrees with its (matching) chunks: E_CHECKSUM, the temporary tree removed, nothing placed', async (t) => {
+    const base = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const first = Buffer.alloc(16384, 1)
+    const second = Buffer.from('tail!')
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+    const entries = [
+      { path: 'big.bin', size: first.length + second.length, chunks: [sha(first), sha(second)], sha256: HELLO },
+    ]
+    const peer = await startManifestPeer(t, {
+      udpPort: udp,
+      bytes: folderBytes(entries),
+      name: 'evil',
+      size: first.length + second.length,
+      chunks: 2,
+      chunkBytes: new Map([
+        [0, first],
+        [1, second],
+      ]),
+    })
+    const r = await runDownload(join(base, 'd'), udp, ['--id', peer.id, '--wait', '5'])
+    assert.equal(r.code, 5, r.stderr)
+    assert.equal((r.result as { code?: string }).code, 'E_CHECKSUM')
+    assert.deepEqual(await readdir(join(base, 'd', 'downloads')), [], 'no tree, temporary or final')
+  })
 })

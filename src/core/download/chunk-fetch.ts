@@ -88,6 +88,9 @@ export class ChunkFetch {
       manifest: this.manifest,
       id: this.options.id,
       chosen: this.options.wanted?.chosen,
+      onFile: (path) => {
+        this.currentFile = path
+      },
     })
     try {
       // Chunks outside the selection are never asked for.
@@ -132,10 +135,6 @@ export class ChunkFetch {
       const result = await this.writer.finish({
         force: this.options.force,
         beforeFinalName: this.options.beforeFinalName,
-        onFile: (path) => {
-          this.currentFile = path
-          this.report()
-        },
       })
       // A folder fetched in part has only those chunks to record; the others are hashed before they are served.
       if (!this.options.wanted)

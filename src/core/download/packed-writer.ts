@@ -10,9 +10,8 @@ import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
 import { readFullySync } from '../read-fully.js'
 import { assertSameDirectory, realDirectories } from '../safe-fs.js'
-import type { TreeManifest } from '../tree-manifest.js'
 import { type FileIdentity, materialize, partName, place, privateCopy, type StitchResult } from './final-name.js'
-import { buildTree, type TreeBuilt } from './tree-writer.js'
+import { TreeBuilder, type TreeBuilt } from './tree-writer.js'
 import { WholeFileHash } from './whole-file-hash.js'
 
 /**
@@ -55,6 +54,8 @@ export interface PackedWriterOptions {
   chosen?: readonly boolean[]
   /** The item's id (a folder's receipt gives it as its hash). */
   id?: string
+  /** A folder: a file is being copied into its temporary tree. */
+  onFile?: (path: string) => void
   /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
   publishMs?: number
 }
@@ -64,8 +65,6 @@ export interface FinishOptions {
   force?: boolean
   /** Called once `<name>.part` holds the verified file, just before the final name is claimed (fault-injection tests). */
   beforeFinalName?: () => void | Promise<void>
-  /** A folder: a file is being copied into its temporary tree. */
-  onFile?: (path: string) => void
 }
 
 /** What became of a chunk handed to `verifyAndWrite`. */
@@ -94,6 +93,9 @@ export class PackedWriter {
   private unsynced = 0
   private syncing: Promise<void> | undefined
   private closed: Promise<void> | undefined
+  /** A folder: its tree, built as its files complete (tree-writer.ts). */
+  private tree: TreeBuilder | undefined
+  private treeFinished = false
 
   private constructor(
     private readonly handle: FileHandle,
@@ -139,12 +141,24 @@ export class PackedWriter {
       const plan = planOf(manifest)
       if (opened.size !== plan.packedSize) await handle.truncate(plan.packedSize)
       const count = plan.chunkCount
-      return new PackedWriter(
+      const writer = new PackedWriter(
         handle,
         { dev: opened.dev, ino: opened.ino },
         options,
         (await readPackedHave(entryDir, count)) ?? new Bitfield(count),
       )
+      if (isTree(manifest)) {
+        writer.tree = await TreeBuilder.start({
+          manifest,
+          id: options.id ?? '',
+          chosen: options.chosen,
+          downloadsDir,
+          entryDir,
+          read: (into, length, position) => writer.readAsync(into, length, position),
+        })
+        writer.tree.onFile = options.onFile
+      }
+      return writer
     } catch (err) {
       await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
@@ -204,6 +218,7 @@ export class PackedWriter {
       return
     }
     this.have.set(index)
+    this.tree?.chunkDone(index)
     this.startWriteback(data.byteLength)
     if (this.whole) this.whole.add(index, data, release)
     else release?.()
@@ -265,7 +280,7 @@ export class PackedWriter {
   async finish(options: FinishOptions = {}): Promise<StitchResult & Partial<TreeBuilt>> {
     await this.stopWrites()
     if (this.failure !== undefined) throw this.failure
-    if (isTree(this.options.manifest)) return this.finishTree(this.options.manifest, options)
+    if (this.tree) return this.finishTree(options)
     const whole = this.whole!
     await whole.settled()
     if (whole.failure !== undefined) throw whole.failure
@@ -302,34 +317,26 @@ export class PackedWriter {
   }
 
   /**
-   * A folder: each chosen file copied out of `data` into the temporary tree,
-   * its whole-file SHA-256 checked on the way, then the tree's final name
-   * (tree-writer.ts). `data` stays in the store to be served and resumed.
+   * A folder: the files still being copied out of `data` end, each checked
+   * against its SHA-256, then the tree gets its final name (tree-writer.ts).
+   * `data` stays in the store to be served and resumed.
    */
-  private async finishTree(manifest: TreeManifest, options: FinishOptions): Promise<StitchResult & Partial<TreeBuilt>> {
+  private async finishTree(options: FinishOptions): Promise<StitchResult & Partial<TreeBuilt>> {
     try {
-      const built = await buildTree({
-        manifest,
-        chosen: this.options.chosen,
-        have: this.have,
-        downloadsDir: this.options.downloadsDir,
-        entryDir: this.options.entryDir,
-        read: (into, length, position) => this.readAsync(into, length, position),
-        id: this.options.id ?? '',
-        beforeFinalName: options.beforeFinalName,
-        onFile: options.onFile,
-      })
+      const built = await this.tree!.finish(options.beforeFinalName)
+      this.treeFinished = true
       await this.close()
       if (this.failure !== undefined) throw this.failure
       return built
     } catch (err) {
+      this.treeFinished = true // finish removed the temporary tree
       await this.close()
       throw err
     }
   }
 
   /** `length` bytes at `position` of `data` into `into`, through libuv's pool (a tree copies many files at once). */
-  private async readAsync(into: Buffer, length: number, position: number): Promise<void> {
+  async readAsync(into: Buffer, length: number, position: number): Promise<void> {
     let done = 0
     while (done < length) {
       const { bytesRead } = await this.handle.read(into, done, length - done, position + done)
@@ -349,6 +356,8 @@ export class PackedWriter {
       await this.publish()
       await this.whole?.settled()
       this.whole?.releaseAll()
+      // A folder stopped before its end: copies under way read `data` (let them end), the temporary tree goes.
+      if (this.tree && !this.treeFinished) await this.tree.abandon().catch(() => undefined)
       await this.syncing
       await this.handle.close().catch(() => undefined)
     })()

@@ -1,23 +1,25 @@
 import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import type { Bitfield } from '../bitfield.js'
 import { P2PError } from '../errors.js'
 import { layoutOf } from '../item.js'
 import { TREE_RECORD_FILE } from '../packed.js'
 import { printable } from '../printable.js'
+import type { TreeLayout } from '../tree-layout.js'
 import { isDir, type TreeFile, type TreeManifest } from '../tree-manifest.js'
 import { TempTree } from './temp-tree.js'
 
 /**
- * The end of a folder download: every chosen entry built in a temporary
- * tree beside the final name (temp-tree.ts), then the tree renamed into
- * place. Directories and empty files are made there; each other file is
+ * A folder download's tree, built while the chunks arrive: the temporary
+ * tree beside the final name (temp-tree.ts) is made when the download
+ * starts, with every chosen directory and empty file; each other file is
  * copied out of the store entry's packed `data` (its bytes are one run from
- * its first chunk's offset), its whole-file SHA-256 computed on the way and
- * compared with the manifest's, written to disk (fdatasync) and only then
- * counted. A few files are copied at once, so many small files keep the
- * disk busy. A file that does not hash to the manifest's value stops the
+ * its first chunk's offset) as soon as its last chunk is in, a few files at
+ * once, its whole-file SHA-256 computed on the way and compared with the
+ * manifest's, then written to disk (fdatasync). So the per-file work
+ * overlaps the transfer instead of following it (10,000 small files are
+ * 10,000 creates and syncs). When every file is in, the tree is renamed
+ * into place. A file that does not hash to the manifest's value stops the
  * download with E_CHECKSUM and the temporary tree is removed: its chunks
  * each matched, so the manifest itself lied about the whole (a peer can
  * make such a manifest; its id is still its hash).
@@ -40,76 +42,155 @@ export interface TreeBuilt {
   dirs: number
 }
 
-export interface BuildTreeOptions {
+export interface TreeBuilderOptions {
   manifest: TreeManifest
+  id: string
   /** Entries to build, by index (default: all). */
   chosen?: readonly boolean[]
-  /** The chunks `data` holds: every chunk of a chosen file must be there. */
-  have: Bitfield
   downloadsDir: string
   /** The store entry (holds `data` and the temporary tree's record). */
   entryDir: string
+  /** `length` bytes at `position` of `data`, written there before the chunk was reported done. */
   read: (into: Buffer, length: number, position: number) => Promise<void>
-  id: string
-  beforeFinalName?: () => void | Promise<void>
-  /** A file is being copied (for the progress line). */
-  onFile?: (path: string) => void
 }
 
 /** Files copied at once. */
 const PARALLEL_FILES = 8
 const COPY_BYTES = 1024 * 1024
 
-export async function buildTree(o: BuildTreeOptions): Promise<TreeBuilt> {
-  const { manifest } = o
-  const layout = layoutOf(manifest)
-  const work: Array<{ file: TreeFile; first: number }> = []
-  const receipts: TreeFileReceipt[] = []
-  let dirs = 0
-  let k = 0
-  const tree = await TempTree.create({
-    downloadsDir: o.downloadsDir,
-    name: manifest.name,
-    recordPath: join(o.entryDir, TREE_RECORD_FILE),
-    storeRoot: dirname(o.entryDir),
-  })
-  try {
-    for (const [i, entry] of manifest.entries.entries()) {
-      const first = isDir(entry) ? 0 : layout.firstChunk(k++)
-      if (o.chosen !== undefined && !o.chosen[i]) continue
+export class TreeBuilder {
+  private readonly layout: TreeLayout
+  /** Chunks still missing per file (by file index); -1 for a file not chosen. */
+  private readonly missing: Int32Array
+  private readonly queue: number[] = []
+  private running = 0
+  private copied = 0
+  private toCopy = 0
+  private failure: unknown
+  private idle: (() => void) | undefined
+  private readonly buffers: Buffer[] = []
+  private receipts: TreeFileReceipt[] = []
+  private dirs = 0
+  /** A file is being copied (for the progress line). */
+  onFile: ((path: string) => void) | undefined
+
+  private constructor(
+    private readonly o: TreeBuilderOptions,
+    private readonly tree: TempTree,
+  ) {
+    this.layout = layoutOf(o.manifest)
+    this.missing = new Int32Array(this.layout.files.length).fill(-1)
+  }
+
+  /** The temporary tree with its directories and empty files; files follow as their chunks come in (`chunkDone`). */
+  static async start(o: TreeBuilderOptions): Promise<TreeBuilder> {
+    const tree = await TempTree.create({
+      downloadsDir: o.downloadsDir,
+      name: o.manifest.name,
+      recordPath: join(o.entryDir, TREE_RECORD_FILE),
+      storeRoot: dirname(o.entryDir),
+    })
+    const builder = new TreeBuilder(o, tree)
+    try {
+      builder.plan()
+    } catch (err) {
+      await tree.discard()
+      throw err
+    }
+    return builder
+  }
+
+  private plan(): void {
+    let k = 0
+    for (const [i, entry] of this.o.manifest.entries.entries()) {
+      const file = isDir(entry) ? -1 : k++
+      if (this.o.chosen !== undefined && !this.o.chosen[i]) continue
       if (isDir(entry)) {
-        tree.addDir(entry.path)
-        dirs++
+        this.tree.addDir(entry.path)
+        this.dirs++
         continue
       }
-      receipts.push({ path: entry.path, size: entry.size, sha256: entry.sha256, ...(entry.exec ? { exec: true } : {}) })
-      if (entry.size === 0) tree.addEmptyFile(entry.path, entry.exec === true)
-      else work.push({ file: entry, first })
-    }
-    for (const { file, first } of work)
-      for (let j = 0; j < file.chunks.length; j++)
-        if (!o.have.get(first + j))
-          throw new P2PError('E_INTERNAL', `${printable(file.path)}: chunk ${first + j} is missing at the end`)
-    let next = 0
-    let failure: unknown
-    const worker = async (): Promise<void> => {
-      const buffer = Buffer.allocUnsafe(COPY_BYTES)
-      while (next < work.length && failure === undefined) {
-        const { file, first } = work[next++]!
-        o.onFile?.(file.path)
-        await copyFile(tree, file, first * manifest.chunkSize, buffer, o.read).catch((err: unknown) => {
-          failure ??= err
-        })
+      this.receipts.push({
+        path: entry.path,
+        size: entry.size,
+        sha256: entry.sha256,
+        ...(entry.exec ? { exec: true } : {}),
+      })
+      if (entry.size === 0) this.tree.addEmptyFile(entry.path, entry.exec === true)
+      else {
+        this.missing[file] = entry.chunks.length
+        this.toCopy++
       }
     }
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_FILES, work.length) }, worker))
-    if (failure !== undefined) throw failure
-    await o.beforeFinalName?.()
-    const placed = await tree.place()
-    return { path: placed.path, sha256: o.id, alreadyThere: placed.alreadyThere, files: receipts, dirs }
-  } catch (err) {
-    await tree.discard()
-    throw err
+  }
+
+  /** Global chunk `index` is verified and in `data` (each index once). */
+  chunkDone(index: number): void {
+    const k = this.layout.fileOf(index)
+    if (this.missing[k]! <= 0) return // not chosen
+    if (--this.missing[k]! > 0) return
+    this.queue.push(k)
+    this.pump()
+  }
+
+  private pump(): void {
+    while (this.running < PARALLEL_FILES && this.queue.length > 0 && this.failure === undefined) {
+      const k = this.queue.shift()!
+      const file = this.layout.files[k]!
+      this.running++
+      const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(COPY_BYTES)
+      this.onFile?.(file.path)
+      void copyFile(this.tree, file, this.layout.firstChunk(k) * this.layout.chunkSize, buffer, this.o.read)
+        .then(
+          () => {
+            this.copied++
+          },
+          (err: unknown) => {
+            this.failure ??= err
+          },
+        )
+        .finally(() => {
+          this.running--
+          this.buffers.push(buffer)
+          this.pump()
+          if (this.running === 0) this.idle?.()
+        })
+    }
+  }
+
+  /** Copies under way have ended. */
+  private async settled(): Promise<void> {
+    while (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve))
+  }
+
+  /** Every chosen file copied and checked: the tree's final name (NAME, or NAME (1)…). */
+  async finish(beforeFinalName?: () => void | Promise<void>): Promise<TreeBuilt> {
+    try {
+      await this.settled()
+      if (this.failure !== undefined) throw this.failure
+      if (this.copied !== this.toCopy)
+        throw new P2PError('E_INTERNAL', `the download finished with ${this.toCopy - this.copied} files not built`)
+      await beforeFinalName?.()
+      const placed = await this.tree.place()
+      return {
+        path: placed.path,
+        sha256: this.o.id,
+        alreadyThere: placed.alreadyThere,
+        files: this.receipts,
+        dirs: this.dirs,
+      }
+    } catch (err) {
+      await this.tree.discard()
+      throw err
+    }
+  }
+
+  /** The download stops: let the copies under way end (they read `data`), then remove the temporary tree. */
+  async abandon(): Promise<void> {
+    this.failure ??= new P2PError('E_INTERRUPTED', 'the download stopped')
+    this.queue.length = 0
+    await this.settled()
+    await this.tree.discard()
   }
 }
 
@@ -119,7 +200,7 @@ async function copyFile(
   file: TreeFile,
   offset: number,
   buffer: Buffer,
-  read: BuildTreeOptions['read'],
+  read: TreeBuilderOptions['read'],
 ): Promise<void> {
   await tree.addWrittenFile(
     file.path,
