@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, BROADCAST, daemon, freeUdpPort, median, sampleFile, settleDeletes, sha256, timed } from './lib.mjs'
+import { BIN, BROADCAST, freeUdpPort, median, sampleFile, settleDeletes, sha256, startSeed, timed } from './lib.mjs'
 
 const node = process.execPath
 const common = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
@@ -60,22 +60,7 @@ async function seeder(work, path) {
   const udpPort = await freeUdpPort()
   const dir = join(work, 'folder-seed')
   rmSync(dir, { recursive: true, force: true })
-  await timed(node, [BIN('p2p-split'), path, ...common(dir)])
-  const serve = daemon(node, [BIN('p2p-serve'), '--host', '127.0.0.1', '--port', '0', '--json', ...common(dir)])
-  const { port } = await serve.firstLine()
-  const announce = daemon(node, [
-    BIN('p2p-announce'),
-    '--port',
-    String(port),
-    '--udp-port',
-    String(udpPort),
-    '--broadcast',
-    BROADCAST,
-    '--interval',
-    '1',
-    '--json',
-    ...common(dir),
-  ])
+  const { serve, announce } = await startSeed(dir, path, udpPort)
   return {
     udpPort,
     stop: async () => {

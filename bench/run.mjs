@@ -26,6 +26,7 @@ import {
   sampleFile,
   settleDeletes,
   sha256,
+  startSeed,
   stopDaemons,
   timed,
 } from './lib.mjs'
@@ -58,23 +59,7 @@ async function startSeeders(file, count, extraSplit = []) {
   for (let i = 0; i < count; i++) {
     const dir = join(work, `seed-${i}`)
     rmSync(dir, { recursive: true, force: true })
-    await timed(node, [BIN('p2p-split'), file, ...common(dir), ...extraSplit])
-    const serve = daemon(node, [BIN('p2p-serve'), '--host', LOCAL, '--port', '0', '--json', ...common(dir)])
-    const { port } = await serve.firstLine()
-    const announce = daemon(node, [
-      BIN('p2p-announce'),
-      '--port',
-      String(port),
-      '--udp-port',
-      String(udpPort),
-      '--broadcast',
-      BROADCAST,
-      '--interval',
-      '1',
-      '--json',
-      ...common(dir),
-    ])
-    seeders.push({ dir, port, serve, announce })
+    seeders.push(await startSeed(dir, file, udpPort, extraSplit))
   }
   return {
     udpPort,
