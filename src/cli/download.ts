@@ -34,7 +34,7 @@ import { chooseFile } from './prompt.js'
 
 const defaults = DEFAULT_DOWNLOAD_LIMITS
 export const DOWNLOAD_SETTINGS = {
-  ...pickSettings('chunksDir', 'downloadsDir', 'dictionary', 'udpPort', 'broadcast', 'staleAfter'),
+  ...pickSettings('chunksDir', 'downloadsDir', 'dictionary', 'udpPort', 'broadcast', 'staleAfter', 'maxEntries'),
   wait: {
     flag: 'wait',
     valueName: '<seconds>',
@@ -236,6 +236,7 @@ async function runDownload(
           connectTimeoutMs: settings.connectTimeout * 1000,
           requestTimeoutMs: settings.requestTimeout * 1000,
           maxManifestBytes: settings.maxManifestBytes,
+          maxEntries: settings.maxEntries,
           waitMs: settings.wait * 1000,
           maxBufferedBytes: settings.maxBuffered,
         },

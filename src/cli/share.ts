@@ -25,7 +25,10 @@ import { warnSkipped } from './split.js'
  * flight finish and exits 0.
  */
 
-const SHARE_SETTINGS = { ...SERVE_SETTINGS, ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'interval') }
+const SHARE_SETTINGS = {
+  ...SERVE_SETTINGS,
+  ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'interval', 'maxEntries'),
+}
 
 type Ctx = CommandContext<typeof SHARE_SETTINGS>
 
@@ -130,6 +133,7 @@ async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>):
         chunkSize: ctx.settings.chunkSize,
         force: ctx.options.force === true,
         followSymlinks: ctx.options.followSymlinks === true,
+        maxEntries: ctx.settings.maxEntries,
         signal: ctx.signal,
         onProgress: (done, total) => {
           progress ??= createProgress(`split ${basename(path)}`, total, { json: ctx.json })

@@ -12,7 +12,7 @@ import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes, formatRate, formatSeconds } from './format.js'
 import { createProgress } from './progress.js'
 
-const SPLIT_SETTINGS = pickSettings('chunksDir', 'chunkSize')
+const SPLIT_SETTINGS = pickSettings('chunksDir', 'chunkSize', 'maxEntries')
 
 export const splitCommand = defineCommand({
   name: 'split',
@@ -40,6 +40,7 @@ export const splitCommand = defineCommand({
         chunkSize: settings.chunkSize,
         force: options.force === true,
         followSymlinks: options.followSymlinks === true,
+        maxEntries: settings.maxEntries,
         signal,
         onProgress: (done, total) => {
           progress ??= createProgress('split', total, { json })

@@ -203,7 +203,11 @@ export class ChunkStore {
       const cached = this.manifestCache.get(path)
       if (cached && st.isFile() && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached
       const bytes = await readRegularFile(path, { maxBytes: this.maxManifestBytes })
-      const manifest = parseItemManifest(bytes, { maxBytes: this.maxManifestBytes })
+      // A folder's entry cap was applied on the way in (split or download); here its bytes bound the cost.
+      const manifest = parseItemManifest(bytes, {
+        maxBytes: this.maxManifestBytes,
+        maxEntries: Number.MAX_SAFE_INTEGER,
+      })
       const value = { mtimeMs: st.mtimeMs, size: st.size, id: manifestId(bytes), manifest, bytes }
       this.manifestCache.set(path, value)
       return value

@@ -18,6 +18,7 @@ import { type Collaborators, componentLog } from '../log.js'
 import { readPackedHave } from '../packed.js'
 import { ConnectionPool, peerKey } from '../pool.js'
 import { PeerClient } from '../transfer/client.js'
+import { DEFAULT_MAX_TREE_ENTRIES } from '../tree-manifest.js'
 import { type Selection, selectEntries } from '../tree-select.js'
 import { ChunkBuffers } from './chunk-buffers.js'
 import { ChunkFetch } from './chunk-fetch.js'
@@ -75,6 +76,7 @@ export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
   connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
   requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
   maxManifestBytes: DEFAULT_MAX_MANIFEST_BYTES,
+  maxEntries: DEFAULT_MAX_TREE_ENTRIES,
   waitMs: DEFAULT_WAIT_MS,
   maxStrikes: DEFAULT_MAX_STRIKES,
   maxBufferedBytes: DEFAULT_DOWNLOAD_BUFFER_BYTES,
@@ -118,6 +120,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       store,
       pool,
       maxManifestBytes: limits.maxManifestBytes,
+      maxEntries: limits.maxEntries,
       deadline: now() + limits.waitMs,
       now,
       log,

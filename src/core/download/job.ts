@@ -29,6 +29,8 @@ export interface DownloadLimits {
   /** The longest any request may take (per-peer deadlines adapt to delivery below it). */
   requestTimeoutMs: number
   maxManifestBytes: number
+  /** Most entries a folder's manifest may list (more is E_BAD_MANIFEST before anything is written). */
+  maxEntries: number
   /** How long to wait for a peer when some chunks have none (and for the manifest). */
   waitMs: number
   maxStrikes: number

@@ -20,6 +20,8 @@ export interface ManifestFetchOptions {
   pool: ConnectionPool<PeerClient>
   peers: () => PeerAddress[]
   maxManifestBytes: number
+  /** Most entries a folder's manifest may list. */
+  maxEntries?: number
   deadline: number
   now: () => number
   log: Logger
@@ -190,6 +192,7 @@ class ManifestRace {
         const manifest = parseItemManifest(bytes, {
           expectedId: this.options.id,
           maxBytes: this.options.maxManifestBytes,
+          maxEntries: this.options.maxEntries,
         })
         if (this.winner) return
         this.winner = { bytes, manifest, from: key }
