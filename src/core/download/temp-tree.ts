@@ -15,9 +15,12 @@ import { sameContent } from './final-name.js'
  * The temporary tree a folder download is built in, and its final name
  * (protocol.md §4, folder entries). `downloads/<NAME>.part-<random>/` is
  * made with mode 0700 (nobody else can plant anything inside); each
- * directory is made with mkdir and each complete, verified file is
- * hard-linked in from the store (copied across filesystems), at its portable
- * path (names.ts portableName per component).
+ * directory is made with mkdir and each file written in with an exclusive
+ * create (`addWrittenFile`: what a download does, tree-writer.ts), at its
+ * portable path (names.ts portableName per component). `addFile`
+ * hard-links a verified store file instead (copied across filesystems):
+ * for a store that keeps one file per folder file, which the download does
+ * not do yet (docs/architecture.md).
  *
  * Nothing is reached through a link: before each entry is made, its
  * directory is checked with lstat to be the very directory this tree made
@@ -29,7 +32,7 @@ import { sameContent } from './final-name.js'
  * renamed over that empty directory.
  *
  * The tree's name is recorded in the store entry (`recordPath`), so a run
- * after a killed one removes the leftover (links and empty files only).
+ * after a killed one removes the leftover.
  *
  * Each entry costs a few synchronous metadata calls (lstat, mkdir or link):
  * microseconds each on a local disk, where a round trip through libuv's
