@@ -270,3 +270,31 @@ export async function settleDeletes() {
   spawnSync('sync')
   await new Promise((resolve) => setTimeout(resolve, 6000))
 }
+
+/** The store and log flags of a command working in `dir`. */
+export const storeFlags = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
+
+/**
+ * A seeder in `dir`: p2p-split `path` into its store, then p2p-serve (127.0.0.1, a free port) and
+ * p2p-announce (every second, to 127.255.255.255 on `udpPort`); resolves once the server listens.
+ */
+export async function startSeed(dir, path, udpPort, extraSplit = []) {
+  const node = process.execPath
+  await timed(node, [BIN('p2p-split'), path, ...storeFlags(dir), ...extraSplit])
+  const serve = daemon(node, [BIN('p2p-serve'), '--host', '127.0.0.1', '--port', '0', '--json', ...storeFlags(dir)])
+  const { port } = await serve.firstLine()
+  const announce = daemon(node, [
+    BIN('p2p-announce'),
+    '--port',
+    String(port),
+    '--udp-port',
+    String(udpPort),
+    '--broadcast',
+    BROADCAST,
+    '--interval',
+    '1',
+    '--json',
+    ...storeFlags(dir),
+  ])
+  return { dir, port, serve, announce }
+}

@@ -1,17 +1,19 @@
 #!/usr/bin/env node
-// npm run bench [-- --size 1GiB --runs 3 --memory-sizes 256MiB,2GiB --small-chunks --swarm --swarm-size 256MiB …]
+// npm run bench [-- --size 1GiB --runs 3 --memory-sizes 256MiB,2GiB --small-chunks --folder-files 10000 --no-folder --swarm --swarm-size 256MiB …]
 // Throughput and memory of every command against this machine's own limits
 // (cp, openssl dgst -sha256, raw TCP between two Node processes, coreutils
 // split) and against the tools users would pick instead (curl ← nginx,
 // aria2c BitTorrent), all measured in the same run on the same file.
 // Loopback only (broadcast 127.255.255.255, 127.0.0.1, free ports); kills
 // only the processes it started. `--swarm` runs bench/swarm.mjs afterwards
-// with every `--swarm-<option>` passed on as `--<option>`.
+// with every `--swarm-<option>` passed on as `--<option>`. The folder case (bench/folder.mjs: 10,000 files
+// of 1-64 KiB against one file of the same size) runs unless `--no-folder`.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { linkSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { aria2Args, BT_TOOLS, HTTP_TOOLS, makeTorrent, missingTools, startNginx, startTracker } from './anchors.mjs'
+import { folderBench } from './folder.mjs'
 import {
   BIN,
   BROADCAST,
@@ -24,6 +26,7 @@ import {
   sampleFile,
   settleDeletes,
   sha256,
+  startSeed,
   stopDaemons,
   timed,
 } from './lib.mjs'
@@ -56,23 +59,7 @@ async function startSeeders(file, count, extraSplit = []) {
   for (let i = 0; i < count; i++) {
     const dir = join(work, `seed-${i}`)
     rmSync(dir, { recursive: true, force: true })
-    await timed(node, [BIN('p2p-split'), file, ...common(dir), ...extraSplit])
-    const serve = daemon(node, [BIN('p2p-serve'), '--host', LOCAL, '--port', '0', '--json', ...common(dir)])
-    const { port } = await serve.firstLine()
-    const announce = daemon(node, [
-      BIN('p2p-announce'),
-      '--port',
-      String(port),
-      '--udp-port',
-      String(udpPort),
-      '--broadcast',
-      BROADCAST,
-      '--interval',
-      '1',
-      '--json',
-      ...common(dir),
-    ])
-    seeders.push({ dir, port, serve, announce })
+    seeders.push(await startSeed(dir, file, udpPort, extraSplit))
   }
   return {
     udpPort,
@@ -297,8 +284,18 @@ async function main() {
     rmSync(f, { force: true })
     smallChunks = { size: s, seconds: d.seconds, rate: s / d.seconds / 1e6 }
   }
+  // Small files must not be slow (issue 18): a folder of 10,000 files of 1-64 KiB against one file of its size.
+  const folder = args.includes('--no-folder')
+    ? undefined
+    : await folderBench({ work, files: Number(opt('folder-files', '10000')), runs: Math.min(runs, 3), progress })
   progress('done\n')
   console.log(loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped }))
+  if (folder)
+    console.log(
+      `\nFolder: ${folder.files} files, ${(folder.bytes / 1e6).toFixed(0)} MB: ${folder.treeSeconds.toFixed(2)} s ` +
+        `(${(folder.bytes / folder.treeSeconds / 1e6).toFixed(0)} MB/s) vs one file ${folder.fileSeconds.toFixed(2)} s ` +
+        `(${(folder.bytes / folder.fileSeconds / 1e6).toFixed(0)} MB/s): ratio ${folder.ratio.toFixed(2)} (target ≥ 0.5)`,
+    )
 }
 
 /** bench/swarm.mjs with the `--swarm-*` options, as a child (it needs root; it says so and skips otherwise). */

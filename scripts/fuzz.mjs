@@ -4,7 +4,9 @@
 // bytes: the TCP frame decoder, the transfer messages, the UDP announcement
 // decoder (announcements, queries, "more" notices) and the dictionary it
 // feeds, the dictionary file reader, the manifest parser, the name validator
-// (and the portable local name), printable() and the config parser.
+// (and the portable local name), printable() and the config parser; and the
+// folder targets (scripts/fuzz-folders.mjs: the version-2 manifest parser, the
+// path rules, the --only selection).
 // Each target runs for its share of the time budget. A failure prints the
 // shrunk counterexample and the seed (to replay it, and to turn it into a
 // regression test) and exits 1. Only our typed errors (P2PError) may escape.
@@ -20,6 +22,7 @@ import { isValidName, nameProblem, portableName, validateName } from '../dist/sr
 import { printable } from '../dist/src/core/printable.js'
 import { encodeFrame, FrameDecoder } from '../dist/src/core/transfer/framing.js'
 import { parseRequest, parseResponse } from '../dist/src/core/transfer/messages.js'
+import { folderTargets } from './fuzz-folders.mjs'
 
 const args = process.argv.slice(2)
 const seconds = Number(args[args.indexOf('--seconds') + 1] ?? 0) || 60
@@ -269,6 +272,8 @@ const targets = {
     },
   ),
 }
+
+Object.assign(targets, folderTargets(fc, typed))
 
 const share = (seconds * 1000) / Object.keys(targets).length
 let failed = false

@@ -41,17 +41,35 @@ export {
   type LivePeer,
   type PeerFinder,
   type PeerReport,
+  type TreeFileReceipt,
 } from './core/download/downloader.js'
 // Downloading
 export { createPeerDirectory, type PeerDirectory, type PeerDirectoryOptions } from './core/download/peers.js'
 export { type ChangeFeed, NAME_QUIET_MS, type QuietOptions, waitForQuiet } from './core/download/quiet.js'
 // Errors, text from the network, logging, defaults
 export { ERROR_CODES, type ErrorCode, EXIT_CODES, hasCode, P2PError } from './core/errors.js'
+export {
+  type ChunkPlan,
+  type ItemManifest,
+  type ItemSummary,
+  isTree,
+  parseItemManifest,
+  planOf,
+  summaryOf,
+} from './core/item.js'
 export type { Collaborators, Logger } from './core/log.js'
 export { isId, type Manifest } from './core/manifest.js'
 export { nameProblem, portableName, validateName } from './core/names.js'
 export { printable } from './core/printable.js'
 export { type SplitOptions, type SplitResult, splitFile } from './core/split.js'
+// Folders: a directory tree as one item (a version-2 manifest)
+export {
+  isFolderResult,
+  type SplitPathOptions,
+  type SplitPathResult,
+  splitPath,
+} from './core/split-item.js'
+export { type SplitTreeOptions, type SplitTreeResult, splitTree } from './core/split-tree.js'
 // Files and the chunk store
 export { type ChunkStore, type OpenStoreOptions, openStore, type StoreEntry } from './core/store.js'
 // Serving chunks over TCP
@@ -63,3 +81,12 @@ export {
   type ServerLimits,
   type ServerStats,
 } from './core/transfer/chunk-server.js'
+export {
+  DEFAULT_MAX_TREE_ENTRIES,
+  isDir,
+  type TreeDir,
+  type TreeEntry,
+  type TreeFile,
+  type TreeManifest,
+} from './core/tree-manifest.js'
+export { type Selection, selectEntries } from './core/tree-select.js'

@@ -17,6 +17,7 @@ import {
   P2PError,
   type PeerDirectory,
   printable,
+  summaryOf,
   validateName,
   waitForQuiet,
 } from '../index.js'
@@ -46,6 +47,7 @@ export const DOWNLOAD_SETTINGS = {
     'ipv4',
     'ipv6',
     'staleAfter',
+    'maxEntries',
   ),
   wait: {
     flag: 'wait',
@@ -113,6 +115,7 @@ export const downloadCommand = defineCommand({
     'p2p-download            # on a terminal: pick from the files the LAN offers',
     'p2p-download --id 3f9a…e1 --downloads-dir ~/Downloads',
     'p2p-download notes.pdf --json | jq .sha256',
+    "p2p-download album --only '*.jpg' --only 'raw/**'   # a folder: just these files",
   ],
   configure: downloadOptions,
   run: (ctx) => runDownloadCommand(ctx, { idArgument: false }),
@@ -123,6 +126,11 @@ export function downloadOptions(cmd: Command): Command {
   return cmd
     .option('--id <hex>', 'download this exact file id (64 hex characters), no name lookup')
     .option('--force', 'replace a different existing file of the same name instead of saving as "name (1)"')
+    .option(
+      '--only <glob>',
+      'a folder: fetch only the paths this glob matches (repeatable; a directory brings what it holds)',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
 }
 
 /**
@@ -231,6 +239,7 @@ async function runDownload(
   const settings = ctx.settings
   let progress: Progress | undefined
   let stallNoted = 0
+  let isFolder = false
   try {
     return await download(
       {
@@ -238,6 +247,7 @@ async function runDownload(
         store,
         downloadsDir: settings.downloadsDir,
         force: ctx.options.force === true,
+        ...(Array.isArray(ctx.options.only) ? { only: ctx.options.only as string[] } : {}),
         signal: ctx.signal,
         peers: directory,
         limits: {
@@ -246,24 +256,31 @@ async function runDownload(
           connectTimeoutMs: settings.connectTimeout * 1000,
           requestTimeoutMs: settings.requestTimeout * 1000,
           maxManifestBytes: settings.maxManifestBytes,
+          maxEntries: settings.maxEntries,
           waitMs: settings.wait * 1000,
           maxBufferedBytes: settings.maxBuffered,
         },
         beforeFinalName: testHook(),
         onManifest: (m) => {
-          ctx.log.info({ id, name: m.name, size: m.size, chunks: m.chunks.length }, 'download start')
+          const { size, chunks, folder } = summaryOf(m)
+          ctx.log.info({ id, name: m.name, size, chunks, ...folder }, 'download start')
+          const what = folder ? `a folder of ${folder.files} files, ` : ''
+          isFolder = folder !== undefined
           if (!ctx.json)
             ctx.err(
-              `${chalk.cyan('Downloading')} ${printable(m.name)} (${formatBytes(m.size)}, ${m.chunks.length} chunks, id ${shortId(id)}…)`,
+              `${chalk.cyan('Downloading')} ${printable(m.name)} (${what}${formatBytes(size)}, ${chunks} chunks, id ${shortId(id)}…)`,
             )
-          progress = createProgress('download', m.size, {
-            json: ctx.json,
-            format:
-              'download [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted} | peers {peers}',
-          })
         },
         onProgress: (p: DownloadProgress) => {
-          progress?.update(p.doneBytes, { peers: p.peersInUse })
+          // Created at the first report: its total is what this download fetches (a folder's --only part).
+          progress ??= createProgress('download', p.size, {
+            json: ctx.json,
+            format: `download [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted} | peers {peers}${isFolder ? ' | {file}' : ''}`,
+          })
+          progress.update(p.doneBytes, {
+            peers: p.peersInUse,
+            ...(isFolder ? { file: printable(p.file ?? '', 60) } : {}),
+          })
           if (p.stalled && Date.now() - stallNoted > 5000) {
             stallNoted = Date.now()
             const line = `${p.stalled.chunks} chunks (${formatBytes(p.stalled.bytes)}, first ${p.stalled.first.join(', ')}) have no live peer; waiting up to ${settings.wait} s for one`
@@ -308,7 +325,7 @@ function render(ctx: Ctx, r: DownloadReceipt, reach: DiscoveryReach): void {
   )
   if (ctx.json) {
     process.stdout.write(
-      `${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers })}\n`,
+      `${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers, ...(r.files ? { files: r.files, dirs: r.dirs } : {}) })}\n`,
     )
     return
   }
@@ -318,7 +335,12 @@ function render(ctx: Ctx, r: DownloadReceipt, reach: DiscoveryReach): void {
   ctx.out(
     `  size     ${formatBytes(r.size)} (${r.size} bytes) in ${formatSeconds(r.seconds)}, ${formatRate(r.size, r.seconds)}`,
   )
-  ctx.out(`  sha256   ${r.sha256}  (compare with sha256sum on the source)`)
+  if (r.files) {
+    ctx.out(
+      `  folder   ${r.files.length} files, ${r.dirs ?? 0} directories, each file's SHA-256 checked (--json lists them)`,
+    )
+    ctx.out(`  id       ${r.sha256}`)
+  } else ctx.out(`  sha256   ${r.sha256}  (compare with sha256sum on the source)`)
   if (r.resumedBytes > 0) ctx.out(`  resumed  ${formatBytes(r.resumedBytes)} already in the chunk store`)
   for (const p of peers) {
     const banned = p.banned ? chalk.red(`  banned: ${printable(p.banned, 300)}`) : ''

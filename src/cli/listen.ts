@@ -210,7 +210,9 @@ function table(files: KnownFile[], path: string, dropped: number, classify: (add
     .slice(0, MAX_LISTED)
     .map((f) => {
       const complete = f.peers.filter((p) => p.chunks === f.chunks && p.have.isComplete()).length
-      const name = `${f.name.slice(0, f.disputed ? 38 : 40)}${f.disputed ? ' ?' : ''}`
+      const folder = f.files === undefined ? '' : `/ (${f.files} files)`
+      const room = (f.disputed ? 38 : 40) - folder.length
+      const name = `${f.name.slice(0, Math.max(8, room))}${folder}${f.disputed ? ' ?' : ''}`
       const via = [...new Set(f.peers.map((p) => classify(p.address)))].join(',')
       return `${name.padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${via.padEnd(9)} ${shortId(f.id)}`
     })

@@ -47,5 +47,6 @@ export async function chooseFile(
 
 function describe(f: KnownFile): string {
   const complete = f.peers.filter((p) => p.have.count() === f.chunks).length
-  return `${printable(f.name)}  ${formatBytes(f.size)}  ${f.peers.length} peer(s), ${complete} complete  [${shortId(f.id)}…]`
+  const folder = f.files === undefined ? '' : `/  folder of ${f.files} files,`
+  return `${printable(f.name)}${folder}  ${formatBytes(f.size)}  ${f.peers.length} peer(s), ${complete} complete  [${shortId(f.id)}…]`
 }

@@ -3,17 +3,19 @@ import chalk from 'chalk'
 import {
   createAnnouncer,
   createChunkServer,
+  isFolderResult,
   openStore,
   P2PError,
   printable,
-  type SplitResult,
-  splitFile,
+  type SplitPathResult,
+  splitPath,
 } from '../index.js'
 import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
 import { SERVE_SETTINGS, serveHost, serverLimits } from './serve.js'
+import { warnSkipped } from './split.js'
 
 /**
  * `p2p share PATH…`: split (or find already split) the given files, then
@@ -25,7 +27,7 @@ import { SERVE_SETTINGS, serveHost, serverLimits } from './serve.js'
 
 const SHARE_SETTINGS = {
   ...SERVE_SETTINGS,
-  ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'peer', 'ipv4', 'ipv6', 'interval'),
+  ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'peer', 'ipv4', 'ipv6', 'interval', 'maxEntries'),
 }
 
 type Ctx = CommandContext<typeof SHARE_SETTINGS>
@@ -38,10 +40,14 @@ export const shareCommand = defineCommand({
   settings: SHARE_SETTINGS,
   examples: [
     'p2p share holiday.mp4 notes.pdf',
+    'p2p share ~/Pictures/album            # a folder is one item',
     'p2p share --port 0 --broadcast 127.255.255.255 sample.bin     # this machine only, any free port',
     "p2p share --json movie.mkv | head -1 | jq -r '.files[0].id'",
   ],
-  configure: (cmd) => cmd.option('--force', 'replace a different file of the same name in the store'),
+  configure: (cmd) =>
+    cmd
+      .option('--force', 'replace a different file or folder of the same name in the store')
+      .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)'),
   run: async (ctx) => {
     const { settings, log, json, signal, out } = ctx
     const reach = await commandReach(settings, ctx, { strict: false })
@@ -70,6 +76,7 @@ export const shareCommand = defineCommand({
         id: f.id,
         size: f.size,
         chunks: f.chunks,
+        ...(isFolderResult(f) ? { files: f.files, dirs: f.dirs } : {}),
         alreadySplit: f.unchanged,
       }))
       log.info(
@@ -111,7 +118,7 @@ export const shareCommand = defineCommand({
 })
 
 /** Each path split into the store (one that is already there is verified, not written again). */
-async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>): Promise<SplitResult[]> {
+async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>): Promise<SplitPathResult[]> {
   // Two paths with one file name would be one store entry: the second would replace (or be refused by) the first.
   const names = new Map<string, string>()
   for (const path of ctx.args) {
@@ -123,15 +130,17 @@ async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>):
       )
     names.set(basename(path), path)
   }
-  const results: SplitResult[] = []
+  const results: SplitPathResult[] = []
   for (const path of ctx.args) {
     let progress: ReturnType<typeof createProgress> | undefined
-    const result = await splitFile(
+    const result = await splitPath(
       path,
       {
         store,
         chunkSize: ctx.settings.chunkSize,
         force: ctx.options.force === true,
+        followSymlinks: ctx.options.followSymlinks === true,
+        maxEntries: ctx.settings.maxEntries,
         signal: ctx.signal,
         onProgress: (done, total) => {
           progress ??= createProgress(`split ${basename(path)}`, total, { json: ctx.json })
@@ -140,6 +149,7 @@ async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>):
       },
       { log: ctx.log },
     ).finally(() => progress?.stop())
+    warnSkipped(ctx, result)
     results.push(result)
   }
   return results

@@ -1,29 +1,46 @@
 import chalk from 'chalk'
-import { openStore, portableName, printable, splitFile } from '../index.js'
-import { defineCommand, pickSettings } from './common.js'
+import {
+  isFolderResult,
+  openStore,
+  portableName,
+  printable,
+  type SplitPathResult,
+  type SplitTreeResult,
+  splitPath,
+} from '../index.js'
+import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes, formatRate, formatSeconds } from './format.js'
 import { createProgress } from './progress.js'
 
+const SPLIT_SETTINGS = pickSettings('chunksDir', 'chunkSize', 'maxEntries')
+
 export const splitCommand = defineCommand({
   name: 'split',
-  summary: 'split FILE into SHA-256-verified chunks and a manifest in the chunk store',
-  arguments: '<file>',
-  settings: pickSettings('chunksDir', 'chunkSize'),
+  summary: 'split FILE (or a whole folder DIR) into SHA-256-verified chunks and a manifest in the chunk store',
+  arguments: '<path>',
+  settings: SPLIT_SETTINGS,
   examples: [
     'p2p-split movie.mkv',
+    'p2p-split ~/Pictures/album          # a folder: one item, every file and (empty) directory in it',
     'p2p-split --chunk-size 4MiB --chunks-dir /srv/p2p/chunks backup.tar',
     'p2p-split --json notes.pdf | jq -r .id',
   ],
-  configure: (cmd) => cmd.option('--force', 'replace a different file of the same name in the store'),
-  run: async ({ settings, options, args, json, log, signal, out }) => {
+  configure: (cmd) =>
+    cmd
+      .option('--force', 'replace a different file or folder of the same name in the store')
+      .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)'),
+  run: async (ctx) => {
+    const { settings, options, args, json, log, signal, out } = ctx
     const store = await openStore({ dir: settings.chunksDir }, { log })
     let progress: ReturnType<typeof createProgress> | undefined
-    const result = await splitFile(
+    const result = await splitPath(
       args[0]!,
       {
         store,
         chunkSize: settings.chunkSize,
         force: options.force === true,
+        followSymlinks: options.followSymlinks === true,
+        maxEntries: settings.maxEntries,
         signal,
         onProgress: (done, total) => {
           progress ??= createProgress('split', total, { json })
@@ -39,6 +56,7 @@ export const splitCommand = defineCommand({
     out(`${chalk.green(result.unchanged ? 'Already split:' : 'Split:')} ${printable(result.name)}`)
     out(`  id      ${result.id}`)
     out(`  size    ${formatBytes(result.size)} (${result.size} bytes)`)
+    if (isFolderResult(result)) out(`  folder  ${result.files} files, ${result.dirs} directories`)
     out(`  chunks  ${result.chunks} × ${formatBytes(result.chunkSize)}`)
     out(`  time    ${formatSeconds(result.seconds)} (${formatRate(result.size, result.seconds)})`)
     out(`  store   ${printable(result.dir)}`)
@@ -49,6 +67,20 @@ export const splitCommand = defineCommand({
           `  note    not a portable name (Windows would refuse or misread it): downloads save it as ${printable(local)}`,
         ),
       )
+    warnSkipped(ctx, result)
     return 0
   },
 })
+
+/** What a folder's walk left out (links, FIFOs, sockets, devices): a warning listing them, on stderr. */
+export function warnSkipped(ctx: CommandContext<Record<string, never>>, result: SplitPathResult): void {
+  if (!isFolderResult(result) || result.skippedCount === 0) return
+  const tree: SplitTreeResult = result
+  ctx.log.warn({ skipped: tree.skippedCount, first: tree.skipped.slice(0, 20) }, 'entries skipped')
+  if (ctx.json) return
+  ctx.err(chalk.yellow(`  skipped ${tree.skippedCount} entries (not shared):`))
+  for (const s of tree.skipped.slice(0, 20)) ctx.err(chalk.yellow(`    ${printable(s.path)}  (${s.why})`))
+  if (tree.skippedCount > 20) ctx.err(chalk.yellow(`    … and ${tree.skippedCount - 20} more (--json lists 1,000)`))
+  if (tree.skipped.some((s) => s.why === 'symlink'))
+    ctx.err(chalk.yellow('    --follow-symlinks follows links that stay inside the folder'))
+}

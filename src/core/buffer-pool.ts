@@ -7,8 +7,11 @@ import { sharedBuffer } from './hashing.js'
  * resident size flat: a fresh 1 MiB buffer per chunk is external memory the
  * garbage collector frees late (docs/benchmarks.md, "Measurements behind the
  * code").
- * Buffers are pooled per size (chunk sizes differ per file), at most
- * `maxPerSize` of each kept.
+ * Buffers are pooled per size class: a power of two, at least 4 KiB (a
+ * buffer of another size is a view of the start of one), at most
+ * `maxPerSize` of each class kept. Chunk sizes are powers of two as a rule;
+ * a folder's last chunks (one per file) are of every size, and a fresh
+ * shared buffer per chunk cost more than the request it served.
  *
  * A buffer in the pool is free: two owners of one buffer would read two
  * chunks into the same memory, and one of them would send the other's bytes.
@@ -64,10 +67,11 @@ export class BufferPool {
   }
 
   take(size: number): Buffer {
-    const buffer = this.free.get(size)?.pop()
-    if (!buffer) return sharedBuffer(size)
-    this.held.delete(buffer.buffer)
-    return buffer
+    const whole = sizeClass(size)
+    let buffer = this.free.get(whole)?.pop()
+    if (buffer) this.held.delete(buffer.buffer)
+    else buffer = sharedBuffer(whole)
+    return size === whole ? buffer : buffer.subarray(0, size)
   }
 
   /**
@@ -76,19 +80,23 @@ export class BufferPool {
    */
   give(buffer: Buffer): void {
     const memory = buffer.buffer
-    if (!(memory instanceof SharedArrayBuffer) || buffer.byteOffset !== 0 || buffer.byteLength !== memory.byteLength)
+    if (
+      !(memory instanceof SharedArrayBuffer) ||
+      buffer.byteOffset !== 0 ||
+      memory.byteLength !== sizeClass(buffer.byteLength)
+    )
       return
     if (this.held.has(memory)) {
       this.violation(`a ${buffer.length}-byte buffer was given back to the pool twice`)
       return
     }
-    let list = this.free.get(buffer.length)
+    let list = this.free.get(memory.byteLength)
     if (!list) {
       list = []
-      this.free.set(buffer.length, list)
+      this.free.set(memory.byteLength, list)
     }
     if (list.length >= this.maxPerSize) return
-    list.push(buffer)
+    list.push(buffer.byteLength === memory.byteLength ? buffer : Buffer.from(memory))
     this.held.add(memory)
   }
 
@@ -123,4 +131,12 @@ export class BufferPool {
     }
     return { free, duplicates: free - seen.size }
   }
+}
+
+const MIN_CLASS = 4096
+
+/** The memory a buffer of `size` bytes is cut from: the next power of two, at least 4 KiB. */
+export function sizeClass(size: number): number {
+  if (size <= MIN_CLASS) return MIN_CLASS
+  return 2 ** Math.ceil(Math.log2(size))
 }

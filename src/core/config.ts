@@ -14,6 +14,7 @@ import {
 import { P2PError } from './errors.js'
 import { parseJsonUtf8 } from './json.js'
 import { readRegularFileSync } from './safe-fs.js'
+import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
 
 /**
  * Settings. Each has a default, an environment variable, a key in the JSON
@@ -296,6 +297,15 @@ export const SETTINGS = {
     description: 'forget a peer not heard from for this long',
     defaultValue: DEFAULT_STALE_AFTER_S,
     parse: parseSeconds(0.1, 86400),
+  }),
+  maxEntries: spec({
+    flag: 'max-entries',
+    valueName: '<n>',
+    description:
+      'most files and directories a folder may hold (split refuses more; a download refuses a manifest with more)',
+    defaultValue: DEFAULT_MAX_TREE_ENTRIES,
+    defaultLabel: '100000',
+    parse: parseInteger(1, 10_000_000),
   }),
   chunkSize: spec({
     flag: 'chunk-size',

@@ -12,6 +12,11 @@ import { openRegularFile } from './safe-fs.js'
  *   chunks/<name>/data            the file's bytes, chunk i at offset i × chunkSize (sparse where missing)
  *   chunks/<name>/data.have       which chunks `data` holds: the bitfield's bytes, ⌈chunks / 8⌉ of them,
  *                                 most significant bit first (as on the wire); replaced atomically
+ *   chunks/<name>/tree.part       a folder's download: the name of its temporary tree (tree-writer.ts)
+ *
+ * A folder's `data` is laid out the same way by global chunk index: each
+ * file's bytes are one run from its first chunk's offset (its last chunk
+ * may be short, leaving a hole before the next file's).
  *
  * A download writes each verified chunk once, into `data`; the finished file
  * in downloads/ is a hard link to it (a copy only across filesystems), so the
@@ -24,6 +29,8 @@ import { openRegularFile } from './safe-fs.js'
  */
 export const PACKED_DATA_FILE = 'data'
 export const PACKED_HAVE_FILE = 'data.have'
+/** A folder download's record of its temporary tree's name in downloads/ (temp-tree.ts), for the next run to remove. */
+export const TREE_RECORD_FILE = 'tree.part'
 
 export function packedDataPath(dir: string): string {
   return join(dir, PACKED_DATA_FILE)

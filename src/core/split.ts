@@ -52,18 +52,15 @@ export async function splitFile(
   const started = performance.now()
   const log = componentLog(collaborators, 'split')
   const { store } = options
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
-    throw new P2PError(
-      'E_USAGE',
-      `chunk size ${chunkSize} is not a whole number of bytes from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`,
-    )
-  }
+  const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
   const handle = await openRegularFile(path)
   try {
     const name = validateName(basename(path))
     const size = (await handle.stat()).size
-    const existing = await store.readEntryManifest(name)
+    const found = await store.readEntryManifest(name)
+    // A folder of this name is other content, as a file of another size is.
+    const existing = found?.manifest.version === 1 ? { ...found, manifest: found.manifest } : undefined
+    if (found && !existing && !options.force) throw refuseExisting(name)
     if (existing && !options.force && (existing.manifest.size !== size || existing.manifest.chunkSize !== chunkSize)) {
       throw refuseExisting(name)
     }
@@ -75,14 +72,14 @@ export async function splitFile(
       existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
         ? existing.manifest.chunks
         : undefined
-    if (existing && !reuse) await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
+    if (found && !reuse) await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
 
     const chunks = await hashAndWriteChunks(handle, size, { ...options, chunkSize, dir, reuse, name, log })
     const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }
     const bytes = encodeManifest(manifest)
     const id = manifestId(bytes)
     const unchanged = existing?.id === id && chunks.written === 0
-    if (existing?.id !== id) {
+    if (found?.id !== id) {
       // A download's packed copy of the replaced content must not be announced or resumed as this one.
       for (const file of [PACKED_HAVE_FILE, PACKED_DATA_FILE]) await unlink(join(dir, file)).catch(() => undefined)
       await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
@@ -96,6 +93,17 @@ export async function splitFile(
   } finally {
     await handle.close().catch(() => undefined)
   }
+}
+
+/** A chunk size p2p-split accepts (E_USAGE otherwise). */
+export function checkChunkSize(chunkSize: number): number {
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
+    throw new P2PError(
+      'E_USAGE',
+      `chunk size ${chunkSize} is not a whole number of bytes from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`,
+    )
+  }
+  return chunkSize
 }
 
 function refuseExisting(name: string): P2PError {

@@ -13,9 +13,10 @@ import {
 } from './constants.js'
 import { writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
+import { type ItemManifest, parseItemManifest, planOf } from './item.js'
 import { acquireLock } from './lock.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from './log.js'
-import { type Manifest, manifestId, parseManifest } from './manifest.js'
+import { manifestId } from './manifest.js'
 import { isValidName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE, readPackedHave } from './packed.js'
 import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
@@ -53,7 +54,8 @@ export interface StoreEntry {
   readonly name: string
   /** Absolute path of the entry's directory. */
   readonly dir: string
-  readonly manifest: Manifest
+  /** A file's (version 1) or a folder's (version 2: item.ts). */
+  readonly manifest: ItemManifest
   readonly manifestBytes: Buffer
   /** Chunks whose files exist or that `data.have` lists (their hash is checked before use). */
   readonly have: Bitfield
@@ -74,7 +76,7 @@ interface CachedManifest {
   mtimeMs: number
   size: number
   id: string
-  manifest: Manifest
+  manifest: ItemManifest
   bytes: Buffer
 }
 
@@ -164,7 +166,7 @@ export class ChunkStore {
       const loaded = await this.manifestIn(dirName, false)
       if (!loaded || seen.has(loaded.id)) continue
       seen.add(loaded.id)
-      const have = new Bitfield(loaded.manifest.chunks.length)
+      const have = new Bitfield(planOf(loaded.manifest).chunkCount)
       for (const i of chunksByDir.get(dirName) ?? []) if (i < have.length) have.set(i)
       const packed = packedDirs.has(dirName) ? await readPackedHave(this.entryDir(dirName), have.length) : undefined
       if (packed) for (let b = 0; b < have.bytes.length; b++) have.bytes[b]! |= packed.bytes[b]!
@@ -185,7 +187,7 @@ export class ChunkStore {
    * mtime+size; undefined if absent or invalid, or if the directory or the
    * manifest is a symlink (or not a directory / regular file).
    */
-  async readEntryManifest(dirName: string): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
+  async readEntryManifest(dirName: string): Promise<{ id: string; manifest: ItemManifest; bytes: Buffer } | undefined> {
     return this.manifestIn(dirName, true)
   }
 
@@ -193,7 +195,7 @@ export class ChunkStore {
   private async manifestIn(
     dirName: string,
     checkDir: boolean,
-  ): Promise<{ id: string; manifest: Manifest; bytes: Buffer } | undefined> {
+  ): Promise<{ id: string; manifest: ItemManifest; bytes: Buffer } | undefined> {
     const path = join(this.root, dirName, MANIFEST_FILE)
     try {
       if (checkDir) await realDirectories(this.root, this.entryDir(dirName))
@@ -201,7 +203,11 @@ export class ChunkStore {
       const cached = this.manifestCache.get(path)
       if (cached && st.isFile() && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached
       const bytes = await readRegularFile(path, { maxBytes: this.maxManifestBytes })
-      const manifest = parseManifest(bytes, { maxBytes: this.maxManifestBytes })
+      // A folder's entry cap was applied on the way in (split or download); here its bytes bound the cost.
+      const manifest = parseItemManifest(bytes, {
+        maxBytes: this.maxManifestBytes,
+        maxEntries: Number.MAX_SAFE_INTEGER,
+      })
       const value = { mtimeMs: st.mtimeMs, size: st.size, id: manifestId(bytes), manifest, bytes }
       this.manifestCache.set(path, value)
       return value
@@ -267,7 +273,7 @@ export class ChunkStore {
   }
 
   /** Create (or reuse) the entry for a manifest received from a peer; returns its directory. */
-  async prepareEntry(manifestBytes: Buffer, manifest: Manifest): Promise<string> {
+  async prepareEntry(manifestBytes: Buffer, manifest: ItemManifest): Promise<string> {
     const id = manifestId(manifestBytes)
     const dirName = await this.dirNameFor(manifest.name, id)
     const dir = await this.makeEntryDir(dirName)

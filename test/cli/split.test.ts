@@ -45,7 +45,7 @@ describe('p2p-split (the built command)', () => {
 
   const failures: Array<[string, string[], number, RegExp]> = [
     ['a missing file', ['nope.bin'], 3, /E_NOT_FOUND/],
-    ['a directory', ['.'], 2, /directory/],
+    ['a folder holding the chunk store', ['.'], 2, /inside/],
     ['chunk size 0', ['x', '--chunk-size', '0'], 2, /--chunk-size/],
     ['chunk size past the bound', ['x', '--chunk-size', '65MiB'], 2, /--chunk-size/],
     ['an unknown option', ['x', '--bogus'], 2, /unknown option/],

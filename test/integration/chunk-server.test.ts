@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { hasCode } from '../../src/core/errors.js'
-import { sha256Hex } from '../../src/core/manifest.js'
+import { type Manifest, sha256Hex } from '../../src/core/manifest.js'
 import { packedDataPath, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
@@ -34,7 +34,7 @@ async function setup(t: Cleanup, size: number, chunkSize = 4 * KiB, limits: Part
     onCleanup(t, () => c.close())
     return c
   }
-  return { dir, store, server, port, id: split.id, manifest: entry.manifest, entry, client }
+  return { dir, store, server, port, id: split.id, manifest: entry.manifest as Manifest, entry, client }
 }
 
 /** A raw socket with a frame reader, for inputs no real client would send. */

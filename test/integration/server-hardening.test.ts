@@ -27,7 +27,7 @@ async function seeder(t: Cleanup, chunks: number, chunkSize: number, limits: Par
   await store.init()
   await randomFile(join(dir, 'f.bin'), chunks * chunkSize - 17)
   const split = await splitFile(join(dir, 'f.bin'), { store, chunkSize })
-  const manifest = (await store.get(split.id))!.manifest
+  const manifest = (await store.get(split.id))!.manifest as Manifest
   const violations: P2PError[] = []
   const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, limits, onViolation: (e) => violations.push(e) })
   const { port } = await server.listen()

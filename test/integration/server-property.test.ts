@@ -102,7 +102,7 @@ async function fixture(t: Cleanup) {
   await rm(join(dir, 'chunks', '.p2p', 'verified'), { recursive: true, force: true }) // hash before every first serve
   await writeFile(store.chunkPath(entry.dir, DAMAGED), Buffer.alloc(CHUNK, 1))
   await unlink(store.chunkPath(entry.dir, MISSING))
-  return { store, id: split.id, manifests: new Map<string, Manifest>([[split.id, entry.manifest]]) }
+  return { store, id: split.id, manifests: new Map<string, Manifest>([[split.id, entry.manifest as Manifest]]) }
 }
 
 async function play(

@@ -13,6 +13,7 @@ import {
   packAnnouncements,
 } from '../../src/core/discovery/announcement.js'
 import { ContentDictionary } from '../../src/core/discovery/dictionary.js'
+import { claimsFromSnapshot, toSnapshot } from '../../src/core/discovery/dictionary-file.js'
 import { hasCode } from '../../src/core/errors.js'
 
 const PEER = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
@@ -261,6 +262,29 @@ describe('announcements', () => {
         }
       }),
       { numRuns: 2000 },
+    )
+  })
+
+  it('a folder carries "files":F through the announcement, the dictionary and its file; its chunks may exceed size / 4 KiB by one per file', () => {
+    // 10,000 files of 100 bytes: 10,000 chunks for 1 MB, more than a file of 1 MB could have.
+    const folder: LocalFile = { id: id(7), name: 'album', size: 1_000_000, have: Bitfield.full(10_000), files: 10_000 }
+    assert.ok(!chunksAgreeWithSize(folder.size, 10_000), 'as a file: refused')
+    assert.ok(chunksAgreeWithSize(folder.size, 10_000, 10_000))
+    assert.ok(!chunksAgreeWithSize(folder.size, 10_000, 100), 'not with fewer files')
+    const [datagram] = encodeAnnouncements(PEER, 5000, [folder, file(1, 3, () => true)])
+    const decoded = decodeDatagram(datagram!) as Announcement
+    assert.equal(decoded.files[0]!.files, 10_000)
+    assert.equal(decoded.files[1]!.files, undefined, 'a file has no "files"')
+    const dictionary = reconstruct([datagram!])
+    const known = dictionary.files().find((f) => f.id === id(7))!
+    assert.equal(known.files, 10_000)
+    const clocks = { now: 1, wallNow: Date.now() }
+    const again = claimsFromSnapshot(JSON.parse(JSON.stringify(toSnapshot(dictionary.files(), clocks))), (w) => w)
+    assert.equal(again.find((f) => f.id === id(7))?.files, 10_000, 'kept in the dictionary file')
+    const lying = Buffer.from(datagram!.toString().replace('"files":10000', '"files":1'))
+    assert.throws(
+      () => decodeDatagram(lying),
+      (err: unknown) => hasCode(err, 'E_BAD_DATAGRAM'),
     )
   })
 })

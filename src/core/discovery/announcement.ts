@@ -18,6 +18,7 @@ import { isValidName } from '../names.js'
  *      {"id":"<64 hex>","name":"…","size":N,"chunks":C,"have":"all"},
  *      {"id":…,…,"have":"<base64 bitfield>"},                  bit i = chunk i
  *      {"id":…,…,"have":"<base64 bitfield>","from":K} ]}       bit i = chunk K+i
+ *      {"id":…,…,"files":F,"have":…}                           a folder of F files (folderField)
  *
  * A store whose list does not fit in one datagram is spread over several,
  * each a valid announcement on its own; a receiver never treats one
@@ -45,12 +46,28 @@ export const ANSWER_FACTOR = 3
  * ceil(size / MIN), and only an empty file has none. A claim of 2^24 chunks
  * must therefore come with a size of at least 64 GiB.
  */
-export function chunksAgreeWithSize(size: number, chunks: number): boolean {
+export function chunksAgreeWithSize(size: number, chunks: number, files?: number): boolean {
+  if (files !== undefined) return folderChunksAgree(size, chunks, files)
   if (size === 0 || chunks === 0) return size === chunks
   return (
     chunks <= MAX_ANNOUNCED_CHUNKS &&
     Math.ceil(size / MAX_CHUNK_SIZE) <= chunks &&
     chunks <= Math.ceil(size / MIN_CHUNK_SIZE)
+  )
+}
+
+/**
+ * A folder's files each start on a fresh chunk (protocol.md §1), so each
+ * may end in a short one: at most one chunk more per file than its bytes
+ * need, and at least what the bytes need. Only a folder without bytes has
+ * no chunk.
+ */
+function folderChunksAgree(size: number, chunks: number, files: number): boolean {
+  if (size === 0 || chunks === 0) return size === chunks
+  return (
+    chunks <= MAX_ANNOUNCED_CHUNKS &&
+    Math.ceil(size / MAX_CHUNK_SIZE) <= chunks &&
+    chunks <= Math.ceil(size / MIN_CHUNK_SIZE) + files
   )
 }
 
@@ -62,6 +79,8 @@ export interface AnnouncedFile {
   /** "all", or the bits of chunks [from, from + have.length). */
   have: 'all' | Bitfield
   from: number
+  /** A folder: how many files it holds (absent for a file). */
+  files?: number
 }
 
 export interface Announcement {
@@ -100,6 +119,7 @@ const fileSchema = z.looseObject({
   chunks: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS),
   have: z.string().max(MAX_DATAGRAM_BYTES),
   from: z.number().int().min(0).multipleOf(8).optional(),
+  files: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS).optional(),
 })
 
 const messageSchema = z.discriminatedUnion('type', [
@@ -156,7 +176,7 @@ export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES)
   if (m.type === 'more') return { type: 'more', omitted: m.omitted, interval: m.interval }
   const claims = new Map<string, string>()
   const files = m.files.map((f): AnnouncedFile => {
-    if (!chunksAgreeWithSize(f.size, f.chunks)) {
+    if (!chunksAgreeWithSize(f.size, f.chunks, f.files)) {
       throw new P2PError(
         'E_BAD_DATAGRAM',
         `${f.chunks} chunks cannot make ${f.size} bytes (chunks are ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE} bytes)`,
@@ -164,14 +184,14 @@ export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES)
       )
     }
     // Slices of one file share its claim: one datagram cannot say two things about an id.
-    const claim = JSON.stringify([f.name, f.size, f.chunks])
+    const claim = JSON.stringify([f.name, f.size, f.chunks, f.files])
     if ((claims.get(f.id) ?? claim) !== claim)
       throw new P2PError('E_BAD_DATAGRAM', 'two entries for one id disagree', { reason: 'inconsistent' })
     claims.set(f.id, claim)
     const from = f.from ?? 0
     if (f.have === 'all') {
       if (from !== 0) throw new P2PError('E_BAD_DATAGRAM', '"have":"all" cannot have "from"', { reason: 'have' })
-      return { id: f.id, name: f.name, size: f.size, chunks: f.chunks, have: 'all', from: 0 }
+      return { id: f.id, name: f.name, size: f.size, chunks: f.chunks, have: 'all', from: 0, ...folderField(f) }
     }
     if (!BASE64.test(f.have) || f.have.length % 4 !== 0)
       throw new P2PError('E_BAD_DATAGRAM', '"have" is not base64', { reason: 'have' })
@@ -184,7 +204,7 @@ export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES)
     const have = new Bitfield(bits, raw)
     if (!have.hasCleanTail())
       throw new P2PError('E_BAD_DATAGRAM', '"have" sets bits past the last chunk', { reason: 'have' })
-    return { id: f.id, name: f.name, size: f.size, chunks: f.chunks, have, from }
+    return { id: f.id, name: f.name, size: f.size, chunks: f.chunks, have, from, ...folderField(f) }
   })
   return { type: 'announce', peer: m.peer, port: m.port, files }
 }
@@ -208,6 +228,8 @@ export interface LocalFile {
   name: string
   size: number
   have: Bitfield
+  /** A folder: how many files it holds. */
+  files?: number
 }
 
 /** Every datagram needed to announce `files` (an empty list gives one goodbye datagram). */
@@ -272,7 +294,7 @@ export function packAnnouncements(
 /** One JSON entry for a file, or several slices when its bitfield does not fit in `room` bytes. */
 function fileEntries(f: LocalFile, room: number): string[] {
   const chunks = f.have.length
-  const base = { id: f.id, name: f.name, size: f.size, chunks }
+  const base = { id: f.id, name: f.name, size: f.size, chunks, ...folderField(f) }
   if (f.have.isComplete()) return [JSON.stringify({ ...base, have: 'all' })]
   const whole = JSON.stringify({ ...base, have: f.have.toBase64() })
   if (Buffer.byteLength(whole) <= room) return [whole]
@@ -288,4 +310,9 @@ function fileEntries(f: LocalFile, room: number): string[] {
     entries.push(JSON.stringify({ ...base, have: slice, from: byte * 8 }))
   }
   return entries
+}
+
+/** The folder part of a file entry: `"files":F` for a folder, nothing for a file. */
+function folderField(f: { files?: number | undefined }): { files?: number } {
+  return f.files === undefined ? {} : { files: f.files }
 }

@@ -1,7 +1,8 @@
 import { type FSWatcher, watch } from 'node:fs'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
+import { summaryOf } from '../item.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
-import type { ChunkStore } from '../store.js'
+import type { ChunkStore, StoreEntry } from '../store.js'
 import {
   ANSWER_FACTOR,
   decodeDatagram,
@@ -252,7 +253,7 @@ export class Announcer {
     this.lastBurst = Date.now()
     this.bursting = (async () => {
       const entries = await this.options.store.scan()
-      const files = entries.map((e) => ({ id: e.id, name: e.name, size: e.manifest.size, have: e.have }))
+      const files = entries.map(announcedEntry)
       const peer = await this.options.store.peerId()
       this.announced = { peer, files }
       const datagrams = encodeAnnouncements(peer, this.options.tcpPort, files, this.options.maxDatagramBytes)
@@ -283,5 +284,17 @@ export class Announcer {
   /** Never throws (discovery-sockets.ts): a destination that cannot be reached is logged at debug level. */
   private async send(datagram: Buffer, address: string, port: number): Promise<void> {
     await this.socket?.send(datagram, address, port)
+  }
+}
+
+/** What an announcement says of a store entry: a folder also says how many files it holds. */
+function announcedEntry(e: StoreEntry): LocalFile {
+  const summary = summaryOf(e.manifest)
+  return {
+    id: e.id,
+    name: e.name,
+    size: summary.size,
+    have: e.have,
+    ...(summary.folder ? { files: summary.folder.files } : {}),
   }
 }

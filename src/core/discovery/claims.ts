@@ -17,6 +17,8 @@ export interface PeerSource {
   name: string
   size: number
   chunks: number
+  /** A folder: how many files this peer says it holds (announcement "files"). */
+  files?: number
   /** One bit per chunk of this peer's `chunks`. */
   have: Bitfield
   lastSeen: number
@@ -28,6 +30,8 @@ export interface KnownFile {
   name: string
   size: number
   chunks: number
+  /** A folder of this many files (the claim shown); absent for a file. */
+  files?: number
   /** Peers disagree about the name, size or chunk count (the manifest will tell). */
   disputed: boolean
   peers: PeerSource[]
@@ -51,7 +55,7 @@ export function oldestOfCommonest<T extends { address: string }>(claims: LruMap<
 export function summarizeClaims(id: string, peers: PeerSource[], name?: string): KnownFile {
   const votes = new Map<string, { claim: PeerSource; count: number }>()
   for (const p of peers) {
-    const vote = JSON.stringify([p.name, p.size, p.chunks])
+    const vote = JSON.stringify([p.name, p.size, p.chunks, p.files])
     const entry = votes.get(vote)
     if (entry) {
       entry.count++
@@ -71,6 +75,7 @@ export function summarizeClaims(id: string, peers: PeerSource[], name?: string):
     name: name ?? shown?.name ?? '',
     size: shown?.size ?? 0,
     chunks: shown?.chunks ?? 0,
+    ...(shown?.files !== undefined ? { files: shown.files } : {}),
     disputed: votes.size > 1,
     peers,
   }

@@ -36,7 +36,10 @@ export interface SnapshotPeer extends Omit<PeerSource, 'have' | 'lastSeen'> {
 export interface DictionarySnapshot {
   version: number
   updatedAt: string
-  files: Record<string, { name: string; size: number; chunks: number; disputed: boolean; peers: SnapshotPeer[] }>
+  files: Record<
+    string,
+    { name: string; size: number; chunks: number; files?: number; disputed: boolean; peers: SnapshotPeer[] }
+  >
 }
 
 /** A clock conversion: the listener's clock `now` is wall-clock `wallNow`. */
@@ -49,8 +52,13 @@ export interface Clocks {
 
 const wallTime = (t: number, c: Clocks): string => new Date(c.wallNow - (c.now - t)).toISOString()
 
-function filePart(f: KnownFile): { name: string; size: number; chunks: number; disputed: boolean } {
-  return { name: f.name, size: f.size, chunks: f.chunks, disputed: f.disputed }
+function filePart(f: KnownFile): { name: string; size: number; chunks: number; files?: number; disputed: boolean } {
+  return { name: f.name, size: f.size, chunks: f.chunks, ...folderPart(f), disputed: f.disputed }
+}
+
+/** A folder's file count, kept in the file and each claim (absent for a file). */
+function folderPart(f: { files?: number }): { files?: number } {
+  return f.files === undefined ? {} : { files: f.files }
 }
 
 function claimPart(p: PeerSource, c: Clocks): Omit<SnapshotPeer, 'have'> {
@@ -61,6 +69,7 @@ function claimPart(p: PeerSource, c: Clocks): Omit<SnapshotPeer, 'have'> {
     name: p.name,
     size: p.size,
     chunks: p.chunks,
+    ...folderPart(p),
     lastSeen: wallTime(p.lastSeen, c),
     ...(c.via ? { via: c.via(p.address) } : {}),
   }
@@ -115,6 +124,7 @@ const peerSchema = z.object({
   name: z.string().optional(),
   size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   chunks: z.number().int().min(0).optional(),
+  files: z.number().int().min(0).optional(),
   have: z.string(),
   lastSeen: z.string(),
 })
@@ -128,6 +138,7 @@ const snapshotSchema = z.object({
       name: z.string(),
       size: z.number(),
       chunks: z.number(),
+      files: z.number().int().min(0).optional(),
       peers: z.array(z.unknown()),
     }),
   ),
@@ -151,9 +162,10 @@ export function claimsFromSnapshot(value: unknown, toLocal: (wall: number) => nu
       const name = p.data.name ?? f.name
       const size = p.data.size ?? f.size
       const chunks = p.data.chunks ?? f.chunks
+      const files = p.data.files ?? f.files
       const have = parseHave(p.data.have, chunks)
       const lastSeen = Date.parse(p.data.lastSeen)
-      if (!isValidName(name) || !chunksAgreeWithSize(size, chunks) || !have || Number.isNaN(lastSeen)) continue
+      if (!isValidName(name) || !chunksAgreeWithSize(size, chunks, files) || !have || Number.isNaN(lastSeen)) continue
       peers.push({
         peer: p.data.peer,
         address: p.data.address,
@@ -161,6 +173,7 @@ export function claimsFromSnapshot(value: unknown, toLocal: (wall: number) => nu
         name,
         size,
         chunks,
+        ...folderPart({ files }),
         have,
         lastSeen: toLocal(lastSeen),
       })

@@ -202,7 +202,10 @@ export class ContentDictionary {
   private mergeClaim(peer: PeerRecord, port: number, f: AnnouncedFile, now: number): boolean {
     let claim = this.claims.get(claimKey(f.id, peer.key))
     let changed = false
-    if (claim && (claim.name !== f.name || claim.size !== f.size || claim.chunks !== f.chunks)) {
+    if (
+      claim &&
+      (claim.name !== f.name || claim.size !== f.size || claim.chunks !== f.chunks || claim.files !== f.files)
+    ) {
       this.dropClaim(claim) // this peer now says something else about the id: its new word replaces its own old one, nobody else's
       claim = undefined
       changed = true
@@ -242,6 +245,7 @@ export class ContentDictionary {
         name: f.name,
         size: f.size,
         chunks: f.chunks,
+        ...(f.files !== undefined ? { files: f.files } : {}),
         have,
         lastSeen: now,
         cost: 0,

@@ -1,14 +1,14 @@
 import { BufferPool } from '../buffer-pool.js'
-import { sharedBuffer } from '../hashing.js'
 
 /**
  * Buffers for one download's chunk bodies, in shared memory (the hash thread
- * reads them without a copy). Only the manifest's chunk size is pooled, at
- * most `maxPooled` of them; any other size (the last, shorter chunk) is a
- * one-off. Sizes come from the manifest, never from a peer: a response
- * declaring another size is refused before anything is allocated for it
- * (PeerClient), so what the pool keeps is bounded by the download's own
- * settings, whatever peers claim.
+ * reads them without a copy), pooled by size class (buffer-pool.ts): a
+ * shorter chunk (a file's last; in a folder, one per file) is a view of a
+ * pooled buffer, so 10,000 small files do not cost 10,000 fresh shared
+ * buffers. At most `maxPooled` of each class are kept. Sizes come from the
+ * manifest, never from a peer: a response declaring another size is refused
+ * before anything is allocated for it (PeerClient), so what the pool keeps
+ * is bounded by the download's own settings, whatever peers claim.
  */
 export class ChunkBuffers {
   private readonly pool: BufferPool
@@ -21,11 +21,11 @@ export class ChunkBuffers {
   }
 
   take(size: number): Buffer {
-    return size === this.chunkSize ? this.pool.take(size) : sharedBuffer(size)
+    return this.pool.take(size)
   }
 
-  /** Back to the pool when chunk-sized; anything else is left to the garbage collector. */
+  /** Back to the pool (a buffer from `take`; anything else is left to the garbage collector). */
   give(buffer: Buffer): void {
-    if (buffer.length === this.chunkSize) this.pool.give(buffer)
+    this.pool.give(buffer)
   }
 }

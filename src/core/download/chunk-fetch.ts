@@ -1,7 +1,8 @@
+import type { Bitfield } from '../bitfield.js'
 import { FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
 import { fromFsError, hasCode, P2PError } from '../errors.js'
+import { type ChunkPlan, type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
 import type { Logger } from '../log.js'
-import { chunkLength, type Manifest } from '../manifest.js'
 import { type ConnectionPool, type Lease, peerKey } from '../pool.js'
 import { isCollateral, isViolation, type PeerClient } from '../transfer/client.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
@@ -11,7 +12,9 @@ import { resumeChunks } from './resume.js'
 import { Scheduler } from './scheduler.js'
 
 export interface ChunkFetchOptions extends DownloadJob {
-  manifest: Manifest
+  manifest: ItemManifest
+  /** A folder's selection (--only): the chunks to fetch, and the entries to build. Default: everything. */
+  wanted?: { chunks: Bitfield; chosen: readonly boolean[] }
   /** The store entry's directory. */
   dir: string
   pool: ConnectionPool<PeerClient>
@@ -41,7 +44,8 @@ export class ChunkFetch {
   private peerWait: Promise<void> | undefined
   private wake: (() => void) | undefined
 
-  private readonly manifest: Manifest
+  private readonly manifest: ItemManifest
+  private readonly plan: ChunkPlan
   private readonly pool: ConnectionPool<PeerClient>
   private readonly buffers: ChunkBuffers
   private readonly log: Logger
@@ -58,7 +62,8 @@ export class ChunkFetch {
       now: this.now,
     } = options)
     const { limits, manifest } = options
-    this.scheduler = new Scheduler(manifest.chunks.length, {
+    this.plan = planOf(manifest)
+    this.scheduler = new Scheduler(this.plan.chunkCount, {
       maxStrikes: limits.maxStrikes,
       window: limits.window,
       maxDeadlineMs: limits.requestTimeoutMs,
@@ -81,11 +86,20 @@ export class ChunkFetch {
       entryDir: this.options.dir,
       downloadsDir: this.options.downloadsDir,
       manifest: this.manifest,
+      id: this.options.id,
+      chosen: this.options.wanted?.chosen,
+      onFile: (path) => {
+        this.currentFile = path
+      },
     })
     try {
+      // Chunks outside the selection are never asked for.
+      const wanted = this.options.wanted?.chunks
+      if (wanted) for (let i = 0; i < this.plan.chunkCount; i++) if (!wanted.get(i)) this.scheduler.markDone(i)
       this.resumedBytes = await resumeChunks({
         ...this.options,
         writer: this.writer,
+        wanted,
         onResumed: (index, bytes) => {
           this.scheduler.markDone(index)
           this.doneBytes += bytes
@@ -122,7 +136,9 @@ export class ChunkFetch {
         force: this.options.force,
         beforeFinalName: this.options.beforeFinalName,
       })
-      await this.options.store.recordVerified(this.options.id, this.options.dir, this.manifest.chunks.length, 'packed')
+      // A folder fetched in part has only those chunks to record; the others are hashed before they are served.
+      if (!this.options.wanted)
+        await this.options.store.recordVerified(this.options.id, this.options.dir, this.plan.chunkCount, 'packed')
       return result
     } catch (err) {
       clearTimeout(this.deadlineTimer)
@@ -195,13 +211,13 @@ export class ChunkFetch {
     try {
       lease = await this.pool.acquire(peer, this.signal)
       // The expected length: a response declaring any other is refused before its body is read.
-      data = await lease.connection.fetchChunk(this.options.id, index, chunkLength(this.manifest, index))
+      data = await lease.connection.fetchChunk(this.options.id, index, this.plan.chunkLength(index))
       lease.release()
       this.scheduler.arrived(key, index)
       this.fetchedBytes += data.length
       if (this.writer.closing || this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate, or too late
       // Hash, and write into `data` only if it matches, on the hash thread.
-      const outcome = await this.writer.verifyAndWrite(index, data, this.manifest.chunks[index]!)
+      const outcome = await this.writer.verifyAndWrite(index, data, this.plan.chunkHash(index))
       if (outcome === 'closed') return this.scheduler.discard(key, index)
       if (outcome === 'mismatch') {
         const banned = this.scheduler.failed(key, index, 'checksum', `chunk ${index}`)
@@ -212,6 +228,7 @@ export class ChunkFetch {
       if (this.scheduler.isDone(index)) return this.scheduler.discard(key, index)
       this.scheduler.succeeded(key, index, data.length)
       this.doneBytes += data.length
+      this.lastChunk = index
       const body = data
       data = undefined // back to the pool when the writer is done with it
       this.writer.accept(index, body, () => this.buffers.give(body))
@@ -264,7 +281,7 @@ export class ChunkFetch {
     }
     this.stalledSince ??= this.now()
     if (this.now() - this.stalledSince < this.options.limits.waitMs) return
-    const bytes = missing.reduce((sum, i) => sum + chunkLength(this.manifest, i), 0)
+    const bytes = missing.reduce((sum, i) => sum + this.plan.chunkLength(i), 0)
     const banned = this.scheduler.report().filter((p) => p.banned)
     const code = banned.length > 0 && this.livePeers.size <= banned.length ? 'E_CHECKSUM' : 'E_NO_PEER'
     throw new P2PError(
@@ -274,20 +291,44 @@ export class ChunkFetch {
     )
   }
 
+  private wantedBytesCache: number | undefined
+  /** A folder: the file the progress line names. */
+  private currentFile: string | undefined
+  private lastChunk = -1
+
+  /** Bytes of the chunks a selection asks for. */
+  private wantedBytes(): number {
+    if (this.wantedBytesCache === undefined) {
+      let bytes = 0
+      for (const i of this.options.wanted!.chunks.indices()) bytes += this.plan.chunkLength(i)
+      this.wantedBytesCache = bytes
+    }
+    return this.wantedBytesCache
+  }
+
+  private fileField(): { file?: string } {
+    if (!isTree(this.manifest)) return {}
+    if (this.currentFile !== undefined) return { file: this.currentFile }
+    if (this.lastChunk < 0) return {}
+    const layout = layoutOf(this.manifest)
+    return { file: layout.files[layout.fileOf(this.lastChunk)]!.path }
+  }
+
   private report(): void {
     const missing = this.stalledSince === undefined ? [] : this.scheduler.unavailable()
     const peersInUse = [...this.livePeers.keys()].filter((k) => this.scheduler.inFlight(k) > 0).length
     this.options.onProgress?.({
       name: this.manifest.name,
-      size: this.manifest.size,
+      size: this.options.wanted ? this.wantedBytes() : this.plan.size,
       doneBytes: this.doneBytes,
       fetchedBytes: this.fetchedBytes,
       peersInUse,
+      ...this.fileField(),
       ...(missing.length > 0
         ? {
             stalled: {
               chunks: missing.length,
-              bytes: missing.reduce((s, i) => s + chunkLength(this.manifest, i), 0),
+              bytes: missing.reduce((s, i) => s + this.plan.chunkLength(i), 0),
               first: missing.slice(0, 5),
             },
           }

@@ -13,20 +13,24 @@ import {
 } from '../constants.js'
 import { assertSpace, sameFilesystem } from '../disk.js'
 import { P2PError } from '../errors.js'
+import { type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
 import { type Collaborators, componentLog } from '../log.js'
-import type { Manifest } from '../manifest.js'
 import { readPackedHave } from '../packed.js'
 import { ConnectionPool, peerKey } from '../pool.js'
 import { PeerClient } from '../transfer/client.js'
+import { DEFAULT_MAX_TREE_ENTRIES } from '../tree-manifest.js'
+import { type Selection, selectEntries } from '../tree-select.js'
 import { ChunkBuffers } from './chunk-buffers.js'
 import { ChunkFetch } from './chunk-fetch.js'
 import type { StitchResult } from './final-name.js'
 import { type DownloadJob, type DownloadLimits, maxRequests } from './job.js'
 import { fetchManifest } from './manifest-fetch.js'
 import type { PeerReport } from './scheduler.js'
+import type { TreeFileReceipt } from './tree-writer.js'
 
 export type { DownloadLimits, DownloadProgress, LivePeer, PeerFinder } from './job.js'
 export type { PeerReport } from './scheduler.js'
+export type { TreeFileReceipt } from './tree-writer.js'
 
 /**
  * One download: manifest (verified against the id), resume from the store,
@@ -43,7 +47,7 @@ export interface DownloadOptions extends Omit<DownloadJob, 'limits'> {
   /** Stops the download (it rejects with the signal's reason); a later download of the id resumes. */
   signal?: AbortSignal
   /** The manifest arrived (and was checked against the id): name, size and chunk count are known. */
-  onManifest?: (manifest: Manifest) => void
+  onManifest?: (manifest: ItemManifest) => void
   /** The clock deadlines are measured on (tests). */
   now?: () => number
 }
@@ -60,6 +64,9 @@ export interface DownloadReceipt extends StitchResult {
   /** Bytes the store already held, verified again. */
   resumedBytes: number
   peers: PeerReport[]
+  /** A folder: its files as placed (those --only chose), each with its SHA-256, and how many directories. */
+  files?: TreeFileReceipt[]
+  dirs?: number
 }
 
 export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
@@ -69,6 +76,7 @@ export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
   connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
   requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
   maxManifestBytes: DEFAULT_MAX_MANIFEST_BYTES,
+  maxEntries: DEFAULT_MAX_TREE_ENTRIES,
   waitMs: DEFAULT_WAIT_MS,
   maxStrikes: DEFAULT_MAX_STRIKES,
   maxBufferedBytes: DEFAULT_DOWNLOAD_BUFFER_BYTES,
@@ -112,6 +120,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       store,
       pool,
       maxManifestBytes: limits.maxManifestBytes,
+      maxEntries: limits.maxEntries,
       deadline: now() + limits.waitMs,
       now,
       log,
@@ -124,17 +133,19 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       waitForPeers: (ms) => options.peers.waitForChange(ms),
     })
     const { manifest } = source
+    const plan = planOf(manifest)
+    // Checked before anything touches the disk: a pattern that chooses nothing is an error.
+    const selection = selectionOf(manifest, options.only)
+    const size = selection?.bytes ?? plan.size
     options.onManifest?.(manifest)
     // Room for the chunks before any is fetched (what `data` holds already is not written again; chunk
-    // files are copied into it); the final file is a hard link to `data`, or a copy on another filesystem.
+    // files are copied into it); the final file is a hard link to `data`, or a copy on another filesystem;
+    // a folder's files are always copies.
     const entry = await store.get(id)
-    const packed = entry ? ((await readPackedHave(entry.dir, manifest.chunks.length))?.count() ?? 0) : 0
-    await assertSpace(
-      store.root,
-      Math.max(0, manifest.size - packed * manifest.chunkSize),
-      `the chunks of ${manifest.name}`,
-    )
-    if (!(await sameFilesystem(store.root, downloadsDir))) await assertSpace(downloadsDir, manifest.size, manifest.name)
+    const packed = entry ? ((await readPackedHave(entry.dir, plan.chunkCount))?.count() ?? 0) : 0
+    await assertSpace(store.root, Math.max(0, size - packed * manifest.chunkSize), `the chunks of ${manifest.name}`)
+    if (isTree(manifest) || !(await sameFilesystem(store.root, downloadsDir)))
+      await assertSpace(downloadsDir, size, manifest.name)
     const dir = await store.prepareEntry(source.bytes, manifest)
     const unlock = await store.lock(id, `"${manifest.name}"`)
     try {
@@ -143,7 +154,18 @@ export async function download(options: DownloadOptions, collaborators: Collabor
         manifest.chunkSize,
         maxRequests(limits, manifest) + Math.ceil(HELD_FOR_HASH_BYTES / Math.max(1, manifest.chunkSize)),
       )
-      const run = new ChunkFetch({ ...options, limits, manifest, dir, pool, buffers, log, signal, now })
+      const run = new ChunkFetch({
+        ...options,
+        limits,
+        manifest,
+        dir,
+        pool,
+        buffers,
+        log,
+        signal,
+        now,
+        ...(selection ? { wanted: selection } : {}),
+      })
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
       if (source.from !== undefined) run.scheduler.vouch(source.from)
       const stitched = await run.execute()
@@ -151,8 +173,8 @@ export async function download(options: DownloadOptions, collaborators: Collabor
         ...stitched,
         id,
         name: manifest.name,
-        size: manifest.size,
-        chunks: manifest.chunks.length,
+        size,
+        chunks: selection?.chunks.count() ?? plan.chunkCount,
         seconds: (performance.now() - started) / 1000,
         fetchedBytes: run.fetchedBytes,
         resumedBytes: run.resumedBytes,
@@ -164,6 +186,14 @@ export async function download(options: DownloadOptions, collaborators: Collabor
   } finally {
     pool.close()
   }
+}
+
+/** A folder's --only selection (tree-select.ts); none when everything is wanted. */
+function selectionOf(manifest: ItemManifest, only: readonly string[] | undefined): Selection | undefined {
+  if (only === undefined || only.length === 0) return undefined
+  if (!isTree(manifest))
+    throw new P2PError('E_USAGE', `--only chooses files of a folder; ${manifest.name} is a single file`)
+  return selectEntries(manifest, only, layoutOf(manifest))
 }
 
 /** Every limit a finite number, at least 1 (0 for waitMs): a program's mistake is E_USAGE here, not a hang later. */

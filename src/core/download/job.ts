@@ -1,5 +1,4 @@
 import type { Bitfield } from '../bitfield.js'
-import type { Manifest } from '../manifest.js'
 import type { PeerAddress } from '../pool.js'
 import type { ChunkStore } from '../store.js'
 
@@ -30,6 +29,8 @@ export interface DownloadLimits {
   /** The longest any request may take (per-peer deadlines adapt to delivery below it). */
   requestTimeoutMs: number
   maxManifestBytes: number
+  /** Most entries a folder's manifest may list (more is E_BAD_MANIFEST before anything is written). */
+  maxEntries: number
   /** How long to wait for a peer when some chunks have none (and for the manifest). */
   waitMs: number
   maxStrikes: number
@@ -45,6 +46,8 @@ export interface DownloadProgress {
   /** Bytes received from peers so far (duplicates and bad chunks included). */
   fetchedBytes: number
   peersInUse: number
+  /** A folder: the path of the file the latest verified chunk belongs to, or being copied into place. */
+  file?: string
   /** Set while some chunks have no live peer: their count and bytes, and the first few. */
   stalled?: { chunks: number; bytes: number; first: number[] }
 }
@@ -62,11 +65,16 @@ export interface DownloadJob {
   /** Replace a different file at the final name instead of saving as `name (1).ext`. */
   force?: boolean
   onProgress?: (progress: DownloadProgress) => void
+  /**
+   * A folder: fetch only the entries these globs choose (tree-select.ts);
+   * the chunks of the other files are never asked for. Refused for a file.
+   */
+  only?: readonly string[]
   /** Called once the verified file is `<name>.part` in the downloads directory, before its final name is claimed (fault-injection tests). */
   beforeFinalName?: () => void | Promise<void>
 }
 
 /** Requests in flight across all peers: what the buffer limit holds in chunk-sized buffers (at least 4). */
-export function maxRequests(limits: DownloadLimits, manifest: Manifest): number {
+export function maxRequests(limits: DownloadLimits, manifest: { chunkSize: number }): number {
   return Math.max(4, Math.floor(limits.maxBufferedBytes / Math.max(1, manifest.chunkSize)))
 }

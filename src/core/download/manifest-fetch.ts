@@ -1,13 +1,15 @@
 import { hasCode, P2PError } from '../errors.js'
+import { type ItemManifest, parseItemManifest, planOf } from '../item.js'
 import type { Logger } from '../log.js'
-import { type Manifest, manifestId, parseManifest } from '../manifest.js'
+import { manifestId } from '../manifest.js'
 import { type ConnectionPool, type Lease, type PeerAddress, peerKey } from '../pool.js'
 import type { ChunkStore } from '../store.js'
 import type { PeerClient } from '../transfer/client.js'
 
 export interface ManifestSource {
   bytes: Buffer
-  manifest: Manifest
+  /** A file's or a folder's (item.ts): checked in full before anything touches the disk. */
+  manifest: ItemManifest
   /** The peer it came from; undefined when the store already had it. */
   from: string | undefined
 }
@@ -18,6 +20,8 @@ export interface ManifestFetchOptions {
   pool: ConnectionPool<PeerClient>
   peers: () => PeerAddress[]
   maxManifestBytes: number
+  /** Most entries a folder's manifest may list. */
+  maxEntries?: number
   deadline: number
   now: () => number
   log: Logger
@@ -95,8 +99,9 @@ class ManifestRace {
         const left = this.options.deadline - this.options.now()
         if (left <= 0) {
           const why = this.lastError ? ` (last error: ${this.lastError.message} [${this.lastError.code}])` : ''
+          // The manifest came, and was refused (a folder's bad paths, say): that, not "not found", is what happened.
           throw new P2PError(
-            'E_NOT_FOUND',
+            this.lastError?.code === 'E_BAD_MANIFEST' ? 'E_BAD_MANIFEST' : 'E_NOT_FOUND',
             `no peer delivered the manifest of ${this.options.id.slice(0, 12)}… in time${why}: is a seeder running?`,
           )
         }
@@ -184,14 +189,18 @@ class ManifestRace {
           this.options.onLiar(key, 'sent a manifest that does not hash to the id')
           return
         }
-        const manifest = parseManifest(bytes, { expectedId: this.options.id, maxBytes: this.options.maxManifestBytes })
+        const manifest = parseItemManifest(bytes, {
+          expectedId: this.options.id,
+          maxBytes: this.options.maxManifestBytes,
+          maxEntries: this.options.maxEntries,
+        })
         if (this.winner) return
         this.winner = { bytes, manifest, from: key }
         this.options.log.info(
           {
             peer: key,
             name: manifest.name,
-            size: manifest.size,
+            size: planOf(manifest).size,
             ms: this.options.now() - this.started,
             asked: this.asked,
           },

@@ -4,12 +4,14 @@ import { dirname, join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { hashThreads } from '../hashing.js'
+import { type ChunkPlan, type ItemManifest, isTree, planOf } from '../item.js'
 import type { Manifest } from '../manifest.js'
 import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
 import { readFullySync } from '../read-fully.js'
 import { assertSameDirectory, realDirectories } from '../safe-fs.js'
 import { type FileIdentity, materialize, partName, place, privateCopy, type StitchResult } from './final-name.js'
+import { TreeBuilder, type TreeBuilt } from './tree-writer.js'
 import { WholeFileHash } from './whole-file-hash.js'
 
 /**
@@ -47,7 +49,13 @@ export interface PackedWriterOptions {
   /** The store entry's directory (holds `data` and `data.have`). */
   entryDir: string
   downloadsDir: string
-  manifest: Manifest
+  manifest: ItemManifest
+  /** A folder: the entries to build (by index in its entries; default all). */
+  chosen?: readonly boolean[]
+  /** The item's id (a folder's receipt gives it as its hash). */
+  id?: string
+  /** A folder: a file is being copied into its temporary tree. */
+  onFile?: (path: string) => void
   /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
   publishMs?: number
 }
@@ -71,7 +79,9 @@ export class PackedWriter {
   readonly partPath: string
   /** The name in downloads/ (before numbering). */
   readonly finalName: string
-  private readonly whole: WholeFileHash
+  private readonly plan: ChunkPlan
+  /** A file's whole-file hash, kept while chunks arrive (a folder's files are hashed as the tree is built). */
+  private readonly whole: WholeFileHash | undefined
   /** open → closing (no new write starts; the pending ones end) → closed (the descriptor is closed). */
   private state: 'open' | 'closing' | 'closed' = 'open'
   /** Writes on the hash threads into `data`'s descriptor, until each ends. */
@@ -83,6 +93,9 @@ export class PackedWriter {
   private unsynced = 0
   private syncing: Promise<void> | undefined
   private closed: Promise<void> | undefined
+  /** A folder: its tree, built as its files complete (tree-writer.ts). */
+  private tree: TreeBuilder | undefined
+  private treeFinished = false
 
   private constructor(
     private readonly handle: FileHandle,
@@ -92,13 +105,14 @@ export class PackedWriter {
     /** What `data.have` listed at open: still published until accepted or dropped (a re-run checks them). */
     readonly inherited: Bitfield,
   ) {
-    this.have = new Bitfield(options.manifest.chunks.length)
+    this.plan = planOf(options.manifest)
+    this.have = new Bitfield(this.plan.chunkCount)
     this.dataPath = packedDataPath(options.entryDir)
     this.finalName = portableName(options.manifest.name)
     this.partPath = join(options.downloadsDir, partName(this.finalName))
-    this.whole = new WholeFileHash(options.manifest, this.have, (into, length, position) =>
-      this.readAt(into, length, position),
-    )
+    const file = isTree(options.manifest) ? undefined : options.manifest
+    this.whole =
+      file && new WholeFileHash(file, this.have, (into, length, position) => this.readAt(into, length, position))
   }
 
   static async open(options: PackedWriterOptions): Promise<PackedWriter> {
@@ -124,14 +138,27 @@ export class PackedWriter {
       await assertSameDirectory(entryDir, entry)
       if (st.nlink > 1) handle = await privateCopy(handle, path)
       const opened = await handle.stat()
-      if (opened.size !== manifest.size) await handle.truncate(manifest.size)
-      const count = manifest.chunks.length
-      return new PackedWriter(
+      const plan = planOf(manifest)
+      if (opened.size !== plan.packedSize) await handle.truncate(plan.packedSize)
+      const count = plan.chunkCount
+      const writer = new PackedWriter(
         handle,
         { dev: opened.dev, ino: opened.ino },
         options,
         (await readPackedHave(entryDir, count)) ?? new Bitfield(count),
       )
+      if (isTree(manifest)) {
+        writer.tree = await TreeBuilder.start({
+          manifest,
+          id: options.id ?? '',
+          chosen: options.chosen,
+          downloadsDir,
+          entryDir,
+          read: (into, length, position) => writer.readAsync(into, length, position),
+        })
+        writer.tree.onFile = options.onFile
+      }
+      return writer
     } catch (err) {
       await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
@@ -153,7 +180,7 @@ export class PackedWriter {
     if (this.state !== 'open') return 'closed'
     const write = hashThreads().digestAndStore(
       data,
-      { fd: this.handle.fd, offset: index * this.options.manifest.chunkSize },
+      { fd: this.handle.fd, offset: index * this.plan.chunkSize },
       expected,
     )
     const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
@@ -163,7 +190,7 @@ export class PackedWriter {
 
   /** Chunk `index` read back from `data` into `into` (its length is the chunk's). */
   read(index: number, into: Buffer): Buffer {
-    this.readAt(into, into.length, index * this.options.manifest.chunkSize)
+    this.readAt(into, into.length, index * this.plan.chunkSize)
     return into
   }
 
@@ -191,8 +218,10 @@ export class PackedWriter {
       return
     }
     this.have.set(index)
+    this.tree?.chunkDone(index)
     this.startWriteback(data.byteLength)
-    this.whole.add(index, data, release)
+    if (this.whole) this.whole.add(index, data, release)
+    else release?.()
     // Throttled: at once when the last publish is old enough, else when it will be.
     const due = this.lastPublish + (this.options.publishMs ?? 50) - performance.now()
     this.publishTimer ??= setTimeout(() => void this.publish(), Math.max(0, due))
@@ -248,15 +277,18 @@ export class PackedWriter {
   }
 
   /** After every chunk is in: check the whole-file hash, fsync, and give the file its final name. */
-  async finish(options: FinishOptions = {}): Promise<StitchResult> {
+  async finish(options: FinishOptions = {}): Promise<StitchResult & Partial<TreeBuilt>> {
     await this.stopWrites()
-    await this.whole.settled()
     if (this.failure !== undefined) throw this.failure
-    if (this.whole.failure !== undefined) throw this.whole.failure
-    if (this.whole.missing !== 0)
-      throw new P2PError('E_INTERNAL', `the download finished with ${this.whole.missing} chunks missing`)
-    const { manifest, downloadsDir } = this.options
-    const sha256 = this.whole.digest()
+    if (this.tree) return this.finishTree(options)
+    const whole = this.whole!
+    await whole.settled()
+    if (whole.failure !== undefined) throw whole.failure
+    if (whole.missing !== 0)
+      throw new P2PError('E_INTERNAL', `the download finished with ${whole.missing} chunks missing`)
+    const manifest = this.options.manifest as Manifest
+    const { downloadsDir } = this.options
+    const sha256 = whole.digest()
     if (sha256 !== manifest.sha256) {
       await this.discard()
       throw new P2PError(
@@ -285,6 +317,35 @@ export class PackedWriter {
   }
 
   /**
+   * A folder: the files still being copied out of `data` end, each checked
+   * against its SHA-256, then the tree gets its final name (tree-writer.ts).
+   * `data` stays in the store to be served and resumed.
+   */
+  private async finishTree(options: FinishOptions): Promise<StitchResult & Partial<TreeBuilt>> {
+    try {
+      const built = await this.tree!.finish(options.beforeFinalName)
+      this.treeFinished = true
+      await this.close()
+      if (this.failure !== undefined) throw this.failure
+      return built
+    } catch (err) {
+      this.treeFinished = true // finish removed the temporary tree
+      await this.close()
+      throw err
+    }
+  }
+
+  /** `length` bytes at `position` of `data` into `into`, through libuv's pool (a tree copies many files at once). */
+  async readAsync(into: Buffer, length: number, position: number): Promise<void> {
+    let done = 0
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(into, done, length - done, position + done)
+      if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
+      done += bytesRead
+    }
+  }
+
+  /**
    * Let the pending writes end, publish what `data` holds and close it; the
    * entry stays for a re-run to resume. Every caller gets the one close.
    */
@@ -293,8 +354,10 @@ export class PackedWriter {
       await this.stopWrites()
       this.state = 'closed'
       await this.publish()
-      await this.whole.settled()
-      this.whole.releaseAll()
+      await this.whole?.settled()
+      this.whole?.releaseAll()
+      // A folder stopped before its end: copies under way read `data` (let them end), the temporary tree goes.
+      if (this.tree && !this.treeFinished) await this.tree.abandon().catch(() => undefined)
       await this.syncing
       await this.handle.close().catch(() => undefined)
     })()

@@ -1,7 +1,8 @@
 import { unlink } from 'node:fs/promises'
+import type { Bitfield } from '../bitfield.js'
 import { hashThreads } from '../hashing.js'
+import { type ItemManifest, planOf } from '../item.js'
 import type { Logger } from '../log.js'
-import { chunkLength, type Manifest } from '../manifest.js'
 import { readRegularFile } from '../safe-fs.js'
 import type { ChunkStore } from '../store.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
@@ -20,7 +21,9 @@ export interface ResumeOptions {
   store: ChunkStore
   /** The store entry's directory. */
   dir: string
-  manifest: Manifest
+  manifest: ItemManifest
+  /** Only these chunks (a folder's --only); default all. */
+  wanted?: Bitfield
   writer: PackedWriter
   buffers: ChunkBuffers
   signal: AbortSignal
@@ -33,10 +36,12 @@ export interface ResumeOptions {
 export async function resumeChunks(options: ResumeOptions): Promise<number> {
   const { id, store, dir, manifest, writer, buffers, signal, log } = options
   const entry = await store.get(id)
+  const plan = planOf(manifest)
   let resumed = 0
   for (const index of entry?.have.indices() ?? []) {
     signal.throwIfAborted()
-    const length = chunkLength(manifest, index)
+    if (options.wanted && !options.wanted.get(index)) continue
+    const length = plan.chunkLength(index)
     const inData = writer.inherited.get(index)
     const path = store.chunkPath(dir, index)
     let data: Buffer | undefined
@@ -46,7 +51,7 @@ export async function resumeChunks(options: ResumeOptions): Promise<number> {
       data = undefined
     }
     try {
-      const expected = manifest.chunks[index]!
+      const expected = plan.chunkHash(index)
       const ok =
         data !== undefined &&
         data.length === length &&

@@ -2,8 +2,8 @@ import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
 import { stampOf } from '../disk.js'
 import { P2PError } from '../errors.js'
 import { hashThreads } from '../hashing.js'
+import { type ItemManifest, planOf } from '../item.js'
 import { type Logger, silentLogger } from '../log.js'
-import { chunkLength, type Manifest } from '../manifest.js'
 import { PackedHaveCache, packedDataPath } from '../packed.js'
 import { readFully } from '../read-fully.js'
 import type { ChunkStore } from '../store.js'
@@ -97,20 +97,18 @@ export class ChunkSource {
    */
   async readChunk(entry: CatalogEntry, index: number, into: Buffer): Promise<void> {
     const { dir, manifest } = entry
-    if (index >= manifest.chunks.length) {
-      throw new P2PError(
-        'E_BAD_REQUEST',
-        `index ${index} is out of range: the file has ${manifest.chunks.length} chunks`,
-      )
+    const plan = planOf(manifest)
+    if (index >= plan.chunkCount) {
+      throw new P2PError('E_BAD_REQUEST', `index ${index} is out of range: the item has ${plan.chunkCount} chunks`)
     }
-    const length = chunkLength(manifest, index)
+    const length = plan.chunkLength(index)
     if (into.length !== length)
       throw new P2PError('E_INTERNAL', `chunk ${index} is ${length} bytes, buffer ${into.length}`)
     const source = await this.open(dir, manifest, index)
     const { fd, path, offset, key } = source
     try {
       const st = fstatSync(fd)
-      if (!st.isFile() || st.size !== (source.packed ? manifest.size : length))
+      if (!st.isFile() || st.size !== (source.packed ? plan.packedSize : length))
         throw this.corrupt(path, key, index, manifest, 'wrong size')
       const stamp = stampOf(st)
       if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
@@ -119,7 +117,7 @@ export class ChunkSource {
       if (this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
         // Shared memory: the hash thread reads it without a copy.
         this.stats.hashedChunks++
-        if ((await hashThreads().digest(into)) !== manifest.chunks[index]) {
+        if ((await hashThreads().digest(into)) !== plan.chunkHash(index)) {
           remember(this.damaged, key, stamp)
           throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
         }
@@ -140,13 +138,13 @@ export class ChunkSource {
    * these take microseconds, less than a round trip through libuv's pool,
    * which dominated serving 64 KiB chunks (docs/benchmarks.md).
    */
-  private async open(dir: string, manifest: Manifest, index: number): Promise<OpenChunk> {
+  private async open(dir: string, manifest: ItemManifest, index: number): Promise<OpenChunk> {
     const path = this.store.chunkPath(dir, index)
     const missing = (): P2PError =>
       new P2PError('E_NOT_FOUND', `this peer does not have chunk ${index} of ${manifest.name}`)
     const own = openNoFollow(path, index)
     if (own !== undefined) return { fd: own, path, offset: 0, key: path, packed: false }
-    if (!(await this.packedHave.get(dir, manifest.chunks.length))?.get(index)) throw missing()
+    if (!(await this.packedHave.get(dir, planOf(manifest).chunkCount))?.get(index)) throw missing()
     const data = packedDataPath(dir)
     const fd = openNoFollow(data, index)
     if (fd === undefined) throw missing()
@@ -174,7 +172,7 @@ export class ChunkSource {
     return stamps
   }
 
-  private corrupt(path: string, key: string, index: number, manifest: Manifest, why: string): P2PError {
+  private corrupt(path: string, key: string, index: number, manifest: ItemManifest, why: string): P2PError {
     this.stats.corruptChunks++
     this.verified.delete(key)
     this.log.warn(
@@ -184,7 +182,7 @@ export class ChunkSource {
     return this.refuseDamaged(index, manifest, why)
   }
 
-  private refuseDamaged(index: number, manifest: Manifest, why: string): P2PError {
+  private refuseDamaged(index: number, manifest: ItemManifest, why: string): P2PError {
     return new P2PError('E_NOT_FOUND', `chunk ${index} of ${manifest.name} is damaged on this peer (${why})`)
   }
 }

@@ -1,7 +1,7 @@
 import type { BufferLease } from '../buffer-pool.js'
 import { hasCode, P2PError } from '../errors.js'
+import { planOf } from '../item.js'
 import type { Logger } from '../log.js'
-import { chunkLength } from '../manifest.js'
 import type { BudgetAccount, BudgetGrant } from './budget.js'
 import type { Header } from './framing.js'
 import { errorHeader, parseRequest } from './messages.js'
@@ -125,10 +125,13 @@ export class ResponseJob {
       if (this.disposed) return
       if (request.type === 'manifest')
         return this.answer({ type: 'manifest', id: request.id, size: entry.manifestBytes.length }, entry.manifestBytes)
-      const count = entry.manifest.chunks.length
-      if (request.index >= count)
-        throw new P2PError('E_BAD_REQUEST', `index ${request.index} is out of range: the file has ${count} chunks`)
-      const length = chunkLength(entry.manifest, request.index)
+      const plan = planOf(entry.manifest)
+      if (request.index >= plan.chunkCount)
+        throw new P2PError(
+          'E_BAD_REQUEST',
+          `index ${request.index} is out of range: the item has ${plan.chunkCount} chunks`,
+        )
+      const length = plan.chunkLength(request.index)
       this.state = 'budget'
       grant = await account.acquire(length, this.abandon.signal)
       if (this.disposed) return

@@ -2,8 +2,8 @@ import { type FSWatcher, watch } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from '../constants.js'
+import type { ItemManifest } from '../item.js'
 import { type Logger, silentLogger } from '../log.js'
-import type { Manifest } from '../manifest.js'
 import type { ChunkStore } from '../store.js'
 
 /**
@@ -28,7 +28,7 @@ import type { ChunkStore } from '../store.js'
 export interface CatalogEntry {
   readonly id: string
   readonly dir: string
-  readonly manifest: Manifest
+  readonly manifest: ItemManifest
   readonly manifestBytes: Buffer
 }
 

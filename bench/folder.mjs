@@ -1,0 +1,128 @@
+// The folder case of `npm run bench` (issue 18): a tree of many small files
+// (default 10,000 of 1–64 KiB in 100 directories) against one file of the
+// same total size, each split by one seeder and downloaded over loopback
+// (broadcast 127.255.255.255, free ports). Small files must not be slow:
+// the target is a byte rate of at least 0.5 × the single file's. Every
+// download is checked: the folder file by file (paths, sizes, modes,
+// SHA-256), the file by its SHA-256.
+import { createHash, randomBytes } from 'node:crypto'
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { BIN, BROADCAST, freeUdpPort, median, sampleFile, settleDeletes, sha256, startSeed, timed } from './lib.mjs'
+
+const node = process.execPath
+const common = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
+
+/** A deterministic spread of sizes in [1 KiB, 64 KiB] (a linear congruential walk; the same every run). */
+function sizes(count) {
+  let x = 12345
+  return Array.from({ length: count }, () => {
+    x = (x * 1103515245 + 12345) % 2 ** 31
+    return 1024 + (x % (63 * 1024 + 1))
+  })
+}
+
+/** The folder, made once and reused while it has the expected file count. */
+function makeFolder(root, count) {
+  const marker = join(root, '..', `.folder-${count}-done`)
+  try {
+    if (lstatSync(marker).isFile()) return JSON.parse(readFileSync(marker, 'utf8')).bytes
+  } catch {
+    /* make it */
+  }
+  rmSync(root, { recursive: true, force: true })
+  let bytes = 0
+  const perDir = Math.ceil(count / 100)
+  sizes(count).forEach((size, i) => {
+    const dir = join(root, `dir ${String(Math.floor(i / perDir)).padStart(3, '0')}`)
+    if (i % perDir === 0) mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, `photo-${String(i).padStart(5, '0')}.jpg`), randomBytes(size))
+    bytes += size
+  })
+  writeFileSync(marker, JSON.stringify({ bytes }))
+  return bytes
+}
+
+/** Paths, sizes, modes and SHA-256 of everything under `root`, sorted. */
+function listing(root) {
+  return readdirSync(root, { recursive: true })
+    .sort()
+    .map((rel) => {
+      const st = lstatSync(join(root, rel))
+      if (st.isDirectory()) return `${rel}/`
+      return `${rel} ${st.size} ${(st.mode & 0o777).toString(8)} ${createHash('sha256')
+        .update(readFileSync(join(root, rel)))
+        .digest('hex')}`
+    })
+}
+
+async function seeder(work, path) {
+  const udpPort = await freeUdpPort()
+  const dir = join(work, 'folder-seed')
+  rmSync(dir, { recursive: true, force: true })
+  const { serve, announce } = await startSeed(dir, path, udpPort)
+  return {
+    udpPort,
+    stop: async () => {
+      await serve.stop()
+      await announce.stop()
+    },
+  }
+}
+
+async function downloadOnce(work, name, udpPort) {
+  const dir = join(work, 'folder-downloader')
+  rmSync(dir, { recursive: true, force: true })
+  await settleDeletes()
+  const r = await timed(
+    node,
+    [
+      BIN('p2p-download'),
+      name,
+      '--udp-port',
+      String(udpPort),
+      '--broadcast',
+      BROADCAST,
+      '--downloads-dir',
+      join(dir, 'downloads'),
+      '--json',
+      ...common(dir),
+    ],
+    { stdout: 'pipe' },
+  )
+  return { ...r, path: join(dir, 'downloads', name) }
+}
+
+/** Median seconds of `runs` downloads of the folder and of the same bytes as one file; their ratio of byte rates. */
+export async function folderBench({ work, files = 10_000, runs = 1, progress = () => undefined }) {
+  const root = join(work, 'folder-src', 'album')
+  progress(`folder: making ${files} files`)
+  const bytes = makeFolder(root, files)
+  const expected = listing(root)
+  const single = join(work, `folder-single-${bytes}.bin`)
+  await sampleFile(single, bytes)
+  const singleSha = await sha256(single)
+  const tree = []
+  const file = []
+  for (let run = 1; run <= runs; run++) {
+    progress(`folder: run ${run}/${runs}: ${files} files`)
+    let s = await seeder(work, root)
+    const d = await downloadOnce(work, 'album', s.udpPort)
+    await s.stop()
+    const got = listing(d.path)
+    if (got.length !== expected.length || got.some((line, i) => line !== expected[i]))
+      throw new Error(`folder download differs from the source (${got.length} vs ${expected.length} entries)`)
+    tree.push(d.seconds)
+    progress(`folder: run ${run}/${runs}: one file of the same size`)
+    s = await seeder(work, single)
+    const f = await downloadOnce(work, `folder-single-${bytes}.bin`, s.udpPort)
+    await s.stop()
+    if ((await sha256(f.path)) !== singleSha) throw new Error('single-file download differs from the source')
+    file.push(f.seconds)
+  }
+  rmSync(join(work, 'folder-seed'), { recursive: true, force: true })
+  rmSync(join(work, 'folder-downloader'), { recursive: true, force: true })
+  const treeSeconds = median(tree)
+  const fileSeconds = median(file)
+  return { files, bytes, runs, tree, file, treeSeconds, fileSeconds, ratio: fileSeconds / treeSeconds }
+}

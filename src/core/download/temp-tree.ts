@@ -1,0 +1,412 @@
+import { randomBytes } from 'node:crypto'
+import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs'
+import { chmod, copyFile, type FileHandle, lstat, mkdir, open, rename, rm, rmdir, unlink } from 'node:fs/promises'
+import { basename, join, sep } from 'node:path'
+import { MAX_NAME_BYTES, TEMP_MARKER } from '../constants.js'
+import { writeFileAtomic } from '../disk.js'
+import { fromFsError, P2PError } from '../errors.js'
+import { portableName, shorten } from '../names.js'
+import { printable } from '../printable.js'
+import { readRegularFile } from '../safe-fs.js'
+import { EMPTY_SHA256 } from '../tree-manifest.js'
+import { sameContent } from './final-name.js'
+
+/**
+ * The temporary tree a folder download is built in, and its final name
+ * (protocol.md §4, folder entries). `downloads/<NAME>.part-<random>/` is
+ * made with mode 0700 (nobody else can plant anything inside); each
+ * directory is made with mkdir and each file written in with an exclusive
+ * create (`addWrittenFile`: what a download does, tree-writer.ts), at its
+ * portable path (names.ts portableName per component). `addFile`
+ * hard-links a verified store file instead (copied across filesystems):
+ * for a store that keeps one file per folder file, which the download does
+ * not do yet (docs/architecture.md).
+ *
+ * Nothing is reached through a link: before each entry is made, its
+ * directory is checked with lstat to be the very directory this tree made
+ * (device and inode: a directory above it swapped for a link resolves to
+ * another one), and link, mkdir and an exclusive create never follow a link
+ * at the last component. Before the tree gets its final name, every entry
+ * is checked again. The final name is claimed with mkdir (never merging into
+ * or replacing what is there: `NAME (1)`, `NAME (2)`, … then) and the tree
+ * renamed over that empty directory.
+ *
+ * The tree's name is recorded in the store entry (`recordPath`), so a run
+ * after a killed one removes the leftover.
+ *
+ * Each entry costs a few synchronous metadata calls (lstat, mkdir or link):
+ * microseconds each on a local disk, where a round trip through libuv's
+ * pool costs more than the call, and a folder of 10,000 small files makes
+ * 10,000 of them.
+ */
+
+export interface TempTreeOptions {
+  downloadsDir: string
+  /** The folder's name as the manifest gives it (made portable here). */
+  name: string
+  /** Private file in the store entry remembering the temporary tree's name between runs. */
+  recordPath: string
+  /** The store's root: the record is written only through real directories below it. */
+  storeRoot: string
+}
+
+/** What a file of the tree must be when the tree is placed: this inode, and these bytes. */
+export interface FileCheck {
+  size: number
+  sha256: string
+}
+
+export interface PlaceResult {
+  path: string
+  /** An identical tree was already at the final name: kept, and the temporary one removed. */
+  alreadyThere: boolean
+}
+
+interface Identity {
+  dev: number
+  ino: number
+}
+
+interface Made {
+  /** Path below the tree's root, portable components joined with the platform separator. */
+  local: string
+  dev: number
+  ino: number
+  dir: boolean
+  check?: FileCheck
+}
+
+const SUFFIX_BYTES = '.part-'.length + 12
+
+export class TempTree {
+  private readonly made = new Map<string, Made>()
+  private readonly finalName: string
+  private dirMode = 0o755
+
+  private constructor(
+    private readonly o: TempTreeOptions,
+    readonly root: string,
+    rootStats: Stats,
+  ) {
+    this.finalName = portableName(o.name)
+    this.made.set('', { local: '', dev: rootStats.dev, ino: rootStats.ino, dir: true })
+  }
+
+  /** Remove a killed run's leftover, then make a fresh temporary tree (and record its name). */
+  static async create(o: TempTreeOptions): Promise<TempTree> {
+    await removeLeftover(o)
+    const prefix = `${shorten(portableName(o.name), MAX_NAME_BYTES - SUFFIX_BYTES)}.part-`
+    let root: string | undefined
+    try {
+      await mkdir(o.downloadsDir, { recursive: true })
+      root = join(o.downloadsDir, `${prefix}${randomBytes(6).toString('hex')}`)
+      await mkdir(root, { mode: 0o700 }) // fails on anything already there, a link included
+      const tree = new TempTree(o, root, await lstat(root))
+      await writeFileAtomic(o.recordPath, basename(root), { within: o.storeRoot })
+      // The mode a directory gets here (0777 less the umask), for the tree's root once it is placed.
+      const probe = join(root, `${TEMP_MARKER}mode`)
+      await mkdir(probe)
+      tree.dirMode = (await lstat(probe)).mode & 0o777
+      await rmdir(probe)
+      return tree
+    } catch (err) {
+      if (root !== undefined) await rm(root, { recursive: true, force: true }).catch(() => undefined)
+      throw fromFsError(err, `making a temporary folder in ${o.downloadsDir}`)
+    }
+  }
+
+  /** A directory of the folder (its parent made before it). */
+  addDir(path: string): void {
+    this.make(path, true, (target) => {
+      mkdirSync(target)
+      return true
+    })
+  }
+
+  /** An empty file of the folder, executable or not. */
+  addEmptyFile(path: string, exec: boolean): void {
+    this.make(
+      path,
+      false,
+      (target) => {
+        closeSync(
+          openSync(
+            target,
+            constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+            exec ? 0o777 : 0o666,
+          ),
+        )
+        return true
+      },
+      { size: 0, sha256: EMPTY_SHA256 },
+    )
+  }
+
+  /**
+   * A complete, verified file of the folder: a hard link to `source` (the
+   * store's copy, which must still be `identity`), or, across filesystems,
+   * a copy (fsynced).
+   */
+  async addFile(path: string, source: string, identity: { dev: number; ino: number }, check: FileCheck): Promise<void> {
+    const linked = this.make(
+      path,
+      false,
+      (target) => {
+        try {
+          linkSync(source, target)
+          return true
+        } catch (err) {
+          if (CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) return false
+          throw err
+        }
+      },
+      check,
+      identity,
+    )
+    if (linked) return
+    // Across filesystems: a copy of the verified file instead (checked to be it just before).
+    await this.make(
+      path,
+      false,
+      async (target) => {
+        const st = await lstat(source)
+        if (!st.isFile() || st.dev !== identity.dev || st.ino !== identity.ino) throw notVerified(source)
+        await copyFile(source, target, constants.COPYFILE_EXCL)
+        const copy = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW)
+        try {
+          await copy.sync()
+        } finally {
+          await copy.close()
+        }
+        return true
+      },
+      check,
+    )
+  }
+
+  /**
+   * A file of the folder written here by `write` into a new file (created
+   * exclusively, never through a link; executable or not), then synced.
+   */
+  async addWrittenFile(
+    path: string,
+    exec: boolean,
+    check: FileCheck,
+    write: (handle: FileHandle) => Promise<void>,
+  ): Promise<void> {
+    await this.make(
+      path,
+      false,
+      async (target) => {
+        const handle = await open(
+          target,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          exec ? 0o777 : 0o666,
+        )
+        try {
+          await write(handle)
+          await handle.datasync()
+        } finally {
+          await handle.close()
+        }
+        return true
+      },
+      check,
+    )
+  }
+
+  /**
+   * Make one entry with `create` (false: nothing made, nothing recorded),
+   * in a directory checked just before to be the one this tree made; then
+   * record what is there (which must be `expected` when given).
+   */
+  private make(
+    path: string,
+    dir: boolean,
+    create: (target: string) => boolean,
+    check?: FileCheck,
+    expected?: Identity,
+  ): boolean
+  private make(
+    path: string,
+    dir: boolean,
+    create: (target: string) => Promise<boolean>,
+    check?: FileCheck,
+    expected?: Identity,
+  ): Promise<boolean>
+  private make(
+    path: string,
+    dir: boolean,
+    create: (target: string) => boolean | Promise<boolean>,
+    check?: FileCheck,
+    expected?: Identity,
+  ): boolean | Promise<boolean> {
+    const local = localOf(path)
+    const cut = local.lastIndexOf(sep)
+    const parent = this.made.get(cut < 0 ? '' : local.slice(0, cut))
+    if (parent === undefined || !parent.dir)
+      throw new P2PError('E_INTERNAL', `${printable(path)}: its directory was not made first`)
+    const target = join(this.root, local)
+    const fail = (err: unknown): never => {
+      throw fromFsError(err, `building ${printable(target)}`)
+    }
+    const record = (made: boolean): boolean => {
+      if (!made) return false
+      const st = lstatSync(target)
+      if (
+        (dir ? !st.isDirectory() : !st.isFile()) ||
+        (expected !== undefined && (st.dev !== expected.dev || st.ino !== expected.ino))
+      )
+        throw swapped(target)
+      this.made.set(local, { local, dev: st.dev, ino: st.ino, dir, ...(check ? { check } : {}) })
+      return true
+    }
+    try {
+      this.assertUnchanged(parent)
+      const made = create(target)
+      if (typeof made === 'boolean') return record(made)
+      return made.then(record).catch(fail)
+    } catch (err) {
+      return fail(err)
+    }
+  }
+
+  /** `made` is still what this tree made there (a real directory or file, same device and inode). */
+  private assertUnchanged(made: Made): void {
+    const path = join(this.root, made.local)
+    const st = lstatSync(path)
+    if ((made.dir ? !st.isDirectory() : !st.isFile()) || st.dev !== made.dev || st.ino !== made.ino) throw swapped(path)
+  }
+
+  /** Every entry checked again, the directories synced, then the final name: `NAME`, or `NAME (n)` when taken. */
+  async place(): Promise<PlaceResult> {
+    try {
+      for (const made of this.made.values()) this.assertUnchanged(made)
+      for (const made of this.made.values()) if (made.dir) await syncDir(join(this.root, made.local))
+      await chmod(this.root, this.dirMode)
+      for (let n = 0; n < 10_000; n++) {
+        const candidate = n === 0 ? this.finalName : numberedDir(this.finalName, n)
+        const path = join(this.o.downloadsDir, candidate)
+        if (!(await claim(path))) {
+          if (n === 0 && (await this.matches(path))) {
+            await this.discard()
+            return { path, alreadyThere: true }
+          }
+          continue
+        }
+        try {
+          await rename(this.root, path)
+        } catch (err) {
+          // Something was put in the claimed directory meanwhile (ENOTEMPTY) or it was replaced: leave it, next name.
+          await rmdir(path).catch(() => undefined)
+          if (!['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? ''))
+            throw err
+          continue
+        }
+        await syncDir(this.o.downloadsDir)
+        await unlink(this.o.recordPath).catch(() => undefined)
+        return { path, alreadyThere: false }
+      }
+      throw new P2PError(
+        'E_EXISTS',
+        `too many folders named like ${printable(this.finalName)} in ${this.o.downloadsDir}: clean up`,
+      )
+    } catch (err) {
+      throw fromFsError(err, `placing ${printable(this.root)}`)
+    }
+  }
+
+  /**
+   * Whether `existing` already holds this folder: a real directory where
+   * every directory of ours is a real directory and every file of ours the
+   * same inode (a re-run of a finished download) or the same bytes.
+   */
+  private async matches(existing: string): Promise<boolean> {
+    for (const made of this.made.values()) {
+      const path = join(existing, made.local)
+      const st = await lstat(path).catch(() => undefined)
+      if (st === undefined) return false
+      if (made.dir) {
+        if (!st.isDirectory()) return false
+        continue
+      }
+      if (!st.isFile()) return false
+      if (st.dev === made.dev && st.ino === made.ino) continue
+      if (!(await sameContent(path, made.check!.size, made.check!.sha256))) return false
+    }
+    return true
+  }
+
+  /** Remove the temporary tree (only if it is still the directory made here) and its record. */
+  async discard(): Promise<void> {
+    const st = await lstat(this.root).catch(() => undefined)
+    if (st?.isDirectory() && st.ino === this.made.get('')!.ino && st.dev === this.made.get('')!.dev) {
+      await rm(this.root, { recursive: true, force: true }).catch(() => undefined)
+    }
+    await unlink(this.o.recordPath).catch(() => undefined)
+  }
+}
+
+const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
+
+/** A manifest path as a path below the tree's root: each component made portable. */
+function localOf(path: string): string {
+  return path.split('/').map(portableName).join(sep)
+}
+
+/** The temporary tree a killed run left (named in the record), removed when it is a real directory in downloads/. */
+async function removeLeftover(o: TempTreeOptions): Promise<void> {
+  let name: string
+  try {
+    name = (await readRegularFile(o.recordPath, { maxBytes: 1024 })).toString('utf8')
+  } catch {
+    return // none
+  }
+  // Only a plain name of the form we make: never a path, whatever the record says.
+  if (name.includes('/') || name.includes('\\') || name === '.' || name === '..' || !name.includes('.part-')) return
+  const path = join(o.downloadsDir, name)
+  const st = await lstat(path).catch(() => undefined)
+  // rm does not follow links inside; a link in its place is left alone.
+  if (st?.isDirectory()) await rm(path, { recursive: true, force: true }).catch(() => undefined)
+  await unlink(o.recordPath).catch(() => undefined)
+}
+
+/** Make `path` as an empty directory; false when something is there already. */
+async function claim(path: string): Promise<boolean> {
+  try {
+    await mkdir(path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  }
+}
+
+async function syncDir(path: string): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/** "album" → "album (1)": a folder's name has no extension to keep. */
+function numberedDir(name: string, n: number): string {
+  const suffix = ` (${n})`
+  return `${shorten(name, MAX_NAME_BYTES - suffix.length)}${suffix}`
+}
+
+function swapped(path: string): P2PError {
+  return new P2PError(
+    'E_IO',
+    `${printable(path)} was replaced while the download was building it (by a link or something else); stopped rather than write through it`,
+  )
+}
+
+function notVerified(path: string): P2PError {
+  return new P2PError(
+    'E_IO',
+    `${printable(path)} is not the file that was verified (the store's copy was replaced during the download); run again`,
+  )
+}

@@ -1,0 +1,233 @@
+import { createHash } from 'node:crypto'
+import type { FileHandle } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { P2PError } from '../errors.js'
+import { layoutOf } from '../item.js'
+import { TREE_RECORD_FILE } from '../packed.js'
+import { printable } from '../printable.js'
+import type { TreeLayout } from '../tree-layout.js'
+import { isDir, type TreeFile, type TreeManifest } from '../tree-manifest.js'
+import { TempTree } from './temp-tree.js'
+
+/**
+ * A folder download's tree, built while the chunks arrive: the temporary
+ * tree beside the final name (temp-tree.ts) is made when the download
+ * starts, with every chosen directory and empty file; each other file is
+ * copied out of the store entry's packed `data` (its bytes are one run from
+ * its first chunk's offset) as soon as its last chunk is in, a few files at
+ * once, its whole-file SHA-256 computed on the way and compared with the
+ * manifest's, then written to disk (fdatasync). So the per-file work
+ * overlaps the transfer instead of following it (10,000 small files are
+ * 10,000 creates and syncs). When every file is in, the tree is renamed
+ * into place. A file that does not hash to the manifest's value stops the
+ * download with E_CHECKSUM and the temporary tree is removed: its chunks
+ * each matched, so the manifest itself lied about the whole (a peer can
+ * make such a manifest; its id is still its hash).
+ */
+
+/** One file of a finished folder download, as the receipt lists it. */
+export interface TreeFileReceipt {
+  path: string
+  size: number
+  sha256: string
+  exec?: true
+}
+
+export interface TreeBuilt {
+  path: string
+  /** A folder's: its id (the manifest's hash, which commits to every file's hash). */
+  sha256: string
+  alreadyThere: boolean
+  files: TreeFileReceipt[]
+  dirs: number
+}
+
+export interface TreeBuilderOptions {
+  manifest: TreeManifest
+  id: string
+  /** Entries to build, by index (default: all). */
+  chosen?: readonly boolean[]
+  downloadsDir: string
+  /** The store entry (holds `data` and the temporary tree's record). */
+  entryDir: string
+  /** `length` bytes at `position` of `data`, written there before the chunk was reported done. */
+  read: (into: Buffer, length: number, position: number) => Promise<void>
+}
+
+/** Files copied at once. */
+const PARALLEL_FILES = 8
+const COPY_BYTES = 1024 * 1024
+
+export class TreeBuilder {
+  private readonly layout: TreeLayout
+  /** Chunks still missing per file (by file index); -1 for a file not chosen. */
+  private readonly missing: Int32Array
+  private readonly queue: number[] = []
+  private running = 0
+  private copied = 0
+  private toCopy = 0
+  private failure: unknown
+  private idle: (() => void) | undefined
+  private readonly buffers: Buffer[] = []
+  private receipts: TreeFileReceipt[] = []
+  private dirs = 0
+  /** A file is being copied (for the progress line). */
+  onFile: ((path: string) => void) | undefined
+
+  private constructor(
+    private readonly o: TreeBuilderOptions,
+    private readonly tree: TempTree,
+  ) {
+    this.layout = layoutOf(o.manifest)
+    this.missing = new Int32Array(this.layout.files.length).fill(-1)
+  }
+
+  /** The temporary tree with its directories and empty files; files follow as their chunks come in (`chunkDone`). */
+  static async start(o: TreeBuilderOptions): Promise<TreeBuilder> {
+    const tree = await TempTree.create({
+      downloadsDir: o.downloadsDir,
+      name: o.manifest.name,
+      recordPath: join(o.entryDir, TREE_RECORD_FILE),
+      storeRoot: dirname(o.entryDir),
+    })
+    const builder = new TreeBuilder(o, tree)
+    try {
+      builder.plan()
+    } catch (err) {
+      await tree.discard()
+      throw err
+    }
+    return builder
+  }
+
+  private plan(): void {
+    let k = 0
+    for (const [i, entry] of this.o.manifest.entries.entries()) {
+      const file = isDir(entry) ? -1 : k++
+      if (this.o.chosen !== undefined && !this.o.chosen[i]) continue
+      if (isDir(entry)) {
+        this.tree.addDir(entry.path)
+        this.dirs++
+        continue
+      }
+      this.receipts.push({
+        path: entry.path,
+        size: entry.size,
+        sha256: entry.sha256,
+        ...(entry.exec ? { exec: true } : {}),
+      })
+      if (entry.size === 0) this.tree.addEmptyFile(entry.path, entry.exec === true)
+      else {
+        this.missing[file] = entry.chunks.length
+        this.toCopy++
+      }
+    }
+  }
+
+  /** Global chunk `index` is verified and in `data` (each index once). */
+  chunkDone(index: number): void {
+    const k = this.layout.fileOf(index)
+    if (this.missing[k]! <= 0) return // not chosen
+    if (--this.missing[k]! > 0) return
+    this.queue.push(k)
+    this.pump()
+  }
+
+  private pump(): void {
+    while (this.running < PARALLEL_FILES && this.queue.length > 0 && this.failure === undefined) {
+      const k = this.queue.shift()!
+      const file = this.layout.files[k]!
+      this.running++
+      const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(COPY_BYTES)
+      this.onFile?.(file.path)
+      void copyFile(this.tree, file, this.layout.firstChunk(k) * this.layout.chunkSize, buffer, this.o.read)
+        .then(
+          () => {
+            this.copied++
+          },
+          (err: unknown) => {
+            this.failure ??= err
+          },
+        )
+        .finally(() => {
+          this.running--
+          this.buffers.push(buffer)
+          this.pump()
+          if (this.running === 0) this.idle?.()
+        })
+    }
+  }
+
+  /** Copies under way have ended. */
+  private async settled(): Promise<void> {
+    while (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve))
+  }
+
+  /** Every chosen file copied and checked: the tree's final name (NAME, or NAME (1)…). */
+  async finish(beforeFinalName?: () => void | Promise<void>): Promise<TreeBuilt> {
+    try {
+      await this.settled()
+      if (this.failure !== undefined) throw this.failure
+      if (this.copied !== this.toCopy)
+        throw new P2PError('E_INTERNAL', `the download finished with ${this.toCopy - this.copied} files not built`)
+      await beforeFinalName?.()
+      const placed = await this.tree.place()
+      return {
+        path: placed.path,
+        sha256: this.o.id,
+        alreadyThere: placed.alreadyThere,
+        files: this.receipts,
+        dirs: this.dirs,
+      }
+    } catch (err) {
+      await this.tree.discard()
+      throw err
+    }
+  }
+
+  /** The download stops: let the copies under way end (they read `data`), then remove the temporary tree. */
+  async abandon(): Promise<void> {
+    this.failure ??= new P2PError('E_INTERRUPTED', 'the download stopped')
+    this.queue.length = 0
+    await this.settled()
+    await this.tree.discard()
+  }
+}
+
+/** `file`'s bytes from `data` at `offset` into a new file of the tree, hashed on the way. */
+async function copyFile(
+  tree: TempTree,
+  file: TreeFile,
+  offset: number,
+  buffer: Buffer,
+  read: TreeBuilderOptions['read'],
+): Promise<void> {
+  await tree.addWrittenFile(
+    file.path,
+    file.exec === true,
+    { size: file.size, sha256: file.sha256 },
+    async (handle: FileHandle) => {
+      const hash = createHash('sha256')
+      for (let done = 0; done < file.size; ) {
+        const piece = Math.min(buffer.length, file.size - done)
+        await read(buffer, piece, offset + done)
+        hash.update(buffer.subarray(0, piece))
+        await writeAll(handle, buffer.subarray(0, piece), done)
+        done += piece
+      }
+      const sha256 = hash.digest('hex')
+      if (sha256 !== file.sha256)
+        throw new P2PError(
+          'E_CHECKSUM',
+          `${printable(file.path)} hashes to ${sha256}, not ${file.sha256} as the manifest says (each chunk matched: the manifest is inconsistent); nothing was placed`,
+        )
+    },
+  )
+}
+
+async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done)
+    done += bytesWritten
+  }
+}

@@ -1,0 +1,54 @@
+import { realpath, stat } from 'node:fs/promises'
+import { sep } from 'node:path'
+import { DEFAULT_CHUNK_SIZE } from './constants.js'
+import { fromFsError, P2PError } from './errors.js'
+import type { Collaborators } from './log.js'
+import { checkChunkSize, type SplitOptions, type SplitResult, splitFile } from './split.js'
+import { type SplitTreeResult, splitTree } from './split-tree.js'
+
+/**
+ * `p2p-split PATH`: a file is split as a version-1 item (split.ts), a
+ * directory as a folder, one version-2 item (split-tree.ts).
+ */
+
+export interface SplitPathOptions extends SplitOptions {
+  /** A folder: follow symbolic links that stay inside it (never one that leads out). */
+  followSymlinks?: boolean
+  /** A folder: most entries (files and directories) it may hold. */
+  maxEntries?: number
+}
+
+/** A file's result, or a folder's (`files` and `dirs` set, with what the walk skipped). */
+export type SplitPathResult = SplitResult | SplitTreeResult
+
+export function isFolderResult(result: SplitPathResult): result is SplitTreeResult {
+  return 'files' in result
+}
+
+export async function splitPath(
+  path: string,
+  options: SplitPathOptions,
+  collaborators: Collaborators = {},
+): Promise<SplitPathResult> {
+  const st = await stat(path).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new P2PError('E_NOT_FOUND', `no such file: ${path}`)
+    throw fromFsError(err, `opening ${path}`)
+  })
+  if (!st.isDirectory()) return splitFile(path, options, collaborators)
+  await refuseStoreInside(path, options.store.root)
+  return splitTree(
+    path,
+    { ...options, chunkSize: checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE) },
+    collaborators,
+  )
+}
+
+/** A folder holding the chunk store would share the store's own files (and grow with every split of it). */
+async function refuseStoreInside(dir: string, storeRoot: string): Promise<void> {
+  const [folder, store] = await Promise.all([realpath(dir), realpath(storeRoot)])
+  if (store === folder || store.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`))
+    throw new P2PError(
+      'E_USAGE',
+      `the chunk store ${store} is inside ${dir}: give a --chunks-dir outside the folder to share it`,
+    )
+}

@@ -1,0 +1,106 @@
+import picomatch from 'picomatch'
+import { Bitfield } from './bitfield.js'
+import { P2PError } from './errors.js'
+import { printable } from './printable.js'
+import { TreeLayout } from './tree-layout.js'
+import { isDir, type TreeManifest } from './tree-manifest.js'
+import { parentOf } from './tree-paths.js'
+
+/**
+ * The part of a folder `p2p-download --only GLOB` asks for. Patterns are
+ * globs over the paths of the folder (picomatch, the matcher fast-glob
+ * uses: `*` within one directory, `**` across them, `?`, `[…]`, `{a,b}`,
+ * extglobs; dot files match like any other); a path is chosen when any
+ * pattern matches it. A chosen directory brings everything under it; every
+ * chosen entry brings the directories it sits in, and nothing else is
+ * created. Patterns are taken in NFC (paths are), a leading `./` and a
+ * trailing `/` dropped (`./docs/` is the directory `docs`). A pattern that
+ * matches nothing is an error rather than a silently smaller download.
+ */
+
+export interface Selection {
+  /** Whether each manifest entry is chosen (by index in `entries`). */
+  readonly chosen: readonly boolean[]
+  readonly files: number
+  readonly dirs: number
+  readonly bytes: number
+  /** The global chunks of the chosen files: the only ones a download asks for. */
+  readonly chunks: Bitfield
+}
+
+/** Longest pattern taken (picomatch's own default cap is 64 KiB). */
+const MAX_PATTERN_BYTES = 4096
+
+export function selectEntries(
+  manifest: TreeManifest,
+  patterns: readonly string[],
+  layout = new TreeLayout(manifest),
+): Selection {
+  if (patterns.length === 0) throw new P2PError('E_USAGE', '--only needs at least one pattern')
+  const matchers = patterns.map((raw) => ({ raw, match: compile(raw), used: false }))
+  const { entries } = manifest
+  const chosen = new Array<boolean>(entries.length).fill(false)
+  const chosenDirs = new Set<string>()
+  // Parents come before what they hold (the manifest's order), so a directory's choice is known before its children.
+  for (const [i, entry] of entries.entries()) {
+    let hit = chosenDirs.has(parentOf(entry.path))
+    for (const m of matchers) {
+      if (m.match(entry.path)) {
+        m.used = true
+        hit = true
+      }
+    }
+    if (!hit) continue
+    chosen[i] = true
+    if (isDir(entry)) chosenDirs.add(entry.path)
+  }
+  const unused = matchers.filter((m) => !m.used)
+  if (unused.length > 0) {
+    throw new P2PError(
+      'E_NOT_FOUND',
+      `--only ${unused.map((m) => `"${printable(m.raw, 200)}"`).join(', ')} matches nothing in ${printable(manifest.name)}`,
+    )
+  }
+  // And the directories that hold what was chosen.
+  const holders = new Set<string>()
+  for (const [i, entry] of entries.entries()) {
+    if (!chosen[i]) continue
+    for (let dir = parentOf(entry.path); dir !== '' && !holders.has(dir); dir = parentOf(dir)) holders.add(dir)
+  }
+  const chunks = new Bitfield(layout.chunkCount)
+  let files = 0
+  let dirs = 0
+  let bytes = 0
+  let file = 0 // index among the file entries: the layout's numbering
+  for (const [i, entry] of entries.entries()) {
+    if (isDir(entry)) {
+      if (holders.has(entry.path)) chosen[i] = true
+      if (chosen[i]) dirs++
+      continue
+    }
+    if (chosen[i]) {
+      files++
+      bytes += entry.size
+      const first = layout.firstChunk(file)
+      for (let j = 0; j < entry.chunks.length; j++) chunks.set(first + j)
+    }
+    file++
+  }
+  return { chosen, files, dirs, bytes, chunks }
+}
+
+function compile(raw: string): (path: string) => boolean {
+  if (raw.length === 0) throw new P2PError('E_USAGE', '--only needs a pattern, not an empty string')
+  if (Buffer.byteLength(raw) > MAX_PATTERN_BYTES)
+    throw new P2PError('E_USAGE', `--only pattern longer than ${MAX_PATTERN_BYTES} bytes`)
+  const pattern = raw
+    .normalize('NFC')
+    .replace(/^(\.\/)+/, '')
+    .replace(/\/+$/, '')
+  if (pattern.length === 0) throw new P2PError('E_USAGE', `--only "${printable(raw, 200)}" names no path`)
+  try {
+    return picomatch(pattern, { dot: true })
+  } catch (err) {
+    throw new P2PError('E_USAGE', `--only "${printable(raw, 200)}" is not a valid glob: ${(err as Error).message}`)
+  }
+}

@@ -1,0 +1,294 @@
+import type { Dirent, Stats } from 'node:fs'
+import { access, constants, lstat, opendir, realpath, stat } from 'node:fs/promises'
+import { isAbsolute, join, relative, sep } from 'node:path'
+import { P2PError } from './errors.js'
+import { printable } from './printable.js'
+import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
+import { collisionKey, compareUtf8, componentProblem, MAX_PATH_BYTES, TreeShape } from './tree-paths.js'
+
+/**
+ * Lists a directory tree for `p2p-split DIR`: every regular file (size,
+ * executable bit) and every directory, empty ones included, as the sorted
+ * entries of a folder manifest (tree-manifest.ts). Holds paths and sizes,
+ * never contents; bounded by `maxEntries`.
+ *
+ * - Symbolic links are not followed: each is skipped and reported. With
+ *   `followSymlinks`, a link whose target (resolved with realpath) is inside
+ *   DIR is taken as what it points to; one that leads outside DIR, to
+ *   nothing, or back to a directory it sits in (a loop) is skipped.
+ * - FIFOs, sockets and devices are skipped and reported.
+ * - Names that break the path rules (tree-paths.ts), two names of one
+ *   directory that would be one file on a case-insensitive or Windows
+ *   volume, and unreadable files or directories: all are collected, and the
+ *   walk then stops with one error naming them (E_BAD_NAME, E_IO).
+ * - Each directory is checked to be the same real directory before and
+ *   after it is listed, so a directory swapped for a link mid-walk is not
+ *   followed out of DIR; each file's device and inode are recorded so the
+ *   split can check it reads the very file that was walked.
+ */
+
+export interface WalkedFile {
+  readonly type: 'file'
+  /** The manifest path: `/`-separated, NFC. */
+  readonly path: string
+  /** Where to read it (the real path of a followed link's target). */
+  readonly source: string
+  readonly size: number
+  readonly exec: boolean
+  /** Identity at walk time: the split reads the file only while it is still this one. */
+  readonly dev: number
+  readonly ino: number
+}
+
+export interface WalkedDir {
+  readonly type: 'dir'
+  readonly path: string
+}
+
+export type WalkedEntry = WalkedFile | WalkedDir
+
+export type SkipReason =
+  | 'symlink'
+  | 'link outside the folder'
+  | 'broken link'
+  | 'link loop'
+  | 'fifo'
+  | 'socket'
+  | 'device'
+  | 'vanished'
+
+export interface WalkResult {
+  /** DIR's real path. */
+  readonly root: string
+  /** Sorted by path (UTF-8 bytes), parents before what they hold. */
+  readonly entries: readonly WalkedEntry[]
+  readonly files: number
+  readonly bytes: number
+  /** What was left out and why (the first MAX_REPORTED; `skippedCount` counts them all). */
+  readonly skipped: ReadonlyArray<{ path: string; why: SkipReason }>
+  readonly skippedCount: number
+}
+
+export interface WalkOptions {
+  followSymlinks?: boolean
+  maxEntries?: number
+  signal?: AbortSignal
+}
+
+const MAX_REPORTED = 1000
+/** lstat/access calls in flight at once (libuv's pool has 4 threads; a few more keep it busy). */
+const PARALLEL_STATS = 16
+
+interface Pending {
+  /** On-disk path to list. */
+  disk: string
+  /** Manifest path ('' for the root). */
+  path: string
+  /** dev:ino of this directory and of every directory above it, to detect a followed link looping back. */
+  ancestors: ReadonlySet<string>
+}
+
+export async function walkTree(dir: string, options: WalkOptions = {}): Promise<WalkResult> {
+  const walk = new Walk(options)
+  return walk.run(dir)
+}
+
+class Walk {
+  private readonly entries: WalkedEntry[] = []
+  private readonly skipped: Array<{ path: string; why: SkipReason }> = []
+  private skippedCount = 0
+  private readonly badNames: string[] = []
+  private readonly unreadable: string[] = []
+  private root = ''
+  private readonly maxEntries: number
+
+  constructor(private readonly options: WalkOptions) {
+    this.maxEntries = options.maxEntries ?? DEFAULT_MAX_TREE_ENTRIES
+  }
+
+  async run(dir: string): Promise<WalkResult> {
+    const top = await stat(dir).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new P2PError('E_NOT_FOUND', `no such directory: ${dir}`)
+      throw new P2PError('E_IO', `cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    })
+    if (!top.isDirectory()) throw new P2PError('E_USAGE', `${dir} is not a directory`)
+    this.root = await realpath(dir)
+    const stack: Pending[] = [{ disk: this.root, path: '', ancestors: new Set([identity(top)]) }]
+    while (stack.length > 0) {
+      this.options.signal?.throwIfAborted()
+      const next = stack.pop()!
+      for (const sub of await this.list(next)) stack.push(sub)
+    }
+    this.stopOnProblems()
+    this.entries.sort((a, b) => compareUtf8(a.path, b.path))
+    // The rules a receiver applies, on what we are about to describe (the walk's own checks should have caught all).
+    const shape = new TreeShape(this.maxEntries)
+    for (const e of this.entries) {
+      const problem = shape.add(e.path, e.type === 'dir')
+      if (problem !== undefined) throw new P2PError('E_BAD_NAME', `cannot share ${this.root}: ${problem}`)
+    }
+    let files = 0
+    let bytes = 0
+    for (const e of this.entries)
+      if (e.type === 'file') {
+        files++
+        bytes += e.size
+      }
+    return {
+      root: this.root,
+      entries: this.entries,
+      files,
+      bytes,
+      skipped: this.skipped,
+      skippedCount: this.skippedCount,
+    }
+  }
+
+  /** One directory's entries: files and directories recorded, directories to descend into returned. */
+  private async list(at: Pending): Promise<Pending[]> {
+    const before = await lstat(at.disk).catch(() => undefined)
+    if (before === undefined) {
+      this.skip(at.path, 'vanished')
+      return []
+    }
+    let dirents: Dirent[]
+    try {
+      dirents = []
+      for await (const d of await opendir(at.disk, { bufferSize: 64 })) dirents.push(d)
+    } catch (err) {
+      this.problem(this.unreadable, at.path === '' ? '.' : at.path, err)
+      return []
+    }
+    const after = await lstat(at.disk).catch(() => undefined)
+    if (after === undefined || !after.isDirectory() || identity(after) !== identity(before)) {
+      throw new P2PError(
+        'E_IO',
+        `${printable(at.disk)} changed while it was read (replaced by something else); run again when the folder is still`,
+      )
+    }
+    const seen = new Map<string, string>() // collision key → name, within this directory
+    const named: Array<{ d: Dirent; path: string }> = []
+    for (const d of dirents) {
+      const component = d.name.normalize('NFC')
+      const path = at.path === '' ? component : `${at.path}/${component}`
+      const problem = componentProblem(component)
+      if (problem !== undefined) {
+        this.badNames.push(`"${printable(path, 200)}": ${problem.replace(/^a name/, 'it')}`)
+        continue
+      }
+      if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
+        this.badNames.push(`"${printable(path, 120)}": longer than ${MAX_PATH_BYTES} bytes`)
+        continue
+      }
+      const key = collisionKey(component)
+      const other = seen.get(key)
+      if (other !== undefined) {
+        this.badNames.push(
+          `"${printable(path, 200)}" and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes (or differ only in Unicode normalisation)`,
+        )
+        continue
+      }
+      seen.set(key, path)
+      named.push({ d, path })
+    }
+    const subdirs: Pending[] = []
+    for (let i = 0; i < named.length; i += PARALLEL_STATS) {
+      const batch = named.slice(i, i + PARALLEL_STATS)
+      const found = await Promise.all(batch.map(({ d, path }) => this.entryFor(at, join(at.disk, d.name), path)))
+      for (const sub of found) if (sub !== undefined) subdirs.push(sub)
+    }
+    return subdirs
+  }
+
+  /** Record one directory entry; returns it when it is a directory to descend into. */
+  private async entryFor(parent: Pending, disk: string, path: string): Promise<Pending | undefined> {
+    let st: Stats
+    try {
+      st = await lstat(disk)
+    } catch {
+      return this.skip(path, 'vanished')
+    }
+    let source = disk
+    if (st.isSymbolicLink()) {
+      if (!this.options.followSymlinks) return this.skip(path, 'symlink')
+      const target = await this.insideTarget(disk, path)
+      if (target === undefined) return undefined
+      ;({ source, st } = target)
+      if (st.isDirectory() && parent.ancestors.has(identity(st))) return this.skip(path, 'link loop')
+    }
+    if (st.isDirectory()) {
+      this.add({ type: 'dir', path })
+      return { disk: source, path, ancestors: new Set([...parent.ancestors, identity(st)]) }
+    }
+    if (st.isFile()) {
+      try {
+        await access(source, constants.R_OK)
+      } catch (err) {
+        return this.problem(this.unreadable, path, err)
+      }
+      this.add({ type: 'file', path, source, size: st.size, exec: (st.mode & 0o100) !== 0, dev: st.dev, ino: st.ino })
+      return undefined
+    }
+    return this.skip(path, st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'device')
+  }
+
+  /** A link's target when it exists and lies inside the folder (checked on its real path), else skipped. */
+  private async insideTarget(disk: string, path: string): Promise<{ source: string; st: Stats } | undefined> {
+    let real: string
+    try {
+      real = await realpath(disk)
+    } catch {
+      return this.skip(path, 'broken link')
+    }
+    const rel = relative(this.root, real)
+    if (rel === '') return this.skip(path, 'link loop')
+    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return this.skip(path, 'link outside the folder')
+    const st = await lstat(real).catch(() => undefined)
+    if (st === undefined) return this.skip(path, 'broken link')
+    return { source: real, st }
+  }
+
+  private add(entry: WalkedEntry): void {
+    if (this.entries.length >= this.maxEntries) {
+      throw new P2PError(
+        'E_TOO_LARGE',
+        `${printable(this.root)} holds more than ${this.maxEntries} files and directories: share a smaller folder or raise --max-entries`,
+      )
+    }
+    this.entries.push(entry)
+  }
+
+  private skip(path: string, why: SkipReason): undefined {
+    this.skippedCount++
+    if (this.skipped.length < MAX_REPORTED) this.skipped.push({ path, why })
+    return undefined
+  }
+
+  private problem(list: string[], path: string, err: unknown): undefined {
+    if (list.length < MAX_REPORTED)
+      list.push(`"${printable(path, 200)}" (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+    return undefined
+  }
+
+  private stopOnProblems(): void {
+    const listed = (items: string[]): string =>
+      `${items.slice(0, 10).join(', ')}${items.length > 10 ? ` and ${items.length - 10} more` : ''}`
+    if (this.unreadable.length > 0) {
+      throw new P2PError(
+        'E_IO',
+        `cannot read ${this.unreadable.length} file(s) or folder(s) in ${printable(this.root)}: ${listed(this.unreadable)}; fix their permissions or move them out`,
+      )
+    }
+    if (this.badNames.length > 0) {
+      throw new P2PError(
+        'E_BAD_NAME',
+        `${this.badNames.length} name(s) in ${printable(this.root)} cannot be shared: ${listed(this.badNames)}; rename them`,
+      )
+    }
+  }
+}
+
+function identity(st: Stats): string {
+  return `${st.dev}:${st.ino}`
+}

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { tmpDir } from '../helpers/files.js'
+import { startManifestPeer } from '../helpers/manifest-peer.js'
+import { freeUdpPort, runDownload } from '../helpers/swarm.js'
+
+const HELLO = createHash('sha256').update('hello').digest('hex')
+
+const file = (path: string) => ({ path, size: 5, chunks: [HELLO], sha256: HELLO })
+const dir = (path: string) => ({ path, type: 'dir' })
+
+/** Canonical version-2 bytes with these entries (a lying peer's: its id is their hash, only the content lies). */
+function folderBytes(entries: unknown[]): Buffer {
+  return Buffer.from(JSON.stringify({ version: 2, name: 'evil', chunkSize: 16384, entries }))
+}
+
+const HOSTILE: Array<[string, unknown[]]> = [
+  ['../x', [file('../x')]],
+  ['/etc/x', [file('/etc/x')]],
+  ['a/../../x', [dir('a'), file('a/../../x')]],
+  ['C:\\x', [file('C:\\x')]],
+  ['a\\..\\x', [file('a\\..\\x')]],
+  ['É in NFD and NFC', [file('E\u0301'), file('\u00c9')]],
+  ['A and a', [file('A'), file('a')]],
+  ['a file that is also a directory', [file('a'), file('a/b')]],
+  ['a parent that is not listed', [file('a/b')]],
+]
+
+/** What a downloader's directory holds after a refusal: its store's private files only, no entry, no download. */
+async function written(root: string): Promise<string[]> {
+  const out: string[] = []
+  for (const rel of await readdir(root, { recursive: true }).catch(() => [] as string[]))
+    if (!rel.startsWith('logs') && !rel.startsWith(join('chunks', '.p2p')) && rel !== 'dictionary.json') out.push(rel)
+  return out.filter((rel) => rel !== 'chunks' && rel !== 'downloads').sort()
+}
+
+describe('hostile folder manifests from a peer whose id matches (real processes)', () => {
+  it('refuses every bad path and collision with E_BAD_MANIFEST, writing nothing; a canary outside stays', async (t) => {
+    const base = await tmpDir(t)
+    const canary = join(base, 'x')
+    await writeFile(canary, 'canary')
+    for (const [what, entries] of HOSTILE) {
+      const udp = await freeUdpPort()
+      const peer = await startManifestPeer(t, {
+        udpPort: udp,
+        bytes: folderBytes(entries),
+        name: 'evil',
+        size: 5,
+        chunks: 1,
+        chunkBytes: new Map([[0, Buffer.from('hello')]]),
+      })
+      const d = join(base, `d-${HOSTILE.findIndex(([w]) => w === what)}`)
+      const r = await runDownload(join(d, 'sub'), udp, ['--id', peer.id, '--wait', '3'])
+      assert.equal(r.code, 5, `${what}: ${r.stderr}`)
+      assert.equal((r.result as { code?: string }).code, 'E_BAD_MANIFEST', what)
+      assert.ok(peer.manifestRequests() > 0, `${what}: the manifest was asked for`)
+      assert.deepEqual(await written(join(d, 'sub')), [], `${what}: nothing written`)
+      assert.deepEqual(await readdir(d), ['sub'], `${what}: nothing beside downloads/`)
+    }
+    assert.equal(await readFile(canary, 'utf8'), 'canary')
+  })
+
+  it('refuses a manifest of 10^6 entries (over the 100,000 cap) without building it', async (t) => {
+    const base = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const entries = Array.from({ length: 1_000_000 }, (_, i) => dir(`d${String(i).padStart(6, '0')}`))
+    const peer = await startManifestPeer(t, {
+      udpPort: udp,
+      bytes: folderBytes(entries),
+      name: 'evil',
+      size: 5,
+      chunks: 1,
+    })
+    const r = await runDownload(join(base, 'd'), udp, ['--id', peer.id, '--wait', '3'])
+    assert.equal(r.code, 5, r.stderr)
+    assert.equal((r.result as { code?: string }).code, 'E_BAD_MANIFEST')
+    assert.deepEqual(await written(join(base, 'd')), [])
+  })
+
+  it('a file whose whole hash disagrees with its (matching) chunks: E_CHECKSUM, the temporary tree removed, nothing placed', async (t) => {
+    const base = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const first = Buffer.alloc(16384, 1)
+    const second = Buffer.from('tail!')
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+    const entries = [
+      { path: 'big.bin', size: first.length + second.length, chunks: [sha(first), sha(second)], sha256: HELLO },
+    ]
+    const peer = await startManifestPeer(t, {
+      udpPort: udp,
+      bytes: folderBytes(entries),
+      name: 'evil',
+      size: first.length + second.length,
+      chunks: 2,
+      chunkBytes: new Map([
+        [0, first],
+        [1, second],
+      ]),
+    })
+    const r = await runDownload(join(base, 'd'), udp, ['--id', peer.id, '--wait', '5'])
+    assert.equal(r.code, 5, r.stderr)
+    assert.equal((r.result as { code?: string }).code, 'E_CHECKSUM')
+    assert.deepEqual(await readdir(join(base, 'd', 'downloads')), [], 'no tree, temporary or final')
+  })
+})

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { appendFileSync, renameSync, symlinkSync } from 'node:fs'
+import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { hasCode } from '../../src/core/errors.js'
+import { manifestId } from '../../src/core/manifest.js'
+import { splitFile } from '../../src/core/split.js'
+import { splitTree } from '../../src/core/split-tree.js'
+import { ChunkStore } from '../../src/core/store.js'
+import { TreeLayout } from '../../src/core/tree-layout.js'
+import { isDir, parseTreeManifest } from '../../src/core/tree-manifest.js'
+import { tmpDir } from '../helpers/files.js'
+import { makeTree, treeListing } from '../helpers/tree-files.js'
+
+const CHUNK = 4096
+
+async function setup(t: Parameters<typeof tmpDir>[0]) {
+  const base = await tmpDir(t)
+  const store = new ChunkStore(join(base, 'chunks'))
+  await store.init()
+  return { base, store, folder: join(base, 'album') }
+}
+
+/** The store's chunk files, put back together per the manifest, listed like treeListing. */
+async function rebuiltListing(store: ChunkStore, name: string): Promise<string[]> {
+  const bytes = await readFile(join(store.root, name, 'manifest.json'))
+  const manifest = parseTreeManifest(bytes)
+  const layout = new TreeLayout(manifest)
+  const out: string[] = []
+  let k = 0
+  for (const e of manifest.entries) {
+    if (isDir(e)) {
+      out.push(`${e.path}/`)
+      continue
+    }
+    const hash = createHash('sha256')
+    let size = 0
+    for (let j = 0; j < e.chunks.length; j++) {
+      const chunk = await readFile(store.chunkPath(join(store.root, name), layout.firstChunk(k) + j))
+      assert.equal(createHash('sha256').update(chunk).digest('hex'), e.chunks[j], `${e.path} chunk ${j}`)
+      hash.update(chunk)
+      size += chunk.length
+    }
+    const sha = hash.digest('hex')
+    assert.equal(sha, e.sha256, e.path)
+    out.push(`${e.path} ${size} ${e.exec ? 'x' : '-'} ${sha}`)
+    k++
+  }
+  return out.sort()
+}
+
+describe('split of a folder', () => {
+  it('stores every file as chunks on global indices, byte for byte, with directories, empty ones and the executable bit', async (t) => {
+    const { store, folder } = await setup(t)
+    await makeTree(folder, {
+      'docs/deep/er/a.txt': 'hello',
+      'docs/empty/': 0,
+      'sample file é 🎉.bin': 3 * CHUNK + 1,
+      'exact.bin': 2 * CHUNK,
+      zero: '',
+      'run.sh': { size: 100, exec: true },
+      'one.bin': CHUNK,
+      'only-dirs/a/b/': 0,
+    })
+    const r = await splitTree(folder, { store, chunkSize: CHUNK })
+    assert.equal(r.name, 'album')
+    assert.equal(r.files, 6)
+    assert.equal(r.dirs, 7)
+    assert.equal(r.chunks, 1 + 4 + 2 + 0 + 1 + 1)
+    assert.equal(r.size, 5 + 3 * CHUNK + 1 + 2 * CHUNK + 100 + CHUNK)
+    assert.equal(r.unchanged, false)
+    const bytes = await readFile(join(store.root, 'album', 'manifest.json'))
+    assert.equal(manifestId(bytes), r.id)
+    assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
+  })
+
+  it('re-splitting an unchanged folder writes nothing; a changed one is refused unless forced', async (t) => {
+    const { store, folder } = await setup(t)
+    await makeTree(folder, { 'a.bin': 2 * CHUNK + 5, 'b/c.txt': 'c' })
+    const first = await splitTree(folder, { store, chunkSize: CHUNK })
+    const original = await rebuiltListing(store, 'album')
+    const chunkFile = store.chunkPath(join(store.root, 'album'), 0)
+    const before = (await stat(chunkFile)).mtimeMs
+    const again = await splitTree(folder, { store, chunkSize: CHUNK })
+    assert.equal(again.unchanged, true)
+    assert.equal(again.id, first.id)
+    assert.equal((await stat(chunkFile)).mtimeMs, before, 'no chunk written again')
+    await writeFile(join(folder, 'a.bin'), 'changed')
+    await assert.rejects(splitTree(folder, { store, chunkSize: CHUNK }), (err: unknown) => hasCode(err, 'E_EXISTS'))
+    assert.deepEqual(await rebuiltListing(store, 'album'), original, 'the old split is intact')
+    const forced = await splitTree(folder, { store, chunkSize: CHUNK, force: true })
+    assert.notEqual(forced.id, first.id)
+    assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
+  })
+
+  it("refuses to replace a file's entry of the same name unless forced", async (t) => {
+    const { base, store, folder } = await setup(t)
+    await writeFile(join(base, 'file'), 'x')
+    await splitFile(join(base, 'file'), { store, chunkSize: CHUNK })
+    await rename(join(store.root, 'file'), join(store.root, 'album'))
+    await makeTree(folder, { 'a.txt': 'a' })
+    await assert.rejects(splitTree(folder, { store, chunkSize: CHUNK }), (err: unknown) => hasCode(err, 'E_EXISTS'))
+    await splitTree(folder, { store, chunkSize: CHUNK, force: true })
+    assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
+  })
+
+  it('stops when a file changes, or is swapped for a link, between the walk and its read', async (t) => {
+    const { base, store, folder } = await setup(t)
+    const spec: Record<string, number> = {}
+    for (let i = 0; i < 20; i++) spec[`f${String(i).padStart(2, '0')}`] = 100
+    await makeTree(folder, spec)
+    let once = false
+    await assert.rejects(
+      splitTree(folder, {
+        store,
+        chunkSize: CHUNK,
+        onProgress: () => {
+          if (!once) {
+            once = true
+            appendFileSync(join(folder, 'f19'), 'more')
+          }
+        },
+      }),
+      (err: unknown) => hasCode(err, 'E_IO') && /f19 changed while/.test(err.message),
+    )
+    await writeFile(join(base, 'secret'), 'outside')
+    once = false
+    await assert.rejects(
+      splitTree(folder, {
+        store,
+        chunkSize: CHUNK,
+        force: true,
+        onProgress: () => {
+          if (once) return
+          once = true
+          renameSync(join(folder, 'f18'), join(base, 'moved'))
+          symlinkSync(join(base, 'secret'), join(folder, 'f18'))
+        },
+      }),
+      (err: unknown) => hasCode(err, 'E_IO') && /f18 changed while/.test(err.message),
+    )
+  })
+
+  it('refuses a folder whose own name cannot be an item name', async (t) => {
+    const { base, store } = await setup(t)
+    await makeTree(join(base, '.p2p-stuff'), { a: 'a' })
+    await assert.rejects(splitTree(join(base, '.p2p-stuff'), { store, chunkSize: CHUNK }), (err: unknown) =>
+      hasCode(err, 'E_BAD_NAME'),
+    )
+    assert.deepEqual(
+      (await readdir(store.root)).filter((n) => !n.startsWith('.')),
+      [],
+    )
+  })
+})

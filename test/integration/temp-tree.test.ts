@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { TempTree } from '../../src/core/download/temp-tree.js'
+import { hasCode } from '../../src/core/errors.js'
+import { onCleanup } from '../helpers/cleanup.js'
+import { tmpDir } from '../helpers/files.js'
+
+const sha = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex')
+
+/** Every entry under `dir`: path, type, size, mode and SHA-256, sorted. */
+async function listing(dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const rel of await readdir(dir, { recursive: true })) {
+    const st = await lstat(join(dir, rel))
+    const mode = (st.mode & 0o777).toString(8)
+    out.push(
+      st.isDirectory()
+        ? `${rel}/ ${mode}`
+        : `${rel} ${st.size} ${mode} ${st.isFile() ? sha(await readFile(join(dir, rel))).slice(0, 12) : 'not a file'}`,
+    )
+  }
+  return out.sort()
+}
+
+async function setup(t: Parameters<typeof tmpDir>[0], storeBase?: string) {
+  const base = await tmpDir(t)
+  const store = storeBase ?? join(base, 'chunks')
+  const entry = join(store, 'album')
+  await mkdir(join(entry, 'files'), { recursive: true })
+  const downloads = join(base, 'downloads')
+  const file = async (k: number, content: string) => {
+    const path = join(entry, 'files', String(k))
+    await writeFile(path, content)
+    const st = await stat(path)
+    return { path, identity: { dev: st.dev, ino: st.ino }, check: { size: st.size, sha256: sha(content) } }
+  }
+  const options = { downloadsDir: downloads, name: 'album', recordPath: join(entry, 'tree.part'), storeRoot: store }
+  return { base, store, entry, downloads, file, options }
+}
+
+describe('temporary tree of a folder download', () => {
+  it('builds the folder from links to the store, unportable names made portable, and gives it its name', async (t) => {
+    const { downloads, file, options } = await setup(t)
+    const a = await file(0, 'hello')
+    const b = await file(1, 'world!')
+    const tree = await TempTree.create(options)
+    assert.ok(tree.root.startsWith(join(downloads, 'album.part-')))
+    assert.equal((await stat(tree.root)).mode & 0o777, 0o700, 'private while built')
+    tree.addDir('docs')
+    tree.addDir('docs/empty')
+    tree.addDir('sample é 🎉')
+    await tree.addFile('docs/a:b.txt', a.path, a.identity, a.check)
+    await tree.addFile('sample é 🎉/CON', b.path, b.identity, b.check)
+    tree.addEmptyFile('run.sh', true)
+    tree.addEmptyFile('zero', false)
+    const placed = await tree.place()
+    assert.deepEqual(placed, { path: join(downloads, 'album'), alreadyThere: false })
+    assert.deepEqual(await listing(placed.path), [
+      'docs/ 755',
+      'docs/a_b.txt 5 644 2cf24dba5fb0',
+      'docs/empty/ 755',
+      'run.sh 0 755 e3b0c44298fc',
+      'sample é 🎉/ 755',
+      'sample é 🎉/CON_ 6 644 711e9609339e',
+      'zero 0 644 e3b0c44298fc',
+    ])
+    assert.equal((await stat(placed.path)).mode & 0o777, 0o755)
+    assert.equal((await stat(join(placed.path, 'docs/a_b.txt'))).ino, a.identity.ino, 'a hard link: stored once')
+    assert.deepEqual(await readdir(downloads), ['album'], 'no temporary tree left')
+    assert.equal(existsSync(options.recordPath), false, 'record removed')
+  })
+
+  it('never merges into or replaces what holds the name: a directory, a file, a link to elsewhere', async (t) => {
+    const { base, downloads, file, options } = await setup(t)
+    const a = await file(0, 'hello')
+    const elsewhere = join(base, 'elsewhere')
+    await mkdir(elsewhere)
+    await writeFile(join(elsewhere, 'canary'), 'untouched')
+    await mkdir(join(downloads, 'album'), { recursive: true })
+    await writeFile(join(downloads, 'album', 'mine.txt'), 'mine')
+    await writeFile(join(downloads, 'album (1)'), 'a file')
+    await symlink(elsewhere, join(downloads, 'album (2)'))
+    await mkdir(join(downloads, 'album (3)')) // empty: still not ours to replace
+    const tree = await TempTree.create(options)
+    await tree.addFile('a', a.path, a.identity, a.check)
+    const placed = await tree.place()
+    assert.equal(placed.path, join(downloads, 'album (4)'))
+    assert.deepEqual(await readdir(join(downloads, 'album')), ['mine.txt'])
+    assert.deepEqual(await readdir(elsewhere), ['canary'])
+    assert.deepEqual(await readdir(join(downloads, 'album (3)')), [])
+    assert.equal(await readFile(join(elsewhere, 'canary'), 'utf8'), 'untouched')
+  })
+
+  it('keeps an identical folder already at the name (a re-run) and removes the temporary one', async (t) => {
+    const { downloads, file, options } = await setup(t)
+    const a = await file(0, 'hello')
+    const first = await TempTree.create(options)
+    first.addDir('d')
+    await first.addFile('d/a', a.path, a.identity, a.check)
+    await first.place()
+    const second = await TempTree.create(options)
+    second.addDir('d')
+    await second.addFile('d/a', a.path, a.identity, a.check)
+    assert.deepEqual(await second.place(), { path: join(downloads, 'album'), alreadyThere: true })
+    assert.deepEqual(await readdir(downloads), ['album'])
+  })
+
+  it('never follows a link planted inside the temporary tree mid-download', async (t) => {
+    const { base, file, options } = await setup(t)
+    const a = await file(0, 'hello')
+    const outside = join(base, 'outside')
+    await mkdir(outside)
+    const tree = await TempTree.create(options)
+    tree.addDir('sub')
+    await rm(join(tree.root, 'sub'), { recursive: true })
+    await symlink(outside, join(tree.root, 'sub'))
+    await assert.rejects(
+      tree.addFile('sub/a', a.path, a.identity, a.check),
+      (err: unknown) => hasCode(err, 'E_IO') && /replaced/.test(err.message),
+    )
+    assert.throws(
+      () => tree.addDir('sub/deeper'),
+      (err: unknown) => hasCode(err, 'E_IO'),
+    )
+    assert.deepEqual(await readdir(outside), [], 'nothing written through the link')
+    await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
+  })
+
+  it('never follows a link put in place of the temporary tree itself', async (t) => {
+    const { base, downloads, file, options } = await setup(t)
+    const a = await file(0, 'hello')
+    const outside = join(base, 'outside')
+    await mkdir(outside)
+    const tree = await TempTree.create(options)
+    await rename(tree.root, join(downloads, 'moved-away'))
+    await symlink(outside, tree.root)
+    await assert.rejects(tree.addFile('a', a.path, a.identity, a.check), (err: unknown) => hasCode(err, 'E_IO'))
+    await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
+    await tree.discard()
+    assert.deepEqual(await readdir(outside), [])
+    assert.ok((await lstat(tree.root)).isSymbolicLink(), 'a link that is not ours is left alone')
+  })
+
+  it('refuses a store file that is not the one verified', async (t) => {
+    const { file, options } = await setup(t)
+    const a = await file(0, 'hello')
+    const b = await file(1, 'other')
+    const tree = await TempTree.create(options)
+    await assert.rejects(tree.addFile('a', a.path, b.identity, a.check), (err: unknown) => hasCode(err, 'E_IO'))
+  })
+
+  it('removes the temporary tree a killed run left, and only that', async (t) => {
+    const { base, downloads, file, options } = await setup(t)
+    const a = await file(0, 'hello')
+    const killed = await TempTree.create(options)
+    await killed.addFile('a', a.path, a.identity, a.check)
+    const fresh = await TempTree.create(options) // as the next run does
+    assert.equal(existsSync(killed.root), false)
+    assert.equal(existsSync(a.path), true, 'the store keeps its copy')
+    // A record naming a link, or a path out of downloads/: nothing is removed through it.
+    const outside = join(base, 'outside')
+    await mkdir(outside)
+    await writeFile(join(outside, 'canary'), 'x')
+    await fresh.discard()
+    await symlink(outside, join(downloads, 'album.part-linked'))
+    await writeFile(options.recordPath, 'album.part-linked')
+    await (await TempTree.create(options)).discard()
+    await writeFile(options.recordPath, '../outside')
+    await (await TempTree.create(options)).discard()
+    assert.deepEqual(await readdir(outside), ['canary'])
+  })
+
+  it('copies (and checks) across filesystems', { skip: !existsSync('/dev/shm') && 'no /dev/shm' }, async (t) => {
+    const shm = await mkdtemp('/dev/shm/p2p-test-')
+    onCleanup(t, () => rm(shm, { recursive: true, force: true }))
+    const { file, options } = await setup(t, join(shm, 'chunks'))
+    const a = await file(0, 'hello')
+    const tree = await TempTree.create(options)
+    await tree.addFile('a', a.path, a.identity, a.check)
+    const placed = await tree.place()
+    assert.equal(await readFile(join(placed.path, 'a'), 'utf8'), 'hello')
+    assert.notEqual((await stat(join(placed.path, 'a'))).dev, a.identity.dev)
+  })
+})

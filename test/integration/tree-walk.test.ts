@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import { hasCode } from '../../src/core/errors.js'
+import { type WalkResult, walkTree } from '../../src/core/tree-walk.js'
+import { onCleanup } from '../helpers/cleanup.js'
+import { ROOT } from '../helpers/cli.js'
+import { mkfifo, tmpDir } from '../helpers/files.js'
+
+const listing = (r: WalkResult): string[] =>
+  r.entries.map((e) => (e.type === 'dir' ? `${e.path}/` : `${e.path} ${e.size}${e.exec ? ' x' : ''}`))
+
+describe('folder walk', () => {
+  it('lists files (size, executable bit) and directories, empty ones too, sorted by UTF-8 bytes', async (t) => {
+    const dir = join(await tmpDir(t), 'album')
+    await mkdir(join(dir, 'empty'), { recursive: true })
+    await mkdir(join(dir, 'deep/er/still'), { recursive: true })
+    await writeFile(join(dir, 'deep/er/still/x.txt'), 'xyz')
+    await writeFile(join(dir, 'sample file é 🎉.txt'), 'hello')
+    await writeFile(join(dir, 'zero'), '')
+    await writeFile(join(dir, 'run.sh'), '#!/bin/sh\n', { mode: 0o755 })
+    await writeFile(join(dir, '\ue000'), 'p')
+    await writeFile(join(dir, '\u{1f600}'), 'q')
+    const r = await walkTree(dir)
+    assert.deepEqual(listing(r), [
+      'deep/',
+      'deep/er/',
+      'deep/er/still/',
+      'deep/er/still/x.txt 3',
+      'empty/',
+      'run.sh 10 x',
+      'sample file é 🎉.txt 5',
+      'zero 0',
+      '\ue000 1',
+      '\u{1f600} 1',
+    ])
+    assert.equal(r.files, 6)
+    assert.equal(r.bytes, 3 + 10 + 5 + 1 + 1)
+    assert.equal(r.skippedCount, 0)
+  })
+
+  it('records an NFD name on disk under its NFC path, and reads it from its own name', async (t) => {
+    const dir = await tmpDir(t)
+    await writeFile(join(dir, 'E\u0301te.txt'), 'nfd')
+    const r = await walkTree(dir)
+    const [entry] = r.entries
+    assert.ok(entry?.type === 'file')
+    assert.equal(entry.path, '\u00c9te.txt')
+    assert.ok(entry.source.endsWith('E\u0301te.txt'))
+  })
+
+  it('skips symlinks, FIFOs and sockets with a report; follows only links that stay inside with --follow-symlinks', async (t) => {
+    const base = await tmpDir(t)
+    const dir = join(base, 'tree')
+    await mkdir(join(dir, 'sub'), { recursive: true })
+    await writeFile(join(dir, 'sub/inside.txt'), 'in')
+    await writeFile(join(base, 'secret.txt'), 'outside')
+    await symlink('sub/inside.txt', join(dir, 'link-to-file'))
+    await symlink('sub', join(dir, 'link-to-dir'))
+    await symlink('../secret.txt', join(dir, 'link-out'))
+    await symlink(base, join(dir, 'link-out-dir'))
+    await symlink('nowhere', join(dir, 'broken'))
+    await symlink('..', join(dir, 'sub/loop-up'))
+    await symlink('.', join(dir, 'loop-here'))
+    mkfifo(join(dir, 'fifo'))
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(join(dir, 'sock'), resolve))
+    onCleanup(t, () => new Promise<void>((resolve) => server.close(() => resolve())))
+
+    const plain = await walkTree(dir)
+    assert.deepEqual(listing(plain), ['sub/', 'sub/inside.txt 2'])
+    const why = Object.fromEntries(plain.skipped.map((s) => [s.path, s.why]))
+    assert.deepEqual(why, {
+      'link-to-file': 'symlink',
+      'link-to-dir': 'symlink',
+      'link-out': 'symlink',
+      'link-out-dir': 'symlink',
+      broken: 'symlink',
+      'sub/loop-up': 'symlink',
+      'loop-here': 'symlink',
+      fifo: 'fifo',
+      sock: 'socket',
+    })
+
+    const followed = await walkTree(dir, { followSymlinks: true })
+    assert.deepEqual(listing(followed), [
+      'link-to-dir/',
+      'link-to-dir/inside.txt 2',
+      'link-to-file 2',
+      'sub/',
+      'sub/inside.txt 2',
+    ])
+    const followedWhy = Object.fromEntries(followed.skipped.map((s) => [s.path, s.why]))
+    assert.deepEqual(followedWhy, {
+      'link-out': 'link outside the folder',
+      'link-out-dir': 'link outside the folder',
+      broken: 'broken link',
+      'sub/loop-up': 'link loop',
+      'link-to-dir/loop-up': 'link loop',
+      'loop-here': 'link loop',
+      fifo: 'fifo',
+      sock: 'socket',
+    })
+    const linked = followed.entries.find((e) => e.path === 'link-to-file')
+    assert.ok(
+      linked?.type === 'file' && linked.source === join(followed.root, 'sub/inside.txt'),
+      'read from the real path inside',
+    )
+  })
+
+  it('stops on names that cannot be shared, naming them all', async (t) => {
+    const dir = await tmpDir(t)
+    await writeFile(join(dir, 'a\\b'), '')
+    await writeFile(join(dir, 'tab\there'), '')
+    await writeFile(join(dir, 'gnp\u202e.exe'), '')
+    await mkdir(join(dir, 'Docs'))
+    await mkdir(join(dir, 'docs'))
+    await writeFile(join(dir, '\u00c9'), '')
+    await writeFile(join(dir, 'E\u0301'), '')
+    await assert.rejects(walkTree(dir), (err: unknown) => {
+      assert.ok(hasCode(err, 'E_BAD_NAME'))
+      assert.match(err.message, /^5 name\(s\)/)
+      assert.match(err.message, /a\\b/)
+      assert.match(err.message, /tab\\there/, 'shown escaped')
+      assert.doesNotMatch(err.message, /\u202e/, 'bidi control shown escaped')
+      assert.match(err.message, /"(docs|Docs)" and "(Docs|docs)" would be one file/)
+      return true
+    })
+  })
+
+  it('stops past the entry limit', async (t) => {
+    const dir = await tmpDir(t)
+    for (let i = 0; i < 6; i++) await writeFile(join(dir, `f${i}`), '')
+    assert.equal((await walkTree(dir, { maxEntries: 6 })).entries.length, 6)
+    await assert.rejects(
+      walkTree(dir, { maxEntries: 5 }),
+      (err: unknown) => hasCode(err, 'E_TOO_LARGE') && /more than 5/.test(err.message),
+    )
+  })
+
+  it('refuses what is not a directory, and a missing one', async (t) => {
+    const dir = await tmpDir(t)
+    await writeFile(join(dir, 'file'), '')
+    await assert.rejects(walkTree(join(dir, 'file')), (err: unknown) => hasCode(err, 'E_USAGE'))
+    await assert.rejects(walkTree(join(dir, 'missing')), (err: unknown) => hasCode(err, 'E_NOT_FOUND'))
+  })
+
+  it('stops with a clear error naming every unreadable file and folder', async (t) => {
+    const base = await tmpDir(t)
+    const dir = join(base, 'tree')
+    await mkdir(join(dir, 'locked'), { recursive: true })
+    await writeFile(join(dir, 'secret-1'), 'x')
+    await writeFile(join(dir, 'secret-2'), 'x')
+    await writeFile(join(dir, 'fine'), 'x')
+    await chmod(join(dir, 'secret-1'), 0o000)
+    await chmod(join(dir, 'secret-2'), 0o000)
+    await chmod(join(dir, 'locked'), 0o000)
+    await chmod(base, 0o755)
+    // root reads anything: the walk runs as nobody then
+    const script =
+      `import('${ROOT}dist/src/core/tree-walk.js').then((m) => m.walkTree(${JSON.stringify(dir)}))` +
+      '.then(() => console.log("no error"), (e) => console.log(e.code, e.message))'
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], asNobody)
+    assert.match(stdout, /^E_IO cannot read 3 file\(s\) or folder\(s\)/)
+    for (const name of ['secret-1', 'secret-2', 'locked']) assert.match(stdout, new RegExp(`"${name}" \\(EACCES\\)`))
+    assert.doesNotMatch(stdout, /fine/)
+  })
+})
