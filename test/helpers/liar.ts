@@ -20,7 +20,7 @@ import { BROADCAST } from './swarm.js'
  *   oversize   → a chunk header claiming ~60 MiB (a different size each time), then streams that many bytes
  *   undersize  → a chunk header claiming half the chunk, then that half
  *   silent     → accepts, reads, never answers anything (not even the manifest)
- *   slow       → the right bytes, each response `delayMs` (default 200 ms) after the previous one
+ *   slow       → the right bytes, each response `delayMs` (default 600 ms: slower than an honest seeder even at load 15, faster than the first deadline of 1 s) after the previous one
  *   trickle    → the right header, then the body 512 bytes every 100 ms
  *   stall      → the right header and half the body, then nothing
  *   reorder    → the right bytes under another chunk's index
@@ -155,7 +155,7 @@ export async function startLiar(
       case 'undersize':
         return void socket.write(Buffer.concat([chunkHeader(good.length >> 1), good.subarray(0, good.length >> 1)]))
       case 'slow':
-        await sleep(o.delayMs ?? 200)
+        await sleep(o.delayMs ?? 600)
         break
       case 'trickle':
         socket.write(chunkHeader(good.length))

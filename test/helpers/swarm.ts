@@ -42,6 +42,8 @@ export interface Daemon {
   kill(signal?: NodeJS.Signals): void
   /** The last 4,000 characters it wrote to stderr (for assertion messages). */
   stderr(): string
+  /** The last 4,000 characters it wrote to stdout (a --json daemon's last line says how it stopped). */
+  stdout(): string
 }
 
 export function startDaemon(
@@ -51,6 +53,7 @@ export function startDaemon(
 ): Daemon & { firstLine: Promise<Record<string, unknown>> } {
   const child = spawn(process.execPath, [BIN(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
+  let stdout = ''
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr = (stderr + d).slice(-4000)
   })
@@ -58,6 +61,7 @@ export function startDaemon(
     let text = ''
     let done = false
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout = (stdout + d).slice(-4000)
       if (done) return
       text += d
       const nl = text.indexOf('\n')
@@ -98,6 +102,7 @@ export function startDaemon(
       child.kill(signal)
     },
     stderr: () => stderr,
+    stdout: () => stdout,
   }
 }
 

@@ -203,8 +203,11 @@ async function play(
       await until(() => all.every((c) => c.closed() || c.frames.length >= c.sent.length), 3000)
       const honest = await rawClient(t, port, { localAddress: '127.0.0.9' })
       pipeline(honest, f.id, [0, 1, 2, 3, 10, 20])
+      // What this guards is a wedge (a leaked grant or buffer: never served), so the bound is generous: at load 15 on
+      // 2 cores this process, which plays server and every client, once needed over 5 s. Fairness between clients
+      // is server-hardening's finding 8.
       assert.ok(
-        await until(() => honest.frames.length >= 6, 5000),
+        await until(() => honest.frames.length >= 6, 30_000),
         `an honest client is served (got ${honest.frames.length} of 6)`,
       )
       assert.equal(checkAnswers(honest, f.manifests), 6)
