@@ -10,16 +10,17 @@ import { isLinkLocalV6, isMulticastV6, isValidZone, zoneOf } from './multicast.j
 /**
  * The peers this host has heard from, remembered so that a peer found once is
  * found again when broadcast later fails: `known_peers.json` beside the
- * content dictionary. A listener or downloader records every peer it hears
- * (the source address and UDP port of its datagrams) and, at start, queries
- * each known peer by unicast as well as by broadcast.
+ * content dictionary. A listener or downloader records every peer that
+ * answers its queries (the source address and UDP port of the answer, which
+ * comes to a port of the querier's own) and, at start, queries each known
+ * peer by unicast for everything as well as by broadcast.
  *
  *   {"version":1,"peers":[{"address":"192.168.1.20","port":47011,"peer":"9f2c…",
  *                          "lastSeen":"2026-11-30T10:00:00.000Z","misses":0}]}
  *
  * Bounded three ways, because its entries come from the network and each one
  * costs a datagram at every start: at most MAX_KNOWN_PEERS entries (the
- * oldest, and those that stopped answering, go first; one run adds at most
+ * oldest, and those that stopped answering, go first; an hour adds at most
  * half as many new ones, so a flood of spoofed sources cannot push out every
  * good entry), entries not heard from for KNOWN_PEER_TTL_MS expire, and an
  * entry queried at MAX_MISSES starts in a row without an answer is dropped (a
@@ -40,6 +41,8 @@ export const KNOWN_PEER_TTL_MS = 30 * 24 * 3600_000
 export const MAX_MISSES = 3
 /** A peer heard again is written back only when its time on disk is older than this (a listener hears each peer every few seconds). */
 const REFRESH_AFTER_MS = 10 * 60_000
+/** New entries are counted per this window (a long-running p2p-listen keeps learning). */
+export const ADDED_WINDOW_MS = 3600_000
 
 export interface KnownPeer {
   address: string
@@ -176,6 +179,7 @@ export class KnownPeers {
   private readonly waiting = new Set<string>()
   private readonly written = new Map<string, number>()
   private added = 0
+  private addedSince = Number.NEGATIVE_INFINITY
   private dirty = false
   private timer: NodeJS.Timeout | undefined
   private saving: Promise<void> | undefined
@@ -205,15 +209,12 @@ export class KnownPeers {
   }
 
   /**
-   * The known peers to query now (one query each). With `countMisses` (a
-   * query for everything, which every live announcer answers), each counts
-   * a miss unless it is heard from before the next write; at MAX_MISSES it
-   * is dropped. A query for one file is not answered by peers without it:
-   * their silence is no miss.
+   * The known peers to query now, for everything (one query each, which
+   * every live announcer answers): each counts a miss unless it answers
+   * before the next write; at MAX_MISSES it is dropped.
    */
-  toQuery(accept: (address: string) => boolean = () => true, countMisses = true): KnownPeer[] {
+  toQuery(accept: (address: string) => boolean = () => true): KnownPeer[] {
     const out = this.list().filter((p) => accept(p.address))
-    if (!countMisses) return out
     for (const p of out) {
       this.waiting.add(keyOf(p))
       p.misses++
@@ -222,7 +223,7 @@ export class KnownPeers {
     return out
   }
 
-  /** A peer was heard from `address`:`port` (an answer or an announcement). */
+  /** A peer answered our query from `address`:`port` (never a mere announcement: its source can be forged). */
   heard(address: string, port: number, peer?: string): void {
     if (this.closed || !isQueryableAddress(address) || port < 1 || port > 65535) return
     const key = keyOf({ address, port })
@@ -236,7 +237,11 @@ export class KnownPeers {
       if (answered || now - (this.written.get(key) ?? 0) > REFRESH_AFTER_MS) this.touch()
       return
     }
-    if (this.added >= Math.ceil(this.max / 2)) return // one run cannot replace more than half of what was known
+    if (now - this.addedSince > ADDED_WINDOW_MS) {
+      this.added = 0
+      this.addedSince = now
+    }
+    if (this.added >= Math.ceil(this.max / 2)) return // an hour cannot replace more than half of what was known
     this.added++
     this.peers.set(key, { address, port, lastSeen: now, misses: 0, ...(peer ? { peer } : {}) })
     this.evict()
