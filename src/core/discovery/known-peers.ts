@@ -1,11 +1,13 @@
-import { isIPv4, isIPv6 } from 'node:net'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { KiB } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'
 import { type Logger, silentLogger } from '../log.js'
 import { isAbsent, readRegularFile } from '../safe-fs.js'
-import { isLinkLocalV6, isMulticastV6, isValidZone, zoneOf } from './multicast.js'
+import { type LocalInterface, listInterfaces } from './interfaces.js'
+import { canonicalAddress, isQueryableAddress, unicastProblem } from './unicast-address.js'
+
+export { isQueryableAddress } from './unicast-address.js'
 
 /**
  * The peers this host has heard from, remembered so that a peer found once is
@@ -59,20 +61,11 @@ export function knownPeersPath(dictionaryPath: string): string {
   return join(dirname(dictionaryPath), KNOWN_PEERS_FILE)
 }
 
-/** An address we may send a query to: unicast, of a family we know, a link-local one with a zone Node can use. */
-export function isQueryableAddress(address: string): boolean {
-  if (address.length > 64) return false
-  if (isIPv4(address)) {
-    const first = Number(address.split('.')[0])
-    return address !== '0.0.0.0' && address !== '255.255.255.255' && !(first >= 224 && first <= 239)
-  }
-  if (!isIPv6(address) || isMulticastV6(address) || address === '::') return false
-  const zone = zoneOf(address)
-  return isLinkLocalV6(address) ? zone !== undefined && isValidZone(zone) : zone === undefined
-}
-
 const entrySchema = z.object({
-  address: z.string().max(64).refine(isQueryableAddress),
+  address: z
+    .string()
+    .max(64)
+    .refine((a) => isQueryableAddress(a)),
   port: z.number().int().min(1).max(65535),
   peer: z
     .string()
@@ -108,7 +101,7 @@ export function entriesFromFile(
       continue
     }
     const entry: KnownPeer = {
-      address: e.data.address,
+      address: canonicalAddress(e.data.address),
       port: e.data.port,
       lastSeen,
       misses: e.data.misses ?? 0,
@@ -171,6 +164,8 @@ export interface KnownPeersOptions {
   /** Write at most this often (default 2 s); close() writes what is left. */
   saveDelayMs?: number
   max?: number
+  /** The host's interfaces, for the check of an address before it is queried (default: read at each toQuery()). */
+  interfaces?: () => readonly LocalInterface[]
 }
 
 export class KnownPeers {
@@ -179,6 +174,8 @@ export class KnownPeers {
   private readonly waiting = new Set<string>()
   private readonly written = new Map<string, number>()
   private added = 0
+  /** Entries dropped at toQuery() because their address must not get a query here (a subnet broadcast, a zone not on this host). */
+  dropped = 0
   private addedSince = Number.NEGATIVE_INFINITY
   private dirty = false
   private timer: NodeJS.Timeout | undefined
@@ -214,6 +211,15 @@ export class KnownPeers {
    * before the next write; at MAX_MISSES it is dropped.
    */
   toQuery(accept: (address: string) => boolean = () => true): KnownPeer[] {
+    const interfaces = (this.options.interfaces ?? listInterfaces)()
+    for (const p of this.list()) {
+      const problem = unicastProblem(p.address, interfaces)
+      if (problem === undefined) continue
+      this.peers.delete(keyOf(p))
+      this.dropped++
+      this.log.info({ address: p.address, port: p.port, reason: problem }, 'known peer dropped')
+      this.touch()
+    }
     const out = this.list().filter((p) => accept(p.address))
     for (const p of out) {
       this.waiting.add(keyOf(p))
@@ -224,7 +230,8 @@ export class KnownPeers {
   }
 
   /** A peer answered our query from `address`:`port` (never a mere announcement: its source can be forged). */
-  heard(address: string, port: number, peer?: string): void {
+  heard(from: string, port: number, peer?: string): void {
+    const address = canonicalAddress(from)
     if (this.closed || !isQueryableAddress(address) || port < 1 || port > 65535) return
     const key = keyOf({ address, port })
     const now = this.now()
