@@ -1,12 +1,18 @@
-import { dirname, join } from 'node:path'
-import { z } from 'zod'
-import { KiB } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'
 import { type Logger, silentLogger } from '../log.js'
-import { isAbsent, readRegularFile } from '../safe-fs.js'
 import { type LocalInterface, listInterfaces } from './interfaces.js'
+import {
+  byFreshness,
+  type KnownPeer,
+  keyOf,
+  MAX_KNOWN_PEERS,
+  MAX_MISSES,
+  readKnownPeers,
+  serialize,
+} from './known-peers-file.js'
 import { canonicalAddress, isQueryableAddress, unicastProblem } from './unicast-address.js'
 
+export * from './known-peers-file.js'
 export { isQueryableAddress } from './unicast-address.js'
 
 /**
@@ -16,9 +22,6 @@ export { isQueryableAddress } from './unicast-address.js'
  * answers its queries (the source address and UDP port of the answer, which
  * comes to a port of the querier's own) and, at start, queries each known
  * peer by unicast for everything as well as by broadcast.
- *
- *   {"version":1,"peers":[{"address":"192.168.1.20","port":47011,"peer":"9f2c…",
- *                          "lastSeen":"2026-11-30T10:00:00.000Z","misses":0}]}
  *
  * Bounded three ways, because its entries come from the network and each one
  * costs a datagram at every start: at most MAX_KNOWN_PEERS entries (the
@@ -35,126 +38,10 @@ export { isQueryableAddress } from './unicast-address.js'
  * later rename wins the rest (an entry may wait for the next sighting).
  */
 
-export const KNOWN_PEERS_FILE = 'known_peers.json'
-export const KNOWN_PEERS_VERSION = 1
-export const MAX_KNOWN_PEERS = 64
-export const MAX_KNOWN_PEERS_FILE_BYTES = 64 * KiB
-export const KNOWN_PEER_TTL_MS = 30 * 24 * 3600_000
-export const MAX_MISSES = 3
 /** A peer heard again is written back only when its time on disk is older than this (a listener hears each peer every few seconds). */
 const REFRESH_AFTER_MS = 10 * 60_000
 /** New entries are counted per this window (a long-running p2p-listen keeps learning). */
 export const ADDED_WINDOW_MS = 3600_000
-
-export interface KnownPeer {
-  address: string
-  port: number
-  /** The peer id it announced (information: entries are keyed by address and port). */
-  peer?: string
-  /** Wall-clock ms. */
-  lastSeen: number
-  /** Starts in a row at which it was queried and did not answer. */
-  misses: number
-}
-
-export function knownPeersPath(dictionaryPath: string): string {
-  return join(dirname(dictionaryPath), KNOWN_PEERS_FILE)
-}
-
-const entrySchema = z.object({
-  address: z
-    .string()
-    .max(64)
-    .refine((a) => isQueryableAddress(a)),
-  port: z.number().int().min(1).max(65535),
-  peer: z
-    .string()
-    .regex(/^[0-9A-Za-z_-]{8,64}$/)
-    .optional(), // the announcement's peer-id rule
-  lastSeen: z.string().max(40),
-  misses: z.number().int().min(0).max(MAX_MISSES).optional(),
-})
-
-const fileSchema = z.object({
-  version: z.literal(KNOWN_PEERS_VERSION),
-  peers: z.array(z.unknown()).max(4 * MAX_KNOWN_PEERS),
-})
-
-const keyOf = (p: { address: string; port: number }): string => `${p.address}|${p.port}`
-
-/** The valid, unexpired entries of a parsed file, newest first, at most MAX_KNOWN_PEERS; `skipped` counts the rest. */
-export function entriesFromFile(
-  value: unknown,
-  now: number,
-  ttlMs = KNOWN_PEER_TTL_MS,
-): { peers: KnownPeer[]; skipped: number } {
-  const parsed = fileSchema.safeParse(value)
-  if (!parsed.success) throw new Error('not a known-peers file')
-  const peers = new Map<string, KnownPeer>()
-  let skipped = 0
-  for (const raw of parsed.data.peers) {
-    const e = entrySchema.safeParse(raw)
-    const lastSeen = e.success ? Date.parse(e.data.lastSeen) : NaN
-    // A time in the future (a clock set back, a hand-edited file) would never expire: refused.
-    if (!e.success || Number.isNaN(lastSeen) || lastSeen > now + 24 * 3600_000 || now - lastSeen > ttlMs) {
-      skipped++
-      continue
-    }
-    const entry: KnownPeer = {
-      address: canonicalAddress(e.data.address),
-      port: e.data.port,
-      lastSeen,
-      misses: e.data.misses ?? 0,
-      ...(e.data.peer ? { peer: e.data.peer } : {}),
-    }
-    const old = peers.get(keyOf(entry))
-    if (!old || old.lastSeen < entry.lastSeen) peers.set(keyOf(entry), entry)
-    else skipped++
-  }
-  const list = [...peers.values()].sort(byFreshness)
-  return { peers: list.slice(0, MAX_KNOWN_PEERS), skipped: skipped + Math.max(0, list.length - MAX_KNOWN_PEERS) }
-}
-
-/** Answering ones before those that stopped answering, then the most recently seen first. */
-function byFreshness(a: KnownPeer, b: KnownPeer): number {
-  return (a.misses > 0 ? 1 : 0) - (b.misses > 0 ? 1 : 0) || b.lastSeen - a.lastSeen
-}
-
-export function serialize(peers: readonly KnownPeer[]): string {
-  const entries = peers.map((p) => ({
-    address: p.address,
-    port: p.port,
-    ...(p.peer ? { peer: p.peer } : {}),
-    lastSeen: new Date(p.lastSeen).toISOString(),
-    misses: p.misses,
-  }))
-  return `${JSON.stringify({ version: KNOWN_PEERS_VERSION, peers: entries }, null, 1)}\n`
-}
-
-/** Read and validate the file; absent → []; anything wrong with it → [] and a warning. Never throws. */
-export async function readKnownPeers(
-  path: string,
-  options: { now: number; log: Logger; ttlMs?: number },
-): Promise<KnownPeer[]> {
-  let bytes: Buffer
-  try {
-    // Not following a link, non-blocking (a FIFO must not hang start-up), bounded in size.
-    bytes = await readRegularFile(path, { maxBytes: MAX_KNOWN_PEERS_FILE_BYTES })
-  } catch (err) {
-    if (!isAbsent(err)) options.log.warn({ path, err: (err as Error).message }, 'known-peers file ignored')
-    return []
-  }
-  try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
-    const { peers, skipped } = entriesFromFile(JSON.parse(text), options.now, options.ttlMs)
-    if (skipped > 0)
-      options.log.info({ path, skipped }, 'known-peers entries skipped (invalid, duplicate, expired or over the cap)')
-    return peers
-  } catch (err) {
-    options.log.warn({ path, err: (err as Error).message }, 'known-peers file ignored: not a valid known-peers file')
-    return []
-  }
-}
 
 export interface KnownPeersOptions {
   log?: Logger
