@@ -15,10 +15,10 @@ export type { BroadcastSetting } from './core/config.js'
 export { DEFAULT_CHUNK_SIZE, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT } from './core/constants.js'
 // Discovery over UDP
 export { type Announcer, type AnnouncerOptions, type BurstReport, createAnnouncer } from './core/discovery/announcer.js'
-export { resolveBroadcast } from './core/discovery/broadcast.js'
 export { DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './core/discovery/dictionary.js'
 export { writeDictionaryFile } from './core/discovery/dictionary-file.js'
 export { FOUND_VIA, type FoundVia } from './core/discovery/found-via.js'
+export { type DiscoveryTargets, discoveryTargets, listInterfaces } from './core/discovery/interfaces.js'
 export { KNOWN_PEERS_FILE, type KnownPeer, KnownPeers } from './core/discovery/known-peers.js'
 export {
   createListener,

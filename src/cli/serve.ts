@@ -1,6 +1,7 @@
+import { isIPv4, isIPv6 } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import chalk from 'chalk'
-import { createChunkServer, DEFAULT_SERVER_LIMITS, openStore, type ServerLimits } from '../index.js'
+import { createChunkServer, DEFAULT_SERVER_LIMITS, openStore, P2PError, type ServerLimits } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from './common.js'
 
 const defaults = DEFAULT_SERVER_LIMITS
@@ -81,7 +82,7 @@ export const serveCommand = defineCommand({
         `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files })}\n`,
       )
     out(
-      `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${address.address}:${address.port} (Ctrl-C to stop)`,
+      `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${endpoint(address.address, address.port)} (Ctrl-C to stop)`,
     )
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     out('Stopping: finishing responses in flight…')
@@ -101,6 +102,34 @@ export function serveHost(host: string, interfaces = networkInterfaces()): strin
   if (host !== '::') return host
   const ipv6 = Object.values(interfaces).some((list) => (list ?? []).some((i) => i.family === 'IPv6'))
   return ipv6 ? host : '0.0.0.0'
+}
+
+/** ADDRESS:PORT, an IPv6 address in brackets ([::]:47010). */
+export function endpoint(address: string, port: number): string {
+  return isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`
+}
+
+/**
+ * The address families a server on `host` answers: "::" both (dual-stack),
+ * an IPv4 address (0.0.0.0 included) IPv4 only, another IPv6 address IPv6
+ * only, a name both. Announcing on a family the server does not answer sends
+ * downloaders to a port that refuses them.
+ */
+export function servedFamilies(host: string): { ipv4: boolean; ipv6: boolean } {
+  if (host === '::' || (!isIPv4(host) && !isIPv6(host))) return { ipv4: true, ipv6: true }
+  return { ipv4: isIPv4(host), ipv6: isIPv6(host) }
+}
+
+/** Discovery on the families the server answers only (--host 0.0.0.0: no IPv6 announcements pointing at a refused port). */
+export function discoveryFollowing<S extends { ipv4: boolean; ipv6: boolean }>(host: string, settings: S): S {
+  const served = servedFamilies(host)
+  const families = { ipv4: settings.ipv4 && served.ipv4, ipv6: settings.ipv6 && served.ipv6 }
+  if (!families.ipv4 && !families.ipv6 && (settings.ipv4 || settings.ipv6))
+    throw new P2PError(
+      'E_USAGE',
+      `--host ${host} serves ${served.ipv4 ? 'IPv4' : 'IPv6'} only, and discovery on ${served.ipv4 ? 'IPv4' : 'IPv6'} is off`,
+    )
+  return { ...settings, ...families }
 }
 
 /** The server limits the settings give (p2p-serve and p2p share). */

@@ -14,7 +14,7 @@ import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
-import { SERVE_SETTINGS, serveHost, serverLimits } from './serve.js'
+import { discoveryFollowing, endpoint, SERVE_SETTINGS, serveHost, serverLimits } from './serve.js'
 import { warnSkipped } from './split.js'
 
 /**
@@ -50,13 +50,11 @@ export const shareCommand = defineCommand({
       .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)'),
   run: async (ctx) => {
     const { settings, log, json, signal, out } = ctx
-    const reach = await commandReach(settings, ctx, { strict: false })
+    const host = serveHost(settings.host)
+    const reach = await commandReach(discoveryFollowing(host, settings), ctx, { strict: false })
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const files = await splitAll(ctx, store)
-    const server = createChunkServer(
-      { store, host: serveHost(settings.host), port: settings.port, limits: serverLimits(settings) },
-      { log },
-    )
+    const server = createChunkServer({ store, host, port: settings.port, limits: serverLimits(settings) }, { log })
     const address = await server.listen()
     const broadcast = [...reach.broadcast, ...reach.named.map((p) => p.name)]
     const announcer = createAnnouncer(
@@ -96,7 +94,7 @@ export const shareCommand = defineCommand({
         process.stdout.write(`${JSON.stringify(line)}\n`)
       }
       out(
-        `${chalk.green('Sharing')} ${files.length} file(s) on ${address.address}:${address.port}, announced to ${broadcast.join(', ')} (UDP ${settings.udpPort}):`,
+        `${chalk.green('Sharing')} ${files.length} file(s) on ${endpoint(address.address, address.port)}, announced to ${broadcast.join(', ')} (UDP ${settings.udpPort}):`,
       )
       for (const f of files)
         out(

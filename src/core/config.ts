@@ -221,7 +221,7 @@ export const SETTINGS = {
     flag: 'host',
     valueName: '<address>',
     description:
-      'address p2p-serve listens on (:: = every interface, IPv6 and IPv4; 0.0.0.0 = every IPv4 interface; a link-local address with its zone, fe80::1%eth0)',
+      'address p2p-serve listens on (:: = every interface, IPv6 and IPv4; 0.0.0.0 = every IPv4 interface, then run p2p-announce with --ipv6 off; a link-local address with its zone, fe80::1%eth0)',
     defaultValue: '::',
     parse: parseHost,
   }),

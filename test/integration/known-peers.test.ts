@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import {
+  ADDED_WINDOW_MS,
   isQueryableAddress,
   KNOWN_PEER_TTL_MS,
   KNOWN_PEERS_FILE,
@@ -134,6 +135,23 @@ describe('known peers', () => {
     )
     now += KNOWN_PEER_TTL_MS + DAY
     assert.deepEqual((await cache(t, { dir, now: () => now })).known.list(), [], 'thirty days later, all expired')
+  })
+
+  it('a long-running process keeps learning: half the cap of new entries an hour, not half the cap for ever', async (t) => {
+    let now = T0
+    const { known } = await cache(t, { now: () => now })
+    for (let i = 0; i < MAX_KNOWN_PEERS; i++) known.heard(`10.3.0.${i}`, 47011)
+    assert.equal(known.list().length, MAX_KNOWN_PEERS / 2)
+    now += ADDED_WINDOW_MS / 2
+    known.heard('10.4.0.1', 47011)
+    assert.equal(known.list().length, MAX_KNOWN_PEERS / 2, 'within the hour: refused')
+    now += ADDED_WINDOW_MS
+    known.heard('10.4.0.2', 47011)
+    assert.ok(
+      known.list().some((p) => p.address === '10.4.0.2'),
+      'an hour later: remembered',
+    )
+    await known.close()
   })
 
   it('two processes writing merge what each heard', async (t) => {

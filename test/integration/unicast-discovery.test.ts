@@ -5,12 +5,12 @@ import { describe, it } from 'node:test'
 import { encodeQuery } from '../../src/core/discovery/announcement.js'
 import { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, Announcer } from '../../src/core/discovery/announcer.js'
 import { KnownPeers } from '../../src/core/discovery/known-peers.js'
-import { DiscoveryListener } from '../../src/core/discovery/listener.js'
+import { DiscoveryListener, MAX_SILENT_REQUERIES } from '../../src/core/discovery/listener.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore } from '../../src/core/store.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
-import { startStranger } from '../helpers/stranger.js'
+import { craftAnnouncement, startStranger } from '../helpers/stranger.js'
 import { freeUdpPort } from '../helpers/swarm.js'
 
 /**
@@ -135,5 +135,58 @@ describe('unicast discovery (real sockets on loopback)', () => {
     }
     const after = new KnownPeers(path)
     assert.deepEqual(await after.load(), [])
+  })
+
+  it('a stranger cannot make a listener query an address: an announcement is not an answer, and one answer buys at most two more queries', async (t) => {
+    const dir = await tmpDir(t)
+    const path = join(dir, 'known_peers.json')
+    const udpPort = await freeUdpPort()
+    const victim = await startStranger(t, udpPort, '127.0.0.8')
+    const announcement = craftAnnouncement('victim-0001', 5001, [
+      { id: 'e'.repeat(64), name: 'v.bin', size: 10, chunks: 1 },
+    ])
+    const run = async (): Promise<DiscoveryListener> => {
+      const known = new KnownPeers(path, { saveDelayMs: 10 })
+      await known.load()
+      const l = new DiscoveryListener({
+        udpPort,
+        broadcast: [],
+        knownPeers: known,
+        staleAfterMs: 60_000,
+        requeryEveryMs: 40,
+      })
+      onCleanup(t, () => l.stop())
+      await l.start()
+      l.query()
+      return l
+    }
+    const heard = (l: DiscoveryListener): Promise<void> =>
+      new Promise((resolve) => (l.files().length > 0 ? resolve() : l.once('change', () => resolve())))
+    // One datagram to the shared port, from the victim's address: heard, listed, never recorded.
+    const first = await run()
+    await victim.send(announcement, '127.0.0.1')
+    await heard(first)
+    await new Promise((r) => setTimeout(r, 400)) // ten requery intervals
+    await first.stop()
+    assert.equal(victim.received.length, 0, 'no query for an announcement')
+    assert.deepEqual(await new KnownPeers(path).load(), [], 'an announcement does not make a known peer')
+    // The worst case: the file names the victim, which announces to the shared port and answers one query.
+    await writeFile(
+      path,
+      JSON.stringify({
+        version: 1,
+        peers: [{ address: '127.0.0.8', port: victim.port, lastSeen: new Date().toISOString() }],
+      }),
+    )
+    victim.socket.once('message', (_bytes, from) => victim.socket.send(announcement, from.port, from.address))
+    const second = await run()
+    await victim.send(announcement, '127.0.0.1')
+    await new Promise((r) => setTimeout(r, 2000)) // fifty requery intervals
+    const count = victim.received.length
+    await new Promise((r) => setTimeout(r, 400))
+    await second.stop()
+    assert.ok(count >= 2, `the answer is requeried (${count})`)
+    assert.ok(count <= 1 + MAX_SILENT_REQUERIES, `at most ${1 + MAX_SILENT_REQUERIES} queries, got ${count}`)
+    assert.equal(victim.received.length, count, 'then none')
   })
 })

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { randomFile, sha256File } from '../helpers/files.js'
+import { discoveryTopology } from './discovery-topology.js'
 import { netnsAvailable } from './harness.js'
 import type { HostProcess } from './processes.js'
 import { nftAvailable, type TopoHost, Topology } from './topology.js'
@@ -38,41 +39,7 @@ describe('discovery paths: named, known, IPv6, multi-homed (network namespaces)'
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'p2p-paths-'))
-    net = await Topology.create(root, {
-      bridges: [
-        { name: 'iso', ipv4: '10.79.3', ipv6: 'fd79:0:0:3', drop: true },
-        { name: 'left', ipv4: '10.79.4' },
-        { name: 'right', ipv4: '10.79.5' },
-        { name: 'v6', ipv6: 'fd79:0:0:6' },
-        { name: 'ma', ipv4: '10.79.7' },
-        { name: 'mb', ipv4: '10.79.8' },
-      ],
-      hosts: [
-        { name: 'i1', links: [{ bridge: 'iso', n: 1 }] },
-        { name: 'i2', links: [{ bridge: 'iso', n: 2 }] },
-        {
-          name: 'r',
-          router: true,
-          links: [
-            { bridge: 'left', n: 254 },
-            { bridge: 'right', n: 254 },
-          ],
-        },
-        { name: 'l1', links: [{ bridge: 'left', n: 1 }] },
-        { name: 'r1', links: [{ bridge: 'right', n: 1 }] },
-        { name: 's1', links: [{ bridge: 'v6', n: 1 }] },
-        { name: 's2', links: [{ bridge: 'v6', n: 2 }] },
-        {
-          name: 'm',
-          links: [
-            { bridge: 'ma', n: 10 },
-            { bridge: 'mb', n: 10 },
-          ],
-        },
-        { name: 'x', links: [{ bridge: 'ma', n: 1 }] },
-        { name: 'y', links: [{ bridge: 'mb', n: 1 }] },
-      ],
-    })
+    net = await Topology.create(root, discoveryTopology(79))
     source = join(root, 'paths.bin')
     sha = await randomFile(source, 3 * 1024 * 1024)
   })

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { DISCOVERY_GROUP_V6 } from '../../src/core/discovery/multicast.js'
+import { discoveryTopology } from './discovery-topology.js'
 import { netnsAvailable } from './harness.js'
 import type { Probe } from './probe-client.js'
 import { nftAvailable, Topology } from './topology.js'
@@ -31,44 +32,7 @@ describe('netns topologies (harness)', { skip }, () => {
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'p2p-topo-'))
-    net = await Topology.create(root, {
-      bridges: [
-        { name: 'lan', ipv4: '10.78.1', ipv6: 'fd78:0:0:1' },
-        { name: 'iso', ipv4: '10.78.3', ipv6: 'fd78:0:0:3', drop: true },
-        { name: 'left', ipv4: '10.78.4', ipv6: 'fd78:0:0:4' },
-        { name: 'right', ipv4: '10.78.5', ipv6: 'fd78:0:0:5' },
-        { name: 'v6', ipv6: 'fd78:0:0:6' },
-        { name: 'ma', ipv4: '10.78.7' },
-        { name: 'mb', ipv4: '10.78.8' },
-      ],
-      hosts: [
-        { name: 'a1', links: [{ bridge: 'lan', n: 1 }] },
-        { name: 'a2', links: [{ bridge: 'lan', n: 2 }] },
-        { name: 'i1', links: [{ bridge: 'iso', n: 1 }] },
-        { name: 'i2', links: [{ bridge: 'iso', n: 2 }] },
-        {
-          name: 'r',
-          router: true,
-          links: [
-            { bridge: 'left', n: 254 },
-            { bridge: 'right', n: 254 },
-          ],
-        },
-        { name: 'l1', links: [{ bridge: 'left', n: 1 }] },
-        { name: 'r1', links: [{ bridge: 'right', n: 1 }] },
-        { name: 's1', links: [{ bridge: 'v6', n: 1 }] },
-        { name: 's2', links: [{ bridge: 'v6', n: 2 }] },
-        {
-          name: 'm',
-          links: [
-            { bridge: 'ma', n: 10 },
-            { bridge: 'mb', n: 10 },
-          ],
-        },
-        { name: 'x', links: [{ bridge: 'ma', n: 1 }] },
-        { name: 'y', links: [{ bridge: 'mb', n: 1 }] },
-      ],
-    })
+    net = await Topology.create(root, discoveryTopology(78, { lan: true, routedIPv6: true }))
   })
   afterEach(async () => {
     await net?.reset()

@@ -3,7 +3,6 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { type AnnouncedFile, type Announcement, decodeDatagram } from '../../src/core/discovery/announcement.js'
-import { directedBroadcast, resolveBroadcast } from '../../src/core/discovery/broadcast.js'
 import { CLAIM_OVERHEAD_BYTES, ContentDictionary, type DictionaryLimits } from '../../src/core/discovery/dictionary.js'
 import { claimsFromSnapshot, jsonLine, toSnapshot } from '../../src/core/discovery/dictionary-file.js'
 
@@ -352,24 +351,3 @@ function dedupe(files: AnnouncedFile[]): AnnouncedFile[] {
   const seen = new Set<string>()
   return files.filter((f) => !seen.has(f.id) && seen.add(f.id))
 }
-
-describe('broadcast addresses', () => {
-  it('computes directed broadcast addresses', () => {
-    assert.equal(directedBroadcast('192.168.1.20', '255.255.255.0'), '192.168.1.255')
-    assert.equal(directedBroadcast('10.77.0.5', '255.255.0.0'), '10.77.255.255')
-    assert.equal(directedBroadcast('172.16.5.9', '255.255.255.252'), '172.16.5.11')
-  })
-
-  it('"auto" takes every up, non-loopback IPv4 interface, once each', () => {
-    const iface = (address: string, netmask: string, internal = false, family: 'IPv4' | 'IPv6' = 'IPv4') =>
-      ({ address, netmask, family, internal, mac: '00:00:00:00:00:00', cidr: null }) as const
-    const interfaces = {
-      lo: [iface('127.0.0.1', '255.0.0.0', true)],
-      eth0: [iface('192.168.1.20', '255.255.255.0'), iface('fe80::1', 'ffff:ffff:ffff:ffff::', false, 'IPv6')],
-      wg0: [iface('10.8.0.2', '255.255.255.0')],
-      br0: [iface('192.168.1.30', '255.255.255.0')],
-    }
-    assert.deepEqual(resolveBroadcast('auto', interfaces as never), ['192.168.1.255', '10.8.0.255'])
-    assert.deepEqual(resolveBroadcast(['127.255.255.255', '127.255.255.255']), ['127.255.255.255'])
-  })
-})

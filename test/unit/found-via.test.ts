@@ -16,6 +16,16 @@ describe('how a peer was found', () => {
     assert.equal(c.via('fd00::4'), 'ipv6')
   })
 
+  it('addresses compare in canonical form, however they were written', () => {
+    const c = new SourceClassifier()
+    c.addNamed(['FD00:0:0::20', '::ffff:10.0.0.7'])
+    c.addKnown(['FE80:0:0::3%eth0'])
+    assert.equal(c.via('fd00::20'), 'peer')
+    assert.equal(c.via('10.0.0.7'), 'peer')
+    assert.equal(c.via('fe80::3%eth0'), 'known')
+    assert.equal(c.via('fd00::21'), 'ipv6')
+  })
+
   it('the advice names every path tried and what to do, in one line', () => {
     const none = pathsAdvice({
       broadcast: ['10.0.0.255'],

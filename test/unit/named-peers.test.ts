@@ -149,6 +149,7 @@ describe('named peers: resolution', () => {
     const calls: string[] = []
     const got = await resolveNamedPeer(parseNamedPeer('[fe80::1%eth0]:9', 1), {
       families: both,
+      interfaces: [{ name: 'eth0', flags: undefined, internal: false, ipv4: [], ipv6: ['fe80::2%eth0'] }],
       lookup: table({}, calls),
     })
     assert.deepEqual(got, [{ address: 'fe80::1%eth0', port: 9, name: '[fe80::1%eth0]:9' }])

@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net'
 import { DISCOVERY_GROUP_V6 } from './multicast.js'
+import { canonicalAddress } from './unicast-address.js'
 
 /**
  * How a peer was found, for p2p-listen's table, its --json and the download
@@ -37,11 +38,8 @@ export class SourceClassifier {
   }
 }
 
-/** IPv6 addresses compare lower-case (a zone is an interface name and stays as it is). */
-function normalize(address: string): string {
-  const at = address.indexOf('%')
-  return at < 0 ? address.toLowerCase() : `${address.slice(0, at).toLowerCase()}${address.slice(at)}`
-}
+/** Addresses compare in canonical form (FD00:0:0::20 is fd00::20; ::ffff:10.0.0.1 is 10.0.0.1). */
+const normalize = canonicalAddress
 
 /** What discovery tried, for the message when nobody answered. */
 export interface PathsTried {

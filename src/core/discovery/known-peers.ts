@@ -1,25 +1,31 @@
-import { isIPv4, isIPv6 } from 'node:net'
-import { dirname, join } from 'node:path'
-import { z } from 'zod'
-import { KiB } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'
 import { type Logger, silentLogger } from '../log.js'
-import { isAbsent, readRegularFile } from '../safe-fs.js'
-import { isLinkLocalV6, isMulticastV6, isValidZone, zoneOf } from './multicast.js'
+import { type LocalInterface, listInterfaces } from './interfaces.js'
+import {
+  byFreshness,
+  type KnownPeer,
+  keyOf,
+  MAX_KNOWN_PEERS,
+  MAX_MISSES,
+  readKnownPeers,
+  serialize,
+} from './known-peers-file.js'
+import { canonicalAddress, isQueryableAddress, unicastProblem } from './unicast-address.js'
+
+export * from './known-peers-file.js'
+export { isQueryableAddress } from './unicast-address.js'
 
 /**
  * The peers this host has heard from, remembered so that a peer found once is
  * found again when broadcast later fails: `known_peers.json` beside the
- * content dictionary. A listener or downloader records every peer it hears
- * (the source address and UDP port of its datagrams) and, at start, queries
- * each known peer by unicast as well as by broadcast.
- *
- *   {"version":1,"peers":[{"address":"192.168.1.20","port":47011,"peer":"9f2c…",
- *                          "lastSeen":"2026-11-30T10:00:00.000Z","misses":0}]}
+ * content dictionary. A listener or downloader records every peer that
+ * answers its queries (the source address and UDP port of the answer, which
+ * comes to a port of the querier's own) and, at start, queries each known
+ * peer by unicast for everything as well as by broadcast.
  *
  * Bounded three ways, because its entries come from the network and each one
  * costs a datagram at every start: at most MAX_KNOWN_PEERS entries (the
- * oldest, and those that stopped answering, go first; one run adds at most
+ * oldest, and those that stopped answering, go first; an hour adds at most
  * half as many new ones, so a flood of spoofed sources cannot push out every
  * good entry), entries not heard from for KNOWN_PEER_TTL_MS expire, and an
  * entry queried at MAX_MISSES starts in a row without an answer is dropped (a
@@ -32,133 +38,10 @@ import { isLinkLocalV6, isMulticastV6, isValidZone, zoneOf } from './multicast.j
  * later rename wins the rest (an entry may wait for the next sighting).
  */
 
-export const KNOWN_PEERS_FILE = 'known_peers.json'
-export const KNOWN_PEERS_VERSION = 1
-export const MAX_KNOWN_PEERS = 64
-export const MAX_KNOWN_PEERS_FILE_BYTES = 64 * KiB
-export const KNOWN_PEER_TTL_MS = 30 * 24 * 3600_000
-export const MAX_MISSES = 3
 /** A peer heard again is written back only when its time on disk is older than this (a listener hears each peer every few seconds). */
 const REFRESH_AFTER_MS = 10 * 60_000
-
-export interface KnownPeer {
-  address: string
-  port: number
-  /** The peer id it announced (information: entries are keyed by address and port). */
-  peer?: string
-  /** Wall-clock ms. */
-  lastSeen: number
-  /** Starts in a row at which it was queried and did not answer. */
-  misses: number
-}
-
-export function knownPeersPath(dictionaryPath: string): string {
-  return join(dirname(dictionaryPath), KNOWN_PEERS_FILE)
-}
-
-/** An address we may send a query to: unicast, of a family we know, a link-local one with a zone Node can use. */
-export function isQueryableAddress(address: string): boolean {
-  if (address.length > 64) return false
-  if (isIPv4(address)) {
-    const first = Number(address.split('.')[0])
-    return address !== '0.0.0.0' && address !== '255.255.255.255' && !(first >= 224 && first <= 239)
-  }
-  if (!isIPv6(address) || isMulticastV6(address) || address === '::') return false
-  const zone = zoneOf(address)
-  return isLinkLocalV6(address) ? zone !== undefined && isValidZone(zone) : zone === undefined
-}
-
-const entrySchema = z.object({
-  address: z.string().max(64).refine(isQueryableAddress),
-  port: z.number().int().min(1).max(65535),
-  peer: z
-    .string()
-    .regex(/^[0-9A-Za-z_-]{8,64}$/)
-    .optional(), // the announcement's peer-id rule
-  lastSeen: z.string().max(40),
-  misses: z.number().int().min(0).max(MAX_MISSES).optional(),
-})
-
-const fileSchema = z.object({
-  version: z.literal(KNOWN_PEERS_VERSION),
-  peers: z.array(z.unknown()).max(4 * MAX_KNOWN_PEERS),
-})
-
-const keyOf = (p: { address: string; port: number }): string => `${p.address}|${p.port}`
-
-/** The valid, unexpired entries of a parsed file, newest first, at most MAX_KNOWN_PEERS; `skipped` counts the rest. */
-export function entriesFromFile(
-  value: unknown,
-  now: number,
-  ttlMs = KNOWN_PEER_TTL_MS,
-): { peers: KnownPeer[]; skipped: number } {
-  const parsed = fileSchema.safeParse(value)
-  if (!parsed.success) throw new Error('not a known-peers file')
-  const peers = new Map<string, KnownPeer>()
-  let skipped = 0
-  for (const raw of parsed.data.peers) {
-    const e = entrySchema.safeParse(raw)
-    const lastSeen = e.success ? Date.parse(e.data.lastSeen) : NaN
-    // A time in the future (a clock set back, a hand-edited file) would never expire: refused.
-    if (!e.success || Number.isNaN(lastSeen) || lastSeen > now + 24 * 3600_000 || now - lastSeen > ttlMs) {
-      skipped++
-      continue
-    }
-    const entry: KnownPeer = {
-      address: e.data.address,
-      port: e.data.port,
-      lastSeen,
-      misses: e.data.misses ?? 0,
-      ...(e.data.peer ? { peer: e.data.peer } : {}),
-    }
-    const old = peers.get(keyOf(entry))
-    if (!old || old.lastSeen < entry.lastSeen) peers.set(keyOf(entry), entry)
-    else skipped++
-  }
-  const list = [...peers.values()].sort(byFreshness)
-  return { peers: list.slice(0, MAX_KNOWN_PEERS), skipped: skipped + Math.max(0, list.length - MAX_KNOWN_PEERS) }
-}
-
-/** Answering ones before those that stopped answering, then the most recently seen first. */
-function byFreshness(a: KnownPeer, b: KnownPeer): number {
-  return (a.misses > 0 ? 1 : 0) - (b.misses > 0 ? 1 : 0) || b.lastSeen - a.lastSeen
-}
-
-export function serialize(peers: readonly KnownPeer[]): string {
-  const entries = peers.map((p) => ({
-    address: p.address,
-    port: p.port,
-    ...(p.peer ? { peer: p.peer } : {}),
-    lastSeen: new Date(p.lastSeen).toISOString(),
-    misses: p.misses,
-  }))
-  return `${JSON.stringify({ version: KNOWN_PEERS_VERSION, peers: entries }, null, 1)}\n`
-}
-
-/** Read and validate the file; absent → []; anything wrong with it → [] and a warning. Never throws. */
-export async function readKnownPeers(
-  path: string,
-  options: { now: number; log: Logger; ttlMs?: number },
-): Promise<KnownPeer[]> {
-  let bytes: Buffer
-  try {
-    // Not following a link, non-blocking (a FIFO must not hang start-up), bounded in size.
-    bytes = await readRegularFile(path, { maxBytes: MAX_KNOWN_PEERS_FILE_BYTES })
-  } catch (err) {
-    if (!isAbsent(err)) options.log.warn({ path, err: (err as Error).message }, 'known-peers file ignored')
-    return []
-  }
-  try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
-    const { peers, skipped } = entriesFromFile(JSON.parse(text), options.now, options.ttlMs)
-    if (skipped > 0)
-      options.log.info({ path, skipped }, 'known-peers entries skipped (invalid, duplicate, expired or over the cap)')
-    return peers
-  } catch (err) {
-    options.log.warn({ path, err: (err as Error).message }, 'known-peers file ignored: not a valid known-peers file')
-    return []
-  }
-}
+/** New entries are counted per this window (a long-running p2p-listen keeps learning). */
+export const ADDED_WINDOW_MS = 3600_000
 
 export interface KnownPeersOptions {
   log?: Logger
@@ -168,6 +51,8 @@ export interface KnownPeersOptions {
   /** Write at most this often (default 2 s); close() writes what is left. */
   saveDelayMs?: number
   max?: number
+  /** The host's interfaces, for the check of an address before it is queried (default: read at each toQuery()). */
+  interfaces?: () => readonly LocalInterface[]
 }
 
 export class KnownPeers {
@@ -176,6 +61,9 @@ export class KnownPeers {
   private readonly waiting = new Set<string>()
   private readonly written = new Map<string, number>()
   private added = 0
+  /** Entries dropped at toQuery() because their address must not get a query here (a subnet broadcast, a zone not on this host). */
+  dropped = 0
+  private addedSince = Number.NEGATIVE_INFINITY
   private dirty = false
   private timer: NodeJS.Timeout | undefined
   private saving: Promise<void> | undefined
@@ -205,15 +93,21 @@ export class KnownPeers {
   }
 
   /**
-   * The known peers to query now (one query each). With `countMisses` (a
-   * query for everything, which every live announcer answers), each counts
-   * a miss unless it is heard from before the next write; at MAX_MISSES it
-   * is dropped. A query for one file is not answered by peers without it:
-   * their silence is no miss.
+   * The known peers to query now, for everything (one query each, which
+   * every live announcer answers): each counts a miss unless it answers
+   * before the next write; at MAX_MISSES it is dropped.
    */
-  toQuery(accept: (address: string) => boolean = () => true, countMisses = true): KnownPeer[] {
+  toQuery(accept: (address: string) => boolean = () => true): KnownPeer[] {
+    const interfaces = (this.options.interfaces ?? listInterfaces)()
+    for (const p of this.list()) {
+      const problem = unicastProblem(p.address, interfaces)
+      if (problem === undefined) continue
+      this.peers.delete(keyOf(p))
+      this.dropped++
+      this.log.info({ address: p.address, port: p.port, reason: problem }, 'known peer dropped')
+      this.touch()
+    }
     const out = this.list().filter((p) => accept(p.address))
-    if (!countMisses) return out
     for (const p of out) {
       this.waiting.add(keyOf(p))
       p.misses++
@@ -222,8 +116,9 @@ export class KnownPeers {
     return out
   }
 
-  /** A peer was heard from `address`:`port` (an answer or an announcement). */
-  heard(address: string, port: number, peer?: string): void {
+  /** A peer answered our query from `address`:`port` (never a mere announcement: its source can be forged). */
+  heard(from: string, port: number, peer?: string): void {
+    const address = canonicalAddress(from)
     if (this.closed || !isQueryableAddress(address) || port < 1 || port > 65535) return
     const key = keyOf({ address, port })
     const now = this.now()
@@ -236,7 +131,11 @@ export class KnownPeers {
       if (answered || now - (this.written.get(key) ?? 0) > REFRESH_AFTER_MS) this.touch()
       return
     }
-    if (this.added >= Math.ceil(this.max / 2)) return // one run cannot replace more than half of what was known
+    if (now - this.addedSince > ADDED_WINDOW_MS) {
+      this.added = 0
+      this.addedSince = now
+    }
+    if (this.added >= Math.ceil(this.max / 2)) return // an hour cannot replace more than half of what was known
     this.added++
     this.peers.set(key, { address, port, lastSeen: now, misses: 0, ...(peer ? { peer } : {}) })
     this.evict()

@@ -18,13 +18,24 @@ export type { KnownFile, PeerSource } from './dictionary.js'
  * listeners, downloaders and announcers on one host all hear every
  * broadcast; the IPv6 socket in the group on each interface) and keeps the
  * content dictionary. Queries go to every broadcast address and group, and
- * by unicast to named and known peers (every peer heard is recorded as
- * known), from a second endpoint on ports of its own, because answers come back by unicast to the
- * query's source: on a port several processes share, only one of them would
- * get it. Every datagram is validated; a bad one is dropped, counted by
+ * by unicast to named and known peers, from a second endpoint on ports of
+ * its own, because answers come back by unicast to the query's source: on a
+ * port several processes share, only one of them would get it.
+ *
+ * Only an answer (a datagram on that query socket) is recorded as a known
+ * peer, and a known peer counts as answering only when its answer comes
+ * there after we queried it: anyone can send an announcement to the shared
+ * port with any source address, and none of it may make us send queries.
+ * Known peers are asked for everything (the answer is capped at three times
+ * the query), so their silence is a miss; one that answered is asked again
+ * with the named peers, until it stays silent at MAX_SILENT_REQUERIES
+ * requeries. Every datagram is validated; a bad one is dropped, counted by
  * reason and logged at debug level. Emits 'change' when the visible picture
  * changes.
  */
+
+/** A known peer that stops answering is asked this many more times in a run, then no more. */
+export const MAX_SILENT_REQUERIES = 2
 
 export interface DiscoveryListenerOptions {
   udpPort: number
@@ -39,7 +50,7 @@ export interface DiscoveryListenerOptions {
   peers?: readonly PeerTarget[]
   /** How the peer at an address was found, for the snapshot and --json (DiscoveryReach.via). */
   classify?: (address: string) => string
-  /** Known peers: queried once at start; every peer heard is recorded. */
+  /** Known peers: queried at start; every peer that answers a query is recorded. */
   knownPeers?: KnownPeers | undefined
   staleAfterMs: number
   log?: Logger
@@ -48,6 +59,8 @@ export interface DiscoveryListenerOptions {
   maxDatagramBytes?: number
   /** What query() asks for by default (a downloader asks for its one file; the answer is then small and whole). */
   want?: QueryWant
+  /** How often named and answering known peers are asked again (default: staleAfter/3, at least 1 s). */
+  requeryEveryMs?: number
 }
 
 export interface ListenerStats {
@@ -73,12 +86,14 @@ export class DiscoveryListener extends EventEmitter {
   private requery: NodeJS.Timeout | undefined
   /** Known peers asked at the first query(), by address|port. */
   private knownAsked: Map<string, PeerTarget> | undefined
+  /** Known peers queried and not answered since (an answer counts only for a query outstanding). */
+  private readonly awaiting = new Set<string>()
   /**
-   * Those of them that answered: only these are asked again. An entry that
-   * never answers (a stranger's address planted in the file, a peer gone)
-   * costs one query a start, never one every few seconds.
+   * Known peers that answered, with the requeries they left unanswered since:
+   * only these are asked again. An entry that never answers (a stranger's
+   * address planted in the file, a peer gone) costs one query a start.
    */
-  private readonly knownAnswered = new Set<string>()
+  private readonly answering = new Map<string, { target: PeerTarget; silent: number }>()
   private readonly log: Logger
   private readonly now: () => number
 
@@ -92,12 +107,12 @@ export class DiscoveryListener extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    this.socket = await this.bind(this.options.udpPort, this.options.groups ?? [])
-    this.querySocket = await this.bind(0, [])
+    this.socket = await this.bind(this.options.udpPort, this.options.groups ?? [], false)
+    this.querySocket = await this.bind(0, [], true)
     // Unicast peers hear no broadcast answers and may not name us: ask them again before they would go stale.
     this.requery = setInterval(
-      () => this.queryUnicast(this.encodeQuery(this.options.want)),
-      Math.max(1000, this.options.staleAfterMs / 3),
+      () => this.queryAgain(),
+      this.options.requeryEveryMs ?? Math.max(1000, this.options.staleAfterMs / 3),
     )
     this.requery.unref()
     const every = Math.max(20, Math.min(1000, this.options.staleAfterMs / 4))
@@ -115,34 +130,52 @@ export class DiscoveryListener extends EventEmitter {
   query(want: QueryWant | undefined = this.options.want): void {
     const bytes = this.encodeQuery(want)
     for (const address of this.options.broadcast) void this.querySocket?.send(bytes, address, this.options.udpPort)
-    let first: PeerTarget[] = []
+    const named = this.options.peers ?? []
+    const skip = new Set(named.map(keyOf))
     if (this.knownAsked === undefined) {
-      const known =
-        this.options.knownPeers?.toQuery(
-          (address) => this.querySocket?.has(familyOf(address)) ?? false,
-          want === undefined || (want.id === undefined && want.name === undefined),
-        ) ?? []
-      first = known.map((p) => ({ address: p.address, port: p.port, name: 'known' }))
-      this.knownAsked = new Map(first.map((p) => [`${p.address}|${p.port}`, p]))
+      const known = (
+        this.options.knownPeers?.toQuery((address) => this.querySocket?.has(familyOf(address)) ?? false) ?? []
+      )
+        .map((p) => ({ address: p.address, port: p.port, name: 'known' }))
+        .filter((p) => !skip.has(keyOf(p)))
+      this.knownAsked = new Map(known.map((p) => [keyOf(p), p]))
       if (known.length > 0) this.log.debug({ known: known.length }, 'asking known peers')
+      // For everything: every live announcer answers that, so silence is a miss (a one-file query is not answered by a peer without the file).
+      this.sendTo(known, this.encodeQuery(undefined), true)
     }
-    this.queryUnicast(bytes, first)
+    this.sendTo(named, bytes, false)
+  }
+
+  /** Named peers, and known peers while they answer: each silent requery counts, at MAX_SILENT_REQUERIES one is asked no more. */
+  private queryAgain(): void {
+    const again: PeerTarget[] = []
+    for (const [key, entry] of this.answering) {
+      if (this.awaiting.has(key) && ++entry.silent >= MAX_SILENT_REQUERIES) {
+        this.answering.delete(key)
+        this.awaiting.delete(key)
+      } else {
+        again.push(entry.target)
+      }
+    }
+    const bytes = this.encodeQuery(this.options.want)
+    const named = new Set((this.options.peers ?? []).map(keyOf))
+    this.sendTo(
+      again.filter((p) => !named.has(keyOf(p))),
+      bytes,
+      true,
+    )
+    this.sendTo(this.options.peers ?? [], bytes, false)
+  }
+
+  private sendTo(targets: readonly PeerTarget[], bytes: Buffer, known: boolean): void {
+    for (const p of targets) {
+      if (known) this.awaiting.add(keyOf(p))
+      void this.querySocket?.send(bytes, p.address, p.port)
+    }
   }
 
   private encodeQuery(want: QueryWant | undefined): Buffer {
     return encodeQuery(want, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
-  }
-
-  /** One query to each named peer, each known peer that answered, and `extra` (a peer on two lists is asked once). */
-  private queryUnicast(bytes: Buffer, extra: readonly PeerTarget[] = []): void {
-    const seen = new Set<string>()
-    const answered = [...this.knownAnswered].flatMap((key) => this.knownAsked?.get(key) ?? [])
-    for (const p of [...(this.options.peers ?? []), ...answered, ...extra]) {
-      const key = `${p.address}|${p.port}`
-      if (seen.has(key)) continue
-      seen.add(key)
-      void this.querySocket?.send(bytes, p.address, p.port)
-    }
   }
 
   files(): KnownFile[] {
@@ -186,6 +219,7 @@ export class DiscoveryListener extends EventEmitter {
   private async bind(
     port: number,
     groups: ReadonlyArray<{ group: string; interface: string }>,
+    answers: boolean,
   ): Promise<DiscoverySockets> {
     const sockets = new DiscoverySockets({
       port,
@@ -193,13 +227,14 @@ export class DiscoveryListener extends EventEmitter {
       groups,
       ...(this.options.bindAddress !== undefined ? { bindAddress: this.options.bindAddress } : {}),
       log: this.log,
-      onDatagram: (d) => this.onMessage(d),
+      onDatagram: (d) => this.onMessage(d, answers),
     })
     await sockets.start()
     return sockets
   }
 
-  private onMessage(datagram: Datagram): void {
+  /** `answer`: it came to the query socket, whose port only the hosts we queried (and their LAN) have seen. */
+  private onMessage(datagram: Datagram, answer: boolean): void {
     const msg = datagram.bytes
     const address = datagram.from.address
     this.stats.received++
@@ -212,9 +247,7 @@ export class DiscoveryListener extends EventEmitter {
         )
       if (message.type !== 'announce') return
       if (this.dictionary.merge(message, address, this.now())) this.emit('change')
-      this.options.knownPeers?.heard(address, datagram.from.port, message.peer)
-      const key = `${address}|${datagram.from.port}`
-      if (this.knownAsked?.has(key)) this.knownAnswered.add(key)
+      if (answer) this.answered(address, datagram.from.port, message.peer)
     } catch (err) {
       const reason = hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal'
       this.stats.dropped++
@@ -222,4 +255,14 @@ export class DiscoveryListener extends EventEmitter {
       this.log.debug({ from: address, bytes: msg.length, reason, err: (err as Error).message }, 'datagram dropped')
     }
   }
+
+  private answered(address: string, port: number, peer: string): void {
+    this.options.knownPeers?.heard(address, port, peer)
+    const key = keyOf({ address, port })
+    const target = this.knownAsked?.get(key)
+    if (target === undefined || !this.awaiting.delete(key)) return
+    this.answering.set(key, { target, silent: 0 })
+  }
 }
+
+const keyOf = (p: { address: string; port: number }): string => `${p.address}|${p.port}`

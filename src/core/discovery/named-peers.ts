@@ -1,8 +1,8 @@
 import { lookup as dnsLookup } from 'node:dns'
 import { isIPv4, isIPv6 } from 'node:net'
 import { P2PError } from '../errors.js'
-import type { FamilyOptions } from './interfaces.js'
-import { isLinkLocalV6, isMulticastV6, isValidZone, zoneOf } from './multicast.js'
+import { type FamilyOptions, type LocalInterface, listInterfaces } from './interfaces.js'
+import { canonicalAddress, unicastProblem } from './unicast-address.js'
 
 /**
  * Peers the user names (`--peer HOST[:PORT]`, P2P_PEERS, the config file's
@@ -56,13 +56,12 @@ function parsePort(text: string, raw: string): number {
   return Number(raw)
 }
 
-function checkIPv6(text: string, address: string): void {
-  const zone = zoneOf(address)
-  if (!isIPv6(address)) throw bad(text, 'not an IPv6 address')
-  if (zone !== undefined && !isValidZone(zone)) throw bad(text, `the zone "${zone}" is not an interface name`)
-  if (isLinkLocalV6(address) && zone === undefined)
-    throw bad(text, 'a link-local address needs its interface, e.g. fe80::1%eth0')
-  if (isMulticastV6(address)) throw bad(text, 'a multicast group is not a peer (use --broadcast for groups)')
+/** An address literal, canonical (an IPv4-mapped one as IPv4), or E_USAGE saying why it is no peer. */
+function literal(text: string, address: string): string {
+  if (!isIPv4(address) && !isIPv6(address)) throw bad(text, 'not an IPv6 address')
+  const problem = unicastProblem(address)
+  if (problem !== undefined) throw bad(text, problem)
+  return canonicalAddress(address)
 }
 
 function isHostName(host: string): boolean {
@@ -80,10 +79,10 @@ export function parseNamedPeer(text: string, defaultPort: number): NamedPeer {
   if (value.length > MAX_PEER_TEXT) throw bad(text, `longer than ${MAX_PEER_TEXT} characters`)
   const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(value)
   if (bracketed) {
-    checkIPv6(text, bracketed[1]!)
+    if (!isIPv6(bracketed[1]!)) throw bad(text, 'not an IPv6 address')
     return {
       text: value,
-      host: bracketed[1]!,
+      host: literal(text, bracketed[1]!),
       port: bracketed[2] === undefined ? defaultPort : parsePort(text, bracketed[2]),
       literal: true,
     }
@@ -91,13 +90,13 @@ export function parseNamedPeer(text: string, defaultPort: number): NamedPeer {
   if (value.includes('[') || value.includes(']')) throw bad(text, 'unbalanced brackets')
   const colons = value.split(':').length - 1
   if (colons >= 2) {
-    checkIPv6(text, value) // a bare IPv6 address takes no port: brackets say where the address ends
-    return { text: value, host: value, port: defaultPort, literal: true }
+    if (!isIPv6(value)) throw bad(text, 'not an IPv6 address') // a bare IPv6 address takes no port: brackets say where it ends
+    return { text: value, host: literal(text, value), port: defaultPort, literal: true }
   }
   const [host, port] =
     colons === 1 ? [value.slice(0, value.indexOf(':')), value.slice(value.indexOf(':') + 1)] : [value, undefined]
   const portNumber = port === undefined ? defaultPort : parsePort(text, port)
-  if (isIPv4(host)) return { text: value, host, port: portNumber, literal: true }
+  if (isIPv4(host)) return { text: value, host: literal(text, host), port: portNumber, literal: true }
   if (!isHostName(host)) throw bad(text, 'not a host name or IP address')
   return { text: value, host: host.toLowerCase(), port: portNumber, literal: false }
 }
@@ -129,6 +128,8 @@ export interface ResolveOptions {
   families: FamilyOptions
   lookup?: Lookup
   timeoutMs?: number
+  /** The host's interfaces, for the checks that need them (subnet broadcasts, zones); default: the system's. */
+  interfaces?: readonly LocalInterface[]
 }
 
 /**
@@ -138,14 +139,14 @@ export interface ResolveOptions {
  * resolver does not answer within the deadline.
  */
 export async function resolveNamedPeer(peer: NamedPeer, options: ResolveOptions): Promise<PeerTarget[]> {
+  const interfaces = options.interfaces ?? listInterfaces()
   const usable = (address: string): boolean =>
-    (isIPv4(address) && options.families.ipv4) ||
-    (isIPv6(address) &&
-      options.families.ipv6 &&
-      (!isLinkLocalV6(address) || zoneOf(address) !== undefined) &&
-      !isMulticastV6(address))
+    ((isIPv4(address) && options.families.ipv4) || (isIPv6(address) && options.families.ipv6)) &&
+    unicastProblem(address, interfaces) === undefined
   let addresses: string[]
   if (peer.literal) {
+    const problem = unicastProblem(peer.host, interfaces)
+    if (problem !== undefined) throw bad(peer.text, problem)
     addresses = [peer.host]
   } else {
     addresses = await lookupAll(
@@ -154,7 +155,7 @@ export async function resolveNamedPeer(peer: NamedPeer, options: ResolveOptions)
       options.timeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS,
     )
   }
-  const found = [...new Set(addresses.filter(usable))].slice(0, MAX_ADDRESSES_PER_NAME)
+  const found = [...new Set(addresses.map(canonicalAddress).filter(usable))].slice(0, MAX_ADDRESSES_PER_NAME)
   if (found.length === 0) {
     const families =
       [options.families.ipv4 && 'IPv4', options.families.ipv6 && 'IPv6'].filter(Boolean).join(' or ') ||

@@ -134,13 +134,14 @@ export async function resolveReach(settings: ReachSettings, options: ReachOption
   const parsed = parseNamedPeers(settings.peers, settings.udpPort)
   const resolved = await resolveNamedPeers(parsed, {
     families,
+    interfaces,
     ...(options.lookup ? { lookup: options.lookup } : {}),
     ...(options.resolveTimeoutMs !== undefined ? { timeoutMs: options.resolveTimeoutMs } : {}),
   })
   for (const f of resolved.failed) log.warn({ peer: f.peer, reason: f.reason }, 'named peer not resolved')
   let knownPeers: KnownPeers | undefined
   if (settings.dictionaryPath !== undefined) {
-    knownPeers = new KnownPeers(knownPeersPath(settings.dictionaryPath), { log })
+    knownPeers = new KnownPeers(knownPeersPath(settings.dictionaryPath), { log, interfaces: () => interfaces })
     await knownPeers.load()
   }
   return new DiscoveryReach(
