@@ -23,7 +23,8 @@ import { PROOF_BYTES, checkSwarmProof, swarmProof } from './swarm-secret.js'
  *     plain frame's length prefix) → E_AUTH, after sending it `plainRefusal`;
  *   - `expectedRemoteKey` (the peer ID it announced) or `allow(key)` refuse → E_AUTH;
  *   - with `proofKey` (a private swarm), each side's first record is its
- *     swarm proof (swarm-secret.ts), checked before anything else → E_AUTH.
+ *     swarm proof (swarm-secret.ts), checked before anything else → E_AUTH;
+ *     the accepting side sends its own only after checking the other's.
  * `ready` resolves once all of that passed (data sent before is queued).
  * Afterwards: a record that fails authentication → E_TAMPERED; one over
  * MAX_RECORD_BYTES → E_TOO_LARGE. Every failure closes the socket once and
@@ -77,8 +78,11 @@ export class SecureSocket extends EventEmitter {
   private readonly buffers: SealBuffers
   private settle!: (err?: P2PError) => void
 
-  private constructor(readonly socket: Socket, readonly initiator: boolean, private readonly options: SecureOptions) {
+  readonly label: string
+
+  private constructor(readonly socket: Socket, readonly initiator: boolean, private readonly options: SecureOptions, label?: string) {
     super()
+    this.label = label ?? `${socket.remoteAddress}:${socket.remotePort}`
     this.buffers = options.buffers ?? SHARED_BUFFERS
     this.ready = new Promise<void>((resolve, reject) => {
       this.settle = (err) => (err ? reject(err) : resolve())
@@ -103,22 +107,21 @@ export class SecureSocket extends EventEmitter {
   /** The connecting side: the socket reads each record straight into the record buffer. */
   static connect(target: { host: string; port: number }, options: SecureOptions): SecureSocket {
     let secure: SecureSocket | undefined
+    // Node asks for the first read's buffer while connecting, before `secure` exists: that one read is copied.
+    const first = Buffer.allocUnsafe(256)
     const socket = connect({
       host: target.host, port: target.port, noDelay: true,
       onread: {
-        buffer: () => secure!.readWindow(),
-        callback: (bytes) => {
-          secure!.afterRead(bytes)
+        buffer: () => secure?.readWindow() ?? first,
+        callback: (bytes, into) => {
+          if (into === first) secure!.consume(first.subarray(0, bytes))
+          else secure!.afterRead(bytes)
           return true
         },
       },
     })
-    secure = new SecureSocket(socket, true, options)
+    secure = new SecureSocket(socket, true, options, `${target.host}:${target.port}`)
     return secure
-  }
-
-  get label(): string {
-    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`
   }
 
   get closed(): boolean {
@@ -286,7 +289,9 @@ export class SecureSocket extends EventEmitter {
     this.sealer = new RecordSealer(step.tx, NoiseSecretStream.id(step.hash, this.initiator))
     this.opener = new RecordOpener(step.rx, NoiseSecretStream.id(step.hash, !this.initiator))
     this.socket.write(this.sealer.streamHeader)
-    if (this.options.proofKey) this.send(swarmProof(this.options.proofKey, step.hash, this.initiator))
+    // The connecting side proves first; the accepting side only after checking that proof, so a
+    // stranger gets nothing from it but the handshake.
+    if (this.options.proofKey && this.initiator) this.sendProof()
     this.phase = 'header'
   }
 
@@ -307,7 +312,12 @@ export class SecureSocket extends EventEmitter {
     if (length !== PROOF_BYTES || !checkSwarmProof(this.options.proofKey!, this.handshakeHash!, !this.initiator, record.subarray(1, 1 + length))) {
       throw new P2PError('E_AUTH', `${this.label} did not prove it holds the swarm secret (not in this private swarm, or another secret)`, { proof: true })
     }
+    if (!this.initiator) this.sendProof()
     this.open()
+  }
+
+  private sendProof(): void {
+    this.send(swarmProof(this.options.proofKey!, this.handshakeHash!, this.initiator))
   }
 
   private open(): void {
