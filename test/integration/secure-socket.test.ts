@@ -67,7 +67,7 @@ function receive(s: SecureSocket | NoiseSecretStream, bytes: number): Promise<Bu
 const closeError = (s: SecureSocket): Promise<P2PError> =>
   s.closedWith ? Promise.resolve(s.closedWith) : once(s, 'close').then(([err]) => err as P2PError)
 
-describe('encrypted transport', () => {
+describe('encrypted transport', { timeout: 20_000 }, () => {
   it('carries bytes both ways; both ends see the other key and the same handshake hash', async (t) => {
     const data = randomBytes(3 * 1024 * 1024 + 17)
     const { port, accepted } = await secureServer(t, {}, (s) => s.on('data', (d: Buffer) => s.write(Buffer.from(d))))
