@@ -183,3 +183,19 @@ describe('seal buffers', () => {
     assert.equal(pool.take(100).byteLength, 100)
   })
 })
+
+describe('allow-list', () => {
+  it('reads IDs with comments and blank lines; refuses a bad line naming it', async () => {
+    const { AllowList, parseAllowText, loadAllowList } = await import('../../src/core/trust/allow-list.js')
+    const a = randomBytes(32)
+    const b = randomBytes(32)
+    const keys = parseAllowText(`# the office\n${formatPeerId(a)}  # alice\n\n  ${formatPeerId(b).toLowerCase()}\n`)
+    const list = new AllowList(keys)
+    assert.ok(list.allows(a) && list.allows(b) && !list.allows(randomBytes(32)))
+    assert.deepEqual(list.peerIds(), [formatPeerId(a), formatPeerId(b)])
+    assert.throws(() => parseAllowText(`${formatPeerId(a)}\nnot-an-id\n`, 'f'), (err) => hasCode(err, 'E_USAGE') && /f line 2/.test((err as Error).message))
+    assert.equal(await loadAllowList([], undefined), undefined)
+    assert.equal((await loadAllowList([`${formatPeerId(a)},${formatPeerId(b)}`], undefined))!.size, 2)
+    await assert.rejects(loadAllowList([','], undefined), (err) => hasCode(err, 'E_USAGE'))
+  })
+})
