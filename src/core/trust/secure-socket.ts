@@ -187,10 +187,21 @@ export class SecureSocket extends EventEmitter {
   private send(plain: Buffer, callback?: (err?: Error | null) => void): boolean {
     const out = this.buffers.take(sealedLength(plain.byteLength))
     this.sealer!.sealInto(plain, out)
-    return this.socket.write(out, (err) => {
+    let returned = false
+    const giveBack = (): void => {
+      if (returned) return
+      returned = true
       this.buffers.give(out)
+    }
+    const ok = this.socket.write(out, (err) => {
+      giveBack()
       callback?.(err)
     })
+    // Nothing left in the socket's queue: the kernel has every byte of `out` (a write libuv could not finish
+    // keeps it queued), so it is free now. Its callback only runs on the next tick, and a sender writing in a
+    // loop would otherwise take a fresh buffer (page faults) for every write until it yields.
+    if (this.socket.writableLength === 0) giveBack()
+    return ok
   }
 
   // --- receiving -----------------------------------------------------------
