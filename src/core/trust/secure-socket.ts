@@ -101,7 +101,12 @@ export class SecureSocket extends EventEmitter {
 
   /** The accepting side, over a socket a server just accepted (its bytes come as 'data' events). */
   static accept(socket: Socket, options: SecureOptions): SecureSocket {
-    const secure = new SecureSocket(socket, false, options)
+    return SecureSocket.over(socket, false, options)
+  }
+
+  /** Either side over a socket already connected whose bytes come as 'data' events. */
+  static over(socket: Socket, initiator: boolean, options: SecureOptions): SecureSocket {
+    const secure = new SecureSocket(socket, initiator, options)
     socket.on('data', (segment: Buffer) => secure.consume(segment))
     return secure
   }
