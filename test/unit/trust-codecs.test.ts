@@ -199,3 +199,21 @@ describe('allow-list', () => {
     await assert.rejects(loadAllowList([','], undefined), (err) => hasCode(err, 'E_USAGE'))
   })
 })
+
+describe('datagram guard', () => {
+  it('seals, opens once, drops plain, replayed, stale and foreign datagrams with their reason', async () => {
+    const { DatagramGuard } = await import('../../src/core/trust/datagram-guard.js')
+    let now = 1_800_000_000_000
+    const key = randomBytes(32)
+    const guard = new DatagramGuard(key, 15_000, () => now)
+    const sealed = guard.seal(Buffer.from('{"v":1,"type":"query"}'))
+    assert.deepEqual(guard.open(sealed), { payload: Buffer.from('{"v":1,"type":"query"}') })
+    assert.deepEqual(guard.open(sealed), { drop: 'replay' })
+    assert.deepEqual(guard.open(Buffer.from('{"v":1,"type":"query"}')), { drop: 'plain' })
+    assert.deepEqual(new DatagramGuard(randomBytes(32), 15_000, () => now).open(guard.seal(Buffer.from('x'))), { drop: 'auth' })
+    const old = guard.seal(Buffer.from('x'))
+    now += 16_000
+    assert.deepEqual(guard.open(old), { drop: 'stale' })
+    assert.equal(guard.maxPayload, 1200 - SEAL_OVERHEAD)
+  })
+})
