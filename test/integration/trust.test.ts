@@ -11,13 +11,13 @@ describe('trust settings', () => {
   it('resolves identity, secret (flag or file) and allow-list; says which mode it is in', async (t) => {
     const dir = await tmpDir(t)
     const identityPath = join(dir, 'identity.key')
-    const open = await loadTrust({ transport: 'noise', identityPath })
+    const open = await loadTrust({ transport: 'encrypted', identityPath })
     assert.equal(open.swarm, undefined)
     assert.match(describeMode(open), /encrypted.*open swarm/)
     const secret = generateSecret()
-    const fromFlag = await loadTrust({ transport: 'noise', identityPath, secret, allow: [open.identity.peerId] })
+    const fromFlag = await loadTrust({ transport: 'encrypted', identityPath, secret, allow: [open.identity.peerId] })
     await writeFile(join(dir, 'secret'), `${secret}\n`, { mode: 0o600 })
-    const fromFile = await loadTrust({ transport: 'noise', identityPath, secretFile: join(dir, 'secret') })
+    const fromFile = await loadTrust({ transport: 'encrypted', identityPath, secretFile: join(dir, 'secret') })
     assert.deepEqual(fromFile.swarm, fromFlag.swarm)
     assert.match(describeMode(fromFlag), new RegExp(`private swarm ${fromFlag.swarm!.tag}.*allow-list of 1 peer$`))
     assert.match(describeMode({ transport: 'plain', swarm: undefined, allow: undefined }), /plain/)
@@ -31,10 +31,10 @@ describe('trust settings', () => {
     for (const settings of [
       { transport: 'plain' as const, identityPath, secret },
       { transport: 'plain' as const, identityPath, allow: ['x'] },
-      { transport: 'noise' as const, identityPath, secret, secretFile: join(dir, 'open-secret') },
-      { transport: 'noise' as const, identityPath, secretFile: join(dir, 'open-secret') },
-      { transport: 'noise' as const, identityPath, secretFile: join(dir, 'absent') },
-      { transport: 'noise' as const, identityPath, secret: 'too short' },
+      { transport: 'encrypted' as const, identityPath, secret, secretFile: join(dir, 'open-secret') },
+      { transport: 'encrypted' as const, identityPath, secretFile: join(dir, 'open-secret') },
+      { transport: 'encrypted' as const, identityPath, secretFile: join(dir, 'absent') },
+      { transport: 'encrypted' as const, identityPath, secret: 'too short' },
     ]) {
       await assert.rejects(loadTrust(settings), (err) => hasCode(err, 'E_USAGE'), JSON.stringify(settings))
     }

@@ -14,7 +14,8 @@ import { type SwarmKeys, swarmKeysFromText } from './swarm-secret.js'
  * option and ask it for what they need.
  */
 
-export type TransportMode = 'noise' | 'plain'
+/** What the user chooses (`--transport`); announcements say `"transport":"noise"` for the encrypted one (protocol.md §5). */
+export type TransportMode = 'encrypted' | 'plain'
 
 export interface Trust {
   transport: TransportMode
