@@ -9,7 +9,7 @@
 //   Needs `npm run build` first. Loopback only.
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer, connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { SecureSocket } from '../dist/src/core/trust/secure-socket.js'
 
@@ -22,7 +22,10 @@ function parseSize(text) {
   return Math.round(Number(m[1]) * { kib: 1024, mib: MiB, gib: 1024 * MiB }[(m[2] ?? 'mib').toLowerCase()])
 }
 
-const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6 }
+const cpu = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1e6
+}
 
 // ---- child: the sender, accepting one connection (as p2p-serve does) --------------------------
 async function sender(mode, size) {
@@ -63,7 +66,9 @@ async function run(mode, size, childArgs) {
   let got = 0
   let started = 0
   let resolveDone
-  const done = new Promise((r) => { resolveDone = r })
+  const done = new Promise((r) => {
+    resolveDone = r
+  })
   const count = (n) => {
     if (started === 0) started = performance.now()
     got += n
@@ -74,7 +79,17 @@ async function run(mode, size, childArgs) {
   const cpu0 = cpu()
   let stream
   if (mode === 'plain') {
-    stream = connect({ host: '127.0.0.1', port, onread: { buffer: body, callback: (n) => { count(n); return true } } })
+    stream = connect({
+      host: '127.0.0.1',
+      port,
+      onread: {
+        buffer: body,
+        callback: (n) => {
+          count(n)
+          return true
+        },
+      },
+    })
   } else if (mode === 'stock') {
     stream = new NoiseSecretStream(true, connect(port, '127.0.0.1'), { keyPair })
     stream.on('data', (d) => count(d.byteLength))
@@ -83,7 +98,10 @@ async function run(mode, size, childArgs) {
     let filled = 0
     stream.setReader({
       window: () => body.subarray(filled),
-      filled: (n) => { filled = (filled + n) % WRITE; count(n) },
+      filled: (n) => {
+        filled = (filled + n) % WRITE
+        count(n)
+      },
     })
     stream.on('data', (d) => count(d.byteLength))
   }
@@ -101,15 +119,24 @@ if (process.argv[2] === '--child') {
   await sender(process.argv[3], Number(process.argv[4]))
 } else {
   const args = process.argv.slice(2)
-  const size = parseSize(args[args.indexOf('--size') + 1] && args.includes('--size') ? args[args.indexOf('--size') + 1] : '1GiB')
+  const size = parseSize(
+    args[args.indexOf('--size') + 1] && args.includes('--size') ? args[args.indexOf('--size') + 1] : '1GiB',
+  )
   const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 3
   const modes = args.includes('--modes') ? args[args.indexOf('--modes') + 1].split(',') : ['plain', 'stock', 'ours']
   const results = {}
   for (let r = 0; r < runs; r++) {
     for (const mode of modes) {
-      const res = await run(mode, size, args.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/p2p-transport-prof'] : [])
-      ;(results[mode] ??= []).push(res)
-      console.log(`${mode.padEnd(6)} ${(size / MiB).toFixed(0)} MiB: wall ${res.wall.toFixed(2)} s, sender ${res.senderCpu.toFixed(2)} cpu-s, receiver ${res.receiverCpu.toFixed(2)} cpu-s`)
+      const res = await run(
+        mode,
+        size,
+        args.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/p2p-transport-prof'] : [],
+      )
+      results[mode] ??= []
+      results[mode].push(res)
+      console.log(
+        `${mode.padEnd(6)} ${(size / MiB).toFixed(0)} MiB: wall ${res.wall.toFixed(2)} s, sender ${res.senderCpu.toFixed(2)} cpu-s, receiver ${res.receiverCpu.toFixed(2)} cpu-s`,
+      )
     }
   }
   const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -117,7 +144,14 @@ if (process.argv[2] === '--child') {
   for (const mode of modes) {
     const k = (1024 * MiB) / size
     const rs = results[mode]
-    console.log(`  ${mode.padEnd(6)} wall ${(median(rs.map((x) => x.wall)) * k).toFixed(2)}, sender cpu ${(median(rs.map((x) => x.senderCpu)) * k).toFixed(2)}, receiver cpu ${(median(rs.map((x) => x.receiverCpu)) * k).toFixed(2)}`)
+    console.log(
+      `  ${mode.padEnd(6)} wall ${(median(rs.map((x) => x.wall)) * k).toFixed(2)}, sender cpu ${(median(rs.map((x) => x.senderCpu)) * k).toFixed(2)}, receiver cpu ${(median(rs.map((x) => x.receiverCpu)) * k).toFixed(2)}`,
+    )
   }
-  console.log(`load average: ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  console.log(
+    `load average: ${(await import('node:os'))
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  )
 }

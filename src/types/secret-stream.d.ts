@@ -59,13 +59,39 @@ declare module 'sodium-native' {
   export const crypto_sign_SECRETKEYBYTES: number
   export const crypto_sign_SEEDBYTES: number
   export function crypto_secretstream_xchacha20poly1305_init_push(state: Buffer, header: Buffer, key: Buffer): void
-  export function crypto_secretstream_xchacha20poly1305_push(state: Buffer, c: Buffer, m: Buffer, ad: Buffer | null, tag: number): number
+  export function crypto_secretstream_xchacha20poly1305_push(
+    state: Buffer,
+    c: Buffer,
+    m: Buffer,
+    ad: Buffer | null,
+    tag: number,
+  ): number
   export function crypto_secretstream_xchacha20poly1305_init_pull(state: Buffer, header: Buffer, key: Buffer): void
   /** Throws when the message does not authenticate. */
-  export function crypto_secretstream_xchacha20poly1305_pull(state: Buffer, m: Buffer, tag: Buffer, c: Buffer, ad: Buffer | null): number
-  export function crypto_aead_xchacha20poly1305_ietf_encrypt(c: Buffer, m: Buffer, ad: Buffer | null, nsec: null, npub: Buffer, k: Buffer): number
+  export function crypto_secretstream_xchacha20poly1305_pull(
+    state: Buffer,
+    m: Buffer,
+    tag: Buffer,
+    c: Buffer,
+    ad: Buffer | null,
+  ): number
+  export function crypto_aead_xchacha20poly1305_ietf_encrypt(
+    c: Buffer,
+    m: Buffer,
+    ad: Buffer | null,
+    nsec: null,
+    npub: Buffer,
+    k: Buffer,
+  ): number
   /** Throws when the ciphertext does not authenticate. */
-  export function crypto_aead_xchacha20poly1305_ietf_decrypt(m: Buffer, nsec: null, c: Buffer, ad: Buffer | null, npub: Buffer, k: Buffer): number
+  export function crypto_aead_xchacha20poly1305_ietf_decrypt(
+    m: Buffer,
+    nsec: null,
+    c: Buffer,
+    ad: Buffer | null,
+    npub: Buffer,
+    k: Buffer,
+  ): number
   export function crypto_sign_seed_keypair(pk: Buffer, sk: Buffer, seed: Buffer): void
   export function randombytes_buf(buf: Buffer): void
   export function sodium_memzero(buf: Buffer): void

@@ -32,15 +32,27 @@ describe('identity file on disk', () => {
     const path = join(dir, 'identity.key')
     await loadIdentity(path)
     await chmod(path, 0o644)
-    await assert.rejects(loadIdentity(path), (err) => hasCode(err, 'E_IDENTITY') && /chmod 600/.test((err as Error).message))
+    await assert.rejects(
+      loadIdentity(path),
+      (err) => hasCode(err, 'E_IDENTITY') && /chmod 600/.test((err as Error).message),
+    )
     await chmod(path, 0o600)
     await truncate(path, (await stat(path)).size - 20)
-    await assert.rejects(loadIdentity(path), (err) => hasCode(err, 'E_IDENTITY') && /truncated or damaged|no valid/.test((err as Error).message))
+    await assert.rejects(
+      loadIdentity(path),
+      (err) => hasCode(err, 'E_IDENTITY') && /truncated or damaged|no valid/.test((err as Error).message),
+    )
     await writeFile(join(dir, 'real.key'), 'x', { mode: 0o600 })
     await symlink(join(dir, 'real.key'), join(dir, 'link.key'))
-    await assert.rejects(loadIdentity(join(dir, 'link.key')), (err) => hasCode(err, 'E_IDENTITY') && /symbolic link/.test((err as Error).message))
+    await assert.rejects(
+      loadIdentity(join(dir, 'link.key')),
+      (err) => hasCode(err, 'E_IDENTITY') && /symbolic link/.test((err as Error).message),
+    )
     mkfifo(join(dir, 'fifo.key'))
-    await assert.rejects(loadIdentity(join(dir, 'fifo.key')), (err) => hasCode(err, 'E_IDENTITY') && /FIFO/.test((err as Error).message))
+    await assert.rejects(
+      loadIdentity(join(dir, 'fifo.key')),
+      (err) => hasCode(err, 'E_IDENTITY') && /FIFO/.test((err as Error).message),
+    )
     await assert.rejects(loadIdentity(join(dir, 'absent.key'), { create: false }), (err) => hasCode(err, 'E_IDENTITY'))
   })
 })

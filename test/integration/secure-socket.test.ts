@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net'
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 import { describe, it } from 'node:test'
 import NoiseSecretStream, { type KeyPair } from '@hyperswarm/secret-stream'
-import { type P2PError, hasCode } from '../../src/core/errors.js'
+import { hasCode, type P2PError } from '../../src/core/errors.js'
 import { type SecureOptions, SecureSocket } from '../../src/core/trust/secure-socket.js'
 import { deriveSwarmKeys } from '../../src/core/trust/swarm-secret.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
@@ -28,17 +28,27 @@ async function listen(t: Cleanup, onSocket: (socket: Socket) => void): Promise<{
     onSocket(socket)
   })
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()))
-  onCleanup(t, () => { for (const s of sockets) s.destroy(); srv.close() })
+  onCleanup(t, () => {
+    for (const s of sockets) s.destroy()
+    srv.close()
+  })
   return { port: (srv.address() as AddressInfo).port, server: srv }
 }
 
 /** A server of ours that accepts with `options` and hands each ready connection to `onReady`. */
-async function secureServer(t: Cleanup, options: Partial<SecureOptions>, onReady: (s: SecureSocket) => void = () => undefined) {
+async function secureServer(
+  t: Cleanup,
+  options: Partial<SecureOptions>,
+  onReady: (s: SecureSocket) => void = () => undefined,
+) {
   const accepted: SecureSocket[] = []
   const { port } = await listen(t, (socket) => {
     const s = SecureSocket.accept(socket, { keyPair: server, ...options })
     accepted.push(s)
-    s.ready.then(() => onReady(s), () => undefined)
+    s.ready.then(
+      () => onReady(s),
+      () => undefined,
+    )
   })
   return { port, accepted }
 }
@@ -86,7 +96,15 @@ describe('encrypted transport', { timeout: 20_000 }, () => {
     const c = dial(t, port)
     const body = Buffer.alloc(data.byteLength)
     let filled = 0
-    const done = new Promise<void>((resolve) => c.setReader({ window: () => body.subarray(filled), filled: (n) => { filled += n; if (filled === body.byteLength) resolve() } }))
+    const done = new Promise<void>((resolve) =>
+      c.setReader({
+        window: () => body.subarray(filled),
+        filled: (n) => {
+          filled += n
+          if (filled === body.byteLength) resolve()
+        },
+      }),
+    )
     c.on('data', () => assert.fail('nothing should bypass the window'))
     await done
     assert.equal(sha(body), sha(data))
@@ -98,7 +116,9 @@ describe('encrypted transport', { timeout: 20_000 }, () => {
     const ours = await secureServer(t, {}, (s) => s.on('data', (d: Buffer) => s.write(Buffer.from(d))))
     const raw = connect(ours.port, '127.0.0.1')
     const stock = new NoiseSecretStream(true, raw, { keyPair: client })
-    onCleanup(t, () => { stock.destroy() })
+    onCleanup(t, () => {
+      stock.destroy()
+    })
     const back = receive(stock, data.byteLength)
     // secret-stream writes one record per write: at most our record limit each.
     for (let at = 0; at < data.byteLength; at += 65536) stock.write(data.subarray(at, at + 65536))
@@ -148,7 +168,10 @@ describe('encrypted transport', { timeout: 20_000 }, () => {
   it('an allow-list refuses an unlisted peer on either side', async (t) => {
     const { port, accepted } = await secureServer(t, { allow: (key) => key.equals(server.publicKey) })
     const c = dial(t, port)
-    const [clientErr, serverErr] = await Promise.all([closeError(c), once(accepted.length ? accepted[0]! : await waitFor(() => accepted[0]), 'close').then(([e]) => e as P2PError)])
+    const [clientErr, serverErr] = await Promise.all([
+      closeError(c),
+      once(accepted.length ? accepted[0]! : await waitFor(() => accepted[0]), 'close').then(([e]) => e as P2PError),
+    ])
     assert.equal(serverErr.code, 'E_AUTH')
     assert.equal(serverErr.details?.notAllowed, true)
     assert.ok(hasCode(clientErr), String(clientErr))
@@ -158,7 +181,9 @@ describe('encrypted transport', { timeout: 20_000 }, () => {
 
   it('a private swarm: members prove the secret; a stranger without it or with another gets E_AUTH', async (t) => {
     const keys = deriveSwarmKeys(randomBytes(32))
-    const { port, accepted } = await secureServer(t, { proofKey: keys.proofKey }, (s) => s.on('data', (d: Buffer) => s.write(Buffer.from(d))))
+    const { port, accepted } = await secureServer(t, { proofKey: keys.proofKey }, (s) =>
+      s.on('data', (d: Buffer) => s.write(Buffer.from(d))),
+    )
     const member = dial(t, port, { proofKey: keys.proofKey })
     const echoed = receive(member, 5)
     member.write(Buffer.from('hello'))
@@ -168,7 +193,9 @@ describe('encrypted transport', { timeout: 20_000 }, () => {
       stranger.write(Buffer.from(JSON.stringify({ type: 'manifest', id: 'ab'.repeat(32) })))
       const got: Buffer[] = []
       stranger.on('data', (d: Buffer) => got.push(Buffer.from(d)))
-      const serverSide = await waitFor(() => accepted.at(-1) !== member && accepted.length >= 2 ? accepted.at(-1) : undefined)
+      const serverSide = await waitFor(() =>
+        accepted.at(-1) !== member && accepted.length >= 2 ? accepted.at(-1) : undefined,
+      )
       const err = await closeError(serverSide)
       assert.equal(err.code, 'E_AUTH', err.message)
       assert.equal(err.details?.proof, true)
@@ -182,10 +209,14 @@ describe('encrypted transport', { timeout: 20_000 }, () => {
     const { port, accepted } = await secureServer(t, { handshakeTimeoutMs: 300 })
     const slow = connect(port, '127.0.0.1')
     slow.on('error', () => undefined)
-    onCleanup(t, () => { slow.destroy() })
+    onCleanup(t, () => {
+      slow.destroy()
+    })
     const first = Buffer.concat([Buffer.of(32, 0, 0), randomBytes(32)])
     let i = 0
-    const drip = setInterval(() => { if (i < first.length && !slow.destroyed) slow.write(first.subarray(i, ++i)) }, 50)
+    const drip = setInterval(() => {
+      if (i < first.length && !slow.destroyed) slow.write(first.subarray(i, ++i))
+    }, 50)
     onCleanup(t, () => clearInterval(drip))
     const started = Date.now()
     const err = await closeError(await waitFor(() => accepted[0]))
@@ -203,7 +234,9 @@ describe('encrypted transport', { timeout: 20_000 }, () => {
     const { port, accepted } = await secureServer(t, {})
     const raw = connect(port, '127.0.0.1')
     raw.on('error', () => undefined)
-    onCleanup(t, () => { raw.destroy() })
+    onCleanup(t, () => {
+      raw.destroy()
+    })
     raw.write(Buffer.of(255, 255, 255, 1, 2, 3))
     const err = await closeError(await waitFor(() => accepted[0]))
     assert.equal(err.code, 'E_AUTH')
@@ -213,7 +246,9 @@ describe('encrypted transport', { timeout: 20_000 }, () => {
     const { port, accepted } = await secureServer(t, {})
     const stock = new NoiseSecretStream(true, connect(port, '127.0.0.1'), { keyPair: client })
     stock.on('error', () => undefined)
-    onCleanup(t, () => { stock.destroy() })
+    onCleanup(t, () => {
+      stock.destroy()
+    })
     await stock.opened
     stock.write(Buffer.alloc(200_000))
     const err = await closeError(await waitFor(() => accepted[0]))

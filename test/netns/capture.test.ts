@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,9 +28,13 @@ function spawnable(command: string): boolean {
 
 /** Run a small node script inside a host's namespace; resolves with its stdout when it exits 0. */
 async function runIn(host: Host, script: string): Promise<string> {
-  const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   let out = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d })
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d
+  })
   const [code] = await once(child, 'exit')
   assert.equal(code, 0, `script failed in ${host.ns}`)
   return out
@@ -56,17 +60,33 @@ describe('packet capture in a namespace (test infrastructure)', { skip }, () => 
     const file = join(root, 'content.bin')
     await writeFile(file, content)
     const capture = await startCapture(h1.ns)
-    const receiver = spawn('ip', ['netns', 'exec', h2.ns, process.execPath, '--input-type=module', '-e', `
+    const receiver = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        h2.ns,
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        `
       import { createServer } from 'node:net'
       let got = 0
       const server = createServer((s) => s.on('data', (d) => { got += d.length }).on('end', () => { console.log(got); server.close() }))
       server.listen(7001, () => console.log('ready'))
-    `], { stdio: ['ignore', 'pipe', 'inherit'] })
+    `,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
     const receiverExit = once(receiver, 'exit')
     let received = ''
-    receiver.stdout!.setEncoding('utf8').on('data', (d: string) => { received += d })
+    receiver.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      received += d
+    })
     while (!received.includes('ready')) await once(receiver.stdout!, 'data')
-    await runIn(h1, `
+    await runIn(
+      h1,
+      `
       import { connect } from 'node:net'
       import { createSocket } from 'node:dgram'
       import { readFileSync } from 'node:fs'
@@ -79,17 +99,29 @@ describe('packet capture in a namespace (test infrastructure)', { skip }, () => 
       const marker = createSocket('udp4')
       await new Promise((r) => marker.send(Buffer.from('${MARKER}'), 7003, '${h2.address}', r))
       marker.close()
-    `)
+    `,
+    )
     await capture.until(Buffer.from(MARKER))
     await receiverExit
     assert.equal(Number(received.split('\n')[1]), content.byteLength)
     const pcap = await capture.stop()
     const { tcp, udp } = payloads(pcap)
-    const stream = tcp.get(`${h1.address}:${[...tcp.keys()].find((k) => k.startsWith(`${h1.address}:`))!.split('>')[0]!.split(':')[1]}>${h2.address}:7001`)
+    const stream = tcp.get(
+      `${h1.address}:${
+        [...tcp.keys()]
+          .find((k) => k.startsWith(`${h1.address}:`))!
+          .split('>')[0]!
+          .split(':')[1]
+      }>${h2.address}:7001`,
+    )
     assert.ok(stream, `the stream to port 7001 is in the capture (${[...tcp.keys()].join(', ')})`)
     assert.equal(stream.byteLength, content.byteLength, 'reassembled whole')
     assert.equal(findWindow(stream, content), 0)
-    assert.notEqual(findWindow(stream, content.subarray(1_000_003, 1_000_003 + 64)), undefined, 'a window straddling packets is found')
+    assert.notEqual(
+      findWindow(stream, content.subarray(1_000_003, 1_000_003 + 64)),
+      undefined,
+      'a window straddling packets is found',
+    )
     assert.equal(findWindow(stream, never), undefined)
     assert.ok(udp.some((d) => d.includes('holiday-secret.mp4')))
     assert.ok(pcap.includes(Buffer.from('holiday-secret.mp4')))

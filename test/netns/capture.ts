@@ -28,7 +28,24 @@ export interface Capture {
 export async function startCapture(ns: string, iface = 'eth0'): Promise<Capture> {
   // -U: write each packet at once; -s 0: whole packets; -B: a 64 MiB kernel buffer, so a fast transfer loses
   // nothing; -Z root: no privilege drop (stdout needs none anyway).
-  const args = ['netns', 'exec', ns, 'tcpdump', '-i', iface, '-U', '-s', '0', '-B', '65536', '-n', '-Z', 'root', '-w', '-']
+  const args = [
+    'netns',
+    'exec',
+    ns,
+    'tcpdump',
+    '-i',
+    iface,
+    '-U',
+    '-s',
+    '0',
+    '-B',
+    '65536',
+    '-n',
+    '-Z',
+    'root',
+    '-w',
+    '-',
+  ]
   const child: ChildProcess = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const chunks: Buffer[] = []
   let waiting: { marker: Buffer; resolve: () => void } | undefined
@@ -49,17 +66,34 @@ export async function startCapture(ns: string, iface = 'eth0'): Promise<Capture>
     const timer = setTimeout(() => reject(new Error(`tcpdump did not start in ${ns}: ${stderr}`)), 10_000)
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr += d
-      if (/listening on/.test(stderr)) { clearTimeout(timer); resolve() }
+      if (/listening on/.test(stderr)) {
+        clearTimeout(timer)
+        resolve()
+      }
     })
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`tcpdump exited (${code}) in ${ns}: ${stderr}`)) })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`tcpdump exited (${code}) in ${ns}: ${stderr}`))
+    })
   })
   return {
-    until: (marker, timeoutMs = 10_000) => new Promise<void>((resolve, reject) => {
-      searchedTo = 0
-      if (found(marker)) return resolve()
-      const timer = setTimeout(() => reject(new Error(`the capture in ${ns} did not see the marker within ${timeoutMs} ms`)), timeoutMs)
-      waiting = { marker, resolve: () => { clearTimeout(timer); waiting = undefined; resolve() } }
-    }),
+    until: (marker, timeoutMs = 10_000) =>
+      new Promise<void>((resolve, reject) => {
+        searchedTo = 0
+        if (found(marker)) return resolve()
+        const timer = setTimeout(
+          () => reject(new Error(`the capture in ${ns} did not see the marker within ${timeoutMs} ms`)),
+          timeoutMs,
+        )
+        waiting = {
+          marker,
+          resolve: () => {
+            clearTimeout(timer)
+            waiting = undefined
+            resolve()
+          },
+        }
+      }),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT')
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
@@ -87,7 +121,7 @@ export function payloads(pcap: Buffer): Payloads {
   const u32 = (at: number): number => (little ? pcap.readUInt32LE(at) : pcap.readUInt32BE(at))
   const linkType = u32(20)
   const linkHeader = linkType === 1 ? 14 : linkType === 113 ? 16 : 0
-  for (let at = 24; at + 16 <= pcap.byteLength;) {
+  for (let at = 24; at + 16 <= pcap.byteLength; ) {
     const captured = u32(at + 8)
     const frame = pcap.subarray(at + 16, at + 16 + captured)
     at += 16 + captured
@@ -107,7 +141,7 @@ export function payloads(pcap: Buffer): Payloads {
     const segments = tcp.get(key) ?? new Map<number, Buffer>()
     const base = bases.get(key) ?? bases.set(key, l4.readUInt32BE(4)).get(key)!
     // Offsets from the first segment seen, signed, modulo 2^32 (sequence numbers wrap).
-    segments.set((((l4.readUInt32BE(4) - base + 2 ** 31) % 2 ** 32) + 2 ** 32) % 2 ** 32 - 2 ** 31, Buffer.from(data))
+    segments.set(((((l4.readUInt32BE(4) - base + 2 ** 31) % 2 ** 32) + 2 ** 32) % 2 ** 32) - 2 ** 31, Buffer.from(data))
     tcp.set(key, segments)
   }
   const streams = new Map<string, Buffer>()
@@ -149,7 +183,12 @@ export function findWindow(haystack: Buffer, content: Buffer, window = 64): numb
       let before = 0
       while (before < offset && before < at && content[offset - before - 1] === haystack[at - before - 1]) before++
       let after = 0
-      while (offset + after < content.byteLength && at + after < haystack.byteLength && content[offset + after] === haystack[at + after]) after++
+      while (
+        offset + after < content.byteLength &&
+        at + after < haystack.byteLength &&
+        content[offset + after] === haystack[at + after]
+      )
+        after++
       if (before + after >= window) return at - before
     }
   }

@@ -3,37 +3,66 @@ import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { hasCode } from '../../src/core/errors.js'
+import { encodeIdentityFile, parseIdentityFile } from '../../src/core/trust/identity.js'
 import { base32, formatKey, fromBase32, parseKeyText } from '../../src/core/trust/key-text.js'
 import { formatPeerId, normalizePeerId, parsePeerId } from '../../src/core/trust/peer-id.js'
-import { ReplayFilter, MAX_SEALED_PAYLOAD, SEAL_OVERHEAD, looksSealed, openDatagram, sealDatagram } from '../../src/core/trust/sealed-datagram.js'
 import { SealBuffers } from '../../src/core/trust/seal-buffers.js'
-import { encodeIdentityFile, parseIdentityFile } from '../../src/core/trust/identity.js'
-import { MIN_PASSPHRASE_CHARS, checkSwarmProof, deriveSwarmKeys, generateSecret, parseSecret, swarmProof } from '../../src/core/trust/swarm-secret.js'
+import {
+  looksSealed,
+  MAX_SEALED_PAYLOAD,
+  openDatagram,
+  ReplayFilter,
+  SEAL_OVERHEAD,
+  sealDatagram,
+} from '../../src/core/trust/sealed-datagram.js'
+import {
+  checkSwarmProof,
+  deriveSwarmKeys,
+  generateSecret,
+  MIN_PASSPHRASE_CHARS,
+  parseSecret,
+  swarmProof,
+} from '../../src/core/trust/swarm-secret.js'
 
 const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((a) => Buffer.from(a))
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 
 describe('peer ID text form', () => {
   it('parse(format(k)) = k, in any case and with or without dashes and spaces', () => {
-    fc.assert(fc.property(key32, fc.boolean(), fc.boolean(), (key, lower, spaces) => {
-      let text = formatPeerId(key)
-      assert.match(text, /^([A-Z2-7]{7}-){7}[A-Z2-7]{7}$/)
-      if (lower) text = text.toLowerCase()
-      if (spaces) text = text.replace(/-/g, ' ')
-      assert.deepEqual(parsePeerId(text), key)
-    }), { numRuns: 500 })
+    fc.assert(
+      fc.property(key32, fc.boolean(), fc.boolean(), (key, lower, spaces) => {
+        let text = formatPeerId(key)
+        assert.match(text, /^([A-Z2-7]{7}-){7}[A-Z2-7]{7}$/)
+        if (lower) text = text.toLowerCase()
+        if (spaces) text = text.replace(/-/g, ' ')
+        assert.deepEqual(parsePeerId(text), key)
+      }),
+      { numRuns: 500 },
+    )
   })
 
   it('catches any single mistyped, dropped or added character', () => {
-    fc.assert(fc.property(key32, fc.nat(55), fc.nat(31), fc.constantFrom('typo', 'drop', 'add'), (key, at, replacement, kind) => {
-      const compact = formatPeerId(key).replace(/-/g, '')
-      const c = ALPHABET[replacement]!
-      if (kind === 'typo' && compact[at] === c) return
-      const broken = kind === 'typo' ? compact.slice(0, at) + c + compact.slice(at + 1)
-        : kind === 'drop' ? compact.slice(0, at) + compact.slice(at + 1)
-          : compact.slice(0, at) + c + compact.slice(at)
-      assert.ok('problem' in parseKeyText(broken), `${kind} at ${at} went unnoticed`)
-    }), { numRuns: 3000 })
+    fc.assert(
+      fc.property(
+        key32,
+        fc.nat(55),
+        fc.nat(31),
+        fc.constantFrom('typo', 'drop', 'add'),
+        (key, at, replacement, kind) => {
+          const compact = formatPeerId(key).replace(/-/g, '')
+          const c = ALPHABET[replacement]!
+          if (kind === 'typo' && compact[at] === c) return
+          const broken =
+            kind === 'typo'
+              ? compact.slice(0, at) + c + compact.slice(at + 1)
+              : kind === 'drop'
+                ? compact.slice(0, at) + compact.slice(at + 1)
+                : compact.slice(0, at) + c + compact.slice(at)
+          assert.ok('problem' in parseKeyText(broken), `${kind} at ${at} went unnoticed`)
+        },
+      ),
+      { numRuns: 3000 },
+    )
   })
 
   it('catches every single substitution of one peer ID, exhaustively', () => {
@@ -48,7 +77,10 @@ describe('peer ID text form', () => {
 
   it('refuses what is not a peer ID with E_USAGE saying why', () => {
     for (const bad of ['', 'hello', 'O'.repeat(56), '0'.repeat(56), `${formatPeerId(randomBytes(32))}A`]) {
-      assert.throws(() => parsePeerId(bad), (err) => hasCode(err, 'E_USAGE'))
+      assert.throws(
+        () => parsePeerId(bad),
+        (err) => hasCode(err, 'E_USAGE'),
+      )
     }
     assert.equal(normalizePeerId(formatPeerId(Buffer.alloc(32)).toLowerCase()), formatPeerId(Buffer.alloc(32)))
   })
@@ -56,7 +88,11 @@ describe('peer ID text form', () => {
   it('base32 is RFC 4648 (its test vectors) and one text per key', () => {
     assert.equal(base32(Buffer.from('foobar')), 'MZXW6YTBOI')
     assert.equal(base32(Buffer.from('fooba')), 'MZXW6YTB')
-    fc.assert(fc.property(key32, (key) => { assert.deepEqual(fromBase32(base32(key), 32), key) }))
+    fc.assert(
+      fc.property(key32, (key) => {
+        assert.deepEqual(fromBase32(base32(key), 32), key)
+      }),
+    )
     // The last character carries 4 spare bits: a text with any of them set names no key.
     const text = base32(Buffer.alloc(32))
     assert.equal(fromBase32(`${text.slice(0, -1)}B`, 32), undefined)
@@ -72,17 +108,34 @@ describe('identity file', () => {
     for (let cut = 0; cut < text.length - 1; cut++) {
       // Cutting inside the last line (or its newline) may leave it whole: only a shorter file than that must fail.
       if (cut >= text.trimEnd().length) continue
-      assert.throws(() => parseIdentityFile(text.slice(0, cut)), (err) => hasCode(err, 'E_IDENTITY'), `cut at ${cut}`)
+      assert.throws(
+        () => parseIdentityFile(text.slice(0, cut)),
+        (err) => hasCode(err, 'E_IDENTITY'),
+        `cut at ${cut}`,
+      )
     }
     const flipped = text.replace(/seed (.)/, (_m, c: string) => `seed ${c === 'a' ? 'b' : 'a'}`)
-    assert.throws(() => parseIdentityFile(flipped), (err) => hasCode(err, 'E_IDENTITY'))
-    assert.throws(() => parseIdentityFile(`${text}extra\n`), (err) => hasCode(err, 'E_IDENTITY'))
+    assert.throws(
+      () => parseIdentityFile(flipped),
+      (err) => hasCode(err, 'E_IDENTITY'),
+    )
+    assert.throws(
+      () => parseIdentityFile(`${text}extra\n`),
+      (err) => hasCode(err, 'E_IDENTITY'),
+    )
   })
 
   it('never throws anything but E_IDENTITY, whatever the text', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 300 }), (text) => {
-      try { parseIdentityFile(text) } catch (err) { assert.ok(hasCode(err, 'E_IDENTITY')) }
-    }), { numRuns: 2000 })
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (text) => {
+        try {
+          parseIdentityFile(text)
+        } catch (err) {
+          assert.ok(hasCode(err, 'E_IDENTITY'))
+        }
+      }),
+      { numRuns: 2000 },
+    )
   })
 })
 
@@ -93,12 +146,25 @@ describe('swarm secret', () => {
     const parsed = parseSecret(secret)
     assert.equal(parsed.kind, 'key')
     const typo = secret.slice(0, 10) + (secret[10] === 'A' ? 'B' : 'A') + secret.slice(11)
-    assert.throws(() => parseSecret(typo), (err) => hasCode(err, 'E_USAGE'))
+    assert.throws(
+      () => parseSecret(typo),
+      (err) => hasCode(err, 'E_USAGE'),
+    )
   })
 
   it('refuses short or repetitive passphrases; accepts a long one', () => {
-    for (const weak of ['', 'password', 'x'.repeat(40), 'abababababababababababab', 'a'.repeat(MIN_PASSPHRASE_CHARS - 1)]) {
-      assert.throws(() => parseSecret(weak), (err) => hasCode(err, 'E_USAGE'), weak)
+    for (const weak of [
+      '',
+      'password',
+      'x'.repeat(40),
+      'abababababababababababab',
+      'a'.repeat(MIN_PASSPHRASE_CHARS - 1),
+    ]) {
+      assert.throws(
+        () => parseSecret(weak),
+        (err) => hasCode(err, 'E_USAGE'),
+        weak,
+      )
     }
     assert.equal(parseSecret('correct horse battery staple').kind, 'passphrase')
   })
@@ -124,23 +190,29 @@ describe('sealed datagrams', () => {
   const payload = fc.uint8Array({ maxLength: MAX_SEALED_PAYLOAD }).map((a) => Buffer.from(a))
 
   it('open(seal(p)) = p within the window; the datagram stays within 1,200 bytes', () => {
-    fc.assert(fc.property(payload, fc.integer({ min: -15_000, max: 15_000 }), (p, skew) => {
-      const sealed = sealDatagram(key, p, now + skew)
-      assert.ok(sealed.byteLength <= 1200 && sealed.byteLength === p.byteLength + SEAL_OVERHEAD)
-      assert.ok(looksSealed(sealed))
-      const opened = openDatagram(key, sealed, now, 15_000)
-      assert.ok('payload' in opened)
-      assert.deepEqual(opened.payload, p)
-    }), { numRuns: 300 })
+    fc.assert(
+      fc.property(payload, fc.integer({ min: -15_000, max: 15_000 }), (p, skew) => {
+        const sealed = sealDatagram(key, p, now + skew)
+        assert.ok(sealed.byteLength <= 1200 && sealed.byteLength === p.byteLength + SEAL_OVERHEAD)
+        assert.ok(looksSealed(sealed))
+        const opened = openDatagram(key, sealed, now, 15_000)
+        assert.ok('payload' in opened)
+        assert.deepEqual(opened.payload, p)
+      }),
+      { numRuns: 300 },
+    )
   })
 
   it('any flipped bit, another key, or a stamp outside the window is dropped with its reason', () => {
-    fc.assert(fc.property(payload, fc.nat(), fc.nat(7), (p, at, bit) => {
-      const sealed = sealDatagram(key, p, now)
-      sealed[at % sealed.byteLength]! ^= 1 << bit
-      const opened = openDatagram(key, sealed, now, 15_000)
-      assert.ok('failure' in opened && (opened.failure === 'auth' || opened.failure === 'magic'))
-    }), { numRuns: 500 })
+    fc.assert(
+      fc.property(payload, fc.nat(), fc.nat(7), (p, at, bit) => {
+        const sealed = sealDatagram(key, p, now)
+        sealed[at % sealed.byteLength]! ^= 1 << bit
+        const opened = openDatagram(key, sealed, now, 15_000)
+        assert.ok('failure' in opened && (opened.failure === 'auth' || opened.failure === 'magic'))
+      }),
+      { numRuns: 500 },
+    )
     const sealed = sealDatagram(key, Buffer.from('{}'), now)
     assert.deepEqual(openDatagram(randomBytes(32), sealed, now, 15_000), { failure: 'auth' })
     assert.deepEqual(openDatagram(key, sealed, now + 15_001, 15_000), { failure: 'stale' })
@@ -149,10 +221,13 @@ describe('sealed datagrams', () => {
   })
 
   it('never throws, whatever the bytes (fuzz)', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 1300 }), (bytes) => {
-      const opened = openDatagram(key, bytes, now, 15_000)
-      assert.ok('failure' in opened)
-    }), { numRuns: 2000 })
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 1300 }), (bytes) => {
+        const opened = openDatagram(key, bytes, now, 15_000)
+        assert.ok('failure' in opened)
+      }),
+      { numRuns: 2000 },
+    )
     assert.throws(() => sealDatagram(key, Buffer.alloc(MAX_SEALED_PAYLOAD + 1), now), RangeError)
   })
 
@@ -160,7 +235,10 @@ describe('sealed datagrams', () => {
     const filter = new ReplayFilter(15_000, 100)
     assert.ok(filter.admit('a', now, now))
     assert.ok(!filter.admit('a', now, now + 1000))
-    assert.ok(filter.admit('a', now, now + 31_000), 'forgotten after twice the window (its stamp is stale by then anyway)')
+    assert.ok(
+      filter.admit('a', now, now + 31_000),
+      'forgotten after twice the window (its stamp is stale by then anyway)',
+    )
     for (let i = 0; i < 1000; i++) filter.admit(`n${i}`, now, now + 31_000)
     assert.ok(filter.size <= 100)
   })
@@ -193,7 +271,10 @@ describe('allow-list', () => {
     const list = new AllowList(keys)
     assert.ok(list.allows(a) && list.allows(b) && !list.allows(randomBytes(32)))
     assert.deepEqual(list.peerIds(), [formatPeerId(a), formatPeerId(b)])
-    assert.throws(() => parseAllowText(`${formatPeerId(a)}\nnot-an-id\n`, 'f'), (err) => hasCode(err, 'E_USAGE') && /f line 2/.test((err as Error).message))
+    assert.throws(
+      () => parseAllowText(`${formatPeerId(a)}\nnot-an-id\n`, 'f'),
+      (err) => hasCode(err, 'E_USAGE') && /f line 2/.test((err as Error).message),
+    )
     assert.equal(await loadAllowList([], undefined), undefined)
     assert.equal((await loadAllowList([`${formatPeerId(a)},${formatPeerId(b)}`], undefined))!.size, 2)
     await assert.rejects(loadAllowList([','], undefined), (err) => hasCode(err, 'E_USAGE'))
@@ -210,7 +291,9 @@ describe('datagram guard', () => {
     assert.deepEqual(guard.open(sealed), { payload: Buffer.from('{"v":1,"type":"query"}') })
     assert.deepEqual(guard.open(sealed), { drop: 'replay' })
     assert.deepEqual(guard.open(Buffer.from('{"v":1,"type":"query"}')), { drop: 'plain' })
-    assert.deepEqual(new DatagramGuard(randomBytes(32), 15_000, () => now).open(guard.seal(Buffer.from('x'))), { drop: 'auth' })
+    assert.deepEqual(new DatagramGuard(randomBytes(32), 15_000, () => now).open(guard.seal(Buffer.from('x'))), {
+      drop: 'auth',
+    })
     const old = guard.seal(Buffer.from('x'))
     now += 16_000
     assert.deepEqual(guard.open(old), { drop: 'stale' })

@@ -1,4 +1,4 @@
-import { P2PError, hasCode } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import { readRegularFile } from '../safe-fs.js'
 import { formatPeerId, parsePeerId } from './peer-id.js'
 
@@ -52,16 +52,29 @@ export const MAX_ALLOW_FILE_BYTES = 1024 * 1024
 /** The allow-list from `--allow` values (comma-separated) and an `--allow-file`; undefined when neither is given. */
 export async function loadAllowList(ids: readonly string[], file: string | undefined): Promise<AllowList | undefined> {
   if (ids.length === 0 && file === undefined) return undefined
-  const keys = ids.flatMap((value) => value.split(',')).map((s) => s.trim()).filter((s) => s !== '').map((id) => parsePeerId(id, '--allow'))
+  const keys = ids
+    .flatMap((value) => value.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((id) => parsePeerId(id, '--allow'))
   if (file !== undefined) {
     let text: string
     try {
       text = (await readRegularFile(file, { maxBytes: MAX_ALLOW_FILE_BYTES, followSymlinks: true })).toString('utf8')
     } catch (err) {
-      throw new P2PError('E_USAGE', `cannot read the allow-list file ${file}: ${hasCode(err) ? err.message : (err as Error).message}`, undefined, { cause: err })
+      throw new P2PError(
+        'E_USAGE',
+        `cannot read the allow-list file ${file}: ${hasCode(err) ? err.message : (err as Error).message}`,
+        undefined,
+        { cause: err },
+      )
     }
     keys.push(...parseAllowText(text, file))
   }
-  if (keys.length === 0) throw new P2PError('E_USAGE', 'the allow-list is empty: nobody could connect; give at least one peer ID (p2p id prints a peer\'s)')
+  if (keys.length === 0)
+    throw new P2PError(
+      'E_USAGE',
+      "the allow-list is empty: nobody could connect; give at least one peer ID (p2p id prints a peer's)",
+    )
   return new AllowList(keys)
 }

@@ -1,4 +1,4 @@
-import { ReplayFilter, MAX_SEALED_PAYLOAD, looksSealed, openDatagram, sealDatagram } from './sealed-datagram.js'
+import { looksSealed, MAX_SEALED_PAYLOAD, openDatagram, ReplayFilter, sealDatagram } from './sealed-datagram.js'
 
 /**
  * A private swarm's seal on discovery traffic, at the boundary where
@@ -17,7 +17,11 @@ export class DatagramGuard {
   readonly maxPayload = MAX_SEALED_PAYLOAD
   private readonly replays: ReplayFilter
 
-  constructor(private readonly key: Buffer, private readonly windowMs: number, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly key: Buffer,
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
     this.replays = new ReplayFilter(windowMs)
   }
 

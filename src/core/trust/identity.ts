@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import NoiseSecretStream, { type KeyPair } from '@hyperswarm/secret-stream'
-import { P2PError, hasCode } from '../errors.js'
 import { tempPathFor } from '../disk.js'
+import { hasCode, P2PError } from '../errors.js'
 import { isAbsent, openRegularFile } from '../safe-fs.js'
 import { formatPeerId } from './peer-id.js'
 
@@ -49,7 +49,11 @@ export async function loadIdentity(path: string, options: IdentityOptions = {}):
   } catch (err) {
     if (!isAbsent(err)) throw err
   }
-  if (options.create === false) throw new P2PError('E_IDENTITY', `no identity file at ${path}: run any p2p command once to create one, or pass --identity`)
+  if (options.create === false)
+    throw new P2PError(
+      'E_IDENTITY',
+      `no identity file at ${path}: run any p2p command once to create one, or pass --identity`,
+    )
   return createIdentity(path)
 }
 
@@ -65,20 +69,27 @@ export function encodeIdentityFile(seed: Buffer): string {
 
 /** The seed a file's text holds, or why it is refused. Pure, so it is fuzzed. */
 export function parseIdentityFile(text: string): Buffer {
-  const lines = text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '' && !l.startsWith('#'))
+  const lines = text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '' && !l.startsWith('#'))
   const [magic, seedLine, idLine, ...rest] = lines
   if (magic !== MAGIC) throw malformed(`does not start with "${MAGIC}"`)
   const seedHex = /^seed ([0-9a-f]{64})$/.exec(seedLine ?? '')?.[1]
   if (!seedHex) throw malformed('has no valid "seed" line (64 lowercase hex)')
   const seed = Buffer.from(seedHex, 'hex')
   const peerId = /^peer-id (\S+)$/.exec(idLine ?? '')?.[1]
-  if (peerId !== identityFromSeed(seed).peerId) throw malformed('has a "peer-id" line that does not match its seed (truncated or damaged?)')
+  if (peerId !== identityFromSeed(seed).peerId)
+    throw malformed('has a "peer-id" line that does not match its seed (truncated or damaged?)')
   if (rest.length > 0) throw malformed('has lines after "peer-id"')
   return seed
 }
 
 function malformed(what: string): P2PError {
-  return new P2PError('E_IDENTITY', `the identity file ${what}: restore it from a backup, or remove it to make a new identity (a new peer ID)`)
+  return new P2PError(
+    'E_IDENTITY',
+    `the identity file ${what}: restore it from a backup, or remove it to make a new identity (a new peer ID)`,
+  )
 }
 
 async function readIdentity(path: string): Promise<Identity> {
@@ -94,10 +105,15 @@ async function readIdentity(path: string): Promise<Identity> {
     }
   } catch (err) {
     if (isAbsent(err)) throw err
-    throw new P2PError('E_IDENTITY', `identity file ${path}: ${hasCode(err) ? err.message : String(err)}`, undefined, { cause: err })
+    throw new P2PError('E_IDENTITY', `identity file ${path}: ${hasCode(err) ? err.message : String(err)}`, undefined, {
+      cause: err,
+    })
   }
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new P2PError('E_IDENTITY', `identity file ${path} is readable or writable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 ${path}`)
+    throw new P2PError(
+      'E_IDENTITY',
+      `identity file ${path} is readable or writable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 ${path}`,
+    )
   }
   let seed: Buffer
   try {
@@ -129,7 +145,13 @@ async function createIdentity(path: string): Promise<Identity> {
   try {
     await link(temp, path)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new P2PError('E_IDENTITY', `cannot create the identity file ${path}: ${(err as Error).message}`, undefined, { cause: err })
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw new P2PError(
+        'E_IDENTITY',
+        `cannot create the identity file ${path}: ${(err as Error).message}`,
+        undefined,
+        { cause: err },
+      )
     return readIdentity(path)
   } finally {
     await unlink(temp).catch(() => undefined)

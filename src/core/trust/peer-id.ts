@@ -19,7 +19,8 @@ const PROBLEMS = {
 /** The public key a peer ID names; E_USAGE (saying what is wrong) when the text is not a valid peer ID. */
 export function parsePeerId(text: string, what = 'peer ID'): Buffer {
   const parsed = parseKeyText(text)
-  if ('problem' in parsed) throw new P2PError('E_USAGE', `${what} ${JSON.stringify(text.slice(0, 80))} ${PROBLEMS[parsed.problem]}`)
+  if ('problem' in parsed)
+    throw new P2PError('E_USAGE', `${what} ${JSON.stringify(text.slice(0, 80))} ${PROBLEMS[parsed.problem]}`)
   return parsed.key
 }
 

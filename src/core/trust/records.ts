@@ -57,7 +57,11 @@ export class RecordSealer {
     this.streamHeader = Buffer.alloc(LENGTH_BYTES + STREAM_HEADER_BYTES)
     writeLength(this.streamHeader, 0, STREAM_HEADER_BYTES)
     streamId.copy(this.streamHeader, LENGTH_BYTES)
-    sodium.crypto_secretstream_xchacha20poly1305_init_push(this.state, this.streamHeader.subarray(LENGTH_BYTES + STREAM_ID_BYTES), tx.subarray(0, KEYBYTES))
+    sodium.crypto_secretstream_xchacha20poly1305_init_push(
+      this.state,
+      this.streamHeader.subarray(LENGTH_BYTES + STREAM_ID_BYTES),
+      tx.subarray(0, KEYBYTES),
+    )
   }
 
   /** Seal `plain` into `out` (exactly sealedLength(plain.length) bytes) as records of at most MAX_RECORD_PLAINTEXT. */
@@ -67,7 +71,13 @@ export class RecordSealer {
     do {
       const take = Math.min(MAX_RECORD_PLAINTEXT, plain.byteLength - from)
       writeLength(out, at, take + ABYTES)
-      sodium.crypto_secretstream_xchacha20poly1305_push(this.state, out.subarray(at + LENGTH_BYTES, at + RECORD_OVERHEAD + take), plain.subarray(from, from + take), null, TAG_MESSAGE)
+      sodium.crypto_secretstream_xchacha20poly1305_push(
+        this.state,
+        out.subarray(at + LENGTH_BYTES, at + RECORD_OVERHEAD + take),
+        plain.subarray(from, from + take),
+        null,
+        TAG_MESSAGE,
+      )
       at += RECORD_OVERHEAD + take
       from += take
     } while (from < plain.byteLength)
@@ -79,7 +89,10 @@ export class RecordOpener {
   private readonly tag = Buffer.alloc(1)
   private started = false
 
-  constructor(private readonly rx: Buffer, private readonly expectedStreamId: Buffer) {}
+  constructor(
+    private readonly rx: Buffer,
+    private readonly expectedStreamId: Buffer,
+  ) {}
 
   get ready(): boolean {
     return this.started
@@ -87,23 +100,35 @@ export class RecordOpener {
 
   /** The peer's first message (without its length prefix). */
   start(message: Buffer): void {
-    if (message.byteLength !== STREAM_HEADER_BYTES || !message.subarray(0, STREAM_ID_BYTES).equals(this.expectedStreamId)) {
+    if (
+      message.byteLength !== STREAM_HEADER_BYTES ||
+      !message.subarray(0, STREAM_ID_BYTES).equals(this.expectedStreamId)
+    ) {
       throw new P2PError('E_TAMPERED', 'the encrypted stream did not start with the header this handshake implies')
     }
-    sodium.crypto_secretstream_xchacha20poly1305_init_pull(this.state, message.subarray(STREAM_ID_BYTES), this.rx.subarray(0, KEYBYTES))
+    sodium.crypto_secretstream_xchacha20poly1305_init_pull(
+      this.state,
+      message.subarray(STREAM_ID_BYTES),
+      this.rx.subarray(0, KEYBYTES),
+    )
     this.started = true
   }
 
   /** Open one record (without its length prefix) into `out` (at least record − ABYTES bytes); returns the plaintext length. */
   openInto(record: Buffer, out: Buffer): number {
-    if (record.byteLength < ABYTES) throw new P2PError('E_TAMPERED', `an encrypted record of ${record.byteLength} bytes is shorter than its tag`)
+    if (record.byteLength < ABYTES)
+      throw new P2PError('E_TAMPERED', `an encrypted record of ${record.byteLength} bytes is shorter than its tag`)
     const plain = record.byteLength - ABYTES
     try {
       sodium.crypto_secretstream_xchacha20poly1305_pull(this.state, out.subarray(0, plain), this.tag, record, null)
     } catch {
-      throw new P2PError('E_TAMPERED', 'an encrypted record failed authentication (altered, dropped or replayed in transit)')
+      throw new P2PError(
+        'E_TAMPERED',
+        'an encrypted record failed authentication (altered, dropped or replayed in transit)',
+      )
     }
-    if (this.tag[0] !== TAG_MESSAGE) throw new P2PError('E_TAMPERED', `an encrypted record carries tag ${this.tag[0]}, not a message`)
+    if (this.tag[0] !== TAG_MESSAGE)
+      throw new P2PError('E_TAMPERED', `an encrypted record carries tag ${this.tag[0]}, not a message`)
     return plain
   }
 }

@@ -36,7 +36,8 @@ export type Opened = { payload: Buffer; sentAt: number; nonce: string } | { fail
 
 /** `payload` sealed with `key`, stamped `now` (ms). `nonce` only for tests; a fresh random one otherwise. */
 export function sealDatagram(key: Buffer, payload: Uint8Array, now: number, nonce?: Buffer): Buffer {
-  if (payload.byteLength > MAX_SEALED_PAYLOAD) throw new RangeError(`a sealed payload is at most ${MAX_SEALED_PAYLOAD} bytes, not ${payload.byteLength}`)
+  if (payload.byteLength > MAX_SEALED_PAYLOAD)
+    throw new RangeError(`a sealed payload is at most ${MAX_SEALED_PAYLOAD} bytes, not ${payload.byteLength}`)
   const out = Buffer.allocUnsafe(SEAL_OVERHEAD + payload.byteLength)
   MAGIC.copy(out, 0)
   const npub = out.subarray(MAGIC.length, MAGIC.length + NONCE_BYTES)
@@ -45,7 +46,14 @@ export function sealDatagram(key: Buffer, payload: Uint8Array, now: number, nonc
   const plain = Buffer.allocUnsafe(TIME_BYTES + payload.byteLength)
   plain.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(now))), 0)
   plain.set(payload, TIME_BYTES)
-  sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out.subarray(MAGIC.length + NONCE_BYTES), plain, MAGIC, null, npub, key)
+  sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+    out.subarray(MAGIC.length + NONCE_BYTES),
+    plain,
+    MAGIC,
+    null,
+    npub,
+    key,
+  )
   return out
 }
 
@@ -57,7 +65,14 @@ export function openDatagram(key: Buffer, datagram: Uint8Array, now: number, win
   const npub = bytes.subarray(MAGIC.length, MAGIC.length + NONCE_BYTES)
   const plain = Buffer.allocUnsafe(bytes.byteLength - SEAL_OVERHEAD + TIME_BYTES)
   try {
-    sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(plain, null, bytes.subarray(MAGIC.length + NONCE_BYTES), MAGIC, npub, key)
+    sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+      plain,
+      null,
+      bytes.subarray(MAGIC.length + NONCE_BYTES),
+      MAGIC,
+      npub,
+      key,
+    )
   } catch {
     return { failure: 'auth' }
   }
@@ -79,7 +94,10 @@ export const looksSealed = (datagram: Uint8Array): boolean =>
 export class ReplayFilter {
   private readonly seen = new Map<string, number>()
 
-  constructor(private readonly windowMs: number, private readonly maxEntries = 65_536) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxEntries = 65_536,
+  ) {}
 
   /** True the first time a nonce is offered within the window; false for a replay. */
   admit(nonce: string, sentAt: number, now: number): boolean {

@@ -1,11 +1,19 @@
 import { EventEmitter } from 'node:events'
-import { type Socket, connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import NoiseSecretStream, { type KeyPair } from '@hyperswarm/secret-stream'
 import Handshake from '@hyperswarm/secret-stream/lib/handshake.js'
-import { P2PError, hasCode } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
+import {
+  ABYTES,
+  LENGTH_BYTES,
+  MAX_RECORD_BYTES,
+  RecordOpener,
+  RecordSealer,
+  readLength,
+  sealedLength,
+} from './records.js'
 import { SealBuffers } from './seal-buffers.js'
-import { ABYTES, LENGTH_BYTES, MAX_RECORD_BYTES, RecordOpener, RecordSealer, readLength, sealedLength } from './records.js'
-import { PROOF_BYTES, checkSwarmProof, swarmProof } from './swarm-secret.js'
+import { checkSwarmProof, PROOF_BYTES, swarmProof } from './swarm-secret.js'
 
 /**
  * An encrypted, authenticated connection over a TCP socket: the Noise XX
@@ -82,7 +90,12 @@ export class SecureSocket extends EventEmitter {
 
   readonly label: string
 
-  private constructor(readonly socket: Socket, readonly initiator: boolean, private readonly options: SecureOptions, label?: string) {
+  private constructor(
+    readonly socket: Socket,
+    readonly initiator: boolean,
+    private readonly options: SecureOptions,
+    label?: string,
+  ) {
     super()
     this.label = label ?? `${socket.remoteAddress}:${socket.remotePort}`
     this.buffers = options.buffers ?? SHARED_BUFFERS
@@ -91,8 +104,19 @@ export class SecureSocket extends EventEmitter {
     })
     this.ready.catch(() => undefined) // a failure also reaches 'close'; nobody need await ready
     const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
-    this.timer = setTimeout(() => this.fail(new P2PError('E_AUTH', `no encrypted session with ${this.label} within ${timeoutMs} ms (handshake too slow or abandoned)`)), timeoutMs)
-    socket.on('error', (err) => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`)))
+    this.timer = setTimeout(
+      () =>
+        this.fail(
+          new P2PError(
+            'E_AUTH',
+            `no encrypted session with ${this.label} within ${timeoutMs} ms (handshake too slow or abandoned)`,
+          ),
+        ),
+      timeoutMs,
+    )
+    socket.on('error', (err) =>
+      this.fail(new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`)),
+    )
     socket.on('close', () => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} closed`)))
     socket.on('drain', () => this.emit('drain'))
     this.handshake = new Handshake(initiator, options.keyPair, null, 'XX')
@@ -117,7 +141,9 @@ export class SecureSocket extends EventEmitter {
     // Node asks for the first read's buffer while connecting, before `secure` exists: that one read is copied.
     const first = Buffer.allocUnsafe(256)
     const socket = connect({
-      host: target.host, port: target.port, noDelay: true,
+      host: target.host,
+      port: target.port,
+      noDelay: true,
       onread: {
         buffer: () => secure?.readWindow() ?? first,
         callback: (bytes, into) => {
@@ -156,7 +182,11 @@ export class SecureSocket extends EventEmitter {
     }
     if (this.phase !== 'open' || this.queued.length > 0) {
       this.queued.push(Buffer.from(plain)) // a copy: the caller may reuse its buffer
-      if (callback) void this.ready.then(() => callback(), (err: Error) => callback(err))
+      if (callback)
+        void this.ready.then(
+          () => callback(),
+          (err: Error) => callback(err),
+        )
       return true
     }
     return this.send(plain, callback)
@@ -164,7 +194,10 @@ export class SecureSocket extends EventEmitter {
 
   end(plain?: Buffer): void {
     if (plain) this.write(plain)
-    void this.ready.then(() => this.socket.end(), () => undefined)
+    void this.ready.then(
+      () => this.socket.end(),
+      () => undefined,
+    )
   }
 
   destroy(err?: P2PError): void {
@@ -274,31 +307,48 @@ export class SecureSocket extends EventEmitter {
   private checkLength(length: number): void {
     if (this.phase === 'handshake') {
       if (length === 0) throw this.plainPeer()
-      if (length > MAX_HANDSHAKE_MESSAGE) throw new P2PError('E_AUTH', `${this.label} sent a ${length}-byte handshake message (not a p2pshare peer?)`)
+      if (length > MAX_HANDSHAKE_MESSAGE)
+        throw new P2PError('E_AUTH', `${this.label} sent a ${length}-byte handshake message (not a p2pshare peer?)`)
     } else if (length > MAX_RECORD_BYTES) {
-      throw new P2PError('E_TOO_LARGE', `${this.label} sent a ${length}-byte encrypted record, over the limit of ${MAX_RECORD_BYTES}`)
+      throw new P2PError(
+        'E_TOO_LARGE',
+        `${this.label} sent a ${length}-byte encrypted record, over the limit of ${MAX_RECORD_BYTES}`,
+      )
     }
   }
 
   private plainPeer(): P2PError {
     if (!this.initiator && this.options.plainRefusal) this.socket.end(this.options.plainRefusal)
-    return new P2PError('E_AUTH', this.initiator
-      ? `${this.label} answered in the plain protocol: it runs with --transport plain (use the same transport on both peers)`
-      : `${this.label} spoke the plain protocol to an encrypted peer (it runs with --transport plain)`, { plain: true })
+    return new P2PError(
+      'E_AUTH',
+      this.initiator
+        ? `${this.label} answered in the plain protocol: it runs with --transport plain (use the same transport on both peers)`
+        : `${this.label} spoke the plain protocol to an encrypted peer (it runs with --transport plain)`,
+      { plain: true },
+    )
   }
 
   private onMessage(message: Buffer): void {
     switch (this.phase) {
-      case 'handshake': return this.onHandshake(message)
-      case 'header': return this.onStreamHeader(message)
-      case 'proof': return this.onProof(message)
-      case 'open': return this.onRecord(message)
+      case 'handshake':
+        this.onHandshake(message)
+        return
+      case 'header':
+        this.onStreamHeader(message)
+        return
+      case 'proof':
+        this.onProof(message)
+        return
+      case 'open':
+        this.onRecord(message)
+        return
     }
   }
 
   private onHandshake(message: Buffer): void {
     const step = this.handshake!.recv(message)
-    if (step === null) throw new P2PError('E_AUTH', `the Noise handshake with ${this.label} failed (a message that does not verify)`)
+    if (step === null)
+      throw new P2PError('E_AUTH', `the Noise handshake with ${this.label} failed (a message that does not verify)`)
     this.sendHandshake(step)
   }
 
@@ -321,8 +371,14 @@ export class SecureSocket extends EventEmitter {
 
   private checkRemoteKey(key: Buffer): void {
     const expected = this.options.expectedRemoteKey
-    if (expected && !expected.equals(key)) throw new P2PError('E_AUTH', `${this.label} holds another key than the peer ID it announced (someone answering in its place?)`, { keyMismatch: true })
-    if (this.options.allow && !this.options.allow(key)) throw new P2PError('E_AUTH', `${this.label} is not on the allow-list`, { notAllowed: true })
+    if (expected && !expected.equals(key))
+      throw new P2PError(
+        'E_AUTH',
+        `${this.label} holds another key than the peer ID it announced (someone answering in its place?)`,
+        { keyMismatch: true },
+      )
+    if (this.options.allow && !this.options.allow(key))
+      throw new P2PError('E_AUTH', `${this.label} is not on the allow-list`, { notAllowed: true })
   }
 
   private onStreamHeader(message: Buffer): void {
@@ -333,8 +389,15 @@ export class SecureSocket extends EventEmitter {
 
   private onProof(record: Buffer): void {
     const length = this.opener!.openInto(record, record.subarray(1))
-    if (length !== PROOF_BYTES || !checkSwarmProof(this.options.proofKey!, this.handshakeHash!, !this.initiator, record.subarray(1, 1 + length))) {
-      throw new P2PError('E_AUTH', `${this.label} did not prove it holds the swarm secret (not in this private swarm, or another secret)`, { proof: true })
+    if (
+      length !== PROOF_BYTES ||
+      !checkSwarmProof(this.options.proofKey!, this.handshakeHash!, !this.initiator, record.subarray(1, 1 + length))
+    ) {
+      throw new P2PError(
+        'E_AUTH',
+        `${this.label} did not prove it holds the swarm secret (not in this private swarm, or another secret)`,
+        { proof: true },
+      )
     }
     if (!this.initiator) this.sendProof()
     this.open()
@@ -371,7 +434,8 @@ export class SecureSocket extends EventEmitter {
     clearTimeout(this.timer)
     this.handshake?.destroy()
     this.queued.length = 0
-    if (!(hasCode(err) && err.details?.plain === true && !this.initiator && this.options.plainRefusal)) this.socket.destroy()
+    if (!(hasCode(err) && err.details?.plain === true && !this.initiator && this.options.plainRefusal))
+      this.socket.destroy()
     else this.socket.setTimeout(1000, () => this.socket.destroy())
     this.settle(err)
     this.emit('close', err)

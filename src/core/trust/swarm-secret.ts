@@ -48,7 +48,12 @@ export function parseSecret(text: string): ParsedSecret {
   if (trimmed.toLowerCase().startsWith(SECRET_PREFIX)) {
     const parsed = parseKeyText(trimmed.slice(SECRET_PREFIX.length))
     if ('problem' in parsed) {
-      const why = parsed.problem === 'check' ? 'fails its check characters (a typo?)' : parsed.problem === 'length' ? 'is not 56 characters after psk1-' : 'holds a character that is not A–Z or 2–7'
+      const why =
+        parsed.problem === 'check'
+          ? 'fails its check characters (a typo?)'
+          : parsed.problem === 'length'
+            ? 'is not 56 characters after psk1-'
+            : 'holds a character that is not A–Z or 2–7'
       throw new P2PError('E_USAGE', `the swarm secret ${why}: paste the whole line \`p2p secret\` printed`)
     }
     return { kind: 'key', key: parsed.key }
@@ -56,7 +61,10 @@ export function parseSecret(text: string): ParsedSecret {
   const passphrase = trimmed.normalize('NFC')
   const chars = [...passphrase]
   if (chars.length < MIN_PASSPHRASE_CHARS || new Set(chars).size < MIN_DISTINCT_CHARS) {
-    throw new P2PError('E_USAGE', `the swarm passphrase is too weak: at least ${MIN_PASSPHRASE_CHARS} characters, ${MIN_DISTINCT_CHARS} of them different (e.g. five random words); or make a key with \`p2p secret\``)
+    throw new P2PError(
+      'E_USAGE',
+      `the swarm passphrase is too weak: at least ${MIN_PASSPHRASE_CHARS} characters, ${MIN_DISTINCT_CHARS} of them different (e.g. five random words); or make a key with \`p2p secret\``,
+    )
   }
   return { kind: 'passphrase', passphrase }
 }
@@ -65,13 +73,21 @@ export function parseSecret(text: string): ParsedSecret {
 export async function masterKey(secret: ParsedSecret): Promise<Buffer> {
   if (secret.kind === 'key') return secret.key
   return new Promise((resolve, reject) => {
-    scrypt(Buffer.from(secret.passphrase, 'utf8'), SCRYPT_SALT, KEY_BYTES, SCRYPT, (err, key) => (err ? reject(err) : resolve(key)))
+    scrypt(Buffer.from(secret.passphrase, 'utf8'), SCRYPT_SALT, KEY_BYTES, SCRYPT, (err, key) =>
+      err ? reject(err) : resolve(key),
+    )
   })
 }
 
 export function deriveSwarmKeys(master: Buffer): SwarmKeys {
-  const derive = (info: string, bytes = KEY_BYTES): Buffer => Buffer.from(hkdfSync('sha256', master, HKDF_SALT, info, bytes))
-  return { datagramKey: derive('datagram'), proofKey: derive('tcp-proof'), topicKey: derive('dht-topic'), tag: derive('tag', 4).toString('hex') }
+  const derive = (info: string, bytes = KEY_BYTES): Buffer =>
+    Buffer.from(hkdfSync('sha256', master, HKDF_SALT, info, bytes))
+  return {
+    datagramKey: derive('datagram'),
+    proofKey: derive('tcp-proof'),
+    topicKey: derive('dht-topic'),
+    tag: derive('tag', 4).toString('hex'),
+  }
 }
 
 export async function swarmKeysFromText(text: string): Promise<SwarmKeys> {
@@ -90,7 +106,11 @@ export const PROOF_BYTES = 32
 const PROOF_LABEL = Buffer.from('p2pshare swarm proof v1\0')
 
 export function swarmProof(proofKey: Buffer, handshakeHash: Buffer, initiator: boolean): Buffer {
-  return createHmac('sha256', proofKey).update(PROOF_LABEL).update(Buffer.of(initiator ? 1 : 2)).update(handshakeHash).digest()
+  return createHmac('sha256', proofKey)
+    .update(PROOF_LABEL)
+    .update(Buffer.of(initiator ? 1 : 2))
+    .update(handshakeHash)
+    .digest()
 }
 
 export function checkSwarmProof(proofKey: Buffer, handshakeHash: Buffer, initiator: boolean, proof: Buffer): boolean {

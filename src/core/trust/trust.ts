@@ -1,9 +1,9 @@
-import { P2PError, hasCode } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import { openRegularFile } from '../safe-fs.js'
 import { AllowList, loadAllowList } from './allow-list.js'
 import { DatagramGuard } from './datagram-guard.js'
 import { type Identity, loadIdentity } from './identity.js'
-import { type SecureOptions, DEFAULT_HANDSHAKE_TIMEOUT_MS } from './secure-socket.js'
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, type SecureOptions } from './secure-socket.js'
 import { type SwarmKeys, swarmKeysFromText } from './swarm-secret.js'
 
 /**
@@ -44,17 +44,29 @@ export async function loadTrust(settings: TrustSettings): Promise<Trust> {
   }
   const secretText = settings.secretFile !== undefined ? await readSecretFile(settings.secretFile) : settings.secret
   if (settings.transport === 'plain' && secretText !== undefined) {
-    throw new P2PError('E_USAGE', 'a private swarm needs the encrypted transport: drop --transport plain, or drop the secret')
+    throw new P2PError(
+      'E_USAGE',
+      'a private swarm needs the encrypted transport: drop --transport plain, or drop the secret',
+    )
   }
   if (settings.transport === 'plain' && (settings.allow?.length || settings.allowFile !== undefined)) {
-    throw new P2PError('E_USAGE', '--allow needs the encrypted transport (the plain one cannot tell who a peer is): drop --transport plain')
+    throw new P2PError(
+      'E_USAGE',
+      '--allow needs the encrypted transport (the plain one cannot tell who a peer is): drop --transport plain',
+    )
   }
   const [identity, swarm, allow] = await Promise.all([
     loadIdentity(settings.identityPath),
     secretText === undefined || secretText.trim() === '' ? undefined : swarmKeysFromText(secretText),
     loadAllowList(settings.allow ?? [], settings.allowFile),
   ])
-  return { transport: settings.transport, identity, swarm, allow, handshakeTimeoutMs: settings.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS }
+  return {
+    transport: settings.transport,
+    identity,
+    swarm,
+    allow,
+    handshakeTimeoutMs: settings.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  }
 }
 
 /** The secret in a file (first line), refused when others may read it. */
@@ -63,7 +75,10 @@ async function readSecretFile(path: string): Promise<string> {
     const { handle, stats } = await openRegularFile(path, { maxBytes: MAX_SECRET_FILE_BYTES, followSymlinks: true })
     try {
       if (process.platform !== 'win32' && (stats.mode & 0o077) !== 0) {
-        throw new P2PError('E_USAGE', `the secret file ${path} is readable or writable by others: run chmod 600 ${path}`)
+        throw new P2PError(
+          'E_USAGE',
+          `the secret file ${path} is readable or writable by others: run chmod 600 ${path}`,
+        )
       }
       return (await handle.readFile('utf8')).split('\n')[0]!.trim()
     } finally {
@@ -71,7 +86,9 @@ async function readSecretFile(path: string): Promise<string> {
     }
   } catch (err) {
     if (hasCode(err, 'E_USAGE')) throw err
-    throw new P2PError('E_USAGE', `cannot read the secret file ${path}: ${(err as Error).message}`, undefined, { cause: err })
+    throw new P2PError('E_USAGE', `cannot read the secret file ${path}: ${(err as Error).message}`, undefined, {
+      cause: err,
+    })
   }
 }
 
