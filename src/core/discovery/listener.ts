@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { hasCode } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
+import type { DatagramGuard } from '../trust/datagram-guard.js'
+import { looksSealed } from '../trust/sealed-datagram.js'
 import { decodeDatagram, encodeQuery, type QueryWant } from './announcement.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
 import { type DictionarySnapshot, jsonLine, toSnapshot } from './dictionary-file.js'
@@ -48,6 +50,8 @@ export interface DiscoveryListenerOptions {
   maxDatagramBytes?: number
   /** What query() asks for by default (a downloader asks for its one file; the answer is then small and whole). */
   want?: QueryWant
+  /** A private swarm's seal: queries go out sealed; a datagram that does not open (or is plain, stale, replayed) is dropped. */
+  guard?: DatagramGuard
 }
 
 export interface ListenerStats {
@@ -130,7 +134,10 @@ export class DiscoveryListener extends EventEmitter {
   }
 
   private encodeQuery(want: QueryWant | undefined): Buffer {
-    return encodeQuery(want, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
+    const guard = this.options.guard
+    const max = this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES
+    const query = encodeQuery(want, guard ? Math.min(max, guard.maxPayload) : max)
+    return guard ? guard.seal(query) : query
   }
 
   /** One query to each named peer, each known peer that answered, and `extra` (a peer on two lists is asked once). */
@@ -200,9 +207,10 @@ export class DiscoveryListener extends EventEmitter {
   }
 
   private onMessage(datagram: Datagram): void {
-    const msg = datagram.bytes
     const address = datagram.from.address
     this.stats.received++
+    const msg = this.unseal(datagram.bytes, address)
+    if (msg === undefined) return
     try {
       const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
       if (message.type === 'more')
@@ -221,5 +229,36 @@ export class DiscoveryListener extends EventEmitter {
       this.stats.droppedByReason[reason] = (this.stats.droppedByReason[reason] ?? 0) + 1
       this.log.debug({ from: address, bytes: msg.length, reason, err: (err as Error).message }, 'datagram dropped')
     }
+  }
+
+  /** The datagram's payload, or undefined when it is dropped (counted; a private swarm we are not in: said once per address). */
+  private unseal(datagram: Buffer, address: string): Buffer | undefined {
+    const guard = this.options.guard
+    if (!guard) {
+      if (!looksSealed(datagram)) return datagram
+      this.drop('sealed', address, datagram.length)
+      this.warnOnce(address, 'sealed datagrams of a private swarm: give its secret (--secret) to see what it offers')
+      return undefined
+    }
+    const opened = guard.open(datagram)
+    if ('payload' in opened) return opened.payload
+    this.drop(opened.drop, address, datagram.length)
+    if (opened.drop === 'auth')
+      this.warnOnce(address, 'sealed datagrams our secret does not open: another private swarm, or another secret')
+    return undefined
+  }
+
+  private readonly warned = new Set<string>()
+
+  private warnOnce(address: string, message: string): void {
+    if (this.warned.has(address) || this.warned.size >= 256) return
+    this.warned.add(address)
+    this.log.warn({ from: address, code: 'E_AUTH' }, message)
+  }
+
+  private drop(reason: string, address: string, bytes: number): void {
+    this.stats.dropped++
+    this.stats.droppedByReason[reason] = (this.stats.droppedByReason[reason] ?? 0) + 1
+    this.log.debug({ from: address, bytes, reason }, 'datagram dropped')
   }
 }

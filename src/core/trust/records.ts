@@ -48,6 +48,22 @@ export function sealedLength(plaintext: number): number {
   return plaintext + Math.max(1, Math.ceil(plaintext / MAX_RECORD_PLAINTEXT)) * RECORD_OVERHEAD
 }
 
+/**
+ * sodium-native neither reads nor writes memory of a SharedArrayBuffer (it
+ * silently leaves the output untouched: a record of zeros), and the chunk
+ * buffers of servers and downloads are shared with the hash thread. Such
+ * bytes go through an ordinary buffer: one copy, 64 KiB at a time.
+ */
+export const isShared = (bytes: Uint8Array): boolean =>
+  typeof SharedArrayBuffer !== 'undefined' && bytes.buffer instanceof SharedArrayBuffer
+
+const scratch = Buffer.alloc(MAX_RECORD_PLAINTEXT)
+
+function unshared(bytes: Buffer): Buffer {
+  bytes.copy(scratch)
+  return scratch.subarray(0, bytes.byteLength)
+}
+
 export class RecordSealer {
   private readonly state = Buffer.alloc(STATEBYTES)
   /** The 56-byte message (with its length prefix: 59 bytes) that opens this direction. */
@@ -68,13 +84,14 @@ export class RecordSealer {
   sealInto(plain: Buffer, out: Buffer): void {
     let at = 0
     let from = 0
+    const shared = isShared(plain)
     do {
       const take = Math.min(MAX_RECORD_PLAINTEXT, plain.byteLength - from)
       writeLength(out, at, take + ABYTES)
       sodium.crypto_secretstream_xchacha20poly1305_push(
         this.state,
         out.subarray(at + LENGTH_BYTES, at + RECORD_OVERHEAD + take),
-        plain.subarray(from, from + take),
+        shared ? unshared(plain.subarray(from, from + take)) : plain.subarray(from, from + take),
         null,
         TAG_MESSAGE,
       )
@@ -119,8 +136,11 @@ export class RecordOpener {
     if (record.byteLength < ABYTES)
       throw new P2PError('E_TAMPERED', `an encrypted record of ${record.byteLength} bytes is shorter than its tag`)
     const plain = record.byteLength - ABYTES
+    // Into shared memory (pooled chunk buffers): in place first, then copied (see isShared).
+    const into = isShared(out) ? record.subarray(1, 1 + plain) : out.subarray(0, plain)
     try {
-      sodium.crypto_secretstream_xchacha20poly1305_pull(this.state, out.subarray(0, plain), this.tag, record, null)
+      sodium.crypto_secretstream_xchacha20poly1305_pull(this.state, into, this.tag, record, null)
+      if (into !== out && into.buffer !== out.buffer) into.copy(out)
     } catch {
       throw new P2PError(
         'E_TAMPERED',

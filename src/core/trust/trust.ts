@@ -39,10 +39,7 @@ export interface TrustSettings {
 const MAX_SECRET_FILE_BYTES = 4096
 
 export async function loadTrust(settings: TrustSettings): Promise<Trust> {
-  if (settings.secret !== undefined && settings.secretFile !== undefined) {
-    throw new P2PError('E_USAGE', 'give the swarm secret once: --secret (or P2P_SECRET) or --secret-file, not both')
-  }
-  const secretText = settings.secretFile !== undefined ? await readSecretFile(settings.secretFile) : settings.secret
+  const secretText = await secretOf(settings)
   if (settings.transport === 'plain' && secretText !== undefined) {
     throw new P2PError(
       'E_USAGE',
@@ -57,7 +54,7 @@ export async function loadTrust(settings: TrustSettings): Promise<Trust> {
   }
   const [identity, swarm, allow] = await Promise.all([
     loadIdentity(settings.identityPath),
-    secretText === undefined || secretText.trim() === '' ? undefined : swarmKeysFromText(secretText),
+    secretText === undefined ? undefined : swarmKeysFromText(secretText),
     loadAllowList(settings.allow ?? [], settings.allowFile),
   ])
   return {
@@ -67,6 +64,22 @@ export async function loadTrust(settings: TrustSettings): Promise<Trust> {
     allow,
     handshakeTimeoutMs: settings.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
   }
+}
+
+/** The private swarm's keys alone (p2p-listen needs no identity), or undefined outside one. */
+export async function loadSwarmKeys(
+  settings: Pick<TrustSettings, 'secret' | 'secretFile'>,
+): Promise<SwarmKeys | undefined> {
+  const text = await secretOf(settings)
+  return text === undefined ? undefined : swarmKeysFromText(text)
+}
+
+async function secretOf(settings: Pick<TrustSettings, 'secret' | 'secretFile'>): Promise<string | undefined> {
+  if (settings.secret !== undefined && settings.secretFile !== undefined) {
+    throw new P2PError('E_USAGE', 'give the swarm secret once: --secret (or P2P_SECRET) or --secret-file, not both')
+  }
+  const text = settings.secretFile !== undefined ? await readSecretFile(settings.secretFile) : settings.secret
+  return text === undefined || text.trim() === '' ? undefined : text
 }
 
 /** The secret in a file (first line), refused when others may read it. */
