@@ -416,7 +416,12 @@ export class PeerClient {
       collateral: true,
     })
     for (const [i, p] of pending.entries()) p.reject(i === 0 ? err : dropped)
-    if (pending.length > 0)
+    if (err.code === 'E_TAMPERED' || err.code === 'E_AUTH')
+      this.log.warn(
+        { peer: this.label, code: err.code, pending: pending.length, err: err.message },
+        'connection closed',
+      )
+    else if (pending.length > 0)
       this.log.debug(
         { peer: this.label, code: err.code, pending: pending.length, err: err.message },
         'connection failed',
