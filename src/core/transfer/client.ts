@@ -244,14 +244,23 @@ export class PeerClient {
         ),
       timeoutMs,
     )
+    // What arrives with the session's first records, before the client listens (a busy server's E_BUSY).
+    const early: Buffer[] = []
+    const onEarly = (view: Buffer): void => {
+      early.push(Buffer.from(view))
+    }
+    secure.on('data', onEarly)
     const settled = (): void => {
       clearTimeout(timer)
       signal?.removeEventListener('abort', onAbort)
+      secure.off('data', onEarly)
     }
     return secure.ready.then(
       () => {
         settled()
-        return new PeerClient(secure, options)
+        const client = new PeerClient(secure, options)
+        for (const bytes of early) if (!client.isClosed) client.onData(bytes)
+        return client
       },
       (err: P2PError) => {
         settled()
