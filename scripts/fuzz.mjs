@@ -4,9 +4,10 @@
 // bytes: the TCP frame decoder, the transfer messages, the UDP announcement
 // decoder (announcements, queries, "more" notices) and the dictionary it
 // feeds, the dictionary file reader, the manifest parser, the name validator
-// (and the portable local name), printable() and the config parser; and the
+// (and the portable local name), printable() and the config parser; the
 // folder targets (scripts/fuzz-folders.mjs: the version-2 manifest parser, the
-// path rules, the --only selection).
+// path rules, the --only selection); the trust layer's handshake and record
+// parsing, sealed datagrams, identity file and key texts (fuzz-trust.mjs).
 // Each target runs for its share of the time budget. A failure prints the
 // shrunk counterexample and the seed (to replay it, and to turn it into a
 // regression test) and exits 1. Only our typed errors (P2PError) may escape.
@@ -23,6 +24,7 @@ import { printable } from '../dist/src/core/printable.js'
 import { encodeFrame, FrameDecoder } from '../dist/src/core/transfer/framing.js'
 import { parseRequest, parseResponse } from '../dist/src/core/transfer/messages.js'
 import { folderTargets } from './fuzz-folders.mjs'
+import { trustTargets } from './fuzz-trust.mjs'
 
 const args = process.argv.slice(2)
 const seconds = Number(args[args.indexOf('--seconds') + 1] ?? 0) || 60
@@ -271,6 +273,7 @@ const targets = {
       typed(() => resolveSettings(SETTINGS, { flags, env: {}, cwd: '/tmp' }))
     },
   ),
+  ...trustTargets(fc, typed),
 }
 
 Object.assign(targets, folderTargets(fc, typed))

@@ -41,6 +41,7 @@ export {
   type LivePeer,
   type PeerFinder,
   type PeerReport,
+  type RefusedPeer,
   type TreeFileReceipt,
 } from './core/download/downloader.js'
 // Downloading
@@ -90,3 +91,20 @@ export {
   type TreeManifest,
 } from './core/tree-manifest.js'
 export { type Selection, selectEntries } from './core/tree-select.js'
+// Trust: identities, the encrypted transport, private swarms, allow-lists (docs/security.md, protocol.md §5)
+export { AllowList, loadAllowList } from './core/trust/allow-list.js'
+export { DatagramGuard } from './core/trust/datagram-guard.js'
+export { type Identity, loadIdentity } from './core/trust/identity.js'
+export { formatPeerId, normalizePeerId, parsePeerId } from './core/trust/peer-id.js'
+export { type SecureOptions, SecureSocket } from './core/trust/secure-socket.js'
+export { generateSecret, type SwarmKeys, swarmKeysFromText } from './core/trust/swarm-secret.js'
+export {
+  datagramGuard,
+  describeMode,
+  loadSwarmKeys,
+  loadTrust,
+  secureOptions,
+  type TransportMode,
+  type Trust,
+  type TrustSettings,
+} from './core/trust/trust.js'

@@ -2,12 +2,14 @@ import chalk from 'chalk'
 import { createAnnouncer, openStore } from '../index.js'
 import { defineCommand, parseSeconds, pickSettings } from './common.js'
 import { commandReach } from './reach.js'
+import { announcerTrust, commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
 export const announceCommand = defineCommand({
   name: 'announce',
   summary: 'broadcast over UDP what the chunk store holds: at start, every interval, on change and when asked',
   settings: {
-    ...pickSettings('chunksDir', 'port', 'udpPort', 'broadcast', 'peer', 'ipv4', 'ipv6', 'interval'),
+    ...pickSettings('chunksDir', 'port', 'udpPort', 'broadcast', 'peer', 'ipv4', 'ipv6', 'interval', 'staleAfter'),
+    ...TRUST_SETTINGS,
     queryGap: {
       flag: 'min-burst-gap',
       valueName: '<seconds>',
@@ -23,9 +25,12 @@ export const announceCommand = defineCommand({
     'p2p-announce --broadcast 192.168.1.255,10.8.0.255',
     'p2p-announce --broadcast 127.255.255.255    # this machine only',
     'p2p-announce --peer 10.2.0.7 --peer laptop.lan:47011    # also by unicast, across a router',
+    'P2P_SECRET=psk1-… p2p-announce            # a private swarm: sealed datagrams only members can read',
   ],
+  configure: (cmd) => cmd.addHelpText('after', TRUST_HELP),
   run: async ({ settings, json, log, signal, out, err }) => {
     const store = await openStore({ dir: settings.chunksDir }, { log })
+    const trust = await commandTrust(settings, log)
     const reach = await commandReach(settings, { log, err }, { strict: false })
     const broadcast = [...reach.broadcast, ...reach.named.map((p) => p.name)]
     const { udpPort, port } = settings
@@ -37,6 +42,7 @@ export const announceCommand = defineCommand({
         ...reach.announcerOptions(),
         intervalMs: settings.interval * 1000,
         minBurstGapMs: settings.queryGap * 1000,
+        ...announcerTrust(trust, settings.staleAfter * 1000),
       },
       { log },
     )
@@ -50,6 +56,7 @@ export const announceCommand = defineCommand({
       lastFiles = report.files
     }
     await announcer.start()
+    out(chalk.dim(`  ${modeLine(trust)}`))
     log.info({ broadcast, udpPort, port }, 'announcing')
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     await announcer.stop({ goodbye: true })

@@ -121,7 +121,7 @@ async function execute<S extends SettingSpecs>(
     const commandLog = createCommandLog(settings.logsDir, def.name, settings.logLevel)
     log = commandLog.log
     flush = commandLog.flush
-    log.info({ args, argv: process.argv.slice(2) }, 'start')
+    log.info({ args, argv: redactSecrets(process.argv.slice(2)) }, 'start')
     const out = (line: string): void => {
       if (!json) process.stdout.write(`${line}\n`)
     }
@@ -140,6 +140,13 @@ async function execute<S extends SettingSpecs>(
     onOutputError = undefined // later write errors (of the last lines) are ignored, never a crash
     flush()
   }
+}
+
+/** The command line as logged: a private swarm's secret never reaches a log file. */
+export function redactSecrets(argv: readonly string[]): string[] {
+  return argv.map((arg, i) =>
+    argv[i - 1] === '--secret' ? '<secret>' : arg.startsWith('--secret=') ? '--secret=<secret>' : arg,
+  )
 }
 
 /**

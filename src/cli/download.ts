@@ -8,6 +8,7 @@ import {
   type DiscoveryReach,
   type DownloadProgress,
   type DownloadReceipt,
+  datagramGuard,
   download,
   hasCode,
   isId,
@@ -18,6 +19,7 @@ import {
   type PeerDirectory,
   printable,
   summaryOf,
+  type Trust,
   validateName,
   waitForQuiet,
 } from '../index.js'
@@ -33,6 +35,7 @@ import { formatBytes, formatRate, formatSeconds, shortId } from './format.js'
 import { createProgress, type Progress } from './progress.js'
 import { chooseFile } from './prompt.js'
 import { commandReach } from './reach.js'
+import { commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
 const defaults = DEFAULT_DOWNLOAD_LIMITS
 export const DOWNLOAD_SETTINGS = {
@@ -49,6 +52,7 @@ export const DOWNLOAD_SETTINGS = {
     'staleAfter',
     'maxEntries',
   ),
+  ...TRUST_SETTINGS,
   wait: {
     flag: 'wait',
     valueName: '<seconds>',
@@ -131,6 +135,7 @@ export function downloadOptions(cmd: Command): Command {
       'a folder: fetch only the paths this glob matches (repeatable; a directory brings what it holds)',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
+    .addHelpText('after', TRUST_HELP)
 }
 
 /**
@@ -161,13 +166,17 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   await assertWritable(settings.downloadsDir, 'the downloads directory')
   await assertWritable(settings.chunksDir, 'the chunk store')
   const reach = await commandReach(settings, ctx, { strict: true })
+  const trust = await commandTrust(settings, log)
+  if (!ctx.json) ctx.err(chalk.dim(modeLine(trust)))
+  const guard = datagramGuard(trust, settings.staleAfter * 1000)
   const directory = createPeerDirectory(
     {
       udpPort: settings.udpPort,
       ...reach.listenerOptions(),
       staleAfterMs: settings.staleAfter * 1000,
       dictionaryPath: settings.dictionary,
-      selfPeerId: await store.peerId(),
+      selfPeerId: trust.identity.peerId,
+      ...(guard ? { guard } : {}),
       // Ask only for our file: the answers are then small and whole (an unasked answer holds what fits, the rest comes later).
       want: typeof id === 'string' ? { id } : name !== undefined ? { name } : undefined,
     },
@@ -176,7 +185,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   await directory.start()
   try {
     const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
-    const receipt = await runDownload(ctx, store, directory, target)
+    const receipt = await runDownload(ctx, store, directory, target, trust)
     render(ctx, receipt, reach)
     return 0
   } catch (error) {
@@ -235,6 +244,7 @@ async function runDownload(
   store: ChunkStore,
   directory: PeerDirectory,
   id: string,
+  trust: Trust,
 ): Promise<DownloadReceipt> {
   const settings = ctx.settings
   let progress: Progress | undefined
@@ -250,6 +260,7 @@ async function runDownload(
         ...(Array.isArray(ctx.options.only) ? { only: ctx.options.only as string[] } : {}),
         signal: ctx.signal,
         peers: directory,
+        trust,
         limits: {
           window: settings.window,
           maxConnections: settings.maxConnections,
@@ -315,17 +326,26 @@ function render(ctx: Ctx, r: DownloadReceipt, reach: DiscoveryReach): void {
   const peers = r.peers.map((p) => ({
     peer: p.key,
     via: reach.via(addressOf(p.key)),
+    ...(p.peerId ? { peerId: p.peerId } : {}),
     bytes: p.bytes,
     chunks: p.chunks,
     ...(p.banned ? { banned: p.banned } : {}),
   }))
   ctx.log.info(
-    { id: r.id, path: r.path, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, peers },
+    {
+      id: r.id,
+      path: r.path,
+      seconds: r.seconds,
+      fetchedBytes: r.fetchedBytes,
+      resumedBytes: r.resumedBytes,
+      peers,
+      refused: r.refused,
+    },
     'download done',
   )
   if (ctx.json) {
     process.stdout.write(
-      `${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers, ...(r.files ? { files: r.files, dirs: r.dirs } : {}) })}\n`,
+      `${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers, ...(r.files ? { files: r.files, dirs: r.dirs } : {}), refused: r.refused })}\n`,
     )
     return
   }
@@ -345,7 +365,9 @@ function render(ctx: Ctx, r: DownloadReceipt, reach: DiscoveryReach): void {
   for (const p of peers) {
     const banned = p.banned ? chalk.red(`  banned: ${printable(p.banned, 300)}`) : ''
     ctx.out(
-      `  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks, via ${p.via})${banned}`,
+      `  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks, via ${p.via})${p.peerId ? `  ${p.peerId}` : ''}${banned}`,
     )
   }
+  for (const p of r.refused)
+    ctx.out(chalk.red(`  refused  ${printable(p.key, 64).padEnd(21)} ${printable(p.reason, 300)}`))
 }

@@ -1,5 +1,13 @@
 import chalk from 'chalk'
-import { createListener, DEFAULT_DICTIONARY_LIMITS, type KnownFile, printable, writeDictionaryFile } from '../index.js'
+import {
+  createListener,
+  DEFAULT_DICTIONARY_LIMITS,
+  datagramGuard,
+  type KnownFile,
+  loadSwarmKeys,
+  printable,
+  writeDictionaryFile,
+} from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
 import { formatBytes, shortId } from './format.js'
 import { commandReach } from './reach.js'
@@ -14,7 +22,18 @@ export const listenCommand = defineCommand({
   name: 'listen',
   summary: 'receive announcements, keep the content dictionary file, expire stale peers',
   settings: {
-    ...pickSettings('dictionary', 'udpPort', 'broadcast', 'peer', 'knownPeers', 'ipv4', 'ipv6', 'staleAfter'),
+    ...pickSettings(
+      'dictionary',
+      'udpPort',
+      'broadcast',
+      'peer',
+      'knownPeers',
+      'ipv4',
+      'ipv6',
+      'staleAfter',
+      'secret',
+      'secretFile',
+    ),
     maxFiles: {
       flag: 'max-files',
       valueName: '<n>',
@@ -65,13 +84,22 @@ export const listenCommand = defineCommand({
     'p2p-listen',
     'p2p-listen --dictionary /tmp/lan.json --stale-after 30',
     "p2p-listen --json | jq -c '.files | keys'",
-    "p2p-listen --json | jq -c '.files[] | {name, peers: [.peers[] | {address, held}]}'",
+    "p2p-listen --json | jq -c '.files[] | {name, peers: [.peers[] | {address, peer, held}]}'",
     'p2p-listen --peer 10.2.0.7    # also ask a seeder behind a router',
+    'P2P_SECRET=psk1-… p2p-listen          # a private swarm: only its sealed announcements are read',
   ],
+  configure: (cmd) =>
+    cmd.addHelpText(
+      'after',
+      "\nMode: without a secret, only open announcements are read (a private swarm shows nothing, its sealed\ndatagrams are counted as dropped); with --secret / P2P_SECRET / --secret-file, only that swarm's.\n",
+    ),
   run: async ({ settings, json, log, signal, out, err }) => {
+    const swarm = await loadSwarmKeys(settings)
+    const guard = swarm ? datagramGuard({ swarm }, settings.staleAfter * 1000) : undefined
     const reach = await commandReach(settings, { log, err }, { strict: false })
     const listener = createListener(
       {
+        ...(guard ? { guard } : {}),
         udpPort: settings.udpPort,
         ...reach.listenerOptions(),
         staleAfterMs: settings.staleAfter * 1000,
@@ -127,7 +155,7 @@ export const listenCommand = defineCommand({
     log.info({ udpPort: settings.udpPort, dictionary: settings.dictionary }, 'listening')
     if (!json)
       out(
-        `Listening for announcements on UDP ${settings.udpPort}; dictionary in ${settings.dictionary} (Ctrl-C to stop)`,
+        `Listening for ${swarm ? `private swarm ${swarm.tag}` : 'open'} announcements on UDP ${settings.udpPort}; dictionary in ${settings.dictionary} (Ctrl-C to stop)`,
       )
     publish()
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
@@ -214,11 +242,16 @@ function table(files: KnownFile[], path: string, dropped: number, classify: (add
       const room = (f.disputed ? 38 : 40) - folder.length
       const name = `${f.name.slice(0, Math.max(8, room))}${folder}${f.disputed ? ' ?' : ''}`
       const via = [...new Set(f.peers.map((p) => classify(p.address)))].join(',')
-      return `${name.padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${via.padEnd(9)} ${shortId(f.id)}`
+      // A peer ID's first group is enough to tell peers apart at a glance (the dictionary file has them whole).
+      const ids = f.peers
+        .slice(0, 3)
+        .map((p) => printable(p.peer, 64).slice(0, 7))
+        .join(',')
+      return `${name.padEnd(40)} ${formatBytes(f.size).padStart(10)} ${String(complete).padStart(8)} ${String(f.peers.length).padStart(5)}  ${via.padEnd(9)} ${shortId(f.id)}  ${ids}${f.peers.length > 3 ? ',…' : ''}`
     })
   return [
     chalk.bold(
-      `${'name'.padEnd(40)} ${'size'.padStart(10)} ${'complete'.padStart(8)} ${'peers'.padStart(5)}  ${'via'.padEnd(9)} id`,
+      `${'name'.padEnd(40)} ${'size'.padStart(10)} ${'complete'.padStart(8)} ${'peers'.padStart(5)}  ${'via'.padEnd(9)} ${'id'.padEnd(shortId('0'.repeat(64)).length)}  peer IDs`,
     ),
     ...(rows.length ? rows : [chalk.dim('(nothing announced yet)')]),
     ...(files.length > MAX_LISTED

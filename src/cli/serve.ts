@@ -3,10 +3,12 @@ import { networkInterfaces } from 'node:os'
 import chalk from 'chalk'
 import { createChunkServer, DEFAULT_SERVER_LIMITS, openStore, P2PError, type ServerLimits } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from './common.js'
+import { commandTrust, modeLine, serverTransport, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
 const defaults = DEFAULT_SERVER_LIMITS
 export const SERVE_SETTINGS = {
   ...pickSettings('chunksDir', 'host', 'port'),
+  ...TRUST_SETTINGS,
   maxHeaderBytes: {
     flag: 'max-header-bytes',
     valueName: '<size>',
@@ -68,22 +70,33 @@ export const serveCommand = defineCommand({
     'p2p-serve',
     'p2p-serve --port 0 --host 127.0.0.1     # any free port, loopback only; prints it',
     'p2p-serve --chunks-dir /srv/p2p/chunks --max-connections 64 --max-connections-per-address 8',
+    'P2P_SECRET=psk1-… p2p-serve             # a private swarm: only peers with the secret are served',
+    'p2p-serve --transport plain              # the unencrypted protocol, for tools that speak only it',
   ],
+  configure: (cmd) => cmd.addHelpText('after', TRUST_HELP),
   run: async ({ settings, json, log, signal, out }) => {
     const store = await openStore({ dir: settings.chunksDir }, { log })
+    const trust = await commandTrust(settings, log)
     const server = createChunkServer(
-      { store, host: serveHost(settings.host), port: settings.port, limits: serverLimits(settings) },
+      {
+        store,
+        host: serveHost(settings.host),
+        port: settings.port,
+        limits: serverLimits(settings),
+        ...serverTransport(trust),
+      },
       { log },
     )
     const address = await server.listen()
     log.info({ host: address.address, port: address.port, files: server.files }, 'listening')
     if (json)
       process.stdout.write(
-        `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files })}\n`,
+        `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined })}\n`,
       )
     out(
       `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${endpoint(address.address, address.port)} (Ctrl-C to stop)`,
     )
+    out(chalk.dim(`  ${modeLine(trust)}`))
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     out('Stopping: finishing responses in flight…')
     await server.close(2000)

@@ -16,6 +16,7 @@ import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
 import { discoveryFollowing, endpoint, SERVE_SETTINGS, serveHost, serverLimits } from './serve.js'
 import { warnSkipped } from './split.js'
+import { announcerTrust, commandTrust, modeLine, serverTransport, TRUST_HELP } from './trust.js'
 
 /**
  * `p2p share PATH…`: split (or find already split) the given files, then
@@ -27,7 +28,7 @@ import { warnSkipped } from './split.js'
 
 const SHARE_SETTINGS = {
   ...SERVE_SETTINGS,
-  ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'peer', 'ipv4', 'ipv6', 'interval', 'maxEntries'),
+  ...pickSettings('chunkSize', 'udpPort', 'broadcast', 'peer', 'ipv4', 'ipv6', 'interval', 'maxEntries', 'staleAfter'),
 }
 
 type Ctx = CommandContext<typeof SHARE_SETTINGS>
@@ -47,14 +48,19 @@ export const shareCommand = defineCommand({
   configure: (cmd) =>
     cmd
       .option('--force', 'replace a different file or folder of the same name in the store')
-      .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)'),
+      .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)')
+      .addHelpText('after', TRUST_HELP),
   run: async (ctx) => {
     const { settings, log, json, signal, out } = ctx
     const host = serveHost(settings.host)
     const reach = await commandReach(discoveryFollowing(host, settings), ctx, { strict: false })
     const store = await openStore({ dir: settings.chunksDir }, { log })
+    const trust = await commandTrust(settings, log)
     const files = await splitAll(ctx, store)
-    const server = createChunkServer({ store, host, port: settings.port, limits: serverLimits(settings) }, { log })
+    const server = createChunkServer(
+      { store, host, port: settings.port, limits: serverLimits(settings), ...serverTransport(trust) },
+      { log },
+    )
     const address = await server.listen()
     const broadcast = [...reach.broadcast, ...reach.named.map((p) => p.name)]
     const announcer = createAnnouncer(
@@ -64,6 +70,7 @@ export const shareCommand = defineCommand({
         tcpPort: address.port,
         ...reach.announcerOptions(),
         intervalMs: settings.interval * 1000,
+        ...announcerTrust(trust, settings.staleAfter * 1000),
       },
       { log },
     )
@@ -90,6 +97,9 @@ export const shareCommand = defineCommand({
           broadcast,
           files: shared,
           storeFiles: server.files,
+          transport: trust.transport,
+          peerId: trust.identity.peerId,
+          privateSwarm: trust.swarm !== undefined,
         }
         process.stdout.write(`${JSON.stringify(line)}\n`)
       }
@@ -100,6 +110,7 @@ export const shareCommand = defineCommand({
         out(
           `  ${f.id}  ${formatBytes(f.size).padStart(10)}  ${printable(f.name)}${f.unchanged ? chalk.dim('  (already split)') : ''}`,
         )
+      out(chalk.dim(`  ${modeLine(trust)}`))
       const others = server.files - new Set(files.map((f) => f.id)).size
       if (others > 0) out(chalk.dim(`  and ${others} more file(s) already in ${settings.chunksDir}`))
       out(chalk.dim('Get one elsewhere with: p2p get NAME (or the id). Ctrl-C to stop.'))

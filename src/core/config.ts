@@ -315,6 +315,65 @@ export const SETTINGS = {
     defaultLabel: '1MiB',
     parse: parseByteSize(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE),
   }),
+  transport: spec<'encrypted' | 'plain'>({
+    flag: 'transport',
+    valueName: '<mode>',
+    description:
+      'encrypted (Noise handshake, peer IDs checked) or plain (the unencrypted protocol, for tools that speak only it)',
+    defaultValue: 'encrypted',
+    parse: parseChoice(['encrypted', 'plain'] as const),
+  }),
+  identity: spec({
+    flag: 'identity',
+    valueName: '<file>',
+    description: "this peer's key pair (its peer ID), created on first use with mode 0600",
+    defaultValue: '',
+    defaultLabel: '<chunks-dir>/.p2p/identity.key',
+    parse: parseDir,
+  }),
+  secret: spec<string | undefined>({
+    flag: 'secret',
+    valueName: '<secret>',
+    description: 'join a private swarm: a secret from `p2p secret`, or a passphrase of 20+ characters (prefer the env)',
+    defaultValue: undefined,
+    defaultLabel: 'none',
+    parse: (raw) => text(raw),
+  }),
+  secretFile: spec<string | undefined>({
+    flag: 'secret-file',
+    valueName: '<file>',
+    description: 'read the private swarm secret from this file (first line; mode 0600)',
+    defaultValue: undefined,
+    defaultLabel: 'none',
+    parse: parseDir,
+  }),
+  allow: spec<string[]>({
+    flag: 'allow',
+    valueName: '<ids>',
+    description: 'serve and download only from these peer IDs (comma-separated)',
+    defaultValue: [],
+    defaultLabel: 'anyone',
+    parse: (raw) =>
+      text(raw)
+        .split(',')
+        .map((id) => id.trim())
+        .filter((id) => id !== ''),
+  }),
+  allowFile: spec<string | undefined>({
+    flag: 'allow-file',
+    valueName: '<file>',
+    description: 'peer IDs allowed, one a line (# comments)',
+    defaultValue: undefined,
+    defaultLabel: 'none',
+    parse: parseDir,
+  }),
+  handshakeTimeout: spec({
+    flag: 'handshake-timeout',
+    valueName: '<seconds>',
+    description: 'the encrypted handshake (and swarm proof) must finish within this',
+    defaultValue: 10,
+    parse: parseSeconds(0.05, 600),
+  }),
   logLevel: spec<LogLevel>({
     flag: 'log-level',
     valueName: '<level>',
@@ -376,7 +435,7 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
     const found = sources.find(([value]) => value !== undefined)
     if (found === undefined) {
       out[key] =
-        typeof setting.defaultValue === 'string' && setting.parse === parseDir
+        typeof setting.defaultValue === 'string' && setting.defaultValue !== '' && setting.parse === parseDir
           ? parseDir(setting.defaultValue, cwd)
           : setting.defaultValue
       continue

@@ -26,6 +26,9 @@ export const ERROR_CODES = [
   'E_IO', // any other filesystem failure (permissions, read-only, …)
   'E_LOCKED', // another process holds the lock
   'E_INTERRUPTED', // SIGINT/SIGTERM; the work can be resumed
+  'E_AUTH', // a peer failed authentication: handshake, swarm secret, announced key, allow-list
+  'E_TAMPERED', // an encrypted message failed its authentication tag: altered in transit
+  'E_IDENTITY', // our own identity file is missing its key, malformed or readable by others
   'E_INTERNAL', // a bug: please report it
 ] as const
 
@@ -53,6 +56,9 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   E_IO: 6,
   E_LOCKED: 7,
   E_INTERRUPTED: 130,
+  E_AUTH: 4,
+  E_TAMPERED: 4,
+  E_IDENTITY: 2,
   E_INTERNAL: 1,
 }
 

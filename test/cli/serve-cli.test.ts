@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { sha256Hex } from '../../src/core/manifest.js'
 import { PeerClient } from '../../src/core/transfer/client.js'
 import { runBin } from '../helpers/cli.js'
@@ -17,7 +18,11 @@ describe('p2p-serve (the built command)', () => {
     const info = (await serve.firstLine) as { port: number; files: number }
     assert.ok(info.port > 0)
     assert.equal(info.files, 1)
-    const c = await PeerClient.connect({ host: '127.0.0.1', port: info.port })
+    const c = await PeerClient.connect({
+      host: '127.0.0.1',
+      port: info.port,
+      secure: { keyPair: NoiseSecretStream.keyPair() },
+    })
     assert.equal(sha256Hex(await c.fetchManifest(id)), id)
     c.close()
     assert.equal(await serve.stop(), 0)

@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { mkdir, readdir, readFile, rm, symlink, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { hasCode } from '../../src/core/errors.js'
 import { PeerClient } from '../../src/core/transfer/client.js'
 import { onCleanup } from '../helpers/cleanup.js'
@@ -73,7 +74,11 @@ describe('store directories that are symlinks are never followed (finding 11)', 
     ])
     const { port, files } = (await serve.firstLine) as { port: number; files: number }
     assert.equal(files, 1)
-    const client = await PeerClient.connect({ host: '127.0.0.1', port })
+    const client = await PeerClient.connect({
+      host: '127.0.0.1',
+      port,
+      secure: { keyPair: NoiseSecretStream.keyPair() },
+    })
     onCleanup(t, () => client.close())
     assert.ok((await client.fetchManifest(id)).length > 0)
     await assert.rejects(client.fetchManifest(other.id), (err) => hasCode(err, 'E_NOT_FOUND'))

@@ -3,9 +3,12 @@ import { createSocket } from 'node:dgram'
 import { readFile } from 'node:fs/promises'
 import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
+import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { decodeDatagram, encodeAnnouncements } from '../../src/core/discovery/announcement.js'
 import { encodeFrame, encodeHeader, FrameDecoder } from '../../src/core/transfer/framing.js'
+import { formatPeerId } from '../../src/core/trust/peer-id.js'
+import { SecureSocket } from '../../src/core/trust/secure-socket.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { BROADCAST } from './swarm.js'
 
@@ -32,6 +35,11 @@ import { BROADCAST } from './swarm.js'
  *   escape     → error frames full of terminal escapes for every request (ESCAPE_TEXT), and a second
  *                announcement of files whose names hold the same (issue 14, FAULTS.md case 41)
  * Manifests (except `forge` and `silent`) and correct chunks come from a real store.
+ *
+ * By default it is a peer of the encrypted transport with an identity of its
+ * own (announced, and held: its lies arrive inside a valid Noise session, as a
+ * misbehaving peer's would); `transport: 'plain'` makes it speak the plain
+ * protocol to a `--transport plain` downloader.
  */
 export type Misbehaviour =
   | 'random'
@@ -68,14 +76,15 @@ export const ESCAPE_NAMES = [
 function escapeFrame(): Buffer {
   return encodeFrame({ type: 'error', code: 'E_\x1b[31mX', message: ESCAPE_TEXT })
 }
-function escapeAnnouncement(port: number, id: string, size: number): Buffer[] {
+function escapeAnnouncement(port: number, id: string, size: number, noisePeer?: string): Buffer[] {
   const other = `${id.slice(0, -1)}${id.endsWith('0') ? '1' : '0'}`
   return ESCAPE_NAMES.map((name) =>
     Buffer.from(
       JSON.stringify({
         v: 1,
         type: 'announce',
-        peer: '1ia71ia71ia71ia7',
+        peer: noisePeer ?? '1ia71ia71ia71ia7',
+        ...(noisePeer ? { transport: 'noise' } : {}),
         port,
         files: [{ id: other, name, size, chunks: 1, have: 'all' }],
       }),
@@ -87,8 +96,36 @@ function escapeAnnouncement(port: number, id: string, size: number): Buffer[] {
 const MiB = 1024 * 1024
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** What the liar writes to: the TCP socket, or the encrypted session over it. */
+interface LiarSocket {
+  readonly destroyed: boolean
+  write(bytes: Buffer): boolean
+  end(): unknown
+  end(bytes: Buffer): unknown
+  destroy(): void
+  resetAndDestroy(): void
+  on(event: 'data', listener: (bytes: Buffer) => void): void
+  on(event: 'drain' | 'close', listener: () => void): void
+  off(event: 'drain' | 'close', listener: () => void): void
+}
+
+function encrypted(raw: Socket, keyPair: ReturnType<typeof NoiseSecretStream.keyPair>): LiarSocket {
+  const secure = SecureSocket.accept(raw, { keyPair })
+  return {
+    get destroyed() {
+      return secure.closed
+    },
+    write: (bytes) => secure.write(bytes),
+    end: (bytes?: Buffer) => secure.end(bytes),
+    destroy: () => secure.destroy(),
+    resetAndDestroy: () => raw.resetAndDestroy(),
+    on: (event: string, listener: (bytes: Buffer) => void) => void secure.on(event, listener),
+    off: (event: string, listener: () => void) => void secure.off(event, listener),
+  }
+}
+
 /** Write `total` filler bytes, respecting backpressure, until done or the socket dies. */
-async function stream(socket: Socket, total: number): Promise<void> {
+async function stream(socket: LiarSocket, total: number): Promise<void> {
   const piece = Buffer.alloc(MiB, 0x5a)
   for (let sent = 0; sent < total && !socket.destroyed; ) {
     const n = Math.min(piece.length, total - sent)
@@ -109,8 +146,18 @@ async function stream(socket: Socket, total: number): Promise<void> {
 
 export async function startLiar(
   t: Cleanup,
-  o: { udpPort: number; storeDir: string; name: string; id: string; mode: Misbehaviour; delayMs?: number },
+  o: {
+    udpPort: number
+    storeDir: string
+    name: string
+    id: string
+    mode: Misbehaviour
+    delayMs?: number
+    transport?: 'encrypted' | 'plain'
+  },
 ) {
+  const keyPair = NoiseSecretStream.keyPair()
+  const plain = o.transport === 'plain'
   const entry = join(o.storeDir, 'chunks', o.name)
   const manifest = await readFile(join(entry, 'manifest.json'))
   const m = JSON.parse(manifest.toString()) as { size: number; chunks: string[] }
@@ -122,7 +169,7 @@ export async function startLiar(
     askedOnce = resolve
   })
   const sockets = new Set<Socket>()
-  const answer = async (socket: Socket, header: Record<string, unknown>): Promise<void> => {
+  const answer = async (socket: LiarSocket, header: Record<string, unknown>): Promise<void> => {
     if (o.mode === 'silent') return
     if (o.mode === 'escape') return void socket.write(escapeFrame())
     if (header.type === 'manifest') {
@@ -184,14 +231,15 @@ export async function startLiar(
     }
     socket.write(encodeFrame({ type: 'chunk', id: o.id, index }, good))
   }
-  const server = createServer((socket) => {
+  const server = createServer((raw) => {
     connections++
-    if (o.mode === 'refuse') return void socket.resetAndDestroy()
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
+    if (o.mode === 'refuse') return void raw.resetAndDestroy()
+    sockets.add(raw)
+    raw.on('close', () => sockets.delete(raw))
+    raw.on('error', () => undefined)
+    const socket: LiarSocket = plain ? raw : encrypted(raw, keyPair)
     const decoder = new FrameDecoder({ maxHeaderBytes: 16384, maxBodyBytes: 0 })
     let queue = Promise.resolve()
-    socket.on('error', () => undefined)
     socket.on('data', (segment) => {
       let frames: ReturnType<FrameDecoder['push']>
       try {
@@ -211,11 +259,15 @@ export async function startLiar(
   const udp = createSocket({ type: 'udp4', reuseAddr: true })
   await new Promise<void>((resolve) => udp.bind(o.udpPort, () => resolve()))
   udp.setBroadcast(true)
-  const peerId = `1ia7${randomBytes(6).toString('hex')}`
-  const [datagram] = encodeAnnouncements(peerId, port, [
-    { id: o.id, name: o.name, size: m.size, have: Bitfield.full(m.chunks.length) },
-  ])
-  const extra = o.mode === 'escape' ? escapeAnnouncement(port, o.id, m.size) : []
+  const peerId = plain ? `1ia7${randomBytes(6).toString('hex')}` : formatPeerId(keyPair.publicKey)
+  const [datagram] = encodeAnnouncements(
+    peerId,
+    port,
+    [{ id: o.id, name: o.name, size: m.size, have: Bitfield.full(m.chunks.length) }],
+    undefined,
+    plain ? undefined : 'noise',
+  )
+  const extra = o.mode === 'escape' ? escapeAnnouncement(port, o.id, m.size, plain ? undefined : peerId) : []
   const announce = () => {
     for (const d of [datagram!, ...extra]) udp.send(d, o.udpPort, BROADCAST)
   }

@@ -129,9 +129,17 @@ export async function startSeeder(
   t: Cleanup,
   dir: string,
   udpPort: number,
-  options: { interval?: number; host?: string; announceArgs?: string[] } = {},
+  options: {
+    interval?: number
+    host?: string
+    announceArgs?: string[]
+    extra?: string[]
+    announceExtra?: string[]
+    announcePort?: number
+  } = {},
 ): Promise<Seeder> {
   await mkdir(dir, { recursive: true })
+  const extra = options.extra ?? []
   const serve = startDaemon(t, 'p2p-serve', [
     '--host',
     options.host ?? '127.0.0.1',
@@ -139,12 +147,13 @@ export async function startSeeder(
     '0',
     '--json',
     ...storeArgs(dir),
+    ...extra,
   ])
   const { port } = (await serve.firstLine) as { port: number }
   const announce = startDaemon(t, 'p2p-announce', [
     '--json',
     '--port',
-    String(port),
+    String(options.announcePort ?? port),
     '--udp-port',
     String(udpPort),
     '--broadcast',
@@ -152,7 +161,9 @@ export async function startSeeder(
     '--interval',
     String(options.interval ?? 0.5),
     ...storeArgs(dir),
+    ...extra,
     ...(options.announceArgs ?? []),
+    ...(options.announceExtra ?? []),
   ])
   await announce.firstLine // one line per burst sent
   return { dir, port, serve, announce }

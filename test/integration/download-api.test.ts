@@ -124,6 +124,7 @@ describe('download() (public API) against in-process servers and announcers', ()
       name: 'target.bin',
       id,
       mode: 'random',
+      transport: 'plain', // as this download and its library seeders
     })
     const d = await downloader(t, join(dir, 'd'), udp, id)
     let honest: Promise<Seeder> | undefined

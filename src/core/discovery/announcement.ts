@@ -85,7 +85,10 @@ export interface AnnouncedFile {
 
 export interface Announcement {
   type: 'announce'
+  /** The announcer's peer ID (docs/protocol.md §5; an older peer's random store id). */
   peer: string
+  /** "noise": its server speaks only the encrypted transport; absent: only the plain one. */
+  transport?: 'noise'
   port: number
   files: AnnouncedFile[]
 }
@@ -139,6 +142,7 @@ const messageSchema = z.discriminatedUnion('type', [
     v: z.literal(PROTOCOL_VERSION),
     type: z.literal('announce'),
     peer: z.string().regex(PEER_ID),
+    transport: z.string().max(16).optional(),
     port: z.number().int().min(1).max(65535),
     files: z.array(fileSchema).max(MAX_DATAGRAM_BYTES),
   }),
@@ -206,7 +210,13 @@ export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES)
       throw new P2PError('E_BAD_DATAGRAM', '"have" sets bits past the last chunk', { reason: 'have' })
     return { id: f.id, name: f.name, size: f.size, chunks: f.chunks, have, from, ...folderField(f) }
   })
-  return { type: 'announce', peer: m.peer, port: m.port, files }
+  return {
+    type: 'announce',
+    peer: m.peer,
+    ...(m.transport === 'noise' ? { transport: 'noise' } : {}),
+    port: m.port,
+    files,
+  }
 }
 
 /**
@@ -238,8 +248,9 @@ export function encodeAnnouncements(
   port: number,
   files: readonly LocalFile[],
   maxBytes = MAX_DATAGRAM_BYTES,
+  transport?: 'noise',
 ): Buffer[] {
-  return packAnnouncements(peer, port, files, { maxBytes }).datagrams
+  return packAnnouncements(peer, port, files, { maxBytes, ...(transport ? { transport } : {}) }).datagrams
 }
 
 export interface PackedAnnouncements {
@@ -257,11 +268,12 @@ export function packAnnouncements(
   peer: string,
   port: number,
   files: readonly LocalFile[],
-  options: { maxBytes?: number; maxDatagrams?: number } = {},
+  options: { maxBytes?: number; maxDatagrams?: number; transport?: 'noise' } = {},
 ): PackedAnnouncements {
   const maxBytes = options.maxBytes ?? MAX_DATAGRAM_BYTES
   const maxDatagrams = options.maxDatagrams ?? Infinity
-  const head = `{"v":${PROTOCOL_VERSION},"type":"announce","peer":${JSON.stringify(peer)},"port":${port},"files":[`
+  const transport = options.transport ? `"transport":${JSON.stringify(options.transport)},` : ''
+  const head = `{"v":${PROTOCOL_VERSION},"type":"announce","peer":${JSON.stringify(peer)},${transport}"port":${port},"files":[`
   const tail = ']}'
   const room = maxBytes - Buffer.byteLength(head) - tail.length
   const datagrams: Buffer[] = []

@@ -3,6 +3,7 @@ import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { summaryOf } from '../item.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { ChunkStore, StoreEntry } from '../store.js'
+import type { DatagramGuard } from '../trust/datagram-guard.js'
 import {
   ANSWER_FACTOR,
   decodeDatagram,
@@ -66,6 +67,12 @@ export interface AnnouncerOptions {
   /** Answers to queries: bytes a second per source address (burst 4×) and in all. */
   answerBytesPerSourcePerS?: number
   answerBytesPerS?: number
+  /** The peer ID announced (default: the store's random peer id). */
+  peerId?: string
+  /** "noise": our server speaks the encrypted transport (announced so; docs/protocol.md §5). */
+  transport?: 'noise'
+  /** A private swarm's seal: every datagram sent is sealed, every one received must open. */
+  guard?: DatagramGuard
 }
 
 export interface AnnouncerStats {
@@ -139,7 +146,13 @@ export class Announcer {
     const socket = this.socket
     if (!socket) return
     if (options.goodbye) {
-      const [bye] = encodeAnnouncements(await this.options.store.peerId(), this.options.tcpPort, [])
+      const [bye] = encodeAnnouncements(
+        await this.peer(),
+        this.options.tcpPort,
+        [],
+        this.maxBytes,
+        this.options.transport,
+      )
       await Promise.all(this.destinations().map(([address, port]) => this.send(bye!, address, port)))
       this.log.info('goodbye sent')
     }
@@ -165,8 +178,27 @@ export class Announcer {
     ]
   }
 
+  private peer(): Promise<string> {
+    return this.options.peerId !== undefined ? Promise.resolve(this.options.peerId) : this.options.store.peerId()
+  }
+
+  /** The largest datagram payload: inside a private swarm, what still fits once sealed. */
+  private get maxBytes(): number {
+    const max = this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES
+    return this.options.guard ? Math.min(max, this.options.guard.maxPayload) : max
+  }
+
+  private seal(payload: Buffer): Buffer {
+    return this.options.guard ? this.options.guard.seal(payload) : payload
+  }
+
   private onMessage(datagram: Datagram): void {
-    const msg = datagram.bytes
+    let msg = datagram.bytes
+    if (this.options.guard) {
+      const opened = this.options.guard.open(msg)
+      if ('drop' in opened) return // not ours to judge: listeners count what they drop
+      msg = opened.payload
+    }
     let want: QueryWant
     try {
       const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
@@ -198,7 +230,8 @@ export class Announcer {
     const budget = ANSWER_FACTOR * queryBytes
     // Every datagram but the last is nearly full (entries are a few hundred bytes), so this many fills the budget; fewer would only make a smaller answer.
     const packed = packAnnouncements(announced.peer, this.options.tcpPort, asked, {
-      maxBytes: this.options.maxDatagramBytes,
+      maxBytes: this.maxBytes,
+      ...(this.options.transport ? { transport: this.options.transport } : {}),
       maxDatagrams: Math.ceil(budget / 400) + 1,
     })
     const answer: Buffer[] = []
@@ -228,7 +261,7 @@ export class Announcer {
     )
     // From the socket the query came in on: its source is the address the querier asked.
     void (async () => {
-      for (const d of answer) if (!(await query.reply(d))) return
+      for (const d of answer) if (!(await query.reply(this.seal(d)))) return
     })()
   }
 
@@ -254,9 +287,9 @@ export class Announcer {
     this.bursting = (async () => {
       const entries = await this.options.store.scan()
       const files = entries.map(announcedEntry)
-      const peer = await this.options.store.peerId()
+      const peer = await this.peer()
       this.announced = { peer, files }
-      const datagrams = encodeAnnouncements(peer, this.options.tcpPort, files, this.options.maxDatagramBytes)
+      const datagrams = encodeAnnouncements(peer, this.options.tcpPort, files, this.maxBytes, this.options.transport)
       for (const [address, port] of this.destinations())
         for (const datagram of datagrams) await this.send(datagram, address, port)
       const report = {
@@ -283,7 +316,7 @@ export class Announcer {
 
   /** Never throws (discovery-sockets.ts): a destination that cannot be reached is logged at debug level. */
   private async send(datagram: Buffer, address: string, port: number): Promise<void> {
-    await this.socket?.send(datagram, address, port)
+    await this.socket?.send(this.seal(datagram), address, port)
   }
 }
 

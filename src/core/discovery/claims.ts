@@ -10,7 +10,10 @@ import type { LruMap } from './lru-map.js'
 
 /** One peer's claim about one file. */
 export interface PeerSource {
+  /** The peer ID it announced (an older peer's random store id). */
   peer: string
+  /** "noise": it speaks the encrypted transport (docs/protocol.md §5); absent: plain. */
+  transport?: 'noise'
   address: string
   port: number
   /** Name, size and chunk count as this peer gives them. */

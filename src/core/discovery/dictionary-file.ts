@@ -64,6 +64,7 @@ function folderPart(f: { files?: number }): { files?: number } {
 function claimPart(p: PeerSource, c: Clocks): Omit<SnapshotPeer, 'have'> {
   return {
     peer: p.peer,
+    ...(p.transport ? { transport: p.transport } : {}),
     address: p.address,
     port: p.port,
     name: p.name,
@@ -119,6 +120,7 @@ export function jsonLine(files: KnownFile[], c: Clocks, maxBytes = MAX_JSON_LINE
 
 const peerSchema = z.object({
   peer: z.string().max(64),
+  transport: z.string().max(16).optional(),
   address: z.string().max(64),
   port: z.number().int().min(1).max(65535),
   name: z.string().optional(),
@@ -168,6 +170,7 @@ export function claimsFromSnapshot(value: unknown, toLocal: (wall: number) => nu
       if (!isValidName(name) || !chunksAgreeWithSize(size, chunks, files) || !have || Number.isNaN(lastSeen)) continue
       peers.push({
         peer: p.data.peer,
+        ...(p.data.transport === 'noise' ? { transport: 'noise' as const } : {}),
         address: p.data.address,
         port: p.data.port,
         name,

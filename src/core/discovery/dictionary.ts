@@ -75,6 +75,7 @@ interface PeerRecord {
   key: string
   address: string
   peer: string
+  transport: 'noise' | undefined
   lastSeen: number
   ids: Set<string>
 }
@@ -145,6 +146,7 @@ export class ContentDictionary {
     const key = keyOf(address, a.port)
     if (a.files.length === 0) return this.goodbye(key, a.peer)
     const peer = this.admitPeer(key, address, a.peer, now)
+    peer.transport = a.transport
     let changed = false
     for (const f of a.files) changed = this.mergeClaim(peer, a.port, f, now) || changed
     return changed
@@ -190,7 +192,7 @@ export class ContentDictionary {
       const own = this.addresses.get(address)?.peers
       if (own && own.size >= this.limits.maxPeersPerAddress) this.removePeer(own.oldest()!.key)
       else if (this.peerRecords.size >= this.limits.maxPeers) this.removePeer(this.peerRecords.oldest()!.key)
-      record = { key, address, peer: peerId, lastSeen: now, ids: new Set() }
+      record = { key, address, peer: peerId, transport: undefined, lastSeen: now, ids: new Set() }
     }
     record.peer = peerId
     record.lastSeen = now
@@ -254,6 +256,8 @@ export class ContentDictionary {
       changed = true
     }
     claim.peer = peer.peer
+    if (peer.transport) claim.transport = peer.transport
+    else delete claim.transport
     claim.lastSeen = now
     if (f.have === 'all') {
       changed ||= claim.have.heldBytes > 0 // was a have-set (perhaps complete already: a harmless extra 'change')

@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { hasCode } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
+import type { DatagramGuard } from '../trust/datagram-guard.js'
+import { looksSealed } from '../trust/sealed-datagram.js'
 import { decodeDatagram, encodeQuery, type QueryWant } from './announcement.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
 import { type DictionarySnapshot, jsonLine, toSnapshot } from './dictionary-file.js'
@@ -61,6 +63,8 @@ export interface DiscoveryListenerOptions {
   want?: QueryWant
   /** How often named and answering known peers are asked again (default: staleAfter/3, at least 1 s). */
   requeryEveryMs?: number
+  /** A private swarm's seal: queries go out sealed; a datagram that does not open (or is plain, stale, replayed) is dropped. */
+  guard?: DatagramGuard
 }
 
 export interface ListenerStats {
@@ -175,7 +179,10 @@ export class DiscoveryListener extends EventEmitter {
   }
 
   private encodeQuery(want: QueryWant | undefined): Buffer {
-    return encodeQuery(want, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
+    const guard = this.options.guard
+    const max = this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES
+    const query = encodeQuery(want, guard ? Math.min(max, guard.maxPayload) : max)
+    return guard ? guard.seal(query) : query
   }
 
   files(): KnownFile[] {
@@ -235,9 +242,10 @@ export class DiscoveryListener extends EventEmitter {
 
   /** `answer`: it came to the query socket, whose port only the hosts we queried (and their LAN) have seen. */
   private onMessage(datagram: Datagram, answer: boolean): void {
-    const msg = datagram.bytes
     const address = datagram.from.address
     this.stats.received++
+    const msg = this.unseal(datagram.bytes, address)
+    if (msg === undefined) return
     try {
       const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
       if (message.type === 'more')
@@ -262,6 +270,37 @@ export class DiscoveryListener extends EventEmitter {
     const target = this.knownAsked?.get(key)
     if (target === undefined || !this.awaiting.delete(key)) return
     this.answering.set(key, { target, silent: 0 })
+  }
+
+  /** The datagram's payload, or undefined when it is dropped (counted; a private swarm we are not in: said once per address). */
+  private unseal(datagram: Buffer, address: string): Buffer | undefined {
+    const guard = this.options.guard
+    if (!guard) {
+      if (!looksSealed(datagram)) return datagram
+      this.drop('sealed', address, datagram.length)
+      this.warnOnce(address, 'sealed datagrams of a private swarm: give its secret (--secret) to see what it offers')
+      return undefined
+    }
+    const opened = guard.open(datagram)
+    if ('payload' in opened) return opened.payload
+    this.drop(opened.drop, address, datagram.length)
+    if (opened.drop === 'auth')
+      this.warnOnce(address, 'sealed datagrams our secret does not open: another private swarm, or another secret')
+    return undefined
+  }
+
+  private readonly warned = new Set<string>()
+
+  private warnOnce(address: string, message: string): void {
+    if (this.warned.has(address) || this.warned.size >= 256) return
+    this.warned.add(address)
+    this.log.warn({ from: address, code: 'E_AUTH' }, message)
+  }
+
+  private drop(reason: string, address: string, bytes: number): void {
+    this.stats.dropped++
+    this.stats.droppedByReason[reason] = (this.stats.droppedByReason[reason] ?? 0) + 1
+    this.log.debug({ from: address, bytes, reason }, 'datagram dropped')
   }
 }
 

@@ -12,7 +12,7 @@ import {
   MAX_CHUNK_SIZE,
 } from '../constants.js'
 import { assertSpace, sameFilesystem } from '../disk.js'
-import { P2PError } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import { type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
 import { type Collaborators, componentLog } from '../log.js'
 import { readPackedHave } from '../packed.js'
@@ -20,6 +20,7 @@ import { ConnectionPool, peerKey } from '../pool.js'
 import { PeerClient } from '../transfer/client.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from '../tree-manifest.js'
 import { type Selection, selectEntries } from '../tree-select.js'
+import type { Trust } from '../trust/trust.js'
 import { ChunkBuffers } from './chunk-buffers.js'
 import { ChunkFetch } from './chunk-fetch.js'
 import type { StitchResult } from './final-name.js'
@@ -27,10 +28,12 @@ import { type DownloadJob, type DownloadLimits, maxRequests } from './job.js'
 import { fetchManifest } from './manifest-fetch.js'
 import type { PeerReport } from './scheduler.js'
 import type { TreeFileReceipt } from './tree-writer.js'
+import { type RefusedPeer, TrustedPeers } from './trusted-peers.js'
 
 export type { DownloadLimits, DownloadProgress, LivePeer, PeerFinder } from './job.js'
 export type { PeerReport } from './scheduler.js'
 export type { TreeFileReceipt } from './tree-writer.js'
+export type { RefusedPeer } from './trusted-peers.js'
 
 /**
  * One download: manifest (verified against the id), resume from the store,
@@ -50,6 +53,11 @@ export interface DownloadOptions extends Omit<DownloadJob, 'limits'> {
   onManifest?: (manifest: ItemManifest) => void
   /** The clock deadlines are measured on (tests). */
   now?: () => number
+  /**
+   * Who we are and whom we accept (loadTrust): with `transport: 'encrypted'`, every connection is
+   * encrypted and must reach the peer ID its peer announced. Absent: the plain transport.
+   */
+  trust?: Trust
 }
 
 /** What a finished download did: where the file is, its SHA-256, and who delivered what. */
@@ -63,7 +71,10 @@ export interface DownloadReceipt extends StitchResult {
   fetchedBytes: number
   /** Bytes the store already held, verified again. */
   resumedBytes: number
-  peers: PeerReport[]
+  /** Who delivered what; `peerId` when the encrypted transport checked it. */
+  peers: Array<PeerReport & { peerId?: string }>
+  /** Peers whose connection was refused (another key answered, no swarm proof, not allowed). */
+  refused: RefusedPeer[]
   /** A folder: its files as placed (those --only chose), each with its SHA-256, and how many directories. */
   files?: TreeFileReceipt[]
   dirs?: number
@@ -93,9 +104,11 @@ export async function download(options: DownloadOptions, collaborators: Collabor
   checkLimits(limits)
   // Chunk bodies land in pooled shared memory (chunk-buffers.ts), once the manifest says what size they are.
   let buffers: ChunkBuffers | undefined
+  const trusted = new TrustedPeers(options.peers, options.trust, log)
   const pool = new ConnectionPool<PeerClient>({
-    connect: (peer, connectSignal) =>
-      PeerClient.connect(
+    connect: (peer, connectSignal) => {
+      const secure = trusted.secureOptionsFor(peer)
+      return PeerClient.connect(
         {
           host: peer.address,
           port: peer.port,
@@ -104,9 +117,14 @@ export async function download(options: DownloadOptions, collaborators: Collabor
           maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE),
           allocateBody: (size) => buffers?.take(size) ?? Buffer.allocUnsafe(size),
           log,
+          ...(secure ? { secure } : {}),
         },
         connectSignal,
-      ),
+      ).catch((err: unknown) => {
+        if (hasCode(err, 'E_AUTH')) trusted.refuse(peer, err.message)
+        throw err
+      })
+    },
     maxPerPeer: limits.maxConnectionsPerPeer,
     maxTotal: limits.maxConnections,
     maxLeasesPerConnection: limits.window,
@@ -125,12 +143,12 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       now,
       log,
       signal,
-      peers: () => options.peers.peers(id).filter((p) => !liars.has(peerKey(p))),
+      peers: () => trusted.peers(id).filter((p) => !liars.has(peerKey(p))),
       onLiar: (key, reason) => {
         liars.set(key, reason)
         log.warn({ peer: key, reason }, 'peer banned')
       },
-      waitForPeers: (ms) => options.peers.waitForChange(ms),
+      waitForPeers: (ms) => trusted.waitForChange(ms),
     })
     const { manifest } = source
     const plan = planOf(manifest)
@@ -156,6 +174,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       )
       const run = new ChunkFetch({
         ...options,
+        peers: trusted,
         limits,
         manifest,
         dir,
@@ -178,7 +197,11 @@ export async function download(options: DownloadOptions, collaborators: Collabor
         seconds: (performance.now() - started) / 1000,
         fetchedBytes: run.fetchedBytes,
         resumedBytes: run.resumedBytes,
-        peers: run.scheduler.report(),
+        peers: run.scheduler.report().map((p) => {
+          const peerId = trusted.peerIdOf(p.key)
+          return peerId ? { ...p, peerId } : p
+        }),
+        refused: trusted.refused,
       }
     } finally {
       await unlock()

@@ -7,6 +7,10 @@ import type { ChunkStore } from '../store.js'
 /** A peer offering the file now, with the chunks it says it has (a claim: every chunk is verified). */
 export interface LivePeer extends PeerAddress {
   have: Bitfield
+  /** The peer ID it announced (the key an encrypted connection to it must reach). */
+  peerId?: string
+  /** "noise": it speaks the encrypted transport; absent: the plain one (docs/protocol.md §5). */
+  transport?: 'noise'
 }
 
 /**

@@ -29,7 +29,7 @@ import type { LivePeer, PeerFinder } from './job.js'
 export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'log'> {
   /** The content dictionary file a running p2p-listen keeps (re-read when it changes); none: live discovery only. */
   dictionaryPath?: string
-  /** Our own store's peer id: our own announcements echoed back are not a peer. */
+  /** Our own peer ID (or store's peer id): our own announcements echoed back are not a peer. */
   selfPeerId?: string
 }
 
@@ -94,7 +94,13 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
 
   /** Every live peer claiming this id, whatever name, size or chunk count it gives. */
   peers(id: string): LivePeer[] {
-    return (this.liveClaims(id).get(id) ?? []).map((p) => ({ address: p.address, port: p.port, have: p.have }))
+    return (this.liveClaims(id).get(id) ?? []).map((p) => ({
+      address: p.address,
+      port: p.port,
+      have: p.have,
+      peerId: p.peer,
+      ...(p.transport ? { transport: p.transport } : {}),
+    }))
   }
 
   /** Live claims by id (of one id only, when given: the downloader asks ten times a second). */

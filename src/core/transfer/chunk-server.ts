@@ -9,13 +9,21 @@ import {
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_SERVER_BUFFER_BYTES,
 } from '../constants.js'
-import { type ErrorCode, P2PError } from '../errors.js'
+import { type ErrorCode, hasCode, P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
+import { formatPeerId } from '../trust/peer-id.js'
+import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
-import type { Header } from './framing.js'
-import { type ConnectionCounters, type ConnectionServices, ServerConnection } from './server-connection.js'
+import { encodeFrame, type Header } from './framing.js'
+import { errorHeader } from './messages.js'
+import {
+  type Channel,
+  type ConnectionCounters,
+  type ConnectionServices,
+  ServerConnection,
+} from './server-connection.js'
 import { StalledSockets } from './stalled-sockets.js'
 import { StoreCatalog } from './store-catalog.js'
 
@@ -65,6 +73,11 @@ export interface ChunkServerOptions {
   onViolation?: OnViolation
   /** Chunk reads up to this size are synchronous (tests set 0 to put every read on libuv's pool). */
   syncReadBytes?: number
+  /**
+   * The encrypted transport (docs/protocol.md §5): every connection begins with the Noise handshake (and the
+   * swarm proof, the allow-list check) before a frame is read. Absent: the plain transport of §3.
+   */
+  secure?: SecureOptions
 }
 
 export interface ServerStats {
@@ -89,6 +102,8 @@ export interface ServerStats {
   budgetInUse: number
   /** Resources released twice (bugs, counted as E_INTERNAL too; 0). */
   violations: number
+  /** Encrypted connections refused before any frame (no handshake, not in the swarm, not allowed; also in errors). */
+  refusedAuth: number
 }
 
 /**
@@ -143,6 +158,7 @@ export class ChunkServer {
     bytesServed: 0,
     readAheadReturned: 0,
     violations: 0,
+    refusedAuth: 0,
   }
   private readonly errors: Record<string, number> = {}
   private readonly catalog: StoreCatalog
@@ -155,8 +171,10 @@ export class ChunkServer {
   private readonly services: Omit<ConnectionServices, 'openAccount'>
   private readonly host: string
   private readonly port: number
+  private readonly secure: SecureOptions | undefined
 
   constructor(options: ChunkServerOptions) {
+    this.secure = options.secure
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits }
     for (const [key, value] of Object.entries(this.limits)) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
@@ -300,14 +318,14 @@ export class ChunkServer {
         { remote: socket.remoteAddress, connections: this.connections.size, fromAddress },
         `connection refused: ${refusal}`,
       )
-      ServerConnection.refuse(socket, 'E_BUSY', refusal)
+      ServerConnection.refuse(this.channel(socket), 'E_BUSY', refusal)
       this.refused.add(socket)
       socket.once('close', () => this.refused.delete(socket))
       return
     }
     this.counts.connections++
     this.perAddress.set(address, fromAddress + 1)
-    const connection = new ServerConnection(socket, {
+    const connection = new ServerConnection(this.channel(socket), {
       ...this.services,
       openAccount: (onReclaim) => this.budget.account(address, onReclaim),
     })
@@ -318,5 +336,39 @@ export class ChunkServer {
       if (left > 0) this.perAddress.set(address, left)
       else this.perAddress.delete(address)
     })
+  }
+
+  /** The socket as this server speaks over it: itself (plain), or inside the encrypted transport. */
+  private channel(socket: Socket): Channel {
+    if (!this.secure) return socket
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`
+    const secure = SecureSocket.accept(socket, {
+      ...this.secure,
+      plainRefusal: encodeFrame(
+        errorHeader(
+          'E_AUTH',
+          'this peer speaks the encrypted transport (p2pshare 2): a plain client cannot use it; drop --transport plain',
+        ),
+      ),
+    })
+    void secure.ready.then(
+      () => this.log.debug({ remote, peer: formatPeerId(secure.remotePublicKey!) }, 'encrypted session established'),
+      (err: unknown) => {
+        // Refused before any frame: no handshake, a bad one, not in the swarm, not on the allow-list.
+        if (!hasCode(err) || err.code === 'E_CLOSED') return
+        this.counts.refusedAuth++
+        this.countError(err.code)
+        this.log.warn(
+          {
+            remote,
+            code: err.code,
+            err: err.message,
+            ...(secure.remotePublicKey ? { peer: formatPeerId(secure.remotePublicKey) } : {}),
+          },
+          'connection refused',
+        )
+      },
+    )
+    return secure
   }
 }

@@ -7,6 +7,8 @@ import {
 } from '../constants.js'
 import { hasCode, P2PError } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
+import { formatPeerId } from '../trust/peer-id.js'
+import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
 import { encodeFrame, type Frame, FrameDecoder, type Header } from './framing.js'
 import { errorFromResponse, parseResponse, type Response } from './messages.js'
 
@@ -49,7 +51,15 @@ export interface PeerClientOptions {
   /** Where chunk bodies are assembled, their size already checked (the downloader passes pooled shared memory). */
   allocateBody?: (size: number) => Buffer
   log?: Logger
+  /**
+   * The encrypted transport (docs/protocol.md §5): the connection is ready once the Noise handshake (and
+   * the swarm proof, the check of the peer's key) passed; connectTimeoutMs covers all of it. Absent: plain.
+   */
+  secure?: SecureOptions
 }
+
+/** What a client needs of its byte stream: a net.Socket (plain) or a SecureSocket (encrypted). */
+type ClientChannel = Pick<Socket, 'write' | 'cork' | 'uncork' | 'destroy'> | SecureSocket
 
 /** Headers and the first bytes of a body land here; the rest of a body is read straight into it. */
 const READ_BUFFER_BYTES = 16 * 1024
@@ -92,7 +102,7 @@ function asViolation(err: unknown): P2PError {
 }
 
 export class PeerClient {
-  private readonly socket: Socket
+  private readonly socket: ClientChannel
   private readonly decoder: FrameDecoder
   private readonly queue: Pending[] = []
   /** Responses whose headers passed `checkResponse`, in order, until their frame is complete. */
@@ -107,8 +117,10 @@ export class PeerClient {
   private corked = false
   private readonly label: string
   private readonly log: Logger
+  /** The peer ID the encrypted transport reached (undefined: plain). */
+  readonly remotePeerId: string | undefined
 
-  private constructor(socket: Socket, options: PeerClientOptions) {
+  private constructor(socket: Socket | SecureSocket, options: PeerClientOptions) {
     this.socket = socket
     this.label = `${options.host}:${options.port}`
     this.log = options.log ?? silentLogger()
@@ -123,6 +135,27 @@ export class PeerClient {
       checkHeader: (header, size) => this.checkResponse(header, size),
       allocate: (size) => (this.checked.at(-1)?.type === 'chunk' ? allocateChunk(size) : undefined),
     })
+    if (socket instanceof SecureSocket) {
+      this.remotePeerId = formatPeerId(socket.remotePublicKey!)
+      // Records are opened straight into the body being assembled when one is; the rest (headers, a body's
+      // start) comes as views of the record buffer, copied by the decoder like plain reads.
+      socket.setReader({
+        window: () => this.decoder.bodyWindow(),
+        filled: (n) => {
+          this.received += n
+          this.onFrames(() => this.decoder.filledDirectly(n))
+        },
+      })
+      socket.on('data', (view: Buffer) => {
+        this.received += view.byteLength
+        this.onData(view)
+      })
+      socket.on('close', (err?: P2PError) =>
+        this.fail(err ?? new P2PError('E_CLOSED', `connection to ${this.label} closed`)),
+      )
+      return
+    }
+    this.remotePeerId = undefined
     socket.on('error', (err) =>
       this.fail(new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`)),
     )
@@ -130,6 +163,7 @@ export class PeerClient {
   }
 
   static connect(options: PeerClientOptions, signal?: AbortSignal): Promise<PeerClient> {
+    if (options.secure) return PeerClient.connectSecure(options, options.secure, signal)
     const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
     return new Promise((resolve, reject) => {
       signal?.throwIfAborted()
@@ -178,6 +212,63 @@ export class PeerClient {
       socket.once('connect', () => done())
       signal?.addEventListener('abort', onAbort, { once: true })
     })
+  }
+
+  /** Connect, run the handshake (and proof), then check the peer's key, all within connectTimeoutMs. */
+  private static connectSecure(
+    options: PeerClientOptions,
+    secureOptions: SecureOptions,
+    signal?: AbortSignal,
+  ): Promise<PeerClient> {
+    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+    const where = `${options.host}:${options.port}`
+    signal?.throwIfAborted()
+    const secure = SecureSocket.connect({ host: options.host, port: options.port }, secureOptions)
+    let connected = false
+    let connectError: string | undefined
+    secure.socket.once('connect', () => {
+      connected = true
+    })
+    secure.socket.once('error', (err: NodeJS.ErrnoException) => {
+      connectError ??= err.code ?? err.message
+    })
+    const onAbort = (): void =>
+      secure.destroy(
+        hasCode(signal!.reason) ? signal!.reason : new P2PError('E_CLOSED', `connecting to ${where} abandoned`),
+      )
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const timer = setTimeout(
+      () =>
+        secure.destroy(
+          new P2PError('E_TIMEOUT', `connecting to ${where} took over ${timeoutMs} ms (with the handshake)`),
+        ),
+      timeoutMs,
+    )
+    // What arrives with the session's first records, before the client listens (a busy server's E_BUSY).
+    const early: Buffer[] = []
+    const onEarly = (view: Buffer): void => {
+      early.push(Buffer.from(view))
+    }
+    secure.on('data', onEarly)
+    const settled = (): void => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      secure.off('data', onEarly)
+    }
+    return secure.ready.then(
+      () => {
+        settled()
+        const client = new PeerClient(secure, options)
+        for (const bytes of early) if (!client.isClosed) client.onData(bytes)
+        return client
+      },
+      (err: P2PError) => {
+        settled()
+        if (!connected && err.code === 'E_CLOSED')
+          throw new P2PError('E_CONNECT', `cannot connect to ${where}: ${connectError ?? err.message}`)
+        throw err
+      },
+    )
   }
 
   /** Bytes read from the peer so far (a sign of life, whatever they are). */
@@ -334,7 +425,12 @@ export class PeerClient {
       collateral: true,
     })
     for (const [i, p] of pending.entries()) p.reject(i === 0 ? err : dropped)
-    if (pending.length > 0)
+    if (err.code === 'E_TAMPERED' || err.code === 'E_AUTH')
+      this.log.warn(
+        { peer: this.label, code: err.code, pending: pending.length, err: err.message },
+        'connection closed',
+      )
+    else if (pending.length > 0)
       this.log.debug(
         { peer: this.label, code: err.code, pending: pending.length, err: err.message },
         'connection failed',

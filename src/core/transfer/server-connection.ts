@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net'
 import { type ErrorCode, hasCode, P2PError } from '../errors.js'
 import type { BudgetAccount } from './budget.js'
 import { encodeFrame, encodeHeader, FrameDecoder, type Header } from './framing.js'
@@ -62,6 +61,30 @@ export interface ConnectionServices extends JobServices {
   stalls: Pick<StalledSockets, 'stalled' | 'resumed'>
 }
 
+/**
+ * The byte stream a connection is served over: a net.Socket (the plain
+ * transport) or a SecureSocket (the encrypted one, which only delivers data
+ * once its handshake, and the swarm proof if any, passed).
+ */
+export interface Channel {
+  readonly remoteAddress?: string | undefined
+  readonly remotePort?: number | undefined
+  write(data: Buffer, callback?: (err?: Error | null) => void): boolean
+  end(): unknown
+  end(data: Buffer): unknown
+  destroy(): unknown
+  pause(): unknown
+  resume(): unknown
+  cork(): void
+  uncork(): void
+  setTimeout(ms: number, onTimeout?: () => void): unknown
+  on(event: 'data', listener: (data: Buffer) => void): unknown
+  on(event: 'error', listener: (err: Error) => void): unknown
+  on(event: 'close', listener: () => void): unknown
+  once(event: 'close' | 'drain', listener: () => void): unknown
+  off(event: 'close' | 'drain', listener: () => void): unknown
+}
+
 export class ServerConnection implements Evictable {
   private readonly decoder: FrameDecoder
   private readonly account: BudgetAccount
@@ -81,14 +104,14 @@ export class ServerConnection implements Evictable {
   private finished: (() => void) | undefined
   private frameTimer: NodeJS.Timeout | undefined
 
-  static refuse(socket: Socket, code: ErrorCode, message: string): void {
+  static refuse(socket: Channel, code: ErrorCode, message: string): void {
     socket.on('error', () => undefined)
     socket.setTimeout(1000, () => socket.destroy())
     socket.end(encodeFrame(errorHeader(code, message)))
   }
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: Channel,
     private readonly services: ConnectionServices,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`

@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// The encrypted transport alone, to choose its implementation: SIZE bytes one way over loopback TCP
+// between two processes, in 1 MiB writes (a chunk per write, as p2p-serve writes them), for
+//   plain   — net.Socket, the receiver reading into one reused buffer (onread), as PeerClient does;
+//   stock   — @hyperswarm/secret-stream's NoiseSecretStream on both ends;
+//   ours    — SecureSocket (src/core/trust): the same handshake and wire format, our buffers;
+//             the receiver offers a reused 1 MiB "body" window, as PeerClient does for a chunk.
+// Prints wall time and CPU seconds on each side. Usage: node bench/transport.mjs [--size 1GiB] [--runs 3]
+//   Needs `npm run build` first. Loopback only.
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
+import { connect, createServer } from 'node:net'
+import NoiseSecretStream from '@hyperswarm/secret-stream'
+import { SecureSocket } from '../dist/src/core/trust/secure-socket.js'
+
+const MiB = 1 << 20
+const WRITE = MiB
+
+function parseSize(text) {
+  const m = /^(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB)?$/i.exec(text)
+  if (!m) throw new Error(`bad size ${text}`)
+  return Math.round(Number(m[1]) * { kib: 1024, mib: MiB, gib: 1024 * MiB }[(m[2] ?? 'mib').toLowerCase()])
+}
+
+const cpu = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1e6
+}
+
+// ---- child: the sender, accepting one connection (as p2p-serve does) --------------------------
+async function sender(mode, size) {
+  const keyPair = NoiseSecretStream.keyPair()
+  const chunks = [Buffer.alloc(WRITE, 1), Buffer.alloc(WRITE, 2), Buffer.alloc(WRITE, 3), Buffer.alloc(WRITE, 4)]
+  const server = createServer({ noDelay: true })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  process.send({ port: server.address().port })
+  const [socket] = await once(server, 'connection')
+  let stream = socket
+  if (mode === 'stock') {
+    stream = new NoiseSecretStream(false, socket, { keyPair })
+    await stream.opened
+  } else if (mode === 'ours') {
+    stream = SecureSocket.accept(socket, { keyPair })
+    await stream.ready
+  }
+  stream.on('error', () => {})
+  const start = cpu()
+  let sent = 0
+  let i = 0
+  while (sent < size) {
+    const n = Math.min(WRITE, size - sent)
+    const ok = stream.write(chunks[i++ % chunks.length].subarray(0, n))
+    sent += n
+    if (!ok) await once(stream, 'drain')
+  }
+  process.send({ cpu: cpu() - start })
+  await once(process, 'message')
+  stream.destroy()
+  process.exit(0)
+}
+
+// ---- parent: the receiver, connecting (as p2p-download does) -----------------------------------
+async function run(mode, size, childArgs) {
+  const keyPair = NoiseSecretStream.keyPair()
+  const body = Buffer.alloc(WRITE)
+  let got = 0
+  let started = 0
+  let resolveDone
+  const done = new Promise((r) => {
+    resolveDone = r
+  })
+  const count = (n) => {
+    if (started === 0) started = performance.now()
+    got += n
+    if (got >= size) resolveDone()
+  }
+  const child = fork(new URL(import.meta.url), ['--child', mode, String(size)], { execArgv: childArgs })
+  const [{ port }] = await once(child, 'message')
+  const cpu0 = cpu()
+  let stream
+  if (mode === 'plain') {
+    stream = connect({
+      host: '127.0.0.1',
+      port,
+      onread: {
+        buffer: body,
+        callback: (n) => {
+          count(n)
+          return true
+        },
+      },
+    })
+  } else if (mode === 'stock') {
+    stream = new NoiseSecretStream(true, connect(port, '127.0.0.1'), { keyPair })
+    stream.on('data', (d) => count(d.byteLength))
+  } else {
+    stream = SecureSocket.connect({ host: '127.0.0.1', port }, { keyPair })
+    let filled = 0
+    stream.setReader({
+      window: () => body.subarray(filled),
+      filled: (n) => {
+        filled = (filled + n) % WRITE
+        count(n)
+      },
+    })
+    stream.on('data', (d) => count(d.byteLength))
+  }
+  stream.on('error', () => {})
+  const [senderReport] = await Promise.all([once(child, 'message').then(([m]) => m), done])
+  const wall = (performance.now() - started) / 1000
+  const receiverCpu = cpu() - cpu0
+  child.send('bye')
+  await once(child, 'exit')
+  stream.destroy()
+  return { mode, wall, senderCpu: senderReport.cpu, receiverCpu }
+}
+
+if (process.argv[2] === '--child') {
+  await sender(process.argv[3], Number(process.argv[4]))
+} else {
+  const args = process.argv.slice(2)
+  const size = parseSize(
+    args[args.indexOf('--size') + 1] && args.includes('--size') ? args[args.indexOf('--size') + 1] : '1GiB',
+  )
+  const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 3
+  const modes = args.includes('--modes') ? args[args.indexOf('--modes') + 1].split(',') : ['plain', 'stock', 'ours']
+  const results = {}
+  for (let r = 0; r < runs; r++) {
+    for (const mode of modes) {
+      const res = await run(
+        mode,
+        size,
+        args.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/p2p-transport-prof'] : [],
+      )
+      results[mode] ??= []
+      results[mode].push(res)
+      console.log(
+        `${mode.padEnd(6)} ${(size / MiB).toFixed(0)} MiB: wall ${res.wall.toFixed(2)} s, sender ${res.senderCpu.toFixed(2)} cpu-s, receiver ${res.receiverCpu.toFixed(2)} cpu-s`,
+      )
+    }
+  }
+  const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  console.log('medians (s per GiB):')
+  for (const mode of modes) {
+    const k = (1024 * MiB) / size
+    const rs = results[mode]
+    console.log(
+      `  ${mode.padEnd(6)} wall ${(median(rs.map((x) => x.wall)) * k).toFixed(2)}, sender cpu ${(median(rs.map((x) => x.senderCpu)) * k).toFixed(2)}, receiver cpu ${(median(rs.map((x) => x.receiverCpu)) * k).toFixed(2)}`,
+    )
+  }
+  console.log(
+    `load average: ${(await import('node:os'))
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  )
+}

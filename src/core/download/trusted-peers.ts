@@ -1,0 +1,93 @@
+import type { Logger } from '../log.js'
+import { type PeerAddress, peerKey } from '../pool.js'
+import { parseKeyText } from '../trust/key-text.js'
+import { formatPeerId } from '../trust/peer-id.js'
+import type { SecureOptions } from '../trust/secure-socket.js'
+import { secureOptions, type Trust } from '../trust/trust.js'
+import type { LivePeer, PeerFinder } from './job.js'
+
+/**
+ * The peers a download may use, as its transport sees them (docs/protocol.md
+ * §5): with the encrypted transport, only peers announcing it, with a valid
+ * peer ID (and on the allow-list, if any); each connection must reach the
+ * key that peer announced. With the plain one (no trust given), only peers
+ * announcing plain. Never a fallback: a forged "plain" announcement cannot
+ * downgrade an encrypted downloader. A peer whose connection is refused
+ * (another key answered, no swarm proof, not allowed) is dropped for the
+ * rest of the download, counted and logged once.
+ */
+
+export interface RefusedPeer {
+  key: string
+  peerId: string | undefined
+  reason: string
+}
+
+export class TrustedPeers implements PeerFinder {
+  private readonly expected = new Map<string, Buffer>()
+  private readonly refusals = new Map<string, RefusedPeer>()
+  private readonly skipped = new Set<string>()
+
+  constructor(
+    private readonly inner: PeerFinder,
+    private readonly trust: Trust | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  peers(id: string): LivePeer[] {
+    return this.inner.peers(id).filter((p) => this.admit(p))
+  }
+
+  waitForChange(ms: number): Promise<void> {
+    return this.inner.waitForChange(ms)
+  }
+
+  /** What a connection to this peer needs (undefined: the plain transport). */
+  secureOptionsFor(peer: PeerAddress): SecureOptions | undefined {
+    if (this.trust?.transport !== 'encrypted') return undefined
+    const key = this.expected.get(peerKey(peer))
+    return secureOptions(this.trust, key ? { expectedRemoteKey: key } : {})
+  }
+
+  /** The peer ID a peer announced (for receipts). */
+  peerIdOf(key: string): string | undefined {
+    const expected = this.expected.get(key)
+    return expected ? formatPeerId(expected) : undefined
+  }
+
+  /** This peer's connection was refused: never use it again in this download. */
+  refuse(peer: PeerAddress, reason: string): void {
+    const key = peerKey(peer)
+    if (this.refusals.has(key)) return
+    const peerId = this.peerIdOf(key)
+    this.refusals.set(key, { key, peerId, reason })
+    this.log.warn({ peer: key, peerId, code: 'E_AUTH', reason }, 'peer refused')
+  }
+
+  get refused(): RefusedPeer[] {
+    return [...this.refusals.values()]
+  }
+
+  private admit(p: LivePeer): boolean {
+    const key = peerKey(p)
+    if (this.refusals.has(key)) return false
+    const encrypted = this.trust?.transport === 'encrypted'
+    const speaks = p.transport === 'noise' ? 'encrypted' : 'plain'
+    if (speaks !== (encrypted ? 'encrypted' : 'plain'))
+      return this.skip(key, `it speaks the ${speaks} transport and we the ${encrypted ? 'encrypted' : 'plain'} one`)
+    if (!encrypted) return true
+    const parsed = p.peerId === undefined ? undefined : parseKeyText(p.peerId)
+    if (!parsed || 'problem' in parsed) return this.skip(key, 'its announcement carries no valid peer ID')
+    if (this.trust?.allow && !this.trust.allow.allows(parsed.key)) return this.skip(key, 'it is not on the allow-list')
+    this.expected.set(key, parsed.key)
+    return true
+  }
+
+  private skip(key: string, why: string): false {
+    if (!this.skipped.has(key)) {
+      this.skipped.add(key)
+      this.log.info({ peer: key, why }, 'peer not used')
+    }
+    return false
+  }
+}

@@ -1,0 +1,80 @@
+import { hasCode, P2PError } from '../errors.js'
+import { readRegularFile } from '../safe-fs.js'
+import { formatPeerId, parsePeerId } from './peer-id.js'
+
+/**
+ * Pinned peers (`--allow ID[,ID…]`, `--allow-file FILE`): the peer IDs a
+ * server serves and a downloader takes chunks from. The file holds one peer
+ * ID a line; `#` starts a comment; blank lines are fine. Any entry that is
+ * not a valid peer ID is refused (E_USAGE, naming its line): a typo must not
+ * silently shut a peer out.
+ */
+
+export class AllowList {
+  private readonly keys = new Set<string>()
+
+  constructor(keys: Iterable<Buffer>) {
+    for (const key of keys) this.keys.add(key.toString('hex'))
+  }
+
+  allows(key: Buffer): boolean {
+    return this.keys.has(key.toString('hex'))
+  }
+
+  get size(): number {
+    return this.keys.size
+  }
+
+  /** The peer IDs, for logs and --help. */
+  peerIds(): string[] {
+    return [...this.keys].map((hex) => formatPeerId(Buffer.from(hex, 'hex')))
+  }
+}
+
+/** The keys of an allow-list file's text. */
+export function parseAllowText(text: string, source = 'allow-list'): Buffer[] {
+  const keys: Buffer[] = []
+  for (const [i, line] of text.split('\n').entries()) {
+    const entry = line.replace(/#.*/, '').trim()
+    if (entry === '') continue
+    try {
+      keys.push(parsePeerId(entry, `${source} line ${i + 1}:`))
+    } catch (err) {
+      if (hasCode(err, 'E_USAGE')) throw err
+      throw new P2PError('E_USAGE', `${source} line ${i + 1} is not a peer ID`)
+    }
+  }
+  return keys
+}
+
+export const MAX_ALLOW_FILE_BYTES = 1024 * 1024
+
+/** The allow-list from `--allow` values (comma-separated) and an `--allow-file`; undefined when neither is given. */
+export async function loadAllowList(ids: readonly string[], file: string | undefined): Promise<AllowList | undefined> {
+  if (ids.length === 0 && file === undefined) return undefined
+  const keys = ids
+    .flatMap((value) => value.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((id) => parsePeerId(id, '--allow'))
+  if (file !== undefined) {
+    let text: string
+    try {
+      text = (await readRegularFile(file, { maxBytes: MAX_ALLOW_FILE_BYTES, followSymlinks: true })).toString('utf8')
+    } catch (err) {
+      throw new P2PError(
+        'E_USAGE',
+        `cannot read the allow-list file ${file}: ${hasCode(err) ? err.message : (err as Error).message}`,
+        undefined,
+        { cause: err },
+      )
+    }
+    keys.push(...parseAllowText(text, file))
+  }
+  if (keys.length === 0)
+    throw new P2PError(
+      'E_USAGE',
+      "the allow-list is empty: nobody could connect; give at least one peer ID (p2p id prints a peer's)",
+    )
+  return new AllowList(keys)
+}

@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict'
+import { chmod, readFile, truncate } from 'node:fs/promises'
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import NoiseSecretStream from '@hyperswarm/secret-stream'
+import { hasCode } from '../../src/core/errors.js'
+import { PeerClient } from '../../src/core/transfer/client.js'
+import { generateSecret } from '../../src/core/trust/swarm-secret.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { runBin } from '../helpers/cli.js'
+import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
+import { freeUdpPort, runDownload, split, startDaemon, startSeeder, storeArgs } from '../helpers/swarm.js'
+
+/**
+ * Issue 16 on real processes over loopback: the encrypted transport by
+ * default, peer IDs checked, private swarms, allow-lists, and what a stranger
+ * or a man in the middle gets.
+ */
+
+const peerIdOf = async (dir: string): Promise<string> => {
+  const r = await runBin('p2p', ['id', '--json', ...storeArgs(dir)])
+  assert.equal(r.code, 0, r.stderr)
+  return (JSON.parse(r.stdout) as { peerId: string }).peerId
+}
+
+const logOf = (dir: string, command: string): Promise<string> =>
+  readFile(join(dir, 'logs', `${command}.log`), 'utf8').catch(() => '')
+
+/** Resolves once `dir`'s `command` log has a line matching `pattern` (bounded). */
+async function logLine(dir: string, command: string, pattern: RegExp, ms = 30_000): Promise<string> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const line = (await logOf(dir, command)).split('\n').find((l) => pattern.test(l))
+    if (line) return line
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in ${command}.log within ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+async function seeded(t: Cleanup, size = 3_000_000): Promise<{ dir: string; file: string; id: string; sha: string }> {
+  const dir = await tmpDir(t)
+  const file = join(dir, 'f.bin')
+  await randomFile(file, size)
+  const { id } = await split(join(dir, 'seed'), file, ['--chunk-size', '256KiB'])
+  return { dir, file, id, sha: await sha256File(file) }
+}
+
+describe('encrypted transport (the default) between real processes', () => {
+  it('two encrypted peers transfer a file byte-identical; the receipt names the peer ID the seeder holds', async (t) => {
+    const { dir, id, sha } = await seeded(t)
+    const udp = await freeUdpPort()
+    await startSeeder(t, join(dir, 'seed'), udp)
+    const r = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '20'])
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(r.result?.sha256, sha)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    const peers = r.result?.peers as Array<{ peerId?: string }>
+    assert.deepEqual(
+      peers.map((p) => p.peerId),
+      [await peerIdOf(join(dir, 'seed'))],
+    )
+    assert.deepEqual(r.result?.refused, [])
+  })
+
+  it('plain and encrypted peers do not mix: each side says so with E_AUTH, nothing is served', async (t) => {
+    const { dir, id } = await seeded(t, 10_000)
+    const encrypted = startDaemon(t, 'p2p-serve', [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--json',
+      ...storeArgs(join(dir, 'seed')),
+    ])
+    const plain = startDaemon(t, 'p2p-serve', [
+      ...['--host', '127.0.0.1', '--port', '0', '--json', '--transport', 'plain'],
+      ...storeArgs(join(dir, 'seed')),
+    ])
+    const { port: encryptedPort } = (await encrypted.firstLine) as { port: number }
+    const { port: plainPort } = (await plain.firstLine) as { port: number }
+    const plainClient = await PeerClient.connect({ host: '127.0.0.1', port: encryptedPort })
+    onCleanup(t, () => plainClient.close())
+    await assert.rejects(
+      plainClient.fetchManifest(id),
+      (err) => hasCode(err, 'E_AUTH') && /encrypted transport/.test(err.message),
+    )
+    await assert.rejects(
+      PeerClient.connect({ host: '127.0.0.1', port: plainPort, secure: { keyPair: NoiseSecretStream.keyPair() } }),
+      (err) => hasCode(err, 'E_AUTH') && /plain protocol/.test(err.message),
+    )
+  })
+
+  it("a peer announcing someone else's peer ID is refused: the key it holds is not the one announced (E_AUTH, counted, logged)", async (t) => {
+    const { dir, id } = await seeded(t, 500_000)
+    const udp = await freeUdpPort()
+    const victim = await peerIdOf(join(dir, 'victim'))
+    // Its own server (its own key) announced under the victim's peer ID.
+    await startSeeder(t, join(dir, 'seed'), udp, {
+      extra: [],
+      announceExtra: ['--identity', join(dir, 'victim', 'chunks', '.p2p', 'identity.key')],
+    })
+    const r = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '3'])
+    assert.notEqual(r.code, 0)
+    const refused = await logLine(join(dir, 'd'), 'download', /"msg":"peer refused"/)
+    assert.match(refused, /another key than the peer ID it announced/)
+    assert.match(refused, new RegExp(victim))
+  })
+
+  it('an identity file others can read, or a truncated one, is refused with E_IDENTITY (exit 2), never replaced', async (t) => {
+    const dir = await tmpDir(t)
+    const identity = join(dir, 'identity.key')
+    const made = await runBin('p2p', ['id', '--json', '--identity', identity, '--logs-dir', join(dir, 'logs')])
+    assert.equal(made.code, 0, made.stderr)
+    const original = await readFile(identity, 'utf8')
+    await chmod(identity, 0o644)
+    const open = await runBin('p2p-serve', ['--identity', identity, '--port', '0', ...storeArgs(dir)])
+    assert.match(open.stderr, /\[E_IDENTITY\]/)
+    assert.notEqual(open.code, 0)
+    await chmod(identity, 0o600)
+    await truncate(identity, original.length >> 1)
+    const cut = await runBin('p2p', ['id', '--identity', identity, '--logs-dir', join(dir, 'logs')])
+    assert.match(cut.stderr, /\[E_IDENTITY\]/)
+    assert.notEqual(cut.code, 0)
+    assert.equal((await readFile(identity, 'utf8')).length, original.length >> 1)
+  })
+
+  it('a man in the middle flipping one byte: that connection is closed (E_TAMPERED), no altered byte is used, the file arrives whole', async (t) => {
+    const { dir, id, sha } = await seeded(t)
+    const udp = await freeUdpPort()
+    let flipped = false
+    const proxy = createServer((client: Socket) => {
+      const server = connect({ host: '127.0.0.1', port: seederPort })
+      let seen = 0
+      server.on('data', (bytes: Buffer) => {
+        // One byte, once, well into the first connection's encrypted stream (inside a chunk's record).
+        if (!flipped && seen + bytes.length > 100_000) {
+          bytes[100_000 - seen]! ^= 0x20
+          flipped = true
+        }
+        seen += bytes.length
+        client.write(bytes)
+      })
+      client.on('data', (bytes: Buffer) => server.write(bytes))
+      for (const [a, b] of [
+        [client, server],
+        [server, client],
+      ] as const) {
+        a.on('error', () => b.destroy())
+        a.on('close', () => b.destroy())
+      }
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()))
+    onCleanup(t, () => new Promise<void>((resolve) => proxy.close(() => resolve())))
+    const proxyPort = (proxy.address() as AddressInfo).port
+    let seederPort = 0
+    const seeder = await startSeeder(t, join(dir, 'seed'), udp, { announcePort: proxyPort })
+    seederPort = seeder.port
+    const r = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '20'])
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.ok(flipped)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    const log = await logOf(join(dir, 'd'), 'download')
+    assert.match(log, /E_TAMPERED/)
+    assert.doesNotMatch(log, /failed SHA-256/) // the altered record never reached the chunk check
+  })
+})
+
+describe('private swarms', () => {
+  it('members exchange a file byte-identical; a stranger sees nothing, fails with E_AUTH in its log, and the seeder keeps serving members', async (t) => {
+    const { dir, id, sha } = await seeded(t)
+    const udp = await freeUdpPort()
+    const secret = generateSecret()
+    const seeder = await startSeeder(t, join(dir, 'seed'), udp, { extra: ['--secret', secret] })
+    const member = await runDownload(join(dir, 'm1'), udp, ['f.bin', '--wait', '20', '--secret', secret])
+    assert.equal(member.code, 0, member.stderr + member.log)
+    assert.equal(member.result?.sha256, sha)
+    // The stranger's listener: it hears the swarm's datagrams (and says so), records nothing of them.
+    const listen = startDaemon(t, 'p2p-listen', [
+      ...['--json', '--udp-port', String(udp), '--broadcast', '127.255.255.255'],
+      ...['--dictionary', join(dir, 'stranger', 'dictionary.json'), '--logs-dir', join(dir, 'stranger', 'logs')],
+    ])
+    await listen.firstLine
+    await logLine(join(dir, 'stranger'), 'listen', /sealed datagrams of a private swarm/)
+    await listen.stop()
+    const dictionary = await readFile(join(dir, 'stranger', 'dictionary.json'), 'utf8')
+    assert.doesNotMatch(dictionary, /f\.bin|[0-9a-f]{64}/)
+    // The stranger's download, by name and by id: nothing found (exit 3), E_AUTH in its log.
+    for (const [sub, args] of [
+      ['s1', ['f.bin']],
+      ['s2', ['--id', id]],
+    ] as const) {
+      const stranger = await runDownload(join(dir, sub), udp, [...args, '--wait', '2'])
+      assert.ok(stranger.code === 3 || stranger.code === 4, `exit ${stranger.code}: ${stranger.stderr}`)
+      assert.match(await logOf(join(dir, sub), 'download'), /E_AUTH/)
+    }
+    // Another secret: the same.
+    const wrong = await runDownload(join(dir, 'w'), udp, ['f.bin', '--wait', '2', '--secret', generateSecret()])
+    assert.equal(wrong.code, 3, wrong.stderr)
+    assert.match(await logOf(join(dir, 'w'), 'download'), /our secret does not open/)
+    // A stranger who knows the address: refused before any frame (E_AUTH on the seeder), nothing served.
+    const client = PeerClient.connect({
+      host: '127.0.0.1',
+      port: seeder.port,
+      secure: { keyPair: NoiseSecretStream.keyPair() },
+    }).then((c) => c.fetchManifest(id))
+    await assert.rejects(client)
+    // And the seeder still serves members.
+    const again = await runDownload(join(dir, 'm2'), udp, ['f.bin', '--wait', '20', '--secret', secret])
+    assert.equal(again.code, 0, again.stderr + again.log)
+    assert.equal(again.result?.sha256, sha)
+    assert.equal(await seeder.serve.stop(), 0) // its log is whole once it has stopped
+    const serveLog = await logOf(join(dir, 'seed'), 'serve')
+    assert.match(serveLog, /did not prove it holds the swarm secret.*"msg":"connection refused"/)
+    assert.match(serveLog, /"refusedAuth":[1-9]/)
+  })
+})
+
+describe('allow-lists', () => {
+  it('an unlisted peer is refused by the server and ignored by the downloader; a listed one is served', async (t) => {
+    const { dir, id, sha } = await seeded(t, 500_000)
+    const udp = await freeUdpPort()
+    const downloader = await peerIdOf(join(dir, 'd'))
+    const someoneElse = await peerIdOf(join(dir, 'x'))
+    const seeder = await startSeeder(t, join(dir, 'seed'), udp, { extra: ['--allow', someoneElse] })
+    const seederId = await peerIdOf(join(dir, 'seed'))
+    const refused = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '3'])
+    assert.notEqual(refused.code, 0)
+    const ignoring = await runDownload(join(dir, 'x'), udp, ['--id', id, '--wait', '2', '--allow', downloader])
+    assert.notEqual(ignoring.code, 0)
+    assert.match(await logOf(join(dir, 'x'), 'download'), /not on the allow-list","msg":"peer not used"/)
+    await seeder.serve.stop()
+    await seeder.announce.stop()
+    assert.match(await logOf(join(dir, 'seed'), 'serve'), /not on the allow-list.*"msg":"connection refused"/)
+    await startSeeder(t, join(dir, 'seed'), udp, { extra: ['--allow', downloader] })
+    const served = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '20', '--allow', seederId])
+    assert.equal(served.code, 0, served.stderr + served.log)
+    assert.equal(served.result?.sha256, sha)
+  })
+})
