@@ -130,6 +130,29 @@ describe('temporary tree of a folder download', () => {
     await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
   })
 
+  it('never writes through a directory above the parent moved away and replaced by a link (the parent itself intact)', async (t) => {
+    const { base, file, options } = await setup(t)
+    const a = await file(0, 'hello')
+    const outside = join(base, 'outside')
+    await mkdir(outside)
+    const tree = await TempTree.create(options)
+    tree.addDir('a')
+    tree.addDir('a/b')
+    // a/b keeps its device and inode: only the chain above it shows the link.
+    await rename(join(tree.root, 'a'), join(outside, 'a'))
+    await symlink(join(outside, 'a'), join(tree.root, 'a'))
+    await assert.rejects(
+      tree.addFile('a/b/f', a.path, a.identity, a.check),
+      (err: unknown) => hasCode(err, 'E_IO') && /replaced/.test(err.message),
+    )
+    assert.throws(
+      () => tree.addEmptyFile('a/b/g', false),
+      (err: unknown) => hasCode(err, 'E_IO'),
+    )
+    assert.deepEqual(await readdir(join(outside, 'a', 'b')), [], 'nothing written through the link')
+    await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
+  })
+
   it('never follows a link put in place of the temporary tree itself', async (t) => {
     const { base, downloads, file, options } = await setup(t)
     const a = await file(0, 'hello')

@@ -23,11 +23,13 @@ import { sameContent } from './final-name.js'
  * not do yet (docs/architecture.md).
  *
  * Nothing is reached through a link: before each entry is made, its
- * directory is checked with lstat to be the very directory this tree made
- * (device and inode: a directory above it swapped for a link resolves to
- * another one), and link, mkdir and an exclusive create never follow a link
- * at the last component. Before the tree gets its final name, every entry
- * is checked again. The final name is claimed with mkdir (never merging into
+ * directory and every directory above it are checked with lstat to be the
+ * very ones this tree made (device and inode; a link anywhere in the chain
+ * fails the check), again once the entry is made, and link, mkdir and an
+ * exclusive create never follow a link at the last component. (A swap in
+ * the instant between the check and the open is not excluded: the check
+ * after it then stops the download; openat-style creation would close it.)
+ * Before the tree gets its final name, every entry is checked again. The final name is claimed with mkdir (never merging into
  * or replacing what is there: `NAME (1)`, `NAME (2)`, … then) and the tree
  * renamed over that empty directory.
  *
@@ -252,6 +254,7 @@ export class TempTree {
     }
     const record = (made: boolean): boolean => {
       if (!made) return false
+      this.assertChain(parent.local) // again: a swap during an asynchronous create is caught before it counts
       const st = lstatSync(target)
       if (
         (dir ? !st.isDirectory() : !st.isFile()) ||
@@ -262,12 +265,27 @@ export class TempTree {
       return true
     }
     try {
-      this.assertUnchanged(parent)
+      this.assertChain(parent.local)
       const made = create(target)
       if (typeof made === 'boolean') return record(made)
       return made.then(record).catch(fail)
     } catch (err) {
       return fail(err)
+    }
+  }
+
+  /**
+   * Every directory from the root down to `local` is still what this tree
+   * made: checking only the last one would pass when a directory above it
+   * was moved away and replaced by a link (the path then resolves, through
+   * the link, to the very same directory).
+   */
+  private assertChain(local: string): void {
+    const parts = local === '' ? [] : local.split(sep)
+    for (let depth = 0; depth <= parts.length; depth++) {
+      const made = this.made.get(parts.slice(0, depth).join(sep))
+      if (made === undefined) throw new P2PError('E_INTERNAL', `${printable(local)}: a directory above it was not made`)
+      this.assertUnchanged(made)
     }
   }
 
