@@ -27,7 +27,10 @@ function bin(name, args, dir, options = {}) {
     join(dir, 'chunks'),
     '--logs-dir',
     join(dir, 'logs'),
-  ].concat(options.downloads ? ['--downloads-dir', join(dir, 'downloads')] : [])
+  ].concat(
+    // The downloader's dictionary (and the known_peers.json beside it) stays in its directory, not in the clone.
+    options.downloads ? ['--downloads-dir', join(dir, 'downloads'), '--dictionary', join(dir, 'dictionary.json')] : [],
+  )
 }
 
 function startDaemon(name, args, cwd) {

@@ -7,6 +7,10 @@ import { tmpDir } from '../helpers/files.js'
 import { startManifestPeer } from '../helpers/manifest-peer.js'
 import { freeUdpPort, runDownload } from '../helpers/swarm.js'
 
+// The lying peer speaks the plain protocol (as tools that speak it do); the manifest checks under test are the same
+// whichever transport carried the bytes.
+const PLAIN = ['--transport', 'plain']
+
 const HELLO = createHash('sha256').update('hello').digest('hex')
 
 const file = (path: string) => ({ path, size: 5, chunks: [HELLO], sha256: HELLO })
@@ -53,7 +57,7 @@ describe('hostile folder manifests from a peer whose id matches (real processes)
         chunkBytes: new Map([[0, Buffer.from('hello')]]),
       })
       const d = join(base, `d-${HOSTILE.findIndex(([w]) => w === what)}`)
-      const r = await runDownload(join(d, 'sub'), udp, ['--id', peer.id, '--wait', '3'])
+      const r = await runDownload(join(d, 'sub'), udp, [...PLAIN, '--id', peer.id, '--wait', '3'])
       assert.equal(r.code, 5, `${what}: ${r.stderr}`)
       assert.equal((r.result as { code?: string }).code, 'E_BAD_MANIFEST', what)
       assert.ok(peer.manifestRequests() > 0, `${what}: the manifest was asked for`)
@@ -74,7 +78,7 @@ describe('hostile folder manifests from a peer whose id matches (real processes)
       size: 5,
       chunks: 1,
     })
-    const r = await runDownload(join(base, 'd'), udp, ['--id', peer.id, '--wait', '3'])
+    const r = await runDownload(join(base, 'd'), udp, [...PLAIN, '--id', peer.id, '--wait', '3'])
     assert.equal(r.code, 5, r.stderr)
     assert.equal((r.result as { code?: string }).code, 'E_BAD_MANIFEST')
     assert.deepEqual(await written(join(base, 'd')), [])
@@ -100,7 +104,7 @@ describe('hostile folder manifests from a peer whose id matches (real processes)
         [1, second],
       ]),
     })
-    const r = await runDownload(join(base, 'd'), udp, ['--id', peer.id, '--wait', '5'])
+    const r = await runDownload(join(base, 'd'), udp, [...PLAIN, '--id', peer.id, '--wait', '5'])
     assert.equal(r.code, 5, r.stderr)
     assert.equal((r.result as { code?: string }).code, 'E_CHECKSUM')
     assert.deepEqual(await readdir(join(base, 'd', 'downloads')), [], 'no tree, temporary or final')
