@@ -278,10 +278,15 @@ export const storeFlags = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs
  * A seeder in `dir`: p2p-split `path` into its store, then p2p-serve (127.0.0.1, a free port) and
  * p2p-announce (every second, to 127.255.255.255 on `udpPort`); resolves once the server listens.
  */
-export async function startSeed(dir, path, udpPort, extraSplit = []) {
+export async function startSeed(dir, path, udpPort, extraSplit = [], extraPeer = []) {
   const node = process.execPath
   await timed(node, [BIN('p2p-split'), path, ...storeFlags(dir), ...extraSplit])
-  const serve = daemon(node, [BIN('p2p-serve'), '--host', '127.0.0.1', '--port', '0', '--json', ...storeFlags(dir)])
+  const serve = daemon(node, [
+    BIN('p2p-serve'),
+    ...['--host', '127.0.0.1', '--port', '0', '--json'],
+    ...storeFlags(dir),
+    ...extraPeer,
+  ])
   const { port } = await serve.firstLine()
   const announce = daemon(node, [
     BIN('p2p-announce'),
@@ -295,6 +300,7 @@ export async function startSeed(dir, path, udpPort, extraSplit = []) {
     '1',
     '--json',
     ...storeFlags(dir),
+    ...extraPeer,
   ])
   return { dir, port, serve, announce }
 }

@@ -15,11 +15,13 @@ const ROWS = [
   ['curl ← nginx, HTTP with sendfile, verifies nothing (wall)', 'curl'],
   ['p2p-download, 1 seeder (wall)', 'download1'],
   ['p2p-download, 2 seeders (wall)', 'download2'],
+  ['p2p-download, 2 seeders, by --id (wall)', 'download2id'],
+  ['p2p-download, 2 seeders, by --id, --transport plain (wall)', 'download2plain'],
   ['aria2c BitTorrent, 1 aria2c seeder, SHA-1 piece checks (wall)', 'aria1'],
   ['aria2c BitTorrent, 2 aria2c seeders (wall)', 'aria2'],
 ]
 
-export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped }) {
+export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped, firstByte }) {
   const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
   const r = Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, median(v)]))
   const has = (k) => samples[k]?.length > 0
@@ -38,6 +40,12 @@ export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, 
     ...rows,
     '',
     `p2p-split ÷ the larger of its two floors (openssl ${m.openssl.toFixed(2)} s, coreutils split ${m.chunkFiles.toFixed(2)} s): ${(m.split / splitFloor).toFixed(2)} ×.`,
+    ...(has('download2plain')
+      ? [
+          `Encrypted (the default) ÷ --transport plain, 2 seeders, by id: ${(m.download2id / m.download2plain).toFixed(2)} × (target ≤ 1.25 ×); peak RSS ${mb(r.download2id)} encrypted, ${mb(r.download2plain)} plain (target ≤ 150 MB).`,
+          `First byte (start → manifest, medians): by id encrypted ${median(firstByte.encrypted).toFixed(0)} ms, plain ${median(firstByte.plain).toFixed(0)} ms; by name (encrypted, 1.2 s name wait included) ${median(firstByte.name).toFixed(0)} ms.`,
+        ]
+      : []),
     ...(has('aria1')
       ? [
           `aria2c BitTorrent ÷ p2p-download: ${(m.aria1 / m.download1).toFixed(2)} × (1 seeder), ${(m.aria2 / m.download2).toFixed(2)} × (2 seeders).`,
@@ -65,7 +73,7 @@ export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, 
   const markdown = lines.join('\n')
   saveSection(
     'loopback',
-    { size, runs, samples, rss, medians: m, medianRss: r, memory, smallChunks, skipped },
+    { size, runs, samples, rss, medians: m, medianRss: r, memory, smallChunks, skipped, firstByte },
     markdown,
   )
   return markdown

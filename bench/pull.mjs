@@ -6,7 +6,9 @@ import { hashThreads } from '../dist/src/core/hashing.js'
 // verified (SHA-256 on the hash threads) beside them; at most --max-buffers
 // chunks are held at once. Prints {"bytes":…,"seconds":…}, timed from connect
 // to the last chunk verified.
-//   node bench/pull.mjs --port P [--host 127.0.0.1] --chunks-dir DIR [--in-flight 16] [--max-buffers 32] [--no-verify]
+// Speaks the encrypted transport (p2p-serve's default) unless `--transport plain`.
+//   node bench/pull.mjs --port P [--host 127.0.0.1] --chunks-dir DIR [--in-flight 16] [--max-buffers 32] [--no-verify] [--transport plain]
+import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { ChunkStore } from '../dist/src/core/store.js'
 import { PeerClient } from '../dist/src/core/transfer/client.js'
 
@@ -26,6 +28,7 @@ const client = await PeerClient.connect({
   host: opt('host', '127.0.0.1'),
   port: Number(opt('port')),
   allocateBody: (size) => pool.take(size),
+  ...(opt('transport', 'encrypted') === 'plain' ? {} : { secure: { keyPair: NoiseSecretStream.keyPair() } }),
 })
 const count = entry.manifest.chunks.length
 let next = 0

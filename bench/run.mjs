@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { linkSync, mkdirSync, rmSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { aria2Args, BT_TOOLS, HTTP_TOOLS, makeTorrent, missingTools, startNginx, startTracker } from './anchors.mjs'
 import { folderBench } from './folder.mjs'
@@ -45,6 +46,7 @@ const node = process.execPath
 const progress = (line) => process.stderr.write(`\x1b[2K\rbench: ${line}${process.stderr.isTTY ? '' : '\n'}`)
 const common = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
 const LOCAL = '127.0.0.1'
+const PLAIN = ['--transport', 'plain']
 
 mkdirSync(work, { recursive: true })
 
@@ -53,13 +55,13 @@ mkdirSync(work, { recursive: true })
  * itself, as real seeders have: a copied store's verification records name
  * other inodes, so its server would hash every chunk before serving it.
  */
-async function startSeeders(file, count, extraSplit = []) {
+async function startSeeders(file, count, extraSplit = [], extraPeer = []) {
   const udpPort = await freeUdpPort()
   const seeders = []
   for (let i = 0; i < count; i++) {
     const dir = join(work, `seed-${i}`)
     rmSync(dir, { recursive: true, force: true })
-    seeders.push(await startSeed(dir, file, udpPort, extraSplit))
+    seeders.push(await startSeed(dir, file, udpPort, extraSplit, extraPeer))
   }
   return {
     udpPort,
@@ -77,7 +79,7 @@ async function checked(path, expected, what) {
   if (got !== expected) throw new Error(`${what}: ${path} is not identical: ${got} ≠ ${expected}`)
 }
 
-async function downloadOnce(name, udpPort, expected) {
+async function downloadOnce(name, udpPort, expected, extraPeer = []) {
   const dir = join(work, 'downloader')
   rmSync(dir, { recursive: true, force: true })
   const r = await timed(node, [
@@ -91,9 +93,21 @@ async function downloadOnce(name, udpPort, expected) {
     join(dir, 'downloads'),
     '--json',
     ...common(dir),
+    ...extraPeer,
   ])
   await checked(join(dir, 'downloads', name), expected, 'p2p-download')
-  return r
+  return { ...r, ...(await startToManifest(join(dir, 'logs', 'download.log'))) }
+}
+
+/** From the download's first log line to its manifest arriving (the first bytes from a peer), and the id it got. */
+async function startToManifest(log) {
+  const lines = (await readFile(log, 'utf8'))
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+  const start = lines.find((l) => l.msg === 'start')
+  const manifest = lines.find((l) => l.msg === 'download start')
+  return { firstByteMs: manifest.time - start.time, id: manifest.id }
 }
 
 async function measureLimits(file) {
@@ -211,12 +225,15 @@ async function main() {
     'curl',
     'download1',
     'download2',
+    'download2id',
+    'download2plain',
     'aria1',
     'aria2',
     'serve',
   ]
   const samples = Object.fromEntries(keys.map((k) => [k, []]))
   const rss = Object.fromEntries(keys.map((k) => [k, []]))
+  const firstByte = { name: [], encrypted: [], plain: [] }
   const add = (key, r) => {
     samples[key].push(r.seconds)
     rss[key].push(r.rss)
@@ -252,7 +269,21 @@ async function main() {
     rss.serve.push(await swarm.stop())
     progress(`run ${run}/${runs}: two seeders`)
     swarm = await startSeeders(file, 2)
-    add('download2', await downloadOnce(name, swarm.udpPort, expected))
+    const byName = await downloadOnce(name, swarm.udpPort, expected)
+    add('download2', byName)
+    firstByte.name.push(byName.firstByteMs)
+    // Issue 16: the encrypted default beside today's plain protocol, same file, same run, both by id (a
+    // download by name waits 1.2 s for other files of that name, which would dilute the ratio).
+    progress(`run ${run}/${runs}: two seeders, by id`)
+    const encrypted = await downloadOnce(name, swarm.udpPort, expected, ['--id', byName.id])
+    add('download2id', encrypted)
+    firstByte.encrypted.push(encrypted.firstByteMs)
+    await swarm.stop()
+    progress(`run ${run}/${runs}: two seeders, by id, --transport plain`)
+    swarm = await startSeeders(file, 2, [], PLAIN)
+    const plain = await downloadOnce(name, swarm.udpPort, expected, ['--id', byName.id, ...PLAIN])
+    add('download2plain', plain)
+    firstByte.plain.push(plain.firstByteMs)
     await swarm.stop()
     if (bt) {
       progress(`run ${run}/${runs}: aria2c BitTorrent, one seeder`)
@@ -289,7 +320,7 @@ async function main() {
     ? undefined
     : await folderBench({ work, files: Number(opt('folder-files', '10000')), runs: Math.min(runs, 3), progress })
   progress('done\n')
-  console.log(loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped }))
+  console.log(loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped, firstByte }))
   if (folder)
     console.log(
       `\nFolder: ${folder.files} files, ${(folder.bytes / 1e6).toFixed(0)} MB: ${folder.treeSeconds.toFixed(2)} s ` +
