@@ -278,6 +278,16 @@ export const storeFlags = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs
  * A seeder in `dir`: p2p-split `path` into its store, then p2p-serve (127.0.0.1, a free port) and
  * p2p-announce (every second, to 127.255.255.255 on `udpPort`); resolves once the server listens.
  */
+/**
+ * CPU-seconds the whole machine has spent busy since boot (/proc/stat: everything but idle and
+ * iowait; USER_HZ is 100 on Linux): the difference across a run is what every process of it cost.
+ */
+export function machineCpuSeconds() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/)
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number)
+  return (user + nice + system + irq + softirq + steal) / 100
+}
+
 export async function startSeed(dir, path, udpPort, extraSplit = [], extraPeer = []) {
   const node = process.execPath
   await timed(node, [BIN('p2p-split'), path, ...storeFlags(dir), ...extraSplit])

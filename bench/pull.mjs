@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-import { BufferPool } from '../dist/src/core/buffer-pool.js'
-import { hashThreads } from '../dist/src/core/hashing.js'
 // Pull every chunk of the first file in a chunk store from a running p2p-serve
 // over ONE connection, keeping N requests in flight while earlier chunks are
 // verified (SHA-256 on the hash threads) beside them; at most --max-buffers
@@ -9,6 +7,8 @@ import { hashThreads } from '../dist/src/core/hashing.js'
 // Speaks the encrypted transport (p2p-serve's default) unless `--transport plain`.
 //   node bench/pull.mjs --port P [--host 127.0.0.1] --chunks-dir DIR [--in-flight 16] [--max-buffers 32] [--no-verify] [--transport plain]
 import NoiseSecretStream from '@hyperswarm/secret-stream'
+import { BufferPool } from '../dist/src/core/buffer-pool.js'
+import { hashThreads } from '../dist/src/core/hashing.js'
 import { ChunkStore } from '../dist/src/core/store.js'
 import { PeerClient } from '../dist/src/core/transfer/client.js'
 

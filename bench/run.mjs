@@ -21,6 +21,7 @@ import {
   daemon,
   freeTcpPort,
   freeUdpPort,
+  machineCpuSeconds,
   ownProcessGroups,
   parseSize,
   ROOT,
@@ -82,6 +83,7 @@ async function checked(path, expected, what) {
 async function downloadOnce(name, udpPort, expected, extraPeer = []) {
   const dir = join(work, 'downloader')
   rmSync(dir, { recursive: true, force: true })
+  const cpuBefore = machineCpuSeconds()
   const r = await timed(node, [
     BIN('p2p-download'),
     name,
@@ -95,8 +97,9 @@ async function downloadOnce(name, udpPort, expected, extraPeer = []) {
     ...common(dir),
     ...extraPeer,
   ])
+  const machineCpu = machineCpuSeconds() - cpuBefore // the seeders' work included
   await checked(join(dir, 'downloads', name), expected, 'p2p-download')
-  return { ...r, ...(await startToManifest(join(dir, 'logs', 'download.log'))) }
+  return { ...r, machineCpu, ...(await startToManifest(join(dir, 'logs', 'download.log'))) }
 }
 
 /** From the download's first log line to its manifest arriving (the first bytes from a peer), and the id it got. */
@@ -126,7 +129,11 @@ async function measureLimits(file) {
   const { port } = await sender.firstLine()
   const tcp = await timed(node, [join(ROOT, 'bench', 'tcp-copy.mjs'), 'recv', String(port)])
   await sender.stop()
-  return { cp, openssl, tcp, chunkFiles }
+  // The cipher alone, sealing and opening the file's size with the transport's record code: the floor below.
+  const floor = await timed(node, [join(ROOT, 'bench', 'transport', 'cipher-floor.mjs'), String(size)], {
+    stdout: 'pipe',
+  })
+  return { cp, openssl, tcp, chunkFiles, cipher: { seconds: JSON.parse(floor.stdout), rss: floor.rss } }
 }
 
 /** nginx (sendfile) serving the sample's directory on 127.0.0.1, for curl. */
@@ -234,13 +241,17 @@ async function main() {
   const samples = Object.fromEntries(keys.map((k) => [k, []]))
   const rss = Object.fromEntries(keys.map((k) => [k, []]))
   const firstByte = { name: [], encrypted: [], plain: [] }
+  const machineCpu = { encrypted: [], plain: [] }
+  const cipher = []
   const add = (key, r) => {
     samples[key].push(r.seconds)
     rss[key].push(r.rss)
   }
   for (let run = 1; run <= runs; run++) {
     progress(`run ${run}/${runs}: limits (cp, openssl, raw TCP, coreutils split)`)
-    for (const [key, r] of Object.entries(await measureLimits(file))) add(key, r)
+    const { cipher: c, ...limits } = await measureLimits(file)
+    for (const [key, r] of Object.entries(limits)) add(key, r)
+    cipher.push(c.seconds.sealCpu + c.seconds.openCpu)
     progress(`run ${run}/${runs}: p2p-split`)
     rmSync(join(work, 'split-only'), { recursive: true, force: true })
     await settleDeletes()
@@ -278,12 +289,14 @@ async function main() {
     const encrypted = await downloadOnce(name, swarm.udpPort, expected, ['--id', byName.id])
     add('download2id', encrypted)
     firstByte.encrypted.push(encrypted.firstByteMs)
+    machineCpu.encrypted.push(encrypted.machineCpu)
     await swarm.stop()
     progress(`run ${run}/${runs}: two seeders, by id, --transport plain`)
     swarm = await startSeeders(file, 2, [], PLAIN)
     const plain = await downloadOnce(name, swarm.udpPort, expected, ['--id', byName.id, ...PLAIN])
     add('download2plain', plain)
     firstByte.plain.push(plain.firstByteMs)
+    machineCpu.plain.push(plain.machineCpu)
     await swarm.stop()
     if (bt) {
       progress(`run ${run}/${runs}: aria2c BitTorrent, one seeder`)
@@ -320,7 +333,12 @@ async function main() {
     ? undefined
     : await folderBench({ work, files: Number(opt('folder-files', '10000')), runs: Math.min(runs, 3), progress })
   progress('done\n')
-  console.log(loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped, firstByte }))
+  console.log(
+    loopbackReport({
+      ...{ size, runs, samples, rss, memory, smallChunks, skipped },
+      encryption: { firstByte, machineCpu, cipher },
+    }),
+  )
   if (folder)
     console.log(
       `\nFolder: ${folder.files} files, ${(folder.bytes / 1e6).toFixed(0)} MB: ${folder.treeSeconds.toFixed(2)} s ` +
