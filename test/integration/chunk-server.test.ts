@@ -138,6 +138,8 @@ describe('chunk server on 127.0.0.1', () => {
   it('at the connection limit the next connection gets E_BUSY and is closed; the others keep working', async (t) => {
     const s = await setup(t, 4 * KiB, 4 * KiB, { maxConnections: 3 })
     const clients = await Promise.all([s.client(), s.client(), s.client()])
+    // Each has asked (a connection that has asked nothing would give way to the newcomer: admission.ts).
+    for (const c of clients) assert.equal(sha256Hex(await c.fetchManifest(s.id)), s.id)
     const extra = await raw(t, s.port)
     assert.equal((await extra.next()).header.code, 'E_BUSY')
     await extra.waitClosed()

@@ -10,6 +10,7 @@ import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
 import { PeerClient } from '../../src/core/transfer/client.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
+import { rawClient, until } from '../helpers/raw-client.js'
 
 /** The chunk server and client over the encrypted transport (real sockets, one process). */
 describe('chunk server over the encrypted transport', () => {
@@ -35,5 +36,66 @@ describe('chunk server over the encrypted transport', () => {
     const second = PeerClient.connect({ host: '127.0.0.1', port, secure }).then((c) => c.fetchManifest(id))
     await assert.rejects(second, (err) => hasCode(err, 'E_BUSY'))
     assert.equal(server.stats.refusedBusy, 1)
+  })
+
+  it('a flood of connections that never finish their handshake (16 per address, the per-address cap, from several addresses) does not lock out an honest peer: the oldest silent one gives way', async (t) => {
+    const dir = await tmpDir(t)
+    await randomFile(join(dir, 'a.bin'), 300_000)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    const { id } = await splitFile(join(dir, 'a.bin'), { store, chunkSize: 64 * 1024 })
+    const server = new ChunkServer({
+      store,
+      host: '127.0.0.1',
+      port: 0,
+      limits: { maxConnections: 32, maxConnectionsPerAddress: 16 },
+      secure: { keyPair: NoiseSecretStream.keyPair() },
+    })
+    const { port } = await server.listen()
+    onCleanup(t, () => server.close(100))
+    const flood = await Promise.all(
+      Array.from({ length: 32 }, (_, i) => rawClient(t, port, { localAddress: `127.0.1.${2 + (i % 2)}` })),
+    )
+    assert.ok(await until(() => server.openConnections === 32, 5000), 'the flood holds every slot')
+    const secure = { keyPair: NoiseSecretStream.keyPair() }
+    for (let i = 0; i < 3; i++) {
+      const honest = await PeerClient.connect({ host: '127.0.0.1', port, secure })
+      onCleanup(t, () => honest.close())
+      assert.equal(sha256Hex(await honest.fetchManifest(id)), id)
+    }
+    assert.equal(server.stats.reclaimedSilent, 3)
+    assert.equal(server.stats.refusedBusy, 0)
+    assert.equal(flood.filter((c) => c.closed()).length, 3, 'the three oldest silent ones were closed, no more')
+    assert.equal(server.openConnections, 32)
+  })
+
+  it('when full of connections that asked and went idle, a newcomer takes the slot of the one idle longest once it has been idle reclaimIdleMs', async (t) => {
+    const dir = await tmpDir(t)
+    await randomFile(join(dir, 'a.bin'), 100_000)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    const { id } = await splitFile(join(dir, 'a.bin'), { store, chunkSize: 64 * 1024 })
+    const server = new ChunkServer({
+      store,
+      host: '127.0.0.1',
+      port: 0,
+      limits: { maxConnections: 4 },
+      reclaimIdleMs: 300,
+      secure: { keyPair: NoiseSecretStream.keyPair() },
+    })
+    const { port } = await server.listen()
+    onCleanup(t, () => server.close(100))
+    const secure = { keyPair: NoiseSecretStream.keyPair() }
+    const idle: PeerClient[] = []
+    for (let i = 0; i < 4; i++) {
+      const c = await PeerClient.connect({ host: '127.0.0.1', port, secure })
+      onCleanup(t, () => c.close())
+      assert.equal(sha256Hex(await c.fetchManifest(id)), id)
+      idle.push(c)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 400)) // the product's reclaimIdleMs, passed
+    const newcomer = await PeerClient.connect({ host: '127.0.0.1', port, secure })
+    onCleanup(t, () => newcomer.close())
+    assert.equal(sha256Hex(await newcomer.fetchManifest(id)), id)
+    assert.equal(server.stats.reclaimedIdle, 1)
+    assert.equal(server.openConnections, 4)
   })
 })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { addressKey } from '../../src/core/transfer/chunk-server.js'
+import { addressKey } from '../../src/core/transfer/admission.js'
 
 /** --max-connections-per-address counts per host: what one host is, per kind of address. */
 

@@ -14,6 +14,7 @@ import { type Collaborators, componentLog, type Logger, silentLogger } from '../
 import type { ChunkStore } from '../store.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
+import { addressKey, ConnectionTable, DEFAULT_RECLAIM_IDLE_MS } from './admission.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
 import { encodeFrame, type Header } from './framing.js'
@@ -69,6 +70,8 @@ export interface ChunkServerOptions {
   log?: Logger
   /** At most one store scan per this long. */
   rescanMs?: number
+  /** When full, an idle connection gives way to a newcomer after this long idle (admission.ts; tests shorten it). */
+  reclaimIdleMs?: number
   /** Also told of every ownership bug (a double release), after it is counted and logged; tests throw or collect. */
   onViolation?: OnViolation
   /** Chunk reads up to this size are synchronous (tests set 0 to put every read on libuv's pool). */
@@ -85,6 +88,10 @@ export interface ServerStats {
   refusedBusy: number
   /** Of refusedBusy, those refused for their address's cap. */
   refusedPerAddress: number
+  /** Connections closed to make room for a newcomer while the server was full: had asked nothing yet (admission.ts). */
+  reclaimedSilent: number
+  /** The same, idle longest (at least reclaimIdleMs). */
+  reclaimedIdle: number
   requests: number
   chunksServed: number
   bytesServed: number
@@ -106,35 +113,6 @@ export interface ServerStats {
   refusedAuth: number
 }
 
-/**
- * Connections are counted per host: an IPv4 address, or a global IPv6 /64 (a
- * host can take any number of addresses in it). Link-local (fe80::/10, with
- * its zone) and unique-local (fc00::/7) addresses count one by one: every
- * host of a LAN shares their /64, so one stranger would use up the limit of
- * every IPv6 downloader there.
- */
-export function addressKey(address: string | undefined): string {
-  if (!address) return '?'
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
-  if (mapped) return mapped[1]!
-  if (!address.includes(':')) return address
-  const [plain = '', zone] = address.split('%')
-  const [head = '', tail] = plain.split('::')
-  const front = head ? head.split(':') : []
-  const back = tail ? tail.split(':') : []
-  const groups =
-    tail === undefined
-      ? front
-      : [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
-  const hex = groups.map((g) => Number.parseInt(g || '0', 16))
-  const local = ((hex[0] ?? 0) & 0xffc0) === 0xfe80 || ((hex[0] ?? 0) & 0xfe00) === 0xfc00
-  if (local) return `${hex.map((g) => g.toString(16)).join(':')}${zone === undefined ? '' : `%${zone}`}`
-  return `${hex
-    .slice(0, 4)
-    .map((g) => g.toString(16))
-    .join(':')}::/64`
-}
-
 /** A chunk server for `options.store` (not listening yet: call `listen()`). */
 export function createChunkServer(
   options: Omit<ChunkServerOptions, 'log'>,
@@ -153,6 +131,8 @@ export class ChunkServer {
     connections: 0,
     refusedBusy: 0,
     refusedPerAddress: 0,
+    reclaimedSilent: 0,
+    reclaimedIdle: 0,
     requests: 0,
     chunksServed: 0,
     bytesServed: 0,
@@ -164,10 +144,9 @@ export class ChunkServer {
   private readonly catalog: StoreCatalog
   private readonly source: ChunkSource
   private readonly server: Server
-  private readonly connections = new Set<ServerConnection>()
+  private readonly connections: ConnectionTable<ServerConnection>
   /** Sockets refused with E_BUSY, until they close (their answer may still be in flight). */
   private readonly refused = new Set<Socket>()
-  private readonly perAddress = new Map<string, number>()
   private readonly services: Omit<ConnectionServices, 'openAccount'>
   private readonly host: string
   private readonly port: number
@@ -190,6 +169,10 @@ export class ChunkServer {
       this.log.error({ err: err.message }, 'a resource was released twice (a bug; the second release was ignored)')
       options.onViolation?.(err)
     }
+    this.connections = new ConnectionTable({
+      ...this.limits,
+      reclaimIdleMs: options.reclaimIdleMs ?? DEFAULT_RECLAIM_IDLE_MS,
+    })
     this.budget = new ByteBudget(this.limits.maxBufferedBytes, { onViolation })
     this.buffers = new BufferPool({ onViolation })
     this.stalls = new StalledSockets(this.limits.maxBufferedBytes)
@@ -269,13 +252,13 @@ export class ChunkServer {
     // A timer that keeps the process alive: sockets that stopped reading do not, and close must end.
     let grace: NodeJS.Timeout | undefined
     await Promise.race([
-      Promise.all([...this.connections].map((c) => c.finish())),
+      Promise.all([...this.connections.connections()].map((c) => c.finish())),
       new Promise((resolve) => {
         grace = setTimeout(resolve, graceMs)
       }),
     ])
     clearTimeout(grace)
-    for (const c of this.connections) c.destroy()
+    for (const c of [...this.connections.connections()]) c.destroy()
     // A refused client that does not read would hold the listener open (its timeout does not keep the process alive).
     for (const socket of this.refused) socket.destroy()
     await closed
@@ -304,18 +287,20 @@ export class ChunkServer {
 
   private accept(socket: Socket): void {
     const address = addressKey(socket.remoteAddress)
-    const fromAddress = this.perAddress.get(address) ?? 0
-    const refusal =
-      this.connections.size >= this.limits.maxConnections
-        ? `this peer is at its limit of ${this.limits.maxConnections} connections; try again later`
-        : fromAddress >= this.limits.maxConnectionsPerAddress
-          ? `this peer is at its limit of ${this.limits.maxConnectionsPerAddress} connections from your address; try again later`
-          : undefined
-    if (refusal) {
+    const admission = this.connections.admit(address)
+    if (!admission.admitted) {
+      const refusal =
+        admission.reason === 'full'
+          ? `this peer is at its limit of ${this.limits.maxConnections} connections; try again later`
+          : `this peer is at its limit of ${this.limits.maxConnectionsPerAddress} connections from your address; try again later`
       this.counts.refusedBusy++
-      if (fromAddress >= this.limits.maxConnectionsPerAddress) this.counts.refusedPerAddress++
+      if (admission.reason === 'address') this.counts.refusedPerAddress++
       this.log.warn(
-        { remote: socket.remoteAddress, connections: this.connections.size, fromAddress },
+        {
+          remote: socket.remoteAddress,
+          connections: this.connections.size,
+          fromAddress: this.connections.from(address),
+        },
         `connection refused: ${refusal}`,
       )
       ServerConnection.refuse(this.channel(socket), 'E_BUSY', refusal)
@@ -323,19 +308,15 @@ export class ChunkServer {
       socket.once('close', () => this.refused.delete(socket))
       return
     }
+    if (admission.reclaimed === 'silent') this.counts.reclaimedSilent++
+    if (admission.reclaimed === 'idle') this.counts.reclaimedIdle++
     this.counts.connections++
-    this.perAddress.set(address, fromAddress + 1)
     const connection = new ServerConnection(this.channel(socket), {
       ...this.services,
       openAccount: (onReclaim) => this.budget.account(address, onReclaim),
     })
-    this.connections.add(connection)
-    socket.once('close', () => {
-      this.connections.delete(connection)
-      const left = (this.perAddress.get(address) ?? 1) - 1
-      if (left > 0) this.perAddress.set(address, left)
-      else this.perAddress.delete(address)
-    })
+    this.connections.add(connection, address)
+    socket.once('close', () => this.connections.release(connection))
   }
 
   /** The socket as this server speaks over it: itself (plain), or inside the encrypted transport. */

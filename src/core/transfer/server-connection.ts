@@ -1,4 +1,5 @@
 import { type ErrorCode, hasCode, P2PError } from '../errors.js'
+import type { Slot, SlotUse } from './admission.js'
 import type { BudgetAccount } from './budget.js'
 import { encodeFrame, encodeHeader, FrameDecoder, type Header } from './framing.js'
 import { errorHeader } from './messages.js'
@@ -85,7 +86,7 @@ export interface Channel {
   off(event: 'close' | 'drain', listener: () => void): unknown
 }
 
-export class ServerConnection implements Evictable {
+export class ServerConnection implements Evictable, Slot {
   private readonly decoder: FrameDecoder
   private readonly account: BudgetAccount
   /** Decoded, not yet being prepared. */
@@ -103,6 +104,11 @@ export class ServerConnection implements Evictable {
   private readonly remote: string
   private finished: (() => void) | undefined
   private frameTimer: NodeJS.Timeout | undefined
+  private readonly openedAt = performance.now()
+  /** A complete request has arrived. */
+  private asked = false
+  /** When it last asked, or an answer last went into the kernel. */
+  private lastActive = this.openedAt
 
   static refuse(socket: Channel, code: ErrorCode, message: string): void {
     socket.on('error', () => undefined)
@@ -144,6 +150,18 @@ export class ServerConnection implements Evictable {
     this.teardown()
   }
 
+  /** What it holds its slot for, when the server must make room (admission.ts). */
+  get use(): SlotUse {
+    if (!this.asked) return { silentSince: this.openedAt }
+    if (this.queue.length + this.backlog.length + this.inSocket.size > 0) return { busy: true }
+    return { idleSince: this.lastActive }
+  }
+
+  reclaim(why: string): void {
+    this.services.log.info({ remote: this.remote }, `closed to make room: ${why}`)
+    this.teardown()
+  }
+
   evict(): void {
     this.services.log.info(
       { remote: this.remote },
@@ -156,6 +174,8 @@ export class ServerConnection implements Evictable {
     if (this.state !== 'open') return
     try {
       for (const frame of this.decoder.push(segment)) {
+        this.asked = true
+        this.lastActive = performance.now()
         this.services.counters.request()
         this.backlog.push({ header: frame.header, own: false })
       }
@@ -263,6 +283,7 @@ export class ServerConnection implements Evictable {
     if (!job.request.own) this.services.counters.answered(header, body?.length ?? 0) // a bad frame was counted when it came
     if (body === undefined) {
       job.dispose()
+      this.lastActive = performance.now()
       return this.socket.write(encodeFrame(header))
     }
     if (header.type === 'chunk') {
@@ -277,6 +298,7 @@ export class ServerConnection implements Evictable {
       // The body is in the kernel (or the socket is gone): its buffer and budget go back.
       this.inSocket.delete(job)
       job.dispose()
+      this.lastActive = performance.now()
       this.checkFinished()
     })
     this.socket.uncork()

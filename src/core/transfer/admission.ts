@@ -1,0 +1,150 @@
+/**
+ * The connections a chunk server holds, counted per address, and who makes
+ * room when it is full. Without room-making, a stranger with 16 addresses
+ * (any LAN host can take that many) held all 256 slots with connections
+ * that never finish their handshake, and every newcomer got E_BUSY for as
+ * long as it kept that up (docs/security.md, "Connection floods").
+ *
+ * When the table is full, a newcomer takes the slot of
+ *   1. the oldest connection that has not asked for anything yet (no
+ *      complete request: its handshake, or its first frame, still pending) —
+ *      an honest client asks within milliseconds of connecting, so to push
+ *      an honest handshake out a flooder must open more connections than the
+ *      table holds while that handshake runs;
+ *   2. else the connection idle longest, if it has been idle at least
+ *      `reclaimIdleMs` (nothing asked or being answered): an idle pooled
+ *      connection is cheap for its client to open again;
+ *   3. else nobody: the newcomer gets E_BUSY.
+ * The per-address cap is never lifted this way.
+ *
+ * Every admitted connection is released exactly once: `release` is
+ * idempotent (a connection closed to make room is released at once, and
+ * again when its socket's close event comes, which is then a no-op).
+ */
+
+/** What a connection holds its slot for. */
+export type SlotUse = { silentSince: number } | { idleSince: number } | { busy: true }
+
+export interface Slot {
+  readonly use: SlotUse
+  /** Close it to make room (its owner's teardown: releases everything it holds). */
+  reclaim(why: string): void
+}
+
+export interface AdmissionLimits {
+  maxConnections: number
+  maxConnectionsPerAddress: number
+  /** An idle connection gives way to a newcomer only after this long idle. */
+  reclaimIdleMs: number
+}
+
+export type Admission =
+  | { admitted: true; reclaimed?: 'silent' | 'idle' }
+  | { admitted: false; reason: 'full' | 'address' }
+
+export const DEFAULT_RECLAIM_IDLE_MS = 5_000
+
+export class ConnectionTable<C extends Slot> {
+  private readonly held = new Map<C, string>()
+  private readonly perAddress = new Map<string, number>()
+
+  constructor(
+    private readonly limits: AdmissionLimits,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  get size(): number {
+    return this.held.size
+  }
+
+  connections(): IterableIterator<C> {
+    return this.held.keys()
+  }
+
+  /** Connections held from `address` (an addressKey). */
+  from(address: string): number {
+    return this.perAddress.get(address) ?? 0
+  }
+
+  /**
+   * May a connection from `address` come in? When the table is full, a
+   * connection that gives way is reclaimed (closed, released) here, and the
+   * caller must then `add` the newcomer.
+   */
+  admit(address: string): Admission {
+    if (this.from(address) >= this.limits.maxConnectionsPerAddress) return { admitted: false, reason: 'address' }
+    if (this.held.size < this.limits.maxConnections) return { admitted: true }
+    const victim = this.victim()
+    if (!victim) return { admitted: false, reason: 'full' }
+    this.release(victim.connection)
+    victim.connection.reclaim(
+      victim.why === 'silent'
+        ? 'the server was full and it had asked for nothing yet'
+        : 'the server was full and it was idle longest',
+    )
+    return { admitted: true, reclaimed: victim.why }
+  }
+
+  add(connection: C, address: string): void {
+    if (this.held.has(connection)) return
+    this.held.set(connection, address)
+    this.perAddress.set(address, this.from(address) + 1)
+  }
+
+  /** Its slot back; false when it was not held (already released). */
+  release(connection: C): boolean {
+    const address = this.held.get(connection)
+    if (address === undefined) return false
+    this.held.delete(connection)
+    const left = this.from(address) - 1
+    if (left > 0) this.perAddress.set(address, left)
+    else this.perAddress.delete(address)
+    return true
+  }
+
+  private victim(): { connection: C; why: 'silent' | 'idle' } | undefined {
+    let silent: { connection: C; since: number } | undefined
+    let idle: { connection: C; since: number } | undefined
+    const idleBefore = this.now() - this.limits.reclaimIdleMs
+    for (const connection of this.held.keys()) {
+      const use = connection.use
+      if ('silentSince' in use) {
+        if (!silent || use.silentSince < silent.since) silent = { connection, since: use.silentSince }
+      } else if ('idleSince' in use && use.idleSince <= idleBefore) {
+        if (!idle || use.idleSince < idle.since) idle = { connection, since: use.idleSince }
+      }
+    }
+    if (silent) return { connection: silent.connection, why: 'silent' }
+    if (idle) return { connection: idle.connection, why: 'idle' }
+    return undefined
+  }
+}
+
+/**
+ * Connections are counted per host: an IPv4 address, or a global IPv6 /64 (a
+ * host can take any number of addresses in it). Link-local (fe80::/10, with
+ * its zone) and unique-local (fc00::/7) addresses count one by one: every
+ * host of a LAN shares their /64, so one stranger would use up the limit of
+ * every IPv6 downloader there.
+ */
+export function addressKey(address: string | undefined): string {
+  if (!address) return '?'
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped) return mapped[1]!
+  if (!address.includes(':')) return address
+  const [plain = '', zone] = address.split('%')
+  const [head = '', tail] = plain.split('::')
+  const front = head ? head.split(':') : []
+  const back = tail ? tail.split(':') : []
+  const groups =
+    tail === undefined
+      ? front
+      : [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
+  const hex = groups.map((g) => Number.parseInt(g || '0', 16))
+  const local = ((hex[0] ?? 0) & 0xffc0) === 0xfe80 || ((hex[0] ?? 0) & 0xfe00) === 0xfc00
+  if (local) return `${hex.map((g) => g.toString(16)).join(':')}${zone === undefined ? '' : `%${zone}`}`
+  return `${hex
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`
+}

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { ConnectionTable, type Slot, type SlotUse } from '../../src/core/transfer/admission.js'
+
+/** A connection as the table sees it: what it holds its slot for, and whether it was closed to make room. */
+class FakeConnection implements Slot {
+  reclaimed = 0
+  constructor(
+    public use: SlotUse,
+    readonly address: string,
+  ) {}
+  reclaim(): void {
+    this.reclaimed++
+  }
+}
+
+const limits = { maxConnections: 4, maxConnectionsPerAddress: 2, reclaimIdleMs: 1000 }
+
+describe('connection table (admission.ts)', () => {
+  it('when full, the oldest connection that asked nothing gives way first, then the one idle longest (past reclaimIdleMs), never a busy one', () => {
+    let now = 10_000
+    const table = new ConnectionTable<FakeConnection>(limits, () => now)
+    const busy = new FakeConnection({ busy: true }, 'a')
+    const idleRecent = new FakeConnection({ idleSince: 9_500 }, 'b')
+    const idleOld = new FakeConnection({ idleSince: 8_000 }, 'c')
+    const silent = new FakeConnection({ silentSince: 9_900 }, 'd')
+    for (const c of [busy, idleRecent, idleOld, silent]) {
+      assert.deepEqual(table.admit(c.address), { admitted: true })
+      table.add(c, c.address)
+    }
+    assert.deepEqual(table.admit('e'), { admitted: true, reclaimed: 'silent' })
+    assert.equal(silent.reclaimed, 1)
+    table.add(new FakeConnection({ busy: true }, 'e'), 'e')
+    assert.deepEqual(table.admit('f'), { admitted: true, reclaimed: 'idle' })
+    assert.equal(idleOld.reclaimed, 1, 'idle longest, past reclaimIdleMs')
+    table.add(new FakeConnection({ busy: true }, 'f'), 'f')
+    assert.deepEqual(table.admit('g'), { admitted: false, reason: 'full' }, 'idle 500 ms is not enough; busy never')
+    now = 10_600
+    assert.deepEqual(table.admit('g'), { admitted: true, reclaimed: 'idle' })
+    assert.equal(idleRecent.reclaimed, 1)
+    assert.equal(busy.reclaimed, 0)
+  })
+
+  it('the per-address cap is never lifted by making room', () => {
+    const table = new ConnectionTable<FakeConnection>(limits, () => 0)
+    for (let i = 0; i < 2; i++) table.add(new FakeConnection({ silentSince: -1 }, 'a'), 'a')
+    assert.deepEqual(table.admit('a'), { admitted: false, reason: 'address' })
+  })
+
+  it('property: counts stay exact, limits hold, each slot is released once, only silent or long-idle connections are reclaimed', () => {
+    const use = fc.oneof(
+      fc.record({ silentSince: fc.integer({ min: 0, max: 5000 }) }),
+      fc.record({ idleSince: fc.integer({ min: 0, max: 5000 }) }),
+      fc.constant({ busy: true as const }),
+    )
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('connect' as const), address: fc.constantFrom('a', 'b', 'c', 'd', 'e'), use }),
+      fc.record({ kind: fc.constant('close' as const), pick: fc.nat(), twice: fc.boolean() }),
+      fc.record({ kind: fc.constant('change' as const), pick: fc.nat(), use }),
+    )
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const now = 5000
+        const table = new ConnectionTable<FakeConnection>(limits, () => now)
+        const open: FakeConnection[] = []
+        const released = new Set<FakeConnection>()
+        for (const o of ops) {
+          if (o.kind === 'connect') {
+            const before = new Map(open.map((c) => [c, c.reclaimed]))
+            const admission = table.admit(o.address)
+            const reclaimed = open.filter((c) => c.reclaimed !== before.get(c))
+            assert.ok(reclaimed.length <= 1)
+            for (const c of reclaimed) {
+              const u = c.use
+              assert.ok('silentSince' in u || ('idleSince' in u && u.idleSince <= now - limits.reclaimIdleMs))
+              assert.ok(admission.admitted)
+              open.splice(open.indexOf(c), 1)
+              released.add(c)
+              assert.equal(table.release(c), false, 'already released when it was reclaimed')
+            }
+            if (admission.admitted) {
+              const c = new FakeConnection(o.use, o.address)
+              table.add(c, o.address)
+              open.push(c)
+            } else if (admission.reason === 'full') {
+              assert.equal(open.length, limits.maxConnections)
+              assert.ok(open.every((c) => 'busy' in c.use || ('idleSince' in c.use && c.use.idleSince > now - 1000)))
+            }
+          } else if (open.length > 0) {
+            const c = open[o.pick % open.length]!
+            if (o.kind === 'change') c.use = o.use
+            else {
+              open.splice(open.indexOf(c), 1)
+              assert.equal(table.release(c), true)
+              if (o.twice) assert.equal(table.release(c), false)
+              released.add(c)
+            }
+          }
+          assert.equal(table.size, open.length)
+          assert.ok(table.size <= limits.maxConnections)
+          for (const address of ['a', 'b', 'c', 'd', 'e']) {
+            const n = open.filter((c) => c.address === address).length
+            assert.equal(table.from(address), n)
+            assert.ok(n <= limits.maxConnectionsPerAddress)
+          }
+          assert.deepEqual(new Set(table.connections()), new Set(open))
+          for (const c of released) assert.ok(c.reclaimed <= 1)
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+})
