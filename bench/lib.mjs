@@ -17,7 +17,7 @@ export const BROADCAST = '127.255.255.255'
 /** Run a command to completion; returns wall seconds, peak RSS (bytes) from GNU time, and stdout when piped. */
 export async function timed(cmd, args, options = {}) {
   const useTime = existsSync('/usr/bin/time')
-  const argv = useTime ? ['-f', '%M', cmd, ...args] : args
+  const argv = useTime ? ['-f', '%M %U %S', cmd, ...args] : args
   const started = performance.now()
   const child = spawn(useTime ? '/usr/bin/time' : cmd, argv, {
     stdio: ['ignore', options.stdout ?? 'ignore', 'pipe'],
@@ -48,8 +48,8 @@ export async function timed(cmd, args, options = {}) {
     throw new Error(
       `${cmd} ${args.join(' ')} exited ${code}: ${`${stderr}\n${stdout}`.trim().split('\n').slice(-3).join(' | ')}`,
     )
-  const rssKb = useTime ? Number(stderr.trim().split('\n').pop()) : NaN
-  return { seconds, rss: rssKb * 1024, stdout }
+  const [rssKb, user, system] = useTime ? stderr.trim().split('\n').pop().split(' ').map(Number) : [NaN, NaN, NaN]
+  return { seconds, rss: rssKb * 1024, cpu: user + system, stdout }
 }
 
 /** Every child the bench started and that still runs. */
@@ -154,6 +154,15 @@ export function daemon(cmd, args, options = {}) {
         return JSON.parse(lines[lines.length - 1])
       } catch {
         return undefined
+      }
+    },
+    /** CPU-seconds it has used so far (/proc/PID/stat utime + stime, at 100 ticks a second). */
+    cpuSeconds() {
+      try {
+        const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ')
+        return (Number(fields[11]) + Number(fields[12])) / 100
+      } catch {
+        return NaN
       }
     },
     peakRss() {
@@ -278,16 +287,6 @@ export const storeFlags = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs
  * A seeder in `dir`: p2p-split `path` into its store, then p2p-serve (127.0.0.1, a free port) and
  * p2p-announce (every second, to 127.255.255.255 on `udpPort`); resolves once the server listens.
  */
-/**
- * CPU-seconds the whole machine has spent busy since boot (/proc/stat: everything but idle and
- * iowait; USER_HZ is 100 on Linux): the difference across a run is what every process of it cost.
- */
-export function machineCpuSeconds() {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/)
-  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number)
-  return (user + nice + system + irq + softirq + steal) / 100
-}
-
 export async function startSeed(dir, path, udpPort, extraSplit = [], extraPeer = []) {
   const node = process.execPath
   await timed(node, [BIN('p2p-split'), path, ...storeFlags(dir), ...extraSplit])

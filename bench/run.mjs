@@ -21,7 +21,6 @@ import {
   daemon,
   freeTcpPort,
   freeUdpPort,
-  machineCpuSeconds,
   ownProcessGroups,
   parseSize,
   ROOT,
@@ -67,6 +66,8 @@ async function startSeeders(file, count, extraSplit = [], extraPeer = []) {
   return {
     udpPort,
     seeders,
+    /** CPU-seconds the seeders' processes have used so far. */
+    cpu: () => seeders.reduce((sum, s) => sum + s.serve.cpuSeconds() + s.announce.cpuSeconds(), 0),
     async stop() {
       const rss = []
       for (const s of seeders) rss.push(await s.serve.stop(), await s.announce.stop())
@@ -83,7 +84,6 @@ async function checked(path, expected, what) {
 async function downloadOnce(name, udpPort, expected, extraPeer = []) {
   const dir = join(work, 'downloader')
   rmSync(dir, { recursive: true, force: true })
-  const cpuBefore = machineCpuSeconds()
   const r = await timed(node, [
     BIN('p2p-download'),
     name,
@@ -97,9 +97,8 @@ async function downloadOnce(name, udpPort, expected, extraPeer = []) {
     ...common(dir),
     ...extraPeer,
   ])
-  const machineCpu = machineCpuSeconds() - cpuBefore // the seeders' work included
   await checked(join(dir, 'downloads', name), expected, 'p2p-download')
-  return { ...r, machineCpu, ...(await startToManifest(join(dir, 'logs', 'download.log'))) }
+  return { ...r, ...(await startToManifest(join(dir, 'logs', 'download.log'))) }
 }
 
 /** From the download's first log line to its manifest arriving (the first bytes from a peer), and the id it got. */
@@ -241,7 +240,7 @@ async function main() {
   const samples = Object.fromEntries(keys.map((k) => [k, []]))
   const rss = Object.fromEntries(keys.map((k) => [k, []]))
   const firstByte = { name: [], encrypted: [], plain: [] }
-  const machineCpu = { encrypted: [], plain: [] }
+  const cpu = { encrypted: [], plain: [] } // the downloader's and the seeders' CPU-seconds
   const cipher = []
   const add = (key, r) => {
     samples[key].push(r.seconds)
@@ -286,17 +285,19 @@ async function main() {
     // Issue 16: the encrypted default beside today's plain protocol, same file, same run, both by id (a
     // download by name waits 1.2 s for other files of that name, which would dilute the ratio).
     progress(`run ${run}/${runs}: two seeders, by id`)
+    let seedersBefore = swarm.cpu()
     const encrypted = await downloadOnce(name, swarm.udpPort, expected, ['--id', byName.id])
     add('download2id', encrypted)
     firstByte.encrypted.push(encrypted.firstByteMs)
-    machineCpu.encrypted.push(encrypted.machineCpu)
+    cpu.encrypted.push(encrypted.cpu + swarm.cpu() - seedersBefore)
     await swarm.stop()
     progress(`run ${run}/${runs}: two seeders, by id, --transport plain`)
     swarm = await startSeeders(file, 2, [], PLAIN)
+    seedersBefore = swarm.cpu()
     const plain = await downloadOnce(name, swarm.udpPort, expected, ['--id', byName.id, ...PLAIN])
     add('download2plain', plain)
     firstByte.plain.push(plain.firstByteMs)
-    machineCpu.plain.push(plain.machineCpu)
+    cpu.plain.push(plain.cpu + swarm.cpu() - seedersBefore)
     await swarm.stop()
     if (bt) {
       progress(`run ${run}/${runs}: aria2c BitTorrent, one seeder`)
@@ -336,7 +337,7 @@ async function main() {
   console.log(
     loopbackReport({
       ...{ size, runs, samples, rss, memory, smallChunks, skipped },
-      encryption: { firstByte, machineCpu, cipher },
+      encryption: { firstByte, cpu, cipher },
     }),
   )
   if (folder)
