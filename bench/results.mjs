@@ -1,6 +1,6 @@
 // bench/results/latest.{json,md}: one section per kind of run (loopback,
-// swarm). A run rewrites its own section and keeps the other as the last
-// run of that kind left it, so both files always describe both.
+// swarm, folder). A run rewrites its own sections and keeps the others as
+// the last run of their kind left them, so the files always describe all.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +10,7 @@ const DIR = join(ROOT, 'bench', 'results')
 const TITLES = {
   loopback: "Loopback: one downloader against the machine's limits and the tools users would pick instead",
   swarm: 'Swarm: one seeder, N downloaders on shaped links (network namespaces)',
+  folder: 'Folder: 10,000 small files against one file of the same size',
 }
 
 export const MB = 1e6

@@ -7,7 +7,7 @@ import { writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { hashThreads, sharedBuffer } from './hashing.js'
 import { type Collaborators, componentLog } from './log.js'
-import { chunkCount, manifestId, sha256Hex } from './manifest.js'
+import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { printable } from './printable.js'
@@ -218,9 +218,7 @@ async function splitOne(
 /** Hash one chunk and write it as chunk file `index`, unless the previous split left that very chunk there. */
 async function storeChunk(view: Buffer, index: number, o: FileContext): Promise<string> {
   const path = o.store.chunkPath(o.dir, index)
-  // Small chunks on this thread: a hash-thread round trip costs more than hashing 64 KiB.
-  const hash = (): Promise<string> =>
-    view.length <= INLINE_HASH_BYTES ? Promise.resolve(sha256Hex(view)) : hashThreads().digest(view)
+  const hash = (): Promise<string> => hashThreads().digest(view) // small chunks are hashed on this thread
   try {
     const before = o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined
     if (before === undefined) {
@@ -249,8 +247,6 @@ async function storeChunk(view: Buffer, index: number, o: FileContext): Promise<
     throw fromFsError(err, `writing chunk ${index} of ${printable(o.dir)}`)
   }
 }
-
-const INLINE_HASH_BYTES = 64 * 1024
 
 /** The walked file, opened without following a link, still the same file (device, inode) and size. */
 async function openWalked(file: WalkedFile): Promise<FileHandle> {
