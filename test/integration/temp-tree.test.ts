@@ -5,7 +5,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, wr
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree } from '../../src/core/download/temp-tree.js'
-import { hasCode } from '../../src/core/errors.js'
+import { hasCode, P2PError } from '../../src/core/errors.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { tmpDir } from '../helpers/files.js'
 
@@ -58,7 +58,11 @@ describe('temporary tree of a folder download', () => {
     tree.addEmptyFile('run.sh', true)
     tree.addEmptyFile('zero', false)
     const placed = await tree.place()
-    assert.deepEqual(placed, { path: join(downloads, 'album'), alreadyThere: false })
+    assert.deepEqual(
+      placed,
+      { path: join(downloads, 'album'), alreadyThere: false, syncedDirs: 3 },
+      'root, docs, sample',
+    )
     assert.deepEqual(await listing(placed.path), [
       'docs/ 755',
       'docs/a_b.txt 5 644 2cf24dba5fb0',
@@ -105,7 +109,7 @@ describe('temporary tree of a folder download', () => {
     const second = await TempTree.create(options)
     second.addDir('d')
     await second.addFile('d/a', a.path, a.identity, a.check)
-    assert.deepEqual(await second.place(), { path: join(downloads, 'album'), alreadyThere: true })
+    assert.deepEqual(await second.place(), { path: join(downloads, 'album'), alreadyThere: true, syncedDirs: 2 })
     assert.deepEqual(await readdir(downloads), ['album'])
   })
 
@@ -195,6 +199,31 @@ describe('temporary tree of a folder download', () => {
     await writeFile(options.recordPath, '../outside')
     await (await TempTree.create(options)).discard()
     assert.deepEqual(await readdir(outside), ['canary'])
+  })
+
+  it('syncs each directory that received entries once, not every directory (2,000 empty ones: one fsync)', async (t) => {
+    const { downloads, options } = await setup(t)
+    const tree = await TempTree.create(options)
+    for (let i = 0; i < 2000; i++) tree.addDir(`e${String(i).padStart(4, '0')}`)
+    for (const path of ['a', 'a/b', 'a/b/c', 'a/b/empty.txt']) {
+      if (path.endsWith('.txt')) tree.addEmptyFile(path, false)
+      else tree.addDir(path)
+    }
+    const placed = await tree.place()
+    assert.equal(placed.syncedDirs, 3, 'the root, a and a/b; never an empty directory (2,000 of them, and c)')
+    assert.equal((await readdir(join(downloads, 'album'))).length, 2001)
+  })
+
+  it('stops placing when the signal aborts (between batches of checks), leaving nothing at the final name', async (t) => {
+    const { downloads, options } = await setup(t)
+    const tree = await TempTree.create(options)
+    for (let i = 0; i < 5000; i++) tree.addDir(`e${String(i).padStart(4, '0')}`)
+    const stop = new AbortController()
+    setImmediate(() => stop.abort(new P2PError('E_INTERRUPTED', 'interrupted by SIGINT')))
+    await assert.rejects(tree.place(stop.signal), (err) => hasCode(err, 'E_INTERRUPTED'))
+    assert.ok(!(await readdir(downloads)).includes('album'), 'no final name claimed')
+    await tree.discard()
+    assert.deepEqual(await readdir(downloads), [])
   })
 
   it('copies (and checks) across filesystems', { skip: !existsSync('/dev/shm') && 'no /dev/shm' }, async (t) => {

@@ -57,6 +57,8 @@ export interface PackedWriterOptions {
   chosen?: readonly boolean[]
   /** The item's id (a folder's receipt gives it as its hash). */
   id?: string
+  /** A folder: stops the building of its tree (its directories and empty files, its placing). */
+  signal?: AbortSignal
   /** A folder: a file is being copied into its temporary tree. */
   onFile?: (path: string) => void
   /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
@@ -141,6 +143,7 @@ export class PackedWriter {
           manifest,
           id: options.id ?? '',
           chosen: options.chosen,
+          signal: options.signal,
           downloadsDir,
           entryDir,
           read: (into, length, position) => writer.readAsync(into, length, position),
