@@ -5,7 +5,9 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, wr
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree } from '../../src/core/download/temp-tree.js'
+import { TreeBuilder } from '../../src/core/download/tree-writer.js'
 import { hasCode, P2PError } from '../../src/core/errors.js'
+import { EMPTY_SHA256 } from '../../src/core/tree-manifest.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { tmpDir } from '../helpers/files.js'
 
@@ -236,5 +238,40 @@ describe('temporary tree of a folder download', () => {
     const placed = await tree.place()
     assert.equal(await readFile(join(placed.path, 'a'), 'utf8'), 'hello')
     assert.notEqual((await stat(join(placed.path, 'a'))).dev, a.identity.dev)
+  })
+})
+
+describe('building a folder of many empty files', () => {
+  it('lets timers run while 30,000 empty files are made (event-loop delay under 1 s), and stops on abort', async (t) => {
+    const base = await tmpDir(t)
+    const entryDir = join(base, 'chunks', 'entry')
+    await mkdir(entryDir, { recursive: true })
+    const entries = Array.from({ length: 30_000 }, (_, i) => ({
+      path: `e${String(i).padStart(5, '0')}`,
+      size: 0,
+      chunks: [],
+      sha256: EMPTY_SHA256,
+    }))
+    const manifest = { version: 2 as const, name: 'empties', chunkSize: 16384, entries }
+    const options = { manifest, id: 'x', downloadsDir: join(base, 'downloads'), entryDir, read: async () => undefined }
+    let last = performance.now()
+    let worst = 0
+    const ticker = setInterval(() => {
+      const now = performance.now()
+      worst = Math.max(worst, now - last)
+      last = now
+    }, 5)
+    try {
+      const builder = await TreeBuilder.start(options)
+      worst = Math.max(worst, performance.now() - last)
+      assert.ok(worst < 1000, `the event loop was blocked for ${Math.round(worst)} ms`)
+      await builder.abandon()
+    } finally {
+      clearInterval(ticker)
+    }
+    const stop = new AbortController()
+    setTimeout(() => stop.abort(new P2PError('E_INTERRUPTED', 'interrupted by SIGINT')), 50)
+    await assert.rejects(TreeBuilder.start({ ...options, signal: stop.signal }), (err) => hasCode(err, 'E_INTERRUPTED'))
+    assert.deepEqual(await readdir(join(base, 'downloads')), [], 'the temporary tree removed')
   })
 })
