@@ -58,9 +58,39 @@ describe('folder limits: large trees and long paths (real processes)', () => {
     const seconds = (performance.now() - signalled) / 1000
     assert.equal(code, 130, `${stderr}\n${stdout}`)
     assert.match(`${stdout}${stderr}`, /E_INTERRUPTED/)
-    assert.deepEqual(await readdir(join(d, 'downloads')), [], `nothing placed, the temporary tree removed (${seconds} s)`)
+    assert.deepEqual(
+      await readdir(join(d, 'downloads')),
+      [],
+      `nothing placed, the temporary tree removed (${seconds} s)`,
+    )
     const again = await runDownload(d, udp, [...PLAIN, '--id', peer.id, '--wait', '10'])
     assert.equal(again.code, 0, `${again.stderr}\n${again.log}`)
     assert.equal((await readdir(join(d, 'downloads', 'empties'))).length, 60_000)
+  })
+
+  it('refuses, before the download starts, a path that fits 4,096 bytes but not under downloads/NAME/, naming it and the room', async (t) => {
+    const base = await tmpDir(t)
+    const udp = await freeUdpPort()
+    // 16 levels of 255-byte components: 4,095 bytes, a valid manifest path.
+    const parts = Array.from({ length: 16 }, (_, i) => `${String.fromCharCode(97 + i)}${'x'.repeat(254)}`)
+    const entries: unknown[] = parts.map((_, i) => ({ path: parts.slice(0, i + 1).join('/'), type: 'dir' }))
+    entries.push(emptyFile('short'))
+    const peer = await startManifestPeer(t, {
+      udpPort: udp,
+      bytes: folderBytes('deep', entries),
+      name: 'deep',
+      size: 0,
+      chunks: 0,
+    })
+    const d = join(base, 'd')
+    const r = await runDownload(d, udp, [...PLAIN, '--id', peer.id, '--wait', '10'])
+    assert.equal(r.code, 1, `${r.stderr}\n${r.log}`)
+    assert.equal((r.result as { code?: string }).code, 'E_TOO_LARGE')
+    assert.match(r.stderr, /axxx.*bytes; under .* at most \d+ .*PATH_MAX/)
+    assert.deepEqual(await readdir(join(d, 'downloads')).catch(() => []), [], 'nothing made in downloads/')
+    // The paths that fit are still reachable with --only.
+    const only = await runDownload(d, udp, [...PLAIN, '--id', peer.id, '--wait', '10', '--only', 'short'])
+    assert.equal(only.code, 0, `${only.stderr}\n${only.log}`)
+    assert.deepEqual(await readdir(join(d, 'downloads', 'deep')), ['short'])
   })
 })

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs'
 import { chmod, copyFile, type FileHandle, lstat, mkdir, open, rename, rm, rmdir, unlink } from 'node:fs/promises'
-import { basename, join, sep } from 'node:path'
+import { basename, join, resolve, sep } from 'node:path'
 import { MAX_NAME_BYTES, TEMP_MARKER } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'
 import { fromFsError, P2PError } from '../errors.js'
@@ -81,6 +81,28 @@ interface Made {
 }
 
 const SUFFIX_BYTES = '.part-'.length + 12
+
+/** Longest absolute path the kernel takes, in bytes (Linux's PATH_MAX, its terminating NUL left out). */
+const PATH_MAX_BYTES = 4095
+
+/**
+ * Bytes a manifest path may have under `downloadsDir` for the folder
+ * `name`: every entry is made at `<downloadsDir>/<temporary name>/<local
+ * path>` and, for a re-run's comparison, read at `<downloadsDir>/<NAME>/…`,
+ * and the kernel refuses a path over PATH_MAX (4,096 bytes with its NUL)
+ * however short each component is.
+ */
+export function pathRoom(downloadsDir: string, name: string): number {
+  const portable = portableName(name)
+  const temp = Buffer.byteLength(shorten(portable, MAX_NAME_BYTES - SUFFIX_BYTES)) + SUFFIX_BYTES
+  const prefix = Buffer.byteLength(resolve(downloadsDir)) + 1 + Math.max(temp, Buffer.byteLength(portable)) + 1
+  return PATH_MAX_BYTES - prefix
+}
+
+/** A manifest path's length once saved (its components made portable), in bytes. */
+export function localBytes(path: string): number {
+  return Buffer.byteLength(localOf(path))
+}
 
 export class TempTree {
   private readonly made = new Map<string, Made>()
