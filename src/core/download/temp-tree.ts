@@ -381,8 +381,8 @@ export class TempTree {
       const cut = made.local.lastIndexOf(sep)
       const parent = cut < 0 ? '' : made.local.slice(0, cut)
       const depth = parent === '' ? 0 : parent.split(sep).length
-      let level = byDepth.get(depth)
-      if (level === undefined) byDepth.set(depth, (level = new Set()))
+      const level = byDepth.get(depth) ?? new Set<string>()
+      byDepth.set(depth, level)
       level.add(parent)
     }
     let synced = 0
