@@ -51,6 +51,15 @@ export interface TreeManifest {
 /** Entries a folder may hold (files and directories): p2p-split refuses more, a downloader refuses a manifest with more. */
 export const DEFAULT_MAX_TREE_ENTRIES = 100_000
 
+/**
+ * The paths of a folder together, in UTF-8 bytes: what a tree's memory
+ * (each path held by the manifest, the tree's shape check and the temporary
+ * tree) grows with beside its entry count. 100,000 entries of 4,096-byte
+ * paths would be 400 MB; 8 MiB is 84 bytes a path at 100,000 entries, and
+ * a 4,096-byte path for 2,048 of them.
+ */
+export const MAX_TREE_PATH_BYTES = 8 * 1024 * 1024
+
 export const EMPTY_SHA256 = sha256Hex(new Uint8Array(0))
 
 export function isDir(entry: TreeEntry): entry is TreeDir {
@@ -58,15 +67,41 @@ export function isDir(entry: TreeEntry): entry is TreeDir {
 }
 
 export function encodeTreeManifest(manifest: TreeManifest): Buffer {
-  const entries = manifest.entries.map((e) =>
+  return Buffer.from(`${manifestHead(manifest)}${manifest.entries.map(encodeEntry).join(',')}${MANIFEST_TAIL}`, 'utf8')
+}
+
+function manifestHead(manifest: TreeManifest): string {
+  return `{"version":2,"name":${JSON.stringify(manifest.name)},"chunkSize":${JSON.stringify(manifest.chunkSize)},"entries":[`
+}
+
+const MANIFEST_TAIL = ']}'
+
+function encodeEntry(e: TreeEntry): string {
+  return JSON.stringify(
     isDir(e)
       ? { path: e.path, type: 'dir' }
       : { path: e.path, size: e.size, chunks: e.chunks, sha256: e.sha256, ...(e.exec === true ? { exec: true } : {}) },
   )
-  return Buffer.from(
-    JSON.stringify({ version: 2, name: manifest.name, chunkSize: manifest.chunkSize, entries }),
-    'utf8',
-  )
+}
+
+/**
+ * Whether `bytes` are exactly `manifest`'s canonical encoding, compared one
+ * entry at a time: re-encoding the whole manifest held two more copies of
+ * it (a string and a buffer) at the peak of a download's memory.
+ */
+function isCanonical(manifest: TreeManifest, bytes: Uint8Array): boolean {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let at = 0
+  const next = (text: string): boolean => {
+    const piece = Buffer.from(text, 'utf8')
+    if (at + piece.length > view.length || !view.subarray(at, at + piece.length).equals(piece)) return false
+    at += piece.length
+    return true
+  }
+  if (!next(manifestHead(manifest))) return false
+  for (const [i, entry] of manifest.entries.entries())
+    if ((i > 0 && !next(',')) || !next(encodeEntry(entry))) return false
+  return next(MANIFEST_TAIL) && at === view.length
 }
 
 export interface ParseTreeManifestOptions {
@@ -116,7 +151,7 @@ export function parseTreeManifest(bytes: Uint8Array, options: ParseTreeManifestO
   const manifest: TreeManifest = { version: 2, name: top.data.name, chunkSize: top.data.chunkSize, entries }
   const problem = treeProblem(manifest, maxEntries)
   if (problem !== undefined) throw bad(problem)
-  if (!encodeTreeManifest(manifest).equals(bytes)) {
+  if (!isCanonical(manifest, bytes)) {
     throw bad('manifest is not in canonical form (key order, whitespace or escapes differ)')
   }
   return manifest
@@ -131,7 +166,11 @@ export function parseTreeManifest(bytes: Uint8Array, options: ParseTreeManifestO
 export function treeProblem(manifest: TreeManifest, maxEntries = DEFAULT_MAX_TREE_ENTRIES): string | undefined {
   const shape = new TreeShape(maxEntries)
   let total = 0
+  let pathBytes = 0
   for (const [i, entry] of manifest.entries.entries()) {
+    pathBytes += typeof entry.path === 'string' ? Buffer.byteLength(entry.path) : 0
+    if (pathBytes > MAX_TREE_PATH_BYTES)
+      return `entry ${i}: the paths add up to more than ${MAX_TREE_PATH_BYTES} bytes (a folder's limit)`
     const shapeIssue = shape.add(entry.path, isDir(entry))
     if (shapeIssue !== undefined) return `entry ${i}: ${shapeIssue}`
     if (isDir(entry)) continue

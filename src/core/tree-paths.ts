@@ -102,9 +102,23 @@ export function caseless(text: string): string {
   return text.normalize('NFD').toLowerCase().toUpperCase().toLowerCase().normalize('NFC')
 }
 
-/** What two sibling entries must not share: their local (portable) names, folded. */
+/**
+ * What two sibling entries must not share: their local (portable) names,
+ * folded, with every Default_Ignorable_Code_Point taken out first (U+200B,
+ * U+00AD soft hyphen, U+FE0F, U+2060, …): `a\u200Bb` and `ab` look the
+ * same, and some filesystems and tools drop such characters. Taken out of
+ * the key rather than refused in names, so emoji sequences (`❤️`, ZWJ
+ * families) stay valid names.
+ */
 export function collisionKey(component: string): string {
-  return caseless(portableName(component))
+  return caseless(portableName(withoutIgnorables(component)))
+}
+
+const IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu
+
+/** `text` without its Default_Ignorable_Code_Point characters (the same string when it has none). */
+function withoutIgnorables(text: string): string {
+  return isAscii(text) ? text : text.replace(IGNORABLE, '')
 }
 
 /**

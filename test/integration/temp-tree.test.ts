@@ -5,7 +5,9 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, wr
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree } from '../../src/core/download/temp-tree.js'
-import { hasCode } from '../../src/core/errors.js'
+import { TreeBuilder } from '../../src/core/download/tree-writer.js'
+import { hasCode, P2PError } from '../../src/core/errors.js'
+import { EMPTY_SHA256 } from '../../src/core/tree-manifest.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { tmpDir } from '../helpers/files.js'
 
@@ -58,7 +60,11 @@ describe('temporary tree of a folder download', () => {
     tree.addEmptyFile('run.sh', true)
     tree.addEmptyFile('zero', false)
     const placed = await tree.place()
-    assert.deepEqual(placed, { path: join(downloads, 'album'), alreadyThere: false })
+    assert.deepEqual(
+      placed,
+      { path: join(downloads, 'album'), alreadyThere: false, syncedDirs: 3 },
+      'root, docs, sample',
+    )
     assert.deepEqual(await listing(placed.path), [
       'docs/ 755',
       'docs/a_b.txt 5 644 2cf24dba5fb0',
@@ -105,7 +111,7 @@ describe('temporary tree of a folder download', () => {
     const second = await TempTree.create(options)
     second.addDir('d')
     await second.addFile('d/a', a.path, a.identity, a.check)
-    assert.deepEqual(await second.place(), { path: join(downloads, 'album'), alreadyThere: true })
+    assert.deepEqual(await second.place(), { path: join(downloads, 'album'), alreadyThere: true, syncedDirs: 2 })
     assert.deepEqual(await readdir(downloads), ['album'])
   })
 
@@ -197,6 +203,31 @@ describe('temporary tree of a folder download', () => {
     assert.deepEqual(await readdir(outside), ['canary'])
   })
 
+  it('syncs each directory that received entries once, not every directory (2,000 empty ones: one fsync)', async (t) => {
+    const { downloads, options } = await setup(t)
+    const tree = await TempTree.create(options)
+    for (let i = 0; i < 2000; i++) tree.addDir(`e${String(i).padStart(4, '0')}`)
+    for (const path of ['a', 'a/b', 'a/b/c', 'a/b/empty.txt']) {
+      if (path.endsWith('.txt')) tree.addEmptyFile(path, false)
+      else tree.addDir(path)
+    }
+    const placed = await tree.place()
+    assert.equal(placed.syncedDirs, 3, 'the root, a and a/b; never an empty directory (2,000 of them, and c)')
+    assert.equal((await readdir(join(downloads, 'album'))).length, 2001)
+  })
+
+  it('stops placing when the signal aborts (between batches of checks), leaving nothing at the final name', async (t) => {
+    const { downloads, options } = await setup(t)
+    const tree = await TempTree.create(options)
+    for (let i = 0; i < 5000; i++) tree.addDir(`e${String(i).padStart(4, '0')}`)
+    const stop = new AbortController()
+    setImmediate(() => stop.abort(new P2PError('E_INTERRUPTED', 'interrupted by SIGINT')))
+    await assert.rejects(tree.place(stop.signal), (err) => hasCode(err, 'E_INTERRUPTED'))
+    assert.ok(!(await readdir(downloads)).includes('album'), 'no final name claimed')
+    await tree.discard()
+    assert.deepEqual(await readdir(downloads), [])
+  })
+
   it('copies (and checks) across filesystems', { skip: !existsSync('/dev/shm') && 'no /dev/shm' }, async (t) => {
     const shm = await mkdtemp('/dev/shm/p2p-test-')
     onCleanup(t, () => rm(shm, { recursive: true, force: true }))
@@ -207,5 +238,40 @@ describe('temporary tree of a folder download', () => {
     const placed = await tree.place()
     assert.equal(await readFile(join(placed.path, 'a'), 'utf8'), 'hello')
     assert.notEqual((await stat(join(placed.path, 'a'))).dev, a.identity.dev)
+  })
+})
+
+describe('building a folder of many empty files', () => {
+  it('lets timers run while 30,000 empty files are made (event-loop delay under 1 s), and stops on abort', async (t) => {
+    const base = await tmpDir(t)
+    const entryDir = join(base, 'chunks', 'entry')
+    await mkdir(entryDir, { recursive: true })
+    const entries = Array.from({ length: 30_000 }, (_, i) => ({
+      path: `e${String(i).padStart(5, '0')}`,
+      size: 0,
+      chunks: [],
+      sha256: EMPTY_SHA256,
+    }))
+    const manifest = { version: 2 as const, name: 'empties', chunkSize: 16384, entries }
+    const options = { manifest, id: 'x', downloadsDir: join(base, 'downloads'), entryDir, read: async () => undefined }
+    let last = performance.now()
+    let worst = 0
+    const ticker = setInterval(() => {
+      const now = performance.now()
+      worst = Math.max(worst, now - last)
+      last = now
+    }, 5)
+    try {
+      const builder = await TreeBuilder.start(options)
+      worst = Math.max(worst, performance.now() - last)
+      assert.ok(worst < 1000, `the event loop was blocked for ${Math.round(worst)} ms`)
+      await builder.abandon()
+    } finally {
+      clearInterval(ticker)
+    }
+    const stop = new AbortController()
+    setTimeout(() => stop.abort(new P2PError('E_INTERRUPTED', 'interrupted by SIGINT')), 50)
+    await assert.rejects(TreeBuilder.start({ ...options, signal: stop.signal }), (err) => hasCode(err, 'E_INTERRUPTED'))
+    assert.deepEqual(await readdir(join(base, 'downloads')), [], 'the temporary tree removed')
   })
 })

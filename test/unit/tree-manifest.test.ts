@@ -6,6 +6,7 @@ import { manifestId } from '../../src/core/manifest.js'
 import {
   EMPTY_SHA256,
   encodeTreeManifest,
+  MAX_TREE_PATH_BYTES,
   parseTreeManifest,
   type TreeEntry,
   type TreeManifest,
@@ -177,6 +178,24 @@ describe('folder manifest (version 2)', () => {
     // Values that are not entries count too: 32 MiB of zeros would be 16 million of them.
     const zeros = `{"version":2,"name":"folder","chunkSize":4096,"entries":[${'0,'.repeat(2_000_000)}0]}`
     assert.match(refused(zeros), /more values/)
+  })
+
+  it('refuses paths that add up to more than 8 MiB (memory grows with them), accepts just under', () => {
+    const folder = (count: number) => ({
+      version: 2 as const,
+      name: 'wide',
+      chunkSize: 16384,
+      entries: Array.from({ length: count }, (_, i) => ({
+        path: `${String(i).padStart(6, '0')}${'x'.repeat(244)}`,
+        type: 'dir' as const,
+      })),
+    })
+    const under = Math.floor(MAX_TREE_PATH_BYTES / 250)
+    assert.equal(parseTreeManifest(encodeTreeManifest(folder(under))).entries.length, under)
+    assert.throws(
+      () => parseTreeManifest(encodeTreeManifest(folder(under + 1))),
+      (err) => hasCode(err, 'E_BAD_MANIFEST') && /paths add up to more than 8388608 bytes/.test(err.message),
+    )
   })
 
   it('refuses bytes that do not hash to the id, and bytes over the size limit', () => {

@@ -52,6 +52,27 @@ describe('folder paths', () => {
     assert.notEqual(collisionKey('x.'), collisionKey('x'))
   })
 
+  it('folds out Default_Ignorable code points: a name with them inserted anywhere collides with the name without', () => {
+    const ignorable = fc.constantFrom('\u200b', '\u00ad', '\ufe0f', '\u2060', '\u200d', '\u034f', '\u180e', '\u{e0001}')
+    const name = wellFormed.filter((s) => s.length > 0 && !/\p{Default_Ignorable_Code_Point}/u.test(s))
+    fc.assert(
+      fc.property(name, fc.array(fc.tuple(fc.nat(), ignorable), { minLength: 1, maxLength: 4 }), (base, inserts) => {
+        const points = [...base]
+        for (const [at, ch] of inserts) points.splice(at % (points.length + 1), 0, ch)
+        const spoofed = points.join('')
+        assert.equal(collisionKey(spoofed), collisionKey(base), JSON.stringify(spoofed))
+      }),
+      { numRuns: 2000 },
+    )
+    for (const spoof of ['a\u200bb', 'a\u00adb', 'ab\ufe0f', 'a\u2060b']) {
+      const shape = new TreeShape(10)
+      assert.equal(shape.add('ab', false), undefined)
+      assert.match(shape.add(spoof, false) ?? '', /would be one file/, JSON.stringify(spoof))
+      assert.equal(shape.add('a\u2060c', false), undefined, 'a different name stays accepted, ignorables and all')
+    }
+    assert.notEqual(collisionKey('\u2764\ufe0f'), collisionKey('\u2765'), 'an emoji name stays itself')
+  })
+
   it('refuses what a path must not be', () => {
     for (const bad of [
       '',

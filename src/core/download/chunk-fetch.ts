@@ -88,6 +88,7 @@ export class ChunkFetch {
       manifest: this.manifest,
       id: this.options.id,
       chosen: this.options.wanted?.chosen,
+      signal: this.signal,
       onFile: (path) => {
         this.currentFile = path
       },

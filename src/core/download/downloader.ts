@@ -15,10 +15,12 @@ import { assertSpace, sameFilesystem } from '../disk.js'
 import { hasCode, P2PError } from '../errors.js'
 import { type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
 import { type Collaborators, componentLog } from '../log.js'
+import { portableName } from '../names.js'
 import { readPackedHave } from '../packed.js'
 import { ConnectionPool, peerKey } from '../pool.js'
+import { printable } from '../printable.js'
 import { PeerClient } from '../transfer/client.js'
-import { DEFAULT_MAX_TREE_ENTRIES } from '../tree-manifest.js'
+import { DEFAULT_MAX_TREE_ENTRIES, type TreeManifest } from '../tree-manifest.js'
 import { type Selection, selectEntries } from '../tree-select.js'
 import type { Trust } from '../trust/trust.js'
 import { ChunkBuffers } from './chunk-buffers.js'
@@ -27,6 +29,7 @@ import type { StitchResult } from './final-name.js'
 import { type DownloadJob, type DownloadLimits, maxRequests } from './job.js'
 import { fetchManifest } from './manifest-fetch.js'
 import type { PeerReport } from './scheduler.js'
+import { localBytes, pathRoom } from './temp-tree.js'
 import type { TreeFileReceipt } from './tree-writer.js'
 import { type RefusedPeer, TrustedPeers } from './trusted-peers.js'
 
@@ -154,6 +157,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     const plan = planOf(manifest)
     // Checked before anything touches the disk: a pattern that chooses nothing is an error.
     const selection = selectionOf(manifest, options.only)
+    if (isTree(manifest)) assertPathsFit(manifest, selection?.chosen, downloadsDir)
     const size = selection?.bytes ?? plan.size
     options.onManifest?.(manifest)
     // Room for the chunks before any is fetched (what `data` holds already is not written again; chunk
@@ -208,6 +212,26 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     }
   } finally {
     pool.close()
+  }
+}
+
+/**
+ * Every chosen path of a folder fits under downloads/NAME/ (temp-tree.ts
+ * pathRoom): refused before the download starts, naming the first that does
+ * not, rather than failing with ENAMETOOLONG once its chunks are in.
+ */
+function assertPathsFit(manifest: TreeManifest, chosen: readonly boolean[] | undefined, downloadsDir: string): void {
+  const room = pathRoom(downloadsDir, manifest.name)
+  for (const [i, entry] of manifest.entries.entries()) {
+    if (chosen !== undefined && !chosen[i]) continue
+    // At most 3 UTF-8 bytes a UTF-16 unit, and portableName adds at most 1 byte a component: surely fits.
+    if (entry.path.length * 4 <= room) continue
+    const bytes = localBytes(entry.path)
+    if (bytes <= room) continue
+    throw new P2PError(
+      'E_TOO_LARGE',
+      `"${printable(entry.path, 120)}" is ${bytes} bytes; under ${printable(downloadsDir)} a path of this folder may have at most ${Math.max(0, room)} (the system's 4,096-byte PATH_MAX counts ${printable(downloadsDir)}/${printable(portableName(manifest.name))}/ too): pick a shorter --downloads-dir, or leave the file out with --only`,
+    )
   }
 }
 

@@ -1,22 +1,25 @@
-import { constants } from 'node:fs'
-import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { type FileHandle, mkdir, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { hashThreads } from '../hashing.js'
 import { type ChunkPlan, type ItemManifest, isTree, planOf } from '../item.js'
 import type { Manifest } from '../manifest.js'
 import { portableName } from '../names.js'
-import { packedDataPath, packedHavePath, readPackedHave, writePackedHave } from '../packed.js'
+import { packedDataPath, packedHavePath, readPackedHave } from '../packed.js'
 import { readFullySync } from '../read-fully.js'
-import { assertSameDirectory, realDirectories } from '../safe-fs.js'
-import { type FileIdentity, materialize, partName, place, privateCopy, type StitchResult } from './final-name.js'
+import { type FileIdentity, materialize, partName, place, type StitchResult } from './final-name.js'
+import { HavePublisher } from './have-publisher.js'
+import { openPackedData } from './packed-data.js'
 import { TreeBuilder, type TreeBuilt } from './tree-writer.js'
 import { WholeFileHash } from './whole-file-hash.js'
+import { Writeback } from './writeback.js'
 
 /**
  * The one owner of a download's packed `data` file (packed.ts) in the store
- * entry: its descriptor, every write into it, `data.have`, and its close.
+ * entry: its descriptor (opened by packed-data.ts), every write into it,
+ * `data.have` (through have-publisher.ts; writeback.ts syncs as it goes), and
+ * its close.
  * It gives the file its final name in downloads/ only when the whole file's
  * SHA-256 matches the manifest.
  *
@@ -54,6 +57,8 @@ export interface PackedWriterOptions {
   chosen?: readonly boolean[]
   /** The item's id (a folder's receipt gives it as its hash). */
   id?: string
+  /** A folder: stops the building of its tree (its directories and empty files, its placing). */
+  signal?: AbortSignal
   /** A folder: a file is being copied into its temporary tree. */
   onFile?: (path: string) => void
   /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
@@ -70,8 +75,6 @@ export interface FinishOptions {
 /** What became of a chunk handed to `verifyAndWrite`. */
 export type WriteOutcome = 'written' | 'mismatch' | 'closed'
 
-const WRITEBACK_BYTES = 64 * 1024 * 1024
-
 export class PackedWriter {
   /** Chunks whose bytes are in `data`. */
   readonly have: Bitfield
@@ -86,12 +89,9 @@ export class PackedWriter {
   private state: 'open' | 'closing' | 'closed' = 'open'
   /** Writes on the hash threads into `data`'s descriptor, until each ends. */
   private readonly pending = new Set<Promise<unknown>>()
-  private failure: unknown
-  private publishing: Promise<void> = Promise.resolve()
-  private publishTimer: NodeJS.Timeout | undefined
-  private lastPublish = -Infinity
-  private unsynced = 0
-  private syncing: Promise<void> | undefined
+  /** `data.have`'s one writer (have-publisher.ts). */
+  private readonly publisher: HavePublisher
+  private readonly writeback: Writeback
   private closed: Promise<void> | undefined
   /** A folder: its tree, built as its files complete (tree-writer.ts). */
   private tree: TreeBuilder | undefined
@@ -113,6 +113,13 @@ export class PackedWriter {
     const file = isTree(options.manifest) ? undefined : options.manifest
     this.whole =
       file && new WholeFileHash(file, this.have, (into, length, position) => this.readAt(into, length, position))
+    this.publisher = new HavePublisher(options.entryDir, this.have, inherited, options.publishMs)
+    this.writeback = new Writeback(handle, this.dataPath)
+  }
+
+  /** A write into `data` or `data.have` failed (the first such error). */
+  private get failure(): unknown {
+    return this.writeback.failure ?? this.publisher.failure
   }
 
   static async open(options: PackedWriterOptions): Promise<PackedWriter> {
@@ -121,29 +128,13 @@ export class PackedWriter {
     let handle: FileHandle | undefined
     try {
       await mkdir(downloadsDir, { recursive: true })
-      // Kept across runs (what a killed download wrote is resumed); never through a symlink, neither
-      // `data` nor its directory, and never blocking on a FIFO someone put there.
-      const entry = await realDirectories(dirname(entryDir), entryDir)
-      handle = await open(
-        path,
-        constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
-        0o644,
-      )
-      const st = await handle.stat()
-      if (!st.isFile())
-        throw new P2PError(
-          'E_IO',
-          `${path} is not a regular file: something other than p2pshare put it there; remove it`,
-        )
-      await assertSameDirectory(entryDir, entry)
-      if (st.nlink > 1) handle = await privateCopy(handle, path)
-      const opened = await handle.stat()
       const plan = planOf(manifest)
-      if (opened.size !== plan.packedSize) await handle.truncate(plan.packedSize)
+      const opened = await openPackedData(entryDir, plan.packedSize)
+      handle = opened.handle
       const count = plan.chunkCount
       const writer = new PackedWriter(
         handle,
-        { dev: opened.dev, ino: opened.ino },
+        opened.identity,
         options,
         (await readPackedHave(entryDir, count)) ?? new Bitfield(count),
       )
@@ -152,6 +143,7 @@ export class PackedWriter {
           manifest,
           id: options.id ?? '',
           chosen: options.chosen,
+          signal: options.signal,
           downloadsDir,
           entryDir,
           read: (into, length, position) => writer.readAsync(into, length, position),
@@ -219,55 +211,15 @@ export class PackedWriter {
     }
     this.have.set(index)
     this.tree?.chunkDone(index)
-    this.startWriteback(data.byteLength)
+    this.writeback.add(data.byteLength)
     if (this.whole) this.whole.add(index, data, release)
     else release?.()
-    // Throttled: at once when the last publish is old enough, else when it will be.
-    const due = this.lastPublish + (this.options.publishMs ?? 50) - performance.now()
-    this.publishTimer ??= setTimeout(() => void this.publish(), Math.max(0, due))
-  }
-
-  /**
-   * An fdatasync on libuv's pool every WRITEBACK_BYTES accepted, so the disk
-   * writes happen while chunks still arrive: the kernel would otherwise hold
-   * a 1 GiB file dirty until the final fsync (writeback starts at 10 % of RAM
-   * or after 30 s), which then has it all to write (docs/benchmarks.md).
-   */
-  private startWriteback(bytes: number): void {
-    this.unsynced += bytes
-    if (this.unsynced < WRITEBACK_BYTES || this.syncing !== undefined) return
-    this.unsynced = 0
-    // A writeback error is reported once per open file: kept here, or the final fsync would succeed.
-    this.syncing = this.handle
-      .datasync()
-      .catch((err: unknown) => {
-        this.failure ??= fromFsError(err, `writing ${this.dataPath} to disk`)
-      })
-      .finally(() => {
-        this.syncing = undefined
-      })
+    this.publisher.soon()
   }
 
   /** A chunk `inherited` listed failed its check: no longer publish it. */
   drop(index: number): void {
     this.inherited.set(index, false)
-  }
-
-  /** Replace `data.have` with what is in `data` now (after the bytes, never before). */
-  private publish(): Promise<void> {
-    clearTimeout(this.publishTimer)
-    this.publishTimer = undefined
-    this.lastPublish = performance.now()
-    const snapshot = new Bitfield(
-      this.have.length,
-      this.have.bytes.map((bits, i) => bits | this.inherited.bytes[i]!),
-    )
-    this.publishing = this.publishing
-      .then(() => writePackedHave(this.options.entryDir, snapshot))
-      .catch((err: unknown) => {
-        this.failure ??= fromFsError(err, `writing ${this.options.entryDir}/data.have`)
-      })
-    return this.publishing
   }
 
   /** No write starts from now on; resolves when the pending ones (endgame duplicates, a stopped download's) have ended. */
@@ -353,12 +305,12 @@ export class PackedWriter {
     this.closed ??= (async () => {
       await this.stopWrites()
       this.state = 'closed'
-      await this.publish()
+      await this.publisher.now()
       await this.whole?.settled()
       this.whole?.releaseAll()
       // A folder stopped before its end: copies under way read `data` (let them end), the temporary tree goes.
       if (this.tree && !this.treeFinished) await this.tree.abandon().catch(() => undefined)
-      await this.syncing
+      await this.writeback.settled()
       await this.handle.close().catch(() => undefined)
     })()
     return this.closed

@@ -7,7 +7,7 @@ import { TREE_RECORD_FILE } from '../packed.js'
 import { printable } from '../printable.js'
 import type { TreeLayout } from '../tree-layout.js'
 import { isDir, type TreeFile, type TreeManifest } from '../tree-manifest.js'
-import { TempTree } from './temp-tree.js'
+import { breather, TempTree, YIELD_EVERY } from './temp-tree.js'
 
 /**
  * A folder download's tree, built while the chunks arrive: the temporary
@@ -50,6 +50,8 @@ export interface TreeBuilderOptions {
   downloadsDir: string
   /** The store entry (holds `data` and the temporary tree's record). */
   entryDir: string
+  /** Stops the building of the tree (its directories and empty files, its placing). */
+  signal?: AbortSignal
   /** `length` bytes at `position` of `data`, written there before the chunk was reported done. */
   read: (into: Buffer, length: number, position: number) => Promise<void>
 }
@@ -92,7 +94,7 @@ export class TreeBuilder {
     })
     const builder = new TreeBuilder(o, tree)
     try {
-      builder.plan()
+      await builder.plan()
     } catch (err) {
       await tree.discard()
       throw err
@@ -100,9 +102,15 @@ export class TreeBuilder {
     return builder
   }
 
-  private plan(): void {
+  /**
+   * Every chosen directory and empty file made, the event loop let run every
+   * YIELD_EVERY of them (100,000 empty files are 100,000 creates: seconds),
+   * stopping when the signal aborts.
+   */
+  private async plan(): Promise<void> {
     let k = 0
     for (const [i, entry] of this.o.manifest.entries.entries()) {
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await breather(this.o.signal)
       const file = isDir(entry) ? -1 : k++
       if (this.o.chosen !== undefined && !this.o.chosen[i]) continue
       if (isDir(entry)) {
@@ -171,7 +179,7 @@ export class TreeBuilder {
       if (this.copied !== this.toCopy)
         throw new P2PError('E_INTERNAL', `the download finished with ${this.toCopy - this.copied} files not built`)
       await beforeFinalName?.()
-      const placed = await this.tree.place()
+      const placed = await this.tree.place(this.o.signal)
       return {
         path: placed.path,
         sha256: this.o.id,
