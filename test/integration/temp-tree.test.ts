@@ -253,7 +253,10 @@ describe('building a folder of many empty files', () => {
       sha256: EMPTY_SHA256,
     }))
     const manifest = { version: 2 as const, name: 'empties', chunkSize: 16384, entries }
-    const options = { manifest, id: 'x', downloadsDir: join(base, 'downloads'), entryDir, read: async () => undefined }
+    const options = {
+      ...{ manifest, id: 'x', downloadsDir: join(base, 'downloads'), entryDir },
+      ...{ read: async () => undefined, readSync: () => undefined },
+    }
     let last = performance.now()
     let worst = 0
     const ticker = setInterval(() => {

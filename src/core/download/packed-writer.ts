@@ -147,6 +147,7 @@ export class PackedWriter {
           downloadsDir,
           entryDir,
           read: (into, length, position) => writer.readAsync(into, length, position),
+          readSync: (into, length, position) => writer.readAt(into, length, position),
         })
         writer.tree.onFile = options.onFile
       }
@@ -192,7 +193,7 @@ export class PackedWriter {
    * in the page cache, where a read costs less than a round trip through
    * libuv's pool.
    */
-  private readAt(into: Buffer, length: number, position: number): void {
+  readAt(into: Buffer, length: number, position: number): void {
     if (readFullySync(this.handle.fd, into, length, position) < length)
       throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
   }

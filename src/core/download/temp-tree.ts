@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs'
-import { chmod, copyFile, type FileHandle, lstat, mkdir, open, rename, rm, rmdir, unlink } from 'node:fs/promises'
+import { closeSync, constants, fdatasync, linkSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs'
+import { chmod, copyFile, lstat, mkdir, open, rename, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, resolve, sep } from 'node:path'
+import { promisify } from 'node:util'
 import { MAX_NAME_BYTES, TEMP_MARKER } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'
 import { fromFsError, P2PError } from '../errors.js'
@@ -218,22 +219,23 @@ export class TempTree {
     path: string,
     exec: boolean,
     check: FileCheck,
-    write: (handle: FileHandle) => Promise<void>,
+    write: (fd: number) => Promise<void>,
   ): Promise<void> {
     await this.make(
       path,
       false,
       async (target) => {
-        const handle = await open(
+        // Opened and closed synchronously (microseconds here); only the sync waits on the disk, on libuv's pool.
+        const fd = openSync(
           target,
           constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
           exec ? 0o777 : 0o666,
         )
         try {
-          await write(handle)
-          await handle.datasync()
+          await write(fd)
+          await promisify(fdatasync)(fd)
         } finally {
-          await handle.close()
+          closeSync(fd)
         }
         return true
       },

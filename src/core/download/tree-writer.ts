@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
-import type { FileHandle } from 'node:fs/promises'
+import { write, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
 import { P2PError } from '../errors.js'
 import { layoutOf } from '../item.js'
 import { TREE_RECORD_FILE } from '../packed.js'
@@ -54,6 +55,8 @@ export interface TreeBuilderOptions {
   signal?: AbortSignal
   /** `length` bytes at `position` of `data`, written there before the chunk was reported done. */
   read: (into: Buffer, length: number, position: number) => Promise<void>
+  /** The same, synchronously: for small files, where a round trip through libuv's pool costs more than the read. */
+  readSync: (into: Buffer, length: number, position: number) => void
 }
 
 /** Files copied at once. */
@@ -148,7 +151,7 @@ export class TreeBuilder {
       this.running++
       const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(COPY_BYTES)
       this.onFile?.(file.path)
-      void copyFile(this.tree, file, this.layout.firstChunk(k) * this.layout.chunkSize, buffer, this.o.read)
+      void copyFile(this.tree, file, this.layout.firstChunk(k) * this.layout.chunkSize, buffer, this.o)
         .then(
           () => {
             this.copied++
@@ -202,25 +205,38 @@ export class TreeBuilder {
   }
 }
 
-/** `file`'s bytes from `data` at `offset` into a new file of the tree, hashed on the way. */
+/**
+ * `file`'s bytes from `data` at `offset` into a new file of the tree, hashed
+ * on the way. A file of at most one buffer is read and written
+ * synchronously: it was just written to `data` (page cache), and for a
+ * folder of 10,000 small files two round trips through libuv's pool per
+ * file cost more than the copies.
+ */
 async function copyFile(
   tree: TempTree,
   file: TreeFile,
   offset: number,
   buffer: Buffer,
-  read: TreeBuilderOptions['read'],
+  io: Pick<TreeBuilderOptions, 'read' | 'readSync'>,
 ): Promise<void> {
   await tree.addWrittenFile(
     file.path,
     file.exec === true,
     { size: file.size, sha256: file.sha256 },
-    async (handle: FileHandle) => {
+    async (fd: number) => {
       const hash = createHash('sha256')
       for (let done = 0; done < file.size; ) {
         const piece = Math.min(buffer.length, file.size - done)
-        await read(buffer, piece, offset + done)
-        hash.update(buffer.subarray(0, piece))
-        await writeAll(handle, buffer.subarray(0, piece), done)
+        const bytes = buffer.subarray(0, piece)
+        if (file.size <= buffer.length) {
+          io.readSync(buffer, piece, offset + done)
+          hash.update(bytes)
+          writeAllSync(fd, bytes, done)
+        } else {
+          await io.read(buffer, piece, offset + done)
+          hash.update(bytes)
+          await writeAll(fd, bytes, done)
+        }
         done += piece
       }
       const sha256 = hash.digest('hex')
@@ -233,9 +249,22 @@ async function copyFile(
   )
 }
 
-async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done)
-    done += bytesWritten
-  }
+async function writeAll(fd: number, bytes: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; )
+    done += await writeAsync(fd, bytes, done, bytes.length - done, position + done)
+}
+
+const writeAsync = promisify(
+  (
+    fd: number,
+    bytes: Buffer,
+    at: number,
+    length: number,
+    position: number,
+    cb: (err: Error | null, n: number) => void,
+  ) => write(fd, bytes, at, length, position, cb),
+)
+
+function writeAllSync(fd: number, bytes: Buffer, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done)
 }
