@@ -31,6 +31,12 @@ export { DISCOVERY_GROUP_V6 } from './core/discovery/multicast.js'
 export { type PeerTarget, parseNamedPeers } from './core/discovery/named-peers.js'
 export { DiscoveryReach, type ReachSettings, resolveReach } from './core/discovery/reach.js'
 export { assertWritable } from './core/disk.js'
+export { formatShareLink, isShareLink, parseShareLink, type ShareLink } from './core/discovery/share-link.js'
+export { createBootstrapNode, createDhtNode, type DhtSettings } from './core/dht/node.js'
+export { type DhtPath, DhtSession } from './core/dht/session.js'
+export { topicOf } from './core/dht/topic.js'
+export { createDhtPeers, DhtPeers, mergeFinders } from './core/download/dht-peers.js'
+export { createDhtSeeder, DhtSeeder } from './core/transfer/dht-seeder.js'
 export {
   DEFAULT_DOWNLOAD_LIMITS,
   type DownloadLimits,

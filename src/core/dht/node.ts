@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram'
 import { isIPv4 } from 'node:net'
 import type { KeyPair } from '@hyperswarm/secret-stream'
-import HyperDHT from 'hyperdht'
+import type HyperDHT from 'hyperdht'
 import { P2PError } from '../errors.js'
 
 /**
@@ -22,8 +22,14 @@ export interface DhtSettings {
   port?: number | undefined
 }
 
+/** The engine, loaded on first use: it costs ~0.5 s of start-up, which a LAN-only command never pays. */
+async function engine(): Promise<typeof HyperDHT> {
+  return (await import('hyperdht')).default
+}
+
 /** A DHT node for a seeder or a downloader (ephemeral: it does not store others' records). */
-export function createDhtNode(settings: DhtSettings, keyPair?: KeyPair): HyperDHT {
+export async function createDhtNode(settings: DhtSettings, keyPair?: KeyPair): Promise<HyperDHT> {
+  const HyperDHT = await engine()
   return new HyperDHT({
     ...(settings.bootstrap ? { bootstrap: [...settings.bootstrap] } : {}),
     host: settings.host ?? '0.0.0.0',
@@ -44,6 +50,7 @@ export async function createBootstrapNode(
   if (!isIPv4(settings.host) || settings.host === '0.0.0.0')
     throw new P2PError('E_USAGE', `--host must be this node's IPv4 address as others reach it, not ${settings.host}`)
   const port = settings.port || (await freeUdpPort(settings.host))
+  const HyperDHT = await engine()
   const node = HyperDHT.bootstrapper(port, settings.host, {
     host: settings.host,
     bootstrap: [...(settings.bootstrap ?? [])],

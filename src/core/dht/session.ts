@@ -170,13 +170,13 @@ export class DhtSession extends EventEmitter {
         throw new P2PError('E_AUTH', `${this.label} (${formatPeerId(key)}) is not on the allow-list`, {
           notAllowed: true,
         })
-      if (!this.options.proofKey) return this.open(Buffer.alloc(0))
-      this.phase = 'proof'
-      if (this.options.initiator) this.sendProof()
-      // Bytes that came with the opening (the other side's proof) were kept.
+      // Bytes that came before the stream reported itself open (the other side's proof, or its first frames) were kept.
       const early = Buffer.concat(this.proofBytes)
       this.proofBytes = []
       this.proofLength = 0
+      if (!this.options.proofKey) return this.open(early)
+      this.phase = 'proof'
+      if (this.options.initiator) this.sendProof()
       if (early.byteLength > 0) this.onData(early)
     } catch (err) {
       this.fail(hasCode(err) ? err : new P2PError('E_INTERNAL', String(err)))

@@ -89,7 +89,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
 
   /** Joins the DHT and starts looking (the first lookup runs in the background). */
   async start(): Promise<void> {
-    this.node = createDhtNode(this.options.dht, this.options.trust.identity.keyPair)
+    this.node = await createDhtNode(this.options.dht, this.options.trust.identity.keyPair)
     await this.node.ready()
     this.lookupSoon(0)
   }

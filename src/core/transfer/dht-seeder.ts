@@ -79,7 +79,7 @@ export class DhtSeeder {
   async start(): Promise<void> {
     const { trust } = this.options
     const keyPair = trust.identity.keyPair
-    this.node = createDhtNode(this.options.dht, keyPair)
+    this.node = await createDhtNode(this.options.dht, keyPair)
     const allow = trust.allow
     this.server = this.node.createServer({
       firewall: (remoteKey: Buffer) => {
