@@ -15,7 +15,7 @@ import type { LivePeer, PeerDialer, PeerFinder } from './job.js'
 
 /**
  * A download's peers from the DHT (docs/protocol.md §6): looks the file's
- * topic up (again every `lookupEveryMs`, sooner while nobody is found), and
+ * topic up (again after 1, 2, 4, … s, then every `lookupEveryMs`), and
  * offers each peer found as `dht:<peer ID>` (port 0), speaking the encrypted
  * transport with that peer ID as the key its connection must reach — so the
  * same TrustedPeers, pool and scheduler as LAN peers use them (liar bans,
@@ -199,7 +199,8 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       this.looking ??= this.lookup().finally(() => {
         this.looking = undefined
         const every = this.options.lookupEveryMs ?? DEFAULT_LOOKUP_EVERY_MS
-        this.lookupSoon(this.found.size > 0 ? every : Math.min(every, FIRST_RETRY_MS * 2 ** Math.min(this.counts.lookups, 4)))
+        // Soon at first (a seeder may announce moments after we start), then every `every`.
+        this.lookupSoon(Math.min(every, FIRST_RETRY_MS * 2 ** Math.min(this.counts.lookups - 1, 5)))
       })
     }, ms)
     this.timer.unref()

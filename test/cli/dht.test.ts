@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import HyperDHT from 'hyperdht'
+import createTestnet from 'hyperdht/testnet.js'
+import { topicOf } from '../../src/core/dht/topic.js'
+import { encodeFrame, FrameDecoder } from '../../src/core/transfer/framing.js'
+import { generateSecret, swarmKeysFromText } from '../../src/core/trust/swarm-secret.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
+import { freeUdpPort, runDownload, split, startDaemon, storeArgs } from '../helpers/swarm.js'
+
+/**
+ * Issue 20 on real processes over loopback, on a private DHT (hyperdht's
+ * testnet bound to 127.0.0.1, or `p2p dht-node` processes): never the public
+ * bootstrap nodes. Discovery is pointed at a UDP port nobody announces on, so
+ * whatever is found is found through the DHT.
+ */
+
+const DHT_ARGS = (bootstrap: string): string[] => ['--dht', '--bootstrap', bootstrap, '--dht-host', '127.0.0.1']
+
+async function testnet(t: Cleanup): Promise<string> {
+  const net = await createTestnet(3, { host: '127.0.0.1' })
+  onCleanup(t, () => net.destroy())
+  return net.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
+}
+
+async function seeded(t: Cleanup, size = 3_000_000): Promise<{ dir: string; file: string; id: string; sha: string }> {
+  const dir = await tmpDir(t)
+  const file = join(dir, 'f.bin')
+  await randomFile(file, size)
+  const { id } = await split(join(dir, 'seed'), file, ['--chunk-size', '256KiB'])
+  return { dir, file, id, sha: await sha256File(file) }
+}
+
+/** p2p-serve --dht on the store in `dir`; resolves once its topics are announced (its first --json line). */
+async function dhtSeeder(t: Cleanup, dir: string, bootstrap: string, extra: string[] = []) {
+  const serve = startDaemon(t, 'p2p-serve', [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--json',
+    ...storeArgs(dir),
+    ...DHT_ARGS(bootstrap),
+    ...extra,
+  ])
+  const line = (await serve.firstLine) as { dhtTopics: number; peerId: string; links: Array<{ link: string }> }
+  return { serve, line }
+}
+
+describe('sharing beyond the LAN through a private DHT', () => {
+  it('a downloader finds a seeder by id alone (no broadcast reaches it), byte-identical; the receipt says dht', async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t)
+    const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    assert.equal(line.dhtTopics, 1)
+    assert.equal(line.links[0]?.link, `p2p://${id}`)
+    const nobody = await freeUdpPort() // no announcer there: the LAN finds nothing
+    const r = await runDownload(join(dir, 'd'), nobody, ['--id', id, '--wait', '30', ...DHT_ARGS(bootstrap)])
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(r.result?.sha256, sha)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    const peers = r.result?.peers as Array<{ peer: string; via: string; path?: string; peerId?: string; chunks: number }>
+    assert.equal(peers.length, 1)
+    assert.match(peers[0]!.via, /^dht/)
+    assert.ok(['direct', 'holepunched'].includes(peers[0]!.path ?? ''), JSON.stringify(peers))
+    assert.equal(peers[0]!.peerId, line.peerId, 'the peer reached holds the key it was dialled by')
+  })
+
+  it('p2p-download LINK works against p2p dht-node processes; without --dht the same link finds nobody (exit 3)', async (t) => {
+    const node = startDaemon(t, 'p2p', ['dht-node', '--host', '127.0.0.1', '--port', '0', '--json'])
+    const { bootstrap } = (await node.firstLine) as { bootstrap: string }
+    const second = startDaemon(t, 'p2p', ['dht-node', '--host', '127.0.0.1', '--port', '0', '--bootstrap', bootstrap, '--json'])
+    await second.firstLine
+    const { dir, id, sha } = await seeded(t, 700_000)
+    await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    const nobody = await freeUdpPort()
+    const lanOnly = await runDownload(join(dir, 'lan'), nobody, [`p2p://${id}`, '--wait', '1'])
+    assert.equal(lanOnly.code, 3, lanOnly.stderr)
+    const r = await runDownload(join(dir, 'd'), nobody, [`p2p://${id}`, '--wait', '30', ...DHT_ARGS(bootstrap)])
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    assert.equal(await node.stop(), 0, 'Ctrl-C (SIGTERM) ends a DHT node cleanly')
+  })
+
+  it("a private swarm's topic: a downloader without the secret finds nobody (exit 4 naming the lookup); with it, the file", async (t) => {
+    const bootstrap = await testnet(t)
+    const secret = generateSecret()
+    const { dir, id, sha } = await seeded(t, 600_000)
+    await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--secret', secret])
+    const nobody = await freeUdpPort()
+    const stranger = await runDownload(join(dir, 's'), nobody, ['--id', id, '--wait', '4', ...DHT_ARGS(bootstrap)])
+    assert.equal(stranger.code, 4, stranger.stderr)
+    assert.match(stranger.stderr + stranger.stdout, /lookup\(s\) of topic .* 0 peer\(s\) found/)
+    // Nor does the open topic hold anyone, looked up straight on the DHT: the seeder announced only the keyed one.
+    const probe = new HyperDHT({ bootstrap: bootstrap.split(','), host: '127.0.0.1', port: [0, 0] as unknown as number })
+    onCleanup(t, () => probe.destroy({ force: true }))
+    let openPeers = 0
+    for await (const reply of probe.lookup(topicOf(id))) openPeers += reply.peers.length
+    assert.equal(openPeers, 0)
+    let keyedPeers = 0
+    const keys = await swarmKeysFromText(secret)
+    for await (const reply of probe.lookup(topicOf(id, keys.topicKey))) keyedPeers += reply.peers.length
+    assert.ok(keyedPeers > 0, 'the keyed topic holds the seeder (the check above can fail)')
+    const member = await runDownload(join(dir, 'm'), nobody, [
+      `p2p://${id}?secret=${encodeURIComponent(secret)}`,
+      '--wait',
+      '30',
+      ...DHT_ARGS(bootstrap),
+    ])
+    assert.equal(member.code, 0, member.stderr + member.log)
+    assert.equal(await sha256File(member.result?.path as string), sha)
+  })
+
+  it('a hostile peer announced under the topic serving wrong bytes is banned and counted; the file completes from the honest one', async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t, 4_000_000)
+    const entry = join(dir, 'seed', 'chunks', 'f.bin')
+    const manifest = await readFile(join(entry, 'manifest.json'))
+    // The liar: a DHT server of its own key under the file's topic, speaking our frames, every chunk random bytes.
+    const liar = new HyperDHT({ bootstrap: bootstrap.split(','), host: '127.0.0.1', port: [0, 0] as unknown as number })
+    onCleanup(t, () => liar.destroy({ force: true }))
+    const keyPair = HyperDHT.keyPair()
+    let lies = 0
+    const server = liar.createServer({}, (socket) => {
+      const decoder = new FrameDecoder({ maxHeaderBytes: 16384, maxBodyBytes: 0 })
+      socket.on('error', () => undefined)
+      socket.on('data', (segment: Buffer) => {
+        for (const { header } of decoder.push(segment)) {
+          if (header.type === 'manifest') socket.write(encodeFrame({ type: 'manifest', id }, manifest))
+          else {
+            lies++
+            socket.write(encodeFrame({ type: 'chunk', id, index: header.index as number }, randomBytes(256 * 1024)))
+          }
+        }
+      })
+    })
+    await server.listen(keyPair)
+    await liar.announce(topicOf(id), keyPair, server.relayAddresses).finished()
+    const nobody = await freeUdpPort()
+    // The honest seeder joins only once the liar has had its chance: the first downloads go to the liar.
+    const d = join(dir, 'd')
+    const download = runDownload(d, nobody, ['--id', id, '--wait', '60', ...DHT_ARGS(bootstrap)])
+    const deadline = Date.now() + 60_000
+    while (lies === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    assert.ok(lies > 0, 'the liar was asked')
+    await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    const r = await download
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    const peers = r.result?.peers as Array<{ peerId?: string; banned?: string; chunks: number }>
+    const liarReport = peers.find((p) => p.banned)
+    assert.ok(liarReport, `the liar is banned: ${JSON.stringify(peers)}`)
+    assert.equal(liarReport.chunks, 0, 'none of its bytes were kept')
+    assert.ok(peers.some((p) => !p.banned && p.chunks > 0))
+  })
+})
