@@ -22,7 +22,8 @@ import { freeUdpPort, runDownload, split, startDaemon, storeArgs } from '../help
 const DHT_ARGS = (bootstrap: string): string[] => ['--dht', '--bootstrap', bootstrap, '--dht-host', '127.0.0.1']
 
 async function testnet(t: Cleanup): Promise<string> {
-  const net = await createTestnet(3, { host: '127.0.0.1' })
+  // hyperdht reads port 0 as its fixed default port (49737): a range of [0, 0] is any free one.
+  const net = await createTestnet(3, { host: '127.0.0.1', port: [0, 0] as unknown as number })
   onCleanup(t, () => net.destroy())
   return net.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
 }
@@ -143,8 +144,8 @@ describe('sharing beyond the LAN through a private DHT', () => {
     const nobody = await freeUdpPort()
     // The honest seeder joins only once the liar has had its chance: the first downloads go to the liar.
     const d = join(dir, 'd')
-    const download = runDownload(d, nobody, ['--id', id, '--wait', '60', ...DHT_ARGS(bootstrap)])
-    const deadline = Date.now() + 60_000
+    const download = runDownload(d, nobody, ['--id', id, '--wait', '90', ...DHT_ARGS(bootstrap)], 180_000)
+    const deadline = Date.now() + 90_000
     while (lies === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
     assert.ok(lies > 0, 'the liar was asked')
     await dhtSeeder(t, join(dir, 'seed'), bootstrap)

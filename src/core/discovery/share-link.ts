@@ -38,7 +38,9 @@ export function formatShareLink(link: ShareLink): string {
   const params: string[] = []
   if (link.peer) {
     const host = isIPv6(link.peer.host) ? `[${link.peer.host}]` : link.peer.host
-    params.push(`peer=${encodeURIComponent(`${host}:${link.peer.port}`)}`)
+    // ':' and brackets stay readable; a zone's '%' and anything else odd is percent-encoded.
+    const hint = encodeURIComponent(`${host}:${link.peer.port}`).replace(/%3A/g, ':').replace(/%5B/g, '[').replace(/%5D/g, ']')
+    params.push(`peer=${hint}`)
   }
   if (link.secret !== undefined) params.push(`secret=${encodeURIComponent(link.secret)}`)
   return `${LINK_SCHEME}${link.id}${params.length ? `?${params.join('&')}` : ''}`

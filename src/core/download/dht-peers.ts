@@ -25,7 +25,7 @@ import type { LivePeer, PeerDialer, PeerFinder } from './job.js'
  */
 
 export const DHT_ADDRESS_PREFIX = 'dht:'
-export const DEFAULT_LOOKUP_EVERY_MS = 30_000
+export const DEFAULT_LOOKUP_EVERY_MS = 10_000
 const FIRST_RETRY_MS = 1_000
 /** Peers kept from lookups at most (a topic flooded with announcements cannot grow our memory). */
 export const MAX_DHT_PEERS = 64
