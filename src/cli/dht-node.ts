@@ -41,7 +41,8 @@ export const dhtNodeCommand = defineCommand({
     const { port } = node.address()
     const address = `${settings.nodeHost}:${port}`
     log.info({ address, bootstrap: settings.bootstrap }, 'DHT node listening')
-    if (json) process.stdout.write(`${JSON.stringify({ ok: true, host: settings.nodeHost, port, bootstrap: address })}\n`)
+    if (json)
+      process.stdout.write(`${JSON.stringify({ ok: true, host: settings.nodeHost, port, bootstrap: address })}\n`)
     out(`${chalk.green('DHT node')} on ${address} (UDP; Ctrl-C to stop)`)
     out(chalk.dim(`  peers use it with --dht --bootstrap ${address}`))
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))

@@ -5,8 +5,8 @@ import {
   type ChunkStore,
   createDhtPeers,
   createPeerDirectory,
-  type DhtPeers,
   DEFAULT_DOWNLOAD_LIMITS,
+  type DhtPeers,
   type DiscoveryReach,
   type DownloadProgress,
   type DownloadReceipt,
@@ -20,8 +20,8 @@ import {
   NAME_QUIET_MS,
   openStore,
   P2PError,
-  parseShareLink,
   type PeerDirectory,
+  parseShareLink,
   printable,
   summaryOf,
   type Trust,
@@ -162,7 +162,11 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
       throw new P2PError('E_USAGE', 'the share link and --id name different files: give one')
     ctx.options.id = link.id
     // The link's hint is one more peer to ask by unicast; its secret, the swarm's (unless one was given).
-    if (link.peer) settings.peer = [...settings.peer, `${link.peer.host.includes(':') ? `[${link.peer.host}]` : link.peer.host}:${link.peer.port}`]
+    if (link.peer)
+      settings.peer = [
+        ...settings.peer,
+        `${link.peer.host.includes(':') ? `[${link.peer.host}]` : link.peer.host}:${link.peer.port}`,
+      ]
     if (link.secret !== undefined && settings.secret === undefined && settings.secretFile === undefined)
       settings.secret = link.secret
   }
@@ -215,7 +219,10 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     // Nobody answered at all: say where we looked and what the user can do.
     if (hasCode(error, 'E_NOT_FOUND') && directory.files().length === 0) {
       if (dht && dht.stats.peersFound === 0)
-        throw new P2PError('E_NO_PEER', `${error.message}; nobody found: ${dht.describeAttempt()}; LAN: ${reach.advice()}`)
+        throw new P2PError(
+          'E_NO_PEER',
+          `${error.message}; nobody found: ${dht.describeAttempt()}; LAN: ${reach.advice()}`,
+        )
       throw new P2PError('E_NOT_FOUND', `${error.message}; no peer answered: ${reach.advice()}`)
     }
     throw error

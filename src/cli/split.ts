@@ -2,9 +2,9 @@ import chalk from 'chalk'
 import {
   formatShareLink,
   isFolderResult,
+  openStore,
   P2PError,
   parseShareLink,
-  openStore,
   portableName,
   printable,
   type SplitPathResult,
@@ -85,12 +85,22 @@ export const splitCommand = defineCommand({
 /** The share link of a file id, as the options ask: checked before any work (a bad hint is E_USAGE at once). */
 function shareLinkMaker(options: Record<string, unknown>, secret: string | undefined): (id: string) => string {
   if (options.withSecret === true && secret === undefined)
-    throw new P2PError('E_USAGE', '--with-secret puts the swarm secret in the link: give it with --secret or P2P_SECRET')
+    throw new P2PError(
+      'E_USAGE',
+      '--with-secret puts the swarm secret in the link: give it with --secret or P2P_SECRET',
+    )
   const peerText = typeof options.linkPeer === 'string' ? options.linkPeer : undefined
   // The hint is checked as a link would be parsed: what p2p-split prints, p2p-download accepts.
-  const hint = peerText === undefined ? undefined : parseShareLink(`p2p://${'0'.repeat(64)}?peer=${encodeURIComponent(peerText)}`).peer
+  const hint =
+    peerText === undefined
+      ? undefined
+      : parseShareLink(`p2p://${'0'.repeat(64)}?peer=${encodeURIComponent(peerText)}`).peer
   return (id) =>
-    formatShareLink({ id, ...(hint ? { peer: hint } : {}), ...(options.withSecret === true ? { secret: secret! } : {}) })
+    formatShareLink({
+      id,
+      ...(hint ? { peer: hint } : {}),
+      ...(options.withSecret === true ? { secret: secret! } : {}),
+    })
 }
 
 /** What a folder's walk left out (links, FIFOs, sockets, devices): a warning listing them, on stderr. */

@@ -281,7 +281,7 @@ export const SETTINGS = {
     flag: 'dht',
     valueName: '[on|off]',
     description:
-      'also find and reach peers beyond the LAN through the HyperDHT (off: nothing leaves the LAN); with no --bootstrap, the engine\'s public bootstrap nodes',
+      "also find and reach peers beyond the LAN through the HyperDHT (off: nothing leaves the LAN); with no --bootstrap, the engine's public bootstrap nodes",
     defaultValue: false,
     defaultLabel: 'off',
     parse: parseOnOff,

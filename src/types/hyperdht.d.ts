@@ -36,7 +36,12 @@ declare module 'hyperdht' {
     keyPair?: KeyPair
     relayAddresses?: DhtAddress[]
     /** Called when a hole punch is about to be tried; return false to abort it. */
-    holepunch?: (remoteFirewall: number, localFirewall: number, remoteAddresses: unknown, localAddresses: unknown) => boolean
+    holepunch?: (
+      remoteFirewall: number,
+      localFirewall: number,
+      remoteAddresses: unknown,
+      localAddresses: unknown,
+    ) => boolean
   }
   export interface RawStream {
     readonly remoteHost: string | undefined

@@ -64,7 +64,13 @@ describe('sharing beyond the LAN through a private DHT', () => {
     assert.equal(r.code, 0, r.stderr + r.log)
     assert.equal(r.result?.sha256, sha)
     assert.equal(await sha256File(r.result?.path as string), sha)
-    const peers = r.result?.peers as Array<{ peer: string; via: string; path?: string; peerId?: string; chunks: number }>
+    const peers = r.result?.peers as Array<{
+      peer: string
+      via: string
+      path?: string
+      peerId?: string
+      chunks: number
+    }>
     assert.equal(peers.length, 1)
     assert.match(peers[0]!.via, /^dht/)
     assert.ok(['direct', 'holepunched'].includes(peers[0]!.path ?? ''), JSON.stringify(peers))
@@ -74,7 +80,16 @@ describe('sharing beyond the LAN through a private DHT', () => {
   it('p2p-download LINK works against p2p dht-node processes; without --dht the same link finds nobody (exit 3)', async (t) => {
     const node = startDaemon(t, 'p2p', ['dht-node', '--host', '127.0.0.1', '--port', '0', '--json'])
     const { bootstrap } = (await node.firstLine) as { bootstrap: string }
-    const second = startDaemon(t, 'p2p', ['dht-node', '--host', '127.0.0.1', '--port', '0', '--bootstrap', bootstrap, '--json'])
+    const second = startDaemon(t, 'p2p', [
+      'dht-node',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--bootstrap',
+      bootstrap,
+      '--json',
+    ])
     await second.firstLine
     const { dir, id, sha } = await seeded(t, 700_000)
     await dhtSeeder(t, join(dir, 'seed'), bootstrap)
@@ -97,7 +112,11 @@ describe('sharing beyond the LAN through a private DHT', () => {
     assert.equal(stranger.code, 4, stranger.stderr)
     assert.match(stranger.stderr + stranger.stdout, /lookup\(s\) of topic .* 0 peer\(s\) found/)
     // Nor does the open topic hold anyone, looked up straight on the DHT: the seeder announced only the keyed one.
-    const probe = new HyperDHT({ bootstrap: bootstrap.split(','), host: '127.0.0.1', port: [0, 0] as unknown as number })
+    const probe = new HyperDHT({
+      bootstrap: bootstrap.split(','),
+      host: '127.0.0.1',
+      port: [0, 0] as unknown as number,
+    })
     onCleanup(t, () => probe.destroy({ force: true }))
     let openPeers = 0
     for await (const reply of probe.lookup(topicOf(id))) openPeers += reply.peers.length

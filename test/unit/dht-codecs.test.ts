@@ -29,7 +29,10 @@ describe('DHT topics', () => {
 
   it('refuses what is not a file id', () => {
     for (const bad of ['', 'abc', 'A'.repeat(64), `${'0'.repeat(63)}g`])
-      assert.throws(() => topicOf(bad), (e) => hasCode(e, 'E_USAGE'))
+      assert.throws(
+        () => topicOf(bad),
+        (e) => hasCode(e, 'E_USAGE'),
+      )
   })
 })
 
@@ -42,12 +45,22 @@ const secretArb = fc.oneof(
     .filter((s) => !/[\u0000-\u001f\u007f]/.test(s) && s === s.trim().normalize('NFC')),
 )
 const peerArb = fc.oneof(
-  fc.record({ host: fc.ipV4().filter((h) => !/^(0|127|22[4-9]|2[3-5]\d)\./.test(h)), port: fc.integer({ min: 1, max: 65535 }) }),
-  fc.record({ host: fc.constantFrom('fd00::20', '2001:db8::1', 'laptop.lan', 'seed-1.example'), port: fc.integer({ min: 1, max: 65535 }) }),
+  fc.record({
+    host: fc.ipV4().filter((h) => !/^(0|127|22[4-9]|2[3-5]\d)\./.test(h)),
+    port: fc.integer({ min: 1, max: 65535 }),
+  }),
+  fc.record({
+    host: fc.constantFrom('fd00::20', '2001:db8::1', 'laptop.lan', 'seed-1.example'),
+    port: fc.integer({ min: 1, max: 65535 }),
+  }),
 )
 const linkArb: fc.Arbitrary<ShareLink> = fc
   .record({ id: hexId, peer: fc.option(peerArb, { nil: undefined }), secret: fc.option(secretArb, { nil: undefined }) })
-  .map(({ id, peer, secret }) => ({ id, ...(peer ? { peer: { host: peer.host, port: peer.port } } : {}), ...(secret !== undefined ? { secret } : {}) }))
+  .map(({ id, peer, secret }) => ({
+    id,
+    ...(peer ? { peer: { host: peer.host, port: peer.port } } : {}),
+    ...(secret !== undefined ? { secret } : {}),
+  }))
 
 describe('share links', () => {
   it('parse(format(x)) = x', () => {

@@ -34,4 +34,3 @@ function checkNode(text: string): string {
     throw bad('not an IPv4 address or host name (the DHT speaks IPv4)')
   return `${host.toLowerCase()}:${Number(port)}`
 }
-

@@ -44,9 +44,11 @@ export async function createDhtNode(settings: DhtSettings, keyPair?: KeyPair): P
  * it stores and serves records and is the first node others contact.
  * Port 0: a free one, found by binding and releasing it first.
  */
-export async function createBootstrapNode(
-  settings: { host: string; port: number; bootstrap?: readonly string[] | undefined },
-): Promise<HyperDHT> {
+export async function createBootstrapNode(settings: {
+  host: string
+  port: number
+  bootstrap?: readonly string[] | undefined
+}): Promise<HyperDHT> {
   if (!isIPv4(settings.host) || settings.host === '0.0.0.0')
     throw new P2PError('E_USAGE', `--host must be this node's IPv4 address as others reach it, not ${settings.host}`)
   const port = settings.port || (await freeUdpPort(settings.host))

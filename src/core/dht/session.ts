@@ -67,7 +67,10 @@ export class DhtSession extends EventEmitter {
     this.timer = setTimeout(
       () =>
         this.fail(
-          new P2PError('E_AUTH', `no session with ${this.label} within ${options.handshakeTimeoutMs} ms through the DHT`),
+          new P2PError(
+            'E_AUTH',
+            `no session with ${this.label} within ${options.handshakeTimeoutMs} ms through the DHT`,
+          ),
         ),
       options.handshakeTimeoutMs,
     )
@@ -174,7 +177,10 @@ export class DhtSession extends EventEmitter {
       const early = Buffer.concat(this.proofBytes)
       this.proofBytes = []
       this.proofLength = 0
-      if (!this.options.proofKey) return this.open(early)
+      if (!this.options.proofKey) {
+        this.open(early)
+        return
+      }
       this.phase = 'proof'
       if (this.options.initiator) this.sendProof()
       if (early.byteLength > 0) this.onData(early)

@@ -39,7 +39,10 @@ export function formatShareLink(link: ShareLink): string {
   if (link.peer) {
     const host = isIPv6(link.peer.host) ? `[${link.peer.host}]` : link.peer.host
     // ':' and brackets stay readable; a zone's '%' and anything else odd is percent-encoded.
-    const hint = encodeURIComponent(`${host}:${link.peer.port}`).replace(/%3A/g, ':').replace(/%5B/g, '[').replace(/%5D/g, ']')
+    const hint = encodeURIComponent(`${host}:${link.peer.port}`)
+      .replace(/%3A/g, ':')
+      .replace(/%5B/g, '[')
+      .replace(/%5D/g, ']')
     params.push(`peer=${hint}`)
   }
   if (link.secret !== undefined) params.push(`secret=${encodeURIComponent(link.secret)}`)
@@ -55,7 +58,6 @@ const bad = (text: string, why: string): P2PError =>
 export function parseShareLink(text: string): ShareLink {
   const value = text.trim()
   if (value.length > MAX_LINK_CHARS) throw bad(value, `longer than ${MAX_LINK_CHARS} characters`)
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   if (/[\u0000-\u001f\u007f\s]/.test(value)) throw bad(value, 'it holds spaces or control characters')
   if (!value.toLowerCase().startsWith(LINK_SCHEME)) throw bad(value, `it does not begin with ${LINK_SCHEME}`)
   if (value.includes('#')) throw bad(value, 'a fragment (#…) is not part of a share link')
@@ -80,7 +82,6 @@ export function parseShareLink(text: string): ShareLink {
     } catch {
       throw bad(value, `${key} is not valid percent-encoding`)
     }
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
     if (/[\u0000-\u001f\u007f]/.test(decoded)) throw bad(value, `${key} holds control characters`)
     if (key === 'peer') {
       const peer = parseNamedPeer(decoded, 0)

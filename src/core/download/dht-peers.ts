@@ -147,9 +147,15 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   }
 
   /** A session to this DHT peer: dialled by its key, checked (key, allow-list, swarm proof) within `timeoutMs`. */
-  dial(peer: PeerAddress, secure: SecureOptions | undefined, timeoutMs: number, signal: AbortSignal): Promise<DhtSession> {
+  dial(
+    peer: PeerAddress,
+    secure: SecureOptions | undefined,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<DhtSession> {
     const found = this.found.get(peer.address.slice(DHT_ADDRESS_PREFIX.length))
-    if (!this.node || !found || !secure) return Promise.reject(new P2PError('E_CONNECT', `${peer.address} is not a DHT peer we found`))
+    if (!this.node || !found || !secure)
+      return Promise.reject(new P2PError('E_CONNECT', `${peer.address} is not a DHT peer we found`))
     signal.throwIfAborted()
     let punched = false
     const socket = this.node.connect(found.key, {
@@ -172,8 +178,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       },
       `dht:${found.peerId.slice(0, 15)}…`,
     )
-    const onAbort = (): void =>
-      session.destroy(new P2PError('E_CLOSED', `connecting to ${session.label} abandoned`))
+    const onAbort = (): void => session.destroy(new P2PError('E_CLOSED', `connecting to ${session.label} abandoned`))
     signal.addEventListener('abort', onAbort, { once: true })
     return session.ready.then(
       () => {
@@ -215,7 +220,8 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       for await (const reply of node.lookup(this.topic)) {
         this.counts.replies++
         for (const peer of reply.peers ?? []) {
-          if (!Buffer.isBuffer(peer.publicKey) || peer.publicKey.byteLength !== 32 || peer.publicKey.equals(self)) continue
+          if (!Buffer.isBuffer(peer.publicKey) || peer.publicKey.byteLength !== 32 || peer.publicKey.equals(self))
+            continue
           const peerId = formatPeerId(peer.publicKey)
           if (this.found.has(peerId) || this.found.size >= MAX_DHT_PEERS) continue
           this.found.set(peerId, {

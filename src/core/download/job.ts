@@ -33,7 +33,12 @@ export interface PeerFinder {
  */
 export interface PeerDialer {
   handles(peer: PeerAddress): boolean
-  dial(peer: PeerAddress, secure: SecureOptions | undefined, timeoutMs: number, signal: AbortSignal): Promise<DhtSession>
+  dial(
+    peer: PeerAddress,
+    secure: SecureOptions | undefined,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<DhtSession>
   manifestKnown(chunkCount: number): void
   /** How the peer under this pool key was reached, for the receipt. */
   describe(key: string): { via: 'dht'; path?: DhtPath } | undefined
