@@ -7,6 +7,7 @@ import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { encodeFrame, FrameDecoder } from '../../src/core/transfer/framing.js'
+import { parsePeerId } from '../../src/core/trust/peer-id.js'
 import { generateSecret, swarmKeysFromText } from '../../src/core/trust/swarm-secret.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
@@ -106,7 +107,7 @@ describe('sharing beyond the LAN through a private DHT', () => {
     const bootstrap = await testnet(t)
     const secret = generateSecret()
     const { dir, id, sha } = await seeded(t, 600_000)
-    await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--secret', secret])
+    const { serve, line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--secret', secret])
     const nobody = await freeUdpPort()
     const stranger = await runDownload(join(dir, 's'), nobody, ['--id', id, '--wait', '4', ...DHT_ARGS(bootstrap)])
     assert.equal(stranger.code, 4, stranger.stderr)
@@ -133,6 +134,22 @@ describe('sharing beyond the LAN through a private DHT', () => {
     ])
     assert.equal(member.code, 0, member.stderr + member.log)
     assert.equal(await sha256File(member.result?.path as string), sha)
+    // A stranger who knows the seeder's peer ID (it is no secret) dials it straight and asks for the manifest
+    // without the proof: it gets nothing, and the seeder counts the refusal.
+    const seederKey = parsePeerId(line.peerId)
+    const socket = probe.connect(seederKey)
+    socket.on('error', () => undefined)
+    let received = 0
+    socket.on('data', (d: Buffer) => {
+      received += d.byteLength
+    })
+    socket.write(Buffer.alloc(32)) // a "proof" of zeros
+    socket.write(encodeFrame({ type: 'manifest', id }))
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    assert.equal(received, 0, 'no byte of the swarm reached the stranger')
+    assert.equal(await serve.stop(), 0)
+    const stopped = JSON.parse(serve.stdout().trim().split('\n').pop()!) as { stats: { refusedAuth: number } }
+    assert.ok(stopped.stats.refusedAuth >= 1, JSON.stringify(stopped.stats))
   })
 
   it('a hostile peer announced under the topic serving wrong bytes is banned and counted; the file completes from the honest one', async (t) => {
