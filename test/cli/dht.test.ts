@@ -10,8 +10,8 @@ import { encodeFrame, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
 import { generateSecret, swarmKeysFromText } from '../../src/core/trust/swarm-secret.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
-import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
-import { freeUdpPort, runDownload, split, startDaemon, storeArgs } from '../helpers/swarm.js'
+import { sha256File } from '../helpers/files.js'
+import { freeUdpPort, runDownload, seeded, startDaemon, storeArgs } from '../helpers/swarm.js'
 
 /**
  * Issue 20 on real processes over loopback, on a private DHT (hyperdht's
@@ -27,14 +27,6 @@ async function testnet(t: Cleanup): Promise<string> {
   const net = await createTestnet(3, { host: '127.0.0.1', port: [0, 0] as unknown as number })
   onCleanup(t, () => net.destroy())
   return net.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
-}
-
-async function seeded(t: Cleanup, size = 3_000_000): Promise<{ dir: string; file: string; id: string; sha: string }> {
-  const dir = await tmpDir(t)
-  const file = join(dir, 'f.bin')
-  await randomFile(file, size)
-  const { id } = await split(join(dir, 'seed'), file, ['--chunk-size', '256KiB'])
-  return { dir, file, id, sha: await sha256File(file) }
 }
 
 /** p2p-serve --dht on the store in `dir`; resolves once its topics are announced (its first --json line). */
