@@ -218,10 +218,10 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   } catch (error) {
     // Nobody answered at all: say where we looked and what the user can do.
     if (hasCode(error, 'E_NOT_FOUND') && directory.files().length === 0) {
-      if (dht && dht.stats.peersFound === 0)
+      if (dht)
         throw new P2PError(
           'E_NO_PEER',
-          `${error.message}; nobody found: ${dht.describeAttempt()}; LAN: ${reach.advice()}`,
+          `${error.message}; no peer could deliver it: ${dht.describeAttempt()}; LAN: ${reach.advice()}`,
         )
       throw new P2PError('E_NOT_FOUND', `${error.message}; no peer answered: ${reach.advice()}`)
     }

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
+import { DHT_HELLO } from '../../src/core/dht/session.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { encodeFrame, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
@@ -157,6 +158,7 @@ describe('sharing beyond the LAN through a private DHT', () => {
     const server = liar.createServer({}, (socket) => {
       const decoder = new FrameDecoder({ maxHeaderBytes: 16384, maxBodyBytes: 0 })
       socket.on('error', () => undefined)
+      socket.write(DHT_HELLO)
       socket.on('data', (segment: Buffer) => {
         for (const { header } of decoder.push(segment)) {
           if (header.type === 'manifest') socket.write(encodeFrame({ type: 'manifest', id }, manifest))

@@ -13,6 +13,8 @@ import { checkSwarmProof, PROOF_BYTES, swarmProof } from '../trust/swarm-secret.
  *   - with `proofKey` (a private swarm), each side's first 32 bytes are its
  *     swarm proof bound to this connection's handshake hash; the dialling
  *     side proves first, the accepting side only after checking it → E_AUTH;
+ *   - outside a private swarm, the accepting side first sends DHT_HELLO, and
+ *     the dialler is ready only once it came;
  *   - `handshakeTimeoutMs` bounds all of it (the hole punch included).
  * `ready` resolves once that passed; writes before are queued. Every failure
  * closes the stream once and is the error given to 'close' listeners.
@@ -38,7 +40,15 @@ export interface DhtSessionOptions {
 /** Each write goes in messages of at most this many bytes (secret-stream seals one message per write). */
 const MAX_MESSAGE_BYTES = 64 * 1024
 
-type Phase = 'opening' | 'proof' | 'open' | 'closed'
+type Phase = 'opening' | 'hello' | 'proof' | 'open' | 'closed'
+
+/**
+ * Outside a private swarm, the accepting side's first 8 bytes: a dialler is ready only once they came,
+ * so a connection whose data path never worked fails within the connect deadline (and is dialled again)
+ * instead of holding its first request until the request timeout. In a private swarm the accepting side's
+ * proof plays this part.
+ */
+export const DHT_HELLO = Buffer.from('P2PDHT1\n')
 
 export class DhtSession extends EventEmitter {
   readonly ready: Promise<void>
@@ -178,7 +188,13 @@ export class DhtSession extends EventEmitter {
       this.proofBytes = []
       this.proofLength = 0
       if (!this.options.proofKey) {
-        this.open(early)
+        if (this.options.initiator) {
+          this.phase = 'hello'
+          if (early.byteLength > 0) this.onData(early)
+        } else {
+          this.stream.write(DHT_HELLO)
+          this.open(early)
+        }
         return
       }
       this.phase = 'proof'
@@ -200,6 +216,17 @@ export class DhtSession extends EventEmitter {
     this.proofLength += data.byteLength
     if (this.phase === 'opening') {
       if (this.proofLength > 64 * 1024) this.fail(new P2PError('E_AUTH', `${this.label} sent data before its session`))
+      return
+    }
+    if (this.phase === 'hello') {
+      if (this.proofLength < DHT_HELLO.byteLength) return
+      const all = Buffer.concat(this.proofBytes)
+      this.proofBytes = []
+      if (!all.subarray(0, DHT_HELLO.byteLength).equals(DHT_HELLO)) {
+        this.fail(new P2PError('E_AUTH', `${this.label} did not greet as a p2pshare peer (another program on that key?)`))
+        return
+      }
+      this.open(all.subarray(DHT_HELLO.byteLength))
       return
     }
     if (this.proofLength < PROOF_BYTES) return

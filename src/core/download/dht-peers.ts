@@ -52,7 +52,18 @@ interface FoundPeer {
   peerId: string
   relayAddresses: DhtAddress[]
   path?: DhtPath
+  /** Dials that failed in a row; at MAX_DIAL_FAILURES the peer is dropped for good. */
+  failures: number
+  /** Not offered again before this (performance.now()), after a failed dial. */
+  retryAt: number
 }
+
+/**
+ * A peer whose dials fail this many times in a row is dropped for the rest of the download: a DHT keeps a
+ * departed seeder's announcement for minutes, and a peer the download keeps seeing as live would hold it
+ * past --wait forever (each failure costs the connect deadline; it is retried after 1, 2, … s).
+ */
+export const MAX_DIAL_FAILURES = 3
 
 export function createDhtPeers(options: Omit<DhtPeersOptions, 'log'>, collaborators: Collaborators = {}): DhtPeers {
   return new DhtPeers({ ...options, log: componentLog(collaborators, 'dht-peers') })
@@ -108,7 +119,10 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
 
   peers(id: string): LivePeer[] {
     if (id !== this.options.id) return []
-    return [...this.found.values()].map((p) => ({
+    const now = performance.now()
+    return [...this.found.values()]
+      .filter((p) => p.failures < MAX_DIAL_FAILURES && p.retryAt <= now)
+      .map((p) => ({
       address: `${DHT_ADDRESS_PREFIX}${p.peerId}`,
       port: 0,
       have: Bitfield.full(this.chunkCount),
@@ -184,11 +198,16 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       () => {
         signal.removeEventListener('abort', onAbort)
         found.path = punched ? 'holepunched' : 'direct'
+        found.failures = 0
         this.log.info({ peer: found.peerId, path: found.path }, 'DHT connection')
         return session
       },
       (err: P2PError) => {
         signal.removeEventListener('abort', onAbort)
+        found.failures++
+        found.retryAt = performance.now() + 1000 * 2 ** (found.failures - 1)
+        this.log.info({ peer: found.peerId, failures: found.failures, err: err.message }, 'DHT dial failed')
+        setTimeout(() => this.emit('change'), Math.max(0, found.retryAt - performance.now())).unref()
         // A key that never answers is no protocol violation; the DHT's own failures come as plain errors.
         throw err.code === 'E_CLOSED' && session.remotePublicKey === undefined
           ? new P2PError('E_CONNECT', `cannot reach ${session.label} through the DHT: ${err.message}`)
@@ -228,6 +247,8 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
             key: Buffer.from(peer.publicKey),
             peerId,
             relayAddresses: (peer.relayAddresses ?? []).slice(0, 3),
+            failures: 0,
+            retryAt: 0,
           })
           this.log.info({ peer: peerId }, 'peer found on the DHT')
           this.emit('change')
