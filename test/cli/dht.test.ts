@@ -188,4 +188,18 @@ describe('sharing beyond the LAN through a private DHT', () => {
     assert.equal(liarReport.chunks, 0, 'none of its bytes were kept')
     assert.ok(peers.some((p) => !p.banned && p.chunks > 0))
   })
+
+  it('a seeder killed with its announcement still on the DHT: the download ends within --wait with exit 4, not a hang', async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id } = await seeded(t, 300_000)
+    const { serve } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    serve.kill('SIGKILL') // no unannounce: the DHT keeps offering its key
+    await serve.stop()
+    const nobody = await freeUdpPort()
+    const started = Date.now()
+    const r = await runDownload(join(dir, 'd'), nobody, ['--id', id, '--wait', '6', ...DHT_ARGS(bootstrap)], 90_000)
+    assert.equal(r.code, 4, r.stderr + r.log)
+    assert.match(r.stderr, /1 peer\(s\) found/)
+    assert.ok(Date.now() - started < 60_000, `ended after ${Date.now() - started} ms`)
+  })
 })
