@@ -64,6 +64,7 @@ interface FoundPeer {
  * past --wait forever (each failure costs the connect deadline; it is retried after 1, 2, … s).
  */
 export const MAX_DIAL_FAILURES = 3
+export const MIN_DHT_CONNECT_MS = 15_000
 
 export function createDhtPeers(options: Omit<DhtPeersOptions, 'log'>, collaborators: Collaborators = {}): DhtPeers {
   return new DhtPeers({ ...options, log: componentLog(collaborators, 'dht-peers') })
@@ -184,7 +185,8 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       socket,
       {
         initiator: true,
-        handshakeTimeoutMs: timeoutMs,
+        // A hole punch takes round trips through DHT nodes: a LAN-sized connect deadline is too short for it.
+        handshakeTimeoutMs: Math.max(timeoutMs, MIN_DHT_CONNECT_MS),
         expectedRemoteKey: found.key,
         allow: secure.allow,
         proofKey: secure.proofKey,
