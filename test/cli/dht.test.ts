@@ -47,7 +47,12 @@ async function dhtSeeder(t: Cleanup, dir: string, bootstrap: string, extra: stri
 }
 
 /** A DHT server of its own key under the file's topic, speaking our frames: the real manifest, every chunk random bytes. */
-async function startDhtLiar(t: Cleanup, bootstrap: string, id: string, manifest: Buffer): Promise<{ lies: () => number }> {
+async function startDhtLiar(
+  t: Cleanup,
+  bootstrap: string,
+  id: string,
+  manifest: Buffer,
+): Promise<{ lies: () => number }> {
   const liar = new HyperDHT({ bootstrap: bootstrap.split(','), host: '127.0.0.1', port: [0, 0] as unknown as number })
   onCleanup(t, () => liar.destroy({ force: true }))
   const keyPair = HyperDHT.keyPair()

@@ -223,7 +223,9 @@ export class DhtSession extends EventEmitter {
       const all = Buffer.concat(this.proofBytes)
       this.proofBytes = []
       if (!all.subarray(0, DHT_HELLO.byteLength).equals(DHT_HELLO)) {
-        this.fail(new P2PError('E_AUTH', `${this.label} did not greet as a p2pshare peer (another program on that key?)`))
+        this.fail(
+          new P2PError('E_AUTH', `${this.label} did not greet as a p2pshare peer (another program on that key?)`),
+        )
         return
       }
       this.open(all.subarray(DHT_HELLO.byteLength))

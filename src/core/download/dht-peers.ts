@@ -124,12 +124,12 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     return [...this.found.values()]
       .filter((p) => p.failures < MAX_DIAL_FAILURES && p.retryAt <= now)
       .map((p) => ({
-      address: `${DHT_ADDRESS_PREFIX}${p.peerId}`,
-      port: 0,
-      have: Bitfield.full(this.chunkCount),
-      peerId: p.peerId,
-      transport: 'noise' as const,
-    }))
+        address: `${DHT_ADDRESS_PREFIX}${p.peerId}`,
+        port: 0,
+        have: Bitfield.full(this.chunkCount),
+        peerId: p.peerId,
+        transport: 'noise' as const,
+      }))
   }
 
   waitForChange(ms: number): Promise<void> {
