@@ -13,6 +13,9 @@
 
 export type { BroadcastSetting } from './core/config.js'
 export { DEFAULT_CHUNK_SIZE, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT } from './core/constants.js'
+export { createBootstrapNode, createDhtNode, type DhtSettings } from './core/dht/node.js'
+export { type DhtPath, DhtSession } from './core/dht/session.js'
+export { topicOf } from './core/dht/topic.js'
 // Discovery over UDP
 export { type Announcer, type AnnouncerOptions, type BurstReport, createAnnouncer } from './core/discovery/announcer.js'
 export { DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './core/discovery/dictionary.js'
@@ -30,7 +33,9 @@ export {
 export { DISCOVERY_GROUP_V6 } from './core/discovery/multicast.js'
 export { type PeerTarget, parseNamedPeers } from './core/discovery/named-peers.js'
 export { DiscoveryReach, type ReachSettings, resolveReach } from './core/discovery/reach.js'
+export { formatShareLink, isShareLink, parseShareLink, type ShareLink } from './core/discovery/share-link.js'
 export { assertWritable } from './core/disk.js'
+export { createDhtPeers, DhtPeers, mergeFinders } from './core/download/dht-peers.js'
 export {
   DEFAULT_DOWNLOAD_LIMITS,
   type DownloadLimits,
@@ -82,6 +87,7 @@ export {
   type ServerLimits,
   type ServerStats,
 } from './core/transfer/chunk-server.js'
+export { createDhtSeeder, DhtSeeder } from './core/transfer/dht-seeder.js'
 export {
   DEFAULT_MAX_TREE_ENTRIES,
   isDir,

@@ -3,8 +3,10 @@ import type { Command } from 'commander'
 import {
   assertWritable,
   type ChunkStore,
+  createDhtPeers,
   createPeerDirectory,
   DEFAULT_DOWNLOAD_LIMITS,
+  type DhtPeers,
   type DiscoveryReach,
   type DownloadProgress,
   type DownloadReceipt,
@@ -12,11 +14,14 @@ import {
   download,
   hasCode,
   isId,
+  isShareLink,
   type KnownFile,
+  mergeFinders,
   NAME_QUIET_MS,
   openStore,
   P2PError,
   type PeerDirectory,
+  parseShareLink,
   printable,
   summaryOf,
   type Trust,
@@ -51,6 +56,10 @@ export const DOWNLOAD_SETTINGS = {
     'ipv6',
     'staleAfter',
     'maxEntries',
+    'dht',
+    'bootstrap',
+    'dhtHost',
+    'dhtPort',
   ),
   ...TRUST_SETTINGS,
   wait: {
@@ -120,6 +129,8 @@ export const downloadCommand = defineCommand({
     'p2p-download --id 3f9a…e1 --downloads-dir ~/Downloads',
     'p2p-download notes.pdf --json | jq .sha256',
     "p2p-download album --only '*.jpg' --only 'raw/**'   # a folder: just these files",
+    "p2p-download 'p2p://3f9a…e1?peer=10.1.2.3:47011'   # a share link (p2p-split prints it)",
+    'p2p-download --dht --bootstrap 203.0.113.7:49737 --id 3f9a…e1   # beyond the LAN, through a private DHT',
   ],
   configure: downloadOptions,
   run: (ctx) => runDownloadCommand(ctx, { idArgument: false }),
@@ -145,7 +156,21 @@ export function downloadOptions(cmd: Command): Command {
  */
 export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolean }): Promise<number> {
   const { settings, log } = ctx
-  const given = ctx.args[0]
+  const link = ctx.args[0] !== undefined && isShareLink(ctx.args[0]) ? parseShareLink(ctx.args[0]) : undefined
+  if (link) {
+    if (ctx.options.id !== undefined && ctx.options.id !== link.id)
+      throw new P2PError('E_USAGE', 'the share link and --id name different files: give one')
+    ctx.options.id = link.id
+    // The link's hint is one more peer to ask by unicast; its secret, the swarm's (unless one was given).
+    if (link.peer)
+      settings.peer = [
+        ...settings.peer,
+        `${link.peer.host.includes(':') ? `[${link.peer.host}]` : link.peer.host}:${link.peer.port}`,
+      ]
+    if (link.secret !== undefined && settings.secret === undefined && settings.secretFile === undefined)
+      settings.secret = link.secret
+  }
+  const given = link ? undefined : ctx.args[0]
   let id = ctx.options.id
   if (id !== undefined && !isId(id))
     throw new P2PError(
@@ -183,19 +208,48 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     { log },
   )
   await directory.start()
+  let dht: DhtPeers | undefined
   try {
     const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
-    const receipt = await runDownload(ctx, store, directory, target, trust)
+    dht = settings.dht ? await startDht(ctx, target, trust) : undefined
+    const receipt = await runDownload(ctx, store, directory, target, trust, dht)
     render(ctx, receipt, reach)
     return 0
   } catch (error) {
     // Nobody answered at all: say where we looked and what the user can do.
-    if (hasCode(error, 'E_NOT_FOUND') && directory.files().length === 0)
+    if (hasCode(error, 'E_NOT_FOUND') && directory.files().length === 0) {
+      if (dht)
+        throw new P2PError(
+          'E_NO_PEER',
+          `${error.message}; no peer could deliver it: ${dht.describeAttempt()}; LAN: ${reach.advice()}`,
+        )
       throw new P2PError('E_NOT_FOUND', `${error.message}; no peer answered: ${reach.advice()}`)
+    }
     throw error
   } finally {
-    await directory.stop()
+    await Promise.all([directory.stop(), dht?.stop()])
   }
+}
+
+/** The DHT side of a download (--dht): joined and looking before the download starts. */
+async function startDht(ctx: Ctx, id: string, trust: Trust): Promise<DhtPeers> {
+  const { settings } = ctx
+  const dht = createDhtPeers(
+    {
+      id,
+      trust,
+      dht: { bootstrap: settings.bootstrap, host: settings.dhtHost, port: settings.dhtPort },
+    },
+    { log: ctx.log },
+  )
+  if (!ctx.json)
+    ctx.err(
+      chalk.dim(
+        `DHT: looking up ${shortId(id)}… through ${settings.bootstrap ? settings.bootstrap.join(', ') : "the engine's public bootstrap nodes"}`,
+      ),
+    )
+  await dht.start()
+  return dht
 }
 
 /**
@@ -245,6 +299,7 @@ async function runDownload(
   directory: PeerDirectory,
   id: string,
   trust: Trust,
+  dht: DhtPeers | undefined,
 ): Promise<DownloadReceipt> {
   const settings = ctx.settings
   let progress: Progress | undefined
@@ -259,7 +314,8 @@ async function runDownload(
         force: ctx.options.force === true,
         ...(Array.isArray(ctx.options.only) ? { only: ctx.options.only as string[] } : {}),
         signal: ctx.signal,
-        peers: directory,
+        peers: dht ? mergeFinders(directory, dht) : directory,
+        ...(dht ? { dialer: dht } : {}),
         trust,
         limits: {
           window: settings.window,
@@ -325,7 +381,8 @@ const addressOf = (key: string): string => key.slice(0, Math.max(0, key.lastInde
 function render(ctx: Ctx, r: DownloadReceipt, reach: DiscoveryReach): void {
   const peers = r.peers.map((p) => ({
     peer: p.key,
-    via: reach.via(addressOf(p.key)),
+    via: p.via === 'dht' ? (`dht${p.path ? ` (${p.path})` : ''}` as const) : reach.via(addressOf(p.key)),
+    ...(p.via === 'dht' && p.path ? { path: p.path } : {}),
     ...(p.peerId ? { peerId: p.peerId } : {}),
     bytes: p.bytes,
     chunks: p.chunks,

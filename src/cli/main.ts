@@ -5,7 +5,7 @@ import { runProgram } from './common.js'
  * Every command, by subcommand name, loaded on demand: each bin/p2p-<name>
  * imports only its own command's modules (start-up time is part of every
  * command's wall time; the download's prompt library alone costs ~100 ms).
- * `share`, `get`, `id` and `secret` exist only under the umbrella (`p2p share`, `p2p id`, …).
+ * `share`, `get`, `id`, `secret` and `dht-node` exist only under the umbrella (`p2p share`, `p2p id`, …).
  */
 export const COMMANDS: Record<string, () => Promise<() => Command>> = {
   split: async () => (await import('./split.js')).splitCommand,
@@ -17,6 +17,7 @@ export const COMMANDS: Record<string, () => Promise<() => Command>> = {
   get: async () => (await import('./get.js')).getCommand,
   id: async () => (await import('./id.js')).idCommand,
   secret: async () => (await import('./id.js')).secretCommand,
+  'dht-node': async () => (await import('./dht-node.js')).dhtNodeCommand,
 }
 
 export async function runCli(name?: string): Promise<void> {
@@ -28,7 +29,7 @@ export async function runCli(name?: string): Promise<void> {
       .description('p2pshare: LAN peer-to-peer file sharing, verified to the byte')
       .addHelpText(
         'after',
-        "\nExamples:\n  $ p2p share movie.mkv        # split, serve and announce in one process\n  $ p2p get movie.mkv          # on another machine\n  $ p2p split movie.mkv\n  $ p2p serve --port 0\n  $ p2p download movie.mkv\n  $ p2p id                     # this peer's peer ID\n  $ p2p secret                 # a new private swarm secret\n",
+        "\nExamples:\n  $ p2p share movie.mkv        # split, serve and announce in one process\n  $ p2p get movie.mkv          # on another machine\n  $ p2p split movie.mkv\n  $ p2p serve --port 0\n  $ p2p download movie.mkv\n  $ p2p id                     # this peer's peer ID\n  $ p2p secret                 # a new private swarm secret\n  $ p2p dht-node --host 203.0.113.7   # a private DHT's bootstrap node\n",
       )
     const sub = process.argv[2]
     const wanted = sub !== undefined && sub in COMMANDS ? [sub] : Object.keys(COMMANDS)

@@ -1,13 +1,26 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import chalk from 'chalk'
-import { createChunkServer, DEFAULT_SERVER_LIMITS, openStore, P2PError, type ServerLimits } from '../index.js'
+import {
+  type ChunkServer,
+  type ChunkStore,
+  createChunkServer,
+  createDhtSeeder,
+  DEFAULT_SERVER_LIMITS,
+  type DhtSeeder,
+  formatShareLink,
+  type Logger,
+  openStore,
+  P2PError,
+  type ServerLimits,
+  type Trust,
+} from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from './common.js'
 import { commandTrust, modeLine, serverTransport, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
 const defaults = DEFAULT_SERVER_LIMITS
 export const SERVE_SETTINGS = {
-  ...pickSettings('chunksDir', 'host', 'port'),
+  ...pickSettings('chunksDir', 'host', 'port', 'dht', 'bootstrap', 'dhtHost', 'dhtPort'),
   ...TRUST_SETTINGS,
   maxHeaderBytes: {
     flag: 'max-header-bytes',
@@ -72,6 +85,7 @@ export const serveCommand = defineCommand({
     'p2p-serve --chunks-dir /srv/p2p/chunks --max-connections 64 --max-connections-per-address 8',
     'P2P_SECRET=psk1-… p2p-serve             # a private swarm: only peers with the secret are served',
     'p2p-serve --transport plain              # the unencrypted protocol, for tools that speak only it',
+    'p2p-serve --dht --bootstrap 203.0.113.7:49737   # also reachable beyond the LAN, through a private DHT',
   ],
   configure: (cmd) => cmd.addHelpText('after', TRUST_HELP),
   run: async ({ settings, json, log, signal, out }) => {
@@ -89,22 +103,52 @@ export const serveCommand = defineCommand({
     )
     const address = await server.listen()
     log.info({ host: address.address, port: address.port, files: server.files }, 'listening')
+    const dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log) : undefined
     if (json)
       process.stdout.write(
-        `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined })}\n`,
+        `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined, dht: dht !== undefined, ...(dht ? { dhtTopics: dht.stats.topics } : {}), links: await shareLinks(store) })}\n`,
       )
     out(
       `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${endpoint(address.address, address.port)} (Ctrl-C to stop)`,
     )
     out(chalk.dim(`  ${modeLine(trust)}`))
+    if (dht) out(chalk.dim(`  DHT: announced ${dht.stats.topics} file(s) through ${dhtThrough(settings.bootstrap)}`))
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     out('Stopping: finishing responses in flight…')
-    await server.close(2000)
-    log.info({ stats: server.stats }, 'stopped')
-    if (json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: server.stats })}\n`)
+    await Promise.all([server.close(2000), dht?.stop()])
+    log.info({ stats: server.stats, ...(dht ? { dht: dht.stats } : {}) }, 'stopped')
+    if (json)
+      process.stdout.write(
+        `${JSON.stringify({ ok: true, stopped: true, stats: server.stats, ...(dht ? { dht: dht.stats } : {}) })}\n`,
+      )
     return 0
   },
 })
+
+/** The share link of every file the store holds (no secret: p2p-split --with-secret adds it on request). */
+export async function shareLinks(store: ChunkStore): Promise<Array<{ id: string; name: string; link: string }>> {
+  const entries = await store.scan()
+  return entries.map((e) => ({ id: e.id, name: e.name, link: formatShareLink({ id: e.id }) }))
+}
+
+export const dhtThrough = (bootstrap: readonly string[] | undefined): string =>
+  bootstrap ? bootstrap.join(', ') : "the engine's public bootstrap nodes"
+
+/** --dht: the same server, also reachable by our peer ID through the DHT, announced under each file's topic. */
+export async function startDhtSeeder(
+  settings: { bootstrap: string[] | undefined; dhtHost: string; dhtPort: number },
+  server: ChunkServer,
+  store: ChunkStore,
+  trust: Trust,
+  log: Logger,
+): Promise<DhtSeeder> {
+  const seeder = createDhtSeeder(
+    { server, store, trust, dht: { bootstrap: settings.bootstrap, host: settings.dhtHost, port: settings.dhtPort } },
+    { log },
+  )
+  await seeder.start()
+  return seeder
+}
 
 /**
  * Where to listen: the default "::" serves IPv6 and IPv4 (dual-stack), but a

@@ -3,6 +3,7 @@ import chalk from 'chalk'
 import {
   createAnnouncer,
   createChunkServer,
+  formatShareLink,
   isFolderResult,
   openStore,
   P2PError,
@@ -14,7 +15,15 @@ import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
-import { discoveryFollowing, endpoint, SERVE_SETTINGS, serveHost, serverLimits } from './serve.js'
+import {
+  dhtThrough,
+  discoveryFollowing,
+  endpoint,
+  SERVE_SETTINGS,
+  serveHost,
+  serverLimits,
+  startDhtSeeder,
+} from './serve.js'
 import { warnSkipped } from './split.js'
 import { announcerTrust, commandTrust, modeLine, serverTransport, TRUST_HELP } from './trust.js'
 
@@ -74,8 +83,10 @@ export const shareCommand = defineCommand({
       },
       { log },
     )
+    let dht: Awaited<ReturnType<typeof startDhtSeeder>> | undefined
     try {
       await announcer.start()
+      dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log) : undefined
       const shared = files.map((f) => ({
         name: f.name,
         id: f.id,
@@ -83,6 +94,7 @@ export const shareCommand = defineCommand({
         chunks: f.chunks,
         ...(isFolderResult(f) ? { files: f.files, dirs: f.dirs } : {}),
         alreadySplit: f.unchanged,
+        link: formatShareLink({ id: f.id }),
       }))
       log.info(
         { host: address.address, port: address.port, udpPort: settings.udpPort, broadcast, files: shared },
@@ -100,6 +112,7 @@ export const shareCommand = defineCommand({
           transport: trust.transport,
           peerId: trust.identity.peerId,
           privateSwarm: trust.swarm !== undefined,
+          dht: dht !== undefined,
         }
         process.stdout.write(`${JSON.stringify(line)}\n`)
       }
@@ -111,12 +124,13 @@ export const shareCommand = defineCommand({
           `  ${f.id}  ${formatBytes(f.size).padStart(10)}  ${printable(f.name)}${f.unchanged ? chalk.dim('  (already split)') : ''}`,
         )
       out(chalk.dim(`  ${modeLine(trust)}`))
+      if (dht) out(chalk.dim(`  DHT: announced ${dht.stats.topics} file(s) through ${dhtThrough(settings.bootstrap)}`))
       const others = server.files - new Set(files.map((f) => f.id)).size
       if (others > 0) out(chalk.dim(`  and ${others} more file(s) already in ${settings.chunksDir}`))
       out(chalk.dim('Get one elsewhere with: p2p get NAME (or the id). Ctrl-C to stop.'))
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     } finally {
-      await announcer.stop({ goodbye: true })
+      await Promise.all([announcer.stop({ goodbye: true }), dht?.stop()])
       await server.close(2000)
     }
     log.info({ stats: server.stats, announcer: announcer.stats }, 'stopped')

@@ -1,7 +1,10 @@
 import chalk from 'chalk'
 import {
+  formatShareLink,
   isFolderResult,
   openStore,
+  P2PError,
+  parseShareLink,
   portableName,
   printable,
   type SplitPathResult,
@@ -12,7 +15,7 @@ import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes, formatRate, formatSeconds } from './format.js'
 import { createProgress } from './progress.js'
 
-const SPLIT_SETTINGS = pickSettings('chunksDir', 'chunkSize', 'maxEntries')
+const SPLIT_SETTINGS = pickSettings('chunksDir', 'chunkSize', 'maxEntries', 'secret')
 
 export const splitCommand = defineCommand({
   name: 'split',
@@ -24,13 +27,18 @@ export const splitCommand = defineCommand({
     'p2p-split ~/Pictures/album          # a folder: one item, every file and (empty) directory in it',
     'p2p-split --chunk-size 4MiB --chunks-dir /srv/p2p/chunks backup.tar',
     'p2p-split --json notes.pdf | jq -r .id',
+    'p2p-split film.mkv --link-peer 192.168.1.20:47011   # the share link names a peer to ask',
+    'P2P_SECRET=psk1-… p2p-split film.mkv --with-secret     # the link carries the swarm secret: share it privately',
   ],
   configure: (cmd) =>
     cmd
       .option('--force', 'replace a different file or folder of the same name in the store')
-      .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)'),
+      .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)')
+      .option('--link-peer <host:port>', "the share link's peer hint: a seeder's address and UDP discovery port")
+      .option('--with-secret', 'put the private swarm secret (--secret / P2P_SECRET) in the share link'),
   run: async (ctx) => {
     const { settings, options, args, json, log, signal, out } = ctx
+    const linkOf = shareLinkMaker(options, settings.secret)
     const store = await openStore({ dir: settings.chunksDir }, { log })
     let progress: ReturnType<typeof createProgress> | undefined
     const result = await splitPath(
@@ -49,8 +57,9 @@ export const splitCommand = defineCommand({
       },
       { log },
     ).finally(() => progress?.stop())
+    const link = linkOf(result.id)
     if (json) {
-      process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`)
+      process.stdout.write(`${JSON.stringify({ ok: true, ...result, link })}\n`)
       return 0
     }
     out(`${chalk.green(result.unchanged ? 'Already split:' : 'Split:')} ${printable(result.name)}`)
@@ -60,6 +69,7 @@ export const splitCommand = defineCommand({
     out(`  chunks  ${result.chunks} × ${formatBytes(result.chunkSize)}`)
     out(`  time    ${formatSeconds(result.seconds)} (${formatRate(result.size, result.seconds)})`)
     out(`  store   ${printable(result.dir)}`)
+    out(`  link    ${link}${options.withSecret ? chalk.yellow('  (holds the swarm secret: share it privately)') : ''}`)
     const local = portableName(result.name)
     if (local !== result.name)
       out(
@@ -71,6 +81,27 @@ export const splitCommand = defineCommand({
     return 0
   },
 })
+
+/** The share link of a file id, as the options ask: checked before any work (a bad hint is E_USAGE at once). */
+function shareLinkMaker(options: Record<string, unknown>, secret: string | undefined): (id: string) => string {
+  if (options.withSecret === true && secret === undefined)
+    throw new P2PError(
+      'E_USAGE',
+      '--with-secret puts the swarm secret in the link: give it with --secret or P2P_SECRET',
+    )
+  const peerText = typeof options.linkPeer === 'string' ? options.linkPeer : undefined
+  // The hint is checked as a link would be parsed: what p2p-split prints, p2p-download accepts.
+  const hint =
+    peerText === undefined
+      ? undefined
+      : parseShareLink(`p2p://${'0'.repeat(64)}?peer=${encodeURIComponent(peerText)}`).peer
+  return (id) =>
+    formatShareLink({
+      id,
+      ...(hint ? { peer: hint } : {}),
+      ...(options.withSecret === true ? { secret: secret! } : {}),
+    })
+}
 
 /** What a folder's walk left out (links, FIFOs, sockets, devices): a warning listing them, on stderr. */
 export function warnSkipped(ctx: CommandContext<Record<string, never>>, result: SplitPathResult): void {

@@ -11,6 +11,7 @@ import {
   MAX_CHUNK_SIZE,
   MIN_CHUNK_SIZE,
 } from './constants.js'
+import { parseBootstrap } from './dht/bootstrap.js'
 import { P2PError } from './errors.js'
 import { parseJsonUtf8 } from './json.js'
 import { readRegularFileSync } from './safe-fs.js'
@@ -275,6 +276,48 @@ export const SETTINGS = {
     defaultValue: true,
     defaultLabel: 'on',
     parse: parseOnOff,
+  }),
+  dht: spec<boolean>({
+    flag: 'dht',
+    valueName: '[on|off]',
+    description:
+      "also find and reach peers beyond the LAN through the HyperDHT (off: nothing leaves the LAN); with no --bootstrap, the engine's public bootstrap nodes",
+    defaultValue: false,
+    defaultLabel: 'off',
+    parse: parseOnOff,
+  }),
+  bootstrap: spec<string[] | undefined>({
+    flag: 'bootstrap',
+    valueName: '<host:port,…>',
+    description: "the DHT's bootstrap nodes (a private deployment's `p2p dht-node`s); repeatable",
+    defaultValue: undefined,
+    defaultLabel: "the engine's public nodes",
+    repeatable: true,
+    parse: (raw) => {
+      try {
+        return parseBootstrap(Array.isArray(raw) ? raw.map(String) : text(raw))
+      } catch (err) {
+        throw new SettingError((err as Error).message.replace(/^invalid bootstrap node /, ''))
+      }
+    },
+  }),
+  dhtHost: spec({
+    flag: 'dht-host',
+    valueName: '<address>',
+    description: 'the local IPv4 address the DHT node binds',
+    defaultValue: '0.0.0.0',
+    parse: (raw) => {
+      const value = text(raw)
+      if (!isIPv4(value)) throw new SettingError('must be an IPv4 address')
+      return value
+    },
+  }),
+  dhtPort: spec({
+    flag: 'dht-port',
+    valueName: '<port>',
+    description: 'the UDP port the DHT node binds (0 = any free port)',
+    defaultValue: 0,
+    parse: parseInteger(0, 65535),
   }),
   ipv6: spec<boolean>({
     flag: 'ipv6',

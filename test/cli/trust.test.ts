@@ -7,10 +7,10 @@ import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { hasCode } from '../../src/core/errors.js'
 import { PeerClient } from '../../src/core/transfer/client.js'
 import { generateSecret } from '../../src/core/trust/swarm-secret.js'
-import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { onCleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
-import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
-import { freeUdpPort, runDownload, split, startDaemon, startSeeder, storeArgs } from '../helpers/swarm.js'
+import { sha256File, tmpDir } from '../helpers/files.js'
+import { freeUdpPort, runDownload, seeded, startDaemon, startSeeder, storeArgs } from '../helpers/swarm.js'
 
 /**
  * Issue 16 on real processes over loopback: the encrypted transport by
@@ -36,14 +36,6 @@ async function logLine(dir: string, command: string, pattern: RegExp, ms = 30_00
     if (Date.now() > deadline) throw new Error(`no ${pattern} in ${command}.log within ${ms} ms`)
     await new Promise((r) => setTimeout(r, 50))
   }
-}
-
-async function seeded(t: Cleanup, size = 3_000_000): Promise<{ dir: string; file: string; id: string; sha: string }> {
-  const dir = await tmpDir(t)
-  const file = join(dir, 'f.bin')
-  await randomFile(file, size)
-  const { id } = await split(join(dir, 'seed'), file, ['--chunk-size', '256KiB'])
-  return { dir, file, id, sha: await sha256File(file) }
 }
 
 describe('encrypted transport (the default) between real processes', () => {

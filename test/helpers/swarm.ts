@@ -5,6 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { BIN, type RunResult, runBin } from './cli.js'
+import { randomFile, sha256File, tmpDir } from './files.js'
 
 /**
  * Real seeders and downloaders for tests: the built commands as separate
@@ -211,4 +212,16 @@ export async function runDownload(
     result = undefined
   }
   return { ...r, log, ...(result ? { result } : {}) }
+}
+
+/** A random file of `size` bytes split (256 KiB chunks) into `<dir>/seed`'s store: its id and SHA-256. */
+export async function seeded(
+  t: Cleanup,
+  size = 3_000_000,
+): Promise<{ dir: string; file: string; id: string; sha: string }> {
+  const dir = await tmpDir(t)
+  const file = join(dir, 'f.bin')
+  await randomFile(file, size)
+  const { id } = await split(join(dir, 'seed'), file, ['--chunk-size', '256KiB'])
+  return { dir, file, id, sha: await sha256File(file) }
 }

@@ -26,14 +26,14 @@ import type { Trust } from '../trust/trust.js'
 import { ChunkBuffers } from './chunk-buffers.js'
 import { ChunkFetch } from './chunk-fetch.js'
 import type { StitchResult } from './final-name.js'
-import { type DownloadJob, type DownloadLimits, maxRequests } from './job.js'
+import { type DownloadJob, type DownloadLimits, maxRequests, type PeerDialer } from './job.js'
 import { fetchManifest } from './manifest-fetch.js'
 import type { PeerReport } from './scheduler.js'
 import { localBytes, pathRoom } from './temp-tree.js'
 import type { TreeFileReceipt } from './tree-writer.js'
 import { type RefusedPeer, TrustedPeers } from './trusted-peers.js'
 
-export type { DownloadLimits, DownloadProgress, LivePeer, PeerFinder } from './job.js'
+export type { DownloadLimits, DownloadProgress, LivePeer, PeerDialer, PeerFinder } from './job.js'
 export type { PeerReport } from './scheduler.js'
 export type { TreeFileReceipt } from './tree-writer.js'
 export type { RefusedPeer } from './trusted-peers.js'
@@ -61,6 +61,8 @@ export interface DownloadOptions extends Omit<DownloadJob, 'limits'> {
    * encrypted and must reach the peer ID its peer announced. Absent: the plain transport.
    */
   trust?: Trust
+  /** Dials the peers `peers` offers that are not TCP addresses (the DHT's: dht-peers.ts). */
+  dialer?: PeerDialer
 }
 
 /** What a finished download did: where the file is, its SHA-256, and who delivered what. */
@@ -74,8 +76,8 @@ export interface DownloadReceipt extends StitchResult {
   fetchedBytes: number
   /** Bytes the store already held, verified again. */
   resumedBytes: number
-  /** Who delivered what; `peerId` when the encrypted transport checked it. */
-  peers: Array<PeerReport & { peerId?: string }>
+  /** Who delivered what; `peerId` when the encrypted transport checked it; `via: 'dht'` and how for DHT peers. */
+  peers: Array<PeerReport & { peerId?: string; via?: 'dht'; path?: string }>
   /** Peers whose connection was refused (another key answered, no swarm proof, not allowed). */
   refused: RefusedPeer[]
   /** A folder: its files as placed (those --only chose), each with its SHA-256, and how many directories. */
@@ -111,19 +113,21 @@ export async function download(options: DownloadOptions, collaborators: Collabor
   const pool = new ConnectionPool<PeerClient>({
     connect: (peer, connectSignal) => {
       const secure = trusted.secureOptionsFor(peer)
-      return PeerClient.connect(
-        {
-          host: peer.address,
-          port: peer.port,
-          connectTimeoutMs: limits.connectTimeoutMs,
-          requestTimeoutMs: limits.requestTimeoutMs,
-          maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE),
-          allocateBody: (size) => buffers?.take(size) ?? Buffer.allocUnsafe(size),
-          log,
-          ...(secure ? { secure } : {}),
-        },
-        connectSignal,
-      ).catch((err: unknown) => {
+      const clientOptions = {
+        host: peer.address,
+        port: peer.port,
+        connectTimeoutMs: limits.connectTimeoutMs,
+        requestTimeoutMs: limits.requestTimeoutMs,
+        maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE),
+        allocateBody: (size: number) => buffers?.take(size) ?? Buffer.allocUnsafe(size),
+        log,
+        ...(secure ? { secure } : {}),
+      }
+      const { dialer } = options
+      const connecting = dialer?.handles(peer)
+        ? PeerClient.overSession(dialer.dial(peer, secure, limits.connectTimeoutMs, connectSignal), clientOptions)
+        : PeerClient.connect(clientOptions, connectSignal)
+      return connecting.catch((err: unknown) => {
         if (hasCode(err, 'E_AUTH')) trusted.refuse(peer, err.message)
         throw err
       })
@@ -155,6 +159,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     })
     const { manifest } = source
     const plan = planOf(manifest)
+    options.dialer?.manifestKnown(plan.chunkCount)
     // Checked before anything touches the disk: a pattern that chooses nothing is an error.
     const selection = selectionOf(manifest, options.only)
     if (isTree(manifest)) assertPathsFit(manifest, selection?.chosen, downloadsDir)
@@ -203,7 +208,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
         resumedBytes: run.resumedBytes,
         peers: run.scheduler.report().map((p) => {
           const peerId = trusted.peerIdOf(p.key)
-          return peerId ? { ...p, peerId } : p
+          return { ...p, ...(peerId ? { peerId } : {}), ...options.dialer?.describe(p.key) }
         }),
         refused: trusted.refused,
       }

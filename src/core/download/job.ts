@@ -1,6 +1,8 @@
 import type { Bitfield } from '../bitfield.js'
+import type { DhtPath, DhtSession } from '../dht/session.js'
 import type { PeerAddress } from '../pool.js'
 import type { ChunkStore } from '../store.js'
+import type { SecureOptions } from '../trust/secure-socket.js'
 
 /** What one download is asked to do, where it learns of peers, and what it reports: the types its phases share. */
 
@@ -22,6 +24,24 @@ export interface PeerFinder {
   peers(id: string): LivePeer[]
   /** Resolves when the peers may have changed, or after `ms` at the latest. */
   waitForChange(ms: number): Promise<void>
+}
+
+/**
+ * Peers reached otherwise than by TCP to an announced address (the DHT's,
+ * dht-peers.ts): the download dials those through this, and tells it the
+ * manifest's chunk count once known (what such a peer is taken to hold).
+ */
+export interface PeerDialer {
+  handles(peer: PeerAddress): boolean
+  dial(
+    peer: PeerAddress,
+    secure: SecureOptions | undefined,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<DhtSession>
+  manifestKnown(chunkCount: number): void
+  /** How the peer under this pool key was reached, for the receipt. */
+  describe(key: string): { via: 'dht'; path?: DhtPath } | undefined
 }
 
 export interface DownloadLimits {

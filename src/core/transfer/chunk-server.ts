@@ -9,6 +9,7 @@ import {
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_SERVER_BUFFER_BYTES,
 } from '../constants.js'
+import type { DhtSession } from '../dht/session.js'
 import { type ErrorCode, hasCode, P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
@@ -146,7 +147,7 @@ export class ChunkServer {
   private readonly server: Server
   private readonly connections: ConnectionTable<ServerConnection>
   /** Sockets refused with E_BUSY, until they close (their answer may still be in flight). */
-  private readonly refused = new Set<Socket>()
+  private readonly refused = new Set<{ destroy(): unknown }>()
   private readonly services: Omit<ConnectionServices, 'openAccount'>
   private readonly host: string
   private readonly port: number
@@ -285,7 +286,17 @@ export class ChunkServer {
     }
   }
 
-  private accept(socket: Socket): void {
+  /**
+   * A connection that came through the DHT (dht-seeder.ts): counted, capped and
+   * served like a TCP one (its address is the UDP one it came from), once its
+   * session (key, allow-list, swarm proof) passed.
+   */
+  acceptSession(session: DhtSession): void {
+    this.watchAuth(session, `dht:${session.remoteAddress}:${session.remotePort}`)
+    this.accept(session, session)
+  }
+
+  private accept(socket: Socket | DhtSession, channel?: Channel): void {
     const address = addressKey(socket.remoteAddress)
     const admission = this.connections.admit(address)
     if (!admission.admitted) {
@@ -303,7 +314,7 @@ export class ChunkServer {
         },
         `connection refused: ${refusal}`,
       )
-      ServerConnection.refuse(this.channel(socket), 'E_BUSY', refusal)
+      ServerConnection.refuse(channel ?? this.channel(socket as Socket), 'E_BUSY', refusal)
       this.refused.add(socket)
       socket.once('close', () => this.refused.delete(socket))
       return
@@ -311,7 +322,7 @@ export class ChunkServer {
     if (admission.reclaimed === 'silent') this.counts.reclaimedSilent++
     if (admission.reclaimed === 'idle') this.counts.reclaimedIdle++
     this.counts.connections++
-    const connection = new ServerConnection(this.channel(socket), {
+    const connection = new ServerConnection(channel ?? this.channel(socket as Socket), {
       ...this.services,
       openAccount: (onReclaim) => this.budget.account(address, onReclaim),
     })
@@ -332,6 +343,12 @@ export class ChunkServer {
         ),
       ),
     })
+    this.watchAuth(secure, remote)
+    return secure
+  }
+
+  /** Logs the session once established; counts and logs its refusal (before any frame) otherwise. */
+  private watchAuth(secure: SecureSocket | DhtSession, remote: string): void {
     void secure.ready.then(
       () => this.log.debug({ remote, peer: formatPeerId(secure.remotePublicKey!) }, 'encrypted session established'),
       (err: unknown) => {
@@ -350,6 +367,5 @@ export class ChunkServer {
         )
       },
     )
-    return secure
   }
 }

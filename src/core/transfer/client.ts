@@ -5,6 +5,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   MAX_CHUNK_SIZE,
 } from '../constants.js'
+import type { DhtSession } from '../dht/session.js'
 import { hasCode, P2PError } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
 import { formatPeerId } from '../trust/peer-id.js'
@@ -59,7 +60,7 @@ export interface PeerClientOptions {
 }
 
 /** What a client needs of its byte stream: a net.Socket (plain) or a SecureSocket (encrypted). */
-type ClientChannel = Pick<Socket, 'write' | 'cork' | 'uncork' | 'destroy'> | SecureSocket
+type ClientChannel = Pick<Socket, 'write' | 'cork' | 'uncork' | 'destroy'> | SecureSocket | DhtSession
 
 /** Headers and the first bytes of a body land here; the rest of a body is read straight into it. */
 const READ_BUFFER_BYTES = 16 * 1024
@@ -120,7 +121,7 @@ export class PeerClient {
   /** The peer ID the encrypted transport reached (undefined: plain). */
   readonly remotePeerId: string | undefined
 
-  private constructor(socket: Socket | SecureSocket, options: PeerClientOptions) {
+  private constructor(socket: Socket | SecureSocket | DhtSession, options: PeerClientOptions) {
     this.socket = socket
     this.label = `${options.host}:${options.port}`
     this.log = options.log ?? silentLogger()
@@ -135,7 +136,7 @@ export class PeerClient {
       checkHeader: (header, size) => this.checkResponse(header, size),
       allocate: (size) => (this.checked.at(-1)?.type === 'chunk' ? allocateChunk(size) : undefined),
     })
-    if (socket instanceof SecureSocket) {
+    if ('setReader' in socket) {
       this.remotePeerId = formatPeerId(socket.remotePublicKey!)
       // Records are opened straight into the body being assembled when one is; the rest (headers, a body's
       // start) comes as views of the record buffer, copied by the decoder like plain reads.
@@ -244,7 +245,27 @@ export class PeerClient {
         ),
       timeoutMs,
     )
-    // What arrives with the session's first records, before the client listens (a busy server's E_BUSY).
+    return PeerClient.whenReady(secure, options, timer, () => signal?.removeEventListener('abort', onAbort)).catch(
+      (err: P2PError) => {
+        if (!connected && err.code === 'E_CLOSED')
+          throw new P2PError('E_CONNECT', `cannot connect to ${where}: ${connectError ?? err.message}`)
+        throw err
+      },
+    )
+  }
+
+  /** A client over a session made through the DHT (download/dht-peers.ts dials it, within its own deadline). */
+  static overSession(session: Promise<DhtSession>, options: PeerClientOptions): Promise<PeerClient> {
+    return session.then((s) => PeerClient.whenReady(s, options, undefined, () => undefined))
+  }
+
+  /** The client once the session is ready, with what arrived before it listened (a busy server's E_BUSY). */
+  private static whenReady(
+    secure: SecureSocket | DhtSession,
+    options: PeerClientOptions,
+    timer: NodeJS.Timeout | undefined,
+    cleanup: () => void,
+  ): Promise<PeerClient> {
     const early: Buffer[] = []
     const onEarly = (view: Buffer): void => {
       early.push(Buffer.from(view))
@@ -252,7 +273,7 @@ export class PeerClient {
     secure.on('data', onEarly)
     const settled = (): void => {
       clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
+      cleanup()
       secure.off('data', onEarly)
     }
     return secure.ready.then(
@@ -264,8 +285,6 @@ export class PeerClient {
       },
       (err: P2PError) => {
         settled()
-        if (!connected && err.code === 'E_CLOSED')
-          throw new P2PError('E_CONNECT', `cannot connect to ${where}: ${connectError ?? err.message}`)
         throw err
       },
     )

@@ -1,0 +1,78 @@
+import { createSocket } from 'node:dgram'
+import { isIPv4 } from 'node:net'
+import type { KeyPair } from '@hyperswarm/secret-stream'
+import type HyperDHT from 'hyperdht'
+import { P2PError } from '../errors.js'
+
+/**
+ * Our nodes of the HyperDHT (hyperdht: Kademlia over UDP, NAT hole punching,
+ * Noise connections keyed by ed25519 — the engine under hyperswarm). Which
+ * DHT a process joins is the user's choice: `--bootstrap HOST:PORT[,…]`
+ * (a private deployment's `p2p dht-node`s), or — only when it says `--dht`
+ * without `--bootstrap` — the engine's public bootstrap nodes. Tests always
+ * pass their own.
+ */
+
+export interface DhtSettings {
+  /** HOST:PORT texts (checked by parseBootstrap); undefined: the engine's public defaults. */
+  bootstrap?: readonly string[] | undefined
+  /** The local address to bind (default all IPv4). */
+  host?: string | undefined
+  /** The UDP port to bind (default any free one). */
+  port?: number | undefined
+}
+
+/** The engine, loaded on first use: it costs ~0.5 s of start-up, which a LAN-only command never pays. */
+async function engine(): Promise<typeof HyperDHT> {
+  return (await import('hyperdht')).default
+}
+
+/** A DHT node for a seeder or a downloader (ephemeral: it does not store others' records). */
+export async function createDhtNode(settings: DhtSettings, keyPair?: KeyPair): Promise<HyperDHT> {
+  const HyperDHT = await engine()
+  return new HyperDHT({
+    ...(settings.bootstrap ? { bootstrap: [...settings.bootstrap] } : {}),
+    host: settings.host ?? '0.0.0.0',
+    // hyperdht reads port 0 as "its default port": a range of [0, 0] is "any free one".
+    port: (settings.port ? [settings.port, settings.port] : [0, 0]) as unknown as number,
+    ...(keyPair ? { keyPair } : {}),
+  })
+}
+
+/**
+ * A persistent DHT node, for a private deployment's bootstrap (`p2p dht-node`):
+ * it stores and serves records and is the first node others contact.
+ * Port 0: a free one, found by binding and releasing it first.
+ */
+export async function createBootstrapNode(settings: {
+  host: string
+  port: number
+  bootstrap?: readonly string[] | undefined
+}): Promise<HyperDHT> {
+  if (!isIPv4(settings.host) || settings.host === '0.0.0.0')
+    throw new P2PError('E_USAGE', `--host must be this node's IPv4 address as others reach it, not ${settings.host}`)
+  const port = settings.port || (await freeUdpPort(settings.host))
+  const HyperDHT = await engine()
+  const node = HyperDHT.bootstrapper(port, settings.host, {
+    host: settings.host,
+    bootstrap: [...(settings.bootstrap ?? [])],
+  })
+  try {
+    await node.ready()
+  } catch (err) {
+    await node.destroy().catch(() => undefined)
+    throw new P2PError('E_USAGE', `cannot bind the DHT node on ${settings.host}:${port}: ${(err as Error).message}`)
+  }
+  return node
+}
+
+function freeUdpPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4')
+    socket.once('error', reject)
+    socket.bind(0, host, () => {
+      const { port } = socket.address()
+      socket.close(() => resolve(port))
+    })
+  })
+}

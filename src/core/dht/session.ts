@@ -1,0 +1,277 @@
+import { EventEmitter } from 'node:events'
+import type { DhtSocket } from 'hyperdht'
+import { hasCode, P2PError } from '../errors.js'
+import { formatPeerId } from '../trust/peer-id.js'
+import { checkSwarmProof, PROOF_BYTES, swarmProof } from '../trust/swarm-secret.js'
+
+/**
+ * Our frames over a connection made through the DHT (docs/protocol.md §6.4).
+ * hyperdht's connection is already a Noise stream (secret-stream, our
+ * ed25519 identity as the static key), so frames go inside it as they are;
+ * what this adds is what secure-socket.ts does on TCP, before a frame:
+ *   - `expectedRemoteKey` (the key that was dialled) and `allow(key)` → E_AUTH;
+ *   - with `proofKey` (a private swarm), each side's first 32 bytes are its
+ *     swarm proof bound to this connection's handshake hash; the dialling
+ *     side proves first, the accepting side only after checking it → E_AUTH;
+ *   - outside a private swarm, the accepting side first sends DHT_HELLO, and
+ *     the dialler is ready only once it came;
+ *   - `handshakeTimeoutMs` bounds all of it (the hole punch included).
+ * `ready` resolves once that passed; writes before are queued. Every failure
+ * closes the stream once and is the error given to 'close' listeners.
+ *
+ * It offers what the chunk server's `Channel` and the client's session need:
+ * 'data', 'drain', 'close' (err?), write with a callback (the bytes are
+ * copied: the stream keeps them queued past the call, and the caller reuses
+ * its buffer once called back), pause/resume, an idle timer.
+ */
+
+export type DhtPath = 'direct' | 'holepunched' | 'relayed'
+
+export interface DhtSessionOptions {
+  initiator: boolean
+  handshakeTimeoutMs: number
+  expectedRemoteKey?: Buffer | undefined
+  allow?: ((remoteKey: Buffer) => boolean) | undefined
+  proofKey?: Buffer | undefined
+  /** How the connection was made, once open (the dialler knows: see dht-dial in download/). */
+  path?: () => DhtPath
+}
+
+/** Each write goes in messages of at most this many bytes (secret-stream seals one message per write). */
+const MAX_MESSAGE_BYTES = 64 * 1024
+
+type Phase = 'opening' | 'hello' | 'proof' | 'open' | 'closed'
+
+/**
+ * Outside a private swarm, the accepting side's first 8 bytes: a dialler is ready only once they came,
+ * so a connection whose data path never worked fails within the connect deadline (and is dialled again)
+ * instead of holding its first request until the request timeout. In a private swarm the accepting side's
+ * proof plays this part.
+ */
+export const DHT_HELLO = Buffer.from('P2PDHT1\n')
+
+export class DhtSession extends EventEmitter {
+  readonly ready: Promise<void>
+  readonly label: string
+  remotePublicKey: Buffer | undefined
+  closedWith: P2PError | undefined
+  private phase: Phase = 'opening'
+  private proofBytes: Buffer[] = []
+  private proofLength = 0
+  private readonly queued: Array<{ data: Buffer; callback?: ((err?: Error | null) => void) | undefined }> = []
+  private readonly timer: NodeJS.Timeout
+  private idleTimer: NodeJS.Timeout | undefined
+  private settle!: (err?: P2PError) => void
+
+  constructor(
+    readonly stream: DhtSocket,
+    private readonly options: DhtSessionOptions,
+    label?: string,
+  ) {
+    super()
+    this.label = label ?? 'a DHT peer'
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.settle = (err) => (err ? reject(err) : resolve())
+    })
+    this.ready.catch(() => undefined)
+    this.timer = setTimeout(
+      () =>
+        this.fail(
+          new P2PError(
+            'E_AUTH',
+            `no session with ${this.label} within ${options.handshakeTimeoutMs} ms through the DHT`,
+          ),
+        ),
+      options.handshakeTimeoutMs,
+    )
+    stream.on('error', (err: Error) =>
+      this.fail(new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`)),
+    )
+    stream.on('close', () => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} closed`)))
+    stream.on('drain', () => this.emit('drain'))
+    stream.on('data', (data: Buffer) => this.onData(data))
+    stream.opened.then(
+      (opened) => (opened ? this.onOpened() : undefined),
+      () => undefined,
+    )
+  }
+
+  get closed(): boolean {
+    return this.phase === 'closed'
+  }
+
+  get path(): DhtPath | undefined {
+    return this.options.path?.()
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.stream.rawStream?.remoteHost ?? undefined
+  }
+
+  get remotePort(): number | undefined {
+    return this.stream.rawStream?.remotePort ?? undefined
+  }
+
+  /** Reads never go straight into a reader's window here: the stream hands over whole decrypted messages. */
+  setReader(_reader: unknown): void {}
+
+  write(data: Buffer, callback?: (err?: Error | null) => void): boolean {
+    if (this.phase === 'closed') {
+      if (callback) process.nextTick(callback, this.closedWith)
+      return false
+    }
+    if (this.phase !== 'open') {
+      this.queued.push({ data: Buffer.from(data), callback })
+      return true
+    }
+    return this.send(data, callback)
+  }
+
+  end(data?: Buffer): void {
+    if (data) this.write(data)
+    void this.ready.then(
+      () => this.stream.end(),
+      () => undefined,
+    )
+  }
+
+  destroy(err?: P2PError): void {
+    this.fail(err ?? new P2PError('E_CLOSED', `connection to ${this.label} closed by us`))
+  }
+
+  cork(): void {}
+  uncork(): void {}
+
+  pause(): void {
+    this.stream.pause()
+  }
+
+  resume(): void {
+    this.stream.resume()
+  }
+
+  /** Calls `onTimeout` after `ms` with nothing read or written (0: never). */
+  setTimeout(ms: number, onTimeout?: () => void): void {
+    clearTimeout(this.idleTimer)
+    this.idleTimer = undefined
+    if (ms > 0 && onTimeout) this.idleTimer = setTimeout(onTimeout, ms)
+  }
+
+  private touch(): void {
+    this.idleTimer?.refresh()
+  }
+
+  private send(data: Buffer, callback?: (err?: Error | null) => void): boolean {
+    this.touch()
+    let ok = true
+    for (let at = 0; at < data.byteLength; at += MAX_MESSAGE_BYTES)
+      ok = this.stream.write(Buffer.from(data.subarray(at, at + MAX_MESSAGE_BYTES)))
+    if (callback) process.nextTick(callback)
+    return ok
+  }
+
+  private onOpened(): void {
+    if (this.phase !== 'opening') return
+    try {
+      const key = this.stream.remotePublicKey
+      if (!key) throw new P2PError('E_AUTH', `${this.label} gave no key`)
+      this.remotePublicKey = key
+      const expected = this.options.expectedRemoteKey
+      if (expected && !expected.equals(key))
+        throw new P2PError('E_AUTH', `${this.label} holds another key than the one dialled`, { keyMismatch: true })
+      if (this.options.allow && !this.options.allow(key))
+        throw new P2PError('E_AUTH', `${this.label} (${formatPeerId(key)}) is not on the allow-list`, {
+          notAllowed: true,
+        })
+      // Bytes that came before the stream reported itself open (the other side's proof, or its first frames) were kept.
+      const early = Buffer.concat(this.proofBytes)
+      this.proofBytes = []
+      this.proofLength = 0
+      if (!this.options.proofKey) {
+        if (this.options.initiator) {
+          this.phase = 'hello'
+          if (early.byteLength > 0) this.onData(early)
+        } else {
+          this.stream.write(DHT_HELLO)
+          this.open(early)
+        }
+        return
+      }
+      this.phase = 'proof'
+      if (this.options.initiator) this.sendProof()
+      if (early.byteLength > 0) this.onData(early)
+    } catch (err) {
+      this.fail(hasCode(err) ? err : new P2PError('E_INTERNAL', String(err)))
+    }
+  }
+
+  private onData(data: Buffer): void {
+    this.touch()
+    if (this.phase === 'open') {
+      this.emit('data', data)
+      return
+    }
+    if (this.phase === 'closed') return
+    this.proofBytes.push(Buffer.from(data))
+    this.proofLength += data.byteLength
+    if (this.phase === 'opening') {
+      if (this.proofLength > 64 * 1024) this.fail(new P2PError('E_AUTH', `${this.label} sent data before its session`))
+      return
+    }
+    if (this.phase === 'hello') {
+      if (this.proofLength < DHT_HELLO.byteLength) return
+      const all = Buffer.concat(this.proofBytes)
+      this.proofBytes = []
+      if (!all.subarray(0, DHT_HELLO.byteLength).equals(DHT_HELLO)) {
+        this.fail(
+          new P2PError('E_AUTH', `${this.label} did not greet as a p2pshare peer (another program on that key?)`),
+        )
+        return
+      }
+      this.open(all.subarray(DHT_HELLO.byteLength))
+      return
+    }
+    if (this.proofLength < PROOF_BYTES) return
+    const all = Buffer.concat(this.proofBytes)
+    this.proofBytes = []
+    const proof = all.subarray(0, PROOF_BYTES)
+    const hash = this.stream.handshakeHash
+    if (!hash || !checkSwarmProof(this.options.proofKey!, hash, !this.options.initiator, proof)) {
+      this.fail(
+        new P2PError(
+          'E_AUTH',
+          `${this.label} did not prove it holds the swarm secret (not in this private swarm, or another secret)`,
+          { proof: true },
+        ),
+      )
+      return
+    }
+    if (!this.options.initiator) this.sendProof()
+    this.open(all.subarray(PROOF_BYTES))
+  }
+
+  private sendProof(): void {
+    this.stream.write(swarmProof(this.options.proofKey!, this.stream.handshakeHash!, this.options.initiator))
+  }
+
+  private open(rest: Buffer): void {
+    this.phase = 'open'
+    clearTimeout(this.timer)
+    for (const { data, callback } of this.queued.splice(0)) this.send(data, callback)
+    this.settle()
+    // Frames that arrived along with the proof (after the listeners were attached: both users attach at once).
+    if (rest.byteLength > 0) this.emit('data', rest)
+  }
+
+  private fail(err: P2PError): void {
+    if (this.phase === 'closed') return
+    this.phase = 'closed'
+    this.closedWith = err
+    clearTimeout(this.timer)
+    clearTimeout(this.idleTimer)
+    for (const { callback } of this.queued.splice(0)) if (callback) process.nextTick(callback, err)
+    this.stream.destroy()
+    this.settle(err)
+    this.emit('close', err)
+  }
+}

@@ -1,0 +1,96 @@
+import { isIPv6 } from 'node:net'
+import { P2PError } from '../errors.js'
+import { isId } from '../manifest.js'
+import { parseSecret } from '../trust/swarm-secret.js'
+import { parseNamedPeer } from './named-peers.js'
+
+/**
+ * A share link (docs/protocol.md §6.3): all a downloader needs to find a file.
+ *
+ *   p2p://<id>[?peer=HOST:PORT][&secret=<percent-encoded secret>]
+ *
+ * `id` is the file id (64 lowercase hex digits); `peer` a hint, a peer to ask
+ * by unicast as `--peer` does (the same rules: host name or address literal,
+ * UDP discovery port); `secret` the private swarm's secret, present only
+ * when the user asked (`--with-secret`): whoever holds the link is then in
+ * the swarm. Parsing refuses anything else — an unknown or repeated
+ * parameter, a fragment, control characters, a damaged secret, a link over
+ * MAX_LINK_CHARS — with E_USAGE saying what is wrong, so a pasted link is
+ * either exactly understood or not used at all.
+ */
+
+export const LINK_SCHEME = 'p2p://'
+export const MAX_LINK_CHARS = 2048
+
+export interface ShareLink {
+  id: string
+  /** The peer hint: a host (IPv6 without brackets) and its UDP discovery port. */
+  peer?: { host: string; port: number }
+  /** The swarm secret's text (never logged). */
+  secret?: string
+}
+
+export function isShareLink(text: string): boolean {
+  return text.trim().toLowerCase().startsWith(LINK_SCHEME)
+}
+
+export function formatShareLink(link: ShareLink): string {
+  const params: string[] = []
+  if (link.peer) {
+    const host = isIPv6(link.peer.host) ? `[${link.peer.host}]` : link.peer.host
+    // ':' and brackets stay readable; a zone's '%' and anything else odd is percent-encoded.
+    const hint = encodeURIComponent(`${host}:${link.peer.port}`)
+      .replace(/%3A/g, ':')
+      .replace(/%5B/g, '[')
+      .replace(/%5D/g, ']')
+    params.push(`peer=${hint}`)
+  }
+  if (link.secret !== undefined) params.push(`secret=${encodeURIComponent(link.secret)}`)
+  return `${LINK_SCHEME}${link.id}${params.length ? `?${params.join('&')}` : ''}`
+}
+
+const bad = (text: string, why: string): P2PError =>
+  new P2PError(
+    'E_USAGE',
+    `invalid share link ${JSON.stringify(text.slice(0, 100))}: ${why} (expected p2p://<id>[?peer=HOST:PORT][&secret=…])`,
+  )
+
+export function parseShareLink(text: string): ShareLink {
+  const value = text.trim()
+  if (value.length > MAX_LINK_CHARS) throw bad(value, `longer than ${MAX_LINK_CHARS} characters`)
+  if (/[\u0000-\u001f\u007f\s]/.test(value)) throw bad(value, 'it holds spaces or control characters')
+  if (!value.toLowerCase().startsWith(LINK_SCHEME)) throw bad(value, `it does not begin with ${LINK_SCHEME}`)
+  if (value.includes('#')) throw bad(value, 'a fragment (#…) is not part of a share link')
+  const rest = value.slice(LINK_SCHEME.length)
+  const mark = rest.indexOf('?')
+  const id = (mark < 0 ? rest : rest.slice(0, mark)).toLowerCase()
+  if (!isId(id)) throw bad(value, 'the id is not 64 hexadecimal digits')
+  const link: ShareLink = { id }
+  if (mark < 0) return link
+  const seen = new Set<string>()
+  for (const pair of rest.slice(mark + 1).split('&')) {
+    const eq = pair.indexOf('=')
+    const key = eq < 0 ? pair : pair.slice(0, eq)
+    if (key !== 'peer' && key !== 'secret')
+      throw bad(value, `unknown parameter ${JSON.stringify(key.slice(0, 20))} (only peer and secret)`)
+    if (seen.has(key)) throw bad(value, `${key} is given twice`)
+    seen.add(key)
+    if (eq < 0 || eq === pair.length - 1) throw bad(value, `${key} has no value`)
+    let decoded: string
+    try {
+      decoded = decodeURIComponent(pair.slice(eq + 1))
+    } catch {
+      throw bad(value, `${key} is not valid percent-encoding`)
+    }
+    if (/[\u0000-\u001f\u007f]/.test(decoded)) throw bad(value, `${key} holds control characters`)
+    if (key === 'peer') {
+      const peer = parseNamedPeer(decoded, 0)
+      if (peer.port === 0) throw bad(value, 'the peer hint needs its port (HOST:PORT or [IPv6]:PORT)')
+      link.peer = { host: peer.host, port: peer.port }
+    } else {
+      parseSecret(decoded) // E_USAGE for a damaged key or a weak passphrase, without echoing it
+      link.secret = decoded
+    }
+  }
+  return link
+}

@@ -1,0 +1,272 @@
+import { EventEmitter } from 'node:events'
+import type HyperDHT from 'hyperdht'
+import type { DhtAddress } from 'hyperdht'
+import { Bitfield } from '../bitfield.js'
+import { createDhtNode, type DhtSettings } from '../dht/node.js'
+import { type DhtPath, DhtSession } from '../dht/session.js'
+import { topicOf } from '../dht/topic.js'
+import { P2PError } from '../errors.js'
+import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
+import type { PeerAddress } from '../pool.js'
+import { formatPeerId } from '../trust/peer-id.js'
+import type { SecureOptions } from '../trust/secure-socket.js'
+import type { Trust } from '../trust/trust.js'
+import type { LivePeer, PeerDialer, PeerFinder } from './job.js'
+
+/**
+ * A download's peers from the DHT (docs/protocol.md §6): looks the file's
+ * topic up (again after 1, 2, 4, … s, then every `lookupEveryMs`), and
+ * offers each peer found as `dht:<peer ID>` (port 0), speaking the encrypted
+ * transport with that peer ID as the key its connection must reach — so the
+ * same TrustedPeers, pool and scheduler as LAN peers use them (liar bans,
+ * budgets). A DHT peer is taken to hold every chunk until it says otherwise
+ * ("not found" clears the bit, as for any peer). Connections are dialled by
+ * key (hyperdht: direct, or through a hole punch) and wrapped in a DhtSession.
+ */
+
+export const DHT_ADDRESS_PREFIX = 'dht:'
+export const DEFAULT_LOOKUP_EVERY_MS = 10_000
+const FIRST_RETRY_MS = 1_000
+/** Peers kept from lookups at most (a topic flooded with announcements cannot grow our memory). */
+export const MAX_DHT_PEERS = 64
+
+export interface DhtPeersOptions {
+  id: string
+  trust: Trust
+  dht: DhtSettings
+  lookupEveryMs?: number
+  log?: Logger
+}
+
+export interface DhtLookupStats {
+  lookups: number
+  /** DHT nodes that answered a lookup. */
+  replies: number
+  peersFound: number
+  topic: string
+  bootstrap: string
+}
+
+interface FoundPeer {
+  key: Buffer
+  peerId: string
+  relayAddresses: DhtAddress[]
+  path?: DhtPath
+  /** Dials that failed in a row; at MAX_DIAL_FAILURES the peer is dropped for good. */
+  failures: number
+  /** Not offered again before this (performance.now()), after a failed dial. */
+  retryAt: number
+}
+
+/**
+ * A peer whose dials fail this many times in a row is dropped for the rest of the download: a DHT keeps a
+ * departed seeder's announcement for minutes, and a peer the download keeps seeing as live would hold it
+ * past --wait forever (each failure costs the connect deadline; it is retried after 1, 2, … s).
+ */
+export const MAX_DIAL_FAILURES = 3
+export const MIN_DHT_CONNECT_MS = 15_000
+
+export function createDhtPeers(options: Omit<DhtPeersOptions, 'log'>, collaborators: Collaborators = {}): DhtPeers {
+  return new DhtPeers({ ...options, log: componentLog(collaborators, 'dht-peers') })
+}
+
+export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
+  private node: HyperDHT | undefined
+  private readonly found = new Map<string, FoundPeer>()
+  private readonly topic: Buffer
+  private readonly log: Logger
+  private chunkCount = 0
+  private timer: NodeJS.Timeout | undefined
+  private looking: Promise<void> | undefined
+  private stopped = false
+  private readonly counts = { lookups: 0, replies: 0 }
+
+  constructor(private readonly options: DhtPeersOptions) {
+    super()
+    this.setMaxListeners(0)
+    if (options.trust.transport !== 'encrypted')
+      throw new P2PError('E_USAGE', '--dht needs the encrypted transport: drop --transport plain')
+    this.topic = topicOf(options.id, options.trust.swarm?.topicKey)
+    this.log = options.log ?? silentLogger()
+  }
+
+  get stats(): DhtLookupStats {
+    return {
+      ...this.counts,
+      peersFound: this.found.size,
+      topic: this.topic.toString('hex'),
+      bootstrap: this.options.dht.bootstrap ? this.options.dht.bootstrap.join(',') : "the engine's public nodes",
+    }
+  }
+
+  /** Joins the DHT and starts looking (the first lookup runs in the background). */
+  async start(): Promise<void> {
+    this.node = await createDhtNode(this.options.dht, this.options.trust.identity.keyPair)
+    await this.node.ready()
+    this.lookupSoon(0)
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.timer)
+    await this.node?.destroy({ force: true }).catch(() => undefined)
+  }
+
+  /** What was tried, for the message when nobody was found. */
+  describeAttempt(): string {
+    const s = this.stats
+    return `DHT: ${s.lookups} lookup(s) of topic ${s.topic.slice(0, 16)}… through ${s.bootstrap}, ${s.replies} node answer(s), ${s.peersFound} peer(s) found`
+  }
+
+  peers(id: string): LivePeer[] {
+    if (id !== this.options.id) return []
+    const now = performance.now()
+    return [...this.found.values()]
+      .filter((p) => p.failures < MAX_DIAL_FAILURES && p.retryAt <= now)
+      .map((p) => ({
+        address: `${DHT_ADDRESS_PREFIX}${p.peerId}`,
+        port: 0,
+        have: Bitfield.full(this.chunkCount),
+        peerId: p.peerId,
+        transport: 'noise' as const,
+      }))
+  }
+
+  waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.off('change', done)
+        resolve()
+      }
+      const timer = setTimeout(done, Math.max(0, ms))
+      this.on('change', done)
+    })
+  }
+
+  manifestKnown(chunkCount: number): void {
+    this.chunkCount = chunkCount
+    this.emit('change')
+  }
+
+  handles(peer: PeerAddress): boolean {
+    return peer.address.startsWith(DHT_ADDRESS_PREFIX)
+  }
+
+  /** How the download reached this peer (for the receipt). */
+  describe(key: string): { via: 'dht'; path?: DhtPath } | undefined {
+    if (!key.startsWith(DHT_ADDRESS_PREFIX)) return undefined
+    const peerId = key.slice(DHT_ADDRESS_PREFIX.length, key.lastIndexOf(':'))
+    const path = this.found.get(peerId)?.path
+    return path ? { via: 'dht', path } : { via: 'dht' }
+  }
+
+  /** A session to this DHT peer: dialled by its key, checked (key, allow-list, swarm proof) within `timeoutMs`. */
+  dial(
+    peer: PeerAddress,
+    secure: SecureOptions | undefined,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<DhtSession> {
+    const found = this.found.get(peer.address.slice(DHT_ADDRESS_PREFIX.length))
+    if (!this.node || !found || !secure)
+      return Promise.reject(new P2PError('E_CONNECT', `${peer.address} is not a DHT peer we found`))
+    signal.throwIfAborted()
+    let punched = false
+    const socket = this.node.connect(found.key, {
+      keyPair: secure.keyPair,
+      relayAddresses: found.relayAddresses,
+      holepunch: () => {
+        punched = true
+        return true
+      },
+    })
+    const session = new DhtSession(
+      socket,
+      {
+        initiator: true,
+        // A hole punch takes round trips through DHT nodes: a LAN-sized connect deadline is too short for it.
+        handshakeTimeoutMs: Math.max(timeoutMs, MIN_DHT_CONNECT_MS),
+        expectedRemoteKey: found.key,
+        allow: secure.allow,
+        proofKey: secure.proofKey,
+        path: () => (punched ? 'holepunched' : 'direct'),
+      },
+      `dht:${found.peerId.slice(0, 15)}…`,
+    )
+    const onAbort = (): void => session.destroy(new P2PError('E_CLOSED', `connecting to ${session.label} abandoned`))
+    signal.addEventListener('abort', onAbort, { once: true })
+    return session.ready.then(
+      () => {
+        signal.removeEventListener('abort', onAbort)
+        found.path = punched ? 'holepunched' : 'direct'
+        found.failures = 0
+        this.log.info({ peer: found.peerId, path: found.path }, 'DHT connection')
+        return session
+      },
+      (err: P2PError) => {
+        signal.removeEventListener('abort', onAbort)
+        found.failures++
+        found.retryAt = performance.now() + 1000 * 2 ** (found.failures - 1)
+        this.log.info({ peer: found.peerId, failures: found.failures, err: err.message }, 'DHT dial failed')
+        setTimeout(() => this.emit('change'), Math.max(0, found.retryAt - performance.now())).unref()
+        // A key that never answers is no protocol violation; the DHT's own failures come as plain errors.
+        throw err.code === 'E_CLOSED' && session.remotePublicKey === undefined
+          ? new P2PError('E_CONNECT', `cannot reach ${session.label} through the DHT: ${err.message}`)
+          : err
+      },
+    )
+  }
+
+  private lookupSoon(ms: number): void {
+    clearTimeout(this.timer)
+    if (this.stopped) return
+    this.timer = setTimeout(() => {
+      this.looking ??= this.lookup().finally(() => {
+        this.looking = undefined
+        const every = this.options.lookupEveryMs ?? DEFAULT_LOOKUP_EVERY_MS
+        // Soon at first (a seeder may announce moments after we start), then every `every`.
+        this.lookupSoon(Math.min(every, FIRST_RETRY_MS * 2 ** Math.min(this.counts.lookups - 1, 5)))
+      })
+    }, ms)
+    this.timer.unref()
+  }
+
+  private async lookup(): Promise<void> {
+    const node = this.node
+    if (!node || this.stopped) return
+    this.counts.lookups++
+    const self = this.options.trust.identity.keyPair.publicKey
+    try {
+      for await (const reply of node.lookup(this.topic)) {
+        this.counts.replies++
+        for (const peer of reply.peers ?? []) {
+          if (!Buffer.isBuffer(peer.publicKey) || peer.publicKey.byteLength !== 32 || peer.publicKey.equals(self))
+            continue
+          const peerId = formatPeerId(peer.publicKey)
+          if (this.found.has(peerId) || this.found.size >= MAX_DHT_PEERS) continue
+          this.found.set(peerId, {
+            key: Buffer.from(peer.publicKey),
+            peerId,
+            relayAddresses: (peer.relayAddresses ?? []).slice(0, 3),
+            failures: 0,
+            retryAt: 0,
+          })
+          this.log.info({ peer: peerId }, 'peer found on the DHT')
+          this.emit('change')
+        }
+        if (this.stopped) return
+      }
+    } catch (err) {
+      if (!this.stopped) this.log.warn({ err: (err as Error).message }, 'DHT lookup failed')
+    }
+  }
+}
+
+/** Several finders as one: every peer any of them offers; a change in any is a change. */
+export function mergeFinders(...finders: PeerFinder[]): PeerFinder {
+  return {
+    peers: (id) => finders.flatMap((f) => f.peers(id)),
+    waitForChange: (ms) => Promise.race(finders.map((f) => f.waitForChange(ms))),
+  }
+}

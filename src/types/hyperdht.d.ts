@@ -1,0 +1,91 @@
+// Types for the parts of hyperdht that p2pshare uses (it ships none).
+
+declare module 'hyperdht' {
+  import type { EventEmitter } from 'node:events'
+  import type NoiseSecretStream from '@hyperswarm/secret-stream'
+  import type { KeyPair } from '@hyperswarm/secret-stream'
+
+  export interface DhtAddress {
+    host: string
+    port: number
+  }
+  export interface DhtOptions {
+    bootstrap?: Array<string | DhtAddress>
+    keyPair?: KeyPair
+    host?: string
+    port?: number
+    ephemeral?: boolean
+    firewalled?: boolean
+    connectionKeepAlive?: number | false
+  }
+  export interface DhtPeer {
+    publicKey: Buffer
+    relayAddresses: DhtAddress[]
+  }
+  export interface QueryReply {
+    from: { host: string; port: number }
+    peers: DhtPeer[]
+  }
+  /** A dht-rpc query: an async iterable of replies (and a streamx Readable). */
+  export interface Query extends AsyncIterable<QueryReply> {
+    destroy(err?: Error): void
+    finished(): Promise<void>
+    readonly closestReplies: unknown[]
+  }
+  export interface ConnectOptions {
+    keyPair?: KeyPair
+    relayAddresses?: DhtAddress[]
+    /** Called when a hole punch is about to be tried; return false to abort it. */
+    holepunch?: (
+      remoteFirewall: number,
+      localFirewall: number,
+      remoteAddresses: unknown,
+      localAddresses: unknown,
+    ) => boolean
+  }
+  export interface RawStream {
+    readonly remoteHost: string | undefined
+    readonly remotePort: number | undefined
+  }
+  export interface DhtSocket extends NoiseSecretStream {
+    readonly rawStream: RawStream | null
+  }
+  export interface ServerOptions {
+    firewall?: (remotePublicKey: Buffer, payload: unknown) => boolean
+  }
+  export interface DhtServer extends EventEmitter {
+    listen(keyPair?: KeyPair): Promise<void>
+    close(): Promise<void>
+    address(): { host: string; port: number; publicKey: Buffer } | null
+    readonly relayAddresses: DhtAddress[]
+    on(event: 'connection', listener: (socket: DhtSocket) => void): this
+  }
+  export default class HyperDHT extends EventEmitter {
+    constructor(options?: DhtOptions)
+    static keyPair(seed?: Buffer): KeyPair
+    static bootstrapper(port: number, host: string, options?: DhtOptions): HyperDHT
+    readonly destroyed: boolean
+    readonly bootstrapNodes: DhtAddress[]
+    readonly firewalled: boolean
+    readonly stats: { punches: { consistent: number; random: number; open: number } }
+    ready(): Promise<void>
+    fullyBootstrapped(): Promise<void>
+    address(): { host: string; port: number }
+    connect(remotePublicKey: Buffer, options?: ConnectOptions): DhtSocket
+    createServer(options?: ServerOptions, onconnection?: (socket: DhtSocket) => void): DhtServer
+    lookup(topic: Buffer): Query
+    announce(topic: Buffer, keyPair: KeyPair, relayAddresses?: DhtAddress[]): Query
+    unannounce(topic: Buffer, keyPair: KeyPair): Promise<void>
+    destroy(options?: { force?: boolean }): Promise<void>
+  }
+}
+
+declare module 'hyperdht/testnet.js' {
+  import type HyperDHT from 'hyperdht'
+  export interface Testnet {
+    nodes: HyperDHT[]
+    bootstrap: Array<{ host: string; port: number }>
+    destroy(): Promise<void>
+  }
+  export default function createTestnet(size?: number, options?: { host?: string; port?: number }): Promise<Testnet>
+}

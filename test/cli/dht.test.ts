@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import HyperDHT from 'hyperdht'
+import createTestnet from 'hyperdht/testnet.js'
+import { DHT_HELLO } from '../../src/core/dht/session.js'
+import { topicOf } from '../../src/core/dht/topic.js'
+import { encodeFrame, FrameDecoder } from '../../src/core/transfer/framing.js'
+import { parsePeerId } from '../../src/core/trust/peer-id.js'
+import { generateSecret, swarmKeysFromText } from '../../src/core/trust/swarm-secret.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { sha256File } from '../helpers/files.js'
+import { freeUdpPort, runDownload, seeded, startDaemon, storeArgs } from '../helpers/swarm.js'
+
+/**
+ * Issue 20 on real processes over loopback, on a private DHT (hyperdht's
+ * testnet bound to 127.0.0.1, or `p2p dht-node` processes): never the public
+ * bootstrap nodes. Discovery is pointed at a UDP port nobody announces on, so
+ * whatever is found is found through the DHT.
+ */
+
+const DHT_ARGS = (bootstrap: string): string[] => ['--dht', '--bootstrap', bootstrap, '--dht-host', '127.0.0.1']
+
+async function testnet(t: Cleanup): Promise<string> {
+  // hyperdht reads port 0 as its fixed default port (49737): a range of [0, 0] is any free one.
+  const net = await createTestnet(3, { host: '127.0.0.1', port: [0, 0] as unknown as number })
+  onCleanup(t, () => net.destroy())
+  return net.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
+}
+
+/** p2p-serve --dht on the store in `dir`; resolves once its topics are announced (its first --json line). */
+async function dhtSeeder(t: Cleanup, dir: string, bootstrap: string, extra: string[] = []) {
+  const serve = startDaemon(t, 'p2p-serve', [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--json',
+    ...storeArgs(dir),
+    ...DHT_ARGS(bootstrap),
+    ...extra,
+  ])
+  const line = (await serve.firstLine) as { dhtTopics: number; peerId: string; links: Array<{ link: string }> }
+  return { serve, line }
+}
+
+/** A DHT server of its own key under the file's topic, speaking our frames: the real manifest, every chunk random bytes. */
+async function startDhtLiar(
+  t: Cleanup,
+  bootstrap: string,
+  id: string,
+  manifest: Buffer,
+): Promise<{ lies: () => number }> {
+  const liar = new HyperDHT({ bootstrap: bootstrap.split(','), host: '127.0.0.1', port: [0, 0] as unknown as number })
+  onCleanup(t, () => liar.destroy({ force: true }))
+  const keyPair = HyperDHT.keyPair()
+  let lies = 0
+  const server = liar.createServer({}, (socket) => {
+    const decoder = new FrameDecoder({ maxHeaderBytes: 16384, maxBodyBytes: 0 })
+    socket.on('error', () => undefined)
+    socket.write(DHT_HELLO)
+    socket.on('data', (segment: Buffer) => {
+      for (const { header } of decoder.push(segment)) {
+        if (header.type === 'manifest') socket.write(encodeFrame({ type: 'manifest', id }, manifest))
+        else {
+          lies++
+          socket.write(encodeFrame({ type: 'chunk', id, index: header.index as number }, randomBytes(256 * 1024)))
+        }
+      }
+    })
+  })
+  await server.listen(keyPair)
+  await liar.announce(topicOf(id), keyPair, server.relayAddresses).finished()
+  return { lies: () => lies }
+}
+
+describe('sharing beyond the LAN through a private DHT', () => {
+  it('a downloader finds a seeder by id alone (no broadcast reaches it), byte-identical; the receipt says dht', async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t)
+    const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    assert.equal(line.dhtTopics, 1)
+    assert.equal(line.links[0]?.link, `p2p://${id}`)
+    const nobody = await freeUdpPort() // no announcer there: the LAN finds nothing
+    const r = await runDownload(join(dir, 'd'), nobody, ['--id', id, '--wait', '30', ...DHT_ARGS(bootstrap)])
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(r.result?.sha256, sha)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    const peers = r.result?.peers as Array<{
+      peer: string
+      via: string
+      path?: string
+      peerId?: string
+      chunks: number
+    }>
+    assert.equal(peers.length, 1)
+    assert.match(peers[0]!.via, /^dht/)
+    assert.ok(['direct', 'holepunched'].includes(peers[0]!.path ?? ''), JSON.stringify(peers))
+    assert.equal(peers[0]!.peerId, line.peerId, 'the peer reached holds the key it was dialled by')
+  })
+
+  it('p2p-download LINK works against p2p dht-node processes; without --dht the same link finds nobody (exit 3)', async (t) => {
+    const node = startDaemon(t, 'p2p', ['dht-node', '--host', '127.0.0.1', '--port', '0', '--json'])
+    const { bootstrap } = (await node.firstLine) as { bootstrap: string }
+    const second = startDaemon(t, 'p2p', [
+      'dht-node',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--bootstrap',
+      bootstrap,
+      '--json',
+    ])
+    await second.firstLine
+    const { dir, id, sha } = await seeded(t, 700_000)
+    await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    const nobody = await freeUdpPort()
+    const lanOnly = await runDownload(join(dir, 'lan'), nobody, [`p2p://${id}`, '--wait', '1'])
+    assert.equal(lanOnly.code, 3, lanOnly.stderr)
+    const r = await runDownload(join(dir, 'd'), nobody, [`p2p://${id}`, '--wait', '30', ...DHT_ARGS(bootstrap)])
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    assert.equal(await node.stop(), 0, 'Ctrl-C (SIGTERM) ends a DHT node cleanly')
+  })
+
+  it("a private swarm's topic: a downloader without the secret finds nobody (exit 4 naming the lookup); with it, the file", async (t) => {
+    const bootstrap = await testnet(t)
+    const secret = generateSecret()
+    const { dir, id, sha } = await seeded(t, 600_000)
+    const { serve, line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--secret', secret])
+    const nobody = await freeUdpPort()
+    const stranger = await runDownload(join(dir, 's'), nobody, ['--id', id, '--wait', '4', ...DHT_ARGS(bootstrap)])
+    assert.equal(stranger.code, 4, stranger.stderr)
+    assert.match(stranger.stderr + stranger.stdout, /lookup\(s\) of topic .* 0 peer\(s\) found/)
+    // Nor does the open topic hold anyone, looked up straight on the DHT: the seeder announced only the keyed one.
+    const probe = new HyperDHT({
+      bootstrap: bootstrap.split(','),
+      host: '127.0.0.1',
+      port: [0, 0] as unknown as number,
+    })
+    onCleanup(t, () => probe.destroy({ force: true }))
+    let openPeers = 0
+    for await (const reply of probe.lookup(topicOf(id))) openPeers += reply.peers.length
+    assert.equal(openPeers, 0)
+    let keyedPeers = 0
+    const keys = await swarmKeysFromText(secret)
+    for await (const reply of probe.lookup(topicOf(id, keys.topicKey))) keyedPeers += reply.peers.length
+    assert.ok(keyedPeers > 0, 'the keyed topic holds the seeder (the check above can fail)')
+    const member = await runDownload(join(dir, 'm'), nobody, [
+      `p2p://${id}?secret=${encodeURIComponent(secret)}`,
+      '--wait',
+      '30',
+      ...DHT_ARGS(bootstrap),
+    ])
+    assert.equal(member.code, 0, member.stderr + member.log)
+    assert.equal(await sha256File(member.result?.path as string), sha)
+    // A stranger who knows the seeder's peer ID (it is no secret) dials it straight and asks for the manifest
+    // without the proof: it gets nothing, and the seeder counts the refusal.
+    const seederKey = parsePeerId(line.peerId)
+    const socket = probe.connect(seederKey)
+    socket.on('error', () => undefined)
+    let received = 0
+    socket.on('data', (d: Buffer) => {
+      received += d.byteLength
+    })
+    socket.write(Buffer.alloc(32)) // a "proof" of zeros
+    socket.write(encodeFrame({ type: 'manifest', id }))
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    assert.equal(received, 0, 'no byte of the swarm reached the stranger')
+    assert.equal(await serve.stop(), 0)
+    const stopped = JSON.parse(serve.stdout().trim().split('\n').pop()!) as { stats: { refusedAuth: number } }
+    assert.ok(stopped.stats.refusedAuth >= 1, JSON.stringify(stopped.stats))
+  })
+
+  it('a hostile peer announced under the topic serving wrong bytes is banned and counted; the file completes from the honest one', async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t, 4_000_000)
+    const entry = join(dir, 'seed', 'chunks', 'f.bin')
+    const manifest = await readFile(join(entry, 'manifest.json'))
+    const liar = await startDhtLiar(t, bootstrap, id, manifest)
+    const nobody = await freeUdpPort()
+    // The honest seeder joins only once the liar has had its chance: the first downloads go to the liar.
+    const d = join(dir, 'd')
+    const download = runDownload(d, nobody, ['--id', id, '--wait', '90', ...DHT_ARGS(bootstrap)], 180_000)
+    const deadline = Date.now() + 40_000
+    while (liar.lies() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    assert.ok(liar.lies() > 0, 'the liar was asked')
+    await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    const r = await download
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    const peers = r.result?.peers as Array<{ peerId?: string; banned?: string; chunks: number }>
+    const liarReport = peers.find((p) => p.banned)
+    assert.ok(liarReport, `the liar is banned: ${JSON.stringify(peers)}`)
+    assert.equal(liarReport.chunks, 0, 'none of its bytes were kept')
+    assert.ok(peers.some((p) => !p.banned && p.chunks > 0))
+  })
+
+  it('a seeder killed with its announcement still on the DHT: the download ends within --wait, not a hang', async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id } = await seeded(t, 1_000_000)
+    const { serve } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    serve.kill('SIGKILL') // no unannounce: the DHT keeps offering its key
+    await serve.stop()
+    const nobody = await freeUdpPort()
+    // Nobody else: exit 4, naming the lookups.
+    const alone = await runDownload(join(dir, 'a'), nobody, ['--id', id, '--wait', '6', ...DHT_ARGS(bootstrap)], 90_000)
+    assert.equal(alone.code, 4, alone.stderr + alone.log)
+    assert.match(alone.stderr, /1 peer\(s\) found/)
+    // A liar gives the manifest and is banned: the dead seeder is then the only "live" peer of every chunk,
+    // and must be dropped for the download to end (it ran on past --wait, for good, before).
+    await startDhtLiar(t, bootstrap, id, await readFile(join(dir, 'seed', 'chunks', 'f.bin', 'manifest.json')))
+    const started = Date.now()
+    const r = await runDownload(join(dir, 'd'), nobody, ['--id', id, '--wait', '6', ...DHT_ARGS(bootstrap)], 90_000)
+    assert.ok(r.code !== 0 && r.code !== null, `exit ${r.code}: ${r.stderr}${r.log}`)
+    assert.ok(Date.now() - started < 60_000, `ended after ${Date.now() - started} ms`)
+  })
+})

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { topicOf } from '../../src/core/dht/topic.js'
+import { formatShareLink, parseShareLink, type ShareLink } from '../../src/core/discovery/share-link.js'
+import { hasCode } from '../../src/core/errors.js'
+import { generateSecret } from '../../src/core/trust/swarm-secret.js'
+
+const hexId = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'))
+const key = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b))
+
+describe('DHT topics', () => {
+  it('are 32 bytes, deterministic, and differ per id, per mode and per swarm key', () => {
+    fc.assert(
+      fc.property(hexId, hexId, key, key, (a, b, k1, k2) => {
+        const open = topicOf(a)
+        assert.equal(open.byteLength, 32)
+        assert.deepEqual(topicOf(a), open)
+        assert.notDeepEqual(open, topicOf(a, k1), 'a private topic differs from the open one')
+        assert.ok(!open.includes(Buffer.from(a, 'hex').subarray(0, 8)), 'the raw id is not in the topic')
+        if (a !== b) {
+          assert.notDeepEqual(open, topicOf(b))
+          assert.notDeepEqual(topicOf(a, k1), topicOf(b, k1))
+        }
+        if (!k1.equals(k2)) assert.notDeepEqual(topicOf(a, k1), topicOf(a, k2))
+      }),
+    )
+  })
+
+  it('refuses what is not a file id', () => {
+    for (const bad of ['', 'abc', 'A'.repeat(64), `${'0'.repeat(63)}g`])
+      assert.throws(
+        () => topicOf(bad),
+        (e) => hasCode(e, 'E_USAGE'),
+      )
+  })
+})
+
+const secretArb = fc.oneof(
+  fc.constant(generateSecret()),
+  // passphrases: long, varied, any characters a person might type (spaces, &, =, %, #, unicode)
+  fc
+    .string({ unit: 'grapheme', minLength: 24, maxLength: 60 })
+    .filter((s) => s.trim().length >= 24 && new Set([...s.normalize('NFC').trim()]).size >= 8)
+    .filter((s) => !/[\u0000-\u001f\u007f]/.test(s) && s === s.trim().normalize('NFC')),
+)
+const peerArb = fc.oneof(
+  fc.record({
+    host: fc.ipV4().filter((h) => !/^(0|127|22[4-9]|2[3-5]\d)\./.test(h)),
+    port: fc.integer({ min: 1, max: 65535 }),
+  }),
+  fc.record({
+    host: fc.constantFrom('fd00::20', '2001:db8::1', 'laptop.lan', 'seed-1.example'),
+    port: fc.integer({ min: 1, max: 65535 }),
+  }),
+)
+const linkArb: fc.Arbitrary<ShareLink> = fc
+  .record({ id: hexId, peer: fc.option(peerArb, { nil: undefined }), secret: fc.option(secretArb, { nil: undefined }) })
+  .map(({ id, peer, secret }) => ({
+    id,
+    ...(peer ? { peer: { host: peer.host, port: peer.port } } : {}),
+    ...(secret !== undefined ? { secret } : {}),
+  }))
+
+describe('share links', () => {
+  it('parse(format(x)) = x', () => {
+    fc.assert(
+      fc.property(linkArb, (link) => {
+        assert.deepEqual(parseShareLink(formatShareLink(link)), link)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('accept the forms a person pastes', () => {
+    const id = 'ab'.repeat(32)
+    assert.deepEqual(parseShareLink(`  P2P://${id.toUpperCase()}  `), { id })
+    assert.deepEqual(parseShareLink(`p2p://${id}?peer=%5Bfd00%3A%3A20%5D%3A47011`), {
+      id,
+      peer: { host: 'fd00::20', port: 47011 },
+    })
+    assert.deepEqual(parseShareLink(`p2p://${id}?peer=10.0.0.5:47011`), { id, peer: { host: '10.0.0.5', port: 47011 } })
+  })
+
+  it('refuse hostile or damaged links with E_USAGE, never echoing a secret', () => {
+    const id = 'ab'.repeat(32)
+    const cases = [
+      'http://example.org/x',
+      `p2p://${id.slice(1)}`,
+      `p2p://${id}/x`,
+      `p2p://${id}#frag`,
+      `p2p://${id}?peer=10.0.0.5:1&peer=10.0.0.6:1`,
+      `p2p://${id}?peer=10.0.0.5`,
+      `p2p://${id}?peer=[fd00::20]`,
+      `p2p://${id}?peer=10.0.0.5:99999`,
+      `p2p://${id}?peer=255.255.255.255:1`,
+      `p2p://${id}?peer=../../etc:1`,
+      `p2p://${id}?peer=a%0Ab:1`,
+      `p2p://${id}?peer=`,
+      `p2p://${id}?cmd=rm`,
+      `p2p://${id}?secret=%E0%A4%A`,
+      `p2p://${id}?secret=short`,
+      `p2p://${id}?secret=psk1-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAB`,
+      `p2p://${id}?${'a'.repeat(3000)}`,
+      `p2p://${id}\u0000`,
+      `p2p://${id} ?peer=1.2.3.4:5`,
+    ]
+    for (const text of cases)
+      assert.throws(
+        () => parseShareLink(text),
+        (e: unknown) => hasCode(e, 'E_USAGE') && !(e as Error).message.includes('AAAAAAB'),
+        text,
+      )
+  })
+
+  it('never throws anything but E_USAGE on arbitrary text', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), fc.string({ maxLength: 100 }), (a, b) => {
+        for (const text of [a, `p2p://${a}`, `p2p://${'c'.repeat(64)}?${b}`]) {
+          try {
+            parseShareLink(text)
+          } catch (e) {
+            assert.ok(hasCode(e, 'E_USAGE'), String(e))
+          }
+        }
+      }),
+    )
+  })
+})
