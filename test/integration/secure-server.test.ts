@@ -6,28 +6,35 @@ import { hasCode } from '../../src/core/errors.js'
 import { sha256Hex } from '../../src/core/manifest.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore } from '../../src/core/store.js'
-import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
+import { ChunkServer, type ServerLimits } from '../../src/core/transfer/chunk-server.js'
 import { PeerClient } from '../../src/core/transfer/client.js'
-import { onCleanup } from '../helpers/cleanup.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { rawClient, until } from '../helpers/raw-client.js'
+
+/** A chunk server over the encrypted transport on loopback, serving one random file of `size` bytes. */
+async function encryptedSeeder(
+  t: Cleanup,
+  size: number,
+  options: { limits: Partial<ServerLimits>; reclaimIdleMs?: number },
+): Promise<{ id: string; server: ChunkServer; port: number }> {
+  const dir = await tmpDir(t)
+  await randomFile(join(dir, 'a.bin'), size)
+  const store = new ChunkStore(join(dir, 'chunks'))
+  const { id } = await splitFile(join(dir, 'a.bin'), { store, chunkSize: 64 * 1024 })
+  const server = new ChunkServer({
+    ...{ store, host: '127.0.0.1', port: 0, ...options },
+    secure: { keyPair: NoiseSecretStream.keyPair() },
+  })
+  const { port } = await server.listen()
+  onCleanup(t, () => server.close(100))
+  return { id, server, port }
+}
 
 /** The chunk server and client over the encrypted transport (real sockets, one process). */
 describe('chunk server over the encrypted transport', () => {
   it('serves over Noise; a busy server says E_BUSY inside the session (not a bare close)', async (t) => {
-    const dir = await tmpDir(t)
-    await randomFile(join(dir, 'a.bin'), 300_000)
-    const store = new ChunkStore(join(dir, 'chunks'))
-    const { id } = await splitFile(join(dir, 'a.bin'), { store, chunkSize: 64 * 1024 })
-    const server = new ChunkServer({
-      store,
-      host: '127.0.0.1',
-      port: 0,
-      limits: { maxConnections: 1 },
-      secure: { keyPair: NoiseSecretStream.keyPair() },
-    })
-    const { port } = await server.listen()
-    onCleanup(t, () => server.close(100))
+    const { id, server, port } = await encryptedSeeder(t, 300_000, { limits: { maxConnections: 1 } })
     const secure = { keyPair: NoiseSecretStream.keyPair() }
     const first = await PeerClient.connect({ host: '127.0.0.1', port, secure })
     onCleanup(t, () => first.close())
@@ -39,19 +46,9 @@ describe('chunk server over the encrypted transport', () => {
   })
 
   it('a flood of connections that never finish their handshake (16 per address, the per-address cap, from several addresses) does not lock out an honest peer: the oldest silent one gives way', async (t) => {
-    const dir = await tmpDir(t)
-    await randomFile(join(dir, 'a.bin'), 300_000)
-    const store = new ChunkStore(join(dir, 'chunks'))
-    const { id } = await splitFile(join(dir, 'a.bin'), { store, chunkSize: 64 * 1024 })
-    const server = new ChunkServer({
-      store,
-      host: '127.0.0.1',
-      port: 0,
+    const { id, server, port } = await encryptedSeeder(t, 300_000, {
       limits: { maxConnections: 32, maxConnectionsPerAddress: 16 },
-      secure: { keyPair: NoiseSecretStream.keyPair() },
     })
-    const { port } = await server.listen()
-    onCleanup(t, () => server.close(100))
     const flood = await Promise.all(
       Array.from({ length: 32 }, (_, i) => rawClient(t, port, { localAddress: `127.0.1.${2 + (i % 2)}` })),
     )
@@ -69,20 +66,10 @@ describe('chunk server over the encrypted transport', () => {
   })
 
   it('when full of connections that asked and went idle, a newcomer takes the slot of the one idle longest once it has been idle reclaimIdleMs', async (t) => {
-    const dir = await tmpDir(t)
-    await randomFile(join(dir, 'a.bin'), 100_000)
-    const store = new ChunkStore(join(dir, 'chunks'))
-    const { id } = await splitFile(join(dir, 'a.bin'), { store, chunkSize: 64 * 1024 })
-    const server = new ChunkServer({
-      store,
-      host: '127.0.0.1',
-      port: 0,
+    const { id, server, port } = await encryptedSeeder(t, 100_000, {
       limits: { maxConnections: 4 },
       reclaimIdleMs: 300,
-      secure: { keyPair: NoiseSecretStream.keyPair() },
     })
-    const { port } = await server.listen()
-    onCleanup(t, () => server.close(100))
     const secure = { keyPair: NoiseSecretStream.keyPair() }
     const idle: PeerClient[] = []
     for (let i = 0; i < 4; i++) {
