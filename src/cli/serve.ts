@@ -33,14 +33,15 @@ export const SERVE_SETTINGS = {
   maxConnections: {
     flag: 'max-connections',
     valueName: '<n>',
-    description: 'connections served at once; the next gets E_BUSY',
+    description:
+      'connections served at once; when full, one that has asked nothing yet (or idle ≥ 5 s) gives way, else the next gets E_BUSY',
     defaultValue: defaults.maxConnections,
     parse: parseInteger(1, 65536),
   },
   maxConnectionsPerAddress: {
     flag: 'max-connections-per-address',
     valueName: '<n>',
-    description: 'connections from one address (IPv6: one /64) at once; the next gets E_BUSY',
+    description: 'connections from one address (a global IPv6 address: its /64) at once; the next gets E_BUSY',
     defaultValue: defaults.maxConnectionsPerAddress,
     parse: parseInteger(1, 65536),
   },
