@@ -1,9 +1,11 @@
 // Fuzz targets of the trust layer (issue 16), merged into scripts/fuzz.mjs's list: the handshake and
 // record parsing of SecureSocket on both sides (in memory: test/helpers/fake-socket.ts), sealed
-// datagrams (any bytes, and mutations of valid ones), the identity file, peer IDs and secrets.
+// datagrams (any bytes, and mutations of valid ones), the identity file, peer IDs and secrets, and
+// share links (issue 20: any text, and links built from hostile parts).
 // Only typed errors (P2PError) may escape a parser; a secure socket fed garbage must close with a
 // typed error or keep waiting, and never deliver data.
 import NoiseSecretStream from '@hyperswarm/secret-stream'
+import { formatShareLink, parseShareLink } from '../dist/src/core/discovery/share-link.js'
 import { P2PError } from '../dist/src/core/errors.js'
 import { parseIdentityFile } from '../dist/src/core/trust/identity.js'
 import { parseKeyText } from '../dist/src/core/trust/key-text.js'
@@ -58,6 +60,28 @@ export function trustTargets(fc, typed) {
       (text) => {
         parseKeyText(text)
         typed(() => parseSecret(text))
+      },
+    ),
+    'share link parser': fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 300 }),
+        fc
+          .tuple(
+            fc.stringMatching(/^[0-9a-fA-F]{60,68}$/),
+            fc.string({ maxLength: 80 }),
+            fc.string({ maxLength: 80 }),
+            fc.constantFrom('?peer=', '&peer=', '?secret=', '&secret=', '?', '#', '%', '%00', ''),
+          )
+          .map(([id, a, b, sep]) => `p2p://${id}${sep}${a}&secret=${b}`),
+      ),
+      (text) => {
+        let link
+        typed(() => {
+          link = parseShareLink(text)
+        })
+        // What parses must survive its own round trip unchanged.
+        if (link && JSON.stringify(parseShareLink(formatShareLink(link))) !== JSON.stringify(link))
+          throw new Error(`share link round trip changed ${JSON.stringify(link)}`)
       },
     ),
   }
