@@ -13,13 +13,38 @@ const all = (length: number): Bitfield => Bitfield.full(length)
 
 describe('scheduler', () => {
   it('asks for the rarest chunk first, then the lowest index', () => {
-    const s = new Scheduler(4)
+    const s = new Scheduler(4, { random: () => 0 })
     s.setPeer('a', all(4))
     s.setPeer('b', bits(4, [0, 1, 2]))
     // chunk 3 only a has: rarest
     assert.equal(s.next('a'), 3)
     assert.equal(s.next('a'), 0)
     assert.equal(s.next('b'), 1)
+  })
+
+  it('from complete seeders alone, takes chunks in index order', () => {
+    const s = new Scheduler(6, { probeWindow: 6, random: () => 0.5 })
+    s.setPeer('seeder', all(6))
+    assert.deepEqual([0, 1, 2, 3].map(() => s.next('seeder')), [0, 1, 2, 3])
+  })
+
+  it('once another download is seen, breaks ties from a random chunk on, wrapping, so downloads that started together diverge', () => {
+    const picks = (random: number): Array<number | undefined> => {
+      const s = new Scheduler(8, { probeWindow: 8, random: () => random })
+      s.setPeer('seeder', all(8))
+      s.setPeer('other download', bits(8, [0]))
+      return [1, 2, 3, 4, 5, 6, 7].map(() => s.next('seeder'))
+    }
+    // chunk 0 is held twice: last; the rest from chunk 5 (8 × 0.7) on, wrapping
+    assert.deepEqual(picks(0.7), [5, 6, 7, 1, 2, 3, 4])
+    assert.deepEqual(picks(0), [1, 2, 3, 4, 5, 6, 7])
+    // the start stays where it was drawn when the order is rebuilt
+    const s = new Scheduler(8, { probeWindow: 8, random: () => 0.5 })
+    s.setPeer('seeder', all(8))
+    s.setPeer('other download', bits(8, [0]))
+    assert.equal(s.next('seeder'), 4)
+    s.setPeer('other download', bits(8, [0, 1]))
+    assert.equal(s.next('seeder'), 5)
   })
 
   it('never hands one chunk to two peers before the endgame, and finishes', () => {

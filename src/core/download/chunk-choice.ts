@@ -11,7 +11,12 @@ import type { PeerPace } from './peer-pace.js'
  * - rarest first: among the chunks this peer has that nobody is fetching,
  *   the one the fewest live peers have; ties go to the lowest index, so a
  *   download from complete seeders arrives nearly in order (the whole-file
- *   hash then reads from memory, not from disk);
+ *   hash then reads from memory, not from disk). Once a peer holding only
+ *   part of the file is seen (another download), ties go instead in index
+ *   order from a random chunk on, wrapping: downloads that started together
+ *   from one seeder would otherwise fetch the same chunks in the same order
+ *   and have nothing to give each other, so the seeder would send the file
+ *   once to each of them;
  * - endgame: when every missing chunk is being fetched, a nearly idle peer
  *   helps with one already in flight elsewhere (at most `endgameRequests`
  *   peers per chunk).
@@ -44,6 +49,8 @@ export class ChunkChoice {
   private readonly requesters = new Map<number, Set<string>>()
   private order: number[] = []
   private orderStale = true
+  /** Where ties in rarity start (see above): 0 until a partial peer is seen, then a random chunk, kept. */
+  private tieStart: number | undefined
   /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
   private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = {
     at: -Infinity,
@@ -55,6 +62,7 @@ export class ChunkChoice {
     readonly count: number,
     private readonly peers: ReadonlyMap<string, Candidate>,
     private readonly endgameRequests: number,
+    private readonly random: () => number = Math.random,
   ) {
     this.done = new Uint8Array(count)
     this.remainingCount = count
@@ -185,13 +193,23 @@ export class ChunkChoice {
 
   private rebuildOrder(): void {
     const availability = new Uint16Array(this.count)
+    let partialPeer = false
     for (const p of this.peers.values()) {
       if (p.banned) continue
-      for (let i = 0; i < this.count; i++) if (p.have.get(i)) availability[i] = Math.min(65535, availability[i]! + 1)
+      let held = 0
+      for (let i = 0; i < this.count; i++)
+        if (p.have.get(i)) {
+          availability[i] = Math.min(65535, availability[i]! + 1)
+          held++
+        }
+      if (held > 0 && held < this.count) partialPeer = true
     }
+    if (partialPeer && this.tieStart === undefined) this.tieStart = Math.floor(this.random() * this.count)
+    const start = this.tieStart ?? 0
+    const rank = (i: number): number => (i < start ? i + this.count : i)
     const order: number[] = []
     for (let i = 0; i < this.count; i++) if (!this.done[i] && availability[i]! > 0) order.push(i)
-    order.sort((a, b) => availability[a]! - availability[b]! || a - b)
+    order.sort((a, b) => availability[a]! - availability[b]! || rank(a) - rank(b))
     this.order = order
     for (const p of this.peers.values()) p.cursor = 0
     this.orderStale = false

@@ -41,6 +41,8 @@ export interface SchedulerOptions extends Partial<PaceLimits> {
   backoffBaseMs?: number
   backoffMaxMs?: number
   now?: () => number
+  /** Where ties in rarity start once another download is seen (chunk-choice.ts): a number in [0, 1). */
+  random?: () => number
 }
 
 /**
@@ -72,9 +74,10 @@ export class Scheduler {
       deadlineFloorMs: 1000,
       maxDeadlineMs: DEFAULT_REQUEST_TIMEOUT_MS,
       now: Date.now,
+      random: Math.random,
       ...options,
     }
-    this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests)
+    this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests, this.options.random)
   }
 
   get finished(): boolean {
@@ -154,12 +157,12 @@ export class Scheduler {
 
   /** Whether the peer has delivered a chunk yet, or is vouched for (until then it gets only probe requests). */
   isProven(key: string): boolean {
-    return this.peers.get(key)?.pace.proven ?? false
+    return (this.peers.get(key) ?? this.gone.get(key))?.pace.proven ?? false
   }
 
-  /** Strikes and failed incidents so far: a peer that already let us down waits behind fresh ones for a probe. */
+  /** Strikes and failed incidents so far (a peer that left keeps its count; Infinity for one never seen): a peer that already let us down waits behind fresh ones for a probe. */
   misses(key: string): number {
-    return this.peers.get(key)?.misses ?? Infinity
+    return (this.peers.get(key) ?? this.gone.get(key))?.misses ?? Infinity
   }
 
   /** Whether the peer has requests in flight and has delivered nothing for longer than its deadline. */
