@@ -8,6 +8,7 @@ import { isCollateral, isViolation, type PeerClient } from '../transfer/client.j
 import type { ChunkBuffers } from './chunk-buffers.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
+import { onePathPerPeer } from './peer-paths.js'
 import { resumeChunks } from './resume.js'
 import { Scheduler } from './scheduler.js'
 
@@ -168,7 +169,14 @@ export class ChunkFetch {
   private refreshPeers(): void {
     if (this.now() - this.peersRefreshed < 100) return
     this.peersRefreshed = this.now()
-    const current = new Map(this.options.peers.peers(this.options.id).map((p) => [peerKey(p), p]))
+    const paths = onePathPerPeer(this.options.peers.peers(this.options.id), peerKey, {
+      proven: (key) => this.scheduler.isProven(key),
+      misses: (key) => {
+        const misses = this.scheduler.misses(key)
+        return Number.isFinite(misses) ? misses : 0
+      },
+    })
+    const current = new Map(paths.map((p) => [peerKey(p), p]))
     for (const [key, peer] of current) this.scheduler.setPeer(key, peer.have)
     for (const key of this.livePeers.keys()) {
       if (!current.has(key)) {

@@ -1,0 +1,50 @@
+import type { LivePeer } from './job.js'
+
+/** What the choice reads of a path's record so far (the scheduler's). */
+export interface PathRecord {
+  /** It has delivered a chunk. */
+  proven(key: string): boolean
+  /** Strikes and failed incidents so far (0 for a path never tried). */
+  misses(key: string): number
+}
+
+/**
+ * One path per peer. A peer is often heard at several addresses (its IPv4
+ * broadcast and its IPv6 link-local announcements, a named address, the
+ * DHT): one host with one upload link. Fetching from every path would give
+ * it a pipeline window per path, so downloads that share a seeder queue
+ * twice as deep there and hedge what it is slow to send (measured in the
+ * swarm bench: the seeder sent far more than its share).
+ *
+ * Only encrypted paths are merged: their peer id is proven by the handshake,
+ * so a stranger announcing another peer's id at its own address cannot
+ * speak for it (its path fails the handshake, a miss, and the next path is
+ * used). A plain path's id is a bare claim; each such path stays its own
+ * peer, as does a path without an id.
+ *
+ * Which path of a peer: a proven one (fewest misses), else the one with the
+ * fewest misses, the first listed on a tie. Pure.
+ */
+export function onePathPerPeer(
+  listed: readonly LivePeer[],
+  keyOf: (p: LivePeer) => string,
+  record: PathRecord,
+): LivePeer[] {
+  const chosen = new Map<string, LivePeer>()
+  const out: LivePeer[] = []
+  const better = (a: LivePeer, b: LivePeer): boolean => {
+    const [ka, kb] = [keyOf(a), keyOf(b)]
+    const [pa, pb] = [record.proven(ka), record.proven(kb)]
+    if (pa !== pb) return pa
+    return record.misses(ka) < record.misses(kb)
+  }
+  for (const path of listed) {
+    if (path.transport !== 'noise' || path.peerId === undefined) {
+      out.push(path)
+      continue
+    }
+    const current = chosen.get(path.peerId)
+    if (!current || better(path, current)) chosen.set(path.peerId, path)
+  }
+  return [...out, ...chosen.values()]
+}
