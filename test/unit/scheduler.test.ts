@@ -25,7 +25,10 @@ describe('scheduler', () => {
   it('from complete seeders alone, takes chunks in index order', () => {
     const s = new Scheduler(6, { probeWindow: 6, random: () => 0.5 })
     s.setPeer('seeder', all(6))
-    assert.deepEqual([0, 1, 2, 3].map(() => s.next('seeder')), [0, 1, 2, 3])
+    assert.deepEqual(
+      [0, 1, 2, 3].map(() => s.next('seeder')),
+      [0, 1, 2, 3],
+    )
   })
 
   it('once another download is seen, breaks ties from a random chunk on, wrapping, so downloads that started together diverge', () => {
