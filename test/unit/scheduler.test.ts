@@ -31,23 +31,33 @@ describe('scheduler', () => {
     )
   })
 
-  it('once another download is seen, breaks ties from a random chunk on, wrapping, so downloads that started together diverge', () => {
-    const picks = (random: number): Array<number | undefined> => {
-      const s = new Scheduler(8, { probeWindow: 8, random: () => random })
-      s.setPeer('seeder', all(8))
-      s.setPeer('other download', bits(8, [0]))
-      return [1, 2, 3, 4, 5, 6, 7].map(() => s.next('seeder'))
+  it('once another download is seen, breaks ties in a random order of its own, kept, so downloads that started together diverge', () => {
+    const draws = (values: number[]): (() => number) => {
+      let i = 0
+      return () => values[i++ % values.length]!
     }
-    // chunk 0 is held twice: last; the rest from chunk 5 (8 × 0.7) on, wrapping
-    assert.deepEqual(picks(0.7), [5, 6, 7, 1, 2, 3, 4])
-    assert.deepEqual(picks(0), [1, 2, 3, 4, 5, 6, 7])
-    // the start stays where it was drawn when the order is rebuilt
-    const s = new Scheduler(8, { probeWindow: 8, random: () => 0.5 })
+    // chunk ranks 0.9, 0.1, 0.5, 0.3, 0.8, 0.2, 0.7, 0.6: chunk 0 is held twice (last), then by rank
+    const s = new Scheduler(8, { probeWindow: 8, random: draws([0.9, 0.1, 0.5, 0.3, 0.8, 0.2, 0.7, 0.6]) })
     s.setPeer('seeder', all(8))
     s.setPeer('other download', bits(8, [0]))
-    assert.equal(s.next('seeder'), 4)
-    s.setPeer('other download', bits(8, [0, 1]))
-    assert.equal(s.next('seeder'), 5)
+    assert.deepEqual(
+      [1, 2, 3].map(() => s.next('seeder')),
+      [1, 5, 3],
+    )
+    // the ranks stay when the order is rebuilt (no new draw)
+    s.setPeer('other download', bits(8, [0, 2]))
+    assert.deepEqual(
+      [1, 2, 3].map(() => s.next('seeder')),
+      [7, 6, 4],
+    )
+    // two downloads with different draws start on different chunks
+    const first = (random: () => number): number | undefined => {
+      const t = new Scheduler(64, { probeWindow: 8, random })
+      t.setPeer('seeder', all(64))
+      t.setPeer('other download', bits(64, [0]))
+      return t.next('seeder')
+    }
+    assert.notEqual(first(draws([0.5, 0.1, 0.9])), first(draws([0.5, 0.9, 0.1])))
   })
 
   it('never hands one chunk to two peers before the endgame, and finishes', () => {

@@ -12,11 +12,13 @@ import type { PeerPace } from './peer-pace.js'
  *   the one the fewest live peers have; ties go to the lowest index, so a
  *   download from complete seeders arrives nearly in order (the whole-file
  *   hash then reads from memory, not from disk). Once a peer holding only
- *   part of the file is seen (another download), ties go instead in index
- *   order from a random chunk on, wrapping: downloads that started together
- *   from one seeder would otherwise fetch the same chunks in the same order
- *   and have nothing to give each other, so the seeder would send the file
- *   once to each of them;
+ *   part of the file is seen (another download), ties go instead in an
+ *   order of our own, drawn at random, as BitTorrent breaks them: downloads
+ *   that started together from one seeder would otherwise fetch the same
+ *   chunks in the same order and have nothing to give each other, and a
+ *   random start alone puts each download just behind another's cursor,
+ *   fetching from the seeder what the other fetches and has not announced
+ *   yet;
  * - endgame: when every missing chunk is being fetched, a nearly idle peer
  *   helps with one already in flight elsewhere (at most `endgameRequests`
  *   peers per chunk).
@@ -49,8 +51,8 @@ export class ChunkChoice {
   private readonly requesters = new Map<number, Set<string>>()
   private order: number[] = []
   private orderStale = true
-  /** Where ties in rarity start (see above): 0 until a partial peer is seen, then a random chunk, kept. */
-  private tieStart: number | undefined
+  /** How ties in rarity are broken (see above): by index until a partial peer is seen, then by a random rank per chunk, kept. */
+  private tieRank: Uint32Array | undefined
   /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
   private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = {
     at: -Infinity,
@@ -204,9 +206,12 @@ export class ChunkChoice {
         }
       if (held > 0 && held < this.count) partialPeer = true
     }
-    if (partialPeer && this.tieStart === undefined) this.tieStart = Math.floor(this.random() * this.count)
-    const start = this.tieStart ?? 0
-    const rank = (i: number): number => (i < start ? i + this.count : i)
+    if (partialPeer && this.tieRank === undefined) {
+      this.tieRank = new Uint32Array(this.count)
+      for (let i = 0; i < this.count; i++) this.tieRank[i] = Math.floor(this.random() * 2 ** 32)
+    }
+    const ranks = this.tieRank
+    const rank = ranks ? (i: number): number => ranks[i]! : (i: number): number => i
     const order: number[] = []
     for (let i = 0; i < this.count; i++) if (!this.done[i] && availability[i]! > 0) order.push(i)
     order.sort((a, b) => availability[a]! - availability[b]! || rank(a) - rank(b))
