@@ -84,6 +84,25 @@ describe('hostile folder manifests from a peer whose id matches (real processes)
     assert.deepEqual(await written(join(base, 'd')), [])
   })
 
+  it('waits past --wait for a manifest that is still arriving (a large manifest is not "not found")', async (t) => {
+    const base = await tmpDir(t)
+    const udp = await freeUdpPort()
+    // 150,000 entries (~4.5 MB, over the entry cap, so refused once it has come): all but its last 64 KiB at
+    // once, the rest 1.5 s later, after --wait (1 s) has ended. Cut off at --wait it would be E_NOT_FOUND.
+    const entries = Array.from({ length: 150_000 }, (_, i) => dir(`d${String(i).padStart(6, '0')}`))
+    const peer = await startManifestPeer(t, {
+      udpPort: udp,
+      bytes: folderBytes(entries),
+      name: 'evil',
+      size: 5,
+      chunks: 1,
+      holdTailMs: 1500,
+    })
+    const r = await runDownload(join(base, 'd'), udp, [...PLAIN, '--id', peer.id, '--wait', '1'])
+    assert.equal(r.code, 5, r.stderr)
+    assert.equal((r.result as { code?: string }).code, 'E_BAD_MANIFEST')
+  })
+
   it('a file whose whole hash disagrees with its (matching) chunks: E_CHECKSUM, the temporary tree removed, nothing placed', async (t) => {
     const base = await tmpDir(t)
     const udp = await freeUdpPort()

@@ -17,7 +17,16 @@ import { BROADCAST } from './swarm.js'
  */
 export async function startManifestPeer(
   t: Cleanup,
-  o: { udpPort: number; bytes: Buffer; name: string; size: number; chunks: number; chunkBytes?: Map<number, Buffer> },
+  o: {
+    udpPort: number
+    bytes: Buffer
+    name: string
+    size: number
+    chunks: number
+    chunkBytes?: Map<number, Buffer>
+    /** The manifest frame's last 64 KiB are sent this long after the rest: a manifest still arriving. */
+    holdTailMs?: number
+  },
 ) {
   const id = manifestId(o.bytes)
   let manifestRequests = 0
@@ -37,7 +46,14 @@ export async function startManifestPeer(
       for (const { header } of frames) {
         if (header.type === 'manifest') {
           manifestRequests++
-          socket.write(encodeFrame({ type: 'manifest', id }, o.bytes))
+          const frame = encodeFrame({ type: 'manifest', id }, o.bytes)
+          if (o.holdTailMs === undefined) socket.write(frame)
+          else {
+            const cut = Math.max(0, frame.length - 64 * 1024)
+            socket.write(frame.subarray(0, cut))
+            const timer = setTimeout(() => socket.write(frame.subarray(cut)), o.holdTailMs)
+            socket.on('close', () => clearTimeout(timer))
+          }
           continue
         }
         const body = o.chunkBytes?.get(header.index as number)

@@ -97,7 +97,7 @@ class ManifestRace {
         this.options.signal.throwIfAborted()
         if (this.winner) return this.winner
         const left = this.options.deadline - this.options.now()
-        if (left <= 0) {
+        if (left <= 0 && !this.arriving()) {
           const why = this.lastError ? ` (last error: ${this.lastError.message} [${this.lastError.code}])` : ''
           // The manifest came, and was refused (a folder's bad paths, say): that, not "not found", is what happened.
           throw new P2PError(
@@ -105,12 +105,13 @@ class ManifestRace {
             `no peer delivered the manifest of ${this.options.id.slice(0, 12)}… in time${why}: is a seeder running?`,
           )
         }
-        const waiting = this.launch()
+        // Past the deadline nobody new is asked: only a manifest still arriving is waited for.
+        const waiting = left > 0 && this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
         const nextCheck = waiting
           ? Math.min(this.nextHedgeAt, this.nextSlowCheck()) - this.options.now()
           : Math.min(250, this.nextSlowCheck() - this.options.now())
-        await this.pause(Math.min(left, Math.max(1, nextCheck)))
+        await this.pause(Math.max(1, Math.min(left > 0 ? left : 250, nextCheck)))
       }
     } finally {
       this.abandonAll()
@@ -158,6 +159,24 @@ class ManifestRace {
       this.attempts.delete(key) // its slot is free now; its own cleanup comes later
       this.missed(key)
     }
+  }
+
+  /**
+   * Some attempt is receiving its manifest at MIN_RATE or faster. The
+   * deadline (--wait) bounds waiting for a peer to answer, not a large
+   * manifest that is arriving: a 30 MB folder manifest on a loaded machine or
+   * a slow link would otherwise be cut off at the deadline and reported as
+   * not found. What bounds it then is the manifest's size cap and the
+   * request's own timeout.
+   */
+  private arriving(): boolean {
+    const now = this.options.now()
+    for (const attempt of this.attempts.values()) {
+      if (!attempt.lease) continue
+      const received = attempt.lease.connection.bytesReceived - attempt.bytesAtAsk
+      if (received > 0 && received >= (MIN_RATE * (now - attempt.askedAt)) / 1000) return true
+    }
+    return false
   }
 
   /** When the oldest attempt may be judged too slow. */
