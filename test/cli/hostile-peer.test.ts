@@ -123,7 +123,9 @@ describe('a hostile peer beside an honest seeder', () => {
   })
 
   it('the only peer serving corrupt data: exit 5 (E_CHECKSUM), no output file', async (t) => {
-    const { dir, r } = await liarThenHonest(t, 'random', ['--wait', '1'], false)
+    // --wait bounds both hearing the liar and waiting for another peer once it is banned: the default (10 s),
+    // not 1 s, which a loaded machine could spend before the liar's announcement was heard (exit 3).
+    const { dir, r } = await liarThenHonest(t, 'random', ['--wait', '10'], false)
     assert.equal(r.code, 5, r.log)
     assert.equal((r.result as { code?: string }).code, 'E_CHECKSUM')
     assert.deepEqual(await (await import('node:fs/promises')).readdir(join(dir, 'd', 'downloads')), [])
