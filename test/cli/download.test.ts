@@ -164,11 +164,12 @@ describe('p2p-download', () => {
     const udp = await freeUdpPort()
     const { id } = await seededFile(dir, 'partial.bin', 1 * MiB, 1, ['--chunk-size', '64KiB'])
     await rm(join(dir, 's0', 'chunks', 'partial.bin', chunkFileName(3)))
-    // Known from the dictionary when the download starts: its 1 s --wait is for chunk 3 alone, not for a busy seeder's answer.
+    // Known from the dictionary when the download starts, so --wait is for the manifest (a handshake and a few
+    // hundred bytes: 3 s leaves a loaded machine room) and then for chunk 3 alone, not for a busy seeder's answer.
     const listener = await startListener(t, udp, join(dir, 'd', 'dictionary.json'), join(dir, 'listen-logs'))
     await startSeeder(t, join(dir, 's0'), udp)
     await listener.seen((s) => s.files[id]?.peers.length === 1)
-    const r = await runDownload(join(dir, 'd'), udp, ['partial.bin', '--wait', '1'])
+    const r = await runDownload(join(dir, 'd'), udp, ['partial.bin', '--wait', '3'])
     assert.equal(r.code, 4, r.stderr)
     assert.equal((r.result as { code?: string }).code, 'E_NO_PEER')
     assert.match((r.result as { message: string }).message, /1 chunks \(65536 bytes, first: 3\)/)
