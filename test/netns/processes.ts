@@ -43,10 +43,11 @@ export function spawnInNamespace(ns: string, args: string[], cwd: string): HostP
   }
 }
 
-/** Start a built command inside `ns`, its chunk store and logs in `dir` (p2p-listen has no store). */
+/** Start a built command inside `ns`, its chunk store and logs in `dir` (p2p-listen and p2p dht-node have no store). */
 export function startCommand(ns: string, dir: string, name: string, args: string[]): HostProcess {
+  const storeless = name === 'p2p-listen' || (name === 'p2p' && args[0] === 'dht-node')
   const storeArgs = [
-    ...(name === 'p2p-listen' ? [] : ['--chunks-dir', join(dir, 'chunks')]),
+    ...(storeless ? [] : ['--chunks-dir', join(dir, 'chunks')]),
     '--logs-dir',
     join(dir, 'logs'),
   ]

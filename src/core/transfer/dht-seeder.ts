@@ -43,6 +43,8 @@ export interface DhtSeederStats {
   sessions: number
   /** Keys the allow-list turned away at the DHT's firewall. */
   firewalled: number
+  /** Times the DHT came back after being unreachable (then everything is announced again). */
+  reconnects: number
 }
 
 export function createDhtSeeder(options: Omit<DhtSeederOptions, 'log'>, collaborators: Collaborators = {}): DhtSeeder {
@@ -58,7 +60,7 @@ export class DhtSeeder {
   private lastFullAnnounce = 0
   private syncing: Promise<void> | undefined
   private stopped = false
-  private readonly counts = { announces: 0, announceFailures: 0, sessions: 0, firewalled: 0 }
+  private readonly counts = { announces: 0, announceFailures: 0, sessions: 0, firewalled: 0, reconnects: 0 }
 
   constructor(private readonly options: DhtSeederOptions) {
     if (options.trust.transport !== 'encrypted')
@@ -90,6 +92,7 @@ export class DhtSeeder {
       },
     })
     this.server.on('connection', (socket) => this.onConnection(socket))
+    this.watchHealth(this.node)
     await this.node.ready()
     await this.server.listen(keyPair)
     await this.sync(true)
@@ -112,6 +115,27 @@ export class DhtSeeder {
     ])
     await this.server?.close().catch(() => undefined)
     await node.destroy({ force: true }).catch(() => undefined)
+  }
+
+  /**
+   * Back online after an outage (the uplink cut, a NAT that forgot us), announce everything again at once: the
+   * nodes that relay connections to our key and hold our topics may have dropped us meanwhile while still
+   * answering pings, and the engine alone would notice only at its next periodic refresh (minutes), turning
+   * every dial away as "peer not found" until then.
+   */
+  private watchHealth(node: HyperDHT): void {
+    let healthy = true
+    node.on('network-update', () => {
+      const now = node.online && !node.degraded
+      if (now && !healthy && !this.stopped) {
+        this.counts.reconnects++
+        this.log.info({ reconnects: this.counts.reconnects }, 'DHT reachable again: refreshing our key and topics')
+        this.server?.refresh()
+        this.lastFullAnnounce = 0
+        void this.sync(false)
+      }
+      healthy = now
+    })
   }
 
   private onConnection(socket: DhtSocket): void {
