@@ -73,9 +73,7 @@ declare module 'hyperdht' {
     static keyPair(seed?: Buffer): KeyPair
     static bootstrapper(port: number, host: string, options?: DhtOptions): HyperDHT
     readonly destroyed: boolean
-    /** dht-rpc's health view: no DHT node answered for a few ticks → offline; many timeouts → degraded. */
-    readonly online: boolean
-    readonly degraded: boolean
+
     readonly bootstrapNodes: DhtAddress[]
     readonly firewalled: boolean
     readonly stats: { punches: { consistent: number; random: number; open: number } }

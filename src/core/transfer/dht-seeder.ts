@@ -43,7 +43,7 @@ export interface DhtSeederStats {
   sessions: number
   /** Keys the allow-list turned away at the DHT's firewall. */
   firewalled: number
-  /** Times the DHT came back after being unreachable (then everything is announced again). */
+  /** Times our key had no relay on the DHT and got one again (then every topic is announced afresh). */
   reconnects: number
 }
 
@@ -60,6 +60,7 @@ export class DhtSeeder {
   private lastFullAnnounce = 0
   private syncing: Promise<void> | undefined
   private stopped = false
+  private unreachable = false
   private readonly counts = { announces: 0, announceFailures: 0, sessions: 0, firewalled: 0, reconnects: 0 }
 
   constructor(private readonly options: DhtSeederOptions) {
@@ -92,11 +93,13 @@ export class DhtSeeder {
       },
     })
     this.server.on('connection', (socket) => this.onConnection(socket))
-    this.watchHealth(this.node)
     await this.node.ready()
     await this.server.listen(keyPair)
     await this.sync(true)
-    this.timer = setInterval(() => void this.sync(false), this.options.rescanMs ?? DEFAULT_DHT_RESCAN_MS)
+    this.timer = setInterval(() => {
+      this.checkRelays()
+      void this.sync(false)
+    }, this.options.rescanMs ?? DEFAULT_DHT_RESCAN_MS)
     this.timer.unref()
   }
 
@@ -118,24 +121,26 @@ export class DhtSeeder {
   }
 
   /**
-   * Back online after an outage (the uplink cut, a NAT that forgot us), announce everything again at once: the
-   * nodes that relay connections to our key and hold our topics may have dropped us meanwhile while still
-   * answering pings, and the engine alone would notice only at its next periodic refresh (minutes), turning
-   * every dial away as "peer not found" until then.
+   * A server with no relay node is unreachable by its key (every dial is "peer not found"). That is where an
+   * outage leaves it (the uplink cut, a NAT that forgot it): the engine's re-announce during the outage found
+   * nobody, and it pings only the relays it has — none — so it would not try again before its periodic
+   * refresh, minutes later. Ask it to announce our key now, and once it has relays again announce every topic
+   * afresh (their records name the relays).
    */
-  private watchHealth(node: HyperDHT): void {
-    let healthy = true
-    node.on('network-update', () => {
-      const now = node.online && !node.degraded
-      if (now && !healthy && !this.stopped) {
-        this.counts.reconnects++
-        this.log.info({ reconnects: this.counts.reconnects }, 'DHT reachable again: refreshing our key and topics')
-        this.server?.refresh()
-        this.lastFullAnnounce = 0
-        void this.sync(false)
-      }
-      healthy = now
-    })
+  private checkRelays(): void {
+    const server = this.server
+    if (!server || this.stopped) return
+    if (server.relayAddresses.length === 0) {
+      if (!this.unreachable) this.log.warn('no DHT node relays connections to us: announcing our key again')
+      this.unreachable = true
+      server.refresh()
+      return
+    }
+    if (!this.unreachable) return
+    this.unreachable = false
+    this.counts.reconnects++
+    this.log.info({ reconnects: this.counts.reconnects }, 'DHT reachable again: announcing every topic afresh')
+    this.lastFullAnnounce = 0
   }
 
   private onConnection(socket: DhtSocket): void {
