@@ -72,6 +72,9 @@ async function rounds(
   survey: DhtSurvey,
   io: { json: boolean; out: (line: string) => void; signal: AbortSignal },
 ): Promise<void> {
+  // Ctrl-C ends a round at once (its dials fail with the node), not after its slowest dial.
+  const stop = (): void => void survey.stop()
+  io.signal.addEventListener('abort', stop, { once: true })
   try {
     while (!io.signal.aborted) {
       const files = await survey.round()
@@ -84,6 +87,7 @@ async function rounds(
       })
     }
   } finally {
+    io.signal.removeEventListener('abort', stop)
     await survey.stop()
   }
 }

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { inNs, tbf } from './harness.js'
 import type { HostSpec, TopoHost, Topology, TopologySpec } from './topology.js'
 
 /**
@@ -99,37 +100,16 @@ export function twoSites(net: Topology): { ra: TopoHost; rb: TopoHost } {
   return { ra, rb }
 }
 
-/** Shape what `host` sends on its link to `bridge` (token bucket filter; no delay: netem is not on every kernel); undefined lifts it. */
+/** Shape what `host` sends on its link to `bridge` (harness.ts tbf); undefined lifts it. */
 export function shapeLink(host: TopoHost, bridge: string, rate: string | undefined): void {
   const dev = host.on(bridge).name
   if (rate === undefined) {
     try {
-      execFileSync('ip', ['netns', 'exec', host.ns, 'tc', 'qdisc', 'del', 'dev', dev, 'root'], { stdio: 'ignore' })
+      inNs(host.ns, 'tc', 'qdisc', 'del', 'dev', dev, 'root')
     } catch {
       /* none */
     }
     return
   }
-  execFileSync(
-    'ip',
-    [
-      'netns',
-      'exec',
-      host.ns,
-      'tc',
-      'qdisc',
-      'replace',
-      'dev',
-      dev,
-      'root',
-      'tbf',
-      'rate',
-      rate,
-      'burst',
-      '64kb',
-      'latency',
-      '100ms',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  )
+  inNs(host.ns, ...tbf(dev, rate))
 }

@@ -16,11 +16,12 @@ import { topicOf } from './topic.js'
  * asking for anything. It dials with a key pair of its own, made for the
  * process: a listener is nobody's peer, and seeders cannot link it to a
  * download. Bounded: at most MAX_SURVEY_IDS files, MAX_DHT_PEERS peers each,
- * one round at a time.
+ * one round at a time, MAX_CONCURRENT_DIALS dials at once.
  */
 
 export const MAX_SURVEY_IDS = 32
 export const MAX_SURVEY_PEERS = 64
+export const MAX_CONCURRENT_DIALS = 8
 
 export interface SurveyedPeer {
   peerId: string
@@ -57,6 +58,9 @@ export class DhtSurvey {
   private node: HyperDHT | undefined
   private readonly log: Logger
   private stopped = false
+  private stopping: Promise<void> | undefined
+  /** A topic flooded with keys costs dials, each up to the connect deadline: a few at a time, whatever was found. */
+  private readonly dials = limiter(MAX_CONCURRENT_DIALS)
 
   constructor(private readonly options: DhtSurveyOptions) {
     if (options.ids.length === 0) throw new P2PError('E_USAGE', 'the DHT is looked up by file: give --id ID')
@@ -73,11 +77,15 @@ export class DhtSurvey {
   async start(): Promise<void> {
     this.node = await createDhtNode(this.options.dht)
     await this.node.ready()
+    // Its first dials wait for the routing table (a dial from a node still bootstrapping may time out).
+    await this.node.fullyBootstrapped()
   }
 
-  async stop(): Promise<void> {
+  /** Idempotent: the dials under way fail with the node. */
+  stop(): Promise<void> {
     this.stopped = true
-    await this.node?.destroy({ force: true }).catch(() => undefined)
+    this.stopping ??= this.node ? this.node.destroy({ force: true }).catch(() => undefined) : Promise.resolve()
+    return this.stopping
   }
 
   /** One lookup of every topic and one dial of every peer found; the files in the order given. */
@@ -110,7 +118,9 @@ export class DhtSurvey {
         this.log.warn({ id, err: (err as Error).message }, 'DHT lookup failed')
       }
     const peers = await Promise.all(
-      [...found].map(([peerId, { key, relayAddresses }]) => this.dial(peerId, key, relayAddresses)),
+      [...found].map(([peerId, { key, relayAddresses }]) =>
+        this.dials.run(() => this.dial(peerId, key, relayAddresses)),
+      ),
     )
     return { id, topic: topic.toString('hex'), replies, peers }
   }
@@ -145,5 +155,24 @@ export class DhtSurvey {
     } finally {
       session.destroy()
     }
+  }
+}
+
+/** Runs at most `n` of the tasks given at once, the others in the order given. */
+function limiter(n: number): { run<T>(task: () => Promise<T>): Promise<T> } {
+  let running = 0
+  const waiting: Array<() => void> = []
+  return {
+    async run<T>(task: () => Promise<T>): Promise<T> {
+      if (running < n) running++
+      else await new Promise<void>((resolve) => waiting.push(resolve)) // a finishing task hands its slot over
+      try {
+        return await task()
+      } finally {
+        const next = waiting.shift()
+        if (next) next()
+        else running--
+      }
+    },
   }
 }
