@@ -129,7 +129,7 @@ describe('two sites behind NATs, one private DHT between them (network namespace
   }
 
   async function finished(d: HostProcess, name: string, h: TopoHost): Promise<Receipt> {
-    const code = await d.exited
+    const code = await exitWithin(d)
     assert.equal(code, 0, `${d.stderr()}\n${d.stdout()}`)
     const receipt = JSON.parse(d.stdout().trim().split('\n').pop()!) as Receipt
     const sha = files.get(name)!.sha
@@ -239,7 +239,7 @@ describe('two sites behind NATs, one private DHT between them (network namespace
       60_000,
     ) // the first chunks from site A
     ra.link(false, ra.on('pub').name)
-    const code = await d.exited
+    const code = await exitWithin(d)
     assert.equal(code, 4, `${d.stderr()}\n${d.stdout()}`)
     assert.ok(Date.now() - started < 150_000, `ended after ${Date.now() - started} ms`)
     const kept = await storedChunks(b1, 'lost.bin')
@@ -277,4 +277,19 @@ async function firstLine(p: HostProcess): Promise<unknown> {
     await new Promise((r) => setTimeout(r, 100))
   }
   return JSON.parse(p.stdout().split('\n')[0]!)
+}
+
+/** A command's exit code; killed (and failed) past `ms`: a hang is a failure, not a stuck run. */
+async function exitWithin(p: HostProcess, ms = 180_000): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<'expired'>((resolve) => {
+    timer = setTimeout(() => resolve('expired'), ms)
+  })
+  const outcome = await Promise.race([p.exited, expired])
+  clearTimeout(timer)
+  if (outcome === 'expired') {
+    await p.stop('SIGKILL')
+    assert.fail(`${p.child.spawnargs.slice(4, 6).join(' ')} still running after ${ms} ms: ${p.stderr()}`)
+  }
+  return outcome
 }
