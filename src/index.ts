@@ -15,6 +15,13 @@ export type { BroadcastSetting } from './core/config.js'
 export { DEFAULT_CHUNK_SIZE, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT } from './core/constants.js'
 export { createBootstrapNode, createDhtNode, type DhtSettings } from './core/dht/node.js'
 export { type DhtPath, DhtSession } from './core/dht/session.js'
+export {
+  createDhtSurvey,
+  DhtSurvey,
+  MAX_SURVEY_IDS,
+  type SurveyedFile,
+  type SurveyedPeer,
+} from './core/dht/survey.js'
 export { topicOf } from './core/dht/topic.js'
 // Discovery over UDP
 export { type Announcer, type AnnouncerOptions, type BurstReport, createAnnouncer } from './core/discovery/announcer.js'
@@ -102,7 +109,7 @@ export { AllowList, loadAllowList } from './core/trust/allow-list.js'
 export { DatagramGuard } from './core/trust/datagram-guard.js'
 export { type Identity, loadIdentity } from './core/trust/identity.js'
 export { formatPeerId, normalizePeerId, parsePeerId } from './core/trust/peer-id.js'
-export { type SecureOptions, SecureSocket } from './core/trust/secure-socket.js'
+export { DEFAULT_HANDSHAKE_TIMEOUT_MS, type SecureOptions, SecureSocket } from './core/trust/secure-socket.js'
 export { generateSecret, type SwarmKeys, swarmKeysFromText } from './core/trust/swarm-secret.js'
 export {
   datagramGuard,

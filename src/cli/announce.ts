@@ -1,8 +1,16 @@
 import chalk from 'chalk'
-import { createAnnouncer, openStore } from '../index.js'
+import { createAnnouncer, openStore, P2PError } from '../index.js'
 import { defineCommand, parseSeconds, pickSettings } from './common.js'
 import { commandReach } from './reach.js'
 import { announcerTrust, commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
+
+/**
+ * On the DHT a peer's address is its key, and whoever announces a topic is dialled by that key: only the
+ * process that holds the key and accepts the connections (p2p-serve) can announce there. (P2P_DHT in the
+ * environment is not read here, so one exported for every command leaves announcing on the LAN alone.)
+ */
+const DHT_HELP =
+  '\nBeyond the LAN: `p2p-serve --dht` announces each file on the DHT itself (a DHT announcement names the key\nof the process that accepts the connections); p2p-announce --dht refuses, and P2P_DHT is not read here.\n'
 
 export const announceCommand = defineCommand({
   name: 'announce',
@@ -27,8 +35,16 @@ export const announceCommand = defineCommand({
     'p2p-announce --peer 10.2.0.7 --peer laptop.lan:47011    # also by unicast, across a router',
     'P2P_SECRET=psk1-… p2p-announce            # a private swarm: sealed datagrams only members can read',
   ],
-  configure: (cmd) => cmd.addHelpText('after', TRUST_HELP),
-  run: async ({ settings, json, log, signal, out, err }) => {
+  configure: (cmd) =>
+    cmd
+      .option('--dht [on|off]', 'not here: the DHT announcement is made by `p2p-serve --dht` (see below)')
+      .addHelpText('after', `${TRUST_HELP}${DHT_HELP}`),
+  run: async ({ settings, options, json, log, signal, out, err }) => {
+    if (options.dht !== undefined && options.dht !== 'off')
+      throw new P2PError(
+        'E_USAGE',
+        'p2p-announce speaks only to the LAN: run `p2p-serve --dht` to be found beyond it (the DHT announces the key of the process that accepts the connections)',
+      )
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const trust = await commandTrust(settings, log)
     const reach = await commandReach(settings, { log, err }, { strict: false })

@@ -5,11 +5,13 @@ import {
   datagramGuard,
   type KnownFile,
   loadSwarmKeys,
+  P2PError,
   printable,
   writeDictionaryFile,
 } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
 import { formatBytes, shortId } from './format.js'
+import { parseIds, surveyDht } from './listen-dht.js'
 import { commandReach } from './reach.js'
 
 const defaults = DEFAULT_DICTIONARY_LIMITS
@@ -33,7 +35,20 @@ export const listenCommand = defineCommand({
       'staleAfter',
       'secret',
       'secretFile',
+      'dht',
+      'bootstrap',
+      'dhtHost',
+      'dhtPort',
     ),
+    ids: {
+      flag: 'id',
+      valueName: '<hex,…>',
+      description: 'with --dht: the files whose DHT peers to look up and dial (file ids); repeatable',
+      defaultValue: undefined as string[] | undefined,
+      defaultLabel: 'none',
+      repeatable: true,
+      parse: parseIds,
+    },
     maxFiles: {
       flag: 'max-files',
       valueName: '<n>',
@@ -87,6 +102,7 @@ export const listenCommand = defineCommand({
     "p2p-listen --json | jq -c '.files[] | {name, peers: [.peers[] | {address, peer, held}]}'",
     'p2p-listen --peer 10.2.0.7    # also ask a seeder behind a router',
     'P2P_SECRET=psk1-… p2p-listen          # a private swarm: only its sealed announcements are read',
+    'p2p-listen --dht --bootstrap 203.0.113.7:49737 --id 3f9a…e1   # also: who the DHT offers for that file, and how each is reached',
   ],
   configure: (cmd) =>
     cmd.addHelpText(
@@ -94,6 +110,10 @@ export const listenCommand = defineCommand({
       "\nMode: without a secret, only open announcements are read (a private swarm shows nothing, its sealed\ndatagrams are counted as dropped); with --secret / P2P_SECRET / --secret-file, only that swarm's.\n",
     ),
   run: async ({ settings, json, log, signal, out, err }) => {
+    if (settings.dht && !settings.ids?.length)
+      throw new P2PError('E_USAGE', 'the DHT is looked up by file, not listened to: give --dht with --id ID[,…]')
+    if (settings.ids?.length && !settings.dht)
+      throw new P2PError('E_USAGE', '--id needs --dht (the LAN is heard whole)')
     const swarm = await loadSwarmKeys(settings)
     const guard = swarm ? datagramGuard({ swarm }, settings.staleAfter * 1000) : undefined
     const reach = await commandReach(settings, { log, err }, { strict: false })
@@ -158,7 +178,9 @@ export const listenCommand = defineCommand({
         `Listening for ${swarm ? `private swarm ${swarm.tag}` : 'open'} announcements on UDP ${settings.udpPort}; dictionary in ${settings.dictionary} (Ctrl-C to stop)`,
       )
     publish()
+    const dht = settings.dht ? await surveyDht(settings, swarm, { json, log, out, signal }) : undefined
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    await dht?.done
     clearTimeout(timer)
     await listener.stop()
     await file.idle()

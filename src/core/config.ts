@@ -59,7 +59,7 @@ export function camelKey(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
 }
 
-class SettingError extends Error {}
+export class SettingError extends Error {}
 
 function text(raw: unknown): string {
   if (typeof raw === 'number') return String(raw)

@@ -43,9 +43,15 @@ declare module 'hyperdht' {
       localAddresses: unknown,
     ) => boolean
   }
+  /** A UDX socket (opaque here: compared by identity). */
+  export interface UdxSocket {
+    address(): { host: string; port: number }
+  }
   export interface RawStream {
     readonly remoteHost: string | undefined
     readonly remotePort: number | undefined
+    /** The UDP socket the stream runs on, once connected. */
+    readonly socket: UdxSocket | null | undefined
   }
   export interface DhtSocket extends NoiseSecretStream {
     readonly rawStream: RawStream | null
@@ -56,6 +62,8 @@ declare module 'hyperdht' {
   export interface DhtServer extends EventEmitter {
     listen(keyPair?: KeyPair): Promise<void>
     close(): Promise<void>
+    /** Announce the server's key to its relay nodes again now. */
+    refresh(): void
     address(): { host: string; port: number; publicKey: Buffer } | null
     readonly relayAddresses: DhtAddress[]
     on(event: 'connection', listener: (socket: DhtSocket) => void): this
@@ -65,9 +73,12 @@ declare module 'hyperdht' {
     static keyPair(seed?: Buffer): KeyPair
     static bootstrapper(port: number, host: string, options?: DhtOptions): HyperDHT
     readonly destroyed: boolean
+
     readonly bootstrapNodes: DhtAddress[]
     readonly firewalled: boolean
     readonly stats: { punches: { consistent: number; random: number; open: number } }
+    /** dht-rpc's own two sockets (the hole puncher uses sockets of a pool instead). */
+    readonly io: { readonly serverSocket: UdxSocket | null; readonly clientSocket: UdxSocket | null }
     ready(): Promise<void>
     fullyBootstrapped(): Promise<void>
     address(): { host: string; port: number }

@@ -4,15 +4,15 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import HyperDHT from 'hyperdht'
-import createTestnet from 'hyperdht/testnet.js'
 import { DHT_HELLO } from '../../src/core/dht/session.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { encodeFrame, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
 import { generateSecret, swarmKeysFromText } from '../../src/core/trust/swarm-secret.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { DHT_ARGS, dhtSeeder, testnet } from '../helpers/dht.js'
 import { sha256File } from '../helpers/files.js'
-import { freeUdpPort, runDownload, seeded, startDaemon, storeArgs } from '../helpers/swarm.js'
+import { freeUdpPort, runDownload, seeded, startDaemon } from '../helpers/swarm.js'
 
 /**
  * Issue 20 on real processes over loopback, on a private DHT (hyperdht's
@@ -20,31 +20,6 @@ import { freeUdpPort, runDownload, seeded, startDaemon, storeArgs } from '../hel
  * bootstrap nodes. Discovery is pointed at a UDP port nobody announces on, so
  * whatever is found is found through the DHT.
  */
-
-const DHT_ARGS = (bootstrap: string): string[] => ['--dht', '--bootstrap', bootstrap, '--dht-host', '127.0.0.1']
-
-async function testnet(t: Cleanup): Promise<string> {
-  // hyperdht reads port 0 as its fixed default port (49737): a range of [0, 0] is any free one.
-  const net = await createTestnet(3, { host: '127.0.0.1', port: [0, 0] as unknown as number })
-  onCleanup(t, () => net.destroy())
-  return net.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
-}
-
-/** p2p-serve --dht on the store in `dir`; resolves once its topics are announced (its first --json line). */
-async function dhtSeeder(t: Cleanup, dir: string, bootstrap: string, extra: string[] = []) {
-  const serve = startDaemon(t, 'p2p-serve', [
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--json',
-    ...storeArgs(dir),
-    ...DHT_ARGS(bootstrap),
-    ...extra,
-  ])
-  const line = (await serve.firstLine) as { dhtTopics: number; peerId: string; links: Array<{ link: string }> }
-  return { serve, line }
-}
 
 /** A DHT server of its own key under the file's topic, speaking our frames: the real manifest, every chunk random bytes. */
 async function startDhtLiar(

@@ -42,6 +42,23 @@ export function netnsAvailable(): string | undefined {
   return undefined
 }
 
+/** The tc command shaping what `dev` sends to `rate` (token bucket filter; no delay: netem is not on every kernel). */
+export const tbf = (dev: string, rate: string): string[] => [
+  'tc',
+  'qdisc',
+  'replace',
+  'dev',
+  dev,
+  'root',
+  'tbf',
+  'rate',
+  rate,
+  'burst',
+  '64kb',
+  'latency',
+  '100ms',
+]
+
 export const ip = (...args: string[]): void => {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
 }
@@ -132,23 +149,7 @@ export class Lan {
       address,
       dir,
       link: (up) => inNs(ns, 'ip', 'link', 'set', 'eth0', up ? 'up' : 'down'),
-      shape: (rate) =>
-        inNs(
-          ns,
-          'tc',
-          'qdisc',
-          'replace',
-          'dev',
-          'eth0',
-          'root',
-          'tbf',
-          'rate',
-          rate,
-          'burst',
-          '64kb',
-          'latency',
-          '100ms',
-        ),
+      shape: (rate) => inNs(ns, ...tbf('eth0', rate)),
       start: (name, args) => this.start(ns, dir, name, args),
     }
   }

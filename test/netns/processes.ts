@@ -43,13 +43,10 @@ export function spawnInNamespace(ns: string, args: string[], cwd: string): HostP
   }
 }
 
-/** Start a built command inside `ns`, its chunk store and logs in `dir` (p2p-listen has no store). */
+/** Start a built command inside `ns`, its chunk store and logs in `dir` (p2p-listen and p2p dht-node have no store). */
 export function startCommand(ns: string, dir: string, name: string, args: string[]): HostProcess {
-  const storeArgs = [
-    ...(name === 'p2p-listen' ? [] : ['--chunks-dir', join(dir, 'chunks')]),
-    '--logs-dir',
-    join(dir, 'logs'),
-  ]
+  const storeless = name === 'p2p-listen' || (name === 'p2p' && args[0] === 'dht-node')
+  const storeArgs = [...(storeless ? [] : ['--chunks-dir', join(dir, 'chunks')]), '--logs-dir', join(dir, 'logs')]
   const proc = spawnInNamespace(ns, [BIN(name), ...args, ...storeArgs], dir)
   proc.child.stdin!.end()
   return proc

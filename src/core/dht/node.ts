@@ -2,7 +2,9 @@ import { createSocket } from 'node:dgram'
 import { isIPv4 } from 'node:net'
 import type { KeyPair } from '@hyperswarm/secret-stream'
 import type HyperDHT from 'hyperdht'
+import type { DhtSocket } from 'hyperdht'
 import { P2PError } from '../errors.js'
+import type { DhtPath } from './session.js'
 
 /**
  * Our nodes of the HyperDHT (hyperdht: Kademlia over UDP, NAT hole punching,
@@ -75,4 +77,16 @@ function freeUdpPort(host: string): Promise<number> {
       socket.close(() => resolve(port))
     })
   })
+}
+
+/**
+ * How an open connection was made, read from the UDP socket under it. hyperdht connects on the DHT node's own
+ * sockets when the other side is reachable as it is (its address open, or on our LAN), and on sockets of its
+ * pool, which only its hole puncher takes, when a NAT was traversed (a hole punch, also the "fast open" one that
+ * connects before the punch proper starts). Undefined: not connected.
+ */
+export function connectionPath(node: HyperDHT, socket: DhtSocket): DhtPath | undefined {
+  const udp = socket.rawStream?.socket
+  if (!udp) return undefined
+  return udp === node.io.serverSocket || udp === node.io.clientSocket ? 'direct' : 'holepunched'
 }

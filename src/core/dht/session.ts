@@ -100,6 +100,11 @@ export class DhtSession extends EventEmitter {
     return this.phase === 'closed'
   }
 
+  /** Bytes held for the session: what came before it was established, and writes queued until then. */
+  get heldBytes(): number {
+    return this.proofLength + this.queued.reduce((n, q) => n + q.data.byteLength, 0)
+  }
+
   get path(): DhtPath | undefined {
     return this.options.path?.()
   }
@@ -154,7 +159,7 @@ export class DhtSession extends EventEmitter {
   setTimeout(ms: number, onTimeout?: () => void): void {
     clearTimeout(this.idleTimer)
     this.idleTimer = undefined
-    if (ms > 0 && onTimeout) this.idleTimer = setTimeout(onTimeout, ms)
+    if (ms > 0 && onTimeout && this.phase !== 'closed') this.idleTimer = setTimeout(onTimeout, ms)
   }
 
   private touch(): void {
@@ -222,6 +227,7 @@ export class DhtSession extends EventEmitter {
       if (this.proofLength < DHT_HELLO.byteLength) return
       const all = Buffer.concat(this.proofBytes)
       this.proofBytes = []
+      this.proofLength = 0
       if (!all.subarray(0, DHT_HELLO.byteLength).equals(DHT_HELLO)) {
         this.fail(
           new P2PError('E_AUTH', `${this.label} did not greet as a p2pshare peer (another program on that key?)`),
@@ -234,6 +240,7 @@ export class DhtSession extends EventEmitter {
     if (this.proofLength < PROOF_BYTES) return
     const all = Buffer.concat(this.proofBytes)
     this.proofBytes = []
+    this.proofLength = 0
     const proof = all.subarray(0, PROOF_BYTES)
     const hash = this.stream.handshakeHash
     if (!hash || !checkSwarmProof(this.options.proofKey!, hash, !this.options.initiator, proof)) {
@@ -269,6 +276,10 @@ export class DhtSession extends EventEmitter {
     this.closedWith = err
     clearTimeout(this.timer)
     clearTimeout(this.idleTimer)
+    this.idleTimer = undefined
+    // What a peer sent before its session (up to 64 KiB) is let go with it, not kept until the object is.
+    this.proofBytes = []
+    this.proofLength = 0
     for (const { callback } of this.queued.splice(0)) if (callback) process.nextTick(callback, err)
     this.stream.destroy()
     this.settle(err)

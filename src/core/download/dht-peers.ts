@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type HyperDHT from 'hyperdht'
 import type { DhtAddress } from 'hyperdht'
 import { Bitfield } from '../bitfield.js'
-import { createDhtNode, type DhtSettings } from '../dht/node.js'
+import { connectionPath, createDhtNode, type DhtSettings } from '../dht/node.js'
 import { type DhtPath, DhtSession } from '../dht/session.js'
 import { topicOf } from '../dht/topic.js'
 import { P2PError } from '../errors.js'
@@ -172,15 +172,9 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     if (!this.node || !found || !secure)
       return Promise.reject(new P2PError('E_CONNECT', `${peer.address} is not a DHT peer we found`))
     signal.throwIfAborted()
-    let punched = false
-    const socket = this.node.connect(found.key, {
-      keyPair: secure.keyPair,
-      relayAddresses: found.relayAddresses,
-      holepunch: () => {
-        punched = true
-        return true
-      },
-    })
+    const node = this.node
+    const socket = node.connect(found.key, { keyPair: secure.keyPair, relayAddresses: found.relayAddresses })
+    const path = (): DhtPath => connectionPath(node, socket) ?? 'direct'
     const session = new DhtSession(
       socket,
       {
@@ -190,7 +184,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
         expectedRemoteKey: found.key,
         allow: secure.allow,
         proofKey: secure.proofKey,
-        path: () => (punched ? 'holepunched' : 'direct'),
+        path,
       },
       `dht:${found.peerId.slice(0, 15)}…`,
     )
@@ -199,7 +193,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     return session.ready.then(
       () => {
         signal.removeEventListener('abort', onAbort)
-        found.path = punched ? 'holepunched' : 'direct'
+        found.path = path()
         found.failures = 0
         this.log.info({ peer: found.peerId, path: found.path }, 'DHT connection')
         return session

@@ -43,6 +43,8 @@ export interface DhtSeederStats {
   sessions: number
   /** Keys the allow-list turned away at the DHT's firewall. */
   firewalled: number
+  /** Times our key had no relay on the DHT and got one again (then every topic is announced afresh). */
+  reconnects: number
 }
 
 export function createDhtSeeder(options: Omit<DhtSeederOptions, 'log'>, collaborators: Collaborators = {}): DhtSeeder {
@@ -58,7 +60,8 @@ export class DhtSeeder {
   private lastFullAnnounce = 0
   private syncing: Promise<void> | undefined
   private stopped = false
-  private readonly counts = { announces: 0, announceFailures: 0, sessions: 0, firewalled: 0 }
+  private unreachable = false
+  private readonly counts = { announces: 0, announceFailures: 0, sessions: 0, firewalled: 0, reconnects: 0 }
 
   constructor(private readonly options: DhtSeederOptions) {
     if (options.trust.transport !== 'encrypted')
@@ -93,7 +96,10 @@ export class DhtSeeder {
     await this.node.ready()
     await this.server.listen(keyPair)
     await this.sync(true)
-    this.timer = setInterval(() => void this.sync(false), this.options.rescanMs ?? DEFAULT_DHT_RESCAN_MS)
+    this.timer = setInterval(() => {
+      this.checkRelays()
+      void this.sync(false)
+    }, this.options.rescanMs ?? DEFAULT_DHT_RESCAN_MS)
     this.timer.unref()
   }
 
@@ -112,6 +118,29 @@ export class DhtSeeder {
     ])
     await this.server?.close().catch(() => undefined)
     await node.destroy({ force: true }).catch(() => undefined)
+  }
+
+  /**
+   * A server with no relay node is unreachable by its key (every dial is "peer not found"). That is where an
+   * outage leaves it (the uplink cut, a NAT that forgot it): the engine's re-announce during the outage found
+   * nobody, and it pings only the relays it has — none — so it would not try again before its periodic
+   * refresh, minutes later. Ask it to announce our key now, and once it has relays again announce every topic
+   * afresh (their records name the relays).
+   */
+  private checkRelays(): void {
+    const server = this.server
+    if (!server || this.stopped) return
+    if (server.relayAddresses.length === 0) {
+      if (!this.unreachable) this.log.warn('no DHT node relays connections to us: announcing our key again')
+      this.unreachable = true
+      server.refresh()
+      return
+    }
+    if (!this.unreachable) return
+    this.unreachable = false
+    this.counts.reconnects++
+    this.log.info({ reconnects: this.counts.reconnects }, 'DHT reachable again: announcing every topic afresh')
+    this.lastFullAnnounce = 0
   }
 
   private onConnection(socket: DhtSocket): void {

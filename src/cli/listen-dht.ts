@@ -1,0 +1,102 @@
+import chalk from 'chalk'
+import { SettingError } from '../core/config.js'
+import {
+  createDhtSurvey,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  type DhtSurvey,
+  isId,
+  type Logger,
+  printable,
+  type SurveyedFile,
+  type SwarmKeys,
+} from '../index.js'
+import { shortId } from './format.js'
+
+/**
+ * p2p-listen's DHT side (`--dht --id ID…`): a survey round (core/dht/survey.ts)
+ * every ROUND_GAP_MS after the last one ended, each printed as it ends — a
+ * `{"ok":true,"dht":[…]}` line with --json, one line per file otherwise. The
+ * dictionary file stays the LAN's (p2p-download reads it; DHT peers are
+ * looked up by the download itself).
+ */
+
+const ROUND_GAP_MS = 10_000
+/** At least this per dial: a hole punch is round trips through DHT nodes (as a download's DHT dials). */
+const MIN_DIAL_MS = 15_000
+
+/** `--id`: file ids, comma-separated or repeated. */
+export function parseIds(raw: unknown): string[] {
+  const items = (Array.isArray(raw) ? raw.map(String) : [String(raw)])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '')
+  for (const id of items)
+    if (!isId(id))
+      throw new SettingError(`not a file id (64 hex characters): ${JSON.stringify(String(id).slice(0, 80))}`)
+  return [...new Set(items)]
+}
+
+export interface ListenDhtSettings {
+  ids: string[] | undefined
+  bootstrap: string[] | undefined
+  dhtHost: string
+  dhtPort: number
+}
+
+/** Joins the DHT (its failures are the command's), then runs survey rounds until `signal` aborts: the returned promise. */
+export async function surveyDht(
+  settings: ListenDhtSettings,
+  swarm: SwarmKeys | undefined,
+  io: { json: boolean; log: Logger; out: (line: string) => void; signal: AbortSignal },
+): Promise<{ done: Promise<void> }> {
+  const survey = createDhtSurvey(
+    {
+      ids: settings.ids ?? [],
+      swarm,
+      dht: { bootstrap: settings.bootstrap, host: settings.dhtHost, port: settings.dhtPort },
+      connectTimeoutMs: Math.max(DEFAULT_HANDSHAKE_TIMEOUT_MS, MIN_DIAL_MS),
+    },
+    { log: io.log },
+  )
+  await survey.start()
+  if (!io.json)
+    io.out(
+      chalk.dim(
+        `DHT: looking up ${survey.ids.length} file(s) through ${settings.bootstrap ? settings.bootstrap.join(', ') : "the engine's public bootstrap nodes"}`,
+      ),
+    )
+  return { done: rounds(survey, io) }
+}
+
+async function rounds(
+  survey: DhtSurvey,
+  io: { json: boolean; out: (line: string) => void; signal: AbortSignal },
+): Promise<void> {
+  // Ctrl-C ends a round at once (its dials fail with the node), not after its slowest dial.
+  const stop = (): void => void survey.stop()
+  io.signal.addEventListener('abort', stop, { once: true })
+  try {
+    while (!io.signal.aborted) {
+      const files = await survey.round()
+      if (io.signal.aborted) break
+      if (io.json) process.stdout.write(`${JSON.stringify({ ok: true, dht: files })}\n`)
+      else for (const f of files) io.out(describe(f))
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ROUND_GAP_MS)
+        io.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+      })
+    }
+  } finally {
+    io.signal.removeEventListener('abort', stop)
+    await survey.stop()
+  }
+}
+
+function describe(f: SurveyedFile): string {
+  const peers = f.peers.map((p) =>
+    p.reached
+      ? `${p.peerId.slice(0, 7)} ${chalk.green(p.path ?? 'reached')}`
+      : `${p.peerId.slice(0, 7)} ${chalk.yellow(`not reached (${p.code})`)}`,
+  )
+  return `DHT ${shortId(f.id)}…  ${f.peers.length} peer(s) from ${f.replies} node answer(s)${peers.length ? `: ${printable(peers.join(', '), 2000)}` : ''}`
+}

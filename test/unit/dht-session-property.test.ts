@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import fc from 'fast-check'
+import type { DhtSocket } from 'hyperdht'
+import { DHT_HELLO, DhtSession } from '../../src/core/dht/session.js'
+import { PROOF_BYTES, swarmProof } from '../../src/core/trust/swarm-secret.js'
+
+/**
+ * DhtSession's resources — the engine's stream, the bytes held before the
+ * session is established, queued writes and their callbacks, the handshake
+ * and idle timers — have one owner and one release, whatever order data,
+ * the stream opening, its close or error, our destroy, writes and timer
+ * expiries come in. The stream is a stand-in (an EventEmitter with the
+ * secret-stream surface DhtSession uses): a real one cannot be made to
+ * close, fail or deliver bytes at each of the session's phases on demand;
+ * the real engine is under test in test/cli/dht*.test.ts and
+ * test/netns/two-sites.test.ts.
+ */
+
+class StandInStream extends EventEmitter {
+  readonly remotePublicKey = randomBytes(32)
+  readonly handshakeHash = randomBytes(64)
+  readonly rawStream = null
+  readonly opened: Promise<boolean>
+  openWith!: (ok: boolean) => void
+  destroys = 0
+  written: Buffer[] = []
+
+  constructor() {
+    super()
+    this.opened = new Promise((resolve) => {
+      this.openWith = resolve
+    })
+  }
+
+  write(data: Buffer): boolean {
+    this.written.push(data)
+    return true
+  }
+
+  end(): void {}
+  pause(): void {}
+  resume(): void {}
+
+  /** As secret-stream: destroying closes it ('close' once, a moment later). */
+  destroy(): void {
+    this.destroys++
+    if (this.destroys === 1) setImmediate(() => this.emit('close'))
+  }
+}
+
+const op = fc.oneof(
+  fc.constant({ kind: 'open' as const }),
+  fc.constant({ kind: 'open-fails' as const }),
+  fc.record({
+    kind: fc.constant('data' as const),
+    what: fc.constantFrom('hello', 'proof', 'wrong', 'frames', 'flood'),
+    split: fc.nat(40),
+  }),
+  fc.constant({ kind: 'remote-close' as const }),
+  fc.constant({ kind: 'error' as const }),
+  fc.constant({ kind: 'destroy' as const }),
+  fc.record({ kind: fc.constant('write' as const), bytes: fc.integer({ min: 1, max: 70_000 }) }),
+  fc.record({ kind: fc.constant('idle' as const), ms: fc.integer({ min: 0, max: 5 }) }),
+  fc.constant({ kind: 'end' as const }),
+  fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 4 }) }),
+)
+
+describe('DhtSession ownership', () => {
+  it('property: any interleaving releases the stream, the held bytes, the timers and every write callback exactly once', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(op, { maxLength: 25 }),
+        async (initiator, privateSwarm, handshakeTimeoutMs, ops) => {
+          const stream = new StandInStream()
+          const proofKey = privateSwarm ? randomBytes(32) : undefined
+          const session = new DhtSession(stream as unknown as DhtSocket, { initiator, handshakeTimeoutMs, proofKey })
+          let closes = 0
+          let dataAfterClose = 0
+          let idleAfterClose = 0
+          let readyResolved = false
+          let readyRejection: unknown
+          session.on('close', () => closes++)
+          session.on('data', () => {
+            if (session.closed && closes > 0) dataAfterClose++
+          })
+          session.ready.then(
+            () => {
+              readyResolved = true
+            },
+            (err: unknown) => {
+              readyRejection = err
+            },
+          )
+          const callbacks: number[] = []
+          for (const o of ops) {
+            switch (o.kind) {
+              case 'open':
+                stream.openWith(true)
+                break
+              case 'open-fails':
+                stream.openWith(false)
+                break
+              case 'data': {
+                const bytes =
+                  o.what === 'hello'
+                    ? DHT_HELLO
+                    : o.what === 'proof'
+                      ? proofKey
+                        ? swarmProof(proofKey, stream.handshakeHash, !initiator)
+                        : randomBytes(PROOF_BYTES)
+                      : o.what === 'flood'
+                        ? randomBytes(70_000)
+                        : o.what === 'wrong'
+                          ? randomBytes(12)
+                          : randomBytes(100)
+                const at = Math.min(o.split, bytes.byteLength)
+                stream.emit('data', bytes.subarray(0, at))
+                if (at < bytes.byteLength) stream.emit('data', bytes.subarray(at))
+                break
+              }
+              case 'remote-close':
+                stream.emit('close')
+                break
+              case 'error':
+                stream.emit('error', new Error('reset'))
+                break
+              case 'destroy':
+                session.destroy()
+                break
+              case 'write': {
+                const slot = callbacks.push(0) - 1
+                session.write(Buffer.alloc(o.bytes), () => {
+                  callbacks[slot]!++
+                })
+                break
+              }
+              case 'idle':
+                session.setTimeout(o.ms, () => {
+                  if (session.closed) idleAfterClose++
+                })
+                break
+              case 'end':
+                session.end()
+                break
+              case 'wait':
+                await sleep(o.ms)
+                break
+            }
+            await new Promise(setImmediate)
+          }
+          session.destroy()
+          // Every timer the session could have armed has run out by now.
+          await sleep(handshakeTimeoutMs + 10)
+          await new Promise(setImmediate)
+          assert.equal(stream.destroys, 1, 'the stream is destroyed exactly once')
+          assert.equal(closes, 1, "'close' is emitted exactly once")
+          assert.equal(session.heldBytes, 0, 'no byte held after the close')
+          assert.deepEqual(
+            callbacks.filter((n) => n !== 1),
+            [],
+            `every write is called back exactly once: ${callbacks}`,
+          )
+          assert.equal(dataAfterClose, 0, 'no data after the close')
+          assert.equal(idleAfterClose, 0, 'no idle timeout after the close')
+          assert.ok(session.closedWith, 'closed with a reason')
+          if (readyResolved) assert.equal(readyRejection, undefined)
+          else assert.equal(readyRejection, session.closedWith, 'ready rejects with the reason the session closed')
+          // Nothing an unestablished peer sent before its session reached the stream's writes but our own greeting/proof.
+          if (!readyResolved)
+            for (const w of stream.written)
+              assert.ok(w.byteLength <= PROOF_BYTES, 'no frame written before the session')
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+})
