@@ -101,6 +101,21 @@ describe('chunk store', () => {
     assert.notEqual(await b.peerId(), id)
   })
 
+  it('keeps the manifest a download wrote as parsed: the scans during the download do not parse it again', async (t) => {
+    const dir = await tmpDir(t)
+    const a = new ChunkStore(join(dir, 'a', 'chunks'))
+    await a.init()
+    await randomFile(join(dir, 'a.bin'), 10_000)
+    const split = await splitFile(join(dir, 'a.bin'), { store: a, chunkSize: 4096 })
+    const entry = (await a.get(split.id))!
+    const b = new ChunkStore(join(dir, 'b', 'chunks'))
+    await b.init()
+    // A copy of the parsed manifest, as a downloader holds it: the very object comes back, not a second parse.
+    const parsed = { ...entry.manifest }
+    await b.prepareEntry(entry.manifestBytes, parsed)
+    assert.equal((await b.get(split.id))?.manifest, parsed)
+  })
+
   it('never follows a symlinked entry directory: scans ignore it, a download picks the id, a linked id directory is refused (canary untouched)', async (t) => {
     const dir = await tmpDir(t)
     const a = new ChunkStore(join(dir, 'a', 'chunks'))
