@@ -144,16 +144,17 @@ export function parseTreeManifest(bytes: Uint8Array, options: ParseTreeManifestO
   const read = readCanonicalTree(bytes, (entry, i) => check.add(entry, i) === undefined)
   if (read !== undefined) return { version: 2, name: read.name, chunkSize: read.chunkSize, entries: read.entries }
   // Refused: read again the slow way, which says why.
-  diagnose(bytes, maxEntries)
+  readTreeManifestAsJson(bytes, maxEntries)
   throw bad('manifest is not in canonical form (key order, whitespace or escapes differ)')
 }
 
 /**
- * Throws what is wrong with bytes the canonical reader refused: parsed as
- * JSON, then the schema, each entry's fields, the tree's rules, the
- * canonical form (the order in which a reader can name the fault).
+ * The same bytes read the slow way, as JSON, then the schema, each entry's
+ * fields, the tree's rules, the canonical form: what names the fault in
+ * bytes the canonical reader refused (it throws it), and the reference a
+ * property test holds that reader to (both accept the same bytes, alike).
  */
-function diagnose(bytes: Uint8Array, maxEntries: number): void {
+export function readTreeManifestAsJson(bytes: Uint8Array, maxEntries = DEFAULT_MAX_TREE_ENTRIES): TreeManifest {
   let json: unknown
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
@@ -172,6 +173,7 @@ function diagnose(bytes: Uint8Array, maxEntries: number): void {
   if (!isCanonical(manifest, bytes)) {
     throw bad('manifest is not in canonical form (key order, whitespace or escapes differ)')
   }
+  return manifest
 }
 
 /**
