@@ -272,14 +272,25 @@ export class ChunkStore {
     return dir
   }
 
-  /** Create (or reuse) the entry for a manifest received from a peer; returns its directory. */
+  /**
+   * Create (or reuse) the entry for a manifest received from a peer (and
+   * parsed by the caller); returns its directory. The parsed manifest is
+   * remembered for the file written, so the scans during the download do not
+   * parse it again: a folder's second parse, on top of the first and of the
+   * temporary tree's tables, was the peak of a download's memory.
+   */
   async prepareEntry(manifestBytes: Buffer, manifest: ItemManifest): Promise<string> {
     const id = manifestId(manifestBytes)
     const dirName = await this.dirNameFor(manifest.name, id)
     const dir = await this.makeEntryDir(dirName)
     try {
       const current = await this.readEntryManifest(dirName)
-      if (current?.id !== id) await writeFileAtomic(join(dir, MANIFEST_FILE), manifestBytes, { within: this.root })
+      if (current?.id !== id) {
+        const path = join(dir, MANIFEST_FILE)
+        await writeFileAtomic(path, manifestBytes, { within: this.root })
+        const st = await lstat(path)
+        this.manifestCache.set(path, { mtimeMs: st.mtimeMs, size: st.size, id, manifest, bytes: manifestBytes })
+      }
     } catch (err) {
       throw fromFsError(err, `preparing ${dir}`)
     }

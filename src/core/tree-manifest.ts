@@ -3,6 +3,7 @@ import { DEFAULT_MAX_MANIFEST_BYTES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './co
 import { P2PError } from './errors.js'
 import { chunkCount, HEX64, manifestId, sha256Hex } from './manifest.js'
 import { isValidName } from './names.js'
+import { readCanonicalTree } from './tree-manifest-read.js'
 import { TreeShape } from './tree-paths.js'
 
 /**
@@ -120,8 +121,10 @@ const topSchema = z.strictObject({
 
 /**
  * Validate untrusted version-2 manifest bytes: size cap, id, a bound on the
- * JSON values before they are built, UTF-8 JSON, schema, every path and the
- * tree's shape, chunk counts and sizes, canonical form. Everything a hostile
+ * JSON values, then canonical form, UTF-8, fields, every path and the tree's
+ * shape, chunk counts and sizes, read and checked entry by entry in one pass
+ * (tree-manifest-read.ts: what is kept is the entries, nothing else). Bytes
+ * it refuses are read again as JSON to name the fault. Everything a hostile
  * peer could send is refused here with E_BAD_MANIFEST (E_TOO_LARGE over the
  * byte cap), before any of it reaches a path.
  */
@@ -136,6 +139,22 @@ export function parseTreeManifest(bytes: Uint8Array, options: ParseTreeManifestO
   }
   const tooMany = valueBoundProblem(bytes, maxEntries)
   if (tooMany !== undefined) throw bad(tooMany)
+  // Read straight into the entries, checked one by one as they are read (the worst accepted folder's peak memory).
+  const check = new TreeCheck(0, maxEntries)
+  const read = readCanonicalTree(bytes, (entry, i) => check.add(entry, i) === undefined)
+  if (read !== undefined) return { version: 2, name: read.name, chunkSize: read.chunkSize, entries: read.entries }
+  // Refused: read again the slow way, which says why.
+  readTreeManifestAsJson(bytes, maxEntries)
+  throw bad('manifest is not in canonical form (key order, whitespace or escapes differ)')
+}
+
+/**
+ * The same bytes read the slow way, as JSON, then the schema, each entry's
+ * fields, the tree's rules, the canonical form: what names the fault in
+ * bytes the canonical reader refused (it throws it), and the reference a
+ * property test holds that reader to (both accept the same bytes, alike).
+ */
+export function readTreeManifestAsJson(bytes: Uint8Array, maxEntries = DEFAULT_MAX_TREE_ENTRIES): TreeManifest {
   let json: unknown
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
@@ -164,27 +183,46 @@ export function parseTreeManifest(bytes: Uint8Array, options: ParseTreeManifestO
  * built with the same rules a receiver applies.
  */
 export function treeProblem(manifest: TreeManifest, maxEntries = DEFAULT_MAX_TREE_ENTRIES): string | undefined {
-  const shape = new TreeShape(maxEntries)
-  let total = 0
-  let pathBytes = 0
+  const check = new TreeCheck(manifest.chunkSize, maxEntries)
   for (const [i, entry] of manifest.entries.entries()) {
-    pathBytes += typeof entry.path === 'string' ? Buffer.byteLength(entry.path) : 0
-    if (pathBytes > MAX_TREE_PATH_BYTES)
+    const problem = check.add(entry, i)
+    if (problem !== undefined) return problem
+  }
+  return undefined
+}
+
+/** treeProblem one entry at a time, in order (what the canonical reader checks each entry with as it reads it). */
+class TreeCheck {
+  private readonly shape: TreeShape
+  private total = 0
+  private pathBytes = 0
+
+  /** `chunkSize` 0: the chunk counts were checked as the entries were read. */
+  constructor(
+    private readonly chunkSize: number,
+    maxEntries: number,
+  ) {
+    this.shape = new TreeShape(maxEntries)
+  }
+
+  add(entry: TreeEntry, i: number): string | undefined {
+    this.pathBytes += typeof entry.path === 'string' ? Buffer.byteLength(entry.path) : 0
+    if (this.pathBytes > MAX_TREE_PATH_BYTES)
       return `entry ${i}: the paths add up to more than ${MAX_TREE_PATH_BYTES} bytes (a folder's limit)`
-    const shapeIssue = shape.add(entry.path, isDir(entry))
+    const shapeIssue = this.shape.add(entry.path, isDir(entry))
     if (shapeIssue !== undefined) return `entry ${i}: ${shapeIssue}`
-    if (isDir(entry)) continue
-    const expected = chunkCount(entry.size, manifest.chunkSize)
+    if (isDir(entry)) return undefined
+    const expected = this.chunkSize === 0 ? entry.chunks.length : chunkCount(entry.size, this.chunkSize)
     if (entry.chunks.length !== expected)
       return `entry ${i}: lists ${entry.chunks.length} chunks, but size ${entry.size} needs ${expected}`
     if (entry.size === 0 && entry.sha256 !== EMPTY_SHA256)
       return `entry ${i}: an empty file whose sha256 is not the hash of nothing`
     if (entry.chunks.length === 1 && entry.sha256 !== entry.chunks[0])
       return `entry ${i}: a one-chunk file whose sha256 is not its chunk's`
-    total += entry.size
-    if (total > Number.MAX_SAFE_INTEGER) return `the files add up to more than ${Number.MAX_SAFE_INTEGER} bytes`
+    this.total += entry.size
+    if (this.total > Number.MAX_SAFE_INTEGER) return `the files add up to more than ${Number.MAX_SAFE_INTEGER} bytes`
+    return undefined
   }
-  return undefined
 }
 
 /** One entry's fields and types (its path and place in the tree are checked by treeProblem). */

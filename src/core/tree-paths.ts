@@ -174,17 +174,17 @@ export class TreeShape {
     const outline = outlineProblem(path)
     if (outline !== undefined) return outline
     const p = path as string
-    const shown = `"${printable(p, 200)}"`
+    const shown = (): string => `"${printable(p, 200)}"`
     const parent = parentOf(p)
     const base = baseOf(p)
     const problem = componentProblem(base) ?? nfcProblem(base)
     if (problem !== undefined) return inComponent(base, problem)
     // Not under a listed directory: say what is wrong with the path itself, if anything (`..`, …).
-    if (!this.dirs.has(parent)) return pathProblem(p) ?? `${shown} is not under a directory listed before it`
+    if (!this.dirs.has(parent)) return pathProblem(p) ?? `${shown()} is not under a directory listed before it`
     if (this.last !== undefined && compareUtf8(this.last, p) >= 0) {
       return this.last === p
-        ? `${shown} is listed twice`
-        : `${shown} is out of order (entries are sorted by their UTF-8 bytes)`
+        ? `${shown()} is listed twice`
+        : `${shown()} is out of order (entries are sorted by their UTF-8 bytes)`
     }
     this.last = p
     let siblings = this.keys.get(parent)
@@ -195,7 +195,7 @@ export class TreeShape {
     const key = collisionKey(base)
     const other = siblings.get(key)
     if (other !== undefined)
-      return `${shown} and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes`
+      return `${shown()} and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes`
     siblings.set(key, p)
     if (isDir) this.dirs.add(p)
     return undefined

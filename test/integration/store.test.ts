@@ -10,6 +10,16 @@ import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { mkfifo, randomFile, tmpDir } from '../helpers/files.js'
 
+/** A 10,000-byte file split into a fresh store under a new directory: the directory, the split, its entry. */
+async function splitInStore(t: Parameters<typeof tmpDir>[0]) {
+  const dir = await tmpDir(t)
+  const a = new ChunkStore(join(dir, 'a', 'chunks'))
+  await a.init()
+  await randomFile(join(dir, 'a.bin'), 10_000)
+  const split = await splitFile(join(dir, 'a.bin'), { store: a, chunkSize: 4096 })
+  return { dir, split, entry: (await a.get(split.id))! }
+}
+
 describe('chunk store', () => {
   it('scans entries with their have-sets, skipping temp files, symlinks and the private dir', async (t) => {
     const dir = await tmpDir(t)
@@ -101,13 +111,18 @@ describe('chunk store', () => {
     assert.notEqual(await b.peerId(), id)
   })
 
+  it('keeps the manifest a download wrote as parsed: the scans during the download do not parse it again', async (t) => {
+    const { dir, split, entry } = await splitInStore(t)
+    const b = new ChunkStore(join(dir, 'b', 'chunks'))
+    await b.init()
+    // A copy of the parsed manifest, as a downloader holds it: the very object comes back, not a second parse.
+    const parsed = { ...entry.manifest }
+    await b.prepareEntry(entry.manifestBytes, parsed)
+    assert.equal((await b.get(split.id))?.manifest, parsed)
+  })
+
   it('never follows a symlinked entry directory: scans ignore it, a download picks the id, a linked id directory is refused (canary untouched)', async (t) => {
-    const dir = await tmpDir(t)
-    const a = new ChunkStore(join(dir, 'a', 'chunks'))
-    await a.init()
-    await randomFile(join(dir, 'a.bin'), 10_000)
-    const split = await splitFile(join(dir, 'a.bin'), { store: a, chunkSize: 4096 })
-    const entry = (await a.get(split.id))!
+    const { dir, split, entry } = await splitInStore(t)
     // Store b: a complete entry reachable only through a link, and its name linked to an empty canary directory.
     await cp(split.dir, join(dir, 'outside-entry'), { recursive: true })
     await mkdir(join(dir, 'canary'))

@@ -8,6 +8,7 @@ import {
   encodeTreeManifest,
   MAX_TREE_PATH_BYTES,
   parseTreeManifest,
+  readTreeManifestAsJson,
   type TreeEntry,
   type TreeManifest,
   treeProblem,
@@ -60,6 +61,35 @@ describe('folder manifest (version 2)', () => {
         assert.ok(encodeTreeManifest(parsed).equals(bytes))
       }),
       { numRuns: 300 },
+    )
+  })
+
+  it('the canonical reader accepts exactly what the JSON reader accepts, with the same entries (bytes mutated at random)', () => {
+    const outcome = (read: () => TreeManifest): TreeManifest | 'refused' => {
+      try {
+        return read()
+      } catch (err) {
+        assert.ok(hasCode(err, 'E_BAD_MANIFEST'), `unexpected ${String(err)}`)
+        return 'refused'
+      }
+    }
+    const edit = fc.record({ at: fc.nat(), op: fc.constantFrom('flip', 'drop', 'insert', 'dup'), byte: fc.nat(255) })
+    fc.assert(
+      fc.property(treeArb, fc.array(edit, { minLength: 0, maxLength: 3 }), (m, edits) => {
+        const bytes = [...encodeTreeManifest(m)]
+        for (const { at, op, byte } of edits) {
+          const i = at % Math.max(1, bytes.length)
+          if (op === 'flip') bytes[i] = byte
+          else if (op === 'drop') bytes.splice(i, 1)
+          else if (op === 'insert') bytes.splice(i, 0, byte)
+          else bytes.splice(i, 0, ...bytes.slice(i, i + 1 + (byte % 80)))
+        }
+        const buffer = Buffer.from(bytes)
+        const fast = outcome(() => parseTreeManifest(buffer))
+        const slow = outcome(() => readTreeManifestAsJson(buffer))
+        assert.deepEqual(fast, slow, buffer.toString().slice(0, 300))
+      }),
+      { numRuns: 2000 },
     )
   })
 

@@ -4,7 +4,7 @@ import { copyFile, type FileHandle, link, lstat, open, rename, stat, unlink } fr
 import { extname, join } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { tempPathFor } from '../disk.js'
-import { P2PError } from '../errors.js'
+import { fromFsError, P2PError } from '../errors.js'
 import { shorten } from '../names.js'
 import { openRegularFile } from '../safe-fs.js'
 
@@ -64,6 +64,33 @@ async function assertIdentity(path: string, verified: FileIdentity): Promise<voi
       'E_IO',
       `${path} is not the file that was verified (the store's data was replaced during the download); run again`,
     )
+  }
+}
+
+/**
+ * The verified `data` under its final name: `<name>.part` made from it
+ * (materialize), `beforeFinalName` (fault-injection tests), then the name
+ * claimed (place). `.part` is removed if any step fails.
+ */
+export async function nameVerified(options: {
+  dataPath: string
+  partPath: string
+  verified: FileIdentity
+  dir: string
+  name: string
+  size: number
+  sha256: string
+  force: boolean
+  beforeFinalName?: (() => void | Promise<void>) | undefined
+}): Promise<StitchResult> {
+  const { dataPath, partPath } = options
+  try {
+    await materialize(dataPath, partPath, options.verified)
+    await options.beforeFinalName?.()
+    return await place(options)
+  } catch (err) {
+    await unlink(partPath).catch(() => undefined)
+    throw fromFsError(err, `finishing ${partPath}`)
   }
 }
 

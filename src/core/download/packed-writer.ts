@@ -2,13 +2,13 @@ import { type FileHandle, mkdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { fromFsError, P2PError } from '../errors.js'
-import { hashThreads } from '../hashing.js'
 import { type ChunkPlan, type ItemManifest, isTree, planOf } from '../item.js'
 import type { Manifest } from '../manifest.js'
 import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave } from '../packed.js'
-import { readFullySync } from '../read-fully.js'
-import { type FileIdentity, materialize, partName, place, type StitchResult } from './final-name.js'
+import { readFully, readFullySync } from '../read-fully.js'
+import { type FileIdentity, nameVerified, partName, type StitchResult } from './final-name.js'
+import { HashedWrites, type WriteOutcome } from './hashed-writes.js'
 import { HavePublisher } from './have-publisher.js'
 import { openPackedData } from './packed-data.js'
 import { TreeBuilder, type TreeBuilt } from './tree-writer.js'
@@ -34,12 +34,10 @@ import { Writeback } from './writeback.js'
  * link to `data` (the bytes are written and stored once); across
  * filesystems, a copy.
  *
- * The final name is never overwritten with something different: an identical
- * file there is simply kept; a different one stays and the new file becomes
- * `name (1).ext`, `name (2).ext`, … unless `force` replaces it. The new name is
- * claimed with link(2), which fails rather than clobber a file that appeared
- * meanwhile; until then the file is `<name>.part` in downloads/. The name is
- * the manifest's made portable (`CON` → `CON_`, `a:b` → `a_b`: names.ts).
+ * The final name (final-name.ts) is never overwritten with something
+ * different: an identical file is kept, a different one stays and the new
+ * file becomes `name (1).ext`, … unless `force` replaces it; until then it
+ * is `<name>.part`. The name is the manifest's made portable (names.ts).
  *
  * The entry directory must be a real directory, not a link (checked before
  * and after `data` is opened, and before every `data.have` is placed), so a
@@ -72,8 +70,7 @@ export interface FinishOptions {
   beforeFinalName?: () => void | Promise<void>
 }
 
-/** What became of a chunk handed to `verifyAndWrite`. */
-export type WriteOutcome = 'written' | 'mismatch' | 'closed'
+export type { WriteOutcome } from './hashed-writes.js'
 
 export class PackedWriter {
   /** Chunks whose bytes are in `data`. */
@@ -85,10 +82,8 @@ export class PackedWriter {
   private readonly plan: ChunkPlan
   /** A file's whole-file hash, kept while chunks arrive (a folder's files are hashed as the tree is built). */
   private readonly whole: WholeFileHash | undefined
-  /** open → closing (no new write starts; the pending ones end) → closed (the descriptor is closed). */
-  private state: 'open' | 'closing' | 'closed' = 'open'
-  /** Writes on the hash threads into `data`'s descriptor, until each ends. */
-  private readonly pending = new Set<Promise<unknown>>()
+  /** Writes on the hash threads into `data`'s descriptor, each kept until it ends (hashed-writes.ts). */
+  private readonly writes: HashedWrites
   /** `data.have`'s one writer (have-publisher.ts). */
   private readonly publisher: HavePublisher
   private readonly writeback: Writeback
@@ -115,6 +110,7 @@ export class PackedWriter {
       file && new WholeFileHash(file, this.have, (into, length, position) => this.readAt(into, length, position))
     this.publisher = new HavePublisher(options.entryDir, this.have, inherited, options.publishMs)
     this.writeback = new Writeback(handle, this.dataPath)
+    this.writes = new HashedWrites(handle.fd, this.plan.chunkSize)
   }
 
   /** A write into `data` or `data.have` failed (the first such error). */
@@ -160,25 +156,12 @@ export class PackedWriter {
 
   /** Closing has begun: no write starts any more (what arrives now is too late). */
   get closing(): boolean {
-    return this.state !== 'open'
+    return this.writes.closing
   }
 
-  /**
-   * Hash `data` on a hash thread and, only if it is `expected`, write it there
-   * at chunk `index`'s offset in `data`. 'closed' when closing has begun
-   * (nothing is hashed or written). `data` must stay untouched until this
-   * settles; a write error rejects with the fs error's code.
-   */
-  async verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
-    if (this.state !== 'open') return 'closed'
-    const write = hashThreads().digestAndStore(
-      data,
-      { fd: this.handle.fd, offset: index * this.plan.chunkSize },
-      expected,
-    )
-    const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
-    this.pending.add(tracked)
-    return (await write) === expected ? 'written' : 'mismatch'
+  /** Chunk `index` hashed on a hash thread and written into `data` only if it is `expected` (hashed-writes.ts). */
+  verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
+    return this.writes.verifyAndWrite(index, data, expected)
   }
 
   /** Chunk `index` read back from `data` into `into` (its length is the chunk's). */
@@ -206,7 +189,7 @@ export class PackedWriter {
    * when its turn comes.
    */
   accept(index: number, data: Uint8Array, release?: () => void): void {
-    if (this.state === 'closed' || this.have.get(index)) {
+    if (this.writes.closed || this.have.get(index)) {
       release?.() // after close: a late job of a stopped download
       return
     }
@@ -223,15 +206,9 @@ export class PackedWriter {
     this.inherited.set(index, false)
   }
 
-  /** No write starts from now on; resolves when the pending ones (endgame duplicates, a stopped download's) have ended. */
-  private async stopWrites(): Promise<void> {
-    if (this.state === 'open') this.state = 'closing'
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending])
-  }
-
   /** After every chunk is in: check the whole-file hash, fsync, and give the file its final name. */
   async finish(options: FinishOptions = {}): Promise<StitchResult & Partial<TreeBuilt>> {
-    await this.stopWrites()
+    await this.writes.stop()
     if (this.failure !== undefined) throw this.failure
     if (this.tree) return this.finishTree(options)
     const whole = this.whole!
@@ -253,20 +230,20 @@ export class PackedWriter {
       await this.handle.sync()
       await this.close()
       if (this.failure !== undefined) throw this.failure
-      await materialize(this.dataPath, this.partPath, this.dataFile)
-      await options.beforeFinalName?.()
-      return await place({
-        partPath: this.partPath,
-        dir: downloadsDir,
-        name: this.finalName,
-        size: manifest.size,
-        sha256,
-        force: options.force === true,
-      })
     } catch (err) {
-      await unlink(this.partPath).catch(() => undefined)
       throw fromFsError(err, `finishing ${this.partPath}`)
     }
+    return nameVerified({
+      dataPath: this.dataPath,
+      partPath: this.partPath,
+      verified: this.dataFile,
+      dir: downloadsDir,
+      name: this.finalName,
+      size: manifest.size,
+      sha256,
+      force: options.force === true,
+      beforeFinalName: options.beforeFinalName,
+    })
   }
 
   /**
@@ -290,12 +267,8 @@ export class PackedWriter {
 
   /** `length` bytes at `position` of `data` into `into`, through libuv's pool (a tree copies many files at once). */
   async readAsync(into: Buffer, length: number, position: number): Promise<void> {
-    let done = 0
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(into, done, length - done, position + done)
-      if (bytesRead === 0) throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
-      done += bytesRead
-    }
+    if ((await readFully(this.handle.fd, into, length, position)) < length)
+      throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
   }
 
   /**
@@ -304,8 +277,7 @@ export class PackedWriter {
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      await this.stopWrites()
-      this.state = 'closed'
+      await this.writes.close()
       await this.publisher.now()
       await this.whole?.settled()
       this.whole?.releaseAll()

@@ -1,0 +1,58 @@
+import { hashThreads } from '../hashing.js'
+
+/** What became of a chunk handed to `verifyAndWrite`. */
+export type WriteOutcome = 'written' | 'mismatch' | 'closed'
+
+/**
+ * The chunk writes into a download's `data` that run on the hash threads:
+ * each chunk hashed there and, only if it matches, written by that thread at
+ * its offset. Every such write is kept pending until it ends, so the
+ * descriptor (whose number the kernel would give to the next file opened)
+ * is never closed while one is, and none starts once closing has begun
+ * (packed-writer.ts owns the descriptor and closes it after `stop`).
+ */
+export class HashedWrites {
+  /** open → closing (no new write starts; the pending ones end) → closed (the descriptor may be closed). */
+  private state: 'open' | 'closing' | 'closed' = 'open'
+  private readonly pending = new Set<Promise<unknown>>()
+
+  constructor(
+    private readonly fd: number,
+    private readonly chunkSize: number,
+  ) {}
+
+  /** Closing has begun: no write starts any more. */
+  get closing(): boolean {
+    return this.state !== 'open'
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed'
+  }
+
+  /**
+   * Hash `data` on a hash thread and, only if it is `expected`, write it at
+   * chunk `index`'s offset. 'closed' when closing has begun (nothing is
+   * hashed or written). `data` must stay untouched until this settles; a
+   * write error rejects with the fs error's code.
+   */
+  async verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
+    if (this.state !== 'open') return 'closed'
+    const write = hashThreads().digestAndStore(data, { fd: this.fd, offset: index * this.chunkSize }, expected)
+    const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
+    this.pending.add(tracked)
+    return (await write) === expected ? 'written' : 'mismatch'
+  }
+
+  /** No write starts from now on; resolves when the pending ones (endgame duplicates, a stopped download's) have ended. */
+  async stop(): Promise<void> {
+    if (this.state === 'open') this.state = 'closing'
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending])
+  }
+
+  /** Every write has ended (after `stop`): the descriptor may be closed. */
+  async close(): Promise<void> {
+    await this.stop()
+    this.state = 'closed'
+  }
+}

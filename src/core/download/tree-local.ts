@@ -1,0 +1,112 @@
+import { constants, openSync } from 'node:fs'
+import { copyFile, lstat, open, rm, unlink } from 'node:fs/promises'
+import { join, resolve, sep } from 'node:path'
+import { MAX_NAME_BYTES } from '../constants.js'
+import { P2PError } from '../errors.js'
+import { portableName, shorten } from '../names.js'
+import { printable } from '../printable.js'
+import { readRegularFile } from '../safe-fs.js'
+
+/**
+ * Where a folder download's entries land on disk (temp-tree.ts): the
+ * temporary tree `downloads/<NAME>.part-<random>/`, each manifest path
+ * below it with every component made portable (names.ts), the room PATH_MAX
+ * leaves for those paths, and the leftover of a killed run.
+ */
+
+const SUFFIX_BYTES = '.part-'.length + 12
+
+/** Longest absolute path the kernel takes, in bytes (Linux's PATH_MAX, its terminating NUL left out). */
+const PATH_MAX_BYTES = 4095
+
+/**
+ * Bytes a manifest path may have under `downloadsDir` for the folder
+ * `name`: every entry is made at `<downloadsDir>/<temporary name>/<local
+ * path>` and, for a re-run's comparison, read at `<downloadsDir>/<NAME>/…`,
+ * and the kernel refuses a path over PATH_MAX (4,096 bytes with its NUL)
+ * however short each component is.
+ */
+export function pathRoom(downloadsDir: string, name: string): number {
+  const portable = portableName(name)
+  const temp = Buffer.byteLength(shorten(portable, MAX_NAME_BYTES - SUFFIX_BYTES)) + SUFFIX_BYTES
+  const prefix = Buffer.byteLength(resolve(downloadsDir)) + 1 + Math.max(temp, Buffer.byteLength(portable)) + 1
+  return PATH_MAX_BYTES - prefix
+}
+
+/** A manifest path's length once saved (its components made portable), in bytes. */
+export function localBytes(path: string): number {
+  return Buffer.byteLength(localOf(path))
+}
+
+/** The temporary tree's name before its random part. */
+export function tempPrefix(name: string): string {
+  return `${shorten(portableName(name), MAX_NAME_BYTES - SUFFIX_BYTES)}.part-`
+}
+
+/**
+ * A manifest path as a path below the tree's root: each component made
+ * portable. The manifest's own string when that changes nothing (as for
+ * most paths on Linux): a folder's table of what was made keeps one string
+ * per entry, not two.
+ */
+export function localOf(path: string): string {
+  const parts = path.split('/')
+  let same = sep === '/'
+  for (let i = 0; i < parts.length; i++) {
+    const portable = portableName(parts[i]!)
+    if (portable !== parts[i]) {
+      parts[i] = portable
+      same = false
+    }
+  }
+  return same ? path : parts.join(sep)
+}
+
+/** The temporary tree a killed run left (named in the record), removed when it is a real directory in downloads/. */
+export async function removeLeftover(o: { recordPath: string; downloadsDir: string }): Promise<void> {
+  let name: string
+  try {
+    name = (await readRegularFile(o.recordPath, { maxBytes: 1024 })).toString('utf8')
+  } catch {
+    return // none
+  }
+  // Only a plain name of the form we make: never a path, whatever the record says.
+  if (name.includes('/') || name.includes('\\') || name === '.' || name === '..' || !name.includes('.part-')) return
+  const path = join(o.downloadsDir, name)
+  const st = await lstat(path).catch(() => undefined)
+  // rm does not follow links inside; a link in its place is left alone.
+  if (st?.isDirectory()) await rm(path, { recursive: true, force: true }).catch(() => undefined)
+  await unlink(o.recordPath).catch(() => undefined)
+}
+
+/** A file's device and inode. */
+export interface Identity {
+  dev: number
+  ino: number
+}
+
+/** A new file at `target`, created exclusively and never through a link, executable or not: its descriptor. */
+export function createExclusive(target: string, exec: boolean): number {
+  return openSync(
+    target,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    exec ? 0o777 : 0o666,
+  )
+}
+
+/** A copy at `target` of the verified file `source`, checked to still be `identity` just before; fsynced. */
+export async function copyVerified(source: string, target: string, identity: Identity): Promise<void> {
+  const st = await lstat(source)
+  if (!st.isFile() || st.dev !== identity.dev || st.ino !== identity.ino)
+    throw new P2PError(
+      'E_IO',
+      `${printable(source)} is not the file that was verified (the store's copy was replaced during the download); run again`,
+    )
+  await copyFile(source, target, constants.COPYFILE_EXCL)
+  const copy = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW)
+  try {
+    await copy.sync()
+  } finally {
+    await copy.close()
+  }
+}
