@@ -60,32 +60,40 @@ function startDownload(t: Cleanup, dir: string, udp: number, name: string, extra
 }
 
 describe('p2p-download', () => {
-  it('downloads from two complete seeders, byte-identical, using both', async (t) => {
-    const dir = await tmpDir(t)
-    const udp = await freeUdpPort()
-    const { sha, id } = await seededFile(dir, 'two seeders.bin', 24 * MiB + 123, 2)
-    // A listener keeps the downloader's dictionary file: the download starts knowing both seeders.
-    const listener = await startListener(t, udp, join(dir, 'd', 'dictionary.json'), join(dir, 'listen-logs'))
-    const seeders = [await startSeeder(t, join(dir, 's0'), udp), await startSeeder(t, join(dir, 's1'), udp)]
-    await listener.seen((s) => s.files[id]?.peers.length === 2)
-    const r = await runDownload(join(dir, 'd'), udp, ['two seeders.bin', '--window', '4'])
-    assert.equal(r.code, 0, r.stderr)
-    const receipt = r.result as unknown as Receipt
-    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'two seeders.bin')), sha)
-    assert.equal(receipt.sha256, sha)
-    // Both were asked for chunks and both served some: counted by the seeders, since on a loaded machine one
-    // seeder's answers can come after the other's hedged copies and then credit the other in the receipt.
-    for (const seeder of seeders) {
-      assert.equal(await seeder.serve.stop(), 0)
-      const stats = (JSON.parse(seeder.serve.stdout().trim().split('\n').pop()!) as { stats: { chunksServed: number } })
-        .stats
-      assert.ok(stats.chunksServed > 0, `${JSON.stringify(stats)} · receipt ${JSON.stringify(receipt.peers)}`)
-    }
-    assert.equal(
-      receipt.peers.reduce((sum, p) => sum + p.bytes, 0),
-      24 * MiB + 123,
-    )
-  })
+  // --window 4: each seeder's window is a quarter of the requests. Defaults: the window (16) is as large as the
+  // budget's requests (16 MiB of 1 MiB chunks), and the seeder the manifest came from gets it at once.
+  for (const [what, settings] of [
+    ['a small window', ['--window', '4']],
+    ['default settings', []],
+  ] as const) {
+    it(`downloads from two complete seeders, byte-identical, using both (${what})`, async (t) => {
+      const dir = await tmpDir(t)
+      const udp = await freeUdpPort()
+      const { sha, id } = await seededFile(dir, 'two seeders.bin', 24 * MiB + 123, 2)
+      // A listener keeps the downloader's dictionary file: the download starts knowing both seeders.
+      const listener = await startListener(t, udp, join(dir, 'd', 'dictionary.json'), join(dir, 'listen-logs'))
+      const seeders = [await startSeeder(t, join(dir, 's0'), udp), await startSeeder(t, join(dir, 's1'), udp)]
+      await listener.seen((s) => s.files[id]?.peers.length === 2)
+      const r = await runDownload(join(dir, 'd'), udp, ['two seeders.bin', ...settings])
+      assert.equal(r.code, 0, r.stderr)
+      const receipt = r.result as unknown as Receipt
+      assert.equal(await sha256File(join(dir, 'd', 'downloads', 'two seeders.bin')), sha)
+      assert.equal(receipt.sha256, sha)
+      // Both were asked for chunks and both served some: counted by the seeders, since on a loaded machine one
+      // seeder's answers can come after the other's hedged copies and then credit the other in the receipt.
+      for (const seeder of seeders) {
+        assert.equal(await seeder.serve.stop(), 0)
+        const stats = (
+          JSON.parse(seeder.serve.stdout().trim().split('\n').pop()!) as { stats: { chunksServed: number } }
+        ).stats
+        assert.ok(stats.chunksServed > 0, `${JSON.stringify(stats)} · receipt ${JSON.stringify(receipt.peers)}`)
+      }
+      assert.equal(
+        receipt.peers.reduce((sum, p) => sum + p.bytes, 0),
+        24 * MiB + 123,
+      )
+    })
+  }
 
   it('downloads a file neither of two seeders has alone', async (t) => {
     const dir = await tmpDir(t)

@@ -1,5 +1,5 @@
 import type { Bitfield } from '../bitfield.js'
-import { FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
+import { DEFAULT_PROBE_WINDOW, FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
 import { fromFsError, hasCode, P2PError } from '../errors.js'
 import { type ChunkPlan, type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
 import type { Logger } from '../log.js'
@@ -191,6 +191,12 @@ export class ChunkFetch {
     // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use. Peers that
     // have delivered nothing yet (perhaps never will) share half of it; each peer's window is the scheduler's.
     const maxProbes = Math.ceil(this.maxInFlight / 2)
+    // While some peer has not delivered yet, proven peers leave a probe's worth of requests free for it: the
+    // peer the manifest came from gets its whole window at once, and with a window as large as the budget it
+    // would otherwise take every request, and a second seeder would never be asked (seen in netns case 1).
+    const kept = [...this.livePeers.keys()].some((key) => !this.scheduler.isProven(key))
+      ? Math.min(maxProbes, DEFAULT_PROBE_WINDOW)
+      : 0
     // Proven peers first; then the others, those that never let us down before those that did, starting from a
     // different one each time: probe slots go round, not to whoever is listed first or keeps failing.
     const listed = [...this.livePeers]
@@ -204,7 +210,8 @@ export class ChunkFetch {
     peers.sort((a, b) => a.rank - b.rank)
     for (const { key, peer } of peers) {
       const probe = !this.scheduler.isProven(key)
-      while (this.inFlight < this.maxInFlight && (!probe || this.probes < maxProbes)) {
+      const cap = probe ? this.maxInFlight : this.maxInFlight - kept
+      while (this.inFlight < cap && (!probe || this.probes < maxProbes)) {
         const index = this.scheduler.next(key)
         if (index === undefined) break
         void this.fetch(key, peer, index, probe)
