@@ -47,7 +47,9 @@ async function survey(
     ...ids.flatMap((id) => ['--id', id]),
     ...extra,
   ])
-  const deadline = Date.now() + 90_000
+  // A bound on a hang, not a speed: on a loaded machine rounds whose dials time out (E_CLOSED) can go on for a
+  // minute and more (82 s measured with both cores busy) before one runs to its end.
+  const deadline = Date.now() + 240_000
   for (;;) {
     const rounds = listen
       .stdout()
@@ -96,7 +98,8 @@ describe('who the DHT offers, and how each is reached', () => {
     assert.deepEqual(unheld.peers, [])
     const stopping = Date.now()
     assert.equal(await files.stop?.(), 0, 'Ctrl-C (SIGTERM) ends it cleanly')
-    assert.ok(Date.now() - stopping < 4000, `stopped after ${Date.now() - stopping} ms`)
+    // Without the fix a stop waited for the slowest dial (15 s); 10 s leaves a loaded machine room.
+    assert.ok(Date.now() - stopping < 10_000, `stopped after ${Date.now() - stopping} ms`)
   })
 
   it("a private swarm's seeder: invisible without the secret, reached with it", async (t) => {
