@@ -13,7 +13,7 @@ const path = (address: string, peerId?: string, transport?: 'noise'): LivePeer =
   ...(transport ? { transport } : {}),
 })
 const keyOf = (p: LivePeer): string => `${p.address}:${p.port}`
-const fresh = { proven: () => false, misses: () => 0 }
+const fresh = { usable: () => true, proven: () => false, misses: () => 0 }
 
 describe('one path per peer', () => {
   it('fetches from one address of a peer heard at several (IPv4 broadcast and IPv6 link-local), the first listed', () => {
@@ -33,10 +33,21 @@ describe('one path per peer', () => {
   it('moves to another path when the one tried failed (a stranger claiming the id fails the handshake), and keeps a proven one', () => {
     const stranger = path('10.0.0.66', 'SEEDER', 'noise')
     const real = path('10.0.0.1', 'SEEDER', 'noise')
-    const missed = { proven: () => false, misses: (k: string) => (k === keyOf(stranger) ? 1 : 0) }
+    const missed = { usable: () => true, proven: () => false, misses: (k: string) => (k === keyOf(stranger) ? 1 : 0) }
     assert.deepEqual(onePathPerPeer([stranger, real], keyOf, missed), [real])
-    const provenReal = { proven: (k: string) => k === keyOf(real), misses: (k: string) => (k === keyOf(real) ? 2 : 0) }
+    const provenReal = {
+      usable: () => true,
+      proven: (k: string) => k === keyOf(real),
+      misses: (k: string) => (k === keyOf(real) ? 2 : 0),
+    }
     assert.deepEqual(onePathPerPeer([stranger, real], keyOf, provenReal), [real])
+  })
+
+  it('prefers a usable path to a proven one that is banned or backing off (a broken path that still announces)', () => {
+    const v4 = path('10.0.0.1', 'SEEDER', 'noise')
+    const v6 = path('fe80::1%eth0', 'SEEDER', 'noise')
+    const record = { usable: (k: string) => k === keyOf(v6), proven: (k: string) => k === keyOf(v4), misses: () => 0 }
+    assert.deepEqual(onePathPerPeer([v4, v6], keyOf, record), [v6])
   })
 
   it('property: one path per encrypted peer id, every other path kept, nothing invented', () => {
@@ -46,12 +57,14 @@ describe('one path per peer', () => {
       noise: fc.boolean(),
       misses: fc.nat(3),
       proven: fc.boolean(),
+      usable: fc.boolean(),
     })
     fc.assert(
       fc.property(fc.array(arbPath, { maxLength: 12 }), (specs) => {
         const listed = specs.map((s, i) => path(`${s.address}#${i}`, s.peerId, s.noise ? 'noise' : undefined))
         const byKey = new Map(listed.map((p, i) => [keyOf(p), specs[i]!]))
         const out = onePathPerPeer(listed, keyOf, {
+          usable: (k) => byKey.get(k)!.usable,
           proven: (k) => byKey.get(k)!.proven,
           misses: (k) => byKey.get(k)!.misses,
         })
@@ -65,6 +78,8 @@ describe('one path per peer', () => {
           const c = byKey.get(keyOf(chosen))!
           for (const other of merged.filter((p) => p.peerId === chosen.peerId)) {
             const o = byKey.get(keyOf(other))!
+            assert.ok(c.usable || !o.usable)
+            if (c.usable !== o.usable) continue
             assert.ok(c.proven || !o.proven)
             if (c.proven === o.proven) assert.ok(c.misses <= o.misses)
           }

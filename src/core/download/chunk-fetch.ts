@@ -170,6 +170,10 @@ export class ChunkFetch {
     if (this.now() - this.peersRefreshed < 100) return
     this.peersRefreshed = this.now()
     const paths = onePathPerPeer(this.options.peers.peers(this.options.id), peerKey, {
+      usable: (key) => {
+        const wait = this.scheduler.readyIn(key) // Infinity: banned, or not (or no longer) in the scheduler
+        return wait === 0 || (wait === Infinity && !this.scheduler.isBanned(key))
+      },
       proven: (key) => this.scheduler.isProven(key),
       misses: (key) => {
         const misses = this.scheduler.misses(key)
@@ -191,12 +195,15 @@ export class ChunkFetch {
     // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use. Peers that
     // have delivered nothing yet (perhaps never will) share half of it; each peer's window is the scheduler's.
     const maxProbes = Math.ceil(this.maxInFlight / 2)
-    // While some peer has not delivered yet, proven peers leave a probe's worth of requests free for it: the
-    // peer the manifest came from gets its whole window at once, and with a window as large as the budget it
-    // would otherwise take every request, and a second seeder would never be asked (seen in netns case 1).
-    const kept = [...this.livePeers.keys()].some((key) => !this.scheduler.isProven(key))
-      ? Math.min(maxProbes, DEFAULT_PROBE_WINDOW)
-      : 0
+    // While a peer that has not delivered yet may be probed and has nothing in flight, proven peers leave a
+    // probe's worth of requests free (less the probes already out): the peer the manifest came from gets its
+    // whole window at once, and with a window as large as the budget it would otherwise take every request,
+    // and a second seeder would never be asked (seen in netns case 1). A banned, backing-off or unknown peer
+    // keeps nothing free.
+    const probeWaits = [...this.livePeers.keys()].some(
+      (key) => !this.scheduler.isProven(key) && this.scheduler.readyIn(key) === 0 && this.scheduler.inFlight(key) === 0,
+    )
+    const kept = probeWaits ? Math.max(0, Math.min(maxProbes, DEFAULT_PROBE_WINDOW) - this.probes) : 0
     // Proven peers first; then the others, those that never let us down before those that did, starting from a
     // different one each time: probe slots go round, not to whoever is listed first or keeps failing.
     const listed = [...this.livePeers]

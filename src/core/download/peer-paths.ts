@@ -2,6 +2,8 @@ import type { LivePeer } from './job.js'
 
 /** What the choice reads of a path's record so far (the scheduler's). */
 export interface PathRecord {
+  /** It may be asked now (not banned, not backing off after failures). */
+  usable(key: string): boolean
   /** It has delivered a chunk. */
   proven(key: string): boolean
   /** Strikes and failed incidents so far (0 for a path never tried). */
@@ -22,8 +24,10 @@ export interface PathRecord {
  * used). A plain path's id is a bare claim; each such path stays its own
  * peer, as does a path without an id.
  *
- * Which path of a peer: a proven one (fewest misses), else the one with the
- * fewest misses, the first listed on a tie. Pure.
+ * Which path of a peer: a usable one before one that is banned or backing
+ * off (so a broken path that still announces does not hide a working one),
+ * then a proven one, then the one with the fewest misses, the first listed
+ * on a tie. Pure.
  */
 export function onePathPerPeer(
   listed: readonly LivePeer[],
@@ -34,6 +38,8 @@ export function onePathPerPeer(
   const out: LivePeer[] = []
   const better = (a: LivePeer, b: LivePeer): boolean => {
     const [ka, kb] = [keyOf(a), keyOf(b)]
+    const [ua, ub] = [record.usable(ka), record.usable(kb)]
+    if (ua !== ub) return ua
     const [pa, pb] = [record.proven(ka), record.proven(kb)]
     if (pa !== pb) return pa
     return record.misses(ka) < record.misses(kb)
