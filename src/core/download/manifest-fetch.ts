@@ -50,6 +50,8 @@ interface Attempt {
   abandon: AbortController
   lease: Lease<PeerClient> | undefined
   askedAt: number
+  /** When the connection was ours (after connect and handshake): an arriving manifest's rate counts from here. */
+  leasedAt: number | undefined
   /** The connection's bytesReceived when the request went out. */
   bytesAtAsk: number
 }
@@ -166,15 +168,18 @@ class ManifestRace {
    * deadline (--wait) bounds waiting for a peer to answer, not a large
    * manifest that is arriving: a 30 MB folder manifest on a loaded machine or
    * a slow link would otherwise be cut off at the deadline and reported as
-   * not found. What bounds it then is the manifest's size cap and the
-   * request's own timeout.
+   * not found. What bounds it then is the request's own timeout
+   * (--request-timeout, 30 s by default: a peer that sends fast and then
+   * stalls can overrun --wait by that much, no more). The rate counts from
+   * when the connection was ours, so a slow connect or hole punch does not
+   * count against it.
    */
   private arriving(): boolean {
     const now = this.options.now()
     for (const attempt of this.attempts.values()) {
-      if (!attempt.lease) continue
+      if (!attempt.lease || attempt.leasedAt === undefined) continue
       const received = attempt.lease.connection.bytesReceived - attempt.bytesAtAsk
-      if (received > 0 && received >= (MIN_RATE * (now - attempt.askedAt)) / 1000) return true
+      if (received > 0 && received >= (MIN_RATE * (now - attempt.leasedAt)) / 1000) return true
     }
     return false
   }
@@ -192,6 +197,7 @@ class ManifestRace {
       abandon: new AbortController(),
       lease: undefined,
       askedAt: this.options.now(),
+      leasedAt: undefined,
       bytesAtAsk: 0,
     }
     this.attempts.set(key, attempt)
@@ -203,6 +209,7 @@ class ManifestRace {
           AbortSignal.any([this.options.signal, attempt.abandon.signal]),
         )
         attempt.bytesAtAsk = attempt.lease.connection.bytesReceived
+        attempt.leasedAt = this.options.now()
         const bytes = await attempt.lease.connection.fetchManifest(this.options.id, this.options.maxManifestBytes)
         if (manifestId(bytes) !== this.options.id) {
           this.options.onLiar(key, 'sent a manifest that does not hash to the id')
