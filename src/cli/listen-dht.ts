@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import chalk from 'chalk'
 import { SettingError } from '../core/config.js'
 import {
@@ -58,7 +59,25 @@ export async function surveyDht(
     },
     { log: io.log },
   )
-  await survey.start()
+  // Ctrl-C while the node bootstraps (seconds, longer when no bootstrap node answers) ends it at once.
+  let abort = (): void => undefined
+  const aborted = new Promise<'aborted'>((resolve) => {
+    abort = () => resolve('aborted')
+    io.signal.addEventListener('abort', abort, { once: true })
+  })
+  const starting = survey.start()
+  try {
+    if ((await Promise.race([starting, aborted])) === 'aborted') {
+      starting.catch(() => undefined) // it ends with the node
+      await survey.stop()
+      return { done: Promise.resolve() }
+    }
+  } catch (err) {
+    await survey.stop()
+    throw err
+  } finally {
+    io.signal.removeEventListener('abort', abort)
+  }
   if (!io.json)
     io.out(
       chalk.dim(
@@ -81,10 +100,7 @@ async function rounds(
       if (io.signal.aborted) break
       if (io.json) process.stdout.write(`${JSON.stringify({ ok: true, dht: files })}\n`)
       else for (const f of files) io.out(describe(f))
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ROUND_GAP_MS)
-        io.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
-      })
+      await sleep(ROUND_GAP_MS, undefined, { signal: io.signal }).catch(() => undefined) // ends early on Ctrl-C
     }
   } finally {
     io.signal.removeEventListener('abort', stop)
@@ -96,7 +112,8 @@ function describe(f: SurveyedFile): string {
   const peers = f.peers.map((p) =>
     p.reached
       ? `${p.peerId.slice(0, 7)} ${chalk.green(p.path ?? 'reached')}`
-      : `${p.peerId.slice(0, 7)} ${chalk.yellow(`not reached (${p.code})`)}`,
+      : `${p.peerId.slice(0, 7)} ${chalk.yellow(`not reached (${printable(String(p.code), 40)})`)}`,
   )
-  return `DHT ${shortId(f.id)}…  ${f.peers.length} peer(s) from ${f.replies} node answer(s)${peers.length ? `: ${printable(peers.join(', '), 2000)}` : ''}`
+  // Each untrusted piece made printable before it is coloured (printable would show the colours' escapes).
+  return `DHT ${shortId(f.id)}…  ${f.peers.length} peer(s) from ${f.replies} node answer(s)${peers.length ? `: ${peers.join(', ')}` : ''}`
 }

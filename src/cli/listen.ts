@@ -178,12 +178,17 @@ export const listenCommand = defineCommand({
         `Listening for ${swarm ? `private swarm ${swarm.tag}` : 'open'} announcements on UDP ${settings.udpPort}; dictionary in ${settings.dictionary} (Ctrl-C to stop)`,
       )
     publish()
-    const dht = settings.dht ? await surveyDht(settings, swarm, { json, log, out, signal }) : undefined
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
-    await dht?.done
-    clearTimeout(timer)
-    await listener.stop()
-    await file.idle()
+    try {
+      const dht = settings.dht ? await surveyDht(settings, swarm, { json, log, out, signal }) : undefined
+      if (!signal.aborted)
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+      await dht?.done
+    } finally {
+      // Also when joining the DHT failed (its error is the command's): the LAN side stops, so the process ends.
+      clearTimeout(timer)
+      await listener.stop()
+      await file.idle()
+    }
     log.info({ stats: listener.stats, dictionary: listener.dictionary.stats }, 'stopped')
     return 0
   },
