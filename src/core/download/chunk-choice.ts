@@ -18,7 +18,9 @@ import type { PeerPace } from './peer-pace.js'
  *   chunks in the same order and have nothing to give each other, and a
  *   random start alone puts each download just behind another's cursor,
  *   fetching from the seeder what the other fetches and has not announced
- *   yet;
+ *   yet. One partial have-set is enough to switch, a stranger's too: the
+ *   cost is only that the whole-file hash reads chunks that came early back
+ *   from the page cache;
  * - endgame: when every missing chunk is being fetched, a nearly idle peer
  *   helps with one already in flight elsewhere (at most `endgameRequests`
  *   peers per chunk).
