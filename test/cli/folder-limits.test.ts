@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { pathToFileURL } from 'node:url'
 import { EMPTY_SHA256, MAX_TREE_PATH_BYTES } from '../../src/core/tree-manifest.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { BIN, runBin } from '../helpers/cli.js'
 import { tmpDir } from '../helpers/files.js'
 import { startManifestPeer } from '../helpers/manifest-peer.js'
+import { peakRssProbe } from '../helpers/peak-rss-probe.js'
 import { downloadArgs, freeUdpPort, runDownload } from '../helpers/swarm.js'
 
 // The test peer speaks the plain protocol; what is under test is the downloader's side.
@@ -22,7 +22,6 @@ function folderBytes(name: string, entries: unknown[]): Buffer {
 
 const emptyFile = (path: string) => ({ path, size: 0, chunks: [], sha256: EMPTY_SHA256 })
 
-const PEAK_RSS = pathToFileURL(join(import.meta.dirname, '..', 'helpers', 'peak-rss.js')).href
 const MB = 1e6
 
 describe('folder limits: large trees and long paths (real processes)', () => {
@@ -89,16 +88,16 @@ describe('folder limits: large trees and long paths (real processes)', () => {
       chunks: 0,
     })
     const d = join(base, 'd')
-    const rssFile = join(base, 'peak-rss')
+    const peakRss = peakRssProbe(join(base, 'peak-rss'))
     const r = await runBin('p2p-download', downloadArgs(d, udp, [...PLAIN, '--id', peer.id, '--wait', '10']), {
       timeoutMs: 300_000,
-      env: { ...process.env, NODE_OPTIONS: `--import=${PEAK_RSS}`, P2P_TEST_PEAK_RSS_FILE: rssFile },
+      env: peakRss.env,
     })
     assert.equal(r.code, 0, r.stderr)
     assert.equal((await readdir(join(d, 'downloads', 'widest'))).length, 100_000)
     // Measured 2026-11-30: 233 MB before the manifest was read straight into its entries, not parsed twice,
     // and the temporary tree's table made compact; ~157 MB after (docs/benchmarks.md, folders).
-    const peak = Number(await readFile(rssFile, 'utf8'))
+    const peak = await peakRss.read()
     assert.ok(peak < 190 * MB, `peak RSS ${(peak / MB).toFixed(1)} MB`)
   })
 

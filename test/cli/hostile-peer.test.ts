@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { packedDataPath, readPackedHave } from '../../src/core/packed.js'
 import type { Cleanup } from '../helpers/cleanup.js'
+import { runBin } from '../helpers/cli.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { type Misbehaviour, startLiar } from '../helpers/liar.js'
-import { freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
+import { startManifestPeer } from '../helpers/manifest-peer.js'
+import { peakRssProbe } from '../helpers/peak-rss-probe.js'
+import { downloadArgs, freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
 
 interface Receipt {
   seconds: number
@@ -129,5 +133,40 @@ describe('a hostile peer beside an honest seeder', () => {
     assert.equal(r.code, 5, r.log)
     assert.equal((r.result as { code?: string }).code, 'E_CHECKSUM')
     assert.deepEqual(await (await import('node:fs/promises')).readdir(join(dir, 'd', 'downloads')), [])
+  })
+
+  it('a peer that announces a 200,000-chunk file and denies every chunk: exit 4 (E_NO_PEER) in bounded time and memory', async (t) => {
+    // Each denial once sent the chunk choice back to the start of its 200,000-chunk order: the download
+    // ran past 10 minutes and 650 MB. Measured after the fix: 16 s, 234 MB peak (the 14 MB manifest parsed,
+    // and the garbage of 200,000 requests). Both bounds are hang bounds, several times those.
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const count = 200_000
+    const chunkSize = 4096
+    const manifest = {
+      version: 1,
+      name: 'claimed.bin',
+      size: count * chunkSize,
+      chunkSize,
+      chunks: Array.from({ length: count }, () => randomBytes(32).toString('hex')),
+      sha256: randomBytes(32).toString('hex'),
+    }
+    const peer = await startManifestPeer(t, {
+      udpPort: udp,
+      bytes: Buffer.from(JSON.stringify(manifest)),
+      name: 'claimed.bin',
+      size: manifest.size,
+      chunks: count,
+    })
+    const peakRss = peakRssProbe(join(dir, 'peak-rss'))
+    const r = await runBin(
+      'p2p-download',
+      downloadArgs(join(dir, 'd'), udp, ['--transport', 'plain', '--id', peer.id, '--wait', '5']),
+      { timeoutMs: 240_000, env: peakRss.env },
+    )
+    assert.equal(r.code, 4, r.stderr)
+    assert.match(r.stderr, /200000 chunks .* have no live peer.*\[E_NO_PEER\]/)
+    const peak = await peakRss.read()
+    assert.ok(peak < 450e6, `peak RSS ${(peak / 1e6).toFixed(0)} MB`)
   })
 })

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { pathToFileURL } from 'node:url'
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../src/core/constants.js'
 import type { Cleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { type Misbehaviour, startLiar } from '../helpers/liar.js'
+import { peakRssProbe } from '../helpers/peak-rss-probe.js'
 import { downloadArgs, freeUdpPort, split, startSeeder } from '../helpers/swarm.js'
 
 /**
@@ -23,7 +23,6 @@ interface Receipt {
 }
 
 const MiB = 1024 * 1024
-const PEAK_RSS = pathToFileURL(join(import.meta.dirname, '..', 'helpers', 'peak-rss.js')).href
 
 async function swarm(t: Cleanup, size = 4 * MiB) {
   const dir = await tmpDir(t)
@@ -39,12 +38,12 @@ async function swarm(t: Cleanup, size = 4 * MiB) {
     whileRunning?: (logPath: string, ended: Promise<unknown>) => Promise<void>,
   ) => {
     const d = join(dir, `d${runs++}`)
-    const rssFile = join(dir, `rss-${runs}`)
+    const peakRss = peakRssProbe(join(dir, `rss-${runs}`))
     const logPath = join(d, 'logs', 'download.log')
     const started = performance.now()
     const running = runBin('p2p-download', downloadArgs(d, udp, ['target.bin', ...extra]), {
       timeoutMs: 120_000,
-      env: { ...process.env, NODE_OPTIONS: `--import=${PEAK_RSS}`, P2P_TEST_PEAK_RSS_FILE: rssFile },
+      env: peakRss.env,
     })
     await whileRunning?.(logPath, running)
     const r = await running
@@ -55,13 +54,12 @@ async function swarm(t: Cleanup, size = 4 * MiB) {
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, unknown>)
     const receipt = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as Receipt
-    const peakRss = Number(await readFile(rssFile, 'utf8').catch(() => 'NaN'))
     const output = r.code === 0 ? await sha256File(join(d, 'downloads', 'target.bin')) : undefined
     return {
       code: r.code,
       stderr: r.stderr,
       ms,
-      peakRss,
+      peakRss: await peakRss.read(),
       receipt,
       lines,
       output,

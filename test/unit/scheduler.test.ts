@@ -126,7 +126,27 @@ describe('scheduler', () => {
     s.setPeer('a', all(3)) // it announces the chunk again: still not asked for it
     const rest = [s.next('a'), s.next('a'), s.next('a')]
     assert.ok(!rest.includes(index))
-    assert.deepEqual(s.unavailable(), [index])
+    assert.deepEqual(s.unavailable(), { chunks: 1, bytes: 0, first: [index] })
+  })
+
+  it('a peer that announces 200,000 chunks and denies each one: every pick starts where the last freed chunk was, not at the start', () => {
+    // Each denial used to send every cursor back to the start of the rarity order: the denials of a whole
+    // file cost n²/2 steps (minutes at 200,000). The bound below is a hang bound, 100× what it takes.
+    const count = 200_000
+    const s = new Scheduler(count, { probeWindow: 2 })
+    s.setPeer('liar', all(count))
+    s.setPeer('seeder', bits(count, [count - 1]))
+    const started = performance.now()
+    let asked = 0
+    for (let index = s.next('liar'); index !== undefined; index = s.next('liar')) {
+      asked++
+      s.failed('liar', index, 'missing')
+      s.setPeer('liar', all(count)) // it keeps announcing them, ten times a second
+      assert.ok(performance.now() - started < 30_000, `still asking after ${asked} denials`)
+    }
+    assert.equal(asked, count, 'every chunk asked of it once')
+    const stalled = s.unavailable((i) => (i === count - 1 ? 10 : 4096))
+    assert.deepEqual(stalled, { chunks: count - 1, bytes: (count - 1) * 4096, first: [0, 1, 2, 3, 4] })
   })
 
   it('returns the chunks of a peer that leaves', () => {

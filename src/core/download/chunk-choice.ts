@@ -32,16 +32,23 @@ import type { PeerPace } from './peer-pace.js'
 export interface Candidate {
   readonly key: string
   have: Bitfield
-  /** Chunks the peer said "not found" for: not asked again, whatever it announces. */
-  readonly denied: Set<number>
+  /** Whether the peer said "not found" for the chunk: not asked again, whatever it announces. */
+  denies(index: number): boolean
   banned: string | undefined
   readonly pace: PeerPace
   /** Where its walk through the rarity order resumes. */
   cursor: number
 }
 
+/** Missing chunks no live, unbanned peer has: how many, their bytes, the first few (no list: there may be 400,000). */
+export interface Unavailable {
+  chunks: number
+  bytes: number
+  first: number[]
+}
+
 /** The peer has the chunk and did not deny it. */
-export const holds = (peer: Candidate, index: number): boolean => peer.have.get(index) && !peer.denied.has(index)
+export const holds = (peer: Candidate, index: number): boolean => peer.have.get(index) && !peer.denies(index)
 
 /** An endgame request goes only to a peer with fewer requests than this in flight. */
 const ENDGAME_MAX_PER_PEER = 2
@@ -52,6 +59,8 @@ export class ChunkChoice {
   /** Chunk → the peers it is requested from. */
   private readonly requesters = new Map<number, Set<string>>()
   private order: number[] = []
+  /** Chunk → its place in `order` (-1: not in it), so a chunk set free moves cursors back to it, not to the start. */
+  private readonly position: Int32Array
   private orderStale = true
   /** How ties in rarity are broken (see above): by index until a partial peer is seen, then by a random rank per chunk, kept. */
   private tieRank: Uint32Array | undefined
@@ -69,6 +78,7 @@ export class ChunkChoice {
     private readonly random: () => number = Math.random,
   ) {
     this.done = new Uint8Array(count)
+    this.position = new Int32Array(count).fill(-1)
     this.remainingCount = count
   }
 
@@ -110,8 +120,10 @@ export class ChunkChoice {
     set.delete(key)
     if (set.size === 0) {
       this.requesters.delete(index)
-      // The chunk is free again: peers whose cursor passed it must look again.
-      for (const p of this.peers.values()) p.cursor = 0
+      // The chunk is free again: peers whose cursor passed it look again from there. Back to the start
+      // instead, a peer denying 200,000 chunks one by one made every pick walk the whole order (O(n²)).
+      const at = this.position[index]!
+      if (at >= 0) for (const p of this.peers.values()) p.cursor = Math.min(p.cursor, at)
     }
   }
 
@@ -123,11 +135,16 @@ export class ChunkChoice {
     return others
   }
 
-  /** Missing chunks that no live, unbanned peer has. */
-  unavailable(): number[] {
-    const out: number[] = []
-    for (let i = 0; i < this.count; i++) if (!this.done[i] && !this.anyPeerHas(i)) out.push(i)
-    return out
+  /** Missing chunks that no live, unbanned peer has (`lengthOf`: a chunk's bytes); the first five listed. */
+  unavailable(lengthOf: (index: number) => number): Unavailable {
+    const found: Unavailable = { chunks: 0, bytes: 0, first: [] }
+    for (let i = 0; i < this.count; i++) {
+      if (this.done[i] || this.anyPeerHas(i)) continue
+      found.chunks++
+      found.bytes += lengthOf(i)
+      if (found.first.length < 5) found.first.push(i)
+    }
+    return found
   }
 
   private assign(peer: Candidate, index: number, now: number): number {
@@ -218,6 +235,8 @@ export class ChunkChoice {
     for (let i = 0; i < this.count; i++) if (!this.done[i] && availability[i]! > 0) order.push(i)
     order.sort((a, b) => availability[a]! - availability[b]! || rank(a) - rank(b))
     this.order = order
+    this.position.fill(-1)
+    for (let at = 0; at < order.length; at++) this.position[order[at]!] = at
     for (const p of this.peers.values()) p.cursor = 0
     this.orderStale = false
   }

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js'
 import { type ConnectionPool, type Lease, peerKey } from '../pool.js'
 import { isCollateral, isViolation, type PeerClient } from '../transfer/client.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
+import type { Unavailable } from './chunk-choice.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
 import { onePathPerPeer } from './peer-paths.js'
@@ -27,6 +28,8 @@ export interface ChunkFetchOptions extends DownloadJob {
 
 /** The first-chunk deadline (FIRST_DELIVERY_DEADLINE_MS) allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
 const SLOWEST_FIRST_CHUNK_RATE = 8 * 1024 * 1024
+/** How often, while no peer is busy, the chunks no live peer has are counted. */
+const STALL_CHECK_MS = 100
 
 /**
  * The chunk phase of one download: resume what the store already holds, then
@@ -42,6 +45,9 @@ export class ChunkFetch {
   private writer!: PackedWriter
   private failure: unknown
   private stalledSince: number | undefined
+  /** Chunks no live peer has, as last counted (undefined: none, or some peer is busy), and when. */
+  private stall: Unavailable | undefined
+  private stallCheckedAt = -Infinity
   private peerWait: Promise<void> | undefined
   private wake: (() => void) | undefined
 
@@ -297,20 +303,27 @@ export class ChunkFetch {
     const busy = [...this.livePeers.keys()].some(
       (k) => this.scheduler.inFlight(k) > 0 || (this.scheduler.readyIn(k) < Infinity && this.scheduler.readyIn(k) > 0),
     )
-    const missing = busy ? [] : this.scheduler.unavailable()
-    if (missing.length === 0) {
+    // The count walks every chunk and every peer: at most every 100 ms, not at each answer (a peer denying
+    // 200,000 chunks one by one leaves moments with nothing in flight between its answers).
+    if (busy || this.now() - this.stallCheckedAt >= STALL_CHECK_MS) {
+      this.stall = busy ? undefined : this.scheduler.unavailable((i) => this.plan.chunkLength(i))
+      this.stallCheckedAt = busy ? -Infinity : this.now()
+    }
+    if (this.stall === undefined || this.stall.chunks === 0) {
+      this.stall = undefined
       this.stalledSince = undefined
       return
     }
     this.stalledSince ??= this.now()
     if (this.now() - this.stalledSince < this.options.limits.waitMs) return
-    const bytes = missing.reduce((sum, i) => sum + this.plan.chunkLength(i), 0)
+    const { chunks, bytes, first } = this.scheduler.unavailable((i) => this.plan.chunkLength(i))
+    if (chunks === 0) return
     const banned = this.scheduler.report().filter((p) => p.banned)
     const code = banned.length > 0 && this.livePeers.size <= banned.length ? 'E_CHECKSUM' : 'E_NO_PEER'
     throw new P2PError(
       code,
-      `${missing.length} chunks (${bytes} bytes, first: ${missing.slice(0, 5).join(', ')}) have no live peer${banned.length ? ` (${banned.length} peer(s) banned for bad data)` : ''}; re-run when a seeder is back to resume`,
-      { chunks: missing.length, bytes },
+      `${chunks} chunks (${bytes} bytes, first: ${first.join(', ')}) have no live peer${banned.length ? ` (${banned.length} peer(s) banned for bad data)` : ''}; re-run when a seeder is back to resume`,
+      { chunks, bytes },
     )
   }
 
@@ -338,7 +351,6 @@ export class ChunkFetch {
   }
 
   private report(): void {
-    const missing = this.stalledSince === undefined ? [] : this.scheduler.unavailable()
     const peersInUse = [...this.livePeers.keys()].filter((k) => this.scheduler.inFlight(k) > 0).length
     this.options.onProgress?.({
       name: this.manifest.name,
@@ -347,15 +359,7 @@ export class ChunkFetch {
       fetchedBytes: this.fetchedBytes,
       peersInUse,
       ...this.fileField(),
-      ...(missing.length > 0
-        ? {
-            stalled: {
-              chunks: missing.length,
-              bytes: missing.reduce((s, i) => s + this.plan.chunkLength(i), 0),
-              first: missing.slice(0, 5),
-            },
-          }
-        : {}),
+      ...(this.stall ? { stalled: this.stall } : {}),
     })
   }
 }

@@ -3,6 +3,7 @@ import type { DhtPath, DhtSession } from '../dht/session.js'
 import type { PeerAddress } from '../pool.js'
 import type { ChunkStore } from '../store.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
+import type { Unavailable } from './chunk-choice.js'
 
 /** What one download is asked to do, where it learns of peers, and what it reports: the types its phases share. */
 
@@ -73,7 +74,7 @@ export interface DownloadProgress {
   /** A folder: the path of the file the latest verified chunk belongs to, or being copied into place. */
   file?: string
   /** Set while some chunks have no live peer: their count and bytes, and the first few. */
-  stalled?: { chunks: number; bytes: number; first: number[] }
+  stalled?: Unavailable
 }
 
 /** What a download is asked to do, and where its peers come from. */

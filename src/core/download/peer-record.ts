@@ -1,4 +1,4 @@
-import type { Bitfield } from '../bitfield.js'
+import { Bitfield } from '../bitfield.js'
 import type { Candidate } from './chunk-choice.js'
 import { type PaceLimits, PeerPace } from './peer-pace.js'
 
@@ -34,9 +34,12 @@ export interface PeerReport {
 }
 
 export class PeerRecord implements Candidate {
-  readonly denied = new Set<number>()
   readonly pace: PeerPace
   cursor = 0
+  /** Chunks it said "not found" for, one bit each (made on the first): a peer denying 400,000 chunks costs 50 KB, not a set of numbers. */
+  private denied: Bitfield | undefined
+  /** A copy of its have-set's bytes as last seen (undefined: every chunk), to tell whether an update changed anything. */
+  private seen: Uint8Array | undefined
   /** Failed incidents since its last delivery. */
   failures = 0
   backoffUntil = 0
@@ -54,6 +57,31 @@ export class PeerRecord implements Candidate {
     this.pace = new PeerPace(limits)
     this.pace.vouched = vouched
     this.limits = limits
+    this.seen = snapshot(have)
+  }
+
+  /**
+   * Its have-set as announced now (often the same object, changed in place);
+   * true when a bit changed since the last call. The downloader passes it ten
+   * times a second: only a change may cost a new rarity order.
+   */
+  updateHave(have: Bitfield): boolean {
+    const before = this.seen
+    this.have = have
+    const now = have.heldBytes === 0 ? undefined : have.bytes
+    if (before === undefined ? now === undefined : now !== undefined && Buffer.compare(before, now) === 0) return false
+    this.seen = snapshot(have)
+    return true
+  }
+
+  /** It said "not found" for this chunk: never asked for it again in this download, whatever it announces. */
+  deny(index: number): void {
+    this.denied ??= new Bitfield(this.have.length)
+    this.denied.set(index)
+  }
+
+  denies(index: number): boolean {
+    return this.denied?.get(index) ?? false
   }
 
   private readonly limits: JudgeLimits
@@ -92,3 +120,7 @@ export class PeerRecord implements Candidate {
     return { key, bytes, chunks, strikes, failures, banned, msPerChunk: this.pace.msPerChunk }
   }
 }
+
+/** A copy of a have-set's bytes; undefined for a field holding every chunk without bytes. */
+const snapshot = (have: Bitfield): Uint8Array | undefined =>
+  have.heldBytes === 0 ? undefined : Uint8Array.from(have.bytes)

@@ -6,7 +6,7 @@ import {
   DEFAULT_WINDOW,
   FIRST_DELIVERY_DEADLINE_MS,
 } from '../constants.js'
-import { ChunkChoice } from './chunk-choice.js'
+import { ChunkChoice, type Unavailable } from './chunk-choice.js'
 import type { PaceLimits } from './peer-pace.js'
 import { PeerRecord, type PeerReport } from './peer-record.js'
 
@@ -98,10 +98,11 @@ export class Scheduler {
     const existing = this.peers.get(key) ?? this.gone.get(key)
     if (existing?.banned || have.length !== this.count) return
     if (existing) {
-      existing.have = have
+      const changed = existing.updateHave(have)
+      const returning = this.gone.delete(key)
+      if (!changed && !returning) return // the same claim again: the rarity order stands
       existing.cursor = 0
       this.peers.set(key, existing)
-      this.gone.delete(key)
     } else {
       this.peers.set(key, this.fresh(key, have))
     }
@@ -213,7 +214,7 @@ export class Scheduler {
     this.unassign(key, index)
     if (!peer || failure === 'cancelled') return false
     if (failure === 'missing') {
-      peer.denied.add(index)
+      peer.deny(index)
       peer.pace.answered(this.options.now())
       return false
     }
@@ -261,9 +262,9 @@ export class Scheduler {
     return soonest
   }
 
-  /** Missing chunks that no live, unbanned peer has. */
-  unavailable(): number[] {
-    return this.choice.unavailable()
+  /** Missing chunks that no live, unbanned peer has (`lengthOf`: a chunk's bytes). */
+  unavailable(lengthOf: (index: number) => number = () => 0): Unavailable {
+    return this.choice.unavailable(lengthOf)
   }
 
   report(): PeerReport[] {
