@@ -1,17 +1,17 @@
 import type { Bitfield } from '../bitfield.js'
 import { DEFAULT_PROBE_WINDOW, FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
-import { fromFsError, hasCode, P2PError } from '../errors.js'
+import { fromFsError, hasCode } from '../errors.js'
 import { type ChunkPlan, type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
 import type { Logger } from '../log.js'
 import { type ConnectionPool, type Lease, peerKey } from '../pool.js'
 import { isCollateral, isViolation, type PeerClient } from '../transfer/client.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
-import type { Unavailable } from './chunk-choice.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
 import { onePathPerPeer } from './peer-paths.js'
 import { resumeChunks } from './resume.js'
 import { Scheduler } from './scheduler.js'
+import { StallWatch } from './stall-watch.js'
 
 export interface ChunkFetchOptions extends DownloadJob {
   manifest: ItemManifest
@@ -28,8 +28,6 @@ export interface ChunkFetchOptions extends DownloadJob {
 
 /** The first-chunk deadline (FIRST_DELIVERY_DEADLINE_MS) allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
 const SLOWEST_FIRST_CHUNK_RATE = 8 * 1024 * 1024
-/** How often, while no peer is busy, the chunks no live peer has are counted. */
-const STALL_CHECK_MS = 100
 
 /**
  * The chunk phase of one download: resume what the store already holds, then
@@ -44,10 +42,7 @@ export class ChunkFetch {
   private doneBytes = 0
   private writer!: PackedWriter
   private failure: unknown
-  private stalledSince: number | undefined
-  /** Chunks no live peer has, as last counted (undefined: none, or some peer is busy), and when. */
-  private stall: Unavailable | undefined
-  private stallCheckedAt = -Infinity
+  private readonly stall: StallWatch
   private peerWait: Promise<void> | undefined
   private wake: (() => void) | undefined
 
@@ -78,6 +73,7 @@ export class ChunkFetch {
       firstDeadlineMs: Math.max(FIRST_DELIVERY_DEADLINE_MS, (manifest.chunkSize / SLOWEST_FIRST_CHUNK_RATE) * 1000),
     })
     this.maxInFlight = maxRequests(limits, manifest)
+    this.stall = new StallWatch(this.scheduler, (i) => this.plan.chunkLength(i), limits.waitMs, options.now)
   }
 
   /** Requests in flight (until their chunk is verified and written): each holds a chunk-sized buffer. */
@@ -119,7 +115,7 @@ export class ChunkFetch {
         this.refreshPeers()
         await this.dropOverdue()
         this.pump()
-        this.checkStall()
+        this.stall.check([...this.livePeers.keys()])
         this.report()
         // One wait for the peer view at a time: a new one per wake-up (each finished chunk) piled up timers.
         this.peerWait ??= this.options.peers.waitForChange(250).finally(() => {
@@ -298,35 +294,6 @@ export class ChunkFetch {
     }
   }
 
-  /** Some chunks with no live peer: say which, wait up to --wait for one, then give up with E_NO_PEER. */
-  private checkStall(): void {
-    const busy = [...this.livePeers.keys()].some(
-      (k) => this.scheduler.inFlight(k) > 0 || (this.scheduler.readyIn(k) < Infinity && this.scheduler.readyIn(k) > 0),
-    )
-    // The count walks every chunk and every peer: at most every 100 ms, not at each answer (a peer denying
-    // 200,000 chunks one by one leaves moments with nothing in flight between its answers).
-    if (busy || this.now() - this.stallCheckedAt >= STALL_CHECK_MS) {
-      this.stall = busy ? undefined : this.scheduler.unavailable((i) => this.plan.chunkLength(i))
-      this.stallCheckedAt = busy ? -Infinity : this.now()
-    }
-    if (this.stall === undefined || this.stall.chunks === 0) {
-      this.stall = undefined
-      this.stalledSince = undefined
-      return
-    }
-    this.stalledSince ??= this.now()
-    if (this.now() - this.stalledSince < this.options.limits.waitMs) return
-    const { chunks, bytes, first } = this.scheduler.unavailable((i) => this.plan.chunkLength(i))
-    if (chunks === 0) return
-    const banned = this.scheduler.report().filter((p) => p.banned)
-    const code = banned.length > 0 && this.livePeers.size <= banned.length ? 'E_CHECKSUM' : 'E_NO_PEER'
-    throw new P2PError(
-      code,
-      `${chunks} chunks (${bytes} bytes, first: ${first.join(', ')}) have no live peer${banned.length ? ` (${banned.length} peer(s) banned for bad data)` : ''}; re-run when a seeder is back to resume`,
-      { chunks, bytes },
-    )
-  }
-
   private wantedBytesCache: number | undefined
   /** A folder: the file the progress line names. */
   private currentFile: string | undefined
@@ -359,7 +326,7 @@ export class ChunkFetch {
       fetchedBytes: this.fetchedBytes,
       peersInUse,
       ...this.fileField(),
-      ...(this.stall ? { stalled: this.stall } : {}),
+      ...(this.stall.current ? { stalled: this.stall.current } : {}),
     })
   }
 }

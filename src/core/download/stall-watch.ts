@@ -1,0 +1,55 @@
+import { P2PError } from '../errors.js'
+import type { Unavailable } from './chunk-choice.js'
+import type { Scheduler } from './scheduler.js'
+
+/** How often, while no peer is busy, the chunks no live peer has are counted. */
+const STALL_CHECK_MS = 100
+
+/**
+ * Chunks that no live peer has: counted while no peer is busy, waited for
+ * up to --wait, then `E_NO_PEER` naming them (`E_CHECKSUM` when every live
+ * peer was banned for bad data). The count walks every chunk and every
+ * peer, so it runs at most every 100 ms, not at each answer: a peer denying
+ * 200,000 chunks one by one leaves moments with nothing in flight between
+ * its answers.
+ */
+export class StallWatch {
+  /** The chunks as last counted; undefined while some peer is busy, or none is missing. */
+  current: Unavailable | undefined
+  private since: number | undefined
+  private checkedAt = -Infinity
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly lengthOf: (index: number) => number,
+    private readonly waitMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** Call at each turn of the download's loop with its live peers; throws once the wait is over. */
+  check(livePeers: readonly string[]): void {
+    const busy = livePeers.some(
+      (k) => this.scheduler.inFlight(k) > 0 || (this.scheduler.readyIn(k) < Infinity && this.scheduler.readyIn(k) > 0),
+    )
+    if (busy || this.now() - this.checkedAt >= STALL_CHECK_MS) {
+      this.current = busy ? undefined : this.scheduler.unavailable(this.lengthOf)
+      this.checkedAt = busy ? -Infinity : this.now()
+    }
+    if (this.current === undefined || this.current.chunks === 0) {
+      this.current = undefined
+      this.since = undefined
+      return
+    }
+    this.since ??= this.now()
+    if (this.now() - this.since < this.waitMs) return
+    const { chunks, bytes, first } = this.scheduler.unavailable(this.lengthOf)
+    if (chunks === 0) return
+    const banned = this.scheduler.report().filter((p) => p.banned)
+    const code = banned.length > 0 && livePeers.length <= banned.length ? 'E_CHECKSUM' : 'E_NO_PEER'
+    throw new P2PError(
+      code,
+      `${chunks} chunks (${bytes} bytes, first: ${first.join(', ')}) have no live peer${banned.length ? ` (${banned.length} peer(s) banned for bad data)` : ''}; re-run when a seeder is back to resume`,
+      { chunks, bytes },
+    )
+  }
+}
