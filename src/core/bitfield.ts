@@ -41,6 +41,8 @@ export class Bitfield {
   readonly length: number
   /** undefined: every bit is set and no byte has been needed yet. */
   private stored: Uint8Array | undefined
+  /** Bumped by every `set` or `setBytes` that changes a bit: a reader that keeps the field tells a change without a copy. */
+  changes = 0
 
   constructor(length: number, bytes?: Uint8Array | typeof FULL) {
     this.length = length
@@ -85,8 +87,10 @@ export class Bitfield {
     if (index < 0 || index >= this.length) throw new RangeError(`bit ${index} out of range 0..${this.length - 1}`)
     if (this.stored === undefined && value) return
     const bytes = this.bytes
+    const before = bytes[index >> 3]!
     if (value) bytes[index >> 3]! |= 0x80 >> (index & 7)
     else bytes[index >> 3]! &= ~(0x80 >> (index & 7))
+    if (bytes[index >> 3] !== before) this.changes++
   }
 
   count(): number {
@@ -133,6 +137,7 @@ export class Bitfield {
         : this.bytes.subarray(fromByte, fromByte + bytes.length)
     if (target === undefined || view(target).equals(view(bytes))) return false
     target.set(bytes)
+    this.changes++
     return true
   }
 

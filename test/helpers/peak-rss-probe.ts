@@ -11,7 +11,11 @@ const PRELOAD = pathToFileURL(join(import.meta.dirname, 'peak-rss.js')).href
  */
 export function peakRssProbe(file: string): { env: NodeJS.ProcessEnv; read(): Promise<number> } {
   return {
-    env: { ...process.env, NODE_OPTIONS: `--import=${PRELOAD}`, P2P_TEST_PEAK_RSS_FILE: file },
+    env: {
+      ...process.env,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${PRELOAD}`.trim(),
+      P2P_TEST_PEAK_RSS_FILE: file,
+    },
     read: async () => Number(await readFile(file, 'utf8').catch(() => 'NaN')),
   }
 }

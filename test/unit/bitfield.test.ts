@@ -24,6 +24,25 @@ describe('bitfield', () => {
     assert.equal(b.toBase64(), Buffer.from([0x80, 0x40]).toString('base64'))
   })
 
+  it('counts changes: a set or slice that changes a bit moves the count, one that changes nothing does not', () => {
+    const b = new Bitfield(20)
+    b.set(3)
+    assert.equal(b.changes, 1)
+    b.set(3)
+    assert.equal(b.changes, 1, 'already set')
+    b.set(3, false)
+    assert.equal(b.changes, 2)
+    assert.equal(b.setBytes(1, new Uint8Array([0xff])), true)
+    assert.equal(b.changes, 3)
+    assert.equal(b.setBytes(1, new Uint8Array([0xff])), false)
+    assert.equal(b.changes, 3)
+    const full = Bitfield.full(9)
+    full.set(8)
+    assert.equal(full.changes, 0, 'a full field stays full')
+    full.set(8, false)
+    assert.equal(full.changes, 1)
+  })
+
   it('round-trips through base64 and keeps a clean tail', () => {
     fc.assert(
       fc.property(

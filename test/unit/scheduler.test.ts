@@ -126,7 +126,10 @@ describe('scheduler', () => {
     s.setPeer('a', all(3)) // it announces the chunk again: still not asked for it
     const rest = [s.next('a'), s.next('a'), s.next('a')]
     assert.ok(!rest.includes(index))
-    assert.deepEqual(s.unavailable(), { chunks: 1, bytes: 0, first: [index] })
+    assert.deepEqual(
+      s.unavailable(() => 0),
+      { chunks: 1, bytes: 0, first: [index] },
+    )
   })
 
   it('a peer that announces 200,000 chunks and denies each one: every pick starts where the last freed chunk was, not at the start', () => {
@@ -147,6 +150,21 @@ describe('scheduler', () => {
     assert.equal(asked, count, 'every chunk asked of it once')
     const stalled = s.unavailable((i) => (i === count - 1 ? 10 : 4096))
     assert.deepEqual(stalled, { chunks: count - 1, bytes: (count - 1) * 4096, first: [0, 1, 2, 3, 4] })
+  })
+
+  it("sees a have-set changed in place (the dictionary's own field), even a bit cleared and set again between two looks", () => {
+    const s = new Scheduler(4, { probeWindow: 4, random: () => 0 })
+    const have = bits(4, [0, 1, 2])
+    s.setPeer('a', have)
+    assert.equal(s.next('a'), 0)
+    have.set(1, false) // between two looks: its cursor walks past chunk 1 while it is not held...
+    assert.equal(s.next('a'), 2)
+    have.set(1) // ...and it is back: the bytes are as last seen, but the field's change count moved
+    s.setPeer('a', have)
+    assert.equal(s.next('a'), 1)
+    have.set(3) // announced in place, the same object passed again
+    s.setPeer('a', have)
+    assert.equal(s.next('a'), 3)
   })
 
   it('returns the chunks of a peer that leaves', () => {

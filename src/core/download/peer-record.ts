@@ -38,8 +38,8 @@ export class PeerRecord implements Candidate {
   cursor = 0
   /** Chunks it said "not found" for, one bit each (made on the first): a peer denying 400,000 chunks costs 50 KB, not a set of numbers. */
   private denied: Bitfield | undefined
-  /** A copy of its have-set's bytes as last seen (undefined: every chunk), to tell whether an update changed anything. */
-  private seen: Uint8Array | undefined
+  /** Its have-set's change count when last seen (bitfield.ts), to tell whether an update changed anything. */
+  private seenChanges: number
   /** Failed incidents since its last delivery. */
   failures = 0
   backoffUntil = 0
@@ -57,7 +57,7 @@ export class PeerRecord implements Candidate {
     this.pace = new PeerPace(limits)
     this.pace.vouched = vouched
     this.limits = limits
-    this.seen = snapshot(have)
+    this.seenChanges = have.changes
   }
 
   /**
@@ -66,12 +66,13 @@ export class PeerRecord implements Candidate {
    * times a second: only a change may cost a new rarity order.
    */
   updateHave(have: Bitfield): boolean {
-    const before = this.seen
+    const same =
+      have === this.have
+        ? have.changes === this.seenChanges // the dictionary's own field, changed in place or not
+        : have.heldBytes === 0 && this.have.heldBytes === 0 // two fields of every chunk (a DHT peer's, made afresh)
     this.have = have
-    const now = have.heldBytes === 0 ? undefined : have.bytes
-    if (before === undefined ? now === undefined : now !== undefined && Buffer.compare(before, now) === 0) return false
-    this.seen = snapshot(have)
-    return true
+    this.seenChanges = have.changes
+    return !same
   }
 
   /** It said "not found" for this chunk: never asked for it again in this download, whatever it announces. */
@@ -120,7 +121,3 @@ export class PeerRecord implements Candidate {
     return { key, bytes, chunks, strikes, failures, banned, msPerChunk: this.pace.msPerChunk }
   }
 }
-
-/** A copy of a have-set's bytes; undefined for a field holding every chunk without bytes. */
-const snapshot = (have: Bitfield): Uint8Array | undefined =>
-  have.heldBytes === 0 ? undefined : Uint8Array.from(have.bytes)

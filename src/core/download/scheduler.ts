@@ -263,7 +263,7 @@ export class Scheduler {
   }
 
   /** Missing chunks that no live, unbanned peer has (`lengthOf`: a chunk's bytes). */
-  unavailable(lengthOf: (index: number) => number = () => 0): Unavailable {
+  unavailable(lengthOf: (index: number) => number): Unavailable {
     return this.choice.unavailable(lengthOf)
   }
 

@@ -42,8 +42,15 @@ export class StallWatch {
     }
     this.since ??= this.now()
     if (this.now() - this.since < this.waitMs) return
-    const { chunks, bytes, first } = this.scheduler.unavailable(this.lengthOf)
-    if (chunks === 0) return
+    // Counted afresh before giving up: the last count may be up to 100 ms old.
+    this.current = this.scheduler.unavailable(this.lengthOf)
+    this.checkedAt = this.now()
+    const { chunks, bytes, first } = this.current
+    if (chunks === 0) {
+      this.current = undefined
+      this.since = undefined
+      return
+    }
     const banned = this.scheduler.report().filter((p) => p.banned)
     const code = banned.length > 0 && livePeers.length <= banned.length ? 'E_CHECKSUM' : 'E_NO_PEER'
     throw new P2PError(

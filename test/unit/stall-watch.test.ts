@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Bitfield } from '../../src/core/bitfield.js'
+import { Scheduler } from '../../src/core/download/scheduler.js'
+import { StallWatch } from '../../src/core/download/stall-watch.js'
+import { P2PError } from '../../src/core/errors.js'
+
+const only = (length: number, index: number): Bitfield => {
+  const b = new Bitfield(length)
+  b.set(index)
+  return b
+}
+
+describe('stall watch', () => {
+  it('counts chunks no peer has while none is busy, waits --wait, then E_NO_PEER naming them', () => {
+    let clock = 0
+    const s = new Scheduler(3, { now: () => clock })
+    s.setPeer('a', only(3, 0))
+    const watch = new StallWatch(
+      s,
+      () => 100,
+      1000,
+      () => clock,
+    )
+    const index = s.next('a')!
+    watch.check(['a'])
+    assert.equal(watch.current, undefined, 'a peer is busy: no stall')
+    s.succeeded('a', index, 100)
+    watch.check(['a'])
+    assert.deepEqual(watch.current, { chunks: 2, bytes: 200, first: [1, 2] })
+    clock = 999
+    watch.check(['a'])
+    clock = 1000
+    assert.throws(
+      () => watch.check(['a']),
+      (err: unknown) =>
+        err instanceof P2PError && err.code === 'E_NO_PEER' && /2 chunks \(200 bytes, first: 1, 2\)/.test(err.message),
+    )
+  })
+
+  it('recounts at most every 100 ms, but at once when a peer turns busy, and afresh before giving up', () => {
+    let clock = 0
+    const s = new Scheduler(2, { now: () => clock })
+    const watch = new StallWatch(
+      s,
+      () => 1,
+      500,
+      () => clock,
+    )
+    watch.check([])
+    assert.equal(watch.current?.chunks, 2)
+    s.setPeer('b', only(2, 1)) // a peer with chunk 1 appears: not counted again within 100 ms
+    clock = 50
+    watch.check(['b'])
+    assert.equal(watch.current?.chunks, 2)
+    clock = 100
+    watch.check(['b'])
+    assert.equal(watch.current?.chunks, 1)
+    s.next('b')
+    watch.check(['b'])
+    assert.equal(watch.current, undefined, 'busy: the stall ends at once')
+  })
+
+  it('a stall whose last count is stale does not end the download: the count before giving up is fresh', () => {
+    let clock = 0
+    const s = new Scheduler(1, { now: () => clock })
+    const watch = new StallWatch(
+      s,
+      () => 1,
+      50,
+      () => clock,
+    )
+    watch.check([])
+    clock = 50
+    s.setPeer('c', only(1, 0)) // it arrives just as the wait runs out, before the next periodic count
+    assert.doesNotThrow(() => watch.check(['c']))
+    assert.equal(watch.current, undefined)
+  })
+
+  it('E_CHECKSUM when every live peer was banned for bad data', () => {
+    const clock = 0
+    const s = new Scheduler(1, { now: () => clock, maxStrikes: 1 })
+    s.setPeer('liar', only(1, 0))
+    const index = s.next('liar')!
+    assert.equal(s.failed('liar', index, 'checksum'), true)
+    const watch = new StallWatch(
+      s,
+      () => 1,
+      0,
+      () => clock,
+    )
+    assert.throws(
+      () => watch.check(['liar']),
+      (err: unknown) => err instanceof P2PError && err.code === 'E_CHECKSUM',
+    )
+  })
+})
