@@ -3,9 +3,11 @@ import { createHash } from 'node:crypto'
 import fs, { existsSync } from 'node:fs'
 import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { syncBuiltinESMExports } from 'node:module'
+import { release } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree, YIELD_EVERY } from '../../src/core/download/temp-tree.js'
+import { expectFilesystemSync, syncFilesystem } from '../../src/core/download/tree-durable.js'
 import { TreeBuilder } from '../../src/core/download/tree-writer.js'
 import { hasCode, P2PError } from '../../src/core/errors.js'
 import { EMPTY_SHA256 } from '../../src/core/tree-manifest.js'
@@ -50,7 +52,7 @@ describe('temporary tree of a folder download', () => {
     const { downloads, file, options } = await setup(t)
     const a = await file(0, 'hello')
     const b = await file(1, 'world!')
-    const tree = await TempTree.create(options)
+    const tree = await TempTree.create({ ...options, syncFilesystem: false })
     assert.ok(tree.root.startsWith(join(downloads, 'album.part-')))
     assert.equal((await stat(tree.root)).mode & 0o777, 0o700, 'private while built')
     tree.addDir('docs')
@@ -63,8 +65,8 @@ describe('temporary tree of a folder download', () => {
     const placed = await tree.place()
     assert.deepEqual(
       placed,
-      { path: join(downloads, 'album'), alreadyThere: false, syncedDirs: 3 },
-      'root, docs, sample',
+      { path: join(downloads, 'album'), alreadyThere: false, durable: { filesystem: false, files: 0, dirs: 3 } },
+      "root, docs, sample (the linked files are the store's, synced there)",
     )
     assert.deepEqual(await listing(placed.path), [
       'docs/ 755',
@@ -109,10 +111,14 @@ describe('temporary tree of a folder download', () => {
     first.addDir('d')
     await first.addFile('d/a', a.path, a.identity, a.check)
     await first.place()
-    const second = await TempTree.create(options)
+    const second = await TempTree.create({ ...options, syncFilesystem: false })
     second.addDir('d')
     await second.addFile('d/a', a.path, a.identity, a.check)
-    assert.deepEqual(await second.place(), { path: join(downloads, 'album'), alreadyThere: true, syncedDirs: 2 })
+    assert.deepEqual(await second.place(), {
+      path: join(downloads, 'album'),
+      alreadyThere: true,
+      durable: { filesystem: false, files: 0, dirs: 2 },
+    })
     assert.deepEqual(await readdir(downloads), ['album'])
   })
 
@@ -206,15 +212,74 @@ describe('temporary tree of a folder download', () => {
 
   it('syncs each directory that received entries once, not every directory (2,000 empty ones: one fsync)', async (t) => {
     const { downloads, options } = await setup(t)
-    const tree = await TempTree.create(options)
+    const tree = await TempTree.create({ ...options, syncFilesystem: false })
     for (let i = 0; i < 2000; i++) tree.addDir(`e${String(i).padStart(4, '0')}`)
     for (const path of ['a', 'a/b', 'a/b/c', 'a/b/empty.txt']) {
       if (path.endsWith('.txt')) tree.addEmptyFile(path, false)
       else tree.addDir(path)
     }
     const placed = await tree.place()
-    assert.equal(placed.syncedDirs, 3, 'the root, a and a/b; never an empty directory (2,000 of them, and c)')
+    assert.equal(placed.durable.dirs, 3, 'the root, a and a/b; never an empty directory (2,000 of them, and c)')
     assert.equal((await readdir(join(downloads, 'album'))).length, 2001)
+  })
+
+  it('makes written files durable by one filesystem sync, not a sync each; each file and directory when it fails', async (t) => {
+    const realFdatasync = fs.fdatasync
+    let eachSynced = 0
+    fs.fdatasync = ((...args: Parameters<typeof fs.fdatasync>) => {
+      eachSynced++
+      return realFdatasync(...args)
+    }) as typeof fs.fdatasync
+    syncBuiltinESMExports()
+    t.after(() => {
+      fs.fdatasync = realFdatasync
+      syncBuiltinESMExports()
+    })
+    const cases = [
+      { filesystem: true, expect: { eachSynced: 0, durable: { filesystem: true, files: 0, dirs: 0 } } },
+      { filesystem: false, expect: { eachSynced: 0, durable: { filesystem: false, files: 3, dirs: 2 } } },
+      { filesystem: undefined, expect: { eachSynced: 3, durable: { filesystem: false, files: 0, dirs: 2 } } },
+    ]
+    for (const { filesystem, expect } of cases) {
+      const { downloads, options } = await setup(t)
+      const asked: string[] = []
+      const syncFilesystem =
+        filesystem === undefined
+          ? (false as const)
+          : async (path: string) => {
+              asked.push(path)
+              return filesystem
+            }
+      const tree = await TempTree.create({ ...options, syncFilesystem })
+      tree.addDir('d')
+      eachSynced = 0
+      for (const [i, path] of ['a', 'd/b', 'd/c'].entries()) {
+        const content = `file ${i}`
+        await tree.addWrittenFile(path, false, { size: content.length, sha256: sha(content) }, async (fd) => {
+          fs.writeSync(fd, content)
+        })
+      }
+      tree.addEmptyFile('d/empty', false)
+      const placed = await tree.place()
+      assert.deepEqual({ eachSynced, durable: placed.durable }, expect, `filesystem sync: ${filesystem}`)
+      assert.deepEqual(asked, filesystem === undefined ? [] : [tree.root], 'one filesystem sync, of the tree')
+      assert.equal(await readFile(join(downloads, 'album', 'd', 'c'), 'utf8'), 'file 2')
+    }
+  })
+
+  it('syncs a filesystem with `sync -f` where it is trusted (Linux 5.8 on), and says when it could not', async (t) => {
+    assert.equal(expectFilesystemSync('linux', '5.8.0'), true)
+    assert.equal(expectFilesystemSync('linux', '6.18.44-fc-v782'), true)
+    assert.equal(expectFilesystemSync('linux', '5.7.19'), false, 'syncfs hid write errors before 5.8')
+    assert.equal(expectFilesystemSync('linux', '4.19.0'), false)
+    assert.equal(expectFilesystemSync('darwin', '23.1.0'), false)
+    const base = await tmpDir(t)
+    if (!expectFilesystemSync()) return t.skip(`no filesystem sync on ${process.platform} ${release()}`)
+    assert.equal(await syncFilesystem(base), true)
+    assert.equal(await syncFilesystem(join(base, 'missing')), false)
+    const stop = new AbortController()
+    stop.abort(new P2PError('E_INTERRUPTED', 'interrupted by SIGINT'))
+    await assert.rejects(syncFilesystem(base, stop.signal), (err) => hasCode(err, 'E_INTERRUPTED'))
   })
 
   it('stops placing when the signal aborts (between batches of checks), leaving nothing at the final name', async (t) => {

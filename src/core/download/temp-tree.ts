@@ -10,6 +10,7 @@ import { portableName } from '../names.js'
 import { printable } from '../printable.js'
 import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
+import { expectFilesystemSync, type SyncFilesystem, syncFilesystem } from './tree-durable.js'
 import { copyVerified, createExclusive, type Identity, localOf, removeLeftover, tempPrefix } from './tree-local.js'
 import { type PlaceResult, placeTree } from './tree-place.js'
 
@@ -32,10 +33,10 @@ export type { PlaceResult } from './tree-place.js'
  * Nothing is reached through a link: before each entry is made, its
  * directory and every directory above it are checked with lstat to be the
  * very ones this tree made (device and inode; a link anywhere in the chain
- * fails the check), again once the entry is made, and link, mkdir and an
- * exclusive create never follow a link at the last component. (A swap in
- * the instant between the check and the open is not excluded: the check
- * after it then stops the download; openat-style creation would close it.)
+ * fails the check), and link, mkdir and an exclusive create never follow a
+ * link at the last component. (A swap in the instant between the check and
+ * the open is not excluded: the next entry's check or placing's then stops
+ * the download; openat-style creation would close it.)
  * Before the tree gets its final name, every entry is checked again
  * (tree-place.ts: `NAME`, or `NAME (1)`, … never merging into or replacing
  * what is there). What was made is kept compactly (made-table.ts).
@@ -57,6 +58,12 @@ export interface TempTreeOptions {
   recordPath: string
   /** The store's root: the record is written only through real directories below it. */
   storeRoot: string
+  /**
+   * One sync of the tree's filesystem before it is placed (tree-durable.ts):
+   * by default `sync -f` where a filesystem sync is trusted; `false` for
+   * none (each file is synced as it is written).
+   */
+  syncFilesystem?: SyncFilesystem | false
 }
 
 export class TempTree {
@@ -64,6 +71,9 @@ export class TempTree {
   readonly made = new MadeTable()
   readonly finalName: string
   dirMode = 0o755
+  readonly syncFilesystem: SyncFilesystem | undefined
+  /** Files are synced as they are written: no filesystem sync is expected before placing. */
+  readonly filesSynced: boolean
 
   private constructor(
     private readonly o: TempTreeOptions,
@@ -72,6 +82,9 @@ export class TempTree {
   ) {
     this.finalName = portableName(o.name)
     this.made.add('', true, rootStats.dev, rootStats.ino)
+    const sync = o.syncFilesystem ?? (expectFilesystemSync() ? syncFilesystem : false)
+    this.syncFilesystem = sync === false ? undefined : sync
+    this.filesSynced = sync === false
   }
 
   get downloadsDir(): string {
@@ -162,7 +175,8 @@ export class TempTree {
 
   /**
    * A file of the folder written here by `write` into a new file (created
-   * exclusively, never through a link; executable or not), then synced.
+   * exclusively, never through a link; executable or not), then synced
+   * unless the whole tree will be (`filesSynced`).
    */
   async addWrittenFile(
     path: string,
@@ -178,7 +192,7 @@ export class TempTree {
         const fd = createExclusive(target, exec)
         try {
           await write(fd)
-          await promisify(fdatasync)(fd)
+          if (this.filesSynced) await promisify(fdatasync)(fd)
         } finally {
           closeSync(fd)
         }
@@ -224,9 +238,10 @@ export class TempTree {
     const fail = (err: unknown): never => {
       throw fromFsError(err, `building ${printable(target)}`)
     }
+    // Not the chain again once the entry is made: a swap between the check and the create has done what it
+    // does by then, and placing checks every entry, each directory included, before the name is given.
     const record = (made: boolean): boolean => {
       if (!made) return false
-      this.assertChain(parentLocal) // again: a swap during an asynchronous create is caught before it counts
       const st = lstatSync(target)
       if (
         (dir ? !st.isDirectory() : !st.isFile()) ||

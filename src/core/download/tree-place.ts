@@ -1,17 +1,17 @@
-import { constants } from 'node:fs'
-import { chmod, lstat, mkdir, open, rename, rmdir, unlink } from 'node:fs/promises'
-import { join, sep } from 'node:path'
+import { chmod, lstat, mkdir, rename, rmdir, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { shorten } from '../names.js'
 import { printable } from '../printable.js'
 import { sameContent } from './final-name.js'
 import { breather, type MadeTable, YIELD_EVERY } from './made-table.js'
+import { type Durable, makeDurable, type SyncFilesystem, syncDir } from './tree-durable.js'
 
 /**
  * A finished temporary tree (temp-tree.ts) given its final name: every
- * entry checked again to be what the tree made, the directories that
- * received entries synced, then `NAME`, or `NAME (n)` when taken. The final
+ * entry checked again to be what the tree made, the tree made durable
+ * (tree-durable.ts), then `NAME`, or `NAME (n)` when taken. The final
  * name is claimed with mkdir (never merging into or replacing what is
  * there) and the tree renamed over that empty directory.
  */
@@ -20,8 +20,8 @@ export interface PlaceResult {
   path: string
   /** An identical tree was already at the final name: kept, and the temporary one removed. */
   alreadyThere: boolean
-  /** Directories of the tree fsynced before it was placed (those that received entries). */
-  syncedDirs: number
+  /** How the tree was made durable before it was placed. */
+  durable: Durable
 }
 
 /** The temporary tree as placing needs it. */
@@ -35,6 +35,10 @@ export interface Placeable {
   /** The mode the tree's root gets (what mkdir gives a directory here). */
   readonly dirMode: number
   readonly made: MadeTable
+  /** One sync of the tree's filesystem, when one is expected to work. */
+  readonly syncFilesystem: SyncFilesystem | undefined
+  /** Each written file was synced as it was written (no filesystem sync was expected). */
+  readonly filesSynced: boolean
   /** Throws unless the entry in `slot` is still what the tree made. */
   assertUnchanged(slot: number): void
   discard(): Promise<void>
@@ -51,7 +55,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
       tree.assertUnchanged(slot)
       if ((slot + 1) % YIELD_EVERY === 0) await breather(signal)
     }
-    const syncedDirs = await syncParents(tree, signal)
+    const durable = await makeDurable(tree, { sync: tree.syncFilesystem, filesSynced: tree.filesSynced, signal })
     await chmod(tree.root, tree.dirMode)
     for (let n = 0; n < 10_000; n++) {
       const candidate = n === 0 ? tree.finalName : numberedDir(tree.finalName, n)
@@ -59,7 +63,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
       if (!(await claim(path))) {
         if (n === 0 && (await matches(tree.made, path))) {
           await tree.discard()
-          return { path, alreadyThere: true, syncedDirs }
+          return { path, alreadyThere: true, durable }
         }
         continue
       }
@@ -73,7 +77,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
       }
       await syncDir(tree.downloadsDir)
       await unlink(tree.recordPath).catch(() => undefined)
-      return { path, alreadyThere: false, syncedDirs }
+      return { path, alreadyThere: false, durable }
     }
     throw new P2PError(
       'E_EXISTS',
@@ -83,38 +87,6 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
     throw fromFsError(err, `placing ${printable(tree.root)}`)
   }
 }
-
-/**
- * A directory's own entries are made durable by fsyncing it, so each
- * directory that received an entry is synced once (an empty one has
- * nothing to make durable: its parent's sync records it): deepest first,
- * SYNC_AT_ONCE at a time within one depth, the signal checked between
- * batches. 20,000 empty directories in one folder: one fsync, not 20,001.
- */
-async function syncParents(tree: Placeable, signal?: AbortSignal): Promise<number> {
-  const byDepth = new Map<number, Set<string>>()
-  for (let slot = 0; slot < tree.made.count; slot++) {
-    const parent = tree.made.parentOf(slot)
-    if (parent === undefined) continue
-    const depth = parent === '' ? 0 : parent.split(sep).length
-    const level = byDepth.get(depth) ?? new Set<string>()
-    byDepth.set(depth, level)
-    level.add(parent)
-  }
-  let synced = 0
-  for (const depth of [...byDepth.keys()].sort((a, b) => b - a)) {
-    const parents = [...byDepth.get(depth)!]
-    for (let i = 0; i < parents.length; i += SYNC_AT_ONCE) {
-      signal?.throwIfAborted()
-      await Promise.all(parents.slice(i, i + SYNC_AT_ONCE).map((local) => syncDir(join(tree.root, local))))
-    }
-    synced += parents.length
-  }
-  return synced
-}
-
-/** Directory fsyncs at once (libuv's pool has 4 threads; the disk merges them). */
-const SYNC_AT_ONCE = 8
 
 /**
  * Whether `existing` already holds this folder: a real directory where
@@ -146,15 +118,6 @@ async function claim(path: string): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
     throw err
-  }
-}
-
-async function syncDir(path: string): Promise<void> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
   }
 }
 

@@ -17,10 +17,9 @@ import { breather, TempTree, YIELD_EVERY } from './temp-tree.js'
  * copied out of the store entry's packed `data` (its bytes are one run from
  * its first chunk's offset) as soon as its last chunk is in, a few files at
  * once, its whole-file SHA-256 computed on the way and compared with the
- * manifest's, then written to disk (fdatasync). So the per-file work
- * overlaps the transfer instead of following it (10,000 small files are
- * 10,000 creates and syncs). When every file is in, the tree is renamed
- * into place. A file that does not hash to the manifest's value stops the
+ * manifest's. So the per-file work overlaps the transfer instead of
+ * following it (10,000 small files are 10,000 creates). When every file is
+ * in, the tree is made durable (tree-durable.ts) and renamed into place. A file that does not hash to the manifest's value stops the
  * download with E_CHECKSUM and the temporary tree is removed: its chunks
  * each matched, so the manifest itself lied about the whole (a peer can
  * make such a manifest; its id is still its hash).
@@ -224,28 +223,35 @@ async function copyFile(
     file.exec === true,
     { size: file.size, sha256: file.sha256 },
     async (fd: number) => {
-      const hash = createHash('sha256')
+      // A file of one chunk hashes to that chunk's hash, which its bytes matched before they went into `data`
+      // (a manifest saying otherwise is refused when read): no second hash (10,000 small files: 0.13 s).
+      const oneChunk = file.chunks.length === 1
+      if (oneChunk && file.chunks[0] !== file.sha256) throw inconsistent(file, file.chunks[0]!)
+      const hash = oneChunk ? undefined : createHash('sha256')
       for (let done = 0; done < file.size; ) {
         const piece = Math.min(buffer.length, file.size - done)
         const bytes = buffer.subarray(0, piece)
         if (file.size <= buffer.length) {
           io.readSync(buffer, piece, offset + done)
-          hash.update(bytes)
+          hash?.update(bytes)
           writeAllSync(fd, bytes, done)
         } else {
           await io.read(buffer, piece, offset + done)
-          hash.update(bytes)
+          hash?.update(bytes)
           await writeAll(fd, bytes, done)
         }
         done += piece
       }
-      const sha256 = hash.digest('hex')
-      if (sha256 !== file.sha256)
-        throw new P2PError(
-          'E_CHECKSUM',
-          `${printable(file.path)} hashes to ${sha256}, not ${file.sha256} as the manifest says (each chunk matched: the manifest is inconsistent); nothing was placed`,
-        )
+      const sha256 = hash?.digest('hex') ?? file.sha256
+      if (sha256 !== file.sha256) throw inconsistent(file, sha256)
     },
+  )
+}
+
+function inconsistent(file: TreeFile, sha256: string): P2PError {
+  return new P2PError(
+    'E_CHECKSUM',
+    `${printable(file.path)} hashes to ${sha256}, not ${file.sha256} as the manifest says (each chunk matched: the manifest is inconsistent); nothing was placed`,
   )
 }
 
