@@ -138,6 +138,17 @@ export async function folderBench({ work, files = 10_000, runs = 1, progress = (
   }
 }
 
+/** The folder section of bench/results/latest.md. */
+export function folderMarkdown(folder) {
+  return (
+    `Folder: ${folder.files} files, ${(folder.bytes / 1e6).toFixed(0)} MB: ${folder.treeSeconds.toFixed(2)} s ` +
+    `(${(folder.bytes / folder.treeSeconds / 1e6).toFixed(0)} MB/s) vs one file ${folder.fileSeconds.toFixed(2)} s ` +
+    `(${(folder.bytes / folder.fileSeconds / 1e6).toFixed(0)} MB/s): ratio ${folder.ratio.toFixed(2)} (target ≥ 0.5). ` +
+    `The machine's floor: cp -r + sync of the tree ${median(folder.copyTree).toFixed(2)} s vs cp + sync of the file ${median(folder.copyFile).toFixed(2)} s, ` +
+    `so at best ${folder.floorRatio.toFixed(2)} (the file download plus what the extra files cost cp).`
+  )
+}
+
 /** Seconds for `cp ARGS… copy` and `sync -f copy` (syncfs: the copy's data and metadata on disk). */
 async function durableCopy(work, args) {
   const target = join(work, 'folder-copy')

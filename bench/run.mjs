@@ -14,7 +14,7 @@ import { linkSync, mkdirSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { aria2Args, BT_TOOLS, HTTP_TOOLS, makeTorrent, missingTools, startNginx, startTracker } from './anchors.mjs'
-import { folderBench } from './folder.mjs'
+import { folderBench, folderMarkdown } from './folder.mjs'
 import {
   BIN,
   BROADCAST,
@@ -343,12 +343,7 @@ async function main() {
     }),
   )
   if (folder) {
-    const markdown =
-      `Folder: ${folder.files} files, ${(folder.bytes / 1e6).toFixed(0)} MB: ${folder.treeSeconds.toFixed(2)} s ` +
-      `(${(folder.bytes / folder.treeSeconds / 1e6).toFixed(0)} MB/s) vs one file ${folder.fileSeconds.toFixed(2)} s ` +
-      `(${(folder.bytes / folder.fileSeconds / 1e6).toFixed(0)} MB/s): ratio ${folder.ratio.toFixed(2)} (target ≥ 0.5). ` +
-      `The machine's floor: cp -r + sync of the tree ${median(folder.copyTree).toFixed(2)} s vs cp + sync of the file ${median(folder.copyFile).toFixed(2)} s, ` +
-      `so at best ${folder.floorRatio.toFixed(2)} (the file download plus what the extra files cost cp).`
+    const markdown = folderMarkdown(folder)
     saveSection('folder', folder, markdown)
     console.log(`\n${markdown}`)
   }

@@ -98,6 +98,7 @@ describe('folder limits: large trees and long paths (real processes)', () => {
     // Measured 2026-11-30: 233 MB before the manifest was read straight into its entries, not parsed twice,
     // and the temporary tree's table made compact; ~157 MB after (docs/benchmarks.md, folders).
     const peak = await peakRss.read()
+    t.diagnostic(`peak RSS ${(peak / MB).toFixed(1)} MB`)
     assert.ok(peak < 190 * MB, `peak RSS ${(peak / MB).toFixed(1)} MB`)
   })
 
