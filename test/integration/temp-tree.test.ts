@@ -7,7 +7,7 @@ import { release } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree, YIELD_EVERY } from '../../src/core/download/temp-tree.js'
-import { expectFilesystemSync, syncFilesystem } from '../../src/core/download/tree-durable.js'
+import { expectFilesystemSync, filesystemSyncFor, syncFilesystem } from '../../src/core/download/tree-durable.js'
 import { TreeBuilder } from '../../src/core/download/tree-writer.js'
 import { hasCode, P2PError } from '../../src/core/errors.js'
 import { EMPTY_SHA256 } from '../../src/core/tree-manifest.js'
@@ -267,19 +267,68 @@ describe('temporary tree of a folder download', () => {
     }
   })
 
-  it('syncs a filesystem with `sync -f` where it is trusted (Linux 5.8 on), and says when it could not', async (t) => {
-    assert.equal(expectFilesystemSync('linux', '5.8.0'), true)
-    assert.equal(expectFilesystemSync('linux', '6.18.44-fc-v782'), true)
-    assert.equal(expectFilesystemSync('linux', '5.7.19'), false, 'syncfs hid write errors before 5.8')
-    assert.equal(expectFilesystemSync('linux', '4.19.0'), false)
-    assert.equal(expectFilesystemSync('darwin', '23.1.0'), false)
+  it('syncs a filesystem with `sync -f` only where it is trusted (Linux 5.17 on, local filesystems)', async (t) => {
+    const EXT4 = 0xef53
+    assert.equal(expectFilesystemSync('linux', '5.17.0', EXT4), true)
+    assert.equal(expectFilesystemSync('linux', '6.18.44-fc-v782', 0x58465342), true, 'xfs')
+    assert.equal(
+      expectFilesystemSync('linux', '5.16.20', EXT4),
+      false,
+      "before 5.17 syncfs dropped the filesystem's errors",
+    )
+    assert.equal(expectFilesystemSync('linux', '4.19.0', EXT4), false)
+    assert.equal(expectFilesystemSync('linux', '6.1.0', 0x65735546), false, 'FUSE: syncfs may not reach the server')
+    assert.equal(expectFilesystemSync('darwin', '23.1.0', EXT4), false)
     const base = await tmpDir(t)
-    if (!expectFilesystemSync()) return t.skip(`no filesystem sync on ${process.platform} ${release()}`)
-    assert.equal(await syncFilesystem(base), true)
-    assert.equal(await syncFilesystem(join(base, 'missing')), false)
+    // A `sync` that never ends: an abort rejects at once, without waiting for it.
+    const stuck = join(base, 'stuck-sync')
+    await writeFile(stuck, '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 })
     const stop = new AbortController()
-    stop.abort(new P2PError('E_INTERRUPTED', 'interrupted by SIGINT'))
-    await assert.rejects(syncFilesystem(base, stop.signal), (err) => hasCode(err, 'E_INTERRUPTED'))
+    setTimeout(() => stop.abort(new P2PError('E_INTERRUPTED', 'interrupted by SIGINT')), 100)
+    const started = performance.now()
+    await assert.rejects(syncFilesystem(base, stop.signal, stuck), (err) => hasCode(err, 'E_INTERRUPTED'))
+    assert.ok(performance.now() - started < 5000, 'rejected at once')
+    assert.equal(await syncFilesystem(base, undefined, join(base, 'no-such-sync')), false, 'a missing command')
+    const sync = await filesystemSyncFor(base)
+    if (sync === undefined) return t.skip(`no trusted filesystem sync for ${base} on ${process.platform} ${release()}`)
+    assert.equal(await sync(base), true)
+    assert.equal(await sync(join(base, 'missing')), false)
+  })
+
+  it('never names a root swapped while the filesystem sync ran, nor a file swapped while it was written', async (t) => {
+    const { base, downloads, options } = await setup(t)
+    // The root, or a directory in it, replaced by another holding other bytes while the tree is being synced.
+    for (const swapped of ['', 'd']) {
+      const tree = await TempTree.create({
+        ...options,
+        syncFilesystem: async (root: string) => {
+          await rename(join(root, swapped), join(base, `moved-away${swapped}`))
+          await mkdir(join(root, swapped))
+          await writeFile(join(root, swapped, 'a'), 'EVIL tree')
+          return true
+        },
+      })
+      tree.addDir('d')
+      await tree.addWrittenFile('d/a', false, { size: 4, sha256: sha('good') }, async (fd) => {
+        fs.writeSync(fd, 'good')
+      })
+      await assert.rejects(tree.place(), (err) => hasCode(err, 'E_IO'), `swapped: "${swapped}"`)
+      assert.deepEqual(
+        (await readdir(downloads)).filter((name) => !name.startsWith('album.part-')),
+        [],
+        'nothing has the final name',
+      )
+    }
+
+    const second = await TempTree.create({ ...options, syncFilesystem: false })
+    await assert.rejects(
+      second.addWrittenFile('b', false, { size: 4, sha256: sha('good') }, async (fd) => {
+        fs.writeSync(fd, 'good')
+        await rename(join(second.root, 'b'), join(base, 'b-away'))
+        await writeFile(join(second.root, 'b'), 'EVIL')
+      }),
+      (err) => hasCode(err, 'E_IO'),
+    )
   })
 
   it('stops placing when the signal aborts (between batches of checks), leaving nothing at the final name', async (t) => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, fdatasync, linkSync, lstatSync, mkdirSync, type Stats } from 'node:fs'
+import { closeSync, fdatasync, fstatSync, linkSync, lstatSync, mkdirSync, type Stats } from 'node:fs'
 import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { promisify } from 'node:util'
@@ -10,7 +10,7 @@ import { portableName } from '../names.js'
 import { printable } from '../printable.js'
 import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
-import { expectFilesystemSync, type SyncFilesystem, syncFilesystem } from './tree-durable.js'
+import { filesystemSyncFor, type SyncFilesystem } from './tree-durable.js'
 import { copyVerified, createExclusive, type Identity, localOf, removeLeftover, tempPrefix } from './tree-local.js'
 import { type PlaceResult, placeTree } from './tree-place.js'
 
@@ -35,8 +35,10 @@ export type { PlaceResult } from './tree-place.js'
  * very ones this tree made (device and inode; a link anywhere in the chain
  * fails the check), and link, mkdir and an exclusive create never follow a
  * link at the last component. (A swap in the instant between the check and
- * the open is not excluded: the next entry's check or placing's then stops
- * the download; openat-style creation would close it.)
+ * the open is not excluded: what that create made stays where it went, and
+ * the next entry's check or placing's stops the download; openat-style
+ * creation would close it.) A written file's identity comes from its
+ * descriptor, so a file swapped while it is written is not taken for it.
  * Before the tree gets its final name, every entry is checked again
  * (tree-place.ts: `NAME`, or `NAME (1)`, … never merging into or replacing
  * what is there). What was made is kept compactly (made-table.ts).
@@ -60,8 +62,8 @@ export interface TempTreeOptions {
   storeRoot: string
   /**
    * One sync of the tree's filesystem before it is placed (tree-durable.ts):
-   * by default `sync -f` where a filesystem sync is trusted; `false` for
-   * none (each file is synced as it is written).
+   * by default `sync -f` where a filesystem sync is trusted there; `false`
+   * for none (each file is synced as it is written).
    */
   syncFilesystem?: SyncFilesystem | false
 }
@@ -79,12 +81,12 @@ export class TempTree {
     private readonly o: TempTreeOptions,
     readonly root: string,
     rootStats: Stats,
+    sync: SyncFilesystem | undefined,
   ) {
     this.finalName = portableName(o.name)
     this.made.add('', true, rootStats.dev, rootStats.ino)
-    const sync = o.syncFilesystem ?? (expectFilesystemSync() ? syncFilesystem : false)
-    this.syncFilesystem = sync === false ? undefined : sync
-    this.filesSynced = sync === false
+    this.syncFilesystem = sync
+    this.filesSynced = sync === undefined
   }
 
   get downloadsDir(): string {
@@ -104,7 +106,8 @@ export class TempTree {
       await mkdir(o.downloadsDir, { recursive: true })
       root = join(o.downloadsDir, `${prefix}${randomBytes(6).toString('hex')}`)
       await mkdir(root, { mode: 0o700 }) // fails on anything already there, a link included
-      const tree = new TempTree(o, root, await lstat(root))
+      const sync = o.syncFilesystem === false ? undefined : (o.syncFilesystem ?? (await filesystemSyncFor(root)))
+      const tree = new TempTree(o, root, await lstat(root), sync)
       await writeFileAtomic(o.recordPath, basename(root), { within: o.storeRoot })
       // The mode a directory gets here (0777 less the umask), for the tree's root once it is placed.
       const probe = join(root, `${TEMP_MARKER}mode`)
@@ -132,8 +135,12 @@ export class TempTree {
       path,
       false,
       (target) => {
-        closeSync(createExclusive(target, exec))
-        return true
+        const fd = createExclusive(target, exec)
+        try {
+          return identityOf(fd)
+        } finally {
+          closeSync(fd)
+        }
       },
       { size: 0, sha256: EMPTY_SHA256 },
     )
@@ -191,12 +198,13 @@ export class TempTree {
         // Opened and closed synchronously (microseconds here); only the sync waits on the disk, on libuv's pool.
         const fd = createExclusive(target, exec)
         try {
+          const made = identityOf(fd)
           await write(fd)
           if (this.filesSynced) await promisify(fdatasync)(fd)
+          return made
         } finally {
           closeSync(fd)
         }
-        return true
       },
       check,
     )
@@ -210,21 +218,21 @@ export class TempTree {
   private make(
     path: string,
     dir: boolean,
-    create: (target: string) => boolean,
+    create: (target: string) => Made,
     check?: FileCheck,
     expected?: Identity,
   ): boolean
   private make(
     path: string,
     dir: boolean,
-    create: (target: string) => Promise<boolean>,
+    create: (target: string) => Promise<Made>,
     check?: FileCheck,
     expected?: Identity,
   ): Promise<boolean>
   private make(
     path: string,
     dir: boolean,
-    create: (target: string) => boolean | Promise<boolean>,
+    create: (target: string) => Made | Promise<Made>,
     check?: FileCheck,
     expected?: Identity,
   ): boolean | Promise<boolean> {
@@ -240,12 +248,13 @@ export class TempTree {
     }
     // Not the chain again once the entry is made: a swap between the check and the create has done what it
     // does by then, and placing checks every entry, each directory included, before the name is given.
-    const record = (made: boolean): boolean => {
-      if (!made) return false
+    const record = (made: Made): boolean => {
+      if (made === false) return false
       const st = lstatSync(target)
+      const want = made === true ? expected : made
       if (
         (dir ? !st.isDirectory() : !st.isFile()) ||
-        (expected !== undefined && (st.dev !== expected.dev || st.ino !== expected.ino))
+        (want !== undefined && (st.dev !== want.dev || st.ino !== want.ino))
       )
         throw swapped(target)
       this.made.add(local, dir, st.dev, st.ino, check)
@@ -254,7 +263,7 @@ export class TempTree {
     try {
       this.assertChain(parentLocal)
       const made = create(target)
-      if (typeof made === 'boolean') return record(made)
+      if (!(made instanceof Promise)) return record(made)
       return made.then(record).catch(fail)
     } catch (err) {
       return fail(err)
@@ -298,6 +307,19 @@ export class TempTree {
     }
     await unlink(this.o.recordPath).catch(() => undefined)
   }
+}
+
+/**
+ * What a create made: nothing (false), an entry the path now holds (true), or
+ * the file the create opened, which the path must still hold once it is
+ * written (a file swapped while it was written is not taken for it).
+ */
+type Made = boolean | Identity
+
+/** The file open at `fd`. */
+function identityOf(fd: number): Identity {
+  const st = fstatSync(fd)
+  return { dev: st.dev, ino: st.ino }
 }
 
 const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])

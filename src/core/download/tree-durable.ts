@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process'
-import { constants } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { constants, existsSync } from 'node:fs'
+import { open, statfs } from 'node:fs/promises'
 import { release } from 'node:os'
 import { join, sep } from 'node:path'
 import type { MadeTable } from './made-table.js'
@@ -14,14 +14,18 @@ import type { MadeTable } from './made-table.js'
  * synced one by one took 5–6 s (8 or 64 at once) where one syncfs of the
  * same tree took 0.4 s, and the per-file syncs also slowed every create
  * beside them (the journal commits they force). Node has no call for
- * syncfs, so it is coreutils' (or busybox's) `sync -f`. It is trusted only
- * on Linux 5.8 or later: before that, syncfs returned 0 even when a write
- * had failed. The price: it also writes what other programs left dirty on
- * that filesystem.
+ * syncfs, so it is coreutils' (or busybox's) `sync -f`, trusted only where
+ * it reports what fdatasync would (`expectFilesystemSync`). The prices: it
+ * also writes what other programs left dirty on that filesystem, and a write
+ * error on the tree's files that another program's syncfs reported first
+ * is not reported again to ours (an error is reported to each descriptor
+ * opened before it, and to the first syncfs after it on one opened later;
+ * `sync -f` opens the tree at the end, and Node has no syncfs on a
+ * descriptor opened earlier).
  *
  * Otherwise (another system, an older kernel, no `sync -f`, or it failed)
  * each file is synced: as it is written when no filesystem sync is
- * expected (temp-tree.ts asks `expectFilesystemSync`), else here, at the
+ * expected (temp-tree.ts asks `filesystemSyncFor`), else here, at the
  * end, 8 at once; then each directory that received entries, once,
  * deepest first (an empty directory is made durable by its parent's fsync:
  * 20,000 empty directories are one fsync).
@@ -42,21 +46,58 @@ export interface Durable {
 /** Syncs at once (libuv's pool has 4 threads; the disk merges them). */
 const SYNC_AT_ONCE = 8
 
-/** Whether a filesystem sync can be trusted here (Linux 5.8 or later: earlier, syncfs hid write errors). */
-export function expectFilesystemSync(platform: string = process.platform, kernel: string = release()): boolean {
-  if (platform !== 'linux') return false
+/**
+ * Local filesystems whose syncfs writes and reports what fdatasync of each
+ * file would (statfs f_type): ext2/3/4, xfs, btrfs, f2fs. Not FUSE or 9p,
+ * where syncfs may not reach the server that fsync reaches.
+ */
+const SYNCFS_FILESYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e, 0xf2f52010])
+
+/** `sync` by absolute path: a `sync` earlier on PATH that ignored `-f` and exited 0 would be trusted. */
+const SYNC_COMMANDS = ['/usr/bin/sync', '/bin/sync']
+
+/**
+ * Whether a filesystem sync can be trusted: Linux 5.17 or later (syncfs
+ * reports write errors from 5.8 on, and the filesystem's own sync errors
+ * from 5.17 on) on a filesystem of SYNCFS_FILESYSTEMS.
+ */
+export function expectFilesystemSync(platform: string, kernel: string, filesystem: number | bigint): boolean {
+  if (platform !== 'linux' || !SYNCFS_FILESYSTEMS.has(Number(filesystem))) return false
   const [major = 0, minor = 0] = kernel.split('.').map((part) => Number.parseInt(part, 10))
-  return major > 5 || (major === 5 && minor >= 8)
+  return major > 5 || (major === 5 && minor >= 17)
 }
 
-/** syncfs(2) through `sync -f` (coreutils ≥ 8.24, busybox): false when it is missing or fails. */
-export const syncFilesystem: SyncFilesystem = (path, signal) =>
-  new Promise((resolve, reject) => {
-    execFile('sync', ['-f', '--', path], { signal, windowsHide: true }, (err) => {
-      if (signal?.aborted) reject(signal.reason)
-      else resolve(err === null)
-    })
+/** The filesystem sync for the tree at `root`, when one can be trusted there (else each file is synced). */
+export async function filesystemSyncFor(root: string): Promise<SyncFilesystem | undefined> {
+  if (!expectFilesystemSync(process.platform, release(), (await statfs(root)).type)) return undefined
+  const command = SYNC_COMMANDS.find((path) => existsSync(path))
+  return command === undefined ? undefined : (path, signal) => syncFilesystem(path, signal, command)
+}
+
+/**
+ * syncfs(2) of the filesystem holding `path` through `sync -f` (coreutils ≥
+ * 8.24, busybox): false when it fails. On abort it rejects at once: syncfs
+ * cannot be interrupted, so the child is signalled and left to end when its
+ * sync returns, without holding this process.
+ */
+export function syncFilesystem(path: string, signal?: AbortSignal, command = SYNC_COMMANDS[0]!): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const child = spawn(command, ['-f', '--', path], { stdio: 'ignore', windowsHide: true })
+    const onAbort = (): void => {
+      child.kill()
+      child.unref()
+      reject(signal!.reason)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const settle = (ok: boolean): void => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve(ok)
+    }
+    child.once('error', () => settle(false))
+    child.once('exit', (code) => settle(code === 0))
   })
+}
 
 export interface DurableTree {
   readonly root: string

@@ -1,4 +1,6 @@
-import { chmod, lstat, mkdir, rename, rmdir, unlink } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { constants } from 'node:fs'
+import { lstat, mkdir, open, rename, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { fromFsError, P2PError } from '../errors.js'
@@ -51,12 +53,14 @@ export interface Placeable {
  */
 export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<PlaceResult> {
   try {
+    const durable = await makeDurable(tree, { sync: tree.syncFilesystem, filesSynced: tree.filesSynced, signal })
+    // Checked after the sync, not before it: a root swapped while the sync ran would otherwise be named (the
+    // fallback's syncs open by path, never following a link at the end; a swap there is caught here).
     for (let slot = 0; slot < tree.made.count; slot++) {
       tree.assertUnchanged(slot)
       if ((slot + 1) % YIELD_EVERY === 0) await breather(signal)
     }
-    const durable = await makeDurable(tree, { sync: tree.syncFilesystem, filesSynced: tree.filesSynced, signal })
-    await chmod(tree.root, tree.dirMode)
+    await setRootMode(tree)
     for (let n = 0; n < 10_000; n++) {
       const candidate = n === 0 ? tree.finalName : numberedDir(tree.finalName, n)
       const path = join(tree.downloadsDir, candidate)
@@ -75,6 +79,13 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
         if (!['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err
         continue
       }
+      // The root could still be swapped between the checks and the rename: what now has the name must be it.
+      const st = await lstat(path)
+      if (!st.isDirectory() || st.dev !== tree.made.dev(0) || st.ino !== tree.made.ino(0)) {
+        const aside = `${tree.root}-replaced-${randomBytes(4).toString('hex')}`
+        await rename(path, aside).catch(() => undefined)
+        throw replaced(tree.root, aside)
+      }
       await syncDir(tree.downloadsDir)
       await unlink(tree.recordPath).catch(() => undefined)
       return { path, alreadyThere: false, durable }
@@ -86,6 +97,25 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
   } catch (err) {
     throw fromFsError(err, `placing ${printable(tree.root)}`)
   }
+}
+
+/** The root's final mode, set through a descriptor of the directory the tree made (a link there is not followed). */
+async function setRootMode(tree: Placeable): Promise<void> {
+  const handle = await open(tree.root, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+  try {
+    const st = await handle.stat()
+    if (st.dev !== tree.made.dev(0) || st.ino !== tree.made.ino(0)) throw replaced(tree.root)
+    await handle.chmod(tree.dirMode)
+  } finally {
+    await handle.close()
+  }
+}
+
+function replaced(root: string, aside?: string): P2PError {
+  return new P2PError(
+    'E_IO',
+    `${printable(root)} was replaced while the download was placing it${aside === undefined ? '' : ` (what was there is now ${printable(aside)})`}; nothing of it was named`,
+  )
 }
 
 /**
