@@ -11,11 +11,12 @@ import { breather, type MadeTable, YIELD_EVERY } from './made-table.js'
 import { type Durable, makeDurable, type SyncFilesystem, syncDir } from './tree-durable.js'
 
 /**
- * A finished temporary tree (temp-tree.ts) given its final name: every
- * entry checked again to be what the tree made, the tree made durable
- * (tree-durable.ts), then `NAME`, or `NAME (n)` when taken. The final
- * name is claimed with mkdir (never merging into or replacing what is
- * there) and the tree renamed over that empty directory.
+ * A finished temporary tree (temp-tree.ts) given its final name: the tree
+ * made durable (tree-durable.ts), then every entry checked again to be what
+ * the tree made, then `NAME`, or `NAME (n)` when taken. The final name is
+ * claimed with mkdir (never merging into or replacing what is there), the
+ * tree renamed over that empty directory, and what then has the name
+ * checked to be the tree's root.
  */
 
 export interface PlaceResult {
