@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
 import { createSocket } from 'node:dgram'
+import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { Bitfield } from '../../src/core/bitfield.js'
 import { Announcer } from '../../src/core/discovery/announcer.js'
 import { DiscoveryListener, type KnownFile } from '../../src/core/discovery/listener.js'
+import { packedDataPath, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
@@ -49,7 +52,7 @@ describe('discovery on loopback broadcast', () => {
     const udp = await freeUdpPort()
     const a = await storeWith(join(dir, 'a'), [['one.bin', 10_000]])
     const b = await storeWith(join(dir, 'b'), [['two.bin', 20_000]])
-    await (await import('node:fs/promises')).unlink(a.store.chunkPath(a.store.entryDir('one.bin'), 1))
+    await unlink(a.store.chunkPath(a.store.entryDir('one.bin'), 1))
     await announcer(t, a.store, udp, 5001).start()
     await announcer(t, b.store, udp, 5002).start()
     // Started after the announcers' first burst, with their interval at 60 s: only the query can bring them.
@@ -115,6 +118,41 @@ describe('discovery on loopback broadcast', () => {
     await randomFile(join(dir, 'second'), 5000)
     await splitFile(join(dir, 'second'), { store: a.store, chunkSize: 4096 })
     await until(l, (f) => f.length === 2, 4000)
+  })
+
+  it("announces a download's progress (data.have) soon, and not each write into its data", async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const a = await storeWith(join(dir, 'a'), [['part.bin', 3 * 4096]])
+    const entry = a.store.entryDir('part.bin')
+    for (const i of [1, 2]) await unlink(a.store.chunkPath(entry, i))
+    const l = listener(t, udp)
+    await l.start()
+    const ann = new Announcer({
+      store: a.store,
+      udpPort: udp,
+      tcpPort: 5001,
+      broadcast: [BROADCAST],
+      intervalMs: 60_000,
+      changeDelayMs: 50,
+      minBurstGapMs: 50,
+    })
+    onCleanup(t, () => ann.stop())
+    let bursts = 0
+    ann.onBurst = () => bursts++
+    await ann.start()
+    await until(l, (f) => f[0]?.peers[0]?.have.count() === 1)
+    // A download writing into data: many writes, no burst (the interval is 60 s).
+    const data = await open(packedDataPath(entry), 'w')
+    for (let i = 0; i < 50; i++) await data.write(Buffer.alloc(4096, i), 0, 4096, (i % 3) * 4096)
+    await data.close()
+    await new Promise((r) => setTimeout(r, 400)) // 8 × the change delay
+    assert.equal(bursts, 1, 'writes into data caused a burst')
+    // Its data.have now lists chunk 1: announced soon.
+    const have = new Bitfield(3)
+    have.set(1)
+    await writePackedHave(entry, have)
+    await until(l, (f) => f[0]?.peers[0]?.have.count() === 2, 4000)
   })
 
   it('drops hostile datagrams, counting them, while good announcements still get through', async (t) => {

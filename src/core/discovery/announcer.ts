@@ -1,8 +1,8 @@
-import { type FSWatcher, watch } from 'node:fs'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { summaryOf } from '../item.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { ChunkStore, StoreEntry } from '../store.js'
+import { StoreChanges } from '../store-changes.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
 import {
   ANSWER_FACTOR,
@@ -24,8 +24,10 @@ import { ByteRateLimit } from './rate-limit.js'
  * every named peer (reach.ts decides which; discovery-sockets.ts carries
  * them) at start, every `intervalMs` and
  * shortly after the store changes (a split, chunks a running download
- * writes: the store is watched); bursts caused by store changes are at least
- * `minBurstGapMs` apart, so a busy store cannot make it flood the LAN.
+ * lists in its `data.have`: the store root and each entry directory are
+ * watched, not what a download writes into `data`); bursts caused by store
+ * changes are at least `minBurstGapMs` apart, so a busy store cannot make it
+ * flood the LAN.
  *
  * A query is answered at once by unicast to its source, never by broadcast,
  * with at most ANSWER_FACTOR × the query's bytes: the files it asks for (a
@@ -99,7 +101,7 @@ export class Announcer {
   private socket: DiscoverySockets | undefined
   private ticker: NodeJS.Timeout | undefined
   private pending: NodeJS.Timeout | undefined
-  private watcher: FSWatcher | undefined
+  private readonly changes: StoreChanges
   private lastBurst = 0
   private bursting: Promise<void> | undefined
   private again = false
@@ -112,6 +114,11 @@ export class Announcer {
 
   constructor(private readonly options: AnnouncerOptions) {
     this.log = options.log ?? silentLogger()
+    this.changes = new StoreChanges(
+      options.store,
+      () => this.schedule('store changed', options.changeDelayMs ?? 200),
+      this.log,
+    )
     const perSource = options.answerBytesPerSourcePerS ?? ANSWER_BYTES_PER_SOURCE_PER_S
     this.answerLimit = new ByteRateLimit({
       perSecond: perSource,
@@ -132,7 +139,7 @@ export class Announcer {
     })
     await sockets.start()
     this.socket = sockets
-    this.watchStore()
+    this.changes.start()
     await this.burst('start')
     this.ticker = setInterval(() => void this.burst('interval'), this.options.intervalMs)
   }
@@ -141,7 +148,7 @@ export class Announcer {
   async stop(options: { goodbye?: boolean } = {}): Promise<void> {
     clearInterval(this.ticker)
     clearTimeout(this.pending)
-    this.watcher?.close()
+    this.changes.close()
     await this.bursting
     const socket = this.socket
     if (!socket) return
@@ -265,17 +272,6 @@ export class Announcer {
     })()
   }
 
-  private watchStore(): void {
-    try {
-      this.watcher = watch(this.options.store.root, { recursive: true, persistent: false }, () =>
-        this.schedule('store changed', this.options.changeDelayMs ?? 200),
-      )
-      this.watcher.on('error', () => this.log.debug('store watch failed; announcing on the interval only'))
-    } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'cannot watch the store; announcing on the interval only')
-    }
-  }
-
   /** Send one burst; a burst asked for while one is being sent follows it (the store may have changed meanwhile). */
   private burst(reason: string): Promise<void> {
     if (!this.socket) return Promise.resolve()
@@ -285,6 +281,7 @@ export class Announcer {
     }
     this.lastBurst = Date.now()
     this.bursting = (async () => {
+      await this.changes.refresh()
       const entries = await this.options.store.scan()
       const files = entries.map(announcedEntry)
       const peer = await this.peer()

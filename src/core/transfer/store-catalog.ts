@@ -1,7 +1,7 @@
-import { type FSWatcher, watch } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from '../constants.js'
+import { DirectoryWatches } from '../directory-watches.js'
 import type { ItemManifest } from '../item.js'
 import { type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
@@ -14,9 +14,9 @@ import type { ChunkStore } from '../store.js'
  *
  * What can change the map is a manifest appearing, changing or going, and
  * an entry directory appearing or going. So the store root and each entry
- * directory are watched (non-recursively: one inotify watch per directory;
- * Node 20's recursive watch on Linux adds one per file, 30,000 for a store of
- * 30,000 chunks). An event marks the map stale; the next miss rescans (at
+ * directory are watched (non-recursively, directory-watches.ts; Node 20's
+ * recursive watch on Linux adds one per file, 30,000 for a store of 30,000
+ * chunks). An event marks the map stale; the next miss rescans (at
  * most one scan per `rescanMs`), and a hit is served from the map as it is
  * (starting a rescan in the background if one is due).
  * A scan reads one directory listing and one manifest stamp per entry, never
@@ -45,7 +45,11 @@ export class StoreCatalog {
   private stale = true
   /** Every directory that matters is watched; when false, every miss may rescan. */
   private watched = true
-  private readonly watchers = new Map<string, FSWatcher>()
+  private readonly watches = new DirectoryWatches((dir) => {
+    // The directory went away (or the watch broke): the next scan decides.
+    if (dir === this.store.root) this.watched = false
+    this.markStale()
+  })
   private scanning: Promise<void> | undefined
   private lastScan = 0
   private fallback: NodeJS.Timeout | undefined
@@ -84,8 +88,7 @@ export class StoreCatalog {
   close(): void {
     this.closed = true
     clearInterval(this.fallback)
-    for (const w of this.watchers.values()) w.close()
-    this.watchers.clear()
+    this.watches.close()
   }
 
   /** The entry for an id; a miss rescans first only when the store may have changed since the last scan. */
@@ -107,9 +110,7 @@ export class StoreCatalog {
   }
 
   private unwatch(dir: string): void {
-    if (dir === this.store.root) return
-    this.watchers.get(dir)?.close()
-    this.watchers.delete(dir)
+    if (dir !== this.store.root) this.watches.unwatch(dir)
   }
 
   private rescan(force: boolean): Promise<void> {
@@ -139,14 +140,14 @@ export class StoreCatalog {
       const dir = this.store.entryDir(listed.name)
       dirs.add(dir)
       // Watch before reading, so a manifest written after the read is an event.
-      if (!this.watchers.has(dir) && !this.watchDir(dir, this.onEntryEvent)) this.watched = false
+      if (!this.watches.has(dir) && !this.watchDir(dir, this.onEntryEvent)) this.watched = false
       const st = await lstat(join(dir, MANIFEST_FILE)).catch(() => undefined)
       if (!st?.isFile()) continue
       const loaded = await this.store.readEntryManifest(listed.name)
       if (loaded && !found.has(loaded.id))
         found.set(loaded.id, { id: loaded.id, dir, manifest: loaded.manifest, manifestBytes: loaded.bytes })
     }
-    for (const dir of this.watchers.keys()) if (!dirs.has(dir)) this.unwatch(dir)
+    for (const dir of [...this.watches.dirs()]) if (!dirs.has(dir)) this.unwatch(dir)
     if (!this.closed) this.entries = found
   }
 
@@ -154,15 +155,7 @@ export class StoreCatalog {
   private watchDir(dir: string, onEvent: (file: string | null) => void): boolean {
     if (this.closed) return false
     try {
-      const w = watch(dir, { persistent: false }, (_event, file) => onEvent(typeof file === 'string' ? file : null))
-      w.on('error', () => {
-        // The directory went away (or the watch broke): forget it; the next scan decides.
-        w.close()
-        if (this.watchers.get(dir) === w) this.watchers.delete(dir)
-        if (dir === this.store.root) this.watched = false
-        this.markStale()
-      })
-      this.watchers.set(dir, w)
+      this.watches.watch(dir, onEvent)
       return true
     } catch (err) {
       if (this.watched)
