@@ -45,6 +45,14 @@ export const SERVE_SETTINGS = {
     defaultValue: defaults.maxConnectionsPerAddress,
     parse: parseInteger(1, 65536),
   },
+  uploadSlots: {
+    flag: 'upload-slots',
+    valueName: '<n>',
+    description:
+      'peers sent chunks at once; while more ask, each holds a slot for a 5 s turn and the others are told "not now" (E_BUSY with retryMs) and fetch from each other meanwhile',
+    defaultValue: defaults.uploadSlots,
+    parse: parseInteger(1, 65536),
+  },
   idleTimeout: {
     flag: 'idle-timeout',
     valueName: '<seconds>',
@@ -200,5 +208,6 @@ export function serverLimits(settings: Settings<typeof SERVE_SETTINGS>): ServerL
     frameTimeoutMs: settings.frameTimeout * 1000,
     maxInFlight: settings.maxInFlight,
     maxBufferedBytes: settings.maxBuffered,
+    uploadSlots: settings.uploadSlots,
   }
 }

@@ -132,6 +132,30 @@ describe('scheduler', () => {
     )
   })
 
+  it('a peer that says "not now" is left alone for its retryMs, without a failure, and its chunk goes to another peer at once', () => {
+    let clock = 1000
+    const s = new Scheduler(4, { backoffBaseMs: 100, now: () => clock, random: () => 0 })
+    s.setPeer('seeder', all(4))
+    s.setPeer('peer', bits(4, [0, 1, 2, 3]))
+    const asked = s.next('seeder')!
+    s.notNow('seeder', asked, 700)
+    assert.equal(s.readyIn('seeder'), 700)
+    assert.equal(s.next('seeder'), undefined)
+    assert.equal(s.next('peer'), asked, 'the chunk is free for the next peer')
+    for (let i = 0; i < 5; i++) {
+      clock += 700
+      s.notNow('seeder', s.next('seeder')!, 700)
+    }
+    assert.equal(s.readyIn('seeder'), 700, 'no doubling: "not now" is not a failure')
+    const report = s.report().find((p) => p.key === 'seeder')!
+    assert.deepEqual([report.failures, report.strikes, report.banned], [0, 0, undefined])
+    assert.deepEqual(
+      s.unavailable(() => 1),
+      { chunks: 0, bytes: 0, first: [] },
+      'nothing counts as denied',
+    )
+  })
+
   it('a peer that announces 200,000 chunks and denies each one: every pick starts where the last freed chunk was, not at the start', () => {
     // Each denial used to send every cursor back to the start of the rarity order: the denials of a whole
     // file cost n²/2 steps (minutes at 200,000). The bound below is a hang bound, 100× what it takes.

@@ -5,6 +5,7 @@ import { type ChunkPlan, type ItemManifest, isTree, layoutOf, planOf } from '../
 import type { Logger } from '../log.js'
 import { type ConnectionPool, type Lease, peerKey } from '../pool.js'
 import { isCollateral, isViolation, type PeerClient } from '../transfer/client.js'
+import { notNowMs } from '../transfer/messages.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
@@ -287,6 +288,7 @@ export class ChunkFetch {
       if (banned && peer) this.pool.closePeer(peer)
     } else if (isCollateral(err)) this.scheduler.failed(key, index, 'cancelled')
     else if (err.code === 'E_NOT_FOUND') this.scheduler.failed(key, index, 'missing')
+    else if (notNowMs(err) !== undefined) this.scheduler.notNow(key, index, notNowMs(err)!)
     else if (err.code === 'E_BUSY') this.scheduler.failed(key, index, 'error')
     else {
       this.scheduler.failed(key, index, 'error')

@@ -116,6 +116,11 @@ export class PeerRecord implements Candidate {
     this.backoffUntil = now + Math.min(this.limits.backoffMaxMs, this.limits.backoffBaseMs * 2 ** (this.failures - 1))
   }
 
+  /** It said "not now" (its upload slots are taken): not asked again before `until`; not a failure. */
+  pause(until: number): void {
+    this.backoffUntil = Math.max(this.backoffUntil, until)
+  }
+
   report(): PeerReport {
     const { key, bytes, chunks, strikes, failures, banned } = this
     return { key, bytes, chunks, strikes, failures, banned, msPerChunk: this.pace.msPerChunk }

@@ -228,6 +228,19 @@ export class Scheduler {
     return false
   }
 
+  /**
+   * It said "not now" for this chunk (every upload slot taken: E_BUSY with retryMs): the chunk goes to
+   * others, the peer is asked nothing for `retryMs`, and nothing counts against it.
+   */
+  notNow(key: string, index: number, retryMs: number): void {
+    const peer = this.peers.get(key) ?? this.gone.get(key)
+    this.unassign(key, index)
+    if (!peer) return
+    const now = this.options.now()
+    peer.pace.answered(now)
+    peer.pause(now + retryMs)
+  }
+
   /** The peer as a whole failed (connection refused, lost, timed out): back off and hand its chunks to others. */
   peerFailed(key: string): void {
     const peer = this.peers.get(key)

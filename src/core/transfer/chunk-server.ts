@@ -28,6 +28,7 @@ import {
 } from './server-connection.js'
 import { StalledSockets } from './stalled-sockets.js'
 import { StoreCatalog } from './store-catalog.js'
+import { DEFAULT_UPLOAD_SLOT_LIMITS, UploadSlots } from './upload-slots.js'
 
 /**
  * p2p-serve's engine: accepts connections (within a total and a per-address
@@ -51,6 +52,8 @@ export interface ServerLimits {
    * also the most that answers stalled in the sockets of clients not reading may pin.
    */
   maxBufferedBytes: number
+  /** Peers sent chunks at once; others asking meanwhile are told "not now" (upload-slots.ts). */
+  uploadSlots: number
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
@@ -61,6 +64,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_S * 1000,
   maxInFlight: DEFAULT_MAX_IN_FLIGHT,
   maxBufferedBytes: DEFAULT_SERVER_BUFFER_BYTES,
+  uploadSlots: DEFAULT_UPLOAD_SLOT_LIMITS.slots,
 }
 
 export interface ChunkServerOptions {
@@ -112,6 +116,8 @@ export interface ServerStats {
   violations: number
   /** Encrypted connections refused before any frame (no handshake, not in the swarm, not allowed; also in errors). */
   refusedAuth: number
+  /** Chunk requests answered "not now" (E_BUSY with retryMs: every upload slot taken by other peers; also in errors). */
+  notNow: number
 }
 
 /** A chunk server for `options.store` (not listening yet: call `listen()`). */
@@ -140,6 +146,7 @@ export class ChunkServer {
     readAheadReturned: 0,
     violations: 0,
     refusedAuth: 0,
+    notNow: 0,
   }
   private readonly errors: Record<string, number> = {}
   private readonly catalog: StoreCatalog
@@ -152,6 +159,7 @@ export class ChunkServer {
   private readonly host: string
   private readonly port: number
   private readonly secure: SecureOptions | undefined
+  private readonly uploads: UploadSlots
 
   constructor(options: ChunkServerOptions) {
     this.secure = options.secure
@@ -177,6 +185,7 @@ export class ChunkServer {
     this.budget = new ByteBudget(this.limits.maxBufferedBytes, { onViolation })
     this.buffers = new BufferPool({ onViolation })
     this.stalls = new StalledSockets(this.limits.maxBufferedBytes)
+    this.uploads = new UploadSlots({ ...DEFAULT_UPLOAD_SLOT_LIMITS, slots: this.limits.uploadSlots })
     this.catalog = new StoreCatalog(options.store, { rescanMs: options.rescanMs, log: this.log })
     this.source = new ChunkSource(options.store, this.catalog, { log: this.log, syncReadBytes: options.syncReadBytes })
     const counters: ConnectionCounters = {
@@ -190,6 +199,7 @@ export class ChunkServer {
       answered: (header, bodyBytes) => this.countAnswer(header, bodyBytes),
     }
     this.services = {
+      uploadWait: () => 0, // replaced per connection (accept)
       responder: this.source,
       buffers: this.buffers,
       log: this.log,
@@ -325,9 +335,24 @@ export class ChunkServer {
     const connection = new ServerConnection(channel ?? this.channel(socket as Socket), {
       ...this.services,
       openAccount: (onReclaim) => this.budget.account(address, onReclaim),
+      uploadWait: () => this.uploadWait(address),
     })
     this.connections.add(connection, address)
-    socket.once('close', () => this.connections.release(connection))
+    socket.once('close', () => {
+      this.connections.release(connection)
+      if (this.connections.from(address) === 0) this.uploads.leave(address)
+    })
+  }
+
+  /**
+   * Whether a chunk may go to this connection's peer now (upload-slots.ts). A peer is an address (an IPv6 /64),
+   * as for the byte budget, not a key: keys cost nothing to make, so a stranger with a hundred of them would
+   * otherwise stand a hundred times in the line.
+   */
+  private uploadWait(address: string): number {
+    const wait = this.uploads.request(address, performance.now())
+    if (wait > 0) this.counts.notNow++
+    return wait
   }
 
   /** The socket as this server speaks over it: itself (plain), or inside the encrypted transport. */

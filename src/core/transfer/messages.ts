@@ -14,7 +14,11 @@ import type { Header } from './framing.js'
  *   response  {"type":"manifest","id":…,"size":N} + N bytes
  *             {"type":"chunk","id":…,"index":…,"size":N} + N bytes
  *             {"type":"error","code":"E_…","message":"…"}
+ *             {"type":"error","code":"E_BUSY","message":"…","retryMs":N}   "not now" for a chunk (upload slots)
  */
+
+/** The longest "not now" a peer may ask us to wait before asking it again. */
+export const MAX_RETRY_MS = 60_000
 
 const id = z.string().regex(HEX64, 'id must be 64 lowercase hex characters')
 const index = z
@@ -35,6 +39,8 @@ const errorResponse = z.looseObject({
   type: z.literal('error'),
   code: z.string().max(64),
   message: z.string().max(4096),
+  /** With E_BUSY for a chunk: "not now", ask again after this long. */
+  retryMs: z.number().int().nonnegative().max(MAX_RETRY_MS).optional(),
 })
 const response = z.discriminatedUnion('type', [manifestResponse, chunkResponse, errorResponse])
 
@@ -69,9 +75,21 @@ export function parseResponse(header: Header): Response {
  * later reader of the message — the terminal, the log, `--json` piped to
  * `jq -r` — ever gets the raw bytes.
  */
-export function errorFromResponse(r: { code: string; message: string }): P2PError {
+export function errorFromResponse(r: { code: string; message: string; retryMs?: number | undefined }): P2PError {
   const code: ErrorCode = isErrorCode(r.code) ? r.code : 'E_BAD_FRAME'
-  return new P2PError(code, `peer: ${printable(r.message, 300)}`, { peerCode: printable(r.code, 64) })
+  return new P2PError(code, `peer: ${printable(r.message, 300)}`, {
+    peerCode: printable(r.code, 64),
+    ...(r.retryMs !== undefined ? { retryMs: r.retryMs } : {}),
+  })
+}
+
+/**
+ * A peer's "not now" for a chunk (E_BUSY with retryMs, in answer to a request): how long to leave it alone.
+ * Undefined for any other error, including E_BUSY on accept (a server at its connection limit), which is a failure.
+ */
+export function notNowMs(err: P2PError): number | undefined {
+  const asked = err.details?.retryMs
+  return err.code === 'E_BUSY' && typeof asked === 'number' ? asked : undefined
 }
 
 export function errorHeader(code: ErrorCode, message: string): Header {

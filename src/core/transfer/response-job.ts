@@ -41,6 +41,8 @@ export interface JobServices {
   responder: ChunkResponder
   buffers: { lease(size: number): BufferLease }
   log: Logger
+  /** A chunk may be sent to this connection's peer now (0), or it should ask again in this many ms (upload-slots.ts). */
+  uploadWait(): number
 }
 
 /** A request to answer, or an answer of our own (to a bad frame), in its place in the order. */
@@ -131,6 +133,12 @@ export class ResponseJob {
           'E_BAD_REQUEST',
           `index ${request.index} is out of range: the item has ${plan.chunkCount} chunks`,
         )
+      const wait = services.uploadWait()
+      if (wait > 0)
+        return this.answer({
+          ...errorHeader('E_BUSY', 'not now: every upload slot is taken; ask other peers, or again after retryMs'),
+          retryMs: wait,
+        })
       const length = plan.chunkLength(request.index)
       this.state = 'budget'
       grant = await account.acquire(length, this.abandon.signal)

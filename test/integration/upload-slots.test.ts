@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import type { Manifest } from '../../src/core/manifest.js'
+import { splitFile } from '../../src/core/split.js'
+import { ChunkStore } from '../../src/core/store.js'
+import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
+import { onCleanup } from '../helpers/cleanup.js'
+import { randomFile, tmpDir } from '../helpers/files.js'
+import { checkAnswers, pipeline, rawClient, until } from '../helpers/raw-client.js'
+
+/**
+ * Upload slots on a real server (upload-slots.ts): peers on other addresses
+ * (127.0.0.2, .3); the server counts a peer by its address.
+ */
+describe('upload slots on a chunk server', () => {
+  it('with one slot, a second peer is told "not now" (E_BUSY, retryMs) and keeps its connection; once the first stops asking, or its connection closes, the other is served, every byte checked; manifests are always answered', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'f.bin'), 8 * 4096 - 5)
+    const split = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    const manifests = new Map([[split.id, (await store.get(split.id))!.manifest as Manifest]])
+    const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, limits: { uploadSlots: 1 } })
+    const { port } = await server.listen()
+    onCleanup(t, () => server.close(50))
+    const all = Array.from({ length: 8 }, (_, i) => i)
+
+    const first = await rawClient(t, port, { localAddress: '127.0.0.2' })
+    pipeline(first, split.id, all)
+    assert.ok(await until(() => first.frames.length === 8))
+    assert.equal(checkAnswers(first, manifests), 8)
+
+    const second = await rawClient(t, port, { localAddress: '127.0.0.3' })
+    pipeline(second, split.id, [0, 1])
+    second.send({ type: 'manifest', id: split.id })
+    assert.ok(await until(() => second.frames.length === 3))
+    for (const f of second.frames.slice(0, 2)) {
+      assert.equal(f.header.code, 'E_BUSY', JSON.stringify(f.header))
+      const retryMs = Number(f.header.retryMs)
+      assert.ok(retryMs >= 100 && retryMs <= 2000, `retryMs ${retryMs}`)
+    }
+    assert.equal(second.frames[2]!.header.type, 'manifest', 'a manifest is never "not now"')
+    assert.equal(checkAnswers(second, manifests), 0)
+    assert.ok(!second.closed())
+
+    // The first peer asked nothing for over a second: its slot is free, and the second is served.
+    await new Promise((r) => setTimeout(r, 1100))
+    pipeline(second, split.id, all)
+    assert.ok(await until(() => second.frames.length === 11))
+    assert.equal(checkAnswers(second, manifests), 8)
+    // And now the first is the one told "not now".
+    pipeline(first, split.id, [3])
+    assert.ok(await until(() => first.frames.length === 9))
+    assert.equal(first.frames[8]!.header.code, 'E_BUSY')
+    // The second peer's connection closes: its slot is free at once, not after a second.
+    second.socket.destroy()
+    assert.ok(await until(() => server.openConnections === 1))
+    pipeline(first, split.id, [3])
+    assert.ok(await until(() => first.frames.length === 10))
+    assert.equal(first.frames[9]!.header.type, 'chunk')
+    assert.equal(checkAnswers(first, manifests), 9)
+    assert.equal(server.stats.notNow, 3)
+    assert.equal(server.stats.errors.E_BUSY, 3)
+    assert.equal(server.stats.budgetInUse, 0)
+  })
+})
