@@ -253,6 +253,21 @@ export async function sha256(path) {
   return hash.digest('hex')
 }
 
+/**
+ * CPU-seconds the whole machine has spent busy since boot (/proc/stat: all
+ * but idle and iowait, at 100 ticks a second): the difference over a round
+ * says how much of the cores it used, whoever used them (kernel included).
+ */
+export function machineCpuSeconds() {
+  try {
+    const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number)
+    const [user, nice, system, , , irq, softirq, steal] = ticks
+    return (user + nice + system + irq + softirq + steal) / 100
+  } catch {
+    return NaN
+  }
+}
+
 export function median(values) {
   const v = values.filter(Number.isFinite).sort((a, b) => a - b)
   if (v.length === 0) return NaN

@@ -21,7 +21,6 @@ import {
   daemon,
   freeTcpPort,
   freeUdpPort,
-  median,
   ownProcessGroups,
   parseSize,
   ROOT,

@@ -22,15 +22,24 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
   const last = (r) => Math.max(...r.seconds)
   const one = (method) => rounds.find((r) => r.method === method && r.n === Math.min(...counts))
   const s = (x) => `${x.toFixed(2)} s`
+  const cores = cpus().length
+  // The machine's CPU over the round (every process and the kernel's packet work): when it is near all cores, CPU is the wall, not the links.
+  const busy = (r) =>
+    Number.isFinite(r.machineCpu)
+      ? `${r.machineCpu.toFixed(0)} CPU-s, ${((100 * r.machineCpu) / (last(r) * cores)).toFixed(0)} %`
+      : 'n/a'
   const rows = rounds.map(
     (r) =>
-      `| ${r.n} | ${LABELS[r.method]} | ${s(last(r))} | ${s(Math.min(...r.seconds))} / ${s(median(r.seconds))} | ${mib(r.seederSent)} | ${(r.seederSent / size).toFixed(2)} × | ${(last(r) / last(one(r.method))).toFixed(2)} × | ${mb(median(r.rss))} |`,
+      `| ${r.n} | ${LABELS[r.method]} | ${s(last(r))} | ${s(Math.min(...r.seconds))} / ${s(median(r.seconds))} | ${mib(r.seederSent)} | ${(r.seederSent / size).toFixed(2)} × | ${(last(r) / last(one(r.method))).toFixed(2)} × | ${mb(median(r.rss))} | ${busy(r)} |`,
   )
   const p2pRows = rounds
     .filter((r) => r.method === 'p2pshare')
     .map((r) => {
       const kept = r.fromSeeder + r.fromPeers
-      return `| ${r.n} | ${((100 * r.fromSeeder) / kept).toFixed(0)} % | ${((100 * r.fromPeers) / kept).toFixed(0)} % | ${(r.fetched / kept).toFixed(2)} × | ${mib(Math.min(...r.served))} – ${mib(Math.max(...r.served))} |`
+      const roles = r.roles
+        ? `${r.roles.download.toFixed(0)} / ${r.roles.serve.toFixed(0)} / ${r.roles.announce.toFixed(1)}`
+        : 'n/a'
+      return `| ${r.n} | ${((100 * r.fromSeeder) / kept).toFixed(0)} % | ${((100 * r.fromPeers) / kept).toFixed(0)} % | ${(r.fetched / kept).toFixed(2)} × | ${mib(Math.min(...r.served))} – ${mib(Math.max(...r.served))} | ${roles} |`
     })
   const floor = linkBps ? (size * 8) / linkBps : (size * 8) / parseRate(rate)
   const lines = [
@@ -38,18 +47,18 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
     '',
     `One file over one link takes ${s(floor)} (the floor for every N when the downloaders feed each other; HTTP's floor is N × that, the seeder's link being the wall).`,
     '',
-    `| N | tool | last done | first / median done | seeder sent | ÷ file size | last ÷ its N = ${Math.min(...counts)} | client peak RSS (median) |`,
-    '|---|---|---|---|---|---|---|---|',
+    `| N | tool | last done | first / median done | seeder sent | ÷ file size | last ÷ its N = ${Math.min(...counts)} | client peak RSS (median) | machine CPU, busy of ${cores} cores |`,
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    '"seeder sent" is what the seeder host\'s eth0 transmitted during the round (kernel counters: TCP/IP headers and the protocol included).',
+    '"seeder sent" is what the seeder host\'s eth0 transmitted during the round (kernel counters: TCP/IP headers and the protocol included). "machine CPU" is what the whole machine spent busy from the common start to the last finish (/proc/stat: every process and the kernel\'s packet and shaping work); near 100 % the cores, not the links, are the wall.',
     ...(p2pRows.length
       ? [
           '',
           "p2pshare, by the downloaders' receipts and the servers' counts:",
           '',
-          '| N | kept bytes from the seeder | from other downloaders | fetched ÷ kept (duplicates) | each downloader served (min – max) |',
-          '|---|---|---|---|---|',
+          '| N | kept bytes from the seeder | from other downloaders | fetched ÷ kept (duplicates) | each downloader served (min – max) | CPU-s of p2p-download / p2p-serve / p2p-announce (all hosts) |',
+          '|---|---|---|---|---|---|',
           ...p2pRows,
         ]
       : []),

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --keep]
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --keep --cpu-prof p2p-download]
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
@@ -26,6 +26,7 @@ import {
 import {
   BIN,
   daemon,
+  machineCpuSeconds,
   ownProcessGroups,
   parseSize,
   sampleFile,
@@ -49,6 +50,8 @@ const rate = opt('rate', '200mbit')
 const delay = opt('delay', '2ms')
 const tools = opt('tools', 'p2pshare,bittorrent,http').split(',')
 const work = opt('dir', '/tmp/p2p-bench-swarm')
+// --cpu-prof p2p-download,p2p-serve: V8 CPU profiles of those commands (every host, every round) in <dir>/profiles/<command>/.
+const profiled = opt('cpu-prof', '').split(',')
 const node = process.execPath
 const progress = (line) => process.stderr.write(`\x1b[2K\rswarm: ${line}${process.stderr.isTTY ? '' : '\n'}`)
 const NAME = 'swarm-sample.bin'
@@ -67,6 +70,7 @@ const cleanup = () => {
 /** p2p command argv for `host`: its own store, logs and dictionary. */
 const p2p = (host, name, extra) =>
   inNs(host.ns, node, [
+    ...(profiled.includes(name) ? ['--cpu-prof', '--cpu-prof-dir', join(work, 'profiles', name)] : []),
     BIN(name),
     ...extra,
     '--chunks-dir',
@@ -91,13 +95,15 @@ function freshDirs(hosts) {
 async function together(downloaders, start) {
   const t0 = performance.now()
   const wall0 = Date.now()
+  const cpu0 = machineCpuSeconds()
   const runs = downloaders.map((h) =>
     start(h, wall0).then((r) => ({
       ...r,
       seconds: r.doneAt ? (r.doneAt - wall0) / 1000 : (performance.now() - t0) / 1000,
     })),
   )
-  return Promise.all(runs)
+  const results = await Promise.all(runs)
+  return { results, machineCpu: machineCpuSeconds() - cpu0 }
 }
 
 async function verify(paths, expected) {
@@ -122,18 +128,28 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs) {
   const serveOn = async (h) => {
     const serve = daemon(...p2p(h, 'p2p-serve', ['--json']), { cwd: h.dir })
     await serve.firstLine()
-    daemons.push({ host: h, serve, announce: daemon(...p2p(h, 'p2p-announce', []), { cwd: h.dir }) })
+    const announce = daemon(...p2p(h, 'p2p-announce', ['--json']), { cwd: h.dir })
+    daemons.push({ host: h, serve, announce })
+    await announce.firstLine() // its first burst: started, so its start-up is not counted in the round
   }
   try {
     await serveOn(seeder)
     await Promise.all(downloaders.map(serveOn))
     const before = tx(seeder)
-    const results = await together(downloaders, async (h) => {
+    const daemonCpu = (role) => daemons.reduce((sum, d) => sum + d[role].cpuSeconds(), 0)
+    const cpuBefore = { serve: daemonCpu('serve'), announce: daemonCpu('announce') }
+    const { results, machineCpu } = await together(downloaders, async (h) => {
       const [cmd, argv] = p2p(h, 'p2p-download', [NAME, '--json', '--downloads-dir', join(h.dir, 'downloads')])
       const r = await timed(cmd, argv, { stdout: 'pipe', cwd: h.dir, timeoutMs })
-      return { rss: r.rss, receipt: JSON.parse(r.stdout.trim().split('\n').pop()) }
+      return { rss: r.rss, cpu: r.cpu, receipt: JSON.parse(r.stdout.trim().split('\n').pop()) }
     })
     const seederSent = tx(seeder) - before
+    // CPU-seconds by role over the round (the daemons' from the common start to the last exit).
+    const roles = {
+      download: results.reduce((sum, r) => sum + r.cpu, 0),
+      serve: daemonCpu('serve') - cpuBefore.serve,
+      announce: daemonCpu('announce') - cpuBefore.announce,
+    }
     const served = [] // by each downloader's p2p-serve, as it counts
     for (const d of daemons) {
       await d.announce.stop()
@@ -162,6 +178,8 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs) {
       fromPeers,
       fetched,
       served,
+      machineCpu,
+      roles,
     }
   } finally {
     for (const d of daemons) {
@@ -197,7 +215,7 @@ async function roundBitTorrent(seeder, downloaders, expected, timeoutMs, bt) {
     await tracker.untilSeeders(1, 300_000)
     const before = tx(seeder)
     const deadline = Date.now() + timeoutMs
-    const results = await together(downloaders, async (h) => {
+    const { results, machineCpu } = await together(downloaders, async (h) => {
       const done = join(h.dir, 'done')
       const [c, a] = inNs(
         h.ns,
@@ -223,7 +241,12 @@ async function roundBitTorrent(seeder, downloaders, expected, timeoutMs, bt) {
       downloaders.map((h) => join(h.dir, 'downloads', NAME)),
       expected,
     )
-    return { seconds: results.map((r) => Math.max(0, r.seconds)), rss: results.map((r) => r.rss), seederSent }
+    return {
+      seconds: results.map((r) => Math.max(0, r.seconds)),
+      rss: results.map((r) => r.rss),
+      seederSent,
+      machineCpu,
+    }
   } finally {
     for (const p of peers) await p.stop()
     await tracker.stop()
@@ -242,7 +265,7 @@ async function roundHttp(seeder, downloaders, expected, timeoutMs, http) {
   })
   try {
     const before = tx(seeder)
-    const results = await together(downloaders, async (h) => {
+    const { results, machineCpu } = await together(downloaders, async (h) => {
       const [cmd, argv] = inNs(h.ns, 'curl', ['-s', '-f', '-o', join(h.dir, NAME), nginx.url(NAME)])
       return { rss: (await timed(cmd, argv, { timeoutMs })).rss }
     })
@@ -251,7 +274,7 @@ async function roundHttp(seeder, downloaders, expected, timeoutMs, http) {
       downloaders.map((h) => join(h.dir, NAME)),
       expected,
     )
-    return { seconds: results.map((r) => r.seconds), rss: results.map((r) => r.rss), seederSent }
+    return { seconds: results.map((r) => r.seconds), rss: results.map((r) => r.rss), seederSent, machineCpu }
   } finally {
     await nginx.stop()
   }
