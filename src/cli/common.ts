@@ -182,6 +182,7 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
     cmd.commands.forEach(configure)
   }
   configure(program)
+  watchOutput() // before anything is written: `p2p-serve --help | head` must not die on EPIPE
   try {
     await program.parseAsync(argv)
   } catch (error) {

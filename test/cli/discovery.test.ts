@@ -57,6 +57,20 @@ describe('p2p-announce and p2p-listen (processes)', () => {
     assert.match(await readFile(join(dir, 'logs', 'announce.log'), 'utf8'), /goodbye sent/)
   })
 
+  it('--help into a reader that is already gone (| head) exits 0 without a stack trace', async () => {
+    for (const command of ['p2p-announce', 'p2p-serve', 'p2p']) {
+      const child = spawn(process.execPath, [BIN(command), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      child.stdout.destroy() // gone before the first line
+      let stderr = ''
+      child.stderr.on('data', (d) => {
+        stderr += d
+      })
+      const [code] = await once(child, 'exit')
+      assert.equal(code, 0, `${command}: ${stderr}`)
+      assert.doesNotMatch(stderr, /\n\s+at |EPIPE/, `${command}: no stack trace`)
+    }
+  })
+
   it('a listener started after the announcers learns both within a second of its query, with correct have-sets; goodbye removes one', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
