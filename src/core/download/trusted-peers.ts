@@ -27,6 +27,8 @@ export class TrustedPeers implements PeerFinder {
   private readonly expected = new Map<string, Buffer>()
   private readonly refusals = new Map<string, RefusedPeer>()
   private readonly skipped = new Set<string>()
+  /** Each peer's announced peer ID as last parsed: the peers are looked at many times a second. */
+  private readonly parsed = new Map<string, { text: string; key: Buffer | undefined }>()
 
   constructor(
     private readonly inner: PeerFinder,
@@ -76,11 +78,20 @@ export class TrustedPeers implements PeerFinder {
     if (speaks !== (encrypted ? 'encrypted' : 'plain'))
       return this.skip(key, `it speaks the ${speaks} transport and we the ${encrypted ? 'encrypted' : 'plain'} one`)
     if (!encrypted) return true
-    const parsed = p.peerId === undefined ? undefined : parseKeyText(p.peerId)
-    if (!parsed || 'problem' in parsed) return this.skip(key, 'its announcement carries no valid peer ID')
-    if (this.trust?.allow && !this.trust.allow.allows(parsed.key)) return this.skip(key, 'it is not on the allow-list')
-    this.expected.set(key, parsed.key)
+    const announced = p.peerId === undefined ? undefined : this.keyOf(key, p.peerId)
+    if (!announced) return this.skip(key, 'its announcement carries no valid peer ID')
+    if (this.trust?.allow && !this.trust.allow.allows(announced)) return this.skip(key, 'it is not on the allow-list')
+    this.expected.set(key, announced)
     return true
+  }
+
+  private keyOf(peer: string, text: string): Buffer | undefined {
+    const last = this.parsed.get(peer)
+    if (last?.text === text) return last.key
+    const parsed = parseKeyText(text)
+    const key = 'problem' in parsed ? undefined : parsed.key
+    this.parsed.set(peer, { text, key })
+    return key
   }
 
   private skip(key: string, why: string): false {
