@@ -1,4 +1,5 @@
-import cliProgress from 'cli-progress'
+import { createRequire } from 'node:module'
+import type CliProgress from 'cli-progress'
 import { formatBytes, formatRate } from './format.js'
 
 export interface Progress {
@@ -18,6 +19,8 @@ export function createProgress(
   const started = performance.now()
   if (options.json) return { update: () => undefined, stop: () => undefined }
   if (process.stderr.isTTY) {
+    // Loaded only for a bar: without a terminal (a script, --json) it would only take memory (~1 MB, issue 19).
+    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress
     const bar = new cliProgress.SingleBar(
       {
         stream: process.stderr,

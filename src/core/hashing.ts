@@ -101,12 +101,19 @@ export interface StoreTarget {
 }
 
 /**
- * Several hash threads behind the HashWorker interface: each job goes to the
- * least busy one (a thread starts on its first job). Two keep both cores busy
- * when one thread stalls in a write to fresh page-cache pages, which on this
- * kind of VM costs as much as hashing. Jobs of at most INLINE_HASH_BYTES are
- * done here instead: a round trip to a thread and back costs more than
- * hashing 64 KiB (a folder of 10,000 small files is 10,000 such chunks).
+ * Several hash threads behind the HashWorker interface: each digest goes to
+ * the least busy one (a thread starts on its first job), while every
+ * hash-and-write goes to the first. A download's jobs are all
+ * hash-and-writes, so it runs one thread: each thread is a V8 isolate of its
+ * own, ~10 MB resident, and a second one measured no faster (issue 19,
+ * docs/benchmarks.md: 1 GiB from 1 or 2 loopback seeders at the same wall
+ * time with one thread, 10 MB lower). It was added for a thread stalled in a
+ * write to fresh page-cache pages, which on this kind of VM costs as much as
+ * hashing; with the download's main thread busy with the cipher on the
+ * other core, it stopped paying for itself. Jobs of at most
+ * INLINE_HASH_BYTES are done here instead: a round trip to a thread and back
+ * costs more than hashing 64 KiB (a folder of 10,000 small files is 10,000
+ * such chunks).
  */
 export class HashPool {
   private readonly workers: HashWorker[]
@@ -120,7 +127,7 @@ export class HashPool {
   }
 
   digestAndStore(data: Uint8Array, target: StoreTarget, expect: string): Promise<string> {
-    if (data.byteLength > INLINE_HASH_BYTES) return this.pick().digestAndStore(data, target, expect)
+    if (data.byteLength > INLINE_HASH_BYTES) return this.workers[0]!.digestAndStore(data, target, expect)
     const hex = sha256Here(data)
     if (hex !== expect) return Promise.resolve(hex)
     try {

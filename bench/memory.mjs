@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+import { mkdirSync, rmSync } from 'node:fs'
+// node bench/memory.mjs [--size 1GiB --runs 3 --seeders 1,2 --variant NAME=ROOT|NODE_FLAGS …]
+// Issue 19: p2p-download's peak RSS (GNU time %M) and wall time, downloading
+// one file from 1 and from 2 seeders on loopback (127.0.0.1, broadcast
+// 127.255.255.255, free ports), each variant once per round, rounds
+// alternating the variants so that a change of the machine's load falls on
+// all of them. A variant is a build (ROOT, a directory with bin/ and dist/;
+// this checkout when empty), flags for node and environment variables, e.g.
+//   --variant 'base=/tmp/base' --variant 'semi2=|--max-semi-space-size=2' --variant 'quiet=||P2P_LOG_LEVEL=warn'
+// Every download after a first, unmeasured one is by id (no 1.2 s name
+// wait) and is checked against the file's SHA-256. Kills only what it starts.
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  BROADCAST,
+  freeUdpPort,
+  median,
+  ownProcessGroups,
+  parseSize,
+  ROOT,
+  sampleFile,
+  sha256,
+  startSeed,
+  storeFlags,
+  timed,
+} from './lib.mjs'
+
+const args = process.argv.slice(2)
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : fallback
+}
+const size = parseSize(opt('size', '1GiB'))
+const runs = Number(opt('runs', '3'))
+const seederCounts = opt('seeders', '1,2').split(',').map(Number)
+const work = opt('dir', '/tmp/p2p-mem')
+const variants = args
+  .flatMap((a, i) => (a === '--variant' ? [args[i + 1]] : []))
+  .map((text) => {
+    const eq = text.indexOf('=')
+    const [root, flags = '', env = ''] = text.slice(eq + 1).split('|')
+    return {
+      name: text.slice(0, eq),
+      root: root || ROOT,
+      flags: flags.split(' ').filter(Boolean),
+      env: Object.fromEntries(
+        env
+          .split(' ')
+          .filter(Boolean)
+          .map((kv) => kv.split('=')),
+      ),
+    }
+  })
+if (variants.length === 0) variants.push({ name: 'this', root: ROOT, flags: [], env: {} })
+
+ownProcessGroups()
+mkdirSync(work, { recursive: true })
+const file = join(work, 'sample.bin')
+const name = 'sample.bin'
+await sampleFile(file, size)
+const expected = await sha256(file)
+
+async function downloadOnce(variant, udpPort, extra) {
+  const dir = join(work, 'downloader')
+  rmSync(dir, { recursive: true, force: true })
+  const r = await timed(
+    process.execPath,
+    [
+      ...variant.flags,
+      join(variant.root, 'bin', 'p2p-download'),
+      name,
+      ...['--udp-port', String(udpPort), '--broadcast', BROADCAST],
+      ...['--downloads-dir', join(dir, 'downloads'), '--dictionary', join(dir, 'dictionary.json')],
+      '--json',
+      ...storeFlags(dir),
+      ...extra,
+    ],
+    { env: variant.env },
+  )
+  const got = await sha256(join(dir, 'downloads', name))
+  if (got !== expected) throw new Error(`${variant.name}: the download differs from the file`)
+  const log = (await readFile(join(dir, 'logs', 'download.log'), 'utf8')).split('\n')
+  const start = log
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .find((l) => l.msg === 'download start')
+  return { ...r, id: start?.id }
+}
+
+const mb = (bytes) => `${(bytes / 1e6).toFixed(0)}`
+const range = (values, f) => `${f(median(values))} (${f(Math.min(...values))}–${f(Math.max(...values))})`
+console.log(`${size / 2 ** 20} MiB, ${runs} rounds; peak RSS (GNU time %M), wall and CPU: median (min–max)`)
+console.log('| seeders | variant | peak RSS MB | wall s | CPU s (user + sys) |\n|---|---|---|---|---|')
+for (const count of seederCounts) {
+  const udpPort = await freeUdpPort()
+  const seeders = []
+  for (let i = 0; i < count; i++) {
+    const dir = join(work, `seed-${i}`)
+    rmSync(dir, { recursive: true, force: true })
+    seeders.push(await startSeed(dir, file, udpPort))
+  }
+  const { id } = await downloadOnce(variants[0], udpPort, []) // by name, once: warms up and learns the id
+  const results = new Map(variants.map((v) => [v.name, []]))
+  for (let round = 0; round < runs; round++)
+    for (const v of variants) results.get(v.name).push(await downloadOnce(v, udpPort, ['--id', id]))
+  for (const [vname, rs] of results)
+    console.log(
+      `| ${count} | ${vname} | ${range(
+        rs.map((r) => r.rss),
+        mb,
+      )} | ${range(
+        rs.map((r) => r.seconds),
+        (s) => s.toFixed(2),
+      )} | ${range(
+        rs.map((r) => r.cpu),
+        (s) => s.toFixed(2),
+      )} |`,
+    )
+  for (const s of seeders) await Promise.all([s.serve.stop(), s.announce.stop()])
+}
+rmSync(join(work, 'downloader'), { recursive: true, force: true })
