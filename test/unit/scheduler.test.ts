@@ -156,6 +156,31 @@ describe('scheduler', () => {
     )
   })
 
+  it('"not now" pauses at least 100 ms whatever the peer asks; after notNowPatienceMs of nothing but "not now", each chunk it refuses counts as one it lacks; a delivery restarts its patience', () => {
+    let clock = 1000
+    const s = new Scheduler(3, { now: () => clock, random: () => 0, notNowPatienceMs: 5000 })
+    s.setPeer('stingy', all(3))
+    s.notNow('stingy', s.next('stingy')!, 0)
+    assert.equal(s.readyIn('stingy'), 100, 'retryMs 0 is no busy loop')
+    // It delivers one chunk at 1.5 s: its patience starts again from its next "not now".
+    clock = 1500
+    const given = s.next('stingy')!
+    s.arrived('stingy', given)
+    s.succeeded('stingy', given, 10)
+    clock = 2000
+    const refused = s.next('stingy')!
+    s.notNow('stingy', refused, 2000)
+    clock = 6999
+    s.notNow('stingy', s.next('stingy')!, 2000)
+    assert.equal(s.unavailable(() => 1).chunks, 0, 'within its patience: still counted on')
+    clock = 9000 // its last pause (2 s from 6.999 s) is over; 7 s since its first "not now"
+    s.notNow('stingy', s.next('stingy')!, 2000)
+    assert.ok(s.unavailable(() => 1).chunks > 0, 'past its patience: the chunk it refused counts as one it lacks')
+    assert.equal(s.readyIn('stingy'), 0, 'no pause: its other chunks are asked at once, and refused the same way')
+    const report = s.report().find((p) => p.key === 'stingy')!
+    assert.deepEqual([report.failures, report.strikes, report.banned], [0, 0, undefined])
+  })
+
   it('a peer that announces 200,000 chunks and denies each one: every pick starts where the last freed chunk was, not at the start', () => {
     // Each denial used to send every cursor back to the start of the rarity order: the denials of a whole
     // file cost n²/2 steps (minutes at 200,000). The bound below is a hang bound, 100× what it takes.

@@ -277,6 +277,7 @@ export class ChunkFetch {
       return
     }
     this.log.debug({ peer: key, index, code: err.code, err: err.message }, 'chunk request failed')
+    const notNow = notNowMs(err)
     if (isViolation(err)) {
       // Its response broke the protocol (a wrong size, out of order, a bad frame): refused unread, a strike.
       const banned = this.scheduler.failed(key, index, 'protocol', err.message)
@@ -288,7 +289,7 @@ export class ChunkFetch {
       if (banned && peer) this.pool.closePeer(peer)
     } else if (isCollateral(err)) this.scheduler.failed(key, index, 'cancelled')
     else if (err.code === 'E_NOT_FOUND') this.scheduler.failed(key, index, 'missing')
-    else if (notNowMs(err) !== undefined) this.scheduler.notNow(key, index, notNowMs(err)!)
+    else if (notNow !== undefined) this.scheduler.notNow(key, index, notNow)
     else if (err.code === 'E_BUSY') this.scheduler.failed(key, index, 'error')
     else {
       this.scheduler.failed(key, index, 'error')

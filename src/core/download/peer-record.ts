@@ -43,6 +43,8 @@ export class PeerRecord implements Candidate {
   /** Failed incidents since its last delivery. */
   failures = 0
   backoffUntil = 0
+  /** When it began saying "not now" without delivering since (undefined: it has not, or it delivered after). */
+  notNowSince: number | undefined
   strikes = 0
   banned: string | undefined
   bytes = 0
@@ -95,6 +97,7 @@ export class PeerRecord implements Candidate {
   /** A verified chunk of `bytes` from it. */
   delivered(bytes: number): void {
     this.failures = 0
+    this.notNowSince = undefined
     this.bytes += bytes
     this.chunks++
   }

@@ -43,7 +43,14 @@ export interface SchedulerOptions extends Partial<PaceLimits> {
   now?: () => number
   /** Where ties in rarity start once another download is seen (chunk-choice.ts): a number in [0, 1). */
   random?: () => number
+  /** A peer that has said "not now" for this long without delivering is taken at its word for the chunk it refuses: as "not found". */
+  notNowPatienceMs?: number
 }
+
+/** The shortest pause after a "not now", whatever the peer asks (0 would have us ask it again at once, in a loop). */
+export const MIN_NOT_NOW_MS = 100
+/** How long a peer may say "not now" without delivering anything before each chunk it refuses counts as one it lacks. */
+export const NOT_NOW_PATIENCE_MS = 60_000
 
 /**
  * checksum: bytes that failed their hash (a strike) · protocol: a response that broke the protocol (a strike) ·
@@ -75,6 +82,7 @@ export class Scheduler {
       maxDeadlineMs: DEFAULT_REQUEST_TIMEOUT_MS,
       now: Date.now,
       random: Math.random,
+      notNowPatienceMs: NOT_NOW_PATIENCE_MS,
       ...options,
     }
     this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests, this.options.random)
@@ -229,8 +237,10 @@ export class Scheduler {
   }
 
   /**
-   * It said "not now" for this chunk (every upload slot taken: E_BUSY with retryMs): the chunk goes to
-   * others, the peer is asked nothing for `retryMs`, and nothing counts against it.
+   * It said "not now" for this chunk (E_BUSY with retryMs: its upload slots are taken): the chunk goes to
+   * others, the peer waits `retryMs` (at least MIN_NOT_NOW_MS), no fault. After `notNowPatienceMs` of only
+   * "not now", each chunk it refuses counts as one it lacks, so a peer claiming chunks nobody else has
+   * cannot hold a download for ever (an honest seeder's line moves in seconds).
    */
   notNow(key: string, index: number, retryMs: number): void {
     const peer = this.peers.get(key) ?? this.gone.get(key)
@@ -238,7 +248,9 @@ export class Scheduler {
     if (!peer) return
     const now = this.options.now()
     peer.pace.answered(now)
-    peer.pause(now + retryMs)
+    peer.notNowSince ??= now
+    if (now - peer.notNowSince >= this.options.notNowPatienceMs) peer.deny(index)
+    else peer.pause(now + Math.max(MIN_NOT_NOW_MS, retryMs))
   }
 
   /** The peer as a whole failed (connection refused, lost, timed out): back off and hand its chunks to others. */

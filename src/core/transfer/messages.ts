@@ -18,7 +18,7 @@ import type { Header } from './framing.js'
  */
 
 /** The longest "not now" a peer may ask us to wait before asking it again. */
-export const MAX_RETRY_MS = 60_000
+const MAX_RETRY_MS = 60_000
 
 const id = z.string().regex(HEX64, 'id must be 64 lowercase hex characters')
 const index = z
