@@ -156,29 +156,40 @@ describe('scheduler', () => {
     )
   })
 
-  it('"not now" pauses at least 100 ms whatever the peer asks; after notNowPatienceMs of nothing but "not now", each chunk it refuses counts as one it lacks; a delivery restarts its patience', () => {
+  it('"not now" pauses at least 100 ms whatever the peer asks; a peer that gives nothing for patienceMs (only "not now", or only failures) is written off, so chunks only it claims become unavailable; a delivery restarts its patience', () => {
     let clock = 1000
-    const s = new Scheduler(3, { now: () => clock, random: () => 0, notNowPatienceMs: 5000 })
+    const s = new Scheduler(3, { now: () => clock, random: () => 0, patienceMs: 5000, backoffMaxMs: 1000 })
     s.setPeer('stingy', all(3))
     s.notNow('stingy', s.next('stingy')!, 0)
     assert.equal(s.readyIn('stingy'), 100, 'retryMs 0 is no busy loop')
-    // It delivers one chunk at 1.5 s: its patience starts again from its next "not now".
-    clock = 1500
+    clock = 1500 // it delivers one chunk: its patience starts again
     const given = s.next('stingy')!
     s.arrived('stingy', given)
     s.succeeded('stingy', given, 10)
     clock = 2000
-    const refused = s.next('stingy')!
-    s.notNow('stingy', refused, 2000)
-    clock = 6999
+    s.notNow('stingy', s.next('stingy')!, 2000)
+    clock = 6499
     s.notNow('stingy', s.next('stingy')!, 2000)
     assert.equal(s.unavailable(() => 1).chunks, 0, 'within its patience: still counted on')
-    clock = 9000 // its last pause (2 s from 6.999 s) is over; 7 s since its first "not now"
+    clock = 8500
     s.notNow('stingy', s.next('stingy')!, 2000)
-    assert.ok(s.unavailable(() => 1).chunks > 0, 'past its patience: the chunk it refused counts as one it lacks')
-    assert.equal(s.readyIn('stingy'), 0, 'no pause: its other chunks are asked at once, and refused the same way')
+    assert.equal(s.readyIn('stingy'), Infinity, 'written off: asked nothing more')
+    assert.equal(s.unavailable(() => 1).chunks, 2, 'the two chunks only it claimed have no live peer now')
     const report = s.report().find((p) => p.key === 'stingy')!
     assert.deepEqual([report.failures, report.strikes, report.banned], [0, 0, undefined])
+
+    // A peer whose every request fails (an announced port that refuses, a timeout) the same way; an honest
+    // peer holding the same chunks keeps them available.
+    const t = new Scheduler(2, { now: () => clock, random: () => 0, patienceMs: 5000, backoffMaxMs: 1000 })
+    t.setPeer('dead', all(2))
+    t.setPeer('honest', bits(2, [0]))
+    for (let k = 0; k < 20 && t.readyIn('dead') < Infinity; k++) {
+      clock += Math.max(t.readyIn('dead'), 1)
+      const index = t.next('dead')
+      if (index !== undefined) t.failed('dead', index, 'error')
+    }
+    assert.equal(t.readyIn('dead'), Infinity, 'written off after 5 s of failures')
+    assert.deepEqual(t.unavailable(() => 1), { chunks: 1, bytes: 1, first: [1] }, 'chunk 0 still has the honest peer')
   })
 
   it('a peer that announces 200,000 chunks and denies each one: every pick starts where the last freed chunk was, not at the start', () => {

@@ -43,8 +43,14 @@ export class PeerRecord implements Candidate {
   /** Failed incidents since its last delivery. */
   failures = 0
   backoffUntil = 0
-  /** When it began saying "not now" without delivering since (undefined: it has not, or it delivered after). */
-  notNowSince: number | undefined
+  /** Since when it has given us nothing: when it was first seen, then its last verified chunk. */
+  hopeSince: number
+  /**
+   * Given up on for this download: it delivered nothing for the scheduler's patience while every request
+   * failed, timed out or was told "not now". It is asked nothing more and holds nothing, so chunks only it
+   * claimed become "no live peer" (E_NO_PEER after --wait) instead of a download that waits for ever.
+   */
+  writtenOff = false
   strikes = 0
   banned: string | undefined
   bytes = 0
@@ -55,7 +61,9 @@ export class PeerRecord implements Candidate {
     public have: Bitfield,
     limits: PaceLimits & JudgeLimits,
     vouched: boolean,
+    now: number,
   ) {
+    this.hopeSince = now
     this.pace = new PeerPace(limits)
     this.pace.vouched = vouched
     this.limits = limits
@@ -84,7 +92,7 @@ export class PeerRecord implements Candidate {
   }
 
   denies(index: number): boolean {
-    return this.denied?.get(index) ?? false
+    return this.writtenOff || (this.denied?.get(index) ?? false)
   }
 
   private readonly limits: JudgeLimits
@@ -94,10 +102,10 @@ export class PeerRecord implements Candidate {
     return this.strikes + this.failures
   }
 
-  /** A verified chunk of `bytes` from it. */
-  delivered(bytes: number): void {
+  /** A verified chunk of `bytes` from it, at `now`. */
+  delivered(bytes: number, now: number): void {
     this.failures = 0
-    this.notNowSince = undefined
+    this.hopeSince = now
     this.bytes += bytes
     this.chunks++
   }

@@ -43,14 +43,18 @@ export interface SchedulerOptions extends Partial<PaceLimits> {
   now?: () => number
   /** Where ties in rarity start once another download is seen (chunk-choice.ts): a number in [0, 1). */
   random?: () => number
-  /** A peer that has said "not now" for this long without delivering is taken at its word for the chunk it refuses: as "not found". */
-  notNowPatienceMs?: number
+  /** A peer that delivers nothing for this long while its requests fail or are told "not now" is written off. */
+  patienceMs?: number
 }
 
 /** The shortest pause after a "not now", whatever the peer asks (0 would have us ask it again at once, in a loop). */
 export const MIN_NOT_NOW_MS = 100
-/** How long a peer may say "not now" without delivering anything before each chunk it refuses counts as one it lacks. */
-export const NOT_NOW_PATIENCE_MS = 60_000
+/**
+ * How long a peer may give nothing (every request failed, timed out or told "not now") before it is written
+ * off for the download. An honest peer delivers within the request timeout (30 s), and an honest seeder's
+ * line of upload slots moves in seconds.
+ */
+export const PEER_PATIENCE_MS = 60_000
 
 /**
  * checksum: bytes that failed their hash (a strike) · protocol: a response that broke the protocol (a strike) ·
@@ -82,7 +86,7 @@ export class Scheduler {
       maxDeadlineMs: DEFAULT_REQUEST_TIMEOUT_MS,
       now: Date.now,
       random: Math.random,
-      notNowPatienceMs: NOT_NOW_PATIENCE_MS,
+      patienceMs: PEER_PATIENCE_MS,
       ...options,
     }
     this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests, this.options.random)
@@ -148,7 +152,7 @@ export class Scheduler {
   /** Whether the peer may be asked now; else the time (ms) until it may. */
   readyIn(key: string): number {
     const peer = this.peers.get(key)
-    if (!peer || peer.banned) return Infinity
+    if (!peer || peer.banned || peer.writtenOff) return Infinity
     return Math.max(0, peer.backoffUntil - this.options.now())
   }
 
@@ -204,7 +208,7 @@ export class Scheduler {
     const peer = this.peers.get(key) ?? this.gone.get(key)
     if (peer) {
       this.finish(peer, index)
-      peer.delivered(bytes)
+      peer.delivered(bytes, this.options.now())
     }
     // Duplicates stay in their peers' inFlight until their answers come (see `discard`).
     return this.choice.complete(key, index)
@@ -233,14 +237,13 @@ export class Scheduler {
     if (failure === 'protocol')
       return this.addStrike(peer, (n) => `sent ${n} responses that broke the protocol (last: ${reason})`)
     this.backoff(peer)
+    this.writeOffIfHopeless(peer)
     return false
   }
 
   /**
    * It said "not now" for this chunk (E_BUSY with retryMs: its upload slots are taken): the chunk goes to
-   * others, the peer waits `retryMs` (at least MIN_NOT_NOW_MS), no fault. After `notNowPatienceMs` of only
-   * "not now", each chunk it refuses counts as one it lacks, so a peer claiming chunks nobody else has
-   * cannot hold a download for ever (an honest seeder's line moves in seconds).
+   * others, the peer waits `retryMs` (at least MIN_NOT_NOW_MS), no fault, unless it is past its patience.
    */
   notNow(key: string, index: number, retryMs: number): void {
     const peer = this.peers.get(key) ?? this.gone.get(key)
@@ -248,9 +251,8 @@ export class Scheduler {
     if (!peer) return
     const now = this.options.now()
     peer.pace.answered(now)
-    peer.notNowSince ??= now
-    if (now - peer.notNowSince >= this.options.notNowPatienceMs) peer.deny(index)
-    else peer.pause(now + Math.max(MIN_NOT_NOW_MS, retryMs))
+    peer.pause(now + Math.max(MIN_NOT_NOW_MS, retryMs))
+    this.writeOffIfHopeless(peer)
   }
 
   /** The peer as a whole failed (connection refused, lost, timed out): back off and hand its chunks to others. */
@@ -259,6 +261,7 @@ export class Scheduler {
     if (!peer) return
     this.returnChunks(peer)
     this.backoff(peer)
+    this.writeOffIfHopeless(peer)
   }
 
   /**
@@ -274,6 +277,7 @@ export class Scheduler {
       peer.pace.gaveUp()
       this.returnChunks(peer)
       this.backoff(peer)
+      this.writeOffIfHopeless(peer)
       out.push(peer.key)
     }
     return out
@@ -301,7 +305,15 @@ export class Scheduler {
   }
 
   private fresh(key: string, have: Bitfield): PeerRecord {
-    return new PeerRecord(key, have, this.options, this.vouched.has(key))
+    return new PeerRecord(key, have, this.options, this.vouched.has(key), this.options.now())
+  }
+
+  /** Past its patience with nothing delivered: written off (peer-record.ts), its requests handed to others. */
+  private writeOffIfHopeless(peer: PeerRecord): void {
+    if (peer.writtenOff || this.options.now() - peer.hopeSince < this.options.patienceMs) return
+    peer.writtenOff = true
+    this.returnChunks(peer)
+    this.choice.invalidate()
   }
 
   /** A request of this peer answered with its chunk (verified, or a duplicate): it arrived, and is done. */
