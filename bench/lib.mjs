@@ -268,6 +268,12 @@ export function machineCpuSeconds() {
   }
 }
 
+/** `--name value` from a command line, else `fallback`. */
+export const optionReader = (args) => (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : fallback
+}
+
 export function median(values) {
   const v = values.filter(Number.isFinite).sort((a, b) => a - b)
   if (v.length === 0) return NaN

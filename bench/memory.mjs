@@ -16,6 +16,7 @@ import {
   BROADCAST,
   freeUdpPort,
   median,
+  optionReader,
   ownProcessGroups,
   parseSize,
   ROOT,
@@ -27,10 +28,7 @@ import {
 } from './lib.mjs'
 
 const args = process.argv.slice(2)
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : fallback
-}
+const opt = optionReader(args)
 const size = parseSize(opt('size', '1GiB'))
 const runs = Number(opt('runs', '3'))
 const seederCounts = opt('seeders', '1,2').split(',').map(Number)

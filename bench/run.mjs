@@ -21,6 +21,7 @@ import {
   daemon,
   freeTcpPort,
   freeUdpPort,
+  optionReader,
   ownProcessGroups,
   parseSize,
   ROOT,
@@ -35,10 +36,7 @@ import { loopbackReport } from './loopback-report.mjs'
 import { saveSection } from './results.mjs'
 
 const args = process.argv.slice(2)
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : fallback
-}
+const opt = optionReader(args)
 const size = parseSize(opt('size', '1GiB'))
 const runs = Number(opt('runs', '3'))
 const memorySizes = opt('memory-sizes', '256MiB,2GiB').split(',').filter(Boolean).map(parseSize)

@@ -27,6 +27,7 @@ import {
   BIN,
   daemon,
   machineCpuSeconds,
+  optionReader,
   ownProcessGroups,
   parseSize,
   sampleFile,
@@ -40,10 +41,7 @@ import { BenchLan, netnsUnavailable } from './netns.mjs'
 import { parseRate, swarmReport } from './swarm-report.mjs'
 
 const args = process.argv.slice(2)
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : fallback
-}
+const opt = optionReader(args)
 const size = parseSize(opt('size', '256MiB'))
 const counts = opt('hosts', '1,4,8,16').split(',').map(Number)
 const rate = opt('rate', '200mbit')
