@@ -189,7 +189,11 @@ describe('scheduler', () => {
       if (index !== undefined) t.failed('dead', index, 'error')
     }
     assert.equal(t.readyIn('dead'), Infinity, 'written off after 5 s of failures')
-    assert.deepEqual(t.unavailable(() => 1), { chunks: 1, bytes: 1, first: [1] }, 'chunk 0 still has the honest peer')
+    assert.deepEqual(
+      t.unavailable(() => 1),
+      { chunks: 1, bytes: 1, first: [1] },
+      'chunk 0 still has the honest peer',
+    )
   })
 
   it('a peer that announces 200,000 chunks and denies each one: every pick starts where the last freed chunk was, not at the start', () => {
