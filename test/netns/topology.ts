@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { inNs, ip, NAME_ROOT, sweepStale } from './harness.js'
 import { Probe } from './probe-client.js'
 import { type HostProcess, startCommand } from './processes.js'
+import { Wire } from './wire.js'
 
 /**
  * Networks of namespaces for the discovery tests, beyond harness.ts's one
@@ -47,6 +48,10 @@ export interface LinkSpec {
   /** Default: whatever the bridge has. */
   ipv4?: boolean
   ipv6?: boolean
+  /** Frames held this long in each direction (a TAP pair joined by wire.ts) instead of a plain veth pair. */
+  delayMs?: number
+  /** With delayMs: this share of frames (percent) lost, at random, each way. */
+  lossPercent?: number
 }
 
 export interface HostSpec {
@@ -106,6 +111,7 @@ export class Topology {
   private readonly bridges = new Map<string, { spec: BridgeSpec; ns: string; number: number; ports: number }>()
   private readonly processes = new Set<HostProcess>()
   private readonly probes = new Set<Probe>()
+  private readonly wires: Wire[] = []
   private readonly onExit = (): void => this.destroyNow()
 
   private constructor(private readonly root: string) {}
@@ -185,12 +191,11 @@ export class Topology {
       if (!bridge) throw new Error(`host ${spec.name}: no bridge ${l.bridge}`)
       const name = `eth${i}`
       const port = `p${++bridge.ports}`
-      // Made inside the switch's namespace, one end moved into the host's.
-      batch(bridge.ns, [
-        `link add ${port} type veth peer name ${name} netns ${ns}`,
-        `link set ${port} master br0`,
-        `link set ${port} up`,
-      ])
+      if (l.delayMs === undefined)
+        // Made inside the switch's namespace, one end moved into the host's.
+        batch(bridge.ns, [`link add ${port} type veth peer name ${name} netns ${ns}`])
+      else this.wires.push(await Wire.start({ ns: bridge.ns, dev: port }, { ns, dev: name }, l.delayMs, l.lossPercent))
+      batch(bridge.ns, [`link set ${port} master br0`, `link set ${port} up`])
       const link: Link = { name, bridge: l.bridge, linkLocal: `fe80::${bridge.number}:${l.n}%${name}` }
       // No address from the MAC: a fixed link-local one, usable at once.
       hostSide.push(`link set ${name} addrgenmode none`, `addr add fe80::${bridge.number}:${l.n}/64 dev ${name} nodad`)
@@ -275,12 +280,14 @@ export class Topology {
   async destroy(): Promise<void> {
     await Promise.all([...this.processes].map((p) => p.stop()))
     await Promise.all([...this.probes].map((p) => p.stop()))
+    await Promise.all(this.wires.map((w) => w.stop()))
     this.destroyNow()
   }
 
   private destroyNow(): void {
     for (const p of this.processes) if (p.child.exitCode === null) p.child.kill('SIGKILL')
     for (const p of this.probes) p.kill()
+    for (const w of this.wires.splice(0)) w.kill()
     for (const ns of this.namespaces.splice(0)) {
       try {
         ip('netns', 'del', ns)

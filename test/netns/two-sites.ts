@@ -25,7 +25,11 @@ import type { HostSpec, TopoHost, Topology, TopologySpec } from './topology.js'
 export const SITE_HOSTS = { a: ['a1'], b: ['b1', 'b2', 'b3'] } as const
 export const DHT_NODES = ['d1', 'd2', 'd3'] as const
 
-export function twoSitesTopology(net: number): TopologySpec {
+/**
+ * `cable`: site A's router reaches the public segment over a cable holding
+ * each frame `delayMs` each way and losing `lossPercent` of them (wire.ts).
+ */
+export function twoSitesTopology(net: number, cable?: { delayMs: number; lossPercent?: number }): TopologySpec {
   const v4 = (x: number): string => `10.${net}.${x}`
   const on = (name: string, bridge: string, n: number): HostSpec => ({ name, links: [{ bridge, n }] })
   return {
@@ -40,7 +44,7 @@ export function twoSitesTopology(net: number): TopologySpec {
         router: true,
         links: [
           { bridge: 'a', n: 254 },
-          { bridge: 'pub', n: 1 },
+          { bridge: 'pub', n: 1, ...cable },
         ],
       },
       {
@@ -80,6 +84,32 @@ export function natRouter(router: TopoHost, inside: string, outside: string): vo
     oifname "${wan}" masquerade
   }
 }
+`,
+    stdio: ['pipe', 'ignore', 'pipe'],
+  })
+}
+
+/**
+ * Open `port` of the router's public address to `to` inside (a port forward,
+ * as a user sets one up for a server): the benchmark's direct path between
+ * the sites. After natRouter() (its forward chain drops what it does not accept).
+ */
+export function portForward(
+  router: TopoHost,
+  outside: string,
+  port: number,
+  to: string,
+  protocol: 'tcp' | 'udp' = 'tcp',
+): void {
+  const wan = router.on(outside).name
+  execFileSync('ip', ['netns', 'exec', router.ns, 'nft', '-f', '-'], {
+    input: `table ip p2pforward {
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    iifname "${wan}" ${protocol} dport ${port} dnat to ${to}
+  }
+}
+insert rule ip p2pnat forward iifname "${wan}" ip daddr ${to} ${protocol} dport ${port} ct status dnat accept
 `,
     stdio: ['pipe', 'ignore', 'pipe'],
   })
