@@ -11,6 +11,7 @@ const TITLES = {
   loopback: "Loopback: one downloader against the machine's limits and the tools users would pick instead",
   swarm: 'Swarm: one seeder, N downloaders on shaped links (network namespaces)',
   folder: 'Folder: 10,000 small files against one file of the same size',
+  sites: 'Two sites behind NATs: a download through the DHT against one TCP flow (network namespaces)',
 }
 
 export const MB = 1e6
