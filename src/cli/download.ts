@@ -103,7 +103,7 @@ export const DOWNLOAD_SETTINGS = {
     description:
       'chunk bytes in memory at once (requests in flight + chunks not yet written; up to 8 MiB more may wait for the whole-file hash)',
     defaultValue: defaults.maxBufferedBytes,
-    defaultLabel: '16MiB',
+    defaultLabel: '8MiB',
     parse: parseByteSize(64 * 1024, 4 * 1024 ** 3),
   },
   maxManifestBytes: {

@@ -67,8 +67,11 @@ export const DEFAULT_WAIT_MS = 10_000
 export const FIRST_DELIVERY_DEADLINE_MS = 1_000
 /** Chunks that fail their hash (or responses that break the protocol) before a peer is banned. */
 export const DEFAULT_MAX_STRIKES = 3
-/** Chunk bytes a download holds in memory at once (requests in flight + chunks not yet written). */
-export const DEFAULT_DOWNLOAD_BUFFER_BYTES = 16 * MiB
+/**
+ * Chunk bytes a download holds in memory at once (requests in flight + chunks not yet written): 8 requests of
+ * 1 MiB, many times the bandwidth-delay product of a LAN or of 200 Mbit/s at 40 ms (docs/benchmarks.md).
+ */
+export const DEFAULT_DOWNLOAD_BUFFER_BYTES = 8 * MiB
 /** Chunk bytes a download may hold beyond that, arrived ahead of their turn in the whole-file hash. */
 export const HELD_FOR_HASH_BYTES = 8 * MiB
 /** A pooled connection unused this long is closed. */

@@ -60,8 +60,8 @@ function startDownload(t: Cleanup, dir: string, udp: number, name: string, extra
 }
 
 describe('p2p-download', () => {
-  // --window 4: each seeder's window is a quarter of the requests. Defaults: the window (16) is as large as the
-  // budget's requests (16 MiB of 1 MiB chunks), and the seeder the manifest came from gets it at once.
+  // --window 4: each seeder's window is a quarter of the requests. Defaults: the window (16) is larger than the
+  // budget's requests (8 MiB of 1 MiB chunks), and the seeder the manifest came from gets them at once.
   for (const [what, settings] of [
     ['a small window', ['--window', '4']],
     ['default settings', []],
