@@ -334,3 +334,17 @@ export async function startSeed(dir, path, udpPort, extraSplit = [], extraPeer =
   ])
   return { dir, port, serve, announce }
 }
+
+/**
+ * From a download's log: its first line to its manifest arriving (the first
+ * bytes from a peer), that moment's wall clock, and the id it got.
+ */
+export function startToManifest(log) {
+  const lines = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+  const start = lines.find((l) => l.msg === 'start')
+  const manifest = lines.find((l) => l.msg === 'download start')
+  return { firstByteMs: manifest.time - start.time, manifestAt: manifest.time, id: manifest.id }
+}

@@ -11,7 +11,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { linkSync, mkdirSync, rmSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { aria2Args, BT_TOOLS, HTTP_TOOLS, makeTorrent, missingTools, startNginx, startTracker } from './anchors.mjs'
 import { folderBench, folderMarkdown } from './folder.mjs'
@@ -29,6 +28,7 @@ import {
   settleDeletes,
   sha256,
   startSeed,
+  startToManifest,
   stopDaemons,
   timed,
 } from './lib.mjs'
@@ -97,18 +97,7 @@ async function downloadOnce(name, udpPort, expected, extraPeer = []) {
     ...extraPeer,
   ])
   await checked(join(dir, 'downloads', name), expected, 'p2p-download')
-  return { ...r, ...(await startToManifest(join(dir, 'logs', 'download.log'))) }
-}
-
-/** From the download's first log line to its manifest arriving (the first bytes from a peer), and the id it got. */
-async function startToManifest(log) {
-  const lines = (await readFile(log, 'utf8'))
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l))
-  const start = lines.find((l) => l.msg === 'start')
-  const manifest = lines.find((l) => l.msg === 'download start')
-  return { firstByteMs: manifest.time - start.time, id: manifest.id }
+  return { ...r, ...startToManifest(join(dir, 'logs', 'download.log')) }
 }
 
 async function measureLimits(file) {

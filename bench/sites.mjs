@@ -18,13 +18,22 @@
 // namespace deleted, also on Ctrl-C and on error.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { Topology } from '../dist/test/netns/topology.js'
 import { DHT_NODES, portForward, shapeLink, twoSites, twoSitesTopology } from '../dist/test/netns/two-sites.js'
 import { wireAvailable } from '../dist/test/netns/wire.js'
-import { machineCpuSeconds, median, optionReader, parseSize, sampleFile, sha256, which } from './lib.mjs'
+import {
+  machineCpuSeconds,
+  median,
+  optionReader,
+  parseSize,
+  sampleFile,
+  sha256,
+  startToManifest,
+  which,
+} from './lib.mjs'
 import { netnsUnavailable } from './netns.mjs'
 import { machine, mib, saveSection } from './results.mjs'
 
@@ -69,17 +78,6 @@ async function firstLine(proc, what) {
   return JSON.parse(proc.stdout().split('\n')[0])
 }
 
-/** The download's log: first line → manifest (first byte), and that moment's wall clock. */
-function logTimes(host) {
-  const lines = readFileSync(join(host.dir, 'logs', 'download.log'), 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l))
-  const start = lines.find((l) => l.msg === 'start')
-  const manifest = lines.find((l) => l.msg === 'download start')
-  return { firstByteMs: manifest.time - start.time, manifestAt: manifest.time }
-}
-
 /** One p2p-download at b1 (fresh store; no known peers, so each run takes only the path it is given), checked byte for byte. */
 async function p2pRun(b1, id, expected, how) {
   for (const d of ['chunks', 'downloads', 'logs']) rmSync(join(b1.dir, d), { recursive: true, force: true })
@@ -94,7 +92,7 @@ async function p2pRun(b1, id, expected, how) {
   const receipt = JSON.parse(proc.stdout().trim().split('\n').pop())
   const got = await sha256(join(b1.dir, 'downloads', receipt.name))
   if (got !== expected) throw new Error(`download differs from the source: ${got} ≠ ${expected}`)
-  const { firstByteMs, manifestAt } = logTimes(b1)
+  const { firstByteMs, manifestAt } = startToManifest(join(b1.dir, 'logs', 'download.log'))
   const transfer = (end - manifestAt) / 1000
   const paths = receipt.peers.map((p) => p.path ?? p.via)
   if (how.includes('--dht') && paths.some((p) => p !== 'holepunched'))
