@@ -51,6 +51,7 @@ export {
   type DownloadReceipt,
   download,
   type LivePeer,
+  PEER_PATIENCE_MS,
   type PeerFinder,
   type PeerReport,
   type RefusedPeer,

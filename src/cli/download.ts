@@ -20,6 +20,7 @@ import {
   NAME_QUIET_MS,
   openStore,
   P2PError,
+  PEER_PATIENCE_MS,
   type PeerDirectory,
   parseShareLink,
   printable,
@@ -387,6 +388,7 @@ function render(ctx: Ctx, r: DownloadReceipt, reach: DiscoveryReach): void {
     bytes: p.bytes,
     chunks: p.chunks,
     ...(p.banned ? { banned: p.banned } : {}),
+    ...(p.writtenOff && !p.banned ? { writtenOff: true } : {}),
   }))
   ctx.log.info(
     {
@@ -420,7 +422,11 @@ function render(ctx: Ctx, r: DownloadReceipt, reach: DiscoveryReach): void {
   } else ctx.out(`  sha256   ${r.sha256}  (compare with sha256sum on the source)`)
   if (r.resumedBytes > 0) ctx.out(`  resumed  ${formatBytes(r.resumedBytes)} already in the chunk store`)
   for (const p of peers) {
-    const banned = p.banned ? chalk.red(`  banned: ${printable(p.banned, 300)}`) : ''
+    const banned = p.banned
+      ? chalk.red(`  banned: ${printable(p.banned, 300)}`)
+      : p.writtenOff
+        ? chalk.yellow(`  written off: gave nothing for ${PEER_PATIENCE_MS / 1000} s`)
+        : ''
     ctx.out(
       `  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks, via ${p.via})${p.peerId ? `  ${p.peerId}` : ''}${banned}`,
     )

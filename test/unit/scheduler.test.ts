@@ -171,12 +171,15 @@ describe('scheduler', () => {
     clock = 6499
     s.notNow('stingy', s.next('stingy')!, 2000)
     assert.equal(s.unavailable(() => 1).chunks, 0, 'within its patience: still counted on')
+    assert.deepEqual(s.takeWrittenOff(), [], 'not written off yet')
     clock = 8500
     s.notNow('stingy', s.next('stingy')!, 2000)
     assert.equal(s.readyIn('stingy'), Infinity, 'written off: asked nothing more')
     assert.equal(s.unavailable(() => 1).chunks, 2, 'the two chunks only it claimed have no live peer now')
     const report = s.report().find((p) => p.key === 'stingy')!
-    assert.deepEqual([report.failures, report.strikes, report.banned], [0, 0, undefined])
+    assert.deepEqual([report.failures, report.strikes, report.banned, report.writtenOff], [0, 0, undefined, true])
+    assert.deepEqual(s.takeWrittenOff(), ['stingy'], 'handed once to the caller, which closes its connections')
+    assert.deepEqual(s.takeWrittenOff(), [])
 
     // A peer whose every request fails (an announced port that refuses, a timeout) the same way; an honest
     // peer holding the same chunks keeps them available.

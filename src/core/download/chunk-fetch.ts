@@ -115,6 +115,7 @@ export class ChunkFetch {
         if (this.failure !== undefined) throw this.failure
         this.refreshPeers()
         await this.dropOverdue()
+        this.closeWrittenOff()
         this.pump()
         this.stall.check([...this.livePeers.keys()])
         this.report()
@@ -161,6 +162,15 @@ export class ChunkFetch {
     for (const key of this.scheduler.giveUpOverdue()) {
       const peer = this.livePeers.get(key)
       this.log.info({ peer: key }, 'peer stopped delivering; its chunks go to others')
+      if (peer) this.pool.closePeer(peer)
+    }
+  }
+
+  /** Peers written off (nothing delivered within the scheduler's patience): their pooled connections go now. */
+  private closeWrittenOff(): void {
+    for (const key of this.scheduler.takeWrittenOff()) {
+      this.log.warn({ peer: key }, 'peer written off: it gave nothing for too long; nothing more is asked of it')
+      const peer = this.livePeers.get(key)
       if (peer) this.pool.closePeer(peer)
     }
   }

@@ -34,7 +34,7 @@ import type { TreeFileReceipt } from './tree-writer.js'
 import { type RefusedPeer, TrustedPeers } from './trusted-peers.js'
 
 export type { DownloadLimits, DownloadProgress, LivePeer, PeerDialer, PeerFinder } from './job.js'
-export type { PeerReport } from './scheduler.js'
+export { PEER_PATIENCE_MS, type PeerReport } from './scheduler.js'
 export type { TreeFileReceipt } from './tree-writer.js'
 export type { RefusedPeer } from './trusted-peers.js'
 

@@ -29,6 +29,8 @@ export interface PeerReport {
   strikes: number
   failures: number
   banned: string | undefined
+  /** Gave nothing for the scheduler's patience (its requests failed, timed out or were told "not now"): asked nothing more. */
+  writtenOff: boolean
   /** Smoothed time per chunk (ms), once it has delivered. */
   msPerChunk: number | undefined
 }
@@ -133,7 +135,7 @@ export class PeerRecord implements Candidate {
   }
 
   report(): PeerReport {
-    const { key, bytes, chunks, strikes, failures, banned } = this
-    return { key, bytes, chunks, strikes, failures, banned, msPerChunk: this.pace.msPerChunk }
+    const { key, bytes, chunks, strikes, failures, banned, writtenOff } = this
+    return { key, bytes, chunks, strikes, failures, banned, writtenOff, msPerChunk: this.pace.msPerChunk }
   }
 }

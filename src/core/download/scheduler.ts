@@ -71,6 +71,8 @@ export class Scheduler {
   private readonly options: Required<SchedulerOptions>
   /** Peers known to answer (the one the manifest came from): no probing, the whole window from the start. */
   private readonly vouched = new Set<string>()
+  /** Written off since takeWrittenOff() last ran. */
+  private readonly writtenOffSinceTaken: string[] = []
 
   constructor(count: number, options: SchedulerOptions = {}) {
     this.count = count
@@ -312,8 +314,14 @@ export class Scheduler {
   private writeOffIfHopeless(peer: PeerRecord): void {
     if (peer.writtenOff || this.options.now() - peer.hopeSince < this.options.patienceMs) return
     peer.writtenOff = true
+    this.writtenOffSinceTaken.push(peer.key)
     this.returnChunks(peer)
     this.choice.invalidate()
+  }
+
+  /** Peers written off since the last call: the caller closes their connections (nothing more is asked of them). */
+  takeWrittenOff(): string[] {
+    return this.writtenOffSinceTaken.splice(0)
   }
 
   /** A request of this peer answered with its chunk (verified, or a duplicate): it arrived, and is done. */
