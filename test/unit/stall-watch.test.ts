@@ -91,7 +91,35 @@ describe('stall watch', () => {
     )
     assert.throws(
       () => watch.check(['liar']),
-      (err: unknown) => err instanceof P2PError && err.code === 'E_CHECKSUM',
+      (err: unknown) =>
+        err instanceof P2PError &&
+        err.code === 'E_CHECKSUM' &&
+        err.message.includes('1 peer(s) banned for bad data or broken responses'),
+    )
+  })
+
+  it('E_NO_PEER names the peers written off (nothing delivered within their patience)', () => {
+    let clock = 0
+    const s = new Scheduler(1, { now: () => clock, patienceMs: 5000, backoffMaxMs: 1000 })
+    s.setPeer('stingy', only(1, 0))
+    for (let k = 0; k < 20 && s.readyIn('stingy') < Infinity; k++) {
+      clock += Math.max(s.readyIn('stingy'), 1)
+      const index = s.next('stingy')
+      if (index !== undefined) s.notNow('stingy', index, 1000)
+    }
+    const watch = new StallWatch(
+      s,
+      () => 1,
+      0,
+      () => clock,
+    )
+    assert.throws(
+      () => watch.check(['stingy']),
+      (err: unknown) =>
+        err instanceof P2PError &&
+        err.code === 'E_NO_PEER' &&
+        err.message.includes('1 peer(s) written off') &&
+        !err.message.includes('banned'),
     )
   })
 })

@@ -7,11 +7,12 @@ const STALL_CHECK_MS = 100
 
 /**
  * Chunks that no live peer has: counted while no peer is busy, waited for
- * up to --wait, then `E_NO_PEER` naming them (`E_CHECKSUM` when every live
- * peer was banned for bad data). The count walks every chunk and every
- * peer, so it runs at most every 100 ms, not at each answer: a peer denying
- * 200,000 chunks one by one leaves moments with nothing in flight between
- * its answers.
+ * up to --wait, then `E_NO_PEER` naming them and why peers that claimed
+ * them no longer count (banned, written off; `E_CHECKSUM` when every live
+ * peer was banned for bad data or broken responses). The count walks every
+ * chunk and every peer, so it runs at most every 100 ms, not at each answer:
+ * a peer denying 200,000 chunks one by one leaves moments with nothing in
+ * flight between its answers.
  */
 export class StallWatch {
   /** The chunks as last counted; undefined while some peer is busy, or none is missing. */
@@ -51,11 +52,18 @@ export class StallWatch {
       this.since = undefined
       return
     }
-    const banned = this.scheduler.report().filter((p) => p.banned)
-    const code = banned.length > 0 && livePeers.length <= banned.length ? 'E_CHECKSUM' : 'E_NO_PEER'
+    const report = this.scheduler.report()
+    const banned = report.filter((p) => p.banned).length
+    const writtenOff = report.filter((p) => p.writtenOff && !p.banned).length
+    const code = banned > 0 && livePeers.length <= banned ? 'E_CHECKSUM' : 'E_NO_PEER'
+    // Why the peers that claimed chunks hold none now (protocol.md §3): a ban (bad data or broken responses) or a write-off.
+    const why = [
+      ...(banned ? [`${banned} peer(s) banned for bad data or broken responses`] : []),
+      ...(writtenOff ? [`${writtenOff} peer(s) written off: nothing delivered for too long`] : []),
+    ]
     throw new P2PError(
       code,
-      `${chunks} chunks (${bytes} bytes, first: ${first.join(', ')}) have no live peer${banned.length ? ` (${banned.length} peer(s) banned for bad data)` : ''}; re-run when a seeder is back to resume`,
+      `${chunks} chunks (${bytes} bytes, first: ${first.join(', ')}) have no live peer${why.length ? ` (${why.join('; ')})` : ''}; re-run when a seeder is back to resume`,
       { chunks, bytes },
     )
   }
