@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from 'zod/v3'
 import { DEFAULT_MAX_MANIFEST_BYTES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './constants.js'
 import { P2PError } from './errors.js'
 import { chunkCount, HEX64, manifestId, sha256Hex } from './manifest.js'

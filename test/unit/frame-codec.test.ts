@@ -288,6 +288,31 @@ describe('transfer messages', () => {
     })
   }
 
+  it('says which field is wrong, and an unknown or missing type as such', () => {
+    const message = (header: Record<string, unknown>): string => {
+      try {
+        parseRequest(header)
+      } catch (err) {
+        return (err as Error).message
+      }
+      throw new Error('accepted')
+    }
+    assert.match(message({ type: 'chunk', id: ID, index: -1 }), /^bad request: "index": index must not be negative$/)
+    assert.equal(message({ type: 'delete', id: ID }), 'bad request: unknown or missing "type"')
+    assert.equal(message({ id: ID }), 'bad request: unknown or missing "type"')
+  })
+
+  it('never lets a "__proto__" key of a header reach the parsed object\'s prototype', () => {
+    const header = JSON.parse(`{"type":"chunk","id":"${ID}","index":1,"__proto__":{"polluted":true}}`) as Record<
+      string,
+      unknown
+    >
+    const parsed = parseRequest(header) as Record<string, unknown>
+    assert.equal(Object.getPrototypeOf(parsed), Object.prototype)
+    assert.equal(parsed.polluted, undefined)
+    assert.equal(({} as Record<string, unknown>).polluted, undefined)
+  })
+
   it('refuses malformed responses as protocol errors (E_BAD_FRAME)', () => {
     assert.throws(
       () => parseResponse({ type: 'chunk', id: ID, index: 0 }),

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from 'zod/v3'
 import { Bitfield } from '../bitfield.js'
 import { MAX_CHUNK_SIZE, MAX_DATAGRAM_BYTES, MIN_CHUNK_SIZE } from '../constants.js'
 import { P2PError } from '../errors.js'
@@ -115,37 +115,45 @@ export interface MoreNotice {
 
 export type DiscoveryMessage = Announcement | Query | MoreNotice
 
-const fileSchema = z.looseObject({
-  id: z.string().regex(HEX64),
-  name: z.string().refine(isValidName, 'invalid file name'),
-  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  chunks: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS),
-  have: z.string().max(MAX_DATAGRAM_BYTES),
-  from: z.number().int().min(0).multipleOf(8).optional(),
-  files: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS).optional(),
-})
+const fileSchema = z
+  .object({
+    id: z.string().regex(HEX64),
+    name: z.string().refine(isValidName, 'invalid file name'),
+    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    chunks: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS),
+    have: z.string().max(MAX_DATAGRAM_BYTES),
+    from: z.number().int().min(0).multipleOf(8).optional(),
+    files: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS).optional(),
+  })
+  .passthrough()
 
 const messageSchema = z.discriminatedUnion('type', [
-  z.looseObject({
-    v: z.literal(PROTOCOL_VERSION),
-    type: z.literal('query'),
-    id: z.string().regex(HEX64).optional(),
-    name: z.string().refine(isValidName, 'invalid file name').optional(),
-  }),
-  z.looseObject({
-    v: z.literal(PROTOCOL_VERSION),
-    type: z.literal('more'),
-    omitted: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-    interval: z.number().min(0).max(1e6),
-  }),
-  z.looseObject({
-    v: z.literal(PROTOCOL_VERSION),
-    type: z.literal('announce'),
-    peer: z.string().regex(PEER_ID),
-    transport: z.string().max(16).optional(),
-    port: z.number().int().min(1).max(65535),
-    files: z.array(fileSchema).max(MAX_DATAGRAM_BYTES),
-  }),
+  z
+    .object({
+      v: z.literal(PROTOCOL_VERSION),
+      type: z.literal('query'),
+      id: z.string().regex(HEX64).optional(),
+      name: z.string().refine(isValidName, 'invalid file name').optional(),
+    })
+    .passthrough(),
+  z
+    .object({
+      v: z.literal(PROTOCOL_VERSION),
+      type: z.literal('more'),
+      omitted: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+      interval: z.number().min(0).max(1e6),
+    })
+    .passthrough(),
+  z
+    .object({
+      v: z.literal(PROTOCOL_VERSION),
+      type: z.literal('announce'),
+      peer: z.string().regex(PEER_ID),
+      transport: z.string().max(16).optional(),
+      port: z.number().int().min(1).max(65535),
+      files: z.array(fileSchema).max(MAX_DATAGRAM_BYTES),
+    })
+    .passthrough(),
 ])
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from 'zod/v3'
 import { Bitfield } from '../bitfield.js'
 import { MiB } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'

@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path'
-import { z } from 'zod'
+import { z } from 'zod/v3'
 import { KiB } from '../constants.js'
 import type { Logger } from '../log.js'
 import { isAbsent, readRegularFile } from '../safe-fs.js'

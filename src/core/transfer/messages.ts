@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from 'zod/v3'
 import { type ErrorCode, isErrorCode, P2PError } from '../errors.js'
 import { HEX64 } from '../manifest.js'
 import { printable } from '../printable.js'
@@ -27,21 +27,27 @@ const index = z
   .nonnegative('index must not be negative')
   .max(Number.MAX_SAFE_INTEGER)
 
-const manifestRequest = z.looseObject({ type: z.literal('manifest'), id })
-const chunkRequest = z.looseObject({ type: z.literal('chunk'), id, index })
+const manifestRequest = z.object({ type: z.literal('manifest'), id }).passthrough()
+const chunkRequest = z.object({ type: z.literal('chunk'), id, index }).passthrough()
 const request = z.discriminatedUnion('type', [manifestRequest, chunkRequest])
 
 export type Request = z.infer<typeof request>
 
-const manifestResponse = z.looseObject({ type: z.literal('manifest'), id, size: z.number().int().nonnegative() })
-const chunkResponse = z.looseObject({ type: z.literal('chunk'), id, index, size: z.number().int().nonnegative() })
-const errorResponse = z.looseObject({
-  type: z.literal('error'),
-  code: z.string().max(64),
-  message: z.string().max(4096),
-  /** With E_BUSY for a chunk: "not now", ask again after this long. */
-  retryMs: z.number().int().nonnegative().max(MAX_RETRY_MS).optional(),
-})
+const manifestResponse = z
+  .object({ type: z.literal('manifest'), id, size: z.number().int().nonnegative() })
+  .passthrough()
+const chunkResponse = z
+  .object({ type: z.literal('chunk'), id, index, size: z.number().int().nonnegative() })
+  .passthrough()
+const errorResponse = z
+  .object({
+    type: z.literal('error'),
+    code: z.string().max(64),
+    message: z.string().max(4096),
+    /** With E_BUSY for a chunk: "not now", ask again after this long. */
+    retryMs: z.number().int().nonnegative().max(MAX_RETRY_MS).optional(),
+  })
+  .passthrough()
 const response = z.discriminatedUnion('type', [manifestResponse, chunkResponse, errorResponse])
 
 export type Response = z.infer<typeof response>
@@ -50,7 +56,7 @@ function describe(error: z.ZodError): string {
   const issue = error.issues[0]
   if (!issue) return 'invalid message'
   const where = issue.path.length > 0 ? `"${issue.path.join('.')}": ` : ''
-  if (issue.code === 'invalid_union' && issue.path.length === 0) return 'unknown or missing "type"'
+  if (issue.code === 'invalid_union_discriminator') return 'unknown or missing "type"'
   return `${where}${issue.message}`
 }
 
