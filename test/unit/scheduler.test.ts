@@ -31,6 +31,27 @@ describe('scheduler', () => {
     )
   })
 
+  it('marks a peer holding every chunk to be asked last only while a peer holding part of the file is about', () => {
+    const s = new Scheduler(4, { random: () => 0 })
+    s.setPeer('seeder', all(4))
+    s.setPeer('second seeder', bits(4, [0, 1, 2, 3]))
+    assert.equal(s.asksLast('seeder'), false, 'complete seeders alone: no swarm, nobody last')
+    s.setPeer('other download', bits(4, [1]))
+    assert.deepEqual(
+      ['seeder', 'second seeder', 'other download'].map((k) => s.asksLast(k)),
+      [true, true, false],
+    )
+    // asked after it, the seeder still gets what only seeders have: rarest first
+    assert.equal(s.next('other download'), 1)
+    assert.equal(s.next('seeder'), 0)
+    s.setPeer('other download', all(4)) // it finished: no partial peer left
+    assert.equal(s.asksLast('seeder'), false)
+    s.setPeer('other download', bits(4, [1]))
+    s.banNow('other download', 'lied')
+    assert.equal(s.asksLast('seeder'), false, 'a banned peer is not a swarm')
+    assert.equal(s.asksLast('unknown'), false)
+  })
+
   it('once another download is seen, breaks ties in a random order of its own, kept, so downloads that started together diverge', () => {
     const draws = (values: number[]): (() => number) => {
       let i = 0

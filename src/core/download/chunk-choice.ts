@@ -20,7 +20,10 @@ import type { PeerPace } from './peer-pace.js'
  *   fetching from the seeder what the other fetches and has not announced
  *   yet. One partial have-set is enough to switch, a stranger's too: the
  *   cost is only that the whole-file hash reads chunks that came early back
- *   from the page cache;
+ *   from the page cache. While such peers are about, a peer holding every
+ *   chunk is a seeder in a swarm (`isSeederInSwarm`): the fetch loop fills
+ *   the others' windows first, so a seeder is asked for what only it has
+ *   and for what the others could not take;
  * - endgame: when every missing chunk is being fetched, a nearly idle peer
  *   helps with one already in flight elsewhere (at most `endgameRequests`
  *   peers per chunk).
@@ -62,6 +65,8 @@ export class ChunkChoice {
   /** Chunk → its place in `order` (-1: not in it), so a chunk set free moves cursors back to it, not to the start. */
   private readonly position: Int32Array
   private orderStale = true
+  /** Peers holding every chunk while a peer holding part of the file is about, as of the last rarity order. */
+  private seedersInSwarm = new Set<string>()
   /** How ties in rarity are broken (see above): by index until a partial peer is seen, then by a random rank per chunk, kept. */
   private tieRank: Uint32Array | undefined
   /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
@@ -111,6 +116,12 @@ export class ChunkChoice {
       if (!this.done[index] && !this.requesters.has(index) && holds(peer, index)) return this.assign(peer, index, now)
     }
     return this.endgamePick(peer, now)
+  }
+
+  /** `key` holds every chunk while another peer holds only part of the file (see above). */
+  isSeederInSwarm(key: string): boolean {
+    if (this.orderStale) this.rebuildOrder()
+    return this.seedersInSwarm.has(key)
   }
 
   /** `key` no longer fetches `index` (its request ended); a chunk nobody fetches any more is free for every peer again. */
@@ -215,6 +226,7 @@ export class ChunkChoice {
   private rebuildOrder(): void {
     const availability = new Uint16Array(this.count)
     let partialPeer = false
+    const complete: string[] = []
     for (const p of this.peers.values()) {
       if (p.banned) continue
       let held = 0
@@ -224,7 +236,9 @@ export class ChunkChoice {
           held++
         }
       if (held > 0 && held < this.count) partialPeer = true
+      if (held === this.count) complete.push(p.key)
     }
+    this.seedersInSwarm = new Set(partialPeer ? complete : [])
     if (partialPeer && this.tieRank === undefined) {
       this.tieRank = new Uint32Array(this.count)
       for (let i = 0; i < this.count; i++) this.tieRank[i] = Math.floor(this.random() * 2 ** 32)

@@ -180,6 +180,11 @@ export class Scheduler {
     return (this.peers.get(key) ?? this.gone.get(key))?.misses ?? Infinity
   }
 
+  /** A peer holding every chunk while others hold part of the file: asked after them (chunk-choice.ts). */
+  asksLast(key: string): boolean {
+    return this.choice.isSeederInSwarm(key)
+  }
+
   /** Whether the peer has requests in flight and has delivered nothing for longer than its deadline. */
   isOverdue(key: string): boolean {
     return this.peers.get(key)?.pace.overdue(this.options.now()) ?? false
