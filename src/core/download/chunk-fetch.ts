@@ -1,5 +1,5 @@
 import type { Bitfield } from '../bitfield.js'
-import { DEFAULT_PROBE_WINDOW, FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
+import { FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
 import { fromFsError, hasCode } from '../errors.js'
 import { type ChunkPlan, type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
 import type { Logger } from '../log.js'
@@ -7,6 +7,7 @@ import { type ConnectionPool, type Lease, peerKey } from '../pool.js'
 import { isCollateral, isViolation, type PeerClient } from '../transfer/client.js'
 import { notNowMs } from '../transfer/messages.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
+import { fetchOrder, keptForProbes } from './fetch-order.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
 import { onePathPerPeer } from './peer-paths.js'
@@ -208,33 +209,10 @@ export class ChunkFetch {
     // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use. Peers that
     // have delivered nothing yet (perhaps never will) share half of it; each peer's window is the scheduler's.
     const maxProbes = Math.ceil(this.maxInFlight / 2)
-    // While a peer that has not delivered yet may be probed and has nothing in flight, proven peers leave a
-    // probe's worth of requests free (less the probes already out): the peer the manifest came from gets its
-    // whole window at once, and with a window as large as the budget it would otherwise take every request,
-    // and a second seeder would never be asked (seen in netns case 1). A banned, backing-off or unknown peer
-    // keeps nothing free.
-    const probeWaits = [...this.livePeers.keys()].some(
-      (key) => !this.scheduler.isProven(key) && this.scheduler.readyIn(key) === 0 && this.scheduler.inFlight(key) === 0,
-    )
-    const kept = probeWaits ? Math.max(0, Math.min(maxProbes, DEFAULT_PROBE_WINDOW) - this.probes) : 0
-    // Proven peers first, and among them a seeder in a swarm last (its upload is what the swarm has least of:
-    // it is asked for what only it has and what the others could not take; seeder sent 2.25 -> 1.65 x the
-    // file at N = 16, docs/benchmarks.md); then the others, those that never let us down before those that
-    // did, starting from a different one each time: probe slots go round, not to whoever is listed first or
-    // keeps failing.
-    const listed = [...this.livePeers]
-    const first = listed.length === 0 ? 0 : this.pumpTurn++ % listed.length
-    const rank = (key: string): number => {
-      if (!this.scheduler.isProven(key)) return this.scheduler.misses(key)
-      return this.scheduler.asksLast(key) ? -1 : -2
-    }
-    const peers = [...listed.slice(first), ...listed.slice(0, first)].map(([key, peer]) => ({
-      key,
-      peer,
-      rank: rank(key),
-    }))
-    peers.sort((a, b) => a.rank - b.rank)
-    for (const { key, peer } of peers) {
+    const keys = [...this.livePeers.keys()]
+    const kept = keptForProbes(keys, this.scheduler, maxProbes, this.probes)
+    for (const key of fetchOrder(keys, this.scheduler, this.pumpTurn++)) {
+      const peer = this.livePeers.get(key)!
       const probe = !this.scheduler.isProven(key)
       const cap = probe ? this.maxInFlight : this.maxInFlight - kept
       while (this.inFlight < cap && (!probe || this.probes < maxProbes)) {
