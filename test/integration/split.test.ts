@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, open, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { TEMP_MARKER } from '../../src/core/constants.js'
 import { hasCode } from '../../src/core/errors.js'
 import { chunkLength, manifestId, parseManifest, sha256Hex } from '../../src/core/manifest.js'
 import { splitFile } from '../../src/core/split.js'
@@ -124,5 +125,28 @@ describe('split', () => {
     assert.equal(await store.readEntryManifest('f.bin'), undefined, 'no manifest: the entry does not look complete')
     await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
     await assertStoreHolds(store, 'f.bin', sha)
+  })
+
+  it('writes a fresh entry in place, and never through a file or link already at a chunk path', async (t) => {
+    const { dir, store } = await setup(t)
+    const sha = await randomFile(join(dir, 'f.bin'), 6 * 4096)
+    const entry = join(store.root, 'f.bin')
+    await mkdir(entry)
+    // Left by an interrupted split: a truncated chunk 1, and a link at chunk 2 to a file outside the store.
+    await writeFile(join(entry, chunkFileName(1)), 'half')
+    await writeFile(join(dir, 'outside'), 'keep me')
+    await symlink(join(dir, 'outside'), join(entry, chunkFileName(2)))
+    const held = await open(join(entry, chunkFileName(1)), 'r') // a reader of the old file keeps its bytes
+    await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    await assertStoreHolds(store, 'f.bin', sha)
+    assert.equal((await held.readFile('utf8')).slice(0, 4), 'half', 'replaced by a rename, not rewritten in place')
+    await held.close()
+    assert.equal(await readFile(join(dir, 'outside'), 'utf8'), 'keep me')
+    assert.ok((await lstat(join(entry, chunkFileName(2)))).isFile())
+    assert.deepEqual(
+      (await readdir(entry)).filter((f) => f.includes(TEMP_MARKER)),
+      [],
+      'no temp file left',
+    )
   })
 })
