@@ -116,6 +116,27 @@ describe('a hostile peer beside an honest seeder', () => {
     assert.ok(receipt.seconds < 15, `${receipt.seconds} s`)
   })
 
+  it('a slow peer holding half the file (so the seeder is asked after it) is used less, and the download does not wait on it', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const sha = await randomFile(join(dir, 'target.bin'), 256 * 65536)
+    const { id } = await split(join(dir, 'honest'), join(dir, 'target.bin'), ['--chunk-size', '64KiB'])
+    const common = { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode: 'slow' as const }
+    // Both honest; the seeder answers each request after 10 ms, the partial peer after 300 ms.
+    const seeder = await startLiar(t, { ...common, delayMs: 10 })
+    const partial = await startLiar(t, { ...common, delayMs: 300, have: Array.from({ length: 128 }, (_, i) => 2 * i) })
+    const r = await runDownload(join(dir, 'd'), udp, ['target.bin', '--wait', '30'])
+    assert.equal(r.code, 0, r.log)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'target.bin')), sha)
+    const receipt = r.result as unknown as Receipt
+    const bytesOf = (liar: { port: number }) => receipt.peers.find((p) => p.peer.endsWith(`:${liar.port}`))?.bytes ?? 0
+    assert.ok(
+      receipt.peers.every((p) => p.banned === undefined),
+      JSON.stringify(receipt.peers),
+    )
+    assert.ok(bytesOf(partial) > 0 && bytesOf(partial) < bytesOf(seeder) / 4, JSON.stringify(receipt.peers))
+  })
+
   it('a slow but honest peer is used (less), never banned', async (t) => {
     const { dir, sha, r, receipt, liar } = await liarThenHonest(t, 'slow')
     assert.equal(r.code, 0, r.log)

@@ -154,6 +154,8 @@ export async function startLiar(
     mode: Misbehaviour
     delayMs?: number
     transport?: 'encrypted' | 'plain'
+    /** Announce only these chunks (a peer holding part of the file); default: all of them. */
+    have?: number[]
   },
 ) {
   const keyPair = NoiseSecretStream.keyPair()
@@ -263,7 +265,7 @@ export async function startLiar(
   const [datagram] = encodeAnnouncements(
     peerId,
     port,
-    [{ id: o.id, name: o.name, size: m.size, have: Bitfield.full(m.chunks.length) }],
+    [{ id: o.id, name: o.name, size: m.size, have: announcedHave(m.chunks.length, o.have) }],
     undefined,
     plain ? undefined : 'noise',
   )
@@ -298,4 +300,11 @@ export async function startLiar(
         ),
       ]),
   }
+}
+
+function announcedHave(count: number, have: number[] | undefined): Bitfield {
+  if (have === undefined) return Bitfield.full(count)
+  const bits = new Bitfield(count)
+  for (const i of have) bits.set(i)
+  return bits
 }
