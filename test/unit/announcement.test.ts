@@ -6,6 +6,7 @@ import {
   type Announcement,
   chunksAgreeWithSize,
   decodeDatagram,
+  decodeQuery,
   encodeAnnouncements,
   encodeMore,
   encodeQuery,
@@ -262,6 +263,51 @@ describe('announcements', () => {
         }
       }),
       { numRuns: 2000 },
+    )
+  })
+
+  it("decodeQuery (an announcer's reading): a query's want, undefined for any other message without validating it, the same errors for a bad query", () => {
+    assert.deepEqual(decodeQuery(encodeQuery({ name: 'a.bin' })), { name: 'a.bin' })
+    assert.deepEqual(decodeQuery(Buffer.from('{"v":1,"type":"query"}')), {})
+    const [announcement] = encodeAnnouncements(PEER, 7000, [file(1, 8, () => true)])
+    assert.equal(decodeQuery(announcement!), undefined)
+    // An announcement the listener would refuse is still not the announcer's business.
+    assert.equal(decodeQuery(Buffer.from('{"v":1,"type":"announce","files":"nonsense"}')), undefined)
+    assert.equal(decodeQuery(Buffer.from('[1,2]')), undefined)
+    assert.throws(
+      () => decodeQuery(Buffer.from('{"v":1,"type":"query","id":"ABC"}')),
+      (e) => hasCode(e, 'E_BAD_DATAGRAM'),
+    )
+    assert.throws(
+      () => decodeQuery(Buffer.from([0x7b, 0xff])),
+      (e) => hasCode(e, 'E_BAD_DATAGRAM'),
+    )
+    assert.throws(
+      () => decodeQuery(Buffer.alloc(60_000, 0x20)),
+      (e) => hasCode(e, 'E_TOO_LARGE'),
+    )
+  })
+
+  it('property: decodeQuery agrees with decodeDatagram on every datagram decodeDatagram accepts', () => {
+    const datagram = fc.oneof(
+      fc.record({ name: fc.string({ maxLength: 40 }) }).map((want) => encodeQuery(want)),
+      fc.constant(encodeQuery({ id: id(9) })),
+      fc.nat(60).map((n) => encodeAnnouncements(PEER, 7000, [file(n, n + 1, (i) => i % 2 === 0)])[0]!),
+      fc.nat(1000).map((n) => encodeMore(n, 5)),
+      fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+    )
+    fc.assert(
+      fc.property(datagram, (bytes) => {
+        let message: ReturnType<typeof decodeDatagram>
+        try {
+          message = decodeDatagram(bytes)
+        } catch {
+          return true
+        }
+        assert.deepEqual(decodeQuery(bytes), message.type === 'query' ? message.want : undefined)
+        return true
+      }),
+      { numRuns: 500 },
     )
   })
 

@@ -127,15 +127,17 @@ const fileSchema = z
   })
   .passthrough()
 
+const querySchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    type: z.literal('query'),
+    id: z.string().regex(HEX64).optional(),
+    name: z.string().refine(isValidName, 'invalid file name').optional(),
+  })
+  .passthrough()
+
 const messageSchema = z.discriminatedUnion('type', [
-  z
-    .object({
-      v: z.literal(PROTOCOL_VERSION),
-      type: z.literal('query'),
-      id: z.string().regex(HEX64).optional(),
-      name: z.string().refine(isValidName, 'invalid file name').optional(),
-    })
-    .passthrough(),
+  querySchema,
   z
     .object({
       v: z.literal(PROTOCOL_VERSION),
@@ -158,33 +160,53 @@ const messageSchema = z.discriminatedUnion('type', [
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
-/** Decode and validate one datagram; throws E_BAD_DATAGRAM (with `details.reason`) or E_TOO_LARGE. */
-export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): DiscoveryMessage {
+/** A datagram's JSON; throws E_TOO_LARGE or E_BAD_DATAGRAM (reason `not-json`). */
+function datagramJson(bytes: Uint8Array, maxBytes: number): unknown {
   if (bytes.byteLength > maxBytes)
     throw new P2PError('E_TOO_LARGE', `datagram of ${bytes.byteLength} bytes is over ${maxBytes}`, {
       reason: 'too-large',
     })
-  let value: unknown
   try {
-    value = parseJsonUtf8(bytes)
+    return parseJsonUtf8(bytes)
   } catch {
     throw new P2PError('E_BAD_DATAGRAM', 'datagram is not UTF-8 JSON', { reason: 'not-json' })
   }
-  const parsed = messageSchema.safeParse(value)
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw new P2PError(
-      'E_BAD_DATAGRAM',
-      `datagram does not match the schema: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
-      { reason: 'schema' },
-    )
-  }
+}
+
+function schemaError(error: z.ZodError): P2PError {
+  const issue = error.issues[0]
+  return new P2PError(
+    'E_BAD_DATAGRAM',
+    `datagram does not match the schema: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
+    { reason: 'schema' },
+  )
+}
+
+function wantOf(m: z.infer<typeof querySchema>): QueryWant {
+  return { ...(m.id !== undefined ? { id: m.id } : {}), ...(m.name !== undefined ? { name: m.name } : {}) }
+}
+
+/**
+ * What a query asks for, or undefined when the datagram is not a query; throws
+ * as `decodeDatagram` for one that is bad. For an announcer, which hears every
+ * peer's announcements on its port and answers only queries: the others cost
+ * it a JSON parse, not a validation of every file they list (zod's checks
+ * were most of a p2p-announce's CPU in a 16-host swarm).
+ */
+export function decodeQuery(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): QueryWant | undefined {
+  const value = datagramJson(bytes, maxBytes)
+  if (typeof value !== 'object' || value === null || (value as { type?: unknown }).type !== 'query') return undefined
+  const parsed = querySchema.safeParse(value)
+  if (!parsed.success) throw schemaError(parsed.error)
+  return wantOf(parsed.data)
+}
+
+/** Decode and validate one datagram; throws E_BAD_DATAGRAM (with `details.reason`) or E_TOO_LARGE. */
+export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): DiscoveryMessage {
+  const parsed = messageSchema.safeParse(datagramJson(bytes, maxBytes))
+  if (!parsed.success) throw schemaError(parsed.error)
   const m = parsed.data
-  if (m.type === 'query')
-    return {
-      type: 'query',
-      want: { ...(m.id !== undefined ? { id: m.id } : {}), ...(m.name !== undefined ? { name: m.name } : {}) },
-    }
+  if (m.type === 'query') return { type: 'query', want: wantOf(m) }
   if (m.type === 'more') return { type: 'more', omitted: m.omitted, interval: m.interval }
   const claims = new Map<string, string>()
   const files = m.files.map((f): AnnouncedFile => {

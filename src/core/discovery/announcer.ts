@@ -6,7 +6,7 @@ import { StoreChanges } from '../store-changes.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
 import {
   ANSWER_FACTOR,
-  decodeDatagram,
+  decodeQuery,
   encodeAnnouncements,
   encodeMore,
   type LocalFile,
@@ -206,14 +206,13 @@ export class Announcer {
       if ('drop' in opened) return // not ours to judge: listeners count what they drop
       msg = opened.payload
     }
-    let want: QueryWant
+    let want: QueryWant | undefined
     try {
-      const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
-      if (message.type !== 'query') return
-      want = message.want
+      want = decodeQuery(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
     } catch {
       return // not ours to judge: listeners count bad datagrams
     }
+    if (want === undefined) return
     this.stats.queries++
     this.answer(want, msg.length, datagram)
   }
