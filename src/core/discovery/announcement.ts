@@ -190,8 +190,8 @@ function wantOf(m: z.infer<typeof querySchema>): QueryWant {
  * What a query asks for, or undefined when the datagram is not a query; throws
  * as `decodeDatagram` for one that is bad. For an announcer, which hears every
  * peer's announcements on its port and answers only queries: the others cost
- * it a JSON parse, not a validation of every file they list (zod's checks
- * were most of a p2p-announce's CPU in a 16-host swarm).
+ * it a JSON parse, not a validation of every file they list (that was a fifth
+ * of a p2p-announce's busy time in a 16-host swarm, docs/benchmarks.md).
  */
 export function decodeQuery(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): QueryWant | undefined {
   const value = datagramJson(bytes, maxBytes)
