@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --keep --cpu-prof p2p-download]
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --by id --keep --cpu-prof p2p-download]
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
@@ -53,6 +53,10 @@ const profiled = opt('cpu-prof', '').split(',')
 const node = process.execPath
 const progress = (line) => process.stderr.write(`\x1b[2K\rswarm: ${line}${process.stderr.isTTY ? '' : '\n'}`)
 const NAME = 'swarm-sample.bin'
+// p2p-download by the file's id (as aria2c is given the torrent, curl the URL), or by name: then each
+// download first waits 1.2 s for other files of that name to answer (docs/protocol.md).
+const by = opt('by', 'id')
+if (by !== 'id' && by !== 'name') throw new Error(`--by takes id or name, not ${by}`)
 // What one transfer at the link's rate takes, for the time bounds: a round may take N of them (HTTP) and more under load.
 const linkSeconds = (size * 8) / parseRate(rate)
 const roundTimeoutMs = (n) => Number(opt('round-timeout', '0')) * 1000 || (120 + 4 * n * linkSeconds) * 1000
@@ -120,7 +124,7 @@ const tx = (seeder) => lan.counters(seeder).tx
  * then all p2p-downloads start together. Defaults everywhere (ports,
  * broadcast "auto" → 10.78.0.255, intervals), as users run them.
  */
-async function roundP2p(seeder, downloaders, expected, timeoutMs) {
+async function roundP2p(seeder, downloaders, expected, timeoutMs, { fileId }) {
   freshDirs(downloaders)
   const daemons = []
   const serveOn = async (h) => {
@@ -137,7 +141,8 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs) {
     const daemonCpu = (role) => daemons.reduce((sum, d) => sum + d[role].cpuSeconds(), 0)
     const cpuBefore = { serve: daemonCpu('serve'), announce: daemonCpu('announce') }
     const { results, machineCpu } = await together(downloaders, async (h) => {
-      const [cmd, argv] = p2p(h, 'p2p-download', [NAME, '--json', '--downloads-dir', join(h.dir, 'downloads')])
+      const what = by === 'id' ? ['--id', fileId] : [NAME]
+      const [cmd, argv] = p2p(h, 'p2p-download', [...what, '--json', '--downloads-dir', join(h.dir, 'downloads')])
       const r = await timed(cmd, argv, { stdout: 'pipe', cwd: h.dir, timeoutMs })
       return { rss: r.rss, cpu: r.cpu, receipt: JSON.parse(r.stdout.trim().split('\n').pop()) }
     })
@@ -333,7 +338,8 @@ async function main() {
   const share = join(root, 'seeder-files')
   mkdirSync(share)
   linkSync(source, join(share, NAME))
-  await timed(...p2p(seeder, 'p2p-split', [join(share, NAME)]))
+  const [splitCmd, splitArgv] = p2p(seeder, 'p2p-split', [join(share, NAME), '--json'])
+  const fileId = JSON.parse((await timed(splitCmd, splitArgv, { stdout: 'pipe' })).stdout.trim().split('\n').pop()).id
   const http = { dir: join(root, 'http'), root: share }
   let bt
   if (methods.includes('bittorrent')) {
@@ -351,7 +357,7 @@ async function main() {
       progress(`N = ${n}: ${method}`)
       const downloaders = others.slice(0, n).map((h) => ({ ...h, dir: join(h.dir, method) })) // each tool its own files
       const run = { p2pshare: roundP2p, bittorrent: roundBitTorrent, http: roundHttp }[method]
-      const r = await run(seeder, downloaders, expected, roundTimeoutMs(n), method === 'http' ? http : bt)
+      const r = await run(seeder, downloaders, expected, roundTimeoutMs(n), { http, bt, p2pshare: { fileId } }[method])
       rounds.push({ n, method, ...r })
       progress(
         `N = ${n}: ${method}: last done ${Math.max(...r.seconds).toFixed(2)} s, seeder sent ${(r.seederSent / size).toFixed(2)} × the file`,
@@ -359,7 +365,7 @@ async function main() {
     }
   }
   progress('done\n')
-  console.log(swarmReport({ size, rate, delay, delayApplied: lan.delayApplied, linkBps, counts, rounds, skipped }))
+  console.log(swarmReport({ size, rate, delay, delayApplied: lan.delayApplied, linkBps, counts, rounds, skipped, by }))
   if (args.includes('--keep'))
     console.log(`kept: ${root} (each host's store, logs and downloads of the last round of each tool)`)
 }
