@@ -357,7 +357,13 @@ async function main() {
       progress(`N = ${n}: ${method}`)
       const downloaders = others.slice(0, n).map((h) => ({ ...h, dir: join(h.dir, method) })) // each tool its own files
       const run = { p2pshare: roundP2p, bittorrent: roundBitTorrent, http: roundHttp }[method]
-      const r = await run(seeder, downloaders, expected, roundTimeoutMs(n), { http, bittorrent: bt, p2pshare: { fileId } }[method])
+      const r = await run(
+        seeder,
+        downloaders,
+        expected,
+        roundTimeoutMs(n),
+        { http, bittorrent: bt, p2pshare: { fileId } }[method],
+      )
       rounds.push({ n, method, ...r })
       progress(
         `N = ${n}: ${method}: last done ${Math.max(...r.seconds).toFixed(2)} s, seeder sent ${(r.seederSent / size).toFixed(2)} × the file`,
