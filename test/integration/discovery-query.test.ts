@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import {
-  type Announcement,
-  decodeDatagram,
-  encodeQuery,
-  type MoreNotice,
-} from '../../src/core/discovery/announcement.js'
+import { type Announcement, encodeQuery, type MoreNotice } from '../../src/core/discovery/announcement.js'
+import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
 import { ANSWER_BYTES_PER_SOURCE_PER_S, Announcer } from '../../src/core/discovery/announcer.js'
 import { DiscoveryListener, type KnownFile } from '../../src/core/discovery/listener.js'
 import { splitFile } from '../../src/core/split.js'

@@ -5,14 +5,13 @@ import { Bitfield } from '../../src/core/bitfield.js'
 import {
   type Announcement,
   chunksAgreeWithSize,
-  decodeDatagram,
-  decodeQuery,
   encodeAnnouncements,
   encodeMore,
   encodeQuery,
   type LocalFile,
   packAnnouncements,
 } from '../../src/core/discovery/announcement.js'
+import { decodeDatagram, decodeQuery } from '../../src/core/discovery/announcement-decode.js'
 import { ContentDictionary } from '../../src/core/discovery/dictionary.js'
 import { claimsFromSnapshot, toSnapshot } from '../../src/core/discovery/dictionary-file.js'
 import { hasCode } from '../../src/core/errors.js'

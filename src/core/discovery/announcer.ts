@@ -6,13 +6,13 @@ import { StoreChanges } from '../store-changes.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
 import {
   ANSWER_FACTOR,
-  decodeQuery,
   encodeAnnouncements,
   encodeMore,
   type LocalFile,
   packAnnouncements,
   type QueryWant,
 } from './announcement.js'
+import { decodeQuery } from './announcement-decode.js'
 import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
 import type { FamilyOptions } from './interfaces.js'
 import type { PeerTarget } from './named-peers.js'

@@ -1,0 +1,158 @@
+import { z } from 'zod/v3'
+import { Bitfield } from '../bitfield.js'
+import { MAX_CHUNK_SIZE, MAX_DATAGRAM_BYTES, MIN_CHUNK_SIZE } from '../constants.js'
+import { P2PError } from '../errors.js'
+import { parseJsonUtf8 } from '../json.js'
+import { HEX64 } from '../manifest.js'
+import { isValidName } from '../names.js'
+import {
+  type AnnouncedFile,
+  chunksAgreeWithSize,
+  type DiscoveryMessage,
+  folderField,
+  MAX_ANNOUNCED_CHUNKS,
+  PEER_ID,
+  PROTOCOL_VERSION,
+  type QueryWant,
+} from './announcement.js'
+
+/**
+ * Discovery datagrams read back (their format: announcement.ts): each one
+ * validated against its schema before any field is used, so that a claim
+ * costs what its bytes do (bitfields checked against the chunk count, slices
+ * of one file agreeing with each other).
+ */
+
+const fileSchema = z
+  .object({
+    id: z.string().regex(HEX64),
+    name: z.string().refine(isValidName, 'invalid file name'),
+    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    chunks: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS),
+    have: z.string().max(MAX_DATAGRAM_BYTES),
+    from: z.number().int().min(0).multipleOf(8).optional(),
+    files: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS).optional(),
+  })
+  .passthrough()
+
+const querySchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    type: z.literal('query'),
+    id: z.string().regex(HEX64).optional(),
+    name: z.string().refine(isValidName, 'invalid file name').optional(),
+  })
+  .passthrough()
+
+const messageSchema = z.discriminatedUnion('type', [
+  querySchema,
+  z
+    .object({
+      v: z.literal(PROTOCOL_VERSION),
+      type: z.literal('more'),
+      omitted: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+      interval: z.number().min(0).max(1e6),
+    })
+    .passthrough(),
+  z
+    .object({
+      v: z.literal(PROTOCOL_VERSION),
+      type: z.literal('announce'),
+      peer: z.string().regex(PEER_ID),
+      transport: z.string().max(16).optional(),
+      port: z.number().int().min(1).max(65535),
+      files: z.array(fileSchema).max(MAX_DATAGRAM_BYTES),
+    })
+    .passthrough(),
+])
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+/** A datagram's JSON; throws E_TOO_LARGE or E_BAD_DATAGRAM (reason `not-json`). */
+function datagramJson(bytes: Uint8Array, maxBytes: number): unknown {
+  if (bytes.byteLength > maxBytes)
+    throw new P2PError('E_TOO_LARGE', `datagram of ${bytes.byteLength} bytes is over ${maxBytes}`, {
+      reason: 'too-large',
+    })
+  try {
+    return parseJsonUtf8(bytes)
+  } catch {
+    throw new P2PError('E_BAD_DATAGRAM', 'datagram is not UTF-8 JSON', { reason: 'not-json' })
+  }
+}
+
+function schemaError(error: z.ZodError): P2PError {
+  const issue = error.issues[0]
+  return new P2PError(
+    'E_BAD_DATAGRAM',
+    `datagram does not match the schema: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
+    { reason: 'schema' },
+  )
+}
+
+function wantOf(m: z.infer<typeof querySchema>): QueryWant {
+  return { ...(m.id !== undefined ? { id: m.id } : {}), ...(m.name !== undefined ? { name: m.name } : {}) }
+}
+
+/**
+ * What a query asks for, or undefined when the datagram is not a query; throws
+ * as `decodeDatagram` for one that is bad. For an announcer, which hears every
+ * peer's announcements on its port and answers only queries: the others cost
+ * it a JSON parse, not a validation of every file they list (that was a fifth
+ * of a p2p-announce's busy time in a 16-host swarm, docs/benchmarks.md).
+ */
+export function decodeQuery(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): QueryWant | undefined {
+  const value = datagramJson(bytes, maxBytes)
+  if (typeof value !== 'object' || value === null || (value as { type?: unknown }).type !== 'query') return undefined
+  const parsed = querySchema.safeParse(value)
+  if (!parsed.success) throw schemaError(parsed.error)
+  return wantOf(parsed.data)
+}
+
+/** Decode and validate one datagram; throws E_BAD_DATAGRAM (with `details.reason`) or E_TOO_LARGE. */
+export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): DiscoveryMessage {
+  const parsed = messageSchema.safeParse(datagramJson(bytes, maxBytes))
+  if (!parsed.success) throw schemaError(parsed.error)
+  const m = parsed.data
+  if (m.type === 'query') return { type: 'query', want: wantOf(m) }
+  if (m.type === 'more') return { type: 'more', omitted: m.omitted, interval: m.interval }
+  const claims = new Map<string, string>()
+  const files = m.files.map((f): AnnouncedFile => {
+    if (!chunksAgreeWithSize(f.size, f.chunks, f.files)) {
+      throw new P2PError(
+        'E_BAD_DATAGRAM',
+        `${f.chunks} chunks cannot make ${f.size} bytes (chunks are ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE} bytes)`,
+        { reason: 'chunks' },
+      )
+    }
+    // Slices of one file share its claim: one datagram cannot say two things about an id.
+    const claim = JSON.stringify([f.name, f.size, f.chunks, f.files])
+    if ((claims.get(f.id) ?? claim) !== claim)
+      throw new P2PError('E_BAD_DATAGRAM', 'two entries for one id disagree', { reason: 'inconsistent' })
+    claims.set(f.id, claim)
+    const from = f.from ?? 0
+    if (f.have === 'all') {
+      if (from !== 0) throw new P2PError('E_BAD_DATAGRAM', '"have":"all" cannot have "from"', { reason: 'have' })
+      return { id: f.id, name: f.name, size: f.size, chunks: f.chunks, have: 'all', from: 0, ...folderField(f) }
+    }
+    if (!BASE64.test(f.have) || f.have.length % 4 !== 0)
+      throw new P2PError('E_BAD_DATAGRAM', '"have" is not base64', { reason: 'have' })
+    const raw = Buffer.from(f.have, 'base64')
+    const bits = Math.min(raw.length * 8, f.chunks - from)
+    if (from > 0 && from >= f.chunks)
+      throw new P2PError('E_BAD_DATAGRAM', '"from" is past the last chunk', { reason: 'have' })
+    if (raw.length !== Math.ceil(bits / 8))
+      throw new P2PError('E_BAD_DATAGRAM', '"have" is longer than the file', { reason: 'have' })
+    const have = new Bitfield(bits, raw)
+    if (!have.hasCleanTail())
+      throw new P2PError('E_BAD_DATAGRAM', '"have" sets bits past the last chunk', { reason: 'have' })
+    return { id: f.id, name: f.name, size: f.size, chunks: f.chunks, have, from, ...folderField(f) }
+  })
+  return {
+    type: 'announce',
+    peer: m.peer,
+    ...(m.transport === 'noise' ? { transport: 'noise' } : {}),
+    port: m.port,
+    files,
+  }
+}
