@@ -6,6 +6,7 @@ import type { AnnouncedFile, Announcement } from '../../src/core/discovery/annou
 import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
 import { CLAIM_OVERHEAD_BYTES, ContentDictionary, type DictionaryLimits } from '../../src/core/discovery/dictionary.js'
 import { claimsFromSnapshot, jsonLine, toSnapshot } from '../../src/core/discovery/dictionary-file.js'
+import { hasCode } from '../../src/core/errors.js'
 
 const id = (n: number): string => n.toString(16).padStart(64, '0')
 const entry = (n: number, o: Partial<AnnouncedFile> = {}): AnnouncedFile => ({
@@ -334,6 +335,13 @@ describe('content dictionary', () => {
       claimsFromSnapshot(v1, (w) => w).map((f) => [f.name, f.peers[0]!.name, f.peers[0]!.have.count()]),
       [['old.bin', 'old.bin', 1]],
     )
+    // A file's own size and chunk count are whole numbers, as a peer's are: 1.5 chunks or 1e999 bytes is no dictionary.
+    for (const bad of [{ chunks: 1.5 }, { size: JSON.parse('1e999') as number }, { size: -1 }])
+      assert.throws(
+        () => claimsFromSnapshot({ ...v1, files: { [id(3)]: { ...v1.files[id(3)], ...bad } } }, (w) => w),
+        (e) => hasCode(e, 'E_BAD_DATAGRAM'),
+        JSON.stringify(bad),
+      )
   })
 
   it('the --json line stays under its cap, giving held counts and how many files it left out', () => {

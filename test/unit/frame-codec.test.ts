@@ -323,5 +323,12 @@ describe('transfer messages', () => {
       (e) => hasCode(e, 'E_BAD_FRAME'),
     )
     assert.equal(parseResponse({ type: 'error', code: 'E_NOT_FOUND', message: 'no' }).type, 'error')
+    // Sizes are safe integers: 2^60 (or 1e999, which JSON reads as Infinity) is no size.
+    for (const size of [2 ** 60, JSON.parse('1e999') as number])
+      assert.throws(
+        () => parseResponse({ type: 'chunk', id: ID, index: 0, size }),
+        (e) => hasCode(e, 'E_BAD_FRAME'),
+        String(size),
+      )
   })
 })

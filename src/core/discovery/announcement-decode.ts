@@ -30,7 +30,7 @@ const fileSchema = z
     size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
     chunks: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS),
     have: z.string().max(MAX_DATAGRAM_BYTES),
-    from: z.number().int().min(0).multipleOf(8).optional(),
+    from: z.number().int().safe().min(0).multipleOf(8).optional(),
     files: z.number().int().min(0).max(MAX_ANNOUNCED_CHUNKS).optional(),
   })
   .passthrough()

@@ -125,22 +125,22 @@ const peerSchema = z.object({
   port: z.number().int().min(1).max(65535),
   name: z.string().optional(),
   size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-  chunks: z.number().int().min(0).optional(),
-  files: z.number().int().min(0).optional(),
+  chunks: z.number().int().safe().min(0).optional(),
+  files: z.number().int().safe().min(0).optional(),
   have: z.string(),
   lastSeen: z.string(),
 })
 
 const snapshotSchema = z.object({
-  version: z.number().int().optional(), // absent: version 1, where the claim was the file's
+  version: z.number().int().safe().optional(), // absent: version 1, where the claim was the file's
   updatedAt: z.string(),
   files: z.record(
     z.string().regex(HEX64),
     z.object({
       name: z.string(),
-      size: z.number(),
-      chunks: z.number(),
-      files: z.number().int().min(0).optional(),
+      size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+      chunks: z.number().int().safe().min(0),
+      files: z.number().int().safe().min(0).optional(),
       peers: z.array(z.unknown()),
     }),
   ),

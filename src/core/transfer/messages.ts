@@ -34,10 +34,10 @@ const request = z.discriminatedUnion('type', [manifestRequest, chunkRequest])
 export type Request = z.infer<typeof request>
 
 const manifestResponse = z
-  .object({ type: z.literal('manifest'), id, size: z.number().int().nonnegative() })
+  .object({ type: z.literal('manifest'), id, size: z.number().int().safe().nonnegative() })
   .passthrough()
 const chunkResponse = z
-  .object({ type: z.literal('chunk'), id, index, size: z.number().int().nonnegative() })
+  .object({ type: z.literal('chunk'), id, index, size: z.number().int().safe().nonnegative() })
   .passthrough()
 const errorResponse = z
   .object({
