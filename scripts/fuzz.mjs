@@ -14,7 +14,8 @@
 import fc from 'fast-check'
 import { Bitfield } from '../dist/src/core/bitfield.js'
 import { resolveSettings, SETTINGS } from '../dist/src/core/config.js'
-import { decodeDatagram, encodeAnnouncements, encodeQuery } from '../dist/src/core/discovery/announcement.js'
+import { encodeAnnouncements, encodeQuery } from '../dist/src/core/discovery/announcement.js'
+import { decodeDatagram, decodeQuery } from '../dist/src/core/discovery/announcement-decode.js'
 import { ContentDictionary } from '../dist/src/core/discovery/dictionary.js'
 import { claimsFromSnapshot, toSnapshot } from '../dist/src/core/discovery/dictionary-file.js'
 import { P2PError } from '../dist/src/core/errors.js'
@@ -78,9 +79,10 @@ const targets = {
     typed(() => parseRequest(header))
     typed(() => parseResponse(header))
   }),
-  'announcement decoder: bytes': fc.property(fc.uint8Array({ maxLength: 1400 }), (bytes) =>
-    typed(() => decodeDatagram(bytes)),
-  ),
+  'announcement decoder: bytes': fc.property(fc.uint8Array({ maxLength: 1400 }), (bytes) => {
+    typed(() => decodeDatagram(bytes))
+    typed(() => decodeQuery(bytes))
+  }),
   'announcement decoder: mutated valid datagrams': fc.property(
     fc.array(
       fc.record({
