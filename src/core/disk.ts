@@ -30,7 +30,9 @@ export interface AtomicWriteOptions {
  * followed), and write `data` into it: a new file, never one a reader may
  * already have open, so no temp file and rename are needed when nothing
  * publishes it before it is whole (a split's chunks, before their manifest:
- * the rename cost ~10 % of a split's system time, docs/benchmarks.md).
+ * the rename cost ~10 % of a split's system time, docs/benchmarks.md). A
+ * failed write leaves the partial file where it is, unpublished: removing it
+ * by name could remove another writer's file renamed there meanwhile.
  */
 export async function writeNewFile(path: string, data: Uint8Array): Promise<void> {
   const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW)
@@ -39,12 +41,9 @@ export async function writeNewFile(path: string, data: Uint8Array): Promise<void
       const { bytesWritten } = await handle.write(data, done, data.byteLength - done, done)
       done += bytesWritten
     }
-  } catch (err) {
-    await handle.close().catch(() => undefined)
-    await unlink(path).catch(() => undefined)
-    throw err
+  } finally {
+    await handle.close()
   }
-  await handle.close()
 }
 
 /** Write `data` to a temp file beside `path`, optionally fsync, then rename over `path`. */

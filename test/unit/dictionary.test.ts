@@ -335,13 +335,20 @@ describe('content dictionary', () => {
       claimsFromSnapshot(v1, (w) => w).map((f) => [f.name, f.peers[0]!.name, f.peers[0]!.have.count()]),
       [['old.bin', 'old.bin', 1]],
     )
-    // A file's own size and chunk count are whole numbers, as a peer's are: 1.5 chunks or 1e999 bytes is no dictionary.
-    for (const bad of [{ chunks: 1.5 }, { size: JSON.parse('1e999') as number }, { size: -1 }])
-      assert.throws(
-        () => claimsFromSnapshot({ ...v1, files: { [id(3)]: { ...v1.files[id(3)], ...bad } } }, (w) => w),
-        (e) => hasCode(e, 'E_BAD_DATAGRAM'),
+    // A file's own size and chunk count are whole numbers, as a peer's are: an entry with 1.5 chunks or 1e999
+    // bytes is skipped, and the file's other entries are read.
+    for (const bad of [{ chunks: 1.5, size: 8000 }, { size: JSON.parse('1e999') as number }, { size: -1 }]) {
+      const files = { [id(3)]: { ...v1.files[id(3)]!, ...bad }, [id(4)]: v1.files[id(3)]! }
+      assert.deepEqual(
+        claimsFromSnapshot({ ...v1, files }, (w) => w).map((f) => f.id),
+        [id(4)],
         JSON.stringify(bad),
       )
+    }
+    assert.throws(
+      () => claimsFromSnapshot({ files: {} }, (w) => w),
+      (e) => hasCode(e, 'E_BAD_DATAGRAM'),
+    )
   })
 
   it('the --json line stays under its cap, giving held counts and how many files it left out', () => {

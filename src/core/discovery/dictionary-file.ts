@@ -131,19 +131,18 @@ const peerSchema = z.object({
   lastSeen: z.string(),
 })
 
+const fileSchema = z.object({
+  name: z.string(),
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  chunks: z.number().int().safe().min(0),
+  files: z.number().int().safe().min(0).optional(),
+  peers: z.array(z.unknown()),
+})
+
 const snapshotSchema = z.object({
   version: z.number().int().safe().optional(), // absent: version 1, where the claim was the file's
   updatedAt: z.string(),
-  files: z.record(
-    z.string().regex(HEX64),
-    z.object({
-      name: z.string(),
-      size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-      chunks: z.number().int().safe().min(0),
-      files: z.number().int().safe().min(0).optional(),
-      peers: z.array(z.unknown()),
-    }),
-  ),
+  files: z.record(z.string().regex(HEX64), z.unknown()),
 })
 
 /**
@@ -156,7 +155,10 @@ export function claimsFromSnapshot(value: unknown, toLocal: (wall: number) => nu
   const parsed = snapshotSchema.safeParse(value)
   if (!parsed.success) throw new P2PError('E_BAD_DATAGRAM', 'not a valid content dictionary')
   const out: KnownFile[] = []
-  for (const [id, f] of Object.entries(parsed.data.files)) {
+  for (const [id, entry] of Object.entries(parsed.data.files)) {
+    const file = fileSchema.safeParse(entry)
+    if (!file.success) continue
+    const f = file.data
     const peers: PeerSource[] = []
     for (const raw of f.peers) {
       const p = peerSchema.safeParse(raw)
