@@ -388,7 +388,7 @@ function render(ctx: Ctx, r: DownloadReceipt, reach: DiscoveryReach): void {
     bytes: p.bytes,
     chunks: p.chunks,
     ...(p.banned ? { banned: p.banned } : {}),
-    ...(p.writtenOff && !p.banned ? { writtenOff: true } : {}),
+    ...(p.writtenOff ? { writtenOff: true } : {}),
   }))
   ctx.log.info(
     {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { mkdir, open, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { TEMP_MARKER } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
@@ -25,6 +25,14 @@ export interface AtomicWriteOptions {
   within?: string
 }
 
+/** All of `bytes` from offset 0, in plain writes: FileHandle.writeFile is several times slower for 1 MiB buffers (docs/benchmarks.md). */
+async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let done = 0; done < bytes.byteLength; ) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, done)
+    done += bytesWritten
+  }
+}
+
 /**
  * Create `path`, which must not exist (EEXIST otherwise; a link there is not
  * followed), and write `data` into it: a new file, never one a reader may
@@ -37,10 +45,7 @@ export interface AtomicWriteOptions {
 export async function writeNewFile(path: string, data: Uint8Array): Promise<void> {
   const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW)
   try {
-    for (let done = 0; done < data.byteLength; ) {
-      const { bytesWritten } = await handle.write(data, done, data.byteLength - done, done)
-      done += bytesWritten
-    }
+    await writeAll(handle, data)
   } finally {
     await handle.close()
   }
@@ -55,12 +60,7 @@ export async function writeFileAtomic(
   const temp = tempPathFor(path)
   const handle = await open(temp, 'wx')
   try {
-    // Plain writes: FileHandle.writeFile is several times slower for 1 MiB buffers (docs/benchmarks.md).
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-    for (let done = 0; done < bytes.byteLength; ) {
-      const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, done)
-      done += bytesWritten
-    }
+    await writeAll(handle, typeof data === 'string' ? Buffer.from(data, 'utf8') : data)
     if (options.fsync) await handle.sync()
   } catch (err) {
     await handle.close().catch(() => undefined)

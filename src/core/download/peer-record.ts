@@ -29,7 +29,7 @@ export interface PeerReport {
   strikes: number
   failures: number
   banned: string | undefined
-  /** Gave nothing for the scheduler's patience (its requests failed, timed out or were told "not now"): asked nothing more. */
+  /** Gave nothing for the scheduler's patience (its requests failed, timed out or were told "not now"): asked nothing more. Never with `banned`, which says more. */
   writtenOff: boolean
   /** Smoothed time per chunk (ms), once it has delivered. */
   msPerChunk: number | undefined
@@ -135,7 +135,8 @@ export class PeerRecord implements Candidate {
   }
 
   report(): PeerReport {
-    const { key, bytes, chunks, strikes, failures, banned, writtenOff } = this
+    const { key, bytes, chunks, strikes, failures, banned } = this
+    const writtenOff = this.writtenOff && banned === undefined
     return { key, bytes, chunks, strikes, failures, banned, writtenOff, msPerChunk: this.pace.msPerChunk }
   }
 }

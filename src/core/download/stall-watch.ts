@@ -54,7 +54,7 @@ export class StallWatch {
     }
     const report = this.scheduler.report()
     const banned = report.filter((p) => p.banned).length
-    const writtenOff = report.filter((p) => p.writtenOff && !p.banned).length
+    const writtenOff = report.filter((p) => p.writtenOff).length
     const code = banned > 0 && livePeers.length <= banned ? 'E_CHECKSUM' : 'E_NO_PEER'
     // Why the peers that claimed chunks hold none now (protocol.md §3): a ban (bad data or broken responses) or a write-off.
     const why = [
