@@ -16,13 +16,21 @@ interface Receipt {
   peers: Array<{ peer: string; bytes: number; banned?: string }>
 }
 
+/** When the honest seeder joins: once a liar was asked anything, once one sent a right chunk, or never. */
+type HonestJoins = 'after-a-request' | 'after-a-chunk' | 'never'
+
 /**
  * Misbehaving peers are the only ones when the download starts; an honest
  * seeder joins once the downloader has asked one of them for something.
  * Whatever the liars do, the file must come out identical (FAULTS.md cases
  * 3, 5, 6, 35, 38, 40).
  */
-async function liarsThenHonest(t: Cleanup, modes: Misbehaviour[], extra: string[] = [], honest = true) {
+async function liarsThenHonest(
+  t: Cleanup,
+  modes: Misbehaviour[],
+  extra: string[] = [],
+  joins: HonestJoins = 'after-a-request',
+) {
   const dir = await tmpDir(t)
   const udp = await freeUdpPort()
   const size = 64 * 65536
@@ -33,10 +41,10 @@ async function liarsThenHonest(t: Cleanup, modes: Misbehaviour[], extra: string[
   )
   // --wait 60: the honest seeder starts only once a liar was asked, and starting two processes can take seconds on a busy machine.
   const download = runDownload(join(dir, 'd'), udp, ['target.bin', '--window', '4', '--wait', '60', ...extra])
-  if (honest) {
+  if (joins !== 'never') {
     await Promise.race([
-      Promise.any(liars.map((l) => l.asked())),
-      download.then((r) => assert.fail(`the download ended (${r.code}) before it asked a liar: ${r.log}`)),
+      Promise.any(liars.map((l) => (joins === 'after-a-chunk' ? l.answered() : l.asked()))),
+      download.then((r) => assert.fail(`the download ended (${r.code}) before a liar was ${joins}: ${r.log}`)),
     ])
     await startSeeder(t, join(dir, 'honest'), udp)
   }
@@ -46,8 +54,8 @@ async function liarsThenHonest(t: Cleanup, modes: Misbehaviour[], extra: string[
   return { dir, sha, liars, r, receipt, peerOf }
 }
 
-async function liarThenHonest(t: Cleanup, mode: Misbehaviour, extra: string[] = [], honest = true) {
-  const run = await liarsThenHonest(t, [mode], extra, honest)
+async function liarThenHonest(t: Cleanup, mode: Misbehaviour, extra: string[] = [], joins?: HonestJoins) {
+  const run = await liarsThenHonest(t, [mode], extra, joins)
   return { ...run, liar: run.liars[0]! }
 }
 
@@ -138,7 +146,9 @@ describe('a hostile peer beside an honest seeder', () => {
   })
 
   it('a slow but honest peer is used (less), never banned', async (t) => {
-    const { dir, sha, r, receipt, liar } = await liarThenHonest(t, 'slow')
+    // The seeder joins after the slow peer's first chunk: joining earlier, a fast machine could fetch the
+    // whole file from it, endgame included, before the slow peer's first answer (600 ms), which left it 0 bytes.
+    const { dir, sha, r, receipt, liar } = await liarThenHonest(t, 'slow', [], 'after-a-chunk')
     assert.equal(r.code, 0, r.log)
     assert.equal(await sha256File(join(dir, 'd', 'downloads', 'target.bin')), sha)
     const slow = receipt.peers.find((q) => q.peer.endsWith(`:${liar.port}`))!
@@ -150,7 +160,7 @@ describe('a hostile peer beside an honest seeder', () => {
   it('the only peer serving corrupt data: exit 5 (E_CHECKSUM), no output file', async (t) => {
     // --wait bounds both hearing the liar and waiting for another peer once it is banned: the default (10 s),
     // not 1 s, which a loaded machine could spend before the liar's announcement was heard (exit 3).
-    const { dir, r } = await liarThenHonest(t, 'random', ['--wait', '10'], false)
+    const { dir, r } = await liarThenHonest(t, 'random', ['--wait', '10'], 'never')
     assert.equal(r.code, 5, r.log)
     assert.equal((r.result as { code?: string }).code, 'E_CHECKSUM')
     assert.deepEqual(await (await import('node:fs/promises')).readdir(join(dir, 'd', 'downloads')), [])

@@ -167,10 +167,8 @@ export async function startLiar(
   const chunk = (index: number) => readFile(join(entry, `${String(index).padStart(6, '0')}.chunk`))
   let chunkRequests = 0
   let connections = 0
-  let askedOnce: () => void = () => undefined
-  const asked = new Promise<void>((resolve) => {
-    askedOnce = resolve
-  })
+  const asked = signal()
+  const answered = signal()
   const sockets = new Set<Socket>()
   const answer = async (socket: LiarSocket, header: Record<string, unknown>): Promise<void> => {
     if (o.mode === 'silent') return
@@ -233,6 +231,7 @@ export async function startLiar(
         break
     }
     socket.write(encodeFrame({ type: 'chunk', id: o.id, index }, good))
+    answered.resolve()
   }
   const server = createServer((raw) => {
     connections++
@@ -251,7 +250,7 @@ export async function startLiar(
         return void socket.destroy()
       }
       for (const { header } of frames) {
-        askedOnce()
+        asked.resolve()
         queue = queue.then(() => answer(socket, header)).catch(() => undefined)
       }
     })
@@ -293,14 +292,26 @@ export async function startLiar(
     requests: () => chunkRequests,
     connections: () => connections,
     /** Resolves when a downloader first asked this peer anything (bounded by `ms`). */
-    asked: (ms = 60_000) =>
-      Promise.race([
-        asked,
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error(`no request reached the liar within ${ms} ms`)), ms).unref(),
-        ),
-      ]),
+    asked: (ms = 60_000) => within(asked.promise, ms, 'no request reached the liar'),
+    /** Resolves when this peer first sent a chunk's right bytes (bounded by `ms`). */
+    answered: (ms = 60_000) => within(answered.promise, ms, 'the liar sent no right chunk'),
   }
+}
+
+/** A promise and the function that resolves it (Node 20 has no Promise.withResolvers). */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined
+  const promise = new Promise<void>((r) => {
+    resolve = r
+  })
+  return { promise, resolve }
+}
+
+function within(promise: Promise<void>, ms: number, failure: string): Promise<void> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${failure} within ${ms} ms`)), ms).unref()),
+  ])
 }
 
 function announcedHave(count: number, have: number[] | undefined): Bitfield {
