@@ -13,7 +13,7 @@ const path = (address: string, peerId?: string, transport?: 'noise'): LivePeer =
   ...(transport ? { transport } : {}),
 })
 const keyOf = (p: LivePeer): string => `${p.address}:${p.port}`
-const fresh = { usable: () => true, proven: () => false, misses: () => 0 }
+const fresh = { usable: () => true, proven: () => false, misses: () => 0, inUse: () => false }
 
 describe('one path per peer', () => {
   it('fetches from one address of a peer heard at several (IPv4 broadcast and IPv6 link-local), the first listed', () => {
@@ -33,10 +33,10 @@ describe('one path per peer', () => {
   it('moves to another path when the one tried failed (a stranger claiming the id fails the handshake), and keeps a proven one', () => {
     const stranger = path('10.0.0.66', 'SEEDER', 'noise')
     const real = path('10.0.0.1', 'SEEDER', 'noise')
-    const missed = { usable: () => true, proven: () => false, misses: (k: string) => (k === keyOf(stranger) ? 1 : 0) }
+    const missed = { ...fresh, misses: (k: string) => (k === keyOf(stranger) ? 1 : 0) }
     assert.deepEqual(onePathPerPeer([stranger, real], keyOf, missed), [real])
     const provenReal = {
-      usable: () => true,
+      ...fresh,
       proven: (k: string) => k === keyOf(real),
       misses: (k: string) => (k === keyOf(real) ? 2 : 0),
     }
@@ -46,8 +46,22 @@ describe('one path per peer', () => {
   it('prefers a usable path to a proven one that is banned or backing off (a broken path that still announces)', () => {
     const v4 = path('10.0.0.1', 'SEEDER', 'noise')
     const v6 = path('fe80::1%eth0', 'SEEDER', 'noise')
-    const record = { usable: (k: string) => k === keyOf(v6), proven: (k: string) => k === keyOf(v4), misses: () => 0 }
+    const record = { ...fresh, usable: (k: string) => k === keyOf(v6), proven: (k: string) => k === keyOf(v4) }
     assert.deepEqual(onePathPerPeer([v4, v6], keyOf, record), [v6])
+  })
+
+  it('keeps the path in use over an equal one listed first (paths taking turns ask a busy host twice and drop what is in flight)', () => {
+    const v4 = path('10.0.0.1', 'SEEDER', 'noise')
+    const v6 = path('fe80::1%eth0', 'SEEDER', 'noise')
+    const v6InUse = { ...fresh, inUse: (k: string) => k === keyOf(v6) }
+    assert.deepEqual(onePathPerPeer([v4, v6], keyOf, v6InUse), [v6])
+    assert.deepEqual(onePathPerPeer([v6, v4], keyOf, v6InUse), [v6])
+    // …but not over one that has proved itself, or one with fewer misses.
+    assert.deepEqual(onePathPerPeer([v4, v6], keyOf, { ...v6InUse, proven: (k: string) => k === keyOf(v4) }), [v4])
+    assert.deepEqual(
+      onePathPerPeer([v4, v6], keyOf, { ...v6InUse, misses: (k: string) => (k === keyOf(v6) ? 1 : 0) }),
+      [v4],
+    )
   })
 
   it('property: one path per encrypted peer id, every other path kept, nothing invented', () => {
@@ -58,6 +72,7 @@ describe('one path per peer', () => {
       misses: fc.nat(3),
       proven: fc.boolean(),
       usable: fc.boolean(),
+      inUse: fc.boolean(),
     })
     fc.assert(
       fc.property(fc.array(arbPath, { maxLength: 12 }), (specs) => {
@@ -67,6 +82,7 @@ describe('one path per peer', () => {
           usable: (k) => byKey.get(k)!.usable,
           proven: (k) => byKey.get(k)!.proven,
           misses: (k) => byKey.get(k)!.misses,
+          inUse: (k) => byKey.get(k)!.inUse,
         })
         for (const p of out) assert.ok(listed.includes(p))
         const merged = listed.filter((p) => p.transport === 'noise' && p.peerId !== undefined)
@@ -81,7 +97,9 @@ describe('one path per peer', () => {
             assert.ok(c.usable || !o.usable)
             if (c.usable !== o.usable) continue
             assert.ok(c.proven || !o.proven)
-            if (c.proven === o.proven) assert.ok(c.misses <= o.misses)
+            if (c.proven !== o.proven) continue
+            assert.ok(c.misses <= o.misses)
+            if (c.misses === o.misses) assert.ok(c.inUse || !o.inUse)
           }
         }
       }),

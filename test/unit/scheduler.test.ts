@@ -137,7 +137,9 @@ describe('scheduler', () => {
     s.failed('a', first, 'error')
     assert.equal(s.next('a'), undefined)
     assert.equal(s.readyIn('a'), 100)
+    assert.equal(s.pathUsable('a'), false, 'while it backs off another path to it may be tried')
     clock += 100
+    assert.equal(s.pathUsable('a'), true)
     const again = s.next('a')!
     s.failed('a', again, 'error')
     assert.equal(s.readyIn('a'), 200)
@@ -168,6 +170,7 @@ describe('scheduler', () => {
       s.notNow('seeder', s.next('seeder')!, 700)
     }
     assert.equal(s.readyIn('seeder'), 700, 'no doubling: "not now" is not a failure')
+    assert.equal(s.pathUsable('seeder'), true, 'a busy peer keeps its path (peer-paths.ts)')
     const report = s.report().find((p) => p.key === 'seeder')!
     assert.deepEqual([report.failures, report.strikes, report.banned], [0, 0, undefined])
     assert.deepEqual(
@@ -196,6 +199,7 @@ describe('scheduler', () => {
     clock = 8500
     s.notNow('stingy', s.next('stingy')!, 2000)
     assert.equal(s.readyIn('stingy'), Infinity, 'written off: asked nothing more')
+    assert.equal(s.pathUsable('stingy'), false, 'another path to it may be tried')
     assert.equal(s.unavailable(() => 1).chunks, 2, 'the two chunks only it claimed have no live peer now')
     const report = s.report().find((p) => p.key === 'stingy')!
     assert.deepEqual([report.failures, report.strikes, report.banned, report.writtenOff], [0, 0, undefined, true])

@@ -184,15 +184,13 @@ export class ChunkFetch {
     if (this.now() - this.peersRefreshed < 100) return
     this.peersRefreshed = this.now()
     const paths = onePathPerPeer(this.options.peers.peers(this.options.id), peerKey, {
-      usable: (key) => {
-        const wait = this.scheduler.readyIn(key) // Infinity: banned, or not (or no longer) in the scheduler
-        return wait === 0 || (wait === Infinity && !this.scheduler.isBanned(key))
-      },
+      usable: (key) => this.scheduler.pathUsable(key),
       proven: (key) => this.scheduler.isProven(key),
       misses: (key) => {
         const misses = this.scheduler.misses(key)
         return Number.isFinite(misses) ? misses : 0
       },
+      inUse: (key) => this.livePeers.has(key),
     })
     const current = new Map(paths.map((p) => [peerKey(p), p]))
     for (const [key, peer] of current) this.scheduler.setPeer(key, peer.have)

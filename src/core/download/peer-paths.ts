@@ -2,12 +2,14 @@ import type { LivePeer } from './job.js'
 
 /** What the choice reads of a path's record so far (the scheduler's). */
 export interface PathRecord {
-  /** It may be asked now (not banned, not backing off after failures). */
+  /** It may carry requests (not banned or written off, not backing off after a failure; a peer's "not now" does not count). */
   usable(key: string): boolean
   /** It has delivered a chunk. */
   proven(key: string): boolean
   /** Strikes and failed incidents so far (0 for a path never tried). */
   misses(key: string): number
+  /** It is the path in use now. */
+  inUse(key: string): boolean
 }
 
 /**
@@ -26,8 +28,10 @@ export interface PathRecord {
  *
  * Which path of a peer: a usable one before one that is banned or backing
  * off (so a broken path that still announces does not hide a working one),
- * then a proven one, then the one with the fewest misses, the first listed
- * on a tie. Pure.
+ * then a proven one, then the one with the fewest misses, then the one in
+ * use, then the first listed. A busy peer ("not now") keeps its path: taking
+ * turns between two paths to one host would ask it again at once through
+ * the other, and drop the requests in flight on the first each time. Pure.
  */
 export function onePathPerPeer(
   listed: readonly LivePeer[],
@@ -42,7 +46,9 @@ export function onePathPerPeer(
     if (ua !== ub) return ua
     const [pa, pb] = [record.proven(ka), record.proven(kb)]
     if (pa !== pb) return pa
-    return record.misses(ka) < record.misses(kb)
+    const [ma, mb] = [record.misses(ka), record.misses(kb)]
+    if (ma !== mb) return ma < mb
+    return record.inUse(ka) && !record.inUse(kb)
   }
   for (const path of listed) {
     if (path.transport !== 'noise' || path.peerId === undefined) {

@@ -44,7 +44,10 @@ export class PeerRecord implements Candidate {
   private seenChanges: number
   /** Failed incidents since its last delivery. */
   failures = 0
+  /** Not asked before this after a failure (the path may be at fault). */
   backoffUntil = 0
+  /** Not asked before this after "not now" (the peer is busy, whichever path asks). */
+  pausedUntil = 0
   /** Since when it has given us nothing: when it was first seen, then its last verified chunk. */
   hopeSince: number
   /**
@@ -131,7 +134,12 @@ export class PeerRecord implements Candidate {
 
   /** It said "not now" (its upload slots are taken): not asked again before `until`; not a failure. */
   pause(until: number): void {
-    this.backoffUntil = Math.max(this.backoffUntil, until)
+    this.pausedUntil = Math.max(this.pausedUntil, until)
+  }
+
+  /** When it may be asked again (0: now). */
+  get readyAt(): number {
+    return Math.max(this.backoffUntil, this.pausedUntil)
   }
 
   report(): PeerReport {

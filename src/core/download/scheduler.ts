@@ -155,7 +155,16 @@ export class Scheduler {
   readyIn(key: string): number {
     const peer = this.peers.get(key)
     if (!peer || peer.banned || peer.writtenOff) return Infinity
-    return Math.max(0, peer.backoffUntil - this.options.now())
+    return Math.max(0, peer.readyAt - this.options.now())
+  }
+
+  /**
+   * Whether this path to a peer may carry its requests (peer-paths.ts): not banned, written off or backing
+   * off after a failure. A "not now" pause does not count: the peer is busy whichever path asks.
+   */
+  pathUsable(key: string): boolean {
+    const peer = this.peers.get(key) ?? this.gone.get(key)
+    return !peer || (!peer.banned && !peer.writtenOff && peer.backoffUntil <= this.options.now())
   }
 
   /** A peer known to answer (it just delivered the manifest): it starts with the whole window, not a probe. */
@@ -196,7 +205,7 @@ export class Scheduler {
    */
   next(key: string): number | undefined {
     const peer = this.peers.get(key)
-    if (!peer || peer.banned || peer.backoffUntil > this.options.now()) return undefined
+    if (!peer || peer.banned || peer.readyAt > this.options.now()) return undefined
     if (peer.pace.inFlight.size >= peer.pace.window() || peer.pace.overdue(this.options.now())) return undefined
     return this.choice.pick(peer, this.options.now())
   }
