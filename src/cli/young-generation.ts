@@ -15,4 +15,8 @@ import { setFlagsFromString } from 'node:v8'
  * young generation (to 16 MiB semi-spaces before the first byte is asked
  * for), and a module's static imports are all loaded before its body runs.
  */
-setFlagsFromString('--semi-space-growth-factor=1')
+const keepYoungGenerationSmall = (): void => setFlagsFromString('--semi-space-growth-factor=1')
+keepYoungGenerationSmall()
+// A worker thread's start (the hash thread, hashing.ts) sets V8's flags back to their defaults, and the
+// young generation then grew to 8–16 MiB semi-spaces in a download with many peers: set again once it runs.
+process.on('worker', (worker) => worker.once('online', keepYoungGenerationSmall))

@@ -8,7 +8,9 @@ import type { Manifest } from '../manifest.js'
  * in any order, so that the check needs no second pass over the file. A
  * chunk is hashed from its buffer when it is the next one (the scheduler
  * makes that the common case) or arrived shortly ahead of its turn (its
- * buffer is held, up to HELD_FOR_HASH_BYTES in all); otherwise it is read
+ * buffer is held, up to HELD_FOR_HASH_BYTES in all, if its turn is within
+ * that many bytes: a swarm's rarest-first order brings chunks far ahead of
+ * it, whose buffers would sit there for most of the download); otherwise it is read
  * back from where it was written when its turn comes (most likely from the
  * page cache). Holds each buffer it keeps until its release, and releases
  * every one on `releaseAll`.
@@ -50,7 +52,11 @@ export class WholeFileHash {
       this.hash.update(data)
       this.hashed++
       release?.()
-    } else if (release && this.heldBytes + data.byteLength <= HELD_FOR_HASH_BYTES) {
+    } else if (
+      release &&
+      (index - this.hashed) * this.manifest.chunkSize < HELD_FOR_HASH_BYTES &&
+      this.heldBytes + data.byteLength <= HELD_FOR_HASH_BYTES
+    ) {
       this.held.set(index, { data, release })
       this.heldBytes += data.byteLength
     } else {
