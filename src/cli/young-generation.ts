@@ -17,6 +17,8 @@ import { setFlagsFromString } from 'node:v8'
  */
 const keepYoungGenerationSmall = (): void => setFlagsFromString('--semi-space-growth-factor=1')
 keepYoungGenerationSmall()
-// A worker thread's start (the hash thread, hashing.ts) sets V8's flags back to their defaults, and the
-// young generation then grew to 8–16 MiB semi-spaces in a download with many peers: set again once it runs.
+// V8 raises the growth factor to at least 2 whenever it sets up a heap (Heap::ConfigureHeap), and a worker
+// thread (the hash thread, hashing.ts) is a new heap: the young generation then grew to 8–16 MiB
+// semi-spaces in a download with many peers. Set again once the worker runs (between its heap's set-up
+// and 'online' reaching this thread it may still grow, by one step at most in the swarm bench).
 process.on('worker', (worker) => worker.once('online', keepYoungGenerationSmall))

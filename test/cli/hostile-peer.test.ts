@@ -21,7 +21,8 @@ type HonestJoins = 'after-a-request' | 'after-a-chunk' | 'never'
 
 /**
  * Misbehaving peers are the only ones when the download starts; an honest
- * seeder joins once the downloader has asked one of them for something.
+ * seeder joins as `joins` says (by default once the downloader has asked
+ * one of them for something).
  * Whatever the liars do, the file must come out identical (FAULTS.md cases
  * 3, 5, 6, 35, 38, 40).
  */
@@ -39,12 +40,16 @@ async function liarsThenHonest(
   const liars = await Promise.all(
     modes.map((mode) => startLiar(t, { udpPort: udp, storeDir: join(dir, 'honest'), name: 'target.bin', id, mode })),
   )
-  // --wait 60: the honest seeder starts only once a liar was asked, and starting two processes can take seconds on a busy machine.
+  // --wait 60: the honest seeder starts only once a liar was asked (or answered), and starting two processes can take seconds on a busy machine.
   const download = runDownload(join(dir, 'd'), udp, ['target.bin', '--window', '4', '--wait', '60', ...extra])
   if (joins !== 'never') {
     await Promise.race([
       Promise.any(liars.map((l) => (joins === 'after-a-chunk' ? l.answered() : l.asked()))),
-      download.then((r) => assert.fail(`the download ended (${r.code}) before a liar was ${joins}: ${r.log}`)),
+      download.then((r) =>
+        assert.fail(
+          `the download ended (${r.code}) before a liar ${joins === 'after-a-chunk' ? 'sent a chunk' : 'was asked'}: ${r.log}`,
+        ),
+      ),
     ])
     await startSeeder(t, join(dir, 'honest'), udp)
   }

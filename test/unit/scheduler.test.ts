@@ -180,6 +180,22 @@ describe('scheduler', () => {
     )
   })
 
+  it('a failure during a "not now" pause is a failure (backoff, and the path may change); the pause goes with the peer to another path', () => {
+    let clock = 1000
+    const s = new Scheduler(4, { backoffBaseMs: 100, now: () => clock, random: () => 0 })
+    s.setPeer('v4', all(4))
+    s.notNow('v4', s.next('v4')!, 700)
+    clock += 10
+    s.peerFailed('v4')
+    assert.equal(s.report().find((p) => p.key === 'v4')!.failures, 1)
+    assert.equal(s.pathUsable('v4'), false, 'it failed there: another path to it may be tried')
+    assert.equal(s.readyIn('v4'), 690, 'the later of the pause and the backoff')
+    s.setPeer('v6', all(4))
+    s.carryPause('v4', 'v6')
+    assert.equal(s.readyIn('v6'), 690, 'the host is still busy through its other address')
+    assert.equal(s.pathUsable('v6'), true)
+  })
+
   it('"not now" pauses at least 100 ms whatever the peer asks; a peer that gives nothing for patienceMs (only "not now", or only failures) is written off, so chunks only it claims become unavailable; a delivery restarts its patience', () => {
     let clock = 1000
     const s = new Scheduler(3, { now: () => clock, random: () => 0, patienceMs: 5000, backoffMaxMs: 1000 })
@@ -199,7 +215,7 @@ describe('scheduler', () => {
     clock = 8500
     s.notNow('stingy', s.next('stingy')!, 2000)
     assert.equal(s.readyIn('stingy'), Infinity, 'written off: asked nothing more')
-    assert.equal(s.pathUsable('stingy'), false, 'another path to it may be tried')
+    assert.equal(s.pathUsable('stingy'), true, 'written off for "not now" alone: the host, not this path, is busy')
     assert.equal(s.unavailable(() => 1).chunks, 2, 'the two chunks only it claimed have no live peer now')
     const report = s.report().find((p) => p.key === 'stingy')!
     assert.deepEqual([report.failures, report.strikes, report.banned, report.writtenOff], [0, 0, undefined, true])

@@ -8,7 +8,7 @@ import { WholeFileHash } from '../../src/core/download/whole-file-hash.js'
 import type { Manifest } from '../../src/core/manifest.js'
 
 const CHUNK = 2 * MiB
-/** Chunks whose turn is this close are held (HELD_FOR_HASH_BYTES of them). */
+/** A chunk fewer than this many ahead of the next to hash is held (HELD_FOR_HASH_BYTES are this many chunks). */
 const WINDOW = HELD_FOR_HASH_BYTES / CHUNK
 const FILE = randomBytes(12 * CHUNK + 12_345)
 
@@ -33,8 +33,8 @@ describe('the whole-file hash (whole-file-hash.ts)', () => {
       have.set(i)
       hash.add(i, chunk(i), () => released.push(i))
     }
-    add(WINDOW - 1) // its turn is within HELD_FOR_HASH_BYTES: held
-    add(WINDOW) // its turn is past them: released, read back later
+    add(WINDOW - 1) // less than HELD_FOR_HASH_BYTES ahead: held
+    add(WINDOW) // that far or further: released, read back later
     assert.deepEqual(released, [WINDOW])
     for (let i = 0; i < 12; i++) {
       if (!have.get(i)) add(i)
@@ -71,7 +71,7 @@ describe('the whole-file hash (whole-file-hash.ts)', () => {
             releases[i]!++
             held--
           })
-          assert.ok(held * CHUNK <= HELD_FOR_HASH_BYTES + CHUNK, `${held} buffers held`)
+          assert.ok(held * CHUNK <= HELD_FOR_HASH_BYTES, `${held} buffers held`)
           if (i % 3 === 0) await hash.settled()
         }
         await hash.settled()

@@ -36,9 +36,13 @@ async function youngGenerationPeak(withModule: boolean): Promise<number> {
 }
 
 describe('the young generation (young-generation.ts)', () => {
-  it('stays at its starting size after a worker thread starts, which sets V8 flags back to their defaults', async () => {
-    const [without, withModule] = await Promise.all([youngGenerationPeak(false), youngGenerationPeak(true)])
-    assert.ok(without >= 8, `the load grows it without the module (${without} MiB): else this test shows nothing`)
-    assert.ok(withModule <= 2, `${withModule} MiB with the module`)
+  it('stays at its starting size after a worker thread starts (V8 raises the growth factor again for a new heap)', async (t) => {
+    // One after the other: two allocating processes at once would load a two-core machine for nothing.
+    const without = await youngGenerationPeak(false)
+    // The control must grow it, or this test shows nothing (V8's largest young generation shrinks with the
+    // memory a machine or container has).
+    if (without < 8) return t.skip(`this machine's V8 did not grow the young generation past ${without} MiB`)
+    const withModule = await youngGenerationPeak(true)
+    assert.ok(withModule <= 2, `${withModule} MiB with the module, ${without} MiB without`)
   })
 })

@@ -10,7 +10,7 @@ import type { ChunkBuffers } from './chunk-buffers.js'
 import { fetchOrder, keptForProbes } from './fetch-order.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
-import { onePathPerPeer } from './peer-paths.js'
+import { mergedPath, onePathPerPeer } from './peer-paths.js'
 import { resumeChunks } from './resume.js'
 import { Scheduler } from './scheduler.js'
 import { StallWatch } from './stall-watch.js'
@@ -193,7 +193,12 @@ export class ChunkFetch {
       inUse: (key) => this.livePeers.has(key),
     })
     const current = new Map(paths.map((p) => [peerKey(p), p]))
-    for (const [key, peer] of current) this.scheduler.setPeer(key, peer.have)
+    const pathOf = new Map([...this.livePeers].filter(([, p]) => mergedPath(p)).map(([key, p]) => [p.peerId, key]))
+    for (const [key, peer] of current) {
+      this.scheduler.setPeer(key, peer.have)
+      const before = mergedPath(peer) ? pathOf.get(peer.peerId) : undefined
+      if (before !== undefined && before !== key) this.scheduler.carryPause(before, key)
+    }
     for (const key of this.livePeers.keys()) {
       if (!current.has(key)) {
         this.scheduler.removePeer(key)

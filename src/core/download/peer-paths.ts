@@ -2,7 +2,7 @@ import type { LivePeer } from './job.js'
 
 /** What the choice reads of a path's record so far (the scheduler's). */
 export interface PathRecord {
-  /** It may carry requests (not banned or written off, not backing off after a failure; a peer's "not now" does not count). */
+  /** It may carry requests: not banned, not backing off or written off after failures (a peer's "not now" does not count). */
   usable(key: string): boolean
   /** It has delivered a chunk. */
   proven(key: string): boolean
@@ -10,6 +10,11 @@ export interface PathRecord {
   misses(key: string): number
   /** It is the path in use now. */
   inUse(key: string): boolean
+}
+
+/** Whether this path is one of its peer's paths (an encrypted one with a peer id), not a peer of its own. */
+export function mergedPath(path: LivePeer): path is LivePeer & { peerId: string } {
+  return path.transport === 'noise' && path.peerId !== undefined
 }
 
 /**
@@ -31,7 +36,8 @@ export interface PathRecord {
  * then a proven one, then the one with the fewest misses, then the one in
  * use, then the first listed. A busy peer ("not now") keeps its path: taking
  * turns between two paths to one host would ask it again at once through
- * the other, and drop the requests in flight on the first each time. Pure.
+ * the other, and drop the requests in flight on the first each time (when
+ * the path does change, the caller carries the pause over). Pure.
  */
 export function onePathPerPeer(
   listed: readonly LivePeer[],
@@ -51,7 +57,7 @@ export function onePathPerPeer(
     return record.inUse(ka) && !record.inUse(kb)
   }
   for (const path of listed) {
-    if (path.transport !== 'noise' || path.peerId === undefined) {
+    if (!mergedPath(path)) {
       out.push(path)
       continue
     }

@@ -10,6 +10,9 @@ import { type PaceLimits, PeerPace } from './peer-pace.js'
  *
  * - A timeout or lost connection is a failure: exponential backoff, one
  *   step per incident (the requests it failed together count once).
+ * - "Not now" (its upload slots are taken) is no failure: a pause, kept
+ *   apart from the backoff, so that another path to the same host is not
+ *   tried because of it (peer-paths.ts).
  * - A chunk that fails its hash or a response that breaks the protocol is a
  *   strike; `maxStrikes` strikes ban the peer for the download.
  * - Either way a vouched-for peer (the one that delivered the manifest) loses

@@ -159,12 +159,20 @@ export class Scheduler {
   }
 
   /**
-   * Whether this path to a peer may carry its requests (peer-paths.ts): not banned, written off or backing
-   * off after a failure. A "not now" pause does not count: the peer is busy whichever path asks.
+   * Whether this path to a peer may carry its requests (peer-paths.ts): not banned, not backing off after a
+   * failure, not written off after failures. "Not now" is the peer's, whichever path asks: neither its pause
+   * nor a write-off for it alone makes another path to the same host worth asking.
    */
   pathUsable(key: string): boolean {
     const peer = this.peers.get(key) ?? this.gone.get(key)
-    return !peer || (!peer.banned && !peer.writtenOff && peer.backoffUntil <= this.options.now())
+    if (!peer) return true
+    return !peer.banned && !(peer.writtenOff && peer.failures > 0) && peer.backoffUntil <= this.options.now()
+  }
+
+  /** The peer at `from` is now asked through `to` (another path to the same host): its "not now" still holds. */
+  carryPause(from: string, to: string): void {
+    const before = this.peers.get(from) ?? this.gone.get(from)
+    if (before) this.peers.get(to)?.pause(before.pausedUntil)
   }
 
   /** A peer known to answer (it just delivered the manifest): it starts with the whole window, not a probe. */
@@ -201,7 +209,8 @@ export class Scheduler {
 
   /**
    * The next chunk to request from this peer, marked in flight; undefined
-   * when its window is full, it is overdue, backing off or banned, or none fits.
+   * when its window is full, it is overdue, backing off, paused ("not now")
+   * or banned, or none fits.
    */
   next(key: string): number | undefined {
     const peer = this.peers.get(key)

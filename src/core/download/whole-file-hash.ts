@@ -7,10 +7,10 @@ import type { Manifest } from '../manifest.js'
  * The SHA-256 of the whole file, computed in chunk order while chunks arrive
  * in any order, so that the check needs no second pass over the file. A
  * chunk is hashed from its buffer when it is the next one (the scheduler
- * makes that the common case) or arrived shortly ahead of its turn (its
- * buffer is held, up to HELD_FOR_HASH_BYTES in all, if its turn is within
- * that many bytes: a swarm's rarest-first order brings chunks far ahead of
- * it, whose buffers would sit there for most of the download); otherwise it is read
+ * makes that the common case) or arrived shortly ahead of its turn: less
+ * than HELD_FOR_HASH_BYTES ahead, its buffer is held (so no more than that is
+ * held; a swarm's rarest-first order brings chunks far ahead, whose buffers
+ * would sit there for most of the download); otherwise it is read
  * back from where it was written when its turn comes (most likely from the
  * page cache). Holds each buffer it keeps until its release, and releases
  * every one on `releaseAll`.
@@ -33,7 +33,6 @@ export class WholeFileHash {
   private readBuffer: Buffer | undefined
   /** Chunks added ahead of their turn, with their buffers. */
   private readonly held = new Map<number, { data: Uint8Array; release: () => void }>()
-  private heldBytes = 0
 
   /** `have`: the chunks whose bytes are written (the writer's, read only here). */
   constructor(
@@ -52,13 +51,10 @@ export class WholeFileHash {
       this.hash.update(data)
       this.hashed++
       release?.()
-    } else if (
-      release &&
-      (index - this.hashed) * this.manifest.chunkSize < HELD_FOR_HASH_BYTES &&
-      this.heldBytes + data.byteLength <= HELD_FOR_HASH_BYTES
-    ) {
+    } else if (release && (index - this.hashed) * this.manifest.chunkSize < HELD_FOR_HASH_BYTES) {
+      // Held chunks lie in [hashed, hashed + HELD_FOR_HASH_BYTES) (`hashed` only grows; one at `hashed` waits
+      // for the catch-up), so at most HELD_FOR_HASH_BYTES are held.
       this.held.set(index, { data, release })
-      this.heldBytes += data.byteLength
     } else {
       release?.()
     }
@@ -85,7 +81,6 @@ export class WholeFileHash {
   releaseAll(): void {
     for (const { release } of this.held.values()) release()
     this.held.clear()
-    this.heldBytes = 0
   }
 
   /** Hash forward over chunks that came out of order: from their held buffers, else read back. */
@@ -106,7 +101,6 @@ export class WholeFileHash {
           const held = this.held.get(this.hashed)
           if (held) {
             this.held.delete(this.hashed++)
-            this.heldBytes -= held.data.byteLength
             this.hash.update(held.data)
             held.release()
             continue
