@@ -24,7 +24,13 @@ export {
 } from './core/dht/survey.js'
 export { topicOf } from './core/dht/topic.js'
 // Discovery over UDP
-export { type Announcer, type AnnouncerOptions, type BurstReport, createAnnouncer } from './core/discovery/announcer.js'
+export {
+  type Announcer,
+  type AnnouncerOptions,
+  type BurstReport,
+  createAnnouncer,
+  MIN_BURST_GAP_MS,
+} from './core/discovery/announcer.js'
 export { DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './core/discovery/dictionary.js'
 export { writeDictionaryFile } from './core/discovery/dictionary-file.js'
 export { FOUND_VIA, type FoundVia } from './core/discovery/found-via.js'

@@ -155,6 +155,42 @@ describe('discovery on loopback broadcast', () => {
     await until(l, (f) => f[0]?.peers[0]?.have.count() === 2, 4000)
   })
 
+  it("bursts for store changes: a small store's four times a second, one that takes several datagrams at most once a second", async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    /** The time between bursts (ms) when a change is reported as each burst ends, and the datagrams a burst takes. */
+    const changeBursts = async (store: ChunkStore) => {
+      const ann = new Announcer({ store, udpPort: udp, tcpPort: 5001, broadcast: [BROADCAST], intervalMs: 60_000 })
+      onCleanup(t, () => ann.stop())
+      const ends: number[] = []
+      let datagrams = 0
+      const done = new Promise<void>((resolve) => {
+        ann.onBurst = (report) => {
+          ends.push(performance.now())
+          datagrams = report.datagrams
+          if (ends.length < 4) ann.schedule('store changed')
+          else resolve()
+        }
+      })
+      await ann.start()
+      await done
+      await ann.stop()
+      return { gaps: ends.slice(1).map((at, i) => at - ends[i]!), datagrams }
+    }
+    const small = await changeBursts((await storeWith(join(dir, 's'), [['one.bin', 4096]])).store)
+    const names = Array.from({ length: 12 }, (_, i): [string, number] => [
+      `${String(i).padStart(2, '0')}-${'n'.repeat(120)}`,
+      4096,
+    ])
+    const large = await changeBursts((await storeWith(join(dir, 'l'), names)).store)
+    assert.equal(small.datagrams, 1)
+    assert.ok(large.datagrams > 1, `${large.datagrams} datagrams`)
+    // Gaps between the ends of bursts (a scan may take longer one time than the next): hence 200 and 950, not
+    // 250 and 1000. The upper bound only tells the two rules apart, with room for a loaded machine.
+    for (const gap of small.gaps) assert.ok(gap >= 200 && gap < 900, `small store: ${small.gaps.join(', ')} ms`)
+    for (const gap of large.gaps) assert.ok(gap >= 950, `large store: ${large.gaps.join(', ')} ms`)
+  })
+
   it('drops hostile datagrams, counting them, while good announcements still get through', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()

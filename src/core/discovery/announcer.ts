@@ -26,8 +26,12 @@ import { ByteRateLimit } from './rate-limit.js'
  * shortly after the store changes (a split, chunks a running download
  * lists in its `data.have`: the store root and each entry directory are
  * watched, not what a download writes into `data`); bursts caused by store
- * changes are at least `minBurstGapMs` apart, so a busy store cannot make it
- * flood the LAN.
+ * changes are at least `minBurstGapMs` apart, and at least
+ * LARGE_BURST_GAP_MS after a burst of more than one datagram, so a busy
+ * store cannot make it flood the LAN. A small store's changes go out four
+ * times a second: in a swarm, what a download just got is what the others
+ * should ask it for instead of the seeder (docs/benchmarks.md: at N = 4 the
+ * seeder sent 1.21–1.29 × the file instead of 1.30–1.35 ×).
  *
  * A query is answered at once by unicast to its source, never by broadcast,
  * with at most ANSWER_FACTOR × the query's bytes: the files it asks for (a
@@ -42,6 +46,10 @@ import { ByteRateLimit } from './rate-limit.js'
 export const ANSWER_BYTES_PER_SOURCE_PER_S = ANSWER_FACTOR * MAX_DATAGRAM_BYTES
 /** Answer bytes a second, all sources together. */
 export const ANSWER_BYTES_PER_S = 64 * 1024
+/** Bursts caused by store changes, at least this far apart (a burst of one datagram per destination). */
+export const MIN_BURST_GAP_MS = 250
+/** …and at least this far apart after a burst of more than one datagram. */
+export const LARGE_BURST_GAP_MS = 1000
 
 export interface AnnouncerOptions {
   store: ChunkStore
@@ -61,7 +69,7 @@ export interface AnnouncerOptions {
   intervalMs: number
   log?: Logger
   maxDatagramBytes?: number
-  /** At most one burst per this many ms, whatever asks for it (default 1000). */
+  /** At most one burst per this many ms, whatever asks for it (default MIN_BURST_GAP_MS; LARGE_BURST_GAP_MS or more after a burst of several datagrams). */
   minBurstGapMs?: number
   /** How long after a store change to announce (default 200 ms, coalescing a burst of writes). */
   changeDelayMs?: number
@@ -103,6 +111,8 @@ export class Announcer {
   private pending: NodeJS.Timeout | undefined
   private readonly changes: StoreChanges
   private lastBurst = 0
+  /** Datagrams (per destination) the last burst took. */
+  private lastBurstDatagrams = 0
   private bursting: Promise<void> | undefined
   private again = false
   /** What the last burst announced: answers are made from it. */
@@ -170,7 +180,9 @@ export class Announcer {
   /** Announce soon: now if the last burst was long enough ago, else as soon as allowed. */
   schedule(reason: string, delayMs = 0): void {
     if (this.pending || !this.socket) return
-    const wait = Math.max(delayMs, this.lastBurst + (this.options.minBurstGapMs ?? 1000) - Date.now())
+    const minGap = this.options.minBurstGapMs ?? MIN_BURST_GAP_MS
+    const gap = this.lastBurstDatagrams > 1 ? Math.max(minGap, LARGE_BURST_GAP_MS) : minGap
+    const wait = Math.max(delayMs, this.lastBurst + gap - Date.now())
     this.pending = setTimeout(() => {
       this.pending = undefined
       void this.burst(reason)
@@ -286,6 +298,7 @@ export class Announcer {
       const peer = await this.peer()
       this.announced = { peer, files }
       const datagrams = encodeAnnouncements(peer, this.options.tcpPort, files, this.maxBytes, this.options.transport)
+      this.lastBurstDatagrams = datagrams.length
       for (const [address, port] of this.destinations())
         for (const datagram of datagrams) await this.send(datagram, address, port)
       const report = {
