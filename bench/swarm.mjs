@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --by id --keep --cpu-prof p2p-download]
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --by id --min-burst-gap 0.25 --keep --cpu-prof p2p-download]
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
@@ -56,6 +56,8 @@ const NAME = 'swarm-sample.bin'
 // p2p-download by the file's id (as aria2c is given the torrent, curl the URL), or by name: then each
 // download first waits 1.2 s for other files of that name to answer (docs/protocol.md).
 const by = opt('by', 'id')
+// --min-burst-gap S: every p2p-announce's gap between bursts for store changes (default: the command's own).
+const announceGap = opt('min-burst-gap', '') ? ['--min-burst-gap', opt('min-burst-gap', '')] : []
 if (by !== 'id' && by !== 'name') throw new Error(`--by takes id or name, not ${by}`)
 // What one transfer at the link's rate takes, for the time bounds: a round may take N of them (HTTP) and more under load.
 const linkSeconds = (size * 8) / parseRate(rate)
@@ -130,7 +132,7 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs, { fileId }) {
   const serveOn = async (h) => {
     const serve = daemon(...p2p(h, 'p2p-serve', ['--json']), { cwd: h.dir })
     await serve.firstLine()
-    const announce = daemon(...p2p(h, 'p2p-announce', ['--json']), { cwd: h.dir })
+    const announce = daemon(...p2p(h, 'p2p-announce', ['--json', ...announceGap]), { cwd: h.dir })
     daemons.push({ host: h, serve, announce })
     await announce.firstLine() // its first burst: started, so its start-up is not counted in the round
   }

@@ -1,5 +1,5 @@
 import chalk from 'chalk'
-import { createAnnouncer, MIN_BURST_GAP_MS, openStore, P2PError } from '../index.js'
+import { createAnnouncer, LARGE_BURST_GAP_MS, MIN_BURST_GAP_MS, openStore, P2PError } from '../index.js'
 import { defineCommand, parseSeconds, pickSettings } from './common.js'
 import { commandReach } from './reach.js'
 import { announcerTrust, commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
@@ -21,8 +21,7 @@ export const announceCommand = defineCommand({
     queryGap: {
       flag: 'min-burst-gap',
       valueName: '<seconds>',
-      description:
-        'at most one burst of announcements per this long when the store keeps changing, and at least 1 s after a burst of several datagrams (answers to queries are limited apart)',
+      description: `at most one burst of announcements per this long when the store keeps changing, and at least ${LARGE_BURST_GAP_MS / 1000} s after a burst of several datagrams (answers to queries are limited apart)`,
       defaultValue: MIN_BURST_GAP_MS / 1000,
       parse: parseSeconds(0.01, 60),
     },

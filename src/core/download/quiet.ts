@@ -7,10 +7,10 @@
 /**
  * How long no new file of the asked-for name must have appeared before the
  * answer counts as complete, counted from the first file of that name seen
- * and again from each new one. An announcer answers a query at once, or, when it answered
- * another query less than its --min-burst-gap (default 1 s) ago, as soon as
- * that gap is up; its burst (several datagrams for a large store) follows
- * after a store scan. 1 s covers the gap, 200 ms the scan and the send.
+ * and again from each new one. An announcer answers a query at once, from
+ * its last scan, within its rate limits (a few answers a second per
+ * source); a burst of several datagrams (a large store) is at most one a
+ * second for store changes. 1 s covers that, 200 ms a scan and the send.
  */
 export const NAME_QUIET_MS = 1200
 
