@@ -9,7 +9,7 @@ import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { type Misbehaviour, startLiar } from '../helpers/liar.js'
 import { startManifestPeer } from '../helpers/manifest-peer.js'
 import { peakRssProbe } from '../helpers/peak-rss-probe.js'
-import { downloadArgs, freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
+import { downloadArgs, freeUdpPort, runDownload, split, startSeeder, storeArgs } from '../helpers/swarm.js'
 
 interface Receipt {
   seconds: number
@@ -148,6 +148,40 @@ describe('a hostile peer beside an honest seeder', () => {
       JSON.stringify(receipt.peers),
     )
     assert.ok(bytesOf(partial) > 0 && bytesOf(partial) < bytesOf(seeder) / 4, JSON.stringify(receipt.peers))
+  })
+
+  it("a stranger announcing the seeder's peer id at its own port: its handshake fails, nothing is asked of it, the seeder's path carries the file", async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const sha = await randomFile(join(dir, 'target.bin'), 64 * 65536)
+    const { id } = await split(join(dir, 'honest'), join(dir, 'target.bin'), ['--chunk-size', '64KiB'])
+    const me = await runBin('p2p', ['id', '--json', ...storeArgs(join(dir, 'honest'))])
+    const { peerId } = JSON.parse(me.stdout) as { peerId: string }
+    // It holds the right bytes and would hand them over: only the handshake can tell it from the seeder. It is
+    // the only path to that peer id at first, so the download tries it; the seeder joins once it has.
+    const stranger = await startLiar(t, {
+      udpPort: udp,
+      storeDir: join(dir, 'honest'),
+      name: 'target.bin',
+      id,
+      mode: 'slow',
+      delayMs: 0,
+      claimPeerId: peerId,
+    })
+    const download = runDownload(join(dir, 'd'), udp, ['target.bin', '--wait', '30'])
+    for (let waited = 0; stranger.connections() === 0; waited += 20) {
+      assert.ok(waited < 30_000, 'the download never tried the only path announced')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const seeder = await startSeeder(t, join(dir, 'honest'), udp)
+    const r = await download
+    assert.equal(r.code, 0, r.log)
+    assert.equal(await sha256File(join(dir, 'd', 'downloads', 'target.bin')), sha)
+    const receipt = r.result as unknown as Receipt
+    const bytesAt = (port: number) => receipt.peers.find((p) => p.peer.endsWith(`:${port}`))?.bytes ?? 0
+    assert.equal(stranger.frames(), 0, 'nothing, not even the manifest, was asked of a peer that failed the handshake')
+    assert.equal(bytesAt(stranger.port), 0)
+    assert.equal(bytesAt(seeder.port), 64 * 65536, JSON.stringify(receipt.peers))
   })
 
   it('a slow but honest peer is used (less), never banned', async (t) => {

@@ -157,6 +157,8 @@ export async function startLiar(
     transport?: 'encrypted' | 'plain'
     /** Announce only these chunks (a peer holding part of the file); default: all of them. */
     have?: number[]
+    /** Announce this peer id (another peer's) instead of the one its key proves. */
+    claimPeerId?: string
   },
 ) {
   const keyPair = NoiseSecretStream.keyPair()
@@ -166,6 +168,7 @@ export async function startLiar(
   const m = JSON.parse(manifest.toString()) as { size: number; chunks: string[] }
   const chunk = (index: number) => readFile(join(entry, `${String(index).padStart(6, '0')}.chunk`))
   let chunkRequests = 0
+  let framesReceived = 0
   let connections = 0
   const asked = signal()
   const answered = signal()
@@ -251,6 +254,7 @@ export async function startLiar(
       }
       for (const { header } of frames) {
         asked.resolve()
+        framesReceived++
         queue = queue.then(() => answer(socket, header)).catch(() => undefined)
       }
     })
@@ -261,7 +265,7 @@ export async function startLiar(
   const udp = createSocket({ type: 'udp4', reuseAddr: true })
   await new Promise<void>((resolve) => udp.bind(o.udpPort, () => resolve()))
   udp.setBroadcast(true)
-  const peerId = plain ? `1ia7${randomBytes(6).toString('hex')}` : formatPeerId(keyPair.publicKey)
+  const peerId = o.claimPeerId ?? (plain ? `1ia7${randomBytes(6).toString('hex')}` : formatPeerId(keyPair.publicKey))
   const [datagram] = encodeAnnouncements(
     peerId,
     port,
@@ -290,6 +294,8 @@ export async function startLiar(
   return {
     port,
     requests: () => chunkRequests,
+    /** Frames received (requests of any kind, the manifest's included). */
+    frames: () => framesReceived,
     connections: () => connections,
     /** Resolves when a downloader first asked this peer anything (bounded by `ms`). */
     asked: (ms = 60_000) => within(asked.promise, ms, 'no request reached the liar'),
