@@ -215,9 +215,9 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
 }
 
 /**
- * A chunk of a split that replaces nothing: created in place (nothing serves the entry before its manifest
- * is written, last), or, over a file left there (an interrupted split), written beside it and renamed over
- * it, so a server holding an older manifest of the entry never reads a file while it is rewritten.
+ * A chunk of a split: created in place when no file is there (nothing serves the entry before its manifest
+ * is written, last); over a file left there (an interrupted split, a re-split), written beside it and
+ * renamed over it, so a server holding an older manifest of the entry never reads a file while it is rewritten.
  */
 async function writeChunk(path: string, view: Buffer): Promise<void> {
   await writeNewFile(path, view).catch((err: unknown) => {
