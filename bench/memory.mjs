@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { mkdirSync, rmSync } from 'node:fs'
-// node bench/memory.mjs [--size 1GiB --runs 3 --seeders 1,2 --variant NAME=ROOT|NODE_FLAGS …]
+// node bench/memory.mjs [--size 1GiB --chunk-size 1MiB --runs 3 --seeders 1,2 --variant NAME=ROOT|NODE_FLAGS …]
 // Issue 19: p2p-download's peak RSS (GNU time %M) and wall time, downloading
 // one file from 1 and from 2 seeders on loopback (127.0.0.1, broadcast
 // 127.255.255.255, free ports), each variant once per round, rounds
@@ -31,6 +31,8 @@ const args = process.argv.slice(2)
 const opt = optionReader(args)
 const size = parseSize(opt('size', '1GiB'))
 const runs = Number(opt('runs', '3'))
+// The seeders' split --chunk-size (theirs by default).
+const splitFlags = opt('chunk-size', '') ? ['--chunk-size', opt('chunk-size', '')] : []
 const seederCounts = opt('seeders', '1,2').split(',').map(Number)
 const work = opt('dir', '/tmp/p2p-mem')
 const variants = args
@@ -88,7 +90,9 @@ async function downloadOnce(variant, udpPort, extra) {
 
 const mb = (bytes) => `${(bytes / 1e6).toFixed(0)}`
 const range = (values, f) => `${f(median(values))} (${f(Math.min(...values))}–${f(Math.max(...values))})`
-console.log(`${size / 2 ** 20} MiB, ${runs} rounds; peak RSS (GNU time %M), wall and CPU: median (min–max)`)
+console.log(
+  `${size / 2 ** 20} MiB${splitFlags.length ? ` in ${splitFlags[1]} chunks` : ''}, ${runs} rounds; peak RSS (GNU time %M), wall and CPU: median (min–max)`,
+)
 console.log('| seeders | variant | peak RSS MB | wall s | CPU s (user + sys) |\n|---|---|---|---|---|')
 for (const count of seederCounts) {
   const udpPort = await freeUdpPort()
@@ -96,7 +100,7 @@ for (const count of seederCounts) {
   for (let i = 0; i < count; i++) {
     const dir = join(work, `seed-${i}`)
     rmSync(dir, { recursive: true, force: true })
-    seeders.push(await startSeed(dir, file, udpPort))
+    seeders.push(await startSeed(dir, file, udpPort, splitFlags))
   }
   const { id } = await downloadOnce(variants[0], udpPort, []) // by name, once: warms up and learns the id
   const results = new Map(variants.map((v) => [v.name, []]))
