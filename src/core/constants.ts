@@ -72,7 +72,5 @@ export const DEFAULT_MAX_STRIKES = 3
  * 1 MiB, many times the bandwidth-delay product of a LAN or of 200 Mbit/s at 40 ms (docs/benchmarks.md).
  */
 export const DEFAULT_DOWNLOAD_BUFFER_BYTES = 8 * MiB
-/** Chunk bytes a download may hold beyond that, arrived ahead of their turn in the whole-file hash. */
-export const HELD_FOR_HASH_BYTES = 8 * MiB
 /** A pooled connection unused this long is closed. */
 export const DEFAULT_POOL_IDLE_MS = 30_000

@@ -3,82 +3,99 @@ import { createHash, randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { HELD_FOR_HASH_BYTES, MiB } from '../../src/core/constants.js'
+import { MiB } from '../../src/core/constants.js'
 import { WholeFileHash } from '../../src/core/download/whole-file-hash.js'
 import type { Manifest } from '../../src/core/manifest.js'
 
-const CHUNK = 2 * MiB
-/** A chunk fewer than this many ahead of the next to hash is held (HELD_FOR_HASH_BYTES are this many chunks). */
-const WINDOW = HELD_FOR_HASH_BYTES / CHUNK
+/** A quarter of the 1 MiB read-back buffer: a run of up to four written chunks is read back at once. */
+const CHUNK = MiB / 4
 const FILE = randomBytes(12 * CHUNK + 12_345)
 
-function setup(size: number) {
-  const manifest = { version: 1, name: 'f', size, chunkSize: CHUNK, chunks: [], sha256: '' } as unknown as Manifest
-  const count = Math.ceil(size / CHUNK)
+function setup(size: number, chunkSize = CHUNK) {
+  const manifest = { version: 1, name: 'f', size, chunkSize, chunks: [], sha256: '' } as unknown as Manifest
+  const count = Math.ceil(size / chunkSize)
   const have = new Bitfield(count)
-  let readBacks = 0
+  const readBacks: [position: number, length: number][] = []
   const hash = new WholeFileHash(manifest, have, (into, length, position) => {
-    readBacks++
+    for (let i = Math.floor(position / chunkSize); i * chunkSize < position + length; i++)
+      assert.ok(have.get(i), `chunk ${i} read back before it was written`)
+    readBacks.push([position, length])
     FILE.copy(into, 0, position, position + length)
   })
-  const chunk = (i: number) => Buffer.from(FILE.subarray(i * CHUNK, Math.min(size, (i + 1) * CHUNK)))
-  return { hash, have, count, chunk, readBacks: () => readBacks }
+  /** Chunk `i` marked written and handed over in a buffer that is overwritten as soon as `add` returns (reused). */
+  const add = (i: number) => {
+    have.set(i)
+    const buffer = Buffer.from(FILE.subarray(i * chunkSize, Math.min(size, (i + 1) * chunkSize)))
+    hash.add(i, buffer)
+    buffer.fill(0xee)
+  }
+  const expected = createHash('sha256').update(FILE.subarray(0, size)).digest('hex')
+  return { hash, count, add, readBacks, expected }
 }
 
+/** Chunk sizes the property draws: runs of several in one read, one chunk per read, a chunk in pieces. */
+const CHUNK_SIZES = [64 * 1024, CHUNK, MiB, (3 * MiB) / 2]
+
 describe('the whole-file hash (whole-file-hash.ts)', () => {
-  it('holds a chunk whose turn is near until then; releases one far ahead at once and reads it back in its turn', async () => {
-    const { hash, have, chunk, readBacks } = setup(12 * CHUNK)
-    const released: number[] = []
-    const add = (i: number) => {
-      have.set(i)
-      hash.add(i, chunk(i), () => released.push(i))
-    }
-    add(WINDOW - 1) // less than HELD_FOR_HASH_BYTES ahead: held
-    add(WINDOW) // that far or further: released, read back later
-    assert.deepEqual(released, [WINDOW])
-    for (let i = 0; i < 12; i++) {
-      if (!have.get(i)) add(i)
-      await hash.settled() // as between arrivals: the catch-up has run
-    }
+  it('hashes a chunk in its turn from its buffer; ones ahead of their turn are read back in their turn, neighbours in one read', async () => {
+    const { hash, add, readBacks, expected } = setup(12 * CHUNK)
+    add(0) // its turn: from the buffer
+    add(2) // ahead: not kept (its buffer is overwritten at once)
+    add(3)
+    await hash.settled()
+    assert.deepEqual(readBacks, [], 'nothing is read back before its turn')
+    add(1)
+    await hash.settled()
+    assert.deepEqual(readBacks, [[2 * CHUNK, 2 * CHUNK]], 'chunks 2 and 3 in one read')
+    for (let i = 4; i < 12; i++) add(i)
+    await hash.settled()
     assert.equal(hash.missing, 0)
-    assert.equal(
-      hash.digest(),
-      createHash('sha256')
-        .update(FILE.subarray(0, 12 * CHUNK))
-        .digest('hex'),
-    )
-    assert.deepEqual(
-      [...released].sort((a, b) => a - b),
-      Array.from({ length: 12 }, (_, i) => i),
-    )
-    assert.equal(readBacks(), 1, 'only the far chunk was read back')
+    assert.equal(hash.digest(), expected)
+    assert.equal(readBacks.length, 1, 'chunks in their turn are not read back')
   })
 
-  it('property: in any order the hash is the file’s; every buffer released exactly once; never more than HELD_FOR_HASH_BYTES held', async () => {
+  it('a late first chunk: the rest is read back in runs of at most 1 MiB, the short last chunk included', async () => {
+    const size = 12 * CHUNK + 12_345
+    const { hash, add, readBacks, expected } = setup(size)
+    for (let i = 12; i >= 0; i--) add(i)
+    await hash.settled()
+    assert.equal(hash.digest(), expected)
+    assert.deepEqual(readBacks, [
+      [1 * CHUNK, 4 * CHUNK],
+      [5 * CHUNK, 4 * CHUNK],
+      [9 * CHUNK, 3 * CHUNK + 12_345],
+    ])
+  })
+
+  it('property: in any order, with buffers reused as soon as add returns, the hash is the file’s and no byte is read back twice', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: FILE.length }), fc.nat(), async (size, seed) => {
-        const { hash, have, count, chunk } = setup(size)
-        const order = fc.sample(fc.shuffledSubarray([...Array(count).keys()], { minLength: count }), {
-          numRuns: 1,
-          seed,
-        })[0]!
-        const releases = new Array<number>(count).fill(0)
-        let held = 0
-        for (const i of order) {
-          have.set(i)
-          held++
-          hash.add(i, chunk(i), () => {
-            releases[i]!++
-            held--
-          })
-          assert.ok(held * CHUNK <= HELD_FOR_HASH_BYTES, `${held} buffers held`)
-          if (i % 3 === 0) await hash.settled()
-        }
-        await hash.settled()
-        assert.deepEqual(releases, new Array<number>(count).fill(1))
-        assert.equal(hash.digest(), createHash('sha256').update(FILE.subarray(0, size)).digest('hex'))
-      }),
-      { numRuns: 40 },
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: FILE.length }),
+        fc.constantFrom(...CHUNK_SIZES),
+        fc.nat(),
+        async (size, chunkSize, seed) => {
+          const { hash, count, add, readBacks, expected } = setup(size, chunkSize)
+          const order = fc.sample(fc.shuffledSubarray([...Array(count).keys()], { minLength: count }), {
+            numRuns: 1,
+            seed,
+          })[0]!
+          for (const i of order) {
+            add(i)
+            if (i % 3 === 0) await hash.settled()
+          }
+          await hash.settled()
+          assert.equal(hash.missing, 0)
+          assert.equal(hash.digest(), expected)
+          let covered = 0
+          for (const [position, length] of readBacks.sort((a, b) => a[0] - b[0])) {
+            assert.ok(position >= covered, 'no byte read back twice')
+            assert.ok(length <= MiB, 'at most 1 MiB at once')
+            covered = position + length
+          }
+          assert.ok(covered <= size)
+        },
+      ),
+      { numRuns: 60 },
     )
   })
 })

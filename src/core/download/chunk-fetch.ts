@@ -252,9 +252,7 @@ export class ChunkFetch {
       this.scheduler.succeeded(key, index, data.length)
       this.doneBytes += data.length
       this.lastChunk = index
-      const body = data
-      data = undefined // back to the pool when the writer is done with it
-      this.writer.accept(index, body, () => this.buffers.give(body))
+      this.writer.accept(index, data)
     } catch (err) {
       lease?.release()
       if (this.signal.aborted) return

@@ -8,7 +8,6 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_WAIT_MS,
   DEFAULT_WINDOW,
-  HELD_FOR_HASH_BYTES,
   MAX_CHUNK_SIZE,
 } from '../constants.js'
 import { assertSpace, sameFilesystem } from '../disk.js'
@@ -176,11 +175,8 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     const dir = await store.prepareEntry(source.bytes, manifest)
     const unlock = await store.lock(id, `"${manifest.name}"`)
     try {
-      // Buffers in use at once: one per request in flight, plus what the writer holds for the whole-file hash.
-      buffers = new ChunkBuffers(
-        manifest.chunkSize,
-        maxRequests(limits, manifest) + Math.ceil(HELD_FOR_HASH_BYTES / Math.max(1, manifest.chunkSize)),
-      )
+      // Buffers in use at once: one per request in flight.
+      buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest))
       const run = new ChunkFetch({
         ...options,
         peers: trusted,

@@ -183,21 +183,14 @@ export class PackedWriter {
 
   /**
    * Chunk `index`, verified, is in `data` (written by `verifyAndWrite`, or
-   * found there on resume). Without `release`, the buffer `data` may be reused
-   * once this returns. With it, `release` is called once it may: at once, or —
-   * for a chunk that arrived shortly ahead of its turn in the whole-file hash —
-   * when its turn comes.
+   * found there on resume). The buffer `data` may be reused once this returns.
    */
-  accept(index: number, data: Uint8Array, release?: () => void): void {
-    if (this.writes.closed || this.have.get(index)) {
-      release?.() // after close: a late job of a stopped download
-      return
-    }
+  accept(index: number, data: Uint8Array): void {
+    if (this.writes.closed || this.have.get(index)) return // after close: a late job of a stopped download
     this.have.set(index)
     this.tree?.chunkDone(index)
     this.writeback.add(data.byteLength)
-    if (this.whole) this.whole.add(index, data, release)
-    else release?.()
+    this.whole?.add(index, data)
     this.publisher.soon()
   }
 
@@ -280,7 +273,6 @@ export class PackedWriter {
       await this.writes.close()
       await this.publisher.now()
       await this.whole?.settled()
-      this.whole?.releaseAll()
       // A folder stopped before its end: copies under way read `data` (let them end), the temporary tree goes.
       if (this.tree && !this.treeFinished) await this.tree.abandon().catch(() => undefined)
       await this.writeback.settled()
