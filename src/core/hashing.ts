@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { writeSync } from 'node:fs'
+import { write, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 
@@ -44,6 +44,11 @@ export class HashWorker {
   /** Jobs sent and not answered yet. */
   get load(): number {
     return this.pending.size
+  }
+
+  /** Whether its thread has been started (and not closed or exited). */
+  get running(): boolean {
+    return this.worker !== undefined
   }
 
   private start(): Worker {
@@ -138,9 +143,25 @@ export class HashPool {
     }
   }
 
+  /**
+   * The same as `digestAndStore` with the hash on the calling thread and, past INLINE_HASH_BYTES, the write on
+   * libuv's pool (a write that waits for the disk does not hold the caller), starting no hash thread.
+   */
+  async digestAndStoreHere(data: Uint8Array, target: StoreTarget, expect: string): Promise<string> {
+    if (data.byteLength <= INLINE_HASH_BYTES) return this.digestAndStore(data, target, expect)
+    const hex = sha256Here(data)
+    if (hex === expect) await writeOnPool(target, data)
+    return hex
+  }
+
   digest(data: Uint8Array): Promise<string> {
     if (data.byteLength > INLINE_HASH_BYTES) return this.pick().digest(data)
     return Promise.resolve(sha256Here(data))
+  }
+
+  /** Hash threads running now (each started on its first job). */
+  get threadsRunning(): number {
+    return this.workers.filter((w) => w.running).length
   }
 }
 
@@ -158,6 +179,16 @@ function sha256Here(data: Uint8Array): string {
 function writeAt(target: StoreTarget, data: Uint8Array): void {
   for (let done = 0; done < data.byteLength; )
     done += writeSync(target.fd, data, done, data.byteLength - done, target.offset + done)
+}
+
+/** `data` written whole at `target.offset` of `target.fd` through libuv's pool; rejects with the fs error. */
+async function writeOnPool(target: StoreTarget, data: Uint8Array): Promise<void> {
+  for (let done = 0; done < data.byteLength; )
+    done += await new Promise<number>((resolve, reject) =>
+      write(target.fd, data, done, data.byteLength - done, target.offset + done, (err, n) =>
+        err ? reject(err) : resolve(n),
+      ),
+    )
 }
 
 let shared: HashPool | undefined

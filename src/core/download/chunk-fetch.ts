@@ -34,7 +34,7 @@ const SLOWEST_FIRST_CHUNK_RATE = 8 * 1024 * 1024
 /**
  * The chunk phase of one download: resume what the store already holds, then
  * fetch every missing chunk from the live peers through the connection pool
- * as the scheduler decides, each verified and written on the hash thread,
+ * as the scheduler decides, each verified and written (hashed-writes.ts),
  * then the stitch (whole-file hash, fsync, final name).
  */
 export class ChunkFetch {
@@ -138,7 +138,7 @@ export class ChunkFetch {
       clearTimeout(this.deadlineTimer)
       if (this.failure !== undefined) throw this.failure
       this.report()
-      // Endgame duplicates may still be on the hash thread: the writer lets them end first.
+      // Endgame duplicates may still be hashing or writing: the writer lets them end first.
       const result = await this.writer.finish({
         force: this.options.force,
         beforeFinalName: this.options.beforeFinalName,
@@ -239,7 +239,7 @@ export class ChunkFetch {
       this.scheduler.arrived(key, index)
       this.fetchedBytes += data.length
       if (this.writer.closing || this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate, or too late
-      // Hash, and write into `data` only if it matches, on the hash thread.
+      // Hash, and write into `data` only if it matches (on the hash thread once chunks come fast).
       const outcome = await this.writer.verifyAndWrite(index, data, this.plan.chunkHash(index))
       if (outcome === 'closed') return this.scheduler.discard(key, index)
       if (outcome === 'mismatch') {

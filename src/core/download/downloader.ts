@@ -40,7 +40,7 @@ export type { RefusedPeer } from './trusted-peers.js'
 /**
  * One download: manifest (verified against the id), resume from the store,
  * chunks from every peer that has them through a pool of pipelined
- * connections, each verified on the hash thread and written once, into the
+ * connections, each verified and written once (hashed-writes.ts), into the
  * store entry's packed `data` (so a running p2p-serve offers it at once),
  * then the whole-file check, fsync and the final name (packed-writer.ts). The
  * manifest phase is manifest-fetch.ts, the chunk phase chunk-fetch.ts.

@@ -1,12 +1,14 @@
 import { hashThreads } from '../hashing.js'
+import { HashPace } from './hash-pace.js'
 
 /** What became of a chunk handed to `verifyAndWrite`. */
 export type WriteOutcome = 'written' | 'mismatch' | 'closed'
 
 /**
- * The chunk writes into a download's `data` that run on the hash threads:
- * each chunk hashed there and, only if it matches, written by that thread at
- * its offset. Every such write is kept pending until it ends, so the
+ * The chunk writes into a download's `data`: each chunk hashed and, only if
+ * it matches, written at its offset — on the hash thread (by that thread)
+ * once chunks arrive fast, on the main thread with the write on libuv's pool
+ * while they arrive slowly (hash-pace.ts). Every such write is kept pending until it ends, so the
  * descriptor (whose number the kernel would give to the next file opened)
  * is never closed while one is, and none starts once closing has begun
  * (packed-writer.ts owns the descriptor and closes it after `stop`).
@@ -15,10 +17,12 @@ export class HashedWrites {
   /** open → closing (no new write starts; the pending ones end) → closed (the descriptor may be closed). */
   private state: 'open' | 'closing' | 'closed' = 'open'
   private readonly pending = new Set<Promise<unknown>>()
+  private readonly pace = new HashPace()
 
   constructor(
     private readonly fd: number,
     private readonly chunkSize: number,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Closing has begun: no write starts any more. */
@@ -31,14 +35,17 @@ export class HashedWrites {
   }
 
   /**
-   * Hash `data` on a hash thread and, only if it is `expected`, write it at
-   * chunk `index`'s offset. 'closed' when closing has begun (nothing is
+   * Hash `data` and, only if it is `expected`, write it at chunk `index`'s
+   * offset. 'closed' when closing has begun (nothing is
    * hashed or written). `data` must stay untouched until this settles; a
    * write error rejects with the fs error's code.
    */
   async verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
     if (this.state !== 'open') return 'closed'
-    const write = hashThreads().digestAndStore(data, { fd: this.fd, offset: index * this.chunkSize }, expected)
+    const target = { fd: this.fd, offset: index * this.chunkSize }
+    const write = this.pace.toThread(data.byteLength, this.now())
+      ? hashThreads().digestAndStore(data, target, expected)
+      : hashThreads().digestAndStoreHere(data, target, expected)
     const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
     this.pending.add(tracked)
     return (await write) === expected ? 'written' : 'mismatch'

@@ -23,8 +23,9 @@ import { Writeback } from './writeback.js'
  * It gives the file its final name in downloads/ only when the whole file's
  * SHA-256 matches the manifest.
  *
- * Each chunk is hashed on a hash thread and, only if it matches, written by
- * that thread at its offset in `data` (`verifyAndWrite`); the writer keeps
+ * Each chunk is hashed and, only if it matches, written at its offset in
+ * `data` (`verifyAndWrite`: on the hash thread once chunks come fast,
+ * hashed-writes.ts); the writer keeps
  * every such write pending until it ends and never closes the descriptor
  * (whose number the kernel would give to the next file opened) while one is,
  * nor starts one once closing has begun. A written chunk is published in
@@ -82,7 +83,7 @@ export class PackedWriter {
   private readonly plan: ChunkPlan
   /** A file's whole-file hash, kept while chunks arrive (a folder's files are hashed as the tree is built). */
   private readonly whole: WholeFileHash | undefined
-  /** Writes on the hash threads into `data`'s descriptor, each kept until it ends (hashed-writes.ts). */
+  /** Verified writes into `data`'s descriptor, each kept until it ends (hashed-writes.ts). */
   private readonly writes: HashedWrites
   /** `data.have`'s one writer (have-publisher.ts). */
   private readonly publisher: HavePublisher
@@ -159,7 +160,7 @@ export class PackedWriter {
     return this.writes.closing
   }
 
-  /** Chunk `index` hashed on a hash thread and written into `data` only if it is `expected` (hashed-writes.ts). */
+  /** Chunk `index` hashed and written into `data` only if it is `expected` (hashed-writes.ts). */
   verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
     return this.writes.verifyAndWrite(index, data, expected)
   }

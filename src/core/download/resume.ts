@@ -11,9 +11,9 @@ import type { PackedWriter } from './packed-writer.js'
 /**
  * The start of a download: what the store entry already holds — chunks a
  * previous run left in `data` (which `data.have` lists), or chunk files a
- * split left (copied into `data`, checked and written on the hash thread as
- * a fetched chunk is) — counts only after its hash is checked again. A chunk
- * that fails is dropped from `data.have` or its file removed, and fetched.
+ * split left (copied into `data`, checked and written as a fetched chunk
+ * is) — counts only after its hash is checked again. A chunk that fails is
+ * dropped from `data.have` or its file removed, and fetched.
  */
 
 export interface ResumeOptions {

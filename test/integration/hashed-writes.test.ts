@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { open, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { HashedWrites } from '../../src/core/download/hashed-writes.js'
+import { hashThreads, sharedBuffer } from '../../src/core/hashing.js'
+import { tmpDir } from '../helpers/files.js'
+
+/**
+ * A download's verified writes on a real file (hashed-writes.ts): chunks
+ * that arrive slowly are hashed on the main thread and no hash thread is
+ * started; chunks that arrive fast go to the thread; either way only the
+ * chunks that match are written. This file runs in a process of its own,
+ * so the process-wide hash pool starts here with no thread.
+ */
+
+const CHUNK = 1024 * 1024
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+async function writeChunks(dir: string, name: string, gapMs: number) {
+  const data = randomBytes(24 * CHUNK)
+  const handle = await open(join(dir, name), 'w+')
+  let clock = 0
+  const writes = new HashedWrites(handle.fd, CHUNK, () => clock)
+  const outcomes: string[] = []
+  for (let i = 0; i < 24; i++) {
+    clock += gapMs
+    const chunk = sharedBuffer(CHUNK) // as a download's pooled chunk buffers are
+    data.copy(chunk, 0, i * CHUNK, (i + 1) * CHUNK)
+    // Chunk 5 claims another chunk's hash: it must not be written.
+    outcomes.push(await writes.verifyAndWrite(i, chunk, sha(i === 5 ? data.subarray(0, CHUNK) : chunk)))
+  }
+  await writes.close()
+  await handle.close()
+  const written = await readFile(join(dir, name))
+  return { data, written, outcomes }
+}
+
+describe('verified writes (hashed-writes.ts)', () => {
+  it('slow chunks (25 MiB/s) are hashed on the main thread and written through the pool: no hash thread starts', async (t) => {
+    const dir = await tmpDir(t)
+    const { data, written, outcomes } = await writeChunks(dir, 'slow', 40)
+    assert.equal(hashThreads().threadsRunning, 0)
+    assert.equal(outcomes[5], 'mismatch')
+    assert.equal(outcomes.filter((o) => o === 'written').length, 23)
+    for (let i = 0; i < 24; i++) {
+      const at = written.subarray(i * CHUNK, (i + 1) * CHUNK)
+      if (i === 5)
+        assert.ok(
+          at.every((b) => b === 0),
+          'the chunk that failed its hash is not written',
+        )
+      else assert.equal(sha(at), sha(data.subarray(i * CHUNK, (i + 1) * CHUNK)))
+    }
+  })
+
+  it('fast chunks (250 MiB/s) move to the hash thread; every matching chunk is written all the same', async (t) => {
+    const dir = await tmpDir(t)
+    const { data, written, outcomes } = await writeChunks(dir, 'fast', 4)
+    assert.equal(hashThreads().threadsRunning, 1)
+    assert.equal(outcomes[5], 'mismatch')
+    for (let i = 0; i < 24; i++) {
+      const at = written.subarray(i * CHUNK, (i + 1) * CHUNK)
+      if (i === 5) assert.ok(at.every((b) => b === 0))
+      else assert.equal(sha(at), sha(data.subarray(i * CHUNK, (i + 1) * CHUNK)))
+    }
+  })
+})
