@@ -7,8 +7,8 @@
  * Failures answer { job, error, errno }.
  */
 import { createHash } from 'node:crypto'
-import { writeSync } from 'node:fs'
 import { parentPort } from 'node:worker_threads'
+import { writeFullySync } from './write-fully.js'
 
 interface Request {
   op: 'digest' | 'store'
@@ -21,19 +21,12 @@ interface Request {
 
 const port = parentPort!
 
-/**
- * Synchronous writes on this thread, on purpose: a downloaded chunk is
- * written the moment it is found right, by the thread that checked it,
- * without a round trip through the main thread or libuv's pool.
- */
-function writeAt(fd: number, offset: number, data: Uint8Array): void {
-  for (let done = 0; done < data.byteLength; ) done += writeSync(fd, data, done, data.byteLength - done, offset + done)
-}
-
+// Writes are synchronous on this thread, on purpose: a downloaded chunk is written the moment it is found
+// right, by the thread that checked it, without a round trip through the main thread or libuv's pool.
 port.on('message', (m: Request) => {
   try {
     const hex = createHash('sha256').update(m.data!).digest('hex')
-    if (m.op === 'store' && m.expect === hex) writeAt(m.fd!, m.offset!, m.data!)
+    if (m.op === 'store' && m.expect === hex) writeFullySync(m.fd!, m.data!, m.offset!)
     port.postMessage({ job: m.job, hex })
   } catch (err) {
     port.postMessage({ job: m.job, error: (err as Error).message, errno: (err as NodeJS.ErrnoException).code })

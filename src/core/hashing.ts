@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
-import { write, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import { writeFully, writeFullySync } from './write-fully.js'
 
 /**
  * SHA-256 on a worker thread, so hashing runs on the second core while the
@@ -109,8 +109,9 @@ export interface StoreTarget {
  * Several hash threads behind the HashWorker interface: each digest goes to
  * the least busy one (a thread starts on its first job), while every
  * hash-and-write goes to the first. A download's jobs are all
- * hash-and-writes, so it runs one thread: each thread is a V8 isolate of its
- * own, ~10 MB resident, and a second one measured no faster (issue 19,
+ * hash-and-writes, so it runs one thread at most (none while its chunks come
+ * slowly: `digestAndStoreHere`, download/hash-pace.ts): each thread is a V8
+ * isolate of its own, ~10 MB resident, and a second one measured no faster (issue 19,
  * docs/benchmarks.md: 1 GiB from 1 or 2 loopback seeders at the same wall
  * time with one thread, 10 MB lower). It was added for a thread stalled in a
  * write to fresh page-cache pages, which on this kind of VM costs as much as
@@ -136,7 +137,7 @@ export class HashPool {
     const hex = sha256Here(data)
     if (hex !== expect) return Promise.resolve(hex)
     try {
-      writeAt(target, data)
+      writeFullySync(target.fd, data, target.offset)
       return Promise.resolve(hex)
     } catch (err) {
       return Promise.reject(err)
@@ -150,7 +151,7 @@ export class HashPool {
   async digestAndStoreHere(data: Uint8Array, target: StoreTarget, expect: string): Promise<string> {
     if (data.byteLength <= INLINE_HASH_BYTES) return this.digestAndStore(data, target, expect)
     const hex = sha256Here(data)
-    if (hex === expect) await writeOnPool(target, data)
+    if (hex === expect) await writeFully(target.fd, data, target.offset)
     return hex
   }
 
@@ -170,25 +171,6 @@ export const INLINE_HASH_BYTES = 64 * 1024
 
 function sha256Here(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
-}
-
-/**
- * `data` written whole at `target.offset` of `target.fd`, synchronously: at most 64 KiB into the page
- * cache takes tens of microseconds here, about what handing it to libuv's pool costs the caller.
- */
-function writeAt(target: StoreTarget, data: Uint8Array): void {
-  for (let done = 0; done < data.byteLength; )
-    done += writeSync(target.fd, data, done, data.byteLength - done, target.offset + done)
-}
-
-/** `data` written whole at `target.offset` of `target.fd` through libuv's pool; rejects with the fs error. */
-async function writeOnPool(target: StoreTarget, data: Uint8Array): Promise<void> {
-  for (let done = 0; done < data.byteLength; )
-    done += await new Promise<number>((resolve, reject) =>
-      write(target.fd, data, done, data.byteLength - done, target.offset + done, (err, n) =>
-        err ? reject(err) : resolve(n),
-      ),
-    )
 }
 
 let shared: HashPool | undefined

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { HashPace } from '../../src/core/download/hash-pace.js'
 import { HashedWrites } from '../../src/core/download/hashed-writes.js'
 import { hashThreads, sharedBuffer } from '../../src/core/hashing.js'
 import { tmpDir } from '../helpers/files.js'
@@ -22,7 +23,7 @@ async function writeChunks(dir: string, name: string, gapMs: number) {
   const data = randomBytes(24 * CHUNK)
   const handle = await open(join(dir, name), 'w+')
   let clock = 0
-  const writes = new HashedWrites(handle.fd, CHUNK, () => clock)
+  const writes = new HashedWrites(handle.fd, CHUNK, new HashPace(), () => clock)
   const outcomes: string[] = []
   for (let i = 0; i < 24; i++) {
     clock += gapMs

@@ -7,9 +7,10 @@ import { HashPool, INLINE_HASH_BYTES, sharedBuffer } from '../../src/core/hashin
 import { tmpDir } from '../helpers/files.js'
 
 /**
- * The hash pool on both of its paths — small jobs on the calling thread, larger ones on a
- * hash thread — gives the same answers: SHA-256, a write only when it matches, fs errors
- * with their code. Real files.
+ * The hash pool on all of its paths — small jobs on the calling thread, larger ones on a
+ * hash thread, or hashed here and written through libuv's pool (`digestAndStoreHere`) —
+ * gives the same answers: SHA-256, a write only when it matches, fs errors with their
+ * code. Real files.
  */
 describe('hash pool (hashing.ts)', () => {
   const sizes = [0, 1, INLINE_HASH_BYTES - 1, INLINE_HASH_BYTES, INLINE_HASH_BYTES + 1, 1024 * 1024]
@@ -26,21 +27,29 @@ describe('hash pool (hashing.ts)', () => {
         assert.equal(await pool.digest(data), hex)
         const path = join(dir, `f-${size}-${shared}`)
         const fd = openSync(path, 'w+')
+        const here = join(dir, `h-${size}-${shared}`)
+        const fdHere = openSync(here, 'w+')
         try {
           assert.equal(await pool.digestAndStore(data, { fd, offset: 10 }, 'f'.repeat(64)), hex, 'a wrong hash')
-          assert.equal(readFileSync(path).length, 0, 'is not written')
+          assert.equal(await pool.digestAndStoreHere(data, { fd: fdHere, offset: 10 }, 'f'.repeat(64)), hex)
+          assert.equal(readFileSync(path).length + readFileSync(here).length, 0, 'is not written')
           assert.equal(await pool.digestAndStore(data, { fd, offset: 10 }, hex), hex)
+          assert.equal(await pool.digestAndStoreHere(data, { fd: fdHere, offset: 10 }, hex), hex)
         } finally {
           closeSync(fd)
+          closeSync(fdHere)
         }
-        const written = readFileSync(path)
-        assert.equal(written.length, size === 0 ? 0 : size + 10)
-        if (size > 0) assert.ok(written.subarray(10).equals(bytes), `${size} bytes (${shared ? 'shared' : 'ordinary'})`)
+        for (const file of [path, here]) {
+          const written = readFileSync(file)
+          assert.equal(written.length, size === 0 ? 0 : size + 10)
+          if (size > 0)
+            assert.ok(written.subarray(10).equals(bytes), `${size} bytes (${shared ? 'shared' : 'ordinary'})`)
+        }
       }
     }
   })
 
-  it('a write that fails rejects with the fs error code, on either path', async (t) => {
+  it('a write that fails rejects with the fs error code, on every path', async (t) => {
     const dir = await tmpDir(t)
     const pool = new HashPool(1)
     for (const size of [1000, INLINE_HASH_BYTES + 1]) {
@@ -50,10 +59,11 @@ describe('hash pool (hashing.ts)', () => {
       const data = sharedBuffer(size)
       const hex = createHash('sha256').update(data).digest('hex')
       try {
-        await assert.rejects(pool.digestAndStore(data, { fd, offset: 0 }, hex), (err: NodeJS.ErrnoException) => {
-          assert.equal(err.code, 'EBADF')
-          return true
-        })
+        for (const store of [pool.digestAndStore, pool.digestAndStoreHere])
+          await assert.rejects(store.call(pool, data, { fd, offset: 0 }, hex), (err: NodeJS.ErrnoException) => {
+            assert.equal(err.code, 'EBADF')
+            return true
+          })
       } finally {
         closeSync(fd)
       }

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { numbered } from '../../src/core/download/final-name.js'
+import { HashPace } from '../../src/core/download/hash-pace.js'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import { hasCode } from '../../src/core/errors.js'
 import type { Manifest } from '../../src/core/manifest.js'
@@ -20,7 +21,7 @@ function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buf
   return { data, manifest: { version: 1, name, size, chunkSize, chunks, sha256: sha(data) } }
 }
 
-/** A verified chunk into `data` the way the downloader puts one: hashed and written by the hash thread, then accepted. */
+/** A verified chunk into `data` the way the downloader puts one: hashed and written (hashed-writes.ts), then accepted. */
 async function put(s: PackedWriter, index: number, bytes: Buffer): Promise<void> {
   assert.equal(await s.verifyAndWrite(index, bytes, sha(bytes)), 'written')
   s.accept(index, bytes)
@@ -226,20 +227,26 @@ describe('packed writer', () => {
     }
   })
 
-  it("is the one owner of data's descriptor: a chunk that fails its hash is not written; once closing begins no write starts, and close waits for the pending ones (property)", async (t) => {
+  it("is the one owner of data's descriptor: a chunk that fails its hash is not written; once closing begins no write starts, and close waits for the pending ones, on the hash thread or the main thread (property)", async (t) => {
     const root = await downloadsDir(t)
-    const CHUNK = 256 * 1024 // big enough that writes are still queued on the hash thread when close is called
+    const CHUNK = 256 * 1024 // big enough that writes are still queued (on the thread, or libuv's pool) when close is called
     let run = 0
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.record({ index: fc.nat(15), good: fc.boolean() }), { minLength: 1, maxLength: 40 }),
         fc.nat(40),
-        async (writes, closeAfter) => {
+        fc.boolean(),
+        async (writes, closeAfter, onThread) => {
           const dir = join(root, `run-${run++}`)
           const entryDir = join(dir, 'entry')
           await mkdir(entryDir, { recursive: true })
           const { data, manifest } = sample(16 * CHUNK, CHUNK)
-          const writer = await PackedWriter.open({ entryDir, downloadsDir: join(dir, 'downloads'), manifest })
+          const writer = await PackedWriter.open({
+            entryDir,
+            downloadsDir: join(dir, 'downloads'),
+            manifest,
+            hashPace: new HashPace(onThread ? 0 : Number.POSITIVE_INFINITY), // either path, whatever the pace
+          })
           const outcomes: Array<Promise<string>> = []
           let closed: Promise<void> | undefined
           for (const [n, { index, good }] of writes.entries()) {
@@ -272,7 +279,7 @@ describe('packed writer', () => {
           }
         },
       ),
-      { numRuns: 25 },
+      { numRuns: 40 },
     )
   })
 

@@ -31,6 +31,18 @@ describe('where a download hashes (hash-pace.ts)', () => {
     assert.deepEqual(feed(pace, 10, MiB, 1000, 10_000).length, 10)
   })
 
+  it('a chunk over 4 MiB goes to the thread at once, whatever the pace', () => {
+    assert.deepEqual(feed(new HashPace(), 3, 8 * MiB, 10_000), [0, 1, 2])
+  })
+
+  it('a clock that goes back starts a new window (it does not add to the old one)', () => {
+    const pace = new HashPace()
+    for (const mib of [4, 4, 4, 3]) assert.equal(pace.toThread(mib * MiB, 1000), false) // 15 MiB at 1000 ms
+    assert.equal(pace.toThread(2 * MiB, 500), false, 'a new window: 2 MiB, not 17')
+    for (const mib of [4, 4, 4]) assert.equal(pace.toThread(mib * MiB, 600), false) // 14 MiB in it
+    assert.equal(pace.toThread(4 * MiB, 600), true, 'that window past 16 MiB')
+  })
+
   it('property: the thread only after more than the limit arrived within one 250 ms span; once the thread, always', () => {
     fc.assert(
       fc.property(

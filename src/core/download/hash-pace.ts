@@ -4,8 +4,10 @@
  * fast. A hash thread is a V8 isolate of its own, ~10 MB resident; a
  * download that gets its chunks at 25 MB/s (a 200 Mbit/s link, every host
  * of a swarm) spends 1.5 % of its main thread hashing them there and never
- * needs one. Fast downloads (a gigabit LAN, loopback) start the thread within
- * their first window and keep it: it is paid for by then.
+ * needs one. Fast downloads (a gigabit LAN, loopback, a large resume from
+ * the store) start the thread within their first window and keep it: it is
+ * paid for by then. Chunks over MAIN_THREAD_MAX_CHUNK go to the thread
+ * whatever the pace: hashing one would hold the event loop too long.
  *
  * Pure: the caller passes the clock's reading.
  */
@@ -13,11 +15,14 @@
 /** The window over which arrivals are counted. */
 export const HASH_PACE_WINDOW_MS = 250
 /**
- * More than this within one window, and the hash thread takes over: 64 MiB/s, where SHA-256 (~1.6 GB/s)
- * would be ~4 % of the main thread. A download holds at most 8 MiB in flight (DEFAULT_DOWNLOAD_BUFFER_BYTES),
- * so a backlog of chunks finishing together cannot cross it; only a sustained rate can.
+ * More than this within one window, and the hash thread takes over: 64 MiB/s, where SHA-256 would take ~4 %
+ * of the main thread (~1.6 GB/s with the CPU's SHA instructions; ~15 % without them). At the default
+ * --max-buffered a download has at most 8 MiB in flight (chunks up to 2 MiB), so a backlog finishing at once
+ * does not cross it by itself; with larger chunks or a larger buffer it may, which only starts the thread sooner.
  */
 export const MAIN_THREAD_BYTES_PER_WINDOW = 16 * 1024 * 1024
+/** The largest chunk hashed on the main thread: ~2.6 ms of its time at 1.6 GB/s. */
+export const MAIN_THREAD_MAX_CHUNK = 4 * 1024 * 1024
 
 export class HashPace {
   private windowStart = -Infinity
@@ -29,12 +34,12 @@ export class HashPace {
   /** Whether a chunk of `bytes` arriving at `now` (ms) goes to the hash thread; once one does, every later one does. */
   toThread(bytes: number, now: number): boolean {
     if (this.fast) return true
-    if (now - this.windowStart >= HASH_PACE_WINDOW_MS) {
+    if (now - this.windowStart >= HASH_PACE_WINDOW_MS || now < this.windowStart) {
       this.windowStart = now
       this.windowBytes = 0
     }
     this.windowBytes += bytes
-    this.fast = this.windowBytes > this.bytesPerWindow
+    this.fast = this.windowBytes > this.bytesPerWindow || bytes > MAIN_THREAD_MAX_CHUNK
     return this.fast
   }
 }

@@ -1,4 +1,5 @@
 import { hashThreads } from '../hashing.js'
+import { sha256Hex } from '../manifest.js'
 import { HashPace } from './hash-pace.js'
 
 /** What became of a chunk handed to `verifyAndWrite`. */
@@ -17,13 +18,18 @@ export class HashedWrites {
   /** open → closing (no new write starts; the pending ones end) → closed (the descriptor may be closed). */
   private state: 'open' | 'closing' | 'closed' = 'open'
   private readonly pending = new Set<Promise<unknown>>()
-  private readonly pace = new HashPace()
 
   constructor(
     private readonly fd: number,
     private readonly chunkSize: number,
+    private readonly pace: HashPace = new HashPace(),
     private readonly now: () => number = () => performance.now(),
   ) {}
+
+  /** Whether `bytes` go to the hash thread (hash-pace.ts; a resume checking the store counts too). */
+  private toThread(bytes: number): boolean {
+    return this.pace.toThread(bytes, this.now())
+  }
 
   /** Closing has begun: no write starts any more. */
   get closing(): boolean {
@@ -43,12 +49,18 @@ export class HashedWrites {
   async verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
     if (this.state !== 'open') return 'closed'
     const target = { fd: this.fd, offset: index * this.chunkSize }
-    const write = this.pace.toThread(data.byteLength, this.now())
+    const write = this.toThread(data.byteLength)
       ? hashThreads().digestAndStore(data, target, expected)
       : hashThreads().digestAndStoreHere(data, target, expected)
     const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
     this.pending.add(tracked)
     return (await write) === expected ? 'written' : 'mismatch'
+  }
+
+  /** Whether `data` hashes to `expected` (a chunk already in `data`, checked again on resume), on the same pace. */
+  async verify(data: Uint8Array, expected: string): Promise<boolean> {
+    const hex = this.toThread(data.byteLength) ? await hashThreads().digest(data) : sha256Hex(data)
+    return hex === expected
   }
 
   /** No write starts from now on; resolves when the pending ones (endgame duplicates, a stopped download's) have ended. */

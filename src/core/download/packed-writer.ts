@@ -8,6 +8,7 @@ import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave } from '../packed.js'
 import { readFully, readFullySync } from '../read-fully.js'
 import { type FileIdentity, nameVerified, partName, type StitchResult } from './final-name.js'
+import type { HashPace } from './hash-pace.js'
 import { HashedWrites, type WriteOutcome } from './hashed-writes.js'
 import { HavePublisher } from './have-publisher.js'
 import { openPackedData } from './packed-data.js'
@@ -62,6 +63,8 @@ export interface PackedWriterOptions {
   onFile?: (path: string) => void
   /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
   publishMs?: number
+  /** Where chunks are hashed (hash-pace.ts; tests choose a path). */
+  hashPace?: HashPace
 }
 
 export interface FinishOptions {
@@ -111,7 +114,7 @@ export class PackedWriter {
       file && new WholeFileHash(file, this.have, (into, length, position) => this.readAt(into, length, position))
     this.publisher = new HavePublisher(options.entryDir, this.have, inherited, options.publishMs)
     this.writeback = new Writeback(handle, this.dataPath)
-    this.writes = new HashedWrites(handle.fd, this.plan.chunkSize)
+    this.writes = new HashedWrites(handle.fd, this.plan.chunkSize, options.hashPace)
   }
 
   /** A write into `data` or `data.have` failed (the first such error). */
@@ -158,6 +161,11 @@ export class PackedWriter {
   /** Closing has begun: no write starts any more (what arrives now is too late). */
   get closing(): boolean {
     return this.writes.closing
+  }
+
+  /** Whether a chunk already in `data` (read back on resume) hashes to `expected`, on the writes' pace. */
+  verify(data: Uint8Array, expected: string): Promise<boolean> {
+    return this.writes.verify(data, expected)
   }
 
   /** Chunk `index` hashed and written into `data` only if it is `expected` (hashed-writes.ts). */

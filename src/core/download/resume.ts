@@ -1,6 +1,5 @@
 import { unlink } from 'node:fs/promises'
 import type { Bitfield } from '../bitfield.js'
-import { hashThreads } from '../hashing.js'
 import { type ItemManifest, planOf } from '../item.js'
 import type { Logger } from '../log.js'
 import { readRegularFile } from '../safe-fs.js'
@@ -56,7 +55,7 @@ export async function resumeChunks(options: ResumeOptions): Promise<number> {
         data !== undefined &&
         data.length === length &&
         (inData
-          ? (await hashThreads().digest(data)) === expected
+          ? await writer.verify(data, expected)
           : (await writer.verifyAndWrite(index, data, expected)) === 'written')
       if (ok) {
         writer.accept(index, data!)

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto'
-import { write, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { promisify } from 'node:util'
 import { P2PError } from '../errors.js'
 import { layoutOf } from '../item.js'
 import { TREE_RECORD_FILE } from '../packed.js'
 import { printable } from '../printable.js'
 import type { TreeLayout } from '../tree-layout.js'
 import { isDir, type TreeFile, type TreeManifest } from '../tree-manifest.js'
+import { writeFully, writeFullySync } from '../write-fully.js'
 import { breather, TempTree, YIELD_EVERY } from './temp-tree.js'
 
 /**
@@ -234,11 +233,11 @@ async function copyFile(
         if (file.size <= buffer.length) {
           io.readSync(buffer, piece, offset + done)
           hash?.update(bytes)
-          writeAllSync(fd, bytes, done)
+          writeFullySync(fd, bytes, done)
         } else {
           await io.read(buffer, piece, offset + done)
           hash?.update(bytes)
-          await writeAll(fd, bytes, done)
+          await writeFully(fd, bytes, done)
         }
         done += piece
       }
@@ -253,24 +252,4 @@ function inconsistent(file: TreeFile, sha256: string): P2PError {
     'E_CHECKSUM',
     `${printable(file.path)} hashes to ${sha256}, not ${file.sha256} as the manifest says (each chunk matched: the manifest is inconsistent); nothing was placed`,
   )
-}
-
-async function writeAll(fd: number, bytes: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length; )
-    done += await writeAsync(fd, bytes, done, bytes.length - done, position + done)
-}
-
-const writeAsync = promisify(
-  (
-    fd: number,
-    bytes: Buffer,
-    at: number,
-    length: number,
-    position: number,
-    cb: (err: Error | null, n: number) => void,
-  ) => write(fd, bytes, at, length, position, cb),
-)
-
-function writeAllSync(fd: number, bytes: Buffer, position: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done)
 }
