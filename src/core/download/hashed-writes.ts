@@ -9,10 +9,11 @@ export type WriteOutcome = 'written' | 'mismatch' | 'closed'
  * The chunk writes into a download's `data`: each chunk hashed and, only if
  * it matches, written at its offset — on the hash thread (by that thread)
  * once chunks arrive fast, on the main thread with the write on libuv's pool
- * while they arrive slowly (hash-pace.ts). Every such write is kept pending until it ends, so the
- * descriptor (whose number the kernel would give to the next file opened)
- * is never closed while one is, and none starts once closing has begun
- * (packed-writer.ts owns the descriptor and closes it after `stop`).
+ * while they arrive slowly (hash-pace.ts). Every such write is kept pending
+ * until it ends, so the descriptor (whose number the kernel would give to
+ * the next file opened) is never closed while one is, and none starts once
+ * closing has begun (packed-writer.ts owns the descriptor and closes it
+ * after `stop`).
  */
 export class HashedWrites {
   /** open → closing (no new write starts; the pending ones end) → closed (the descriptor may be closed). */
@@ -42,9 +43,9 @@ export class HashedWrites {
 
   /**
    * Hash `data` and, only if it is `expected`, write it at chunk `index`'s
-   * offset. 'closed' when closing has begun (nothing is
-   * hashed or written). `data` must stay untouched until this settles; a
-   * write error rejects with the fs error's code.
+   * offset. 'closed' when closing has begun (nothing is hashed or written).
+   * `data` must stay untouched until this settles; a write error rejects
+   * with the fs error's code.
    */
   async verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
     if (this.state !== 'open') return 'closed'

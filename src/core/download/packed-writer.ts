@@ -26,15 +26,14 @@ import { Writeback } from './writeback.js'
  *
  * Each chunk is hashed and, only if it matches, written at its offset in
  * `data` (`verifyAndWrite`: on the hash thread once chunks come fast,
- * hashed-writes.ts); the writer keeps
- * every such write pending until it ends and never closes the descriptor
- * (whose number the kernel would give to the next file opened) while one is,
- * nor starts one once closing has begun. A written chunk is published in
- * `data.have` a moment later, so a running p2p-serve offers it. The
- * whole-file hash follows behind in order (whole-file-hash.ts), so when the
- * last chunk lands only fsync and naming remain. The final file is a hard
- * link to `data` (the bytes are written and stored once); across
- * filesystems, a copy.
+ * hashed-writes.ts); the writer keeps every such write pending until it
+ * ends and never closes the descriptor (whose number the kernel would give
+ * to the next file opened) while one is, nor starts one once closing has
+ * begun. A written chunk is published in `data.have` a moment later, so a
+ * running p2p-serve offers it. The whole-file hash follows behind in order
+ * (whole-file-hash.ts), so when the last chunk lands only fsync and naming
+ * remain. The final file is a hard link to `data` (the bytes are written
+ * and stored once); across filesystems, a copy.
  *
  * The final name (final-name.ts) is never overwritten with something
  * different: an identical file is kept, a different one stays and the new
