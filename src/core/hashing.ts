@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import { sha256Hex } from './manifest.js'
 import { writeFully, writeFullySync } from './write-fully.js'
 
 /**
@@ -134,7 +134,7 @@ export class HashPool {
 
   digestAndStore(data: Uint8Array, target: StoreTarget, expect: string): Promise<string> {
     if (data.byteLength > INLINE_HASH_BYTES) return this.workers[0]!.digestAndStore(data, target, expect)
-    const hex = sha256Here(data)
+    const hex = sha256Hex(data)
     if (hex !== expect) return Promise.resolve(hex)
     try {
       writeFullySync(target.fd, data, target.offset)
@@ -150,14 +150,14 @@ export class HashPool {
    */
   async digestAndStoreHere(data: Uint8Array, target: StoreTarget, expect: string): Promise<string> {
     if (data.byteLength <= INLINE_HASH_BYTES) return this.digestAndStore(data, target, expect)
-    const hex = sha256Here(data)
+    const hex = sha256Hex(data)
     if (hex === expect) await writeFully(target.fd, data, target.offset)
     return hex
   }
 
   digest(data: Uint8Array): Promise<string> {
     if (data.byteLength > INLINE_HASH_BYTES) return this.pick().digest(data)
-    return Promise.resolve(sha256Here(data))
+    return Promise.resolve(sha256Hex(data))
   }
 
   /** Hash threads running now (each started on its first job). */
@@ -168,10 +168,6 @@ export class HashPool {
 
 /** Jobs this small are hashed on the calling thread (HashPool). */
 export const INLINE_HASH_BYTES = 64 * 1024
-
-function sha256Here(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex')
-}
 
 let shared: HashPool | undefined
 
