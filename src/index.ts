@@ -129,3 +129,5 @@ export {
   type Trust,
   type TrustSettings,
 } from './core/trust/trust.js'
+// A download and a server in one process (p2p get --seed)
+export { VouchedChunks } from './core/vouched-chunks.js'

@@ -110,7 +110,7 @@ export interface StoreTarget {
  * the least busy one (a thread starts on its first job), while every
  * hash-and-write goes to the first. A download's jobs are all
  * hash-and-writes, so it runs one thread at most (none while its chunks come
- * slowly: `digestAndStoreHere`, download/hash-pace.ts): each thread is a V8
+ * slowly: `digestAndStoreHere`, hash-pace.ts): each thread is a V8
  * isolate of its own, ~10 MB resident, and a second one measured no faster (issue 19,
  * docs/benchmarks.md: 1 GiB from 1 or 2 loopback seeders at the same wall
  * time with one thread, 10 MB lower). It was added for a thread stalled in a

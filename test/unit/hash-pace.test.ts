@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { HASH_PACE_WINDOW_MS, HashPace, MAIN_THREAD_BYTES_PER_WINDOW } from '../../src/core/download/hash-pace.js'
+import { HASH_PACE_WINDOW_MS, HashPace, MAIN_THREAD_BYTES_PER_WINDOW } from '../../src/core/hash-pace.js'
 
 const MiB = 1024 * 1024
 
@@ -12,7 +12,7 @@ function feed(pace: HashPace, chunks: number, bytes: number, gapMs: number, star
   return threaded
 }
 
-describe('where a download hashes (hash-pace.ts)', () => {
+describe('where chunks are hashed (hash-pace.ts)', () => {
   it('a 200 Mbit/s link (1 MiB every 42 ms) stays on the main thread for a whole 256 MiB file', () => {
     assert.deepEqual(feed(new HashPace(), 256, MiB, 42), [])
   })

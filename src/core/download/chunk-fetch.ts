@@ -94,6 +94,7 @@ export class ChunkFetch {
       id: this.options.id,
       chosen: this.options.wanted?.chosen,
       signal: this.signal,
+      vouch: this.options.vouch,
       onFile: (path) => {
         this.currentFile = path
       },

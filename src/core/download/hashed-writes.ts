@@ -1,6 +1,6 @@
+import { HashPace } from '../hash-pace.js'
 import { hashThreads } from '../hashing.js'
 import { sha256Hex } from '../manifest.js'
-import { HashPace } from './hash-pace.js'
 
 /** What became of a chunk handed to `verifyAndWrite`. */
 export type WriteOutcome = 'written' | 'mismatch' | 'closed'

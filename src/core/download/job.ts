@@ -3,6 +3,7 @@ import type { DhtPath, DhtSession } from '../dht/session.js'
 import type { PeerAddress } from '../pool.js'
 import type { ChunkStore } from '../store.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
+import type { VouchedChunks } from '../vouched-chunks.js'
 import type { Unavailable } from './chunk-choice.js'
 
 /** What one download is asked to do, where it learns of peers, and what it reports: the types its phases share. */
@@ -97,6 +98,8 @@ export interface DownloadJob {
   only?: readonly string[]
   /** Called once the verified file is `<name>.part` in the downloads directory, before its final name is claimed (fault-injection tests). */
   beforeFinalName?: () => void | Promise<void>
+  /** A chunk server in this process (`--seed`) serves the chunks this download verified without hashing them again. */
+  vouch?: VouchedChunks
 }
 
 /** Requests in flight across all peers: what the buffer limit holds in chunk-sized buffers (at least 4). */

@@ -2,13 +2,14 @@ import { type FileHandle, mkdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { fromFsError, P2PError } from '../errors.js'
+import type { HashPace } from '../hash-pace.js'
 import { type ChunkPlan, type ItemManifest, isTree, planOf } from '../item.js'
 import type { Manifest } from '../manifest.js'
 import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave } from '../packed.js'
 import { readFully, readFullySync } from '../read-fully.js'
+import type { VouchedChunks } from '../vouched-chunks.js'
 import { type FileIdentity, nameVerified, partName, type StitchResult } from './final-name.js'
-import type { HashPace } from './hash-pace.js'
 import { HashedWrites, type WriteOutcome } from './hashed-writes.js'
 import { HavePublisher } from './have-publisher.js'
 import { openPackedData } from './packed-data.js'
@@ -64,6 +65,8 @@ export interface PackedWriterOptions {
   publishMs?: number
   /** Where chunks are hashed (hash-pace.ts; tests choose a path). */
   hashPace?: HashPace
+  /** A chunk server in this process serves the chunks this writer accepted without hashing them again, while `data` is open. */
+  vouch?: VouchedChunks
 }
 
 export interface FinishOptions {
@@ -91,6 +94,8 @@ export class PackedWriter {
   private readonly publisher: HavePublisher
   private readonly writeback: Writeback
   private closed: Promise<void> | undefined
+  /** Gives `have` back to `options.vouch`, once `data` is no longer this writer's. */
+  private readonly unvouch: (() => void) | undefined
   /** A folder: its tree, built as its files complete (tree-writer.ts). */
   private tree: TreeBuilder | undefined
   private treeFinished = false
@@ -114,6 +119,7 @@ export class PackedWriter {
     this.publisher = new HavePublisher(options.entryDir, this.have, inherited, options.publishMs)
     this.writeback = new Writeback(handle, this.dataPath)
     this.writes = new HashedWrites(handle.fd, this.plan.chunkSize, options.hashPace)
+    this.unvouch = options.vouch?.register(this.dataPath, this.have)
   }
 
   /** A write into `data` or `data.have` failed (the first such error). */
@@ -278,6 +284,7 @@ export class PackedWriter {
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
+      this.unvouch?.()
       await this.writes.close()
       await this.publisher.now()
       await this.whole?.settled()

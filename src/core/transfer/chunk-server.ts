@@ -15,6 +15,7 @@ import { type Collaborators, componentLog, type Logger, silentLogger } from '../
 import type { ChunkStore } from '../store.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
+import type { VouchedChunks } from '../vouched-chunks.js'
 import { addressKey, ConnectionTable, DEFAULT_RECLAIM_IDLE_MS } from './admission.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
@@ -81,6 +82,8 @@ export interface ChunkServerOptions {
   onViolation?: OnViolation
   /** Chunk reads up to this size are synchronous (tests set 0 to put every read on libuv's pool). */
   syncReadBytes?: number
+  /** The chunks a download in this process verified and wrote (vouched-chunks.ts): served without hashing them again. */
+  vouched?: VouchedChunks
   /**
    * The encrypted transport (docs/protocol.md §5): every connection begins with the Noise handshake (and the
    * swarm proof, the allow-list check) before a frame is read. Absent: the plain transport of §3.
@@ -187,7 +190,11 @@ export class ChunkServer {
     this.stalls = new StalledSockets(this.limits.maxBufferedBytes)
     this.uploads = new UploadSlots({ ...DEFAULT_UPLOAD_SLOT_LIMITS, slots: this.limits.uploadSlots })
     this.catalog = new StoreCatalog(options.store, { rescanMs: options.rescanMs, log: this.log })
-    this.source = new ChunkSource(options.store, this.catalog, { log: this.log, syncReadBytes: options.syncReadBytes })
+    this.source = new ChunkSource(options.store, this.catalog, {
+      log: this.log,
+      syncReadBytes: options.syncReadBytes,
+      vouched: options.vouched,
+    })
     const counters: ConnectionCounters = {
       request: () => {
         this.counts.requests++

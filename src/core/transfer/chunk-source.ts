@@ -1,13 +1,16 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
 import { stampOf } from '../disk.js'
 import { P2PError } from '../errors.js'
+import { HashPace } from '../hash-pace.js'
 import { hashThreads } from '../hashing.js'
 import { type ItemManifest, planOf } from '../item.js'
 import { type Logger, silentLogger } from '../log.js'
+import { sha256Hex } from '../manifest.js'
 import { PackedHaveCache, packedDataPath } from '../packed.js'
 import { readFully } from '../read-fully.js'
 import type { ChunkStore } from '../store.js'
 import { verifiedRecordPath } from '../verified-record.js'
+import type { VouchedChunks } from '../vouched-chunks.js'
 import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
 
 /**
@@ -16,7 +19,9 @@ import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
  * and integer index only; a request never names a path).
  *
  * Every chunk's SHA-256 is checked against the manifest before it is first
- * served, and again whenever its file changes (inode, size, mtime or ctime);
+ * served, and again whenever its file changes (inode, size, mtime or ctime),
+ * unless a download in this process wrote it after its own check
+ * (vouched-chunks.ts);
  * a chunk that fails is refused with E_NOT_FOUND and logged, and refused
  * again without being read or hashed until its file changes (asking for it
  * over and over costs a stranger's requests, not our CPU). Chunk files (and
@@ -30,6 +35,8 @@ export interface ChunkSourceOptions {
   log?: Logger
   /** Reads up to this size are done synchronously (from the page cache, cheaper than a round trip through libuv's pool). */
   syncReadBytes?: number
+  /** Chunks a download in this process verified and wrote into a packed `data` it holds open: served without hashing them again. */
+  vouched?: VouchedChunks
 }
 
 const MAX_VERIFIED_ENTRIES = 1_000_000
@@ -69,10 +76,13 @@ export class ChunkSource {
   /** Chunks found damaged, by the stamp of the file that held them: asked again, refused without reading or hashing. */
   private readonly damaged = new Map<string, string>()
   private readonly packedHave = new PackedHaveCache()
+  /** Where chunks are hashed: this thread while few need it (hash-pace.ts). */
+  private readonly pace = new HashPace()
   /** Stamps split or a download recorded (store.recordVerified), by id, with the record file's own stamp. */
   private readonly records = new Map<string, { stamp: string; stamps: Promise<Array<string | null>> }>()
   private readonly log: Logger
   private readonly syncReadBytes: number
+  private readonly vouched: VouchedChunks | undefined
 
   constructor(
     private readonly store: ChunkStore,
@@ -81,6 +91,7 @@ export class ChunkSource {
   ) {
     this.log = options.log ?? silentLogger()
     this.syncReadBytes = options.syncReadBytes ?? 256 * 1024
+    this.vouched = options.vouched
   }
 
   /** The entry for an id, or E_NOT_FOUND. */
@@ -114,10 +125,17 @@ export class ChunkSource {
       if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
       if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length)
         throw this.corrupt(path, key, index, manifest, 'shrank while read')
-      if (this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
-        // Shared memory: the hash thread reads it without a copy.
+      if (
+        !(source.packed && this.vouched?.has(path, index)) &&
+        this.verified.get(key) !== stamp &&
+        (await this.recorded(entry.id))[index] !== stamp
+      ) {
         this.stats.hashedChunks++
-        if ((await hashThreads().digest(into)) !== plan.chunkHash(index)) {
+        // Shared memory: the hash thread reads it without a copy; while chunks need hashing only now and then, no thread is started.
+        const digest = this.pace.toThread(length, performance.now())
+          ? await hashThreads().digest(into)
+          : sha256Hex(into)
+        if (digest !== plan.chunkHash(index)) {
           remember(this.damaged, key, stamp)
           throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
         }

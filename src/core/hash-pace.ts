@@ -1,13 +1,15 @@
 /**
- * Where a download's chunks are hashed and written: on the main thread
- * while they arrive slowly, on the hash thread (hashing.ts) once they come
- * fast. A hash thread is a V8 isolate of its own, ~10 MB resident; a
- * download that gets its chunks at 25 MB/s (a 200 Mbit/s link, every host
- * of a swarm) spends 1.5 % of its main thread hashing them there and never
- * needs one. Fast downloads (a gigabit LAN, loopback, a large resume from
- * the store) start the thread within their first window and keep it: it is
- * paid for by then. Chunks over MAIN_THREAD_MAX_CHUNK go to the thread
- * whatever the pace: hashing one would hold the event loop too long.
+ * Where chunks are hashed: on the main thread while they come slowly, on
+ * the hash thread (hashing.ts) once they come fast. A hash thread is a V8
+ * isolate of its own, ~10 MB resident; a download that gets its chunks at
+ * 25 MB/s (a 200 Mbit/s link, every host of a swarm) spends 1.5 % of its
+ * main thread hashing them there and never needs one, and a server that
+ * hashes a chunk now and then (one not yet recorded as verified) neither.
+ * Fast work (a gigabit LAN, loopback, a large resume from the store, a
+ * server checking a store no record covers) starts the thread within its
+ * first window and keeps it: it is paid for by then. Chunks over
+ * MAIN_THREAD_MAX_CHUNK go to the thread whatever the pace: hashing one
+ * would hold the event loop too long.
  *
  * Pure: the caller passes the clock's reading.
  */

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, open, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { Bitfield } from '../../src/core/bitfield.js'
+import { PackedWriter } from '../../src/core/download/packed-writer.js'
+import { hasCode } from '../../src/core/errors.js'
+import { hashThreads } from '../../src/core/hashing.js'
+import { encodeManifest, type Manifest, manifestId } from '../../src/core/manifest.js'
+import { packedDataPath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
+import { ChunkStore } from '../../src/core/store.js'
+import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
+import { PeerClient } from '../../src/core/transfer/client.js'
+import { VouchedChunks } from '../../src/core/vouched-chunks.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { tmpDir } from '../helpers/files.js'
+
+const KiB = 1024
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+/**
+ * A store entry being downloaded into (a PackedWriter with `vouch`, as
+ * `p2p-download --seed` opens it) and a real server on the same store with
+ * the same VouchedChunks, fetched from by a real client over loopback.
+ */
+async function setup(t: Cleanup, chunks: number, chunkSize = 4 * KiB) {
+  const dir = await tmpDir(t)
+  const store = new ChunkStore(join(dir, 'chunks'))
+  await store.init()
+  const data = randomBytes(chunks * chunkSize - 7)
+  const hashes: string[] = []
+  for (let at = 0; at < data.length; at += chunkSize) hashes.push(sha(data.subarray(at, at + chunkSize)))
+  const manifest: Manifest = {
+    version: 1,
+    name: 'file.bin',
+    size: data.length,
+    chunkSize,
+    chunks: hashes,
+    sha256: sha(data),
+  }
+  const bytes = encodeManifest(manifest)
+  const id = manifestId(bytes)
+  const entryDir = await store.prepareEntry(bytes, manifest)
+  const downloadsDir = join(dir, 'downloads')
+  await mkdir(downloadsDir)
+  const vouched = new VouchedChunks()
+  const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, vouched })
+  const { port } = await server.listen()
+  onCleanup(t, () => server.close(100))
+  const client = await PeerClient.connect({ host: '127.0.0.1', port })
+  onCleanup(t, () => client.close())
+  const chunk = (i: number): Buffer => data.subarray(i * chunkSize, (i + 1) * chunkSize)
+  /** The download's writer, as `p2p-download --seed` opens it (publishing at once). */
+  const writer = () => PackedWriter.open({ entryDir, downloadsDir, manifest, vouch: vouched, publishMs: 0 })
+  return { store, id, manifest, data, entryDir, vouched, server, client, chunk, writer }
+}
+
+/** Until `data.have` lists `count` chunks (the writer publishes within its publish interval). */
+async function published(entryDir: string, chunks: number, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (((await readPackedHave(entryDir, chunks))?.count() ?? 0) < count) {
+    if (Date.now() > deadline) throw new Error(`data.have never listed ${count} chunks`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+describe("a server in the download's process (--seed): the download's check stands for the server's", () => {
+  it('serves the chunks its download verified and wrote without hashing them, and hashes them once the download let go of data', async (t) => {
+    const s = await setup(t, 6)
+    const writer = await s.writer()
+    for (const i of [4, 0, 2]) {
+      assert.equal(await writer.verifyAndWrite(i, s.chunk(i), s.manifest.chunks[i]!), 'written')
+      writer.accept(i, s.chunk(i))
+    }
+    await published(s.entryDir, 6, 3)
+    assert.equal(s.vouched.files, 1)
+    for (const i of [0, 2, 4]) assert.equal(sha(await s.client.fetchChunk(s.id, i)), s.manifest.chunks[i])
+    assert.equal(s.server.stats.hashedChunks, 0, 'every chunk served was one the download had checked')
+    await assert.rejects(s.client.fetchChunk(s.id, 1), (e) => hasCode(e, 'E_NOT_FOUND'), 'not written yet')
+    await writer.close()
+    assert.equal(s.vouched.files, 0, 'closing data gives the vouch back')
+    assert.equal(sha(await s.client.fetchChunk(s.id, 2)), s.manifest.chunks[2])
+    assert.equal(s.server.stats.hashedChunks, 1, 'no writer holds data: hashed before it is served again')
+    assert.equal(hashThreads().threadsRunning, 0, 'a chunk hashed now and then is hashed here: no hash thread started')
+  })
+
+  it('a server that must hash many chunks fast (data no record covers, no download holding it) hands them to the hash thread', async (t) => {
+    const s = await setup(t, 40, 1024 * KiB)
+    await writeFile(packedDataPath(s.entryDir), s.data)
+    const all = new Bitfield(40)
+    for (let i = 0; i < 40; i++) all.set(i)
+    await writePackedHave(s.entryDir, all)
+    assert.equal(hashThreads().threadsRunning, 0)
+    const bodies = await Promise.all(Array.from({ length: 40 }, (_, i) => s.client.fetchChunk(s.id, i)))
+    assert.equal(sha(Buffer.concat(bodies)), s.manifest.sha256)
+    assert.equal(s.server.stats.hashedChunks, 40)
+    assert.ok(hashThreads().threadsRunning > 0, 'more than 16 MiB within 250 ms: the thread takes them')
+  })
+
+  it('still hashes, and refuses, a chunk data.have lists that this download did not check (damaged behind its back)', async (t) => {
+    const s = await setup(t, 4)
+    // A run before this one left chunk 3 listed, and its bytes were damaged since.
+    const file = await open(packedDataPath(s.entryDir), 'w')
+    await file.write(Buffer.alloc(s.chunk(3).length, 9), 0, s.chunk(3).length, 3 * 4 * KiB)
+    await file.close()
+    const left = new Bitfield(4)
+    left.set(3)
+    await writePackedHave(s.entryDir, left)
+    const writer = await s.writer()
+    onCleanup(t, () => writer.close())
+    assert.equal(writer.inherited.get(3), true, 'listed by the last run: still published until checked')
+    assert.equal(await writer.verifyAndWrite(1, s.chunk(1), s.manifest.chunks[1]!), 'written')
+    writer.accept(1, s.chunk(1))
+    await published(s.entryDir, 4, 2)
+    assert.equal(sha(await s.client.fetchChunk(s.id, 1)), s.manifest.chunks[1])
+    assert.equal(s.server.stats.hashedChunks, 0)
+    await assert.rejects(s.client.fetchChunk(s.id, 3), (e) => hasCode(e, 'E_NOT_FOUND'))
+    assert.equal(s.server.stats.hashedChunks, 1, 'a chunk the download has not checked is hashed')
+    assert.equal(s.server.stats.corruptChunks, 1, 'and its damage found: never served')
+  })
+})
