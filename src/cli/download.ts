@@ -20,7 +20,6 @@ import {
   NAME_QUIET_MS,
   openStore,
   P2PError,
-  PEER_PATIENCE_MS,
   type PeerDirectory,
   parseShareLink,
   printable,
@@ -37,10 +36,13 @@ import {
   parseSeconds,
   pickSettings,
 } from './common.js'
-import { formatBytes, formatRate, formatSeconds, shortId } from './format.js'
+import { formatBytes, shortId } from './format.js'
 import { createProgress, type Progress } from './progress.js'
 import { chooseFile } from './prompt.js'
 import { commandReach } from './reach.js'
+import { renderReceipt } from './receipt.js'
+import { SEED_SETTINGS, type Seeding, startSeeding } from './seed.js'
+import { discoveryFollowing, endpoint, serveHost } from './serve.js'
 import { commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
 const defaults = DEFAULT_DOWNLOAD_LIMITS
@@ -63,6 +65,7 @@ export const DOWNLOAD_SETTINGS = {
     'dhtPort',
   ),
   ...TRUST_SETTINGS,
+  ...SEED_SETTINGS,
   wait: {
     flag: 'wait',
     valueName: '<seconds>',
@@ -102,7 +105,7 @@ export const DOWNLOAD_SETTINGS = {
     flag: 'max-buffered',
     valueName: '<size>',
     description:
-      'chunk bytes in memory at once (requests in flight + chunks not yet written; up to 8 MiB more may wait for the whole-file hash)',
+      'chunk bytes in memory at once (requests in flight and chunks not yet written; a chunk that arrives ahead of the whole-file hash is read back from the store, not held)',
     defaultValue: defaults.maxBufferedBytes,
     defaultLabel: '8MiB',
     parse: parseByteSize(64 * 1024, 4 * 1024 ** 3),
@@ -131,6 +134,7 @@ export const downloadCommand = defineCommand({
     'p2p-download notes.pdf --json | jq .sha256',
     "p2p-download album --only '*.jpg' --only 'raw/**'   # a folder: just these files",
     "p2p-download 'p2p://3f9a…e1?peer=10.1.2.3:47011'   # a share link (p2p-split prints it)",
+    'p2p-download holiday.mp4 --seed   # and serve it to the others, from the first chunk until Ctrl-C',
     'p2p-download --dht --bootstrap 203.0.113.7:49737 --id 3f9a…e1   # beyond the LAN, through a private DHT',
   ],
   configure: downloadOptions,
@@ -142,6 +146,10 @@ export function downloadOptions(cmd: Command): Command {
   return cmd
     .option('--id <hex>', 'download this exact file id (64 hex characters), no name lookup')
     .option('--force', 'replace a different existing file of the same name instead of saving as "name (1)"')
+    .option(
+      '--seed',
+      'serve and announce the chunk store from this process while downloading, and go on after it until Ctrl-C (p2p-serve and p2p-announce in one, on the LAN: `p2p-serve --dht` seeds beyond it)',
+    )
     .option(
       '--only <glob>',
       'a folder: fetch only the paths this glob matches (repeatable; a directory brings what it holds)',
@@ -208,13 +216,17 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     },
     { log },
   )
-  await directory.start()
   let dht: DhtPeers | undefined
+  let seeding: Seeding | undefined
   try {
+    if (ctx.options.seed === true)
+      seeding = await startSeeding(settings, store, trust, await seedReach(ctx, reach), log)
+    await directory.start()
     const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
     dht = settings.dht ? await startDht(ctx, target, trust) : undefined
-    const receipt = await runDownload(ctx, store, directory, target, trust, dht)
-    render(ctx, receipt, reach)
+    const receipt = await runDownload(ctx, store, directory, target, trust, dht, seeding)
+    renderReceipt(ctx, receipt, reach)
+    if (seeding) await seedUntilStopped(ctx, seeding)
     return 0
   } catch (error) {
     // Nobody answered at all: say where we looked and what the user can do.
@@ -228,8 +240,27 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     }
     throw error
   } finally {
-    await Promise.all([directory.stop(), dht?.stop()])
+    await Promise.all([directory.stop(), dht?.stop(), seeding?.stop()])
   }
+}
+
+/** What --seed announces on: the download's reach, on the families its server answers only (--host 0.0.0.0: IPv4). */
+async function seedReach(ctx: Ctx, reach: DiscoveryReach): Promise<DiscoveryReach> {
+  const served = discoveryFollowing(serveHost(ctx.settings.host), ctx.settings)
+  if (served.ipv4 === ctx.settings.ipv4 && served.ipv6 === ctx.settings.ipv6) return reach
+  return commandReach(served, ctx, { strict: true })
+}
+
+/** After the download: go on serving until Ctrl-C, then say what was served. */
+async function seedUntilStopped(ctx: Ctx, seeding: Seeding): Promise<void> {
+  const { address } = seeding.address
+  ctx.out(`${chalk.green('Seeding')} on ${endpoint(address, seeding.address.port)} (Ctrl-C to stop)`)
+  if (!ctx.signal.aborted)
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }))
+  await seeding.stop()
+  ctx.log.info({ stats: seeding.server.stats, announcer: seeding.announcer.stats }, 'seeding stopped')
+  if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: seeding.server.stats })}\n`)
+  ctx.out(chalk.dim(`Stopped seeding: ${formatBytes(seeding.server.stats.bytesServed)} served (goodbye sent).`))
 }
 
 /** The DHT side of a download (--dht): joined and looking before the download starts. */
@@ -301,6 +332,7 @@ async function runDownload(
   id: string,
   trust: Trust,
   dht: DhtPeers | undefined,
+  seeding: Seeding | undefined,
 ): Promise<DownloadReceipt> {
   const settings = ctx.settings
   let progress: Progress | undefined
@@ -317,6 +349,7 @@ async function runDownload(
         signal: ctx.signal,
         peers: dht ? mergeFinders(directory, dht) : directory,
         ...(dht ? { dialer: dht } : {}),
+        ...(seeding ? { vouch: seeding.vouched } : {}),
         trust,
         limits: {
           window: settings.window,
@@ -374,63 +407,4 @@ function testHook(): (() => void) | undefined {
   return () => {
     process.kill(process.pid, 'SIGKILL')
   }
-}
-
-/** The address part of a peer key (address:port; an IPv6 address holds colons itself). */
-const addressOf = (key: string): string => key.slice(0, Math.max(0, key.lastIndexOf(':')))
-
-function render(ctx: Ctx, r: DownloadReceipt, reach: DiscoveryReach): void {
-  const peers = r.peers.map((p) => ({
-    peer: p.key,
-    via: p.via === 'dht' ? (`dht${p.path ? ` (${p.path})` : ''}` as const) : reach.via(addressOf(p.key)),
-    ...(p.via === 'dht' && p.path ? { path: p.path } : {}),
-    ...(p.peerId ? { peerId: p.peerId } : {}),
-    bytes: p.bytes,
-    chunks: p.chunks,
-    ...(p.banned ? { banned: p.banned } : {}),
-    ...(p.writtenOff ? { writtenOff: true } : {}),
-  }))
-  ctx.log.info(
-    {
-      id: r.id,
-      path: r.path,
-      seconds: r.seconds,
-      fetchedBytes: r.fetchedBytes,
-      resumedBytes: r.resumedBytes,
-      peers,
-      refused: r.refused,
-    },
-    'download done',
-  )
-  if (ctx.json) {
-    process.stdout.write(
-      `${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers, ...(r.files ? { files: r.files, dirs: r.dirs } : {}), refused: r.refused })}\n`,
-    )
-    return
-  }
-  ctx.out(
-    `${chalk.green('Downloaded:')} ${printable(r.path)}${r.alreadyThere ? ' (an identical file was already there)' : ''}`,
-  )
-  ctx.out(
-    `  size     ${formatBytes(r.size)} (${r.size} bytes) in ${formatSeconds(r.seconds)}, ${formatRate(r.size, r.seconds)}`,
-  )
-  if (r.files) {
-    ctx.out(
-      `  folder   ${r.files.length} files, ${r.dirs ?? 0} directories, each file's SHA-256 checked (--json lists them)`,
-    )
-    ctx.out(`  id       ${r.sha256}`)
-  } else ctx.out(`  sha256   ${r.sha256}  (compare with sha256sum on the source)`)
-  if (r.resumedBytes > 0) ctx.out(`  resumed  ${formatBytes(r.resumedBytes)} already in the chunk store`)
-  for (const p of peers) {
-    const banned = p.banned
-      ? chalk.red(`  banned: ${printable(p.banned, 300)}`)
-      : p.writtenOff
-        ? chalk.yellow(`  written off: gave nothing for ${PEER_PATIENCE_MS / 1000} s`)
-        : ''
-    ctx.out(
-      `  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks, via ${p.via})${p.peerId ? `  ${p.peerId}` : ''}${banned}`,
-    )
-  }
-  for (const p of r.refused)
-    ctx.out(chalk.red(`  refused  ${printable(p.key, 64).padEnd(21)} ${printable(p.reason, 300)}`))
 }

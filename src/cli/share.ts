@@ -1,8 +1,6 @@
 import { basename } from 'node:path'
 import chalk from 'chalk'
 import {
-  createAnnouncer,
-  createChunkServer,
   formatShareLink,
   isFolderResult,
   openStore,
@@ -15,6 +13,7 @@ import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
+import { serveAndAnnounce } from './seed.js'
 import {
   dhtThrough,
   discoveryFollowing,
@@ -25,7 +24,7 @@ import {
   startDhtSeeder,
 } from './serve.js'
 import { warnSkipped } from './split.js'
-import { announcerTrust, commandTrust, modeLine, serverTransport, TRUST_HELP } from './trust.js'
+import { commandTrust, modeLine, TRUST_HELP } from './trust.js'
 
 /**
  * `p2p share PATH…`: split (or find already split) the given files, then
@@ -66,26 +65,24 @@ export const shareCommand = defineCommand({
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const trust = await commandTrust(settings, log)
     const files = await splitAll(ctx, store)
-    const server = createChunkServer(
-      { store, host, port: settings.port, limits: serverLimits(settings), ...serverTransport(trust) },
-      { log },
-    )
-    const address = await server.listen()
-    const broadcast = [...reach.broadcast, ...reach.named.map((p) => p.name)]
-    const announcer = createAnnouncer(
+    const serving = await serveAndAnnounce(
       {
         store,
+        trust,
+        reach,
+        host,
+        port: settings.port,
+        limits: serverLimits(settings),
         udpPort: settings.udpPort,
-        tcpPort: address.port,
-        ...reach.announcerOptions(),
         intervalMs: settings.interval * 1000,
-        ...announcerTrust(trust, settings.staleAfter * 1000),
+        staleAfterMs: settings.staleAfter * 1000,
       },
-      { log },
+      log,
     )
+    const { server, announcer, address } = serving
+    const broadcast = [...reach.broadcast, ...reach.named.map((p) => p.name)]
     let dht: Awaited<ReturnType<typeof startDhtSeeder>> | undefined
     try {
-      await announcer.start()
       dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log) : undefined
       const shared = files.map((f) => ({
         name: f.name,
@@ -130,8 +127,7 @@ export const shareCommand = defineCommand({
       out(chalk.dim('Get one elsewhere with: p2p get NAME (or the id). Ctrl-C to stop.'))
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
     } finally {
-      await Promise.all([announcer.stop({ goodbye: true }), dht?.stop()])
-      await server.close(2000)
+      await Promise.all([serving.stop(), dht?.stop()])
     }
     log.info({ stats: server.stats, announcer: announcer.stats }, 'stopped')
     if (json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: server.stats })}\n`)

@@ -1,0 +1,67 @@
+import chalk from 'chalk'
+import { type DiscoveryReach, type DownloadReceipt, type Logger, PEER_PATIENCE_MS, printable } from '../index.js'
+import { formatBytes, formatRate, formatSeconds } from './format.js'
+
+/** The address part of a peer key (address:port; an IPv6 address holds colons itself). */
+const addressOf = (key: string): string => key.slice(0, Math.max(0, key.lastIndexOf(':')))
+
+/** The finished download for people (the path, the size and rate, the SHA-256, who delivered what) or, with --json, one object. */
+export function renderReceipt(
+  ctx: { log: Logger; json: boolean; out: (line: string) => void },
+  r: DownloadReceipt,
+  reach: DiscoveryReach,
+): void {
+  const peers = r.peers.map((p) => ({
+    peer: p.key,
+    via: p.via === 'dht' ? (`dht${p.path ? ` (${p.path})` : ''}` as const) : reach.via(addressOf(p.key)),
+    ...(p.via === 'dht' && p.path ? { path: p.path } : {}),
+    ...(p.peerId ? { peerId: p.peerId } : {}),
+    bytes: p.bytes,
+    chunks: p.chunks,
+    ...(p.banned ? { banned: p.banned } : {}),
+    ...(p.writtenOff ? { writtenOff: true } : {}),
+  }))
+  ctx.log.info(
+    {
+      id: r.id,
+      path: r.path,
+      seconds: r.seconds,
+      fetchedBytes: r.fetchedBytes,
+      resumedBytes: r.resumedBytes,
+      peers,
+      refused: r.refused,
+    },
+    'download done',
+  )
+  if (ctx.json) {
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers, ...(r.files ? { files: r.files, dirs: r.dirs } : {}), refused: r.refused })}\n`,
+    )
+    return
+  }
+  ctx.out(
+    `${chalk.green('Downloaded:')} ${printable(r.path)}${r.alreadyThere ? ' (an identical file was already there)' : ''}`,
+  )
+  ctx.out(
+    `  size     ${formatBytes(r.size)} (${r.size} bytes) in ${formatSeconds(r.seconds)}, ${formatRate(r.size, r.seconds)}`,
+  )
+  if (r.files) {
+    ctx.out(
+      `  folder   ${r.files.length} files, ${r.dirs ?? 0} directories, each file's SHA-256 checked (--json lists them)`,
+    )
+    ctx.out(`  id       ${r.sha256}`)
+  } else ctx.out(`  sha256   ${r.sha256}  (compare with sha256sum on the source)`)
+  if (r.resumedBytes > 0) ctx.out(`  resumed  ${formatBytes(r.resumedBytes)} already in the chunk store`)
+  for (const p of peers) {
+    const banned = p.banned
+      ? chalk.red(`  banned: ${printable(p.banned, 300)}`)
+      : p.writtenOff
+        ? chalk.yellow(`  written off: gave nothing for ${PEER_PATIENCE_MS / 1000} s`)
+        : ''
+    ctx.out(
+      `  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks, via ${p.via})${p.peerId ? `  ${p.peerId}` : ''}${banned}`,
+    )
+  }
+  for (const p of r.refused)
+    ctx.out(chalk.red(`  refused  ${printable(p.key, 64).padEnd(21)} ${printable(p.reason, 300)}`))
+}

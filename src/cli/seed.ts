@@ -1,0 +1,142 @@
+import {
+  type Announcer,
+  type ChunkServer,
+  type ChunkStore,
+  createAnnouncer,
+  createChunkServer,
+  type DiscoveryReach,
+  type Logger,
+  type ServerLimits,
+  type Trust,
+  VouchedChunks,
+} from '../index.js'
+import { pickSettings, type Settings } from './common.js'
+import { SERVE_SETTINGS, serveHost } from './serve.js'
+import { announcerTrust, serverTransport } from './trust.js'
+
+/**
+ * `p2p-download --seed` (and `p2p get --seed`): p2p-serve and p2p-announce on
+ * the download's own chunk store, in the download's process, from before its
+ * first chunk until Ctrl-C. Chunks are offered as they are written, as a
+ * separate p2p-serve offers them, but one process costs one runtime instead of
+ * three, and the server takes the download's check of a chunk for its own
+ * (vouched-chunks.ts) instead of hashing it again before its first serve.
+ * Only the serving settings that do not clash with the download's own are
+ * offered here; the server's other limits are p2p-serve's defaults.
+ */
+const { host, port, interval } = pickSettings('host', 'port', 'interval')
+export const SEED_SETTINGS = {
+  host: {
+    ...host,
+    description:
+      'with --seed: the address to serve on (:: = every interface, IPv6 and IPv4; 0.0.0.0 = IPv4 only, and announced on IPv4 only)',
+  },
+  port: { ...port, description: 'with --seed: the TCP port to serve on and announce (0 = any free port)' },
+  interval: { ...interval, description: 'with --seed: the announce interval' },
+  uploadSlots: { ...SERVE_SETTINGS.uploadSlots, description: `with --seed: ${SERVE_SETTINGS.uploadSlots.description}` },
+}
+
+type SeedSettings = Settings<typeof SEED_SETTINGS> & { staleAfter: number; udpPort: number }
+
+/** A chunk server listening and an announcer announcing its port, on one store; the caller owns the one `stop`. */
+export interface Serving {
+  readonly server: ChunkServer
+  readonly announcer: Announcer
+  readonly address: { address: string; port: number }
+  /** Says goodbye to the LAN and lets the responses in flight finish (2 s at most); once, whoever calls it again. */
+  stop(): Promise<void>
+}
+
+/** p2p share's and --seed's server and announcer; nothing is left listening when this rejects. */
+export async function serveAndAnnounce(
+  options: {
+    store: ChunkStore
+    trust: Trust
+    reach: DiscoveryReach
+    host: string
+    port: number
+    limits: Partial<ServerLimits>
+    vouched?: VouchedChunks
+    udpPort: number
+    intervalMs: number
+    staleAfterMs: number
+  },
+  log: Logger,
+): Promise<Serving> {
+  const { store, trust } = options
+  const server = createChunkServer(
+    {
+      store,
+      host: options.host,
+      port: options.port,
+      limits: options.limits,
+      ...(options.vouched ? { vouched: options.vouched } : {}),
+      ...serverTransport(trust),
+    },
+    { log },
+  )
+  const address = await server.listen()
+  const announcer = createAnnouncer(
+    {
+      store,
+      udpPort: options.udpPort,
+      tcpPort: address.port,
+      ...options.reach.announcerOptions(),
+      intervalMs: options.intervalMs,
+      ...announcerTrust(trust, options.staleAfterMs),
+    },
+    { log },
+  )
+  try {
+    await announcer.start()
+  } catch (error) {
+    await server.close(0)
+    throw error
+  }
+  let stopped: Promise<void> | undefined
+  return {
+    server,
+    announcer,
+    address,
+    stop: () => {
+      stopped ??= (async () => {
+        await announcer.stop({ goodbye: true })
+        await server.close(2000)
+      })()
+      return stopped
+    },
+  }
+}
+
+export interface Seeding extends Serving {
+  /** What the download hands the server: the chunks it verified. */
+  readonly vouched: VouchedChunks
+}
+
+/** --seed: serving and announcing the download's store once this resolves. */
+export async function startSeeding(
+  settings: SeedSettings,
+  store: ChunkStore,
+  trust: Trust,
+  reach: DiscoveryReach,
+  log: Logger,
+): Promise<Seeding> {
+  const vouched = new VouchedChunks()
+  const serving = await serveAndAnnounce(
+    {
+      store,
+      trust,
+      reach,
+      host: serveHost(settings.host),
+      port: settings.port,
+      limits: { uploadSlots: settings.uploadSlots },
+      vouched,
+      udpPort: settings.udpPort,
+      intervalMs: settings.interval * 1000,
+      staleAfterMs: settings.staleAfter * 1000,
+    },
+    log,
+  )
+  log.info({ host: serving.address.address, port: serving.address.port }, 'seeding')
+  return { ...serving, vouched }
+}

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { runBin } from '../helpers/cli.js'
+import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
+import { startLiar } from '../helpers/liar.js'
+import { downloadArgs, freeUdpPort, runDownload, split, startDaemon, startSeeder } from '../helpers/swarm.js'
+
+interface Receipt {
+  ok: boolean
+  path: string
+  sha256: string
+  peers: Array<{ peer: string; bytes: number; banned?: string }>
+}
+
+const seedFlags = ['--seed', '--host', '127.0.0.1', '--port', '0', '--interval', '0.5']
+
+describe('p2p-download --seed (the built command): download, then serve and announce from the same process', () => {
+  it('a second downloader gets the file from the seeding downloader alone once the first seeder is gone; Ctrl-C stops it with exit 0 and what it served', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const size = 3 * 1024 * 1024 + 11
+    const sha = await randomFile(join(dir, 'movie.bin'), size)
+    const { id } = await split(join(dir, 'seeder'), join(dir, 'movie.bin'))
+    const seeder = await startSeeder(t, join(dir, 'seeder'), udp)
+
+    const a = startDaemon(t, 'p2p-download', downloadArgs(join(dir, 'a'), udp, ['--id', id, ...seedFlags]))
+    const receipt = (await a.firstLine) as unknown as Receipt
+    assert.equal(receipt.ok, true)
+    assert.equal(await sha256File(receipt.path), sha)
+    assert.equal(a.child.exitCode, null, 'still running: seeding')
+
+    await seeder.serve.stop()
+    await seeder.announce.stop()
+    const b = await runDownload(join(dir, 'b'), udp, ['--id', id])
+    assert.equal(b.code, 0, b.log)
+    const got = b.result as unknown as Receipt
+    assert.equal(await sha256File(got.path), sha)
+    assert.ok(
+      got.peers.every((p) => !p.peer.endsWith(`:${seeder.port}`)) && got.peers.some((p) => p.bytes > 0),
+      `only the seeding downloader delivered: ${JSON.stringify(got.peers)}`,
+    )
+
+    const exited = once(a.child, 'exit')
+    a.kill('SIGINT')
+    const [code] = await exited
+    assert.equal(code, 0, a.stderr())
+    const last = JSON.parse(a.stdout().trim().split('\n').pop()!) as {
+      stopped: boolean
+      stats: { bytesServed: number }
+    }
+    assert.equal(last.stopped, true)
+    assert.ok(last.stats.bytesServed >= size, `served the file: ${last.stats.bytesServed} bytes`)
+  })
+
+  it('liars beside the seeder: the seeding downloader keeps none of their bytes, and a downloader that then has only it and the liars gets the exact file, never striking it', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const sha = await randomFile(join(dir, 'target.bin'), 64 * 65536)
+    const { id } = await split(join(dir, 'seeder'), join(dir, 'target.bin'), ['--chunk-size', '64KiB'])
+    const liars = await Promise.all(
+      (['random', 'reorder'] as const).map((mode) =>
+        startLiar(t, { udpPort: udp, storeDir: join(dir, 'seeder'), name: 'target.bin', id, mode }),
+      ),
+    )
+    const seeder = await startSeeder(t, join(dir, 'seeder'), udp)
+    const a = startDaemon(
+      t,
+      'p2p-download',
+      downloadArgs(join(dir, 'a'), udp, ['--id', id, '--window', '4', ...seedFlags]),
+    )
+    const receipt = (await a.firstLine) as unknown as Receipt
+    assert.equal(await sha256File(receipt.path), sha)
+    const fromLiars = new Set(liars.map((l) => `:${l.port}`))
+    const isLiar = (p: { peer: string }) => [...fromLiars].some((suffix) => p.peer.endsWith(suffix))
+    assert.ok(
+      receipt.peers.filter(isLiar).every((p) => p.bytes === 0),
+      JSON.stringify(receipt.peers),
+    )
+    await seeder.serve.stop()
+    await seeder.announce.stop()
+    const b = await runDownload(join(dir, 'b'), udp, ['--id', id, '--window', '4'])
+    assert.equal(b.code, 0, b.log)
+    const got = b.result as unknown as Receipt
+    assert.equal(await sha256File(got.path), sha)
+    const seeding = got.peers.filter((p) => !isLiar(p))
+    assert.ok(
+      seeding.length === 1 && seeding[0]!.bytes > 0 && !seeding[0]!.banned,
+      `the seeding downloader delivered and was never banned: ${JSON.stringify(got.peers)}`,
+    )
+  })
+
+  it('a serving port already taken stops it before any traffic: one line, E_USAGE, exit 2', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    await randomFile(join(dir, 'f.bin'), 1000)
+    const { id } = await split(join(dir, 'seeder'), join(dir, 'f.bin'))
+    const seeder = await startSeeder(t, join(dir, 'seeder'), udp)
+    const r = await runBin(
+      'p2p-download',
+      downloadArgs(join(dir, 'a'), udp, ['--id', id, '--seed', '--host', '127.0.0.1', '--port', String(seeder.port)]),
+      { timeoutMs: 30_000 },
+    )
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stdout, /"code":"E_USAGE"/)
+    assert.match(r.stdout, /is another p2p-serve running\? use --port/)
+  })
+})
