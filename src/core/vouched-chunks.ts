@@ -13,26 +13,45 @@ import { P2PError } from './errors.js'
  * every write. What a file on disk is trusted for after the download ends is
  * the verified record's (verified-record.ts), not this.
  *
- * A download's writer registers its `have` when it opens `data` and takes it
- * back when it closes `data`: nothing vouches for a file that no writer in
- * this process holds open.
+ * A download's writer registers its `have` and the identity of the `data` it
+ * opened once it is open, and takes them back when it closes `data`: nothing
+ * vouches for a file that no writer in this process holds open, nor for
+ * another file put at its path.
  */
-export class VouchedChunks {
-  private readonly byData = new Map<string, Bitfield>()
+/** A file as the kernel knows it: the path's file now may be another one. */
+export interface VouchedFile {
+  dev: number
+  ino: number
+}
 
-  /** `have` answers for the packed file at `dataPath` until the returned release is called (once; later calls do nothing). */
-  register(dataPath: string, have: Bitfield): () => void {
+export class VouchedChunks {
+  private readonly byData = new Map<string, { file: VouchedFile; have: Bitfield }>()
+
+  /**
+   * `have` answers for `file`, open at `dataPath`, until the returned release
+   * is called (once; later calls do nothing).
+   */
+  register(dataPath: string, file: VouchedFile, have: Bitfield): () => void {
     const key = resolve(dataPath)
     if (this.byData.has(key)) throw new P2PError('E_INTERNAL', `${key} is already vouched for by another writer`)
-    this.byData.set(key, have)
+    const entry = { file: { dev: file.dev, ino: file.ino }, have }
+    this.byData.set(key, entry)
     return () => {
-      if (this.byData.get(key) === have) this.byData.delete(key)
+      if (this.byData.get(key) === entry) this.byData.delete(key)
     }
   }
 
-  /** Whether chunk `index` of the packed file at `dataPath` was verified and written by its writer in this process. */
-  has(dataPath: string, index: number): boolean {
-    return this.byData.get(resolve(dataPath))?.get(index) ?? false
+  /**
+   * Whether chunk `index` of the packed file at `dataPath` was verified and
+   * written by its writer in this process, and `opened` (what the server
+   * reads from) is that writer's file, not another put at the same path.
+   * Asked before the read: a chunk accepted while the server reads would
+   * vouch for bytes read before it was written.
+   */
+  has(dataPath: string, opened: VouchedFile, index: number): boolean {
+    const entry = this.byData.get(resolve(dataPath))
+    if (!entry || entry.file.dev !== opened.dev || entry.file.ino !== opened.ino) return false
+    return entry.have.get(index)
   }
 
   /** Files vouched for now (tests: every writer gives its file back). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, writeFile } from 'node:fs/promises'
+import { mkdir, open, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
@@ -83,6 +83,41 @@ describe("a server in the download's process (--seed): the download's check stan
     assert.equal(sha(await s.client.fetchChunk(s.id, 2)), s.manifest.chunks[2])
     assert.equal(s.server.stats.hashedChunks, 1, 'no writer holds data: hashed before it is served again')
     assert.equal(hashThreads().threadsRunning, 0, 'a chunk hashed now and then is hashed here: no hash thread started')
+  })
+
+  it("serves what the writer's own file holds: a chunk changed in place after its check goes out as it is (the receiver's check refuses it); another file put at data's path is hashed and refused", async (t) => {
+    const s = await setup(t, 4)
+    const writer = await s.writer()
+    onCleanup(t, () => writer.close())
+    for (const i of [0, 1]) {
+      assert.equal(await writer.verifyAndWrite(i, s.chunk(i), s.manifest.chunks[i]!), 'written')
+      writer.accept(i, s.chunk(i))
+    }
+    await published(s.entryDir, 4, 2)
+    const inPlace = await open(packedDataPath(s.entryDir), 'r+')
+    await inPlace.write(Buffer.alloc(10, 1), 0, 10, 100) // chunk 0, same file: the documented trade (docs/security.md)
+    await inPlace.close()
+    assert.notEqual(
+      sha(await s.client.fetchChunk(s.id, 0)),
+      s.manifest.chunks[0],
+      'served unhashed: a receiver strikes it',
+    )
+    assert.equal(s.server.stats.hashedChunks, 0)
+    const replacement = `${packedDataPath(s.entryDir)}.new`
+    await writeFile(replacement, Buffer.alloc(s.data.length, 2))
+    await rename(replacement, packedDataPath(s.entryDir)) // another file at the path: the vouch is the writer's file's only
+    await assert.rejects(s.client.fetchChunk(s.id, 1), (e) => hasCode(e, 'E_NOT_FOUND'))
+    assert.equal(s.server.stats.hashedChunks, 1)
+    assert.equal(s.server.stats.corruptChunks, 1)
+  })
+
+  it('a writer opened again after its close vouches again (the first gave its file back)', async (t) => {
+    const s = await setup(t, 2)
+    await (await s.writer()).close()
+    const again = await s.writer()
+    assert.equal(s.vouched.files, 1)
+    await again.close()
+    assert.equal(s.vouched.files, 0)
   })
 
   it('a server that must hash many chunks fast (data no record covers, no download holding it) hands them to the hash thread', async (t) => {

@@ -5,69 +5,75 @@ import { Bitfield } from '../../src/core/bitfield.js'
 import { hasCode } from '../../src/core/errors.js'
 import { VouchedChunks } from '../../src/core/vouched-chunks.js'
 
+const file = (ino: number) => ({ dev: 1, ino })
+
 describe('vouched chunks (a download and a server in one process)', () => {
-  it("answers for a writer's accepted chunks only while it holds the file, by the file's resolved path", () => {
+  it("answers for a writer's accepted chunks only while it holds the file, by the file's resolved path and identity", () => {
     const vouched = new VouchedChunks()
     const have = new Bitfield(8)
-    const release = vouched.register('/store/entry/data', have)
-    assert.equal(vouched.has('/store/entry/data', 3), false, 'nothing accepted yet')
+    const release = vouched.register('/store/entry/data', file(7), have)
+    assert.equal(vouched.has('/store/entry/data', file(7), 3), false, 'nothing accepted yet')
     have.set(3)
-    assert.equal(vouched.has('/store/entry/data', 3), true, 'the live bitfield, not a copy')
-    assert.equal(vouched.has('/store/./entry/../entry/data', 3), true, 'the same file by another spelling')
-    assert.equal(vouched.has('/store/other/data', 3), false, 'another entry')
-    assert.equal(vouched.has('/store/entry/data', 99), false, 'out of range')
+    assert.equal(vouched.has('/store/entry/data', file(7), 3), true, 'the live bitfield, not a copy')
+    assert.equal(vouched.has('/store/./entry/../entry/data', file(7), 3), true, 'the same file by another spelling')
+    assert.equal(vouched.has('/store/entry/data', file(8), 3), false, 'another file put at the path')
+    assert.equal(vouched.has('/store/entry/data', { dev: 2, ino: 7 }, 3), false, 'another device')
+    assert.equal(vouched.has('/store/other/data', file(7), 3), false, 'another entry')
+    assert.equal(vouched.has('/store/entry/data', file(7), 99), false, 'out of range')
     release()
-    assert.equal(vouched.has('/store/entry/data', 3), false, 'released: the verified record speaks for the file now')
+    assert.equal(vouched.has('/store/entry/data', file(7), 3), false, 'released: the verified record speaks now')
     assert.equal(vouched.files, 0)
   })
 
-  it('refuses a second writer on one file (E_INTERNAL), and a stale release never frees the next owner', () => {
+  it('refuses a second writer on one path (E_INTERNAL), and a stale release never frees the next owner', () => {
     const vouched = new VouchedChunks()
-    const first = vouched.register('/s/e/data', new Bitfield(4))
+    const first = vouched.register('/s/e/data', file(1), new Bitfield(4))
     assert.throws(
-      () => vouched.register('/s/e/data', new Bitfield(4)),
+      () => vouched.register('/s/e/data', file(2), new Bitfield(4)),
       (e) => hasCode(e, 'E_INTERNAL'),
     )
     first()
     const next = new Bitfield(4)
     next.set(1)
-    const second = vouched.register('/s/e/data', next)
+    const second = vouched.register('/s/e/data', file(1), next)
     first() // released twice: must not take the second writer's registration
-    assert.equal(vouched.has('/s/e/data', 1), true)
+    assert.equal(vouched.has('/s/e/data', file(1), 1), true)
     second()
     assert.equal(vouched.files, 0)
   })
 
   it('property: any interleaving of registers, releases (repeated ones included) and lookups agrees with a model', () => {
     const op = fc.oneof(
-      fc.record({ kind: fc.constant('register' as const), file: fc.nat(3), bit: fc.nat(7) }),
+      fc.record({ kind: fc.constant('register' as const), path: fc.nat(3), ino: fc.nat(2), bit: fc.nat(7) }),
       fc.record({ kind: fc.constant('release' as const), handle: fc.nat(20) }),
-      fc.record({ kind: fc.constant('has' as const), file: fc.nat(3), bit: fc.nat(7) }),
+      fc.record({ kind: fc.constant('has' as const), path: fc.nat(3), ino: fc.nat(2), bit: fc.nat(7) }),
     )
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
         const vouched = new VouchedChunks()
-        const model = new Map<number, Bitfield>()
-        const handles: Array<{ file: number; have: Bitfield; release: () => void }> = []
+        const model = new Map<number, { ino: number; have: Bitfield }>()
+        const handles: Array<{ path: number; have: Bitfield; release: () => void }> = []
         for (const o of ops) {
           if (o.kind === 'register') {
             const have = new Bitfield(8)
             have.set(o.bit)
-            if (model.has(o.file)) {
-              assert.throws(() => vouched.register(`/s/${o.file}/data`, have))
+            if (model.has(o.path)) {
+              assert.throws(() => vouched.register(`/s/${o.path}/data`, file(o.ino), have))
               continue
             }
-            handles.push({ file: o.file, have, release: vouched.register(`/s/${o.file}/data`, have) })
-            model.set(o.file, have)
+            handles.push({ path: o.path, have, release: vouched.register(`/s/${o.path}/data`, file(o.ino), have) })
+            model.set(o.path, { ino: o.ino, have })
           } else if (o.kind === 'release') {
             const h = handles[o.handle % Math.max(1, handles.length)]
             if (!h) continue
             h.release()
-            if (model.get(h.file) === h.have) model.delete(h.file)
+            if (model.get(h.path)?.have === h.have) model.delete(h.path)
           } else {
-            assert.equal(vouched.has(`/s/${o.file}/data`, o.bit), model.get(o.file)?.get(o.bit) ?? false)
+            const held = model.get(o.path)
+            const expected = held !== undefined && held.ino === o.ino && held.have.get(o.bit)
+            assert.equal(vouched.has(`/s/${o.path}/data`, file(o.ino), o.bit), expected)
           }
-          assert.equal(vouched.files, model.size, 'one registration per file held, none left behind')
+          assert.equal(vouched.files, model.size, 'one registration per path held, none left behind')
         }
         for (const h of handles) h.release()
         assert.equal(vouched.files, 0, 'every owner released: nothing vouched for')

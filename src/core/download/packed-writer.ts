@@ -94,8 +94,8 @@ export class PackedWriter {
   private readonly publisher: HavePublisher
   private readonly writeback: Writeback
   private closed: Promise<void> | undefined
-  /** Gives `have` back to `options.vouch`, once `data` is no longer this writer's. */
-  private readonly unvouch: (() => void) | undefined
+  /** Gives `have` back to `options.vouch`, once `data` is no longer this writer's (set once `open` succeeded). */
+  private unvouch: (() => void) | undefined
   /** A folder: its tree, built as its files complete (tree-writer.ts). */
   private tree: TreeBuilder | undefined
   private treeFinished = false
@@ -119,7 +119,6 @@ export class PackedWriter {
     this.publisher = new HavePublisher(options.entryDir, this.have, inherited, options.publishMs)
     this.writeback = new Writeback(handle, this.dataPath)
     this.writes = new HashedWrites(handle.fd, this.plan.chunkSize, options.hashPace)
-    this.unvouch = options.vouch?.register(this.dataPath, this.have)
   }
 
   /** A write into `data` or `data.have` failed (the first such error). */
@@ -156,6 +155,8 @@ export class PackedWriter {
         })
         writer.tree.onFile = options.onFile
       }
+      // Last, once nothing can fail: a writer that never opened has nothing to give back.
+      writer.unvouch = options.vouch?.register(path, opened.identity, writer.have)
       return writer
     } catch (err) {
       await handle?.close().catch(() => undefined)

@@ -123,13 +123,11 @@ export class ChunkSource {
         throw this.corrupt(path, key, index, manifest, 'wrong size')
       const stamp = stampOf(st)
       if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
+      // Asked before the read: a chunk a download accepts while we read may have been read before it was written.
+      const vouched = source.packed && this.vouched?.has(path, st, index) === true
       if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length)
         throw this.corrupt(path, key, index, manifest, 'shrank while read')
-      if (
-        !(source.packed && this.vouched?.has(path, index)) &&
-        this.verified.get(key) !== stamp &&
-        (await this.recorded(entry.id))[index] !== stamp
-      ) {
+      if (!vouched && this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
         this.stats.hashedChunks++
         // Shared memory: the hash thread reads it without a copy; while chunks need hashing only now and then, no thread is started.
         const digest = this.pace.toThread(length, performance.now())
