@@ -1,6 +1,6 @@
 import chalk from 'chalk'
 import { createAnnouncer, LARGE_BURST_GAP_MS, MIN_BURST_GAP_MS, openStore, P2PError } from '../index.js'
-import { defineCommand, parseSeconds, pickSettings } from './common.js'
+import { defineCommand, parseSeconds, pickSettings, untilAborted } from './common.js'
 import { commandReach } from './reach.js'
 import { announcerTrust, commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
@@ -73,7 +73,7 @@ export const announceCommand = defineCommand({
     await announcer.start()
     out(chalk.dim(`  ${modeLine(trust)}`))
     log.info({ broadcast, udpPort, port }, 'announcing')
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    await untilAborted(signal)
     await announcer.stop({ goodbye: true })
     out(chalk.dim('Stopped (goodbye sent).'))
     return 0

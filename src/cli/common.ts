@@ -142,6 +142,15 @@ async function execute<S extends SettingSpecs>(
   }
 }
 
+/**
+ * Resolves once `signal` is aborted, at once if it already is (a Ctrl-C that
+ * came while a daemon was starting is not missed): a daemon's wait for its end.
+ */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+}
+
 /** The command line as logged: a private swarm's secret never reaches a log file. */
 export function redactSecrets(argv: readonly string[]): string[] {
   return argv.map((arg, i) =>

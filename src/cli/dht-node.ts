@@ -1,6 +1,6 @@
 import chalk from 'chalk'
 import { createBootstrapNode } from '../index.js'
-import { defineCommand, parseInteger, pickSettings } from './common.js'
+import { defineCommand, parseInteger, pickSettings, untilAborted } from './common.js'
 
 /**
  * `p2p dht-node`: a node of a private HyperDHT deployment (docs/protocol.md
@@ -45,7 +45,7 @@ export const dhtNodeCommand = defineCommand({
       process.stdout.write(`${JSON.stringify({ ok: true, host: settings.nodeHost, port, bootstrap: address })}\n`)
     out(`${chalk.green('DHT node')} on ${address} (UDP; Ctrl-C to stop)`)
     out(chalk.dim(`  peers use it with --dht --bootstrap ${address}`))
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    await untilAborted(signal)
     await node.destroy({ force: true })
     log.info('DHT node stopped')
     if (json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true })}\n`)

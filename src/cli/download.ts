@@ -15,7 +15,6 @@ import {
   hasCode,
   isId,
   isShareLink,
-  type KnownFile,
   mergeFinders,
   NAME_QUIET_MS,
   openStore,
@@ -26,7 +25,6 @@ import {
   summaryOf,
   type Trust,
   validateName,
-  waitForQuiet,
 } from '../index.js'
 import {
   type CommandContext,
@@ -35,10 +33,11 @@ import {
   parseInteger,
   parseSeconds,
   pickSettings,
+  untilAborted,
 } from './common.js'
 import { formatBytes, shortId } from './format.js'
 import { createProgress, type Progress } from './progress.js'
-import { chooseFile } from './prompt.js'
+import { pickTarget } from './prompt.js'
 import { commandReach } from './reach.js'
 import { renderReceipt } from './receipt.js'
 import { SEED_SETTINGS, type Seeding, startSeeding } from './seed.js'
@@ -219,8 +218,10 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   let dht: DhtPeers | undefined
   let seeding: Seeding | undefined
   try {
-    if (ctx.options.seed === true)
-      seeding = await startSeeding(settings, store, trust, await seedReach(ctx, reach), log)
+    if (ctx.options.seed === true) {
+      const host = serveHost(settings.host)
+      seeding = await startSeeding(settings, host, store, trust, await seedReach(ctx, host, reach), log)
+    }
     await directory.start()
     const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
     dht = settings.dht ? await startDht(ctx, target, trust) : undefined
@@ -244,19 +245,21 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   }
 }
 
-/** What --seed announces on: the download's reach, on the families its server answers only (--host 0.0.0.0: IPv4). */
-async function seedReach(ctx: Ctx, reach: DiscoveryReach): Promise<DiscoveryReach> {
-  const served = discoveryFollowing(serveHost(ctx.settings.host), ctx.settings)
+/**
+ * What --seed announces on: the download's reach, on the families its server answers only (--host 0.0.0.0:
+ * IPv4); a named peer with no address in them is warned about, as p2p share does, not a failed download.
+ */
+async function seedReach(ctx: Ctx, host: string, reach: DiscoveryReach): Promise<DiscoveryReach> {
+  const served = discoveryFollowing(host, ctx.settings)
   if (served.ipv4 === ctx.settings.ipv4 && served.ipv6 === ctx.settings.ipv6) return reach
-  return commandReach(served, ctx, { strict: true })
+  return commandReach(served, ctx, { strict: false })
 }
 
 /** After the download: go on serving until Ctrl-C, then say what was served. */
 async function seedUntilStopped(ctx: Ctx, seeding: Seeding): Promise<void> {
   const { address } = seeding.address
   ctx.out(`${chalk.green('Seeding')} on ${endpoint(address, seeding.address.port)} (Ctrl-C to stop)`)
-  if (!ctx.signal.aborted)
-    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }))
+  await untilAborted(ctx.signal)
   await seeding.stop()
   ctx.log.info({ stats: seeding.server.stats, announcer: seeding.announcer.stats }, 'seeding stopped')
   if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: seeding.server.stats })}\n`)
@@ -282,47 +285,6 @@ async function startDht(ctx: Ctx, id: string, trust: Trust): Promise<DhtPeers> {
     )
   await dht.start()
   return dht
-}
-
-/**
- * The id to fetch: the only file with that name, the user's pick among several, or the prompt's answer.
- * Files of the same name answer our query one by one (announcers busy or rate-limited, big stores in
- * several datagrams), so the choice waits until no new one has turned up for NAME_QUIET_MS, within --wait.
- */
-async function pickTarget(
-  ctx: Ctx,
-  directory: PeerDirectory,
-  name: string | undefined,
-  interactive: boolean,
-): Promise<string> {
-  const deadline = performance.now() + ctx.settings.wait * 1000
-  const settle = (ids: () => string[], until: number): Promise<void> =>
-    waitForQuiet(directory, ids, {
-      quietMs: NAME_QUIET_MS,
-      since: directory.queriedAt,
-      deadline: until,
-      signal: ctx.signal,
-    })
-  if (name === undefined) {
-    // The picker lists what answered; a quiet LAN shows an empty list after a few quiet intervals, not after --wait.
-    await settle(() => directory.files().map((f) => f.id), Math.min(deadline, directory.queriedAt + 3 * NAME_QUIET_MS))
-    return chooseFile(directory, undefined, ctx.signal)
-  }
-  await settle(() => directory.named(name).map((f) => f.id), deadline)
-  const matches: KnownFile[] = directory.named(name)
-  if (matches.length === 0) {
-    throw new P2PError(
-      'E_NOT_FOUND',
-      `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`,
-    )
-  }
-  if (matches.length === 1) return matches[0]!.id
-  if (interactive) return chooseFile(directory, name, ctx.signal)
-  const list = matches.map((f) => `${shortId(f.id)}… (${formatBytes(f.size)}, ${f.peers.length} peers)`).join(', ')
-  throw new P2PError(
-    'E_AMBIGUOUS',
-    `${matches.length} different files are named "${name}": ${list}; pick one with --id`,
-  )
 }
 
 async function runDownload(

@@ -9,7 +9,7 @@ import {
   printable,
   writeDictionaryFile,
 } from '../index.js'
-import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
+import { defineCommand, parseByteSize, parseInteger, pickSettings, untilAborted } from './common.js'
 import { formatBytes, shortId } from './format.js'
 import { parseIds, surveyDht } from './listen-dht.js'
 import { commandReach } from './reach.js'
@@ -180,8 +180,7 @@ export const listenCommand = defineCommand({
     publish()
     try {
       const dht = settings.dht ? await surveyDht(settings, swarm, { json, log, out, signal }) : undefined
-      if (!signal.aborted)
-        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+      await untilAborted(signal)
       await dht?.done
     } finally {
       // Also when joining the DHT failed (its error is the command's): the LAN side stops, so the process ends.

@@ -1,4 +1,12 @@
-import { type KnownFile, nameProblem, P2PError, type PeerDirectory, printable } from '../index.js'
+import {
+  type KnownFile,
+  NAME_QUIET_MS,
+  nameProblem,
+  P2PError,
+  type PeerDirectory,
+  printable,
+  waitForQuiet,
+} from '../index.js'
 import { formatBytes, shortId } from './format.js'
 
 const TYPE_A_NAME = '\u0000type'
@@ -49,4 +57,45 @@ function describe(f: KnownFile): string {
   const complete = f.peers.filter((p) => p.have.count() === f.chunks).length
   const folder = f.files === undefined ? '' : `/  folder of ${f.files} files,`
   return `${printable(f.name)}${folder}  ${formatBytes(f.size)}  ${f.peers.length} peer(s), ${complete} complete  [${shortId(f.id)}…]`
+}
+
+/**
+ * The id to fetch: the only file with that name, the user's pick among several, or the prompt's answer.
+ * Files of the same name answer our query one by one (announcers busy or rate-limited, big stores in
+ * several datagrams), so the choice waits until no new one has turned up for NAME_QUIET_MS, within --wait.
+ */
+export async function pickTarget(
+  ctx: { settings: { wait: number }; signal: AbortSignal },
+  directory: PeerDirectory,
+  name: string | undefined,
+  interactive: boolean,
+): Promise<string> {
+  const deadline = performance.now() + ctx.settings.wait * 1000
+  const settle = (ids: () => string[], until: number): Promise<void> =>
+    waitForQuiet(directory, ids, {
+      quietMs: NAME_QUIET_MS,
+      since: directory.queriedAt,
+      deadline: until,
+      signal: ctx.signal,
+    })
+  if (name === undefined) {
+    // The picker lists what answered; a quiet LAN shows an empty list after a few quiet intervals, not after --wait.
+    await settle(() => directory.files().map((f) => f.id), Math.min(deadline, directory.queriedAt + 3 * NAME_QUIET_MS))
+    return chooseFile(directory, undefined, ctx.signal)
+  }
+  await settle(() => directory.named(name).map((f) => f.id), deadline)
+  const matches: KnownFile[] = directory.named(name)
+  if (matches.length === 0) {
+    throw new P2PError(
+      'E_NOT_FOUND',
+      `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`,
+    )
+  }
+  if (matches.length === 1) return matches[0]!.id
+  if (interactive) return chooseFile(directory, name, ctx.signal)
+  const list = matches.map((f) => `${shortId(f.id)}… (${formatBytes(f.size)}, ${f.peers.length} peers)`).join(', ')
+  throw new P2PError(
+    'E_AMBIGUOUS',
+    `${matches.length} different files are named "${name}": ${list}; pick one with --id`,
+  )
 }

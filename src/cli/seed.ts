@@ -11,7 +11,7 @@ import {
   VouchedChunks,
 } from '../index.js'
 import { pickSettings, type Settings } from './common.js'
-import { SERVE_SETTINGS, serveHost } from './serve.js'
+import { SERVE_SETTINGS } from './serve.js'
 import { announcerTrust, serverTransport } from './trust.js'
 
 /**
@@ -54,21 +54,19 @@ export async function serveAndAnnounce(
     trust: Trust
     reach: DiscoveryReach
     host: string
-    port: number
     limits: Partial<ServerLimits>
     vouched?: VouchedChunks
-    udpPort: number
-    intervalMs: number
-    staleAfterMs: number
+    /** The port to serve on, the UDP port to announce on, the interval and --stale-after, in seconds. */
+    settings: { port: number; udpPort: number; interval: number; staleAfter: number }
   },
   log: Logger,
 ): Promise<Serving> {
-  const { store, trust } = options
+  const { store, trust, settings } = options
   const server = createChunkServer(
     {
       store,
       host: options.host,
-      port: options.port,
+      port: settings.port,
       limits: options.limits,
       ...(options.vouched ? { vouched: options.vouched } : {}),
       ...serverTransport(trust),
@@ -79,11 +77,11 @@ export async function serveAndAnnounce(
   const announcer = createAnnouncer(
     {
       store,
-      udpPort: options.udpPort,
+      udpPort: settings.udpPort,
       tcpPort: address.port,
       ...options.reach.announcerOptions(),
-      intervalMs: options.intervalMs,
-      ...announcerTrust(trust, options.staleAfterMs),
+      intervalMs: settings.interval * 1000,
+      ...announcerTrust(trust, settings.staleAfter * 1000),
     },
     { log },
   )
@@ -100,8 +98,11 @@ export async function serveAndAnnounce(
     address,
     stop: () => {
       stopped ??= (async () => {
-        await announcer.stop({ goodbye: true })
-        await server.close(2000)
+        try {
+          await announcer.stop({ goodbye: true })
+        } finally {
+          await server.close(2000) // a listener left open would keep the process alive
+        }
       })()
       return stopped
     },
@@ -113,30 +114,18 @@ export interface Seeding extends Serving {
   readonly vouched: VouchedChunks
 }
 
-/** --seed: serving and announcing the download's store once this resolves. */
+/** --seed: serving (on `host`, as serveHost gives it) and announcing the download's store once this resolves. */
 export async function startSeeding(
   settings: SeedSettings,
+  host: string,
   store: ChunkStore,
   trust: Trust,
   reach: DiscoveryReach,
   log: Logger,
 ): Promise<Seeding> {
   const vouched = new VouchedChunks()
-  const serving = await serveAndAnnounce(
-    {
-      store,
-      trust,
-      reach,
-      host: serveHost(settings.host),
-      port: settings.port,
-      limits: { uploadSlots: settings.uploadSlots },
-      vouched,
-      udpPort: settings.udpPort,
-      intervalMs: settings.interval * 1000,
-      staleAfterMs: settings.staleAfter * 1000,
-    },
-    log,
-  )
+  const limits = { uploadSlots: settings.uploadSlots }
+  const serving = await serveAndAnnounce({ store, trust, reach, host, limits, vouched, settings }, log)
   log.info({ host: serving.address.address, port: serving.address.port }, 'seeding')
   return { ...serving, vouched }
 }

@@ -15,7 +15,15 @@ import {
   type ServerLimits,
   type Trust,
 } from '../index.js'
-import { defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from './common.js'
+import {
+  defineCommand,
+  parseByteSize,
+  parseInteger,
+  parseSeconds,
+  pickSettings,
+  type Settings,
+  untilAborted,
+} from './common.js'
 import { commandTrust, modeLine, serverTransport, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
 const defaults = DEFAULT_SERVER_LIMITS
@@ -122,7 +130,7 @@ export const serveCommand = defineCommand({
     )
     out(chalk.dim(`  ${modeLine(trust)}`))
     if (dht) out(chalk.dim(`  DHT: announced ${dht.stats.topics} file(s) through ${dhtThrough(settings.bootstrap)}`))
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    await untilAborted(signal)
     out('Stopping: finishing responses in flight…')
     await Promise.all([server.close(2000), dht?.stop()])
     log.info({ stats: server.stats, ...(dht ? { dht: dht.stats } : {}) }, 'stopped')

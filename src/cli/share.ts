@@ -9,7 +9,7 @@ import {
   type SplitPathResult,
   splitPath,
 } from '../index.js'
-import { type CommandContext, defineCommand, pickSettings } from './common.js'
+import { type CommandContext, defineCommand, pickSettings, untilAborted } from './common.js'
 import { formatBytes } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
@@ -65,20 +65,8 @@ export const shareCommand = defineCommand({
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const trust = await commandTrust(settings, log)
     const files = await splitAll(ctx, store)
-    const serving = await serveAndAnnounce(
-      {
-        store,
-        trust,
-        reach,
-        host,
-        port: settings.port,
-        limits: serverLimits(settings),
-        udpPort: settings.udpPort,
-        intervalMs: settings.interval * 1000,
-        staleAfterMs: settings.staleAfter * 1000,
-      },
-      log,
-    )
+    const limits = serverLimits(settings)
+    const serving = await serveAndAnnounce({ store, trust, reach, host, limits, settings }, log)
     const { server, announcer, address } = serving
     const broadcast = [...reach.broadcast, ...reach.named.map((p) => p.name)]
     let dht: Awaited<ReturnType<typeof startDhtSeeder>> | undefined
@@ -125,7 +113,7 @@ export const shareCommand = defineCommand({
       const others = server.files - new Set(files.map((f) => f.id)).size
       if (others > 0) out(chalk.dim(`  and ${others} more file(s) already in ${settings.chunksDir}`))
       out(chalk.dim('Get one elsewhere with: p2p get NAME (or the id). Ctrl-C to stop.'))
-      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+      await untilAborted(signal)
     } finally {
       await Promise.all([serving.stop(), dht?.stop()])
     }
