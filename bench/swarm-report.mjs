@@ -18,7 +18,18 @@ export function parseRate(text) {
   return Number(m[1]) * { kbit: 1e3, mbit: 1e6, gbit: 1e9 }[m[2]]
 }
 
-export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, rounds, skipped, by = 'name' }) {
+export function swarmReport({
+  size,
+  rate,
+  delay,
+  delayApplied,
+  linkBps,
+  counts,
+  rounds,
+  skipped,
+  by = 'name',
+  layout = 'daemons',
+}) {
   const last = (r) => Math.max(...r.seconds)
   const one = (method) => rounds.find((r) => r.method === method && r.n === Math.min(...counts))
   const s = (x) => `${x.toFixed(2)} s`
@@ -43,7 +54,7 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
     })
   const floor = linkBps ? (size * 8) / linkBps : (size * 8) / parseRate(rate)
   const lines = [
-    `Measured ${machine()}; file ${mib(size)} of random bytes; 1 seeder host and N downloader hosts on one bridge, every host's link shaped to ${rate} each way${delayApplied ? `, ${delay} host to host` : ` (the ${delay} delay was not applied: this kernel has no netem)`}${linkBps ? `; iperf3 measured ${(linkBps / 1e6).toFixed(0)} Mbit/s of TCP goodput over one link` : ''}. All N downloaders start together; times from that start to each one's exit (aria2c: to its completion hook, it then seeds on until the last is done). p2p-download is given the file's ${by === 'id' ? 'id (`--id`, as aria2c is given the torrent)' : 'name (each first waits 1.2 s for other files of that name)'}. Every output's SHA-256 checked.`,
+    `Measured ${machine()}; file ${mib(size)} of random bytes; 1 seeder host and N downloader hosts on one bridge, every host's link shaped to ${rate} each way${delayApplied ? `, ${delay} host to host` : ` (the ${delay} delay was not applied: this kernel has no netem)`}${linkBps ? `; iperf3 measured ${(linkBps / 1e6).toFixed(0)} Mbit/s of TCP goodput over one link` : ''}. All N downloaders start together; times from that start to each one's exit (aria2c: to its completion hook${layout === 'seed' ? '; `p2p-download --seed`: to its receipt; both' : ', it'} then seed${layout === 'seed' ? '' : 's'} on until the last is done). ${layout === 'seed' ? 'Each p2pshare downloader host runs one `p2p-download --seed` (download, serve and announce in one process; its CPU and RSS include serving).' : 'Each p2pshare downloader host runs `p2p-serve` and `p2p-announce` beside `p2p-download`.'} p2p-download is given the file's ${by === 'id' ? 'id (`--id`, as aria2c is given the torrent)' : 'name (each first waits 1.2 s for other files of that name)'}. Every output's SHA-256 checked.`,
     '',
     `One file over one link takes ${s(floor)} (the floor for every N when the downloaders feed each other; HTTP's floor is N × that, the seeder's link being the wall).`,
     '',
@@ -57,7 +68,7 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
           '',
           "p2pshare, by the downloaders' receipts and the servers' counts:",
           '',
-          '| N | kept bytes from the seeder | from other downloaders | fetched ÷ kept (duplicates) | each downloader served (min – max) | CPU-s of p2p-download / p2p-serve / p2p-announce (all hosts) |',
+          `| N | kept bytes from the seeder | from other downloaders | fetched ÷ kept (duplicates) | each downloader served (min – max) | CPU-s of p2p-download${layout === 'seed' ? " --seed (all downloader hosts) / the seeder host's p2p-serve / p2p-announce" : ' / p2p-serve / p2p-announce (all hosts)'} |`,
           '|---|---|---|---|---|---|',
           ...p2pRows,
         ]

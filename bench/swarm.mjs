@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --by id --min-burst-gap 0.25 --keep --cpu-prof p2p-download]
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download]
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
@@ -50,6 +50,8 @@ const tools = opt('tools', 'p2pshare,bittorrent,http').split(',')
 const work = opt('dir', '/tmp/p2p-bench-swarm')
 // --cpu-prof p2p-download,p2p-serve: V8 CPU profiles of those commands (every host, every round) in <dir>/profiles/<command>/.
 const profiled = opt('cpu-prof', '').split(',')
+// --node-flags '--maglev --max-opt=2': V8/Node flags for every p2p command (experiments with the runtime's cost).
+const nodeFlags = opt('node-flags', '').split(' ').filter(Boolean)
 const node = process.execPath
 const progress = (line) => process.stderr.write(`\x1b[2K\rswarm: ${line}${process.stderr.isTTY ? '' : '\n'}`)
 const NAME = 'swarm-sample.bin'
@@ -58,6 +60,8 @@ const NAME = 'swarm-sample.bin'
 const by = opt('by', 'id')
 // --min-burst-gap S: every p2p-announce's gap between bursts for store changes (default: the command's own).
 const announceGap = opt('min-burst-gap', '') ? ['--min-burst-gap', opt('min-burst-gap', '')] : []
+const layout = opt('p2p-layout', 'daemons')
+if (layout !== 'seed' && layout !== 'daemons') throw new Error(`--p2p-layout takes seed or daemons, not ${layout}`)
 if (by !== 'id' && by !== 'name') throw new Error(`--by takes id or name, not ${by}`)
 // What one transfer at the link's rate takes, for the time bounds: a round may take N of them (HTTP) and more under load.
 const linkSeconds = (size * 8) / parseRate(rate)
@@ -74,6 +78,7 @@ const cleanup = () => {
 /** p2p command argv for `host`: its own store, logs and dictionary. */
 const p2p = (host, name, extra) =>
   inNs(host.ns, node, [
+    ...nodeFlags,
     ...(profiled.includes(name) ? ['--cpu-prof', '--cpu-prof-dir', join(work, 'profiles', name)] : []),
     BIN(name),
     ...extra,
@@ -120,15 +125,18 @@ async function verify(paths, expected) {
 const tx = (seeder) => lan.counters(seeder).tx
 
 /**
- * p2pshare: the seeder runs p2p-serve + p2p-announce on a store it split;
- * every downloader host runs the same pair on its own (empty) store, which
- * serves and announces the chunks its p2p-download writes there (reseeding),
- * then all p2p-downloads start together. Defaults everywhere (ports,
+ * p2pshare: the seeder runs p2p-serve + p2p-announce on a store it split.
+ * Every downloader host runs (--p2p-layout daemons, the default) a
+ * p2p-serve + p2p-announce pair on its own (empty) store beside a plain
+ * p2p-download, or (--p2p-layout seed) one `p2p-download --seed`, which
+ * serves and announces the chunks it writes and goes on after its receipt
+ * until the round ends; all downloads start together. Defaults everywhere (ports,
  * broadcast "auto" → 10.78.0.255, intervals), as users run them.
  */
 async function roundP2p(seeder, downloaders, expected, timeoutMs, { fileId }) {
   freshDirs(downloaders)
   const daemons = []
+  const seeding = [] // --seed: each downloader, running on after its receipt
   const serveOn = async (h) => {
     const serve = daemon(...p2p(h, 'p2p-serve', ['--json']), { cwd: h.dir })
     await serve.firstLine()
@@ -138,24 +146,37 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs, { fileId }) {
   }
   try {
     await serveOn(seeder)
-    await Promise.all(downloaders.map(serveOn))
+    if (layout === 'daemons') await Promise.all(downloaders.map(serveOn))
     const before = tx(seeder)
     const daemonCpu = (role) => daemons.reduce((sum, d) => sum + d[role].cpuSeconds(), 0)
     const cpuBefore = { serve: daemonCpu('serve'), announce: daemonCpu('announce') }
     const { results, machineCpu } = await together(downloaders, async (h) => {
       const what = by === 'id' ? ['--id', fileId] : [NAME]
-      const [cmd, argv] = p2p(h, 'p2p-download', [...what, '--json', '--downloads-dir', join(h.dir, 'downloads')])
-      const r = await timed(cmd, argv, { stdout: 'pipe', cwd: h.dir, timeoutMs })
-      return { rss: r.rss, cpu: r.cpu, receipt: JSON.parse(r.stdout.trim().split('\n').pop()) }
+      const flags = [...what, '--json', '--downloads-dir', join(h.dir, 'downloads')]
+      if (layout === 'daemons') {
+        const r = await timed(...p2p(h, 'p2p-download', flags), { stdout: 'pipe', cwd: h.dir, timeoutMs })
+        return { rss: r.rss, cpu: r.cpu, receipt: JSON.parse(r.stdout.trim().split('\n').pop()) }
+      }
+      const d = daemon(...p2p(h, 'p2p-download', [...flags, '--seed']), { cwd: h.dir })
+      seeding.push(d)
+      const timer = setTimeout(() => d.stop('SIGKILL'), timeoutMs)
+      const receipt = await d.firstLine().finally(() => clearTimeout(timer))
+      return { receipt, doneAt: Date.now(), process: d }
     })
     const seederSent = tx(seeder) - before
+    // The seeding downloaders' CPU and peak RSS once the last is done (serving and announcing included).
+    for (const r of results) if (r.process) Object.assign(r, { cpu: r.process.cpuSeconds(), rss: r.process.peakRss() })
     // CPU-seconds by role over the round (the daemons' from the common start to the last exit).
     const roles = {
       download: results.reduce((sum, r) => sum + r.cpu, 0),
       serve: daemonCpu('serve') - cpuBefore.serve,
       announce: daemonCpu('announce') - cpuBefore.announce,
     }
-    const served = [] // by each downloader's p2p-serve, as it counts
+    const served = [] // by each downloader's server, as it counts
+    for (const d of seeding) {
+      await d.stop()
+      served.push(d.lastLine()?.stats?.bytesServed ?? NaN)
+    }
     for (const d of daemons) {
       await d.announce.stop()
       await d.serve.stop()
@@ -187,10 +208,7 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs, { fileId }) {
       roles,
     }
   } finally {
-    for (const d of daemons) {
-      await d.announce.stop()
-      await d.serve.stop()
-    }
+    for (const d of [...seeding, ...daemons.flatMap((d) => [d.announce, d.serve])]) await d.stop()
   }
 }
 
@@ -373,7 +391,9 @@ async function main() {
     }
   }
   progress('done\n')
-  console.log(swarmReport({ size, rate, delay, delayApplied: lan.delayApplied, linkBps, counts, rounds, skipped, by }))
+  console.log(
+    swarmReport({ size, rate, delay, delayApplied: lan.delayApplied, linkBps, counts, rounds, skipped, by, layout }),
+  )
   if (args.includes('--keep'))
     console.log(`kept: ${root} (each host's store, logs and downloads of the last round of each tool)`)
 }
