@@ -120,19 +120,24 @@ export const serveCommand = defineCommand({
     )
     const address = await server.listen()
     log.info({ host: address.address, port: address.port, files: server.files }, 'listening')
-    const dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log) : undefined
-    if (json)
-      process.stdout.write(
-        `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined, dht: dht !== undefined, ...(dht ? { dhtTopics: dht.stats.topics } : {}), links: await shareLinks(store) })}\n`,
+    let dht: DhtSeeder | undefined
+    try {
+      dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log) : undefined
+      if (json)
+        process.stdout.write(
+          `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined, dht: dht !== undefined, ...(dht ? { dhtTopics: dht.stats.topics } : {}), links: await shareLinks(store) })}\n`,
+        )
+      out(
+        `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${endpoint(address.address, address.port)} (Ctrl-C to stop)`,
       )
-    out(
-      `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${endpoint(address.address, address.port)} (Ctrl-C to stop)`,
-    )
-    out(chalk.dim(`  ${modeLine(trust)}`))
-    if (dht) out(chalk.dim(`  DHT: announced ${dht.stats.topics} file(s) through ${dhtThrough(settings.bootstrap)}`))
-    await untilAborted(signal)
-    out('Stopping: finishing responses in flight…')
-    await Promise.all([server.close(2000), dht?.stop()])
+      out(chalk.dim(`  ${modeLine(trust)}`))
+      if (dht) out(chalk.dim(`  DHT: announced ${dht.stats.topics} file(s) through ${dhtThrough(settings.bootstrap)}`))
+      await untilAborted(signal)
+      out('Stopping: finishing responses in flight…')
+    } finally {
+      // Also when joining the DHT or listing the store failed: a listener left open would keep the process alive.
+      await Promise.all([server.close(2000), dht?.stop()])
+    }
     log.info({ stats: server.stats, ...(dht ? { dht: dht.stats } : {}) }, 'stopped')
     if (json)
       process.stdout.write(

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { type AddressInfo, connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runBin } from '../helpers/cli.js'
@@ -12,6 +13,35 @@ interface Receipt {
   path: string
   sha256: string
   peers: Array<{ peer: string; bytes: number; banned?: string }>
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/** A TCP port nothing listens on now (the kernel's pick, given back). */
+async function freeTcpPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }
 
 const seedFlags = ['--seed', '--host', '127.0.0.1', '--port', '0', '--interval', '0.5']
@@ -89,6 +119,31 @@ describe('p2p-download --seed (the built command): download, then serve and anno
       seeding.length === 1 && seeding[0]!.bytes > 0 && !seeding[0]!.banned,
       `the seeding downloader delivered and was never banned: ${JSON.stringify(got.peers)}`,
     )
+  })
+
+  it('Ctrl-C while the download still waits for a peer: exit 130 at once, its server gone (the port free again)', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const port = await freeTcpPort()
+    const waiting = startDaemon(
+      t,
+      'p2p-download',
+      downloadArgs(join(dir, 'a'), udp, [
+        '--id',
+        'ab'.repeat(32),
+        '--wait',
+        '60',
+        ...seedFlags,
+        '--port',
+        String(port),
+      ]),
+    )
+    await until(() => accepts(port), 20_000, 'the seeding server listens')
+    const exited = once(waiting.child, 'exit')
+    waiting.kill('SIGINT')
+    const [code] = await Promise.race([exited, new Promise<[string]>((r) => setTimeout(() => r(['hung']), 10_000))])
+    assert.equal(code, 130, waiting.stderr())
+    assert.equal(await accepts(port), false, 'nothing listens on its port any more')
   })
 
   it('a serving port already taken stops it before any traffic: one line, E_USAGE, exit 2', async (t) => {

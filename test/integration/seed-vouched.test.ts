@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
+import { closeSync, openSync, writeSync } from 'node:fs'
 import { mkdir, open, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import { hasCode } from '../../src/core/errors.js'
+import { HashPace } from '../../src/core/hash-pace.js'
 import { hashThreads } from '../../src/core/hashing.js'
 import { encodeManifest, type Manifest, manifestId } from '../../src/core/manifest.js'
 import { packedDataPath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
@@ -24,7 +26,12 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
  * `p2p-download --seed` opens it) and a real server on the same store with
  * the same VouchedChunks, fetched from by a real client over loopback.
  */
-async function setup(t: Cleanup, chunks: number, chunkSize = 4 * KiB) {
+async function setup(
+  t: Cleanup,
+  chunks: number,
+  chunkSize = 4 * KiB,
+  serving: { vouched?: VouchedChunks; hashPace?: HashPace } = {},
+) {
   const dir = await tmpDir(t)
   const store = new ChunkStore(join(dir, 'chunks'))
   await store.init()
@@ -44,8 +51,8 @@ async function setup(t: Cleanup, chunks: number, chunkSize = 4 * KiB) {
   const entryDir = await store.prepareEntry(bytes, manifest)
   const downloadsDir = join(dir, 'downloads')
   await mkdir(downloadsDir)
-  const vouched = new VouchedChunks()
-  const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, vouched })
+  const vouched = serving.vouched ?? new VouchedChunks()
+  const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, vouched, hashPace: serving.hashPace })
   const { port } = await server.listen()
   onCleanup(t, () => server.close(100))
   const client = await PeerClient.connect({ host: '127.0.0.1', port })
@@ -54,6 +61,23 @@ async function setup(t: Cleanup, chunks: number, chunkSize = 4 * KiB) {
   /** The download's writer, as `p2p-download --seed` opens it (publishing at once). */
   const writer = () => PackedWriter.open({ entryDir, downloadsDir, manifest, vouch: vouched, publishMs: 0 })
   return { store, id, manifest, data, entryDir, vouched, server, client, chunk, writer }
+}
+
+/** A bitfield of `n` chunks, all set. */
+function bitsUpTo(n: number): Bitfield {
+  const bits = new Bitfield(n)
+  for (let i = 0; i < n; i++) bits.set(i)
+  return bits
+}
+
+/** `bytes` written at `offset` of the file at `path`, synchronously. */
+function writeFileAt(path: string, bytes: Buffer, offset: number): void {
+  const fd = openSync(path, 'r+')
+  try {
+    writeSync(fd, bytes, 0, bytes.length, offset)
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** Until `data.have` lists `count` chunks (the writer publishes within its publish interval). */
@@ -120,17 +144,39 @@ describe("a server in the download's process (--seed): the download's check stan
     assert.equal(s.vouched.files, 0)
   })
 
-  it('a server that must hash many chunks fast (data no record covers, no download holding it) hands them to the hash thread', async (t) => {
-    const s = await setup(t, 40, 1024 * KiB)
-    await writeFile(packedDataPath(s.entryDir), s.data)
-    const all = new Bitfield(40)
-    for (let i = 0; i < 40; i++) all.set(i)
-    await writePackedHave(s.entryDir, all)
+  it('a server whose pace says fast (hash-pace.ts) hands its chunks to the hash thread', async (t) => {
+    // The earlier tests of this file hash a chunk of 4 KiB at most, on this thread: no thread runs yet.
     assert.equal(hashThreads().threadsRunning, 0)
-    const bodies = await Promise.all(Array.from({ length: 40 }, (_, i) => s.client.fetchChunk(s.id, i)))
+    const s = await setup(t, 4, 1024 * KiB, { hashPace: new HashPace(0) })
+    await writeFile(packedDataPath(s.entryDir), s.data)
+    await writePackedHave(s.entryDir, bitsUpTo(4))
+    const bodies = await Promise.all(Array.from({ length: 4 }, (_, i) => s.client.fetchChunk(s.id, i)))
     assert.equal(sha(Buffer.concat(bodies)), s.manifest.sha256)
-    assert.equal(s.server.stats.hashedChunks, 40)
-    assert.ok(hashThreads().threadsRunning > 0, 'more than 16 MiB within 250 ms: the thread takes them')
+    assert.equal(s.server.stats.hashedChunks, 4)
+    assert.ok(hashThreads().threadsRunning > 0)
+  })
+
+  it('asks the vouch before it reads: bytes read before a chunk was accepted are never served unhashed', async (t) => {
+    let correct: Buffer | undefined
+    let dataPath = ''
+    let offset = 0
+    // A download that accepts chunk 1 at the moment the server asks about it: its right bytes land in data just then.
+    class AcceptsWhenAsked extends VouchedChunks {
+      override has(path: string, opened: { dev: number; ino: number }, index: number): boolean {
+        if (correct) writeFileAt(dataPath, correct, offset)
+        return super.has(path, opened, index) || (index === 1 && correct !== undefined)
+      }
+    }
+    const s = await setup(t, 3, 4 * KiB, { vouched: new AcceptsWhenAsked() })
+    dataPath = packedDataPath(s.entryDir)
+    offset = 4 * KiB
+    correct = Buffer.from(s.chunk(1))
+    const garbage = Buffer.from(s.data)
+    garbage.fill(7, offset, offset + correct.length)
+    await writeFile(dataPath, garbage)
+    await writePackedHave(s.entryDir, bitsUpTo(3))
+    assert.equal(sha(await s.client.fetchChunk(s.id, 1)), s.manifest.chunks[1], 'the read came after the vouch')
+    assert.equal(s.server.stats.hashedChunks, 0)
   })
 
   it('still hashes, and refuses, a chunk data.have lists that this download did not check (damaged behind its back)', async (t) => {

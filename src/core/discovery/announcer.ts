@@ -164,19 +164,23 @@ export class Announcer {
     await this.bursting
     const socket = this.socket
     if (!socket) return
-    if (options.goodbye) {
-      const [bye] = encodeAnnouncements(
-        await this.peer(),
-        this.options.tcpPort,
-        [],
-        this.maxBytes,
-        this.options.transport,
-      )
-      await Promise.all(this.destinations().map(([address, port]) => this.send(bye!, address, port)))
-      this.log.info('goodbye sent')
+    try {
+      if (options.goodbye) {
+        const [bye] = encodeAnnouncements(
+          await this.peer(),
+          this.options.tcpPort,
+          [],
+          this.maxBytes,
+          this.options.transport,
+        )
+        await Promise.all(this.destinations().map(([address, port]) => this.send(bye!, address, port)))
+        this.log.info('goodbye sent')
+      }
+    } finally {
+      // Even when the goodbye failed: a socket left bound would keep the process alive.
+      this.socket = undefined
+      await socket.stop()
     }
-    this.socket = undefined
-    await socket.stop()
   }
 
   /** Announce soon: now if the last burst was long enough ago, else as soon as allowed. */

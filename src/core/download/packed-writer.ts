@@ -94,7 +94,7 @@ export class PackedWriter {
   private readonly publisher: HavePublisher
   private readonly writeback: Writeback
   private closed: Promise<void> | undefined
-  /** Gives `have` back to `options.vouch`, once `data` is no longer this writer's (set once `open` succeeded). */
+  /** Gives `have` back to `options.vouch`, once `data` is no longer this writer's (or `open` failed). */
   private unvouch: (() => void) | undefined
   /** A folder: its tree, built as its files complete (tree-writer.ts). */
   private tree: TreeBuilder | undefined
@@ -130,18 +130,17 @@ export class PackedWriter {
     const { entryDir, downloadsDir, manifest } = options
     const path = packedDataPath(entryDir)
     let handle: FileHandle | undefined
+    let writer: PackedWriter | undefined
     try {
       await mkdir(downloadsDir, { recursive: true })
       const plan = planOf(manifest)
       const opened = await openPackedData(entryDir, plan.packedSize)
       handle = opened.handle
       const count = plan.chunkCount
-      const writer = new PackedWriter(
-        handle,
-        opened.identity,
-        options,
-        (await readPackedHave(entryDir, count)) ?? new Bitfield(count),
-      )
+      const inherited = (await readPackedHave(entryDir, count)) ?? new Bitfield(count)
+      writer = new PackedWriter(handle, opened.identity, options, inherited)
+      writer.unvouch = options.vouch?.register(path, opened.identity, writer.have)
+      const opening = writer
       if (isTree(manifest)) {
         writer.tree = await TreeBuilder.start({
           manifest,
@@ -150,15 +149,14 @@ export class PackedWriter {
           signal: options.signal,
           downloadsDir,
           entryDir,
-          read: (into, length, position) => writer.readAsync(into, length, position),
-          readSync: (into, length, position) => writer.readAt(into, length, position),
+          read: (into, length, position) => opening.readAsync(into, length, position),
+          readSync: (into, length, position) => opening.readAt(into, length, position),
         })
         writer.tree.onFile = options.onFile
       }
-      // Last, once nothing can fail: a writer that never opened has nothing to give back.
-      writer.unvouch = options.vouch?.register(path, opened.identity, writer.have)
       return writer
     } catch (err) {
+      writer?.unvouch?.() // a writer that did not open gives its vouch back at once
       await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
     }

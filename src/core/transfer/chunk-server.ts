@@ -11,6 +11,7 @@ import {
 } from '../constants.js'
 import type { DhtSession } from '../dht/session.js'
 import { type ErrorCode, hasCode, P2PError } from '../errors.js'
+import type { HashPace } from '../hash-pace.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
 import { formatPeerId } from '../trust/peer-id.js'
@@ -84,6 +85,8 @@ export interface ChunkServerOptions {
   syncReadBytes?: number
   /** The chunks a download in this process verified and wrote (vouched-chunks.ts): served without hashing them again. */
   vouched?: VouchedChunks
+  /** Where chunks are hashed (hash-pace.ts; tests choose a path). */
+  hashPace?: HashPace
   /**
    * The encrypted transport (docs/protocol.md §5): every connection begins with the Noise handshake (and the
    * swarm proof, the allow-list check) before a frame is read. Absent: the plain transport of §3.
@@ -194,6 +197,7 @@ export class ChunkServer {
       log: this.log,
       syncReadBytes: options.syncReadBytes,
       vouched: options.vouched,
+      hashPace: options.hashPace,
     })
     const counters: ConnectionCounters = {
       request: () => {

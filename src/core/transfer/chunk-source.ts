@@ -37,6 +37,8 @@ export interface ChunkSourceOptions {
   syncReadBytes?: number
   /** Chunks a download in this process verified and wrote into a packed `data` it holds open: served without hashing them again. */
   vouched?: VouchedChunks
+  /** Where chunks are hashed (hash-pace.ts; tests choose a path). */
+  hashPace?: HashPace
 }
 
 const MAX_VERIFIED_ENTRIES = 1_000_000
@@ -77,7 +79,7 @@ export class ChunkSource {
   private readonly damaged = new Map<string, string>()
   private readonly packedHave = new PackedHaveCache()
   /** Where chunks are hashed: this thread while few need it (hash-pace.ts). */
-  private readonly pace = new HashPace()
+  private readonly pace: HashPace
   /** Stamps split or a download recorded (store.recordVerified), by id, with the record file's own stamp. */
   private readonly records = new Map<string, { stamp: string; stamps: Promise<Array<string | null>> }>()
   private readonly log: Logger
@@ -92,6 +94,7 @@ export class ChunkSource {
     this.log = options.log ?? silentLogger()
     this.syncReadBytes = options.syncReadBytes ?? 256 * 1024
     this.vouched = options.vouched
+    this.pace = options.hashPace ?? new HashPace()
   }
 
   /** The entry for an id, or E_NOT_FOUND. */
