@@ -17,10 +17,11 @@ import { announcerTrust, serverTransport } from './trust.js'
 /**
  * `p2p-download --seed` (and `p2p get --seed`): p2p-serve and p2p-announce on
  * the download's own chunk store, in the download's process, from before its
- * first chunk until Ctrl-C. Chunks are offered as they are written, as a
- * separate p2p-serve offers them, but one process costs one runtime instead of
- * three, and the server takes the download's check of a chunk for its own
+ * first chunk until Ctrl-C: one command per machine of a swarm. Chunks are
+ * offered as they are written, as a separate p2p-serve offers them, and the
+ * server takes the download's check of a chunk for its own
  * (vouched-chunks.ts) instead of hashing it again before its first serve.
+ * (One process instead of three saves no CPU: docs/benchmarks.md.)
  * Only the serving settings that do not clash with the download's own are
  * offered here; the server's other limits are p2p-serve's defaults.
  */

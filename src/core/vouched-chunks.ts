@@ -2,6 +2,12 @@ import { resolve } from 'node:path'
 import type { Bitfield } from './bitfield.js'
 import { P2PError } from './errors.js'
 
+/** A file as the kernel knows it: the path's file now may be another one. */
+export interface VouchedFile {
+  dev: number
+  ino: number
+}
+
 /**
  * Chunks that a download running in this process verified and wrote into a
  * store entry's packed `data` itself, which a chunk server in the same
@@ -14,16 +20,11 @@ import { P2PError } from './errors.js'
  * the verified record's (verified-record.ts), not this.
  *
  * A download's writer registers its `have` and the identity of the `data` it
- * opened once it is open, and takes them back when it closes `data`: nothing
+ * opened when it opens it, and takes them back when it closes `data` (or
+ * fails to finish opening): nothing
  * vouches for a file that no writer in this process holds open, nor for
  * another file put at its path.
  */
-/** A file as the kernel knows it: the path's file now may be another one. */
-export interface VouchedFile {
-  dev: number
-  ino: number
-}
-
 export class VouchedChunks {
   private readonly byData = new Map<string, { file: VouchedFile; have: Bitfield }>()
 
