@@ -3,7 +3,9 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
 import {
+  ANSWER_FACTOR,
   type Announcement,
+  answerWithin,
   chunksAgreeWithSize,
   encodeAnnouncements,
   encodeMore,
@@ -107,6 +109,46 @@ describe('announcements', () => {
     // A file sliced over several datagrams counts once its last slice is in.
     const big = packAnnouncements(PEER, 1, [file(1, 200_000, (i) => i % 2 === 0)], { maxDatagrams: 3 })
     assert.deepEqual(big.complete, [0, 0, 0])
+  })
+
+  it('property: an answer never exceeds 3 × the query (amplification), holds a prefix of the files whole, and says how many it left out', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ chunks: fc.integer({ min: 1, max: 40_000 }), part: fc.boolean(), long: fc.nat(150) }), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        fc.integer({ min: 0, max: 1200 }),
+        (specs, queryBytes) => {
+          const files = specs.map((f, n) =>
+            file(n, f.chunks, (i) => !f.part || i % 3 === 0, `${'x'.repeat(f.long)}${n}`),
+          )
+          const budget = ANSWER_FACTOR * queryBytes
+          const packed = packAnnouncements(PEER, 1, files, { maxDatagrams: Math.ceil(budget / 400) + 1 })
+          const { datagrams, bytes, whole } = answerWithin(packed, files.length, budget, (n) => encodeMore(n, 5))
+          assert.equal(
+            bytes,
+            datagrams.reduce((sum, d) => sum + d.length, 0),
+          )
+          assert.ok(bytes <= budget, `${bytes} bytes for a ${queryBytes}-byte query`)
+          if (datagrams.length === 0) return
+          const decoded = datagrams.map((d) => decodeDatagram(d))
+          const last = decoded.at(-1)!
+          if (whole < files.length) assert.deepEqual(last, { type: 'more', omitted: files.length - whole, interval: 5 })
+          const announced = decoded.flatMap((d) => (d.type === 'announce' ? d.files.map((f) => f.id) : []))
+          assert.deepEqual(
+            [...new Set(announced)].slice(0, whole),
+            files.slice(0, whole).map((f) => f.id),
+          )
+          const whileFits = packed.datagrams.slice(0, datagrams.length - (whole < files.length ? 1 : 0))
+          assert.deepEqual(
+            datagrams.slice(0, whileFits.length),
+            whileFits,
+            'the packed datagrams, in order, from the first',
+          )
+        },
+      ),
+    )
   })
 
   it("property: every real file's chunk count agrees with its size, and an accepted count never exceeds size / 4 KiB + 1", () => {

@@ -197,6 +197,38 @@ export function packAnnouncements(
   return { datagrams, complete }
 }
 
+/**
+ * The answer to a query that allows `budget` bytes: the packed datagrams as
+ * far as they fit with room left for the "more" notice (`more(omitted)`) of
+ * the files they leave out, then that notice; nothing at all when not even
+ * the notice fits (a query of a few bytes gets silence, never more than it
+ * allows). `whole`: how many of the `asked` files the answer holds whole.
+ */
+export function answerWithin(
+  packed: PackedAnnouncements,
+  asked: number,
+  budget: number,
+  more: (omitted: number) => Buffer,
+): { datagrams: Buffer[]; bytes: number; whole: number } {
+  const datagrams: Buffer[] = []
+  let bytes = 0
+  let whole = 0
+  for (const [i, d] of packed.datagrams.entries()) {
+    const rest = asked - packed.complete[i]!
+    const tail = rest > 0 ? more(rest).length : 0
+    if (bytes + d.length + tail > budget) break
+    datagrams.push(d)
+    bytes += d.length
+    whole = packed.complete[i]!
+  }
+  if (whole < asked) {
+    const notice = more(asked - whole)
+    datagrams.push(notice)
+    bytes += notice.length
+  }
+  return bytes > budget ? { datagrams: [], bytes: 0, whole: 0 } : { datagrams, bytes, whole }
+}
+
 /** One JSON entry for a file, or several slices when its bitfield does not fit in `room` bytes. */
 function fileEntries(f: LocalFile, room: number): string[] {
   const chunks = f.have.length

@@ -6,6 +6,7 @@ import { StoreChanges } from '../store-changes.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
 import {
   ANSWER_FACTOR,
+  answerWithin,
   encodeAnnouncements,
   encodeMore,
   type LocalFile,
@@ -265,20 +266,8 @@ export class Announcer {
       ...(this.options.transport ? { transport: this.options.transport } : {}),
       maxDatagrams: Math.ceil(budget / 400) + 1,
     })
-    const answer: Buffer[] = []
-    let bytes = 0
-    let whole = 0
-    for (const [i, d] of packed.datagrams.entries()) {
-      const rest = asked.length - packed.complete[i]!
-      const tail = rest > 0 ? encodeMore(rest, this.options.intervalMs / 1000).length : 0
-      if (bytes + d.length + tail > budget) break
-      answer.push(d)
-      bytes += d.length
-      whole = packed.complete[i]!
-    }
-    if (whole < asked.length) answer.push(encodeMore(asked.length - whole, this.options.intervalMs / 1000))
-    const total = answer.reduce((sum, d) => sum + d.length, 0)
-    if (total > budget) answer.length = 0 // not even the notice fits (a query of a few bytes): silence
+    const more = (omitted: number): Buffer => encodeMore(omitted, this.options.intervalMs / 1000)
+    const { datagrams: answer, bytes: total, whole } = answerWithin(packed, asked.length, budget, more)
     if (answer.length === 0) return
     if (!this.answerLimit.take(to.address, total)) {
       this.stats.refused++
