@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import type { HashPace } from './hash-pace.js'
 import { sha256Hex } from './manifest.js'
 import { writeFully, writeFullySync } from './write-fully.js'
 
@@ -158,6 +159,24 @@ export class HashPool {
   digest(data: Uint8Array): Promise<string> {
     if (data.byteLength > INLINE_HASH_BYTES) return this.pick().digest(data)
     return Promise.resolve(sha256Hex(data))
+  }
+
+  /** `digest` on a hash thread once `pace` (the caller's, hash-pace.ts) says chunks come fast; until then here. */
+  digestPaced(data: Uint8Array, pace: HashPace, now: number): Promise<string> {
+    return pace.toThread(data.byteLength, now) ? this.digest(data) : Promise.resolve(sha256Hex(data))
+  }
+
+  /** `digestAndStore` on the same terms: until `pace` says fast, `digestAndStoreHere` (no thread started). */
+  digestAndStorePaced(
+    data: Uint8Array,
+    target: StoreTarget,
+    expect: string,
+    pace: HashPace,
+    now: number,
+  ): Promise<string> {
+    return pace.toThread(data.byteLength, now)
+      ? this.digestAndStore(data, target, expect)
+      : this.digestAndStoreHere(data, target, expect)
   }
 
   /** Hash threads running now (each started on its first job). */

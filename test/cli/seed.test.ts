@@ -4,6 +4,7 @@ import { type AddressInfo, connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runBin } from '../helpers/cli.js'
+import { until } from '../helpers/dictionary.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { startLiar } from '../helpers/liar.js'
 import { downloadArgs, freeUdpPort, runDownload, split, startDaemon, startSeeder } from '../helpers/swarm.js'
@@ -34,14 +35,6 @@ async function freeTcpPort(): Promise<number> {
   const { port } = server.address() as AddressInfo
   await new Promise((resolve) => server.close(resolve))
   return port
-}
-
-async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }
 
 const seedFlags = ['--seed', '--host', '127.0.0.1', '--port', '0', '--interval', '0.5']
@@ -138,7 +131,11 @@ describe('p2p-download --seed (the built command): download, then serve and anno
         String(port),
       ]),
     )
-    await until(() => accepts(port), 20_000, 'the seeding server listens')
+    await until(
+      () => accepts(port),
+      (listening) => listening,
+      20_000,
+    ) // the seeding server listens
     const exited = once(waiting.child, 'exit')
     waiting.kill('SIGINT')
     const [code] = await Promise.race([exited, new Promise<[string]>((r) => setTimeout(() => r(['hung']), 10_000))])

@@ -1,6 +1,5 @@
 import { HashPace } from '../hash-pace.js'
 import { hashThreads } from '../hashing.js'
-import { sha256Hex } from '../manifest.js'
 
 /** What became of a chunk handed to `verifyAndWrite`. */
 export type WriteOutcome = 'written' | 'mismatch' | 'closed'
@@ -27,11 +26,6 @@ export class HashedWrites {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Whether `bytes` go to the hash thread (hash-pace.ts; a resume checking the store counts too). */
-  private toThread(bytes: number): boolean {
-    return this.pace.toThread(bytes, this.now())
-  }
-
   /** Closing has begun: no write starts any more. */
   get closing(): boolean {
     return this.state !== 'open'
@@ -50,9 +44,7 @@ export class HashedWrites {
   async verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
     if (this.state !== 'open') return 'closed'
     const target = { fd: this.fd, offset: index * this.chunkSize }
-    const write = this.toThread(data.byteLength)
-      ? hashThreads().digestAndStore(data, target, expected)
-      : hashThreads().digestAndStoreHere(data, target, expected)
+    const write = hashThreads().digestAndStorePaced(data, target, expected, this.pace, this.now())
     const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
     this.pending.add(tracked)
     return (await write) === expected ? 'written' : 'mismatch'
@@ -60,8 +52,7 @@ export class HashedWrites {
 
   /** Whether `data` hashes to `expected` (a chunk already in `data`, checked again on resume), on the same pace. */
   async verify(data: Uint8Array, expected: string): Promise<boolean> {
-    const hex = this.toThread(data.byteLength) ? await hashThreads().digest(data) : sha256Hex(data)
-    return hex === expected
+    return (await hashThreads().digestPaced(data, this.pace, this.now())) === expected
   }
 
   /** No write starts from now on; resolves when the pending ones (endgame duplicates, a stopped download's) have ended. */

@@ -5,7 +5,6 @@ import { HashPace } from '../hash-pace.js'
 import { hashThreads } from '../hashing.js'
 import { type ItemManifest, planOf } from '../item.js'
 import { type Logger, silentLogger } from '../log.js'
-import { sha256Hex } from '../manifest.js'
 import { PackedHaveCache, packedDataPath } from '../packed.js'
 import { readFully } from '../read-fully.js'
 import type { ChunkStore } from '../store.js'
@@ -133,9 +132,7 @@ export class ChunkSource {
       if (!vouched && this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
         this.stats.hashedChunks++
         // Shared memory: the hash thread reads it without a copy; while chunks need hashing only now and then, no thread is started.
-        const digest = this.pace.toThread(length, performance.now())
-          ? await hashThreads().digest(into)
-          : sha256Hex(into)
+        const digest = await hashThreads().digestPaced(into, this.pace, performance.now())
         if (digest !== plan.chunkHash(index)) {
           remember(this.damaged, key, stamp)
           throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
