@@ -319,10 +319,13 @@ describe('announcements', () => {
       () => decodeQuery(Buffer.from('{"v":1,"type":"query","id":"ABC"}')),
       (e) => hasCode(e, 'E_BAD_DATAGRAM'),
     )
+    // Bytes that cannot spell a query's type are not parsed at all; ones that may are, and a bad one is refused.
+    assert.equal(decodeQuery(Buffer.from([0x7b, 0xff])), undefined)
     assert.throws(
-      () => decodeQuery(Buffer.from([0x7b, 0xff])),
+      () => decodeQuery(Buffer.from([0x7b, 0xff, ...Buffer.from('query')])),
       (e) => hasCode(e, 'E_BAD_DATAGRAM'),
     )
+    assert.deepEqual(decodeQuery(Buffer.from('{"v":1,"type":"qu\\u0065ry"}')), {})
     assert.throws(
       () => decodeQuery(Buffer.alloc(60_000, 0x20)),
       (e) => hasCode(e, 'E_TOO_LARGE'),

@@ -15,6 +15,7 @@ import {
   PROTOCOL_VERSION,
   type QueryWant,
 } from './announcement.js'
+import { type PlainAnnouncement, plainAnnouncement } from './announcement-plain.js'
 
 /**
  * Discovery datagrams read back (their format: announcement.ts): each one
@@ -68,12 +69,16 @@ const messageSchema = z.discriminatedUnion('type', [
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
-/** A datagram's JSON; throws E_TOO_LARGE or E_BAD_DATAGRAM (reason `not-json`). */
-function datagramJson(bytes: Uint8Array, maxBytes: number): unknown {
+function refuseOversized(bytes: Uint8Array, maxBytes: number): void {
   if (bytes.byteLength > maxBytes)
     throw new P2PError('E_TOO_LARGE', `datagram of ${bytes.byteLength} bytes is over ${maxBytes}`, {
       reason: 'too-large',
     })
+}
+
+/** A datagram's JSON; throws E_TOO_LARGE or E_BAD_DATAGRAM (reason `not-json`). */
+function datagramJson(bytes: Uint8Array, maxBytes: number): unknown {
+  refuseOversized(bytes, maxBytes)
   try {
     return parseJsonUtf8(bytes)
   } catch {
@@ -94,14 +99,22 @@ function wantOf(m: z.infer<typeof querySchema>): QueryWant {
   return { ...(m.id !== undefined ? { id: m.id } : {}), ...(m.name !== undefined ? { name: m.name } : {}) }
 }
 
+const QUERY = Buffer.from('query')
+const BACKSLASH = 0x5c
+
 /**
  * What a query asks for, or undefined when the datagram is not a query; throws
  * as `decodeDatagram` for one that is bad. For an announcer, which hears every
  * peer's announcements on its port and answers only queries: the others cost
- * it a JSON parse, not a validation of every file they list (that was a fifth
- * of a p2p-announce's busy time in a 16-host swarm, docs/benchmarks.md).
+ * it a search for the bytes `query` (a query's type is spelled so, or written
+ * with escapes), not a JSON parse and a validation of every file they list
+ * (that was a fifth of a p2p-announce's busy time in a 16-host swarm,
+ * docs/benchmarks.md). Bad datagrams are the listeners' to count.
  */
 export function decodeQuery(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): QueryWant | undefined {
+  refuseOversized(bytes, maxBytes)
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (!view.includes(QUERY) && !view.includes(BACKSLASH)) return undefined
   const value = datagramJson(bytes, maxBytes)
   if (typeof value !== 'object' || value === null || (value as { type?: unknown }).type !== 'query') return undefined
   const parsed = querySchema.safeParse(value)
@@ -111,9 +124,25 @@ export function decodeQuery(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): Q
 
 /** Decode and validate one datagram; throws E_BAD_DATAGRAM (with `details.reason`) or E_TOO_LARGE. */
 export function decodeDatagram(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): DiscoveryMessage {
-  const parsed = messageSchema.safeParse(datagramJson(bytes, maxBytes))
+  const value = datagramJson(bytes, maxBytes)
+  return fromChecked(plainAnnouncement(value) ?? schemaChecked(value))
+}
+
+/** As `decodeDatagram`, every datagram through the schema: the reference the plain path is tested against. */
+export function decodeDatagramBySchema(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): DiscoveryMessage {
+  return fromChecked(schemaChecked(datagramJson(bytes, maxBytes)))
+}
+
+type Checked = z.infer<typeof messageSchema>
+
+function schemaChecked(value: unknown): Checked {
+  const parsed = messageSchema.safeParse(value)
   if (!parsed.success) throw schemaError(parsed.error)
-  const m = parsed.data
+  return parsed.data
+}
+
+/** A message of the schema's shape, with what the schema cannot say checked (chunks against size, slices, bitfields). */
+function fromChecked(m: Checked | PlainAnnouncement): DiscoveryMessage {
   if (m.type === 'query') return { type: 'query', want: wantOf(m) }
   if (m.type === 'more') return { type: 'more', omitted: m.omitted, interval: m.interval }
   const claims = new Map<string, string>()
