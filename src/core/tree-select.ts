@@ -1,4 +1,5 @@
-import picomatch from 'picomatch'
+import { createRequire } from 'node:module'
+import type Picomatch from 'picomatch'
 import { Bitfield } from './bitfield.js'
 import { P2PError } from './errors.js'
 import { printable } from './printable.js'
@@ -89,6 +90,10 @@ export function selectEntries(
   return { chosen, files, dirs, bytes, chunks }
 }
 
+const requireLazily = createRequire(import.meta.url)
+/** Loaded at the first pattern: most downloads have none, and loading it is ~15 ms of every start. */
+let picomatch: typeof Picomatch | undefined
+
 function compile(raw: string): (path: string) => boolean {
   if (raw.length === 0) throw new P2PError('E_USAGE', '--only needs a pattern, not an empty string')
   if (Buffer.byteLength(raw) > MAX_PATTERN_BYTES)
@@ -99,6 +104,7 @@ function compile(raw: string): (path: string) => boolean {
     .replace(/\/+$/, '')
   if (pattern.length === 0) throw new P2PError('E_USAGE', `--only "${printable(raw, 200)}" names no path`)
   try {
+    picomatch ??= requireLazily('picomatch') as typeof Picomatch
     return picomatch(pattern, { dot: true })
   } catch (err) {
     throw new P2PError('E_USAGE', `--only "${printable(raw, 200)}" is not a valid glob: ${(err as Error).message}`)
