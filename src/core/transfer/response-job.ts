@@ -53,6 +53,14 @@ export interface Pending {
 
 export type JobPhase = 'preparing' | 'budget' | 'reading' | 'ready' | 'done'
 
+/**
+ * Why a job's budget wait ends when it is disposed. Given, so that aborting
+ * makes no DOMException of its own: every answer's job is disposed, and
+ * those (each capturing a stack) were ~2 % of a server's main thread in a
+ * 16-host swarm (docs/benchmarks.md).
+ */
+const ABANDONED = new P2PError('E_CLOSED', 'request abandoned')
+
 export class ResponseJob {
   private state: JobPhase = 'preparing'
   private response: { header: Header; body: Buffer | undefined } | undefined
@@ -104,7 +112,7 @@ export class ResponseJob {
   dispose(): void {
     if (this.state === 'done') return
     this.state = 'done'
-    this.abandon.abort()
+    this.abandon.abort(ABANDONED)
     const { grant, lease } = this
     this.grant = undefined
     this.lease = undefined
