@@ -9,7 +9,7 @@
 set -eu
 
 # package:command that shows it is installed
-WANTED="nginx-light:nginx aria2:aria2c iperf3:iperf3 mktorrent:mktorrent opentracker:opentracker tcpdump:tcpdump nftables:nft iproute2:tc time:/usr/bin/time curl:curl vde-switch:vde_switch vde-wirefilter:wirefilter"
+WANTED="nginx-light:nginx aria2:aria2c iperf3:iperf3 mktorrent:mktorrent opentracker:opentracker tcpdump:tcpdump nftables:nft iproute2:tc time:/usr/bin/time curl:curl vde-switch:vde_switch vde-wirefilter:wirefilter linux-perf:perf"
 
 have() { case "$1" in /*) [ -x "$1" ] ;; *) PATH="$PATH:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1 ;; esac; }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download]
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf]
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
@@ -37,6 +37,13 @@ import {
   waitFor,
   which,
 } from './lib.mjs'
+import {
+  machineProfileMarkdown,
+  machineProfileUnavailable,
+  processRoles,
+  readMachineProfile,
+  startMachineProfile,
+} from './machine-profile.mjs'
 import { BenchLan, netnsUnavailable } from './netns.mjs'
 import { parseRate, swarmReport } from './swarm-report.mjs'
 
@@ -52,6 +59,8 @@ const work = opt('dir', '/tmp/p2p-bench-swarm')
 const profiled = opt('cpu-prof', '').split(',')
 // --node-flags '--maglev --max-opt=2': V8/Node flags for every p2p command (experiments with the runtime's cost).
 const nodeFlags = opt('node-flags', '').split(' ').filter(Boolean)
+// --perf: a whole-machine profile of each round (perf record -a; machine-profile.mjs), printed after it.
+const perf = args.includes('--perf')
 const node = process.execPath
 const progress = (line) => process.stderr.write(`\x1b[2K\rswarm: ${line}${process.stderr.isTTY ? '' : '\n'}`)
 const NAME = 'swarm-sample.bin'
@@ -69,6 +78,7 @@ const roundTimeoutMs = (n) => Number(opt('round-timeout', '0')) * 1000 || (120 +
 
 let lan
 let root
+let roundName = ''
 /** Namespaces go always; the run's files unless --keep (they hold N copies of the file). */
 const cleanup = () => {
   lan?.destroy()
@@ -102,6 +112,7 @@ function freshDirs(hosts) {
  * common start and what each printed.
  */
 async function together(downloaders, start) {
+  const profile = perf ? await startMachineProfile(join(root, 'perf.data')) : undefined
   const t0 = performance.now()
   const wall0 = Date.now()
   const cpu0 = machineCpuSeconds()
@@ -111,8 +122,16 @@ async function together(downloaders, start) {
       seconds: r.doneAt ? (r.doneAt - wall0) / 1000 : (performance.now() - t0) / 1000,
     })),
   )
-  const results = await Promise.all(runs)
-  return { results, machineCpu: machineCpuSeconds() - cpu0 }
+  let roles = new Map()
+  const snapshot = setTimeout(() => (roles = processRoles()), 2000) // every process of the round is running by then
+  const results = await Promise.all(runs).finally(() => clearTimeout(snapshot))
+  const machineCpu = machineCpuSeconds() - cpu0
+  if (profile) {
+    await profile.stop()
+    console.log(`\n${machineProfileMarkdown(await readMachineProfile(join(root, 'perf.data'), roles), roundName)}\n`)
+    rmSync(join(root, 'perf.data'), { force: true })
+  }
+  return { results, machineCpu }
 }
 
 async function verify(paths, expected) {
@@ -332,6 +351,11 @@ async function main() {
     console.log(`skipped: swarm: ${why}`)
     return
   }
+  const noPerf = perf && machineProfileUnavailable()
+  if (noPerf) {
+    console.log(`skipped: swarm --perf: ${noPerf}`)
+    return
+  }
   const skipped = {}
   const methods = []
   for (const t of tools) {
@@ -375,6 +399,7 @@ async function main() {
   for (const n of counts) {
     for (const method of methods) {
       progress(`N = ${n}: ${method}`)
+      roundName = `N = ${n}, ${method}`
       const downloaders = others.slice(0, n).map((h) => ({ ...h, dir: join(h.dir, method) })) // each tool its own files
       const run = { p2pshare: roundP2p, bittorrent: roundBitTorrent, http: roundHttp }[method]
       const r = await run(

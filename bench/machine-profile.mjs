@@ -1,0 +1,136 @@
+// A whole-machine CPU profile of one swarm round (`bench/swarm.mjs --perf`):
+// `perf record -a` samples every CPU while the round runs, and the samples
+// are read back as CPU-seconds by process role (from the command lines of
+// the processes alive mid-round) and by what the CPU was doing (the
+// innermost frames: SHA-256, the cipher, V8's compilers and collector, the
+// kernel's network and file paths, or JavaScript and the runtime). perf
+// charges only time on a CPU; a V8 `--cpu-prof` of a process waiting for a
+// core charges the wait to whatever it was running, which on two saturated
+// cores misleads (docs/benchmarks.md). Needs perf (Debian's linux-perf,
+// bench/setup.sh) and root. Starts one perf process and stops it by PID.
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+const HZ = 249
+
+/** Why a machine profile cannot be taken here, or undefined. */
+export function machineProfileUnavailable() {
+  if (spawnSync('perf', ['--version']).status !== 0) return 'perf is not installed (bench/setup.sh installs linux-perf)'
+  if (process.getuid?.() !== 0) return 'perf record -a needs root'
+  return undefined
+}
+
+/** Start sampling every CPU into `file`; `stop()` ends it (SIGINT to that perf, by PID) once its data is written. */
+export async function startMachineProfile(file) {
+  const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(HZ), '-a', '-g', '-o', file], {
+    stdio: 'ignore',
+  })
+  const exited = once(perf, 'exit')
+  await sleep(1000) // perf's own start-up, before the round begins
+  return {
+    async stop() {
+      if (perf.exitCode === null) perf.kill('SIGINT')
+      await exited
+    },
+  }
+}
+
+/** The role of each running process by its command line: pid → role. */
+export function processRoles() {
+  const roles = new Map()
+  const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout
+  const known = ['p2p-download', 'p2p-serve', 'p2p-announce', 'aria2c', 'opentracker', 'curl', 'nginx']
+  for (const line of ps.split('\n')) {
+    const m = /^\s*(\d+)\s+(.*)$/.exec(line)
+    const role = m && known.find((k) => m[2].includes(k))
+    if (role) roles.set(Number(m[1]), role)
+  }
+  return roles
+}
+
+/**
+ * What a sample's CPU was doing, from its frames (innermost first, each `{ kernel, sym }`) and whether it is
+ * a process's main thread. A kernel sample is placed by the kernel's own frames only (a user-space frame such as
+ * libuv's uv__udp_io says nothing about where the kernel was).
+ */
+function categoryOf(frames, mainThread) {
+  const leaf = frames[0]
+  if (!leaf) return 'other'
+  if (leaf.kernel) {
+    const kernel = frames.filter((f) => f.kernel).map((f) => f.sym)
+    const has = (re) => kernel.some((sym) => re.test(sym))
+    if (has(/^(do_idle|cpuidle_|default_idle)|_safe_halt$/)) return 'idle'
+    if (has(/^(tcp|udp|sock|inet|ip|ip6|veth|htb|netif|__netif|net_rx|__dev|dev)_|sendmsg|recvmsg/)) return 'kernel: network'
+    if (has(/write/)) return 'kernel: file writes'
+    if (has(/read/)) return 'kernel: file reads'
+    if (has(/^do_syscall_64$/)) return 'kernel: other system calls'
+    return 'kernel: other (interrupts, page faults, scheduling)'
+  }
+  const any = (re) => frames.some((f) => re.test(f.sym))
+  if (/sha256/.test(leaf.sym)) return 'SHA-256'
+  if (/sha1_/.test(leaf.sym)) return 'SHA-1'
+  if (/chacha|poly1305/.test(leaf.sym)) return 'ChaCha20-Poly1305'
+  if (/compiler::/.test(leaf.sym) && !mainThread) return "V8's optimizing compiler (its thread)"
+  if (any(/Compile/)) return 'V8 compiling on the main thread (start-up, first calls)'
+  if (/Scaveng|Marking|MarkCompact|Sweep|Evacuat/.test(leaf.sym)) return "V8's garbage collector"
+  return 'user space: JavaScript and V8, libc (aria2c, curl, nginx: their own code)'
+}
+
+/**
+ * CPU-seconds by category and role in `file`: { seconds: perf's span, byRole: Map(category → Map(role → s)) }.
+ * Processes not in `roles` count as "other" (the kernel's own threads included).
+ */
+export async function readMachineProfile(file, roles) {
+  const script = spawn('perf', ['script', '-i', file, '-F', 'pid,tid,time,ip,sym'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
+  const table = new Map()
+  let first = Infinity
+  let last = -Infinity
+  let sample
+  const finish = () => {
+    if (!sample) return
+    const role = sample.pid === 0 ? 'other' : (roles.get(sample.pid) ?? 'other')
+    const category = categoryOf(sample.frames, sample.pid === sample.tid)
+    const row = table.get(category) ?? new Map()
+    row.set(role, (row.get(role) ?? 0) + 1 / HZ)
+    table.set(category, row)
+    sample = undefined
+  }
+  for await (const line of createInterface({ input: script.stdout, crlfDelay: Infinity })) {
+    const head = /^\s*(\d+)\/(\d+)\s+([\d.]+):/.exec(line) // "pid/tid time:", then its frames, a blank line
+    if (head && !line.startsWith('\t')) {
+      finish()
+      const time = Number(head[3])
+      first = Math.min(first, time)
+      last = Math.max(last, time)
+      sample = { pid: Number(head[1]), tid: Number(head[2]), frames: [] }
+    } else if (line.trim() === '') finish()
+    else {
+      const [address = '', ...sym] = line.trim().split(/\s+/)
+      sample?.frames.push({ kernel: /^ffff[89a-f]/.test(address) && address.length === 16, sym: sym.join(' ') })
+    }
+  }
+  finish()
+  return { seconds: last - first, table }
+}
+
+/** A Markdown table of a profile: categories by role, CPU-seconds, the largest first. */
+export function machineProfileMarkdown(profile, title) {
+  const roles = [...new Set([...profile.table.values()].flatMap((row) => [...row.keys()]))].sort()
+  const total = (row) => [...row.values()].reduce((a, b) => a + b, 0)
+  const rows = [...profile.table].filter(([, row]) => total(row) >= 0.05).sort((a, b) => total(b[1]) - total(a[1]))
+  const sum = new Map(roles.map((r) => [r, rows.reduce((s, [, row]) => s + (row.get(r) ?? 0), 0)]))
+  const line = (name, row) =>
+    `| ${name} | ${roles.map((r) => (row.get(r) ?? 0).toFixed(1)).join(' | ')} | ${total(row).toFixed(1)} |`
+  return [
+    `${title}: CPU-seconds by what the CPU did (rows) and whose it was (columns), over ${profile.seconds.toFixed(1)} s of perf samples on every CPU`,
+    '',
+    `| what | ${roles.join(' | ')} | all |`,
+    `|---|${roles.map(() => '---|').join('')}---|`,
+    ...rows.map(([name, row]) => line(name, row)),
+    line('**all**', sum),
+  ].join('\n')
+}
