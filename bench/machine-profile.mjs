@@ -62,7 +62,8 @@ function categoryOf(frames, mainThread) {
     const kernel = frames.filter((f) => f.kernel).map((f) => f.sym)
     const has = (re) => kernel.some((sym) => re.test(sym))
     if (has(/^(do_idle|cpuidle_|default_idle)|_safe_halt$/)) return 'idle'
-    if (has(/^(tcp|udp|sock|inet|ip|ip6|veth|htb|netif|__netif|net_rx|__dev|dev)_|sendmsg|recvmsg/)) return 'kernel: network'
+    if (has(/^(tcp|udp|sock|inet|ip|ip6|veth|htb|netif|__netif|net_rx|__dev|dev)_|sendmsg|recvmsg/))
+      return 'kernel: network'
     if (has(/write/)) return 'kernel: file writes'
     if (has(/read/)) return 'kernel: file reads'
     if (has(/^do_syscall_64$/)) return 'kernel: other system calls'
