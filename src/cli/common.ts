@@ -151,6 +151,27 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
 }
 
+/**
+ * Waits for every part to stop, each given its chance when another fails. A
+ * part that fails to stop is one warning line (and the log), never the
+ * command's outcome: a download that finished stays finished, and the error
+ * that ended a command stays its error instead of being hidden by a stop's.
+ */
+export async function stopAll(
+  parts: Record<string, Promise<unknown> | undefined>,
+  io: { log: Logger; err: (line: string) => void },
+): Promise<void> {
+  const names = Object.keys(parts)
+  const settled = await Promise.allSettled(Object.values(parts))
+  settled.forEach((result, i) => {
+    if (result.status === 'fulfilled') return
+    const reason: unknown = result.reason
+    io.log.warn({ part: names[i], err: reason }, 'failed to stop')
+    const message = printable(reason instanceof Error ? reason.message : String(reason))
+    io.err(`${chalk.yellow('Warning:')} stopping ${names[i]} failed: ${message}`)
+  })
+}
+
 /** The command line as logged: a private swarm's secret never reaches a log file. */
 export function redactSecrets(argv: readonly string[]): string[] {
   return argv.map((arg, i) =>

@@ -33,6 +33,7 @@ import {
   parseInteger,
   parseSeconds,
   pickSettings,
+  stopAll,
   untilAborted,
 } from './common.js'
 import { formatBytes, shortId } from './format.js'
@@ -241,7 +242,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     }
     throw error
   } finally {
-    await Promise.all([directory.stop(), dht?.stop(), seeding?.stop()])
+    await stopAll({ 'peer discovery': directory.stop(), 'the DHT': dht?.stop(), seeding: seeding?.stop() }, ctx)
   }
 }
 

@@ -22,6 +22,7 @@ import {
   parseSeconds,
   pickSettings,
   type Settings,
+  stopAll,
   untilAborted,
 } from './common.js'
 import { commandTrust, modeLine, serverTransport, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
@@ -105,7 +106,7 @@ export const serveCommand = defineCommand({
     'p2p-serve --dht --bootstrap 203.0.113.7:49737   # also reachable beyond the LAN, through a private DHT',
   ],
   configure: (cmd) => cmd.addHelpText('after', TRUST_HELP),
-  run: async ({ settings, json, log, signal, out }) => {
+  run: async ({ settings, json, log, signal, out, err }) => {
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const trust = await commandTrust(settings, log)
     const server = createChunkServer(
@@ -136,7 +137,7 @@ export const serveCommand = defineCommand({
       out('Stopping: finishing responses in flight…')
     } finally {
       // Also when joining the DHT or listing the store failed: a listener left open would keep the process alive.
-      await Promise.all([server.close(2000), dht?.stop()])
+      await stopAll({ 'the server': server.close(2000), 'the DHT': dht?.stop() }, { log, err })
     }
     log.info({ stats: server.stats, ...(dht ? { dht: dht.stats } : {}) }, 'stopped')
     if (json)

@@ -9,7 +9,7 @@ import {
   type SplitPathResult,
   splitPath,
 } from '../index.js'
-import { type CommandContext, defineCommand, pickSettings, untilAborted } from './common.js'
+import { type CommandContext, defineCommand, pickSettings, stopAll, untilAborted } from './common.js'
 import { formatBytes } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
@@ -115,7 +115,7 @@ export const shareCommand = defineCommand({
       out(chalk.dim('Get one elsewhere with: p2p get NAME (or the id). Ctrl-C to stop.'))
       await untilAborted(signal)
     } finally {
-      await Promise.all([serving.stop(), dht?.stop()])
+      await stopAll({ serving: serving.stop(), 'the DHT': dht?.stop() }, ctx)
     }
     log.info({ stats: server.stats, announcer: announcer.stats }, 'stopped')
     if (json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: server.stats })}\n`)
