@@ -251,7 +251,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
  * IPv4); a named peer with no address in them is warned about, as p2p share does, not a failed download.
  */
 async function seedReach(ctx: Ctx, host: string, reach: DiscoveryReach): Promise<DiscoveryReach> {
-  const served = discoveryFollowing(host, ctx.settings)
+  const served = discoveryFollowing(host, ctx.settings, ctx.settings.host)
   if (served.ipv4 === ctx.settings.ipv4 && served.ipv6 === ctx.settings.ipv6) return reach
   return commandReach(served, ctx, { strict: false })
 }

@@ -200,15 +200,25 @@ export function servedFamilies(host: string): { ipv4: boolean; ipv6: boolean } {
   return { ipv4: isIPv4(host), ipv6: isIPv6(host) }
 }
 
-/** Discovery on the families the server answers only (--host 0.0.0.0: no IPv6 announcements pointing at a refused port). */
-export function discoveryFollowing<S extends { ipv4: boolean; ipv6: boolean }>(host: string, settings: S): S {
+/**
+ * Discovery on the families the server answers only (--host 0.0.0.0: no IPv6 announcements pointing at a
+ * refused port). `given` is the --host the user gave, when serveHost chose `host` for it.
+ */
+export function discoveryFollowing<S extends { ipv4: boolean; ipv6: boolean }>(
+  host: string,
+  settings: S,
+  given = host,
+): S {
   const served = servedFamilies(host)
   const families = { ipv4: settings.ipv4 && served.ipv4, ipv6: settings.ipv6 && served.ipv6 }
-  if (!families.ipv4 && !families.ipv6 && (settings.ipv4 || settings.ipv6))
-    throw new P2PError(
-      'E_USAGE',
-      `--host ${host} serves ${served.ipv4 ? 'IPv4' : 'IPv6'} only, and discovery on ${served.ipv4 ? 'IPv4' : 'IPv6'} is off`,
-    )
+  if (!families.ipv4 && !families.ipv6 && (settings.ipv4 || settings.ipv6)) {
+    const family = served.ipv4 ? 'IPv4' : 'IPv6'
+    const why =
+      given === host
+        ? `--host ${host} serves ${family} only`
+        : `this host has no IPv6 address, so the server listens on ${host} (${family}) only`
+    throw new P2PError('E_USAGE', `${why}, and discovery on ${family} is off (--${family.toLowerCase()} off)`)
+  }
   return { ...settings, ...families }
 }
 

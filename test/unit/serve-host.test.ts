@@ -22,7 +22,16 @@ describe('the server host and discovery', () => {
     assert.deepEqual(discoveryFollowing('::', on), on)
     assert.throws(
       () => discoveryFollowing('0.0.0.0', { ...on, ipv4: false }),
-      (err) => hasCode(err, 'E_USAGE'),
+      (err) =>
+        hasCode(err, 'E_USAGE') &&
+        /^--host 0\.0\.0\.0 serves IPv4 only, and discovery on IPv4 is off/.test(err.message),
+    )
+    // The default "::" on a host without IPv6 became 0.0.0.0: the error says so, not a --host the user never gave.
+    assert.throws(
+      () => discoveryFollowing('0.0.0.0', { ...on, ipv4: false }, '::'),
+      (err) =>
+        hasCode(err, 'E_USAGE') &&
+        /^this host has no IPv6 address, so the server listens on 0\.0\.0\.0/.test(err.message),
     )
   })
 
