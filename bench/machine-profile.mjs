@@ -9,9 +9,10 @@
 // cores misleads (docs/benchmarks.md). Needs perf (Debian's linux-perf,
 // bench/setup.sh) and root. Starts one perf process and stops it by PID.
 import { spawn, spawnSync } from 'node:child_process'
-import { once } from 'node:events'
+import { basename } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { daemon } from './lib.mjs'
 
 const HZ = 249
 
@@ -22,29 +23,26 @@ export function machineProfileUnavailable() {
   return undefined
 }
 
-/** Start sampling every CPU into `file`; `stop()` ends it (SIGINT to that perf, by PID) once its data is written. */
+/**
+ * Start sampling every CPU into `file`; `stop()` ends it (SIGINT to that perf, by PID) once its data is written.
+ * Started as one of the bench's daemons, so that an error, Ctrl-C or SIGTERM stops it with the rest.
+ */
 export async function startMachineProfile(file) {
-  const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(HZ), '-a', '-g', '-o', file], {
-    stdio: 'ignore',
-  })
-  const exited = once(perf, 'exit')
+  const perf = daemon('perf', ['record', '-q', '-B', '-e', 'cpu-clock', '-F', String(HZ), '-a', '-g', '-o', file])
   await sleep(1000) // perf's own start-up, before the round begins
-  return {
-    async stop() {
-      if (perf.exitCode === null) perf.kill('SIGINT')
-      await exited
-    },
-  }
+  return { stop: () => perf.stop('SIGINT') }
 }
 
-/** The role of each running process by its command line: pid → role. */
+/** The role of each running process by what it runs (a node script's name, or the program's): pid → role. */
 export function processRoles() {
   const roles = new Map()
   const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout
   const known = ['p2p-download', 'p2p-serve', 'p2p-announce', 'aria2c', 'opentracker', 'curl', 'nginx']
   for (const line of ps.split('\n')) {
-    const m = /^\s*(\d+)\s+(.*)$/.exec(line)
-    const role = m && known.find((k) => m[2].includes(k))
+    const m = /^\s*(\d+)\s+(\S+)(?:\s+(\S+))?/.exec(line)
+    if (!m) continue
+    const program = basename(m[2]).replace(/:$/, '') // nginx names its processes "nginx: worker process"
+    const role = known.find((k) => k === (program === 'node' ? basename(m[3] ?? '') : program))
     if (role) roles.set(Number(m[1]), role)
   }
   return roles
@@ -59,13 +57,14 @@ function categoryOf(frames, mainThread) {
   const leaf = frames[0]
   if (!leaf) return 'other'
   if (leaf.kernel) {
+    if (/_safe_halt$|^(default_idle|cpuidle_enter|mwait_idle|acpi_idle)/.test(leaf.sym)) return 'idle'
     const kernel = frames.filter((f) => f.kernel).map((f) => f.sym)
     const has = (re) => kernel.some((sym) => re.test(sym))
-    if (has(/^(do_idle|cpuidle_|default_idle)|_safe_halt$/)) return 'idle'
-    if (has(/^(tcp|udp|sock|inet|ip|ip6|veth|htb|netif|__netif|net_rx|__dev|dev)_|sendmsg|recvmsg/))
+    if (has(/^(tcp|udp|sock|inet|ip|ip6|veth|htb|netif|__netif|net_rx|net_tx|__dev|dev)_|sendmsg|recvmsg/))
       return 'kernel: network'
-    if (has(/write/)) return 'kernel: file writes'
-    if (has(/read/)) return 'kernel: file reads'
+    if (has(/^(vfs_write|ksys_write|ksys_pwrite64|generic_perform_write|ext4_buffered_write_iter)$/))
+      return 'kernel: file writes'
+    if (has(/^(vfs_read|ksys_read|ksys_pread64|filemap_read|ext4_file_read_iter)$/)) return 'kernel: file reads'
     if (has(/^do_syscall_64$/)) return 'kernel: other system calls'
     return 'kernel: other (interrupts, page faults, scheduling)'
   }
@@ -73,7 +72,7 @@ function categoryOf(frames, mainThread) {
   if (/sha256/.test(leaf.sym)) return 'SHA-256'
   if (/sha1_/.test(leaf.sym)) return 'SHA-1'
   if (/chacha|poly1305/.test(leaf.sym)) return 'ChaCha20-Poly1305'
-  if (/compiler::/.test(leaf.sym) && !mainThread) return "V8's optimizing compiler (its thread)"
+  if (!mainThread && any(/compiler::|OptimizingCompileDispatcher/)) return "V8's optimizing compiler (its thread)"
   if (any(/Compile/)) return 'V8 compiling on the main thread (start-up, first calls)'
   if (/Scaveng|Marking|MarkCompact|Sweep|Evacuat/.test(leaf.sym)) return "V8's garbage collector"
   return 'user space: JavaScript and V8, libc (aria2c, curl, nginx: their own code)'

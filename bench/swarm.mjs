@@ -123,11 +123,17 @@ async function together(downloaders, start) {
     })),
   )
   let roles = new Map()
-  const snapshot = setTimeout(() => (roles = processRoles()), 2000) // every process of the round is running by then
-  const results = await Promise.all(runs).finally(() => clearTimeout(snapshot))
+  // Two seconds in, every process of the round is running: whose each one is, for the profile.
+  const snapshot = profile && setTimeout(() => (roles = processRoles()), 2000)
+  let results
+  try {
+    results = await Promise.all(runs)
+  } finally {
+    clearTimeout(snapshot)
+    await profile?.stop()
+  }
   const machineCpu = machineCpuSeconds() - cpu0
   if (profile) {
-    await profile.stop()
     console.log(`\n${machineProfileMarkdown(await readMachineProfile(join(root, 'perf.data'), roles), roundName)}\n`)
     rmSync(join(root, 'perf.data'), { force: true })
   }

@@ -59,6 +59,7 @@ type Mutation =
   | { kind: 'none' }
   | { kind: 'top' | 'file'; field: string; value: unknown; remove: boolean }
   | { kind: 'proto'; inFile: boolean }
+  | { kind: 'number'; field: string; text: string }
 
 const change = (kind: 'top' | 'file', fields: string[]): fc.Arbitrary<Mutation> =>
   fc.constantFrom(...fields).chain((field) =>
@@ -78,10 +79,21 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   change('top', topFields),
   change('file', fileFields),
   fc.record({ kind: fc.constant('proto' as const), inFile: fc.boolean() }),
+  // Numbers JSON.stringify cannot write: -0, and ones JSON.parse makes Infinity.
+  fc.record({
+    kind: fc.constant('number' as const),
+    field: fc.constantFrom('port', 'size', 'chunks', 'from', 'files'),
+    text: fc.constantFrom('-0', '1e999', '-1e999', '1.0', '8e0', '0.5e1'),
+  }),
 )
 
 function mutate(text: string, m: Mutation): string {
   if (m.kind === 'none') return text
+  if (m.kind === 'number') {
+    const present = new RegExp(`"${m.field}":-?[0-9.e+]+`)
+    if (present.test(text)) return text.replace(present, `"${m.field}":${m.text}`)
+    return text.replace('{"id":', `{"${m.field}":${m.text},"id":`)
+  }
   if (m.kind === 'proto') {
     // A "__proto__" field: JSON.parse makes it an own field, which an object literal cannot.
     const at = m.inFile ? text.indexOf('{', 1) + 1 : 1
