@@ -1,11 +1,9 @@
 import chalk from 'chalk'
-import type { Command } from 'commander'
 import {
   assertWritable,
   type ChunkStore,
   createDhtPeers,
   createPeerDirectory,
-  DEFAULT_DOWNLOAD_LIMITS,
   type DhtPeers,
   type DiscoveryReach,
   type DownloadProgress,
@@ -16,7 +14,6 @@ import {
   isId,
   isShareLink,
   mergeFinders,
-  NAME_QUIET_MS,
   openStore,
   P2PError,
   type PeerDirectory,
@@ -26,99 +23,16 @@ import {
   type Trust,
   validateName,
 } from '../index.js'
-import {
-  type CommandContext,
-  defineCommand,
-  parseByteSize,
-  parseInteger,
-  parseSeconds,
-  pickSettings,
-  stopAll,
-  untilAborted,
-} from './common.js'
+import { type CommandContext, defineCommand, stopAll, untilAborted } from './common.js'
+import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
 import { formatBytes, shortId } from './format.js'
 import { createProgress, type Progress } from './progress.js'
 import { pickTarget } from './prompt.js'
 import { commandReach } from './reach.js'
 import { renderReceipt } from './receipt.js'
-import { SEED_SETTINGS, type Seeding, startSeeding } from './seed.js'
+import { type Seeding, startSeeding } from './seed.js'
 import { discoveryFollowing, endpoint, serveHost } from './serve.js'
-import { commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
-
-const defaults = DEFAULT_DOWNLOAD_LIMITS
-export const DOWNLOAD_SETTINGS = {
-  ...pickSettings(
-    'chunksDir',
-    'downloadsDir',
-    'dictionary',
-    'udpPort',
-    'broadcast',
-    'peer',
-    'knownPeers',
-    'ipv4',
-    'ipv6',
-    'staleAfter',
-    'maxEntries',
-    'dht',
-    'bootstrap',
-    'dhtHost',
-    'dhtPort',
-  ),
-  ...TRUST_SETTINGS,
-  ...SEED_SETTINGS,
-  wait: {
-    flag: 'wait',
-    valueName: '<seconds>',
-    description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s) and its manifest to arrive (one still arriving at 1 MiB/s or faster is let finish), and for a peer when some chunks have none`,
-    defaultValue: defaults.waitMs / 1000,
-    parse: parseSeconds(0, 86400),
-  },
-  window: {
-    flag: 'window',
-    valueName: '<n>',
-    description: 'requests in flight per peer at most (pipeline depth; a peer earns it by delivering)',
-    defaultValue: defaults.window,
-    parse: parseInteger(1, 256),
-  },
-  maxConnections: {
-    flag: 'max-connections',
-    valueName: '<n>',
-    description: 'TCP connections in total',
-    defaultValue: defaults.maxConnections,
-    parse: parseInteger(1, 4096),
-  },
-  connectTimeout: {
-    flag: 'connect-timeout',
-    valueName: '<seconds>',
-    description: 'TCP connect timeout',
-    defaultValue: defaults.connectTimeoutMs / 1000,
-    parse: parseSeconds(0.05, 600),
-  },
-  requestTimeout: {
-    flag: 'request-timeout',
-    valueName: '<seconds>',
-    description: "the longest a peer may take to deliver a chunk (deadlines adapt to each peer's delivery below it)",
-    defaultValue: defaults.requestTimeoutMs / 1000,
-    parse: parseSeconds(0.05, 3600),
-  },
-  maxBuffered: {
-    flag: 'max-buffered',
-    valueName: '<size>',
-    description:
-      'chunk bytes in memory at once (requests in flight and chunks not yet written; a chunk that arrives ahead of the whole-file hash is read back from the store, not held)',
-    defaultValue: defaults.maxBufferedBytes,
-    defaultLabel: '8MiB',
-    parse: parseByteSize(64 * 1024, 4 * 1024 ** 3),
-  },
-  maxManifestBytes: {
-    flag: 'max-manifest-bytes',
-    valueName: '<size>',
-    description: 'largest manifest accepted from a peer',
-    defaultValue: defaults.maxManifestBytes,
-    defaultLabel: '32MiB',
-    parse: parseByteSize(1024, 1024 ** 3),
-  },
-}
+import { commandTrust, modeLine } from './trust.js'
 
 type Ctx = CommandContext<typeof DOWNLOAD_SETTINGS>
 
@@ -140,23 +54,6 @@ export const downloadCommand = defineCommand({
   configure: downloadOptions,
   run: (ctx) => runDownloadCommand(ctx, { idArgument: false }),
 })
-
-/** The flags p2p-download and p2p get add to their settings. */
-export function downloadOptions(cmd: Command): Command {
-  return cmd
-    .option('--id <hex>', 'download this exact file id (64 hex characters), no name lookup')
-    .option('--force', 'replace a different existing file of the same name instead of saving as "name (1)"')
-    .option(
-      '--seed',
-      'serve and announce the chunk store from this process while downloading, and go on after it until Ctrl-C (p2p-serve and p2p-announce in one, on the LAN: `p2p-serve --dht` seeds beyond it)',
-    )
-    .option(
-      '--only <glob>',
-      'a folder: fetch only the paths this glob matches (repeatable; a directory brings what it holds)',
-      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
-    )
-    .addHelpText('after', TRUST_HELP)
-}
 
 /**
  * p2p-download and p2p get: find the file (by id, by name, or at the prompt),

@@ -1,5 +1,6 @@
 import { defineCommand } from './common.js'
-import { DOWNLOAD_SETTINGS, downloadOptions, runDownloadCommand } from './download.js'
+import { runDownloadCommand } from './download.js'
+import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
 
 /**
  * `p2p get NAME|ID`: p2p-download under the short name that pairs with
