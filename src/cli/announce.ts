@@ -1,6 +1,6 @@
 import chalk from 'chalk'
 import { createAnnouncer, LARGE_BURST_GAP_MS, MIN_BURST_GAP_MS, openStore, P2PError } from '../index.js'
-import { defineCommand, parseSeconds, pickSettings, untilAborted } from './common.js'
+import { defineCommand, parseSeconds, pickSettings, stopAll, untilAborted } from './common.js'
 import { commandReach } from './reach.js'
 import { announcerTrust, commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
@@ -74,8 +74,8 @@ export const announceCommand = defineCommand({
     out(chalk.dim(`  ${modeLine(trust)}`))
     log.info({ broadcast, udpPort, port }, 'announcing')
     await untilAborted(signal)
-    await announcer.stop({ goodbye: true })
-    out(chalk.dim('Stopped (goodbye sent).'))
+    const failed = await stopAll({ 'the announcer': announcer.stop({ goodbye: true }) }, { log, err })
+    out(chalk.dim(failed.length > 0 ? 'Stopped.' : 'Stopped (goodbye sent).'))
     return 0
   },
 })

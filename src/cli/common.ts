@@ -156,20 +156,24 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
  * part that fails to stop is one warning line (and the log), never the
  * command's outcome: a download that finished stays finished, and the error
  * that ended a command stays its error instead of being hidden by a stop's.
+ * Returns the parts that failed (what the command may no longer claim).
  */
 export async function stopAll(
   parts: Record<string, Promise<unknown> | undefined>,
   io: { log: Logger; err: (line: string) => void },
-): Promise<void> {
+): Promise<string[]> {
   const names = Object.keys(parts)
   const settled = await Promise.allSettled(Object.values(parts))
+  const failed: string[] = []
   settled.forEach((result, i) => {
     if (result.status === 'fulfilled') return
     const reason: unknown = result.reason
+    failed.push(names[i]!)
     io.log.warn({ part: names[i], err: reason }, 'failed to stop')
     const message = printable(reason instanceof Error ? reason.message : String(reason))
     io.err(`${chalk.yellow('Warning:')} stopping ${names[i]} failed: ${message}`)
   })
+  return failed
 }
 
 /** The command line as logged: a private swarm's secret never reaches a log file. */

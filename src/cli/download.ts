@@ -125,7 +125,10 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     dht = settings.dht ? await startDht(ctx, target, trust) : undefined
     const receipt = await runDownload(ctx, store, directory, target, trust, dht, seeding)
     renderReceipt(ctx, receipt, reach)
-    if (seeding) await seedUntilStopped(ctx, seeding)
+    if (seeding) {
+      await seedUntilStopped(ctx, seeding)
+      seeding = undefined // stopped (and any failure said) once
+    }
     return 0
   } catch (error) {
     // Nobody answered at all: say where we looked and what the user can do.
@@ -158,10 +161,14 @@ async function seedUntilStopped(ctx: Ctx, seeding: Seeding): Promise<void> {
   const { address } = seeding.address
   ctx.out(`${chalk.green('Seeding')} on ${endpoint(address, seeding.address.port)} (Ctrl-C to stop)`)
   await untilAborted(ctx.signal)
-  await seeding.stop()
+  const goodbye = (await stopAll({ seeding: seeding.stop() }, ctx)).length === 0
   ctx.log.info({ stats: seeding.server.stats, announcer: seeding.announcer.stats }, 'seeding stopped')
   if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: seeding.server.stats })}\n`)
-  ctx.out(chalk.dim(`Stopped seeding: ${formatBytes(seeding.server.stats.bytesServed)} served (goodbye sent).`))
+  ctx.out(
+    chalk.dim(
+      `Stopped seeding: ${formatBytes(seeding.server.stats.bytesServed)} served${goodbye ? ' (goodbye sent)' : ''}.`,
+    ),
+  )
 }
 
 /** The DHT side of a download (--dht): joined and looking before the download starts. */

@@ -9,7 +9,7 @@ import {
   printable,
   writeDictionaryFile,
 } from '../index.js'
-import { defineCommand, parseByteSize, parseInteger, pickSettings, untilAborted } from './common.js'
+import { defineCommand, parseByteSize, parseInteger, pickSettings, stopAll, untilAborted } from './common.js'
 import { formatBytes, shortId } from './format.js'
 import { parseIds, surveyDht } from './listen-dht.js'
 import { commandReach } from './reach.js'
@@ -185,8 +185,8 @@ export const listenCommand = defineCommand({
     } finally {
       // Also when joining the DHT failed (its error is the command's): the LAN side stops, so the process ends.
       clearTimeout(timer)
-      await listener.stop()
-      await file.idle()
+      await stopAll({ 'peer discovery': listener.stop() }, { log, err })
+      await stopAll({ 'the dictionary file': file.idle() }, { log, err })
     }
     log.info({ stats: listener.stats, dictionary: listener.dictionary.stats }, 'stopped')
     return 0

@@ -70,6 +70,7 @@ export const shareCommand = defineCommand({
     const { server, announcer, address } = serving
     const broadcast = [...reach.broadcast, ...reach.named.map((p) => p.name)]
     let dht: Awaited<ReturnType<typeof startDhtSeeder>> | undefined
+    let failedStops: string[] = []
     try {
       dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log) : undefined
       const shared = files.map((f) => ({
@@ -115,11 +116,11 @@ export const shareCommand = defineCommand({
       out(chalk.dim('Get one elsewhere with: p2p get NAME (or the id). Ctrl-C to stop.'))
       await untilAborted(signal)
     } finally {
-      await stopAll({ serving: serving.stop(), 'the DHT': dht?.stop() }, ctx)
+      failedStops = await stopAll({ serving: serving.stop(), 'the DHT': dht?.stop() }, ctx)
     }
     log.info({ stats: server.stats, announcer: announcer.stats }, 'stopped')
     if (json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: server.stats })}\n`)
-    out(chalk.dim('Stopped (goodbye sent).'))
+    out(chalk.dim(failedStops.includes('serving') ? 'Stopped.' : 'Stopped (goodbye sent).'))
     return 0
   },
 })

@@ -15,10 +15,11 @@ describe("a command's parts stopped together (stopAll)", () => {
       }, 50),
     )
     const failing = Promise.reject(new P2PError('E_IO', 'disk full writing /tmp/x\u001b[31m'))
-    await stopAll(
+    const failed = await stopAll(
       { 'the server': slow, 'the DHT': failing, seeding: undefined },
       { log: silentLogger(), err: (l) => lines.push(l) },
     )
+    assert.deepEqual(failed, ['the DHT'], 'the parts that failed, for what the command may still claim')
     assert.ok(slowStopped, 'the slow part was waited for although another failed')
     assert.equal(lines.length, 1)
     assert.match(lines[0]!, /stopping the DHT failed: disk full writing \/tmp\/x/)
@@ -27,7 +28,11 @@ describe("a command's parts stopped together (stopAll)", () => {
 
   it('says nothing when every part stops', async () => {
     const lines: string[] = []
-    await stopAll({ a: Promise.resolve(), b: undefined }, { log: silentLogger(), err: (l) => lines.push(l) })
+    const failed = await stopAll(
+      { a: Promise.resolve(), b: undefined },
+      { log: silentLogger(), err: (l) => lines.push(l) },
+    )
+    assert.deepEqual(failed, [])
     assert.deepEqual(lines, [])
   })
 })
