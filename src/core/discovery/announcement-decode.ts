@@ -79,6 +79,11 @@ function refuseOversized(bytes: Uint8Array, maxBytes: number): void {
 /** A datagram's JSON; throws E_TOO_LARGE or E_BAD_DATAGRAM (reason `not-json`). */
 function datagramJson(bytes: Uint8Array, maxBytes: number): unknown {
   refuseOversized(bytes, maxBytes)
+  return parsedJson(bytes)
+}
+
+/** The JSON of a datagram already within the size bound; throws E_BAD_DATAGRAM (reason `not-json`). */
+function parsedJson(bytes: Uint8Array): unknown {
   try {
     return parseJsonUtf8(bytes)
   } catch {
@@ -115,7 +120,7 @@ export function decodeQuery(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): Q
   refuseOversized(bytes, maxBytes)
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   if (!view.includes(QUERY) && !view.includes(BACKSLASH)) return undefined
-  const value = datagramJson(bytes, maxBytes)
+  const value = parsedJson(bytes)
   if (typeof value !== 'object' || value === null || (value as { type?: unknown }).type !== 'query') return undefined
   const parsed = querySchema.safeParse(value)
   if (!parsed.success) throw schemaError(parsed.error)
