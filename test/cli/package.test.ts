@@ -21,12 +21,13 @@ function packList(): Promise<string[]> {
 }
 
 describe('the npm package', () => {
-  it('holds only the built library and commands (dist/src), bin/, README, LICENSE and package.json', async () => {
+  it('holds only the built library (dist/src), the bundled commands (dist/cli), bin/, README, LICENSE and package.json', async () => {
     const files = await packList()
     const stray = files.filter(
       (f) =>
         !(
           /^dist\/src\/.+\.(js|d\.ts)$/.test(f) ||
+          /^dist\/cli\/[\w-]+\.js$/.test(f) ||
           /^bin\/p2p(-[a-z]+)?$/.test(f) ||
           ['README.md', 'LICENSE', 'package.json'].includes(f)
         ),
@@ -35,8 +36,10 @@ describe('the npm package', () => {
     for (const needed of [
       'dist/src/index.js',
       'dist/src/index.d.ts',
-      'dist/src/cli/main.js',
       'dist/src/core/hash-thread.js',
+      'dist/cli/main.js',
+      'dist/cli/young-generation.js',
+      'dist/cli/hash-thread.js',
       'bin/p2p',
       'LICENSE',
     ]) {
