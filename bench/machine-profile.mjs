@@ -9,7 +9,7 @@
 // cores misleads (docs/benchmarks.md). Needs perf (Debian's linux-perf,
 // bench/setup.sh) and root. Starts one perf process and stops it by PID.
 import { spawn, spawnSync } from 'node:child_process'
-import { basename } from 'node:path'
+import { basename, dirname } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { daemon } from './lib.mjs'
@@ -39,10 +39,16 @@ export function processRoles() {
   const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout
   const known = ['p2p-download', 'p2p-serve', 'p2p-announce', 'aria2c', 'opentracker', 'curl', 'nginx']
   for (const line of ps.split('\n')) {
-    const m = /^\s*(\d+)\s+(\S+)(?:\s+(\S+))?/.exec(line)
+    const m = /^\s*(\d+)\s+(\S+)(.*)$/.exec(line)
     if (!m) continue
     const program = basename(m[2]).replace(/:$/, '') // nginx names its processes "nginx: worker process"
-    const role = known.find((k) => k === (program === 'node' ? basename(m[3] ?? '') : program))
+    // A node process's script is the argument in a bin/ directory (--node-flags and their values come before it).
+    const script =
+      m[3]
+        .trim()
+        .split(/\s+/)
+        .find((arg) => basename(dirname(arg)) === 'bin') ?? ''
+    const role = known.find((k) => k === (program === 'node' ? basename(script) : program))
     if (role) roles.set(Number(m[1]), role)
   }
   return roles
@@ -87,6 +93,7 @@ export async function readMachineProfile(file, roles) {
     stdio: ['ignore', 'pipe', 'ignore'],
   })
   const table = new Map()
+  const functions = new Map() // role → Map(JavaScript function → s): user-space samples of main threads
   let first = Infinity
   let last = -Infinity
   let sample
@@ -97,6 +104,13 @@ export async function readMachineProfile(file, roles) {
     const row = table.get(category) ?? new Map()
     row.set(role, (row.get(role) ?? 0) + 1 / HZ)
     table.set(category, row)
+    const js = category.startsWith('user space') && sample.frames.find((f) => f.sym.startsWith('JS:'))
+    if (js) {
+      const byFunction = functions.get(role) ?? new Map()
+      const name = jsFunction(js.sym)
+      byFunction.set(name, (byFunction.get(name) ?? 0) + 1 / HZ)
+      functions.set(role, byFunction)
+    }
     sample = undefined
   }
   for await (const line of createInterface({ input: script.stdout, crlfDelay: Infinity })) {
@@ -114,7 +128,38 @@ export async function readMachineProfile(file, roles) {
     }
   }
   finish()
-  return { seconds: last - first, table }
+  return { seconds: last - first, table, functions }
+}
+
+/**
+ * A JavaScript frame as node's --perf-basic-prof names it ("JS:*name file:///…/dist/cli/chunk-X.js:1:2", the
+ * mark being the tier), without the tier and with the path from the package on ("dist/cli/…", "zod/…").
+ */
+function jsFunction(sym) {
+  return sym
+    .replace(/^JS:[*^~+]?/, '')
+    .replace(/(file:\/\/)?\/\S*?\/(dist\/|node_modules\/)/, (_, _scheme, dir) => (dir === 'dist/' ? 'dist/' : ''))
+}
+
+/** For --perf-js: each role's JavaScript functions by user-space CPU-seconds (the innermost JS frame), the top `count`. */
+export function jsFunctionsMarkdown(profile, title, count = 12) {
+  const out = []
+  for (const [role, byFunction] of [...profile.functions].sort(([a], [b]) => a.localeCompare(b))) {
+    if (role === 'other') continue
+    const total = [...byFunction.values()].reduce((a, b) => a + b, 0)
+    out.push(
+      '',
+      `${title}, ${role}: the main threads' user space by innermost JavaScript function (${total.toFixed(1)} CPU-s with a JavaScript frame)`,
+      '',
+      '| CPU-s | function |',
+      '|---|---|',
+      ...[...byFunction]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, count)
+        .map(([name, seconds]) => `| ${seconds.toFixed(2)} | \`${name}\` |`),
+    )
+  }
+  return out.join('\n')
 }
 
 /** A Markdown table of a profile: categories by role, CPU-seconds, the largest first. */

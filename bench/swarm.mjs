@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf]
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf --perf-js]
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
@@ -38,6 +38,7 @@ import {
   which,
 } from './lib.mjs'
 import {
+  jsFunctionsMarkdown,
   machineProfileMarkdown,
   machineProfileUnavailable,
   processRoles,
@@ -60,7 +61,11 @@ const profiled = opt('cpu-prof', '').split(',')
 // --node-flags '--maglev --max-opt=2': V8/Node flags for every p2p command (experiments with the runtime's cost).
 const nodeFlags = opt('node-flags', '').split(' ').filter(Boolean)
 // --perf: a whole-machine profile of each round (perf record -a; machine-profile.mjs), printed after it.
-const perf = args.includes('--perf')
+// --perf-js: the same, and the p2p commands run with --perf-basic-prof-only-functions so that their
+// JavaScript has names in it: each role's top JavaScript functions are printed too (their map files,
+// /tmp/perf-<pid>.map, are removed after the round).
+const perfJs = args.includes('--perf-js')
+const perf = perfJs || args.includes('--perf')
 const node = process.execPath
 const progress = (line) => process.stderr.write(`\x1b[2K\rswarm: ${line}${process.stderr.isTTY ? '' : '\n'}`)
 const NAME = 'swarm-sample.bin'
@@ -89,6 +94,7 @@ const cleanup = () => {
 const p2p = (host, name, extra) =>
   inNs(host.ns, node, [
     ...nodeFlags,
+    ...(perfJs && name !== 'p2p-split' ? ['--perf-basic-prof-only-functions'] : []), // the split is before any round
     ...(profiled.includes(name) ? ['--cpu-prof', '--cpu-prof-dir', join(work, 'profiles', name)] : []),
     BIN(name),
     ...extra,
@@ -134,8 +140,12 @@ async function together(downloaders, start) {
   }
   const machineCpu = machineCpuSeconds() - cpu0
   if (profile) {
-    console.log(`\n${machineProfileMarkdown(await readMachineProfile(join(root, 'perf.data'), roles), roundName)}\n`)
+    const read = await readMachineProfile(join(root, 'perf.data'), roles)
+    console.log(
+      `\n${machineProfileMarkdown(read, roundName)}\n${perfJs ? `${jsFunctionsMarkdown(read, roundName)}\n` : ''}`,
+    )
     rmSync(join(root, 'perf.data'), { force: true })
+    if (perfJs) for (const pid of roles.keys()) rmSync(`/tmp/perf-${pid}.map`, { force: true })
   }
   return { results, machineCpu }
 }
