@@ -30,8 +30,9 @@ await build({
   platform: 'node',
   target: 'node20',
   // No keepNames: it wraps every function and class, closures made in hot paths included, in a __name() call
-  // (0.3 CPU-s of a 16-host round by perf). A function esbuild renames for a clash (readFully2) only reads so in
-  // a stack trace; nothing here reads a function's or a class's name.
+  // (0.3 CPU-s of a 16-host round by perf). A function or class esbuild renames for a clash (readFully2) reads
+  // so in a stack trace, and commander's errors name themselves by their class (CommanderError2 in a log);
+  // nothing of ours reads a name (P2PError sets its own; commander's are told apart with instanceof).
   external: ['sodium-native', 'hyperdht', '@inquirer/prompts'],
   // The CommonJS packages inside (pino, the Noise stack) call require() for Node's modules and sodium-native.
   banner: {
