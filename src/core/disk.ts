@@ -111,9 +111,9 @@ export async function assertSpace(dir: string, bytes: number, what: string): Pro
 
 /** Whether `a` and `b` (or, for one not created yet, its nearest existing parent) are on one filesystem. */
 export async function sameFilesystem(a: string, b: string): Promise<boolean> {
-  const device = async (path: string): Promise<number | undefined> => {
+  const device = async (path: string): Promise<bigint | undefined> => {
     for (let p = resolve(path); ; p = dirname(p)) {
-      const st = await stat(p).catch(() => undefined)
+      const st = await stat(p, { bigint: true }).catch(() => undefined)
       if (st) return st.dev
       if (dirname(p) === p) return undefined
     }
@@ -122,7 +122,10 @@ export async function sameFilesystem(a: string, b: string): Promise<boolean> {
   return x === undefined || x === y
 }
 
-/** What identifies one version of a file's bytes without reading them (any write changes it). */
-export function stampOf(st: { ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
-  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`
+/**
+ * What identifies one version of a file's bytes without reading them (any write changes it). From stats read
+ * with `{ bigint: true }`: the inode exact (file-identity.ts) and the times to the nanosecond.
+ */
+export function stampOf(st: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
+  return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
 }

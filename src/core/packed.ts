@@ -79,7 +79,7 @@ export class PackedHaveCache {
   async get(dir: string, count: number): Promise<Bitfield | undefined> {
     let stamp: string
     try {
-      stamp = stampOf(await lstat(packedHavePath(dir)))
+      stamp = stampOf(await lstat(packedHavePath(dir), { bigint: true }))
     } catch {
       this.cache.delete(dir)
       return undefined

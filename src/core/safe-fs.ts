@@ -1,7 +1,8 @@
-import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs'
+import { type BigIntStats, closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs'
 import { type FileHandle, lstat, mkdir, open, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { P2PError } from './errors.js'
+import { type FileIdentity, identityOf, sameFile } from './file-identity.js'
 import { readFully, readFullySync } from './read-fully.js'
 
 /**
@@ -99,7 +100,7 @@ function notRegular(path: string, kind: string): P2PError {
   return new P2PError('E_IO', `${path} is ${kind}, not a regular file: remove or replace it`)
 }
 
-function kindOf(st: Stats): string {
+function kindOf(st: Stats | BigIntStats): string {
   if (st.isFIFO()) return 'a FIFO'
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device'
   if (st.isSocket()) return 'a socket'
@@ -110,29 +111,29 @@ function kindOf(st: Stats): string {
 /**
  * Every directory from below `root` down to `dir` is a real directory (not a
  * symlink to one, nor a file); with `create`, missing ones are made. Returns
- * the stats of `dir`, to check later that it is still the same directory.
+ * the identity of `dir`, to check later that it is still the same directory.
  * `root` itself is the user's choice and may be a link.
  */
-export async function realDirectories(root: string, dir: string, create = false): Promise<Stats> {
+export async function realDirectories(root: string, dir: string, create = false): Promise<FileIdentity> {
   const rel = relative(root, dir)
   if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
     throw new P2PError('E_INTERNAL', `${dir} is not inside ${root}`)
   if (rel === '') {
     if (create) await mkdir(root, { recursive: true })
-    return stat(root)
+    return identityOf(await stat(root, { bigint: true }))
   }
   let path = root
-  let st: Stats | undefined
+  let st: BigIntStats | undefined
   for (const [i, part] of rel.split(sep).entries()) {
     path = join(path, part)
     // One lstat per level when it exists (the common case); made only when missing.
-    st = await lstat(path).catch(async (err: unknown) => {
+    st = await lstat(path, { bigint: true }).catch(async (err: unknown) => {
       if (!create || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       await mkdir(path, { recursive: i === 0 }).catch((e: unknown) => {
         // the first level may need the root too
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
       })
-      return lstat(path)
+      return lstat(path, { bigint: true })
     })
     if (!st.isDirectory()) {
       throw new P2PError(
@@ -141,13 +142,13 @@ export async function realDirectories(root: string, dir: string, create = false)
       )
     }
   }
-  return st!
+  return identityOf(st!)
 }
 
 /** `dir` is still the real directory `before` described (nothing swapped it for a link meanwhile). */
-export async function assertSameDirectory(dir: string, before: Stats): Promise<void> {
-  const now = await lstat(dir)
-  if (!now.isDirectory() || now.ino !== before.ino || now.dev !== before.dev) {
+export async function assertSameDirectory(dir: string, before: FileIdentity): Promise<void> {
+  const now = await lstat(dir, { bigint: true })
+  if (!now.isDirectory() || !sameFile(identityOf(now), before)) {
     throw new P2PError(
       'E_IO',
       `${dir} was replaced while in use (${now.isSymbolicLink() ? 'by a symbolic link' : 'by something else'}); stopped rather than write through it`,

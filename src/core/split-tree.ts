@@ -5,6 +5,7 @@ import { basename, join, resolve } from 'node:path'
 import { MANIFEST_FILE } from './constants.js'
 import { writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
+import { identityOf, sameFile } from './file-identity.js'
 import { hashThreads, sharedBuffer } from './hashing.js'
 import { type Collaborators, componentLog } from './log.js'
 import { chunkCount, manifestId } from './manifest.js'
@@ -257,8 +258,8 @@ async function openWalked(file: WalkedFile): Promise<FileHandle> {
     if (['ENOENT', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw changed(file)
     throw fromFsError(err, `reading ${printable(file.source)}`)
   }
-  const st = await handle.stat()
-  if (!st.isFile() || st.dev !== file.dev || st.ino !== file.ino || st.size !== file.size) {
+  const st = await handle.stat({ bigint: true })
+  if (!st.isFile() || !sameFile(identityOf(st), file.identity) || st.size !== BigInt(file.size)) {
     await handle.close()
     throw changed(file)
   }

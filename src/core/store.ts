@@ -12,7 +12,7 @@ import {
   STORE_PRIVATE_DIR,
   TEMP_MARKER,
 } from './constants.js'
-import { writeFileAtomic } from './disk.js'
+import { stampOf, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { type ItemManifest, parseItemManifest, planOf } from './item.js'
 import { acquireLock } from './lock.js'
@@ -74,8 +74,8 @@ export interface ChunkStoreOptions {
 }
 
 interface CachedManifest {
-  mtimeMs: number
-  size: number
+  /** stampOf the manifest file when it was read (a rewrite is a rename: a new inode, whatever its size and time). */
+  stamp: string
   id: string
   manifest: ItemManifest
   bytes: Buffer
@@ -200,16 +200,16 @@ export class ChunkStore {
     const path = join(this.root, dirName, MANIFEST_FILE)
     try {
       if (checkDir) await realDirectories(this.root, this.entryDir(dirName))
-      const st = await lstat(path)
+      const st = await lstat(path, { bigint: true })
       const cached = this.manifestCache.get(path)
-      if (cached && st.isFile() && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached
+      if (cached && st.isFile() && cached.stamp === stampOf(st)) return cached
       const bytes = await readRegularFile(path, { maxBytes: this.maxManifestBytes })
       // A folder's entry cap was applied on the way in (split or download); here its bytes bound the cost.
       const manifest = parseItemManifest(bytes, {
         maxBytes: this.maxManifestBytes,
         maxEntries: Number.MAX_SAFE_INTEGER,
       })
-      const value = { mtimeMs: st.mtimeMs, size: st.size, id: manifestId(bytes), manifest, bytes }
+      const value = { stamp: stampOf(st), id: manifestId(bytes), manifest, bytes }
       this.manifestCache.set(path, value)
       return value
     } catch (err) {
@@ -289,8 +289,8 @@ export class ChunkStore {
       if (current?.id !== id) {
         const path = join(dir, MANIFEST_FILE)
         await writeFileAtomic(path, manifestBytes, { within: this.root })
-        const st = await lstat(path)
-        this.manifestCache.set(path, { mtimeMs: st.mtimeMs, size: st.size, id, manifest, bytes: manifestBytes })
+        const stamp = stampOf(await lstat(path, { bigint: true }))
+        this.manifestCache.set(path, { stamp, id, manifest, bytes: manifestBytes })
       }
     } catch (err) {
       throw fromFsError(err, `preparing ${dir}`)

@@ -1,7 +1,8 @@
-import type { Dirent, Stats } from 'node:fs'
+import type { BigIntStats, Dirent } from 'node:fs'
 import { access, constants, lstat, opendir, realpath, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { P2PError } from './errors.js'
+import { type FileIdentity, identityKey, identityOf } from './file-identity.js'
 import { printable } from './printable.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
 import { collisionKey, compareUtf8, componentProblem, MAX_PATH_BYTES, TreeShape } from './tree-paths.js'
@@ -36,8 +37,7 @@ export interface WalkedFile {
   readonly size: number
   readonly exec: boolean
   /** Identity at walk time: the split reads the file only while it is still this one. */
-  readonly dev: number
-  readonly ino: number
+  readonly identity: FileIdentity
 }
 
 export interface WalkedDir {
@@ -107,7 +107,7 @@ class Walk {
   }
 
   async run(dir: string): Promise<WalkResult> {
-    const top = await stat(dir).catch((err: unknown) => {
+    const top = await stat(dir, { bigint: true }).catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
         throw new P2PError('E_NOT_FOUND', `no such directory: ${dir}`)
       throw new P2PError('E_IO', `cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
@@ -147,7 +147,7 @@ class Walk {
 
   /** One directory's entries: files and directories recorded, directories to descend into returned. */
   private async list(at: Pending): Promise<Pending[]> {
-    const before = await lstat(at.disk).catch(() => undefined)
+    const before = await lstat(at.disk, { bigint: true }).catch(() => undefined)
     if (before === undefined) {
       this.skip(at.path, 'vanished')
       return []
@@ -160,7 +160,7 @@ class Walk {
       this.problem(this.unreadable, at.path === '' ? '.' : at.path, err)
       return []
     }
-    const after = await lstat(at.disk).catch(() => undefined)
+    const after = await lstat(at.disk, { bigint: true }).catch(() => undefined)
     if (after === undefined || !after.isDirectory() || identity(after) !== identity(before)) {
       throw new P2PError(
         'E_IO',
@@ -203,9 +203,9 @@ class Walk {
 
   /** Record one directory entry; returns it when it is a directory to descend into. */
   private async entryFor(parent: Pending, disk: string, path: string): Promise<Pending | undefined> {
-    let st: Stats
+    let st: BigIntStats
     try {
-      st = await lstat(disk)
+      st = await lstat(disk, { bigint: true })
     } catch {
       return this.skip(path, 'vanished')
     }
@@ -227,14 +227,21 @@ class Walk {
       } catch (err) {
         return this.problem(this.unreadable, path, err)
       }
-      this.add({ type: 'file', path, source, size: st.size, exec: (st.mode & 0o100) !== 0, dev: st.dev, ino: st.ino })
+      this.add({
+        type: 'file',
+        path,
+        source,
+        size: Number(st.size),
+        exec: (st.mode & 0o100n) !== 0n,
+        identity: identityOf(st),
+      })
       return undefined
     }
     return this.skip(path, st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'device')
   }
 
   /** A link's target when it exists and lies inside the folder (checked on its real path), else skipped. */
-  private async insideTarget(disk: string, path: string): Promise<{ source: string; st: Stats } | undefined> {
+  private async insideTarget(disk: string, path: string): Promise<{ source: string; st: BigIntStats } | undefined> {
     let real: string
     try {
       real = await realpath(disk)
@@ -244,7 +251,7 @@ class Walk {
     const rel = relative(this.root, real)
     if (rel === '') return this.skip(path, 'link loop')
     if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return this.skip(path, 'link outside the folder')
-    const st = await lstat(real).catch(() => undefined)
+    const st = await lstat(real, { bigint: true }).catch(() => undefined)
     if (st === undefined) return this.skip(path, 'broken link')
     return { source: real, st }
   }
@@ -289,6 +296,6 @@ class Walk {
   }
 }
 
-function identity(st: Stats): string {
-  return `${st.dev}:${st.ino}`
+function identity(st: BigIntStats): string {
+  return identityKey(identityOf(st))
 }

@@ -34,7 +34,7 @@ export async function currentStamps(
 ): Promise<Array<string | null>> {
   // lstat: the server never opens a chunk through a link, so a link's stamp would mean nothing.
   const stampOfFile = (path: string): Promise<string | null> =>
-    lstat(path).then(
+    lstat(path, { bigint: true }).then(
       (st) => (st.isFile() ? stampOf(st) : null),
       () => null,
     )

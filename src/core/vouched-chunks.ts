@@ -1,12 +1,10 @@
 import { resolve } from 'node:path'
 import type { Bitfield } from './bitfield.js'
 import { P2PError } from './errors.js'
+import { type FileIdentity, identityOf, sameFile } from './file-identity.js'
 
 /** A file as the kernel knows it: the path's file now may be another one. */
-export interface VouchedFile {
-  dev: number
-  ino: number
-}
+export type VouchedFile = FileIdentity
 
 /**
  * Chunks that a download running in this process verified and wrote into a
@@ -35,7 +33,13 @@ export class VouchedChunks {
   register(dataPath: string, file: VouchedFile, have: Bitfield): () => void {
     const key = resolve(dataPath)
     if (this.byData.has(key)) throw new P2PError('E_INTERNAL', `${key} is already vouched for by another writer`)
-    const entry = { file: { dev: file.dev, ino: file.ino }, have }
+    // Numbers would never equal the bigint identities a server asks with: every chunk silently hashed again.
+    if (typeof file.dev !== 'bigint' || typeof file.ino !== 'bigint')
+      throw new P2PError(
+        'E_INTERNAL',
+        `${key}: a vouched file's dev and ino are bigints (stats read with { bigint: true })`,
+      )
+    const entry = { file: identityOf(file), have }
     this.byData.set(key, entry)
     return () => {
       if (this.byData.get(key) === entry) this.byData.delete(key)
@@ -51,7 +55,7 @@ export class VouchedChunks {
    */
   has(dataPath: string, opened: VouchedFile, index: number): boolean {
     const entry = this.byData.get(resolve(dataPath))
-    if (!entry || entry.file.dev !== opened.dev || entry.file.ino !== opened.ino) return false
+    if (!entry || !sameFile(entry.file, opened)) return false
     return entry.have.get(index)
   }
 

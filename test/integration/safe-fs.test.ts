@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdir, readdir, symlink, unlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readdir, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { hasCode } from '../../src/core/errors.js'
+import { identityOf } from '../../src/core/file-identity.js'
 import { assertSameDirectory, isAbsent, readRegularFile, realDirectories } from '../../src/core/safe-fs.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
@@ -56,9 +57,9 @@ describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
     const root = join(base, 'root')
     const outside = join(base, 'outside')
     await mkdir(outside)
-    const st = await realDirectories(root, join(root, 'a', 'b'), true)
-    assert.ok(st.isDirectory())
-    await assertSameDirectory(join(root, 'a', 'b'), st)
+    const made = await realDirectories(root, join(root, 'a', 'b'), true)
+    assert.deepEqual(made, identityOf(await lstat(join(root, 'a', 'b'), { bigint: true })), "the directory's identity")
+    await assertSameDirectory(join(root, 'a', 'b'), made)
     await symlink(outside, join(root, 'link'))
     await assert.rejects(
       realDirectories(root, join(root, 'link', 'x'), true),

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import { hasCode } from '../../src/core/errors.js'
+import type { FileIdentity } from '../../src/core/file-identity.js'
 import { HashPace } from '../../src/core/hash-pace.js'
 import { hashThreads } from '../../src/core/hashing.js'
 import { encodeManifest, type Manifest, manifestId } from '../../src/core/manifest.js'
@@ -162,7 +163,7 @@ describe("a server in the download's process (--seed): the download's check stan
     let offset = 0
     // A download that accepts chunk 1 at the moment the server asks about it: its right bytes land in data just then.
     class AcceptsWhenAsked extends VouchedChunks {
-      override has(path: string, opened: { dev: number; ino: number }, index: number): boolean {
+      override has(path: string, opened: FileIdentity, index: number): boolean {
         if (correct) writeFileAt(dataPath, correct, offset)
         return super.has(path, opened, index) || (index === 1 && correct !== undefined)
       }

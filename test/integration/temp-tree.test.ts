@@ -10,6 +10,7 @@ import { TempTree, YIELD_EVERY } from '../../src/core/download/temp-tree.js'
 import { expectFilesystemSync, filesystemSyncFor, syncFilesystem } from '../../src/core/download/tree-durable.js'
 import { TreeBuilder } from '../../src/core/download/tree-writer.js'
 import { hasCode, P2PError } from '../../src/core/errors.js'
+import { identityOf } from '../../src/core/file-identity.js'
 import { EMPTY_SHA256 } from '../../src/core/tree-manifest.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { tmpDir } from '../helpers/files.js'
@@ -40,8 +41,8 @@ async function setup(t: Parameters<typeof tmpDir>[0], storeBase?: string) {
   const file = async (k: number, content: string) => {
     const path = join(entry, 'files', String(k))
     await writeFile(path, content)
-    const st = await stat(path)
-    return { path, identity: { dev: st.dev, ino: st.ino }, check: { size: st.size, sha256: sha(content) } }
+    const st = await stat(path, { bigint: true })
+    return { path, identity: identityOf(st), check: { size: Number(st.size), sha256: sha(content) } }
   }
   const options = { downloadsDir: downloads, name: 'album', recordPath: join(entry, 'tree.part'), storeRoot: store }
   return { base, store, entry, downloads, file, options }
@@ -78,7 +79,11 @@ describe('temporary tree of a folder download', () => {
       'zero 0 644 e3b0c44298fc',
     ])
     assert.equal((await stat(placed.path)).mode & 0o777, 0o755)
-    assert.equal((await stat(join(placed.path, 'docs/a_b.txt'))).ino, a.identity.ino, 'a hard link: stored once')
+    assert.equal(
+      (await stat(join(placed.path, 'docs/a_b.txt'), { bigint: true })).ino,
+      a.identity.ino,
+      'a hard link: stored once',
+    )
     assert.deepEqual(await readdir(downloads), ['album'], 'no temporary tree left')
     assert.equal(existsSync(options.recordPath), false, 'record removed')
   })

@@ -5,7 +5,7 @@ import { Bitfield } from '../../src/core/bitfield.js'
 import { hasCode } from '../../src/core/errors.js'
 import { VouchedChunks } from '../../src/core/vouched-chunks.js'
 
-const file = (ino: number) => ({ dev: 1, ino })
+const file = (ino: number | bigint) => ({ dev: 1n, ino: BigInt(ino) })
 
 describe('vouched chunks (a download and a server in one process)', () => {
   it("answers for a writer's accepted chunks only while it holds the file, by the file's resolved path and identity", () => {
@@ -17,12 +17,25 @@ describe('vouched chunks (a download and a server in one process)', () => {
     assert.equal(vouched.has('/store/entry/data', file(7), 3), true, 'the live bitfield, not a copy')
     assert.equal(vouched.has('/store/./entry/../entry/data', file(7), 3), true, 'the same file by another spelling')
     assert.equal(vouched.has('/store/entry/data', file(8), 3), false, 'another file put at the path')
-    assert.equal(vouched.has('/store/entry/data', { dev: 2, ino: 7 }, 3), false, 'another device')
+    assert.equal(vouched.has('/store/entry/data', { dev: 2n, ino: 7n }, 3), false, 'another device')
     assert.equal(vouched.has('/store/other/data', file(7), 3), false, 'another entry')
     assert.equal(vouched.has('/store/entry/data', file(7), 99), false, 'out of range')
     release()
     assert.equal(vouched.has('/store/entry/data', file(7), 3), false, 'released: the verified record speaks now')
     assert.equal(vouched.files, 0)
+  })
+
+  it('tells neighbouring inodes above 2^53 apart (overlayfs with xino), which one double would not', () => {
+    const vouched = new VouchedChunks()
+    const have = new Bitfield(8)
+    have.set(3)
+    // As Node's bigint stats give them (signed 64 bits); as doubles they are one number.
+    const [high, next] = [file(-9223372036852588532n), file(-9223372036852588531n)]
+    assert.equal(Number(high.ino), Number(next.ino), 'the case itself')
+    const release = vouched.register('/store/entry/data', high, have)
+    assert.equal(vouched.has('/store/entry/data', high, 3), true)
+    assert.equal(vouched.has('/store/entry/data', next, 3), false, 'the neighbouring inode is another file')
+    release()
   })
 
   it('refuses a second writer on one path (E_INTERNAL), and a stale release never frees the next owner', () => {

@@ -5,6 +5,7 @@ import { extname, join } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { tempPathFor } from '../disk.js'
 import { fromFsError, P2PError } from '../errors.js'
+import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { shorten } from '../names.js'
 import { openRegularFile } from '../safe-fs.js'
 
@@ -21,12 +22,6 @@ export interface StitchResult {
   sha256: string
   /** True when an identical file was already at the final name. */
   alreadyThere: boolean
-}
-
-/** A file's identity on disk. */
-export interface FileIdentity {
-  dev: number
-  ino: number
 }
 
 const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
@@ -58,8 +53,8 @@ export async function materialize(dataPath: string, partPath: string, verified: 
 }
 
 async function assertIdentity(path: string, verified: FileIdentity): Promise<void> {
-  const st = await lstat(path)
-  if (!st.isFile() || st.ino !== verified.ino || st.dev !== verified.dev) {
+  const st = await lstat(path, { bigint: true })
+  if (!st.isFile() || !sameFile(identityOf(st), verified)) {
     throw new P2PError(
       'E_IO',
       `${path} is not the file that was verified (the store's data was replaced during the download); run again`,
@@ -145,8 +140,8 @@ export function numbered(name: string, n: number): string {
 /** Both names are one file (a re-run of a finished download finds its own link there). */
 export async function sameInode(a: string, b: string): Promise<boolean> {
   try {
-    const [x, y] = await Promise.all([stat(a), stat(b)])
-    return x.ino === y.ino && x.dev === y.dev
+    const [x, y] = await Promise.all([stat(a, { bigint: true }), stat(b, { bigint: true })])
+    return sameFile(identityOf(x), identityOf(y))
   } catch {
     return false
   }

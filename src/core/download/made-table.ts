@@ -1,4 +1,5 @@
 import { sep } from 'node:path'
+import type { FileIdentity } from '../file-identity.js'
 
 /** What a file of the tree must be when the tree is placed: this inode, and these bytes. */
 export interface FileCheck {
@@ -19,29 +20,34 @@ export class MadeTable {
   private readonly slots = new Map<string, number>()
   private readonly locals: string[] = []
   private readonly hashes: string[] = []
-  /** Per slot: device, inode, size (a file's; -1 for a directory). */
-  private numbers = new Float64Array(3 * 256)
+  /** Per slot: device and inode, exact (as 64-bit two's complement, as Node's bigint stats give them). */
+  private ids = new BigInt64Array(2 * 256)
+  /** Per slot: a file's size; -1 for a directory. */
+  private sizes = new Float64Array(256)
 
   get count(): number {
     return this.locals.length
   }
 
   /** Record an entry (a second record of one path replaces the first). */
-  add(local: string, dir: boolean, dev: number, ino: number, check?: FileCheck): void {
+  add(local: string, dir: boolean, id: FileIdentity, check?: FileCheck): void {
     let slot = this.slots.get(local)
     if (slot === undefined) {
       slot = this.locals.length
       this.slots.set(local, slot)
       this.locals.push(local)
-      if (3 * (slot + 1) > this.numbers.length) {
-        const grown = new Float64Array(this.numbers.length * 2)
-        grown.set(this.numbers)
-        this.numbers = grown
+      if (slot + 1 > this.sizes.length) {
+        const ids = new BigInt64Array(this.ids.length * 2)
+        ids.set(this.ids)
+        this.ids = ids
+        const sizes = new Float64Array(this.sizes.length * 2)
+        sizes.set(this.sizes)
+        this.sizes = sizes
       }
     }
-    this.numbers[3 * slot] = dev
-    this.numbers[3 * slot + 1] = ino
-    this.numbers[3 * slot + 2] = dir ? -1 : (check?.size ?? 0)
+    this.ids[2 * slot] = BigInt.asIntN(64, id.dev)
+    this.ids[2 * slot + 1] = BigInt.asIntN(64, id.ino)
+    this.sizes[slot] = dir ? -1 : (check?.size ?? 0)
     this.hashes[slot] = dir ? '' : (check?.sha256 ?? '')
   }
 
@@ -54,21 +60,18 @@ export class MadeTable {
   }
 
   isDir(slot: number): boolean {
-    return this.numbers[3 * slot + 2] === -1
+    return this.sizes[slot] === -1
   }
 
-  dev(slot: number): number {
-    return this.numbers[3 * slot]!
-  }
-
-  ino(slot: number): number {
-    return this.numbers[3 * slot + 1]!
+  /** Whether `id` is the entry recorded in `slot` (same device and inode). */
+  holds(slot: number, id: FileIdentity): boolean {
+    return this.ids[2 * slot] === BigInt.asIntN(64, id.dev) && this.ids[2 * slot + 1] === BigInt.asIntN(64, id.ino)
   }
 
   /** A file's size and SHA-256 as recorded (a directory has none). */
   check(slot: number): FileCheck | undefined {
     if (this.isDir(slot)) return undefined
-    return { size: this.numbers[3 * slot + 2]!, sha256: this.hashes[slot]! }
+    return { size: this.sizes[slot]!, sha256: this.hashes[slot]! }
   }
 
   /** The directory holding slot's entry ('' for the root's own entries; undefined for the root). */

@@ -2,9 +2,10 @@ import { constants } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { P2PError } from '../errors.js'
+import { type FileIdentity, identityOf } from '../file-identity.js'
 import { packedDataPath } from '../packed.js'
 import { assertSameDirectory, realDirectories } from '../safe-fs.js'
-import { type FileIdentity, privateCopy } from './final-name.js'
+import { privateCopy } from './final-name.js'
 
 /**
  * Open a download's packed `data` in the store entry `entryDir`, sized
@@ -32,9 +33,9 @@ export async function openPackedData(
       throw new P2PError('E_IO', `${path} is not a regular file: something other than p2pshare put it there; remove it`)
     await assertSameDirectory(entryDir, entry)
     if (st.nlink > 1) handle = await privateCopy(handle, path)
-    const opened = await handle.stat()
-    if (opened.size !== packedSize) await handle.truncate(packedSize)
-    return { handle, identity: { dev: opened.dev, ino: opened.ino } }
+    const opened = await handle.stat({ bigint: true })
+    if (opened.size !== BigInt(packedSize)) await handle.truncate(packedSize)
+    return { handle, identity: identityOf(opened) }
   } catch (err) {
     await handle.close().catch(() => undefined)
     throw err

@@ -9,6 +9,7 @@ import {
   type KnownFile,
   type PeerSource,
 } from '../discovery/listener.js'
+import { stampOf } from '../disk.js'
 import { type Collaborators, componentLog, type Logger } from '../log.js'
 import { peerKey } from '../pool.js'
 import type { LivePeer, PeerFinder } from './job.js'
@@ -47,7 +48,7 @@ export function createPeerDirectory(options: PeerDirectoryOptions, collaborators
 
 export class PeerDirectory extends EventEmitter implements PeerFinder {
   private fromFile = new Map<string, KnownFile>()
-  private fileMtime = 0
+  private fileStamp = ''
   private poller: NodeJS.Timeout | undefined
 
   constructor(
@@ -159,9 +160,9 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   private async reloadFile(): Promise<void> {
     if (this.dictionaryPath === undefined) return
     try {
-      const st = await stat(this.dictionaryPath)
-      if (st.mtimeMs === this.fileMtime) return
-      this.fileMtime = st.mtimeMs
+      const stamp = stampOf(await stat(this.dictionaryPath, { bigint: true }))
+      if (stamp === this.fileStamp) return
+      this.fileStamp = stamp
       const json = await readDictionaryFile(this.dictionaryPath)
       // The file's wall-clock times, moved onto the listener's monotonic clock.
       const files =

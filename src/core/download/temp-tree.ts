@@ -1,17 +1,18 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, fdatasync, fstatSync, linkSync, lstatSync, mkdirSync, type Stats } from 'node:fs'
+import { closeSync, fdatasync, fstatSync, linkSync, lstatSync, mkdirSync } from 'node:fs'
 import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { TEMP_MARKER } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'
 import { fromFsError, P2PError } from '../errors.js'
+import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { portableName } from '../names.js'
 import { printable } from '../printable.js'
 import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
 import { filesystemSyncFor, type SyncFilesystem } from './tree-durable.js'
-import { copyVerified, createExclusive, type Identity, localOf, removeLeftover, tempPrefix } from './tree-local.js'
+import { copyVerified, createExclusive, localOf, removeLeftover, tempPrefix } from './tree-local.js'
 import { type PlaceResult, placeTree } from './tree-place.js'
 
 export type { FileCheck } from './made-table.js'
@@ -80,11 +81,11 @@ export class TempTree {
   private constructor(
     private readonly o: TempTreeOptions,
     readonly root: string,
-    rootStats: Stats,
+    rootIdentity: FileIdentity,
     sync: SyncFilesystem | undefined,
   ) {
     this.finalName = portableName(o.name)
-    this.made.add('', true, rootStats.dev, rootStats.ino)
+    this.made.add('', true, rootIdentity)
     this.syncFilesystem = sync
     this.filesSynced = sync === undefined
   }
@@ -107,7 +108,7 @@ export class TempTree {
       root = join(o.downloadsDir, `${prefix}${randomBytes(6).toString('hex')}`)
       await mkdir(root, { mode: 0o700 }) // fails on anything already there, a link included
       const sync = o.syncFilesystem === false ? undefined : (o.syncFilesystem ?? (await filesystemSyncFor(root)))
-      const tree = new TempTree(o, root, await lstat(root), sync)
+      const tree = new TempTree(o, root, identityOf(await lstat(root, { bigint: true })), sync)
       await writeFileAtomic(o.recordPath, basename(root), { within: o.storeRoot })
       // The mode a directory gets here (0777 less the umask), for the tree's root once it is placed.
       const probe = join(root, `${TEMP_MARKER}mode`)
@@ -137,7 +138,7 @@ export class TempTree {
       (target) => {
         const fd = createExclusive(target, exec)
         try {
-          return identityOf(fd)
+          return openedIdentity(fd)
         } finally {
           closeSync(fd)
         }
@@ -151,7 +152,7 @@ export class TempTree {
    * store's copy, which must still be `identity`), or, across filesystems,
    * a copy (fsynced).
    */
-  async addFile(path: string, source: string, identity: Identity, check: FileCheck): Promise<void> {
+  async addFile(path: string, source: string, identity: FileIdentity, check: FileCheck): Promise<void> {
     const linked = this.make(
       path,
       false,
@@ -198,7 +199,7 @@ export class TempTree {
         // Opened and closed synchronously (microseconds here); only the sync waits on the disk, on libuv's pool.
         const fd = createExclusive(target, exec)
         try {
-          const made = identityOf(fd)
+          const made = openedIdentity(fd)
           await write(fd)
           if (this.filesSynced) await promisify(fdatasync)(fd)
           return made
@@ -220,21 +221,21 @@ export class TempTree {
     dir: boolean,
     create: (target: string) => Made,
     check?: FileCheck,
-    expected?: Identity,
+    expected?: FileIdentity,
   ): boolean
   private make(
     path: string,
     dir: boolean,
     create: (target: string) => Promise<Made>,
     check?: FileCheck,
-    expected?: Identity,
+    expected?: FileIdentity,
   ): Promise<boolean>
   private make(
     path: string,
     dir: boolean,
     create: (target: string) => Made | Promise<Made>,
     check?: FileCheck,
-    expected?: Identity,
+    expected?: FileIdentity,
   ): boolean | Promise<boolean> {
     const local = localOf(path)
     const cut = local.lastIndexOf(sep)
@@ -250,14 +251,11 @@ export class TempTree {
     // does by then, and placing checks every entry, each directory included, before the name is given.
     const record = (made: Made): boolean => {
       if (made === false) return false
-      const st = lstatSync(target)
+      const st = lstatSync(target, { bigint: true })
       const want = made === true ? expected : made
-      if (
-        (dir ? !st.isDirectory() : !st.isFile()) ||
-        (want !== undefined && (st.dev !== want.dev || st.ino !== want.ino))
-      )
+      if ((dir ? !st.isDirectory() : !st.isFile()) || (want !== undefined && !sameFile(identityOf(st), want)))
         throw swapped(target)
-      this.made.add(local, dir, st.dev, st.ino, check)
+      this.made.add(local, dir, identityOf(st), check)
       return true
     }
     try {
@@ -288,10 +286,9 @@ export class TempTree {
   /** The entry in `slot` is still what this tree made there (a real directory or file, same device and inode). */
   assertUnchanged(slot: number): void {
     const path = join(this.root, this.made.local(slot))
-    const st = lstatSync(path)
+    const st = lstatSync(path, { bigint: true })
     const dir = this.made.isDir(slot)
-    if ((dir ? !st.isDirectory() : !st.isFile()) || st.dev !== this.made.dev(slot) || st.ino !== this.made.ino(slot))
-      throw swapped(path)
+    if ((dir ? !st.isDirectory() : !st.isFile()) || !this.made.holds(slot, identityOf(st))) throw swapped(path)
   }
 
   /** Every entry checked again, then the final name (tree-place.ts). */
@@ -301,8 +298,8 @@ export class TempTree {
 
   /** Remove the temporary tree (only if it is still the directory made here) and its record. */
   async discard(): Promise<void> {
-    const st = await lstat(this.root).catch(() => undefined)
-    if (st?.isDirectory() && st.ino === this.made.ino(0) && st.dev === this.made.dev(0)) {
+    const st = await lstat(this.root, { bigint: true }).catch(() => undefined)
+    if (st?.isDirectory() && this.made.holds(0, identityOf(st))) {
       await rm(this.root, { recursive: true, force: true }).catch(() => undefined)
     }
     await unlink(this.o.recordPath).catch(() => undefined)
@@ -314,12 +311,11 @@ export class TempTree {
  * the file the create opened, which the path must still hold once it is
  * written (a file swapped while it was written is not taken for it).
  */
-type Made = boolean | Identity
+type Made = boolean | FileIdentity
 
 /** The file open at `fd`. */
-function identityOf(fd: number): Identity {
-  const st = fstatSync(fd)
-  return { dev: st.dev, ino: st.ino }
+function openedIdentity(fd: number): FileIdentity {
+  return identityOf(fstatSync(fd, { bigint: true }))
 }
 
 const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])

@@ -3,6 +3,7 @@ import { copyFile, lstat, open, rm, unlink } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { P2PError } from '../errors.js'
+import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { portableName, shorten } from '../names.js'
 import { printable } from '../printable.js'
 import { readRegularFile } from '../safe-fs.js'
@@ -79,12 +80,6 @@ export async function removeLeftover(o: { recordPath: string; downloadsDir: stri
   await unlink(o.recordPath).catch(() => undefined)
 }
 
-/** A file's device and inode. */
-export interface Identity {
-  dev: number
-  ino: number
-}
-
 /** A new file at `target`, created exclusively and never through a link, executable or not: its descriptor. */
 export function createExclusive(target: string, exec: boolean): number {
   return openSync(
@@ -95,9 +90,9 @@ export function createExclusive(target: string, exec: boolean): number {
 }
 
 /** A copy at `target` of the verified file `source`, checked to still be `identity` just before; fsynced. */
-export async function copyVerified(source: string, target: string, identity: Identity): Promise<void> {
-  const st = await lstat(source)
-  if (!st.isFile() || st.dev !== identity.dev || st.ino !== identity.ino)
+export async function copyVerified(source: string, target: string, identity: FileIdentity): Promise<void> {
+  const st = await lstat(source, { bigint: true })
+  if (!st.isFile() || !sameFile(identityOf(st), identity))
     throw new P2PError(
       'E_IO',
       `${printable(source)} is not the file that was verified (the store's copy was replaced during the download); run again`,

@@ -4,6 +4,7 @@ import { lstat, mkdir, open, rename, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { fromFsError, P2PError } from '../errors.js'
+import { identityOf } from '../file-identity.js'
 import { shorten } from '../names.js'
 import { printable } from '../printable.js'
 import { sameContent } from './final-name.js'
@@ -81,8 +82,8 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
         continue
       }
       // The root could still be swapped between the checks and the rename: what now has the name must be it.
-      const st = await lstat(path)
-      if (!st.isDirectory() || st.dev !== tree.made.dev(0) || st.ino !== tree.made.ino(0)) {
+      const st = await lstat(path, { bigint: true })
+      if (!st.isDirectory() || !tree.made.holds(0, identityOf(st))) {
         const aside = `${tree.root}-replaced-${randomBytes(4).toString('hex')}`
         await rename(path, aside).catch(() => undefined)
         throw replaced(tree.root, aside)
@@ -104,8 +105,8 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
 async function setRootMode(tree: Placeable): Promise<void> {
   const handle = await open(tree.root, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
   try {
-    const st = await handle.stat()
-    if (st.dev !== tree.made.dev(0) || st.ino !== tree.made.ino(0)) throw replaced(tree.root)
+    const st = await handle.stat({ bigint: true })
+    if (!tree.made.holds(0, identityOf(st))) throw replaced(tree.root)
     await handle.chmod(tree.dirMode)
   } finally {
     await handle.close()
@@ -127,14 +128,14 @@ function replaced(root: string, aside?: string): P2PError {
 async function matches(made: MadeTable, existing: string): Promise<boolean> {
   for (let slot = 0; slot < made.count; slot++) {
     const path = join(existing, made.local(slot))
-    const st = await lstat(path).catch(() => undefined)
+    const st = await lstat(path, { bigint: true }).catch(() => undefined)
     if (st === undefined) return false
     if (made.isDir(slot)) {
       if (!st.isDirectory()) return false
       continue
     }
     if (!st.isFile()) return false
-    if (st.dev === made.dev(slot) && st.ino === made.ino(slot)) continue
+    if (made.holds(slot, identityOf(st))) continue
     const check = made.check(slot)!
     if (!(await sameContent(path, check.size, check.sha256))) return false
   }

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
 import { stampOf } from '../disk.js'
 import { P2PError } from '../errors.js'
+import { identityOf } from '../file-identity.js'
 import { HashPace } from '../hash-pace.js'
 import { hashThreads } from '../hashing.js'
 import { type ItemManifest, planOf } from '../item.js'
@@ -120,13 +121,13 @@ export class ChunkSource {
     const source = await this.open(dir, manifest, index)
     const { fd, path, offset, key } = source
     try {
-      const st = fstatSync(fd)
-      if (!st.isFile() || st.size !== (source.packed ? plan.packedSize : length))
+      const st = fstatSync(fd, { bigint: true })
+      if (!st.isFile() || st.size !== BigInt(source.packed ? plan.packedSize : length))
         throw this.corrupt(path, key, index, manifest, 'wrong size')
       const stamp = stampOf(st)
       if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
       // Asked before the read: a chunk a download accepts while we read may have been read before it was written.
-      const vouched = source.packed && this.vouched?.has(path, st, index) === true
+      const vouched = source.packed && this.vouched?.has(path, identityOf(st), index) === true
       if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length)
         throw this.corrupt(path, key, index, manifest, 'shrank while read')
       if (!vouched && this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
@@ -175,7 +176,7 @@ export class ChunkSource {
   private recorded(id: string): Promise<Array<string | null>> {
     let stamp = ''
     try {
-      const st = lstatSync(verifiedRecordPath(this.store.root, id))
+      const st = lstatSync(verifiedRecordPath(this.store.root, id), { bigint: true })
       if (st.isFile()) stamp = stampOf(st)
     } catch {
       // no record: every chunk is hashed before its first serve
