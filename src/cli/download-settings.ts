@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { DEFAULT_DOWNLOAD_LIMITS, NAME_QUIET_MS } from '../index.js'
 import { parseByteSize, parseInteger, parseSeconds, pickSettings } from './common.js'
+import { LISTENING_REACH_SETTINGS } from './reach.js'
 import { SEED_SETTINGS } from './seed.js'
 import { TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
@@ -8,23 +9,9 @@ import { TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
 const defaults = DEFAULT_DOWNLOAD_LIMITS
 export const DOWNLOAD_SETTINGS = {
-  ...pickSettings(
-    'chunksDir',
-    'downloadsDir',
-    'dictionary',
-    'udpPort',
-    'broadcast',
-    'peer',
-    'knownPeers',
-    'ipv4',
-    'ipv6',
-    'staleAfter',
-    'maxEntries',
-    'dht',
-    'bootstrap',
-    'dhtHost',
-    'dhtPort',
-  ),
+  ...pickSettings('chunksDir', 'downloadsDir'),
+  ...LISTENING_REACH_SETTINGS,
+  ...pickSettings('maxEntries', 'dht', 'bootstrap', 'dhtHost', 'dhtPort'),
   ...TRUST_SETTINGS,
   ...SEED_SETTINGS,
   wait: {

@@ -12,7 +12,7 @@ import {
 import { defineCommand, parseByteSize, parseInteger, pickSettings, stopAll, untilAborted } from './common.js'
 import { formatBytes, shortId } from './format.js'
 import { parseIds, surveyDht } from './listen-dht.js'
-import { commandReach } from './reach.js'
+import { commandReach, LISTENING_REACH_SETTINGS } from './reach.js'
 
 const defaults = DEFAULT_DICTIONARY_LIMITS
 /** Files named on one plain output line, and rows in the live table. */
@@ -24,22 +24,8 @@ export const listenCommand = defineCommand({
   name: 'listen',
   summary: 'receive announcements, keep the content dictionary file, expire stale peers',
   settings: {
-    ...pickSettings(
-      'dictionary',
-      'udpPort',
-      'broadcast',
-      'peer',
-      'knownPeers',
-      'ipv4',
-      'ipv6',
-      'staleAfter',
-      'secret',
-      'secretFile',
-      'dht',
-      'bootstrap',
-      'dhtHost',
-      'dhtPort',
-    ),
+    ...LISTENING_REACH_SETTINGS,
+    ...pickSettings('secret', 'secretFile', 'dht', 'bootstrap', 'dhtHost', 'dhtPort'),
     ids: {
       flag: 'id',
       valueName: '<hex,…>',

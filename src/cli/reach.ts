@@ -1,5 +1,6 @@
 import chalk from 'chalk'
 import { type BroadcastSetting, type DiscoveryReach, P2PError, printable, resolveReach } from '../index.js'
+import { pickSettings } from './common.js'
 
 /**
  * The discovery reach of a command from its settings (src/core/discovery/reach.ts).
@@ -8,6 +9,18 @@ import { type BroadcastSetting, type DiscoveryReach, P2PError, printable, resolv
  * other paths (the name may resolve again later, e.g. a laptop back on VPN;
  * they are restarted to pick it up).
  */
+/** The settings by which a command that hears announcements reaches peers and keeps what it heard (in --help's order). */
+export const LISTENING_REACH_SETTINGS = pickSettings(
+  'dictionary',
+  'udpPort',
+  'broadcast',
+  'peer',
+  'knownPeers',
+  'ipv4',
+  'ipv6',
+  'staleAfter',
+)
+
 export interface ReachSettingValues {
   broadcast: BroadcastSetting
   ipv4: boolean
