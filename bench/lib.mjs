@@ -40,7 +40,8 @@ export async function timed(cmd, args, options = {}) {
     timedOut = true
     kill(child, 'SIGKILL')
   }, limitMs)
-  const [code] = await once(child, 'exit')
+  // 'close', not 'exit': a child's pipes may still hold its last output (time's figures, the receipt) at 'exit'.
+  const [code] = await once(child, 'close')
   clearTimeout(timer)
   const seconds = (performance.now() - started) / 1000
   if (timedOut) throw new Error(`${cmd} ${args.join(' ')} took longer than ${limitMs / 1000} s: killed`)
@@ -347,4 +348,22 @@ export function startToManifest(log) {
   const start = lines.find((l) => l.msg === 'start')
   const manifest = lines.find((l) => l.msg === 'download start')
   return { firstByteMs: manifest.time - start.time, manifestAt: manifest.time, id: manifest.id }
+}
+
+/**
+ * `--help` or `-h`: print the script's first comment block (its usage line
+ * and what it does) and exit 0, before it builds or runs anything.
+ */
+export function exitOnHelp(args, scriptUrl) {
+  if (!args.includes('--help') && !args.includes('-h')) return
+  const lines = readFileSync(fileURLToPath(scriptUrl), 'utf8').split('\n')
+  const first = lines.findIndex((line) => line.startsWith('//'))
+  const end = lines.findIndex((line, i) => i > first && !line.startsWith('//'))
+  process.stdout.write(
+    `${lines
+      .slice(first, end)
+      .map((line) => line.replace(/^\/\/ ?/, ''))
+      .join('\n')}\n`,
+  )
+  process.exit(0)
 }

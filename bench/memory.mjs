@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   BROADCAST,
+  exitOnHelp,
   freeUdpPort,
   median,
   optionReader,
@@ -28,6 +29,7 @@ import {
 } from './lib.mjs'
 
 const args = process.argv.slice(2)
+exitOnHelp(args, import.meta.url)
 const opt = optionReader(args)
 const size = parseSize(opt('size', '1GiB'))
 const runs = Number(opt('runs', '3'))

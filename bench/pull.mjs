@@ -11,9 +11,10 @@ import { BufferPool } from '../dist/src/core/buffer-pool.js'
 import { hashThreads } from '../dist/src/core/hashing.js'
 import { ChunkStore } from '../dist/src/core/store.js'
 import { PeerClient } from '../dist/src/core/transfer/client.js'
-import { optionReader } from './lib.mjs'
+import { exitOnHelp, optionReader } from './lib.mjs'
 
 const args = process.argv.slice(2)
+exitOnHelp(args, import.meta.url)
 const opt = optionReader(args)
 const inFlight = Number(opt('in-flight', '16'))
 const maxBuffers = Math.max(inFlight, Number(opt('max-buffers', '32')) || 32)

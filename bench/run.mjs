@@ -18,6 +18,7 @@ import {
   BIN,
   BROADCAST,
   daemon,
+  exitOnHelp,
   freeTcpPort,
   freeUdpPort,
   optionReader,
@@ -36,6 +37,7 @@ import { loopbackReport } from './loopback-report.mjs'
 import { saveSection } from './results.mjs'
 
 const args = process.argv.slice(2)
+exitOnHelp(args, import.meta.url)
 const opt = optionReader(args)
 const size = parseSize(opt('size', '1GiB'))
 const runs = Number(opt('runs', '3'))

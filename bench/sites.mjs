@@ -25,6 +25,7 @@ import { Topology } from '../dist/test/netns/topology.js'
 import { DHT_NODES, portForward, shapeLink, twoSites, twoSitesTopology } from '../dist/test/netns/two-sites.js'
 import { wireAvailable } from '../dist/test/netns/wire.js'
 import {
+  exitOnHelp,
   machineCpuSeconds,
   median,
   optionReader,
@@ -37,6 +38,7 @@ import {
 import { netnsUnavailable } from './netns.mjs'
 import { machine, mib, saveSection } from './results.mjs'
 
+exitOnHelp(process.argv.slice(2), import.meta.url)
 const opt = optionReader(process.argv.slice(2))
 const size = parseSize(opt('size', '256MiB'))
 const rate = opt('rate', '100mbit')

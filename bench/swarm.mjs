@@ -26,6 +26,7 @@ import {
 import {
   BIN,
   daemon,
+  exitOnHelp,
   machineCpuSeconds,
   optionReader,
   ownProcessGroups,
@@ -49,6 +50,7 @@ import { BenchLan, netnsUnavailable } from './netns.mjs'
 import { parseRate, swarmReport } from './swarm-report.mjs'
 
 const args = process.argv.slice(2)
+exitOnHelp(args, import.meta.url)
 const opt = optionReader(args)
 const size = parseSize(opt('size', '256MiB'))
 const counts = opt('hosts', '1,4,8,16').split(',').map(Number)

@@ -12,6 +12,7 @@ import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { SecureSocket } from '../dist/src/core/trust/secure-socket.js'
+import { exitOnHelp } from './lib.mjs'
 
 const MiB = 1 << 20
 const WRITE = MiB
@@ -119,6 +120,7 @@ if (process.argv[2] === '--child') {
   await sender(process.argv[3], Number(process.argv[4]))
 } else {
   const args = process.argv.slice(2)
+  exitOnHelp(args, import.meta.url)
   const size = parseSize(
     args[args.indexOf('--size') + 1] && args.includes('--size') ? args[args.indexOf('--size') + 1] : '1GiB',
   )

@@ -96,7 +96,7 @@ describe('untrusted text never reaches a terminal raw (FAULTS.md case 41)', () =
       }),
     )
     child.kill('SIGTERM')
-    await once(child, 'exit')
+    await once(child, 'close')
     assert.ok(!RAW.test(stdout), JSON.stringify(stdout))
     assert.match(stdout, /zero\\u200bwidth\.bin/)
     assert.ok(!/title|fdp|P2P/.test(stdout))

@@ -35,7 +35,7 @@ async function runIn(host: Host, script: string): Promise<string> {
   child.stdout!.setEncoding('utf8').on('data', (d: string) => {
     out += d
   })
-  const [code] = await once(child, 'exit')
+  const [code] = await once(child, 'close')
   assert.equal(code, 0, `script failed in ${host.ns}`)
   return out
 }
@@ -78,7 +78,7 @@ describe('packet capture in a namespace (test infrastructure)', { skip }, () => 
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
-    const receiverExit = once(receiver, 'exit')
+    const receiverExit = once(receiver, 'close')
     let received = ''
     receiver.stdout!.setEncoding('utf8').on('data', (d: string) => {
       received += d

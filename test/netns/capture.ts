@@ -61,7 +61,7 @@ export async function startCapture(ns: string, iface = 'eth0'): Promise<Capture>
     if (waiting && found(waiting.marker)) waiting.resolve()
   })
   let stderr = ''
-  const exited = once(child, 'exit')
+  const exited = once(child, 'close')
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`tcpdump did not start in ${ns}: ${stderr}`)), 10_000)
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {

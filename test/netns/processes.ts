@@ -25,7 +25,7 @@ export function spawnInNamespace(ns: string, args: string[], cwd: string): HostP
     err = (err + d).slice(-4000)
   })
   child.stdin!.on('error', () => undefined) // a child that exited before reading
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  const exited = once(child, 'close').then(([code]) => code as number | null)
   return {
     child,
     exited,
