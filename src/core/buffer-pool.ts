@@ -1,12 +1,19 @@
 import { P2PError } from './errors.js'
-import { sharedBuffer } from './hashing.js'
 
 /**
- * Reusable chunk-sized buffers in shared memory. Chunks pass through the
- * hash thread without a copy (SharedArrayBuffer), and reusing them keeps the
- * resident size flat: a fresh 1 MiB buffer per chunk is external memory the
- * garbage collector frees late (docs/benchmarks.md, "Measurements behind the
- * code").
+ * Reusable chunk-sized buffers. Reusing them keeps the resident size flat:
+ * a fresh 1 MiB buffer per chunk is external memory the garbage collector
+ * frees late, and on this kind of VM its fresh pages cost more than the
+ * bytes they hold (docs/benchmarks.md, "Measurements behind the code").
+ * A pool's memory is of one kind:
+ * - `shared` (SharedArrayBuffer): the hash thread reads it without a copy,
+ *   but sodium-native can neither read nor write it (trust/records.ts copies
+ *   such bytes through an ordinary buffer), so only what is hashed and never
+ *   encrypted lives there (a split's reads);
+ * - `plain` (an ArrayBuffer of its own, never a slice of Node's shared
+ *   slab, so that it can be transferred to a thread and back): what is
+ *   encrypted or decrypted (a server's chunks, a download's) and the
+ *   hash thread's transfer copies (hashing.ts).
  * Buffers are pooled per size class: a power of two, at least 4 KiB (a
  * buffer of another size is a view of the start of one), at most
  * `maxPerSize` of each class kept. Chunk sizes are powers of two as a rule;
@@ -37,6 +44,18 @@ export interface BufferLease {
 export interface BufferPoolOptions {
   maxPerSize?: number
   onViolation?: OnViolation
+  /** The kind of memory handed out (default `shared`); a buffer of the other kind is never kept. */
+  memory?: 'shared' | 'plain'
+}
+
+/** Buffer over fresh shared memory: hand it to the hash worker without a copy. */
+export function sharedBuffer(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size))
+}
+
+/** Buffer over an ArrayBuffer of its own (not a slice of Node's slab): transferable to a thread. */
+export function plainBuffer(size: number): Buffer {
+  return Buffer.from(new ArrayBuffer(size))
 }
 
 export class BufferPool {
@@ -45,6 +64,7 @@ export class BufferPool {
   private readonly held = new WeakSet<ArrayBufferLike>()
   private readonly maxPerSize: number
   private readonly onViolation: OnViolation
+  private readonly shared: boolean
   private leased = 0
   /** Ownership bugs seen (each also passed to onViolation). */
   violations = 0
@@ -54,6 +74,7 @@ export class BufferPool {
     const given = typeof options === 'number' ? { maxPerSize: options } : options
     this.maxPerSize = given.maxPerSize ?? 64
     this.onViolation = given.onViolation ?? (() => undefined)
+    this.shared = (given.memory ?? 'shared') === 'shared'
   }
 
   private violation(message: string): void {
@@ -70,18 +91,19 @@ export class BufferPool {
     const whole = sizeClass(size)
     let buffer = this.free.get(whole)?.pop()
     if (buffer) this.held.delete(buffer.buffer)
-    else buffer = sharedBuffer(whole)
+    else buffer = this.shared ? sharedBuffer(whole) : plainBuffer(whole)
     return size === whole ? buffer : buffer.subarray(0, size)
   }
 
   /**
-   * Return a buffer from `take`; anything else (a view, a plain buffer) is
-   * ignored, and a buffer the pool already holds is refused and reported.
+   * Return a buffer from `take`; anything else (a view not at its start,
+   * memory of the other kind, a slice of Node's slab, memory transferred away)
+   * is ignored, and a buffer the pool already holds is refused and reported.
    */
   give(buffer: Buffer): void {
     const memory = buffer.buffer
     if (
-      !(memory instanceof SharedArrayBuffer) ||
+      memory instanceof SharedArrayBuffer !== this.shared ||
       buffer.byteOffset !== 0 ||
       memory.byteLength !== sizeClass(buffer.byteLength)
     )

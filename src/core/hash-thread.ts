@@ -3,8 +3,8 @@
  *   { op: 'digest', job, data }                      → { job, hex }   one-shot SHA-256
  *   { op: 'store', job, data, fd, offset, expect }   → { job, hex }   SHA-256, then, if it equals `expect`,
  *                                                     `data` written at `offset` of the open file `fd`
- * `data` is a Uint8Array over a SharedArrayBuffer (zero-copy) or a transferred copy.
- * Failures answer { job, error, errno }.
+ * `data` is a Uint8Array over a SharedArrayBuffer (zero-copy) or a transferred copy, which goes back with the
+ * answer as `copy` (hashing.ts pools them). Failures answer { job, error, errno } (and `copy`).
  */
 import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
@@ -24,11 +24,14 @@ const port = parentPort!
 // Writes are synchronous on this thread, on purpose: a downloaded chunk is written the moment it is found
 // right, by the thread that checked it, without a round trip through the main thread or libuv's pool.
 port.on('message', (m: Request) => {
+  const copy = m.data !== undefined && !(m.data.buffer instanceof SharedArrayBuffer) ? m.data : undefined
+  const back = copy ? [copy.buffer as ArrayBuffer] : []
   try {
     const hex = createHash('sha256').update(m.data!).digest('hex')
     if (m.op === 'store' && m.expect === hex) writeFullySync(m.fd!, m.data!, m.offset!)
-    port.postMessage({ job: m.job, hex })
+    port.postMessage({ job: m.job, hex, copy }, back)
   } catch (err) {
-    port.postMessage({ job: m.job, error: (err as Error).message, errno: (err as NodeJS.ErrnoException).code })
+    const errno = (err as NodeJS.ErrnoException).code
+    port.postMessage({ job: m.job, error: (err as Error).message, errno, copy }, back)
   }
 })

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import { BufferPool } from './buffer-pool.js'
 import type { HashPace } from './hash-pace.js'
 import { sha256Hex } from './manifest.js'
 import { writeFully, writeFullySync } from './write-fully.js'
@@ -14,11 +15,17 @@ import { writeFully, writeFullySync } from './write-fully.js'
  *
  * Data backed by a SharedArrayBuffer crosses without a copy: the caller must
  * not touch those bytes until the returned promise settles. Other data is
- * copied once and transferred.
+ * copied once into a transfer copy that the thread hands back with its
+ * answer: the copies are pooled (`transfers`), so a chunk does not cost
+ * fresh pages. A copy has one owner at a time: the pool, then the job
+ * (until the answer), then the pool again; one whose answer never comes
+ * (the thread exited) is left to the garbage collector.
  */
 export class HashWorker {
   private worker: Worker | undefined
   private nextJob = 1
+  /** Idle transfer copies; the busy ones are on the thread. Enough for a download's chunks in flight. */
+  readonly transfers = new BufferPool({ memory: 'plain', maxPerSize: 8 })
   private readonly pending = new Map<number, { resolve: (hex: string) => void; reject: (err: Error) => void }>()
 
   private post(message: {
@@ -36,8 +43,9 @@ export class HashWorker {
     if (data === undefined || data.buffer instanceof SharedArrayBuffer) {
       worker.postMessage({ ...message, job })
     } else {
-      const copy = new Uint8Array(data)
-      worker.postMessage({ ...message, job, data: copy }, [copy.buffer])
+      const copy = this.transfers.take(data.byteLength)
+      copy.set(data)
+      worker.postMessage({ ...message, job, data: copy }, [copy.buffer as ArrayBuffer])
     }
     return promise
   }
@@ -55,7 +63,8 @@ export class HashWorker {
   private start(): Worker {
     if (this.worker) return this.worker
     const worker = new Worker(new URL('./hash-thread.js', import.meta.url))
-    worker.on('message', (m: { job: number; hex?: string; error?: string; errno?: string }) => {
+    worker.on('message', (m: { job: number; hex?: string; error?: string; errno?: string; copy?: Uint8Array }) => {
+      if (m.copy) this.transfers.give(Buffer.from(m.copy.buffer, m.copy.byteOffset, m.copy.byteLength))
       const entry = this.pending.get(m.job)
       if (!entry) return
       this.pending.delete(m.job)
@@ -194,9 +203,4 @@ let shared: HashPool | undefined
 export function hashThreads(): HashPool {
   shared ??= new HashPool(Math.min(2, availableParallelism()))
   return shared
-}
-
-/** Buffer over fresh shared memory: hand it to the hash worker without a copy. */
-export function sharedBuffer(size: number): Buffer {
-  return Buffer.from(new SharedArrayBuffer(size))
 }

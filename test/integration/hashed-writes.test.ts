@@ -3,9 +3,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import { open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { plainBuffer } from '../../src/core/buffer-pool.js'
 import { HashedWrites } from '../../src/core/download/hashed-writes.js'
 import { HashPace } from '../../src/core/hash-pace.js'
-import { hashThreads, sharedBuffer } from '../../src/core/hashing.js'
+import { hashThreads } from '../../src/core/hashing.js'
 import { tmpDir } from '../helpers/files.js'
 
 /**
@@ -27,7 +28,7 @@ async function writeChunks(dir: string, name: string, gapMs: number) {
   const outcomes: string[] = []
   for (let i = 0; i < 24; i++) {
     clock += gapMs
-    const chunk = sharedBuffer(CHUNK) // as a download's pooled chunk buffers are
+    const chunk = plainBuffer(CHUNK) // as a download's pooled chunk buffers are
     data.copy(chunk, 0, i * CHUNK, (i + 1) * CHUNK)
     // Chunk 5 claims another chunk's hash: it must not be written.
     outcomes.push(await writes.verifyAndWrite(i, chunk, sha(i === 5 ? data.subarray(0, CHUNK) : chunk)))

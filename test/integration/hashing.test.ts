@@ -3,7 +3,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { HashPool, INLINE_HASH_BYTES, sharedBuffer } from '../../src/core/hashing.js'
+import fc from 'fast-check'
+import { plainBuffer, sharedBuffer, sizeClass } from '../../src/core/buffer-pool.js'
+import { HashPool, HashWorker, INLINE_HASH_BYTES } from '../../src/core/hashing.js'
 import { tmpDir } from '../helpers/files.js'
 
 /**
@@ -68,5 +70,56 @@ describe('hash pool (hashing.ts)', () => {
         closeSync(fd)
       }
     }
+  })
+
+  it('transfer copies: each job hashes its own bytes, the copy comes back to the pool once, the caller keeps its data', async () => {
+    // Batches of concurrent jobs on one thread, of ordinary memory of assorted sizes: were one copy given to two
+    // jobs in flight, one of them would hash the other's bytes.
+    const worker = new HashWorker()
+    const classes = new Set<number>() // every size class used so far: the pool keeps at most 8 of each
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 1, max: 300_000 }), { minLength: 1, maxLength: 12 }),
+          async (lengths) => {
+            const datas = lengths.map((n) => {
+              const b = plainBuffer(n)
+              b.fill(n % 251)
+              b[n - 1] = n & 0xff
+              return b
+            })
+            const want = datas.map((d) => createHash('sha256').update(d).digest('hex'))
+            assert.deepEqual(await Promise.all(datas.map((d) => worker.digest(d))), want)
+            for (const [i, d] of datas.entries())
+              assert.equal(d.byteLength, lengths[i], 'the caller still holds its bytes')
+            const { free, duplicates } = worker.transfers.audit()
+            assert.equal(duplicates, 0)
+            for (const n of lengths) classes.add(sizeClass(n))
+            assert.ok(free >= 1 && free <= 8 * classes.size, `${free} copies kept`)
+          },
+        ),
+        { numRuns: 40 },
+      )
+    } finally {
+      await worker.close()
+    }
+  })
+
+  it('a shared pool keeps only shared memory, a plain pool only its own transferable memory', async () => {
+    const { BufferPool } = await import('../../src/core/buffer-pool.js')
+    const plain = new BufferPool({ memory: 'plain' })
+    const shared = new BufferPool()
+    const p = plain.take(8192)
+    const s = shared.take(8192)
+    assert.ok(!(p.buffer instanceof SharedArrayBuffer) && p.buffer.byteLength === 8192, 'an ArrayBuffer of its own')
+    assert.ok(s.buffer instanceof SharedArrayBuffer)
+    plain.give(s)
+    shared.give(p)
+    plain.give(Buffer.allocUnsafe(100)) // a slice of Node's slab: transferring it would take its neighbours
+    assert.deepEqual([plain.audit().free, shared.audit().free], [0, 0], 'the other kind is not kept')
+    plain.give(p)
+    shared.give(s)
+    assert.equal(plain.take(8192), p)
+    assert.equal(shared.take(8192), s)
   })
 })

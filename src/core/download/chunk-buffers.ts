@@ -1,8 +1,12 @@
 import { BufferPool } from '../buffer-pool.js'
 
 /**
- * Buffers for one download's chunk bodies, in shared memory (the hash thread
- * reads them without a copy), pooled by size class (buffer-pool.ts): a
+ * Buffers for one download's chunk bodies, pooled by size class
+ * (buffer-pool.ts), in ordinary memory: a chunk is decrypted straight into
+ * its buffer (sodium-native cannot write shared memory), and the hash thread,
+ * when the chunks come fast enough to need it, gets a pooled copy
+ * (hashing.ts); a slow download hashes on its main thread (hash-pace.ts)
+ * and copies nothing. A
  * shorter chunk (a file's last; in a folder, one per file) is a view of a
  * pooled buffer, so 10,000 small files do not cost 10,000 fresh shared
  * buffers. At most `maxPooled` of each class are kept. Sizes come from the
@@ -17,7 +21,7 @@ export class ChunkBuffers {
     readonly chunkSize: number,
     maxPooled: number,
   ) {
-    this.pool = new BufferPool(maxPooled)
+    this.pool = new BufferPool({ maxPerSize: maxPooled, memory: 'plain' })
   }
 
   take(size: number): Buffer {

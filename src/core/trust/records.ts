@@ -50,9 +50,10 @@ export function sealedLength(plaintext: number): number {
 
 /**
  * sodium-native neither reads nor writes memory of a SharedArrayBuffer (it
- * silently leaves the output untouched: a record of zeros), and the chunk
- * buffers of servers and downloads are shared with the hash thread. Such
- * bytes go through an ordinary buffer: one copy, 64 KiB at a time.
+ * silently leaves the output untouched: a record of zeros). The chunk
+ * buffers of servers and downloads are ordinary memory for that reason
+ * (buffer-pool.ts); shared bytes a caller passes all the same go through an
+ * ordinary buffer: one copy, 64 KiB at a time.
  */
 export const isShared = (bytes: Uint8Array): boolean =>
   typeof SharedArrayBuffer !== 'undefined' && bytes.buffer instanceof SharedArrayBuffer
