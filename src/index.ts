@@ -11,7 +11,6 @@
  * a manifest against its id, every chunk against its SHA-256.
  */
 
-export type { BroadcastSetting } from './core/config.js'
 export { DEFAULT_CHUNK_SIZE, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT } from './core/constants.js'
 export { createBootstrapNode, createDhtNode, type DhtSettings } from './core/dht/node.js'
 export { type DhtPath, DhtSession } from './core/dht/session.js'
@@ -82,6 +81,7 @@ export type { Collaborators, Logger } from './core/log.js'
 export { isId, type Manifest } from './core/manifest.js'
 export { nameProblem, portableName, validateName } from './core/names.js'
 export { printable } from './core/printable.js'
+export type { BroadcastSetting } from './core/setting-parsers.js'
 export { type SplitOptions, type SplitResult, splitFile } from './core/split.js'
 // Folders: a directory tree as one item (a version-2 manifest)
 export {

@@ -1,12 +1,14 @@
 import chalk from 'chalk'
 import { Command, CommanderError, Option } from 'commander'
-import { envName, resolveSettings, SETTINGS, type SettingSpecs, type Settings } from '../core/config.js'
+import { envName, resolveSettings } from '../core/config.js'
 import { hasCode, P2PError } from '../core/errors.js'
 import { createCommandLog, type Logger } from '../core/log.js'
 import { printable } from '../core/printable.js'
+import { SETTINGS, type SettingSpecs, type Settings } from '../core/settings.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
-export { parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from '../core/config.js'
+export { parseByteSize, parseInteger, parseSeconds } from '../core/setting-parsers.js'
+export { pickSettings, type Settings } from '../core/settings.js'
 
 /**
  * The frame every command shares: settings as options (flag > env > file >

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import chalk from 'chalk'
-import { SettingError } from '../core/config.js'
+import { SettingError } from '../core/setting-parsers.js'
 import {
   createDhtSurvey,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,

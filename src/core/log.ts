@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Logger, pino } from 'pino'
-import type { LogLevel } from './config.js'
+import type { LogLevel } from './setting-parsers.js'
 
 export type { Logger }
 

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { envName, parseByteSize, resolveSettings, SETTINGS } from '../../src/core/config.js'
+import { envName, resolveSettings } from '../../src/core/config.js'
 import { hasCode } from '../../src/core/errors.js'
+import { parseByteSize } from '../../src/core/setting-parsers.js'
+import { SETTINGS } from '../../src/core/settings.js'
 import { tmpDir } from '../helpers/files.js'
 
 const specs = {

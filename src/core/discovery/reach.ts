@@ -1,5 +1,5 @@
-import type { BroadcastSetting } from '../config.js'
 import { type Logger, silentLogger } from '../log.js'
+import type { BroadcastSetting } from '../setting-parsers.js'
 import { type FoundVia, type PathsTried, pathsAdvice, SourceClassifier } from './found-via.js'
 import {
   type DiscoveryTargets,
