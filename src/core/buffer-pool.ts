@@ -53,9 +53,31 @@ export function sharedBuffer(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size))
 }
 
+/**
+ * The memory plainBuffer made, and that memory again once a thread handed it
+ * back: an ArrayBuffer no other Buffer is cut from, so whoever holds it may
+ * hand it over to a thread (transfer it, which detaches every view of it)
+ * without taking another owner's bytes along. A Buffer from anywhere else
+ * (Node's slab, a read buffer's view) is never handed over: it is copied.
+ */
+const ownMemory = new WeakSet<ArrayBufferLike>()
+
 /** Buffer over an ArrayBuffer of its own (not a slice of Node's slab): transferable to a thread. */
 export function plainBuffer(size: number): Buffer {
-  return Buffer.from(new ArrayBuffer(size))
+  const memory = new ArrayBuffer(size)
+  ownMemory.add(memory)
+  return Buffer.from(memory)
+}
+
+/** Whether `bytes` lie in memory of its own (plainBuffer), which its holder may hand over to a thread. */
+export function mayHandOver(bytes: Uint8Array): boolean {
+  return ownMemory.has(bytes.buffer)
+}
+
+/** A view a thread handed back, as a Buffer over memory that may be handed over again. */
+export function handedBack(view: Uint8Array): Buffer {
+  ownMemory.add(view.buffer)
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength)
 }
 
 export class BufferPool {

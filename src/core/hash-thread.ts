@@ -3,8 +3,9 @@
  *   { op: 'digest', job, data }                      → { job, hex }   one-shot SHA-256
  *   { op: 'store', job, data, fd, offset, expect }   → { job, hex }   SHA-256, then, if it equals `expect`,
  *                                                     `data` written at `offset` of the open file `fd`
- * `data` is a Uint8Array over a SharedArrayBuffer (zero-copy) or a transferred copy, which goes back with the
- * answer as `copy` (hashing.ts pools them). Failures answer { job, error, errno } (and `copy`).
+ * `data` is a Uint8Array over a SharedArrayBuffer (zero-copy) or transferred memory (the caller's, handed over, or
+ * a pooled copy), which goes back with the answer as `copy` (hashing.ts). Failures answer { job, error, errno } (and
+ * `copy`).
  */
 import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { BufferPool } from './buffer-pool.js'
+import { BufferPool, handedBack, mayHandOver } from './buffer-pool.js'
 import type { HashPace } from './hash-pace.js'
 import { sha256Hex } from './manifest.js'
 import { writeFully, writeFullySync } from './write-fully.js'
@@ -14,34 +14,39 @@ import { writeFully, writeFullySync } from './write-fully.js'
  * behind the code").
  *
  * Data backed by a SharedArrayBuffer crosses without a copy: the caller must
- * not touch those bytes until the returned promise settles. Other data is
- * copied once into a transfer copy that the thread hands back with its
- * answer: the copies are pooled (`transfers`), so a chunk does not cost
- * fresh pages. A copy has one owner at a time: the pool, then the job
- * (until the answer), then the pool again; one whose answer never comes
- * (the thread exited) is left to the garbage collector.
+ * not touch those bytes until the returned promise settles. Data in memory
+ * of its own (buffer-pool.ts `plainBuffer`: a download's chunk buffers) is
+ * handed over by `digestAndStore`: transferred to the thread and back, no
+ * copy; the caller's Buffer is then empty and the answer carries a new one
+ * over the same memory. Other data is copied once into a transfer copy
+ * that the thread hands back with its answer: the copies are pooled
+ * (`transfers`), so a chunk does not cost fresh pages. Memory crossing to
+ * the thread has one owner at a time (the caller or the pool, then the job
+ * until its answer, then the caller or the pool again); memory whose answer
+ * never comes (the thread exited) is left to the garbage collector.
  */
 export class HashWorker {
   private worker: Worker | undefined
   private nextJob = 1
-  /** Idle transfer copies; the busy ones are on the thread. Enough for a download's chunks in flight. */
-  readonly transfers = new BufferPool({ memory: 'plain', maxPerSize: 8 })
-  private readonly pending = new Map<number, { resolve: (hex: string) => void; reject: (err: Error) => void }>()
+  /** Idle transfer copies; the busy ones are on the thread. */
+  readonly transfers = new BufferPool({ memory: 'plain', maxPerSize: 4 })
+  private readonly pending = new Map<number, Job>()
 
-  private post(message: {
-    op: string
-    data?: Uint8Array
-    fd?: number
-    offset?: number
-    expect?: string
-  }): Promise<string> {
+  /** `handOver`: the caller gives up `data`'s memory for the job (only memory of its own moves; see above). */
+  private post(
+    message: { op: string; data?: Uint8Array; fd?: number; offset?: number; expect?: string },
+    handOver = false,
+  ): Promise<Answer> {
     const worker = this.start()
     const job = this.nextJob++
-    const promise = new Promise<string>((resolve, reject) => this.pending.set(job, { resolve, reject }))
-    if (this.pending.size === 1) worker.ref()
     const data = message.data
+    const moved = handOver && data !== undefined && mayHandOver(data)
+    const promise = new Promise<Answer>((resolve, reject) => this.pending.set(job, { resolve, reject, moved }))
+    if (this.pending.size === 1) worker.ref()
     if (data === undefined || data.buffer instanceof SharedArrayBuffer) {
       worker.postMessage({ ...message, job })
+    } else if (moved) {
+      worker.postMessage({ ...message, job }, [data.buffer as ArrayBuffer])
     } else {
       const copy = this.transfers.take(data.byteLength)
       copy.set(data)
@@ -64,13 +69,15 @@ export class HashWorker {
     if (this.worker) return this.worker
     const worker = new Worker(new URL('./hash-thread.js', import.meta.url))
     worker.on('message', (m: { job: number; hex?: string; error?: string; errno?: string; copy?: Uint8Array }) => {
-      if (m.copy) this.transfers.give(Buffer.from(m.copy.buffer, m.copy.byteOffset, m.copy.byteLength))
       const entry = this.pending.get(m.job)
+      // The memory that came back: the caller's (handed over), or a transfer copy for the pool.
+      const back = m.copy && handedBack(m.copy)
+      if (back && !entry?.moved) this.transfers.give(back)
       if (!entry) return
       this.pending.delete(m.job)
       if (this.pending.size === 0) worker.unref()
       if (m.error !== undefined) entry.reject(Object.assign(new Error(m.error), { code: m.errno }))
-      else entry.resolve(m.hex ?? '')
+      else entry.resolve({ hex: m.hex ?? '', back: entry.moved ? back : undefined })
     })
     worker.on('error', (err) => this.failAll(err))
     worker.on('exit', () => {
@@ -93,13 +100,14 @@ export class HashWorker {
    * (which must stay open until this settles), all on the worker. Write
    * failures reject with the fs error's `code`.
    */
-  digestAndStore(data: Uint8Array, target: StoreTarget, expect: string): Promise<string> {
-    return this.post({ op: 'store', data, ...target, expect })
+  async digestAndStore<T extends Uint8Array>(data: T, target: StoreTarget, expect: string): Promise<Hashed<T>> {
+    const { hex, back } = await this.post({ op: 'store', data, ...target, expect }, true)
+    return { hex, data: (back as T | undefined) ?? data }
   }
 
   /** SHA-256 (hex) of `data`. */
-  digest(data: Uint8Array): Promise<string> {
-    return this.post({ op: 'digest', data })
+  async digest(data: Uint8Array): Promise<string> {
+    return (await this.post({ op: 'digest', data })).hex
   }
 
   async close(): Promise<void> {
@@ -113,6 +121,28 @@ export class HashWorker {
 export interface StoreTarget {
   fd: number
   offset: number
+}
+
+/**
+ * A hash-and-write's result: the digest, and the caller's bytes to go on
+ * with: the same Buffer, or a new one over the same memory when it was
+ * handed over to the thread (the one passed in is then empty).
+ */
+export interface Hashed<T extends Uint8Array> {
+  hex: string
+  data: T
+}
+
+interface Answer {
+  hex: string
+  /** The caller's memory, back from the thread (a job that handed it over). */
+  back?: Buffer
+}
+
+interface Job {
+  resolve: (answer: Answer) => void
+  reject: (err: Error) => void
+  moved: boolean
 }
 
 /**
@@ -142,13 +172,13 @@ export class HashPool {
     return this.workers.reduce((best, w) => (w.load < best.load ? w : best))
   }
 
-  digestAndStore(data: Uint8Array, target: StoreTarget, expect: string): Promise<string> {
+  digestAndStore<T extends Uint8Array>(data: T, target: StoreTarget, expect: string): Promise<Hashed<T>> {
     if (data.byteLength > INLINE_HASH_BYTES) return this.workers[0]!.digestAndStore(data, target, expect)
     const hex = sha256Hex(data)
-    if (hex !== expect) return Promise.resolve(hex)
+    if (hex !== expect) return Promise.resolve({ hex, data })
     try {
       writeFullySync(target.fd, data, target.offset)
-      return Promise.resolve(hex)
+      return Promise.resolve({ hex, data })
     } catch (err) {
       return Promise.reject(err)
     }
@@ -158,11 +188,11 @@ export class HashPool {
    * The same as `digestAndStore` with the hash on the calling thread and, past INLINE_HASH_BYTES, the write on
    * libuv's pool (a write that waits for the disk does not hold the caller), starting no hash thread.
    */
-  async digestAndStoreHere(data: Uint8Array, target: StoreTarget, expect: string): Promise<string> {
+  async digestAndStoreHere<T extends Uint8Array>(data: T, target: StoreTarget, expect: string): Promise<Hashed<T>> {
     if (data.byteLength <= INLINE_HASH_BYTES) return this.digestAndStore(data, target, expect)
     const hex = sha256Hex(data)
     if (hex === expect) await writeFully(target.fd, data, target.offset)
-    return hex
+    return { hex, data }
   }
 
   digest(data: Uint8Array): Promise<string> {
@@ -176,13 +206,13 @@ export class HashPool {
   }
 
   /** `digestAndStore` on the same terms: until `pace` says fast, `digestAndStoreHere` (no thread started). */
-  digestAndStorePaced(
-    data: Uint8Array,
+  digestAndStorePaced<T extends Uint8Array>(
+    data: T,
     target: StoreTarget,
     expect: string,
     pace: HashPace,
     now: number,
-  ): Promise<string> {
+  ): Promise<Hashed<T>> {
     return pace.toThread(data.byteLength, now)
       ? this.digestAndStore(data, target, expect)
       : this.digestAndStoreHere(data, target, expect)

@@ -31,7 +31,7 @@ async function writeChunks(dir: string, name: string, gapMs: number) {
     const chunk = plainBuffer(CHUNK) // as a download's pooled chunk buffers are
     data.copy(chunk, 0, i * CHUNK, (i + 1) * CHUNK)
     // Chunk 5 claims another chunk's hash: it must not be written.
-    outcomes.push(await writes.verifyAndWrite(i, chunk, sha(i === 5 ? data.subarray(0, CHUNK) : chunk)))
+    outcomes.push((await writes.verifyAndWrite(i, chunk, sha(i === 5 ? data.subarray(0, CHUNK) : chunk))).outcome)
   }
   await writes.close()
   await handle.close()

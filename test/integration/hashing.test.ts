@@ -4,7 +4,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { plainBuffer, sharedBuffer, sizeClass } from '../../src/core/buffer-pool.js'
+import { BufferPool, plainBuffer, sharedBuffer, sizeClass } from '../../src/core/buffer-pool.js'
 import { HashPool, HashWorker, INLINE_HASH_BYTES } from '../../src/core/hashing.js'
 import { tmpDir } from '../helpers/files.js'
 
@@ -32,11 +32,11 @@ describe('hash pool (hashing.ts)', () => {
         const here = join(dir, `h-${size}-${shared}`)
         const fdHere = openSync(here, 'w+')
         try {
-          assert.equal(await pool.digestAndStore(data, { fd, offset: 10 }, 'f'.repeat(64)), hex, 'a wrong hash')
-          assert.equal(await pool.digestAndStoreHere(data, { fd: fdHere, offset: 10 }, 'f'.repeat(64)), hex)
+          assert.equal((await pool.digestAndStore(data, { fd, offset: 10 }, 'f'.repeat(64))).hex, hex, 'a wrong hash')
+          assert.equal((await pool.digestAndStoreHere(data, { fd: fdHere, offset: 10 }, 'f'.repeat(64))).hex, hex)
           assert.equal(readFileSync(path).length + readFileSync(here).length, 0, 'is not written')
-          assert.equal(await pool.digestAndStore(data, { fd, offset: 10 }, hex), hex)
-          assert.equal(await pool.digestAndStoreHere(data, { fd: fdHere, offset: 10 }, hex), hex)
+          assert.equal((await pool.digestAndStore(data, { fd, offset: 10 }, hex)).hex, hex)
+          assert.equal((await pool.digestAndStoreHere(data, { fd: fdHere, offset: 10 }, hex)).hex, hex)
         } finally {
           closeSync(fd)
           closeSync(fdHere)
@@ -106,7 +106,6 @@ describe('hash pool (hashing.ts)', () => {
   })
 
   it('a shared pool keeps only shared memory, a plain pool only its own transferable memory', async () => {
-    const { BufferPool } = await import('../../src/core/buffer-pool.js')
     const plain = new BufferPool({ memory: 'plain' })
     const shared = new BufferPool()
     const p = plain.take(8192)
@@ -121,5 +120,81 @@ describe('hash pool (hashing.ts)', () => {
     shared.give(s)
     assert.equal(plain.take(8192), p)
     assert.equal(shared.take(8192), s)
+  })
+
+  it('hands memory of its own over to the thread and back: no copy, the same bytes, the old view empty', async (t) => {
+    const dir = await tmpDir(t)
+    const pool = new HashPool(1)
+    const size = 1024 * 1024
+    const bytes = randomBytes(size)
+    const hex = createHash('sha256').update(bytes).digest('hex')
+    const fd = openSync(join(dir, 'out'), 'w+')
+    try {
+      const first = plainBuffer(size)
+      bytes.copy(first)
+      const once = await pool.digestAndStore(first, { fd, offset: 0 }, hex)
+      assert.equal(once.hex, hex)
+      assert.equal(first.byteLength, 0, 'handed over: the Buffer passed in is empty')
+      assert.ok(once.data.equals(bytes), 'the same bytes come back')
+      // What came back may be handed over again; a wrong hash writes nothing and still gives the bytes back.
+      const twice = await pool.digestAndStore(once.data, { fd, offset: size }, 'f'.repeat(64))
+      assert.equal(once.data.byteLength, 0)
+      assert.ok(twice.data.equals(bytes))
+      // A view at the start of such memory (a file's last chunk) comes back as the same view.
+      const short = plainBuffer(2 * size).subarray(0, size)
+      bytes.copy(short)
+      const viewed = await pool.digestAndStore(short, { fd, offset: size }, hex)
+      assert.deepEqual(
+        [viewed.data.byteOffset, viewed.data.byteLength, viewed.data.buffer.byteLength],
+        [0, size, 2 * size],
+      )
+      // Memory not of its own (Node's allocator) is copied, never taken.
+      const ordinary = Buffer.from(bytes)
+      const copied = await pool.digestAndStore(ordinary, { fd, offset: 0 }, hex)
+      assert.equal(copied.data, ordinary)
+      assert.ok(ordinary.equals(bytes))
+    } finally {
+      closeSync(fd)
+    }
+    assert.ok(readFileSync(join(dir, 'out')).equals(Buffer.concat([bytes, bytes])))
+  })
+
+  it('chunk buffers through the thread and back to their pool: each job its own bytes, none held twice', async (t) => {
+    const dir = await tmpDir(t)
+    const hashes = new HashPool(1)
+    const buffers = new BufferPool({ memory: 'plain', maxPerSize: 4 })
+    const fd = openSync(join(dir, 'out'), 'w+')
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ size: fc.integer({ min: 1, max: 300_000 }), right: fc.boolean() }), {
+            minLength: 1,
+            maxLength: 10,
+          }),
+          async (jobs) => {
+            const results = await Promise.all(
+              jobs.map(async ({ size, right }, i) => {
+                const chunk = buffers.take(size)
+                chunk.fill(i + 1)
+                const want = createHash('sha256').update(chunk).digest('hex')
+                const done = await hashes.digestAndStore(chunk, { fd, offset: 0 }, right ? want : 'f'.repeat(64))
+                assert.equal(done.hex, want)
+                assert.equal(done.data.byteLength, size)
+                assert.ok(
+                  done.data.every((b) => b === i + 1),
+                  'its own bytes, not another job’s',
+                )
+                return done.data
+              }),
+            )
+            for (const data of results) buffers.give(data)
+            assert.equal(buffers.audit().duplicates, 0)
+          },
+        ),
+        { numRuns: 30 },
+      )
+    } finally {
+      closeSync(fd)
+    }
   })
 })

@@ -23,7 +23,7 @@ function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buf
 
 /** A verified chunk into `data` the way the downloader puts one: hashed and written (hashed-writes.ts), then accepted. */
 async function put(s: PackedWriter, index: number, bytes: Buffer): Promise<void> {
-  assert.equal(await s.verifyAndWrite(index, bytes, sha(bytes)), 'written')
+  assert.equal((await s.verifyAndWrite(index, bytes, sha(bytes))).outcome, 'written')
   s.accept(index, bytes)
 }
 
@@ -252,7 +252,7 @@ describe('packed writer', () => {
           for (const [n, { index, good }] of writes.entries()) {
             if (n === closeAfter) closed = writer.close()
             const bytes = good ? Buffer.from(data.subarray(index * CHUNK, (index + 1) * CHUNK)) : randomBytes(CHUNK)
-            outcomes.push(writer.verifyAndWrite(index, bytes, manifest.chunks[index]!))
+            outcomes.push(writer.verifyAndWrite(index, bytes, manifest.chunks[index]!).then((v) => v.outcome))
           }
           closed ??= writer.close()
           const second = writer.close() // any caller gets the one close

@@ -95,7 +95,7 @@ describe("a server in the download's process (--seed): the download's check stan
     const s = await setup(t, 6)
     const writer = await s.writer()
     for (const i of [4, 0, 2]) {
-      assert.equal(await writer.verifyAndWrite(i, s.chunk(i), s.manifest.chunks[i]!), 'written')
+      assert.equal((await writer.verifyAndWrite(i, s.chunk(i), s.manifest.chunks[i]!)).outcome, 'written')
       writer.accept(i, s.chunk(i))
     }
     await published(s.entryDir, 6, 3)
@@ -115,7 +115,7 @@ describe("a server in the download's process (--seed): the download's check stan
     const writer = await s.writer()
     onCleanup(t, () => writer.close())
     for (const i of [0, 1]) {
-      assert.equal(await writer.verifyAndWrite(i, s.chunk(i), s.manifest.chunks[i]!), 'written')
+      assert.equal((await writer.verifyAndWrite(i, s.chunk(i), s.manifest.chunks[i]!)).outcome, 'written')
       writer.accept(i, s.chunk(i))
     }
     await published(s.entryDir, 4, 2)
@@ -192,7 +192,7 @@ describe("a server in the download's process (--seed): the download's check stan
     const writer = await s.writer()
     onCleanup(t, () => writer.close())
     assert.equal(writer.inherited.get(3), true, 'listed by the last run: still published until checked')
-    assert.equal(await writer.verifyAndWrite(1, s.chunk(1), s.manifest.chunks[1]!), 'written')
+    assert.equal((await writer.verifyAndWrite(1, s.chunk(1), s.manifest.chunks[1]!)).outcome, 'written')
     writer.accept(1, s.chunk(1))
     await published(s.entryDir, 4, 2)
     assert.equal(sha(await s.client.fetchChunk(s.id, 1)), s.manifest.chunks[1])

@@ -240,8 +240,12 @@ export class ChunkFetch {
       this.scheduler.arrived(key, index)
       this.fetchedBytes += data.length
       if (this.writer.closing || this.scheduler.isDone(index)) return this.scheduler.discard(key, index) // an endgame duplicate, or too late
-      // Hash, and write into `data` only if it matches (on the hash thread once chunks come fast).
-      const outcome = await this.writer.verifyAndWrite(index, data, this.plan.chunkHash(index))
+      // Hash, and write into `data` only if it matches (on the hash thread once chunks come fast). The thread
+      // may have taken the chunk's memory: what comes back is the chunk from here on (and what goes back to
+      // the pool).
+      const verified = await this.writer.verifyAndWrite(index, data, this.plan.chunkHash(index))
+      data = verified.data
+      const outcome = verified.outcome
       if (outcome === 'closed') return this.scheduler.discard(key, index)
       if (outcome === 'mismatch') {
         const banned = this.scheduler.failed(key, index, 'checksum', `chunk ${index}`)

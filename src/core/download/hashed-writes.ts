@@ -4,6 +4,12 @@ import { hashThreads } from '../hashing.js'
 /** What became of a chunk handed to `verifyAndWrite`. */
 export type WriteOutcome = 'written' | 'mismatch' | 'closed'
 
+/** `verifyAndWrite`'s result: the outcome, and the chunk's bytes to go on with (see there). */
+export interface Verified<T extends Uint8Array> {
+  outcome: WriteOutcome
+  data: T
+}
+
 /**
  * The chunk writes into a download's `data`: each chunk hashed and, only if
  * it matches, written at its offset — on the hash thread (by that thread)
@@ -38,16 +44,20 @@ export class HashedWrites {
   /**
    * Hash `data` and, only if it is `expected`, write it at chunk `index`'s
    * offset. 'closed' when closing has begun (nothing is hashed or written).
-   * `data` must stay untouched until this settles; a write error rejects
-   * with the fs error's code.
+   * `data` must stay untouched until this settles, and the caller goes on
+   * with the `data` of the result: when the hash thread took the chunk's
+   * memory (hashing.ts), the Buffer passed in is empty from then on. A write
+   * error rejects with the fs error's code (the memory stays with the thread's
+   * answer, for the garbage collector).
    */
-  async verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
-    if (this.state !== 'open') return 'closed'
+  async verifyAndWrite<T extends Uint8Array>(index: number, data: T, expected: string): Promise<Verified<T>> {
+    if (this.state !== 'open') return { outcome: 'closed', data }
     const target = { fd: this.fd, offset: index * this.chunkSize }
     const write = hashThreads().digestAndStorePaced(data, target, expected, this.pace, this.now())
     const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
     this.pending.add(tracked)
-    return (await write) === expected ? 'written' : 'mismatch'
+    const done = await write
+    return { outcome: done.hex === expected ? 'written' : 'mismatch', data: done.data }
   }
 
   /** Whether `data` hashes to `expected` (a chunk already in `data`, checked again on resume), on the same pace. */

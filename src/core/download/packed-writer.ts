@@ -11,7 +11,7 @@ import { packedDataPath, packedHavePath, readPackedHave } from '../packed.js'
 import { readFully, readFullySync } from '../read-fully.js'
 import type { VouchedChunks } from '../vouched-chunks.js'
 import { nameVerified, partName, type StitchResult } from './final-name.js'
-import { HashedWrites, type WriteOutcome } from './hashed-writes.js'
+import { HashedWrites, type Verified } from './hashed-writes.js'
 import { HavePublisher } from './have-publisher.js'
 import { openPackedData } from './packed-data.js'
 import { TreeBuilder, type TreeBuilt } from './tree-writer.js'
@@ -77,7 +77,7 @@ export interface FinishOptions {
   beforeFinalName?: () => void | Promise<void>
 }
 
-export type { WriteOutcome } from './hashed-writes.js'
+export type { Verified, WriteOutcome } from './hashed-writes.js'
 
 export class PackedWriter {
   /** Chunks whose bytes are in `data`. */
@@ -173,8 +173,8 @@ export class PackedWriter {
     return this.writes.verify(data, expected)
   }
 
-  /** Chunk `index` hashed and written into `data` only if it is `expected` (hashed-writes.ts). */
-  verifyAndWrite(index: number, data: Uint8Array, expected: string): Promise<WriteOutcome> {
+  /** Chunk `index` hashed and written into `data` only if it is `expected`; go on with the result's bytes (hashed-writes.ts). */
+  verifyAndWrite<T extends Uint8Array>(index: number, data: T, expected: string): Promise<Verified<T>> {
     return this.writes.verifyAndWrite(index, data, expected)
   }
 

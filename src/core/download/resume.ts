@@ -51,12 +51,13 @@ export async function resumeChunks(options: ResumeOptions): Promise<number> {
     }
     try {
       const expected = plan.chunkHash(index)
-      const ok =
-        data !== undefined &&
-        data.length === length &&
-        (inData
-          ? await writer.verify(data, expected)
-          : (await writer.verifyAndWrite(index, data, expected)) === 'written')
+      let ok = data !== undefined && data.length === length
+      if (ok && inData) ok = await writer.verify(data!, expected)
+      else if (ok) {
+        const verified = await writer.verifyAndWrite(index, data!, expected)
+        data = verified.data // the hash thread may have taken the buffer's memory and given it back anew
+        ok = verified.outcome === 'written'
+      }
       if (ok) {
         writer.accept(index, data!)
         resumed += length

@@ -49,7 +49,7 @@ export interface PeerClientOptions {
   maxHeaderBytes?: number
   /** No body larger than this, whatever was asked (default: the largest chunk, 64 MiB). */
   maxBodyBytes?: number
-  /** Where chunk bodies are assembled, their size already checked (the downloader passes pooled shared memory). */
+  /** Where chunk bodies are assembled, their size already checked (the downloader passes its pooled chunk buffers). */
   allocateBody?: (size: number) => Buffer
   log?: Logger
   /**
