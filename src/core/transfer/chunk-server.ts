@@ -1,22 +1,10 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import { BufferPool, type OnViolation } from '../buffer-pool.js'
-import {
-  DEFAULT_FRAME_TIMEOUT_S,
-  DEFAULT_IDLE_TIMEOUT_S,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  DEFAULT_MAX_HEADER_BYTES,
-  DEFAULT_MAX_IN_FLIGHT,
-  DEFAULT_SERVER_BUFFER_BYTES,
-} from '../constants.js'
 import type { DhtSession } from '../dht/session.js'
 import { type ErrorCode, hasCode, P2PError } from '../errors.js'
-import type { HashPace } from '../hash-pace.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
-import type { ChunkStore } from '../store.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
-import type { VouchedChunks } from '../vouched-chunks.js'
 import { addressKey, ConnectionTable, DEFAULT_RECLAIM_IDLE_MS } from './admission.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
@@ -28,9 +16,22 @@ import {
   type ConnectionServices,
   ServerConnection,
 } from './server-connection.js'
+import {
+  type ChunkServerOptions,
+  DEFAULT_SERVER_LIMITS,
+  type ServerLimits,
+  type ServerStats,
+} from './server-settings.js'
 import { StalledSockets } from './stalled-sockets.js'
 import { StoreCatalog } from './store-catalog.js'
 import { DEFAULT_UPLOAD_SLOT_LIMITS, UploadSlots } from './upload-slots.js'
+
+export {
+  type ChunkServerOptions,
+  DEFAULT_SERVER_LIMITS,
+  type ServerLimits,
+  type ServerStats,
+} from './server-settings.js'
 
 /**
  * p2p-serve's engine: accepts connections (within a total and a per-address
@@ -39,92 +40,6 @@ import { DEFAULT_UPLOAD_SLOT_LIMITS, UploadSlots } from './upload-slots.js'
  * counters, a logger), and stops them on close. What is served, and how it
  * is verified, is `ChunkSource`'s; which files exist is `StoreCatalog`'s.
  */
-
-export interface ServerLimits {
-  maxHeaderBytes: number
-  maxConnections: number
-  /** Connections from one address (an IPv6 /64 counts as one) at once; the next gets E_BUSY. */
-  maxConnectionsPerAddress: number
-  idleTimeoutMs: number
-  /** A frame begun must be complete within this long (slowloris). */
-  frameTimeoutMs: number
-  maxInFlight: number
-  /**
-   * Chunk bytes read ahead (not yet handed to a socket) across all connections, shared fairly;
-   * also the most that answers stalled in the sockets of clients not reading may pin.
-   */
-  maxBufferedBytes: number
-  /** Peers sent chunks at once; others asking meanwhile are told "not now" (upload-slots.ts). */
-  uploadSlots: number
-}
-
-export const DEFAULT_SERVER_LIMITS: ServerLimits = {
-  maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
-  maxConnections: DEFAULT_MAX_CONNECTIONS,
-  maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_S * 1000,
-  frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_S * 1000,
-  maxInFlight: DEFAULT_MAX_IN_FLIGHT,
-  maxBufferedBytes: DEFAULT_SERVER_BUFFER_BYTES,
-  uploadSlots: DEFAULT_UPLOAD_SLOT_LIMITS.slots,
-}
-
-export interface ChunkServerOptions {
-  store: ChunkStore
-  host?: string
-  port?: number
-  limits?: Partial<ServerLimits>
-  log?: Logger
-  /** At most one store scan per this long. */
-  rescanMs?: number
-  /** When full, an idle connection gives way to a newcomer after this long idle (admission.ts; tests shorten it). */
-  reclaimIdleMs?: number
-  /** Also told of every ownership bug (a double release), after it is counted and logged; tests throw or collect. */
-  onViolation?: OnViolation
-  /** Chunk reads up to this size are synchronous (tests set 0 to put every read on libuv's pool). */
-  syncReadBytes?: number
-  /** The chunks a download in this process verified and wrote (vouched-chunks.ts): served without hashing them again. */
-  vouched?: VouchedChunks
-  /** Where chunks are hashed (hash-pace.ts; tests choose a path). */
-  hashPace?: HashPace
-  /**
-   * The encrypted transport (docs/protocol.md §5): every connection begins with the Noise handshake (and the
-   * swarm proof, the allow-list check) before a frame is read. Absent: the plain transport of §3.
-   */
-  secure?: SecureOptions
-}
-
-export interface ServerStats {
-  connections: number
-  refusedBusy: number
-  /** Of refusedBusy, those refused for their address's cap. */
-  refusedPerAddress: number
-  /** Connections closed to make room for a newcomer while the server was full: had asked nothing yet (admission.ts). */
-  reclaimedSilent: number
-  /** The same, idle longest (at least reclaimIdleMs). */
-  reclaimedIdle: number
-  requests: number
-  chunksServed: number
-  bytesServed: number
-  errors: Record<string, number>
-  corruptChunks: number
-  /** Chunks hashed before serving (not already known good by their file's stamp). */
-  hashedChunks: number
-  /** Store scans (at start, and after the store changed). */
-  scans: number
-  /** Answers read ahead and given back (to be read again later) because others needed the budget. */
-  readAheadReturned: number
-  /** Connections closed because they had stalled longest while stalled answers pinned more than the budget. */
-  evictedStalled: number
-  /** Budget bytes held now (0 once every connection is gone). */
-  budgetInUse: number
-  /** Resources released twice (bugs, counted as E_INTERNAL too; 0). */
-  violations: number
-  /** Encrypted connections refused before any frame (no handshake, not in the swarm, not allowed; also in errors). */
-  refusedAuth: number
-  /** Chunk requests answered "not now" (E_BUSY with retryMs: every upload slot taken by other peers; also in errors). */
-  notNow: number
-}
 
 /** A chunk server for `options.store` (not listening yet: call `listen()`). */
 export function createChunkServer(
