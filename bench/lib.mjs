@@ -39,6 +39,9 @@ export async function timed(cmd, args, options = {}) {
   const timer = setTimeout(() => {
     timedOut = true
     kill(child, 'SIGKILL')
+    // Exited, but something it left behind still holds its pipes: stop waiting for them.
+    child.stdout?.destroy()
+    child.stderr.destroy()
   }, limitMs)
   // 'close', not 'exit': a child's pipes may still hold its last output (time's figures, the receipt) at 'exit'.
   const [code] = await once(child, 'close')

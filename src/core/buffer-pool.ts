@@ -69,9 +69,12 @@ export function plainBuffer(size: number): Buffer {
   return Buffer.from(memory)
 }
 
-/** Whether `bytes` lie in memory of its own (plainBuffer), which its holder may hand over to a thread. */
+/**
+ * Whether `bytes` lie in memory of its own (plainBuffer), which its holder may hand over to a thread; never
+ * memory already handed over (detached: empty).
+ */
 export function mayHandOver(bytes: Uint8Array): boolean {
-  return ownMemory.has(bytes.buffer)
+  return ownMemory.has(bytes.buffer) && bytes.buffer.byteLength > 0
 }
 
 /** A view a thread handed back, as a Buffer over memory that may be handed over again. */

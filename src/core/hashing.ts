@@ -41,17 +41,23 @@ export class HashWorker {
     const job = this.nextJob++
     const data = message.data
     const moved = handOver && data !== undefined && mayHandOver(data)
+    // Posted first, registered after: a message that cannot be posted (data that cannot be cloned) rejects
+    // here, and leaves no job pending that no answer would end (nor the thread kept referenced for it).
+    try {
+      if (data === undefined || data.buffer instanceof SharedArrayBuffer) {
+        worker.postMessage({ ...message, job })
+      } else if (moved) {
+        worker.postMessage({ ...message, job }, [data.buffer as ArrayBuffer])
+      } else {
+        const copy = this.transfers.take(data.byteLength)
+        copy.set(data)
+        worker.postMessage({ ...message, job, data: copy }, [copy.buffer as ArrayBuffer])
+      }
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const promise = new Promise<Answer>((resolve, reject) => this.pending.set(job, { resolve, reject, moved }))
     if (this.pending.size === 1) worker.ref()
-    if (data === undefined || data.buffer instanceof SharedArrayBuffer) {
-      worker.postMessage({ ...message, job })
-    } else if (moved) {
-      worker.postMessage({ ...message, job }, [data.buffer as ArrayBuffer])
-    } else {
-      const copy = this.transfers.take(data.byteLength)
-      copy.set(data)
-      worker.postMessage({ ...message, job, data: copy }, [copy.buffer as ArrayBuffer])
-    }
     return promise
   }
 

@@ -76,7 +76,7 @@ describe('hash pool (hashing.ts)', () => {
     // Batches of concurrent jobs on one thread, of ordinary memory of assorted sizes: were one copy given to two
     // jobs in flight, one of them would hash the other's bytes.
     const worker = new HashWorker()
-    const classes = new Set<number>() // every size class used so far: the pool keeps at most 8 of each
+    const classes = new Set<number>() // every size class used so far: the pool keeps at most 4 of each
     try {
       await fc.assert(
         fc.asyncProperty(
@@ -95,7 +95,7 @@ describe('hash pool (hashing.ts)', () => {
             const { free, duplicates } = worker.transfers.audit()
             assert.equal(duplicates, 0)
             for (const n of lengths) classes.add(sizeClass(n))
-            assert.ok(free >= 1 && free <= 8 * classes.size, `${free} copies kept`)
+            assert.ok(free >= 1 && free <= 4 * classes.size, `${free} copies kept`)
           },
         ),
         { numRuns: 40 },
@@ -148,6 +148,11 @@ describe('hash pool (hashing.ts)', () => {
         [viewed.data.byteOffset, viewed.data.byteLength, viewed.data.buffer.byteLength],
         [0, size, 2 * size],
       )
+      // A Buffer already handed over (empty) is a caller's bug: it is refused at once, and no job is left pending.
+      const worker = new HashWorker()
+      await assert.rejects(worker.digestAndStore(once.data, { fd, offset: size }, hex), /detached/)
+      assert.equal(worker.load, 0)
+      await worker.close()
       // Memory not of its own (Node's allocator) is copied, never taken.
       const ordinary = Buffer.from(bytes)
       const copied = await pool.digestAndStore(ordinary, { fd, offset: 0 }, hex)

@@ -4,6 +4,7 @@ import { mkdir, open, readdir, readFile, rename, stat, symlink, writeFile } from
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
+import { plainBuffer } from '../../src/core/buffer-pool.js'
 import { numbered } from '../../src/core/download/final-name.js'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import { hasCode } from '../../src/core/errors.js'
@@ -21,10 +22,16 @@ function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buf
   return { data, manifest: { version: 1, name, size, chunkSize, chunks, sha256: sha(data) } }
 }
 
-/** A verified chunk into `data` the way the downloader puts one: hashed and written (hashed-writes.ts), then accepted. */
+/**
+ * A verified chunk into `data` the way the downloader puts one: in a chunk buffer of its own (which the hash
+ * thread may take and give back), hashed and written (hashed-writes.ts), then accepted as it came back.
+ */
 async function put(s: PackedWriter, index: number, bytes: Buffer): Promise<void> {
-  assert.equal((await s.verifyAndWrite(index, bytes, sha(bytes))).outcome, 'written')
-  s.accept(index, bytes)
+  const chunk = plainBuffer(bytes.length)
+  bytes.copy(chunk)
+  const verified = await s.verifyAndWrite(index, chunk, sha(bytes))
+  assert.equal(verified.outcome, 'written')
+  s.accept(index, verified.data)
 }
 
 async function stitch(
@@ -50,6 +57,15 @@ async function downloadsDir(t: Parameters<typeof tmpDir>[0]): Promise<string> {
 }
 
 describe('packed writer', () => {
+  it('chunks fast enough for the hash thread: each is accepted as the thread gave it back, the whole file checks', async (t) => {
+    const dir = await downloadsDir(t)
+    const { data, manifest } = sample(24 * 1024 * 1024 + 5, 1024 * 1024, 'fast.bin')
+    const order = fc.sample(fc.shuffledSubarray([...manifest.chunks.keys()], { minLength: 25 }), 1)[0]!
+    const result = await stitch(dir, data, manifest, order) // 24 MiB at once: past the main thread's pace
+    assert.equal(result.sha256, manifest.sha256)
+    assert.equal(sha(await readFile(result.path)), sha(data))
+  })
+
   it('builds the exact file from chunks in any order and leaves no .part', async (t) => {
     const dir = await downloadsDir(t)
     const { data, manifest } = sample(10 * 4096 + 17, 4096)

@@ -37,7 +37,7 @@ export function spawnInNamespace(ns: string, args: string[], cwd: string): HostP
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
         await exited
         clearTimeout(timer)
-      }
+      } else await exited // exited already: what it printed last is read once its pipes close
       return child.exitCode
     },
   }

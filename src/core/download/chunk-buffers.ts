@@ -5,8 +5,8 @@ import { BufferPool } from '../buffer-pool.js'
  * (buffer-pool.ts), in memory of their own: a chunk is decrypted straight
  * into its buffer (sodium-native cannot write shared memory), and when the
  * chunks come fast enough for the hash thread (hash-pace.ts) the buffer's
- * memory is handed over to it and back (hashing.ts), so no byte is copied
- * on either path. The caller gives back the buffer the write returned, not
+ * memory is handed over to it and back (hashing.ts), so a fetched chunk is
+ * not copied on either path. The caller gives back the buffer the write returned, not
  * the one it took (which a hand-over leaves empty). A shorter chunk (a
  * file's last; in a folder, one per file) is a view of a pooled buffer, so
  * 10,000 small files do not cost 10,000 fresh buffers. At most `maxPooled` of each class are kept. Sizes come from the

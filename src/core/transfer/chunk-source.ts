@@ -132,7 +132,7 @@ export class ChunkSource {
         throw this.corrupt(path, key, index, manifest, 'shrank while read')
       if (!vouched && this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
         this.stats.hashedChunks++
-        // Shared memory: the hash thread reads it without a copy; while chunks need hashing only now and then, no thread is started.
+        // While chunks need hashing only now and then, no thread is started; the thread gets a pooled copy (hashing.ts).
         const digest = await hashThreads().digestPaced(into, this.pace, performance.now())
         if (digest !== plan.chunkHash(index)) {
           remember(this.damaged, key, stamp)
