@@ -11,7 +11,10 @@ import { type Logger, silentLogger } from '../log.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
 import { encodeFrame, type Frame, FrameDecoder, type Header } from './framing.js'
-import { errorFromResponse, parseResponse, type Response } from './messages.js'
+import { errorFromResponse, type Response } from './messages.js'
+import { type AskedFor, asViolation, checkResponse } from './response-check.js'
+
+export { isCollateral, isViolation } from './response-check.js'
 
 /**
  * The client side of the transfer protocol: one persistent TCP connection to
@@ -35,10 +38,11 @@ import { errorFromResponse, parseResponse, type Response } from './messages.js'
  * The request timeout runs from when a request reaches the head of the queue
  * (its response is the next one due) until its body has fully arrived.
  *
- * Longer than the ~300-line guide on purpose: the request queue, the header
- * checks, the reads straight into bodies and the one failure path (`fail`)
- * share one connection's state; split apart, `fail` could no longer see
- * everything it must reject and release.
+ * The header checks themselves are pure (response-check.ts). Longer than the
+ * ~300-line guide on purpose: the request queue, the reads straight into
+ * bodies and the one failure path (`fail`) share one connection's state;
+ * split apart, `fail` could no longer see everything it must reject and
+ * release.
  */
 
 export interface PeerClientOptions {
@@ -65,41 +69,9 @@ type ClientChannel = Pick<Socket, 'write' | 'cork' | 'uncork' | 'destroy'> | Sec
 /** Headers and the first bytes of a body land here; the rest of a body is read straight into it. */
 const READ_BUFFER_BYTES = 16 * 1024
 
-interface Pending {
-  type: 'manifest' | 'chunk'
-  id: string
-  index: number
-  /** The exact body size expected (a chunk's length), if known. */
-  size: number | undefined
-  /** The largest body accepted. */
-  maxSize: number
+interface Pending extends AskedFor {
   resolve: (body: Buffer) => void
   reject: (err: P2PError) => void
-}
-
-/** The request failed only because its connection closed over another one's failure (see `fail`). */
-export function isCollateral(err: unknown): boolean {
-  return hasCode(err) && err.details?.collateral === true
-}
-
-/** The response to this request broke the protocol (the peer's fault, not the network's): worth a strike. */
-export function isViolation(err: unknown): boolean {
-  return hasCode(err) && err.details?.violation === true
-}
-
-const violation = (code: 'E_BAD_FRAME' | 'E_TOO_LARGE', message: string): P2PError =>
-  new P2PError(code, message, { violation: true })
-
-/**
- * What the decoder refused (a bad frame, a length over a limit: errors with
- * no details) is the peer's doing; a peer's own error frame, or anything
- * else, is not.
- */
-function asViolation(err: unknown): P2PError {
-  if (!hasCode(err)) return new P2PError('E_INTERNAL', String(err))
-  return (err.code === 'E_BAD_FRAME' || err.code === 'E_TOO_LARGE') && err.details === undefined
-    ? violation(err.code, err.message)
-    : err
 }
 
 export class PeerClient {
@@ -377,46 +349,9 @@ export class PeerClient {
     if (this.decoder.failure) this.fail(asViolation(this.decoder.failure))
   }
 
-  /**
-   * A response header, before its body: it must answer the request it is
-   * due for (responses come in request order) and declare the size that
-   * request allows. Runs inside the decoder; throwing fails the stream.
-   */
+  /** A response header, before its body, checked against the request it is due for (response-check.ts). */
   private checkResponse(header: Header, size: number | undefined): void {
-    const request = this.queue[this.checked.length]
-    const response = parseResponse(header)
-    if (!request) {
-      // A server at its connection limit says E_BUSY on accept, before it has heard anything: that closes the connection, no lie.
-      if (response.type === 'error' && size === undefined) throw errorFromResponse(response)
-      throw violation('E_BAD_FRAME', `${this.label} sent a response nobody asked for`)
-    }
-    const what = request.type === 'chunk' ? `chunk ${request.index}` : 'the manifest'
-    if (response.type === 'error') {
-      if (size !== undefined)
-        throw violation('E_BAD_FRAME', `${this.label} sent an error with a ${size}-byte body for ${what}`)
-    } else {
-      const matches =
-        response.type === request.type &&
-        response.id === request.id &&
-        (response.type === 'manifest' || response.index === request.index)
-      if (!matches)
-        throw violation(
-          'E_BAD_FRAME',
-          `${this.label} answered ${response.type} ${response.type === 'chunk' ? response.index : response.id.slice(0, 8)} for ${what}: out of order`,
-        )
-      if (request.size !== undefined && response.size !== request.size) {
-        throw violation(
-          'E_BAD_FRAME',
-          `${this.label} declared ${response.size} bytes for ${what}, which has ${request.size}`,
-        )
-      }
-      if (response.size > request.maxSize)
-        throw violation(
-          'E_TOO_LARGE',
-          `${this.label} declared ${response.size} bytes for ${what}, over the limit of ${request.maxSize}`,
-        )
-    }
-    this.checked.push(response)
+    this.checked.push(checkResponse(this.label, this.queue[this.checked.length], header, size))
   }
 
   private onFrame(frame: Frame): void {
