@@ -22,7 +22,7 @@ const verify = !args.includes('--no-verify')
 const [entry] = await new ChunkStore(opt('chunks-dir')).scan()
 if (!entry) throw new Error('empty chunk store')
 const started = performance.now()
-const pool = new BufferPool({ memory: 'plain' }) // as a download's chunk buffers (download/chunk-buffers.ts)
+const pool = new BufferPool()
 const client = await PeerClient.connect({
   host: opt('host', '127.0.0.1'),
   port: Number(opt('port')),

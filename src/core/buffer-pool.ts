@@ -5,20 +5,11 @@ import { P2PError } from './errors.js'
  * a fresh 1 MiB buffer per chunk is external memory the garbage collector
  * frees late, and on this kind of VM its fresh pages cost more than the
  * bytes they hold (docs/benchmarks.md, "Measurements behind the code").
- * A pool's memory is of one kind:
- * - `shared` (SharedArrayBuffer): the hash thread reads it without a copy,
- *   but sodium-native can neither read nor write it (trust/records.ts copies
- *   such bytes through an ordinary buffer), so only what is hashed and never
- *   encrypted lives there (a split's reads);
- * - `plain` (an ArrayBuffer of its own, never a slice of Node's shared
- *   slab, so that it can be transferred to a thread and back): what is
- *   encrypted or decrypted (a server's chunks, a download's) and the
- *   hash thread's transfer copies (hashing.ts).
- * Buffers are pooled per size class: a power of two, at least 4 KiB (a
- * buffer of another size is a view of the start of one), at most
- * `maxPerSize` of each class kept. Chunk sizes are powers of two as a rule;
- * a folder's last chunks (one per file) are of every size, and a fresh
- * shared buffer per chunk cost more than the request it served.
+ * A pool's buffers are memory of their own (`plainBuffer`: an ArrayBuffer
+ * never cut from Node's shared slab), which sodium-native can read and write
+ * (it cannot touch a SharedArrayBuffer) and whose holder may hand it over
+ * to the hash thread and back (hashing.ts). What is only hashed and never
+ * encrypted (a split's reads) uses `sharedBuffer` instead, outside any pool.
  *
  * A buffer in the pool is free: two owners of one buffer would read two
  * chunks into the same memory, and one of them would send the other's bytes.
@@ -44,8 +35,6 @@ export interface BufferLease {
 export interface BufferPoolOptions {
   maxPerSize?: number
   onViolation?: OnViolation
-  /** The kind of memory handed out (default `shared`); a buffer of the other kind is never kept. */
-  memory?: 'shared' | 'plain'
 }
 
 /** Buffer over fresh shared memory: hand it to the hash worker without a copy. */
@@ -89,7 +78,6 @@ export class BufferPool {
   private readonly held = new WeakSet<ArrayBufferLike>()
   private readonly maxPerSize: number
   private readonly onViolation: OnViolation
-  private readonly shared: boolean
   private leased = 0
   /** Ownership bugs seen (each also passed to onViolation). */
   violations = 0
@@ -99,7 +87,6 @@ export class BufferPool {
     const given = typeof options === 'number' ? { maxPerSize: options } : options
     this.maxPerSize = given.maxPerSize ?? 64
     this.onViolation = given.onViolation ?? (() => undefined)
-    this.shared = (given.memory ?? 'shared') === 'shared'
   }
 
   private violation(message: string): void {
@@ -116,19 +103,19 @@ export class BufferPool {
     const whole = sizeClass(size)
     let buffer = this.free.get(whole)?.pop()
     if (buffer) this.held.delete(buffer.buffer)
-    else buffer = this.shared ? sharedBuffer(whole) : plainBuffer(whole)
+    else buffer = plainBuffer(whole)
     return size === whole ? buffer : buffer.subarray(0, size)
   }
 
   /**
    * Return a buffer from `take`; anything else (a view not at its start,
-   * memory of the other kind, a slice of Node's slab, memory transferred away)
-   * is ignored, and a buffer the pool already holds is refused and reported.
+   * shared memory, a slice of Node's slab, memory transferred away) is
+   * ignored, and a buffer the pool already holds is refused and reported.
    */
   give(buffer: Buffer): void {
     const memory = buffer.buffer
     if (
-      memory instanceof SharedArrayBuffer !== this.shared ||
+      memory instanceof SharedArrayBuffer ||
       buffer.byteOffset !== 0 ||
       memory.byteLength !== sizeClass(buffer.byteLength)
     )

@@ -29,7 +29,7 @@ export class HashWorker {
   private worker: Worker | undefined
   private nextJob = 1
   /** Idle transfer copies; the busy ones are on the thread. */
-  readonly transfers = new BufferPool({ memory: 'plain', maxPerSize: 4 })
+  readonly transfers = new BufferPool({ maxPerSize: 4 })
   private readonly pending = new Map<number, Job>()
 
   /** `handOver`: the caller gives up `data`'s memory for the job (only memory of its own moves; see above). */

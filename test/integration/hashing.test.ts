@@ -105,21 +105,15 @@ describe('hash pool (hashing.ts)', () => {
     }
   })
 
-  it('a shared pool keeps only shared memory, a plain pool only its own transferable memory', async () => {
-    const plain = new BufferPool({ memory: 'plain' })
-    const shared = new BufferPool()
-    const p = plain.take(8192)
-    const s = shared.take(8192)
+  it('a pool keeps only its own transferable memory: never shared memory, never a slice of Node’s slab', () => {
+    const pool = new BufferPool()
+    const p = pool.take(8192)
     assert.ok(!(p.buffer instanceof SharedArrayBuffer) && p.buffer.byteLength === 8192, 'an ArrayBuffer of its own')
-    assert.ok(s.buffer instanceof SharedArrayBuffer)
-    plain.give(s)
-    shared.give(p)
-    plain.give(Buffer.allocUnsafe(100)) // a slice of Node's slab: transferring it would take its neighbours
-    assert.deepEqual([plain.audit().free, shared.audit().free], [0, 0], 'the other kind is not kept')
-    plain.give(p)
-    shared.give(s)
-    assert.equal(plain.take(8192), p)
-    assert.equal(shared.take(8192), s)
+    pool.give(sharedBuffer(8192))
+    pool.give(Buffer.allocUnsafe(100)) // a slice of Node's slab: transferring it would take its neighbours
+    assert.equal(pool.audit().free, 0, 'neither is kept')
+    pool.give(p)
+    assert.equal(pool.take(8192), p)
   })
 
   it('hands memory of its own over to the thread and back: no copy, the same bytes, the old view empty', async (t) => {
@@ -167,7 +161,7 @@ describe('hash pool (hashing.ts)', () => {
   it('chunk buffers through the thread and back to their pool: each job its own bytes, none held twice', async (t) => {
     const dir = await tmpDir(t)
     const hashes = new HashPool(1)
-    const buffers = new BufferPool({ memory: 'plain', maxPerSize: 4 })
+    const buffers = new BufferPool({ maxPerSize: 4 })
     const fd = openSync(join(dir, 'out'), 'w+')
     try {
       await fc.assert(

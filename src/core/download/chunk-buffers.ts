@@ -21,7 +21,7 @@ export class ChunkBuffers {
     readonly chunkSize: number,
     maxPooled: number,
   ) {
-    this.pool = new BufferPool({ maxPerSize: maxPooled, memory: 'plain' })
+    this.pool = new BufferPool(maxPooled)
   }
 
   take(size: number): Buffer {

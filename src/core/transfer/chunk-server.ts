@@ -104,7 +104,7 @@ export class ChunkServer {
       reclaimIdleMs: options.reclaimIdleMs ?? DEFAULT_RECLAIM_IDLE_MS,
     })
     this.budget = new ByteBudget(this.limits.maxBufferedBytes, { onViolation })
-    this.buffers = new BufferPool({ onViolation, memory: 'plain' }) // sealed without a copy (records.ts)
+    this.buffers = new BufferPool({ onViolation })
     this.stalls = new StalledSockets(this.limits.maxBufferedBytes)
     this.uploads = new UploadSlots({ ...DEFAULT_UPLOAD_SLOT_LIMITS, slots: this.limits.uploadSlots })
     this.catalog = new StoreCatalog(options.store, { rescanMs: options.rescanMs, log: this.log })
