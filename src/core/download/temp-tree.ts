@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, fdatasync, fstatSync, linkSync, lstatSync, mkdirSync } from 'node:fs'
+import { closeSync, fdatasync, fstatSync, lstatSync, mkdirSync } from 'node:fs'
 import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { promisify } from 'node:util'
@@ -12,7 +12,7 @@ import { printable } from '../printable.js'
 import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
 import { filesystemSyncFor, type SyncFilesystem } from './tree-durable.js'
-import { copyVerified, createExclusive, localOf, removeLeftover, tempPrefix } from './tree-local.js'
+import { createExclusive, localOf, removeLeftover, tempPrefix } from './tree-local.js'
 import { type PlaceResult, placeTree } from './tree-place.js'
 
 export type { FileCheck } from './made-table.js'
@@ -26,15 +26,12 @@ export type { PlaceResult } from './tree-place.js'
  * made with mode 0700 (nobody else can plant anything inside); each
  * directory is made with mkdir and each file written in with an exclusive
  * create (`addWrittenFile`: what a download does, tree-writer.ts), at its
- * portable path (names.ts portableName per component). `addFile`
- * hard-links a verified store file instead (copied across filesystems):
- * for a store that keeps one file per folder file, which the download does
- * not do yet (docs/architecture.md).
+ * portable path (names.ts portableName per component).
  *
  * Nothing is reached through a link: before each entry is made, its
  * directory and every directory above it are checked with lstat to be the
  * very ones this tree made (device and inode; a link anywhere in the chain
- * fails the check), and link, mkdir and an exclusive create never follow a
+ * fails the check), and mkdir and an exclusive create never follow a
  * link at the last component. (A swap in the instant between the check and
  * the open is not excluded: what that create made stays where it went, and
  * the next entry's check or placing's stops the download; openat-style
@@ -47,7 +44,7 @@ export type { PlaceResult } from './tree-place.js'
  * The tree's name is recorded in the store entry (`recordPath`), so a run
  * after a killed one removes the leftover.
  *
- * Each entry costs a few synchronous metadata calls (lstat, mkdir or link):
+ * Each entry costs a few synchronous metadata calls (lstat, mkdir or open):
  * microseconds each on a local disk, where a round trip through libuv's
  * pool costs more than the call, and a folder of 10,000 small files makes
  * 10,000 of them.
@@ -148,40 +145,6 @@ export class TempTree {
   }
 
   /**
-   * A complete, verified file of the folder: a hard link to `source` (the
-   * store's copy, which must still be `identity`), or, across filesystems,
-   * a copy (fsynced).
-   */
-  async addFile(path: string, source: string, identity: FileIdentity, check: FileCheck): Promise<void> {
-    const linked = this.make(
-      path,
-      false,
-      (target) => {
-        try {
-          linkSync(source, target)
-          return true
-        } catch (err) {
-          if (CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) return false
-          throw err
-        }
-      },
-      check,
-      identity,
-    )
-    if (linked) return
-    // Across filesystems: a copy of the verified file instead (checked to be it just before).
-    await this.make(
-      path,
-      false,
-      async (target) => {
-        await copyVerified(source, target, identity)
-        return true
-      },
-      check,
-    )
-  }
-
-  /**
    * A file of the folder written here by `write` into a new file (created
    * exclusively, never through a link; executable or not), then synced
    * unless the whole tree will be (`filesSynced`).
@@ -212,31 +175,17 @@ export class TempTree {
   }
 
   /**
-   * Make one entry with `create` (false: nothing made, nothing recorded),
-   * in a directory checked just before to be the one this tree made; then
-   * record what is there (which must be `expected` when given).
+   * Make one entry with `create`, in a directory checked just before to be
+   * the one this tree made; then record what is there.
    */
-  private make(
-    path: string,
-    dir: boolean,
-    create: (target: string) => Made,
-    check?: FileCheck,
-    expected?: FileIdentity,
-  ): boolean
-  private make(
-    path: string,
-    dir: boolean,
-    create: (target: string) => Promise<Made>,
-    check?: FileCheck,
-    expected?: FileIdentity,
-  ): Promise<boolean>
+  private make(path: string, dir: boolean, create: (target: string) => Made, check?: FileCheck): void
+  private make(path: string, dir: boolean, create: (target: string) => Promise<Made>, check?: FileCheck): Promise<void>
   private make(
     path: string,
     dir: boolean,
     create: (target: string) => Made | Promise<Made>,
     check?: FileCheck,
-    expected?: FileIdentity,
-  ): boolean | Promise<boolean> {
+  ): void | Promise<void> {
     const local = localOf(path)
     const cut = local.lastIndexOf(sep)
     const parentLocal = cut < 0 ? '' : local.slice(0, cut)
@@ -249,14 +198,11 @@ export class TempTree {
     }
     // Not the chain again once the entry is made: a swap between the check and the create has done what it
     // does by then, and placing checks every entry, each directory included, before the name is given.
-    const record = (made: Made): boolean => {
-      if (made === false) return false
+    const record = (made: Made): void => {
       const st = lstatSync(target, { bigint: true })
-      const want = made === true ? expected : made
-      if ((dir ? !st.isDirectory() : !st.isFile()) || (want !== undefined && !sameFile(identityOf(st), want)))
+      if ((dir ? !st.isDirectory() : !st.isFile()) || (made !== true && !sameFile(identityOf(st), made)))
         throw swapped(target)
       this.made.add(local, dir, identityOf(st), check)
-      return true
     }
     try {
       this.assertChain(parentLocal)
@@ -307,18 +253,16 @@ export class TempTree {
 }
 
 /**
- * What a create made: nothing (false), an entry the path now holds (true), or
- * the file the create opened, which the path must still hold once it is
- * written (a file swapped while it was written is not taken for it).
+ * What a create made: an entry the path now holds (true), or the file the
+ * create opened, which the path must still hold once it is written (a file
+ * swapped while it was written is not taken for it).
  */
-type Made = boolean | FileIdentity
+type Made = true | FileIdentity
 
 /** The file open at `fd`. */
 function openedIdentity(fd: number): FileIdentity {
   return identityOf(fstatSync(fd, { bigint: true }))
 }
-
-const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
 
 function swapped(path: string): P2PError {
   return new P2PError(

@@ -1,11 +1,8 @@
 import { constants, openSync } from 'node:fs'
-import { copyFile, lstat, open, rm, unlink } from 'node:fs/promises'
+import { lstat, rm, unlink } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
-import { P2PError } from '../errors.js'
-import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { portableName, shorten } from '../names.js'
-import { printable } from '../printable.js'
 import { readRegularFile } from '../safe-fs.js'
 
 /**
@@ -87,21 +84,4 @@ export function createExclusive(target: string, exec: boolean): number {
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
     exec ? 0o777 : 0o666,
   )
-}
-
-/** A copy at `target` of the verified file `source`, checked to still be `identity` just before; fsynced. */
-export async function copyVerified(source: string, target: string, identity: FileIdentity): Promise<void> {
-  const st = await lstat(source, { bigint: true })
-  if (!st.isFile() || !sameFile(identityOf(st), identity))
-    throw new P2PError(
-      'E_IO',
-      `${printable(source)} is not the file that was verified (the store's copy was replaced during the download); run again`,
-    )
-  await copyFile(source, target, constants.COPYFILE_EXCL)
-  const copy = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW)
-  try {
-    await copy.sync()
-  } finally {
-    await copy.close()
-  }
 }
