@@ -7,14 +7,15 @@
 // Speaks the encrypted transport (p2p-serve's default) unless `--transport plain`.
 //   node bench/pull.mjs --port P [--host 127.0.0.1] --chunks-dir DIR [--in-flight 16] [--max-buffers 32] [--no-verify] [--transport plain]
 import NoiseSecretStream from '@hyperswarm/secret-stream'
-import { BufferPool } from '../dist/src/core/buffer-pool.js'
-import { hashThreads } from '../dist/src/core/hashing.js'
-import { ChunkStore } from '../dist/src/core/store.js'
-import { PeerClient } from '../dist/src/core/transfer/client.js'
 import { exitOnHelp, optionReader } from './lib.mjs'
 
 const args = process.argv.slice(2)
 exitOnHelp(args, import.meta.url)
+// The build is loaded only after --help is answered (it may not be built yet).
+const { BufferPool } = await import('../dist/src/core/buffer-pool.js')
+const { hashThreads } = await import('../dist/src/core/hashing.js')
+const { ChunkStore } = await import('../dist/src/core/store.js')
+const { PeerClient } = await import('../dist/src/core/transfer/client.js')
 const opt = optionReader(args)
 const inFlight = Number(opt('in-flight', '16'))
 const maxBuffers = Math.max(inFlight, Number(opt('max-buffers', '32')) || 32)

@@ -11,17 +11,14 @@ import { fork } from 'node:child_process'
 import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
-import { SecureSocket } from '../dist/src/core/trust/secure-socket.js'
-import { exitOnHelp } from './lib.mjs'
+import { exitOnHelp, parseSize } from './lib.mjs'
+
+// The build is loaded only after --help is answered (it may not be built yet).
+exitOnHelp(process.argv.slice(2), import.meta.url)
+const { SecureSocket } = await import('../dist/src/core/trust/secure-socket.js')
 
 const MiB = 1 << 20
 const WRITE = MiB
-
-function parseSize(text) {
-  const m = /^(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB)?$/i.exec(text)
-  if (!m) throw new Error(`bad size ${text}`)
-  return Math.round(Number(m[1]) * { kib: 1024, mib: MiB, gib: 1024 * MiB }[(m[2] ?? 'mib').toLowerCase()])
-}
 
 const cpu = () => {
   const u = process.cpuUsage()
@@ -120,7 +117,6 @@ if (process.argv[2] === '--child') {
   await sender(process.argv[3], Number(process.argv[4]))
 } else {
   const args = process.argv.slice(2)
-  exitOnHelp(args, import.meta.url)
   const size = parseSize(
     args[args.indexOf('--size') + 1] && args.includes('--size') ? args[args.indexOf('--size') + 1] : '1GiB',
   )
