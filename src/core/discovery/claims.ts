@@ -1,5 +1,5 @@
 import type { Bitfield } from '../bitfield.js'
-import type { LruMap } from './lru-map.js'
+import type { ReadonlyLruMap } from './lru-map.js'
 
 /**
  * Claims: one peer's word about one file id (the name, size and chunk count
@@ -41,7 +41,7 @@ export interface KnownFile {
 }
 
 /** The oldest claim of the address that makes the most claims in `claims` (which is in least-recently-heard order). */
-export function oldestOfCommonest<T extends { address: string }>(claims: LruMap<string, T>): T {
+export function oldestOfCommonest<T extends { address: string }>(claims: ReadonlyLruMap<string, T>): T {
   const counts = new Map<string, number>()
   for (const c of claims.values()) counts.set(c.address, (counts.get(c.address) ?? 0) + 1)
   const top = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a))[0]

@@ -1,8 +1,8 @@
 import { Bitfield } from '../bitfield.js'
 import { MiB } from '../constants.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
-import { type KnownFile, oldestOfCommonest, type PeerSource, summarizeClaims } from './claims.js'
-import { LruMap } from './lru-map.js'
+import { type Claim, ClaimIndex, type PeerRecord, peerKey } from './claim-index.js'
+import { type KnownFile, oldestOfCommonest, summarizeClaims } from './claims.js'
 import { ByteRateLimit } from './rate-limit.js'
 
 export type { KnownFile, PeerSource } from './claims.js'
@@ -29,12 +29,12 @@ export type { KnownFile, PeerSource } from './claims.js'
  * richest address: O(addresses)). Times are on the caller's clock (the
  * listener's is monotonic) and never go backwards.
  *
- * Longer than the ~300-line guide on purpose: the four orders (claims,
- * files, peers, addresses) and the byte totals are one structure, whose
- * invariants — each claim in every order it belongs to, each total the sum
- * of its claims' costs — only these private methods keep; split apart, they
- * would have to be exposed to each other. Claims' types and their summary
- * are claims.ts; the byte rate limit, rate-limit.ts; the orders, lru-map.ts.
+ * This file decides (what is admitted, refused, evicted, what a claim
+ * costs); claim-index.ts keeps the four orders (claims, files, peers,
+ * addresses) and the byte totals, one structure whose invariants only its
+ * methods keep, read here through read-only views. Claims' types and their
+ * summary are claims.ts; the byte rate limit, rate-limit.ts; the orders,
+ * lru-map.ts.
  */
 
 export interface DictionaryLimits {
@@ -65,29 +65,6 @@ const SOLE_CLAIM_SEARCH = 64
 /** What a claim costs beside its name and have-set (objects and map entries, rounded up). */
 export const CLAIM_OVERHEAD_BYTES = 256
 
-interface Claim extends PeerSource {
-  id: string
-  key: string
-  cost: number
-}
-
-interface PeerRecord {
-  key: string
-  address: string
-  peer: string
-  transport: 'noise' | undefined
-  lastSeen: number
-  ids: Set<string>
-}
-
-interface AddressRecord {
-  bytes: number
-  /** By peer key, least recently heard first. */
-  peers: LruMap<string, PeerRecord>
-  /** By claim key, least recently heard first. */
-  claims: LruMap<string, Claim>
-}
-
 export interface DictionaryStats {
   /** Claims refused, by reason. */
   refused: Record<string, number>
@@ -95,20 +72,10 @@ export interface DictionaryStats {
   evicted: number
 }
 
-const keyOf = (address: string, port: number): string => `${address}:${port}`
-const claimKey = (id: string, key: string): string => `${id} ${key}`
-
 export class ContentDictionary {
   readonly limits: DictionaryLimits
   readonly stats: DictionaryStats = { refused: {}, evicted: 0 }
-  /** Every claim, least recently heard first. */
-  private readonly claims = new LruMap<string, Claim>()
-  /** id → peer key → claim; ids least recently heard first. */
-  private readonly byFile = new LruMap<string, LruMap<string, Claim>>()
-  /** Peers, least recently heard first. */
-  private readonly peerRecords = new LruMap<string, PeerRecord>()
-  private readonly addresses = new Map<string, AddressRecord>()
-  private heldBytes = 0
+  private readonly index = new ClaimIndex()
   /** Bytes of have-sets made, per source address and in all. */
   private readonly allocations: ByteRateLimit
 
@@ -125,25 +92,25 @@ export class ContentDictionary {
   }
 
   get fileCount(): number {
-    return this.byFile.size
+    return this.index.files.size
   }
 
   get peerCount(): number {
-    return this.peerRecords.size
+    return this.index.peers.size
   }
 
   get claimCount(): number {
-    return this.claims.size
+    return this.index.claims.size
   }
 
   /** Bytes of claims held, in all or from one source address. */
   bytes(address?: string): number {
-    return address === undefined ? this.heldBytes : (this.addresses.get(address)?.bytes ?? 0)
+    return this.index.bytes(address)
   }
 
   /** Apply one announcement from `address`; returns true if anything visible changed. */
   merge(a: Announcement, address: string, now: number): boolean {
-    const key = keyOf(address, a.port)
+    const key = peerKey(address, a.port)
     if (a.files.length === 0) return this.goodbye(key, a.peer)
     const peer = this.admitPeer(key, address, a.peer, now)
     peer.transport = a.transport
@@ -156,59 +123,58 @@ export class ContentDictionary {
   expire(now: number, staleAfterMs: number): boolean {
     const cutoff = now - staleAfterMs
     let changed = false
-    for (const claim of this.claims.values()) {
+    for (const claim of this.index.claims.values()) {
       if (claim.lastSeen >= cutoff) break
-      this.dropClaim(claim)
+      this.index.drop(claim)
       changed = true
     }
-    for (const peer of this.peerRecords.values()) {
+    for (const peer of this.index.peers.values()) {
       if (peer.lastSeen >= cutoff) break
-      this.removePeer(peer.key)
+      this.index.removePeer(peer.key)
     }
     return changed
   }
 
   files(): KnownFile[] {
-    return [...this.byFile.entries()].map(([id, claims]) => summarizeClaims(id, [...claims.values()]))
+    return [...this.index.files.entries()].map(([id, claims]) => summarizeClaims(id, [...claims.values()]))
   }
 
   file(id: string): KnownFile | undefined {
-    const claims = this.byFile.get(id)
+    const claims = this.index.files.get(id)
     return claims && summarizeClaims(id, [...claims.values()])
   }
 
   /** A goodbye ("files":[]) counts only from the peer id that key announced. */
   private goodbye(key: string, peer: string): boolean {
-    const record = this.peerRecords.get(key)
+    const record = this.index.peers.get(key)
     if (!record) return false
     if (record.peer !== peer) return this.refuse('goodbye-peer-id')
-    this.removePeer(key)
+    this.index.removePeer(key)
     return true
   }
 
   private admitPeer(key: string, address: string, peerId: string, now: number): PeerRecord {
-    let record = this.peerRecords.get(key)
+    let record = this.index.peers.get(key)
     if (!record) {
-      const own = this.addresses.get(address)?.peers
-      if (own && own.size >= this.limits.maxPeersPerAddress) this.removePeer(own.oldest()!.key)
-      else if (this.peerRecords.size >= this.limits.maxPeers) this.removePeer(this.peerRecords.oldest()!.key)
+      const own = this.index.address(address)?.peers
+      if (own && own.size >= this.limits.maxPeersPerAddress) this.index.removePeer(own.oldest()!.key)
+      else if (this.index.peers.size >= this.limits.maxPeers) this.index.removePeer(this.index.peers.oldest()!.key)
       record = { key, address, peer: peerId, transport: undefined, lastSeen: now, ids: new Set() }
     }
     record.peer = peerId
     record.lastSeen = now
-    this.peerRecords.touch(key, record)
-    this.place(address).peers.touch(key, record)
+    this.index.touchPeer(record)
     return record
   }
 
   private mergeClaim(peer: PeerRecord, port: number, f: AnnouncedFile, now: number): boolean {
-    let claim = this.claims.get(claimKey(f.id, peer.key))
+    let claim = this.index.claim(f.id, peer.key)
     let changed = false
     if (
       claim &&
       (claim.name !== f.name || claim.size !== f.size || claim.chunks !== f.chunks || claim.files !== f.files)
     ) {
-      this.dropClaim(claim) // this peer now says something else about the id: its new word replaces its own old one, nobody else's
+      this.index.drop(claim) // this peer now says something else about the id: its new word replaces its own old one, nobody else's
       claim = undefined
       changed = true
     }
@@ -221,18 +187,18 @@ export class ContentDictionary {
       cost <= this.limits.maxBytesPerAddress &&
       !this.allocations.take(peer.address, haveBytes, now)
     ) {
-      if (claim) this.dropClaim(claim)
+      if (claim) this.index.drop(claim)
       this.refuse('allocation-rate')
       return changed || claim !== undefined
     }
-    if (claim) this.detach(claim)
+    if (claim) this.index.detach(claim)
     else if (cost <= this.limits.maxBytesPerAddress && cost <= this.limits.maxBytes) this.makeRoomForClaim(f.id)
     if (
       cost > this.limits.maxBytesPerAddress ||
       cost > this.limits.maxBytes ||
       !this.makeRoomForBytes(peer.address, cost - (claim?.cost ?? 0))
     ) {
-      if (claim) this.dropClaim(claim, false)
+      if (claim) this.index.drop(claim, false)
       this.refuse('over-budget')
       return changed || claim !== undefined
     }
@@ -252,7 +218,6 @@ export class ContentDictionary {
         lastSeen: now,
         cost: 0,
       }
-      peer.ids.add(f.id)
       changed = true
     }
     claim.peer = peer.peer
@@ -265,8 +230,8 @@ export class ContentDictionary {
     } else {
       changed = claim.have.setBytes(f.from / 8, f.have.bytes) || changed
     }
-    this.account(claim, CLAIM_OVERHEAD_BYTES + 2 * f.name.length + claim.have.heldBytes)
-    this.attach(claim)
+    this.index.account(claim, CLAIM_OVERHEAD_BYTES + 2 * f.name.length + claim.have.heldBytes)
+    this.index.attach(claim) // a new claim joins its peer's ids there
     return changed
   }
 
@@ -279,112 +244,42 @@ export class ContentDictionary {
    * claims), else the oldest file.
    */
   private makeRoomForClaim(id: string): void {
-    const claims = this.byFile.get(id)
+    const claims = this.index.files.get(id)
     if (claims) {
       if (claims.size >= this.limits.maxPeersPerFile) this.evict(oldestOfCommonest(claims))
       return
     }
-    if (this.byFile.size < this.limits.maxFiles) return
+    if (this.index.files.size < this.limits.maxFiles) return
     let looked = 0
-    for (const claim of this.richest()?.claims.values() ?? []) {
-      if (this.byFile.get(claim.id)?.size === 1) {
+    for (const claim of this.index.richest()?.claims.values() ?? []) {
+      if (this.index.files.get(claim.id)?.size === 1) {
         this.evict(claim)
         return
       }
       if (++looked === SOLE_CLAIM_SEARCH) break // a source whose oldest claims are all shared is no flooder of new ids
     }
-    for (const claim of [...this.byFile.oldest()!.values()]) this.evict(claim)
-  }
-
-  /** The address holding the most bytes of claims. */
-  private richest(): AddressRecord | undefined {
-    let richest: AddressRecord | undefined
-    for (const record of this.addresses.values())
-      if (record.claims.size > 0 && (!richest || record.bytes > richest.bytes)) richest = record
-    return richest
+    for (const claim of [...this.index.files.oldest()!.values()]) this.evict(claim)
   }
 
   /** Evict until `extra` more bytes from `address` fit both byte caps; false if they cannot. */
   private makeRoomForBytes(address: string, extra: number): boolean {
-    const own = this.place(address)
+    const own = this.index.place(address)
     while (own.bytes + extra > this.limits.maxBytesPerAddress) {
       const oldest = own.claims.oldest()
       if (!oldest) return false
       this.evict(oldest)
     }
-    while (this.heldBytes + extra > this.limits.maxBytes) {
-      const richest = this.richest()
+    while (this.index.bytes() + extra > this.limits.maxBytes) {
+      const richest = this.index.richest()
       if (!richest) return false
       this.evict(richest.claims.oldest()!)
     }
     return true
   }
 
-  private place(address: string): AddressRecord {
-    let record = this.addresses.get(address)
-    if (!record) {
-      record = { bytes: 0, peers: new LruMap(), claims: new LruMap() }
-      this.addresses.set(address, record)
-    }
-    return record
-  }
-
-  /** Set a claim's cost, keeping the byte totals in step. */
-  private account(claim: Claim, cost: number): void {
-    const delta = cost - claim.cost
-    claim.cost = cost
-    this.place(claim.address).bytes += delta
-    this.heldBytes += delta
-  }
-
-  /** Put a claim at the most-recent end of every order it is in. */
-  private attach(claim: Claim): void {
-    const ck = claimKey(claim.id, claim.key)
-    this.claims.touch(ck, claim)
-    const claims = this.byFile.get(claim.id) ?? new LruMap<string, Claim>()
-    claims.touch(claim.key, claim)
-    this.byFile.touch(claim.id, claims)
-    this.place(claim.address).claims.touch(ck, claim)
-  }
-
-  /** Take a claim out of every order (its bytes stay counted) while room is made around it. */
-  private detach(claim: Claim): void {
-    const ck = claimKey(claim.id, claim.key)
-    this.claims.delete(ck)
-    this.addresses.get(claim.address)?.claims.delete(ck)
-    const claims = this.byFile.get(claim.id)
-    claims?.delete(claim.key)
-    if (claims?.size === 0) this.byFile.delete(claim.id)
-  }
-
   private evict(claim: Claim): void {
     this.stats.evicted++
-    this.dropClaim(claim)
-  }
-
-  private dropClaim(claim: Claim, attached = true): void {
-    if (attached) this.detach(claim)
-    this.account(claim, 0)
-    this.peerRecords.get(claim.key)?.ids.delete(claim.id)
-    this.forgetAddressIfEmpty(claim.address)
-  }
-
-  private removePeer(key: string): void {
-    const record = this.peerRecords.get(key)
-    if (!record) return
-    for (const id of [...record.ids]) {
-      const claim = this.claims.get(claimKey(id, key))
-      if (claim) this.dropClaim(claim)
-    }
-    this.peerRecords.delete(key)
-    this.addresses.get(record.address)?.peers.delete(key)
-    this.forgetAddressIfEmpty(record.address)
-  }
-
-  private forgetAddressIfEmpty(address: string): void {
-    const record = this.addresses.get(address)
-    if (record && record.peers.size === 0 && record.claims.size === 0 && record.bytes === 0)
-      this.addresses.delete(address)
+    this.index.drop(claim)
   }
 
   private refuse(reason: string): false {

@@ -15,6 +15,9 @@ interface Node<K, V> {
   newer: Node<K, V> | undefined
 }
 
+/** A map as those who may only read it see it: no touch, no delete. */
+export type ReadonlyLruMap<K, V> = Pick<LruMap<K, V>, 'size' | 'get' | 'has' | 'oldest' | 'values' | 'entries'>
+
 export class LruMap<K, V> {
   private readonly nodes = new Map<K, Node<K, V>>()
   private head: Node<K, V> | undefined // oldest

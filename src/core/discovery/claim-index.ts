@@ -1,0 +1,170 @@
+import type { PeerSource } from './claims.js'
+import { LruMap, type ReadonlyLruMap } from './lru-map.js'
+
+/**
+ * The content dictionary's bookkeeping: every claim in four orders — all
+ * claims, per file id, per peer, per source address — and the bytes they
+ * cost, in all and per address. It decides nothing (dictionary.ts chooses
+ * what to admit, refuse and evict, and what a claim costs); it keeps the
+ * invariants that decisions rely on: each attached claim is in every order
+ * it belongs to, each peer knows the ids it claims, and each total is the
+ * sum of its claims' costs. Only these methods change the orders, so
+ * outside this class they are read-only views. Every change is O(1) (the
+ * richest address: O(addresses)).
+ */
+
+/** A claim as the dictionary holds it: whose (peer key) and what it costs. */
+export interface Claim extends PeerSource {
+  id: string
+  key: string
+  cost: number
+}
+
+export interface PeerRecord {
+  key: string
+  address: string
+  peer: string
+  transport: 'noise' | undefined
+  lastSeen: number
+  ids: Set<string>
+}
+
+interface AddressRecord {
+  bytes: number
+  /** By peer key, least recently heard first. */
+  peers: LruMap<string, PeerRecord>
+  /** By claim key, least recently heard first. */
+  claims: LruMap<string, Claim>
+}
+
+/** One source address as the dictionary may read it. */
+export interface AddressView {
+  readonly bytes: number
+  readonly peers: ReadonlyLruMap<string, PeerRecord>
+  readonly claims: ReadonlyLruMap<string, Claim>
+}
+
+/** A peer is (source address of its datagrams, never one the payload names; TCP port). */
+export const peerKey = (address: string, port: number): string => `${address}:${port}`
+const claimKey = (id: string, key: string): string => `${id} ${key}`
+
+export class ClaimIndex {
+  private readonly claimOrder = new LruMap<string, Claim>()
+  private readonly byFile = new LruMap<string, LruMap<string, Claim>>()
+  private readonly peerOrder = new LruMap<string, PeerRecord>()
+  private readonly addresses = new Map<string, AddressRecord>()
+  private heldBytes = 0
+
+  /** Every claim, least recently heard first. */
+  get claims(): ReadonlyLruMap<string, Claim> {
+    return this.claimOrder
+  }
+
+  /** id → peer key → claim; ids least recently heard first. */
+  get files(): ReadonlyLruMap<string, ReadonlyLruMap<string, Claim>> {
+    return this.byFile
+  }
+
+  /** Peers, least recently heard first. */
+  get peers(): ReadonlyLruMap<string, PeerRecord> {
+    return this.peerOrder
+  }
+
+  claim(id: string, key: string): Claim | undefined {
+    return this.claimOrder.get(claimKey(id, key))
+  }
+
+  /** Bytes of claims held, in all or from one source address. */
+  bytes(address?: string): number {
+    return address === undefined ? this.heldBytes : (this.addresses.get(address)?.bytes ?? 0)
+  }
+
+  /** The source address, if it holds any peer, claim or byte. */
+  address(address: string): AddressView | undefined {
+    return this.addresses.get(address)
+  }
+
+  /** The address holding the most bytes of claims. */
+  richest(): AddressView | undefined {
+    let richest: AddressRecord | undefined
+    for (const record of this.addresses.values())
+      if (record.claims.size > 0 && (!richest || record.bytes > richest.bytes)) richest = record
+    return richest
+  }
+
+  /** The source address, made if it is new. */
+  place(address: string): AddressView {
+    return this.placeRecord(address)
+  }
+
+  /** Put a peer at the most-recent end of both peer orders. */
+  touchPeer(record: PeerRecord): void {
+    this.peerOrder.touch(record.key, record)
+    this.placeRecord(record.address).peers.touch(record.key, record)
+  }
+
+  /** Set a claim's cost, keeping the byte totals in step. */
+  account(claim: Claim, cost: number): void {
+    const delta = cost - claim.cost
+    claim.cost = cost
+    this.placeRecord(claim.address).bytes += delta
+    this.heldBytes += delta
+  }
+
+  /** Put a claim at the most-recent end of every order it is in. */
+  attach(claim: Claim): void {
+    const ck = claimKey(claim.id, claim.key)
+    this.peerOrder.get(claim.key)?.ids.add(claim.id)
+    this.claimOrder.touch(ck, claim)
+    const claims = this.byFile.get(claim.id) ?? new LruMap<string, Claim>()
+    claims.touch(claim.key, claim)
+    this.byFile.touch(claim.id, claims)
+    this.placeRecord(claim.address).claims.touch(ck, claim)
+  }
+
+  /** Take a claim out of every order (its bytes stay counted) while room is made around it. */
+  detach(claim: Claim): void {
+    const ck = claimKey(claim.id, claim.key)
+    this.claimOrder.delete(ck)
+    this.addresses.get(claim.address)?.claims.delete(ck)
+    const claims = this.byFile.get(claim.id)
+    claims?.delete(claim.key)
+    if (claims?.size === 0) this.byFile.delete(claim.id)
+  }
+
+  /** Forget a claim: out of every order (unless `attached` is false: detached already) and its bytes uncounted. */
+  drop(claim: Claim, attached = true): void {
+    if (attached) this.detach(claim)
+    this.account(claim, 0)
+    this.peerOrder.get(claim.key)?.ids.delete(claim.id)
+    this.forgetAddressIfEmpty(claim.address)
+  }
+
+  /** Forget a peer and every claim it made. */
+  removePeer(key: string): void {
+    const record = this.peerOrder.get(key)
+    if (!record) return
+    for (const id of [...record.ids]) {
+      const claim = this.claimOrder.get(claimKey(id, key))
+      if (claim) this.drop(claim)
+    }
+    this.peerOrder.delete(key)
+    this.addresses.get(record.address)?.peers.delete(key)
+    this.forgetAddressIfEmpty(record.address)
+  }
+
+  private placeRecord(address: string): AddressRecord {
+    let record = this.addresses.get(address)
+    if (!record) {
+      record = { bytes: 0, peers: new LruMap(), claims: new LruMap() }
+      this.addresses.set(address, record)
+    }
+    return record
+  }
+
+  private forgetAddressIfEmpty(address: string): void {
+    const record = this.addresses.get(address)
+    if (record && record.peers.size === 0 && record.claims.size === 0 && record.bytes === 0)
+      this.addresses.delete(address)
+  }
+}
