@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { MessageInput } from '../../src/core/trust/message-input.js'
+import { LENGTH_BYTES, MAX_RECORD_BYTES, writeLength } from '../../src/core/trust/records.js'
+
+/** Messages framed as on the wire: | length, 3 bytes little-endian | bytes |. */
+function framed(messages: Buffer[]): Buffer {
+  const out = Buffer.alloc(messages.reduce((sum, m) => sum + LENGTH_BYTES + m.byteLength, 0))
+  let at = 0
+  for (const m of messages) {
+    writeLength(out, at, m.byteLength)
+    m.copy(out, at + LENGTH_BYTES)
+    at += LENGTH_BYTES + m.byteLength
+  }
+  return out
+}
+
+const message = fc.oneof(
+  { weight: 4, arbitrary: fc.uint8Array({ maxLength: 300 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: MAX_RECORD_BYTES }).map((n) => new Uint8Array(n).fill(n & 0xff)) },
+)
+
+const delivery = fc.record({
+  messages: fc.array(message, { maxLength: 12 }).map((list) => list.map((m) => Buffer.from(m))),
+  /** How much of each read the socket fills (of what the window offers), or a 'data' segment's length. */
+  reads: fc.array(fc.integer({ min: 1, max: 3 * MAX_RECORD_BYTES }), { minLength: 1, maxLength: 40 }),
+  viaSegments: fc.boolean(),
+  readAhead: fc.boolean(),
+  /** The connection closes after this many messages (none: it stays open). */
+  closeAfter: fc.option(fc.nat({ max: 12 }), { nil: undefined }),
+})
+
+describe('an encrypted connection’s input cut into messages (message-input.ts)', () => {
+  it('hands on every whole message once, in order, however the bytes arrive, and nothing after a close', () => {
+    fc.assert(
+      fc.property(delivery, ({ messages, reads, viaSegments, readAhead, closeAfter }) => {
+        const got: Buffer[] = []
+        const checked: number[] = []
+        let closed = false
+        const input = new MessageInput({
+          closed: () => closed,
+          readAhead: () => readAhead,
+          checkLength: (length) => {
+            checked.push(length)
+            if (length > MAX_RECORD_BYTES) throw new Error('too long')
+          },
+          message: (bytes) => {
+            assert.equal(closed, false, 'no message after the close')
+            got.push(Buffer.from(bytes)) // a view of the reused buffer: copied before the next read
+            if (closeAfter !== undefined && got.length >= closeAfter) closed = true
+          },
+        })
+        if (closeAfter === 0) closed = true
+        const wire = framed(messages)
+        let at = 0
+        for (let r = 0; at < wire.byteLength && !closed; r++) {
+          const want = r < 5000 ? reads[r % reads.length]! : wire.byteLength // bounded: tiny reads of big messages
+          if (viaSegments) {
+            const segment = Buffer.from(wire.subarray(at, at + want))
+            input.consume(segment)
+            at += segment.byteLength
+          } else {
+            const window = input.window()
+            assert.ok(window.byteLength > 0, 'a window to read into')
+            const n = wire.copy(window, 0, at, Math.min(wire.byteLength, at + Math.min(want, window.byteLength)))
+            at += n
+            input.added(n)
+          }
+        }
+        const expected = closeAfter === undefined ? messages : messages.slice(0, closeAfter)
+        assert.deepEqual(got, expected)
+        // Each length is checked before its message is handed on (a partial message's may be checked again).
+        for (const [i, m] of got.entries()) assert.ok(checked.includes(m.byteLength), `length of message ${i} checked`)
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('refuses a length before any of its bytes are waited for', () => {
+    const input = new MessageInput({
+      closed: () => false,
+      readAhead: () => false,
+      checkLength: (length) => {
+        if (length > 100) throw new Error(`refused ${length}`)
+      },
+      message: () => assert.fail('no message'),
+    })
+    const header = Buffer.alloc(LENGTH_BYTES)
+    writeLength(header, 0, 101)
+    assert.throws(() => input.consume(header), /refused 101/)
+  })
+
+  it('offers no more than the rest of the message and the next length unless reading ahead', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: MAX_RECORD_BYTES }), fc.boolean(), (length, readAhead) => {
+        const input = new MessageInput({
+          closed: () => false,
+          readAhead: () => readAhead,
+          checkLength: () => undefined,
+          message: () => undefined,
+        })
+        const header = Buffer.alloc(LENGTH_BYTES)
+        writeLength(header, 0, length)
+        const first = input.window()
+        header.copy(first)
+        input.added(LENGTH_BYTES)
+        if (length === 0) return
+        const window = input.window()
+        if (readAhead) assert.ok(window.byteLength >= length)
+        else assert.equal(window.byteLength, length + LENGTH_BYTES)
+      }),
+      { numRuns: 500 },
+    )
+  })
+})
