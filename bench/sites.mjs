@@ -21,9 +21,6 @@ import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
-import { Topology } from '../dist/test/netns/topology.js'
-import { DHT_NODES, portForward, shapeLink, twoSites, twoSitesTopology } from '../dist/test/netns/two-sites.js'
-import { wireAvailable } from '../dist/test/netns/wire.js'
 import {
   exitOnHelp,
   machineCpuSeconds,
@@ -39,6 +36,12 @@ import { netnsUnavailable } from './netns.mjs'
 import { machine, mib, saveSection } from './results.mjs'
 
 exitOnHelp(process.argv.slice(2), import.meta.url)
+// The build is loaded only after --help is answered (it may not be built yet).
+const { Topology } = await import('../dist/test/netns/topology.js')
+const { DHT_NODES, portForward, shapeLink, twoSites, twoSitesTopology } = await import(
+  '../dist/test/netns/two-sites.js'
+)
+const { wireAvailable } = await import('../dist/test/netns/wire.js')
 const opt = optionReader(process.argv.slice(2))
 const size = parseSize(opt('size', '256MiB'))
 const rate = opt('rate', '100mbit')

@@ -6,6 +6,7 @@
 //   ours    — SecureSocket (src/core/trust): the same handshake and wire format, our buffers;
 //             the receiver offers a reused 1 MiB "body" window, as PeerClient does for a chunk.
 // Prints wall time and CPU seconds on each side. Usage: node bench/transport.mjs [--size 1GiB] [--runs 3]
+//   (a size takes its unit: 64MiB, 1GiB; a bare number is bytes)
 //   Needs `npm run build` first. Loopback only.
 import { fork } from 'node:child_process'
 import { once } from 'node:events'

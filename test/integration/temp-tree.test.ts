@@ -159,6 +159,18 @@ describe('temporary tree of a folder download', () => {
     await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
   })
 
+  it('never writes through a link planted at the entry’s own name', async (t) => {
+    const { base, options } = await setup(t)
+    const outside = join(base, 'outside-file')
+    await writeFile(outside, 'untouched')
+    const tree = await TempTree.create(options)
+    tree.addDir('d')
+    await symlink(outside, join(tree.root, 'd', 'a'))
+    await assert.rejects(put(tree, 'd/a', 'EVIL'), (err: unknown) => hasCode(err, 'E_IO') || hasCode(err, 'E_EXISTS'))
+    assert.throws(() => tree.addEmptyFile('d/a', false))
+    assert.equal(await readFile(outside, 'utf8'), 'untouched', 'nothing written through the link')
+  })
+
   it('never follows a link put in place of the temporary tree itself', async (t) => {
     const { base, downloads, options } = await setup(t)
     const a = 'hello'
@@ -239,9 +251,7 @@ describe('temporary tree of a folder download', () => {
       eachSynced = 0
       for (const [i, path] of ['a', 'd/b', 'd/c'].entries()) {
         const content = `file ${i}`
-        await tree.addWrittenFile(path, false, { size: content.length, sha256: sha(content) }, async (fd) => {
-          fs.writeSync(fd, content)
-        })
+        await put(tree, path, content)
       }
       tree.addEmptyFile('d/empty', false)
       const placed = await tree.place()
@@ -293,9 +303,7 @@ describe('temporary tree of a folder download', () => {
         },
       })
       tree.addDir('d')
-      await tree.addWrittenFile('d/a', false, { size: 4, sha256: sha('good') }, async (fd) => {
-        fs.writeSync(fd, 'good')
-      })
+      await put(tree, 'd/a', 'good')
       await assert.rejects(tree.place(), (err) => hasCode(err, 'E_IO'), `swapped: "${swapped}"`)
       assert.deepEqual(
         (await readdir(downloads)).filter((name) => !name.startsWith('album.part-')),

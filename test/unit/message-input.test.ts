@@ -26,27 +26,32 @@ const delivery = fc.record({
   /** How much of each read the socket fills (of what the window offers), or a 'data' segment's length. */
   reads: fc.array(fc.integer({ min: 1, max: 3 * MAX_RECORD_BYTES }), { minLength: 1, maxLength: 40 }),
   viaSegments: fc.boolean(),
-  readAhead: fc.boolean(),
+  /** Reading ahead starts after this many messages (as it does once a connection opens), or never. */
+  readAheadAfter: fc.option(fc.nat({ max: 12 }), { nil: undefined }),
   /** The connection closes after this many messages (none: it stays open). */
   closeAfter: fc.option(fc.nat({ max: 12 }), { nil: undefined }),
+  /** The connection refuses the length of this message (none: every length is accepted). */
+  refuseAt: fc.option(fc.nat({ max: 11 }), { nil: undefined }),
 })
 
 describe('an encrypted connection’s input cut into messages (message-input.ts)', () => {
-  it('hands on every whole message once, in order, however the bytes arrive, and nothing after a close', () => {
+  it('hands on every whole message once, in order, its length checked just before, however the bytes arrive; nothing after a close or a refused length', () => {
     fc.assert(
-      fc.property(delivery, ({ messages, reads, viaSegments, readAhead, closeAfter }) => {
+      fc.property(delivery, ({ messages, reads, viaSegments, readAheadAfter, closeAfter, refuseAt }) => {
+        const refused = refuseAt !== undefined && refuseAt < messages.length ? messages[refuseAt]!.byteLength : -1
         const got: Buffer[] = []
-        const checked: number[] = []
+        const events: string[] = []
         let closed = false
         const input = new MessageInput({
           closed: () => closed,
-          readAhead: () => readAhead,
+          readAhead: () => readAheadAfter !== undefined && got.length >= readAheadAfter,
           checkLength: (length) => {
-            checked.push(length)
-            if (length > MAX_RECORD_BYTES) throw new Error('too long')
+            events.push(`check ${length}`)
+            if (length === refused) throw new Error(`refused ${length}`)
           },
           message: (bytes) => {
             assert.equal(closed, false, 'no message after the close')
+            events.push(`message ${bytes.byteLength}`)
             got.push(Buffer.from(bytes)) // a view of the reused buffer: copied before the next read
             if (closeAfter !== undefined && got.length >= closeAfter) closed = true
           },
@@ -54,24 +59,34 @@ describe('an encrypted connection’s input cut into messages (message-input.ts)
         if (closeAfter === 0) closed = true
         const wire = framed(messages)
         let at = 0
-        for (let r = 0; at < wire.byteLength && !closed; r++) {
-          const want = r < 5000 ? reads[r % reads.length]! : wire.byteLength // bounded: tiny reads of big messages
-          if (viaSegments) {
-            const segment = Buffer.from(wire.subarray(at, at + want))
-            input.consume(segment)
-            at += segment.byteLength
-          } else {
-            const window = input.window()
-            assert.ok(window.byteLength > 0, 'a window to read into')
-            const n = wire.copy(window, 0, at, Math.min(wire.byteLength, at + Math.min(want, window.byteLength)))
-            at += n
-            input.added(n)
+        try {
+          for (let r = 0; at < wire.byteLength && !closed; r++) {
+            const want = r < 5000 ? reads[r % reads.length]! : wire.byteLength // bounded: tiny reads of big messages
+            if (viaSegments) {
+              const segment = Buffer.from(wire.subarray(at, at + want))
+              at += segment.byteLength
+              input.consume(segment)
+            } else {
+              const window = input.window()
+              assert.ok(window.byteLength > 0, 'a window to read into')
+              const n = wire.copy(window, 0, at, Math.min(wire.byteLength, at + Math.min(want, window.byteLength)))
+              at += n
+              input.added(n)
+            }
           }
+        } catch (err) {
+          assert.match((err as Error).message, /^refused/) // the connection closes on it
         }
-        const expected = closeAfter === undefined ? messages : messages.slice(0, closeAfter)
-        assert.deepEqual(got, expected)
-        // Each length is checked before its message is handed on (a partial message's may be checked again).
-        for (const [i, m] of got.entries()) assert.ok(checked.includes(m.byteLength), `length of message ${i} checked`)
+        const firstRefused = messages.findIndex((m) => m.byteLength === refused)
+        const stop = Math.min(
+          closeAfter ?? messages.length,
+          firstRefused >= 0 ? firstRefused : messages.length,
+          messages.length,
+        )
+        assert.deepEqual(got, messages.slice(0, stop))
+        events.forEach((event, i) => {
+          if (event.startsWith('message ')) assert.equal(events[i - 1], `check ${event.slice(8)}`, `event ${i}`)
+        })
       }),
       { numRuns: 2000 },
     )
@@ -93,23 +108,34 @@ describe('an encrypted connection’s input cut into messages (message-input.ts)
 
   it('offers no more than the rest of the message and the next length unless reading ahead', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: MAX_RECORD_BYTES }), fc.boolean(), (length, readAhead) => {
-        const input = new MessageInput({
-          closed: () => false,
-          readAhead: () => readAhead,
-          checkLength: () => undefined,
-          message: () => undefined,
-        })
-        const header = Buffer.alloc(LENGTH_BYTES)
-        writeLength(header, 0, length)
-        const first = input.window()
-        header.copy(first)
-        input.added(LENGTH_BYTES)
-        if (length === 0) return
-        const window = input.window()
-        if (readAhead) assert.ok(window.byteLength >= length)
-        else assert.equal(window.byteLength, length + LENGTH_BYTES)
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: MAX_RECORD_BYTES }),
+        fc.boolean(),
+        fc.double({ min: 0, max: 0.99, noNaN: true }),
+        (length, readAhead, fraction) => {
+          const input = new MessageInput({
+            closed: () => false,
+            readAhead: () => readAhead,
+            checkLength: () => undefined,
+            message: () => undefined,
+          })
+          const header = Buffer.alloc(LENGTH_BYTES)
+          writeLength(header, 0, length)
+          const first = input.window()
+          header.copy(first)
+          input.added(LENGTH_BYTES)
+          if (length === 0) return
+          // Part of the body arrives, then the window is asked for again.
+          const part = Math.floor(length * fraction)
+          if (part > 0) {
+            assert.ok(input.window().byteLength >= part)
+            input.added(part)
+          }
+          const window = input.window()
+          if (readAhead) assert.ok(window.byteLength >= length - part + LENGTH_BYTES)
+          else assert.equal(window.byteLength, length - part + LENGTH_BYTES)
+        },
+      ),
       { numRuns: 500 },
     )
   })

@@ -45,7 +45,7 @@ export interface AddressView {
 }
 
 /** A peer is (source address of its datagrams, never one the payload names; TCP port). */
-export const peerKey = (address: string, port: number): string => `${address}:${port}`
+export const claimPeerKey = (address: string, port: number): string => `${address}:${port}`
 const claimKey = (id: string, key: string): string => `${id} ${key}`
 
 export class ClaimIndex {
@@ -111,10 +111,10 @@ export class ClaimIndex {
     this.heldBytes += delta
   }
 
-  /** Put a claim at the most-recent end of every order it is in. */
-  attach(claim: Claim): void {
+  /** Put a claim of `peer`'s at the most-recent end of every order it is in; the peer knows its id. */
+  attach(claim: Claim, peer: PeerRecord): void {
     const ck = claimKey(claim.id, claim.key)
-    this.peerOrder.get(claim.key)?.ids.add(claim.id)
+    peer.ids.add(claim.id)
     this.claimOrder.touch(ck, claim)
     const claims = this.byFile.get(claim.id) ?? new LruMap<string, Claim>()
     claims.touch(claim.key, claim)

@@ -1,7 +1,7 @@
 import { Bitfield } from '../bitfield.js'
 import { MiB } from '../constants.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
-import { type Claim, ClaimIndex, type PeerRecord, peerKey } from './claim-index.js'
+import { type Claim, ClaimIndex, claimPeerKey, type PeerRecord } from './claim-index.js'
 import { type KnownFile, oldestOfCommonest, summarizeClaims } from './claims.js'
 import { ByteRateLimit } from './rate-limit.js'
 
@@ -110,7 +110,7 @@ export class ContentDictionary {
 
   /** Apply one announcement from `address`; returns true if anything visible changed. */
   merge(a: Announcement, address: string, now: number): boolean {
-    const key = peerKey(address, a.port)
+    const key = claimPeerKey(address, a.port)
     if (a.files.length === 0) return this.goodbye(key, a.peer)
     const peer = this.admitPeer(key, address, a.peer, now)
     peer.transport = a.transport
@@ -231,7 +231,7 @@ export class ContentDictionary {
       changed = claim.have.setBytes(f.from / 8, f.have.bytes) || changed
     }
     this.index.account(claim, CLAIM_OVERHEAD_BYTES + 2 * f.name.length + claim.have.heldBytes)
-    this.index.attach(claim) // a new claim joins its peer's ids there
+    this.index.attach(claim, peer)
     return changed
   }
 

@@ -73,6 +73,8 @@ export class SecureHandshake {
     private readonly link: HandshakeLink,
     private readonly options: HandshakeOptions,
   ) {
+    // Before the deadline's timer: a key pair Noise refuses throws here, leaving no timer behind.
+    this.noise = new Handshake(link.initiator, options.keyPair, null, 'XX')
     const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
     this.timer = setTimeout(
       () =>
@@ -84,7 +86,6 @@ export class SecureHandshake {
         ),
       timeoutMs,
     )
-    this.noise = new Handshake(link.initiator, options.keyPair, null, 'XX')
     if (link.initiator) this.sendHandshake(this.noise.send())
   }
 
