@@ -4,20 +4,13 @@ import { type Collaborators, componentLog, type Logger, silentLogger } from '../
 import type { ChunkStore, StoreEntry } from '../store.js'
 import { StoreChanges } from '../store-changes.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
-import {
-  ANSWER_FACTOR,
-  answerWithin,
-  encodeAnnouncements,
-  encodeMore,
-  type LocalFile,
-  packAnnouncements,
-  type QueryWant,
-} from './announcement.js'
-import { decodeQuery } from './announcement-decode.js'
-import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
+import { encodeAnnouncements, type LocalFile } from './announcement.js'
+import { DiscoverySockets } from './discovery-sockets.js'
 import type { FamilyOptions } from './interfaces.js'
 import type { PeerTarget } from './named-peers.js'
-import { ByteRateLimit } from './rate-limit.js'
+import { type Announced, type AnnouncerStats, QueryAnswerer } from './query-answerer.js'
+
+export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats } from './query-answerer.js'
 
 /**
  * Tells the LAN what this chunk store holds: a burst of announcement
@@ -34,19 +27,10 @@ import { ByteRateLimit } from './rate-limit.js'
  * should ask it for instead of the seeder (docs/benchmarks.md: at N = 4 the
  * seeder sent 1.22 × the file instead of 1.33 ×, medians).
  *
- * A query is answered at once by unicast to its source, never by broadcast,
- * with at most ANSWER_FACTOR × the query's bytes: the files it asks for (a
- * name or an id) or, unasked, as many as fit, then a "more" notice saying how
- * many were left for the periodic announcements. Answers also keep within a
- * byte rate per source address and in all, and come from the last scan (no
- * disk work per query). So a query cannot be used to amplify traffic or to
- * make the announcer work.
+ * Queries heard on its sockets are answered from the last burst's scan, by
+ * unicast and within a budget and rate limits (query-answerer.ts).
  */
 
-/** Answer bytes a second per source address: one full answer to a padded query (a burst of four: a host's listener and downloaders starting together). */
-export const ANSWER_BYTES_PER_SOURCE_PER_S = ANSWER_FACTOR * MAX_DATAGRAM_BYTES
-/** Answer bytes a second, all sources together. */
-export const ANSWER_BYTES_PER_S = 64 * 1024
 /** Bursts caused by store changes, at least this far apart (a burst of one datagram per destination). */
 export const MIN_BURST_GAP_MS = 250
 /** …and at least this far apart after a burst of more than one datagram. */
@@ -86,14 +70,6 @@ export interface AnnouncerOptions {
   guard?: DatagramGuard
 }
 
-export interface AnnouncerStats {
-  queries: number
-  answers: number
-  answerBytes: number
-  /** Queries not answered because a rate limit was spent. */
-  refused: number
-}
-
 export interface BurstReport {
   files: number
   datagrams: number
@@ -118,10 +94,10 @@ export class Announcer {
   private bursting: Promise<void> | undefined
   private again = false
   /** What the last burst announced: answers are made from it. */
-  private announced: { peer: string; files: LocalFile[] } | undefined
-  private readonly answerLimit: ByteRateLimit
+  private announced: Announced | undefined
+  private readonly answerer: QueryAnswerer
   private readonly log: Logger
-  readonly stats: AnnouncerStats = { queries: 0, answers: 0, answerBytes: 0, refused: 0 }
+  readonly stats: AnnouncerStats
   onBurst: ((report: BurstReport) => void) | undefined
 
   constructor(private readonly options: AnnouncerOptions) {
@@ -131,12 +107,18 @@ export class Announcer {
       () => this.schedule('store changed', options.changeDelayMs ?? 200),
       this.log,
     )
-    const perSource = options.answerBytesPerSourcePerS ?? ANSWER_BYTES_PER_SOURCE_PER_S
-    this.answerLimit = new ByteRateLimit({
-      perSecond: perSource,
-      burst: 4 * perSource,
-      totalPerSecond: options.answerBytesPerS ?? ANSWER_BYTES_PER_S,
-    })
+    this.answerer = new QueryAnswerer(
+      options,
+      {
+        announced: () => this.announced,
+        bursting: () => this.bursting,
+        open: () => this.socket !== undefined,
+        maxBytes: () => this.maxBytes,
+        seal: (payload) => this.seal(payload),
+      },
+      this.log,
+    )
+    this.stats = this.answerer.stats
   }
 
   async start(): Promise<void> {
@@ -147,7 +129,7 @@ export class Announcer {
       unicastAddresses: this.options.unicastAddresses ?? [],
       ...(this.options.bindAddress !== undefined ? { bindAddress: this.options.bindAddress } : {}),
       log: this.log,
-      onDatagram: (d) => this.onMessage(d),
+      onDatagram: (d) => this.answerer.onMessage(d),
     })
     await sockets.start()
     this.socket = sockets
@@ -223,66 +205,6 @@ export class Announcer {
 
   private seal(payload: Buffer): Buffer {
     return this.options.guard ? this.options.guard.seal(payload) : payload
-  }
-
-  private onMessage(datagram: Datagram): void {
-    let msg = datagram.bytes
-    if (this.options.guard) {
-      const opened = this.options.guard.open(msg)
-      if ('drop' in opened) return // not ours to judge: listeners count what they drop
-      msg = opened.payload
-    }
-    let want: QueryWant | undefined
-    try {
-      want = decodeQuery(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
-    } catch {
-      return // not ours to judge: listeners count bad datagrams
-    }
-    if (want === undefined) return
-    this.stats.queries++
-    this.answer(want, msg.length, datagram)
-  }
-
-  /** Unicast to the querier what it asked for, within ANSWER_FACTOR × its bytes and the rate limits. */
-  private answer(want: QueryWant, queryBytes: number, query: Datagram): void {
-    const to = query.from
-    const announced = this.announced
-    if (!announced && this.bursting) {
-      void this.bursting.then(() => {
-        if (this.announced) this.answer(want, queryBytes, query)
-      }) // the first scan is under way: answer from it
-      return
-    }
-    if (!announced || !this.socket || to.port === 0) return
-    const asked =
-      want.id === undefined && want.name === undefined
-        ? announced.files
-        : announced.files.filter((f) => f.id === want.id || f.name === want.name)
-    if (asked.length === 0) return
-    const budget = ANSWER_FACTOR * queryBytes
-    // Every datagram but the last is nearly full (entries are a few hundred bytes), so this many fills the budget; fewer would only make a smaller answer.
-    const packed = packAnnouncements(announced.peer, this.options.tcpPort, asked, {
-      maxBytes: this.maxBytes,
-      ...(this.options.transport ? { transport: this.options.transport } : {}),
-      maxDatagrams: Math.ceil(budget / 400) + 1,
-    })
-    const more = (omitted: number): Buffer => encodeMore(omitted, this.options.intervalMs / 1000)
-    const { datagrams: answer, bytes: total, whole } = answerWithin(packed, asked.length, budget, more)
-    if (answer.length === 0) return
-    if (!this.answerLimit.take(to.address, total)) {
-      this.stats.refused++
-      return
-    }
-    this.stats.answers++
-    this.stats.answerBytes += total
-    this.log.debug(
-      { to: `${to.address}:${to.port}`, want, datagrams: answer.length, bytes: total, omitted: asked.length - whole },
-      'query answered',
-    )
-    // From the socket the query came in on: its source is the address the querier asked.
-    void (async () => {
-      for (const d of answer) if (!(await query.reply(this.seal(d)))) return
-    })()
   }
 
   /** Send one burst; a burst asked for while one is being sent follows it (the store may have changed meanwhile). */

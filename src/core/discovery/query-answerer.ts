@@ -1,0 +1,185 @@
+import { MAX_DATAGRAM_BYTES } from '../constants.js'
+import type { Logger } from '../log.js'
+import type { DatagramGuard } from '../trust/datagram-guard.js'
+import {
+  ANSWER_FACTOR,
+  answerWithin,
+  encodeMore,
+  type LocalFile,
+  packAnnouncements,
+  type QueryWant,
+} from './announcement.js'
+import { decodeQuery } from './announcement-decode.js'
+import type { Datagram } from './discovery-sockets.js'
+import { ByteRateLimit } from './rate-limit.js'
+
+/**
+ * An announcer's answers to queries (announcer.ts sends the bursts). A query
+ * is answered at once by unicast to its source, never by broadcast,
+ * with at most ANSWER_FACTOR × the query's bytes: the files it asks for (a
+ * name or an id) or, unasked, as many as fit, then a "more" notice saying how
+ * many were left for the periodic announcements. Answers also keep within a
+ * byte rate per source address and in all, and come from the last scan (no
+ * disk work per query). So a query cannot be used to amplify traffic or to
+ * make the announcer work.
+ */
+
+/** Answer bytes a second per source address: one full answer to a padded query (a burst of four: a host's listener and downloaders starting together). */
+export const ANSWER_BYTES_PER_SOURCE_PER_S = ANSWER_FACTOR * MAX_DATAGRAM_BYTES
+/** Answer bytes a second, all sources together. */
+export const ANSWER_BYTES_PER_S = 64 * 1024
+
+/** What an announcer counts (Announcer.stats): its queries and their answers. */
+export interface AnnouncerStats {
+  queries: number
+  answers: number
+  answerBytes: number
+  /** Queries not answered because a rate limit was spent. */
+  refused: number
+}
+
+/** What the last burst announced: answers are made from it. */
+export interface Announced {
+  peer: string
+  files: LocalFile[]
+}
+
+/** How an answer's datagrams are made: the announcer's TCP port, transport and interval, the largest payload. */
+export interface AnswerFormat {
+  tcpPort: number
+  transport?: 'noise' | undefined
+  intervalMs: number
+  maxBytes: number
+}
+
+/**
+ * The answer to a query of `queryBytes` for `want`, from what was last
+ * announced: the packed announcements of the files asked for and the "more"
+ * notice of those left out, within ANSWER_FACTOR × `queryBytes` (answerWithin);
+ * no datagram when no file is asked for or not even the notice fits. `asked`:
+ * how many files the query asked for; `whole`: how many of them the answer
+ * holds whole.
+ */
+export function answerTo(
+  announced: Announced,
+  want: QueryWant,
+  queryBytes: number,
+  format: AnswerFormat,
+): { datagrams: Buffer[]; bytes: number; asked: number; whole: number } {
+  const asked =
+    want.id === undefined && want.name === undefined
+      ? announced.files
+      : announced.files.filter((f) => f.id === want.id || f.name === want.name)
+  if (asked.length === 0) return { datagrams: [], bytes: 0, asked: 0, whole: 0 }
+  const budget = ANSWER_FACTOR * queryBytes
+  // Every datagram but the last is nearly full (entries are a few hundred bytes), so this many fills the budget; fewer would only make a smaller answer.
+  const packed = packAnnouncements(announced.peer, format.tcpPort, asked, {
+    maxBytes: format.maxBytes,
+    ...(format.transport ? { transport: format.transport } : {}),
+    maxDatagrams: Math.ceil(budget / 400) + 1,
+  })
+  const more = (omitted: number): Buffer => encodeMore(omitted, format.intervalMs / 1000)
+  return { ...answerWithin(packed, asked.length, budget, more), asked: asked.length }
+}
+
+/** The announcer's options its answers use (AnnouncerOptions has them all). */
+export interface QueryAnswererOptions {
+  tcpPort: number
+  intervalMs: number
+  maxDatagramBytes?: number
+  answerBytesPerSourcePerS?: number
+  answerBytesPerS?: number
+  transport?: 'noise'
+  guard?: DatagramGuard
+}
+
+/** What answers need of their announcer (announcer.ts): its last scan, its sockets, its datagram boundary. */
+export interface AnnouncerLink {
+  /** What its last burst announced (undefined until a first scan is done). */
+  announced(): Announced | undefined
+  /** The burst being sent, if any: the first scan may be under way in it. */
+  bursting(): Promise<void> | undefined
+  /** Whether its sockets are open (from start until stop): answers go out only then. */
+  open(): boolean
+  /** The largest datagram payload (inside a private swarm, what still fits once sealed). */
+  maxBytes(): number
+  seal(payload: Buffer): Buffer
+}
+
+/** One announcer's answers: the one owner of their rate limit and of the announcer's counts. */
+export class QueryAnswerer {
+  private readonly answerLimit: ByteRateLimit
+  readonly stats: AnnouncerStats = { queries: 0, answers: 0, answerBytes: 0, refused: 0 }
+
+  constructor(
+    private readonly options: QueryAnswererOptions,
+    private readonly announcer: AnnouncerLink,
+    private readonly log: Logger,
+  ) {
+    const perSource = options.answerBytesPerSourcePerS ?? ANSWER_BYTES_PER_SOURCE_PER_S
+    this.answerLimit = new ByteRateLimit({
+      perSecond: perSource,
+      burst: 4 * perSource,
+      totalPerSecond: options.answerBytesPerS ?? ANSWER_BYTES_PER_S,
+    })
+  }
+
+  /** A datagram heard on the announcer's sockets: a query is answered, anything else ignored. */
+  onMessage(datagram: Datagram): void {
+    let msg = datagram.bytes
+    if (this.options.guard) {
+      const opened = this.options.guard.open(msg)
+      if ('drop' in opened) return // not ours to judge: listeners count what they drop
+      msg = opened.payload
+    }
+    let want: QueryWant | undefined
+    try {
+      want = decodeQuery(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
+    } catch {
+      return // not ours to judge: listeners count bad datagrams
+    }
+    if (want === undefined) return
+    this.stats.queries++
+    this.answer(want, msg.length, datagram)
+  }
+
+  /** Unicast to the querier what it asked for, within ANSWER_FACTOR × its bytes and the rate limits. */
+  private answer(want: QueryWant, queryBytes: number, query: Datagram): void {
+    const to = query.from
+    const announced = this.announcer.announced()
+    const bursting = this.announcer.bursting()
+    if (!announced && bursting) {
+      void bursting.then(() => {
+        if (this.announcer.announced()) this.answer(want, queryBytes, query)
+      }) // the first scan is under way: answer from it
+      return
+    }
+    if (!announced || !this.announcer.open() || to.port === 0) return
+    const {
+      datagrams: answer,
+      bytes: total,
+      asked,
+      whole,
+    } = answerTo(announced, want, queryBytes, {
+      tcpPort: this.options.tcpPort,
+      transport: this.options.transport,
+      intervalMs: this.options.intervalMs,
+      maxBytes: this.announcer.maxBytes(),
+    })
+    if (answer.length === 0) return
+    if (!this.answerLimit.take(to.address, total)) {
+      this.stats.refused++
+      return
+    }
+    this.stats.answers++
+    this.stats.answerBytes += total
+    this.log.debug(
+      { to: `${to.address}:${to.port}`, want, datagrams: answer.length, bytes: total, omitted: asked - whole },
+      'query answered',
+    )
+    // From the socket the query came in on: its source is the address the querier asked.
+    void (async () => {
+      for (const d of answer) if (!(await query.reply(this.announcer.seal(d)))) return
+    })()
+  }
+}

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { Bitfield } from '../../src/core/bitfield.js'
+import {
+  ANSWER_FACTOR,
+  encodeAnnouncements,
+  type LocalFile,
+  type QueryWant,
+} from '../../src/core/discovery/announcement.js'
+import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
+import { answerTo } from '../../src/core/discovery/query-answerer.js'
+
+const PEER = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
+const NAMES = ['a.bin', 'b.bin', 'c.bin', 'naïve café.txt']
+const id = (n: number): string => n.toString(16).padStart(64, '0')
+
+const file = (n: number): fc.Arbitrary<LocalFile> =>
+  fc
+    .record({ name: fc.constantFrom(...NAMES), bits: fc.array(fc.boolean(), { maxLength: 64 }) })
+    .map(({ name, bits }) => {
+      const have = new Bitfield(bits.length)
+      for (const [i, bit] of bits.entries()) if (bit) have.set(i)
+      return { id: id(n), name, size: bits.length * 4096, have }
+    })
+const files = fc.integer({ min: 0, max: 40 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => file(i))))
+/** Every file, one id (maybe of no file), one name (maybe of no file), or both. */
+const want: fc.Arbitrary<QueryWant> = fc.oneof(
+  fc.constant({}),
+  fc.record({ id: fc.integer({ min: 0, max: 45 }).map(id) }),
+  fc.record({ name: fc.constantFrom(...NAMES, 'nobody.bin') }),
+  fc.record({ id: fc.integer({ min: 0, max: 45 }).map(id), name: fc.constantFrom(...NAMES) }),
+)
+const format = fc.record({
+  tcpPort: fc.integer({ min: 1, max: 65535 }),
+  transport: fc.constantFrom(undefined, 'noise' as const),
+  intervalMs: fc.integer({ min: 100, max: 120_000 }),
+  // Datagrams of at least 900 bytes: full ones hold more than the 400 bytes the cap on packing assumes.
+  maxBytes: fc.integer({ min: 900, max: 1200 }),
+})
+const queryBytes = fc.oneof(fc.constantFrom(22, 1200), fc.integer({ min: 0, max: 4000 }))
+
+describe("an announcer's answer to a query, from what it last announced (query-answerer.ts)", () => {
+  it('holds only the files asked for, within ANSWER_FACTOR × the query, a "more" notice for the rest; all of them when they fit', () => {
+    fc.assert(
+      fc.property(files, want, queryBytes, format, (local, w, bytes, f) => {
+        const answer = answerTo({ peer: PEER, files: local }, w, bytes, f)
+        const asked =
+          w.id === undefined && w.name === undefined ? local : local.filter((l) => l.id === w.id || l.name === w.name)
+        assert.equal(answer.asked, asked.length)
+        assert.ok(answer.whole <= asked.length)
+        const sizes = answer.datagrams.map((d) => d.length)
+        assert.equal(
+          answer.bytes,
+          sizes.reduce((s, n) => s + n, 0),
+        )
+        assert.ok(answer.bytes <= ANSWER_FACTOR * bytes, `${answer.bytes} bytes answer a ${bytes}-byte query`)
+        for (const n of sizes) assert.ok(n <= f.maxBytes)
+        if (asked.length === 0) return assert.equal(answer.datagrams.length, 0, 'nothing asked: silence, no goodbye')
+
+        const messages = answer.datagrams.map((d) => decodeDatagram(d))
+        const notice = messages.at(-1)?.type === 'more' ? messages.pop() : undefined
+        if (answer.datagrams.length > 0 && answer.whole < asked.length)
+          assert.deepEqual(notice, {
+            type: 'more',
+            omitted: asked.length - answer.whole,
+            interval: f.intervalMs / 1000,
+          })
+        else assert.equal(notice, undefined)
+        const said = new Set<string>()
+        for (const m of messages) {
+          assert.ok(m.type === 'announce', 'announcements, then at most one notice, last')
+          assert.equal(m.peer, PEER)
+          assert.equal(m.port, f.tcpPort)
+          assert.equal(m.transport, f.transport)
+          for (const a of m.files) said.add(a.id)
+        }
+        const askedIds = new Set(asked.map((a) => a.id))
+        for (const s of said) assert.ok(askedIds.has(s), 'only files asked for')
+        for (const a of asked.slice(0, answer.whole)) assert.ok(said.has(a.id), 'the files held whole are in it')
+
+        // When every file asked for fits the budget, the answer is all of them, as a burst would announce them.
+        const all = encodeAnnouncements(PEER, f.tcpPort, asked, f.maxBytes, f.transport)
+        if (all.reduce((s, d) => s + d.length, 0) <= ANSWER_FACTOR * bytes) {
+          assert.equal(answer.whole, asked.length)
+          assert.deepEqual(answer.datagrams, all)
+        }
+      }),
+      { numRuns: 1000 },
+    )
+  })
+})
