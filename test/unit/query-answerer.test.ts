@@ -9,7 +9,8 @@ import {
   type QueryWant,
 } from '../../src/core/discovery/announcement.js'
 import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
-import { answerTo } from '../../src/core/discovery/query-answerer.js'
+import { answerTo, MAX_WAITING_FOR_SCAN, QueryAnswerer } from '../../src/core/discovery/query-answerer.js'
+import { silentLogger } from '../../src/core/log.js'
 
 const PEER = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
 const NAMES = ['a.bin', 'b.bin', 'c.bin', 'naïve café.txt']
@@ -88,5 +89,43 @@ describe("an announcer's answer to a query, from what it last announced (query-a
       }),
       { numRuns: 1000 },
     )
+  })
+
+  it('holds only a few queries while the first scan runs and answers them from it; the rest are refused and counted', async () => {
+    let scanned: ((value: void) => void) | undefined
+    const firstScan = new Promise<void>((resolve) => {
+      scanned = resolve
+    })
+    let announced: { peer: string; files: LocalFile[] } | undefined
+    const answerer = new QueryAnswerer(
+      { tcpPort: 47010, intervalMs: 5000, answerBytesPerSourcePerS: 1e9, answerBytesPerS: 1e9 },
+      {
+        announced: () => announced,
+        bursting: () => (announced ? undefined : firstScan),
+        open: () => true,
+        maxBytes: () => 1200,
+        seal: (payload) => payload,
+      },
+      silentLogger(),
+    )
+    const query = Buffer.from(`{"v":1,"type":"query"}${' '.repeat(1178)}`)
+    let replies = 0
+    const flood = 10 * MAX_WAITING_FOR_SCAN
+    for (let i = 0; i < flood; i++)
+      answerer.onMessage({
+        bytes: query,
+        from: { address: `10.0.${i >> 8}.${i & 255}`, port: 40000, family: 4 },
+        reply: async () => {
+          replies++
+          return true
+        },
+      })
+    assert.equal(answerer.stats.queries, flood)
+    assert.equal(answerer.stats.refused, flood - MAX_WAITING_FOR_SCAN, 'all but the few held are refused at once')
+    announced = { peer: PEER, files: [{ id: id(1), name: 'a.bin', size: 4096, have: Bitfield.full(1) }] }
+    scanned?.()
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(answerer.stats.answers, MAX_WAITING_FOR_SCAN, 'the held ones answered from the first scan')
+    assert.equal(replies, MAX_WAITING_FOR_SCAN)
   })
 })

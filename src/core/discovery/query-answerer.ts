@@ -34,7 +34,7 @@ export interface AnnouncerStats {
   queries: number
   answers: number
   answerBytes: number
-  /** Queries not answered because a rate limit was spent. */
+  /** Queries not answered: a rate limit was spent, or too many waited for the first scan. */
   refused: number
 }
 
@@ -93,6 +93,9 @@ export interface QueryAnswererOptions {
   guard?: DatagramGuard
 }
 
+/** Queries held while the first scan runs; more are refused (counted). */
+export const MAX_WAITING_FOR_SCAN = 64
+
 /** What answers need of their announcer (announcer.ts): its last scan, its sockets, its datagram boundary. */
 export interface AnnouncerLink {
   /** What its last burst announced (undefined until a first scan is done). */
@@ -110,6 +113,7 @@ export interface AnnouncerLink {
 export class QueryAnswerer {
   private readonly answerLimit: ByteRateLimit
   readonly stats: AnnouncerStats = { queries: 0, answers: 0, answerBytes: 0, refused: 0 }
+  private waitingForScan = 0
 
   constructor(
     private readonly options: QueryAnswererOptions,
@@ -149,9 +153,17 @@ export class QueryAnswerer {
     const announced = this.announcer.announced()
     const bursting = this.announcer.bursting()
     if (!announced && bursting) {
+      // The first scan is under way: answer from it. Each waiting query holds its datagram until then, and a
+      // large store's first scan may take seconds: only a few wait (the rate limit would refuse a flood anyway).
+      if (this.waitingForScan >= MAX_WAITING_FOR_SCAN) {
+        this.stats.refused++
+        return
+      }
+      this.waitingForScan++
       void bursting.then(() => {
+        this.waitingForScan--
         if (this.announcer.announced()) this.answer(want, queryBytes, query)
-      }) // the first scan is under way: answer from it
+      })
       return
     }
     if (!announced || !this.announcer.open() || to.port === 0) return
