@@ -1,17 +1,21 @@
 import { type ErrorCode, hasCode, P2PError } from '../errors.js'
 import type { Slot, SlotUse } from './admission.js'
 import type { BudgetAccount } from './budget.js'
-import { encodeFrame, encodeHeader, FrameDecoder, type Header } from './framing.js'
+import type { Channel, ConnectionServices } from './connection-services.js'
+import { encodeFrame, encodeHeader, FrameDecoder } from './framing.js'
 import { errorHeader } from './messages.js'
-import { type JobServices, type Pending, ResponseJob } from './response-job.js'
-import type { Evictable, StalledSockets } from './stalled-sockets.js'
+import { ReadAhead } from './read-ahead.js'
+import { type Pending, ResponseJob } from './response-job.js'
+import type { Evictable } from './stalled-sockets.js'
+
+export type { Channel, ConnectionCounters, ConnectionLimits, ConnectionServices } from './connection-services.js'
 
 /**
  * One client connection of the chunk server. Requests are answered strictly
  * in order; up to PREFETCH of them are prepared (read and verified) ahead of
- * the one being written, within the connection's share of the server's byte
- * budget (which counts read-ahead: a response handed to the socket leaves
- * it). Flow control:
+ * the one being written (`ReadAhead`), within the connection's share of the
+ * server's byte budget (which counts read-ahead: a response handed to the
+ * socket leaves it). Flow control:
  *   - more than `maxInFlight` requests received and unanswered → stop reading
  *     the socket (TCP pushes back on the client) until some are answered;
  *   - the socket's write buffer full → wait for 'drain' before the next
@@ -31,68 +35,15 @@ import type { Evictable, StalledSockets } from './stalled-sockets.js'
  * Every way a connection ends (the socket closes or is reset, destroy(), a
  * timeout, the server closing) goes through `teardown`, which closes the
  * socket first (no write reads a buffer after that) and then disposes every
- * job it owns; jobs still reading release their resources when the read ends.
+ * job it owns, read ahead or written; jobs still reading release their
+ * resources when the read ends.
  */
-
-const PREFETCH = 4
-
-export interface ConnectionLimits {
-  maxHeaderBytes: number
-  idleTimeoutMs: number
-  frameTimeoutMs: number
-  maxInFlight: number
-}
-
-/** Where a connection reports what it did. */
-export interface ConnectionCounters {
-  request(): void
-  /** An answer to a request handed to the socket (an error answer carries its code). */
-  answered(header: Header, bodyBytes: number): void
-  error(code: ErrorCode): void
-  /** A prepared answer given back to the budget, to be prepared again later. */
-  readAheadReturned(): void
-}
-
-export interface ConnectionServices extends JobServices {
-  limits: ConnectionLimits
-  counters: ConnectionCounters
-  /** This connection's account in the server's byte budget. */
-  openAccount(onReclaim: () => void): BudgetAccount
-  /** Where a connection waiting for its socket to drain says so (and may be closed to free memory). */
-  stalls: Pick<StalledSockets, 'stalled' | 'resumed'>
-}
-
-/**
- * The byte stream a connection is served over: a net.Socket (the plain
- * transport) or a SecureSocket (the encrypted one, which only delivers data
- * once its handshake, and the swarm proof if any, passed).
- */
-export interface Channel {
-  readonly remoteAddress?: string | undefined
-  readonly remotePort?: number | undefined
-  write(data: Buffer, callback?: (err?: Error | null) => void): boolean
-  end(): unknown
-  end(data: Buffer): unknown
-  destroy(): unknown
-  pause(): unknown
-  resume(): unknown
-  cork(): void
-  uncork(): void
-  setTimeout(ms: number, onTimeout?: () => void): unknown
-  on(event: 'data', listener: (data: Buffer) => void): unknown
-  on(event: 'error', listener: (err: Error) => void): unknown
-  on(event: 'close', listener: () => void): unknown
-  once(event: 'close' | 'drain', listener: () => void): unknown
-  off(event: 'close' | 'drain', listener: () => void): unknown
-}
 
 export class ServerConnection implements Evictable, Slot {
   private readonly decoder: FrameDecoder
   private readonly account: BudgetAccount
-  /** Decoded, not yet being prepared. */
-  private readonly backlog: Pending[] = []
-  /** Being prepared or ready, in request order. */
-  private readonly queue: ResponseJob[] = []
+  /** Decoded, and being prepared or ready, in request order (read-ahead.ts). */
+  private readonly readAhead = new ReadAhead((request) => this.startAnswer(request))
   /** Written; their bytes are not all in the kernel yet. */
   private readonly inSocket = new Set<ResponseJob>()
   private state: 'open' | 'finishing' | 'closed' = 'open'
@@ -153,7 +104,7 @@ export class ServerConnection implements Evictable, Slot {
   /** What it holds its slot for, when the server must make room (admission.ts). */
   get use(): SlotUse {
     if (!this.asked) return { silentSince: this.openedAt }
-    if (this.queue.length + this.backlog.length + this.inSocket.size > 0) return { busy: true }
+    if (this.readAhead.unanswered + this.inSocket.size > 0) return { busy: true }
     return { idleSince: this.lastActive }
   }
 
@@ -177,7 +128,7 @@ export class ServerConnection implements Evictable, Slot {
         this.asked = true
         this.lastActive = performance.now()
         this.services.counters.request()
-        this.backlog.push({ header: frame.header, own: false })
+        this.readAhead.add({ header: frame.header, own: false })
       }
       if (this.decoder.failure) throw this.decoder.failure // after the good frames that preceded it
       this.watchFrameDeadline()
@@ -188,7 +139,7 @@ export class ServerConnection implements Evictable, Slot {
       this.state = 'finishing'
       this.socket.pause()
       this.stopFrameDeadline()
-      this.backlog.push({ header: errorHeader(e.code, `${e.message}; closing the connection`), own: true })
+      this.readAhead.add({ header: errorHeader(e.code, `${e.message}; closing the connection`), own: true })
     }
     this.fill()
   }
@@ -213,15 +164,10 @@ export class ServerConnection implements Evictable, Slot {
 
   private fill(): void {
     if (this.state === 'closed') return
-    while (!this.stalled && this.queue.length < PREFETCH && this.backlog.length > 0) {
-      const job = new ResponseJob(this.backlog.shift()!, this.services, this.account, this.remote)
-      this.queue.push(job)
-      // A job that became ready while others wait for the budget may be over this connection's share.
-      void job.ready.then(() => this.trim())
-    }
+    this.readAhead.fill(this.stalled)
     if (this.state === 'open') {
       // While we do not read, a half-received frame is our doing, not the client's: no deadline.
-      if (this.queue.length + this.backlog.length >= this.services.limits.maxInFlight) {
+      if (this.readAhead.unanswered >= this.services.limits.maxInFlight) {
         this.socket.pause()
         this.stopFrameDeadline()
       } else {
@@ -232,35 +178,33 @@ export class ServerConnection implements Evictable, Slot {
     void this.pump()
   }
 
-  /**
-   * Give back read-ahead while this connection holds more than its share of
-   * the budget and others wait: the newest prepared answers (never one whose
-   * buffer a read is filling, nor the next one to write unless the socket is
-   * stalled) go back to the backlog and are prepared again later, within the
-   * share.
-   */
+  private startAnswer(request: Pending): ResponseJob {
+    const job = new ResponseJob(request, this.services, this.account, this.remote)
+    // A job that became ready while others wait for the budget may be over this connection's share.
+    void job.ready.then(() => this.trim())
+    return job
+  }
+
+  /** Give back read-ahead while this connection holds more than its share of the budget and others wait. */
   private trim(): void {
     if (this.state === 'closed') return
-    while (this.queue.length > (this.stalled ? 0 : 1) && this.account.overShare) {
-      const tail = this.queue[this.queue.length - 1]!
-      if (!tail.sheddable) break
-      this.queue.pop()
-      tail.dispose()
-      this.backlog.unshift(tail.request)
-      this.services.counters.readAheadReturned()
-    }
+    this.readAhead.giveBack(
+      this.stalled,
+      () => this.account.overShare,
+      () => this.services.counters.readAheadReturned(),
+    )
   }
 
   private async pump(): Promise<void> {
     if (this.pumping) return
     this.pumping = true
     try {
-      while (this.queue.length > 0 && !this.closed) {
-        const job = this.queue[0]!
+      while (this.readAhead.next !== undefined && !this.closed) {
+        const job = this.readAhead.next
         await job.ready
         if (this.closed) return
-        if (this.queue[0] !== job) continue
-        this.queue.shift()
+        if (this.readAhead.next !== job) continue
+        this.readAhead.take()
         this.fill()
         if (job.header === undefined) continue // disposed under us (cannot happen: only a stalled pump's head is shed)
         if (this.write(job)) continue
@@ -322,7 +266,7 @@ export class ServerConnection implements Evictable, Slot {
   }
 
   private checkFinished(): void {
-    if (this.state !== 'finishing' || this.queue.length > 0 || this.backlog.length > 0 || this.inSocket.size > 0) return
+    if (this.state !== 'finishing' || this.readAhead.unanswered > 0 || this.inSocket.size > 0) return
     this.finished?.()
     this.socket.end()
   }
@@ -334,10 +278,9 @@ export class ServerConnection implements Evictable, Slot {
     this.stopFrameDeadline()
     this.services.stalls.resumed(this)
     this.socket.destroy() // the descriptor is closed now: no pending write reads a buffer again
-    for (const job of this.queue.splice(0)) job.dispose()
+    this.readAhead.close()
     for (const job of this.inSocket) job.dispose()
     this.inSocket.clear()
-    this.backlog.length = 0
     this.account.close()
     this.finished?.()
     this.services.log.info({ remote: this.remote, chunks: this.served, bytes: this.bytes }, 'connection closed')

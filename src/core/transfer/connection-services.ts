@@ -1,0 +1,61 @@
+import type { ErrorCode } from '../errors.js'
+import type { BudgetAccount } from './budget.js'
+import type { Header } from './framing.js'
+import type { JobServices } from './response-job.js'
+import type { StalledSockets } from './stalled-sockets.js'
+
+/**
+ * What a chunk server hands each of its connections (server-connection.ts):
+ * the byte stream it is served over, its limits, where it counts what it
+ * did, and the services it may use, and nothing of the server itself.
+ */
+
+export interface ConnectionLimits {
+  maxHeaderBytes: number
+  idleTimeoutMs: number
+  frameTimeoutMs: number
+  maxInFlight: number
+}
+
+/** Where a connection reports what it did. */
+export interface ConnectionCounters {
+  request(): void
+  /** An answer to a request handed to the socket (an error answer carries its code). */
+  answered(header: Header, bodyBytes: number): void
+  error(code: ErrorCode): void
+  /** A prepared answer given back to the budget, to be prepared again later. */
+  readAheadReturned(): void
+}
+
+export interface ConnectionServices extends JobServices {
+  limits: ConnectionLimits
+  counters: ConnectionCounters
+  /** This connection's account in the server's byte budget. */
+  openAccount(onReclaim: () => void): BudgetAccount
+  /** Where a connection waiting for its socket to drain says so (and may be closed to free memory). */
+  stalls: Pick<StalledSockets, 'stalled' | 'resumed'>
+}
+
+/**
+ * The byte stream a connection is served over: a net.Socket (the plain
+ * transport) or a SecureSocket (the encrypted one, which only delivers data
+ * once its handshake, and the swarm proof if any, passed).
+ */
+export interface Channel {
+  readonly remoteAddress?: string | undefined
+  readonly remotePort?: number | undefined
+  write(data: Buffer, callback?: (err?: Error | null) => void): boolean
+  end(): unknown
+  end(data: Buffer): unknown
+  destroy(): unknown
+  pause(): unknown
+  resume(): unknown
+  cork(): void
+  uncork(): void
+  setTimeout(ms: number, onTimeout?: () => void): unknown
+  on(event: 'data', listener: (data: Buffer) => void): unknown
+  on(event: 'error', listener: (err: Error) => void): unknown
+  on(event: 'close', listener: () => void): unknown
+  once(event: 'close' | 'drain', listener: () => void): unknown
+  off(event: 'close' | 'drain', listener: () => void): unknown
+}
