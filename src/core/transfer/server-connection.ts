@@ -39,6 +39,9 @@ export type { Channel, ConnectionCounters, ConnectionLimits, ConnectionServices 
  * resources when the read ends.
  */
 
+/** How long a refused connection's error frame may take to leave before the socket is destroyed. */
+const REFUSAL_GRACE_MS = 1000
+
 export class ServerConnection implements Evictable, Slot {
   private readonly decoder: FrameDecoder
   private readonly account: BudgetAccount
@@ -54,6 +57,9 @@ export class ServerConnection implements Evictable, Slot {
   private bytes = 0
   private readonly remote: string
   private finished: (() => void) | undefined
+  private finishedPromise: Promise<void> | undefined
+  /** The socket's end was asked for (once: the pump, finish() and write callbacks may each find nothing left). */
+  private endSent = false
   private frameTimer: NodeJS.Timeout | undefined
   private readonly openedAt = performance.now()
   /** A complete request has arrived. */
@@ -61,9 +67,10 @@ export class ServerConnection implements Evictable, Slot {
   /** When it last asked, or an answer last went into the kernel. */
   private lastActive = this.openedAt
 
+  /** Refuse a connection with one error frame; a peer that does not read it is cut off after REFUSAL_GRACE_MS. */
   static refuse(socket: Channel, code: ErrorCode, message: string): void {
     socket.on('error', () => undefined)
-    socket.setTimeout(1000, () => socket.destroy())
+    socket.setTimeout(REFUSAL_GRACE_MS, () => socket.destroy())
     socket.end(encodeFrame(errorHeader(code, message)))
   }
 
@@ -90,11 +97,12 @@ export class ServerConnection implements Evictable, Slot {
     this.state = 'finishing'
     this.socket.pause()
     this.stopFrameDeadline()
-    const done = new Promise<void>((resolve) => {
+    // One promise however often it is asked: a second call must not orphan the first caller's.
+    this.finishedPromise ??= new Promise<void>((resolve) => {
       this.finished = resolve
     })
     this.checkFinished()
-    return done
+    return this.finishedPromise
   }
 
   destroy(): void {
@@ -268,6 +276,8 @@ export class ServerConnection implements Evictable, Slot {
   private checkFinished(): void {
     if (this.state !== 'finishing' || this.readAhead.unanswered > 0 || this.inSocket.size > 0) return
     this.finished?.()
+    if (this.endSent) return
+    this.endSent = true
     this.socket.end()
   }
 
