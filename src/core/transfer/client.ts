@@ -1,15 +1,11 @@
-import { connect, type Socket } from 'node:net'
-import {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_MAX_HEADER_BYTES,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  MAX_CHUNK_SIZE,
-} from '../constants.js'
+import type { Socket } from 'node:net'
+import { DEFAULT_MAX_HEADER_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, MAX_CHUNK_SIZE } from '../constants.js'
 import type { DhtSession } from '../dht/session.js'
-import { hasCode, P2PError } from '../errors.js'
+import { P2PError } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
 import { formatPeerId } from '../trust/peer-id.js'
-import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
+import type { SecureSocket } from '../trust/secure-socket.js'
+import { type ClientReader, type ConnectOptions, connectPlain, connectSecure, sessionReady } from './client-connect.js'
 import { encodeFrame, type Frame, FrameDecoder, type Header } from './framing.js'
 import { errorFromResponse, type Response } from './messages.js'
 import { type AskedFor, asViolation, checkResponse } from './response-check.js'
@@ -38,17 +34,15 @@ export { isCollateral, isViolation } from './response-check.js'
  * The request timeout runs from when a request reaches the head of the queue
  * (its response is the next one due) until its body has fully arrived.
  *
- * The header checks themselves are pure (response-check.ts). Longer than the
- * ~300-line guide on purpose: the request queue, the reads straight into
- * bodies and the one failure path (`fail`) share one connection's state;
- * split apart, `fail` could no longer see everything it must reject and
+ * The header checks themselves are pure (response-check.ts); making the
+ * connection (plain, encrypted, or a DHT session) is client-connect.ts, which
+ * hands it over once ready. From then on the request queue, the reads
+ * straight into bodies and the one failure path (`fail`) share one
+ * connection's state, here, so `fail` sees everything it must reject and
  * release.
  */
 
-export interface PeerClientOptions {
-  host: string
-  port: number
-  connectTimeoutMs?: number
+export interface PeerClientOptions extends ConnectOptions {
   requestTimeoutMs?: number
   maxHeaderBytes?: number
   /** No body larger than this, whatever was asked (default: the largest chunk, 64 MiB). */
@@ -56,18 +50,10 @@ export interface PeerClientOptions {
   /** Where chunk bodies are assembled, their size already checked (the downloader passes its pooled chunk buffers). */
   allocateBody?: (size: number) => Buffer
   log?: Logger
-  /**
-   * The encrypted transport (docs/protocol.md §5): the connection is ready once the Noise handshake (and
-   * the swarm proof, the check of the peer's key) passed; connectTimeoutMs covers all of it. Absent: plain.
-   */
-  secure?: SecureOptions
 }
 
 /** What a client needs of its byte stream: a net.Socket (plain) or a SecureSocket (encrypted). */
 type ClientChannel = Pick<Socket, 'write' | 'cork' | 'uncork' | 'destroy'> | SecureSocket | DhtSession
-
-/** Headers and the first bytes of a body land here; the rest of a body is read straight into it. */
-const READ_BUFFER_BYTES = 16 * 1024
 
 interface Pending extends AskedFor {
   resolve: (body: Buffer) => void
@@ -77,6 +63,18 @@ interface Pending extends AskedFor {
 export class PeerClient {
   private readonly socket: ClientChannel
   private readonly decoder: FrameDecoder
+  /** Where the connection's bytes go: straight into the body being assembled when one is, else to `onData`. */
+  private readonly reader: ClientReader = {
+    window: () => this.decoder.bodyWindow(),
+    filled: (n) => {
+      this.received += n
+      this.onFrames(() => this.decoder.filledDirectly(n))
+    },
+    data: (view) => {
+      this.received += view.byteLength
+      this.onData(view)
+    },
+  }
   private readonly queue: Pending[] = []
   /** Responses whose headers passed `checkResponse`, in order, until their frame is complete. */
   private readonly checked: Response[] = []
@@ -112,17 +110,8 @@ export class PeerClient {
       this.remotePeerId = formatPeerId(socket.remotePublicKey!)
       // Records are opened straight into the body being assembled when one is; the rest (headers, a body's
       // start) comes as views of the record buffer, copied by the decoder like plain reads.
-      socket.setReader({
-        window: () => this.decoder.bodyWindow(),
-        filled: (n) => {
-          this.received += n
-          this.onFrames(() => this.decoder.filledDirectly(n))
-        },
-      })
-      socket.on('data', (view: Buffer) => {
-        this.received += view.byteLength
-        this.onData(view)
-      })
+      socket.setReader(this.reader)
+      socket.on('data', this.reader.data)
       socket.on('close', (err?: P2PError) =>
         this.fail(err ?? new P2PError('E_CLOSED', `connection to ${this.label} closed`)),
       )
@@ -136,130 +125,31 @@ export class PeerClient {
   }
 
   static connect(options: PeerClientOptions, signal?: AbortSignal): Promise<PeerClient> {
-    if (options.secure) return PeerClient.connectSecure(options, options.secure, signal)
-    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
-    return new Promise((resolve, reject) => {
-      signal?.throwIfAborted()
-      // Reads never land in fresh memory: a fresh buffer per read (Node's default) costs a page fault
-      // per 4 KiB on this kind of VM, and was the single largest cost of a download (docs/benchmarks.md).
-      // Body bytes are read straight into the (pooled) body being assembled, so the kernel's copy
-      // is the only one; headers, and the start of a body read along with its header, go through one
-      // reused buffer, from which the decoder copies what it keeps.
-      let client: PeerClient | undefined
-      const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES)
-      const socket = connect({
-        host: options.host,
-        port: options.port,
-        noDelay: true,
-        onread: {
-          buffer: () => client?.decoder.bodyWindow() ?? readBuffer,
-          callback: (bytes, into) => {
-            if (client) client.received += bytes
-            if (into === readBuffer) client?.onData(readBuffer.subarray(0, bytes))
-            else client?.onFrames(() => client!.decoder.filledDirectly(bytes))
-            return true
-          },
-        },
-      })
-      const done = (err?: P2PError): void => {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        socket.off('error', onError)
-        if (err) {
-          socket.destroy()
-          reject(err)
-        } else {
-          client = new PeerClient(socket, options)
-          resolve(client)
-        }
-      }
-      const onError = (err: NodeJS.ErrnoException): void =>
-        done(new P2PError('E_CONNECT', `cannot connect to ${options.host}:${options.port}: ${err.code ?? err.message}`))
-      const onAbort = (): void => done(signal!.reason as P2PError)
-      const timer = setTimeout(
-        () =>
-          done(new P2PError('E_TIMEOUT', `connecting to ${options.host}:${options.port} took over ${timeoutMs} ms`)),
-        timeoutMs,
+    if (options.secure)
+      return connectSecure(options, options.secure, signal, (secure, early) =>
+        PeerClient.onSession(secure, options, early),
       )
-      socket.once('error', onError)
-      socket.once('connect', () => done())
-      signal?.addEventListener('abort', onAbort, { once: true })
+    return connectPlain(options, signal, (socket, readInto) => {
+      const client = new PeerClient(socket, options)
+      readInto(client.reader)
+      return client
     })
-  }
-
-  /** Connect, run the handshake (and proof), then check the peer's key, all within connectTimeoutMs. */
-  private static connectSecure(
-    options: PeerClientOptions,
-    secureOptions: SecureOptions,
-    signal?: AbortSignal,
-  ): Promise<PeerClient> {
-    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
-    const where = `${options.host}:${options.port}`
-    signal?.throwIfAborted()
-    const secure = SecureSocket.connect({ host: options.host, port: options.port }, secureOptions)
-    let connected = false
-    let connectError: string | undefined
-    secure.socket.once('connect', () => {
-      connected = true
-    })
-    secure.socket.once('error', (err: NodeJS.ErrnoException) => {
-      connectError ??= err.code ?? err.message
-    })
-    const onAbort = (): void =>
-      secure.destroy(
-        hasCode(signal!.reason) ? signal!.reason : new P2PError('E_CLOSED', `connecting to ${where} abandoned`),
-      )
-    signal?.addEventListener('abort', onAbort, { once: true })
-    const timer = setTimeout(
-      () =>
-        secure.destroy(
-          new P2PError('E_TIMEOUT', `connecting to ${where} took over ${timeoutMs} ms (with the handshake)`),
-        ),
-      timeoutMs,
-    )
-    return PeerClient.whenReady(secure, options, timer, () => signal?.removeEventListener('abort', onAbort)).catch(
-      (err: P2PError) => {
-        if (!connected && err.code === 'E_CLOSED')
-          throw new P2PError('E_CONNECT', `cannot connect to ${where}: ${connectError ?? err.message}`)
-        throw err
-      },
-    )
   }
 
   /** A client over a session made through the DHT (download/dht-peers.ts dials it, within its own deadline). */
   static overSession(session: Promise<DhtSession>, options: PeerClientOptions): Promise<PeerClient> {
-    return session.then((s) => PeerClient.whenReady(s, options, undefined, () => undefined))
+    return sessionReady(session, (s, early) => PeerClient.onSession(s, options, early))
   }
 
-  /** The client once the session is ready, with what arrived before it listened (a busy server's E_BUSY). */
-  private static whenReady(
-    secure: SecureSocket | DhtSession,
+  /** The client on a session just ready, given first what arrived before it listened (a busy server's E_BUSY). */
+  private static onSession(
+    session: SecureSocket | DhtSession,
     options: PeerClientOptions,
-    timer: NodeJS.Timeout | undefined,
-    cleanup: () => void,
-  ): Promise<PeerClient> {
-    const early: Buffer[] = []
-    const onEarly = (view: Buffer): void => {
-      early.push(Buffer.from(view))
-    }
-    secure.on('data', onEarly)
-    const settled = (): void => {
-      clearTimeout(timer)
-      cleanup()
-      secure.off('data', onEarly)
-    }
-    return secure.ready.then(
-      () => {
-        settled()
-        const client = new PeerClient(secure, options)
-        for (const bytes of early) if (!client.isClosed) client.onData(bytes)
-        return client
-      },
-      (err: P2PError) => {
-        settled()
-        throw err
-      },
-    )
+    early: Buffer[],
+  ): PeerClient {
+    const client = new PeerClient(session, options)
+    for (const bytes of early) if (!client.isClosed) client.onData(bytes)
+    return client
   }
 
   /** Bytes read from the peer so far (a sign of life, whatever they are). */
