@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { describe, it } from 'node:test'
+import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { hasCode } from '../../src/core/errors.js'
 import { isCollateral, isViolation, PeerClient } from '../../src/core/transfer/client.js'
 import { encodeFrame, encodeHeader, FrameDecoder, type Header } from '../../src/core/transfer/framing.js'
@@ -169,5 +170,20 @@ describe('PeerClient checks responses against its requests', () => {
     const client = await PeerClient.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port })
     const err = await new Promise((resolve) => client.onClose(resolve))
     assert.ok(hasCode(err, 'E_BUSY') && !isViolation(err), String(err))
+  })
+
+  it('an already aborted signal rejects the connect, plain or encrypted, and never throws', async () => {
+    const stop = new AbortController()
+    stop.abort(new Error('stopped before it began'))
+    for (const secure of [undefined, { keyPair: NoiseSecretStream.keyPair() }]) {
+      let connecting: Promise<PeerClient> | undefined
+      assert.doesNotThrow(
+        () => {
+          connecting = PeerClient.connect({ host: '127.0.0.1', port: 9, ...(secure ? { secure } : {}) }, stop.signal)
+        },
+        `${secure ? 'encrypted' : 'plain'}: no synchronous throw`,
+      )
+      await assert.rejects(connecting!, /stopped before it began/)
+    }
   })
 })

@@ -105,7 +105,8 @@ export function connectSecure<T>(
 ): Promise<T> {
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
   const where = `${options.host}:${options.port}`
-  signal?.throwIfAborted()
+  // A rejection, as on the plain path, never a throw: callers clean up in the promise's handlers.
+  if (signal?.aborted) return Promise.reject(signal.reason)
   const secure = SecureSocket.connect({ host: options.host, port: options.port }, secureOptions)
   let connected = false
   let connectError: string | undefined
