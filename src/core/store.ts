@@ -1,40 +1,25 @@
 import { randomBytes } from 'node:crypto'
 import { lstat, mkdir } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import type FastGlob from 'fast-glob'
 import { Bitfield } from './bitfield.js'
-import {
-  CHUNK_INDEX_DIGITS,
-  CHUNK_SUFFIX,
-  DEFAULT_MAX_MANIFEST_BYTES,
-  MANIFEST_FILE,
-  STORE_PRIVATE_DIR,
-  TEMP_MARKER,
-} from './constants.js'
+import { CHUNK_SUFFIX, DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
 import { stampOf, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { type ItemManifest, parseItemManifest, planOf } from './item.js'
+import { glob } from './lazy-glob.js'
 import { acquireLock } from './lock.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from './log.js'
 import { manifestId } from './manifest.js'
-import { isValidName } from './names.js'
-import { PACKED_DATA_FILE, PACKED_HAVE_FILE, readPackedHave } from './packed.js'
+import { PACKED_HAVE_FILE, readPackedHave } from './packed.js'
 import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
+import { chunkFileName, entryDirCandidates, groupByEntry, isChunkDataFile } from './store-layout.js'
 import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordPath } from './verified-record.js'
 
+export { chunkFileName } from './store-layout.js'
+
 /**
- * The chunk store on disk:
- *
- *   chunks/
- *     .p2p/peer-id            this store's random, stable peer id
- *     <name>/manifest.json    canonical manifest; its SHA-256 is the file's id
- *     <name>/000000.chunk     chunk 0, 000001.chunk, … (index zero-padded to 6 digits)
- *     <name>/data, data.have  or: the chunks packed in one file (what downloads write; packed.ts)
- *
- * An entry's directory is the file's name; when that is taken by a different
- * id (same name, other content), the id itself. Lookups go by id and integer
- * index only, never by a name from the network. Every write is a temp file
+ * The chunk store on disk (its layout: store-layout.ts). Lookups go by id and
+ * integer index only, never by a name from the network. Every write is a temp file
  * plus rename, so a crash leaves either the old or the new file, never half
  * (but for a packed `data`, whose chunks count only once `data.have` lists them).
  * Chunk files are not fsynced (a torn one is caught by its hash before use).
@@ -43,11 +28,6 @@ import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordP
  * `.p2p/` or one of its subdirectories that is a link (or not a directory) is
  * ignored by scans and refused for writing; private files are read only when
  * they are regular files (safe-fs.ts), so a FIFO or device there never blocks.
- *
- * A little over the ~300-line guide on purpose: the scan, the entry
- * directories and the private files share the manifest cache and the
- * no-links rule, which are this class's to keep; the generic disk helpers,
- * the packed form and the verification record are already their own modules.
  */
 
 export interface StoreEntry {
@@ -61,12 +41,6 @@ export interface StoreEntry {
   /** Chunks whose files exist or that `data.have` lists (their hash is checked before use). */
   readonly have: Bitfield
 }
-
-export function chunkFileName(index: number): string {
-  return `${String(index).padStart(CHUNK_INDEX_DIGITS, '0')}${CHUNK_SUFFIX}`
-}
-
-const CHUNK_FILE = /^(\d{6,})\.chunk$/
 
 export interface ChunkStoreOptions {
   log?: Logger
@@ -137,30 +111,7 @@ export class ChunkStore {
       onlyFiles: true,
       ignore: [`${STORE_PRIVATE_DIR}/**`, `**/*${TEMP_MARKER}*`],
     })
-    const chunksByDir = new Map<string, number[]>()
-    const manifestDirs: string[] = []
-    const packedDirs = new Set<string>()
-    for (const p of paths) {
-      const slash = p.indexOf('/')
-      const dirName = p.slice(0, slash)
-      const file = p.slice(slash + 1)
-      if (file === MANIFEST_FILE) {
-        manifestDirs.push(dirName)
-        continue
-      }
-      if (file === PACKED_HAVE_FILE) {
-        packedDirs.add(dirName)
-        continue
-      }
-      const m = CHUNK_FILE.exec(file)
-      if (!m) continue
-      let list = chunksByDir.get(dirName)
-      if (!list) {
-        list = []
-        chunksByDir.set(dirName, list)
-      }
-      list.push(Number(m[1]))
-    }
+    const { manifestDirs, chunksByDir, packedDirs } = groupByEntry(paths)
     const entries: StoreEntry[] = []
     const seen = new Set<string>()
     for (const dirName of manifestDirs) {
@@ -227,16 +178,10 @@ export class ChunkStore {
    * The directory for an entry with this name and id: the name itself when it is
    * free or already holds this id; otherwise the id (same name, other content,
    * or something that is not an entry directory: a file, a link, a directory
-   * holding other files); and should that be taken too — a file may be *named*
-   * like another's id — `<id>.2`, `<id>.3`, …
+   * holding other files); then the other candidates (store-layout.ts).
    */
   async dirNameFor(name: string, id: string): Promise<string> {
-    const candidates = [
-      ...(isValidName(name) ? [name] : []),
-      id,
-      ...Array.from({ length: 8 }, (_, n) => `${id}.${n + 2}`),
-    ]
-    for (const dirName of candidates) if (await this.canHold(dirName, id)) return dirName
+    for (const dirName of entryDirCandidates(name, id)) if (await this.canHold(dirName, id)) return dirName
     throw new P2PError(
       'E_EXISTS',
       `no free entry directory for ${id.slice(0, 12)}… in ${this.root}: clean up the store`,
@@ -259,9 +204,7 @@ export class ChunkStore {
       onlyFiles: false,
       followSymbolicLinks: false,
     })
-    return entries.every(
-      (f) => CHUNK_FILE.test(f) || f === PACKED_DATA_FILE || f === PACKED_HAVE_FILE || f.includes(TEMP_MARKER),
-    )
+    return entries.every(isChunkDataFile)
   }
 
   /** `<root>/<dirName>`, created if needed; E_IO when it is a symlink or not a directory. */
@@ -347,13 +290,4 @@ export class ChunkStore {
     // A stamp is under 64 bytes, a chunk's line in the manifest 67: twice the manifest limit is ample.
     return readVerifiedStamps(this.root, id, 2 * this.maxManifestBytes)
   }
-}
-
-const requireLazily = createRequire(import.meta.url)
-let fastGlob: typeof FastGlob | undefined
-
-/** fast-glob, loaded at the first listing: a download seldom lists its store (with picomatch's, tree-select.ts, ~11 ms of every start). */
-function glob(patterns: string | string[], options: FastGlob.Options): Promise<string[]> {
-  fastGlob ??= requireLazily('fast-glob') as typeof FastGlob
-  return fastGlob(patterns, options)
 }

@@ -91,7 +91,7 @@ export function selectEntries(
 }
 
 const requireLazily = createRequire(import.meta.url)
-/** Loaded at the first pattern: most downloads have none (with fast-glob's, store.ts, ~11 ms of every start). */
+/** Loaded at the first pattern: most downloads have none (with fast-glob's, lazy-glob.ts, ~11 ms of every start). */
 let picomatch: typeof Picomatch | undefined
 
 function compile(raw: string): (path: string) => boolean {

@@ -1,0 +1,75 @@
+import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, MANIFEST_FILE, TEMP_MARKER } from './constants.js'
+import { isValidName } from './names.js'
+import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
+
+/**
+ * The chunk store's layout, as names only (pure: the reading and writing is store.ts's):
+ *
+ *   chunks/
+ *     .p2p/peer-id            this store's random, stable peer id
+ *     <name>/manifest.json    canonical manifest; its SHA-256 is the file's id
+ *     <name>/000000.chunk     chunk 0, 000001.chunk, … (index zero-padded to 6 digits)
+ *     <name>/data, data.have  or: the chunks packed in one file (what downloads write; packed.ts)
+ *
+ * An entry's directory is the file's name; when that is taken by a different
+ * id (same name, other content), the id itself.
+ */
+
+export function chunkFileName(index: number): string {
+  return `${String(index).padStart(CHUNK_INDEX_DIGITS, '0')}${CHUNK_SUFFIX}`
+}
+
+const CHUNK_FILE = /^(\d{6,})\.chunk$/
+
+/** A scan's listing sorted by entry directory. */
+export interface EntryListing {
+  /** The directories holding a manifest, in the listing's order. */
+  manifestDirs: string[]
+  /** Each directory's chunk files, by index. */
+  chunksByDir: Map<string, number[]>
+  /** The directories holding a `data.have`. */
+  packedDirs: Set<string>
+}
+
+/** The paths a scan listed (`<dirName>/<file>`, relative to the store) by entry directory; any other file is left out. */
+export function groupByEntry(paths: readonly string[]): EntryListing {
+  const chunksByDir = new Map<string, number[]>()
+  const manifestDirs: string[] = []
+  const packedDirs = new Set<string>()
+  for (const p of paths) {
+    const slash = p.indexOf('/')
+    const dirName = p.slice(0, slash)
+    const file = p.slice(slash + 1)
+    if (file === MANIFEST_FILE) {
+      manifestDirs.push(dirName)
+      continue
+    }
+    if (file === PACKED_HAVE_FILE) {
+      packedDirs.add(dirName)
+      continue
+    }
+    const m = CHUNK_FILE.exec(file)
+    if (!m) continue
+    let list = chunksByDir.get(dirName)
+    if (!list) {
+      list = []
+      chunksByDir.set(dirName, list)
+    }
+    list.push(Number(m[1]))
+  }
+  return { manifestDirs, chunksByDir, packedDirs }
+}
+
+/**
+ * The directory names an entry with this name and id may take, first choice
+ * first: the name itself (when valid), the id; and should that be taken too —
+ * a file may be *named* like another's id — `<id>.2`, `<id>.3`, … `<id>.9`.
+ */
+export function entryDirCandidates(name: string, id: string): string[] {
+  return [...(isValidName(name) ? [name] : []), id, ...Array.from({ length: 8 }, (_, n) => `${id}.${n + 2}`)]
+}
+
+/** Whether a directory may hold this file and still take a new entry: a chunk file, packed data or a temporary file. */
+export function isChunkDataFile(file: string): boolean {
+  return CHUNK_FILE.test(file) || file === PACKED_DATA_FILE || file === PACKED_HAVE_FILE || file.includes(TEMP_MARKER)
+}
