@@ -131,7 +131,15 @@ export class ChunkStore {
         have,
       })
     }
+    // Only what is listed stays cached: a long-running server of a store whose entries come and go keeps no more.
+    const listed = new Set(manifestDirs.map((dirName) => join(this.root, dirName, MANIFEST_FILE)))
+    for (const path of this.manifestCache.keys()) if (!listed.has(path)) this.manifestCache.delete(path)
     return entries
+  }
+
+  /** Manifests held parsed (at most one per entry the last scan listed, and those read since). */
+  get cachedManifests(): number {
+    return this.manifestCache.size
   }
 
   /**

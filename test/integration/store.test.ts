@@ -121,6 +121,22 @@ describe('chunk store', () => {
     assert.equal((await b.get(split.id))?.manifest, parsed)
   })
 
+  it('keeps parsed manifests only for the entries a scan lists (entries that come and go leave none behind)', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'kept.bin'), 5_000)
+    await splitFile(join(dir, 'kept.bin'), { store, chunkSize: 4096 })
+    for (let i = 0; i < 20; i++) {
+      await randomFile(join(dir, `gone-${i}.bin`), 5_000)
+      const split = await splitFile(join(dir, `gone-${i}.bin`), { store, chunkSize: 4096 })
+      assert.equal((await store.scan()).length, 2)
+      await rm(split.dir, { recursive: true })
+    }
+    assert.equal((await store.scan()).length, 1)
+    assert.equal(store.cachedManifests, 1, 'one per entry still there')
+  })
+
   it('never follows a symlinked entry directory: scans ignore it, a download picks the id, a linked id directory is refused (canary untouched)', async (t) => {
     const { dir, split, entry } = await splitInStore(t)
     // Store b: a complete entry reachable only through a link, and its name linked to an empty canary directory.
