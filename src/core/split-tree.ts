@@ -1,23 +1,18 @@
-import { createHash } from 'node:crypto'
-import { constants } from 'node:fs'
-import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
+import { unlink } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
-import { sharedBuffer } from './buffer-pool.js'
 import { MANIFEST_FILE } from './constants.js'
 import { writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
-import { identityOf, sameFile } from './file-identity.js'
-import { hashThreads } from './hashing.js'
 import { type Collaborators, componentLog } from './log.js'
 import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { printable } from './printable.js'
 import { readRegularFile } from './safe-fs.js'
+import { refuseExisting, Slots, splitTreeFile } from './split-tree-file.js'
 import type { ChunkStore } from './store.js'
 import { TreeLayout } from './tree-layout.js'
 import {
-  EMPTY_SHA256,
   encodeTreeManifest,
   parseTreeManifest,
   type TreeEntry,
@@ -29,14 +24,14 @@ import { type WalkedFile, type WalkResult, walkTree } from './tree-walk.js'
 /**
  * `p2p-split DIR`: a folder into the store as one item (a version-2
  * manifest, tree-manifest.ts). The walk (tree-walk.ts) lists it; then each
- * file is read once, in pieces of a chunk, each chunk hashed and written as
- * the chunk file of its global index, its whole-file hash fed in order (a
- * one-chunk file's is its chunk's). A few files are read at once, so
- * 10,000 small files keep the disk and both cores busy. A file is read only
- * while it is the very file the walk found (device, inode, size; opened
- * without following a link), and must not change while it is read. The
- * manifest is written last; re-splitting an unchanged folder writes no
- * chunk again.
+ * file is read once (split-tree-file.ts), in pieces of a chunk, each chunk
+ * hashed and written as the chunk file of its global index, its whole-file
+ * hash fed in order (a one-chunk file's is its chunk's). A few files are
+ * read at once, so 10,000 small files keep the disk and both cores busy. A
+ * file is read only while it is the very file the walk found (device,
+ * inode, size; opened without following a link), and must not change while
+ * it is read. The manifest is written last; re-splitting an unchanged
+ * folder writes no chunk again.
  */
 
 export interface SplitTreeOptions {
@@ -108,7 +103,7 @@ export async function splitTree(
       try {
         hashed.set(
           files[k]!,
-          await splitOne(files[k]!, firsts[k]!, {
+          await splitTreeFile(files[k]!, firsts[k]!, {
             ...options,
             dir,
             reuse,
@@ -175,120 +170,6 @@ export async function splitTree(
   return result
 }
 
-interface FileContext extends SplitTreeOptions {
-  dir: string
-  reuse: TreeLayout | undefined
-  slots: Slots
-  done: { bytes: number; written: number }
-  total: number
-  /** Another file failed: stop between chunks. */
-  failed: () => boolean
-}
-
-/** One file: its chunks hashed and written as chunk files from global index `first`; its whole hash. */
-async function splitOne(
-  file: WalkedFile,
-  first: number,
-  o: FileContext,
-): Promise<{ chunks: string[]; sha256: string }> {
-  const count = chunkCount(file.size, o.chunkSize)
-  if (count === 0) return { chunks: [], sha256: EMPTY_SHA256 }
-  const handle = await openWalked(file)
-  const buffer = await o.slots.acquire()
-  try {
-    const whole = count > 1 ? createHash('sha256') : undefined
-    const chunks: string[] = []
-    for (let j = 0; j < count && !o.failed(); j++) {
-      o.signal?.throwIfAborted()
-      const length = Math.min(o.chunkSize, file.size - j * o.chunkSize)
-      const view = buffer.subarray(0, length)
-      await readFully(handle, view, j * o.chunkSize, file)
-      whole?.update(view)
-      chunks.push(await storeChunk(view, first + j, o))
-      o.done.bytes += length
-      o.onProgress?.(o.done.bytes, o.total)
-    }
-    const after = await handle.stat()
-    if (after.size !== file.size) throw changed(file)
-    return { chunks, sha256: whole?.digest('hex') ?? chunks[0]! }
-  } finally {
-    o.slots.release(buffer)
-    await handle.close().catch(() => undefined)
-  }
-}
-
-/** Hash one chunk and write it as chunk file `index`, unless the previous split left that very chunk there. */
-async function storeChunk(view: Buffer, index: number, o: FileContext): Promise<string> {
-  const path = o.store.chunkPath(o.dir, index)
-  const hash = (): Promise<string> => hashThreads().digest(view) // small chunks are hashed on this thread
-  try {
-    const before = o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined
-    if (before === undefined) {
-      // Hash (on a hash thread) while libuv's pool writes: both only read `view`.
-      const [digest, written] = await Promise.allSettled([hash(), writeFileAtomic(path, view)])
-      if (digest.status === 'rejected') throw digest.reason
-      if (written.status === 'rejected') throw written.reason
-      o.done.written++
-      return digest.value
-    }
-    const digest = await hash()
-    // Different content where the previous split had a chunk: refused before anything of it is overwritten.
-    if (digest !== before && !o.force) throw refuseExisting(basename(o.dir))
-    if (
-      digest === before &&
-      (await lstat(path).then(
-        (s) => s.isFile() && s.size === view.length,
-        () => false,
-      ))
-    )
-      return digest
-    await writeFileAtomic(path, view)
-    o.done.written++
-    return digest
-  } catch (err) {
-    throw fromFsError(err, `writing chunk ${index} of ${printable(o.dir)}`)
-  }
-}
-
-/** The walked file, opened without following a link, still the same file (device, inode) and size. */
-async function openWalked(file: WalkedFile): Promise<FileHandle> {
-  let handle: FileHandle
-  try {
-    handle = await open(file.source, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW)
-  } catch (err) {
-    if (['ENOENT', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw changed(file)
-    throw fromFsError(err, `reading ${printable(file.source)}`)
-  }
-  const st = await handle.stat({ bigint: true })
-  if (!st.isFile() || !sameFile(identityOf(st), file.identity) || st.size !== BigInt(file.size)) {
-    await handle.close()
-    throw changed(file)
-  }
-  return handle
-}
-
-async function readFully(handle: FileHandle, into: Buffer, position: number, file: WalkedFile): Promise<void> {
-  for (let got = 0; got < into.length; ) {
-    const { bytesRead } = await handle.read(into, got, into.length - got, position + got)
-    if (bytesRead === 0) throw changed(file)
-    got += bytesRead
-  }
-}
-
-function changed(file: WalkedFile): P2PError {
-  return new P2PError(
-    'E_IO',
-    `${printable(file.source)} changed while the folder was being split: run again when it is no longer being written`,
-  )
-}
-
-function refuseExisting(name: string): P2PError {
-  return new P2PError(
-    'E_EXISTS',
-    `the store already holds a different item named "${printable(name)}": use --force to replace it`,
-  )
-}
-
 /**
  * What the store holds under this name: a folder split before (its chunks
  * may be reused), something else (a file's entry: `manifest` undefined), or
@@ -311,33 +192,5 @@ async function previousEntry(
     }
   } catch {
     return { id: manifestId(bytes), manifest: undefined }
-  }
-}
-
-/** Chunk-sized buffers over shared memory (the hash threads read them without a copy), at most `count`. */
-class Slots {
-  private readonly free: Buffer[] = []
-  private readonly waiting: Array<(b: Buffer) => void> = []
-  private made = 0
-
-  constructor(
-    private readonly count: number,
-    private readonly size: number,
-  ) {}
-
-  acquire(): Promise<Buffer> {
-    const b = this.free.pop()
-    if (b !== undefined) return Promise.resolve(b)
-    if (this.made < this.count) {
-      this.made++
-      return Promise.resolve(sharedBuffer(this.size))
-    }
-    return new Promise((resolve) => this.waiting.push(resolve))
-  }
-
-  release(b: Buffer): void {
-    const next = this.waiting.shift()
-    if (next !== undefined) next(b)
-    else this.free.push(b)
   }
 }

@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto'
+import { constants } from 'node:fs'
+import { type FileHandle, lstat, open } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { sharedBuffer } from './buffer-pool.js'
+import { writeFileAtomic } from './disk.js'
+import { fromFsError, P2PError } from './errors.js'
+import { identityOf, sameFile } from './file-identity.js'
+import { hashThreads } from './hashing.js'
+import { chunkCount } from './manifest.js'
+import { printable } from './printable.js'
+import type { ChunkStore } from './store.js'
+import type { TreeLayout } from './tree-layout.js'
+import { EMPTY_SHA256 } from './tree-manifest.js'
+import type { WalkedFile } from './tree-walk.js'
+
+/**
+ * One file of a folder split (split-tree.ts): read once, in pieces of a
+ * chunk, into one of the folder's `Slots`; each chunk hashed and written as
+ * the chunk file of its global index, its whole-file hash fed in order (a
+ * one-chunk file's is its chunk's). A file is read only while it is the
+ * very file the walk found (device, inode, size; opened without following a
+ * link), and must not change while it is read.
+ */
+
+/** What splitTree hands each file: its options, and what the files read at once share. */
+export interface FileContext {
+  store: ChunkStore
+  chunkSize: number
+  /** Replace an entry of the same name holding different content. */
+  force?: boolean
+  onProgress?: (bytesDone: number, bytesTotal: number) => void
+  signal?: AbortSignal
+  dir: string
+  reuse: TreeLayout | undefined
+  slots: Slots
+  done: { bytes: number; written: number }
+  total: number
+  /** Another file failed: stop between chunks. */
+  failed: () => boolean
+}
+
+/** One file: its chunks hashed and written as chunk files from global index `first`; its whole hash. */
+export async function splitTreeFile(
+  file: WalkedFile,
+  first: number,
+  o: FileContext,
+): Promise<{ chunks: string[]; sha256: string }> {
+  const count = chunkCount(file.size, o.chunkSize)
+  if (count === 0) return { chunks: [], sha256: EMPTY_SHA256 }
+  const handle = await openWalked(file)
+  const buffer = await o.slots.acquire()
+  try {
+    const whole = count > 1 ? createHash('sha256') : undefined
+    const chunks: string[] = []
+    for (let j = 0; j < count && !o.failed(); j++) {
+      o.signal?.throwIfAborted()
+      const length = Math.min(o.chunkSize, file.size - j * o.chunkSize)
+      const view = buffer.subarray(0, length)
+      await readFully(handle, view, j * o.chunkSize, file)
+      whole?.update(view)
+      chunks.push(await storeChunk(view, first + j, o))
+      o.done.bytes += length
+      o.onProgress?.(o.done.bytes, o.total)
+    }
+    const after = await handle.stat()
+    if (after.size !== file.size) throw changed(file)
+    return { chunks, sha256: whole?.digest('hex') ?? chunks[0]! }
+  } finally {
+    o.slots.release(buffer)
+    await handle.close().catch(() => undefined)
+  }
+}
+
+/** Hash one chunk and write it as chunk file `index`, unless the previous split left that very chunk there. */
+async function storeChunk(view: Buffer, index: number, o: FileContext): Promise<string> {
+  const path = o.store.chunkPath(o.dir, index)
+  const hash = (): Promise<string> => hashThreads().digest(view) // small chunks are hashed on this thread
+  try {
+    const before = o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined
+    if (before === undefined) {
+      // Hash (on a hash thread) while libuv's pool writes: both only read `view`.
+      const [digest, written] = await Promise.allSettled([hash(), writeFileAtomic(path, view)])
+      if (digest.status === 'rejected') throw digest.reason
+      if (written.status === 'rejected') throw written.reason
+      o.done.written++
+      return digest.value
+    }
+    const digest = await hash()
+    // Different content where the previous split had a chunk: refused before anything of it is overwritten.
+    if (digest !== before && !o.force) throw refuseExisting(basename(o.dir))
+    if (
+      digest === before &&
+      (await lstat(path).then(
+        (s) => s.isFile() && s.size === view.length,
+        () => false,
+      ))
+    )
+      return digest
+    await writeFileAtomic(path, view)
+    o.done.written++
+    return digest
+  } catch (err) {
+    throw fromFsError(err, `writing chunk ${index} of ${printable(o.dir)}`)
+  }
+}
+
+/** The walked file, opened without following a link, still the same file (device, inode) and size. */
+async function openWalked(file: WalkedFile): Promise<FileHandle> {
+  let handle: FileHandle
+  try {
+    handle = await open(file.source, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW)
+  } catch (err) {
+    if (['ENOENT', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw changed(file)
+    throw fromFsError(err, `reading ${printable(file.source)}`)
+  }
+  const st = await handle.stat({ bigint: true })
+  if (!st.isFile() || !sameFile(identityOf(st), file.identity) || st.size !== BigInt(file.size)) {
+    await handle.close()
+    throw changed(file)
+  }
+  return handle
+}
+
+async function readFully(handle: FileHandle, into: Buffer, position: number, file: WalkedFile): Promise<void> {
+  for (let got = 0; got < into.length; ) {
+    const { bytesRead } = await handle.read(into, got, into.length - got, position + got)
+    if (bytesRead === 0) throw changed(file)
+    got += bytesRead
+  }
+}
+
+function changed(file: WalkedFile): P2PError {
+  return new P2PError(
+    'E_IO',
+    `${printable(file.source)} changed while the folder was being split: run again when it is no longer being written`,
+  )
+}
+
+export function refuseExisting(name: string): P2PError {
+  return new P2PError(
+    'E_EXISTS',
+    `the store already holds a different item named "${printable(name)}": use --force to replace it`,
+  )
+}
+
+/** Chunk-sized buffers over shared memory (the hash threads read them without a copy), at most `count`. */
+export class Slots {
+  private readonly free: Buffer[] = []
+  private readonly waiting: Array<(b: Buffer) => void> = []
+  private made = 0
+
+  constructor(
+    private readonly count: number,
+    private readonly size: number,
+  ) {}
+
+  acquire(): Promise<Buffer> {
+    const b = this.free.pop()
+    if (b !== undefined) return Promise.resolve(b)
+    if (this.made < this.count) {
+      this.made++
+      return Promise.resolve(sharedBuffer(this.size))
+    }
+    return new Promise((resolve) => this.waiting.push(resolve))
+  }
+
+  release(b: Buffer): void {
+    const next = this.waiting.shift()
+    if (next !== undefined) next(b)
+    else this.free.push(b)
+  }
+}
