@@ -3,12 +3,13 @@ import { constants } from 'node:fs'
 import { type FileHandle, lstat, open } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { sharedBuffer } from './buffer-pool.js'
-import { writeFileAtomic } from './disk.js'
+import { writeChunkFile, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { identityOf, sameFile } from './file-identity.js'
 import { hashThreads } from './hashing.js'
 import { chunkCount } from './manifest.js'
 import { printable } from './printable.js'
+import { readFully } from './read-fully.js'
 import type { ChunkStore } from './store.js'
 import type { TreeLayout } from './tree-layout.js'
 import { EMPTY_SHA256 } from './tree-manifest.js'
@@ -57,7 +58,7 @@ export async function splitTreeFile(
       o.signal?.throwIfAborted()
       const length = Math.min(o.chunkSize, file.size - j * o.chunkSize)
       const view = buffer.subarray(0, length)
-      await readFully(handle, view, j * o.chunkSize, file)
+      if ((await readFully(handle.fd, view, length, j * o.chunkSize)) < length) throw changed(file)
       whole?.update(view)
       chunks.push(await storeChunk(view, first + j, o))
       o.done.bytes += length
@@ -80,7 +81,7 @@ async function storeChunk(view: Buffer, index: number, o: FileContext): Promise<
     const before = o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined
     if (before === undefined) {
       // Hash (on a hash thread) while libuv's pool writes: both only read `view`.
-      const [digest, written] = await Promise.allSettled([hash(), writeFileAtomic(path, view)])
+      const [digest, written] = await Promise.allSettled([hash(), writeChunkFile(path, view)])
       if (digest.status === 'rejected') throw digest.reason
       if (written.status === 'rejected') throw written.reason
       o.done.written++
@@ -114,19 +115,13 @@ async function openWalked(file: WalkedFile): Promise<FileHandle> {
     if (['ENOENT', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw changed(file)
     throw fromFsError(err, `reading ${printable(file.source)}`)
   }
-  const st = await handle.stat({ bigint: true })
-  if (!st.isFile() || !sameFile(identityOf(st), file.identity) || st.size !== BigInt(file.size)) {
-    await handle.close()
-    throw changed(file)
-  }
-  return handle
-}
-
-async function readFully(handle: FileHandle, into: Buffer, position: number, file: WalkedFile): Promise<void> {
-  for (let got = 0; got < into.length; ) {
-    const { bytesRead } = await handle.read(into, got, into.length - got, position + got)
-    if (bytesRead === 0) throw changed(file)
-    got += bytesRead
+  try {
+    const st = await handle.stat({ bigint: true })
+    if (!st.isFile() || !sameFile(identityOf(st), file.identity) || st.size !== BigInt(file.size)) throw changed(file)
+    return handle
+  } catch (err) {
+    await handle.close().catch(() => undefined)
+    throw err
   }
 }
 

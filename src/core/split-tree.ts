@@ -91,7 +91,10 @@ export async function splitTree(
     firsts.push(chunks)
     chunks += chunkCount(f.size, chunkSize)
   }
-  const slots = new Slots(PARALLEL_FILES, Math.min(chunkSize, Math.max(1, ...files.map((f) => f.size))))
+  // A loop, not Math.max(...sizes): spreading 150,000 arguments overflows the stack.
+  let largest = 1
+  for (const f of files) if (f.size > largest) largest = f.size
+  const slots = new Slots(PARALLEL_FILES, Math.min(chunkSize, largest))
   const done = { bytes: 0, written: 0 }
   const hashed = new Map<WalkedFile, { chunks: string[]; sha256: string }>()
   let next = 0

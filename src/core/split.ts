@@ -4,7 +4,7 @@ import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { sharedBuffer } from './buffer-pool.js'
 import { DEFAULT_CHUNK_SIZE, MANIFEST_FILE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
-import { writeFileAtomic, writeNewFile } from './disk.js'
+import { writeChunkFile, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { hashThreads } from './hashing.js'
 import { type Collaborators, componentLog, type Logger } from './log.js'
@@ -215,18 +215,6 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
   return hashes
 }
 
-/**
- * A chunk of a split: created in place when no file is there (nothing serves the entry before its manifest
- * is written, last); over a file left there (an interrupted split, a re-split), written beside it and
- * renamed over it, so a server holding an older manifest of the entry never reads a file while it is rewritten.
- */
-async function writeChunk(path: string, view: Buffer): Promise<void> {
-  await writeNewFile(path, view).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    return writeFileAtomic(path, view)
-  })
-}
-
 async function finishChunk(index: number, view: Buffer, options: PassOptions, hashes: ChunkHashes): Promise<void> {
   const path = options.store.chunkPath(options.dir, index)
   try {
@@ -234,7 +222,7 @@ async function finishChunk(index: number, view: Buffer, options: PassOptions, ha
       // The common case: hash on a hash thread while libuv's pool writes the chunk (both only read
       // `view`). Writing on the hash thread instead left the main thread waiting for free buffers.
       // allSettled: `view`'s buffer goes back to the pool only when neither still reads it.
-      const [hash, written] = await Promise.allSettled([hashThreads().digest(view), writeChunk(path, view)])
+      const [hash, written] = await Promise.allSettled([hashThreads().digest(view), writeChunkFile(path, view)])
       if (hash.status === 'rejected') throw hash.reason
       if (written.status === 'rejected') throw written.reason
       hashes[index] = hash.value
