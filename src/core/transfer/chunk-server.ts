@@ -1,27 +1,23 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import { BufferPool, type OnViolation } from '../buffer-pool.js'
 import type { DhtSession } from '../dht/session.js'
-import { type ErrorCode, hasCode, P2PError } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
 import { addressKey, ConnectionTable, DEFAULT_RECLAIM_IDLE_MS } from './admission.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
-import { encodeFrame, type Header } from './framing.js'
+import { encodeFrame } from './framing.js'
 import { errorHeader } from './messages.js'
-import {
-  type Channel,
-  type ConnectionCounters,
-  type ConnectionServices,
-  ServerConnection,
-} from './server-connection.js'
+import { type Channel, type ConnectionServices, ServerConnection } from './server-connection.js'
 import {
   type ChunkServerOptions,
   DEFAULT_SERVER_LIMITS,
   type ServerLimits,
   type ServerStats,
 } from './server-settings.js'
+import { ServerTally } from './server-tally.js'
 import { StalledSockets } from './stalled-sockets.js'
 import { StoreCatalog } from './store-catalog.js'
 import { DEFAULT_UPLOAD_SLOT_LIMITS, UploadSlots } from './upload-slots.js'
@@ -38,7 +34,8 @@ export {
  * cap), gives each a `ServerConnection` with only what it may use (the chunk
  * source, an account in the shared byte budget, pooled buffers, limits,
  * counters, a logger), and stops them on close. What is served, and how it
- * is verified, is `ChunkSource`'s; which files exist is `StoreCatalog`'s.
+ * is verified, is `ChunkSource`'s; which files exist is `StoreCatalog`'s;
+ * what it and its connections did is counted in its `ServerTally`.
  */
 
 /** A chunk server for `options.store` (not listening yet: call `listen()`). */
@@ -55,21 +52,7 @@ export class ChunkServer {
   readonly budget: ByteBudget
   readonly buffers: BufferPool
   private readonly stalls: StalledSockets
-  private readonly counts = {
-    connections: 0,
-    refusedBusy: 0,
-    refusedPerAddress: 0,
-    reclaimedSilent: 0,
-    reclaimedIdle: 0,
-    requests: 0,
-    chunksServed: 0,
-    bytesServed: 0,
-    readAheadReturned: 0,
-    violations: 0,
-    refusedAuth: 0,
-    notNow: 0,
-  }
-  private readonly errors: Record<string, number> = {}
+  private readonly tally = new ServerTally()
   private readonly catalog: StoreCatalog
   private readonly source: ChunkSource
   private readonly server: Server
@@ -94,8 +77,8 @@ export class ChunkServer {
     this.host = options.host ?? '0.0.0.0'
     this.port = options.port ?? 0
     const onViolation: OnViolation = (err) => {
-      this.counts.violations++
-      this.countError('E_INTERNAL')
+      this.tally.counts.violations++
+      this.tally.error('E_INTERNAL')
       this.log.error({ err: err.message }, 'a resource was released twice (a bug; the second release was ignored)')
       options.onViolation?.(err)
     }
@@ -114,23 +97,13 @@ export class ChunkServer {
       vouched: options.vouched,
       hashPace: options.hashPace,
     })
-    const counters: ConnectionCounters = {
-      request: () => {
-        this.counts.requests++
-      },
-      readAheadReturned: () => {
-        this.counts.readAheadReturned++
-      },
-      error: (code) => this.countError(code),
-      answered: (header, bodyBytes) => this.countAnswer(header, bodyBytes),
-    }
     this.services = {
       uploadWait: () => 0, // replaced per connection (accept)
       responder: this.source,
       buffers: this.buffers,
       log: this.log,
       limits: this.limits,
-      counters,
+      counters: this.tally,
       stalls: this.stalls,
     }
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
@@ -147,8 +120,7 @@ export class ChunkServer {
 
   get stats(): ServerStats {
     return {
-      ...this.counts,
-      errors: { ...this.errors },
+      ...this.tally.stats,
       ...this.source.stats,
       scans: this.catalog.scans,
       evictedStalled: this.stalls.evictions,
@@ -209,19 +181,6 @@ export class ChunkServer {
     clearTimeout(grace)
   }
 
-  private countError(code: ErrorCode | string): void {
-    this.errors[code] = (this.errors[code] ?? 0) + 1
-  }
-
-  private countAnswer(header: Header, bodyBytes: number): void {
-    if (header.type === 'chunk') {
-      this.counts.chunksServed++
-      this.counts.bytesServed += bodyBytes
-    } else if (header.type === 'error' && typeof header.code === 'string') {
-      this.countError(header.code)
-    }
-  }
-
   /**
    * A connection that came through the DHT (dht-seeder.ts): counted, capped and
    * served like a TCP one (its address is the UDP one it came from), once its
@@ -240,8 +199,8 @@ export class ChunkServer {
         admission.reason === 'full'
           ? `this peer is at its limit of ${this.limits.maxConnections} connections; try again later`
           : `this peer is at its limit of ${this.limits.maxConnectionsPerAddress} connections from your address; try again later`
-      this.counts.refusedBusy++
-      if (admission.reason === 'address') this.counts.refusedPerAddress++
+      this.tally.counts.refusedBusy++
+      if (admission.reason === 'address') this.tally.counts.refusedPerAddress++
       this.log.warn(
         {
           remote: socket.remoteAddress,
@@ -255,9 +214,9 @@ export class ChunkServer {
       socket.once('close', () => this.refused.delete(socket))
       return
     }
-    if (admission.reclaimed === 'silent') this.counts.reclaimedSilent++
-    if (admission.reclaimed === 'idle') this.counts.reclaimedIdle++
-    this.counts.connections++
+    if (admission.reclaimed === 'silent') this.tally.counts.reclaimedSilent++
+    if (admission.reclaimed === 'idle') this.tally.counts.reclaimedIdle++
+    this.tally.counts.connections++
     const connection = new ServerConnection(channel ?? this.channel(socket as Socket), {
       ...this.services,
       openAccount: (onReclaim) => this.budget.account(address, onReclaim),
@@ -277,7 +236,7 @@ export class ChunkServer {
    */
   private uploadWait(address: string): number {
     const wait = this.uploads.request(address, performance.now())
-    if (wait > 0) this.counts.notNow++
+    if (wait > 0) this.tally.counts.notNow++
     return wait
   }
 
@@ -305,8 +264,8 @@ export class ChunkServer {
       (err: unknown) => {
         // Refused before any frame: no handshake, a bad one, not in the swarm, not on the allow-list.
         if (!hasCode(err) || err.code === 'E_CLOSED') return
-        this.counts.refusedAuth++
-        this.countError(err.code)
+        this.tally.counts.refusedAuth++
+        this.tally.error(err.code)
         this.log.warn(
           {
             remote,
