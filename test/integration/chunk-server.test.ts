@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
+import { readdirSync, readFileSync } from 'node:fs'
 import { copyFile, open, symlink, unlink, writeFile } from 'node:fs/promises'
 import { connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -319,5 +320,34 @@ describe('chunk server on 127.0.0.1', () => {
     await assert.rejects(pending, (e) => hasCode(e, 'E_CLOSED'))
     silent.close()
     await assert.rejects(PeerClient.connect({ host: '127.0.0.1', port }), (e) => hasCode(e, 'E_CONNECT'))
+  })
+
+  it('a listen that fails (port in use) is E_USAGE and leaves no watch of the store open', {
+    skip: process.platform !== 'linux' && 'counts inotify watches',
+  }, async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    const taken = createServer()
+    taken.listen(0, '127.0.0.1')
+    await once(taken, 'listening')
+    onCleanup(t, () => new Promise<void>((resolve) => taken.close(() => resolve())))
+    // The store's watches are not persistent (they keep no process alive): counted as the kernel's inotify watches.
+    const watches = (): number => {
+      let n = 0
+      for (const fd of readdirSync('/proc/self/fdinfo'))
+        try {
+          n += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+            .split('\n')
+            .filter((l) => l.startsWith('inotify wd:')).length
+        } catch {
+          // a descriptor closed meanwhile
+        }
+      return n
+    }
+    const before = watches()
+    const server = new ChunkServer({ store, host: '127.0.0.1', port: (taken.address() as { port: number }).port })
+    await assert.rejects(server.listen(), (err) => hasCode(err, 'E_USAGE') && /another p2p-serve/.test(err.message))
+    assert.equal(watches(), before, 'the store watch ended with the failed listen')
   })
 })

@@ -131,7 +131,9 @@ export class ChunkServer {
   async listen(): Promise<AddressInfo> {
     await this.catalog.open()
     await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (err: NodeJS.ErrnoException) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        // The store's watches end with the failed listen: a library caller that catches it keeps nothing open.
+        this.catalog.close()
         const code = err.code === 'EADDRINUSE' ? 'E_USAGE' : 'E_IO'
         reject(
           new P2PError(
@@ -139,8 +141,12 @@ export class ChunkServer {
             `cannot listen on ${this.host}:${this.port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (is another p2p-serve running? use --port)' : ''}`,
           ),
         )
+      }
+      this.server.once('error', onError)
+      this.server.listen(this.port, this.host, () => {
+        this.server.off('error', onError)
+        resolve()
       })
-      this.server.listen(this.port, this.host, () => resolve())
     })
     // After listening, accept errors (EMFILE: out of file descriptors) are logged, not fatal.
     this.server.on('error', (err: NodeJS.ErrnoException) =>
