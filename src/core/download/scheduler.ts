@@ -7,17 +7,19 @@ import {
   FIRST_DELIVERY_DEADLINE_MS,
 } from '../constants.js'
 import { ChunkChoice, type Unavailable } from './chunk-choice.js'
+import { type Failure, PEER_PATIENCE_MS, PeerJudge } from './peer-judge.js'
 import type { PaceLimits } from './peer-pace.js'
 import { PeerRecord, type PeerReport } from './peer-record.js'
 
+export { type Failure, MIN_NOT_NOW_MS, PEER_PATIENCE_MS } from './peer-judge.js'
 export type { PeerReport } from './peer-record.js'
 
 /**
  * Which chunk to ask of which peer. Pure state, no I/O, its clock injected;
  * the downloader calls `next(peer)` whenever it may send a request, and
- * reports back. Here: the peers, whether one may be asked, and what each
- * outcome does to it (its record: peer-record.ts); which chunk it is then
- * asked for is chunk-choice.ts (hedge, rarest first, endgame).
+ * reports back. Here: the peers (each one's record: peer-record.ts) and
+ * whether one may be asked; what a failure costs a peer is peer-judge.ts;
+ * which chunk it is asked for, chunk-choice.ts (hedge, rarest first, endgame).
  *
  * - A peer is judged by what it delivers (peer-pace.ts): a probe window
  *   until its first chunk arrives (unless vouched for: the peer that
@@ -27,12 +29,7 @@ export type { PeerReport } from './peer-record.js'
  *   delivered nothing for longer than its deadline is overdue: it gets no
  *   new requests, and its chunks are hedged — asked of another holder too,
  *   first verified copy wins. Past giving up, the caller drops it
- *   (`giveUpOverdue`): its chunks go back and it backs off. Slowness is
- *   never a strike.
- * - Failures: a timeout or lost connection backs the peer off and returns
- *   its chunks to the others; "not found" clears that bit of its have-set; a
- *   chunk that fails its hash or a response that breaks the protocol is a
- *   strike, and `maxStrikes` strikes ban it for this download.
+ *   (`giveUpOverdue`, peer-judge.ts). Slowness is never a strike.
  */
 
 export interface SchedulerOptions extends Partial<PaceLimits> {
@@ -47,22 +44,6 @@ export interface SchedulerOptions extends Partial<PaceLimits> {
   patienceMs?: number
 }
 
-/** The shortest pause after a "not now", whatever the peer asks (0 would have us ask it again at once, in a loop). */
-export const MIN_NOT_NOW_MS = 100
-/**
- * How long a peer may give nothing (every request failed, timed out or told "not now") before it is written
- * off for the download. An honest peer delivers within the request timeout (30 s), and an honest seeder's
- * line of upload slots moves in seconds.
- */
-export const PEER_PATIENCE_MS = 60_000
-
-/**
- * checksum: bytes that failed their hash (a strike) · protocol: a response that broke the protocol (a strike) ·
- * missing: "not found" · error: the request failed (timeout, lost connection: backoff) ·
- * cancelled: its connection closed over another request's failure (no fault of this one).
- */
-export type Failure = 'checksum' | 'protocol' | 'missing' | 'error' | 'cancelled'
-
 export class Scheduler {
   readonly count: number
   private readonly peers = new Map<string, PeerRecord>()
@@ -71,8 +52,7 @@ export class Scheduler {
   private readonly options: Required<SchedulerOptions>
   /** Peers known to answer (the one the manifest came from): no probing, the whole window from the start. */
   private readonly vouched = new Set<string>()
-  /** Written off since takeWrittenOff() last ran. */
-  private readonly writtenOffSinceTaken: string[] = []
+  private readonly judge: PeerJudge
 
   constructor(count: number, options: SchedulerOptions = {}) {
     this.count = count
@@ -92,6 +72,17 @@ export class Scheduler {
       ...options,
     }
     this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests, this.options.random)
+    this.judge = new PeerJudge(
+      {
+        find: (key) => this.peers.get(key) ?? this.gone.get(key),
+        live: this.peers,
+        unassign: (key, index) => this.unassign(key, index),
+        returnChunks: (peer) => this.returnChunks(peer),
+        invalidate: () => this.choice.invalidate(),
+        unvouch: (key) => this.vouched.delete(key),
+      },
+      this.options,
+    )
   }
 
   get finished(): boolean {
@@ -158,15 +149,9 @@ export class Scheduler {
     return Math.max(0, peer.readyAt - this.options.now())
   }
 
-  /**
-   * Whether this path to a peer may carry its requests (peer-paths.ts): not banned, not backing off after a
-   * failure, not written off after failures. "Not now" is the peer's, whichever path asks: neither its pause
-   * nor a write-off for it alone makes another path to the same host worth asking.
-   */
+  /** Whether this path to a peer may carry its requests (peer-paths.ts): not after failures (peer-judge.ts). */
   pathUsable(key: string): boolean {
-    const peer = this.peers.get(key) ?? this.gone.get(key)
-    if (!peer) return true
-    return !peer.banned && !(peer.writtenOff && peer.failures > 0) && peer.backoffUntil <= this.options.now()
+    return this.judge.pathUsable(key)
   }
 
   /** The peer at `from` is now asked through `to` (another path to the same host): its "not now" still holds. */
@@ -245,67 +230,29 @@ export class Scheduler {
     if (peer) this.finish(peer, index)
   }
 
-  /** A request that did not give a verified chunk. Returns true when this failure banned the peer. */
+  /** A request that did not give a verified chunk (peer-judge.ts). Returns true when this failure banned the peer. */
   failed(key: string, index: number, failure: Failure, reason: string = failure): boolean {
-    const peer = this.peers.get(key) ?? this.gone.get(key)
-    this.unassign(key, index)
-    if (!peer || failure === 'cancelled') return false
-    if (failure === 'missing') {
-      peer.deny(index)
-      peer.pace.answered(this.options.now())
-      return false
-    }
-    if (failure === 'checksum') {
-      peer.pace.answered(this.options.now())
-      return this.addStrike(peer, (n) => `sent ${n} chunks that failed SHA-256 (${reason})`)
-    }
-    if (failure === 'protocol')
-      return this.addStrike(peer, (n) => `sent ${n} responses that broke the protocol (last: ${reason})`)
-    this.backoff(peer)
-    this.writeOffIfHopeless(peer)
-    return false
+    return this.judge.failed(key, index, failure, reason)
   }
 
-  /**
-   * It said "not now" for this chunk (E_BUSY with retryMs: its upload slots are taken): the chunk goes to
-   * others, the peer waits `retryMs` (at least MIN_NOT_NOW_MS), no fault, unless it is past its patience.
-   */
+  /** It said "not now" for this chunk (E_BUSY with retryMs): the chunk goes to others, the peer waits (peer-judge.ts). */
   notNow(key: string, index: number, retryMs: number): void {
-    const peer = this.peers.get(key) ?? this.gone.get(key)
-    this.unassign(key, index)
-    if (!peer) return
-    const now = this.options.now()
-    peer.pace.answered(now)
-    peer.pause(now + Math.max(MIN_NOT_NOW_MS, retryMs))
-    this.writeOffIfHopeless(peer)
+    this.judge.notNow(key, index, retryMs)
   }
 
   /** The peer as a whole failed (connection refused, lost, timed out): back off and hand its chunks to others. */
   peerFailed(key: string): void {
-    const peer = this.peers.get(key)
-    if (!peer) return
-    this.returnChunks(peer)
-    this.backoff(peer)
-    this.writeOffIfHopeless(peer)
+    this.judge.peerFailed(key)
   }
 
-  /**
-   * Peers past giving up (no delivery for several times their deadline):
-   * their chunks go back to the others and they back off. The caller drops
-   * their connections.
-   */
+  /** Peers past giving up: their chunks go back to the others and they back off. The caller drops their connections. */
   giveUpOverdue(): string[] {
-    const now = this.options.now()
-    const out: string[] = []
-    for (const peer of this.peers.values()) {
-      if (!peer.pace.pastGiveUp(now)) continue
-      peer.pace.gaveUp()
-      this.returnChunks(peer)
-      this.backoff(peer)
-      this.writeOffIfHopeless(peer)
-      out.push(peer.key)
-    }
-    return out
+    return this.judge.giveUpOverdue()
+  }
+
+  /** Peers written off since the last call: the caller closes their connections (nothing more is asked of them). */
+  takeWrittenOff(): string[] {
+    return this.judge.takeWrittenOff()
   }
 
   /** Milliseconds until the next deadline (a peer turning overdue, or given up on); Infinity when none runs. */
@@ -333,33 +280,10 @@ export class Scheduler {
     return new PeerRecord(key, have, this.options, this.vouched.has(key), this.options.now())
   }
 
-  /** Past its patience with nothing delivered: written off (peer-record.ts), its requests handed to others. */
-  private writeOffIfHopeless(peer: PeerRecord): void {
-    if (peer.writtenOff || this.options.now() - peer.hopeSince < this.options.patienceMs) return
-    peer.writtenOff = true
-    this.writtenOffSinceTaken.push(peer.key)
-    this.returnChunks(peer)
-    this.choice.invalidate()
-  }
-
-  /** Peers written off since the last call: the caller closes their connections (nothing more is asked of them). */
-  takeWrittenOff(): string[] {
-    return this.writtenOffSinceTaken.splice(0)
-  }
-
   /** A request of this peer answered with its chunk (verified, or a duplicate): it arrived, and is done. */
   private finish(peer: PeerRecord, index: number): void {
     peer.pace.arrive(index, this.options.now())
     peer.pace.forget(index)
-  }
-
-  /** A strike (a vouched-for peer that lies is probed like anyone next time); true when it bans the peer. */
-  private addStrike(peer: PeerRecord, banReason: (strikes: number) => string): boolean {
-    this.vouched.delete(peer.key)
-    if (!peer.strike(banReason)) return false
-    this.returnChunks(peer)
-    this.choice.invalidate()
-    return true
   }
 
   private unassign(key: string, index: number): void {
@@ -370,11 +294,5 @@ export class Scheduler {
   /** Its requests still awaited go back to the others (chunks that arrived finish with their verification). */
   private returnChunks(peer: PeerRecord): void {
     for (const index of [...peer.pace.inFlight.keys()]) if (peer.pace.isAwaited(index)) this.unassign(peer.key, index)
-  }
-
-  /** One backoff step per incident (a vouched-for peer that fails is probed like anyone next time). */
-  private backoff(peer: PeerRecord): void {
-    this.vouched.delete(peer.key)
-    peer.backoff(this.options.now())
   }
 }
