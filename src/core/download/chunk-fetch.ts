@@ -3,14 +3,14 @@ import { FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
 import { fromFsError, hasCode } from '../errors.js'
 import { type ChunkPlan, type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
 import type { Logger } from '../log.js'
-import { type ConnectionPool, type Lease, peerKey } from '../pool.js'
+import type { ConnectionPool, Lease } from '../pool.js'
 import { isCollateral, isViolation, type PeerClient } from '../transfer/client.js'
 import { notNowMs } from '../transfer/messages.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
 import { fetchOrder, keptForProbes } from './fetch-order.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
+import { LivePeers } from './live-peers.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
-import { mergedPath, onePathPerPeer } from './peer-paths.js'
 import { resumeChunks } from './resume.js'
 import { Scheduler } from './scheduler.js'
 import { StallWatch } from './stall-watch.js'
@@ -33,9 +33,9 @@ const SLOWEST_FIRST_CHUNK_RATE = 8 * 1024 * 1024
 
 /**
  * The chunk phase of one download: resume what the store already holds, then
- * fetch every missing chunk from the live peers through the connection pool
- * as the scheduler decides, each verified and written (hashed-writes.ts),
- * then the stitch (whole-file hash, fsync, final name).
+ * fetch every missing chunk from the live peers (live-peers.ts) through the
+ * connection pool as the scheduler decides, each verified and written
+ * (hashed-writes.ts), then the stitch (whole-file hash, fsync, final name).
  */
 export class ChunkFetch {
   readonly scheduler: Scheduler
@@ -45,6 +45,7 @@ export class ChunkFetch {
   private writer!: PackedWriter
   private failure: unknown
   private readonly stall: StallWatch
+  private readonly livePeers: LivePeers
   private peerWait: Promise<void> | undefined
   private wake: (() => void) | undefined
 
@@ -54,17 +55,9 @@ export class ChunkFetch {
   private readonly buffers: ChunkBuffers
   private readonly log: Logger
   private readonly signal: AbortSignal
-  private readonly now: () => number
 
   constructor(private readonly options: ChunkFetchOptions) {
-    ;({
-      manifest: this.manifest,
-      pool: this.pool,
-      buffers: this.buffers,
-      log: this.log,
-      signal: this.signal,
-      now: this.now,
-    } = options)
+    ;({ manifest: this.manifest, pool: this.pool, buffers: this.buffers, log: this.log, signal: this.signal } = options)
     const { limits, manifest } = options
     this.plan = planOf(manifest)
     this.scheduler = new Scheduler(this.plan.chunkCount, {
@@ -76,6 +69,14 @@ export class ChunkFetch {
     })
     this.maxInFlight = maxRequests(limits, manifest)
     this.stall = new StallWatch(this.scheduler, (i) => this.plan.chunkLength(i), limits.waitMs, options.now)
+    this.livePeers = new LivePeers({
+      id: options.id,
+      peers: options.peers,
+      scheduler: this.scheduler,
+      pool: options.pool,
+      log: options.log,
+      now: options.now,
+    })
   }
 
   /** Requests in flight (until their chunk is verified and written): each holds a chunk-sized buffer. */
@@ -115,11 +116,11 @@ export class ChunkFetch {
       while (!this.scheduler.finished) {
         this.signal.throwIfAborted()
         if (this.failure !== undefined) throw this.failure
-        this.refreshPeers()
-        await this.dropOverdue()
-        this.closeWrittenOff()
+        this.livePeers.refresh()
+        await this.livePeers.dropOverdue()
+        this.livePeers.closeWrittenOff()
         this.pump()
-        this.stall.check([...this.livePeers.keys()])
+        this.stall.check(this.livePeers.keys())
         this.report()
         // One wait for the peer view at a time: a new one per wake-up (each finished chunk) piled up timers.
         this.peerWait ??= this.options.peers.waitForChange(250).finally(() => {
@@ -155,65 +156,11 @@ export class ChunkFetch {
     }
   }
 
-  /** Peers that stopped delivering past their deadline: their chunks are back with the scheduler; close their connections. */
-  private async dropOverdue(): Promise<void> {
-    if (this.scheduler.nextDeadlineIn() > 0) return
-    // Deadlines are checked from timers, which run before the reads that were waiting while this process
-    // was busy (or descheduled on a loaded machine): let those in first, so what arrived counts.
-    await new Promise((resolve) => setImmediate(resolve))
-    for (const key of this.scheduler.giveUpOverdue()) {
-      const peer = this.livePeers.get(key)
-      this.log.info({ peer: key }, 'peer stopped delivering; its chunks go to others')
-      if (peer) this.pool.closePeer(peer)
-    }
-  }
-
-  /** Peers written off (nothing delivered within the scheduler's patience): their pooled connections go now. */
-  private closeWrittenOff(): void {
-    for (const key of this.scheduler.takeWrittenOff()) {
-      this.log.warn({ peer: key }, 'peer written off: it gave nothing for too long; nothing more is asked of it')
-      const peer = this.livePeers.get(key)
-      if (peer) this.pool.closePeer(peer)
-    }
-  }
-
-  private livePeers = new Map<string, LivePeer>()
-  private peersRefreshed = -Infinity
-
-  /** Follow peers joining, leaving and announcing new chunks; at most every 100 ms (it rebuilds the rarity order). */
-  private refreshPeers(): void {
-    if (this.now() - this.peersRefreshed < 100) return
-    this.peersRefreshed = this.now()
-    const paths = onePathPerPeer(this.options.peers.peers(this.options.id), peerKey, {
-      usable: (key) => this.scheduler.pathUsable(key),
-      proven: (key) => this.scheduler.isProven(key),
-      misses: (key) => {
-        const misses = this.scheduler.misses(key)
-        return Number.isFinite(misses) ? misses : 0
-      },
-      inUse: (key) => this.livePeers.has(key),
-    })
-    const current = new Map(paths.map((p) => [peerKey(p), p]))
-    const pathOf = new Map([...this.livePeers].filter(([, p]) => mergedPath(p)).map(([key, p]) => [p.peerId, key]))
-    for (const [key, peer] of current) {
-      this.scheduler.setPeer(key, peer.have)
-      const before = mergedPath(peer) ? pathOf.get(peer.peerId) : undefined
-      if (before !== undefined && before !== key) this.scheduler.carryPause(before, key)
-    }
-    for (const key of this.livePeers.keys()) {
-      if (!current.has(key)) {
-        this.scheduler.removePeer(key)
-        this.log.info({ peer: key }, 'peer left')
-      }
-    }
-    this.livePeers = current
-  }
-
   private pump(): void {
     // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use. Peers that
     // have delivered nothing yet (perhaps never will) share half of it; each peer's window is the scheduler's.
     const maxProbes = Math.ceil(this.maxInFlight / 2)
-    const keys = [...this.livePeers.keys()]
+    const keys = this.livePeers.keys()
     const kept = keptForProbes(keys, this.scheduler, maxProbes, this.probes)
     for (const key of fetchOrder(keys, this.scheduler, this.pumpTurn++)) {
       const peer = this.livePeers.get(key)!
@@ -321,7 +268,7 @@ export class ChunkFetch {
   }
 
   private report(): void {
-    const peersInUse = [...this.livePeers.keys()].filter((k) => this.scheduler.inFlight(k) > 0).length
+    const peersInUse = this.livePeers.keys().filter((k) => this.scheduler.inFlight(k) > 0).length
     this.options.onProgress?.({
       name: this.manifest.name,
       size: this.options.wanted ? this.wantedBytes() : this.plan.size,
