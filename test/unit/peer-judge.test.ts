@@ -60,7 +60,6 @@ function setup() {
       asked.returned++
     },
     invalidate: () => asked.invalidated++,
-    unvouch: () => {},
   }
   const judge = new PeerJudge(peers, { now: () => clock, patienceMs: PATIENCE_MS })
   return { peer, judge, asked, now: () => clock, wait: (ms: number) => (clock += ms) }

@@ -208,7 +208,9 @@ export class ChunkFetch {
     } catch (err) {
       lease?.release()
       if (this.signal.aborted) return
-      if (hasCode(err) || (err as NodeJS.ErrnoException).code === undefined) this.onFetchError(key, index, err)
+      // A store error has an errno code; anything else (a peer's, or a rejection with no error at all) is the fetch's.
+      if (hasCode(err) || (err as NodeJS.ErrnoException | null | undefined)?.code === undefined)
+        this.onFetchError(key, index, err)
       else this.failure ??= fromFsError(err, `writing chunk ${index} to the store`)
     } finally {
       if (data) this.buffers.give(data)

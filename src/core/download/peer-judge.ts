@@ -48,8 +48,6 @@ export interface JudgedPeers {
   returnChunks(peer: PeerRecord): void
   /** A peer was banned or written off: the rarity order is rebuilt before the next pick. */
   invalidate(): void
-  /** No longer vouched for. */
-  unvouch(key: string): void
 }
 
 export interface JudgeOptions {
@@ -154,18 +152,16 @@ export class PeerJudge {
     this.peers.invalidate()
   }
 
-  /** A strike (a vouched-for peer that lies is probed like anyone next time); true when it bans the peer. */
+  /** A strike (a vouched-for peer that lies is probed like anyone next time: PeerRecord.strike); true when it bans the peer. */
   private addStrike(peer: PeerRecord, banReason: (strikes: number) => string): boolean {
-    this.peers.unvouch(peer.key)
     if (!peer.strike(banReason)) return false
     this.peers.returnChunks(peer)
     this.peers.invalidate()
     return true
   }
 
-  /** One backoff step per incident (a vouched-for peer that fails is probed like anyone next time). */
+  /** One backoff step per incident (a vouched-for peer that fails is probed like anyone next time: PeerRecord.backoff). */
   private backoff(peer: PeerRecord): void {
-    this.peers.unvouch(peer.key)
     peer.backoff(this.options.now())
   }
 }

@@ -79,7 +79,6 @@ export class Scheduler {
         unassign: (key, index) => this.unassign(key, index),
         returnChunks: (peer) => this.returnChunks(peer),
         invalidate: () => this.choice.invalidate(),
-        unvouch: (key) => this.vouched.delete(key),
       },
       this.options,
     )
