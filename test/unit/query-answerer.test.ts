@@ -92,7 +92,7 @@ describe("an announcer's answer to a query, from what it last announced (query-a
   })
 
   it('holds only a few queries while the first scan runs and answers them from it; the rest are refused and counted', async () => {
-    let scanned: ((value: void) => void) | undefined
+    let scanned: (() => void) | undefined
     const firstScan = new Promise<void>((resolve) => {
       scanned = resolve
     })
