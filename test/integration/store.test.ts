@@ -10,6 +10,14 @@ import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { mkfifo, randomFile, tmpDir } from '../helpers/files.js'
 
+/** A new, empty store in a new directory. */
+async function emptyStore(t: Parameters<typeof tmpDir>[0]) {
+  const dir = await tmpDir(t)
+  const store = new ChunkStore(join(dir, 'chunks'))
+  await store.init()
+  return { dir, store }
+}
+
 /** A 10,000-byte file split into a fresh store under a new directory: the directory, the split, its entry. */
 async function splitInStore(t: Parameters<typeof tmpDir>[0]) {
   const dir = await tmpDir(t)
@@ -22,9 +30,7 @@ async function splitInStore(t: Parameters<typeof tmpDir>[0]) {
 
 describe('chunk store', () => {
   it('scans entries with their have-sets, skipping temp files, symlinks and the private dir', async (t) => {
-    const dir = await tmpDir(t)
-    const store = new ChunkStore(join(dir, 'chunks'))
-    await store.init()
+    const { dir, store } = await emptyStore(t)
     await randomFile(join(dir, 'a.bin'), 10_000)
     const split = await splitFile(join(dir, 'a.bin'), { store, chunkSize: 4096 })
     await unlink(join(split.dir, chunkFileName(1)))
@@ -41,9 +47,7 @@ describe('chunk store', () => {
   })
 
   it('adds what a packed data.have lists, and ignores a data.have of the wrong length or with spare bits set', async (t) => {
-    const dir = await tmpDir(t)
-    const store = new ChunkStore(join(dir, 'chunks'))
-    await store.init()
+    const { dir, store } = await emptyStore(t)
     await randomFile(join(dir, 'p.bin'), 5 * 4096)
     const split = await splitFile(join(dir, 'p.bin'), { store, chunkSize: 4096 })
     for (const i of [1, 2, 3, 4]) await unlink(join(split.dir, chunkFileName(i)))
@@ -62,18 +66,14 @@ describe('chunk store', () => {
   })
 
   it('ignores an invalid manifest instead of failing the scan', async (t) => {
-    const dir = await tmpDir(t)
-    const store = new ChunkStore(join(dir, 'chunks'))
-    await store.init()
+    const { store } = await emptyStore(t)
     await mkdir(join(store.root, 'junk'))
     await writeFile(join(store.root, 'junk', 'manifest.json'), '{"version":1}')
     assert.deepEqual(await store.scan(), [])
   })
 
   it('names an entry by its id when the name holds different content', async (t) => {
-    const dir = await tmpDir(t)
-    const store = new ChunkStore(join(dir, 'chunks'))
-    await store.init()
+    const { dir, store } = await emptyStore(t)
     await randomFile(join(dir, 'same'), 5000)
     const first = await splitFile(join(dir, 'same'), { store, chunkSize: 4096 })
     assert.equal(await store.dirNameFor('same', first.id), 'same')
@@ -87,9 +87,7 @@ describe('chunk store', () => {
   })
 
   it("a file named like another file's id never takes over that file's id directory", async (t) => {
-    const dir = await tmpDir(t)
-    const store = new ChunkStore(join(dir, 'chunks'))
-    await store.init()
+    const { dir, store } = await emptyStore(t)
     await randomFile(join(dir, 'same'), 5000)
     await splitFile(join(dir, 'same'), { store, chunkSize: 4096 })
     const other = 'e'.repeat(64) // the id of a second file, also named "same"
@@ -122,9 +120,7 @@ describe('chunk store', () => {
   })
 
   it('keeps parsed manifests only for the entries a scan lists (entries that come and go leave none behind)', async (t) => {
-    const dir = await tmpDir(t)
-    const store = new ChunkStore(join(dir, 'chunks'))
-    await store.init()
+    const { dir, store } = await emptyStore(t)
     await randomFile(join(dir, 'kept.bin'), 5_000)
     await splitFile(join(dir, 'kept.bin'), { store, chunkSize: 4096 })
     for (let i = 0; i < 20; i++) {
@@ -166,9 +162,7 @@ describe('chunk store', () => {
   })
 
   it('private files that are FIFOs, links or devices are never opened blocking nor followed (FAULTS.md case 43)', async (t) => {
-    const dir = await tmpDir(t)
-    const store = new ChunkStore(join(dir, 'chunks'))
-    await store.init()
+    const { dir, store } = await emptyStore(t)
     await randomFile(join(dir, 'p.bin'), 3 * 4096)
     const split = await splitFile(join(dir, 'p.bin'), { store, chunkSize: 4096 })
     await mkdir(join(dir, 'canary'))
