@@ -48,7 +48,12 @@ export async function splitTreeFile(
   o: FileContext,
 ): Promise<{ chunks: string[]; sha256: string }> {
   const count = chunkCount(file.size, o.chunkSize)
-  if (count === 0) return { chunks: [], sha256: EMPTY_SHA256 }
+  if (count === 0) {
+    // Nothing to read, but still the file the walk found, and still empty (as a read file is checked).
+    const st = await lstat(file.source, { bigint: true }).catch(() => undefined)
+    if (!st?.isFile() || !sameFile(identityOf(st), file.identity) || st.size !== 0n) throw changed(file)
+    return { chunks: [], sha256: EMPTY_SHA256 }
+  }
   const handle = await openWalked(file)
   const buffer = await o.slots.acquire()
   try {

@@ -143,6 +143,26 @@ describe('split of a folder', () => {
     )
   })
 
+  it('stops when an empty file gets bytes between the walk and the split (it is never read, yet checked)', async (t) => {
+    const { store, folder } = await setup(t)
+    const spec: Record<string, number> = { 'zz-empty': 0 }
+    for (let i = 0; i < 20; i++) spec[`f${String(i).padStart(2, '0')}`] = 100
+    await makeTree(folder, spec)
+    let once = false
+    await assert.rejects(
+      splitTree(folder, {
+        store,
+        chunkSize: CHUNK,
+        onProgress: () => {
+          if (once) return
+          once = true
+          appendFileSync(join(folder, 'zz-empty'), 'now it has bytes')
+        },
+      }),
+      (err: unknown) => hasCode(err, 'E_IO') && /zz-empty changed while/.test(err.message),
+    )
+  })
+
   it('refuses a folder whose own name cannot be an item name', async (t) => {
     const { base, store } = await setup(t)
     await makeTree(join(base, '.p2p-stuff'), { a: 'a' })
