@@ -25,23 +25,7 @@ export class LivePeers {
   private byKey = new Map<string, LivePeer>()
   private refreshedAt = -Infinity
 
-  private readonly id: string
-  private readonly finder: PeerFinder
-  private readonly scheduler: Scheduler
-  private readonly pool: ConnectionPool<PeerClient>
-  private readonly log: Logger
-  private readonly now: () => number
-
-  constructor(options: LivePeersOptions) {
-    ;({
-      id: this.id,
-      peers: this.finder,
-      scheduler: this.scheduler,
-      pool: this.pool,
-      log: this.log,
-      now: this.now,
-    } = options)
-  }
+  constructor(private readonly o: LivePeersOptions) {}
 
   keys(): string[] {
     return [...this.byKey.keys()]
@@ -53,13 +37,13 @@ export class LivePeers {
 
   /** Follow peers joining, leaving and announcing new chunks; at most every 100 ms (it rebuilds the rarity order). */
   refresh(): void {
-    if (this.now() - this.refreshedAt < 100) return
-    this.refreshedAt = this.now()
-    const paths = onePathPerPeer(this.finder.peers(this.id), peerKey, {
-      usable: (key) => this.scheduler.pathUsable(key),
-      proven: (key) => this.scheduler.isProven(key),
+    if (this.o.now() - this.refreshedAt < 100) return
+    this.refreshedAt = this.o.now()
+    const paths = onePathPerPeer(this.o.peers.peers(this.o.id), peerKey, {
+      usable: (key) => this.o.scheduler.pathUsable(key),
+      proven: (key) => this.o.scheduler.isProven(key),
       misses: (key) => {
-        const misses = this.scheduler.misses(key)
+        const misses = this.o.scheduler.misses(key)
         return Number.isFinite(misses) ? misses : 0
       },
       inUse: (key) => this.byKey.has(key),
@@ -67,14 +51,14 @@ export class LivePeers {
     const current = new Map(paths.map((p) => [peerKey(p), p]))
     const pathOf = new Map([...this.byKey].filter(([, p]) => mergedPath(p)).map(([key, p]) => [p.peerId, key]))
     for (const [key, peer] of current) {
-      this.scheduler.setPeer(key, peer.have)
+      this.o.scheduler.setPeer(key, peer.have)
       const before = mergedPath(peer) ? pathOf.get(peer.peerId) : undefined
-      if (before !== undefined && before !== key) this.scheduler.carryPause(before, key)
+      if (before !== undefined && before !== key) this.o.scheduler.carryPause(before, key)
     }
     for (const key of this.byKey.keys()) {
       if (!current.has(key)) {
-        this.scheduler.removePeer(key)
-        this.log.info({ peer: key }, 'peer left')
+        this.o.scheduler.removePeer(key)
+        this.o.log.info({ peer: key }, 'peer left')
       }
     }
     this.byKey = current
@@ -82,23 +66,23 @@ export class LivePeers {
 
   /** Peers that stopped delivering past their deadline: their chunks are back with the scheduler; close their connections. */
   async dropOverdue(): Promise<void> {
-    if (this.scheduler.nextDeadlineIn() > 0) return
+    if (this.o.scheduler.nextDeadlineIn() > 0) return
     // Deadlines are checked from timers, which run before the reads that were waiting while this process
     // was busy (or descheduled on a loaded machine): let those in first, so what arrived counts.
     await new Promise((resolve) => setImmediate(resolve))
-    for (const key of this.scheduler.giveUpOverdue()) {
+    for (const key of this.o.scheduler.giveUpOverdue()) {
       const peer = this.byKey.get(key)
-      this.log.info({ peer: key }, 'peer stopped delivering; its chunks go to others')
-      if (peer) this.pool.closePeer(peer)
+      this.o.log.info({ peer: key }, 'peer stopped delivering; its chunks go to others')
+      if (peer) this.o.pool.closePeer(peer)
     }
   }
 
   /** Peers written off (nothing delivered within the scheduler's patience): their pooled connections go now. */
   closeWrittenOff(): void {
-    for (const key of this.scheduler.takeWrittenOff()) {
-      this.log.warn({ peer: key }, 'peer written off: it gave nothing for too long; nothing more is asked of it')
+    for (const key of this.o.scheduler.takeWrittenOff()) {
+      this.o.log.warn({ peer: key }, 'peer written off: it gave nothing for too long; nothing more is asked of it')
       const peer = this.byKey.get(key)
-      if (peer) this.pool.closePeer(peer)
+      if (peer) this.o.pool.closePeer(peer)
     }
   }
 }
