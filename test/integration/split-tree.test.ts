@@ -51,6 +51,28 @@ async function rebuiltListing(store: ChunkStore, name: string): Promise<string[]
   return out.sort()
 }
 
+/** Twenty 100-byte files, f00 … f19. */
+function twentyFiles(): Record<string, number> {
+  const spec: Record<string, number> = {}
+  for (let i = 0; i < 20; i++) spec[`f${String(i).padStart(2, '0')}`] = 100
+  return spec
+}
+
+/** The folder split, `change` made once at its first progress: after the walk, before most files are read. */
+function splitChangingOnce(folder: string, store: ChunkStore, change: () => void, force = false) {
+  let changed = false
+  return splitTree(folder, {
+    store,
+    chunkSize: CHUNK,
+    force,
+    onProgress: () => {
+      if (changed) return
+      changed = true
+      change()
+    },
+  })
+}
+
 describe('split of a folder', () => {
   it('stores every file as chunks on global indices, byte for byte, with directories, empty ones and the executable bit', async (t) => {
     const { store, folder } = await setup(t)
@@ -108,57 +130,31 @@ describe('split of a folder', () => {
 
   it('stops when a file changes, or is swapped for a link, between the walk and its read', async (t) => {
     const { base, store, folder } = await setup(t)
-    const spec: Record<string, number> = {}
-    for (let i = 0; i < 20; i++) spec[`f${String(i).padStart(2, '0')}`] = 100
-    await makeTree(folder, spec)
-    let once = false
+    await makeTree(folder, twentyFiles())
     await assert.rejects(
-      splitTree(folder, {
-        store,
-        chunkSize: CHUNK,
-        onProgress: () => {
-          if (!once) {
-            once = true
-            appendFileSync(join(folder, 'f19'), 'more')
-          }
-        },
-      }),
+      splitChangingOnce(folder, store, () => appendFileSync(join(folder, 'f19'), 'more')),
       (err: unknown) => hasCode(err, 'E_IO') && /f19 changed while/.test(err.message),
     )
     await writeFile(join(base, 'secret'), 'outside')
-    once = false
     await assert.rejects(
-      splitTree(folder, {
+      splitChangingOnce(
+        folder,
         store,
-        chunkSize: CHUNK,
-        force: true,
-        onProgress: () => {
-          if (once) return
-          once = true
+        () => {
           renameSync(join(folder, 'f18'), join(base, 'moved'))
           symlinkSync(join(base, 'secret'), join(folder, 'f18'))
         },
-      }),
+        true,
+      ),
       (err: unknown) => hasCode(err, 'E_IO') && /f18 changed while/.test(err.message),
     )
   })
 
   it('stops when an empty file gets bytes between the walk and the split (it is never read, yet checked)', async (t) => {
     const { store, folder } = await setup(t)
-    const spec: Record<string, number> = { 'zz-empty': 0 }
-    for (let i = 0; i < 20; i++) spec[`f${String(i).padStart(2, '0')}`] = 100
-    await makeTree(folder, spec)
-    let once = false
+    await makeTree(folder, { ...twentyFiles(), 'zz-empty': 0 })
     await assert.rejects(
-      splitTree(folder, {
-        store,
-        chunkSize: CHUNK,
-        onProgress: () => {
-          if (once) return
-          once = true
-          appendFileSync(join(folder, 'zz-empty'), 'now it has bytes')
-        },
-      }),
+      splitChangingOnce(folder, store, () => appendFileSync(join(folder, 'zz-empty'), 'now it has bytes')),
       (err: unknown) => hasCode(err, 'E_IO') && /zz-empty changed while/.test(err.message),
     )
   })
