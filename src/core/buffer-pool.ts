@@ -108,18 +108,14 @@ export class BufferPool {
   }
 
   /**
-   * Return a buffer from `take`; anything else (a view not at its start,
-   * shared memory, a slice of Node's slab, memory transferred away) is
-   * ignored, and a buffer the pool already holds is refused and reported.
+   * Return a buffer from `take`; anything else (memory not of plainBuffer's
+   * making — shared memory, a slice of Node's slab, a Buffer.alloc —, a
+   * view not at its start, memory transferred away) is ignored, and a
+   * buffer the pool already holds is refused and reported.
    */
   give(buffer: Buffer): void {
     const memory = buffer.buffer
-    if (
-      memory instanceof SharedArrayBuffer ||
-      buffer.byteOffset !== 0 ||
-      memory.byteLength !== sizeClass(buffer.byteLength)
-    )
-      return
+    if (!ownMemory.has(memory) || buffer.byteOffset !== 0 || memory.byteLength !== sizeClass(buffer.byteLength)) return
     if (this.held.has(memory)) {
       this.violation(`a ${buffer.length}-byte buffer was given back to the pool twice`)
       return
