@@ -80,7 +80,7 @@ export class PeerJudge {
     }
     if (failure === 'protocol')
       return this.addStrike(peer, (n) => `sent ${n} responses that broke the protocol (last: ${reason})`)
-    this.backoff(peer)
+    peer.backoff(this.options.now()) // a vouched-for peer that fails is probed like anyone next time
     this.writeOffIfHopeless(peer)
     return false
   }
@@ -104,7 +104,7 @@ export class PeerJudge {
     const peer = this.peers.live.get(key)
     if (!peer) return
     this.peers.returnChunks(peer)
-    this.backoff(peer)
+    peer.backoff(this.options.now())
     this.writeOffIfHopeless(peer)
   }
 
@@ -120,7 +120,7 @@ export class PeerJudge {
       if (!peer.pace.pastGiveUp(now)) continue
       peer.pace.gaveUp()
       this.peers.returnChunks(peer)
-      this.backoff(peer)
+      peer.backoff(this.options.now())
       this.writeOffIfHopeless(peer)
       out.push(peer.key)
     }
@@ -158,10 +158,5 @@ export class PeerJudge {
     this.peers.returnChunks(peer)
     this.peers.invalidate()
     return true
-  }
-
-  /** One backoff step per incident (a vouched-for peer that fails is probed like anyone next time: PeerRecord.backoff). */
-  private backoff(peer: PeerRecord): void {
-    peer.backoff(this.options.now())
   }
 }

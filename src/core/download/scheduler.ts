@@ -11,7 +11,7 @@ import { type Failure, PEER_PATIENCE_MS, PeerJudge } from './peer-judge.js'
 import type { PaceLimits } from './peer-pace.js'
 import { PeerRecord, type PeerReport } from './peer-record.js'
 
-export { type Failure, MIN_NOT_NOW_MS, PEER_PATIENCE_MS } from './peer-judge.js'
+export { PEER_PATIENCE_MS } from './peer-judge.js'
 export type { PeerReport } from './peer-record.js'
 
 /**
@@ -74,7 +74,7 @@ export class Scheduler {
     this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests, this.options.random)
     this.judge = new PeerJudge(
       {
-        find: (key) => this.peers.get(key) ?? this.gone.get(key),
+        find: (key) => this.find(key),
         live: this.peers,
         unassign: (key, index) => this.unassign(key, index),
         returnChunks: (peer) => this.returnChunks(peer),
@@ -99,7 +99,7 @@ export class Scheduler {
 
   /** Add a peer or update its have-set. Banned peers stay banned. */
   setPeer(key: string, have: Bitfield): void {
-    const existing = this.peers.get(key) ?? this.gone.get(key)
+    const existing = this.find(key)
     if (existing?.banned || have.length !== this.count) return
     if (existing) {
       const changed = existing.updateHave(have)
@@ -125,7 +125,7 @@ export class Scheduler {
 
   /** Ban a peer outright (it lied about the manifest). */
   banNow(key: string, reason: string): void {
-    const peer = this.peers.get(key) ?? this.gone.get(key)
+    const peer = this.find(key)
     if (peer) {
       peer.banned ??= reason
       this.returnChunks(peer)
@@ -155,14 +155,14 @@ export class Scheduler {
 
   /** The peer at `from` is now asked through `to` (another path to the same host): its "not now" still holds. */
   carryPause(from: string, to: string): void {
-    const before = this.peers.get(from) ?? this.gone.get(from)
+    const before = this.find(from)
     if (before) this.peers.get(to)?.pause(before.pausedUntil)
   }
 
   /** A peer known to answer (it just delivered the manifest): it starts with the whole window, not a probe. */
   vouch(key: string): void {
     this.vouched.add(key)
-    const peer = this.peers.get(key) ?? this.gone.get(key)
+    const peer = this.find(key)
     if (peer) peer.pace.vouched = true
   }
 
@@ -173,12 +173,12 @@ export class Scheduler {
 
   /** Whether the peer has delivered a chunk yet, or is vouched for (until then it gets only probe requests). */
   isProven(key: string): boolean {
-    return (this.peers.get(key) ?? this.gone.get(key))?.pace.proven ?? false
+    return this.find(key)?.pace.proven ?? false
   }
 
   /** Strikes and failed incidents so far (a peer that left keeps its count; Infinity for one never seen): a peer that already let us down waits behind fresh ones for a probe. */
   misses(key: string): number {
-    return (this.peers.get(key) ?? this.gone.get(key))?.misses ?? Infinity
+    return this.find(key)?.misses ?? Infinity
   }
 
   /** A peer holding every chunk while others hold part of the file: asked after them (chunk-choice.ts). */
@@ -209,12 +209,12 @@ export class Scheduler {
    * queued on our side is never held against the peer.
    */
   arrived(key: string, index: number): void {
-    ;(this.peers.get(key) ?? this.gone.get(key))?.pace.arrive(index, this.options.now())
+    this.find(key)?.pace.arrive(index, this.options.now())
   }
 
   /** A verified chunk. Returns the other peers still fetching it (endgame or hedged duplicates to ignore). */
   succeeded(key: string, index: number, bytes: number): string[] {
-    const peer = this.peers.get(key) ?? this.gone.get(key)
+    const peer = this.find(key)
     if (peer) {
       this.finish(peer, index)
       peer.delivered(bytes, this.options.now())
@@ -225,7 +225,7 @@ export class Scheduler {
 
   /** The answer to a request for a chunk another peer delivered first: it no longer counts, but it came. */
   discard(key: string, index: number): void {
-    const peer = this.peers.get(key) ?? this.gone.get(key)
+    const peer = this.find(key)
     if (peer) this.finish(peer, index)
   }
 
@@ -272,7 +272,12 @@ export class Scheduler {
   }
 
   isBanned(key: string): boolean {
-    return (this.peers.get(key) ?? this.gone.get(key))?.banned !== undefined
+    return this.find(key)?.banned !== undefined
+  }
+
+  /** A peer's record, live or gone (records are kept for the receipt). */
+  private find(key: string): PeerRecord | undefined {
+    return this.peers.get(key) ?? this.gone.get(key)
   }
 
   private fresh(key: string, have: Bitfield): PeerRecord {
@@ -286,7 +291,7 @@ export class Scheduler {
   }
 
   private unassign(key: string, index: number): void {
-    ;(this.peers.get(key) ?? this.gone.get(key))?.pace.forget(index)
+    this.find(key)?.pace.forget(index)
     this.choice.unassign(key, index)
   }
 

@@ -8,9 +8,10 @@ import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
 import { addressKey, ConnectionTable, DEFAULT_RECLAIM_IDLE_MS } from './admission.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
+import type { Channel, ConnectionServices } from './connection-services.js'
 import { encodeFrame } from './framing.js'
 import { errorHeader } from './messages.js'
-import { type Channel, type ConnectionServices, ServerConnection } from './server-connection.js'
+import { ServerConnection } from './server-connection.js'
 import {
   type ChunkServerOptions,
   DEFAULT_SERVER_LIMITS,

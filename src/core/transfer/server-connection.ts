@@ -8,8 +8,6 @@ import { ReadAhead } from './read-ahead.js'
 import { type Pending, ResponseJob } from './response-job.js'
 import type { Evictable } from './stalled-sockets.js'
 
-export type { Channel, ConnectionCounters, ConnectionLimits, ConnectionServices } from './connection-services.js'
-
 /**
  * One client connection of the chunk server. Requests are answered strictly
  * in order; up to PREFETCH of them are prepared (read and verified) ahead of
