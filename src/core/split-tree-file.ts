@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { constants } from 'node:fs'
+import { type BigIntStats, constants } from 'node:fs'
 import { type FileHandle, lstat, open } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { sharedBuffer } from './buffer-pool.js'
@@ -51,7 +51,7 @@ export async function splitTreeFile(
   if (count === 0) {
     // Nothing to read, but still the file the walk found, and still empty (as a read file is checked).
     const st = await lstat(file.source, { bigint: true }).catch(() => undefined)
-    if (!st?.isFile() || !sameFile(identityOf(st), file.identity) || st.size !== 0n) throw changed(file)
+    if (!st || !stillWalked(st, file)) throw changed(file)
     return { chunks: [], sha256: EMPTY_SHA256 }
   }
   const handle = await openWalked(file)
@@ -122,12 +122,17 @@ async function openWalked(file: WalkedFile): Promise<FileHandle> {
   }
   try {
     const st = await handle.stat({ bigint: true })
-    if (!st.isFile() || !sameFile(identityOf(st), file.identity) || st.size !== BigInt(file.size)) throw changed(file)
+    if (!stillWalked(st, file)) throw changed(file)
     return handle
   } catch (err) {
     await handle.close().catch(() => undefined)
     throw err
   }
+}
+
+/** `st` is still the file the walk found: a regular file, the same one (device, inode), the same size. */
+function stillWalked(st: BigIntStats, file: WalkedFile): boolean {
+  return st.isFile() && sameFile(identityOf(st), file.identity) && st.size === BigInt(file.size)
 }
 
 function changed(file: WalkedFile): P2PError {
