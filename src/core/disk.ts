@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { type FileHandle, mkdir, open, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises'
+import { type FileHandle, link, mkdir, open, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { TEMP_MARKER } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
@@ -87,6 +87,38 @@ export async function writeFileAtomic(
   } catch (err) {
     await unlink(temp).catch(() => undefined)
     throw err
+  }
+}
+
+/**
+ * Publish `data` at `path` only if nothing is there: written to a temp file
+ * (created with `mode`, synced) and hard-linked to `path`, which fails when
+ * the name exists. Of two processes starting together on a fresh directory
+ * (p2p-serve and p2p-announce) one creates the file and the other reads it;
+ * neither replaces it. Returns false when `path` already existed.
+ */
+export async function publishOnce(
+  path: string,
+  data: Uint8Array | string,
+  options: { mode?: number; within?: string } = {},
+): Promise<boolean> {
+  const temp = tempPathFor(path)
+  const handle = await open(temp, 'wx', options.mode ?? 0o666)
+  try {
+    await writeAll(handle, typeof data === 'string' ? Buffer.from(data, 'utf8') : data)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  try {
+    if (options.within !== undefined) await realDirectories(options.within, dirname(path))
+    await link(temp, path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  } finally {
+    await unlink(temp).catch(() => undefined)
   }
 }
 

@@ -73,3 +73,19 @@ export function entryDirCandidates(name: string, id: string): string[] {
 export function isChunkDataFile(file: string): boolean {
   return CHUNK_FILE.test(file) || file === PACKED_DATA_FILE || file === PACKED_HAVE_FILE || file.includes(TEMP_MARKER)
 }
+
+/** What decides between two directories holding the same entry (a copy made by hand). */
+export interface EntryCopy {
+  /** Chunks it holds. */
+  held: number
+  /** Whether the directory is named as the manifest says. */
+  named: boolean
+  dirName: string
+}
+
+/** Whether `a` is the better copy: more chunks, then the manifest's own name, then the first name. */
+export function isBetterCopy(a: EntryCopy, b: EntryCopy): boolean {
+  if (a.held !== b.held) return a.held > b.held
+  if (a.named !== b.named) return a.named
+  return a.dirName < b.dirName
+}

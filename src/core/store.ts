@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { lstat, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from './bitfield.js'
@@ -12,15 +11,24 @@ import { type Collaborators, componentLog, type Logger, silentLogger } from './l
 import { manifestId } from './manifest.js'
 import { PACKED_HAVE_FILE, readPackedHave } from './packed.js'
 import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
-import { chunkFileName, entryDirCandidates, groupByEntry, isChunkDataFile } from './store-layout.js'
+import {
+  chunkFileName,
+  type EntryCopy,
+  entryDirCandidates,
+  groupByEntry,
+  isBetterCopy,
+  isChunkDataFile,
+} from './store-layout.js'
+import { loadStorePeerId } from './store-peer-id.js'
 import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordPath } from './verified-record.js'
 
 export { chunkFileName } from './store-layout.js'
 
 /**
  * The chunk store on disk (its layout: store-layout.ts). Lookups go by id and
- * integer index only, never by a name from the network. Every write is a temp file
- * plus rename, so a crash leaves either the old or the new file, never half
+ * integer index only, never by a name from the network. A file that may be
+ * read while it is written is written beside its name and renamed (or
+ * linked) there, so a crash leaves either the old or the new file, never half
  * (but for a packed `data`, whose chunks count only once `data.have` lists them).
  * Chunk files are not fsynced (a torn one is caught by its hash before use).
  *
@@ -112,25 +120,25 @@ export class ChunkStore {
       ignore: [`${STORE_PRIVATE_DIR}/**`, `**/*${TEMP_MARKER}*`],
     })
     const { manifestDirs, chunksByDir, packedDirs } = groupByEntry(paths)
-    const entries: StoreEntry[] = []
-    const seen = new Set<string>()
+    // Two directories may hold the same id (a copy made by hand): the one holding the most chunks is the
+    // entry, then the one named as the manifest says, then the first by name, so the choice never depends
+    // on the order the file system lists them in.
+    const byId = new Map<string, EntryCopy & { entry: StoreEntry }>()
     for (const dirName of manifestDirs) {
       const loaded = await this.manifestIn(dirName, false)
-      if (!loaded || seen.has(loaded.id)) continue
-      seen.add(loaded.id)
-      const have = new Bitfield(planOf(loaded.manifest).chunkCount)
+      if (!loaded) continue
+      const { id, manifest, bytes } = loaded
+      const have = new Bitfield(planOf(manifest).chunkCount)
       for (const i of chunksByDir.get(dirName) ?? []) if (i < have.length) have.set(i)
       const packed = packedDirs.has(dirName) ? await readPackedHave(this.entryDir(dirName), have.length) : undefined
       if (packed) for (let b = 0; b < have.bytes.length; b++) have.bytes[b]! |= packed.bytes[b]!
-      entries.push({
-        id: loaded.id,
-        name: loaded.manifest.name,
-        dir: this.entryDir(dirName),
-        manifest: loaded.manifest,
-        manifestBytes: loaded.bytes,
-        have,
-      })
+      const copy = { held: have.count(), named: dirName === manifest.name, dirName }
+      const current = byId.get(id)
+      if (current !== undefined && !isBetterCopy(copy, current)) continue
+      const entry = { id, name: manifest.name, dir: this.entryDir(dirName), manifest, manifestBytes: bytes, have }
+      byId.set(id, { ...copy, entry })
     }
+    const entries = [...byId.values()].map((c) => c.entry)
     // Only what is listed stays cached: a long-running server of a store whose entries come and go keeps no more.
     const listed = new Set(manifestDirs.map((dirName) => join(this.root, dirName, MANIFEST_FILE)))
     for (const path of this.manifestCache.keys()) if (!listed.has(path)) this.manifestCache.delete(path)
@@ -200,7 +208,10 @@ export class ChunkStore {
   private async canHold(dirName: string, id: string): Promise<boolean> {
     const existing = await this.readEntryManifest(dirName)
     if (existing !== undefined) return existing.id === id
-    const st = await lstat(this.entryDir(dirName)).catch(() => undefined)
+    const st = await lstat(this.entryDir(dirName)).catch((err: unknown) => {
+      if (isAbsent(err)) return undefined
+      throw fromFsError(err, `checking ${this.entryDir(dirName)}`)
+    })
     if (st === undefined) return true
     return st.isDirectory() && (await this.isEmptyOrChunkDir(dirName))
   }
@@ -258,20 +269,9 @@ export class ChunkStore {
     return dir
   }
 
-  /** This store's peer id: 16 random bytes as hex, created once and kept in the store. */
+  /** This store's peer id (store-peer-id.ts): created once, the same for every command on the store. */
   async peerId(): Promise<string> {
-    const path = join(await this.privateDir(), 'peer-id')
-    try {
-      const text = (await readRegularFile(path, { maxBytes: 1024 })).toString('utf8').trim()
-      if (/^[0-9a-f]{32}$/.test(text)) return text
-    } catch {
-      // absent, unreadable or not a regular file: make a new one (the rename replaces what is there)
-    }
-    const id = randomBytes(16).toString('hex')
-    await writeFileAtomic(path, id, { within: this.root }).catch((err: unknown) => {
-      throw fromFsError(err, `writing ${path}`)
-    })
-    return id
+    return loadStorePeerId(join(await this.privateDir(), 'peer-id'), this.root, this.log)
   }
 
   /** Lock the download of `id` in this store (lock.ts); returns the release. */

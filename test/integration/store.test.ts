@@ -109,6 +109,43 @@ describe('chunk store', () => {
     assert.notEqual(await b.peerId(), id)
   })
 
+  it('gives every command starting together on a fresh store the same peer id', async (t) => {
+    const dir = await tmpDir(t)
+    const root = join(dir, 'fresh')
+    // Separate instances, as p2p-announce and p2p-download are: each reads none and makes one at once.
+    const stores = Array.from({ length: 8 }, () => new ChunkStore(root))
+    await stores[0]!.init()
+    const ids = await Promise.all(stores.map((s) => s.peerId()))
+    assert.equal(new Set(ids).size, 1, `one id, not ${new Set(ids).size}`)
+    assert.equal(await new ChunkStore(root).peerId(), ids[0], 'and it is the one kept')
+    assert.deepEqual(await readdir(join(root, '.p2p')), ['peer-id'], 'no temp file left')
+  })
+
+  it('takes the copy holding the most chunks when two directories hold the same entry, whatever the listing order', async (t) => {
+    const { dir, split } = await splitInStore(t)
+    const root = join(dir, 'a', 'chunks')
+    const store = new ChunkStore(root)
+    // Copies made by hand, each missing some chunks, named to sort before and after the whole one.
+    for (const [name, keep] of [
+      ['0-copy', [0]],
+      ['aa-copy', [1, 2]],
+      ['b-copy', []],
+      ['zz-copy', [0, 2]],
+      ['~copy', [2]],
+    ] as const) {
+      await cp(split.dir, join(root, name), { recursive: true })
+      for (const i of [0, 1, 2])
+        if (!(keep as readonly number[]).includes(i)) await unlink(join(root, name, chunkFileName(i)))
+    }
+    const entries = await store.scan()
+    assert.equal(entries.length, 1)
+    assert.equal(entries[0]!.dir, split.dir)
+    assert.equal(entries[0]!.have.count(), 3)
+    // With the whole one gone, two copies hold two chunks each: the first by name, every time.
+    await rm(split.dir, { recursive: true })
+    assert.equal((await store.scan())[0]!.dir, join(root, 'aa-copy'))
+  })
+
   it('keeps the manifest a download wrote as parsed: the scans during the download do not parse it again', async (t) => {
     const { dir, split, entry } = await splitInStore(t)
     const b = new ChunkStore(join(dir, 'b', 'chunks'))
@@ -186,7 +223,7 @@ describe('chunk store', () => {
     await writeFile(join(dir, 'canary', 'stamps'), '["1:2:3:4"]')
     await symlink(join(dir, 'canary', 'stamps'), join(store.root, '.p2p', 'verified', split.id))
     assert.deepEqual(await store.verifiedStamps(split.id), [])
-    // peer-id a FIFO: replaced by a fresh id (the rename replaces the FIFO, not what it leads to).
+    // peer-id a FIFO: removed and replaced by a fresh id (never opened for reading or writing).
     mkfifo(join(store.root, '.p2p', 'peer-id'))
     const id = await store.peerId()
     assert.match(id, /^[0-9a-f]{32}$/)

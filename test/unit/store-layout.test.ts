@@ -2,7 +2,14 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { isValidName } from '../../src/core/names.js'
-import { chunkFileName, entryDirCandidates, groupByEntry, isChunkDataFile } from '../../src/core/store-layout.js'
+import {
+  chunkFileName,
+  type EntryCopy,
+  entryDirCandidates,
+  groupByEntry,
+  isBetterCopy,
+  isChunkDataFile,
+} from '../../src/core/store-layout.js'
 
 /** Files a scan may list that are no chunk of an entry: fewer than 6 digits, not digits, other suffixes, temp files. */
 const notChunks = fc.constantFrom(
@@ -78,6 +85,26 @@ describe('the chunk store layout (store-layout.ts)', () => {
       fc.property(name, id, (n, i) => {
         const byId = [i, `${i}.2`, `${i}.3`, `${i}.4`, `${i}.5`, `${i}.6`, `${i}.7`, `${i}.8`, `${i}.9`]
         assert.deepEqual(entryDirCandidates(n, i), isValidName(n) ? [n, ...byId] : byId)
+      }),
+    )
+  })
+
+  it('picks the same copy of an entry whatever order the directories are listed in', () => {
+    const copy = fc.record({ held: fc.nat(4), named: fc.boolean(), dirName })
+    const copies = fc.uniqueArray(copy, { minLength: 1, maxLength: 8, selector: (c) => c.dirName })
+    const best = (list: readonly EntryCopy[]) => list.reduce((kept, c) => (isBetterCopy(c, kept) ? c : kept))
+    const listings = copies.chain((list) =>
+      fc.tuple(fc.constant(list), fc.shuffledSubarray(list, { minLength: list.length, maxLength: list.length })),
+    )
+    fc.assert(
+      fc.property(listings, ([list, shuffled]) => {
+        const chosen = best(list)
+        assert.deepEqual(best(shuffled), chosen)
+        assert.deepEqual(best([...list].reverse()), chosen)
+        for (const c of list) {
+          assert.ok(c.held <= chosen.held, 'none holds more')
+          assert.ok(!(isBetterCopy(c, chosen) && isBetterCopy(chosen, c)), 'never both ways')
+        }
       }),
     )
   })

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, unlink } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import NoiseSecretStream, { type KeyPair } from '@hyperswarm/secret-stream'
-import { tempPathFor } from '../disk.js'
+import { publishOnce } from '../disk.js'
 import { hasCode, P2PError } from '../errors.js'
 import { isAbsent, openRegularFile } from '../safe-fs.js'
 import { formatPeerId } from './peer-id.js'
@@ -126,35 +126,22 @@ async function readIdentity(path: string): Promise<Identity> {
 }
 
 /**
- * A new identity, written to a temporary file (mode 0600 from its creation)
- * and then hard-linked to `path`: link() fails when the name exists, so of
- * two commands starting together (p2p-serve and p2p-announce) one creates
- * the identity and the other reads it; neither replaces it.
+ * A new identity, published only if no identity file is there (disk.ts,
+ * publishOnce: mode 0600 from its creation): of two commands starting
+ * together (p2p-serve and p2p-announce) one creates the identity and the
+ * other reads it; neither replaces it.
  */
 async function createIdentity(path: string): Promise<Identity> {
   await mkdir(dirname(path), { recursive: true })
   const seed = randomBytes(SEED_BYTES)
-  const temp = tempPathFor(path)
-  const handle = await open(temp, 'wx', 0o600)
+  let created: boolean
   try {
-    await handle.writeFile(encodeIdentityFile(seed))
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await link(temp, path)
+    created = await publishOnce(path, encodeIdentityFile(seed), { mode: 0o600 })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
-      throw new P2PError(
-        'E_IDENTITY',
-        `cannot create the identity file ${path}: ${(err as Error).message}`,
-        undefined,
-        { cause: err },
-      )
-    return readIdentity(path)
-  } finally {
-    await unlink(temp).catch(() => undefined)
+    throw new P2PError('E_IDENTITY', `cannot create the identity file ${path}: ${(err as Error).message}`, undefined, {
+      cause: err,
+    })
   }
+  if (!created) return readIdentity(path)
   return { ...identityFromSeed(seed, path), created: true }
 }
