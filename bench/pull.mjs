@@ -27,7 +27,7 @@ const pool = new BufferPool()
 const client = await PeerClient.connect({
   host: opt('host', '127.0.0.1'),
   port: Number(opt('port')),
-  allocateBody: (size) => pool.take(size),
+  bodies: { take: (size) => pool.take(size), give: (body) => pool.give(body) },
   ...(opt('transport', 'encrypted') === 'plain' ? {} : { secure: { keyPair: NoiseSecretStream.keyPair() } }),
 })
 const count = entry.manifest.chunks.length

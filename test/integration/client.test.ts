@@ -44,9 +44,12 @@ async function scripted(t: Cleanup, answer: (header: Header, socket: Socket) => 
   const client = await PeerClient.connect({
     host: '127.0.0.1',
     port,
-    allocateBody: (size) => {
-      allocations.push(size)
-      return Buffer.alloc(size)
+    bodies: {
+      take: (size) => {
+        allocations.push(size)
+        return Buffer.alloc(size)
+      },
+      give: () => undefined,
     },
   })
   onCleanup(t, () => client.close())
@@ -80,7 +83,7 @@ describe('PeerClient checks responses against its requests', () => {
     assert.deepEqual(allocations, [])
   })
 
-  it('the right size is read into allocateBody; a manifest over the asked cap is E_TOO_LARGE, unread', async (t) => {
+  it('the right size is read into a body from its source; a manifest over the asked cap is E_TOO_LARGE, unread', async (t) => {
     const { client, allocations } = await scripted(t, (h) =>
       h.type === 'chunk'
         ? encodeFrame({ type: 'chunk', id: ID, index: h.index }, Buffer.alloc(4096, 7))
@@ -89,7 +92,7 @@ describe('PeerClient checks responses against its requests', () => {
     assert.equal((await client.fetchChunk(ID, 2, 4096)).length, 4096)
     assert.deepEqual(allocations, [4096])
     await assert.rejects(client.fetchManifest(ID, MiB), (e) => hasCode(e, 'E_TOO_LARGE') && isViolation(e))
-    assert.deepEqual(allocations, [4096], 'manifests never go to allocateBody')
+    assert.deepEqual(allocations, [4096], 'manifests never take a body from the source')
   })
 
   it('a manifest body is assembled as it arrives, whatever size it declared', async (t) => {

@@ -106,7 +106,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
   const signal = options.signal ?? new AbortController().signal
   const limits: DownloadLimits = { ...DEFAULT_DOWNLOAD_LIMITS, ...options.limits }
   checkLimits(limits)
-  // Chunk bodies land in pooled shared memory (chunk-buffers.ts), once the manifest says what size they are.
+  // Chunk bodies land in pooled memory (chunk-buffers.ts), once the manifest says what size they are.
   let buffers: ChunkBuffers | undefined
   const trusted = new TrustedPeers(options.peers, options.trust, log)
   const pool = new ConnectionPool<PeerClient>({
@@ -118,7 +118,10 @@ export async function download(options: DownloadOptions, collaborators: Collabor
         connectTimeoutMs: limits.connectTimeoutMs,
         requestTimeoutMs: limits.requestTimeoutMs,
         maxBodyBytes: Math.max(limits.maxManifestBytes, MAX_CHUNK_SIZE),
-        allocateBody: (size: number) => buffers?.take(size) ?? Buffer.allocUnsafe(size),
+        bodies: {
+          take: (size: number) => buffers?.take(size) ?? Buffer.allocUnsafe(size),
+          give: (body: Buffer) => buffers?.give(body),
+        },
         log,
         ...(secure ? { secure } : {}),
       }

@@ -21,7 +21,7 @@ export { isCollateral, isViolation } from './response-check.js'
  * accepted. Every response header is checked against the request at the
  * head of the queue — type, id, index, and its declared body size — before
  * a byte of its body is allocated or read, so a peer's claim never decides
- * what we allocate. Chunk bodies go to `allocateBody`; manifest bodies are
+ * what we allocate. Chunk bodies go to `bodies`; manifest bodies are
  * assembled as their bytes arrive.
  *
  * A server error frame rejects only its request (with the server's code) and
@@ -47,9 +47,19 @@ export interface PeerClientOptions extends ConnectOptions {
   maxHeaderBytes?: number
   /** No body larger than this, whatever was asked (default: the largest chunk, 64 MiB). */
   maxBodyBytes?: number
-  /** Where chunk bodies are assembled, their size already checked (the downloader passes its pooled chunk buffers). */
-  allocateBody?: (size: number) => Buffer
+  /**
+   * Where chunk bodies are assembled, their size already checked (the downloader passes its pooled chunk
+   * buffers). A body handed out by a fetch is the caller's; one the connection failed while assembling
+   * goes back through `give`, once.
+   */
+  bodies?: BodySource
   log?: Logger
+}
+
+/** Buffers for chunk bodies: `take` one of exactly `size` bytes, `give` back one never handed out. */
+export interface BodySource {
+  take(size: number): Buffer
+  give(body: Buffer): void
 }
 
 /** What a client needs of its byte stream: a net.Socket (plain) or a SecureSocket (encrypted). */
@@ -80,6 +90,7 @@ export class PeerClient {
   private readonly checked: Response[] = []
   private readonly requestTimeoutMs: number
   private readonly maxBodyBytes: number
+  private readonly bodies: BodySource | undefined
   private readonly closeListeners: Array<(err?: P2PError) => void> = []
   private timer: NodeJS.Timeout | undefined
   private received = 0
@@ -97,14 +108,15 @@ export class PeerClient {
     this.log = options.log ?? silentLogger()
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.maxBodyBytes = options.maxBodyBytes ?? MAX_CHUNK_SIZE
-    const allocateChunk = options.allocateBody ?? ((size: number) => Buffer.allocUnsafe(size))
+    this.bodies = options.bodies
+    const takeChunk = (size: number): Buffer => this.bodies?.take(size) ?? Buffer.allocUnsafe(size)
     // Bodies never are views of a read buffer (which is reused): chunks go to `allocateBody`, the rest to
     // the decoder's own buffers, which grow as bytes arrive.
     this.decoder = new FrameDecoder({
       maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
       maxBodyBytes: this.maxBodyBytes,
       checkHeader: (header, size) => this.checkResponse(header, size),
-      allocate: (size) => (this.checked.at(-1)?.type === 'chunk' ? allocateChunk(size) : undefined),
+      allocate: (size) => (this.checked.at(-1)?.type === 'chunk' ? takeChunk(size) : undefined),
     })
     if ('setReader' in socket) {
       this.remotePeerId = formatPeerId(socket.remotePublicKey!)
@@ -262,7 +274,9 @@ export class PeerClient {
     this.isClosed = true
     this.closedWith = err
     clearTimeout(this.timer)
-    this.socket.destroy()
+    this.socket.destroy() // no read lands in a body after this: reads are taken and filled in one callback
+    const unfinished = this.decoder.abandonBody()
+    if (unfinished !== undefined) this.bodies?.give(unfinished)
     const pending = this.queue.splice(0)
     this.checked.length = 0
     const dropped = new P2PError('E_CLOSED', `connection to ${this.label} dropped: ${err.message}`, {

@@ -102,6 +102,7 @@ export class FrameDecoder {
   private pendingBytes = 0
   private header: Header | undefined
   private body: Buffer | undefined // capacity; the decoder's own buffers grow towards bodySize
+  private bodyAllocated = false // `body` came from limits.allocate (the caller's), not the decoder's own
   private bodySize = 0
   private bodyFilled = 0
   private failed: P2PError | undefined
@@ -212,6 +213,7 @@ export class FrameDecoder {
     if (body !== undefined && body.length !== size)
       throw new P2PError('E_INTERNAL', `allocate(${size}) returned ${body.length} bytes`)
     this.header = header
+    this.bodyAllocated = body !== undefined
     this.body = body ?? Buffer.allocUnsafe(Math.min(size, Math.max(1, this.limits.firstBodyBytes ?? FIRST_BODY_BYTES)))
     this.bodySize = size
     this.bodyFilled = 0
@@ -241,8 +243,24 @@ export class FrameDecoder {
     frames.push({ header: this.header!, body: this.body })
     this.header = undefined
     this.body = undefined
+    this.bodyAllocated = false
     this.bodyFilled = 0
     this.bodySize = 0
+  }
+
+  /**
+   * Stop assembling the body under way (the stream is being given up) and
+   * return it if it came from `allocate`, so the caller can take it back;
+   * undefined between bodies or for the decoder's own buffers.
+   */
+  abandonBody(): Buffer | undefined {
+    const body = this.bodyAllocated ? this.body : undefined
+    this.header = undefined
+    this.body = undefined
+    this.bodyAllocated = false
+    this.bodyFilled = 0
+    this.bodySize = 0
+    return body
   }
 
   /**
