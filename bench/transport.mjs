@@ -5,12 +5,14 @@
 //   stock   — @hyperswarm/secret-stream's NoiseSecretStream on both ends;
 //   ours    — SecureSocket (src/core/trust): the same handshake and wire format, our buffers;
 //             the receiver offers a reused 1 MiB "body" window, as PeerClient does for a chunk.
-// Prints wall time and CPU seconds on each side. Usage: node bench/transport.mjs [--size 1GiB] [--runs 3]
+// Prints wall time and CPU seconds on each side.
+// Usage: node bench/transport.mjs [--size 1GiB] [--runs 3] [--modes plain,stock,ours] [--cpu-prof]
 //   (a size takes its unit: 64MiB, 1GiB; a bare number is bytes)
 //   Needs `npm run build` first. Loopback only.
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
+import { parseArgs } from 'node:util'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { exitOnHelp, parseSize } from './lib.mjs'
 
@@ -20,6 +22,7 @@ const { SecureSocket } = await import('../dist/src/core/trust/secure-socket.js')
 
 const MiB = 1 << 20
 const WRITE = MiB
+const MODES = ['plain', 'stock', 'ours']
 
 const cpu = () => {
   const u = process.cpuUsage()
@@ -114,22 +117,39 @@ async function run(mode, size, childArgs) {
   return { mode, wall, senderCpu: senderReport.cpu, receiverCpu }
 }
 
+/** The command line, checked; a mistake is one line on stderr and exit 2. */
+function options() {
+  try {
+    const { values } = parseArgs({
+      options: {
+        size: { type: 'string', default: '1GiB' },
+        runs: { type: 'string', default: '3' },
+        modes: { type: 'string', default: 'plain,stock,ours' },
+        'cpu-prof': { type: 'boolean', default: false },
+      },
+    })
+    const runs = Number(values.runs)
+    const modes = values.modes.split(',')
+    if (!Number.isInteger(runs) || runs < 1) throw new Error(`bad --runs ${values.runs}: a whole number, 1 or more`)
+    for (const m of modes) if (!MODES.includes(m)) throw new Error(`bad mode ${m}: one of ${MODES.join(', ')}`)
+    return { values, size: parseSize(values.size), runs, modes }
+  } catch (err) {
+    console.error(`transport: ${err.message}`)
+    process.exit(2)
+  }
+}
+
 if (process.argv[2] === '--child') {
   await sender(process.argv[3], Number(process.argv[4]))
 } else {
-  const args = process.argv.slice(2)
-  const size = parseSize(
-    args[args.indexOf('--size') + 1] && args.includes('--size') ? args[args.indexOf('--size') + 1] : '1GiB',
-  )
-  const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 3
-  const modes = args.includes('--modes') ? args[args.indexOf('--modes') + 1].split(',') : ['plain', 'stock', 'ours']
+  const { values, size, runs, modes } = options()
   const results = {}
   for (let r = 0; r < runs; r++) {
     for (const mode of modes) {
       const res = await run(
         mode,
         size,
-        args.includes('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/p2p-transport-prof'] : [],
+        values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir=/tmp/p2p-transport-prof'] : [],
       )
       results[mode] ??= []
       results[mode].push(res)
