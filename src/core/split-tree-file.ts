@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto'
 import { type BigIntStats, constants } from 'node:fs'
 import { type FileHandle, lstat, open } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { sharedBuffer } from './buffer-pool.js'
 import { writeChunkFile, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { identityOf, sameFile } from './file-identity.js'
@@ -10,6 +9,7 @@ import { hashThreads } from './hashing.js'
 import { chunkCount } from './manifest.js'
 import { printable } from './printable.js'
 import { readFully } from './read-fully.js'
+import type { Slots } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 import type { TreeLayout } from './tree-layout.js'
 import { EMPTY_SHA256 } from './tree-manifest.js'
@@ -147,32 +147,4 @@ export function refuseExisting(name: string): P2PError {
     'E_EXISTS',
     `the store already holds a different item named "${printable(name)}": use --force to replace it`,
   )
-}
-
-/** Chunk-sized buffers over shared memory (the hash threads read them without a copy), at most `count`. */
-export class Slots {
-  private readonly free: Buffer[] = []
-  private readonly waiting: Array<(b: Buffer) => void> = []
-  private made = 0
-
-  constructor(
-    private readonly count: number,
-    private readonly size: number,
-  ) {}
-
-  acquire(): Promise<Buffer> {
-    const b = this.free.pop()
-    if (b !== undefined) return Promise.resolve(b)
-    if (this.made < this.count) {
-      this.made++
-      return Promise.resolve(sharedBuffer(this.size))
-    }
-    return new Promise((resolve) => this.waiting.push(resolve))
-  }
-
-  release(b: Buffer): void {
-    const next = this.waiting.shift()
-    if (next !== undefined) next(b)
-    else this.free.push(b)
-  }
 }

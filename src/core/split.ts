@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { sharedBuffer } from './buffer-pool.js'
 import { DEFAULT_CHUNK_SIZE, MANIFEST_FILE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
 import { writeChunkFile, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
@@ -12,6 +11,7 @@ import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifes
 import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { readFullySync } from './read-fully.js'
+import { Slots } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -142,24 +142,10 @@ interface PassOptions extends SplitOptions {
 
 async function hashAndWriteChunks(handle: FileHandle, size: number, options: PassOptions): Promise<ChunkHashes> {
   const count = chunkCount(size, options.chunkSize)
-  const slots = Math.max(2, Math.min(16, Math.floor((options.maxBufferedBytes ?? 32 * MiB) / options.chunkSize)))
-  const free: Buffer[] = []
-  const waiters: Array<(b: Buffer) => void> = []
-  const acquire = (): Promise<Buffer> => {
-    const b = free.pop()
-    if (b) return Promise.resolve(b)
-    if (free.length + waiters.length < slots && allocated < slots) {
-      allocated++
-      return Promise.resolve(sharedBuffer(options.chunkSize))
-    }
-    return new Promise((resolve) => waiters.push(resolve))
-  }
-  let allocated = 0
-  const release = (b: Buffer): void => {
-    const next = waiters.shift()
-    if (next) next(b)
-    else free.push(b)
-  }
+  const slots = new Slots(
+    Math.max(2, Math.min(16, Math.floor((options.maxBufferedBytes ?? 32 * MiB) / options.chunkSize))),
+    options.chunkSize,
+  )
   const whole = createHash('sha256')
   const hashes = new Array<string>(count) as ChunkHashes
   hashes.written = 0
@@ -167,7 +153,7 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
   let failure: unknown
 
   const readChunk = async (index: number): Promise<{ slot: Buffer; view: Buffer }> => {
-    const buffer = await acquire()
+    const buffer = await slots.acquire()
     const length = Math.min(options.chunkSize, size - index * options.chunkSize)
     // Synchronous on purpose: a read from the page cache costs less than a round trip through
     // libuv's pool, whose threads are busy writing the chunks meanwhile.
@@ -192,7 +178,7 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
         failure ??= err
       })
       .finally(() => {
-        release(slot)
+        slots.release(slot)
         pending.delete(task)
       })
     pending.add(task)
@@ -201,7 +187,7 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
   await Promise.all(pending)
   if (next)
     await next.then(
-      (v) => release(v.slot),
+      (v) => slots.release(v.slot),
       () => undefined,
     )
   if (failure !== undefined) throw failure
