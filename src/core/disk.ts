@@ -52,10 +52,10 @@ export async function writeNewFile(path: string, data: Uint8Array): Promise<void
 }
 
 /**
- * A chunk file of a split (split.ts, split-tree-file.ts): created in place when no file is there (nothing
- * serves the entry before its manifest is written, last); over a file left there (an interrupted split, a
- * re-split), written beside it and renamed over it, so a server holding an older manifest of the entry
- * never reads a file while it is rewritten.
+ * A chunk file of a split (split-chunk.ts, for split.ts and split-tree-file.ts): created in place when no
+ * file is there (nothing serves the entry before its manifest is written, last); over a file left there (an
+ * interrupted split, a re-split), written beside it and renamed over it, so a server holding an older
+ * manifest of the entry never reads a file while it is rewritten.
  */
 export async function writeChunkFile(path: string, data: Uint8Array): Promise<void> {
   await writeNewFile(path, data).catch((err: unknown) => {

@@ -1,10 +1,60 @@
+import { lstat } from 'node:fs/promises'
 import { sharedBuffer } from './buffer-pool.js'
+import { writeChunkFile, writeFileAtomic } from './disk.js'
+import type { P2PError } from './errors.js'
+import { hashThreads } from './hashing.js'
 
 /**
  * The chunk stage both splits share (a file's, split.ts; each file of a
- * folder's, split-tree-file.ts): the chunk-sized buffers a split reads into.
- * One copy, so a file and a folder bound their memory the same way.
+ * folder's, split-tree-file.ts): the chunk-sized buffers a split reads into
+ * (`Slots`), and the storing of each chunk read (`storeChunk`). One copy, so
+ * a file and a folder bound their memory and write their chunk files the
+ * same way.
  */
+
+/** Where one chunk goes, and what the previous split of the same name left there. */
+export interface ChunkPlace {
+  /** The chunk file. */
+  path: string
+  /** The hash the previous split recorded at this index; undefined: nothing there to keep, the file is new. */
+  before: string | undefined
+  /** Replace a previous chunk of different content instead of refusing. */
+  force: boolean | undefined
+  /** The error for different content where the previous split had a chunk (the caller names the item). */
+  refuse: () => P2PError
+}
+
+/**
+ * Hash chunk `view` and write it as `place.path`, unless the previous split
+ * left that very chunk there (its hash, a regular file of its length).
+ * Returns the hash and whether a file was written. Errors are the caller's
+ * to word (fromFsError, naming the chunk and the item).
+ */
+export async function storeChunk(view: Buffer, place: ChunkPlace): Promise<{ sha256: string; written: boolean }> {
+  const hash = (): Promise<string> => hashThreads().digest(view) // small chunks are hashed on this thread
+  if (place.before === undefined) {
+    // The common case: hash on a hash thread while libuv's pool writes the chunk (both only read `view`).
+    // Writing on the hash thread instead left the main thread waiting for free buffers. allSettled: the
+    // caller gives `view`'s buffer back only when neither still reads it.
+    const [digest, written] = await Promise.allSettled([hash(), writeChunkFile(place.path, view)])
+    if (digest.status === 'rejected') throw digest.reason
+    if (written.status === 'rejected') throw written.reason
+    return { sha256: digest.value, written: true }
+  }
+  const sha256 = await hash()
+  // Different content where the previous split had a chunk: refused before anything of it is overwritten.
+  if (sha256 !== place.before && !place.force) throw place.refuse()
+  if (
+    sha256 === place.before &&
+    (await lstat(place.path).then(
+      (s) => s.isFile() && s.size === view.length,
+      () => false,
+    ))
+  )
+    return { sha256, written: false }
+  await writeFileAtomic(place.path, view)
+  return { sha256, written: true }
+}
 
 /** Chunk-sized buffers over shared memory (the hash threads read them without a copy), at most `count`. */
 export class Slots {

@@ -2,14 +2,12 @@ import { createHash } from 'node:crypto'
 import { type BigIntStats, constants } from 'node:fs'
 import { type FileHandle, lstat, open } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { writeChunkFile, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { identityOf, sameFile } from './file-identity.js'
-import { hashThreads } from './hashing.js'
 import { chunkCount } from './manifest.js'
 import { printable } from './printable.js'
 import { readFully } from './read-fully.js'
-import type { Slots } from './split-chunk.js'
+import { type Slots, storeChunk } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 import type { TreeLayout } from './tree-layout.js'
 import { EMPTY_SHA256 } from './tree-manifest.js'
@@ -65,7 +63,7 @@ export async function splitTreeFile(
       const view = buffer.subarray(0, length)
       if ((await readFully(handle.fd, view, length, j * o.chunkSize)) < length) throw changed(file)
       whole?.update(view)
-      chunks.push(await storeChunk(view, first + j, o))
+      chunks.push(await storeTreeChunk(view, first + j, o))
       o.done.bytes += length
       o.onProgress?.(o.done.bytes, o.total)
     }
@@ -79,33 +77,16 @@ export async function splitTreeFile(
 }
 
 /** Hash one chunk and write it as chunk file `index`, unless the previous split left that very chunk there. */
-async function storeChunk(view: Buffer, index: number, o: FileContext): Promise<string> {
-  const path = o.store.chunkPath(o.dir, index)
-  const hash = (): Promise<string> => hashThreads().digest(view) // small chunks are hashed on this thread
+async function storeTreeChunk(view: Buffer, index: number, o: FileContext): Promise<string> {
   try {
-    const before = o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined
-    if (before === undefined) {
-      // Hash (on a hash thread) while libuv's pool writes: both only read `view`.
-      const [digest, written] = await Promise.allSettled([hash(), writeChunkFile(path, view)])
-      if (digest.status === 'rejected') throw digest.reason
-      if (written.status === 'rejected') throw written.reason
-      o.done.written++
-      return digest.value
-    }
-    const digest = await hash()
-    // Different content where the previous split had a chunk: refused before anything of it is overwritten.
-    if (digest !== before && !o.force) throw refuseExisting(basename(o.dir))
-    if (
-      digest === before &&
-      (await lstat(path).then(
-        (s) => s.isFile() && s.size === view.length,
-        () => false,
-      ))
-    )
-      return digest
-    await writeFileAtomic(path, view)
-    o.done.written++
-    return digest
+    const stored = await storeChunk(view, {
+      path: o.store.chunkPath(o.dir, index),
+      before: o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined,
+      force: o.force,
+      refuse: () => refuseExisting(basename(o.dir)),
+    })
+    if (stored.written) o.done.written++
+    return stored.sha256
   } catch (err) {
     throw fromFsError(err, `writing chunk ${index} of ${printable(o.dir)}`)
   }

@@ -1,17 +1,16 @@
 import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { type FileHandle, lstat, open, unlink } from 'node:fs/promises'
+import { type FileHandle, open, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { DEFAULT_CHUNK_SIZE, MANIFEST_FILE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
-import { writeChunkFile, writeFileAtomic } from './disk.js'
+import { writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
-import { hashThreads } from './hashing.js'
 import { type Collaborators, componentLog, type Logger } from './log.js'
 import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { readFullySync } from './read-fully.js'
-import { Slots } from './split-chunk.js'
+import { Slots, storeChunk } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -173,7 +172,7 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
     next = index + 1 < count ? readChunk(index + 1) : undefined
     next?.catch(() => undefined) // surfaced when awaited
     whole.update(view)
-    const task = finishChunk(index, view, options, hashes)
+    const task = storeFileChunk(index, view, options, hashes)
       .catch((err: unknown) => {
         failure ??= err
       })
@@ -201,33 +200,18 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
   return hashes
 }
 
-async function finishChunk(index: number, view: Buffer, options: PassOptions, hashes: ChunkHashes): Promise<void> {
-  const path = options.store.chunkPath(options.dir, index)
+/** Chunk `index` stored (split-chunk.ts), its hash recorded; a file written counted. */
+async function storeFileChunk(index: number, view: Buffer, options: PassOptions, hashes: ChunkHashes): Promise<void> {
   try {
-    if (options.reuse === undefined) {
-      // The common case: hash on a hash thread while libuv's pool writes the chunk (both only read
-      // `view`). Writing on the hash thread instead left the main thread waiting for free buffers.
-      // allSettled: `view`'s buffer goes back to the pool only when neither still reads it.
-      const [hash, written] = await Promise.allSettled([hashThreads().digest(view), writeChunkFile(path, view)])
-      if (hash.status === 'rejected') throw hash.reason
-      if (written.status === 'rejected') throw written.reason
-      hashes[index] = hash.value
-      hashes.written++
-      return
-    }
-    const hash = await hashThreads().digest(view)
-    hashes[index] = hash
-    if (options.reuse[index] !== hash && !options.force) throw refuseExisting(options.name)
-    if (
-      options.reuse[index] === hash &&
-      (await lstat(path).then(
-        (s) => s.isFile() && s.size === view.length,
-        () => false,
-      ))
-    )
-      return
-    await writeFileAtomic(path, view)
-    hashes.written++
+    const stored = await storeChunk(view, {
+      path: options.store.chunkPath(options.dir, index),
+      // Reused only when the size and chunk size are the previous split's, so it has an entry at every index.
+      before: options.reuse?.[index],
+      force: options.force,
+      refuse: () => refuseExisting(options.name),
+    })
+    hashes[index] = stored.sha256
+    if (stored.written) hashes.written++
   } catch (err) {
     throw fromFsError(err, `writing chunk ${index} of ${options.name}`)
   }
