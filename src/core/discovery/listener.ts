@@ -6,11 +6,13 @@ import type { DatagramGuard } from '../trust/datagram-guard.js'
 import { looksSealed } from '../trust/sealed-datagram.js'
 import { encodeQuery, type QueryWant } from './announcement.js'
 import { decodeDatagram } from './announcement-decode.js'
+import { AnsweringPeers } from './answering-peers.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
 import { type DictionarySnapshot, jsonLine, toSnapshot } from './dictionary-file.js'
 import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
 import type { FamilyOptions } from './interfaces.js'
 import type { KnownPeers } from './known-peers.js'
+import { keyOf } from './known-peers-file.js'
 import type { PeerTarget } from './named-peers.js'
 import { familyOf } from './udp-sockets.js'
 
@@ -30,15 +32,11 @@ export type { KnownFile, PeerSource } from './dictionary.js'
  * there after we queried it: anyone can send an announcement to the shared
  * port with any source address, and none of it may make us send queries.
  * Known peers are asked for everything (the answer is capped at three times
- * the query), so their silence is a miss; one that answered is asked again
- * with the named peers, until it stays silent at MAX_SILENT_REQUERIES
- * requeries. Every datagram is validated; a bad one is dropped, counted by
- * reason and logged at debug level. Emits 'change' when the visible picture
- * changes.
+ * the query), so their silence is a miss; which of them are asked again with
+ * the named peers is answering-peers.ts's to say. Every datagram is
+ * validated; a bad one is dropped, counted by reason and logged at debug
+ * level. Emits 'change' when the visible picture changes.
  */
-
-/** A known peer that stops answering is asked this many more times in a run, then no more. */
-export const MAX_SILENT_REQUERIES = 2
 
 export interface DiscoveryListenerOptions {
   udpPort: number
@@ -89,16 +87,8 @@ export class DiscoveryListener extends EventEmitter {
   private querySocket: DiscoverySockets | undefined
   private sweeper: NodeJS.Timeout | undefined
   private requery: NodeJS.Timeout | undefined
-  /** Known peers asked at the first query(), by address|port. */
-  private knownAsked: Map<string, PeerTarget> | undefined
-  /** Known peers queried and not answered since (an answer counts only for a query outstanding). */
-  private readonly awaiting = new Set<string>()
-  /**
-   * Known peers that answered, with the requeries they left unanswered since:
-   * only these are asked again. An entry that never answers (a stranger's
-   * address planted in the file, a peer gone) costs one query a start.
-   */
-  private readonly answering = new Map<string, { target: PeerTarget; silent: number }>()
+  /** The known peers asked at the first query(), and which of them answer (asked again). */
+  private readonly answering = new AnsweringPeers()
   private readonly log: Logger
   private readonly now: () => number
 
@@ -137,13 +127,13 @@ export class DiscoveryListener extends EventEmitter {
     for (const address of this.options.broadcast) void this.querySocket?.send(bytes, address, this.options.udpPort)
     const named = this.options.peers ?? []
     const skip = new Set(named.map(keyOf))
-    if (this.knownAsked === undefined) {
+    if (!this.answering.started) {
       const known = (
         this.options.knownPeers?.toQuery((address) => this.querySocket?.has(familyOf(address)) ?? false) ?? []
       )
         .map((p) => ({ address: p.address, port: p.port, name: 'known' }))
         .filter((p) => !skip.has(keyOf(p)))
-      this.knownAsked = new Map(known.map((p) => [keyOf(p), p]))
+      this.answering.start(known)
       if (known.length > 0) this.log.debug({ known: known.length }, 'asking known peers')
       // For everything: every live announcer answers that, so silence is a miss (a one-file query is not answered by a peer without the file).
       this.sendTo(known, this.encodeQuery(undefined), true)
@@ -151,17 +141,9 @@ export class DiscoveryListener extends EventEmitter {
     this.sendTo(named, bytes, false)
   }
 
-  /** Named peers, and known peers while they answer: each silent requery counts, at MAX_SILENT_REQUERIES one is asked no more. */
+  /** Named peers, and known peers while they answer (answering-peers.ts). */
   private queryAgain(): void {
-    const again: PeerTarget[] = []
-    for (const [key, entry] of this.answering) {
-      if (this.awaiting.has(key) && ++entry.silent >= MAX_SILENT_REQUERIES) {
-        this.answering.delete(key)
-        this.awaiting.delete(key)
-      } else {
-        again.push(entry.target)
-      }
-    }
+    const again = this.answering.due()
     const bytes = this.encodeQuery(this.options.want)
     const named = new Set((this.options.peers ?? []).map(keyOf))
     this.sendTo(
@@ -174,7 +156,7 @@ export class DiscoveryListener extends EventEmitter {
 
   private sendTo(targets: readonly PeerTarget[], bytes: Buffer, known: boolean): void {
     for (const p of targets) {
-      if (known) this.awaiting.add(keyOf(p))
+      if (known) this.answering.queried(p)
       void this.querySocket?.send(bytes, p.address, p.port)
     }
   }
@@ -267,10 +249,7 @@ export class DiscoveryListener extends EventEmitter {
 
   private answered(address: string, port: number, peer: string): void {
     this.options.knownPeers?.heard(address, port, peer)
-    const key = keyOf({ address, port })
-    const target = this.knownAsked?.get(key)
-    if (target === undefined || !this.awaiting.delete(key)) return
-    this.answering.set(key, { target, silent: 0 })
+    this.answering.heard(address, port)
   }
 
   /** The datagram's payload, or undefined when it is dropped (counted; a private swarm we are not in: said once per address). */
@@ -304,5 +283,3 @@ export class DiscoveryListener extends EventEmitter {
     this.log.debug({ from: address, bytes, reason }, 'datagram dropped')
   }
 }
-
-const keyOf = (p: { address: string; port: number }): string => `${p.address}|${p.port}`
