@@ -4,11 +4,13 @@ import { envName, resolveSettings } from '../core/config.js'
 import { hasCode, P2PError } from '../core/errors.js'
 import { createCommandLog, type Logger } from '../core/log.js'
 import { printable } from '../core/printable.js'
-import { SETTINGS, type SettingSpecs, type Settings } from '../core/settings.js'
+import type { SettingSpecs, Settings } from '../core/setting-spec.js'
+import { SETTINGS } from '../core/settings.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
 export { parseByteSize, parseInteger, parseSeconds } from '../core/setting-parsers.js'
-export { pickSettings, type Settings } from '../core/settings.js'
+export type { Settings } from '../core/setting-spec.js'
+export { pickSettings } from '../core/settings.js'
 
 /**
  * The frame every command shares: settings as options (flag > env > file >

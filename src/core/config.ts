@@ -4,7 +4,8 @@ import { P2PError } from './errors.js'
 import { parseJsonUtf8 } from './json.js'
 import { readRegularFileSync } from './safe-fs.js'
 import { parseDir, SettingError } from './setting-parsers.js'
-import { SETTINGS, type SettingSpecs, type Settings } from './settings.js'
+import type { SettingSpecs, Settings } from './setting-spec.js'
+import { SETTINGS } from './settings.js'
 
 /**
  * Settings. Each has a default, an environment variable, a key in the JSON

@@ -25,36 +25,14 @@ import {
   SettingError,
   settingText,
 } from './setting-parsers.js'
+import type { SettingSpec } from './setting-spec.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
 
 /**
- * What a setting is (SettingSpec), and the settings the commands share
- * (SETTINGS): each command picks its own from this table and adds any of
- * its own; config.ts resolves them.
+ * The settings the commands share (SETTINGS), each a SettingSpec
+ * (setting-spec.ts): each command picks its own from this table and adds any
+ * of its own; config.ts resolves them.
  */
-
-export interface SettingSpec<T> {
-  /** The flag without dashes, e.g. "chunks-dir". */
-  readonly flag: string
-  readonly valueName: string
-  readonly description: string
-  readonly defaultValue: T
-  /** Shown in --help; defaults to the default value. */
-  readonly defaultLabel?: string
-  /** Turns a raw value (string from flag/env, or JSON value from the file) into T; throws a message on error. */
-  readonly parse: (raw: unknown, base: string) => T
-  /** The environment variable, when not the one envName() derives (--peer reads P2P_PEERS). */
-  readonly env?: string
-  /** The config-file key, when not the flag in camelCase (--peer: "peers"). */
-  readonly fileKey?: string
-  /** The flag may be given several times; the values arrive as a list. */
-  readonly repeatable?: boolean
-}
-
-export type SettingSpecs = Record<string, SettingSpec<unknown>>
-export type Settings<S extends SettingSpecs> = {
-  -readonly [K in keyof S]: S[K] extends SettingSpec<infer T> ? T : never
-}
 
 function spec<T>(setting: SettingSpec<T>): SettingSpec<T> {
   return setting
