@@ -218,14 +218,9 @@ export class PackedWriter {
     await this.writes.stop()
     if (this.failure !== undefined) throw this.failure
     if (this.tree) return this.finishTree(options)
-    const whole = this.whole!
-    await whole.settled()
-    if (whole.failure !== undefined) throw whole.failure
-    if (whole.missing !== 0)
-      throw new P2PError('E_INTERNAL', `the download finished with ${whole.missing} chunks missing`)
+    const sha256 = await this.whole!.result()
     const manifest = this.options.manifest as Manifest
     const { downloadsDir } = this.options
-    const sha256 = whole.digest()
     if (sha256 !== manifest.sha256) {
       await this.discard()
       throw new P2PError(

@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto'
 import type { Bitfield } from '../bitfield.js'
+import { P2PError } from '../errors.js'
 import type { Manifest } from '../manifest.js'
 
 /**
@@ -31,7 +32,7 @@ export class WholeFileHash {
   private readonly hash: Hash = createHash('sha256')
   private advancing: Promise<void> = Promise.resolve()
   /** The first error of a catch-up (a read back that failed). */
-  failure: unknown
+  private failure: unknown
   private readBuffer: Buffer | undefined
 
   /** `have`: the chunks whose bytes are written (the writer's, read only here). */
@@ -64,6 +65,15 @@ export class WholeFileHash {
   /** The hash (hex), once every chunk is in it. */
   digest(): string {
     return this.hash.digest('hex')
+  }
+
+  /** The hash (hex) once the download is done: after every catch-up, whose failure it throws; every chunk in. */
+  async result(): Promise<string> {
+    await this.settled()
+    if (this.failure !== undefined) throw this.failure
+    if (this.missing !== 0)
+      throw new P2PError('E_INTERNAL', `the download finished with ${this.missing} chunks missing`)
+    return this.digest()
   }
 
   /** Hash forward over chunks that came out of order, read back from the file. */
