@@ -254,17 +254,12 @@ export class PackedWriter {
    * `data` stays in the store to be served and resumed.
    */
   private async finishTree(options: FinishOptions): Promise<StitchResult & Partial<TreeBuilt>> {
-    try {
-      const built = await this.tree!.finish(options.beforeFinalName)
-      this.treeFinished = true
-      await this.close()
-      if (this.failure !== undefined) throw this.failure
-      return built
-    } catch (err) {
-      this.treeFinished = true // finish removed the temporary tree
-      await this.close()
-      throw err
-    }
+    const built = await this.tree!.finish(options.beforeFinalName).finally(() => {
+      this.treeFinished = true // placed, or finish removed the temporary tree: nothing for close to abandon
+      return this.close()
+    })
+    if (this.failure !== undefined) throw this.failure
+    return built
   }
 
   /** `length` bytes at `position` of `data` into `into`, through libuv's pool (a tree copies many files at once). */
