@@ -6,6 +6,7 @@ import { type FileIdentity, identityKey, identityOf } from './file-identity.js'
 import { printable } from './printable.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
 import { collisionKey, compareUtf8, componentProblem, MAX_PATH_BYTES, TreeShape } from './tree-paths.js'
+import { MAX_REPORTED, WalkProblems } from './tree-walk-problems.js'
 
 /**
  * Lists a directory tree for `p2p-split DIR`: every regular file (size,
@@ -20,8 +21,9 @@ import { collisionKey, compareUtf8, componentProblem, MAX_PATH_BYTES, TreeShape 
  * - FIFOs, sockets and devices are skipped and reported.
  * - Names that break the path rules (tree-paths.ts), two names of one
  *   directory that would be one file on a case-insensitive or Windows
- *   volume, and unreadable files or directories: all are collected, and the
- *   walk then stops with one error naming them (E_BAD_NAME, E_IO).
+ *   volume, and unreadable files or directories: all are collected
+ *   (tree-walk-problems.ts), and the walk then stops with one error naming
+ *   them (E_BAD_NAME, E_IO).
  * - Each directory is checked to be the same real directory before and
  *   after it is listed, so a directory swapped for a link mid-walk is not
  *   followed out of DIR; each file's device and inode are recorded so the
@@ -75,7 +77,6 @@ export interface WalkOptions {
   signal?: AbortSignal
 }
 
-const MAX_REPORTED = 1000
 /** lstat/access calls in flight at once (libuv's pool has 4 threads; a few more keep it busy). */
 const PARALLEL_STATS = 16
 
@@ -97,8 +98,8 @@ class Walk {
   private readonly entries: WalkedEntry[] = []
   private readonly skipped: Array<{ path: string; why: SkipReason }> = []
   private skippedCount = 0
-  private readonly badNames: string[] = []
-  private readonly unreadable: string[] = []
+  /** Unreadable entries and names that cannot be shared: the walk ends with one error naming them. */
+  private readonly problems = new WalkProblems()
   private root = ''
   private readonly maxEntries: number
 
@@ -120,7 +121,7 @@ class Walk {
       const next = stack.pop()!
       for (const sub of await this.list(next)) stack.push(sub)
     }
-    this.stopOnProblems()
+    this.problems.throwIfAny(this.root)
     this.entries.sort((a, b) => compareUtf8(a.path, b.path))
     // The rules a receiver applies, on what we are about to describe (the walk's own checks should have caught all).
     const shape = new TreeShape(this.maxEntries)
@@ -157,7 +158,7 @@ class Walk {
       dirents = []
       for await (const d of await opendir(at.disk, { bufferSize: 64 })) dirents.push(d)
     } catch (err) {
-      this.problem(this.unreadable, at.path === '' ? '.' : at.path, err)
+      this.problems.unreadableEntry(at.path === '' ? '.' : at.path, err)
       return []
     }
     const after = await lstat(at.disk, { bigint: true }).catch(() => undefined)
@@ -174,17 +175,17 @@ class Walk {
       const path = at.path === '' ? component : `${at.path}/${component}`
       const problem = componentProblem(component)
       if (problem !== undefined) {
-        this.badNames.push(`"${printable(path, 200)}": ${problem.replace(/^a name/, 'it')}`)
+        this.problems.badName(`"${printable(path, 200)}": ${problem.replace(/^a name/, 'it')}`)
         continue
       }
       if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
-        this.badNames.push(`"${printable(path, 120)}": longer than ${MAX_PATH_BYTES} bytes`)
+        this.problems.badName(`"${printable(path, 120)}": longer than ${MAX_PATH_BYTES} bytes`)
         continue
       }
       const key = collisionKey(component)
       const other = seen.get(key)
       if (other !== undefined) {
-        this.badNames.push(
+        this.problems.badName(
           `"${printable(path, 200)}" and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes (or differ only in Unicode normalisation)`,
         )
         continue
@@ -225,7 +226,7 @@ class Walk {
       try {
         await access(source, constants.R_OK)
       } catch (err) {
-        return this.problem(this.unreadable, path, err)
+        return this.problems.unreadableEntry(path, err)
       }
       this.add({
         type: 'file',
@@ -270,29 +271,6 @@ class Walk {
     this.skippedCount++
     if (this.skipped.length < MAX_REPORTED) this.skipped.push({ path, why })
     return undefined
-  }
-
-  private problem(list: string[], path: string, err: unknown): undefined {
-    if (list.length < MAX_REPORTED)
-      list.push(`"${printable(path, 200)}" (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
-    return undefined
-  }
-
-  private stopOnProblems(): void {
-    const listed = (items: string[]): string =>
-      `${items.slice(0, 10).join(', ')}${items.length > 10 ? ` and ${items.length - 10} more` : ''}`
-    if (this.unreadable.length > 0) {
-      throw new P2PError(
-        'E_IO',
-        `cannot read ${this.unreadable.length} file(s) or folder(s) in ${printable(this.root)}: ${listed(this.unreadable)}; fix their permissions or move them out`,
-      )
-    }
-    if (this.badNames.length > 0) {
-      throw new P2PError(
-        'E_BAD_NAME',
-        `${this.badNames.length} name(s) in ${printable(this.root)} cannot be shared: ${listed(this.badNames)}; rename them`,
-      )
-    }
   }
 }
 
