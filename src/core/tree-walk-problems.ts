@@ -9,39 +9,52 @@ import { printable } from './printable.js'
  * E_BAD_NAME).
  */
 
-/** The most entries of one kind a walk keeps to report (skipped ones, unreadable ones). */
-export const MAX_REPORTED = 1000
+/** The entries of one kind an error names; the rest are counted. */
+const NAMED_IN_ERROR = 10
+
+/** Problems of one kind: all counted, the first few kept to be named (a folder's size does not decide the memory). */
+class Found {
+  readonly named: string[] = []
+  count = 0
+
+  add(description: string): void {
+    if (this.named.length < NAMED_IN_ERROR) this.named.push(description)
+    this.count++
+  }
+
+  /** The first ones, and how many more. */
+  listed(): string {
+    return `${this.named.join(', ')}${this.count > this.named.length ? ` and ${this.count - this.named.length} more` : ''}`
+  }
+}
 
 export class WalkProblems {
-  private readonly badNames: string[] = []
-  private readonly unreadable: string[] = []
+  private readonly badNames = new Found()
+  private readonly unreadable = new Found()
 
   /** A name that cannot be shared, described with its path. */
   badName(description: string): void {
-    this.badNames.push(description)
+    this.badNames.add(description)
   }
 
   /** `path` (a manifest path, '.' for the root) could not be read; undefined, for the caller to return. */
   unreadableEntry(path: string, err: unknown): undefined {
-    if (this.unreadable.length < MAX_REPORTED)
-      this.unreadable.push(`"${printable(path, 200)}" (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+    this.unreadable.add(`"${printable(path, 200)}" (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
     return undefined
   }
 
   /** Throws the one error naming what was found in `root`, if anything was. */
   throwIfAny(root: string): void {
-    const listed = (items: string[]): string =>
-      `${items.slice(0, 10).join(', ')}${items.length > 10 ? ` and ${items.length - 10} more` : ''}`
-    if (this.unreadable.length > 0) {
+    if (this.unreadable.count > 0) {
       throw new P2PError(
         'E_IO',
-        `cannot read ${this.unreadable.length} file(s) or folder(s) in ${printable(root)}: ${listed(this.unreadable)}; fix their permissions or move them out`,
+        `cannot read ${this.unreadable.count} file(s) or folder(s) in ${printable(root)}: ${this.unreadable.listed()}; fix their permissions or move them out`,
       )
     }
-    if (this.badNames.length > 0) {
+    if (this.badNames.count > 0) {
       throw new P2PError(
         'E_BAD_NAME',
-        `${this.badNames.length} name(s) in ${printable(root)} cannot be shared: ${listed(this.badNames)}; rename them`,
+        `${this.badNames.count} name(s) in ${printable(root)} cannot be shared: ${this.badNames.listed()}; rename them`,
       )
     }
   }

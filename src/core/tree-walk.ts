@@ -6,7 +6,7 @@ import { type FileIdentity, identityKey, identityOf } from './file-identity.js'
 import { printable } from './printable.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
 import { collisionKey, compareUtf8, componentProblem, MAX_PATH_BYTES, TreeShape } from './tree-paths.js'
-import { MAX_REPORTED, WalkProblems } from './tree-walk-problems.js'
+import { WalkProblems } from './tree-walk-problems.js'
 
 /**
  * Lists a directory tree for `p2p-split DIR`: every regular file (size,
@@ -77,6 +77,8 @@ export interface WalkOptions {
   signal?: AbortSignal
 }
 
+/** The most skipped entries a walk keeps to report (all are counted). */
+const MAX_REPORTED = 1000
 /** lstat/access calls in flight at once (libuv's pool has 4 threads; a few more keep it busy). */
 const PARALLEL_STATS = 16
 
