@@ -116,7 +116,12 @@ export function fromFsError(err: unknown, what: string): P2PError {
         { cause: err },
       )
     case 'EISDIR':
-      return new P2PError('E_USAGE', `is a directory${path}: give a regular file`, { errno: e.code }, { cause: err })
+      return new P2PError(
+        'E_IO',
+        `a directory is in the way while ${what}${path}: move it, a file goes there`,
+        { errno: e.code },
+        { cause: err },
+      )
     case 'EMFILE':
     case 'ENFILE':
       return new P2PError(

@@ -1,8 +1,9 @@
-import { lstat } from 'node:fs/promises'
+import { lstat, unlink } from 'node:fs/promises'
 import { sharedBuffer } from './buffer-pool.js'
 import { writeChunkFile, writeFileAtomic } from './disk.js'
 import type { P2PError } from './errors.js'
 import { hashThreads } from './hashing.js'
+import { isAbsent } from './safe-fs.js'
 
 /**
  * The chunk stage both splits share (a file's, split.ts; each file of a
@@ -22,6 +23,11 @@ export interface ChunkPlace {
   force: boolean | undefined
   /** The error for different content where the previous split had a chunk (the caller names the item). */
   refuse: () => P2PError
+  /**
+   * Awaited before a chunk of different content replaces the previous split's (with `force`): the caller
+   * withdraws the previous manifest (once), so no entry ever lists a chunk file the split has changed.
+   */
+  replacing: () => Promise<void>
 }
 
 /**
@@ -42,8 +48,12 @@ export async function storeChunk(view: Buffer, place: ChunkPlace): Promise<{ sha
     return { sha256: digest.value, written: true }
   }
   const sha256 = await hash()
-  // Different content where the previous split had a chunk: refused before anything of it is overwritten.
-  if (sha256 !== place.before && !place.force) throw place.refuse()
+  // Different content where the previous split had a chunk: refused before anything of it is overwritten,
+  // or (forced) the previous entry withdrawn first.
+  if (sha256 !== place.before) {
+    if (!place.force) throw place.refuse()
+    await place.replacing()
+  }
   if (
     sha256 === place.before &&
     (await lstat(place.path).then(
@@ -54,6 +64,18 @@ export async function storeChunk(view: Buffer, place: ChunkPlace): Promise<{ sha
     return { sha256, written: false }
   await writeFileAtomic(place.path, view)
   return { sha256, written: true }
+}
+
+/**
+ * The previous manifest at `path` removed once, however many chunk writes ask at the same time; a removal
+ * that fails (but for one already gone) fails the split before any chunk is replaced.
+ */
+export function withdrawOnce(path: string): () => Promise<void> {
+  let removal: Promise<void> | undefined
+  return () =>
+    (removal ??= unlink(path).catch((err: unknown) => {
+      if (!isAbsent(err)) throw err
+    }))
 }
 
 /** Chunk-sized buffers over shared memory (the hash threads read them without a copy), at most `count`. */

@@ -32,6 +32,8 @@ export interface FileContext {
   signal?: AbortSignal
   dir: string
   reuse: TreeLayout | undefined
+  /** Withdraws the previous manifest (once) before a chunk of other content replaces one of its chunks. */
+  withdraw: () => Promise<void>
   slots: Slots
   done: { bytes: number; written: number }
   total: number
@@ -84,6 +86,7 @@ async function storeTreeChunk(view: Buffer, index: number, o: FileContext): Prom
       before: o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined,
       force: o.force,
       refuse: () => refuseExisting(basename(o.dir)),
+      replacing: o.withdraw,
     })
     if (stored.written) o.done.written++
     return stored.sha256

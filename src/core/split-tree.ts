@@ -9,7 +9,7 @@ import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { printable } from './printable.js'
 import { readRegularFile } from './safe-fs.js'
-import { Slots } from './split-chunk.js'
+import { Slots, withdrawOnce } from './split-chunk.js'
 import { refuseExisting, splitTreeFile } from './split-tree-file.js'
 import type { ChunkStore } from './store.js'
 import { TreeLayout } from './tree-layout.js'
@@ -83,6 +83,9 @@ export async function splitTree(
   if (previous !== undefined && !options.force && previous.manifest?.chunkSize !== chunkSize) throw refuseExisting(name)
   const dir = await store.makeEntryDir(name)
   const reuse = previous?.manifest?.chunkSize === chunkSize ? new TreeLayout(previous.manifest) : undefined
+  // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
+  const withdraw = withdrawOnce(join(dir, MANIFEST_FILE))
+  if (previous !== undefined && reuse === undefined) await withdraw()
 
   // Global chunk numbering: each file's first chunk follows the previous files' chunks (entry order).
   const files = walk.entries.filter((e): e is WalkedFile => e.type === 'file')
@@ -111,6 +114,7 @@ export async function splitTree(
             ...options,
             dir,
             reuse,
+            withdraw,
             slots,
             done,
             total: walk.bytes,

@@ -10,7 +10,7 @@ import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifes
 import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { readFullySync } from './read-fully.js'
-import { Slots, storeChunk } from './split-chunk.js'
+import { Slots, storeChunk, withdrawOnce } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -72,9 +72,11 @@ export async function splitFile(
       existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
         ? existing.manifest.chunks
         : undefined
-    if (found && !reuse) await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
+    // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
+    const withdraw = withdrawOnce(join(dir, MANIFEST_FILE))
+    if (found && !reuse) await withdraw()
 
-    const chunks = await hashAndWriteChunks(handle, size, { ...options, chunkSize, dir, reuse, name, log })
+    const chunks = await hashAndWriteChunks(handle, size, { ...options, chunkSize, dir, reuse, name, log, withdraw })
     const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }
     const bytes = encodeManifest(manifest)
     const id = manifestId(bytes)
@@ -137,6 +139,8 @@ interface PassOptions extends SplitOptions {
   name: string
   reuse: readonly string[] | undefined
   log: Logger
+  /** Withdraws the previous manifest (once) before a chunk of other content replaces one of its chunks. */
+  withdraw: () => Promise<void>
 }
 
 async function hashAndWriteChunks(handle: FileHandle, size: number, options: PassOptions): Promise<ChunkHashes> {
@@ -209,6 +213,7 @@ async function storeFileChunk(index: number, view: Buffer, options: PassOptions,
       before: options.reuse?.[index],
       force: options.force,
       refuse: () => refuseExisting(options.name),
+      replacing: options.withdraw,
     })
     hashes[index] = stored.sha256
     if (stored.written) hashes.written++

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { appendFileSync, renameSync, symlinkSync } from 'node:fs'
-import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { hasCode } from '../../src/core/errors.js'
@@ -12,6 +12,7 @@ import { ChunkStore } from '../../src/core/store.js'
 import { TreeLayout } from '../../src/core/tree-layout.js'
 import { isDir, parseTreeManifest } from '../../src/core/tree-manifest.js'
 import { tmpDir } from '../helpers/files.js'
+import { assertEveryListedChunkTrue } from '../helpers/store-truth.js'
 import { makeTree, treeListing } from '../helpers/tree-files.js'
 
 const CHUNK = 4096
@@ -115,6 +116,29 @@ describe('split of a folder', () => {
     const forced = await splitTree(folder, { store, chunkSize: CHUNK, force: true })
     assert.notEqual(forced.id, first.id)
     assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
+  })
+
+  it('a forced split of a changed folder withdraws the old manifest before it changes a chunk, even when it fails', async (t) => {
+    const { store, folder } = await setup(t)
+    await makeTree(folder, { 'a.bin': 3 * CHUNK, 'b.bin': 3 * CHUNK })
+    const first = await splitTree(folder, { store, chunkSize: CHUNK })
+    await makeTree(folder, { 'a.bin': 3 * CHUNK, 'b.bin': 3 * CHUNK }) // new random bytes, the same layout
+    const last = store.chunkPath(join(store.root, 'album'), 5)
+    await rm(last)
+    await mkdir(last) // b.bin's last chunk cannot be replaced: the split fails once others may have been
+    await assert.rejects(splitTree(folder, { store, chunkSize: CHUNK, force: true }), (err: unknown) =>
+      hasCode(err, 'E_IO'),
+    )
+    assert.equal(await store.get(first.id), undefined, 'the old entry was withdrawn')
+    await assertEveryListedChunkTrue(store)
+    // Another chunk size: the old manifest goes before any chunk is written.
+    await rm(last, { recursive: true })
+    const again = await splitTree(folder, { store, chunkSize: CHUNK })
+    await rm(store.chunkPath(join(store.root, 'album'), 2))
+    await mkdir(store.chunkPath(join(store.root, 'album'), 2))
+    await assert.rejects(splitTree(folder, { store, chunkSize: 2 * CHUNK, force: true }))
+    assert.equal(await store.get(again.id), undefined, 'withdrawn before the first write')
+    await assertEveryListedChunkTrue(store)
   })
 
   it("refuses to replace a file's entry of the same name unless forced", async (t) => {

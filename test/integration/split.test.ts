@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { lstat, mkdir, open, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TEMP_MARKER } from '../../src/core/constants.js'
@@ -8,6 +8,7 @@ import { chunkLength, manifestId, parseManifest, sha256Hex } from '../../src/cor
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
+import { assertEveryListedChunkTrue } from '../helpers/store-truth.js'
 
 async function setup(t: Parameters<typeof tmpDir>[0]) {
   const dir = await tmpDir(t)
@@ -84,6 +85,21 @@ describe('split', () => {
     const forced = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096, force: true })
     assert.notEqual(forced.id, first.id)
     await assertStoreHolds(store, 'f.bin', sha2)
+  })
+
+  it('a forced split of other content withdraws the old manifest before it changes a chunk, even when it fails', async (t) => {
+    const { dir, store } = await setup(t)
+    await randomFile(join(dir, 'f.bin'), 5 * 4096)
+    const first = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    await randomFile(join(dir, 'f.bin'), 5 * 4096) // same size and chunk size: the old chunks are compared
+    // Chunk 3's file a directory: replacing it fails, after other chunks may have been replaced.
+    await rm(join(store.root, 'f.bin', chunkFileName(3)))
+    await mkdir(join(store.root, 'f.bin', chunkFileName(3)))
+    await assert.rejects(splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096, force: true }), (e) =>
+      hasCode(e, 'E_IO'),
+    )
+    assert.equal(await store.get(first.id), undefined, 'the old entry was withdrawn')
+    await assertEveryListedChunkTrue(store)
   })
 
   it('repairs a missing chunk file on a re-run', async (t) => {
