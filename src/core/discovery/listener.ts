@@ -240,10 +240,7 @@ export class DiscoveryListener extends EventEmitter {
       if (this.dictionary.merge(message, address, this.now())) this.emit('change')
       if (answer) this.answered(address, datagram.from.port, message.peer)
     } catch (err) {
-      const reason = hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal'
-      this.stats.dropped++
-      this.stats.droppedByReason[reason] = (this.stats.droppedByReason[reason] ?? 0) + 1
-      this.log.debug({ from: address, bytes: msg.length, reason, err: (err as Error).message }, 'datagram dropped')
+      this.drop(hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal', address, msg.length, err)
     }
   }
 
@@ -277,9 +274,12 @@ export class DiscoveryListener extends EventEmitter {
     this.log.warn({ from: address, code: 'E_AUTH' }, message)
   }
 
-  private drop(reason: string, address: string, bytes: number): void {
+  private drop(reason: string, address: string, bytes: number, err?: unknown): void {
     this.stats.dropped++
     this.stats.droppedByReason[reason] = (this.stats.droppedByReason[reason] ?? 0) + 1
-    this.log.debug({ from: address, bytes, reason }, 'datagram dropped')
+    this.log.debug(
+      { from: address, bytes, reason, ...(err ? { err: (err as Error).message } : {}) },
+      'datagram dropped',
+    )
   }
 }
