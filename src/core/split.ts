@@ -160,39 +160,48 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
     const length = Math.min(options.chunkSize, size - index * options.chunkSize)
     // Synchronous on purpose: a read from the page cache costs less than a round trip through
     // libuv's pool, whose threads are busy writing the chunks meanwhile.
-    if (readFullySync(handle.fd, buffer, length, index * options.chunkSize) < length) {
-      throw new P2PError(
-        'E_IO',
-        `${options.name} shrank while being split: run again when it is no longer being written`,
-      )
+    try {
+      if (readFullySync(handle.fd, buffer, length, index * options.chunkSize) < length) {
+        throw new P2PError(
+          'E_IO',
+          `${options.name} shrank while being split: run again when it is no longer being written`,
+        )
+      }
+    } catch (err) {
+      slots.release(buffer)
+      throw err
     }
     return { slot: buffer, view: buffer.subarray(0, length) }
   }
 
   let next = count > 0 ? readChunk(0) : undefined
-  for (let index = 0; index < count && failure === undefined; index++) {
-    options.signal?.throwIfAborted()
-    const { slot, view } = await next!
-    next = index + 1 < count ? readChunk(index + 1) : undefined
-    next?.catch(() => undefined) // surfaced when awaited
-    whole.update(view)
-    const task = storeFileChunk(index, view, options, hashes)
-      .catch((err: unknown) => {
-        failure ??= err
-      })
-      .finally(() => {
-        slots.release(slot)
-        pending.delete(task)
-      })
-    pending.add(task)
-    options.onProgress?.(Math.min((index + 1) * options.chunkSize, size), size)
+  try {
+    for (let index = 0; index < count && failure === undefined; index++) {
+      options.signal?.throwIfAborted()
+      const { slot, view } = await next!
+      next = index + 1 < count ? readChunk(index + 1) : undefined
+      next?.catch(() => undefined) // surfaced when awaited
+      whole.update(view)
+      const task = storeFileChunk(index, view, options, hashes)
+        .catch((err: unknown) => {
+          failure ??= err
+        })
+        .finally(() => {
+          slots.release(slot)
+          pending.delete(task)
+        })
+      pending.add(task)
+      options.onProgress?.(Math.min((index + 1) * options.chunkSize, size), size)
+    }
+  } finally {
+    // However the loop ended (done, a failure, an abort), the split returns only once no chunk is being written.
+    await Promise.all(pending)
+    if (next)
+      await next.then(
+        (v) => slots.release(v.slot),
+        () => undefined,
+      )
   }
-  await Promise.all(pending)
-  if (next)
-    await next.then(
-      (v) => slots.release(v.slot),
-      () => undefined,
-    )
   if (failure !== undefined) throw failure
   const after = await handle.stat()
   if (after.size !== size)

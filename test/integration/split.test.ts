@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
 import { lstat, mkdir, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -122,24 +123,30 @@ describe('split', () => {
     await assert.rejects(splitFile(join(dir, 'bad\nname'), { store, chunkSize: 4096 }), (e) => hasCode(e, 'E_BAD_NAME'))
   })
 
-  it('stops between chunks when aborted, and a re-run finishes the job', async (t) => {
+  it('stops between chunks when aborted, returns only once no chunk is being written, and a re-run finishes the job', async (t) => {
     const { dir, store } = await setup(t)
-    const sha = await randomFile(join(dir, 'f.bin'), 40 * 4096)
+    const sha = await randomFile(join(dir, 'f.bin'), 40 * 65536)
     const controller = new AbortController()
     let seen = 0
-    await assert.rejects(
-      splitFile(join(dir, 'f.bin'), {
-        store,
-        chunkSize: 4096,
-        signal: controller.signal,
-        onProgress: () => {
-          if (++seen === 5) controller.abort(new Error('stop'))
-        },
-      }),
-      /stop/,
+    let left: string[] = []
+    await splitFile(join(dir, 'f.bin'), {
+      store,
+      chunkSize: 65536,
+      signal: controller.signal,
+      onProgress: () => {
+        if (++seen === 20) controller.abort(new Error('stop'))
+      },
+    }).then(
+      () => assert.fail('the split should stop'),
+      (err: unknown) => {
+        assert.match(String(err), /stop/)
+        left = readdirSync(join(store.root, 'f.bin')).sort() // at once: what is there when the split has returned
+      },
     )
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.deepEqual(readdirSync(join(store.root, 'f.bin')).sort(), left, 'no write after the split returned')
     assert.equal(await store.readEntryManifest('f.bin'), undefined, 'no manifest: the entry does not look complete')
-    await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    await splitFile(join(dir, 'f.bin'), { store, chunkSize: 65536 })
     await assertStoreHolds(store, 'f.bin', sha)
   })
 
