@@ -105,12 +105,12 @@ export async function publishOnce(
   const temp = tempPathFor(path)
   const handle = await open(temp, 'wx', options.mode ?? 0o666)
   try {
-    await writeAll(handle, typeof data === 'string' ? Buffer.from(data, 'utf8') : data)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
+    try {
+      await writeAll(handle, typeof data === 'string' ? Buffer.from(data, 'utf8') : data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
     if (options.within !== undefined) await realDirectories(options.within, dirname(path))
     await link(temp, path)
     return true
@@ -118,7 +118,7 @@ export async function publishOnce(
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
     throw err
   } finally {
-    await unlink(temp).catch(() => undefined)
+    await unlink(temp).catch(() => undefined) // published or not, the temp name goes
   }
 }
 

@@ -74,18 +74,19 @@ export function isChunkDataFile(file: string): boolean {
   return CHUNK_FILE.test(file) || file === PACKED_DATA_FILE || file === PACKED_HAVE_FILE || file.includes(TEMP_MARKER)
 }
 
-/** What decides between two directories holding the same entry (a copy made by hand). */
-export interface EntryCopy {
-  /** Chunks it holds. */
-  held: number
-  /** Whether the directory is named as the manifest says. */
-  named: boolean
-  dirName: string
-}
-
-/** Whether `a` is the better copy: more chunks, then the manifest's own name, then the first name. */
-export function isBetterCopy(a: EntryCopy, b: EntryCopy): boolean {
-  if (a.held !== b.held) return a.held > b.held
-  if (a.named !== b.named) return a.named
-  return a.dirName < b.dirName
+/**
+ * Of two directories holding the same entry (one copied by hand), whether `a` is the one to use: the
+ * one a download of the entry writes into (the first of entryDirCandidates: dirNameFor tries them in
+ * order), then the first by name. Nothing but names decides, so the server's catalog, which lists no
+ * chunks, chooses as a scan does, and the choice does not move while a download fills one of them.
+ */
+export function isPreferredCopy(a: string, b: string, name: string, id: string): boolean {
+  const candidates = entryDirCandidates(name, id)
+  const rank = (dirName: string): number => {
+    const at = candidates.indexOf(dirName)
+    return at < 0 ? candidates.length : at
+  }
+  const ra = rank(a)
+  const rb = rank(b)
+  return ra !== rb ? ra < rb : a < b
 }

@@ -11,14 +11,7 @@ import { type Collaborators, componentLog, type Logger, silentLogger } from './l
 import { manifestId } from './manifest.js'
 import { PACKED_HAVE_FILE, readPackedHave } from './packed.js'
 import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
-import {
-  chunkFileName,
-  type EntryCopy,
-  entryDirCandidates,
-  groupByEntry,
-  isBetterCopy,
-  isChunkDataFile,
-} from './store-layout.js'
+import { chunkFileName, entryDirCandidates, groupByEntry, isChunkDataFile, isPreferredCopy } from './store-layout.js'
 import { loadStorePeerId } from './store-peer-id.js'
 import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordPath } from './verified-record.js'
 
@@ -120,25 +113,23 @@ export class ChunkStore {
       ignore: [`${STORE_PRIVATE_DIR}/**`, `**/*${TEMP_MARKER}*`],
     })
     const { manifestDirs, chunksByDir, packedDirs } = groupByEntry(paths)
-    // Two directories may hold the same id (a copy made by hand): the one holding the most chunks is the
-    // entry, then the one named as the manifest says, then the first by name, so the choice never depends
-    // on the order the file system lists them in.
-    const byId = new Map<string, EntryCopy & { entry: StoreEntry }>()
+    // Two directories may hold the same id (a copy made by hand): one is the entry (isPreferredCopy).
+    const chosen = new Map<string, { dirName: string; id: string; manifest: ItemManifest; bytes: Buffer }>()
     for (const dirName of manifestDirs) {
       const loaded = await this.manifestIn(dirName, false)
       if (!loaded) continue
-      const { id, manifest, bytes } = loaded
+      const current = chosen.get(loaded.id)
+      if (current === undefined || isPreferredCopy(dirName, current.dirName, loaded.manifest.name, loaded.id))
+        chosen.set(loaded.id, { dirName, ...loaded })
+    }
+    const entries: StoreEntry[] = []
+    for (const { dirName, id, manifest, bytes } of chosen.values()) {
       const have = new Bitfield(planOf(manifest).chunkCount)
       for (const i of chunksByDir.get(dirName) ?? []) if (i < have.length) have.set(i)
       const packed = packedDirs.has(dirName) ? await readPackedHave(this.entryDir(dirName), have.length) : undefined
       if (packed) for (let b = 0; b < have.bytes.length; b++) have.bytes[b]! |= packed.bytes[b]!
-      const copy = { held: have.count(), named: dirName === manifest.name, dirName }
-      const current = byId.get(id)
-      if (current !== undefined && !isBetterCopy(copy, current)) continue
-      const entry = { id, name: manifest.name, dir: this.entryDir(dirName), manifest, manifestBytes: bytes, have }
-      byId.set(id, { ...copy, entry })
+      entries.push({ id, name: manifest.name, dir: this.entryDir(dirName), manifest, manifestBytes: bytes, have })
     }
-    const entries = [...byId.values()].map((c) => c.entry)
     // Only what is listed stays cached: a long-running server of a store whose entries come and go keeps no more.
     const listed = new Set(manifestDirs.map((dirName) => join(this.root, dirName, MANIFEST_FILE)))
     for (const path of this.manifestCache.keys()) if (!listed.has(path)) this.manifestCache.delete(path)

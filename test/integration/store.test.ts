@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { cp, mkdir, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { assertWritable } from '../../src/core/disk.js'
@@ -8,6 +9,7 @@ import { hasCode } from '../../src/core/errors.js'
 import { packedHavePath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
+import { StoreCatalog } from '../../src/core/transfer/store-catalog.js'
 import { mkfifo, randomFile, tmpDir } from '../helpers/files.js'
 
 /** A new, empty store in a new directory. */
@@ -121,29 +123,57 @@ describe('chunk store', () => {
     assert.deepEqual(await readdir(join(root, '.p2p')), ['peer-id'], 'no temp file left')
   })
 
-  it('takes the copy holding the most chunks when two directories hold the same entry, whatever the listing order', async (t) => {
+  it('leaves no temporary file when a peer id cannot be written (a file size limit of 0)', async (t) => {
+    const dir = await tmpDir(t)
+    const root = join(dir, 'store')
+    const store = join(process.cwd(), 'dist/src/core/store.js')
+    const script = `const { ChunkStore } = await import(${JSON.stringify(store)});
+      const s = new ChunkStore(${JSON.stringify(root)}); await s.init();
+      for (let i = 0; i < 3; i++) await s.peerId().then(() => console.log('made'), (e) => console.log(e.code));`
+    const run = spawnSync(
+      'bash',
+      ['-c', 'ulimit -f 0; exec "$0" --input-type=module -e "$1"', process.execPath, script],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    )
+    assert.deepEqual(run.stdout.trim().split('\n'), ['E_IO', 'E_IO', 'E_IO'], run.stderr)
+    assert.deepEqual(await readdir(join(root, '.p2p')), [], 'no temp file left behind')
+  })
+
+  it('lists one of two directories holding the same entry, the one a download writes into, whatever the listing order', async (t) => {
     const { dir, split } = await splitInStore(t)
     const root = join(dir, 'a', 'chunks')
     const store = new ChunkStore(root)
-    // Copies made by hand, each missing some chunks, named to sort before and after the whole one.
+    // Copies made by hand, some whole, some not, named to sort before and after the entry's own.
     for (const [name, keep] of [
-      ['0-copy', [0]],
+      ['0-copy', [0, 1, 2]],
       ['aa-copy', [1, 2]],
-      ['b-copy', []],
-      ['zz-copy', [0, 2]],
+      ['zz-copy', [0, 1, 2]],
       ['~copy', [2]],
     ] as const) {
       await cp(split.dir, join(root, name), { recursive: true })
       for (const i of [0, 1, 2])
         if (!(keep as readonly number[]).includes(i)) await unlink(join(root, name, chunkFileName(i)))
     }
+    await unlink(join(split.dir, chunkFileName(1))) // the entry's own directory is not the fullest
     const entries = await store.scan()
     assert.equal(entries.length, 1)
-    assert.equal(entries[0]!.dir, split.dir)
-    assert.equal(entries[0]!.have.count(), 3)
-    // With the whole one gone, two copies hold two chunks each: the first by name, every time.
+    assert.equal(entries[0]!.dir, split.dir, 'the directory named as the manifest says')
+    assert.equal(await store.dirNameFor(split.name, split.id), basename(split.dir), 'where a download writes')
+    // The server's catalog serves the same one.
+    const catalog = new StoreCatalog(store)
+    t.after(() => catalog.close())
+    await catalog.open()
+    assert.equal((await catalog.lookup(split.id))?.dir, split.dir)
+    // With it gone, the first copy by name: for the scan and for the catalog.
     await rm(split.dir, { recursive: true })
-    assert.equal((await store.scan())[0]!.dir, join(root, 'aa-copy'))
+    assert.equal((await store.scan())[0]!.dir, join(root, '0-copy'))
+    const fresh = new StoreCatalog(store)
+    t.after(() => fresh.close())
+    await fresh.open()
+    assert.equal((await fresh.lookup(split.id))?.dir, join(root, '0-copy'))
   })
 
   it('keeps the manifest a download wrote as parsed: the scans during the download do not parse it again', async (t) => {

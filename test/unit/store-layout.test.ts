@@ -4,11 +4,10 @@ import fc from 'fast-check'
 import { isValidName } from '../../src/core/names.js'
 import {
   chunkFileName,
-  type EntryCopy,
   entryDirCandidates,
   groupByEntry,
-  isBetterCopy,
   isChunkDataFile,
+  isPreferredCopy,
 } from '../../src/core/store-layout.js'
 
 /** Files a scan may list that are no chunk of an entry: fewer than 6 digits, not digits, other suffixes, temp files. */
@@ -89,22 +88,29 @@ describe('the chunk store layout (store-layout.ts)', () => {
     )
   })
 
-  it('picks the same copy of an entry whatever order the directories are listed in', () => {
-    const copy = fc.record({ held: fc.nat(4), named: fc.boolean(), dirName })
-    const copies = fc.uniqueArray(copy, { minLength: 1, maxLength: 8, selector: (c) => c.dirName })
-    const best = (list: readonly EntryCopy[]) => list.reduce((kept, c) => (isBetterCopy(c, kept) ? c : kept))
-    const listings = copies.chain((list) =>
-      fc.tuple(fc.constant(list), fc.shuffledSubarray(list, { minLength: list.length, maxLength: list.length })),
-    )
+  it('picks the same copy of an entry whatever order the directories are listed in: the one a download writes into', () => {
+    const name = fc.stringMatching(/^[a-z]{1,6}$/)
+    const id = fc.stringMatching(/^[0-9a-f]{8}$/)
+    const setting = fc.tuple(name, id).chain(([n, i]) => {
+      const candidates = entryDirCandidates(n, i)
+      const dirs = fc.uniqueArray(fc.oneof(fc.constantFrom(...candidates), dirName), { minLength: 1, maxLength: 8 })
+      return fc.tuple(
+        fc.constant(n),
+        fc.constant(i),
+        dirs.chain((list) =>
+          fc.tuple(fc.constant(list), fc.shuffledSubarray(list, { minLength: list.length, maxLength: list.length })),
+        ),
+      )
+    })
     fc.assert(
-      fc.property(listings, ([list, shuffled]) => {
+      fc.property(setting, ([n, i, [list, shuffled]]) => {
+        const best = (dirs: readonly string[]) => dirs.reduce((kept, d) => (isPreferredCopy(d, kept, n, i) ? d : kept))
         const chosen = best(list)
-        assert.deepEqual(best(shuffled), chosen)
-        assert.deepEqual(best([...list].reverse()), chosen)
-        for (const c of list) {
-          assert.ok(c.held <= chosen.held, 'none holds more')
-          assert.ok(!(isBetterCopy(c, chosen) && isBetterCopy(chosen, c)), 'never both ways')
-        }
+        assert.equal(best(shuffled), chosen)
+        // The first candidate present (dirNameFor's order), else the first name.
+        const expected = entryDirCandidates(n, i).find((c) => list.includes(c)) ?? [...list].sort()[0]
+        assert.equal(chosen, expected)
+        for (const d of list) assert.ok(!(isPreferredCopy(d, chosen, n, i) && isPreferredCopy(chosen, d, n, i)))
       }),
     )
   })

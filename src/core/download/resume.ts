@@ -37,7 +37,10 @@ export async function resumeChunks(options: ResumeOptions): Promise<number> {
   const entry = await store.get(id)
   const plan = planOf(manifest)
   let resumed = 0
-  for (const index of entry?.have.indices() ?? []) {
+  // What `dir` holds: the store's entry is that directory (the copy a download writes into is the one a
+  // scan lists), but should it not be, only what `data.have` there lists is read back.
+  const held = entry?.dir === dir ? entry.have : writer.inherited
+  for (const index of held.indices()) {
     signal.throwIfAborted()
     if (options.wanted && !options.wanted.get(index)) continue
     const length = plan.chunkLength(index)

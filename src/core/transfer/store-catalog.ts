@@ -5,6 +5,7 @@ import { DirectoryWatches } from '../directory-watches.js'
 import type { ItemManifest } from '../item.js'
 import { type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
+import { isPreferredCopy } from '../store-layout.js'
 
 /**
  * The server's map from file id to entry (directory and manifest), kept
@@ -132,7 +133,7 @@ export class StoreCatalog {
     if (this.closed) return
     this.stale = false // events from here on mark it stale again
     this.scans++
-    const found = new Map<string, CatalogEntry>()
+    const found = new Map<string, CatalogEntry & { dirName: string }>()
     const dirs = new Set<string>()
     for (const listed of await readdir(this.store.root, { withFileTypes: true })) {
       // Symlinks are not directories here: a link never leads a scan outside the store.
@@ -144,8 +145,17 @@ export class StoreCatalog {
       const st = await lstat(join(dir, MANIFEST_FILE)).catch(() => undefined)
       if (!st?.isFile()) continue
       const loaded = await this.store.readEntryManifest(listed.name)
-      if (loaded && !found.has(loaded.id))
-        found.set(loaded.id, { id: loaded.id, dir, manifest: loaded.manifest, manifestBytes: loaded.bytes })
+      if (loaded === undefined) continue
+      // Two directories holding one id (a copy made by hand): the one a scan announces (isPreferredCopy).
+      const current = found.get(loaded.id)
+      if (current === undefined || isPreferredCopy(listed.name, current.dirName, loaded.manifest.name, loaded.id))
+        found.set(loaded.id, {
+          id: loaded.id,
+          dir,
+          dirName: listed.name,
+          manifest: loaded.manifest,
+          manifestBytes: loaded.bytes,
+        })
     }
     for (const dir of [...this.watches.dirs()]) if (!dirs.has(dir)) this.unwatch(dir)
     if (!this.closed) this.entries = found
