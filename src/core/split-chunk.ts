@@ -1,7 +1,7 @@
 import { lstat, unlink } from 'node:fs/promises'
 import { sharedBuffer } from './buffer-pool.js'
 import { writeChunkFile, writeFileAtomic } from './disk.js'
-import type { P2PError } from './errors.js'
+import { fromFsError, type P2PError } from './errors.js'
 import { hashThreads } from './hashing.js'
 import { isAbsent } from './safe-fs.js'
 
@@ -68,14 +68,26 @@ export async function storeChunk(view: Buffer, place: ChunkPlace): Promise<{ sha
 
 /**
  * The previous manifest at `path` removed once, however many chunk writes ask at the same time; a removal
- * that fails (but for one already gone) fails the split before any chunk is replaced.
+ * that fails (but for one already gone) fails the split, with an error naming `item`, before any chunk is
+ * replaced.
  */
-export function withdrawOnce(path: string): () => Promise<void> {
+export function withdrawOnce(path: string, item: string): () => Promise<void> {
   let removal: Promise<void> | undefined
   return () =>
     (removal ??= unlink(path).catch((err: unknown) => {
-      if (!isAbsent(err)) throw err
+      if (!isAbsent(err)) throw fromFsError(err, `removing the replaced manifest of ${item}`)
     }))
+}
+
+/** Whether anything is at `path` (a manifest the store cannot read is still one a split must not pass over). */
+export function somethingAt(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    (err: unknown) => {
+      if (isAbsent(err)) return false
+      throw fromFsError(err, `checking ${path}`)
+    },
+  )
 }
 
 /** Chunk-sized buffers over shared memory (the hash threads read them without a copy), at most `count`. */

@@ -8,7 +8,7 @@ import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { printable } from './printable.js'
-import { readRegularFile } from './safe-fs.js'
+import { isAbsent, readRegularFile } from './safe-fs.js'
 import { Slots, withdrawOnce } from './split-chunk.js'
 import { refuseExisting, splitTreeFile } from './split-tree-file.js'
 import type { ChunkStore } from './store.js'
@@ -84,7 +84,7 @@ export async function splitTree(
   const dir = await store.makeEntryDir(name)
   const reuse = previous?.manifest?.chunkSize === chunkSize ? new TreeLayout(previous.manifest) : undefined
   // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
-  const withdraw = withdrawOnce(join(dir, MANIFEST_FILE))
+  const withdraw = withdrawOnce(join(dir, MANIFEST_FILE), printable(name))
   if (previous !== undefined && reuse === undefined) await withdraw()
 
   // Global chunk numbering: each file's first chunk follows the previous files' chunks (entry order).
@@ -180,8 +180,8 @@ export async function splitTree(
 
 /**
  * What the store holds under this name: a folder split before (its chunks
- * may be reused), something else (a file's entry: `manifest` undefined), or
- * nothing.
+ * may be reused), something else (a file's entry, or a manifest that cannot
+ * be read: `manifest` undefined), or nothing.
  */
 async function previousEntry(
   store: ChunkStore,
@@ -190,8 +190,9 @@ async function previousEntry(
   let bytes: Buffer
   try {
     bytes = await readRegularFile(join(store.entryDir(name), MANIFEST_FILE), { maxBytes: 64 * 1024 * 1024 })
-  } catch {
-    return undefined
+  } catch (err) {
+    // Absent: nothing. Unreadable (not a regular file, over the limit): something else, never passed over.
+    return isAbsent(err) ? undefined : { id: '', manifest: undefined }
   }
   try {
     return {

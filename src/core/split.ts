@@ -10,7 +10,7 @@ import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifes
 import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { readFullySync } from './read-fully.js'
-import { Slots, storeChunk, withdrawOnce } from './split-chunk.js'
+import { Slots, somethingAt, storeChunk, withdrawOnce } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -58,9 +58,11 @@ export async function splitFile(
     const name = validateName(basename(path))
     const size = (await handle.stat()).size
     const found = await store.readEntryManifest(name)
+    // A manifest the store cannot read (damaged, over its size limit) is other content too: never passed over.
+    const other = found === undefined && (await somethingAt(join(store.entryDir(name), MANIFEST_FILE)))
     // A folder of this name is other content, as a file of another size is.
     const existing = found?.manifest.version === 1 ? { ...found, manifest: found.manifest } : undefined
-    if (found && !existing && !options.force) throw refuseExisting(name)
+    if ((other || (found && !existing)) && !options.force) throw refuseExisting(name)
     if (existing && !options.force && (existing.manifest.size !== size || existing.manifest.chunkSize !== chunkSize)) {
       throw refuseExisting(name)
     }
@@ -73,8 +75,8 @@ export async function splitFile(
         ? existing.manifest.chunks
         : undefined
     // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
-    const withdraw = withdrawOnce(join(dir, MANIFEST_FILE))
-    if (found && !reuse) await withdraw()
+    const withdraw = withdrawOnce(join(dir, MANIFEST_FILE), name)
+    if ((found || other) && !reuse) await withdraw()
 
     const chunks = await hashAndWriteChunks(handle, size, { ...options, chunkSize, dir, reuse, name, log, withdraw })
     const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }

@@ -11,7 +11,7 @@ import { splitTree } from '../../src/core/split-tree.js'
 import { ChunkStore } from '../../src/core/store.js'
 import { TreeLayout } from '../../src/core/tree-layout.js'
 import { isDir, parseTreeManifest } from '../../src/core/tree-manifest.js'
-import { tmpDir } from '../helpers/files.js'
+import { mkfifo, tmpDir } from '../helpers/files.js'
 import { assertEveryListedChunkTrue } from '../helpers/store-truth.js'
 import { makeTree, treeListing } from '../helpers/tree-files.js'
 
@@ -139,6 +139,16 @@ describe('split of a folder', () => {
     await assert.rejects(splitTree(folder, { store, chunkSize: 2 * CHUNK, force: true }))
     assert.equal(await store.get(again.id), undefined, 'withdrawn before the first write')
     await assertEveryListedChunkTrue(store)
+  })
+
+  it('never passes over a manifest it cannot read: refused unless forced, then replaced', async (t) => {
+    const { store, folder } = await setup(t)
+    await makeTree(folder, { 'a.txt': 'a', 'b/c.txt': 'c' })
+    await mkdir(join(store.root, 'album'))
+    mkfifo(join(store.root, 'album', 'manifest.json')) // not a regular file: never opened blocking, never read
+    await assert.rejects(splitTree(folder, { store, chunkSize: CHUNK }), (err: unknown) => hasCode(err, 'E_EXISTS'))
+    await splitTree(folder, { store, chunkSize: CHUNK, force: true })
+    assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
   })
 
   it("refuses to replace a file's entry of the same name unless forced", async (t) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readdirSync } from 'node:fs'
+import { readdirSync, statSync } from 'node:fs'
 import { lstat, mkdir, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -103,6 +103,17 @@ describe('split', () => {
     await assertEveryListedChunkTrue(store)
   })
 
+  it('never passes over a manifest it cannot read: refused unless forced, then replaced', async (t) => {
+    const { dir, store } = await setup(t)
+    const sha = await randomFile(join(dir, 'f.bin'), 3 * 4096)
+    await mkdir(join(store.root, 'f.bin'))
+    await writeFile(join(store.root, 'f.bin', 'manifest.json'), '{"version":1,"damaged') // not a manifest
+    await assert.rejects(splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 }), (e) => hasCode(e, 'E_EXISTS'))
+    assert.equal(await readFile(join(store.root, 'f.bin', 'manifest.json'), 'utf8'), '{"version":1,"damaged')
+    await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096, force: true })
+    await assertStoreHolds(store, 'f.bin', sha)
+  })
+
   it('repairs a missing chunk file on a re-run', async (t) => {
     const { dir, store } = await setup(t)
     const sha = await randomFile(join(dir, 'f.bin'), 20000)
@@ -129,6 +140,14 @@ describe('split', () => {
     const controller = new AbortController()
     let seen = 0
     let left: string[] = []
+    // Each file's name, size and modification time: a write landing later changes one of them.
+    const listing = (at: string) =>
+      readdirSync(at)
+        .sort()
+        .map((f) => {
+          const st = statSync(join(at, f))
+          return `${f} ${st.size} ${st.mtimeMs}`
+        })
     await splitFile(join(dir, 'f.bin'), {
       store,
       chunkSize: 65536,
@@ -140,11 +159,11 @@ describe('split', () => {
       () => assert.fail('the split should stop'),
       (err: unknown) => {
         assert.match(String(err), /stop/)
-        left = readdirSync(join(store.root, 'f.bin')).sort() // at once: what is there when the split has returned
+        left = listing(join(store.root, 'f.bin')) // at once: what is there when the split has returned
       },
     )
     await new Promise((resolve) => setTimeout(resolve, 300))
-    assert.deepEqual(readdirSync(join(store.root, 'f.bin')).sort(), left, 'no write after the split returned')
+    assert.deepEqual(listing(join(store.root, 'f.bin')), left, 'no write after the split returned')
     assert.equal(await store.readEntryManifest('f.bin'), undefined, 'no manifest: the entry does not look complete')
     await splitFile(join(dir, 'f.bin'), { store, chunkSize: 65536 })
     await assertStoreHolds(store, 'f.bin', sha)

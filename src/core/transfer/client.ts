@@ -274,7 +274,9 @@ export class PeerClient {
     this.isClosed = true
     this.closedWith = err
     clearTimeout(this.timer)
-    this.socket.destroy() // no read lands in a body after this: reads are taken and filled in one callback
+    // destroy() closes the handle at once, so no read lands in the body after it (Node's onread asks for the
+    // next buffer at the end of each read, so until then the handle may hold a window into it).
+    this.socket.destroy()
     const unfinished = this.decoder.abandonBody()
     if (unfinished !== undefined) this.bodies?.give(unfinished)
     const pending = this.queue.splice(0)
