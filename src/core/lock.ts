@@ -1,5 +1,6 @@
-import { mkdir, open, unlink } from 'node:fs/promises'
+import { mkdir, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { publishOnce } from './disk.js'
 import { fromFsError, hasCode, P2PError } from './errors.js'
 import { isAbsent, readRegularFile } from './safe-fs.js'
 
@@ -8,34 +9,52 @@ import { isAbsent, readRegularFile } from './safe-fs.js'
  * into one store do not fight over its chunks. A lock whose owner is no
  * longer running (killed with SIGKILL, machine crashed) is taken over.
  * Something else at the lock's path (a FIFO, a link, a directory) is never
- * opened blocking nor followed: the lock fails with E_IO naming it.
+ * opened blocking nor followed: the lock fails with E_IO naming it. Two
+ * downloads of one file in one process (a library user's) are kept apart
+ * too: a lock file holding our own pid is ours only if we took it and have
+ * not released it; otherwise it was left by an earlier process that had our
+ * pid, and is stale.
  */
+
+/** The lock paths this process holds. */
+const heldHere = new Set<string>()
+
 export async function acquireLock(path: string, what: string): Promise<() => Promise<void>> {
   await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => {
     throw fromFsError(err, `creating ${dirname(path)}`)
   })
   for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const handle = await open(path, 'wx')
-      await handle.writeFile(`${process.pid}\n`)
-      await handle.close()
+    if (heldHere.has(path)) throw locked(what, process.pid, path)
+    // The pid is in the file from the moment it has its name (a temp file linked there): a reader never
+    // finds it empty and takes it for stale.
+    const taken = await publishOnce(path, `${process.pid}\n`).catch((err: unknown) => {
+      throw fromFsError(err, `locking ${what}`)
+    })
+    if (taken) {
+      heldHere.add(path)
+      let released = false
       return async () => {
+        if (released) return
+        released = true
         await unlink(path).catch(() => undefined)
+        heldHere.delete(path)
       }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(err, `locking ${what}`)
     }
     const owner = Number.parseInt(await readOwner(path), 10)
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner)) {
-      throw new P2PError(
-        'E_LOCKED',
-        `${what} is being downloaded by process ${owner}; wait for it (or stop it) and run again`,
-        { pid: owner, lock: path },
-      )
-    }
+    // Our own pid in a lock we do not hold: left by an earlier process that had it, so stale.
+    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner))
+      throw locked(what, owner, path)
     await unlink(path).catch(() => undefined) // stale: its owner is gone
   }
   throw new P2PError('E_LOCKED', `could not lock ${what} (${path})`)
+}
+
+function locked(what: string, owner: number, path: string): P2PError {
+  return new P2PError(
+    'E_LOCKED',
+    `${what} is being downloaded by process ${owner}; wait for it (or stop it) and run again`,
+    { pid: owner, lock: path },
+  )
 }
 
 /** The lock file's text; '' when it vanished or is unreadable (a stale lock). */

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { hasCode } from '../../src/core/errors.js'
+import { acquireLock } from '../../src/core/lock.js'
+import { tmpDir } from '../helpers/files.js'
+
+/** A download's lock (lock.ts): one holder at a time, in one process as across processes. */
+describe('download lock', () => {
+  it('keeps two downloads of one file in one process apart; released, it is free again', async (t) => {
+    const path = join(await tmpDir(t), 'locks', 'x.lock')
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => acquireLock(path, 'x')))
+    const held = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+    assert.equal(held.length, 1, 'one of eight at once')
+    for (const r of results)
+      if (r.status === 'rejected') assert.ok(hasCode(r.reason, 'E_LOCKED') && r.reason.details?.pid === process.pid)
+    await assert.rejects(acquireLock(path, 'x'), (err) => hasCode(err, 'E_LOCKED'), 'and after')
+    await held[0]!()
+    const again = await acquireLock(path, 'x')
+    await held[0]!() // a second release of the first lock leaves the second alone
+    await assert.rejects(acquireLock(path, 'x'), (err) => hasCode(err, 'E_LOCKED'))
+    await again()
+    assert.deepEqual(await readdir(join(path, '..')), [], 'no lock file, no temp file')
+  })
+
+  it('takes over a lock file holding our pid that this process does not hold (an earlier process had the pid)', async (t) => {
+    const path = join(await tmpDir(t), 'x.lock')
+    await writeFile(path, `${process.pid}\n`)
+    const release = await acquireLock(path, 'x')
+    await release()
+  })
+
+  it('gives a lock to one of several processes asking at once', async (t) => {
+    const path = join(await tmpDir(t), 'x.lock')
+    const lockModule = join(process.cwd(), 'dist/src/core/lock.js')
+    const script = `const { acquireLock } = await import(${JSON.stringify(lockModule)});
+      try { const release = await acquireLock(${JSON.stringify(path)}, 'x'); console.log('held');
+        await new Promise((r) => setTimeout(r, 1500)); await release() } catch (e) { console.log(e.code) }`
+    const outputs = await Promise.all(
+      Array.from(
+        { length: 6 },
+        () =>
+          new Promise<string>((resolve, reject) => {
+            const child = spawn(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 })
+            let out = ''
+            child.stdout.on('data', (d: Buffer) => {
+              out += d.toString()
+            })
+            child.on('error', reject)
+            child.on('close', () => resolve(out.trim()))
+          }),
+      ),
+    )
+    assert.equal(outputs.filter((o) => o === 'held').length, 1, outputs.join(', '))
+    assert.equal(outputs.filter((o) => o === 'E_LOCKED').length, 5, outputs.join(', '))
+  })
+})
