@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type Announcement, encodeQuery, type MoreNotice } from '../../src/core/discovery/announcement.js'
@@ -7,6 +8,8 @@ import { ANSWER_BYTES_PER_SOURCE_PER_S, Announcer } from '../../src/core/discove
 import { DiscoveryListener, type KnownFile } from '../../src/core/discovery/listener.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore } from '../../src/core/store.js'
+import { DatagramGuard } from '../../src/core/trust/datagram-guard.js'
+import { deriveSwarmKeys } from '../../src/core/trust/swarm-secret.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { type Stranger, startStranger } from '../helpers/stranger.js'
@@ -99,6 +102,22 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     const more = messages.find((m): m is MoreNotice => m.type === 'more')
     assert.ok(files.length >= 10, `${files.length} files in the answer`)
     assert.equal(files.length + more!.omitted, 300)
+  })
+
+  it('in a private swarm, a sealed query gets at most three times its bytes as sent, the seals counted', async (t) => {
+    const udp = await freeUdpPort()
+    const guard = new DatagramGuard(deriveSwarmKeys(randomBytes(32)).datagramKey, 15_000)
+    assert.equal((await store.scan()).length, 300)
+    const a = new Announcer({ store, udpPort: udp, tcpPort: 5001, broadcast: [BROADCAST], intervalMs: 60_000, guard })
+    onCleanup(t, () => a.stop())
+    await a.start()
+    const s = await startStranger(t, udp)
+    const query = guard.seal(encodeQuery({}, guard.maxPayload)) // padded as a listener in the swarm pads it
+    await s.send(query, '127.0.0.1')
+    await until(() => a.stats.queries === 1, 'the query')
+    const answer = await settled(s)
+    assert.ok(answer.length >= 2, `${answer.length} datagrams`)
+    assert.ok(bytesOf(answer) <= 3 * query.length, `${bytesOf(answer)} bytes answer a ${query.length}-byte query`)
   })
 
   it('a query for a name gets that file at once, wherever it is in a store of 300', async (t) => {

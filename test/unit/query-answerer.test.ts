@@ -11,6 +11,7 @@ import {
 import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
 import { answerTo, MAX_WAITING_FOR_SCAN, QueryAnswerer } from '../../src/core/discovery/query-answerer.js'
 import { silentLogger } from '../../src/core/log.js'
+import { SEAL_OVERHEAD } from '../../src/core/trust/sealed-datagram.js'
 
 const PEER = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
 const NAMES = ['a.bin', 'b.bin', 'c.bin', 'naïve café.txt']
@@ -38,6 +39,8 @@ const format = fc.record({
   intervalMs: fc.integer({ min: 100, max: 120_000 }),
   // Datagrams of at least 900 bytes: full ones hold more than the 400 bytes the cap on packing assumes.
   maxBytes: fc.integer({ min: 900, max: 1200 }),
+  // A private swarm's seal on each datagram, or none.
+  sealOverhead: fc.constantFrom(0, SEAL_OVERHEAD),
 })
 const queryBytes = fc.oneof(fc.constantFrom(22, 1200), fc.integer({ min: 0, max: 4000 }))
 
@@ -53,7 +56,8 @@ describe("an announcer's answer to a query, from what it last announced (query-a
         const sizes = answer.datagrams.map((d) => d.length)
         assert.equal(
           answer.bytes,
-          sizes.reduce((s, n) => s + n, 0),
+          sizes.reduce((s, n) => s + n + f.sealOverhead, 0),
+          'every datagram counted as sent, its seal included',
         )
         assert.ok(answer.bytes <= ANSWER_FACTOR * bytes, `${answer.bytes} bytes answer a ${bytes}-byte query`)
         for (const n of sizes) assert.ok(n <= f.maxBytes)
@@ -82,7 +86,7 @@ describe("an announcer's answer to a query, from what it last announced (query-a
 
         // When every file asked for fits the budget, the answer is all of them, as a burst would announce them.
         const all = encodeAnnouncements(PEER, f.tcpPort, asked, f.maxBytes, f.transport)
-        if (all.reduce((s, d) => s + d.length, 0) <= ANSWER_FACTOR * bytes) {
+        if (all.reduce((s, d) => s + d.length + f.sealOverhead, 0) <= ANSWER_FACTOR * bytes) {
           assert.equal(answer.whole, asked.length)
           assert.deepEqual(answer.datagrams, all)
         }

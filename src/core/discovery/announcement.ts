@@ -203,28 +203,32 @@ export function packAnnouncements(
  * the files they leave out, then that notice; nothing at all when not even
  * the notice fits (a query of a few bytes gets silence, never more than it
  * allows). `whole`: how many of the `asked` files the answer holds whole.
+ * `overhead`: what each datagram gains on the way out (a private swarm's
+ * seal), counted in `bytes` and against the budget, so the bound holds on
+ * the wire.
  */
 export function answerWithin(
   packed: PackedAnnouncements,
   asked: number,
   budget: number,
   more: (omitted: number) => Buffer,
+  overhead = 0,
 ): { datagrams: Buffer[]; bytes: number; whole: number } {
   const datagrams: Buffer[] = []
   let bytes = 0
   let whole = 0
   for (const [i, d] of packed.datagrams.entries()) {
     const rest = asked - packed.complete[i]!
-    const tail = rest > 0 ? more(rest).length : 0
-    if (bytes + d.length + tail > budget) break
+    const tail = rest > 0 ? more(rest).length + overhead : 0
+    if (bytes + d.length + overhead + tail > budget) break
     datagrams.push(d)
-    bytes += d.length
+    bytes += d.length + overhead
     whole = packed.complete[i]!
   }
   if (whole < asked) {
     const notice = more(asked - whole)
     datagrams.push(notice)
-    bytes += notice.length
+    bytes += notice.length + overhead
   }
   return bytes > budget ? { datagrams: [], bytes: 0, whole: 0 } : { datagrams, bytes, whole }
 }

@@ -50,12 +50,15 @@ export interface AnswerFormat {
   transport?: 'noise' | undefined
   intervalMs: number
   maxBytes: number
+  /** Bytes each datagram gains when sealed (a private swarm), counted against the budget. */
+  sealOverhead?: number
 }
 
 /**
  * The answer to a query of `queryBytes` for `want`, from what was last
  * announced: the packed announcements of the files asked for and the "more"
- * notice of those left out, within ANSWER_FACTOR × `queryBytes` (answerWithin);
+ * notice of those left out, within ANSWER_FACTOR × `queryBytes` (answerWithin; both
+ * as on the wire: a sealed answer counts its seals);
  * no datagram when no file is asked for or not even the notice fits. `asked`:
  * how many files the query asked for; `whole`: how many of them the answer
  * holds whole.
@@ -79,7 +82,7 @@ export function answerTo(
     maxDatagrams: Math.ceil(budget / 400) + 1,
   })
   const more = (omitted: number): Buffer => encodeMore(omitted, format.intervalMs / 1000)
-  return { ...answerWithin(packed, asked.length, budget, more), asked: asked.length }
+  return { ...answerWithin(packed, asked.length, budget, more, format.sealOverhead ?? 0), asked: asked.length }
 }
 
 /** The announcer's options its answers use (AnnouncerOptions has them all). */
@@ -144,7 +147,7 @@ export class QueryAnswerer {
     }
     if (want === undefined) return
     this.stats.queries++
-    this.answer(want, msg.length, datagram)
+    this.answer(want, datagram.bytes.length, datagram) // as it came, sealed or not: the answer is measured so too
   }
 
   /** Unicast to the querier what it asked for, within ANSWER_FACTOR × its bytes and the rate limits. */
@@ -177,6 +180,7 @@ export class QueryAnswerer {
       transport: this.options.transport,
       intervalMs: this.options.intervalMs,
       maxBytes: this.announcer.maxBytes(),
+      sealOverhead: this.options.guard?.overhead ?? 0,
     })
     if (answer.length === 0) return
     if (!this.answerLimit.take(to.address, total)) {

@@ -1,4 +1,11 @@
-import { looksSealed, MAX_SEALED_PAYLOAD, openDatagram, ReplayFilter, sealDatagram } from './sealed-datagram.js'
+import {
+  looksSealed,
+  MAX_SEALED_PAYLOAD,
+  openDatagram,
+  ReplayFilter,
+  SEAL_OVERHEAD,
+  sealDatagram,
+} from './sealed-datagram.js'
 
 /**
  * A private swarm's seal on discovery traffic, at the boundary where
@@ -15,6 +22,8 @@ export type DatagramDrop = 'plain' | 'size' | 'magic' | 'auth' | 'stale' | 'futu
 export class DatagramGuard {
   /** The largest payload that still fits a datagram once sealed. */
   readonly maxPayload = MAX_SEALED_PAYLOAD
+  /** What sealing adds to a payload. */
+  readonly overhead = SEAL_OVERHEAD
   private readonly replays: ReplayFilter
 
   constructor(
