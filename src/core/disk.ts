@@ -92,7 +92,7 @@ export async function writeFileAtomic(
 
 /**
  * Publish `data` at `path` only if nothing is there: written to a temp file
- * (created with `mode`, synced) and hard-linked to `path`, which fails when
+ * (created with `mode`, synced unless `sync` is false) and hard-linked to `path`, which fails when
  * the name exists. Of two processes starting together on a fresh directory
  * (p2p-serve and p2p-announce) one creates the file and the other reads it;
  * neither replaces it. Returns false when `path` already existed.
@@ -100,14 +100,14 @@ export async function writeFileAtomic(
 export async function publishOnce(
   path: string,
   data: Uint8Array | string,
-  options: { mode?: number; within?: string } = {},
+  options: { mode?: number; within?: string; sync?: boolean } = {},
 ): Promise<boolean> {
   const temp = tempPathFor(path)
   const handle = await open(temp, 'wx', options.mode ?? 0o666)
   try {
     try {
       await writeAll(handle, typeof data === 'string' ? Buffer.from(data, 'utf8') : data)
-      await handle.sync()
+      if (options.sync !== false) await handle.sync()
     } finally {
       await handle.close()
     }

@@ -1,5 +1,5 @@
-import { mkdir, unlink } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { mkdir, realpath, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { publishOnce } from './disk.js'
 import { fromFsError, hasCode, P2PError } from './errors.js'
 import { isAbsent, readRegularFile } from './safe-fs.js'
@@ -16,37 +16,45 @@ import { isAbsent, readRegularFile } from './safe-fs.js'
  * pid, and is stale.
  */
 
-/** The lock paths this process holds. */
+/** The locks this process holds, by real path (worker threads each have their own: they are not covered). */
 const heldHere = new Set<string>()
 
 export async function acquireLock(path: string, what: string): Promise<() => Promise<void>> {
   await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => {
     throw fromFsError(err, `creating ${dirname(path)}`)
   })
-  for (let attempt = 0; attempt < 3; attempt++) {
-    if (heldHere.has(path)) throw locked(what, process.pid, path)
-    // The pid is in the file from the moment it has its name (a temp file linked there): a reader never
-    // finds it empty and takes it for stale.
-    const taken = await publishOnce(path, `${process.pid}\n`).catch((err: unknown) => {
-      throw fromFsError(err, `locking ${what}`)
-    })
-    if (taken) {
-      heldHere.add(path)
-      let released = false
-      return async () => {
-        if (released) return
-        released = true
-        await unlink(path).catch(() => undefined)
-        heldHere.delete(path)
+  // One key however the path is spelled (relative, through a linked store root), claimed before anything
+  // is awaited: of two downloads in this process, the second is refused without touching the file.
+  const key = join(await realpath(dirname(path)), basename(path))
+  if (heldHere.has(key)) throw locked(what, process.pid, path)
+  heldHere.add(key)
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      // The pid is in the file from the moment it has its name (a temp file linked there): a reader never
+      // finds it empty and takes it for stale. No fsync: after a crash the lock is stale anyway.
+      const taken = await publishOnce(path, `${process.pid}\n`, { sync: false }).catch((err: unknown) => {
+        throw fromFsError(err, `locking ${what}`)
+      })
+      if (taken) {
+        let released = false
+        return async () => {
+          if (released) return
+          released = true
+          await unlink(path).catch(() => undefined)
+          heldHere.delete(key)
+        }
       }
+      const owner = Number.parseInt(await readOwner(path), 10)
+      // Our own pid in a lock this process does not hold: left by an earlier process that had it, so stale.
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner))
+        throw locked(what, owner, path)
+      await unlink(path).catch(() => undefined) // stale: its owner is gone
     }
-    const owner = Number.parseInt(await readOwner(path), 10)
-    // Our own pid in a lock we do not hold: left by an earlier process that had it, so stale.
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner))
-      throw locked(what, owner, path)
-    await unlink(path).catch(() => undefined) // stale: its owner is gone
+    throw new P2PError('E_LOCKED', `could not lock ${what} (${path})`)
+  } catch (err) {
+    heldHere.delete(key)
+    throw err
   }
-  throw new P2PError('E_LOCKED', `could not lock ${what} (${path})`)
 }
 
 function locked(what: string, owner: number, path: string): P2PError {

@@ -2,7 +2,7 @@ import { unlink } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { MANIFEST_FILE } from './constants.js'
 import { writeFileAtomic } from './disk.js'
-import { fromFsError, P2PError } from './errors.js'
+import { fromFsError, hasCode, P2PError } from './errors.js'
 import { type Collaborators, componentLog } from './log.js'
 import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
@@ -79,9 +79,9 @@ export async function splitTree(
     maxEntries: options.maxEntries,
     signal: options.signal,
   })
-  const previous = await previousEntry(store, name)
+  const dir = await store.makeEntryDir(name) // a real directory, never a link out of the store
+  const previous = await previousEntry(dir)
   if (previous !== undefined && !options.force && previous.manifest?.chunkSize !== chunkSize) throw refuseExisting(name)
-  const dir = await store.makeEntryDir(name)
   const reuse = previous?.manifest?.chunkSize === chunkSize ? new TreeLayout(previous.manifest) : undefined
   // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
   const withdraw = withdrawOnce(join(dir, MANIFEST_FILE), printable(name))
@@ -183,16 +183,16 @@ export async function splitTree(
  * may be reused), something else (a file's entry, or a manifest that cannot
  * be read: `manifest` undefined), or nothing.
  */
-async function previousEntry(
-  store: ChunkStore,
-  name: string,
-): Promise<{ id: string; manifest: TreeManifest | undefined } | undefined> {
+async function previousEntry(dir: string): Promise<{ id: string; manifest: TreeManifest | undefined } | undefined> {
+  const path = join(dir, MANIFEST_FILE)
   let bytes: Buffer
   try {
-    bytes = await readRegularFile(join(store.entryDir(name), MANIFEST_FILE), { maxBytes: 64 * 1024 * 1024 })
+    bytes = await readRegularFile(path, { maxBytes: 64 * 1024 * 1024 })
   } catch (err) {
-    // Absent: nothing. Unreadable (not a regular file, over the limit): something else, never passed over.
-    return isAbsent(err) ? undefined : { id: '', manifest: undefined }
+    if (isAbsent(err)) return undefined
+    // Not a regular file, or over the limit: something else, never passed over. Anything else is an error.
+    if (hasCode(err, 'E_IO') || hasCode(err, 'E_TOO_LARGE')) return { id: '', manifest: undefined }
+    throw fromFsError(err, `reading ${printable(path)}`)
   }
   try {
     return {

@@ -57,19 +57,19 @@ export async function splitFile(
   try {
     const name = validateName(basename(path))
     const size = (await handle.stat()).size
+    // A real directory, never a link out of the store; checked again before the manifest is placed, not
+    // before every chunk (a check per 64 KiB chunk cost 15 % more CPU: docs/benchmarks.md). A link swapped
+    // in mid-split gets chunk copies of the file, never its manifest.
+    const dir = await store.makeEntryDir(name)
     const found = await store.readEntryManifest(name)
     // A manifest the store cannot read (damaged, over its size limit) is other content too: never passed over.
-    const other = found === undefined && (await somethingAt(join(store.entryDir(name), MANIFEST_FILE)))
+    const other = found === undefined && (await somethingAt(join(dir, MANIFEST_FILE)))
     // A folder of this name is other content, as a file of another size is.
     const existing = found?.manifest.version === 1 ? { ...found, manifest: found.manifest } : undefined
     if ((other || (found && !existing)) && !options.force) throw refuseExisting(name)
     if (existing && !options.force && (existing.manifest.size !== size || existing.manifest.chunkSize !== chunkSize)) {
       throw refuseExisting(name)
     }
-    // A real directory, never a link out of the store; checked again before the manifest is placed, not
-    // before every chunk (a check per 64 KiB chunk cost 15 % more CPU: docs/benchmarks.md). A link swapped
-    // in mid-split gets chunk copies of the file, never its manifest.
-    const dir = await store.makeEntryDir(name)
     const reuse =
       existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
         ? existing.manifest.chunks

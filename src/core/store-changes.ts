@@ -1,9 +1,10 @@
 import { readdir } from 'node:fs/promises'
-import { STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
+import { TEMP_MARKER } from './constants.js'
 import { DirectoryWatches } from './directory-watches.js'
 import type { Logger } from './log.js'
 import { PACKED_DATA_FILE } from './packed.js'
 import type { ChunkStore } from './store.js'
+import { isEntryDirName } from './store-layout.js'
 
 /**
  * Tells its owner when what a chunk store holds may have changed: an entry
@@ -33,9 +34,7 @@ export class StoreChanges {
     const root = this.store.root
     const listed = await readdir(root, { withFileTypes: true }).catch(() => [])
     const dirs = new Set(
-      listed
-        .filter((d) => d.isDirectory() && d.name !== STORE_PRIVATE_DIR && !d.name.includes(TEMP_MARKER))
-        .map((d) => this.store.entryDir(d.name)),
+      listed.filter((d) => d.isDirectory() && isEntryDirName(d.name)).map((d) => this.store.entryDir(d.name)),
     )
     for (const dir of [...this.watches.dirs()]) if (dir !== root && !dirs.has(dir)) this.watches.unwatch(dir)
     for (const dir of dirs) if (!this.watches.has(dir)) this.watchDir(dir, this.onEntryEvent)

@@ -1,4 +1,4 @@
-import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, MANIFEST_FILE, TEMP_MARKER } from './constants.js'
+import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
 import { isValidName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 
@@ -58,6 +58,16 @@ export function groupByEntry(paths: readonly string[]): EntryListing {
     list.push(Number(m[1]))
   }
   return { manifestDirs, chunksByDir, packedDirs }
+}
+
+/**
+ * Whether a directory listed in the store's root may be an entry (what holds
+ * a manifest decides the rest): anything but `.p2p`. One test for the scan,
+ * the server's catalog and the announcer's watches, so none skips an entry
+ * another lists (a name holding `.tmp-` is a valid name).
+ */
+export function isEntryDirName(name: string): boolean {
+  return name !== STORE_PRIVATE_DIR
 }
 
 /**

@@ -182,13 +182,16 @@ export class ChunkStore {
   }
 
   /**
-   * The directory for an entry with this name and id: the name itself when it is
-   * free or already holds this id; otherwise the id (same name, other content,
-   * or something that is not an entry directory: a file, a link, a directory
-   * holding other files); then the other candidates (store-layout.ts).
+   * The directory for an entry with this name and id: of the candidates
+   * (store-layout.ts: the name, the id, then `<id>.2`, …), the first that
+   * holds this id already, else the first free one (absent, or a directory of
+   * nothing but chunks; not one holding other content, a file or a link).
    */
   async dirNameFor(name: string, id: string): Promise<string> {
-    for (const dirName of entryDirCandidates(name, id)) if (await this.canHold(dirName, id)) return dirName
+    const candidates = entryDirCandidates(name, id)
+    // One already holding it first: the copy a scan lists is then always the one a download writes into.
+    for (const dirName of candidates) if ((await this.readEntryManifest(dirName))?.id === id) return dirName
+    for (const dirName of candidates) if (await this.canHold(dirName, id)) return dirName
     throw new P2PError(
       'E_EXISTS',
       `no free entry directory for ${id.slice(0, 12)}… in ${this.root}: clean up the store`,

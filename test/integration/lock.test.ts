@@ -1,28 +1,52 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { readdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { join, relative } from 'node:path'
 import { describe, it } from 'node:test'
 import { hasCode } from '../../src/core/errors.js'
 import { acquireLock } from '../../src/core/lock.js'
 import { tmpDir } from '../helpers/files.js'
 
+const lockModule = join(process.cwd(), 'dist/src/core/lock.js')
+
+/** What another process gets asking for the lock at `path` (holding it `holdMs` if it gets it): 'held' or a code. */
+function otherProcessLocks(path: string, holdMs = 0): Promise<string> {
+  const script = `const { acquireLock } = await import(${JSON.stringify(lockModule)});
+    try { const release = await acquireLock(${JSON.stringify(path)}, 'x'); console.log('held');
+      await new Promise((r) => setTimeout(r, ${holdMs})); await release() } catch (e) { console.log(e.code) }`
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    child.on('error', reject)
+    child.on('close', () => resolve(out.trim()))
+  })
+}
+
 /** A download's lock (lock.ts): one holder at a time, in one process as across processes. */
 describe('download lock', () => {
   it('keeps two downloads of one file in one process apart; released, it is free again', async (t) => {
-    const path = join(await tmpDir(t), 'locks', 'x.lock')
+    const dir = await tmpDir(t)
+    const path = join(dir, 'locks', 'x.lock')
     const results = await Promise.allSettled(Array.from({ length: 8 }, () => acquireLock(path, 'x')))
     const held = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
     assert.equal(held.length, 1, 'one of eight at once')
     for (const r of results)
       if (r.status === 'rejected') assert.ok(hasCode(r.reason, 'E_LOCKED') && r.reason.details?.pid === process.pid)
-    await assert.rejects(acquireLock(path, 'x'), (err) => hasCode(err, 'E_LOCKED'), 'and after')
+    assert.equal(await readFile(path, 'utf8'), `${process.pid}\n`, "the holder's lock file is there, whole")
+    assert.equal(await otherProcessLocks(path), 'E_LOCKED', 'and another process is refused')
+    // However the path is spelled: relative, or through a link to the directory.
+    await symlink(join(dir, 'locks'), join(dir, 'linked'))
+    for (const spelled of [relative(process.cwd(), path), join(dir, 'linked', 'x.lock')])
+      await assert.rejects(acquireLock(spelled, 'x'), (err) => hasCode(err, 'E_LOCKED'), spelled)
     await held[0]!()
     const again = await acquireLock(path, 'x')
     await held[0]!() // a second release of the first lock leaves the second alone
     await assert.rejects(acquireLock(path, 'x'), (err) => hasCode(err, 'E_LOCKED'))
     await again()
-    assert.deepEqual(await readdir(join(path, '..')), [], 'no lock file, no temp file')
+    assert.deepEqual(await readdir(join(dir, 'locks')), [], 'no lock file, no temp file')
   })
 
   it('takes over a lock file holding our pid that this process does not hold (an earlier process had the pid)', async (t) => {
@@ -34,25 +58,7 @@ describe('download lock', () => {
 
   it('gives a lock to one of several processes asking at once', async (t) => {
     const path = join(await tmpDir(t), 'x.lock')
-    const lockModule = join(process.cwd(), 'dist/src/core/lock.js')
-    const script = `const { acquireLock } = await import(${JSON.stringify(lockModule)});
-      try { const release = await acquireLock(${JSON.stringify(path)}, 'x'); console.log('held');
-        await new Promise((r) => setTimeout(r, 1500)); await release() } catch (e) { console.log(e.code) }`
-    const outputs = await Promise.all(
-      Array.from(
-        { length: 6 },
-        () =>
-          new Promise<string>((resolve, reject) => {
-            const child = spawn(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 })
-            let out = ''
-            child.stdout.on('data', (d: Buffer) => {
-              out += d.toString()
-            })
-            child.on('error', reject)
-            child.on('close', () => resolve(out.trim()))
-          }),
-      ),
-    )
+    const outputs = await Promise.all(Array.from({ length: 6 }, () => otherProcessLocks(path, 1500)))
     assert.equal(outputs.filter((o) => o === 'held').length, 1, outputs.join(', '))
     assert.equal(outputs.filter((o) => o === 'E_LOCKED').length, 5, outputs.join(', '))
   })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cp, mkdir, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
@@ -174,6 +174,30 @@ describe('chunk store', () => {
     t.after(() => fresh.close())
     await fresh.open()
     assert.equal((await fresh.lookup(split.id))?.dir, join(root, '0-copy'))
+  })
+
+  it('writes a download into the directory that already holds its entry, though an earlier choice is free', async (t) => {
+    const { dir, split } = await splitInStore(t)
+    const root = join(dir, 'a', 'chunks')
+    const store = new ChunkStore(root)
+    await rename(split.dir, join(root, split.id)) // stored under its id (the name was taken then)
+    await mkdir(split.dir) // and the name's directory free again, empty
+    assert.equal(await store.dirNameFor(split.name, split.id), split.id)
+    assert.equal((await store.scan())[0]!.dir, join(root, split.id), 'the directory the scan lists')
+  })
+
+  it('announces and serves an entry whose name holds .tmp- alike (the scan and the catalog list the same)', async (t) => {
+    const { dir, store } = await emptyStore(t)
+    await randomFile(join(dir, 'notes.tmp-1'), 5000)
+    const split = await splitFile(join(dir, 'notes.tmp-1'), { store, chunkSize: 4096 })
+    assert.deepEqual(
+      (await store.scan()).map((e) => e.id),
+      [split.id],
+    )
+    const catalog = new StoreCatalog(store)
+    t.after(() => catalog.close())
+    await catalog.open()
+    assert.equal((await catalog.lookup(split.id))?.dir, split.dir)
   })
 
   it('keeps the manifest a download wrote as parsed: the scans during the download do not parse it again', async (t) => {

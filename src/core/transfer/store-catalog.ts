@@ -1,11 +1,11 @@
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from '../constants.js'
+import { MANIFEST_FILE } from '../constants.js'
 import { DirectoryWatches } from '../directory-watches.js'
 import type { ItemManifest } from '../item.js'
 import { type Logger, silentLogger } from '../log.js'
 import type { ChunkStore } from '../store.js'
-import { isPreferredCopy } from '../store-layout.js'
+import { isEntryDirName, isPreferredCopy } from '../store-layout.js'
 
 /**
  * The server's map from file id to entry (directory and manifest), kept
@@ -137,7 +137,7 @@ export class StoreCatalog {
     const dirs = new Set<string>()
     for (const listed of await readdir(this.store.root, { withFileTypes: true })) {
       // Symlinks are not directories here: a link never leads a scan outside the store.
-      if (!listed.isDirectory() || listed.name === STORE_PRIVATE_DIR || listed.name.includes(TEMP_MARKER)) continue
+      if (!listed.isDirectory() || !isEntryDirName(listed.name)) continue
       const dir = this.store.entryDir(listed.name)
       dirs.add(dir)
       // Watch before reading, so a manifest written after the read is an event.
