@@ -25,7 +25,10 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
   })
   // One key however the path is spelled (relative, through a linked store root), claimed before anything
   // is awaited: of two downloads in this process, the second is refused without touching the file.
-  const key = join(await realpath(dirname(path)), basename(path))
+  const dir = await realpath(dirname(path)).catch((err: unknown) => {
+    throw fromFsError(err, `locking ${what}`)
+  })
+  const key = join(dir, basename(path))
   if (heldHere.has(key)) throw locked(what, process.pid, path)
   heldHere.add(key)
   try {
