@@ -9,20 +9,36 @@ import { tmpDir } from '../helpers/files.js'
 
 const lockModule = join(process.cwd(), 'dist/src/core/lock.js')
 
-/** What another process gets asking for the lock at `path` (holding it `holdMs` if it gets it): 'held' or a code. */
-function otherProcessLocks(path: string, holdMs = 0): Promise<string> {
+/**
+ * Another process asking for the lock at `path`: its answer, 'held' or an error code. One that holds it keeps
+ * it until `done()`, so no timing decides who else can get it meanwhile.
+ */
+function otherProcess(path: string): { answer: Promise<string>; done: () => Promise<void> } {
   const script = `const { acquireLock } = await import(${JSON.stringify(lockModule)});
     try { const release = await acquireLock(${JSON.stringify(path)}, 'x'); console.log('held');
-      await new Promise((r) => setTimeout(r, ${holdMs})); await release() } catch (e) { console.log(e.code) }`
-  return new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 })
+      process.stdin.resume(); await new Promise((r) => process.stdin.on('end', r)); await release() }
+    catch (e) { console.log(e.code) }`
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    timeout: 30_000,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()))
+  const answer = new Promise<string>((resolve, reject) => {
     let out = ''
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString()
+      if (out.includes('\n')) resolve(out.trim())
     })
     child.on('error', reject)
     child.on('close', () => resolve(out.trim()))
   })
+  return {
+    answer,
+    done: () => {
+      child.stdin.end()
+      return closed
+    },
+  }
 }
 
 /** A download's lock (lock.ts): one holder at a time, in one process as across processes. */
@@ -36,7 +52,9 @@ describe('download lock', () => {
     for (const r of results)
       if (r.status === 'rejected') assert.ok(hasCode(r.reason, 'E_LOCKED') && r.reason.details?.pid === process.pid)
     assert.equal(await readFile(path, 'utf8'), `${process.pid}\n`, "the holder's lock file is there, whole")
-    assert.equal(await otherProcessLocks(path), 'E_LOCKED', 'and another process is refused')
+    const other = otherProcess(path)
+    assert.equal(await other.answer, 'E_LOCKED', 'and another process is refused')
+    await other.done()
     // However the path is spelled: relative, or through a link to the directory.
     await symlink(join(dir, 'locks'), join(dir, 'linked'))
     for (const spelled of [relative(process.cwd(), path), join(dir, 'linked', 'x.lock')])
@@ -58,7 +76,9 @@ describe('download lock', () => {
 
   it('gives a lock to one of several processes asking at once', async (t) => {
     const path = join(await tmpDir(t), 'x.lock')
-    const outputs = await Promise.all(Array.from({ length: 6 }, () => otherProcessLocks(path, 1500)))
+    const others = Array.from({ length: 6 }, () => otherProcess(path))
+    const outputs = await Promise.all(others.map((o) => o.answer))
+    await Promise.all(others.map((o) => o.done()))
     assert.equal(outputs.filter((o) => o === 'held').length, 1, outputs.join(', '))
     assert.equal(outputs.filter((o) => o === 'E_LOCKED').length, 5, outputs.join(', '))
   })
