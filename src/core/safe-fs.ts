@@ -1,7 +1,7 @@
 import { type BigIntStats, closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs'
 import { type FileHandle, lstat, mkdir, open, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
-import { P2PError } from './errors.js'
+import { fromFsError, P2PError } from './errors.js'
 import { type FileIdentity, identityOf, sameFile } from './file-identity.js'
 import { readFully, readFullySync } from './read-fully.js'
 
@@ -27,6 +27,16 @@ export interface RegularFileOptions {
 export function isAbsent(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code
   return code === 'ENOENT' || code === 'ENOTDIR'
+}
+
+/** lstat of `path`, undefined when nothing is there; any other failure is an error naming `what`. */
+export async function lstatIfPresent(path: string, what: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path)
+  } catch (err) {
+    if (isAbsent(err)) return undefined
+    throw fromFsError(err, what)
+  }
 }
 
 /**

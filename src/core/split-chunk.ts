@@ -79,17 +79,6 @@ export function withdrawOnce(path: string, item: string): () => Promise<void> {
     }))
 }
 
-/** Whether anything is at `path` (a manifest the store cannot read is still one a split must not pass over). */
-export function somethingAt(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    (err: unknown) => {
-      if (isAbsent(err)) return false
-      throw fromFsError(err, `checking ${path}`)
-    },
-  )
-}
-
 /** Chunk-sized buffers over shared memory (the hash threads read them without a copy), at most `count`. */
 export class Slots {
   private readonly free: Buffer[] = []

@@ -10,7 +10,8 @@ import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifes
 import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { readFullySync } from './read-fully.js'
-import { Slots, somethingAt, storeChunk, withdrawOnce } from './split-chunk.js'
+import { lstatIfPresent } from './safe-fs.js'
+import { Slots, storeChunk, withdrawOnce } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -63,7 +64,8 @@ export async function splitFile(
     const dir = await store.makeEntryDir(name)
     const found = await store.readEntryManifest(name)
     // A manifest the store cannot read (damaged, over its size limit) is other content too: never passed over.
-    const other = found === undefined && (await somethingAt(join(dir, MANIFEST_FILE)))
+    const manifestPath = join(dir, MANIFEST_FILE)
+    const other = found === undefined && (await lstatIfPresent(manifestPath, `checking ${manifestPath}`)) !== undefined
     // A folder of this name is other content, as a file of another size is.
     const existing = found?.manifest.version === 1 ? { ...found, manifest: found.manifest } : undefined
     if ((other || (found && !existing)) && !options.force) throw refuseExisting(name)

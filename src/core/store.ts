@@ -10,7 +10,7 @@ import { acquireLock } from './lock.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from './log.js'
 import { manifestId } from './manifest.js'
 import { PACKED_HAVE_FILE, readPackedHave } from './packed.js'
-import { isAbsent, readRegularFile, realDirectories } from './safe-fs.js'
+import { isAbsent, lstatIfPresent, readRegularFile, realDirectories } from './safe-fs.js'
 import { chunkFileName, entryDirCandidates, groupByEntry, isChunkDataFile, isPreferredCopy } from './store-layout.js'
 import { loadStorePeerId } from './store-peer-id.js'
 import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordPath } from './verified-record.js'
@@ -202,10 +202,7 @@ export class ChunkStore {
   private async canHold(dirName: string, id: string): Promise<boolean> {
     const existing = await this.readEntryManifest(dirName)
     if (existing !== undefined) return existing.id === id
-    const st = await lstat(this.entryDir(dirName)).catch((err: unknown) => {
-      if (isAbsent(err)) return undefined
-      throw fromFsError(err, `checking ${this.entryDir(dirName)}`)
-    })
+    const st = await lstatIfPresent(this.entryDir(dirName), `checking ${this.entryDir(dirName)}`)
     if (st === undefined) return true
     return st.isDirectory() && (await this.isEmptyOrChunkDir(dirName))
   }
