@@ -3,6 +3,7 @@ import { createSocket } from 'node:dgram'
 import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { pino } from 'pino'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { Announcer } from '../../src/core/discovery/announcer.js'
 import { DiscoveryListener, type KnownFile } from '../../src/core/discovery/listener.js'
@@ -153,6 +154,42 @@ describe('discovery on loopback broadcast', () => {
     have.set(1)
     await writePackedHave(entry, have)
     await until(l, (f) => f[0]?.peers[0]?.have.count() === 2, 4000)
+  })
+
+  it('a burst listener that throws is logged as such, and the announcements still go out', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const a = await storeWith(join(dir, 'a'), [['one.bin', 4096]])
+    const lines: string[] = []
+    const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) })
+    const ann = new Announcer({
+      store: a.store,
+      udpPort: udp,
+      tcpPort: 5001,
+      broadcast: [BROADCAST],
+      intervalMs: 60_000,
+      log,
+    })
+    onCleanup(t, () => ann.stop())
+    let bursts = 0
+    ann.onBurst = () => {
+      bursts++
+      throw new Error('listener broke')
+    }
+    const l = listener(t, udp)
+    await l.start()
+    await ann.start()
+    await until(l, (f) => f.length === 1)
+    ann.schedule('store changed')
+    const deadline = Date.now() + 4000
+    while (bursts < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    assert.ok(bursts >= 2, `${bursts} burst(s): the announcer stopped after its listener threw`)
+    const messages = lines.map((line) => JSON.parse(line) as { msg: string; err?: string })
+    assert.ok(
+      messages.length >= 1 &&
+        messages.every((m) => m.msg === 'the announcement listener failed' && m.err === 'listener broke'),
+      lines.join(''),
+    )
   })
 
   it("bursts for store changes: a small store's four times a second, one that takes several datagrams at most once a second", async (t) => {

@@ -232,7 +232,7 @@ export class Announcer {
         reason,
       }
       this.log.debug(report, 'announced')
-      this.onBurst?.(report)
+      this.report(report)
     })()
       .catch((err: unknown) => {
         this.log.warn({ err: (err as Error).message }, 'announcement failed')
@@ -245,6 +245,15 @@ export class Announcer {
         }
       })
     return this.bursting
+  }
+
+  /** The burst went out: a listener that throws is its own fault, logged as such, not as a failed announcement. */
+  private report(report: BurstReport): void {
+    try {
+      this.onBurst?.(report)
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'the announcement listener failed')
+    }
   }
 
   /** Never throws (discovery-sockets.ts): a destination that cannot be reached is logged at debug level. */
