@@ -1,8 +1,9 @@
 import { lstat, unlink } from 'node:fs/promises'
 import { sharedBuffer } from './buffer-pool.js'
 import { writeChunkFile, writeFileAtomic } from './disk.js'
-import { fromFsError, type P2PError } from './errors.js'
+import { fromFsError, P2PError } from './errors.js'
 import { hashThreads } from './hashing.js'
+import { printable } from './printable.js'
 import { isAbsent } from './safe-fs.js'
 
 /**
@@ -105,4 +106,12 @@ export class Slots {
     if (next !== undefined) next(b)
     else this.free.push(b)
   }
+}
+
+/** Both splits' refusal to replace what the store holds under `name` (another file, a folder, a manifest it cannot read) without --force. */
+export function refuseExisting(name: string): P2PError {
+  return new P2PError(
+    'E_EXISTS',
+    `the store already holds something else named "${printable(name)}": use --force to replace it`,
+  )
 }

@@ -7,7 +7,7 @@ import { identityOf, sameFile } from './file-identity.js'
 import { chunkCount } from './manifest.js'
 import { printable } from './printable.js'
 import { readFully } from './read-fully.js'
-import { type Slots, storeChunk } from './split-chunk.js'
+import { refuseExisting, type Slots, storeChunk } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 import type { TreeLayout } from './tree-layout.js'
 import { EMPTY_SHA256 } from './tree-manifest.js'
@@ -123,12 +123,5 @@ function changed(file: WalkedFile): P2PError {
   return new P2PError(
     'E_IO',
     `${printable(file.source)} changed while the folder was being split: run again when it is no longer being written`,
-  )
-}
-
-export function refuseExisting(name: string): P2PError {
-  return new P2PError(
-    'E_EXISTS',
-    `the store already holds a different item named "${printable(name)}": use --force to replace it`,
   )
 }

@@ -11,7 +11,7 @@ import { validateName } from './names.js'
 import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
 import { readFullySync } from './read-fully.js'
 import { lstatIfPresent } from './safe-fs.js'
-import { Slots, storeChunk, withdrawOnce } from './split-chunk.js'
+import { refuseExisting, Slots, storeChunk, withdrawOnce } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -110,10 +110,6 @@ export function checkChunkSize(chunkSize: number): number {
     )
   }
   return chunkSize
-}
-
-function refuseExisting(name: string): P2PError {
-  return new P2PError('E_EXISTS', `the store already holds a different file named "${name}": use --force to replace it`)
 }
 
 async function openRegularFile(path: string): Promise<FileHandle> {
