@@ -4,7 +4,7 @@
 // so `new URL('./hash-thread.js', import.meta.url)` finds it. Why: a command spent ~0.15 of its ~0.4 s of
 // start-up CPU resolving, lexing and linking modules, and V8 then optimized Node's own module loader in every
 // process (docs/benchmarks.md, "Commands as one bundle"). The library (dist/src/index.js) stays unbundled.
-// Left out of the bundle: native addons and what is loaded only when needed (the DHT, prompts; fast-glob,
+// Left out of the bundle: native addons and what is loaded only when needed (the DHT, prompts;
 // picomatch and cli-progress are required lazily through createRequire, which esbuild leaves alone).
 //   node scripts/bundle.mjs
 import { rmSync } from 'node:fs'

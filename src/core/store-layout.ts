@@ -21,6 +21,11 @@ export function chunkFileName(index: number): string {
 
 const CHUNK_FILE = /^(\d{6,})\.chunk$/
 
+/** Whether a scan reads this file of an entry directory: its manifest, a chunk file, its `data.have`. */
+export function isScannedFile(file: string): boolean {
+  return file === MANIFEST_FILE || file === PACKED_HAVE_FILE || CHUNK_FILE.test(file)
+}
+
 /** A scan's listing sorted by entry directory. */
 export interface EntryListing {
   /** The directories holding a manifest, in the listing's order. */

@@ -1,17 +1,17 @@
 import { lstat, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from './bitfield.js'
-import { CHUNK_SUFFIX, DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
+import { DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR } from './constants.js'
 import { stampOf, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { type ItemManifest, parseItemManifest, planOf } from './item.js'
-import { glob } from './lazy-glob.js'
 import { acquireLock } from './lock.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from './log.js'
 import { manifestId } from './manifest.js'
-import { PACKED_HAVE_FILE, readPackedHave } from './packed.js'
+import { readPackedHave } from './packed.js'
 import { isAbsent, lstatIfPresent, readRegularFile, realDirectories } from './safe-fs.js'
 import { chunkFileName, entryDirCandidates, groupByEntry, isChunkDataFile, isPreferredCopy } from './store-layout.js'
+import { listEntryFiles, listNames } from './store-listing.js'
 import { loadStorePeerId } from './store-peer-id.js'
 import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordPath } from './verified-record.js'
 
@@ -103,15 +103,7 @@ export class ChunkStore {
 
   /** Every complete-or-partial entry (a directory holding a valid manifest), with its have-set. */
   async scan(): Promise<StoreEntry[]> {
-    // One traversal for manifests and chunks. Symlinks are not followed: a link
-    // in the store never leads a scan (or a server) outside it.
-    const paths = await glob([`*/${MANIFEST_FILE}`, `*/*${CHUNK_SUFFIX}`, `*/${PACKED_HAVE_FILE}`], {
-      cwd: this.root,
-      dot: true,
-      followSymbolicLinks: false,
-      onlyFiles: true,
-      ignore: [`${STORE_PRIVATE_DIR}/**`, `**/*${TEMP_MARKER}*`],
-    })
+    const paths = await listEntryFiles(this.root)
     const { manifestDirs, chunksByDir, packedDirs } = groupByEntry(paths)
     // Two directories may hold the same id (a copy made by hand): one is the entry (isPreferredCopy).
     const chosen = new Map<string, { dirName: string; id: string; manifest: ItemManifest; bytes: Buffer }>()
@@ -208,13 +200,7 @@ export class ChunkStore {
   }
 
   private async isEmptyOrChunkDir(dirName: string): Promise<boolean> {
-    const entries = await glob('*', {
-      cwd: join(this.root, dirName),
-      dot: true,
-      onlyFiles: false,
-      followSymbolicLinks: false,
-    })
-    return entries.every(isChunkDataFile)
+    return (await listNames(join(this.root, dirName))).every(isChunkDataFile)
   }
 
   /** `<root>/<dirName>`, created if needed; E_IO when it is a symlink or not a directory. */

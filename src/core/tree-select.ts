@@ -9,8 +9,8 @@ import { parentOf } from './tree-paths.js'
 
 /**
  * The part of a folder `p2p-download --only GLOB` asks for. Patterns are
- * globs over the paths of the folder (picomatch, the matcher fast-glob
- * uses: `*` within one directory, `**` across them, `?`, `[…]`, `{a,b}`,
+ * globs over the paths of the folder (picomatch, the matcher fast-glob and
+ * micromatch use: `*` within one directory, `**` across them, `?`, `[…]`, `{a,b}`,
  * extglobs; dot files match like any other); a path is chosen when any
  * pattern matches it. A chosen directory brings everything under it; every
  * chosen entry brings the directories it sits in, and nothing else is
@@ -91,7 +91,7 @@ export function selectEntries(
 }
 
 const requireLazily = createRequire(import.meta.url)
-/** Loaded at the first pattern: most downloads have none (with fast-glob's, lazy-glob.ts, ~11 ms of every start). */
+/** Loaded at the first pattern: most downloads have none (loading it costs several ms of every start). */
 let picomatch: typeof Picomatch | undefined
 
 function compile(raw: string): (path: string) => boolean {

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdir, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { listEntryFiles, listNames } from '../../src/core/store-listing.js'
+import { tmpDir } from '../helpers/files.js'
+
+/** What can sit at a name inside an entry directory, and whether a scan reads it (a regular file of a scanned name). */
+const KINDS = ['file', 'link to a file', 'directory', 'fifo'] as const
+const FILE_NAMES = ['manifest.json', 'data.have', 'data', '000000.chunk', '000017.chunk', '1234567.chunk', '12.chunk']
+const OTHER_NAMES = ['000001.chunk.tmp-9-ab', 'manifest.json.tmp-1-cd', 'x.chunk', '.hidden', 'notes.txt']
+const SCANNED = (name: string) => ['manifest.json', 'data.have'].includes(name) || /^\d{6,}\.chunk$/.test(name)
+
+const entryArb = fc.record({
+  dirName: fc.constantFrom('a.bin', '.dotted', 'x.tmp-1', '.p2p', 'ümlaut', 'id0123', 'spaced name'),
+  asLink: fc.boolean(), // the entry itself a link to a directory: never followed
+  files: fc.uniqueArray(
+    fc.record({ name: fc.constantFrom(...FILE_NAMES, ...OTHER_NAMES), kind: fc.constantFrom(...KINDS) }),
+    { selector: (f) => f.name, maxLength: 8 },
+  ),
+})
+
+describe('store listing (store-listing.ts)', () => {
+  it('lists exactly the regular files a scan reads, in real entry directories other than .p2p, following no link', async (t) => {
+    const base = await tmpDir(t)
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(entryArb, { selector: (e) => e.dirName, maxLength: 5 }), async (entries) => {
+        const root = join(base, `store-${run++}`)
+        const outside = join(base, `outside-${run}`)
+        await mkdir(root, { recursive: true })
+        await mkdir(outside, { recursive: true })
+        await writeFile(join(root, 'manifest.json'), '{}') // a file in the root itself is no entry
+        const expected: string[] = []
+        for (const entry of entries) {
+          const dir = entry.asLink ? join(outside, entry.dirName) : join(root, entry.dirName)
+          await mkdir(dir, { recursive: true })
+          if (entry.asLink) await symlink(dir, join(root, entry.dirName))
+          for (const { name, kind } of entry.files) {
+            const path = join(dir, name)
+            if (kind === 'file') await writeFile(path, 'x')
+            else if (kind === 'directory') await mkdir(path)
+            else if (kind === 'fifo') execFileSync('mkfifo', [path])
+            else {
+              await writeFile(join(outside, `target-${name}`), 'x')
+              await symlink(join(outside, `target-${name}`), path)
+            }
+            if (!entry.asLink && entry.dirName !== '.p2p' && kind === 'file' && SCANNED(name))
+              expected.push(`${entry.dirName}/${name}`)
+          }
+        }
+        assert.deepEqual((await listEntryFiles(root)).sort(), expected.sort())
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  it('a store or a directory not there lists nothing; one that cannot be read is an error', async (t) => {
+    const base = await tmpDir(t)
+    assert.deepEqual(await listEntryFiles(join(base, 'none')), [])
+    assert.deepEqual(await listNames(join(base, 'none')), [])
+    await writeFile(join(base, 'file'), 'x')
+    assert.deepEqual(await listNames(join(base, 'file')), [], 'a file where a directory was: gone as a directory')
+    await mkdir(join(base, 'names'))
+    for (const name of ['.hidden', 'a', 'b.tmp-1']) await writeFile(join(base, 'names', name), '')
+    assert.deepEqual((await listNames(join(base, 'names'))).sort(), ['.hidden', 'a', 'b.tmp-1'])
+    if (process.getuid?.() === 0) return // root reads a directory whatever its mode
+    await mkdir(join(base, 'locked', 'e'), { recursive: true, mode: 0o700 })
+    execFileSync('chmod', ['000', join(base, 'locked', 'e')])
+    t.after(() => execFileSync('chmod', ['700', join(base, 'locked', 'e')]))
+    await assert.rejects(listEntryFiles(join(base, 'locked')), /EACCES/)
+  })
+})
