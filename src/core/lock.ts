@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path'
 import { publishOnce } from './disk.js'
 import { fromFsError, hasCode, P2PError } from './errors.js'
 import { isAbsent, readRegularFile } from './safe-fs.js'
+import { isRunning, sweepStaleTemps } from './stale-temps.js'
 
 /**
  * An advisory lock file holding the owner's pid, so two downloads of one file
@@ -13,7 +14,8 @@ import { isAbsent, readRegularFile } from './safe-fs.js'
  * downloads of one file in one process (a library user's) are kept apart
  * too: a lock file holding our own pid is ours only if we took it and have
  * not released it; otherwise it was left by an earlier process that had our
- * pid, and is stale.
+ * pid, and is stale. A lock's temporary file left by a process killed while
+ * taking it goes when the next lock in that directory is taken.
  */
 
 /** The locks this process holds, by real path (worker threads each have their own: they are not covered). */
@@ -39,6 +41,7 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
         throw fromFsError(err, `locking ${what}`)
       })
       if (taken) {
+        await sweepStaleTemps(dir) // a lock's temp file left by a process killed while it took its lock
         let released = false
         return async () => {
           if (released) return
@@ -75,14 +78,5 @@ async function readOwner(path: string): Promise<string> {
   } catch (err) {
     if (isAbsent(err) || hasCode(err, 'E_TOO_LARGE')) return ''
     throw fromFsError(err, `reading the lock ${path}`)
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

@@ -10,6 +10,7 @@ import { type Collaborators, componentLog, type Logger, silentLogger } from './l
 import { manifestId } from './manifest.js'
 import { readPackedHave } from './packed.js'
 import { isAbsent, lstatIfPresent, readRegularFile, realDirectories } from './safe-fs.js'
+import { sweepStaleTemps } from './stale-temps.js'
 import { chunkFileName, entryDirCandidates, groupByEntry, isChunkDataFile, isPreferredCopy } from './store-layout.js'
 import { listEntryFiles, listNames } from './store-listing.js'
 import { loadStorePeerId } from './store-peer-id.js'
@@ -203,12 +204,15 @@ export class ChunkStore {
     return (await listNames(join(this.root, dirName))).every(isChunkDataFile)
   }
 
-  /** `<root>/<dirName>`, created if needed; E_IO when it is a symlink or not a directory. */
+  /** `<root>/<dirName>`, created if needed, its stale temporary files removed; E_IO when it is a symlink or not a directory. */
   async makeEntryDir(dirName: string): Promise<string> {
     const dir = this.entryDir(dirName)
     await realDirectories(this.root, dir, true).catch((err: unknown) => {
       throw fromFsError(err, `creating ${dir}`)
     })
+    // What a killed split or download left here (a chunk being replaced, a copy of `data`) goes before more is written.
+    const removed = await sweepStaleTemps(dir)
+    if (removed > 0) this.log.info({ dir, removed }, 'stale temporary files removed')
     return dir
   }
 
