@@ -108,10 +108,10 @@ export class Slots {
   }
 }
 
-/** Both splits' refusal to replace what the store holds under `name` (another file, a folder, a manifest it cannot read) without --force. */
+/** Both splits' refusal to replace what the store holds under `name` (other content, a folder for a file, a manifest it cannot read, another chunk size) without --force. */
 export function refuseExisting(name: string): P2PError {
   return new P2PError(
     'E_EXISTS',
-    `the store already holds something else named "${printable(name)}": use --force to replace it`,
+    `the store already holds something else named "${printable(name)}" (other content, or split with another chunk size): use --force to replace it`,
   )
 }

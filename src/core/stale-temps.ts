@@ -6,10 +6,16 @@ import { TEMP_MARKER } from './constants.js'
  * Temporary files (disk.ts `tempPathFor`: `<name>.tmp-<pid>-<8 hex>`) left
  * by a process that was killed before it could remove them: a chunk being
  * replaced, a manifest, a lock, the private copy of a whole `data` file. One
- * is stale when the process named in it is no longer running; one whose
- * process runs (its writer still at work, or an unrelated process that got
- * the pid since) is left alone.
+ * is stale when the process named in it is not running here and the file
+ * has not been written for STALE_AFTER_MS: a process of another pid
+ * namespace (a container, another host sharing the store) may look dead
+ * from here while it writes, and a writer changes its file's mtime as it
+ * goes. One whose pid runs (its writer at work, or an unrelated process
+ * that got the pid since) is left alone: litter rather than a live file lost.
  */
+
+/** How long a dead process's temporary file must have been left unwritten before it goes. */
+export const STALE_AFTER_MS = 10 * 60_000
 
 const TEMP_NAME = new RegExp(`${TEMP_MARKER.replace('.', '\\.')}(\\d+)-[0-9a-f]{8}$`)
 
@@ -35,25 +41,24 @@ export function isRunning(pid: number): boolean {
  * a link or a directory of that name is not ours). Best effort: a file that
  * cannot be removed stays, and is tried again next time. Returns how many went.
  */
-export async function sweepStaleTemps(dir: string, running: (pid: number) => boolean = isRunning): Promise<number> {
+export async function sweepStaleTemps(
+  dir: string,
+  running: (pid: number) => boolean = isRunning,
+  now: number = Date.now(),
+): Promise<number> {
   const names = await readdir(dir).catch(() => [])
   let removed = 0
   for (const name of names) {
     const pid = tempOwner(name)
     if (pid === undefined || pid === process.pid || running(pid)) continue
     const path = join(dir, name)
-    const isFile = await lstat(path).then(
-      (st) => st.isFile(),
+    const st = await lstat(path).catch(() => undefined)
+    if (st === undefined || !st.isFile() || now - st.mtimeMs < STALE_AFTER_MS) continue
+    const gone = await unlink(path).then(
+      () => true,
       () => false,
     )
-    if (
-      isFile &&
-      (await unlink(path).then(
-        () => true,
-        () => false,
-      ))
-    )
-      removed++
+    if (gone) removed++
   }
   return removed
 }

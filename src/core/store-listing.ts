@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises'
+import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isAbsent } from './safe-fs.js'
 import { isEntryDirName, isScannedFile } from './store-layout.js'
@@ -9,8 +9,15 @@ import { isEntryDirName, isScannedFile } from './store-layout.js'
  * a pattern matcher compiled per call cost three times these reads). Links
  * are listed as what they are and never followed, so a link in the store
  * never leads a scan outside it. A directory gone meanwhile lists nothing;
- * any other error is thrown.
+ * a name in it gone meanwhile is left out; any other error is thrown.
  */
+
+/** A listed name and what it is (a Dirent, or the same from lstat). */
+export interface Listed {
+  name: string
+  isFile(): boolean
+  isDirectory(): boolean
+}
 
 /** `<dirName>/<file>` of every regular file a scan reads (store-layout.ts, isScannedFile) in every entry directory. */
 export async function listEntryFiles(root: string): Promise<string[]> {
@@ -28,11 +35,42 @@ export async function listNames(dir: string): Promise<string[]> {
   return (await listDir(dir)).map((d) => d.name)
 }
 
-async function listDir(dir: string) {
+/**
+ * The entries of `dir` with their types. Where the filesystem gives no type
+ * with a name (XFS without ftype, some network and FUSE filesystems), Node
+ * lstats each name and fails the whole listing with ENOENT when one of them
+ * goes first (a temporary file renamed): then each name is lstatted here,
+ * and one gone is left out, instead of the directory listing as empty.
+ */
+export async function listDir(
+  dir: string,
+  readTyped: (dir: string) => Promise<Listed[]> = readTypes,
+): Promise<Listed[]> {
   try {
-    return await readdir(dir, { withFileTypes: true })
+    return await readTyped(dir)
   } catch (err) {
+    if (!isAbsent(err)) throw err
+    if ((err as NodeJS.ErrnoException).path === dir) return []
+    return listOneByOne(dir)
+  }
+}
+
+function readTypes(dir: string): Promise<Listed[]> {
+  return readdir(dir, { withFileTypes: true })
+}
+
+async function listOneByOne(dir: string): Promise<Listed[]> {
+  const names = await readdir(dir).catch((err: unknown) => {
     if (isAbsent(err)) return []
     throw err
+  })
+  const listed: Listed[] = []
+  for (const name of names) {
+    const st = await lstat(join(dir, name)).catch((err: unknown) => {
+      if (isAbsent(err)) return undefined
+      throw err
+    })
+    if (st) listed.push({ name, isFile: () => st.isFile(), isDirectory: () => st.isDirectory() })
   }
+  return listed
 }

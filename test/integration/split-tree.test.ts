@@ -114,7 +114,7 @@ describe('split of a folder', () => {
     await assert.rejects(
       splitTree(folder, { store, chunkSize: CHUNK }),
       (err: unknown) =>
-        hasCode(err, 'E_EXISTS') && /something else named "album": use --force/.test((err as Error).message),
+        hasCode(err, 'E_EXISTS') && /something else named "album" \(other content/.test((err as Error).message),
     )
     assert.deepEqual(await rebuiltListing(store, 'album'), original, 'the old split is intact')
     const forced = await splitTree(folder, { store, chunkSize: CHUNK, force: true })

@@ -82,7 +82,11 @@ describe('split', () => {
     const sha2 = await randomFile(join(dir, 'f.bin'), 20000) // same size, other bytes
     await assert.rejects(
       splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 }),
-      (e) => hasCode(e, 'E_EXISTS') && /something else named "f\.bin": use --force/.test((e as Error).message),
+      (e) =>
+        hasCode(e, 'E_EXISTS') &&
+        /something else named "f\.bin" \(other content, or split with another chunk size\): use --force/.test(
+          (e as Error).message,
+        ),
     )
     assert.equal((await store.readEntryManifest('f.bin'))?.id, first.id, 'old entry untouched')
     await assert.rejects(splitFile(join(dir, 'f.bin'), { store, chunkSize: 8192 }), (e) => hasCode(e, 'E_EXISTS'))

@@ -4,7 +4,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { listEntryFiles, listNames } from '../../src/core/store-listing.js'
+import { listDir, listEntryFiles, listNames } from '../../src/core/store-listing.js'
 import { tmpDir } from '../helpers/files.js'
 
 /** What can sit at a name inside an entry directory, and whether a scan reads it (a regular file of a scanned name). */
@@ -34,6 +34,7 @@ describe('store listing (store-listing.ts)', () => {
         await mkdir(outside, { recursive: true })
         await writeFile(join(root, 'manifest.json'), '{}') // a file in the root itself is no entry
         const expected: string[] = []
+        const fifos: string[] = []
         for (const entry of entries) {
           const dir = entry.asLink ? join(outside, entry.dirName) : join(root, entry.dirName)
           await mkdir(dir, { recursive: true })
@@ -42,7 +43,7 @@ describe('store listing (store-listing.ts)', () => {
             const path = join(dir, name)
             if (kind === 'file') await writeFile(path, 'x')
             else if (kind === 'directory') await mkdir(path)
-            else if (kind === 'fifo') execFileSync('mkfifo', [path])
+            else if (kind === 'fifo') fifos.push(path)
             else {
               await writeFile(join(outside, `target-${name}`), 'x')
               await symlink(join(outside, `target-${name}`), path)
@@ -51,6 +52,7 @@ describe('store listing (store-listing.ts)', () => {
               expected.push(`${entry.dirName}/${name}`)
           }
         }
+        if (fifos.length > 0) execFileSync('mkfifo', fifos) // one process per run, not one per FIFO
         assert.deepEqual((await listEntryFiles(root)).sort(), expected.sort())
       }),
       { numRuns: 60 },
@@ -71,5 +73,17 @@ describe('store listing (store-listing.ts)', () => {
     execFileSync('chmod', ['000', join(base, 'locked', 'e')])
     t.after(() => execFileSync('chmod', ['700', join(base, 'locked', 'e')]))
     await assert.rejects(listEntryFiles(join(base, 'locked')), /EACCES/)
+  })
+  it('a name gone before its type was read (a filesystem that lists no types) is left out, not the whole directory', async (t) => {
+    const dir = await tmpDir(t)
+    await writeFile(join(dir, 'a'), 'x')
+    await mkdir(join(dir, 'd'))
+    await symlink(join(dir, 'a'), join(dir, 'l'))
+    const gone = (path: string) => () =>
+      Promise.reject(Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT', path }))
+    const listed = await listDir(dir, gone(join(dir, 'renamed.tmp-1-deadbeef')))
+    const kinds = listed.map((d) => `${d.name}:${d.isFile() ? 'file' : d.isDirectory() ? 'dir' : 'other'}`).sort()
+    assert.deepEqual(kinds, ['a:file', 'd:dir', 'l:other'])
+    assert.deepEqual(await listDir(dir, gone(dir)), [], 'the directory itself gone: nothing')
   })
 })

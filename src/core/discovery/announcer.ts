@@ -252,7 +252,7 @@ export class Announcer {
     try {
       this.onBurst?.(report)
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'the announcement listener failed')
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'the announcement listener failed')
     }
   }
 
