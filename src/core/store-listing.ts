@@ -9,7 +9,10 @@ import { isEntryDirName, isScannedFile } from './store-layout.js'
  * a pattern matcher compiled per call cost three times these reads). Links
  * are listed as what they are and never followed, so a link in the store
  * never leads a scan outside it. A directory gone meanwhile lists nothing;
- * a name in it gone meanwhile is left out; any other error is thrown.
+ * a name in it gone meanwhile is left out. An entry directory that cannot be
+ * read (a `lost+found` where the store is a filesystem's root) is left out
+ * and reported, so one such directory does not hide every other entry; the
+ * root's own errors are thrown.
  */
 
 /** A listed name and what it is (a Dirent, or the same from lstat). */
@@ -20,12 +23,22 @@ export interface Listed {
 }
 
 /** `<dirName>/<file>` of every regular file a scan reads (store-layout.ts, isScannedFile) in every entry directory. */
-export async function listEntryFiles(root: string): Promise<string[]> {
+export async function listEntryFiles(
+  root: string,
+  onUnreadable: (dirName: string, err: unknown) => void = () => undefined,
+  readTyped: (dir: string) => Promise<Listed[]> = readTypes,
+): Promise<string[]> {
   const paths: string[] = []
-  for (const dir of await listDir(root)) {
+  for (const dir of await listDir(root, readTyped)) {
     if (!dir.isDirectory() || !isEntryDirName(dir.name)) continue
-    for (const file of await listDir(join(root, dir.name)))
-      if (file.isFile() && isScannedFile(file.name)) paths.push(`${dir.name}/${file.name}`)
+    let files: Listed[]
+    try {
+      files = await listDir(join(root, dir.name), readTyped)
+    } catch (err) {
+      onUnreadable(dir.name, err)
+      continue
+    }
+    for (const file of files) if (file.isFile() && isScannedFile(file.name)) paths.push(`${dir.name}/${file.name}`)
   }
   return paths
 }

@@ -79,6 +79,8 @@ export class ChunkStore {
   private readonly log: Logger
   private readonly maxManifestBytes: number
   private readonly manifestCache = new Map<string, CachedManifest>()
+  /** Entry directories a scan could not read, warned of once each. */
+  private readonly unreadable = new Set<string>()
 
   constructor(root: string, options: ChunkStoreOptions = {}) {
     this.root = root
@@ -104,7 +106,7 @@ export class ChunkStore {
 
   /** Every complete-or-partial entry (a directory holding a valid manifest), with its have-set. */
   async scan(): Promise<StoreEntry[]> {
-    const paths = await listEntryFiles(this.root)
+    const paths = await listEntryFiles(this.root, (dirName, err) => this.warnUnreadable(dirName, err))
     const { manifestDirs, chunksByDir, packedDirs } = groupByEntry(paths)
     // Two directories may hold the same id (a copy made by hand): one is the entry (isPreferredCopy).
     const chosen = new Map<string, { dirName: string; id: string; manifest: ItemManifest; bytes: Buffer }>()
@@ -127,6 +129,16 @@ export class ChunkStore {
     const listed = new Set(manifestDirs.map((dirName) => join(this.root, dirName, MANIFEST_FILE)))
     for (const path of this.manifestCache.keys()) if (!listed.has(path)) this.manifestCache.delete(path)
     return entries
+  }
+
+  /** Once per directory: a scan runs up to four times a second. */
+  private warnUnreadable(dirName: string, err: unknown): void {
+    if (this.unreadable.has(dirName)) return
+    this.unreadable.add(dirName)
+    this.log.warn(
+      { dir: this.entryDir(dirName), err: (err as Error).message },
+      'unreadable directory in the store; left out',
+    )
   }
 
   /** Manifests held parsed (at most one per entry the last scan listed, and those read since). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdir, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
@@ -59,7 +59,7 @@ describe('store listing (store-listing.ts)', () => {
     )
   })
 
-  it('a store or a directory not there lists nothing; one that cannot be read is an error', async (t) => {
+  it('a store or a directory not there lists nothing; an entry that cannot be read is left out and reported, the root throws', async (t) => {
     const base = await tmpDir(t)
     assert.deepEqual(await listEntryFiles(join(base, 'none')), [])
     assert.deepEqual(await listNames(join(base, 'none')), [])
@@ -68,12 +68,23 @@ describe('store listing (store-listing.ts)', () => {
     await mkdir(join(base, 'names'))
     for (const name of ['.hidden', 'a', 'b.tmp-1']) await writeFile(join(base, 'names', name), '')
     assert.deepEqual((await listNames(join(base, 'names'))).sort(), ['.hidden', 'a', 'b.tmp-1'])
-    if (process.getuid?.() === 0) return // root reads a directory whatever its mode
-    await mkdir(join(base, 'locked', 'e'), { recursive: true, mode: 0o700 })
-    execFileSync('chmod', ['000', join(base, 'locked', 'e')])
-    t.after(() => execFileSync('chmod', ['700', join(base, 'locked', 'e')]))
-    await assert.rejects(listEntryFiles(join(base, 'locked')), /EACCES/)
+    // Unreadable directories, made so for any user (root reads every directory whatever its mode).
+    const root = join(base, 'store')
+    for (const dir of ['good', 'lost+found']) await mkdir(join(root, dir), { recursive: true })
+    await writeFile(join(root, 'good', 'manifest.json'), '{}')
+    const denied = (path: string) => Object.assign(new Error(`EACCES: ${path}`), { code: 'EACCES', path })
+    const reader = (refuse: string) => (dir: string) =>
+      dir === refuse ? Promise.reject(denied(dir)) : readdir(dir, { withFileTypes: true })
+    const reported: string[] = []
+    const listed = await listEntryFiles(root, (dirName) => reported.push(dirName), reader(join(root, 'lost+found')))
+    assert.deepEqual(listed, ['good/manifest.json'])
+    assert.deepEqual(reported, ['lost+found'])
+    await assert.rejects(
+      listEntryFiles(root, () => undefined, reader(root)),
+      /EACCES/,
+    )
   })
+
   it('a name gone before its type was read (a filesystem that lists no types) is left out, not the whole directory', async (t) => {
     const dir = await tmpDir(t)
     await writeFile(join(dir, 'a'), 'x')
