@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { Announcer } from '../../src/core/discovery/announcer.js'
+import { Announcer, type AnnouncerOptions } from '../../src/core/discovery/announcer.js'
 import { DiscoveryListener, type KnownFile } from '../../src/core/discovery/listener.js'
 import { packedDataPath, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
@@ -25,8 +25,15 @@ async function storeWith(dir: string, files: Array<[string, number]>) {
   return { store, ids }
 }
 
-function announcer(t: Cleanup, store: ChunkStore, udpPort: number, tcpPort: number, intervalMs = 60_000): Announcer {
-  const a = new Announcer({ store, udpPort, tcpPort, broadcast: [BROADCAST], intervalMs, changeDelayMs: 50 })
+function announcer(
+  t: Cleanup,
+  store: ChunkStore,
+  udpPort: number,
+  tcpPort: number,
+  intervalMs = 60_000,
+  more: Partial<AnnouncerOptions> = {},
+): Announcer {
+  const a = new Announcer({ store, udpPort, tcpPort, broadcast: [BROADCAST], intervalMs, changeDelayMs: 50, ...more })
   onCleanup(t, () => a.stop())
   return a
 }
@@ -129,16 +136,7 @@ describe('discovery on loopback broadcast', () => {
     for (const i of [1, 2]) await unlink(a.store.chunkPath(entry, i))
     const l = listener(t, udp)
     await l.start()
-    const ann = new Announcer({
-      store: a.store,
-      udpPort: udp,
-      tcpPort: 5001,
-      broadcast: [BROADCAST],
-      intervalMs: 60_000,
-      changeDelayMs: 50,
-      minBurstGapMs: 50,
-    })
-    onCleanup(t, () => ann.stop())
+    const ann = announcer(t, a.store, udp, 5001, 60_000, { minBurstGapMs: 50 })
     let bursts = 0
     ann.onBurst = () => bursts++
     await ann.start()
@@ -162,15 +160,7 @@ describe('discovery on loopback broadcast', () => {
     const a = await storeWith(join(dir, 'a'), [['one.bin', 4096]])
     const lines: string[] = []
     const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) })
-    const ann = new Announcer({
-      store: a.store,
-      udpPort: udp,
-      tcpPort: 5001,
-      broadcast: [BROADCAST],
-      intervalMs: 60_000,
-      log,
-    })
-    onCleanup(t, () => ann.stop())
+    const ann = announcer(t, a.store, udp, 5001, 60_000, { log })
     let bursts = 0
     ann.onBurst = () => {
       bursts++
