@@ -11,8 +11,19 @@ import { realDirectories } from './safe-fs.js'
  * writes, writability and space probes, file stamps.
  */
 
+const TEMP_RANDOM_BYTES = 4
+const TEMP_NAME = new RegExp(`${TEMP_MARKER.replace('.', '\\.')}(\\d+)-[0-9a-f]{${2 * TEMP_RANDOM_BYTES}}$`)
+
+/** A temporary name beside `path`: `<path>.tmp-<pid>-<8 hex>` (the pid lets stale-temps.ts tell a dead writer's). */
 export function tempPathFor(path: string): string {
-  return `${path}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`
+  return `${path}${TEMP_MARKER}${process.pid}-${randomBytes(TEMP_RANDOM_BYTES).toString('hex')}`
+}
+
+/** The pid in a name `tempPathFor` made; undefined for any other name. */
+export function tempOwner(name: string): number | undefined {
+  const m = TEMP_NAME.exec(name)
+  const pid = m ? Number(m[1]) : Number.NaN
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
 }
 
 export interface AtomicWriteOptions {

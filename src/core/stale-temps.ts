@@ -1,6 +1,6 @@
 import { lstat, readdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TEMP_MARKER } from './constants.js'
+import { tempOwner } from './disk.js'
 
 /**
  * Temporary files (disk.ts `tempPathFor`: `<name>.tmp-<pid>-<8 hex>`) left
@@ -16,15 +16,6 @@ import { TEMP_MARKER } from './constants.js'
 
 /** How long a dead process's temporary file must have been left unwritten before it goes. */
 export const STALE_AFTER_MS = 10 * 60_000
-
-const TEMP_NAME = new RegExp(`${TEMP_MARKER.replace('.', '\\.')}(\\d+)-[0-9a-f]{8}$`)
-
-/** The pid a temporary file's name holds, if it is one (`tempPathFor`'s form). */
-export function tempOwner(name: string): number | undefined {
-  const m = TEMP_NAME.exec(name)
-  const pid = m ? Number(m[1]) : Number.NaN
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
-}
 
 /** Whether process `pid` is running (one we may not signal is). */
 export function isRunning(pid: number): boolean {

@@ -4,8 +4,8 @@ import { access, mkdir, readdir, symlink, utimes, writeFile } from 'node:fs/prom
 import { basename, join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { tempPathFor } from '../../src/core/disk.js'
-import { STALE_AFTER_MS, sweepStaleTemps, tempOwner } from '../../src/core/stale-temps.js'
+import { tempOwner, tempPathFor } from '../../src/core/disk.js'
+import { STALE_AFTER_MS, sweepStaleTemps } from '../../src/core/stale-temps.js'
 import { ChunkStore } from '../../src/core/store.js'
 import { tmpDir } from '../helpers/files.js'
 
