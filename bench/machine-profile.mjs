@@ -37,7 +37,16 @@ export async function startMachineProfile(file) {
 export function processRoles() {
   const roles = new Map()
   const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout
-  const known = ['p2p-download', 'p2p-serve', 'p2p-announce', 'aria2c', 'opentracker', 'curl', 'nginx']
+  const known = [
+    'p2p-download',
+    'p2p-serve',
+    'p2p-announce',
+    'floor-peer.mjs',
+    'aria2c',
+    'opentracker',
+    'curl',
+    'nginx',
+  ]
   for (const line of ps.split('\n')) {
     const m = /^\s*(\d+)\s+(\S+)(.*)$/.exec(line)
     if (!m) continue
@@ -47,7 +56,7 @@ export function processRoles() {
       m[3]
         .trim()
         .split(/\s+/)
-        .find((arg) => basename(dirname(arg)) === 'bin') ?? ''
+        .find((arg) => basename(dirname(arg)) === 'bin' || basename(arg) === 'floor-peer.mjs') ?? ''
     const role = known.find((k) => k === (program === 'node' ? basename(script) : program))
     if (role) roles.set(Number(m[1]), role)
   }

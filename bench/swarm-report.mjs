@@ -8,8 +8,13 @@ import { lineChart } from './plot.mjs'
 import { machine, mb, mib, saveSection } from './results.mjs'
 
 export const PLOT = join(ROOT, 'docs', 'benchmarks-swarm.svg')
-const LABELS = { p2pshare: 'p2pshare', bittorrent: 'BitTorrent (aria2c)', http: 'HTTP (curl ← nginx)' }
-const COLORS = { p2pshare: '#1f77b4', bittorrent: '#d62728', http: '#2ca02c' }
+const LABELS = {
+  p2pshare: 'p2pshare',
+  bittorrent: 'BitTorrent (aria2c)',
+  http: 'HTTP (curl ← nginx)',
+  'node-floor': 'Node floor (bench/floor-peer.mjs)',
+}
+const COLORS = { p2pshare: '#1f77b4', bittorrent: '#d62728', http: '#2ca02c', 'node-floor': '#7f7f7f' }
 
 /** A tc rate ("200mbit", "1gbit", "500kbit") in bits per second. */
 export function parseRate(text) {

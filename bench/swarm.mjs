@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf --perf-js]
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http,node-floor --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf --perf-js]
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
-// (p2pshare, aria2c BitTorrent, curl ← nginx) in the same run: when each
+// (p2pshare, aria2c BitTorrent, curl ← nginx, and the thinnest Node swarm:
+// swarm-floor.mjs) in the same run: when each
 // downloader finished, when the last did, and what the seeder's link sent.
 // Every output's SHA-256 is checked against the source. Root only; every
 // process is stopped by PID and every namespace deleted, also on Ctrl-C,
@@ -47,6 +48,7 @@ import {
   startMachineProfile,
 } from './machine-profile.mjs'
 import { BenchLan, netnsUnavailable } from './netns.mjs'
+import { prepareNodeFloor, roundNodeFloor } from './swarm-floor.mjs'
 import { parseRate, swarmReport } from './swarm-report.mjs'
 
 const args = process.argv.slice(2)
@@ -56,7 +58,7 @@ const size = parseSize(opt('size', '256MiB'))
 const counts = opt('hosts', '1,4,8,16').split(',').map(Number)
 const rate = opt('rate', '200mbit')
 const delay = opt('delay', '2ms')
-const tools = opt('tools', 'p2pshare,bittorrent,http').split(',')
+const tools = opt('tools', 'p2pshare,bittorrent,http,node-floor').split(',')
 const work = opt('dir', '/tmp/p2p-bench-swarm')
 // --cpu-prof p2p-download,p2p-serve: V8 CPU profiles of those commands (every host, every round) in <dir>/profiles/<command>/.
 const profiled = opt('cpu-prof', '').split(',')
@@ -71,6 +73,8 @@ const perf = perfJs || args.includes('--perf')
 const node = process.execPath
 const progress = (line) => process.stderr.write(`\x1b[2K\rswarm: ${line}${process.stderr.isTTY ? '' : '\n'}`)
 const NAME = 'swarm-sample.bin'
+// The Node floor's chunk: p2pshare's default for this size (1 MiB).
+const FLOOR_CHUNK = 1024 * 1024
 // p2p-download by the file's id (as aria2c is given the torrent, curl the URL), or by name: then each
 // download first waits 1.2 s for other files of that name to answer (docs/protocol.md).
 const by = opt('by', 'id')
@@ -377,7 +381,12 @@ async function main() {
   const skipped = {}
   const methods = []
   for (const t of tools) {
-    const missing = { p2pshare: undefined, bittorrent: missingTools(BT_TOOLS), http: missingTools(HTTP_TOOLS) }[t]
+    const missing = {
+      p2pshare: undefined,
+      'node-floor': undefined,
+      bittorrent: missingTools(BT_TOOLS),
+      http: missingTools(HTTP_TOOLS),
+    }[t]
     if (missing) {
       skipped[t] = missing
       console.log(`skipped: swarm ${t}: ${missing}`)
@@ -413,19 +422,32 @@ async function main() {
       ...makeTorrent(join(share, NAME), `http://${seeder.address}:6969/announce`, join(root, 'bt', 'swarm.torrent')),
     }
   }
+  const floor = methods.includes('node-floor')
+    ? {
+        source,
+        size,
+        chunk: FLOOR_CHUNK,
+        hashesPath: await prepareNodeFloor(root, source, size, FLOOR_CHUNK),
+        nodeFlags,
+      }
+    : undefined
+  const shared = { together, verify, tx, freshDirs }
   const rounds = []
   for (const n of counts) {
     for (const method of methods) {
       progress(`N = ${n}: ${method}`)
       roundName = `N = ${n}, ${method}`
       const downloaders = others.slice(0, n).map((h) => ({ ...h, dir: join(h.dir, method) })) // each tool its own files
-      const run = { p2pshare: roundP2p, bittorrent: roundBitTorrent, http: roundHttp }[method]
+      const run = { p2pshare: roundP2p, bittorrent: roundBitTorrent, http: roundHttp, 'node-floor': roundNodeFloor }[
+        method
+      ]
       const r = await run(
         seeder,
         downloaders,
         expected,
         roundTimeoutMs(n),
-        { http, bittorrent: bt, p2pshare: { fileId } }[method],
+        { http, bittorrent: bt, p2pshare: { fileId }, 'node-floor': floor }[method],
+        shared,
       )
       rounds.push({ n, method, ...r })
       progress(
