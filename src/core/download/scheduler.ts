@@ -11,9 +11,6 @@ import { type Failure, PEER_PATIENCE_MS, PeerJudge } from './peer-judge.js'
 import type { PaceLimits } from './peer-pace.js'
 import { PeerRecord, type PeerReport } from './peer-record.js'
 
-export { PEER_PATIENCE_MS } from './peer-judge.js'
-export type { PeerReport } from './peer-record.js'
-
 /**
  * Which chunk to ask of which peer. Pure state, no I/O, its clock injected;
  * the downloader calls `next(peer)` whenever it may send a request, and
