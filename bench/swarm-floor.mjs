@@ -15,7 +15,7 @@ const PEER = join(ROOT, 'bench', 'floor-peer.mjs')
 const PORT = 7700
 
 /** Each chunk's SHA-256 (hex) of `path`, for the downloaders to check against. */
-export async function chunkHashes(path, size, chunk) {
+async function chunkHashes(path, size, chunk) {
   const file = await open(path, 'r')
   const buffer = Buffer.allocUnsafe(chunk)
   const hashes = []
@@ -31,8 +31,8 @@ export async function chunkHashes(path, size, chunk) {
 }
 
 /**
- * One round: a floor-peer on every downloader host, then the seeder's, all
- * timed from the common start to each downloader's last write. `floor`:
+ * One round: the seeder's floor-peer listening, then one on every downloader
+ * host, all started together and timed to each one's last write. `floor`:
  * { source, size, chunk, hashesPath, nodeFlags }; `round`: the swarm
  * bench's shared steps ({ together, verify, tx, freshDirs }).
  */

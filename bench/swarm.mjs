@@ -62,7 +62,7 @@ const tools = opt('tools', 'p2pshare,bittorrent,http,node-floor').split(',')
 const work = opt('dir', '/tmp/p2p-bench-swarm')
 // --cpu-prof p2p-download,p2p-serve: V8 CPU profiles of those commands (every host, every round) in <dir>/profiles/<command>/.
 const profiled = opt('cpu-prof', '').split(',')
-// --node-flags '--maglev --max-opt=2': V8/Node flags for every p2p command (experiments with the runtime's cost).
+// --node-flags '--maglev --max-opt=2': V8/Node flags for every p2p command and the Node floor (experiments with the runtime's cost).
 const nodeFlags = opt('node-flags', '').split(' ').filter(Boolean)
 // --perf: a whole-machine profile of each round (perf record -a; machine-profile.mjs), printed after it.
 // --perf-js: the same, and the p2p commands run with --perf-basic-prof-only-functions so that their
