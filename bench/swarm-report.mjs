@@ -10,11 +10,28 @@ import { machine, mb, mib, saveSection } from './results.mjs'
 export const PLOT = join(ROOT, 'docs', 'benchmarks-swarm.svg')
 const LABELS = {
   p2pshare: 'p2pshare',
+  'p2pshare-seed': 'p2pshare, one process a host (--seed)',
   bittorrent: 'BitTorrent (aria2c)',
   http: 'HTTP (curl ← nginx)',
   'node-floor': 'Node floor (bench/floor-peer.mjs)',
 }
-const COLORS = { p2pshare: '#1f77b4', bittorrent: '#d62728', http: '#2ca02c', 'node-floor': '#7f7f7f' }
+const COLORS = {
+  p2pshare: '#1f77b4',
+  'p2pshare-seed': '#9467bd',
+  bittorrent: '#d62728',
+  http: '#2ca02c',
+  'node-floor': '#7f7f7f',
+}
+/** A p2pshare round's label says its layout (the `p2pshare` tool runs one `--seed` process a host under --p2p-layout seed). */
+const labelOf = (r) => LABELS[r.layout === 'seed' ? 'p2pshare-seed' : r.method]
+const LAYOUTS = {
+  daemons: '`p2pshare`: each downloader host runs `p2p-serve` and `p2p-announce` beside `p2p-download`',
+  seed: '`p2pshare, one process a host`: each downloader host runs one `p2p-download --seed` (download, serve and announce in one process, as aria2c; its CPU and RSS include serving; timed to its receipt, it then seeds on until the last is done)',
+}
+const ROLES = {
+  daemons: 'p2p-download / p2p-serve / p2p-announce (all hosts)',
+  seed: "p2p-download --seed (all downloader hosts) / the seeder host's p2p-serve / p2p-announce",
+}
 
 /** A tc rate ("200mbit", "1gbit", "500kbit") in bits per second. */
 export function parseRate(text) {
@@ -23,18 +40,7 @@ export function parseRate(text) {
   return Number(m[1]) * { kbit: 1e3, mbit: 1e6, gbit: 1e9 }[m[2]]
 }
 
-export function swarmReport({
-  size,
-  rate,
-  delay,
-  delayApplied,
-  linkBps,
-  counts,
-  rounds,
-  skipped,
-  by = 'name',
-  layout = 'daemons',
-}) {
+export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, rounds, skipped, by = 'name' }) {
   const last = (r) => Math.max(...r.seconds)
   const one = (method) => rounds.find((r) => r.method === method && r.n === Math.min(...counts))
   const s = (x) => `${x.toFixed(2)} s`
@@ -46,20 +52,20 @@ export function swarmReport({
       : 'n/a'
   const rows = rounds.map(
     (r) =>
-      `| ${r.n} | ${LABELS[r.method]} | ${s(last(r))} | ${s(Math.min(...r.seconds))} / ${s(median(r.seconds))} | ${mib(r.seederSent)} | ${(r.seederSent / size).toFixed(2)} × | ${(last(r) / last(one(r.method))).toFixed(2)} × | ${mb(median(r.rss))} | ${busy(r)} |`,
+      `| ${r.n} | ${labelOf(r)} | ${s(last(r))} | ${s(Math.min(...r.seconds))} / ${s(median(r.seconds))} | ${mib(r.seederSent)} | ${(r.seederSent / size).toFixed(2)} × | ${(last(r) / last(one(r.method))).toFixed(2)} × | ${mb(median(r.rss))} | ${busy(r)} |`,
   )
-  const p2pRows = rounds
-    .filter((r) => r.method === 'p2pshare')
-    .map((r) => {
-      const kept = r.fromSeeder + r.fromPeers
-      const roles = r.roles
-        ? `${r.roles.download.toFixed(0)} / ${r.roles.serve.toFixed(0)} / ${r.roles.announce.toFixed(1)}`
-        : 'n/a'
-      return `| ${r.n} | ${((100 * r.fromSeeder) / kept).toFixed(0)} % | ${((100 * r.fromPeers) / kept).toFixed(0)} % | ${(r.fetched / kept).toFixed(2)} × | ${mib(Math.min(...r.served))} – ${mib(Math.max(...r.served))} | ${roles} |`
-    })
+  const p2pRounds = rounds.filter((r) => r.layout !== undefined)
+  const layouts = [...new Set(p2pRounds.map((r) => r.layout))]
+  const p2pRows = p2pRounds.map((r) => {
+    const kept = r.fromSeeder + r.fromPeers
+    const roles = r.roles
+      ? `${r.roles.download.toFixed(0)} / ${r.roles.serve.toFixed(0)} / ${r.roles.announce.toFixed(1)}`
+      : 'n/a'
+    return `| ${r.n} | ${labelOf(r)} | ${((100 * r.fromSeeder) / kept).toFixed(0)} % | ${((100 * r.fromPeers) / kept).toFixed(0)} % | ${(r.fetched / kept).toFixed(2)} × | ${mib(Math.min(...r.served))} – ${mib(Math.max(...r.served))} | ${roles} |`
+  })
   const floor = linkBps ? (size * 8) / linkBps : (size * 8) / parseRate(rate)
   const lines = [
-    `Measured ${machine()}; file ${mib(size)} of random bytes; 1 seeder host and N downloader hosts on one bridge, every host's link shaped to ${rate} each way${delayApplied ? `, ${delay} host to host` : ` (the ${delay} delay was not applied: this kernel has no netem)`}${linkBps ? `; iperf3 measured ${(linkBps / 1e6).toFixed(0)} Mbit/s of TCP goodput over one link` : ''}. All N downloaders start together; times from that start to each one's exit (aria2c: to its completion hook${layout === 'seed' ? '; `p2p-download --seed`: to its receipt; both' : ', it'} then seed${layout === 'seed' ? '' : 's'} on until the last is done). ${layout === 'seed' ? 'Each p2pshare downloader host runs one `p2p-download --seed` (download, serve and announce in one process; its CPU and RSS include serving).' : 'Each p2pshare downloader host runs `p2p-serve` and `p2p-announce` beside `p2p-download`.'} p2p-download is given the file's ${by === 'id' ? 'id (`--id`, as aria2c is given the torrent)' : 'name (each first waits 1.2 s for other files of that name)'}. Every output's SHA-256 checked.`,
+    `Measured ${machine()}; file ${mib(size)} of random bytes; 1 seeder host and N downloader hosts on one bridge, every host's link shaped to ${rate} each way${delayApplied ? `, ${delay} host to host` : ` (the ${delay} delay was not applied: this kernel has no netem)`}${linkBps ? `; iperf3 measured ${(linkBps / 1e6).toFixed(0)} Mbit/s of TCP goodput over one link` : ''}. All N downloaders start together; times from that start to each one's exit (aria2c: to its completion hook, it then seeds on until the last is done).${layouts.map((l) => ` ${LAYOUTS[l]}.`).join('')} p2p-download is given the file's ${by === 'id' ? 'id (`--id`, as aria2c is given the torrent)' : 'name (each first waits 1.2 s for other files of that name)'}. Every output's SHA-256 checked.`,
     '',
     `One file over one link takes ${s(floor)} (the floor for every N when the downloaders feed each other; HTTP's floor is N × that, the seeder's link being the wall).`,
     '',
@@ -73,8 +79,8 @@ export function swarmReport({
           '',
           "p2pshare, by the downloaders' receipts and the servers' counts:",
           '',
-          `| N | kept bytes from the seeder | from other downloaders | fetched ÷ kept (duplicates) | each downloader served (min – max) | CPU-s of p2p-download${layout === 'seed' ? " --seed (all downloader hosts) / the seeder host's p2p-serve / p2p-announce" : ' / p2p-serve / p2p-announce (all hosts)'} |`,
-          '|---|---|---|---|---|---|',
+          `| N | tool | kept bytes from the seeder | from other downloaders | fetched ÷ kept (duplicates) | each downloader served (min – max) | CPU-s: ${layouts.map((l) => ROLES[l]).join('; ')} |`,
+          '|---|---|---|---|---|---|---|',
           ...p2pRows,
         ]
       : []),
@@ -90,7 +96,7 @@ export function swarmReport({
       yLabel: 'seconds until the last one finished',
       xTicks: counts,
       series: methods.map((m) => ({
-        name: LABELS[m],
+        name: labelOf(rounds.find((r) => r.method === m)),
         color: COLORS[m],
         points: rounds.filter((r) => r.method === m).map((r) => [r.n, last(r)]),
       })),

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,bittorrent,http,node-floor --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf --perf-js]
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,p2pshare-seed,bittorrent,http,node-floor --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf --perf-js]
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
@@ -58,7 +58,7 @@ const size = parseSize(opt('size', '256MiB'))
 const counts = opt('hosts', '1,4,8,16').split(',').map(Number)
 const rate = opt('rate', '200mbit')
 const delay = opt('delay', '2ms')
-const tools = opt('tools', 'p2pshare,bittorrent,http,node-floor').split(',')
+const tools = opt('tools', 'p2pshare,p2pshare-seed,bittorrent,http,node-floor').split(',')
 const work = opt('dir', '/tmp/p2p-bench-swarm')
 // --cpu-prof p2p-download,p2p-serve: V8 CPU profiles of those commands (every host, every round) in <dir>/profiles/<command>/.
 const profiled = opt('cpu-prof', '').split(',')
@@ -80,6 +80,7 @@ const FLOOR_CHUNK = 1024 * 1024
 const by = opt('by', 'id')
 // --min-burst-gap S: every p2p-announce's gap between bursts for store changes (default: the command's own).
 const announceGap = opt('min-burst-gap', '') ? ['--min-burst-gap', opt('min-burst-gap', '')] : []
+// The `p2pshare` tool's layout (`p2pshare-seed` is always one process per host: roundP2p).
 const layout = opt('p2p-layout', 'daemons')
 if (layout !== 'seed' && layout !== 'daemons') throw new Error(`--p2p-layout takes seed or daemons, not ${layout}`)
 if (by !== 'id' && by !== 'name') throw new Error(`--by takes id or name, not ${by}`)
@@ -167,14 +168,15 @@ const tx = (seeder) => lan.counters(seeder).tx
 
 /**
  * p2pshare: the seeder runs p2p-serve + p2p-announce on a store it split.
- * Every downloader host runs (--p2p-layout daemons, the default) a
- * p2p-serve + p2p-announce pair on its own (empty) store beside a plain
- * p2p-download, or (--p2p-layout seed) one `p2p-download --seed`, which
- * serves and announces the chunks it writes and goes on after its receipt
- * until the round ends; all downloads start together. Defaults everywhere (ports,
+ * Every downloader host runs (`layout` daemons: the `p2pshare` tool, unless
+ * --p2p-layout seed) a p2p-serve + p2p-announce pair on its own (empty)
+ * store beside a plain p2p-download, or (`layout` seed: the `p2pshare-seed`
+ * tool) one `p2p-download --seed`, which serves and announces the chunks it
+ * writes and goes on after its receipt until the round ends, as aria2c
+ * does; all downloads start together. Defaults everywhere (ports,
  * broadcast "auto" → 10.78.0.255, intervals), as users run them.
  */
-async function roundP2p(seeder, downloaders, expected, timeoutMs, { fileId }) {
+async function roundP2p(seeder, downloaders, expected, timeoutMs, { fileId, layout }) {
   freshDirs(downloaders)
   const daemons = []
   const seeding = [] // --seed: each downloader, running on after its receipt
@@ -238,6 +240,7 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs, { fileId }) {
     }
     const fetched = results.reduce((sum, r) => sum + (r.receipt.fetchedBytes ?? NaN), 0)
     return {
+      layout,
       seconds: results.map((r) => r.seconds),
       rss: results.map((r) => r.rss),
       seederSent,
@@ -383,6 +386,7 @@ async function main() {
   for (const t of tools) {
     const missing = {
       p2pshare: undefined,
+      'p2pshare-seed': undefined,
       'node-floor': undefined,
       bittorrent: missingTools(BT_TOOLS),
       http: missingTools(HTTP_TOOLS),
@@ -438,15 +442,25 @@ async function main() {
       progress(`N = ${n}: ${method}`)
       roundName = `N = ${n}, ${method}`
       const downloaders = others.slice(0, n).map((h) => ({ ...h, dir: join(h.dir, method) })) // each tool its own files
-      const run = { p2pshare: roundP2p, bittorrent: roundBitTorrent, http: roundHttp, 'node-floor': roundNodeFloor }[
-        method
-      ]
+      const run = {
+        p2pshare: roundP2p,
+        'p2pshare-seed': roundP2p,
+        bittorrent: roundBitTorrent,
+        http: roundHttp,
+        'node-floor': roundNodeFloor,
+      }[method]
       const r = await run(
         seeder,
         downloaders,
         expected,
         roundTimeoutMs(n),
-        { http, bittorrent: bt, p2pshare: { fileId }, 'node-floor': floor }[method],
+        {
+          http,
+          bittorrent: bt,
+          p2pshare: { fileId, layout },
+          'p2pshare-seed': { fileId, layout: 'seed' },
+          'node-floor': floor,
+        }[method],
         shared,
       )
       rounds.push({ n, method, ...r })
@@ -456,9 +470,7 @@ async function main() {
     }
   }
   progress('done\n')
-  console.log(
-    swarmReport({ size, rate, delay, delayApplied: lan.delayApplied, linkBps, counts, rounds, skipped, by, layout }),
-  )
+  console.log(swarmReport({ size, rate, delay, delayApplied: lan.delayApplied, linkBps, counts, rounds, skipped, by }))
   if (args.includes('--keep'))
     console.log(`kept: ${root} (each host's store, logs and downloads of the last round of each tool)`)
 }
