@@ -17,9 +17,11 @@ function step(max, count) {
  * (horizontal dashed lines); xTicks: the x values to label.
  */
 export function lineChart({ title, subtitle, xLabel, yLabel, series, references = [], xTicks }) {
-  const W = 720
+  // The legend's column is as wide as its longest name (about 6.6 px a character at 12 px).
+  const longest = Math.max(...[...series, ...references].map((s) => s.name.length))
+  const m = { left: 70, right: Math.max(190, 56 + Math.ceil(6.6 * longest)), top: 64, bottom: 56 }
+  const W = 530 + m.right
   const H = 440
-  const m = { left: 70, right: 190, top: 64, bottom: 56 }
   const pw = W - m.left - m.right
   const ph = H - m.top - m.bottom
   const xs = series.flatMap((s) => s.points.map(([x]) => x))
