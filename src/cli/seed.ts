@@ -21,7 +21,7 @@ import { announcerTrust, serverTransport } from './trust.js'
  * offered as they are written, as a separate p2p-serve offers them, and the
  * server takes the download's check of a chunk for its own
  * (vouched-chunks.ts) instead of hashing it again before its first serve.
- * (One process instead of three saves no CPU: docs/benchmarks.md.)
+ * (One process instead of three spends 7–19 % less CPU in a swarm: docs/benchmarks.md.)
  * Only the serving settings that do not clash with the download's own are
  * offered here; the server's other limits are p2p-serve's defaults.
  */
