@@ -3,7 +3,8 @@
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
-// (p2pshare, aria2c BitTorrent, curl ← nginx, and the thinnest Node swarm:
+// (p2pshare as three commands a host and as one `p2p-download --seed` a
+// host, aria2c BitTorrent, curl ← nginx, and the thinnest Node swarm:
 // swarm-floor.mjs) in the same run: when each
 // downloader finished, when the last did, and what the seeder's link sent.
 // Every output's SHA-256 is checked against the source. Root only; every
