@@ -103,6 +103,8 @@ export async function readMachineProfile(file, roles) {
   })
   const table = new Map()
   const functions = new Map() // role → Map(JavaScript function → s): user-space samples of main threads
+  const inclusive = new Map() // role → Map(JavaScript function → s): main threads' samples with it on the stack
+  const mainThreads = new Map() // role → s: every sample of a main thread
   let first = Infinity
   let last = -Infinity
   let sample
@@ -119,6 +121,13 @@ export async function readMachineProfile(file, roles) {
       const name = jsFunction(js.sym)
       byFunction.set(name, (byFunction.get(name) ?? 0) + 1 / HZ)
       functions.set(role, byFunction)
+    }
+    if (sample.pid === sample.tid && category !== 'idle') {
+      mainThreads.set(role, (mainThreads.get(role) ?? 0) + 1 / HZ)
+      const under = inclusive.get(role) ?? new Map()
+      for (const name of new Set(sample.frames.filter((f) => f.sym.startsWith('JS:')).map((f) => jsFunction(f.sym))))
+        under.set(name, (under.get(name) ?? 0) + 1 / HZ)
+      inclusive.set(role, under)
     }
     sample = undefined
   }
@@ -137,7 +146,7 @@ export async function readMachineProfile(file, roles) {
     }
   }
   finish()
-  return { seconds: last - first, table, functions }
+  return { seconds: last - first, table, functions, inclusive, mainThreads }
 }
 
 /**
@@ -150,24 +159,37 @@ function jsFunction(sym) {
     .replace(/(file:\/\/)?\/\S*?\/(dist\/|node_modules\/)/, (_, _scheme, dir) => (dir === 'dist/' ? 'dist/' : ''))
 }
 
-/** For --perf-js: each role's JavaScript functions by user-space CPU-seconds (the innermost JS frame), the top `count`. */
+/**
+ * For --perf-js: each role's JavaScript functions by the main threads' CPU-seconds, the top `count` of each: by
+ * the innermost JavaScript frame of user-space samples, and by every sample with the function anywhere on its
+ * stack (kernel, hashing and cipher under it included; an event loop callback's stack ends at its callback).
+ */
 export function jsFunctionsMarkdown(profile, title, count = 12) {
   const out = []
-  for (const [role, byFunction] of [...profile.functions].sort(([a], [b]) => a.localeCompare(b))) {
-    if (role === 'other') continue
-    const total = [...byFunction.values()].reduce((a, b) => a + b, 0)
-    out.push(
-      '',
-      `${title}, ${role}: the main threads' user space by innermost JavaScript function (${total.toFixed(1)} CPU-s with a JavaScript frame)`,
-      '',
-      '| CPU-s | function |',
-      '|---|---|',
-      ...[...byFunction]
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, count)
-        .map(([name, seconds]) => `| ${seconds.toFixed(2)} | \`${name}\` |`),
-    )
-  }
+  const sum = (byFunction) => [...byFunction.values()].reduce((a, b) => a + b, 0)
+  const tables = [
+    [profile.functions, 'user space by innermost JavaScript function', (_, f) => `${sum(f).toFixed(1)} CPU-s with one`],
+    [
+      profile.inclusive,
+      'CPU by JavaScript function anywhere on the stack (inclusive)',
+      (role) => `of ${(profile.mainThreads.get(role) ?? 0).toFixed(1)} CPU-s in all`,
+    ],
+  ]
+  for (const [byRole, what, total] of tables)
+    for (const [role, byFunction] of [...byRole].sort(([a], [b]) => a.localeCompare(b))) {
+      if (role === 'other') continue
+      out.push(
+        '',
+        `${title}, ${role}: the main threads' ${what} (${total(role, byFunction)})`,
+        '',
+        '| CPU-s | function |',
+        '|---|---|',
+        ...[...byFunction]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, count)
+          .map(([name, seconds]) => `| ${seconds.toFixed(2)} | \`${name}\` |`),
+      )
+    }
   return out.join('\n')
 }
 

@@ -150,7 +150,7 @@ async function together(downloaders, start) {
   if (profile) {
     const read = await readMachineProfile(join(root, 'perf.data'), roles)
     console.log(
-      `\n${machineProfileMarkdown(read, roundName)}\n${perfJs ? `${jsFunctionsMarkdown(read, roundName)}\n` : ''}`,
+      `\n${machineProfileMarkdown(read, roundName)}\n${perfJs ? `${jsFunctionsMarkdown(read, roundName, 25)}\n` : ''}`,
     )
     rmSync(join(root, 'perf.data'), { force: true })
     if (perfJs) for (const pid of roles.keys()) rmSync(`/tmp/perf-${pid}.map`, { force: true })
