@@ -1,4 +1,5 @@
 import type { Bitfield } from '../bitfield.js'
+import { ChunkShare } from './chunk-share.js'
 import type { PeerPace } from './peer-pace.js'
 
 /**
@@ -11,9 +12,10 @@ import type { PeerPace } from './peer-pace.js'
  * - rarest first: among the chunks this peer has that nobody is fetching,
  *   the one the fewest live peers have; ties go to the lowest index, so a
  *   download from complete seeders arrives nearly in order (the whole-file
- *   hash then reads from memory, not from disk). Once a peer holding only
- *   part of the file is seen (another download), ties go instead in an
- *   order of our own, drawn at random, as BitTorrent breaks them: downloads
+ *   hash then reads from memory, not from disk). Once a peer holding less
+ *   than the whole file is seen (another download, perhaps with nothing
+ *   yet), ties go instead in an order of our own, drawn at random, as
+ *   BitTorrent breaks them: downloads
  *   that started together from one seeder would otherwise fetch the same
  *   chunks in the same order and have nothing to give each other, and a
  *   random start alone puts each download just behind another's cursor,
@@ -23,7 +25,11 @@ import type { PeerPace } from './peer-pace.js'
  *   from the page cache. While such peers are about, a peer holding every
  *   chunk is a seeder in a swarm (`isSeederInSwarm`): the fetch loop fills
  *   the others' windows first, so a seeder is asked for what only it has
- *   and for what the others could not take;
+ *   and for what the others could not take; among chunks equally rare, our
+ *   share of the file among the downloads about (chunk-share.ts) comes
+ *   first, so that downloads that started together ask a seeder for
+ *   different chunks, not the ones another just fetched and has not
+ *   announced yet;
  * - endgame: when every missing chunk is being fetched, a nearly idle peer
  *   helps with one already in flight elsewhere (at most `endgameRequests`
  *   peers per chunk).
@@ -35,6 +41,8 @@ import type { PeerPace } from './peer-pace.js'
 export interface Candidate {
   readonly key: string
   have: Bitfield
+  /** The peer ID it announced, if any: downloads split what they ask of a seeder by it (chunk-share.ts). */
+  peerId?: string | undefined
   /** Whether the peer said "not found" for the chunk: not asked again, whatever it announces. */
   denies(index: number): boolean
   banned: string | undefined
@@ -69,6 +77,8 @@ export class ChunkChoice {
   private seedersInSwarm = new Set<string>()
   /** How ties in rarity are broken (see above): by index until a partial peer is seen, then by a random rank per chunk, kept. */
   private tieRank: Uint32Array | undefined
+  /** Our share of the chunks among the downloads about, as of the last rarity order (chunk-share.ts). */
+  private readonly share: ChunkShare
   /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
   private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = {
     at: -Infinity,
@@ -81,7 +91,10 @@ export class ChunkChoice {
     private readonly peers: ReadonlyMap<string, Candidate>,
     private readonly endgameRequests: number,
     private readonly random: () => number = Math.random,
+    /** Our own peer ID, as our announcements carry it: without it, no share. */
+    selfPeerId?: string,
   ) {
+    this.share = new ChunkShare(count, selfPeerId)
     this.done = new Uint8Array(count)
     this.position = new Int32Array(count).fill(-1)
     this.remainingCount = count
@@ -227,6 +240,7 @@ export class ChunkChoice {
     const availability = new Uint16Array(this.count)
     let partialPeer = false
     const complete: string[] = []
+    const downloads: string[] = [] // peer IDs of those holding less than every chunk
     for (const p of this.peers.values()) {
       if (p.banned) continue
       let held = 0
@@ -235,19 +249,24 @@ export class ChunkChoice {
           availability[i] = Math.min(65535, availability[i]! + 1)
           held++
         }
-      if (held > 0 && held < this.count) partialPeer = true
       if (held === this.count) complete.push(p.key)
+      else {
+        partialPeer = true // another download, even one with nothing yet
+        if (p.peerId !== undefined) downloads.push(p.peerId)
+      }
     }
     this.seedersInSwarm = new Set(partialPeer ? complete : [])
     if (partialPeer && this.tieRank === undefined) {
       this.tieRank = new Uint32Array(this.count)
       for (let i = 0; i < this.count; i++) this.tieRank[i] = Math.floor(this.random() * 2 ** 32)
     }
+    const mine = this.share.update(partialPeer ? downloads : undefined)
     const ranks = this.tieRank
     const rank = ranks ? (i: number): number => ranks[i]! : (i: number): number => i
+    const share = mine ? (i: number): number => 1 - mine[i]! : (): number => 0 // ours first
     const order: number[] = []
     for (let i = 0; i < this.count; i++) if (!this.done[i] && availability[i]! > 0) order.push(i)
-    order.sort((a, b) => availability[a]! - availability[b]! || rank(a) - rank(b))
+    order.sort((a, b) => availability[a]! - availability[b]! || share(a) - share(b) || rank(a) - rank(b))
     this.order = order
     this.position.fill(-1)
     for (let at = 0; at < order.length; at++) this.position[order[at]!] = at

@@ -26,6 +26,8 @@ export interface ChunkFetchOptions extends DownloadJob {
   log: Logger
   signal: AbortSignal
   now: () => number
+  /** Our own peer ID, as our announcements carry it (the scheduler's `selfPeerId`). */
+  selfPeerId?: string
 }
 
 /** The first-chunk deadline (FIRST_DELIVERY_DEADLINE_MS) allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
@@ -65,6 +67,7 @@ export class ChunkFetch {
       window: limits.window,
       maxDeadlineMs: limits.requestTimeoutMs,
       now: options.now,
+      ...(options.selfPeerId !== undefined ? { selfPeerId: options.selfPeerId } : {}),
       firstDeadlineMs: Math.max(FIRST_DELIVERY_DEADLINE_MS, (manifest.chunkSize / SLOWEST_FIRST_CHUNK_RATE) * 1000),
     })
     this.maxInFlight = maxRequests(limits, manifest)

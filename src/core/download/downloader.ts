@@ -193,6 +193,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
         signal,
         now,
         ...(selection ? { wanted: selection } : {}),
+        ...(options.trust ? { selfPeerId: options.trust.identity.peerId } : {}),
       })
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
       if (source.from !== undefined) run.scheduler.vouch(source.from)

@@ -51,7 +51,7 @@ export class LivePeers {
     const current = new Map(paths.map((p) => [peerKey(p), p]))
     const pathOf = new Map([...this.byKey].filter(([, p]) => mergedPath(p)).map(([key, p]) => [p.peerId, key]))
     for (const [key, peer] of current) {
-      this.o.scheduler.setPeer(key, peer.have)
+      this.o.scheduler.setPeer(key, peer.have, peer.peerId)
       const before = mergedPath(peer) ? pathOf.get(peer.peerId) : undefined
       if (before !== undefined && before !== key) this.o.scheduler.carryPause(before, key)
     }

@@ -4,9 +4,11 @@
  * its smoothed time per chunk and its progress clock; from those its window
  * and its deadlines. Pure: every time is passed in (the scheduler's clock).
  *
- * - Window: `probeWindow` requests until its first chunk arrives (the whole
- *   window when vouched for); then about QUEUE_MS of its own time per chunk,
- *   between MIN_WINDOW and `window`.
+ * - Window: `probeWindow` requests until its first chunk arrives, vouched
+ *   for or not: a whole window at once, before any other download is heard,
+ *   went in index order to a seeder that every download of a swarm asked for
+ *   the same chunks (docs/benchmarks.md); then about QUEUE_MS of its own
+ *   time per chunk, between MIN_WINDOW and `window`.
  * - Overdue (hedge its chunks, give it nothing new): requests awaited and no
  *   delivery for DEADLINE_FACTOR × its time per chunk, at least
  *   `deadlineFloorMs` (`firstDeadlineMs` before its first chunk).
@@ -53,7 +55,7 @@ export class PeerPace {
   private readonly arrivedSet = new Set<number>()
   /** Smoothed service time per chunk (ms); undefined until the first delivery. */
   msPerChunk: number | undefined
-  /** It delivered the manifest: no probing. Lost at its first failure. */
+  /** It delivered the manifest: counted as proven (no probe slot needed). Lost at its first failure. */
   vouched = false
   /** Times given up on since its last delivery: each doubles its give-up deadline. */
   private stalls = 0
@@ -112,7 +114,7 @@ export class PeerPace {
 
   window(): number {
     const { window, probeWindow } = this.limits
-    if (this.msPerChunk === undefined) return this.vouched ? window : Math.min(probeWindow, window)
+    if (this.msPerChunk === undefined) return Math.min(probeWindow, window)
     return Math.max(
       Math.min(MIN_WINDOW, window),
       Math.min(window, Math.ceil(QUEUE_MS / Math.max(this.msPerChunk, 0.01))),

@@ -41,6 +41,7 @@ export interface PeerReport {
 export class PeerRecord implements Candidate {
   readonly pace: PeerPace
   cursor = 0
+  peerId: string | undefined
   /** Chunks it said "not found" for, one bit each (made on the first): a peer denying 400,000 chunks costs 50 KB, not a set of numbers. */
   private denied: Bitfield | undefined
   /** Its have-set's change count when last seen (bitfield.ts), to tell whether an update changed anything. */

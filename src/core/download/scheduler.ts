@@ -19,8 +19,9 @@ import { PeerRecord, type PeerReport } from './peer-record.js'
  * which chunk it is asked for, chunk-choice.ts (hedge, rarest first, endgame).
  *
  * - A peer is judged by what it delivers (peer-pace.ts): a probe window
- *   until its first chunk arrives (unless vouched for: the peer that
- *   delivered the manifest), then a window sized to its smoothed time per
+ *   until its first chunk arrives (the peer that delivered the manifest is
+ *   vouched for: its probe requests do not wait for a probe slot), then a
+ *   window sized to its smoothed time per
  *   chunk — a peer that delivers twice as fast is asked twice as often, a
  *   slow one holds few chunks. A peer with requests awaited that has
  *   delivered nothing for longer than its deadline is overdue: it gets no
@@ -39,6 +40,8 @@ export interface SchedulerOptions extends Partial<PaceLimits> {
   random?: () => number
   /** A peer that delivers nothing for this long while its requests fail or are told "not now" is written off. */
   patienceMs?: number
+  /** Our own peer ID, as our announcements carry it: what we ask of a seeder is split with other downloads by it (chunk-share.ts). */
+  selfPeerId?: string
 }
 
 export class Scheduler {
@@ -46,7 +49,7 @@ export class Scheduler {
   private readonly peers = new Map<string, PeerRecord>()
   private readonly gone = new Map<string, PeerRecord>()
   private readonly choice: ChunkChoice
-  private readonly options: Required<SchedulerOptions>
+  private readonly options: Required<Omit<SchedulerOptions, 'selfPeerId'>>
   /** Peers known to answer (the one the manifest came from): no probing, the whole window from the start. */
   private readonly vouched = new Set<string>()
   private readonly judge: PeerJudge
@@ -68,7 +71,13 @@ export class Scheduler {
       patienceMs: PEER_PATIENCE_MS,
       ...options,
     }
-    this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests, this.options.random)
+    this.choice = new ChunkChoice(
+      count,
+      this.peers,
+      this.options.endgameRequests,
+      this.options.random,
+      options.selfPeerId,
+    )
     this.judge = new PeerJudge(
       {
         find: (key) => this.find(key),
@@ -94,18 +103,21 @@ export class Scheduler {
     this.choice.markDone(index)
   }
 
-  /** Add a peer or update its have-set. Banned peers stay banned. */
-  setPeer(key: string, have: Bitfield): void {
+  /** Add a peer or update its have-set (and the peer ID it announced). Banned peers stay banned. */
+  setPeer(key: string, have: Bitfield, peerId?: string): void {
     const existing = this.find(key)
     if (existing?.banned || have.length !== this.count) return
     if (existing) {
-      const changed = existing.updateHave(have)
+      const changed = existing.updateHave(have) || existing.peerId !== peerId
       const returning = this.gone.delete(key)
+      existing.peerId = peerId
       if (!changed && !returning) return // the same claim again: the rarity order stands
       existing.cursor = 0
       this.peers.set(key, existing)
     } else {
-      this.peers.set(key, this.fresh(key, have))
+      const record = this.fresh(key, have)
+      record.peerId = peerId
+      this.peers.set(key, record)
     }
     this.choice.invalidate()
   }
