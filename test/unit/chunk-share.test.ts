@@ -2,7 +2,13 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { MAX_SHARE_PEERS, ownShare, shareGroup } from '../../src/core/download/chunk-share.js'
+import {
+  ChunkShare,
+  MAX_SHARE_PEERS,
+  ownShare,
+  SHARE_REMAKE_MS,
+  shareGroup,
+} from '../../src/core/download/chunk-share.js'
 import { Scheduler } from '../../src/core/download/scheduler.js'
 
 const ids = (min: number, max: number) =>
@@ -69,6 +75,20 @@ describe('chunk share', () => {
     const many = Array.from({ length: MAX_SHARE_PEERS }, (_, i) => `peer-${String(i).padStart(3, '0')}`)
     assert.equal(shareGroup('zzz', many), undefined, 'a stranger announcing many IDs leaves us the random order')
     assert.equal(shareGroup('peer-000', [...many, 'zzz'])?.length, MAX_SHARE_PEERS)
+  })
+
+  it('splits again when the group changes, but at most once a second (a stranger changing it costs little)', () => {
+    let clock = 0
+    const share = new ChunkShare(4096, 'a', () => clock)
+    const two = share.update(['b'])
+    assert.deepEqual(two, ownShare(4096, ['a', 'b'], 'a'))
+    assert.equal(share.update(['b']), two, 'the same group: the same split, not made again')
+    clock = SHARE_REMAKE_MS - 1
+    assert.equal(share.update(['b', 'c']), two, 'too soon: the last split stands')
+    clock = SHARE_REMAKE_MS
+    assert.deepEqual(share.update(['b', 'c']), ownShare(4096, ['a', 'b', 'c'], 'a'))
+    assert.equal(share.update([]), undefined, 'alone: no share')
+    assert.equal(new ChunkShare(8, undefined, () => 0).update(['b']), undefined, 'no ID of our own: no share')
   })
 
   it('two downloads of one seeder ask it for their own shares first, not the same chunks', () => {

@@ -1,5 +1,5 @@
 import type { Bitfield } from '../bitfield.js'
-import { ChunkShare } from './chunk-share.js'
+import type { ChunkShare } from './chunk-share.js'
 import type { PeerPace } from './peer-pace.js'
 
 /**
@@ -77,8 +77,6 @@ export class ChunkChoice {
   private seedersInSwarm = new Set<string>()
   /** How ties in rarity are broken (see above): by index until a partial peer is seen, then by a random rank per chunk, kept. */
   private tieRank: Uint32Array | undefined
-  /** Our share of the chunks among the downloads about, as of the last rarity order (chunk-share.ts). */
-  private readonly share: ChunkShare
   /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
   private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = {
     at: -Infinity,
@@ -91,10 +89,9 @@ export class ChunkChoice {
     private readonly peers: ReadonlyMap<string, Candidate>,
     private readonly endgameRequests: number,
     private readonly random: () => number = Math.random,
-    /** Our own peer ID, as our announcements carry it: without it, no share. */
-    selfPeerId?: string,
+    /** Our share of the chunks among the downloads about (chunk-share.ts); none: no share. */
+    private readonly share?: ChunkShare,
   ) {
-    this.share = new ChunkShare(count, selfPeerId)
     this.done = new Uint8Array(count)
     this.position = new Int32Array(count).fill(-1)
     this.remainingCount = count
@@ -260,7 +257,7 @@ export class ChunkChoice {
       this.tieRank = new Uint32Array(this.count)
       for (let i = 0; i < this.count; i++) this.tieRank[i] = Math.floor(this.random() * 2 ** 32)
     }
-    const mine = this.share.update(partialPeer ? downloads : undefined)
+    const mine = partialPeer ? this.share?.update(downloads) : undefined
     const ranks = this.tieRank
     const rank = ranks ? (i: number): number => ranks[i]! : (i: number): number => i
     const share = mine ? (i: number): number => 1 - mine[i]! : (): number => 0 // ours first

@@ -17,7 +17,12 @@
  */
 
 /** Downloads the split is made over: the lowest IDs, so that every peer picks the same ones. */
-export const MAX_SHARE_PEERS = 64
+export const MAX_SHARE_PEERS = 32
+/**
+ * A new split at most this often: a split costs the chunk count × the group (50 ms for 400,000 chunks and 32
+ * IDs), and a stranger could change the group with every announcement. Until then the last split stands.
+ */
+export const SHARE_REMAKE_MS = 1000
 
 /**
  * The peers a split is made over (sorted, each once, at most MAX_SHARE_PEERS), or undefined when there is
@@ -66,19 +71,22 @@ export function ownShare(count: number, group: readonly string[], self: string):
 
 /** One download's share as the group of downloads about changes: made again only when the group does. */
 export class ChunkShare {
-  private made: { group: string; mine: Uint8Array } | undefined
+  private made: { group: string; mine: Uint8Array; at: number } | undefined
 
   constructor(
     private readonly count: number,
     private readonly self: string | undefined,
+    private readonly now: () => number,
   ) {}
 
   /** Our share among `downloads` (their peer IDs) and us, 1 for each of our chunks; none without a group. */
-  update(downloads: readonly string[] | undefined): Uint8Array | undefined {
-    const group = downloads && shareGroup(this.self, downloads)
+  update(downloads: readonly string[]): Uint8Array | undefined {
+    const group = shareGroup(this.self, downloads)
     if (!group || this.self === undefined) return undefined
     const key = group.join(',')
-    if (this.made?.group !== key) this.made = { group: key, mine: ownShare(this.count, group, this.self) }
-    return this.made.mine
+    const now = this.now()
+    if (this.made?.group !== key && !(now - (this.made?.at ?? -Infinity) < SHARE_REMAKE_MS))
+      this.made = { group: key, mine: ownShare(this.count, group, this.self), at: now }
+    return this.made?.mine
   }
 }

@@ -7,6 +7,7 @@ import {
   FIRST_DELIVERY_DEADLINE_MS,
 } from '../constants.js'
 import { ChunkChoice, type Unavailable } from './chunk-choice.js'
+import { ChunkShare } from './chunk-share.js'
 import { type Failure, PEER_PATIENCE_MS, PeerJudge } from './peer-judge.js'
 import type { PaceLimits } from './peer-pace.js'
 import { PeerRecord, type PeerReport } from './peer-record.js'
@@ -76,7 +77,7 @@ export class Scheduler {
       this.peers,
       this.options.endgameRequests,
       this.options.random,
-      options.selfPeerId,
+      new ChunkShare(count, options.selfPeerId, this.options.now),
     )
     this.judge = new PeerJudge(
       {
