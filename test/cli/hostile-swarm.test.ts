@@ -2,9 +2,11 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { Bitfield } from '../../src/core/bitfield.js'
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../src/core/constants.js'
 import type { Cleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
+import { fakeAnnouncer } from '../helpers/fake-announcer.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { type Misbehaviour, startLiar } from '../helpers/liar.js'
 import { peakRssProbe } from '../helpers/peak-rss-probe.js'
@@ -167,5 +169,32 @@ describe('a swarm with hostile peers beside one honest seeder', () => {
       `with silent peers ${run.ms.toFixed(0)} ms, honest only ${honestRun.ms.toFixed(0)} ms`,
     )
     console.log(`# wall time: honest ${honestRun.ms.toFixed(0)} ms, with 4 silent peers ${run.ms.toFixed(0)} ms`)
+  })
+
+  it('a stranger announcing the file as ever new downloads (chunk-share.ts) cannot stop or corrupt it: an order, never a wait', async (t) => {
+    const s = await swarm(t)
+    const stranger = await fakeAnnouncer(t, s.udp)
+    let sent = 0
+    const run = await s.download([], async (_log, ended) => {
+      let over = false
+      void ended.finally(() => {
+        over = true
+      })
+      // A new peer ID every 20 ms, for as long as the download runs (at most 60 s): the group of downloads
+      // the file is split among changes all the time.
+      const deadline = Date.now() + 60_000
+      while (!over && Date.now() < deadline) {
+        const peer = `stranger-${String(sent++).padStart(6, '0')}`
+        const have = new Bitfield(64) // nothing, or every other chunk (a claim its closed port never backs)
+        if (sent % 2) for (let i = sent % 4 === 1 ? 0 : 1; i < 64; i += 2) have.set(i)
+        await stranger.announce(peer, 1, [{ id: s.id, name: 'target.bin', size: 4 * MiB, have }])
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    })
+    assert.equal(run.code, 0, run.tail)
+    assert.equal(run.output, s.sha)
+    assert.equal(peerOf(run.receipt, s.honest.port)?.bytes, 4 * MiB)
+    assert.ok(sent > 0)
+    console.log(`# ${sent} announcements of new downloads during the download, ${run.ms.toFixed(0)} ms`)
   })
 })
