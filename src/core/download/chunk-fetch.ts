@@ -33,6 +33,10 @@ export interface ChunkFetchOptions extends DownloadJob {
 /** The first-chunk deadline (FIRST_DELIVERY_DEADLINE_MS) allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
 const SLOWEST_FIRST_CHUNK_RATE = 8 * 1024 * 1024
 
+/** Resolves after `ms` (at once when none), without keeping the process alive. */
+const pause = (ms: number): Promise<void> | undefined =>
+  ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms).unref()) : undefined
+
 /**
  * The chunk phase of one download: resume what the store already holds, then
  * fetch every missing chunk from the live peers (live-peers.ts) through the
@@ -125,10 +129,15 @@ export class ChunkFetch {
         this.pump()
         this.stall.check(this.livePeers.keys())
         this.report()
-        // One wait for the peer view at a time: a new one per wake-up (each finished chunk) piled up timers.
-        this.peerWait ??= this.options.peers.waitForChange(250).finally(() => {
-          this.peerWait = undefined
-        })
+        // One wait for the peer view at a time: a new one per wake-up (each finished chunk) piled up timers. A
+        // change heard before the view may be refreshed again waits until it may: waking at once did nothing but
+        // run this loop (at N = 16 a download hears some sixty announcements a second).
+        this.peerWait ??= this.options.peers
+          .waitForChange(250)
+          .then(() => pause(this.livePeers.refreshIn()))
+          .finally(() => {
+            this.peerWait = undefined
+          })
         await Promise.race([
           this.peerWait,
           new Promise<void>((resolve) => {

@@ -1,10 +1,11 @@
 /**
  * Which chunks this download should be first to fetch when other downloads
  * of the same file are about: its share, found by rendezvous hashing over
- * the peer IDs of every download announcing the file and its own. Each download computes the same split from the same IDs
- * without a word exchanged, so downloads that started together ask the
- * seeder for different chunks instead of the same ones, and get the rest
- * from each other. Without it each picks at random among the chunks only
+ * the peer IDs of every download announcing the file and its own. Each
+ * download computes the same split from the same IDs without a word
+ * exchanged, so downloads that started together ask the seeder for
+ * different chunks instead of the same ones, and get the rest from each
+ * other. Without it each picks at random among the chunks only
  * the seeder has, and picks what another is already fetching (and has not
  * announced yet) about as often as that set is small: at N = 4 the seeder
  * sent 1.3 × the file (docs/benchmarks.md).

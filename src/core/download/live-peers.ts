@@ -5,6 +5,9 @@ import type { LivePeer, PeerFinder } from './job.js'
 import { mergedPath, onePathPerPeer } from './peer-paths.js'
 import type { Scheduler } from './scheduler.js'
 
+/** The peer view is looked at no more often than this (ms). */
+const REFRESH_MS = 100
+
 export interface LivePeersOptions {
   /** The file's id: the peers offering it are the ones followed. */
   id: string
@@ -35,9 +38,14 @@ export class LivePeers {
     return this.byKey.get(key)
   }
 
-  /** Follow peers joining, leaving and announcing new chunks; at most every 100 ms (it rebuilds the rarity order). */
+  /** How long until `refresh` looks at the peers again (ms; 0: at once). */
+  refreshIn(): number {
+    return Math.max(0, this.refreshedAt + REFRESH_MS - this.o.now())
+  }
+
+  /** Follow peers joining, leaving and announcing new chunks; at most every REFRESH_MS (it rebuilds the rarity order). */
   refresh(): void {
-    if (this.o.now() - this.refreshedAt < 100) return
+    if (this.o.now() - this.refreshedAt < REFRESH_MS) return
     this.refreshedAt = this.o.now()
     const paths = onePathPerPeer(this.o.peers.peers(this.o.id), peerKey, {
       usable: (key) => this.o.scheduler.pathUsable(key),

@@ -5,9 +5,9 @@
  * and its deadlines. Pure: every time is passed in (the scheduler's clock).
  *
  * - Window: `probeWindow` requests until its first chunk arrives, vouched
- *   for or not: a whole window at once, before any other download is heard,
- *   went in index order to a seeder that every download of a swarm asked for
- *   the same chunks (docs/benchmarks.md); then about QUEUE_MS of its own
+ *   for or not (a whole window at once would go in index order, before any
+ *   other download is heard, to a seeder every download of a swarm then asks
+ *   for the same chunks: docs/benchmarks.md); then about QUEUE_MS of its own
  *   time per chunk, between MIN_WINDOW and `window`.
  * - Overdue (hedge its chunks, give it nothing new): requests awaited and no
  *   delivery for DEADLINE_FACTOR × its time per chunk, at least

@@ -51,7 +51,7 @@ export class Scheduler {
   private readonly gone = new Map<string, PeerRecord>()
   private readonly choice: ChunkChoice
   private readonly options: Required<Omit<SchedulerOptions, 'selfPeerId'>>
-  /** Peers known to answer (the one the manifest came from): no probing, the whole window from the start. */
+  /** Peers known to answer (the one the manifest came from): proven from the start, no probe slot needed. */
   private readonly vouched = new Set<string>()
   private readonly judge: PeerJudge
 
@@ -169,7 +169,7 @@ export class Scheduler {
     if (before) this.peers.get(to)?.pause(before.pausedUntil)
   }
 
-  /** A peer known to answer (it just delivered the manifest): it starts with the whole window, not a probe. */
+  /** A peer known to answer (it just delivered the manifest): proven from the start, so its probe needs no probe slot. */
   vouch(key: string): void {
     this.vouched.add(key)
     const peer = this.find(key)
