@@ -72,13 +72,8 @@ export class Scheduler {
       patienceMs: PEER_PATIENCE_MS,
       ...options,
     }
-    this.choice = new ChunkChoice(
-      count,
-      this.peers,
-      this.options.endgameRequests,
-      this.options.random,
-      new ChunkShare(count, options.selfPeerId, this.options.now),
-    )
+    const share = new ChunkShare(count, options.selfPeerId, this.options.now)
+    this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests, this.options.random, share)
     this.judge = new PeerJudge(
       {
         find: (key) => this.find(key),
