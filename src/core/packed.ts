@@ -12,6 +12,7 @@ import { openRegularFile } from './safe-fs.js'
  *   chunks/<name>/data            the file's bytes, chunk i at offset i × chunkSize (sparse where missing)
  *   chunks/<name>/data.have       which chunks `data` holds: the bitfield's bytes, ⌈chunks / 8⌉ of them,
  *                                 most significant bit first (as on the wire); replaced atomically
+ *   chunks/<name>/data.vouch      while a download writes `data`: which process it is (writer-vouch.ts)
  *   chunks/<name>/tree.part       a folder's download: the name of its temporary tree (tree-writer.ts)
  *
  * A folder's `data` is laid out the same way by global chunk index: each
@@ -23,12 +24,14 @@ import { openRegularFile } from './safe-fs.js'
  * bytes are written once and stored once, and the entry is served as soon as
  * `data.have` lists a chunk. A chunk is published in `data.have` only after
  * its bytes are in `data`; a server still hashes a packed chunk before it
- * serves it unless `data`'s stamp is the one recorded when the download
- * finished. Split entries keep one file per chunk (`000000.chunk`, …); an
+ * serves it unless the download still writing `data` vouches for it
+ * (vouched-chunks.ts, writer-vouch.ts) or `data`'s stamp is the one
+ * recorded when the download finished. Split entries keep one file per chunk (`000000.chunk`, …); an
  * entry may hold both, and either source serves.
  */
 export const PACKED_DATA_FILE = 'data'
 export const PACKED_HAVE_FILE = 'data.have'
+export const PACKED_VOUCH_FILE = 'data.vouch'
 /** A folder download's record of its temporary tree's name in downloads/ (temp-tree.ts), for the next run to remove. */
 export const TREE_RECORD_FILE = 'tree.part'
 

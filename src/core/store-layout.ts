@@ -1,6 +1,6 @@
 import { CHUNK_INDEX_DIGITS, CHUNK_SUFFIX, MANIFEST_FILE, STORE_PRIVATE_DIR, TEMP_MARKER } from './constants.js'
 import { isValidName } from './names.js'
-import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
+import { PACKED_DATA_FILE, PACKED_HAVE_FILE, PACKED_VOUCH_FILE } from './packed.js'
 
 /**
  * The chunk store's layout, as names only (pure: the reading and writing is store.ts's):
@@ -10,6 +10,7 @@ import { PACKED_DATA_FILE, PACKED_HAVE_FILE } from './packed.js'
  *     <name>/manifest.json    canonical manifest; its SHA-256 is the file's id
  *     <name>/000000.chunk     chunk 0, 000001.chunk, … (index zero-padded to 6 digits)
  *     <name>/data, data.have  or: the chunks packed in one file (what downloads write; packed.ts)
+ *     <name>/data.vouch       while a download writes `data` (writer-vouch.ts)
  *
  * An entry's directory is the file's name; when that is taken by a different
  * id (same name, other content), the id itself.
@@ -86,7 +87,13 @@ export function entryDirCandidates(name: string, id: string): string[] {
 
 /** Whether a directory may hold this file and still take a new entry: a chunk file, packed data or a temporary file. */
 export function isChunkDataFile(file: string): boolean {
-  return CHUNK_FILE.test(file) || file === PACKED_DATA_FILE || file === PACKED_HAVE_FILE || file.includes(TEMP_MARKER)
+  return (
+    CHUNK_FILE.test(file) ||
+    file === PACKED_DATA_FILE ||
+    file === PACKED_HAVE_FILE ||
+    file === PACKED_VOUCH_FILE ||
+    file.includes(TEMP_MARKER)
+  )
 }
 
 /**

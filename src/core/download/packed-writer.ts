@@ -10,6 +10,7 @@ import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave } from '../packed.js'
 import { readFully, readFullySync } from '../read-fully.js'
 import type { VouchedChunks } from '../vouched-chunks.js'
+import { publishWriterVouch, removeWriterVouch, writerVouchPath } from '../writer-vouch.js'
 import { nameVerified, partName, type StitchResult } from './final-name.js'
 import { HashedWrites, type Verified } from './hashed-writes.js'
 import { HavePublisher } from './have-publisher.js'
@@ -97,6 +98,9 @@ export class PackedWriter {
   private closed: Promise<void> | undefined
   /** Gives `have` back to `options.vouch`, once `data` is no longer this writer's (or `open` failed). */
   private unvouch: (() => void) | undefined
+  /** Whether this writer's `data.vouch` is out (writer-vouch.ts): taken back when it closes `data`. */
+  private vouchOut = false
+  private vouchFailure: unknown
   /** A folder: its tree, built as its files complete (tree-writer.ts). */
   private tree: TreeBuilder | undefined
   private treeFinished = false
@@ -124,7 +128,7 @@ export class PackedWriter {
 
   /** A write into `data` or `data.have` failed (the first such error). */
   private get failure(): unknown {
-    return this.writeback.failure ?? this.publisher.failure
+    return this.writeback.failure ?? this.publisher.failure ?? this.vouchFailure
   }
 
   static async open(options: PackedWriterOptions): Promise<PackedWriter> {
@@ -141,6 +145,7 @@ export class PackedWriter {
       const inherited = (await readPackedHave(entryDir, count)) ?? new Bitfield(count)
       writer = new PackedWriter(handle, opened.identity, options, inherited)
       writer.unvouch = options.vouch?.register(path, opened.identity, writer.have)
+      writer.vouchOut = await publishWriterVouch(entryDir, opened.identity, inherited)
       const opening = writer
       if (isTree(manifest)) {
         writer.tree = await TreeBuilder.start({
@@ -157,7 +162,8 @@ export class PackedWriter {
       }
       return writer
     } catch (err) {
-      writer?.unvouch?.() // a writer that did not open gives its vouch back at once
+      writer?.unvouch?.() // a writer that did not open gives its vouches back at once
+      if (writer?.vouchOut) await removeWriterVouch(entryDir).catch(() => undefined)
       await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
     }
@@ -275,7 +281,13 @@ export class PackedWriter {
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.unvouch?.()
-      await this.writes.close()
+      const writesEnded = this.writes.close() // at once: no write starts once close is called
+      // Before the final name links to `data`: from then on nothing vouches for what is in it.
+      if (this.vouchOut)
+        await removeWriterVouch(this.options.entryDir).catch((err: unknown) => {
+          this.vouchFailure ??= fromFsError(err, `removing ${writerVouchPath(this.options.entryDir)}`)
+        })
+      await writesEnded
       await this.publisher.now()
       await this.whole?.settled()
       // A folder stopped before its end: copies under way read `data` (let them end), the temporary tree goes.

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
 import { stampOf } from '../disk.js'
 import { P2PError } from '../errors.js'
-import { identityOf } from '../file-identity.js'
+import { type FileIdentity, identityOf } from '../file-identity.js'
 import { HashPace } from '../hash-pace.js'
 import { hashThreads } from '../hashing.js'
 import { type ItemManifest, planOf } from '../item.js'
@@ -11,6 +11,7 @@ import { readFully } from '../read-fully.js'
 import type { ChunkStore } from '../store.js'
 import { verifiedRecordPath } from '../verified-record.js'
 import type { VouchedChunks } from '../vouched-chunks.js'
+import { WriterVouchCache } from '../writer-vouch.js'
 import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
 
 /**
@@ -20,8 +21,8 @@ import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
  *
  * Every chunk's SHA-256 is checked against the manifest before it is first
  * served, and again whenever its file changes (inode, size, mtime or ctime),
- * unless a download in this process wrote it after its own check
- * (vouched-chunks.ts);
+ * unless a download still writing it wrote it after its own check, in this
+ * process (vouched-chunks.ts) or another (writer-vouch.ts);
  * a chunk that fails is refused with E_NOT_FOUND and logged, and refused
  * again without being read or hashed until its file changes (asking for it
  * over and over costs a stranger's requests, not our CPU). Chunk files (and
@@ -78,6 +79,8 @@ export class ChunkSource {
   /** Chunks found damaged, by the stamp of the file that held them: asked again, refused without reading or hashing. */
   private readonly damaged = new Map<string, string>()
   private readonly packedHave = new PackedHaveCache()
+  /** What a download in another process verified and wrote into `data` (writer-vouch.ts). */
+  private readonly writerVouches = new WriterVouchCache()
   /** Where chunks are hashed: this thread while few need it (hash-pace.ts). */
   private readonly pace: HashPace
   /** Stamps split or a download recorded (store.recordVerified), by id, with the record file's own stamp. */
@@ -127,7 +130,7 @@ export class ChunkSource {
       const stamp = stampOf(st)
       if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
       // Asked before the read: a chunk a download accepts while we read may have been read before it was written.
-      const vouched = source.packed && this.vouched?.has(path, identityOf(st), index) === true
+      const vouched = source.packed && (await this.vouchedFor(entry, path, identityOf(st), index))
       if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length)
         throw this.corrupt(path, key, index, manifest, 'shrank while read')
       if (!vouched && this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
@@ -147,6 +150,12 @@ export class ChunkSource {
         // nothing to do: the descriptor is gone either way
       }
     }
+  }
+
+  /** Whether a download still writing the packed `data` at `path` (opened as `opened`) verified and wrote chunk `index`. */
+  private async vouchedFor(entry: CatalogEntry, path: string, opened: FileIdentity, index: number): Promise<boolean> {
+    if (this.vouched?.has(path, opened, index) === true) return true // in this process: no file to read
+    return this.writerVouches.vouches(entry.dir, planOf(entry.manifest).chunkCount, opened, index)
   }
 
   /**

@@ -1,0 +1,30 @@
+import { readFile } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
+import { PackedWriter } from '../../src/core/download/packed-writer.js'
+import type { Manifest } from '../../src/core/manifest.js'
+
+/**
+ * A download's writer in a process of its own, driven line by line over
+ * stdin (`write <index>`, `close`), answering each line on stdout once done:
+ * the other process a p2p-serve beside a download sees. Arguments: the
+ * entry's directory, downloads/, the manifest's JSON, and the source file
+ * the chunks are cut from.
+ */
+const [entryDir, downloadsDir, manifestPath, sourcePath] = process.argv.slice(2) as [string, string, string, string]
+const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest
+const source = await readFile(sourcePath)
+const writer = await PackedWriter.open({ entryDir, downloadsDir, manifest, publishMs: 0 })
+process.stdout.write('open\n')
+for await (const line of createInterface({ input: process.stdin })) {
+  const [command, arg] = line.split(' ')
+  if (command === 'write') {
+    const index = Number(arg)
+    const chunk = source.subarray(index * manifest.chunkSize, (index + 1) * manifest.chunkSize)
+    const { outcome } = await writer.verifyAndWrite(index, chunk, manifest.chunks[index]!)
+    writer.accept(index, chunk)
+    process.stdout.write(`${outcome} ${index}\n`)
+  } else if (command === 'close') {
+    await writer.close()
+    process.stdout.write('closed\n')
+  }
+}

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict'
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { describe, it } from 'node:test'
+import { Bitfield } from '../../src/core/bitfield.js'
+import { hasCode } from '../../src/core/errors.js'
+import { encodeManifest, type Manifest, manifestId } from '../../src/core/manifest.js'
+import { packedDataPath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
+import { ChunkStore } from '../../src/core/store.js'
+import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
+import { PeerClient } from '../../src/core/transfer/client.js'
+import { decodeWriterVouch, encodeWriterVouch, writerVouchPath } from '../../src/core/writer-vouch.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { tmpDir } from '../helpers/files.js'
+
+const CHUNK = 4 * 1024
+const CHILD = join(import.meta.dirname, '..', 'helpers', 'packed-writer-child.js')
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+/** A store entry, a server on it with no download in its process, and a client of that server over loopback. */
+async function setup(t: Cleanup, chunks: number) {
+  const dir = await tmpDir(t)
+  const store = new ChunkStore(join(dir, 'chunks'))
+  await store.init()
+  const data = randomBytes(chunks * CHUNK - 5)
+  const hashes: string[] = []
+  for (let at = 0; at < data.length; at += CHUNK) hashes.push(sha(data.subarray(at, at + CHUNK)))
+  const manifest: Manifest = {
+    version: 1,
+    name: 'f.bin',
+    size: data.length,
+    chunkSize: CHUNK,
+    chunks: hashes,
+    sha256: sha(data),
+  }
+  const bytes = encodeManifest(manifest)
+  const entryDir = await store.prepareEntry(bytes, manifest)
+  await writeFile(join(dir, 'manifest.json'), bytes)
+  await writeFile(join(dir, 'source.bin'), data)
+  await mkdir(join(dir, 'downloads'))
+  const server = new ChunkServer({ store, host: '127.0.0.1', port: 0 })
+  const { port } = await server.listen()
+  onCleanup(t, () => server.close(100))
+  const client = await PeerClient.connect({ host: '127.0.0.1', port })
+  onCleanup(t, () => client.close())
+  const chunk = (i: number): Buffer => data.subarray(i * CHUNK, (i + 1) * CHUNK)
+  /** The download's writer, in a process of its own. */
+  const writer = () =>
+    WriterProcess.start(t, [entryDir, join(dir, 'downloads'), join(dir, 'manifest.json'), join(dir, 'source.bin')])
+  return { id: manifestId(bytes), manifest, entryDir, server, client, chunk, writer }
+}
+
+class WriterProcess {
+  private readonly lines: AsyncIterator<string>
+
+  private constructor(readonly child: ChildProcessWithoutNullStreams) {
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  }
+
+  static async start(t: Cleanup, args: string[]): Promise<WriterProcess> {
+    const child = spawn(process.execPath, [CHILD, ...args], { stdio: 'pipe' })
+    onCleanup(t, () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    })
+    const w = new WriterProcess(child)
+    assert.equal(await w.next(), 'open')
+    return w
+  }
+
+  async send(line: string): Promise<string> {
+    this.child.stdin.write(`${line}\n`)
+    return this.next()
+  }
+
+  async kill(): Promise<void> {
+    const exited = once(this.child, 'exit')
+    this.child.kill('SIGKILL')
+    await exited
+  }
+
+  private async next(): Promise<string> {
+    const { value, done } = await this.lines.next()
+    if (done) throw new Error(`the writer process ended (${this.child.exitCode ?? this.child.signalCode})`)
+    return value
+  }
+}
+
+/** Until `data.have` lists `count` chunks. */
+async function published(entryDir: string, chunks: number, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (((await readPackedHave(entryDir, chunks))?.count() ?? 0) < count) {
+    if (Date.now() > deadline) throw new Error(`data.have never listed ${count} chunks`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+describe('a p2p-serve beside a download in another process (data.vouch)', () => {
+  it('serves what the download verified and wrote without hashing it; once the writer is killed, hashes it again', async (t) => {
+    const s = await setup(t, 6)
+    const w = await s.writer()
+    for (const i of [4, 0, 2]) assert.equal(await w.send(`write ${i}`), `written ${i}`)
+    await published(s.entryDir, 6, 3)
+    for (const i of [0, 2, 4]) assert.equal(sha(await s.client.fetchChunk(s.id, i)), s.manifest.chunks[i])
+    assert.equal(s.server.stats.hashedChunks, 0, 'the download in the other process checked each of them')
+    await assert.rejects(s.client.fetchChunk(s.id, 1), (e) => hasCode(e, 'E_NOT_FOUND'), 'not written yet')
+    await w.kill()
+    assert.ok(existsSync(writerVouchPath(s.entryDir)), 'a killed writer leaves its vouch behind')
+    assert.equal(sha(await s.client.fetchChunk(s.id, 2)), s.manifest.chunks[2])
+    assert.equal(s.server.stats.hashedChunks, 1, 'its writer is gone: the vouch is worth nothing')
+  })
+
+  it('a writer that closes takes its vouch back; the next writer vouches only for what it checks itself', async (t) => {
+    const s = await setup(t, 4)
+    const first = await s.writer()
+    assert.equal(await first.send('write 1'), 'written 1')
+    assert.equal(await first.send('close'), 'closed')
+    assert.equal(existsSync(writerVouchPath(s.entryDir)), false)
+    assert.equal(sha(await s.client.fetchChunk(s.id, 1)), s.manifest.chunks[1])
+    assert.equal(s.server.stats.hashedChunks, 1)
+    // A re-run: chunk 1 is listed when it opens (inherited, checked again later): not vouched for.
+    const again = await s.writer()
+    const vouch = decodeWriterVouch(await readFile(writerVouchPath(s.entryDir)), 4)
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => vouch?.unchecked.get(i)),
+      [false, true, false, false],
+    )
+    assert.equal(vouch?.writer.pid, again.child.pid)
+    assert.equal(await again.send('write 3'), 'written 3')
+    await published(s.entryDir, 4, 2)
+    // Served again in this server: a stamp it hashed does not last across the other writer's writes.
+    assert.equal(sha(await s.client.fetchChunk(s.id, 1)), s.manifest.chunks[1])
+    assert.equal(sha(await s.client.fetchChunk(s.id, 3)), s.manifest.chunks[3])
+    assert.equal(s.server.stats.hashedChunks, 2, 'chunk 1 hashed again, chunk 3 not')
+  })
+
+  it('still hashes, and refuses, a chunk listed before the writer opened (damaged behind its back), and anything in another file put at data', async (t) => {
+    const s = await setup(t, 4)
+    const file = await open(packedDataPath(s.entryDir), 'w')
+    await file.write(Buffer.alloc(CHUNK, 9), 0, CHUNK, 3 * CHUNK)
+    await file.close()
+    const left = new Bitfield(4)
+    left.set(3)
+    await writePackedHave(s.entryDir, left)
+    const w = await s.writer()
+    assert.equal(await w.send('write 0'), 'written 0')
+    await published(s.entryDir, 4, 2)
+    await assert.rejects(s.client.fetchChunk(s.id, 3), (e) => hasCode(e, 'E_NOT_FOUND'))
+    assert.equal(s.server.stats.hashedChunks, 1)
+    assert.equal(sha(await s.client.fetchChunk(s.id, 0)), s.manifest.chunks[0])
+    assert.equal(s.server.stats.hashedChunks, 1)
+    const replacement = `${packedDataPath(s.entryDir)}.new`
+    await writeFile(replacement, Buffer.alloc(s.manifest.size, 2))
+    await rename(replacement, packedDataPath(s.entryDir))
+    await assert.rejects(s.client.fetchChunk(s.id, 0), (e) => hasCode(e, 'E_NOT_FOUND'))
+    assert.equal(s.server.stats.hashedChunks, 2, 'the vouch is for the file the writer opened, not the path')
+  })
+
+  it('a vouch naming a live process by the wrong start time, or an unreadable one, vouches for nothing', async (t) => {
+    const s = await setup(t, 3)
+    const w = await s.writer()
+    const real = decodeWriterVouch(await readFile(writerVouchPath(s.entryDir)), 3)!
+    const forged = { ...real, writer: { ...real.writer, start: `${BigInt(real.writer.start) + 1n}` } }
+    for (const [i, bytes] of [
+      encodeWriterVouch(forged),
+      Buffer.from('{"version":1'),
+      encodeWriterVouch(real),
+    ].entries()) {
+      assert.equal(await w.send(`write ${i}`), `written ${i}`)
+      await published(s.entryDir, 3, i + 1)
+      await writeFile(writerVouchPath(s.entryDir), bytes)
+      assert.equal(sha(await s.client.fetchChunk(s.id, i)), s.manifest.chunks[i])
+    }
+    assert.equal(
+      s.server.stats.hashedChunks,
+      2,
+      'hashed under the forged and the unreadable vouch; not under the real one',
+    )
+  })
+})
