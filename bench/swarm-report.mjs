@@ -61,7 +61,8 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
     const roles = r.roles
       ? `${r.roles.download.toFixed(0)} / ${r.roles.serve.toFixed(0)} / ${r.roles.announce.toFixed(1)}`
       : 'n/a'
-    return `| ${r.n} | ${labelOf(r)} | ${((100 * r.fromSeeder) / kept).toFixed(0)} % | ${((100 * r.fromPeers) / kept).toFixed(0)} % | ${(r.fetched / kept).toFixed(2)} × | ${mib(Math.min(...r.served))} – ${mib(Math.max(...r.served))} | ${roles} |`
+    const hashed = r.hashedFirst ? `${r.hashedFirst.hashed} of ${r.hashedFirst.chunks}` : 'n/a'
+    return `| ${r.n} | ${labelOf(r)} | ${((100 * r.fromSeeder) / kept).toFixed(0)} % | ${((100 * r.fromPeers) / kept).toFixed(0)} % | ${(r.fetched / kept).toFixed(2)} × | ${mib(Math.min(...r.served))} – ${mib(Math.max(...r.served))} | ${hashed} | ${roles} |`
   })
   const floor = linkBps ? (size * 8) / linkBps : (size * 8) / parseRate(rate)
   const lines = [
@@ -79,8 +80,8 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
           '',
           "p2pshare, by the downloaders' receipts and the servers' counts:",
           '',
-          `| N | tool | kept bytes from the seeder | from other downloaders | fetched ÷ kept (duplicates) | each downloader served (min – max) | CPU-s: ${layouts.map((l) => ROLES[l]).join('; ')} |`,
-          '|---|---|---|---|---|---|---|',
+          `| N | tool | kept bytes from the seeder | from other downloaders | fetched ÷ kept (duplicates) | each downloader served (min – max) | chunks they hashed before serving, of those served | CPU-s: ${layouts.map((l) => ROLES[l]).join('; ')} |`,
+          '|---|---|---|---|---|---|---|---|',
           ...p2pRows,
         ]
       : []),

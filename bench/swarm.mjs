@@ -217,14 +217,21 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs, { fileId, layo
       announce: daemonCpu('announce') - cpuBefore.announce,
     }
     const served = [] // by each downloader's server, as it counts
+    // Chunks the downloaders' servers hashed before serving them, of those they served (the download's check vouches for the rest).
+    const hashedFirst = { hashed: 0, chunks: 0 }
+    const count = (stats) => {
+      served.push(stats?.bytesServed ?? NaN)
+      hashedFirst.hashed += stats?.hashedChunks ?? NaN
+      hashedFirst.chunks += stats?.chunksServed ?? NaN
+    }
     for (const d of seeding) {
       await d.stop()
-      served.push(d.lastLine()?.stats?.bytesServed ?? NaN)
+      count(d.lastLine()?.stats)
     }
     for (const d of daemons) {
       await d.announce.stop()
       await d.serve.stop()
-      if (d.host !== seeder) served.push(d.serve.lastLine()?.stats?.bytesServed ?? NaN)
+      if (d.host !== seeder) count(d.serve.lastLine()?.stats)
     }
     await verify(
       downloaders.map((h) => join(h.dir, 'downloads', NAME)),
@@ -249,6 +256,7 @@ async function roundP2p(seeder, downloaders, expected, timeoutMs, { fileId, layo
       fromPeers,
       fetched,
       served,
+      hashedFirst,
       machineCpu,
       roles,
     }
