@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
@@ -160,25 +160,33 @@ describe('a p2p-serve beside a download in another process (data.vouch)', () => 
     assert.equal(s.server.stats.hashedChunks, 2, 'the vouch is for the file the writer opened, not the path')
   })
 
-  it('a vouch naming a live process by the wrong start time, or an unreadable one, vouches for nothing', async (t) => {
-    const s = await setup(t, 3)
+  it('a vouch naming a live process by the wrong start time, an unreadable one, or one behind a link or a FIFO, vouches for nothing (and never blocks)', async (t) => {
+    const s = await setup(t, 5)
     const w = await s.writer()
-    const real = decodeWriterVouch(await readFile(writerVouchPath(s.entryDir)), 3)!
-    const forged = { ...real, writer: { ...real.writer, start: `${BigInt(real.writer.start) + 1n}` } }
-    for (const [i, bytes] of [
-      encodeWriterVouch(forged),
-      Buffer.from('{"version":1'),
-      encodeWriterVouch(real),
-    ].entries()) {
+    const path = writerVouchPath(s.entryDir)
+    const real = await readFile(path)
+    const vouch = decodeWriterVouch(real, 5)!
+    const forged = { ...vouch, writer: { ...vouch.writer, start: `${BigInt(vouch.writer.start) + 1n}` } }
+    const elsewhere = join(s.entryDir, '..', 'elsewhere.vouch')
+    await writeFile(elsewhere, real)
+    const variants: Array<() => Promise<void>> = [
+      () => writeFile(path, encodeWriterVouch(forged)),
+      () => writeFile(path, '{"version":1'),
+      () => unlink(path).then(() => symlink(elsewhere, path)),
+      () => unlink(path).then(() => mkfifo(path)),
+      () => unlink(path).then(() => writeFile(path, real)),
+    ]
+    for (const [i, make] of variants.entries()) {
       assert.equal(await w.send(`write ${i}`), `written ${i}`)
-      await published(s.entryDir, 3, i + 1)
-      await writeFile(writerVouchPath(s.entryDir), bytes)
+      await published(s.entryDir, 5, i + 1)
+      await make()
       assert.equal(sha(await s.client.fetchChunk(s.id, i)), s.manifest.chunks[i])
     }
-    assert.equal(
-      s.server.stats.hashedChunks,
-      2,
-      'hashed under the forged and the unreadable vouch; not under the real one',
-    )
+    assert.equal(s.server.stats.hashedChunks, 4, 'hashed under each but the real vouch')
   })
 })
+
+async function mkfifo(path: string): Promise<void> {
+  const made = spawnSync('mkfifo', [path])
+  assert.equal(made.status, 0, String(made.stderr))
+}
