@@ -2,23 +2,30 @@ import { mkdir, realpath, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { publishOnce } from './disk.js'
 import { fromFsError, hasCode, P2PError } from './errors.js'
+import { isRunningNow, type ProcessStamp, processStamp } from './process-stamp.js'
 import { isAbsent, readRegularFile } from './safe-fs.js'
 import { isRunning, sweepStaleTemps } from './stale-temps.js'
 
 /**
- * An advisory lock file holding the owner's pid, so two downloads of one file
- * into one store do not fight over its chunks. A lock whose owner is no
- * longer running (killed with SIGKILL, machine crashed) is taken over.
- * Something else at the lock's path (a FIFO, a link, a directory) is never
- * opened blocking nor followed: the lock fails with E_IO naming it. Two
- * downloads of one file in one process (a library user's) are kept apart
- * too: a lock file holding our own pid is ours only if we took it and have
- * not released it; otherwise it was left by an earlier process that had our
- * pid, and is stale. A lock's temporary file left by a process killed while
- * taking it goes when the next lock in that directory is taken.
+ * An advisory lock file naming its owner, so two downloads of one file into
+ * one store do not fight over its chunks: its pid and, where /proc tells
+ * them, its start time and boot (process-stamp.ts). A lock whose owner no
+ * longer runs (killed with SIGKILL, the machine crashed or rebooted, its pid
+ * since taken by another process) is taken over. Something else at the
+ * lock's path (a FIFO, a link, a directory) is never opened blocking nor
+ * followed: the lock fails with E_IO naming it. Two downloads of one file in
+ * one process (a library user's) are kept apart too, in one thread by
+ * `heldHere` and across worker threads by the stamp: a lock naming this very
+ * process is held by one of its threads (should a worker be terminated while
+ * it holds one, the lock stays until the process ends). A lock naming only a
+ * pid (written without /proc, or by an earlier version) that is ours is ours
+ * only if this thread took it and has not released it; otherwise it was left
+ * by an earlier process that had our pid, and is stale. A lock's temporary
+ * file left by a process killed while taking it goes when the next lock in
+ * that directory is taken.
  */
 
-/** The locks this process holds, by real path (worker threads each have their own: they are not covered). */
+/** The locks this thread holds, by real path (each worker thread has its own; the lock file's stamp covers them). */
 const heldHere = new Set<string>()
 
 export async function acquireLock(path: string, what: string): Promise<() => Promise<void>> {
@@ -37,7 +44,7 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
     for (let attempt = 0; attempt < 3; attempt++) {
       // The pid is in the file from the moment it has its name (a temp file linked there): a reader never
       // finds it empty and takes it for stale. No fsync: after a crash the lock is stale anyway.
-      const taken = await publishOnce(path, `${process.pid}\n`, { sync: false }).catch((err: unknown) => {
+      const taken = await publishOnce(path, ownerLine(), { sync: false }).catch((err: unknown) => {
         throw fromFsError(err, `locking ${what}`)
       })
       if (taken) {
@@ -50,10 +57,8 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
           heldHere.delete(key)
         }
       }
-      const owner = Number.parseInt(await readOwner(path), 10)
-      // Our own pid in a lock this process does not hold: left by an earlier process that had it, so stale.
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner))
-        throw locked(what, owner, path)
+      const owner = parseOwner(await readOwner(path))
+      if (owner !== undefined && ownerRuns(owner)) throw locked(what, owner.pid, path)
       await unlink(path).catch(() => undefined) // stale: its owner is gone
     }
     throw new P2PError('E_LOCKED', `could not lock ${what} (${path})`)
@@ -61,6 +66,37 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
     heldHere.delete(key)
     throw err
   }
+}
+
+/** The lock file's text: our pid, and where /proc tells them, our start time and boot (process-stamp.ts). */
+function ownerLine(): string {
+  const me = processStamp()
+  return me ? `${me.pid} ${me.start} ${me.boot}\n` : `${process.pid}\n`
+}
+
+/** The owner a lock file names: its pid, with its start and boot when it was written with them. */
+function parseOwner(text: string): { pid: number; stamp?: ProcessStamp } | undefined {
+  const [pid, start, boot] = text
+    .trim()
+    .split(' ')
+    .map((field) => field.trim())
+  const owner = Number(pid)
+  if (!Number.isSafeInteger(owner) || owner <= 0) return undefined
+  if (start === undefined || boot === undefined || !/^\d{1,20}$/.test(start)) return { pid: owner }
+  return { pid: owner, stamp: { pid: owner, start, boot } }
+}
+
+/**
+ * Whether the lock's owner still runs. With its stamp, exactly: that process
+ * on this boot, even our own pid (another thread of this process holds it;
+ * this thread's own locks were refused before the file was read). With a pid
+ * alone (written without /proc, or by an earlier version): any process of
+ * that pid but ours, whose pid in a lock this thread does not hold was an
+ * earlier process's.
+ */
+function ownerRuns(owner: { pid: number; stamp?: ProcessStamp }): boolean {
+  if (owner.stamp && processStamp() !== undefined) return isRunningNow(owner.stamp)
+  return owner.pid !== process.pid && isRunning(owner.pid)
 }
 
 function locked(what: string, owner: number, path: string): P2PError {
@@ -74,7 +110,7 @@ function locked(what: string, owner: number, path: string): P2PError {
 /** The lock file's text; '' when it vanished or is unreadable (a stale lock). */
 async function readOwner(path: string): Promise<string> {
   try {
-    return (await readRegularFile(path, { maxBytes: 64 })).toString('utf8')
+    return (await readRegularFile(path, { maxBytes: 128 })).toString('utf8')
   } catch (err) {
     if (isAbsent(err) || hasCode(err, 'E_TOO_LARGE')) return ''
     throw fromFsError(err, `reading the lock ${path}`)

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import { lstat, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod/v3'
@@ -7,6 +6,7 @@ import { stampOf, writeFileAtomic } from './disk.js'
 import { type FileIdentity, sameFile } from './file-identity.js'
 import { parseJsonUtf8 } from './json.js'
 import { PACKED_VOUCH_FILE } from './packed.js'
+import { isRunningNow, type ProcessStamp, processStamp } from './process-stamp.js'
 import { readRegularFile } from './safe-fs.js'
 
 /**
@@ -31,14 +31,6 @@ import { readRegularFile } from './safe-fs.js'
  * check refuses it (docs/security.md).
  */
 
-/** Which process, on which boot: a pid alone may be another process's by the time it is read. */
-export interface ProcessStamp {
-  readonly boot: string
-  readonly pid: number
-  /** Clock ticks from boot to the process's start (/proc/<pid>/stat, field 22). */
-  readonly start: string
-}
-
 export interface WriterVouch {
   readonly writer: ProcessStamp
   readonly data: FileIdentity
@@ -48,40 +40,6 @@ export interface WriterVouch {
 
 export function writerVouchPath(entryDir: string): string {
   return join(entryDir, PACKED_VOUCH_FILE)
-}
-
-let bootId: string | null | undefined
-
-function thisBoot(): string | undefined {
-  if (bootId === undefined) {
-    try {
-      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim()
-    } catch {
-      bootId = null // not Linux, or no /proc: nothing is vouched for
-    }
-  }
-  return bootId ?? undefined
-}
-
-/** The process `pid` as it is now, or undefined when it is not running (or /proc cannot say). */
-export function processStamp(pid: number = process.pid): ProcessStamp | undefined {
-  const boot = thisBoot()
-  if (boot === undefined || !Number.isSafeInteger(pid) || pid <= 0) return undefined
-  let stat: string
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
-  } catch {
-    return undefined
-  }
-  // The command name, in parentheses, may itself hold spaces and parentheses: fields count from the last ')'.
-  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
-  return start !== undefined && /^\d+$/.test(start) ? { boot, pid, start } : undefined
-}
-
-/** Whether `writer` is the process running now under its pid, on this boot. */
-export function isRunningNow(writer: ProcessStamp): boolean {
-  const now = processStamp(writer.pid)
-  return now !== undefined && now.boot === writer.boot && now.start === writer.start
 }
 
 const decimal = z.string().regex(/^\d{1,40}$/)

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { readdir, readFile, symlink, writeFile } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { describe, it } from 'node:test'
+import { Worker } from 'node:worker_threads'
 import { hasCode } from '../../src/core/errors.js'
 import { acquireLock } from '../../src/core/lock.js'
+import { processStamp } from '../../src/core/process-stamp.js'
 import { tmpDir } from '../helpers/files.js'
 
 const lockModule = join(process.cwd(), 'dist/src/core/lock.js')
@@ -51,7 +54,12 @@ describe('download lock', () => {
     assert.equal(held.length, 1, 'one of eight at once')
     for (const r of results)
       if (r.status === 'rejected') assert.ok(hasCode(r.reason, 'E_LOCKED') && r.reason.details?.pid === process.pid)
-    assert.equal(await readFile(path, 'utf8'), `${process.pid}\n`, "the holder's lock file is there, whole")
+    const me = processStamp()!
+    assert.equal(
+      await readFile(path, 'utf8'),
+      `${me.pid} ${me.start} ${me.boot}\n`,
+      "the holder's lock file is there, whole",
+    )
     const other = otherProcess(path)
     assert.equal(await other.answer, 'E_LOCKED', 'and another process is refused')
     await other.done()
@@ -70,6 +78,51 @@ describe('download lock', () => {
   it('takes over a lock file holding our pid that this process does not hold (an earlier process had the pid)', async (t) => {
     const path = join(await tmpDir(t), 'x.lock')
     await writeFile(path, `${process.pid}\n`)
+    const release = await acquireLock(path, 'x')
+    await release()
+  })
+
+  it('takes over a lock whose owner is gone though its pid runs: another start time, another boot', async (t) => {
+    const me = processStamp()!
+    const parent = processStamp(process.ppid)!
+    for (const [why, line] of [
+      ['the pid was taken again by a process started later', `${parent.pid} ${BigInt(parent.start) + 1n} ${me.boot}`],
+      ['written before the last reboot', `${parent.pid} ${parent.start} 00000000-0000-0000-0000-000000000000`],
+      ['our own pid, an earlier process of it', `${me.pid} ${BigInt(me.start) + 1n} ${me.boot}`],
+    ]) {
+      const path = join(await tmpDir(t), 'x.lock')
+      await writeFile(path, `${line}\n`)
+      const release = await acquireLock(path, 'x')
+      await release()
+      assert.deepEqual(await readdir(dirname(path)), [], why)
+    }
+  })
+
+  it('refuses a lock its owner still holds, by stamp or (written without one) by pid', async (t) => {
+    const parent = processStamp(process.ppid)!
+    for (const line of [`${parent.pid} ${parent.start} ${parent.boot}`, `${parent.pid}`]) {
+      const path = join(await tmpDir(t), 'x.lock')
+      await writeFile(path, `${line}\n`)
+      await assert.rejects(acquireLock(path, 'x'), (err) => hasCode(err, 'E_LOCKED') && err.details?.pid === parent.pid)
+    }
+  })
+
+  it('keeps two worker threads of one process apart: the lock names the process, not the thread', async (t) => {
+    const path = join(await tmpDir(t), 'x.lock')
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       import(${JSON.stringify(lockModule)}).then(async ({ acquireLock }) => {
+         const release = await acquireLock(${JSON.stringify(path)}, 'x');
+         parentPort.postMessage('held');
+         parentPort.once('message', async () => { await release(); parentPort.postMessage('released') });
+       })`,
+      { eval: true },
+    )
+    t.after(() => worker.terminate())
+    assert.equal((await once(worker, 'message'))[0], 'held')
+    await assert.rejects(acquireLock(path, 'x'), (err) => hasCode(err, 'E_LOCKED') && err.details?.pid === process.pid)
+    worker.postMessage('release')
+    assert.equal((await once(worker, 'message'))[0], 'released')
     const release = await acquireLock(path, 'x')
     await release()
   })

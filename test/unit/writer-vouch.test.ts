@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
 import {
   decodeWriterVouch,
   encodeWriterVouch,
-  isRunningNow,
   maxWriterVouchBytes,
-  processStamp,
   type WriterVouch,
 } from '../../src/core/writer-vouch.js'
 
@@ -86,38 +83,5 @@ describe('data.vouch: a writer in another process vouching for its chunks (codec
         assert.ok(v === undefined || v.unchecked.length === count)
       }),
     )
-  })
-})
-
-describe('data.vouch: whose it is (this boot, this pid, this start)', () => {
-  it('knows this process now, and no longer a process that has exited, nor one with another start or boot', () => {
-    const me = processStamp()
-    assert.ok(me, 'Linux has /proc')
-    assert.ok(isRunningNow(me))
-    assert.equal(isRunningNow({ ...me, start: `${BigInt(me.start) + 1n}` }), false, 'another start: another process')
-    assert.equal(isRunningNow({ ...me, boot: '00000000-0000-0000-0000-000000000000' }), false, 'an earlier boot')
-    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
-      encoding: 'utf8',
-    })
-    const gone = Number(child.stdout)
-    assert.ok(gone > 0)
-    assert.equal(processStamp(gone), undefined, 'exited (and reaped) leaves no process to vouch')
-    assert.equal(processStamp(-1), undefined)
-    assert.equal(processStamp(0), undefined)
-  })
-
-  it("reads the start time after the command name, whatever that holds (spaces, parentheses): a child's start is its own", async () => {
-    const { spawn } = await import('node:child_process')
-    const child = spawn(process.execPath, ['-e', 'process.title = "a) b (c"; setTimeout(() => {}, 10000)'])
-    try {
-      await new Promise((r) => setTimeout(r, 300))
-      const stamp = processStamp(child.pid!)
-      const me = processStamp()!
-      assert.ok(stamp)
-      assert.ok(BigInt(stamp.start) >= BigInt(me.start), 'started after this process')
-      assert.ok(isRunningNow(stamp))
-    } finally {
-      child.kill('SIGKILL')
-    }
   })
 })
