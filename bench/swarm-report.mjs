@@ -61,7 +61,7 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
     const roles = r.roles
       ? `${r.roles.download.toFixed(0)} / ${r.roles.serve.toFixed(0)} / ${r.roles.announce.toFixed(1)}`
       : 'n/a'
-    const hashed = r.hashedFirst ? `${r.hashedFirst.hashed} of ${r.hashedFirst.chunks}` : 'n/a'
+    const hashed = Number.isFinite(r.hashedFirst?.hashed) ? `${r.hashedFirst.hashed} of ${r.hashedFirst.chunks}` : 'n/a'
     return `| ${r.n} | ${labelOf(r)} | ${((100 * r.fromSeeder) / kept).toFixed(0)} % | ${((100 * r.fromPeers) / kept).toFixed(0)} % | ${(r.fetched / kept).toFixed(2)} × | ${mib(Math.min(...r.served))} – ${mib(Math.max(...r.served))} | ${hashed} | ${roles} |`
   })
   const floor = linkBps ? (size * 8) / linkBps : (size * 8) / parseRate(rate)

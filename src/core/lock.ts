@@ -2,7 +2,7 @@ import { mkdir, realpath, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { publishOnce } from './disk.js'
 import { fromFsError, hasCode, P2PError } from './errors.js'
-import { isRunningNow, type ProcessStamp, processStamp } from './process-stamp.js'
+import { formatStamp, type ProcessStamp, parseStamp, processStamp, stampState } from './process-stamp.js'
 import { isAbsent, readRegularFile } from './safe-fs.js'
 import { isRunning, sweepStaleTemps } from './stale-temps.js'
 
@@ -68,34 +68,37 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
   }
 }
 
-/** The lock file's text: our pid, and where /proc tells them, our start time and boot (process-stamp.ts). */
+/** The most of a lock file read; earlier versions read 64 bytes and took a longer file for a stale lock. */
+const MAX_LOCK_BYTES = 64
+
+/** The lock file's text: our stamp (process-stamp.ts) where /proc gives it and it fits, else our pid alone. */
 function ownerLine(): string {
   const me = processStamp()
-  return me ? `${me.pid} ${me.start} ${me.boot}\n` : `${process.pid}\n`
+  const line = me ? `${formatStamp(me)}\n` : ''
+  return line !== '' && Buffer.byteLength(line) <= MAX_LOCK_BYTES ? line : `${process.pid}\n`
 }
 
-/** The owner a lock file names: its pid, with its start and boot when it was written with them. */
+/** The owner a lock file names: its pid, with its stamp when it was written with one. */
 function parseOwner(text: string): { pid: number; stamp?: ProcessStamp } | undefined {
-  const [pid, start, boot] = text
-    .trim()
-    .split(' ')
-    .map((field) => field.trim())
+  const [pid, start, boot] = text.trim().split(' ')
   const owner = Number(pid)
   if (!Number.isSafeInteger(owner) || owner <= 0) return undefined
-  if (start === undefined || boot === undefined || !/^\d{1,20}$/.test(start)) return { pid: owner }
-  return { pid: owner, stamp: { pid: owner, start, boot } }
+  const stamp = parseStamp(owner, start, boot)
+  return stamp ? { pid: owner, stamp } : { pid: owner }
 }
 
 /**
- * Whether the lock's owner still runs. With its stamp, exactly: that process
- * on this boot, even our own pid (another thread of this process holds it;
- * this thread's own locks were refused before the file was read). With a pid
- * alone (written without /proc, or by an earlier version): any process of
- * that pid but ours, whose pid in a lock this thread does not hold was an
- * earlier process's.
+ * Whether the lock's owner still runs. With its stamp, where /proc can say:
+ * that very process on this boot, even under our own pid (then another
+ * thread of this process holds it: this thread's own locks were refused
+ * before the file was read). Otherwise (a pid alone, from a host without
+ * /proc or an earlier version; or a process /proc hides from us) the pid
+ * decides: any running process of that pid but ours, as a lock with our
+ * pid that this thread does not hold was an earlier process's.
  */
 function ownerRuns(owner: { pid: number; stamp?: ProcessStamp }): boolean {
-  if (owner.stamp && processStamp() !== undefined) return isRunningNow(owner.stamp)
+  const state = owner.stamp ? stampState(owner.stamp) : 'unknown'
+  if (state !== 'unknown') return state === 'running'
   return owner.pid !== process.pid && isRunning(owner.pid)
 }
 
@@ -110,7 +113,7 @@ function locked(what: string, owner: number, path: string): P2PError {
 /** The lock file's text; '' when it vanished or is unreadable (a stale lock). */
 async function readOwner(path: string): Promise<string> {
   try {
-    return (await readRegularFile(path, { maxBytes: 128 })).toString('utf8')
+    return (await readRegularFile(path, { maxBytes: MAX_LOCK_BYTES })).toString('utf8')
   } catch (err) {
     if (isAbsent(err) || hasCode(err, 'E_TOO_LARGE')) return ''
     throw fromFsError(err, `reading the lock ${path}`)

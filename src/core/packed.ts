@@ -1,9 +1,9 @@
-import { lstat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from './bitfield.js'
-import { stampOf, writeFileAtomic } from './disk.js'
+import { writeFileAtomic } from './disk.js'
 import { readFully } from './read-fully.js'
 import { openRegularFile } from './safe-fs.js'
+import { StampedFileCache } from './stamped-cache.js'
 
 /**
  * The packed form of a store entry, which downloads write:
@@ -32,6 +32,8 @@ import { openRegularFile } from './safe-fs.js'
 export const PACKED_DATA_FILE = 'data'
 export const PACKED_HAVE_FILE = 'data.have'
 export const PACKED_VOUCH_FILE = 'data.vouch'
+/** What a split replacing an entry's content removes: the vouch first, so nothing vouches for a `data` on its way out. */
+export const PACKED_FILES = [PACKED_VOUCH_FILE, PACKED_HAVE_FILE, PACKED_DATA_FILE] as const
 /** A folder download's record of its temporary tree's name in downloads/ (temp-tree.ts), for the next run to remove. */
 export const TREE_RECORD_FILE = 'tree.part'
 
@@ -70,28 +72,11 @@ export async function writePackedHave(dir: string, have: Bitfield): Promise<void
   await writeFileAtomic(packedHavePath(dir), have.bytes, { within: dirname(dir) })
 }
 
-/**
- * `data.have` read at most once per version of the file (its stamp): a server
- * asks for every chunk request it answers from `data`.
- */
+/** `data.have` read at most once per version of the file (stamped-cache.ts): a server asks for every chunk it serves from `data`. */
 export class PackedHaveCache {
-  private readonly cache = new Map<string, { stamp: string; have: Bitfield | undefined }>()
+  private readonly cache = new StampedFileCache<Bitfield>()
 
-  constructor(private readonly maxEntries = 10_000) {}
-
-  async get(dir: string, count: number): Promise<Bitfield | undefined> {
-    let stamp: string
-    try {
-      stamp = stampOf(await lstat(packedHavePath(dir), { bigint: true }))
-    } catch {
-      this.cache.delete(dir)
-      return undefined
-    }
-    const cached = this.cache.get(dir)
-    if (cached?.stamp === stamp) return cached.have
-    const have = await readPackedHave(dir, count)
-    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!)
-    this.cache.set(dir, { stamp, have })
-    return have
+  get(dir: string, count: number): Promise<Bitfield | undefined> {
+    return this.cache.get(packedHavePath(dir), () => readPackedHave(dir, count))
   }
 }

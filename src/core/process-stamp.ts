@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs'
  * vouch that names one stands only while that very process runs: after a
  * SIGKILL, a crash or a reboot, a pid taken again by another process does
  * not keep it alive. Without /proc (not Linux) there is no stamp, and the
- * callers fall back to the pid alone.
+ * callers fall back to the pid alone. Stamps mean something within one pid
+ * namespace (the store's processes see one another's pids), as pids do.
  */
 
 /** Which process, on which boot: a pid alone may be another process's by the time it is read. */
@@ -16,6 +17,9 @@ export interface ProcessStamp {
   /** Clock ticks from boot to the process's start (/proc/<pid>/stat, field 22). */
   readonly start: string
 }
+
+/** What /proc says of the process a stamp names: `unknown` when it cannot be read (gone, or hidden: hidepid). */
+export type StampState = 'running' | 'gone' | 'unknown'
 
 let bootId: string | null | undefined
 
@@ -30,10 +34,9 @@ function thisBoot(): string | undefined {
   return bootId ?? undefined
 }
 
-/** The process `pid` as it is now, or undefined when it is not running (gone, or a zombie) or /proc cannot say. */
-export function processStamp(pid: number = process.pid): ProcessStamp | undefined {
-  const boot = thisBoot()
-  if (boot === undefined || !Number.isSafeInteger(pid) || pid <= 0) return undefined
+/** `pid`'s state letter and start time, or undefined when its stat cannot be read. */
+function procStat(pid: number): { state: string; start: string } | undefined {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined
   let stat: string
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
@@ -43,12 +46,41 @@ export function processStamp(pid: number = process.pid): ProcessStamp | undefine
   // The command name, in parentheses, may itself hold spaces and parentheses: fields count from the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const [state, start] = [fields[0], fields[19]]
-  if (state === 'Z' || state === 'X' || start === undefined || !/^\d+$/.test(start)) return undefined
-  return { boot, pid, start }
+  return state !== undefined && start !== undefined && /^\d+$/.test(start) ? { state, start } : undefined
 }
 
-/** Whether the process `stamp` names is the one running now under its pid, on this boot. */
-export function isRunningNow(stamp: ProcessStamp): boolean {
-  const now = processStamp(stamp.pid)
-  return now !== undefined && now.boot === stamp.boot && now.start === stamp.start
+const isZombie = (state: string): boolean => state === 'Z' || state === 'X'
+
+/** The process `pid` as it is now, or undefined when it is not running (gone, or a zombie) or /proc cannot say. */
+export function processStamp(pid: number = process.pid): ProcessStamp | undefined {
+  const boot = thisBoot()
+  const stat = boot === undefined ? undefined : procStat(pid)
+  if (boot === undefined || stat === undefined || isZombie(stat.state)) return undefined
+  return { boot, pid, start: stat.start }
+}
+
+/** Whether the process `stamp` names still runs: the one under its pid now, on this boot. */
+export function stampState(stamp: ProcessStamp): StampState {
+  const boot = thisBoot()
+  if (boot === undefined) return 'unknown'
+  if (stamp.boot !== boot) return 'gone' // an earlier boot's: asked without reading /proc
+  const stat = procStat(stamp.pid)
+  if (stat === undefined) return 'unknown'
+  return isZombie(stat.state) || stat.start !== stamp.start ? 'gone' : 'running'
+}
+
+const START = /^\d{1,20}$/
+const BOOT = /^[0-9a-f-]{1,64}$/
+
+/** A stamp as one line's fields: `<pid> <start> <boot>`. */
+export function formatStamp(stamp: ProcessStamp): string {
+  return `${stamp.pid} ${stamp.start} ${stamp.boot}`
+}
+
+/** The stamp of `pid`, `start` and `boot` as read back (from a lock or a vouch), or undefined when malformed. */
+export function parseStamp(pid: unknown, start: unknown, boot: unknown): ProcessStamp | undefined {
+  const n = typeof pid === 'string' && /^\d{1,10}$/.test(pid) ? Number(pid) : pid
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0 || n > 2 ** 31) return undefined
+  if (typeof start !== 'string' || !START.test(start) || typeof boot !== 'string' || !BOOT.test(boot)) return undefined
+  return { pid: n, start, boot }
 }

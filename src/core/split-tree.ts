@@ -6,7 +6,7 @@ import { fromFsError, hasCode, P2PError } from './errors.js'
 import { type Collaborators, componentLog } from './log.js'
 import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
-import { PACKED_DATA_FILE, PACKED_HAVE_FILE, PACKED_VOUCH_FILE } from './packed.js'
+import { PACKED_FILES } from './packed.js'
 import { printable } from './printable.js'
 import { isAbsent, readRegularFile } from './safe-fs.js'
 import { refuseExisting, Slots, withdrawOnce } from './split-chunk.js'
@@ -150,8 +150,7 @@ export async function splitTree(
   if (previous?.id !== id) {
     // A download's copy of the replaced content must not be announced or resumed as this one.
     await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
-    for (const file of [PACKED_VOUCH_FILE, PACKED_HAVE_FILE, PACKED_DATA_FILE])
-      await unlink(join(dir, file)).catch(() => undefined)
+    for (const file of PACKED_FILES) await unlink(join(dir, file)).catch(() => undefined)
     await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
       throw fromFsError(err, `writing the manifest of ${printable(name)}`)
     })

@@ -8,7 +8,7 @@ import { fromFsError, P2PError } from './errors.js'
 import { type Collaborators, componentLog, type Logger } from './log.js'
 import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
-import { PACKED_DATA_FILE, PACKED_HAVE_FILE, PACKED_VOUCH_FILE } from './packed.js'
+import { PACKED_FILES } from './packed.js'
 import { readFullySync } from './read-fully.js'
 import { lstatIfPresent } from './safe-fs.js'
 import { refuseExisting, Slots, storeChunk, withdrawOnce } from './split-chunk.js'
@@ -87,8 +87,7 @@ export async function splitFile(
     const unchanged = existing?.id === id && chunks.written === 0
     if (found?.id !== id) {
       // A download's packed copy of the replaced content must not be announced or resumed as this one.
-      for (const file of [PACKED_VOUCH_FILE, PACKED_HAVE_FILE, PACKED_DATA_FILE])
-        await unlink(join(dir, file)).catch(() => undefined)
+      for (const file of PACKED_FILES) await unlink(join(dir, file)).catch(() => undefined)
       await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
         throw fromFsError(err, `writing the manifest of ${name}`)
       })

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises'
 import { TEMP_MARKER } from './constants.js'
 import { DirectoryWatches } from './directory-watches.js'
 import type { Logger } from './log.js'
-import { PACKED_DATA_FILE } from './packed.js'
+import { PACKED_DATA_FILE, PACKED_VOUCH_FILE } from './packed.js'
 import type { ChunkStore } from './store.js'
 import { isEntryDirName } from './store-layout.js'
 
@@ -10,8 +10,8 @@ import { isEntryDirName } from './store-layout.js'
  * Tells its owner when what a chunk store holds may have changed: an entry
  * directory appearing or going, or, inside one, a manifest, a chunk file or
  * a `data.have` written. A running download's writes into `data` are not a
- * change (its `data.have` says which of them count), nor are temporary
- * files. The root and each entry directory are watched non-recursively
+ * change (its `data.have` says which of them count), nor is its
+ * `data.vouch` (which process checked them), nor are temporary files. The root and each entry directory are watched non-recursively
  * (directory-watches.ts); `refresh()` takes the watches of new entry
  * directories and drops those of entries gone, and is called before each
  * scan, so a change after the scan is always an event. Where a watch cannot
@@ -45,7 +45,7 @@ export class StoreChanges {
   }
 
   private readonly onEntryEvent = (file: string | null): void => {
-    if (file === PACKED_DATA_FILE || file?.includes(TEMP_MARKER)) return
+    if (file === PACKED_DATA_FILE || file === PACKED_VOUCH_FILE || file?.includes(TEMP_MARKER)) return
     this.onChange()
   }
 

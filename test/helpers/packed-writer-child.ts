@@ -1,11 +1,13 @@
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import type { Manifest } from '../../src/core/manifest.js'
+import { writerVouchPath } from '../../src/core/writer-vouch.js'
 
 /**
  * A download's writer in a process of its own, driven line by line over
- * stdin (`write <index>`, `close`), answering each line on stdout once done:
+ * stdin (`write <index>`, `finish`, `close`), answering each line on stdout once done:
  * the other process a p2p-serve beside a download sees. Arguments: the
  * entry's directory, downloads/, the manifest's JSON, and the source file
  * the chunks are cut from.
@@ -23,6 +25,13 @@ for await (const line of createInterface({ input: process.stdin })) {
     const { outcome } = await writer.verifyAndWrite(index, chunk, manifest.chunks[index]!)
     writer.accept(index, chunk)
     process.stdout.write(`${outcome} ${index}\n`)
+  } else if (command === 'finish') {
+    let vouchAtFinalName = true
+    const beforeFinalName = (): void => {
+      vouchAtFinalName = existsSync(writerVouchPath(entryDir))
+    }
+    await writer.finish({ beforeFinalName })
+    process.stdout.write(`finished, vouch at the final name: ${vouchAtFinalName}\n`)
   } else if (command === 'close') {
     await writer.close()
     process.stdout.write('closed\n')

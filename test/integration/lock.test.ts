@@ -55,11 +55,9 @@ describe('download lock', () => {
     for (const r of results)
       if (r.status === 'rejected') assert.ok(hasCode(r.reason, 'E_LOCKED') && r.reason.details?.pid === process.pid)
     const me = processStamp()!
-    assert.equal(
-      await readFile(path, 'utf8'),
-      `${me.pid} ${me.start} ${me.boot}\n`,
-      "the holder's lock file is there, whole",
-    )
+    const line = await readFile(path, 'utf8')
+    assert.equal(line, `${me.pid} ${me.start} ${me.boot}\n`, "the holder's lock file is there, whole")
+    assert.ok(Buffer.byteLength(line) <= 64, 'within what earlier versions read of a lock (64 bytes)')
     const other = otherProcess(path)
     assert.equal(await other.answer, 'E_LOCKED', 'and another process is refused')
     await other.done()
@@ -89,6 +87,7 @@ describe('download lock', () => {
       ['the pid was taken again by a process started later', `${parent.pid} ${BigInt(parent.start) + 1n} ${me.boot}`],
       ['written before the last reboot', `${parent.pid} ${parent.start} 00000000-0000-0000-0000-000000000000`],
       ['our own pid, an earlier process of it', `${me.pid} ${BigInt(me.start) + 1n} ${me.boot}`],
+      ['a pid no process has (above pid_max)', `${2 ** 22 + 1} ${parent.start} ${me.boot}`],
     ]) {
       const path = join(await tmpDir(t), 'x.lock')
       await writeFile(path, `${line}\n`)

@@ -3,7 +3,7 @@ import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:chil
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readFile, rename, symlink, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
@@ -99,12 +99,26 @@ async function published(entryDir: string, chunks: number, count: number): Promi
   }
 }
 
+/** Until the writer's `data.vouch` lists chunk `index`. */
+async function vouched(entryDir: string, chunks: number, index: number): Promise<void> {
+  const deadline = Date.now() + 10_000
+  const lists = async () => {
+    const bytes = await readFile(writerVouchPath(entryDir)).catch(() => undefined)
+    return bytes !== undefined && decodeWriterVouch(bytes, chunks)?.verified.get(index) === true
+  }
+  while (!(await lists())) {
+    if (Date.now() > deadline) throw new Error(`data.vouch never listed chunk ${index}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
 describe('a p2p-serve beside a download in another process (data.vouch)', () => {
   it('serves what the download verified and wrote without hashing it; once the writer is killed, hashes it again', async (t) => {
     const s = await setup(t, 6)
     const w = await s.writer()
     for (const i of [4, 0, 2]) assert.equal(await w.send(`write ${i}`), `written ${i}`)
     await published(s.entryDir, 6, 3)
+    await vouched(s.entryDir, 6, 2)
     for (const i of [0, 2, 4]) assert.equal(sha(await s.client.fetchChunk(s.id, i)), s.manifest.chunks[i])
     assert.equal(s.server.stats.hashedChunks, 0, 'the download in the other process checked each of them')
     await assert.rejects(s.client.fetchChunk(s.id, 1), (e) => hasCode(e, 'E_NOT_FOUND'), 'not written yet')
@@ -114,28 +128,39 @@ describe('a p2p-serve beside a download in another process (data.vouch)', () => 
     assert.equal(s.server.stats.hashedChunks, 1, 'its writer is gone: the vouch is worth nothing')
   })
 
-  it('a writer that closes takes its vouch back; the next writer vouches only for what it checks itself', async (t) => {
+  it('a writer that closes takes its vouch back; the next vouches only for what it verifies itself', async (t) => {
     const s = await setup(t, 4)
     const first = await s.writer()
     assert.equal(await first.send('write 1'), 'written 1')
+    await vouched(s.entryDir, 4, 1)
     assert.equal(await first.send('close'), 'closed')
     assert.equal(existsSync(writerVouchPath(s.entryDir)), false)
     assert.equal(sha(await s.client.fetchChunk(s.id, 1)), s.manifest.chunks[1])
     assert.equal(s.server.stats.hashedChunks, 1)
-    // A re-run: chunk 1 is listed when it opens (inherited, checked again later): not vouched for.
+    // A re-run: chunk 1 is listed when it opens, by the run before; this one vouches only for chunk 3.
     const again = await s.writer()
+    assert.equal(existsSync(writerVouchPath(s.entryDir)), false, 'nothing vouches before the new writer wrote')
+    assert.equal(await again.send('write 3'), 'written 3')
+    await vouched(s.entryDir, 4, 3)
     const vouch = decodeWriterVouch(await readFile(writerVouchPath(s.entryDir)), 4)
     assert.deepEqual(
-      [0, 1, 2, 3].map((i) => vouch?.unchecked.get(i)),
-      [false, true, false, false],
+      [0, 1, 2, 3].map((i) => vouch?.verified.get(i)),
+      [false, false, false, true],
     )
     assert.equal(vouch?.writer.pid, again.child.pid)
-    assert.equal(await again.send('write 3'), 'written 3')
-    await published(s.entryDir, 4, 2)
     // Served again in this server: a stamp it hashed does not last across the other writer's writes.
     assert.equal(sha(await s.client.fetchChunk(s.id, 1)), s.manifest.chunks[1])
     assert.equal(sha(await s.client.fetchChunk(s.id, 3)), s.manifest.chunks[3])
     assert.equal(s.server.stats.hashedChunks, 2, 'chunk 1 hashed again, chunk 3 not')
+  })
+
+  it('takes the vouch back before the finished file gets its final name (a link to data)', async (t) => {
+    const s = await setup(t, 2)
+    const w = await s.writer()
+    for (const i of [0, 1]) assert.equal(await w.send(`write ${i}`), `written ${i}`)
+    await vouched(s.entryDir, 2, 1)
+    assert.equal(await w.send('finish'), 'finished, vouch at the final name: false')
+    assert.equal(existsSync(writerVouchPath(s.entryDir)), false)
   })
 
   it('still hashes, and refuses, a chunk listed before the writer opened (damaged behind its back), and anything in another file put at data', async (t) => {
@@ -149,6 +174,7 @@ describe('a p2p-serve beside a download in another process (data.vouch)', () => 
     const w = await s.writer()
     assert.equal(await w.send('write 0'), 'written 0')
     await published(s.entryDir, 4, 2)
+    await vouched(s.entryDir, 4, 0)
     await assert.rejects(s.client.fetchChunk(s.id, 3), (e) => hasCode(e, 'E_NOT_FOUND'))
     assert.equal(s.server.stats.hashedChunks, 1)
     assert.equal(sha(await s.client.fetchChunk(s.id, 0)), s.manifest.chunks[0])
@@ -164,23 +190,24 @@ describe('a p2p-serve beside a download in another process (data.vouch)', () => 
     const s = await setup(t, 5)
     const w = await s.writer()
     const path = writerVouchPath(s.entryDir)
-    const real = await readFile(path)
-    const vouch = decodeWriterVouch(real, 5)!
-    const forged = { ...vouch, writer: { ...vouch.writer, start: `${BigInt(vouch.writer.start) + 1n}` } }
     const elsewhere = join(s.entryDir, '..', 'elsewhere.vouch')
-    await writeFile(elsewhere, real)
-    const variants: Array<() => Promise<void>> = [
-      () => writeFile(path, encodeWriterVouch(forged)),
+    const variants: Array<(real: Buffer) => Promise<void>> = [
+      (real) => {
+        const vouch = decodeWriterVouch(real, 5)!
+        const forged = { ...vouch, writer: { ...vouch.writer, start: `${BigInt(vouch.writer.start) + 1n}` } }
+        return writeFile(path, encodeWriterVouch(forged))
+      },
       () => writeFile(path, '{"version":1'),
-      () => unlink(path).then(() => symlink(elsewhere, path)),
+      (real) => unlink(path).then(() => writeFile(elsewhere, real).then(() => symlink(elsewhere, path))),
       () => unlink(path).then(() => mkfifo(path)),
-      () => unlink(path).then(() => writeFile(path, real)),
+      async () => undefined, // the writer's own
     ]
     for (const [i, make] of variants.entries()) {
       assert.equal(await w.send(`write ${i}`), `written ${i}`)
-      await published(s.entryDir, 5, i + 1)
-      await make()
+      await vouched(s.entryDir, 5, i) // the writer's last publish is in: nothing replaces what follows
+      await make(await readFile(path))
       assert.equal(sha(await s.client.fetchChunk(s.id, i)), s.manifest.chunks[i])
+      await rm(path, { force: true })
     }
     assert.equal(s.server.stats.hashedChunks, 4, 'hashed under each but the real vouch')
   })

@@ -11,7 +11,7 @@ import {
 
 const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })
 
-/** A vouch for `count` chunks with any writer, file and unchecked set. */
+/** A vouch for `count` chunks with any writer, file and verified set. */
 const vouchOf = (count: number) =>
   fc.record({
     writer: fc.record({
@@ -20,7 +20,7 @@ const vouchOf = (count: number) =>
       start: fc.bigInt({ min: 0n, max: 2n ** 64n }).map(String),
     }),
     data: fc.record({ dev: int64, ino: int64 }),
-    unchecked: fc.array(fc.boolean(), { minLength: count, maxLength: count }).map((bits) => {
+    verified: fc.array(fc.boolean(), { minLength: count, maxLength: count }).map((bits) => {
       const field = new Bitfield(count)
       for (const [i, b] of bits.entries()) if (b) field.set(i)
       return field
@@ -33,11 +33,11 @@ function same(a: WriterVouch, b: WriterVouch | undefined): void {
   assert.ok(b)
   assert.deepEqual({ ...b.writer }, { ...a.writer })
   assert.deepEqual({ ...b.data }, { ...a.data })
-  assert.deepEqual([...b.unchecked.bytes], [...a.unchecked.bytes])
+  assert.deepEqual([...b.verified.bytes], [...a.verified.bytes])
 }
 
 describe('data.vouch: a writer in another process vouching for its chunks (codec)', () => {
-  it('decodes what it encodes, for any writer, any 64-bit identity and any unchecked set, within its size bound (property)', () => {
+  it('decodes what it encodes, for any writer, any 64-bit identity and any verified set, within its size bound (property)', () => {
     fc.assert(
       fc.property(withCount, ([count, vouch]) => {
         const bytes = encodeWriterVouch(vouch)
@@ -61,7 +61,7 @@ describe('data.vouch: a writer in another process vouching for its chunks (codec
           { ...json, start: '-1' },
           { ...json, ino: '1e3' },
           { ...json, boot: 'not a boot id!' },
-          { ...json, unchecked: `${json.unchecked as string}A` },
+          { ...json, verified: `${json.verified as string}A` },
           Object.fromEntries(Object.entries(json).filter(([k]) => k !== 'dev')),
           [json],
           null,
@@ -70,7 +70,7 @@ describe('data.vouch: a writer in another process vouching for its chunks (codec
       }),
     )
     const dirty = Buffer.from(
-      JSON.stringify({ version: 1, boot: 'b', pid: 1, start: '1', dev: '1', ino: '1', unchecked: 'AQ==' }),
+      JSON.stringify({ version: 1, boot: 'b', pid: 1, start: '1', dev: '1', ino: '1', verified: 'AQ==' }),
     )
     assert.ok(decodeWriterVouch(dirty, 8), 'bit 7 of 8 chunks is in range')
     assert.equal(decodeWriterVouch(dirty, 7), undefined, 'bit 7 of 7 chunks is past the end')
@@ -80,7 +80,7 @@ describe('data.vouch: a writer in another process vouching for its chunks (codec
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 100 }), (bytes, count) => {
         const v = decodeWriterVouch(bytes, count)
-        assert.ok(v === undefined || v.unchecked.length === count)
+        assert.ok(v === undefined || v.verified.length === count)
       }),
     )
   })

@@ -22,6 +22,8 @@ export class HavePublisher {
     private readonly have: Bitfield,
     readonly inherited: Bitfield,
     private readonly publishMs = 50,
+    /** After each `data.have`, in the same chain: what this run verified and wrote (writer-vouch.ts). */
+    private readonly alsoPublish?: (verified: Bitfield) => Promise<void>,
   ) {}
 
   /** A chunk was accepted: publish at once when the last publish is old enough, else when it will be. */
@@ -39,8 +41,10 @@ export class HavePublisher {
       this.have.length,
       this.have.bytes.map((bits, i) => bits | this.inherited.bytes[i]!),
     )
+    const verified = new Bitfield(this.have.length, this.have.bytes.slice())
     this.publishing = this.publishing
       .then(() => writePackedHave(this.entryDir, snapshot))
+      .then(() => this.alsoPublish?.(verified))
       .catch((err: unknown) => {
         this.failure ??= fromFsError(err, `writing ${this.entryDir}/data.have`)
       })

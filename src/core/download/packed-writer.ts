@@ -98,8 +98,9 @@ export class PackedWriter {
   private closed: Promise<void> | undefined
   /** Gives `have` back to `options.vouch`, once `data` is no longer this writer's (or `open` failed). */
   private unvouch: (() => void) | undefined
-  /** Whether this writer's `data.vouch` is out (writer-vouch.ts): taken back when it closes `data`. */
-  private vouchOut = false
+  /** Whether `data.vouch` (writer-vouch.ts) goes out with each `data.have`: until closing begins. */
+  private vouching = true
+  /** The vouch could not be taken back: the file must not get its final name while it may still vouch. */
   private vouchFailure: unknown
   /** A folder: its tree, built as its files complete (tree-writer.ts). */
   private tree: TreeBuilder | undefined
@@ -121,7 +122,9 @@ export class PackedWriter {
     const file = isTree(options.manifest) ? undefined : options.manifest
     this.whole =
       file && new WholeFileHash(file, this.have, (into, length, position) => this.readAt(into, length, position))
-    this.publisher = new HavePublisher(options.entryDir, this.have, inherited, options.publishMs)
+    this.publisher = new HavePublisher(options.entryDir, this.have, inherited, options.publishMs, (verified) =>
+      this.vouchFor(verified),
+    )
     this.writeback = new Writeback(handle, this.dataPath)
     this.writes = new HashedWrites(handle.fd, this.plan.chunkSize, options.hashPace)
   }
@@ -145,7 +148,7 @@ export class PackedWriter {
       const inherited = (await readPackedHave(entryDir, count)) ?? new Bitfield(count)
       writer = new PackedWriter(handle, opened.identity, options, inherited)
       writer.unvouch = options.vouch?.register(path, opened.identity, writer.have)
-      writer.vouchOut = await publishWriterVouch(entryDir, opened.identity, inherited)
+      await removeWriterVouch(entryDir) // an earlier writer's, whoever it was: only ours from now on
       const opening = writer
       if (isTree(manifest)) {
         writer.tree = await TreeBuilder.start({
@@ -162,8 +165,7 @@ export class PackedWriter {
       }
       return writer
     } catch (err) {
-      writer?.unvouch?.() // a writer that did not open gives its vouches back at once
-      if (writer?.vouchOut) await removeWriterVouch(entryDir).catch(() => undefined)
+      writer?.unvouch?.() // a writer that did not open gives its vouch back at once
       await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
     }
@@ -212,6 +214,13 @@ export class PackedWriter {
     this.writeback.add(data.byteLength)
     this.whole?.add(index, data)
     this.publisher.soon()
+  }
+
+  /** `verified` (this run's `have` as `data.have` was just published) for a server in another process. */
+  private async vouchFor(verified: Bitfield): Promise<void> {
+    if (!this.vouching) return
+    // Not published (no /proc, a write error): a server hashes those chunks, as it would without the vouch.
+    await publishWriterVouch(this.options.entryDir, this.dataFile, verified).catch(() => undefined)
   }
 
   /** A chunk `inherited` listed failed its check: no longer publish it. */
@@ -281,14 +290,13 @@ export class PackedWriter {
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.unvouch?.()
-      const writesEnded = this.writes.close() // at once: no write starts once close is called
+      this.vouching = false
+      await this.writes.close()
+      await this.publisher.now() // after every publish before it, each vouch included
       // Before the final name links to `data`: from then on nothing vouches for what is in it.
-      if (this.vouchOut)
-        await removeWriterVouch(this.options.entryDir).catch((err: unknown) => {
-          this.vouchFailure ??= fromFsError(err, `removing ${writerVouchPath(this.options.entryDir)}`)
-        })
-      await writesEnded
-      await this.publisher.now()
+      await removeWriterVouch(this.options.entryDir).catch((err: unknown) => {
+        this.vouchFailure ??= fromFsError(err, `removing ${writerVouchPath(this.options.entryDir)}`)
+      })
       await this.whole?.settled()
       // A folder stopped before its end: copies under way read `data` (let them end), the temporary tree goes.
       if (this.tree && !this.treeFinished) await this.tree.abandon().catch(() => undefined)

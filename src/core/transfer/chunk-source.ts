@@ -130,7 +130,7 @@ export class ChunkSource {
       const stamp = stampOf(st)
       if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
       // Asked before the read: a chunk a download accepts while we read may have been read before it was written.
-      const vouched = source.packed && (await this.vouchedFor(entry, path, identityOf(st), index))
+      const vouched = source.packed && (await this.vouchedFor(entry, source, stamp, identityOf(st), index))
       if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length)
         throw this.corrupt(path, key, index, manifest, 'shrank while read')
       if (!vouched && this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
@@ -152,9 +152,21 @@ export class ChunkSource {
     }
   }
 
-  /** Whether a download still writing the packed `data` at `path` (opened as `opened`) verified and wrote chunk `index`. */
-  private async vouchedFor(entry: CatalogEntry, path: string, opened: FileIdentity, index: number): Promise<boolean> {
-    if (this.vouched?.has(path, opened, index) === true) return true // in this process: no file to read
+  /**
+   * Whether a download still writing the packed `data` (opened as `opened`)
+   * verified and wrote chunk `index`: in this process, or else, unless this
+   * server or the verified record knows the chunk good already (then it is
+   * not hashed either way), in another (its `data.vouch`, read only then).
+   */
+  private async vouchedFor(
+    entry: CatalogEntry,
+    source: OpenChunk,
+    stamp: string,
+    opened: FileIdentity,
+    index: number,
+  ): Promise<boolean> {
+    if (this.vouched?.has(source.path, opened, index) === true) return true
+    if (this.verified.get(source.key) === stamp || (await this.recorded(entry.id))[index] === stamp) return false
     return this.writerVouches.vouches(entry.dir, planOf(entry.manifest).chunkCount, opened, index)
   }
 
