@@ -11,7 +11,8 @@ import { isRunning, sweepStaleTemps } from './stale-temps.js'
  * one store do not fight over its chunks: its pid and, where /proc tells
  * them, its start time and boot (process-stamp.ts). A lock whose owner no
  * longer runs (killed with SIGKILL, the machine crashed or rebooted, its pid
- * since taken by another process) is taken over. Something else at the
+ * since taken by another process) is taken over, by one process at a time
+ * (`takeOver`). Something else at the
  * lock's path (a FIFO, a link, a directory) is never opened blocking nor
  * followed: the lock fails with E_IO naming it. Two downloads of one file in
  * one process (a library user's) are kept apart too, in one thread by
@@ -41,7 +42,7 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
   if (heldHere.has(key)) throw locked(what, process.pid, path)
   heldHere.add(key)
   try {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       // The pid is in the file from the moment it has its name (a temp file linked there): a reader never
       // finds it empty and takes it for stale. No fsync: after a crash the lock is stale anyway.
       const taken = await publishOnce(path, ownerLine(), { sync: false }).catch((err: unknown) => {
@@ -53,13 +54,13 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
         return async () => {
           if (released) return
           released = true
-          await unlink(path).catch(() => undefined)
+          await unlink(path).catch(() => undefined) // ours: only a holder's own death lets another take it over
           heldHere.delete(key)
         }
       }
       const owner = parseOwner(await readOwner(path))
       if (owner !== undefined && ownerRuns(owner)) throw locked(what, owner.pid, path)
-      await unlink(path).catch(() => undefined) // stale: its owner is gone
+      await takeOver(path) // stale: its owner is gone
     }
     throw new P2PError('E_LOCKED', `could not lock ${what} (${path})`)
   } catch (err) {
@@ -67,6 +68,10 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
     throw err
   }
 }
+
+/** Tries to take a lock found stale, each after a takeover (or a wait for another's): a few, then E_LOCKED. */
+const MAX_ATTEMPTS = 20
+const TAKEOVER_SUFFIX = '.takeover'
 
 /** The most of a lock file read; earlier versions read 64 bytes and took a longer file for a stale lock. */
 const MAX_LOCK_BYTES = 64
@@ -108,6 +113,34 @@ function locked(what: string, owner: number, path: string): P2PError {
     `${what} is being downloaded by process ${owner}; wait for it (or stop it) and run again`,
     { pid: owner, lock: path },
   )
+}
+
+/**
+ * Remove the lock at `path` if it is still stale. Of several processes
+ * finding it stale at once, only the one holding `<lock>.takeover`
+ * (published as a lock is, held for microseconds) judges it again and
+ * removes it: without that, one could remove the lock another had just
+ * taken in its place (an identity would not tell: the new file may get the
+ * old one's inode). Under the guard the file cannot change: a lock is
+ * published only where none is, and removed only by its live owner or a
+ * guard holder. A guard whose owner is gone (killed while it held it) is
+ * removed; the others wait a moment and look again.
+ */
+async function takeOver(path: string): Promise<void> {
+  const guard = `${path}${TAKEOVER_SUFFIX}`
+  if (!(await publishOnce(guard, ownerLine(), { sync: false }).catch(() => false))) {
+    // Only a guard that names its owner, gone: one unreadable or absent is being published or has just gone.
+    const owner = parseOwner(await readOwner(guard))
+    if (owner !== undefined && !ownerRuns(owner)) await unlink(guard).catch(() => undefined)
+    await new Promise((r) => setTimeout(r, 2 + Math.random() * 10))
+    return
+  }
+  try {
+    const owner = parseOwner(await readOwner(path))
+    if (owner === undefined || !ownerRuns(owner)) await unlink(path).catch(() => undefined)
+  } finally {
+    await unlink(guard).catch(() => undefined)
+  }
 }
 
 /** The lock file's text; '' when it vanished or is unreadable (a stale lock). */

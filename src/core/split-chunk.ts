@@ -1,8 +1,11 @@
 import { lstat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
 import { sharedBuffer } from './buffer-pool.js'
+import { MANIFEST_FILE } from './constants.js'
 import { writeChunkFile, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { hashThreads } from './hashing.js'
+import { PACKED_FILES } from './packed.js'
 import { printable } from './printable.js'
 import { isAbsent } from './safe-fs.js'
 
@@ -68,16 +71,21 @@ export async function storeChunk(view: Buffer, place: ChunkPlace): Promise<{ sha
 }
 
 /**
- * The previous manifest at `path` removed once, however many chunk writes ask at the same time; a removal
- * that fails (but for one already gone) fails the split, with an error naming `item`, before any chunk is
- * replaced.
+ * The previous manifest in entry directory `dir` removed once, however many chunk writes ask at the same
+ * time; a removal that fails (but for one already gone) fails the split, with an error naming `item`, before
+ * any chunk is replaced.
  */
-export function withdrawOnce(path: string, item: string): () => Promise<void> {
+export function withdrawOnce(dir: string, item: string): () => Promise<void> {
   let removal: Promise<void> | undefined
   return () =>
-    (removal ??= unlink(path).catch((err: unknown) => {
-      if (!isAbsent(err)) throw fromFsError(err, `removing the replaced manifest of ${item}`)
-    }))
+    (removal ??= (async () => {
+      await unlink(join(dir, MANIFEST_FILE)).catch((err: unknown) => {
+        if (!isAbsent(err)) throw fromFsError(err, `removing the replaced manifest of ${item}`)
+      })
+      // With it, a download's packed copy of the replaced content: a split stopped now leaves no `data` that a
+      // download of other content taking the directory would write into beside the first (best effort).
+      for (const file of PACKED_FILES) await unlink(join(dir, file)).catch(() => undefined)
+    })())
 }
 
 /** Chunk-sized buffers over shared memory (the hash threads read them without a copy), at most `count`. */

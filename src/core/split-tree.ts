@@ -84,7 +84,7 @@ export async function splitTree(
   if (previous !== undefined && !options.force && previous.manifest?.chunkSize !== chunkSize) throw refuseExisting(name)
   const reuse = previous?.manifest?.chunkSize === chunkSize ? new TreeLayout(previous.manifest) : undefined
   // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
-  const withdraw = withdrawOnce(join(dir, MANIFEST_FILE), printable(name))
+  const withdraw = withdrawOnce(dir, printable(name))
   if (previous !== undefined && reuse === undefined) await withdraw()
 
   // Global chunk numbering: each file's first chunk follows the previous files' chunks (entry order).

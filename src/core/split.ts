@@ -77,7 +77,7 @@ export async function splitFile(
         ? existing.manifest.chunks
         : undefined
     // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
-    const withdraw = withdrawOnce(join(dir, MANIFEST_FILE), name)
+    const withdraw = withdrawOnce(dir, name)
     if ((found || other) && !reuse) await withdraw()
 
     const chunks = await hashAndWriteChunks(handle, size, { ...options, chunkSize, dir, reuse, name, log, withdraw })

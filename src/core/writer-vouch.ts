@@ -33,6 +33,8 @@ import { StampedFileCache } from './stamped-cache.js'
  */
 
 export interface WriterVouch {
+  /** The item's id: the vouch is for that manifest's chunks, never another's in the same directory. */
+  readonly id: string
   readonly writer: ProcessStamp
   readonly data: FileIdentity
   /** The chunks the writer verified and wrote into `data`. */
@@ -48,6 +50,7 @@ const signedDecimal = z.string().regex(/^-?\d{1,20}$/)
 const vouchSchema = z
   .object({
     version: z.literal(1),
+    id: z.string().regex(/^[0-9a-f]{64}$/),
     boot: z.string(),
     pid: z.number(),
     start: z.string(),
@@ -58,10 +61,11 @@ const vouchSchema = z
   .strict()
 
 export function encodeWriterVouch(vouch: WriterVouch): Buffer {
-  const { writer, data, verified } = vouch
+  const { id, writer, data, verified } = vouch
   return Buffer.from(
     JSON.stringify({
       version: 1,
+      id,
       boot: writer.boot,
       pid: writer.pid,
       start: writer.start,
@@ -87,7 +91,7 @@ export function decodeWriterVouch(bytes: Uint8Array, count: number): WriterVouch
   if (!writer || bits.length !== Math.ceil(count / 8) || bits.toString('base64') !== parsed.verified) return undefined
   const verified = new Bitfield(count, new Uint8Array(bits))
   if (!verified.hasCleanTail()) return undefined
-  return { writer, data: { dev: BigInt(parsed.dev), ino: BigInt(parsed.ino) }, verified }
+  return { id: parsed.id, writer, data: { dev: BigInt(parsed.dev), ino: BigInt(parsed.ino) }, verified }
 }
 
 /** The most a vouch for `count` chunks may take on disk (the rest is refused unread). */
@@ -97,13 +101,18 @@ export function maxWriterVouchBytes(count: number): number {
 
 /**
  * The writer's side: `verified` (a snapshot, its bytes in `file` already)
- * published for this process. Does nothing without /proc. Throws what the
- * write threw; the previous vouch, a subset, stays.
+ * of item `id` published for this process. Does nothing without /proc.
+ * Throws what the write threw; the previous vouch, a subset, stays.
  */
-export async function publishWriterVouch(entryDir: string, file: FileIdentity, verified: Bitfield): Promise<void> {
+export async function publishWriterVouch(
+  entryDir: string,
+  id: string,
+  file: FileIdentity,
+  verified: Bitfield,
+): Promise<void> {
   const writer = processStamp()
   if (writer === undefined) return
-  await writeFileAtomic(writerVouchPath(entryDir), encodeWriterVouch({ writer, data: file, verified }), {
+  await writeFileAtomic(writerVouchPath(entryDir), encodeWriterVouch({ id, writer, data: file, verified }), {
     within: dirname(entryDir),
   })
 }
@@ -124,11 +133,11 @@ export class WriterVouchCache {
   private readonly cache = new StampedFileCache<{ vouch: WriterVouch; gone: boolean }>()
 
   /**
-   * Whether chunk `index` of the entry in `dir` (of `count` chunks) was
+   * Whether chunk `index` of item `id` (of `count` chunks), in `dir`, was
    * verified and written into `opened` by a writer running now. Ask before
    * reading the chunk, as VouchedChunks.has.
    */
-  async vouches(dir: string, count: number, opened: FileIdentity, index: number): Promise<boolean> {
+  async vouches(dir: string, id: string, count: number, opened: FileIdentity, index: number): Promise<boolean> {
     const path = writerVouchPath(dir)
     const read = await this.cache.get(path, async () => {
       const bytes = await readRegularFile(path, { maxBytes: maxWriterVouchBytes(count) }).catch(() => undefined)
@@ -137,7 +146,7 @@ export class WriterVouchCache {
     })
     if (read === undefined || read.gone || index >= count) return false
     const { vouch } = read
-    if (!vouch.verified.get(index) || !sameFile(vouch.data, opened)) return false
+    if (vouch.id !== id || !vouch.verified.get(index) || !sameFile(vouch.data, opened)) return false
     const state = stampState(vouch.writer)
     read.gone = state === 'gone'
     return state === 'running'

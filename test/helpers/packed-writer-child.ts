@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
-import type { Manifest } from '../../src/core/manifest.js'
+import { type Manifest, manifestId } from '../../src/core/manifest.js'
 import { writerVouchPath } from '../../src/core/writer-vouch.js'
 
 /**
@@ -13,9 +13,16 @@ import { writerVouchPath } from '../../src/core/writer-vouch.js'
  * the chunks are cut from.
  */
 const [entryDir, downloadsDir, manifestPath, sourcePath] = process.argv.slice(2) as [string, string, string, string]
-const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest
+const manifestBytes = await readFile(manifestPath)
+const manifest = JSON.parse(manifestBytes.toString('utf8')) as Manifest
 const source = await readFile(sourcePath)
-const writer = await PackedWriter.open({ entryDir, downloadsDir, manifest, publishMs: 0 })
+const writer = await PackedWriter.open({
+  entryDir,
+  downloadsDir,
+  manifest,
+  id: manifestId(manifestBytes),
+  publishMs: 0,
+})
 process.stdout.write('open\n')
 for await (const line of createInterface({ input: process.stdin })) {
   const [command, arg] = line.split(' ')

@@ -126,6 +126,19 @@ describe('download lock', () => {
     await release()
   })
 
+  it('gives a stale lock to one of several processes taking it over at once (each removes only the file it judged stale)', async (t) => {
+    const me = processStamp()!
+    for (let round = 0; round < 8; round++) {
+      const path = join(await tmpDir(t), 'x.lock')
+      await writeFile(path, `${2 ** 22 + 1} 1 ${me.boot}\n`) // a pid above pid_max: no process has it
+      const others = Array.from({ length: 5 }, () => otherProcess(path))
+      const outputs = await Promise.all(others.map((o) => o.answer))
+      await Promise.all(others.map((o) => o.done()))
+      assert.equal(outputs.filter((o) => o === 'held').length, 1, `round ${round}: ${outputs.join(', ')}`)
+      assert.deepEqual(await readdir(dirname(path)), [], 'no lock left, nothing moved aside left')
+    }
+  })
+
   it('gives a lock to one of several processes asking at once', async (t) => {
     const path = join(await tmpDir(t), 'x.lock')
     const others = Array.from({ length: 6 }, () => otherProcess(path))

@@ -186,30 +186,31 @@ describe('a p2p-serve beside a download in another process (data.vouch)', () => 
     assert.equal(s.server.stats.hashedChunks, 2, 'the vouch is for the file the writer opened, not the path')
   })
 
-  it('a vouch naming a live process by the wrong start time, an unreadable one, or one behind a link or a FIFO, vouches for nothing (and never blocks)', async (t) => {
-    const s = await setup(t, 5)
+  it("a vouch naming a live process by the wrong start time, an unreadable one, another item's, or one behind a link or a FIFO, vouches for nothing (and never blocks)", async (t) => {
+    const s = await setup(t, 6)
     const w = await s.writer()
     const path = writerVouchPath(s.entryDir)
     const elsewhere = join(s.entryDir, '..', 'elsewhere.vouch')
     const variants: Array<(real: Buffer) => Promise<void>> = [
       (real) => {
-        const vouch = decodeWriterVouch(real, 5)!
+        const vouch = decodeWriterVouch(real, 6)!
         const forged = { ...vouch, writer: { ...vouch.writer, start: `${BigInt(vouch.writer.start) + 1n}` } }
         return writeFile(path, encodeWriterVouch(forged))
       },
       () => writeFile(path, '{"version":1'),
+      (real) => writeFile(path, encodeWriterVouch({ ...decodeWriterVouch(real, 6)!, id: 'e'.repeat(64) })), // another item's
       (real) => unlink(path).then(() => writeFile(elsewhere, real).then(() => symlink(elsewhere, path))),
       () => unlink(path).then(() => mkfifo(path)),
       async () => undefined, // the writer's own
     ]
     for (const [i, make] of variants.entries()) {
       assert.equal(await w.send(`write ${i}`), `written ${i}`)
-      await vouched(s.entryDir, 5, i) // the writer's last publish is in: nothing replaces what follows
+      await vouched(s.entryDir, 6, i) // the writer's last publish is in: nothing replaces what follows
       await make(await readFile(path))
       assert.equal(sha(await s.client.fetchChunk(s.id, i)), s.manifest.chunks[i])
       await rm(path, { force: true })
     }
-    assert.equal(s.server.stats.hashedChunks, 4, 'hashed under each but the real vouch')
+    assert.equal(s.server.stats.hashedChunks, 5, 'hashed under each but the real vouch')
   })
 })
 

@@ -14,6 +14,7 @@ const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })
 /** A vouch for `count` chunks with any writer, file and verified set. */
 const vouchOf = (count: number) =>
   fc.record({
+    id: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex')),
     writer: fc.record({
       boot: fc.uuid(),
       pid: fc.integer({ min: 1, max: 2 ** 22 }),
@@ -31,6 +32,7 @@ const withCount = fc.integer({ min: 1, max: 3000 }).chain((count) => fc.tuple(fc
 
 function same(a: WriterVouch, b: WriterVouch | undefined): void {
   assert.ok(b)
+  assert.equal(b.id, a.id)
   assert.deepEqual({ ...b.writer }, { ...a.writer })
   assert.deepEqual({ ...b.data }, { ...a.data })
   assert.deepEqual([...b.verified.bytes], [...a.verified.bytes])
@@ -55,6 +57,8 @@ describe('data.vouch: a writer in another process vouching for its chunks (codec
         const json = JSON.parse(bytes.toString()) as Record<string, unknown>
         const variants: unknown[] = [
           { ...json, version: 2 },
+          { ...json, id: 'A'.repeat(64) },
+          { ...json, id: undefined },
           { ...json, extra: 1 },
           { ...json, pid: 0 },
           { ...json, pid: '1' },
@@ -70,7 +74,16 @@ describe('data.vouch: a writer in another process vouching for its chunks (codec
       }),
     )
     const dirty = Buffer.from(
-      JSON.stringify({ version: 1, boot: 'b', pid: 1, start: '1', dev: '1', ino: '1', verified: 'AQ==' }),
+      JSON.stringify({
+        version: 1,
+        id: 'a'.repeat(64),
+        boot: 'b',
+        pid: 1,
+        start: '1',
+        dev: '1',
+        ino: '1',
+        verified: 'AQ==',
+      }),
     )
     assert.ok(decodeWriterVouch(dirty, 8), 'bit 7 of 8 chunks is in range')
     assert.equal(decodeWriterVouch(dirty, 7), undefined, 'bit 7 of 7 chunks is past the end')

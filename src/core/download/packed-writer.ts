@@ -218,9 +218,10 @@ export class PackedWriter {
 
   /** `verified` (this run's `have` as `data.have` was just published) for a server in another process. */
   private async vouchFor(verified: Bitfield): Promise<void> {
-    if (!this.vouching) return
+    const { id, entryDir } = this.options
+    if (!this.vouching || id === undefined) return
     // Not published (no /proc, a write error): a server hashes those chunks, as it would without the vouch.
-    await publishWriterVouch(this.options.entryDir, this.dataFile, verified).catch(() => undefined)
+    await publishWriterVouch(entryDir, id, this.dataFile, verified).catch(() => undefined)
   }
 
   /** A chunk `inherited` listed failed its check: no longer publish it. */

@@ -167,7 +167,7 @@ export class ChunkSource {
   ): Promise<boolean> {
     if (this.vouched?.has(source.path, opened, index) === true) return true
     if (this.verified.get(source.key) === stamp || (await this.recorded(entry.id))[index] === stamp) return false
-    return this.writerVouches.vouches(entry.dir, planOf(entry.manifest).chunkCount, opened, index)
+    return this.writerVouches.vouches(entry.dir, entry.id, planOf(entry.manifest).chunkCount, opened, index)
   }
 
   /**
