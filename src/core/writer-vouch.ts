@@ -12,7 +12,7 @@ import { StampedFileCache } from './stamped-cache.js'
 
 /**
  * `data.vouch`: VouchedChunks (vouched-chunks.ts) across processes. A
- * download's writer publishes, beside `data.have` and after the same bytes,
+ * download's writer publishes, after its `data.have`s (WriterVouchPublisher),
  * which process it is, which file it opened as `data`, and which chunks it
  * verified and wrote into that file itself (its `have`, never what an
  * earlier run left listed); a p2p-serve beside it serves those chunks without
@@ -122,6 +122,68 @@ export async function removeWriterVouch(entryDir: string): Promise<void> {
   await unlink(writerVouchPath(entryDir)).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err
   })
+}
+
+/** The least time between two vouches of one writer: a vouch a little behind `data.have` costs at most a hash. */
+export const VOUCH_GAP_MS = 100
+
+/**
+ * One writer's `data.vouch`s, in order, each a superset of the last: the
+ * newest snapshot offered goes out once the previous write ended and
+ * VOUCH_GAP_MS passed, so neither `data.have` nor the writes into `data`
+ * wait for it (a vouch behind by a moment means a hash, never a wrong
+ * chunk). `stop` publishes nothing more and removes the vouch, after any
+ * write under way.
+ */
+export class WriterVouchPublisher {
+  private next: Bitfield | undefined
+  private writing: Promise<void> | undefined
+  private timer: NodeJS.Timeout | undefined
+  private last = Number.NEGATIVE_INFINITY
+  private stopped = false
+
+  constructor(
+    private readonly entryDir: string,
+    private readonly id: string,
+    private readonly file: FileIdentity,
+  ) {}
+
+  /** `verified` (a snapshot whose bytes are in the file) to be vouched for soon. */
+  offer(verified: Bitfield): void {
+    if (this.stopped) return
+    this.next = verified
+    if (this.timer !== undefined || this.writing !== undefined) return // that one takes the newest
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined
+        this.write()
+      },
+      Math.max(0, this.last + VOUCH_GAP_MS - performance.now()),
+    )
+  }
+
+  /** No vouch from now on, and none left: throws when the vouch could not be removed. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.timer)
+    this.timer = undefined
+    await this.writing
+    await removeWriterVouch(this.entryDir)
+  }
+
+  private write(): void {
+    const verified = this.next
+    this.next = undefined
+    if (verified === undefined || this.stopped) return
+    this.last = performance.now()
+    // Not published (no /proc, a write error): a server hashes those chunks, as it would without the vouch.
+    this.writing = publishWriterVouch(this.entryDir, this.id, this.file, verified)
+      .catch(() => undefined)
+      .finally(() => {
+        this.writing = undefined
+        if (this.next !== undefined) this.offer(this.next)
+      })
+  }
 }
 
 /**

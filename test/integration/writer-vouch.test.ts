@@ -14,7 +14,13 @@ import { packedDataPath, readPackedHave, writePackedHave } from '../../src/core/
 import { ChunkStore } from '../../src/core/store.js'
 import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
 import { PeerClient } from '../../src/core/transfer/client.js'
-import { decodeWriterVouch, encodeWriterVouch, writerVouchPath } from '../../src/core/writer-vouch.js'
+import {
+  decodeWriterVouch,
+  encodeWriterVouch,
+  VOUCH_GAP_MS,
+  WriterVouchPublisher,
+  writerVouchPath,
+} from '../../src/core/writer-vouch.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { tmpDir } from '../helpers/files.js'
 
@@ -218,3 +224,29 @@ async function mkfifo(path: string): Promise<void> {
   const made = spawnSync('mkfifo', [path])
   assert.equal(made.status, 0, String(made.stderr))
 }
+
+describe("a writer's vouches, in order (WriterVouchPublisher)", () => {
+  it('writes the newest snapshot offered, at most one write at a time; after stop, none, and none left', async (t) => {
+    const dir = await tmpDir(t)
+    const publisher = new WriterVouchPublisher(dir, 'a'.repeat(64), { dev: 1n, ino: 2n })
+    const upTo = (n: number): Bitfield => {
+      const bits = new Bitfield(16)
+      for (let i = 0; i < n; i++) bits.set(i)
+      return bits
+    }
+    const listed = async (): Promise<number | undefined> => {
+      const bytes = await readFile(writerVouchPath(dir)).catch(() => undefined)
+      return bytes && decodeWriterVouch(bytes, 16)?.verified.count()
+    }
+    for (let n = 1; n <= 5; n++) publisher.offer(upTo(n))
+    const deadline = Date.now() + 5000
+    while ((await listed()) !== 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    assert.equal(await listed(), 5, 'the newest of the five offered')
+    publisher.offer(upTo(8))
+    await publisher.stop()
+    assert.equal(existsSync(writerVouchPath(dir)), false, 'removed after the write under way, if any')
+    publisher.offer(upTo(9))
+    await new Promise((r) => setTimeout(r, VOUCH_GAP_MS * 2))
+    assert.equal(existsSync(writerVouchPath(dir)), false, 'nothing published after stop')
+  })
+})

@@ -22,8 +22,8 @@ export class HavePublisher {
     private readonly have: Bitfield,
     readonly inherited: Bitfield,
     private readonly publishMs = 50,
-    /** After each `data.have`, in the same chain: what this run verified and wrote (writer-vouch.ts). */
-    private readonly alsoPublish?: (verified: Bitfield) => Promise<void>,
+    /** Told after each `data.have` what this run verified and wrote (writer-vouch.ts); not waited for. */
+    private readonly alsoPublish?: (verified: Bitfield) => void,
   ) {}
 
   /** A chunk was accepted: publish at once when the last publish is old enough, else when it will be. */

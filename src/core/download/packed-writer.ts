@@ -10,7 +10,7 @@ import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave } from '../packed.js'
 import { readFully, readFullySync } from '../read-fully.js'
 import type { VouchedChunks } from '../vouched-chunks.js'
-import { publishWriterVouch, removeWriterVouch, writerVouchPath } from '../writer-vouch.js'
+import { removeWriterVouch, WriterVouchPublisher, writerVouchPath } from '../writer-vouch.js'
 import { nameVerified, partName, type StitchResult } from './final-name.js'
 import { HashedWrites, type Verified } from './hashed-writes.js'
 import { HavePublisher } from './have-publisher.js'
@@ -98,8 +98,8 @@ export class PackedWriter {
   private closed: Promise<void> | undefined
   /** Gives `have` back to `options.vouch`, once `data` is no longer this writer's (or `open` failed). */
   private unvouch: (() => void) | undefined
-  /** Whether `data.vouch` (writer-vouch.ts) goes out with each `data.have`: until closing begins. */
-  private vouching = true
+  /** `data.vouch` (writer-vouch.ts), offered what each `data.have` publishes; none without the item's id. */
+  private readonly vouchPublisher: WriterVouchPublisher | undefined
   /** The vouch could not be taken back: the file must not get its final name while it may still vouch. */
   private vouchFailure: unknown
   /** A folder: its tree, built as its files complete (tree-writer.ts). */
@@ -122,8 +122,10 @@ export class PackedWriter {
     const file = isTree(options.manifest) ? undefined : options.manifest
     this.whole =
       file && new WholeFileHash(file, this.have, (into, length, position) => this.readAt(into, length, position))
+    this.vouchPublisher =
+      options.id === undefined ? undefined : new WriterVouchPublisher(options.entryDir, options.id, dataFile)
     this.publisher = new HavePublisher(options.entryDir, this.have, inherited, options.publishMs, (verified) =>
-      this.vouchFor(verified),
+      this.vouchPublisher?.offer(verified),
     )
     this.writeback = new Writeback(handle, this.dataPath)
     this.writes = new HashedWrites(handle.fd, this.plan.chunkSize, options.hashPace)
@@ -216,14 +218,6 @@ export class PackedWriter {
     this.publisher.soon()
   }
 
-  /** `verified` (this run's `have` as `data.have` was just published) for a server in another process. */
-  private async vouchFor(verified: Bitfield): Promise<void> {
-    const { id, entryDir } = this.options
-    if (!this.vouching || id === undefined) return
-    // Not published (no /proc, a write error): a server hashes those chunks, as it would without the vouch.
-    await publishWriterVouch(entryDir, id, this.dataFile, verified).catch(() => undefined)
-  }
-
   /** A chunk `inherited` listed failed its check: no longer publish it. */
   drop(index: number): void {
     this.inherited.set(index, false)
@@ -291,11 +285,10 @@ export class PackedWriter {
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.unvouch?.()
-      this.vouching = false
       await this.writes.close()
-      await this.publisher.now() // after every publish before it, each vouch included
+      await this.publisher.now()
       // Before the final name links to `data`: from then on nothing vouches for what is in it.
-      await removeWriterVouch(this.options.entryDir).catch((err: unknown) => {
+      await this.vouchPublisher?.stop().catch((err: unknown) => {
         this.vouchFailure ??= fromFsError(err, `removing ${writerVouchPath(this.options.entryDir)}`)
       })
       await this.whole?.settled()
