@@ -11,6 +11,15 @@
 // kernel reads each chunk straight into the buffer it is hashed and
 // written from (net's `onread`): a floor to measure against, not a tool.
 //
+// With `sealed` (--tools node-floor-sealed) every connection's bytes go in
+// records as p2pshare's encrypted transport sends them (records.ts: 64 KiB
+// of plaintext each, libsodium's secretstream XChaCha20-Poly1305, a 3-byte
+// length), so each hop pays one encryption and one decryption of the chunk:
+// the sender seals into pooled buffers, the receiver reads each record into
+// one reused buffer and decrypts it into the chunk's buffer. The stream's
+// key and header go in the clear at the start: the cost per byte is what is
+// measured, not a handshake.
+//
 // Every connection is opened by the side that receives on it, and says
 // first which downloader it is (4 bytes). A frame: 4 bytes (the chunk's
 // index, the top bit set when the receiver is to pass it on), then the
@@ -21,13 +30,14 @@
 // node floor-peer.mjs '<json>'   {role: 'seeder'|'peer', file, size, chunk,
 //   port, peers: [address, …], seeder (its address), me (peer: its index),
 //   hashes (peer: a JSON file of hex digests), done (peer: a file that gets
-//   Date.now() once all chunks are written)}
+//   Date.now() once all chunks are written), sealed (optional: records)}
 import { createHash } from 'node:crypto'
 import { open, readFile, rename, writeFile } from 'node:fs/promises'
 import net from 'node:net'
+import sodium from 'sodium-native'
 
 const config = JSON.parse(process.argv[2])
-const { size, chunk, port, peers } = config
+const { size, chunk, port, peers, sealed } = config
 const count = Math.ceil(size / chunk)
 const lengthOf = (index) => Math.min(chunk, size - index * chunk)
 const PASS_ON = 0x80000000
@@ -56,8 +66,50 @@ function sharedBy(users, body) {
 
 /** Write a frame (`done` once the socket has sent it); resolves once the socket will take more. */
 function send(socket, index, passOn, body, done) {
-  socket.write(word(index | (passOn ? PASS_ON : 0)))
+  const header = word(index | (passOn ? PASS_ON : 0))
+  if (sealed) return sendSealed(socket, header, body, done)
+  socket.write(header)
   return socket.write(body, done) ? undefined : new Promise((r) => socket.once('drain', r))
+}
+
+const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES
+const RECORD = 64 * 1024
+const TAG = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+const sealedLength = (plain) => plain + Math.max(1, Math.ceil(plain / RECORD)) * (3 + ABYTES)
+const freeSealed = []
+
+/** Open the sending direction of a sealed connection: its key and stream header, in the clear. */
+function startSealing(socket) {
+  const opening = Buffer.allocUnsafe(sodium.crypto_secretstream_xchacha20poly1305_KEYBYTES + 24)
+  const key = opening.subarray(0, sodium.crypto_secretstream_xchacha20poly1305_KEYBYTES)
+  sodium.randombytes_buf(key)
+  socket.sealState = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES)
+  sodium.crypto_secretstream_xchacha20poly1305_init_push(socket.sealState, opening.subarray(key.length), key)
+  socket.write(opening)
+}
+
+/** Seal `plain` into `out` at `at` as records of at most RECORD bytes; returns where they end. */
+function sealInto(state, plain, out, at) {
+  let from = 0
+  do {
+    const take = Math.min(RECORD, plain.length - from)
+    out.writeUIntLE(take + ABYTES, at, 3)
+    const record = out.subarray(at + 3, at + 3 + take + ABYTES)
+    sodium.crypto_secretstream_xchacha20poly1305_push(state, record, plain.subarray(from, from + take), null, TAG)
+    at += 3 + take + ABYTES
+    from += take
+  } while (from < plain.length)
+  return at
+}
+
+function sendSealed(socket, header, body, done) {
+  const out = freeSealed.pop() ?? Buffer.allocUnsafeSlow(sealedLength(4) + sealedLength(chunk))
+  const end = sealInto(socket.sealState, body, out, sealInto(socket.sealState, header, out, 0))
+  const ok = socket.write(out.subarray(0, end), () => {
+    freeSealed.push(out)
+    done()
+  })
+  return ok ? undefined : new Promise((r) => socket.once('drain', r))
 }
 
 /** The first 4 bytes an accepted connection sends: which downloader it is. */
@@ -80,6 +132,7 @@ async function seed() {
   const server = net.createServer({ noDelay: true }, async (socket) => {
     socket.on('error', (err) => fail(`seeder's connection: ${err.message}`))
     const me = await whoConnected(socket)
+    if (sealed) startSealing(socket)
     for (let index = me; index < count; index += peers.length) {
       const body = take(lengthOf(index))
       await file.read(body, 0, body.length, index * chunk)
@@ -107,25 +160,27 @@ function receiveFrom(address, onChunk) {
         host: address,
         port,
         noDelay: true,
-        onread: {
-          buffer: () => (body === undefined ? header.subarray(have) : body.subarray(have)),
-          callback: (n) => {
-            have += n
-            if (body === undefined) {
-              if (have < 4) return
-              const value = header.readUInt32BE(0)
-              passOn = value >= PASS_ON
-              index = value & ~PASS_ON
-              if (index >= count) fail(`chunk index ${index} out of range`)
-              body = take(lengthOf(index))
-            } else {
-              if (have < body.length) return
-              onChunk(index, body, passOn, socket)
-              body = undefined
-            }
-            have = 0
-          },
-        },
+        onread: sealed
+          ? sealedReader(onChunk, () => socket)
+          : {
+              buffer: () => (body === undefined ? header.subarray(have) : body.subarray(have)),
+              callback: (n) => {
+                have += n
+                if (body === undefined) {
+                  if (have < 4) return
+                  const value = header.readUInt32BE(0)
+                  passOn = value >= PASS_ON
+                  index = value & ~PASS_ON
+                  if (index >= count) fail(`chunk index ${index} out of range`)
+                  body = take(lengthOf(index))
+                } else {
+                  if (have < body.length) return
+                  onChunk(index, body, passOn, socket)
+                  body = undefined
+                }
+                have = 0
+              },
+            },
       })
       socket.once('connect', () => {
         socket.write(word(config.me))
@@ -140,6 +195,69 @@ function receiveFrom(address, onChunk) {
     }
     attempt()
   })
+}
+
+/**
+ * A sealed connection's reads: its opening (key and stream header), then
+ * records, each read whole into one reused buffer (its 3-byte length first)
+ * and decrypted into the frame's 4-byte header or straight into the chunk.
+ */
+function sealedReader(onChunk, socketOf) {
+  const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES)
+  const tag = Buffer.alloc(1)
+  const opening = Buffer.allocUnsafe(sodium.crypto_secretstream_xchacha20poly1305_KEYBYTES + 24)
+  const length = Buffer.allocUnsafe(3)
+  const record = Buffer.allocUnsafeSlow(RECORD + ABYTES)
+  const header = Buffer.allocUnsafe(4)
+  let phase = 'opening'
+  let want = opening
+  let have = 0
+  let body
+  let filled = 0
+  let index = 0
+  let passOn = false
+  const onRecord = () => {
+    const plain = want.length - ABYTES
+    const into = body === undefined ? header : body.subarray(filled, filled + plain)
+    if (into.length !== plain) fail('a record does not fit its frame')
+    sodium.crypto_secretstream_xchacha20poly1305_pull(state, into, tag, want, null)
+    if (body === undefined) {
+      const value = header.readUInt32BE(0)
+      passOn = value >= PASS_ON
+      index = value & ~PASS_ON
+      if (index >= count) fail(`chunk index ${index} out of range`)
+      body = take(lengthOf(index))
+      filled = 0
+      return
+    }
+    filled += plain
+    if (filled < body.length) return
+    onChunk(index, body, passOn, socketOf())
+    body = undefined
+  }
+  return {
+    buffer: () => want.subarray(have),
+    callback: (n) => {
+      have += n
+      if (have < want.length) return
+      have = 0
+      if (phase === 'opening') {
+        const key = opening.subarray(0, sodium.crypto_secretstream_xchacha20poly1305_KEYBYTES)
+        sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, opening.subarray(key.length), key)
+        phase = 'length'
+        want = length
+      } else if (phase === 'length') {
+        const n = length.readUIntLE(0, 3)
+        if (n < ABYTES || n > record.length) fail(`a record of ${n} bytes`)
+        phase = 'record'
+        want = record.subarray(0, n)
+      } else {
+        onRecord()
+        phase = 'length'
+        want = length
+      }
+    },
+  }
 }
 
 async function peer() {
@@ -176,6 +294,7 @@ async function peer() {
   const server = net.createServer({ noDelay: true }, async (socket) => {
     socket.on('error', () => undefined)
     await whoConnected(socket)
+    if (sealed) startSealing(socket)
     receivers.push(socket)
     if (receivers.length === others) allConnected()
   })
