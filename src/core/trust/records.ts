@@ -1,5 +1,5 @@
-import sodium from 'sodium-native'
 import { P2PError } from '../errors.js'
+import sodium from './sodium.js'
 
 /**
  * The record layer of an encrypted connection, byte for byte that of

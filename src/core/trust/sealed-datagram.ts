@@ -1,5 +1,5 @@
-import sodium from 'sodium-native'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
+import sodium from './sodium.js'
 
 /**
  * Sealed datagrams: in a private swarm every announcement, query and answer
