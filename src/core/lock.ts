@@ -8,7 +8,8 @@ import { isRunning, sweepStaleTemps } from './stale-temps.js'
 
 /**
  * An advisory lock file naming its owner, so two downloads of one file into
- * one store do not fight over its chunks: its pid and, where /proc tells
+ * one store do not fight over its chunks, nor a split withdraw the content
+ * a download is writing (split.ts, split-tree.ts): its pid and, where /proc tells
  * them, its start time and boot (process-stamp.ts). A lock whose owner no
  * longer runs (killed with SIGKILL, the machine crashed or rebooted, its pid
  * since taken by another process) is taken over, by one process at a time
@@ -110,7 +111,7 @@ function ownerRuns(owner: { pid: number; stamp?: ProcessStamp }): boolean {
 function locked(what: string, owner: number, path: string): P2PError {
   return new P2PError(
     'E_LOCKED',
-    `${what} is being downloaded by process ${owner}; wait for it (or stop it) and run again`,
+    `${what} is being downloaded (or split) by process ${owner}; wait for it (or stop it) and run again`,
     { pid: owner, lock: path },
   )
 }

@@ -81,101 +81,108 @@ export async function splitTree(
   })
   const dir = await store.makeEntryDir(name) // a real directory, never a link out of the store
   const previous = await previousEntry(dir)
-  if (previous !== undefined && !options.force && previous.manifest?.chunkSize !== chunkSize) throw refuseExisting(name)
-  const reuse = previous?.manifest?.chunkSize === chunkSize ? new TreeLayout(previous.manifest) : undefined
-  // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
-  const withdraw = withdrawOnce(dir, printable(name))
-  if (previous !== undefined && reuse === undefined) await withdraw()
+  // As a file's split (split.ts): never withdrawn under a download of it running in this store.
+  const unlockPrevious = previous?.id ? await store.lock(previous.id, `"${printable(name)}"`) : undefined
+  try {
+    if (previous !== undefined && !options.force && previous.manifest?.chunkSize !== chunkSize)
+      throw refuseExisting(name)
+    const reuse = previous?.manifest?.chunkSize === chunkSize ? new TreeLayout(previous.manifest) : undefined
+    // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
+    const withdraw = withdrawOnce(dir, printable(name))
+    if (previous !== undefined && reuse === undefined) await withdraw()
 
-  // Global chunk numbering: each file's first chunk follows the previous files' chunks (entry order).
-  const files = walk.entries.filter((e): e is WalkedFile => e.type === 'file')
-  const firsts: number[] = []
-  let chunks = 0
-  for (const f of files) {
-    firsts.push(chunks)
-    chunks += chunkCount(f.size, chunkSize)
-  }
-  // A loop, not Math.max(...sizes): spreading 150,000 arguments overflows the stack.
-  let largest = 1
-  for (const f of files) if (f.size > largest) largest = f.size
-  const slots = new Slots(PARALLEL_FILES, Math.min(chunkSize, largest))
-  const done = { bytes: 0, written: 0 }
-  const hashed = new Map<WalkedFile, { chunks: string[]; sha256: string }>()
-  let next = 0
-  let failure: { err: unknown } | undefined
-  const worker = async (): Promise<void> => {
-    // After a failure no file is started; the split returns only once every file being read has stopped.
-    while (next < files.length && failure === undefined) {
-      const k = next++
-      try {
-        hashed.set(
-          files[k]!,
-          await splitTreeFile(files[k]!, firsts[k]!, {
-            ...options,
-            dir,
-            reuse,
-            withdraw,
-            slots,
-            done,
-            total: walk.bytes,
-            failed: () => failure !== undefined,
-          }),
-        )
-      } catch (err) {
-        failure ??= { err }
+    // Global chunk numbering: each file's first chunk follows the previous files' chunks (entry order).
+    const files = walk.entries.filter((e): e is WalkedFile => e.type === 'file')
+    const firsts: number[] = []
+    let chunks = 0
+    for (const f of files) {
+      firsts.push(chunks)
+      chunks += chunkCount(f.size, chunkSize)
+    }
+    // A loop, not Math.max(...sizes): spreading 150,000 arguments overflows the stack.
+    let largest = 1
+    for (const f of files) if (f.size > largest) largest = f.size
+    const slots = new Slots(PARALLEL_FILES, Math.min(chunkSize, largest))
+    const done = { bytes: 0, written: 0 }
+    const hashed = new Map<WalkedFile, { chunks: string[]; sha256: string }>()
+    let next = 0
+    let failure: { err: unknown } | undefined
+    const worker = async (): Promise<void> => {
+      // After a failure no file is started; the split returns only once every file being read has stopped.
+      while (next < files.length && failure === undefined) {
+        const k = next++
+        try {
+          hashed.set(
+            files[k]!,
+            await splitTreeFile(files[k]!, firsts[k]!, {
+              ...options,
+              dir,
+              reuse,
+              withdraw,
+              slots,
+              done,
+              total: walk.bytes,
+              failed: () => failure !== undefined,
+            }),
+          )
+        } catch (err) {
+          failure ??= { err }
+        }
       }
     }
-  }
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_FILES, files.length) }, worker))
-  if (failure !== undefined) throw failure.err
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_FILES, files.length) }, worker))
+    if (failure !== undefined) throw failure.err
 
-  const entries: TreeEntry[] = walk.entries.map((e) => {
-    if (e.type === 'dir') return { path: e.path, type: 'dir' }
-    const h = hashed.get(e)!
-    return {
-      path: e.path,
-      size: e.size,
-      chunks: h.chunks,
-      sha256: h.sha256,
-      ...(e.exec ? { exec: true as const } : {}),
-    }
-  })
-  const manifest: TreeManifest = { version: 2, name, chunkSize, entries }
-  const problem = treeProblem(manifest, options.maxEntries)
-  if (problem !== undefined) throw new P2PError('E_BAD_NAME', `cannot share ${printable(walk.root)}: ${problem}`)
-  const bytes = encodeTreeManifest(manifest)
-  const id = manifestId(bytes)
-  if (previous !== undefined && previous.id !== id && !options.force) throw refuseExisting(name)
-  const unchanged = previous?.id === id && done.written === 0
-  if (previous?.id !== id) {
-    // A download's copy of the replaced content must not be announced or resumed as this one.
-    await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
-    for (const file of PACKED_FILES) await unlink(join(dir, file)).catch(() => undefined)
-    await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
-      throw fromFsError(err, `writing the manifest of ${printable(name)}`)
+    const entries: TreeEntry[] = walk.entries.map((e) => {
+      if (e.type === 'dir') return { path: e.path, type: 'dir' }
+      const h = hashed.get(e)!
+      return {
+        path: e.path,
+        size: e.size,
+        chunks: h.chunks,
+        sha256: h.sha256,
+        ...(e.exec ? { exec: true as const } : {}),
+      }
     })
+    const manifest: TreeManifest = { version: 2, name, chunkSize, entries }
+    const problem = treeProblem(manifest, options.maxEntries)
+    if (problem !== undefined) throw new P2PError('E_BAD_NAME', `cannot share ${printable(walk.root)}: ${problem}`)
+    const bytes = encodeTreeManifest(manifest)
+    const id = manifestId(bytes)
+    if (previous !== undefined && previous.id !== id && !options.force) throw refuseExisting(name)
+    const unchanged = previous?.id === id && done.written === 0
+    if (previous?.id !== id) {
+      // A download's copy of the replaced content must not be announced or resumed as this one.
+      await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
+      for (const file of PACKED_FILES) await unlink(join(dir, file)).catch(() => undefined)
+      await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
+        throw fromFsError(err, `writing the manifest of ${printable(name)}`)
+      })
+    }
+    if (!unchanged) await store.recordVerified(id, dir, chunks, 'chunks')
+    const seconds = (performance.now() - started) / 1000
+    const result = {
+      name,
+      id,
+      size: walk.bytes,
+      chunkSize,
+      chunks,
+      files: files.length,
+      dirs: walk.entries.length - files.length,
+      dir,
+      unchanged,
+      seconds,
+      skipped: walk.skipped,
+      skippedCount: walk.skippedCount,
+    }
+    log.info(
+      { name, id, size: walk.bytes, files: files.length, chunks, skipped: walk.skippedCount, unchanged, seconds },
+      'folder split done',
+    )
+    return result
+  } finally {
+    await unlockPrevious?.()
   }
-  if (!unchanged) await store.recordVerified(id, dir, chunks, 'chunks')
-  const seconds = (performance.now() - started) / 1000
-  const result = {
-    name,
-    id,
-    size: walk.bytes,
-    chunkSize,
-    chunks,
-    files: files.length,
-    dirs: walk.entries.length - files.length,
-    dir,
-    unchanged,
-    seconds,
-    skipped: walk.skipped,
-    skippedCount: walk.skippedCount,
-  }
-  log.info(
-    { name, id, size: walk.bytes, files: files.length, chunks, skipped: walk.skippedCount, unchanged, seconds },
-    'folder split done',
-  )
-  return result
 }
 
 /**

@@ -55,6 +55,7 @@ export async function splitFile(
   const { store } = options
   const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
   const handle = await openRegularFile(path)
+  let unlockPrevious: (() => Promise<void>) | undefined
   try {
     const name = validateName(basename(path))
     const size = (await handle.stat()).size
@@ -63,6 +64,9 @@ export async function splitFile(
     // in mid-split gets chunk copies of the file, never its manifest.
     const dir = await store.makeEntryDir(name)
     const found = await store.readEntryManifest(name)
+    // The content found here may be a download running in this store, writing and publishing in this directory:
+    // refused (E_LOCKED) rather than withdrawn under it; held until the split ends (lock.ts).
+    if (found) unlockPrevious = await store.lock(found.id, `"${name}"`)
     // A manifest the store cannot read (damaged, over its size limit) is other content too: never passed over.
     const manifestPath = join(dir, MANIFEST_FILE)
     const other = found === undefined && (await lstatIfPresent(manifestPath, `checking ${manifestPath}`)) !== undefined
@@ -98,6 +102,7 @@ export async function splitFile(
     return { name, id, size, chunkSize, chunks: chunks.length, dir, unchanged, seconds }
   } finally {
     await handle.close().catch(() => undefined)
+    await unlockPrevious?.()
   }
 }
 

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
@@ -9,40 +8,7 @@ import { hasCode } from '../../src/core/errors.js'
 import { acquireLock } from '../../src/core/lock.js'
 import { processStamp } from '../../src/core/process-stamp.js'
 import { tmpDir } from '../helpers/files.js'
-
-const lockModule = join(process.cwd(), 'dist/src/core/lock.js')
-
-/**
- * Another process asking for the lock at `path`: its answer, 'held' or an error code. One that holds it keeps
- * it until `done()`, so no timing decides who else can get it meanwhile.
- */
-function otherProcess(path: string): { answer: Promise<string>; done: () => Promise<void> } {
-  const script = `const { acquireLock } = await import(${JSON.stringify(lockModule)});
-    try { const release = await acquireLock(${JSON.stringify(path)}, 'x'); console.log('held');
-      process.stdin.resume(); await new Promise((r) => process.stdin.on('end', r)); await release() }
-    catch (e) { console.log(e.code) }`
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    timeout: 30_000,
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()))
-  const answer = new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString()
-      if (out.includes('\n')) resolve(out.trim())
-    })
-    child.on('error', reject)
-    child.on('close', () => resolve(out.trim()))
-  })
-  return {
-    answer,
-    done: () => {
-      child.stdin.end()
-      return closed
-    },
-  }
-}
+import { lockModule, otherProcess } from '../helpers/lock-holder.js'
 
 /** A download's lock (lock.ts): one holder at a time, in one process as across processes. */
 describe('download lock', () => {

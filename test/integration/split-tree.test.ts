@@ -12,6 +12,7 @@ import { ChunkStore } from '../../src/core/store.js'
 import { TreeLayout } from '../../src/core/tree-layout.js'
 import { isDir, parseTreeManifest } from '../../src/core/tree-manifest.js'
 import { mkfifo, tmpDir } from '../helpers/files.js'
+import { otherProcess } from '../helpers/lock-holder.js'
 import { assertEveryListedChunkTrue } from '../helpers/store-truth.js'
 import { makeTree, treeListing } from '../helpers/tree-files.js'
 
@@ -120,6 +121,26 @@ describe('split of a folder', () => {
     const forced = await splitTree(folder, { store, chunkSize: CHUNK, force: true })
     assert.notEqual(forced.id, first.id)
     assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
+  })
+
+  it('refuses (E_LOCKED) to replace a folder a download in another process is writing into the store', async (t) => {
+    const { store, folder } = await setup(t)
+    await makeTree(folder, { 'a.bin': 2 * CHUNK + 5, 'b/c.txt': 'c' })
+    const first = await splitTree(folder, { store, chunkSize: CHUNK })
+    const original = await rebuiltListing(store, 'album')
+    const download = otherProcess(join(store.root, '.p2p', 'locks', `${first.id}.lock`))
+    t.after(() => download.done())
+    assert.equal(await download.answer, 'held')
+    await writeFile(join(folder, 'a.bin'), 'changed')
+    await assert.rejects(
+      splitTree(folder, { store, chunkSize: CHUNK, force: true }),
+      (err: unknown) => hasCode(err, 'E_LOCKED') && err.details?.pid === download.pid,
+    )
+    assert.deepEqual(await rebuiltListing(store, 'album'), original, 'the folder under the download untouched')
+    await download.done()
+    await splitTree(folder, { store, chunkSize: CHUNK, force: true })
+    assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
+    assert.deepEqual(await readdir(join(store.root, '.p2p', 'locks')), [], 'the split gave its lock back')
   })
 
   it('a forced split of a changed folder withdraws the old manifest before it changes a chunk, even when it fails', async (t) => {

@@ -9,6 +9,7 @@ import { chunkLength, manifestId, parseManifest, sha256Hex } from '../../src/cor
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
+import { otherProcess } from '../helpers/lock-holder.js'
 import { assertEveryListedChunkTrue } from '../helpers/store-truth.js'
 
 async function setup(t: Parameters<typeof tmpDir>[0]) {
@@ -108,6 +109,31 @@ describe('split', () => {
     )
     assert.equal(await store.get(first.id), undefined, 'the old entry was withdrawn')
     await assertEveryListedChunkTrue(store)
+  })
+
+  it('refuses, with E_LOCKED naming the process, to replace content a download in another process is writing into the store', async (t) => {
+    const { dir, store } = await setup(t)
+    await randomFile(join(dir, 'f.bin'), 5 * 4096)
+    const first = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    const before = await readdir(join(store.root, 'f.bin'))
+    const download = otherProcess(join(store.root, '.p2p', 'locks', `${first.id}.lock`))
+    t.after(() => download.done())
+    assert.equal(await download.answer, 'held')
+    const sha2 = await randomFile(join(dir, 'f.bin'), 5 * 4096)
+    for (const force of [true, false])
+      await assert.rejects(
+        splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096, force }),
+        (e) =>
+          hasCode(e, 'E_LOCKED') &&
+          e.details?.pid === download.pid &&
+          /"f\.bin" is being downloaded \(or split\) by process \d+/.test((e as Error).message),
+      )
+    assert.equal((await store.readEntryManifest('f.bin'))?.id, first.id, 'the entry under the download untouched')
+    assert.deepEqual(await readdir(join(store.root, 'f.bin')), before, 'nothing written or removed')
+    await download.done()
+    await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096, force: true })
+    await assertStoreHolds(store, 'f.bin', sha2)
+    assert.deepEqual(await readdir(join(store.root, '.p2p', 'locks')), [], 'the split gave its lock back')
   })
 
   it('never passes over a manifest it cannot read: refused unless forced, then replaced', async (t) => {
