@@ -158,6 +158,7 @@ export async function splitTree(
       await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
         throw fromFsError(err, `writing the manifest of ${printable(name)}`)
       })
+      if (previous?.id) await store.forgetVerified(previous.id)
     }
     if (!unchanged) await store.recordVerified(id, dir, chunks, 'chunks')
     const seconds = (performance.now() - started) / 1000

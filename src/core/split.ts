@@ -95,6 +95,7 @@ export async function splitFile(
       await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
         throw fromFsError(err, `writing the manifest of ${name}`)
       })
+      if (found) await store.forgetVerified(found.id)
     }
     if (!unchanged) await store.recordVerified(id, dir, chunks.length, 'chunks')
     const seconds = (performance.now() - started) / 1000

@@ -1,4 +1,4 @@
-import { lstat, mkdir } from 'node:fs/promises'
+import { lstat, mkdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from './bitfield.js'
 import { DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR } from './constants.js'
@@ -284,6 +284,11 @@ export class ChunkStore {
         'verification record not written (chunks will be hashed before serving)',
       )
     }
+  }
+
+  /** Drop the record of `id`, whose entry a split of other content just replaced (best effort). */
+  async forgetVerified(id: string): Promise<void> {
+    await unlink(verifiedRecordPath(this.root, id)).catch(() => undefined)
   }
 
   /** The stamps recordVerified wrote for `id` (index → stamp), or none. */

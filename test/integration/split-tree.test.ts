@@ -138,9 +138,14 @@ describe('split of a folder', () => {
     )
     assert.deepEqual(await rebuiltListing(store, 'album'), original, 'the folder under the download untouched')
     await download.done()
-    await splitTree(folder, { store, chunkSize: CHUNK, force: true })
+    const second = await splitTree(folder, { store, chunkSize: CHUNK, force: true })
     assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
     assert.deepEqual(await readdir(join(store.root, '.p2p', 'locks')), [], 'the split gave its lock back')
+    assert.deepEqual(
+      await readdir(join(store.root, '.p2p', 'verified')),
+      [second.id],
+      "the replaced folder's record gone",
+    )
   })
 
   it('a forced split of a changed folder withdraws the old manifest before it changes a chunk, even when it fails', async (t) => {

@@ -131,9 +131,14 @@ describe('split', () => {
     assert.equal((await store.readEntryManifest('f.bin'))?.id, first.id, 'the entry under the download untouched')
     assert.deepEqual(await readdir(join(store.root, 'f.bin')), before, 'nothing written or removed')
     await download.done()
-    await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096, force: true })
+    const second = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096, force: true })
     await assertStoreHolds(store, 'f.bin', sha2)
     assert.deepEqual(await readdir(join(store.root, '.p2p', 'locks')), [], 'the split gave its lock back')
+    assert.deepEqual(
+      await readdir(join(store.root, '.p2p', 'verified')),
+      [second.id],
+      "the replaced content's record gone",
+    )
   })
 
   it('never passes over a manifest it cannot read: refused unless forced, then replaced', async (t) => {
