@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { planOf } from '../../src/core/item.js'
 import { sha256Hex } from '../../src/core/manifest.js'
 import type { ChunkStore } from '../../src/core/store.js'
@@ -14,4 +15,10 @@ export async function assertEveryListedChunkTrue(store: ChunkStore): Promise<voi
       assert.equal(sha256Hex(bytes), plan.chunkHash(i), `${entry.name}: chunk ${i} is not the manifest's`)
     }
   }
+}
+
+/** After a split that replaced other content: it gave its lock back, and the only verified record is the new content's. */
+export async function assertReplacedCleanly(store: ChunkStore, id: string): Promise<void> {
+  assert.deepEqual(await readdir(join(store.root, '.p2p', 'locks')), [], 'the split gave its lock back')
+  assert.deepEqual(await readdir(join(store.root, '.p2p', 'verified')), [id], "the replaced content's record gone")
 }

@@ -13,7 +13,7 @@ import { TreeLayout } from '../../src/core/tree-layout.js'
 import { isDir, parseTreeManifest } from '../../src/core/tree-manifest.js'
 import { mkfifo, tmpDir } from '../helpers/files.js'
 import { otherProcess } from '../helpers/lock-holder.js'
-import { assertEveryListedChunkTrue } from '../helpers/store-truth.js'
+import { assertEveryListedChunkTrue, assertReplacedCleanly } from '../helpers/store-truth.js'
 import { makeTree, treeListing } from '../helpers/tree-files.js'
 
 const CHUNK = 4096
@@ -140,12 +140,7 @@ describe('split of a folder', () => {
     await download.done()
     const second = await splitTree(folder, { store, chunkSize: CHUNK, force: true })
     assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
-    assert.deepEqual(await readdir(join(store.root, '.p2p', 'locks')), [], 'the split gave its lock back')
-    assert.deepEqual(
-      await readdir(join(store.root, '.p2p', 'verified')),
-      [second.id],
-      "the replaced folder's record gone",
-    )
+    await assertReplacedCleanly(store, second.id)
   })
 
   it('a forced split of a changed folder withdraws the old manifest before it changes a chunk, even when it fails', async (t) => {

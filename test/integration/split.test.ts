@@ -10,7 +10,7 @@ import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { otherProcess } from '../helpers/lock-holder.js'
-import { assertEveryListedChunkTrue } from '../helpers/store-truth.js'
+import { assertEveryListedChunkTrue, assertReplacedCleanly } from '../helpers/store-truth.js'
 
 async function setup(t: Parameters<typeof tmpDir>[0]) {
   const dir = await tmpDir(t)
@@ -133,12 +133,7 @@ describe('split', () => {
     await download.done()
     const second = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096, force: true })
     await assertStoreHolds(store, 'f.bin', sha2)
-    assert.deepEqual(await readdir(join(store.root, '.p2p', 'locks')), [], 'the split gave its lock back')
-    assert.deepEqual(
-      await readdir(join(store.root, '.p2p', 'verified')),
-      [second.id],
-      "the replaced content's record gone",
-    )
+    await assertReplacedCleanly(store, second.id)
   })
 
   it('never passes over a manifest it cannot read: refused unless forced, then replaced', async (t) => {
