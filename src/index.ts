@@ -32,7 +32,12 @@ export {
   MIN_BURST_GAP_MS,
 } from './core/discovery/announcer.js'
 export { DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './core/discovery/dictionary.js'
-export { writeDictionaryFile } from './core/discovery/dictionary-file.js'
+export {
+  DICTIONARY_WRITE_GAP_MS,
+  type DictionaryFileWriter,
+  dictionaryFileWriter,
+  writeDictionaryFile,
+} from './core/discovery/dictionary-file.js'
 export { FOUND_VIA, type FoundVia } from './core/discovery/found-via.js'
 export { type DiscoveryTargets, discoveryTargets, listInterfaces } from './core/discovery/interfaces.js'
 export { KNOWN_PEERS_FILE, type KnownPeer, KnownPeers } from './core/discovery/known-peers.js'

@@ -3,11 +3,11 @@ import {
   createListener,
   DEFAULT_DICTIONARY_LIMITS,
   datagramGuard,
+  dictionaryFileWriter,
   type KnownFile,
   loadSwarmKeys,
   P2PError,
   printable,
-  writeDictionaryFile,
 } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, pickSettings, stopAll, untilAborted } from './common.js'
 import { formatBytes, shortId } from './format.js'
@@ -17,8 +17,8 @@ import { commandReach, LISTENING_REACH_SETTINGS } from './reach.js'
 const defaults = DEFAULT_DICTIONARY_LIMITS
 /** Files named on one plain output line, and rows in the live table. */
 const MAX_LISTED = 50
-/** The dictionary file is rewritten at most this often, and never more than a fifth of the time (a snapshot that took 50 ms to make waits 200 ms). */
-const MIN_WRITE_GAP_MS = 100
+/** The status line or table is redrawn at most this often, and never more than a fifth of the time (a redraw that took 50 ms waits 200 ms). */
+const MIN_PRINT_GAP_MS = 100
 
 export const listenCommand = defineCommand({
   name: 'listen',
@@ -121,8 +121,9 @@ export const listenCommand = defineCommand({
       { log },
     )
     const live = process.stdout.isTTY && !json
-    const file = coalescingWriter(
-      () => writeDictionaryFile(settings.dictionary, listener.snapshot()),
+    const file = dictionaryFileWriter(
+      settings.dictionary,
+      () => listener.snapshot(),
       (err) => log.warn({ err: (err as Error).message }, 'dictionary not written'),
     )
     const print = latestLinePrinter()
@@ -154,7 +155,7 @@ export const listenCommand = defineCommand({
     }
     // Debounced: a burst of datagrams is one rewrite of the file and one line, and a big dictionary under a flood is published at most a fifth of the time.
     listener.on('change', () => {
-      timer ??= setTimeout(publish, Math.max(MIN_WRITE_GAP_MS, 4 * publishMs))
+      timer ??= setTimeout(publish, Math.max(MIN_PRINT_GAP_MS, 4 * publishMs))
     })
     await listener.start()
     listener.query()
@@ -172,47 +173,12 @@ export const listenCommand = defineCommand({
       // Also when joining the DHT failed (its error is the command's): the LAN side stops, so the process ends.
       clearTimeout(timer)
       await stopAll({ 'peer discovery': listener.stop() }, { log, err })
-      await stopAll({ 'the dictionary file': file.idle() }, { log, err })
+      await stopAll({ 'the dictionary file': file.flush() }, { log, err })
     }
     log.info({ stats: listener.stats, dictionary: listener.dictionary.stats }, 'stopped')
     return 0
   },
 })
-
-/**
- * Runs `write` when asked, one at a time; asks made during a write become one
- * more write after it (of the state then), at least MIN_WRITE_GAP_MS and four
- * times the last write's synchronous part (building and serialising the
- * snapshot: the CPU cost; waiting for the disk costs none) later. So a flood
- * of changes costs a bounded share of the CPU and holds one snapshot at most.
- */
-function coalescingWriter(
-  write: () => Promise<void>,
-  onError: (err: unknown) => void,
-): { request(): void; idle(): Promise<void> } {
-  let running: Promise<void> | undefined
-  let again = false
-  const loop = async (): Promise<void> => {
-    do {
-      again = false
-      const started = performance.now()
-      const written = write() // runs synchronously up to its first await: the snapshot and its JSON
-      const cpuMs = performance.now() - started
-      await written.catch(onError)
-      if (again) await new Promise((r) => setTimeout(r, Math.max(MIN_WRITE_GAP_MS, 4 * cpuMs)))
-    } while (again)
-    running = undefined
-  }
-  return {
-    request: () => {
-      if (running) again = true
-      else running = loop()
-    },
-    idle: async () => {
-      await running
-    },
-  }
-}
 
 /** Prints a line, but while stdout is full (a slow reader) only the newest line waits, made when it can be written. */
 function latestLinePrinter(): (make: () => string) => void {

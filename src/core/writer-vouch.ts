@@ -2,6 +2,7 @@ import { unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod/v3'
 import { Bitfield } from './bitfield.js'
+import { Coalescer } from './coalescer.js'
 import { writeFileAtomic } from './disk.js'
 import { type FileIdentity, sameFile } from './file-identity.js'
 import { parseJsonUtf8 } from './json.js'
@@ -124,23 +125,25 @@ export async function removeWriterVouch(entryDir: string): Promise<void> {
   })
 }
 
-/** The least time between two vouches of one writer: a vouch a little behind `data.have` costs at most a hash. */
+/** The least time from one vouch's write to the next of one writer: a vouch a little behind `data.have` costs at most a hash. */
 export const VOUCH_GAP_MS = 100
 
 /**
  * One writer's `data.vouch`s, in order, each a superset of the last: the
- * newest snapshot offered goes out once the previous write ended and
- * VOUCH_GAP_MS passed, so neither `data.have` nor the writes into `data`
+ * newest snapshot offered goes out VOUCH_GAP_MS after the previous write
+ * ended (coalescer.ts), so neither `data.have` nor the writes into `data`
  * wait for it (a vouch behind by a moment means a hash, never a wrong
  * chunk). `stop` publishes nothing more and removes the vouch, after any
  * write under way.
  */
 export class WriterVouchPublisher {
   private next: Bitfield | undefined
-  private writing: Promise<void> | undefined
-  private timer: NodeJS.Timeout | undefined
-  private last = Number.NEGATIVE_INFINITY
-  private stopped = false
+  // Not published (no /proc, a write error): a server hashes those chunks, as it would without the vouch.
+  private readonly writes = new Coalescer(
+    () => this.write(),
+    () => VOUCH_GAP_MS,
+    () => undefined,
+  )
 
   constructor(
     private readonly entryDir: string,
@@ -150,39 +153,20 @@ export class WriterVouchPublisher {
 
   /** `verified` (a snapshot whose bytes are in the file) to be vouched for soon. */
   offer(verified: Bitfield): void {
-    if (this.stopped) return
     this.next = verified
-    if (this.timer !== undefined || this.writing !== undefined) return // that one takes the newest
-    this.timer = setTimeout(
-      () => {
-        this.timer = undefined
-        this.write()
-      },
-      Math.max(0, this.last + VOUCH_GAP_MS - performance.now()),
-    )
+    this.writes.request()
   }
 
   /** No vouch from now on, and none left: throws when the vouch could not be removed. */
   async stop(): Promise<void> {
-    this.stopped = true
-    clearTimeout(this.timer)
-    this.timer = undefined
-    await this.writing
+    await this.writes.stop()
     await removeWriterVouch(this.entryDir)
   }
 
-  private write(): void {
+  private async write(): Promise<void> {
     const verified = this.next
     this.next = undefined
-    if (verified === undefined || this.stopped) return
-    this.last = performance.now()
-    // Not published (no /proc, a write error): a server hashes those chunks, as it would without the vouch.
-    this.writing = publishWriterVouch(this.entryDir, this.id, this.file, verified)
-      .catch(() => undefined)
-      .finally(() => {
-        this.writing = undefined
-        if (this.next !== undefined) this.offer(this.next)
-      })
+    if (verified !== undefined) await publishWriterVouch(this.entryDir, this.id, this.file, verified)
   }
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod/v3'
 import { Bitfield } from '../bitfield.js'
+import { Coalescer } from '../coalescer.js'
 import { MiB } from '../constants.js'
 import { writeFileAtomic } from '../disk.js'
 import { P2PError } from '../errors.js'
@@ -211,4 +212,33 @@ export async function readDictionaryFile(path: string, maxBytes = MAX_DICTIONARY
 
 export async function writeDictionaryFile(path: string, snapshot: DictionarySnapshot): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(snapshot, null, 1)}\n`)
+}
+
+/** The least time from one write of a kept dictionary file to the next. */
+export const DICTIONARY_WRITE_GAP_MS = 100
+
+/** Keeps `path` current with `snapshot()`: `request()` after each change, `flush()` before stopping. */
+export interface DictionaryFileWriter {
+  request(): void
+  flush(): Promise<void>
+}
+
+/**
+ * Many changes, few writes (coalescer.ts): one write at a time, of the state
+ * when it starts, then a wait of DICTIONARY_WRITE_GAP_MS or four times the
+ * write's synchronous part (building and serialising the snapshot; waiting
+ * for the disk costs no CPU), whichever is longer. So a flood of changes
+ * costs at most a fifth of the CPU and holds one snapshot at a time.
+ */
+export function dictionaryFileWriter(
+  path: string,
+  snapshot: () => DictionarySnapshot,
+  onError: (err: unknown) => void,
+): DictionaryFileWriter {
+  const writes = new Coalescer(
+    () => writeDictionaryFile(path, snapshot()),
+    (cpuMs) => Math.max(DICTIONARY_WRITE_GAP_MS, 4 * cpuMs),
+    onError,
+  )
+  return { request: () => writes.request(), flush: () => writes.flush() }
 }

@@ -1,4 +1,5 @@
 import { Bitfield } from '../bitfield.js'
+import { Coalescer } from '../coalescer.js'
 import { fromFsError } from '../errors.js'
 import { writePackedHave } from '../packed.js'
 
@@ -7,13 +8,11 @@ import { writePackedHave } from '../packed.js'
  * p2p-serve offers of an unfinished download. A chunk is published only
  * after its bytes are in `data`, together with what the file listed when it
  * was opened (`inherited`: chunks a re-run still checks, dropped when one
- * fails). Each publish replaces a small file, so they are throttled: at most
- * one per `publishMs`, the last one always made.
+ * fails). Each publish replaces a small file, so they are coalesced
+ * (coalescer.ts): one at a time, `publishMs` apart, the last one always made.
  */
 export class HavePublisher {
-  private publishing: Promise<void> = Promise.resolve()
-  private timer: NodeJS.Timeout | undefined
-  private last = -Infinity
+  private readonly writes: Coalescer
   /** The first write error, kept for the writer to report. */
   failure: unknown
 
@@ -21,33 +20,36 @@ export class HavePublisher {
     private readonly entryDir: string,
     private readonly have: Bitfield,
     readonly inherited: Bitfield,
-    private readonly publishMs = 50,
+    publishMs = 50,
     /** Told after each `data.have` what this run verified and wrote (writer-vouch.ts); not waited for. */
     private readonly alsoPublish?: (verified: Bitfield) => void,
-  ) {}
+  ) {
+    this.writes = new Coalescer(
+      () => this.publish(),
+      () => publishMs,
+      (err) => {
+        this.failure ??= fromFsError(err, `writing ${this.entryDir}/data.have`)
+      },
+    )
+  }
 
   /** A chunk was accepted: publish at once when the last publish is old enough, else when it will be. */
   soon(): void {
-    const due = this.last + this.publishMs - performance.now()
-    this.timer ??= setTimeout(() => void this.now(), Math.max(0, due))
+    this.writes.request()
   }
 
   /** Replace `data.have` with what is in `data` now (after the bytes, never before). */
   now(): Promise<void> {
-    clearTimeout(this.timer)
-    this.timer = undefined
-    this.last = performance.now()
+    return this.writes.now()
+  }
+
+  private async publish(): Promise<void> {
     const snapshot = new Bitfield(
       this.have.length,
       this.have.bytes.map((bits, i) => bits | this.inherited.bytes[i]!),
     )
     const verified = new Bitfield(this.have.length, this.have.bytes.slice())
-    this.publishing = this.publishing
-      .then(() => writePackedHave(this.entryDir, snapshot))
-      .then(() => this.alsoPublish?.(verified))
-      .catch((err: unknown) => {
-        this.failure ??= fromFsError(err, `writing ${this.entryDir}/data.have`)
-      })
-    return this.publishing
+    await writePackedHave(this.entryDir, snapshot)
+    this.alsoPublish?.(verified)
   }
 }
