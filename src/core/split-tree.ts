@@ -2,24 +2,17 @@ import { unlink } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { MANIFEST_FILE } from './constants.js'
 import { writeFileAtomic } from './disk.js'
-import { fromFsError, hasCode, P2PError } from './errors.js'
+import { fromFsError, P2PError } from './errors.js'
 import { type Collaborators, componentLog } from './log.js'
 import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
 import { PACKED_FILES } from './packed.js'
 import { printable } from './printable.js'
-import { isAbsent, readRegularFile } from './safe-fs.js'
 import { refuseExisting, Slots, withdrawOnce } from './split-chunk.js'
 import { splitTreeFile } from './split-tree-file.js'
 import type { ChunkStore } from './store.js'
 import { TreeLayout } from './tree-layout.js'
-import {
-  encodeTreeManifest,
-  parseTreeManifest,
-  type TreeEntry,
-  type TreeManifest,
-  treeProblem,
-} from './tree-manifest.js'
+import { encodeTreeManifest, type TreeEntry, type TreeManifest, treeProblem } from './tree-manifest.js'
 import { type WalkedFile, type WalkResult, walkTree } from './tree-walk.js'
 
 /**
@@ -80,13 +73,13 @@ export async function splitTree(
     signal: options.signal,
   })
   const dir = await store.makeEntryDir(name) // a real directory, never a link out of the store
-  const previous = await previousEntry(dir)
+  const previous = await store.previousContent(name)
+  const previousTree = previous?.manifest?.version === 2 ? previous.manifest : undefined
   // As a file's split (split.ts): never withdrawn under a download of it running in this store.
   const unlockPrevious = previous?.id ? await store.lock(previous.id, `"${printable(name)}"`) : undefined
   try {
-    if (previous !== undefined && !options.force && previous.manifest?.chunkSize !== chunkSize)
-      throw refuseExisting(name)
-    const reuse = previous?.manifest?.chunkSize === chunkSize ? new TreeLayout(previous.manifest) : undefined
+    if (previous !== undefined && !options.force && previousTree?.chunkSize !== chunkSize) throw refuseExisting(name)
+    const reuse = previousTree?.chunkSize === chunkSize ? new TreeLayout(previousTree) : undefined
     // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
     const withdraw = withdrawOnce(dir, printable(name))
     if (previous !== undefined && reuse === undefined) await withdraw()
@@ -183,31 +176,5 @@ export async function splitTree(
     return result
   } finally {
     await unlockPrevious?.()
-  }
-}
-
-/**
- * What the store holds under this name: a folder split before (its chunks
- * may be reused), something else (a file's entry, or a manifest that cannot
- * be read: `manifest` undefined), or nothing.
- */
-async function previousEntry(dir: string): Promise<{ id: string; manifest: TreeManifest | undefined } | undefined> {
-  const path = join(dir, MANIFEST_FILE)
-  let bytes: Buffer
-  try {
-    bytes = await readRegularFile(path, { maxBytes: 64 * 1024 * 1024 })
-  } catch (err) {
-    if (isAbsent(err)) return undefined
-    // Not a regular file, or over the limit: something else, never passed over. Anything else is an error.
-    if (hasCode(err, 'E_IO') || hasCode(err, 'E_TOO_LARGE')) return { id: '', manifest: undefined }
-    throw fromFsError(err, `reading ${printable(path)}`)
-  }
-  try {
-    return {
-      id: manifestId(bytes),
-      manifest: parseTreeManifest(bytes, { maxBytes: bytes.length, maxEntries: Number.MAX_SAFE_INTEGER }),
-    }
-  } catch {
-    return { id: manifestId(bytes), manifest: undefined }
   }
 }

@@ -10,7 +10,6 @@ import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifes
 import { validateName } from './names.js'
 import { PACKED_FILES } from './packed.js'
 import { readFullySync } from './read-fully.js'
-import { lstatIfPresent } from './safe-fs.js'
 import { refuseExisting, Slots, storeChunk, withdrawOnce } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 
@@ -63,39 +62,31 @@ export async function splitFile(
     // before every chunk (a check per 64 KiB chunk cost 15 % more CPU: docs/benchmarks.md). A link swapped
     // in mid-split gets chunk copies of the file, never its manifest.
     const dir = await store.makeEntryDir(name)
-    const found = await store.readEntryManifest(name)
+    const previous = await store.previousContent(name)
     // The content found here may be a download running in this store, writing and publishing in this directory:
     // refused (E_LOCKED) rather than withdrawn under it; held until the split ends (lock.ts).
-    if (found) unlockPrevious = await store.lock(found.id, `"${name}"`)
-    // A manifest the store cannot read (damaged, over its size limit) is other content too: never passed over.
-    const manifestPath = join(dir, MANIFEST_FILE)
-    const other = found === undefined && (await lstatIfPresent(manifestPath, `checking ${manifestPath}`)) !== undefined
+    if (previous?.id) unlockPrevious = await store.lock(previous.id, `"${name}"`)
     // A folder of this name is other content, as a file of another size is.
-    const existing = found?.manifest.version === 1 ? { ...found, manifest: found.manifest } : undefined
-    if ((other || (found && !existing)) && !options.force) throw refuseExisting(name)
-    if (existing && !options.force && (existing.manifest.size !== size || existing.manifest.chunkSize !== chunkSize)) {
-      throw refuseExisting(name)
-    }
-    const reuse =
-      existing && (!options.force || (existing.manifest.size === size && existing.manifest.chunkSize === chunkSize))
-        ? existing.manifest.chunks
-        : undefined
+    const previousFile = previous?.manifest?.version === 1 ? previous.manifest : undefined
+    const sameShape = previousFile?.size === size && previousFile.chunkSize === chunkSize
+    if (previous && !sameShape && !options.force) throw refuseExisting(name)
+    const reuse = sameShape ? previousFile.chunks : undefined
     // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
     const withdraw = withdrawOnce(dir, name)
-    if ((found || other) && !reuse) await withdraw()
+    if (previous && !reuse) await withdraw()
 
     const chunks = await hashAndWriteChunks(handle, size, { ...options, chunkSize, dir, reuse, name, log, withdraw })
     const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }
     const bytes = encodeManifest(manifest)
     const id = manifestId(bytes)
-    const unchanged = existing?.id === id && chunks.written === 0
-    if (found?.id !== id) {
+    const unchanged = previous?.id === id && chunks.written === 0
+    if (previous?.id !== id) {
       // A download's packed copy of the replaced content must not be announced or resumed as this one.
       for (const file of PACKED_FILES) await unlink(join(dir, file)).catch(() => undefined)
       await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
         throw fromFsError(err, `writing the manifest of ${name}`)
       })
-      if (found) await store.forgetVerified(found.id)
+      if (previous?.id) await store.forgetVerified(previous.id)
     }
     if (!unchanged) await store.recordVerified(id, dir, chunks.length, 'chunks')
     const seconds = (performance.now() - started) / 1000
