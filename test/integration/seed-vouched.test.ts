@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { closeSync, openSync, writeSync } from 'node:fs'
-import { mkdir, open, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { open, rename, writeFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
@@ -10,14 +9,10 @@ import { hasCode } from '../../src/core/errors.js'
 import type { FileIdentity } from '../../src/core/file-identity.js'
 import { HashPace } from '../../src/core/hash-pace.js'
 import { hashThreads } from '../../src/core/hashing.js'
-import { encodeManifest, type Manifest, manifestId } from '../../src/core/manifest.js'
 import { packedDataPath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
-import { ChunkStore } from '../../src/core/store.js'
-import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
-import { PeerClient } from '../../src/core/transfer/client.js'
 import { VouchedChunks } from '../../src/core/vouched-chunks.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
-import { tmpDir } from '../helpers/files.js'
+import { servedEntry } from '../helpers/served-entry.js'
 
 const KiB = 1024
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
@@ -33,35 +28,18 @@ async function setup(
   chunkSize = 4 * KiB,
   serving: { vouched?: VouchedChunks; hashPace?: HashPace } = {},
 ) {
-  const dir = await tmpDir(t)
-  const store = new ChunkStore(join(dir, 'chunks'))
-  await store.init()
-  const data = randomBytes(chunks * chunkSize - 7)
-  const hashes: string[] = []
-  for (let at = 0; at < data.length; at += chunkSize) hashes.push(sha(data.subarray(at, at + chunkSize)))
-  const manifest: Manifest = {
-    version: 1,
-    name: 'file.bin',
-    size: data.length,
-    chunkSize,
-    chunks: hashes,
-    sha256: sha(data),
-  }
-  const bytes = encodeManifest(manifest)
-  const id = manifestId(bytes)
-  const entryDir = await store.prepareEntry(bytes, manifest)
-  const downloadsDir = join(dir, 'downloads')
-  await mkdir(downloadsDir)
   const vouched = serving.vouched ?? new VouchedChunks()
-  const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, vouched, hashPace: serving.hashPace })
-  const { port } = await server.listen()
-  onCleanup(t, () => server.close(100))
-  const client = await PeerClient.connect({ host: '127.0.0.1', port })
-  onCleanup(t, () => client.close())
-  const chunk = (i: number): Buffer => data.subarray(i * chunkSize, (i + 1) * chunkSize)
+  const entry = await servedEntry(t, {
+    chunks,
+    chunkSize,
+    shortBy: 7,
+    name: 'file.bin',
+    serving: { ...serving, vouched },
+  })
+  const { entryDir, downloadsDir, manifest } = entry
   /** The download's writer, as `p2p-download --seed` opens it (publishing at once). */
   const writer = () => PackedWriter.open({ entryDir, downloadsDir, manifest, vouch: vouched, publishMs: 0 })
-  return { store, id, manifest, data, entryDir, vouched, server, client, chunk, writer }
+  return { ...entry, vouched, writer }
 }
 
 /** A bitfield of `n` chunks, all set. */

@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict'
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
+import { open, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { hasCode } from '../../src/core/errors.js'
-import { encodeManifest, type Manifest, manifestId } from '../../src/core/manifest.js'
 import { packedDataPath, readPackedHave, writePackedHave } from '../../src/core/packed.js'
-import { ChunkStore } from '../../src/core/store.js'
-import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
-import { PeerClient } from '../../src/core/transfer/client.js'
 import {
   decodeWriterVouch,
   encodeWriterVouch,
@@ -23,6 +19,7 @@ import {
 } from '../../src/core/writer-vouch.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { tmpDir } from '../helpers/files.js'
+import { servedEntry } from '../helpers/served-entry.js'
 
 const CHUNK = 4 * 1024
 const CHILD = join(import.meta.dirname, '..', 'helpers', 'packed-writer-child.js')
@@ -30,35 +27,14 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 
 /** A store entry, a server on it with no download in its process, and a client of that server over loopback. */
 async function setup(t: Cleanup, chunks: number) {
-  const dir = await tmpDir(t)
-  const store = new ChunkStore(join(dir, 'chunks'))
-  await store.init()
-  const data = randomBytes(chunks * CHUNK - 5)
-  const hashes: string[] = []
-  for (let at = 0; at < data.length; at += CHUNK) hashes.push(sha(data.subarray(at, at + CHUNK)))
-  const manifest: Manifest = {
-    version: 1,
-    name: 'f.bin',
-    size: data.length,
-    chunkSize: CHUNK,
-    chunks: hashes,
-    sha256: sha(data),
-  }
-  const bytes = encodeManifest(manifest)
-  const entryDir = await store.prepareEntry(bytes, manifest)
-  await writeFile(join(dir, 'manifest.json'), bytes)
-  await writeFile(join(dir, 'source.bin'), data)
-  await mkdir(join(dir, 'downloads'))
-  const server = new ChunkServer({ store, host: '127.0.0.1', port: 0 })
-  const { port } = await server.listen()
-  onCleanup(t, () => server.close(100))
-  const client = await PeerClient.connect({ host: '127.0.0.1', port })
-  onCleanup(t, () => client.close())
-  const chunk = (i: number): Buffer => data.subarray(i * CHUNK, (i + 1) * CHUNK)
+  const entry = await servedEntry(t, { chunks, chunkSize: CHUNK, shortBy: 5, name: 'f.bin' })
+  const { dir, entryDir, downloadsDir } = entry
+  await writeFile(join(dir, 'manifest.json'), entry.bytes)
+  await writeFile(join(dir, 'source.bin'), entry.data)
   /** The download's writer, in a process of its own. */
   const writer = () =>
-    WriterProcess.start(t, [entryDir, join(dir, 'downloads'), join(dir, 'manifest.json'), join(dir, 'source.bin')])
-  return { id: manifestId(bytes), manifest, entryDir, server, client, chunk, writer }
+    WriterProcess.start(t, [entryDir, downloadsDir, join(dir, 'manifest.json'), join(dir, 'source.bin')])
+  return { ...entry, writer }
 }
 
 class WriterProcess {
