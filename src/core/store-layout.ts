@@ -37,15 +37,18 @@ export interface EntryListing {
   packedDirs: Set<string>
 }
 
-/** The paths a scan listed (`<dirName>/<file>`, relative to the store) by entry directory; any other file is left out. */
-export function groupByEntry(paths: readonly string[]): EntryListing {
+/** A file a scan listed: its entry directory's name (in the store's root) and its own name. */
+export interface EntryFile {
+  dirName: string
+  file: string
+}
+
+/** The files a scan listed, by entry directory; any other file is left out. */
+export function groupByEntry(files: readonly EntryFile[]): EntryListing {
   const chunksByDir = new Map<string, number[]>()
   const manifestDirs: string[] = []
   const packedDirs = new Set<string>()
-  for (const p of paths) {
-    const slash = p.indexOf('/')
-    const dirName = p.slice(0, slash)
-    const file = p.slice(slash + 1)
+  for (const { dirName, file } of files) {
     if (file === MANIFEST_FILE) {
       manifestDirs.push(dirName)
       continue

@@ -1,7 +1,7 @@
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isAbsent } from './safe-fs.js'
-import { isEntryDirName, isScannedFile } from './store-layout.js'
+import { type EntryFile, isEntryDirName, isScannedFile } from './store-layout.js'
 
 /**
  * The store's two fixed levels, listed with one readdir of the root and one
@@ -22,13 +22,13 @@ export interface Listed {
   isDirectory(): boolean
 }
 
-/** `<dirName>/<file>` of every regular file a scan reads (store-layout.ts, isScannedFile) in every entry directory. */
+/** Every regular file a scan reads (store-layout.ts, isScannedFile) in every entry directory. */
 export async function listEntryFiles(
   root: string,
   onUnreadable: (dirName: string, err: unknown) => void = () => undefined,
   readTyped: (dir: string) => Promise<Listed[]> = readTypes,
-): Promise<string[]> {
-  const paths: string[] = []
+): Promise<EntryFile[]> {
+  const listed: EntryFile[] = []
   for (const dir of await listDir(root, readTyped)) {
     if (!dir.isDirectory() || !isEntryDirName(dir.name)) continue
     let files: Listed[]
@@ -38,9 +38,10 @@ export async function listEntryFiles(
       onUnreadable(dir.name, err)
       continue
     }
-    for (const file of files) if (file.isFile() && isScannedFile(file.name)) paths.push(`${dir.name}/${file.name}`)
+    for (const file of files)
+      if (file.isFile() && isScannedFile(file.name)) listed.push({ dirName: dir.name, file: file.name })
   }
-  return paths
+  return listed
 }
 
 /** The names in `dir`, whatever they are (none when it is gone). */

@@ -106,8 +106,8 @@ export class ChunkStore {
 
   /** Every complete-or-partial entry (a directory holding a valid manifest), with its have-set. */
   async scan(): Promise<StoreEntry[]> {
-    const paths = await listEntryFiles(this.root, (dirName, err) => this.warnUnreadable(dirName, err))
-    const { manifestDirs, chunksByDir, packedDirs } = groupByEntry(paths)
+    const files = await listEntryFiles(this.root, (dirName, err) => this.warnUnreadable(dirName, err))
+    const { manifestDirs, chunksByDir, packedDirs } = groupByEntry(files)
     // Two directories may hold the same id (a copy made by hand): one is the entry (isPreferredCopy).
     const chosen = new Map<string, { dirName: string; id: string; manifest: ItemManifest; bytes: Buffer }>()
     for (const dirName of manifestDirs) {

@@ -37,18 +37,20 @@ describe('the chunk store layout (store-layout.ts)', () => {
     fc.assert(
       fc.property(
         entries.chain((es) => {
-          const paths = es.flatMap((e) => [
-            ...(e.manifest ? [`${e.dir}/manifest.json`] : []),
-            ...(e.packed ? [`${e.dir}/data.have`] : []),
-            ...e.chunks.map((i) => `${e.dir}/${chunkFileName(i)}`),
-            ...e.other.map((f) => `${e.dir}/${f}`),
-          ])
+          const paths = es.flatMap((e) =>
+            [
+              ...(e.manifest ? ['manifest.json'] : []),
+              ...(e.packed ? ['data.have'] : []),
+              ...e.chunks.map((i) => chunkFileName(i)),
+              ...e.other,
+            ].map((file) => ({ dirName: e.dir, file })),
+          )
           return fc.tuple(fc.constant(es), fc.shuffledSubarray(paths, { minLength: paths.length }))
         }),
         ([es, paths]) => {
           const listing = groupByEntry(paths)
           const dirs = (has: (e: (typeof es)[number]) => boolean) => es.filter(has).map((e) => e.dir)
-          const listed = (path: string) => paths.indexOf(path)
+          const listed = (path: string) => paths.findIndex((p) => `${p.dirName}/${p.file}` === path)
           const byManifest = (a: string, b: string) => listed(`${a}/manifest.json`) - listed(`${b}/manifest.json`)
           assert.deepEqual(listing.manifestDirs, dirs((e) => e.manifest).sort(byManifest))
           assert.deepEqual([...listing.packedDirs].sort(), dirs((e) => e.packed).sort())
