@@ -11,7 +11,7 @@
  * a manifest against its id, every chunk against its SHA-256.
  */
 
-export { DEFAULT_CHUNK_SIZE, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT } from './core/constants.js'
+export { DEFAULT_CHUNK_SIZE, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT, MAX_MANIFEST_BYTES } from './core/constants.js'
 export { createBootstrapNode, createDhtNode, type DhtSettings } from './core/dht/node.js'
 export { type DhtPath, DhtSession } from './core/dht/session.js'
 export {

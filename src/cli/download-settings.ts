@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { DEFAULT_DOWNLOAD_LIMITS, NAME_QUIET_MS } from '../index.js'
+import { DEFAULT_DOWNLOAD_LIMITS, MAX_MANIFEST_BYTES, NAME_QUIET_MS } from '../index.js'
 import { parseByteSize, parseInteger, parseSeconds, pickSettings } from './common.js'
 import { LISTENING_REACH_SETTINGS } from './reach.js'
 import { SEED_SETTINGS } from './seed.js'
@@ -64,7 +64,7 @@ export const DOWNLOAD_SETTINGS = {
     description: 'largest manifest accepted from a peer',
     defaultValue: defaults.maxManifestBytes,
     defaultLabel: '32MiB',
-    parse: parseByteSize(1024, 1024 ** 3),
+    parse: parseByteSize(1024, MAX_MANIFEST_BYTES),
   },
 }
 

@@ -22,6 +22,8 @@ export const MAX_NAME_BYTES = 255
 
 /** Largest manifest we accept from a peer: ~480k chunks (480 GiB at 1 MiB chunks). */
 export const DEFAULT_MAX_MANIFEST_BYTES = 32 * MiB
+/** The most `--max-manifest-bytes` may allow: no manifest in a store is larger. */
+export const MAX_MANIFEST_BYTES = 1024 * MiB
 
 /** Chunk file names are the index zero-padded to this many digits. */
 export const CHUNK_INDEX_DIGITS = 6

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { type BigIntStats, closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs'
 import { type FileHandle, lstat, mkdir, open, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
@@ -101,6 +102,23 @@ export async function readRegularFile(path: string, options: RegularFileOptions)
   try {
     const bytes = Buffer.allocUnsafe(stats.size)
     return bytes.subarray(0, await readFully(handle.fd, bytes, bytes.length, 0)) // shorter if it shrank meanwhile
+  } finally {
+    await handle.close().catch(() => undefined)
+  }
+}
+
+/** The SHA-256 (hex) of a regular file (see openRegularFile), read a MiB at a time: memory does not grow with its size. */
+export async function sha256OfRegularFile(path: string, options: RegularFileOptions): Promise<string> {
+  const { handle } = await openRegularFile(path, options)
+  try {
+    const hash = createHash('sha256')
+    const piece = Buffer.allocUnsafe(1024 * 1024)
+    for (let at = 0; ; ) {
+      const { bytesRead } = await handle.read(piece, 0, piece.length, at)
+      if (bytesRead === 0) return hash.digest('hex')
+      hash.update(piece.subarray(0, bytesRead))
+      at += bytesRead
+    }
   } finally {
     await handle.close().catch(() => undefined)
   }

@@ -1,13 +1,15 @@
 import { lstat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sharedBuffer } from './buffer-pool.js'
-import { MANIFEST_FILE } from './constants.js'
+import { MANIFEST_FILE, MAX_MANIFEST_BYTES } from './constants.js'
 import { writeChunkFile, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { hashThreads } from './hashing.js'
+import type { ItemManifest } from './item.js'
 import { PACKED_FILES } from './packed.js'
 import { printable } from './printable.js'
-import { isAbsent } from './safe-fs.js'
+import { isAbsent, lstatIfPresent, sha256OfRegularFile } from './safe-fs.js'
+import type { ChunkStore } from './store.js'
 
 /**
  * The chunk stage both splits share (a file's, split.ts; each file of a
@@ -122,4 +124,24 @@ export function refuseExisting(name: string): P2PError {
     'E_EXISTS',
     `the store already holds something else named "${printable(name)}" (other content, or split with another chunk size): use --force to replace it`,
   )
+}
+
+/**
+ * What a split of `name` finds under it in the store: nothing (undefined),
+ * an item it may reuse or replace (`id`, `manifest`), or a manifest it
+ * cannot read (other content too, never passed over). One over the store's
+ * size limit (a download may take larger ones, `--max-manifest-bytes`) or
+ * damaged still has its `id`, which names a download that may be writing
+ * there, for the split to lock; what is not a regular file has none.
+ */
+export async function previousContent(
+  store: ChunkStore,
+  name: string,
+): Promise<{ id?: string; manifest?: ItemManifest } | undefined> {
+  const found = await store.readEntryManifest(name)
+  if (found) return { id: found.id, manifest: found.manifest }
+  const path = join(store.entryDir(name), MANIFEST_FILE)
+  if ((await lstatIfPresent(path, `checking ${path}`)) === undefined) return undefined
+  const id = await sha256OfRegularFile(path, { maxBytes: MAX_MANIFEST_BYTES }).catch(() => undefined)
+  return id === undefined ? {} : { id }
 }

@@ -8,7 +8,7 @@ import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
 import { PACKED_FILES } from './packed.js'
 import { printable } from './printable.js'
-import { refuseExisting, Slots, withdrawOnce } from './split-chunk.js'
+import { previousContent, refuseExisting, Slots, withdrawOnce } from './split-chunk.js'
 import { splitTreeFile } from './split-tree-file.js'
 import type { ChunkStore } from './store.js'
 import { TreeLayout } from './tree-layout.js'
@@ -73,7 +73,7 @@ export async function splitTree(
     signal: options.signal,
   })
   const dir = await store.makeEntryDir(name) // a real directory, never a link out of the store
-  const previous = await store.previousContent(name)
+  const previous = await previousContent(store, name)
   const previousTree = previous?.manifest?.version === 2 ? previous.manifest : undefined
   // As a file's split (split.ts): never withdrawn under a download of it running in this store.
   const unlockPrevious = previous?.id ? await store.lock(previous.id, `"${printable(name)}"`) : undefined

@@ -10,7 +10,7 @@ import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifes
 import { validateName } from './names.js'
 import { PACKED_FILES } from './packed.js'
 import { readFullySync } from './read-fully.js'
-import { refuseExisting, Slots, storeChunk, withdrawOnce } from './split-chunk.js'
+import { previousContent, refuseExisting, Slots, storeChunk, withdrawOnce } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -62,7 +62,7 @@ export async function splitFile(
     // before every chunk (a check per 64 KiB chunk cost 15 % more CPU: docs/benchmarks.md). A link swapped
     // in mid-split gets chunk copies of the file, never its manifest.
     const dir = await store.makeEntryDir(name)
-    const previous = await store.previousContent(name)
+    const previous = await previousContent(store, name)
     // The content found here may be a download running in this store, writing and publishing in this directory:
     // refused (E_LOCKED) rather than withdrawn under it; held until the split ends (lock.ts).
     if (previous?.id) unlockPrevious = await store.lock(previous.id, `"${name}"`)

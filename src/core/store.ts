@@ -155,19 +155,6 @@ export class ChunkStore {
     return this.manifestIn(dirName, true)
   }
 
-  /**
-   * What a split of `dirName` finds there: nothing (undefined), an item it
-   * may reuse or replace (`id`, `manifest`), or a manifest it cannot read
-   * (damaged, oversized, not a regular file: `{}`), which is other content
-   * too, never passed over.
-   */
-  async previousContent(dirName: string): Promise<{ id?: string; manifest?: ItemManifest } | undefined> {
-    const found = await this.readEntryManifest(dirName)
-    if (found) return { id: found.id, manifest: found.manifest }
-    const path = join(this.root, dirName, MANIFEST_FILE)
-    return (await lstatIfPresent(path, `checking ${path}`)) === undefined ? undefined : {}
-  }
-
   /** readEntryManifest; `checkDir` false when a scan that follows no link just listed the directory. */
   private async manifestIn(
     dirName: string,

@@ -136,6 +136,24 @@ describe('split', () => {
     await assertReplacedCleanly(store, second.id)
   })
 
+  it("refuses (E_LOCKED) to replace a download's content whose manifest is over this store's size limit", async (t) => {
+    const { dir, store } = await setup(t)
+    await randomFile(join(dir, 'f.bin'), 5 * 4096)
+    const first = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    // A download may take a larger manifest (--max-manifest-bytes) than the store a split opens allows.
+    const strict = new ChunkStore(store.root, { maxManifestBytes: 64 })
+    assert.equal(await strict.readEntryManifest('f.bin'), undefined, 'unreadable to the split')
+    const download = otherProcess(join(store.root, '.p2p', 'locks', `${first.id}.lock`))
+    t.after(() => download.done())
+    assert.equal(await download.answer, 'held')
+    await randomFile(join(dir, 'f.bin'), 5 * 4096)
+    await assert.rejects(
+      splitFile(join(dir, 'f.bin'), { store: strict, chunkSize: 4096, force: true }),
+      (e) => hasCode(e, 'E_LOCKED') && e.details?.pid === download.pid,
+    )
+    assert.equal((await store.readEntryManifest('f.bin'))?.id, first.id, 'the entry under the download untouched')
+  })
+
   it('never passes over a manifest it cannot read: refused unless forced, then replaced', async (t) => {
     const { dir, store } = await setup(t)
     const sha = await randomFile(join(dir, 'f.bin'), 3 * 4096)
