@@ -76,7 +76,7 @@ export class Coalescer {
       ran = Promise.reject(err)
     }
     const cpuMs = performance.now() - began
-    const running = ran.catch(this.onError).finally(() => {
+    const running = ran.catch((err: unknown) => this.onError(err)).finally(() => {
       this.running = undefined
       this.readyAt = performance.now() + this.gapMs(cpuMs)
       if (this.pending && !this.stopped) this.arm()
