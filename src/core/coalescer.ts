@@ -76,11 +76,13 @@ export class Coalescer {
       ran = Promise.reject(err)
     }
     const cpuMs = performance.now() - began
-    const running = ran.catch((err: unknown) => this.onError(err)).finally(() => {
-      this.running = undefined
-      this.readyAt = performance.now() + this.gapMs(cpuMs)
-      if (this.pending && !this.stopped) this.arm()
-    })
+    const running = ran
+      .catch((err: unknown) => this.onError(err))
+      .finally(() => {
+        this.running = undefined
+        this.readyAt = performance.now() + this.gapMs(cpuMs)
+        if (this.pending && !this.stopped) this.arm()
+      })
     this.running = running
     return running
   }
