@@ -145,3 +145,36 @@ export async function previousContent(
   const id = await sha256OfRegularFile(path, { maxBytes: MAX_MANIFEST_BYTES }).catch(() => undefined)
   return id === undefined ? {} : { id }
 }
+
+/**
+ * A split's last step, once every chunk is in. Unless the entry already is
+ * this content, what was under the name goes (`withdraw`: its manifest, and
+ * a download's packed copy, which must not be announced or resumed as this
+ * content), the new manifest takes its place atomically and the replaced
+ * content's verified record goes. The new content's record is written unless
+ * nothing changed (the same manifest, no chunk written); returns whether
+ * nothing changed.
+ */
+export async function placeManifest(place: {
+  store: ChunkStore
+  dir: string
+  name: string
+  bytes: Buffer
+  id: string
+  chunks: number
+  written: number
+  previousId: string | undefined
+  withdraw: () => Promise<void>
+}): Promise<boolean> {
+  const { store, dir, bytes, id, previousId } = place
+  const unchanged = previousId === id && place.written === 0
+  if (previousId !== id) {
+    await place.withdraw()
+    await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
+      throw fromFsError(err, `writing the manifest of ${printable(place.name)}`)
+    })
+    if (previousId) await store.forgetVerified(previousId)
+  }
+  if (!unchanged) await store.recordVerified(id, dir, place.chunks, 'chunks')
+  return unchanged
+}

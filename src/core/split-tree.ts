@@ -1,14 +1,10 @@
-import { unlink } from 'node:fs/promises'
-import { basename, join, resolve } from 'node:path'
-import { MANIFEST_FILE } from './constants.js'
-import { writeFileAtomic } from './disk.js'
-import { fromFsError, P2PError } from './errors.js'
+import { basename, resolve } from 'node:path'
+import { P2PError } from './errors.js'
 import { type Collaborators, componentLog } from './log.js'
 import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
-import { PACKED_FILES } from './packed.js'
 import { printable } from './printable.js'
-import { previousContent, refuseExisting, Slots, withdrawOnce } from './split-chunk.js'
+import { placeManifest, previousContent, refuseExisting, Slots, withdrawOnce } from './split-chunk.js'
 import { splitTreeFile } from './split-tree-file.js'
 import type { ChunkStore } from './store.js'
 import { TreeLayout } from './tree-layout.js'
@@ -143,17 +139,17 @@ export async function splitTree(
     const bytes = encodeTreeManifest(manifest)
     const id = manifestId(bytes)
     if (previous !== undefined && previous.id !== id && !options.force) throw refuseExisting(name)
-    const unchanged = previous?.id === id && done.written === 0
-    if (previous?.id !== id) {
-      // A download's copy of the replaced content must not be announced or resumed as this one.
-      await unlink(join(dir, MANIFEST_FILE)).catch(() => undefined)
-      for (const file of PACKED_FILES) await unlink(join(dir, file)).catch(() => undefined)
-      await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
-        throw fromFsError(err, `writing the manifest of ${printable(name)}`)
-      })
-      if (previous?.id) await store.forgetVerified(previous.id)
-    }
-    if (!unchanged) await store.recordVerified(id, dir, chunks, 'chunks')
+    const unchanged = await placeManifest({
+      store,
+      dir,
+      name,
+      bytes,
+      id,
+      chunks,
+      written: done.written,
+      previousId: previous?.id,
+      withdraw,
+    })
     const seconds = (performance.now() - started) / 1000
     const result = {
       name,

@@ -1,16 +1,14 @@
 import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { type FileHandle, open, unlink } from 'node:fs/promises'
-import { basename, join } from 'node:path'
-import { DEFAULT_CHUNK_SIZE, MANIFEST_FILE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
-import { writeFileAtomic } from './disk.js'
+import { type FileHandle, open } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
 import { type Collaborators, componentLog, type Logger } from './log.js'
 import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
-import { PACKED_FILES } from './packed.js'
 import { readFullySync } from './read-fully.js'
-import { previousContent, refuseExisting, Slots, storeChunk, withdrawOnce } from './split-chunk.js'
+import { placeManifest, previousContent, refuseExisting, Slots, storeChunk, withdrawOnce } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -79,16 +77,17 @@ export async function splitFile(
     const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }
     const bytes = encodeManifest(manifest)
     const id = manifestId(bytes)
-    const unchanged = previous?.id === id && chunks.written === 0
-    if (previous?.id !== id) {
-      // A download's packed copy of the replaced content must not be announced or resumed as this one.
-      for (const file of PACKED_FILES) await unlink(join(dir, file)).catch(() => undefined)
-      await writeFileAtomic(join(dir, MANIFEST_FILE), bytes, { within: store.root }).catch((err: unknown) => {
-        throw fromFsError(err, `writing the manifest of ${name}`)
-      })
-      if (previous?.id) await store.forgetVerified(previous.id)
-    }
-    if (!unchanged) await store.recordVerified(id, dir, chunks.length, 'chunks')
+    const unchanged = await placeManifest({
+      store,
+      dir,
+      name,
+      bytes,
+      id,
+      chunks: chunks.length,
+      written: chunks.written,
+      previousId: previous?.id,
+      withdraw,
+    })
     const seconds = (performance.now() - started) / 1000
     log.info({ name, id, size, chunks: chunks.length, unchanged, seconds }, 'split done')
     return { name, id, size, chunkSize, chunks: chunks.length, dir, unchanged, seconds }
