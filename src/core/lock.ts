@@ -59,7 +59,9 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
           heldHere.delete(key)
         }
       }
-      const owner = parseOwner(await readOwner(path))
+      const text = await readOwner(path)
+      if (text === undefined) continue // released or taken over meanwhile: publish ours again
+      const owner = parseOwner(text)
       if (owner !== undefined && ownerRuns(owner)) throw locked(what, owner.pid, path)
       await takeOver(path) // stale: its owner is gone
     }
@@ -122,34 +124,41 @@ function locked(what: string, owner: number, path: string): P2PError {
  * (published as a lock is, held for microseconds) judges it again and
  * removes it: without that, one could remove the lock another had just
  * taken in its place (an identity would not tell: the new file may get the
- * old one's inode). Under the guard the file cannot change: a lock is
- * published only where none is, and removed only by its live owner or a
- * guard holder. A guard whose owner is gone (killed while it held it) is
- * removed; the others wait a moment and look again.
+ * old one's inode). Under the guard a file that is there cannot change:
+ * a lock is published only where none is, and removed only by its live
+ * owner or a guard holder. A lock that is not there may be published at any
+ * moment, so a guard holder that finds none removes nothing (else it could
+ * remove one another process has just published: two holders). A guard whose
+ * owner is gone (killed while it held it) is removed; the others wait a
+ * moment and look again.
  */
 async function takeOver(path: string): Promise<void> {
   const guard = `${path}${TAKEOVER_SUFFIX}`
   if (!(await publishOnce(guard, ownerLine(), { sync: false }).catch(() => false))) {
     // Only a guard that names its owner, gone: one unreadable or absent is being published or has just gone.
-    const owner = parseOwner(await readOwner(guard))
+    const owner = parseOwner((await readOwner(guard)) ?? '')
     if (owner !== undefined && !ownerRuns(owner)) await unlink(guard).catch(() => undefined)
     await new Promise((r) => setTimeout(r, 2 + Math.random() * 10))
     return
   }
   try {
-    const owner = parseOwner(await readOwner(path))
+    // Gone already (another guard holder removed it): nothing to judge, and a lock published from now on is live.
+    const text = await readOwner(path)
+    if (text === undefined) return
+    const owner = parseOwner(text)
     if (owner === undefined || !ownerRuns(owner)) await unlink(path).catch(() => undefined)
   } finally {
     await unlink(guard).catch(() => undefined)
   }
 }
 
-/** The lock file's text; '' when it vanished or is unreadable (a stale lock). */
-async function readOwner(path: string): Promise<string> {
+/** The lock file's text: undefined when it is gone, '' when it is too large to be a lock (a stale one). */
+async function readOwner(path: string): Promise<string | undefined> {
   try {
     return (await readRegularFile(path, { maxBytes: MAX_LOCK_BYTES })).toString('utf8')
   } catch (err) {
-    if (isAbsent(err) || hasCode(err, 'E_TOO_LARGE')) return ''
+    if (isAbsent(err)) return undefined
+    if (hasCode(err, 'E_TOO_LARGE')) return ''
     throw fromFsError(err, `reading the lock ${path}`)
   }
 }
