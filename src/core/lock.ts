@@ -2,7 +2,15 @@ import { mkdir, realpath, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { publishOnce } from './disk.js'
 import { fromFsError, hasCode, P2PError } from './errors.js'
-import { formatStamp, type ProcessStamp, parseStamp, processStamp, stampState } from './process-stamp.js'
+import {
+  formatStamp,
+  type ProcessStamp,
+  parseStamp,
+  processStamp,
+  stampState,
+  threadAlive,
+  threadOfCaller,
+} from './process-stamp.js'
 import { isAbsent, readRegularFile } from './safe-fs.js'
 import { isRunning, sweepStaleTemps } from './stale-temps.js'
 
@@ -18,8 +26,9 @@ import { isRunning, sweepStaleTemps } from './stale-temps.js'
  * followed: the lock fails with E_IO naming it. Two downloads of one file in
  * one process (a library user's) are kept apart too, in one thread by
  * `heldHere` and across worker threads by the stamp: a lock naming this very
- * process is held by one of its threads (should a worker be terminated while
- * it holds one, the lock stays until the process ends). A lock naming only a
+ * process is held by one of its threads. A worker thread's lock names the
+ * thread too (its kernel thread id), so one terminated while it holds a lock
+ * leaves it stale, as a killed process does. A lock naming only a
  * pid (written without /proc, or by an earlier version) that is ours is ours
  * only if this thread took it and has not released it; otherwise it was left
  * by an earlier process that had our pid, and is stale. A lock's temporary
@@ -79,35 +88,65 @@ const TAKEOVER_SUFFIX = '.takeover'
 /** The most of a lock file read; earlier versions read 64 bytes and took a longer file for a stale lock. */
 const MAX_LOCK_BYTES = 64
 
-/** The lock file's text: our stamp (process-stamp.ts) where /proc gives it and it fits, else our pid alone. */
+/**
+ * The lock file's text: our stamp (process-stamp.ts) where /proc gives it,
+ * then, from a worker thread, the thread's id (the main thread lives as long
+ * as the process); whatever fits, else our pid alone. Readers before the
+ * thread's id read the first three fields and ignore it.
+ */
 function ownerLine(): string {
   const me = processStamp()
-  const line = me ? `${formatStamp(me)}\n` : ''
-  return line !== '' && Buffer.byteLength(line) <= MAX_LOCK_BYTES ? line : `${process.pid}\n`
+  const thread = threadOfCaller()
+  const lines = me
+    ? [thread !== undefined && thread !== me.pid ? `${formatStamp(me)} ${thread}\n` : '', `${formatStamp(me)}\n`]
+    : []
+  return lines.find((line) => line !== '' && Buffer.byteLength(line) <= MAX_LOCK_BYTES) ?? `${process.pid}\n`
 }
 
-/** The owner a lock file names: its pid, with its stamp when it was written with one. */
-function parseOwner(text: string): { pid: number; stamp?: ProcessStamp } | undefined {
-  const [pid, start, boot] = text.trim().split(' ')
+interface Owner {
+  pid: number
+  stamp?: ProcessStamp
+  /** The worker thread that holds it, when a worker took it (with a stamp only). */
+  thread?: number
+}
+
+/** The owner a lock file names: its pid, with its stamp (and thread) when it was written with them. */
+function parseOwner(text: string): Owner | undefined {
+  const [pid, start, boot, thread] = text.trim().split(' ')
   const owner = Number(pid)
   if (!Number.isSafeInteger(owner) || owner <= 0) return undefined
   const stamp = parseStamp(owner, start, boot)
-  return stamp ? { pid: owner, stamp } : { pid: owner }
+  if (!stamp) return { pid: owner }
+  return thread !== undefined && /^[1-9]\d{0,9}$/.test(thread)
+    ? { pid: owner, stamp, thread: Number(thread) }
+    : { pid: owner, stamp }
 }
 
 /**
  * Whether the lock's owner still runs. With its stamp, where /proc can say:
  * that very process on this boot, even under our own pid (then another
  * thread of this process holds it: this thread's own locks were refused
- * before the file was read). Otherwise (a pid alone, from a host without
+ * before the file was read), and the worker thread it names, if any, alive
+ * in it. Otherwise (a pid alone, from a host without
  * /proc or an earlier version; or a process /proc hides from us) the pid
  * decides: any running process of that pid but ours, as a lock with our
  * pid that this thread does not hold was an earlier process's.
  */
-function ownerRuns(owner: { pid: number; stamp?: ProcessStamp }): boolean {
+function ownerRuns(owner: Owner): boolean {
   const state = owner.stamp ? stampState(owner.stamp) : 'unknown'
+  if (state === 'running' && owner.thread !== undefined) return threadRuns(owner.pid, owner.thread)
   if (state !== 'unknown') return state === 'running'
   return owner.pid !== process.pid && isRunning(owner.pid)
+}
+
+/**
+ * Whether the worker thread a lock names (in a running process) still runs.
+ * One naming this very thread is not ours (this thread's own locks were
+ * refused before the file was read): an earlier thread with our id left it.
+ */
+function threadRuns(pid: number, thread: number): boolean {
+  if (pid === process.pid && thread === threadOfCaller()) return false
+  return threadAlive(pid, thread)
 }
 
 function locked(what: string, owner: number, path: string): P2PError {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readlinkSync } from 'node:fs'
 
 /**
  * A process told apart from any other that had or will have its pid: its
@@ -83,4 +83,33 @@ export function parseStamp(pid: unknown, start: unknown, boot: unknown): Process
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0 || n > 2 ** 31) return undefined
   if (typeof start !== 'string' || !START.test(start) || typeof boot !== 'string' || !BOOT.test(boot)) return undefined
   return { pid: n, start, boot }
+}
+
+let ownThread: number | null | undefined
+
+/**
+ * The kernel's id of the calling thread (a worker thread's differs from the
+ * process's pid), or undefined without /proc. Each thread has its own copy
+ * of this module, so the cached value is that thread's.
+ */
+export function threadOfCaller(): number | undefined {
+  if (ownThread === undefined) {
+    try {
+      const tid = Number(readlinkSync('/proc/thread-self', 'latin1').split('/').at(-1))
+      ownThread = Number.isSafeInteger(tid) && tid > 0 ? tid : null
+    } catch {
+      ownThread = null
+    }
+  }
+  return ownThread ?? undefined
+}
+
+/**
+ * Whether thread `tid` of process `pid` is alive: its task in /proc is there.
+ * A tid is unique among the threads alive on the host, so one of another
+ * process never shows under `pid`; only a later thread of `pid` itself
+ * could take the number again.
+ */
+export function threadAlive(pid: number, tid: number): boolean {
+  return existsSync(`/proc/${pid}/task/${tid}`)
 }

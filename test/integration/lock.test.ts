@@ -92,6 +92,63 @@ describe('download lock', () => {
     await release()
   })
 
+  it('a worker thread terminated while it holds a lock leaves it stale; alive, it holds it against other processes', async (t) => {
+    const path = join(await tmpDir(t), 'x.lock')
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       import(${JSON.stringify(lockModule)}).then(async ({ acquireLock }) => {
+         await acquireLock(${JSON.stringify(path)}, 'x');
+         parentPort.postMessage('held');
+         parentPort.once('message', () => {}); // alive until terminated
+       })`,
+      { eval: true },
+    )
+    t.after(() => worker.terminate())
+    assert.equal((await once(worker, 'message'))[0], 'held')
+    const me = processStamp()!
+    const [pid, start, boot, thread] = (await readFile(path, 'utf8')).trim().split(' ')
+    assert.deepEqual([pid, start, boot], [String(me.pid), me.start, me.boot])
+    assert.ok(thread !== undefined && Number(thread) !== me.pid, `the worker's own thread is named (${thread})`)
+    const other = otherProcess(path)
+    assert.equal(await other.answer, 'E_LOCKED', 'another process is refused while the worker runs')
+    await other.done()
+    await assert.rejects(acquireLock(path, 'x'), (err) => hasCode(err, 'E_LOCKED'))
+    await worker.terminate() // it never released the lock
+    const taker = otherProcess(path)
+    assert.equal(await taker.answer, 'held', 'another process takes it over')
+    await taker.done()
+    const release = await acquireLock(path, 'x')
+    await release()
+  })
+
+  it("judges a lock's thread: alive in its process holds it, gone or this very thread leaves it stale", async (t) => {
+    const me = processStamp()!
+    const parent = processStamp(process.ppid)!
+    const held = [
+      ["the parent's main thread", `${parent.pid} ${parent.start} ${parent.boot} ${parent.pid}`],
+      ['a thread field that is not a number: the process decides', `${parent.pid} ${parent.start} ${parent.boot} x1`],
+    ]
+    for (const [why, line] of held) {
+      const path = join(await tmpDir(t), 'x.lock')
+      await writeFile(path, `${line}\n`)
+      await assert.rejects(acquireLock(path, 'x'), (err) => hasCode(err, 'E_LOCKED'), why)
+    }
+    const stale = [
+      [
+        'a thread the parent does not have (above pid_max)',
+        `${parent.pid} ${parent.start} ${parent.boot} ${2 ** 22 + 1}`,
+      ],
+      ['this very thread, which does not hold it', `${me.pid} ${me.start} ${me.boot} ${me.pid}`],
+    ]
+    for (const [why, line] of stale) {
+      const path = join(await tmpDir(t), 'x.lock')
+      await writeFile(path, `${line}\n`)
+      const release = await acquireLock(path, 'x')
+      await release()
+      assert.deepEqual(await readdir(dirname(path)), [], why)
+    }
+  })
+
   it('gives a stale lock to one of several processes taking it over at once (each removes only the file it judged stale)', async (t) => {
     const me = processStamp()!
     for (let round = 0; round < 8; round++) {
