@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict'
+import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
+import { pino } from 'pino'
 import { hasCode } from '../../src/core/errors.js'
 import { sha256Hex } from '../../src/core/manifest.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore } from '../../src/core/store.js'
-import { ChunkServer, type ServerLimits } from '../../src/core/transfer/chunk-server.js'
+import { ChunkServer, type ChunkServerOptions, type ServerLimits } from '../../src/core/transfer/chunk-server.js'
 import { PeerClient } from '../../src/core/transfer/client.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
@@ -16,7 +18,7 @@ import { rawClient, until } from '../helpers/raw-client.js'
 async function encryptedSeeder(
   t: Cleanup,
   size: number,
-  options: { limits: Partial<ServerLimits>; reclaimIdleMs?: number },
+  options: { limits: Partial<ServerLimits>; reclaimIdleMs?: number; log?: ChunkServerOptions['log'] },
 ): Promise<{ id: string; server: ChunkServer; port: number }> {
   const dir = await tmpDir(t)
   await randomFile(join(dir, 'a.bin'), size)
@@ -84,5 +86,57 @@ describe('chunk server over the encrypted transport', () => {
     assert.equal(sha256Hex(await newcomer.fetchManifest(id)), id)
     assert.equal(server.stats.reclaimedIdle, 1)
     assert.equal(server.openConnections, 4)
+  })
+  it('refused connections (E_BUSY, or a plain client) that trickle bytes neither linger nor log without bound: 4 answered per address, each cut off a second after its refusal', async (t) => {
+    const lines: string[] = []
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })
+    const { id, server, port } = await encryptedSeeder(t, 100_000, { limits: { maxConnectionsPerAddress: 2 }, log })
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port, localAddress: '127.0.2.9' }, () => resolve(socket))
+        socket.on('error', reject)
+      })
+    const held = [await open(), await open()] // the address's cap
+    const refused = await Promise.all(Array.from({ length: 40 }, open))
+    const sockets = [...held, ...refused]
+    const closedAt = new Map<Socket, number>()
+    const started = performance.now()
+    for (const socket of sockets) {
+      socket.on('error', () => undefined)
+      socket.on('close', () => closedAt.set(socket, performance.now() - started))
+    }
+    // The two admitted ones speak the plain protocol (a zero length prefix), the refused ones begin a 1 KiB
+    // handshake message; then each sends a byte every 100 ms, enough to keep an idle timer from ever firing
+    // (and the handshake from completing before its 10 s deadline).
+    for (const socket of refused) socket.write(Buffer.of(0, 4, 0))
+    const trickle = setInterval(() => {
+      for (const socket of sockets) if (!socket.destroyed) socket.write(Buffer.of(held.includes(socket) ? 0 : 1))
+    }, 100)
+    onCleanup(t, () => {
+      clearInterval(trickle)
+      for (const socket of sockets) socket.destroy()
+    })
+    assert.ok(
+      await until(() => refused.every((s) => closedAt.has(s)), 8000),
+      `every refused socket closed by the server (${refused.filter((s) => closedAt.has(s)).length} of 40; unanswered ${server.stats.refusedUnanswered}, busy ${server.stats.refusedBusy}, open ${server.openConnections})`,
+    )
+    assert.equal(server.stats.refusedBusy, 40)
+    assert.ok(
+      server.stats.refusedUnanswered >= 36,
+      `at most 4 answered at once (${server.stats.refusedUnanswered} unanswered)`,
+    )
+    // The handshake deadline is 10 s: a refused socket still open then was kept alive by the trickle.
+    assert.ok(await until(() => held.every((s) => closedAt.has(s)), 8000), 'the plain ones closed, trickling or not')
+    const latest = Math.max(...sockets.map((s) => closedAt.get(s)!))
+    assert.ok(latest < 8000, `the last socket closed after ${Math.round(latest)} ms`)
+    const refusals = lines.filter((line) => line.includes('connection refused')).length
+    assert.ok(refusals <= 20, `${refusals} refusal lines for 40 refusals from one address`)
+    const honest = await PeerClient.connect({
+      host: '127.0.0.1',
+      port,
+      secure: { keyPair: NoiseSecretStream.keyPair() },
+    })
+    onCleanup(t, () => honest.close())
+    assert.equal(sha256Hex(await honest.fetchManifest(id)), id, 'another address is served meanwhile')
   })
 })

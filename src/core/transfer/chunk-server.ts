@@ -10,7 +10,9 @@ import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
 import { encodeFrame } from './framing.js'
+import { LogGate } from './log-gate.js'
 import { errorHeader } from './messages.js'
+import { Refusals } from './refusals.js'
 import { ServerConnection } from './server-connection.js'
 import {
   type ChunkServerOptions,
@@ -22,6 +24,9 @@ import { ServerTally } from './server-tally.js'
 import { StalledSockets } from './stalled-sockets.js'
 import { StoreCatalog } from './store-catalog.js'
 import { DEFAULT_UPLOAD_SLOT_LIMITS, UploadSlots } from './upload-slots.js'
+
+/** Refusals to one address whose answers may be on their way at once; its others are closed unanswered. */
+const MAX_REFUSALS_CLOSING = 4
 
 export {
   type ChunkServerOptions,
@@ -59,7 +64,9 @@ export class ChunkServer {
   private readonly server: Server
   private readonly connections: ConnectionTable<ServerConnection>
   /** Sockets refused with E_BUSY, until they close (their answer may still be in flight). */
-  private readonly refused = new Set<{ destroy(): unknown }>()
+  private readonly refused: Refusals
+  /** Per-connection log lines, bounded per remote address. */
+  private readonly logGate = new LogGate()
   private readonly services: Omit<ConnectionServices, 'openAccount'>
   private readonly host: string
   private readonly port: number
@@ -90,6 +97,7 @@ export class ChunkServer {
     this.budget = new ByteBudget(this.limits.maxBufferedBytes, { onViolation })
     this.buffers = new BufferPool({ onViolation })
     this.stalls = new StalledSockets(this.limits.maxBufferedBytes)
+    this.refused = new Refusals({ perAddress: MAX_REFUSALS_CLOSING, total: this.limits.maxConnections })
     this.uploads = new UploadSlots({ ...DEFAULT_UPLOAD_SLOT_LIMITS, slots: this.limits.uploadSlots })
     this.catalog = new StoreCatalog(options.store, { rescanMs: options.rescanMs, log: this.log })
     this.source = new ChunkSource(options.store, this.catalog, {
@@ -176,7 +184,7 @@ export class ChunkServer {
     clearTimeout(grace)
     for (const c of [...this.connections.connections()]) c.destroy()
     // A refused client that does not read would hold the listener open (its timeout does not keep the process alive).
-    for (const socket of this.refused) socket.destroy()
+    this.refused.destroyAll()
     await closed
     // Reads that were running when their connection went give back what they hold when they end.
     await Promise.race([
@@ -194,7 +202,7 @@ export class ChunkServer {
    * session (key, allow-list, swarm proof) passed.
    */
   acceptSession(session: DhtSession): void {
-    this.watchAuth(session, `dht:${session.remoteAddress}:${session.remotePort}`)
+    this.watchAuth(session, `dht:${session.remoteAddress}:${session.remotePort}`, addressKey(session.remoteAddress))
     this.accept(session, session)
   }
 
@@ -202,30 +210,20 @@ export class ChunkServer {
     const address = addressKey(socket.remoteAddress)
     const admission = this.connections.admit(address)
     if (!admission.admitted) {
-      const refusal =
-        admission.reason === 'full'
-          ? `this peer is at its limit of ${this.limits.maxConnections} connections; try again later`
-          : `this peer is at its limit of ${this.limits.maxConnectionsPerAddress} connections from your address; try again later`
-      this.tally.counts.refusedBusy++
-      if (admission.reason === 'address') this.tally.counts.refusedPerAddress++
-      this.log.warn(
-        {
-          remote: socket.remoteAddress,
-          connections: this.connections.size,
-          fromAddress: this.connections.from(address),
-        },
-        `connection refused: ${refusal}`,
-      )
-      ServerConnection.refuse(channel ?? this.channel(socket as Socket), 'E_BUSY', refusal)
-      this.refused.add(socket)
-      socket.once('close', () => this.refused.delete(socket))
+      this.refuse(socket, address, admission.reason, channel)
       return
     }
     if (admission.reclaimed === 'silent') this.tally.counts.reclaimedSilent++
     if (admission.reclaimed === 'idle') this.tally.counts.reclaimedIdle++
     this.tally.counts.connections++
+    // Past its address's share of log lines, a connection logs only warnings (its opening and closing lines go).
+    const line = this.logGate.pass(address)
+    const log = line.log
+      ? this.services.log.child(line.heldBack > 0 ? { linesHeldBack: line.heldBack } : {})
+      : this.services.log.child({}, { level: 'warn' })
     const connection = new ServerConnection(channel ?? this.channel(socket as Socket), {
       ...this.services,
+      log,
       openAccount: (onReclaim) => this.budget.account(address, onReclaim),
       uploadWait: () => this.uploadWait(address),
     })
@@ -234,6 +232,33 @@ export class ChunkServer {
       this.connections.release(connection)
       if (this.connections.from(address) === 0) this.uploads.leave(address)
     })
+  }
+
+  /** Turn a connection away with E_BUSY, or, past what `refused` lets be answered at once, without a word. */
+  private refuse(socket: Socket | DhtSession, address: string, reason: 'full' | 'address', channel?: Channel): void {
+    const refusal =
+      reason === 'full'
+        ? `this peer is at its limit of ${this.limits.maxConnections} connections; try again later`
+        : `this peer is at its limit of ${this.limits.maxConnectionsPerAddress} connections from your address; try again later`
+    this.tally.counts.refusedBusy++
+    if (reason === 'address') this.tally.counts.refusedPerAddress++
+    const line = this.logGate.pass(address)
+    if (line.log)
+      this.log.warn(
+        {
+          remote: socket.remoteAddress,
+          connections: this.connections.size,
+          fromAddress: this.connections.from(address),
+          ...(line.heldBack > 0 ? { linesHeldBack: line.heldBack } : {}),
+        },
+        `connection refused: ${refusal}`,
+      )
+    if (!this.refused.take(socket, address)) {
+      this.tally.counts.refusedUnanswered++
+      socket.destroy()
+      return
+    }
+    ServerConnection.refuse(channel ?? this.channel(socket as Socket), 'E_BUSY', refusal)
   }
 
   /**
@@ -260,12 +285,12 @@ export class ChunkServer {
         ),
       ),
     })
-    this.watchAuth(secure, remote)
+    this.watchAuth(secure, remote, addressKey(socket.remoteAddress))
     return secure
   }
 
   /** Logs the session once established; counts and logs its refusal (before any frame) otherwise. */
-  private watchAuth(secure: SecureSocket | DhtSession, remote: string): void {
+  private watchAuth(secure: SecureSocket | DhtSession, remote: string, address: string): void {
     void secure.ready.then(
       () => this.log.debug({ remote, peer: formatPeerId(secure.remotePublicKey!) }, 'encrypted session established'),
       (err: unknown) => {
@@ -273,12 +298,15 @@ export class ChunkServer {
         if (!hasCode(err) || err.code === 'E_CLOSED') return
         this.tally.counts.refusedAuth++
         this.tally.error(err.code)
+        const line = this.logGate.pass(address)
+        if (!line.log) return
         this.log.warn(
           {
             remote,
             code: err.code,
             err: err.message,
             ...(secure.remotePublicKey ? { peer: formatPeerId(secure.remotePublicKey) } : {}),
+            ...(line.heldBack > 0 ? { linesHeldBack: line.heldBack } : {}),
           },
           'connection refused',
         )

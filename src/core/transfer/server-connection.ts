@@ -65,10 +65,15 @@ export class ServerConnection implements Evictable, Slot {
   /** When it last asked, or an answer last went into the kernel. */
   private lastActive = this.openedAt
 
-  /** Refuse a connection with one error frame; a peer that does not read it is cut off after REFUSAL_GRACE_MS. */
+  /**
+   * Refuse a connection with one error frame; it is cut off REFUSAL_GRACE_MS
+   * after the refusal whatever it does meanwhile (a deadline, not an idle
+   * timeout: a handshake trickled a byte at a time does not extend it).
+   */
   static refuse(socket: Channel, code: ErrorCode, message: string): void {
     socket.on('error', () => undefined)
-    socket.setTimeout(REFUSAL_GRACE_MS, () => socket.destroy())
+    const deadline = setTimeout(() => socket.destroy(), REFUSAL_GRACE_MS)
+    socket.once('close', () => clearTimeout(deadline))
     socket.end(encodeFrame(errorHeader(code, message)))
   }
 

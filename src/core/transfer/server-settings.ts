@@ -76,6 +76,8 @@ export interface ServerStats {
   refusedBusy: number
   /** Of refusedBusy, those refused for their address's cap. */
   refusedPerAddress: number
+  /** Of refusedBusy, those closed without an answer: their address (or the server) had enough refusals still closing. */
+  refusedUnanswered: number
   /** Connections closed to make room for a newcomer while the server was full: had asked nothing yet (admission.ts). */
   reclaimedSilent: number
   /** The same, idle longest (at least reclaimIdleMs). */

@@ -13,6 +13,7 @@ export class ServerTally implements ConnectionCounters {
     connections: 0,
     refusedBusy: 0,
     refusedPerAddress: 0,
+    refusedUnanswered: 0,
     reclaimedSilent: 0,
     reclaimedIdle: 0,
     requests: 0,

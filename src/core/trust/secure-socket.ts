@@ -38,6 +38,8 @@ export interface SecureReader {
 }
 
 const SHARED_BUFFERS = new SealBuffers()
+/** How long the answer to a plain client (it spoke the plain transport to an encrypted peer) may take to leave. */
+const PLAIN_REFUSAL_GRACE_MS = 1000
 
 type Phase = 'setup' | 'open' | 'closed'
 
@@ -286,7 +288,12 @@ export class SecureSocket extends EventEmitter {
     this.queued.length = 0
     if (!(hasCode(err) && err.details?.plain === true && !this.initiator && this.options.plainRefusal))
       this.socket.destroy()
-    else this.socket.setTimeout(1000, () => this.socket.destroy())
+    else {
+      // The plain refusal's second to leave is a deadline, not an idle timeout: bytes trickled in meanwhile
+      // must not keep the descriptor (it no longer counts against any connection limit).
+      const deadline = setTimeout(() => this.socket.destroy(), PLAIN_REFUSAL_GRACE_MS)
+      this.socket.once('close', () => clearTimeout(deadline))
+    }
     this.settle(err)
     this.emit('close', err)
   }

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { LogGate } from '../../src/core/transfer/log-gate.js'
+import { Refusals } from '../../src/core/transfer/refusals.js'
+
+/** A socket as Refusals sees it: 'close' may be emitted more than once (destroy, then the kernel's close). */
+class FakeSocket extends EventEmitter {
+  destroyed = 0
+  destroy(): void {
+    this.destroyed++
+  }
+}
+
+describe('refusals (the E_BUSY answers on their way)', () => {
+  it('property: per-address and total limits kept, each taken socket given back once, on its close', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('refuse' as const), address: fc.integer({ min: 0, max: 4 }) }),
+      fc.record({ kind: fc.constant('close' as const), pick: fc.nat(), twice: fc.boolean() }),
+    )
+    fc.assert(
+      fc.property(
+        fc.array(op, { maxLength: 200 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 10 }),
+        (ops, perAddress, total) => {
+          const refusals = new Refusals({ perAddress, total })
+          const open: Array<{ socket: FakeSocket; address: string }> = []
+          for (const o of ops) {
+            if (o.kind === 'refuse') {
+              const address = `10.0.0.${o.address}`
+              const socket = new FakeSocket()
+              const from = open.filter((s) => s.address === address).length
+              const taken = refusals.take(socket, address)
+              assert.equal(taken, from < perAddress && open.length < total, 'taken exactly when within both limits')
+              if (taken) open.push({ socket, address })
+            } else if (open.length > 0) {
+              const [gone] = open.splice(o.pick % open.length, 1)
+              gone!.socket.emit('close')
+              if (o.twice) gone!.socket.emit('close')
+            }
+            assert.equal(refusals.size, open.length)
+            assert.equal(refusals.addresses, new Set(open.map((s) => s.address)).size)
+          }
+          refusals.destroyAll()
+          assert.ok(
+            open.every((s) => s.socket.destroyed === 1),
+            'every one still open destroyed once',
+          )
+          for (const s of open) s.socket.emit('close')
+          assert.equal(refusals.size, 0)
+          assert.equal(refusals.addresses, 0)
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+})
+
+describe('log gate (log lines per remote address)', () => {
+  it('lets `burst` lines through per window, counts the rest onto the next line, and tracks a bounded number of addresses', () => {
+    let now = 0
+    const gate = new LogGate({ burst: 3, windowMs: 1000, maxAddresses: 2 }, () => now)
+    const passed = (address: string, n: number): number =>
+      Array.from({ length: n }, () => gate.pass(address)).filter((a) => a.log).length
+    assert.equal(passed('a', 10), 3)
+    now = 999
+    assert.deepEqual(gate.pass('a'), { log: false })
+    now = 1000
+    assert.deepEqual(gate.pass('a'), { log: true, heldBack: 8 }, 'the 8 held back ride on the next line')
+    assert.deepEqual(gate.pass('a'), { log: true, heldBack: 0 })
+    assert.equal(passed('b', 1), 1)
+    assert.deepEqual(gate.pass('c'), { log: false }, 'a third address while both windows run: not tracked')
+    assert.equal(gate.heldBackUntracked, 1)
+    now = 2500
+    assert.deepEqual(gate.pass('c'), { log: true, heldBack: 0 }, "b's window ended with nothing held back: forgotten")
+  })
+})
