@@ -149,7 +149,9 @@ export const listenCommand = defineCommand({
       )
       if (json) print(() => listener.jsonLine())
       else if (live)
-        print(() => `\x1b[H\x1b[2J${table(files, settings.dictionary, listener.stats.dropped, (a) => reach.via(a))}`)
+        print(
+          () => `\x1b[H\x1b[2J${listenTable(files, settings.dictionary, listener.stats.dropped, (a) => reach.via(a))}`,
+        )
       else print(() => summary(files, dictionary.peerCount))
       publishMs = performance.now() - started
     }
@@ -210,7 +212,13 @@ function summary(files: KnownFile[], peers: number): string {
   return `${files.length} file(s), ${peers} peer(s): ${listed || 'nothing announced'}${more}`
 }
 
-function table(files: KnownFile[], path: string, dropped: number, classify: (address: string) => string): string {
+/** The live table p2p-listen draws on a terminal (every announced name through printable(), cut by code points). */
+export function listenTable(
+  files: KnownFile[],
+  path: string,
+  dropped: number,
+  classify: (address: string) => string,
+): string {
   const rows = files
     .sort((a, b) => a.name.localeCompare(b.name))
     .slice(0, MAX_LISTED)
@@ -218,7 +226,7 @@ function table(files: KnownFile[], path: string, dropped: number, classify: (add
       const complete = f.peers.filter((p) => p.chunks === f.chunks && p.have.isComplete()).length
       const folder = f.files === undefined ? '' : `/ (${f.files} files)`
       const room = (f.disputed ? 38 : 40) - folder.length
-      const name = `${f.name.slice(0, Math.max(8, room))}${folder}${f.disputed ? ' ?' : ''}`
+      const name = `${printable(f.name, Math.max(8, room))}${folder}${f.disputed ? ' ?' : ''}`
       const via = [...new Set(f.peers.map((p) => classify(p.address)))].join(',')
       // A peer ID's first group is enough to tell peers apart at a glance (the dictionary file has them whole).
       const ids = f.peers
