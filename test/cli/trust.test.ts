@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createSocket } from 'node:dgram'
 import { chmod, readFile, truncate } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -10,7 +11,7 @@ import { generateSecret } from '../../src/core/trust/swarm-secret.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
 import { sha256File, tmpDir } from '../helpers/files.js'
-import { freeUdpPort, runDownload, seeded, startDaemon, startSeeder, storeArgs } from '../helpers/swarm.js'
+import { BROADCAST, freeUdpPort, runDownload, seeded, startDaemon, startSeeder, storeArgs } from '../helpers/swarm.js'
 
 /**
  * Issue 16 on real processes over loopback: the encrypted transport by
@@ -97,6 +98,43 @@ describe('encrypted transport (the default) between real processes', () => {
     const refused = await logLine(join(dir, 'd'), 'download', /"msg":"peer refused"/)
     assert.match(refused, /another key than the peer ID it announced/)
     assert.match(refused, new RegExp(victim))
+  })
+
+  it("a forged announcement giving a seeder's address another peer ID costs one refused connection, not the seeder", async (t) => {
+    const { dir, id, sha } = await seeded(t, 500_000)
+    const udp = await freeUdpPort()
+    const victim = await peerIdOf(join(dir, 'victim'))
+    const seed = join(dir, 'seed')
+    const serve = startDaemon(t, 'p2p-serve', ['--host', '127.0.0.1', '--port', '0', '--json', ...storeArgs(seed)])
+    const { port } = (await serve.firstLine) as { port: number }
+    // What a stranger on the LAN sends from the seeder's address (the attacker's finding 1): its port, its file,
+    // another peer ID. Until the download has been refused once, nothing else is announced.
+    const file = { id, name: 'f.bin', size: 500_000, chunks: 2, have: 'all' }
+    const forged = Buffer.from(
+      JSON.stringify({ v: 1, type: 'announce', peer: victim, transport: 'noise', port, files: [file] }),
+    )
+    const socket = createSocket({ type: 'udp4', reuseAddr: true })
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
+    socket.setBroadcast(true)
+    const forging = setInterval(() => socket.send(forged, udp, BROADCAST), 100)
+    onCleanup(t, () => {
+      clearInterval(forging)
+      socket.close()
+    })
+    const download = runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '30'])
+    const refused = await logLine(join(dir, 'd'), 'download', /"msg":"peer refused"/)
+    assert.match(refused, new RegExp(victim))
+    clearInterval(forging)
+    const announceArgs = ['--json', '--port', String(port), '--udp-port', String(udp), '--broadcast', BROADCAST]
+    startDaemon(t, 'p2p-announce', [...announceArgs, '--interval', '0.5', ...storeArgs(seed)])
+    const r = await download
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    assert.deepEqual(
+      ((r.result?.refused ?? []) as Array<{ peerId?: string }>).map((p) => p.peerId),
+      [victim],
+      'the forged pair is the one refused',
+    )
   })
 
   it('an identity file others can read, or a truncated one, is refused with E_IDENTITY (exit 2), never replaced', async (t) => {

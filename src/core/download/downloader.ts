@@ -130,10 +130,16 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       const connecting = dialer?.handles(peer)
         ? PeerClient.overSession(dialer.dial(peer, secure, limits.connectTimeoutMs, connectSignal), clientOptions)
         : PeerClient.connect(clientOptions, connectSignal)
-      return connecting.catch((err: unknown) => {
-        if (hasCode(err, 'E_AUTH')) trusted.refuse(peer, err.message)
-        throw err
-      })
+      return connecting.then(
+        (client) => {
+          if (client.remotePeerId !== undefined) trusted.reachedKey(peer, client.remotePeerId)
+          return client
+        },
+        (err: unknown) => {
+          if (hasCode(err, 'E_AUTH')) trusted.refuse(peer, err.message)
+          throw err
+        },
+      )
     },
     maxPerPeer: limits.maxConnectionsPerPeer,
     maxTotal: limits.maxConnections,

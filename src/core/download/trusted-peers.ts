@@ -12,9 +12,15 @@ import type { LivePeer, PeerFinder } from './job.js'
  * peer ID (and on the allow-list, if any); each connection must reach the
  * key that peer announced. With the plain one (no trust given), only peers
  * announcing plain. Never a fallback: a forged "plain" announcement cannot
- * downgrade an encrypted downloader. A peer whose connection is refused
- * (another key answered, no swarm proof, not allowed) is dropped for the
- * rest of the download, counted and logged once.
+ * downgrade an encrypted downloader. An announcement is only a claim (its
+ * source address can be forged), so a refusal (another key answered, no
+ * swarm proof, not allowed) drops the pair of address and announced peer ID
+ * for the rest of the download, counted and logged once, not the address:
+ * a forged datagram naming another peer ID for an honest seeder's address
+ * costs one refused connection, and the seeder's own next announcement
+ * brings it back. Once a connection reached a key, that key is what the
+ * address is dialled with for the rest of the download, whatever later
+ * announcements claim, until a connection to it is refused.
  */
 
 export interface RefusedPeer {
@@ -25,7 +31,10 @@ export interface RefusedPeer {
 
 export class TrustedPeers implements PeerFinder {
   private readonly expected = new Map<string, Buffer>()
+  /** By address and the peer ID it was dialled with (refusalKey). */
   private readonly refusals = new Map<string, RefusedPeer>()
+  /** The peer ID a connection to each address reached: a verified key outweighs any announcement. */
+  private readonly reached = new Map<string, string>()
   private readonly skipped = new Set<string>()
   /** Each peer's announced peer ID as last parsed: the peers are looked at many times a second. */
   private readonly parsed = new Map<string, { text: string; key: Buffer | undefined }>()
@@ -57,12 +66,19 @@ export class TrustedPeers implements PeerFinder {
     return expected ? formatPeerId(expected) : undefined
   }
 
-  /** This peer's connection was refused: never use it again in this download. */
+  /** A connection to this peer reached `peerId` (the handshake proved it): dial it with that from now on. */
+  reachedKey(peer: PeerAddress, peerId: string): void {
+    this.reached.set(peerKey(peer), peerId)
+  }
+
+  /** This peer's connection was refused: never use it again in this download with the peer ID it was dialled with. */
   refuse(peer: PeerAddress, reason: string): void {
     const key = peerKey(peer)
-    if (this.refusals.has(key)) return
     const peerId = this.peerIdOf(key)
-    this.refusals.set(key, { key, peerId, reason })
+    const refusal = refusalKey(key, peerId)
+    if (this.reached.get(key) === peerId) this.reached.delete(key)
+    if (this.refusals.has(refusal)) return
+    this.refusals.set(refusal, { key, peerId, reason })
     this.log.warn({ peer: key, peerId, code: 'E_AUTH', reason }, 'peer refused')
   }
 
@@ -72,16 +88,17 @@ export class TrustedPeers implements PeerFinder {
 
   private admit(p: LivePeer): boolean {
     const key = peerKey(p)
-    if (this.refusals.has(key)) return false
     const encrypted = this.trust?.transport === 'encrypted'
     const speaks = p.transport === 'noise' ? 'encrypted' : 'plain'
     if (speaks !== (encrypted ? 'encrypted' : 'plain'))
       return this.skip(key, `it speaks the ${speaks} transport and we the ${encrypted ? 'encrypted' : 'plain'} one`)
-    if (!encrypted) return true
-    const announced = p.peerId === undefined ? undefined : this.keyOf(key, p.peerId)
-    if (!announced) return this.skip(key, 'its announcement carries no valid peer ID')
-    if (this.trust?.allow && !this.trust.allow.allows(announced)) return this.skip(key, 'it is not on the allow-list')
-    this.expected.set(key, announced)
+    if (!encrypted) return !this.refusals.has(refusalKey(key, undefined))
+    const peerId = this.reached.get(key) ?? p.peerId
+    const expected = peerId === undefined ? undefined : this.keyOf(key, peerId)
+    if (!expected) return this.skip(key, 'its announcement carries no valid peer ID')
+    if (this.refusals.has(refusalKey(key, formatPeerId(expected)))) return false
+    if (this.trust?.allow && !this.trust.allow.allows(expected)) return this.skip(key, 'it is not on the allow-list')
+    this.expected.set(key, expected)
     return true
   }
 
@@ -101,4 +118,8 @@ export class TrustedPeers implements PeerFinder {
     }
     return false
   }
+}
+
+function refusalKey(peer: string, peerId: string | undefined): string {
+  return `${peer} ${peerId ?? '-'}`
 }
