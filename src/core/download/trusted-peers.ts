@@ -18,7 +18,9 @@ import type { LivePeer, PeerFinder } from './job.js'
  * for the rest of the download, counted and logged once, not the address:
  * a forged datagram naming another peer ID for an honest seeder's address
  * costs one refused connection, and the seeder's own next announcement
- * brings it back. Once a connection reached a key, that key is what the
+ * brings it back, and a few peer IDs announced lately for each address are
+ * remembered, so one forged (or a few) cannot hide the seeder's own while
+ * it is the newest. Once a connection reached a key, that key is what the
  * address is dialled with for the rest of the download, whatever later
  * announcements claim, until a connection to it is refused.
  */
@@ -35,6 +37,8 @@ export class TrustedPeers implements PeerFinder {
   private readonly refusals = new Map<string, RefusedPeer>()
   /** The peer ID a connection to each address reached: a verified key outweighs any announcement. */
   private readonly reached = new Map<string, string>()
+  /** The peer IDs each address was announced with lately, newest first: a forged one does not hide the others. */
+  private readonly announced = new Map<string, string[]>()
   private readonly skipped = new Set<string>()
   /** Each peer's announced peer ID as last parsed: the peers are looked at many times a second. */
   private readonly parsed = new Map<string, { text: string; key: Buffer | undefined }>()
@@ -93,13 +97,33 @@ export class TrustedPeers implements PeerFinder {
     if (speaks !== (encrypted ? 'encrypted' : 'plain'))
       return this.skip(key, `it speaks the ${speaks} transport and we the ${encrypted ? 'encrypted' : 'plain'} one`)
     if (!encrypted) return !this.refusals.has(refusalKey(key, undefined))
-    const peerId = this.reached.get(key) ?? p.peerId
+    const peerId = this.reached.get(key) ?? this.usableAnnounced(key, p.peerId)
     const expected = peerId === undefined ? undefined : this.keyOf(key, peerId)
     if (!expected) return this.skip(key, 'its announcement carries no valid peer ID')
     if (this.refusals.has(refusalKey(key, formatPeerId(expected)))) return false
     if (this.trust?.allow && !this.trust.allow.allows(expected)) return this.skip(key, 'it is not on the allow-list')
     this.expected.set(key, expected)
     return true
+  }
+
+  /**
+   * Of the peer IDs `peer` was announced with lately (`current` the newest),
+   * the newest not refused; `current` when none is usable (it is then
+   * refused or skipped as such).
+   */
+  private usableAnnounced(peer: string, current: string | undefined): string | undefined {
+    if (current === undefined) return undefined
+    let ids = this.announced.get(peer)
+    if (ids?.[0] !== current) {
+      if (this.announced.size >= MAX_ADDRESSES_REMEMBERED) this.announced.clear()
+      ids = [current, ...(ids ?? []).filter((id) => id !== current)].slice(0, IDS_REMEMBERED)
+      this.announced.set(peer, ids)
+    }
+    const usable = (id: string): boolean => {
+      const key = this.keyOf(peer, id)
+      return key !== undefined && !this.refusals.has(refusalKey(peer, formatPeerId(key)))
+    }
+    return ids.find(usable) ?? current
   }
 
   private keyOf(peer: string, text: string): Buffer | undefined {
@@ -119,6 +143,10 @@ export class TrustedPeers implements PeerFinder {
     return false
   }
 }
+
+/** Peer IDs remembered per address: a stranger forging one (or a few) cannot push the seeder's own out. */
+const IDS_REMEMBERED = 4
+const MAX_ADDRESSES_REMEMBERED = 4096
 
 function refusalKey(peer: string, peerId: string | undefined): string {
   return `${peer} ${peerId ?? '-'}`
