@@ -4,7 +4,9 @@ import type { Logger } from '../log.js'
 import { manifestId } from '../manifest.js'
 import { type ConnectionPool, type Lease, type PeerAddress, peerKey } from '../pool.js'
 import type { ChunkStore } from '../store.js'
+import { addressKey } from '../transfer/admission.js'
 import type { PeerClient } from '../transfer/client.js'
+import { nextCandidates } from './manifest-candidates.js'
 
 export interface ManifestSource {
   bytes: Buffer
@@ -59,12 +61,15 @@ interface Attempt {
 /**
  * The manifest for `id`: from our own store when a previous run left it there,
  * otherwise from the first peer that returns bytes hashing to the id. Peers
- * are asked in a random order, those that have not failed yet first:
+ * are asked address by address (manifest-candidates.ts: an address announcing
+ * many ports is asked no more often than one announcing one), in a random
+ * order within an address, those that have not failed yet first:
  * FIRST_ASKED at once, then one more every HEDGE_EVERY_MS while no valid
  * manifest has come, and another at once for each one that fails, so a
- * silent peer costs a fraction of a second, never its request timeout. The first valid manifest wins; the requests still out are
- * abandoned and their connections closed. A peer that returns anything else
- * is recorded as a liar (the caller bans it). Waits for peers until `deadline`.
+ * silent peer costs a fraction of a second, never its request timeout. The
+ * first valid manifest wins; the requests still out are abandoned and their
+ * connections closed. A peer that returns anything else is recorded as a
+ * liar (the caller bans it). Waits for peers until `deadline`.
  */
 export async function fetchManifest(options: ManifestFetchOptions): Promise<ManifestSource> {
   const local = await options.store.get(options.id)
@@ -76,8 +81,10 @@ class ManifestRace {
   private readonly attempts = new Map<string, Attempt>()
   /** When each candidate may be asked (again). */
   private readonly askAt = new Map<string, number>()
-  /** How often each candidate failed or was abandoned: fresh candidates are asked first. */
+  /** How often each candidate failed or was abandoned: within an address, fresh candidates are asked first. */
   private readonly misses = new Map<string, number>()
+  /** How often each address (addressKey) was asked: addresses take turns (manifest-candidates.ts). */
+  private readonly turns = new Map<string, number>()
   private readonly started: number
   private nextHedgeAt: number
   /** Candidates that may be asked now: FIRST_ASKED, one per hedge interval, one per failure. */
@@ -128,19 +135,17 @@ class ManifestRace {
     const candidates = this.options
       .peers()
       .filter((p) => !this.attempts.has(peerKey(p)) && (this.askAt.get(peerKey(p)) ?? 0) <= now)
-    // Random order (which peers answer first must not be for the peers to choose), those that never failed first.
-    for (let i = candidates.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1))
-      ;[candidates[i], candidates[j]] = [candidates[j]!, candidates[i]!]
-    }
-    const missesOf = (p: PeerAddress): number => this.misses.get(peerKey(p)) ?? 0
-    candidates.sort((a, b) => missesOf(b) - missesOf(a)) // popped from the end
     if (candidates.length > 0 && this.attempts.size >= MAX_ASKED) this.makeRoom(now)
-    while (candidates.length > 0 && this.attempts.size < MAX_ASKED && this.credits > 0) {
+    const chosen = nextCandidates(candidates, Math.min(MAX_ASKED - this.attempts.size, this.credits), {
+      addressOf: (p) => addressKey(p.address),
+      turnsOf: (address) => this.turns.get(address) ?? 0,
+      missesOf: (p) => this.misses.get(peerKey(p)) ?? 0,
+    })
+    for (const peer of chosen) {
       this.credits--
-      this.ask(candidates.pop()!)
+      this.ask(peer)
     }
-    return candidates.length > 0
+    return candidates.length > chosen.length
   }
 
   /** A candidate failed or was abandoned: asked again later, after those that did not; another may be asked at once. */
@@ -202,6 +207,8 @@ class ManifestRace {
     }
     this.attempts.set(key, attempt)
     this.asked++
+    const address = addressKey(peer.address)
+    this.turns.set(address, (this.turns.get(address) ?? 0) + 1)
     void (async () => {
       try {
         attempt.lease = await this.options.pool.acquire(
