@@ -204,6 +204,7 @@ async function runDownload(
   const settings = ctx.settings
   let progress: Progress | undefined
   let stallNoted = 0
+  let lineNoted = 0
   let isFolder = false
   try {
     return await download(
@@ -254,6 +255,12 @@ async function runDownload(
             const line = `${p.stalled.chunks} chunks (${formatBytes(p.stalled.bytes)}, first ${p.stalled.first.join(', ')}) have no live peer; waiting up to ${settings.wait} s for one`
             ctx.log.warn({ chunks: p.stalled.chunks, bytes: p.stalled.bytes }, 'stalled: chunks with no live peer')
             if (!ctx.json) ctx.err(chalk.yellow(line))
+          }
+          // Nothing asked of anyone, a seeder's upload slots all taken: say where we stand in its line.
+          if (p.linePlace !== undefined && p.peersInUse === 0 && Date.now() - lineNoted > 10_000) {
+            lineNoted = Date.now()
+            ctx.log.info({ place: p.linePlace }, "waiting in a busy peer's upload-slot line")
+            if (!ctx.json) ctx.err(chalk.dim(`a busy seeder says "not now": we are number ${p.linePlace} in its line`))
           }
         },
       },

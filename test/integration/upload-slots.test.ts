@@ -7,7 +7,7 @@ import { ChunkStore } from '../../src/core/store.js'
 import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
-import { checkAnswers, pipeline, rawClient, until } from '../helpers/raw-client.js'
+import { checkAnswers, pipeline, type RawClient, rawClient, until } from '../helpers/raw-client.js'
 
 /**
  * Upload slots on a real server (upload-slots.ts): peers on other addresses
@@ -63,5 +63,37 @@ describe('upload slots on a chunk server', () => {
     assert.equal(server.stats.notNow, 3)
     assert.equal(server.stats.errors.E_BUSY, 3)
     assert.equal(server.stats.budgetInUse, 0)
+  })
+
+  it('a "not now" says the peer\'s place in line (1: next): the same while it asks again, smaller as those ahead go', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'f.bin'), 4 * 4096)
+    const split = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, limits: { uploadSlots: 1 } })
+    const { port } = await server.listen()
+    onCleanup(t, () => server.close(50))
+    const [holder, second, third] = await Promise.all(
+      ['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((localAddress) => rawClient(t, port, { localAddress })),
+    )
+    const ask = async (client: RawClient, index: number): Promise<Record<string, unknown>> => {
+      client.send({ type: 'chunk', id: split.id, index })
+      return (await client.next()).header
+    }
+    const notNow = (h: Record<string, unknown>) => ({ code: h.code, place: h.place })
+    // The holder asks before each look at the line, so that its slot stays taken however slow this machine.
+    assert.equal((await ask(holder, 0)).type, 'chunk')
+    assert.deepEqual(notNow(await ask(second, 0)), { code: 'E_BUSY', place: 1 })
+    assert.equal((await ask(holder, 1)).type, 'chunk')
+    assert.deepEqual(notNow(await ask(third, 0)), { code: 'E_BUSY', place: 2 })
+    assert.equal((await ask(holder, 2)).type, 'chunk')
+    assert.deepEqual(notNow(await ask(third, 1)), { code: 'E_BUSY', place: 2 }, 'asking again is no way ahead')
+    assert.deepEqual(notNow(await ask(second, 1)), { code: 'E_BUSY', place: 1 })
+    // The holder goes: its slot is the first in line's, and the one behind it moves up.
+    holder.socket.destroy()
+    assert.ok(await until(() => server.openConnections === 2))
+    assert.equal((await ask(second, 2)).type, 'chunk')
+    assert.deepEqual(notNow(await ask(third, 2)), { code: 'E_BUSY', place: 1 })
   })
 })

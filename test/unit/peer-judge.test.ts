@@ -6,6 +6,7 @@ import { type Failure, type JudgedPeers, MIN_NOT_NOW_MS, PeerJudge } from '../..
 import { PeerRecord } from '../../src/core/download/peer-record.js'
 
 const PATIENCE_MS = 60_000
+const LINE_PATIENCE_MS = 300_000
 const MAX_STRIKES = 3
 const limits = {
   maxStrikes: MAX_STRIKES,
@@ -21,7 +22,7 @@ const limits = {
 type Step =
   | { kind: 'request'; index: number }
   | { kind: 'failed'; failure: Failure; index: number }
-  | { kind: 'notNow'; index: number; retryMs: number }
+  | { kind: 'notNow'; index: number; retryMs: number; place: number | undefined }
   | { kind: 'peerFailed' }
   | { kind: 'giveUp' }
   | { kind: 'delivered' }
@@ -35,7 +36,12 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     failure: fc.constantFrom<Failure>('checksum', 'protocol', 'missing', 'error', 'cancelled'),
     index,
   }),
-  fc.record({ kind: fc.constant('notNow' as const), index, retryMs: fc.constantFrom(0, 50, 100, 5000) }),
+  fc.record({
+    kind: fc.constant('notNow' as const),
+    index,
+    retryMs: fc.constantFrom(0, 50, 100, 5000),
+    place: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
+  }),
   fc.constant({ kind: 'peerFailed' as const }),
   fc.constant({ kind: 'giveUp' as const }),
   fc.constant({ kind: 'delivered' as const }),
@@ -61,7 +67,7 @@ function setup() {
     },
     invalidate: () => asked.invalidated++,
   }
-  const judge = new PeerJudge(peers, { now: () => clock, patienceMs: PATIENCE_MS })
+  const judge = new PeerJudge(peers, { now: () => clock, patienceMs: PATIENCE_MS, linePatienceMs: LINE_PATIENCE_MS })
   return { peer, judge, asked, now: () => clock, wait: (ms: number) => (clock += ms) }
 }
 
@@ -75,6 +81,9 @@ describe('what an outcome costs a peer (peer-judge.ts)', () => {
         let failures = 0
         let pausedUntil = 0
         let hopeSince = now()
+        // The smallest place in its line said since hopeSince, and when a place below it last came.
+        let lineBest = Infinity
+        let lineMovedAt = now()
         let writtenOff = false
         const denied = new Set<number>()
         for (const s of steps) {
@@ -93,7 +102,8 @@ describe('what an outcome costs a peer (peer-judge.ts)', () => {
           else if (s.kind === 'delivered') {
             peer.delivered(10, now())
             failures = 0
-            hopeSince = now()
+            hopeSince = lineMovedAt = now()
+            lineBest = Infinity
           } else if (s.kind === 'failed') {
             const strike = s.failure === 'checksum' || s.failure === 'protocol'
             if (strike) strikes++
@@ -104,9 +114,13 @@ describe('what an outcome costs a peer (peer-judge.ts)', () => {
             backsOff = s.failure === 'error'
             mayWriteOff = backsOff
           } else if (s.kind === 'notNow') {
-            judge.notNow('p', s.index, s.retryMs)
+            judge.notNow('p', s.index, s.retryMs, s.place)
             assert.deepEqual(asked.unassigned, [s.index], `the chunk goes to others: ${context}`)
             pausedUntil = Math.max(pausedUntil, now() + Math.max(MIN_NOT_NOW_MS, s.retryMs))
+            if (s.place !== undefined && s.place < lineBest) {
+              if (lineBest !== Infinity) lineMovedAt = now()
+              lineBest = s.place
+            }
             mayWriteOff = true
           } else if (s.kind === 'peerFailed') {
             judge.peerFailed('p')
@@ -119,7 +133,8 @@ describe('what an outcome costs a peer (peer-judge.ts)', () => {
             backsOff = mayWriteOff = due
           }
           if (backsOff && backoffBefore <= now()) failures++
-          if (mayWriteOff && now() - hopeSince >= PATIENCE_MS) writtenOff = true
+          const lineMoves = now() - lineMovedAt < PATIENCE_MS && now() - hopeSince < LINE_PATIENCE_MS
+          if (mayWriteOff && now() - hopeSince >= PATIENCE_MS && !lineMoves) writtenOff = true
 
           assert.equal(peer.strikes, strikes, `only bad bytes or protocol strike: ${context}`)
           assert.equal(peer.banned !== undefined, strikes >= MAX_STRIKES, `banned at maxStrikes: ${context}`)
@@ -140,5 +155,60 @@ describe('what an outcome costs a peer (peer-judge.ts)', () => {
       }),
       { numRuns: 2000 },
     )
+  })
+
+  it('waits past its patience for a peer whose line moves for us: until its place stops shrinking for patienceMs, or linePatienceMs in all; a place that stays or grows is no progress', () => {
+    // Moving up 1 place every 20 s (a long line): kept until linePatienceMs, then written off however it moves.
+    const moving = setup()
+    let place = 40
+    for (let t = 0; t < LINE_PATIENCE_MS; t += 20_000) {
+      moving.judge.notNow('p', 0, 2000, place--)
+      assert.equal(moving.peer.writtenOff, false, `place ${place + 1} after ${t} ms`)
+      moving.wait(20_000)
+    }
+    moving.judge.notNow('p', 0, 2000, place--)
+    assert.equal(moving.peer.writtenOff, true, 'linePatienceMs without a delivery')
+
+    // The same place all along: a first place is no progress, so patienceMs as for any "not now".
+    const still = setup()
+    still.judge.notNow('p', 0, 2000, 5)
+    still.wait(PATIENCE_MS - 1)
+    still.judge.notNow('p', 0, 2000, 5)
+    assert.equal(still.peer.writtenOff, false)
+    still.wait(1)
+    still.judge.notNow('p', 0, 2000, 5)
+    assert.equal(still.peer.writtenOff, true, 'a place that never shrinks')
+
+    // Growing, then back down but not below the best said: no progress either.
+    const growing = setup()
+    for (const [ms, p] of [
+      [0, 5],
+      [20_000, 9],
+      [20_000, 6],
+      [19_999, 5],
+    ] as const) {
+      growing.wait(ms)
+      growing.judge.notNow('p', 0, 2000, p)
+    }
+    growing.wait(1)
+    growing.judge.notNow('p', 0, 2000, 7)
+    assert.equal(growing.peer.writtenOff, true, 'only a place below every one said since its last delivery is progress')
+
+    // Moved once, then stalled: patienceMs from that move. A delivery starts all over.
+    const stalled = setup()
+    stalled.judge.notNow('p', 0, 2000, 10)
+    stalled.wait(50_000)
+    stalled.judge.notNow('p', 0, 2000, 9)
+    stalled.wait(PATIENCE_MS - 1)
+    stalled.judge.notNow('p', 0, 2000, 9)
+    assert.equal(stalled.peer.writtenOff, false, 'its line moved 59.999 s ago')
+    stalled.peer.delivered(10, stalled.now())
+    assert.equal(stalled.peer.linePlace, undefined, 'served: in no line')
+    stalled.wait(PATIENCE_MS - 1)
+    stalled.judge.notNow('p', 0, 2000, 30)
+    assert.equal(stalled.peer.writtenOff, false, 'the back of the line after its turn: a new wait')
+    stalled.wait(1)
+    stalled.judge.notNow('p', 0, 2000, 30)
+    assert.equal(stalled.peer.writtenOff, true)
   })
 })

@@ -29,6 +29,37 @@ describe('upload slots (upload-slots.ts)', () => {
     assert.deepEqual([slots.holding, slots.waiting], [2, 2])
   })
 
+  it('tells a waiter its place in line (1: next), which shrinks as the line moves and never grows while it keeps asking', () => {
+    const slots = new UploadSlots(limits)
+    slots.request('a', 0)
+    slots.request('b', 0)
+    for (const [i, peer] of ['c', 'd', 'e'].entries()) assert.ok(slots.request(peer, 10 + i) > 0)
+    assert.deepEqual(
+      ['a', 'c', 'd', 'e'].map((p) => slots.placeOf(p)),
+      [undefined, 1, 2, 3],
+      'a holder is in no line',
+    )
+    for (let t = 500; t < 5000; t += 500) for (const p of ['a', 'b', 'c', 'd', 'e']) slots.request(p, t)
+    assert.deepEqual(
+      ['c', 'd', 'e'].map((p) => slots.placeOf(p)),
+      [1, 2, 3],
+      'nobody got ahead by asking',
+    )
+    // a's turn ends: c takes its slot, a goes to the back; d and e move up.
+    assert.ok(slots.request('a', 5000) > 0)
+    assert.equal(slots.request('c', 5001), 0)
+    assert.deepEqual(
+      ['c', 'd', 'e', 'a'].map((p) => slots.placeOf(p)),
+      [undefined, 1, 2, 3],
+    )
+    slots.leave('d')
+    assert.deepEqual(
+      ['e', 'a'].map((p) => slots.placeOf(p)),
+      [1, 2],
+      'a peer gone: those behind it move up',
+    )
+  })
+
   it('when at most `slots` peers ask, nobody is ever told "not now", however long they ask', () => {
     const slots = new UploadSlots(limits)
     for (let t = 0; t < 60_000; t += 50) {
@@ -78,11 +109,24 @@ describe('upload slots (upload-slots.ts)', () => {
             assert.equal(wait === 0, slots.isHolding(peer))
             if (wait > 0) assert.ok(wait >= 100 && wait <= 2000)
           }
-          // Then every peer asks every 100 ms: each is served within (its place in line + 1) turns.
+          // Then every peer asks every 100 ms: each is served within (its place in line + 1) turns, and a
+          // waiter's place (told with each "not now") never grows until it is served.
           const served = new Set<string>()
+          const placed = new Map<string, number>()
           const bound = now + (Math.ceil(peerCount / slotCount) + 1) * l.turnMs + 2 * l.idleMs
           for (; now < bound && served.size < peerCount; now += 100)
-            for (let p = 0; p < peerCount; p++) if (slots.request(`p${p}`, now + p) === 0) served.add(`p${p}`)
+            for (let p = 0; p < peerCount; p++) {
+              const peer = `p${p}`
+              if (slots.request(peer, now + p) === 0) {
+                served.add(peer)
+                placed.delete(peer)
+                continue
+              }
+              const place = slots.placeOf(peer)
+              assert.ok(place !== undefined && place >= 1 && place <= peerCount, `${peer} told place ${place}`)
+              if (!served.has(peer)) assert.ok(place <= (placed.get(peer) ?? place), `${peer}: place grew`)
+              placed.set(peer, place)
+            }
           assert.equal(served.size, peerCount, `served ${served.size} of ${peerCount} within ${bound} ms`)
         },
       ),

@@ -5,7 +5,7 @@ import { type ChunkPlan, type ItemManifest, isTree, layoutOf, planOf } from '../
 import type { Logger } from '../log.js'
 import type { ConnectionPool, Lease } from '../pool.js'
 import { isCollateral, isViolation, type PeerClient } from '../transfer/client.js'
-import { notNowMs } from '../transfer/messages.js'
+import { notNowOf } from '../transfer/messages.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
 import { fetchOrder, keptForProbes } from './fetch-order.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
@@ -237,8 +237,12 @@ export class ChunkFetch {
       this.failure ??= err
       return
     }
-    this.log.debug({ peer: key, index, code: err.code, err: err.message }, 'chunk request failed')
-    const notNow = notNowMs(err)
+    const notNow = notNowOf(err)
+    const place = notNow?.place
+    this.log.debug(
+      { peer: key, index, code: err.code, err: err.message, ...(place ? { place } : {}) },
+      'chunk request failed',
+    )
     if (isViolation(err)) {
       // Its response broke the protocol (a wrong size, out of order, a bad frame): refused unread, a strike.
       const banned = this.scheduler.failed(key, index, 'protocol', err.message)
@@ -250,7 +254,7 @@ export class ChunkFetch {
       if (banned && peer) this.pool.closePeer(peer)
     } else if (isCollateral(err)) this.scheduler.failed(key, index, 'cancelled')
     else if (err.code === 'E_NOT_FOUND') this.scheduler.failed(key, index, 'missing')
-    else if (notNow !== undefined) this.scheduler.notNow(key, index, notNow)
+    else if (notNow !== undefined) this.scheduler.notNow(key, index, notNow.retryMs, place)
     else if (err.code === 'E_BUSY') this.scheduler.failed(key, index, 'error')
     else {
       this.scheduler.failed(key, index, 'error')
@@ -283,6 +287,7 @@ export class ChunkFetch {
 
   private report(): void {
     const peersInUse = this.livePeers.keys().filter((k) => this.scheduler.inFlight(k) > 0).length
+    const linePlace = this.scheduler.bestLinePlace()
     this.options.onProgress?.({
       name: this.manifest.name,
       size: this.options.wanted ? this.wantedBytes() : this.plan.size,
@@ -290,6 +295,7 @@ export class ChunkFetch {
       fetchedBytes: this.fetchedBytes,
       peersInUse,
       ...this.fileField(),
+      ...(linePlace !== undefined ? { linePlace } : {}),
       ...(this.stall.current ? { stalled: this.stall.current } : {}),
     })
   }

@@ -74,6 +74,8 @@ export interface DownloadProgress {
   peersInUse: number
   /** A folder: the path of the file the latest verified chunk belongs to, or being copied into place. */
   file?: string
+  /** Set while a peer says "not now" with our place in its upload-slot line: the best such place. */
+  linePlace?: number
   /** Set while some chunks have no live peer: their count and bytes, and the first few. */
   stalled?: Unavailable
 }

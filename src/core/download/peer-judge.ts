@@ -16,7 +16,13 @@ import type { PeerRecord } from './peer-record.js'
  *   strike.
  * - A peer that gives nothing for `patienceMs` (every request failed, timed
  *   out or told "not now") is written off: asked nothing more, its requests
- *   handed to others, and the caller closes its connections.
+ *   handed to others, and the caller closes its connections. Unless its
+ *   upload-slot line moves for us: a peer whose "not now" says a place
+ *   smaller than before, within the last `patienceMs`, is busy and honest,
+ *   and is waited for, up to `linePatienceMs` without a delivery. A place
+ *   that stays or grows is no progress, so a stranger saying "not now" for
+ *   ever holds a download at most `patienceMs` (counting down slowly, at
+ *   most `linePatienceMs`).
  * - Failures may be the path's fault, "not now" never is: another path to
  *   the same host is tried only after failures (`pathUsable`).
  */
@@ -29,6 +35,12 @@ export const MIN_NOT_NOW_MS = 100
  * line of upload slots moves in seconds.
  */
 export const PEER_PATIENCE_MS = 60_000
+/**
+ * The longest a peer whose upload-slot line keeps moving for us may give nothing. A server's line holds one
+ * place per address connected (--max-connections, 256 by default), and moves 4 places per 5 s turn (its
+ * default slots): 256 places take 320 s; twice that.
+ */
+export const LINE_PATIENCE_MS = 10 * 60_000
 
 /**
  * checksum: bytes that failed their hash (a strike) · protocol: a response that broke the protocol (a strike) ·
@@ -53,6 +65,8 @@ export interface JudgedPeers {
 export interface JudgeOptions {
   now: () => number
   patienceMs: number
+  /** The most a peer moving up its upload-slot line is waited for without a delivery (LINE_PATIENCE_MS). */
+  linePatienceMs: number
 }
 
 export class PeerJudge {
@@ -86,16 +100,17 @@ export class PeerJudge {
   }
 
   /**
-   * It said "not now" for this chunk (E_BUSY with retryMs: its upload slots are taken): the chunk goes to
-   * others, the peer waits `retryMs` (at least MIN_NOT_NOW_MS), no fault, unless it is past its patience.
+   * It said "not now" for this chunk (E_BUSY with retryMs: its upload slots are taken), at `place` in its
+   * line if it said: the chunk goes to others, the peer waits `retryMs` (at least MIN_NOT_NOW_MS), no fault,
+   * unless it is past its patience.
    */
-  notNow(key: string, index: number, retryMs: number): void {
+  notNow(key: string, index: number, retryMs: number, place?: number): void {
     const peer = this.peers.find(key)
     this.peers.unassign(key, index)
     if (!peer) return
     const now = this.options.now()
     peer.pace.answered(now)
-    peer.pause(now + Math.max(MIN_NOT_NOW_MS, retryMs))
+    peer.pause(now + Math.max(MIN_NOT_NOW_MS, retryMs), place, now)
     this.writeOffIfHopeless(peer)
   }
 
@@ -143,9 +158,15 @@ export class PeerJudge {
     return this.writtenOffSinceTaken.splice(0)
   }
 
-  /** Past its patience with nothing delivered: written off (peer-record.ts), its requests handed to others. */
+  /**
+   * Past its patience with nothing delivered, and its line (if it said one) still for `patienceMs`, or
+   * waited for `linePatienceMs`: written off (peer-record.ts), its requests handed to others.
+   */
   private writeOffIfHopeless(peer: PeerRecord): void {
-    if (peer.writtenOff || this.options.now() - peer.hopeSince < this.options.patienceMs) return
+    const now = this.options.now()
+    const { patienceMs, linePatienceMs } = this.options
+    if (peer.writtenOff || now - peer.hopeSince < patienceMs) return
+    if (now - peer.lineMovedAt < patienceMs && now - peer.hopeSince < linePatienceMs) return
     peer.writtenOff = true
     this.writtenOffSinceTaken.push(peer.key)
     this.peers.returnChunks(peer)

@@ -12,7 +12,9 @@ import { type PaceLimits, PeerPace } from './peer-pace.js'
  *   step per incident (the requests it failed together count once).
  * - "Not now" (its upload slots are taken) is no failure: a pause, kept
  *   apart from the backoff, so that another path to the same host is not
- *   tried because of it (peer-paths.ts).
+ *   tried because of it (peer-paths.ts). When it says our place in its
+ *   line, a place smaller than any it said since its last delivery is
+ *   progress (`lineMovedAt`): a line that moves, not a peer that stalls.
  * - A chunk that fails its hash or a response that breaks the protocol is a
  *   strike; `maxStrikes` strikes ban the peer for the download.
  * - Either way a vouched-for peer (the one that delivered the manifest) loses
@@ -54,6 +56,12 @@ export class PeerRecord implements Candidate {
   pausedUntil = 0
   /** Since when it has given us nothing: when it was first seen, then its last verified chunk. */
   hopeSince: number
+  /** Our place in its upload-slot line, as its last answer said ("not now" with a place); undefined otherwise. */
+  linePlace: number | undefined
+  /** The smallest place it said since `hopeSince`. */
+  private lineBest = Infinity
+  /** When its line last moved for us (a place below any said before), else `hopeSince`: a first place is no progress. */
+  lineMovedAt: number
   /**
    * Given up on for this download: it delivered nothing for the scheduler's patience while every request
    * failed, timed out or was told "not now". It is asked nothing more and holds nothing, so chunks only it
@@ -73,6 +81,7 @@ export class PeerRecord implements Candidate {
     now: number,
   ) {
     this.hopeSince = now
+    this.lineMovedAt = now
     this.pace = new PeerPace(limits)
     this.pace.vouched = vouched
     this.limits = limits
@@ -115,6 +124,9 @@ export class PeerRecord implements Candidate {
   delivered(bytes: number, now: number): void {
     this.failures = 0
     this.hopeSince = now
+    this.linePlace = undefined
+    this.lineBest = Infinity
+    this.lineMovedAt = now
     this.bytes += bytes
     this.chunks++
   }
@@ -131,14 +143,23 @@ export class PeerRecord implements Candidate {
   /** One backoff step, unless it is backing off already (the same incident). */
   backoff(now: number): void {
     this.pace.vouched = false
+    this.linePlace = undefined // no longer known to wait in its line
     if (this.backoffUntil > now) return
     this.failures++
     this.backoffUntil = now + Math.min(this.limits.backoffMaxMs, this.limits.backoffBaseMs * 2 ** (this.failures - 1))
   }
 
-  /** It said "not now" (its upload slots are taken): not asked again before `until`; not a failure. */
-  pause(until: number): void {
+  /**
+   * It said "not now" (its upload slots are taken): not asked again before `until`; not a failure. `place`:
+   * our place in its line, if it said; one below every place said since its last delivery is progress (a
+   * place that stays, or grows, is not).
+   */
+  pause(until: number, place: number | undefined, now: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, until)
+    this.linePlace = place
+    if (place === undefined || place >= this.lineBest) return
+    if (this.lineBest !== Infinity) this.lineMovedAt = now
+    this.lineBest = place
   }
 
   /** When it may be asked again (0: now). */

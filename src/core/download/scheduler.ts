@@ -8,7 +8,7 @@ import {
 } from '../constants.js'
 import { ChunkChoice, type Unavailable } from './chunk-choice.js'
 import { ChunkShare } from './chunk-share.js'
-import { type Failure, PEER_PATIENCE_MS, PeerJudge } from './peer-judge.js'
+import { type Failure, LINE_PATIENCE_MS, PEER_PATIENCE_MS, PeerJudge } from './peer-judge.js'
 import type { PaceLimits } from './peer-pace.js'
 import { PeerRecord, type PeerReport } from './peer-record.js'
 
@@ -41,6 +41,8 @@ export interface SchedulerOptions extends Partial<PaceLimits> {
   random?: () => number
   /** A peer that delivers nothing for this long while its requests fail or are told "not now" is written off. */
   patienceMs?: number
+  /** …unless its upload-slot line keeps moving for us: then written off only after this long (peer-judge.ts). */
+  linePatienceMs?: number
   /** Our own peer ID, as our announcements carry it: what we ask of a seeder is split with other downloads by it (chunk-share.ts). */
   selfPeerId?: string
 }
@@ -70,6 +72,7 @@ export class Scheduler {
       now: Date.now,
       random: Math.random,
       patienceMs: PEER_PATIENCE_MS,
+      linePatienceMs: LINE_PATIENCE_MS,
       ...options,
     }
     const share = new ChunkShare(count, options.selfPeerId, this.options.now)
@@ -161,7 +164,7 @@ export class Scheduler {
   /** The peer at `from` is now asked through `to` (another path to the same host): its "not now" still holds. */
   carryPause(from: string, to: string): void {
     const before = this.find(from)
-    if (before) this.peers.get(to)?.pause(before.pausedUntil)
+    if (before) this.peers.get(to)?.pause(before.pausedUntil, before.linePlace, this.options.now())
   }
 
   /** A peer known to answer (it just delivered the manifest): proven from the start, so its probe needs no probe slot. */
@@ -239,9 +242,21 @@ export class Scheduler {
     return this.judge.failed(key, index, failure, reason)
   }
 
-  /** It said "not now" for this chunk (E_BUSY with retryMs): the chunk goes to others, the peer waits (peer-judge.ts). */
-  notNow(key: string, index: number, retryMs: number): void {
-    this.judge.notNow(key, index, retryMs)
+  /**
+   * It said "not now" for this chunk (E_BUSY with retryMs, and our `place` in its line if it said): the chunk
+   * goes to others, the peer waits (peer-judge.ts).
+   */
+  notNow(key: string, index: number, retryMs: number, place?: number): void {
+    this.judge.notNow(key, index, retryMs, place)
+  }
+
+  /** Our best place in the upload-slot lines of the live peers waited for in one (undefined: none says). */
+  bestLinePlace(): number | undefined {
+    let best: number | undefined
+    for (const peer of this.peers.values())
+      if (peer.linePlace !== undefined && !peer.writtenOff && !peer.banned)
+        best = Math.min(best ?? Infinity, peer.linePlace)
+    return best
   }
 
   /** The peer as a whole failed (connection refused, lost, timed out): back off and hand its chunks to others. */

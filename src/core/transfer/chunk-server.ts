@@ -11,7 +11,7 @@ import { ChunkSource } from './chunk-source.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
 import { encodeFrame } from './framing.js'
 import { LogGate } from './log-gate.js'
-import { errorHeader } from './messages.js'
+import { errorHeader, MAX_LINE_PLACE, type NotNow } from './messages.js'
 import { Refusals } from './refusals.js'
 import { ServerConnection } from './server-connection.js'
 import {
@@ -107,7 +107,7 @@ export class ChunkServer {
       hashPace: options.hashPace,
     })
     this.services = {
-      uploadWait: () => 0, // replaced per connection (accept)
+      uploadWait: () => undefined, // replaced per connection (accept)
       responder: this.source,
       buffers: this.buffers,
       log: this.log,
@@ -266,10 +266,13 @@ export class ChunkServer {
    * as for the byte budget, not a key: keys cost nothing to make, so a stranger with a hundred of them would
    * otherwise stand a hundred times in the line.
    */
-  private uploadWait(address: string): number {
-    const wait = this.uploads.request(address, performance.now())
-    if (wait > 0) this.tally.counts.notNow++
-    return wait
+  private uploadWait(address: string): NotNow | undefined {
+    const retryMs = this.uploads.request(address, performance.now())
+    if (retryMs === 0) return undefined
+    this.tally.counts.notNow++
+    // Its place in line tells a downloader the line moves, so it keeps waiting for us (peer-judge.ts).
+    const place = this.uploads.placeOf(address)
+    return { retryMs, place: place === undefined ? undefined : Math.min(place, MAX_LINE_PLACE) }
   }
 
   /** The socket as this server speaks over it: itself (plain), or inside the encrypted transport. */

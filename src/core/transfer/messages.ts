@@ -15,10 +15,13 @@ import type { Header } from './framing.js'
  *             {"type":"chunk","id":…,"index":…,"size":N} + N bytes
  *             {"type":"error","code":"E_…","message":"…"}
  *             {"type":"error","code":"E_BUSY","message":"…","retryMs":N}   "not now" for a chunk (upload slots)
+ *             {"type":"error","code":"E_BUSY","message":"…","retryMs":N,"place":P}   … and our place in its line
  */
 
 /** The longest "not now" a peer may ask us to wait before asking it again. */
 const MAX_RETRY_MS = 60_000
+/** The highest place in an upload-slot line said on the wire: one per address, at most --max-connections (65,536). */
+export const MAX_LINE_PLACE = 65_536
 
 const id = z.string().regex(HEX64, 'id must be 64 lowercase hex characters')
 const index = z
@@ -46,6 +49,8 @@ const errorResponse = z
     message: z.string().max(4096),
     /** With E_BUSY for a chunk: "not now", ask again after this long. */
     retryMs: z.number().int().nonnegative().max(MAX_RETRY_MS).optional(),
+    /** With a "not now": our place in the server's upload-slot line, 1 being next (upload-slots.ts). */
+    place: z.number().int().min(1).max(MAX_LINE_PLACE).optional(),
   })
   .passthrough()
 const response = z.discriminatedUnion('type', [manifestResponse, chunkResponse, errorResponse])
@@ -81,21 +86,34 @@ export function parseResponse(header: Header): Response {
  * later reader of the message — the terminal, the log, `--json` piped to
  * `jq -r` — ever gets the raw bytes.
  */
-export function errorFromResponse(r: { code: string; message: string; retryMs?: number | undefined }): P2PError {
+export function errorFromResponse(r: {
+  code: string
+  message: string
+  retryMs?: number | undefined
+  place?: number | undefined
+}): P2PError {
   const code: ErrorCode = isErrorCode(r.code) ? r.code : 'E_BAD_FRAME'
   return new P2PError(code, `peer: ${printable(r.message, 300)}`, {
     peerCode: printable(r.code, 64),
     ...(r.retryMs !== undefined ? { retryMs: r.retryMs } : {}),
+    ...(r.place !== undefined ? { place: r.place } : {}),
   })
 }
 
+/** A peer's "not now": how long to leave it alone, and our place in its upload-slot line if it said (a newer server). */
+export interface NotNow {
+  retryMs: number
+  place: number | undefined
+}
+
 /**
- * A peer's "not now" for a chunk (E_BUSY with retryMs, in answer to a request): how long to leave it alone.
+ * A peer's "not now" for a chunk (E_BUSY with retryMs, in answer to a request), as parsed (bounded) above.
  * Undefined for any other error, including E_BUSY on accept (a server at its connection limit), which is a failure.
  */
-export function notNowMs(err: P2PError): number | undefined {
-  const asked = err.details?.retryMs
-  return err.code === 'E_BUSY' && typeof asked === 'number' ? asked : undefined
+export function notNowOf(err: P2PError): NotNow | undefined {
+  const { retryMs, place } = err.details ?? {}
+  if (err.code !== 'E_BUSY' || typeof retryMs !== 'number') return undefined
+  return { retryMs, place: typeof place === 'number' ? place : undefined }
 }
 
 export function errorHeader(code: ErrorCode, message: string): Header {

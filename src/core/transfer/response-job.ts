@@ -4,7 +4,7 @@ import { planOf } from '../item.js'
 import type { Logger } from '../log.js'
 import type { BudgetAccount, BudgetGrant } from './budget.js'
 import type { Header } from './framing.js'
-import { errorHeader, parseRequest } from './messages.js'
+import { errorHeader, type NotNow, parseRequest } from './messages.js'
 import type { CatalogEntry } from './store-catalog.js'
 
 /**
@@ -41,8 +41,8 @@ export interface JobServices {
   responder: ChunkResponder
   buffers: { lease(size: number): BufferLease }
   log: Logger
-  /** A chunk may be sent to this connection's peer now (0), or it should ask again in this many ms (upload-slots.ts). */
-  uploadWait(): number
+  /** A chunk may be sent to this connection's peer now (undefined), or it is told "not now" with these (upload-slots.ts). */
+  uploadWait(): NotNow | undefined
 }
 
 /** A request to answer, or an answer of our own (to a bad frame), in its place in the order. */
@@ -141,11 +141,12 @@ export class ResponseJob {
           'E_BAD_REQUEST',
           `index ${request.index} is out of range: the item has ${plan.chunkCount} chunks`,
         )
-      const wait = services.uploadWait()
-      if (wait > 0)
+      const notNow = services.uploadWait()
+      if (notNow)
         return this.answer({
           ...errorHeader('E_BUSY', 'not now: every upload slot is taken; ask other peers, or again after retryMs'),
-          retryMs: wait,
+          retryMs: notNow.retryMs,
+          ...(notNow.place !== undefined ? { place: notNow.place } : {}),
         })
       const length = plan.chunkLength(request.index)
       this.state = 'budget'

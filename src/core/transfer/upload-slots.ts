@@ -18,7 +18,9 @@
  *     done, or gets what it wants elsewhere); a waiter that has not asked
  *     again for `staleMs` leaves the line; a peer whose last connection
  *     closed leaves at once (`leave`).
- * When at most `slots` peers ask, nobody is ever told "not now".
+ * When at most `slots` peers ask, nobody is ever told "not now". A waiter is
+ * told its place in line (`placeOf`), which only shrinks while it keeps
+ * asking: a downloader waits for a seeder whose line moves (peer-judge.ts).
  *
  * Pure: the clock is passed in. Memory is bounded by the peers asking (the
  * server's connection cap), and each entry goes within `staleMs` of its
@@ -94,6 +96,14 @@ export class UploadSlots {
       return 0
     }
     return this.retryIn(now)
+  }
+
+  /**
+   * Its place in line, 1 being the next to get a slot (undefined: not waiting). Peers that join later, or
+   * whose turn ends, go behind it, so the place only shrinks while the peer keeps asking.
+   */
+  placeOf(peer: string): number | undefined {
+    return this.line.has(peer) ? this.placeInLine(peer) + 1 : undefined
   }
 
   /** The peer is gone (its last connection closed): its slot, or its place in line, is free at once. */
