@@ -1,6 +1,7 @@
-import type { Bitfield } from '../bitfield.js'
+import { ChunkCounts, type Holder } from './chunk-counts.js'
 import type { ChunkShare } from './chunk-share.js'
 import type { PeerPace } from './peer-pace.js'
+import { RarityOrder, rankOrder } from './rarity-order.js'
 
 /**
  * Which chunk a peer that may be asked should be asked for (the scheduler
@@ -34,18 +35,21 @@ import type { PeerPace } from './peer-pace.js'
  *   helps with one already in flight elsewhere (at most `endgameRequests`
  *   peers per chunk).
  *
+ * How many peers hold each chunk is kept by chunk-counts.ts as have-sets
+ * change (a changed bit costs that bit, not every chunk × every peer); the
+ * order is made from those counts by rarity-order.ts, and a new order keeps
+ * each peer's place in its walk.
+ *
  * Pure state, no I/O; every time is passed in.
  */
 
 /** What the choice reads of a peer (the scheduler's record of it). */
-export interface Candidate {
+export interface Candidate extends Holder {
   readonly key: string
-  have: Bitfield
   /** The peer ID it announced, if any: downloads split what they ask of a seeder by it (chunk-share.ts). */
   peerId?: string | undefined
   /** Whether the peer said "not found" for the chunk: not asked again, whatever it announces. */
   denies(index: number): boolean
-  banned: string | undefined
   readonly pace: PeerPace
   /** Where its walk through the rarity order resumes. */
   cursor: number
@@ -69,14 +73,13 @@ export class ChunkChoice {
   private remainingCount: number
   /** Chunk → the peers it is requested from. */
   private readonly requesters = new Map<number, Set<string>>()
-  private order: number[] = []
-  /** Chunk → its place in `order` (-1: not in it), so a chunk set free moves cursors back to it, not to the start. */
-  private readonly position: Int32Array
   private orderStale = true
   /** Peers holding every chunk while a peer holding part of the file is about, as of the last rarity order. */
   private seedersInSwarm = new Set<string>()
-  /** How ties in rarity are broken (see above): by index until a partial peer is seen, then by a random rank per chunk, kept. */
-  private tieRank: Uint32Array | undefined
+  /** How ties in rarity are broken (see above): by index until a partial peer is seen (none), then by a random rank per chunk, kept. */
+  private ties: Uint32Array | undefined
+  private readonly counts: ChunkCounts
+  private readonly rarity: RarityOrder
   /** Chunks in flight at overdue peers, oldest request first; recomputed at most once per clock tick. */
   private hedgeable: { at: number; chunks: Array<{ index: number; key: string; at: number }> } = {
     at: -Infinity,
@@ -93,8 +96,9 @@ export class ChunkChoice {
     private readonly share?: ChunkShare,
   ) {
     this.done = new Uint8Array(count)
-    this.position = new Int32Array(count).fill(-1)
     this.remainingCount = count
+    this.counts = new ChunkCounts(count)
+    this.rarity = new RarityOrder(count)
   }
 
   get finished(): boolean {
@@ -121,8 +125,8 @@ export class ChunkChoice {
     const hedge = this.hedgePick(peer, now)
     if (hedge !== undefined) return this.assign(peer, hedge, now)
     if (this.orderStale) this.rebuildOrder()
-    for (; peer.cursor < this.order.length; peer.cursor++) {
-      const index = this.order[peer.cursor]!
+    for (; peer.cursor < this.rarity.size; peer.cursor++) {
+      const index = this.rarity.at(peer.cursor)
       if (!this.done[index] && !this.requesters.has(index) && holds(peer, index)) return this.assign(peer, index, now)
     }
     return this.endgamePick(peer, now)
@@ -143,7 +147,7 @@ export class ChunkChoice {
       this.requesters.delete(index)
       // The chunk is free again: peers whose cursor passed it look again from there. Back to the start
       // instead, a peer denying 200,000 chunks one by one made every pick walk the whole order (O(n²)).
-      const at = this.position[index]!
+      const at = this.rarity.positionOf(index)
       if (at >= 0) for (const p of this.peers.values()) p.cursor = Math.min(p.cursor, at)
     }
   }
@@ -158,9 +162,10 @@ export class ChunkChoice {
 
   /** Missing chunks that no live, unbanned peer has (`lengthOf`: a chunk's bytes); the first five listed. */
   unavailable(lengthOf: (index: number) => number): Unavailable {
+    this.counts.refresh(this.peers)
     const found: Unavailable = { chunks: 0, bytes: 0, first: [] }
     for (let i = 0; i < this.count; i++) {
-      if (this.done[i] || this.anyPeerHas(i)) continue
+      if (this.done[i] || this.counts.usableOf(i) > 0) continue
       found.chunks++
       found.bytes += lengthOf(i)
       if (found.first.length < 5) found.first.push(i)
@@ -223,51 +228,53 @@ export class ChunkChoice {
     }
     if (best === undefined) return undefined
     // Only when nothing unassigned is left for anyone: endgame, not greed.
+    this.counts.refresh(this.peers)
     for (let i = 0; i < this.count; i++)
-      if (!this.done[i] && !this.requesters.has(i) && this.anyPeerHas(i)) return undefined
+      if (!this.done[i] && this.counts.usableOf(i) > 0 && !this.requesters.has(i)) return undefined
     return this.assign(peer, best, now)
   }
 
-  private anyPeerHas(index: number): boolean {
-    for (const p of this.peers.values()) if (!p.banned && holds(p, index)) return true
-    return false
-  }
-
   private rebuildOrder(): void {
-    const availability = new Uint16Array(this.count)
+    this.counts.refresh(this.peers)
     let partialPeer = false
     const complete: string[] = []
     const downloads: string[] = [] // peer IDs of those holding less than every chunk
     for (const p of this.peers.values()) {
       if (p.banned) continue
-      let held = 0
-      for (let i = 0; i < this.count; i++)
-        if (p.have.get(i)) {
-          availability[i] = Math.min(65535, availability[i]! + 1)
-          held++
-        }
-      if (held === this.count) complete.push(p.key)
+      if (this.counts.heldBy(p.key) === this.count) complete.push(p.key)
       else {
         partialPeer = true // another download, even one with nothing yet
         if (p.peerId !== undefined) downloads.push(p.peerId)
       }
     }
     this.seedersInSwarm = new Set(partialPeer ? complete : [])
-    if (partialPeer && this.tieRank === undefined) {
-      this.tieRank = new Uint32Array(this.count)
-      for (let i = 0; i < this.count; i++) this.tieRank[i] = Math.floor(this.random() * 2 ** 32)
+    if (partialPeer && this.ties === undefined) {
+      const ranks = new Uint32Array(this.count)
+      for (let i = 0; i < this.count; i++) ranks[i] = Math.floor(this.random() * 2 ** 32)
+      this.ties = rankOrder(ranks)
     }
     const mine = partialPeer ? this.share?.update(downloads) : undefined
-    const ranks = this.tieRank
-    const rank = ranks ? (i: number): number => ranks[i]! : (i: number): number => i
-    const share = mine ? (i: number): number => 1 - mine[i]! : (): number => 0 // ours first
-    const order: number[] = []
-    for (let i = 0; i < this.count; i++) if (!this.done[i] && availability[i]! > 0) order.push(i)
-    order.sort((a, b) => availability[a]! - availability[b]! || share(a) - share(b) || rank(a) - rank(b))
-    this.order = order
-    this.position.fill(-1)
-    for (let at = 0; at < order.length; at++) this.position[order[at]!] = at
-    for (const p of this.peers.values()) p.cursor = 0
+    const { ties, done, counts } = this
+    this.rarity.make({ ties, done, mine, holdersOf: (i) => counts.holdersOf(i) })
+    const changed = this.counts.takeChanged()
+    for (const p of this.peers.values()) p.cursor = changed.has(p.key) ? 0 : this.resumeAt(p)
     this.orderStale = false
+  }
+
+  /**
+   * Where the peer's walk resumes in a new order: every chunk before it was
+   * no use to the peer (rarity-order.ts), as at the start of the walk, so the
+   * chunk it is given is the one a walk from the start would find. A peer
+   * whose have-set changed starts again from the start.
+   */
+  private resumeAt(peer: Candidate): number {
+    const moved = this.rarity.moved
+    if (moved === undefined) return 0
+    let at = this.rarity.resumeAt(peer.cursor)
+    for (const index of moved) {
+      const place = this.rarity.positionOf(index)
+      if (place < at && holds(peer, index)) at = place
+    }
+    return at
   }
 }

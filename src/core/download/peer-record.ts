@@ -109,6 +109,11 @@ export class PeerRecord implements Candidate {
     this.denied.set(index)
   }
 
+  /** The chunks it said "not found" for (none until the first); read, never written, by chunk-counts.ts. */
+  get denials(): Bitfield | undefined {
+    return this.denied
+  }
+
   denies(index: number): boolean {
     return this.writtenOff || (this.denied?.get(index) ?? false)
   }

@@ -10,9 +10,9 @@ const STALL_CHECK_MS = 100
  * up to --wait, then `E_NO_PEER` naming them and why peers that claimed
  * them no longer count (banned, written off; `E_CHECKSUM` when every live
  * peer was banned for bad data or broken responses). The count walks every
- * chunk and every peer, so it runs at most every 100 ms, not at each answer:
- * a peer denying 200,000 chunks one by one leaves moments with nothing in
- * flight between its answers.
+ * chunk (chunk-counts.ts keeps who holds each), so it runs at most every
+ * 100 ms, not at each answer: a peer denying 200,000 chunks one by one
+ * leaves moments with nothing in flight between its answers.
  */
 export class StallWatch {
   /** The chunks as last counted; undefined while some peer is busy, or none is missing. */
