@@ -68,12 +68,26 @@ describe('log gate (log lines per remote address)', () => {
     now = 999
     assert.deepEqual(gate.pass('a'), { log: false })
     now = 1000
-    assert.deepEqual(gate.pass('a'), { log: true, heldBack: 8 }, 'the 8 held back ride on the next line')
-    assert.deepEqual(gate.pass('a'), { log: true, heldBack: 0 })
-    assert.equal(passed('b', 1), 1)
+    assert.deepEqual(gate.pass('a'), { log: true, heldBack: 8, elsewhere: 0 }, 'the 8 held back ride on the next line')
+    assert.deepEqual(gate.pass('a'), { log: true, heldBack: 0, elsewhere: 0 })
+    assert.equal(passed('b', 5), 3)
     assert.deepEqual(gate.pass('c'), { log: false }, 'a third address while both windows run: not tracked')
-    assert.equal(gate.heldBackUntracked, 1)
     now = 2500
-    assert.deepEqual(gate.pass('c'), { log: true, heldBack: 0 }, "b's window ended with nothing held back: forgotten")
+    assert.deepEqual(
+      gate.pass('c'),
+      { log: true, heldBack: 0, elsewhere: 3 },
+      "both windows ended: forgotten, b's 2 and c's 1 held back reported on the next line",
+    )
+  })
+
+  it('a flood that leaves every window with lines held back does not keep newcomers out once it stops (the second attack)', () => {
+    let now = 0
+    const gate = new LogGate({ burst: 2, windowMs: 1000, maxAddresses: 100 }, () => now)
+    for (let i = 0; i < 100; i++) for (let k = 0; k < 5; k++) gate.pass(`flood-${i}`)
+    assert.deepEqual(gate.pass('honest'), { log: false }, 'while the flood windows run, a newcomer waits')
+    now = 1000
+    const answer = gate.pass('honest')
+    assert.equal(answer.log, true, 'after the windows end it is logged')
+    assert.ok(answer.log && answer.elsewhere === 100 * 3 + 1, 'with the count of what was held back')
   })
 })

@@ -10,7 +10,7 @@ import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
 import { encodeFrame } from './framing.js'
-import { LogGate } from './log-gate.js'
+import { heldBackFields, LogGate } from './log-gate.js'
 import { errorHeader, MAX_LINE_PLACE, type NotNow } from './messages.js'
 import { Refusals } from './refusals.js'
 import { ServerConnection } from './server-connection.js'
@@ -219,7 +219,7 @@ export class ChunkServer {
     // Past its address's share of log lines, a connection logs only warnings (its opening and closing lines go).
     const line = this.logGate.pass(address)
     const log = line.log
-      ? this.services.log.child(line.heldBack > 0 ? { linesHeldBack: line.heldBack } : {})
+      ? this.services.log.child(heldBackFields(line))
       : this.services.log.child({}, { level: 'warn' })
     const connection = new ServerConnection(channel ?? this.channel(socket as Socket), {
       ...this.services,
@@ -249,7 +249,7 @@ export class ChunkServer {
           remote: socket.remoteAddress,
           connections: this.connections.size,
           fromAddress: this.connections.from(address),
-          ...(line.heldBack > 0 ? { linesHeldBack: line.heldBack } : {}),
+          ...heldBackFields(line),
         },
         `connection refused: ${refusal}`,
       )
@@ -309,7 +309,7 @@ export class ChunkServer {
             code: err.code,
             err: err.message,
             ...(secure.remotePublicKey ? { peer: formatPeerId(secure.remotePublicKey) } : {}),
-            ...(line.heldBack > 0 ? { linesHeldBack: line.heldBack } : {}),
+            ...heldBackFields(line),
           },
           'connection refused',
         )

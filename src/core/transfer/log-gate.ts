@@ -4,8 +4,12 @@
  * through the server's log (500 bytes a refusal, 1,000 a second from one
  * process: about 1 GB an hour). Each address may log `burst` lines per
  * `windowMs`; the rest are counted, and the count rides on its next line.
- * At most `maxAddresses` are tracked: a new address past that, while every
- * tracked one is still in its window, is held back and counted with the rest.
+ * At most `maxAddresses` are tracked: when full, windows that ended are
+ * forgotten (what they held back is counted as held back elsewhere, and
+ * rides on the next line logged for any address), and a new address past
+ * that, while every tracked one is still in its window, is held back and
+ * counted so too. So a flood from many addresses silences newcomers only
+ * while it lasts.
  */
 
 export interface LogGateLimits {
@@ -22,11 +26,12 @@ interface Window {
   heldBack: number
 }
 
-export type GateAnswer = { log: true; heldBack: number } | { log: false }
+/** `heldBack`: this address's lines held back since its last; `elsewhere`: other addresses' never reported yet. */
+export type GateAnswer = { log: true; heldBack: number; elsewhere: number } | { log: false }
 
 export class LogGate {
   private readonly windows = new Map<string, Window>()
-  /** Lines held back for addresses the gate had no room to track. */
+  /** Lines held back and not reported yet: of addresses not tracked (the gate was full) or forgotten. */
   private untracked = 0
 
   constructor(
@@ -55,19 +60,29 @@ export class LogGate {
       return { log: false }
     }
     window.lines++
-    const heldBack = window.heldBack
+    const answer = { log: true as const, heldBack: window.heldBack, elsewhere: this.untracked }
     window.heldBack = 0
-    return { log: true, heldBack }
+    this.untracked = 0
+    return answer
   }
 
-  /** Lines held back for addresses not tracked (the gate was full). */
-  get heldBackUntracked(): number {
-    return this.untracked
-  }
-
-  /** Windows that ended with nothing held back carry nothing worth keeping. */
+  /** Windows that ended: what they held back is reported with the next line logged. */
   private forgetEnded(now: number): void {
     for (const [address, window] of this.windows)
-      if (now - window.startedAt >= this.limits.windowMs && window.heldBack === 0) this.windows.delete(address)
+      if (now - window.startedAt >= this.limits.windowMs) {
+        this.untracked += window.heldBack
+        this.windows.delete(address)
+      }
+  }
+}
+
+/** The fields a line let through carries about lines held back (none when nothing was). */
+export function heldBackFields(answer: { heldBack: number; elsewhere: number }): {
+  linesHeldBack?: number
+  linesHeldBackElsewhere?: number
+} {
+  return {
+    ...(answer.heldBack > 0 ? { linesHeldBack: answer.heldBack } : {}),
+    ...(answer.elsewhere > 0 ? { linesHeldBackElsewhere: answer.elsewhere } : {}),
   }
 }
