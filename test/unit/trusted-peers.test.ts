@@ -42,15 +42,28 @@ describe("trusted peers: forged announcements from a seeder's address (the attac
     const { trusted, announce } = setup()
     const seeder = newPeerId()
     const forged = newPeerId()
-    assert.equal(announce(seeder), seeder)
-    assert.equal(announce(forged), forged, 'the newest announcement is tried first')
+    assert.equal(announce(forged), forged, 'the only one announced is dialled')
     trusted.refuse(address, 'another key')
-    assert.equal(announce(forged), seeder, 'while forged datagrams are the newest, the remembered seeder ID is dialled')
-    assert.equal(announce(seeder), seeder)
+    assert.equal(announce(forged), undefined, 'refused, and nothing else announced')
+    assert.equal(announce(seeder), seeder, "the seeder's own next announcement brings the address back")
+    assert.equal(announce(forged), seeder, 'while the forged one is the newest, the remembered seeder ID is dialled')
     assert.deepEqual(
       trusted.refused.map((r) => r.peerId),
       [forged],
     )
+  })
+
+  it('forged peer IDs rotating faster than the seeder announces neither outrank its own nor push it out (the second attack)', () => {
+    const { trusted, announce } = setup()
+    const first = newPeerId()
+    assert.equal(announce(first), first)
+    trusted.refuse(address, 'another key') // a forged one heard before the seeder, dialled and refused
+    const seeder = newPeerId()
+    assert.equal(announce(seeder), seeder)
+    for (let k = 0; k < 20; k++)
+      assert.equal(announce(newPeerId()), seeder, `fresh forged ID ${k}: the seeder's is dialled`)
+    assert.equal(announce(seeder), seeder, 'it came back: it outranks every forged one')
+    for (let k = 0; k < 20; k++) assert.equal(announce(newPeerId()), seeder)
   })
 
   it('a key once reached is kept for the address whatever later announcements claim, until it is refused', () => {

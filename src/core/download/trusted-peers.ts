@@ -37,8 +37,8 @@ export class TrustedPeers implements PeerFinder {
   private readonly refusals = new Map<string, RefusedPeer>()
   /** The peer ID a connection to each address reached: a verified key outweighs any announcement. */
   private readonly reached = new Map<string, string>()
-  /** The peer IDs each address was announced with lately, newest first: a forged one does not hide the others. */
-  private readonly announced = new Map<string, string[]>()
+  /** The peer IDs each address was announced with, newest first, with how often each came back: see usableAnnounced. */
+  private readonly announced = new Map<string, Array<{ id: string; turns: number }>>()
   private readonly skipped = new Set<string>()
   /** Each peer's announced peer ID as last parsed: the peers are looked at many times a second. */
   private readonly parsed = new Map<string, { text: string; key: Buffer | undefined }>()
@@ -107,23 +107,40 @@ export class TrustedPeers implements PeerFinder {
   }
 
   /**
-   * Of the peer IDs `peer` was announced with lately (`current` the newest),
-   * the newest not refused; `current` when none is usable (it is then
-   * refused or skipped as such).
+   * The peer ID to dial `peer` with, of those it was announced with
+   * (`current` the newest; the list in the order they were last heard): the
+   * one that came back most often, the one heard longest ago first among
+   * equals, of those not refused; `current` when none is usable (it is then
+   * refused or skipped as such). A seeder's own ID comes back with each of
+   * its announcements, so forged ones, each new, do not outrank it, and do
+   * not push it out unless more than IDS_REMEMBERED come between two of its
+   * announcements: when the list is full, the ID to go is a refused one,
+   * else the one heard longest ago of those that came back least. Each forged
+   * ID costs at most one refused connection.
    */
   private usableAnnounced(peer: string, current: string | undefined): string | undefined {
     if (current === undefined) return undefined
-    let ids = this.announced.get(peer)
-    if (ids?.[0] !== current) {
-      if (this.announced.size >= MAX_ADDRESSES_REMEMBERED) this.announced.clear()
-      ids = [current, ...(ids ?? []).filter((id) => id !== current)].slice(0, IDS_REMEMBERED)
-      this.announced.set(peer, ids)
-    }
     const usable = (id: string): boolean => {
       const key = this.keyOf(peer, id)
       return key !== undefined && !this.refusals.has(refusalKey(peer, formatPeerId(key)))
     }
-    return ids.find(usable) ?? current
+    let ids = this.announced.get(peer)
+    if (ids?.[0]?.id !== current) {
+      if (!ids && this.announced.size >= MAX_ADDRESSES_REMEMBERED) this.announced.clear()
+      ids = ids ?? []
+      const at = ids.findIndex((e) => e.id === current)
+      const entry = at >= 0 ? ids.splice(at, 1)[0]! : { id: current, turns: 0 }
+      entry.turns++
+      if (ids.length >= IDS_REMEMBERED) ids.splice(leastWorth(ids, usable), 1)
+      ids.unshift(entry)
+      this.announced.set(peer, ids)
+    }
+    let best: { id: string; turns: number } | undefined
+    for (let i = ids.length - 1; i >= 0; i--) {
+      const e = ids[i]!
+      if ((best === undefined || e.turns > best.turns) && usable(e.id)) best = e
+    }
+    return best?.id ?? current
   }
 
   private keyOf(peer: string, text: string): Buffer | undefined {
@@ -144,9 +161,22 @@ export class TrustedPeers implements PeerFinder {
   }
 }
 
-/** Peer IDs remembered per address: a stranger forging one (or a few) cannot push the seeder's own out. */
-const IDS_REMEMBERED = 4
-const MAX_ADDRESSES_REMEMBERED = 4096
+/**
+ * Peer IDs remembered per address: a stranger must forge more than this many between two of a seeder's
+ * announcements (5 s apart by default: 6 a second) to push its own out. At most ~4 MB for all addresses.
+ */
+const IDS_REMEMBERED = 32
+const MAX_ADDRESSES_REMEMBERED = 1024
+
+/** The remembered ID to forget for a new one: a refused one, else the one heard longest ago of those that came back least. */
+function leastWorth(ids: ReadonlyArray<{ id: string; turns: number }>, usable: (id: string) => boolean): number {
+  let worst = ids.length - 1
+  for (let i = ids.length - 1; i >= 0; i--) {
+    if (!usable(ids[i]!.id)) return i
+    if (ids[i]!.turns < ids[worst]!.turns) worst = i
+  }
+  return worst
+}
 
 function refusalKey(peer: string, peerId: string | undefined): string {
   return `${peer} ${peerId ?? '-'}`
