@@ -18,9 +18,9 @@ import type { LivePeer, PeerFinder } from './job.js'
  * for the rest of the download, counted and logged once, not the address:
  * a forged datagram naming another peer ID for an honest seeder's address
  * costs one refused connection, and the seeder's own next announcement
- * brings it back, and a few peer IDs announced lately for each address are
- * remembered, so one forged (or a few) cannot hide the seeder's own while
- * it is the newest. Once a connection reached a key, that key is what the
+ * brings it back; the peer IDs announced for each address are remembered
+ * with how often each came back (usableAnnounced), so forged ones cannot
+ * hide the seeder's own while they are the newest. Once a connection reached a key, that key is what the
  * address is dialled with for the rest of the download, whatever later
  * announcements claim, until a connection to it is refused.
  */
