@@ -218,9 +218,13 @@ export class ChunkServer {
     this.tally.counts.connections++
     // Past its address's share of log lines, a connection logs only warnings (its opening and closing lines go).
     const line = this.logGate.pass(address)
-    const log = line.log
-      ? this.services.log.child(heldBackFields(line))
-      : this.services.log.child({}, { level: 'warn' })
+    const held = line.log ? heldBackFields(line) : {}
+    // A child logger only where its lines differ: one per connection on the accept path otherwise.
+    const log = !line.log
+      ? this.services.log.child({}, { level: 'warn' })
+      : Object.keys(held).length > 0
+        ? this.services.log.child(held)
+        : this.services.log
     const connection = new ServerConnection(channel ?? this.channel(socket as Socket), {
       ...this.services,
       log,
