@@ -31,8 +31,14 @@ export interface RefusedPeer {
   reason: string
 }
 
+/** An announced peer ID's key, and its canonical text (what refusals are keyed by). */
+interface KnownId {
+  key: Buffer
+  id: string
+}
+
 export class TrustedPeers implements PeerFinder {
-  private readonly expected = new Map<string, Buffer>()
+  private readonly expected = new Map<string, KnownId>()
   /** By address and the peer ID it was dialled with (refusalKey). */
   private readonly refusals = new Map<string, RefusedPeer>()
   /** The peer ID a connection to each address reached: a verified key outweighs any announcement. */
@@ -40,8 +46,8 @@ export class TrustedPeers implements PeerFinder {
   /** The peer IDs each address was announced with, newest first, with how often each came back: see usableAnnounced. */
   private readonly announced = new Map<string, Array<{ id: string; turns: number }>>()
   private readonly skipped = new Set<string>()
-  /** Each peer's announced peer ID as last parsed: the peers are looked at many times a second. */
-  private readonly parsed = new Map<string, { text: string; key: Buffer | undefined }>()
+  /** Announced peer ID texts as parsed (null: not a peer ID): the peers are looked at many times a second. */
+  private readonly parsed = new Map<string, KnownId | null>()
 
   constructor(
     private readonly inner: PeerFinder,
@@ -60,14 +66,13 @@ export class TrustedPeers implements PeerFinder {
   /** What a connection to this peer needs (undefined: the plain transport). */
   secureOptionsFor(peer: PeerAddress): SecureOptions | undefined {
     if (this.trust?.transport !== 'encrypted') return undefined
-    const key = this.expected.get(peerKey(peer))
-    return secureOptions(this.trust, key ? { expectedRemoteKey: key } : {})
+    const expected = this.expected.get(peerKey(peer))
+    return secureOptions(this.trust, expected ? { expectedRemoteKey: expected.key } : {})
   }
 
   /** The peer ID a peer announced (for receipts). */
   peerIdOf(key: string): string | undefined {
-    const expected = this.expected.get(key)
-    return expected ? formatPeerId(expected) : undefined
+    return this.expected.get(key)?.id
   }
 
   /** A connection to this peer reached `peerId` (the handshake proved it): dial it with that from now on. */
@@ -98,10 +103,11 @@ export class TrustedPeers implements PeerFinder {
       return this.skip(key, `it speaks the ${speaks} transport and we the ${encrypted ? 'encrypted' : 'plain'} one`)
     if (!encrypted) return !this.refusals.has(refusalKey(key, undefined))
     const peerId = this.reached.get(key) ?? this.usableAnnounced(key, p.peerId)
-    const expected = peerId === undefined ? undefined : this.keyOf(key, peerId)
+    const expected = peerId === undefined ? undefined : this.known(peerId)
     if (!expected) return this.skip(key, 'its announcement carries no valid peer ID')
-    if (this.refusals.has(refusalKey(key, formatPeerId(expected)))) return false
-    if (this.trust?.allow && !this.trust.allow.allows(expected)) return this.skip(key, 'it is not on the allow-list')
+    if (this.refusals.has(refusalKey(key, expected.id))) return false
+    if (this.trust?.allow && !this.trust.allow.allows(expected.key))
+      return this.skip(key, 'it is not on the allow-list')
     this.expected.set(key, expected)
     return true
   }
@@ -121,8 +127,8 @@ export class TrustedPeers implements PeerFinder {
   private usableAnnounced(peer: string, current: string | undefined): string | undefined {
     if (current === undefined) return undefined
     const usable = (id: string): boolean => {
-      const key = this.keyOf(peer, id)
-      return key !== undefined && !this.refusals.has(refusalKey(peer, formatPeerId(key)))
+      const known = this.known(id)
+      return known !== undefined && !this.refusals.has(refusalKey(peer, known.id))
     }
     let ids = this.announced.get(peer)
     if (ids?.[0]?.id !== current) {
@@ -143,13 +149,15 @@ export class TrustedPeers implements PeerFinder {
     return best?.id ?? current
   }
 
-  private keyOf(peer: string, text: string): Buffer | undefined {
-    const last = this.parsed.get(peer)
-    if (last?.text === text) return last.key
-    const parsed = parseKeyText(text)
-    const key = 'problem' in parsed ? undefined : parsed.key
-    this.parsed.set(peer, { text, key })
-    return key
+  private known(text: string): KnownId | undefined {
+    let known = this.parsed.get(text)
+    if (known === undefined) {
+      if (this.parsed.size >= MAX_IDS_PARSED) this.parsed.clear()
+      const parsed = parseKeyText(text)
+      known = 'problem' in parsed ? null : { key: parsed.key, id: formatPeerId(parsed.key) }
+      this.parsed.set(text, known)
+    }
+    return known ?? undefined
   }
 
   private skip(key: string, why: string): false {
@@ -167,6 +175,8 @@ export class TrustedPeers implements PeerFinder {
  */
 const IDS_REMEMBERED = 32
 const MAX_ADDRESSES_REMEMBERED = 1024
+/** Parsed peer ID texts kept (about 300 bytes each); past it the cache starts again, costing only a reparse. */
+const MAX_IDS_PARSED = 4096
 
 /** The remembered ID to forget for a new one: a refused one, else the one heard longest ago of those that came back least. */
 function leastWorth(ids: ReadonlyArray<{ id: string; turns: number }>, usable: (id: string) => boolean): number {
