@@ -1,4 +1,5 @@
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
+import { isIntegerIn, isRecord } from '../json-shape.js'
 import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
 import { MAX_ANNOUNCED_CHUNKS, PEER_ID, PROTOCOL_VERSION } from './announcement.js'
@@ -67,13 +68,4 @@ function isPlainFile(value: unknown): value is PlainFile {
     (files === undefined || isIntegerIn(files, 0, MAX_ANNOUNCED_CHUNKS)) &&
     isValidName(name)
   )
-}
-
-/** A plain object (JSON.parse makes no others), not an array. */
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function isIntegerIn(value: unknown, min: number, max: number): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max
 }
