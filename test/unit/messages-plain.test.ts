@@ -54,9 +54,12 @@ const mutated: fc.Arbitrary<Header> = fc
       }),
       { maxLength: 2 },
     ),
+    proto: fc.boolean(),
   })
-  .map(({ base, changes }) => {
-    const h: Header = { ...base }
+  .map(({ base, changes, proto }) => {
+    // A "__proto__" field: JSON.parse makes it an own field, which an object literal cannot.
+    const h = proto ? (JSON.parse('{"__proto__":{"polluted":1}}') as Header) : {}
+    Object.assign(h, base)
     for (const c of changes) {
       const atBound = bounds[c.field]
       const value =
@@ -69,7 +72,8 @@ const mutated: fc.Arbitrary<Header> = fc
 
 /** A header as it arrives: through JSON, as framing.ts parses it, so that only what JSON can say reaches the parse. */
 function received(h: Header): Header {
-  return JSON.parse(JSON.stringify(h)) as Header
+  const text = JSON.stringify(h)
+  return JSON.parse(Object.hasOwn(h, '__proto__') ? text.replace('{', '{"__proto__":{"polluted":1},') : text) as Header
 }
 
 function outcome(parse: (h: Header) => unknown, h: Header): unknown {

@@ -102,12 +102,14 @@ export function parseResponseBySchema(header: Header): Response {
  */
 
 function plainRequest(h: Header): Request | undefined {
+  if (Object.hasOwn(h, '__proto__')) return undefined // the schema drops it: so must what is returned
   if (typeof h.id !== 'string' || !HEX64.test(h.id)) return undefined
   if (h.type === 'chunk') return isIntegerIn(h.index, 0, Number.MAX_SAFE_INTEGER) ? (h as Request) : undefined
   return h.type === 'manifest' ? (h as Request) : undefined
 }
 
 function plainResponse(h: Header): Response | undefined {
+  if (Object.hasOwn(h, '__proto__')) return undefined
   if (h.type === 'error') {
     const { code, message, retryMs, place } = h
     const plain =
