@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { Scheduler, type SchedulerOptions } from '../../src/core/download/scheduler.js'
+import { Scheduler } from '../../src/core/download/scheduler.js'
+import type { SchedulerOptions } from '../../src/core/download/scheduler-options.js'
 
 /**
  * The scheduler judges peers by what they deliver (FAULTS.md case 40): probe

@@ -1,16 +1,10 @@
 import { Bitfield } from '../bitfield.js'
-import {
-  DEFAULT_MAX_STRIKES,
-  DEFAULT_PROBE_WINDOW,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  DEFAULT_WINDOW,
-  FIRST_DELIVERY_DEADLINE_MS,
-} from '../constants.js'
 import { ChunkChoice, type Unavailable } from './chunk-choice.js'
 import { ChunkShare } from './chunk-share.js'
-import { type Failure, LINE_PATIENCE_MS, PEER_PATIENCE_MS, PeerJudge } from './peer-judge.js'
-import type { PaceLimits } from './peer-pace.js'
+import { type Failure, PeerJudge } from './peer-judge.js'
 import { PeerRecord, type PeerReport } from './peer-record.js'
+import { bestPlaceInLine, soonestDeadlineIn } from './peer-waits.js'
+import { type SchedulerOptions, type SchedulerSettings, schedulerSettings } from './scheduler-options.js'
 
 /**
  * Which chunk to ask of which peer. Pure state, no I/O, its clock injected;
@@ -31,50 +25,19 @@ import { PeerRecord, type PeerReport } from './peer-record.js'
  *   (`giveUpOverdue`, peer-judge.ts). Slowness is never a strike.
  */
 
-export interface SchedulerOptions extends Partial<PaceLimits> {
-  maxStrikes?: number
-  endgameRequests?: number
-  backoffBaseMs?: number
-  backoffMaxMs?: number
-  now?: () => number
-  /** Where ties in rarity start once another download is seen (chunk-choice.ts): a number in [0, 1). */
-  random?: () => number
-  /** A peer that delivers nothing for this long while its requests fail or are told "not now" is written off. */
-  patienceMs?: number
-  /** …unless its upload-slot line keeps moving for us: then written off only after this long (peer-judge.ts). */
-  linePatienceMs?: number
-  /** Our own peer ID, as our announcements carry it: what we ask of a seeder is split with other downloads by it (chunk-share.ts). */
-  selfPeerId?: string
-}
-
 export class Scheduler {
   readonly count: number
   private readonly peers = new Map<string, PeerRecord>()
   private readonly gone = new Map<string, PeerRecord>()
   private readonly choice: ChunkChoice
-  private readonly options: Required<Omit<SchedulerOptions, 'selfPeerId'>>
+  private readonly options: SchedulerSettings
   /** Peers known to answer (the one the manifest came from): proven from the start, no probe slot needed. */
   private readonly vouched = new Set<string>()
   private readonly judge: PeerJudge
 
   constructor(count: number, options: SchedulerOptions = {}) {
     this.count = count
-    this.options = {
-      maxStrikes: DEFAULT_MAX_STRIKES,
-      endgameRequests: 2,
-      backoffBaseMs: 500,
-      backoffMaxMs: 10_000,
-      window: DEFAULT_WINDOW,
-      probeWindow: DEFAULT_PROBE_WINDOW,
-      firstDeadlineMs: FIRST_DELIVERY_DEADLINE_MS,
-      deadlineFloorMs: 1000,
-      maxDeadlineMs: DEFAULT_REQUEST_TIMEOUT_MS,
-      now: Date.now,
-      random: Math.random,
-      patienceMs: PEER_PATIENCE_MS,
-      linePatienceMs: LINE_PATIENCE_MS,
-      ...options,
-    }
+    this.options = schedulerSettings(options)
     const share = new ChunkShare(count, options.selfPeerId, this.options.now)
     this.choice = new ChunkChoice(count, this.peers, this.options.endgameRequests, this.options.random, share)
     this.judge = new PeerJudge(
@@ -252,11 +215,7 @@ export class Scheduler {
 
   /** Our best place in the upload-slot lines of the live peers waited for in one (undefined: none says). */
   bestLinePlace(): number | undefined {
-    let best: number | undefined
-    for (const peer of this.peers.values())
-      if (peer.linePlace !== undefined && !peer.writtenOff && !peer.banned)
-        best = Math.min(best ?? Infinity, peer.linePlace)
-    return best
+    return bestPlaceInLine(this.peers)
   }
 
   /** The peer as a whole failed (connection refused, lost, timed out): back off and hand its chunks to others. */
@@ -276,10 +235,7 @@ export class Scheduler {
 
   /** Milliseconds until the next deadline (a peer turning overdue, or given up on); Infinity when none runs. */
   nextDeadlineIn(): number {
-    const now = this.options.now()
-    let soonest = Infinity
-    for (const peer of this.peers.values()) soonest = Math.min(soonest, peer.pace.nextDeadlineIn(now))
-    return soonest
+    return soonestDeadlineIn(this.peers, this.options.now())
   }
 
   /** Missing chunks that no live, unbanned peer has (`lengthOf`: a chunk's bytes). */
