@@ -1,13 +1,14 @@
 import type { Bitfield } from '../bitfield.js'
 import { FIRST_DELIVERY_DEADLINE_MS } from '../constants.js'
 import { fromFsError, hasCode } from '../errors.js'
-import { type ChunkPlan, type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
+import { type ChunkPlan, type ItemManifest, planOf } from '../item.js'
 import type { Logger } from '../log.js'
 import type { ConnectionPool, Lease } from '../pool.js'
 import { isCollateral, isViolation, type PeerClient } from '../transfer/client.js'
 import { notNowOf } from '../transfer/messages.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
 import { fetchOrder, keptForProbes } from './fetch-order.js'
+import { FetchProgress } from './fetch-progress.js'
 import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
 import { LivePeers } from './live-peers.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
@@ -52,6 +53,7 @@ export class ChunkFetch {
   private failure: unknown
   private readonly stall: StallWatch
   private readonly livePeers: LivePeers
+  private readonly progress: FetchProgress
   private peerWait: Promise<void> | undefined
   private wake: (() => void) | undefined
 
@@ -84,6 +86,7 @@ export class ChunkFetch {
       log: options.log,
       now: options.now,
     })
+    this.progress = new FetchProgress(options, this.plan, this.scheduler, this.stall, this.livePeers)
   }
 
   /** Requests in flight (until their chunk is verified and written): each holds a chunk-sized buffer. */
@@ -104,7 +107,7 @@ export class ChunkFetch {
       signal: this.signal,
       vouch: this.options.vouch,
       onFile: (path) => {
-        this.currentFile = path
+        this.progress.currentFile = path
       },
     })
     try {
@@ -128,7 +131,7 @@ export class ChunkFetch {
         this.livePeers.closeWrittenOff()
         this.pump()
         this.stall.check(this.livePeers.keys())
-        this.report()
+        this.progress.report(this.doneBytes, this.fetchedBytes)
         // One wait for the peer view at a time: a new one per wake-up (each finished chunk) piled up timers. A
         // change heard before the view may be refreshed again waits until it may: waking at once did nothing but
         // run this loop (at N = 16 a download hears some sixty announcements a second).
@@ -151,7 +154,7 @@ export class ChunkFetch {
       }
       clearTimeout(this.deadlineTimer)
       if (this.failure !== undefined) throw this.failure
-      this.report()
+      this.progress.report(this.doneBytes, this.fetchedBytes)
       // Endgame duplicates may still be hashing or writing: the writer lets them end first.
       const result = await this.writer.finish({
         force: this.options.force,
@@ -215,7 +218,7 @@ export class ChunkFetch {
       if (this.scheduler.isDone(index)) return this.scheduler.discard(key, index)
       this.scheduler.succeeded(key, index, data.length)
       this.doneBytes += data.length
-      this.lastChunk = index
+      this.progress.lastChunk = index
       this.writer.accept(index, data)
     } catch (err) {
       lease?.release()
@@ -260,43 +263,5 @@ export class ChunkFetch {
       this.scheduler.failed(key, index, 'error')
       this.scheduler.peerFailed(key)
     }
-  }
-
-  private wantedBytesCache: number | undefined
-  /** A folder: the file the progress line names. */
-  private currentFile: string | undefined
-  private lastChunk = -1
-
-  /** Bytes of the chunks a selection asks for. */
-  private wantedBytes(): number {
-    if (this.wantedBytesCache === undefined) {
-      let bytes = 0
-      for (const i of this.options.wanted!.chunks.indices()) bytes += this.plan.chunkLength(i)
-      this.wantedBytesCache = bytes
-    }
-    return this.wantedBytesCache
-  }
-
-  private fileField(): { file?: string } {
-    if (!isTree(this.manifest)) return {}
-    if (this.currentFile !== undefined) return { file: this.currentFile }
-    if (this.lastChunk < 0) return {}
-    const layout = layoutOf(this.manifest)
-    return { file: layout.files[layout.fileOf(this.lastChunk)]!.path }
-  }
-
-  private report(): void {
-    const peersInUse = this.livePeers.keys().filter((k) => this.scheduler.inFlight(k) > 0).length
-    const linePlace = this.scheduler.bestLinePlace()
-    this.options.onProgress?.({
-      name: this.manifest.name,
-      size: this.options.wanted ? this.wantedBytes() : this.plan.size,
-      doneBytes: this.doneBytes,
-      fetchedBytes: this.fetchedBytes,
-      peersInUse,
-      ...this.fileField(),
-      ...(linePlace !== undefined ? { linePlace } : {}),
-      ...(this.stall.current ? { stalled: this.stall.current } : {}),
-    })
   }
 }
