@@ -3,18 +3,17 @@ import { join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { fromFsError, P2PError } from '../errors.js'
 import type { FileIdentity } from '../file-identity.js'
-import type { HashPace } from '../hash-pace.js'
-import { type ChunkPlan, type ItemManifest, isTree, planOf } from '../item.js'
+import { type ChunkPlan, isTree, planOf } from '../item.js'
 import type { Manifest } from '../manifest.js'
 import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave } from '../packed.js'
 import { readFully, readFullySync } from '../read-fully.js'
-import type { VouchedChunks } from '../vouched-chunks.js'
 import { removeWriterVouch, WriterVouchPublisher, writerVouchPath } from '../writer-vouch.js'
 import { nameVerified, partName, type StitchResult } from './final-name.js'
 import { HashedWrites, type Verified } from './hashed-writes.js'
 import { HavePublisher } from './have-publisher.js'
 import { openPackedData } from './packed-data.js'
+import type { FinishOptions, PackedWriterOptions } from './packed-writer-options.js'
 import { TreeBuilder, type TreeBuilt } from './tree-writer.js'
 import { WholeFileHash } from './whole-file-hash.js'
 import { Writeback } from './writeback.js'
@@ -49,35 +48,6 @@ import { Writeback } from './writeback.js'
  */
 
 export type { StitchResult } from './final-name.js'
-
-export interface PackedWriterOptions {
-  /** The store entry's directory (holds `data` and `data.have`). */
-  entryDir: string
-  downloadsDir: string
-  manifest: ItemManifest
-  /** A folder: the entries to build (by index in its entries; default all). */
-  chosen?: readonly boolean[]
-  /** The item's id (a folder's receipt gives it as its hash). */
-  id?: string
-  /** A folder: stops the building of its tree (its directories and empty files, its placing). */
-  signal?: AbortSignal
-  /** A folder: a file is being copied into its temporary tree. */
-  onFile?: (path: string) => void
-  /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
-  publishMs?: number
-  /** Where chunks are hashed (hash-pace.ts; tests choose a path). */
-  hashPace?: HashPace
-  /** A chunk server in this process serves the chunks this writer accepted without hashing them again, while `data` is open. */
-  vouch?: VouchedChunks
-}
-
-export interface FinishOptions {
-  /** Replace a different file at the final name instead of numbering the new one. */
-  force?: boolean
-  /** Called once `<name>.part` holds the verified file, just before the final name is claimed (fault-injection tests). */
-  beforeFinalName?: () => void | Promise<void>
-}
-
 export type { Verified, WriteOutcome } from './hashed-writes.js'
 
 export class PackedWriter {

@@ -1,0 +1,33 @@
+import type { HashPace } from '../hash-pace.js'
+import type { ItemManifest } from '../item.js'
+import type { VouchedChunks } from '../vouched-chunks.js'
+
+/** What a packed writer (packed-writer.ts) is opened with, and what its `finish` takes. */
+
+export interface PackedWriterOptions {
+  /** The store entry's directory (holds `data` and `data.have`). */
+  entryDir: string
+  downloadsDir: string
+  manifest: ItemManifest
+  /** A folder: the entries to build (by index in its entries; default all). */
+  chosen?: readonly boolean[]
+  /** The item's id (a folder's receipt gives it as its hash). */
+  id?: string
+  /** A folder: stops the building of its tree (its directories and empty files, its placing). */
+  signal?: AbortSignal
+  /** A folder: a file is being copied into its temporary tree. */
+  onFile?: (path: string) => void
+  /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
+  publishMs?: number
+  /** Where chunks are hashed (hash-pace.ts; tests choose a path). */
+  hashPace?: HashPace
+  /** A chunk server in this process serves the chunks this writer accepted without hashing them again, while `data` is open. */
+  vouch?: VouchedChunks
+}
+
+export interface FinishOptions {
+  /** Replace a different file at the final name instead of numbering the new one. */
+  force?: boolean
+  /** Called once `<name>.part` holds the verified file, just before the final name is claimed (fault-injection tests). */
+  beforeFinalName?: () => void | Promise<void>
+}
