@@ -1,17 +1,14 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import { BufferPool, type OnViolation } from '../buffer-pool.js'
 import type { DhtSession } from '../dht/session.js'
-import { hasCode, P2PError } from '../errors.js'
+import { P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
-import { formatPeerId } from '../trust/peer-id.js'
-import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
 import { addressKey, ConnectionTable, DEFAULT_RECLAIM_IDLE_MS } from './admission.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
-import { encodeFrame } from './framing.js'
 import { heldBackFields, LogGate } from './log-gate.js'
-import { errorHeader, MAX_LINE_PLACE, type NotNow } from './messages.js'
+import { MAX_LINE_PLACE, type NotNow } from './messages.js'
 import { Refusals } from './refusals.js'
 import { ServerConnection } from './server-connection.js'
 import {
@@ -21,6 +18,7 @@ import {
   type ServerStats,
 } from './server-settings.js'
 import { ServerTally } from './server-tally.js'
+import { ServerTransport } from './server-transport.js'
 import { StalledSockets } from './stalled-sockets.js'
 import { StoreCatalog } from './store-catalog.js'
 import { DEFAULT_UPLOAD_SLOT_LIMITS, UploadSlots } from './upload-slots.js'
@@ -70,11 +68,10 @@ export class ChunkServer {
   private readonly services: Omit<ConnectionServices, 'openAccount'>
   private readonly host: string
   private readonly port: number
-  private readonly secure: SecureOptions | undefined
+  private readonly transport: ServerTransport
   private readonly uploads: UploadSlots
 
   constructor(options: ChunkServerOptions) {
-    this.secure = options.secure
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits }
     for (const [key, value] of Object.entries(this.limits)) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
@@ -84,6 +81,7 @@ export class ChunkServer {
     this.log = options.log ?? silentLogger()
     this.host = options.host ?? '0.0.0.0'
     this.port = options.port ?? 0
+    this.transport = new ServerTransport(options.secure, this.log, this.tally, this.logGate)
     const onViolation: OnViolation = (err) => {
       this.tally.counts.violations++
       this.tally.error('E_INTERNAL')
@@ -202,7 +200,7 @@ export class ChunkServer {
    * session (key, allow-list, swarm proof) passed.
    */
   acceptSession(session: DhtSession): void {
-    this.watchAuth(session, `dht:${session.remoteAddress}:${session.remotePort}`, addressKey(session.remoteAddress))
+    this.transport.watchSession(session)
     this.accept(session, session)
   }
 
@@ -225,7 +223,7 @@ export class ChunkServer {
       : Object.keys(held).length > 0
         ? this.services.log.child(held)
         : this.services.log
-    const connection = new ServerConnection(channel ?? this.channel(socket as Socket), {
+    const connection = new ServerConnection(channel ?? this.transport.channel(socket as Socket), {
       ...this.services,
       log,
       openAccount: (onReclaim) => this.budget.account(address, onReclaim),
@@ -262,7 +260,7 @@ export class ChunkServer {
       socket.destroy()
       return
     }
-    ServerConnection.refuse(channel ?? this.channel(socket as Socket), 'E_BUSY', refusal)
+    ServerConnection.refuse(channel ?? this.transport.channel(socket as Socket), 'E_BUSY', refusal)
   }
 
   /**
@@ -277,47 +275,5 @@ export class ChunkServer {
     // Its place in line tells a downloader the line moves, so it keeps waiting for us (peer-judge.ts).
     const place = this.uploads.placeOf(address)
     return { retryMs, place: place === undefined ? undefined : Math.min(place, MAX_LINE_PLACE) }
-  }
-
-  /** The socket as this server speaks over it: itself (plain), or inside the encrypted transport. */
-  private channel(socket: Socket): Channel {
-    if (!this.secure) return socket
-    const remote = `${socket.remoteAddress}:${socket.remotePort}`
-    const secure = SecureSocket.accept(socket, {
-      ...this.secure,
-      plainRefusal: encodeFrame(
-        errorHeader(
-          'E_AUTH',
-          'this peer speaks the encrypted transport (p2pshare 2): a plain client cannot use it; drop --transport plain',
-        ),
-      ),
-    })
-    this.watchAuth(secure, remote, addressKey(socket.remoteAddress))
-    return secure
-  }
-
-  /** Logs the session once established; counts and logs its refusal (before any frame) otherwise. */
-  private watchAuth(secure: SecureSocket | DhtSession, remote: string, address: string): void {
-    void secure.ready.then(
-      () => this.log.debug({ remote, peer: formatPeerId(secure.remotePublicKey!) }, 'encrypted session established'),
-      (err: unknown) => {
-        // Refused before any frame: no handshake, a bad one, not in the swarm, not on the allow-list.
-        if (!hasCode(err) || err.code === 'E_CLOSED') return
-        this.tally.counts.refusedAuth++
-        this.tally.error(err.code)
-        const line = this.logGate.pass(address)
-        if (!line.log) return
-        this.log.warn(
-          {
-            remote,
-            code: err.code,
-            err: err.message,
-            ...(secure.remotePublicKey ? { peer: formatPeerId(secure.remotePublicKey) } : {}),
-            ...heldBackFields(line),
-          },
-          'connection refused',
-        )
-      },
-    )
   }
 }

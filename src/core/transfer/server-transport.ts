@@ -1,0 +1,76 @@
+import type { Socket } from 'node:net'
+import type { DhtSession } from '../dht/session.js'
+import { hasCode } from '../errors.js'
+import type { Logger } from '../log.js'
+import { formatPeerId } from '../trust/peer-id.js'
+import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
+import { addressKey } from './admission.js'
+import type { Channel } from './connection-services.js'
+import { encodeFrame } from './framing.js'
+import { heldBackFields, type LogGate } from './log-gate.js'
+import { errorHeader } from './messages.js'
+import type { ServerTally } from './server-tally.js'
+
+/**
+ * The transport a chunk server (chunk-server.ts) speaks over each socket it
+ * accepts: the socket itself (plain), or the encrypted transport inside it;
+ * and the sessions of either encrypted kind (TCP, or a DHT session), logged
+ * once established, their refusals before any frame counted in the server's
+ * tally and logged through its log gate (the same lines, by address, as its
+ * other per-connection lines).
+ */
+export class ServerTransport {
+  constructor(
+    private readonly secure: SecureOptions | undefined,
+    private readonly log: Logger,
+    private readonly tally: ServerTally,
+    private readonly logGate: LogGate,
+  ) {}
+
+  /** The socket as this server speaks over it: itself (plain), or inside the encrypted transport. */
+  channel(socket: Socket): Channel {
+    if (!this.secure) return socket
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`
+    const secure = SecureSocket.accept(socket, {
+      ...this.secure,
+      plainRefusal: encodeFrame(
+        errorHeader(
+          'E_AUTH',
+          'this peer speaks the encrypted transport (p2pshare 2): a plain client cannot use it; drop --transport plain',
+        ),
+      ),
+    })
+    this.watchAuth(secure, remote, addressKey(socket.remoteAddress))
+    return secure
+  }
+
+  /** A DHT session (dht-seeder.ts), named by the UDP address it came from: watched as a TCP one is. */
+  watchSession(session: DhtSession): void {
+    this.watchAuth(session, `dht:${session.remoteAddress}:${session.remotePort}`, addressKey(session.remoteAddress))
+  }
+
+  /** Logs the session once established; counts and logs its refusal (before any frame) otherwise. */
+  private watchAuth(secure: SecureSocket | DhtSession, remote: string, address: string): void {
+    void secure.ready.then(
+      () => this.log.debug({ remote, peer: formatPeerId(secure.remotePublicKey!) }, 'encrypted session established'),
+      (err: unknown) => {
+        // Refused before any frame: no handshake, a bad one, not in the swarm, not on the allow-list.
+        if (!hasCode(err) || err.code === 'E_CLOSED') return
+        this.tally.counts.refusedAuth++
+        this.tally.error(err.code)
+        const line = this.logGate.pass(address)
+        if (!line.log) return
+        this.log.warn(
+          {
+            remote,
+            code: err.code,
+            err: err.message,
+            ...(secure.remotePublicKey ? { peer: formatPeerId(secure.remotePublicKey) } : {}),
+            ...heldBackFields(line),
+          },
+          'connection refused',
+        )
+      },
+    )
+  }
+}
