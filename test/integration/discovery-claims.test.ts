@@ -108,6 +108,27 @@ describe('claims per peer (real listener on loopback)', () => {
     })
   }
 
+  it('the same datagram from two addresses (a burst over IPv4 and IPv6) is a claim at each, and a changed one is heard', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const d = await directory(t, dir, udp)
+    const [one, two] = [await startStranger(t, udp, '127.0.0.2'), await startStranger(t, udp, '127.0.0.3')]
+    const id = 'c'.repeat(64)
+    const announce = (have: string): string =>
+      craftAnnouncement('stranger1', 7000, [{ id, name: 'same.bin', size: 4 * 4096, chunks: 4, have, from: 0 }])
+    // Decoded once (listener.ts keeps recent decodes by their bytes), merged for each address.
+    for (const stranger of [one, two]) await stranger.send(announce('gA=='))
+    await until(d, () => d.peers(id).length === 2, 'both addresses')
+    const held = () => d.peers(id).map((p) => `${p.address} ${p.have.count()}`)
+    assert.deepEqual(held().sort(), ['127.0.0.2 1', '127.0.0.3 1'])
+    await two.send(announce('8A=='))
+    await until(d, () => held().includes('127.0.0.3 4'), 'the changed have-set')
+    await one.send(announce('gA=='))
+    await two.send(announce('gA=='))
+    await until(d, () => held().includes('127.0.0.3 1'), 'the first have-set again, from the address that changed')
+    assert.deepEqual(held().sort(), ['127.0.0.2 1', '127.0.0.3 1'])
+  })
+
   it('a stranger announcing the honest id with one chunk more, first, hides no honest peer of it', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()

@@ -4,7 +4,7 @@ import { hasCode } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
 import { looksSealed } from '../trust/sealed-datagram.js'
-import { encodeQuery, type QueryWant } from './announcement.js'
+import { type DiscoveryMessage, encodeQuery, type QueryWant } from './announcement.js'
 import { decodeDatagram } from './announcement-decode.js'
 import { AnsweringPeers } from './answering-peers.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
@@ -14,9 +14,13 @@ import type { FamilyOptions } from './interfaces.js'
 import type { KnownPeers } from './known-peers.js'
 import { keyOf } from './known-peers-file.js'
 import type { PeerTarget } from './named-peers.js'
+import { RecentDecodes } from './recent-decodes.js'
 import { familyOf } from './udp-sockets.js'
 
 export type { KnownFile, PeerSource } from './dictionary.js'
+
+/** Datagrams whose decodes are kept for a copy arriving by the other family: a burst's two copies come a moment apart. */
+const RECENT_DECODES = 8
 
 /**
  * Receives announcements on the UDP port (bound with address reuse, so
@@ -82,6 +86,8 @@ export function createListener(
 
 export class DiscoveryListener extends EventEmitter {
   readonly stats: ListenerStats = { received: 0, dropped: 0, droppedByReason: {} }
+  /** A burst reaches us over IPv4 and IPv6: the second copy is not decoded again. */
+  private readonly decoded = new RecentDecodes<DiscoveryMessage>(RECENT_DECODES)
   readonly dictionary: ContentDictionary
   private socket: DiscoverySockets | undefined
   private querySocket: DiscoverySockets | undefined
@@ -230,7 +236,9 @@ export class DiscoveryListener extends EventEmitter {
     const msg = this.unseal(datagram.bytes, address)
     if (msg === undefined) return
     try {
-      const message = decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
+      const message =
+        this.decoded.get(msg) ??
+        this.decoded.put(msg, decodeDatagram(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES))
       if (message.type === 'more')
         this.log.debug(
           { from: address, omitted: message.omitted, interval: message.interval },
