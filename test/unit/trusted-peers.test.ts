@@ -77,6 +77,28 @@ describe("trusted peers: forged announcements from a seeder's address (the attac
     assert.equal(announce(other), other)
   })
 
+  it('a flood of forged peer IDs past the parse cache (4,096 texts) loses no refusal and keeps the seeder', () => {
+    const { trusted, announce } = setup()
+    const forged = newPeerId()
+    announce(forged)
+    trusted.refuse(address, 'another key')
+    const seeder = newPeerId()
+    assert.equal(announce(seeder), seeder)
+    for (let k = 0; k < 5000; k++) {
+      const dialled = announce(newPeerId())
+      if (k % 500 === 0) assert.equal(announce(seeder), seeder, `after ${k} forged IDs`)
+      else assert.equal(dialled, seeder)
+    }
+    const parsed = (trusted as unknown as { parsed: Map<string, unknown> }).parsed
+    assert.ok(parsed.size <= 4096, `${parsed.size} texts kept`)
+    // The refused ID is parsed afresh now (the cache started again): still refused, by its canonical text.
+    assert.equal(announce(forged.toLowerCase().replaceAll('-', ' ')), seeder)
+    assert.deepEqual(
+      trusted.refused.map((r) => r.peerId),
+      [forged],
+    )
+  })
+
   it('when every remembered peer ID was refused, the address is not offered', () => {
     const { trusted, announce } = setup()
     const forged = newPeerId()
