@@ -59,6 +59,11 @@ export class VouchedChunks {
     return entry.have.get(index)
   }
 
+  /** Whether a writer in this process vouches for some chunks of the packed file at `dataPath` now. */
+  covers(dataPath: string): boolean {
+    return this.byData.has(resolve(dataPath))
+  }
+
   /** Files vouched for now (tests: every writer gives its file back). */
   get files(): number {
     return this.byData.size

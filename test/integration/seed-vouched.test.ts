@@ -114,6 +114,19 @@ describe("a server in the download's process (--seed): the download's check stan
     assert.equal(s.server.stats.corruptChunks, 1)
   })
 
+  it("serves a chunk its download vouches for whatever data.have says: the download's own record answers first", async (t) => {
+    const s = await setup(t, 4)
+    const writer = await s.writer()
+    onCleanup(t, () => writer.close())
+    assert.equal((await writer.verifyAndWrite(1, s.chunk(1), s.manifest.chunks[1]!)).outcome, 'written')
+    writer.accept(1, s.chunk(1))
+    await published(s.entryDir, 4, 1)
+    await writePackedHave(s.entryDir, new Bitfield(4)) // a data.have that lags (or was damaged): it lists nothing
+    assert.equal(sha(await s.client.fetchChunk(s.id, 1)), s.manifest.chunks[1])
+    assert.equal(s.server.stats.hashedChunks, 0)
+    await assert.rejects(s.client.fetchChunk(s.id, 2), (e) => hasCode(e, 'E_NOT_FOUND'), 'neither vouched nor listed')
+  })
+
   it('a writer opened again after its close vouches again (the first gave its file back)', async (t) => {
     const s = await setup(t, 2)
     await (await s.writer()).close()

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
+import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
 import { stampOf } from '../disk.js'
 import { P2PError } from '../errors.js'
 import { type FileIdentity, identityOf } from '../file-identity.js'
@@ -27,7 +27,8 @@ import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
  * again without being read or hashed until its file changes (asking for it
  * over and over costs a stranger's requests, not our CPU). Chunk files (and
  * a downloaded entry's packed `data.have`) are looked at per request, so
- * chunks a running download writes are served at once. Chunk files and
+ * chunks a running download writes are served at once; a chunk the download
+ * in this process vouches for is served from its `data` without either. Chunk files and
  * packed `data` are opened with O_NOFOLLOW | O_NONBLOCK: a symlink in the
  * store never leads outside it, and a FIFO there never blocks the server.
  */
@@ -56,6 +57,14 @@ function openNoFollow(file: string, index: number): number | undefined {
   }
 }
 
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd)
+  } catch {
+    // nothing to do: the descriptor is gone either way
+  }
+}
+
 /** Set `key` in a bounded map (the oldest entry goes first). */
 function remember(map: Map<string, string>, key: string, stamp: string): void {
   map.delete(key)
@@ -71,6 +80,10 @@ interface OpenChunk {
   /** What `verified` remembers the chunk by. */
   key: string
   packed: boolean
+  /** The descriptor's stats, when open() already read them. */
+  stats?: BigIntStats
+  /** A download in this process vouches for the chunk in this very file (asked before the read). */
+  vouched?: boolean
 }
 
 export class ChunkSource {
@@ -124,13 +137,15 @@ export class ChunkSource {
     const source = await this.open(dir, manifest, index)
     const { fd, path, offset, key } = source
     try {
-      const st = fstatSync(fd, { bigint: true })
+      const st = source.stats ?? fstatSync(fd, { bigint: true })
       if (!st.isFile() || st.size !== BigInt(source.packed ? plan.packedSize : length))
         throw this.corrupt(path, key, index, manifest, 'wrong size')
       const stamp = stampOf(st)
       if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
       // Asked before the read: a chunk a download accepts while we read may have been read before it was written.
-      const vouched = source.packed && (await this.vouchedFor(entry, source, stamp, identityOf(st), index))
+      const vouched =
+        source.vouched === true ||
+        (source.packed && (await this.vouchedFor(entry, source, stamp, identityOf(st), index)))
       if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length)
         throw this.corrupt(path, key, index, manifest, 'shrank while read')
       if (!vouched && this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
@@ -144,11 +159,7 @@ export class ChunkSource {
         remember(this.verified, key, stamp)
       }
     } finally {
-      try {
-        closeSync(fd)
-      } catch {
-        // nothing to do: the descriptor is gone either way
-      }
+      closeQuietly(fd)
     }
   }
 
@@ -177,16 +188,46 @@ export class ChunkSource {
    * which dominated serving 64 KiB chunks (docs/benchmarks.md).
    */
   private async open(dir: string, manifest: ItemManifest, index: number): Promise<OpenChunk> {
+    const data = packedDataPath(dir)
+    const packed = (fd: number): OpenChunk => ({
+      fd,
+      path: data,
+      offset: index * manifest.chunkSize,
+      key: `${data}#${index}`,
+      packed: true,
+    })
+    const live = this.vouchedOpen(data, index)
+    if (live !== undefined) return { ...packed(live.fd), stats: live.stats, vouched: true }
     const path = this.store.chunkPath(dir, index)
     const missing = (): P2PError =>
       new P2PError('E_NOT_FOUND', `this peer does not have chunk ${index} of ${manifest.name}`)
     const own = openNoFollow(path, index)
     if (own !== undefined) return { fd: own, path, offset: 0, key: path, packed: false }
     if (!(await this.packedHave.get(dir, planOf(manifest).chunkCount))?.get(index)) throw missing()
-    const data = packedDataPath(dir)
     const fd = openNoFollow(data, index)
     if (fd === undefined) throw missing()
-    return { fd, path: data, offset: index * manifest.chunkSize, key: `${data}#${index}`, packed: true }
+    return packed(fd)
+  }
+
+  /**
+   * `data` opened, when the download writing it in this process vouches for
+   * chunk `index` in the very file opened: then neither the chunk's own file
+   * is looked for nor `data.have` read (it lags the download's own record by
+   * its publish interval, and is read again after every publish). Else
+   * undefined, with nothing left open.
+   */
+  private vouchedOpen(data: string, index: number): { fd: number; stats: BigIntStats } | undefined {
+    if (this.vouched?.covers(data) !== true) return undefined
+    const fd = openNoFollow(data, index)
+    if (fd === undefined) return undefined
+    try {
+      const stats = fstatSync(fd, { bigint: true })
+      if (stats.isFile() && this.vouched.has(data, identityOf(stats), index)) return { fd, stats }
+    } catch {
+      // told apart on the ordinary path, which opens `data` again
+    }
+    closeQuietly(fd)
+    return undefined
   }
 
   /**
