@@ -1,8 +1,7 @@
 import { dirname, join } from 'node:path'
 import { Bitfield } from './bitfield.js'
-import { writeFileAtomic } from './disk.js'
-import { readFully } from './read-fully.js'
-import { openRegularFile } from './safe-fs.js'
+import { replaceSmallFileSync } from './disk.js'
+import { readRegularFileSync } from './safe-fs.js'
 import { StampedFileCache } from './stamped-cache.js'
 
 /**
@@ -53,23 +52,19 @@ export function packedHavePath(dir: string): string {
  */
 export async function readPackedHave(dir: string, count: number): Promise<Bitfield | undefined> {
   const size = Math.ceil(count / 8)
-  let opened: Awaited<ReturnType<typeof openRegularFile>> | undefined
   try {
-    opened = await openRegularFile(packedHavePath(dir), { maxBytes: size })
-    if (opened.stats.size !== size) return undefined
-    const bytes = new Uint8Array(size)
-    if ((await readFully(opened.handle.fd, bytes, size, 0)) !== size) return undefined
+    // Synchronous: a few bytes, read several times a second while a download runs (disk.ts, replaceSmallFileSync).
+    const bytes = readRegularFileSync(packedHavePath(dir), { maxBytes: size })
+    if (bytes.length !== size) return undefined
     const have = new Bitfield(count, bytes)
     return have.hasCleanTail() ? have : undefined
   } catch {
     return undefined
-  } finally {
-    await opened?.handle.close().catch(() => undefined)
   }
 }
 
 export async function writePackedHave(dir: string, have: Bitfield): Promise<void> {
-  await writeFileAtomic(packedHavePath(dir), have.bytes, { within: dirname(dir) })
+  replaceSmallFileSync(packedHavePath(dir), have.bytes, { within: dirname(dir) })
 }
 
 /** `data.have` read at most once per version of the file (stamped-cache.ts): a server asks for every chunk it serves from `data`. */

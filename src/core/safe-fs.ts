@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { type BigIntStats, closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs'
+import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, type Stats } from 'node:fs'
 import { type FileHandle, lstat, mkdir, open, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { fromFsError, P2PError } from './errors.js'
@@ -143,9 +143,7 @@ function kindOf(st: Stats | BigIntStats): string {
  * `root` itself is the user's choice and may be a link.
  */
 export async function realDirectories(root: string, dir: string, create = false): Promise<FileIdentity> {
-  const rel = relative(root, dir)
-  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
-    throw new P2PError('E_INTERNAL', `${dir} is not inside ${root}`)
+  const rel = relativeInside(root, dir)
   if (rel === '') {
     if (create) await mkdir(root, { recursive: true })
     return identityOf(await stat(root, { bigint: true }))
@@ -163,14 +161,35 @@ export async function realDirectories(root: string, dir: string, create = false)
       })
       return lstat(path, { bigint: true })
     })
-    if (!st.isDirectory()) {
-      throw new P2PError(
-        'E_IO',
-        `${path} is ${st.isSymbolicLink() ? 'a symbolic link' : kindOf(st)}, not a directory: the chunk store never follows links out of itself; remove it`,
-      )
-    }
+    assertRealDirectory(path, st)
   }
   return identityOf(st!)
+}
+
+/** realDirectories without `create`, synchronously (for disk.ts's replaceSmallFileSync). */
+export function realDirectoriesSync(root: string, dir: string): void {
+  const rel = relativeInside(root, dir)
+  let path = root
+  for (const part of rel === '' ? [] : rel.split(sep)) {
+    path = join(path, part)
+    assertRealDirectory(path, lstatSync(path, { bigint: true }))
+  }
+}
+
+function relativeInside(root: string, dir: string): string {
+  const rel = relative(root, dir)
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+    throw new P2PError('E_INTERNAL', `${dir} is not inside ${root}`)
+  return rel
+}
+
+function assertRealDirectory(path: string, st: BigIntStats): void {
+  if (!st.isDirectory()) {
+    throw new P2PError(
+      'E_IO',
+      `${path} is ${st.isSymbolicLink() ? 'a symbolic link' : kindOf(st)}, not a directory: the chunk store never follows links out of itself; remove it`,
+    )
+  }
 }
 
 /** `dir` is still the real directory `before` described (nothing swapped it for a link meanwhile). */

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 import { z } from 'zod/v3'
 import { Bitfield } from './bitfield.js'
 import { Coalescer } from './coalescer.js'
-import { writeFileAtomic } from './disk.js'
+import { replaceSmallFileSync } from './disk.js'
 import { type FileIdentity, sameFile } from './file-identity.js'
 import { parseJsonUtf8 } from './json.js'
 import { PACKED_VOUCH_FILE } from './packed.js'
@@ -113,7 +113,7 @@ export async function publishWriterVouch(
 ): Promise<void> {
   const writer = processStamp()
   if (writer === undefined) return
-  await writeFileAtomic(writerVouchPath(entryDir), encodeWriterVouch({ id, writer, data: file, verified }), {
+  replaceSmallFileSync(writerVouchPath(entryDir), encodeWriterVouch({ id, writer, data: file, verified }), {
     within: dirname(entryDir),
   })
 }

@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict'
-import { lstat, mkdir, readdir, symlink, unlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { replaceSmallFileSync } from '../../src/core/disk.js'
 import { hasCode } from '../../src/core/errors.js'
 import { identityOf } from '../../src/core/file-identity.js'
-import { assertSameDirectory, isAbsent, readRegularFile, realDirectories } from '../../src/core/safe-fs.js'
+import {
+  assertSameDirectory,
+  isAbsent,
+  readRegularFile,
+  realDirectories,
+  realDirectoriesSync,
+} from '../../src/core/safe-fs.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
 import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
@@ -74,6 +81,29 @@ describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
     // A root that is itself a link is the user's choice.
     await symlink(root, join(base, 'root-link'))
     await realDirectories(join(base, 'root-link'), join(base, 'root-link', 'a'))
+  })
+
+  it('replaceSmallFileSync replaces a file in place, never through a linked directory, and leaves no temporary file behind', async (t) => {
+    const base = await tmpDir(t)
+    const root = join(base, 'root')
+    const outside = join(base, 'outside')
+    await mkdir(join(root, 'entry'), { recursive: true })
+    await mkdir(outside)
+    replaceSmallFileSync(join(root, 'entry', 'data.have'), Buffer.from([1, 2]), { within: root })
+    replaceSmallFileSync(join(root, 'entry', 'data.have'), Buffer.from([3]), { within: root })
+    assert.deepEqual([...(await readFile(join(root, 'entry', 'data.have')))], [3])
+    assert.deepEqual(await readdir(join(root, 'entry')), ['data.have'])
+    await symlink(outside, join(root, 'link'))
+    assert.throws(
+      () => replaceSmallFileSync(join(root, 'link', 'data.have'), Buffer.from([4]), { within: root }),
+      (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message),
+    )
+    assert.deepEqual(await readdir(outside), [], 'nothing left through the link, not even the temporary file')
+    assert.throws(
+      () => realDirectoriesSync(root, join(root, '..', 'outside')),
+      (err) => hasCode(err, 'E_INTERNAL'),
+    )
+    realDirectoriesSync(root, root)
   })
 
   it('a chunk file replaced by a FIFO: the server answers E_NOT_FOUND for it and keeps serving (its event loop never blocks)', async (t) => {
