@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { closeSync, openSync, writeSync } from 'node:fs'
-import { open, rename, writeFile } from 'node:fs/promises'
+import { open, rename, symlink, writeFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
@@ -125,6 +125,12 @@ describe("a server in the download's process (--seed): the download's check stan
     assert.equal(sha(await s.client.fetchChunk(s.id, 1)), s.manifest.chunks[1])
     assert.equal(s.server.stats.hashedChunks, 0)
     await assert.rejects(s.client.fetchChunk(s.id, 2), (e) => hasCode(e, 'E_NOT_FOUND'), 'neither vouched nor listed')
+    // A link put at data's path, to a file with the right bytes: never followed, vouched or not.
+    const elsewhere = `${s.dir}/elsewhere.bin`
+    await writeFile(elsewhere, s.data)
+    await symlink(elsewhere, `${packedDataPath(s.entryDir)}.link`)
+    await rename(`${packedDataPath(s.entryDir)}.link`, packedDataPath(s.entryDir))
+    await assert.rejects(s.client.fetchChunk(s.id, 1), (e) => hasCode(e, 'E_NOT_FOUND'), 'a link at data is not data')
   })
 
   it('a writer opened again after its close vouches again (the first gave its file back)', async (t) => {
