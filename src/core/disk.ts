@@ -104,9 +104,9 @@ export async function writeFileAtomic(
 /**
  * writeFileAtomic's steps (no fsync) done synchronously, for a file of a few
  * bytes that a live download replaces several times a second (`data.have`,
- * `data.vouch`): on a local disk each step takes microseconds, while the
- * five round trips through libuv's pool cost about five times the CPU of the
- * steps themselves (docs/benchmarks.md). Not for anything large.
+ * `data.vouch`): on a local disk each step takes microseconds, and the
+ * same steps as round trips through libuv's pool cost about three times the
+ * CPU (docs/benchmarks.md). Not for anything large.
  */
 export function replaceSmallFileSync(path: string, data: Uint8Array, options: { within?: string } = {}): void {
   const temp = tempPathFor(path)

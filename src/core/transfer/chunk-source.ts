@@ -28,9 +28,10 @@ import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
  * over and over costs a stranger's requests, not our CPU). Chunk files (and
  * a downloaded entry's packed `data.have`) are looked at per request, so
  * chunks a running download writes are served at once; a chunk the download
- * in this process vouches for is served from its `data` without either. Chunk files and
- * packed `data` are opened with O_NOFOLLOW | O_NONBLOCK: a symlink in the
- * store never leads outside it, and a FIFO there never blocks the server.
+ * in this process vouches for is served from its `data` without either.
+ * Chunk files and packed `data` are opened with O_NOFOLLOW | O_NONBLOCK: a
+ * symlink in the store never leads outside it, and a FIFO there never
+ * blocks the server.
  */
 
 export interface ChunkSourceOptions {
@@ -218,7 +219,12 @@ export class ChunkSource {
    */
   private vouchedOpen(data: string, index: number): { fd: number; stats: BigIntStats } | undefined {
     if (this.vouched?.covers(data) !== true) return undefined
-    const fd = openNoFollow(data, index)
+    let fd: number | undefined
+    try {
+      fd = openNoFollow(data, index)
+    } catch {
+      return undefined // the ordinary path meets the same error, or a chunk file of its own
+    }
     if (fd === undefined) return undefined
     try {
       const stats = fstatSync(fd, { bigint: true })
