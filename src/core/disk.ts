@@ -14,9 +14,21 @@ import { realDirectories, realDirectoriesSync } from './safe-fs.js'
 const TEMP_RANDOM_BYTES = 4
 const TEMP_NAME = new RegExp(`${TEMP_MARKER.replace('.', '\\.')}(\\d+)-[0-9a-f]{${2 * TEMP_RANDOM_BYTES}}$`)
 
-/** A temporary name beside `path`: `<path>.tmp-<pid>-<8 hex>` (the pid lets stale-temps.ts tell a dead writer's). */
+/** The process's own random start for the 8 hex digits of its temporary names (see tempPathFor). */
+let tempBase: number | undefined
+let tempCount = 0
+
+/**
+ * A temporary name beside `path`: `<path>.tmp-<pid>-<8 hex>` (the pid lets
+ * stale-temps.ts tell a dead writer's). The hex digits count up from a random
+ * start taken once per process: distinct within the process (2^32 names)
+ * and unlikely to meet another's, without a call into the random source for
+ * every name (a live download makes several a second).
+ */
 export function tempPathFor(path: string): string {
-  return `${path}${TEMP_MARKER}${process.pid}-${randomBytes(TEMP_RANDOM_BYTES).toString('hex')}`
+  tempBase ??= randomBytes(TEMP_RANDOM_BYTES).readUInt32BE(0)
+  const n = (tempBase + tempCount++) >>> 0
+  return `${path}${TEMP_MARKER}${process.pid}-${n.toString(16).padStart(2 * TEMP_RANDOM_BYTES, '0')}`
 }
 
 /** The pid in a name `tempPathFor` made; undefined for any other name. */

@@ -110,8 +110,8 @@ export async function publishWriterVouch(
   id: string,
   file: FileIdentity,
   verified: Bitfield,
+  writer: ProcessStamp | undefined = processStamp(),
 ): Promise<void> {
-  const writer = processStamp()
   if (writer === undefined) return
   replaceSmallFileSync(writerVouchPath(entryDir), encodeWriterVouch({ id, writer, data: file, verified }), {
     within: dirname(entryDir),
@@ -144,6 +144,8 @@ export class WriterVouchPublisher {
     () => VOUCH_GAP_MS,
     () => undefined,
   )
+  /** This process's stamp, read from /proc once: it is the same for the writer's whole life. */
+  private readonly writer = processStamp()
 
   constructor(
     private readonly entryDir: string,
@@ -166,7 +168,7 @@ export class WriterVouchPublisher {
   private async write(): Promise<void> {
     const verified = this.next
     this.next = undefined
-    if (verified !== undefined) await publishWriterVouch(this.entryDir, this.id, this.file, verified)
+    if (verified !== undefined) await publishWriterVouch(this.entryDir, this.id, this.file, verified, this.writer)
   }
 }
 

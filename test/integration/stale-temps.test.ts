@@ -52,6 +52,12 @@ describe('stale temporary files (stale-temps.ts)', () => {
     assert.equal(tempOwner(`a.tmp-${'9'.repeat(20)}-deadbeef`), undefined)
   })
 
+  it('tempPathFor never names the same temporary file twice in a process', () => {
+    const names = new Set(Array.from({ length: 20_000 }, () => tempPathFor('/store/e/data.have')))
+    assert.equal(names.size, 20_000)
+    for (const name of names) assert.equal(tempOwner(basename(name)), process.pid)
+  })
+
   it("a killed process's temporary files go when their entry is used again; a running process's, a recently written one, links, directories and other names stay", async (t) => {
     const root = await tmpDir(t)
     const store = new ChunkStore(join(root, 'chunks'))
