@@ -8,7 +8,7 @@ import { type FileIdentity, sameFile } from './file-identity.js'
 import { parseJsonUtf8 } from './json.js'
 import { PACKED_VOUCH_FILE } from './packed.js'
 import { type ProcessStamp, parseStamp, processStamp, stampState } from './process-stamp.js'
-import { readRegularFile } from './safe-fs.js'
+import { readRegularFileSync } from './safe-fs.js'
 import { StampedFileCache } from './stamped-cache.js'
 
 /**
@@ -188,7 +188,13 @@ export class WriterVouchCache {
   async vouches(dir: string, id: string, count: number, opened: FileIdentity, index: number): Promise<boolean> {
     const path = writerVouchPath(dir)
     const read = await this.cache.get(path, async () => {
-      const bytes = await readRegularFile(path, { maxBytes: maxWriterVouchBytes(count) }).catch(() => undefined)
+      let bytes: Buffer | undefined
+      try {
+        // Synchronous, as data.have's read (packed.ts): a small file, read again after every publish.
+        bytes = readRegularFileSync(path, { maxBytes: maxWriterVouchBytes(count) })
+      } catch {
+        bytes = undefined
+      }
       const vouch = bytes && decodeWriterVouch(bytes, count)
       return vouch ? { vouch, gone: false } : undefined
     })
