@@ -102,7 +102,8 @@ export function maxWriterVouchBytes(count: number): number {
 
 /**
  * The writer's side: `verified` (a snapshot, its bytes in `file` already)
- * of item `id` published for this process. Does nothing without /proc.
+ * of item `id` published for the writer process `writer` (processStamp();
+ * undefined without /proc: then nothing is published).
  * Throws what the write threw; the previous vouch, a subset, stays.
  */
 export async function publishWriterVouch(
@@ -110,7 +111,7 @@ export async function publishWriterVouch(
   id: string,
   file: FileIdentity,
   verified: Bitfield,
-  writer: ProcessStamp | undefined = processStamp(),
+  writer: ProcessStamp | undefined,
 ): Promise<void> {
   if (writer === undefined) return
   replaceSmallFileSync(writerVouchPath(entryDir), encodeWriterVouch({ id, writer, data: file, verified }), {
@@ -193,7 +194,7 @@ export class WriterVouchCache {
         // Synchronous, as data.have's read (packed.ts): a small file, read again after every publish.
         bytes = readRegularFileSync(path, { maxBytes: maxWriterVouchBytes(count) })
       } catch {
-        bytes = undefined
+        // unreadable, absent or not a regular file: no vouch
       }
       const vouch = bytes && decodeWriterVouch(bytes, count)
       return vouch ? { vouch, gone: false } : undefined
