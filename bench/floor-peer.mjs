@@ -20,6 +20,13 @@
 // key and header go in the clear at the start: the cost per byte is what is
 // measured, not a handshake.
 //
+// With `whole` (--tools node-floor-checked, sealed too) each downloader also
+// checks the whole file's SHA-256 against `whole`, as p2p-download must
+// (docs/protocol.md §1; whole-file-hash.ts): in chunk order, a chunk hashed
+// from its buffer when it is the next one, one that came early read back
+// from the file when its turn comes. The floor of p2pshare's protocol, not
+// only of its transport.
+//
 // Every connection is opened by the side that receives on it, and says
 // first which downloader it is (4 bytes). A frame: 4 bytes (the chunk's
 // index, the top bit set when the receiver is to pass it on), then the
@@ -30,8 +37,10 @@
 // node floor-peer.mjs '<json>'   {role: 'seeder'|'peer', file, size, chunk,
 //   port, peers: [address, …], seeder (its address), me (peer: its index),
 //   hashes (peer: a JSON file of hex digests), done (peer: a file that gets
-//   Date.now() once all chunks are written), sealed (optional: records)}
+//   Date.now() once all chunks are written), sealed (optional: records),
+//   whole (optional: the whole file's SHA-256, hex, to check)}
 import { createHash } from 'node:crypto'
+import { readSync } from 'node:fs'
 import { open, readFile, rename, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import sodium from 'sodium-native'
@@ -260,9 +269,35 @@ function sealedReader(onChunk, socketOf) {
   }
 }
 
+/** The whole file's SHA-256 in chunk order over chunks written in any order (`fd`: the file, open for reading). */
+function wholeFileHash(fd) {
+  const hash = createHash('sha256')
+  const ahead = new Set()
+  const back = Buffer.allocUnsafe(chunk)
+  let next = 0
+  return {
+    /** Chunk `index` is written; `body` is its bytes, valid during the call. */
+    add(index, body) {
+      if (index !== next) ahead.add(index)
+      else {
+        hash.update(body)
+        next++
+      }
+      while (ahead.delete(next)) {
+        const length = lengthOf(next)
+        if (readSync(fd, back, 0, length, next * chunk) !== length) fail(`chunk ${next}: short read back`)
+        hash.update(back.subarray(0, length))
+        next++
+      }
+    },
+    digest: () => hash.digest('hex'),
+  }
+}
+
 async function peer() {
   const hashes = JSON.parse(await readFile(config.hashes, 'utf8'))
-  const out = await open(config.file, 'w')
+  const out = await open(config.file, config.whole ? 'w+' : 'w')
+  const whole = config.whole ? wholeFileHash(out.fd) : undefined
   const others = peers.length - 1
   const receivers = []
   let written = 0
@@ -273,8 +308,10 @@ async function peer() {
     if (digest !== hashes[index]) fail(`chunk ${index}: SHA-256 mismatch`)
     const release = sharedBy(1 + (passOn ? receivers.length : 0), body)
     out.write(body, 0, body.length, index * chunk).then(async () => {
+      whole?.add(index, body)
       release()
       if (++written !== count) return
+      if (whole && whole.digest() !== config.whole) fail('the whole file: SHA-256 mismatch')
       // Renamed into place: the bench reads the time as soon as the name exists.
       await writeFile(`${config.done}.tmp`, String(Date.now()))
       await rename(`${config.done}.tmp`, config.done)

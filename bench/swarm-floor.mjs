@@ -1,4 +1,4 @@
-// The swarm bench's Node floor (--tools node-floor, node-floor-sealed): the same hosts and links
+// The swarm bench's Node floor (--tools node-floor, node-floor-sealed, node-floor-checked): the same hosts and links
 // as p2pshare's round, one bench/floor-peer.mjs process per host, moving the
 // file the cheapest way a swarm can (floor-peer.mjs says how). What it costs
 // the machine is what any Node program would pay for these bytes, their
@@ -33,7 +33,7 @@ async function chunkHashes(path, size, chunk) {
 /**
  * One round: the seeder's floor-peer listening, then one on every downloader
  * host, all started together and timed to each one's last write. `floor`:
- * { source, size, chunk, hashesPath, nodeFlags, sealed }; `round`: the swarm
+ * { source, size, chunk, hashesPath, nodeFlags, sealed, checked }; `round`: the swarm
  * bench's shared steps ({ together, verify, tx, freshDirs }).
  */
 export async function roundNodeFloor(seeder, downloaders, expected, timeoutMs, floor, round) {
@@ -66,7 +66,8 @@ export async function roundNodeFloor(seeder, downloaders, expected, timeoutMs, f
     const { results, machineCpu } = await round.together(downloaders, async (h, wall0) => {
       const done = join(h.dir, 'done')
       const me = addresses.indexOf(h.address)
-      const p = start(h, { role: 'peer', me, file: join(h.dir, 'out'), hashes: floor.hashesPath, done })
+      const checks = { hashes: floor.hashesPath, ...(floor.checked ? { whole: expected } : {}) }
+      const p = start(h, { role: 'peer', me, file: join(h.dir, 'out'), done, ...checks })
       await waitFor(
         () => {
           if (p.child.exitCode !== null) throw new Error(`floor-peer on ${h.address} exited (${p.child.exitCode})`)

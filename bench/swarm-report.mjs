@@ -15,6 +15,7 @@ const LABELS = {
   http: 'HTTP (curl ← nginx)',
   'node-floor': 'Node floor (bench/floor-peer.mjs)',
   'node-floor-sealed': 'Node floor, sealed as p2pshare (bench/floor-peer.mjs)',
+  'node-floor-checked': 'Node floor, sealed, whole-file check as p2pshare (bench/floor-peer.mjs)',
 }
 const COLORS = {
   p2pshare: '#1f77b4',
@@ -23,6 +24,7 @@ const COLORS = {
   http: '#2ca02c',
   'node-floor': '#7f7f7f',
   'node-floor-sealed': '#bcbd22',
+  'node-floor-checked': '#17becf',
 }
 /** A p2pshare round's label says its layout (the `p2pshare` tool runs one `--seed` process a host under --p2p-layout seed). */
 const labelOf = (r) => LABELS[r.layout === 'seed' ? 'p2pshare-seed' : r.method]

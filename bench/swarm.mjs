@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,p2pshare-seed,bittorrent,http,node-floor,node-floor-sealed --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf --perf-js]
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,p2pshare-seed,bittorrent,http,node-floor,node-floor-sealed,node-floor-checked --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf --perf-js]
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
 // (p2pshare as three commands a host and as one `p2p-download --seed` a
-// host, aria2c BitTorrent, curl ← nginx, and the thinnest Node swarm, plain
-// and sealed as p2pshare's connections are: swarm-floor.mjs) in the same run: when each
+// host, aria2c BitTorrent, curl ← nginx, and the thinnest Node swarm: plain,
+// sealed as p2pshare's connections are, and sealed with the whole-file check p2pshare's
+// protocol asks for: swarm-floor.mjs) in the same run: when each
 // downloader finished, when the last did, and what the seeder's link sent.
 // Every output's SHA-256 is checked against the source. Root only; every
 // process is stopped by PID and every namespace deleted, also on Ctrl-C,
@@ -59,7 +60,10 @@ const size = parseSize(opt('size', '256MiB'))
 const counts = opt('hosts', '1,4,8,16').split(',').map(Number)
 const rate = opt('rate', '200mbit')
 const delay = opt('delay', '2ms')
-const tools = opt('tools', 'p2pshare,p2pshare-seed,bittorrent,http,node-floor,node-floor-sealed').split(',')
+const tools = opt(
+  'tools',
+  'p2pshare,p2pshare-seed,bittorrent,http,node-floor,node-floor-sealed,node-floor-checked',
+).split(',')
 const work = opt('dir', '/tmp/p2p-bench-swarm')
 // --cpu-prof p2p-download,p2p-serve: V8 CPU profiles of those commands (every host, every round) in <dir>/profiles/<command>/.
 const profiled = opt('cpu-prof', '').split(',')
@@ -398,6 +402,7 @@ async function main() {
       'p2pshare-seed': undefined,
       'node-floor': undefined,
       'node-floor-sealed': undefined,
+      'node-floor-checked': undefined,
       bittorrent: missingTools(BT_TOOLS),
       http: missingTools(HTTP_TOOLS),
     }[t]
@@ -459,6 +464,7 @@ async function main() {
         http: roundHttp,
         'node-floor': roundNodeFloor,
         'node-floor-sealed': roundNodeFloor,
+        'node-floor-checked': roundNodeFloor,
       }[method]
       const r = await run(
         seeder,
@@ -472,6 +478,7 @@ async function main() {
           'p2pshare-seed': { fileId, layout: 'seed' },
           'node-floor': floor,
           'node-floor-sealed': { ...floor, sealed: true },
+          'node-floor-checked': { ...floor, sealed: true, checked: true },
         }[method],
         shared,
       )
