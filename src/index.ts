@@ -29,6 +29,7 @@ export {
   type BurstReport,
   createAnnouncer,
   LARGE_BURST_GAP_MS,
+  type LiveHoldings,
   MIN_BURST_GAP_MS,
 } from './core/discovery/announcer.js'
 export { DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './core/discovery/dictionary.js'

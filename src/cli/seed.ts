@@ -83,6 +83,7 @@ export async function serveAndAnnounce(
       ...options.reach.announcerOptions(),
       intervalMs: settings.interval * 1000,
       ...announcerTrust(trust, settings.staleAfter * 1000),
+      ...(options.vouched ? { live: options.vouched } : {}),
     },
     { log },
   )

@@ -1,5 +1,6 @@
+import { lstatSync } from 'node:fs'
 import { resolve } from 'node:path'
-import type { Bitfield } from './bitfield.js'
+import { Bitfield } from './bitfield.js'
 import { P2PError } from './errors.js'
 import { type FileIdentity, identityOf, sameFile } from './file-identity.js'
 
@@ -22,9 +23,15 @@ export type VouchedFile = FileIdentity
  * fails to finish opening): nothing
  * vouches for a file that no writer in this process holds open, nor for
  * another file put at its path.
+ *
+ * The same `have` tells an announcer in the process what to announce
+ * (`haveOf`, `onGrowth`) the moment a chunk is written, so the writer's
+ * `data.have`, which only other processes and a re-run need then, is
+ * replaced once a second instead of twenty times (have-publisher.ts).
  */
 export class VouchedChunks {
   private readonly byData = new Map<string, { file: VouchedFile; have: Bitfield }>()
+  private readonly growthListeners = new Set<() => void>()
 
   /**
    * `have` answers for `file`, open at `dataPath`, until the returned release
@@ -67,5 +74,35 @@ export class VouchedChunks {
   /** Files vouched for now (tests: every writer gives its file back). */
   get files(): number {
     return this.byData.size
+  }
+
+  /**
+   * A copy of what the writer of the packed file at `dataPath` verified and
+   * wrote into it so far, or undefined when no writer in this process holds
+   * the file that is at that path now.
+   */
+  haveOf(dataPath: string): Bitfield | undefined {
+    const entry = this.byData.get(resolve(dataPath))
+    if (!entry) return undefined
+    try {
+      const st = lstatSync(dataPath, { bigint: true })
+      if (!st.isFile() || !sameFile(entry.file, identityOf(st))) return undefined
+    } catch {
+      return undefined
+    }
+    return new Bitfield(entry.have.length, entry.have.bytes.slice())
+  }
+
+  /** `listener` (which must not throw) is called each time a writer says its file holds another chunk; returns its removal. */
+  onGrowth(listener: () => void): () => void {
+    const registration = (): void => listener() // its own entry: the same function added twice is removed twice
+    this.growthListeners.add(registration)
+    return () => this.growthListeners.delete(registration)
+  }
+
+  /** The writer of the packed file at `dataPath` set another bit of its `have` (its chunk's bytes are in the file). */
+  grew(dataPath: string): void {
+    if (!this.byData.has(resolve(dataPath))) return
+    for (const listener of this.growthListeners) listener()
   }
 }

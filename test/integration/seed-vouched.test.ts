@@ -4,6 +4,8 @@ import { closeSync, openSync, writeSync } from 'node:fs'
 import { open, rename, symlink, writeFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
+import { Announcer } from '../../src/core/discovery/announcer.js'
+import { DiscoveryListener } from '../../src/core/discovery/listener.js'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import { hasCode } from '../../src/core/errors.js'
 import type { FileIdentity } from '../../src/core/file-identity.js'
@@ -13,6 +15,7 @@ import { packedDataPath, readPackedHave, writePackedHave } from '../../src/core/
 import { VouchedChunks } from '../../src/core/vouched-chunks.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { servedEntry } from '../helpers/served-entry.js'
+import { BROADCAST, freeUdpPort } from '../helpers/swarm.js'
 
 const KiB = 1024
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
@@ -67,6 +70,59 @@ async function published(entryDir: string, chunks: number, count: number): Promi
     await new Promise((r) => setTimeout(r, 10))
   }
 }
+
+/** Until `check` holds of what `listener` heard of `id` from its one peer (bounded). */
+async function heard(listener: DiscoveryListener, id: string, check: (have: Bitfield) => boolean): Promise<Bitfield> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const have = listener.files().find((f) => f.id === id)?.peers[0]?.have
+    if (have && check(have)) return have
+    if (Date.now() > deadline) throw new Error(`never heard that: ${have?.indices().join(',') ?? 'nothing'}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+describe("an announcer in the download's process (--seed)", () => {
+  it('announces what the writer wrote before data.have lists it, and what data.have lists once the writer let go', async (t) => {
+    const s = await setup(t, 6)
+    const udpPort = await freeUdpPort()
+    const announcer = new Announcer({
+      store: s.store,
+      udpPort,
+      tcpPort: 5001,
+      broadcast: [BROADCAST],
+      intervalMs: 60_000,
+      changeDelayMs: 20,
+      minBurstGapMs: 50,
+      live: s.vouched,
+    })
+    onCleanup(t, () => announcer.stop())
+    const listener = new DiscoveryListener({ udpPort, broadcast: [BROADCAST], staleAfterMs: 60_000 })
+    onCleanup(t, () => listener.stop())
+    await listener.start()
+    await announcer.start()
+    // data.have replaced at the first chunk, then not for a minute: only the writer can tell of the others.
+    const writer = await PackedWriter.open({ ...s, vouch: s.vouched, publishMs: 60_000 })
+    onCleanup(t, () => writer.close())
+    for (const i of [0, 3, 5]) {
+      assert.equal((await writer.verifyAndWrite(i, s.chunk(i), s.manifest.chunks[i]!)).outcome, 'written')
+      writer.accept(i, s.chunk(i))
+      if (i === 0) await published(s.entryDir, 6, 1)
+    }
+    assert.deepEqual((await heard(listener, s.id, (h) => h.count() === 3)).indices(), [0, 3, 5])
+    assert.deepEqual((await readPackedHave(s.entryDir, 6))?.indices(), [0], 'data.have lags, by design')
+    await writer.close()
+    assert.equal(s.vouched.files, 0)
+    assert.deepEqual(
+      (await readPackedHave(s.entryDir, 6))?.indices(),
+      [0, 3, 5],
+      'the last publish, before the vouch went',
+    )
+    announcer.schedule('test')
+    await new Promise((r) => setTimeout(r, 200))
+    assert.deepEqual((await heard(listener, s.id, () => true)).indices(), [0, 3, 5], 'from data.have now: nothing lost')
+  })
+})
 
 describe("a server in the download's process (--seed): the download's check stands for the server's", () => {
   it('serves the chunks its download verified and wrote without hashing them, and hashes them once the download let go of data', async (t) => {

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict'
+import { lstatSync } from 'node:fs'
+import { rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { hasCode } from '../../src/core/errors.js'
 import { VouchedChunks } from '../../src/core/vouched-chunks.js'
+import { tmpDir } from '../helpers/files.js'
 
 const file = (ino: number | bigint) => ({ dev: 1n, ino: BigInt(ino) })
 
@@ -92,5 +96,40 @@ describe('vouched chunks (a download and a server in one process)', () => {
         assert.equal(vouched.files, 0, 'every owner released: nothing vouched for')
       }),
     )
+  })
+
+  it("gives an announcer a copy of a writer's have while the writer's file is at the path, and says when it grew", async (t) => {
+    const dir = await tmpDir(t)
+    const data = join(dir, 'data')
+    await writeFile(data, 'x')
+    const vouched = new VouchedChunks()
+    const have = new Bitfield(12)
+    const release = vouched.register(data, lstatSync(data, { bigint: true }), have)
+    let told = 0
+    const listener = (): void => {
+      told++
+    }
+    const stop = vouched.onGrowth(listener)
+    const stopAgain = vouched.onGrowth(listener)
+    have.set(9)
+    vouched.grew(join(dir, '.', 'data'))
+    assert.equal(told, 2, 'each registration is told, by any spelling of the path')
+    vouched.grew(join(dir, 'other'))
+    assert.equal(told, 2, 'no writer there: nobody is told')
+    const copy = vouched.haveOf(data)
+    assert.deepEqual(copy?.indices(), [9])
+    copy?.set(1)
+    assert.equal(have.get(1), false, 'a copy: the announcer cannot change what the writer holds')
+    stopAgain()
+    vouched.grew(data)
+    assert.equal(told, 3, 'removing one registration leaves the other')
+    stop()
+    await writeFile(`${data}.new`, 'y')
+    await rename(`${data}.new`, data)
+    assert.equal(vouched.haveOf(data), undefined, 'another file at the path: not what the writer wrote')
+    release()
+    assert.equal(vouched.haveOf(data), undefined)
+    vouched.grew(data)
+    assert.equal(told, 3)
   })
 })

@@ -1,6 +1,8 @@
+import type { Bitfield } from '../bitfield.js'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { summaryOf } from '../item.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
+import { packedDataPath } from '../packed.js'
 import type { ChunkStore, StoreEntry } from '../store.js'
 import { StoreChanges } from '../store-changes.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
@@ -19,7 +21,8 @@ export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats 
  * them) at start, every `intervalMs` and
  * shortly after the store changes (a split, chunks a running download
  * lists in its `data.have`: the store root and each entry directory are
- * watched, not what a download writes into `data`); bursts caused by store
+ * watched, not what a download writes into `data`; a download in this
+ * process says at once what it wrote, through `live`); bursts caused by store
  * changes are at least `minBurstGapMs` apart, and at least
  * LARGE_BURST_GAP_MS after a burst of more than one datagram, so a busy
  * store cannot make it flood the LAN. A small store's changes go out four
@@ -35,6 +38,8 @@ export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats 
 export const MIN_BURST_GAP_MS = 250
 /** …and at least this far apart after a burst of more than one datagram. */
 export const LARGE_BURST_GAP_MS = 1000
+/** A burst for a store change waits this long, so a run of writes goes out in one. */
+const CHANGE_DELAY_MS = 200
 
 export interface AnnouncerOptions {
   store: ChunkStore
@@ -56,7 +61,7 @@ export interface AnnouncerOptions {
   maxDatagramBytes?: number
   /** Bursts caused by store changes at least this many ms apart (default MIN_BURST_GAP_MS; LARGE_BURST_GAP_MS or more after a burst of several datagrams). */
   minBurstGapMs?: number
-  /** How long after a store change to announce (default 200 ms, coalescing a burst of writes). */
+  /** How long after a store change to announce (default CHANGE_DELAY_MS, coalescing a burst of writes). */
   changeDelayMs?: number
   bindAddress?: string
   /** Answers to queries: bytes a second per source address (burst 4×) and in all. */
@@ -68,6 +73,16 @@ export interface AnnouncerOptions {
   transport?: 'noise'
   /** A private swarm's seal: every datagram sent is sealed, every one received must open. */
   guard?: DatagramGuard
+  /** Downloads in this process (`p2p-download --seed`): what they wrote, before their `data.have` lists it. */
+  live?: LiveHoldings
+}
+
+/** What a download's writer in this process holds now (vouched-chunks.ts implements it). */
+export interface LiveHoldings {
+  /** The chunks in the packed file at `dataPath` so far, or undefined when no writer here holds it. */
+  haveOf(dataPath: string): Bitfield | undefined
+  /** `listener` is called when a writer holds another chunk; returns its removal. */
+  onGrowth(listener: () => void): () => void
 }
 
 export interface BurstReport {
@@ -96,17 +111,14 @@ export class Announcer {
   /** What the last burst announced: answers are made from it. */
   private announced: Announced | undefined
   private readonly answerer: QueryAnswerer
+  private stopListening: (() => void) | undefined
   private readonly log: Logger
   readonly stats: AnnouncerStats
   onBurst: ((report: BurstReport) => void) | undefined
 
   constructor(private readonly options: AnnouncerOptions) {
     this.log = options.log ?? silentLogger()
-    this.changes = new StoreChanges(
-      options.store,
-      () => this.schedule('store changed', options.changeDelayMs ?? 200),
-      this.log,
-    )
+    this.changes = new StoreChanges(options.store, () => this.storeChanged(), this.log)
     this.answerer = new QueryAnswerer(
       options,
       {
@@ -134,6 +146,7 @@ export class Announcer {
     await sockets.start()
     this.socket = sockets
     this.changes.start()
+    this.stopListening = this.options.live?.onGrowth(() => this.storeChanged())
     await this.burst('start')
     this.ticker = setInterval(() => void this.burst('interval'), this.options.intervalMs)
   }
@@ -144,6 +157,7 @@ export class Announcer {
     clearInterval(this.ticker)
     clearTimeout(this.pending)
     this.changes.close()
+    this.stopListening?.()
     await this.bursting
     const socket = this.socket
     if (!socket) return
@@ -177,6 +191,10 @@ export class Announcer {
       if (this.lastBurst + this.burstGap() > Date.now()) return this.schedule(reason)
       void this.burst(reason)
     }, wait)
+  }
+
+  private storeChanged(): void {
+    this.schedule('store changed', this.options.changeDelayMs ?? CHANGE_DELAY_MS)
   }
 
   /** The least time from the last burst's start to a burst for a store change. */
@@ -218,6 +236,7 @@ export class Announcer {
     this.bursting = (async () => {
       await this.changes.refresh()
       const entries = await this.options.store.scan()
+      for (const entry of entries) this.addLive(entry)
       const files = entries.map(announcedEntry)
       const peer = await this.peer()
       this.announced = { peer, files }
@@ -245,6 +264,14 @@ export class Announcer {
         }
       })
     return this.bursting
+  }
+
+  /** What a download in this process wrote since its last `data.have`, added to the entry's have-set. */
+  private addLive(entry: StoreEntry): void {
+    const live = this.options.live?.haveOf(packedDataPath(entry.dir))
+    if (live?.length !== entry.have.length) return // another manifest's writer: its bits mean other chunks
+    const bytes = entry.have.bytes
+    for (let i = 0; i < bytes.length; i++) bytes[i]! |= live.bytes[i]!
   }
 
   /** The burst went out: a listener that throws is its own fault, logged as such, not as a failed announcement. */

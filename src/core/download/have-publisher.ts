@@ -3,6 +3,17 @@ import { Coalescer } from '../coalescer.js'
 import { fromFsError } from '../errors.js'
 import { writePackedHave } from '../packed.js'
 
+/** How often `data.have` may be replaced while a running p2p-serve and p2p-announce learn from it alone. */
+export const PUBLISH_MS = 50
+/**
+ * …and while the download's own process serves and announces (`--seed`):
+ * they learn of each chunk from the writer itself (vouched-chunks.ts), so
+ * the file is for other processes and a re-run only, and twenty
+ * replacements a second of it and of `data.vouch` were 4 % of a 16-host
+ * swarm's download CPU (docs/benchmarks.md).
+ */
+export const IN_PROCESS_PUBLISH_MS = 1000
+
 /**
  * The one writer of a download's `data.have` (packed.ts): what a running
  * p2p-serve offers of an unfinished download. A chunk is published only
@@ -20,7 +31,7 @@ export class HavePublisher {
     private readonly entryDir: string,
     private readonly have: Bitfield,
     readonly inherited: Bitfield,
-    publishMs = 50,
+    publishMs = PUBLISH_MS,
     /** Told after each `data.have` what this run verified and wrote (writer-vouch.ts); not waited for. */
     private readonly alsoPublish?: (verified: Bitfield) => void,
   ) {

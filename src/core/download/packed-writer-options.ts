@@ -17,11 +17,11 @@ export interface PackedWriterOptions {
   signal?: AbortSignal
   /** A folder: a file is being copied into its temporary tree. */
   onFile?: (path: string) => void
-  /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced). */
+  /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced; default PUBLISH_MS, IN_PROCESS_PUBLISH_MS with `vouch`). */
   publishMs?: number
   /** Where chunks are hashed (hash-pace.ts; tests choose a path). */
   hashPace?: HashPace
-  /** A chunk server in this process serves the chunks this writer accepted without hashing them again, while `data` is open. */
+  /** A chunk server in this process serves the chunks this writer accepted without hashing them again, and an announcer here announces them, while `data` is open. */
   vouch?: VouchedChunks
 }
 

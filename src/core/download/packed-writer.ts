@@ -11,7 +11,7 @@ import { readFully, readFullySync } from '../read-fully.js'
 import { removeWriterVouch, WriterVouchPublisher, writerVouchPath } from '../writer-vouch.js'
 import { nameVerified, partName, type StitchResult } from './final-name.js'
 import { HashedWrites, type Verified } from './hashed-writes.js'
-import { HavePublisher } from './have-publisher.js'
+import { HavePublisher, IN_PROCESS_PUBLISH_MS } from './have-publisher.js'
 import { openPackedData } from './packed-data.js'
 import type { FinishOptions, PackedWriterOptions } from './packed-writer-options.js'
 import { TreeBuilder, type TreeBuilt } from './tree-writer.js'
@@ -94,7 +94,8 @@ export class PackedWriter {
       file && new WholeFileHash(file, this.have, (into, length, position) => this.readAt(into, length, position))
     this.vouchPublisher =
       options.id === undefined ? undefined : new WriterVouchPublisher(options.entryDir, options.id, dataFile)
-    this.publisher = new HavePublisher(options.entryDir, this.have, inherited, options.publishMs, (verified) =>
+    const publishMs = options.publishMs ?? (options.vouch ? IN_PROCESS_PUBLISH_MS : undefined)
+    this.publisher = new HavePublisher(options.entryDir, this.have, inherited, publishMs, (verified) =>
       this.vouchPublisher?.offer(verified),
     )
     this.writeback = new Writeback(handle, this.dataPath)
@@ -186,6 +187,7 @@ export class PackedWriter {
     this.writeback.add(data.byteLength)
     this.whole?.add(index, data)
     this.publisher.soon()
+    if (this.unvouch) this.options.vouch?.grew(this.dataPath)
   }
 
   /** A chunk `inherited` listed failed its check: no longer publish it. */
@@ -254,9 +256,10 @@ export class PackedWriter {
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      this.unvouch?.()
       await this.writes.close()
       await this.publisher.now()
+      // After the last `data.have`: an announcer here reads the file from now on, and finds every chunk in it.
+      this.unvouch?.()
       // Before the final name links to `data`: from then on nothing vouches for what is in it.
       await this.vouchPublisher?.stop().catch((err: unknown) => {
         this.vouchFailure ??= fromFsError(err, `removing ${writerVouchPath(this.options.entryDir)}`)
