@@ -66,7 +66,8 @@ export class ResponseJob {
   private response: { header: Header; body: Buffer | undefined } | undefined
   private grant: BudgetGrant | undefined
   private lease: BufferLease | undefined
-  private readonly abandon = new AbortController()
+  /** Ends a wait in the budget's queue; made for that wait only (an abort dispatches an event: 0.9 % of the downloads' main threads at N = 16). */
+  private abandon: AbortController | undefined
   /** Settles (never rejects) when the answer is ready or the job is disposed. */
   readonly ready: Promise<void>
 
@@ -111,8 +112,8 @@ export class ResponseJob {
   /** Release whatever the job holds; safe from every path, any number of times. */
   dispose(): void {
     if (this.state === 'done') return
+    if (this.state === 'budget') this.abandon?.abort(ABANDONED) // only a wait in the budget's queue listens
     this.state = 'done'
-    this.abandon.abort(ABANDONED)
     const { grant, lease } = this
     this.grant = undefined
     this.lease = undefined
@@ -150,6 +151,7 @@ export class ResponseJob {
         })
       const length = plan.chunkLength(request.index)
       this.state = 'budget'
+      this.abandon = new AbortController()
       grant = await account.acquire(length, this.abandon.signal)
       if (this.disposed) return
       this.state = 'reading'
