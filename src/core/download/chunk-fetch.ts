@@ -174,7 +174,6 @@ export class ChunkFetch {
   private pump(): void {
     // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use. Peers that
     // have delivered nothing yet (perhaps never will) share half of it; each peer's window is the scheduler's.
-    if (this.inFlight >= this.maxInFlight) return // no window below takes more (woken by every chunk and announcement)
     const maxProbes = Math.ceil(this.maxInFlight / 2)
     const keys = this.livePeers.keys()
     const kept = keptForProbes(keys, this.scheduler, maxProbes, this.probes)
