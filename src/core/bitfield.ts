@@ -141,6 +141,36 @@ export class Bitfield {
     return true
   }
 
+  /** A field of its own with the same bits (a `full()` one stays without bytes). */
+  copy(): Bitfield {
+    return this.stored === undefined ? Bitfield.full(this.length) : new Bitfield(this.length, this.stored.slice())
+  }
+
+  /** Set every bit `other` has (a field of the same length); returns true if any bit changed. */
+  add(other: Bitfield): boolean {
+    if (other.length !== this.length) throw new RangeError(`adding ${other.length} bits to ${this.length}`)
+    if (this.stored === undefined) return false
+    if (other.stored === undefined) {
+      if (this.isComplete()) return false
+      this.stored = undefined
+      this.changes++
+      return true
+    }
+    const into = this.stored
+    const from = other.stored
+    let changed = false
+    for (let i = 0; i < into.length; i++) {
+      const before = into[i]!
+      const after = before | from[i]!
+      if (after !== before) {
+        into[i] = after
+        changed = true
+      }
+    }
+    if (changed) this.changes++
+    return changed
+  }
+
   toBase64(): string {
     return view(this.bytes).toString('base64')
   }

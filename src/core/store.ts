@@ -122,7 +122,7 @@ export class ChunkStore {
       const have = new Bitfield(planOf(manifest).chunkCount)
       for (const i of chunksByDir.get(dirName) ?? []) if (i < have.length) have.set(i)
       const packed = packedDirs.has(dirName) ? await readPackedHave(this.entryDir(dirName), have.length) : undefined
-      if (packed) for (let b = 0; b < have.bytes.length; b++) have.bytes[b]! |= packed.bytes[b]!
+      if (packed) have.add(packed)
       entries.push({ id, name: manifest.name, dir: this.entryDir(dirName), manifest, manifestBytes: bytes, have })
     }
     // Only what is listed stays cached: a long-running server of a store whose entries come and go keeps no more.

@@ -1,6 +1,6 @@
 import { lstatSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { Bitfield } from './bitfield.js'
+import type { Bitfield } from './bitfield.js'
 import { P2PError } from './errors.js'
 import { type FileIdentity, identityOf, sameFile } from './file-identity.js'
 
@@ -90,7 +90,7 @@ export class VouchedChunks {
     } catch {
       return undefined
     }
-    return new Bitfield(entry.have.length, entry.have.bytes.slice())
+    return entry.have.copy()
   }
 
   /** `listener` (which must not throw) is called each time a writer says its file holds another chunk; returns its removal. */

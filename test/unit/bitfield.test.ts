@@ -145,6 +145,39 @@ describe('bitfield', () => {
     )
   })
 
+  it('property: add sets exactly the union, says whether a bit changed, and a copy is a field of its own', () => {
+    fc.assert(
+      fc.property(
+        arbField().chain(({ length, bytes }) =>
+          fc.record({
+            a: fc.constant({ length, bytes }),
+            b: arbField(length).filter((f) => f.length === length),
+            fullA: fc.boolean(),
+            fullB: fc.boolean(),
+          }),
+        ),
+        ({ a, b, fullA, fullB }) => {
+          const into = fullA ? Bitfield.full(a.length) : new Bitfield(a.length, a.bytes.slice())
+          const other = fullB ? Bitfield.full(b.length) : new Bitfield(b.length, b.bytes.slice())
+          const before = reference(into)
+          const copy = into.copy()
+          const changes = into.changes
+          const changed = into.add(other)
+          const union = before.map((v, i) => v || other.get(i))
+          assert.deepEqual(reference(into), union)
+          assert.equal(
+            changed,
+            union.some((v, i) => v !== before[i]),
+          )
+          assert.equal(into.changes, changes + (changed ? 1 : 0))
+          assert.deepEqual(reference(copy), before, 'the copy kept the bits it was made with')
+          assert.ok(into.hasCleanTail())
+        },
+      ),
+    )
+    assert.throws(() => new Bitfield(8).add(new Bitfield(9)), RangeError)
+  })
+
   it('setBytes refuses a slice outside the field or past its last bit', () => {
     assert.throws(() => new Bitfield(16).setBytes(1, new Uint8Array(2)), RangeError)
     assert.throws(() => new Bitfield(12).setBytes(1, new Uint8Array([0x01])), RangeError)

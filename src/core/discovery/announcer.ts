@@ -269,9 +269,7 @@ export class Announcer {
   /** What a download in this process wrote since its last `data.have`, added to the entry's have-set. */
   private addLive(entry: StoreEntry): void {
     const live = this.options.live?.haveOf(packedDataPath(entry.dir))
-    if (live?.length !== entry.have.length) return // another manifest's writer: its bits mean other chunks
-    const bytes = entry.have.bytes
-    for (let i = 0; i < bytes.length; i++) bytes[i]! |= live.bytes[i]!
+    if (live?.length === entry.have.length) entry.have.add(live) // another length: another manifest's writer
   }
 
   /** The burst went out: a listener that throws is its own fault, logged as such, not as a failed announcement. */

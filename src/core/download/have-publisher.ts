@@ -1,4 +1,4 @@
-import { Bitfield } from '../bitfield.js'
+import type { Bitfield } from '../bitfield.js'
 import { Coalescer } from '../coalescer.js'
 import { fromFsError } from '../errors.js'
 import { writePackedHave } from '../packed.js'
@@ -55,11 +55,9 @@ export class HavePublisher {
   }
 
   private async publish(): Promise<void> {
-    const snapshot = new Bitfield(
-      this.have.length,
-      this.have.bytes.map((bits, i) => bits | this.inherited.bytes[i]!),
-    )
-    const verified = new Bitfield(this.have.length, this.have.bytes.slice())
+    const snapshot = this.have.copy()
+    snapshot.add(this.inherited)
+    const verified = this.have.copy()
     await writePackedHave(this.entryDir, snapshot)
     this.alsoPublish?.(verified)
   }
