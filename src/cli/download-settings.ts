@@ -9,7 +9,7 @@ import { TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
 const defaults = DEFAULT_DOWNLOAD_LIMITS
 export const DOWNLOAD_SETTINGS = {
-  ...pickSettings('chunksDir', 'downloadsDir'),
+  ...pickSettings('chunksDir', 'downloadsDir', 'directIo'),
   ...LISTENING_REACH_SETTINGS,
   ...pickSettings('maxEntries', 'dht', 'bootstrap', 'dhtHost', 'dhtPort'),
   ...TRUST_SETTINGS,

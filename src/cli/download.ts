@@ -92,7 +92,10 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
       `give a file NAME or ${variant.idArgument ? 'ID' : '--id HEX'} (no terminal to prompt on)`,
     )
   }
-  const store = await openStore({ dir: settings.chunksDir, maxManifestBytes: settings.maxManifestBytes }, { log })
+  const store = await openStore(
+    { dir: settings.chunksDir, maxManifestBytes: settings.maxManifestBytes, directIo: settings.directIo },
+    { log },
+  )
   // Fail on an unwritable destination before any network traffic.
   await assertWritable(settings.downloadsDir, 'the downloads directory')
   await assertWritable(settings.chunksDir, 'the chunk store')

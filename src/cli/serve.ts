@@ -29,7 +29,7 @@ import { commandTrust, modeLine, serverTransport, TRUST_HELP, TRUST_SETTINGS } f
 
 const defaults = DEFAULT_SERVER_LIMITS
 export const SERVE_SETTINGS = {
-  ...pickSettings('chunksDir', 'host', 'port', 'dht', 'bootstrap', 'dhtHost', 'dhtPort'),
+  ...pickSettings('chunksDir', 'directIo', 'host', 'port', 'dht', 'bootstrap', 'dhtHost', 'dhtPort'),
   ...TRUST_SETTINGS,
   maxHeaderBytes: {
     flag: 'max-header-bytes',
@@ -107,7 +107,7 @@ export const serveCommand = defineCommand({
   ],
   configure: (cmd) => cmd.addHelpText('after', TRUST_HELP),
   run: async ({ settings, json, log, signal, out, err }) => {
-    const store = await openStore({ dir: settings.chunksDir }, { log })
+    const store = await openStore({ dir: settings.chunksDir, directIo: settings.directIo }, { log })
     const trust = await commandTrust(settings, log)
     const server = createChunkServer(
       {

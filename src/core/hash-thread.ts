@@ -1,26 +1,35 @@
 /**
  * Worker thread behind hashing.ts. Messages, processed strictly in order:
  *   { op: 'digest', job, data }                      → { job, hex }   one-shot SHA-256
- *   { op: 'store', job, data, fd, offset, expect }   → { job, hex }   SHA-256, then, if it equals `expect`,
- *                                                     `data` written at `offset` of the open file `fd`
+ *   { op: 'store', job, data, fd, directFd?, offset, expect }
+ *                                                  → { job, hex }   SHA-256, then, if it equals `expect`,
+ *                                                     `data` written at `offset` of the open file `fd` (or of
+ *                                                     `directFd`, the same file opened O_DIRECT: direct-io.ts)
  * `data` is a Uint8Array over a SharedArrayBuffer (zero-copy) or transferred memory (the caller's, handed over, or
  * a pooled copy), which goes back with the answer as `copy` (hashing.ts). Failures answer { job, error, errno } (and
  * `copy`).
  */
 import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
-import { writeFullySync } from './write-fully.js'
+import { alignedBuffer, writeChunkSync } from './direct-io.js'
 
 interface Request {
   op: 'digest' | 'store'
   job: number
   data?: Uint8Array
   fd?: number
+  directFd?: number
   offset?: number
   expect?: string
 }
 
 const port = parentPort!
+/** The aligned buffer direct writes go through: this thread's only, as it writes one chunk at a time. */
+let scratch: Buffer | undefined
+const scratchOf = (size: number) => (): Buffer => {
+  if (scratch === undefined || scratch.length < size) scratch = alignedBuffer(size)
+  return scratch
+}
 
 // Writes are synchronous on this thread, on purpose: a downloaded chunk is written the moment it is found
 // right, by the thread that checked it, without a round trip through the main thread or libuv's pool.
@@ -29,7 +38,8 @@ port.on('message', (m: Request) => {
   const back = copy ? [copy.buffer as ArrayBuffer] : []
   try {
     const hex = createHash('sha256').update(m.data!).digest('hex')
-    if (m.op === 'store' && m.expect === hex) writeFullySync(m.fd!, m.data!, m.offset!)
+    if (m.op === 'store' && m.expect === hex)
+      writeChunkSync({ fd: m.fd!, directFd: m.directFd }, m.data!, m.offset!, scratchOf(m.data!.byteLength))
     port.postMessage({ job: m.job, hex, copy }, back)
   } catch (err) {
     const errno = (err as NodeJS.ErrnoException).code

@@ -1,9 +1,10 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { BufferPool, handedBack, mayHandOver } from './buffer-pool.js'
+import { type DirectTarget, writeChunk } from './direct-io.js'
 import type { HashPace } from './hash-pace.js'
 import { sha256Hex } from './manifest.js'
-import { writeFully, writeFullySync } from './write-fully.js'
+import { writeFullySync } from './write-fully.js'
 
 /**
  * SHA-256 on a worker thread, so hashing runs on the second core while the
@@ -102,8 +103,9 @@ export class HashWorker {
 
   /**
    * SHA-256 (hex) of `data`, then — only when it equals `expect` — `data`
-   * written at `target.offset` of the open file `target.fd`
-   * (which must stay open until this settles), all on the worker. Write
+   * written at `target.offset` of the open file `target.fd`, or direct through
+   * `target.directFd` (direct-io.ts); both must stay open until this
+   * settles. All on the worker. Write
    * failures reject with the fs error's `code`.
    */
   async digestAndStore<T extends Uint8Array>(data: T, target: StoreTarget, expect: string): Promise<Hashed<T>> {
@@ -124,8 +126,7 @@ export class HashWorker {
 }
 
 /** Where digestAndStore writes into an open file. */
-export interface StoreTarget {
-  fd: number
+export interface StoreTarget extends DirectTarget {
   offset: number
 }
 
@@ -183,7 +184,7 @@ export class HashPool {
     const hex = sha256Hex(data)
     if (hex !== expect) return Promise.resolve({ hex, data })
     try {
-      writeFullySync(target.fd, data, target.offset)
+      writeFullySync(target.fd, data, target.offset) // through the page cache: direct writes take whole pages only
       return Promise.resolve({ hex, data })
     } catch (err) {
       return Promise.reject(err)
@@ -197,7 +198,7 @@ export class HashPool {
   async digestAndStoreHere<T extends Uint8Array>(data: T, target: StoreTarget, expect: string): Promise<Hashed<T>> {
     if (data.byteLength <= INLINE_HASH_BYTES) return this.digestAndStore(data, target, expect)
     const hex = sha256Hex(data)
-    if (hex === expect) await writeFully(target.fd, data, target.offset)
+    if (hex === expect) await writeChunk(target, data, target.offset)
     return { hex, data }
   }
 

@@ -24,6 +24,15 @@ export interface RegularFileOptions {
   followSymlinks?: boolean
 }
 
+/** Close a descriptor whose close has nothing left to report (read-only, or already synced), ignoring errors. */
+export function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd)
+  } catch {
+    // nothing to do: the descriptor is gone either way
+  }
+}
+
 /** Whether an error means the path is simply not there. */
 export function isAbsent(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code

@@ -208,6 +208,15 @@ export const SETTINGS = {
     defaultLabel: '1MiB',
     parse: parseByteSize(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE),
   }),
+  directIo: spec<boolean>({
+    flag: 'direct-io',
+    valueName: '<on|off>',
+    description:
+      "write and read downloads' data past the page cache (O_DIRECT) where the filesystem allows; --no-direct-io: through it",
+    defaultValue: true,
+    defaultLabel: 'on',
+    parse: parseOnOff,
+  }),
   transport: spec<'encrypted' | 'plain'>({
     flag: 'transport',
     valueName: '<mode>',

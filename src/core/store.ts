@@ -47,6 +47,8 @@ export interface StoreEntry {
 export interface ChunkStoreOptions {
   log?: Logger
   maxManifestBytes?: number
+  /** Downloads' packed `data` written and read past the page cache where the filesystem allows (direct-io.ts; default on). */
+  directIo?: boolean
 }
 
 interface CachedManifest {
@@ -62,6 +64,8 @@ export interface OpenStoreOptions {
   dir: string
   /** Largest manifest read from the store (default 32 MiB). */
   maxManifestBytes?: number
+  /** See ChunkStoreOptions. */
+  directIo?: boolean
 }
 
 /** The chunk store in `options.dir`, its directory created if missing. */
@@ -69,6 +73,7 @@ export async function openStore(options: OpenStoreOptions, collaborators: Collab
   const store = new ChunkStore(options.dir, {
     log: componentLog(collaborators, 'store'),
     maxManifestBytes: options.maxManifestBytes,
+    directIo: options.directIo,
   })
   await store.init()
   return store
@@ -76,6 +81,8 @@ export async function openStore(options: OpenStoreOptions, collaborators: Collab
 
 export class ChunkStore {
   readonly root: string
+  /** Downloads' packed `data` written and read direct (ChunkStoreOptions). */
+  readonly directIo: boolean
   private readonly log: Logger
   private readonly maxManifestBytes: number
   private readonly manifestCache = new Map<string, CachedManifest>()
@@ -86,6 +93,7 @@ export class ChunkStore {
     this.root = root
     this.log = options.log ?? silentLogger()
     this.maxManifestBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES
+    this.directIo = options.directIo ?? true
   }
 
   async init(): Promise<void> {

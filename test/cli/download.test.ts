@@ -95,14 +95,14 @@ describe('p2p-download', () => {
     })
   }
 
-  it('downloads a file neither of two seeders has alone', async (t) => {
+  it('downloads a file neither of two seeders has alone (through the page cache: --no-direct-io)', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
     const { sha } = await seededFile(dir, 'halves.bin', 10 * MiB, 2, ['--chunk-size', '256KiB'])
     for (let i = 0; i < 40; i++) await rm(join(dir, `s${i % 2}`, 'chunks', 'halves.bin', chunkFileName(i)))
     await startSeeder(t, join(dir, 's0'), udp)
     await startSeeder(t, join(dir, 's1'), udp)
-    const r = await runDownload(join(dir, 'd'), udp, ['halves.bin'])
+    const r = await runDownload(join(dir, 'd'), udp, ['halves.bin', '--no-direct-io'])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(await sha256File(join(dir, 'd', 'downloads', 'halves.bin')), sha)
   })

@@ -106,6 +106,7 @@ export class ChunkFetch {
       chosen: this.options.wanted?.chosen,
       signal: this.signal,
       vouch: this.options.vouch,
+      directIo: this.options.store.directIo,
       onFile: (path) => {
         this.progress.currentFile = path
       },

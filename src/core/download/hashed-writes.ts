@@ -1,3 +1,4 @@
+import type { DirectTarget } from '../direct-io.js'
 import { HashPace } from '../hash-pace.js'
 import { hashThreads } from '../hashing.js'
 
@@ -14,19 +15,20 @@ export interface Verified<T extends Uint8Array> {
  * The chunk writes into a download's `data`: each chunk hashed and, only if
  * it matches, written at its offset — on the hash thread (by that thread)
  * once chunks arrive fast, on the main thread with the write on libuv's pool
- * while they arrive slowly (hash-pace.ts). Every such write is kept pending
- * until it ends, so the descriptor (whose number the kernel would give to
- * the next file opened) is never closed while one is, and none starts once
- * closing has begun (packed-writer.ts owns the descriptor and closes it
+ * while they arrive slowly (hash-pace.ts); direct, past the page cache, where
+ * `file` has an O_DIRECT descriptor (direct-io.ts). Every such write is kept
+ * pending until it ends, so the descriptors (whose numbers the kernel would
+ * give to the next file opened) are never closed while one is, and none starts once
+ * closing has begun (packed-writer.ts owns the descriptors and closes them
  * after `stop`).
  */
 export class HashedWrites {
-  /** open → closing (no new write starts; the pending ones end) → closed (the descriptor may be closed). */
+  /** open → closing (no new write starts; the pending ones end) → closed (the descriptors may be closed). */
   private state: 'open' | 'closing' | 'closed' = 'open'
   private readonly pending = new Set<Promise<unknown>>()
 
   constructor(
-    private readonly fd: number,
+    private readonly file: DirectTarget,
     private readonly chunkSize: number,
     private readonly pace: HashPace = new HashPace(),
     private readonly now: () => number = () => performance.now(),
@@ -52,7 +54,7 @@ export class HashedWrites {
    */
   async verifyAndWrite<T extends Uint8Array>(index: number, data: T, expected: string): Promise<Verified<T>> {
     if (this.state !== 'open') return { outcome: 'closed', data }
-    const target = { fd: this.fd, offset: index * this.chunkSize }
+    const target = { ...this.file, offset: index * this.chunkSize }
     const write = hashThreads().digestAndStorePaced(data, target, expected, this.pace, this.now())
     const tracked = write.catch(() => undefined).finally(() => this.pending.delete(tracked))
     this.pending.add(tracked)
@@ -71,7 +73,7 @@ export class HashedWrites {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending])
   }
 
-  /** Every write has ended (after `stop`): the descriptor may be closed. */
+  /** Every write has ended (after `stop`): the descriptors may be closed. */
   async close(): Promise<void> {
     await this.stop()
     this.state = 'closed'

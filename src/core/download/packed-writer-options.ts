@@ -21,6 +21,8 @@ export interface PackedWriterOptions {
   publishMs?: number
   /** Where chunks are hashed (hash-pace.ts; tests choose a path). */
   hashPace?: HashPace
+  /** Write and read `data` past the page cache where the filesystem allows (direct-io.ts; the store's setting). */
+  directIo?: boolean
   /** A chunk server in this process serves the chunks this writer accepted without hashing them again, and an announcer here announces them, while `data` is open. */
   vouch?: VouchedChunks
 }

@@ -1,13 +1,15 @@
 import { type FileHandle, mkdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
+import { DIRECT_ALIGN, readChunkSync, reopenDirect } from '../direct-io.js'
 import { fromFsError, P2PError } from '../errors.js'
 import type { FileIdentity } from '../file-identity.js'
 import { type ChunkPlan, isTree, planOf } from '../item.js'
 import type { Manifest } from '../manifest.js'
 import { portableName } from '../names.js'
 import { packedDataPath, packedHavePath, readPackedHave } from '../packed.js'
-import { readFully, readFullySync } from '../read-fully.js'
+import { readFully } from '../read-fully.js'
+import { closeQuietly } from '../safe-fs.js'
 import { removeWriterVouch, WriterVouchPublisher, writerVouchPath } from '../writer-vouch.js'
 import { nameVerified, partName, type StitchResult } from './final-name.js'
 import { HashedWrites, type Verified } from './hashed-writes.js'
@@ -78,6 +80,8 @@ export class PackedWriter {
 
   private constructor(
     private readonly handle: FileHandle,
+    /** `data` opened again O_DIRECT (direct-io.ts), when the store writes direct and that worked. */
+    private readonly directFd: number | undefined,
     /** `data` as opened: what the final name must turn out to be. */
     private readonly dataFile: FileIdentity,
     private readonly options: PackedWriterOptions,
@@ -99,7 +103,7 @@ export class PackedWriter {
       this.vouchPublisher?.offer(verified),
     )
     this.writeback = new Writeback(handle, this.dataPath)
-    this.writes = new HashedWrites(handle.fd, this.plan.chunkSize, options.hashPace)
+    this.writes = new HashedWrites({ fd: handle.fd, directFd }, this.plan.chunkSize, options.hashPace)
   }
 
   /** A write into `data` or `data.have` failed (the first such error). */
@@ -111,6 +115,7 @@ export class PackedWriter {
     const { entryDir, downloadsDir, manifest } = options
     const path = packedDataPath(entryDir)
     let handle: FileHandle | undefined
+    let directFd: number | undefined
     let writer: PackedWriter | undefined
     try {
       await mkdir(downloadsDir, { recursive: true })
@@ -119,7 +124,9 @@ export class PackedWriter {
       handle = opened.handle
       const count = plan.chunkCount
       const inherited = (await readPackedHave(entryDir, count)) ?? new Bitfield(count)
-      writer = new PackedWriter(handle, opened.identity, options, inherited)
+      const direct = options.directIo === true && plan.chunkSize % DIRECT_ALIGN === 0
+      directFd = direct ? reopenDirect(handle.fd, true) : undefined
+      writer = new PackedWriter(handle, directFd, opened.identity, options, inherited)
       writer.unvouch = options.vouch?.register(path, opened.identity, writer.have)
       await removeWriterVouch(entryDir) // an earlier writer's, whoever it was: only ours from now on
       const opening = writer
@@ -139,6 +146,7 @@ export class PackedWriter {
       return writer
     } catch (err) {
       writer?.unvouch?.() // a writer that did not open gives its vouch back at once
+      if (directFd !== undefined) closeQuietly(directFd)
       await handle?.close().catch(() => undefined)
       throw fromFsError(err, `opening ${path}`)
     }
@@ -172,7 +180,7 @@ export class PackedWriter {
    * libuv's pool.
    */
   readAt(into: Buffer, length: number, position: number): void {
-    if (readFullySync(this.handle.fd, into, length, position) < length)
+    if (readChunkSync({ fd: this.handle.fd, directFd: this.directFd }, into, length, position) < length)
       throw new P2PError('E_IO', `${this.dataPath} is shorter than expected: was it modified?`)
   }
 
@@ -268,6 +276,7 @@ export class PackedWriter {
       // A folder stopped before its end: copies under way read `data` (let them end), the temporary tree goes.
       if (this.tree && !this.treeFinished) await this.tree.abandon().catch(() => undefined)
       await this.writeback.settled()
+      if (this.directFd !== undefined) closeQuietly(this.directFd)
       await this.handle.close().catch(() => undefined)
     })()
     return this.closed

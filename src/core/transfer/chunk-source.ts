@@ -1,4 +1,5 @@
-import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs'
+import { type BigIntStats, constants, fstatSync, lstatSync, openSync } from 'node:fs'
+import { readChunk as readDirectOrNot, reopenDirect } from '../direct-io.js'
 import { stampOf } from '../disk.js'
 import { P2PError } from '../errors.js'
 import { type FileIdentity, identityOf } from '../file-identity.js'
@@ -7,7 +8,7 @@ import { hashThreads } from '../hashing.js'
 import { type ItemManifest, planOf } from '../item.js'
 import { type Logger, silentLogger } from '../log.js'
 import { PackedHaveCache, packedDataPath } from '../packed.js'
-import { readFully } from '../read-fully.js'
+import { closeQuietly } from '../safe-fs.js'
 import type { ChunkStore } from '../store.js'
 import { verifiedRecordPath } from '../verified-record.js'
 import type { VouchedChunks } from '../vouched-chunks.js'
@@ -55,14 +56,6 @@ function openNoFollow(file: string, index: number): number | undefined {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOENT' || code === 'ELOOP') return undefined
     throw new P2PError('E_IO', `cannot read chunk ${index} on this peer: ${code}`)
-  }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd)
-  } catch {
-    // nothing to do: the descriptor is gone either way
   }
 }
 
@@ -136,7 +129,7 @@ export class ChunkSource {
     if (into.length !== length)
       throw new P2PError('E_INTERNAL', `chunk ${index} is ${length} bytes, buffer ${into.length}`)
     const source = await this.open(dir, manifest, index)
-    const { fd, path, offset, key } = source
+    const { fd, path, key } = source
     try {
       const st = source.stats ?? fstatSync(fd, { bigint: true })
       if (!st.isFile() || st.size !== BigInt(source.packed ? plan.packedSize : length))
@@ -147,7 +140,7 @@ export class ChunkSource {
       const vouched =
         source.vouched === true ||
         (source.packed && (await this.vouchedFor(entry, source, stamp, identityOf(st), index)))
-      if ((await readFully(fd, into, length, offset, this.syncReadBytes)) < length)
+      if ((await this.read(source, into, length)) < length)
         throw this.corrupt(path, key, index, manifest, 'shrank while read')
       if (!vouched && this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
         this.stats.hashedChunks++
@@ -161,6 +154,16 @@ export class ChunkSource {
       }
     } finally {
       closeQuietly(fd)
+    }
+  }
+
+  /** The chunk's bytes: a packed `data` read direct (direct-io.ts) when the store says so, like its writer wrote it. */
+  private async read(source: OpenChunk, into: Buffer, length: number): Promise<number> {
+    const directFd = source.packed && this.store.directIo ? reopenDirect(source.fd, false) : undefined
+    try {
+      return await readDirectOrNot({ fd: source.fd, directFd }, into, length, source.offset, this.syncReadBytes)
+    } finally {
+      if (directFd !== undefined) closeQuietly(directFd)
     }
   }
 
