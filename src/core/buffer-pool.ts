@@ -133,11 +133,11 @@ export class BufferPool {
    */
   give(buffer: Buffer): void {
     const memory = buffer.buffer
-    if (!this.isOurs(memory) || buffer.byteOffset !== 0 || memory.byteLength !== sizeClass(buffer.byteLength)) return
     if (this.held.has(memory)) {
       this.violation(`a ${buffer.length}-byte buffer was given back to the pool twice`)
       return
     }
+    if (!this.isOurs(memory) || buffer.byteOffset !== 0 || memory.byteLength !== sizeClass(buffer.byteLength)) return
     let list = this.free.get(memory.byteLength)
     if (!list) {
       list = []

@@ -4,7 +4,7 @@ import { readFully, readFullySync } from './read-fully.js'
 import { writeFully, writeFullySync } from './write-fully.js'
 
 /**
- * A download's packed `data` written and read around the page cache
+ * A download's packed `data` written and read past the page cache
  * (O_DIRECT), as databases and libtorrent's "disable OS cache" do: a chunk
  * goes from our buffer to the disk without first being copied into fresh
  * page-cache pages, which on this kind of VM cost more than hashing and
@@ -14,19 +14,28 @@ import { writeFully, writeFullySync } from './write-fully.js'
  *
  * O_DIRECT wants the offset, the length and the memory aligned to the
  * device's block: offsets and lengths are kept to multiples of
- * DIRECT_ALIGN and the bytes go through page-aligned buffers (a
+ * DIRECT_ALIGN and the bytes go through page-aligned buffers of 1 MiB (a
  * WebAssembly.Memory starts on a page boundary; ordinary ArrayBuffers do
- * not). Whatever does not fit — a chunk size that is not a multiple of
- * 4 KiB, a short last chunk, a system without O_DIRECT, a filesystem that
- * refuses it at open (tmpfs) or at a write or read (EINVAL) — goes through
- * the page cache as before, on the file's ordinary descriptor.
+ * not), a larger chunk in pieces, so what this adds to a thread's memory is
+ * a few MiB whatever the chunk size. Whatever does not fit — a chunk of
+ * 64 KiB or less, a length that is not whole blocks (a short last chunk), a
+ * system without O_DIRECT or /proc, a filesystem that refuses it at open
+ * (tmpfs before Linux 6.6) or at a write or read (EINVAL), memory for the
+ * buffers refused — goes through the page cache as before, on the file's
+ * ordinary descriptor.
  */
 
 export const DIRECT_ALIGN = 4096
-/** WebAssembly memory grows in pages of this size: the smallest aligned buffer, and the smallest direct write. */
-const WASM_PAGE = 65536
-/** At most this many of the main thread's reads and writes go direct at once (each through a buffer of its own). */
-const MAX_ALIGNED_LEASES = 2
+/**
+ * A download goes direct only with a chunk size that is a multiple of this, the largest page size Linux uses
+ * (arm64, ppc64le): a chunk written direct then never shares a page with one written through the page cache (a
+ * short last chunk, a small one, a fallback), which the kernel's coherence between the two works by.
+ */
+export const DIRECT_CHUNK_MULTIPLE = 65536
+/** Direct reads and writes go through aligned buffers of this size, a larger chunk in pieces. */
+const PIECE = 1024 * 1024
+/** At most this many of a thread's asynchronous reads and writes are direct at once; the next ones wait their turn. */
+const MAX_ASYNC = 2
 
 /** The descriptors of one open file: the ordinary one, and the same file opened O_DIRECT when that worked. */
 export interface DirectTarget {
@@ -36,22 +45,53 @@ export interface DirectTarget {
 
 declare const WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } }
 
-/** `size` bytes of page-aligned memory of their own. */
-export function alignedBuffer(size: number): Buffer {
-  const pages = Math.max(1, Math.ceil(size / WASM_PAGE))
-  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, size)
+/** A buffer of PIECE bytes of page-aligned memory of its own. */
+function alignedPiece(): Buffer {
+  const pages = PIECE / 65536 // WebAssembly memory comes in pages of 64 KiB
+  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer)
 }
 
-/** The main thread's aligned buffers, each leased to one read or write at a time. */
-const aligned = new BufferPool({ maxPerSize: MAX_ALIGNED_LEASES, allocate: alignedBuffer })
-
 /**
- * An aligned buffer for one read or write, or undefined when MAX_ALIGNED_LEASES are out: that one goes through the
- * page cache instead, so what direct I/O adds to a process's memory is bounded whatever the number of reads and
- * writes at once.
+ * This thread's buffer for its synchronous reads and writes: one is enough, as nothing else runs on the thread
+ * while one is under way (each thread, the hash thread included, has its own). Undefined when it cannot be had.
  */
-function leaseAligned(size: number): BufferLease | undefined {
-  return aligned.outstanding < MAX_ALIGNED_LEASES ? aligned.lease(Math.max(WASM_PAGE, size)) : undefined
+let syncPiece: Buffer | undefined
+function syncBuffer(): Buffer | undefined {
+  try {
+    syncPiece ??= alignedPiece()
+  } catch {
+    return undefined // address space for WebAssembly memory refused (ulimit -v): through the page cache
+  }
+  return syncPiece
+}
+
+/** This thread's buffers for asynchronous reads and writes, each leased to one at a time, at most MAX_ASYNC out. */
+const pieces = new BufferPool({ maxPerSize: MAX_ASYNC, allocate: alignedPiece })
+let asyncOut = 0
+const waiting: Array<() => void> = []
+
+/** A buffer for one asynchronous read or write, once fewer than MAX_ASYNC are out; undefined if none can be made. */
+async function leasePiece(): Promise<BufferLease | undefined> {
+  while (asyncOut >= MAX_ASYNC) await new Promise<void>((resolve) => waiting.push(resolve))
+  let lease: BufferLease
+  try {
+    lease = pieces.lease(PIECE)
+  } catch {
+    waiting.shift()?.()
+    return undefined
+  }
+  asyncOut++
+  let out = true
+  return {
+    buffer: lease.buffer,
+    release: () => {
+      lease.release() // a second release is the pool's to report
+      if (!out) return
+      out = false
+      asyncOut--
+      waiting.shift()?.()
+    },
+  }
 }
 
 /**
@@ -69,9 +109,9 @@ export function reopenDirect(fd: number, writable: boolean): number | undefined 
   }
 }
 
-/** Whether a write of `length` bytes at `position` may go direct (a whole number of blocks, at least a page). */
-export function fitsDirectWrite(length: number, position: number): boolean {
-  return length >= WASM_PAGE && length % DIRECT_ALIGN === 0 && position % DIRECT_ALIGN === 0
+/** Whether `length` bytes at `position` may be written or read direct: whole blocks, at least 64 KiB. */
+export function fitsDirect(length: number, position: number): boolean {
+  return length >= 65536 && length % DIRECT_ALIGN === 0 && position % DIRECT_ALIGN === 0
 }
 
 function refused(err: unknown): boolean {
@@ -79,16 +119,18 @@ function refused(err: unknown): boolean {
 }
 
 /**
- * `data` written whole at `position`, synchronously: direct through
- * `scratch` (an aligned buffer the caller owns, at least data's length) when
- * it fits, else buffered. For the hash thread, which writes one chunk at a time.
+ * `data` written whole at `position`, synchronously: direct, a piece at a time through this thread's buffer, when
+ * it fits, else (or when the write is refused: the whole chunk again) through the page cache.
  */
-export function writeChunkSync(target: DirectTarget, data: Uint8Array, position: number, scratch: () => Buffer): void {
-  if (target.directFd !== undefined && fitsDirectWrite(data.byteLength, position)) {
-    const buffer = scratch().subarray(0, data.byteLength)
-    buffer.set(data)
+export function writeChunkSync(target: DirectTarget, data: Uint8Array, position: number): void {
+  const buffer = target.directFd !== undefined && fitsDirect(data.byteLength, position) ? syncBuffer() : undefined
+  if (buffer !== undefined) {
     try {
-      writeFullySync(target.directFd, buffer, position)
+      for (let done = 0; done < data.byteLength; done += PIECE) {
+        const piece = buffer.subarray(0, Math.min(PIECE, data.byteLength - done))
+        piece.set(data.subarray(done, done + piece.length))
+        writeFullySync(target.directFd!, piece, position + done)
+      }
       return
     } catch (err) {
       if (!refused(err)) throw err
@@ -97,17 +139,16 @@ export function writeChunkSync(target: DirectTarget, data: Uint8Array, position:
   writeFullySync(target.fd, data, position)
 }
 
-/** The same through libuv's pool, through an aligned buffer leased for the write. */
+/** The same through libuv's pool, through a buffer leased for the write (which waits for one). */
 export async function writeChunk(target: DirectTarget, data: Uint8Array, position: number): Promise<void> {
-  const lease =
-    target.directFd !== undefined && fitsDirectWrite(data.byteLength, position)
-      ? leaseAligned(data.byteLength)
-      : undefined
+  const lease = target.directFd !== undefined && fitsDirect(data.byteLength, position) ? await leasePiece() : undefined
   if (lease !== undefined) {
     try {
-      const buffer = lease.buffer.subarray(0, data.byteLength)
-      buffer.set(data)
-      await writeFully(target.directFd!, buffer, position)
+      for (let done = 0; done < data.byteLength; done += PIECE) {
+        const piece = lease.buffer.subarray(0, Math.min(PIECE, data.byteLength - done))
+        piece.set(data.subarray(done, done + piece.length))
+        await writeFully(target.directFd!, piece, position + done)
+      }
       return
     } catch (err) {
       if (!refused(err)) throw err
@@ -118,26 +159,25 @@ export async function writeChunk(target: DirectTarget, data: Uint8Array, positio
   await writeFully(target.fd, data, position)
 }
 
-function directReadable(target: DirectTarget, length: number, position: number): boolean {
-  return target.directFd !== undefined && position % DIRECT_ALIGN === 0 && length > 0
-}
-
 /**
- * `length` bytes at `position` into `into`, synchronously; returns how many (fewer only at the file's end). A
- * direct read takes whole blocks: the last chunk's is rounded up, and comes back short at the file's end.
+ * `length` bytes at `position` into `into`, synchronously; returns how many (fewer only when the file ends
+ * first). Direct when it fits, like writeChunkSync.
  */
 export function readChunkSync(target: DirectTarget, into: Uint8Array, length: number, position: number): number {
-  const whole = Math.ceil(length / DIRECT_ALIGN) * DIRECT_ALIGN
-  const lease = directReadable(target, length, position) ? leaseAligned(whole) : undefined
-  if (lease !== undefined) {
+  const buffer = target.directFd !== undefined && fitsDirect(length, position) ? syncBuffer() : undefined
+  if (buffer !== undefined) {
     try {
-      const got = Math.min(length, readFullySync(target.directFd!, lease.buffer, whole, position))
-      into.set(lease.buffer.subarray(0, got))
+      let got = 0
+      while (got < length) {
+        const piece = buffer.subarray(0, Math.min(PIECE, length - got))
+        const n = readFullySync(target.directFd!, piece, piece.length, position + got)
+        into.set(piece.subarray(0, n), got)
+        got += n
+        if (n < piece.length) break
+      }
       return got
     } catch (err) {
       if (!refused(err)) throw err
-    } finally {
-      lease.release()
     }
   }
   return readFullySync(target.fd, into, length, position)
@@ -154,12 +194,17 @@ export async function readChunk(
   position: number,
   syncBytes = 0,
 ): Promise<number> {
-  const whole = Math.ceil(length / DIRECT_ALIGN) * DIRECT_ALIGN
-  const lease = directReadable(target, length, position) ? leaseAligned(whole) : undefined
+  const lease = target.directFd !== undefined && fitsDirect(length, position) ? await leasePiece() : undefined
   if (lease !== undefined) {
     try {
-      const got = Math.min(length, await readFully(target.directFd!, lease.buffer, whole, position))
-      into.set(lease.buffer.subarray(0, got))
+      let got = 0
+      while (got < length) {
+        const piece = lease.buffer.subarray(0, Math.min(PIECE, length - got))
+        const n = await readFully(target.directFd!, piece, piece.length, position + got)
+        into.set(piece.subarray(0, n), got)
+        got += n
+        if (n < piece.length) break
+      }
       return got
     } catch (err) {
       if (!refused(err)) throw err
@@ -170,7 +215,7 @@ export async function readChunk(
   return readFully(target.fd, into, length, position, syncBytes)
 }
 
-/** Aligned buffers leased and not yet given back (tests: every read and write gives its buffer back once). */
+/** Asynchronous reads and writes holding a buffer now (tests: each gives it back once; never above MAX_ASYNC). */
 export function alignedLeasesOutstanding(): number {
-  return aligned.outstanding
+  return asyncOut
 }

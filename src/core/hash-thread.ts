@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
-import { alignedBuffer, writeChunkSync } from './direct-io.js'
+import { writeChunkSync } from './direct-io.js'
 
 interface Request {
   op: 'digest' | 'store'
@@ -24,12 +24,6 @@ interface Request {
 }
 
 const port = parentPort!
-/** The aligned buffer direct writes go through: this thread's only, as it writes one chunk at a time. */
-let scratch: Buffer | undefined
-const scratchOf = (size: number) => (): Buffer => {
-  if (scratch === undefined || scratch.length < size) scratch = alignedBuffer(size)
-  return scratch
-}
 
 // Writes are synchronous on this thread, on purpose: a downloaded chunk is written the moment it is found
 // right, by the thread that checked it, without a round trip through the main thread or libuv's pool.
@@ -38,8 +32,7 @@ port.on('message', (m: Request) => {
   const back = copy ? [copy.buffer as ArrayBuffer] : []
   try {
     const hex = createHash('sha256').update(m.data!).digest('hex')
-    if (m.op === 'store' && m.expect === hex)
-      writeChunkSync({ fd: m.fd!, directFd: m.directFd }, m.data!, m.offset!, scratchOf(m.data!.byteLength))
+    if (m.op === 'store' && m.expect === hex) writeChunkSync({ fd: m.fd!, directFd: m.directFd }, m.data!, m.offset!)
     port.postMessage({ job: m.job, hex, copy }, back)
   } catch (err) {
     const errno = (err as NodeJS.ErrnoException).code

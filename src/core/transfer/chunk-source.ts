@@ -140,7 +140,7 @@ export class ChunkSource {
       const vouched =
         source.vouched === true ||
         (source.packed && (await this.vouchedFor(entry, source, stamp, identityOf(st), index)))
-      if ((await this.read(source, into, length)) < length)
+      if ((await this.read(source, into, length, vouched)) < length)
         throw this.corrupt(path, key, index, manifest, 'shrank while read')
       if (!vouched && this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
         this.stats.hashedChunks++
@@ -157,9 +157,13 @@ export class ChunkSource {
     }
   }
 
-  /** The chunk's bytes: a packed `data` read direct (direct-io.ts) when the store says so, like its writer wrote it. */
-  private async read(source: OpenChunk, into: Buffer, length: number): Promise<number> {
-    const directFd = source.packed && this.store.directIo ? reopenDirect(source.fd, false) : undefined
+  /**
+   * The chunk's bytes. A packed `data` a download is still writing (`live`: it vouches for the chunk) is read direct
+   * when the store says so (direct-io.ts), as its writer wrote it; any other through the page cache, where a chunk
+   * many ask for stays.
+   */
+  private async read(source: OpenChunk, into: Buffer, length: number, live: boolean): Promise<number> {
+    const directFd = live && source.packed && this.store.directIo ? reopenDirect(source.fd, false) : undefined
     try {
       return await readDirectOrNot({ fd: source.fd, directFd }, into, length, source.offset, this.syncReadBytes)
     } finally {
