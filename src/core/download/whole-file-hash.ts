@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto'
 import type { Bitfield } from '../bitfield.js'
+import { alignedBuffer } from '../direct-io.js'
 import { P2PError } from '../errors.js'
 import type { Manifest } from '../manifest.js'
 
@@ -91,7 +92,8 @@ export class WholeFileHash {
             continue // add() may have moved `hashed` meanwhile
           }
           // One buffer for the whole download: a fresh one per catch-up showed up as RSS growing with file size.
-          this.readBuffer ??= Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, size))
+          // Page-aligned: a read back past the page cache fills it in place (direct-io.ts).
+          this.readBuffer ??= alignedBuffer(Math.min(READ_BACK_BYTES, size))
           const buffer = this.readBuffer
           const start = this.hashed * chunkSize
           const endOf = (chunks: number) => Math.min(size, chunks * chunkSize)
