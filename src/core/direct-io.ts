@@ -1,6 +1,6 @@
 import { constants, openSync } from 'node:fs'
 import { type BufferLease, BufferPool } from './buffer-pool.js'
-import { readFully, readFullySync } from './read-fully.js'
+import { readFullySync } from './read-fully.js'
 import { writeFully, writeFullySync } from './write-fully.js'
 
 /**
@@ -218,38 +218,6 @@ export function readChunkSync(target: DirectTarget, into: Uint8Array, length: nu
     }
   }
   return readFullySync(target.fd, into, length, position)
-}
-
-/**
- * The same through libuv's pool. Reads through the page cache of at most `syncBytes` are done here (readFully); a
- * direct read never is, as it waits for the disk.
- */
-export async function readChunk(
-  target: DirectTarget,
-  into: Uint8Array,
-  length: number,
-  position: number,
-  syncBytes = 0,
-): Promise<number> {
-  const lease = target.directFd !== undefined && fitsDirect(length, position) ? await leasePiece() : undefined
-  if (lease !== undefined) {
-    try {
-      let got = 0
-      while (got < length) {
-        const piece = lease.buffer.subarray(0, Math.min(PIECE, length - got))
-        const n = await readFully(target.directFd!, piece, piece.length, position + got)
-        into.set(piece.subarray(0, n), got)
-        got += n
-        if (n < piece.length) break
-      }
-      return got
-    } catch (err) {
-      if (!refused(err)) throw err
-    } finally {
-      lease.release()
-    }
-  }
-  return readFully(target.fd, into, length, position, syncBytes)
 }
 
 /** Asynchronous reads and writes holding a buffer now (tests: each gives it back once; never above MAX_ASYNC). */

@@ -8,7 +8,6 @@ import {
   alignedBuffer,
   alignedLeasesOutstanding,
   type DirectTarget,
-  readChunk,
   readChunkSync,
   reopenDirect,
   writeChunk,
@@ -19,10 +18,11 @@ import { tmpDir } from '../helpers/files.js'
 /**
  * Chunks written and read past the page cache (direct-io.ts) on a real file:
  * whatever the chunk size (aligned or not), the last chunk's length, the
- * order of writes and reads and the path taken (the hash thread's
- * synchronous one, libuv's pool), the file holds and the reads return
- * exactly the bytes a plain buffered model holds, and every aligned buffer
- * leased is given back once.
+ * order of writes and reads, the write's path (the hash thread's
+ * synchronous one, libuv's pool) and the read's buffer (filled in place or
+ * through a piece), the file holds and the reads return exactly the bytes a
+ * plain buffered model holds, and every aligned buffer leased is given back
+ * once.
  */
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
@@ -72,9 +72,7 @@ async function run(path: string, direct: boolean, c: Case): Promise<Buffer> {
         written.add(index)
       } else if (written.has(index)) {
         const into = op.inPlace ? alignedBuffer(length) : Buffer.alloc(length) // aligned: filled in place
-        const got = op.sync
-          ? readChunkSync(target, into, length, position)
-          : await readChunk(target, into, length, position)
+        const got = readChunkSync(target, into, length, position)
         assert.equal(got, length)
         assert.equal(sha(into), sha(model.subarray(position, position + length)))
       }
@@ -124,7 +122,7 @@ describe('direct I/O (direct-io.ts)', () => {
     )
   })
 
-  it('many writes and reads at once: one direct at a time, the others wait their turn; all exact', async (t) => {
+  it('many writes at once: one direct at a time, the others wait their turn; all exact', async (t) => {
     const dir = await tmpDir(t)
     const fd = openSync(join(dir, 'data'), 'w+')
     const directFd = reopenDirect(fd, true)
@@ -135,13 +133,11 @@ describe('direct I/O (direct-io.ts)', () => {
     }, 0)
     try {
       await Promise.all(chunks.map((c, i) => writeChunk({ fd, directFd }, c, i * c.length)))
-      const back = await Promise.all(
-        chunks.map(async (c, i) => {
-          const into = Buffer.alloc(c.length)
-          assert.equal(await readChunk({ fd, directFd }, into, c.length, i * c.length), c.length)
-          return into
-        }),
-      )
+      const back = chunks.map((c, i) => {
+        const into = Buffer.alloc(c.length)
+        assert.equal(readChunkSync({ fd, directFd }, into, c.length, i * c.length), c.length)
+        return into
+      })
       assert.equal(sha(Buffer.concat(back)), sha(Buffer.concat(chunks)))
       assert.equal(sha(readFileSync(join(dir, 'data'))), sha(Buffer.concat(chunks)))
       assert.ok(most <= 1, `${most} aligned buffers out at once`)
@@ -161,7 +157,7 @@ describe('direct I/O (direct-io.ts)', () => {
     try {
       await writeChunk({ fd, directFd }, bytes, 1 << 20)
       const into = Buffer.alloc(1 << 20)
-      assert.equal(await readChunk({ fd, directFd }, into, into.length, 1 << 20), into.length)
+      assert.equal(readChunkSync({ fd, directFd }, into, into.length, 1 << 20), into.length)
       assert.equal(sha(into), sha(bytes))
     } finally {
       if (directFd !== undefined) closeSync(directFd)
