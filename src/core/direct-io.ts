@@ -26,12 +26,20 @@ import { writeFully, writeFullySync } from './write-fully.js'
  */
 
 export const DIRECT_ALIGN = 4096
+/** The largest page size Linux uses (arm64, ppc64le); also the most a chunk hashed on the calling thread holds. */
+const LARGEST_PAGE = 65536
+
 /**
- * A download goes direct only with a chunk size that is a multiple of this, the largest page size Linux uses
- * (arm64, ppc64le): a chunk written direct then never shares a page with one written through the page cache (a
- * short last chunk, a small one, a fallback), which the kernel's coherence between the two works by.
+ * Whether a download with chunks of `chunkSize` goes direct: a multiple of the largest page size, so a chunk
+ * written direct never shares a page with one written through the page cache (a short last chunk, a fallback),
+ * which the kernel's coherence between the two works by; and larger than that, as chunks of 64 KiB or less are
+ * hashed and written on the calling thread, through the page cache (hashing.ts), where reading them back direct
+ * would make the kernel write them out first.
  */
-export const DIRECT_CHUNK_MULTIPLE = 65536
+export function directChunkSize(chunkSize: number): boolean {
+  return chunkSize % LARGEST_PAGE === 0 && chunkSize > LARGEST_PAGE
+}
+
 /** Direct reads and writes go through aligned buffers of this size, a larger chunk in pieces. */
 const PIECE = 1024 * 1024
 /**
@@ -52,7 +60,7 @@ declare const WebAssembly: { Memory: new (d: { initial: number; maximum: number 
 const alignedMemory = new WeakSet<ArrayBufferLike>()
 
 function pageAligned(size: number): Buffer {
-  const pages = Math.max(1, Math.ceil(size / 65536)) // WebAssembly memory comes in pages of 64 KiB
+  const pages = Math.max(1, Math.ceil(size / 65536)) // WebAssembly memory comes in pages of 64 KiB too
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer
   alignedMemory.add(memory)
   return Buffer.from(memory, 0, size)
@@ -138,9 +146,9 @@ export function reopenDirect(fd: number, writable: boolean): number | undefined 
   }
 }
 
-/** Whether `length` bytes at `position` may be written or read direct: whole blocks, at least 64 KiB. */
+/** Whether `length` bytes at `position` may be written or read direct: whole blocks, more than 64 KiB. */
 export function fitsDirect(length: number, position: number): boolean {
-  return length >= 65536 && length % DIRECT_ALIGN === 0 && position % DIRECT_ALIGN === 0
+  return length > LARGEST_PAGE && length % DIRECT_ALIGN === 0 && position % DIRECT_ALIGN === 0
 }
 
 function refused(err: unknown): boolean {

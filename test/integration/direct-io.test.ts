@@ -8,6 +8,7 @@ import {
   alignedBuffer,
   alignedLeasesOutstanding,
   type DirectTarget,
+  directChunkSize,
   readChunkSync,
   reopenDirect,
   writeChunk,
@@ -147,6 +148,18 @@ describe('direct I/O (direct-io.ts)', () => {
       if (directFd !== undefined) closeSync(directFd)
       closeSync(fd)
     }
+  })
+
+  it('a download goes direct only with chunks of a multiple of 64 KiB, larger than 64 KiB', () => {
+    assert.deepEqual([65536, 131072, 1 << 20, 64 << 20, 1_000_000, 4096, 196608 + 4096].map(directChunkSize), [
+      false,
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+    ])
   })
 
   it('a chunk of random bytes at a 1 MiB offset survives the round trip', async (t) => {

@@ -1,7 +1,7 @@
 import { type FileHandle, mkdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
-import { DIRECT_CHUNK_MULTIPLE, readChunkSync, reopenDirect } from '../direct-io.js'
+import { directChunkSize, readChunkSync, reopenDirect } from '../direct-io.js'
 import { fromFsError, P2PError } from '../errors.js'
 import type { FileIdentity } from '../file-identity.js'
 import { type ChunkPlan, isTree, planOf } from '../item.js'
@@ -124,7 +124,7 @@ export class PackedWriter {
       handle = opened.handle
       const count = plan.chunkCount
       const inherited = (await readPackedHave(entryDir, count)) ?? new Bitfield(count)
-      const direct = options.directIo === true && plan.chunkSize % DIRECT_CHUNK_MULTIPLE === 0
+      const direct = options.directIo === true && directChunkSize(plan.chunkSize)
       directFd = direct ? reopenDirect(handle.fd, true) : undefined
       writer = new PackedWriter(handle, directFd, opened.identity, options, inherited)
       writer.unvouch = options.vouch?.register(path, opened.identity, writer.have)
