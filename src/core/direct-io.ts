@@ -43,8 +43,8 @@ export function directChunkSize(chunkSize: number): boolean {
 /** Direct reads and writes go through aligned buffers of this size, a larger chunk in pieces. */
 const PIECE = 1024 * 1024
 /**
- * At most this many of a thread's asynchronous reads and writes are direct at once; the next ones wait their turn
- * (a direct read of 1 MiB takes 0.5 ms here; one more buffer showed as 1 MB more of a download's peak RSS).
+ * At most this many of a thread's asynchronous writes (a download's while its chunks come slowly, before its hash
+ * thread starts: hash-pace.ts) are direct at once, each through a buffer; the next ones wait their turn.
  */
 const MAX_ASYNC = 1
 
@@ -83,7 +83,7 @@ export function alignedBuffer(size: number): Buffer {
   }
 }
 
-/** Whether a direct read may fill `into` in place (its memory aligned, and room for the whole blocks). */
+/** Whether a direct read may fill `into` in place: its memory page-aligned (alignedBuffer's), its start a block's. */
 function fillsInPlace(into: Uint8Array): boolean {
   return alignedMemory.has(into.buffer) && into.byteOffset % DIRECT_ALIGN === 0
 }
@@ -102,12 +102,12 @@ function syncBuffer(): Buffer | undefined {
   return syncPiece
 }
 
-/** This thread's buffers for asynchronous reads and writes, each leased to one at a time, at most MAX_ASYNC out. */
+/** This thread's buffers for asynchronous writes, each leased to one at a time, at most MAX_ASYNC out. */
 const pieces = new BufferPool({ maxPerSize: MAX_ASYNC, allocate: alignedPiece })
 let asyncOut = 0
 const waiting: Array<() => void> = []
 
-/** A buffer for one asynchronous read or write, once fewer than MAX_ASYNC are out; undefined if none can be made. */
+/** A buffer for one asynchronous write, once fewer than MAX_ASYNC are out; undefined if none can be made. */
 async function leasePiece(): Promise<BufferLease | undefined> {
   while (asyncOut >= MAX_ASYNC) await new Promise<void>((resolve) => waiting.push(resolve))
   let lease: BufferLease
@@ -228,7 +228,7 @@ export function readChunkSync(target: DirectTarget, into: Uint8Array, length: nu
   return readFullySync(target.fd, into, length, position)
 }
 
-/** Asynchronous reads and writes holding a buffer now (tests: each gives it back once; never above MAX_ASYNC). */
+/** Asynchronous writes holding a buffer now (tests: each gives it back once; never above MAX_ASYNC). */
 export function alignedLeasesOutstanding(): number {
   return asyncOut
 }
