@@ -35,8 +35,6 @@ export interface BufferLease {
 export interface BufferPoolOptions {
   maxPerSize?: number
   onViolation?: OnViolation
-  /** Where a size class's memory comes from (default plainBuffer); a pool takes back only memory it made. */
-  allocate?: (size: number) => Buffer
 }
 
 /** Buffer over fresh shared memory: hand it to the hash worker without a copy. */
@@ -80,9 +78,6 @@ export class BufferPool {
   private readonly held = new WeakSet<ArrayBufferLike>()
   private readonly maxPerSize: number
   private readonly onViolation: OnViolation
-  private readonly allocate: (size: number) => Buffer
-  /** Whether `give` may keep this memory: plainBuffer's, or what this pool's own allocator made. */
-  private readonly isOurs: (memory: ArrayBufferLike) => boolean
   private leased = 0
   /** Ownership bugs seen (each also passed to onViolation). */
   violations = 0
@@ -92,19 +87,6 @@ export class BufferPool {
     const given = typeof options === 'number' ? { maxPerSize: options } : options
     this.maxPerSize = given.maxPerSize ?? 64
     this.onViolation = given.onViolation ?? (() => undefined)
-    const allocate = given.allocate
-    if (allocate === undefined) {
-      this.allocate = plainBuffer
-      this.isOurs = (memory) => ownMemory.has(memory)
-    } else {
-      const made = new WeakSet<ArrayBufferLike>()
-      this.allocate = (size) => {
-        const buffer = allocate(size)
-        made.add(buffer.buffer)
-        return buffer
-      }
-      this.isOurs = (memory) => made.has(memory)
-    }
   }
 
   private violation(message: string): void {
@@ -121,23 +103,23 @@ export class BufferPool {
     const whole = sizeClass(size)
     let buffer = this.free.get(whole)?.pop()
     if (buffer) this.held.delete(buffer.buffer)
-    else buffer = this.allocate(whole)
+    else buffer = plainBuffer(whole)
     return size === whole ? buffer : buffer.subarray(0, size)
   }
 
   /**
-   * Return a buffer from `take`; anything else (memory not of this pool's
-   * allocator's making — shared memory, a slice of Node's slab, a Buffer.alloc —, a
+   * Return a buffer from `take`; anything else (memory not of plainBuffer's
+   * making — shared memory, a slice of Node's slab, a Buffer.alloc —, a
    * view not at its start, memory transferred away) is ignored, and a
    * buffer the pool already holds is refused and reported.
    */
   give(buffer: Buffer): void {
     const memory = buffer.buffer
+    if (!ownMemory.has(memory) || buffer.byteOffset !== 0 || memory.byteLength !== sizeClass(buffer.byteLength)) return
     if (this.held.has(memory)) {
       this.violation(`a ${buffer.length}-byte buffer was given back to the pool twice`)
       return
     }
-    if (!this.isOurs(memory) || buffer.byteOffset !== 0 || memory.byteLength !== sizeClass(buffer.byteLength)) return
     let list = this.free.get(memory.byteLength)
     if (!list) {
       list = []

@@ -1,5 +1,5 @@
 import { constants, openSync } from 'node:fs'
-import { type BufferLease, BufferPool } from './buffer-pool.js'
+import type { BufferLease } from './buffer-pool.js'
 import { readFullySync } from './read-fully.js'
 import { writeFully, writeFullySync } from './write-fully.js'
 
@@ -42,11 +42,6 @@ export function directChunkSize(chunkSize: number): boolean {
 
 /** Direct reads and writes go through aligned buffers of this size, a larger chunk in pieces. */
 const PIECE = 1024 * 1024
-/**
- * At most this many of a thread's asynchronous writes (a download's while its chunks come slowly, before its hash
- * thread starts: hash-pace.ts) are direct at once, each through a buffer; the next ones wait their turn.
- */
-const MAX_ASYNC = 1
 
 /** The descriptors of one open file: the ordinary one, and the same file opened O_DIRECT when that worked. */
 export interface DirectTarget {
@@ -102,30 +97,35 @@ function syncBuffer(): Buffer | undefined {
   return syncPiece
 }
 
-/** This thread's buffers for asynchronous writes, each leased to one at a time, at most MAX_ASYNC out. */
-const pieces = new BufferPool({ maxPerSize: MAX_ASYNC, allocate: alignedPiece })
-let asyncOut = 0
+/**
+ * This thread's buffer for its asynchronous writes (a download's while its chunks come slowly, before its hash thread
+ * starts: hash-pace.ts), whether one holds it, and the writes waiting their turn: one at a time (with two buffers,
+ * reads through them too, a 16-host round's median peak RSS was 99-101 MB, docs/benchmarks.md).
+ */
+let asyncPiece: Buffer | undefined
+let asyncHeld = false
 const waiting: Array<() => void> = []
 
-/** A buffer for one asynchronous write, once fewer than MAX_ASYNC are out; undefined if none can be made. */
+/**
+ * The asynchronous writes' buffer for one write, once the one before gave it back; undefined if it cannot be made.
+ * The lease's release gives it to the next write waiting.
+ */
 async function leasePiece(): Promise<BufferLease | undefined> {
-  while (asyncOut >= MAX_ASYNC) await new Promise<void>((resolve) => waiting.push(resolve))
-  let lease: BufferLease
+  while (asyncHeld) await new Promise<void>((resolve) => waiting.push(resolve))
   try {
-    lease = pieces.lease(PIECE)
+    asyncPiece ??= alignedPiece()
   } catch {
     waiting.shift()?.()
     return undefined
   }
-  asyncOut++
-  let out = true
+  asyncHeld = true
+  let held = true
   return {
-    buffer: lease.buffer,
+    buffer: asyncPiece,
     release: () => {
-      lease.release() // a second release is the pool's to report
-      if (!out) return
-      out = false
-      asyncOut--
+      if (!held) return
+      held = false
+      asyncHeld = false
       waiting.shift()?.()
     },
   }
@@ -228,7 +228,7 @@ export function readChunkSync(target: DirectTarget, into: Uint8Array, length: nu
   return readFullySync(target.fd, into, length, position)
 }
 
-/** Asynchronous writes holding a buffer now (tests: each gives it back once; never above MAX_ASYNC). */
+/** Asynchronous writes holding the buffer now, 0 or 1 (tests: each gives it back once). */
 export function alignedLeasesOutstanding(): number {
-  return asyncOut
+  return asyncHeld ? 1 : 0
 }
