@@ -202,14 +202,15 @@ export async function writeChunk(target: DirectTarget, data: Uint8Array, positio
  */
 export function readChunkSync(target: DirectTarget, into: Uint8Array, length: number, position: number): number {
   const direct = target.directFd !== undefined && fitsDirect(length, position)
-  if (direct && fillsInPlace(into)) {
+  const inPlace = direct && fillsInPlace(into)
+  if (inPlace) {
     try {
       return readFullySync(target.directFd!, into, length, position)
     } catch (err) {
       if (!refused(err)) throw err
     }
   }
-  const buffer = direct && !fillsInPlace(into) ? syncBuffer() : undefined
+  const buffer = direct && !inPlace ? syncBuffer() : undefined
   if (buffer !== undefined) {
     try {
       let got = 0
