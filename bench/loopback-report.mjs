@@ -88,6 +88,6 @@ function encryptionLines(m, r, { firstByte, cpu, cipher }) {
   return [
     `Encrypted (the default) ÷ --transport plain, 2 seeders, by id: ${(m.download2id / m.download2plain).toFixed(2)} × (target ≤ 1.25 ×); peak RSS ${mb(r.download2id)} encrypted, ${mb(r.download2plain)} plain (target ≤ 150 MB).`,
     `Its floor: the plain download's processes used ${plainCpu.toFixed(2)} CPU-s (${((100 * plainCpu) / (cores * m.download2plain)).toFixed(0)} % of ${cores} cores over its wall time), the encrypted one's ${median(cpu.encrypted).toFixed(2)} CPU-s; sealing and opening the file costs the cipher alone ${median(cipher).toFixed(2)} CPU-s, so ≥ ${floor.toFixed(2)} s = ${(floor / m.download2plain).toFixed(2)} × plain on ${cores} cores.`,
-    `First byte (start → manifest, medians): by id encrypted ${median(firstByte.encrypted).toFixed(0)} ms, plain ${median(firstByte.plain).toFixed(0)} ms; by name (encrypted; the 1.2 s wait for other files of that name included) ${median(firstByte.name).toFixed(0)} ms.`,
+    `First byte (start → manifest, medians): by id encrypted ${median(firstByte.encrypted).toFixed(0)} ms, plain ${median(firstByte.plain).toFixed(0)} ms; by name (encrypted; fetched from the first answer on, the 1.2 s name decision runs meanwhile) ${median(firstByte.name).toFixed(0)} ms.`,
   ]
 }

@@ -8,8 +8,8 @@ import { mkdirSync, rmSync } from 'node:fs'
 // all of them. A variant is a build (ROOT, a directory with bin/ and dist/;
 // this checkout when empty), flags for node and environment variables, e.g.
 //   --variant 'base=/tmp/base' --variant 'semi2=|--max-semi-space-size=2' --variant 'quiet=||P2P_LOG_LEVEL=warn'
-// Every download after a first, unmeasured one is by id (no 1.2 s name
-// wait) and is checked against the file's SHA-256. Kills only what it starts.
+// Every download after a first, unmeasured one is by id (no name to
+// decide) and is checked against the file's SHA-256. Kills only what it starts.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {

@@ -273,7 +273,7 @@ async function main() {
     add('download2', byName)
     firstByte.name.push(byName.firstByteMs)
     // Issue 16: the encrypted default beside today's plain protocol, same file, same run, both by id (a
-    // download by name waits 1.2 s for other files of that name, which would dilute the ratio).
+    // download by name ends no sooner than 1.2 s after the name's first answer, which would dilute the ratio).
     progress(`run ${run}/${runs}: two seeders, by id`)
     let seedersBefore = swarm.cpu()
     const encrypted = await downloadOnce(name, swarm.udpPort, expected, ['--id', byName.id])

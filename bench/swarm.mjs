@@ -81,7 +81,7 @@ const NAME = 'swarm-sample.bin'
 // The Node floor's chunk: p2pshare's default for this size (1 MiB).
 const FLOOR_CHUNK = 1024 * 1024
 // p2p-download by the file's id (as aria2c is given the torrent, curl the URL), or by name: then each
-// download first waits 1.2 s for other files of that name to answer (docs/protocol.md).
+// download's final name also waits until no other file of that name has answered for 1.2 s (docs/architecture.md).
 const by = opt('by', 'id')
 // --min-burst-gap S: every p2p-announce's gap between bursts for store changes (default: the command's own).
 const announceGap = opt('min-burst-gap', '') ? ['--min-burst-gap', opt('min-burst-gap', '')] : []

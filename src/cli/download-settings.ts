@@ -17,7 +17,7 @@ export const DOWNLOAD_SETTINGS = {
   wait: {
     flag: 'wait',
     valueName: '<seconds>',
-    description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s) and its manifest to arrive (one still arriving at 1 MiB/s or faster is let finish), and for a peer when some chunks have none`,
+    description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s; the first to answer is fetched meanwhile, and takes its final name only then) and its manifest to arrive (one still arriving at 1 MiB/s or faster is let finish), and for a peer when some chunks have none`,
     defaultValue: defaults.waitMs / 1000,
     parse: parseSeconds(0, 86400),
   },

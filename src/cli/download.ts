@@ -23,6 +23,7 @@ import {
   type Trust,
   validateName,
 } from '../index.js'
+import { fetchByName, type NameGate } from './by-name.js'
 import { type CommandContext, defineCommand, stopAll, untilAborted } from './common.js'
 import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
 import { formatBytes, shortId } from './format.js'
@@ -124,9 +125,17 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
       seeding = await startSeeding(settings, host, store, trust, await seedReach(ctx, host, reach), log)
     }
     await directory.start()
-    const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
-    dht = settings.dht ? await startDht(ctx, target, trust) : undefined
-    const receipt = await runDownload(ctx, store, directory, target, trust, dht, seeding)
+    let receipt: DownloadReceipt
+    if (id === undefined && name !== undefined && !settings.dht) {
+      // By name on the LAN: fetched from the first answer on, while the name is still being decided (by-name.ts).
+      receipt = await fetchByName(ctx, directory, name, interactive, (target, gate) =>
+        runDownload(ctx, store, directory, target, trust, undefined, seeding, gate),
+      )
+    } else {
+      const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
+      dht = settings.dht ? await startDht(ctx, target, trust) : undefined
+      receipt = await runDownload(ctx, store, directory, target, trust, dht, seeding)
+    }
     renderReceipt(ctx, receipt, reach)
     if (seeding) {
       await seedUntilStopped(ctx, seeding)
@@ -203,6 +212,7 @@ async function runDownload(
   trust: Trust,
   dht: DhtPeers | undefined,
   seeding: Seeding | undefined,
+  gate?: NameGate,
 ): Promise<DownloadReceipt> {
   const settings = ctx.settings
   let progress: Progress | undefined
@@ -217,7 +227,7 @@ async function runDownload(
         downloadsDir: settings.downloadsDir,
         force: ctx.options.force === true,
         ...(Array.isArray(ctx.options.only) ? { only: ctx.options.only as string[] } : {}),
-        signal: ctx.signal,
+        signal: gate?.signal ?? ctx.signal,
         peers: dht ? mergeFinders(directory, dht) : directory,
         ...(dht ? { dialer: dht } : {}),
         ...(seeding ? { vouch: seeding.vouched } : {}),
@@ -232,7 +242,7 @@ async function runDownload(
           waitMs: settings.wait * 1000,
           maxBufferedBytes: settings.maxBuffered,
         },
-        beforeFinalName: testHook(),
+        beforeFinalName: beforeFinalName(gate),
         onManifest: (m) => {
           const { size, chunks, folder } = summaryOf(m)
           ctx.log.info({ id, name: m.name, size, chunks, ...folder }, 'download start')
@@ -275,13 +285,15 @@ async function runDownload(
 }
 
 /**
- * The crash-before-rename fault test (FAULTS.md case 7, test/cli/faults) kills
- * the process between the verified `.part` and its final name. Read here, in
- * the command, never in the library: the library takes a callback.
+ * What runs between the verified `.part` and its final name: the name's decision (by-name.ts), then the
+ * crash-before-rename fault test (FAULTS.md case 7, test/cli/faults), which kills the process there. The
+ * test's variable is read here, in the command, never in the library: the library takes a callback.
  */
-function testHook(): (() => void) | undefined {
-  if (process.env.P2P_TEST_HOOK !== 'kill-before-rename') return undefined
-  return () => {
-    process.kill(process.pid, 'SIGKILL')
+function beforeFinalName(gate: NameGate | undefined): (() => Promise<void>) | undefined {
+  const kill = process.env.P2P_TEST_HOOK === 'kill-before-rename'
+  if (!gate && !kill) return undefined
+  return async () => {
+    await gate?.decided()
+    if (kill) process.kill(process.pid, 'SIGKILL')
   }
 }

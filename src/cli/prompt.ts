@@ -59,31 +59,56 @@ function describe(f: KnownFile): string {
   return `${printable(f.name)}${folder}  ${formatBytes(f.size)}  ${f.peers.length} peer(s), ${complete} complete  [${shortId(f.id)}…]`
 }
 
+/** What picking a file needs of the command: how long to wait (--wait, seconds) and its stop. */
+export interface PickContext {
+  settings: { wait: number }
+  signal: AbortSignal
+}
+
 /**
- * The id to fetch: the only file with that name, the user's pick among several, or the prompt's answer.
- * Files of the same name answer our query one by one (announcers busy or rate-limited, big stores in
- * several datagrams), so the choice waits until no new one has turned up for NAME_QUIET_MS, within --wait.
+ * Resolves once no new id of `ids` has turned up for `quietMs` (0: once the first turns up), within `deadline`.
+ * Files of the same name answer our query one by one (announcers busy or rate-limited, big stores in several
+ * datagrams), so a name is decided on quiet, not on the first answer.
+ */
+export function settleAnswers(
+  ctx: PickContext,
+  directory: PeerDirectory,
+  ids: () => string[],
+  quietMs: number,
+  deadline: number,
+): Promise<void> {
+  return waitForQuiet(directory, ids, { quietMs, since: directory.queriedAt, deadline, signal: ctx.signal })
+}
+
+/**
+ * The id to fetch: the only file with that name, the user's pick among several, or the prompt's answer,
+ * once no new file of that name has turned up for NAME_QUIET_MS, within --wait. (A download by name on the
+ * LAN starts before that: by-name.ts.)
  */
 export async function pickTarget(
-  ctx: { settings: { wait: number }; signal: AbortSignal },
+  ctx: PickContext,
   directory: PeerDirectory,
   name: string | undefined,
   interactive: boolean,
 ): Promise<string> {
   const deadline = performance.now() + ctx.settings.wait * 1000
-  const settle = (ids: () => string[], until: number): Promise<void> =>
-    waitForQuiet(directory, ids, {
-      quietMs: NAME_QUIET_MS,
-      since: directory.queriedAt,
-      deadline: until,
-      signal: ctx.signal,
-    })
   if (name === undefined) {
     // The picker lists what answered; a quiet LAN shows an empty list after a few quiet intervals, not after --wait.
-    await settle(() => directory.files().map((f) => f.id), Math.min(deadline, directory.queriedAt + 3 * NAME_QUIET_MS))
+    const until = Math.min(deadline, directory.queriedAt + 3 * NAME_QUIET_MS)
+    await settleAnswers(ctx, directory, () => directory.files().map((f) => f.id), NAME_QUIET_MS, until)
     return chooseFile(directory, undefined, ctx.signal)
   }
-  await settle(() => directory.named(name).map((f) => f.id), deadline)
+  await settleAnswers(ctx, directory, () => directory.named(name).map((f) => f.id), NAME_QUIET_MS, deadline)
+  return targetAmong(ctx, directory, name, interactive)
+}
+
+/** Once the name is decided: its only file, the user's pick among several, else E_NOT_FOUND or E_AMBIGUOUS. */
+export async function targetAmong(
+  ctx: PickContext,
+  directory: PeerDirectory,
+  name: string,
+  interactive: boolean,
+): Promise<string> {
   const matches: KnownFile[] = directory.named(name)
   if (matches.length === 0) {
     throw new P2PError(

@@ -259,6 +259,40 @@ describe('p2p-download', () => {
       assert.equal(r.code, 2, r.stderr)
       assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS')
       assert.match((r.result as { message: string }).message, /2 different files are named "same\.bin"/)
+      // The first file was fetched while the name was being decided: nothing of it took the final name.
+      assert.deepEqual(await readdir(join(dir, 'd', 'downloads')).catch(() => []), [])
+      return
+    }
+  })
+
+  it('stops a download by name when a second file of the name answers in time; --id then resumes what it fetched', async (t) => {
+    for (let attempt = 1; ; attempt++) {
+      const dir = await tmpDir(t)
+      const udp = await freeUdpPort()
+      const sha = await randomFile(join(dir, 'same.bin'), 48 * MiB)
+      const { id } = await split(join(dir, 'a'), join(dir, 'same.bin'))
+      // The first to answer is fetched at once (its transfer may be over, or not, when the second answers).
+      await startSeeder(t, join(dir, 'a'), udp)
+      const late = await fakeAnnouncer(t, udp)
+      const download = runDownload(join(dir, 'd'), udp, ['same.bin'])
+      await late.nextQuery()
+      const queried = performance.now()
+      await new Promise((r) => setTimeout(r, 600))
+      await late.announce('late-peer', 7201, [{ id: fakeId(1), name: 'same.bin', size: 6000 }])
+      const sentMs = Math.round(performance.now() - queried)
+      t.diagnostic(`attempt ${attempt}: second "same.bin" sent ${sentMs} ms after the query`)
+      const r = await download
+      if (sentMs > NAME_QUIET_MS - 300 && attempt < 5) continue
+      assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS', r.stderr)
+      assert.deepEqual(await readdir(join(dir, 'd', 'downloads')).catch(() => []), [])
+      const stored = await storedChunks(join(dir, 'd'), 'same.bin')
+      t.diagnostic(`${stored} of 48 chunks stored when the download stopped`)
+      const again = await runDownload(join(dir, 'd'), udp, ['--id', id])
+      assert.equal(again.code, 0, again.stderr)
+      const receipt = again.result as unknown as Receipt
+      assert.equal(receipt.sha256, sha)
+      assert.equal(await sha256File(receipt.path), sha)
+      assert.equal(receipt.resumedBytes, stored * MiB)
       return
     }
   })

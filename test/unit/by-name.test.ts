@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fetchByName, type NameGate } from '../../src/cli/by-name.js'
+import type { PeerDirectory } from '../../src/core/download/peers.js'
+import { NAME_QUIET_MS } from '../../src/core/download/quiet.js'
+import { hasCode, P2PError } from '../../src/core/errors.js'
+import { silentLogger } from '../../src/core/log.js'
+
+/**
+ * A peer directory whose files of one name are what the test says, when it
+ * says (real time: the product's quiet interval is NAME_QUIET_MS). Only what
+ * fetchByName reads of a directory is here.
+ */
+class NamedFiles {
+  readonly queriedAt = performance.now()
+  private ids: string[] = []
+  private wake: Array<() => void> = []
+
+  answer(id: string): void {
+    this.ids.push(id)
+    for (const w of this.wake.splice(0)) w()
+  }
+
+  named(): Array<{ id: string; size: number; peers: unknown[] }> {
+    return this.ids.map((id) => ({ id, size: 1000, peers: [] }))
+  }
+
+  waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      signal?.addEventListener('abort', done)
+      this.wake.push(done)
+    })
+  }
+}
+
+const ctx = (wait = 10) => ({ settings: { wait }, signal: new AbortController().signal, log: silentLogger() })
+
+/** A fetch that records when it was called and for which id, and ends as `outcome` says. */
+function recordingFetch(outcome: (gate: NameGate | undefined) => Promise<string>) {
+  const calls: Array<{ id: string; at: number; speculative: boolean }> = []
+  const fetch = async (id: string, gate?: NameGate): Promise<string> => {
+    calls.push({ id, at: performance.now(), speculative: gate !== undefined })
+    return outcome(gate)
+  }
+  return { calls, fetch }
+}
+
+/** Like a download: works until `ms` has passed or the gate's signal aborts, then awaits the gate's decision. */
+const download = (ms: number) => async (gate: NameGate | undefined) => {
+  await sleep(ms, undefined, gate ? { signal: gate.signal } : {}).catch(() => {
+    throw new P2PError('E_INTERRUPTED', 'the download stopped')
+  })
+  await gate?.decided()
+  return 'receipt'
+}
+
+describe('fetchByName', () => {
+  it('fetches the only file of the name at once, and finishes only once the name is decided', async () => {
+    const dir = new NamedFiles()
+    setTimeout(() => dir.answer('a'), 50)
+    const { calls, fetch } = recordingFetch(download(100))
+    const started = performance.now()
+    const result = await fetchByName(ctx(), dir as unknown as PeerDirectory, 'x.bin', false, fetch)
+    const took = performance.now() - started
+    assert.equal(result, 'receipt')
+    assert.deepEqual(
+      calls.map((c) => [c.id, c.speculative]),
+      [['a', true]],
+    )
+    assert.ok(calls[0]!.at - started < NAME_QUIET_MS / 2, `fetched ${calls[0]!.at - started} ms after the start`)
+    assert.ok(took >= NAME_QUIET_MS, `ended after ${took} ms, before the quiet interval`)
+  })
+
+  it('stops the download when another file of the name answers in time, and reports the ambiguity', async () => {
+    const dir = new NamedFiles()
+    dir.answer('a')
+    setTimeout(() => dir.answer('b'), 300)
+    const { calls, fetch } = recordingFetch(download(60_000))
+    await assert.rejects(fetchByName(ctx(), dir as unknown as PeerDirectory, 'x.bin', false, fetch), (err) =>
+      hasCode(err, 'E_AMBIGUOUS'),
+    )
+    assert.equal(calls.length, 1)
+  })
+
+  it('stops a download that finished its transfer before its final name when another answers in time', async () => {
+    const dir = new NamedFiles()
+    dir.answer('a')
+    setTimeout(() => dir.answer('b'), 400)
+    const { fetch } = recordingFetch(download(10))
+    await assert.rejects(fetchByName(ctx(), dir as unknown as PeerDirectory, 'x.bin', false, fetch), (err) =>
+      hasCode(err, 'E_AMBIGUOUS'),
+    )
+  })
+
+  it("reports an early failure only once the name is decided: the download's error, or the ambiguity", async () => {
+    for (const second of [false, true]) {
+      const dir = new NamedFiles()
+      dir.answer('a')
+      if (second) setTimeout(() => dir.answer('b'), 300)
+      const started = performance.now()
+      const { fetch } = recordingFetch(async () => {
+        throw new P2PError('E_NO_PEER', 'no peer delivered')
+      })
+      await assert.rejects(fetchByName(ctx(), dir as unknown as PeerDirectory, 'x.bin', false, fetch), (err) =>
+        hasCode(err, second ? 'E_AMBIGUOUS' : 'E_NO_PEER'),
+      )
+      assert.ok(performance.now() - started >= NAME_QUIET_MS - 5)
+    }
+  })
+
+  it('fetches nothing before the name is decided when several files answer at first', async () => {
+    const dir = new NamedFiles()
+    dir.answer('a')
+    dir.answer('b')
+    const { calls, fetch } = recordingFetch(download(10))
+    await assert.rejects(fetchByName(ctx(), dir as unknown as PeerDirectory, 'x.bin', false, fetch), (err) =>
+      hasCode(err, 'E_AMBIGUOUS'),
+    )
+    assert.equal(calls.length, 0)
+  })
+
+  it('says E_NOT_FOUND when no file of the name answers within --wait', async () => {
+    const dir = new NamedFiles()
+    const { calls, fetch } = recordingFetch(download(10))
+    await assert.rejects(fetchByName(ctx(0.2), dir as unknown as PeerDirectory, 'x.bin', false, fetch), (err) =>
+      hasCode(err, 'E_NOT_FOUND'),
+    )
+    assert.equal(calls.length, 0)
+  })
+})
