@@ -5,7 +5,7 @@ import { type PickContext, settleAnswers, targetAmong } from './prompt.js'
 export interface NameGate {
   /** Aborts when another file of the name answers in time (or the command stops). */
   signal: AbortSignal
-  /** The download's last step before its final name: resolves once the name is decided for this file, else throws. */
+  /** Awaited once every chunk is in, before `.part` or the final name: resolves once the name is decided for this file, else throws. */
   decided: () => Promise<void>
 }
 
@@ -16,12 +16,16 @@ export interface NameGate {
  * the name is unique, the wait cost every download by name about 1.2 s
  * before its first byte (docs/benchmarks.md). The decision is the one
  * pickTarget makes, taken at the same moment:
- * - nothing takes the final name before the interval has passed with no
- *   other file of the name (`decided` is the download's last step);
- * - another file of the name answering within it stops the download (its
- *   chunks stay in the store, resumable) and the name goes to `targetAmong`
- *   as it would have before any byte was fetched: E_AMBIGUOUS, or the prompt
- *   on a terminal, and then the file picked is fetched;
+ * - nothing is made under the downloads directory's names (`.part`, the
+ *   final name) before the interval has passed with no other file of the
+ *   name (the download awaits `decided` once its chunks are in);
+ * - another file of the name answering within it stops the download at once
+ *   (its chunks stay in the store, resumable), and once the name is quiet it
+ *   goes to `targetAmong` as it would have before any byte was fetched:
+ *   E_AMBIGUOUS, or the prompt on a terminal, and then the file picked is
+ *   fetched; so does the first file's vanishing (E_NOT_FOUND, as before);
+ * - Ctrl-C within the interval decides nothing: the download stops, and
+ *   nothing takes the final name;
  * - a download that fails before the interval is over reports its own error
  *   only once the name has turned out unique (else the ambiguity).
  * Several files answering before the first byte, or none, go to pickTarget's
@@ -43,25 +47,51 @@ export async function fetchByName<T>(
     return fetch(await targetAmong(ctx, directory, name, interactive))
   }
   const id = first[0]!
-  const unique = settleAnswers(ctx, directory, ids, NAME_QUIET_MS, deadline).then(
-    () => ids().every((other) => other === id),
-    () => true, // stopped (Ctrl-C): nothing to decide; the download says why it stopped
+  const others = (): string[] => ids().filter((other) => other !== id)
+  // The decision, as pickTarget takes it: the name is this file's only if it alone is listed once it is quiet.
+  const decision: Promise<'only' | 'not only' | 'stopped'> = settleAnswers(
+    ctx,
+    directory,
+    ids,
+    NAME_QUIET_MS,
+    deadline,
+  ).then(
+    () => (ids().length === 1 && others().length === 0 ? 'only' : 'not only'),
+    () => 'stopped', // Ctrl-C: nothing is decided, and nothing may take the final name
   )
   const stop = new AbortController()
-  void unique.then((only) => {
-    if (!only) stop.abort(new P2PError('E_INTERRUPTED', `another file named "${name}" answered`))
+  const stopped = (): P2PError => new P2PError('E_INTERRUPTED', `another file named "${name}" answered`)
+  // Another file of the name stops the fetch the moment it answers (what a stranger's file puts in the store
+  // ends there); the decision itself still waits for quiet, as before.
+  const watching = new AbortController()
+  void settleAnswers({ ...ctx, signal: AbortSignal.any([ctx.signal, watching.signal]) }, directory, others, 0, deadline)
+    .then(() => {
+      if (others().length > 0) stop.abort(stopped())
+    })
+    .catch(() => undefined)
+  void decision.then((verdict) => {
+    watching.abort()
+    if (verdict === 'not only') stop.abort(stopped())
   })
   const gate: NameGate = {
     signal: AbortSignal.any([ctx.signal, stop.signal]),
     decided: async () => {
-      if (!(await unique)) throw new P2PError('E_INTERRUPTED', `another file named "${name}" answered`)
+      const verdict = await decision
+      if (verdict === 'stopped') throw ctx.signal.reason ?? new P2PError('E_INTERRUPTED', 'stopped')
+      if (verdict === 'not only') throw stopped()
     },
   }
   try {
-    return await fetch(id, gate)
+    const result = await fetch(id, gate)
+    if ((await decision) !== 'only')
+      throw new P2PError('E_INTERNAL', `the download of "${name}" ended before the name was decided`)
+    return result
   } catch (err) {
-    if (await unique) throw err
-    ctx.log.info({ name, started: id, files: ids().length }, 'another file of the name answered: download stopped')
-    return fetch(await targetAmong(ctx, directory, name, interactive))
+    const verdict = await decision
+    if (verdict === 'stopped' || (verdict === 'only' && !stop.signal.aborted)) throw err
+    // Stopped for another file that was gone again by the time the name was quiet: the name is this file's.
+    if (verdict === 'only') return fetch(id)
   }
+  ctx.log.info({ name, started: id, files: ids().length }, 'another file of the name answered: download stopped')
+  return fetch(await targetAmong(ctx, directory, name, interactive))
 }

@@ -242,7 +242,8 @@ async function runDownload(
           waitMs: settings.wait * 1000,
           maxBufferedBytes: settings.maxBuffered,
         },
-        beforeFinalName: beforeFinalName(gate),
+        ...(gate ? { nameDecided: gate.decided } : {}),
+        beforeFinalName: testHook(),
         onManifest: (m) => {
           const { size, chunks, folder } = summaryOf(m)
           ctx.log.info({ id, name: m.name, size, chunks, ...folder }, 'download start')
@@ -285,15 +286,13 @@ async function runDownload(
 }
 
 /**
- * What runs between the verified `.part` and its final name: the name's decision (by-name.ts), then the
- * crash-before-rename fault test (FAULTS.md case 7, test/cli/faults), which kills the process there. The
- * test's variable is read here, in the command, never in the library: the library takes a callback.
+ * The crash-before-rename fault test (FAULTS.md case 7, test/cli/faults) kills
+ * the process between the verified `.part` and its final name. Read here, in
+ * the command, never in the library: the library takes a callback.
  */
-function beforeFinalName(gate: NameGate | undefined): (() => Promise<void>) | undefined {
-  const kill = process.env.P2P_TEST_HOOK === 'kill-before-rename'
-  if (!gate && !kill) return undefined
-  return async () => {
-    await gate?.decided()
-    if (kill) process.kill(process.pid, 'SIGKILL')
+function testHook(): (() => void) | undefined {
+  if (process.env.P2P_TEST_HOOK !== 'kill-before-rename') return undefined
+  return () => {
+    process.kill(process.pid, 'SIGKILL')
   }
 }

@@ -17,7 +17,7 @@ import { BROADCAST, freeUdpPort, runDownload, split, startDaemon, startSeeder } 
 const MAX = 1 << 24
 
 describe('hostile claims against the real commands', () => {
-  it('a stranger announcing the honest id under another name and his own file under the wanted name: p2p-download NAME exits E_AMBIGUOUS, fetching nothing', async (t) => {
+  it('a stranger announcing the honest id under another name and his own file under the wanted name: p2p-download NAME exits E_AMBIGUOUS, nothing under the final name', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
     await randomFile(join(dir, 'wanted.bin'), 300_000)

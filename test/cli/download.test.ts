@@ -282,11 +282,13 @@ describe('p2p-download', () => {
       const sentMs = Math.round(performance.now() - queried)
       t.diagnostic(`attempt ${attempt}: second "same.bin" sent ${sentMs} ms after the query`)
       const r = await download
-      if (sentMs > NAME_QUIET_MS - 300 && attempt < 5) continue
-      assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS', r.stderr)
-      assert.deepEqual(await readdir(join(dir, 'd', 'downloads')).catch(() => []), [])
       const stored = await storedChunks(join(dir, 'd'), 'same.bin')
       t.diagnostic(`${stored} of 48 chunks stored when the download stopped`)
+      // A stalled test, not the product, when nothing was fetched 600 ms after the answer or the second came late.
+      if ((sentMs > NAME_QUIET_MS - 300 || stored === 0) && attempt < 5) continue
+      assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS', r.stderr)
+      assert.deepEqual(await readdir(join(dir, 'd', 'downloads')).catch(() => []), [])
+      assert.ok(stored > 0, 'the first file was fetched while the name was being decided')
       const again = await runDownload(join(dir, 'd'), udp, ['--id', id])
       assert.equal(again.code, 0, again.stderr)
       const receipt = again.result as unknown as Receipt

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fetchByName, type NameGate } from '../../src/cli/by-name.js'
 import type { PeerDirectory } from '../../src/core/download/peers.js'
 import { NAME_QUIET_MS } from '../../src/core/download/quiet.js'
-import { hasCode, P2PError } from '../../src/core/errors.js'
+import { type ErrorCode, hasCode, P2PError } from '../../src/core/errors.js'
 import { silentLogger } from '../../src/core/log.js'
 
 /**
@@ -19,6 +19,11 @@ class NamedFiles {
 
   answer(id: string): void {
     this.ids.push(id)
+    for (const w of this.wake.splice(0)) w()
+  }
+
+  leave(id: string): void {
+    this.ids = this.ids.filter((other) => other !== id)
     for (const w of this.wake.splice(0)) w()
   }
 
@@ -40,7 +45,14 @@ class NamedFiles {
   }
 }
 
-const ctx = (wait = 10) => ({ settings: { wait }, signal: new AbortController().signal, log: silentLogger() })
+const ctx = (wait = 10, signal = new AbortController().signal) => ({ settings: { wait }, signal, log: silentLogger() })
+
+/** fetchByName over the scripted directory, for the name "x.bin", non-interactive. */
+const byName = <T>(dir: NamedFiles, fetch: (id: string, gate?: NameGate) => Promise<T>, c = ctx()) =>
+  fetchByName(c, dir as unknown as PeerDirectory, 'x.bin', false, fetch)
+
+/** Rejects with a P2PError of `code`. */
+const rejectsWith = (outcome: Promise<unknown>, code: ErrorCode) => assert.rejects(outcome, (err) => hasCode(err, code))
 
 /** A fetch that records when it was called and for which id, and ends as `outcome` says. */
 function recordingFetch(outcome: (gate: NameGate | undefined) => Promise<string>) {
@@ -67,7 +79,7 @@ describe('fetchByName', () => {
     setTimeout(() => dir.answer('a'), 50)
     const { calls, fetch } = recordingFetch(download(100))
     const started = performance.now()
-    const result = await fetchByName(ctx(), dir as unknown as PeerDirectory, 'x.bin', false, fetch)
+    const result = await byName(dir, fetch)
     const took = performance.now() - started
     assert.equal(result, 'receipt')
     assert.deepEqual(
@@ -83,10 +95,52 @@ describe('fetchByName', () => {
     dir.answer('a')
     setTimeout(() => dir.answer('b'), 300)
     const { calls, fetch } = recordingFetch(download(60_000))
-    await assert.rejects(fetchByName(ctx(), dir as unknown as PeerDirectory, 'x.bin', false, fetch), (err) =>
-      hasCode(err, 'E_AMBIGUOUS'),
-    )
+    await rejectsWith(byName(dir, fetch), 'E_AMBIGUOUS')
     assert.equal(calls.length, 1)
+  })
+
+  it('stops the download the moment another file of the name answers, not at the decision', async () => {
+    const dir = new NamedFiles()
+    dir.answer('a')
+    setTimeout(() => dir.answer('b'), 300)
+    let stoppedAfter = Infinity
+    const started = performance.now()
+    const { fetch } = recordingFetch(async (gate) => {
+      await new Promise((resolve) => gate!.signal.addEventListener('abort', resolve))
+      stoppedAfter = performance.now() - started
+      throw new P2PError('E_INTERRUPTED', 'the download stopped')
+    })
+    await rejectsWith(byName(dir, fetch), 'E_AMBIGUOUS')
+    assert.ok(stoppedAfter < 300 + NAME_QUIET_MS / 2, `stopped ${stoppedAfter} ms after the start`)
+    assert.ok(performance.now() - started >= 300 + NAME_QUIET_MS - 5, 'decided on quiet')
+  })
+
+  it('fetches the first file after all when the other left again before the name was quiet', async () => {
+    const dir = new NamedFiles()
+    dir.answer('a')
+    setTimeout(() => dir.answer('b'), 200)
+    setTimeout(() => dir.leave('b'), 400)
+    const { calls, fetch } = recordingFetch(download(60_000))
+    const result = await byName(dir, (id, gate) => (gate ? fetch(id, gate) : Promise.resolve(`again ${id}`)))
+    assert.equal(result, 'again a')
+    assert.equal(calls.length, 1)
+  })
+
+  it('says E_NOT_FOUND, as before, when the first file is gone by the time the name is quiet', async () => {
+    const dir = new NamedFiles()
+    dir.answer('a')
+    setTimeout(() => dir.leave('a'), 300)
+    const { fetch } = recordingFetch(download(60_000))
+    await rejectsWith(byName(dir, fetch), 'E_NOT_FOUND')
+  })
+
+  it('Ctrl-C while the name is decided stops the download before its final name', async () => {
+    const dir = new NamedFiles()
+    dir.answer('a')
+    const user = new AbortController()
+    setTimeout(() => user.abort(new P2PError('E_INTERRUPTED', 'interrupted')), 300)
+    const { fetch } = recordingFetch(download(10)) // its transfer done: it waits for the decision
+    await rejectsWith(byName(dir, fetch, ctx(10, user.signal)), 'E_INTERRUPTED')
   })
 
   it('stops a download that finished its transfer before its final name when another answers in time', async () => {
@@ -94,9 +148,7 @@ describe('fetchByName', () => {
     dir.answer('a')
     setTimeout(() => dir.answer('b'), 400)
     const { fetch } = recordingFetch(download(10))
-    await assert.rejects(fetchByName(ctx(), dir as unknown as PeerDirectory, 'x.bin', false, fetch), (err) =>
-      hasCode(err, 'E_AMBIGUOUS'),
-    )
+    await rejectsWith(byName(dir, fetch), 'E_AMBIGUOUS')
   })
 
   it("reports an early failure only once the name is decided: the download's error, or the ambiguity", async () => {
@@ -108,9 +160,7 @@ describe('fetchByName', () => {
       const { fetch } = recordingFetch(async () => {
         throw new P2PError('E_NO_PEER', 'no peer delivered')
       })
-      await assert.rejects(fetchByName(ctx(), dir as unknown as PeerDirectory, 'x.bin', false, fetch), (err) =>
-        hasCode(err, second ? 'E_AMBIGUOUS' : 'E_NO_PEER'),
-      )
+      await rejectsWith(byName(dir, fetch), second ? 'E_AMBIGUOUS' : 'E_NO_PEER')
       assert.ok(performance.now() - started >= NAME_QUIET_MS - 5)
     }
   })
@@ -120,18 +170,14 @@ describe('fetchByName', () => {
     dir.answer('a')
     dir.answer('b')
     const { calls, fetch } = recordingFetch(download(10))
-    await assert.rejects(fetchByName(ctx(), dir as unknown as PeerDirectory, 'x.bin', false, fetch), (err) =>
-      hasCode(err, 'E_AMBIGUOUS'),
-    )
+    await rejectsWith(byName(dir, fetch), 'E_AMBIGUOUS')
     assert.equal(calls.length, 0)
   })
 
   it('says E_NOT_FOUND when no file of the name answers within --wait', async () => {
     const dir = new NamedFiles()
     const { calls, fetch } = recordingFetch(download(10))
-    await assert.rejects(fetchByName(ctx(0.2), dir as unknown as PeerDirectory, 'x.bin', false, fetch), (err) =>
-      hasCode(err, 'E_NOT_FOUND'),
-    )
+    await rejectsWith(byName(dir, fetch, ctx(0.2)), 'E_NOT_FOUND')
     assert.equal(calls.length, 0)
   })
 })

@@ -156,6 +156,7 @@ export class ChunkFetch {
       clearTimeout(this.deadlineTimer)
       if (this.failure !== undefined) throw this.failure
       this.progress.report(this.doneBytes, this.fetchedBytes)
+      await this.options.nameDecided?.()
       // Endgame duplicates may still be hashing or writing: the writer lets them end first.
       const result = await this.writer.finish({
         force: this.options.force,

@@ -1,7 +1,8 @@
 /**
  * Deciding on answers that arrive one by one: wait until the set of ids of
  * interest has stopped growing for a quiet interval. Used to tell whether a
- * name is ambiguous (several files of that name) before fetching anything.
+ * name is ambiguous (several files of that name) before a download by name
+ * takes its final name (cli/by-name.ts fetches the first file meanwhile).
  */
 
 /**
