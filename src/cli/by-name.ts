@@ -5,7 +5,7 @@ import { type PickContext, settleAnswers, targetAmong } from './prompt.js'
 export interface NameGate {
   /** Aborts when another file of the name answers in time (or the command stops). */
   signal: AbortSignal
-  /** Awaited once every chunk is in, before `.part` or the final name: resolves once the name is decided for this file, else throws. */
+  /** Awaited before anything is made in the downloads directory (`nameDecided`): resolves once the name is decided for this file, else throws. */
   decided: () => Promise<void>
 }
 
@@ -16,9 +16,10 @@ export interface NameGate {
  * the name is unique, the wait cost every download by name about 1.2 s
  * before its first byte (docs/benchmarks.md). The decision is the one
  * pickTarget makes, taken at the same moment:
- * - nothing is made under the downloads directory's names (`.part`, the
- *   final name) before the interval has passed with no other file of the
- *   name (the download awaits `decided` once its chunks are in);
+ * - nothing is made in the downloads directory (a file's `.part`, a
+ *   folder's temporary tree, the final name) before the interval has
+ *   passed with no other file of the name (`decided`, awaited by the
+ *   download: a file's once its chunks are in, a folder's before its tree);
  * - another file of the name answering within it stops the download at once
  *   (its chunks stay in the store, resumable), and once the name is quiet it
  *   goes to `targetAmong` as it would have before any byte was fetched:
@@ -88,7 +89,8 @@ export async function fetchByName<T>(
     return result
   } catch (err) {
     const verdict = await decision
-    if (verdict === 'stopped' || (verdict === 'only' && !stop.signal.aborted)) throw err
+    if (verdict === 'stopped') throw ctx.signal.reason ?? err // Ctrl-C, whatever stopped the fetch first
+    if (verdict === 'only' && !stop.signal.aborted) throw err
     // Stopped for another file that was gone again by the time the name was quiet: the name is this file's.
     if (verdict === 'only') return fetch(id)
   }

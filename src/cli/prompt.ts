@@ -10,6 +10,8 @@ import {
 import { formatBytes, shortId } from './format.js'
 
 const TYPE_A_NAME = '\u0000type'
+/** Files of one name an E_AMBIGUOUS message lists by id. */
+const LISTED_FILES = 5
 
 /**
  * The interactive pick: the files the LAN offers (name, size, peers, complete
@@ -118,7 +120,11 @@ export async function targetAmong(
   }
   if (matches.length === 1) return matches[0]!.id
   if (interactive) return chooseFile(directory, name, ctx.signal)
-  const list = matches.map((f) => `${shortId(f.id)}… (${formatBytes(f.size)}, ${f.peers.length} peers)`).join(', ')
+  // A few, then how many more: a stranger announcing ids by the dozen would make the line unreadable.
+  const shown = matches.slice(0, LISTED_FILES)
+  const list =
+    shown.map((f) => `${shortId(f.id)}… (${formatBytes(f.size)}, ${f.peers.length} peers)`).join(', ') +
+    (matches.length > shown.length ? ` and ${matches.length - shown.length} more` : '')
   throw new P2PError(
     'E_AMBIGUOUS',
     `${matches.length} different files are named "${name}": ${list}; pick one with --id`,

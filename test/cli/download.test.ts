@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { cp, readdir, rm, stat } from 'node:fs/promises'
+import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { NAME_QUIET_MS } from '../../src/core/download/quiet.js'
@@ -261,6 +261,45 @@ describe('p2p-download', () => {
       assert.match((r.result as { message: string }).message, /2 different files are named "same\.bin"/)
       // The first file was fetched while the name was being decided: nothing of it took the final name.
       assert.deepEqual(await readdir(join(dir, 'd', 'downloads')).catch(() => []), [])
+      return
+    }
+  })
+
+  it('builds nothing of a folder fetched by name in the downloads directory before the name is decided', async (t) => {
+    for (let attempt = 1; ; attempt++) {
+      const dir = await tmpDir(t)
+      const udp = await freeUdpPort()
+      const folder = join(dir, 'album')
+      await mkdir(folder)
+      for (let i = 0; i < 3; i++) await randomFile(join(folder, `f${i}.bin`), 200_000)
+      await split(join(dir, 'a'), folder)
+      await startSeeder(t, join(dir, 'a'), udp)
+      const late = await fakeAnnouncer(t, udp)
+      const download = runDownload(join(dir, 'd'), udp, ['album'])
+      let exited = false
+      void download.then(() => {
+        exited = true
+      })
+      await late.nextQuery()
+      const queried = performance.now()
+      const seen = new Set<string>()
+      let announced = false
+      while (!exited) {
+        for (const e of await readdir(join(dir, 'd', 'downloads')).catch(() => [])) seen.add(e)
+        if (!announced && performance.now() - queried > 500) {
+          announced = true
+          await late.announce('late-peer', 7201, [{ id: fakeId(1), name: 'album', size: 6000 }])
+        }
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      const r = await download
+      const sentMs = Math.round(performance.now() - queried)
+      if (!announced && attempt < 5) continue // the download ended before the second answer went out
+      t.diagnostic(
+        `attempt ${attempt}: ended ${sentMs} ms after the query; seen in downloads/: ${[...seen].join(', ')}`,
+      )
+      assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS', r.stderr)
+      assert.deepEqual([...seen], [])
       return
     }
   })

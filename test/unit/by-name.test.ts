@@ -134,13 +134,17 @@ describe('fetchByName', () => {
     await rejectsWith(byName(dir, fetch), 'E_NOT_FOUND')
   })
 
-  it('Ctrl-C while the name is decided stops the download before its final name', async () => {
-    const dir = new NamedFiles()
-    dir.answer('a')
-    const user = new AbortController()
-    setTimeout(() => user.abort(new P2PError('E_INTERRUPTED', 'interrupted')), 300)
-    const { fetch } = recordingFetch(download(10)) // its transfer done: it waits for the decision
-    await rejectsWith(byName(dir, fetch, ctx(10, user.signal)), 'E_INTERRUPTED')
+  it("Ctrl-C while the name is decided stops the download before its final name, with the user's reason", async () => {
+    for (const second of [false, true]) {
+      const dir = new NamedFiles()
+      dir.answer('a')
+      if (second) setTimeout(() => dir.answer('b'), 150) // the fetch stopped already, for another reason
+      const user = new AbortController()
+      setTimeout(() => user.abort(new P2PError('E_INTERRUPTED', 'interrupted by SIGINT')), 300)
+      // Its transfer done, it waits for the decision; or, stopped by the other's answer, it has failed already.
+      const { fetch } = recordingFetch(download(second ? 60_000 : 10))
+      await assert.rejects(byName(dir, fetch, ctx(10, user.signal)), /interrupted by SIGINT/)
+    }
   })
 
   it('stops a download that finished its transfer before its final name when another answers in time', async () => {
@@ -172,6 +176,17 @@ describe('fetchByName', () => {
     const { calls, fetch } = recordingFetch(download(10))
     await rejectsWith(byName(dir, fetch), 'E_AMBIGUOUS')
     assert.equal(calls.length, 0)
+  })
+
+  it('lists a few of many files of the name, and how many more', async () => {
+    const dir = new NamedFiles()
+    for (let i = 0; i < 80; i++) dir.answer(String(i).padStart(64, '0'))
+    const { fetch } = recordingFetch(download(10))
+    await assert.rejects(byName(dir, fetch), (err: Error) => {
+      assert.match(err.message, /^80 different files are named "x\.bin": .* and 75 more; pick one with --id$/)
+      assert.ok(err.message.length < 400, err.message)
+      return true
+    })
   })
 
   it('says E_NOT_FOUND when no file of the name answers within --wait', async () => {

@@ -101,9 +101,10 @@ export interface DownloadJob {
   /** Called once the verified file is `<name>.part` in the downloads directory, before its final name is claimed (fault-injection tests). */
   beforeFinalName?: () => void | Promise<void>
   /**
-   * Awaited once every chunk is in, before anything is made under the downloads directory's names (`.part`, the
-   * final name): a download started before the caller has decided it wants this file waits there for the decision,
-   * and is stopped when it throws (p2p-download NAME, cli/by-name.ts).
+   * Awaited before anything is made in the downloads directory: for a file once every chunk is in (before its
+   * `.part`), for a folder once its manifest is in (before its temporary tree). A download started before the
+   * caller has decided it wants this item waits there for the decision, and is stopped when it throws
+   * (p2p-download NAME, cli/by-name.ts).
    */
   nameDecided?: () => Promise<void>
   /** A chunk server in this process (`--seed`) serves the chunks this download verified without hashing them again. */
