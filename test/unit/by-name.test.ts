@@ -45,6 +45,14 @@ class NamedFiles {
   }
 }
 
+/** A directory where 'a' has answered, then each event at its time (ms from now): another id answers or one leaves. */
+function answeredA(...events: Array<[ms: number, what: 'answer' | 'leave', id: string]>): NamedFiles {
+  const dir = new NamedFiles()
+  dir.answer('a')
+  for (const [ms, what, id] of events) setTimeout(() => dir[what](id), ms)
+  return dir
+}
+
 const ctx = (wait = 10, signal = new AbortController().signal) => ({ settings: { wait }, signal, log: silentLogger() })
 
 /** fetchByName over the scripted directory, for the name "x.bin", non-interactive. */
@@ -91,18 +99,14 @@ describe('fetchByName', () => {
   })
 
   it('stops the download when another file of the name answers in time, and reports the ambiguity', async () => {
-    const dir = new NamedFiles()
-    dir.answer('a')
-    setTimeout(() => dir.answer('b'), 300)
+    const dir = answeredA([300, 'answer', 'b'])
     const { calls, fetch } = recordingFetch(download(60_000))
     await rejectsWith(byName(dir, fetch), 'E_AMBIGUOUS')
     assert.equal(calls.length, 1)
   })
 
   it('stops the download the moment another file of the name answers, not at the decision', async () => {
-    const dir = new NamedFiles()
-    dir.answer('a')
-    setTimeout(() => dir.answer('b'), 300)
+    const dir = answeredA([300, 'answer', 'b'])
     let stoppedAfter = Infinity
     const started = performance.now()
     const { fetch } = recordingFetch(async (gate) => {
@@ -116,10 +120,7 @@ describe('fetchByName', () => {
   })
 
   it('fetches the first file after all when the other left again before the name was quiet', async () => {
-    const dir = new NamedFiles()
-    dir.answer('a')
-    setTimeout(() => dir.answer('b'), 200)
-    setTimeout(() => dir.leave('b'), 400)
+    const dir = answeredA([200, 'answer', 'b'], [400, 'leave', 'b'])
     const { calls, fetch } = recordingFetch(download(60_000))
     const result = await byName(dir, (id, gate) => (gate ? fetch(id, gate) : Promise.resolve(`again ${id}`)))
     assert.equal(result, 'again a')
@@ -127,18 +128,14 @@ describe('fetchByName', () => {
   })
 
   it('says E_NOT_FOUND, as before, when the first file is gone by the time the name is quiet', async () => {
-    const dir = new NamedFiles()
-    dir.answer('a')
-    setTimeout(() => dir.leave('a'), 300)
+    const dir = answeredA([300, 'leave', 'a'])
     const { fetch } = recordingFetch(download(60_000))
     await rejectsWith(byName(dir, fetch), 'E_NOT_FOUND')
   })
 
   it("Ctrl-C while the name is decided stops the download before its final name, with the user's reason", async () => {
     for (const second of [false, true]) {
-      const dir = new NamedFiles()
-      dir.answer('a')
-      if (second) setTimeout(() => dir.answer('b'), 150) // the fetch stopped already, for another reason
+      const dir = second ? answeredA([150, 'answer', 'b']) : answeredA()
       const user = new AbortController()
       setTimeout(() => user.abort(new P2PError('E_INTERRUPTED', 'interrupted by SIGINT')), 300)
       // Its transfer done, it waits for the decision; or, stopped by the other's answer, it has failed already.
@@ -148,18 +145,14 @@ describe('fetchByName', () => {
   })
 
   it('stops a download that finished its transfer before its final name when another answers in time', async () => {
-    const dir = new NamedFiles()
-    dir.answer('a')
-    setTimeout(() => dir.answer('b'), 400)
+    const dir = answeredA([400, 'answer', 'b'])
     const { fetch } = recordingFetch(download(10))
     await rejectsWith(byName(dir, fetch), 'E_AMBIGUOUS')
   })
 
   it("reports an early failure only once the name is decided: the download's error, or the ambiguity", async () => {
     for (const second of [false, true]) {
-      const dir = new NamedFiles()
-      dir.answer('a')
-      if (second) setTimeout(() => dir.answer('b'), 300)
+      const dir = second ? answeredA([300, 'answer', 'b']) : answeredA()
       const started = performance.now()
       const { fetch } = recordingFetch(async () => {
         throw new P2PError('E_NO_PEER', 'no peer delivered')
