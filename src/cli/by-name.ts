@@ -19,7 +19,8 @@ export interface NameGate {
  * - nothing is made in the downloads directory (a file's `.part`, a
  *   folder's temporary tree, the final name) before the interval has
  *   passed with no other file of the name (`decided`, awaited by the
- *   download: a file's once its chunks are in, a folder's before its tree);
+ *   download: a file's once its chunks are in, a folder's before its tree,
+ *   its chunks fetched meanwhile);
  * - another file of the name answering within it stops the download at once
  *   (its chunks stay in the store, resumable), and once the name is quiet it
  *   goes to `targetAmong` as it would have before any byte was fetched:

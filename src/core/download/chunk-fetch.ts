@@ -107,6 +107,7 @@ export class ChunkFetch {
       signal: this.signal,
       vouch: this.options.vouch,
       directIo: this.options.store.directIo,
+      nameDecided: this.options.nameDecided,
       onFile: (path) => {
         this.progress.currentFile = path
       },
@@ -127,6 +128,7 @@ export class ChunkFetch {
       while (!this.scheduler.finished) {
         this.signal.throwIfAborted()
         if (this.failure !== undefined) throw this.failure
+        if (this.writer.failure !== undefined) throw this.writer.failure
         this.livePeers.refresh()
         await this.livePeers.dropOverdue()
         this.livePeers.closeWrittenOff()

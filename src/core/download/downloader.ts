@@ -173,9 +173,6 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     const selection = selectionOf(manifest, options.only)
     if (isTree(manifest)) assertPathsFit(manifest, selection?.chosen, downloadsDir)
     const size = selection?.bytes ?? plan.size
-    // A folder's temporary tree is built in the downloads directory as its files come in: nothing of it before
-    // the caller has decided it wants this folder (a file waits only before its `.part`: chunk-fetch.ts).
-    if (isTree(manifest)) await options.nameDecided?.()
     options.onManifest?.(manifest)
     // Room for the chunks before any is fetched (what `data` holds already is not written again; chunk
     // files are copied into it); the final file is a hard link to `data`, or a copy on another filesystem;

@@ -15,6 +15,8 @@ export interface PackedWriterOptions {
   id?: string
   /** A folder: stops the building of its tree (its directories and empty files, its placing). */
   signal?: AbortSignal
+  /** A folder: awaited before its temporary tree is begun in the downloads directory (its chunks come in meanwhile; job.ts `nameDecided`); a rejection stops the download. */
+  nameDecided?: () => Promise<void>
   /** A folder: a file is being copied into its temporary tree. */
   onFile?: (path: string) => void
   /** At most how long a chunk written to `data` waits to be published in `data.have` (each publish is a small file replaced; default PUBLISH_MS, IN_PROCESS_PUBLISH_MS with `vouch`). */

@@ -11,12 +11,13 @@ import { packedDataPath, packedHavePath, readPackedHave } from '../packed.js'
 import { readFully } from '../read-fully.js'
 import { closeQuietly } from '../safe-fs.js'
 import { removeWriterVouch, WriterVouchPublisher, writerVouchPath } from '../writer-vouch.js'
+import { DeferredTree } from './deferred-tree.js'
 import { nameVerified, partName, type StitchResult } from './final-name.js'
 import { HashedWrites, type Verified } from './hashed-writes.js'
 import { HavePublisher, IN_PROCESS_PUBLISH_MS } from './have-publisher.js'
 import { openPackedData } from './packed-data.js'
 import type { FinishOptions, PackedWriterOptions } from './packed-writer-options.js'
-import { TreeBuilder, type TreeBuilt } from './tree-writer.js'
+import type { TreeBuilt } from './tree-writer.js'
 import { WholeFileHash } from './whole-file-hash.js'
 import { Writeback } from './writeback.js'
 
@@ -74,9 +75,8 @@ export class PackedWriter {
   private readonly vouchPublisher: WriterVouchPublisher | undefined
   /** The vouch could not be taken back: the file must not get its final name while it may still vouch. */
   private vouchFailure: unknown
-  /** A folder: its tree, built as its files complete (tree-writer.ts). */
-  private tree: TreeBuilder | undefined
-  private treeFinished = false
+  /** A folder: its tree, built as its files complete once the name is decided (deferred-tree.ts). */
+  private tree: DeferredTree | undefined
 
   private constructor(
     private readonly handle: FileHandle,
@@ -106,9 +106,9 @@ export class PackedWriter {
     this.writes = new HashedWrites({ fd: handle.fd, directFd }, this.plan.chunkSize, options.hashPace)
   }
 
-  /** A write into `data` or `data.have` failed (the first such error). */
-  private get failure(): unknown {
-    return this.writeback.failure ?? this.publisher.failure ?? this.vouchFailure
+  /** A write into `data` or `data.have` failed, or a folder's tree could not be begun (the first such error). */
+  get failure(): unknown {
+    return this.writeback.failure ?? this.publisher.failure ?? this.vouchFailure ?? this.tree?.failure
   }
 
   static async open(options: PackedWriterOptions): Promise<PackedWriter> {
@@ -130,19 +130,22 @@ export class PackedWriter {
       writer.unvouch = options.vouch?.register(path, opened.identity, writer.have)
       await removeWriterVouch(entryDir) // an earlier writer's, whoever it was: only ours from now on
       const opening = writer
-      if (isTree(manifest)) {
-        writer.tree = await TreeBuilder.start({
-          manifest,
-          id: options.id ?? '',
-          chosen: options.chosen,
-          signal: options.signal,
-          downloadsDir,
-          entryDir,
-          read: (into, length, position) => opening.readAsync(into, length, position),
-          readSync: (into, length, position) => opening.readAt(into, length, position),
-        })
-        writer.tree.onFile = options.onFile
-      }
+      if (isTree(manifest))
+        writer.tree = new DeferredTree(
+          {
+            manifest,
+            id: options.id ?? '',
+            chosen: options.chosen,
+            signal: options.signal,
+            downloadsDir,
+            entryDir,
+            read: (into, length, position) => opening.readAsync(into, length, position),
+            readSync: (into, length, position) => opening.readAt(into, length, position),
+          },
+          writer.have,
+          options.nameDecided ?? (async () => undefined),
+          options.onFile,
+        )
       return writer
     } catch (err) {
       writer?.unvouch?.() // a writer that did not open gives its vouch back at once
@@ -245,10 +248,7 @@ export class PackedWriter {
    * `data` stays in the store to be served and resumed.
    */
   private async finishTree(options: FinishOptions): Promise<StitchResult & Partial<TreeBuilt>> {
-    const built = await this.tree!.finish(options.beforeFinalName).finally(() => {
-      this.treeFinished = true // placed, or finish removed the temporary tree: nothing for close to abandon
-      return this.close()
-    })
+    const built = await this.tree!.finish(options.beforeFinalName).finally(() => this.close())
     if (this.failure !== undefined) throw this.failure
     return built
   }
@@ -275,7 +275,7 @@ export class PackedWriter {
       })
       await this.whole?.settled()
       // A folder stopped before its end: copies under way read `data` (let them end), the temporary tree goes.
-      if (this.tree && !this.treeFinished) await this.tree.abandon().catch(() => undefined)
+      await this.tree?.abandon().catch(() => undefined)
       await this.writeback.settled()
       const directFd = this.directFd
       this.directFd = undefined // its number may be the next file's
