@@ -132,15 +132,18 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       }))
   }
 
-  waitForChange(ms: number): Promise<void> {
+  waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer)
         this.off('change', done)
+        signal?.removeEventListener('abort', done)
         resolve()
       }
       const timer = setTimeout(done, Math.max(0, ms))
       this.on('change', done)
+      signal?.addEventListener('abort', done, { once: true })
+      if (signal?.aborted) done()
     })
   }
 
@@ -261,6 +264,6 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
 export function mergeFinders(...finders: PeerFinder[]): PeerFinder {
   return {
     peers: (id) => finders.flatMap((f) => f.peers(id)),
-    waitForChange: (ms) => Promise.race(finders.map((f) => f.waitForChange(ms))),
+    waitForChange: (ms, signal) => Promise.race(finders.map((f) => f.waitForChange(ms, signal))),
   }
 }

@@ -224,6 +224,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     }
   } finally {
     pool.close()
+    trusted.close()
   }
 }
 

@@ -24,8 +24,11 @@ export interface LivePeer extends PeerAddress {
 export interface PeerFinder {
   /** Live peers offering this id. Called often (ten times a second); must be cheap. */
   peers(id: string): LivePeer[]
-  /** Resolves when the peers may have changed, or after `ms` at the latest. */
-  waitForChange(ms: number): Promise<void>
+  /**
+   * Resolves when the peers may have changed, after `ms` at the latest, or when `signal` aborts: a download
+   * that has ended aborts it, so that no wait it left behind holds the process (its timer did, 0.1-0.25 s).
+   */
+  waitForChange(ms: number, signal?: AbortSignal): Promise<void>
 }
 
 /**
@@ -101,10 +104,10 @@ export interface DownloadJob {
   /** Called once the verified file is `<name>.part` in the downloads directory, before its final name is claimed (fault-injection tests). */
   beforeFinalName?: () => void | Promise<void>
   /**
-   * Awaited before anything is made in the downloads directory: for a file once every chunk is in (before its
-   * `.part`), for a folder once its manifest is in (before its temporary tree). A download started before the
-   * caller has decided it wants this item waits there for the decision, and is stopped when it throws
-   * (p2p-download NAME, cli/by-name.ts).
+   * Awaited before anything is made in the downloads directory: by a file once every chunk is in (before its
+   * `.part`), by a folder before its temporary tree is begun (its chunks come in meanwhile: deferred-tree.ts).
+   * A download started before the caller has decided it wants this item fetches into the store meanwhile, and
+   * is stopped when it throws (p2p-download NAME, cli/by-name.ts).
    */
   nameDecided?: () => Promise<void>
   /** A chunk server in this process (`--seed`) serves the chunks this download verified without hashing them again. */

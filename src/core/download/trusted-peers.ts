@@ -48,6 +48,8 @@ export class TrustedPeers implements PeerFinder {
   private readonly skipped = new Set<string>()
   /** Announced peer ID texts as parsed (null: not a peer ID): the peers are looked at many times a second. */
   private readonly parsed = new Map<string, KnownId | null>()
+  /** Aborted by `close`: every wait for a change still pending ends (its timer would hold the process). */
+  private readonly closed = new AbortController()
 
   constructor(
     private readonly inner: PeerFinder,
@@ -60,7 +62,12 @@ export class TrustedPeers implements PeerFinder {
   }
 
   waitForChange(ms: number): Promise<void> {
-    return this.inner.waitForChange(ms)
+    return this.inner.waitForChange(ms, this.closed.signal)
+  }
+
+  /** The download has ended: the waits it left (a lost race, the fetch loop's last) end now. */
+  close(): void {
+    this.closed.abort()
   }
 
   /** What a connection to this peer needs (undefined: the plain transport). */
