@@ -141,9 +141,25 @@ async function execute<S extends SettingSpecs>(
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+    exitOnLateSignal()
     onOutputError = undefined // later write errors (of the last lines) are ignored, never a crash
     flush()
   }
+}
+
+let lateSignalHandled = false
+
+/**
+ * A signal after the command has ended (its result printed; the process
+ * closing its last handles) exits with the command's code: the result
+ * printed stands, rather than a death by the signal that says otherwise.
+ */
+function exitOnLateSignal(): void {
+  if (lateSignalHandled) return
+  lateSignalHandled = true
+  const exit = (): void => process.exit() // process.exitCode: the command's, set as `execute` returns
+  process.on('SIGINT', exit)
+  process.on('SIGTERM', exit)
 }
 
 /**
