@@ -116,6 +116,7 @@ async function execute<S extends SettingSpecs>(
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  commandsRunning++
   watchOutput()
   try {
     const settings = resolveSettings(specs, {
@@ -141,6 +142,7 @@ async function execute<S extends SettingSpecs>(
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+    commandsRunning--
     exitOnLateSignal()
     onOutputError = undefined // later write errors (of the last lines) are ignored, never a crash
     flush()
@@ -148,16 +150,21 @@ async function execute<S extends SettingSpecs>(
 }
 
 let lateSignalHandled = false
+/** Commands running in this process (a program may run several, one after another): theirs is any signal. */
+let commandsRunning = 0
 
 /**
  * A signal after the command has ended (its result printed; the process
  * closing its last handles) exits with the command's code: the result
  * printed stands, rather than a death by the signal that says otherwise.
+ * While a command runs, its own handler stops it gracefully instead.
  */
 function exitOnLateSignal(): void {
   if (lateSignalHandled) return
   lateSignalHandled = true
-  const exit = (): void => process.exit() // process.exitCode: the command's, set as `execute` returns
+  const exit = (): void => {
+    if (commandsRunning === 0) process.exit() // process.exitCode: the command's, set as `execute` returns
+  }
   process.on('SIGINT', exit)
   process.on('SIGTERM', exit)
 }

@@ -46,4 +46,34 @@ describe('a signal after the command has ended', () => {
       assert.ok(performance.now() - started < 2500, 'at once, not after the handle')
     })
   }
+
+  it('a second command in the same process is still stopped by its own handler, gracefully', async (t) => {
+    const logs = await tmpDir(t)
+    const common = pathToFileURL(join(ROOT, 'dist/src/cli/common.js')).href
+    const script = `
+      import { defineCommand } from ${JSON.stringify(common)}
+      const define = (run) => defineCommand({ name: 'late', summary: 'test', settings: {}, examples: [], run })
+      const argv = ['--logs-dir', ${JSON.stringify(logs)}]
+      await define(async () => 0)().parseAsync(argv, { from: 'user' })
+      await define(async ({ out, signal }) => {
+        out('waiting')
+        await new Promise((resolve) => signal.addEventListener('abort', resolve))
+        out('stopped gracefully')
+        return 5
+      })().parseAsync(argv, { from: 'user' })
+    `
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    const waiting = new Promise<void>((resolve) =>
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d
+        if (stdout.includes('waiting')) resolve()
+      }),
+    )
+    await waiting
+    child.kill('SIGINT')
+    const [exitCode] = (await once(child, 'exit')) as [number | null]
+    assert.equal(stdout, 'waiting\nstopped gracefully\n')
+    assert.equal(exitCode, 5)
+  })
 })

@@ -19,6 +19,8 @@ export class DeferredTree {
   private abandoned = false
   /** `ready` resolved: the tree is being made, or was. */
   private begun = false
+  /** Stops the making of the tree (100,000 empty files take seconds) when the download stops for any reason. */
+  private readonly stop = new AbortController()
   /** Why the tree could not be begun (`ready` threw, or making it failed); the download stops with it. */
   failure: unknown
 
@@ -32,7 +34,8 @@ export class DeferredTree {
       await ready()
       if (this.abandoned) return undefined
       this.begun = true
-      const builder = await TreeBuilder.start(options)
+      const signal = options.signal ? AbortSignal.any([options.signal, this.stop.signal]) : this.stop.signal
+      const builder = await TreeBuilder.start({ ...options, signal })
       if (this.abandoned) {
         await builder.abandon()
         return undefined
@@ -70,6 +73,7 @@ export class DeferredTree {
     if (this.finished || this.abandoned) return
     this.abandoned = true
     if (!this.begun) return
+    this.stop.abort(new P2PError('E_INTERRUPTED', 'the download stopped'))
     const builder = await this.starting.catch(() => undefined)
     await builder?.abandon()
   }

@@ -107,7 +107,8 @@ export interface DownloadJob {
    * Awaited before anything is made in the downloads directory: by a file once every chunk is in (before its
    * `.part`), by a folder before its temporary tree is begun (its chunks come in meanwhile: deferred-tree.ts).
    * A download started before the caller has decided it wants this item fetches into the store meanwhile, and
-   * is stopped when it throws (p2p-download NAME, cli/by-name.ts).
+   * is stopped when it throws (p2p-download NAME, cli/by-name.ts). Called more than once (a folder asks for it
+   * as it starts, and again once its chunks are in): every call must settle the same way, as one promise does.
    */
   nameDecided?: () => Promise<void>
   /** A chunk server in this process (`--seed`) serves the chunks this download verified without hashing them again. */

@@ -12,7 +12,8 @@ import { breather, TempTree, YIELD_EVERY } from './temp-tree.js'
 /**
  * A folder download's tree, built while the chunks arrive: the temporary
  * tree beside the final name (temp-tree.ts) is made when the download
- * starts, with every chosen directory and empty file; each other file is
+ * starts (by name, once the name is decided: deferred-tree.ts), with every
+ * chosen directory and empty file; each other file is
  * copied out of the store entry's packed `data` (its bytes are one run from
  * its first chunk's offset) as soon as its last chunk is in, a few files at
  * once, its whole-file SHA-256 computed on the way and compared with the

@@ -61,8 +61,8 @@ export class TrustedPeers implements PeerFinder {
     return this.inner.peers(id).filter((p) => this.admit(p))
   }
 
-  waitForChange(ms: number): Promise<void> {
-    return this.inner.waitForChange(ms, this.closed.signal)
+  waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.inner.waitForChange(ms, signal ? AbortSignal.any([signal, this.closed.signal]) : this.closed.signal)
   }
 
   /** The download has ended: the waits it left (a lost race, the fetch loop's last) end now. */
