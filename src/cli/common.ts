@@ -140,10 +140,11 @@ async function execute<S extends SettingSpecs>(
   } catch (error) {
     return reportFailure(error, json, log)
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    // The late handler first: with no listener left for a moment, the signal's default action (death) is back.
     commandsRunning--
     exitOnLateSignal()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     onOutputError = undefined // later write errors (of the last lines) are ignored, never a crash
     flush()
   }
@@ -157,7 +158,9 @@ let commandsRunning = 0
  * A signal after the command has ended (its result printed; the process
  * closing its last handles) exits with the command's code: the result
  * printed stands, rather than a death by the signal that says otherwise.
- * While a command runs, its own handler stops it gracefully instead.
+ * While a command runs, its own handler stops it gracefully instead. (The
+ * commands' own process then exits at once, cli/main.ts: a process left to
+ * end by itself tears down for ~10 ms more without any handler.)
  */
 function exitOnLateSignal(): void {
   if (lateSignalHandled) return

@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Logger, pino } from 'pino'
+import { fromFsError } from './errors.js'
 import type { LogLevel } from './setting-parsers.js'
 
 export type { Logger }
@@ -11,10 +12,23 @@ export interface CommandLog {
   flush(): void
 }
 
-/** JSON lines to `<logsDir>/<command>.log`, asynchronous, flushed on exit. */
+/**
+ * JSON lines to `<logsDir>/<command>.log`, written asynchronously, flushed on
+ * exit. The file is opened here, synchronously: a destination that opened it
+ * itself is not ready for a while, and a command that exits at once (a
+ * usage error, cli/main.ts's exit) then lost its lines, and pino's own flush
+ * at exit threw "sonic boom is not ready yet".
+ */
 export function createCommandLog(logsDir: string, command: string, level: LogLevel): CommandLog {
-  mkdirSync(logsDir, { recursive: true })
-  const destination = pino.destination({ dest: join(logsDir, `${command}.log`), sync: false, mkdir: true })
+  const path = join(logsDir, `${command}.log`)
+  let fd: number
+  try {
+    mkdirSync(logsDir, { recursive: true })
+    fd = openSync(path, 'a')
+  } catch (err) {
+    throw fromFsError(err, `opening the log file ${path}`)
+  }
+  const destination = pino.destination({ dest: fd, sync: false })
   const log = pino({ level, base: { cmd: command, pid: process.pid } }, destination)
   return {
     log,
@@ -22,7 +36,7 @@ export function createCommandLog(logsDir: string, command: string, level: LogLev
       try {
         destination.flushSync()
       } catch {
-        // not ready yet (nothing written) or already closed: nothing to flush
+        // already closed: nothing to flush
       }
     },
   }

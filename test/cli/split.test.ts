@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { chmod, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { permissionsBind, runBin } from '../helpers/cli.js'
@@ -60,6 +60,22 @@ describe('p2p-split (the built command)', () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
     })
   }
+
+  it('a failure at once keeps its log lines; a log file that cannot be opened is one E_IO line', async (t) => {
+    const cwd = await tmpDir(t)
+    const r = await runBin('p2p-split', ['nope.bin'], { cwd })
+    assert.equal(r.code, 3, r.stderr)
+    const lines = (await readFile(join(cwd, 'logs', 'split.log'), 'utf8')).trim().split('\n')
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).msg),
+      ['start', 'failed'],
+    )
+    await mkdir(join(cwd, 'blocked', 'split.log'), { recursive: true })
+    const blocked = await runBin('p2p-split', ['nope.bin', '--logs-dir', 'blocked'], { cwd })
+    assert.equal(blocked.code, 6, blocked.stderr)
+    assert.match(blocked.stderr, /opening the log file .*split\.log.*\[E_IO\]\n$/)
+    assert.doesNotMatch(blocked.stderr, /\n\s+at /, 'no stack trace')
+  })
 
   it('fails on an unreadable file with E_IO', async (t) => {
     // Root reads anything: run it as root without the capabilities that override permissions (no other uid, so wherever the checkout is).
