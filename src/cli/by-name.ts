@@ -74,6 +74,7 @@ export async function fetchByName<T>(
   void decision.then((verdict) => {
     watching.abort()
     if (verdict === 'not only') stop.abort(stopped())
+    else if (verdict === 'only') ctx.log.info({ name, id }, 'name decided')
   })
   const gate: NameGate = {
     signal: AbortSignal.any([ctx.signal, stop.signal]),

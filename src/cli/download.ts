@@ -31,7 +31,7 @@ import { createProgress, type Progress } from './progress.js'
 import { pickTarget } from './prompt.js'
 import { commandReach } from './reach.js'
 import { renderReceipt } from './receipt.js'
-import { type Seeding, startSeeding } from './seed.js'
+import { type Seeding, SeedWithholding, startSeeding } from './seed.js'
 import { discoveryFollowing, endpoint, serveHost } from './serve.js'
 import { commandTrust, modeLine } from './trust.js'
 
@@ -128,9 +128,11 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     let receipt: DownloadReceipt
     if (id === undefined && name !== undefined && !settings.dht) {
       // By name on the LAN: fetched from the first answer on, while the name is still being decided (by-name.ts).
-      receipt = await fetchByName(ctx, directory, name, interactive, (target, gate) =>
-        runDownload(ctx, store, directory, target, trust, undefined, seeding, gate),
-      )
+      const withholding = new SeedWithholding(seeding)
+      receipt = await fetchByName(ctx, directory, name, interactive, (target, gate) => {
+        withholding.fetching(target, gate)
+        return runDownload(ctx, store, directory, target, trust, undefined, seeding, gate)
+      })
     } else {
       const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
       dht = settings.dht ? await startDht(ctx, target, trust) : undefined

@@ -10,6 +10,7 @@ import {
   type Trust,
   VouchedChunks,
 } from '../index.js'
+import type { NameGate } from './by-name.js'
 import { pickSettings, type Settings } from './common.js'
 import { SERVE_SETTINGS } from './serve.js'
 import { announcerTrust, serverTransport } from './trust.js'
@@ -130,4 +131,36 @@ export async function startSeeding(
   const serving = await serveAndAnnounce({ store, trust, reach, host, limits, vouched, settings }, log)
   log.info({ host: serving.address.address, port: serving.address.port }, 'seeding')
   return { ...serving, vouched }
+}
+
+/**
+ * --seed with a download by name (by-name.ts): the file fetched before its
+ * name is decided may be a stranger's that happens to share the name, so it
+ * is not announced (nor named in answers) until the name is decided for it.
+ * A file picked later without a gate (at the prompt) is announced at once;
+ * one not picked stays unannounced while this process seeds.
+ */
+export class SeedWithholding {
+  private readonly releases = new Map<string, () => void>()
+
+  constructor(private readonly seeding: Seeding | undefined) {}
+
+  /** A download of `id` starts, before its name is decided (`gate`) or not. */
+  fetching(id: string, gate: NameGate | undefined): void {
+    if (this.seeding === undefined) return
+    if (gate === undefined) {
+      this.release(id)
+      return
+    }
+    if (!this.releases.has(id)) this.releases.set(id, this.seeding.announcer.withhold(id))
+    gate.decided().then(
+      () => this.release(id),
+      () => undefined, // not this file's name: left out
+    )
+  }
+
+  private release(id: string): void {
+    this.releases.get(id)?.()
+    this.releases.delete(id)
+  }
 }

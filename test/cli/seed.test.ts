@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { DiscoveryListener } from '../../src/core/discovery/listener.js'
+import { onCleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
 import { until } from '../helpers/dictionary.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { startLiar } from '../helpers/liar.js'
-import { downloadArgs, freeUdpPort, runDownload, split, startDaemon, startSeeder } from '../helpers/swarm.js'
+import { BROADCAST, downloadArgs, freeUdpPort, runDownload, split, startDaemon, startSeeder } from '../helpers/swarm.js'
 
 interface Receipt {
   ok: boolean
@@ -75,6 +78,41 @@ describe('p2p-download --seed (the built command): download, then serve and anno
     }
     assert.equal(last.stopped, true)
     assert.ok(last.stats.bytesServed >= size, `served the file: ${last.stats.bytesServed} bytes`)
+  })
+
+  it('by name: the file is announced only once its name is decided (the first to answer may be a stranger sharing the name)', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const sha = await randomFile(join(dir, 'movie.bin'), 4 * 1024 * 1024 + 5)
+    const { id } = await split(join(dir, 'seeder'), join(dir, 'movie.bin'))
+    await startSeeder(t, join(dir, 'seeder'), udp)
+    // Our own ear on the swarm's port: when does a second peer (the seeding downloader) offer the file?
+    const ear = new DiscoveryListener({ udpPort: udp, broadcast: [BROADCAST], staleAfterMs: 60_000 })
+    await ear.start()
+    onCleanup(t, () => ear.stop())
+    let seenAt: number | undefined
+    const watch = setInterval(() => {
+      if ((ear.files().find((f) => f.id === id)?.peers.length ?? 0) >= 2) seenAt ??= Date.now()
+    }, 5)
+    onCleanup(t, () => clearInterval(watch))
+
+    const a = startDaemon(t, 'p2p-download', downloadArgs(join(dir, 'a'), udp, ['movie.bin', ...seedFlags]))
+    const receipt = (await a.firstLine) as unknown as Receipt
+    assert.equal(await sha256File(receipt.path), sha)
+    await until(
+      async () => seenAt,
+      () => true,
+      10_000,
+    )
+    // The downloader runs on (seeding): its log is written asynchronously, so read until the line is there.
+    const decisionLines = async (): Promise<string[] | undefined> => {
+      const lines = (await readFile(join(dir, 'a', 'logs', 'download.log'), 'utf8')).split('\n')
+      const found = lines.filter((l) => l.includes('"name decided"'))
+      return found.length > 0 ? found : undefined
+    }
+    const decided = (await until(decisionLines, () => true, 5000)).map((l) => JSON.parse(l).time as number)
+    assert.equal(decided.length, 1, 'the name was decided once')
+    assert.ok(seenAt! >= decided[0]!, `announced ${decided[0]! - seenAt!} ms before its name was decided`)
   })
 
   it('liars beside the seeder: the seeding downloader keeps none of their bytes, and a downloader that then has only it and the liars gets the exact file, never striking it', async (t) => {

@@ -128,6 +128,38 @@ describe('discovery on loopback broadcast', () => {
     await until(l, (f) => f.length === 2, 4000)
   })
 
+  it('leaves a withheld item out of its bursts and answers until its last hold is released, then announces it soon', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const a = await storeWith(join(dir, 'a'), [
+      ['kept.bin', 5000],
+      ['held.bin', 6000],
+    ])
+    const held = a.ids[1]!
+    const ann = announcer(t, a.store, udp, 5001, 200) // bursts every 200 ms: the hold must outlast several
+    const first = ann.withhold(held)
+    const second = ann.withhold(held)
+    const l = listener(t, udp)
+    await l.start()
+    await ann.start()
+    await until(l, (f) => f.length === 1)
+    l.query() // answers come from the bursts' view: the held item is not in them either
+    await new Promise((r) => setTimeout(r, 700))
+    assert.deepEqual(
+      l.files().map((f) => f.name),
+      ['kept.bin'],
+    )
+    first()
+    first() // a release counts once: the second hold still stands
+    await new Promise((r) => setTimeout(r, 500))
+    assert.deepEqual(
+      l.files().map((f) => f.name),
+      ['kept.bin'],
+    )
+    second()
+    await until(l, (f) => f.length === 2, 4000)
+  })
+
   it("announces a download's progress (data.have) soon, and not each write into its data", async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()

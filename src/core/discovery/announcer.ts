@@ -11,6 +11,7 @@ import { DiscoverySockets } from './discovery-sockets.js'
 import type { FamilyOptions } from './interfaces.js'
 import type { PeerTarget } from './named-peers.js'
 import { type Announced, type AnnouncerStats, QueryAnswerer } from './query-answerer.js'
+import { WithheldIds } from './withheld-ids.js'
 
 export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats } from './query-answerer.js'
 
@@ -113,6 +114,8 @@ export class Announcer {
   private readonly answerer: QueryAnswerer
   private stopListening: (() => void) | undefined
   private readonly log: Logger
+  /** Ids left out of every burst and answer (`withhold`). */
+  private readonly withheld = new WithheldIds(() => this.schedule('released'))
   readonly stats: AnnouncerStats
   onBurst: ((report: BurstReport) => void) | undefined
 
@@ -225,6 +228,16 @@ export class Announcer {
     return this.options.guard ? this.options.guard.seal(payload) : payload
   }
 
+  /**
+   * Leave item `id` out of every burst, and so of every answer, until the
+   * returned release is called (a download by name with --seed, before its
+   * name is decided: cli/seed.ts). Each hold has its one release; a second
+   * call of it does nothing; the last release announces the item soon.
+   */
+  withhold(id: string): () => void {
+    return this.withheld.hold(id)
+  }
+
   /** Send one burst; a burst asked for while one is being sent follows it (the store may have changed meanwhile). */
   private burst(reason: string): Promise<void> {
     if (!this.socket || this.stopping) return Promise.resolve()
@@ -235,7 +248,7 @@ export class Announcer {
     this.lastBurst = Date.now()
     this.bursting = (async () => {
       await this.changes.refresh()
-      const entries = await this.options.store.scan()
+      const entries = (await this.options.store.scan()).filter((entry) => !this.withheld.has(entry.id))
       for (const entry of entries) this.addLive(entry)
       const files = entries.map(announcedEntry)
       const peer = await this.peer()
