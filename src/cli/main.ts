@@ -36,9 +36,23 @@ export async function runCli(name?: string): Promise<void> {
     for (const n of wanted) program.addCommand((await COMMANDS[n]!())())
   }
   await runProgram(program, process.argv)
-  // The command has ended and said so (every output write to a file, pipe or terminal is synchronous on Linux,
-  // the log flushed): exit now, with its code. Left to end by itself, the process took ~10 ms more to tear
-  // down, its signal handlers gone, and a Ctrl-C then killed it by the signal after it had printed its result
-  // (docs/reliability.md); process.exit keeps them (common.ts exitOnLateSignal) to the end.
+  // The command has ended and said so: once its output has reached whoever reads it (writes to a pipe are
+  // asynchronous: a slow reader of a 4 MiB receipt got 64 KiB when the process exited under it), exit now,
+  // with its code. Left to end by itself, the process took ~10 ms more to tear down, its signal handlers
+  // gone, and a Ctrl-C then killed it by the signal after it had printed its result (docs/reliability.md);
+  // process.exit keeps them (common.ts exitOnLateSignal) to the end.
+  await Promise.all([written(process.stdout), written(process.stderr)])
   process.exit()
+}
+
+/** Resolves once everything written to `stream` has left the process (or the stream is gone). */
+function written(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done).off('close', done).off('error', done)
+      resolve()
+    }
+    stream.on('drain', done).on('close', done).on('error', done)
+  })
 }

@@ -13,11 +13,11 @@ export interface CommandLog {
 }
 
 /**
- * JSON lines to `<logsDir>/<command>.log`, written asynchronously, flushed on
- * exit. The file is opened here, synchronously: a destination that opened it
- * itself is not ready for a while, and a command that exits at once (a
- * usage error, cli/main.ts's exit) then lost its lines, and pino's own flush
- * at exit threw "sonic boom is not ready yet".
+ * JSON lines to `<logsDir>/<command>.log`, each written as it is logged. The
+ * file is opened here, synchronously: a destination that opened it itself is
+ * not ready for a while, and a command that exits at once (a usage error,
+ * cli/main.ts's exit) then lost its lines, and pino's own flush at exit threw
+ * "sonic boom is not ready yet".
  */
 export function createCommandLog(logsDir: string, command: string, level: LogLevel): CommandLog {
   const path = join(logsDir, `${command}.log`)
@@ -28,7 +28,9 @@ export function createCommandLog(logsDir: string, command: string, level: LogLev
   } catch (err) {
     throw fromFsError(err, `opening the log file ${path}`)
   }
-  const destination = pino.destination({ dest: fd, sync: false })
+  // Synchronous writes: a command logs a few lines, and exits as soon as it has ended (cli/main.ts), when an
+  // asynchronous write still in flight would be lost.
+  const destination = pino.destination({ dest: fd, sync: true })
   const log = pino({ level, base: { cmd: command, pid: process.pid } }, destination)
   return {
     log,

@@ -62,6 +62,27 @@ describe('p2p-split DIR and p2p-download of a folder (real processes)', () => {
     assert.deepEqual(await readdir(join(dir, 'd', 'downloads')), ['album'])
   })
 
+  it('a --json receipt larger than a pipe holds reaches a slow reader whole (the process exits once it has)', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const spec: TreeSpec = {}
+    for (let i = 0; i < 1500; i++)
+      spec[`a-directory-with-a-longish-name/file-${String(i).padStart(5, '0')}.txt`] = `${i}`
+    const { id } = await seededFolder(dir, spec)
+    await startSeeder(t, join(dir, 's0'), udp)
+    const command = [BIN('p2p-download'), ...downloadArgs(join(dir, 'd'), udp, ['--id', id])]
+    // The reader starts reading a second after the receipt was written: the pipe holds 64 KiB of it meanwhile.
+    const quoted = [process.execPath, ...command].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
+    const child = spawn('sh', ['-c', `${quoted} | (sleep 1; cat)`], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    const [code] = (await once(child, 'exit')) as [number | null]
+    assert.equal(code, 0)
+    assert.ok(stdout.length > 128 * 1024, `${stdout.length} bytes`)
+    const receipt = JSON.parse(stdout) as FolderReceipt
+    assert.equal(receipt.files.length, 1500)
+  })
+
   it('saves as "NAME (1)" when downloads/NAME is taken by something else, and never follows a link there', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()

@@ -45,7 +45,9 @@ describe('a signal just after the result', () => {
       await define(async () => 0)().parseAsync(argv, { from: 'user' })
       await define(async ({ out, signal }) => {
         out('waiting')
+        const alive = setInterval(() => undefined, 1000) // what a daemon's socket does: the process waits
         await new Promise((resolve) => signal.addEventListener('abort', resolve))
+        clearInterval(alive)
         out('stopped gracefully')
         return 5
       })().parseAsync(argv, { from: 'user' })

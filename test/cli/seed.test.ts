@@ -105,12 +105,12 @@ describe('p2p-download --seed (the built command): download, then serve and anno
       10_000,
     )
     // The downloader runs on (seeding): its log is written asynchronously, so read until the line is there.
-    const decisionLines = async (): Promise<string[] | undefined> => {
+    const decisionTimes = async (): Promise<number[] | undefined> => {
       const lines = (await readFile(join(dir, 'a', 'logs', 'download.log'), 'utf8')).split('\n')
-      const found = lines.filter((l) => l.includes('"name decided"'))
-      return found.length > 0 ? found : undefined
+      const found = lines.filter((l) => l.includes('"name decided"') && l.endsWith('}'))
+      return found.length > 0 ? found.map((l) => JSON.parse(l).time as number) : undefined
     }
-    const decided = (await until(decisionLines, () => true, 5000)).map((l) => JSON.parse(l).time as number)
+    const decided = await until(decisionTimes, () => true, 5000)
     assert.equal(decided.length, 1, 'the name was decided once')
     assert.ok(seenAt! >= decided[0]!, `announced ${decided[0]! - seenAt!} ms before its name was decided`)
   })

@@ -235,7 +235,10 @@ export class Announcer {
    * call of it does nothing; the last release announces the item soon.
    */
   withhold(id: string): () => void {
-    return this.withheld.hold(id)
+    const release = this.withheld.hold(id)
+    // Answers come from the last burst: not from this item any more (what was already sent stays sent).
+    if (this.announced) this.announced = { ...this.announced, files: this.announced.files.filter((f) => f.id !== id) }
+    return release
   }
 
   /** Send one burst; a burst asked for while one is being sent follows it (the store may have changed meanwhile). */
