@@ -12,6 +12,7 @@ import { formatPeerId } from '../trust/peer-id.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
 import type { Trust } from '../trust/trust.js'
 import type { LivePeer, PeerDialer, PeerFinder } from './job.js'
+import { nextChange } from './next-change.js'
 
 /**
  * A download's peers from the DHT (docs/protocol.md §6): looks the file's
@@ -133,18 +134,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   }
 
   waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer)
-        this.off('change', done)
-        signal?.removeEventListener('abort', done)
-        resolve()
-      }
-      const timer = setTimeout(done, Math.max(0, ms))
-      this.on('change', done)
-      signal?.addEventListener('abort', done, { once: true })
-      if (signal?.aborted) done()
-    })
+    return nextChange(this, ms, signal)
   }
 
   manifestKnown(chunkCount: number): void {

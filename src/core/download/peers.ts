@@ -13,6 +13,7 @@ import { stampOf } from '../disk.js'
 import { type Collaborators, componentLog, type Logger } from '../log.js'
 import { peerKey } from '../pool.js'
 import type { LivePeer, PeerFinder } from './job.js'
+import { nextChange } from './next-change.js'
 
 /**
  * Everything a downloader knows about who has what: its own discovery
@@ -129,32 +130,9 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     return out
   }
 
-  /**
-   * Resolves on the next change, after `ms`, or when `signal` aborts. After a
-   * long task the event loop runs overdue timers before it reads the sockets,
-   * so a timeout is not taken as "nothing came" until one poll phase has read
-   * the datagrams that arrived meanwhile.
-   */
+  /** Resolves on the next change, after `ms`, or when `signal` aborts (next-change.ts). */
   waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      let polled: NodeJS.Immediate | undefined
-      const done = (): void => {
-        clearTimeout(timer)
-        clearImmediate(polled)
-        this.off('change', done)
-        signal?.removeEventListener('abort', done)
-        resolve()
-      }
-      const timer = setTimeout(
-        () => {
-          polled = setImmediate(done)
-        },
-        Math.max(0, ms),
-      )
-      this.on('change', done)
-      signal?.addEventListener('abort', done, { once: true })
-      if (signal?.aborted) done()
-    })
+    return nextChange(this, ms, signal)
   }
 
   private async reloadFile(): Promise<void> {
