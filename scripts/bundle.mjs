@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The commands as a few files instead of ~230 modules (after tsc, from dist/src/): dist/cli/main.js and the
-// chunks it loads, the young-generation and tier-up settings the bin/ scripts run first, and the hash and
-// tree-copy threads, beside them so `new URL('./hash-thread.js', import.meta.url)` finds each. Why: a command spent ~0.15 of its ~0.4 s of
+// chunks it loads, the young-generation and tier-up settings the bin/ scripts run first, and the hash thread, beside them
+// so `new URL('./hash-thread.js', import.meta.url)` finds it. Why: a command spent ~0.15 of its ~0.4 s of
 // start-up CPU resolving, lexing and linking modules, and V8 then optimized Node's own module loader in every
 // process (docs/benchmarks.md, "Commands as one bundle"). The library (dist/src/index.js) stays unbundled.
 // Left out of the bundle: native addons and what is loaded only when needed (the DHT, prompts;
@@ -23,7 +23,6 @@ await build({
     'young-generation': 'dist/src/cli/young-generation.js',
     'tier-up': 'dist/src/cli/tier-up.js',
     'hash-thread': 'dist/src/core/hash-thread.js',
-    'tree-copy-thread': 'dist/src/core/download/tree-copy-thread.js',
   },
   outdir,
   bundle: true,

@@ -353,7 +353,7 @@ describe('building a folder of many empty files', () => {
     const manifest = { version: 2 as const, name: 'empties', chunkSize: 16384, entries }
     const options = {
       ...{ manifest, id: 'x', downloadsDir: join(base, 'downloads'), entryDir },
-      ...{ read: async () => undefined, source: () => ({ fd: -1 }) },
+      ...{ read: async () => undefined, readSync: () => undefined },
     }
     // Counted in files made between two turns of the event loop, not in milliseconds: a loaded machine
     // stretches the time between turns, not what is done in one. Every empty file is one openSync.

@@ -68,11 +68,6 @@ export class MadeTable {
     return this.ids[2 * slot] === BigInt.asIntN(64, id.dev) && this.ids[2 * slot + 1] === BigInt.asIntN(64, id.ino)
   }
 
-  /** The device and inode recorded in `slot` (as 64-bit two's complement). */
-  identity(slot: number): FileIdentity {
-    return { dev: this.ids[2 * slot]!, ino: this.ids[2 * slot + 1]! }
-  }
-
   /** A file's size and SHA-256 as recorded (a directory has none). */
   check(slot: number): FileCheck | undefined {
     if (this.isDir(slot)) return undefined

@@ -140,7 +140,7 @@ export class PackedWriter {
             downloadsDir,
             entryDir,
             read: (into, length, position) => opening.readAsync(into, length, position),
-            source: () => ({ fd: opening.handle.fd, directFd: opening.directFd }),
+            readSync: (into, length, position) => opening.readAt(into, length, position),
           },
           writer.have,
           options.nameDecided ?? (async () => undefined),

@@ -4,7 +4,6 @@ import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { TEMP_MARKER } from '../constants.js'
-import type { DirectTarget } from '../direct-io.js'
 import { writeFileAtomic } from '../disk.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
@@ -12,7 +11,6 @@ import { portableName } from '../names.js'
 import { printable } from '../printable.js'
 import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
-import type { CopyAnswer, TreeCopier } from './tree-copier.js'
 import { filesystemSyncFor, type SyncFilesystem } from './tree-durable.js'
 import { createExclusive, localOf, removeLeftover, tempPrefix } from './tree-local.js'
 import { type PlaceResult, placeTree } from './tree-place.js'
@@ -46,11 +44,10 @@ export type { PlaceResult } from './tree-place.js'
  * The tree's name is recorded in the store entry (`recordPath`), so a run
  * after a killed one removes the leftover.
  *
- * Each directory and empty file costs a few synchronous metadata calls
- * (lstat, mkdir or open): microseconds each on a local disk, where a round
- * trip through libuv's pool costs more than the call. A small written file
- * is made, with the same checks, on the copy thread (`addCopiedFile`,
- * tree-copier.ts): a folder of 10,000 small files makes 10,000 creates.
+ * Each entry costs a few synchronous metadata calls (lstat, mkdir or open):
+ * microseconds each on a local disk, where a round trip through libuv's
+ * pool costs more than the call, and a folder of 10,000 small files makes
+ * 10,000 of them.
  */
 
 export interface TempTreeOptions {
@@ -178,50 +175,6 @@ export class TempTree {
   }
 
   /**
-   * A file of at most THREAD_COPY_BYTES, copied out of `data` by the copy
-   * thread (tree-copier.ts) with the checks `make` makes here: the chain of
-   * directories before the exclusive create, the path still holding the
-   * written file after it. `mismatch` is the error for bytes that do not
-   * hash to `check.sha256` (with `copy.hash`).
-   */
-  async addCopiedFile(
-    path: string,
-    exec: boolean,
-    check: FileCheck,
-    copy: { copier: TreeCopier; source: DirectTarget; offset: number; hash: boolean },
-    mismatch: (sha256: string) => Error,
-  ): Promise<void> {
-    const { local, parentLocal, target } = this.placeOf(path)
-    const chain = this.chainOf(parentLocal).map((slot) => ({
-      path: join(this.root, this.made.local(slot)),
-      ...this.made.identity(slot),
-    }))
-    let answer: CopyAnswer
-    try {
-      answer = await copy.copier.copy({
-        ...{ chain, target, exec, source: copy.source, offset: copy.offset },
-        ...{ size: check.size, hash: copy.hash, sha256: check.sha256, sync: this.filesSynced },
-      })
-    } catch (err) {
-      throw fromFsError(err, `building ${printable(target)}`)
-    }
-    if ('identity' in answer) return this.made.add(local, false, answer.identity, check)
-    switch (answer.kind) {
-      case 'swapped':
-        throw swapped(answer.path ?? target)
-      case 'inconsistent':
-        throw mismatch(answer.error)
-      case 'short':
-        throw new P2PError('E_IO', `the store's data for ${printable(path)} is shorter than expected: was it modified?`)
-      default:
-        throw fromFsError(
-          Object.assign(new Error(answer.error), { code: answer.errno, path: answer.path }),
-          `building ${printable(target)}`,
-        )
-    }
-  }
-
-  /**
    * Make one entry with `create`, in a directory checked just before to be
    * the one this tree made; then record what is there.
    */
@@ -233,7 +186,13 @@ export class TempTree {
     create: (target: string) => Made | Promise<Made>,
     check?: FileCheck,
   ): void | Promise<void> {
-    const { local, parentLocal, target } = this.placeOf(path)
+    const local = localOf(path)
+    const cut = local.lastIndexOf(sep)
+    const parentLocal = cut < 0 ? '' : local.slice(0, cut)
+    const parent = this.made.slotOf(parentLocal)
+    if (parent === undefined || !this.made.isDir(parent))
+      throw new P2PError('E_INTERNAL', `${printable(path)}: its directory was not made first`)
+    const target = join(this.root, local)
     const fail = (err: unknown): never => {
       throw fromFsError(err, `building ${printable(target)}`)
     }
@@ -262,30 +221,12 @@ export class TempTree {
    * the link, to the very same directory).
    */
   private assertChain(local: string): void {
-    for (const slot of this.chainOf(local)) this.assertUnchanged(slot)
-  }
-
-  /** The slots of every directory from the root down to `local`. */
-  private chainOf(local: string): number[] {
     const parts = local === '' ? [] : local.split(sep)
-    const slots: number[] = []
     for (let depth = 0; depth <= parts.length; depth++) {
       const slot = this.made.slotOf(parts.slice(0, depth).join(sep))
       if (slot === undefined) throw new P2PError('E_INTERNAL', `${printable(local)}: a directory above it was not made`)
-      slots.push(slot)
+      this.assertUnchanged(slot)
     }
-    return slots
-  }
-
-  /** Where the manifest path `path` goes, below a directory this tree made. */
-  private placeOf(path: string): { local: string; parentLocal: string; target: string } {
-    const local = localOf(path)
-    const cut = local.lastIndexOf(sep)
-    const parentLocal = cut < 0 ? '' : local.slice(0, cut)
-    const parent = this.made.slotOf(parentLocal)
-    if (parent === undefined || !this.made.isDir(parent))
-      throw new P2PError('E_INTERNAL', `${printable(path)}: its directory was not made first`)
-    return { local, parentLocal, target: join(this.root, local) }
   }
 
   /** The entry in `slot` is still what this tree made there (a real directory or file, same device and inode). */

@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto'
 import { dirname, join } from 'node:path'
-import type { DirectTarget } from '../direct-io.js'
 import { P2PError } from '../errors.js'
 import { layoutOf } from '../item.js'
 import { TREE_RECORD_FILE } from '../packed.js'
 import { printable } from '../printable.js'
 import type { TreeLayout } from '../tree-layout.js'
 import { isDir, type TreeFile, type TreeManifest } from '../tree-manifest.js'
-import { writeFully } from '../write-fully.js'
+import { writeFully, writeFullySync } from '../write-fully.js'
 import { breather, TempTree, YIELD_EVERY } from './temp-tree.js'
-import { THREAD_COPY_BYTES, TreeCopier } from './tree-copier.js'
 
 /**
  * A folder download's tree, built while the chunks arrive: the temporary
@@ -18,8 +16,8 @@ import { THREAD_COPY_BYTES, TreeCopier } from './tree-copier.js'
  * chosen directory and empty file; each other file is
  * copied out of the store entry's packed `data` (its bytes are one run from
  * its first chunk's offset) as soon as its last chunk is in, a few files at
- * once (files of at most 1 MiB on the copy thread: tree-copier.ts), its
- * whole-file SHA-256 computed on the way and compared with the manifest's. So the per-file work overlaps the transfer instead of
+ * once, its whole-file SHA-256 computed on the way and compared with the
+ * manifest's. So the per-file work overlaps the transfer instead of
  * following it (10,000 small files are 10,000 creates). When every file is
  * in, the tree is made durable (tree-durable.ts) and renamed into place. A file that does not hash to the manifest's value stops the
  * download with E_CHECKSUM and the temporary tree is removed: its chunks
@@ -56,8 +54,8 @@ export interface TreeBuilderOptions {
   signal?: AbortSignal
   /** `length` bytes at `position` of `data`, written there before the chunk was reported done. */
   read: (into: Buffer, length: number, position: number) => Promise<void>
-  /** `data`'s descriptors, for the copy thread's reads (small files: tree-copier.ts); open until the tree settles. */
-  source: () => DirectTarget
+  /** The same, synchronously: for small files, where a round trip through libuv's pool costs more than the read. */
+  readSync: (into: Buffer, length: number, position: number) => void
 }
 
 /** Files copied at once. */
@@ -75,8 +73,6 @@ export class TreeBuilder {
   private failure: unknown
   private idle: (() => void) | undefined
   private readonly buffers: Buffer[] = []
-  /** Small files' copies, off the main thread; closed once the copies have settled. */
-  private readonly copier = new TreeCopier()
   private receipts: TreeFileReceipt[] = []
   private dirs = 0
   /** A file is being copied (for the progress line). */
@@ -152,15 +148,9 @@ export class TreeBuilder {
       const k = this.queue.shift()!
       const file = this.layout.files[k]!
       this.running++
-      const small = file.size <= THREAD_COPY_BYTES
-      const buffer = small ? undefined : (this.buffers.pop() ?? Buffer.allocUnsafe(COPY_BYTES))
+      const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(COPY_BYTES)
       this.onFile?.(file.path)
-      const offset = this.layout.firstChunk(k) * this.layout.chunkSize
-      const copied =
-        buffer === undefined
-          ? copySmallFile(this.tree, file, offset, this.copier, this.o)
-          : copyFile(this.tree, file, offset, buffer, this.o)
-      void copied
+      void copyFile(this.tree, file, this.layout.firstChunk(k) * this.layout.chunkSize, buffer, this.o)
         .then(
           () => {
             this.copied++
@@ -171,7 +161,7 @@ export class TreeBuilder {
         )
         .finally(() => {
           this.running--
-          if (buffer !== undefined) this.buffers.push(buffer)
+          this.buffers.push(buffer)
           this.pump()
           if (this.running === 0) this.idle?.()
         })
@@ -187,7 +177,6 @@ export class TreeBuilder {
   async finish(beforeFinalName?: () => void | Promise<void>): Promise<TreeBuilt> {
     try {
       await this.settled()
-      await this.copier.close()
       if (this.failure !== undefined) throw this.failure
       if (this.copied !== this.toCopy)
         throw new P2PError('E_INTERNAL', `the download finished with ${this.toCopy - this.copied} files not built`)
@@ -211,57 +200,46 @@ export class TreeBuilder {
     this.failure ??= new P2PError('E_INTERRUPTED', 'the download stopped')
     this.queue.length = 0
     await this.settled()
-    await this.copier.close()
     await this.tree.discard()
   }
 }
 
 /**
- * A file of at most THREAD_COPY_BYTES, by the copy thread. A file of one
- * chunk hashes to that chunk's hash, which its bytes matched before they went
- * into `data` (a manifest saying otherwise is refused when read): no second
- * hash (10,000 small files: 0.13 s).
+ * `file`'s bytes from `data` at `offset` into a new file of the tree, hashed
+ * on the way. A file of at most one buffer is read and written
+ * synchronously: it was just written to `data` (page cache), and for a
+ * folder of 10,000 small files two round trips through libuv's pool per
+ * file cost more than the copies.
  */
-function copySmallFile(
-  tree: TempTree,
-  file: TreeFile,
-  offset: number,
-  copier: TreeCopier,
-  o: Pick<TreeBuilderOptions, 'source'>,
-): Promise<void> {
-  const oneChunk = file.chunks.length === 1
-  if (oneChunk && file.chunks[0] !== file.sha256) return Promise.reject(inconsistent(file, file.chunks[0]!))
-  return tree.addCopiedFile(
-    file.path,
-    file.exec === true,
-    { size: file.size, sha256: file.sha256 },
-    { copier, source: o.source(), offset, hash: !oneChunk },
-    (sha256) => inconsistent(file, sha256),
-  )
-}
-
-/** A larger file's bytes from `data` at `offset` into a new file of the tree, hashed on the way, a buffer at a time. */
 async function copyFile(
   tree: TempTree,
   file: TreeFile,
   offset: number,
   buffer: Buffer,
-  io: Pick<TreeBuilderOptions, 'read'>,
+  io: Pick<TreeBuilderOptions, 'read' | 'readSync'>,
 ): Promise<void> {
   await tree.addWrittenFile(
     file.path,
     file.exec === true,
     { size: file.size, sha256: file.sha256 },
     async (fd: number) => {
-      const oneChunk = file.chunks.length === 1 // as above: checked as its chunk (chunks of more than 1 MiB)
+      // A file of one chunk hashes to that chunk's hash, which its bytes matched before they went into `data`
+      // (a manifest saying otherwise is refused when read): no second hash (10,000 small files: 0.13 s).
+      const oneChunk = file.chunks.length === 1
       if (oneChunk && file.chunks[0] !== file.sha256) throw inconsistent(file, file.chunks[0]!)
       const hash = oneChunk ? undefined : createHash('sha256')
       for (let done = 0; done < file.size; ) {
         const piece = Math.min(buffer.length, file.size - done)
         const bytes = buffer.subarray(0, piece)
-        await io.read(buffer, piece, offset + done)
-        hash?.update(bytes)
-        await writeFully(fd, bytes, done)
+        if (file.size <= buffer.length) {
+          io.readSync(buffer, piece, offset + done)
+          hash?.update(bytes)
+          writeFullySync(fd, bytes, done)
+        } else {
+          await io.read(buffer, piece, offset + done)
+          hash?.update(bytes)
+          await writeFully(fd, bytes, done)
+        }
         done += piece
       }
       const sha256 = hash?.digest('hex') ?? file.sha256
