@@ -5,6 +5,7 @@
 // the target is a byte rate of at least 0.5 × the single file's. Every
 // download is checked: the folder file by file (paths, sizes, modes,
 // SHA-256), the file by its SHA-256.
+import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -58,8 +59,7 @@ function listing(root) {
 
 async function seeder(work, path) {
   const udpPort = await freeUdpPort()
-  const dir = join(work, 'folder-seed')
-  rmSync(dir, { recursive: true, force: true })
+  const dir = freshDir(work, 'folder-seed')
   const { serve, announce } = await startSeed(dir, path, udpPort)
   return {
     udpPort,
@@ -71,8 +71,7 @@ async function seeder(work, path) {
 }
 
 async function downloadOnce(work, name, udpPort) {
-  const dir = join(work, 'folder-downloader')
-  rmSync(dir, { recursive: true, force: true })
+  const dir = freshDir(work, 'folder-downloader')
   await settleDeletes()
   const r = await timed(
     node,
@@ -96,6 +95,8 @@ async function downloadOnce(work, name, udpPort) {
 /** Median seconds of `runs` downloads of the folder and of the same bytes as one file; their ratio of byte rates. */
 export async function folderBench({ work, files = 10_000, runs = 1, progress = () => undefined }) {
   const root = join(work, 'folder-src', 'album')
+  mkdirSync(work, { recursive: true })
+  spawnSync('chattr', ['+T', work], { stdio: 'ignore' }) // see freshDir; not ext4, or no chattr: as it is
   progress(`folder: making ${files} files`)
   const bytes = makeFolder(root, files)
   const expected = listing(root)
@@ -126,8 +127,7 @@ export async function folderBench({ work, files = 10_000, runs = 1, progress = (
     if ((await sha256(f.path)) !== singleSha) throw new Error('single-file download differs from the source')
     file.push(f.seconds)
   }
-  rmSync(join(work, 'folder-seed'), { recursive: true, force: true })
-  rmSync(join(work, 'folder-downloader'), { recursive: true, force: true })
+  for (const prefix of ['folder-seed', 'folder-downloader', 'folder-copy']) freshDir(work, prefix)
   const treeSeconds = median(tree)
   const fileSeconds = median(file)
   // A tree download cannot beat the file download plus what the tree's extra files cost the machine itself.
@@ -149,10 +149,28 @@ export function folderMarkdown(folder) {
   )
 }
 
+/**
+ * A new directory's path in `work`, with a random name, the earlier ones of
+ * `prefix` removed. On ext4 without a journal (this machine's disk) a create
+ * skips every inode of its group freed in the last 60 s (300 s while that
+ * inode table block is dirty), reading inode tables to find them: soon after
+ * a removal of 10,000 files, each of the next 10,000 creates there cost
+ * 0.15-0.3 ms, and the run measured the bench's own cleanup. `work` is
+ * marked a top of directory hierarchies (chattr +T), so ext4 places each
+ * new directory in it, by its name's hash, in a group of its own choosing
+ * with free inodes and few directories: rarely the one the removed files
+ * left (docs/benchmarks.md, "The folder bench measured its own deletes").
+ */
+function freshDir(work, prefix) {
+  for (const name of readdirSync(work)) {
+    if (name.startsWith(`${prefix}-`)) rmSync(join(work, name), { recursive: true, force: true })
+  }
+  return join(work, `${prefix}-${randomBytes(4).toString('hex')}`)
+}
+
 /** Seconds for `cp ARGS… copy` and `sync -f copy` (syncfs: the copy's data and metadata on disk). */
 async function durableCopy(work, args) {
-  const target = join(work, 'folder-copy')
-  rmSync(target, { recursive: true, force: true })
+  const target = freshDir(work, 'folder-copy')
   await settleDeletes()
   const started = performance.now()
   await timed('cp', [...args, target])
