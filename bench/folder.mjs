@@ -5,11 +5,22 @@
 // the target is a byte rate of at least 0.5 × the single file's. Every
 // download is checked: the folder file by file (paths, sizes, modes,
 // SHA-256), the file by its SHA-256.
-import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, BROADCAST, freeUdpPort, median, sampleFile, settleDeletes, sha256, startSeed, timed } from './lib.mjs'
+import {
+  BIN,
+  BROADCAST,
+  freeUdpPort,
+  freshDir,
+  markTopDir,
+  median,
+  sampleFile,
+  settleDeletes,
+  sha256,
+  startSeed,
+  timed,
+} from './lib.mjs'
 
 const node = process.execPath
 const common = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
@@ -95,8 +106,7 @@ async function downloadOnce(work, name, udpPort) {
 /** Median seconds of `runs` downloads of the folder and of the same bytes as one file; their ratio of byte rates. */
 export async function folderBench({ work, files = 10_000, runs = 1, progress = () => undefined }) {
   const root = join(work, 'folder-src', 'album')
-  mkdirSync(work, { recursive: true })
-  spawnSync('chattr', ['+T', work], { stdio: 'ignore' }) // see freshDir; not ext4, or no chattr: as it is
+  markTopDir(work)
   progress(`folder: making ${files} files`)
   const bytes = makeFolder(root, files)
   const expected = listing(root)
@@ -147,25 +157,6 @@ export function folderMarkdown(folder) {
     `The machine's floor: cp -r + sync of the tree ${median(folder.copyTree).toFixed(2)} s vs cp + sync of the file ${median(folder.copyFile).toFixed(2)} s, ` +
     `so at best ${folder.floorRatio.toFixed(2)} (the file download plus what the extra files cost cp).`
   )
-}
-
-/**
- * A new directory's path in `work`, with a random name, the earlier ones of
- * `prefix` removed. On ext4 without a journal (this machine's disk) a create
- * skips every inode of its group freed in the last 60 s (300 s while that
- * inode table block is dirty), reading inode tables to find them: soon after
- * a removal of 10,000 files, each of the next 10,000 creates there cost
- * 0.15-0.3 ms, and the run measured the bench's own cleanup. `work` is
- * marked a top of directory hierarchies (chattr +T), so ext4 places each
- * new directory in it, by its name's hash, in a group of its own choosing
- * with free inodes and few directories: rarely the one the removed files
- * left (docs/benchmarks.md, "The folder bench measured its own deletes").
- */
-function freshDir(work, prefix) {
-  for (const name of readdirSync(work)) {
-    if (name.startsWith(`${prefix}-`)) rmSync(join(work, name), { recursive: true, force: true })
-  }
-  return join(work, `${prefix}-${randomBytes(4).toString('hex')}`)
 }
 
 /** Seconds for `cp ARGS… copy` and `sync -f copy` (syncfs: the copy's data and metadata on disk). */

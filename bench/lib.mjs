@@ -5,7 +5,18 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
-import { accessSync, constants, createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs'
+import {
+  accessSync,
+  constants,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -292,17 +303,44 @@ export function parseSize(text) {
 }
 
 /**
- * Before a timed step that creates many files: flush and wait out ext4's
- * "recently deleted" window. This VM's ext4 has no journal, and then inode
- * allocation skips inodes freed in the last 5 s (35 s while their table block
- * is dirty), reading inode tables to find them (perf: recently_deleted,
- * find_inode_bit). The benchmark deletes thousands of chunk files between
- * steps; without this pause the next 1,024 creates paid for that, a cost of
- * the benchmark's own cleanup rather than of the command measured.
+ * Before a timed step that creates many files: flush what earlier steps
+ * wrote (its writeback does not land in the step), and pause. This VM's
+ * ext4 has no journal, and then inode allocation skips inodes freed
+ * recently, reading inode tables to find them (perf: recently_deleted,
+ * find_inode_bit): the benchmark deletes thousands of chunk files between
+ * steps. The pause covered that window on older kernels (5 s); since Linux
+ * 5.5 it is 60 s, or 300 s while the inode table block is dirty, too long
+ * to wait out: steps that create many files make them in fresh directories
+ * placed away from the removed ones instead (freshDir).
  */
 export async function settleDeletes() {
   spawnSync('sync')
   await new Promise((resolve) => setTimeout(resolve, 6000))
+}
+
+/**
+ * A new directory's path in `work`, with a random name, the earlier ones of
+ * `prefix` removed. On ext4 without a journal (this machine's disk) a create
+ * skips every inode of its group freed in the last 60 s (300 s while that
+ * inode table block is dirty), reading inode tables to find them: soon after
+ * a removal of 10,000 files, each of the next 10,000 creates there cost
+ * 0.15-0.3 ms, and the run measured the bench's own cleanup. With `work`
+ * marked a top of directory hierarchies (markTopDir), ext4 places each
+ * new directory in it, by its name's hash, in a group of its own choosing
+ * with free inodes and few directories: rarely the one the removed files
+ * left (docs/benchmarks.md, "The folder bench measured its own deletes").
+ */
+export function freshDir(work, prefix) {
+  for (const name of readdirSync(work)) {
+    if (name.startsWith(`${prefix}-`)) rmSync(join(work, name), { recursive: true, force: true })
+  }
+  return join(work, `${prefix}-${randomBytes(4).toString('hex')}`)
+}
+
+/** `work` made, and marked a top of directory hierarchies for ext4's allocator (freshDir); elsewhere left as it is. */
+export function markTopDir(work) {
+  mkdirSync(work, { recursive: true })
+  spawnSync('chattr', ['+T', work], { stdio: 'ignore' })
 }
 
 /** The store and log flags of a command working in `dir`. */

@@ -21,6 +21,8 @@ import {
   exitOnHelp,
   freeTcpPort,
   freeUdpPort,
+  freshDir,
+  markTopDir,
   optionReader,
   ownProcessGroups,
   parseSize,
@@ -49,7 +51,7 @@ const common = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join
 const LOCAL = '127.0.0.1'
 const PLAIN = ['--transport', 'plain']
 
-mkdirSync(work, { recursive: true })
+markTopDir(work) // each step's directories are fresh ones (freshDir)
 
 /**
  * Seeders serving and announcing on loopback, each with a store it split
@@ -60,8 +62,7 @@ async function startSeeders(file, count, extraSplit = [], extraPeer = []) {
   const udpPort = await freeUdpPort()
   const seeders = []
   for (let i = 0; i < count; i++) {
-    const dir = join(work, `seed-${i}`)
-    rmSync(dir, { recursive: true, force: true })
+    const dir = freshDir(work, `seed-${i}`)
     seeders.push(await startSeed(dir, file, udpPort, extraSplit, extraPeer))
   }
   return {
@@ -83,8 +84,7 @@ async function checked(path, expected, what) {
 }
 
 async function downloadOnce(name, udpPort, expected, extraPeer = []) {
-  const dir = join(work, 'downloader')
-  rmSync(dir, { recursive: true, force: true })
+  const dir = freshDir(work, 'downloader')
   const r = await timed(node, [
     BIN('p2p-download'),
     name,
@@ -108,8 +108,7 @@ async function measureLimits(file) {
   rmSync(copy, { force: true })
   const openssl = await timed('openssl', ['dgst', '-sha256', file])
   // What writing the chunk files costs on this machine, with no hashing at all: p2p-split's second floor.
-  const pieces = join(work, 'coreutils-split')
-  rmSync(pieces, { recursive: true, force: true })
+  const pieces = freshDir(work, 'coreutils-split')
   mkdirSync(pieces)
   await settleDeletes()
   const chunkFiles = await timed('split', ['-b', '1048576', '-a', '6', file, join(pieces, 'c')])
@@ -242,10 +241,10 @@ async function main() {
     for (const [key, r] of Object.entries(limits)) add(key, r)
     cipher.push(c.seconds.sealCpu + c.seconds.openCpu)
     progress(`run ${run}/${runs}: p2p-split`)
-    rmSync(join(work, 'split-only'), { recursive: true, force: true })
+    const splitDir = freshDir(work, 'split-only')
     await settleDeletes()
-    add('split', await timed(node, [BIN('p2p-split'), file, ...common(join(work, 'split-only'))]))
-    rmSync(join(work, 'split-only'), { recursive: true, force: true })
+    add('split', await timed(node, [BIN('p2p-split'), file, ...common(splitDir)]))
+    rmSync(splitDir, { recursive: true, force: true })
     if (http) {
       progress(`run ${run}/${runs}: curl ← nginx`)
       add('curl', await http.once(expected))
