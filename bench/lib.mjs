@@ -308,9 +308,9 @@ export function parseSize(text) {
  * ext4 has no journal, and then inode allocation skips inodes freed
  * recently, reading inode tables to find them (perf: recently_deleted,
  * find_inode_bit): the benchmark deletes thousands of chunk files between
- * steps. The pause covered that window on older kernels (5 s); since Linux
- * 5.5 it is 60 s, or 300 s while the inode table block is dirty, too long
- * to wait out: steps that create many files make them in fresh directories
+ * steps. The pause covered that window on older kernels (5 s); on current
+ * ones (this machine's 6.18) it is 60 s, or 300 s while the inode table
+ * block is dirty, too long to wait out: steps that create many files make them in fresh directories
  * placed away from the removed ones instead (freshDir).
  */
 export async function settleDeletes() {
