@@ -9,8 +9,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  BIN,
-  BROADCAST,
+  downloadArgs,
   freeUdpPort,
   freshDir,
   markTopDir,
@@ -23,7 +22,6 @@ import {
 } from './lib.mjs'
 
 const node = process.execPath
-const common = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
 
 /** A deterministic spread of sizes in [1 KiB, 64 KiB] (a linear congruential walk; the same every run). */
 function sizes(count) {
@@ -84,22 +82,7 @@ async function seeder(work, path) {
 async function downloadOnce(work, name, udpPort) {
   const dir = freshDir(work, 'folder-downloader')
   await settleDeletes()
-  const r = await timed(
-    node,
-    [
-      BIN('p2p-download'),
-      name,
-      '--udp-port',
-      String(udpPort),
-      '--broadcast',
-      BROADCAST,
-      '--downloads-dir',
-      join(dir, 'downloads'),
-      '--json',
-      ...common(dir),
-    ],
-    { stdout: 'pipe' },
-  )
+  const r = await timed(node, downloadArgs(dir, name, udpPort), { stdout: 'pipe' })
   return { ...r, path: join(dir, 'downloads', name) }
 }
 

@@ -346,6 +346,15 @@ export function markTopDir(work) {
 /** The store and log flags of a command working in `dir`. */
 export const storeFlags = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
 
+/** p2p-download's arguments for `name`, working in `dir` (its downloads in `dir/downloads`), discovering on loopback. */
+export const downloadArgs = (dir, name, udpPort) => [
+  BIN('p2p-download'),
+  name,
+  ...['--udp-port', String(udpPort), '--broadcast', BROADCAST],
+  ...['--downloads-dir', join(dir, 'downloads'), '--json'],
+  ...storeFlags(dir),
+]
+
 /**
  * A seeder in `dir`: p2p-split `path` into its store, then p2p-serve (127.0.0.1, a free port) and
  * p2p-announce (every second, to 127.255.255.255 on `udpPort`); resolves once the server listens.

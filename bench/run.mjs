@@ -16,8 +16,8 @@ import { aria2Args, BT_TOOLS, HTTP_TOOLS, makeTorrent, missingTools, startNginx,
 import { folderBench, folderMarkdown } from './folder.mjs'
 import {
   BIN,
-  BROADCAST,
   daemon,
+  downloadArgs,
   exitOnHelp,
   freeTcpPort,
   freeUdpPort,
@@ -33,6 +33,7 @@ import {
   startSeed,
   startToManifest,
   stopDaemons,
+  storeFlags,
   timed,
 } from './lib.mjs'
 import { loopbackReport } from './loopback-report.mjs'
@@ -47,7 +48,6 @@ const memorySizes = opt('memory-sizes', '256MiB,2GiB').split(',').filter(Boolean
 const work = opt('dir', '/tmp/p2p-bench')
 const node = process.execPath
 const progress = (line) => process.stderr.write(`\x1b[2K\rbench: ${line}${process.stderr.isTTY ? '' : '\n'}`)
-const common = (dir) => ['--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
 const LOCAL = '127.0.0.1'
 const PLAIN = ['--transport', 'plain']
 
@@ -85,19 +85,7 @@ async function checked(path, expected, what) {
 
 async function downloadOnce(name, udpPort, expected, extraPeer = []) {
   const dir = freshDir(work, 'downloader')
-  const r = await timed(node, [
-    BIN('p2p-download'),
-    name,
-    '--udp-port',
-    String(udpPort),
-    '--broadcast',
-    BROADCAST,
-    '--downloads-dir',
-    join(dir, 'downloads'),
-    '--json',
-    ...common(dir),
-    ...extraPeer,
-  ])
+  const r = await timed(node, [...downloadArgs(dir, name, udpPort), ...extraPeer])
   await checked(join(dir, 'downloads', name), expected, 'p2p-download')
   return { ...r, ...startToManifest(join(dir, 'logs', 'download.log')) }
 }
@@ -243,7 +231,7 @@ async function main() {
     progress(`run ${run}/${runs}: p2p-split`)
     const splitDir = freshDir(work, 'split-only')
     await settleDeletes()
-    add('split', await timed(node, [BIN('p2p-split'), file, ...common(splitDir)]))
+    add('split', await timed(node, [BIN('p2p-split'), file, ...storeFlags(splitDir)]))
     rmSync(splitDir, { recursive: true, force: true })
     if (http) {
       progress(`run ${run}/${runs}: curl ← nginx`)
