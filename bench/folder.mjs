@@ -14,6 +14,7 @@ import {
   freshDir,
   markTopDir,
   median,
+  removeOld,
   sampleFile,
   settleDeletes,
   sha256,
@@ -120,7 +121,7 @@ export async function folderBench({ work, files = 10_000, runs = 1, progress = (
     if ((await sha256(f.path)) !== singleSha) throw new Error('single-file download differs from the source')
     file.push(f.seconds)
   }
-  for (const prefix of ['folder-seed', 'folder-downloader', 'folder-copy']) freshDir(work, prefix)
+  for (const prefix of ['folder-seed', 'folder-downloader', 'folder-copy']) removeOld(work, prefix)
   const treeSeconds = median(tree)
   const fileSeconds = median(file)
   // A tree download cannot beat the file download plus what the tree's extra files cost the machine itself.

@@ -306,12 +306,12 @@ export function parseSize(text) {
  * Before a timed step that creates many files: flush what earlier steps
  * wrote (its writeback does not land in the step), and pause. This VM's
  * ext4 has no journal, and then inode allocation skips inodes freed
- * recently, reading inode tables to find them (perf: recently_deleted,
+ * recently, looking up each one's inode table block (perf: recently_deleted,
  * find_inode_bit): the benchmark deletes thousands of chunk files between
  * steps. The pause covered that window on older kernels (5 s); on current
- * ones (this machine's 6.18) it is 60 s, or 300 s while the inode table
- * block is dirty, too long to wait out: steps that create many files make them in fresh directories
- * placed away from the removed ones instead (freshDir).
+ * ones (this machine's 6.18) it is 60 s, 360 s while the inode table block
+ * is dirty, too long to wait out: such steps work in fresh directories,
+ * usually placed away from the removed files (freshDir).
  */
 export async function settleDeletes() {
   spawnSync('sync')
@@ -320,27 +320,41 @@ export async function settleDeletes() {
 
 /**
  * A new directory's path in `work`, with a random name, the earlier ones of
- * `prefix` removed. On ext4 without a journal (this machine's disk) a create
- * skips every inode of its group freed in the last 60 s (300 s while that
- * inode table block is dirty), reading inode tables to find them: soon after
- * a removal of 10,000 files, each of the next 10,000 creates there cost
- * 0.15-0.3 ms, and the run measured the bench's own cleanup. With `work`
- * marked a top of directory hierarchies (markTopDir), ext4 places each
- * new directory in it, by its name's hash, in a group of its own choosing
- * with free inodes and few directories: rarely the one the removed files
- * left (docs/benchmarks.md, "The folder bench measured its own deletes").
+ * `prefix` removed (removeOld). On ext4 without a journal (this machine's
+ * disk) a create skips every inode of its group freed in the last 60 s
+ * (360 s while that inode table block is dirty), looking each one up: soon
+ * after a removal of 10,000 files, each of the next 10,000 creates there
+ * cost 0.15-0.3 ms, and the run measured the bench's own cleanup. With
+ * `work` marked a top of directory hierarchies (markTopDir), ext4 places
+ * each new directory in it like a top-level one: in the flex group with the
+ * fewest directories among those with at least the average free inodes and
+ * space, searched from the name's hash; usually not the one the removed
+ * files left (docs/benchmarks.md, "The folder bench measured its own
+ * deletes").
  */
 export function freshDir(work, prefix) {
-  for (const name of readdirSync(work)) {
-    if (name.startsWith(`${prefix}-`)) rmSync(join(work, name), { recursive: true, force: true })
-  }
+  removeOld(work, prefix)
   return join(work, `${prefix}-${randomBytes(4).toString('hex')}`)
 }
 
-/** `work` made, and marked a top of directory hierarchies for ext4's allocator (freshDir); elsewhere left as it is. */
+/** What freshDir made in `work` for `prefix`, and a directory named `prefix` itself (the bench's before it), removed. */
+export function removeOld(work, prefix) {
+  for (const name of readdirSync(work)) {
+    if (name === prefix || name.startsWith(`${prefix}-`)) rmSync(join(work, name), { recursive: true, force: true })
+  }
+}
+
+/**
+ * `work` made, and marked a top of directory hierarchies for ext4's allocator (freshDir). Where that cannot be
+ * done (no chattr, another filesystem) one line says so and the bench goes on.
+ */
 export function markTopDir(work) {
   mkdirSync(work, { recursive: true })
-  spawnSync('chattr', ['+T', work], { stdio: 'ignore' })
+  const r = spawnSync('chattr', ['+T', work], { encoding: 'utf8' })
+  if (r.status !== 0)
+    process.stderr.write(
+      `bench: ${work} not marked for ext4's allocator (chattr +T: ${r.error?.message ?? r.stderr.trim()})\n`,
+    )
 }
 
 /** The store and log flags of a command working in `dir`. */
