@@ -166,7 +166,7 @@ export function writeChunkSync(target: DirectTarget, data: Uint8Array, position:
       for (let done = 0; done < data.byteLength; done += PIECE) {
         const piece = buffer.subarray(0, Math.min(PIECE, data.byteLength - done))
         piece.set(data.subarray(done, done + piece.length))
-        writeFullySync(target.directFd!, piece, position + done)
+        writeFullySync(target.directFd!, piece, position + done, PIECE)
       }
       return
     } catch (err) {
@@ -184,7 +184,7 @@ export async function writeChunk(target: DirectTarget, data: Uint8Array, positio
       for (let done = 0; done < data.byteLength; done += PIECE) {
         const piece = lease.buffer.subarray(0, Math.min(PIECE, data.byteLength - done))
         piece.set(data.subarray(done, done + piece.length))
-        await writeFully(target.directFd!, piece, position + done)
+        await writeFully(target.directFd!, piece, position + done, PIECE)
       }
       return
     } catch (err) {

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path'
 import { TEMP_MARKER } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
 import { realDirectories, realDirectoriesSync } from './safe-fs.js'
+import { writeFully } from './write-fully.js'
 
 /**
  * Disk helpers shared by the store, the downloader and the dictionary: atomic
@@ -49,11 +50,9 @@ export interface AtomicWriteOptions {
 }
 
 /** All of `bytes` from offset 0, in plain writes: FileHandle.writeFile is several times slower for 1 MiB buffers (docs/benchmarks.md). */
-async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let done = 0; done < bytes.byteLength; ) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, done)
-    done += bytesWritten
-  }
+/** `bytes` written whole from the file's start, in writes of at most BUFFERED_WRITE_BYTES (write-fully.ts). */
+function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  return writeFully(handle.fd, bytes, 0)
 }
 
 /**
