@@ -2,14 +2,17 @@ import { write, writeSync } from 'node:fs'
 
 /**
  * The most one buffered write hands the kernel. On this project's test
- * machine (a VM, Linux 6.18, ext4), 1 GiB written into 1,024 new files took
- * 4.6–4.8 s in writes of 1 MiB and 0.47–0.61 s in writes of 512 KiB or
- * less, nearly all of the difference in the kernel's copy into the page
- * cache (docs/benchmarks.md, "Writes of at most 256 KiB"); elsewhere a few
- * more system calls per MiB cost microseconds. A write past the page cache
- * (O_DIRECT: direct-io.ts) takes no page-cache memory and is not cut.
+ * machine (a VM, Linux 6.18, ext4) writes into new page-cache pages cost up
+ * to 8 × as much in large pieces as in small ones, and where "large" begins
+ * moved with the machine's memory: 1 GiB into 1,024 new files took 4.6 s in
+ * 1 MiB writes and 0.5 s in 512 KiB ones in one quarter hour, 3.9–4.1 s in
+ * 256 KiB writes and 0.5–0.7 s in 64 KiB ones in the next; 64 KiB or less
+ * was fast every time (docs/benchmarks.md, "Buffered writes of at most 64
+ * KiB"). Elsewhere a few more system calls per MiB cost microseconds. A
+ * write past the page cache (O_DIRECT: direct-io.ts) takes no page-cache
+ * memory and is not cut.
  */
-export const BUFFERED_WRITE_BYTES = 256 * 1024
+export const BUFFERED_WRITE_BYTES = 64 * 1024
 
 /** `data` written whole at `position` of the open file `fd`, synchronously, in writes of at most `maxWrite`. */
 export function writeFullySync(fd: number, data: Uint8Array, position: number, maxWrite = BUFFERED_WRITE_BYTES): void {
