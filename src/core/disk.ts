@@ -49,8 +49,10 @@ export interface AtomicWriteOptions {
   within?: string
 }
 
-/** All of `bytes` from offset 0, in plain writes: FileHandle.writeFile is several times slower for 1 MiB buffers (docs/benchmarks.md). */
-/** `bytes` written whole from the file's start, in writes of at most BUFFERED_WRITE_BYTES (write-fully.ts). */
+/**
+ * All of `bytes` from offset 0, in plain writes of at most BUFFERED_WRITE_BYTES (write-fully.ts):
+ * FileHandle.writeFile is several times slower for 1 MiB buffers (docs/benchmarks.md).
+ */
 function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
   return writeFully(handle.fd, bytes, 0)
 }
