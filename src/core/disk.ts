@@ -75,19 +75,6 @@ export async function writeNewFile(path: string, data: Uint8Array): Promise<void
   }
 }
 
-/**
- * A chunk file of a split (split-chunk.ts, for split.ts and split-tree-file.ts): created in place when no
- * file is there (nothing serves the entry before its manifest is written, last); over a file left there (an
- * interrupted split, a re-split), written beside it and renamed over it, so a server holding an older
- * manifest of the entry never reads a file while it is rewritten.
- */
-export async function writeChunkFile(path: string, data: Uint8Array): Promise<void> {
-  await writeNewFile(path, data).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    return writeFileAtomic(path, data)
-  })
-}
-
 /** Write `data` to a temp file beside `path`, optionally fsync, then rename over `path`. */
 export async function writeFileAtomic(
   path: string,

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { BufferPool, handedBack, mayHandOver } from './buffer-pool.js'
 import { type DirectTarget, writeChunk } from './direct-io.js'
+import { writeNewFile } from './disk.js'
 import type { HashPace } from './hash-pace.js'
 import { sha256Hex } from './manifest.js'
 import { writeFullySync } from './write-fully.js'
@@ -29,13 +31,22 @@ import { writeFullySync } from './write-fully.js'
 export class HashWorker {
   private worker: Worker | undefined
   private nextJob = 1
+  private nextStream = 1
   /** Idle transfer copies; the busy ones are on the thread. */
   readonly transfers = new BufferPool({ maxPerSize: 4 })
   private readonly pending = new Map<number, Job>()
 
   /** `handOver`: the caller gives up `data`'s memory for the job (only memory of its own moves; see above). */
   private post(
-    message: { op: string; data?: Uint8Array; fd?: number; offset?: number; expect?: string },
+    message: {
+      op: string
+      data?: Uint8Array
+      fd?: number
+      offset?: number
+      expect?: string
+      stream?: number
+      path?: string
+    },
     handOver = false,
   ): Promise<Answer> {
     const worker = this.start()
@@ -118,11 +129,45 @@ export class HashWorker {
     return (await this.post({ op: 'digest', data })).hex
   }
 
+  /** SHA-256 (hex) of `data`, written as the new file `path` (as HashPool.digestAndCreate). */
+  async digestAndCreate(data: Uint8Array, path: string): Promise<string> {
+    return (await this.post({ op: 'create', data, path })).hex
+  }
+
+  /**
+   * A SHA-256 fed in order on this thread (a HashStream; the thread's messages keep their order). It lives
+   * in the thread's memory: once the thread is gone (closed, or exited), every call rejects, never a digest
+   * of what a new thread saw.
+   */
+  stream(): HashStream {
+    const stream = this.nextStream++
+    const thread = this.start()
+    const post = (op: 'update' | 'final', data?: Uint8Array): Promise<Answer> =>
+      this.worker === thread ? this.post({ op, stream, data }) : Promise.reject(new Error('hash worker exited'))
+    return {
+      update: async (data) => {
+        await post('update', data)
+      },
+      digest: async () => (await post('final')).hex,
+    }
+  }
+
   async close(): Promise<void> {
     const worker = this.worker
     this.worker = undefined
     if (worker) await worker.terminate()
   }
+}
+
+/**
+ * One SHA-256 over pieces given in order. Each update's promise settles once
+ * the piece is in: the caller keeps the piece's bytes unchanged until then.
+ * `digest` ends the stream (nothing may follow it); call it however the
+ * caller's work ended, so the stream does not outlive the work.
+ */
+export interface HashStream {
+  update(data: Uint8Array): Promise<void>
+  digest(): Promise<string>
 }
 
 /** Where digestAndStore writes into an open file. */
@@ -207,6 +252,18 @@ export class HashPool {
     return Promise.resolve(sha256Hex(data))
   }
 
+  /**
+   * SHA-256 (hex) of `data`, and `data` written as the new file `path`: created first, failing with EEXIST
+   * when anything is there (a link is not followed, nothing is hashed); a write that fails leaves the partial
+   * file (disk.ts writeNewFile). Past INLINE_HASH_BYTES all on the least busy hash thread, one round trip;
+   * else hashed here and written through libuv's pool.
+   */
+  async digestAndCreate(data: Uint8Array, path: string): Promise<string> {
+    if (data.byteLength > INLINE_HASH_BYTES) return this.pick().digestAndCreate(data, path)
+    await writeNewFile(path, data)
+    return sha256Hex(data)
+  }
+
   /** `digest` on a hash thread once `pace` (the caller's, hash-pace.ts) says chunks come fast; until then here. */
   digestPaced(data: Uint8Array, pace: HashPace, now: number): Promise<string> {
     return pace.toThread(data.byteLength, now) ? this.digest(data) : Promise.resolve(sha256Hex(data))
@@ -223,6 +280,23 @@ export class HashPool {
     return pace.toThread(data.byteLength, now)
       ? this.digestAndStore(data, target, expect)
       : this.digestAndStoreHere(data, target, expect)
+  }
+
+  /**
+   * A HashStream for pieces of about `pieceBytes`: on a hash thread (the last, which hash-and-writes never
+   * use) when they are larger than INLINE_HASH_BYTES, so a caller feeding a whole file's hash frees its own
+   * core for the rest (split.ts: the main thread reads, the threads hash); on the calling thread otherwise.
+   */
+  stream(pieceBytes: number): HashStream {
+    if (pieceBytes > INLINE_HASH_BYTES) return this.workers[this.workers.length - 1]!.stream()
+    const hash = createHash('sha256')
+    return {
+      update: (data) => {
+        hash.update(data)
+        return Promise.resolve()
+      },
+      digest: () => Promise.resolve(hash.digest('hex')),
+    }
   }
 
   /** Hash threads running now (each started on its first job). */

@@ -2,7 +2,7 @@ import { lstat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sharedBuffer } from './buffer-pool.js'
 import { MANIFEST_FILE, MAX_MANIFEST_BYTES } from './constants.js'
-import { writeChunkFile, writeFileAtomic } from './disk.js'
+import { writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { hashThreads } from './hashing.js'
 import type { ItemManifest } from './item.js'
@@ -45,10 +45,16 @@ export interface ChunkPlace {
 export async function storeChunk(view: Buffer, place: ChunkPlace): Promise<{ sha256: string; written: boolean }> {
   const hash = (): Promise<string> => hashThreads().digest(view) // small chunks are hashed on this thread
   if (place.before === undefined) {
-    // The common case: hash on a hash thread while libuv's pool writes the chunk (both only read `view`).
-    // Writing on the hash thread instead left the main thread waiting for free buffers. allSettled: the
-    // caller gives `view`'s buffer back only when neither still reads it.
-    const [digest, written] = await Promise.allSettled([hash(), writeChunkFile(place.path, view)])
+    // The common case, a new file: created in place (nothing serves the entry before its manifest, written
+    // last), hashed and written in one job on a hash thread. Over a file left there (an interrupted split, a
+    // re-split) it is written beside it and renamed over it, so a server holding an older manifest of the entry
+    // never reads a file while it is rewritten.
+    try {
+      return { sha256: await hashThreads().digestAndCreate(view, place.path), written: true }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    const [digest, written] = await Promise.allSettled([hash(), writeFileAtomic(place.path, view)])
     if (digest.status === 'rejected') throw digest.reason
     if (written.status === 'rejected') throw written.reason
     return { sha256: digest.value, written: true }

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
 import { type BigIntStats, constants } from 'node:fs'
 import { type FileHandle, lstat, open } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { fromFsError, P2PError } from './errors.js'
 import { identityOf, sameFile } from './file-identity.js'
+import { hashThreads } from './hashing.js'
 import { chunkCount } from './manifest.js'
 import { printable } from './printable.js'
 import { readFully } from './read-fully.js'
@@ -16,8 +16,8 @@ import type { WalkedFile } from './tree-walk.js'
 /**
  * One file of a folder split (split-tree.ts): read once, in pieces of a
  * chunk, into one of the folder's `Slots`; each chunk hashed and written as
- * the chunk file of its global index, its whole-file hash fed in order (a
- * one-chunk file's is its chunk's). A file is read only while it is the
+ * the chunk file of its global index, its whole-file hash fed in order on a
+ * hash thread (a one-chunk file's is its chunk's). A file is read only while it is the
  * very file the walk found (device, inode, size; opened without following a
  * link), and must not change while it is read.
  */
@@ -56,22 +56,32 @@ export async function splitTreeFile(
   }
   const handle = await openWalked(file)
   const buffer = await o.slots.acquire()
+  // A one-chunk file's hash is its chunk's; a longer one's is fed in order on a hash thread (split.ts).
+  const whole = count > 1 ? hashThreads().stream(o.chunkSize) : undefined
+  let sha256: Promise<string> | undefined
   try {
-    const whole = count > 1 ? createHash('sha256') : undefined
     const chunks: string[] = []
-    for (let j = 0; j < count && !o.failed(); j++) {
-      o.signal?.throwIfAborted()
-      const length = Math.min(o.chunkSize, file.size - j * o.chunkSize)
-      const view = buffer.subarray(0, length)
-      if ((await readFully(handle.fd, view, length, j * o.chunkSize)) < length) throw changed(file)
-      whole?.update(view)
-      chunks.push(await storeTreeChunk(view, first + j, o))
-      o.done.bytes += length
-      o.onProgress?.(o.done.bytes, o.total)
+    try {
+      for (let j = 0; j < count && !o.failed(); j++) {
+        o.signal?.throwIfAborted()
+        const length = Math.min(o.chunkSize, file.size - j * o.chunkSize)
+        const view = buffer.subarray(0, length)
+        if ((await readFully(handle.fd, view, length, j * o.chunkSize)) < length) throw changed(file)
+        // allSettled: the buffer is read again only when neither the whole-file hash nor the store still reads it.
+        const [fed, stored] = await Promise.allSettled([whole?.update(view), storeTreeChunk(view, first + j, o)])
+        if (fed.status === 'rejected') throw fed.reason
+        if (stored.status === 'rejected') throw stored.reason
+        chunks.push(stored.value)
+        o.done.bytes += length
+        o.onProgress?.(o.done.bytes, o.total)
+      }
+    } finally {
+      sha256 = whole?.digest() // ends the stream however the loop ended
+      sha256?.catch(() => undefined) // surfaced when awaited
     }
     const after = await handle.stat()
     if (after.size !== file.size) throw changed(file)
-    return { chunks, sha256: whole?.digest('hex') ?? chunks[0]! }
+    return { chunks, sha256: (await sha256) ?? chunks[0]! }
   } finally {
     o.slots.release(buffer)
     await handle.close().catch(() => undefined)

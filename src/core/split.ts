@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
+import { hashThreads } from './hashing.js'
 import { type Collaborators, componentLog, type Logger } from './log.js'
 import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
@@ -37,9 +37,10 @@ export interface SplitResult {
 }
 
 /**
- * Split `path` into the store in one streaming pass. The main thread reads and
- * feeds the whole-file hash; each chunk is hashed on the thread pool and
- * written (a new file; over an old one, temp + rename) while the next one is read. The manifest is written
+ * Split `path` into the store in one streaming pass. The main thread reads;
+ * the whole-file hash and each chunk's hash run on the hash threads, and each
+ * chunk is written (a new file; over an old one, temp + rename) on libuv's pool,
+ * while the next one is read. The manifest is written
  * last, so an interrupted split never leaves an entry that looks complete.
  */
 export async function splitFile(
@@ -145,7 +146,9 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
     Math.max(2, Math.min(16, Math.floor((options.maxBufferedBytes ?? 32 * MiB) / options.chunkSize))),
     options.chunkSize,
   )
-  const whole = createHash('sha256')
+  // The whole-file hash on a hash thread: the main thread, which reads, was the split's wall with it here.
+  const whole = hashThreads().stream(options.chunkSize)
+  let wholeFile: Promise<string> = Promise.resolve('')
   const hashes = new Array<string>(count) as ChunkHashes
   hashes.written = 0
   const pending = new Set<Promise<void>>()
@@ -177,10 +180,10 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
       const { slot, view } = await next!
       next = index + 1 < count ? readChunk(index + 1) : undefined
       next?.catch(() => undefined) // surfaced when awaited
-      whole.update(view)
-      const task = storeFileChunk(index, view, options, hashes)
-        .catch((err: unknown) => {
-          failure ??= err
+      // allSettled: the slot goes back only when neither the whole-file hash nor the chunk's store still reads it.
+      const task = Promise.allSettled([whole.update(view), storeFileChunk(index, view, options, hashes)])
+        .then((settled) => {
+          for (const s of settled) if (s.status === 'rejected') failure ??= s.reason
         })
         .finally(() => {
           slots.release(slot)
@@ -197,6 +200,8 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
         (v) => slots.release(v.slot),
         () => undefined,
       )
+    wholeFile = whole.digest() // ends the stream however the loop ended
+    wholeFile.catch(() => undefined) // surfaced when awaited
   }
   if (failure !== undefined) throw failure
   const after = await handle.stat()
@@ -205,7 +210,7 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
       'E_IO',
       `${options.name} changed size while being split: run again when it is no longer being written`,
     )
-  hashes.wholeFile = whole.digest('hex')
+  hashes.wholeFile = await wholeFile
   return hashes
 }
 

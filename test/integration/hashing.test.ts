@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
@@ -196,5 +196,78 @@ describe('hash pool (hashing.ts)', () => {
     } finally {
       closeSync(fd)
     }
+  })
+})
+
+describe('hash streams and chunk files on the hash threads (hashing.ts)', () => {
+  it('a stream hashes its pieces in the order given, on a thread or here, and streams at once keep apart', async () => {
+    const pool = new HashPool(2)
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(4096, INLINE_HASH_BYTES + 1),
+        fc.array(fc.array(fc.integer({ min: 0, max: 200_000 }), { maxLength: 8 }), { minLength: 1, maxLength: 3 }),
+        async (pieceBytes, streams) => {
+          const runs = streams.map((sizes) => ({
+            stream: pool.stream(pieceBytes),
+            pieces: sizes.map((n) => randomBytes(n)),
+          }))
+          // Every update in flight at once, the streams' pieces interleaved, some in shared memory.
+          const updates: Promise<void>[] = []
+          for (let i = 0; i < 8; i++)
+            for (const { stream, pieces } of runs) {
+              const piece = pieces[i]
+              if (piece === undefined) continue
+              const data = i % 2 === 0 ? sharedBuffer(piece.length) : Buffer.alloc(piece.length)
+              piece.copy(data)
+              updates.push(stream.update(data))
+            }
+          await Promise.all(updates)
+          for (const { stream, pieces } of runs)
+            assert.equal(await stream.digest(), createHash('sha256').update(Buffer.concat(pieces)).digest('hex'))
+        },
+      ),
+      { numRuns: 30 },
+    )
+  })
+
+  it('a stream whose thread is gone rejects every call: no digest of part of its pieces', async () => {
+    const worker = new HashWorker()
+    const stream = worker.stream()
+    await stream.update(randomBytes(1000))
+    await worker.close()
+    await assert.rejects(stream.update(randomBytes(1000)), /exited/)
+    await assert.rejects(stream.digest(), /exited/)
+    assert.equal(worker.load, 0)
+  })
+
+  it('a chunk file: created and written whole with its hash; a name taken or a link there refused, left as it was', async (t) => {
+    const dir = await tmpDir(t)
+    const pool = new HashPool(2)
+    const target = join(dir, 'target')
+    writeFileSync(target, 'keep')
+    for (const size of [1, INLINE_HASH_BYTES, INLINE_HASH_BYTES + 1, 1024 * 1024 + 7]) {
+      const bytes = randomBytes(size)
+      const data = sharedBuffer(size)
+      bytes.copy(data)
+      const path = join(dir, `new-${size}`)
+      assert.equal(await pool.digestAndCreate(data, path), createHash('sha256').update(bytes).digest('hex'))
+      assert.ok(readFileSync(path).equals(bytes), `${size} bytes`)
+      for (const [what, taken] of [
+        ['a file', path],
+        ['a link', join(dir, `link-${size}`)],
+        ['a dangling link', join(dir, `dangling-${size}`)],
+      ] as const) {
+        if (what === 'a link') symlinkSync(target, taken)
+        if (what === 'a dangling link') symlinkSync(join(dir, 'nowhere'), taken)
+        await assert.rejects(pool.digestAndCreate(randomBytes(size), taken), (err: NodeJS.ErrnoException) => {
+          assert.equal(err.code, 'EEXIST', `${what}, ${size} bytes`)
+          return true
+        })
+      }
+      assert.ok(readFileSync(path).equals(bytes), 'the file taken is unchanged')
+      assert.equal(readFileSync(target, 'utf8'), 'keep', 'nothing written through the link')
+      assert.ok(!existsSync(join(dir, 'nowhere')), 'nothing created where the dangling link points')
+    }
+    await assert.rejects(pool.digestAndCreate(sharedBuffer(INLINE_HASH_BYTES + 1), join(dir, 'no', 'x')), /ENOENT/)
   })
 })
