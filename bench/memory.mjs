@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { mkdirSync, rmSync } from 'node:fs'
 // node bench/memory.mjs [--size 1GiB --chunk-size 1MiB --runs 3 --seeders 1,2 --variant NAME=ROOT|NODE_FLAGS …]
 // Issue 19: p2p-download's peak RSS (GNU time %M) and wall time, downloading
 // one file from 1 and from 2 seeders on loopback (127.0.0.1, broadcast
@@ -16,11 +15,14 @@ import {
   BROADCAST,
   exitOnHelp,
   freeUdpPort,
+  freshDir,
+  markTopDir,
   median,
   optionReader,
   ownProcessGroups,
   parseSize,
   ROOT,
+  removeOld,
   sampleFile,
   sha256,
   startSeed,
@@ -57,15 +59,14 @@ const variants = args
 if (variants.length === 0) variants.push({ name: 'this', root: ROOT, flags: [], env: {} })
 
 ownProcessGroups()
-mkdirSync(work, { recursive: true })
+markTopDir(work)
 const file = join(work, 'sample.bin')
 const name = 'sample.bin'
 await sampleFile(file, size)
 const expected = await sha256(file)
 
 async function downloadOnce(variant, udpPort, extra) {
-  const dir = join(work, 'downloader')
-  rmSync(dir, { recursive: true, force: true })
+  const dir = freshDir(work, 'downloader') // fresh: a create where inodes were just freed is slow (lib.mjs)
   const r = await timed(
     process.execPath,
     [
@@ -100,8 +101,7 @@ for (const count of seederCounts) {
   const udpPort = await freeUdpPort()
   const seeders = []
   for (let i = 0; i < count; i++) {
-    const dir = join(work, `seed-${i}`)
-    rmSync(dir, { recursive: true, force: true })
+    const dir = freshDir(work, `seed-${i}`)
     seeders.push(await startSeed(dir, file, udpPort, splitFlags))
   }
   const { id } = await downloadOnce(variants[0], udpPort, []) // by name, once: warms up and learns the id
@@ -123,4 +123,4 @@ for (const count of seederCounts) {
     )
   for (const s of seeders) await Promise.all([s.serve.stop(), s.announce.stop()])
 }
-rmSync(join(work, 'downloader'), { recursive: true, force: true })
+removeOld(work, 'downloader')
