@@ -1,13 +1,12 @@
-import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { BufferPool, handedBack, mayHandOver } from './buffer-pool.js'
 import { type DirectTarget, writeChunk } from './direct-io.js'
 import { writeNewFile } from './disk.js'
 import type { HashPace } from './hash-pace.js'
+import { type HashStream, streamHere } from './hash-stream.js'
 import { sha256Hex } from './manifest.js'
 import { writeFullySync } from './write-fully.js'
-
 /**
  * SHA-256 on a worker thread, so hashing runs on the second core while the
  * main thread reads files, serves sockets or feeds another hash: on two
@@ -159,17 +158,6 @@ export class HashWorker {
   }
 }
 
-/**
- * One SHA-256 over pieces given in order. Each update's promise settles once
- * the piece is in: the caller keeps the piece's bytes unchanged until then.
- * `digest` ends the stream (nothing may follow it); call it however the
- * caller's work ended, so the stream does not outlive the work.
- */
-export interface HashStream {
-  update(data: Uint8Array): Promise<void>
-  digest(): Promise<string>
-}
-
 /** Where digestAndStore writes into an open file. */
 export interface StoreTarget extends DirectTarget {
   offset: number
@@ -288,15 +276,7 @@ export class HashPool {
    * core for the rest (split.ts: the main thread reads, the threads hash); on the calling thread otherwise.
    */
   stream(pieceBytes: number): HashStream {
-    if (pieceBytes > INLINE_HASH_BYTES) return this.workers[this.workers.length - 1]!.stream()
-    const hash = createHash('sha256')
-    return {
-      update: (data) => {
-        hash.update(data)
-        return Promise.resolve()
-      },
-      digest: () => Promise.resolve(hash.digest('hex')),
-    }
+    return pieceBytes > INLINE_HASH_BYTES ? this.workers[this.workers.length - 1]!.stream() : streamHere()
   }
 
   /** Hash threads running now (each started on its first job). */
