@@ -7,6 +7,7 @@ import type { HashPace } from './hash-pace.js'
 import { type HashStream, streamHere } from './hash-stream.js'
 import { sha256Hex } from './manifest.js'
 import { writeFullySync } from './write-fully.js'
+
 /**
  * SHA-256 on a worker thread, so hashing runs on the second core while the
  * main thread reads files, serves sockets or feeds another hash: on two
