@@ -147,7 +147,8 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
     options.chunkSize,
   )
   // The whole-file hash on a hash thread: the main thread, which reads, was the split's wall with it here.
-  const whole = hashThreads().stream(options.chunkSize)
+  // An empty or one-chunk file's is hashed here (no thread started for an empty file).
+  const whole = hashThreads().stream(count > 1 ? options.chunkSize : 0)
   let wholeFile: Promise<string> = Promise.resolve('')
   const hashes = new Array<string>(count) as ChunkHashes
   hashes.written = 0
