@@ -127,3 +127,50 @@ describe('packet capture in a namespace (test infrastructure)', { skip }, () => 
     assert.ok(pcap.includes(Buffer.from('holiday-secret.mp4')))
   })
 })
+
+describe('packet capture: reassembly (no namespace needed)', () => {
+  /** A pcap (Ethernet, IPv4) of TCP segments from 10.0.0.1:5000 to 10.0.0.2:7001: [sequence number, payload]. */
+  function pcapOf(segments: Array<[number, Buffer]>): Buffer {
+    const header = Buffer.alloc(24)
+    header.writeUInt32LE(0xa1b2c3d4, 0)
+    header.writeUInt16LE(2, 4)
+    header.writeUInt16LE(4, 6)
+    header.writeUInt32LE(262144, 16)
+    header.writeUInt32LE(1, 20)
+    const records = segments.map(([seq, data]) => {
+      const ip = Buffer.alloc(40)
+      ip[0] = 0x45
+      ip.writeUInt16BE(40 + data.byteLength, 2)
+      ip[9] = 6
+      ip.set([10, 0, 0, 1, 10, 0, 0, 2], 12)
+      ip.writeUInt16BE(5000, 20)
+      ip.writeUInt16BE(7001, 22)
+      ip.writeUInt32BE(seq >>> 0, 24)
+      ip[32] = 5 << 4
+      const frame = Buffer.concat([Buffer.alloc(14), ip, data])
+      const record = Buffer.alloc(16)
+      record.writeUInt32LE(frame.byteLength, 8)
+      record.writeUInt32LE(frame.byteLength, 12)
+      return Buffer.concat([record, frame])
+    })
+    return Buffer.concat([header, ...records])
+  }
+
+  it('a shorter retransmission from where a longer segment began leaves the stream whole', () => {
+    const content = randomBytes(5 * 1448)
+    const start = 2 ** 32 - 3000 // sequence numbers wrap within the stream
+    const at = (offset: number, length: number): [number, Buffer] => [
+      (start + offset) % 2 ** 32,
+      content.subarray(offset, offset + length),
+    ]
+    for (const order of [
+      [at(0, 1448), at(1448, 4 * 1448), at(1448, 1448), at(2896, 1448)],
+      [at(0, 1448), at(1448, 1448), at(1448, 4 * 1448)],
+    ]) {
+      const stream = payloads(pcapOf(order)).tcp.get('10.0.0.1:5000>10.0.0.2:7001')
+      assert.ok(stream?.equals(content), 'the stream is the content, once')
+    }
+    const gap = payloads(pcapOf([at(0, 1448), at(2896, 1448)])).tcp.get('10.0.0.1:5000>10.0.0.2:7001')
+    assert.equal(gap?.byteLength, 2896, 'a segment never captured is missing (the whole-stream check catches it)')
+  })
+})

@@ -141,7 +141,10 @@ export function payloads(pcap: Buffer): Payloads {
     const segments = tcp.get(key) ?? new Map<number, Buffer>()
     const base = bases.get(key) ?? bases.set(key, l4.readUInt32BE(4)).get(key)!
     // Offsets from the first segment seen, signed, modulo 2^32 (sequence numbers wrap).
-    segments.set(((((l4.readUInt32BE(4) - base + 2 ** 31) % 2 ** 32) + 2 ** 32) % 2 ** 32) - 2 ** 31, Buffer.from(data))
+    const offset = ((((l4.readUInt32BE(4) - base + 2 ** 31) % 2 ** 32) + 2 ** 32) % 2 ** 32) - 2 ** 31
+    // A retransmission may start where an earlier segment did and be shorter (a 64 KiB segment made by the
+    // sender's offload, resent a segment at a time): the longer one stays.
+    if ((segments.get(offset)?.byteLength ?? -1) < data.byteLength) segments.set(offset, Buffer.from(data))
     tcp.set(key, segments)
   }
   const streams = new Map<string, Buffer>()
