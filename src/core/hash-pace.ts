@@ -33,6 +33,11 @@ export class HashPace {
 
   constructor(private readonly bytesPerWindow = MAIN_THREAD_BYTES_PER_WINDOW) {}
 
+  /** Whether chunks have come fast (and go to the thread from now on). */
+  get isFast(): boolean {
+    return this.fast
+  }
+
   /** Whether a chunk of `bytes` arriving at `now` (ms) goes to the hash thread; once one does, every later one does. */
   toThread(bytes: number, now: number): boolean {
     if (this.fast) return true

@@ -4,6 +4,7 @@ import { Bitfield } from '../bitfield.js'
 import { directChunkSize, readChunkSync, reopenDirect } from '../direct-io.js'
 import { fromFsError, P2PError } from '../errors.js'
 import type { FileIdentity } from '../file-identity.js'
+import { HashPace } from '../hash-pace.js'
 import { type ChunkPlan, isTree, planOf } from '../item.js'
 import type { Manifest } from '../manifest.js'
 import { portableName } from '../names.js'
@@ -94,8 +95,15 @@ export class PackedWriter {
     this.finalName = portableName(options.manifest.name)
     this.partPath = join(options.downloadsDir, partName(this.finalName))
     const file = isTree(options.manifest) ? undefined : options.manifest
+    const pace = options.hashPace ?? new HashPace()
     this.whole =
-      file && new WholeFileHash(file, this.have, (into, length, position) => this.readAt(into, length, position))
+      file &&
+      new WholeFileHash(
+        file,
+        this.have,
+        (into, length, position) => this.readAt(into, length, position),
+        () => pace.isFast,
+      )
     this.vouchPublisher =
       options.id === undefined ? undefined : new WriterVouchPublisher(options.entryDir, options.id, dataFile)
     const publishMs = options.publishMs ?? (options.vouch ? IN_PROCESS_PUBLISH_MS : undefined)
@@ -103,7 +111,7 @@ export class PackedWriter {
       this.vouchPublisher?.offer(verified),
     )
     this.writeback = new Writeback(handle, this.dataPath)
-    this.writes = new HashedWrites({ fd: handle.fd, directFd }, this.plan.chunkSize, options.hashPace)
+    this.writes = new HashedWrites({ fd: handle.fd, directFd }, this.plan.chunkSize, pace)
   }
 
   /** A write into `data` or `data.have` failed, or a folder's tree could not be begun (the first such error). */

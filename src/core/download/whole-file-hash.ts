@@ -8,11 +8,16 @@ import type { Manifest } from '../manifest.js'
  * The SHA-256 of the whole file, computed in chunk order while chunks arrive
  * in any order, so that the check needs no second pass over the file. A
  * chunk is hashed from its buffer when it is the next one (the scheduler
- * makes that the common case); one that arrived ahead of its turn is read
- * back from where it was written when its turn comes (most likely from the
- * page cache). No buffer is kept for later: holding early chunks saved those
- * reads but cost up to 8 MiB of resident memory, most of it in a swarm,
- * whose rarest-first order brings chunks far ahead (docs/benchmarks.md).
+ * makes that the common case). One that arrives ahead of its turn is read
+ * back from where it was written when its turn comes, unless it is less than
+ * HOLD_AHEAD_BYTES ahead while `holding()` says so (a fast download): then it
+ * is copied and hashed from the copy in its turn. A fast download from two
+ * seeders gets ~40 % of its chunks a few ahead of their turn, and reading
+ * them back past the page cache (direct-io.ts) held its busy main thread on
+ * the disk: 1 GiB read back 0.41 GB of it. A slow one (every host of a
+ * swarm, whose rarest-first order brings chunks far ahead) reads them back
+ * at no cost that matters and holds nothing: holding up to 8 MiB of early
+ * chunks cost that much resident memory in a swarm (docs/benchmarks.md).
  */
 
 /** Read `length` bytes at `position` of the file being written into `into`; throws when the file is short. */
@@ -24,6 +29,11 @@ export type ReadBack = (into: Buffer, length: number, position: number) => void
  * call each).
  */
 const READ_BACK_BYTES = 1024 * 1024
+/**
+ * How far ahead of the hash's front a chunk may be to be held (copied) for its turn. Only distinct chunks
+ * within this distance are held, so this is also the most held at once; a chunk this size or larger is never held.
+ */
+export const HOLD_AHEAD_BYTES = 4 * 1024 * 1024
 /** A catch-up lets the event loop run after this many bytes. */
 const YIELD_BYTES = 32 * 1024 * 1024
 
@@ -35,12 +45,19 @@ export class WholeFileHash {
   /** The first error of a catch-up (a read back that failed). */
   private failure: unknown
   private readBuffer: Buffer | undefined
+  /** Copies of chunks ahead of the front (index → copy, the chunk's length); each goes back to `spare` when hashed. */
+  private readonly held = new Map<number, Buffer>()
+  private readonly spare: Buffer[] = []
 
-  /** `have`: the chunks whose bytes are written (the writer's, read only here). */
+  /**
+   * `have`: the chunks whose bytes are written (the writer's, read only here). `holding`: whether chunks
+   * ahead of their turn are held now (a fast download: `HashPace.isFast`).
+   */
   constructor(
     private readonly manifest: Manifest,
     private readonly have: Bitfield,
     private readonly readBack: ReadBack,
+    private readonly holding: () => boolean = () => false,
   ) {}
 
   /** Chunk `index` (already in `have`) with its bytes, which may be reused once this returns. */
@@ -48,8 +65,31 @@ export class WholeFileHash {
     if (index === this.hashed) {
       this.hash.update(data)
       this.hashed++
+      this.hashHeld()
+    } else if (index > this.hashed && (index - this.hashed) * this.manifest.chunkSize < HOLD_AHEAD_BYTES) {
+      if (this.holding()) {
+        const copy = (this.spare.pop() ?? Buffer.allocUnsafeSlow(this.manifest.chunkSize)).subarray(0, data.byteLength)
+        copy.set(data)
+        this.held.set(index, copy)
+      }
     }
     this.advance()
+  }
+
+  /** Bytes held now (at most HOLD_AHEAD_BYTES). */
+  get heldBytes(): number {
+    let bytes = 0
+    for (const copy of this.held.values()) bytes += copy.byteLength
+    return bytes
+  }
+
+  /** Held chunks at the front hashed from their copies, in order; each copy's memory kept for the next. */
+  private hashHeld(): void {
+    for (let copy = this.held.get(this.hashed); copy !== undefined; copy = this.held.get(this.hashed)) {
+      this.hash.update(copy)
+      this.held.delete(this.hashed++)
+      this.spare.push(Buffer.from(copy.buffer, copy.byteOffset, this.manifest.chunkSize))
+    }
   }
 
   /** Every catch-up started so far has ended. */
@@ -77,7 +117,7 @@ export class WholeFileHash {
     return this.digest()
   }
 
-  /** Hash forward over chunks that came out of order, read back from the file. */
+  /** Hash forward over chunks that came out of order, from their copies or read back from the file. */
   private advance(): void {
     if (this.hashed >= this.have.length || !this.have.get(this.hashed)) return
     this.advancing = this.advancing
@@ -85,6 +125,10 @@ export class WholeFileHash {
         const { chunkSize, size } = this.manifest
         let sinceYield = 0
         while (this.hashed < this.have.length && this.have.get(this.hashed)) {
+          if (this.held.has(this.hashed)) {
+            this.hashHeld()
+            continue
+          }
           if (sinceYield >= YIELD_BYTES) {
             // A long catch-up (one late chunk ahead of a gigabyte) must not stall sockets and timers.
             sinceYield = 0
@@ -98,7 +142,13 @@ export class WholeFileHash {
           const start = this.hashed * chunkSize
           const endOf = (chunks: number) => Math.min(size, chunks * chunkSize)
           let last = this.hashed + 1 // the run read back: [hashed, last), written chunks that fit the buffer together
-          while (last < this.have.length && this.have.get(last) && endOf(last + 1) - start <= buffer.length) last++
+          while (
+            last < this.have.length &&
+            this.have.get(last) &&
+            !this.held.has(last) &&
+            endOf(last + 1) - start <= buffer.length
+          )
+            last++
           const end = endOf(last)
           for (let position = start; position < end; ) {
             const piece = Math.min(buffer.length, end - position)
