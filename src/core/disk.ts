@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { type FileHandle, link, mkdir, open, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { TEMP_MARKER } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
 import { realDirectories, realDirectoriesSync } from './safe-fs.js'
-import { writeFully } from './write-fully.js'
+import { CREATE_NEW, writeFully } from './write-fully.js'
 
 /**
  * Disk helpers shared by the store, the downloader and the dictionary: atomic
@@ -67,7 +67,7 @@ function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
  * by name could remove another writer's file renamed there meanwhile.
  */
 export async function writeNewFile(path: string, data: Uint8Array): Promise<void> {
-  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW)
+  const handle = await open(path, CREATE_NEW)
   try {
     await writeAll(handle, data)
   } finally {

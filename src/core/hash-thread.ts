@@ -16,10 +16,9 @@
  * `copy`).
  */
 import { createHash, type Hash } from 'node:crypto'
-import { closeSync, constants, openSync } from 'node:fs'
 import { parentPort } from 'node:worker_threads'
 import { writeChunkSync } from './direct-io.js'
-import { writeFullySync } from './write-fully.js'
+import { writeNewFileSync } from './write-fully.js'
 
 interface Request {
   op: 'digest' | 'store' | 'create' | 'update' | 'final'
@@ -64,12 +63,7 @@ function answer(m: Request): string | undefined {
   }
   if (m.op === 'create') {
     // Created first: a name already taken is answered before any work (the caller replaces such a file itself).
-    const fd = openSync(m.path!, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW)
-    try {
-      writeFullySync(fd, m.data!, 0)
-    } finally {
-      closeSync(fd)
-    }
+    writeNewFileSync(m.path!, m.data!)
   }
   const hex = createHash('sha256').update(m.data!).digest('hex')
   if (m.op === 'store' && m.expect === hex) writeChunkSync({ fd: m.fd!, directFd: m.directFd }, m.data!, m.offset!)

@@ -38,9 +38,9 @@ export interface SplitResult {
 
 /**
  * Split `path` into the store in one streaming pass. The main thread reads;
- * the whole-file hash and each chunk's hash run on the hash threads, and each
- * chunk is written (a new file; over an old one, temp + rename) on libuv's pool,
- * while the next one is read. The manifest is written
+ * the whole-file hash runs on a hash thread, and each chunk is hashed and
+ * written as a new file in one job on a hash thread (over a file already
+ * there: temp + rename, through libuv's pool) while the next one is read. The manifest is written
  * last, so an interrupted split never leaves an entry that looks complete.
  */
 export async function splitFile(

@@ -1,4 +1,4 @@
-import { write, writeSync } from 'node:fs'
+import { closeSync, constants, openSync, write, writeSync } from 'node:fs'
 
 /**
  * The most one buffered write hands the kernel. On this project's test
@@ -33,4 +33,17 @@ export async function writeFully(
         err ? reject(err) : resolve(n),
       ),
     )
+}
+
+/** How a file is created new: never over one already there (EEXIST), never through a link at its name. */
+export const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
+
+/** `data` as the new file `path` (CREATE_NEW), synchronously; a write that fails leaves the partial file. */
+export function writeNewFileSync(path: string, data: Uint8Array): void {
+  const fd = openSync(path, CREATE_NEW)
+  try {
+    writeFullySync(fd, data, 0)
+  } finally {
+    closeSync(fd)
+  }
 }

@@ -1,9 +1,10 @@
-import { constants, openSync } from 'node:fs'
+import { openSync } from 'node:fs'
 import { lstat, rm, unlink } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { portableName, shorten } from '../names.js'
 import { readRegularFile } from '../safe-fs.js'
+import { CREATE_NEW } from '../write-fully.js'
 
 /**
  * Where a folder download's entries land on disk (temp-tree.ts): the
@@ -79,9 +80,5 @@ export async function removeLeftover(o: { recordPath: string; downloadsDir: stri
 
 /** A new file at `target`, created exclusively and never through a link, executable or not: its descriptor. */
 export function createExclusive(target: string, exec: boolean): number {
-  return openSync(
-    target,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    exec ? 0o777 : 0o666,
-  )
+  return openSync(target, CREATE_NEW, exec ? 0o777 : 0o666)
 }
