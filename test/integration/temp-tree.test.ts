@@ -121,70 +121,96 @@ describe('temporary tree of a folder download', () => {
     assert.deepEqual(await readdir(downloads), ['album'])
   })
 
-  it('never follows a link planted inside the temporary tree mid-download', async (t) => {
-    const { base, options } = await setup(t)
-    const a = 'hello'
-    const outside = join(base, 'outside')
-    await mkdir(outside)
-    const tree = await TempTree.create(options)
-    tree.addDir('sub')
-    await rm(join(tree.root, 'sub'), { recursive: true })
-    await symlink(outside, join(tree.root, 'sub'))
-    await assert.rejects(put(tree, 'sub/a', a), (err: unknown) => hasCode(err, 'E_IO') && /replaced/.test(err.message))
-    assert.throws(
-      () => tree.addDir('sub/deeper'),
-      (err: unknown) => hasCode(err, 'E_IO'),
-    )
-    assert.deepEqual(await readdir(outside), [], 'nothing written through the link')
-    await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
+  it('makes entries through directory descriptors on Linux, by checked paths elsewhere', async (t) => {
+    const { options } = await setup(t)
+    const tree = await TempTree.create({ ...options, syncFilesystem: false })
+    assert.equal(tree.anchored, process.platform === 'linux')
+    const byPath = await TempTree.create({ ...options, syncFilesystem: false, anchored: false })
+    assert.equal(byPath.anchored, false)
+    await Promise.all([tree.discard(), byPath.discard()])
   })
 
-  it('never writes through a directory above the parent moved away and replaced by a link (the parent itself intact)', async (t) => {
-    const { base, options } = await setup(t)
-    const a = 'hello'
-    const outside = join(base, 'outside')
-    await mkdir(outside)
-    const tree = await TempTree.create(options)
-    tree.addDir('a')
-    tree.addDir('a/b')
-    // a/b keeps its device and inode: only the chain above it shows the link.
-    await rename(join(tree.root, 'a'), join(outside, 'a'))
-    await symlink(join(outside, 'a'), join(tree.root, 'a'))
-    await assert.rejects(put(tree, 'a/b/f', a), (err: unknown) => hasCode(err, 'E_IO') && /replaced/.test(err.message))
-    assert.throws(
-      () => tree.addEmptyFile('a/b/g', false),
-      (err: unknown) => hasCode(err, 'E_IO'),
-    )
-    assert.deepEqual(await readdir(join(outside, 'a', 'b')), [], 'nothing written through the link')
-    await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
-  })
+  // Anchored (the default on Linux), an entry is made in the directory the tree made, wherever it was moved, and
+  // never through a link; placing then finds the swap. By path, the check before each create stops the download.
+  for (const anchored of process.platform === 'linux' ? [true, false] : [false]) {
+    const mode = anchored ? 'through descriptors' : 'by checked paths'
+    const rejectsOrMakes = async (made: Promise<void>, what: string): Promise<void> => {
+      if (anchored) await made
+      else await assert.rejects(made, (err: unknown) => hasCode(err, 'E_IO') && /replaced/.test(err.message), what)
+    }
 
-  it('never writes through a link planted at the entry’s own name', async (t) => {
-    const { base, options } = await setup(t)
-    const outside = join(base, 'outside-file')
-    await writeFile(outside, 'untouched')
-    const tree = await TempTree.create(options)
-    tree.addDir('d')
-    await symlink(outside, join(tree.root, 'd', 'a'))
-    await assert.rejects(put(tree, 'd/a', 'EVIL'), (err: unknown) => hasCode(err, 'E_IO') || hasCode(err, 'E_EXISTS'))
-    assert.throws(() => tree.addEmptyFile('d/a', false))
-    assert.equal(await readFile(outside, 'utf8'), 'untouched', 'nothing written through the link')
-  })
+    it(`never follows a link planted inside the temporary tree mid-download (${mode})`, async (t) => {
+      const { base, options } = await setup(t)
+      const outside = join(base, 'outside')
+      await mkdir(outside)
+      const tree = await TempTree.create({ ...options, anchored })
+      tree.addDir('sub')
+      await rm(join(tree.root, 'sub'), { recursive: true })
+      await symlink(outside, join(tree.root, 'sub'))
+      // Anchored, the removed directory takes nothing: ENOENT, reported as the swap it is.
+      await assert.rejects(
+        put(tree, 'sub/a', 'hello'),
+        (err: unknown) => hasCode(err, 'E_IO') && /replaced/.test(err.message),
+      )
+      assert.throws(
+        () => tree.addDir('sub/deeper'),
+        (err: unknown) => hasCode(err, 'E_IO'),
+      )
+      assert.deepEqual(await readdir(outside), [], 'nothing written through the link')
+      await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
+    })
 
-  it('never follows a link put in place of the temporary tree itself', async (t) => {
-    const { base, downloads, options } = await setup(t)
-    const a = 'hello'
-    const outside = join(base, 'outside')
-    await mkdir(outside)
-    const tree = await TempTree.create(options)
-    await rename(tree.root, join(downloads, 'moved-away'))
-    await symlink(outside, tree.root)
-    await assert.rejects(put(tree, 'a', a), (err: unknown) => hasCode(err, 'E_IO'))
-    await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
-    await tree.discard()
-    assert.deepEqual(await readdir(outside), [])
-    assert.ok((await lstat(tree.root)).isSymbolicLink(), 'a link that is not ours is left alone')
-  })
+    it(`never writes through a directory above the parent moved away and replaced by a link (${mode})`, async (t) => {
+      const { base, options } = await setup(t)
+      const outside = join(base, 'outside')
+      const target = join(base, 'target')
+      await mkdir(outside)
+      await mkdir(target)
+      const tree = await TempTree.create({ ...options, anchored })
+      tree.addDir('a')
+      tree.addDir('a/b')
+      // a/b keeps its device and inode: only the chain above it shows the link, which leads elsewhere.
+      await rename(join(tree.root, 'a'), join(outside, 'a'))
+      await mkdir(join(target, 'b'))
+      await symlink(target, join(tree.root, 'a'))
+      await rejectsOrMakes(put(tree, 'a/b/f', 'hello'), 'the file')
+      await rejectsOrMakes(
+        Promise.resolve().then(() => tree.addEmptyFile('a/b/g', false)),
+        'the empty file',
+      )
+      assert.deepEqual(await readdir(join(target, 'b')), [], 'nothing written through the link')
+      assert.deepEqual(await readdir(join(outside, 'a', 'b')), anchored ? ['f', 'g'] : [], 'only into the tree’s own')
+      await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
+    })
+
+    it(`never writes through a link planted at the entry’s own name (${mode})`, async (t) => {
+      const { base, options } = await setup(t)
+      const outside = join(base, 'outside-file')
+      await writeFile(outside, 'untouched')
+      const tree = await TempTree.create({ ...options, anchored })
+      tree.addDir('d')
+      await symlink(outside, join(tree.root, 'd', 'a'))
+      await assert.rejects(put(tree, 'd/a', 'EVIL'), (err: unknown) => hasCode(err, 'E_IO') || hasCode(err, 'E_EXISTS'))
+      assert.throws(() => tree.addEmptyFile('d/a', false))
+      assert.equal(await readFile(outside, 'utf8'), 'untouched', 'nothing written through the link')
+    })
+
+    it(`never follows a link put in place of the temporary tree itself (${mode})`, async (t) => {
+      const { base, downloads, options } = await setup(t)
+      const outside = join(base, 'outside')
+      await mkdir(outside)
+      const tree = await TempTree.create({ ...options, anchored })
+      const away = join(downloads, 'moved-away')
+      await rename(tree.root, away)
+      await symlink(outside, tree.root)
+      await rejectsOrMakes(put(tree, 'a', 'hello'), 'the file')
+      await assert.rejects(tree.place(), (err: unknown) => hasCode(err, 'E_IO'))
+      await tree.discard()
+      assert.deepEqual(await readdir(outside), [])
+      assert.deepEqual(await readdir(away), anchored ? ['a'] : [], 'only into the tree’s own root')
+      assert.ok((await lstat(tree.root)).isSymbolicLink(), 'a link that is not ours is left alone')
+    })
+  }
 
   it('removes the temporary tree a killed run left, and only that', async (t) => {
     const { base, downloads, options } = await setup(t)
@@ -312,15 +338,21 @@ describe('temporary tree of a folder download', () => {
       )
     }
 
-    const second = await TempTree.create({ ...options, syncFilesystem: false })
-    await assert.rejects(
-      second.addWrittenFile('b', false, { size: 4, sha256: sha('good') }, async (fd) => {
+    // A file swapped while it is written: found once it is written (by path), or when the tree is placed.
+    for (const anchored of [true, false]) {
+      const second = await TempTree.create({ ...options, syncFilesystem: false, anchored })
+      const written = second.addWrittenFile('b', false, { size: 4, sha256: sha('good') }, async (fd) => {
         fs.writeSync(fd, 'good')
-        await rename(join(second.root, 'b'), join(base, 'b-away'))
+        await rename(join(second.root, 'b'), join(base, `b-away-${anchored}`))
         await writeFile(join(second.root, 'b'), 'EVIL')
-      }),
-      (err) => hasCode(err, 'E_IO'),
-    )
+      })
+      if (second.anchored) {
+        await written
+        await assert.rejects(second.place(), (err) => hasCode(err, 'E_IO'))
+      } else await assert.rejects(written, (err) => hasCode(err, 'E_IO'))
+      assert.ok(!(await readdir(downloads)).includes('album'), 'nothing has the final name')
+      await second.discard()
+    }
   })
 
   it('stops placing when the signal aborts (between batches of checks), leaving nothing at the final name', async (t) => {

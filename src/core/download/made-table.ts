@@ -29,8 +29,8 @@ export class MadeTable {
     return this.locals.length
   }
 
-  /** Record an entry (a second record of one path replaces the first). */
-  add(local: string, dir: boolean, id: FileIdentity, check?: FileCheck): void {
+  /** Record an entry (a second record of one path replaces the first): its slot. */
+  add(local: string, dir: boolean, id: FileIdentity, check?: FileCheck): number {
     let slot = this.slots.get(local)
     if (slot === undefined) {
       slot = this.locals.length
@@ -49,6 +49,7 @@ export class MadeTable {
     this.ids[2 * slot + 1] = BigInt.asIntN(64, id.ino)
     this.sizes[slot] = dir ? -1 : (check?.size ?? 0)
     this.hashes[slot] = dir ? '' : (check?.sha256 ?? '')
+    return slot
   }
 
   slotOf(local: string): number | undefined {
@@ -72,6 +73,12 @@ export class MadeTable {
   check(slot: number): FileCheck | undefined {
     if (this.isDir(slot)) return undefined
     return { size: this.sizes[slot]!, sha256: this.hashes[slot]! }
+  }
+
+  /** The slot of the directory holding slot's entry (undefined for the root). */
+  parentSlot(slot: number): number | undefined {
+    const parent = this.parentOf(slot)
+    return parent === undefined ? undefined : this.slots.get(parent)
   }
 
   /** The directory holding slot's entry ('' for the root's own entries; undefined for the root). */

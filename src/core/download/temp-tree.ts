@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, fdatasync, fstatSync, lstatSync, mkdirSync } from 'node:fs'
+import { closeSync, constants, fdatasync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs'
 import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { promisify } from 'node:util'
@@ -11,6 +11,7 @@ import { portableName } from '../names.js'
 import { printable } from '../printable.js'
 import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
+import { AnchorMismatch, TreeAnchors } from './tree-anchors.js'
 import { filesystemSyncFor, type SyncFilesystem } from './tree-durable.js'
 import { createExclusive, localOf, removeLeftover, tempPrefix } from './tree-local.js'
 import { type PlaceResult, placeTree } from './tree-place.js'
@@ -28,23 +29,27 @@ export type { PlaceResult } from './tree-place.js'
  * create (`addWrittenFile`: what a download does, tree-writer.ts), at its
  * portable path (names.ts portableName per component).
  *
- * Nothing is reached through a link: before each entry is made, its
+ * Nothing is reached through a link. On Linux each entry is made through
+ * its directory's descriptor (tree-anchors.ts: `openat` by way of
+ * `/proc/self/fd`), so no directory above it is looked up by path at all,
+ * and mkdir and an exclusive create never follow a link at the last
+ * component. Elsewhere (`anchored: false`), before each entry is made its
  * directory and every directory above it are checked with lstat to be the
  * very ones this tree made (device and inode; a link anywhere in the chain
- * fails the check), and mkdir and an exclusive create never follow a
- * link at the last component. (A swap in the instant between the check and
- * the open is not excluded: what that create made stays where it went, and
- * the next entry's check or placing's stops the download; openat-style
- * creation would close it.) A written file's identity comes from its
- * descriptor, so a file swapped while it is written is not taken for it.
- * Before the tree gets its final name, every entry is checked again
- * (tree-place.ts: `NAME`, or `NAME (1)`, … never merging into or replacing
- * what is there). What was made is kept compactly (made-table.ts).
+ * fails the check); a swap in the instant between that check and the open
+ * is not excluded there: what that create made stays where it went, and the
+ * next entry's check or placing's stops the download. A written file's
+ * identity comes from its descriptor, so a file swapped while it is written
+ * is not taken for it. Before the tree gets its final name, every entry is
+ * checked again by path (tree-place.ts: `NAME`, or `NAME (1)`, … never
+ * merging into or replacing what is there): a directory of ours moved away,
+ * into which anchored creates went on, is found there. What was made is
+ * kept compactly (made-table.ts).
  *
  * The tree's name is recorded in the store entry (`recordPath`), so a run
  * after a killed one removes the leftover.
  *
- * Each entry costs a few synchronous metadata calls (lstat, mkdir or open):
+ * Each entry costs a few synchronous metadata calls (mkdir or open, lstat):
  * microseconds each on a local disk, where a round trip through libuv's
  * pool costs more than the call, and a folder of 10,000 small files makes
  * 10,000 of them.
@@ -64,6 +69,12 @@ export interface TempTreeOptions {
    * for none (each file is synced as it is written).
    */
   syncFilesystem?: SyncFilesystem | false
+  /**
+   * Make entries through directory descriptors where the system allows
+   * (tree-anchors.ts; Linux); `false` for paths checked with lstat first,
+   * as on other systems.
+   */
+  anchored?: boolean
 }
 
 export class TempTree {
@@ -74,6 +85,8 @@ export class TempTree {
   readonly syncFilesystem: SyncFilesystem | undefined
   /** Files are synced as they are written: no filesystem sync is expected before placing. */
   readonly filesSynced: boolean
+  /** The directories' descriptors entries are made through, where the system resolves them (closed once done). */
+  private anchors: TreeAnchors | undefined
 
   private constructor(
     private readonly o: TempTreeOptions,
@@ -100,12 +113,13 @@ export class TempTree {
     await removeLeftover(o)
     const prefix = tempPrefix(o.name)
     let root: string | undefined
+    let tree: TempTree | undefined
     try {
       await mkdir(o.downloadsDir, { recursive: true })
       root = join(o.downloadsDir, `${prefix}${randomBytes(6).toString('hex')}`)
       await mkdir(root, { mode: 0o700 }) // fails on anything already there, a link included
       const sync = o.syncFilesystem === false ? undefined : (o.syncFilesystem ?? (await filesystemSyncFor(root)))
-      const tree = new TempTree(o, root, identityOf(await lstat(root, { bigint: true })), sync)
+      tree = TempTree.opened(o, root, sync)
       await writeFileAtomic(o.recordPath, basename(root), { within: o.storeRoot })
       // The mode a directory gets here (0777 less the umask), for the tree's root once it is placed.
       const probe = join(root, `${TEMP_MARKER}mode`)
@@ -114,9 +128,34 @@ export class TempTree {
       await rmdir(probe)
       return tree
     } catch (err) {
+      tree?.closeAnchors()
       if (root !== undefined) await rm(root, { recursive: true, force: true }).catch(() => undefined)
       throw fromFsError(err, `making a temporary folder in ${o.downloadsDir}`)
     }
+  }
+
+  /** The tree whose root was just made at `root`: its identity from a descriptor, which its anchors keep. */
+  private static opened(o: TempTreeOptions, root: string, sync: SyncFilesystem | undefined): TempTree {
+    const fd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+    let anchors: TreeAnchors | undefined
+    try {
+      const tree = new TempTree(o, root, identityOf(fstatSync(fd, { bigint: true })), sync)
+      anchors = o.anchored === false ? undefined : TreeAnchors.tryOpen(tree.made, fd)
+      tree.anchors = anchors
+      return tree
+    } finally {
+      if (anchors === undefined) closeSync(fd)
+    }
+  }
+
+  /** Whether entries are made through directory descriptors (tree-anchors.ts). */
+  get anchored(): boolean {
+    return this.anchors !== undefined
+  }
+
+  /** Once the tree is placed or discarded (nothing is made after; anchors closed refuse to resolve). */
+  private closeAnchors(): void {
+    this.anchors?.close()
   }
 
   /** A directory of the folder (its parent made before it). */
@@ -175,8 +214,9 @@ export class TempTree {
   }
 
   /**
-   * Make one entry with `create`, in a directory checked just before to be
-   * the one this tree made; then record what is there.
+   * Make one entry with `create` in its directory: through that directory's
+   * descriptor (anchored), or by a path whose every directory was checked
+   * just before to be the one this tree made; then record what is there.
    */
   private make(path: string, dir: boolean, create: (target: string) => Made, check?: FileCheck): void
   private make(path: string, dir: boolean, create: (target: string) => Promise<Made>, check?: FileCheck): Promise<void>
@@ -192,21 +232,34 @@ export class TempTree {
     const parent = this.made.slotOf(parentLocal)
     if (parent === undefined || !this.made.isDir(parent))
       throw new P2PError('E_INTERNAL', `${printable(path)}: its directory was not made first`)
-    const target = join(this.root, local)
+    const shown = join(this.root, local)
+    const anchors = this.anchors
+    const name = local.slice(cut + 1)
+    // Resolved again when needed: a descriptor may be closed (evicted) while a file is written.
+    const at = (): string => (anchors === undefined ? shown : anchors.pathIn(parent, name))
     const fail = (err: unknown): never => {
-      throw fromFsError(err, `building ${printable(target)}`)
+      if (err instanceof AnchorMismatch) throw swapped(join(this.root, this.made.local(err.slot)))
+      // Nothing is made in a directory of ours that was removed, nor one reopened where a link now is.
+      if (anchors !== undefined && GONE.has((err as NodeJS.ErrnoException).code ?? '')) throw swapped(shown)
+      throw fromFsError(err, `building ${printable(shown)}`)
     }
     // Not the chain again once the entry is made: a swap between the check and the create has done what it
     // does by then, and placing checks every entry, each directory included, before the name is given.
+    // Anchored, what was made is in the tree's own directory: its identity is the descriptor's.
     const record = (made: Made): void => {
-      const st = lstatSync(target, { bigint: true })
+      if (anchors !== undefined) {
+        if (made === true) anchors.adopt(parent, name, (id) => this.made.add(local, true, id))
+        else this.made.add(local, false, made, check)
+        return
+      }
+      const st = lstatSync(at(), { bigint: true })
       if ((dir ? !st.isDirectory() : !st.isFile()) || (made !== true && !sameFile(identityOf(st), made)))
-        throw swapped(target)
+        throw swapped(shown)
       this.made.add(local, dir, identityOf(st), check)
     }
     try {
-      this.assertChain(parentLocal)
-      const made = create(target)
+      if (anchors === undefined) this.assertChain(parentLocal)
+      const made = create(at())
       if (!(made instanceof Promise)) return record(made)
       return made.then(record).catch(fail)
     } catch (err) {
@@ -238,12 +291,14 @@ export class TempTree {
   }
 
   /** Every entry checked again, then the final name (tree-place.ts). */
-  place(signal?: AbortSignal): Promise<PlaceResult> {
+  async place(signal?: AbortSignal): Promise<PlaceResult> {
+    this.closeAnchors()
     return placeTree(this, signal)
   }
 
   /** Remove the temporary tree (only if it is still the directory made here) and its record. */
   async discard(): Promise<void> {
+    this.closeAnchors()
     const st = await lstat(this.root, { bigint: true }).catch(() => undefined)
     if (st?.isDirectory() && this.made.holds(0, identityOf(st))) {
       await rm(this.root, { recursive: true, force: true }).catch(() => undefined)
@@ -258,6 +313,9 @@ export class TempTree {
  * swapped while it was written is not taken for it).
  */
 type Made = true | FileIdentity
+
+/** What an anchored make meets where a directory of ours was removed or replaced by a link or a file. */
+const GONE = new Set(['ENOENT', 'ELOOP', 'ENOTDIR'])
 
 /** The file open at `fd`. */
 function openedIdentity(fd: number): FileIdentity {
