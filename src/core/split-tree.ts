@@ -53,6 +53,8 @@ export interface SplitTreeResult {
 
 /** Files read at once. */
 const PARALLEL_FILES = 8
+/** Files started between two turns of the event loop. */
+const TURN_EVERY = 256
 
 export async function splitTree(
   path: string,
@@ -96,9 +98,26 @@ export async function splitTree(
     const hashed = new Map<WalkedFile, { chunks: string[]; sha256: string }>()
     let next = 0
     let failure: { err: unknown } | undefined
+    // Small files are split with synchronous calls: every TURN_EVERY files, all workers wait for one turn of the
+    // event loop (timers, signals, Ctrl-C), else those still running would go on without one.
+    let sinceTurn = 0
+    let turn: Promise<void> | undefined
+    const breathe = async (): Promise<void> => {
+      if (++sinceTurn < TURN_EVERY && turn === undefined) return
+      turn ??= new Promise<void>((turned) =>
+        setImmediate(() => {
+          sinceTurn = 0
+          turn = undefined
+          turned()
+        }),
+      )
+      await turn
+    }
     const worker = async (): Promise<void> => {
       // After a failure no file is started; the split returns only once every file being read has stopped.
-      while (next < files.length && failure === undefined) {
+      for (;;) {
+        await breathe()
+        if (next >= files.length || failure !== undefined) return
         const k = next++
         try {
           hashed.set(

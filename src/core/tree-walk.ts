@@ -1,5 +1,6 @@
 import type { BigIntStats, Dirent } from 'node:fs'
-import { access, constants, lstat, opendir, realpath, stat } from 'node:fs/promises'
+import { accessSync, lstatSync } from 'node:fs'
+import { constants, lstat, opendir, realpath, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { P2PError } from './errors.js'
 import { type FileIdentity, identityKey, identityOf } from './file-identity.js'
@@ -79,8 +80,8 @@ export interface WalkOptions {
 
 /** The most skipped entries a walk keeps to report (all are counted). */
 const MAX_REPORTED = 1000
-/** lstat/access calls in flight at once (libuv's pool has 4 threads; a few more keep it busy). */
-const PARALLEL_STATS = 16
+/** Entries looked at between two turns of the event loop. */
+const TURN_EVERY = 256
 
 interface Pending {
   /** On-disk path to list. */
@@ -196,37 +197,50 @@ class Walk {
       named.push({ d, path })
     }
     const subdirs: Pending[] = []
-    for (let i = 0; i < named.length; i += PARALLEL_STATS) {
-      const batch = named.slice(i, i + PARALLEL_STATS)
-      const found = await Promise.all(batch.map(({ d, path }) => this.entryFor(at, join(at.disk, d.name), path)))
-      for (const sub of found) if (sub !== undefined) subdirs.push(sub)
+    for (const [i, { d, path }] of named.entries()) {
+      if (i % TURN_EVERY === TURN_EVERY - 1) await new Promise<void>((turned) => setImmediate(turned))
+      const found = this.entryFor(at, join(at.disk, d.name), path)
+      const sub = found instanceof Promise ? await found : found
+      if (sub !== undefined) subdirs.push(sub)
     }
     return subdirs
   }
 
-  /** Record one directory entry; returns it when it is a directory to descend into. */
-  private async entryFor(parent: Pending, disk: string, path: string): Promise<Pending | undefined> {
+  /**
+   * Record one directory entry; returns it when it is a directory to
+   * descend into. Its lstat and access are synchronous (microseconds on a
+   * local disk, where a round trip through libuv's pool cost the main thread
+   * more: a folder of 10,000 files made 20,000); a link followed is resolved
+   * asynchronously.
+   */
+  private entryFor(parent: Pending, disk: string, path: string): Pending | undefined | Promise<Pending | undefined> {
     let st: BigIntStats
     try {
-      st = await lstat(disk, { bigint: true })
+      st = lstatSync(disk, { bigint: true })
     } catch {
       return this.skip(path, 'vanished')
     }
-    let source = disk
-    if (st.isSymbolicLink()) {
-      if (!this.options.followSymlinks) return this.skip(path, 'symlink')
-      const target = await this.insideTarget(disk, path)
-      if (target === undefined) return undefined
-      ;({ source, st } = target)
-      if (st.isDirectory() && parent.ancestors.has(identity(st))) return this.skip(path, 'link loop')
-    }
+    if (st.isSymbolicLink()) return this.linkEntry(parent, disk, path)
+    return this.record(parent, disk, path, st)
+  }
+
+  private async linkEntry(parent: Pending, disk: string, path: string): Promise<Pending | undefined> {
+    if (!this.options.followSymlinks) return this.skip(path, 'symlink')
+    const target = await this.insideTarget(disk, path)
+    if (target === undefined) return undefined
+    if (target.st.isDirectory() && parent.ancestors.has(identity(target.st))) return this.skip(path, 'link loop')
+    return this.record(parent, target.source, path, target.st)
+  }
+
+  /** An entry found at `source` (itself, or a followed link's target) with stats `st`. */
+  private record(parent: Pending, source: string, path: string, st: BigIntStats): Pending | undefined {
     if (st.isDirectory()) {
       this.add({ type: 'dir', path })
       return { disk: source, path, ancestors: new Set([...parent.ancestors, identity(st)]) }
     }
     if (st.isFile()) {
       try {
-        await access(source, constants.R_OK)
+        accessSync(source, constants.R_OK)
       } catch (err) {
         return this.problems.unreadableEntry(path, err)
       }

@@ -218,6 +218,59 @@ describe('split of a folder', () => {
     )
   })
 
+  it('replaces what an interrupted split left at a small file’s chunk name (no manifest), and never writes through a link there', async (t) => {
+    const { base, store, folder } = await setup(t)
+    await makeTree(folder, twentyFiles())
+    const entry = join(store.root, 'album')
+    await mkdir(entry, { recursive: true })
+    await writeFile(store.chunkPath(entry, 3), 'half a chunk from a killed run')
+    await writeFile(join(base, 'target'), 'untouched')
+    symlinkSync(join(base, 'target'), store.chunkPath(entry, 7))
+    await splitTree(folder, { store, chunkSize: CHUNK })
+    assert.deepEqual(await rebuiltListing(store, 'album'), await treeListing(folder))
+    assert.equal(await readFile(join(base, 'target'), 'utf8'), 'untouched')
+  })
+
+  it('lets the event loop turn while thousands of small files are split, and stops when the signal aborts', async (t) => {
+    const { store, folder } = await setup(t)
+    const spec: Record<string, number> = {}
+    for (let i = 0; i < 3000; i++) spec[`d${i % 10}/f${String(i).padStart(4, '0')}`] = 10 + (i % 50)
+    await makeTree(folder, spec)
+    let files = 0
+    let widest = 0
+    let atTurn = 0
+    let turning = true
+    const turn = (): void => {
+      widest = Math.max(widest, files - atTurn)
+      atTurn = files
+      if (turning) setImmediate(turn)
+    }
+    setImmediate(turn)
+    try {
+      await splitTree(folder, { store, chunkSize: CHUNK, onProgress: () => files++ })
+    } finally {
+      turning = false
+    }
+    assert.equal(files, 3000)
+    assert.ok(widest <= 256 + 8, `at most a batch of files between two turns of the event loop: ${widest}`)
+
+    const stop = new AbortController()
+    let seen = 0
+    await assert.rejects(
+      splitTree(folder, {
+        store,
+        chunkSize: CHUNK,
+        force: true,
+        signal: stop.signal,
+        onProgress: () => {
+          if (++seen === 100) setImmediate(() => stop.abort(new Error('stopped by the test')))
+        },
+      }),
+      /stopped by the test/,
+    )
+    assert.ok(seen < 3000, `stopped before the end: ${seen} files`)
+  })
+
   it('refuses a folder whose own name cannot be an item name', async (t) => {
     const { base, store } = await setup(t)
     await makeTree(join(base, '.p2p-stuff'), { a: 'a' })
