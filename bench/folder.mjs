@@ -70,9 +70,10 @@ function listing(root) {
 async function seeder(work, path) {
   const udpPort = await freeUdpPort()
   const dir = freshDir(work, 'folder-seed')
-  const { serve, announce } = await startSeed(dir, path, udpPort)
+  const { serve, announce, splitSeconds } = await startSeed(dir, path, udpPort)
   return {
     udpPort,
+    splitSeconds,
     stop: async () => {
       await serve.stop()
       await announce.stop()
@@ -101,6 +102,7 @@ export async function folderBench({ work, files = 10_000, runs = 1, progress = (
   const file = []
   const copyTree = []
   const copyFile = []
+  const split = []
   for (let run = 1; run <= runs; run++) {
     // The machine's own price for many files: the same bytes copied as the tree and as one file, made durable.
     progress(`folder: run ${run}/${runs}: cp -r and cp (the floor)`)
@@ -108,6 +110,7 @@ export async function folderBench({ work, files = 10_000, runs = 1, progress = (
     copyFile.push(await durableCopy(work, [single]))
     progress(`folder: run ${run}/${runs}: ${files} files`)
     let s = await seeder(work, root)
+    split.push(s.splitSeconds)
     const d = await downloadOnce(work, 'album', s.udpPort)
     await s.stop()
     const got = listing(d.path)
@@ -129,6 +132,7 @@ export async function folderBench({ work, files = 10_000, runs = 1, progress = (
   return {
     ...{ files, bytes, runs, tree, file, treeSeconds, fileSeconds, ratio: fileSeconds / treeSeconds },
     ...{ copyTree, copyFile, floorRatio: fileSeconds / (fileSeconds + extra) },
+    ...{ split, splitSeconds: median(split) },
   }
 }
 
@@ -139,7 +143,8 @@ export function folderMarkdown(folder) {
     `(${(folder.bytes / folder.treeSeconds / 1e6).toFixed(0)} MB/s) vs one file ${folder.fileSeconds.toFixed(2)} s ` +
     `(${(folder.bytes / folder.fileSeconds / 1e6).toFixed(0)} MB/s): ratio ${folder.ratio.toFixed(2)} (target ≥ 0.5). ` +
     `The machine's floor: cp -r + sync of the tree ${median(folder.copyTree).toFixed(2)} s vs cp + sync of the file ${median(folder.copyFile).toFixed(2)} s, ` +
-    `so at best ${folder.floorRatio.toFixed(2)} (the file download plus what the extra files cost cp).`
+    `so at best ${folder.floorRatio.toFixed(2)} (the file download plus what the extra files cost cp). ` +
+    `p2p-split of the folder (the seeder's): ${folder.splitSeconds.toFixed(2)} s.`
   )
 }
 

@@ -371,11 +371,12 @@ export const downloadArgs = (dir, name, udpPort) => [
 
 /**
  * A seeder in `dir`: p2p-split `path` into its store, then p2p-serve (127.0.0.1, a free port) and
- * p2p-announce (every second, to 127.255.255.255 on `udpPort`); resolves once the server listens.
+ * p2p-announce (every second, to 127.255.255.255 on `udpPort`); resolves once the server listens, with
+ * how long the split took.
  */
 export async function startSeed(dir, path, udpPort, extraSplit = [], extraPeer = []) {
   const node = process.execPath
-  await timed(node, [BIN('p2p-split'), path, ...storeFlags(dir), ...extraSplit])
+  const split = await timed(node, [BIN('p2p-split'), path, ...storeFlags(dir), ...extraSplit])
   const serve = daemon(node, [
     BIN('p2p-serve'),
     ...['--host', '127.0.0.1', '--port', '0', '--json'],
@@ -397,7 +398,7 @@ export async function startSeed(dir, path, udpPort, extraSplit = [], extraPeer =
     ...storeFlags(dir),
     ...extraPeer,
   ])
-  return { dir, port, serve, announce }
+  return { dir, port, serve, announce, splitSeconds: split.seconds }
 }
 
 /**
