@@ -29,30 +29,20 @@ export type { PlaceResult } from './tree-place.js'
  * create (`addWrittenFile`: what a download does, tree-writer.ts), at its
  * portable path (names.ts portableName per component).
  *
- * Nothing is reached through a link. On Linux each entry is made through
- * its directory's descriptor (tree-anchors.ts: `openat` by way of
- * `/proc/self/fd`), so no directory above it is looked up by path at all,
- * and mkdir and an exclusive create never follow a link at the last
- * component. Elsewhere (`anchored: false`), before each entry is made its
- * directory and every directory above it are checked with lstat to be the
- * very ones this tree made (device and inode; a link anywhere in the chain
- * fails the check); a swap in the instant between that check and the open
- * is not excluded there: what that create made stays where it went, and the
- * next entry's check or placing's stops the download. A written file's
- * identity comes from its descriptor, so a file swapped while it is written
- * is not taken for it. Before the tree gets its final name, every entry is
- * checked again by path (tree-place.ts: `NAME`, or `NAME (1)`, … never
- * merging into or replacing what is there): a directory of ours moved away,
- * into which anchored creates went on, is found there. What was made is
- * kept compactly (made-table.ts).
- *
- * The tree's name is recorded in the store entry (`recordPath`), so a run
- * after a killed one removes the leftover.
+ * Nothing is reached through a link: mkdir and an exclusive create never
+ * follow one at the last component, and the directories above are reached
+ * through their descriptors on Linux (tree-anchors.ts: `openat` by way of
+ * `/proc/self/fd`, never by path), elsewhere (`anchored: false`) by a path
+ * whose every directory is checked with lstat (device and inode) just
+ * before, a swap in the instant after that check not excluded (the next
+ * check or placing's stops the download). A written file's identity is its
+ * descriptor's. Placing checks every entry again by path (tree-place.ts),
+ * and finds a directory of ours moved away. What was made is kept
+ * compactly (made-table.ts); the tree's name is recorded in the store entry
+ * (`recordPath`) for a run after a killed one to remove the leftover.
  *
  * Each entry costs a few synchronous metadata calls (mkdir or open, lstat):
- * microseconds each on a local disk, where a round trip through libuv's
- * pool costs more than the call, and a folder of 10,000 small files makes
- * 10,000 of them.
+ * microseconds on a local disk, less than a round trip through libuv's pool.
  */
 
 export interface TempTreeOptions {
