@@ -1,6 +1,6 @@
 import chalk from 'chalk'
 import { type DiscoveryReach, type DownloadReceipt, type Logger, PEER_PATIENCE_MS, printable } from '../index.js'
-import { formatBytes, formatRate, formatSeconds } from './format.js'
+import { formatBytes, formatRate, formatSeconds, writeJsonLine } from './format.js'
 
 /** The address part of a peer key (address:port; an IPv6 address holds colons itself). */
 const addressOf = (key: string): string => key.slice(0, Math.max(0, key.lastIndexOf(':')))
@@ -34,8 +34,15 @@ export function renderReceipt(
     'download done',
   )
   if (ctx.json) {
-    process.stdout.write(
-      `${JSON.stringify({ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds, fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers, ...(r.files ? { files: r.files, dirs: r.dirs } : {}), refused: r.refused })}\n`,
+    writeJsonLine(
+      (piece) => process.stdout.write(piece),
+      {
+        ...{ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds },
+        ...{ fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers },
+        ...(r.files ? { files: r.files, dirs: r.dirs } : {}),
+        refused: r.refused,
+      },
+      'files',
     )
     return
   }
