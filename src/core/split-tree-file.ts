@@ -61,7 +61,8 @@ export async function splitTreeFile(
     if (!st || !stillWalked(st, file)) throw changed(file)
     return { chunks: [], sha256: EMPTY_SHA256 }
   }
-  if (count === 1 && file.size <= INLINE_HASH_BYTES && (o.reuse === undefined || first >= o.reuse.chunkCount)) {
+  const small = count === 1 && file.size <= INLINE_HASH_BYTES && !o.failed()
+  if (small && (o.reuse === undefined || first >= o.reuse.chunkCount)) {
     const buffer = await o.slots.acquire()
     try {
       const split = splitSmallFileSync(file, first, o, buffer)

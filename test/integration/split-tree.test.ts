@@ -207,6 +207,19 @@ describe('split of a folder', () => {
       ),
       (err: unknown) => hasCode(err, 'E_IO') && /f18 changed while/.test(err.message),
     )
+    // A FIFO in a small file's place is opened without blocking, found not to be the file, and never read.
+    await assert.rejects(
+      splitChangingOnce(
+        folder,
+        store,
+        () => {
+          renameSync(join(folder, 'f17'), join(base, 'moved-17'))
+          mkfifo(join(folder, 'f17'))
+        },
+        true,
+      ),
+      (err: unknown) => hasCode(err, 'E_IO') && /f17 changed while/.test(err.message),
+    )
   })
 
   it('stops when an empty file gets bytes between the walk and the split (it is never read, yet checked)', async (t) => {
@@ -232,7 +245,7 @@ describe('split of a folder', () => {
   })
 
   it('lets the event loop turn while thousands of small files are split, and stops when the signal aborts', async (t) => {
-    const { store, folder } = await setup(t)
+    const { base, store, folder } = await setup(t)
     const spec: Record<string, number> = {}
     for (let i = 0; i < 3000; i++) spec[`d${i % 10}/f${String(i).padStart(4, '0')}`] = 10 + (i % 50)
     await makeTree(folder, spec)
@@ -254,13 +267,14 @@ describe('split of a folder', () => {
     assert.equal(files, 3000)
     assert.ok(widest <= 256 + 8, `at most a batch of files between two turns of the event loop: ${widest}`)
 
+    // Into a fresh store: every file takes the synchronous way again (none of its chunks is there yet).
+    const fresh = new ChunkStore(join(base, 'another-store'))
     const stop = new AbortController()
     let seen = 0
     await assert.rejects(
       splitTree(folder, {
-        store,
+        store: fresh,
         chunkSize: CHUNK,
-        force: true,
         signal: stop.signal,
         onProgress: () => {
           if (++seen === 100) setImmediate(() => stop.abort(new Error('stopped by the test')))

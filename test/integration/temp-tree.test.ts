@@ -130,6 +130,55 @@ describe('temporary tree of a folder download', () => {
     await Promise.all([tree.discard(), byPath.discard()])
   })
 
+  it('makes a tree of more directories than it keeps open, with descriptors closed once placed (Linux)', {
+    skip: process.platform !== 'linux' && 'descriptors are for Linux',
+  }, async (t) => {
+    const { base, downloads, options } = await setup(t)
+    const openNow = (): number => fs.readdirSync('/proc/self/fd').length
+    const before = openNow()
+    const tree = await TempTree.create({ ...options, syncFilesystem: false })
+    const deep = Array.from({ length: 40 }, (_, i) => `deep${'/d'.repeat(i)}`)
+    const wide = Array.from({ length: 100 }, (_, i) => `w${i}`)
+    for (const dir of [...deep, ...wide]) tree.addDir(dir)
+    assert.ok(openNow() - before <= 33, `at most 32 directories and the root open: ${openNow() - before}`)
+    // Files into every directory, the first ones long evicted, some written at once.
+    await Promise.all([...deep, ...wide].map((dir) => put(tree, `${dir}/f`, dir)))
+    assert.ok(openNow() - before <= 33, `still at most 33: ${openNow() - before}`)
+    // A directory evicted long ago, swapped for a link to elsewhere: reopened through its parent, refused.
+    const outside = join(base, 'outside')
+    await mkdir(outside)
+    await rename(join(tree.root, 'w0'), join(base, 'w0-away'))
+    await symlink(outside, join(tree.root, 'w0'))
+    await assert.rejects(put(tree, 'w0/g', 'x'), (err: unknown) => hasCode(err, 'E_IO') && /replaced/.test(err.message))
+    assert.deepEqual(await readdir(outside), [])
+    await rm(join(tree.root, 'w0'))
+    await rename(join(base, 'w0-away'), join(tree.root, 'w0'))
+    const placed = await tree.place()
+    assert.equal(openNow(), before, 'every descriptor closed')
+    assert.equal(await readFile(join(placed.path, deep[39]!, 'f'), 'utf8'), deep[39])
+    assert.equal(await readFile(join(placed.path, 'w99', 'f'), 'utf8'), 'w99')
+    assert.throws(
+      () => tree.addDir('late'),
+      (err: unknown) => hasCode(err, 'E_INTERNAL'),
+    )
+    assert.ok((await readdir(downloads)).includes('album'))
+  })
+
+  it('words a failure to write a file as the write’s own, in both ways, never as a swap', async (t) => {
+    const { options } = await setup(t)
+    for (const anchored of [true, false]) {
+      const tree = await TempTree.create({ ...options, syncFilesystem: false, anchored })
+      await assert.rejects(
+        tree.addWrittenFile('a', false, { size: 1, sha256: sha('a') }, async () => {
+          throw Object.assign(new Error('ENOENT: gone while read'), { code: 'ENOENT', path: '/somewhere/data' })
+        }),
+        (err: unknown) => hasCode(err, 'E_NOT_FOUND') && !/replaced/.test(err.message) && !/proc/.test(err.message),
+        `anchored: ${anchored}`,
+      )
+      await tree.discard()
+    }
+  })
+
   // Anchored (the default on Linux), an entry is made in the directory the tree made, wherever it was moved, and
   // never through a link; placing then finds the swap. By path, the check before each create stops the download.
   for (const anchored of process.platform === 'linux' ? [true, false] : [false]) {

@@ -187,17 +187,21 @@ export class TempTree {
     await this.make(
       path,
       false,
-      async (target) => {
+      (target) => {
         // Opened and closed synchronously (microseconds here); only the sync waits on the disk, on libuv's pool.
+        // The create throws here, apart from what writing rejects with (make words them apart).
         const fd = createExclusive(target, exec)
-        try {
-          const made = openedIdentity(fd)
-          await write(fd)
-          if (this.filesSynced) await promisify(fdatasync)(fd)
-          return made
-        } finally {
-          closeSync(fd)
+        const written = async (): Promise<Made> => {
+          try {
+            const made = openedIdentity(fd)
+            await write(fd)
+            if (this.filesSynced) await promisify(fdatasync)(fd)
+            return made
+          } finally {
+            closeSync(fd)
+          }
         }
+        return written()
       },
       check,
     )
@@ -227,12 +231,19 @@ export class TempTree {
     const name = local.slice(cut + 1)
     // Resolved again when needed: a descriptor may be closed (evicted) while a file is written.
     const at = (): string => (anchors === undefined ? shown : anchors.pathIn(parent, name))
-    const fail = (err: unknown): never => {
-      if (err instanceof AnchorMismatch) throw swapped(join(this.root, this.made.local(err.slot)))
-      // Nothing is made in a directory of ours that was removed, nor one reopened where a link now is.
-      if (anchors !== undefined && GONE.has((err as NodeJS.ErrnoException).code ?? '')) throw swapped(shown)
-      throw fromFsError(err, `building ${printable(shown)}`)
-    }
+    // `making`: the error came from reaching the directory or making the entry, not from writing into it.
+    const fail =
+      (making: boolean) =>
+      (err: unknown): never => {
+        if (err instanceof AnchorMismatch) throw swapped(join(this.root, this.made.local(err.slot)))
+        const e = err as NodeJS.ErrnoException
+        if (anchors !== undefined) {
+          // Nothing is made in a directory of ours that was removed, nor one reopened where a link now is.
+          if (making && GONE.has(e.code ?? '')) throw swapped(shown)
+          if (e.path?.startsWith('/proc/')) e.path = shown // the user's path in the message, not the descriptor's
+        }
+        throw fromFsError(err, `building ${printable(shown)}`)
+      }
     // Not the chain again once the entry is made: a swap between the check and the create has done what it
     // does by then, and placing checks every entry, each directory included, before the name is given.
     // Anchored, what was made is in the tree's own directory: its identity is the descriptor's.
@@ -251,9 +262,9 @@ export class TempTree {
       if (anchors === undefined) this.assertChain(parentLocal)
       const made = create(at())
       if (!(made instanceof Promise)) return record(made)
-      return made.then(record).catch(fail)
+      return made.then(record).catch(fail(false))
     } catch (err) {
-      return fail(err)
+      return fail(true)(err)
     }
   }
 

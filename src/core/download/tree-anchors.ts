@@ -65,6 +65,7 @@ export class TreeAnchors {
     calls: AnchorCalls = realAnchorCalls,
     limit = ANCHOR_LIMIT,
   ): TreeAnchors | undefined {
+    if (limit < 1) throw new P2PError('E_INTERNAL', 'anchors need room for one descriptor besides the root')
     if (process.platform !== 'linux') return undefined
     try {
       if (!sameFile(calls.resolved(rootFd), calls.identity(rootFd))) return undefined
@@ -105,9 +106,17 @@ export class TreeAnchors {
   close(): void {
     if (this.closed) return
     this.closed = true
-    for (const fd of this.fds.values()) this.calls.close(fd)
+    // Every one closed even if one close fails (the first failure is thrown after).
+    let failure: { err: unknown } | undefined
+    for (const fd of [...this.fds.values(), this.rootFd]) {
+      try {
+        this.calls.close(fd)
+      } catch (err) {
+        failure ??= { err }
+      }
+    }
     this.fds.clear()
-    this.calls.close(this.rootFd)
+    if (failure !== undefined) throw failure.err
   }
 
   private fdOf(slot: number): number {
