@@ -88,6 +88,8 @@ interface Pending {
   disk: string
   /** Manifest path ('' for the root). */
   path: string
+  /** dev:ino of this directory as its parent's listing found it: what its path must still lead to. */
+  id: string
   /** dev:ino of this directory and of every directory above it, to detect a followed link looping back. */
   ancestors: ReadonlySet<string>
 }
@@ -118,7 +120,7 @@ class Walk {
     })
     if (!top.isDirectory()) throw new P2PError('E_USAGE', `${dir} is not a directory`)
     this.root = await realpath(dir)
-    const stack: Pending[] = [{ disk: this.root, path: '', ancestors: new Set([identity(top)]) }]
+    const stack: Pending[] = [{ disk: this.root, path: '', id: identity(top), ancestors: new Set([identity(top)]) }]
     while (stack.length > 0) {
       this.options.signal?.throwIfAborted()
       const next = stack.pop()!
@@ -156,6 +158,9 @@ class Walk {
       this.skip(at.path, 'vanished')
       return []
     }
+    // Its path must still lead to the directory its parent's listing found, and go on doing so until its own
+    // entries are looked at: a directory above it swapped for a link meanwhile would lead the walk out of the folder.
+    if (!before.isDirectory() || identity(before) !== at.id) throw changedWhileRead(at)
     let dirents: Dirent[]
     try {
       dirents = []
@@ -163,13 +168,6 @@ class Walk {
     } catch (err) {
       this.problems.unreadableEntry(at.path === '' ? '.' : at.path, err)
       return []
-    }
-    const after = await lstat(at.disk, { bigint: true }).catch(() => undefined)
-    if (after === undefined || !after.isDirectory() || identity(after) !== identity(before)) {
-      throw new P2PError(
-        'E_IO',
-        `${printable(at.disk)} changed while it was read (replaced by something else); run again when the folder is still`,
-      )
     }
     const seen = new Map<string, string>() // collision key → name, within this directory
     const named: Array<{ d: Dirent; path: string }> = []
@@ -203,6 +201,8 @@ class Walk {
       const sub = found instanceof Promise ? await found : found
       if (sub !== undefined) subdirs.push(sub)
     }
+    const after = await lstat(at.disk, { bigint: true }).catch(() => undefined)
+    if (after === undefined || !after.isDirectory() || identity(after) !== at.id) throw changedWhileRead(at)
     return subdirs
   }
 
@@ -236,7 +236,7 @@ class Walk {
   private record(parent: Pending, source: string, path: string, st: BigIntStats): Pending | undefined {
     if (st.isDirectory()) {
       this.add({ type: 'dir', path })
-      return { disk: source, path, ancestors: new Set([...parent.ancestors, identity(st)]) }
+      return { disk: source, path, id: identity(st), ancestors: new Set([...parent.ancestors, identity(st)]) }
     }
     if (st.isFile()) {
       try {
@@ -292,4 +292,11 @@ class Walk {
 
 function identity(st: BigIntStats): string {
   return identityKey(identityOf(st))
+}
+
+function changedWhileRead(at: Pending): P2PError {
+  return new P2PError(
+    'E_IO',
+    `${printable(at.disk)} changed while it was read (replaced by something else); run again when the folder is still`,
+  )
 }

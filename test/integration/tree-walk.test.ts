@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises'
+import fs from 'node:fs'
+import { chmod, mkdir, rename, symlink, writeFile } from 'node:fs/promises'
+import { syncBuiltinESMExports } from 'node:module'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -130,6 +132,46 @@ describe('folder walk', () => {
       assert.match(err.message, /"(docs|Docs)" and "(Docs|docs)" would be one file/)
       return true
     })
+  })
+
+  it('never walks out of the folder through a directory above swapped for a link between two of its listings', async (t) => {
+    const base = await tmpDir(t)
+    const dir = join(base, 'album')
+    const outside = join(base, 'outside')
+    for (const child of ['b1', 'b2']) {
+      await mkdir(join(dir, 'a', child), { recursive: true })
+      await writeFile(join(dir, 'a', child, 'mine.txt'), 'ours')
+      await mkdir(join(outside, child), { recursive: true })
+      await writeFile(join(outside, child, 'secret.txt'), 'TOPSECRET')
+    }
+    // Once the first of a's directories has been listed (its second lstat), `a` is moved away and a link to
+    // `outside` put in its place: the second one's path now leads out of the folder, to a real directory.
+    const realLstat = fs.promises.lstat
+    const seen = new Map<string, number>()
+    let swapped = false
+    fs.promises.lstat = (async (...args: Parameters<typeof realLstat>) => {
+      const st = await realLstat(...args)
+      const path = String(args[0])
+      if (!swapped && /[/\\]a[/\\]b[12]$/.test(path)) {
+        seen.set(path, (seen.get(path) ?? 0) + 1)
+        if (seen.get(path) === 2) {
+          swapped = true
+          await rename(join(dir, 'a'), join(base, 'a-away'))
+          await symlink(outside, join(dir, 'a'))
+        }
+      }
+      return st
+    }) as typeof realLstat
+    syncBuiltinESMExports()
+    t.after(() => {
+      fs.promises.lstat = realLstat
+      syncBuiltinESMExports()
+    })
+    await assert.rejects(
+      walkTree(dir),
+      (err: unknown) => hasCode(err, 'E_IO') && /changed while it was read/.test(err.message),
+    )
+    assert.ok(swapped, 'the swap happened during the walk')
   })
 
   it('stops past the entry limit', async (t) => {
