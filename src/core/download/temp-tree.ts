@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, fdatasync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs'
+import { type BigIntStats, closeSync, constants, fdatasync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs'
 import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { promisify } from 'node:util'
@@ -13,7 +13,7 @@ import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
 import { AnchorMismatch, TreeAnchors } from './tree-anchors.js'
 import { filesystemSyncFor, type SyncFilesystem } from './tree-durable.js'
-import { createExclusive, localOf, removeLeftover, tempPrefix } from './tree-local.js'
+import { buildingError, createExclusive, GONE, localOf, removeLeftover, swapped, tempPrefix } from './tree-local.js'
 import { type PlaceResult, placeTree } from './tree-place.js'
 
 export type { FileCheck } from './made-table.js'
@@ -236,13 +236,7 @@ export class TempTree {
       (making: boolean) =>
       (err: unknown): never => {
         if (err instanceof AnchorMismatch) throw swapped(join(this.root, this.made.local(err.slot)))
-        const e = err as NodeJS.ErrnoException
-        if (anchors !== undefined) {
-          // Nothing is made in a directory of ours that was removed, nor one reopened where a link now is.
-          if (making && GONE.has(e.code ?? '')) throw swapped(shown)
-          if (e.path?.startsWith('/proc/')) e.path = shown // the user's path in the message, not the descriptor's
-        }
-        throw fromFsError(err, `building ${printable(shown)}`)
+        throw buildingError(err, shown, { anchored: anchors !== undefined, making })
       }
     // Not the chain again once the entry is made: a swap between the check and the create has done what it
     // does by then, and placing checks every entry, each directory included, before the name is given.
@@ -286,7 +280,14 @@ export class TempTree {
   /** The entry in `slot` is still what this tree made there (a real directory or file, same device and inode). */
   assertUnchanged(slot: number): void {
     const path = join(this.root, this.made.local(slot))
-    const st = lstatSync(path, { bigint: true })
+    let st: BigIntStats
+    try {
+      st = lstatSync(path, { bigint: true })
+    } catch (err) {
+      // Gone, or a directory above it now a file: not what was made, as surely as a link there.
+      if (GONE.has((err as NodeJS.ErrnoException).code ?? '')) throw swapped(path)
+      throw err
+    }
     const dir = this.made.isDir(slot)
     if ((dir ? !st.isDirectory() : !st.isFile()) || !this.made.holds(slot, identityOf(st))) throw swapped(path)
   }
@@ -315,17 +316,7 @@ export class TempTree {
  */
 type Made = true | FileIdentity
 
-/** What an anchored make meets where a directory of ours was removed or replaced by a link or a file. */
-const GONE = new Set(['ENOENT', 'ELOOP', 'ENOTDIR'])
-
 /** The file open at `fd`. */
 function openedIdentity(fd: number): FileIdentity {
   return identityOf(fstatSync(fd, { bigint: true }))
-}
-
-function swapped(path: string): P2PError {
-  return new P2PError(
-    'E_IO',
-    `${printable(path)} was replaced while the download was building it (by a link or something else); stopped rather than write through it`,
-  )
 }

@@ -2,7 +2,9 @@ import { openSync } from 'node:fs'
 import { lstat, rm, unlink } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
+import { fromFsError, P2PError } from '../errors.js'
 import { portableName, shorten } from '../names.js'
+import { printable } from '../printable.js'
 import { readRegularFile } from '../safe-fs.js'
 import { CREATE_NEW } from '../write-fully.js'
 
@@ -81,4 +83,33 @@ export async function removeLeftover(o: { recordPath: string; downloadsDir: stri
 /** A new file at `target`, created exclusively and never through a link, executable or not: its descriptor. */
 export function createExclusive(target: string, exec: boolean): number {
   return openSync(target, CREATE_NEW, exec ? 0o777 : 0o666)
+}
+
+/** What a make through a descriptor meets where a directory of ours was removed or replaced by a link or a file. */
+export const GONE = new Set(['ENOENT', 'ELOOP', 'ENOTDIR'])
+
+export function swapped(path: string): P2PError {
+  return new P2PError(
+    'E_IO',
+    `${printable(path)} was replaced while the download was building it (by a link or something else); stopped rather than write through it`,
+  )
+}
+
+/**
+ * An error making the entry at `shown`, worded for the user. Made through a
+ * descriptor (`anchored`), reaching the directory or making the entry
+ * (`making`, not writing into it) fails only where a directory of ours was
+ * removed or replaced; and the message names the user's path, not
+ * `/proc/self/fd/…`.
+ */
+export function buildingError(err: unknown, shown: string, o: { anchored: boolean; making: boolean }): P2PError {
+  const e = err as NodeJS.ErrnoException
+  if (o.anchored) {
+    if (o.making && GONE.has(e.code ?? '')) return swapped(shown)
+    if (e.path?.startsWith('/proc/')) {
+      e.message = e.message.split(e.path).join(shown)
+      e.path = shown
+    }
+  }
+  return fromFsError(err, `building ${printable(shown)}`)
 }
