@@ -1,5 +1,5 @@
 import type { BigIntStats, Dirent } from 'node:fs'
-import { accessSync, lstatSync } from 'node:fs'
+import { accessSync, closeSync, fstatSync, lstatSync, openSync, statSync } from 'node:fs'
 import { constants, lstat, opendir, realpath, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { P2PError } from './errors.js'
@@ -107,6 +107,8 @@ class Walk {
   private readonly problems = new WalkProblems()
   private root = ''
   private readonly maxEntries: number
+  /** Whether directories' entries are looked up through `/proc/self/fd` (decided at the first directory). */
+  private throughProc: boolean | undefined
 
   constructor(private readonly options: WalkOptions) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_TREE_ENTRIES
@@ -153,18 +155,50 @@ class Walk {
 
   /** One directory's entries: files and directories recorded, directories to descend into returned. */
   private async list(at: Pending): Promise<Pending[]> {
-    const before = await lstat(at.disk, { bigint: true }).catch(() => undefined)
-    if (before === undefined) {
-      this.skip(at.path, 'vanished')
-      return []
+    const held = this.hold(at)
+    if (held === undefined) return []
+    try {
+      return await this.listHeld(at, held)
+    } finally {
+      closeSync(held.fd)
     }
-    // Its path must still lead to the directory its parent's listing found, and go on doing so until its own
-    // entries are looked at: a directory above it swapped for a link meanwhile would lead the walk out of the folder.
-    if (!before.isDirectory() || identity(before) !== at.id) throw changedWhileRead(at)
+  }
+
+  /**
+   * The directory `at` open, when it is still the one its parent's listing
+   * found (a directory above it swapped for a link meanwhile would lead the
+   * walk out of the folder): its descriptor, and where its entries are looked
+   * up. On Linux through `/proc/self/fd`, so they are that very directory's
+   * whatever its path leads to meanwhile; elsewhere by its path, which must
+   * still lead to it once they have been looked at. Undefined when it
+   * vanished or cannot be read (reported).
+   */
+  private hold(at: Pending): { fd: number; base: string } | undefined {
+    let fd: number
+    try {
+      fd = openSync(at.disk, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? ''
+      if (code === 'ENOENT') return this.skip(at.path, 'vanished')
+      if (code === 'ELOOP' || code === 'ENOTDIR') throw changedWhileRead(at)
+      this.problems.unreadableEntry(at.path === '' ? '.' : at.path, err)
+      return undefined
+    }
+    try {
+      if (identity(fstatSync(fd, { bigint: true })) !== at.id) throw changedWhileRead(at)
+      this.throughProc ??= resolvesThroughProc(fd, at.id)
+      return { fd, base: this.throughProc ? `/proc/self/fd/${fd}` : at.disk }
+    } catch (err) {
+      closeSync(fd)
+      throw err
+    }
+  }
+
+  private async listHeld(at: Pending, held: { fd: number; base: string }): Promise<Pending[]> {
     let dirents: Dirent[]
     try {
       dirents = []
-      for await (const d of await opendir(at.disk, { bufferSize: 64 })) dirents.push(d)
+      for await (const d of await opendir(held.base, { bufferSize: 64 })) dirents.push(d)
     } catch (err) {
       this.problems.unreadableEntry(at.path === '' ? '.' : at.path, err)
       return []
@@ -197,7 +231,7 @@ class Walk {
     const subdirs: Pending[] = []
     for (const [i, { d, path }] of named.entries()) {
       if (i % TURN_EVERY === TURN_EVERY - 1) await new Promise<void>((turned) => setImmediate(turned))
-      const found = this.entryFor(at, join(at.disk, d.name), path)
+      const found = this.entryFor(at, join(held.base, d.name), join(at.disk, d.name), path)
       const sub = found instanceof Promise ? await found : found
       if (sub !== undefined) subdirs.push(sub)
     }
@@ -213,15 +247,20 @@ class Walk {
    * more: a folder of 10,000 files made 20,000); a link followed is resolved
    * asynchronously.
    */
-  private entryFor(parent: Pending, disk: string, path: string): Pending | undefined | Promise<Pending | undefined> {
+  private entryFor(
+    parent: Pending,
+    look: string,
+    disk: string,
+    path: string,
+  ): Pending | undefined | Promise<Pending | undefined> {
     let st: BigIntStats
     try {
-      st = lstatSync(disk, { bigint: true })
+      st = lstatSync(look, { bigint: true })
     } catch {
       return this.skip(path, 'vanished')
     }
     if (st.isSymbolicLink()) return this.linkEntry(parent, disk, path)
-    return this.record(parent, disk, path, st)
+    return this.record(parent, look, disk, path, st)
   }
 
   private async linkEntry(parent: Pending, disk: string, path: string): Promise<Pending | undefined> {
@@ -229,18 +268,18 @@ class Walk {
     const target = await this.insideTarget(disk, path)
     if (target === undefined) return undefined
     if (target.st.isDirectory() && parent.ancestors.has(identity(target.st))) return this.skip(path, 'link loop')
-    return this.record(parent, target.source, path, target.st)
+    return this.record(parent, target.source, target.source, path, target.st)
   }
 
-  /** An entry found at `source` (itself, or a followed link's target) with stats `st`. */
-  private record(parent: Pending, source: string, path: string, st: BigIntStats): Pending | undefined {
+  /** An entry found at `source` (itself, or a followed link's target; looked at through `look`) with stats `st`. */
+  private record(parent: Pending, look: string, source: string, path: string, st: BigIntStats): Pending | undefined {
     if (st.isDirectory()) {
       this.add({ type: 'dir', path })
       return { disk: source, path, id: identity(st), ancestors: new Set([...parent.ancestors, identity(st)]) }
     }
     if (st.isFile()) {
       try {
-        accessSync(source, constants.R_OK)
+        accessSync(look, constants.R_OK)
       } catch (err) {
         return this.problems.unreadableEntry(path, err)
       }
@@ -299,4 +338,14 @@ function changedWhileRead(at: Pending): P2PError {
     'E_IO',
     `${printable(at.disk)} changed while it was read (replaced by something else); run again when the folder is still`,
   )
+}
+
+/** Whether `/proc/self/fd/<fd>` leads to the directory open at `fd` (Linux with /proc mounted). */
+function resolvesThroughProc(fd: number, id: string): boolean {
+  if (process.platform !== 'linux') return false
+  try {
+    return identity(statSync(`/proc/self/fd/${fd}`, { bigint: true })) === id
+  } catch {
+    return false
+  }
 }

@@ -144,8 +144,8 @@ describe('folder walk', () => {
       await mkdir(join(outside, child), { recursive: true })
       await writeFile(join(outside, child, 'secret.txt'), 'TOPSECRET')
     }
-    // Once the first of a's directories has been listed (its second lstat), `a` is moved away and a link to
-    // `outside` put in its place: the second one's path now leads out of the folder, to a real directory.
+    // Once the first of a's directories has been listed (the lstat of its path after), `a` is moved away and a
+    // link to `outside` put in its place: the second one's path now leads out of the folder, to a real directory.
     const realLstat = fs.promises.lstat
     const seen = new Map<string, number>()
     let swapped = false
@@ -154,7 +154,7 @@ describe('folder walk', () => {
       const path = String(args[0])
       if (!swapped && /[/\\]a[/\\]b[12]$/.test(path)) {
         seen.set(path, (seen.get(path) ?? 0) + 1)
-        if (seen.get(path) === 2) {
+        if (seen.get(path) === 1) {
           swapped = true
           await rename(join(dir, 'a'), join(base, 'a-away'))
           await symlink(outside, join(dir, 'a'))
@@ -172,6 +172,59 @@ describe('folder walk', () => {
       (err: unknown) => hasCode(err, 'E_IO') && /changed while it was read/.test(err.message),
     )
     assert.ok(swapped, 'the swap happened during the walk')
+  })
+
+  it('looks up a directory’s entries in that very directory, whatever its path leads to meanwhile (Linux)', {
+    skip: process.platform !== 'linux' && 'through /proc/self/fd on Linux only',
+  }, async (t) => {
+    const base = await tmpDir(t)
+    const dir = join(base, 'album')
+    const outside = join(base, 'outside')
+    await mkdir(join(dir, 'a', 'b1'), { recursive: true })
+    await writeFile(join(dir, 'a', 'b1', 'x.txt'), 'ours')
+    await mkdir(join(outside, 'b1'), { recursive: true })
+    await writeFile(join(outside, 'b1', 'x.txt'), 'TOPSECRET')
+    // Once a/b1 is open for its listing, `a` is swapped for a link to `outside`; once its entry has been looked
+    // at, swapped back, so its path leads to it again when it is checked after.
+    const realOpenSync = fs.openSync
+    const realLstatSync = fs.lstatSync
+    let phase = 0
+    fs.openSync = ((...args: Parameters<typeof realOpenSync>) => {
+      const fd = realOpenSync(...args)
+      if (phase === 0 && String(args[0]).endsWith(join('a', 'b1'))) {
+        phase = 1
+        fs.renameSync(join(dir, 'a'), join(base, 'a-away'))
+        fs.symlinkSync(outside, join(dir, 'a'))
+      }
+      return fd
+    }) as typeof realOpenSync
+    const patched = fs as { lstatSync: unknown }
+    patched.lstatSync = ((...args: Parameters<typeof realLstatSync>) => {
+      const st = realLstatSync(...args)
+      if (phase === 1 && String(args[0]).endsWith('x.txt')) {
+        phase = 2
+        fs.unlinkSync(join(dir, 'a'))
+        fs.renameSync(join(base, 'a-away'), join(dir, 'a'))
+      }
+      return st
+    }) as typeof realLstatSync
+    syncBuiltinESMExports()
+    t.after(() => {
+      fs.openSync = realOpenSync
+      patched.lstatSync = realLstatSync
+      syncBuiltinESMExports()
+    })
+    const r = await walkTree(dir)
+    assert.equal(phase, 2, 'both swaps happened during the walk')
+    const x = r.entries.find((e) => e.path === 'a/b1/x.txt')
+    assert.ok(x?.type === 'file')
+    const ours = realLstatSync(join(dir, 'a', 'b1', 'x.txt'), { bigint: true })
+    assert.deepEqual(
+      x.identity,
+      { dev: ours.dev, ino: ours.ino },
+      'the file in the folder, not the one the link led to',
+    )
+    assert.equal(x.size, 4)
   })
 
   it('stops past the entry limit', async (t) => {
