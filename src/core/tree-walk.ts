@@ -1,5 +1,5 @@
 import type { BigIntStats, Dirent } from 'node:fs'
-import { accessSync, closeSync, fstatSync, lstatSync, openSync, statSync } from 'node:fs'
+import { accessSync, closeSync, lstatSync } from 'node:fs'
 import { constants, lstat, opendir, realpath, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { P2PError } from './errors.js'
@@ -8,6 +8,7 @@ import { printable } from './printable.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
 import { collisionKey, compareUtf8, componentProblem, MAX_PATH_BYTES, TreeShape } from './tree-paths.js'
 import { WalkProblems } from './tree-walk-problems.js'
+import { type HeldDir, holdDir } from './walk-dir.js'
 
 /**
  * Lists a directory tree for `p2p-split DIR`: every regular file (size,
@@ -108,7 +109,7 @@ class Walk {
   private root = ''
   private readonly maxEntries: number
   /** Whether directories' entries are looked up through `/proc/self/fd` (decided at the first directory). */
-  private throughProc: boolean | undefined
+  throughProc: boolean | undefined
 
   constructor(private readonly options: WalkOptions) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_TREE_ENTRIES
@@ -164,37 +165,19 @@ class Walk {
     }
   }
 
-  /**
-   * The directory `at` open, when it is still the one its parent's listing
-   * found (a directory above it swapped for a link meanwhile would lead the
-   * walk out of the folder): its descriptor, and where its entries are looked
-   * up. On Linux through `/proc/self/fd`, so they are that very directory's
-   * whatever its path leads to meanwhile; elsewhere by its path, which must
-   * still lead to it once they have been looked at. Undefined when it
-   * vanished or cannot be read (reported).
-   */
-  private hold(at: Pending): { fd: number; base: string } | undefined {
-    let fd: number
-    try {
-      fd = openSync(at.disk, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? ''
-      if (code === 'ENOENT') return this.skip(at.path, 'vanished')
-      if (code === 'ELOOP' || code === 'ENOTDIR') throw changedWhileRead(at)
-      this.problems.unreadableEntry(at.path === '' ? '.' : at.path, err)
+  /** `at` held open (walk-dir.ts), or undefined when it vanished or cannot be read (reported). */
+  private hold(at: Pending): HeldDir | undefined {
+    const held = holdDir(at.disk, at.id, this)
+    if (held === 'changed') throw changedWhileRead(at)
+    if (held === 'vanished') return this.skip(at.path, 'vanished')
+    if ('unreadable' in held) {
+      this.problems.unreadableEntry(at.path === '' ? '.' : at.path, held.unreadable)
       return undefined
     }
-    try {
-      if (identity(fstatSync(fd, { bigint: true })) !== at.id) throw changedWhileRead(at)
-      this.throughProc ??= resolvesThroughProc(fd, at.id)
-      return { fd, base: this.throughProc ? `/proc/self/fd/${fd}` : at.disk }
-    } catch (err) {
-      closeSync(fd)
-      throw err
-    }
+    return held
   }
 
-  private async listHeld(at: Pending, held: { fd: number; base: string }): Promise<Pending[]> {
+  private async listHeld(at: Pending, held: HeldDir): Promise<Pending[]> {
     let dirents: Dirent[]
     try {
       dirents = []
@@ -338,14 +321,4 @@ function changedWhileRead(at: Pending): P2PError {
     'E_IO',
     `${printable(at.disk)} changed while it was read (replaced by something else); run again when the folder is still`,
   )
-}
-
-/** Whether `/proc/self/fd/<fd>` leads to the directory open at `fd` (Linux with /proc mounted). */
-function resolvesThroughProc(fd: number, id: string): boolean {
-  if (process.platform !== 'linux') return false
-  try {
-    return identity(statSync(`/proc/self/fd/${fd}`, { bigint: true })) === id
-  } catch {
-    return false
-  }
 }
