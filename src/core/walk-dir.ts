@@ -1,4 +1,5 @@
-import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync } from 'node:fs'
+import { OPEN_DIR, resolvesThroughFd, throughFd } from './dir-fd.js'
 import { identityKey, identityOf } from './file-identity.js'
 
 /**
@@ -28,7 +29,7 @@ export function holdDir(
 ): HeldDir | 'changed' | 'vanished' | { unreadable: unknown } {
   let fd: number
   try {
-    fd = openSync(disk, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+    fd = openSync(disk, OPEN_DIR | constants.O_NONBLOCK)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? ''
     if (code === 'ENOENT') return 'vanished'
@@ -40,20 +41,10 @@ export function holdDir(
       closeSync(fd)
       return 'changed'
     }
-    walk.throughProc ??= resolvesThroughProc(fd, id)
-    return { fd, base: walk.throughProc ? `/proc/self/fd/${fd}` : disk }
+    walk.throughProc ??= resolvesThroughFd(fd)
+    return { fd, base: walk.throughProc ? throughFd(fd) : disk }
   } catch (err) {
     closeSync(fd)
     throw err
-  }
-}
-
-/** Whether `/proc/self/fd/<fd>` leads to the directory open at `fd` (Linux with /proc mounted). */
-function resolvesThroughProc(fd: number, id: string): boolean {
-  if (process.platform !== 'linux') return false
-  try {
-    return identityKey(identityOf(statSync(`/proc/self/fd/${fd}`, { bigint: true }))) === id
-  } catch {
-    return false
   }
 }

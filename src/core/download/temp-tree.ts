@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { type BigIntStats, closeSync, constants, fdatasync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs'
+import { type BigIntStats, closeSync, fdatasync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs'
 import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { TEMP_MARKER } from '../constants.js'
+import { OPEN_DIR } from '../dir-fd.js'
 import { writeFileAtomic } from '../disk.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
@@ -126,7 +127,7 @@ export class TempTree {
 
   /** The tree whose root was just made at `root`: its identity from a descriptor, which its anchors keep. */
   private static opened(o: TempTreeOptions, root: string, sync: SyncFilesystem | undefined): TempTree {
-    const fd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+    const fd = openSync(root, OPEN_DIR)
     let anchors: TreeAnchors | undefined
     try {
       const tree = new TempTree(o, root, identityOf(fstatSync(fd, { bigint: true })), sync)

@@ -1,5 +1,6 @@
-import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs'
 import { sep } from 'node:path'
+import { OPEN_DIR, throughFd } from '../dir-fd.js'
 import { P2PError } from '../errors.js'
 import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import type { MadeTable } from './made-table.js'
@@ -33,9 +34,9 @@ export interface AnchorCalls {
 }
 
 export const realAnchorCalls: AnchorCalls = {
-  openDir: (path) => openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW),
+  openDir: (path) => openSync(path, OPEN_DIR),
   identity: (fd) => identityOf(fstatSync(fd, { bigint: true })),
-  resolved: (fd) => identityOf(statSync(`/proc/self/fd/${fd}`, { bigint: true })),
+  resolved: (fd) => identityOf(statSync(throughFd(fd), { bigint: true })),
   close: (fd) => closeSync(fd),
 }
 
@@ -77,7 +78,7 @@ export class TreeAnchors {
 
   /** A path naming `name` in the directory of `slot`, resolved through that directory's descriptor. */
   pathIn(slot: number, name: string): string {
-    return `/proc/self/fd/${this.fdOf(slot)}/${name}`
+    return throughFd(this.fdOf(slot), name)
   }
 
   /**

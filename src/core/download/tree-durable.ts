@@ -3,6 +3,7 @@ import { constants, existsSync } from 'node:fs'
 import { open, statfs } from 'node:fs/promises'
 import { release } from 'node:os'
 import { join, sep } from 'node:path'
+import { OPEN_DIR } from '../dir-fd.js'
 import type { MadeTable } from './made-table.js'
 
 /**
@@ -160,7 +161,7 @@ async function syncParents(tree: DurableTree, signal?: AbortSignal): Promise<num
 }
 
 export function syncDir(path: string): Promise<void> {
-  return syncPath(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+  return syncPath(path, OPEN_DIR)
 }
 
 async function syncPath(path: string, flags: number, dataOnly = false): Promise<void> {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { constants } from 'node:fs'
 import { lstat, mkdir, open, rename, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
+import { OPEN_DIR } from '../dir-fd.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { identityOf } from '../file-identity.js'
 import { shorten } from '../names.js'
@@ -103,7 +103,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
 
 /** The root's final mode, set through a descriptor of the directory the tree made (a link there is not followed). */
 async function setRootMode(tree: Placeable): Promise<void> {
-  const handle = await open(tree.root, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+  const handle = await open(tree.root, OPEN_DIR)
   try {
     const st = await handle.stat({ bigint: true })
     if (!tree.made.holds(0, identityOf(st))) throw replaced(tree.root)
