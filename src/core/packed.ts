@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path'
 import { Bitfield } from './bitfield.js'
-import { replaceSmallFileSync } from './disk.js'
+import { replaceSmallFile } from './disk.js'
 import { readRegularFileSync } from './safe-fs.js'
 import { StampedFileCache } from './stamped-cache.js'
 
@@ -53,7 +53,7 @@ export function packedHavePath(dir: string): string {
 export async function readPackedHave(dir: string, count: number): Promise<Bitfield | undefined> {
   const size = Math.ceil(count / 8)
   try {
-    // Synchronous: a few bytes, read several times a second while a download runs (disk.ts, replaceSmallFileSync).
+    // Synchronous: a few bytes, read several times a second while a download runs (disk.ts, replaceSmallFile).
     const bytes = readRegularFileSync(packedHavePath(dir), { maxBytes: size })
     if (bytes.length !== size) return undefined
     const have = new Bitfield(count, bytes)
@@ -64,7 +64,7 @@ export async function readPackedHave(dir: string, count: number): Promise<Bitfie
 }
 
 export async function writePackedHave(dir: string, have: Bitfield): Promise<void> {
-  replaceSmallFileSync(packedHavePath(dir), have.bytes, { within: dirname(dir) })
+  await replaceSmallFile(packedHavePath(dir), have.bytes, { within: dirname(dir) })
 }
 
 /** `data.have` read at most once per version of the file (stamped-cache.ts): a server asks for every chunk it serves from `data`. */

@@ -175,7 +175,7 @@ export async function realDirectories(root: string, dir: string, create = false)
   return identityOf(st!)
 }
 
-/** realDirectories without `create`, synchronously (for disk.ts's replaceSmallFileSync). */
+/** realDirectories without `create`, synchronously (for disk.ts's replaceSmallFile). */
 export function realDirectoriesSync(root: string, dir: string): void {
   const rel = relativeInside(root, dir)
   let path = root

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 import { z } from 'zod/v3'
 import { Bitfield } from './bitfield.js'
 import { Coalescer } from './coalescer.js'
-import { replaceSmallFileSync } from './disk.js'
+import { replaceSmallFile } from './disk.js'
 import { type FileIdentity, sameFile } from './file-identity.js'
 import { parseJsonUtf8 } from './json.js'
 import { PACKED_VOUCH_FILE } from './packed.js'
@@ -114,7 +114,7 @@ export async function publishWriterVouch(
   writer: ProcessStamp | undefined,
 ): Promise<void> {
   if (writer === undefined) return
-  replaceSmallFileSync(writerVouchPath(entryDir), encodeWriterVouch({ id, writer, data: file, verified }), {
+  await replaceSmallFile(writerVouchPath(entryDir), encodeWriterVouch({ id, writer, data: file, verified }), {
     within: dirname(entryDir),
   })
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { lstat, mkdir, readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { replaceSmallFileSync } from '../../src/core/disk.js'
+import { replaceSmallFile } from '../../src/core/disk.js'
 import { hasCode } from '../../src/core/errors.js'
 import { identityOf } from '../../src/core/file-identity.js'
 import {
@@ -83,19 +83,19 @@ describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
     await realDirectories(join(base, 'root-link'), join(base, 'root-link', 'a'))
   })
 
-  it('replaceSmallFileSync replaces a file in place, never through a linked directory, and leaves no temporary file behind', async (t) => {
+  it('replaceSmallFile replaces a file in place, never through a linked directory, and leaves no temporary file behind', async (t) => {
     const base = await tmpDir(t)
     const root = join(base, 'root')
     const outside = join(base, 'outside')
     await mkdir(join(root, 'entry'), { recursive: true })
     await mkdir(outside)
-    replaceSmallFileSync(join(root, 'entry', 'data.have'), Buffer.from([1, 2]), { within: root })
-    replaceSmallFileSync(join(root, 'entry', 'data.have'), Buffer.from([3]), { within: root })
+    await replaceSmallFile(join(root, 'entry', 'data.have'), Buffer.from([1, 2]), { within: root })
+    await replaceSmallFile(join(root, 'entry', 'data.have'), Buffer.from([3]), { within: root })
     assert.deepEqual([...(await readFile(join(root, 'entry', 'data.have')))], [3])
     assert.deepEqual(await readdir(join(root, 'entry')), ['data.have'])
     await symlink(outside, join(root, 'link'))
-    assert.throws(
-      () => replaceSmallFileSync(join(root, 'link', 'data.have'), Buffer.from([4]), { within: root }),
+    await assert.rejects(
+      () => replaceSmallFile(join(root, 'link', 'data.have'), Buffer.from([4]), { within: root }),
       (err) => hasCode(err, 'E_IO') && /symbolic link/.test((err as Error).message),
     )
     assert.deepEqual(await readdir(outside), [], 'nothing left through the link, not even the temporary file')
