@@ -1,5 +1,6 @@
 import { P2PError } from './errors.js'
 import { printable } from './printable.js'
+import { collisionKey, componentProblem, MAX_PATH_BYTES } from './tree-paths.js'
 
 /**
  * What a folder walk (tree-walk.ts) finds wrong and does not skip: files or
@@ -35,6 +36,42 @@ export class WalkProblems {
   /** A name that cannot be shared, described with its path. */
   badName(description: string): void {
     this.badNames.add(description)
+  }
+
+  /**
+   * The entries of one directory (at manifest path `dirPath`, '' for the
+   * root) whose names can be shared, each with its manifest path (NFC); the
+   * others are recorded as bad names: a name against the path rules
+   * (tree-paths.ts), a path too long, or two names one file on a
+   * case-insensitive or Windows volume.
+   */
+  shareableNames<T extends { name: string }>(entries: readonly T[], dirPath: string): Array<{ d: T; path: string }> {
+    const seen = new Map<string, string>() // collision key → path, within this directory
+    const named: Array<{ d: T; path: string }> = []
+    for (const d of entries) {
+      const component = d.name.normalize('NFC')
+      const path = dirPath === '' ? component : `${dirPath}/${component}`
+      const problem = componentProblem(component)
+      if (problem !== undefined) {
+        this.badName(`"${printable(path, 200)}": ${problem.replace(/^a name/, 'it')}`)
+        continue
+      }
+      if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
+        this.badName(`"${printable(path, 120)}": longer than ${MAX_PATH_BYTES} bytes`)
+        continue
+      }
+      const key = collisionKey(component)
+      const other = seen.get(key)
+      if (other !== undefined) {
+        this.badName(
+          `"${printable(path, 200)}" and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes (or differ only in Unicode normalisation)`,
+        )
+        continue
+      }
+      seen.set(key, path)
+      named.push({ d, path })
+    }
+    return named
   }
 
   /** `path` (a manifest path, '.' for the root) could not be read; undefined, for the caller to return. */

@@ -6,7 +6,7 @@ import { P2PError } from './errors.js'
 import { type FileIdentity, identityKey, identityOf } from './file-identity.js'
 import { printable } from './printable.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
-import { collisionKey, compareUtf8, componentProblem, MAX_PATH_BYTES, TreeShape } from './tree-paths.js'
+import { compareUtf8, TreeShape } from './tree-paths.js'
 import { WalkProblems } from './tree-walk-problems.js'
 import { type HeldDir, holdDir } from './walk-dir.js'
 
@@ -186,31 +186,7 @@ class Walk {
       this.problems.unreadableEntry(at.path === '' ? '.' : at.path, err)
       return []
     }
-    const seen = new Map<string, string>() // collision key → name, within this directory
-    const named: Array<{ d: Dirent; path: string }> = []
-    for (const d of dirents) {
-      const component = d.name.normalize('NFC')
-      const path = at.path === '' ? component : `${at.path}/${component}`
-      const problem = componentProblem(component)
-      if (problem !== undefined) {
-        this.problems.badName(`"${printable(path, 200)}": ${problem.replace(/^a name/, 'it')}`)
-        continue
-      }
-      if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
-        this.problems.badName(`"${printable(path, 120)}": longer than ${MAX_PATH_BYTES} bytes`)
-        continue
-      }
-      const key = collisionKey(component)
-      const other = seen.get(key)
-      if (other !== undefined) {
-        this.problems.badName(
-          `"${printable(path, 200)}" and "${printable(other, 200)}" would be one file on case-insensitive or Windows volumes (or differ only in Unicode normalisation)`,
-        )
-        continue
-      }
-      seen.set(key, path)
-      named.push({ d, path })
-    }
+    const named = this.problems.shareableNames(dirents, at.path)
     const subdirs: Pending[] = []
     for (const [i, { d, path }] of named.entries()) {
       if (i % TURN_EVERY === TURN_EVERY - 1) await new Promise<void>((turned) => setImmediate(turned))

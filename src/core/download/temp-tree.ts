@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { type BigIntStats, closeSync, fdatasync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, fdatasync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs'
 import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
 import { basename, join, sep } from 'node:path'
 import { promisify } from 'node:util'
@@ -14,7 +14,16 @@ import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
 import { AnchorMismatch, TreeAnchors } from './tree-anchors.js'
 import { filesystemSyncFor, type SyncFilesystem } from './tree-durable.js'
-import { buildingError, createExclusive, GONE, localOf, removeLeftover, swapped, tempPrefix } from './tree-local.js'
+import {
+  assertChain,
+  assertMade,
+  buildingError,
+  createExclusive,
+  localOf,
+  removeLeftover,
+  swapped,
+  tempPrefix,
+} from './tree-local.js'
 import { type PlaceResult, placeTree } from './tree-place.js'
 
 export type { FileCheck } from './made-table.js'
@@ -254,7 +263,7 @@ export class TempTree {
       this.made.add(local, dir, identityOf(st), check)
     }
     try {
-      if (anchors === undefined) this.assertChain(parentLocal)
+      if (anchors === undefined) assertChain(this.root, this.made, parentLocal)
       const made = create(at())
       if (!(made instanceof Promise)) return record(made)
       return made.then(record).catch(fail(false))
@@ -263,34 +272,9 @@ export class TempTree {
     }
   }
 
-  /**
-   * Every directory from the root down to `local` is still what this tree
-   * made: checking only the last one would pass when a directory above it
-   * was moved away and replaced by a link (the path then resolves, through
-   * the link, to the very same directory).
-   */
-  private assertChain(local: string): void {
-    const parts = local === '' ? [] : local.split(sep)
-    for (let depth = 0; depth <= parts.length; depth++) {
-      const slot = this.made.slotOf(parts.slice(0, depth).join(sep))
-      if (slot === undefined) throw new P2PError('E_INTERNAL', `${printable(local)}: a directory above it was not made`)
-      this.assertUnchanged(slot)
-    }
-  }
-
-  /** The entry in `slot` is still what this tree made there (a real directory or file, same device and inode). */
+  /** The entry in `slot` is still what this tree made there (tree-local.ts assertMade). */
   assertUnchanged(slot: number): void {
-    const path = join(this.root, this.made.local(slot))
-    let st: BigIntStats
-    try {
-      st = lstatSync(path, { bigint: true })
-    } catch (err) {
-      // Gone, or a directory above it now a file: not what was made, as surely as a link there.
-      if (GONE.has((err as NodeJS.ErrnoException).code ?? '')) throw swapped(path)
-      throw err
-    }
-    const dir = this.made.isDir(slot)
-    if ((dir ? !st.isDirectory() : !st.isFile()) || !this.made.holds(slot, identityOf(st))) throw swapped(path)
+    assertMade(this.root, this.made, slot)
   }
 
   /** Every entry checked again, then the final name (tree-place.ts). */

@@ -1,12 +1,14 @@
-import { openSync } from 'node:fs'
+import { type BigIntStats, lstatSync, openSync } from 'node:fs'
 import { lstat, rm, unlink } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { fromFsError, P2PError } from '../errors.js'
+import { identityOf } from '../file-identity.js'
 import { portableName, shorten } from '../names.js'
 import { printable } from '../printable.js'
 import { readRegularFile } from '../safe-fs.js'
 import { CREATE_NEW } from '../write-fully.js'
+import type { MadeTable } from './made-table.js'
 
 /**
  * Where a folder download's entries land on disk (temp-tree.ts): the
@@ -112,4 +114,34 @@ export function buildingError(err: unknown, shown: string, o: { anchored: boolea
     }
   }
   return fromFsError(err, `building ${printable(shown)}`)
+}
+
+/**
+ * Every directory from the root down to `local` is still what the tree at
+ * `root` made (`made`): checking only the last one would pass when a
+ * directory above it was moved away and replaced by a link (the path then
+ * resolves, through the link, to the very same directory).
+ */
+export function assertChain(root: string, made: MadeTable, local: string): void {
+  const parts = local === '' ? [] : local.split(sep)
+  for (let depth = 0; depth <= parts.length; depth++) {
+    const slot = made.slotOf(parts.slice(0, depth).join(sep))
+    if (slot === undefined) throw new P2PError('E_INTERNAL', `${printable(local)}: a directory above it was not made`)
+    assertMade(root, made, slot)
+  }
+}
+
+/** The entry in `slot` is still what the tree at `root` made there (a real directory or file, same device and inode). */
+export function assertMade(root: string, made: MadeTable, slot: number): void {
+  const path = join(root, made.local(slot))
+  let st: BigIntStats
+  try {
+    st = lstatSync(path, { bigint: true })
+  } catch (err) {
+    // Gone, or a directory above it now a file: not what was made, as surely as a link there.
+    if (GONE.has((err as NodeJS.ErrnoException).code ?? '')) throw swapped(path)
+    throw err
+  }
+  const dir = made.isDir(slot)
+  if ((dir ? !st.isDirectory() : !st.isFile()) || !made.holds(slot, identityOf(st))) throw swapped(path)
 }
