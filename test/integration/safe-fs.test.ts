@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { lstat, mkdir, readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -104,6 +105,37 @@ describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
       (err) => hasCode(err, 'E_INTERNAL'),
     )
     realDirectoriesSync(root, root)
+  })
+
+  it('replaceSmallFile: a reader meanwhile sees each version whole, never a missing or partial file, never an older one', async (t) => {
+    // The rename runs on libuv's pool while this thread reads: a real race, 255 versions of 4 KiB.
+    const root = await tmpDir(t)
+    const path = join(root, 'entry', 'data.have')
+    await mkdir(join(root, 'entry'))
+    const version = (v: number): Buffer => Buffer.alloc(4096, v % 256)
+    await replaceSmallFile(path, version(0), { within: root })
+    let writing = true
+    let reads = 0
+    let last = 0
+    const reader = (async () => {
+      while (writing) {
+        const bytes = readFileSync(path) // throws if the name is ever missing
+        assert.equal(bytes.length, 4096, 'whole')
+        assert.ok(
+          bytes.every((b) => b === bytes[0]),
+          'one version, not two mixed',
+        )
+        assert.ok(bytes[0]! >= last, 'never an older version')
+        last = bytes[0]!
+        reads++
+        await new Promise<void>((turned) => setImmediate(turned))
+      }
+    })()
+    for (let v = 1; v < 256; v++) await replaceSmallFile(path, version(v), { within: root })
+    writing = false
+    await reader
+    assert.ok(reads > 0)
+    assert.deepEqual(await readdir(join(root, 'entry')), ['data.have'], 'no temporary file left')
   })
 
   it('a chunk file replaced by a FIFO: the server answers E_NOT_FOUND for it and keeps serving (its event loop never blocks)', async (t) => {
