@@ -110,6 +110,11 @@ export async function writeFileAtomic(
  * A rename over an existing file makes ext4 start writing the new file's
  * blocks out (auto_da_alloc): 0.1–0.2 ms alone, ~2 ms beside a download's
  * writes, which the main thread would spend waiting (docs/benchmarks.md).
+ * `within`'s directories are checked just before the rename is handed to
+ * the pool, as writeFileAtomic checks them: a directory swapped for a link
+ * while the rename waits there (only the store's owner can) is not caught.
+ * Calls for one path must not overlap (each caller coalesces its own: one
+ * at a time), or an older version could be renamed in last.
  * Not for anything large.
  */
 export async function replaceSmallFile(

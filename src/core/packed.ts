@@ -53,7 +53,7 @@ export function packedHavePath(dir: string): string {
 export async function readPackedHave(dir: string, count: number): Promise<Bitfield | undefined> {
   const size = Math.ceil(count / 8)
   try {
-    // Synchronous: a few bytes, read several times a second while a download runs (disk.ts, replaceSmallFile).
+    // Synchronous: a few bytes, read several times a second while a download runs; a round trip through libuv's pool costs more.
     const bytes = readRegularFileSync(packedHavePath(dir), { maxBytes: size })
     if (bytes.length !== size) return undefined
     const have = new Bitfield(count, bytes)

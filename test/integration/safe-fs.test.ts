@@ -107,16 +107,16 @@ describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
     realDirectoriesSync(root, root)
   })
 
-  it('replaceSmallFile: a reader meanwhile sees each version whole, never a missing or partial file, never an older one', async (t) => {
+  it('replaceSmallFile: a reader while the rename is on the pool sees each version whole, never a missing or partial file', async (t) => {
     // The rename runs on libuv's pool while this thread reads: a real race, 255 versions of 4 KiB.
     const root = await tmpDir(t)
     const path = join(root, 'entry', 'data.have')
     await mkdir(join(root, 'entry'))
-    const version = (v: number): Buffer => Buffer.alloc(4096, v % 256)
+    const version = (v: number): Buffer => Buffer.alloc(4096, v)
     await replaceSmallFile(path, version(0), { within: root })
     let writing = true
-    let reads = 0
-    let last = 0
+    let renaming = false
+    let readsWhileRenaming = 0
     const reader = (async () => {
       while (writing) {
         const bytes = readFileSync(path) // throws if the name is ever missing
@@ -125,17 +125,29 @@ describe('safe-fs: private files and directories (FAULTS.md case 43)', () => {
           bytes.every((b) => b === bytes[0]),
           'one version, not two mixed',
         )
-        assert.ok(bytes[0]! >= last, 'never an older version')
-        last = bytes[0]!
-        reads++
+        if (renaming) readsWhileRenaming++
         await new Promise<void>((turned) => setImmediate(turned))
       }
     })()
-    for (let v = 1; v < 256; v++) await replaceSmallFile(path, version(v), { within: root })
+    for (let v = 1; v < 256; v++) {
+      const replaced = replaceSmallFile(path, version(v), { within: root })
+      renaming = true // the temp file is written by now; the rename is on the pool
+      await replaced
+      renaming = false
+    }
     writing = false
     await reader
-    assert.ok(reads > 0)
+    assert.ok(readsWhileRenaming > 0, 'the reader ran while renames were under way')
+    assert.equal(readFileSync(path)[0], 255, 'the last version')
     assert.deepEqual(await readdir(join(root, 'entry')), ['data.have'], 'no temporary file left')
+  })
+
+  it('replaceSmallFile: a rename that fails rejects and leaves no temporary file', async (t) => {
+    const root = await tmpDir(t)
+    await mkdir(join(root, 'entry', 'data.have'), { recursive: true })
+    await writeFile(join(root, 'entry', 'data.have', 'inside'), 'x') // a directory in the file's place
+    await assert.rejects(replaceSmallFile(join(root, 'entry', 'data.have'), Buffer.from([1]), { within: root }))
+    assert.deepEqual(await readdir(join(root, 'entry')), ['data.have'])
   })
 
   it('a chunk file replaced by a FIFO: the server answers E_NOT_FOUND for it and keeps serving (its event loop never blocks)', async (t) => {

@@ -47,8 +47,8 @@ import { Writeback } from './writeback.js'
  * is `<name>.part`. The name is the manifest's made portable (names.ts).
  *
  * The entry directory must be a real directory, not a link (checked before
- * and after `data` is opened, and before every `data.have` is placed), so a
- * download never writes outside the store.
+ * and after `data` is opened, and just before every `data.have` is renamed
+ * into place), so a download never writes outside the store.
  */
 
 export type { StitchResult } from './final-name.js'
