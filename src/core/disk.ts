@@ -108,7 +108,7 @@ export async function writeFileAtomic(
  * step takes microseconds, and the same steps as round trips through
  * libuv's pool cost about three times the CPU), the rename through the pool.
  * A rename over an existing file makes ext4 start writing the new file's
- * blocks out (auto_da_alloc): 0.1–0.2 ms alone, ~2 ms beside a download's
+ * blocks out (auto_da_alloc): 0.1–0.2 ms alone, 1–2 ms beside a download's
  * writes, which the main thread would spend waiting (docs/benchmarks.md).
  * `within`'s directories are checked just before the rename is handed to
  * the pool, as writeFileAtomic checks them: a directory swapped for a link
