@@ -22,15 +22,25 @@ export interface Listed {
   isDirectory(): boolean
 }
 
-/** Every regular file a scan reads (store-layout.ts, isScannedFile) in every entry directory. */
+/**
+ * Every regular file a scan reads (store-layout.ts, isScannedFile) in every
+ * entry directory; an entry directory for which `kept` gives its names is
+ * not read again (a scan told that it had no event since: store.ts).
+ */
 export async function listEntryFiles(
   root: string,
   onUnreadable: (dirName: string, err: unknown) => void = () => undefined,
   readTyped: (dir: string) => Promise<Listed[]> = readTypes,
+  kept: (dirName: string) => readonly string[] | undefined = () => undefined,
 ): Promise<EntryFile[]> {
   const listed: EntryFile[] = []
   for (const dir of await listDir(root, readTyped)) {
     if (!dir.isDirectory() || !isEntryDirName(dir.name)) continue
+    const names = kept(dir.name)
+    if (names !== undefined) {
+      for (const file of names) listed.push({ dirName: dir.name, file })
+      continue
+    }
     let files: Listed[]
     try {
       files = await listDir(join(root, dir.name), readTyped)

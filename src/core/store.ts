@@ -1,22 +1,22 @@
 import { lstat, mkdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Bitfield } from './bitfield.js'
 import { DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR } from './constants.js'
 import { stampOf, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
-import { type ItemManifest, parseItemManifest, planOf } from './item.js'
+import { type ItemManifest, parseItemManifest } from './item.js'
 import { acquireLock } from './lock.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from './log.js'
 import { manifestId } from './manifest.js'
-import { readPackedHave } from './packed.js'
 import { isAbsent, lstatIfPresent, readRegularFile, realDirectories } from './safe-fs.js'
 import { sweepStaleTemps } from './stale-temps.js'
-import { chunkFileName, entryDirCandidates, groupByEntry, isChunkDataFile, isPreferredCopy } from './store-layout.js'
-import { listEntryFiles, listNames } from './store-listing.js'
+import { chunkFileName, entryDirCandidates, isChunkDataFile } from './store-layout.js'
+import { listNames } from './store-listing.js'
 import { loadStorePeerId } from './store-peer-id.js'
+import { type ScannedDir, type StoreEntry, scanEntries } from './store-scan.js'
 import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordPath } from './verified-record.js'
 
 export { chunkFileName } from './store-layout.js'
+export type { StoreEntry } from './store-scan.js'
 
 /**
  * The chunk store on disk (its layout: store-layout.ts). Lookups go by id and
@@ -31,18 +31,6 @@ export { chunkFileName } from './store-layout.js'
  * ignored by scans and refused for writing; private files are read only when
  * they are regular files (safe-fs.ts), so a FIFO or device there never blocks.
  */
-
-export interface StoreEntry {
-  readonly id: string
-  readonly name: string
-  /** Absolute path of the entry's directory. */
-  readonly dir: string
-  /** A file's (version 1) or a folder's (version 2: item.ts). */
-  readonly manifest: ItemManifest
-  readonly manifestBytes: Buffer
-  /** Chunks whose files exist or that `data.have` lists (their hash is checked before use). */
-  readonly have: Bitfield
-}
 
 export interface ChunkStoreOptions {
   log?: Logger
@@ -88,6 +76,10 @@ export class ChunkStore {
   private readonly manifestCache = new Map<string, CachedManifest>()
   /** Entry directories a scan could not read, warned of once each. */
   private readonly unreadable = new Set<string>()
+  /** What the last scan found in each entry directory (store-scan.ts), for a scan told which are unchanged. */
+  private lastScan = new Map<string, ScannedDir>()
+  private scansStarted = 0
+  private lastScanStarted = 0
 
   constructor(root: string, options: ChunkStoreOptions = {}) {
     this.root = root
@@ -112,30 +104,30 @@ export class ChunkStore {
     return join(dir, chunkFileName(index))
   }
 
-  /** Every complete-or-partial entry (a directory holding a valid manifest), with its have-set. */
-  async scan(): Promise<StoreEntry[]> {
-    const files = await listEntryFiles(this.root, (dirName, err) => this.warnUnreadable(dirName, err))
-    const { manifestDirs, chunksByDir, packedDirs } = groupByEntry(files)
-    // Two directories may hold the same id (a copy made by hand): one is the entry (isPreferredCopy).
-    const chosen = new Map<string, { dirName: string; id: string; manifest: ItemManifest; bytes: Buffer }>()
-    for (const dirName of manifestDirs) {
-      const loaded = await this.manifestIn(dirName, false)
-      if (!loaded) continue
-      const current = chosen.get(loaded.id)
-      if (current === undefined || isPreferredCopy(dirName, current.dirName, loaded.manifest.name, loaded.id))
-        chosen.set(loaded.id, { dirName, ...loaded })
-    }
-    const entries: StoreEntry[] = []
-    for (const { dirName, id, manifest, bytes } of chosen.values()) {
-      const have = new Bitfield(planOf(manifest).chunkCount)
-      for (const i of chunksByDir.get(dirName) ?? []) if (i < have.length) have.set(i)
-      const packed = packedDirs.has(dirName) ? await readPackedHave(this.entryDir(dirName), have.length) : undefined
-      if (packed) have.add(packed)
-      entries.push({ id, name: manifest.name, dir: this.entryDir(dirName), manifest, manifestBytes: bytes, have })
-    }
+  /**
+   * Every complete-or-partial entry (a directory holding a valid manifest),
+   * with its have-set; with `unchanged`, an entry directory it says had no
+   * event since the last scan is taken as that scan found it (store-scan.ts).
+   */
+  async scan(unchanged?: (dirName: string) => boolean): Promise<StoreEntry[]> {
+    const started = ++this.scansStarted
+    const { entries, scanned, manifestDirs } = await scanEntries(
+      {
+        root: this.root,
+        entryDir: (dirName) => this.entryDir(dirName),
+        manifestIn: (dirName) => this.manifestIn(dirName, false),
+        onUnreadable: (dirName, err) => this.warnUnreadable(dirName, err),
+      },
+      unchanged ? (dirName) => (unchanged(dirName) ? this.lastScan.get(dirName) : undefined) : () => undefined,
+    )
     // Only what is listed stays cached: a long-running server of a store whose entries come and go keeps no more.
     const listed = new Set(manifestDirs.map((dirName) => join(this.root, dirName, MANIFEST_FILE)))
     for (const path of this.manifestCache.keys()) if (!listed.has(path)) this.manifestCache.delete(path)
+    // Scans may overlap (the announcer's, a server's): what the one started last found is the newest.
+    if (started > this.lastScanStarted) {
+      this.lastScan = scanned
+      this.lastScanStarted = started
+    }
     return entries
   }
 

@@ -251,7 +251,11 @@ export class Announcer {
     this.lastBurst = Date.now()
     this.bursting = (async () => {
       await this.changes.refresh()
-      const entries = (await this.options.store.scan()).filter((entry) => !this.withheld.has(entry.id))
+      // A burst for a change reads again only what changed; the first and the periodic ones read everything.
+      const unchanged = this.changes.takeUnchanged()
+      const whole = reason === 'start' || reason === 'interval'
+      const scanned = await this.options.store.scan(whole ? undefined : unchanged)
+      const entries = scanned.filter((entry) => !this.withheld.has(entry.id))
       for (const entry of entries) this.addLive(entry)
       const files = entries.map(announcedEntry)
       const peer = await this.peer()

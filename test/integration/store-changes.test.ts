@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { readFile, rename, rm, unlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { silentLogger } from '../../src/core/log.js'
+import { splitFile } from '../../src/core/split.js'
+import { ChunkStore, chunkFileName, type StoreEntry } from '../../src/core/store.js'
+import { StoreChanges } from '../../src/core/store-changes.js'
+import { tmpDir } from '../helpers/files.js'
+
+/**
+ * A scan for a change reads again only the entry directories that had an
+ * event (store-changes.ts, store.ts `scan`): what it finds must be what a
+ * scan reading everything finds, whatever happened in the store, with real
+ * directories and real inotify events.
+ */
+
+const CHUNK = 4096
+const FILES = ['a.bin', 'b.bin', 'c.bin']
+const CHUNKS = 5
+
+/** A store's content as a scan reports it: id → directory and held chunks. */
+function view(entries: StoreEntry[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const e of entries) out[e.id] = `${e.dir} ${[...e.have.indices()].join(',')}`
+  return out
+}
+
+const settle = (ms = 25): Promise<void> => new Promise((done) => setTimeout(done, ms))
+
+const action = fc.oneof(
+  fc.record({ kind: fc.constant('drop' as const), file: fc.nat(FILES.length - 1), chunk: fc.nat(CHUNKS - 1) }),
+  fc.record({ kind: fc.constant('restore' as const), file: fc.nat(FILES.length - 1), chunk: fc.nat(CHUNKS - 1) }),
+  fc.record({ kind: fc.constant('have' as const), file: fc.nat(FILES.length - 1), bits: fc.nat(2 ** CHUNKS - 1) }),
+  fc.record({ kind: fc.constant('remove' as const), file: fc.nat(FILES.length - 1) }),
+  fc.record({ kind: fc.constant('remake' as const), file: fc.nat(FILES.length - 1) }),
+  fc.record({ kind: fc.constant('nothing' as const) }),
+)
+
+describe('store changes: a scan for a change (store-changes.ts, store.ts)', () => {
+  it('finds what a whole scan finds after any sequence of changes, with real watches', async (t) => {
+    const base = await tmpDir(t)
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 8 }), async (actions) => {
+        const id = run++
+        const root = join(base, `store-${id}`)
+        const source = (i: number): string => join(base, `${id}-${FILES[i]}`)
+        const store = new ChunkStore(root)
+        await store.init()
+        const dirs: string[] = []
+        const chunks: Buffer[][] = []
+        for (const i of FILES.keys()) {
+          await writeFile(source(i), randomBytes(CHUNKS * CHUNK - i))
+          dirs.push((await splitFile(source(i), { store, chunkSize: CHUNK })).dir)
+          chunks.push(
+            await Promise.all(Array.from({ length: CHUNKS }, (_, k) => readFile(join(dirs[i]!, chunkFileName(k))))),
+          )
+        }
+        const changes = new StoreChanges(store, () => undefined, silentLogger())
+        changes.start()
+        try {
+          await changes.refresh()
+          assert.equal(changes.takeUnchanged(), undefined, 'the first take: nothing can be told unchanged yet')
+          await store.scan()
+          for (const a of actions) {
+            if (a.kind === 'drop') await unlink(join(dirs[a.file]!, chunkFileName(a.chunk))).catch(() => undefined)
+            if (a.kind === 'restore')
+              await writeFile(join(dirs[a.file]!, chunkFileName(a.chunk)), chunks[a.file]![a.chunk]!).catch(
+                () => undefined,
+              )
+            if (a.kind === 'have') {
+              const temp = join(dirs[a.file]!, 'data.have.tmp-1-00000000')
+              await writeFile(temp, Buffer.from([a.bits])).catch(() => undefined)
+              await rename(temp, join(dirs[a.file]!, 'data.have')).catch(() => undefined)
+            }
+            if (a.kind === 'remove') await rm(dirs[a.file]!, { recursive: true, force: true })
+            if (a.kind === 'remake') await splitFile(source(a.file), { store, chunkSize: CHUNK }).catch(() => undefined)
+            await settle() // the events of what was just done are read by now
+            await changes.refresh()
+            const unchanged = changes.takeUnchanged()
+            assert.notEqual(unchanged, undefined, 'a scan for a change: only what changed is read')
+            const found = view(await store.scan(unchanged))
+            assert.deepEqual(found, view(await new ChunkStore(root).scan()), JSON.stringify(a))
+          }
+        } finally {
+          changes.close()
+        }
+      }),
+      { numRuns: 12 },
+    )
+  })
+
+  it('takes an unchanged directory as the last scan found it, unread, and reads a changed one', async (t) => {
+    const root = await tmpDir(t)
+    const store = new ChunkStore(root)
+    await store.init()
+    const path = join(root, '..', `${root.split('/').pop()}-f.bin`)
+    await writeFile(path, randomBytes(3 * CHUNK))
+    t.after(() => rm(path, { force: true }))
+    const { dir } = await splitFile(path, { store, chunkSize: CHUNK })
+    assert.equal((await store.scan())[0]!.have.count(), 3)
+    await unlink(join(dir, chunkFileName(1)))
+    assert.equal((await store.scan(() => true))[0]!.have.count(), 3, 'unread: as the last scan found it')
+    assert.equal((await store.scan(() => false))[0]!.have.count(), 2, 'read again')
+    assert.equal((await store.scan())[0]!.have.count(), 2)
+  })
+})
