@@ -67,7 +67,12 @@ export class StoreChanges {
       if (dir !== root && (!dirs.has(dir) || this.renamed.has(basename(dir)))) this.watches.unwatch(dir)
     for (const name of [...this.unwatched]) if (!dirs.has(this.store.entryDir(name))) this.unwatched.delete(name)
     this.renamed.clear()
-    for (const dir of dirs) if (!this.watches.has(dir)) this.watchDir(dir, this.onEntryEvent(basename(dir)))
+    // A directory watched from now on had no watch until now: what happened in it before made no event.
+    for (const dir of dirs)
+      if (!this.watches.has(dir)) {
+        this.watchDir(dir, this.onEntryEvent(basename(dir)))
+        this.changed.add(basename(dir))
+      }
   }
 
   /**

@@ -111,6 +111,7 @@ export class ChunkStore {
    */
   async scan(unchanged?: (dirName: string) => boolean): Promise<StoreEntry[]> {
     const started = ++this.scansStarted
+    const last = this.lastScan // one scan's findings throughout, whatever another scan stores meanwhile
     const { entries, scanned, manifestDirs } = await scanEntries(
       {
         root: this.root,
@@ -118,7 +119,7 @@ export class ChunkStore {
         manifestIn: (dirName) => this.manifestIn(dirName, false),
         onUnreadable: (dirName, err) => this.warnUnreadable(dirName, err),
       },
-      unchanged ? (dirName) => (unchanged(dirName) ? this.lastScan.get(dirName) : undefined) : () => undefined,
+      unchanged ? (dirName) => (unchanged(dirName) ? last.get(dirName) : undefined) : () => undefined,
     )
     // Only what is listed stays cached: a long-running server of a store whose entries come and go keeps no more.
     const listed = new Set(manifestDirs.map((dirName) => join(this.root, dirName, MANIFEST_FILE)))

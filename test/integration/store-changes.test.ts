@@ -4,11 +4,14 @@ import { readFile, rename, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
+import { Announcer } from '../../src/core/discovery/announcer.js'
 import { silentLogger } from '../../src/core/log.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName, type StoreEntry } from '../../src/core/store.js'
 import { StoreChanges } from '../../src/core/store-changes.js'
+import { onCleanup } from '../helpers/cleanup.js'
 import { tmpDir } from '../helpers/files.js'
+import { BROADCAST, freeUdpPort } from '../helpers/swarm.js'
 
 /**
  * A scan for a change reads again only the entry directories that had an
@@ -106,5 +109,100 @@ describe('store changes: a scan for a change (store-changes.ts, store.ts)', () =
     assert.equal((await store.scan(() => true))[0]!.have.count(), 3, 'unread: as the last scan found it')
     assert.equal((await store.scan(() => false))[0]!.have.count(), 2, 'read again')
     assert.equal((await store.scan())[0]!.have.count(), 2)
+  })
+
+  it('counts a directory as changed when it is first watched (what happened before made no event)', async (t) => {
+    // As when an entry is made while a refresh lists the root: its root event is taken before it is watched.
+    const root = await tmpDir(t)
+    const store = new ChunkStore(join(root, 'chunks'))
+    await store.init()
+    const changes = new StoreChanges(store, () => undefined, silentLogger())
+    changes.start()
+    onCleanup(t, () => changes.close())
+    await changes.refresh()
+    changes.takeUnchanged()
+    await store.scan()
+    const path = join(root, 'late.bin')
+    await writeFile(path, randomBytes(3 * CHUNK))
+    const { dir } = await splitFile(path, { store, chunkSize: CHUNK })
+    await settle()
+    assert.equal((await store.scan(changes.takeUnchanged()))[0]!.have.count(), 3) // its root event, taken
+    await unlink(join(dir, chunkFileName(1))) // not watched yet: no event
+    await changes.refresh() // watched from now on
+    assert.equal((await store.scan(changes.takeUnchanged()))[0]!.have.count(), 2, 'read again')
+  })
+
+  // The announcer's side: which bursts read everything. Its store's scans are slowed and counted.
+  async function announcerBeside(
+    t: Parameters<typeof tmpDir>[0],
+    intervalMs: number,
+    scan: (whole: boolean) => Promise<void>,
+  ) {
+    const root = await tmpDir(t)
+    const store = new ChunkStore(join(root, 'chunks'))
+    await store.init()
+    const path = join(root, 'f.bin')
+    await writeFile(path, randomBytes(3 * CHUNK))
+    const { dir } = await splitFile(path, { store, chunkSize: CHUNK })
+    const real = store.scan.bind(store)
+    store.scan = async (unchanged) => {
+      await scan(unchanged === undefined)
+      return real(unchanged)
+    }
+    const announcer = new Announcer({
+      store,
+      udpPort: await freeUdpPort(),
+      tcpPort: 5001,
+      broadcast: [BROADCAST],
+      intervalMs,
+      minBurstGapMs: 0,
+      changeDelayMs: 0, // bursts back to back while the entry changes
+    })
+    onCleanup(t, () => announcer.stop())
+    // The entry changes every 20 ms, as a download's data.have does: a burst for a change is always due.
+    let n = 0
+    const changing = setInterval(() => {
+      void writeFile(join(dir, 'data.have.tmp-1-00000000'), Buffer.from([n++ & 7]))
+        .then(() => rename(join(dir, 'data.have.tmp-1-00000000'), join(dir, 'data.have')))
+        .catch(() => undefined)
+    }, 20)
+    onCleanup(t, () => clearInterval(changing))
+    return announcer
+  }
+
+  it('reads the whole store after every interval, even when bursts for changes keep it busy', async (t) => {
+    let whole = 0
+    let partial = 0
+    const announcer = await announcerBeside(t, 300, async (isWhole) => {
+      if (isWhole) whole++
+      else partial++
+      await settle(100) // a scan as slow as a large store's: the interval's ticks land in bursts
+    })
+    await announcer.start()
+    const started = performance.now()
+    await settle(3000)
+    const ticks = Math.floor((performance.now() - started) / 300)
+    assert.ok(partial > 0, 'bursts for changes read only what changed')
+    // Each tick makes the next burst whole; on a loaded machine two ticks may fall in one burst. Before, ticks
+    // that landed in a burst were lost: 1 whole scan (the start's) for 10 ticks.
+    assert.ok(whole >= ticks / 2, `${whole} whole scans for ${ticks} intervals (${partial} for changes)`)
+  })
+
+  it('reads the whole store after a scan that failed (its changes were taken)', async (t) => {
+    const kinds: string[] = []
+    let failed = false
+    const announcer = await announcerBeside(t, 60_000, async (isWhole) => {
+      kinds.push(isWhole ? 'whole' : 'changed')
+      if (!isWhole && !failed) {
+        failed = true
+        kinds.push('failed')
+        throw Object.assign(new Error('too many open files'), { code: 'EMFILE' })
+      }
+    })
+    await announcer.start()
+    await settle(500) // no interval: the start's whole scan, bursts for changes, the failure, and after it
+    const after = kinds.indexOf('failed')
+    assert.ok(after > 0 && kinds.length > after + 1, kinds.join(' '))
+    assert.equal(kinds[after + 1], 'whole', kinds.join(' '))
   })
 })

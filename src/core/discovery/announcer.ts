@@ -109,6 +109,8 @@ export class Announcer {
   private stopping = false
   private bursting: Promise<void> | undefined
   private again = false
+  /** The next burst reads the whole store (store-changes.ts): at start, after an interval, after a failed scan. */
+  private wholeDue = true
   /** What the last burst announced: answers are made from it. */
   private announced: Announced | undefined
   private readonly answerer: QueryAnswerer
@@ -151,7 +153,10 @@ export class Announcer {
     this.changes.start()
     this.stopListening = this.options.live?.onGrowth(() => this.storeChanged())
     await this.burst('start')
-    this.ticker = setInterval(() => void this.burst('interval'), this.options.intervalMs)
+    this.ticker = setInterval(() => {
+      this.wholeDue = true // even when this tick only joins a burst under way: the next one reads everything
+      void this.burst('interval')
+    }, this.options.intervalMs)
   }
 
   /** Stop; with `goodbye`, first tell everyone this peer is leaving ("files":[]). */
@@ -251,10 +256,18 @@ export class Announcer {
     this.lastBurst = Date.now()
     this.bursting = (async () => {
       await this.changes.refresh()
-      // A burst for a change reads again only what changed; the first and the periodic ones read everything.
+      // A burst for a change reads again only what changed; the first one after start, after each interval
+      // and after a failed scan (whose changes were taken) reads everything.
       const unchanged = this.changes.takeUnchanged()
-      const whole = reason === 'start' || reason === 'interval'
-      const scanned = await this.options.store.scan(whole ? undefined : unchanged)
+      const whole = this.wholeDue
+      this.wholeDue = false
+      let scanned: StoreEntry[]
+      try {
+        scanned = await this.options.store.scan(whole ? undefined : unchanged)
+      } catch (err) {
+        this.wholeDue = true
+        throw err
+      }
       const entries = scanned.filter((entry) => !this.withheld.has(entry.id))
       for (const entry of entries) this.addLive(entry)
       const files = entries.map(announcedEntry)
