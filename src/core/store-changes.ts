@@ -21,8 +21,9 @@ import { isEntryDirName } from './store-layout.js'
  * Which entry directories had an event is kept until `takeUnchanged`, so a
  * scan for a change reads only those (store.ts `scan`): an entry directory
  * whose name had an event in the root (made, removed, renamed) is watched
- * afresh at the next `refresh`; one without a watch, or an event that names
- * nothing, counts as a change of everything.
+ * afresh at the next `refresh`; one without a watch, or just given one,
+ * counts as changed; a root event that names nothing, or no root watch, as
+ * a change of everything.
  */
 export class StoreChanges {
   private readonly watches = new DirectoryWatches((dir) => {
@@ -100,7 +101,7 @@ export class StoreChanges {
       this.onChange()
     }
 
-  /** A watch was lost: its directory counts as changed (the root's: everything). */
+  /** A watch was lost: its directory counts as changed (the root's: everything, from then on). */
   private changedDir(dir: string): void {
     if (dir === this.store.root) this.rootWatched = false
     else this.changed.add(basename(dir))
