@@ -1,18 +1,28 @@
-import type { Bitfield } from '../bitfield.js'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { summaryOf } from '../item.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import { packedDataPath } from '../packed.js'
-import type { ChunkStore, StoreEntry } from '../store.js'
+import type { StoreEntry } from '../store.js'
 import { StoreChanges } from '../store-changes.js'
-import type { DatagramGuard } from '../trust/datagram-guard.js'
 import { encodeAnnouncements, type LocalFile } from './announcement.js'
+import {
+  type AnnouncerOptions,
+  type BurstReport,
+  CHANGE_DELAY_MS,
+  LARGE_BURST_GAP_MS,
+  MIN_BURST_GAP_MS,
+} from './announcer-options.js'
 import { DiscoverySockets } from './discovery-sockets.js'
-import type { FamilyOptions } from './interfaces.js'
-import type { PeerTarget } from './named-peers.js'
 import { type Announced, type AnnouncerStats, QueryAnswerer } from './query-answerer.js'
 import { WithheldIds } from './withheld-ids.js'
 
+export {
+  type AnnouncerOptions,
+  type BurstReport,
+  LARGE_BURST_GAP_MS,
+  type LiveHoldings,
+  MIN_BURST_GAP_MS,
+} from './announcer-options.js'
 export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats } from './query-answerer.js'
 
 /**
@@ -34,64 +44,6 @@ export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats 
  * Queries heard on its sockets are answered from the last burst's scan, by
  * unicast and within a budget and rate limits (query-answerer.ts).
  */
-
-/** Bursts caused by store changes, at least this far apart (a burst of one datagram per destination). */
-export const MIN_BURST_GAP_MS = 250
-/** …and at least this far apart after a burst of more than one datagram. */
-export const LARGE_BURST_GAP_MS = 1000
-/** A burst for a store change waits this long, so a run of writes goes out in one. */
-const CHANGE_DELAY_MS = 200
-
-export interface AnnouncerOptions {
-  store: ChunkStore
-  udpPort: number
-  /** TCP port where this peer's p2p-serve answers. */
-  tcpPort: number
-  /** IPv4 broadcast addresses and IPv6 groups with their zone (ff12::7032:7032%eth0), on udpPort. */
-  broadcast: string[]
-  /** Named peers: every burst goes to each by unicast too (their own UDP port). */
-  peers?: readonly PeerTarget[]
-  /** Default: IPv4 only. */
-  families?: FamilyOptions
-  /** IPv6 groups to join (queries sent to a group reach us). */
-  groups?: ReadonlyArray<{ group: string; interface: string }>
-  /** The host's own addresses: the port is bound on each too, so unicast queries of named and known peers reach the announcer even when a listener bound the port after it (udp-sockets.ts). */
-  unicastAddresses?: readonly string[]
-  intervalMs: number
-  log?: Logger
-  maxDatagramBytes?: number
-  /** Bursts caused by store changes at least this many ms apart (default MIN_BURST_GAP_MS; LARGE_BURST_GAP_MS or more after a burst of several datagrams). */
-  minBurstGapMs?: number
-  /** How long after a store change to announce (default CHANGE_DELAY_MS, coalescing a burst of writes). */
-  changeDelayMs?: number
-  bindAddress?: string
-  /** Answers to queries: bytes a second per source address (burst 4×) and in all. */
-  answerBytesPerSourcePerS?: number
-  answerBytesPerS?: number
-  /** The peer ID announced (default: the store's random peer id). */
-  peerId?: string
-  /** "noise": our server speaks the encrypted transport (announced so; docs/protocol.md §5). */
-  transport?: 'noise'
-  /** A private swarm's seal: every datagram sent is sealed, every one received must open. */
-  guard?: DatagramGuard
-  /** Downloads in this process (`p2p-download --seed`): what they wrote, before their `data.have` lists it. */
-  live?: LiveHoldings
-}
-
-/** What a download's writer in this process holds now (vouched-chunks.ts implements it). */
-export interface LiveHoldings {
-  /** The chunks in the packed file at `dataPath` so far, or undefined when no writer here holds it. */
-  haveOf(dataPath: string): Bitfield | undefined
-  /** `listener` is called when a writer holds another chunk; returns its removal. */
-  onGrowth(listener: () => void): () => void
-}
-
-export interface BurstReport {
-  files: number
-  datagrams: number
-  bytes: number
-  reason: string
-}
 
 /** An announcer for `options.store` (silent until `start()`). */
 export function createAnnouncer(options: Omit<AnnouncerOptions, 'log'>, collaborators: Collaborators = {}): Announcer {
