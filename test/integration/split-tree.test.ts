@@ -195,29 +195,24 @@ describe('split of a folder', () => {
       (err: unknown) => hasCode(err, 'E_IO') && /f19 changed while/.test(err.message),
     )
     await writeFile(join(base, 'secret'), 'outside')
-    await assert.rejects(
+    // `name` moved out of the folder and something else put at its path, once the walk has passed it.
+    const swapped = (name: string, put: (path: string) => void) =>
       splitChangingOnce(
         folder,
         store,
         () => {
-          renameSync(join(folder, 'f18'), join(base, 'moved'))
-          symlinkSync(join(base, 'secret'), join(folder, 'f18'))
+          renameSync(join(folder, name), join(base, `moved-${name}`))
+          put(join(folder, name))
         },
         true,
-      ),
+      )
+    await assert.rejects(
+      swapped('f18', (path) => symlinkSync(join(base, 'secret'), path)),
       (err: unknown) => hasCode(err, 'E_IO') && /f18 changed while/.test(err.message),
     )
     // A FIFO in a small file's place is opened without blocking, found not to be the file, and never read.
     await assert.rejects(
-      splitChangingOnce(
-        folder,
-        store,
-        () => {
-          renameSync(join(folder, 'f17'), join(base, 'moved-17'))
-          mkfifo(join(folder, 'f17'))
-        },
-        true,
-      ),
+      swapped('f17', (path) => mkfifo(path)),
       (err: unknown) => hasCode(err, 'E_IO') && /f17 changed while/.test(err.message),
     )
   })
