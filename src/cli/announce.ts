@@ -21,7 +21,7 @@ export const announceCommand = defineCommand({
     queryGap: {
       flag: 'min-burst-gap',
       valueName: '<seconds>',
-      description: `at most one burst of announcements per this long when the store keeps changing, and at least ${LARGE_BURST_GAP_MS / 1000} s after a burst of several datagrams (answers to queries are limited apart)`,
+      description: `at most one burst of announcements per this long when the store keeps changing, and at least ${LARGE_BURST_GAP_MS / 1000} s for a store announced in several datagrams (answers to queries are limited apart)`,
       defaultValue: MIN_BURST_GAP_MS / 1000,
       parse: parseSeconds(0.01, 60),
     },

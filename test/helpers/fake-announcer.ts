@@ -1,8 +1,8 @@
 import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { encodeAnnouncements, type LocalFile } from '../../src/core/discovery/announcement.js'
 import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
+import { encodeAnnouncements, type LocalFile } from '../../src/core/discovery/announcement-encode.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { BROADCAST } from './swarm.js'
 

@@ -5,38 +5,14 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { Announcer, type AnnouncerOptions } from '../../src/core/discovery/announcer.js'
 import { DiscoveryListener, type KnownFile } from '../../src/core/discovery/listener.js'
 import { packedDataPath, writePackedHave } from '../../src/core/packed.js'
 import { splitFile } from '../../src/core/split.js'
-import { ChunkStore, chunkFileName } from '../../src/core/store.js'
+import { chunkFileName } from '../../src/core/store.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { announcer, storeWith } from '../helpers/discovery-store.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { BROADCAST, freeUdpPort } from '../helpers/swarm.js'
-
-async function storeWith(dir: string, files: Array<[string, number]>) {
-  const store = new ChunkStore(join(dir, 'chunks'))
-  await store.init()
-  const ids: string[] = []
-  for (const [name, size] of files) {
-    await randomFile(join(dir, name), size)
-    ids.push((await splitFile(join(dir, name), { store, chunkSize: 4096 })).id)
-  }
-  return { store, ids }
-}
-
-function announcer(
-  t: Cleanup,
-  store: ChunkStore,
-  udpPort: number,
-  tcpPort: number,
-  intervalMs = 60_000,
-  more: Partial<AnnouncerOptions> = {},
-): Announcer {
-  const a = new Announcer({ store, udpPort, tcpPort, broadcast: [BROADCAST], intervalMs, changeDelayMs: 50, ...more })
-  onCleanup(t, () => a.stop())
-  return a
-}
 
 function listener(t: Cleanup, udpPort: number, staleAfterMs = 60_000, limits = {}): DiscoveryListener {
   const l = new DiscoveryListener({ udpPort, broadcast: [BROADCAST], staleAfterMs, limits })
@@ -212,46 +188,6 @@ describe('discovery on loopback broadcast', () => {
         messages.every((m) => m.msg === 'the announcement listener failed' && m.err === 'listener broke'),
       lines.join(''),
     )
-  })
-
-  it("bursts for store changes: a small store's four times a second, one that takes several datagrams at most once a second", async (t) => {
-    const dir = await tmpDir(t)
-    const udp = await freeUdpPort()
-    /** The time between bursts' scans (ms) when a change is reported as each burst ends, and the datagrams a burst takes. */
-    const changeBursts = async (store: ChunkStore) => {
-      const ann = new Announcer({ store, udpPort: udp, tcpPort: 5001, broadcast: [BROADCAST], intervalMs: 60_000 })
-      onCleanup(t, () => ann.stop())
-      const scans: number[] = []
-      const scan = store.scan.bind(store)
-      store.scan = () => {
-        scans.push(performance.now())
-        return scan()
-      }
-      let datagrams = 0
-      const done = new Promise<void>((resolve) => {
-        ann.onBurst = (report) => {
-          datagrams = report.datagrams
-          if (scans.length < 4) ann.schedule('store changed')
-          else resolve()
-        }
-      })
-      await ann.start()
-      await done
-      await ann.stop()
-      return { gaps: scans.slice(1).map((at, i) => at - scans[i]!), datagrams }
-    }
-    const small = await changeBursts((await storeWith(join(dir, 's'), [['one.bin', 4096]])).store)
-    const names = Array.from({ length: 12 }, (_, i): [string, number] => [
-      `${String(i).padStart(2, '0')}-${'n'.repeat(120)}`,
-      4096,
-    ])
-    const large = await changeBursts((await storeWith(join(dir, 'l'), names)).store)
-    assert.equal(small.datagrams, 1)
-    assert.ok(large.datagrams > 1, `${large.datagrams} datagrams`)
-    // Between the starts of the bursts' scans (a burst's first step may take longer one time than the next): so
-    // 150 and 800, not 250 and 1000, and the upper bound only tells the two rules apart on a loaded machine.
-    for (const gap of small.gaps) assert.ok(gap >= 150 && gap < 700, `small store: ${small.gaps.join(', ')} ms`)
-    for (const gap of large.gaps) assert.ok(gap >= 800, `large store: ${large.gaps.join(', ')} ms`)
   })
 
   it('drops hostile datagrams, counting them, while good announcements still get through', async (t) => {

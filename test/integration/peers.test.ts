@@ -56,7 +56,7 @@ describe('PeerDirectory: waiting for the answers about a name (real listener, lo
     const sender = `
       import { createSocket } from 'node:dgram'
       import { Bitfield } from ${JSON.stringify(new URL('../../src/core/bitfield.js', import.meta.url).href)}
-      import { encodeAnnouncements } from ${JSON.stringify(new URL('../../src/core/discovery/announcement.js', import.meta.url).href)}
+      import { encodeAnnouncements } from ${JSON.stringify(new URL('../../src/core/discovery/announcement-encode.js', import.meta.url).href)}
       const s = createSocket('udp4')
       s.bind(0, () => { s.setBroadcast(true); s.send(encodeAnnouncements('peer-bbbb', 7002, [{ id: ${JSON.stringify(fakeId(2))}, name: 'same.bin', size: 20, have: Bitfield.full(1) }])[0], ${udp}, ${JSON.stringify(BROADCAST)}, () => s.close()) })`
     // Blocked in the check phase (as after a long task): the next loop turn runs overdue timers before it polls the socket.

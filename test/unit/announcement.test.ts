@@ -5,15 +5,17 @@ import { Bitfield } from '../../src/core/bitfield.js'
 import {
   ANSWER_FACTOR,
   type Announcement,
-  answerWithin,
   chunksAgreeWithSize,
-  encodeAnnouncements,
   encodeMore,
   encodeQuery,
-  type LocalFile,
-  packAnnouncements,
 } from '../../src/core/discovery/announcement.js'
 import { decodeDatagram, decodeQuery } from '../../src/core/discovery/announcement-decode.js'
+import {
+  answerWithin,
+  encodeAnnouncements,
+  type LocalFile,
+  packAnnouncements,
+} from '../../src/core/discovery/announcement-encode.js'
 import { ContentDictionary } from '../../src/core/discovery/dictionary.js'
 import { claimsFromSnapshot, toSnapshot } from '../../src/core/discovery/dictionary-file.js'
 import { hasCode } from '../../src/core/errors.js'

@@ -2,13 +2,9 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
-import {
-  ANSWER_FACTOR,
-  encodeAnnouncements,
-  type LocalFile,
-  type QueryWant,
-} from '../../src/core/discovery/announcement.js'
+import { ANSWER_FACTOR, type QueryWant } from '../../src/core/discovery/announcement.js'
 import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
+import { encodeAnnouncements, type LocalFile } from '../../src/core/discovery/announcement-encode.js'
 import { answerTo, MAX_WAITING_FOR_SCAN, QueryAnswerer } from '../../src/core/discovery/query-answerer.js'
 import { silentLogger } from '../../src/core/log.js'
 import { SEAL_OVERHEAD } from '../../src/core/trust/sealed-datagram.js'

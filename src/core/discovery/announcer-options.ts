@@ -7,9 +7,9 @@ import type { PeerTarget } from './named-peers.js'
 
 /** What an announcer (announcer.ts) is given and reports. */
 
-/** Bursts caused by store changes, at least this far apart (a burst of one datagram per destination). */
+/** Bursts caused by store changes, at least this far apart (a store announced whole in one datagram). */
 export const MIN_BURST_GAP_MS = 250
-/** …and at least this far apart after a burst of more than one datagram. */
+/** …and at least this far apart for a store whose whole announcement takes more than one datagram. */
 export const LARGE_BURST_GAP_MS = 1000
 /** A burst for a store change waits this long, so a run of writes goes out in one. */
 export const CHANGE_DELAY_MS = 200
@@ -32,7 +32,7 @@ export interface AnnouncerOptions {
   intervalMs: number
   log?: Logger
   maxDatagramBytes?: number
-  /** Bursts caused by store changes at least this many ms apart (default MIN_BURST_GAP_MS; LARGE_BURST_GAP_MS or more after a burst of several datagrams). */
+  /** Bursts caused by store changes at least this many ms apart (default MIN_BURST_GAP_MS; LARGE_BURST_GAP_MS or more for a store announced in several datagrams). */
   minBurstGapMs?: number
   /** How long after a store change to announce (default CHANGE_DELAY_MS, coalescing a burst of writes). */
   changeDelayMs?: number
@@ -59,7 +59,12 @@ export interface LiveHoldings {
 }
 
 export interface BurstReport {
+  /** Entries the store announces. */
   files: number
+  /** Of them, those this burst carried: all of them in a whole burst, those that changed in a burst for a change. */
+  sent: number
+  /** A whole burst (at start, every interval, after a failed scan): it carried every entry. */
+  whole: boolean
   datagrams: number
   bytes: number
   reason: string

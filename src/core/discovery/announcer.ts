@@ -4,7 +4,7 @@ import { type Collaborators, componentLog, type Logger, silentLogger } from '../
 import { packedDataPath } from '../packed.js'
 import type { StoreEntry } from '../store.js'
 import { StoreChanges } from '../store-changes.js'
-import { encodeAnnouncements, type LocalFile } from './announcement.js'
+import { encodeAnnouncements, entryEncoder, type LocalFile, packEntries } from './announcement-encode.js'
 import {
   type AnnouncerOptions,
   type BurstReport,
@@ -14,6 +14,7 @@ import {
 } from './announcer-options.js'
 import { DiscoverySockets } from './discovery-sockets.js'
 import { type Announced, type AnnouncerStats, QueryAnswerer } from './query-answerer.js'
+import { SentEntries } from './sent-entries.js'
 import { WithheldIds } from './withheld-ids.js'
 
 export {
@@ -29,14 +30,15 @@ export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats 
  * Tells the LAN what this chunk store holds: a burst of announcement
  * datagrams to every broadcast address and IPv6 group, and by unicast to
  * every named peer (reach.ts decides which; discovery-sockets.ts carries
- * them) at start, every `intervalMs` and
- * shortly after the store changes (a split, chunks a running download
+ * them) of the whole store at start and every `intervalMs`, and of what
+ * changed (sent-entries.ts) shortly after the store changes (a split, chunks a running download
  * lists in its `data.have`: the store root and each entry directory are
  * watched, not what a download writes into `data`; a download in this
  * process says at once what it wrote, through `live`); bursts caused by store
  * changes are at least `minBurstGapMs` apart, and at least
- * LARGE_BURST_GAP_MS after a burst of more than one datagram, so a busy
- * store cannot make it flood the LAN. A small store's changes go out four
+ * LARGE_BURST_GAP_MS for a store whose whole announcement takes more than
+ * one datagram (each burst lists the whole store: store.ts), so a busy
+ * store cannot make it flood the LAN or a core. A small store's changes go out four
  * times a second: in a swarm, what a download just got is what the others
  * should ask it for instead of the seeder (docs/benchmarks.md: at N = 4 the
  * seeder sent 1.22 × the file instead of 1.33 ×, medians).
@@ -56,13 +58,15 @@ export class Announcer {
   private pending: NodeJS.Timeout | undefined
   private readonly changes: StoreChanges
   private lastBurst = 0
-  /** Datagrams (per destination) the last burst took. */
-  private lastBurstDatagrams = 0
+  /** Datagrams (per destination) the last whole burst took. */
+  private storeDatagrams = 0
   private stopping = false
   private bursting: Promise<void> | undefined
   private again = false
   /** The next burst reads the whole store (store-changes.ts): at start, after an interval, after a failed scan. */
   private wholeDue = true
+  /** What the bursts told the LAN so far: a burst for a change sends only what differs. */
+  private readonly sent = new SentEntries()
   /** What the last burst announced: answers are made from it. */
   private announced: Announced | undefined
   private readonly answerer: QueryAnswerer
@@ -160,7 +164,7 @@ export class Announcer {
   /** The least time from the last burst's start to a burst for a store change. */
   private burstGap(): number {
     const gap = this.options.minBurstGapMs ?? MIN_BURST_GAP_MS
-    return this.lastBurstDatagrams > 1 ? Math.max(gap, LARGE_BURST_GAP_MS) : gap
+    return this.storeDatagrams > 1 ? Math.max(gap, LARGE_BURST_GAP_MS) : gap
   }
 
   /** Where a burst goes: every broadcast address and group on our port, every named peer on its own. */
@@ -225,12 +229,20 @@ export class Announcer {
       const files = entries.map(announcedEntry)
       const peer = await this.peer()
       this.announced = { peer, files }
-      const datagrams = encodeAnnouncements(peer, this.options.tcpPort, files, this.maxBytes, this.options.transport)
-      this.lastBurstDatagrams = datagrams.length
+      const format = {
+        maxBytes: this.maxBytes,
+        ...(this.options.transport ? { transport: this.options.transport } : {}),
+      }
+      // A burst for a change carries only what changed since the last burst (sent-entries.ts); none, when nothing did.
+      const sent = this.sent.pick(files, entryEncoder(peer, this.options.tcpPort, format), whole)
+      const datagrams = whole || sent.length > 0 ? packEntries(peer, this.options.tcpPort, sent, format).datagrams : []
+      if (whole) this.storeDatagrams = datagrams.length
       for (const [address, port] of this.destinations())
         for (const datagram of datagrams) await this.send(datagram, address, port)
       const report = {
         files: entries.length,
+        sent: sent.length,
+        whole,
         datagrams: datagrams.length,
         bytes: datagrams.reduce((s, d) => s + d.length, 0),
         reason,

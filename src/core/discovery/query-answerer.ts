@@ -1,15 +1,9 @@
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import type { Logger } from '../log.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
-import {
-  ANSWER_FACTOR,
-  answerWithin,
-  encodeMore,
-  type LocalFile,
-  packAnnouncements,
-  type QueryWant,
-} from './announcement.js'
+import { ANSWER_FACTOR, encodeMore, type QueryWant } from './announcement.js'
 import { decodeQuery } from './announcement-decode.js'
+import { answerWithin, type LocalFile, packAnnouncements } from './announcement-encode.js'
 import type { Datagram } from './discovery-sockets.js'
 import { ByteRateLimit } from './rate-limit.js'
 

@@ -10,8 +10,8 @@
  * answer counts as complete, counted from the first file of that name seen
  * and again from each new one. An announcer answers a query at once, from
  * its last scan, within its rate limits (a few answers a second per
- * source); a burst of several datagrams (a large store) is at most one a
- * second for store changes. 1 s covers that, 200 ms a scan and the send.
+ * source); a store announced in several datagrams has its bursts for
+ * store changes at most one a second. 1 s covers that, 200 ms a scan and the send.
  */
 export const NAME_QUIET_MS = 1200
 
