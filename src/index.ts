@@ -31,6 +31,7 @@ export {
   LARGE_BURST_GAP_MS,
   type LiveHoldings,
   MIN_BURST_GAP_MS,
+  RESCAN_MS,
 } from './core/discovery/announcer.js'
 export { DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './core/discovery/dictionary.js'
 export {

@@ -137,6 +137,7 @@ describe('store changes: a scan for a change (store-changes.ts, store.ts)', () =
     t: Parameters<typeof tmpDir>[0],
     intervalMs: number,
     scan: (whole: boolean) => Promise<void>,
+    rescanMs?: number,
   ) {
     const root = await tmpDir(t)
     const store = new ChunkStore(join(root, 'chunks'))
@@ -155,6 +156,7 @@ describe('store changes: a scan for a change (store-changes.ts, store.ts)', () =
       tcpPort: 5001,
       broadcast: [BROADCAST],
       intervalMs,
+      ...(rescanMs !== undefined ? { rescanMs } : {}),
       minBurstGapMs: 0,
       changeDelayMs: 0, // bursts back to back while the entry changes
     })
@@ -170,14 +172,19 @@ describe('store changes: a scan for a change (store-changes.ts, store.ts)', () =
     return announcer
   }
 
-  it('reads the whole store after every interval, even when bursts for changes keep it busy', async (t) => {
+  it('reads the whole store after every interval when rescanMs is no longer, even when bursts for changes keep it busy', async (t) => {
     let whole = 0
     let partial = 0
-    const announcer = await announcerBeside(t, 300, async (isWhole) => {
-      if (isWhole) whole++
-      else partial++
-      await settle(100) // a scan as slow as a large store's: the interval's ticks land in bursts
-    })
+    const announcer = await announcerBeside(
+      t,
+      300,
+      async (isWhole) => {
+        if (isWhole) whole++
+        else partial++
+        await settle(100) // a scan as slow as a large store's: the interval's ticks land in bursts
+      },
+      0,
+    )
     await announcer.start()
     const started = performance.now()
     await settle(3000)
@@ -186,6 +193,28 @@ describe('store changes: a scan for a change (store-changes.ts, store.ts)', () =
     // Each tick makes the next burst whole; on a loaded machine two ticks may fall in one burst. Before, ticks
     // that landed in a burst were lost: 1 whole scan (the start's) for 10 ticks.
     assert.ok(whole >= ticks / 2, `${whole} whole scans for ${ticks} intervals (${partial} for changes)`)
+  })
+
+  it('announces the whole store every interval, and reads it whole only every rescanMs', async (t) => {
+    let wholeScans = 0
+    const announcer = await announcerBeside(
+      t,
+      300,
+      async (isWhole) => {
+        if (isWhole) wholeScans++
+      },
+      1500,
+    )
+    const bursts: Array<{ whole: boolean; at: number }> = []
+    announcer.onBurst = (report) => bursts.push({ whole: report.whole, at: performance.now() })
+    await announcer.start()
+    const started = performance.now()
+    await settle(3000)
+    const elapsed = performance.now() - started
+    const wholeBursts = bursts.filter((b) => b.whole && b.at > started).length
+    assert.ok(wholeBursts >= Math.floor(elapsed / 300) / 2, `${wholeBursts} whole bursts in ${elapsed} ms`)
+    // The start's, and one per 1.5 s after it (at an interval's burst): 2 or 3 in 3 s, not one per interval.
+    assert.ok(wholeScans >= 2 && wholeScans <= 3, `${wholeScans} whole scans in ${elapsed} ms`)
   })
 
   it('reads the whole store after a scan that failed (its changes were taken)', async (t) => {

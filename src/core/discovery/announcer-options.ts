@@ -11,6 +11,12 @@ import type { PeerTarget } from './named-peers.js'
 export const MIN_BURST_GAP_MS = 250
 /** …and at least this far apart for a store whose whole announcement takes more than one datagram. */
 export const LARGE_BURST_GAP_MS = 1000
+/**
+ * The whole store is read again at least this often (at an interval's burst), besides at start and after a
+ * failed scan; the other bursts read only the entry directories the watches saw change (store-changes.ts).
+ * What this catches is a change a watch missed; a store of 10,000 entries costs ~0.85 CPU-s to read whole.
+ */
+export const RESCAN_MS = 60_000
 /** A burst for a store change waits this long, so a run of writes goes out in one. */
 export const CHANGE_DELAY_MS = 200
 
@@ -34,6 +40,8 @@ export interface AnnouncerOptions {
   maxDatagramBytes?: number
   /** Bursts caused by store changes at least this many ms apart (default MIN_BURST_GAP_MS; LARGE_BURST_GAP_MS or more for a store announced in several datagrams). */
   minBurstGapMs?: number
+  /** Read the whole store again at least this often (default RESCAN_MS; never more often than every interval). */
+  rescanMs?: number
   /** How long after a store change to announce (default CHANGE_DELAY_MS, coalescing a burst of writes). */
   changeDelayMs?: number
   bindAddress?: string

@@ -11,7 +11,9 @@ import {
   CHANGE_DELAY_MS,
   LARGE_BURST_GAP_MS,
   MIN_BURST_GAP_MS,
+  RESCAN_MS,
 } from './announcer-options.js'
+import { BurstKinds } from './burst-kinds.js'
 import { DiscoverySockets } from './discovery-sockets.js'
 import { type Announced, type AnnouncerStats, QueryAnswerer } from './query-answerer.js'
 import { SentEntries } from './sent-entries.js'
@@ -23,6 +25,7 @@ export {
   LARGE_BURST_GAP_MS,
   type LiveHoldings,
   MIN_BURST_GAP_MS,
+  RESCAN_MS,
 } from './announcer-options.js'
 export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats } from './query-answerer.js'
 
@@ -41,7 +44,9 @@ export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats 
  * store cannot make it flood the LAN or a core. A small store's changes go out four
  * times a second: in a swarm, what a download just got is what the others
  * should ask it for instead of the seeder (docs/benchmarks.md: at N = 4 the
- * seeder sent 1.22 × the file instead of 1.33 ×, medians).
+ * seeder sent 1.22 × the file instead of 1.33 ×, medians). A burst reads
+ * again only the entry directories whose watch saw a change; the whole
+ * store is read at start, after a failed scan and every RESCAN_MS.
  *
  * Queries heard on its sockets are answered from the last burst's scan, by
  * unicast and within a budget and rate limits (query-answerer.ts).
@@ -63,8 +68,7 @@ export class Announcer {
   private stopping = false
   private bursting: Promise<void> | undefined
   private again = false
-  /** The next burst reads the whole store (store-changes.ts): at start, after an interval, after a failed scan. */
-  private wholeDue = true
+  private readonly kinds: BurstKinds
   /** What the bursts told the LAN so far: a burst for a change sends only what differs. */
   private readonly sent = new SentEntries()
   /** What the last burst announced: answers are made from it. */
@@ -80,6 +84,7 @@ export class Announcer {
   constructor(private readonly options: AnnouncerOptions) {
     this.log = options.log ?? silentLogger()
     this.changes = new StoreChanges(options.store, () => this.storeChanged(), this.log)
+    this.kinds = new BurstKinds(Math.max(options.intervalMs, options.rescanMs ?? RESCAN_MS))
     this.answerer = new QueryAnswerer(
       options,
       {
@@ -110,7 +115,7 @@ export class Announcer {
     this.stopListening = this.options.live?.onGrowth(() => this.storeChanged())
     await this.burst('start')
     this.ticker = setInterval(() => {
-      this.wholeDue = true // even when this tick only joins a burst under way: the next one reads everything
+      this.kinds.interval() // even when this tick only joins a burst under way: the next one announces everything
       void this.burst('interval')
     }, this.options.intervalMs)
   }
@@ -212,16 +217,13 @@ export class Announcer {
     this.lastBurst = Date.now()
     this.bursting = (async () => {
       await this.changes.refresh()
-      // A burst for a change reads again only what changed; the first one after start, after each interval
-      // and after a failed scan (whose changes were taken) reads everything.
       const unchanged = this.changes.takeUnchanged()
-      const whole = this.wholeDue
-      this.wholeDue = false
+      const { whole, rescan } = this.kinds.next()
       let scanned: StoreEntry[]
       try {
-        scanned = await this.options.store.scan(whole ? undefined : unchanged)
+        scanned = await this.options.store.scan(rescan ? undefined : unchanged)
       } catch (err) {
-        this.wholeDue = true
+        this.kinds.failed()
         throw err
       }
       const entries = scanned.filter((entry) => !this.withheld.has(entry.id))
