@@ -66,7 +66,7 @@ export const announceCommand = defineCommand({
       if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...report, to: broadcast, udpPort, port })}\n`)
       else if (report.files !== lastFiles)
         out(
-          `Announcing ${report.files} file(s) in ${report.datagrams} datagram(s) to ${broadcast.join(', ')} (UDP ${udpPort}), TCP port ${port}`,
+          `Announcing ${report.files} file(s)${report.whole ? ` in ${report.datagrams} datagram(s)` : ''} to ${broadcast.join(', ')} (UDP ${udpPort}), TCP port ${port}`,
         )
       lastFiles = report.files
     }

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict'
 import { createSocket } from 'node:dgram'
-import { unlink } from 'node:fs/promises'
+import { rm, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Announcer, type BurstReport } from '../../src/core/discovery/announcer.js'
+import { splitFile } from '../../src/core/split.js'
 import type { ChunkStore } from '../../src/core/store.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { announcer, storeWith } from '../helpers/discovery-store.js'
-import { tmpDir } from '../helpers/files.js'
+import { randomFile, tmpDir } from '../helpers/files.js'
 import { BROADCAST, freeUdpPort } from '../helpers/swarm.js'
 
 /** Twelve items whose entries take several datagrams (long names), each of three chunks. */
@@ -67,48 +68,98 @@ describe('announcement bursts', () => {
     assert.equal(reports.slice(2).find((r) => r.whole)!.sent, 12)
   })
 
-  it("bursts for store changes: a small store's four times a second, one that takes several datagrams at most once a second", async (t) => {
+  it("bursts for store changes: a small store's four times a second, one that takes several datagrams at most once a second, at once when it grows that large", async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
     /**
-     * The time between bursts' scans (ms) when every entry changes (chunk `round` of each removed) as each burst
-     * ends, and the datagrams the last burst took.
+     * The time between bursts' scans (ms) while every entry changes (chunk `round` of each removed) after each
+     * burst, three rounds, and the datagrams the last burst took. `grow`: what is put in the store after the
+     * start's burst, before the rounds.
      */
-    const changeBursts = async (store: ChunkStore, names: string[]) => {
+    const changeBursts = async (store: ChunkStore, names: string[], grow?: () => Promise<void>) => {
       const ann = new Announcer({ store, udpPort: udp, tcpPort: 5001, broadcast: [BROADCAST], intervalMs: 60_000 })
       onCleanup(t, () => ann.stop())
+      let burst: () => void = () => undefined
+      ann.onBurst = (report) => {
+        datagrams = report.datagrams
+        burst()
+      }
+      let datagrams = 0
+      await ann.start()
+      await grow?.()
+      await new Promise((r) => setTimeout(r, 1500)) // the bursts for the growth
       const scans: number[] = []
       const scan = store.scan.bind(store)
       store.scan = (...args) => {
         scans.push(performance.now())
         return scan(...args)
       }
-      let datagrams = 0
-      const done = new Promise<void>((resolve, reject) => {
-        ann.onBurst = (report) => {
-          datagrams = report.datagrams
-          if (scans.length === 4) return resolve()
-          const round = scans.length - 1
-          Promise.all(names.map((name) => unlink(store.chunkPath(store.entryDir(name), round))))
-            .then(() => ann.schedule('store changed'))
-            .catch(reject)
-        }
-      })
-      await ann.start()
-      await done
+      for (let round = 0; round < 3; round++) {
+        const next = new Promise<void>((resolve) => {
+          burst = resolve
+        })
+        await Promise.all(names.map((name) => unlink(store.chunkPath(store.entryDir(name), round))))
+        ann.schedule('store changed')
+        await next
+      }
       await ann.stop()
       return { gaps: scans.slice(1).map((at, i) => at - scans[i]!), datagrams }
     }
+    const names = manyItems.map(([name]) => name)
     const small = await changeBursts((await storeWith(join(dir, 's'), [['one.bin', 3 * 4096]])).store, ['one.bin'])
-    const large = await changeBursts(
-      (await storeWith(join(dir, 'l'), manyItems)).store,
-      manyItems.map(([name]) => name),
-    )
+    const large = await changeBursts((await storeWith(join(dir, 'l'), manyItems)).store, names)
+    // Empty at start (its burst: one datagram), large a moment later.
+    const grown = (await storeWith(join(dir, 'g'), [])).store
+    const growing = await changeBursts(grown, names, async () => {
+      for (const [name, size] of manyItems) {
+        await randomFile(join(dir, name), size)
+        await splitFile(join(dir, name), { store: grown, chunkSize: 4096 })
+      }
+    })
     assert.equal(small.datagrams, 1)
     assert.ok(large.datagrams > 1, `${large.datagrams} datagrams`)
     // Between the starts of the bursts' scans (a burst's first step may take longer one time than the next): so
     // 150 and 800, not 250 and 1000, and the upper bound only tells the two rules apart on a loaded machine.
     for (const gap of small.gaps) assert.ok(gap >= 150 && gap < 700, `small store: ${small.gaps.join(', ')} ms`)
     for (const gap of large.gaps) assert.ok(gap >= 800, `large store: ${large.gaps.join(', ')} ms`)
+    for (const gap of growing.gaps) assert.ok(gap >= 800, `grown store: ${growing.gaps.join(', ')} ms`)
+  })
+
+  it('says goodbye at once when its store is emptied, not at the next interval', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const { store } = await storeWith(dir, manyItems.slice(0, 3))
+    const heard = await hear(t, udp)
+    await announcer(t, store, udp, 5001, 60_000, { minBurstGapMs: 50 }).start()
+    for (const [name] of manyItems.slice(0, 3)) await rm(store.entryDir(name), { recursive: true })
+    const deadline = Date.now() + 3000
+    while (!heard.some((d) => d.length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    assert.ok(heard.at(-1)?.length === 0, `heard ${JSON.stringify(heard)}`)
+  })
+
+  it('announces the whole store in the burst after one that failed', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const { store } = await storeWith(dir, manyItems.slice(0, 2))
+    const peerId = store.peerId.bind(store)
+    let calls = 0
+    store.peerId = () => (++calls === 2 ? Promise.reject(new Error('EIO: the peer id could not be read')) : peerId())
+    const ann = announcer(t, store, udp, 5001, 60_000, { minBurstGapMs: 50 })
+    const reports: BurstReport[] = []
+    ann.onBurst = (report) => reports.push(report)
+    await ann.start()
+    ann.schedule('a burst that fails after its scan')
+    await new Promise((r) => setTimeout(r, 300))
+    ann.schedule('the one after it')
+    const deadline = Date.now() + 3000
+    while (reports.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    assert.equal(calls, 3, 'the second burst did not fail')
+    assert.deepEqual(
+      reports.map((r) => [r.whole, r.sent]),
+      [
+        [true, 2],
+        [true, 2],
+      ],
+    )
   })
 })

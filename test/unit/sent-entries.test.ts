@@ -68,6 +68,8 @@ describe('sent-entries: a burst for a change carries what changed', () => {
           }
           for (const f of files) assert.deepEqual(held.get(f.id), f.have.bytes, `the receiver is behind on ${f.name}`)
           if (whole) assert.deepEqual(picked, files.map(encode))
+          assert.equal(sent.storeBytes, Buffer.byteLength(files.flatMap(encode).join(',')), 'the whole store, packed')
+          assert.equal(sent.size, files.length)
           for (const texts of picked) assert.ok(texts.length > 0, 'a file with nothing to send')
         }
       }),

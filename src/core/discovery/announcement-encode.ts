@@ -80,6 +80,11 @@ function announcementHead(peer: string, port: number, transport: 'noise' | undef
 
 const TAIL = ']}'
 
+/** Whether entries of `textBytes` in all (their separators included) fit in one datagram. */
+export function fitsOneDatagram(peer: string, port: number, textBytes: number, options: PackOptions = {}): boolean {
+  return textBytes <= entryRoom(peer, port, options)
+}
+
 /** The bytes a datagram has for entries. */
 function entryRoom(peer: string, port: number, options: PackOptions): number {
   const head = announcementHead(peer, port, options.transport)

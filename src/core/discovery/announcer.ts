@@ -4,7 +4,13 @@ import { type Collaborators, componentLog, type Logger, silentLogger } from '../
 import { packedDataPath } from '../packed.js'
 import type { StoreEntry } from '../store.js'
 import { StoreChanges } from '../store-changes.js'
-import { encodeAnnouncements, entryEncoder, type LocalFile, packEntries } from './announcement-encode.js'
+import {
+  encodeAnnouncements,
+  entryEncoder,
+  fitsOneDatagram,
+  type LocalFile,
+  packEntries,
+} from './announcement-encode.js'
 import {
   type AnnouncerOptions,
   type BurstReport,
@@ -63,8 +69,8 @@ export class Announcer {
   private pending: NodeJS.Timeout | undefined
   private readonly changes: StoreChanges
   private lastBurst = 0
-  /** Datagrams (per destination) the last whole burst took. */
-  private storeDatagrams = 0
+  /** The store's whole announcement takes more than one datagram (as of the last burst). */
+  private largeStore = false
   private stopping = false
   private bursting: Promise<void> | undefined
   private again = false
@@ -169,7 +175,7 @@ export class Announcer {
   /** The least time from the last burst's start to a burst for a store change. */
   private burstGap(): number {
     const gap = this.options.minBurstGapMs ?? MIN_BURST_GAP_MS
-    return this.storeDatagrams > 1 ? Math.max(gap, LARGE_BURST_GAP_MS) : gap
+    return this.largeStore ? Math.max(gap, LARGE_BURST_GAP_MS) : gap
   }
 
   /** Where a burst goes: every broadcast address and group on our port, every named peer on its own. */
@@ -219,13 +225,7 @@ export class Announcer {
       await this.changes.refresh()
       const unchanged = this.changes.takeUnchanged()
       const { whole, rescan } = this.kinds.next()
-      let scanned: StoreEntry[]
-      try {
-        scanned = await this.options.store.scan(rescan ? undefined : unchanged)
-      } catch (err) {
-        this.kinds.failed()
-        throw err
-      }
+      const scanned = await this.options.store.scan(rescan ? undefined : unchanged)
       const entries = scanned.filter((entry) => !this.withheld.has(entry.id))
       for (const entry of entries) this.addLive(entry)
       const files = entries.map(announcedEntry)
@@ -235,10 +235,13 @@ export class Announcer {
         maxBytes: this.maxBytes,
         ...(this.options.transport ? { transport: this.options.transport } : {}),
       }
-      // A burst for a change carries only what changed since the last burst (sent-entries.ts); none, when nothing did.
+      // A burst for a change carries only what changed since the last burst (sent-entries.ts); none, when nothing
+      // did, but the goodbye ("files":[]) at once when the store was just emptied.
+      const emptied = files.length === 0 && this.sent.size > 0
       const sent = this.sent.pick(files, entryEncoder(peer, this.options.tcpPort, format), whole)
-      const datagrams = whole || sent.length > 0 ? packEntries(peer, this.options.tcpPort, sent, format).datagrams : []
-      if (whole) this.storeDatagrams = datagrams.length
+      const datagrams =
+        whole || emptied || sent.length > 0 ? packEntries(peer, this.options.tcpPort, sent, format).datagrams : []
+      this.largeStore = !fitsOneDatagram(peer, this.options.tcpPort, this.sent.storeBytes, format)
       for (const [address, port] of this.destinations())
         for (const datagram of datagrams) await this.send(datagram, address, port)
       const report = {
@@ -253,6 +256,7 @@ export class Announcer {
       this.report(report)
     })()
       .catch((err: unknown) => {
+        this.kinds.failed() // its changes were taken, and what a whole burst refreshes was not sent: all, next time
         this.log.warn({ err: (err as Error).message }, 'announcement failed')
       })
       .finally(() => {

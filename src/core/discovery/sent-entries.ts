@@ -17,6 +17,13 @@ import type { LocalFile } from './announcement-encode.js'
  */
 export class SentEntries {
   private sent = new Map<string, Encoded>()
+  /** Bytes of every entry's text the last burst listed, with a separator between each two: the whole store's. */
+  storeBytes = 0
+
+  /** Entries the last burst listed. */
+  get size(): number {
+    return this.sent.size
+  }
 
   /**
    * Of `files` (every entry the store announces now), the text a burst
@@ -27,14 +34,17 @@ export class SentEntries {
   pick(files: readonly LocalFile[], encode: (file: LocalFile) => string[], whole: boolean): string[][] {
     const now = new Map<string, Encoded>()
     const picked: string[][] = []
+    let bytes = 0
     for (const file of files) {
       const before = this.sent.get(file.id)
       const encoded = before !== undefined && sameAs(before, file) ? before : encodedAs(file, encode(file))
       now.set(file.id, encoded)
+      bytes += encoded.bytes
       const texts = whole || before === undefined ? encoded.texts : changedTexts(before.texts, encoded.texts)
       if (texts.length > 0) picked.push(texts)
     }
     this.sent = now
+    this.storeBytes = Math.max(0, bytes - 1)
     return picked
   }
 }
@@ -47,6 +57,8 @@ interface Encoded {
   readonly have: Buffer | undefined
   readonly length: number
   readonly texts: string[]
+  /** The texts' bytes, a separator after each. */
+  readonly bytes: number
 }
 
 function encodedAs(file: LocalFile, texts: string[]): Encoded {
@@ -58,6 +70,7 @@ function encodedAs(file: LocalFile, texts: string[]): Encoded {
     have: complete ? undefined : Buffer.from(file.have.bytes),
     length: file.have.length,
     texts,
+    bytes: texts.reduce((sum, text) => sum + Buffer.byteLength(text) + 1, 0),
   }
 }
 
