@@ -52,7 +52,7 @@ export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats 
  * should ask it for instead of the seeder (docs/benchmarks.md: at N = 4 the
  * seeder sent 1.22 × the file instead of 1.33 ×, medians). A burst reads
  * again only the entry directories whose watch saw a change; the whole
- * store is read at start, after a failed scan and every RESCAN_MS.
+ * store is read at start, after a failed burst and every RESCAN_MS (burst-kinds.ts).
  *
  * Queries heard on its sockets are answered from the last burst's scan, by
  * unicast and within a budget and rate limits (query-answerer.ts).

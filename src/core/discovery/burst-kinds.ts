@@ -3,8 +3,9 @@
  * what changed (sent-entries.ts), and read the whole store or only the
  * entry directories its watches saw change (store-changes.ts). Whole at
  * start, after each interval (even one that ticked while a burst was under
- * way) and after a failed scan, whose changes were taken; the store is read
- * whole at start, after a failed scan, and at the first whole burst once
+ * way) and after a failed burst (its changes were taken, and what it was to
+ * refresh was not sent); the store is read whole at start, after a failed
+ * burst, and at the first whole burst once
  * `rescanMs` has passed since the last whole read: the net for a change a
  * watch missed, which at 10,000 entries costs ~0.85 CPU-s a time.
  */
@@ -33,7 +34,7 @@ export class BurstKinds {
     return { whole, rescan }
   }
 
-  /** The burst's scan failed: the next one reads and announces everything. */
+  /** The burst failed (its scan, or anything before its datagrams went out): the next one reads and announces everything. */
   failed(): void {
     this.wholeDue = true
     this.rescanDue = true

@@ -17,8 +17,12 @@ import type { LocalFile } from './announcement-encode.js'
  */
 export class SentEntries {
   private sent = new Map<string, Encoded>()
+  private listedBytes = 0
+
   /** Bytes of every entry's text the last burst listed, with a separator between each two: the whole store's. */
-  storeBytes = 0
+  get storeBytes(): number {
+    return this.listedBytes
+  }
 
   /** Entries the last burst listed. */
   get size(): number {
@@ -44,7 +48,7 @@ export class SentEntries {
       if (texts.length > 0) picked.push(texts)
     }
     this.sent = now
-    this.storeBytes = Math.max(0, bytes - 1)
+    this.listedBytes = Math.max(0, bytes - 1)
     return picked
   }
 }
