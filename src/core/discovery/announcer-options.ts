@@ -13,7 +13,7 @@ export const MIN_BURST_GAP_MS = 250
 export const LARGE_BURST_GAP_MS = 1000
 /**
  * The whole store is read again at least this often (at an interval's burst), besides at start and after a
- * failed scan; the other bursts read only the entry directories the watches saw change (store-changes.ts).
+ * failed burst; the other bursts read only the entry directories the watches saw change (store-changes.ts).
  * What this catches is a change a watch missed; a store of 10,000 entries costs ~0.85 CPU-s to read whole.
  */
 export const RESCAN_MS = 60_000
@@ -71,7 +71,7 @@ export interface BurstReport {
   files: number
   /** Of them, those this burst carried: all of them in a whole burst, those that changed in a burst for a change. */
   sent: number
-  /** A whole burst (at start, every interval, after a failed scan): it carried every entry. */
+  /** A whole burst (at start, every interval, after a failed burst): it carried every entry. */
   whole: boolean
   datagrams: number
   bytes: number
