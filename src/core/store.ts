@@ -121,9 +121,12 @@ export class ChunkStore {
       },
       unchanged ? (dirName) => (unchanged(dirName) ? last.get(dirName) : undefined) : () => undefined,
     )
-    // Only what is listed stays cached: a long-running server of a store whose entries come and go keeps no more.
-    const listed = new Set(manifestDirs.map((dirName) => join(this.root, dirName, MANIFEST_FILE)))
-    for (const path of this.manifestCache.keys()) if (!listed.has(path)) this.manifestCache.delete(path)
+    // No more stays cached than is listed: a long-running server of a store whose entries come and go keeps no
+    // more. Pruned only when over (each scan for a change would otherwise make 10,000 paths to keep as many).
+    if (this.manifestCache.size > manifestDirs.length) {
+      const listed = new Set(manifestDirs.map((dirName) => join(this.root, dirName, MANIFEST_FILE)))
+      for (const path of this.manifestCache.keys()) if (!listed.has(path)) this.manifestCache.delete(path)
+    }
     // Scans may overlap (the announcer's, a server's): what the one started last found is the newest.
     if (started > this.lastScanStarted) {
       this.lastScan = scanned

@@ -210,7 +210,7 @@ describe('chunk store', () => {
     assert.equal((await b.get(split.id))?.manifest, parsed)
   })
 
-  it('keeps parsed manifests only for the entries a scan lists (entries that come and go leave none behind)', async (t) => {
+  it('keeps no more parsed manifests than a scan lists entries (entries that come and go leave none behind)', async (t) => {
     const { dir, store } = await emptyStore(t)
     await randomFile(join(dir, 'kept.bin'), 5_000)
     await splitFile(join(dir, 'kept.bin'), { store, chunkSize: 4096 })
