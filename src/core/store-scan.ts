@@ -19,6 +19,12 @@ export interface StoreEntry {
 
 type Loaded = { id: string; manifest: ItemManifest; bytes: Buffer }
 
+interface Grouped {
+  readonly manifest: boolean
+  readonly chunks: readonly number[]
+  readonly packed: boolean
+}
+
 /**
  * What one scan of the store (store.ts) found in one entry directory, kept
  * until the next: a scan told that the directory had no event since
@@ -29,6 +35,8 @@ type Loaded = { id: string; manifest: ItemManifest; bytes: Buffer }
 export interface ScannedDir {
   /** The names the scan reads (store-layout.ts, isScannedFile). */
   readonly files: string[]
+  /** What those names hold: a manifest, chunk files (by index), a `data.have`. */
+  readonly grouped: Grouped
   /** Its manifest as read (undefined: absent or invalid), once read. */
   manifest?: { loaded: Loaded | undefined }
   /** Its `data.have` as read (undefined: none that fits), once read. */
@@ -56,13 +64,36 @@ export async function scanEntries(
   source: ScanSource,
   kept: (dirName: string) => ScannedDir | undefined,
 ): Promise<{ entries: StoreEntry[]; scanned: Map<string, ScannedDir>; manifestDirs: string[] }> {
-  const files = await listEntryFiles(source.root, source.onUnreadable, undefined, (dirName) => kept(dirName)?.files)
-  const scanned = scannedDirs(files)
-  const { manifestDirs, chunksByDir, packedDirs } = groupByEntry(files)
+  // A directory taken as found is listed as nothing and its grouping reused: at 10,000 entries, listing each
+  // one's names again and grouping them cost a scan for a change more than the rest of it (docs/benchmarks.md).
+  const order: string[] = []
+  const reused = new Map<string, ScannedDir>()
+  const files = await listEntryFiles(source.root, source.onUnreadable, undefined, (dirName) => {
+    order.push(dirName)
+    const before = kept(dirName)
+    if (before !== undefined) reused.set(dirName, before)
+    return before && []
+  })
+  const fresh = namesByDir(files)
+  const listing = groupByEntry(files)
+  const withManifest = new Set(listing.manifestDirs)
+  const scanned = new Map<string, ScannedDir>()
+  for (const dirName of order) {
+    const before = reused.get(dirName)
+    const names = before?.files ?? fresh.get(dirName)
+    if (names === undefined) continue // unreadable, gone, or holding nothing a scan reads
+    const grouped = before?.grouped ?? {
+      manifest: withManifest.has(dirName),
+      chunks: listing.chunksByDir.get(dirName) ?? [],
+      packed: listing.packedDirs.has(dirName),
+    }
+    scanned.set(dirName, { files: names, grouped })
+  }
+  const manifestDirs = order.filter((dirName) => scanned.get(dirName)?.grouped.manifest === true)
   // Two directories may hold the same id (a copy made by hand): one is the entry (isPreferredCopy).
   const chosen = new Map<string, Loaded & { dirName: string }>()
   for (const dirName of manifestDirs) {
-    const before = kept(dirName)?.manifest
+    const before = reused.get(dirName)?.manifest
     const loaded = before ? before.loaded : await source.manifestIn(dirName)
     scanned.get(dirName)!.manifest = { loaded }
     if (!loaded) continue
@@ -73,10 +104,14 @@ export async function scanEntries(
   const entries: StoreEntry[] = []
   for (const { dirName, id, manifest, bytes } of chosen.values()) {
     const have = new Bitfield(planOf(manifest).chunkCount)
-    for (const i of chunksByDir.get(dirName) ?? []) if (i < have.length) have.set(i)
-    const before = kept(dirName)?.packed
+    for (const i of scanned.get(dirName)!.grouped.chunks) if (i < have.length) have.set(i)
+    const before = reused.get(dirName)?.packed
     const dir = source.entryDir(dirName)
-    const packed = !packedDirs.has(dirName) ? undefined : before ? before.have : await readPackedHave(dir, have.length)
+    const packed = !scanned.get(dirName)!.grouped.packed
+      ? undefined
+      : before
+        ? before.have
+        : await readPackedHave(dir, have.length)
     scanned.get(dirName)!.packed = { have: packed }
     if (packed) have.add(packed)
     entries.push({ id, name: manifest.name, dir, manifest, manifestBytes: bytes, have })
@@ -85,15 +120,15 @@ export async function scanEntries(
 }
 
 /** Each listed entry directory with the names listed in it. */
-function scannedDirs(files: readonly EntryFile[]): Map<string, ScannedDir> {
-  const dirs = new Map<string, ScannedDir>()
+function namesByDir(files: readonly EntryFile[]): Map<string, string[]> {
+  const dirs = new Map<string, string[]>()
   for (const { dirName, file } of files) {
     let dir = dirs.get(dirName)
     if (dir === undefined) {
-      dir = { files: [] }
+      dir = []
       dirs.set(dirName, dir)
     }
-    dir.files.push(file)
+    dir.push(file)
   }
   return dirs
 }
