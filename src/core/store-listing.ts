@@ -24,23 +24,20 @@ export interface Listed {
 
 /**
  * Every regular file a scan reads (store-layout.ts, isScannedFile) in every
- * entry directory; an entry directory for which `kept` gives its names is
- * not read again (a scan told that it had no event since: store.ts).
+ * entry directory; `skip` is asked of each entry directory, in the root's
+ * order, and one it says yes to is not read (a scan that keeps what the
+ * last one found there: store-scan.ts).
  */
 export async function listEntryFiles(
   root: string,
   onUnreadable: (dirName: string, err: unknown) => void = () => undefined,
   readTyped: (dir: string) => Promise<Listed[]> = readTypes,
-  kept: (dirName: string) => readonly string[] | undefined = () => undefined,
+  skip: (dirName: string) => boolean = () => false,
 ): Promise<EntryFile[]> {
   const listed: EntryFile[] = []
   for (const dir of await listDir(root, readTyped)) {
     if (!dir.isDirectory() || !isEntryDirName(dir.name)) continue
-    const names = kept(dir.name)
-    if (names !== undefined) {
-      for (const file of names) listed.push({ dirName: dir.name, file })
-      continue
-    }
+    if (skip(dir.name)) continue
     let files: Listed[]
     try {
       files = await listDir(join(root, dir.name), readTyped)

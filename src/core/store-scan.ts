@@ -64,7 +64,7 @@ export async function scanEntries(
   source: ScanSource,
   kept: (dirName: string) => ScannedDir | undefined,
 ): Promise<{ entries: StoreEntry[]; scanned: Map<string, ScannedDir>; manifestDirs: string[] }> {
-  // A directory taken as found is listed as nothing and its grouping reused: at 10,000 entries, listing each
+  // A directory taken as found is not listed again and its grouping is reused: at 10,000 entries, listing each
   // one's names again and grouping them cost a scan for a change more than the rest of it (docs/benchmarks.md).
   const order: string[] = []
   const reused = new Map<string, ScannedDir>()
@@ -72,7 +72,7 @@ export async function scanEntries(
     order.push(dirName)
     const before = kept(dirName)
     if (before !== undefined) reused.set(dirName, before)
-    return before && []
+    return before !== undefined
   })
   const fresh = namesByDir(files)
   const listing = groupByEntry(files)
