@@ -44,8 +44,37 @@ export function parseRate(text) {
   return Number(m[1]) * { kbit: 1e3, mbit: 1e6, gbit: 1e9 }[m[2]]
 }
 
-export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, rounds, skipped, by = 'name' }) {
-  const last = (r) => Math.max(...r.seconds)
+const last = (r) => Math.max(...r.seconds)
+
+/**
+ * Each N and tool once: its median round by last done (of an even count, the lower middle one), with every
+ * round's last done in `lasts` in the order they ran. With one round each (the default), the rounds as they are.
+ */
+export function medianRounds(rounds) {
+  const groups = new Map()
+  for (const r of rounds) {
+    const key = `${r.n} ${r.method}`
+    groups.set(key, [...(groups.get(key) ?? []), r])
+  }
+  return [...groups.values()].map((group) => {
+    const sorted = [...group].sort((a, b) => last(a) - last(b))
+    return { ...sorted[(sorted.length - 1) >> 1], lasts: group.map(last) }
+  })
+}
+
+/** p2pshare's last done ÷ aria2c's, round by round, for each N with both (`method`: the p2pshare tool). */
+export function ratiosToBitTorrent(rounds, method) {
+  const byN = new Map()
+  for (const p of rounds.filter((r) => r.method === method)) {
+    const bt = rounds.find((r) => r.method === 'bittorrent' && r.n === p.n && r.round === p.round)
+    if (bt) byN.set(p.n, [...(byN.get(p.n) ?? []), last(p) / last(bt)])
+  }
+  return byN
+}
+
+export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, rounds: all, skipped, by = 'name' }) {
+  const rounds = medianRounds(all)
+  const repeated = rounds.some((r) => r.lasts.length > 1)
   const one = (method) => rounds.find((r) => r.method === method && r.n === Math.min(...counts))
   const s = (x) => `${x.toFixed(2)} s`
   const cores = cpus().length
@@ -56,7 +85,13 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
       : 'n/a'
   const rows = rounds.map(
     (r) =>
-      `| ${r.n} | ${labelOf(r)} | ${s(last(r))} | ${s(Math.min(...r.seconds))} / ${s(median(r.seconds))} | ${mib(r.seederSent)} | ${(r.seederSent / size).toFixed(2)} × | ${(last(r) / last(one(r.method))).toFixed(2)} × | ${mb(median(r.rss))} | ${busy(r)} |`,
+      `| ${r.n} | ${labelOf(r)} | ${s(last(r))} | ${repeated ? `${r.lasts.map((x) => x.toFixed(2)).join(', ')} | ` : ''}${s(Math.min(...r.seconds))} / ${s(median(r.seconds))} | ${mib(r.seederSent)} | ${(r.seederSent / size).toFixed(2)} × | ${(last(r) / last(one(r.method))).toFixed(2)} × | ${mb(median(r.rss))} | ${busy(r)} |`,
+  )
+  const ratioLines = ['p2pshare-seed', 'p2pshare'].flatMap((method) =>
+    [...ratiosToBitTorrent(all, method)].map(
+      ([n, ratios]) =>
+        `- N = ${n}, ${labelOf(rounds.find((r) => r.method === method))}: ${ratios.map((x) => x.toFixed(2)).join(', ')}${ratios.length > 1 ? `; median **${median(ratios).toFixed(2)} ×**` : ' ×'}`,
+    ),
   )
   const p2pRounds = rounds.filter((r) => r.layout !== undefined)
   const layouts = [...new Set(p2pRounds.map((r) => r.layout))]
@@ -74,11 +109,20 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
     '',
     `One file over one link takes ${s(floor)} (the floor for every N when the downloaders feed each other; HTTP's floor is N × that, the seeder's link being the wall).`,
     '',
-    `| N | tool | last done | first / median done | seeder sent | ÷ file size | last ÷ its N = ${Math.min(...counts)} | client peak RSS (median) | machine CPU, busy of ${cores} cores |`,
-    '|---|---|---|---|---|---|---|---|---|',
+    ...(repeated
+      ? [
+          `Each N's round of every tool ran ${rounds[0].lasts.length} times, the tools' order reversed every other time; each row is the tool's median round (by last done), and "every round" lists each round's last done in the order they ran.`,
+          '',
+        ]
+      : []),
+    `| N | tool | last done | ${repeated ? 'every round | ' : ''}first / median done | seeder sent | ÷ file size | last ÷ its N = ${Math.min(...counts)} | client peak RSS (median) | machine CPU, busy of ${cores} cores |`,
+    `|---|---|---|${repeated ? '---|' : ''}---|---|---|---|---|---|`,
     ...rows,
     '',
     '"seeder sent" is what the seeder host\'s eth0 transmitted during the round (kernel counters: TCP/IP headers and the protocol included). "machine CPU" is what the whole machine spent busy from the common start to the last finish (/proc/stat: every process and the kernel\'s packet and shaping work); near 100 % the cores, not the links, are the wall.',
+    ...(ratioLines.length
+      ? ['', "p2pshare's last done ÷ aria2c's, round by round (below 1: p2pshare finished first):", '', ...ratioLines]
+      : []),
     ...(p2pRows.length
       ? [
           '',
@@ -109,6 +153,6 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
     }),
   )
   const markdown = `${lines.join('\n')}\n\n![time until the last downloader finished, against N](../../docs/benchmarks-swarm.svg)`
-  saveSection('swarm', { size, rate, delay, delayApplied, linkBps, counts, rounds, skipped, by }, markdown)
+  saveSection('swarm', { size, rate, delay, delayApplied, linkBps, counts, rounds: all, skipped, by }, markdown)
   return lines.join('\n')
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rate 200mbit --delay 2ms --tools p2pshare,p2pshare-seed,bittorrent,http,node-floor,node-floor-sealed,node-floor-checked --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf --perf-js]
+// npm run bench:swarm [-- --size 256MiB --hosts 1,4,8,16 --rounds 1 --rate 200mbit --delay 2ms --tools p2pshare,p2pshare-seed,bittorrent,http,node-floor,node-floor-sealed,node-floor-checked --by id --min-burst-gap 0.25 --p2p-layout daemons --keep --cpu-prof p2p-download --perf --perf-js]
 // One seeder host and N downloader hosts on a bridge, in the bench's own
 // network namespaces (bench/netns.mjs), every link shaped in both
 // directions; all N downloaders start together. For each N and each tool
@@ -58,6 +58,12 @@ exitOnHelp(args, import.meta.url)
 const opt = optionReader(args)
 const size = parseSize(opt('size', '256MiB'))
 const counts = opt('hosts', '1,4,8,16').split(',').map(Number)
+// --rounds K: each N's round of every tool K times, the tools' order reversed every other time (so no tool always
+// runs first, after the idle between N's); the report gives each N and tool its median round, every round's time,
+// and p2pshare's time ÷ aria2c's round by round. Identical rounds here differ by up to ~6 %.
+const repeats = Number(opt('rounds', '1'))
+if (!Number.isInteger(repeats) || repeats < 1)
+  throw new Error(`--rounds takes a whole number ≥ 1, not ${opt('rounds', '1')}`)
 const rate = opt('rate', '200mbit')
 const delay = opt('delay', '2ms')
 const tools = opt(
@@ -453,9 +459,21 @@ async function main() {
   const shared = { together, verify, tx, freshDirs }
   const rounds = []
   for (const n of counts) {
-    for (const method of methods) {
-      progress(`N = ${n}: ${method}`)
-      roundName = `N = ${n}, ${method}`
+    for (let round = 1; round <= repeats; round++) {
+      await roundsOfN(n, round, round % 2 === 1 ? methods : [...methods].reverse())
+    }
+  }
+  progress('done\n')
+  console.log(swarmReport({ size, rate, delay, delayApplied: lan.delayApplied, linkBps, counts, rounds, skipped, by }))
+  if (args.includes('--keep'))
+    console.log(`kept: ${root} (each host's store, logs and downloads of the last round of each tool)`)
+
+  /** Round `round` of every method in `order` with N = `n` downloaders. */
+  async function roundsOfN(n, round, order) {
+    for (const method of order) {
+      const which = repeats > 1 ? ` (round ${round} of ${repeats})` : ''
+      progress(`N = ${n}: ${method}${which}`)
+      roundName = `N = ${n}, ${method}${which}`
       const downloaders = others.slice(0, n).map((h) => ({ ...h, dir: join(h.dir, method) })) // each tool its own files
       const run = {
         p2pshare: roundP2p,
@@ -482,16 +500,12 @@ async function main() {
         }[method],
         shared,
       )
-      rounds.push({ n, method, ...r })
+      rounds.push({ n, method, round, ...r })
       progress(
-        `N = ${n}: ${method}: last done ${Math.max(...r.seconds).toFixed(2)} s, seeder sent ${(r.seederSent / size).toFixed(2)} × the file`,
+        `N = ${n}: ${method}${which}: last done ${Math.max(...r.seconds).toFixed(2)} s, seeder sent ${(r.seederSent / size).toFixed(2)} × the file`,
       )
     }
   }
-  progress('done\n')
-  console.log(swarmReport({ size, rate, delay, delayApplied: lan.delayApplied, linkBps, counts, rounds, skipped, by }))
-  if (args.includes('--keep'))
-    console.log(`kept: ${root} (each host's store, logs and downloads of the last round of each tool)`)
 }
 
 ownProcessGroups(cleanup)
