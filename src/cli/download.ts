@@ -122,7 +122,9 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   try {
     if (ctx.options.seed === true) {
       const host = serveHost(settings.host)
-      seeding = await startSeeding(settings, host, store, trust, await seedReach(ctx, host, reach), log)
+      seeding = await startSeeding(settings, host, store, trust, await seedReach(ctx, host, reach), log, () =>
+        directory.hearsIpv6OnlyPeer(),
+      )
     }
     await directory.start()
     let receipt: DownloadReceipt

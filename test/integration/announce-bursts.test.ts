@@ -11,6 +11,16 @@ import { announcer, storeWith } from '../helpers/discovery-store.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { BROADCAST, freeUdpPort } from '../helpers/swarm.js'
 
+/** How many datagrams an IPv6 socket bound to ::1 on `port` has heard (the announcer's "group" in the test below). */
+async function hearOnIpv6(t: Cleanup, port: number): Promise<() => number> {
+  let count = 0
+  const socket = createSocket({ type: 'udp6', reuseAddr: true })
+  socket.on('message', () => count++)
+  await new Promise<void>((resolve) => socket.bind(port, '::1', resolve))
+  onCleanup(t, () => new Promise<void>((resolve) => socket.close(() => resolve())))
+  return () => count
+}
+
 /** Twelve items whose entries take several datagrams (long names), each of three chunks. */
 const manyItems = Array.from({ length: 12 }, (_, i): [string, number] => [
   `${String(i).padStart(2, '0')}-${'n'.repeat(120)}`,
@@ -135,6 +145,46 @@ describe('announcement bursts', () => {
     const deadline = Date.now() + 3000
     while (!heard.some((d) => d.length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
     assert.ok(heard.at(-1)?.length === 0, `heard ${JSON.stringify(heard)}`)
+  })
+
+  it('a burst for a change leaves out the IPv6 destinations while changesOverIpv6 says no; whole bursts and the goodbye do not', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const { store } = await storeWith(dir, manyItems.slice(0, 2))
+    const overIpv4 = await hear(t, udp)
+    const overIpv6 = await hearOnIpv6(t, udp)
+    let ipv6Too = false
+    const ann = announcer(t, store, udp, 5001, 60_000, {
+      minBurstGapMs: 50,
+      broadcast: [BROADCAST, '::1'], // ::1 stands for a group here: no multicast outside the test's own namespaces
+      families: { ipv4: true, ipv6: true },
+      changesOverIpv6: () => ipv6Too,
+    })
+    const reports: BurstReport[] = []
+    ann.onBurst = (report) => reports.push(report)
+    const heardBoth = async (bursts: number) => {
+      const deadline = Date.now() + 3000
+      while (reports.length < bursts && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      await new Promise((r) => setTimeout(r, 100)) // the datagrams' way over loopback
+      return [overIpv4.length, overIpv6()]
+    }
+    await ann.start()
+    assert.deepEqual(await heardBoth(1), [1, 1], 'the burst at start goes over both families')
+    await unlink(store.chunkPath(store.entryDir(manyItems[0]![0]), 0))
+    ann.schedule('a change nobody hears over IPv6 alone')
+    assert.deepEqual(await heardBoth(2), [2, 1], 'a burst for a change: IPv4 only')
+    ipv6Too = true
+    await unlink(store.chunkPath(store.entryDir(manyItems[0]![0]), 1))
+    ann.schedule('a change an IPv6-only peer must hear')
+    assert.deepEqual(await heardBoth(3), [3, 2], 'a burst for a change while a peer is heard over IPv6 alone')
+    ipv6Too = false
+    for (const [name] of manyItems.slice(0, 2)) await rm(store.entryDir(name), { recursive: true })
+    ann.schedule('emptied')
+    assert.deepEqual(await heardBoth(4), [4, 3], 'the goodbye of an emptied store goes over both families')
+    assert.deepEqual(
+      reports.map((r) => r.whole),
+      [true, false, false, false],
+    )
   })
 
   it('announces the whole store in the burst after one that failed', async (t) => {

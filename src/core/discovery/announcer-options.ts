@@ -54,6 +54,12 @@ export interface AnnouncerOptions {
   transport?: 'noise'
   /** A private swarm's seal: every datagram sent is sealed, every one received must open. */
   guard?: DatagramGuard
+  /**
+   * Whether bursts for changes also go to the IPv6 groups (default: always). A download that seeds answers from
+   * what its own listener hears: only while some peer is heard over IPv6 alone. A peer heard over both families
+   * gets the IPv4 copy; the bursts at start and every interval, the goodbye and answers go over every family.
+   */
+  changesOverIpv6?: () => boolean
   /** Downloads in this process (`p2p-download --seed`): what they wrote, before their `data.have` lists it. */
   live?: LiveHoldings
 }

@@ -178,10 +178,19 @@ export class Announcer {
     return this.largeStore ? Math.max(gap, LARGE_BURST_GAP_MS) : gap
   }
 
-  /** Where a burst goes: every broadcast address and group on our port, every named peer on its own. */
-  private destinations(): Array<[string, number]> {
+  /**
+   * Where a burst goes: every broadcast address and group on our port, every named peer on its own. A burst for a
+   * change leaves out the IPv6 groups while `changesOverIpv6` says no and an IPv4 broadcast address is there to
+   * carry it (each peer that hears a burst twice, once by each family, then hears it once).
+   */
+  private destinations(everyFamily = true): Array<[string, number]> {
+    const { broadcast } = this.options
+    const ipv4Too = broadcast.some((address) => !address.includes(':'))
+    const groups = everyFamily || !ipv4Too || (this.options.changesOverIpv6?.() ?? true)
     return [
-      ...this.options.broadcast.map((address): [string, number] => [address, this.options.udpPort]),
+      ...broadcast
+        .filter((address) => groups || !address.includes(':'))
+        .map((address): [string, number] => [address, this.options.udpPort]),
       ...(this.options.peers ?? []).map((p): [string, number] => [p.address, p.port]),
     ]
   }
@@ -242,7 +251,7 @@ export class Announcer {
       const datagrams =
         whole || emptied || sent.length > 0 ? packEntries(peer, this.options.tcpPort, sent, format).datagrams : []
       this.largeStore = !fitsOneDatagram(peer, this.options.tcpPort, this.sent.storeBytes, format)
-      for (const [address, port] of this.destinations())
+      for (const [address, port] of this.destinations(whole || emptied))
         for (const datagram of datagrams) await this.send(datagram, address, port)
       const report = {
         files: entries.length,

@@ -135,6 +135,21 @@ export class ContentDictionary {
     return changed
   }
 
+  /**
+   * Whether some peer (`self`, our own id, aside) is heard at an IPv6 address and at no IPv4 one: a host on
+   * IPv6 alone, which hears only what goes to the IPv6 groups. Every peer heard within the stale window counts.
+   */
+  hearsIpv6OnlyPeer(self?: string): boolean {
+    const overIpv4 = new Set<string>()
+    const overIpv6: string[] = []
+    for (const p of this.index.peers.values()) {
+      if (p.peer === self) continue
+      if (p.address.includes(':')) overIpv6.push(p.peer)
+      else overIpv4.add(p.peer)
+    }
+    return overIpv6.some((id) => !overIpv4.has(id))
+  }
+
   files(): KnownFile[] {
     return [...this.index.files.entries()].map(([id, claims]) => summarizeClaims(id, [...claims.values()]))
   }

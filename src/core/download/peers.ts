@@ -65,6 +65,11 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     listener.on('change', () => this.emit('change'))
   }
 
+  /** Whether a peer is heard over IPv6 alone (our own announcements aside): our bursts for changes must reach its group. */
+  hearsIpv6OnlyPeer(): boolean {
+    return this.listener.dictionary.hearsIpv6OnlyPeer(this.selfPeerId)
+  }
+
   /** When our discovery query went out (performance.now()). */
   queriedAt = -Infinity
 
