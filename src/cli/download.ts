@@ -5,7 +5,6 @@ import {
   createDhtPeers,
   createPeerDirectory,
   type DhtPeers,
-  type DiscoveryReach,
   type DownloadProgress,
   type DownloadReceipt,
   datagramGuard,
@@ -104,8 +103,14 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   const trust = await commandTrust(settings, log)
   if (!ctx.json) ctx.err(chalk.dim(modeLine(trust)))
   const guard = datagramGuard(trust, settings.staleAfter * 1000)
+  const seedHost = ctx.options.seed === true ? serveHost(settings.host) : undefined
+  const served = seedHost === undefined ? undefined : discoveryFollowing(seedHost, settings, settings.host)
+  // --seed on the download's own families: its listener hears the discovery port through the announcer's sockets.
+  const sameFamilies = served !== undefined && served.ipv4 === settings.ipv4 && served.ipv6 === settings.ipv6
+  let seeding: Seeding | undefined
   const directory = createPeerDirectory(
     {
+      ...(sameFamilies ? { sharedPort: { hear: (hear) => seeding!.announcer.hear(hear) } } : {}),
       udpPort: settings.udpPort,
       ...reach.listenerOptions(),
       staleAfterMs: settings.staleAfter * 1000,
@@ -118,11 +123,12 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     { log },
   )
   let dht: DhtPeers | undefined
-  let seeding: Seeding | undefined
   try {
-    if (ctx.options.seed === true) {
-      const host = serveHost(settings.host)
-      seeding = await startSeeding(settings, host, store, trust, await seedReach(ctx, host, reach), log, () =>
+    if (seedHost !== undefined && served !== undefined) {
+      // On the families its server answers only (--host 0.0.0.0: IPv4); a named peer with no address in them is
+      // warned about, as p2p share does, not a failed download.
+      const seedReach = sameFamilies ? reach : await commandReach(served, ctx, { strict: false })
+      seeding = await startSeeding(settings, seedHost, store, trust, seedReach, log, () =>
         directory.hearsIpv6OnlyPeer(),
       )
     }
@@ -160,16 +166,6 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   } finally {
     await stopAll({ 'peer discovery': directory.stop(), 'the DHT': dht?.stop(), seeding: seeding?.stop() }, ctx)
   }
-}
-
-/**
- * What --seed announces on: the download's reach, on the families its server answers only (--host 0.0.0.0:
- * IPv4); a named peer with no address in them is warned about, as p2p share does, not a failed download.
- */
-async function seedReach(ctx: Ctx, host: string, reach: DiscoveryReach): Promise<DiscoveryReach> {
-  const served = discoveryFollowing(host, ctx.settings, ctx.settings.host)
-  if (served.ipv4 === ctx.settings.ipv4 && served.ipv6 === ctx.settings.ipv6) return reach
-  return commandReach(served, ctx, { strict: false })
 }
 
 /** After the download: go on serving until Ctrl-C, then say what was served. */

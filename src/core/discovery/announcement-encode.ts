@@ -1,6 +1,8 @@
 import type { Bitfield } from '../bitfield.js'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { P2PError } from '../errors.js'
+import { summaryOf } from '../item.js'
+import type { StoreEntry } from '../store.js'
 import { folderField, PROTOCOL_VERSION } from './announcement.js'
 
 /**
@@ -16,6 +18,18 @@ export interface LocalFile {
   have: Bitfield
   /** A folder: how many files it holds. */
   files?: number
+}
+
+/** What an announcement says of a store entry: a folder also says how many files it holds. */
+export function localFileOf(e: StoreEntry): LocalFile {
+  const summary = summaryOf(e.manifest)
+  return {
+    id: e.id,
+    name: e.name,
+    size: summary.size,
+    have: e.have,
+    ...(summary.folder ? { files: summary.folder.files } : {}),
+  }
 }
 
 /** Every datagram needed to announce `files` (an empty list gives one goodbye datagram). */

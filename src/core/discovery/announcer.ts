@@ -1,16 +1,9 @@
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
-import { summaryOf } from '../item.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import { packedDataPath } from '../packed.js'
 import type { StoreEntry } from '../store.js'
 import { StoreChanges } from '../store-changes.js'
-import {
-  encodeAnnouncements,
-  entryEncoder,
-  fitsOneDatagram,
-  type LocalFile,
-  packEntries,
-} from './announcement-encode.js'
+import { encodeAnnouncements, entryEncoder, fitsOneDatagram, localFileOf, packEntries } from './announcement-encode.js'
 import {
   type AnnouncerOptions,
   type BurstReport,
@@ -20,7 +13,7 @@ import {
   RESCAN_MS,
 } from './announcer-options.js'
 import { BurstKinds } from './burst-kinds.js'
-import { DiscoverySockets } from './discovery-sockets.js'
+import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
 import { type Announced, type AnnouncerStats, QueryAnswerer } from './query-answerer.js'
 import { SentEntries } from './sent-entries.js'
 import { WithheldIds } from './withheld-ids.js'
@@ -86,6 +79,8 @@ export class Announcer {
   private readonly withheld = new WithheldIds(() => this.schedule('released'))
   readonly stats: AnnouncerStats
   onBurst: ((report: BurstReport) => void) | undefined
+  /** Who else in this process hears the discovery port through our sockets (`hear`). */
+  private readonly hearers = new Set<(datagram: Datagram) => void>()
 
   constructor(private readonly options: AnnouncerOptions) {
     this.log = options.log ?? silentLogger()
@@ -113,7 +108,10 @@ export class Announcer {
       unicastAddresses: this.options.unicastAddresses ?? [],
       ...(this.options.bindAddress !== undefined ? { bindAddress: this.options.bindAddress } : {}),
       log: this.log,
-      onDatagram: (d) => this.answerer.onMessage(d),
+      onDatagram: (d) => {
+        this.answerer.onMessage(d)
+        for (const hear of this.hearers) hear(d)
+      },
     })
     await sockets.start()
     this.socket = sockets
@@ -124,6 +122,16 @@ export class Announcer {
       this.kinds.interval() // even when this tick only joins a burst under way: the next one announces everything
       void this.burst('interval')
     }, this.options.intervalMs)
+  }
+
+  /**
+   * Every datagram that reaches the discovery port given to `hear` too, from now until the returned removal: a
+   * listener in this process (`--seed`) then binds no socket of its own there, and the kernel hands each
+   * datagram to the process once, not twice.
+   */
+  hear(hear: (datagram: Datagram) => void): () => void {
+    this.hearers.add(hear)
+    return () => this.hearers.delete(hear)
   }
 
   /** Stop; with `goodbye`, first tell everyone this peer is leaving ("files":[]). */
@@ -237,7 +245,7 @@ export class Announcer {
       const scanned = await this.options.store.scan(rescan ? undefined : unchanged)
       const entries = scanned.filter((entry) => !this.withheld.has(entry.id))
       for (const entry of entries) this.addLive(entry)
-      const files = entries.map(announcedEntry)
+      const files = entries.map(localFileOf)
       const peer = await this.peer()
       this.announced = { peer, files }
       const format = {
@@ -296,17 +304,5 @@ export class Announcer {
   /** Never throws (discovery-sockets.ts): a destination that cannot be reached is logged at debug level. */
   private async send(datagram: Buffer, address: string, port: number): Promise<void> {
     await this.socket?.send(this.seal(datagram), address, port)
-  }
-}
-
-/** What an announcement says of a store entry: a folder also says how many files it holds. */
-function announcedEntry(e: StoreEntry): LocalFile {
-  const summary = summaryOf(e.manifest)
-  return {
-    id: e.id,
-    name: e.name,
-    size: summary.size,
-    have: e.have,
-    ...(summary.folder ? { files: summary.folder.files } : {}),
   }
 }

@@ -25,8 +25,9 @@ const RECENT_DECODES = 8
 /**
  * Receives announcements on the UDP port (bound with address reuse, so
  * listeners, downloaders and announcers on one host all hear every
- * broadcast; the IPv6 socket in the group on each interface) and keeps the
- * content dictionary. Queries go to every broadcast address and group, and
+ * broadcast; the IPv6 socket in the group on each interface; or, given
+ * `sharedPort`, through the sockets an announcer in this process has there)
+ * and keeps the content dictionary. Queries go to every broadcast address and group, and
  * by unicast to named and known peers, from a second endpoint on ports of
  * its own, because answers come back by unicast to the query's source: on a
  * port several processes share, only one of them would get it.
@@ -42,8 +43,15 @@ const RECENT_DECODES = 8
  * level. Emits 'change' when the visible picture changes.
  */
 
+/** The discovery port heard through sockets this process already has there (an announcer's: `Announcer.hear`). */
+export interface SharedDiscoveryPort {
+  hear(hear: (datagram: Datagram) => void): () => void
+}
+
 export interface DiscoveryListenerOptions {
   udpPort: number
+  /** Hear the port through these instead of binding it (same families and groups): `--seed`'s announcer. */
+  sharedPort?: SharedDiscoveryPort
   bindAddress?: string
   /** Where query() sends on udpPort: IPv4 broadcast addresses and IPv6 groups with their zone. */
   broadcast: string[]
@@ -91,6 +99,7 @@ export class DiscoveryListener extends EventEmitter {
   readonly dictionary: ContentDictionary
   private socket: DiscoverySockets | undefined
   private querySocket: DiscoverySockets | undefined
+  private unhear: (() => void) | undefined
   private sweeper: NodeJS.Timeout | undefined
   private requery: NodeJS.Timeout | undefined
   /** The known peers asked at the first query(), and which of them answer (asked again). */
@@ -108,7 +117,9 @@ export class DiscoveryListener extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    this.socket = await this.bind(this.options.udpPort, this.options.groups ?? [], false)
+    const shared = this.options.sharedPort
+    if (shared) this.unhear = shared.hear((d) => this.onMessage(d, false))
+    else this.socket = await this.bind(this.options.udpPort, this.options.groups ?? [], false)
     this.querySocket = await this.bind(0, [], true)
     // Unicast peers hear no broadcast answers and may not name us: ask them again before they would go stale.
     this.requery = setInterval(
@@ -204,6 +215,8 @@ export class DiscoveryListener extends EventEmitter {
   async stop(): Promise<void> {
     clearInterval(this.sweeper)
     clearInterval(this.requery)
+    this.unhear?.()
+    this.unhear = undefined
     const sockets = [this.socket, this.querySocket]
     this.socket = undefined
     this.querySocket = undefined
