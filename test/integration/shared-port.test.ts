@@ -59,6 +59,36 @@ describe("a listener that hears the discovery port through its process's announc
     assert.equal(theirs(), 2, 'a burst after the announcer stopped reached the listener')
   })
 
+  it("hears a named peer's bursts by unicast, which reach the announcer's socket on the host's own address, not a listener's on the wildcard", async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const own = await storeWith(join(dir, 'own'), [['mine.bin', 3 * 4096]])
+    const other = await storeWith(join(dir, 'other'), [['theirs.bin', 3 * 4096]])
+    // This host's announcer binds the port on the host's own address too (as reach.ts has it do).
+    const ownAnnouncer = announcer(t, own.store, udp, 5001, 60_000, { unicastAddresses: ['127.0.0.1'] })
+    await ownAnnouncer.start()
+    const listeners = [true, false].map((shared) => {
+      const l = new DiscoveryListener({
+        udpPort: udp,
+        broadcast: [],
+        staleAfterMs: 60_000,
+        ...(shared ? { sharedPort: ownAnnouncer } : {}),
+      })
+      onCleanup(t, () => l.stop())
+      return l
+    })
+    for (const l of listeners) await l.start()
+    // A peer beyond broadcast that names this host: its bursts come by unicast only.
+    const named = announcer(t, other.store, udp, 5002, 60_000, {
+      broadcast: [],
+      peers: [{ address: '127.0.0.1', port: udp, name: 'this host' }],
+    })
+    await named.start()
+    const heard = (l: DiscoveryListener) => l.files().some((f) => f.name === 'theirs.bin')
+    await until(() => heard(listeners[0]!), "the named peer's burst heard through the announcer")
+    assert.equal(heard(listeners[1]!), false, 'a listener of its own on the wildcard address: the burst went elsewhere')
+  })
+
   it('a stopped listener is no longer given what the announcer hears', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
