@@ -108,9 +108,14 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   // --seed on the download's own families: its listener hears the discovery port through the announcer's sockets.
   const sameFamilies = served !== undefined && served.ipv4 === settings.ipv4 && served.ipv6 === settings.ipv6
   let seeding: Seeding | undefined
+  const seedingStarted = (): Seeding => {
+    if (!seeding) throw new P2PError('E_INTERNAL', 'the peer directory started before --seed had started')
+    return seeding
+  }
   const directory = createPeerDirectory(
     {
-      ...(sameFamilies ? { sharedPort: { hear: (hear) => seeding!.announcer.hear(hear) } } : {}),
+      // Its own guard, not seeding's: each keeps its own replay record, and each opens every datagram once.
+      ...(sameFamilies ? { sharedPort: { hear: (hear) => seedingStarted().announcer.hear(hear) } } : {}),
       udpPort: settings.udpPort,
       ...reach.listenerOptions(),
       staleAfterMs: settings.staleAfter * 1000,

@@ -70,6 +70,8 @@ export function announcerTrust(
   trust: Trust,
   staleAfterMs: number,
 ): { peerId: string; transport?: 'noise'; guard?: DatagramGuard } {
+  // A guard of its own, never a listener's: a --seed listener is handed the very datagrams the announcer
+  // opens (its sharedPort), and one guard opening a datagram twice would take the second for a replay.
   const guard = datagramGuard(trust, staleAfterMs)
   return {
     peerId: trust.identity.peerId,

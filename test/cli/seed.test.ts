@@ -40,7 +40,9 @@ async function freeTcpPort(): Promise<number> {
   return port
 }
 
-const seedFlags = ['--seed', '--host', '127.0.0.1', '--port', '0', '--interval', '0.5']
+// IPv4 only, the family the server on 127.0.0.1 answers: the download's listener then hears the discovery port
+// through its announcer's sockets (its sharedPort), as with the default --host :: on a host with IPv6.
+const seedFlags = ['--seed', '--host', '127.0.0.1', '--ipv6', 'off', '--port', '0', '--interval', '0.5']
 
 describe('p2p-download --seed (the built command): download, then serve and announce from the same process', () => {
   it('a second downloader gets the file from the seeding downloader alone once the first seeder is gone; Ctrl-C stops it with exit 0 and what it served', async (t) => {

@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { BIN, type RunResult, runBin } from './cli.js'
@@ -20,11 +22,15 @@ export const BROADCAST = '127.255.255.255'
  * kernel meanwhile: drawn below the ephemeral range (32768–60999 here), where
  * a bind to port 0 never lands. (A port from a bind to 0 could be handed to
  * another test's socket between this check and the commands' bind: the
- * command then fails with E_USAGE, as it should.)
+ * command then fails with E_USAGE, as it should.) Nor by another test file
+ * running beside this one: each port drawn is reserved for the run by a file
+ * only one process can create (a broadcast port two test files had both
+ * drawn once carried one file's announcements into the other's dictionary).
  */
 export async function freeUdpPort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (!reservePort(port)) continue
     const socket = createSocket('udp4')
     const bound = await new Promise<boolean>((resolve) => {
       socket.once('error', () => resolve(false))
@@ -34,6 +40,33 @@ export async function freeUdpPort(): Promise<number> {
     if (bound) return port
   }
   throw new Error('no free UDP port in 20000-31999')
+}
+
+const RESERVED_PORTS = join(tmpdir(), 'p2p-test-udp-ports')
+/** A reservation older than this is a crashed run's: taken over. */
+const RESERVATION_MS = 60 * 60_000
+
+const reserved: string[] = []
+process.on('exit', () => {
+  for (const path of reserved) rmSync(path, { force: true })
+})
+
+/** Whether `port` is now this process's until it exits: no other test process holds it (a crashed one's, an hour). */
+function reservePort(port: number): boolean {
+  mkdirSync(RESERVED_PORTS, { recursive: true })
+  const path = join(RESERVED_PORTS, String(port))
+  try {
+    writeFileSync(path, String(process.pid), { flag: 'wx' })
+  } catch {
+    try {
+      if (Date.now() - statSync(path).mtimeMs < RESERVATION_MS) return false
+      writeFileSync(path, String(process.pid))
+    } catch {
+      return false
+    }
+  }
+  reserved.push(path)
+  return true
 }
 
 export interface Daemon {

@@ -178,13 +178,18 @@ describe('announcement bursts', () => {
     ann.schedule('a change an IPv6-only peer must hear')
     assert.deepEqual(await heardBoth(3), [3, 2], 'a burst for a change while a peer is heard over IPv6 alone')
     ipv6Too = false
+    // Emptied: the removal is many file operations, and bursts (some carrying nothing) may come in between.
     for (const [name] of manyItems.slice(0, 2)) await rm(store.entryDir(name), { recursive: true })
     ann.schedule('emptied')
-    assert.deepEqual(await heardBoth(4), [4, 3], 'the goodbye of an emptied store goes over both families')
-    assert.deepEqual(
-      reports.map((r) => r.whole),
-      [true, false, false, false],
+    const deadline = Date.now() + 3000
+    while (!(overIpv4.some((d) => d.length === 0) && overIpv6() === 3) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10))
+    assert.ok(
+      overIpv4.some((d) => d.length === 0),
+      'the goodbye of an emptied store, over IPv4',
     )
+    assert.equal(overIpv6(), 3, 'and over IPv6')
+    assert.ok(reports.slice(1).every((r) => !r.whole))
   })
 
   it('announces the whole store in the burst after one that failed', async (t) => {

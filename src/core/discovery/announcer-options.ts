@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net'
 import type { Bitfield } from '../bitfield.js'
 import type { Logger } from '../log.js'
 import type { ChunkStore } from '../store.js'
@@ -82,4 +83,24 @@ export interface BurstReport {
   datagrams: number
   bytes: number
   reason: string
+}
+
+/**
+ * Where a burst goes: every broadcast address and group on the port, every named peer on its own. A burst for a
+ * change (`everyFamily` false) leaves out the IPv6 groups while `changesOverIpv6` says no and an IPv4 broadcast
+ * address is there to carry it: each peer that heard a burst twice, once by each family, then hears it once.
+ */
+export function burstDestinations(
+  options: Pick<AnnouncerOptions, 'broadcast' | 'udpPort' | 'peers' | 'changesOverIpv6'>,
+  everyFamily: boolean,
+): Array<[string, number]> {
+  const { broadcast } = options
+  const ipv4Too = broadcast.some((address) => !isIPv6(address))
+  const groups = everyFamily || !ipv4Too || (options.changesOverIpv6?.() ?? true)
+  return [
+    ...broadcast
+      .filter((address) => groups || !isIPv6(address))
+      .map((address): [string, number] => [address, options.udpPort]),
+    ...(options.peers ?? []).map((p): [string, number] => [p.address, p.port]),
+  ]
 }

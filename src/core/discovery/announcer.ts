@@ -7,6 +7,7 @@ import { encodeAnnouncements, entryEncoder, fitsOneDatagram, localFileOf, packEn
 import {
   type AnnouncerOptions,
   type BurstReport,
+  burstDestinations,
   CHANGE_DELAY_MS,
   LARGE_BURST_GAP_MS,
   MIN_BURST_GAP_MS,
@@ -101,6 +102,7 @@ export class Announcer {
   }
 
   async start(): Promise<void> {
+    const answer = (d: Datagram): void => this.answerer.onMessage(d)
     const sockets = new DiscoverySockets({
       port: this.options.udpPort,
       families: this.options.families ?? { ipv4: true, ipv6: false },
@@ -108,9 +110,11 @@ export class Announcer {
       unicastAddresses: this.options.unicastAddresses ?? [],
       ...(this.options.bindAddress !== undefined ? { bindAddress: this.options.bindAddress } : {}),
       log: this.log,
+      // The same bytes to each: none writes them (a sealed one is opened into a copy); one that throws is logged,
+      // and the others still get the datagram.
       onDatagram: (d) => {
-        this.answerer.onMessage(d)
-        for (const hear of this.hearers) hear(d)
+        this.deliver(answer, d)
+        for (const hear of this.hearers) this.deliver(hear, d)
       },
     })
     await sockets.start()
@@ -132,6 +136,14 @@ export class Announcer {
   hear(hear: (datagram: Datagram) => void): () => void {
     this.hearers.add(hear)
     return () => this.hearers.delete(hear)
+  }
+
+  private deliver(consumer: (datagram: Datagram) => void, datagram: Datagram): void {
+    try {
+      consumer(datagram)
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'a datagram consumer failed')
+    }
   }
 
   /** Stop; with `goodbye`, first tell everyone this peer is leaving ("files":[]). */
@@ -186,21 +198,8 @@ export class Announcer {
     return this.largeStore ? Math.max(gap, LARGE_BURST_GAP_MS) : gap
   }
 
-  /**
-   * Where a burst goes: every broadcast address and group on our port, every named peer on its own. A burst for a
-   * change leaves out the IPv6 groups while `changesOverIpv6` says no and an IPv4 broadcast address is there to
-   * carry it (each peer that hears a burst twice, once by each family, then hears it once).
-   */
   private destinations(everyFamily = true): Array<[string, number]> {
-    const { broadcast } = this.options
-    const ipv4Too = broadcast.some((address) => !address.includes(':'))
-    const groups = everyFamily || !ipv4Too || (this.options.changesOverIpv6?.() ?? true)
-    return [
-      ...broadcast
-        .filter((address) => groups || !address.includes(':'))
-        .map((address): [string, number] => [address, this.options.udpPort]),
-      ...(this.options.peers ?? []).map((p): [string, number] => [p.address, p.port]),
-    ]
+    return burstDestinations(this.options, everyFamily)
   }
 
   private peer(): Promise<string> {

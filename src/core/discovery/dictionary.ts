@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net'
 import { Bitfield } from '../bitfield.js'
 import { MiB } from '../constants.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
@@ -138,13 +139,15 @@ export class ContentDictionary {
   /**
    * Whether some peer (`self`, our own id, aside) is heard at an IPv6 address and at no IPv4 one: a host on
    * IPv6 alone, which hears only what goes to the IPv6 groups. Every peer heard within the stale window counts.
+   * A peer heard at an IPv4 address is taken to hear our IPv4 broadcast: one that names us by unicast from
+   * another IPv4 subnet of the link hears our changes only every interval (docs/protocol.md, "Families").
    */
   hearsIpv6OnlyPeer(self?: string): boolean {
     const overIpv4 = new Set<string>()
     const overIpv6: string[] = []
     for (const p of this.index.peers.values()) {
       if (p.peer === self) continue
-      if (p.address.includes(':')) overIpv6.push(p.peer)
+      if (isIPv6(p.address)) overIpv6.push(p.peer)
       else overIpv4.add(p.peer)
     }
     return overIpv6.some((id) => !overIpv4.has(id))

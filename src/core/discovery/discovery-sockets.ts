@@ -9,8 +9,10 @@ import { bindUdp, closeSockets, type Family, familyOf, joinGroups, sendDatagram 
  * datagrams come in and go out. The announcer and the listener each keep one
  * on the shared discovery port (address reuse; the IPv6 socket in the group
  * on each interface; the announcer also on each of the host's addresses, see
- * udp-sockets.ts), and the listener one more on ports of its own for its
- * queries (their answers come back there, to this process alone).
+ * udp-sockets.ts), but a listener in the announcer's process (`--seed`) hears
+ * the port through the announcer's (listener.ts `sharedPort`); and the
+ * listener one more on ports of its own for its queries (their answers come
+ * back there, to this process alone).
  *
  * This is the one place datagrams cross into and out of the process: a
  * received datagram is handed on with where it came from and a reply()
