@@ -103,16 +103,14 @@ export async function scanEntries(
   }
   const entries: StoreEntry[] = []
   for (const { dirName, id, manifest, bytes } of chosen.values()) {
+    const found = scanned.get(dirName)!
     const have = new Bitfield(planOf(manifest).chunkCount)
-    for (const i of scanned.get(dirName)!.grouped.chunks) if (i < have.length) have.set(i)
+    for (const i of found.grouped.chunks) if (i < have.length) have.set(i)
     const before = reused.get(dirName)?.packed
     const dir = source.entryDir(dirName)
-    const packed = !scanned.get(dirName)!.grouped.packed
-      ? undefined
-      : before
-        ? before.have
-        : await readPackedHave(dir, have.length)
-    scanned.get(dirName)!.packed = { have: packed }
+    let packed: Bitfield | undefined
+    if (found.grouped.packed) packed = before ? before.have : await readPackedHave(dir, have.length)
+    found.packed = { have: packed }
     if (packed) have.add(packed)
     entries.push({ id, name: manifest.name, dir, manifest, manifestBytes: bytes, have })
   }
