@@ -68,8 +68,10 @@ export class HashWorker {
     } catch (err) {
       return Promise.reject(err)
     }
-    const promise = new Promise<Answer>((resolve, reject) => this.pending.set(job, { resolve, reject, moved }))
-    if (this.pending.size === 1) worker.ref()
+    const promise = new Promise<Answer>((resolve, reject) =>
+      this.pending.set(job, { resolve, reject, moved, thread: worker }),
+    )
+    worker.ref()
     return promise
   }
 
@@ -93,23 +95,34 @@ export class HashWorker {
       if (back && !entry?.moved) this.transfers.give(back)
       if (!entry) return
       this.pending.delete(m.job)
-      if (this.pending.size === 0) worker.unref()
+      this.refOnlyWhileBusy(worker)
       if (m.error !== undefined) entry.reject(Object.assign(new Error(m.error), { code: m.errno }))
       else entry.resolve({ hex: m.hex ?? '', back: entry.moved ? back : undefined })
     })
-    worker.on('error', (err) => this.failAll(err))
+    worker.on('error', (err) => this.failJobsOf(worker, err))
+    // A thread closed (or crashed) may exit after a new one took its place: only its own jobs fail with it.
     worker.on('exit', () => {
-      this.worker = undefined
-      this.failAll(new Error('hash worker exited'))
+      if (this.worker === worker) this.worker = undefined
+      this.failJobsOf(worker, new Error('hash worker exited'))
     })
     worker.unref()
     this.worker = worker
     return worker
   }
 
-  private failAll(err: Error): void {
-    for (const entry of this.pending.values()) entry.reject(err)
-    this.pending.clear()
+  /** A thread keeps the process alive only while a job of its own is pending. */
+  private refOnlyWhileBusy(thread: Worker): void {
+    for (const entry of this.pending.values()) if (entry.thread === thread) return
+    thread.unref()
+  }
+
+  private failJobsOf(thread: Worker, err: Error): void {
+    for (const [job, entry] of this.pending) {
+      if (entry.thread !== thread) continue
+      this.pending.delete(job)
+      entry.reject(err)
+    }
+    thread.unref()
   }
 
   /**
@@ -184,6 +197,8 @@ interface Job {
   resolve: (answer: Answer) => void
   reject: (err: Error) => void
   moved: boolean
+  /** The thread the job was posted to: its answer, or its exit, ends the job. */
+  thread: Worker
 }
 
 /**

@@ -230,6 +230,19 @@ describe('hash streams and chunk files on the hash threads (hashing.ts)', () => 
     )
   })
 
+  it("a thread closed while a new one takes the next job: the old thread's exit fails none of the new one's jobs", async () => {
+    const worker = new HashWorker()
+    await worker.digest(randomBytes(1024 * 1024))
+    const closing = worker.close() // the old thread's exit comes after the next job has started a new one
+    const bytes = randomBytes(1024 * 1024)
+    const job = worker.digest(bytes)
+    assert.equal(await job, createHash('sha256').update(bytes).digest('hex'))
+    await closing
+    assert.equal(worker.load, 0)
+    assert.equal(worker.running, true)
+    await worker.close()
+  })
+
   it('a stream whose thread is gone rejects every call: no digest of part of its pieces', async () => {
     const worker = new HashWorker()
     const stream = worker.stream()
