@@ -1,38 +1,16 @@
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { plainBuffer } from '../../src/core/buffer-pool.js'
 import { numbered } from '../../src/core/download/final-name.js'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import { hasCode } from '../../src/core/errors.js'
 import { HashPace } from '../../src/core/hash-pace.js'
 import type { Manifest } from '../../src/core/manifest.js'
 import { packedDataPath, readPackedHave } from '../../src/core/packed.js'
-import { tmpDir } from '../helpers/files.js'
-
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
-
-function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buffer; manifest: Manifest } {
-  const data = randomBytes(size)
-  const chunks: string[] = []
-  for (let at = 0; at < size; at += chunkSize) chunks.push(sha(data.subarray(at, at + chunkSize)))
-  return { data, manifest: { version: 1, name, size, chunkSize, chunks, sha256: sha(data) } }
-}
-
-/**
- * A verified chunk into `data` the way the downloader puts one: in a chunk buffer of its own (which the hash
- * thread may take and give back), hashed and written (hashed-writes.ts), then accepted as it came back.
- */
-async function put(s: PackedWriter, index: number, bytes: Buffer): Promise<void> {
-  const chunk = plainBuffer(bytes.length)
-  bytes.copy(chunk)
-  const verified = await s.verifyAndWrite(index, chunk, sha(bytes))
-  assert.equal(verified.outcome, 'written')
-  s.accept(index, verified.data)
-}
+import { downloadsDir, put, sample, sha } from '../helpers/packed-writer.js'
 
 async function stitch(
   dir: string,
@@ -47,13 +25,6 @@ async function stitch(
   const s = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
   await Promise.all(order.map((i) => put(s, i, data.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize))))
   return s.finish({ force })
-}
-
-/** downloads/ inside a fresh temporary directory that also holds the store entries. */
-async function downloadsDir(t: Parameters<typeof tmpDir>[0]): Promise<string> {
-  const dir = join(await tmpDir(t), 'downloads')
-  await mkdir(dir)
-  return dir
 }
 
 describe('packed writer', () => {

@@ -128,8 +128,8 @@ export class ChunkFetch {
       while (!this.scheduler.finished) {
         this.signal.throwIfAborted()
         if (this.failure !== undefined) throw this.failure
-        // A write that failed, or a folder's tree that could not be begun (its name was not decided for it):
-        // the rest of the chunks would be fetched for nothing.
+        // A write that failed, a read back for the whole-file hash that failed, or a folder's tree that could
+        // not be begun (its name was not decided for it): the rest of the chunks would be fetched for nothing.
         if (this.writer.failure !== undefined) throw this.writer.failure
         this.livePeers.refresh()
         await this.livePeers.dropOverdue()

@@ -8,6 +8,7 @@ import { fromFsError, P2PError } from '../errors.js'
 import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { shorten } from '../names.js'
 import { openRegularFile } from '../safe-fs.js'
+import { syncDir } from './tree-durable.js'
 
 /**
  * Claiming a download's final name: `<name>.part` made from the verified
@@ -82,7 +83,10 @@ export async function nameVerified(options: {
   try {
     await materialize(dataPath, partPath, options.verified)
     await options.beforeFinalName?.()
-    return await place(options)
+    const placed = await place(options)
+    // The name itself durable too (the bytes were synced before it): a power loss must not take it back.
+    if (!placed.alreadyThere) await syncDir(options.dir)
+    return placed
   } catch (err) {
     await unlink(partPath).catch(() => undefined)
     throw fromFsError(err, `finishing ${partPath}`)

@@ -1,7 +1,8 @@
+import { unlink } from 'node:fs/promises'
 import type { Bitfield } from '../bitfield.js'
 import { Coalescer } from '../coalescer.js'
 import { fromFsError } from '../errors.js'
-import { writePackedHave } from '../packed.js'
+import { packedHavePath, writePackedHave } from '../packed.js'
 
 /** How often `data.have` may be replaced while a running p2p-serve and p2p-announce learn from it alone. */
 export const PUBLISH_MS = 50
@@ -26,6 +27,8 @@ export class HavePublisher {
   private readonly writes: Coalescer
   /** The first write error, kept for the writer to report. */
   failure: unknown
+  /** Nothing `data` holds is vouched for any more: every publish from now on removes `data.have`. */
+  private withdrawn = false
 
   constructor(
     private readonly entryDir: string,
@@ -54,7 +57,22 @@ export class HavePublisher {
     return this.writes.now()
   }
 
+  /**
+   * A write of `data` to the disk failed: what `data.have` lists may be only in the page cache (Linux marks the
+   * pages of a failed writeback clean and may keep them cached), where a re-run would verify it and a later
+   * fsync would pass. From now on `data.have` is removed instead of written, so a re-run fetches it all again.
+   */
+  withdraw(): void {
+    this.withdrawn = true
+  }
+
   private async publish(): Promise<void> {
+    if (this.withdrawn) {
+      await unlink(packedHavePath(this.entryDir)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err
+      })
+      return
+    }
     const snapshot = this.have.copy()
     snapshot.add(this.inherited)
     const verified = this.have.copy()

@@ -78,6 +78,8 @@ export class PackedWriter {
   private vouchFailure: unknown
   /** A folder: its tree, built as its files complete once the name is decided (deferred-tree.ts). */
   private tree: DeferredTree | undefined
+  /** The final fsync of `data` failed. */
+  private syncFailure: P2PError | undefined
 
   private constructor(
     private readonly handle: FileHandle,
@@ -114,9 +116,14 @@ export class PackedWriter {
     this.writes = new HashedWrites({ fd: handle.fd, directFd }, this.plan.chunkSize, pace)
   }
 
-  /** A write into `data` or `data.have` failed, or a folder's tree could not be begun (the first such error). */
+  /**
+   * A write into `data` or `data.have` failed, a read back for the whole-file hash failed, or a folder's tree
+   * could not be begun (the first such error): the download stops on it rather than fetch the rest in vain.
+   */
   get failure(): unknown {
-    return this.writeback.failure ?? this.publisher.failure ?? this.vouchFailure ?? this.tree?.failure
+    return (
+      this.writeback.failure ?? this.publisher.failure ?? this.whole?.failure ?? this.vouchFailure ?? this.tree?.failure
+    )
   }
 
   static async open(options: PackedWriterOptions): Promise<PackedWriter> {
@@ -232,6 +239,11 @@ export class PackedWriter {
     }
     try {
       await this.handle.sync()
+    } catch (err) {
+      this.syncFailure = fromFsError(err, `finishing ${this.partPath}`)
+      throw this.syncFailure
+    }
+    try {
       await this.close()
       if (this.failure !== undefined) throw this.failure
     } catch (err) {
@@ -274,6 +286,7 @@ export class PackedWriter {
   close(): Promise<void> {
     this.closed ??= (async () => {
       await this.writes.close()
+      if (this.writeback.failure !== undefined || this.syncFailure !== undefined) this.publisher.withdraw()
       await this.publisher.now()
       // After the last `data.have`: an announcer here reads the file from now on, and finds every chunk in it.
       this.unvouch?.()

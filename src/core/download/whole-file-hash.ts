@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import type { Bitfield } from '../bitfield.js'
 import { alignedBuffer } from '../direct-io.js'
-import { P2PError } from '../errors.js'
+import { fromFsError, P2PError } from '../errors.js'
 import type { Manifest } from '../manifest.js'
 
 /**
@@ -42,8 +42,8 @@ export class WholeFileHash {
   private hashed = 0
   private readonly hash: Hash = createHash('sha256')
   private advancing: Promise<void> = Promise.resolve()
-  /** The first error of a catch-up (a read back that failed). */
-  private failure: unknown
+  /** The first error of a catch-up (a read back that failed), as the download's error (E_IO, …). */
+  failure: P2PError | undefined
   private readBuffer: Buffer | undefined
   /** Copies of chunks ahead of the front (index → copy, the chunk's length); each goes back to `spare` when hashed. */
   private readonly held = new Map<number, Buffer>()
@@ -161,7 +161,7 @@ export class WholeFileHash {
         }
       })
       .catch((err: unknown) => {
-        this.failure ??= err
+        this.failure ??= fromFsError(err, 'reading the download back for its whole-file hash')
       })
   }
 }
