@@ -33,7 +33,7 @@ const LARGEST_PAGE = 65536
  * Whether a download with chunks of `chunkSize` goes direct: a multiple of the largest page size, so a chunk
  * written direct never shares a page with one written through the page cache (a short last chunk, a fallback),
  * which the kernel's coherence between the two works by; and larger than that, as chunks of 64 KiB or less are
- * hashed and written on the calling thread, through the page cache (hashing.ts), where reading them back direct
+ * hashed and written on the calling thread, through the page cache (hash-pool.ts), where reading them back direct
  * would make the kernel write them out first.
  */
 export function directChunkSize(chunkSize: number): boolean {

@@ -8,7 +8,7 @@ import { plainBuffer } from '../../src/core/buffer-pool.js'
 import { reopenDirect } from '../../src/core/direct-io.js'
 import { HashedWrites } from '../../src/core/download/hashed-writes.js'
 import { HashPace } from '../../src/core/hash-pace.js'
-import { hashThreads } from '../../src/core/hashing.js'
+import { hashThreads } from '../../src/core/hash-pool.js'
 import { tmpDir } from '../helpers/files.js'
 
 /**

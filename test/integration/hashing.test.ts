@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { BufferPool, plainBuffer, sharedBuffer, sizeClass } from '../../src/core/buffer-pool.js'
-import { HashPool, HashWorker, INLINE_HASH_BYTES } from '../../src/core/hashing.js'
+import { HashPool, INLINE_HASH_BYTES } from '../../src/core/hash-pool.js'
+import { HashWorker } from '../../src/core/hashing.js'
 import { tmpDir } from '../helpers/files.js'
 
 /**

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { type FileHandle, mkdir, open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -101,20 +102,64 @@ describe('packed writer on a failing disk', () => {
     assert.deepEqual(await readdir(dir), [])
   })
 
-  it('the final name is made durable: the downloads directory is synced after the file gets it', async (t) => {
-    const { data, manifest } = sample(2 * 4096, 4096)
-    const { dir, writer, putAll } = await writerWithChunks(t, manifest, data)
-    await putAll()
-    let directorySyncs = 0
-    const restore = await replaced('sync', async function (this: FileHandle) {
-      if ((await this.stat()).isDirectory()) directorySyncs++
-    })
+  it('a write-back that fails only once closing has begun still withdraws data.have before close ends', async (t) => {
+    const { data, manifest } = sample(65 * 1024 * 1024, 1024 * 1024)
+    const { entryDir, writer, putAll } = await writerWithChunks(t, manifest, data)
+    let fail: (() => void) | undefined
+    const restore = await replaced('datasync', () => new Promise<void>((_, reject) => (fail = () => reject(ioError()))))
     try {
-      const result = await writer.finish()
-      assert.equal(result.path, join(dir, 'file.bin'))
+      await putAll()
+      assert.ok(fail, 'no write-back started')
+      const closing = writer.close()
+      await new Promise((r) => setTimeout(r, 50))
+      fail()
+      await closing
     } finally {
       restore()
     }
-    assert.equal(directorySyncs, 1)
+    assert.ok(hasCode(writer.failure, 'E_IO'))
+    assert.equal(await readPackedHave(entryDir, manifest.chunks.length), undefined, 'data.have still lists chunks')
+  })
+
+  it('the final name is made durable: the downloads directory is synced once the name is there, also a name found there already', async (t) => {
+    const { data, manifest } = sample(2 * 4096, 4096)
+    const dir = await downloadsDir(t)
+    const named = join(dir, 'file.bin')
+    const syncs: boolean[] = [] // for each directory sync, whether the final name was there
+    const restore = await replaced('sync', async function (this: FileHandle) {
+      if ((await this.stat()).isDirectory()) syncs.push(existsSync(named))
+    })
+    try {
+      for (const entry of ['first', 'second']) {
+        const entryDir = join(dir, '..', entry)
+        await mkdir(entryDir)
+        const writer = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
+        for (const i of [0, 1]) await put(writer, i, data.subarray(i * 4096, (i + 1) * 4096))
+        const result = await writer.finish()
+        assert.equal(result.path, named)
+        assert.equal(result.alreadyThere, entry === 'second')
+      }
+    } finally {
+      restore()
+    }
+    assert.deepEqual(syncs, [true, true])
+  })
+
+  it('a directory sync that fails after the name: E_IO naming the file, which stays under its name', async (t) => {
+    const { data, manifest } = sample(2 * 4096, 4096)
+    const { dir, writer, putAll } = await writerWithChunks(t, manifest, data)
+    await putAll()
+    const restore = await replaced('sync', async function (this: FileHandle) {
+      if ((await this.stat()).isDirectory()) throw ioError()
+    })
+    try {
+      await assert.rejects(
+        writer.finish(),
+        (err) => hasCode(err, 'E_IO') && err.message.includes(join(dir, 'file.bin')) && /power loss/.test(err.message),
+      )
+    } finally {
+      restore()
+    }
+    assert.deepEqual(await readdir(dir), ['file.bin'])
   })
 })

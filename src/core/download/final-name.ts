@@ -66,7 +66,8 @@ async function assertIdentity(path: string, verified: FileIdentity): Promise<voi
 /**
  * The verified `data` under its final name: `<name>.part` made from it
  * (materialize), `beforeFinalName` (fault-injection tests), then the name
- * claimed (place). `.part` is removed if any step fails.
+ * claimed (place), then the directory synced. `.part` is removed if a step
+ * before the name fails; a failed sync after it is E_IO naming the file, which stays.
  */
 export async function nameVerified(options: {
   dataPath: string
@@ -80,17 +81,26 @@ export async function nameVerified(options: {
   beforeFinalName?: (() => void | Promise<void>) | undefined
 }): Promise<StitchResult> {
   const { dataPath, partPath } = options
+  let placed: StitchResult
   try {
     await materialize(dataPath, partPath, options.verified)
     await options.beforeFinalName?.()
-    const placed = await place(options)
-    // The name itself durable too (the bytes were synced before it): a power loss must not take it back.
-    if (!placed.alreadyThere) await syncDir(options.dir)
-    return placed
+    placed = await place(options)
   } catch (err) {
     await unlink(partPath).catch(() => undefined)
     throw fromFsError(err, `finishing ${partPath}`)
   }
+  // The name durable too, as the bytes were before it (a power loss must not take it back); also a name found
+  // already there, which a run stopped between placing it and this sync may have left.
+  await syncDir(options.dir).catch((err: unknown) => {
+    throw new P2PError(
+      'E_IO',
+      `${placed.path} holds the verified file, but syncing ${options.dir} failed (${(err as Error).message}): its name may not survive a power loss`,
+      { errno: (err as NodeJS.ErrnoException).code },
+      { cause: err },
+    )
+  })
+  return placed
 }
 
 /** Give `partPath` its final name in `dir`: `name`, or `name (1)`… when a different file holds it (unless `force`). */

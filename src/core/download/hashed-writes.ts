@@ -1,6 +1,6 @@
 import type { DirectTarget } from '../direct-io.js'
 import { HashPace } from '../hash-pace.js'
-import { hashThreads } from '../hashing.js'
+import { hashThreads } from '../hash-pool.js'
 
 /** What became of a chunk handed to `verifyAndWrite`. */
 export type WriteOutcome = 'written' | 'mismatch' | 'closed'

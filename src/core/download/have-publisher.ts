@@ -60,10 +60,11 @@ export class HavePublisher {
   /**
    * A write of `data` to the disk failed: what `data.have` lists may be only in the page cache (Linux marks the
    * pages of a failed writeback clean and may keep them cached), where a re-run would verify it and a later
-   * fsync would pass. From now on `data.have` is removed instead of written, so a re-run fetches it all again.
+   * fsync would pass. `data.have` is removed now and at every publish after, so a re-run fetches it all again.
    */
-  withdraw(): void {
+  withdraw(): Promise<void> {
     this.withdrawn = true
+    return this.writes.now()
   }
 
   private async publish(): Promise<void> {

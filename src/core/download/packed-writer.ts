@@ -78,8 +78,6 @@ export class PackedWriter {
   private vouchFailure: unknown
   /** A folder: its tree, built as its files complete once the name is decided (deferred-tree.ts). */
   private tree: DeferredTree | undefined
-  /** The final fsync of `data` failed. */
-  private syncFailure: P2PError | undefined
 
   private constructor(
     private readonly handle: FileHandle,
@@ -112,7 +110,8 @@ export class PackedWriter {
     this.publisher = new HavePublisher(options.entryDir, this.have, inherited, publishMs, (verified) =>
       this.vouchPublisher?.offer(verified),
     )
-    this.writeback = new Writeback(handle, this.dataPath)
+    // A write of `data` to the disk that failed: what data.have lists may be only in the page cache.
+    this.writeback = new Writeback(handle, this.dataPath, () => void this.publisher.withdraw())
     this.writes = new HashedWrites({ fd: handle.fd, directFd }, this.plan.chunkSize, pace)
   }
 
@@ -225,6 +224,7 @@ export class PackedWriter {
   /** After every chunk is in: check the whole-file hash, fsync, and give the file its final name. */
   async finish(options: FinishOptions = {}): Promise<StitchResult & Partial<TreeBuilt>> {
     await this.writes.stop()
+    await this.writeback.settled() // a write-back under way reports its error here, not to the final fsync
     if (this.failure !== undefined) throw this.failure
     if (this.tree) return this.finishTree(options)
     const sha256 = await this.whole!.result()
@@ -240,8 +240,8 @@ export class PackedWriter {
     try {
       await this.handle.sync()
     } catch (err) {
-      this.syncFailure = fromFsError(err, `finishing ${this.partPath}`)
-      throw this.syncFailure
+      await this.publisher.withdraw() // as for a failed write-back
+      throw fromFsError(err, `finishing ${this.partPath}`)
     }
     try {
       await this.close()
@@ -286,7 +286,7 @@ export class PackedWriter {
   close(): Promise<void> {
     this.closed ??= (async () => {
       await this.writes.close()
-      if (this.writeback.failure !== undefined || this.syncFailure !== undefined) this.publisher.withdraw()
+      await this.writeback.settled() // one that fails withdraws data.have before the last publish below
       await this.publisher.now()
       // After the last `data.have`: an announcer here reads the file from now on, and finds every chunk in it.
       this.unvouch?.()
@@ -297,7 +297,6 @@ export class PackedWriter {
       await this.whole?.settled()
       // A folder stopped before its end: copies under way read `data` (let them end), the temporary tree goes.
       await this.tree?.abandon().catch(() => undefined)
-      await this.writeback.settled()
       const directFd = this.directFd
       this.directFd = undefined // its number may be the next file's
       if (directFd !== undefined) closeQuietly(directFd)

@@ -18,6 +18,8 @@ export class Writeback {
   constructor(
     private readonly handle: FileHandle,
     private readonly path: string,
+    /** Told of the failure when it happens: what was written may not be on disk (the writer withdraws `data.have`). */
+    private readonly onFailure: (err: unknown) => void = () => undefined,
   ) {}
 
   add(bytes: number): void {
@@ -28,6 +30,7 @@ export class Writeback {
       .datasync()
       .catch((err: unknown) => {
         this.failure ??= fromFsError(err, `writing ${this.path} to disk`)
+        this.onFailure(this.failure)
       })
       .finally(() => {
         this.syncing = undefined
