@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import NoiseSecretStream from '@hyperswarm/secret-stream'
 import {
   BIN,
   BROADCAST,
@@ -108,7 +109,13 @@ function stoppedStats(s) {
  */
 async function stillServes(s, ms = 30_000) {
   const started = Date.now()
-  const client = await PeerClient.connect({ host: '127.0.0.1', port: s.port, requestTimeoutMs: ms })
+  // The encrypted transport, p2p-serve's default (a plain client is refused: E_AUTH).
+  const client = await PeerClient.connect({
+    host: '127.0.0.1',
+    port: s.port,
+    requestTimeoutMs: ms,
+    secure: { keyPair: NoiseSecretStream.keyPair() },
+  })
   const result = { seeder: s.name, chunks: 0, refused: 0, wrong: 0, ms: 0, ok: false }
   try {
     for (const f of files) {
