@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { existsSync, readlinkSync } from 'node:fs'
 import { type FileHandle, mkdir, open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -143,6 +143,31 @@ describe('packed writer on a failing disk', () => {
       restore()
     }
     assert.deepEqual(syncs, [true, true])
+  })
+
+  it('a downloads directory the download makes is synced into its parent, as is each parent it makes; one already there is not', async (t) => {
+    const { data, manifest } = sample(2 * 4096, 4096)
+    const root = join(await downloadsDir(t), '..')
+    const dir = join(root, 'made', 'deeper', 'downloads')
+    const synced: string[] = [] // the directories synced, in order
+    const restore = await replaced('sync', async function (this: FileHandle) {
+      if ((await this.stat()).isDirectory()) synced.push(readlinkSync(`/proc/self/fd/${this.fd}`))
+    })
+    try {
+      for (const entry of ['first', 'second']) {
+        const entryDir = join(root, entry)
+        await mkdir(entryDir)
+        const writer = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
+        if (entry === 'first')
+          assert.deepEqual(synced.splice(0), [join(root, 'made', 'deeper'), join(root, 'made'), root], 'at open')
+        else assert.deepEqual(synced.splice(0), [], 'nothing made, nothing synced at open')
+        for (const i of [0, 1]) await put(writer, i, data.subarray(i * 4096, (i + 1) * 4096))
+        await writer.finish()
+        assert.deepEqual(synced.splice(0), [dir], 'the final name')
+      }
+    } finally {
+      restore()
+    }
   })
 
   it('a directory sync that fails after the name: E_IO naming the file, which stays under its name', async (t) => {

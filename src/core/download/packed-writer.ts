@@ -1,4 +1,4 @@
-import { type FileHandle, mkdir, unlink } from 'node:fs/promises'
+import { type FileHandle, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from '../bitfield.js'
 import { directChunkSize, readChunkSync, reopenDirect } from '../direct-io.js'
@@ -18,6 +18,7 @@ import { HashedWrites, type Verified } from './hashed-writes.js'
 import { HavePublisher, IN_PROCESS_PUBLISH_MS } from './have-publisher.js'
 import { openPackedData } from './packed-data.js'
 import type { FinishOptions, PackedWriterOptions } from './packed-writer-options.js'
+import { mkdirDurable } from './tree-durable.js'
 import type { TreeBuilt } from './tree-writer.js'
 import { WholeFileHash } from './whole-file-hash.js'
 import { Writeback } from './writeback.js'
@@ -132,7 +133,7 @@ export class PackedWriter {
     let directFd: number | undefined
     let writer: PackedWriter | undefined
     try {
-      await mkdir(downloadsDir, { recursive: true })
+      await mkdirDurable(downloadsDir)
       const plan = planOf(manifest)
       const opened = await openPackedData(entryDir, plan.packedSize)
       handle = opened.handle

@@ -13,7 +13,7 @@ import { printable } from '../printable.js'
 import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
 import { AnchorMismatch, TreeAnchors } from './tree-anchors.js'
-import { filesystemSyncFor, type SyncFilesystem } from './tree-durable.js'
+import { filesystemSyncFor, mkdirDurable, type SyncFilesystem } from './tree-durable.js'
 import {
   assertChain,
   assertMade,
@@ -115,7 +115,7 @@ export class TempTree {
     let root: string | undefined
     let tree: TempTree | undefined
     try {
-      await mkdir(o.downloadsDir, { recursive: true })
+      await mkdirDurable(o.downloadsDir)
       root = join(o.downloadsDir, `${prefix}${randomBytes(6).toString('hex')}`)
       await mkdir(root, { mode: 0o700 }) // fails on anything already there, a link included
       const sync = o.syncFilesystem === false ? undefined : (o.syncFilesystem ?? (await filesystemSyncFor(root)))

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process'
 import { constants, existsSync } from 'node:fs'
-import { open, statfs } from 'node:fs/promises'
+import { mkdir, open, statfs } from 'node:fs/promises'
 import { release } from 'node:os'
-import { join, sep } from 'node:path'
+import { dirname, join, resolve, sep } from 'node:path'
 import { OPEN_DIR } from '../dir-fd.js'
 import type { MadeTable } from './made-table.js'
 
@@ -158,6 +158,20 @@ async function syncParents(tree: DurableTree, signal?: AbortSignal): Promise<num
     synced += parents.length
   }
   return synced
+}
+
+/**
+ * `dir` made with any parents missing, each new one synced into its parent: a file named in a directory the
+ * download made must not lose that directory at a power loss (the name's own sync covers only its entry in `dir`).
+ */
+export async function mkdirDurable(dir: string): Promise<void> {
+  const created = await mkdir(dir, { recursive: true })
+  if (created === undefined) return
+  const first = resolve(created)
+  for (let made = resolve(dir); ; made = dirname(made)) {
+    await syncDir(dirname(made))
+    if (made === first || dirname(made) === made) return
+  }
 }
 
 export function syncDir(path: string): Promise<void> {
