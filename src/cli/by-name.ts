@@ -25,7 +25,11 @@ export interface NameGate {
  *   (its chunks stay in the store, resumable), and once the name is quiet it
  *   goes to `targetAmong` as it would have before any byte was fetched:
  *   E_AMBIGUOUS, or the prompt on a terminal, and then the file picked is
- *   fetched; so does the first file's vanishing (E_NOT_FOUND, as before);
+ *   fetched;
+ * - the first file's vanishing is not another file: its download goes on
+ *   (a peer that left is waited for as any download waits, up to --wait,
+ *   then E_NO_PEER), so a goodbye, or one a stranger forged from the
+ *   seeder's address, does not stop it;
  * - Ctrl-C within the interval decides nothing: the download stops, and
  *   nothing takes the final name;
  * - a download that fails before the interval is over reports its own error
@@ -50,7 +54,8 @@ export async function fetchByName<T>(
   }
   const id = first[0]!
   const others = (): string[] => ids().filter((other) => other !== id)
-  // The decision, as pickTarget takes it: the name is this file's only if it alone is listed once it is quiet.
+  // The decision, as pickTarget takes it: the name is this file's if no other file of it is listed once it is
+  // quiet. Its own peers may have left meanwhile: that is for its download to wait out, not a reason to stop it.
   const decision: Promise<'only' | 'not only' | 'stopped'> = settleAnswers(
     ctx,
     directory,
@@ -58,7 +63,7 @@ export async function fetchByName<T>(
     NAME_QUIET_MS,
     deadline,
   ).then(
-    () => (ids().length === 1 && others().length === 0 ? 'only' : 'not only'),
+    () => (others().length === 0 ? 'only' : 'not only'),
     () => 'stopped', // Ctrl-C: nothing is decided, and nothing may take the final name
   )
   const stop = new AbortController()

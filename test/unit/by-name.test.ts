@@ -127,10 +127,23 @@ describe('fetchByName', () => {
     assert.equal(calls.length, 1)
   })
 
-  it('says E_NOT_FOUND, as before, when the first file is gone by the time the name is quiet', async () => {
+  it('goes on with the first file when it is gone by the time the name is quiet: a goodbye (or a forged one) is no other file', async () => {
     const dir = answeredA([300, 'leave', 'a'])
-    const { fetch } = recordingFetch(download(60_000))
-    await rejectsWith(byName(dir, fetch), 'E_NOT_FOUND')
+    const { calls, fetch } = recordingFetch(download(NAME_QUIET_MS + 500))
+    assert.equal(await byName(dir, fetch), 'receipt')
+    assert.deepEqual(
+      calls.map((c) => [c.id, c.speculative]),
+      [['a', true]],
+      'the one download, never stopped',
+    )
+  })
+
+  it('the first file gone and another there once the name is quiet: the download stops for the other', async () => {
+    const dir = answeredA([200, 'leave', 'a'], [300, 'answer', 'b'])
+    const { calls, fetch } = recordingFetch(download(60_000))
+    const result = await byName(dir, (id, gate) => (gate ? fetch(id, gate) : Promise.resolve(`then ${id}`)))
+    assert.equal(result, 'then b', 'the only file listed once quiet')
+    assert.equal(calls.length, 1)
   })
 
   it("Ctrl-C while the name is decided stops the download before its final name, with the user's reason", async () => {
