@@ -135,6 +135,20 @@ describe('manifest fetch: hedged requests', () => {
     for (const p of silent) assert.equal(p.closed(), p.connections())
   })
 
+  it('peers that answer only E_BUSY (at their connection limit): E_NO_PEER at the deadline, naming the refusal; one without the file: E_NOT_FOUND', async (t) => {
+    const s = await setup(t)
+    const answer = (code: string, message: string) => encodeFrame({ type: 'error', code, message })
+    const busy = await Promise.all(
+      [0, 1].map(() => fakePeer(t, answer('E_BUSY', 'this peer is at its limit of 256 connections; try again later'))),
+    )
+    await assert.rejects(
+      s.race(busy, 1500),
+      (err) => hasCode(err, 'E_NO_PEER') && /at its limit/.test(err.message) && /busy or unreachable/.test(err.message),
+    )
+    const without = await fakePeer(t, answer('E_NOT_FOUND', 'no such manifest'))
+    await assert.rejects(s.race([without], 1500), (err) => hasCode(err, 'E_NOT_FOUND'))
+  })
+
   it('a crowd of silent peers from a few addresses: addresses take turns, so the seeder at its own is asked among the first', async (t) => {
     const s = await setup(t)
     // 4 addresses × 50 ports (Linux routes all of 127/8 to loopback), the seeder alone at 127.0.0.1. Drawn

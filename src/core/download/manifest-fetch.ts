@@ -77,6 +77,23 @@ export async function fetchManifest(options: ManifestFetchOptions): Promise<Mani
   return new ManifestRace(options).run()
 }
 
+/** Failures that say a peer is there but could not answer now, not that the file is unknown to it. */
+const FOR_NOW: ReadonlySet<string> = new Set(['E_BUSY', 'E_TIMEOUT', 'E_CONNECT', 'E_CLOSED'])
+
+/**
+ * What a race that ended without a manifest reports, by the last failure: the manifest came and was refused
+ * (a folder's bad paths, say), `E_BAD_MANIFEST`; peers were there but busy or unreachable, `E_NO_PEER` (exit 4:
+ * run again later; a seeder at its connection limit answers `E_BUSY`); else `E_NOT_FOUND`.
+ */
+export function raceLost(id: string, last: P2PError | undefined): P2PError {
+  const why = last ? ` (last error: ${last.message} [${last.code}])` : ''
+  const lost = `no peer delivered the manifest of ${id.slice(0, 12)}… in time${why}`
+  if (last?.code === 'E_BAD_MANIFEST') return new P2PError('E_BAD_MANIFEST', `${lost}: is a seeder running?`)
+  if (last && FOR_NOW.has(last.code))
+    return new P2PError('E_NO_PEER', `${lost}: the peers that have it are busy or unreachable; run again later`)
+  return new P2PError('E_NOT_FOUND', `${lost}: is a seeder running?`)
+}
+
 class ManifestRace {
   private readonly attempts = new Map<string, Attempt>()
   /** When each candidate may be asked (again). */
@@ -106,14 +123,7 @@ class ManifestRace {
         this.options.signal.throwIfAborted()
         if (this.winner) return this.winner
         const left = this.options.deadline - this.options.now()
-        if (left <= 0 && !this.arriving()) {
-          const why = this.lastError ? ` (last error: ${this.lastError.message} [${this.lastError.code}])` : ''
-          // The manifest came, and was refused (a folder's bad paths, say): that, not "not found", is what happened.
-          throw new P2PError(
-            this.lastError?.code === 'E_BAD_MANIFEST' ? 'E_BAD_MANIFEST' : 'E_NOT_FOUND',
-            `no peer delivered the manifest of ${this.options.id.slice(0, 12)}… in time${why}: is a seeder running?`,
-          )
-        }
+        if (left <= 0 && !this.arriving()) throw raceLost(this.options.id, this.lastError)
         // Past the deadline nobody new is asked: only a manifest still arriving is waited for.
         const waiting = left > 0 && this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
