@@ -123,7 +123,7 @@ export const listenCommand = defineCommand({
     const live = process.stdout.isTTY && !json
     const file = dictionaryFileWriter(
       settings.dictionary,
-      () => listener.snapshot(),
+      () => listener.snapshotText(),
       (err) => log.warn({ err: (err as Error).message }, 'dictionary not written'),
     )
     const print = latestLinePrinter()

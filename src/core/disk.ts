@@ -53,6 +53,29 @@ export interface AtomicWriteOptions {
  * All of `bytes` from offset 0, in plain writes of at most BUFFERED_WRITE_BYTES (write-fully.ts):
  * FileHandle.writeFile is several times slower for 1 MiB buffers (docs/benchmarks.md).
  */
+/** Text made piece by piece (a generator), written in about PIECES_BYTES at a time: the whole never in memory. */
+async function writePieces(handle: FileHandle, pieces: Iterable<string>): Promise<void> {
+  let batch: string[] = []
+  let length = 0
+  let position = 0
+  const write = async () => {
+    const bytes = Buffer.from(batch.join(''), 'utf8')
+    batch = []
+    length = 0
+    await writeFully(handle.fd, bytes, position)
+    position += bytes.length
+  }
+  for (const piece of pieces) {
+    batch.push(piece)
+    length += piece.length
+    if (length >= PIECES_BYTES) await write()
+  }
+  if (length > 0) await write()
+}
+
+/** What writePieces gathers before a write (in UTF-16 code units). */
+const PIECES_BYTES = 256 * 1024
+
 function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
   return writeFully(handle.fd, bytes, 0)
 }
@@ -78,13 +101,15 @@ export async function writeNewFile(path: string, data: Uint8Array): Promise<void
 /** Write `data` to a temp file beside `path`, optionally fsync, then rename over `path`. */
 export async function writeFileAtomic(
   path: string,
-  data: Uint8Array | string,
+  data: Uint8Array | string | Iterable<string>,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const temp = tempPathFor(path)
   const handle = await open(temp, 'wx')
   try {
-    await writeAll(handle, typeof data === 'string' ? Buffer.from(data, 'utf8') : data)
+    if (typeof data === 'string') await writeAll(handle, Buffer.from(data, 'utf8'))
+    else if (data instanceof Uint8Array) await writeAll(handle, data)
+    else await writePieces(handle, data)
     if (options.fsync) await handle.sync()
   } catch (err) {
     await handle.close().catch(() => undefined)

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { DiscoveryListener } from '../../src/core/discovery/listener.js'
-import { PeerDirectory } from '../../src/core/download/peers.js'
+import { DOWNLOAD_DICTIONARY_MAX_BYTES, PeerDirectory } from '../../src/core/download/peers.js'
 import { waitForQuiet } from '../../src/core/download/quiet.js'
 import { silentLogger } from '../../src/core/log.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
@@ -88,5 +89,61 @@ describe('PeerDirectory: waiting for the answers about a name (real listener, lo
     abort.abort()
     await aborted
     assert.equal(peers.listenerCount('change'), 0, 'no listener left behind')
+  })
+})
+
+describe('PeerDirectory: the content dictionary file', () => {
+  /** A version-2 dictionary file naming `name` under one id, padded to about `bytes` with other files' claims. */
+  const dictionaryText = (name: string, bytes: number): string => {
+    const now = new Date().toISOString()
+    const claim = (chunks: number, have: string) => ({
+      peer: 'p1',
+      address: '127.0.0.1',
+      port: 7001,
+      have,
+      lastSeen: now,
+      name,
+      size: chunks * 1024 * 1024,
+      chunks,
+    })
+    const files: Record<string, unknown> = {
+      [fakeId(1)]: { name, size: 8 * 1024 * 1024, chunks: 8, disputed: false, peers: [claim(8, 'all')] },
+    }
+    const padChunks = 8 * 1024 * 1024 // a 1 MiB have-set: ~1.4 MB of text each
+    for (let i = 2; JSON.stringify(files).length < bytes; i++)
+      files[fakeId(i)] = {
+        name: `pad${i}.bin`,
+        size: padChunks * 1024 * 1024,
+        chunks: padChunks,
+        disputed: false,
+        peers: [{ ...claim(padChunks, Buffer.alloc(padChunks / 8, 0x0f).toString('base64')), name: `pad${i}.bin` }],
+      }
+    return JSON.stringify({ version: 2, updatedAt: now, files })
+  }
+
+  it('reads a file of ordinary size, and not one past DOWNLOAD_DICTIONARY_MAX_BYTES (live discovery only then)', async (t) => {
+    const dir = await tmpDir(t)
+    const path = join(dir, 'dictionary.json')
+    await writeFile(path, dictionaryText('small.bin', 0))
+    const listener = new DiscoveryListener({
+      udpPort: await freeUdpPort(),
+      broadcast: [BROADCAST],
+      staleAfterMs: 60_000,
+    })
+    const peers = new PeerDirectory(listener, path, 60_000, silentLogger())
+    await peers.start()
+    onCleanup(t, () => peers.stop())
+    assert.deepEqual(
+      peers.named('small.bin').map((f) => f.id),
+      [fakeId(1)],
+      'read',
+    )
+    const large = dictionaryText('large.bin', DOWNLOAD_DICTIONARY_MAX_BYTES + 1)
+    assert.ok(Buffer.byteLength(large) > DOWNLOAD_DICTIONARY_MAX_BYTES)
+    await writeFile(path, large)
+    const deadline = Date.now() + 10_000
+    while (peers.named('small.bin').length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    assert.deepEqual(peers.named('small.bin'), [], 'what the file said before is let go')
+    assert.deepEqual(peers.named('large.bin'), [], 'the large file is not read')
   })
 })

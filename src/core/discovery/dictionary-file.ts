@@ -89,6 +89,35 @@ export function toSnapshot(files: KnownFile[], c: Clocks): DictionarySnapshot {
 }
 
 /**
+ * The text of `JSON.stringify(toSnapshot(files, c), null, 1)` and a newline, made claim by claim: a writer
+ * that writes each piece as it comes (disk.ts writeFileAtomic) never holds more than one claim's have-set in
+ * base64 (at most the per-address cap's), where the snapshot object, its text and its bytes held the whole
+ * dictionary three times over (a flood of 2^24-chunk claims took p2p-listen to ~540 MB at the default 32 MiB).
+ */
+export function* snapshotText(files: KnownFile[], c: Clocks): Generator<string> {
+  const updatedAt = JSON.stringify(new Date(c.wallNow).toISOString())
+  yield `{\n "version": ${DICTIONARY_FILE_VERSION},\n "updatedAt": ${updatedAt},\n "files": {`
+  let first = true
+  for (const f of files) {
+    const peers = [...f.peers] // as they are now: claims come and go while the pieces are written
+    // The file's own fields as JSON.stringify indents them at this depth; "peers" is their last key.
+    const head = JSON.stringify({ ...filePart(f), peers: [] }, null, 1).replaceAll('\n', '\n  ')
+    const at = head.lastIndexOf(EMPTY_PEERS)
+    yield `${first ? '' : ','}\n  ${JSON.stringify(f.id)}: ${head.slice(0, at)}"peers": [`
+    first = false
+    for (let i = 0; i < peers.length; i++) {
+      const p = peers[i]!
+      const claim = { ...claimPart(p, c), have: p.have.isComplete() ? 'all' : p.have.toBase64() }
+      yield `${i === 0 ? '' : ','}\n    ${JSON.stringify(claim, null, 1).replaceAll('\n', '\n    ')}`
+    }
+    yield `${peers.length === 0 ? '' : '\n   '}]${head.slice(at + EMPTY_PEERS.length)}`
+  }
+  yield first ? '}\n}\n' : '\n }\n}\n'
+}
+
+const EMPTY_PEERS = '"peers": []'
+
+/**
  * One line for `p2p-listen --json`, at most `maxBytes`: the file's shape with
  * each peer's have-set given as `held` (how many chunks it has) instead of a
  * bitfield, files in dictionary order until the line is full, and `omitted`
@@ -214,10 +243,25 @@ export async function writeDictionaryFile(path: string, snapshot: DictionarySnap
   await writeFileAtomic(path, `${JSON.stringify(snapshot, null, 1)}\n`)
 }
 
+/** `pieces` as they come, the time spent making each added to `spent.ms`. */
+function* timed(pieces: Iterable<string>, spent: { ms: number }): Generator<string> {
+  const it = pieces[Symbol.iterator]()
+  for (;;) {
+    const began = performance.now()
+    const next = it.next()
+    spent.ms += performance.now() - began
+    if (next.done === true) return
+    yield next.value
+  }
+}
+
 /** The least time from one write of a kept dictionary file to the next. */
 export const DICTIONARY_WRITE_GAP_MS = 100
 
-/** Keeps `path` current with `snapshot()`: `request()` after each change, `flush()` before stopping. */
+/**
+ * Keeps `path` current with `snapshot()` (a snapshot, or its text in pieces: `snapshotText`): `request()` after
+ * each change, `flush()` before stopping.
+ */
 export interface DictionaryFileWriter {
   request(): void
   flush(): Promise<void>
@@ -232,11 +276,18 @@ export interface DictionaryFileWriter {
  */
 export function dictionaryFileWriter(
   path: string,
-  snapshot: () => DictionarySnapshot,
+  snapshot: () => DictionarySnapshot | Iterable<string>,
   onError: (err: unknown) => void,
 ): DictionaryFileWriter {
   const writes = new Coalescer(
-    () => writeDictionaryFile(path, snapshot()),
+    async () => {
+      const made = snapshot()
+      if (!(Symbol.iterator in made)) return writeDictionaryFile(path, made)
+      // Text made piece by piece between the writes: its CPU is counted here, as the rest is the disk's.
+      const spent = { ms: 0 }
+      await writeFileAtomic(path, timed(made, spent))
+      return spent.ms
+    },
     (cpuMs) => Math.max(DICTIONARY_WRITE_GAP_MS, 4 * cpuMs),
     onError,
   )

@@ -8,7 +8,7 @@ import { type DiscoveryMessage, encodeQuery, type QueryWant } from './announceme
 import { decodeDatagram } from './announcement-decode.js'
 import { AnsweringPeers } from './answering-peers.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
-import { type DictionarySnapshot, jsonLine, toSnapshot } from './dictionary-file.js'
+import { type DictionarySnapshot, jsonLine, snapshotText, toSnapshot } from './dictionary-file.js'
 import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
 import type { FamilyOptions } from './interfaces.js'
 import type { KnownPeers } from './known-peers.js'
@@ -192,6 +192,11 @@ export class DiscoveryListener extends EventEmitter {
   /** The dictionary in its file format (lastSeen converted to wall-clock time). */
   snapshot(): DictionarySnapshot {
     return toSnapshot(this.files(), this.clocks())
+  }
+
+  /** The same as the dictionary file's text, made claim by claim as it is written (dictionary-file.ts). */
+  snapshotText(): Iterable<string> {
+    return snapshotText(this.files(), this.clocks())
   }
 
   /** The dictionary as one bounded line (p2p-listen --json). */

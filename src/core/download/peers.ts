@@ -19,8 +19,14 @@ import { nextChange } from './next-change.js'
  * Everything a downloader knows about who has what: its own discovery
  * listener (so it works without p2p-listen and sees peers join and leave
  * during the download) merged with the content dictionary file that a
- * running p2p-listen keeps. The file is re-read when it changes; its
- * entries count only while their lastSeen is within staleAfter.
+ * running p2p-listen keeps. The file is re-read when it changes, at most
+ * once a second and at most a tenth of the time (a re-read that took 50 ms
+ * waits 500 ms before the next), and only while it is at most
+ * DOWNLOAD_DICTIONARY_MAX_BYTES: a LAN's flood of large have-sets grew one to
+ * 25 MB, whose every re-read held this process's main thread for ~140 ms and
+ * took its memory from 60 to 160–260 MB (docs/reliability.md case 26); the
+ * download hears the LAN itself meanwhile. Its entries count only while their
+ * lastSeen is within staleAfter.
  *
  * Everything here is a claim by one peer: an id is listed under every name a
  * live peer gives it, so a name two ids claim is ambiguous, and every peer
@@ -47,10 +53,19 @@ export function createPeerDirectory(options: PeerDirectoryOptions, collaborators
   )
 }
 
+/** The largest content dictionary file a download reads (tens of thousands of claims); past it, live discovery only. */
+export const DOWNLOAD_DICTIONARY_MAX_BYTES = 8 * 1024 * 1024
+/** The least time from one look at the dictionary file to the next. */
+const RELOAD_EVERY_MS = 1000
+
 export class PeerDirectory extends EventEmitter implements PeerFinder {
   private fromFile = new Map<string, KnownFile>()
   private fileStamp = ''
   private poller: NodeJS.Timeout | undefined
+  /** When the file may be looked at again (performance.now()): a tenth of the time at most goes to it. */
+  private nextLookAt = 0
+  /** The file was found too large (logged once until it is not). */
+  private tooLarge = false
 
   constructor(
     private readonly listener: DiscoveryListener,
@@ -78,7 +93,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     this.listener.query()
     this.queriedAt = performance.now()
     await this.reloadFile()
-    this.poller = setInterval(() => void this.reloadFile(), 1000).unref()
+    this.poller = setInterval(() => void this.reloadFile(), RELOAD_EVERY_MS).unref()
   }
 
   async stop(): Promise<void> {
@@ -141,12 +156,25 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   }
 
   private async reloadFile(): Promise<void> {
-    if (this.dictionaryPath === undefined) return
+    if (this.dictionaryPath === undefined || performance.now() < this.nextLookAt) return
+    const began = performance.now()
     try {
-      const stamp = stampOf(await stat(this.dictionaryPath, { bigint: true }))
+      const stats = await stat(this.dictionaryPath, { bigint: true })
+      const stamp = stampOf(stats)
       if (stamp === this.fileStamp) return
       this.fileStamp = stamp
-      const json = await readDictionaryFile(this.dictionaryPath)
+      if (stats.size > DOWNLOAD_DICTIONARY_MAX_BYTES) {
+        if (!this.tooLarge)
+          this.log.info(
+            { bytes: Number(stats.size), most: DOWNLOAD_DICTIONARY_MAX_BYTES },
+            'content dictionary file too large to read; using live discovery only',
+          )
+        this.tooLarge = true
+        this.fromFile = new Map()
+        return
+      }
+      this.tooLarge = false
+      const json = await readDictionaryFile(this.dictionaryPath, DOWNLOAD_DICTIONARY_MAX_BYTES)
       // The file's wall-clock times, moved onto the listener's monotonic clock.
       const files =
         json === undefined ? [] : claimsFromSnapshot(json, (wall) => this.listener.clock() - (Date.now() - wall))
@@ -155,6 +183,8 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         this.log.debug({ err: (err as Error).message }, 'content dictionary unreadable; using live discovery only')
+    } finally {
+      this.nextLookAt = performance.now() + 9 * (performance.now() - began)
     }
   }
 }
