@@ -87,6 +87,34 @@ describe('chunk server over the encrypted transport', () => {
     assert.equal(server.stats.reclaimedIdle, 1)
     assert.equal(server.openConnections, 4)
   })
+  it('when full of connections that keep asking for what it does not have, a newcomer takes the slot of one never served, however briefly idle', async (t) => {
+    const { id, server, port } = await encryptedSeeder(t, 100_000, {
+      limits: { maxConnections: 4 },
+      reclaimIdleMs: 60_000, // never reached here: idleness alone would free no slot
+    })
+    const secure = { keyPair: NoiseSecretStream.keyPair() }
+    const asking: PeerClient[] = []
+    for (let i = 0; i < 4; i++) {
+      const c = await PeerClient.connect({ host: '127.0.0.1', port, secure })
+      onCleanup(t, () => c.close())
+      await assert.rejects(c.fetchManifest('f'.repeat(64)), (err) => hasCode(err, 'E_NOT_FOUND'))
+      asking.push(c)
+    }
+    // Each asks again every 50 ms, as the attacker's did every second: never idle for long.
+    const again = setInterval(() => {
+      for (const c of asking) c.fetchManifest('f'.repeat(64)).catch(() => undefined)
+    }, 50)
+    onCleanup(t, () => clearInterval(again))
+    for (let i = 0; i < 3; i++) {
+      const honest = await PeerClient.connect({ host: '127.0.0.1', port, secure })
+      onCleanup(t, () => honest.close())
+      assert.equal(sha256Hex(await honest.fetchManifest(id)), id)
+    }
+    assert.equal(server.stats.reclaimedUnserved, 3)
+    assert.equal(server.stats.refusedBusy, 0)
+    assert.equal(server.openConnections, 4)
+  })
+
   it('refused connections (E_BUSY, or a plain client) that trickle bytes neither linger nor log without bound: 4 answered per address, each cut off a second after its refusal', async (t) => {
     const lines: string[] = []
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })

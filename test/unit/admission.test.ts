@@ -48,10 +48,29 @@ describe('connection table (admission.ts)', () => {
     assert.deepEqual(table.admit('a'), { admitted: false, reason: 'address' })
   })
 
-  it('property: counts stay exact, limits hold, each slot is released once, only silent or long-idle connections are reclaimed', () => {
+  it('when full and none is silent, an idle connection never given anything gives way before one served, however briefly idle', () => {
+    const now = 10_000
+    const table = new ConnectionTable<FakeConnection>(limits, () => now)
+    const served = new FakeConnection({ idleSince: 8_000 }, 'a') // idle 2 s: past reclaimIdleMs
+    const unservedRecent = new FakeConnection({ idleSince: 9_990, unserved: true }, 'b')
+    const unservedOlder = new FakeConnection({ idleSince: 9_900, unserved: true }, 'c')
+    const busy = new FakeConnection({ busy: true }, 'd')
+    for (const c of [served, unservedRecent, unservedOlder, busy]) table.add(c, c.address)
+    assert.deepEqual(table.admit('e'), { admitted: true, reclaimed: 'unserved' })
+    assert.equal(unservedOlder.reclaimed, 1, 'the unserved one idle longest')
+    table.add(new FakeConnection({ busy: true }, 'e'), 'e')
+    assert.deepEqual(table.admit('f'), { admitted: true, reclaimed: 'unserved' })
+    assert.equal(unservedRecent.reclaimed, 1, 'idle 10 ms is enough when it was never served')
+    table.add(new FakeConnection({ busy: true }, 'f'), 'f')
+    assert.deepEqual(table.admit('g'), { admitted: true, reclaimed: 'idle' })
+    assert.equal(served.reclaimed, 1, 'then the served one idle past reclaimIdleMs')
+  })
+
+  it('property: counts stay exact, limits hold, each slot is released once, only silent, unserved idle or long-idle connections are reclaimed', () => {
     const use = fc.oneof(
       fc.record({ silentSince: fc.integer({ min: 0, max: 5000 }) }),
       fc.record({ idleSince: fc.integer({ min: 0, max: 5000 }) }),
+      fc.record({ idleSince: fc.integer({ min: 0, max: 5000 }), unserved: fc.constant(true) }),
       fc.constant({ busy: true as const }),
     )
     const op = fc.oneof(
@@ -73,7 +92,10 @@ describe('connection table (admission.ts)', () => {
             assert.ok(reclaimed.length <= 1)
             for (const c of reclaimed) {
               const u = c.use
-              assert.ok('silentSince' in u || ('idleSince' in u && u.idleSince <= now - limits.reclaimIdleMs))
+              assert.ok(
+                'silentSince' in u ||
+                  ('idleSince' in u && (u.unserved === true || u.idleSince <= now - limits.reclaimIdleMs)),
+              )
               assert.ok(admission.admitted)
               open.splice(open.indexOf(c), 1)
               released.add(c)
@@ -85,7 +107,11 @@ describe('connection table (admission.ts)', () => {
               open.push(c)
             } else if (admission.reason === 'full') {
               assert.equal(open.length, limits.maxConnections)
-              assert.ok(open.every((c) => 'busy' in c.use || ('idleSince' in c.use && c.use.idleSince > now - 1000)))
+              assert.ok(
+                open.every(
+                  (c) => 'busy' in c.use || ('idleSince' in c.use && c.use.idleSince > now - 1000 && !c.use.unserved),
+                ),
+              )
             }
           } else if (open.length > 0) {
             const c = open[o.pick % open.length]!

@@ -11,10 +11,18 @@
  *      an honest client asks within milliseconds of connecting, so to push
  *      an honest handshake out a flooder must open more connections than the
  *      table holds while that handshake runs;
- *   2. else the connection idle longest, if it has been idle at least
+ *   2. else the idle connection (nothing being answered) that has asked
+ *      but was never given a manifest or a chunk (every answer an error: ids
+ *      we do not have, "not now"), idle longest, however briefly: a
+ *      stranger with 17 addresses held all 256 slots with connections that
+ *      asked for an unknown manifest every second (never idle for
+ *      `reclaimIdleMs`), and every honest newcomer got E_BUSY; to keep a
+ *      slot now, a connection must be served, which costs it our upload
+ *      slots' turns;
+ *   3. else the connection idle longest, if it has been idle at least
  *      `reclaimIdleMs` (nothing asked or being answered): an idle pooled
  *      connection is cheap for its client to open again;
- *   3. else nobody: the newcomer gets E_BUSY.
+ *   4. else nobody: the newcomer gets E_BUSY.
  * The per-address cap is never lifted this way.
  *
  * Every admitted connection is released exactly once: `release` is
@@ -22,8 +30,8 @@
  * again when its socket's close event comes, which is then a no-op).
  */
 
-/** What a connection holds its slot for. */
-export type SlotUse = { silentSince: number } | { idleSince: number } | { busy: true }
+/** What a connection holds its slot for (`unserved`: it was never given a manifest or a chunk). */
+export type SlotUse = { silentSince: number } | { idleSince: number; unserved?: boolean } | { busy: true }
 
 export interface Slot {
   readonly use: SlotUse
@@ -38,11 +46,18 @@ export interface AdmissionLimits {
   reclaimIdleMs: number
 }
 
-export type Admission =
-  | { admitted: true; reclaimed?: 'silent' | 'idle' }
-  | { admitted: false; reason: 'full' | 'address' }
+export type Admission = { admitted: true; reclaimed?: Reclaimed } | { admitted: false; reason: 'full' | 'address' }
 
 export const DEFAULT_RECLAIM_IDLE_MS = 5_000
+
+/** Why a connection gave way (the order it is chosen in: admission.ts). */
+export type Reclaimed = 'silent' | 'unserved' | 'idle'
+
+const RECLAIM_WHY: Record<Reclaimed, string> = {
+  silent: 'the server was full and it had asked for nothing yet',
+  unserved: 'the server was full and nothing it asked for was given it',
+  idle: 'the server was full and it was idle longest',
+}
 
 export class ConnectionTable<C extends Slot> {
   private readonly held = new Map<C, string>()
@@ -77,11 +92,7 @@ export class ConnectionTable<C extends Slot> {
     const victim = this.victim()
     if (!victim) return { admitted: false, reason: 'full' }
     this.release(victim.connection)
-    victim.connection.reclaim(
-      victim.why === 'silent'
-        ? 'the server was full and it had asked for nothing yet'
-        : 'the server was full and it was idle longest',
-    )
+    victim.connection.reclaim(RECLAIM_WHY[victim.why])
     return { admitted: true, reclaimed: victim.why }
   }
 
@@ -102,19 +113,23 @@ export class ConnectionTable<C extends Slot> {
     return true
   }
 
-  private victim(): { connection: C; why: 'silent' | 'idle' } | undefined {
+  private victim(): { connection: C; why: Reclaimed } | undefined {
     let silent: { connection: C; since: number } | undefined
+    let unserved: { connection: C; since: number } | undefined
     let idle: { connection: C; since: number } | undefined
     const idleBefore = this.now() - this.limits.reclaimIdleMs
+    const older = (a: { since: number } | undefined, since: number) => a === undefined || since < a.since
     for (const connection of this.held.keys()) {
       const use = connection.use
       if ('silentSince' in use) {
-        if (!silent || use.silentSince < silent.since) silent = { connection, since: use.silentSince }
-      } else if ('idleSince' in use && use.idleSince <= idleBefore) {
-        if (!idle || use.idleSince < idle.since) idle = { connection, since: use.idleSince }
+        if (older(silent, use.silentSince)) silent = { connection, since: use.silentSince }
+      } else if ('idleSince' in use) {
+        if (use.unserved === true && older(unserved, use.idleSince)) unserved = { connection, since: use.idleSince }
+        if (use.idleSince <= idleBefore && older(idle, use.idleSince)) idle = { connection, since: use.idleSince }
       }
     }
     if (silent) return { connection: silent.connection, why: 'silent' }
+    if (unserved) return { connection: unserved.connection, why: 'unserved' }
     if (idle) return { connection: idle.connection, why: 'idle' }
     return undefined
   }

@@ -64,6 +64,8 @@ export class ServerConnection implements Evictable, Slot {
   private asked = false
   /** When it last asked, or an answer last went into the kernel. */
   private lastActive = this.openedAt
+  /** It was given a manifest or a chunk (admission.ts: one never given anything makes room first). */
+  private given = false
 
   /**
    * Refuse a connection with one error frame; it is cut off REFUSAL_GRACE_MS
@@ -116,7 +118,7 @@ export class ServerConnection implements Evictable, Slot {
   get use(): SlotUse {
     if (!this.asked) return { silentSince: this.openedAt }
     if (this.readAhead.unanswered + this.inSocket.size > 0) return { busy: true }
-    return { idleSince: this.lastActive }
+    return this.given ? { idleSince: this.lastActive } : { idleSince: this.lastActive, unserved: true }
   }
 
   reclaim(why: string): void {
@@ -245,6 +247,7 @@ export class ServerConnection implements Evictable, Slot {
       this.served++
       this.bytes += body.length
     }
+    this.given = true // a manifest or a chunk: of use to it
     this.inSocket.add(job)
     job.written()
     this.socket.cork()

@@ -80,6 +80,8 @@ export interface ServerStats {
   refusedUnanswered: number
   /** Connections closed to make room for a newcomer while the server was full: had asked nothing yet (admission.ts). */
   reclaimedSilent: number
+  /** The same, idle and never given a manifest or a chunk (every answer an error). */
+  reclaimedUnserved: number
   /** The same, idle longest (at least reclaimIdleMs). */
   reclaimedIdle: number
   requests: number

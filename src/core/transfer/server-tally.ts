@@ -15,6 +15,7 @@ export class ServerTally implements ConnectionCounters {
     refusedPerAddress: 0,
     refusedUnanswered: 0,
     reclaimedSilent: 0,
+    reclaimedUnserved: 0,
     reclaimedIdle: 0,
     requests: 0,
     chunksServed: 0,
