@@ -53,6 +53,7 @@ export async function fetchByName<T>(
     return fetch(await targetAmong(ctx, directory, name, interactive))
   }
   const id = first[0]!
+  const answered = directory.named(name)[0]! // kept: a file of the name even once its peers are gone
   const others = (): string[] => ids().filter((other) => other !== id)
   // The decision, as pickTarget takes it: the name is this file's if no other file of it is listed once it is
   // quiet. Its own peers may have left meanwhile: that is for its download to wait out, not a reason to stop it.
@@ -102,5 +103,6 @@ export async function fetchByName<T>(
     if (verdict === 'only') return fetch(id)
   }
   ctx.log.info({ name, started: id, files: ids().length }, 'another file of the name answered: download stopped')
-  return fetch(await targetAmong(ctx, directory, name, interactive))
+  // The file started on counts even if its peers left meanwhile (a forged goodbye must not hand the name to another).
+  return fetch(await targetAmong(ctx, directory, name, interactive, answered))
 }

@@ -158,15 +158,15 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     }
     return 0
   } catch (error) {
-    // Nobody answered at all: say where we looked and what the user can do.
-    if (hasCode(error, 'E_NOT_FOUND') && directory.files().length === 0) {
-      if (dht)
-        throw new P2PError(
-          'E_NO_PEER',
-          `${error.message}; no peer could deliver it: ${dht.describeAttempt()}; LAN: ${reach.advice()}`,
-        )
+    // Nobody answered at all (or none that could deliver): say where we looked and what the user can do.
+    const nobody = (hasCode(error, 'E_NOT_FOUND') || hasCode(error, 'E_NO_PEER')) && directory.files().length === 0
+    if (nobody && dht)
+      throw new P2PError(
+        'E_NO_PEER',
+        `${error.message}; no peer could deliver it: ${dht.describeAttempt()}; LAN: ${reach.advice()}`,
+      )
+    if (nobody && hasCode(error, 'E_NOT_FOUND'))
       throw new P2PError('E_NOT_FOUND', `${error.message}; no peer answered: ${reach.advice()}`)
-    }
     throw error
   } finally {
     await stopAll({ 'peer discovery': directory.stop(), 'the DHT': dht?.stop(), seeding: seeding?.stop() }, ctx)

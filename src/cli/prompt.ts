@@ -110,8 +110,14 @@ export async function targetAmong(
   directory: PeerDirectory,
   name: string,
   interactive: boolean,
+  /** A file of the name that answered and is listed no more (by-name.ts): still one of the name's files. */
+  answered?: KnownFile,
 ): Promise<string> {
-  const matches: KnownFile[] = directory.named(name)
+  const listed: KnownFile[] = directory.named(name)
+  const matches =
+    answered === undefined || listed.some((f) => f.id === answered.id) || listed.length === 0
+      ? listed
+      : [answered, ...listed]
   if (matches.length === 0) {
     throw new P2PError(
       'E_NOT_FOUND',

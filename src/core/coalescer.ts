@@ -2,10 +2,9 @@
  * Many asks, few runs: each run (typically replacing a small file with the
  * state of the moment) answers every ask made before it started. One run at
  * a time; the next starts no sooner than `gapMs(cpuMs)` after the previous
- * one ended, where `cpuMs` is that run's synchronous part, plus what the run
- * resolves to when that is a number (a run that makes its state piece by piece
- * across awaits counts its own CPU so): a writer whose snapshot is costly
- * spaces its runs by their CPU, not only by a fixed time. Every ask is followed by a run that starts after it, unless
+ * one ended, where `cpuMs` is that run's synchronous part (so a writer whose
+ * snapshot is costly can space its runs by their CPU, not only by a fixed
+ * time). Every ask is followed by a run that starts after it, unless
  * `stop()` came first.
  */
 export class Coalescer {
@@ -17,7 +16,7 @@ export class Coalescer {
 
   constructor(
     /** The work; its failures go to `onError`, never to an ask. */
-    private readonly run: () => Promise<number | undefined | void>,
+    private readonly run: () => Promise<void>,
     private readonly gapMs: (cpuMs: number) => number,
     private readonly onError: (err: unknown) => void,
   ) {}
@@ -70,17 +69,14 @@ export class Coalescer {
     this.disarm()
     this.pending = false
     const began = performance.now()
-    let ran: Promise<number | undefined | void>
+    let ran: Promise<void>
     try {
       ran = this.run()
     } catch (err) {
       ran = Promise.reject(err)
     }
-    let cpuMs = performance.now() - began
+    const cpuMs = performance.now() - began
     const running = ran
-      .then((reported) => {
-        if (typeof reported === 'number') cpuMs += reported
-      })
       .catch((err: unknown) => this.onError(err))
       .finally(() => {
         this.running = undefined

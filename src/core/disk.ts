@@ -53,29 +53,6 @@ export interface AtomicWriteOptions {
  * All of `bytes` from offset 0, in plain writes of at most BUFFERED_WRITE_BYTES (write-fully.ts):
  * FileHandle.writeFile is several times slower for 1 MiB buffers (docs/benchmarks.md).
  */
-/** Text made piece by piece (a generator), written in about PIECES_BYTES at a time: the whole never in memory. */
-async function writePieces(handle: FileHandle, pieces: Iterable<string>): Promise<void> {
-  let batch: string[] = []
-  let length = 0
-  let position = 0
-  const write = async () => {
-    const bytes = Buffer.from(batch.join(''), 'utf8')
-    batch = []
-    length = 0
-    await writeFully(handle.fd, bytes, position)
-    position += bytes.length
-  }
-  for (const piece of pieces) {
-    batch.push(piece)
-    length += piece.length
-    if (length >= PIECES_BYTES) await write()
-  }
-  if (length > 0) await write()
-}
-
-/** What writePieces gathers before a write (in UTF-16 code units). */
-const PIECES_BYTES = 256 * 1024
-
 function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
   return writeFully(handle.fd, bytes, 0)
 }
@@ -101,15 +78,13 @@ export async function writeNewFile(path: string, data: Uint8Array): Promise<void
 /** Write `data` to a temp file beside `path`, optionally fsync, then rename over `path`. */
 export async function writeFileAtomic(
   path: string,
-  data: Uint8Array | string | Iterable<string>,
+  data: Uint8Array | string,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const temp = tempPathFor(path)
   const handle = await open(temp, 'wx')
   try {
-    if (typeof data === 'string') await writeAll(handle, Buffer.from(data, 'utf8'))
-    else if (data instanceof Uint8Array) await writeAll(handle, data)
-    else await writePieces(handle, data)
+    await writeAll(handle, typeof data === 'string' ? Buffer.from(data, 'utf8') : data)
     if (options.fsync) await handle.sync()
   } catch (err) {
     await handle.close().catch(() => undefined)
@@ -140,17 +115,20 @@ export async function writeFileAtomic(
  * while the rename waits there (only the store's owner can) is not caught.
  * Calls for one path must not overlap (each caller coalesces its own: one
  * at a time), or an older version could be renamed in last.
- * Not for anything large.
+ * Text made piece by piece is written as it comes (writePiecesSync): the
+ * dictionary file, tens of MiB under a flood, whose writes its coalescer
+ * spaces by the CPU they take. Nothing else large: it holds the caller.
  */
 export async function replaceSmallFile(
   path: string,
-  data: Uint8Array,
+  data: Uint8Array | Iterable<string>,
   options: { within?: string } = {},
 ): Promise<void> {
   const temp = tempPathFor(path)
   const fd = openSync(temp, 'wx')
   try {
-    for (let done = 0; done < data.byteLength; ) done += writeSync(fd, data, done, data.byteLength - done, done)
+    if (data instanceof Uint8Array) writeAllSync(fd, data, 0)
+    else writePiecesSync(fd, data)
   } catch (err) {
     closeSync(fd)
     unlinkQuietly(temp)
@@ -165,6 +143,42 @@ export async function replaceSmallFile(
     throw err
   }
 }
+
+function writeAllSync(fd: number, data: Uint8Array, position: number): void {
+  for (let done = 0; done < data.byteLength; )
+    done += writeSync(fd, data, done, data.byteLength - done, position + done)
+}
+
+/**
+ * Text made piece by piece (a generator) written as it comes, in batches of about PIECES_CODE_UNITS: the
+ * whole is never in memory, and making it happens within the caller's synchronous part, so whatever spaces
+ * its runs by their CPU (coalescer.ts) counts it.
+ */
+function writePiecesSync(fd: number, pieces: Iterable<string>): void {
+  let batch: string[] = []
+  let units = 0
+  let position = 0
+  const flush = () => {
+    const bytes = Buffer.from(batch.length === 1 ? batch[0]! : batch.join(''), 'utf8')
+    writeAllSync(fd, bytes, position)
+    position += bytes.byteLength
+    batch = []
+    units = 0
+  }
+  for (const piece of pieces) {
+    if (piece.length >= PIECES_CODE_UNITS) {
+      // A large piece alone, not joined into a batch first: one copy of it, not two.
+      if (units > 0) flush()
+      batch = [piece]
+    } else batch.push(piece)
+    units += piece.length
+    if (units >= PIECES_CODE_UNITS) flush()
+  }
+  if (units > 0) flush()
+}
+
+/** What writePiecesSync gathers before a write, in UTF-16 code units (a string's length). */
+const PIECES_CODE_UNITS = 256 * 1024
 
 function unlinkQuietly(path: string): void {
   try {

@@ -147,6 +147,12 @@ describe('manifest fetch: hedged requests', () => {
     )
     const without = await fakePeer(t, answer('E_NOT_FOUND', 'no such manifest'))
     await assert.rejects(s.race([without], 1500), (err) => hasCode(err, 'E_NOT_FOUND'))
+    // One busy, one without it, in either order of answers: the busy one may have it, so E_NO_PEER.
+    for (const peers of [
+      [busy[0]!, without],
+      [without, busy[1]!],
+    ])
+      await assert.rejects(s.race(peers, 1500), (err) => hasCode(err, 'E_NO_PEER'))
   })
 
   it('a crowd of silent peers from a few addresses: addresses take turns, so the seeder at its own is asked among the first', async (t) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { existsSync, readlinkSync } from 'node:fs'
-import { type FileHandle, mkdir, open, readdir } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, readdir, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
@@ -168,6 +168,21 @@ describe('packed writer on a failing disk', () => {
     } finally {
       restore()
     }
+  })
+
+  it("a downloads directory made under a linked parent (a user's ~/dl linked elsewhere): made, synced, the file named there", async (t) => {
+    const { data, manifest } = sample(2 * 4096, 4096)
+    const root = join(await downloadsDir(t), '..')
+    await mkdir(join(root, 'real'))
+    await symlink(join(root, 'real'), join(root, 'link'))
+    const dir = join(root, 'link', 'new', 'downloads')
+    const entryDir = join(root, 'entry')
+    await mkdir(entryDir)
+    const writer = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest })
+    for (const i of [0, 1]) await put(writer, i, data.subarray(i * 4096, (i + 1) * 4096))
+    const result = await writer.finish()
+    assert.equal(result.path, join(dir, 'file.bin'))
+    assert.deepEqual(await readdir(join(root, 'real', 'new', 'downloads')), ['file.bin'])
   })
 
   it('a directory sync that fails after the name: E_IO naming the file, which stays under its name', async (t) => {

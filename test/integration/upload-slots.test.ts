@@ -65,6 +65,42 @@ describe('upload slots on a chunk server', () => {
     assert.equal(server.stats.budgetInUse, 0)
   })
 
+  it('a full server makes room with a connection that asked only for what it does not have, never with one waiting in the upload line', async (t) => {
+    const dir = await tmpDir(t)
+    const store = new ChunkStore(join(dir, 'chunks'))
+    await store.init()
+    await randomFile(join(dir, 'f.bin'), 4 * 4096)
+    const split = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    const server = new ChunkServer({
+      store,
+      host: '127.0.0.1',
+      port: 0,
+      limits: { uploadSlots: 1, maxConnections: 3 },
+    })
+    const { port } = await server.listen()
+    onCleanup(t, () => server.close(50))
+    const served = await rawClient(t, port, { localAddress: '127.0.0.2' })
+    pipeline(served, split.id, [0, 1])
+    assert.ok(await until(() => served.frames.length === 2))
+    const waiter = await rawClient(t, port, { localAddress: '127.0.0.3' })
+    pipeline(waiter, split.id, [2])
+    assert.ok(await until(() => waiter.frames.length === 1))
+    assert.equal(waiter.frames[0]!.header.code, 'E_BUSY', "not now: the slot is the first peer's")
+    const stranger = await rawClient(t, port, { localAddress: '127.0.0.4' })
+    stranger.send({ type: 'manifest', id: 'f'.repeat(64) })
+    assert.ok(await until(() => stranger.frames.length === 1))
+    assert.equal(stranger.frames[0]!.header.code, 'E_NOT_FOUND')
+    assert.equal(server.openConnections, 3)
+
+    const newcomer = await rawClient(t, port, { localAddress: '127.0.0.5' })
+    newcomer.send({ type: 'manifest', id: split.id })
+    assert.ok(await until(() => newcomer.frames.length === 1))
+    assert.equal(newcomer.frames[0]!.header.type, 'manifest')
+    assert.ok(await until(() => stranger.closed()), 'the one never given anything made room')
+    assert.ok(!waiter.closed() && !served.closed(), 'the peer waiting in line, and the one served, keep theirs')
+    assert.equal(server.stats.reclaimedUnserved, 1)
+  })
+
   it('a "not now" says the peer\'s place in line (1: next): the same while it asks again, smaller as those ahead go', async (t) => {
     const dir = await tmpDir(t)
     const store = new ChunkStore(join(dir, 'chunks'))

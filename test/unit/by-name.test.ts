@@ -138,11 +138,13 @@ describe('fetchByName', () => {
     )
   })
 
-  it('the first file gone and another there once the name is quiet: the download stops for the other', async () => {
+  it('the first file gone and another there once the name is quiet: ambiguous, never the other alone (a forged goodbye must not hand it the name)', async () => {
     const dir = answeredA([200, 'leave', 'a'], [300, 'answer', 'b'])
     const { calls, fetch } = recordingFetch(download(60_000))
-    const result = await byName(dir, (id, gate) => (gate ? fetch(id, gate) : Promise.resolve(`then ${id}`)))
-    assert.equal(result, 'then b', 'the only file listed once quiet')
+    await rejectsWith(
+      byName(dir, (id, gate) => (gate ? fetch(id, gate) : Promise.resolve(`then ${id}`))),
+      'E_AMBIGUOUS',
+    )
     assert.equal(calls.length, 1)
   })
 

@@ -6,6 +6,7 @@ import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
 import type { KnownFile, PeerSource } from '../../src/core/discovery/claims.js'
 import {
+  claimsFromSnapshot,
   dictionaryFileWriter,
   readDictionaryFile,
   snapshotText,
@@ -94,9 +95,16 @@ describe('the dictionary file made claim by claim (dictionary-file.ts snapshotTe
     )
   })
 
-  it('is written whole through the writer, and read back as the snapshot it is', async (t) => {
+  it('is written whole through the writer, in several batches (multibyte names, a 2 MB have-set), and read back as the snapshot it is', async (t) => {
     const path = join(await tmpDir(t), 'dict.json')
     const files = fc.sample(fc.array(FILE, { minLength: 3, maxLength: 6 }), { numRuns: 1, seed: 7 })[0]!
+    const chunks = 12 * 1024 * 1024 // a 1.5 MiB have-set: 2 MB of base64, several of the writer's batches
+    const big = new Bitfield(chunks)
+    for (let i = 0; i < chunks; i += 3) big.set(i)
+    const name = 'ünïcødé 💣.bin'
+    const size = chunks * 4096
+    const claim = { peer: 'p'.repeat(16), address: '127.0.0.1', port: 7001, name, size, chunks, have: big, lastSeen: 1 }
+    files.push({ id: 'b'.repeat(64), name, size, chunks, disputed: false, peers: [claim] })
     const c = { now: 150_000, wallNow: 1.8e12 }
     const writer = dictionaryFileWriter(
       path,
@@ -106,7 +114,9 @@ describe('the dictionary file made claim by claim (dictionary-file.ts snapshotTe
     writer.request()
     await writer.flush()
     assert.equal(await readFile(path, 'utf8'), `${JSON.stringify(toSnapshot(files, c), null, 1)}\n`)
-    const read = await readDictionaryFile(path)
-    assert.ok(read !== undefined, 'the file reads back')
+    const read = claimsFromSnapshot(await readDictionaryFile(path), (wall) => wall)
+    const big2 = read.find((f) => f.id === 'b'.repeat(64))
+    assert.ok(big2, 'the large claim reads back')
+    assert.equal(big2.peers[0]!.have.count(), big.count())
   })
 })

@@ -2,7 +2,7 @@ import { z } from 'zod/v3'
 import { Bitfield } from '../bitfield.js'
 import { Coalescer } from '../coalescer.js'
 import { MiB } from '../constants.js'
-import { writeFileAtomic } from '../disk.js'
+import { replaceSmallFile, writeFileAtomic } from '../disk.js'
 import { P2PError } from '../errors.js'
 import { parseJsonUtf8 } from '../json.js'
 import { HEX64 } from '../manifest.js'
@@ -90,32 +90,37 @@ export function toSnapshot(files: KnownFile[], c: Clocks): DictionarySnapshot {
 
 /**
  * The text of `JSON.stringify(toSnapshot(files, c), null, 1)` and a newline, made claim by claim: a writer
- * that writes each piece as it comes (disk.ts writeFileAtomic) never holds more than one claim's have-set in
- * base64 (at most the per-address cap's), where the snapshot object, its text and its bytes held the whole
- * dictionary three times over (a flood of 2^24-chunk claims took p2p-listen to ~540 MB at the default 32 MiB).
+ * that writes each piece as it comes (disk.ts replaceSmallFile) never holds more than one claim's have-set in
+ * base64 (at most the per-address cap's) beyond the dictionary itself, where the snapshot object, its text and
+ * its bytes held it three times over (a flood of 2^24-chunk claims took p2p-listen to ~540 MB at the default
+ * 32 MiB of claims). Read synchronously, with the writes: nothing changes between the pieces.
  */
 export function* snapshotText(files: KnownFile[], c: Clocks): Generator<string> {
   const updatedAt = JSON.stringify(new Date(c.wallNow).toISOString())
   yield `{\n "version": ${DICTIONARY_FILE_VERSION},\n "updatedAt": ${updatedAt},\n "files": {`
   let first = true
   for (const f of files) {
-    const peers = [...f.peers] // as they are now: claims come and go while the pieces are written
     // The file's own fields as JSON.stringify indents them at this depth; "peers" is their last key.
     const head = JSON.stringify({ ...filePart(f), peers: [] }, null, 1).replaceAll('\n', '\n  ')
     const at = head.lastIndexOf(EMPTY_PEERS)
     yield `${first ? '' : ','}\n  ${JSON.stringify(f.id)}: ${head.slice(0, at)}"peers": [`
     first = false
-    for (let i = 0; i < peers.length; i++) {
-      const p = peers[i]!
-      const claim = { ...claimPart(p, c), have: p.have.isComplete() ? 'all' : p.have.toBase64() }
-      yield `${i === 0 ? '' : ','}\n    ${JSON.stringify(claim, null, 1).replaceAll('\n', '\n    ')}`
+    for (let i = 0; i < f.peers.length; i++) {
+      const p = f.peers[i]!
+      // The have-set (base64: nothing to escape) is a piece of its own, made last and copied once, into the file.
+      const claim = JSON.stringify({ ...claimPart(p, c), have: '' }, null, 1).replaceAll('\n', '\n    ')
+      const hole = claim.lastIndexOf(EMPTY_HAVE) + EMPTY_HAVE.length - 1
+      yield `${i === 0 ? '' : ','}\n    ${claim.slice(0, hole)}`
+      yield p.have.isComplete() ? 'all' : p.have.toBase64()
+      yield claim.slice(hole)
     }
-    yield `${peers.length === 0 ? '' : '\n   '}]${head.slice(at + EMPTY_PEERS.length)}`
+    yield `${f.peers.length === 0 ? '' : '\n   '}]${head.slice(at + EMPTY_PEERS.length)}`
   }
   yield first ? '}\n}\n' : '\n }\n}\n'
 }
 
 const EMPTY_PEERS = '"peers": []'
+const EMPTY_HAVE = '"have": ""'
 
 /**
  * One line for `p2p-listen --json`, at most `maxBytes`: the file's shape with
@@ -228,31 +233,26 @@ function parseHave(text: string, chunks: number): Bitfield | undefined {
 
 /** The parsed JSON of the dictionary file; undefined when there is none. Refuses anything but a regular file within the size bound. */
 export async function readDictionaryFile(path: string, maxBytes = MAX_DICTIONARY_FILE_BYTES): Promise<unknown> {
-  let bytes: Buffer
+  const bytes = await readDictionaryBytes(path, maxBytes)
+  return bytes === undefined ? undefined : parseJsonUtf8(bytes)
+}
+
+/** The dictionary file's bytes (readDictionaryFile before its parse); undefined when there is none. */
+export async function readDictionaryBytes(
+  path: string,
+  maxBytes = MAX_DICTIONARY_FILE_BYTES,
+): Promise<Buffer | undefined> {
   try {
     // Opened non-blocking, regular files only: a FIFO put there must not hang the reader.
-    bytes = await readRegularFile(path, { maxBytes, followSymlinks: true })
+    return await readRegularFile(path, { maxBytes, followSymlinks: true })
   } catch (err) {
     if (isAbsent(err)) return undefined
     throw err
   }
-  return parseJsonUtf8(bytes)
 }
 
 export async function writeDictionaryFile(path: string, snapshot: DictionarySnapshot): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(snapshot, null, 1)}\n`)
-}
-
-/** `pieces` as they come, the time spent making each added to `spent.ms`. */
-function* timed(pieces: Iterable<string>, spent: { ms: number }): Generator<string> {
-  const it = pieces[Symbol.iterator]()
-  for (;;) {
-    const began = performance.now()
-    const next = it.next()
-    spent.ms += performance.now() - began
-    if (next.done === true) return
-    yield next.value
-  }
 }
 
 /** The least time from one write of a kept dictionary file to the next. */
@@ -280,13 +280,10 @@ export function dictionaryFileWriter(
   onError: (err: unknown) => void,
 ): DictionaryFileWriter {
   const writes = new Coalescer(
-    async () => {
+    () => {
       const made = snapshot()
-      if (!(Symbol.iterator in made)) return writeDictionaryFile(path, made)
-      // Text made piece by piece between the writes: its CPU is counted here, as the rest is the disk's.
-      const spent = { ms: 0 }
-      await writeFileAtomic(path, timed(made, spent))
-      return spent.ms
+      // Text in pieces is made and written synchronously: the coalescer spaces the writes by all of it.
+      return Symbol.iterator in made ? replaceSmallFile(path, made) : writeDictionaryFile(path, made)
     },
     (cpuMs) => Math.max(DICTIONARY_WRITE_GAP_MS, 4 * cpuMs),
     onError,

@@ -7,6 +7,7 @@ import type { ChunkStore } from '../store.js'
 import { addressKey } from '../transfer/admission.js'
 import type { PeerClient } from '../transfer/client.js'
 import { nextCandidates } from './manifest-candidates.js'
+import { failedForNow, raceLost } from './manifest-race-lost.js'
 
 export interface ManifestSource {
   bytes: Buffer
@@ -77,23 +78,6 @@ export async function fetchManifest(options: ManifestFetchOptions): Promise<Mani
   return new ManifestRace(options).run()
 }
 
-/** Failures that say a peer is there but could not answer now, not that the file is unknown to it. */
-const FOR_NOW: ReadonlySet<string> = new Set(['E_BUSY', 'E_TIMEOUT', 'E_CONNECT', 'E_CLOSED'])
-
-/**
- * What a race that ended without a manifest reports, by the last failure: the manifest came and was refused
- * (a folder's bad paths, say), `E_BAD_MANIFEST`; peers were there but busy or unreachable, `E_NO_PEER` (exit 4:
- * run again later; a seeder at its connection limit answers `E_BUSY`); else `E_NOT_FOUND`.
- */
-export function raceLost(id: string, last: P2PError | undefined): P2PError {
-  const why = last ? ` (last error: ${last.message} [${last.code}])` : ''
-  const lost = `no peer delivered the manifest of ${id.slice(0, 12)}… in time${why}`
-  if (last?.code === 'E_BAD_MANIFEST') return new P2PError('E_BAD_MANIFEST', `${lost}: is a seeder running?`)
-  if (last && FOR_NOW.has(last.code))
-    return new P2PError('E_NO_PEER', `${lost}: the peers that have it are busy or unreachable; run again later`)
-  return new P2PError('E_NOT_FOUND', `${lost}: is a seeder running?`)
-}
-
 class ManifestRace {
   private readonly attempts = new Map<string, Attempt>()
   /** When each candidate may be asked (again). */
@@ -108,6 +92,8 @@ class ManifestRace {
   private credits = FIRST_ASKED
   private winner: ManifestSource | undefined
   private lastError: P2PError | undefined
+  /** The last failure that said a peer could not answer now (busy, unreachable): the race is then E_NO_PEER. */
+  private lastForNow: P2PError | undefined
   private asked = 0
   private wake: () => void = () => undefined
   private peerWait: Promise<void> | undefined
@@ -123,7 +109,7 @@ class ManifestRace {
         this.options.signal.throwIfAborted()
         if (this.winner) return this.winner
         const left = this.options.deadline - this.options.now()
-        if (left <= 0 && !this.arriving()) throw raceLost(this.options.id, this.lastError)
+        if (left <= 0 && !this.arriving()) throw raceLost(this.options.id, this.lastError, this.lastForNow)
         // Past the deadline nobody new is asked: only a manifest still arriving is waited for.
         const waiting = left > 0 && this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
@@ -253,6 +239,7 @@ class ManifestRace {
         if (attempt.abandon.signal.aborted || this.options.signal.aborted) return
         if (hasCode(err, 'E_BAD_MANIFEST')) this.options.onLiar(key, err.message)
         this.lastError = hasCode(err) ? err : new P2PError('E_INTERNAL', String(err))
+        if (failedForNow(this.lastError)) this.lastForNow = this.lastError
         this.options.log.debug(
           { peer: key, code: this.lastError.code, err: this.lastError.message },
           'manifest fetch failed',

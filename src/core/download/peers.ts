@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { stat } from 'node:fs/promises'
 import { summarizeClaims } from '../discovery/claims.js'
-import { claimsFromSnapshot, readDictionaryFile } from '../discovery/dictionary-file.js'
+import { claimsFromSnapshot, readDictionaryBytes } from '../discovery/dictionary-file.js'
 import {
   createListener,
   type DiscoveryListener,
@@ -10,6 +10,7 @@ import {
   type PeerSource,
 } from '../discovery/listener.js'
 import { stampOf } from '../disk.js'
+import { parseJsonUtf8 } from '../json.js'
 import { type Collaborators, componentLog, type Logger } from '../log.js'
 import { peerKey } from '../pool.js'
 import type { LivePeer, PeerFinder } from './job.js'
@@ -20,8 +21,8 @@ import { nextChange } from './next-change.js'
  * listener (so it works without p2p-listen and sees peers join and leave
  * during the download) merged with the content dictionary file that a
  * running p2p-listen keeps. The file is re-read when it changes, at most
- * once a second and at most a tenth of the time (a re-read that took 50 ms
- * waits 500 ms before the next), and only while it is at most
+ * once a second and with at most a tenth of the main thread (a parse that
+ * took 200 ms waits 1.8 s before the next look), and only while it is at most
  * DOWNLOAD_DICTIONARY_MAX_BYTES: a LAN's flood of large have-sets grew one to
  * 25 MB, whose every re-read held this process's main thread for ~140 ms and
  * took its memory from 60 to 160–260 MB (docs/reliability.md case 26); the
@@ -62,8 +63,10 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   private fromFile = new Map<string, KnownFile>()
   private fileStamp = ''
   private poller: NodeJS.Timeout | undefined
-  /** When the file may be looked at again (performance.now()): a tenth of the time at most goes to it. */
+  /** When the file may be looked at again (performance.now()): a tenth of the main thread at most goes to it. */
   private nextLookAt = 0
+  /** A look under way: the next waits (an older read must not replace a newer one). */
+  private reloading = false
   /** The file was found too large (logged once until it is not). */
   private tooLarge = false
 
@@ -156,8 +159,8 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   }
 
   private async reloadFile(): Promise<void> {
-    if (this.dictionaryPath === undefined || performance.now() < this.nextLookAt) return
-    const began = performance.now()
+    if (this.dictionaryPath === undefined || this.reloading || performance.now() < this.nextLookAt) return
+    this.reloading = true
     try {
       const stats = await stat(this.dictionaryPath, { bigint: true })
       const stamp = stampOf(stats)
@@ -170,21 +173,31 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
             'content dictionary file too large to read; using live discovery only',
           )
         this.tooLarge = true
-        this.fromFile = new Map()
+        if (this.fromFile.size > 0) {
+          this.fromFile = new Map()
+          this.emit('change')
+        }
         return
       }
       this.tooLarge = false
-      const json = await readDictionaryFile(this.dictionaryPath, DOWNLOAD_DICTIONARY_MAX_BYTES)
-      // The file's wall-clock times, moved onto the listener's monotonic clock.
-      const files =
-        json === undefined ? [] : claimsFromSnapshot(json, (wall) => this.listener.clock() - (Date.now() - wall))
-      this.fromFile = new Map(files.map((f) => [f.id, f]))
-      this.emit('change')
+      const bytes = await readDictionaryBytes(this.dictionaryPath, DOWNLOAD_DICTIONARY_MAX_BYTES)
+      // The parse is this thread's: what it took spaces the next look (reading the file waits on the disk).
+      const began = performance.now()
+      try {
+        const json = bytes === undefined ? undefined : parseJsonUtf8(bytes)
+        // The file's wall-clock times, moved onto the listener's monotonic clock.
+        const files =
+          json === undefined ? [] : claimsFromSnapshot(json, (wall) => this.listener.clock() - (Date.now() - wall))
+        this.fromFile = new Map(files.map((f) => [f.id, f]))
+        this.emit('change')
+      } finally {
+        this.nextLookAt = performance.now() + 9 * (performance.now() - began)
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         this.log.debug({ err: (err as Error).message }, 'content dictionary unreadable; using live discovery only')
     } finally {
-      this.nextLookAt = performance.now() + 9 * (performance.now() - began)
+      this.reloading = false
     }
   }
 }

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process'
 import { constants, existsSync } from 'node:fs'
-import { mkdir, open, statfs } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, statfs } from 'node:fs/promises'
 import { release } from 'node:os'
 import { dirname, join, resolve, sep } from 'node:path'
 import { OPEN_DIR } from '../dir-fd.js'
+import { fromFsError } from '../errors.js'
 import type { MadeTable } from './made-table.js'
 
 /**
@@ -169,10 +170,35 @@ export async function mkdirDurable(dir: string): Promise<void> {
   if (created === undefined) return
   const first = resolve(created)
   for (let made = resolve(dir); ; made = dirname(made)) {
-    await syncDir(dirname(made))
+    await syncParent(dirname(made))
     if (made === first || dirname(made) === made) return
   }
 }
+
+/**
+ * A directory of the user's path synced, followed if it is a link (`~/dl` linked elsewhere is the user's
+ * choice; the store's own directories are opened never through one: syncDir). One that cannot be opened
+ * (searchable but not readable) or synced (a filesystem without directory fsync) is left as it is: its
+ * entry is as durable as that filesystem makes it. Any other failure is E_IO naming it.
+ */
+async function syncParent(path: string): Promise<void> {
+  let handle: FileHandle
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY)
+  } catch (err) {
+    if (BEST_EFFORT.has((err as NodeJS.ErrnoException).code ?? '')) return
+    throw fromFsError(err, `syncing ${path}`)
+  }
+  try {
+    await handle.sync()
+  } catch (err) {
+    if (!BEST_EFFORT.has((err as NodeJS.ErrnoException).code ?? '')) throw fromFsError(err, `syncing ${path}`)
+  } finally {
+    await handle.close()
+  }
+}
+
+const BEST_EFFORT = new Set(['EACCES', 'EPERM', 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP'])
 
 export function syncDir(path: string): Promise<void> {
   return syncPath(path, OPEN_DIR)

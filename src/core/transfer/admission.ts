@@ -12,8 +12,9 @@
  *      an honest handshake out a flooder must open more connections than the
  *      table holds while that handshake runs;
  *   2. else the idle connection (nothing being answered) that has asked
- *      but was never given a manifest or a chunk (every answer an error: ids
- *      we do not have, "not now"), idle longest, however briefly: a
+ *      but was never given a manifest, a chunk or a place in the upload
+ *      slots' line (every answer an error: ids we do not have), idle
+ *      longest, however briefly: a
  *      stranger with 17 addresses held all 256 slots with connections that
  *      asked for an unknown manifest every second (never idle for
  *      `reclaimIdleMs`), and every honest newcomer got E_BUSY; to keep a
@@ -30,7 +31,7 @@
  * again when its socket's close event comes, which is then a no-op).
  */
 
-/** What a connection holds its slot for (`unserved`: it was never given a manifest or a chunk). */
+/** What a connection holds its slot for (`unserved`: never given a manifest, a chunk or a place in line). */
 export type SlotUse = { silentSince: number } | { idleSince: number; unserved?: boolean } | { busy: true }
 
 export interface Slot {

@@ -64,7 +64,7 @@ export class ServerConnection implements Evictable, Slot {
   private asked = false
   /** When it last asked, or an answer last went into the kernel. */
   private lastActive = this.openedAt
-  /** It was given a manifest or a chunk (admission.ts: one never given anything makes room first). */
+  /** It was given a manifest, a chunk or a place in the upload line (admission.ts: one never given any makes room first). */
   private given = false
 
   /**
@@ -241,6 +241,8 @@ export class ServerConnection implements Evictable, Slot {
     if (body === undefined) {
       job.dispose()
       this.lastActive = performance.now()
+      // A "not now" (its place in the upload slots' line) is for a chunk we have: that peer waits its turn here.
+      if (header.type === 'error' && header.retryMs !== undefined) this.given = true
       return this.socket.write(encodeFrame(header))
     }
     if (header.type === 'chunk') {
