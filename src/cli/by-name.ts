@@ -29,7 +29,9 @@ export interface NameGate {
  * - the first file's vanishing is not another file: its download goes on
  *   (a peer that left is waited for as any download waits, up to --wait,
  *   then E_NO_PEER), so a goodbye, or one a stranger forged from the
- *   seeder's address, does not stop it;
+ *   seeder's address, does not stop it; and it still counts as one of the
+ *   name's files when another answers, so the goodbye cannot hand the name
+ *   to the other alone;
  * - Ctrl-C within the interval decides nothing: the download stops, and
  *   nothing takes the final name;
  * - a download that fails before the interval is over reports its own error
