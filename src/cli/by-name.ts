@@ -1,5 +1,5 @@
 import { type Logger, NAME_QUIET_MS, P2PError, type PeerDirectory } from '../index.js'
-import { type PickContext, settleAnswers, targetAmong } from './prompt.js'
+import { nameAnswers, type PickContext, settleAnswers, targetAmong } from './prompt.js'
 
 /** What a download started before its name is decided runs under. */
 export interface NameGate {
@@ -26,12 +26,12 @@ export interface NameGate {
  *   goes to `targetAmong` as it would have before any byte was fetched:
  *   E_AMBIGUOUS, or the prompt on a terminal, and then the file picked is
  *   fetched;
- * - the first file's vanishing is not another file: its download goes on
- *   (a peer that left is waited for as any download waits, up to --wait,
- *   then E_NO_PEER), so a goodbye, or one a stranger forged from the
- *   seeder's address, does not stop it; and it still counts as one of the
- *   name's files when another answers, so the goodbye cannot hand the name
- *   to the other alone;
+ * - every file that answered counts, its peers gone or not (a goodbye may
+ *   be a stranger's forgery from the seeder's address: `nameAnswers`): the
+ *   first file's peers leaving does not stop its download (it waits for a
+ *   peer as any download does, up to --wait, then E_NO_PEER), and another
+ *   file that answered and left again still makes the name ambiguous, so a
+ *   forged goodbye never hands the name to one file alone;
  * - Ctrl-C within the interval decides nothing: the download stops, and
  *   nothing takes the final name;
  * - a download that fails before the interval is over reports its own error
@@ -47,17 +47,18 @@ export async function fetchByName<T>(
   fetch: (id: string, gate?: NameGate) => Promise<T>,
 ): Promise<T> {
   const deadline = performance.now() + ctx.settings.wait * 1000
-  const ids = (): string[] => directory.named(name).map((f) => f.id)
+  // Every file that answered counts, listed still or not (a goodbye may be a stranger's forgery: nameAnswers).
+  const answers = nameAnswers(directory, name)
+  const ids = answers.ids
   await settleAnswers(ctx, directory, ids, 0, deadline) // the first answer, or --wait over
   const first = ids()
   if (first.length !== 1) {
     await settleAnswers(ctx, directory, ids, NAME_QUIET_MS, deadline)
-    return fetch(await targetAmong(ctx, directory, name, interactive))
+    return fetch(await targetAmong(ctx, directory, name, interactive, answers.files()))
   }
   const id = first[0]!
-  const answered = directory.named(name)[0]! // kept: a file of the name even once its peers are gone
   const others = (): string[] => ids().filter((other) => other !== id)
-  // The decision, as pickTarget takes it: the name is this file's if no other file of it is listed once it is
+  // The decision, as pickTarget takes it: the name is this file's if no other file answered by the time it is
   // quiet. Its own peers may have left meanwhile: that is for its download to wait out, not a reason to stop it.
   const decision: Promise<'only' | 'not only' | 'stopped'> = settleAnswers(
     ctx,
@@ -100,11 +101,8 @@ export async function fetchByName<T>(
   } catch (err) {
     const verdict = await decision
     if (verdict === 'stopped') throw ctx.signal.reason ?? err // Ctrl-C, whatever stopped the fetch first
-    if (verdict === 'only' && !stop.signal.aborted) throw err
-    // Stopped for another file that was gone again by the time the name was quiet: the name is this file's.
-    if (verdict === 'only') return fetch(id)
+    if (verdict === 'only') throw err // nothing else answered: the download's own error
   }
   ctx.log.info({ name, started: id, files: ids().length }, 'another file of the name answered: download stopped')
-  // The file started on counts even if its peers left meanwhile (a forged goodbye must not hand the name to another).
-  return fetch(await targetAmong(ctx, directory, name, interactive, answered))
+  return fetch(await targetAmong(ctx, directory, name, interactive, answers.files()))
 }

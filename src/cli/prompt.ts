@@ -100,8 +100,31 @@ export async function pickTarget(
     await settleAnswers(ctx, directory, () => directory.files().map((f) => f.id), NAME_QUIET_MS, until)
     return chooseFile(directory, undefined, ctx.signal)
   }
-  await settleAnswers(ctx, directory, () => directory.named(name).map((f) => f.id), NAME_QUIET_MS, deadline)
-  return targetAmong(ctx, directory, name, interactive)
+  const answers = nameAnswers(directory, name)
+  await settleAnswers(ctx, directory, answers.ids, NAME_QUIET_MS, deadline)
+  return targetAmong(ctx, directory, name, interactive, answers.files())
+}
+
+/**
+ * Every file that answered under `name` since this was made, listed still or not. A goodbye takes a peer out
+ * of the directory, not a file out of the name's answers: any stranger can forge one from a seeder's address,
+ * and must not make a name that two files answered look like the other file's alone.
+ */
+export function nameAnswers(directory: PeerDirectory, name: string): { ids: () => string[]; files: () => KnownFile[] } {
+  const seen = new Map<string, KnownFile>()
+  const look = (): void => {
+    for (const f of directory.named(name)) seen.set(f.id, f)
+  }
+  return {
+    ids: () => {
+      look()
+      return [...seen.keys()]
+    },
+    files: () => {
+      look()
+      return [...seen.values()]
+    },
+  }
 }
 
 /** Once the name is decided: its only file, the user's pick among several, else E_NOT_FOUND or E_AMBIGUOUS. */
@@ -110,14 +133,11 @@ export async function targetAmong(
   directory: PeerDirectory,
   name: string,
   interactive: boolean,
-  /** A file of the name that answered and is listed no more (by-name.ts): still one of the name's files. */
-  answered?: KnownFile,
+  /** Files of the name that answered and may be listed no more (`nameAnswers`): still the name's files. */
+  answered: KnownFile[] = [],
 ): Promise<string> {
   const listed: KnownFile[] = directory.named(name)
-  const matches =
-    answered === undefined || listed.some((f) => f.id === answered.id) || listed.length === 0
-      ? listed
-      : [answered, ...listed]
+  const matches = [...listed, ...answered.filter((a) => !listed.some((f) => f.id === a.id))]
   if (matches.length === 0) {
     throw new P2PError(
       'E_NOT_FOUND',

@@ -119,12 +119,26 @@ describe('fetchByName', () => {
     assert.ok(performance.now() - started >= 300 + NAME_QUIET_MS - 5, 'decided on quiet')
   })
 
-  it('fetches the first file after all when the other left again before the name was quiet', async () => {
+  it('another file that answered and left again before the name was quiet still makes it ambiguous (its goodbye may be forged)', async () => {
     const dir = answeredA([200, 'answer', 'b'], [400, 'leave', 'b'])
     const { calls, fetch } = recordingFetch(download(60_000))
-    const result = await byName(dir, (id, gate) => (gate ? fetch(id, gate) : Promise.resolve(`again ${id}`)))
-    assert.equal(result, 'again a')
+    await rejectsWith(
+      byName(dir, (id, gate) => (gate ? fetch(id, gate) : Promise.resolve(`again ${id}`))),
+      'E_AMBIGUOUS',
+    )
     assert.equal(calls.length, 1)
+  })
+
+  it('two files at the first look, one then gone (a forged goodbye): ambiguous, never the other alone', async () => {
+    const dir = answeredA()
+    dir.answer('b')
+    setTimeout(() => dir.leave('a'), 200)
+    const { calls, fetch } = recordingFetch(download(60_000))
+    await rejectsWith(
+      byName(dir, (id, gate) => (gate ? fetch(id, gate) : Promise.resolve(`then ${id}`))),
+      'E_AMBIGUOUS',
+    )
+    assert.equal(calls.length, 0, 'nothing fetched before the decision')
   })
 
   it('goes on with the first file when it is gone by the time the name is quiet: a goodbye (or a forged one) is no other file', async () => {
