@@ -16,6 +16,8 @@ class FakeConnection implements Slot {
 }
 
 const limits = { maxConnections: 4, maxConnectionsPerAddress: 2, reclaimIdleMs: 1000 }
+/** Room for an address to hold more than the others (the crowded rule: admission.ts). */
+const wide = { maxConnections: 8, maxConnectionsPerAddress: 5, reclaimIdleMs: 1000 }
 
 describe('connection table (admission.ts)', () => {
   it('when full, the oldest connection that asked nothing gives way first, then the one idle longest (past reclaimIdleMs), never a busy one', () => {
@@ -66,6 +68,26 @@ describe('connection table (admission.ts)', () => {
     assert.equal(served.reclaimed, 1, 'then the served one idle past reclaimIdleMs')
   })
 
+  it('when full of served connections, one idle of the address holding the most gives way, if it holds at least two more than the newcomer would', () => {
+    const now = 10_000
+    const six = { maxConnections: 6, maxConnectionsPerAddress: 4, reclaimIdleMs: 60_000 }
+    const table = new ConnectionTable<FakeConnection>(six, () => now)
+    const flood = [9_990, 9_950, 9_999, 9_980].map((since) => new FakeConnection({ idleSince: since }, 'f'))
+    const honest = [new FakeConnection({ idleSince: 9_000 }, 'h'), new FakeConnection({ idleSince: 9_100 }, 'h')]
+    for (const c of [...flood, ...honest]) table.add(c, c.address)
+    assert.deepEqual(table.admit('n'), { admitted: true, reclaimed: 'crowded' })
+    assert.equal(
+      flood[1]!.reclaimed,
+      1,
+      "the crowded address's connection idle longest, not the honest ones idle longer",
+    )
+    table.add(new FakeConnection({ busy: true }, 'n'), 'n')
+    // f holds 3 now, n 1: a second from n would hold 2, and 3 is not two more than that.
+    assert.deepEqual(table.admit('n'), { admitted: false, reason: 'full' })
+    assert.deepEqual(table.admit('m'), { admitted: true, reclaimed: 'crowded' }, 'a third address: 3 ≥ 1 + 2')
+    assert.ok(honest.every((c) => c.reclaimed === 0))
+  })
+
   it('property: counts stay exact, limits hold, each slot is released once, only silent, unserved idle or long-idle connections are reclaimed', () => {
     const use = fc.oneof(
       fc.record({ silentSince: fc.integer({ min: 0, max: 5000 }) }),
@@ -81,12 +103,14 @@ describe('connection table (admission.ts)', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
         const now = 5000
-        const table = new ConnectionTable<FakeConnection>(limits, () => now)
+        const table = new ConnectionTable<FakeConnection>(wide, () => now)
         const open: FakeConnection[] = []
         const released = new Set<FakeConnection>()
         for (const o of ops) {
           if (o.kind === 'connect') {
             const before = new Map(open.map((c) => [c, c.reclaimed]))
+            const holds = (address: string) => open.filter((c) => c.address === address).length
+            const crowdedFrom = holds(o.address) + 3
             const admission = table.admit(o.address)
             const reclaimed = open.filter((c) => c.reclaimed !== before.get(c))
             assert.ok(reclaimed.length <= 1)
@@ -94,7 +118,10 @@ describe('connection table (admission.ts)', () => {
               const u = c.use
               assert.ok(
                 'silentSince' in u ||
-                  ('idleSince' in u && (u.unserved === true || u.idleSince <= now - limits.reclaimIdleMs)),
+                  ('idleSince' in u &&
+                    (u.unserved === true ||
+                      u.idleSince <= now - wide.reclaimIdleMs ||
+                      holds(c.address) >= crowdedFrom)),
               )
               assert.ok(admission.admitted)
               open.splice(open.indexOf(c), 1)
@@ -106,10 +133,15 @@ describe('connection table (admission.ts)', () => {
               table.add(c, o.address)
               open.push(c)
             } else if (admission.reason === 'full') {
-              assert.equal(open.length, limits.maxConnections)
+              assert.equal(open.length, wide.maxConnections)
               assert.ok(
                 open.every(
-                  (c) => 'busy' in c.use || ('idleSince' in c.use && c.use.idleSince > now - 1000 && !c.use.unserved),
+                  (c) =>
+                    'busy' in c.use ||
+                    ('idleSince' in c.use &&
+                      c.use.idleSince > now - wide.reclaimIdleMs &&
+                      !c.use.unserved &&
+                      open.filter((d) => d.address === c.address).length < crowdedFrom),
                 ),
               )
             }
@@ -124,11 +156,11 @@ describe('connection table (admission.ts)', () => {
             }
           }
           assert.equal(table.size, open.length)
-          assert.ok(table.size <= limits.maxConnections)
+          assert.ok(table.size <= wide.maxConnections)
           for (const address of ['a', 'b', 'c', 'd', 'e']) {
             const n = open.filter((c) => c.address === address).length
             assert.equal(table.from(address), n)
-            assert.ok(n <= limits.maxConnectionsPerAddress)
+            assert.ok(n <= wide.maxConnectionsPerAddress)
           }
           assert.deepEqual(new Set(table.connections()), new Set(open))
           for (const c of released) assert.ok(c.reclaimed <= 1)

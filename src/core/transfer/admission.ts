@@ -20,10 +20,17 @@
  *      `reclaimIdleMs`), and every honest newcomer got E_BUSY; to keep a
  *      slot now, a connection must be served, which costs it our upload
  *      slots' turns;
- *   3. else the connection idle longest, if it has been idle at least
+ *   3. else the idle connection longest idle of the address that holds the
+ *      most connections, when it holds at least two more than the
+ *      newcomer's would: a flooder that is given something (it asks for a
+ *      manifest we have every few seconds) holds its slots as any client
+ *      does, so what it holds is weighed against what the newcomer's
+ *      address holds, and the most invested address gives way first (17
+ *      addresses × 15 kept every honest download out, second attacker pass);
+ *   4. else the connection idle longest, if it has been idle at least
  *      `reclaimIdleMs` (nothing asked or being answered): an idle pooled
  *      connection is cheap for its client to open again;
- *   4. else nobody: the newcomer gets E_BUSY.
+ *   5. else nobody: the newcomer gets E_BUSY.
  * The per-address cap is never lifted this way.
  *
  * Every admitted connection is released exactly once: `release` is
@@ -52,13 +59,17 @@ export type Admission = { admitted: true; reclaimed?: Reclaimed } | { admitted: 
 export const DEFAULT_RECLAIM_IDLE_MS = 5_000
 
 /** Why a connection gave way (the order it is chosen in: admission.ts). */
-export type Reclaimed = 'silent' | 'unserved' | 'idle'
+export type Reclaimed = 'silent' | 'unserved' | 'crowded' | 'idle'
 
 const RECLAIM_WHY: Record<Reclaimed, string> = {
   silent: 'the server was full and it had asked for nothing yet',
   unserved: 'the server was full and nothing it asked for was given it',
+  crowded: 'the server was full and its address held the most connections',
   idle: 'the server was full and it was idle longest',
 }
+
+/** How many more connections an address must hold than the newcomer's would, to give one up to it. */
+const CROWDED_MARGIN = 2
 
 export class ConnectionTable<C extends Slot> {
   private readonly held = new Map<C, string>()
@@ -90,7 +101,7 @@ export class ConnectionTable<C extends Slot> {
   admit(address: string): Admission {
     if (this.from(address) >= this.limits.maxConnectionsPerAddress) return { admitted: false, reason: 'address' }
     if (this.held.size < this.limits.maxConnections) return { admitted: true }
-    const victim = this.victim()
+    const victim = this.victim(address)
     if (!victim) return { admitted: false, reason: 'full' }
     this.release(victim.connection)
     victim.connection.reclaim(RECLAIM_WHY[victim.why])
@@ -114,23 +125,32 @@ export class ConnectionTable<C extends Slot> {
     return true
   }
 
-  private victim(): { connection: C; why: Reclaimed } | undefined {
+  /** Who makes room for a newcomer from `address` (see above), if anyone. */
+  private victim(address: string): { connection: C; why: Reclaimed } | undefined {
     let silent: { connection: C; since: number } | undefined
     let unserved: { connection: C; since: number } | undefined
+    let crowded: { connection: C; since: number; holds: number } | undefined
     let idle: { connection: C; since: number } | undefined
     const idleBefore = this.now() - this.limits.reclaimIdleMs
+    const crowdedFrom = this.from(address) + 1 + CROWDED_MARGIN
     const older = (a: { since: number } | undefined, since: number) => a === undefined || since < a.since
-    for (const connection of this.held.keys()) {
+    for (const [connection, from] of this.held) {
       const use = connection.use
       if ('silentSince' in use) {
         if (older(silent, use.silentSince)) silent = { connection, since: use.silentSince }
       } else if ('idleSince' in use) {
-        if (use.unserved === true && older(unserved, use.idleSince)) unserved = { connection, since: use.idleSince }
-        if (use.idleSince <= idleBefore && older(idle, use.idleSince)) idle = { connection, since: use.idleSince }
+        const since = use.idleSince
+        if (use.unserved === true && older(unserved, since)) unserved = { connection, since }
+        const holds = this.from(from)
+        const more =
+          crowded === undefined || holds > crowded.holds || (holds === crowded.holds && since < crowded.since)
+        if (holds >= crowdedFrom && more) crowded = { connection, since, holds }
+        if (since <= idleBefore && older(idle, since)) idle = { connection, since }
       }
     }
     if (silent) return { connection: silent.connection, why: 'silent' }
     if (unserved) return { connection: unserved.connection, why: 'unserved' }
+    if (crowded) return { connection: crowded.connection, why: 'crowded' }
     if (idle) return { connection: idle.connection, why: 'idle' }
     return undefined
   }

@@ -213,6 +213,7 @@ export class ChunkServer {
     }
     if (admission.reclaimed === 'silent') this.tally.counts.reclaimedSilent++
     if (admission.reclaimed === 'unserved') this.tally.counts.reclaimedUnserved++
+    if (admission.reclaimed === 'crowded') this.tally.counts.reclaimedCrowded++
     if (admission.reclaimed === 'idle') this.tally.counts.reclaimedIdle++
     this.tally.counts.connections++
     // Past its address's share of log lines, a connection logs only warnings (its opening and closing lines go).

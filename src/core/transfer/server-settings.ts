@@ -82,6 +82,8 @@ export interface ServerStats {
   reclaimedSilent: number
   /** The same, idle and never given a manifest or a chunk (every answer an error). */
   reclaimedUnserved: number
+  /** The same, idle, from the address holding the most connections (at least two more than the newcomer's). */
+  reclaimedCrowded: number
   /** The same, idle longest (at least reclaimIdleMs). */
   reclaimedIdle: number
   requests: number

@@ -16,6 +16,7 @@ export class ServerTally implements ConnectionCounters {
     refusedUnanswered: 0,
     reclaimedSilent: 0,
     reclaimedUnserved: 0,
+    reclaimedCrowded: 0,
     reclaimedIdle: 0,
     requests: 0,
     chunksServed: 0,
