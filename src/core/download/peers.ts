@@ -54,8 +54,12 @@ export function createPeerDirectory(options: PeerDirectoryOptions, collaborators
   )
 }
 
-/** The largest content dictionary file a download reads (tens of thousands of claims); past it, live discovery only. */
-export const DOWNLOAD_DICTIONARY_MAX_BYTES = 8 * 1024 * 1024
+/**
+ * The largest content dictionary file a download reads (some 5,000 claims); past it, live discovery only, which
+ * asked every announcer at the start. Parsing costs several times the file in memory: a second attacker pass took
+ * a download to 151 MB with a file just under the 8 MiB this was before.
+ */
+export const DOWNLOAD_DICTIONARY_MAX_BYTES = 2 * 1024 * 1024
 /** The least time from one look at the dictionary file to the next. */
 const RELOAD_EVERY_MS = 1000
 
