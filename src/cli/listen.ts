@@ -67,7 +67,7 @@ export const listenCommand = defineCommand({
       flag: 'max-claim-bytes',
       valueName: '<size>',
       description:
-        "memory for peers' claims (have-set + 256 bytes + name each) in all; past it the richest source address gives up its oldest claim",
+        "memory for peers' claims (have-set + 2 KiB + name each) in all; past it the richest source address gives up its oldest claim",
       defaultValue: defaults.maxBytes,
       defaultLabel: '32MiB',
       parse: parseByteSize(64 * 1024, 4 * 1024 ** 3),
@@ -77,7 +77,7 @@ export const listenCommand = defineCommand({
       valueName: '<size>',
       description: 'memory for claims from one source address (a flooding host evicts only its own)',
       defaultValue: defaults.maxBytesPerAddress,
-      defaultLabel: '4MiB',
+      defaultLabel: '24MiB',
       parse: parseByteSize(4 * 1024, 4 * 1024 ** 3),
     },
   },

@@ -224,7 +224,8 @@ describe('content dictionary', () => {
     assert.ok(best.cpuMs < 50, `${best.cpuMs} ms of CPU`)
     assert.ok(Math.min(...runs.map((r) => r.grew)) < 6 * 2 ** 20, 'a few MiB of buffers')
     for (const { d, line } of runs) {
-      assert.ok(d.bytes() <= 4 * 2 ** 20, `${d.bytes()} bytes held`)
+      // The 4 MiB of have-sets the allocation limit lets one address make at once, their two claims, the warm-up's.
+      assert.ok(d.bytes() <= 4 * 2 ** 20 + 3 * (CLAIM_OVERHEAD_BYTES + 64), `${d.bytes()} bytes held`)
       assert.ok(line.length < 10_000)
       assert.ok((d.stats.refused['allocation-rate'] ?? 0) > 40, JSON.stringify(d.stats))
     }

@@ -23,8 +23,8 @@ export type { KnownFile, PeerSource } from './claims.js'
  * host pushes out only itself; past `maxBytes`, `maxFiles` or
  * `maxPeersPerFile` the most invested source gives up its oldest first;
  * past `maxPeers` the peer heard from longest ago goes. Making a have-set is
- * rate-limited per address and in all (a quarter of the cap a second, all
- * of it at once): an honest peer's is made once and updated in place, while
+ * rate-limited per address (a quarter of HAVE_BURST_PER_ADDRESS a second,
+ * all of it at once) and in all (a quarter of the byte cap a second): an honest peer's is made once and updated in place, while
  * claims that evict each other would cost a 2 MiB allocation per 200-byte
  * entry. Orders are kept in LruMaps, so evictions and expiry are O(1) (the
  * richest address: O(addresses)). Times are on the caller's clock (the
@@ -57,14 +57,25 @@ export const DEFAULT_DICTIONARY_LIMITS: DictionaryLimits = {
   maxPeersPerFile: 256,
   maxPeersPerAddress: 16,
   maxBytes: 32 * MiB,
-  maxBytesPerAddress: 4 * MiB,
+  // A store of 10,000 files announced from one host (~21 MB of claims) fits; a flooding host still evicts its own.
+  maxBytesPerAddress: 24 * MiB,
 }
 
 /** How many of the richest address's oldest claims the file cap looks through for a file only it claims. */
 const SOLE_CLAIM_SEARCH = 64
 
-/** What a claim costs beside its name and have-set (objects and map entries, rounded up). */
-export const CLAIM_OVERHEAD_BYTES = 256
+/**
+ * What a claim costs beside its name and have-set: its objects, strings and map entries, as measured (1.6 KB of
+ * heap for a claim on a known file, 2.0 KB for one that brings a new file), rounded up. At 256, the caps let
+ * claims of "all" hold ~7 times their bytes (a download's own listener reached ~150 MB under a flood).
+ */
+export const CLAIM_OVERHEAD_BYTES = 2048
+
+/**
+ * The most have-set memory one address may have made at once (and a quarter of it a second): what a flood of
+ * claims that evict each other can allocate, whatever its byte cap (which a 10,000-file store must fit).
+ */
+const HAVE_BURST_PER_ADDRESS = 4 * MiB
 
 export interface DictionaryStats {
   /** Claims refused, by reason. */
@@ -83,9 +94,10 @@ export class ContentDictionary {
   constructor(limits: Partial<DictionaryLimits> = {}) {
     this.limits = { ...DEFAULT_DICTIONARY_LIMITS, ...limits }
     const { maxBytesPerAddress, maxBytes } = this.limits
+    const burst = Math.min(maxBytesPerAddress, HAVE_BURST_PER_ADDRESS)
     this.allocations = new ByteRateLimit({
-      perSecond: maxBytesPerAddress / 4,
-      burst: maxBytesPerAddress,
+      perSecond: burst / 4,
+      burst,
       totalPerSecond: maxBytes / 4,
       totalBurst: maxBytes,
       now: () => 0,
