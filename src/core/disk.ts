@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, openSync, unlinkSync } from 'node:fs'
 import { type FileHandle, link, mkdir, open, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { TEMP_MARKER } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
 import { realDirectories, realDirectoriesSync } from './safe-fs.js'
-import { CREATE_NEW, writeFully } from './write-fully.js'
+import { CREATE_NEW, writeFully, writeFullySync } from './write-fully.js'
 
 /**
  * Disk helpers shared by the store, the downloader and the dictionary: atomic
@@ -127,7 +127,7 @@ export async function replaceSmallFile(
   const temp = tempPathFor(path)
   const fd = openSync(temp, 'wx')
   try {
-    if (data instanceof Uint8Array) writeAllSync(fd, data, 0)
+    if (data instanceof Uint8Array) writeFullySync(fd, data, 0)
     else writePiecesSync(fd, data)
   } catch (err) {
     closeSync(fd)
@@ -144,11 +144,6 @@ export async function replaceSmallFile(
   }
 }
 
-function writeAllSync(fd: number, data: Uint8Array, position: number): void {
-  for (let done = 0; done < data.byteLength; )
-    done += writeSync(fd, data, done, data.byteLength - done, position + done)
-}
-
 /**
  * Text made piece by piece (a generator) written as it comes, in batches of about PIECES_CODE_UNITS: the
  * whole is never in memory, and making it happens within the caller's synchronous part, so whatever spaces
@@ -160,7 +155,7 @@ function writePiecesSync(fd: number, pieces: Iterable<string>): void {
   let position = 0
   const flush = () => {
     const bytes = Buffer.from(batch.length === 1 ? batch[0]! : batch.join(''), 'utf8')
-    writeAllSync(fd, bytes, position)
+    writeFullySync(fd, bytes, position)
     position += bytes.byteLength
     batch = []
     units = 0

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { constants, existsSync } from 'node:fs'
-import { type FileHandle, mkdir, open, statfs } from 'node:fs/promises'
+import { mkdir, open, statfs } from 'node:fs/promises'
 import { release } from 'node:os'
 import { dirname, join, resolve, sep } from 'node:path'
 import { OPEN_DIR } from '../dir-fd.js'
@@ -182,19 +182,10 @@ export async function mkdirDurable(dir: string): Promise<void> {
  * entry is as durable as that filesystem makes it. Any other failure is E_IO naming it.
  */
 async function syncParent(path: string): Promise<void> {
-  let handle: FileHandle
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY)
-  } catch (err) {
-    if (BEST_EFFORT.has((err as NodeJS.ErrnoException).code ?? '')) return
-    throw fromFsError(err, `syncing ${path}`)
-  }
-  try {
-    await handle.sync()
+    await syncPath(path, constants.O_RDONLY | constants.O_DIRECTORY)
   } catch (err) {
     if (!BEST_EFFORT.has((err as NodeJS.ErrnoException).code ?? '')) throw fromFsError(err, `syncing ${path}`)
-  } finally {
-    await handle.close()
   }
 }
 
