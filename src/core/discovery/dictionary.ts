@@ -1,12 +1,18 @@
 import { isIPv6 } from 'node:net'
 import { Bitfield } from '../bitfield.js'
-import { MiB } from '../constants.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
 import { type Claim, ClaimIndex, claimPeerKey, type PeerRecord } from './claim-index.js'
 import { type KnownFile, oldestOfCommonest, summarizeClaims } from './claims.js'
+import {
+  claimCost,
+  DEFAULT_DICTIONARY_LIMITS,
+  type DictionaryLimits,
+  HAVE_BURST_PER_ADDRESS,
+} from './dictionary-limits.js'
 import { ByteRateLimit } from './rate-limit.js'
 
 export type { KnownFile, PeerSource } from './claims.js'
+export { CLAIM_OVERHEAD_BYTES, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './dictionary-limits.js'
 
 /**
  * The content dictionary: what each peer claims (claims.ts). A peer is
@@ -38,44 +44,8 @@ export type { KnownFile, PeerSource } from './claims.js'
  * lru-map.ts.
  */
 
-export interface DictionaryLimits {
-  maxFiles: number
-  maxPeers: number
-  /** Claims (peers) kept per file id. */
-  maxPeersPerFile: number
-  /** Peers (ports) one source address may hold: a single host flooding fake peers only evicts its own. */
-  maxPeersPerAddress: number
-  /** Bytes of claims held in all. */
-  maxBytes: number
-  /** Bytes of claims one source address may hold. */
-  maxBytesPerAddress: number
-}
-
-export const DEFAULT_DICTIONARY_LIMITS: DictionaryLimits = {
-  maxFiles: 10_000,
-  maxPeers: 1_000,
-  maxPeersPerFile: 256,
-  maxPeersPerAddress: 16,
-  maxBytes: 32 * MiB,
-  // A store of 10,000 files announced from one host (~21 MB of claims) fits; a flooding host still evicts its own.
-  maxBytesPerAddress: 24 * MiB,
-}
-
 /** How many of the richest address's oldest claims the file cap looks through for a file only it claims. */
 const SOLE_CLAIM_SEARCH = 64
-
-/**
- * What a claim costs beside its name and have-set: its objects, strings and map entries, as measured (1.6 KB of
- * heap for a claim on a known file, 2.0 KB for one that brings a new file), rounded up. At 256, the caps let
- * claims of "all" hold ~7 times their bytes (a download's own listener reached ~150 MB under a flood).
- */
-export const CLAIM_OVERHEAD_BYTES = 2048
-
-/**
- * The most have-set memory one address may have made at once (and a quarter of it a second): what a flood of
- * claims that evict each other can allocate, whatever its byte cap (which a 10,000-file store must fit).
- */
-const HAVE_BURST_PER_ADDRESS = 4 * MiB
 
 export interface DictionaryStats {
   /** Claims refused, by reason. */
@@ -210,7 +180,7 @@ export class ContentDictionary {
     }
     // What the claim costs once this entry is applied: "all" holds no have-set, a slice the whole field.
     const haveBytes = f.have === 'all' ? 0 : Math.ceil(f.chunks / 8)
-    const cost = CLAIM_OVERHEAD_BYTES + 2 * f.name.length + haveBytes
+    const cost = claimCost(f.name, haveBytes)
     if (
       haveBytes > 0 &&
       (claim?.have.heldBytes ?? 0) === 0 &&
@@ -260,7 +230,7 @@ export class ContentDictionary {
     } else {
       changed = claim.have.setBytes(f.from / 8, f.have.bytes) || changed
     }
-    this.index.account(claim, CLAIM_OVERHEAD_BYTES + 2 * f.name.length + claim.have.heldBytes)
+    this.index.account(claim, claimCost(f.name, claim.have.heldBytes))
     this.index.attach(claim, peer)
     return changed
   }
