@@ -159,7 +159,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     return 0
   } catch (error) {
     // Nobody answered at all (or none that could deliver): say where we looked and what the user can do.
-    const nobody = (hasCode(error, 'E_NOT_FOUND') || hasCode(error, 'E_NO_PEER')) && directory.files().length === 0
+    const nobody = (hasCode(error, 'E_NOT_FOUND') || hasCode(error, 'E_NO_PEER')) && !directory.heardAnyone()
     if (nobody && dht)
       throw new P2PError(
         'E_NO_PEER',

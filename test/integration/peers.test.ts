@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { DiscoveryListener } from '../../src/core/discovery/listener.js'
-import { DOWNLOAD_DICTIONARY_MAX_BYTES, PeerDirectory } from '../../src/core/download/peers.js'
+import { createPeerDirectory, DOWNLOAD_DICTIONARY_MAX_BYTES, PeerDirectory } from '../../src/core/download/peers.js'
 import { waitForQuiet } from '../../src/core/download/quiet.js'
 import { silentLogger } from '../../src/core/log.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
@@ -89,6 +89,88 @@ describe('PeerDirectory: waiting for the answers about a name (real listener, lo
     abort.abort()
     await aborted
     assert.equal(peers.listenerCount('change'), 0, 'no listener left behind')
+  })
+})
+
+describe('PeerDirectory of a download: only the claims of what it wants (real listener, loopback)', () => {
+  it("by name: keeps the name's claims and its id's under another name, not a flood of other files (heard or read from the file)", async (t) => {
+    const dir = await tmpDir(t)
+    const path = join(dir, 'dictionary.json')
+    const now = new Date().toISOString()
+    const filed = (name: string, port: number) => ({
+      peer: `f${port}`,
+      address: '127.0.0.9',
+      port,
+      have: 'all',
+      lastSeen: now,
+      name,
+      size: 10,
+      chunks: 1,
+    })
+    await writeFile(
+      path,
+      JSON.stringify({
+        version: 2,
+        updatedAt: now,
+        files: {
+          [fakeId(1)]: { name: 'same.bin', size: 10, chunks: 1, disputed: false, peers: [filed('same.bin', 7101)] },
+          [fakeId(900)]: { name: 'pad.bin', size: 10, chunks: 1, disputed: false, peers: [filed('pad.bin', 7102)] },
+        },
+      }),
+    )
+    const udp = await freeUdpPort()
+    const peers = createPeerDirectory({
+      udpPort: udp,
+      broadcast: [BROADCAST],
+      staleAfterMs: 60_000,
+      dictionaryPath: path,
+      want: { name: 'same.bin' },
+    })
+    await peers.start()
+    onCleanup(t, () => peers.stop())
+    const fake = await fakeAnnouncer(t, udp)
+    const flood = Array.from({ length: 8 }, (_, i) => ({ id: fakeId(200 + i), name: `other-${i}.bin`, size: 10 }))
+    for (let round = 0; round < 25; round++)
+      await fake.announce(`peer-${String(round).padStart(4, '0')}`, 7200 + round, flood)
+    await fake.announce('peer-aaaa', 7001, [{ id: fakeId(1), name: 'same.bin', size: 10 }, ...flood])
+    await fake.announce('peer-bbbb', 7002, [{ id: fakeId(1), name: 'renamed.bin', size: 10 }, ...flood])
+    const deadline = Date.now() + 10_000
+    while (peers.peers(fakeId(1)).length < 3 && Date.now() < deadline) await peers.waitForChange(200)
+    assert.deepEqual(
+      peers.files().map((f) => f.id),
+      [fakeId(1)],
+      'no other file kept',
+    )
+    assert.deepEqual(
+      peers
+        .peers(fakeId(1))
+        .map((p) => p.port)
+        .sort(),
+      [7001, 7002, 7101],
+      "the name's peer, its id under another name, and the file's",
+    )
+    assert.ok(peers.heardAnyone())
+  })
+
+  it('by id: a flood of other files leaves its dictionary empty, and it still says it heard someone', async (t) => {
+    const udp = await freeUdpPort()
+    const peers = createPeerDirectory({
+      udpPort: udp,
+      broadcast: [BROADCAST],
+      staleAfterMs: 60_000,
+      want: { id: fakeId(1) },
+    })
+    await peers.start()
+    onCleanup(t, () => peers.stop())
+    assert.ok(!peers.heardAnyone(), 'nobody yet')
+    const fake = await fakeAnnouncer(t, udp)
+    const flood = Array.from({ length: 8 }, (_, i) => ({ id: fakeId(300 + i), name: `other-${i}.bin`, size: 10 }))
+    for (let round = 0; round < 10; round++)
+      await fake.announce(`peer-${String(round).padStart(4, '0')}`, 7300 + round, flood)
+    const deadline = Date.now() + 10_000
+    while (!peers.heardAnyone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    assert.ok(peers.heardAnyone(), 'heard, though nothing it wants')
+    assert.deepEqual(peers.files(), [])
   })
 })
 

@@ -16,6 +16,7 @@ import { keyOf } from './known-peers-file.js'
 import type { PeerTarget } from './named-peers.js'
 import { RecentDecodes } from './recent-decodes.js'
 import { familyOf } from './udp-sockets.js'
+import { type ClaimFilter, wantedPart } from './wanted-claims.js'
 
 export type { KnownFile, PeerSource } from './dictionary.js'
 
@@ -76,12 +77,16 @@ export interface DiscoveryListenerOptions {
   requeryEveryMs?: number
   /** A private swarm's seal: queries go out sealed; a datagram that does not open (or is plain, stale, replayed) is dropped. */
   guard?: DatagramGuard
+  /** The claims kept (wanted-claims.ts: a download keeps its file's); the rest are counted in `stats.unwanted`. Default: all. */
+  keep?: ClaimFilter
 }
 
 export interface ListenerStats {
   received: number
   dropped: number
   droppedByReason: Record<string, number>
+  /** Valid claims left out by the `keep` filter (not drops: nothing was wrong with them). */
+  unwanted: number
 }
 
 /** A discovery listener (deaf until `start()`). */
@@ -93,7 +98,7 @@ export function createListener(
 }
 
 export class DiscoveryListener extends EventEmitter {
-  readonly stats: ListenerStats = { received: 0, dropped: 0, droppedByReason: {} }
+  readonly stats: ListenerStats = { received: 0, dropped: 0, droppedByReason: {}, unwanted: 0 }
   /** A burst reaches us over IPv4 and IPv6: the second copy is not decoded again. */
   private readonly decoded = new RecentDecodes<DiscoveryMessage>(RECENT_DECODES)
   readonly dictionary: ContentDictionary
@@ -263,7 +268,9 @@ export class DiscoveryListener extends EventEmitter {
           'answer incomplete; the rest comes with periodic announcements',
         )
       if (message.type !== 'announce') return
-      if (this.dictionary.merge(message, address, this.now())) this.emit('change')
+      const { kept, unwanted } = wantedPart(message, this.options.keep)
+      this.stats.unwanted += unwanted
+      if (kept && this.dictionary.merge(kept, address, this.now())) this.emit('change')
       if (answer) this.answered(address, datagram.from.port, message.peer)
     } catch (err) {
       this.drop(hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal', address, msg.length, err)

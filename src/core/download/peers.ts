@@ -9,6 +9,7 @@ import {
   type KnownFile,
   type PeerSource,
 } from '../discovery/listener.js'
+import { type ClaimFilter, wantedClaims, wantedFiles } from '../discovery/wanted-claims.js'
 import { stampOf } from '../disk.js'
 import { parseJsonUtf8 } from '../json.js'
 import { type Collaborators, componentLog, type Logger } from '../log.js'
@@ -44,13 +45,16 @@ export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'lo
 
 /** A peer directory with its own discovery listener (both idle until `start()`). */
 export function createPeerDirectory(options: PeerDirectoryOptions, collaborators: Collaborators = {}): PeerDirectory {
-  const listener = createListener(options, collaborators)
+  // What it asks for is what it keeps, heard or read from the file: claims about other files cost it nothing.
+  const keep = options.keep ?? wantedClaims(options.want)
+  const listener = createListener({ ...options, ...(keep ? { keep } : {}) }, collaborators)
   return new PeerDirectory(
     listener,
     options.dictionaryPath,
     options.staleAfterMs,
     componentLog(collaborators, 'peers'),
     options.selfPeerId,
+    keep,
   )
 }
 
@@ -81,6 +85,8 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     private readonly log: Logger,
     /** Our own store's peer id: our own announcements echoed back are not a peer. */
     private readonly selfPeerId?: string,
+    /** The claims kept from the file, as the listener keeps them (wanted-claims.ts). */
+    private readonly keep?: ClaimFilter,
   ) {
     super()
     this.setMaxListeners(0)
@@ -157,6 +163,11 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     return out
   }
 
+  /** Whether any peer was heard, its claims wanted or not (a download that heard only other files was not alone). */
+  heardAnyone(): boolean {
+    return this.listener.stats.unwanted > 0 || this.files().length > 0
+  }
+
   /** Resolves on the next change, after `ms`, or when `signal` aborts (next-change.ts). */
   waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
     return nextChange(this, ms, signal)
@@ -192,7 +203,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
         // The file's wall-clock times, moved onto the listener's monotonic clock.
         const files =
           json === undefined ? [] : claimsFromSnapshot(json, (wall) => this.listener.clock() - (Date.now() - wall))
-        this.fromFile = new Map(files.map((f) => [f.id, f]))
+        this.fromFile = new Map(wantedFiles(files, this.keep).map((f) => [f.id, f]))
         this.emit('change')
       } finally {
         this.nextLookAt = performance.now() + 9 * (performance.now() - began)

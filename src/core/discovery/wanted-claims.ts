@@ -1,0 +1,53 @@
+import type { Announcement, QueryWant } from './announcement.js'
+import { type KnownFile, summarizeClaims } from './claims.js'
+
+/** Ids a name's claims may bring in (each admits that id's claims under any name): past it, by their name alone. */
+export const MAX_IDS_PER_WANTED_NAME = 1024
+
+/** Whether a claim (a file id under a name) is one a download for `want` may use. */
+export type ClaimFilter = (id: string, name: string) => boolean
+
+/**
+ * The claims a download keeps: by id, that id's; by name, the name's and then every claim of an id heard under
+ * that name (a peer may hold the chosen file under another name, and is still a source for it). A download knows
+ * what it wants, so claims about other files, which a LAN's flood makes by the thousand, cost it nothing; the
+ * dictionary's byte caps bound what is kept. Without a want (the interactive picker lists the LAN), every claim.
+ */
+export function wantedClaims(want: QueryWant | undefined): ClaimFilter | undefined {
+  if (want?.id !== undefined) {
+    const { id } = want
+    return (claimId) => claimId === id
+  }
+  if (want?.name === undefined) return undefined
+  const { name } = want
+  const ids = new Set<string>()
+  return (claimId, claimName) => {
+    if (claimName === name) {
+      if (ids.size < MAX_IDS_PER_WANTED_NAME) ids.add(claimId)
+      return true
+    }
+    return ids.has(claimId)
+  }
+}
+
+/** The announcement with only the claims `keep` wants (undefined: it had some and none is wanted, so not a goodbye). */
+export function wantedPart(
+  a: Announcement,
+  keep: ClaimFilter | undefined,
+): { kept: Announcement | undefined; unwanted: number } {
+  if (!keep || a.files.length === 0) return { kept: a, unwanted: 0 }
+  const files = a.files.filter((f) => keep(f.id, f.name))
+  const unwanted = a.files.length - files.length
+  return { kept: unwanted === 0 ? a : files.length === 0 ? undefined : { ...a, files }, unwanted }
+}
+
+/** Each file with only the peers whose claims `keep` wants; files left with none go. */
+export function wantedFiles(files: KnownFile[], keep: ClaimFilter | undefined): KnownFile[] {
+  if (!keep) return files
+  const out: KnownFile[] = []
+  for (const f of files) {
+    const peers = f.peers.filter((p) => keep(f.id, p.name))
+    if (peers.length > 0) out.push(peers.length === f.peers.length ? f : summarizeClaims(f.id, peers))
+  }
+  return out
+}
