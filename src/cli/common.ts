@@ -1,6 +1,7 @@
 import chalk from 'chalk'
 import { Command, CommanderError, Option } from 'commander'
 import { envName, resolveSettings } from '../core/config.js'
+import { withoutSecrets } from '../core/discovery/share-link.js'
 import { hasCode, P2PError } from '../core/errors.js'
 import { createCommandLog, type Logger } from '../core/log.js'
 import { printable } from '../core/printable.js'
@@ -126,7 +127,7 @@ async function execute<S extends SettingSpecs>(
     const commandLog = createCommandLog(settings.logsDir, def.name, settings.logLevel)
     log = commandLog.log
     flush = commandLog.flush
-    log.info({ args, argv: redactSecrets(process.argv.slice(2)) }, 'start')
+    log.info({ args: redactSecrets(args), argv: redactSecrets(process.argv.slice(2)) }, 'start')
     const out = (line: string): void => {
       if (!json) process.stdout.write(`${line}\n`)
     }
@@ -206,10 +207,10 @@ export async function stopAll(
   return failed
 }
 
-/** The command line as logged: a private swarm's secret never reaches a log file. */
+/** The command line as logged: a private swarm's secret (`--secret`, a link's `secret=`, a `psk1-` key) never reaches a log file. */
 export function redactSecrets(argv: readonly string[]): string[] {
   return argv.map((arg, i) =>
-    argv[i - 1] === '--secret' ? '<secret>' : arg.startsWith('--secret=') ? '--secret=<secret>' : arg,
+    argv[i - 1] === '--secret' ? '<secret>' : arg.startsWith('--secret=') ? '--secret=<secret>' : withoutSecrets(arg),
   )
 }
 

@@ -23,8 +23,9 @@ export function createCommandLog(logsDir: string, command: string, level: LogLev
   const path = join(logsDir, `${command}.log`)
   let fd: number
   try {
-    mkdirSync(logsDir, { recursive: true })
-    fd = openSync(path, 'a')
+    // The owner's alone when made here: lines name peers, files and paths.
+    mkdirSync(logsDir, { recursive: true, mode: 0o700 })
+    fd = openSync(path, 'a', 0o600)
   } catch (err) {
     throw fromFsError(err, `opening the log file ${path}`)
   }

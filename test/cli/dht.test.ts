@@ -133,6 +133,9 @@ describe('sharing beyond the LAN through a private DHT', () => {
     ])
     assert.equal(member.code, 0, member.stderr + member.log)
     assert.equal(await sha256File(member.result?.path as string), sha)
+    const wholeLog = await readFile(join(dir, 'm', 'logs', 'download.log'), 'utf8')
+    assert.match(wholeLog, /secret=<secret>/, 'the link is logged')
+    assert.ok(!wholeLog.includes(secret.slice(5)), 'and its secret is not (an attacker pass found it there, twice)')
     // A stranger who knows the seeder's peer ID (it is no secret) dials it straight and asks for the manifest
     // without the proof: it gets nothing, and the seeder counts the refusal.
     const seederKey = parsePeerId(line.peerId)

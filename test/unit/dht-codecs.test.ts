@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { topicOf } from '../../src/core/dht/topic.js'
-import { formatShareLink, parseShareLink, type ShareLink } from '../../src/core/discovery/share-link.js'
+import { formatShareLink, parseShareLink, type ShareLink, withoutSecrets } from '../../src/core/discovery/share-link.js'
 import { hasCode } from '../../src/core/errors.js'
 import { generateSecret } from '../../src/core/trust/swarm-secret.js'
 
@@ -111,6 +111,39 @@ describe('share links', () => {
         (e: unknown) => hasCode(e, 'E_USAGE') && !(e as Error).message.includes('AAAAAAB'),
         text,
       )
+  })
+
+  it('never quote a secret, whatever is wrong with the link around it (an attacker pass found short ids echoing it whole)', () => {
+    const key = 'psk1-QQQQQQQ-QQQQQQQ-QQQQQQQ-QQQQQQQ-QQQQQQQ-QQQQQQQ-QQQQQQQ-QQQQQQQ'
+    const phrase = 'correct horse battery staple secret'
+    fc.assert(
+      fc.property(
+        fc.constantFrom('', 'ab', 'a'.repeat(63), 'z'.repeat(64)),
+        fc.constantFrom(key, encodeURIComponent(phrase)),
+        fc.constantFrom('', '&secret=x', '&peer=', '#f', '&cmd=1'),
+        (id, secret, tail) => {
+          const text = `p2p://${id}?secret=${secret}${tail}`
+          try {
+            parseShareLink(text)
+          } catch (e) {
+            assert.ok(hasCode(e, 'E_USAGE'))
+            const message = (e as Error).message
+            assert.ok(!message.includes('QQQQQQQ') && !message.includes('horse'), message)
+          }
+        },
+      ),
+    )
+  })
+
+  it('withoutSecrets takes out secret= values and psk1- keys, and nothing else', () => {
+    const key = 'psk1-AAAAAAA-BBBBBBB'
+    assert.equal(
+      withoutSecrets(`p2p://ab?peer=1.2.3.4:5&secret=${key}&x=1`),
+      'p2p://ab?peer=1.2.3.4:5&secret=<secret>&x=1',
+    )
+    assert.equal(withoutSecrets(`p2p://ab?SECRET=a%20b#c`), 'p2p://ab?SECRET=<secret>#c')
+    assert.equal(withoutSecrets(`--peer=${key}`), '--peer=<secret>')
+    assert.equal(withoutSecrets('file.bin'), 'file.bin')
   })
 
   it('never throws anything but E_USAGE on arbitrary text', () => {

@@ -49,10 +49,18 @@ export function formatShareLink(link: ShareLink): string {
   return `${LINK_SCHEME}${link.id}${params.length ? `?${params.join('&')}` : ''}`
 }
 
+/**
+ * `text` with every `secret=` value and every `psk1-` key in it replaced by `<secret>`: what a log line or a
+ * message may quote of a link (or of any argument) without handing out a private swarm's secret.
+ */
+export function withoutSecrets(text: string): string {
+  return text.replace(/(secret=)[^&#\s]*/gi, '$1<secret>').replace(/psk1-[A-Za-z0-9_-]*/g, '<secret>')
+}
+
 const bad = (text: string, why: string): P2PError =>
   new P2PError(
     'E_USAGE',
-    `invalid share link ${JSON.stringify(text.slice(0, 100))}: ${why} (expected p2p://<id>[?peer=HOST:PORT][&secret=…])`,
+    `invalid share link ${JSON.stringify(withoutSecrets(text).slice(0, 100))}: ${why} (expected p2p://<id>[?peer=HOST:PORT][&secret=…])`,
   )
 
 export function parseShareLink(text: string): ShareLink {

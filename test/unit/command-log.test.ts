@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { redactSecrets } from '../../src/cli/common.js'
+import { createCommandLog } from '../../src/core/log.js'
+import { tmpDir } from '../helpers/files.js'
+
+describe('the command log', () => {
+  it("is the owner's alone when it makes it (lines name peers, files and paths)", async (t) => {
+    const logsDir = join(await tmpDir(t), 'logs')
+    const { log, flush } = createCommandLog(logsDir, 'download', 'info')
+    log.info({ args: redactSecrets(['p2p://ab?secret=psk1-AAAA']) }, 'start')
+    flush()
+    assert.equal((await stat(logsDir)).mode & 0o777, 0o700)
+    assert.equal((await stat(join(logsDir, 'download.log'))).mode & 0o777, 0o600)
+    assert.ok(!(await readFile(join(logsDir, 'download.log'), 'utf8')).includes('psk1-AAAA'))
+  })
+
+  it("redactSecrets: --secret, --secret=, a link's secret= and a psk1- key never reach it; other arguments are kept", () => {
+    const key = 'psk1-AAAAAAA-BBBBBBB'
+    assert.deepEqual(
+      redactSecrets([
+        'get',
+        `p2p://${'a'.repeat(64)}?secret=${key}`,
+        '--secret',
+        'hunter2 hunter2 hunter2',
+        `--secret=${key}`,
+        '--peer',
+        'x:1',
+      ]),
+      ['get', `p2p://${'a'.repeat(64)}?secret=<secret>`, '--secret', '<secret>', '--secret=<secret>', '--peer', 'x:1'],
+    )
+    assert.deepEqual(redactSecrets([key]), ['<secret>'])
+  })
+})
