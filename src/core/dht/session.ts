@@ -84,8 +84,12 @@ export class DhtSession extends EventEmitter {
         ),
       options.handshakeTimeoutMs,
     )
-    stream.on('error', (err: Error) =>
-      this.fail(new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`)),
+    stream.on('error', (err: Error & { code?: unknown }) =>
+      this.fail(
+        new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`, {
+          ...(typeof err.code === 'string' ? { dhtCode: err.code } : {}),
+        }),
+      ),
     )
     stream.on('close', () => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} closed`)))
     stream.on('drain', () => this.emit('drain'))

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events'
 import type HyperDHT from 'hyperdht'
-import type { DhtAddress } from 'hyperdht'
 import { Bitfield } from '../bitfield.js'
 import { connectionPath, createDhtNode, type DhtSettings } from '../dht/node.js'
 import { type DhtPath, DhtSession } from '../dht/session.js'
@@ -30,6 +29,14 @@ export const DEFAULT_LOOKUP_EVERY_MS = 10_000
 const FIRST_RETRY_MS = 1_000
 /** Peers kept from lookups at most (a topic flooded with announcements cannot grow our memory). */
 export const MAX_DHT_PEERS = 64
+/**
+ * Peers dropped (MAX_DIAL_FAILURES, or not on the DHT at all) are remembered this long, up to
+ * MAX_GONE_PEERS of them, and not taken again from lookups meanwhile: their slots go to keys not yet tried.
+ */
+export const GONE_FOR_MS = 60_000
+const MAX_GONE_PEERS = 4096
+/** While no peer found on the DHT has answered and some were dropped, lookups come every second (not every 10 s). */
+const SEARCHING_LOOKUP_EVERY_MS = 1_000
 
 export interface DhtPeersOptions {
   id: string
@@ -51,7 +58,6 @@ export interface DhtLookupStats {
 interface FoundPeer {
   key: Buffer
   peerId: string
-  relayAddresses: DhtAddress[]
   path?: DhtPath
   /** Dials that failed in a row; at MAX_DIAL_FAILURES the peer is dropped for good. */
   failures: number
@@ -74,13 +80,17 @@ export function createDhtPeers(options: Omit<DhtPeersOptions, 'log'>, collaborat
 export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   private node: HyperDHT | undefined
   private readonly found = new Map<string, FoundPeer>()
+  /** Peers dropped, by peer ID, with when (performance.now()); insertion order is age order. */
+  private readonly gone = new Map<string, number>()
+  /** A DHT peer has given us a session (a topic's first answers are then no longer all there is to try). */
+  private reached = false
   private readonly topic: Buffer
   private readonly log: Logger
   private chunkCount = 0
   private timer: NodeJS.Timeout | undefined
   private looking: Promise<void> | undefined
   private stopped = false
-  private readonly counts = { lookups: 0, replies: 0 }
+  private readonly counts = { lookups: 0, replies: 0, peersFound: 0 }
 
   constructor(private readonly options: DhtPeersOptions) {
     super()
@@ -94,7 +104,6 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   get stats(): DhtLookupStats {
     return {
       ...this.counts,
-      peersFound: this.found.size,
       topic: this.topic.toString('hex'),
       bootstrap: this.options.dht.bootstrap ? this.options.dht.bootstrap.join(',') : "the engine's public nodes",
     }
@@ -166,7 +175,9 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       return Promise.reject(new P2PError('E_CONNECT', `${peer.address} is not a DHT peer we found`))
     signal.throwIfAborted()
     const node = this.node
-    const socket = node.connect(found.key, { keyPair: secure.keyPair, relayAddresses: found.relayAddresses })
+    // No relay addresses from the lookup: any announcer names them, and every downloader would send to them;
+    // the engine finds the peer's own nodes by its key.
+    const socket = node.connect(found.key, { keyPair: secure.keyPair })
     const path = (): DhtPath => connectionPath(node, socket) ?? 'direct'
     const session = new DhtSession(
       socket,
@@ -188,21 +199,41 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
         signal.removeEventListener('abort', onAbort)
         found.path = path()
         found.failures = 0
+        this.reached = true
         this.log.info({ peer: found.peerId, path: found.path }, 'DHT connection')
         return session
       },
       (err: P2PError) => {
         signal.removeEventListener('abort', onAbort)
-        found.failures++
+        // A key the DHT does not know is no seeder now (a departed one's, or a flood of made-up keys): dropped at once.
+        found.failures = err.details?.dhtCode === 'PEER_NOT_FOUND' ? MAX_DIAL_FAILURES : found.failures + 1
         found.retryAt = performance.now() + 1000 * 2 ** (found.failures - 1)
         this.log.info({ peer: found.peerId, failures: found.failures, err: err.message }, 'DHT dial failed')
-        setTimeout(() => this.emit('change'), Math.max(0, found.retryAt - performance.now())).unref()
+        if (found.failures >= MAX_DIAL_FAILURES) this.drop(found)
+        else setTimeout(() => this.emit('change'), Math.max(0, found.retryAt - performance.now())).unref()
         // A key that never answers is no protocol violation; the DHT's own failures come as plain errors.
         throw err.code === 'E_CLOSED' && session.remotePublicKey === undefined
           ? new P2PError('E_CONNECT', `cannot reach ${session.label} through the DHT: ${err.message}`)
           : err
       },
     )
+  }
+
+  /** Out of `found` (its slot for a key not yet tried), remembered for GONE_FOR_MS. */
+  private drop(found: FoundPeer): void {
+    this.found.delete(found.peerId)
+    this.gone.delete(found.peerId)
+    this.gone.set(found.peerId, performance.now())
+    if (this.gone.size > MAX_GONE_PEERS) this.gone.delete(this.gone.keys().next().value!)
+    this.emit('change')
+  }
+
+  private stillGone(peerId: string): boolean {
+    const since = this.gone.get(peerId)
+    if (since === undefined) return false
+    if (performance.now() - since < GONE_FOR_MS) return true
+    this.gone.delete(peerId)
+    return false
   }
 
   private lookupSoon(ms: number): void {
@@ -212,8 +243,10 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       this.looking ??= this.lookup().finally(() => {
         this.looking = undefined
         const every = this.options.lookupEveryMs ?? DEFAULT_LOOKUP_EVERY_MS
-        // Soon at first (a seeder may announce moments after we start), then every `every`.
-        this.lookupSoon(Math.min(every, FIRST_RETRY_MS * 2 ** Math.min(this.counts.lookups - 1, 5)))
+        // Soon at first (a seeder may announce moments after we start), then every `every`; every second while
+        // the keys found fail and none has answered (a topic flooded with dead keys is sampled again and again).
+        const searching = !this.reached && this.gone.size > 0 ? SEARCHING_LOOKUP_EVERY_MS : every
+        this.lookupSoon(Math.min(every, searching, FIRST_RETRY_MS * 2 ** Math.min(this.counts.lookups - 1, 5)))
       })
     }, ms)
     this.timer.unref()
@@ -231,14 +264,9 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
           if (!Buffer.isBuffer(peer.publicKey) || peer.publicKey.byteLength !== 32 || peer.publicKey.equals(self))
             continue
           const peerId = formatPeerId(peer.publicKey)
-          if (this.found.has(peerId) || this.found.size >= MAX_DHT_PEERS) continue
-          this.found.set(peerId, {
-            key: Buffer.from(peer.publicKey),
-            peerId,
-            relayAddresses: (peer.relayAddresses ?? []).slice(0, 3),
-            failures: 0,
-            retryAt: 0,
-          })
+          if (this.found.has(peerId) || this.found.size >= MAX_DHT_PEERS || this.stillGone(peerId)) continue
+          this.found.set(peerId, { key: Buffer.from(peer.publicKey), peerId, failures: 0, retryAt: 0 })
+          this.counts.peersFound++
           this.log.info({ peer: peerId }, 'peer found on the DHT')
           this.emit('change')
         }

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict'
+import { createSocket } from 'node:dgram'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import HyperDHT from 'hyperdht'
+import { topicOf } from '../../src/core/dht/topic.js'
+import { MAX_DHT_PEERS } from '../../src/core/download/dht-peers.js'
+import { onCleanup } from '../helpers/cleanup.js'
+import { DHT_ARGS, dhtSeeder, testnet } from '../helpers/dht.js'
+import { sha256File } from '../helpers/files.js'
+import { freeUdpPort, runDownload, seeded } from '../helpers/swarm.js'
+
+/** Made-up keys announced under a topic, with no server behind them: what anyone who knows an id can do. */
+const DEAD_KEYS = 300
+
+describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
+  it(`${DEAD_KEYS} dead keys announced before the seeder, naming a stranger's address as their relay: the download still finds the seeder, byte-identical, and never sends to that address`, async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t, 600_000)
+    // The relay the dead keys name: a socket of ours that counts what reaches it (an innocent host, on a real DHT).
+    const victim = createSocket('udp4')
+    victim.bind(0, '127.0.0.77')
+    await once(victim, 'listening')
+    onCleanup(t, () => new Promise<void>((resolve) => victim.close(() => resolve())))
+    let reflected = 0
+    victim.on('message', () => reflected++)
+    const attacker = new HyperDHT({
+      bootstrap: bootstrap.split(','),
+      host: '127.0.0.1',
+      port: [0, 0] as unknown as number,
+    })
+    onCleanup(t, () => attacker.destroy({ force: true }))
+    await attacker.ready()
+    const relay = [{ host: '127.0.0.77', port: victim.address().port }]
+    for (let i = 0; i < DEAD_KEYS; i += 20)
+      await Promise.all(
+        Array.from({ length: 20 }, () => attacker.announce(topicOf(id), HyperDHT.keyPair(), relay).finished()),
+      )
+    assert.ok(DEAD_KEYS > 4 * MAX_DHT_PEERS, 'more dead keys than a download keeps at once (the test can fail)')
+    await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    const nobody = await freeUdpPort()
+    const r = await runDownload(join(dir, 'd'), nobody, ['--id', id, '--wait', '60', ...DHT_ARGS(bootstrap)])
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    assert.equal(reflected, 0, 'no datagram to the address the dead keys named')
+  })
+})
