@@ -31,6 +31,15 @@ describe('scheduler', () => {
     )
   })
 
+  it("counts the path that delivered the manifest as proven before it is a peer here (so it is the peer's path chosen: third attacker pass)", () => {
+    const s = new Scheduler(4, { random: () => 0 })
+    s.vouch('dht:SEEDER:0')
+    assert.equal(s.isProven('dht:SEEDER:0'), true, 'vouched, not yet set')
+    assert.equal(s.isProven('10.0.0.66:47010'), false, 'a stranger path for the same peer ID')
+    s.setPeer('dht:SEEDER:0', all(4))
+    assert.equal(s.isProven('dht:SEEDER:0'), true, 'and once it is a peer')
+  })
+
   it('marks a peer holding every chunk to be asked last only while a peer holding part of the file is about', () => {
     const s = new Scheduler(4, { random: () => 0 })
     s.setPeer('seeder', all(4))

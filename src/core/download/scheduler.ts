@@ -142,9 +142,14 @@ export class Scheduler {
     return this.peers.get(key)?.pace.window() ?? 0
   }
 
-  /** Whether the peer has delivered a chunk yet, or is vouched for (until then it gets only probe requests). */
+  /**
+   * Whether the peer has delivered a chunk yet, or is vouched for (until then it gets only probe requests). A
+   * vouched path not yet a peer here counts too: of a peer's paths, the one that delivered the manifest is
+   * chosen before the others (peer-paths.ts), not after every path a stranger announces for that peer ID.
+   */
   isProven(key: string): boolean {
-    return this.find(key)?.pace.proven ?? false
+    const peer = this.find(key)
+    return peer ? peer.pace.proven : this.vouched.has(key)
   }
 
   /** Strikes and failed incidents so far (a peer that left keeps its count; Infinity for one never seen): a peer that already let us down waits behind fresh ones for a probe. */
