@@ -124,6 +124,8 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
       ...(guard ? { guard } : {}),
       // Ask only for our file: the answers are then small and whole (an unasked answer holds what fits, the rest comes later).
       want: typeof id === 'string' ? { id } : name !== undefined ? { name } : undefined,
+      // A name is decided among the peers we would fetch from: an unlisted stranger's file makes it no less ours.
+      ...(trust.allow ? { heeded: (peer: string) => trust.allow?.allowsPeerId(peer) === true } : {}),
     },
     { log },
   )

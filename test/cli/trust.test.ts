@@ -10,6 +10,7 @@ import { PeerClient } from '../../src/core/transfer/client.js'
 import { generateSecret } from '../../src/core/trust/swarm-secret.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
+import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { sha256File, tmpDir } from '../helpers/files.js'
 import { BROADCAST, freeUdpPort, runDownload, seeded, startDaemon, startSeeder, storeArgs } from '../helpers/swarm.js'
 
@@ -268,5 +269,26 @@ describe('allow-lists', () => {
     const served = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '20', '--allow', seederId])
     assert.equal(served.code, 0, served.stderr + served.log)
     assert.equal(served.result?.sha256, sha)
+  })
+
+  it("a download by name with --allow decides the name among listed peers: an unlisted stranger's same-named file is no second file (third attacker pass)", async (t) => {
+    const { dir, sha } = await seeded(t, 500_000)
+    const udp = await freeUdpPort()
+    await startSeeder(t, join(dir, 'seed'), udp)
+    const seederId = await peerIdOf(join(dir, 'seed'))
+    const strangerId = await peerIdOf(join(dir, 'stranger'))
+    const stranger = await fakeAnnouncer(t, udp)
+    const other = [{ id: fakeId(9), name: 'f.bin', size: 500_000 }]
+    const timer = setInterval(() => void stranger.announce(strangerId, 7999, other).catch(() => undefined), 200)
+    onCleanup(t, () => clearInterval(timer))
+    const open = await runDownload(join(dir, 'open'), udp, ['f.bin', '--wait', '10'])
+    assert.equal(
+      open.code,
+      2,
+      `without --allow the stranger's file makes the name ambiguous (the check below can fail): ${open.stderr}`,
+    )
+    const listed = await runDownload(join(dir, 'd'), udp, ['f.bin', '--wait', '20', '--allow', seederId])
+    assert.equal(listed.code, 0, listed.stderr + listed.log)
+    assert.equal(await sha256File(listed.result?.path as string), sha)
   })
 })

@@ -13,7 +13,11 @@ import {
 
 const ids = ['a'.repeat(64), 'b'.repeat(64), 'c'.repeat(64), 'd'.repeat(64)]
 const names = ['want.bin', 'other.bin', 'renamed.bin']
-const claim = fc.record({ id: fc.constantFrom(...ids), name: fc.constantFrom(...names) })
+const claim = fc.record({
+  id: fc.constantFrom(...ids),
+  name: fc.constantFrom(...names),
+  peer: fc.constantFrom('LISTED', 'STRANGER'),
+})
 
 const file = (id: string, name: string): AnnouncedFile => ({ id, name, size: 10, chunks: 1, have: 'all', from: 0 })
 const announcement = (files: AnnouncedFile[]): Announcement => ({ type: 'announce', peer: 'p', port: 7001, files })
@@ -23,7 +27,7 @@ describe('wantedClaims: what a download keeps of what it hears', () => {
     fc.assert(
       fc.property(fc.array(claim, { maxLength: 40 }), (claims) => {
         const keep = wantedClaims({ id: ids[0] })!
-        for (const c of claims) assert.equal(keep(c.id, c.name), c.id === ids[0])
+        for (const c of claims) assert.equal(keep(c.id, c.name, c.peer), c.id === ids[0])
       }),
     )
   })
@@ -35,7 +39,7 @@ describe('wantedClaims: what a download keeps of what it hears', () => {
         const heard = new Set<string>()
         for (const c of claims) {
           const expected = c.name === 'want.bin' || heard.has(c.id)
-          assert.equal(keep(c.id, c.name), expected, JSON.stringify(c))
+          assert.equal(keep(c.id, c.name, c.peer), expected, JSON.stringify(c))
           if (c.name === 'want.bin') heard.add(c.id)
         }
       }),
@@ -45,10 +49,24 @@ describe('wantedClaims: what a download keeps of what it hears', () => {
   it('by name: the ids a name brings in are bounded (past the bound, claims of the name still count by name)', () => {
     const keep = wantedClaims({ name: 'want.bin' })!
     const id = (i: number): string => i.toString(16).padStart(64, '0')
-    for (let i = 0; i < MAX_IDS_PER_WANTED_NAME + 10; i++) assert.ok(keep(id(i), 'want.bin'))
-    assert.ok(keep(id(0), 'renamed.bin'), 'an id within the bound')
-    assert.ok(!keep(id(MAX_IDS_PER_WANTED_NAME + 5), 'renamed.bin'), 'an id past the bound, by another name')
-    assert.ok(keep(id(MAX_IDS_PER_WANTED_NAME + 5), 'want.bin'), 'the same id by the name')
+    for (let i = 0; i < MAX_IDS_PER_WANTED_NAME + 10; i++) assert.ok(keep(id(i), 'want.bin', 'P'))
+    assert.ok(keep(id(0), 'renamed.bin', 'P'), 'an id within the bound')
+    assert.ok(!keep(id(MAX_IDS_PER_WANTED_NAME + 5), 'renamed.bin', 'P'), 'an id past the bound, by another name')
+    assert.ok(keep(id(MAX_IDS_PER_WANTED_NAME + 5), 'want.bin', 'P'), 'the same id by the name')
+  })
+
+  it("by name with heeded peers (an allow-list): an unheeded peer's claims count for nothing, and bring no id in", () => {
+    fc.assert(
+      fc.property(fc.array(claim, { maxLength: 60 }), (claims) => {
+        const keep = wantedClaims({ name: 'want.bin' }, (peer) => peer === 'LISTED')!
+        const heard = new Set<string>()
+        for (const c of claims) {
+          const expected = c.peer === 'LISTED' && (c.name === 'want.bin' || heard.has(c.id))
+          assert.equal(keep(c.id, c.name, c.peer), expected, JSON.stringify(c))
+          if (c.peer === 'LISTED' && c.name === 'want.bin') heard.add(c.id)
+        }
+      }),
+    )
   })
 
   it('without a want: every claim (the interactive picker lists the LAN)', () => {
@@ -64,7 +82,7 @@ describe('wantedPart: an announcement cut to what is wanted', () => {
         const a = announcement(claims.map((c) => file(c.id, c.name)))
         const keep = filtered ? wantedClaims({ id: ids[1] }) : undefined
         const { kept, unwanted } = wantedPart(a, keep)
-        const expected = keep ? a.files.filter((f) => keep(f.id, f.name)) : a.files
+        const expected = keep ? a.files.filter((f) => keep(f.id, f.name, a.peer)) : a.files
         assert.equal(unwanted, a.files.length - expected.length)
         if (a.files.length === 0) assert.equal(kept, a, 'a goodbye passes as it is')
         else if (expected.length === 0) assert.equal(kept, undefined, 'nothing wanted: nothing to merge, not a goodbye')

@@ -4,8 +4,8 @@ import { type KnownFile, summarizeClaims } from './claims.js'
 /** Ids a name's claims may bring in (each admits that id's claims under any name): past it, by their name alone. */
 export const MAX_IDS_PER_WANTED_NAME = 1024
 
-/** Whether a claim (a file id under a name) is one a download for `want` may use. */
-export type ClaimFilter = (id: string, name: string) => boolean
+/** Whether a claim (a file id under a name, by the peer ID its announcement gives) is one a download may use. */
+export type ClaimFilter = (id: string, name: string, peer: string) => boolean
 
 /**
  * The claims a download keeps: by id, that id's; by name, the name's and then every claim of an id heard under
@@ -13,7 +13,11 @@ export type ClaimFilter = (id: string, name: string) => boolean
  * what it wants, so claims about other files, which a LAN's flood makes by the thousand, cost it nothing; the
  * dictionary's byte caps bound what is kept. Without a want (the interactive picker lists the LAN), every claim.
  */
-export function wantedClaims(want: QueryWant | undefined): ClaimFilter | undefined {
+export function wantedClaims(
+  want: QueryWant | undefined,
+  /** By name: the peers whose claims count (an allow-list: an unlisted stranger's file must not make the name ambiguous). */
+  heeded?: (peer: string) => boolean,
+): ClaimFilter | undefined {
   if (want?.id !== undefined) {
     const { id } = want
     return (claimId) => claimId === id
@@ -21,7 +25,8 @@ export function wantedClaims(want: QueryWant | undefined): ClaimFilter | undefin
   if (want?.name === undefined) return undefined
   const { name } = want
   const ids = new Set<string>()
-  return (claimId, claimName) => {
+  return (claimId, claimName, peer) => {
+    if (heeded && !heeded(peer)) return false
     if (claimName === name) {
       if (ids.size < MAX_IDS_PER_WANTED_NAME) ids.add(claimId)
       return true
@@ -36,7 +41,7 @@ export function wantedPart(
   keep: ClaimFilter | undefined,
 ): { kept: Announcement | undefined; unwanted: number } {
   if (!keep || a.files.length === 0) return { kept: a, unwanted: 0 }
-  const files = a.files.filter((f) => keep(f.id, f.name))
+  const files = a.files.filter((f) => keep(f.id, f.name, a.peer))
   const unwanted = a.files.length - files.length
   return { kept: unwanted === 0 ? a : files.length === 0 ? undefined : { ...a, files }, unwanted }
 }
@@ -46,7 +51,7 @@ export function wantedFiles(files: KnownFile[], keep: ClaimFilter | undefined): 
   if (!keep) return files
   const out: KnownFile[] = []
   for (const f of files) {
-    const peers = f.peers.filter((p) => keep(f.id, p.name))
+    const peers = f.peers.filter((p) => keep(f.id, p.name, p.peer))
     if (peers.length > 0) out.push(peers.length === f.peers.length ? f : summarizeClaims(f.id, peers))
   }
   return out

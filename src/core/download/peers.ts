@@ -41,12 +41,14 @@ export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'lo
   dictionaryPath?: string
   /** Our own peer ID (or store's peer id): our own announcements echoed back are not a peer. */
   selfPeerId?: string
+  /** By name: the peers whose claims count (wanted-claims.ts; an allow-list's). Default: everyone's. */
+  heeded?: (peer: string) => boolean
 }
 
 /** A peer directory with its own discovery listener (both idle until `start()`). */
 export function createPeerDirectory(options: PeerDirectoryOptions, collaborators: Collaborators = {}): PeerDirectory {
   // What it asks for is what it keeps, heard or read from the file: claims about other files cost it nothing.
-  const keep = options.keep ?? wantedClaims(options.want)
+  const keep = options.keep ?? wantedClaims(options.want, options.heeded)
   const listener = createListener({ ...options, ...(keep ? { keep } : {}) }, collaborators)
   return new PeerDirectory(
     listener,

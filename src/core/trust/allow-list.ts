@@ -1,5 +1,6 @@
 import { hasCode, P2PError } from '../errors.js'
 import { readRegularFile } from '../safe-fs.js'
+import { parseKeyText } from './key-text.js'
 import { formatPeerId, parsePeerId } from './peer-id.js'
 
 /**
@@ -19,6 +20,12 @@ export class AllowList {
 
   allows(key: Buffer): boolean {
     return this.keys.has(key.toString('hex'))
+  }
+
+  /** Whether a peer ID as announced (text, a bare claim) is listed: one that does not parse never is. */
+  allowsPeerId(text: string): boolean {
+    const parsed = parseKeyText(text)
+    return !('problem' in parsed) && this.allows(parsed.key)
   }
 
   get size(): number {
