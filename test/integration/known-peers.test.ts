@@ -73,8 +73,21 @@ describe('known peers', () => {
     assert.deepEqual(await fileOf(path), {
       version: 1,
       peers: [
-        { address: '10.0.0.2', port: 47011, peer: 'peer-0000002', lastSeen: '2026-11-30T10:00:00.000Z', misses: 0 },
-        { address: 'fe80::2%eth0', port: 47011, lastSeen: '2026-11-30T10:00:00.000Z', misses: 0 },
+        {
+          address: '10.0.0.2',
+          port: 47011,
+          peer: 'peer-0000002',
+          lastSeen: '2026-11-30T10:00:00.000Z',
+          misses: 0,
+          addedAt: '2026-11-30T10:00:00.000Z',
+        },
+        {
+          address: 'fe80::2%eth0',
+          port: 47011,
+          lastSeen: '2026-11-30T10:00:00.000Z',
+          misses: 0,
+          addedAt: '2026-11-30T10:00:00.000Z',
+        },
       ],
     })
     const again = await cache(t, { dir })
@@ -122,6 +135,7 @@ describe('known peers', () => {
     const first = await fileOf(path)
     assert.equal(first.peers.length, MAX_KNOWN_PEERS / 2, 'a flood of new sources in one run')
     const second = await cache(t, { dir, now: () => now })
+    now += ADDED_WINDOW_MS
     for (let i = 0; i < MAX_KNOWN_PEERS; i++) {
       now += 1000
       second.known.heard(`10.2.0.${i}`, 47011)
@@ -152,6 +166,28 @@ describe('known peers', () => {
       'an hour later: remembered',
     )
     await known.close()
+  })
+
+  it('the hourly bound holds across processes: three runs of a stranger answering from many addresses keep the seeder (third attacker pass)', async (t) => {
+    let now = T0
+    const first = await cache(t, { now: () => now })
+    first.known.heard('10.0.0.1', 47011, 'SEEDERID') // the seeder, remembered long ago
+    await first.known.close()
+    now += 2 * ADDED_WINDOW_MS
+    for (let run = 0; run < 3; run++) {
+      const { known } = await cache(t, { dir: first.dir, now: () => now })
+      known.heard('10.0.0.1', 47011, 'SEEDERID')
+      for (let i = 0; i < 70; i++) known.heard(`10.9.${run}.${i}`, 47011)
+      await known.close()
+      now += 60_000
+    }
+    const list = (await fileOf(first.path)).peers
+    assert.ok(
+      list.some((p) => p.address === '10.0.0.1'),
+      'the seeder is still known',
+    )
+    assert.equal(list.length, 1 + MAX_KNOWN_PEERS / 2, 'half the cap of new entries in the hour, over all runs')
+    assert.ok(list.every((p) => typeof p.addedAt === 'string'))
   })
 
   it('two processes writing merge what each heard', async (t) => {

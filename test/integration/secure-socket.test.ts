@@ -165,6 +165,21 @@ describe('encrypted transport', { timeout: 20_000 }, () => {
     await assert.rejects(c.ready, (err: P2PError) => err.code === 'E_AUTH' && err.details?.keyMismatch === true)
   })
 
+  it('a dialler that reaches another key than announced stops before its third handshake message: its peer ID never goes there (third attacker pass)', async (t) => {
+    const { port, accepted } = await secureServer(t, {})
+    const c = dial(t, port, { expectedRemoteKey: NoiseSecretStream.keyPair().publicKey })
+    await assert.rejects(c.ready, (err: P2PError) => err.code === 'E_AUTH' && err.details?.keyMismatch === true)
+    const answering = await waitFor(() => accepted[0])
+    await answering.ready.catch(() => undefined) // ends when the dialler's close reaches it
+    assert.equal(answering.remotePublicKey, undefined, "the answering side never learned the dialler's key")
+    // The control: a dialler expecting this very key completes, and the other side learns it.
+    const ok = dial(t, port, { expectedRemoteKey: server.publicKey })
+    await ok.ready
+    const second = await waitFor(() => accepted[1])
+    await second.ready
+    assert.ok(second.remotePublicKey?.equals(client.publicKey))
+  })
+
   it('an allow-list refuses an unlisted peer on either side', async (t) => {
     const { port, accepted } = await secureServer(t, { allow: (key) => key.equals(server.publicKey) })
     const c = dial(t, port)

@@ -10,7 +10,8 @@ import { canonicalAddress, isQueryableAddress } from './unicast-address.js'
  * is known-peers.ts).
  *
  *   {"version":1,"peers":[{"address":"192.168.1.20","port":47011,"peer":"9f2c…",
- *                          "lastSeen":"2026-11-30T10:00:00.000Z","misses":0}]}
+ *                          "lastSeen":"2026-11-30T10:00:00.000Z","misses":0,
+ *                          "addedAt":"2026-11-29T08:00:00.000Z"}]}
  *
  * Read as a regular file of at most MAX_KNOWN_PEERS_FILE_BYTES, not
  * following a link and without blocking: a corrupt, huge, symlinked or FIFO
@@ -33,6 +34,8 @@ export interface KnownPeer {
   lastSeen: number
   /** Starts in a row at which it was queried and did not answer. */
   misses: number
+  /** When it was first remembered (wall-clock ms), so every process counts the new entries of the last hour. */
+  addedAt?: number
 }
 
 export function knownPeersPath(dictionaryPath: string): string {
@@ -51,6 +54,7 @@ const entrySchema = z.object({
     .optional(), // the announcement's peer-id rule
   lastSeen: z.string().max(40),
   misses: z.number().int().min(0).max(MAX_MISSES).optional(),
+  addedAt: z.string().max(40).optional(),
 })
 
 const fileSchema = z.object({
@@ -78,12 +82,15 @@ export function entriesFromFile(
       skipped++
       continue
     }
+    // A first-remembered time that is no time, or later than the last sighting, counts as long ago (not as new).
+    const addedAt = e.data.addedAt === undefined ? NaN : Date.parse(e.data.addedAt)
     const entry: KnownPeer = {
       address: canonicalAddress(e.data.address),
       port: e.data.port,
       lastSeen,
       misses: e.data.misses ?? 0,
       ...(e.data.peer ? { peer: e.data.peer } : {}),
+      ...(addedAt <= lastSeen ? { addedAt } : {}),
     }
     const old = peers.get(keyOf(entry))
     if (!old || old.lastSeen < entry.lastSeen) peers.set(keyOf(entry), entry)
@@ -105,6 +112,7 @@ export function serialize(peers: readonly KnownPeer[]): string {
     ...(p.peer ? { peer: p.peer } : {}),
     lastSeen: new Date(p.lastSeen).toISOString(),
     misses: p.misses,
+    ...(p.addedAt !== undefined ? { addedAt: new Date(p.addedAt).toISOString() } : {}),
   }))
   return `${JSON.stringify({ version: KNOWN_PEERS_VERSION, peers: entries }, null, 1)}\n`
 }

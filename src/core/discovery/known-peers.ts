@@ -60,10 +60,8 @@ export class KnownPeers {
   /** Keys queried this run and not heard from since. */
   private readonly waiting = new Set<string>()
   private readonly written = new Map<string, number>()
-  private added = 0
   /** Entries dropped at toQuery() because their address must not get a query here (a subnet broadcast, a zone not on this host). */
   dropped = 0
-  private addedSince = Number.NEGATIVE_INFINITY
   private dirty = false
   private timer: NodeJS.Timeout | undefined
   private saving: Promise<void> | undefined
@@ -131,13 +129,12 @@ export class KnownPeers {
       if (answered || now - (this.written.get(key) ?? 0) > REFRESH_AFTER_MS) this.touch()
       return
     }
-    if (now - this.addedSince > ADDED_WINDOW_MS) {
-      this.added = 0
-      this.addedSince = now
-    }
-    if (this.added >= Math.ceil(this.max / 2)) return // an hour cannot replace more than half of what was known
-    this.added++
-    this.peers.set(key, { address, port, lastSeen: now, misses: 0, ...(peer ? { peer } : {}) })
+    // An hour cannot replace more than half of what was known, counted from the file's first-remembered times:
+    // the bound holds across processes (a stranger answering three downloads in a row pushed out a seeder).
+    let recent = 0
+    for (const p of this.peers.values()) if (p.addedAt !== undefined && now - p.addedAt < ADDED_WINDOW_MS) recent++
+    if (recent >= Math.ceil(this.max / 2)) return
+    this.peers.set(key, { address, port, lastSeen: now, misses: 0, addedAt: now, ...(peer ? { peer } : {}) })
     this.evict()
     this.touch()
   }

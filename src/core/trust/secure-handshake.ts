@@ -146,13 +146,15 @@ export class SecureHandshake {
 
   private sendHandshake(step: ReturnType<Handshake['send']>): void {
     if (step === null) throw new P2PError('E_AUTH', `the Noise handshake with ${this.link.label} failed`)
+    // The connecting side learns the other's key from its second message and sends its own in the third: it
+    // checks first, so our peer ID never goes to whoever answers at an announced address in its place.
+    if (step.remotePublicKey && step.hash) this.link.identified(step.remotePublicKey, step.hash)
+    if (step.remotePublicKey) this.checkRemoteKey(step.remotePublicKey)
     if (step.data) this.link.write(step.data)
     if (!step.tx || !step.rx || !step.hash || !step.remotePublicKey) return
     const initiator = this.link.initiator
     this.noise = undefined
     this.handshakeHash = step.hash
-    this.link.identified(step.remotePublicKey, step.hash)
-    this.checkRemoteKey(step.remotePublicKey)
     const sealer = new RecordSealer(step.tx, NoiseSecretStream.id(step.hash, initiator))
     this.opener = new RecordOpener(step.rx, NoiseSecretStream.id(step.hash, !initiator))
     this.link.keyed(sealer)
