@@ -5,6 +5,12 @@ import { formatBytes, formatRate, formatSeconds, writeJsonLine } from './format.
 /** The address part of a peer key (address:port; an IPv6 address holds colons itself). */
 const addressOf = (key: string): string => key.slice(0, Math.max(0, key.lastIndexOf(':')))
 
+/** A peer key as people write it: an IPv6 address in brackets (`[::1]:47010`, not `::1:47010`). */
+export const shownKey = (key: string): string => {
+  const address = addressOf(key)
+  return address.includes(':') && !key.startsWith('dht:') ? `[${address}]${key.slice(address.length)}` : key
+}
+
 /** The finished download for people (the path, the size and rate, the SHA-256, who delivered what) or, with --json, one object. */
 export function renderReceipt(
   ctx: { log: Logger; json: boolean; out: (line: string) => void },
@@ -66,9 +72,9 @@ export function renderReceipt(
         ? chalk.yellow(`  written off: gave nothing for ${PEER_PATIENCE_MS / 1000} s`)
         : ''
     ctx.out(
-      `  peer     ${printable(p.peer, 64).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks, via ${p.via})${p.peerId ? `  ${p.peerId}` : ''}${banned}`,
+      `  peer     ${printable(shownKey(p.peer), 66).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks, via ${p.via})${p.peerId ? `  ${p.peerId}` : ''}${banned}`,
     )
   }
   for (const p of r.refused)
-    ctx.out(chalk.red(`  refused  ${printable(p.key, 64).padEnd(21)} ${printable(p.reason, 300)}`))
+    ctx.out(chalk.red(`  refused  ${printable(shownKey(p.key), 66).padEnd(21)} ${printable(p.reason, 300)}`))
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
+import { once } from 'node:events'
 import { describe, it } from 'node:test'
 import { Bitfield } from '../../src/core/bitfield.js'
 import { encodeAnnouncements } from '../../src/core/discovery/announcement-encode.js'
@@ -48,6 +49,60 @@ describe('sealed discovery (private swarm)', () => {
     assert.deepEqual(listener.stats.droppedByReason, { replay: 1, auth: 2, plain: 1 })
     assert.equal(listener.files().length, 1)
     assert.ok(!sealed.includes('secret-name'), 'the name travels sealed')
+  })
+
+  it("a member's announcement replayed by a stranger to a listener's query port, from an address of its choosing, is no answer: dropped, not remembered (third attacker pass)", async (t) => {
+    const udpPort = await freeUdpPort()
+    const keys = deriveSwarmKeys(randomBytes(32))
+    const queries: Array<{ port: number; nonce: Buffer }> = []
+    // The stranger hears the listener's sealed query (its source port is in plain sight) and replays there.
+    const ear = createSocket({ type: 'udp4', reuseAddr: true })
+    ear.bind(udpPort, '0.0.0.0')
+    await once(ear, 'listening')
+    onCleanup(t, () => new Promise<void>((resolve) => ear.close(() => resolve())))
+    ear.on('message', (m, from) => queries.push({ port: from.port, nonce: m.subarray(4, 28) }))
+    const heard: string[] = []
+    const listener = createListener({
+      udpPort,
+      bindAddress: '127.0.0.1',
+      broadcast: ['127.255.255.255'],
+      staleAfterMs: 15_000,
+      guard: new DatagramGuard(keys.datagramKey, 15_000),
+      knownPeers: {
+        heard: (address: string) => heard.push(address),
+        toQuery: () => [],
+        close: async () => undefined,
+      } as never,
+    })
+    await listener.start()
+    onCleanup(t, () => listener.stop())
+    listener.query()
+    const deadline = Date.now() + 10_000
+    while (queries.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+    assert.ok(queries.length > 0, 'the query was heard')
+    const member = new DatagramGuard(keys.datagramKey, 15_000)
+    const [plain] = encodeAnnouncements('PEERIDPEERID', 4000, [
+      { id: 'c'.repeat(64), name: 'member.bin', size: 10, have: Bitfield.full(1) },
+    ])
+    const stranger = createSocket('udp4')
+    stranger.bind(0, '127.0.0.66')
+    await once(stranger, 'listening')
+    onCleanup(t, () => new Promise<void>((resolve) => stranger.close(() => resolve())))
+    const send = async (bytes: Buffer): Promise<void> => {
+      const received = listener.stats.received
+      stranger.send(bytes, queries[0]!.port, '127.0.0.1')
+      while (listener.stats.received === received) await new Promise((r) => setTimeout(r, 5))
+    }
+    await send(member.seal(plain!)) // captured from the member's broadcast, never seen by this process
+    assert.deepEqual(listener.stats.droppedByReason, { unbound: 1 })
+    assert.deepEqual(heard, [])
+    assert.equal(listener.files().length, 0)
+    await send(member.seal(plain!, queries[0]!.nonce)) // the control: a member's answer to that query
+    assert.deepEqual(heard, ['127.0.0.66'], 'an answer to our query is remembered (the check above can fail)')
+    assert.deepEqual(
+      listener.files().map((f) => f.name),
+      ['member.bin'],
+    )
   })
 
   it('a listener outside the swarm records nothing of its datagrams (dropped as sealed)', async (t) => {

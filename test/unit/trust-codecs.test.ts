@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { hasCode } from '../../src/core/errors.js'
+import { DatagramGuard } from '../../src/core/trust/datagram-guard.js'
 import { encodeIdentityFile, parseIdentityFile } from '../../src/core/trust/identity.js'
 import { base32, formatKey, fromBase32, parseKeyText } from '../../src/core/trust/key-text.js'
 import { formatPeerId, normalizePeerId, parsePeerId } from '../../src/core/trust/peer-id.js'
@@ -220,6 +221,28 @@ describe('sealed datagrams', () => {
     assert.deepEqual(openDatagram(key, Buffer.from('{"v":1,"type":"query"}'), now, 15_000), { failure: 'size' })
   })
 
+  it('an answer sealed to a query opens only as the answer to that query: not elsewhere, not to another query', () => {
+    const clock = () => now
+    const member = new DatagramGuard(key, 15_000, clock)
+    const query = member.seal(Buffer.from('{"v":1,"type":"query"}'))
+    const opened = new DatagramGuard(key, 15_000, clock).open(query)
+    assert.ok('nonce' in opened)
+    const answer = member.seal(Buffer.from('{"answer":1}'), opened.nonce)
+    const otherQuery = member.seal(Buffer.from('{"v":1,"type":"query"}'))
+    const fresh = () => new DatagramGuard(key, 15_000, clock)
+    assert.deepEqual(fresh().open(answer, [opened.nonce]), {
+      payload: Buffer.from('{"answer":1}'),
+      nonce: answer.subarray(4, 28),
+    })
+    assert.deepEqual(fresh().open(answer, [otherQuery.subarray(4, 28)]), { drop: 'auth' }, 'another query')
+    assert.deepEqual(fresh().open(answer), { drop: 'auth' }, 'on the shared port')
+    // A member's own announcement (sealed to no query) replayed to a query port by a stranger.
+    const announcement = member.seal(Buffer.from('{"announce":1}'))
+    assert.deepEqual(fresh().open(announcement, [opened.nonce]), { drop: 'unbound' })
+    assert.deepEqual(fresh().open(announcement, []), { drop: 'unbound' })
+    assert.deepEqual(new DatagramGuard(randomBytes(32), 15_000, clock).open(answer, [opened.nonce]), { drop: 'auth' })
+  })
+
   it('never throws, whatever the bytes (fuzz)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 1300 }), (bytes) => {
@@ -283,12 +306,14 @@ describe('allow-list', () => {
 
 describe('datagram guard', () => {
   it('seals, opens once, drops plain, replayed, stale and foreign datagrams with their reason', async () => {
-    const { DatagramGuard } = await import('../../src/core/trust/datagram-guard.js')
     let now = 1_800_000_000_000
     const key = randomBytes(32)
     const guard = new DatagramGuard(key, 15_000, () => now)
     const sealed = guard.seal(Buffer.from('{"v":1,"type":"query"}'))
-    assert.deepEqual(guard.open(sealed), { payload: Buffer.from('{"v":1,"type":"query"}') })
+    assert.deepEqual(guard.open(sealed), {
+      payload: Buffer.from('{"v":1,"type":"query"}'),
+      nonce: sealed.subarray(4, 28),
+    })
     assert.deepEqual(guard.open(sealed), { drop: 'replay' })
     assert.deepEqual(guard.open(Buffer.from('{"v":1,"type":"query"}')), { drop: 'plain' })
     assert.deepEqual(new DatagramGuard(randomBytes(32), 15_000, () => now).open(guard.seal(Buffer.from('x'))), {

@@ -94,7 +94,7 @@ export class Announcer {
         bursting: () => this.bursting,
         open: () => this.socket !== undefined,
         maxBytes: () => this.maxBytes,
-        seal: (payload) => this.seal(payload),
+        seal: (payload, answering) => this.seal(payload, answering),
       },
       this.log,
     )
@@ -212,8 +212,8 @@ export class Announcer {
     return this.options.guard ? Math.min(max, this.options.guard.maxPayload) : max
   }
 
-  private seal(payload: Buffer): Buffer {
-    return this.options.guard ? this.options.guard.seal(payload) : payload
+  private seal(payload: Buffer, answering?: Buffer): Buffer {
+    return this.options.guard ? this.options.guard.seal(payload, answering) : payload
   }
 
   /**

@@ -3,10 +3,11 @@ import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { hasCode } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
-import { looksSealed } from '../trust/sealed-datagram.js'
+import { nonceOf } from '../trust/sealed-datagram.js'
 import { type DiscoveryMessage, encodeQuery, type QueryWant } from './announcement.js'
 import { decodeDatagram } from './announcement-decode.js'
 import { AnsweringPeers } from './answering-peers.js'
+import { DatagramIntake, type ListenerStats } from './datagram-intake.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
 import { type DictionarySnapshot, jsonLine, snapshotText, toSnapshot } from './dictionary-file.js'
 import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
@@ -18,10 +19,13 @@ import { RecentDecodes } from './recent-decodes.js'
 import { familyOf } from './udp-sockets.js'
 import { type ClaimFilter, wantedPart } from './wanted-claims.js'
 
+export type { ListenerStats } from './datagram-intake.js'
 export type { KnownFile, PeerSource } from './dictionary.js'
 
 /** Datagrams whose decodes are kept for a copy arriving by the other family: a burst's two copies come a moment apart. */
 const RECENT_DECODES = 8
+/** Our sealed queries whose answers open (a listener asks every few seconds; answers come within a second). */
+const RECENT_QUERIES = 8
 
 /**
  * Receives announcements on the UDP port (bound with address reuse, so
@@ -81,14 +85,6 @@ export interface DiscoveryListenerOptions {
   keep?: ClaimFilter
 }
 
-export interface ListenerStats {
-  received: number
-  dropped: number
-  droppedByReason: Record<string, number>
-  /** Valid claims left out by the `keep` filter (not drops: nothing was wrong with them). */
-  unwanted: number
-}
-
 /** A discovery listener (deaf until `start()`). */
 export function createListener(
   options: Omit<DiscoveryListenerOptions, 'log'>,
@@ -98,7 +94,7 @@ export function createListener(
 }
 
 export class DiscoveryListener extends EventEmitter {
-  readonly stats: ListenerStats = { received: 0, dropped: 0, droppedByReason: {}, unwanted: 0 }
+  private readonly intake: DatagramIntake
   /** A burst reaches us over IPv4 and IPv6: the second copy is not decoded again. */
   private readonly decoded = new RecentDecodes<DiscoveryMessage>(RECENT_DECODES)
   readonly dictionary: ContentDictionary
@@ -109,6 +105,8 @@ export class DiscoveryListener extends EventEmitter {
   private requery: NodeJS.Timeout | undefined
   /** The known peers asked at the first query(), and which of them answer (asked again). */
   private readonly answering = new AnsweringPeers()
+  /** Nonces of our latest sealed queries (a private swarm): only answers sealed to one of them open on the query socket. */
+  private readonly queryNonces: Buffer[] = []
   private readonly log: Logger
   private readonly now: () => number
 
@@ -119,6 +117,11 @@ export class DiscoveryListener extends EventEmitter {
     // Monotonic: a wall-clock jump (NTP, a user changing the date) must not expire or revive peers.
     this.now = options.now ?? (() => performance.now())
     this.dictionary = new ContentDictionary(options.limits)
+    this.intake = new DatagramIntake(options.guard, this.log)
+  }
+
+  get stats(): ListenerStats {
+    return this.intake.stats
   }
 
   async start(): Promise<void> {
@@ -187,7 +190,12 @@ export class DiscoveryListener extends EventEmitter {
     const guard = this.options.guard
     const max = this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES
     const query = encodeQuery(want, guard ? Math.min(max, guard.maxPayload) : max)
-    return guard ? guard.seal(query) : query
+    if (!guard) return query
+    const sealed = guard.seal(query)
+    // Answers are sealed to the query they answer: the recent queries' nonces open them (datagram-guard.ts).
+    this.queryNonces.push(nonceOf(sealed))
+    if (this.queryNonces.length > RECENT_QUERIES) this.queryNonces.shift()
+    return sealed
   }
 
   files(): KnownFile[] {
@@ -255,8 +263,7 @@ export class DiscoveryListener extends EventEmitter {
   /** `answer`: it came to the query socket, whose port only the hosts we queried (and their LAN) have seen. */
   private onMessage(datagram: Datagram, answer: boolean): void {
     const address = datagram.from.address
-    this.stats.received++
-    const msg = this.unseal(datagram.bytes, address)
+    const msg = this.intake.unseal(datagram.bytes, address, answer ? this.queryNonces : undefined)
     if (msg === undefined) return
     try {
       const message =
@@ -273,46 +280,12 @@ export class DiscoveryListener extends EventEmitter {
       if (kept && this.dictionary.merge(kept, address, this.now())) this.emit('change')
       if (answer) this.answered(address, datagram.from.port, message.peer)
     } catch (err) {
-      this.drop(hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal', address, msg.length, err)
+      this.intake.drop(hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal', address, msg.length, err)
     }
   }
 
   private answered(address: string, port: number, peer: string): void {
     this.options.knownPeers?.heard(address, port, peer)
     this.answering.heard(address, port)
-  }
-
-  /** The datagram's payload, or undefined when it is dropped (counted; a private swarm we are not in: said once per address). */
-  private unseal(datagram: Buffer, address: string): Buffer | undefined {
-    const guard = this.options.guard
-    if (!guard) {
-      if (!looksSealed(datagram)) return datagram
-      this.drop('sealed', address, datagram.length)
-      this.warnOnce(address, 'sealed datagrams of a private swarm: give its secret (--secret) to see what it offers')
-      return undefined
-    }
-    const opened = guard.open(datagram)
-    if ('payload' in opened) return opened.payload
-    this.drop(opened.drop, address, datagram.length)
-    if (opened.drop === 'auth')
-      this.warnOnce(address, 'sealed datagrams our secret does not open: another private swarm, or another secret')
-    return undefined
-  }
-
-  private readonly warned = new Set<string>()
-
-  private warnOnce(address: string, message: string): void {
-    if (this.warned.has(address) || this.warned.size >= 256) return
-    this.warned.add(address)
-    this.log.warn({ from: address, code: 'E_AUTH' }, message)
-  }
-
-  private drop(reason: string, address: string, bytes: number, err?: unknown): void {
-    this.stats.dropped++
-    this.stats.droppedByReason[reason] = (this.stats.droppedByReason[reason] ?? 0) + 1
-    this.log.debug(
-      { from: address, bytes, reason, ...(err ? { err: (err as Error).message } : {}) },
-      'datagram dropped',
-    )
   }
 }

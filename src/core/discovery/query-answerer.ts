@@ -103,7 +103,8 @@ export interface AnnouncerLink {
   open(): boolean
   /** The largest datagram payload (inside a private swarm, what still fits once sealed). */
   maxBytes(): number
-  seal(payload: Buffer): Buffer
+  /** Sealed in a private swarm (to the query it answers, `answering`: that query's nonce); as it is otherwise. */
+  seal(payload: Buffer, answering?: Buffer): Buffer
 }
 
 /** One announcer's answers: the one owner of their rate limit and of the announcer's counts. */
@@ -128,10 +129,12 @@ export class QueryAnswerer {
   /** A datagram heard on the announcer's sockets: a query is answered, anything else ignored. */
   onMessage(datagram: Datagram): void {
     let msg = datagram.bytes
+    let sealedQuery: Buffer | undefined
     if (this.options.guard) {
       const opened = this.options.guard.open(msg)
       if ('drop' in opened) return // not ours to judge: listeners count what they drop
       msg = opened.payload
+      sealedQuery = opened.nonce
     }
     let want: QueryWant | undefined
     try {
@@ -141,11 +144,14 @@ export class QueryAnswerer {
     }
     if (want === undefined) return
     this.stats.queries++
-    this.answer(want, datagram.bytes.length, datagram) // as it came, sealed or not: the answer is measured so too
+    this.answer(want, datagram.bytes.length, datagram, sealedQuery) // as it came, sealed or not: the answer is measured so too
   }
 
-  /** Unicast to the querier what it asked for, within ANSWER_FACTOR × its bytes and the rate limits. */
-  private answer(want: QueryWant, queryBytes: number, query: Datagram): void {
+  /**
+   * Unicast to the querier what it asked for, within ANSWER_FACTOR × its bytes and the rate limits; in a private
+   * swarm sealed to its query (`sealedQuery`, its nonce), so only the querier opens it.
+   */
+  private answer(want: QueryWant, queryBytes: number, query: Datagram, sealedQuery?: Buffer): void {
     const to = query.from
     const announced = this.announcer.announced()
     const bursting = this.announcer.bursting()
@@ -159,7 +165,7 @@ export class QueryAnswerer {
       this.waitingForScan++
       void bursting.then(() => {
         this.waitingForScan--
-        if (this.announcer.announced()) this.answer(want, queryBytes, query)
+        if (this.announcer.announced()) this.answer(want, queryBytes, query, sealedQuery)
       })
       return
     }
@@ -189,7 +195,7 @@ export class QueryAnswerer {
     )
     // From the socket the query came in on: its source is the address the querier asked.
     void (async () => {
-      for (const d of answer) if (!(await query.reply(this.announcer.seal(d)))) return
+      for (const d of answer) if (!(await query.reply(this.announcer.seal(d, sealedQuery)))) return
     })()
   }
 }

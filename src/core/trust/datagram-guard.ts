@@ -1,6 +1,8 @@
 import {
   looksSealed,
   MAX_SEALED_PAYLOAD,
+  nonceOf,
+  type Opened,
   openDatagram,
   ReplayFilter,
   SEAL_OVERHEAD,
@@ -14,10 +16,13 @@ import {
  * stale-after window of our clock) and not be a replay, or it is dropped
  * with its reason (the caller counts it; nothing else happens). Plain
  * datagrams are dropped too: inside a private swarm, a stranger's
- * announcement must not reach the dictionary.
+ * announcement must not reach the dictionary. An answer is sealed to the
+ * query it answers, and a querier opens on its query port only answers to
+ * its own recent queries ('unbound': a member's datagram replayed there by
+ * a stranger, from an address of its choosing, to be remembered as a peer).
  */
 
-export type DatagramDrop = 'plain' | 'size' | 'magic' | 'auth' | 'stale' | 'future' | 'replay'
+export type DatagramDrop = 'plain' | 'size' | 'magic' | 'auth' | 'stale' | 'future' | 'replay' | 'unbound'
 
 export class DatagramGuard {
   /** The largest payload that still fits a datagram once sealed. */
@@ -34,16 +39,39 @@ export class DatagramGuard {
     this.replays = new ReplayFilter(windowMs)
   }
 
-  seal(payload: Uint8Array): Buffer {
-    return sealDatagram(this.key, payload, this.now())
+  /** `payload` sealed; `answering`: the nonce of the query it answers (`open`'s `nonce`). */
+  seal(payload: Uint8Array, answering?: Uint8Array): Buffer {
+    return sealDatagram(this.key, payload, this.now(), undefined, answering)
   }
 
-  open(datagram: Uint8Array): { payload: Buffer } | { drop: DatagramDrop } {
+  /**
+   * The payload and its nonce, or why it is dropped. `answers`: the nonces of our recent queries, on the
+   * socket their answers come to: only an answer to one of them opens there.
+   */
+  open(
+    datagram: Uint8Array,
+    answers?: readonly Uint8Array[],
+  ): { payload: Buffer; nonce: Buffer } | { drop: DatagramDrop } {
     if (!looksSealed(datagram)) return { drop: 'plain' }
     const now = this.now()
-    const opened = openDatagram(this.key, datagram, now, this.windowMs)
+    const opened =
+      answers === undefined ? this.openAs(datagram, now, undefined) : this.openAnswer(datagram, now, answers)
+    if ('drop' in opened) return opened
     if ('failure' in opened) return { drop: opened.failure }
     if (!this.replays.admit(opened.nonce, opened.sentAt, now)) return { drop: 'replay' }
-    return { payload: opened.payload }
+    return { payload: opened.payload, nonce: nonceOf(datagram) }
+  }
+
+  private openAnswer(datagram: Uint8Array, now: number, answers: readonly Uint8Array[]): Opened | { drop: 'unbound' } {
+    for (const query of answers) {
+      const opened = this.openAs(datagram, now, query)
+      if (!('failure' in opened) || opened.failure !== 'auth') return opened
+    }
+    const unbound = this.openAs(datagram, now, undefined)
+    return 'failure' in unbound && unbound.failure === 'auth' ? unbound : { drop: 'unbound' }
+  }
+
+  private openAs(datagram: Uint8Array, now: number, answering: Uint8Array | undefined): Opened {
+    return openDatagram(this.key, datagram, now, this.windowMs, answering)
   }
 }

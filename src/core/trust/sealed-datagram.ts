@@ -14,7 +14,9 @@ import sodium from './sodium.js'
  *   +--------+----------------------+--------------------------+---------+
  *
  * AEAD: XChaCha20-Poly1305 (IETF) from libsodium, key = the swarm's datagram
- * key (swarm-secret.ts), associated data = the magic. A 24-byte random nonce
+ * key (swarm-secret.ts), associated data = the magic; for an answer to a
+ * query, the magic followed by the query's nonce, so only the querier opens
+ * it (a member's answer replayed to another process's query port does not). A 24-byte random nonce
  * can be drawn per datagram without ever worrying about repeats. A receiver
  * opens a datagram only if it authenticates and was sent within `windowMs`
  * of its own clock (either way: peers' clocks must agree within the
@@ -34,8 +36,25 @@ export const MAX_SEALED_PAYLOAD = MAX_DATAGRAM_BYTES - SEAL_OVERHEAD
 export type OpenFailure = 'size' | 'magic' | 'auth' | 'stale' | 'future'
 export type Opened = { payload: Buffer; sentAt: number; nonce: string } | { failure: OpenFailure }
 
-/** `payload` sealed with `key`, stamped `now` (ms). `nonce` only for tests; a fresh random one otherwise. */
-export function sealDatagram(key: Buffer, payload: Uint8Array, now: number, nonce?: Buffer): Buffer {
+/** The associated data: the magic, and for an answer the nonce of the query it answers. */
+const associated = (answering: Uint8Array | undefined): Buffer =>
+  answering === undefined ? MAGIC : Buffer.concat([MAGIC, answering])
+
+/** A sealed datagram's nonce (a query's, for binding its answers to it). */
+export const nonceOf = (sealed: Uint8Array): Buffer =>
+  Buffer.from(sealed.subarray(MAGIC.length, MAGIC.length + NONCE_BYTES))
+
+/**
+ * `payload` sealed with `key`, stamped `now` (ms); `answering`: the nonce of the query this answers. `nonce`
+ * only for tests; a fresh random one otherwise.
+ */
+export function sealDatagram(
+  key: Buffer,
+  payload: Uint8Array,
+  now: number,
+  nonce?: Buffer,
+  answering?: Uint8Array,
+): Buffer {
   if (payload.byteLength > MAX_SEALED_PAYLOAD)
     throw new RangeError(`a sealed payload is at most ${MAX_SEALED_PAYLOAD} bytes, not ${payload.byteLength}`)
   const out = Buffer.allocUnsafe(SEAL_OVERHEAD + payload.byteLength)
@@ -49,7 +68,7 @@ export function sealDatagram(key: Buffer, payload: Uint8Array, now: number, nonc
   sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
     out.subarray(MAGIC.length + NONCE_BYTES),
     plain,
-    MAGIC,
+    associated(answering),
     null,
     npub,
     key,
@@ -57,8 +76,17 @@ export function sealDatagram(key: Buffer, payload: Uint8Array, now: number, nonc
   return out
 }
 
-/** The payload of a sealed datagram, or why it is dropped. Pure and total: any bytes in, never a throw. */
-export function openDatagram(key: Buffer, datagram: Uint8Array, now: number, windowMs: number): Opened {
+/**
+ * The payload of a sealed datagram (an answer to the query of nonce `answering`, when given), or why it is
+ * dropped. Pure and total: any bytes in, never a throw.
+ */
+export function openDatagram(
+  key: Buffer,
+  datagram: Uint8Array,
+  now: number,
+  windowMs: number,
+  answering?: Uint8Array,
+): Opened {
   if (datagram.byteLength < SEAL_OVERHEAD || datagram.byteLength > MAX_DATAGRAM_BYTES) return { failure: 'size' }
   const bytes = Buffer.from(datagram.buffer, datagram.byteOffset, datagram.byteLength)
   if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) return { failure: 'magic' }
@@ -69,7 +97,7 @@ export function openDatagram(key: Buffer, datagram: Uint8Array, now: number, win
       plain,
       null,
       bytes.subarray(MAGIC.length + NONCE_BYTES),
-      MAGIC,
+      associated(answering),
       npub,
       key,
     )
