@@ -25,6 +25,7 @@ import {
 import { fetchByName, type NameGate } from './by-name.js'
 import { type CommandContext, defineCommand, stopAll, untilAborted } from './common.js'
 import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
+import { killBeforeRename } from './fault-hooks.js'
 import { formatBytes, shortId } from './format.js'
 import { createProgress, type Progress } from './progress.js'
 import { pickTarget } from './prompt.js'
@@ -250,7 +251,7 @@ async function runDownload(
           maxBufferedBytes: settings.maxBuffered,
         },
         ...(gate ? { nameDecided: gate.decided } : {}),
-        beforeFinalName: testHook(),
+        beforeFinalName: killBeforeRename(),
         onManifest: (m) => {
           const { size, chunks, folder } = summaryOf(m)
           ctx.log.info({ id, name: m.name, size, chunks, ...folder }, 'download start')
@@ -289,17 +290,5 @@ async function runDownload(
     )
   } finally {
     progress?.stop()
-  }
-}
-
-/**
- * The crash-before-rename fault test (FAULTS.md case 7, test/cli/faults) kills
- * the process between the verified `.part` and its final name. Read here, in
- * the command, never in the library: the library takes a callback.
- */
-function testHook(): (() => void) | undefined {
-  if (process.env.P2P_TEST_HOOK !== 'kill-before-rename') return undefined
-  return () => {
-    process.kill(process.pid, 'SIGKILL')
   }
 }

@@ -47,6 +47,8 @@ export interface AtomicWriteOptions {
    * temp file is removed and nothing stays behind the link.
    */
   within?: string
+  /** The new file's mode (less the umask); default 0o666. */
+  mode?: number
 }
 
 /**
@@ -82,7 +84,7 @@ export async function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const temp = tempPathFor(path)
-  const handle = await open(temp, 'wx')
+  const handle = await open(temp, 'wx', options.mode ?? 0o666)
   try {
     await writeAll(handle, typeof data === 'string' ? Buffer.from(data, 'utf8') : data)
     if (options.fsync) await handle.sync()
@@ -122,10 +124,10 @@ export async function writeFileAtomic(
 export async function replaceSmallFile(
   path: string,
   data: Uint8Array | Iterable<string>,
-  options: { within?: string } = {},
+  options: { within?: string; mode?: number } = {},
 ): Promise<void> {
   const temp = tempPathFor(path)
-  const fd = openSync(temp, 'wx')
+  const fd = openSync(temp, 'wx', options.mode ?? 0o666)
   try {
     if (data instanceof Uint8Array) writeFullySync(fd, data, 0)
     else writePiecesSync(fd, data)

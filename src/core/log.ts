@@ -1,4 +1,4 @@
-import { mkdirSync, openSync } from 'node:fs'
+import { fchmodSync, mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Logger, pino } from 'pino'
 import { fromFsError } from './errors.js'
@@ -26,6 +26,12 @@ export function createCommandLog(logsDir: string, command: string, level: LogLev
     // The owner's alone when made here: lines name peers, files and paths.
     mkdirSync(logsDir, { recursive: true, mode: 0o700 })
     fd = openSync(path, 'a', 0o600)
+    // A log an older version made world-readable may hold a secret it logged: made ours alone too, when ours.
+    try {
+      fchmodSync(fd, 0o600)
+    } catch {
+      // not ours to change (another user's file we may append to): left as it is
+    }
   } catch (err) {
     throw fromFsError(err, `opening the log file ${path}`)
   }

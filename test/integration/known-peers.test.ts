@@ -70,6 +70,7 @@ describe('known peers', () => {
     known.heard('fe80::2%eth0', 47011)
     known.heard('fe80::3', 47011) // link-local without its interface: cannot be queried later
     await known.close()
+    assert.equal((await stat(path)).mode & 0o777, 0o600, "its owner's alone")
     assert.deepEqual(await fileOf(path), {
       version: 1,
       peers: [
@@ -188,6 +189,28 @@ describe('known peers', () => {
     )
     assert.equal(list.length, 1 + MAX_KNOWN_PEERS / 2, 'half the cap of new entries in the hour, over all runs')
     assert.ok(list.every((p) => typeof p.addedAt === 'string'))
+  })
+
+  it('the hourly bound holds for processes running at once too (review: each counted only what it had read)', async (t) => {
+    let now = T0
+    const first = await cache(t, { now: () => now, saveDelayMs: 60_000 })
+    for (let i = 0; i < MAX_KNOWN_PEERS; i++) {
+      if (i === MAX_KNOWN_PEERS / 2) now += 2 * ADDED_WINDOW_MS // half the cap an hour
+      first.known.heard(`10.0.${i}.1`, 47011)
+    }
+    await first.known.close()
+    assert.equal((await fileOf(first.path)).peers.length, MAX_KNOWN_PEERS, 'a full file of good entries')
+    now += 2 * ADDED_WINDOW_MS
+    const runs = await Promise.all(
+      [0, 1, 2].map(() => cache(t, { dir: first.dir, now: () => now, saveDelayMs: 60_000 })),
+    )
+    runs.forEach((run, r) => {
+      for (let i = 0; i < 70; i++) run.known.heard(`10.8.${r}.${i}`, 47011)
+    })
+    for (const run of runs) await run.known.close()
+    const list = (await fileOf(first.path)).peers.map((p) => p.address as string)
+    assert.equal(list.filter((a) => a.startsWith('10.8.')).length, MAX_KNOWN_PEERS / 2, 'half the cap, over the three')
+    assert.equal(list.filter((a) => a.startsWith('10.0.')).length, MAX_KNOWN_PEERS / 2, 'half of what was known stays')
   })
 
   it('two processes writing merge what each heard', async (t) => {

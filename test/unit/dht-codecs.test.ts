@@ -119,7 +119,7 @@ describe('share links', () => {
     fc.assert(
       fc.property(
         fc.constantFrom('', 'ab', 'a'.repeat(63), 'z'.repeat(64)),
-        fc.constantFrom(key, encodeURIComponent(phrase)),
+        fc.constantFrom(key, encodeURIComponent(phrase), phrase, `${phrase}#horse`, `x y&secret=${phrase}`),
         fc.constantFrom('', '&secret=x', '&peer=', '#f', '&cmd=1'),
         (id, secret, tail) => {
           const text = `p2p://${id}?secret=${secret}${tail}`
@@ -141,7 +141,11 @@ describe('share links', () => {
       withoutSecrets(`p2p://ab?peer=1.2.3.4:5&secret=${key}&x=1`),
       'p2p://ab?peer=1.2.3.4:5&secret=<secret>&x=1',
     )
-    assert.equal(withoutSecrets(`p2p://ab?SECRET=a%20b#c`), 'p2p://ab?SECRET=<secret>#c')
+    assert.equal(withoutSecrets(`p2p://ab?SECRET=a%20b#c`), 'p2p://ab?SECRET=<secret>')
+    assert.equal(
+      withoutSecrets('p2p://ab?secret=correct horse battery#x&peer=1.2.3.4:5'),
+      'p2p://ab?secret=<secret>&peer=1.2.3.4:5',
+    )
     assert.equal(withoutSecrets(`--peer=${key}`), '--peer=<secret>')
     assert.equal(withoutSecrets('file.bin'), 'file.bin')
   })

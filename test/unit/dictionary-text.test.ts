@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
@@ -114,6 +114,11 @@ describe('the dictionary file made claim by claim (dictionary-file.ts snapshotTe
     writer.request()
     await writer.flush()
     assert.equal(await readFile(path, 'utf8'), `${JSON.stringify(toSnapshot(files, c), null, 1)}\n`)
+    assert.equal(
+      (await stat(path)).mode & 0o777,
+      0o600,
+      "its owner's alone (in a private swarm it holds what the wire seals)",
+    )
     const read = claimsFromSnapshot(await readDictionaryFile(path), (wall) => wall)
     const big2 = read.find((f) => f.id === 'b'.repeat(64))
     assert.ok(big2, 'the large claim reads back')

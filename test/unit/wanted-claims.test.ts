@@ -121,13 +121,17 @@ describe('wantedFiles: the dictionary file read through the same filter', () => 
       known(ids[0]!, [peer('other.bin', 1), peer('want.bin', 2)]),
       known(ids[1]!, [peer('other.bin', 3)]),
       known(ids[2]!, [peer('want.bin', 4)]),
+      known(ids[3]!, [peer('other.bin', 5), peer('want.bin', 6)]),
     ]
-    const kept = wantedFiles(files, wantedClaims({ name: 'want.bin' }))
+    const kept = wantedFiles(
+      files,
+      wantedClaims({ name: 'want.bin' }, (p) => p !== 'p6'),
+    )
     assert.deepEqual(
-      kept.map((f) => [f.id, f.name, f.peers.map((p) => p.port)]),
+      kept.map((f) => [f.id, f.peers.map((p) => p.port)]),
       [
-        [ids[0], 'want.bin', [2]],
-        [ids[2], 'want.bin', [4]],
+        [ids[0], [1, 2]], // its claim under another name counts, though listed before the name's (review)
+        [ids[2], [4]],
       ],
     )
     assert.equal(wantedFiles(files, undefined), files)

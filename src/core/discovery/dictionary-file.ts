@@ -251,8 +251,11 @@ export async function readDictionaryBytes(
   }
 }
 
+/** The dictionary file's mode: its owner's alone (in a private swarm it holds what the wire keeps sealed). */
+const DICTIONARY_MODE = 0o600
+
 export async function writeDictionaryFile(path: string, snapshot: DictionarySnapshot): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(snapshot, null, 1)}\n`)
+  await writeFileAtomic(path, `${JSON.stringify(snapshot, null, 1)}\n`, { mode: DICTIONARY_MODE })
 }
 
 /** The least time from one write of a kept dictionary file to the next. */
@@ -283,7 +286,9 @@ export function dictionaryFileWriter(
     () => {
       const made = snapshot()
       // Text in pieces is made and written synchronously: the coalescer spaces the writes by all of it.
-      return Symbol.iterator in made ? replaceSmallFile(path, made) : writeDictionaryFile(path, made)
+      return Symbol.iterator in made
+        ? replaceSmallFile(path, made, { mode: DICTIONARY_MODE })
+        : writeDictionaryFile(path, made)
     },
     (cpuMs) => Math.max(DICTIONARY_WRITE_GAP_MS, 4 * cpuMs),
     onError,

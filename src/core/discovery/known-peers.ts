@@ -130,10 +130,9 @@ export class KnownPeers {
       return
     }
     // An hour cannot replace more than half of what was known, counted from the file's first-remembered times:
-    // the bound holds across processes (a stranger answering three downloads in a row pushed out a seeder).
-    let recent = 0
-    for (const p of this.peers.values()) if (p.addedAt !== undefined && now - p.addedAt < ADDED_WINDOW_MS) recent++
-    if (recent >= Math.ceil(this.max / 2)) return
+    // the bound holds across processes (a stranger answering three downloads in a row pushed out a seeder);
+    // save() holds it again over what processes running at once wrote.
+    if (this.addedWithinHour(now).length >= this.maxAddedPerHour) return
     this.peers.set(key, { address, port, lastSeen: now, misses: 0, addedAt: now, ...(peer ? { peer } : {}) })
     this.evict()
     this.touch()
@@ -179,9 +178,13 @@ export class KnownPeers {
         }
       }
       for (const [key, p] of this.peers) if (p.misses >= MAX_MISSES) this.peers.delete(key)
+      // Processes running at once each added up to the bound: past it, the latest added go.
+      const added = this.addedWithinHour(this.now()).sort((a, b) => a.addedAt! - b.addedAt!)
+      for (const p of added.slice(this.maxAddedPerHour)) this.peers.delete(keyOf(p))
       this.evict()
       const list = this.list()
-      await writeFileAtomic(this.path, serialize(list))
+      // Its owner's alone: who this host talks to (in a private swarm, what the wire keeps sealed).
+      await writeFileAtomic(this.path, serialize(list), { mode: 0o600 })
       this.written.clear()
       for (const p of list) this.written.set(keyOf(p), p.lastSeen)
     })()
@@ -192,6 +195,15 @@ export class KnownPeers {
         this.saving = undefined
       })
     return this.saving
+  }
+
+  /** New entries an hour may bring, in all processes: half of what may be known. */
+  private get maxAddedPerHour(): number {
+    return Math.ceil(this.max / 2)
+  }
+
+  private addedWithinHour(now: number): KnownPeer[] {
+    return [...this.peers.values()].filter((p) => p.addedAt !== undefined && now - p.addedAt < ADDED_WINDOW_MS)
   }
 
   private evict(): void {

@@ -3,7 +3,6 @@ import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { hasCode } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
-import { nonceOf } from '../trust/sealed-datagram.js'
 import { type DiscoveryMessage, encodeQuery, type QueryWant } from './announcement.js'
 import { decodeDatagram } from './announcement-decode.js'
 import { AnsweringPeers } from './answering-peers.js'
@@ -24,8 +23,6 @@ export type { KnownFile, PeerSource } from './dictionary.js'
 
 /** Datagrams whose decodes are kept for a copy arriving by the other family: a burst's two copies come a moment apart. */
 const RECENT_DECODES = 8
-/** Our sealed queries whose answers open (a listener asks every few seconds; answers come within a second). */
-const RECENT_QUERIES = 8
 
 /**
  * Receives announcements on the UDP port (bound with address reuse, so
@@ -83,6 +80,8 @@ export interface DiscoveryListenerOptions {
   guard?: DatagramGuard
   /** The claims kept (wanted-claims.ts: a download keeps its file's); the rest are counted in `stats.unwanted`. Default: all. */
   keep?: ClaimFilter
+  /** Our own peer ID: our own announcements heard back are not counted as another peer's unwanted claims. */
+  selfPeerId?: string
 }
 
 /** A discovery listener (deaf until `start()`). */
@@ -105,8 +104,6 @@ export class DiscoveryListener extends EventEmitter {
   private requery: NodeJS.Timeout | undefined
   /** The known peers asked at the first query(), and which of them answer (asked again). */
   private readonly answering = new AnsweringPeers()
-  /** Nonces of our latest sealed queries (a private swarm): only answers sealed to one of them open on the query socket. */
-  private readonly queryNonces: Buffer[] = []
   private readonly log: Logger
   private readonly now: () => number
 
@@ -117,7 +114,7 @@ export class DiscoveryListener extends EventEmitter {
     // Monotonic: a wall-clock jump (NTP, a user changing the date) must not expire or revive peers.
     this.now = options.now ?? (() => performance.now())
     this.dictionary = new ContentDictionary(options.limits)
-    this.intake = new DatagramIntake(options.guard, this.log)
+    this.intake = new DatagramIntake(options.guard, this.log, options.staleAfterMs)
   }
 
   get stats(): ListenerStats {
@@ -168,14 +165,11 @@ export class DiscoveryListener extends EventEmitter {
 
   /** Named peers, and known peers while they answer (answering-peers.ts). */
   private queryAgain(): void {
-    const again = this.answering.due()
-    const bytes = this.encodeQuery(this.options.want)
     const named = new Set((this.options.peers ?? []).map(keyOf))
-    this.sendTo(
-      again.filter((p) => !named.has(keyOf(p))),
-      bytes,
-      true,
-    )
+    const again = this.answering.due().filter((p) => !named.has(keyOf(p)))
+    if (again.length === 0 && named.size === 0) return
+    const bytes = this.encodeQuery(this.options.want)
+    this.sendTo(again, bytes, true)
     this.sendTo(this.options.peers ?? [], bytes, false)
   }
 
@@ -189,13 +183,8 @@ export class DiscoveryListener extends EventEmitter {
   private encodeQuery(want: QueryWant | undefined): Buffer {
     const guard = this.options.guard
     const max = this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES
-    const query = encodeQuery(want, guard ? Math.min(max, guard.maxPayload) : max)
-    if (!guard) return query
-    const sealed = guard.seal(query)
-    // Answers are sealed to the query they answer: the recent queries' nonces open them (datagram-guard.ts).
-    this.queryNonces.push(nonceOf(sealed))
-    if (this.queryNonces.length > RECENT_QUERIES) this.queryNonces.shift()
-    return sealed
+    // Sealed in a private swarm, where its answers are sealed to it (datagram-intake.ts keeps what opens them).
+    return this.intake.sealQuery(encodeQuery(want, guard ? Math.min(max, guard.maxPayload) : max))
   }
 
   files(): KnownFile[] {
@@ -263,7 +252,7 @@ export class DiscoveryListener extends EventEmitter {
   /** `answer`: it came to the query socket, whose port only the hosts we queried (and their LAN) have seen. */
   private onMessage(datagram: Datagram, answer: boolean): void {
     const address = datagram.from.address
-    const msg = this.intake.unseal(datagram.bytes, address, answer ? this.queryNonces : undefined)
+    const msg = this.intake.unseal(datagram.bytes, address, answer)
     if (msg === undefined) return
     try {
       const message =
@@ -276,7 +265,7 @@ export class DiscoveryListener extends EventEmitter {
         )
       if (message.type !== 'announce') return
       const { kept, unwanted } = wantedPart(message, this.options.keep)
-      this.stats.unwanted += unwanted
+      if (message.peer !== this.options.selfPeerId) this.stats.unwanted += unwanted
       if (kept && this.dictionary.merge(kept, address, this.now())) this.emit('change')
       if (answer) this.answered(address, datagram.from.port, message.peer)
     } catch (err) {

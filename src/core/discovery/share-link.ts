@@ -54,7 +54,8 @@ export function formatShareLink(link: ShareLink): string {
  * message may quote of a link (or of any argument) without handing out a private swarm's secret.
  */
 export function withoutSecrets(text: string): string {
-  return text.replace(/(secret=)[^&#\s]*/gi, '$1<secret>').replace(/psk1-[A-Za-z0-9_-]*/g, '<secret>')
+  // To the next parameter or the end: a raw passphrase may hold spaces and '#'.
+  return text.replace(/(secret=)[^&]*/gi, '$1<secret>').replace(/psk1-[A-Za-z0-9_-]*/g, '<secret>')
 }
 
 const bad = (text: string, why: string): P2PError =>

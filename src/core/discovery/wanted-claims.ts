@@ -46,9 +46,14 @@ export function wantedPart(
   return { kept: unwanted === 0 ? a : files.length === 0 ? undefined : { ...a, files }, unwanted }
 }
 
-/** Each file with only the peers whose claims `keep` wants; files left with none go. */
+/**
+ * Each file with only the peers whose claims `keep` wants; files left with none go. Every claim is shown to
+ * `keep` once before any is judged: a file lists claims in no order, and a claim of an id under another name
+ * counts once the id was heard under the wanted name, wherever that claim comes in the file.
+ */
 export function wantedFiles(files: KnownFile[], keep: ClaimFilter | undefined): KnownFile[] {
   if (!keep) return files
+  for (const f of files) for (const p of f.peers) keep(f.id, p.name, p.peer)
   const out: KnownFile[] = []
   for (const f of files) {
     const peers = f.peers.filter((p) => keep(f.id, p.name, p.peer))

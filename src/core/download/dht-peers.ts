@@ -30,12 +30,18 @@ const FIRST_RETRY_MS = 1_000
 /** Peers kept from lookups at most (a topic flooded with announcements cannot grow our memory). */
 export const MAX_DHT_PEERS = 64
 /**
- * Peers dropped (MAX_DIAL_FAILURES, or not on the DHT at all) are remembered this long, up to
- * MAX_GONE_PEERS of them, and not taken again from lookups meanwhile: their slots go to keys not yet tried.
+ * Peers dropped after MAX_DIAL_FAILURES are remembered this long, up to MAX_GONE_PEERS of them, and not taken
+ * again from lookups meanwhile: their slots go to keys not yet tried.
  */
 export const GONE_FOR_MS = 60_000
+/** A key the DHT did not know at one dial: dropped at once, held out for less (a busy DHT can miss a live one). */
+export const NOT_FOUND_FOR_MS = 15_000
 const MAX_GONE_PEERS = 4096
-/** While no peer found on the DHT has answered and some were dropped, lookups come every second (not every 10 s). */
+/**
+ * Until the manifest is known and while keys found are being dropped, lookups come every second (not every
+ * 10 s), at most this many in a download: a topic flooded with dead keys is sampled again and again.
+ */
+const MAX_SEARCHING_LOOKUPS = 120
 const SEARCHING_LOOKUP_EVERY_MS = 1_000
 
 export interface DhtPeersOptions {
@@ -80,10 +86,16 @@ export function createDhtPeers(options: Omit<DhtPeersOptions, 'log'>, collaborat
 export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   private node: HyperDHT | undefined
   private readonly found = new Map<string, FoundPeer>()
-  /** Peers dropped, by peer ID, with when (performance.now()); insertion order is age order. */
-  private readonly gone = new Map<string, number>()
-  /** A DHT peer has given us a session (a topic's first answers are then no longer all there is to try). */
-  private reached = false
+  /**
+   * Peers dropped, by peer ID: until when they stay out (performance.now()) and how often they were dropped (each
+   * time longer: a dead key a flood brings back again and again); kept past that, oldest dropped first out.
+   */
+  private readonly gone = new Map<string, { until: number; times: number }>()
+  /** When a peer was last dropped (performance.now()). */
+  private droppedAt = Number.NEGATIVE_INFINITY
+  /** The manifest is known (from any peer): the DHT is then no longer all the download has to find. */
+  private manifest = false
+  private searchingLookups = 0
   private readonly topic: Buffer
   private readonly log: Logger
   private chunkCount = 0
@@ -148,6 +160,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
 
   manifestKnown(chunkCount: number): void {
     this.chunkCount = chunkCount
+    this.manifest = true
     this.emit('change')
   }
 
@@ -199,17 +212,17 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
         signal.removeEventListener('abort', onAbort)
         found.path = path()
         found.failures = 0
-        this.reached = true
         this.log.info({ peer: found.peerId, path: found.path }, 'DHT connection')
         return session
       },
       (err: P2PError) => {
         signal.removeEventListener('abort', onAbort)
-        // A key the DHT does not know is no seeder now (a departed one's, or a flood of made-up keys): dropped at once.
-        found.failures = err.details?.dhtCode === 'PEER_NOT_FOUND' ? MAX_DIAL_FAILURES : found.failures + 1
+        found.failures++
         found.retryAt = performance.now() + 1000 * 2 ** (found.failures - 1)
         this.log.info({ peer: found.peerId, failures: found.failures, err: err.message }, 'DHT dial failed')
-        if (found.failures >= MAX_DIAL_FAILURES) this.drop(found)
+        // A key the DHT does not know is no seeder now (a departed one's, or a flood of made-up keys): dropped at once.
+        if (err.details?.dhtCode === 'PEER_NOT_FOUND') this.drop(found, NOT_FOUND_FOR_MS)
+        else if (found.failures >= MAX_DIAL_FAILURES) this.drop(found, GONE_FOR_MS)
         else setTimeout(() => this.emit('change'), Math.max(0, found.retryAt - performance.now())).unref()
         // A key that never answers is no protocol violation; the DHT's own failures come as plain errors.
         throw err.code === 'E_CLOSED' && session.remotePublicKey === undefined
@@ -219,21 +232,25 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     )
   }
 
-  /** Out of `found` (its slot for a key not yet tried), remembered for GONE_FOR_MS. */
-  private drop(found: FoundPeer): void {
+  /** Out of `found` (its slot for a key not yet tried), and not taken again from lookups for `forMs` (× 4 each time again). */
+  private drop(found: FoundPeer, forMs: number): void {
     this.found.delete(found.peerId)
+    const times = (this.gone.get(found.peerId)?.times ?? 0) + 1
     this.gone.delete(found.peerId)
-    this.gone.set(found.peerId, performance.now())
+    this.droppedAt = performance.now()
+    this.gone.set(found.peerId, { until: this.droppedAt + forMs * 4 ** (times - 1), times })
     if (this.gone.size > MAX_GONE_PEERS) this.gone.delete(this.gone.keys().next().value!)
     this.emit('change')
   }
 
   private stillGone(peerId: string): boolean {
-    const since = this.gone.get(peerId)
-    if (since === undefined) return false
-    if (performance.now() - since < GONE_FOR_MS) return true
-    this.gone.delete(peerId)
-    return false
+    return performance.now() < (this.gone.get(peerId)?.until ?? 0)
+  }
+
+  /** Lookups every second: no manifest yet, keys found dropped lately, and not for ever. */
+  private searching(): boolean {
+    if (this.manifest || performance.now() - this.droppedAt > NOT_FOUND_FOR_MS) return false
+    return this.searchingLookups++ < MAX_SEARCHING_LOOKUPS
   }
 
   private lookupSoon(ms: number): void {
@@ -244,8 +261,8 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
         this.looking = undefined
         const every = this.options.lookupEveryMs ?? DEFAULT_LOOKUP_EVERY_MS
         // Soon at first (a seeder may announce moments after we start), then every `every`; every second while
-        // the keys found fail and none has answered (a topic flooded with dead keys is sampled again and again).
-        const searching = !this.reached && this.gone.size > 0 ? SEARCHING_LOOKUP_EVERY_MS : every
+        // searching (a topic flooded with dead keys is sampled again and again).
+        const searching = this.searching() ? SEARCHING_LOOKUP_EVERY_MS : every
         this.lookupSoon(Math.min(every, searching, FIRST_RETRY_MS * 2 ** Math.min(this.counts.lookups - 1, 5)))
       })
     }, ms)

@@ -39,8 +39,6 @@ import { nextChange } from './next-change.js'
 export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'log'> {
   /** The content dictionary file a running p2p-listen keeps (re-read when it changes); none: live discovery only. */
   dictionaryPath?: string
-  /** Our own peer ID (or store's peer id): our own announcements echoed back are not a peer. */
-  selfPeerId?: string
   /** By name: the peers whose claims count (wanted-claims.ts; an allow-list's). Default: everyone's. */
   heeded?: (peer: string) => boolean
 }

@@ -11,6 +11,9 @@ import { formatPeerId, parsePeerId } from './peer-id.js'
  * silently shut a peer out.
  */
 
+/** Announced peer IDs whose check is remembered (a flood of made-up ones only clears it). */
+const MAX_ANNOUNCED_IDS = 1024
+
 export class AllowList {
   private readonly keys = new Set<string>()
 
@@ -22,10 +25,19 @@ export class AllowList {
     return this.keys.has(key.toString('hex'))
   }
 
+  /** Peer IDs as announced, with whether each is listed (every claim of an announcement asks; bounded). */
+  private readonly announced = new Map<string, boolean>()
+
   /** Whether a peer ID as announced (text, a bare claim) is listed: one that does not parse never is. */
   allowsPeerId(text: string): boolean {
-    const parsed = parseKeyText(text)
-    return !('problem' in parsed) && this.allows(parsed.key)
+    let listed = this.announced.get(text)
+    if (listed === undefined) {
+      const parsed = parseKeyText(text)
+      listed = !('problem' in parsed) && this.allows(parsed.key)
+      if (this.announced.size >= MAX_ANNOUNCED_IDS) this.announced.clear()
+      this.announced.set(text, listed)
+    }
+    return listed
   }
 
   get size(): number {
