@@ -65,16 +65,17 @@ interface FoundPeer {
   key: Buffer
   peerId: string
   path?: DhtPath
-  /** Dials that failed in a row; at MAX_DIAL_FAILURES the peer is dropped for good. */
+  /** Dials that failed in a row; at MAX_DIAL_FAILURES the peer is dropped (GONE_FOR_MS, longer each time again). */
   failures: number
   /** Not offered again before this (performance.now()), after a failed dial. */
   retryAt: number
 }
 
 /**
- * A peer whose dials fail this many times in a row is dropped for the rest of the download: a DHT keeps a
- * departed seeder's announcement for minutes, and a peer the download keeps seeing as live would hold it
- * past --wait forever (each failure costs the connect deadline; it is retried after 1, 2, … s).
+ * A peer whose dials fail this many times in a row is dropped (not taken from lookups for GONE_FOR_MS, four
+ * times longer each time again): a DHT keeps a departed seeder's announcement for minutes, and a peer the
+ * download keeps seeing as live would hold it past --wait forever (each failure costs the connect deadline; it
+ * is retried after 1, 2, … s).
  */
 export const MAX_DIAL_FAILURES = 3
 export const MIN_DHT_CONNECT_MS = 15_000
