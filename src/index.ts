@@ -55,7 +55,7 @@ export { type PeerTarget, parseNamedPeers } from './core/discovery/named-peers.j
 export { DiscoveryReach, type ReachSettings, resolveReach } from './core/discovery/reach.js'
 export { formatShareLink, isShareLink, parseShareLink, type ShareLink } from './core/discovery/share-link.js'
 export { assertWritable } from './core/disk.js'
-export { createDhtPeers, DhtPeers, mergeFinders } from './core/download/dht-peers.js'
+export { createDhtPeers, DhtPeers } from './core/download/dht-peers.js'
 export {
   DEFAULT_DOWNLOAD_LIMITS,
   type DownloadLimits,
@@ -70,6 +70,7 @@ export {
   type RefusedPeer,
   type TreeFileReceipt,
 } from './core/download/downloader.js'
+export { mergeFinders } from './core/download/merge-finders.js'
 // Downloading
 export { createPeerDirectory, type PeerDirectory, type PeerDirectoryOptions } from './core/download/peers.js'
 export { type ChangeFeed, NAME_QUIET_MS, type QuietOptions, waitForQuiet } from './core/download/quiet.js'

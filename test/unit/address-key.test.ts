@@ -24,4 +24,12 @@ describe('addressKey', () => {
     assert.notEqual(addressKey('fc00::20'), addressKey('fc00::21'))
     assert.equal(addressKey('FD00:0::20'), addressKey('fd00::20'))
   })
+
+  it("a DHT peer (dht:<peer ID>) is its own host: the manifest race's turns are per peer (fourth attacker pass: 47 of 64 shared one)", () => {
+    const a = 'dht:TB5Y5BZ-AAAAAAA-BBBBBBB-CCCCCCC-DDDDDDD-EEEEEEE-FFFFFFF-GGGGGGG'
+    const b = 'dht:QMFHUH7-AAAAAAA-BBBBBBB-CCCCCCC-DDDDDDD-EEEEEEE-FFFFFFF-GGGGGGG'
+    assert.equal(addressKey(a), a)
+    assert.notEqual(addressKey(a), addressKey(b))
+    assert.equal(addressKey('localhost'), 'localhost')
+  })
 })

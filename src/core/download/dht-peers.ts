@@ -69,6 +69,8 @@ interface FoundPeer {
   failures: number
   /** Not offered again before this (performance.now()), after a failed dial. */
   retryAt: number
+  /** It has answered on a session of ours: its failures are then given 3 tries, not 1. */
+  answered?: boolean
 }
 
 /**
@@ -92,7 +94,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
    * time longer: a dead key a flood brings back again and again); kept past that, oldest dropped first out.
    */
   private readonly gone = new Map<string, { until: number; times: number }>()
-  /** When a peer was last dropped (performance.now()). */
+  /** When a peer was last dropped, or a key refused by the allow-list (performance.now()). */
   private droppedAt = Number.NEGATIVE_INFINITY
   /** The manifest is known (from any peer): the DHT is then no longer all the download has to find. */
   private manifest = false
@@ -212,25 +214,42 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       () => {
         signal.removeEventListener('abort', onAbort)
         found.path = path()
-        found.failures = 0
         this.log.info({ peer: found.peerId, path: found.path }, 'DHT connection')
+        // A session that closes without a byte of an answer counts as a failed dial: keys that greet and then
+        // stall (live servers a stranger announces by the hundred) would otherwise hold the 64 places for good.
+        let answered = false
+        session.once('data', () => {
+          answered = true
+          found.answered = true
+          found.failures = 0
+        })
+        session.once('close', () => {
+          if (!answered) this.failed(found, 'session closed without an answer', false)
+        })
         return session
       },
       (err: P2PError) => {
         signal.removeEventListener('abort', onAbort)
-        found.failures++
-        found.retryAt = performance.now() + 1000 * 2 ** (found.failures - 1)
-        this.log.info({ peer: found.peerId, failures: found.failures, err: err.message }, 'DHT dial failed')
-        // A key the DHT does not know is no seeder now (a departed one's, or a flood of made-up keys): dropped at once.
-        if (err.details?.dhtCode === 'PEER_NOT_FOUND') this.drop(found, NOT_FOUND_FOR_MS)
-        else if (found.failures >= MAX_DIAL_FAILURES) this.drop(found, GONE_FOR_MS)
-        else setTimeout(() => this.emit('change'), Math.max(0, found.retryAt - performance.now())).unref()
+        this.failed(found, err.message, err.details?.dhtCode === 'PEER_NOT_FOUND')
         // A key that never answers is no protocol violation; the DHT's own failures come as plain errors.
         throw err.code === 'E_CLOSED' && session.remotePublicKey === undefined
           ? new P2PError('E_CONNECT', `cannot reach ${session.label} through the DHT: ${err.message}`)
           : err
       },
     )
+  }
+
+  /** A dial (or the session it made) that failed; `notFound`: the DHT did not know the key. */
+  private failed(found: FoundPeer, why: string, notFound: boolean): void {
+    if (this.found.get(found.peerId) !== found) return // dropped already
+    found.failures++
+    found.retryAt = performance.now() + 1000 * 2 ** (found.failures - 1)
+    this.log.info({ peer: found.peerId, failures: found.failures, err: why }, 'DHT dial failed')
+    // A key the DHT does not know is no seeder now (a departed one's, or a flood of made-up keys), and one that
+    // never gave us a session may be one of many a stranger runs: dropped at once, held out briefly.
+    if (notFound || !found.answered) this.drop(found, NOT_FOUND_FOR_MS)
+    else if (found.failures >= MAX_DIAL_FAILURES) this.drop(found, GONE_FOR_MS)
+    else setTimeout(() => this.emit('change'), Math.max(0, found.retryAt - performance.now())).unref()
   }
 
   /** Out of `found` (its slot for a key not yet tried), and not taken again from lookups for `forMs` (× 4 each time again). */
@@ -281,6 +300,11 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
         for (const peer of reply.peers ?? []) {
           if (!Buffer.isBuffer(peer.publicKey) || peer.publicKey.byteLength !== 32 || peer.publicKey.equals(self))
             continue
+          // A key an allow-list refuses is never dialled, so it would never leave: not taken at all.
+          if (this.options.trust.allow && !this.options.trust.allow.allows(peer.publicKey)) {
+            this.droppedAt = performance.now()
+            continue
+          }
           const peerId = formatPeerId(peer.publicKey)
           if (this.found.has(peerId) || this.found.size >= MAX_DHT_PEERS || this.stillGone(peerId)) continue
           this.found.set(peerId, { key: Buffer.from(peer.publicKey), peerId, failures: 0, retryAt: 0 })
@@ -293,13 +317,5 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     } catch (err) {
       if (!this.stopped) this.log.warn({ err: (err as Error).message }, 'DHT lookup failed')
     }
-  }
-}
-
-/** Several finders as one: every peer any of them offers; a change in any is a change. */
-export function mergeFinders(...finders: PeerFinder[]): PeerFinder {
-  return {
-    peers: (id) => finders.flatMap((f) => f.peers(id)),
-    waitForChange: (ms, signal) => Promise.race(finders.map((f) => f.waitForChange(ms, signal))),
   }
 }

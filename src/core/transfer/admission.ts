@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 /**
  * The connections a chunk server holds, counted per address, and who makes
  * room when it is full. Without room-making, a stranger with 16 addresses
@@ -161,13 +162,15 @@ export class ConnectionTable<C extends Slot> {
  * host can take any number of addresses in it). Link-local (fe80::/10, with
  * its zone) and unique-local (fc00::/7) addresses count one by one: every
  * host of a LAN shares their /64, so one stranger would use up the limit of
- * every IPv6 downloader there.
+ * every IPv6 downloader there. Anything that is no IP address (a DHT peer's
+ * `dht:<peer ID>`) is its own host: read as IPv6, DHT peers fell into one
+ * "/64" and the manifest race gave them one turn between them.
  */
 export function addressKey(address: string | undefined): string {
   if (!address) return '?'
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
   if (mapped) return mapped[1]!
-  if (!address.includes(':')) return address
+  if (isIP(address.split('%')[0]!) !== 6) return address
   const [plain = '', zone] = address.split('%')
   const [head = '', tail] = plain.split('::')
   const front = head ? head.split(':') : []
