@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import HyperDHT from 'hyperdht'
+import { DHT_HELLO } from '../../src/core/dht/session.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { MAX_DHT_PEERS } from '../../src/core/download/dht-peers.js'
 import { onCleanup } from '../helpers/cleanup.js'
@@ -44,5 +45,47 @@ describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
     assert.equal(r.code, 0, r.stderr + r.log)
     assert.equal(await sha256File(r.result?.path as string), sha)
     assert.equal(reflected, 0, 'no datagram to the address the dead keys named')
+  })
+
+  it("200 live keys that greet and then stall (a stranger's servers): the download still reaches the seeder, byte-identical", async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t, 600_000)
+    const attacker = new HyperDHT({
+      bootstrap: bootstrap.split(','),
+      host: '127.0.0.1',
+      port: [0, 0] as unknown as number,
+    })
+    onCleanup(t, () => attacker.destroy({ force: true }))
+    await attacker.ready()
+    const held: Array<{ destroy(): void }> = []
+    onCleanup(t, () => {
+      for (const socket of held) socket.destroy()
+    })
+    let greeted = 0
+    const started = performance.now()
+    for (let i = 0; i < 200; i += 50)
+      await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          const keyPair = HyperDHT.keyPair()
+          const server = attacker.createServer({}, (socket) => {
+            held.push(socket)
+            socket.on('error', () => undefined)
+            socket.write(DHT_HELLO) // then nothing: a session that never answers
+            greeted++
+          })
+          await server.listen(keyPair)
+          await attacker.announce(topicOf(id), keyPair, server.relayAddresses).finished()
+        }),
+      )
+    const announced = performance.now()
+    await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    const nobody = await freeUdpPort()
+    const r = await runDownload(join(dir, 'd'), nobody, ['--id', id, '--wait', '60', ...DHT_ARGS(bootstrap)])
+    t.diagnostic(
+      `announced in ${Math.round(announced - started)} ms; the download ${Math.round(performance.now() - announced)} ms`,
+    )
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    assert.ok(greeted > 0, 'the stalling servers were dialled (the test can fail)')
   })
 })
