@@ -229,9 +229,10 @@ export function reportFailure(error: unknown, json: boolean, log?: Logger): numb
         )
   if (log) {
     if (failure.code === 'E_INTERNAL') log.error({ err: error }, 'internal error')
-    else log.warn({ code: failure.code, err: failure.message }, 'failed')
+    else log.warn({ code: failure.code, err: withoutSecrets(failure.message) }, 'failed')
   }
-  const message = printable(failure.message)
+  // A message may quote what the user typed, a secret in the wrong place included.
+  const message = printable(withoutSecrets(failure.message))
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: failure.code, message })}\n`)
   const hint = hasCode(failure, 'E_INTERRUPTED') ? ' — run the same command again to resume' : ''
   process.stderr.write(`${chalk.red('Error:')} ${message}${hint} [${failure.code}]\n`)
@@ -243,7 +244,8 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
   const configure = (cmd: Command): void => {
     cmd.exitOverride()
     cmd.showHelpAfterError('(run with --help for usage and examples)')
-    cmd.configureOutput({ outputError: (text, write) => write(chalk.red(text)) })
+    // Commander quotes a mistyped option whole (`--secrte=psk1-…`).
+    cmd.configureOutput({ outputError: (text, write) => write(chalk.red(withoutSecrets(text))) })
     cmd.commands.forEach(configure)
   }
   configure(program)

@@ -87,7 +87,9 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
       out[key] = setting.parse(found[0], cwd)
     } catch (err) {
       if (!(err instanceof SettingError)) throw err
-      throw new P2PError('E_USAGE', `invalid ${found[1]} value ${JSON.stringify(found[0])}: ${err.message}`)
+      // A secret is never quoted back, however it was mistyped.
+      const shown = /secret/i.test(key) ? '' : ` ${JSON.stringify(found[0])}`
+      throw new P2PError('E_USAGE', `invalid ${found[1]} value${shown}: ${err.message}`)
     }
   }
   return out as Settings<S>

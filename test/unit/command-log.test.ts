@@ -32,5 +32,6 @@ describe('the command log', () => {
       ['get', `p2p://${'a'.repeat(64)}?secret=<secret>`, '--secret', '<secret>', '--secret=<secret>', '--peer', 'x:1'],
     )
     assert.deepEqual(redactSecrets([key]), ['<secret>'])
+    assert.deepEqual(redactSecrets([key.toUpperCase()]), ['<secret>'], 'a key in capitals too')
   })
 })

@@ -86,6 +86,15 @@ describe('config', () => {
     })
   }
 
+  it('never quotes a secret back, whatever shape it was given in (fourth attacker pass: a list in the config file was)', async (t) => {
+    const cwd = await tmpDir(t)
+    await writeFile(join(cwd, 's.json'), JSON.stringify({ secret: ['correct horse battery staple psk1-QQQQQQQ'] }))
+    assert.throws(
+      () => resolveSettings({ secret: SETTINGS.secret }, { flags: {}, env: {}, cwd, configFile: 's.json' }),
+      (e) => hasCode(e, 'E_USAGE') && /secret/.test(e.message) && !/horse|QQQQ/.test(e.message),
+    )
+  })
+
   it('names the env variable when the bad value came from it', () => {
     assert.throws(
       () => resolveSettings(specs, { flags: {}, env: { P2P_PORT: 'x' } }),

@@ -147,6 +147,8 @@ describe('share links', () => {
       'p2p://ab?secret=<secret>&peer=1.2.3.4:5',
     )
     assert.equal(withoutSecrets(`--peer=${key}`), '--peer=<secret>')
+    const quoted = 'invalid share link "p2p://ab?secret=<secret>": it holds spaces (expected …)'
+    assert.equal(withoutSecrets(quoted), quoted, 'a message already redacted keeps the rest of its words')
     assert.equal(withoutSecrets('file.bin'), 'file.bin')
   })
 

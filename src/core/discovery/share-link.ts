@@ -54,14 +54,15 @@ export function formatShareLink(link: ShareLink): string {
  * message may quote of a link (or of any argument) without handing out a private swarm's secret.
  */
 export function withoutSecrets(text: string): string {
-  // To the next parameter or the end: a raw passphrase may hold spaces and '#'.
-  return text.replace(/(secret=)[^&]*/gi, '$1<secret>').replace(/psk1-[A-Za-z0-9_-]*/g, '<secret>')
+  // To the next parameter or the end: a raw passphrase may hold spaces and '#'. What was taken out already stays
+  // as it is (a message quoting a link it redacted is redacted again on its way out).
+  return text.replace(/(secret=)(?!<secret>)[^&]*/gi, '$1<secret>').replace(/psk1-[A-Za-z0-9_-]*/gi, '<secret>')
 }
 
 const bad = (text: string, why: string): P2PError =>
   new P2PError(
     'E_USAGE',
-    `invalid share link ${JSON.stringify(withoutSecrets(text).slice(0, 100))}: ${why} (expected p2p://<id>[?peer=HOST:PORT][&secret=…])`,
+    `invalid share link ${JSON.stringify(withoutSecrets(text).slice(0, 100))}: ${why} (expected p2p://<id>, then optionally ?peer=HOST:PORT and a secret parameter)`,
   )
 
 export function parseShareLink(text: string): ShareLink {
