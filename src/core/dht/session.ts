@@ -35,6 +35,12 @@ export interface DhtSessionOptions {
   proofKey?: Buffer | undefined
   /** How the connection was made, once open (the dialler knows: see dht-dial in download/). */
   path?: () => DhtPath
+  /**
+   * Once the stream is open, the other side's greeting or proof must come within this (default: what is left
+   * of `handshakeTimeoutMs`): the long deadline is for a hole punch, and a key whose server opens and then
+   * says nothing (a stranger's, by the hundred) should not hold a dial for all of it.
+   */
+  openedTimeoutMs?: number
 }
 
 /** Each write goes in messages of at most this many bytes (secret-stream seals one message per write). */
@@ -59,7 +65,7 @@ export class DhtSession extends EventEmitter {
   private proofBytes: Buffer[] = []
   private proofLength = 0
   private readonly queued: Array<{ data: Buffer; callback?: ((err?: Error | null) => void) | undefined }> = []
-  private readonly timer: NodeJS.Timeout
+  private timer: NodeJS.Timeout
   private idleTimer: NodeJS.Timeout | undefined
   private settle!: (err?: P2PError) => void
 
@@ -192,6 +198,14 @@ export class DhtSession extends EventEmitter {
         throw new P2PError('E_AUTH', `${this.label} (${formatPeerId(key)}) is not on the allow-list`, {
           notAllowed: true,
         })
+      const opened = this.options.openedTimeoutMs
+      if (opened !== undefined) {
+        clearTimeout(this.timer)
+        this.timer = setTimeout(
+          () => this.fail(new P2PError('E_AUTH', `${this.label} opened and said nothing within ${opened} ms`)),
+          opened,
+        )
+      }
       // Bytes that came before the stream reported itself open (the other side's proof, or its first frames) were kept.
       const early = Buffer.concat(this.proofBytes)
       this.proofBytes = []

@@ -201,6 +201,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
         initiator: true,
         // A hole punch takes round trips through DHT nodes: a LAN-sized connect deadline is too short for it.
         handshakeTimeoutMs: Math.max(timeoutMs, MIN_DHT_CONNECT_MS),
+        openedTimeoutMs: timeoutMs,
         expectedRemoteKey: found.key,
         allow: secure.allow,
         proofKey: secure.proofKey,
