@@ -181,4 +181,18 @@ describe('DhtSession ownership', () => {
       { numRuns: 300 },
     )
   })
+
+  it('a dialled connection that opens and then says nothing fails within openedTimeoutMs, not the whole handshake deadline', async () => {
+    const stream = new StandInStream()
+    const session = new DhtSession(stream as unknown as DhtSocket, {
+      initiator: true,
+      handshakeTimeoutMs: 10_000,
+      openedTimeoutMs: 50,
+    })
+    const started = performance.now()
+    stream.openWith(true)
+    await assert.rejects(session.ready, /said nothing within 50 ms/)
+    assert.ok(performance.now() - started < 5_000, 'well before the handshake deadline')
+    session.destroy()
+  })
 })
