@@ -7,13 +7,21 @@ import HyperDHT from 'hyperdht'
 import { DHT_HELLO } from '../../src/core/dht/session.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { MAX_DHT_PEERS } from '../../src/core/download/dht-peers.js'
-import { onCleanup } from '../helpers/cleanup.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { DHT_ARGS, dhtSeeder, testnet } from '../helpers/dht.js'
 import { sha256File } from '../helpers/files.js'
 import { freeUdpPort, runDownload, seeded } from '../helpers/swarm.js'
 
 /** Made-up keys announced under a topic, with no server behind them: what anyone who knows an id can do. */
 const DEAD_KEYS = 300
+
+/** A DHT node of the stranger's on the test's own loopback DHT (never the public one). */
+async function attackerNode(t: Cleanup, bootstrap: string): Promise<HyperDHT> {
+  const node = new HyperDHT({ bootstrap: bootstrap.split(','), host: '127.0.0.1', port: [0, 0] as unknown as number })
+  onCleanup(t, () => node.destroy({ force: true }))
+  await node.ready()
+  return node
+}
 
 describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
   it(`${DEAD_KEYS} dead keys announced before the seeder, naming a stranger's address as their relay: the download still finds the seeder, byte-identical, and never sends to that address`, async (t) => {
@@ -26,13 +34,7 @@ describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
     onCleanup(t, () => new Promise<void>((resolve) => victim.close(() => resolve())))
     let reflected = 0
     victim.on('message', () => reflected++)
-    const attacker = new HyperDHT({
-      bootstrap: bootstrap.split(','),
-      host: '127.0.0.1',
-      port: [0, 0] as unknown as number,
-    })
-    onCleanup(t, () => attacker.destroy({ force: true }))
-    await attacker.ready()
+    const attacker = await attackerNode(t, bootstrap)
     const relay = [{ host: '127.0.0.77', port: victim.address().port }]
     for (let i = 0; i < DEAD_KEYS; i += 20)
       await Promise.all(
@@ -50,13 +52,7 @@ describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
   it("200 live keys that greet and then stall (a stranger's servers): the download still reaches the seeder, byte-identical", async (t) => {
     const bootstrap = await testnet(t)
     const { dir, id, sha } = await seeded(t, 600_000)
-    const attacker = new HyperDHT({
-      bootstrap: bootstrap.split(','),
-      host: '127.0.0.1',
-      port: [0, 0] as unknown as number,
-    })
-    onCleanup(t, () => attacker.destroy({ force: true }))
-    await attacker.ready()
+    const attacker = await attackerNode(t, bootstrap)
     const held: Array<{ destroy(): void }> = []
     onCleanup(t, () => {
       for (const socket of held) socket.destroy()
