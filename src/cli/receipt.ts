@@ -1,14 +1,16 @@
 import chalk from 'chalk'
 import { type DiscoveryReach, type DownloadReceipt, type Logger, PEER_PATIENCE_MS, printable } from '../index.js'
 import { formatBytes, formatRate, formatSeconds, writeJsonLine } from './format.js'
+import { endpoint } from './serve.js'
 
 /** The address part of a peer key (address:port; an IPv6 address holds colons itself). */
 const addressOf = (key: string): string => key.slice(0, Math.max(0, key.lastIndexOf(':')))
 
-/** A peer key as people write it: an IPv6 address in brackets (`[::1]:47010`, not `::1:47010`). */
+/** A peer key as people write it: an IPv6 address in brackets (`[::1]:47010`, not `::1:47010`); a DHT peer's as it is. */
 export const shownKey = (key: string): string => {
+  if (key.startsWith('dht:')) return key
   const address = addressOf(key)
-  return address.includes(':') && !key.startsWith('dht:') ? `[${address}]${key.slice(address.length)}` : key
+  return endpoint(address, Number(key.slice(address.length + 1)))
 }
 
 /** The finished download for people (the path, the size and rate, the SHA-256, who delivered what) or, with --json, one object. */
