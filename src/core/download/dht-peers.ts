@@ -69,8 +69,6 @@ interface FoundPeer {
   failures: number
   /** Not offered again before this (performance.now()), after a failed dial. */
   retryAt: number
-  /** It has answered on a session of ours: its failures are then given 3 tries, not 1. */
-  answered?: boolean
 }
 
 /**
@@ -221,7 +219,6 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
         let answered = false
         session.once('data', () => {
           answered = true
-          found.answered = true
           found.failures = 0
         })
         session.once('close', () => {
@@ -246,9 +243,9 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     found.failures++
     found.retryAt = performance.now() + 1000 * 2 ** (found.failures - 1)
     this.log.info({ peer: found.peerId, failures: found.failures, err: why }, 'DHT dial failed')
-    // A key the DHT does not know is no seeder now (a departed one's, or a flood of made-up keys), and one that
-    // never gave us a session may be one of many a stranger runs: dropped at once, held out briefly.
-    if (notFound || !found.answered) this.drop(found, NOT_FOUND_FOR_MS)
+    // A key the DHT does not know is no seeder now (a departed one's, or a flood of made-up keys): dropped at
+    // once, held out briefly. Any other failure gets its 3 tries: a hole punch across two NATs may fail once.
+    if (notFound) this.drop(found, NOT_FOUND_FOR_MS)
     else if (found.failures >= MAX_DIAL_FAILURES) this.drop(found, GONE_FOR_MS)
     else setTimeout(() => this.emit('change'), Math.max(0, found.retryAt - performance.now())).unref()
   }
