@@ -1,4 +1,5 @@
 import { lstatSync } from 'node:fs'
+import { setBounded } from './bounded-map.js'
 import { stampOf } from './disk.js'
 
 /**
@@ -27,9 +28,7 @@ export class StampedFileCache<T> {
     const cached = this.cache.get(path)
     if (cached?.stamp === stamp) return cached.value
     const value = await read()
-    this.cache.delete(path) // set anew: a refreshed entry is the newest, and never evicts another in its place
-    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!)
-    this.cache.set(path, { stamp, value })
+    setBounded(this.cache, path, { stamp, value }, this.maxEntries)
     return value
   }
 }

@@ -1,4 +1,5 @@
 import { type BigIntStats, constants, fstatSync, lstatSync, openSync } from 'node:fs'
+import { setBounded } from '../bounded-map.js'
 import { directChunkSize, readChunkSync, reopenDirect } from '../direct-io.js'
 import { stampOf } from '../disk.js'
 import { P2PError } from '../errors.js'
@@ -58,13 +59,6 @@ function openNoFollow(file: string, index: number): number | undefined {
     if (code === 'ENOENT' || code === 'ELOOP') return undefined
     throw new P2PError('E_IO', `cannot read chunk ${index} on this peer: ${code}`)
   }
-}
-
-/** Set `key` in a bounded map (the oldest entry goes first). */
-function remember(map: Map<string, string>, key: string, stamp: string): void {
-  map.delete(key)
-  if (map.size >= MAX_VERIFIED_ENTRIES) map.delete(map.keys().next().value!)
-  map.set(key, stamp)
 }
 
 interface OpenChunk {
@@ -148,10 +142,10 @@ export class ChunkSource {
         // While chunks need hashing only now and then, no thread is started; the thread gets a pooled copy (hashing.ts).
         const digest = await hashThreads().digestPaced(into, this.pace, performance.now())
         if (digest !== plan.chunkHash(index)) {
-          remember(this.damaged, key, stamp)
+          setBounded(this.damaged, key, stamp, MAX_VERIFIED_ENTRIES)
           throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
         }
-        remember(this.verified, key, stamp)
+        setBounded(this.verified, key, stamp, MAX_VERIFIED_ENTRIES)
       }
     } finally {
       closeQuietly(fd)
@@ -263,8 +257,7 @@ export class ChunkSource {
     const cached = this.records.get(id)
     if (cached?.stamp === stamp) return cached.stamps
     const stamps = stamp === '' ? Promise.resolve([]) : this.store.verifiedStamps(id)
-    if (this.records.size >= MAX_RECORDS) this.records.delete(this.records.keys().next().value!)
-    this.records.set(id, { stamp, stamps })
+    setBounded(this.records, id, { stamp, stamps }, MAX_RECORDS)
     return stamps
   }
 

@@ -1,3 +1,4 @@
+import { setBounded } from '../bounded-map.js'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import sodium from './sodium.js'
 
@@ -131,8 +132,7 @@ export class ReplayFilter {
   admit(nonce: string, sentAt: number, now: number): boolean {
     this.expire(now)
     if (this.seen.has(nonce)) return false
-    if (this.seen.size >= this.maxEntries) this.seen.delete(this.seen.keys().next().value!)
-    this.seen.set(nonce, Math.max(sentAt, now))
+    setBounded(this.seen, nonce, Math.max(sentAt, now), this.maxEntries)
     return true
   }
 
