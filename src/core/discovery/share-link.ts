@@ -54,9 +54,11 @@ export function formatShareLink(link: ShareLink): string {
  * message may quote of a link (or of any argument) without handing out a private swarm's secret.
  */
 export function withoutSecrets(text: string): string {
-  // To the next parameter or the end: a raw passphrase may hold spaces and '#'. What was taken out already stays
-  // as it is (a message quoting a link it redacted is redacted again on its way out).
-  return text.replace(/(secret=)(?!<secret>)[^&]*/gi, '$1<secret>').replace(/psk1-[A-Za-z0-9_-]*/gi, '<secret>')
+  // To the link's only other parameter (&peer=) or the end: a raw passphrase may hold spaces, '#' and '&'. What
+  // was taken out already stays as it is (a message quoting a link it redacted is redacted again on its way out).
+  return text
+    .replace(/(secret=)(?!<secret>)(?:(?!&peer=)[\s\S])*/gi, '$1<secret>')
+    .replace(/psk1-[A-Za-z0-9_-]*/gi, '<secret>')
 }
 
 const bad = (text: string, why: string): P2PError =>
@@ -82,7 +84,13 @@ export function parseShareLink(text: string): ShareLink {
     const eq = pair.indexOf('=')
     const key = eq < 0 ? pair : pair.slice(0, eq)
     if (key !== 'peer' && key !== 'secret')
-      throw bad(value, `unknown parameter ${JSON.stringify(key.slice(0, 20))} (only peer and secret)`)
+      throw bad(
+        value,
+        // Beside a secret, what looks like a parameter may be a piece of a raw passphrase holding '&': not quoted.
+        seen.has('secret')
+          ? "a parameter other than peer and secret (a passphrase holding '&' is written %26)"
+          : `unknown parameter ${JSON.stringify(key.slice(0, 20))} (only peer and secret)`,
+      )
     if (seen.has(key)) throw bad(value, `${key} is given twice`)
     seen.add(key)
     if (eq < 0 || eq === pair.length - 1) throw bad(value, `${key} has no value`)
