@@ -5,7 +5,8 @@ import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
 import type { DhtSocket } from 'hyperdht'
-import { DHT_HELLO, DhtSession } from '../../src/core/dht/session.js'
+import { DHT_HELLO } from '../../src/core/dht/greeting.js'
+import { DhtSession, SILENT_ONCE_OPEN_MS } from '../../src/core/dht/session.js'
 import { PROOF_BYTES, swarmProof } from '../../src/core/trust/swarm-secret.js'
 
 /**
@@ -193,6 +194,25 @@ describe('DhtSession ownership', () => {
     stream.openWith(true)
     await assert.rejects(session.ready, /said nothing within 50 ms/)
     assert.ok(performance.now() - started < 5_000, 'well before the handshake deadline')
+    assert.equal(session.silentOnceOpen, false, `silent ${SILENT_ONCE_OPEN_MS} ms or more only counts`)
     session.destroy()
+  })
+
+  it(`silentOnceOpen: open ${SILENT_ONCE_OPEN_MS} ms or more without a greeting when it ends, and only then`, async () => {
+    const end = async (opens: boolean, greets: boolean, afterMs: number): Promise<boolean> => {
+      const stream = new StandInStream()
+      const session = new DhtSession(stream as unknown as DhtSocket, { initiator: true, handshakeTimeoutMs: 10_000 })
+      session.ready.catch(() => undefined)
+      if (opens) stream.openWith(true)
+      await sleep(0)
+      if (greets) stream.emit('data', DHT_HELLO)
+      await sleep(afterMs)
+      session.destroy() // as the manifest race abandons a dial
+      return session.silentOnceOpen
+    }
+    assert.equal(await end(true, false, SILENT_ONCE_OPEN_MS + 50), true, 'opened, said nothing: no seeder')
+    assert.equal(await end(true, false, 20), false, 'opened a moment ago: a greeting may be on its way')
+    assert.equal(await end(false, false, SILENT_ONCE_OPEN_MS + 50), false, 'never opened: a hole punch still going')
+    assert.equal(await end(true, true, SILENT_ONCE_OPEN_MS + 50), false, 'greeted: a p2pshare peer')
   })
 })

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events'
 import type { DhtSocket } from 'hyperdht'
 import { hasCode, P2PError } from '../errors.js'
 import { formatPeerId } from '../trust/peer-id.js'
-import { checkSwarmProof, PROOF_BYTES, swarmProof } from '../trust/swarm-secret.js'
+import { swarmProof } from '../trust/swarm-secret.js'
+import { DHT_HELLO, type Greeting, greetingBytes, greetingRefused } from './greeting.js'
 
 /**
  * Our frames over a connection made through the DHT (docs/protocol.md §6.4).
@@ -49,18 +50,20 @@ const MAX_MESSAGE_BYTES = 64 * 1024
 type Phase = 'opening' | 'hello' | 'proof' | 'open' | 'closed'
 
 /**
- * Outside a private swarm, the accepting side's first 8 bytes: a dialler is ready only once they came,
- * so a connection whose data path never worked fails within the connect deadline (and is dialled again)
- * instead of holding its first request until the request timeout. In a private swarm the accepting side's
- * proof plays this part.
+ * An honest server greets (or proves) the moment its side opens, so a connection open this long without it, when
+ * it ends, had a server that was not answering as a p2pshare peer (dht-peers.ts drops such a key at once). Below
+ * the manifest race's 1 s before a silent peer makes room, so that race's abandonments count.
  */
-export const DHT_HELLO = Buffer.from('P2PDHT1\n')
+export const SILENT_ONCE_OPEN_MS = 500
 
 export class DhtSession extends EventEmitter {
   readonly ready: Promise<void>
   readonly label: string
   remotePublicKey: Buffer | undefined
   closedWith: P2PError | undefined
+  /** Set as it closes: it had been open SILENT_ONCE_OPEN_MS or longer without the other side's greeting or proof. */
+  silentOnceOpen = false
+  private openedAt: number | undefined
   private phase: Phase = 'opening'
   private proofBytes: Buffer[] = []
   private proofLength = 0
@@ -198,6 +201,7 @@ export class DhtSession extends EventEmitter {
         throw new P2PError('E_AUTH', `${this.label} (${formatPeerId(key)}) is not on the allow-list`, {
           notAllowed: true,
         })
+      this.openedAt = performance.now()
       const opened = this.options.openedTimeoutMs
       if (opened !== undefined) {
         clearTimeout(this.timer)
@@ -241,38 +245,25 @@ export class DhtSession extends EventEmitter {
       if (this.proofLength > 64 * 1024) this.fail(new P2PError('E_AUTH', `${this.label} sent data before its session`))
       return
     }
-    if (this.phase === 'hello') {
-      if (this.proofLength < DHT_HELLO.byteLength) return
-      const all = Buffer.concat(this.proofBytes)
-      this.proofBytes = []
-      this.proofLength = 0
-      if (!all.subarray(0, DHT_HELLO.byteLength).equals(DHT_HELLO)) {
-        this.fail(
-          new P2PError('E_AUTH', `${this.label} did not greet as a p2pshare peer (another program on that key?)`),
-        )
-        return
-      }
-      this.open(all.subarray(DHT_HELLO.byteLength))
-      return
-    }
-    if (this.proofLength < PROOF_BYTES) return
+    const greeting: Greeting = this.options.proofKey
+      ? {
+          proofKey: this.options.proofKey,
+          handshakeHash: this.stream.handshakeHash ?? null,
+          fromInitiator: !this.options.initiator,
+        }
+      : { hello: true }
+    const length = greetingBytes(greeting)
+    if (this.proofLength < length) return
     const all = Buffer.concat(this.proofBytes)
     this.proofBytes = []
     this.proofLength = 0
-    const proof = all.subarray(0, PROOF_BYTES)
-    const hash = this.stream.handshakeHash
-    if (!hash || !checkSwarmProof(this.options.proofKey!, hash, !this.options.initiator, proof)) {
-      this.fail(
-        new P2PError(
-          'E_AUTH',
-          `${this.label} did not prove it holds the swarm secret (not in this private swarm, or another secret)`,
-          { proof: true },
-        ),
-      )
+    const refused = greetingRefused(greeting, all, this.label)
+    if (refused) {
+      this.fail(refused)
       return
     }
-    if (!this.options.initiator) this.sendProof()
-    this.open(all.subarray(PROOF_BYTES))
+    if (this.phase === 'proof' && !this.options.initiator) this.sendProof()
+    this.open(all.subarray(length))
   }
 
   private sendProof(): void {
@@ -290,6 +281,9 @@ export class DhtSession extends EventEmitter {
 
   private fail(err: P2PError): void {
     if (this.phase === 'closed') return
+    const waiting = this.phase === 'hello' || this.phase === 'proof'
+    this.silentOnceOpen =
+      waiting && performance.now() - (this.openedAt ?? Number.POSITIVE_INFINITY) >= SILENT_ONCE_OPEN_MS
     this.phase = 'closed'
     this.closedWith = err
     clearTimeout(this.timer)

@@ -10,6 +10,7 @@ import type { PeerAddress } from '../pool.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
 import type { Trust } from '../trust/trust.js'
+import { DhtKeys, type FoundPeer, NOT_FOUND_FOR_MS, type NoSeeder } from './dht-keys.js'
 import type { LivePeer, PeerDialer, PeerFinder } from './job.js'
 import { nextChange } from './next-change.js'
 
@@ -27,16 +28,6 @@ import { nextChange } from './next-change.js'
 export const DHT_ADDRESS_PREFIX = 'dht:'
 export const DEFAULT_LOOKUP_EVERY_MS = 10_000
 const FIRST_RETRY_MS = 1_000
-/** Peers kept from lookups at most (a topic flooded with announcements cannot grow our memory). */
-export const MAX_DHT_PEERS = 64
-/**
- * Peers dropped after MAX_DIAL_FAILURES are remembered this long, up to MAX_GONE_PEERS of them, and not taken
- * again from lookups meanwhile: their slots go to keys not yet tried.
- */
-export const GONE_FOR_MS = 60_000
-/** A key the DHT did not know at one dial: dropped at once, held out for less (a busy DHT can miss a live one). */
-export const NOT_FOUND_FOR_MS = 15_000
-const MAX_GONE_PEERS = 4096
 /**
  * Until the manifest is known and while keys found are being dropped, lookups come every second (not every
  * 10 s), at most this many in a download: a topic flooded with dead keys is sampled again and again.
@@ -61,23 +52,6 @@ export interface DhtLookupStats {
   bootstrap: string
 }
 
-interface FoundPeer {
-  key: Buffer
-  peerId: string
-  path?: DhtPath
-  /** Dials that failed in a row; at MAX_DIAL_FAILURES the peer is dropped (GONE_FOR_MS, longer each time again). */
-  failures: number
-  /** Not offered again before this (performance.now()), after a failed dial. */
-  retryAt: number
-}
-
-/**
- * A peer whose dials fail this many times in a row is dropped (not taken from lookups for GONE_FOR_MS, four
- * times longer each time again): a DHT keeps a departed seeder's announcement for minutes, and a peer the
- * download keeps seeing as live would hold it past --wait forever (each failure costs the connect deadline; it
- * is retried after 1, 2, … s).
- */
-export const MAX_DIAL_FAILURES = 3
 export const MIN_DHT_CONNECT_MS = 15_000
 
 export function createDhtPeers(options: Omit<DhtPeersOptions, 'log'>, collaborators: Collaborators = {}): DhtPeers {
@@ -86,14 +60,7 @@ export function createDhtPeers(options: Omit<DhtPeersOptions, 'log'>, collaborat
 
 export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   private node: HyperDHT | undefined
-  private readonly found = new Map<string, FoundPeer>()
-  /**
-   * Peers dropped, by peer ID: until when they stay out (performance.now()) and how often they were dropped (each
-   * time longer: a dead key a flood brings back again and again); kept past that, oldest dropped first out.
-   */
-  private readonly gone = new Map<string, { until: number; times: number }>()
-  /** When a peer was last dropped, or a key refused by the allow-list (performance.now()). */
-  private droppedAt = Number.NEGATIVE_INFINITY
+  private readonly keys = new DhtKeys()
   /** The manifest is known (from any peer): the DHT is then no longer all the download has to find. */
   private manifest = false
   private searchingLookups = 0
@@ -143,16 +110,13 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
 
   peers(id: string): LivePeer[] {
     if (id !== this.options.id) return []
-    const now = performance.now()
-    return [...this.found.values()]
-      .filter((p) => p.failures < MAX_DIAL_FAILURES && p.retryAt <= now)
-      .map((p) => ({
-        address: `${DHT_ADDRESS_PREFIX}${p.peerId}`,
-        port: 0,
-        have: Bitfield.full(this.chunkCount),
-        peerId: p.peerId,
-        transport: 'noise' as const,
-      }))
+    return this.keys.offerable().map((p) => ({
+      address: `${DHT_ADDRESS_PREFIX}${p.peerId}`,
+      port: 0,
+      have: Bitfield.full(this.chunkCount),
+      peerId: p.peerId,
+      transport: 'noise' as const,
+    }))
   }
 
   waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
@@ -173,7 +137,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   describe(key: string): { via: 'dht'; path?: DhtPath } | undefined {
     if (!key.startsWith(DHT_ADDRESS_PREFIX)) return undefined
     const peerId = key.slice(DHT_ADDRESS_PREFIX.length, key.lastIndexOf(':'))
-    const path = this.found.get(peerId)?.path
+    const path = this.keys.get(peerId)?.path
     return path ? { via: 'dht', path } : { via: 'dht' }
   }
 
@@ -184,7 +148,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     timeoutMs: number,
     signal: AbortSignal,
   ): Promise<DhtSession> {
-    const found = this.found.get(peer.address.slice(DHT_ADDRESS_PREFIX.length))
+    const found = this.keys.get(peer.address.slice(DHT_ADDRESS_PREFIX.length))
     if (!this.node || !found || !secure)
       return Promise.reject(new P2PError('E_CONNECT', `${peer.address} is not a DHT peer we found`))
     signal.throwIfAborted()
@@ -219,16 +183,17 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
         let answered = false
         session.once('data', () => {
           answered = true
-          found.failures = 0
+          this.keys.answered(found)
         })
         session.once('close', () => {
-          if (!answered) this.failed(found, 'session closed without an answer', false)
+          if (!answered) this.failed(found, 'session closed without an answer')
         })
         return session
       },
       (err: P2PError) => {
         signal.removeEventListener('abort', onAbort)
-        this.failed(found, err.message, err.details?.dhtCode === 'PEER_NOT_FOUND')
+        const unknown = err.details?.dhtCode === 'PEER_NOT_FOUND'
+        this.failed(found, err.message, unknown ? 'unknown' : session.silentOnceOpen ? 'silent' : undefined)
         // A key that never answers is no protocol violation; the DHT's own failures come as plain errors.
         throw err.code === 'E_CLOSED' && session.remotePublicKey === undefined
           ? new P2PError('E_CONNECT', `cannot reach ${session.label} through the DHT: ${err.message}`)
@@ -237,37 +202,18 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     )
   }
 
-  /** A dial (or the session it made) that failed; `notFound`: the DHT did not know the key. */
-  private failed(found: FoundPeer, why: string, notFound: boolean): void {
-    if (this.found.get(found.peerId) !== found) return // dropped already
-    found.failures++
-    found.retryAt = performance.now() + 1000 * 2 ** (found.failures - 1)
-    this.log.info({ peer: found.peerId, failures: found.failures, err: why }, 'DHT dial failed')
-    // A key the DHT does not know is no seeder now (a departed one's, or a flood of made-up keys): dropped at
-    // once, held out briefly. Any other failure gets its 3 tries: a hole punch across two NATs may fail once.
-    if (notFound) this.drop(found, NOT_FOUND_FOR_MS)
-    else if (found.failures >= MAX_DIAL_FAILURES) this.drop(found, GONE_FOR_MS)
-    else setTimeout(() => this.emit('change'), Math.max(0, found.retryAt - performance.now())).unref()
-  }
-
-  /** Out of `found` (its slot for a key not yet tried), and not taken again from lookups for `forMs` (× 4 each time again). */
-  private drop(found: FoundPeer, forMs: number): void {
-    this.found.delete(found.peerId)
-    const times = (this.gone.get(found.peerId)?.times ?? 0) + 1
-    this.gone.delete(found.peerId)
-    this.droppedAt = performance.now()
-    this.gone.set(found.peerId, { until: this.droppedAt + forMs * 4 ** (times - 1), times })
-    if (this.gone.size > MAX_GONE_PEERS) this.gone.delete(this.gone.keys().next().value!)
-    this.emit('change')
-  }
-
-  private stillGone(peerId: string): boolean {
-    return performance.now() < (this.gone.get(peerId)?.until ?? 0)
+  /** A dial (or the session it made) that failed; `noSeeder`: the key is no seeder now (dht-keys.ts). */
+  private failed(found: FoundPeer, why: string, noSeeder?: NoSeeder): void {
+    const outcome = this.keys.failed(found, noSeeder)
+    if (outcome === undefined) return // dropped already
+    this.log.info({ peer: found.peerId, failures: found.failures, err: why, noSeeder }, 'DHT dial failed')
+    if (outcome === 'dropped') this.emit('change')
+    else setTimeout(() => this.emit('change'), outcome).unref()
   }
 
   /** Lookups every second: no manifest yet, keys found dropped lately, and not for ever. */
   private searching(): boolean {
-    if (this.manifest || performance.now() - this.droppedAt > NOT_FOUND_FOR_MS) return false
+    if (this.manifest || !this.keys.droppedWithin(NOT_FOUND_FOR_MS)) return false
     return this.searchingLookups++ < MAX_SEARCHING_LOOKUPS
   }
 
@@ -300,12 +246,11 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
             continue
           // A key an allow-list refuses is never dialled, so it would never leave: not taken at all.
           if (this.options.trust.allow && !this.options.trust.allow.allows(peer.publicKey)) {
-            this.droppedAt = performance.now()
+            this.keys.refused()
             continue
           }
           const peerId = formatPeerId(peer.publicKey)
-          if (this.found.has(peerId) || this.found.size >= MAX_DHT_PEERS || this.stillGone(peerId)) continue
-          this.found.set(peerId, { key: Buffer.from(peer.publicKey), peerId, failures: 0, retryAt: 0 })
+          if (!this.keys.take(peer.publicKey, peerId)) continue
           this.counts.peersFound++
           this.log.info({ peer: peerId }, 'peer found on the DHT')
           this.emit('change')

@@ -1,0 +1,112 @@
+import { setBounded } from '../bounded-map.js'
+import type { DhtPath } from '../dht/session.js'
+
+/** Peers kept from lookups at most (a topic flooded with announcements cannot grow our memory). */
+export const MAX_DHT_PEERS = 64
+/**
+ * A peer whose dials fail this many times in a row is dropped (not taken from lookups for GONE_FOR_MS, four
+ * times longer each time again): a DHT keeps a departed seeder's announcement for minutes, and a peer the
+ * download keeps seeing as live would hold it past --wait forever (each failure costs the connect deadline; it
+ * is retried after 1, 2, … s).
+ */
+export const MAX_DIAL_FAILURES = 3
+/** How long a peer dropped after MAX_DIAL_FAILURES stays out: its place goes to keys not yet tried. */
+export const GONE_FOR_MS = 60_000
+/**
+ * A key that is no seeder now (the DHT did not know it, or its server opened and did not greet) is dropped at
+ * once and held out for less: a busy DHT can miss a live one.
+ */
+export const NOT_FOUND_FOR_MS = 15_000
+/** Keys dropped and remembered at most (oldest dropped first out). */
+export const MAX_GONE_PEERS = 4096
+
+/** Why a failed dial shows a key is no seeder now: the DHT did not know it, or its server opened and said nothing. */
+export type NoSeeder = 'unknown' | 'silent'
+
+export interface FoundPeer {
+  key: Buffer
+  peerId: string
+  path?: DhtPath
+  /** Dials that failed in a row; at MAX_DIAL_FAILURES the peer is dropped. */
+  failures: number
+  /** Not offered again before this (the clock's ms), after a failed dial. */
+  retryAt: number
+}
+
+/**
+ * The keys a download found on the DHT, and those it dropped (docs/protocol.md §6.4): which to offer, which to
+ * take from a lookup, and what a failed dial does to a key. No I/O; the clock is injected.
+ */
+export class DhtKeys {
+  private readonly found = new Map<string, FoundPeer>()
+  /** Keys dropped: until when they stay out, and how often they were dropped (each time 4 × longer). */
+  private readonly gone = new Map<string, { until: number; times: number }>()
+  /** When a key was last dropped, or refused by the allow-list. */
+  private droppedAt = Number.NEGATIVE_INFINITY
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  get size(): number {
+    return this.found.size
+  }
+
+  get goneCount(): number {
+    return this.gone.size
+  }
+
+  get(peerId: string): FoundPeer | undefined {
+    return this.found.get(peerId)
+  }
+
+  /** Keys a dial may go to now: not failed out, not waiting for their retry. */
+  offerable(): FoundPeer[] {
+    const now = this.now()
+    return [...this.found.values()].filter((p) => p.failures < MAX_DIAL_FAILURES && p.retryAt <= now)
+  }
+
+  /** A key from a lookup, taken when there is room, it is new and not held out; true when taken. */
+  take(key: Buffer, peerId: string): boolean {
+    if (this.found.has(peerId) || this.found.size >= MAX_DHT_PEERS) return false
+    if (this.now() < (this.gone.get(peerId)?.until ?? 0)) return false
+    this.found.set(peerId, { key: Buffer.from(key), peerId, failures: 0, retryAt: 0 })
+    return true
+  }
+
+  /** A key the allow-list refused: counts as a drop for how often lookups come. */
+  refused(): void {
+    this.droppedAt = this.now()
+  }
+
+  /** A key dropped or refused within the last `ms`. */
+  droppedWithin(ms: number): boolean {
+    return this.now() - this.droppedAt <= ms
+  }
+
+  /** A key answered: its failures start again from 0. */
+  answered(found: FoundPeer): void {
+    found.failures = 0
+  }
+
+  /**
+   * A dial (or the session it made) failed: the key is dropped (`noSeeder` at once, else at MAX_DIAL_FAILURES), or
+   * offered again after 1, 2, … s. Returns 'dropped', or in how many ms it is offered again, or undefined when the
+   * key was no longer ours.
+   */
+  failed(found: FoundPeer, noSeeder?: NoSeeder): 'dropped' | number | undefined {
+    if (this.found.get(found.peerId) !== found) return undefined
+    found.failures++
+    const wait = 1000 * 2 ** (found.failures - 1)
+    found.retryAt = this.now() + wait
+    if (!noSeeder && found.failures < MAX_DIAL_FAILURES) return wait
+    this.drop(found, noSeeder ? NOT_FOUND_FOR_MS : GONE_FOR_MS)
+    return 'dropped'
+  }
+
+  /** Out of `found` (its place for a key not yet tried), and not taken again for `forMs` (× 4 each time again). */
+  private drop(found: FoundPeer, forMs: number): void {
+    this.found.delete(found.peerId)
+    this.droppedAt = this.now()
+    const times = (this.gone.get(found.peerId)?.times ?? 0) + 1
+    setBounded(this.gone, found.peerId, { until: this.droppedAt + forMs * 4 ** (times - 1), times }, MAX_GONE_PEERS)
+  }
+}
