@@ -1,5 +1,5 @@
 import { lstatSync } from 'node:fs'
-import { setBounded } from './bounded-map.js'
+import { BoundedMap } from './bounded-map.js'
 import { stampOf } from './disk.js'
 
 /**
@@ -10,9 +10,11 @@ import { stampOf } from './disk.js'
  * path that is not a regular file (absent, a link, a FIFO) holds nothing.
  */
 export class StampedFileCache<T> {
-  private readonly cache = new Map<string, { stamp: string; value: T | undefined }>()
+  private readonly cache: BoundedMap<string, { stamp: string; value: T | undefined }>
 
-  constructor(private readonly maxEntries = 10_000) {}
+  constructor(maxEntries = 10_000) {
+    this.cache = new BoundedMap(maxEntries)
+  }
 
   /** What `read` makes of the file at `path` as it is now; `read` runs only when the file changed. */
   async get(path: string, read: () => Promise<T | undefined>): Promise<T | undefined> {
@@ -28,7 +30,7 @@ export class StampedFileCache<T> {
     const cached = this.cache.get(path)
     if (cached?.stamp === stamp) return cached.value
     const value = await read()
-    setBounded(this.cache, path, { stamp, value }, this.maxEntries)
+    this.cache.set(path, { stamp, value })
     return value
   }
 }

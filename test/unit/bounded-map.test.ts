@@ -1,22 +1,32 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { setBounded } from '../../src/core/bounded-map.js'
+import { BoundedMap } from '../../src/core/bounded-map.js'
 
-describe('setBounded', () => {
-  it('holds at most max entries: the newest kept, the oldest set going first, a key set again moving up without evicting another', () => {
+describe('BoundedMap', () => {
+  it('holds at most max entries: the oldest set goes first, a key set again moves up without evicting another, deletes free a place', () => {
+    const op = fc.record({ del: fc.boolean(), key: fc.nat(12) })
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(fc.nat(12), { maxLength: 100 }), (max, sets) => {
-        const map = new Map<number, number>()
+      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(op, { maxLength: 100 }), (max, ops) => {
+        const map = new BoundedMap<number, number>(max)
         const order: number[] = [] // our model: keys by when they were last set, oldest first
-        sets.forEach((key, i) => {
-          setBounded(map, key, i, max)
+        ops.forEach(({ del, key }, i) => {
           const at = order.indexOf(key)
-          if (at >= 0) order.splice(at, 1)
-          else if (order.length >= max) order.shift()
-          order.push(key)
-          assert.deepEqual([...map.keys()], order)
-          assert.equal(map.get(key), i)
+          if (del) {
+            assert.equal(map.delete(key), at >= 0)
+            if (at >= 0) order.splice(at, 1)
+          } else {
+            map.set(key, i)
+            if (at >= 0) order.splice(at, 1)
+            else if (order.length >= max) order.shift()
+            order.push(key)
+            assert.equal(map.get(key), i)
+          }
+          assert.deepEqual(
+            [...map].map(([k]) => k),
+            order,
+          )
+          assert.equal(map.size, order.length)
         })
       }),
     )

@@ -58,11 +58,11 @@ describe('DhtKeys (the keys a download found on the DHT)', () => {
               heldUntil.set(found.peerId, now + (o.why ? NOT_FOUND_FOR_MS : GONE_FOR_MS) * 4 ** (times - 1))
               assert.equal(keys.get(found.peerId), undefined)
               assert.ok(keys.droppedWithin(0))
+              assert.equal(keys.failed(found), undefined, 'a key dropped is no longer ours')
             } else {
               assert.equal(outcome, 1000 * 2 ** before)
               assert.ok(!keys.offerable().includes(found), 'not offered before its retry')
             }
-            assert.equal(keys.failed(found), undefined, 'a key dropped is no longer ours')
           }
           assert.ok(keys.size <= MAX_DHT_PEERS)
           for (const p of keys.offerable()) assert.ok(p.failures < MAX_DIAL_FAILURES && p.retryAt <= now)

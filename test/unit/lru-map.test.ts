@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { LruMap } from '../../src/core/discovery/lru-map.js'
+import { LruMap } from '../../src/core/lru-map.js'
 
 describe('LruMap', () => {
   it('property: agrees with a reference list under any touches, deletes and oldest-evictions, including deletes while iterating', () => {

@@ -1,5 +1,5 @@
+import { LruMap, type ReadonlyLruMap } from '../lru-map.js'
 import type { PeerSource } from './claims.js'
-import { LruMap, type ReadonlyLruMap } from './lru-map.js'
 
 /**
  * The content dictionary's bookkeeping: every claim in four orders — all

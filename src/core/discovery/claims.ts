@@ -1,5 +1,5 @@
 import type { Bitfield } from '../bitfield.js'
-import type { ReadonlyLruMap } from './lru-map.js'
+import type { ReadonlyLruMap } from '../lru-map.js'
 
 /**
  * Claims: one peer's word about one file id (the name, size and chunk count

@@ -1,4 +1,4 @@
-import { setBounded } from '../bounded-map.js'
+import { BoundedMap } from '../bounded-map.js'
 import type { DhtPath } from '../dht/session.js'
 
 /** Peers kept from lookups at most (a topic flooded with announcements cannot grow our memory). */
@@ -40,7 +40,7 @@ export interface FoundPeer {
 export class DhtKeys {
   private readonly found = new Map<string, FoundPeer>()
   /** Keys dropped: until when they stay out, and how often they were dropped (each time 4 × longer). */
-  private readonly gone = new Map<string, { until: number; times: number }>()
+  private readonly gone = new BoundedMap<string, { until: number; times: number }>(MAX_GONE_PEERS)
   /** When a key was last dropped, or refused by the allow-list. */
   private droppedAt = Number.NEGATIVE_INFINITY
 
@@ -107,6 +107,6 @@ export class DhtKeys {
     this.found.delete(found.peerId)
     this.droppedAt = this.now()
     const times = (this.gone.get(found.peerId)?.times ?? 0) + 1
-    setBounded(this.gone, found.peerId, { until: this.droppedAt + forMs * 4 ** (times - 1), times }, MAX_GONE_PEERS)
+    this.gone.set(found.peerId, { until: this.droppedAt + forMs * 4 ** (times - 1), times })
   }
 }

@@ -1,5 +1,5 @@
 import { type BigIntStats, constants, fstatSync, lstatSync, openSync } from 'node:fs'
-import { setBounded } from '../bounded-map.js'
+import { BoundedMap } from '../bounded-map.js'
 import { directChunkSize, readChunkSync, reopenDirect } from '../direct-io.js'
 import { stampOf } from '../disk.js'
 import { P2PError } from '../errors.js'
@@ -77,16 +77,18 @@ interface OpenChunk {
 
 export class ChunkSource {
   readonly stats = { corruptChunks: 0, hashedChunks: 0 }
-  private readonly verified = new Map<string, string>()
+  private readonly verified = new BoundedMap<string, string>(MAX_VERIFIED_ENTRIES)
   /** Chunks found damaged, by the stamp of the file that held them: asked again, refused without reading or hashing. */
-  private readonly damaged = new Map<string, string>()
+  private readonly damaged = new BoundedMap<string, string>(MAX_VERIFIED_ENTRIES)
   private readonly packedHave = new PackedHaveCache()
   /** What a download in another process verified and wrote into `data` (writer-vouch.ts). */
   private readonly writerVouches = new WriterVouchCache()
   /** Where chunks are hashed: this thread while few need it (hash-pace.ts). */
   private readonly pace: HashPace
   /** Stamps split or a download recorded (store.recordVerified), by id, with the record file's own stamp. */
-  private readonly records = new Map<string, { stamp: string; stamps: Promise<Array<string | null>> }>()
+  private readonly records = new BoundedMap<string, { stamp: string; stamps: Promise<Array<string | null>> }>(
+    MAX_RECORDS,
+  )
   private readonly log: Logger
   private readonly syncReadBytes: number
   private readonly vouched: VouchedChunks | undefined
@@ -142,10 +144,10 @@ export class ChunkSource {
         // While chunks need hashing only now and then, no thread is started; the thread gets a pooled copy (hashing.ts).
         const digest = await hashThreads().digestPaced(into, this.pace, performance.now())
         if (digest !== plan.chunkHash(index)) {
-          setBounded(this.damaged, key, stamp, MAX_VERIFIED_ENTRIES)
+          this.damaged.set(key, stamp)
           throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
         }
-        setBounded(this.verified, key, stamp, MAX_VERIFIED_ENTRIES)
+        this.verified.set(key, stamp)
       }
     } finally {
       closeQuietly(fd)
@@ -257,7 +259,7 @@ export class ChunkSource {
     const cached = this.records.get(id)
     if (cached?.stamp === stamp) return cached.stamps
     const stamps = stamp === '' ? Promise.resolve([]) : this.store.verifiedStamps(id)
-    setBounded(this.records, id, { stamp, stamps }, MAX_RECORDS)
+    this.records.set(id, { stamp, stamps })
     return stamps
   }
 

@@ -1,4 +1,4 @@
-import { setBounded } from '../bounded-map.js'
+import { BoundedMap } from '../bounded-map.js'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import sodium from './sodium.js'
 
@@ -121,18 +121,20 @@ export const looksSealed = (datagram: Uint8Array): boolean =>
  * that authenticated enter it, so only a member's traffic can fill it.
  */
 export class ReplayFilter {
-  private readonly seen = new Map<string, number>()
+  private readonly seen: BoundedMap<string, number>
 
   constructor(
     private readonly windowMs: number,
-    private readonly maxEntries = 65_536,
-  ) {}
+    maxEntries = 65_536,
+  ) {
+    this.seen = new BoundedMap(maxEntries)
+  }
 
   /** True the first time a nonce is offered within the window; false for a replay. */
   admit(nonce: string, sentAt: number, now: number): boolean {
     this.expire(now)
     if (this.seen.has(nonce)) return false
-    setBounded(this.seen, nonce, Math.max(sentAt, now), this.maxEntries)
+    this.seen.set(nonce, Math.max(sentAt, now))
     return true
   }
 
