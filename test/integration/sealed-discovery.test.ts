@@ -107,6 +107,46 @@ describe('sealed discovery (private swarm)', () => {
     )
   })
 
+  it("a member's announcement sent before a listener started, replayed to its discovery port by a stranger: dropped as a replay (its record could not hold it), a fresh one taken", async (t) => {
+    const udpPort = await freeUdpPort()
+    const keys = deriveSwarmKeys(randomBytes(32))
+    const member = new DatagramGuard(keys.datagramKey, 15_000)
+    const [plain] = encodeAnnouncements('PEERIDPEERID', 4000, [
+      { id: 'c'.repeat(64), name: 'member.bin', size: 10, have: Bitfield.full(1) },
+    ])
+    const captured = member.seal(plain!) // heard on the LAN before the listener's process began
+    await new Promise((r) => setTimeout(r, 20))
+    const listener = createListener({
+      udpPort,
+      bindAddress: '127.0.0.1',
+      broadcast: ['127.255.255.255'],
+      staleAfterMs: 15_000,
+      guard: new DatagramGuard(keys.datagramKey, 15_000),
+    })
+    await listener.start()
+    onCleanup(t, () => listener.stop())
+    const stranger = createSocket('udp4')
+    stranger.bind(0, '127.0.0.66')
+    await once(stranger, 'listening')
+    onCleanup(t, () => new Promise<void>((resolve) => stranger.close(() => resolve())))
+    const send = async (bytes: Buffer): Promise<void> => {
+      const received = listener.stats.received
+      stranger.send(bytes, udpPort, '127.0.0.1')
+      const until = Date.now() + 10_000
+      while (listener.stats.received === received && Date.now() < until) await new Promise((r) => setTimeout(r, 5))
+      assert.ok(listener.stats.received > received, 'the datagram arrived')
+    }
+    await send(captured)
+    assert.deepEqual(listener.stats.droppedByReason, { replay: 1 })
+    assert.equal(listener.files().length, 0)
+    await send(member.seal(plain!)) // the control: the member's next burst
+    assert.deepEqual(
+      listener.files().map((f) => f.name),
+      ['member.bin'],
+      'a fresh announcement is taken (the check above can fail)',
+    )
+  })
+
   it('a listener outside the swarm records nothing of its datagrams (dropped as sealed)', async (t) => {
     const udpPort = await freeUdpPort()
     const listener = createListener({

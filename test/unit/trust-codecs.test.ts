@@ -324,4 +324,24 @@ describe('datagram guard', () => {
     assert.deepEqual(guard.open(old), { drop: 'stale' })
     assert.equal(guard.maxPayload, 1200 - SEAL_OVERHEAD)
   })
+
+  it('a process started after a datagram was sent does not take it (its replay record could not have it), but takes an answer to its own query', () => {
+    let now = 1_800_000_000_000
+    const key = randomBytes(32)
+    const member = new DatagramGuard(key, 15_000, () => now)
+    const before = member.seal(Buffer.from('{"announce":1}'))
+    now += 1_000
+    const late = new DatagramGuard(key, 15_000, () => now)
+    assert.deepEqual(late.open(before), { drop: 'replay' }, 'sent 1 s before it began, inside --stale-after')
+    const query = late.seal(Buffer.from('{"v":1,"type":"query"}'))
+    const heard = member.open(query)
+    assert.ok('nonce' in heard)
+    const after = member.seal(Buffer.from('{"announce":2}'))
+    assert.ok('payload' in late.open(after), 'sent once it began')
+    // An answer from a member whose clock is 5 s behind ours: bound to our query, so taken at once.
+    now -= 5_000
+    const answer = member.seal(Buffer.from('{"answer":1}'), heard.nonce)
+    now += 5_000
+    assert.ok('payload' in late.open(answer, [query.subarray(4, 28)]))
+  })
 })

@@ -13,7 +13,8 @@ import {
  * A private swarm's seal on discovery traffic, at the boundary where
  * datagrams leave and arrive (announcer and listener): every payload sent is
  * sealed; every datagram received must open, be fresh (sent within the
- * stale-after window of our clock) and not be a replay, or it is dropped
+ * stale-after window of our clock, and not before the guard began unless it answers our query) and not be a
+ * replay, or it is dropped
  * with its reason (the caller counts it; nothing else happens). Plain
  * datagrams are dropped too: inside a private swarm, a stranger's
  * announcement must not reach the dictionary. An answer is sealed to the
@@ -30,6 +31,13 @@ export class DatagramGuard {
   /** What sealing adds to a payload. */
   readonly overhead = SEAL_OVERHEAD
   private readonly replays: ReplayFilter
+  /**
+   * When this guard began (our clock). Its replay record starts empty, so a datagram sent before then is one it
+   * cannot tell from a replay: a stranger could hand a process, once, what a member sent before it started. Not
+   * an answer to one of our queries, it is dropped as a replay: what it said comes again in the next burst (a
+   * member whose clock is s behind ours is heard that way once we have run s; our queries' answers at once).
+   */
+  private readonly startedAt: number
 
   constructor(
     private readonly key: Buffer,
@@ -37,6 +45,7 @@ export class DatagramGuard {
     private readonly now: () => number = Date.now,
   ) {
     this.replays = new ReplayFilter(windowMs)
+    this.startedAt = now()
   }
 
   /** `payload` sealed; `answering`: the nonce of the query it answers (`open`'s `nonce`). */
@@ -58,6 +67,7 @@ export class DatagramGuard {
       answers === undefined ? this.openAs(datagram, now, undefined) : this.openAnswer(datagram, now, answers)
     if ('drop' in opened) return opened
     if ('failure' in opened) return { drop: opened.failure }
+    if (answers === undefined && opened.sentAt < this.startedAt) return { drop: 'replay' }
     if (!this.replays.admit(opened.nonce, opened.sentAt, now)) return { drop: 'replay' }
     return { payload: opened.payload, nonce: nonceOf(datagram) }
   }
