@@ -52,6 +52,10 @@ declare module 'hyperdht' {
     readonly remotePort: number | undefined
     /** The UDP socket the stream runs on, once connected. */
     readonly socket: UdxSocket | null | undefined
+    /** Bytes that came from the other end (udx-native's counter). */
+    readonly bytesReceived?: number
+    /** The smoothed round-trip time, ms (udx-native's srtt; 0 before a sample). */
+    readonly rtt?: number
   }
   export interface DhtSocket extends NoiseSecretStream {
     readonly rawStream: RawStream | null

@@ -7,7 +7,7 @@ describe('BoundedMap', () => {
   it('holds at most max entries: the oldest set goes first, a key set again moves up without evicting another, deletes free a place', () => {
     const op = fc.record({ del: fc.boolean(), key: fc.nat(12) })
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(op, { maxLength: 100 }), (max, ops) => {
+      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(op, { maxLength: 100, size: 'large' }), (max, ops) => {
         const map = new BoundedMap<number, number>(max)
         const order: number[] = [] // our model: keys by when they were last set, oldest first
         ops.forEach(({ del, key }, i) => {

@@ -127,6 +127,9 @@ describe('share links', () => {
           `x y&secret=${phrase}`,
           'correct&horse&battery',
           'correct&horse=battery',
+          'battery-staple-x&PEER=horse-tail',
+          'battery-staple-x&peer=horse-tail',
+          'battery-staple-x&peer=[horse',
         ),
         fc.constantFrom('', '&secret=x', '&peer=', '#f', '&cmd=1'),
         (id, secret, tail) => {
@@ -151,6 +154,12 @@ describe('share links', () => {
       'p2p://ab?secret=<secret>&peer=1.2.3.4:5',
       "a raw passphrase holding '&': to the next peer= (the only other parameter), not the next '&'",
     )
+    assert.equal(
+      withoutSecrets('p2p://ab?secret=battery&PEER=staple&peer=1.2.3.4:5'),
+      'p2p://ab?secret=<secret>&peer=1.2.3.4:5',
+      "'&PEER=' is no parameter to the parser: part of the passphrase",
+    )
+    assert.equal(withoutSecrets('a secret=x, then secret=y&peer=h:1'), 'a secret=<secret>&peer=h:1')
     assert.equal(withoutSecrets(`p2p://ab?SECRET=a%20b#c`), 'p2p://ab?SECRET=<secret>')
     assert.equal(
       withoutSecrets('p2p://ab?secret=correct horse battery#x&peer=1.2.3.4:5'),

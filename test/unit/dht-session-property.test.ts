@@ -5,8 +5,8 @@ import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
 import type { DhtSocket } from 'hyperdht'
-import { DHT_HELLO } from '../../src/core/dht/greeting.js'
-import { DhtSession, SILENT_ONCE_OPEN_MS } from '../../src/core/dht/session.js'
+import { DHT_HELLO, mutedServer, SILENT_ONCE_OPEN_MS } from '../../src/core/dht/greeting.js'
+import { DhtSession } from '../../src/core/dht/session.js'
 import { PROOF_BYTES, swarmProof } from '../../src/core/trust/swarm-secret.js'
 
 /**
@@ -24,7 +24,8 @@ import { PROOF_BYTES, swarmProof } from '../../src/core/trust/swarm-secret.js'
 class StandInStream extends EventEmitter {
   readonly remotePublicKey = randomBytes(32)
   readonly handshakeHash = randomBytes(64)
-  readonly rawStream = null
+  /** What the engine's UDX stream says of the path: bytes from the other end, the round trip. */
+  rawStream: { bytesReceived: number; rtt: number } | null = null
   readonly opened: Promise<boolean>
   openWith!: (ok: boolean) => void
   destroys = 0
@@ -198,21 +199,35 @@ describe('DhtSession ownership', () => {
     session.destroy()
   })
 
-  it(`silentOnceOpen: open ${SILENT_ONCE_OPEN_MS} ms or more without a greeting when it ends, and only then`, async () => {
-    const end = async (opens: boolean, greets: boolean, afterMs: number): Promise<boolean> => {
+  it(`silentOnceOpen: the other end's bytes came, and not a byte of its greeting ${SILENT_ONCE_OPEN_MS} ms after our side opened; only then`, async () => {
+    const end = async (opens: boolean, received: number, said: Buffer, afterMs: number): Promise<boolean> => {
       const stream = new StandInStream()
+      stream.rawStream = { bytesReceived: received, rtt: 1 }
       const session = new DhtSession(stream as unknown as DhtSocket, { initiator: true, handshakeTimeoutMs: 10_000 })
       session.ready.catch(() => undefined)
       if (opens) stream.openWith(true)
       await sleep(0)
-      if (greets) stream.emit('data', DHT_HELLO)
+      if (said.byteLength > 0) stream.emit('data', said)
       await sleep(afterMs)
       session.destroy() // as the manifest race abandons a dial
       return session.silentOnceOpen
     }
-    assert.equal(await end(true, false, SILENT_ONCE_OPEN_MS + 50), true, 'opened, said nothing: no seeder')
-    assert.equal(await end(true, false, 20), false, 'opened a moment ago: a greeting may be on its way')
-    assert.equal(await end(false, false, SILENT_ONCE_OPEN_MS + 50), false, 'never opened: a hole punch still going')
-    assert.equal(await end(true, true, SILENT_ONCE_OPEN_MS + 50), false, 'greeted: a p2pshare peer')
+    const long = SILENT_ONCE_OPEN_MS + 50
+    const none = Buffer.alloc(0)
+    assert.equal(await end(true, 64, none, long), true, 'its bytes came, no greeting: a mute server')
+    assert.equal(await end(true, 64, none, 20), false, 'opened a moment ago: a greeting may be on its way')
+    assert.equal(await end(true, 0, none, long), false, 'no byte from the other end: a path that never worked')
+    assert.equal(await end(false, 64, none, long), false, 'never opened: a hole punch still going')
+    assert.equal(await end(true, 64, DHT_HELLO, long), false, 'greeted: a p2pshare peer')
+    assert.equal(await end(true, 64, DHT_HELLO.subarray(0, 3), long), false, 'part of a greeting: not mute')
+  })
+
+  it('mutedServer: waits 4 round trips when they are longer than SILENT_ONCE_OPEN_MS', () => {
+    const at = { greetingBytes: 0, openForMs: 900, bytesReceived: 64, rttMs: 100 }
+    assert.equal(mutedServer(at), true)
+    assert.equal(mutedServer({ ...at, rttMs: 300 }), false, '900 ms is 3 round trips of 300')
+    assert.equal(mutedServer({ ...at, openForMs: 1_200, rttMs: 300 }), true)
+    assert.equal(mutedServer({ ...at, openForMs: undefined }), false)
+    assert.equal(mutedServer({ ...at, bytesReceived: undefined }), false)
   })
 })

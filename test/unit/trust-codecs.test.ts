@@ -11,6 +11,7 @@ import { SealBuffers } from '../../src/core/trust/seal-buffers.js'
 import {
   looksSealed,
   MAX_SEALED_PAYLOAD,
+  nonceOf,
   openDatagram,
   ReplayFilter,
   SEAL_OVERHEAD,
@@ -232,9 +233,9 @@ describe('sealed datagrams', () => {
     const fresh = () => new DatagramGuard(key, 15_000, clock)
     assert.deepEqual(fresh().open(answer, [opened.nonce]), {
       payload: Buffer.from('{"answer":1}'),
-      nonce: answer.subarray(4, 28),
+      nonce: nonceOf(answer),
     })
-    assert.deepEqual(fresh().open(answer, [otherQuery.subarray(4, 28)]), { drop: 'auth' }, 'another query')
+    assert.deepEqual(fresh().open(answer, [nonceOf(otherQuery)]), { drop: 'auth' }, 'another query')
     assert.deepEqual(fresh().open(answer), { drop: 'auth' }, 'on the shared port')
     // A member's own announcement (sealed to no query) replayed to a query port by a stranger.
     const announcement = member.seal(Buffer.from('{"announce":1}'))
@@ -312,7 +313,7 @@ describe('datagram guard', () => {
     const sealed = guard.seal(Buffer.from('{"v":1,"type":"query"}'))
     assert.deepEqual(guard.open(sealed), {
       payload: Buffer.from('{"v":1,"type":"query"}'),
-      nonce: sealed.subarray(4, 28),
+      nonce: nonceOf(sealed),
     })
     assert.deepEqual(guard.open(sealed), { drop: 'replay' })
     assert.deepEqual(guard.open(Buffer.from('{"v":1,"type":"query"}')), { drop: 'plain' })
@@ -325,23 +326,35 @@ describe('datagram guard', () => {
     assert.equal(guard.maxPayload, 1200 - SEAL_OVERHEAD)
   })
 
-  it('a process started after a datagram was sent does not take it (its replay record could not have it), but takes an answer to its own query', () => {
-    let now = 1_800_000_000_000
+  it("a process started after a datagram was sent does not take it ('early': its replay record could not have it), but takes an answer to its own query; a step of its clock moves 'before' along", () => {
+    const started = 1_800_000_000_000
+    let wall = started
+    let mono = 0
+    let memberWall = started - 1_000
     const key = randomBytes(32)
-    const member = new DatagramGuard(key, 15_000, () => now)
+    const member = new DatagramGuard(key, 15_000, () => memberWall)
+    const late = new DatagramGuard(
+      key,
+      15_000,
+      () => wall,
+      () => mono,
+    )
     const before = member.seal(Buffer.from('{"announce":1}'))
-    now += 1_000
-    const late = new DatagramGuard(key, 15_000, () => now)
-    assert.deepEqual(late.open(before), { drop: 'replay' }, 'sent 1 s before it began, inside --stale-after')
+    assert.deepEqual(late.open(before), { drop: 'early' }, 'sent 1 s before it began, inside --stale-after')
     const query = late.seal(Buffer.from('{"v":1,"type":"query"}'))
     const heard = member.open(query)
     assert.ok('nonce' in heard)
-    const after = member.seal(Buffer.from('{"announce":2}'))
-    assert.ok('payload' in late.open(after), 'sent once it began')
-    // An answer from a member whose clock is 5 s behind ours: bound to our query, so taken at once.
-    now -= 5_000
+    // The member's clock is 1 s behind ours: its answer to our query is taken at once, its bursts once we ran 1 s.
     const answer = member.seal(Buffer.from('{"answer":1}'), heard.nonce)
-    now += 5_000
-    assert.ok('payload' in late.open(answer, [query.subarray(4, 28)]))
+    assert.ok('payload' in late.open(answer, [nonceOf(query)]))
+    wall += 1_500
+    mono += 1_500
+    memberWall += 1_500
+    assert.ok('payload' in late.open(member.seal(Buffer.from('{"announce":2}'))), 'sent once it began')
+    // Our clock is stepped back an hour (NTP after boot): what members send now was not sent before we began.
+    wall -= 3_600_000
+    memberWall = wall
+    mono += 10
+    assert.ok('payload' in late.open(member.seal(Buffer.from('{"announce":3}'))), 'not deaf after a clock step')
   })
 })

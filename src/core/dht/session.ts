@@ -3,7 +3,7 @@ import type { DhtSocket } from 'hyperdht'
 import { hasCode, P2PError } from '../errors.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import { swarmProof } from '../trust/swarm-secret.js'
-import { DHT_HELLO, type Greeting, greetingBytes, greetingRefused } from './greeting.js'
+import { DHT_HELLO, type Greeting, greetingBytes, greetingRefused, mutedServer } from './greeting.js'
 
 /**
  * Our frames over a connection made through the DHT (docs/protocol.md §6.4).
@@ -49,19 +49,12 @@ const MAX_MESSAGE_BYTES = 64 * 1024
 
 type Phase = 'opening' | 'hello' | 'proof' | 'open' | 'closed'
 
-/**
- * An honest server greets (or proves) the moment its side opens, so a connection open this long without it, when
- * it ends, had a server that was not answering as a p2pshare peer (dht-peers.ts drops such a key at once). Below
- * the manifest race's 1 s before a silent peer makes room, so that race's abandonments count.
- */
-export const SILENT_ONCE_OPEN_MS = 500
-
 export class DhtSession extends EventEmitter {
   readonly ready: Promise<void>
   readonly label: string
   remotePublicKey: Buffer | undefined
   closedWith: P2PError | undefined
-  /** Set as it closes: it had been open SILENT_ONCE_OPEN_MS or longer without the other side's greeting or proof. */
+  /** Set as it closes: the other end's bytes came, but no byte of its greeting or proof (greeting.ts `mutedServer`). */
   silentOnceOpen = false
   private openedAt: number | undefined
   private phase: Phase = 'opening'
@@ -281,9 +274,15 @@ export class DhtSession extends EventEmitter {
 
   private fail(err: P2PError): void {
     if (this.phase === 'closed') return
-    const waiting = this.phase === 'hello' || this.phase === 'proof'
+    const raw = this.stream.rawStream
     this.silentOnceOpen =
-      waiting && performance.now() - (this.openedAt ?? Number.POSITIVE_INFINITY) >= SILENT_ONCE_OPEN_MS
+      (this.phase === 'hello' || this.phase === 'proof') &&
+      mutedServer({
+        greetingBytes: this.proofLength,
+        openForMs: this.openedAt === undefined ? undefined : performance.now() - this.openedAt,
+        bytesReceived: raw?.bytesReceived,
+        rttMs: raw?.rtt,
+      })
     this.phase = 'closed'
     this.closedWith = err
     clearTimeout(this.timer)

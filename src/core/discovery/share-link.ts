@@ -54,17 +54,32 @@ export function formatShareLink(link: ShareLink): string {
  * message may quote of a link (or of any argument) without handing out a private swarm's secret.
  */
 export function withoutSecrets(text: string): string {
-  // To the link's only other parameter (&peer=) or the end: a raw passphrase may hold spaces, '#' and '&'. What
-  // was taken out already stays as it is (a message quoting a link it redacted is redacted again on its way out).
-  return text
-    .replace(/(secret=)(?!<secret>)(?:(?!&peer=)[\s\S])*/gi, '$1<secret>')
-    .replace(/psk1-[A-Za-z0-9_-]*/gi, '<secret>')
+  // To the link's only other parameter ('&peer=', lower case as the parser reads it) or the end: a raw passphrase
+  // may hold spaces, '#', '&' and '&PEER='. What was taken out already stays as it is (a message quoting a link it
+  // redacted is redacted again on its way out).
+  let out = ''
+  let from = 0
+  for (const found of text.matchAll(/secret=(?!<secret>)/gi)) {
+    if (found.index < from) continue // inside a value already taken out
+    const start = found.index + found[0].length
+    const next = text.indexOf('&peer=', start)
+    out += `${text.slice(from, start)}<secret>`
+    from = next < 0 ? text.length : next
+  }
+  return (out + text.slice(from)).replace(/psk1-[A-Za-z0-9_-]*/gi, '<secret>')
+}
+
+/** Of a damaged link, what may be quoted: up to its first secret (what follows may be part of a raw passphrase). */
+function quotable(text: string): string {
+  const shown = withoutSecrets(text)
+  const cut = shown.indexOf('<secret>')
+  return cut < 0 || cut + 8 === shown.length ? shown : `${shown.slice(0, cut + 8)}…`
 }
 
 const bad = (text: string, why: string): P2PError =>
   new P2PError(
     'E_USAGE',
-    `invalid share link ${JSON.stringify(withoutSecrets(text).slice(0, 100))}: ${why} (expected p2p://<id>, then optionally ?peer=HOST:PORT and a secret parameter)`,
+    `invalid share link ${JSON.stringify(quotable(text).slice(0, 100))}: ${why} (expected p2p://<id>, then optionally ?peer=HOST:PORT and a secret parameter)`,
   )
 
 export function parseShareLink(text: string): ShareLink {
@@ -102,7 +117,14 @@ export function parseShareLink(text: string): ShareLink {
     }
     if (/[\u0000-\u001f\u007f]/.test(decoded)) throw bad(value, `${key} holds control characters`)
     if (key === 'peer') {
-      const peer = parseNamedPeer(decoded, 0)
+      let peer: ReturnType<typeof parseNamedPeer>
+      try {
+        peer = parseNamedPeer(decoded, 0)
+      } catch (err) {
+        // After a secret, this "peer" may be part of a raw passphrase: not quoted.
+        if (seen.has('secret')) throw bad(value, 'the peer hint is not HOST:PORT or [IPv6]:PORT')
+        throw err
+      }
       if (peer.port === 0) throw bad(value, 'the peer hint needs its port (HOST:PORT or [IPv6]:PORT)')
       link.peer = { host: peer.host, port: peer.port }
     } else {

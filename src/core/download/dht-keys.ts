@@ -16,7 +16,7 @@ export const GONE_FOR_MS = 60_000
  * A key that is no seeder now (the DHT did not know it, or its server opened and did not greet) is dropped at
  * once and held out for less: a busy DHT can miss a live one.
  */
-export const NOT_FOUND_FOR_MS = 15_000
+export const NO_SEEDER_FOR_MS = 15_000
 /** Keys dropped and remembered at most (oldest dropped first out). */
 export const MAX_GONE_PEERS = 4096
 
@@ -98,7 +98,7 @@ export class DhtKeys {
     const wait = 1000 * 2 ** (found.failures - 1)
     found.retryAt = this.now() + wait
     if (!noSeeder && found.failures < MAX_DIAL_FAILURES) return wait
-    this.drop(found, noSeeder ? NOT_FOUND_FOR_MS : GONE_FOR_MS)
+    this.drop(found, noSeeder ? NO_SEEDER_FOR_MS : GONE_FOR_MS)
     return 'dropped'
   }
 

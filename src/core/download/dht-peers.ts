@@ -10,7 +10,7 @@ import type { PeerAddress } from '../pool.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
 import type { Trust } from '../trust/trust.js'
-import { DhtKeys, type FoundPeer, NOT_FOUND_FOR_MS, type NoSeeder } from './dht-keys.js'
+import { DhtKeys, type FoundPeer, NO_SEEDER_FOR_MS, type NoSeeder } from './dht-keys.js'
 import type { LivePeer, PeerDialer, PeerFinder } from './job.js'
 import { nextChange } from './next-change.js'
 
@@ -213,7 +213,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
 
   /** Lookups every second: no manifest yet, keys found dropped lately, and not for ever. */
   private searching(): boolean {
-    if (this.manifest || !this.keys.droppedWithin(NOT_FOUND_FOR_MS)) return false
+    if (this.manifest || !this.keys.droppedWithin(NO_SEEDER_FOR_MS)) return false
     return this.searchingLookups++ < MAX_SEARCHING_LOOKUPS
   }
 

@@ -23,7 +23,7 @@ import {
  * a stranger, from an address of its choosing, to be remembered as a peer).
  */
 
-export type DatagramDrop = 'plain' | 'size' | 'magic' | 'auth' | 'stale' | 'future' | 'replay' | 'unbound'
+export type DatagramDrop = 'plain' | 'size' | 'magic' | 'auth' | 'stale' | 'future' | 'replay' | 'early' | 'unbound'
 
 export class DatagramGuard {
   /** The largest payload that still fits a datagram once sealed. */
@@ -32,10 +32,12 @@ export class DatagramGuard {
   readonly overhead = SEAL_OVERHEAD
   private readonly replays: ReplayFilter
   /**
-   * When this guard began (our clock). Its replay record starts empty, so a datagram sent before then is one it
-   * cannot tell from a replay: a stranger could hand a process, once, what a member sent before it started. Not
-   * an answer to one of our queries, it is dropped as a replay: what it said comes again in the next burst (a
-   * member whose clock is s behind ours is heard that way once we have run s; our queries' answers at once).
+   * When this guard began, on the monotonic clock. Its replay record starts empty, so a datagram sent before then is
+   * one it cannot tell from a replay: a stranger could hand a process, once, what a member sent before it started.
+   * Unless it answers one of our queries, such a datagram is dropped ('early'): what it said comes again in the
+   * next burst (a member whose clock is s behind ours is heard that way once we have run s; our queries' answers
+   * at once). "Before" is our wall clock now less the monotonic time since, so a step of our clock moves it along;
+   * past --stale-after, such a datagram is stale anyway.
    */
   private readonly startedAt: number
 
@@ -43,9 +45,10 @@ export class DatagramGuard {
     private readonly key: Buffer,
     private readonly windowMs: number,
     private readonly now: () => number = Date.now,
+    private readonly monotonic: () => number = () => performance.now(),
   ) {
     this.replays = new ReplayFilter(windowMs)
-    this.startedAt = now()
+    this.startedAt = monotonic()
   }
 
   /** `payload` sealed; `answering`: the nonce of the query it answers (`open`'s `nonce`). */
@@ -67,7 +70,8 @@ export class DatagramGuard {
       answers === undefined ? this.openAs(datagram, now, undefined) : this.openAnswer(datagram, now, answers)
     if ('drop' in opened) return opened
     if ('failure' in opened) return { drop: opened.failure }
-    if (answers === undefined && opened.sentAt < this.startedAt) return { drop: 'replay' }
+    const running = this.monotonic() - this.startedAt
+    if (answers === undefined && running < this.windowMs && opened.sentAt < now - running) return { drop: 'early' }
     if (!this.replays.admit(opened.nonce, opened.sentAt, now)) return { drop: 'replay' }
     return { payload: opened.payload, nonce: nonceOf(datagram) }
   }
