@@ -209,9 +209,19 @@ export async function stopAll(
 
 /** The command line as logged: a private swarm's secret (`--secret`, a link's `secret=`, a `psk1-` key) never reaches a log file. */
 export function redactSecrets(argv: readonly string[]): string[] {
+  // A secret file's path is no secret, but a secret given there by mistake is.
   return argv.map((arg, i) =>
-    argv[i - 1] === '--secret' ? '<secret>' : arg.startsWith('--secret=') ? '--secret=<secret>' : withoutSecrets(arg),
+    argv[i - 1] === '--secret' || argv[i - 1] === '--secret-file'
+      ? '<secret>'
+      : /^--secret(-file)?=/.test(arg)
+        ? `${arg.slice(0, arg.indexOf('='))}=<secret>`
+        : withoutSecrets(arg),
   )
+}
+
+/** Commander's error text with the value of every quoted `--option=value` taken out (a mistyped `--secret=`). */
+export function withoutOptionValues(text: string): string {
+  return withoutSecrets(text.replace(/'(-{1,2}[^'=\s]*)=[^']*'/g, "'$1=…'"))
 }
 
 /**
@@ -244,8 +254,8 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
   const configure = (cmd: Command): void => {
     cmd.exitOverride()
     cmd.showHelpAfterError('(run with --help for usage and examples)')
-    // Commander quotes a mistyped option whole (`--secrte=psk1-…`).
-    cmd.configureOutput({ outputError: (text, write) => write(chalk.red(withoutSecrets(text))) })
+    // Commander quotes a mistyped option whole (`--secrte=correct horse…`): never its value.
+    cmd.configureOutput({ outputError: (text, write) => write(chalk.red(withoutOptionValues(text))) })
     cmd.commands.forEach(configure)
   }
   configure(program)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { redactSecrets } from '../../src/cli/common.js'
+import { redactSecrets, withoutOptionValues } from '../../src/cli/common.js'
 import { createCommandLog } from '../../src/core/log.js'
 import { tmpDir } from '../helpers/files.js'
 
@@ -33,5 +33,17 @@ describe('the command log', () => {
     )
     assert.deepEqual(redactSecrets([key]), ['<secret>'])
     assert.deepEqual(redactSecrets([key.toUpperCase()]), ['<secret>'], 'a key in capitals too')
+    assert.deepEqual(
+      redactSecrets(['--secret-file', 'correct horse battery', '--secret-file=staple horse']),
+      ['--secret-file', '<secret>', '--secret-file=<secret>'],
+      'a passphrase given as the file by mistake',
+    )
+  })
+
+  it("withoutOptionValues: commander's quoted --option=value loses its value (a mistyped --secret=), its name stays", () => {
+    const text = "error: unknown option '--secrte=correct horse battery'\n(Did you mean --secret?)"
+    assert.equal(withoutOptionValues(text), "error: unknown option '--secrte=…'\n(Did you mean --secret?)")
+    assert.equal(withoutOptionValues("error: unknown option '--SECRET=abc def'"), "error: unknown option '--SECRET=…'")
+    assert.equal(withoutOptionValues("error: unknown option '--verbose'"), "error: unknown option '--verbose'")
   })
 })

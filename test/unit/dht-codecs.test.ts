@@ -132,8 +132,10 @@ describe('share links', () => {
           'battery-staple-x&peer=[horse',
         ),
         fc.constantFrom('', '&secret=x', '&peer=', '#f', '&cmd=1'),
-        (id, secret, tail) => {
-          const text = `p2p://${id}?secret=${secret}${tail}`
+        // The secret under its own name, or a mistyped one (an attacker pass: the whole link was quoted).
+        fc.constantFrom('secret', 'password', 'pass', 'key', 'psk', 'secr%65t', 'secret:'),
+        (id, secret, tail, name) => {
+          const text = `p2p://${id}?${name}=${secret}${tail}`
           try {
             parseShareLink(text)
           } catch (e) {
@@ -160,6 +162,11 @@ describe('share links', () => {
       "'&PEER=' is no parameter to the parser: part of the passphrase",
     )
     assert.equal(withoutSecrets('a secret=x, then secret=y&peer=h:1'), 'a secret=<secret>&peer=h:1')
+    assert.equal(
+      withoutSecrets('secret=abc def\n(run with --help)'),
+      'secret=<secret>\n(run with --help)',
+      'to the line end',
+    )
     assert.equal(withoutSecrets(`p2p://ab?SECRET=a%20b#c`), 'p2p://ab?SECRET=<secret>')
     assert.equal(
       withoutSecrets('p2p://ab?secret=correct horse battery#x&peer=1.2.3.4:5'),

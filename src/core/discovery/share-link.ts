@@ -54,26 +54,28 @@ export function formatShareLink(link: ShareLink): string {
  * message may quote of a link (or of any argument) without handing out a private swarm's secret.
  */
 export function withoutSecrets(text: string): string {
-  // To the link's only other parameter ('&peer=', lower case as the parser reads it) or the end: a raw passphrase
-  // may hold spaces, '#', '&' and '&PEER='. What was taken out already stays as it is (a message quoting a link it
-  // redacted is redacted again on its way out).
+  // To the link's only other parameter ('&peer=', lower case as the parser reads it), the line's end or the end:
+  // a raw passphrase may hold spaces, '#', '&' and '&PEER='. What was taken out already stays as it is (a message
+  // quoting a link it redacted is redacted again on its way out).
   let out = ''
   let from = 0
-  for (const found of text.matchAll(/secret=(?!<secret>)/gi)) {
+  for (const found of text.matchAll(/secret=(?!<secret>|…')/gi)) {
     if (found.index < from) continue // inside a value already taken out
     const start = found.index + found[0].length
-    const next = text.indexOf('&peer=', start)
+    const ends = [text.indexOf('&peer=', start), text.indexOf('\n', start)].filter((at) => at >= 0)
     out += `${text.slice(from, start)}<secret>`
-    from = next < 0 ? text.length : next
+    from = ends.length > 0 ? Math.min(...ends) : text.length
   }
   return (out + text.slice(from)).replace(/psk1-[A-Za-z0-9_-]*/gi, '<secret>')
 }
 
-/** Of a damaged link, what may be quoted: up to its first secret (what follows may be part of a raw passphrase). */
+/**
+ * Of a damaged link, what may be quoted: the part before its parameters. After '?' may come a secret under a
+ * mistyped name (`password=`, `secr%65t=`) or a piece of a raw passphrase; the reason says what is wrong there.
+ */
 function quotable(text: string): string {
-  const shown = withoutSecrets(text)
-  const cut = shown.indexOf('<secret>')
-  return cut < 0 || cut + 8 === shown.length ? shown : `${shown.slice(0, cut + 8)}…`
+  const mark = text.indexOf('?')
+  return withoutSecrets(mark < 0 ? text : `${text.slice(0, mark)}?…`)
 }
 
 const bad = (text: string, why: string): P2PError =>

@@ -99,9 +99,9 @@ async function readSecretFile(path: string): Promise<string> {
     }
   } catch (err) {
     if (hasCode(err, 'E_USAGE')) throw err
-    throw new P2PError('E_USAGE', `cannot read the secret file ${path}: ${(err as Error).message}`, undefined, {
-      cause: err,
-    })
+    // Not quoted: a path that names no file may be a secret given here by mistake (fs's message quotes it too).
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable'
+    throw new P2PError('E_USAGE', `cannot read the file given with --secret-file (${code})`, undefined, { cause: err })
   }
 }
 
