@@ -151,7 +151,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
       })
     } else {
       const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
-      dht = settings.dht ? await startDht(ctx, target, trust) : undefined
+      dht = settings.dht ? await startDht(ctx, target, trust, link?.id === target ? link.seeder : undefined) : undefined
       receipt = await runDownload(ctx, store, directory, target, trust, dht, seeding)
     }
     renderReceipt(ctx, receipt, reach)
@@ -192,13 +192,14 @@ async function seedUntilStopped(ctx: Ctx, seeding: Seeding): Promise<void> {
 }
 
 /** The DHT side of a download (--dht): joined and looking before the download starts. */
-async function startDht(ctx: Ctx, id: string, trust: Trust): Promise<DhtPeers> {
+async function startDht(ctx: Ctx, id: string, trust: Trust, seeder: string | undefined): Promise<DhtPeers> {
   const { settings } = ctx
   const dht = createDhtPeers(
     {
       id,
       trust,
       dht: { bootstrap: settings.bootstrap, host: settings.dhtHost, port: settings.dhtPort },
+      ...(seeder ? { named: [seeder] } : {}),
     },
     { log: ctx.log },
   )

@@ -126,7 +126,7 @@ export const serveCommand = defineCommand({
       dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log) : undefined
       if (json)
         process.stdout.write(
-          `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined, dht: dht !== undefined, ...(dht ? { dhtTopics: dht.stats.topics } : {}), links: await shareLinks(store) })}\n`,
+          `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined, dht: dht !== undefined, ...(dht ? { dhtTopics: dht.stats.topics } : {}), links: await shareLinks(store, dht ? trust.identity.peerId : undefined) })}\n`,
         )
       out(
         `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${endpoint(address.address, address.port)} (Ctrl-C to stop)`,
@@ -148,10 +148,16 @@ export const serveCommand = defineCommand({
   },
 })
 
-/** The share link of every file the store holds (no secret: p2p-split --with-secret adds it on request). */
-export async function shareLinks(store: ChunkStore): Promise<Array<{ id: string; name: string; link: string }>> {
+/**
+ * The share link of every file the store holds (no secret: p2p-split --with-secret adds it on request); with
+ * `seeder` (our peer ID, when we seed through the DHT), a --dht download dials us first, by our key.
+ */
+export async function shareLinks(
+  store: ChunkStore,
+  seeder?: string,
+): Promise<Array<{ id: string; name: string; link: string }>> {
   const entries = await store.scan()
-  return entries.map((e) => ({ id: e.id, name: e.name, link: formatShareLink({ id: e.id }) }))
+  return entries.map((e) => ({ id: e.id, name: e.name, link: formatShareLink({ id: e.id, seeder }) }))
 }
 
 export const dhtThrough = (bootstrap: readonly string[] | undefined): string =>

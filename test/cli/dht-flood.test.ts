@@ -24,6 +24,41 @@ async function attackerNode(t: Cleanup, bootstrap: string): Promise<HyperDHT> {
   return node
 }
 
+/**
+ * `count` live servers of a stranger's, each announced under the file's open topic: they accept, then say nothing
+ * (or greet as p2pshare does, then nothing).
+ */
+async function strangerServers(
+  t: Cleanup,
+  bootstrap: string,
+  id: string,
+  count: number,
+  greets: boolean,
+): Promise<{ dialled: () => number; tookMs: number }> {
+  const attacker = await attackerNode(t, bootstrap)
+  const held: Array<{ destroy(): void }> = []
+  onCleanup(t, () => {
+    for (const socket of held) socket.destroy()
+  })
+  let dialled = 0
+  const started = performance.now()
+  for (let i = 0; i < count; i += 50)
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, async () => {
+        const keyPair = HyperDHT.keyPair()
+        const server = attacker.createServer({}, (socket) => {
+          held.push(socket)
+          socket.on('error', () => undefined)
+          if (greets) socket.write(DHT_HELLO) // then nothing: a session that never answers
+          dialled++
+        })
+        await server.listen(keyPair)
+        await attacker.announce(topicOf(id), keyPair, server.relayAddresses).finished()
+      }),
+    )
+  return { dialled: () => dialled, tookMs: performance.now() - started }
+}
+
 describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
   it(`${DEAD_KEYS} dead keys announced before the seeder, naming a stranger's address as their relay: the download still finds the seeder, byte-identical, and never sends to that address`, async (t) => {
     const bootstrap = await testnet(t)
@@ -54,27 +89,8 @@ describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
     it(`200 live keys that ${greets ? 'greet and then stall' : 'open and never greet'} (a stranger's servers): the download still reaches the seeder, byte-identical`, async (t) => {
       const bootstrap = await testnet(t)
       const { dir, id, sha } = await seeded(t, 600_000)
-      const attacker = await attackerNode(t, bootstrap)
-      const held: Array<{ destroy(): void }> = []
-      onCleanup(t, () => {
-        for (const socket of held) socket.destroy()
-      })
-      let dialled = 0
-      const started = performance.now()
-      for (let i = 0; i < 200; i += 50)
-        await Promise.all(
-          Array.from({ length: 50 }, async () => {
-            const keyPair = HyperDHT.keyPair()
-            const server = attacker.createServer({}, (socket) => {
-              held.push(socket)
-              socket.on('error', () => undefined)
-              if (greets) socket.write(DHT_HELLO) // then nothing: a session that never answers
-              dialled++
-            })
-            await server.listen(keyPair)
-            await attacker.announce(topicOf(id), keyPair, server.relayAddresses).finished()
-          }),
-        )
+      const stranger = await strangerServers(t, bootstrap, id, 200, greets)
+      const started = performance.now() - stranger.tookMs
       const announced = performance.now()
       const nobody = await freeUdpPort()
       if (!greets) {
@@ -92,6 +108,22 @@ describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
       )
       assert.equal(r.code, 0, r.stderr + r.log)
       assert.equal(await sha256File(r.result?.path as string), sha)
-      assert.ok(dialled > 0, `the ${greets ? 'stalling' : 'mute'} servers were dialled (the test can fail)`)
+      assert.ok(stranger.dialled() > 0, `the ${greets ? 'stalling' : 'mute'} servers were dialled (the test can fail)`)
     })
+
+  it("300 mute keys under the topic: a download by the seeder's own link (it names the seeder's key) dials it first, byte-identical", async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t, 600_000)
+    await strangerServers(t, bootstrap, id, 300, false)
+    const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    const link = line.links[0]!.link
+    assert.match(link, new RegExp(`[?&]seeder=${line.peerId}(&|$)`), 'p2p-serve --dht names its key in its links')
+    const started = performance.now()
+    const r = await runDownload(join(dir, 'd'), await freeUdpPort(), [link, '--wait', '20', ...DHT_ARGS(bootstrap)])
+    t.diagnostic(`the download ${Math.round(performance.now() - started)} ms`)
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(await sha256File(r.result?.path as string), sha)
+    const log = await readFile(join(dir, 'd', 'logs', 'download.log'), 'utf8')
+    assert.match(log, /"msg":"seeder named by the link"/)
+  })
 })

@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { formatShareLink, parseShareLink, type ShareLink, withoutSecrets } from '../../src/core/discovery/share-link.js'
 import { hasCode } from '../../src/core/errors.js'
+import { formatPeerId } from '../../src/core/trust/peer-id.js'
 import { generateSecret } from '../../src/core/trust/swarm-secret.js'
 
 const hexId = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'))
@@ -54,11 +55,18 @@ const peerArb = fc.oneof(
     port: fc.integer({ min: 1, max: 65535 }),
   }),
 )
+const seederArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((key) => formatPeerId(Buffer.from(key)))
 const linkArb: fc.Arbitrary<ShareLink> = fc
-  .record({ id: hexId, peer: fc.option(peerArb, { nil: undefined }), secret: fc.option(secretArb, { nil: undefined }) })
-  .map(({ id, peer, secret }) => ({
+  .record({
+    id: hexId,
+    peer: fc.option(peerArb, { nil: undefined }),
+    seeder: fc.option(seederArb, { nil: undefined }),
+    secret: fc.option(secretArb, { nil: undefined }),
+  })
+  .map(({ id, peer, seeder, secret }) => ({
     id,
     ...(peer ? { peer: { host: peer.host, port: peer.port } } : {}),
+    ...(seeder !== undefined ? { seeder } : {}),
     ...(secret !== undefined ? { secret } : {}),
   }))
 
@@ -80,6 +88,12 @@ describe('share links', () => {
       peer: { host: 'fd00::20', port: 47011 },
     })
     assert.deepEqual(parseShareLink(`p2p://${id}?peer=10.0.0.5:47011`), { id, peer: { host: '10.0.0.5', port: 47011 } })
+    const seeder = formatPeerId(Buffer.alloc(32, 7))
+    assert.deepEqual(parseShareLink(`p2p://${id}?seeder=${seeder.toLowerCase().replaceAll('-', '')}`), { id, seeder })
+    assert.throws(
+      () => parseShareLink(`p2p://${id}?seeder=correct-horse-battery`),
+      (e: unknown) => hasCode(e, 'E_USAGE') && /not a peer ID/.test(String(e)) && !String(e).includes('horse'),
+    )
   })
 
   it('refuse hostile or damaged links with E_USAGE, never echoing a secret', () => {

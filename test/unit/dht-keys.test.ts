@@ -82,6 +82,19 @@ describe('DhtKeys (the keys a download found on the DHT)', () => {
     )
   })
 
+  it('a key the user named is taken beyond the 64 places, and held out like any other once dropped', () => {
+    let now = 0
+    const keys = new DhtKeys(() => now)
+    for (let i = 0; i < MAX_DHT_PEERS; i++) assert.ok(keys.take(randomBytes(32), `K${i}`))
+    assert.ok(!keys.take(randomBytes(32), 'K-more'), 'full')
+    assert.ok(keys.take(randomBytes(32), 'SEEDER', true), 'a flood does not keep out the seeder a link names')
+    assert.equal(keys.get('SEEDER')?.named, true)
+    assert.equal(keys.failed(keys.get('SEEDER')!, 'unknown'), 'dropped')
+    assert.ok(!keys.take(randomBytes(32), 'SEEDER', true), 'held out')
+    now += NO_SEEDER_FOR_MS
+    assert.ok(keys.take(randomBytes(32), 'SEEDER', true), 'back once its hold is over')
+  })
+
   it(`remembers at most ${MAX_GONE_PEERS} dropped keys, the oldest dropped going first`, () => {
     const keys = new DhtKeys(() => 0)
     for (let i = 0; i < MAX_GONE_PEERS + 10; i++) {

@@ -47,6 +47,19 @@ describe('manifest candidates: turns by address', () => {
     assert.equal(chosen.length, 4)
   })
 
+  it("a candidate the user named (a share link's seeder) first, whatever its turns and misses; then the others by turns", () => {
+    const named = { address: 'dht:SEEDER', port: 0 }
+    const isNamed = (p: Peer): boolean => p === named
+    for (let run = 0; run < 20; run++) {
+      const chosen = nextCandidates([...crowd(16, 4), named], 5, {
+        ...record({ 'dht:SEEDER': 9 }, { 'dht:SEEDER:0': 3 }),
+        named: isNamed,
+      })
+      assert.equal(chosen[0], named)
+      assert.equal(new Set(chosen.slice(1).map((p) => p.address)).size, 4, 'the rest still take turns')
+    }
+  })
+
   it('within an address, a candidate that failed less first; among equals, any of them', () => {
     const peers = crowd(1, 3)
     const misses = { '10.0.1.1:40000': 2, '10.0.1.1:40001': 1 }

@@ -1,17 +1,20 @@
 import { isIPv6 } from 'node:net'
 import { P2PError } from '../errors.js'
 import { isId } from '../manifest.js'
+import { formatPeerId, parsePeerId } from '../trust/peer-id.js'
 import { parseSecret } from '../trust/swarm-secret.js'
 import { parseNamedPeer } from './named-peers.js'
 
 /**
  * A share link (docs/protocol.md §6.3): all a downloader needs to find a file.
  *
- *   p2p://<id>[?peer=HOST:PORT][&secret=<percent-encoded secret>]
+ *   p2p://<id>[?peer=HOST:PORT][&seeder=<peer ID>][&secret=<percent-encoded secret>]
  *
  * `id` is the file id (64 lowercase hex digits); `peer` a hint, a peer to ask
  * by unicast as `--peer` does (the same rules: host name or address literal,
- * UDP discovery port); `secret` the private swarm's secret, present only
+ * UDP discovery port); `seeder` the peer ID of a seeder reachable through the
+ * DHT (`p2p share --dht` puts its own): a `--dht` download dials it first, by
+ * its key, whatever else its topic holds; `secret` the private swarm's secret, present only
  * when the user asked (`--with-secret`): whoever holds the link is then in
  * the swarm. Parsing refuses anything else — an unknown or repeated
  * parameter, a fragment, control characters, a damaged secret, a link over
@@ -26,9 +29,14 @@ export interface ShareLink {
   id: string
   /** The peer hint: a host (IPv6 without brackets) and its UDP discovery port. */
   peer?: { host: string; port: number }
+  /** A DHT seeder's peer ID (its canonical text form). */
+  seeder?: string
   /** The swarm secret's text (never logged). */
   secret?: string
 }
+
+/** The link's parameters, in the order they are written. */
+const PARAMETERS = ['peer', 'seeder', 'secret'] as const
 
 export function isShareLink(text: string): boolean {
   return text.trim().toLowerCase().startsWith(LINK_SCHEME)
@@ -45,6 +53,7 @@ export function formatShareLink(link: ShareLink): string {
       .replace(/%5D/g, ']')
     params.push(`peer=${hint}`)
   }
+  if (link.seeder !== undefined) params.push(`seeder=${formatPeerId(parsePeerId(link.seeder))}`)
   if (link.secret !== undefined) params.push(`secret=${encodeURIComponent(link.secret)}`)
   return `${LINK_SCHEME}${link.id}${params.length ? `?${params.join('&')}` : ''}`
 }
@@ -54,15 +63,15 @@ export function formatShareLink(link: ShareLink): string {
  * message may quote of a link (or of any argument) without handing out a private swarm's secret.
  */
 export function withoutSecrets(text: string): string {
-  // To the link's only other parameter ('&peer=', lower case as the parser reads it), the line's end or the end:
-  // a raw passphrase may hold spaces, '#', '&' and '&PEER='. What was taken out already stays as it is (a message
-  // quoting a link it redacted is redacted again on its way out).
+  // To the link's next other parameter ('&peer=' or '&seeder=', lower case as the parser reads them), the line's
+  // end or the end: a raw passphrase may hold spaces, '#', '&' and '&PEER='. What was taken out already stays as
+  // it is (a message quoting a link it redacted is redacted again on its way out).
   let out = ''
   let from = 0
   for (const found of text.matchAll(/secret=(?!<secret>|…')/gi)) {
     if (found.index < from) continue // inside a value already taken out
     const start = found.index + found[0].length
-    const ends = [text.indexOf('&peer=', start), text.indexOf('\n', start)].filter((at) => at >= 0)
+    const ends = ['&peer=', '&seeder=', '\n'].map((end) => text.indexOf(end, start)).filter((at) => at >= 0)
     out += `${text.slice(from, start)}<secret>`
     from = ends.length > 0 ? Math.min(...ends) : text.length
   }
@@ -81,7 +90,7 @@ function quotable(text: string): string {
 const bad = (text: string, why: string): P2PError =>
   new P2PError(
     'E_USAGE',
-    `invalid share link ${JSON.stringify(quotable(text).slice(0, 100))}: ${why} (expected p2p://<id>, then optionally ?peer=HOST:PORT and a secret parameter)`,
+    `invalid share link ${JSON.stringify(quotable(text).slice(0, 100))}: ${why} (expected p2p://<id>, then optionally ?peer=HOST:PORT, seeder=<peer ID> and a secret parameter)`,
   )
 
 export function parseShareLink(text: string): ShareLink {
@@ -100,13 +109,13 @@ export function parseShareLink(text: string): ShareLink {
   for (const pair of rest.slice(mark + 1).split('&')) {
     const eq = pair.indexOf('=')
     const key = eq < 0 ? pair : pair.slice(0, eq)
-    if (key !== 'peer' && key !== 'secret')
+    if (!(PARAMETERS as readonly string[]).includes(key))
       throw bad(
         value,
         // Beside a secret, what looks like a parameter may be a piece of a raw passphrase holding '&': not quoted.
         seen.has('secret')
-          ? "a parameter other than peer and secret (a passphrase holding '&' is written %26)"
-          : `unknown parameter ${JSON.stringify(key.slice(0, 20))} (only peer and secret)`,
+          ? "a parameter other than peer, seeder and secret (a passphrase holding '&' is written %26)"
+          : `unknown parameter ${JSON.stringify(key.slice(0, 20))} (only peer, seeder and secret)`,
       )
     if (seen.has(key)) throw bad(value, `${key} is given twice`)
     seen.add(key)
@@ -129,10 +138,21 @@ export function parseShareLink(text: string): ShareLink {
       }
       if (peer.port === 0) throw bad(value, 'the peer hint needs its port (HOST:PORT or [IPv6]:PORT)')
       link.peer = { host: peer.host, port: peer.port }
+    } else if (key === 'seeder') {
+      link.seeder = formatPeerId(parsePeerIdQuietly(decoded, () => bad(value, 'the seeder is not a peer ID')))
     } else {
       parseSecret(decoded) // E_USAGE for a damaged key or a weak passphrase, without echoing it
       link.secret = decoded
     }
   }
   return link
+}
+
+/** The key a peer ID names, or `refused()` thrown (parsePeerId's own message would quote the text). */
+function parsePeerIdQuietly(text: string, refused: () => P2PError): Buffer {
+  try {
+    return parsePeerId(text)
+  } catch {
+    throw refused()
+  }
 }

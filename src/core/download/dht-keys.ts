@@ -31,6 +31,8 @@ export interface FoundPeer {
   failures: number
   /** Not offered again before this (the clock's ms), after a failed dial. */
   retryAt: number
+  /** Named by the user (a share link's seeder): asked first, and kept beyond MAX_DHT_PEERS. */
+  named?: true
 }
 
 /**
@@ -64,11 +66,14 @@ export class DhtKeys {
     return [...this.found.values()].filter((p) => p.failures < MAX_DIAL_FAILURES && p.retryAt <= now)
   }
 
-  /** A key from a lookup, taken when there is room, it is new and not held out; true when taken. */
-  take(key: Buffer, peerId: string): boolean {
-    if (this.found.has(peerId) || this.found.size >= MAX_DHT_PEERS) return false
+  /**
+   * A key from a lookup (or `named` by the user), taken when it is new, not held out and there is room (a named
+   * key needs none: a flood must not keep out the seeder a link names); true when taken.
+   */
+  take(key: Buffer, peerId: string, named = false): boolean {
+    if (this.found.has(peerId) || (!named && this.found.size >= MAX_DHT_PEERS)) return false
     if (this.now() < (this.gone.get(peerId)?.until ?? 0)) return false
-    this.found.set(peerId, { key: Buffer.from(key), peerId, failures: 0, retryAt: 0 })
+    this.found.set(peerId, { key: Buffer.from(key), peerId, failures: 0, retryAt: 0, ...(named ? { named } : {}) })
     return true
   }
 

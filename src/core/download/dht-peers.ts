@@ -7,7 +7,7 @@ import { topicOf } from '../dht/topic.js'
 import { P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { PeerAddress } from '../pool.js'
-import { formatPeerId } from '../trust/peer-id.js'
+import { formatPeerId, parsePeerId } from '../trust/peer-id.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
 import type { Trust } from '../trust/trust.js'
 import { DhtKeys, type FoundPeer, NO_SEEDER_FOR_MS, type NoSeeder } from './dht-keys.js'
@@ -40,6 +40,8 @@ export interface DhtPeersOptions {
   trust: Trust
   dht: DhtSettings
   lookupEveryMs?: number
+  /** Peer IDs the user named (a share link's seeder): dialled first, by key, before and beside any lookup. */
+  named?: readonly string[]
   log?: Logger
 }
 
@@ -65,6 +67,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   private manifest = false
   private searchingLookups = 0
   private readonly topic: Buffer
+  private readonly named: Array<{ key: Buffer; peerId: string }>
   private readonly log: Logger
   private chunkCount = 0
   private timer: NodeJS.Timeout | undefined
@@ -78,6 +81,10 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     if (options.trust.transport !== 'encrypted')
       throw new P2PError('E_USAGE', '--dht needs the encrypted transport: drop --transport plain')
     this.topic = topicOf(options.id, options.trust.swarm?.topicKey)
+    this.named = (options.named ?? []).map((text) => {
+      const key = parsePeerId(text, 'the seeder')
+      return { key, peerId: formatPeerId(key) }
+    })
     this.log = options.log ?? silentLogger()
   }
 
@@ -93,7 +100,18 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   async start(): Promise<void> {
     this.node = await createDhtNode(this.options.dht, this.options.trust.identity.keyPair)
     await this.node.ready()
+    this.takeNamed()
     this.lookupSoon(0)
+  }
+
+  /** The keys the user named, again whenever one was dropped and its hold is over (no lookup needs to find them). */
+  private takeNamed(): void {
+    for (const { key, peerId } of this.named) {
+      if (this.options.trust.allow && !this.options.trust.allow.allows(key)) continue
+      if (!this.keys.take(key, peerId, true)) continue
+      this.log.info({ peer: peerId }, 'seeder named by the link')
+      this.emit('change')
+    }
   }
 
   async stop(): Promise<void> {
@@ -116,6 +134,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       have: Bitfield.full(this.chunkCount),
       peerId: p.peerId,
       transport: 'noise' as const,
+      ...(p.named ? { named: p.named } : {}),
     }))
   }
 
@@ -237,6 +256,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     const node = this.node
     if (!node || this.stopped) return
     this.counts.lookups++
+    this.takeNamed()
     const self = this.options.trust.identity.keyPair.publicKey
     try {
       for await (const reply of node.lookup(this.topic)) {

@@ -15,6 +15,8 @@ export interface LivePeer extends PeerAddress {
   peerId?: string
   /** "noise": it speaks the encrypted transport; absent: the plain one (docs/protocol.md §5). */
   transport?: 'noise'
+  /** Named by the user (a share link's seeder): the manifest race asks it first and never makes room of it. */
+  named?: true
 }
 
 /**

@@ -9,7 +9,8 @@
  * asked as often, so the seeder is among the first N asked (N addresses),
  * whatever number of ports each other address announces. Within an
  * address, a random candidate among those that failed least: which peers
- * answer first must not be for the peers to choose. Pure.
+ * answer first must not be for the peers to choose. A candidate the user
+ * named (a share link's seeder) comes before all of them. Pure.
  */
 
 export interface CandidateRecord<P> {
@@ -19,6 +20,8 @@ export interface CandidateRecord<P> {
   turnsOf(address: string): number
   /** How often it failed or was abandoned so far in this race. */
   missesOf(candidate: P): number
+  /** Named by the user (a share link's seeder): asked before any other, whatever the turns. */
+  named?(candidate: P): boolean
 }
 
 /** Up to `count` of `candidates` (none of them being asked now), in the order to ask them. */
@@ -29,6 +32,11 @@ export function nextCandidates<P>(
   random: () => number = Math.random,
 ): P[] {
   if (count <= 0 || candidates.length === 0) return []
+  const named = record.named ? candidates.filter((c) => record.named!(c)) : []
+  if (named.length > 0) {
+    const rest = candidates.filter((c) => !record.named!(c))
+    return [...named.slice(0, count), ...nextCandidates(rest, count - named.length, record, random)]
+  }
   const byAddress = new Map<string, P[]>()
   for (const candidate of candidates) {
     const address = record.addressOf(candidate)

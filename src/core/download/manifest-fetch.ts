@@ -21,7 +21,8 @@ export interface ManifestFetchOptions {
   id: string
   store: ChunkStore
   pool: ConnectionPool<PeerClient>
-  peers: () => PeerAddress[]
+  /** `named`: a peer the user named (a share link's seeder): asked first, never made room of (manifest-candidates.ts). */
+  peers: () => Array<PeerAddress & { named?: true }>
   maxManifestBytes: number
   /** Most entries a folder's manifest may list. */
   maxEntries?: number
@@ -51,6 +52,8 @@ const SLOW_AFTER_MS = 1000
 
 interface Attempt {
   abandon: AbortController
+  /** A peer the user named: it keeps its slot until its own deadlines. */
+  named: boolean
   lease: Lease<PeerClient> | undefined
   askedAt: number
   /** When the connection was ours (after connect and handshake): an arriving manifest's rate counts from here. */
@@ -136,6 +139,7 @@ class ManifestRace {
       addressOf: (p) => addressKey(p.address),
       turnsOf: (address) => this.turns.get(address) ?? 0,
       missesOf: (p) => this.misses.get(peerKey(p)) ?? 0,
+      named: (p) => p.named === true,
     })
     for (const peer of chosen) {
       this.credits--
@@ -154,6 +158,7 @@ class ManifestRace {
   /** Abandon the attempts that are too slow to deserve their slot (see MIN_RATE). */
   private makeRoom(now: number): void {
     for (const [key, attempt] of this.attempts) {
+      if (attempt.named) continue
       const elapsed = now - attempt.askedAt
       const received = (attempt.lease?.connection.bytesReceived ?? attempt.bytesAtAsk) - attempt.bytesAtAsk
       if (elapsed < SLOW_AFTER_MS || received >= (MIN_RATE * elapsed) / 1000) continue
@@ -192,10 +197,11 @@ class ManifestRace {
     return Math.max(at, this.options.now() + 50)
   }
 
-  private ask(peer: PeerAddress): void {
+  private ask(peer: PeerAddress & { named?: true }): void {
     const key = peerKey(peer)
     const attempt: Attempt = {
       abandon: new AbortController(),
+      named: peer.named === true,
       lease: undefined,
       askedAt: this.options.now(),
       leasedAt: undefined,
