@@ -1,7 +1,7 @@
 import chalk from 'chalk'
 import { Command, CommanderError, Option } from 'commander'
 import { envName, resolveSettings } from '../core/config.js'
-import { withoutSecrets } from '../core/discovery/share-link.js'
+import { isShareLink, parseShareLink, quotableLink, withoutSecrets } from '../core/discovery/share-link.js'
 import { hasCode, P2PError } from '../core/errors.js'
 import { createCommandLog, type Logger } from '../core/log.js'
 import { printable } from '../core/printable.js'
@@ -215,13 +215,27 @@ export function redactSecrets(argv: readonly string[]): string[] {
       ? '<secret>'
       : /^--secret(-file)?=/.test(arg)
         ? `${arg.slice(0, arg.indexOf('='))}=<secret>`
-        : withoutSecrets(arg),
+        : isShareLink(arg) && !parses(arg)
+          ? quotableLink(arg) // a damaged link: a secret may follow under a mistyped name (`password=`)
+          : withoutSecrets(arg),
   )
 }
 
-/** Commander's error text with the value of every quoted `--option=value` taken out (a mistyped `--secret=`). */
+function parses(link: string): boolean {
+  try {
+    parseShareLink(link)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Commander's error text with the value of every quoted `--option=value` taken out, to the line's end (a mistyped
+ * `--secret=`; a passphrase may hold an apostrophe, so the closing quote is no end).
+ */
 export function withoutOptionValues(text: string): string {
-  return withoutSecrets(text.replace(/'(-{1,2}[^'=\s]*)=[^']*'/g, "'$1=…'"))
+  return withoutSecrets(text.replace(/'(-{1,2}[^'=\s]*)=[^\n]*/g, "'$1=…'"))
 }
 
 /**

@@ -126,7 +126,7 @@ export const serveCommand = defineCommand({
       dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log) : undefined
       if (json)
         process.stdout.write(
-          `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined, dht: dht !== undefined, ...(dht ? { dhtTopics: dht.stats.topics } : {}), links: await shareLinks(store, dht ? trust.identity.peerId : undefined) })}\n`,
+          `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined, dht: dht !== undefined, ...(dht ? { dhtTopics: dht.stats.topics } : {}), links: await shareLinks(store, dht && !trust.swarm ? trust.identity.peerId : undefined) })}\n`,
         )
       out(
         `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${endpoint(address.address, address.port)} (Ctrl-C to stop)`,
@@ -150,7 +150,9 @@ export const serveCommand = defineCommand({
 
 /**
  * The share link of every file the store holds (no secret: p2p-split --with-secret adds it on request); with
- * `seeder` (our peer ID, when we seed through the DHT), a --dht download dials us first, by our key.
+ * `seeder` (our peer ID, when we seed through the open DHT), a --dht download dials us first, by our key. Not in a
+ * private swarm: its topics cannot be flooded without the secret, and a link without the secret would tie the file
+ * to our lasting peer ID for nothing.
  */
 export async function shareLinks(
   store: ChunkStore,

@@ -80,8 +80,8 @@ export const shareCommand = defineCommand({
         chunks: f.chunks,
         ...(isFolderResult(f) ? { files: f.files, dirs: f.dirs } : {}),
         alreadySplit: f.unchanged,
-        // Seeding through the DHT: the link names our key, so a --dht download dials us first.
-        link: formatShareLink({ id: f.id, ...(dht ? { seeder: trust.identity.peerId } : {}) }),
+        // Seeding through the open DHT: the link names our key, so a --dht download dials us first (serve.ts shareLinks).
+        link: formatShareLink({ id: f.id, ...(dht && !trust.swarm ? { seeder: trust.identity.peerId } : {}) }),
       }))
       log.info(
         { host: address.address, port: address.port, udpPort: settings.udpPort, broadcast, files: shared },

@@ -59,7 +59,11 @@ describe('sharing beyond the LAN through a private DHT', () => {
     const { dir, id, sha } = await seeded(t)
     const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
     assert.equal(line.dhtTopics, 1)
-    assert.equal(line.links[0]?.link, `p2p://${id}`)
+    assert.equal(
+      line.links[0]?.link,
+      `p2p://${id}?seeder=${line.peerId}`,
+      'seeding through the DHT: its key in its links',
+    )
     const nobody = await freeUdpPort() // no announcer there: the LAN finds nothing
     const r = await runDownload(join(dir, 'd'), nobody, ['--id', id, '--wait', '30', ...DHT_ARGS(bootstrap)])
     assert.equal(r.code, 0, r.stderr + r.log)
@@ -108,6 +112,7 @@ describe('sharing beyond the LAN through a private DHT', () => {
     const secret = generateSecret()
     const { dir, id, sha } = await seeded(t, 600_000)
     const { serve, line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--secret', secret])
+    assert.equal(line.links[0]?.link, `p2p://${id}`, 'no seeder= in a private swarm (it would tie the file to its key)')
     const nobody = await freeUdpPort()
     const stranger = await runDownload(join(dir, 's'), nobody, ['--id', id, '--wait', '4', ...DHT_ARGS(bootstrap)])
     assert.equal(stranger.code, 4, stranger.stderr)

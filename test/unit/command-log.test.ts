@@ -22,7 +22,7 @@ describe('the command log', () => {
     assert.deepEqual(
       redactSecrets([
         'get',
-        `p2p://${'a'.repeat(64)}?secret=${key}`,
+        `p2p://${'a'.repeat(64)}?secret=${encodeURIComponent('correct horse battery staple x')}`,
         '--secret',
         'hunter2 hunter2 hunter2',
         `--secret=${key}`,
@@ -45,5 +45,15 @@ describe('the command log', () => {
     assert.equal(withoutOptionValues(text), "error: unknown option '--secrte=…'\n(Did you mean --secret?)")
     assert.equal(withoutOptionValues("error: unknown option '--SECRET=abc def'"), "error: unknown option '--SECRET=…'")
     assert.equal(withoutOptionValues("error: unknown option '--verbose'"), "error: unknown option '--verbose'")
+    assert.equal(
+      withoutOptionValues("error: unknown option '--secrte=it's correct horse'\n(run with --help)"),
+      "error: unknown option '--secrte=…'\n(run with --help)",
+      'a passphrase holding an apostrophe',
+    )
+    assert.deepEqual(
+      redactSecrets([`p2p://${'a'.repeat(64)}?password=correct horse`, `p2p://${'a'.repeat(64)}&secret:horse`]),
+      [`p2p://${'a'.repeat(64)}…`, `p2p://${'a'.repeat(64)}…`],
+      'a link is logged up to its parameters: a secret may follow under a mistyped name',
+    )
   })
 })

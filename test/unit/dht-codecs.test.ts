@@ -147,9 +147,10 @@ describe('share links', () => {
         ),
         fc.constantFrom('', '&secret=x', '&peer=', '#f', '&cmd=1'),
         // The secret under its own name, or a mistyped one (an attacker pass: the whole link was quoted).
-        fc.constantFrom('secret', 'password', 'pass', 'key', 'psk', 'secr%65t', 'secret:'),
-        (id, secret, tail, name) => {
-          const text = `p2p://${id}?${name}=${secret}${tail}`
+        fc.constantFrom('secret=', 'password=', 'pass=', 'key=', 'psk=', 'secr%65t=', 'secret:', ''),
+        fc.constantFrom('?', '&', '?x&'),
+        (id, secret, tail, name, mark) => {
+          const text = `p2p://${id}${mark}${name}${secret}${tail}`
           try {
             parseShareLink(text)
           } catch (e) {

@@ -8,8 +8,10 @@ import {
   MAX_DHT_PEERS,
   MAX_DIAL_FAILURES,
   MAX_GONE_PEERS,
+  MAX_NAMED,
   NO_SEEDER_FOR_MS,
 } from '../../src/core/download/dht-keys.js'
+import { formatPeerId } from '../../src/core/trust/peer-id.js'
 
 /** A download's DHT keys under any order of lookups, dials that fail (and why), answers and time passing. */
 // Keys: a few hit again and again (their failures, answers and holds), and many (the 64 places filling).
@@ -93,6 +95,37 @@ describe('DhtKeys (the keys a download found on the DHT)', () => {
     assert.ok(!keys.take(randomBytes(32), 'SEEDER', true), 'held out')
     now += NO_SEEDER_FOR_MS
     assert.ok(keys.take(randomBytes(32), 'SEEDER', true), 'back once its hold is over')
+  })
+
+  it('a named key a lookup took first is still named; one that answered, or that `usable` refuses, is named no more', () => {
+    const keys = new DhtKeys(() => 0)
+    const seeder = formatPeerId(Buffer.alloc(32, 1))
+    const victim = formatPeerId(Buffer.alloc(32, 2))
+    keys.name([seeder, victim])
+    assert.ok(keys.take(Buffer.alloc(32, 1), seeder), 'taken by a lookup first, unnamed')
+    assert.deepEqual(
+      keys.takeNamed(() => true),
+      { taken: [victim], refused: [] },
+    )
+    assert.equal(keys.get(seeder)?.named, true, 'marked named all the same')
+    keys.unname(keys.get(victim)!) // it answered (a key with no such file, say): asked first once is enough
+    keys.failed(keys.get(victim)!, 'unknown')
+    assert.deepEqual(
+      keys.takeNamed(() => true),
+      { taken: [], refused: [] },
+    )
+    const other = new DhtKeys(() => 0)
+    other.name([seeder])
+    assert.deepEqual(
+      other.takeNamed(() => false),
+      { taken: [], refused: [seeder] },
+    )
+    assert.deepEqual(
+      other.takeNamed(() => true),
+      { taken: [], refused: [] },
+      'refused once, named no more',
+    )
+    assert.throws(() => other.name(Array(MAX_NAMED + 1).fill(seeder)), /at most/)
   })
 
   it(`remembers at most ${MAX_GONE_PEERS} dropped keys, the oldest dropped going first`, () => {

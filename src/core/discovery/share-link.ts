@@ -79,18 +79,20 @@ export function withoutSecrets(text: string): string {
 }
 
 /**
- * Of a damaged link, what may be quoted: the part before its parameters. After '?' may come a secret under a
- * mistyped name (`password=`, `secr%65t=`) or a piece of a raw passphrase; the reason says what is wrong there.
+ * Of a link, what a message or a log may quote: the scheme and the hex digits after it. What follows may be a
+ * secret under a mistyped name (`?password=`, `?secr%65t=`, `&password=` without a `?`) or a piece of a raw
+ * passphrase; an error's reason says what is wrong there.
  */
-function quotable(text: string): string {
-  const mark = text.indexOf('?')
-  return withoutSecrets(mark < 0 ? text : `${text.slice(0, mark)}?…`)
+export function quotableLink(text: string): string {
+  const value = text.trim()
+  const head = /^p2p:\/\/[0-9a-f]{0,64}/i.exec(value)?.[0] ?? ''
+  return head.length === value.length ? head : `${head}…`
 }
 
 const bad = (text: string, why: string): P2PError =>
   new P2PError(
     'E_USAGE',
-    `invalid share link ${JSON.stringify(quotable(text).slice(0, 100))}: ${why} (expected p2p://<id>, then optionally ?peer=HOST:PORT, seeder=<peer ID> and a secret parameter)`,
+    `invalid share link ${JSON.stringify(quotableLink(text))}: ${why} (expected p2p://<id>, then optionally ?peer=HOST:PORT, seeder=<peer ID> and a secret parameter)`,
   )
 
 export function parseShareLink(text: string): ShareLink {
@@ -115,7 +117,7 @@ export function parseShareLink(text: string): ShareLink {
         // Beside a secret, what looks like a parameter may be a piece of a raw passphrase holding '&': not quoted.
         seen.has('secret')
           ? "a parameter other than peer, seeder and secret (a passphrase holding '&' is written %26)"
-          : `unknown parameter ${JSON.stringify(key.slice(0, 20))} (only peer, seeder and secret)`,
+          : 'an unknown parameter (only peer, seeder and secret; its name is not quoted: it may be a secret)',
       )
     if (seen.has(key)) throw bad(value, `${key} is given twice`)
     seen.add(key)

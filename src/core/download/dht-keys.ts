@@ -1,5 +1,7 @@
 import { BoundedMap } from '../bounded-map.js'
 import type { DhtPath } from '../dht/session.js'
+import { P2PError } from '../errors.js'
+import { formatPeerId, parsePeerId } from '../trust/peer-id.js'
 
 /** Peers kept from lookups at most (a topic flooded with announcements cannot grow our memory). */
 export const MAX_DHT_PEERS = 64
@@ -17,6 +19,8 @@ export const GONE_FOR_MS = 60_000
  * once and held out for less: a busy DHT can miss a live one.
  */
 export const NO_SEEDER_FOR_MS = 15_000
+/** Named seeders at most (the manifest race asks them before any other, in its 8 places). */
+export const MAX_NAMED = 4
 /** Keys dropped and remembered at most (oldest dropped first out). */
 export const MAX_GONE_PEERS = 4096
 
@@ -43,6 +47,9 @@ export class DhtKeys {
   private readonly found = new Map<string, FoundPeer>()
   /** Keys dropped: until when they stay out, and how often they were dropped (each time 4 × longer). */
   private readonly gone = new BoundedMap<string, { until: number; times: number }>(MAX_GONE_PEERS)
+  /** Keys the user named, and those of them no longer taken as named (refused, or answered once). */
+  private readonly named: Array<{ key: Buffer; peerId: string }> = []
+  private readonly unnamed = new Set<string>()
   /** When a key was last dropped, or refused by the allow-list. */
   private droppedAt = Number.NEGATIVE_INFINITY
 
@@ -71,7 +78,12 @@ export class DhtKeys {
    * key needs none: a flood must not keep out the seeder a link names); true when taken.
    */
   take(key: Buffer, peerId: string, named = false): boolean {
-    if (this.found.has(peerId) || (!named && this.found.size >= MAX_DHT_PEERS)) return false
+    const kept = this.found.get(peerId)
+    if (kept) {
+      if (named) kept.named = true // a lookup may have taken it first: it is still the one the user named
+      return false
+    }
+    if (!named && this.found.size >= MAX_DHT_PEERS) return false
     if (this.now() < (this.gone.get(peerId)?.until ?? 0)) return false
     this.found.set(peerId, { key: Buffer.from(key), peerId, failures: 0, retryAt: 0, ...(named ? { named } : {}) })
     return true
@@ -90,6 +102,40 @@ export class DhtKeys {
   /** A key answered: its failures start again from 0. */
   answered(found: FoundPeer): void {
     found.failures = 0
+  }
+
+  /** The keys the user named (a share link's seeder), at most MAX_NAMED: taken by `takeNamed`. */
+  name(peerIds: readonly string[]): void {
+    if (peerIds.length > MAX_NAMED)
+      throw new P2PError('E_USAGE', `at most ${MAX_NAMED} named DHT seeders (each takes a place the race asks first)`)
+    for (const text of peerIds) {
+      const key = parsePeerId(text, 'the seeder')
+      this.named.push({ key, peerId: formatPeerId(key) })
+    }
+  }
+
+  /**
+   * The named keys `usable` allows, taken (or marked named again) unless held out or no longer named; those it
+   * refuses are named no more. Returns the peer IDs newly taken and newly refused.
+   */
+  takeNamed(usable: (key: Buffer) => boolean): { taken: string[]; refused: string[] } {
+    const taken: string[] = []
+    const refused: string[] = []
+    for (const { key, peerId } of this.named) {
+      if (this.unnamed.has(peerId)) continue
+      if (!usable(key)) {
+        this.unnamed.add(peerId)
+        refused.push(peerId)
+      } else if (this.take(key, peerId, true)) taken.push(peerId)
+    }
+    return { taken, refused }
+  }
+
+  /** A key that answered: if named, first in the race no more (a link may name any key, a victim's included). */
+  unname(found: FoundPeer): void {
+    if (!found.named) return
+    delete found.named
+    this.unnamed.add(found.peerId)
   }
 
   /**

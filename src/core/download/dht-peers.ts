@@ -7,7 +7,7 @@ import { topicOf } from '../dht/topic.js'
 import { P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { PeerAddress } from '../pool.js'
-import { formatPeerId, parsePeerId } from '../trust/peer-id.js'
+import { formatPeerId } from '../trust/peer-id.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
 import type { Trust } from '../trust/trust.js'
 import { DhtKeys, type FoundPeer, NO_SEEDER_FOR_MS, type NoSeeder } from './dht-keys.js'
@@ -67,7 +67,6 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   private manifest = false
   private searchingLookups = 0
   private readonly topic: Buffer
-  private readonly named: Array<{ key: Buffer; peerId: string }>
   private readonly log: Logger
   private chunkCount = 0
   private timer: NodeJS.Timeout | undefined
@@ -81,10 +80,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     if (options.trust.transport !== 'encrypted')
       throw new P2PError('E_USAGE', '--dht needs the encrypted transport: drop --transport plain')
     this.topic = topicOf(options.id, options.trust.swarm?.topicKey)
-    this.named = (options.named ?? []).map((text) => {
-      const key = parsePeerId(text, 'the seeder')
-      return { key, peerId: formatPeerId(key) }
-    })
+    this.keys.name(options.named ?? [])
     this.log = options.log ?? silentLogger()
   }
 
@@ -104,14 +100,16 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     this.lookupSoon(0)
   }
 
-  /** The keys the user named, again whenever one was dropped and its hold is over (no lookup needs to find them). */
+  /** The keys the user named, again at the next lookup once one was dropped and its hold is over (dht-keys.ts). */
   private takeNamed(): void {
-    for (const { key, peerId } of this.named) {
-      if (this.options.trust.allow && !this.options.trust.allow.allows(key)) continue
-      if (!this.keys.take(key, peerId, true)) continue
-      this.log.info({ peer: peerId }, 'seeder named by the link')
-      this.emit('change')
-    }
+    const { allow, identity } = this.options.trust
+    const { taken, refused } = this.keys.takeNamed(
+      (key) => !key.equals(identity.keyPair.publicKey) && (!allow || allow.allows(key)),
+    )
+    for (const peer of refused) this.log.warn({ peer }, 'the seeder the link names is our own key or not allowed')
+    for (const peer of taken) this.log.info({ peer }, 'seeder named by the link')
+    this.counts.peersFound += taken.length
+    if (taken.length > 0) this.emit('change')
   }
 
   async stop(): Promise<void> {
@@ -203,6 +201,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
         session.once('data', () => {
           answered = true
           this.keys.answered(found)
+          this.keys.unname(found) // asked first once is enough: a link may name a key that has no such file
         })
         session.once('close', () => {
           if (!answered) this.failed(found, 'session closed without an answer')
