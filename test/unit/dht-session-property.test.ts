@@ -43,7 +43,10 @@ class StandInStream extends EventEmitter {
     return true
   }
 
-  end(): void {}
+  ends = 0
+  end(): void {
+    this.ends++
+  }
   pause(): void {}
   resume(): void {}
 
@@ -220,6 +223,18 @@ describe('DhtSession ownership', () => {
     assert.equal(await end(false, 64, none, long), false, 'never opened: a hole punch still going')
     assert.equal(await end(true, 64, DHT_HELLO, long), false, 'greeted: a p2pshare peer')
     assert.equal(await end(true, 64, DHT_HELLO.subarray(0, 3), long), false, 'part of a greeting: not mute')
+  })
+
+  it('the other side ending its half ends ours (no half-open session held until an idle timeout)', async () => {
+    const stream = new StandInStream()
+    const session = new DhtSession(stream as unknown as DhtSocket, { initiator: false, handshakeTimeoutMs: 10_000 })
+    session.ready.catch(() => undefined)
+    stream.openWith(true)
+    await sleep(0)
+    assert.equal(stream.ends, 0)
+    stream.emit('end')
+    assert.equal(stream.ends, 1)
+    session.destroy()
   })
 
   it('mutedServer: waits 4 round trips when they are longer than SILENT_ONCE_OPEN_MS', () => {

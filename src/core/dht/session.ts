@@ -94,6 +94,9 @@ export class DhtSession extends EventEmitter {
       ),
     )
     stream.on('close', () => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} closed`)))
+    // The other side ended its half: end ours too, as a TCP socket does, or the stream stays half open (and its
+    // session held) until an idle timeout: a stranger ending connections by the thousand would hold them all.
+    stream.on('end', () => this.stream.end())
     stream.on('drain', () => this.emit('drain'))
     stream.on('data', (data: Buffer) => this.onData(data))
     stream.opened.then(
