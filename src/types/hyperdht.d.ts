@@ -61,7 +61,8 @@ declare module 'hyperdht' {
     readonly rawStream: RawStream | null
   }
   export interface ServerOptions {
-    firewall?: (remotePublicKey: Buffer, payload: unknown) => boolean
+    /** `clientAddress`: where the handshake came from (the client, or the DHT node relaying it). */
+    firewall?: (remotePublicKey: Buffer, payload: unknown, clientAddress?: { host?: string; port?: number }) => boolean
   }
   export interface DhtServer extends EventEmitter {
     listen(keyPair?: KeyPair): Promise<void>

@@ -8,6 +8,8 @@ import HyperDHT from 'hyperdht'
 import { DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { MAX_DHT_PEERS } from '../../src/core/download/dht-keys.js'
+import { HANDSHAKES_PER_SECOND } from '../../src/core/transfer/dht-seeder.js'
+import { parsePeerId } from '../../src/core/trust/peer-id.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { DHT_ARGS, dhtSeeder, testnet } from '../helpers/dht.js'
 import { sha256File } from '../helpers/files.js'
@@ -125,5 +127,43 @@ describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
     assert.equal(await sha256File(r.result?.path as string), sha)
     const log = await readFile(join(dir, 'd', 'logs', 'download.log'), 'utf8')
     assert.match(log, /"msg":"seeder named by the link"/)
+  })
+
+  it(`a stranger opening ${15 * HANDSHAKES_PER_SECOND} DHT connections to a seeder at once: those past its address's ${2 * HANDSHAKES_PER_SECOND} are refused at the firewall (no stream made), and a download still completes, byte-identical`, async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t, 600_000)
+    const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    // Four nodes of the stranger's, all at 127.0.0.1: one address, whatever the number of nodes.
+    const attackers = await Promise.all([1, 2, 3, 4].map(() => attackerNode(t, bootstrap)))
+    const key = parsePeerId(line.peerId)
+    let greeted = 0
+    let refused = 0
+    const flooding = performance.now()
+    await Promise.all(
+      Array.from({ length: 15 * HANDSHAKES_PER_SECOND }, async (_, i) => {
+        const socket = attackers[i % attackers.length]!.connect(key)
+        const outcome = await new Promise<'greeted' | 'refused' | 'neither'>((resolve) => {
+          socket.on('error', () => resolve('refused'))
+          socket.once('data', () => resolve('greeted'))
+          socket.once('close', () => resolve('refused'))
+          setTimeout(resolve, 20_000, 'neither').unref()
+        })
+        if (outcome === 'greeted') greeted++
+        else if (outcome === 'refused') refused++
+        socket.destroy()
+      }),
+    )
+    t.diagnostic(`greeted ${greeted}, refused ${refused} in ${Math.round(performance.now() - flooding)} ms`)
+    assert.ok(refused > 0, 'some refused: the bound holds (the test can fail)')
+    assert.ok(greeted >= HANDSHAKES_PER_SECOND, 'a burst of them taken')
+    const r = await runDownload(join(dir, 'd'), await freeUdpPort(), [
+      '--id',
+      id,
+      '--wait',
+      '30',
+      ...DHT_ARGS(bootstrap),
+    ])
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(await sha256File(r.result?.path as string), sha)
   })
 })

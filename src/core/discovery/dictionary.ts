@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net'
 import { Bitfield } from '../bitfield.js'
+import { ByteRateLimit } from '../rate-limit.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
 import { type Claim, ClaimIndex, claimPeerKey, type PeerRecord } from './claim-index.js'
 import { type KnownFile, oldestOfCommonest, summarizeClaims } from './claims.js'
@@ -9,7 +10,6 @@ import {
   type DictionaryLimits,
   HAVE_BURST_PER_ADDRESS,
 } from './dictionary-limits.js'
-import { ByteRateLimit } from './rate-limit.js'
 
 export type { KnownFile, PeerSource } from './claims.js'
 export { CLAIM_OVERHEAD_BYTES, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './dictionary-limits.js'

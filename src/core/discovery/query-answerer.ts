@@ -1,11 +1,11 @@
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import type { Logger } from '../log.js'
+import { ByteRateLimit } from '../rate-limit.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
 import { ANSWER_FACTOR, encodeMore, type QueryWant } from './announcement.js'
 import { decodeQuery } from './announcement-decode.js'
 import { answerWithin, type LocalFile, packAnnouncements } from './announcement-encode.js'
 import type { Datagram } from './discovery-sockets.js'
-import { ByteRateLimit } from './rate-limit.js'
 
 /**
  * An announcer's answers to queries (announcer.ts sends the bursts). A query

@@ -5,6 +5,7 @@ import { DhtSession } from '../dht/session.js'
 import { topicOf } from '../dht/topic.js'
 import { P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
+import { ByteRateLimit } from '../rate-limit.js'
 import type { ChunkStore } from '../store.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { Trust } from '../trust/trust.js'
@@ -35,6 +36,8 @@ export interface DhtSeederOptions {
 
 export const DEFAULT_ANNOUNCE_EVERY_MS = 10 * 60_000
 export const DEFAULT_DHT_RESCAN_MS = 5_000
+/** New DHT connections one address may open a second (twice that at once). */
+export const HANDSHAKES_PER_SECOND = 20
 
 export interface DhtSeederStats {
   topics: number
@@ -43,6 +46,8 @@ export interface DhtSeederStats {
   sessions: number
   /** Keys the allow-list turned away at the DHT's firewall. */
   firewalled: number
+  /** Connections turned away at the firewall because their address opened too many (HANDSHAKES_PER_SECOND). */
+  rateLimited: number
   /** Times our key had no relay on the DHT and got one again (then every topic is announced afresh). */
   reconnects: number
 }
@@ -61,7 +66,25 @@ export class DhtSeeder {
   private syncing: Promise<void> | undefined
   private stopped = false
   private unreachable = false
-  private readonly counts = { announces: 0, announceFailures: 0, sessions: 0, firewalled: 0, reconnects: 0 }
+  private readonly counts = {
+    announces: 0,
+    announceFailures: 0,
+    sessions: 0,
+    firewalled: 0,
+    rateLimited: 0,
+    reconnects: 0,
+  }
+  /**
+   * New connections an address may open: the engine keeps each handshake's state and streams (a 64 KiB receive
+   * buffer among them) for 10 s after the stream closes, so a stranger opening and closing them by the hundred a
+   * second held ~440 MB of a seeder (a fifth attacker pass). Refused at the firewall, before any stream is made.
+   */
+  private readonly handshakes = new ByteRateLimit({
+    perSecond: HANDSHAKES_PER_SECOND,
+    burst: 2 * HANDSHAKES_PER_SECOND,
+    totalPerSecond: Number.MAX_SAFE_INTEGER, // per address only: a crowd of honest peers is not held back
+    maxKeys: 4096,
+  })
 
   constructor(private readonly options: DhtSeederOptions) {
     if (options.trust.transport !== 'encrypted')
@@ -85,10 +108,18 @@ export class DhtSeeder {
     this.node = await createDhtNode(this.options.dht, keyPair)
     const allow = trust.allow
     this.server = this.node.createServer({
-      firewall: (remoteKey: Buffer) => {
-        if (!allow || allow.allows(remoteKey)) return false
-        this.counts.firewalled++
-        this.log.warn({ peer: formatPeerId(remoteKey) }, 'DHT connection refused: not on the allow-list')
+      firewall: (remoteKey: Buffer, _payload: unknown, from?: { host?: string }) => {
+        if (allow && !allow.allows(remoteKey)) {
+          this.counts.firewalled++
+          this.log.warn({ peer: formatPeerId(remoteKey) }, 'DHT connection refused: not on the allow-list')
+          return true
+        }
+        if (this.handshakes.take(from?.host ?? '', 1)) return false
+        if (this.counts.rateLimited++ % 1000 === 0)
+          this.log.warn(
+            { from: from?.host, refused: this.counts.rateLimited },
+            'DHT connections refused: too many from one address',
+          )
         return true
       },
     })

@@ -1,4 +1,4 @@
-import { LruMap } from '../lru-map.js'
+import { LruMap } from './lru-map.js'
 
 /**
  * Token buckets in bytes, one per key (a source address) and one for all
