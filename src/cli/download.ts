@@ -32,7 +32,7 @@ import { pickTarget } from './prompt.js'
 import { commandReach } from './reach.js'
 import { renderReceipt } from './receipt.js'
 import { type Seeding, SeedWithholding, startSeeding } from './seed.js'
-import { discoveryFollowing, endpoint, serveHost } from './serve.js'
+import { dhtThrough, discoveryFollowing, endpoint, serveHost } from './serve.js'
 import { commandTrust, modeLine } from './trust.js'
 
 type Ctx = CommandContext<typeof DOWNLOAD_SETTINGS>
@@ -203,12 +203,7 @@ async function startDht(ctx: Ctx, id: string, trust: Trust, seeder: string | und
     },
     { log: ctx.log },
   )
-  if (!ctx.json)
-    ctx.err(
-      chalk.dim(
-        `DHT: looking up ${shortId(id)}… through ${settings.bootstrap ? settings.bootstrap.join(', ') : "the engine's public bootstrap nodes"}`,
-      ),
-    )
+  if (!ctx.json) ctx.err(chalk.dim(`DHT: looking up ${shortId(id)}… through ${dhtThrough(settings.bootstrap)}`))
   await dht.start()
   return dht
 }

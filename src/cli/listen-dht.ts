@@ -12,6 +12,7 @@ import {
   type SwarmKeys,
 } from '../index.js'
 import { shortId } from './format.js'
+import { dhtThrough } from './serve.js'
 
 /**
  * p2p-listen's DHT side (`--dht --id ID…`): a survey round (core/dht/survey.ts)
@@ -79,11 +80,7 @@ export async function surveyDht(
     io.signal.removeEventListener('abort', abort)
   }
   if (!io.json)
-    io.out(
-      chalk.dim(
-        `DHT: looking up ${survey.ids.length} file(s) through ${settings.bootstrap ? settings.bootstrap.join(', ') : "the engine's public bootstrap nodes"}`,
-      ),
-    )
+    io.out(chalk.dim(`DHT: looking up ${survey.ids.length} file(s) through ${dhtThrough(settings.bootstrap)}`))
   return { done: rounds(survey, io) }
 }
 

@@ -4,9 +4,9 @@ import { describe, it } from 'node:test'
 import HyperDHT from 'hyperdht'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { generateSecret } from '../../src/core/trust/swarm-secret.js'
-import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import type { Cleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
-import { DHT_ARGS, dhtSeeder, testnet } from '../helpers/dht.js'
+import { DHT_ARGS, dhtSeeder, testnet, testnetNode } from '../helpers/dht.js'
 import { tmpDir } from '../helpers/files.js'
 import { freeUdpPort, seeded, startDaemon } from '../helpers/swarm.js'
 
@@ -126,12 +126,7 @@ describe('who the DHT offers, and how each is reached', () => {
     const bootstrap = await testnet(t)
     const { dir, id } = await seeded(t, 300_000)
     await dhtSeeder(t, join(dir, 'seed'), bootstrap)
-    const other = new HyperDHT({
-      bootstrap: bootstrap.split(','),
-      host: '127.0.0.1',
-      port: [0, 0] as unknown as number,
-    })
-    onCleanup(t, () => other.destroy({ force: true }))
+    const other = testnetNode(t, bootstrap)
     await other.fullyBootstrapped() // its own address known (dialled at once, a fresh node's connection times out)
     const keyPair = HyperDHT.keyPair()
     const server = other.createServer({}, (socket) => {

@@ -11,8 +11,8 @@ import { DEFAULT_LOOKUP_EVERY_MS, MIN_DHT_CONNECT_MS } from '../../src/core/down
 import { encodeFrame, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
 import { generateSecret, swarmKeysFromText } from '../../src/core/trust/swarm-secret.js'
-import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
-import { DHT_ARGS, dhtSeeder, testnet } from '../helpers/dht.js'
+import type { Cleanup } from '../helpers/cleanup.js'
+import { DHT_ARGS, dhtSeeder, testnet, testnetNode } from '../helpers/dht.js'
 import { sha256File } from '../helpers/files.js'
 import { freeUdpPort, runDownload, seeded, startDaemon } from '../helpers/swarm.js'
 
@@ -30,8 +30,7 @@ async function startDhtLiar(
   id: string,
   manifest: Buffer,
 ): Promise<{ lies: () => number }> {
-  const liar = new HyperDHT({ bootstrap: bootstrap.split(','), host: '127.0.0.1', port: [0, 0] as unknown as number })
-  onCleanup(t, () => liar.destroy({ force: true }))
+  const liar = testnetNode(t, bootstrap)
   const keyPair = HyperDHT.keyPair()
   let lies = 0
   const server = liar.createServer({}, (socket) => {
@@ -118,12 +117,7 @@ describe('sharing beyond the LAN through a private DHT', () => {
     assert.equal(stranger.code, 4, stranger.stderr)
     assert.match(stranger.stderr + stranger.stdout, /lookup\(s\) of topic .* 0 peer\(s\) found/)
     // Nor does the open topic hold anyone, looked up straight on the DHT: the seeder announced only the keyed one.
-    const probe = new HyperDHT({
-      bootstrap: bootstrap.split(','),
-      host: '127.0.0.1',
-      port: [0, 0] as unknown as number,
-    })
-    onCleanup(t, () => probe.destroy({ force: true }))
+    const probe = testnetNode(t, bootstrap)
     let openPeers = 0
     for await (const reply of probe.lookup(topicOf(id))) openPeers += reply.peers.length
     assert.equal(openPeers, 0)

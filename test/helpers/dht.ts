@@ -1,3 +1,4 @@
+import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { startDaemon, storeArgs } from './swarm.js'
@@ -12,6 +13,13 @@ export async function testnet(t: Cleanup): Promise<string> {
   const net = await createTestnet(3, { host: '127.0.0.1', port: [0, 0] as unknown as number })
   onCleanup(t, () => net.destroy())
   return net.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
+}
+
+/** A DHT node of the test's own (a stranger's, a probe) on the testnet `bootstrap`, on 127.0.0.1: never the public one. */
+export function testnetNode(t: Cleanup, bootstrap: string): HyperDHT {
+  const node = new HyperDHT({ bootstrap: bootstrap.split(','), host: '127.0.0.1', port: [0, 0] as unknown as number })
+  onCleanup(t, () => node.destroy({ force: true }))
+  return node
 }
 
 /** p2p-serve --dht on the store in `dir`; resolves once its topics are announced (its first --json line). */
