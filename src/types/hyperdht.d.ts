@@ -2,8 +2,9 @@
 
 declare module 'hyperdht' {
   import type { EventEmitter } from 'node:events'
+  import type { Duplex } from 'node:stream'
   import type NoiseSecretStream from '@hyperswarm/secret-stream'
-  import type { KeyPair } from '@hyperswarm/secret-stream'
+  import type { KeyPair, NoiseSecretStreamOptions } from '@hyperswarm/secret-stream'
 
   export interface DhtAddress {
     host: string
@@ -32,8 +33,15 @@ declare module 'hyperdht' {
     finished(): Promise<void>
     readonly closestReplies: unknown[]
   }
+  /** Makes the Noise stream of each connection (the engine's default: a plain NoiseSecretStream). */
+  export type SecretStreamFactory = (
+    isInitiator: boolean,
+    rawStream: Duplex | null,
+    options?: NoiseSecretStreamOptions,
+  ) => NoiseSecretStream
   export interface ConnectOptions {
     keyPair?: KeyPair
+    createSecretStream?: SecretStreamFactory
     relayAddresses?: DhtAddress[]
     /** Called when a hole punch is about to be tried; return false to abort it. */
     holepunch?: (
@@ -61,6 +69,7 @@ declare module 'hyperdht' {
     readonly rawStream: RawStream | null
   }
   export interface ServerOptions {
+    createSecretStream?: SecretStreamFactory
     /** `clientAddress`: where the handshake came from (the client, or the DHT node relaying it). */
     firewall?: (remotePublicKey: Buffer, payload: unknown, clientAddress?: { host?: string; port?: number }) => boolean
   }

@@ -23,6 +23,8 @@ declare module '@hyperswarm/secret-stream' {
     static keyPair(seed?: Buffer): KeyPair
     /** The 32-byte id a side sends in its stream header: a keyed hash of the handshake hash. */
     static id(handshakeHash: Buffer, isInitiator: boolean, out?: Buffer): Buffer
+    /** Where every byte of the raw stream arrives (the engine binds it when the stream opens). */
+    _onrawdata(data: Uint8Array): void
   }
 }
 

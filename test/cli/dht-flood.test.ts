@@ -5,60 +5,17 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import HyperDHT from 'hyperdht'
-import { DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { MAX_DHT_PEERS } from '../../src/core/download/dht-keys.js'
 import { HANDSHAKES_PER_SECOND } from '../../src/core/transfer/dht-seeder.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
-import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
-import { DHT_ARGS, dhtSeeder, testnet, testnetNode } from '../helpers/dht.js'
+import { onCleanup } from '../helpers/cleanup.js'
+import { attackerNode, DHT_ARGS, dhtSeeder, strangerServers, testnet } from '../helpers/dht.js'
 import { sha256File } from '../helpers/files.js'
 import { freeUdpPort, runDownload, seeded } from '../helpers/swarm.js'
 
 /** Made-up keys announced under a topic, with no server behind them: what anyone who knows an id can do. */
 const DEAD_KEYS = 300
-
-/** A DHT node of the stranger's on the test's own loopback DHT (never the public one). */
-async function attackerNode(t: Cleanup, bootstrap: string): Promise<HyperDHT> {
-  const node = testnetNode(t, bootstrap)
-  await node.ready()
-  return node
-}
-
-/**
- * `count` live servers of a stranger's, each announced under the file's open topic: they accept, then say nothing
- * (or greet as p2pshare does, then nothing).
- */
-async function strangerServers(
-  t: Cleanup,
-  bootstrap: string,
-  id: string,
-  count: number,
-  greets: boolean,
-): Promise<{ dialled: () => number; tookMs: number }> {
-  const attacker = await attackerNode(t, bootstrap)
-  const held: Array<{ destroy(): void }> = []
-  onCleanup(t, () => {
-    for (const socket of held) socket.destroy()
-  })
-  let dialled = 0
-  const started = performance.now()
-  for (let i = 0; i < count; i += 50)
-    await Promise.all(
-      Array.from({ length: Math.min(50, count - i) }, async () => {
-        const keyPair = HyperDHT.keyPair()
-        const server = attacker.createServer({}, (socket) => {
-          held.push(socket)
-          socket.on('error', () => undefined)
-          if (greets) socket.write(DHT_HELLO) // then nothing: a session that never answers
-          dialled++
-        })
-        await server.listen(keyPair)
-        await attacker.announce(topicOf(id), keyPair, server.relayAddresses).finished()
-      }),
-    )
-  return { dialled: () => dialled, tookMs: performance.now() - started }
-}
 
 describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
   it(`${DEAD_KEYS} dead keys announced before the seeder, naming a stranger's address as their relay: the download still finds the seeder, byte-identical, and never sends to that address`, async (t) => {
@@ -96,7 +53,7 @@ describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
     it(`${keys} live keys that ${greets ? 'greet and then stall' : 'open and never greet'} (a stranger's servers): the download still reaches the seeder, byte-identical`, async (t) => {
       const bootstrap = await testnet(t)
       const { dir, id, sha } = await seeded(t, 600_000)
-      const stranger = await strangerServers(t, bootstrap, id, keys, greets)
+      const stranger = await strangerServers(t, bootstrap, id, keys, greets ? 'greets' : 'mute')
       const started = performance.now() - stranger.tookMs
       const announced = performance.now()
       const nobody = await freeUdpPort()
@@ -121,7 +78,7 @@ describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
   it("300 mute keys under the topic: a download by the seeder's own link (it names the seeder's key) dials it first, byte-identical", async (t) => {
     const bootstrap = await testnet(t)
     const { dir, id, sha } = await seeded(t, 600_000)
-    await strangerServers(t, bootstrap, id, 300, false)
+    await strangerServers(t, bootstrap, id, 300, 'mute')
     const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
     const link = line.links[0]!.link
     assert.match(link, new RegExp(`[?&]seeder=${line.peerId}(&|$)`), 'p2p-serve --dht names its key in its links')

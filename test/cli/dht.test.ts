@@ -37,12 +37,16 @@ async function startDhtLiar(
     const decoder = new FrameDecoder({ maxHeaderBytes: 16384, maxBodyBytes: 0 })
     socket.on('error', () => undefined)
     socket.write(DHT_HELLO)
+    // In messages of at most 64 KiB, as p2pshare writes them (a longer one closes the connection: bounded-stream.ts).
+    const send = (frame: Buffer): void => {
+      for (let at = 0; at < frame.byteLength; at += 64 * 1024) socket.write(frame.subarray(at, at + 64 * 1024))
+    }
     socket.on('data', (segment: Buffer) => {
       for (const { header } of decoder.push(segment)) {
-        if (header.type === 'manifest') socket.write(encodeFrame({ type: 'manifest', id }, manifest))
+        if (header.type === 'manifest') send(encodeFrame({ type: 'manifest', id }, manifest))
         else {
           lies++
-          socket.write(encodeFrame({ type: 'chunk', id, index: header.index as number }, randomBytes(256 * 1024)))
+          send(encodeFrame({ type: 'chunk', id, index: header.index as number }, randomBytes(256 * 1024)))
         }
       }
     })

@@ -1,5 +1,7 @@
 import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
+import { DHT_HELLO } from '../../src/core/dht/greeting.js'
+import { topicOf } from '../../src/core/dht/topic.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { startDaemon, storeArgs } from './swarm.js'
 
@@ -36,4 +38,51 @@ export async function dhtSeeder(t: Cleanup, dir: string, bootstrap: string, extr
   ])
   const line = (await serve.firstLine) as { dhtTopics: number; peerId: string; links: Array<{ link: string }> }
   return { serve, line }
+}
+
+/** What a hostile peer sends as one message in the tests: far over what any p2pshare peer sends, well under 16 MiB. */
+export const OVERSIZED_MESSAGE_BYTES = 4 << 20
+
+/** A DHT node of the stranger's on the test's own loopback DHT (never the public one). */
+export async function attackerNode(t: Cleanup, bootstrap: string): Promise<HyperDHT> {
+  const node = testnetNode(t, bootstrap)
+  await node.ready()
+  return node
+}
+
+/**
+ * `count` live servers of a stranger's, each announced under the file's open topic: they accept, then say nothing
+ * (`mute`), greet as p2pshare does and then nothing (`greets`), or send one message longer than any of p2pshare's
+ * (`oversized`: OVERSIZED_MESSAGE_BYTES, then nothing).
+ */
+export async function strangerServers(
+  t: Cleanup,
+  bootstrap: string,
+  id: string,
+  count: number,
+  mode: 'mute' | 'greets' | 'oversized',
+): Promise<{ dialled: () => number; tookMs: number }> {
+  const attacker = await attackerNode(t, bootstrap)
+  const held: Array<{ destroy(): void }> = []
+  onCleanup(t, () => {
+    for (const socket of held) socket.destroy()
+  })
+  let dialled = 0
+  const started = performance.now()
+  for (let i = 0; i < count; i += 50)
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, async () => {
+        const keyPair = HyperDHT.keyPair()
+        const server = attacker.createServer({}, (socket) => {
+          held.push(socket)
+          socket.on('error', () => undefined)
+          if (mode === 'greets') socket.write(DHT_HELLO) // then nothing: a session that never answers
+          if (mode === 'oversized') socket.write(Buffer.alloc(OVERSIZED_MESSAGE_BYTES, 1))
+          dialled++
+        })
+        await server.listen(keyPair)
+        await attacker.announce(topicOf(id), keyPair, server.relayAddresses).finished()
+      }),
+    )
+  return { dialled: () => dialled, tookMs: performance.now() - started }
 }

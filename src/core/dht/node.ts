@@ -2,8 +2,9 @@ import { createSocket } from 'node:dgram'
 import { isIPv4 } from 'node:net'
 import type { KeyPair } from '@hyperswarm/secret-stream'
 import type HyperDHT from 'hyperdht'
-import type { DhtSocket } from 'hyperdht'
+import type { DhtSocket, SecretStreamFactory } from 'hyperdht'
 import { P2PError } from '../errors.js'
+import { boundedSecretStreams } from './bounded-stream.js'
 import type { DhtPath } from './session.js'
 
 /**
@@ -24,9 +25,22 @@ export interface DhtSettings {
   port?: number | undefined
 }
 
+let secretStreams: SecretStreamFactory | undefined
+
 /** The engine, loaded on first use: it costs ~0.5 s of start-up, which a LAN-only command never pays. */
 async function engine(): Promise<typeof HyperDHT> {
-  return (await import('hyperdht')).default
+  const [dht, secretStream] = await Promise.all([import('hyperdht'), import('@hyperswarm/secret-stream')])
+  secretStreams ??= boundedSecretStreams(secretStream.default)
+  return dht.default
+}
+
+/**
+ * What every DHT dial and server of ours is given: streams that refuse a message longer than any we send
+ * (bounded-stream.ts). The engine is loaded by then (a node is made before any dial or server).
+ */
+export function boundedStreams(): { createSecretStream: SecretStreamFactory } {
+  if (!secretStreams) throw new P2PError('E_INTERNAL', 'a DHT connection before the DHT engine was loaded')
+  return { createSecretStream: secretStreams }
 }
 
 /** A DHT node for a seeder or a downloader (ephemeral: it does not store others' records). */

@@ -88,9 +88,11 @@ export class DhtSession extends EventEmitter {
     )
     stream.on('error', (err: Error & { code?: unknown }) =>
       this.fail(
-        new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`, {
-          ...(typeof err.code === 'string' ? { dhtCode: err.code } : {}),
-        }),
+        hasCode(err, 'E_TOO_LARGE') // bounded-stream.ts: a message longer than any of ours
+          ? new P2PError('E_TOO_LARGE', `${this.label} sent ${err.message} through the DHT`, err.details)
+          : new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`, {
+              ...(typeof err.code === 'string' ? { dhtCode: err.code } : {}),
+            }),
       ),
     )
     stream.on('close', () => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} closed`)))

@@ -3,7 +3,7 @@ import { hasCode, P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { SwarmKeys } from '../trust/swarm-secret.js'
-import { connectionPath, createDhtNode, type DhtSettings } from './node.js'
+import { boundedStreams, connectionPath, createDhtNode, type DhtSettings } from './node.js'
 import { type DhtPath, DhtSession } from './session.js'
 import { topicOf } from './topic.js'
 
@@ -132,7 +132,7 @@ export class DhtSurvey {
   ): Promise<SurveyedPeer> {
     const node = this.node
     if (!node || this.stopped) return { peerId, reached: false, code: 'E_CLOSED', error: 'stopped' }
-    const socket = node.connect(key, { relayAddresses })
+    const socket = node.connect(key, { relayAddresses, ...boundedStreams() })
     const session = new DhtSession(
       socket,
       {

@@ -24,8 +24,11 @@ export const MAX_NAMED = 4
 /** Keys dropped and remembered at most (oldest dropped first out). */
 export const MAX_GONE_PEERS = 4096
 
-/** Why a failed dial shows a key is no seeder now: the DHT did not know it, or its server opened and said nothing. */
-export type NoSeeder = 'unknown' | 'silent'
+/**
+ * Why a failed dial shows a key is no seeder now: the DHT did not know it, its server opened and said nothing,
+ * or it sent a message longer than any p2pshare peer sends (dht/bounded-stream.ts).
+ */
+export type NoSeeder = 'unknown' | 'silent' | 'oversized'
 
 export interface FoundPeer {
   key: Buffer

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type HyperDHT from 'hyperdht'
 import { Bitfield } from '../bitfield.js'
-import { connectionPath, createDhtNode, type DhtSettings } from '../dht/node.js'
+import { boundedStreams, connectionPath, createDhtNode, type DhtSettings } from '../dht/node.js'
 import { type DhtPath, DhtSession } from '../dht/session.js'
 import { topicOf } from '../dht/topic.js'
 import { P2PError } from '../errors.js'
@@ -172,7 +172,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     const node = this.node
     // No relay addresses from the lookup: any announcer names them, and every downloader would send to them;
     // the engine finds the peer's own nodes by its key.
-    const socket = node.connect(found.key, { keyPair: secure.keyPair })
+    const socket = node.connect(found.key, { keyPair: secure.keyPair, ...boundedStreams() })
     const path = (): DhtPath => connectionPath(node, socket) ?? 'direct'
     const session = new DhtSession(
       socket,
@@ -203,15 +203,15 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
           this.keys.answered(found)
           this.keys.unname(found) // asked first once is enough: a link may name a key that has no such file
         })
-        session.once('close', () => {
-          if (!answered) this.failed(found, 'session closed without an answer')
+        session.once('close', (err?: P2PError) => {
+          if (err?.code === 'E_TOO_LARGE') this.failed(found, err.message, 'oversized')
+          else if (!answered) this.failed(found, 'session closed without an answer')
         })
         return session
       },
       (err: P2PError) => {
         signal.removeEventListener('abort', onAbort)
-        const unknown = err.details?.dhtCode === 'PEER_NOT_FOUND'
-        this.failed(found, err.message, unknown ? 'unknown' : session.silentOnceOpen ? 'silent' : undefined)
+        this.failed(found, err.message, noSeeder(err, session))
         // A key that never answers is no protocol violation; the DHT's own failures come as plain errors.
         throw err.code === 'E_CLOSED' && session.remotePublicKey === undefined
           ? new P2PError('E_CONNECT', `cannot reach ${session.label} through the DHT: ${err.message}`)
@@ -280,4 +280,11 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       if (!this.stopped) this.log.warn({ err: (err as Error).message }, 'DHT lookup failed')
     }
   }
+}
+
+/** What a failed dial shows about its key (dht-keys.ts), if anything. */
+function noSeeder(err: P2PError, session: DhtSession): NoSeeder | undefined {
+  if (err.code === 'E_TOO_LARGE') return 'oversized'
+  if (err.details?.dhtCode === 'PEER_NOT_FOUND') return 'unknown'
+  return session.silentOnceOpen ? 'silent' : undefined
 }

@@ -1,9 +1,9 @@
 import type HyperDHT from 'hyperdht'
 import type { DhtServer, DhtSocket } from 'hyperdht'
-import { createDhtNode, type DhtSettings } from '../dht/node.js'
+import { boundedStreams, createDhtNode, type DhtSettings } from '../dht/node.js'
 import { DhtSession } from '../dht/session.js'
 import { topicOf } from '../dht/topic.js'
-import { P2PError } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import { ByteRateLimit } from '../rate-limit.js'
 import type { ChunkStore } from '../store.js'
@@ -48,6 +48,8 @@ export interface DhtSeederStats {
   firewalled: number
   /** Connections turned away at the firewall because their address opened too many (HANDSHAKES_PER_SECOND). */
   rateLimited: number
+  /** Connections closed for a message longer than any p2pshare peer sends (dht/bounded-stream.ts). */
+  oversized: number
   /** Times our key had no relay on the DHT and got one again (then every topic is announced afresh). */
   reconnects: number
 }
@@ -72,6 +74,7 @@ export class DhtSeeder {
     sessions: 0,
     firewalled: 0,
     rateLimited: 0,
+    oversized: 0,
     reconnects: 0,
   }
   /**
@@ -108,6 +111,7 @@ export class DhtSeeder {
     this.node = await createDhtNode(this.options.dht, keyPair)
     const allow = trust.allow
     this.server = this.node.createServer({
+      ...boundedStreams(),
       firewall: (remoteKey: Buffer, _payload: unknown, from?: { host?: string }) => {
         if (allow && !allow.allows(remoteKey)) {
           this.counts.firewalled++
@@ -177,6 +181,14 @@ export class DhtSeeder {
   private onConnection(socket: DhtSocket): void {
     const { trust } = this.options
     this.counts.sessions++
+    socket.once('error', (err: Error) => {
+      if (!hasCode(err, 'E_TOO_LARGE') || this.counts.oversized++ % 1000 !== 0) return
+      const from = socket.rawStream?.remoteHost
+      this.log.warn(
+        { from, err: err.message, refused: this.counts.oversized },
+        'DHT connection closed: message too large',
+      )
+    })
     const session = new DhtSession(socket, {
       initiator: false,
       handshakeTimeoutMs: trust.handshakeTimeoutMs,
