@@ -43,6 +43,8 @@ declare module 'hyperdht' {
     keyPair?: KeyPair
     createSecretStream?: SecretStreamFactory
     relayAddresses?: DhtAddress[]
+    /** Asks the server to relay the connection through this key (p2pshare never does: the tests' strangers do). */
+    relayThrough?: Buffer
     /** Called when a hole punch is about to be tried; return false to abort it. */
     holepunch?: (
       remoteFirewall: number,

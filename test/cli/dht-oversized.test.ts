@@ -2,42 +2,87 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { MAX_DHT_MESSAGE_BYTES } from '../../src/core/dht/bounded-stream.js'
+import HyperDHT from 'hyperdht'
+import { MAX_DHT_MESSAGE_BYTES, MAX_DHT_WRITE_BYTES } from '../../src/core/dht/bounded-stream.js'
+import { createDhtNode } from '../../src/core/dht/node.js'
 import { MAX_DHT_PEERS } from '../../src/core/download/dht-keys.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
+import { onCleanup } from '../helpers/cleanup.js'
 import { attackerNode, DHT_ARGS, dhtSeeder, OVERSIZED_MESSAGE_BYTES, strangerServers, testnet } from '../helpers/dht.js'
 import { sha256File } from '../helpers/files.js'
 import { freeUdpPort, runDownload, seeded } from '../helpers/swarm.js'
 
+/** Resolves with the first error, or 'data' if a message was delivered, or 'nothing' after `ms`. */
+function outcome(socket: NodeJS.EventEmitter, ms: number): Promise<(Error & { code?: string }) | 'data' | 'nothing'> {
+  return new Promise((resolve) => {
+    socket.once('error', resolve)
+    socket.once('data', () => resolve('data'))
+    setTimeout(resolve, ms, 'nothing').unref()
+  })
+}
+
 // The engine's secret-stream holds a whole message (up to 16 MiB) before it opens it: a stranger's DHT peer sending
 // one would have made us hold it, once per connection (bounded-stream.ts). Own loopback testnet only.
 describe('DHT peers sending messages longer than any of ours (own loopback testnet)', () => {
-  it(`${MAX_DHT_PEERS + 16} keys of a stranger's under the topic, each sending a ${OVERSIZED_MESSAGE_BYTES >> 20} MiB message: each is closed at the message's length and dropped at once, and the download completes, byte-identical`, async (t) => {
+  assert.ok(OVERSIZED_MESSAGE_BYTES > MAX_DHT_MESSAGE_BYTES, 'the strangers send more than the bound')
+
+  it(`${MAX_DHT_PEERS} keys of a stranger's under the topic, each sending a ${OVERSIZED_MESSAGE_BYTES >> 20} MiB message (half of them after a greeting): each is closed at the message's length and dropped at its first failure; then the download completes, byte-identical`, async (t) => {
     const bootstrap = await testnet(t)
     const { dir, id, sha } = await seeded(t, 600_000)
-    const stranger = await strangerServers(t, bootstrap, id, MAX_DHT_PEERS + 16, 'oversized')
+    const mute = await strangerServers(t, bootstrap, id, MAX_DHT_PEERS / 2, 'oversized')
+    const greeting = await strangerServers(t, bootstrap, id, MAX_DHT_PEERS / 2, 'greets-oversized')
+    const nobody = await freeUdpPort()
+    // No seeder yet: the download dials strangers for all of --wait (with a seeder it may finish first).
+    const probe = await runDownload(join(dir, 'probe'), nobody, ['--id', id, '--wait', '8', ...DHT_ARGS(bootstrap)])
+    assert.equal(probe.code, 4, probe.stderr)
+    const failed = (await readFile(join(dir, 'probe', 'logs', 'download.log'), 'utf8'))
+      .split('\n')
+      .filter((line) => line.includes('"msg":"DHT dial failed"'))
+      .map((line) => JSON.parse(line) as { peer: string; failures: number; err: string; noSeeder?: string })
+    const oversized = failed.filter((f) => f.noSeeder === 'oversized')
+    for (const group of [mute, greeting])
+      assert.ok(
+        oversized.some((f) => group.peerIds.includes(f.peer)),
+        `a key of each kind dropped as oversized: ${JSON.stringify(failed.slice(0, 6))}`,
+      )
+    for (const f of oversized) {
+      assert.equal(f.failures, 1, 'dropped at its first failure, not tried 3 times')
+      assert.match(
+        f.err,
+        new RegExp(`sent a message of ${OVERSIZED_MESSAGE_BYTES + MAX_DHT_MESSAGE_BYTES - MAX_DHT_WRITE_BYTES} bytes`),
+      )
+    }
     await dhtSeeder(t, join(dir, 'seed'), bootstrap)
-    const r = await runDownload(join(dir, 'd'), await freeUdpPort(), [
-      '--id',
-      id,
-      '--wait',
-      '60',
-      ...DHT_ARGS(bootstrap),
-    ])
+    const r = await runDownload(join(dir, 'd'), nobody, ['--id', id, '--wait', '60', ...DHT_ARGS(bootstrap)])
     assert.equal(r.code, 0, r.stderr + r.log)
     assert.equal(await sha256File(r.result?.path as string), sha)
-    assert.ok(stranger.dialled() > 0, 'the strangers were dialled (the test can fail)')
-    const log = await readFile(join(dir, 'd', 'logs', 'download.log'), 'utf8')
-    assert.match(log, new RegExp(`sent a message of ${OVERSIZED_MESSAGE_BYTES + 17} bytes`))
-    assert.match(log, /"noSeeder":"oversized"/, 'dropped at its first failure, not tried 3 times')
   })
 
-  it(`a stranger that dials a seeder and sends a ${OVERSIZED_MESSAGE_BYTES >> 20} MiB message is closed and counted (dht.oversized), and a download still completes, byte-identical`, async (t) => {
+  it("every stream our DHT node makes is bounded: a dial with no options too, as the engine's own relay dials are", async (t) => {
+    const bootstrap = await testnet(t)
+    const stranger = await attackerNode(t, bootstrap)
+    const keyPair = HyperDHT.keyPair()
+    const server = stranger.createServer({}, (socket) => {
+      socket.on('error', () => undefined)
+      socket.write(Buffer.alloc(OVERSIZED_MESSAGE_BYTES, 1))
+    })
+    await server.listen(keyPair)
+    const ours = await createDhtNode({ bootstrap: bootstrap.split(','), host: '127.0.0.1' })
+    onCleanup(t, () => ours.destroy({ force: true }))
+    await ours.ready()
+    const socket = ours.connect(keyPair.publicKey)
+    const result = await outcome(socket, 30_000)
+    socket.destroy()
+    assert.ok(result instanceof Error && result.code === 'E_TOO_LARGE', String(result))
+  })
+
+  it(`a stranger that dials a seeder and sends a ${OVERSIZED_MESSAGE_BYTES >> 20} MiB message is closed and counted (dht.oversized), one that asks it to relay is refused (dht.relayRefused); a download still completes, byte-identical`, async (t) => {
     const bootstrap = await testnet(t)
     const { dir, id, sha } = await seeded(t, 600_000)
     const { serve, line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
     const attacker = await attackerNode(t, bootstrap)
-    const socket = attacker.connect(parsePeerId(line.peerId))
+    const key = parsePeerId(line.peerId)
+    const socket = attacker.connect(key)
     socket.on('error', () => undefined)
     socket.write(Buffer.alloc(OVERSIZED_MESSAGE_BYTES, 1))
     const closed = await new Promise<boolean>((resolve) => {
@@ -46,6 +91,10 @@ describe('DHT peers sending messages longer than any of ours (own loopback testn
     })
     socket.destroy()
     assert.ok(closed, 'the seeder closed the connection')
+    const relaying = attacker.connect(key, { relayThrough: HyperDHT.keyPair().publicKey })
+    const relayed = await outcome(relaying, 20_000)
+    relaying.destroy()
+    assert.ok(relayed instanceof Error, `refused: ${String(relayed)}`)
     const r = await runDownload(join(dir, 'd'), await freeUdpPort(), [
       '--id',
       id,
@@ -56,10 +105,12 @@ describe('DHT peers sending messages longer than any of ours (own loopback testn
     assert.equal(r.code, 0, r.stderr + r.log)
     assert.equal(await sha256File(r.result?.path as string), sha)
     await serve.stop()
-    const stopped = JSON.parse(serve.stdout().trim().split('\n').at(-1)!) as { dht?: { oversized?: number } }
+    const stopped = JSON.parse(serve.stdout().trim().split('\n').at(-1)!) as {
+      dht?: { oversized?: number; relayRefused?: number }
+    }
     assert.equal(stopped.dht?.oversized, 1, serve.stdout())
+    assert.ok((stopped.dht?.relayRefused ?? 0) >= 1, serve.stdout())
     const log = await readFile(join(dir, 'seed', 'logs', 'serve.log'), 'utf8')
     assert.match(log, /"msg":"DHT connection closed: message too large"/)
-    assert.ok(OVERSIZED_MESSAGE_BYTES > MAX_DHT_MESSAGE_BYTES)
   })
 })

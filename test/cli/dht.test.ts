@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import HyperDHT from 'hyperdht'
+import { MAX_DHT_WRITE_BYTES } from '../../src/core/dht/bounded-stream.js'
 import { DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { MAX_DIAL_FAILURES } from '../../src/core/download/dht-keys.js'
@@ -39,7 +40,8 @@ async function startDhtLiar(
     socket.write(DHT_HELLO)
     // In messages of at most 64 KiB, as p2pshare writes them (a longer one closes the connection: bounded-stream.ts).
     const send = (frame: Buffer): void => {
-      for (let at = 0; at < frame.byteLength; at += 64 * 1024) socket.write(frame.subarray(at, at + 64 * 1024))
+      for (let at = 0; at < frame.byteLength; at += MAX_DHT_WRITE_BYTES)
+        socket.write(frame.subarray(at, at + MAX_DHT_WRITE_BYTES))
     }
     socket.on('data', (segment: Buffer) => {
       for (const { header } of decoder.push(segment)) {

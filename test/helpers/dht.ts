@@ -2,6 +2,7 @@ import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
 import { DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { topicOf } from '../../src/core/dht/topic.js'
+import { formatPeerId } from '../../src/core/trust/peer-id.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { startDaemon, storeArgs } from './swarm.js'
 
@@ -53,21 +54,22 @@ export async function attackerNode(t: Cleanup, bootstrap: string): Promise<Hyper
 /**
  * `count` live servers of a stranger's, each announced under the file's open topic: they accept, then say nothing
  * (`mute`), greet as p2pshare does and then nothing (`greets`), or send one message longer than any of p2pshare's
- * (`oversized`: OVERSIZED_MESSAGE_BYTES, then nothing).
+ * (`oversized`: OVERSIZED_MESSAGE_BYTES, then nothing), or greet and then send that (`greets-oversized`).
  */
 export async function strangerServers(
   t: Cleanup,
   bootstrap: string,
   id: string,
   count: number,
-  mode: 'mute' | 'greets' | 'oversized',
-): Promise<{ dialled: () => number; tookMs: number }> {
+  mode: 'mute' | 'greets' | 'oversized' | 'greets-oversized',
+): Promise<{ dialled: () => number; tookMs: number; peerIds: string[] }> {
   const attacker = await attackerNode(t, bootstrap)
   const held: Array<{ destroy(): void }> = []
   onCleanup(t, () => {
     for (const socket of held) socket.destroy()
   })
   let dialled = 0
+  const peerIds: string[] = []
   const started = performance.now()
   for (let i = 0; i < count; i += 50)
     await Promise.all(
@@ -76,13 +78,14 @@ export async function strangerServers(
         const server = attacker.createServer({}, (socket) => {
           held.push(socket)
           socket.on('error', () => undefined)
-          if (mode === 'greets') socket.write(DHT_HELLO) // then nothing: a session that never answers
-          if (mode === 'oversized') socket.write(Buffer.alloc(OVERSIZED_MESSAGE_BYTES, 1))
+          if (mode.startsWith('greets')) socket.write(DHT_HELLO) // then nothing: a session that never answers
+          if (mode.endsWith('oversized')) socket.write(Buffer.alloc(OVERSIZED_MESSAGE_BYTES, 1))
           dialled++
         })
         await server.listen(keyPair)
         await attacker.announce(topicOf(id), keyPair, server.relayAddresses).finished()
+        peerIds.push(formatPeerId(keyPair.publicKey))
       }),
     )
-  return { dialled: () => dialled, tookMs: performance.now() - started }
+  return { dialled: () => dialled, tookMs: performance.now() - started, peerIds }
 }

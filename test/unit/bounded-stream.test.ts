@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { describe, it } from 'node:test'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import fc from 'fast-check'
-import { boundedSecretStreams, MAX_DHT_MESSAGE_BYTES } from '../../src/core/dht/bounded-stream.js'
+import { boundedSecretStreams, MAX_DHT_MESSAGE_BYTES, MAX_DHT_WRITE_BYTES } from '../../src/core/dht/bounded-stream.js'
 import { LENGTH_PREFIX_BYTES, MessageLengths } from '../../src/core/dht/message-lengths.js'
 
 const MAX_LENGTH = 0xffffff // what 3 bytes can say
@@ -79,7 +79,7 @@ function pair(): { a: NoiseSecretStream; b: NoiseSecretStream } {
 describe('boundedSecretStreams: the engine stream, bounded', () => {
   it('passes the largest message a p2pshare peer sends, and closes with E_TOO_LARGE at one byte more', async () => {
     const { a, b } = pair()
-    const plain = MAX_DHT_MESSAGE_BYTES - 17
+    const plain = MAX_DHT_WRITE_BYTES
     a.write(Buffer.alloc(plain, 1))
     const [data] = (await once(b, 'data')) as [Buffer]
     assert.equal(data.byteLength, plain)

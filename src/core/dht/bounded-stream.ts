@@ -1,12 +1,16 @@
 import type NoiseSecretStream from '@hyperswarm/secret-stream'
 import type { SecretStreamFactory } from 'hyperdht'
 import { P2PError } from '../errors.js'
+import sodium from '../trust/sodium.js'
 import { MessageLengths } from './message-lengths.js'
 
-/** What libsodium's secretstream adds to a message (its tag and MAC). */
-const SEALED_OVERHEAD = 17
-/** The largest message a p2pshare peer sends through the DHT: session.ts writes at most 64 KiB at a time, sealed. */
-export const MAX_DHT_MESSAGE_BYTES = 64 * 1024 + SEALED_OVERHEAD
+/**
+ * The most a p2pshare peer writes to a DHT connection at a time (session.ts), so the most a message carries. A wire
+ * limit since the fortieth session: a peer that writes more is cut by peers of that version and later.
+ */
+export const MAX_DHT_WRITE_BYTES = 64 * 1024
+/** The largest message a p2pshare peer sends through the DHT: one write, sealed (libsodium's secretstream tag). */
+export const MAX_DHT_MESSAGE_BYTES = MAX_DHT_WRITE_BYTES + sodium.crypto_secretstream_xchacha20poly1305_ABYTES
 
 /**
  * The engine's secret-stream reads a whole message before it opens it, and a message may claim up to 16 MiB (its

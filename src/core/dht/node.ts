@@ -25,34 +25,36 @@ export interface DhtSettings {
   port?: number | undefined
 }
 
-let secretStreams: SecretStreamFactory | undefined
-
 /** The engine, loaded on first use: it costs ~0.5 s of start-up, which a LAN-only command never pays. */
-async function engine(): Promise<typeof HyperDHT> {
+async function engine(): Promise<{ HyperDHT: typeof HyperDHT; createSecretStream: SecretStreamFactory }> {
   const [dht, secretStream] = await Promise.all([import('hyperdht'), import('@hyperswarm/secret-stream')])
-  secretStreams ??= boundedSecretStreams(secretStream.default)
-  return dht.default
+  return { HyperDHT: dht.default, createSecretStream: boundedSecretStreams(secretStream.default) }
 }
 
 /**
- * What every DHT dial and server of ours is given: streams that refuse a message longer than any we send
- * (bounded-stream.ts). The engine is loaded by then (a node is made before any dial or server).
+ * Every Noise stream the node makes refuses a message longer than ours (bounded-stream.ts): our dials, our
+ * servers' connections, and the relay connections the engine dials itself when a peer's handshake asks it to
+ * relay through a key (a stranger's server a download dials, or a stranger dialling a seeder, may ask).
  */
-export function boundedStreams(): { createSecretStream: SecretStreamFactory } {
-  if (!secretStreams) throw new P2PError('E_INTERNAL', 'a DHT connection before the DHT engine was loaded')
-  return { createSecretStream: secretStreams }
+function boundEveryStream(node: HyperDHT, createSecretStream: SecretStreamFactory): HyperDHT {
+  const connect = node.connect.bind(node)
+  const createServer = node.createServer.bind(node)
+  node.connect = (key, options = {}) => connect(key, { ...options, createSecretStream })
+  node.createServer = (options = {}, onConnection) => createServer({ ...options, createSecretStream }, onConnection)
+  return node
 }
 
 /** A DHT node for a seeder or a downloader (ephemeral: it does not store others' records). */
 export async function createDhtNode(settings: DhtSettings, keyPair?: KeyPair): Promise<HyperDHT> {
-  const HyperDHT = await engine()
-  return new HyperDHT({
+  const { HyperDHT, createSecretStream } = await engine()
+  const node = new HyperDHT({
     ...(settings.bootstrap ? { bootstrap: [...settings.bootstrap] } : {}),
     host: settings.host ?? '0.0.0.0',
     // hyperdht reads port 0 as "its default port": a range of [0, 0] is "any free one".
     port: (settings.port ? [settings.port, settings.port] : [0, 0]) as unknown as number,
     ...(keyPair ? { keyPair } : {}),
   })
+  return boundEveryStream(node, createSecretStream)
 }
 
 /**
@@ -68,7 +70,7 @@ export async function createBootstrapNode(settings: {
   if (!isIPv4(settings.host) || settings.host === '0.0.0.0')
     throw new P2PError('E_USAGE', `--host must be this node's IPv4 address as others reach it, not ${settings.host}`)
   const port = settings.port || (await freeUdpPort(settings.host))
-  const HyperDHT = await engine()
+  const { HyperDHT, createSecretStream } = await engine()
   const node = HyperDHT.bootstrapper(port, settings.host, {
     host: settings.host,
     bootstrap: [...(settings.bootstrap ?? [])],
@@ -79,7 +81,7 @@ export async function createBootstrapNode(settings: {
     await node.destroy().catch(() => undefined)
     throw new P2PError('E_USAGE', `cannot bind the DHT node on ${settings.host}:${port}: ${(err as Error).message}`)
   }
-  return node
+  return boundEveryStream(node, createSecretStream)
 }
 
 function freeUdpPort(host: string): Promise<number> {

@@ -3,6 +3,7 @@ import type { DhtSocket } from 'hyperdht'
 import { hasCode, P2PError } from '../errors.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import { swarmProof } from '../trust/swarm-secret.js'
+import { MAX_DHT_WRITE_BYTES } from './bounded-stream.js'
 import { DHT_HELLO, type Greeting, greetingBytes, greetingRefused, mutedServer } from './greeting.js'
 
 /**
@@ -43,9 +44,6 @@ export interface DhtSessionOptions {
    */
   openedTimeoutMs?: number
 }
-
-/** Each write goes in messages of at most this many bytes (secret-stream seals one message per write). */
-const MAX_MESSAGE_BYTES = 64 * 1024
 
 type Phase = 'opening' | 'hello' | 'proof' | 'open' | 'closed'
 
@@ -180,8 +178,8 @@ export class DhtSession extends EventEmitter {
   private send(data: Buffer, callback?: (err?: Error | null) => void): boolean {
     this.touch()
     let ok = true
-    for (let at = 0; at < data.byteLength; at += MAX_MESSAGE_BYTES)
-      ok = this.stream.write(Buffer.from(data.subarray(at, at + MAX_MESSAGE_BYTES)))
+    for (let at = 0; at < data.byteLength; at += MAX_DHT_WRITE_BYTES)
+      ok = this.stream.write(Buffer.from(data.subarray(at, at + MAX_DHT_WRITE_BYTES)))
     if (callback) process.nextTick(callback)
     return ok
   }

@@ -3,7 +3,7 @@ import { hasCode, P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { SwarmKeys } from '../trust/swarm-secret.js'
-import { boundedStreams, connectionPath, createDhtNode, type DhtSettings } from './node.js'
+import { connectionPath, createDhtNode, type DhtSettings } from './node.js'
 import { type DhtPath, DhtSession } from './session.js'
 import { topicOf } from './topic.js'
 
@@ -95,7 +95,7 @@ export class DhtSurvey {
 
   private async survey(id: string): Promise<SurveyedFile> {
     const topic = topicOf(id, this.options.swarm?.topicKey)
-    const found = new Map<string, { key: Buffer; relayAddresses: Array<{ host: string; port: number }> }>()
+    const found = new Map<string, Buffer>()
     let replies = 0
     const node = this.node
     if (node && !this.stopped)
@@ -106,33 +106,25 @@ export class DhtSurvey {
             if (!Buffer.isBuffer(peer.publicKey) || peer.publicKey.byteLength !== 32) continue
             if (found.size >= MAX_SURVEY_PEERS) break
             const peerId = formatPeerId(peer.publicKey)
-            if (!found.has(peerId))
-              found.set(peerId, {
-                key: Buffer.from(peer.publicKey),
-                relayAddresses: (peer.relayAddresses ?? []).slice(0, 3),
-              })
+            if (!found.has(peerId)) found.set(peerId, Buffer.from(peer.publicKey))
           }
           if (this.stopped) break
         }
       } catch (err) {
         this.log.warn({ id, err: (err as Error).message }, 'DHT lookup failed')
       }
-    const peers = await Promise.all(
-      [...found].map(([peerId, { key, relayAddresses }]) =>
-        this.dials.run(() => this.dial(peerId, key, relayAddresses)),
-      ),
-    )
+    const peers = await Promise.all([...found].map(([peerId, key]) => this.dials.run(() => this.dial(peerId, key))))
     return { id, topic: topic.toString('hex'), replies, peers }
   }
 
-  private async dial(
-    peerId: string,
-    key: Buffer,
-    relayAddresses: Array<{ host: string; port: number }>,
-  ): Promise<SurveyedPeer> {
+  /**
+   * By key alone, as a download dials (dht-peers.ts): the relay addresses a lookup gives are whatever the announcer
+   * named, and every listener would send to them.
+   */
+  private async dial(peerId: string, key: Buffer): Promise<SurveyedPeer> {
     const node = this.node
     if (!node || this.stopped) return { peerId, reached: false, code: 'E_CLOSED', error: 'stopped' }
-    const socket = node.connect(key, { relayAddresses, ...boundedStreams() })
+    const socket = node.connect(key)
     const session = new DhtSession(
       socket,
       {

@@ -152,7 +152,8 @@ export class DhtKeys {
     const wait = 1000 * 2 ** (found.failures - 1)
     found.retryAt = this.now() + wait
     if (!noSeeder && found.failures < MAX_DIAL_FAILURES) return wait
-    this.drop(found, noSeeder ? NO_SEEDER_FOR_MS : GONE_FOR_MS)
+    // A key that sent a message no p2pshare peer sends is no honest seeder that went away: out as long as those.
+    this.drop(found, noSeeder && noSeeder !== 'oversized' ? NO_SEEDER_FOR_MS : GONE_FOR_MS)
     return 'dropped'
   }
 

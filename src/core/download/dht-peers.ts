@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type HyperDHT from 'hyperdht'
 import { Bitfield } from '../bitfield.js'
-import { boundedStreams, connectionPath, createDhtNode, type DhtSettings } from '../dht/node.js'
+import { connectionPath, createDhtNode, type DhtSettings } from '../dht/node.js'
 import { type DhtPath, DhtSession } from '../dht/session.js'
 import { topicOf } from '../dht/topic.js'
 import { P2PError } from '../errors.js'
@@ -172,7 +172,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     const node = this.node
     // No relay addresses from the lookup: any announcer names them, and every downloader would send to them;
     // the engine finds the peer's own nodes by its key.
-    const socket = node.connect(found.key, { keyPair: secure.keyPair, ...boundedStreams() })
+    const socket = node.connect(found.key, { keyPair: secure.keyPair })
     const path = (): DhtPath => connectionPath(node, socket) ?? 'direct'
     const session = new DhtSession(
       socket,

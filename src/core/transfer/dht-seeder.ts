@@ -1,6 +1,6 @@
 import type HyperDHT from 'hyperdht'
 import type { DhtServer, DhtSocket } from 'hyperdht'
-import { boundedStreams, createDhtNode, type DhtSettings } from '../dht/node.js'
+import { createDhtNode, type DhtSettings } from '../dht/node.js'
 import { DhtSession } from '../dht/session.js'
 import { topicOf } from '../dht/topic.js'
 import { hasCode, P2PError } from '../errors.js'
@@ -50,6 +50,8 @@ export interface DhtSeederStats {
   rateLimited: number
   /** Connections closed for a message longer than any p2pshare peer sends (dht/bounded-stream.ts). */
   oversized: number
+  /** Connections refused at the firewall for asking us to relay through a key (p2pshare never asks). */
+  relayRefused: number
   /** Times our key had no relay on the DHT and got one again (then every topic is announced afresh). */
   reconnects: number
 }
@@ -75,6 +77,7 @@ export class DhtSeeder {
     firewalled: 0,
     rateLimited: 0,
     oversized: 0,
+    relayRefused: 0,
     reconnects: 0,
   }
   /**
@@ -111,8 +114,13 @@ export class DhtSeeder {
     this.node = await createDhtNode(this.options.dht, keyPair)
     const allow = trust.allow
     this.server = this.node.createServer({
-      ...boundedStreams(),
-      firewall: (remoteKey: Buffer, _payload: unknown, from?: { host?: string }) => {
+      firewall: (remoteKey: Buffer, payload: unknown, from?: { host?: string }) => {
+        // A dialler that asks us to relay through a key would have the engine dial that key for it: p2pshare
+        // never asks, so only a stranger would (to make a seeder dial whatever it names).
+        if ((payload as { relayThrough?: unknown } | null)?.relayThrough) {
+          this.counts.relayRefused++
+          return true
+        }
         if (allow && !allow.allows(remoteKey)) {
           this.counts.firewalled++
           this.log.warn({ peer: formatPeerId(remoteKey) }, 'DHT connection refused: not on the allow-list')
