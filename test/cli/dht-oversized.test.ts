@@ -8,7 +8,15 @@ import { createDhtNode } from '../../src/core/dht/node.js'
 import { MAX_DHT_PEERS } from '../../src/core/download/dht-keys.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
 import { onCleanup } from '../helpers/cleanup.js'
-import { attackerNode, DHT_ARGS, dhtSeeder, OVERSIZED_MESSAGE_BYTES, strangerServers, testnet } from '../helpers/dht.js'
+import {
+  attackerNode,
+  DHT_ARGS,
+  dhtSeeder,
+  downloadThroughDht,
+  OVERSIZED_MESSAGE_BYTES,
+  strangerServers,
+  testnet,
+} from '../helpers/dht.js'
 import { sha256File } from '../helpers/files.js'
 import { freeUdpPort, runDownload, seeded } from '../helpers/swarm.js'
 
@@ -95,15 +103,7 @@ describe('DHT peers sending messages longer than any of ours (own loopback testn
     const relayed = await outcome(relaying, 20_000)
     relaying.destroy()
     assert.ok(relayed instanceof Error, `refused: ${String(relayed)}`)
-    const r = await runDownload(join(dir, 'd'), await freeUdpPort(), [
-      '--id',
-      id,
-      '--wait',
-      '30',
-      ...DHT_ARGS(bootstrap),
-    ])
-    assert.equal(r.code, 0, r.stderr + r.log)
-    assert.equal(await sha256File(r.result?.path as string), sha)
+    await downloadThroughDht(join(dir, 'd'), bootstrap, ['--id', id, '--wait', '30'], sha)
     await serve.stop()
     const stopped = JSON.parse(serve.stdout().trim().split('\n').at(-1)!) as {
       dht?: { oversized?: number; relayRefused?: number }

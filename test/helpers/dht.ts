@@ -1,10 +1,12 @@
+import assert from 'node:assert/strict'
 import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
 import { DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { formatPeerId } from '../../src/core/trust/peer-id.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
-import { startDaemon, storeArgs } from './swarm.js'
+import { sha256File } from './files.js'
+import { freeUdpPort, runDownload, startDaemon, storeArgs } from './swarm.js'
 
 /** A private DHT on loopback for the --dht tests (never the public bootstrap nodes). */
 
@@ -88,4 +90,12 @@ export async function strangerServers(
       }),
     )
   return { dialled: () => dialled, tookMs: performance.now() - started, peerIds }
+}
+
+/** p2p-download through the DHT only (a UDP port nobody announces on) into `dir`: it must succeed, byte-identical. */
+export async function downloadThroughDht(dir: string, bootstrap: string, args: string[], sha: string) {
+  const r = await runDownload(dir, await freeUdpPort(), [...args, ...DHT_ARGS(bootstrap)])
+  assert.equal(r.code, 0, r.stderr + r.log)
+  assert.equal(await sha256File(r.result?.path as string), sha)
+  return r
 }
