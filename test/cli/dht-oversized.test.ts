@@ -5,6 +5,7 @@ import { describe, it } from 'node:test'
 import HyperDHT from 'hyperdht'
 import { MAX_DHT_MESSAGE_BYTES, MAX_DHT_WRITE_BYTES } from '../../src/core/dht/bounded-stream.js'
 import { createDhtNode } from '../../src/core/dht/node.js'
+import { MAX_HELD_WHILE_PAUSED } from '../../src/core/dht/paused-intake.js'
 import { MAX_DHT_PEERS } from '../../src/core/download/dht-keys.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
 import { onCleanup } from '../helpers/cleanup.js'
@@ -112,5 +113,51 @@ describe('DHT peers sending messages longer than any of ours (own loopback testn
     assert.ok((stopped.dht?.relayRefused ?? 0) >= 1, serve.stdout())
     const log = await readFile(join(dir, 'seed', 'logs', 'serve.log'), 'utf8')
     assert.match(log, /"msg":"DHT connection closed: message too large"/)
+  })
+})
+
+describe('DHT peers that break the protocol after greeting, or keep sending while asked to wait (own loopback testnet)', () => {
+  it(`${MAX_DHT_PEERS + 16} keys of a stranger's that greet and answer every request with an undecodable frame are dropped at their first violation: a download by id completes, byte-identical`, async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t, 600_000)
+    const stranger = await strangerServers(t, bootstrap, id, MAX_DHT_PEERS + 16, 'greets-garbage')
+    await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    // Before, a greeting counted as an answer and the violation closed the session as plain E_CLOSED: such keys kept
+    // all 64 places (an attacker pass, fortieth session: 200 of them, 0 of 3 downloads by id).
+    await downloadThroughDht(join(dir, 'd'), bootstrap, ['--id', id, '--wait', '60'], sha)
+    const log = await readFile(join(dir, 'd', 'logs', 'download.log'), 'utf8')
+    if (stranger.dialled() > 0) assert.match(log, /"noSeeder":"violation"/)
+  })
+
+  it('a stranger that sends a bad frame to a seeder and then keeps sending is closed once it sent 1 MiB more, not at the 60 s idle timeout', async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir } = await seeded(t, 300_000)
+    const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    const attacker = await attackerNode(t, bootstrap)
+    const socket = attacker.connect(parsePeerId(line.peerId))
+    socket.on('error', () => undefined)
+    await new Promise((resolve) => socket.once('data', resolve)) // the greeting
+    socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff])) // the seeder refuses the frame and waits for us to go
+    const started = performance.now()
+    let closedAfter: number | undefined
+    const closing = new Promise<void>((resolve) => {
+      socket.once('close', () => {
+        closedAfter = performance.now() - started
+        resolve()
+      })
+      setTimeout(resolve, 40_000).unref()
+    })
+    const piece = Buffer.alloc(MAX_DHT_WRITE_BYTES, 1)
+    let sent = 0
+    while (closedAfter === undefined && sent < 8 * MAX_HELD_WHILE_PAUSED && performance.now() - started < 30_000) {
+      const flowing = socket.write(piece)
+      sent += piece.byteLength
+      if (!flowing) await new Promise((resolve) => setTimeout(resolve, 5))
+      await new Promise(setImmediate)
+    }
+    await closing
+    socket.destroy()
+    t.diagnostic(`sent ${sent} bytes; closed after ${closedAfter} ms`)
+    assert.ok(closedAfter !== undefined && closedAfter < 30_000, 'closed well before the 60 s idle timeout')
   })
 })

@@ -56,14 +56,15 @@ export async function attackerNode(t: Cleanup, bootstrap: string): Promise<Hyper
 /**
  * `count` live servers of a stranger's, each announced under the file's open topic: they accept, then say nothing
  * (`mute`), greet as p2pshare does and then nothing (`greets`), or send one message longer than any of p2pshare's
- * (`oversized`: OVERSIZED_MESSAGE_BYTES, then nothing), or greet and then send that (`greets-oversized`).
+ * (`oversized`: OVERSIZED_MESSAGE_BYTES, then nothing), or greet and then send that (`greets-oversized`), or greet and answer every request with an undecodable frame
+ * (`greets-garbage`).
  */
 export async function strangerServers(
   t: Cleanup,
   bootstrap: string,
   id: string,
   count: number,
-  mode: 'mute' | 'greets' | 'oversized' | 'greets-oversized',
+  mode: 'mute' | 'greets' | 'oversized' | 'greets-oversized' | 'greets-garbage',
 ): Promise<{ dialled: () => number; tookMs: number; peerIds: string[] }> {
   const attacker = await attackerNode(t, bootstrap)
   const held: Array<{ destroy(): void }> = []
@@ -82,6 +83,11 @@ export async function strangerServers(
           socket.on('error', () => undefined)
           if (mode.startsWith('greets')) socket.write(DHT_HELLO) // then nothing: a session that never answers
           if (mode.endsWith('oversized')) socket.write(Buffer.alloc(OVERSIZED_MESSAGE_BYTES, 1))
+          // Every request answered with a frame that cannot be decoded (a length over any limit, then junk).
+          if (mode === 'greets-garbage')
+            socket.on('data', () =>
+              socket.write(Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.alloc(512)])),
+            )
           dialled++
         })
         await server.listen(keyPair)

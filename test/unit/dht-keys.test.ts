@@ -21,7 +21,7 @@ const op = fc.oneof(
   fc.record({
     kind: fc.constant('fail' as const),
     key,
-    why: fc.constantFrom(undefined, 'unknown' as const, 'silent' as const, 'oversized' as const),
+    why: fc.constantFrom(undefined, 'unknown' as const, 'silent' as const, 'oversized' as const, 'violation' as const),
   }),
   fc.record({ kind: fc.constant('answer' as const), key }),
   fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 300_000 }) }),
@@ -65,7 +65,7 @@ describe('DhtKeys (the keys a download found on the DHT)', () => {
               drops.set(id, times)
               heldUntil.set(
                 id,
-                now + (o.why && o.why !== 'oversized' ? NO_SEEDER_FOR_MS : GONE_FOR_MS) * 4 ** (times - 1),
+                now + (o.why === 'unknown' || o.why === 'silent' ? NO_SEEDER_FOR_MS : GONE_FOR_MS) * 4 ** (times - 1),
               )
               assert.ok(keys.droppedWithin(0))
               assert.equal(keys.failed(found), undefined, 'a key dropped is no longer ours')

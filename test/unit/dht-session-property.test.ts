@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
 import type { DhtSocket } from 'hyperdht'
 import { DHT_HELLO, mutedServer, SILENT_ONCE_OPEN_MS } from '../../src/core/dht/greeting.js'
+import { MAX_HELD_WHILE_PAUSED } from '../../src/core/dht/paused-intake.js'
 import { DhtSession } from '../../src/core/dht/session.js'
 import { PROOF_BYTES, swarmProof } from '../../src/core/trust/swarm-secret.js'
 
@@ -72,6 +73,8 @@ const op = fc.oneof(
   fc.record({ kind: fc.constant('idle' as const), ms: fc.integer({ min: 0, max: 5 }) }),
   fc.constant({ kind: 'end' as const }),
   fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 4 }) }),
+  fc.constant({ kind: 'pause' as const }),
+  fc.constant({ kind: 'resume' as const }),
 )
 
 describe('DhtSession ownership', () => {
@@ -157,6 +160,12 @@ describe('DhtSession ownership', () => {
               case 'wait':
                 await sleep(o.ms)
                 break
+              case 'pause':
+                session.pause()
+                break
+              case 'resume':
+                session.resume()
+                break
             }
             await new Promise(setImmediate)
           }
@@ -185,6 +194,31 @@ describe('DhtSession ownership', () => {
       ),
       { numRuns: 300 },
     )
+  })
+
+  it('paused, it holds what comes (the engine has no window) and hands it over in order on resume; past the bound it closes', async () => {
+    const stream = new StandInStream()
+    const session = new DhtSession(stream as unknown as DhtSocket, { initiator: false, handshakeTimeoutMs: 1000 })
+    const got: Buffer[] = []
+    session.on('data', (data: Buffer) => got.push(data))
+    stream.openWith(true)
+    await session.ready
+    session.pause()
+    const sent = [randomBytes(10), randomBytes(20), randomBytes(30)]
+    for (const data of sent) stream.emit('data', data)
+    assert.deepEqual(got, [], 'nothing handed over while paused')
+    assert.equal(session.heldBytes, 60)
+    session.resume()
+    assert.deepEqual(Buffer.concat(got), Buffer.concat(sent), 'in order')
+    assert.equal(session.heldBytes, 0)
+    session.pause()
+    const piece = Buffer.alloc(64 * 1024)
+    for (let sentBytes = 0; sentBytes <= MAX_HELD_WHILE_PAUSED && !session.closed; sentBytes += piece.byteLength)
+      stream.emit('data', piece)
+    assert.ok(session.closed, 'closed past the bound')
+    assert.equal(session.closedWith?.code, 'E_TOO_LARGE')
+    assert.equal(session.heldBytes, 0, 'what it held is let go')
+    assert.equal(got.length, 3, 'none of it handed over')
   })
 
   it('a dialled connection that opens and then says nothing fails within openedTimeoutMs, not the whole handshake deadline', async () => {

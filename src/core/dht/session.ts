@@ -5,6 +5,7 @@ import { formatPeerId } from '../trust/peer-id.js'
 import { swarmProof } from '../trust/swarm-secret.js'
 import { MAX_DHT_WRITE_BYTES } from './bounded-stream.js'
 import { DHT_HELLO, type Greeting, greetingBytes, greetingRefused, mutedServer } from './greeting.js'
+import { MAX_HELD_WHILE_PAUSED, PausedIntake } from './paused-intake.js'
 
 /**
  * Our frames over a connection made through the DHT (docs/protocol.md §6.4).
@@ -58,6 +59,7 @@ export class DhtSession extends EventEmitter {
   private phase: Phase = 'opening'
   private proofBytes: Buffer[] = []
   private proofLength = 0
+  private readonly intake = new PausedIntake()
   private readonly queued: Array<{ data: Buffer; callback?: ((err?: Error | null) => void) | undefined }> = []
   private timer: NodeJS.Timeout
   private idleTimer: NodeJS.Timeout | undefined
@@ -109,9 +111,9 @@ export class DhtSession extends EventEmitter {
     return this.phase === 'closed'
   }
 
-  /** Bytes held for the session: what came before it was established, and writes queued until then. */
+  /** Bytes held for the session: what came before it was established or while paused, and writes queued until open. */
   get heldBytes(): number {
-    return this.proofLength + this.queued.reduce((n, q) => n + q.data.byteLength, 0)
+    return this.proofLength + this.intake.heldBytes + this.queued.reduce((n, q) => n + q.data.byteLength, 0)
   }
 
   get path(): DhtPath | undefined {
@@ -156,12 +158,15 @@ export class DhtSession extends EventEmitter {
   cork(): void {}
   uncork(): void {}
 
+  /** Holds what comes until resume(), up to a bound (paused-intake.ts): the engine's stream is never paused. */
   pause(): void {
-    this.stream.pause()
+    this.intake.paused = true
   }
 
   resume(): void {
-    this.stream.resume()
+    this.intake.resume((data) => {
+      if (this.phase === 'open') this.emit('data', data)
+    })
   }
 
   /** Calls `onTimeout` after `ms` with nothing read or written (0: never). */
@@ -229,6 +234,14 @@ export class DhtSession extends EventEmitter {
   }
 
   private onData(data: Buffer): void {
+    if (this.phase === 'open' && this.intake.paused) {
+      // Not activity: a peer that keeps sending while asked to wait does not hold its session open by it.
+      if (!this.intake.hold(data))
+        this.fail(
+          new P2PError('E_TOO_LARGE', `${this.label} sent over ${MAX_HELD_WHILE_PAUSED} bytes while asked to wait`),
+        )
+      return
+    }
     this.touch()
     if (this.phase === 'open') {
       this.emit('data', data)
@@ -294,6 +307,7 @@ export class DhtSession extends EventEmitter {
     // What a peer sent before its session (up to 64 KiB) is let go with it, not kept until the object is.
     this.proofBytes = []
     this.proofLength = 0
+    this.intake.clear()
     for (const { callback } of this.queued.splice(0)) if (callback) process.nextTick(callback, err)
     this.stream.destroy()
     this.settle(err)

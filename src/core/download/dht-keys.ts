@@ -26,9 +26,9 @@ export const MAX_GONE_PEERS = 4096
 
 /**
  * Why a failed dial shows a key is no seeder now: the DHT did not know it, its server opened and said nothing,
- * or it sent a message longer than any p2pshare peer sends (dht/bounded-stream.ts).
+ * it sent a message longer than any p2pshare peer sends (dht/bounded-stream.ts), or it broke the protocol.
  */
-export type NoSeeder = 'unknown' | 'silent' | 'oversized'
+export type NoSeeder = 'unknown' | 'silent' | 'oversized' | 'violation'
 
 export interface FoundPeer {
   key: Buffer
@@ -152,8 +152,8 @@ export class DhtKeys {
     const wait = 1000 * 2 ** (found.failures - 1)
     found.retryAt = this.now() + wait
     if (!noSeeder && found.failures < MAX_DIAL_FAILURES) return wait
-    // A key that sent a message no p2pshare peer sends is no honest seeder that went away: out as long as those.
-    this.drop(found, noSeeder && noSeeder !== 'oversized' ? NO_SEEDER_FOR_MS : GONE_FOR_MS)
+    // A key that broke the protocol is no honest seeder that went away: out as long as those.
+    this.drop(found, noSeeder === 'unknown' || noSeeder === 'silent' ? NO_SEEDER_FOR_MS : GONE_FOR_MS)
     return 'dropped'
   }
 

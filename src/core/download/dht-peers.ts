@@ -7,6 +7,7 @@ import { topicOf } from '../dht/topic.js'
 import { P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { PeerAddress } from '../pool.js'
+import { isViolation } from '../transfer/response-check.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
 import type { Trust } from '../trust/trust.js'
@@ -204,7 +205,8 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
           this.keys.unname(found) // asked first once is enough: a link may name a key that has no such file
         })
         session.once('close', (err?: P2PError) => {
-          if (err?.code === 'E_TOO_LARGE') this.failed(found, err.message, 'oversized')
+          const broke = err && noSeeder(err, session)
+          if (broke) this.failed(found, err.message, broke)
           else if (!answered) this.failed(found, 'session closed without an answer')
         })
         return session
@@ -284,6 +286,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
 
 /** What a failed dial shows about its key (dht-keys.ts), if anything. */
 function noSeeder(err: P2PError, session: DhtSession): NoSeeder | undefined {
+  if (isViolation(err)) return 'violation' // closed by our client for what the peer sent (client.ts)
   if (err.code === 'E_TOO_LARGE') return 'oversized'
   if (err.details?.dhtCode === 'PEER_NOT_FOUND') return 'unknown'
   return session.silentOnceOpen ? 'silent' : undefined

@@ -276,7 +276,10 @@ export class PeerClient {
     clearTimeout(this.timer)
     // destroy() closes the handle at once, so no read lands in the body after it (Node's onread asks for the
     // next buffer at the end of each read, so until then the handle may hold a window into it).
-    this.socket.destroy()
+    // An encrypted session is told why, so that its other listeners learn it too (a DHT key that broke the protocol
+    // is dropped by the download's DHT peers: dht-peers.ts).
+    if ('setReader' in this.socket) this.socket.destroy(err)
+    else this.socket.destroy()
     const unfinished = this.decoder.abandonBody()
     if (unfinished !== undefined) this.bodies?.give(unfinished)
     const pending = this.queue.splice(0)
