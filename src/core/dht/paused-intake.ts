@@ -1,8 +1,9 @@
 /**
  * The most a DHT session keeps of what a peer sends while its reader asked to wait (a server with 32 requests
- * unanswered, or after a bad frame). An honest peer sends requests of a few hundred bytes each, a few at a time.
+ * unanswered, or after a bad frame): four of the largest messages. An honest peer sends a server requests of a few
+ * hundred bytes each, a few at a time, and a server's 256 connections hold at most 64 MiB so.
  */
-export const MAX_HELD_WHILE_PAUSED = 1024 * 1024
+export const MAX_HELD_WHILE_PAUSED = 256 * 1024
 
 /**
  * What a DHT session keeps of a peer's data while its reader has paused it. On TCP a pause is the kernel's window
