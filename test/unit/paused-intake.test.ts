@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { MAX_HELD_WHILE_PAUSED, PausedIntake } from '../../src/core/dht/paused-intake.js'
+import { HELD_PIECE_COST, MAX_HELD_WHILE_PAUSED, PausedIntake } from '../../src/core/dht/paused-intake.js'
 
 describe('PausedIntake: what a paused DHT session holds', () => {
   it('property: what was held comes out once, in order, until the reader pauses again; the count is what is held; over the bound says so', () => {
@@ -23,7 +23,8 @@ describe('PausedIntake: what a paused DHT session holds', () => {
             model.push({ fill, byteLength: o.bytes })
             const within = intake.hold(data)
             data.fill(0xee) // the caller's buffer changes: what is held must not
-            assert.equal(within, model.reduce((n, d) => n + d.byteLength, 0) <= MAX_HELD_WHILE_PAUSED)
+            const charged = model.reduce((n, d) => n + d.byteLength + HELD_PIECE_COST, 0)
+            assert.equal(within, charged <= MAX_HELD_WHILE_PAUSED)
           } else if (o.kind === 'resume') {
             const delivered: Buffer[] = []
             intake.resume((data) => {
@@ -46,5 +47,13 @@ describe('PausedIntake: what a paused DHT session holds', () => {
         }
       }),
     )
+  })
+
+  it('tiny pieces are charged what a piece costs: 1-byte messages cannot hold more pieces than the bound allows', () => {
+    const intake = new PausedIntake()
+    intake.paused = true
+    let pieces = 0
+    while (intake.hold(Buffer.alloc(1))) pieces++
+    assert.ok(pieces < MAX_HELD_WHILE_PAUSED / HELD_PIECE_COST, `${pieces} pieces held`)
   })
 })

@@ -4,6 +4,12 @@
  * hundred bytes each, a few at a time, and a server's 256 connections hold at most 64 MiB so.
  */
 export const MAX_HELD_WHILE_PAUSED = 256 * 1024
+/**
+ * What each piece held is charged beyond its bytes: a Buffer and its place in the list cost ~140 bytes, so without
+ * it 1-byte messages (21 on the wire each) held ~140 times the bound (an attacker pass, fortieth session: 16
+ * connections took a seeder to 650 MB). Charged generously: it bounds what pieces cost, not what bytes do.
+ */
+export const HELD_PIECE_COST = 1024
 
 /**
  * What a DHT session keeps of a peer's data while its reader has paused it. On TCP a pause is the kernel's window
@@ -21,11 +27,14 @@ export class PausedIntake {
     return this.bytes
   }
 
-  /** Keeps `data` (a copy: the engine's buffers are not ours to hold); false once more than the bound is held. */
+  /**
+   * Keeps `data` (a copy: the engine's buffers are not ours to hold); false once what is held, each piece charged
+   * HELD_PIECE_COST more, is over the bound.
+   */
   hold(data: Buffer): boolean {
     this.held.push(Buffer.from(data))
     this.bytes += data.byteLength
-    return this.bytes <= MAX_HELD_WHILE_PAUSED
+    return this.bytes + this.held.length * HELD_PIECE_COST <= MAX_HELD_WHILE_PAUSED
   }
 
   /** Hands what was held to `deliver`, in order, until the reader pauses again. */
