@@ -16,7 +16,8 @@ export const MAX_DHT_MESSAGE_BYTES = MAX_DHT_WRITE_BYTES + sodium.crypto_secrets
  * The engine's secret-stream reads a whole message before it opens it, and a message may claim up to 16 MiB (its
  * 3-byte length): a stranger's server a download dials, or a stranger dialling a seeder, could make us hold that
  * much per connection, and a download dials up to 64 of them. These streams read each message's length from its
- * prefix and close the connection (E_TOO_LARGE) before holding a byte of a message longer than any of ours.
+ * prefix and close the connection (E_TOO_LARGE) at a message longer than any of ours, before holding more of it
+ * than the engine's fixed read buffer.
  * hyperdht takes the factory for the streams it makes (`createSecretStream`, on a dial and on a server).
  */
 export function boundedSecretStreams(Base: typeof NoiseSecretStream): SecretStreamFactory {

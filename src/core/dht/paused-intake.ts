@@ -16,7 +16,8 @@ export const HELD_PIECE_COST = 1024
  * closing: the sender stops. The engine's UDX stream has no receive window (it acknowledges whatever comes,
  * paused or not), so pausing it only moved the pile into the engine, without bound: one stranger's connection
  * grew a seeder to 3.8 GB in 40 s (an attacker pass, fortieth session). The session keeps the data here instead,
- * copied, and closes the connection once more than MAX_HELD_WHILE_PAUSED is held.
+ * copied, and closes the connection once what it holds, each piece charged HELD_PIECE_COST more, is over
+ * MAX_HELD_WHILE_PAUSED.
  */
 export class PausedIntake {
   paused = false

@@ -238,7 +238,10 @@ export class DhtSession extends EventEmitter {
       // Not activity: a peer that keeps sending while asked to wait does not hold its session open by it.
       if (!this.intake.hold(data))
         this.fail(
-          new P2PError('E_TOO_LARGE', `${this.label} sent over ${MAX_HELD_WHILE_PAUSED} bytes while asked to wait`),
+          new P2PError(
+            'E_TOO_LARGE',
+            `${this.label} kept sending while asked to wait (over ${MAX_HELD_WHILE_PAUSED} bytes, each message counted ${HELD_PIECE_COST} more)`,
+          ),
         )
       return
     }
