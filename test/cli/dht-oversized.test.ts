@@ -18,7 +18,6 @@ import {
   strangerServers,
   testnet,
 } from '../helpers/dht.js'
-import { sha256File } from '../helpers/files.js'
 import { freeUdpPort, runDownload, seeded } from '../helpers/swarm.js'
 
 /** Resolves with the first error, or 'data' if a message was delivered, or 'nothing' after `ms`. */
@@ -62,9 +61,7 @@ describe('DHT peers sending messages longer than any of ours (own loopback testn
       )
     }
     await dhtSeeder(t, join(dir, 'seed'), bootstrap)
-    const r = await runDownload(join(dir, 'd'), nobody, ['--id', id, '--wait', '60', ...DHT_ARGS(bootstrap)])
-    assert.equal(r.code, 0, r.stderr + r.log)
-    assert.equal(await sha256File(r.result?.path as string), sha)
+    await downloadThroughDht(join(dir, 'd'), bootstrap, ['--id', id, '--wait', '60'], sha)
   })
 
   it("every stream our DHT node makes is bounded: a dial with no options too, as the engine's own relay dials are", async (t) => {
