@@ -213,6 +213,39 @@ describe('frame codec', () => {
     )
   })
 
+  it('copies a header sent one byte at a time once, not once per byte (a drip costs no more than its bytes)', () => {
+    const frame = encodeFrame({ type: 'chunk', pad: 'x'.repeat(limits.maxHeaderBytes - 40) })
+    let copied = 0
+    const { concat } = Buffer
+    const { copy } = Buffer.prototype
+    Buffer.concat = (list, total) => {
+      const out = concat(list, total)
+      copied += out.length
+      return out
+    }
+    Buffer.prototype.copy = function (this: Buffer, ...args: Parameters<Buffer['copy']>) {
+      const n = copy.apply(this, args)
+      copied += n
+      return n
+    }
+    const d = new FrameDecoder(limits)
+    let held = 0
+    const frames: Frame[] = []
+    try {
+      for (let i = 0; i < frame.length; i++) {
+        frames.push(...d.push(frame.subarray(i, i + 1)))
+        held = Math.max(held, d.buffered)
+      }
+    } finally {
+      Buffer.concat = concat
+      Buffer.prototype.copy = copy
+    }
+    assert.equal(frames.length, 1)
+    assert.equal(frames[0]?.header.type, 'chunk')
+    assert.ok(copied <= 2 * frame.length, `copied ${copied} bytes for a ${frame.length}-byte frame`)
+    assert.ok(held < frame.length, 'buffered counts the bytes received')
+  })
+
   const bad: Array<[string, Buffer, string]> = [
     ['a zero-length header', Buffer.from([0, 0, 0, 0]), 'E_BAD_FRAME'],
     ['a header that is not JSON', Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from('abc')]), 'E_BAD_FRAME'],

@@ -98,8 +98,12 @@ export function bodySize(header: Header, maxBodyBytes: number): number | undefin
 
 export class FrameDecoder {
   private readonly limits: FrameLimits
-  private pending: Buffer[] = [] // bytes of the length prefix + header not yet complete
-  private pendingBytes = 0
+  private readonly prefix = Buffer.alloc(LENGTH_BYTES) // a length prefix split across segments
+  private prefixFilled = 0
+  // A header split across segments, in one buffer of its checked length: each
+  // byte is copied once however finely the header is cut.
+  private headerBytes: Buffer | undefined
+  private headerFilled = 0
   private header: Header | undefined
   private body: Buffer | undefined // capacity; the decoder's own buffers grow towards bodySize
   private bodyAllocated = false // `body` came from limits.allocate (the caller's), not the decoder's own
@@ -114,7 +118,7 @@ export class FrameDecoder {
 
   /** Bytes held for an incomplete frame (bounded by the limits, and for the decoder's own bodies by twice the bytes received). */
   get buffered(): number {
-    return this.pendingBytes + (this.body?.length ?? 0)
+    return this.prefixFilled + this.headerFilled + (this.body?.length ?? 0)
   }
 
   /** The violation that stopped this stream, if any (see push). */
@@ -147,17 +151,11 @@ export class FrameDecoder {
         at += this.fillBody(segment, at, frames)
         continue
       }
-      if (this.pendingBytes === 0 && this.tryWholeHeader(segment, at, frames)) {
+      if (this.prefixFilled === 0 && this.tryWholeHeader(segment, at, frames)) {
         at = this.lastConsumed
         continue
       }
-      // Slow path: the prefix or header straddles segments.
-      const need = this.headerBytesNeeded()
-      const take = Math.min(need, segment.length - at)
-      this.pending.push(Buffer.from(segment.subarray(at, at + take))) // a copy: the caller may reuse `segment`
-      this.pendingBytes += take
-      at += take
-      if (take === need) this.completeHeaderFromPending(frames)
+      at += this.fillHeader(segment, at, frames)
     }
   }
 
@@ -172,21 +170,27 @@ export class FrameDecoder {
     return true
   }
 
-  private headerBytesNeeded(): number {
-    if (this.pendingBytes < LENGTH_BYTES) return LENGTH_BYTES - this.pendingBytes
-    const prefix = Buffer.concat(this.pending, this.pendingBytes)
-    this.pending = [prefix]
-    return LENGTH_BYTES + this.checkHeaderLength(prefix.readUInt32BE(0)) - this.pendingBytes
-  }
-
-  private completeHeaderFromPending(frames: Frame[]): void {
-    const all = Buffer.concat(this.pending, this.pendingBytes)
-    if (all.length < LENGTH_BYTES) return
-    const n = all.readUInt32BE(0)
-    if (all.length < LENGTH_BYTES + n) return // prefix just completed; header bytes still to come
-    this.pending = []
-    this.pendingBytes = 0
-    this.startFrame(parseHeader(all.subarray(LENGTH_BYTES)), frames)
+  /** Copies what this segment holds of a prefix and header split across segments; returns the bytes taken. */
+  private fillHeader(segment: Buffer, at: number, frames: Frame[]): number {
+    if (this.headerBytes === undefined) {
+      const take = Math.min(LENGTH_BYTES - this.prefixFilled, segment.length - at)
+      segment.copy(this.prefix, this.prefixFilled, at, at + take)
+      this.prefixFilled += take
+      if (this.prefixFilled === LENGTH_BYTES)
+        this.headerBytes = Buffer.allocUnsafe(this.checkHeaderLength(this.prefix.readUInt32BE(0)))
+      return take
+    }
+    const header = this.headerBytes
+    const take = Math.min(header.length - this.headerFilled, segment.length - at)
+    segment.copy(header, this.headerFilled, at, at + take)
+    this.headerFilled += take
+    if (this.headerFilled === header.length) {
+      this.prefixFilled = 0
+      this.headerBytes = undefined
+      this.headerFilled = 0
+      this.startFrame(parseHeader(header), frames)
+    }
+    return take
   }
 
   private checkHeaderLength(n: number): number {
