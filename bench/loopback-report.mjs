@@ -6,7 +6,9 @@ import { median } from './lib.mjs'
 import { MB, machine, mb, mib, saveSection } from './results.mjs'
 
 const ROWS = [
-  ['cp (limit)', 'cp'],
+  ['cp, into pages freed long ago (limit; the ÷ cp column)', 'cp'],
+  ['  cp again at once, into the pages the first copy just freed', 'cpReused'],
+  ['  dd oflag=direct bs=1M: a copy written past the page cache, as p2p-download writes', 'directCopy'],
   ['openssl dgst -sha256 (limit)', 'openssl'],
   ['raw TCP, 2 Node processes (limit)', 'tcp'],
   ['coreutils split -b 1MiB: the chunk files written, no hashing (limit)', 'chunkFiles'],
@@ -41,6 +43,11 @@ export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, 
     ...rows,
     '',
     `p2p-split ÷ the larger of its two floors (openssl ${m.openssl.toFixed(2)} s, coreutils split ${m.chunkFiles.toFixed(2)} s): ${(m.split / splitFloor).toFixed(2)} ×.`,
+    ...(has('cpReused') && has('download1')
+      ? [
+          `p2p-download from 1 seeder ÷ each copy: ${(m.download1 / m.cp).toFixed(2)} × cp into pages freed long ago (the target's), ${(m.download1 / m.cpReused).toFixed(2)} × cp into pages just freed${has('directCopy') ? `, ${(m.download1 / m.directCopy).toFixed(2)} × dd oflag=direct` : ''}.`,
+        ]
+      : []),
     ...(has('download2plain') ? encryptionLines(m, r, encryption) : []),
     ...(has('aria1')
       ? [

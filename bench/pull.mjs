@@ -13,7 +13,7 @@ const args = process.argv.slice(2)
 exitOnHelp(args, import.meta.url)
 // The build is loaded only after --help is answered (it may not be built yet).
 const { BufferPool } = await import('../dist/src/core/buffer-pool.js')
-const { hashThreads } = await import('../dist/src/core/hashing.js')
+const { hashThreads } = await import('../dist/src/core/hash-pool.js')
 const { ChunkStore } = await import('../dist/src/core/store.js')
 const { PeerClient } = await import('../dist/src/core/transfer/client.js')
 const opt = optionReader(args)

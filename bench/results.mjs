@@ -6,7 +6,8 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from './lib.mjs'
 
-const DIR = join(ROOT, 'bench', 'results')
+// P2P_BENCH_RESULTS: elsewhere (the test suite's smoke run writes to a directory of its own).
+const DIR = process.env.P2P_BENCH_RESULTS || join(ROOT, 'bench', 'results')
 const TITLES = {
   loopback: "Loopback: one downloader against the machine's limits and the tools users would pick instead",
   swarm: 'Swarm: one seeder, N downloaders on shaped links (network namespaces)',

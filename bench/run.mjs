@@ -92,7 +92,20 @@ async function downloadOnce(name, udpPort, expected, extraPeer = []) {
 
 async function measureLimits(file) {
   const copy = join(work, 'copy.bin')
+  // This VM's memory has two prices (docs/benchmarks.md, forty-first session): pages freed
+  // seconds ago are reused at no cost; pages freed longer ago went back to the host, and the
+  // first write into them pays for it again (cp 1.7-3.5 s a GiB against 0.3 s). `cp`, the
+  // targets' baseline, is taken after a pause, into the latter, so that it is one figure and
+  // not a draw; the two other copies show the reused pages' price and the disk's own, for a
+  // copy that writes past the page cache as p2p-download does (O_DIRECT).
+  await settleDeletes()
   const cp = await timed('cp', [file, copy])
+  rmSync(copy, { force: true })
+  const cpReused = await timed('cp', [file, copy])
+  rmSync(copy, { force: true })
+  const directCopy = await timed('dd', [`if=${file}`, `of=${copy}`, 'bs=1M', 'oflag=direct', 'status=none']).catch(
+    () => undefined, // a filesystem without O_DIRECT (tmpfs): the row is left out
+  )
   rmSync(copy, { force: true })
   const openssl = await timed('openssl', ['dgst', '-sha256', file])
   // What writing the chunk files costs on this machine, with no hashing at all: p2p-split's second floor.
@@ -109,7 +122,11 @@ async function measureLimits(file) {
   const floor = await timed(node, [join(ROOT, 'bench', 'transport', 'cipher-floor.mjs'), String(size)], {
     stdout: 'pipe',
   })
-  return { cp, openssl, tcp, chunkFiles, cipher: { seconds: JSON.parse(floor.stdout), rss: floor.rss } }
+  return {
+    ...{ cp, cpReused, openssl, tcp, chunkFiles },
+    ...(directCopy ? { directCopy } : {}),
+    cipher: { seconds: JSON.parse(floor.stdout), rss: floor.rss },
+  }
 }
 
 /** nginx (sendfile) serving the sample's directory on 127.0.0.1, for curl. */
@@ -199,6 +216,8 @@ async function main() {
   const bt = btSkip ? undefined : await bitTorrentAnchor(file)
   const keys = [
     'cp',
+    'cpReused',
+    'directCopy',
     'openssl',
     'tcp',
     'chunkFiles',
