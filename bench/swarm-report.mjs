@@ -2,12 +2,10 @@
 // time-to-last-finish against N (docs/benchmarks-swarm.svg).
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { join } from 'node:path'
-import { median, ROOT } from './lib.mjs'
+import { median } from './lib.mjs'
 import { lineChart } from './plot.mjs'
-import { machine, mb, mib, saveSection } from './results.mjs'
+import { machine, mb, mib, PLOT, saveSection } from './results.mjs'
 
-export const PLOT = join(ROOT, 'docs', 'benchmarks-swarm.svg')
 const LABELS = {
   p2pshare: 'p2pshare',
   'p2pshare-seed': 'p2pshare, one process a host (--seed)',
