@@ -1,7 +1,8 @@
 // The swarm section of the results: one row per N and tool, and the plot of
 // time-to-last-finish against N (docs/benchmarks-swarm.svg).
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
+import { dirname } from 'node:path'
 import { median } from './lib.mjs'
 import { lineChart } from './plot.mjs'
 import { machine, mb, mib, PLOT, saveSection } from './results.mjs'
@@ -134,6 +135,7 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
     ...Object.entries(skipped).map(([what, why]) => `\nSkipped: ${LABELS[what] ?? what}: ${why}.`),
   ]
   const methods = [...new Set(rounds.map((r) => r.method))]
+  mkdirSync(dirname(PLOT), { recursive: true })
   writeFileSync(
     PLOT,
     lineChart({
