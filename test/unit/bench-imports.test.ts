@@ -6,11 +6,12 @@ import { pathToFileURL } from 'node:url'
 import { ROOT } from '../helpers/cli.js'
 
 /**
- * The benchmarks load the build by name (`const { x } = await import('../dist/…')`
- * once --help is answered), and nothing in the test suite runs them: a name
- * renamed in src left `npm run bench` failing at its first pull (hashThreads,
- * moved to hash-pool.ts) while every test passed. This reads each script's
- * imports of the build and checks every name it takes is exported there.
+ * The benchmarks and scripts load the build by name (`const { x } = await
+ * import('../dist/…')` once --help is answered, or statically), and most of
+ * them run nowhere in the suite: a name renamed in src left `npm run bench`
+ * failing at its first pull (hashThreads, moved to hash-pool.ts) while every
+ * test passed. This reads each script's imports of the build and checks every
+ * name it takes is exported there.
  */
 
 const IMPORT = /(?:const|import)\s*\{([^}]*)\}\s*(?:=\s*await\s+import\(|from\s+)'((?:\.\.\/)+dist\/[^']+)'/g
@@ -31,12 +32,15 @@ function importsOf(script: string): Array<{ names: string[]; path: string }> {
   }))
 }
 
-describe('the benchmarks against the build', () => {
-  const all = scripts(join(ROOT, 'bench')).map((s) => ({ script: s, imports: importsOf(s) }))
+describe('the benchmarks and scripts against the build', () => {
+  const all = [...scripts(join(ROOT, 'bench')), ...scripts(join(ROOT, 'scripts'))].map((s) => ({
+    script: s,
+    imports: importsOf(s),
+  }))
 
   it('finds the imports it checks (the pattern still matches the scripts)', () => {
     const names = all.flatMap((s) => s.imports.flatMap((i) => i.names))
-    for (const expected of ['PeerClient', 'ChunkStore', 'SecureSocket', 'RecordSealer', 'Topology'])
+    for (const expected of ['PeerClient', 'ChunkStore', 'SecureSocket', 'RecordSealer', 'Topology', 'parseShareLink'])
       assert.ok(names.includes(expected), `no script imports ${expected}`)
   })
 
