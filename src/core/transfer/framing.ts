@@ -51,6 +51,8 @@ export interface FrameLimits {
 }
 
 export const LENGTH_BYTES = 4
+/** A header split across segments starts in a buffer of this size (or its own, if smaller), which doubles as bytes arrive. */
+const FIRST_HEADER_BYTES = 256
 /** The decoder's own body buffers start at this size (or the body's, if smaller) and double as bytes arrive. */
 export const FIRST_BODY_BYTES = 64 * 1024
 
@@ -100,8 +102,11 @@ export class FrameDecoder {
   private readonly limits: FrameLimits
   private readonly prefix = Buffer.alloc(LENGTH_BYTES) // a length prefix split across segments
   private prefixFilled = 0
-  // A header split across segments, in one buffer of its checked length: each
-  // byte is copied once however finely the header is cut.
+  // A header split across segments: its checked length, and its bytes so far in
+  // a buffer that doubles as they arrive (as the decoder's own bodies do), so a
+  // byte is copied at most twice however finely the header is cut, and what it
+  // holds follows the bytes received, not the length the prefix claims.
+  private headerLength = 0
   private headerBytes: Buffer | undefined
   private headerFilled = 0
   private header: Header | undefined
@@ -116,9 +121,9 @@ export class FrameDecoder {
     this.limits = limits
   }
 
-  /** Bytes held for an incomplete frame (bounded by the limits, and for the decoder's own bodies by twice the bytes received). */
+  /** Bytes held for an incomplete frame (bounded by the limits, and for a header or the decoder's own body by twice the bytes received). */
   get buffered(): number {
-    return this.prefixFilled + this.headerFilled + (this.body?.length ?? 0)
+    return this.prefixFilled + (this.headerBytes?.length ?? 0) + (this.body?.length ?? 0)
   }
 
   /** The violation that stopped this stream, if any (see push). */
@@ -172,19 +177,26 @@ export class FrameDecoder {
 
   /** Copies what this segment holds of a prefix and header split across segments; returns the bytes taken. */
   private fillHeader(segment: Buffer, at: number, frames: Frame[]): number {
-    if (this.headerBytes === undefined) {
+    if (this.prefixFilled < LENGTH_BYTES) {
       const take = Math.min(LENGTH_BYTES - this.prefixFilled, segment.length - at)
       segment.copy(this.prefix, this.prefixFilled, at, at + take)
       this.prefixFilled += take
-      if (this.prefixFilled === LENGTH_BYTES)
-        this.headerBytes = Buffer.allocUnsafe(this.checkHeaderLength(this.prefix.readUInt32BE(0)))
+      if (this.prefixFilled === LENGTH_BYTES) {
+        this.headerLength = this.checkHeaderLength(this.prefix.readUInt32BE(0))
+        this.headerBytes = Buffer.allocUnsafe(Math.min(this.headerLength, FIRST_HEADER_BYTES))
+      }
       return take
     }
-    const header = this.headerBytes
+    let header = this.headerBytes!
+    if (this.headerFilled === header.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.headerLength, header.length * 2))
+      header.copy(grown, 0, 0, this.headerFilled)
+      this.headerBytes = header = grown
+    }
     const take = Math.min(header.length - this.headerFilled, segment.length - at)
     segment.copy(header, this.headerFilled, at, at + take)
     this.headerFilled += take
-    if (this.headerFilled === header.length) {
+    if (this.headerFilled === this.headerLength) {
       this.prefixFilled = 0
       this.headerBytes = undefined
       this.headerFilled = 0
