@@ -45,7 +45,7 @@ export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, 
     `p2p-split ÷ the larger of its two floors (openssl ${m.openssl.toFixed(2)} s, coreutils split ${m.chunkFiles.toFixed(2)} s): ${(m.split / splitFloor).toFixed(2)} ×.`,
     ...(has('cpReused') && has('download1')
       ? [
-          `p2p-download from 1 seeder ÷ each copy: ${(m.download1 / m.cp).toFixed(2)} × cp into pages freed long ago (the target's), ${(m.download1 / m.cpReused).toFixed(2)} × cp into pages just freed${has('directCopy') ? `, ${(m.download1 / m.directCopy).toFixed(2)} × dd oflag=direct` : ''}.`,
+          `p2p-download from 1 seeder ÷ each copy: ${(m.download1 / m.cp).toFixed(2)} × cp into pages freed long ago (the target's), ${(m.download1 / m.cpReused).toFixed(2)} × cp into pages just freed${has('directCopy') ? `, ${(m.download1 / m.directCopy).toFixed(2)} × dd oflag=direct` : ' (dd oflag=direct: not measured, the filesystem refused O_DIRECT)'}.`,
         ]
       : []),
     ...(has('download2plain') ? encryptionLines(m, r, encryption) : []),

@@ -7,11 +7,10 @@ import { join } from 'node:path'
 import { ROOT } from './lib.mjs'
 
 // P2P_BENCH_RESULTS: elsewhere, the swarm's plot included (a smoke run leaves the recorded results alone).
-const DIR = process.env.P2P_BENCH_RESULTS || join(ROOT, 'bench', 'results')
+const ELSEWHERE = process.env.P2P_BENCH_RESULTS
+export const DIR = ELSEWHERE || join(ROOT, 'bench', 'results')
 /** Where the swarm's plot goes: docs/, beside the figures it draws, unless the results go elsewhere. */
-export const PLOT = process.env.P2P_BENCH_RESULTS
-  ? join(process.env.P2P_BENCH_RESULTS, 'benchmarks-swarm.svg')
-  : join(ROOT, 'docs', 'benchmarks-swarm.svg')
+export const PLOT = join(ELSEWHERE || join(ROOT, 'docs'), 'benchmarks-swarm.svg')
 const TITLES = {
   loopback: "Loopback: one downloader against the machine's limits and the tools users would pick instead",
   swarm: 'Swarm: one seeder, N downloaders on shaped links (network namespaces)',

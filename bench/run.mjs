@@ -94,10 +94,11 @@ async function measureLimits(file) {
   const copy = join(work, 'copy.bin')
   // This VM's memory has two prices (docs/benchmarks.md, forty-first session): pages freed
   // seconds ago are reused at no cost; pages freed longer ago went back to the host, and the
-  // first write into them pays for it again (cp 1.7-3.5 s a GiB against 0.3 s). `cp`, the
-  // targets' baseline, is taken after a pause, into the latter, so that it is one figure and
-  // not a draw; the two other copies show the reused pages' price and the disk's own, for a
-  // copy that writes past the page cache as p2p-download does (O_DIRECT).
+  // first write into them pays for it again (cp 1.0-3.6 s a GiB against 0.3 s). `cp`, the
+  // targets' baseline, is taken after a pause, into the latter, so that it is always that
+  // price, not whichever the steps before it left; the two other copies show the reused
+  // pages' price and the disk's own, for a copy that writes past the page cache as
+  // p2p-download does (O_DIRECT).
   await settleDeletes()
   const cp = await timed('cp', [file, copy])
   rmSync(copy, { force: true })
@@ -123,7 +124,11 @@ async function measureLimits(file) {
     stdout: 'pipe',
   })
   return {
-    ...{ cp, cpReused, openssl, tcp, chunkFiles },
+    cp,
+    cpReused,
+    openssl,
+    tcp,
+    chunkFiles,
     ...(directCopy ? { directCopy } : {}),
     cipher: { seconds: JSON.parse(floor.stdout), rss: floor.rss },
   }

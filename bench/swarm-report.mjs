@@ -1,11 +1,11 @@
 // The swarm section of the results: one row per N and tool, and the plot of
-// time-to-last-finish against N (docs/benchmarks-swarm.svg).
+// time-to-last-finish against N (docs/benchmarks-swarm.svg, or beside the results: results.mjs).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { dirname } from 'node:path'
+import { dirname, relative } from 'node:path'
 import { median } from './lib.mjs'
 import { lineChart } from './plot.mjs'
-import { machine, mb, mib, PLOT, saveSection } from './results.mjs'
+import { DIR, machine, mb, mib, PLOT, saveSection } from './results.mjs'
 
 const LABELS = {
   p2pshare: 'p2pshare',
@@ -152,7 +152,7 @@ export function swarmReport({ size, rate, delay, delayApplied, linkBps, counts, 
       references: [{ name: 'one file over one link', y: floor }],
     }),
   )
-  const markdown = `${lines.join('\n')}\n\n![time until the last downloader finished, against N](../../docs/benchmarks-swarm.svg)`
+  const markdown = `${lines.join('\n')}\n\n![time until the last downloader finished, against N](${relative(DIR, PLOT)})`
   saveSection('swarm', { size, rate, delay, delayApplied, linkBps, counts, rounds: all, skipped, by }, markdown)
   return lines.join('\n')
 }

@@ -16,7 +16,7 @@ import { ROOT } from '../helpers/cli.js'
  * its results. nginx and aria2c run too where they are installed.
  */
 // The machine's limits the bench measures against: base tools, not the anchors bench/setup.sh installs.
-const missing = ['openssl', 'split', 'dd'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+const missing = ['openssl', 'split'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
 
 describe('the loopback benchmark (smoke run, 4 MiB)', () => {
   const skip = missing.length > 0 ? `needs ${missing.join(', ')}` : false

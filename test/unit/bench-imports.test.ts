@@ -14,7 +14,9 @@ import { ROOT } from '../helpers/cli.js'
  * name it takes is exported there.
  */
 
-const IMPORT = /(?:const|import)\s*\{([^}]*)\}\s*(?:=\s*await\s+import\(|from\s+)'((?:\.\.\/)+dist\/[^']+)'/g
+const IMPORT = /(?:const|import)\s*\{([^}]*)\}\s*(?:=\s*await\s+import\(\s*|from\s+)'((?:\.\.\/)+dist\/[^']+)'/g
+/** Every mention of the build: each must be one of the imports above, or the check would pass over it. */
+const MENTION = /'(?:\.\.\/)+dist\/[^']+'/g
 
 function scripts(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -23,7 +25,11 @@ function scripts(dir: string): string[] {
 }
 
 function importsOf(script: string): Array<{ names: string[]; path: string }> {
-  return [...readFileSync(script, 'utf8').matchAll(IMPORT)].map(([, names, path]) => ({
+  const text = readFileSync(script, 'utf8')
+  const imports = [...text.matchAll(IMPORT)]
+  const mentions = text.match(MENTION)?.length ?? 0
+  assert.equal(imports.length, mentions, `${relative(ROOT, script)}: a mention of the build this check cannot read`)
+  return imports.map(([, names, path]) => ({
     names: names!
       .split(',')
       .map((n) => n.trim().split(/\s+as\s+|\s*:\s*/)[0]!)
@@ -40,7 +46,15 @@ describe('the benchmarks and scripts against the build', () => {
 
   it('finds the imports it checks (the pattern still matches the scripts)', () => {
     const names = all.flatMap((s) => s.imports.flatMap((i) => i.names))
-    for (const expected of ['PeerClient', 'ChunkStore', 'SecureSocket', 'RecordSealer', 'Topology', 'parseShareLink'])
+    for (const expected of [
+      'PeerClient',
+      'ChunkStore',
+      'SecureSocket',
+      'RecordSealer',
+      'Topology',
+      'twoSites',
+      'parseShareLink',
+    ])
       assert.ok(names.includes(expected), `no script imports ${expected}`)
   })
 
