@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ROOT } from '../helpers/cli.js'
+import { runBenchScript } from '../helpers/bench.js'
 import { netnsAvailable } from './harness.js'
 
 /**
@@ -18,29 +15,9 @@ import { netnsAvailable } from './harness.js'
  */
 describe('the swarm benchmark (smoke run, 8 MiB, N = 1 and 2)', { skip: netnsAvailable() }, () => {
   it('runs every round to its report, plot included, into a directory of its own', { timeout: 300_000 }, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'p2p-bench-swarm-smoke-'))
-    t.after(() => rmSync(dir, { recursive: true, force: true }))
-    const results = join(dir, 'results')
-    const child = spawn(
-      process.execPath,
-      [
-        join(ROOT, 'bench', 'swarm.mjs'),
-        ...['--size', '8MiB', '--hosts', '1,2', '--tools', 'p2pshare,p2pshare-seed,bittorrent,http'],
-        ...['--dir', join(dir, 'work')],
-      ],
-      { env: { ...process.env, P2P_BENCH_RESULTS: results }, stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    let output = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d))
-    // SIGTERM: the bench stops every process it started and deletes its namespaces before it exits.
-    const timer = setTimeout(() => child.kill('SIGTERM'), 240_000)
-    const [code] = (await once(child, 'close')) as [number | null]
-    clearTimeout(timer)
-    assert.equal(code, 0, output.slice(-2000))
-    const latest = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8')) as {
+    const { results, latest } = await runBenchScript<{
       swarm: { rounds: Array<{ n: number; method: string; seconds: number[] }> }
-    }
+    }>(t, 'swarm.mjs', ['--size', '8MiB', '--hosts', '1,2', '--tools', 'p2pshare,p2pshare-seed,bittorrent,http'])
     for (const method of ['p2pshare', 'p2pshare-seed'])
       for (const n of [1, 2]) {
         const round = latest.swarm.rounds.find((r) => r.n === n && r.method === method)
