@@ -11,6 +11,11 @@ export const MAX_HELD_WHILE_PAUSED = 256 * 1024
  */
 export const HELD_PIECE_COST = 1024
 
+/** What `bytes` in `pieces` pieces are charged against a bound on what a session holds (HELD_PIECE_COST). */
+export function heldCost(bytes: number, pieces: number): number {
+  return bytes + pieces * HELD_PIECE_COST
+}
+
 /**
  * What a DHT session keeps of a peer's data while its reader has paused it. On TCP a pause is the kernel's window
  * closing: the sender stops. The engine's UDX stream has no receive window (it acknowledges whatever comes,
@@ -35,7 +40,7 @@ export class PausedIntake {
   hold(data: Buffer): boolean {
     this.held.push(Buffer.from(data))
     this.bytes += data.byteLength
-    return this.bytes + this.held.length * HELD_PIECE_COST <= MAX_HELD_WHILE_PAUSED
+    return heldCost(this.bytes, this.held.length) <= MAX_HELD_WHILE_PAUSED
   }
 
   /** Hands what was held to `deliver`, in order, until the reader pauses again. */

@@ -5,7 +5,7 @@ import { formatPeerId } from '../trust/peer-id.js'
 import { swarmProof } from '../trust/swarm-secret.js'
 import { MAX_DHT_WRITE_BYTES } from './bounded-stream.js'
 import { DHT_HELLO, type Greeting, greetingBytes, greetingRefused, mutedServer } from './greeting.js'
-import { HELD_PIECE_COST, MAX_HELD_WHILE_PAUSED, PausedIntake } from './paused-intake.js'
+import { HELD_PIECE_COST, heldCost, MAX_HELD_WHILE_PAUSED, PausedIntake } from './paused-intake.js'
 
 /**
  * Our frames over a connection made through the DHT (docs/protocol.md §6.4).
@@ -254,7 +254,7 @@ export class DhtSession extends EventEmitter {
     this.proofBytes.push(Buffer.from(data))
     this.proofLength += data.byteLength
     if (this.phase === 'opening') {
-      if (this.proofLength + this.proofBytes.length * HELD_PIECE_COST > 64 * 1024)
+      if (heldCost(this.proofLength, this.proofBytes.length) > 64 * 1024)
         this.fail(new P2PError('E_AUTH', `${this.label} sent data before its session`))
       return
     }
