@@ -38,9 +38,14 @@
 //   port, peers: [address, …], seeder (its address), me (peer: its index),
 //   hashes (peer: a JSON file of hex digests), done (peer: a file that gets
 //   Date.now() once all chunks are written), sealed (optional: records),
-//   whole (optional: the whole file's SHA-256, hex, to check)}
+//   whole (optional: the whole file's SHA-256, hex, to check), direct
+//   (optional, peer: chunks written past the page cache and the file
+//   synced once all are written, as p2p-download writes), exit (optional:
+//   a peer exits once done, a seeder once its connection closes, printing
+//   its CPU-seconds as a JSON line; for the loopback bench)}
+// The seeder prints one JSON line once it listens.
 import { createHash } from 'node:crypto'
-import { readSync } from 'node:fs'
+import { constants, readSync } from 'node:fs'
 import { open, readFile, rename, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import sodium from 'sodium-native'
@@ -62,9 +67,14 @@ const word = (value) => {
   return b
 }
 
-/** Chunk buffers for reuse, so that no chunk costs fresh pages (p2pshare pools its buffers too). */
+/**
+ * Chunk buffers for reuse, so that no chunk costs fresh pages (p2pshare pools its buffers too); page-aligned
+ * (a WebAssembly memory starts on a page) when they are written direct, as O_DIRECT wants.
+ */
 const free = []
-const take = (length) => (free.pop() ?? Buffer.allocUnsafeSlow(chunk)).subarray(0, length)
+const aligned = () =>
+  Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(chunk / 65536), maximum: Math.ceil(chunk / 65536) }).buffer)
+const take = (length) => (free.pop() ?? (config.direct ? aligned() : Buffer.allocUnsafeSlow(chunk))).subarray(0, length)
 /** A buffer used by `users` writes, back in the pool once the last is done. */
 function sharedBy(users, body) {
   let left = users
@@ -140,6 +150,12 @@ async function seed() {
   const file = await open(config.file, 'r')
   const server = net.createServer({ noDelay: true }, async (socket) => {
     socket.on('error', (err) => fail(`seeder's connection: ${err.message}`))
+    if (config.exit)
+      socket.on('close', () => {
+        const { user, system } = process.cpuUsage()
+        console.log(JSON.stringify({ cpu: (user + system) / 1e6 }))
+        process.exit(0)
+      })
     const me = await whoConnected(socket)
     if (sealed) startSealing(socket)
     for (let index = me; index < count; index += peers.length) {
@@ -149,7 +165,17 @@ async function seed() {
     }
     socket.end()
   })
-  server.listen(port, config.seeder)
+  server.listen(port, config.seeder, () => console.log(JSON.stringify({ listening: port })))
+}
+
+/** `path` opened O_DIRECT for writing, or undefined where the filesystem refuses it (tmpfs): then writes go buffered. */
+async function openDirect(path) {
+  try {
+    return await open(path, constants.O_WRONLY | constants.O_DIRECT)
+  } catch (err) {
+    if (err.code === 'EINVAL') return undefined
+    throw err
+  }
 }
 
 /**
@@ -297,6 +323,7 @@ function wholeFileHash(fd) {
 async function peer() {
   const hashes = JSON.parse(await readFile(config.hashes, 'utf8'))
   const out = await open(config.file, config.whole ? 'w+' : 'w')
+  const direct = config.direct ? await openDirect(config.file) : undefined
   const whole = config.whole ? wholeFileHash(out.fd) : undefined
   const others = peers.length - 1
   const receivers = []
@@ -307,14 +334,17 @@ async function peer() {
     const digest = createHash('sha256').update(body).digest('hex')
     if (digest !== hashes[index]) fail(`chunk ${index}: SHA-256 mismatch`)
     const release = sharedBy(1 + (passOn ? receivers.length : 0), body)
-    out.write(body, 0, body.length, index * chunk).then(async () => {
+    const target = direct && body.length % 4096 === 0 ? direct : out // a short last chunk goes buffered
+    target.write(body, 0, body.length, index * chunk).then(async () => {
       whole?.add(index, body)
       release()
       if (++written !== count) return
       if (whole && whole.digest() !== config.whole) fail('the whole file: SHA-256 mismatch')
+      if (config.direct) await out.sync()
       // Renamed into place: the bench reads the time as soon as the name exists.
       await writeFile(`${config.done}.tmp`, String(Date.now()))
       await rename(`${config.done}.tmp`, config.done)
+      if (config.exit) process.exit(0)
     }, fail)
     if (!passOn) return
     // The seeder's connection pauses until every other downloader's socket takes more.

@@ -25,7 +25,7 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 export const BIN = (name) => join(ROOT, 'bin', name)
 export const BROADCAST = '127.255.255.255'
 
-/** Run a command to completion; returns wall seconds, peak RSS (bytes) from GNU time, and stdout when piped. */
+/** Run a command to completion; returns wall seconds, peak RSS (bytes) and CPU-seconds (all, user) from GNU time, and stdout when piped. */
 export async function timed(cmd, args, options = {}) {
   const useTime = existsSync('/usr/bin/time')
   const argv = useTime ? ['-f', '%M %U %S', cmd, ...args] : args
@@ -64,7 +64,7 @@ export async function timed(cmd, args, options = {}) {
       `${cmd} ${args.join(' ')} exited ${code}: ${`${stderr}\n${stdout}`.trim().split('\n').slice(-3).join(' | ')}`,
     )
   const [rssKb, user, system] = useTime ? stderr.trim().split('\n').pop().split(' ').map(Number) : [NaN, NaN, NaN]
-  return { seconds, rss: rssKb * 1024, cpu: user + system, stdout }
+  return { seconds, rss: rssKb * 1024, cpu: user + system, user, stdout }
 }
 
 /** Every child the bench started and that still runs. */

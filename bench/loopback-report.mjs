@@ -3,6 +3,7 @@
 // the lines that put p2p-split and p2p-download beside their floors.
 import { availableParallelism } from 'node:os'
 import { median } from './lib.mjs'
+import { floorLines } from './loopback-floor.mjs'
 import { MB, machine, mb, mib, saveSection } from './results.mjs'
 
 const ROWS = [
@@ -17,6 +18,7 @@ const ROWS = [
   ['  the same pull, process wall (start-up and store scan included)', 'pullWall'],
   ['curl ← nginx, HTTP with sendfile, verifies nothing (wall)', 'curl'],
   ['p2p-download, 1 seeder (wall)', 'download1'],
+  ['  Node floor, 1 seeder: bench/floor-peer.mjs, sealed, both checks, writes past the page cache (wall)', 'floor1'],
   ['p2p-download, 2 seeders (wall)', 'download2'],
   ['p2p-download, 2 seeders, by --id (wall)', 'download2id'],
   ['p2p-download, 2 seeders, by --id, --transport plain (wall)', 'download2plain'],
@@ -24,7 +26,7 @@ const ROWS = [
   ['aria2c BitTorrent, 2 aria2c seeders (wall)', 'aria2'],
 ]
 
-export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped, encryption }) {
+export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, skipped, encryption, floorWork }) {
   const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
   const r = Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, median(v)]))
   const has = (k) => samples[k]?.length > 0
@@ -48,6 +50,7 @@ export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, 
           `p2p-download from 1 seeder ÷ each copy: ${(m.download1 / m.cp).toFixed(2)} × cp into pages freed long ago (the target's), ${(m.download1 / m.cpReused).toFixed(2)} × cp into pages just freed${has('directCopy') ? `, ${(m.download1 / m.directCopy).toFixed(2)} × dd oflag=direct` : ' (dd oflag=direct: not measured, the filesystem refused O_DIRECT)'}.`,
         ]
       : []),
+    ...(has('floor1') ? floorLines(m, floorWork) : []),
     ...(has('download2plain') ? encryptionLines(m, r, encryption) : []),
     ...(has('aria1')
       ? [
@@ -76,7 +79,7 @@ export function loopbackReport({ size, runs, samples, rss, memory, smallChunks, 
   const markdown = lines.join('\n')
   saveSection(
     'loopback',
-    { size, runs, samples, rss, medians: m, medianRss: r, memory, smallChunks, skipped, encryption },
+    { size, runs, samples, rss, medians: m, medianRss: r, memory, smallChunks, skipped, encryption, floorWork },
     markdown,
   )
   return markdown

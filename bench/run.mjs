@@ -3,8 +3,9 @@
 // Throughput and memory of every command against this machine's own limits
 // (cp, openssl dgst -sha256, raw TCP between two Node processes, coreutils
 // split) and against the tools users would pick instead (curl ← nginx,
-// aria2c BitTorrent), all measured in the same run on the same file.
-// Loopback only (broadcast 127.255.255.255, 127.0.0.1, free ports); kills
+// aria2c BitTorrent), all measured in the same run on the same file, and
+// one seeder's two floors (bench/loopback-floor.mjs).
+// Loopback only (broadcast 127.255.255.255, 127.0.0.1 and .2, free ports); kills
 // only the processes it started. `--swarm` runs bench/swarm.mjs afterwards
 // with every `--swarm-<option>` passed on as `--<option>`. The folder case (bench/folder.mjs: 10,000 files
 // of 1-64 KiB against one file of the same size) runs unless `--no-folder`.
@@ -36,6 +37,7 @@ import {
   storeFlags,
   timed,
 } from './lib.mjs'
+import { loopbackFloor } from './loopback-floor.mjs'
 import { loopbackReport } from './loopback-report.mjs'
 import { saveSection } from './results.mjs'
 
@@ -116,9 +118,11 @@ async function measureLimits(file) {
   const chunkFiles = await timed('split', ['-b', '1048576', '-a', '6', file, join(pieces, 'c')])
   rmSync(pieces, { recursive: true, force: true })
   const sender = daemon(node, [join(ROOT, 'bench', 'tcp-copy.mjs'), 'send', file])
+  const sent = once(sender.child, 'close')
   const { port } = await sender.firstLine()
-  const tcp = await timed(node, [join(ROOT, 'bench', 'tcp-copy.mjs'), 'recv', String(port)])
-  await sender.stop()
+  const received = await timed(node, [join(ROOT, 'bench', 'tcp-copy.mjs'), 'recv', String(port)])
+  await sent // it prints its CPU-seconds as the connection closes
+  const tcp = { ...received, cpu: received.cpu + (sender.lastLine()?.cpu ?? Number.NaN) } // both ends
   // The cipher alone, sealing and opening the file's size with the transport's record code: the floor below.
   const floor = await timed(node, [join(ROOT, 'bench', 'transport', 'cipher-floor.mjs'), String(size)], {
     stdout: 'pipe',
@@ -231,6 +235,7 @@ async function main() {
     'pullWall',
     'curl',
     'download1',
+    'floor1',
     'download2',
     'download2id',
     'download2plain',
@@ -243,6 +248,8 @@ async function main() {
   const firstByte = { name: [], encrypted: [], plain: [] }
   const cpu = { encrypted: [], plain: [] } // the downloader's and the seeders' CPU-seconds
   const cipher = []
+  const floorWork = { cipher, openssl: [], tcp: [], floor: [] } // CPU-seconds of each run's parts (loopback-floor.mjs)
+  const nodeFloor = await loopbackFloor(work, file, size, expected)
   const add = (key, r) => {
     samples[key].push(r.seconds)
     rss[key].push(r.rss)
@@ -252,6 +259,8 @@ async function main() {
     const { cipher: c, ...limits } = await measureLimits(file)
     for (const [key, r] of Object.entries(limits)) add(key, r)
     cipher.push(c.seconds.sealCpu + c.seconds.openCpu)
+    floorWork.openssl.push(limits.openssl.user)
+    floorWork.tcp.push(limits.tcp.cpu)
     progress(`run ${run}/${runs}: p2p-split`)
     const splitDir = freshDir(work, 'split-only')
     await settleDeletes()
@@ -278,6 +287,10 @@ async function main() {
     add('pullWall', pull)
     add('download1', await downloadOnce(name, swarm.udpPort, expected))
     rss.serve.push(await swarm.stop())
+    progress(`run ${run}/${runs}: the Node floor, one seeder`)
+    const floor = await nodeFloor.once()
+    add('floor1', floor)
+    floorWork.floor.push(floor.cpu)
     progress(`run ${run}/${runs}: two seeders`)
     swarm = await startSeeders(file, 2)
     const byName = await downloadOnce(name, swarm.udpPort, expected)
@@ -337,7 +350,7 @@ async function main() {
   progress('done\n')
   console.log(
     loopbackReport({
-      ...{ size, runs, samples, rss, memory, smallChunks, skipped },
+      ...{ size, runs, samples, rss, memory, smallChunks, skipped, floorWork },
       encryption: { firstByte, cpu, cipher },
     }),
   )

@@ -29,10 +29,23 @@ describe('the loopback benchmark (smoke run, 4 MiB)', () => {
       '',
       '--no-folder',
     ])
-    for (const key of ['cp', 'cpReused', 'openssl', 'tcp', 'split', 'pull', 'download1', 'download2', 'download2plain'])
-      assert.ok(latest.loopback.medians[key]! > 0, `no figure for ${key}`)
+    const keys = [
+      'cp',
+      'cpReused',
+      'openssl',
+      'tcp',
+      'split',
+      'pull',
+      'download1',
+      'floor1',
+      'download2',
+      'download2plain',
+    ]
+    for (const key of keys) assert.ok(latest.loopback.medians[key]! > 0, `no figure for ${key}`)
     const markdown = readFileSync(join(results, 'latest.md'), 'utf8')
     assert.match(markdown, /p2p-download from 1 seeder ÷ each copy/)
+    assert.match(markdown, /What a download from 1 seeder cannot skip, measured in this run: .* ≥ \d+\.\d+ s on/)
+    assert.match(markdown, /The thinnest Node pair doing that work .*: \d+\.\d+ s at \d+\.\d+ CPU-s/)
     assert.match(markdown, /Encrypted \(the default\) ÷ --transport plain/)
   })
 })
