@@ -165,7 +165,8 @@ async function seed() {
     }
     socket.end()
   })
-  server.listen(port, config.seeder, () => console.log(JSON.stringify({ listening: port })))
+  // Port 0 (the loopback bench): the system's choice, which the line gives the downloader.
+  server.listen(port, config.seeder, () => console.log(JSON.stringify({ listening: server.address().port })))
 }
 
 /** `path` opened O_DIRECT for writing, or undefined where the filesystem refuses it (tmpfs): then writes go buffered. */
@@ -295,26 +296,40 @@ function sealedReader(onChunk, socketOf) {
   }
 }
 
-/** The whole file's SHA-256 in chunk order over chunks written in any order (`fd`: the file, open for reading). */
+/**
+ * The whole file's SHA-256 in chunk order over chunks that arrive and are written in any order (`fd`: the file,
+ * open for reading): a chunk is hashed from its buffer when it arrives in its turn (always, from one seeder), and
+ * one that came early is read back from the file in its turn, once it is written.
+ */
 function wholeFileHash(fd) {
   const hash = createHash('sha256')
   const ahead = new Set()
+  const written = new Set()
   const back = Buffer.allocUnsafe(chunk)
   let next = 0
+  const catchUp = () => {
+    while (ahead.has(next) && written.has(next)) {
+      ahead.delete(next)
+      written.delete(next)
+      const length = lengthOf(next)
+      if (readSync(fd, back, 0, length, next * chunk) !== length) fail(`chunk ${next}: short read back`)
+      hash.update(back.subarray(0, length))
+      next++
+    }
+  }
   return {
-    /** Chunk `index` is written; `body` is its bytes, valid during the call. */
-    add(index, body) {
-      if (index !== next) ahead.add(index)
-      else {
-        hash.update(body)
-        next++
-      }
-      while (ahead.delete(next)) {
-        const length = lengthOf(next)
-        if (readSync(fd, back, 0, length, next * chunk) !== length) fail(`chunk ${next}: short read back`)
-        hash.update(back.subarray(0, length))
-        next++
-      }
+    /** Chunk `index` arrived, checked; `body` is its bytes, valid during the call. */
+    arrived(index, body) {
+      if (index !== next) return ahead.add(index)
+      hash.update(body)
+      next++
+      catchUp()
+    },
+    /** Chunk `index` is in the file. */
+    written(index) {
+      if (!ahead.has(index)) return
+      written.add(index)
+      catchUp()
     },
     digest: () => hash.digest('hex'),
   }
@@ -324,19 +339,29 @@ async function peer() {
   const hashes = JSON.parse(await readFile(config.hashes, 'utf8'))
   const out = await open(config.file, config.whole ? 'w+' : 'w')
   const direct = config.direct ? await openDirect(config.file) : undefined
+  const write = (body, at) => {
+    const buffered = () => out.write(body, 0, body.length, at)
+    if (!direct || body.length % 4096 !== 0 || at % 4096 !== 0) return buffered() // a short last chunk
+    return direct.write(body, 0, body.length, at).catch((err) => {
+      if (err.code !== 'EINVAL') throw err
+      return buffered() // refused at the write (as direct-io.ts falls back)
+    })
+  }
   const whole = config.whole ? wholeFileHash(out.fd) : undefined
   const others = peers.length - 1
   const receivers = []
   let written = 0
+  let received = 0
   let passing = Promise.resolve()
   /** A checked chunk: written, and passed on to every other downloader when the seeder sent it. */
   function onChunk(index, body, passOn, source) {
     const digest = createHash('sha256').update(body).digest('hex')
     if (digest !== hashes[index]) fail(`chunk ${index}: SHA-256 mismatch`)
+    received++
+    whole?.arrived(index, body)
     const release = sharedBy(1 + (passOn ? receivers.length : 0), body)
-    const target = direct && body.length % 4096 === 0 ? direct : out // a short last chunk goes buffered
-    target.write(body, 0, body.length, index * chunk).then(async () => {
-      whole?.add(index, body)
+    write(body, index * chunk).then(async () => {
+      whole?.written(index)
       release()
       if (++written !== count) return
       if (whole && whole.digest() !== config.whole) fail('the whole file: SHA-256 mismatch')
@@ -368,7 +393,12 @@ async function peer() {
   await new Promise((resolve) => server.listen(port, peers[config.me], resolve))
   await Promise.all(peers.filter((_, j) => j !== config.me).map((a) => receiveFrom(a, onChunk)))
   await everyone
-  await receiveFrom(config.seeder, onChunk)
+  const fromSeeder = await receiveFrom(config.seeder, onChunk)
+  // Alone with the seeder (the loopback bench), nothing else would end this process if it left early.
+  if (config.exit)
+    fromSeeder.on('close', () => {
+      if (received < count) fail(`the seeder's connection closed after ${received} of ${count} chunks`)
+    })
 }
 
 if (config.role === 'seeder') await seed()

@@ -120,9 +120,13 @@ async function measureLimits(file) {
   const sender = daemon(node, [join(ROOT, 'bench', 'tcp-copy.mjs'), 'send', file])
   const sent = once(sender.child, 'close')
   const { port } = await sender.firstLine()
-  const received = await timed(node, [join(ROOT, 'bench', 'tcp-copy.mjs'), 'recv', String(port)])
+  const received = await timed(node, [join(ROOT, 'bench', 'tcp-copy.mjs'), 'recv', String(port)], { stdout: 'pipe' })
   await sent // it prints its CPU-seconds as the connection closes
-  const tcp = { ...received, cpu: received.cpu + (sender.lastLine()?.cpu ?? Number.NaN) } // both ends
+  const got = JSON.parse(received.stdout)
+  if (got.bytes !== size) throw new Error(`raw TCP: ${got.bytes} bytes received of ${size}`)
+  const tcpCpu = got.cpu + sender.lastLine().cpu // both ends, connection start to end (no start-up)
+  if (!Number.isFinite(tcpCpu)) throw new Error('raw TCP: a process did not report its CPU')
+  const tcp = { ...received, cpu: tcpCpu }
   // The cipher alone, sealing and opening the file's size with the transport's record code: the floor below.
   const floor = await timed(node, [join(ROOT, 'bench', 'transport', 'cipher-floor.mjs'), String(size)], {
     stdout: 'pipe',
@@ -248,7 +252,7 @@ async function main() {
   const firstByte = { name: [], encrypted: [], plain: [] }
   const cpu = { encrypted: [], plain: [] } // the downloader's and the seeders' CPU-seconds
   const cipher = []
-  const floorWork = { cipher, openssl: [], tcp: [], floor: [] } // CPU-seconds of each run's parts (loopback-floor.mjs)
+  const floorWork = { cipher, openssl: [], tcp: [], required: [], floor: [] } // CPU-seconds a run (loopback-floor.mjs)
   const nodeFloor = await loopbackFloor(work, file, size, expected)
   const add = (key, r) => {
     samples[key].push(r.seconds)
@@ -261,6 +265,7 @@ async function main() {
     cipher.push(c.seconds.sealCpu + c.seconds.openCpu)
     floorWork.openssl.push(limits.openssl.user)
     floorWork.tcp.push(limits.tcp.cpu)
+    floorWork.required.push(cipher.at(-1) + 2 * limits.openssl.user + limits.tcp.cpu)
     progress(`run ${run}/${runs}: p2p-split`)
     const splitDir = freshDir(work, 'split-only')
     await settleDeletes()

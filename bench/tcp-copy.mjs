@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The runtime's best case for moving a file over loopback TCP: plain socket
 // piping between two Node processes, no protocol, no hashing.
-//   node bench/tcp-copy.mjs send FILE   → prints {"port":N}, serves one connection
-//   node bench/tcp-copy.mjs recv PORT   → reads everything, discards it, exits
+//   node bench/tcp-copy.mjs send FILE   → prints {"port":N}, serves one connection, then prints {"cpu":S}
+//   node bench/tcp-copy.mjs recv PORT   → reads everything, discards it, prints {"bytes":N,"cpu":S}, exits
+// S: the CPU-seconds the process spent from the connection's start to its end, its start-up left out.
 import { open } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 
@@ -11,8 +12,9 @@ if (mode === 'send') {
   // Reads into two reused buffers, one filling while the socket sends the other (fresh buffers per read cost
   // page faults on this VM, which a limit should not pay); prints its CPU-seconds once the connection closes.
   const server = createServer(async (socket) => {
+    const start = process.cpuUsage()
     socket.on('close', () => {
-      const { user, system } = process.cpuUsage()
+      const { user, system } = process.cpuUsage(start)
       console.log(JSON.stringify({ cpu: (user + system) / 1e6 }))
       server.close()
     })
@@ -33,6 +35,7 @@ if (mode === 'send') {
 } else if (mode === 'recv') {
   // Reads into one reused buffer (as PeerClient does): fresh buffers per read cost page faults on this VM.
   let bytes = 0
+  let start
   const socket = connect({
     port: Number(arg),
     host: '127.0.0.1',
@@ -44,8 +47,12 @@ if (mode === 'send') {
       },
     },
   })
+  socket.on('connect', () => {
+    start = process.cpuUsage()
+  })
   socket.on('end', () => {
-    process.stderr.write(`${bytes}\n`)
+    const { user, system } = process.cpuUsage(start)
+    console.log(JSON.stringify({ bytes, cpu: (user + system) / 1e6 }))
   })
 } else {
   console.error('usage: tcp-copy.mjs send FILE | recv PORT')
