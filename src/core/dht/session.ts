@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events'
 import type { DhtSocket } from 'hyperdht'
 import { hasCode, P2PError } from '../errors.js'
-import { formatPeerId } from '../trust/peer-id.js'
 import { swarmProof } from '../trust/swarm-secret.js'
 import { MAX_DHT_WRITE_BYTES } from './bounded-stream.js'
 import { DHT_HELLO, type Greeting, greetingBytes, greetingRefused, mutedServer } from './greeting.js'
 import { HELD_PIECE_COST, heldCost, MAX_HELD_WHILE_PAUSED, PausedIntake } from './paused-intake.js'
+import { acceptedRemoteKey, type RemoteKeyRules, streamFailure } from './session-checks.js'
 
 /**
  * Our frames over a connection made through the DHT (docs/protocol.md §6.4).
@@ -30,11 +30,9 @@ import { HELD_PIECE_COST, heldCost, MAX_HELD_WHILE_PAUSED, PausedIntake } from '
 
 export type DhtPath = 'direct' | 'holepunched' | 'relayed'
 
-export interface DhtSessionOptions {
+export interface DhtSessionOptions extends RemoteKeyRules {
   initiator: boolean
   handshakeTimeoutMs: number
-  expectedRemoteKey?: Buffer | undefined
-  allow?: ((remoteKey: Buffer) => boolean) | undefined
   proofKey?: Buffer | undefined
   /** How the connection was made, once open (the dialler knows: see dht-dial in download/). */
   path?: () => DhtPath
@@ -86,15 +84,7 @@ export class DhtSession extends EventEmitter {
         ),
       options.handshakeTimeoutMs,
     )
-    stream.on('error', (err: Error & { code?: unknown }) =>
-      this.fail(
-        hasCode(err, 'E_TOO_LARGE') // bounded-stream.ts: a message longer than any of ours
-          ? new P2PError('E_TOO_LARGE', `${this.label} sent ${err.message} through the DHT`, err.details)
-          : new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`, {
-              ...(typeof err.code === 'string' ? { dhtCode: err.code } : {}),
-            }),
-      ),
-    )
+    stream.on('error', (err: Error & { code?: unknown }) => this.fail(streamFailure(err, this.label)))
     stream.on('close', () => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} closed`)))
     // The other side ended its half: end ours too, as a TCP socket does, or the stream stays half open (and its
     // session held) until an idle timeout: a stranger ending connections by the thousand would hold them all.
@@ -193,15 +183,8 @@ export class DhtSession extends EventEmitter {
     if (this.phase !== 'opening') return
     try {
       const key = this.stream.remotePublicKey
-      if (!key) throw new P2PError('E_AUTH', `${this.label} gave no key`)
-      this.remotePublicKey = key
-      const expected = this.options.expectedRemoteKey
-      if (expected && !expected.equals(key))
-        throw new P2PError('E_AUTH', `${this.label} holds another key than the one dialled`, { keyMismatch: true })
-      if (this.options.allow && !this.options.allow(key))
-        throw new P2PError('E_AUTH', `${this.label} (${formatPeerId(key)}) is not on the allow-list`, {
-          notAllowed: true,
-        })
+      if (key) this.remotePublicKey = key // known even when refused (the caller's log names it)
+      acceptedRemoteKey(key, this.options, this.label)
       this.openedAt = performance.now()
       const opened = this.options.openedTimeoutMs
       if (opened !== undefined) {
