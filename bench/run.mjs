@@ -124,7 +124,7 @@ async function measureLimits(file) {
   await sent // it prints its CPU-seconds as the connection closes
   const got = JSON.parse(received.stdout)
   if (got.bytes !== size) throw new Error(`raw TCP: ${got.bytes} bytes received of ${size}`)
-  const tcpCpu = got.cpu + sender.lastLine().cpu // both ends, connection start to end (no start-up)
+  const tcpCpu = got.cpu + sender.lastLine()?.cpu // both ends, connection start to end (no start-up)
   if (!Number.isFinite(tcpCpu)) throw new Error('raw TCP: a process did not report its CPU')
   const tcp = { ...received, cpu: tcpCpu }
   // The cipher alone, sealing and opening the file's size with the transport's record code: the floor below.
