@@ -20,7 +20,7 @@ export function acceptedRemoteKey(key: Buffer | null | undefined, rules: RemoteK
 }
 
 /** The engine stream's error as ours: E_TOO_LARGE for a message longer than any of ours (bounded-stream.ts), else E_CLOSED. */
-export function streamFailure(err: Error & { code?: unknown; details?: unknown }, label: string): P2PError {
+export function streamFailure(err: Error & { code?: unknown }, label: string): P2PError {
   if (hasCode(err, 'E_TOO_LARGE'))
     return new P2PError('E_TOO_LARGE', `${label} sent ${err.message} through the DHT`, err.details)
   return new P2PError('E_CLOSED', `connection to ${label} failed: ${err.message}`, {
