@@ -352,6 +352,15 @@ async function peer() {
   const receivers = []
   let written = 0
   let received = 0
+  /** Every chunk is in the file: checked whole, synced, and the time written for the bench. */
+  const finish = async () => {
+    if (whole && whole.digest() !== config.whole) fail('the whole file: SHA-256 mismatch')
+    if (config.direct) await out.sync()
+    // Renamed into place: the bench reads the time as soon as the name exists.
+    await writeFile(`${config.done}.tmp`, String(Date.now()))
+    await rename(`${config.done}.tmp`, config.done)
+    if (config.exit) process.exit(0)
+  }
   let passing = Promise.resolve()
   /** A checked chunk: written, and passed on to every other downloader when the seeder sent it. */
   function onChunk(index, body, passOn, source) {
@@ -360,16 +369,10 @@ async function peer() {
     received++
     whole?.arrived(index, body)
     const release = sharedBy(1 + (passOn ? receivers.length : 0), body)
-    write(body, index * chunk).then(async () => {
+    write(body, index * chunk).then(() => {
       whole?.written(index)
       release()
-      if (++written !== count) return
-      if (whole && whole.digest() !== config.whole) fail('the whole file: SHA-256 mismatch')
-      if (config.direct) await out.sync()
-      // Renamed into place: the bench reads the time as soon as the name exists.
-      await writeFile(`${config.done}.tmp`, String(Date.now()))
-      await rename(`${config.done}.tmp`, config.done)
-      if (config.exit) process.exit(0)
+      if (++written === count) return finish()
     }, fail)
     if (!passOn) return
     // The seeder's connection pauses until every other downloader's socket takes more.
@@ -394,6 +397,7 @@ async function peer() {
   await Promise.all(peers.filter((_, j) => j !== config.me).map((a) => receiveFrom(a, onChunk)))
   await everyone
   const fromSeeder = await receiveFrom(config.seeder, onChunk)
+  if (count === 0) return finish() // an empty file: nothing will come
   // Alone with the seeder (the loopback bench), nothing else would end this process if it left early.
   if (config.exit)
     fromSeeder.on('close', () => {
