@@ -252,7 +252,7 @@ async function main() {
   const firstByte = { name: [], encrypted: [], plain: [] }
   const cpu = { encrypted: [], plain: [] } // the downloader's and the seeders' CPU-seconds
   const cipher = []
-  const floorWork = { cipher, openssl: [], tcp: [], required: [], floor: [] } // CPU-seconds a run (loopback-floor.mjs)
+  const floorWork = { cipher, openssl: [], tcp: [], floor: [] } // CPU-seconds a run (loopback-floor.mjs)
   const nodeFloor = await loopbackFloor(work, file, size, expected)
   const add = (key, r) => {
     samples[key].push(r.seconds)
@@ -265,7 +265,6 @@ async function main() {
     cipher.push(c.seconds.sealCpu + c.seconds.openCpu)
     floorWork.openssl.push(limits.openssl.user)
     floorWork.tcp.push(limits.tcp.cpu)
-    floorWork.required.push(cipher.at(-1) + 2 * limits.openssl.user + limits.tcp.cpu)
     progress(`run ${run}/${runs}: p2p-split`)
     const splitDir = freshDir(work, 'split-only')
     await settleDeletes()
