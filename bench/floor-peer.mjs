@@ -27,6 +27,10 @@
 // from the file when its turn comes. The floor of p2pshare's protocol, not
 // only of its transport.
 //
+// With `direct` (every swarm floor, and the loopback bench's pair) chunks are
+// written past the page cache and a chunk that came early is read back so, as
+// p2p-download writes and reads back (direct-io.ts).
+//
 // Every connection is opened by the side that receives on it, and says
 // first which downloader it is (4 bytes). A frame: 4 bytes (the chunk's
 // index, the top bit set when the receiver is to pass it on), then the
@@ -170,9 +174,9 @@ async function seed() {
 }
 
 /** `path` opened O_DIRECT for writing, or undefined where the filesystem refuses it (tmpfs): then writes go buffered. */
-async function openDirect(path) {
+async function openDirect(path, read) {
   try {
-    return await open(path, constants.O_WRONLY | constants.O_DIRECT)
+    return await open(path, (read ? constants.O_RDWR : constants.O_WRONLY) | constants.O_DIRECT)
   } catch (err) {
     if (err.code === 'EINVAL') return undefined
     throw err
@@ -299,20 +303,30 @@ function sealedReader(onChunk, socketOf) {
 /**
  * The whole file's SHA-256 in chunk order over chunks that arrive and are written in any order (`fd`: the file,
  * open for reading): a chunk is hashed from its buffer when it arrives in its turn (always, from one seeder), and
- * one that came early is read back from the file in its turn, once it is written.
+ * one that came early is read back from the file in its turn, once it is written: past the page cache through
+ * `directFd` when the chunks are written so (as p2p-download reads back what it wrote direct).
  */
-function wholeFileHash(fd) {
+function wholeFileHash(fd, directFd) {
   const hash = createHash('sha256')
   const ahead = new Set()
   const written = new Set()
-  const back = Buffer.allocUnsafe(chunk)
+  const back = directFd === undefined ? Buffer.allocUnsafe(chunk) : aligned()
+  const readBack = (length, at) => {
+    if (directFd === undefined || length % 4096 !== 0 || at % 4096 !== 0) return readSync(fd, back, 0, length, at)
+    try {
+      return readSync(directFd, back, 0, length, at)
+    } catch (err) {
+      if (err.code !== 'EINVAL') throw err
+      return readSync(fd, back, 0, length, at) // refused at the read: buffered, as direct-io.ts falls back
+    }
+  }
   let next = 0
   const catchUp = () => {
     while (ahead.has(next) && written.has(next)) {
       ahead.delete(next)
       written.delete(next)
       const length = lengthOf(next)
-      if (readSync(fd, back, 0, length, next * chunk) !== length) fail(`chunk ${next}: short read back`)
+      if (readBack(length, next * chunk) !== length) fail(`chunk ${next}: short read back`)
       hash.update(back.subarray(0, length))
       next++
     }
@@ -338,7 +352,7 @@ function wholeFileHash(fd) {
 async function peer() {
   const hashes = JSON.parse(await readFile(config.hashes, 'utf8'))
   const out = await open(config.file, config.whole ? 'w+' : 'w')
-  const direct = config.direct ? await openDirect(config.file) : undefined
+  const direct = config.direct ? await openDirect(config.file, Boolean(config.whole)) : undefined
   const write = (body, at) => {
     const buffered = () => out.write(body, 0, body.length, at)
     if (!direct || body.length % 4096 !== 0 || at % 4096 !== 0) return buffered() // a short last chunk
@@ -347,7 +361,7 @@ async function peer() {
       return buffered() // refused at the write (as direct-io.ts falls back)
     })
   }
-  const whole = config.whole ? wholeFileHash(out.fd) : undefined
+  const whole = config.whole ? wholeFileHash(out.fd, direct?.fd) : undefined
   const others = peers.length - 1
   const receivers = []
   let written = 0
