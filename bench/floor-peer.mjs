@@ -28,8 +28,8 @@
 // only of its transport.
 //
 // With `direct` (every swarm floor, and the loopback bench's pair) chunks are
-// written past the page cache and a chunk that came early is read back so, as
-// p2p-download writes and reads back (direct-io.ts).
+// written past the page cache, as p2p-download writes them (direct-io.ts);
+// with `whole` too, a chunk that came early is read back past it as well.
 //
 // Every connection is opened by the side that receives on it, and says
 // first which downloader it is (4 bytes). A frame: 4 bytes (the chunk's
@@ -43,8 +43,9 @@
 //   hashes (peer: a JSON file of hex digests), done (peer: a file that gets
 //   Date.now() once all chunks are written), sealed (optional: records),
 //   whole (optional: the whole file's SHA-256, hex, to check), direct
-//   (optional, peer: chunks written past the page cache and the file
-//   synced once all are written, as p2p-download writes), exit (optional:
+//   (optional, peer: chunks written, and with `whole` read back, past the
+//   page cache, and the file synced once all are written, as p2p-download
+//   does), exit (optional:
 //   a peer exits once done, a seeder once its connection closes, printing
 //   its CPU-seconds as a JSON line; for the loopback bench)}
 // The seeder prints one JSON line once it listens.
@@ -173,10 +174,14 @@ async function seed() {
   server.listen(port, config.seeder, () => console.log(JSON.stringify({ listening: server.address().port })))
 }
 
-/** `path` opened O_DIRECT for writing, or undefined where the filesystem refuses it (tmpfs): then writes go buffered. */
-async function openDirect(path, read) {
+/** What O_DIRECT wants of a range here: a length and an offset in whole blocks (the buffer: `aligned()`). */
+const DIRECT_BLOCK = 4096
+const fitsDirect = (length, at) => length % DIRECT_BLOCK === 0 && at % DIRECT_BLOCK === 0
+
+/** `path` opened O_DIRECT, or undefined where the filesystem refuses it (tmpfs): then writes and reads go buffered. */
+async function openDirect(path) {
   try {
-    return await open(path, (read ? constants.O_RDWR : constants.O_WRONLY) | constants.O_DIRECT)
+    return await open(path, constants.O_RDWR | constants.O_DIRECT)
   } catch (err) {
     if (err.code === 'EINVAL') return undefined
     throw err
@@ -312,7 +317,7 @@ function wholeFileHash(fd, directFd) {
   const written = new Set()
   const back = directFd === undefined ? Buffer.allocUnsafe(chunk) : aligned()
   const readBack = (length, at) => {
-    if (directFd === undefined || length % 4096 !== 0 || at % 4096 !== 0) return readSync(fd, back, 0, length, at)
+    if (directFd === undefined || !fitsDirect(length, at)) return readSync(fd, back, 0, length, at)
     try {
       return readSync(directFd, back, 0, length, at)
     } catch (err) {
@@ -352,10 +357,10 @@ function wholeFileHash(fd, directFd) {
 async function peer() {
   const hashes = JSON.parse(await readFile(config.hashes, 'utf8'))
   const out = await open(config.file, config.whole ? 'w+' : 'w')
-  const direct = config.direct ? await openDirect(config.file, Boolean(config.whole)) : undefined
+  const direct = config.direct ? await openDirect(config.file) : undefined
   const write = (body, at) => {
     const buffered = () => out.write(body, 0, body.length, at)
-    if (!direct || body.length % 4096 !== 0 || at % 4096 !== 0) return buffered() // a short last chunk
+    if (!direct || !fitsDirect(body.length, at)) return buffered() // a short last chunk
     return direct.write(body, 0, body.length, at).catch((err) => {
       if (err.code !== 'EINVAL') throw err
       return buffered() // refused at the write (as direct-io.ts falls back)

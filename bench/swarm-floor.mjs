@@ -1,9 +1,11 @@
-// The swarm bench's Node floor (--tools node-floor, node-floor-sealed, node-floor-checked): the same hosts and links
-// as p2pshare's round, one bench/floor-peer.mjs process per host, moving the
-// file the cheapest way a swarm can (floor-peer.mjs says how). What it costs
-// the machine is what any Node program would pay for these bytes, their
-// SHA-256 checks and their writes (past the page cache, as p2p-download's), so the gap between it and p2pshare's round
-// is p2pshare's own, and the gap between it and aria2c's is Node's.
+// The swarm bench's Node floor (--tools node-floor, node-floor-sealed,
+// node-floor-checked): the same hosts and links as p2pshare's round, one
+// bench/floor-peer.mjs process per host, moving the file the cheapest way a
+// swarm can (floor-peer.mjs says how). What it costs the machine is what any
+// Node program would pay for these bytes, their SHA-256 checks and their
+// writes (past the page cache, as p2p-download's), so the gap between it and
+// p2pshare's round is p2pshare's own, and the gap between it and aria2c's is
+// Node's.
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
@@ -66,7 +68,7 @@ export async function roundNodeFloor(seeder, downloaders, expected, timeoutMs, f
     const { results, machineCpu } = await round.together(downloaders, async (h, wall0) => {
       const done = join(h.dir, 'done')
       const me = addresses.indexOf(h.address)
-      // Written past the page cache and read back so, as p2p-download does: buffered writes into fresh pages cost
+      // Written (and read back) past the page cache, as p2p-download does: buffered writes into fresh pages cost
       // this VM up to ten times more on some days (docs/benchmarks.md), and a floor must not pay what p2pshare does not.
       const checks = { hashes: floor.hashesPath, direct: true, ...(floor.checked ? { whole: expected } : {}) }
       const p = start(h, { role: 'peer', me, file: join(h.dir, 'out'), done, ...checks })

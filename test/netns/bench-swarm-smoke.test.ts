@@ -19,8 +19,12 @@ describe('the swarm benchmark (smoke run, 8 MiB, N = 1 and 2)', { skip: netnsAva
     const { results, latest } = await runBenchScript<{
       swarm: { rounds: Array<{ n: number; method: string; seconds: number[] }> }
     }>(t, 'swarm.mjs', [
-      ...['--size', '8MiB', '--hosts', '1,2'],
-      ...['--tools', 'p2pshare,p2pshare-seed,bittorrent,http,node-floor-checked'],
+      '--size',
+      '8MiB',
+      '--hosts',
+      '1,2',
+      '--tools',
+      'p2pshare,p2pshare-seed,bittorrent,http,node-floor-checked',
     ])
     // The floor too: at N = 2 chunks come out of order, so its whole-file check reads some back (past the page cache).
     for (const method of ['p2pshare', 'p2pshare-seed', 'node-floor-checked'])
