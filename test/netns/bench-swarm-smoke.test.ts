@@ -26,7 +26,7 @@ describe('the swarm benchmark (smoke run, 8 MiB, N = 1 and 2)', { skip: netnsAva
       '--tools',
       'p2pshare,p2pshare-seed,bittorrent,http,node-floor-checked',
     ])
-    // The floor too: at N = 2 chunks come out of order, so its whole-file check reads some back (past the page cache).
+    // The floor too: at N = 2 chunks may come out of order, and its whole-file check then reads them back (direct).
     for (const method of ['p2pshare', 'p2pshare-seed', 'node-floor-checked'])
       for (const n of [1, 2]) {
         const round = latest.swarm.rounds.find((r) => r.n === n && r.method === method)
