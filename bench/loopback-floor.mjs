@@ -2,7 +2,8 @@
 // - the thinnest Node pair (bench/floor-peer.mjs): a seeder and one
 //   downloader on loopback, every byte sealed as p2pshare's transport seals
 //   it, every chunk and the whole file checked, written past the page cache
-//   one at a time and synced as p2p-download writes; nothing else of p2pshare;
+//   as it arrives (several writes at once on libuv's pool) and synced, as
+//   p2p-download writes; nothing else of p2pshare;
 // - the work no download from one seeder can skip, as CPU-seconds spread
 //   over the cores: sealing and opening every byte (cipher-floor.mjs), two
 //   SHA-256 passes (openssl's user time, twice), moving the bytes through
