@@ -9,7 +9,7 @@ import type { SettingSpecs, Settings } from '../core/setting-spec.js'
 import { SETTINGS } from '../core/settings.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
-export { parseByteSize, parseInteger, parseSeconds } from '../core/setting-parsers.js'
+export { parseByteSize, parseInteger, parseSeconds, SettingError } from '../core/setting-parsers.js'
 export type { Settings } from '../core/setting-spec.js'
 export { pickSettings } from '../core/settings.js'
 

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import chalk from 'chalk'
-import { SettingError } from '../core/setting-parsers.js'
 import {
   createDhtSurvey,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -11,6 +10,7 @@ import {
   type SurveyedFile,
   type SwarmKeys,
 } from '../index.js'
+import { SettingError } from './common.js'
 import { shortId } from './format.js'
 import { dhtThrough } from './serve.js'
 

@@ -58,6 +58,20 @@ describe('import check (npm run lint)', () => {
     assert.match(r.stderr, /src\/core\/transfer\/client\.ts: imports chalk/)
   })
 
+  it('lets only the command frame import the core among the commands', async (t) => {
+    const r = await checkTree(t, {
+      'src/core/errors.ts': 'export class E {}\n',
+      'src/index.ts': "export { E } from './core/errors.js'\n",
+      'src/cli/common.ts': "import { E } from '../core/errors.js'\nexport { E }\n",
+      'src/cli/listen-dht.ts': "import { E } from '../core/errors.js'\nexport const x = E\n",
+      'src/cli/split.ts':
+        "import { E } from '../index.js'\nimport { E as F } from './common.js'\nexport const y = [E, F]\n",
+    })
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /src\/cli\/listen-dht\.ts: imports src\/core\/errors\.ts; a command built on the public API/)
+    assert.doesNotMatch(r.stderr, /src\/cli\/(common|split)\.ts/)
+  })
+
   it('does not take code that only mentions a module for an import', async (t) => {
     const r = await checkTree(t, {
       'src/core/a.ts':
