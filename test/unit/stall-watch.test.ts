@@ -104,6 +104,19 @@ describe('stall watch', () => {
     assert.ok(err.message.includes('1 peer(s) banned for bad data or broken responses'), err.message)
   })
 
+  it('E_NO_PEER while a live peer is unbanned, though a banned one has left', () => {
+    const clock = 0
+    const s = new Scheduler(1, { now: () => clock, maxStrikes: 1 })
+    s.setPeer('liar', only(1, 0))
+    const index = s.next('liar')!
+    assert.equal(s.failed('liar', index, 'checksum'), true)
+    s.removePeer('liar')
+    s.setPeer('honest', new Bitfield(1))
+    const err = failureAt(s, clock, ['honest'])
+    assert.ok(err instanceof P2PError && err.code === 'E_NO_PEER', String(err))
+    assert.ok(err.message.includes('1 peer(s) banned for bad data or broken responses'), err.message)
+  })
+
   it('E_NO_PEER names the peers written off (nothing delivered within their patience)', () => {
     let clock = 0
     const s = new Scheduler(1, { now: () => clock, patienceMs: 5000, backoffMaxMs: 1000 })

@@ -55,7 +55,9 @@ export class StallWatch {
     const report = this.scheduler.report()
     const banned = report.filter((p) => p.banned).length
     const writtenOff = report.filter((p) => p.writtenOff).length
-    const code = banned > 0 && livePeers.length <= banned ? 'E_CHECKSUM' : 'E_NO_PEER'
+    // Bad data is the answer only when no live peer is left unbanned; a peer banned and gone does not count.
+    const liveBanned = livePeers.filter((k) => this.scheduler.isBanned(k)).length
+    const code = liveBanned > 0 && liveBanned === livePeers.length ? 'E_CHECKSUM' : 'E_NO_PEER'
     // Why the peers that claimed chunks hold none now (protocol.md §3): a ban (bad data or broken responses) or a write-off.
     const why = [
       ...(banned ? [`${banned} peer(s) banned for bad data or broken responses`] : []),
