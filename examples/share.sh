@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Share a file on the LAN as a user would: split it, then announce and serve
+# Share a file on the LAN as a user would: split it, then serve and announce
 # the chunk store until Ctrl-C. Run p2p-download NAME on another machine.
 #
 #   examples/share.sh FILE [BROADCAST]

@@ -84,7 +84,9 @@ export function check(files, importsOfFile) {
       else if (roleOf(file) && roleOf(target) && roleOf(file) !== roleOf(target))
         problems.push(`${file}: imports ${target}: the role directories do not import each other`)
       if (builtOnApi(file) && target.startsWith('src/core/'))
-        problems.push(`${file}: imports ${target}; a command built on the public API imports it from src/index.ts`)
+        problems.push(
+          `${file}: imports ${target}; a command imports the library from src/index.ts and the frame from ${COMMAND_FRAME}`,
+        )
     }
     graph.set(file, edges)
   }
