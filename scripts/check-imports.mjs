@@ -13,6 +13,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
 
 /** The command frame (settings, logs, exit codes): the one module of src/cli/ that reads the core directly. */
 const COMMAND_FRAME = 'src/cli/common.ts'
@@ -29,26 +30,26 @@ function sources(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name)
     if (entry.isDirectory()) out.push(...sources(path))
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts'))
+    else if (/\.[cm]?ts$/.test(entry.name) && !/\.d\.[cm]?ts$/.test(entry.name))
       out.push(relative(root, path).split(sep).join('/'))
   }
   return out
 }
 
-// `import … from '…'`, `export … from '…'`, `import '…'` and `import('…')`; the part before `from` holds only
-// names, braces, commas, `*`, `type` and `as`, so a statement is never matched across into another.
-const STATIC = /^\s*(?:import|export)\s+(?:type\s+)?(?:[\w\s{},*$]*?\s+from\s+)?['"]([^'"]+)['"]/gm
-const DYNAMIC = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g
-
+/**
+ * What `file` imports, by TypeScript's own scanner (`preProcessFile`): `import … from`, `import type`,
+ * `export … from`, `import '…'`, `import('…')` and `require('…')`, never a string or a comment that only
+ * mentions a module. A path built at run time (`import(name)`) cannot be known here.
+ */
 function importsOf(file) {
   const text = readFileSync(join(root, file), 'utf8')
-  const specifiers = [...text.matchAll(STATIC), ...text.matchAll(DYNAMIC)].map((m) => m[1])
+  const specifiers = ts.preProcessFile(text, true, true).importedFiles.map((f) => f.fileName)
   return specifiers.map((spec) => {
     if (!spec.startsWith('.')) return { spec, external: spec }
     const target = relative(root, resolve(root, dirname(file), spec))
       .split(sep)
       .join('/')
-      .replace(/\.js$/, '.ts')
+      .replace(/\.([cm]?)js$/, '.$1ts')
     return { spec, target }
   })
 }

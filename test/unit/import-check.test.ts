@@ -67,14 +67,30 @@ describe('import check (npm run lint)', () => {
       'src/cli/again.ts': "export { E } from '../core/errors.js'\n",
       'src/cli/typed.ts': "import type { E } from '../core/errors.js'\nexport type T = E\n",
       'src/cli/later.ts': "export const m = () => import('../core/errors.js')\n",
+      'src/cli/commented.ts':
+        "import {\n  E, // the error, with a / in its comment\n} from '../core/errors.js'\nexport const c = E\n",
+      'src/cli/after.ts': "/* first */ import { E } from '../core/errors.js'\nexport const d = E\n",
+      'src/cli/required.ts':
+        "import { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\nexport const e = require('../core/errors.js')\n",
+      'src/cli/module.mts': "import { E } from '../core/errors.mjs'\nexport const f = E\n",
+      'src/core/errors.mts': 'export class E {}\n',
       'src/cli/split.ts':
         "import { E } from '../index.js'\nimport { E as F } from './common.js'\nexport const y = [E, F]\n",
     })
     assert.equal(r.code, 1)
-    for (const module of ['listen-dht', 'again', 'typed', 'later'])
-      assert.match(
-        r.stderr,
-        new RegExp(`src/cli/${module}\\.ts: imports src/core/errors\\.ts; a command imports the library`),
+    for (const [module, target] of [
+      ['listen-dht.ts', 'errors.ts'],
+      ['again.ts', 'errors.ts'],
+      ['typed.ts', 'errors.ts'],
+      ['later.ts', 'errors.ts'],
+      ['commented.ts', 'errors.ts'],
+      ['after.ts', 'errors.ts'],
+      ['required.ts', 'errors.ts'],
+      ['module.mts', 'errors.mts'],
+    ])
+      assert.ok(
+        r.stderr.includes(`src/cli/${module}: imports src/core/${target}; a command imports the library`),
+        `${module}: ${r.stderr}`,
       )
     assert.doesNotMatch(r.stderr, /^imports: src\/cli\/(common|split)\.ts/m)
   })
