@@ -27,6 +27,14 @@ function failureAt(s: Scheduler, now: number, live: string[]): unknown {
   return assert.fail('no failure')
 }
 
+/** A one-chunk download whose only peer, 'liar', was banned at its first bad chunk (the clock stays at 0). */
+function withLiarBanned(): Scheduler {
+  const s = new Scheduler(1, { now: () => 0, maxStrikes: 1 })
+  s.setPeer('liar', only(1, 0))
+  assert.equal(s.failed('liar', s.next('liar')!, 'checksum'), true)
+  return s
+}
+
 describe('stall watch', () => {
   it('counts chunks no peer has while none is busy, waits --wait, then E_NO_PEER naming them', () => {
     let clock = 0
@@ -94,25 +102,16 @@ describe('stall watch', () => {
   })
 
   it('E_CHECKSUM when every live peer was banned for bad data', () => {
-    const clock = 0
-    const s = new Scheduler(1, { now: () => clock, maxStrikes: 1 })
-    s.setPeer('liar', only(1, 0))
-    const index = s.next('liar')!
-    assert.equal(s.failed('liar', index, 'checksum'), true)
-    const err = failureAt(s, clock, ['liar'])
+    const err = failureAt(withLiarBanned(), 0, ['liar'])
     assert.ok(err instanceof P2PError && err.code === 'E_CHECKSUM', String(err))
     assert.ok(err.message.includes('1 peer(s) banned for bad data or broken responses'), err.message)
   })
 
   it('E_NO_PEER while a live peer is unbanned, though a banned one has left', () => {
-    const clock = 0
-    const s = new Scheduler(1, { now: () => clock, maxStrikes: 1 })
-    s.setPeer('liar', only(1, 0))
-    const index = s.next('liar')!
-    assert.equal(s.failed('liar', index, 'checksum'), true)
+    const s = withLiarBanned()
     s.removePeer('liar')
     s.setPeer('honest', new Bitfield(1))
-    const err = failureAt(s, clock, ['honest'])
+    const err = failureAt(s, 0, ['honest'])
     assert.ok(err instanceof P2PError && err.code === 'E_NO_PEER', String(err))
     assert.ok(err.message.includes('1 peer(s) banned for bad data or broken responses'), err.message)
   })
