@@ -36,12 +36,19 @@ function sources(dir) {
   return out
 }
 
+/** `scanImports(file)`, once per file: the check asks, then the summary line's count. */
+const scanned = new Map()
+function importsOf(file) {
+  if (!scanned.has(file)) scanned.set(file, scanImports(file))
+  return scanned.get(file)
+}
+
 /**
  * What `file` imports, by TypeScript's own scanner (`preProcessFile`): `import … from`, `import type`,
  * `export … from`, `import '…'`, `import('…')` and `require('…')`, never a string or a comment that only
  * mentions a module. A path built at run time (`import(name)`) cannot be known here.
  */
-function importsOf(file) {
+function scanImports(file) {
   const text = readFileSync(join(root, file), 'utf8')
   const specifiers = ts.preProcessFile(text, true, true).importedFiles.map((f) => f.fileName)
   return specifiers.map((spec) => {
