@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { ROOT } from './lib.mjs'
+import { extraCaCertsDropped, ROOT } from './lib.mjs'
 
 // P2P_BENCH_RESULTS: elsewhere, the swarm's plot included (a smoke run leaves the recorded results alone).
 const ELSEWHERE = process.env.P2P_BENCH_RESULTS
@@ -23,7 +23,7 @@ export const mb = (bytes) => (Number.isFinite(bytes) ? `${(bytes / MB).toFixed(0
 export const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
 
 export function machine() {
-  return `${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`
+  return `${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}${extraCaCertsDropped ? ' (its processes started without the NODE_EXTRA_CA_CERTS this machine sets)' : ''}`
 }
 
 /** Replace section `name` of latest.json with `data` (+ its markdown) and rewrite latest.md from every section. */
