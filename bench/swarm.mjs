@@ -76,8 +76,8 @@ const profiled = opt('cpu-prof', '').split(',')
 // --node-flags '--maglev --max-opt=2': V8/Node flags for every p2p command and the Node floor (experiments with the runtime's cost).
 const nodeFlags = opt('node-flags', '').split(' ').filter(Boolean)
 // --perf: a whole-machine profile of each round (perf record -a; machine-profile.mjs), printed after it.
-// --perf-js: the same, and the p2p commands run with --perf-basic-prof-only-functions so that their
-// JavaScript has names in it: each role's top JavaScript functions are printed too (their map files,
+// --perf-js: the same, and the p2p commands run with --perf-basic-prof-only-functions and
+// --interpreted-frames-native-stack so that their JavaScript, interpreted or compiled, has names in it: each role's top JavaScript functions are printed too (their map files,
 // /tmp/perf-<pid>.map, are removed after the round).
 const perfJs = args.includes('--perf-js')
 const perf = perfJs || args.includes('--perf')
@@ -112,7 +112,11 @@ const cleanup = () => {
 const p2p = (host, name, extra) =>
   inNs(host.ns, node, [
     ...nodeFlags,
-    ...(perfJs && name !== 'p2p-split' ? ['--perf-basic-prof-only-functions'] : []), // the split is before any round
+    // Interpreted functions named too: they are most of a short-lived command's JavaScript, and without the flag
+    // perf sees only V8's interpreter there. The split is before any round.
+    ...(perfJs && name !== 'p2p-split'
+      ? ['--perf-basic-prof-only-functions', '--interpreted-frames-native-stack']
+      : []),
     ...(profiled.includes(name) ? ['--cpu-prof', '--cpu-prof-dir', join(work, 'profiles', name)] : []),
     BIN(name),
     ...extra,
