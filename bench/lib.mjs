@@ -27,10 +27,15 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url))
  * Node reads the file NODE_EXTRA_CA_CERTS names at every start, before any JavaScript: ~37 ms of CPU a process
  * (98 against 61 ms for `node -e 0`) on a machine whose environment sets it, as this one's does. Nothing the
  * bench runs uses TLS, so its children start without it, as on a machine that does not set it
- * (docs/benchmarks.md, "The machine"); `extraCaCertsDropped` says whether it was set.
+ * (docs/benchmarks.md, "The machine"): so do the demo's and the soak's, which use these helpers too.
+ * `extraCaCertsDropped` says whether it was set here or in a bench script that started this one (the full
+ * run starts the swarm's as a child), for the reports' first line.
  */
-export const extraCaCertsDropped = process.env.NODE_EXTRA_CA_CERTS !== undefined
+export const extraCaCertsDropped =
+  process.env.NODE_EXTRA_CA_CERTS !== undefined || process.env.BENCH_EXTRA_CA_CERTS_DROPPED === '1'
+if (extraCaCertsDropped) process.env.BENCH_EXTRA_CA_CERTS_DROPPED = '1'
 delete process.env.NODE_EXTRA_CA_CERTS
+
 export const BIN = (name) => join(ROOT, 'bin', name)
 export const BROADCAST = '127.255.255.255'
 

@@ -77,8 +77,9 @@ const profiled = opt('cpu-prof', '').split(',')
 const nodeFlags = opt('node-flags', '').split(' ').filter(Boolean)
 // --perf: a whole-machine profile of each round (perf record -a; machine-profile.mjs), printed after it.
 // --perf-js: the same, and the p2p commands run with --perf-basic-prof-only-functions and
-// --interpreted-frames-native-stack so that their JavaScript, interpreted or compiled, has names in it: each role's top JavaScript functions are printed too (their map files,
-// /tmp/perf-<pid>.map, are removed after the round).
+// --interpreted-frames-native-stack so that their JavaScript, interpreted or compiled, has names in it:
+// each role's top JavaScript functions are printed too (their map files, /tmp/perf-<pid>.map, are
+// removed after the round).
 const perfJs = args.includes('--perf-js')
 const perf = perfJs || args.includes('--perf')
 const node = process.execPath
