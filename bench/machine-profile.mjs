@@ -101,8 +101,14 @@ export async function readMachineProfile(file, roles) {
   const script = spawn('perf', ['script', '-i', file, '-F', 'pid,tid,time,ip,sym'], {
     stdio: ['ignore', 'pipe', 'ignore'],
   })
+  return profileOfLines(createInterface({ input: script.stdout, crlfDelay: Infinity }), roles)
+}
+
+/** The same from the lines `perf script -F pid,tid,time,ip,sym` prints (any iterable of them; tests give text). */
+export async function profileOfLines(lines, roles) {
   const table = new Map()
   const functions = new Map() // role → Map(JavaScript function → s): user-space samples of main threads
+  const outermost = new Map() // role → Map(JavaScript function → s): the same, by the frame that began the work
   const inclusive = new Map() // role → Map(JavaScript function → s): main threads' samples with it on the stack
   const mainThreads = new Map() // role → s: every sample of a main thread
   let first = Infinity
@@ -115,12 +121,10 @@ export async function readMachineProfile(file, roles) {
     const row = table.get(category) ?? new Map()
     row.set(role, (row.get(role) ?? 0) + 1 / HZ)
     table.set(category, row)
-    const js = category.startsWith('user space') && sample.frames.find((f) => f.sym.startsWith('JS:'))
-    if (js) {
-      const byFunction = functions.get(role) ?? new Map()
-      const name = jsFunction(js.sym)
-      byFunction.set(name, (byFunction.get(name) ?? 0) + 1 / HZ)
-      functions.set(role, byFunction)
+    const jsFrames = category.startsWith('user space') ? sample.frames.filter((f) => f.sym.startsWith('JS:')) : []
+    if (jsFrames.length > 0) {
+      add(functions, role, jsFunction(jsFrames[0].sym))
+      if (sample.pid === sample.tid) add(outermost, role, jsFunction(jsFrames.at(-1).sym))
     }
     if (sample.pid === sample.tid && category !== 'idle') {
       mainThreads.set(role, (mainThreads.get(role) ?? 0) + 1 / HZ)
@@ -131,7 +135,12 @@ export async function readMachineProfile(file, roles) {
     }
     sample = undefined
   }
-  for await (const line of createInterface({ input: script.stdout, crlfDelay: Infinity })) {
+  const add = (byRole, role, name) => {
+    const byFunction = byRole.get(role) ?? new Map()
+    byFunction.set(name, (byFunction.get(name) ?? 0) + 1 / HZ)
+    byRole.set(role, byFunction)
+  }
+  for await (const line of lines) {
     const head = /^\s*(\d+)\/(\d+)\s+([\d.]+):/.exec(line) // "pid/tid time:", then its frames, a blank line
     if (head && !line.startsWith('\t')) {
       finish()
@@ -146,7 +155,7 @@ export async function readMachineProfile(file, roles) {
     }
   }
   finish()
-  return { seconds: last - first, table, functions, inclusive, mainThreads }
+  return { seconds: last - first, table, functions, outermost, inclusive, mainThreads }
 }
 
 /**
@@ -161,7 +170,8 @@ function jsFunction(sym) {
 
 /**
  * For --perf-js: each role's JavaScript functions by the main threads' CPU-seconds, the top `count` of each: by
- * the innermost JavaScript frame of user-space samples, and by every sample with the function anywhere on its
+ * the innermost JavaScript frame of user-space samples; by their outermost one (what began the work: a socket's
+ * read, a datagram, a timer, a promise's continuation); and by every sample with the function anywhere on its
  * stack (kernel, hashing and cipher under it included; an event loop callback's stack ends at its callback).
  */
 export function jsFunctionsMarkdown(profile, title, count = 12) {
@@ -169,6 +179,11 @@ export function jsFunctionsMarkdown(profile, title, count = 12) {
   const sum = (byFunction) => [...byFunction.values()].reduce((a, b) => a + b, 0)
   const tables = [
     [profile.functions, 'user space by innermost JavaScript function', (_, f) => `${sum(f).toFixed(1)} CPU-s with one`],
+    [
+      profile.outermost,
+      'user space by outermost JavaScript function (what began the work)',
+      (_, f) => `${sum(f).toFixed(1)} CPU-s with one`,
+    ],
     [
       profile.inclusive,
       'CPU by JavaScript function anywhere on the stack (inclusive)',
