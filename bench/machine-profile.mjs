@@ -122,9 +122,9 @@ export async function profileOfLines(lines, roles) {
     row.set(role, (row.get(role) ?? 0) + 1 / HZ)
     table.set(category, row)
     const jsFrames = category.startsWith('user space') ? sample.frames.filter((f) => f.sym.startsWith('JS:')) : []
-    if (jsFrames.length > 0) {
+    if (jsFrames.length > 0 && sample.pid === sample.tid) {
       add(functions, role, jsFunction(jsFrames[0].sym))
-      if (sample.pid === sample.tid) add(outermost, role, jsFunction(jsFrames.at(-1).sym))
+      add(outermost, role, jsFunction(jsFrames.at(-1).sym))
     }
     if (sample.pid === sample.tid && category !== 'idle') {
       mainThreads.set(role, (mainThreads.get(role) ?? 0) + 1 / HZ)
