@@ -114,31 +114,29 @@ export async function profileOfLines(lines, roles) {
   let first = Infinity
   let last = -Infinity
   let sample
+  /** One sample (1/HZ s) more for `name` in `outer`'s map under `key`: Map(key → Map(name → s)). */
+  const add = (outer, key, name) => {
+    const inner = outer.get(key) ?? new Map()
+    inner.set(name, (inner.get(name) ?? 0) + 1 / HZ)
+    outer.set(key, inner)
+  }
   const finish = () => {
     if (!sample) return
     const role = sample.pid === 0 ? 'other' : (roles.get(sample.pid) ?? 'other')
-    const category = categoryOf(sample.frames, sample.pid === sample.tid)
-    const row = table.get(category) ?? new Map()
-    row.set(role, (row.get(role) ?? 0) + 1 / HZ)
-    table.set(category, row)
-    const jsFrames = category.startsWith('user space') ? sample.frames.filter((f) => f.sym.startsWith('JS:')) : []
-    if (jsFrames.length > 0 && sample.pid === sample.tid) {
+    const mainThread = sample.pid === sample.tid
+    const category = categoryOf(sample.frames, mainThread)
+    add(table, category, role)
+    const jsFrames = mainThread ? sample.frames.filter((f) => f.sym.startsWith('JS:')) : []
+    if (jsFrames.length > 0 && category.startsWith('user space')) {
       add(functions, role, jsFunction(jsFrames[0].sym))
       add(outermost, role, jsFunction(jsFrames.at(-1).sym))
     }
-    if (sample.pid === sample.tid && category !== 'idle') {
+    if (mainThread && category !== 'idle') {
       mainThreads.set(role, (mainThreads.get(role) ?? 0) + 1 / HZ)
-      const under = inclusive.get(role) ?? new Map()
-      for (const name of new Set(sample.frames.filter((f) => f.sym.startsWith('JS:')).map((f) => jsFunction(f.sym))))
-        under.set(name, (under.get(name) ?? 0) + 1 / HZ)
-      inclusive.set(role, under)
+      if (!inclusive.has(role)) inclusive.set(role, new Map()) // a role whose main threads ran no JavaScript too
+      for (const name of new Set(jsFrames.map((f) => jsFunction(f.sym)))) add(inclusive, role, name)
     }
     sample = undefined
-  }
-  const add = (byRole, role, name) => {
-    const byFunction = byRole.get(role) ?? new Map()
-    byFunction.set(name, (byFunction.get(name) ?? 0) + 1 / HZ)
-    byRole.set(role, byFunction)
   }
   for await (const line of lines) {
     const head = /^\s*(\d+)\/(\d+)\s+([\d.]+):/.exec(line) // "pid/tid time:", then its frames, a blank line
