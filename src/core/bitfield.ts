@@ -120,6 +120,37 @@ export class Bitfield {
    * The slice must lie inside the field and set no bit past `length`.
    */
   setBytes(fromByte: number, bytes: Uint8Array): boolean {
+    const size = this.checkSlice(fromByte, bytes)
+    const target =
+      this.stored === undefined && isAllSet(bytes, fromByte + bytes.length === size ? lastByteMask(this.length) : 0xff)
+        ? undefined // already all set: nothing to store
+        : this.bytes.subarray(fromByte, fromByte + bytes.length)
+    if (target === undefined || view(target).equals(view(bytes))) return false
+    target.set(bytes)
+    this.changes++
+    return true
+  }
+
+  /** As `setBytes`, but only sets the slice's bits, never clears one; returns true if any bit changed. */
+  addBytes(fromByte: number, bytes: Uint8Array): boolean {
+    this.checkSlice(fromByte, bytes)
+    const into = this.stored
+    if (into === undefined) return false
+    let changed = false
+    for (let i = 0; i < bytes.length; i++) {
+      const before = into[fromByte + i]!
+      const after = before | bytes[i]!
+      if (after !== before) {
+        into[fromByte + i] = after
+        changed = true
+      }
+    }
+    if (changed) this.changes++
+    return changed
+  }
+
+  /** Throws unless `bytes` at `fromByte` lies inside the field and sets no bit past `length`; returns the field's size in bytes. */
+  private checkSlice(fromByte: number, bytes: Uint8Array): number {
     const size = Math.ceil(this.length / 8)
     if (!Number.isInteger(fromByte) || fromByte < 0 || fromByte + bytes.length > size) {
       throw new RangeError(`bytes ${fromByte}..${fromByte + bytes.length} outside a ${size}-byte bitfield`)
@@ -131,14 +162,7 @@ export class Bitfield {
     ) {
       throw new RangeError('slice sets bits past the end of the bitfield')
     }
-    const target =
-      this.stored === undefined && isAllSet(bytes, fromByte + bytes.length === size ? lastByteMask(this.length) : 0xff)
-        ? undefined // already all set: nothing to store
-        : this.bytes.subarray(fromByte, fromByte + bytes.length)
-    if (target === undefined || view(target).equals(view(bytes))) return false
-    target.set(bytes)
-    this.changes++
-    return true
+    return size
   }
 
   /** A field of its own with the same bits (a `full()` one stays without bytes). */

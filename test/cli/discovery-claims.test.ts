@@ -110,6 +110,38 @@ describe('hostile claims against the real commands', () => {
     assert.equal(await sha256File(join(dir, 'd', 'downloads', 'wanted.bin')), sha)
   })
 
+  for (const forged of ['no chunk', 'a goodbye', 'another chunk count and then no chunk'] as const)
+    it(`a stranger repeating the seeder's own announcement (its address, port and peer ID) with ${forged} every 20 ms: the download still takes the file from it, long before its next burst`, async (t) => {
+      const dir = await tmpDir(t)
+      const udp = await freeUdpPort()
+      const size = 40 * 2 ** 20
+      const sha = await randomFile(join(dir, 'movie.bin'), size)
+      const { id } = await split(join(dir, 'seed'), join(dir, 'movie.bin'))
+      // Its next burst 30 s away: the download hears its claim once (the answer to its query), then only the forgeries.
+      const seeder = await startSeeder(t, join(dir, 'seed'), udp, { interval: 30 })
+      const stranger = await startStranger(t, udp, '127.0.0.1') // the seeder's own address, any port
+      const none = { id, name: 'movie.bin', size, chunks: 40, have: 'AAAAAAA=' }
+      const lies = {
+        'no chunk': [[none]],
+        'a goodbye': [[]],
+        // The first takes the seeder's claim's place where claims are replaced, the second then says "nothing".
+        'another chunk count and then no chunk': [[{ ...none, size: size + 2 ** 20, chunks: 41 }], [none]],
+      }[forged]
+      for (const files of lies)
+        stranger.repeat(
+          JSON.stringify({ v: 1, type: 'announce', peer: seeder.peerId, transport: 'noise', port: seeder.port, files }),
+          20,
+        )
+      const started = performance.now()
+      const r = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '10'])
+      const seconds = (performance.now() - started) / 1000
+      t.diagnostic(`done in ${seconds.toFixed(1)} s`)
+      assert.equal(r.code, 0, `${r.stdout}\n${r.log}`)
+      assert.equal(await sha256File(join(dir, 'd', 'downloads', 'movie.bin')), sha)
+      // Not a speed test: without the fix it waited for the seeder's next burst (repeated every 5 s, it took 30 s).
+      assert.ok(seconds < 20, `took ${seconds} s`)
+    })
+
   it('p2p-listen --json survives 1,000 datagrams each claiming 2^24 chunks, with bounded memory, and still lists the honest peer', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()

@@ -150,6 +150,8 @@ export const storeArgs = (dir: string): string[] => [
 export interface Seeder {
   dir: string
   port: number
+  /** The peer ID its server gives (its key's when encrypted) and its announcements carry. */
+  peerId: string
   serve: Daemon
   announce: Daemon
 }
@@ -183,7 +185,7 @@ export async function startSeeder(
     ...storeArgs(dir),
     ...extra,
   ])
-  const { port } = (await serve.firstLine) as { port: number }
+  const { port, peerId } = (await serve.firstLine) as { port: number; peerId: string }
   const announce = startDaemon(t, 'p2p-announce', [
     '--json',
     '--port',
@@ -200,7 +202,7 @@ export async function startSeeder(
     ...(options.announceExtra ?? []),
   ])
   await announce.firstLine // one line per burst sent
-  return { dir, port, serve, announce }
+  return { dir, port, peerId, serve, announce }
 }
 
 export async function split(dir: string, file: string, extra: string[] = []): Promise<{ id: string }> {

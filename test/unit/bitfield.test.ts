@@ -145,6 +145,43 @@ describe('bitfield', () => {
     )
   })
 
+  it('property: addBytes sets the bits of its slice, clears none, and says whether any changed', () => {
+    fc.assert(
+      fc.property(
+        arbField(400),
+        fc.boolean(),
+        fc.nat(),
+        fc.uint8Array({ maxLength: 60 }),
+        ({ length, bytes }, startFull, at, slice) => {
+          const b = startFull ? Bitfield.full(length) : new Bitfield(length, bytes)
+          const size = Math.ceil(length / 8)
+          if (size === 0) return
+          const from = at % size
+          const piece = slice.subarray(0, size - from)
+          if (from + piece.length === size && length % 8 !== 0 && piece.length > 0)
+            piece[piece.length - 1]! &= (0xff00 >> (length % 8)) & 0xff
+          const before = reference(b)
+          const expected = before.map(
+            (v, i) =>
+              v ||
+              (i >= from * 8 && i < (from + piece.length) * 8 && (piece[(i >> 3) - from]! & (0x80 >> (i & 7))) !== 0),
+          )
+          const changes = b.changes
+          const changed = b.addBytes(from, piece)
+          assert.deepEqual(reference(b), expected)
+          assert.equal(
+            changed,
+            expected.some((v, i) => v !== before[i]),
+          )
+          assert.equal(b.changes, changes + (changed ? 1 : 0))
+          assert.ok(b.hasCleanTail())
+        },
+      ),
+    )
+    assert.throws(() => new Bitfield(12).addBytes(1, new Uint8Array([0x01])), RangeError, 'past its last bit')
+    assert.throws(() => new Bitfield(16).addBytes(1, new Uint8Array(2)), RangeError, 'outside the field')
+  })
+
   it('property: add sets exactly the union, says whether a bit changed, and a copy is a field of its own', () => {
     fc.assert(
       fc.property(

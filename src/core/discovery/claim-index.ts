@@ -10,7 +10,7 @@ import type { PeerSource } from './claims.js'
  * it belongs to, each peer knows the ids it claims, and each total is the
  * sum of its claims' costs. Only these methods change the orders, so
  * outside this class they are read-only views. Every change is O(1) (the
- * richest address: O(addresses)).
+ * richest and the most crowded address: O(addresses)).
  */
 
 /** A claim as the dictionary holds it: whose (peer key) and what it costs. */
@@ -90,6 +90,22 @@ export class ClaimIndex {
     for (const record of this.addresses.values())
       if (record.claims.size > 0 && (!richest || record.bytes > richest.bytes)) richest = record
     return richest
+  }
+
+  /** The address holding the most peers; among equals, the one whose least recently heard peer was heard longest ago. */
+  crowdest(): AddressView | undefined {
+    let crowdest: AddressRecord | undefined
+    for (const record of this.addresses.values()) {
+      const oldest = record.peers.oldest()
+      if (oldest === undefined) continue
+      const most = crowdest?.peers.size ?? 0
+      if (
+        record.peers.size > most ||
+        (record.peers.size === most && oldest.lastSeen < crowdest!.peers.oldest()!.lastSeen)
+      )
+        crowdest = record
+    }
+    return crowdest
   }
 
   /** The source address, made if it is new. */

@@ -28,12 +28,16 @@ export { CLAIM_OVERHEAD_BYTES, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits 
  * `maxPeersPerAddress` peers and evicts its own oldest first, so a flooding
  * host pushes out only itself; past `maxBytes`, `maxFiles` or
  * `maxPeersPerFile` the most invested source gives up its oldest first;
- * past `maxPeers` the peer heard from longest ago goes. Making a have-set is
+ * past `maxPeers` the most crowded address (the most peers) gives up the peer
+ * it was heard from longest ago, so an honest peer that announces every
+ * interval is not pushed out by fake peers from many addresses, each newer
+ * than it (an attacker's flood from 64 addresses had it missing from
+ * p2p-listen's dictionary four times in five). Making a have-set is
  * rate-limited per address (a quarter of HAVE_BURST_PER_ADDRESS a second,
  * all of it at once) and in all (a quarter of the byte cap a second): an honest peer's is made once and updated in place, while
  * claims that evict each other would cost a 2 MiB allocation per 200-byte
  * entry. Orders are kept in LruMaps, so evictions and expiry are O(1) (the
- * richest address: O(addresses)). Times are on the caller's clock (the
+ * richest and the most crowded address: O(addresses)). Times are on the caller's clock (the
  * listener's is monotonic) and never go backwards.
  *
  * This file decides (what is admitted, refused, evicted, what a claim
@@ -43,6 +47,22 @@ export { CLAIM_OVERHEAD_BYTES, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits 
  * summary are claims.ts; the byte rate limit, rate-limit.ts; the orders,
  * lru-map.ts.
  */
+
+/** Ids whose chunk count a download's dictionary remembers (`settle`): a download settles one. */
+const SETTLED_IDS = 16
+
+/**
+ * A claim of the manifest's chunk count that names or sizes the file otherwise: the chunks it holds stand, the
+ * rest is the peer's latest word (a download's dictionary, once settled). Returns true if anything changed.
+ */
+function renamed(claim: Claim, f: AnnouncedFile): boolean {
+  if (claim.name === f.name && claim.size === f.size && claim.files === f.files) return false
+  claim.name = f.name
+  claim.size = f.size
+  if (f.files !== undefined) claim.files = f.files
+  else delete claim.files
+  return true
+}
 
 /** How many of the richest address's oldest claims the file cap looks through for a file only it claims. */
 const SOLE_CLAIM_SEARCH = 64
@@ -57,11 +77,25 @@ export interface DictionaryStats {
 export class ContentDictionary {
   readonly limits: DictionaryLimits
   readonly stats: DictionaryStats = { refused: {}, evicted: 0 }
+  /** Chunk counts that manifests gave, by id (`settle`). */
+  private readonly settled = new Map<string, number>()
   private readonly index = new ClaimIndex()
   /** Bytes of have-sets made, per source address and in all. */
   private readonly allocations: ByteRateLimit
 
-  constructor(limits: Partial<DictionaryLimits> = {}) {
+  /**
+   * `claimsOnlyAdd` (a download's dictionary): a peer's claims about a file only add chunks while they give the
+   * file the same name, size and chunk count (by default a peer's new word replaces its old one), and once the
+   * manifest is known (`settle`) a claim of another chunk count is refused and one that only names the file
+   * otherwise keeps the chunks. Announcements are not authenticated outside a private swarm: anyone can send one
+   * under a seeder's address, port and peer ID, and one listing no chunk, repeated every 20 ms, had replaced
+   * the seeder's claim between its bursts and stalled a download 30-fold (docs/security.md). What a stranger
+   * adds costs the download a request each, answered "not found" (live-peers.ts).
+   */
+  constructor(
+    limits: Partial<DictionaryLimits> = {},
+    private readonly claimsOnlyAdd = false,
+  ) {
     this.limits = { ...DEFAULT_DICTIONARY_LIMITS, ...limits }
     const { maxBytesPerAddress, maxBytes } = this.limits
     const burst = Math.min(maxBytesPerAddress, HAVE_BURST_PER_ADDRESS)
@@ -100,6 +134,19 @@ export class ContentDictionary {
     let changed = false
     for (const f of a.files) changed = this.mergeClaim(peer, a.port, f, now) || changed
     return changed
+  }
+
+  /**
+   * A download's manifest says file `id` has `chunks` chunks: the claims of another count go now and are refused
+   * from now on (`claimsOnlyAdd` only). Bounded: the last SETTLED_IDS ids are remembered.
+   */
+  settle(id: string, chunks: number): void {
+    if (!this.claimsOnlyAdd) return
+    this.settled.delete(id)
+    this.settled.set(id, chunks)
+    if (this.settled.size > SETTLED_IDS) this.settled.delete(this.settled.keys().next().value!)
+    for (const claim of [...(this.index.files.get(id)?.values() ?? [])])
+      if (claim.chunks !== chunks) this.index.drop(claim)
   }
 
   /** Drop every claim and peer not heard from since `now - staleAfterMs`; returns true if any claim went. */
@@ -157,8 +204,8 @@ export class ContentDictionary {
     let record = this.index.peers.get(key)
     if (!record) {
       const own = this.index.address(address)?.peers
-      if (own && own.size >= this.limits.maxPeersPerAddress) this.index.removePeer(own.oldest()!.key)
-      else if (this.index.peers.size >= this.limits.maxPeers) this.index.removePeer(this.index.peers.oldest()!.key)
+      if (own && own.size >= this.limits.maxPeersPerAddress) this.evictPeer(own.oldest()!)
+      else if (this.index.peers.size >= this.limits.maxPeers) this.evictPeer(this.index.crowdest()!.peers.oldest()!)
       record = { key, address, peer: peerId, transport: undefined, lastSeen: now, ids: new Set() }
     }
     record.peer = peerId
@@ -170,6 +217,11 @@ export class ContentDictionary {
   private mergeClaim(peer: PeerRecord, port: number, f: AnnouncedFile, now: number): boolean {
     let claim = this.index.claim(f.id, peer.key)
     let changed = false
+    const chunks = this.settled.get(f.id)
+    if (chunks !== undefined) {
+      if (f.chunks !== chunks) return this.refuse('unlike-manifest')
+      if (claim) changed = renamed(claim, f)
+    }
     if (
       claim &&
       (claim.name !== f.name || claim.size !== f.size || claim.chunks !== f.chunks || claim.files !== f.files)
@@ -228,7 +280,11 @@ export class ContentDictionary {
       changed ||= claim.have.heldBytes > 0 // was a have-set (perhaps complete already: a harmless extra 'change')
       if (claim.have.heldBytes > 0) claim.have = Bitfield.full(f.chunks)
     } else {
-      changed = claim.have.setBytes(f.from / 8, f.have.bytes) || changed
+      const slice = f.from / 8
+      const bits = this.claimsOnlyAdd
+        ? claim.have.addBytes(slice, f.have.bytes)
+        : claim.have.setBytes(slice, f.have.bytes)
+      changed = bits || changed
     }
     this.index.account(claim, claimCost(f.name, claim.have.heldBytes))
     this.index.attach(claim, peer)
@@ -275,6 +331,12 @@ export class ContentDictionary {
       this.evict(richest.claims.oldest()!)
     }
     return true
+  }
+
+  /** A peer goes to stay within a cap: its claims count as evicted. */
+  private evictPeer(peer: PeerRecord): void {
+    this.stats.evicted += peer.ids.size
+    this.index.removePeer(peer.key)
   }
 
   private evict(claim: Claim): void {

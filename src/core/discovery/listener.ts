@@ -80,6 +80,8 @@ export interface DiscoveryListenerOptions {
   guard?: DatagramGuard
   /** The claims kept (wanted-claims.ts: a download keeps its file's); the rest are counted in `stats.unwanted`. Default: all. */
   keep?: ClaimFilter
+  /** A download's: a peer's claims only add chunks (dictionary.ts). Default: a peer's new word replaces its old one. */
+  claimsOnlyAdd?: boolean
   /** Our own peer ID: our own announcements heard back are not counted as another peer's unwanted claims. */
   selfPeerId?: string
 }
@@ -113,7 +115,7 @@ export class DiscoveryListener extends EventEmitter {
     this.log = options.log ?? silentLogger()
     // Monotonic: a wall-clock jump (NTP, a user changing the date) must not expire or revive peers.
     this.now = options.now ?? (() => performance.now())
-    this.dictionary = new ContentDictionary(options.limits)
+    this.dictionary = new ContentDictionary(options.limits, options.claimsOnlyAdd)
     this.intake = new DatagramIntake(options.guard, this.log, options.staleAfterMs)
   }
 

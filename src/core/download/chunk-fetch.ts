@@ -29,6 +29,8 @@ export interface ChunkFetchOptions extends DownloadJob {
   now: () => number
   /** Our own peer ID, as our announcements carry it (the scheduler's `selfPeerId`). */
   selfPeerId?: string
+  /** The peer the manifest came from, as listed when it was asked: followed from the start (live-peers.ts). */
+  manifestPeer?: LivePeer
 }
 
 /** The first-chunk deadline (FIRST_DELIVERY_DEADLINE_MS) allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
@@ -85,6 +87,7 @@ export class ChunkFetch {
       pool: options.pool,
       log: options.log,
       now: options.now,
+      ...(options.manifestPeer ? { first: options.manifestPeer } : {}),
     })
     this.progress = new FetchProgress(options, this.plan, this.scheduler, this.stall, this.livePeers)
   }

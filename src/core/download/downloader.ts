@@ -169,6 +169,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     const { manifest } = source
     const plan = planOf(manifest)
     options.dialer?.manifestKnown(plan.chunkCount)
+    trusted.knowChunkCount(id, plan.chunkCount)
     // Checked before anything touches the disk: a pattern that chooses nothing is an error.
     const selection = selectionOf(manifest, options.only)
     if (isTree(manifest)) assertPathsFit(manifest, selection?.chosen, downloadsDir)
@@ -200,6 +201,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
         now,
         ...(selection ? { wanted: selection } : {}),
         ...(options.trust ? { selfPeerId: options.trust.identity.peerId } : {}),
+        ...(source.peer ? { manifestPeer: source.peer } : {}),
       })
       for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
       if (source.from !== undefined) run.scheduler.vouch(source.from)

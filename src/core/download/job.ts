@@ -31,6 +31,8 @@ export interface PeerFinder {
    * that has ended aborts it, so that no wait it left behind holds the process (its timer did, 0.1-0.25 s).
    */
   waitForChange(ms: number, signal?: AbortSignal): Promise<void>
+  /** The manifest says file `id` has `chunkCount` chunks: a claim of another count is a lie from here on. */
+  knowChunkCount?(id: string, chunkCount: number): void
 }
 
 /**

@@ -9,20 +9,24 @@ import type { PeerClient } from '../transfer/client.js'
 import { nextCandidates } from './manifest-candidates.js'
 import { failedForNow, raceLost } from './manifest-race-lost.js'
 
-export interface ManifestSource {
+/** A peer the race may ask: `named`, one the user named (a share link's seeder): asked first, never made room of (manifest-candidates.ts). */
+type Candidate = PeerAddress & { named?: true }
+
+export interface ManifestSource<P extends Candidate = Candidate> {
   bytes: Buffer
   /** A file's or a folder's (item.ts): checked in full before anything touches the disk. */
   manifest: ItemManifest
   /** The peer it came from; undefined when the store already had it. */
   from: string | undefined
+  /** That peer as `peers()` listed it when it was asked (what it claimed then). */
+  peer?: P
 }
 
-export interface ManifestFetchOptions {
+export interface ManifestFetchOptions<P extends Candidate = Candidate> {
   id: string
   store: ChunkStore
   pool: ConnectionPool<PeerClient>
-  /** `named`: a peer the user named (a share link's seeder): asked first, never made room of (manifest-candidates.ts). */
-  peers: () => Array<PeerAddress & { named?: true }>
+  peers: () => P[]
   maxManifestBytes: number
   /** Most entries a folder's manifest may list. */
   maxEntries?: number
@@ -75,13 +79,13 @@ interface Attempt {
  * connections closed. A peer that returns anything else is recorded as a
  * liar (the caller bans it). Waits for peers until `deadline`.
  */
-export async function fetchManifest(options: ManifestFetchOptions): Promise<ManifestSource> {
+export async function fetchManifest<P extends Candidate>(options: ManifestFetchOptions<P>): Promise<ManifestSource<P>> {
   const local = await options.store.get(options.id)
   if (local) return { bytes: local.manifestBytes, manifest: local.manifest, from: undefined }
   return new ManifestRace(options).run()
 }
 
-class ManifestRace {
+class ManifestRace<P extends Candidate> {
   private readonly attempts = new Map<string, Attempt>()
   /** When each candidate may be asked (again). */
   private readonly askAt = new Map<string, number>()
@@ -93,7 +97,7 @@ class ManifestRace {
   private nextHedgeAt: number
   /** Candidates that may be asked now: FIRST_ASKED, one per hedge interval, one per failure. */
   private credits = FIRST_ASKED
-  private winner: ManifestSource | undefined
+  private winner: ManifestSource<P> | undefined
   private lastError: P2PError | undefined
   /** The last failure that said a peer could not answer now (busy, unreachable): the race is then E_NO_PEER. */
   private lastForNow: P2PError | undefined
@@ -101,12 +105,12 @@ class ManifestRace {
   private wake: () => void = () => undefined
   private peerWait: Promise<void> | undefined
 
-  constructor(private readonly options: ManifestFetchOptions) {
+  constructor(private readonly options: ManifestFetchOptions<P>) {
     this.started = options.now()
     this.nextHedgeAt = this.started + HEDGE_EVERY_MS
   }
 
-  async run(): Promise<ManifestSource> {
+  async run(): Promise<ManifestSource<P>> {
     try {
       for (;;) {
         this.options.signal.throwIfAborted()
@@ -197,7 +201,7 @@ class ManifestRace {
     return Math.max(at, this.options.now() + 50)
   }
 
-  private ask(peer: PeerAddress & { named?: true }): void {
+  private ask(peer: P): void {
     const key = peerKey(peer)
     const attempt: Attempt = {
       abandon: new AbortController(),
@@ -230,7 +234,7 @@ class ManifestRace {
           maxEntries: this.options.maxEntries,
         })
         if (this.winner) return
-        this.winner = { bytes, manifest, from: key }
+        this.winner = { bytes, manifest, from: key, peer }
         this.options.log.info(
           {
             peer: key,

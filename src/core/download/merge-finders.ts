@@ -5,5 +5,8 @@ export function mergeFinders(...finders: PeerFinder[]): PeerFinder {
   return {
     peers: (id) => finders.flatMap((f) => f.peers(id)),
     waitForChange: (ms, signal) => Promise.race(finders.map((f) => f.waitForChange(ms, signal))),
+    knowChunkCount: (id, chunkCount) => {
+      for (const f of finders) f.knowChunkCount?.(id, chunkCount)
+    },
   }
 }

@@ -47,7 +47,7 @@ export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'lo
 export function createPeerDirectory(options: PeerDirectoryOptions, collaborators: Collaborators = {}): PeerDirectory {
   // What it asks for is what it keeps, heard or read from the file: claims about other files cost it nothing.
   const keep = options.keep ?? wantedClaims(options.want, options.heeded)
-  const listener = createListener({ ...options, ...(keep ? { keep } : {}) }, collaborators)
+  const listener = createListener({ ...options, ...(keep ? { keep } : {}), claimsOnlyAdd: true }, collaborators)
   return new PeerDirectory(
     listener,
     options.dictionaryPath,
@@ -161,6 +161,16 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     const out = new Map<string, PeerSource[]>()
     for (const [id, peers] of byId) if (peers.size > 0) out.set(id, [...peers.values()])
     return out
+  }
+
+  /**
+   * From here on the dictionary refuses claims about `id` of another chunk count (dictionary.ts `settle`), and
+   * the LAN is asked for `id` again: whatever a stranger said of a peer before the manifest came, the peer's own
+   * answer now adds what it holds.
+   */
+  knowChunkCount(id: string, chunkCount: number): void {
+    this.listener.dictionary.settle(id, chunkCount)
+    this.listener.query({ id })
   }
 
   /** Whether any peer was heard, its claims wanted or not (a download that heard only other files was not alone). */

@@ -65,6 +65,10 @@ export class TrustedPeers implements PeerFinder {
     return this.inner.waitForChange(ms, signal ? AbortSignal.any([signal, this.closed.signal]) : this.closed.signal)
   }
 
+  knowChunkCount(id: string, chunkCount: number): void {
+    this.inner.knowChunkCount?.(id, chunkCount)
+  }
+
   /** The download has ended: the waits it left (a lost race, the fetch loop's last) end now. */
   close(): void {
     this.closed.abort()

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { Bitfield } from '../../src/core/bitfield.js'
+import type { AnnouncedFile, Announcement } from '../../src/core/discovery/announcement.js'
+import { ContentDictionary } from '../../src/core/discovery/dictionary.js'
+
+/**
+ * A download's dictionary (`claimsOnlyAdd`): a peer's claims about a file
+ * only add chunks, and once the manifest is known one of another chunk
+ * count is refused, so a stranger repeating a seeder's announcement under
+ * its address, port and peer ID cannot take its chunks away. p2p-listen's
+ * (the default) takes each peer's new word in place of its old one.
+ */
+
+const ID = 'a'.repeat(64)
+const CHUNKS = 24
+const field = (indices: readonly number[], length = CHUNKS): Bitfield => {
+  const b = new Bitfield(length)
+  for (const i of indices) b.set(i)
+  return b
+}
+const claim = (have: Bitfield | 'all', o: Partial<AnnouncedFile> = {}): Announcement => ({
+  type: 'announce',
+  peer: 'seeder1',
+  port: 4000,
+  files: [{ id: ID, name: 'movie.bin', size: CHUNKS * 4096, chunks: CHUNKS, have, from: 0, ...o }],
+})
+const heldBy = (d: ContentDictionary): number[] | undefined => d.file(ID)?.peers[0]?.have.indices()
+
+describe("a download's dictionary: claims only add", () => {
+  it('a claim with fewer chunks takes none away; p2p-listen takes it in place', () => {
+    const download = new ContentDictionary({}, true)
+    const listen = new ContentDictionary()
+    for (const [have, at] of [
+      [field([0, 1, 2]), 1],
+      [field([]), 2], // a stranger's "none", under the seeder's address, port and peer ID
+      [field([5]), 3],
+    ] as const) {
+      download.merge(claim(have), '10.0.0.1', at)
+      listen.merge(claim(have), '10.0.0.1', at)
+    }
+    assert.deepEqual(heldBy(download), [0, 1, 2, 5])
+    assert.deepEqual(heldBy(listen), [5])
+  })
+
+  it('a slice adds its bits where it lies', () => {
+    const d = new ContentDictionary({}, true)
+    d.merge(claim(field([0])), '10.0.0.1', 1)
+    d.merge(claim(field([1], 16), { from: 8 }), '10.0.0.1', 2)
+    assert.deepEqual(heldBy(d), [0, 9])
+  })
+
+  it('before the manifest, a claim that says the file is another replaces the first (as in p2p-listen); after it, one of another chunk count is refused and counted, and one that only names it otherwise keeps the chunks', () => {
+    const d = new ContentDictionary({}, true)
+    d.merge(claim('all'), '10.0.0.1', 1)
+    d.merge(claim(field([]), { chunks: CHUNKS + 1, size: (CHUNKS + 1) * 4096 }), '10.0.0.1', 2)
+    assert.equal(d.file(ID)?.chunks, CHUNKS + 1, 'nothing says which is true yet')
+    d.settle(ID, CHUNKS) // the manifest: the claim of CHUNKS + 1 goes now
+    assert.equal(d.file(ID), undefined)
+    d.merge(claim(field([3])), '10.0.0.1', 3)
+    d.merge(claim(field([]), { chunks: CHUNKS + 1, size: (CHUNKS + 1) * 4096 }), '10.0.0.1', 4)
+    assert.equal(d.stats.refused['unlike-manifest'], 1)
+    d.merge(claim(field([4]), { name: 'other.bin', size: 1 }), '10.0.0.1', 5)
+    assert.deepEqual(heldBy(d), [3, 4])
+    assert.equal(d.file(ID)?.name, 'other.bin', "the peer's latest word on the rest")
+    const listen = new ContentDictionary()
+    listen.settle(ID, CHUNKS) // p2p-listen's: no manifest decides there
+    listen.merge(claim('all', { chunks: CHUNKS + 1, size: (CHUNKS + 1) * 4096 }), '10.0.0.1', 1)
+    assert.equal(listen.file(ID)?.chunks, CHUNKS + 1)
+  })
+
+  it('property: what a peer is held to have is the union of every claim it was heard to make ("all" included)', () => {
+    const arbClaim = fc.oneof(
+      fc.constant<'all'>('all'),
+      fc.uniqueArray(fc.nat(CHUNKS - 1), { maxLength: CHUNKS }).map((indices) => field(indices)),
+    )
+    fc.assert(
+      fc.property(fc.array(arbClaim, { minLength: 1, maxLength: 10 }), (claims) => {
+        const d = new ContentDictionary({}, true)
+        const union = new Set<number>()
+        claims.forEach((have, at) => {
+          d.merge(claim(have), '10.0.0.1', at)
+          for (let i = 0; i < CHUNKS; i++) if (have === 'all' || have.get(i)) union.add(i)
+          assert.deepEqual(
+            heldBy(d),
+            [...union].sort((a, b) => a - b),
+          )
+        })
+      }),
+    )
+  })
+})
