@@ -28,29 +28,69 @@ export interface StitchResult {
 const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'])
 
 /**
- * `partPath`: a hard link to `dataPath`, or a copy of it (fsynced) across
+ * The verified `data` under a temporary name in the downloads directory:
+ * `partPath` (`<name>.part`), or a temporary name beside it when a file
+ * that is not ours holds that name (another download of a file of the same
+ * name finishing now, a browser's unfinished download): never removed, and
+ * never taken for ours. Only our own link left there by a run that was
+ * stopped goes (the entry's lock keeps every other process off `data`).
+ * Made as a hard link to `dataPath`, or a copy of it (fsynced) across
  * filesystems. It must be the file that was verified (`verified`: `data` as
  * the download opened it): were `data` swapped meanwhile for a link or
  * another file, the link would name that instead, and the final name would
  * hold bytes nobody checked. link(2) does not follow a symlink; the identity
- * is checked on what it made (a copy: on the source, just before).
+ * is checked on what it made (a copy: on the source, just before). Returns
+ * the path it made.
  */
-export async function materialize(dataPath: string, partPath: string, verified: FileIdentity): Promise<void> {
-  await unlink(partPath).catch(() => undefined)
+export async function materialize(dataPath: string, partPath: string, verified: FileIdentity): Promise<string> {
+  if ((await makeFrom(dataPath, partPath, verified)) === 'made') return partPath
+  if (await sameInode(partPath, dataPath)) {
+    await unlink(partPath)
+    if ((await makeFrom(dataPath, partPath, verified)) === 'made') return partPath
+  }
+  const beside = tempPathFor(partPath)
+  if ((await makeFrom(dataPath, beside, verified)) === 'made') return beside
+  throw new P2PError('E_IO', `${beside} appeared while it was being made; run again`)
+}
+
+/** `path` made from `dataPath` (a link, or a copy across filesystems); 'taken' when a file already has that name. */
+async function makeFrom(dataPath: string, path: string, verified: FileIdentity): Promise<'made' | 'taken'> {
   try {
-    await link(dataPath, partPath)
-    return await assertIdentity(partPath, verified)
+    await link(dataPath, path)
   } catch (err) {
-    if (!CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) throw err
+    const code = (err as NodeJS.ErrnoException).code ?? ''
+    if (code === 'EEXIST') return 'taken'
+    if (!CROSS_DEVICE.has(code)) throw err
+    return copyFrom(dataPath, path, verified)
   }
+  await assertIdentity(path, verified).catch(async (err: unknown) => {
+    await unlink(path).catch(() => undefined)
+    throw err
+  })
+  return 'made'
+}
+
+async function copyFrom(dataPath: string, path: string, verified: FileIdentity): Promise<'made' | 'taken'> {
   await assertIdentity(dataPath, verified)
-  await copyFile(dataPath, partPath, constants.COPYFILE_EXCL)
-  const copy = await open(partPath, 'r')
   try {
-    await copy.sync()
-  } finally {
-    await copy.close()
+    await copyFile(dataPath, path, constants.COPYFILE_EXCL)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return 'taken'
+    await unlink(path).catch(() => undefined) // a copy cut short (ENOSPC) is ours: it goes
+    throw err
   }
+  try {
+    const copy = await open(path, 'r')
+    try {
+      await copy.sync()
+    } finally {
+      await copy.close()
+    }
+  } catch (err) {
+    await unlink(path).catch(() => undefined)
+    throw err
+  }
+  return 'made'
 }
 
 async function assertIdentity(path: string, verified: FileIdentity): Promise<void> {
@@ -64,10 +104,11 @@ async function assertIdentity(path: string, verified: FileIdentity): Promise<voi
 }
 
 /**
- * The verified `data` under its final name: `<name>.part` made from it
- * (materialize), `beforeFinalName` (fault-injection tests), then the name
- * claimed (place), then the directory synced. `.part` is removed if a step
- * before the name fails; a failed sync after it is E_IO naming the file, which stays.
+ * The verified `data` under its final name: `<name>.part` (or a temporary
+ * name beside it) made from it (materialize), `beforeFinalName`
+ * (fault-injection tests), then the name claimed (place), then the directory
+ * synced. What materialize made is removed if a step before the name fails;
+ * a failed sync after it is E_IO naming the file, which stays.
  */
 export async function nameVerified(options: {
   dataPath: string
@@ -82,13 +123,14 @@ export async function nameVerified(options: {
 }): Promise<StitchResult> {
   const { dataPath, partPath } = options
   let placed: StitchResult
+  let made: string | undefined
   try {
-    await materialize(dataPath, partPath, options.verified)
+    made = await materialize(dataPath, partPath, options.verified)
     await options.beforeFinalName?.()
-    placed = await place(options)
+    placed = await place({ ...options, partPath: made })
   } catch (err) {
-    await unlink(partPath).catch(() => undefined)
-    throw fromFsError(err, `finishing ${partPath}`)
+    if (made !== undefined) await unlink(made).catch(() => undefined)
+    throw fromFsError(err, `finishing ${made ?? partPath}`)
   }
   // The name durable too, as the bytes were before it (a power loss must not take it back); also a name found
   // already there, which a run stopped between placing it and this sync may have left.

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { link, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { materialize, nameVerified } from '../../src/core/download/final-name.js'
+import { identityOf } from '../../src/core/file-identity.js'
+import { onCleanup } from '../helpers/cleanup.js'
+import { tmpDir } from '../helpers/files.js'
+
+/**
+ * A download's temporary name in the downloads directory (final-name.ts):
+ * a file that is not ours at `<name>.part` is never removed nor taken for
+ * ours, our own link left by a stopped run is. An attacker pass found two
+ * downloads of different files of one name, finishing across filesystems at
+ * once, sharing `<name>.part`: one reported its own SHA-256 over the other's
+ * bytes; and a browser's `<name>.part` deleted by any download of `<name>`.
+ */
+
+const sha = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex')
+const verifiedOf = async (path: string) => identityOf(await stat(path, { bigint: true }))
+
+describe('the temporary name of a finished download', () => {
+  it("leaves a file that is not ours at <name>.part as it was, and makes the download's beside it", async (t) => {
+    const dir = await tmpDir(t)
+    await writeFile(join(dir, 'data'), 'the verified bytes')
+    await writeFile(join(dir, 'movie.mkv.part'), "a browser's unfinished download")
+    const made = await materialize(join(dir, 'data'), join(dir, 'movie.mkv.part'), await verifiedOf(join(dir, 'data')))
+    assert.notEqual(made, join(dir, 'movie.mkv.part'))
+    assert.equal(await readFile(join(dir, 'movie.mkv.part'), 'utf8'), "a browser's unfinished download")
+    assert.equal(await readFile(made, 'utf8'), 'the verified bytes')
+  })
+
+  it('replaces its own link left at <name>.part by a run that was stopped', async (t) => {
+    const dir = await tmpDir(t)
+    await writeFile(join(dir, 'data'), 'the verified bytes')
+    await link(join(dir, 'data'), join(dir, 'movie.mkv.part'))
+    const made = await materialize(join(dir, 'data'), join(dir, 'movie.mkv.part'), await verifiedOf(join(dir, 'data')))
+    assert.equal(made, join(dir, 'movie.mkv.part'))
+    assert.deepEqual((await readdir(dir)).sort(), ['data', 'movie.mkv.part'])
+  })
+
+  it('two downloads of different files of one name, finishing at once across filesystems, each name their own bytes', async (t) => {
+    const store = await tmpDir(t)
+    const downloads = await mkdtemp('/dev/shm/p2p-test-')
+    onCleanup(t, () => rm(downloads, { recursive: true, force: true }))
+    if ((await stat(store)).dev === (await stat(downloads)).dev) return t.skip('no second filesystem here')
+    const files = ['first', 'second'].map((what) => ({ path: join(store, what), bytes: Buffer.alloc(3 << 20, what) }))
+    for (const f of files) await writeFile(f.path, f.bytes)
+    for (let round = 0; round < 10; round++) {
+      const placed = await Promise.all(
+        files.map(async (f) =>
+          nameVerified({
+            dataPath: f.path,
+            partPath: join(downloads, 'f.bin.part'),
+            verified: await verifiedOf(f.path),
+            dir: downloads,
+            name: 'f.bin',
+            size: f.bytes.length,
+            sha256: sha(f.bytes),
+            force: false,
+          }),
+        ),
+      )
+      for (const [k, p] of placed.entries()) assert.equal(sha(await readFile(p.path)), sha(files[k]!.bytes), p.path)
+      assert.deepEqual((await readdir(downloads)).sort(), ['f (1).bin', 'f.bin'], 'and nothing temporary left')
+      for (const name of await readdir(downloads)) await rm(join(downloads, name))
+    }
+  })
+})
