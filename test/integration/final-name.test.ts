@@ -40,6 +40,23 @@ describe('the temporary name of a finished download', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['data', 'movie.mkv.part'])
   })
 
+  it('replaces what a stopped run left once the re-run gave data a copy of its own: the same bytes, another inode', async (t) => {
+    const dir = await tmpDir(t)
+    const bytes = 'the verified bytes'
+    await writeFile(join(dir, 'data'), bytes)
+    await writeFile(join(dir, 'movie.mkv.part'), bytes)
+    const same = { size: bytes.length, sha256: sha(bytes) }
+    const made = await materialize(
+      join(dir, 'data'),
+      join(dir, 'movie.mkv.part'),
+      await verifiedOf(join(dir, 'data')),
+      same,
+    )
+    assert.equal(made, join(dir, 'movie.mkv.part'))
+    assert.deepEqual((await readdir(dir)).sort(), ['data', 'movie.mkv.part'])
+    assert.deepEqual(await verifiedOf(made), await verifiedOf(join(dir, 'data')), 'a link to data now')
+  })
+
   it('two downloads of different files of one name, finishing at once across filesystems, each name their own bytes', async (t) => {
     const store = await tmpDir(t)
     const downloads = await mkdtemp('/dev/shm/p2p-test-')

@@ -32,8 +32,11 @@ const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP
  * `partPath` (`<name>.part`), or a temporary name beside it when a file
  * that is not ours holds that name (another download of a file of the same
  * name finishing now, a browser's unfinished download): never removed, and
- * never taken for ours. Only our own link left there by a run that was
- * stopped goes (the entry's lock keeps every other process off `data`).
+ * never taken for ours. Only what a run of ours left there when it was
+ * stopped goes: a link to `data` (the entry's lock keeps every other process
+ * off it), or the very bytes being named (`same`: the link a stopped run
+ * left, once the re-run gave `data` a copy of its own; the file is named
+ * with those bytes either way).
  * Made as a hard link to `dataPath`, or a copy of it (fsynced) across
  * filesystems. It must be the file that was verified (`verified`: `data` as
  * the download opened it): were `data` swapped meanwhile for a link or
@@ -42,9 +45,17 @@ const CROSS_DEVICE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP
  * is checked on what it made (a copy: on the source, just before). Returns
  * the path it made.
  */
-export async function materialize(dataPath: string, partPath: string, verified: FileIdentity): Promise<string> {
+export async function materialize(
+  dataPath: string,
+  partPath: string,
+  verified: FileIdentity,
+  same?: { size: number; sha256: string },
+): Promise<string> {
   if ((await makeFrom(dataPath, partPath, verified)) === 'made') return partPath
-  if (await sameInode(partPath, dataPath)) {
+  if (
+    (await sameInode(partPath, dataPath)) ||
+    (same !== undefined && (await sameContent(partPath, same.size, same.sha256)))
+  ) {
     await unlink(partPath)
     if ((await makeFrom(dataPath, partPath, verified)) === 'made') return partPath
   }
@@ -125,7 +136,7 @@ export async function nameVerified(options: {
   let placed: StitchResult
   let made: string | undefined
   try {
-    made = await materialize(dataPath, partPath, options.verified)
+    made = await materialize(dataPath, partPath, options.verified, options)
     await options.beforeFinalName?.()
     placed = await place({ ...options, partPath: made })
   } catch (err) {
