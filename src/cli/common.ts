@@ -99,7 +99,6 @@ async function execute<S extends SettingSpecs>(
   args: string[],
 ): Promise<number> {
   const json = options.json === true
-  let flush = (): void => undefined
   let log: Logger | undefined
   const controller = new AbortController()
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -124,9 +123,7 @@ async function execute<S extends SettingSpecs>(
       flags: options,
       configFile: options.config as string | undefined,
     }) as Settings<S> & Settings<typeof COMMON>
-    const commandLog = createCommandLog(settings.logsDir, def.name, settings.logLevel)
-    log = commandLog.log
-    flush = commandLog.flush
+    log = createCommandLog(settings.logsDir, def.name, settings.logLevel, (line) => process.stderr.write(`${line}\n`))
     log.info({ args: redactSecrets(args), argv: redactSecrets(process.argv.slice(2)) }, 'start')
     const out = (line: string): void => {
       if (!json) process.stdout.write(`${line}\n`)
@@ -147,7 +144,6 @@ async function execute<S extends SettingSpecs>(
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     onOutputError = undefined // later write errors (of the last lines) are ignored, never a crash
-    flush()
   }
 }
 

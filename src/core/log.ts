@@ -1,54 +1,73 @@
-import { fchmodSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Logger, pino } from 'pino'
-import { fromFsError } from './errors.js'
+import { fromFsError, P2PError } from './errors.js'
+import { printable } from './printable.js'
 import type { LogLevel } from './setting-parsers.js'
 
 export type { Logger }
 
-export interface CommandLog {
-  log: Logger
-  /** Flush buffered lines; call before exiting. */
-  flush(): void
-}
+/** Append, made private, never through a link (ELOOP), and never blocking on a FIFO or device in its place. */
+const LOG_FLAGS =
+  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK
 
 /**
- * JSON lines to `<logsDir>/<command>.log`, each written as it is logged. The
+ * JSON lines to `<logsDir>/<command>.log`, each written as it is logged (nothing to flush at exit). The
  * file is opened here, synchronously: a destination that opened it itself is
  * not ready for a while, and a command that exits at once (a usage error,
- * cli/main.ts's exit) then lost its lines, and pino's own flush at exit threw
- * "sonic boom is not ready yet".
+ * cli/main.ts's exit) then lost its lines. Only a regular file: a link there
+ * would have had every line appended, and its target made 0600, wherever it
+ * pointed; a FIFO held the command before its first line, deaf to Ctrl-C.
+ * A line that cannot be written (a full disk, EIO) stops the log, said once
+ * through `warn`: the log never stops the command (pino's own synchronous
+ * destination retried a full disk for ever at exit, deaf to Ctrl-C).
  */
-export function createCommandLog(logsDir: string, command: string, level: LogLevel): CommandLog {
+export function createCommandLog(
+  logsDir: string,
+  command: string,
+  level: LogLevel,
+  warn: (line: string) => void = () => undefined,
+): Logger {
   const path = join(logsDir, `${command}.log`)
   let fd: number
   try {
     // The owner's alone when made here: lines name peers, files and paths.
     mkdirSync(logsDir, { recursive: true, mode: 0o700 })
-    fd = openSync(path, 'a', 0o600)
-    // A log an older version made world-readable may hold a secret it logged: made ours alone too, when ours.
-    try {
-      fchmodSync(fd, 0o600)
-    } catch {
-      // not ours to change (another user's file we may append to): left as it is
-    }
+    fd = openSync(path, LOG_FLAGS, 0o600)
   } catch (err) {
     throw fromFsError(err, `opening the log file ${path}`)
   }
-  // Synchronous writes: a command logs a few lines, and exits as soon as it has ended (cli/main.ts), when an
-  // asynchronous write still in flight would be lost.
-  const destination = pino.destination({ dest: fd, sync: true })
-  const log = pino({ level, base: { cmd: command, pid: process.pid } }, destination)
-  return {
-    log,
-    flush: () => {
+  try {
+    if (!fstatSync(fd).isFile()) throw new P2PError('E_IO', `the log file ${printable(path)} is not a regular file`)
+  } catch (err) {
+    closeSync(fd)
+    throw fromFsError(err, `opening the log file ${path}`)
+  }
+  // A log an older version made world-readable may hold a secret it logged: made ours alone too, when ours.
+  try {
+    fchmodSync(fd, 0o600)
+  } catch {
+    // not ours to change (another user's file we may append to): left as it is
+  }
+  let stopped = false
+  const destination = {
+    write(line: string): void {
+      if (stopped) return
+      const bytes = Buffer.from(line)
       try {
-        destination.flushSync()
-      } catch {
-        // already closed: nothing to flush
+        for (let done = 0; done < bytes.length; ) {
+          const n = writeSync(fd, bytes, done)
+          if (n <= 0) throw new Error('nothing written')
+          done += n
+        }
+      } catch (err) {
+        stopped = true
+        const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+        warn(`warning: logging stopped: ${printable(path)} cannot be written (${why})`)
       }
     },
   }
+  return pino({ level, base: { cmd: command, pid: process.pid } }, destination)
 }
 
 /** A logger that drops everything: the default collaborator for library use and tests. */

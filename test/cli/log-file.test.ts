@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { runBin } from '../helpers/cli.js'
+import { tmpDir } from '../helpers/files.js'
+
+/**
+ * The command's log file (core/log.ts), found by an attacker pass: a link
+ * in its place had every line appended, and its target made 0600, wherever
+ * it pointed; a FIFO held the command before its first line; a log that
+ * could not be written (a full disk) held it for ever at exit. All three
+ * deaf to Ctrl-C. Now: a regular file or E_IO, and a log that fails stops
+ * logging, said once, while the command goes on.
+ */
+
+async function splitArgs(dir: string): Promise<string[]> {
+  await writeFile(join(dir, 'small.bin'), 'a small file')
+  return [join(dir, 'small.bin'), '--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs'), '--json']
+}
+
+describe('the log file', () => {
+  it('a link at its path: E_IO, exit 6, its target neither written nor chmodded', async (t) => {
+    const dir = await tmpDir(t)
+    const target = join(dir, 'elsewhere.txt')
+    await writeFile(target, 'not a log\n', { mode: 0o644 })
+    await mkdir(join(dir, 'logs'))
+    await symlink(target, join(dir, 'logs', 'split.log'))
+    const r = await runBin('p2p-split', await splitArgs(dir))
+    assert.equal(r.code, 6, r.stdout + r.stderr)
+    assert.equal(JSON.parse(r.stdout).code, 'E_IO')
+    assert.equal(await readFile(target, 'utf8'), 'not a log\n')
+    assert.equal((await stat(target)).mode & 0o777, 0o644)
+  })
+
+  it('a FIFO at its path: E_IO at once, not a hang', async (t) => {
+    const dir = await tmpDir(t)
+    await mkdir(join(dir, 'logs'))
+    execFileSync('mkfifo', [join(dir, 'logs', 'split.log')])
+    const r = await runBin('p2p-split', await splitArgs(dir), { timeoutMs: 15_000 })
+    assert.equal(r.signal, null, 'it ended by itself')
+    assert.equal(r.code, 6, r.stdout + r.stderr)
+    const result = JSON.parse(r.stdout) as { code: string; message: string }
+    assert.equal(result.code, 'E_IO')
+    assert.match(result.message, /the log file/) // ENXIO: no reader; a FIFO with one is not a regular file
+  })
+
+  it('a log that cannot be written (past the file size limit: EFBIG, as a full disk gives ENOSPC) stops logging, said once; the command succeeds', async (t) => {
+    const dir = await tmpDir(t)
+    // 512 bytes a file: the small file's chunk, manifest and keys fit; the log's second line does not.
+    const r = await runBin('p2p-split', await splitArgs(dir), {
+      wrap: ['sh', '-c', 'ulimit -f 1; exec "$0" "$@"'],
+      timeoutMs: 15_000,
+    })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.equal(JSON.parse(r.stdout).ok, true)
+    const warnings = r.stderr.split('\n').filter((line) => line.includes('logging stopped'))
+    assert.equal(warnings.length, 1, r.stderr)
+    assert.match(warnings[0]!, /split\.log cannot be written \(EFBIG\)/)
+  })
+})
