@@ -70,12 +70,14 @@ export async function splitTree(
     maxEntries: options.maxEntries,
     signal: options.signal,
   })
-  const dir = await store.makeEntryDir(name) // a real directory, never a link out of the store
-  const previous = await previousContent(store, name)
-  const previousTree = previous?.manifest?.version === 2 ? previous.manifest : undefined
-  // As a file's split (split.ts): never withdrawn under a download of it running in this store.
-  const unlockPrevious = previous?.id ? await store.lock(previous.id, `"${printable(name)}"`) : undefined
+  // As a file's split (split.ts): one split of a name at a time, and never withdrawn under a download of it.
+  const unlockEntry = await store.lockEntry(name, `the split of "${printable(name)}"`)
+  let unlockPrevious: (() => Promise<void>) | undefined
   try {
+    const dir = await store.makeEntryDir(name) // a real directory, never a link out of the store
+    const previous = await previousContent(store, name)
+    const previousTree = previous?.manifest?.version === 2 ? previous.manifest : undefined
+    unlockPrevious = previous?.id ? await store.lock(previous.id, `"${printable(name)}"`) : undefined
     if (previous !== undefined && !options.force && previousTree?.chunkSize !== chunkSize) throw refuseExisting(name)
     const reuse = previousTree?.chunkSize === chunkSize ? new TreeLayout(previousTree) : undefined
     // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
@@ -191,5 +193,6 @@ export async function splitTree(
     return result
   } finally {
     await unlockPrevious?.()
+    await unlockEntry()
   }
 }

@@ -54,8 +54,11 @@ export async function splitFile(
   const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
   const handle = await openRegularFile(path)
   let unlockPrevious: (() => Promise<void>) | undefined
+  let unlockEntry: (() => Promise<void>) | undefined
   try {
     const name = validateName(basename(path))
+    // One split of a name at a time: another one's chunks would land in this entry's directory (E_LOCKED).
+    unlockEntry = await store.lockEntry(name, `the split of "${name}"`)
     const size = (await handle.stat()).size
     // A real directory, never a link out of the store; checked again before the manifest is placed, not
     // before every chunk (a check per 64 KiB chunk cost 15 % more CPU: docs/benchmarks.md). A link swapped
@@ -95,6 +98,7 @@ export async function splitFile(
   } finally {
     await handle.close().catch(() => undefined)
     await unlockPrevious?.()
+    await unlockEntry?.()
   }
 }
 

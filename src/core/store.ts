@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { lstat, mkdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR } from './constants.js'
@@ -274,6 +275,15 @@ export class ChunkStore {
   /** Lock the download of `id` in this store (lock.ts); returns the release. */
   async lock(id: string, what: string): Promise<() => Promise<void>> {
     return acquireLock(join(await this.privateDir('locks'), `${id}.lock`), what)
+  }
+
+  /**
+   * Lock the entry directory of `name` while a split writes it (lock.ts): two splits of different files of one
+   * name wrote their chunks into one directory, and the manifest left listed the other's chunk files.
+   */
+  async lockEntry(name: string, what: string): Promise<() => Promise<void>> {
+    const key = createHash('sha256').update(name).digest('hex')
+    return acquireLock(join(await this.privateDir('locks'), `entry-${key}.lock`), what)
   }
 
   /** Record that every chunk of this entry was just hashed and found right (verified-record.ts). */

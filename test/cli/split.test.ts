@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -98,6 +99,32 @@ describe('p2p-split (the built command)', () => {
       const r = await runBin(name, ['--help'])
       assert.equal(r.code, 0, name)
       assert.match(r.stdout, /Examples:/, name)
+    }
+  })
+
+  it('two splits of different files of one name into one store at once: one wins, the other is refused (E_LOCKED or E_EXISTS), and every chunk the entry lists is its own', async (t) => {
+    const dir = await tmpDir(t)
+    for (const side of ['a', 'b']) {
+      await mkdir(join(dir, side))
+      await randomFile(join(dir, side, 'x.bin'), 3_000_000)
+    }
+    for (let round = 0; round < 4; round++) {
+      const store = join(dir, `store${round}`)
+      const runs = await Promise.all(
+        ['a', 'b'].map((side) =>
+          runBin('p2p-split', [join(dir, side, 'x.bin'), '--chunks-dir', store, '--chunk-size', '64KiB', '--json'], {
+            cwd: dir,
+          }),
+        ),
+      )
+      const results = runs.map((r) => JSON.parse(r.stdout) as { ok: boolean; code?: string })
+      assert.deepEqual(results.map((r) => r.ok).sort(), [false, true], runs.map((r) => r.stdout).join('\n'))
+      assert.match(results.find((r) => !r.ok)!.code!, /^E_(LOCKED|EXISTS)$/)
+      const manifest = JSON.parse(await readFile(join(store, 'x.bin', 'manifest.json'), 'utf8')) as { chunks: string[] }
+      for (const [i, hash] of manifest.chunks.entries()) {
+        const chunk = await readFile(join(store, 'x.bin', `${String(i).padStart(6, '0')}.chunk`))
+        assert.equal(createHash('sha256').update(chunk).digest('hex'), hash, `chunk ${i}, round ${round}`)
+      }
     }
   })
 })
