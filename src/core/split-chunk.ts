@@ -2,7 +2,7 @@ import { lstat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sharedBuffer } from './buffer-pool.js'
 import { MANIFEST_FILE, MAX_MANIFEST_BYTES } from './constants.js'
-import { writeFileAtomic } from './disk.js'
+import { stampOf, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
 import { hashThreads } from './hash-pool.js'
 import type { ItemManifest } from './item.js'
@@ -25,6 +25,11 @@ export interface ChunkPlace {
   path: string
   /** The hash the previous split recorded at this index; undefined: nothing there to keep, the file is new. */
   before: string | undefined
+  /**
+   * The chunk file's stamp in the previous split's verified record (null: none there; undefined: no record): a
+   * file whose stamp is another was changed since (damaged in place, edited) and is written again.
+   */
+  recorded?: string | null
   /** Replace a previous chunk of different content instead of refusing. */
   force: boolean | undefined
   /** The error for different content where the previous split had a chunk (the caller names the item). */
@@ -38,7 +43,8 @@ export interface ChunkPlace {
 
 /**
  * Hash chunk `view` and write it as `place.path`, unless the previous split
- * left that very chunk there (its hash, a regular file of its length).
+ * left that very chunk there (its hash, a regular file of its length, not
+ * changed since it was recorded).
  * Returns the hash and whether a file was written. Errors are the caller's
  * to word (fromFsError, naming the chunk and the item).
  */
@@ -68,8 +74,9 @@ export async function storeChunk(view: Buffer, place: ChunkPlace): Promise<{ sha
   }
   if (
     sha256 === place.before &&
-    (await lstat(place.path).then(
-      (s) => s.isFile() && s.size === view.length,
+    (await lstat(place.path, { bigint: true }).then(
+      (s) =>
+        s.isFile() && s.size === BigInt(view.length) && (place.recorded === undefined || stampOf(s) === place.recorded),
       () => false,
     ))
   )

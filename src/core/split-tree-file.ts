@@ -39,6 +39,8 @@ export interface FileContext {
   signal?: AbortSignal
   dir: string
   reuse: TreeLayout | undefined
+  /** The previous split's verified record, by index (empty: none): reused chunk files changed since are rewritten. */
+  recorded: ReadonlyArray<string | null>
   /** Withdraws the previous manifest (once) before a chunk of other content replaces one of its chunks. */
   withdraw: () => Promise<void>
   slots: Slots
@@ -150,6 +152,7 @@ async function storeTreeChunk(view: Buffer, index: number, o: FileContext): Prom
     const stored = await storeChunk(view, {
       path: o.store.chunkPath(o.dir, index),
       before: o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined,
+      ...(o.recorded.length > 0 ? { recorded: o.recorded[index] ?? null } : {}),
       force: o.force,
       refuse: () => refuseExisting(basename(o.dir)),
       replacing: o.withdraw,

@@ -83,6 +83,7 @@ export async function splitTree(
     // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
     const withdraw = withdrawOnce(dir, printable(name))
     if (previous !== undefined && reuse === undefined) await withdraw()
+    const recorded = reuse && previous?.id ? await store.verifiedStamps(previous.id) : []
 
     // Global chunk numbering: each file's first chunk follows the previous files' chunks (entry order).
     const files = walk.entries.filter((e): e is WalkedFile => e.type === 'file')
@@ -128,6 +129,7 @@ export async function splitTree(
               ...options,
               dir,
               reuse,
+              recorded,
               withdraw,
               slots,
               done,

@@ -77,7 +77,17 @@ export async function splitFile(
     const withdraw = withdrawOnce(dir, name)
     if (previous && !reuse) await withdraw()
 
-    const chunks = await hashAndWriteChunks(handle, size, { ...options, chunkSize, dir, reuse, name, log, withdraw })
+    const recorded = reuse && previous?.id ? await store.verifiedStamps(previous.id) : []
+    const chunks = await hashAndWriteChunks(handle, size, {
+      ...options,
+      chunkSize,
+      dir,
+      reuse,
+      recorded,
+      name,
+      log,
+      withdraw,
+    })
     const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }
     const bytes = encodeManifest(manifest)
     const id = manifestId(bytes)
@@ -139,6 +149,8 @@ interface PassOptions extends SplitOptions {
   dir: string
   name: string
   reuse: readonly string[] | undefined
+  /** The previous split's verified record, by index (empty: none): reused chunk files changed since are rewritten. */
+  recorded: ReadonlyArray<string | null>
   log: Logger
   /** Withdraws the previous manifest (once) before a chunk of other content replaces one of its chunks. */
   withdraw: () => Promise<void>
@@ -226,6 +238,7 @@ async function storeFileChunk(index: number, view: Buffer, options: PassOptions,
       path: options.store.chunkPath(options.dir, index),
       // Reused only when the size and chunk size are the previous split's, so it has an entry at every index.
       before: options.reuse?.[index],
+      ...(options.recorded.length > 0 ? { recorded: options.recorded[index] ?? null } : {}),
       force: options.force,
       refuse: () => refuseExisting(options.name),
       replacing: options.withdraw,

@@ -76,6 +76,22 @@ describe('split', () => {
     assert.equal(second.id, first.id)
   })
 
+  it('a split again rewrites a chunk file damaged in place since (same size), and only that one', async (t) => {
+    const { dir, store } = await setup(t)
+    await randomFile(join(dir, 'f.bin'), 20000)
+    const first = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    const damaged = store.chunkPath(first.dir, 2)
+    const handle = await open(damaged, 'r+')
+    await handle.write(Buffer.alloc(16), 0, 16, 100) // bit rot, or a stray write: the size stays
+    await handle.close()
+    const second = await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })
+    assert.equal(second.unchanged, false)
+    assert.equal(second.id, first.id)
+    const manifest = parseManifest(await readFile(join(first.dir, 'manifest.json')))
+    assert.equal(sha256Hex(await readFile(damaged)), manifest.chunks[2])
+    assert.equal((await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })).unchanged, true, 'then nothing')
+  })
+
   it('refuses a different file with an existing name unless forced', async (t) => {
     const { dir, store } = await setup(t)
     await randomFile(join(dir, 'f.bin'), 20000)
