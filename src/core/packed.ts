@@ -1,3 +1,4 @@
+import { lstat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Bitfield } from './bitfield.js'
 import { replaceSmallFile } from './disk.js'
@@ -74,4 +75,14 @@ export class PackedHaveCache {
   get(dir: string, count: number): Promise<Bitfield | undefined> {
     return this.cache.get(packedHavePath(dir), () => readPackedHave(dir, count))
   }
+}
+
+/**
+ * Bytes of the disk that `data` in `dir` holds already (its allocated blocks; 0 when there is none): a resume
+ * writes those chunks again in place, so they need no more room, listed in `data.have` or not (a download
+ * stopped by a full disk had written chunks it never listed).
+ */
+export async function packedAllocatedBytes(dir: string): Promise<number> {
+  const st = await lstat(packedDataPath(dir)).catch(() => undefined)
+  return st?.isFile() ? st.blocks * 512 : 0
 }

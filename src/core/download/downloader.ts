@@ -15,7 +15,7 @@ import { hasCode, P2PError } from '../errors.js'
 import { type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
 import { type Collaborators, componentLog } from '../log.js'
 import { portableName } from '../names.js'
-import { readPackedHave } from '../packed.js'
+import { packedAllocatedBytes, readPackedHave } from '../packed.js'
 import { ConnectionPool, peerKey } from '../pool.js'
 import { printable } from '../printable.js'
 import { PeerClient } from '../transfer/client.js'
@@ -180,7 +180,8 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     // a folder's files are always copies.
     const entry = await store.get(id)
     const packed = entry ? ((await readPackedHave(entry.dir, plan.chunkCount))?.count() ?? 0) : 0
-    await assertSpace(store.root, Math.max(0, size - packed * manifest.chunkSize), `the chunks of ${manifest.name}`)
+    const held = Math.max(packed * manifest.chunkSize, entry ? await packedAllocatedBytes(entry.dir) : 0)
+    await assertSpace(store.root, Math.max(0, size - held), `the chunks of ${manifest.name}`)
     if (isTree(manifest) || !(await sameFilesystem(store.root, downloadsDir)))
       await assertSpace(downloadsDir, size, manifest.name)
     const dir = await store.prepareEntry(source.bytes, manifest)
