@@ -93,7 +93,7 @@ export function hasCode(err: unknown, code?: ErrorCode): err is P2PError {
  */
 export function fromFsError(err: unknown, what: string): P2PError {
   if (err instanceof P2PError) return err
-  const e = err as NodeJS.ErrnoException
+  const e = err as NodeJS.ErrnoException & { dest?: string }
   const path = e?.path ? ` (${e.path})` : ''
   switch (e?.code) {
     case 'ENOSPC':
@@ -116,9 +116,10 @@ export function fromFsError(err: unknown, what: string): P2PError {
         { cause: err },
       )
     case 'EISDIR':
+      // A rename's directory in the way is its destination, not the file being renamed.
       return new P2PError(
         'E_IO',
-        `a directory is in the way while ${what}${path}: move it, a file goes there`,
+        `a directory is in the way while ${what}${e.dest ? ` (${e.dest})` : path}: move it, a file goes there`,
         { errno: e.code },
         { cause: err },
       )

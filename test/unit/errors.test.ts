@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { ERROR_CODES, EXIT_CODES, fromFsError, P2PError } from '../../src/core/errors.js'
 import { ROOT } from '../helpers/cli.js'
+import { tmpDir } from '../helpers/files.js'
 
 test('docs/errors.md lists every code with its exit status, and nothing else', () => {
   const doc = readFileSync(join(ROOT, 'docs/errors.md'), 'utf8')
@@ -19,4 +21,15 @@ test('filesystem errors map to stable codes', () => {
   assert.equal(fromFsError(fsError('ENOENT'), 'reading').code, 'E_NOT_FOUND')
   const passthrough = new P2PError('E_CHECKSUM', 'bad')
   assert.equal(fromFsError(passthrough, 'x'), passthrough)
+})
+
+test("a rename's directory in the way is named by its destination (--force over a directory named the part file: an attacker pass)", async (t) => {
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'f.bin.part'), 'x')
+  await mkdir(join(dir, 'f.bin'))
+  await writeFile(join(dir, 'f.bin', 'inside'), 'y')
+  const err = await rename(join(dir, 'f.bin.part'), join(dir, 'f.bin')).catch((e: unknown) => e)
+  const failure = fromFsError(err, 'finishing')
+  assert.equal(failure.code, 'E_IO')
+  assert.match(failure.message, /in the way while finishing \(.*\/f\.bin\): move it/)
 })
