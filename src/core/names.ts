@@ -31,6 +31,10 @@ const INVISIBLE_ONLY = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}]+$/u
 export function nameProblem(input: unknown): string | undefined {
   if (typeof input !== 'string') return 'a name must be a string'
   if (!input.isWellFormed()) return 'a name must be valid Unicode'
+  // What Node makes of a file name's bytes that are not UTF-8 (each bad byte one U+FFFD): such a name cannot be
+  // opened by the name Node gives it, and means nothing to another machine.
+  if (input.includes('\uFFFD'))
+    return 'a name must be valid UTF-8 (it holds U+FFFD, what bytes that are not UTF-8 read as)'
   const name = input.normalize('NFC')
   if (name.length === 0) return 'a name must not be empty'
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return `a name must be at most ${MAX_NAME_BYTES} bytes in UTF-8`

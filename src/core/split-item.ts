@@ -1,8 +1,9 @@
 import { realpath, stat } from 'node:fs/promises'
-import { sep } from 'node:path'
+import { basename, resolve, sep } from 'node:path'
 import { DEFAULT_CHUNK_SIZE } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
 import type { Collaborators } from './log.js'
+import { validateName } from './names.js'
 import { checkChunkSize, type SplitOptions, type SplitResult, splitFile } from './split.js'
 import { type SplitTreeResult, splitTree } from './split-tree.js'
 
@@ -31,7 +32,11 @@ export async function splitPath(
   collaborators: Collaborators = {},
 ): Promise<SplitPathResult> {
   const st = await stat(path).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new P2PError('E_NOT_FOUND', `no such file: ${path}`)
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      // A name whose bytes are not UTF-8 is not found by the name Node reads it as: E_BAD_NAME says why.
+      validateName(basename(resolve(path)))
+      throw new P2PError('E_NOT_FOUND', `no such file: ${path}`)
+    }
     throw fromFsError(err, `opening ${path}`)
   })
   if (!st.isDirectory()) return splitFile(path, options, collaborators)

@@ -52,11 +52,12 @@ export async function splitFile(
   const log = componentLog(collaborators, 'split')
   const { store } = options
   const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
+  // Before the open: a name whose bytes are not UTF-8 is not found by the name Node reads it as (E_BAD_NAME).
+  const name = validateName(basename(path))
   const handle = await openRegularFile(path)
   let unlockPrevious: (() => Promise<void>) | undefined
   let unlockEntry: (() => Promise<void>) | undefined
   try {
-    const name = validateName(basename(path))
     // One split of a name at a time: another one's chunks would land in this entry's directory (E_LOCKED).
     unlockEntry = await store.lockEntry(name, `the split of "${name}"`)
     const size = (await handle.stat()).size

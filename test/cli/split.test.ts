@@ -127,4 +127,23 @@ describe('p2p-split (the built command)', () => {
       }
     }
   })
+
+  it('a name whose bytes are not UTF-8: E_BAD_NAME saying so, for a file given by it and for one inside a folder (was: "no such file", and a folder shared without it)', async (t) => {
+    const dir = await tmpDir(t)
+    await mkdir(join(dir, 'album'))
+    await writeFile(join(dir, 'album', 'ok.txt'), 'kept')
+    const bad = Buffer.concat([Buffer.from(`${dir}/album/report`), Buffer.from([0xff]), Buffer.from('.txt')])
+    await writeFile(bad, 'a report')
+    const folder = await runBin('p2p-split', [join(dir, 'album'), '--json'], { cwd: dir })
+    assert.equal(folder.code, 2, folder.stdout)
+    assert.equal(JSON.parse(folder.stdout).code, 'E_BAD_NAME')
+    assert.match(JSON.parse(folder.stdout).message, /valid UTF-8/)
+    // The single file by its own bytes, as a shell passes them (a string argument cannot hold them).
+    const single = await runBin('p2p-split', ['--json'], {
+      cwd: dir,
+      wrap: ['sh', '-c', `exec "$0" "$@" "$(printf 'album/report\\377.txt')"`],
+    })
+    assert.equal(single.code, 2, single.stdout + single.stderr)
+    assert.equal(JSON.parse(single.stdout).code, 'E_BAD_NAME')
+  })
 })

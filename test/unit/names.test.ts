@@ -69,6 +69,7 @@ describe('names', () => {
     'c1\u0085',
     'esc\u001b[2K',
     'lone\ud800surrogate',
+    'bytes\ufffdthat were not UTF-8',
     'x'.repeat(256),
     'é'.repeat(128),
     '.p2p',
