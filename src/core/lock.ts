@@ -2,6 +2,7 @@ import { mkdir, realpath, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { publishOnce } from './disk.js'
 import { fromFsError, hasCode, P2PError } from './errors.js'
+import { printable } from './printable.js'
 import {
   formatStamp,
   type ProcessStamp,
@@ -152,7 +153,7 @@ function threadRuns(pid: number, thread: number): boolean {
 function locked(what: string, owner: number, path: string): P2PError {
   return new P2PError(
     'E_LOCKED',
-    `${what} is being downloaded (or split) by process ${owner}; wait for it (or stop it) and run again`,
+    `${what} is being downloaded (or split) by process ${owner}; wait for it (or stop it) and run again (its lock: ${printable(path)}, to remove if that process is no p2p command)`,
     { pid: owner, lock: path },
   )
 }

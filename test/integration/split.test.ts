@@ -142,7 +142,7 @@ describe('split', () => {
         (e) =>
           hasCode(e, 'E_LOCKED') &&
           e.details?.pid === download.pid &&
-          /"f\.bin" is being downloaded \(or split\) by process \d+/.test((e as Error).message),
+          /"f\.bin" is being downloaded \(or split\) by process \d+.*its lock: .*\.lock/.test((e as Error).message),
       )
     assert.equal((await store.readEntryManifest('f.bin'))?.id, first.id, 'the entry under the download untouched')
     assert.deepEqual(await readdir(join(store.root, 'f.bin')), before, 'nothing written or removed')
