@@ -61,6 +61,12 @@ export async function splitFile(
     // One split of a name at a time: another one's chunks would land in this entry's directory (E_LOCKED).
     unlockEntry = await store.lockEntry(name, `the split of "${name}"`)
     const size = (await handle.stat()).size
+    // A file of /proc or /sys says 0 bytes and holds more: shared as empty, it would be a wrong copy.
+    if (size === 0 && (await handle.read(Buffer.alloc(1), 0, 1, 0)).bytesRead > 0)
+      throw new P2PError(
+        'E_IO',
+        `${path} says it holds 0 bytes but reads more (a /proc or /sys file?): copy it to a regular file and split that`,
+      )
     // A real directory, never a link out of the store; checked again before the manifest is placed, not
     // before every chunk (a check per 64 KiB chunk cost 15 % more CPU: docs/benchmarks.md). A link swapped
     // in mid-split gets chunk copies of the file, never its manifest.

@@ -92,6 +92,12 @@ describe('split', () => {
     assert.equal((await splitFile(join(dir, 'f.bin'), { store, chunkSize: 4096 })).unchanged, true, 'then nothing')
   })
 
+  it('refuses a file that says it holds 0 bytes and reads more (/proc/version): E_IO, nothing shared as empty', async (t) => {
+    const { store } = await setup(t)
+    await assert.rejects(splitFile('/proc/version', { store, chunkSize: 4096 }), (e) => hasCode(e, 'E_IO'))
+    assert.equal(await store.readEntryManifest('version'), undefined)
+  })
+
   it('refuses a different file with an existing name unless forced', async (t) => {
     const { dir, store } = await setup(t)
     await randomFile(join(dir, 'f.bin'), 20000)
