@@ -121,10 +121,19 @@ export const listenCommand = defineCommand({
       { log },
     )
     const live = process.stdout.isTTY && !json
+    let unwritable = false
     const file = dictionaryFileWriter(
       settings.dictionary,
       () => listener.snapshotText(),
-      (err) => log.warn({ err: (err as Error).message }, 'dictionary not written'),
+      (failure) => {
+        log.warn({ err: (failure as Error).message }, 'dictionary not written')
+        // Said once where the user looks too (a directory at its path, a full disk): listening goes on.
+        if (!unwritable)
+          err(
+            `warning: the dictionary file ${printable(settings.dictionary)} cannot be written (${(failure as NodeJS.ErrnoException).code ?? (failure as Error).message}); listening goes on`,
+          )
+        unwritable = true
+      },
     )
     const print = latestLinePrinter()
     let timer: NodeJS.Timeout | undefined

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runBin } from '../helpers/cli.js'
 import { tmpDir } from '../helpers/files.js'
+import { BROADCAST, freeUdpPort, startDaemon } from '../helpers/swarm.js'
 
 /**
  * The command's log file (core/log.ts), found by an attacker pass: a link
@@ -20,7 +21,7 @@ async function splitArgs(dir: string): Promise<string[]> {
   return [join(dir, 'small.bin'), '--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs'), '--json']
 }
 
-describe('the log file', () => {
+describe('files a command keeps beside its work', () => {
   it('a link at its path: E_IO, exit 6, its target neither written nor chmodded', async (t) => {
     const dir = await tmpDir(t)
     const target = join(dir, 'elsewhere.txt')
@@ -58,5 +59,30 @@ describe('the log file', () => {
     const warnings = r.stderr.split('\n').filter((line) => line.includes('logging stopped'))
     assert.equal(warnings.length, 1, r.stderr)
     assert.match(warnings[0]!, /split\.log cannot be written \(EFBIG\)/)
+  })
+
+  it("p2p-listen's dictionary file that cannot be written (a directory at its path) is said once on stderr, and listening goes on", async (t) => {
+    const dir = await tmpDir(t)
+    await mkdir(join(dir, 'dict.json'))
+    const listen = startDaemon(t, 'p2p-listen', [
+      '--json',
+      '--udp-port',
+      String(await freeUdpPort()),
+      '--broadcast',
+      BROADCAST,
+      '--dictionary',
+      join(dir, 'dict.json'),
+      '--logs-dir',
+      join(dir, 'logs'),
+    ])
+    await listen.firstLine
+    const deadline = Date.now() + 10_000
+    while (!listen.stderr().includes('cannot be written')) {
+      assert.ok(Date.now() < deadline, `no warning: ${listen.stderr()}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.match(listen.stderr(), /the dictionary file .*dict\.json cannot be written \(EISDIR\); listening goes on/)
+    assert.equal(listen.child.exitCode, null, 'still listening')
+    assert.equal(await listen.stop(), 0)
   })
 })
