@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net'
 import type { Bitfield } from '../bitfield.js'
 import type { ReadonlyLruMap } from '../lru-map.js'
 
@@ -82,4 +83,30 @@ export function summarizeClaims(id: string, peers: PeerSource[], name?: string):
     disputed: votes.size > 1,
     peers,
   }
+}
+
+/**
+ * A claim of the manifest's chunk count that names or sizes the file otherwise: the chunks it holds stand, the
+ * rest is the peer's latest word (a download's dictionary, once settled: dictionary.ts). Returns true if anything
+ * changed.
+ */
+export function renamed(claim: PeerSource, f: Pick<PeerSource, 'name' | 'size' | 'files'>): boolean {
+  if (claim.name === f.name && claim.size === f.size && claim.files === f.files) return false
+  claim.name = f.name
+  claim.size = f.size
+  if (f.files !== undefined) claim.files = f.files
+  else delete claim.files
+  return true
+}
+
+/** Whether one of `peers` (`self` aside) is heard at an IPv6 address and at no IPv4 one (dictionary.ts). */
+export function ipv6OnlyPeerAmong(peers: Iterable<{ peer: string; address: string }>, self?: string): boolean {
+  const overIpv4 = new Set<string>()
+  const overIpv6: string[] = []
+  for (const p of peers) {
+    if (p.peer === self) continue
+    if (isIPv6(p.address)) overIpv6.push(p.peer)
+    else overIpv4.add(p.peer)
+  }
+  return overIpv6.some((id) => !overIpv4.has(id))
 }

@@ -1,9 +1,8 @@
-import { isIPv6 } from 'node:net'
 import { Bitfield } from '../bitfield.js'
 import { ByteRateLimit } from '../rate-limit.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
 import { type Claim, ClaimIndex, claimPeerKey, type PeerRecord } from './claim-index.js'
-import { type KnownFile, oldestOfCommonest, summarizeClaims } from './claims.js'
+import { ipv6OnlyPeerAmong, type KnownFile, oldestOfCommonest, renamed, summarizeClaims } from './claims.js'
 import {
   claimCost,
   DEFAULT_DICTIONARY_LIMITS,
@@ -51,19 +50,6 @@ export { CLAIM_OVERHEAD_BYTES, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits 
 /** Ids whose chunk count a download's dictionary remembers (`settle`): a download settles one. */
 const SETTLED_IDS = 16
 
-/**
- * A claim of the manifest's chunk count that names or sizes the file otherwise: the chunks it holds stand, the
- * rest is the peer's latest word (a download's dictionary, once settled). Returns true if anything changed.
- */
-function renamed(claim: Claim, f: AnnouncedFile): boolean {
-  if (claim.name === f.name && claim.size === f.size && claim.files === f.files) return false
-  claim.name = f.name
-  claim.size = f.size
-  if (f.files !== undefined) claim.files = f.files
-  else delete claim.files
-  return true
-}
-
 /** How many of the richest address's oldest claims the file cap looks through for a file only it claims. */
 const SOLE_CLAIM_SEARCH = 64
 
@@ -84,13 +70,10 @@ export class ContentDictionary {
   private readonly allocations: ByteRateLimit
 
   /**
-   * `claimsOnlyAdd` (a download's dictionary): a peer's claims about a file only add chunks while they give the
-   * file the same name, size and chunk count (by default a peer's new word replaces its old one), and once the
-   * manifest is known (`settle`) a claim of another chunk count is refused and one that only names the file
-   * otherwise keeps the chunks. Announcements are not authenticated outside a private swarm: anyone can send one
-   * under a seeder's address, port and peer ID, and one listing no chunk, repeated every 20 ms, had replaced
-   * the seeder's claim between its bursts and stalled a download 30-fold (docs/security.md). What a stranger
-   * adds costs the download a request each, answered "not found" (live-peers.ts).
+   * `claimsOnlyAdd` (a download's): a peer's claims about a file only add chunks while they give it the same
+   * name, size and chunk count, and once `settle`d a claim of another count is refused: anyone can forge a
+   * seeder's announcement outside a private swarm (docs/protocol.md, "A download believes…"). By default a
+   * peer's new word replaces its old one.
    */
   constructor(
     limits: Partial<DictionaryLimits> = {},
@@ -172,14 +155,7 @@ export class ContentDictionary {
    * another IPv4 subnet of the link hears our changes only every interval (docs/protocol.md, "Families").
    */
   hearsIpv6OnlyPeer(self?: string): boolean {
-    const overIpv4 = new Set<string>()
-    const overIpv6: string[] = []
-    for (const p of this.index.peers.values()) {
-      if (p.peer === self) continue
-      if (isIPv6(p.address)) overIpv6.push(p.peer)
-      else overIpv4.add(p.peer)
-    }
-    return overIpv6.some((id) => !overIpv4.has(id))
+    return ipv6OnlyPeerAmong(this.index.peers.values(), self)
   }
 
   files(): KnownFile[] {
