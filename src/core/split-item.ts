@@ -34,7 +34,8 @@ export async function splitPath(
   const st = await stat(path).catch((err: unknown) => {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       // A name whose bytes are not UTF-8 is not found by the name Node reads it as: E_BAD_NAME says why.
-      validateName(basename(resolve(path)))
+      const name = basename(resolve(path))
+      if (name.includes('\uFFFD')) validateName(name)
       throw new P2PError('E_NOT_FOUND', `no such file: ${path}`)
     }
     throw fromFsError(err, `opening ${path}`)

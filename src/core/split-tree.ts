@@ -71,7 +71,7 @@ export async function splitTree(
     signal: options.signal,
   })
   // As a file's split (split.ts): one split of a name at a time, and never withdrawn under a download of it.
-  const unlockEntry = await store.lockEntry(name, `the split of "${printable(name)}"`)
+  const unlockEntry = await store.lockEntry(name, `"${printable(name)}"`)
   let unlockPrevious: (() => Promise<void>) | undefined
   try {
     const dir = await store.makeEntryDir(name) // a real directory, never a link out of the store

@@ -59,7 +59,7 @@ export async function splitFile(
   let unlockEntry: (() => Promise<void>) | undefined
   try {
     // One split of a name at a time: another one's chunks would land in this entry's directory (E_LOCKED).
-    unlockEntry = await store.lockEntry(name, `the split of "${name}"`)
+    unlockEntry = await store.lockEntry(name, `"${name}"`)
     const size = (await handle.stat()).size
     // A file of /proc or /sys says 0 bytes and holds more: shared as empty, it would be a wrong copy.
     if (size === 0 && (await handle.read(Buffer.alloc(1), 0, 1, 0)).bytesRead > 0)

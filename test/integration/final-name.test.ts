@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { link, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { TEMP_MARKER } from '../../src/core/constants.js'
 import { materialize, nameVerified } from '../../src/core/download/final-name.js'
 import { identityOf } from '../../src/core/file-identity.js'
 import { onCleanup } from '../helpers/cleanup.js'
@@ -55,6 +56,21 @@ describe('the temporary name of a finished download', () => {
     assert.equal(made, join(dir, 'movie.mkv.part'))
     assert.deepEqual((await readdir(dir)).sort(), ['data', 'movie.mkv.part'])
     assert.deepEqual(await verifiedOf(made), await verifiedOf(join(dir, 'data')), 'a link to data now')
+  })
+
+  it("removes what a stopped run left beside <name>.part (a link to data, of a process gone), and no one else's", async (t) => {
+    const dir = await tmpDir(t)
+    await writeFile(join(dir, 'data'), 'the verified bytes')
+    const gone = 4_194_305 // past the largest pid Linux gives
+    await link(join(dir, 'data'), join(dir, `movie.mkv.part${TEMP_MARKER}${gone}-0000000a`))
+    await writeFile(join(dir, `movie.mkv.part${TEMP_MARKER}${gone}-0000000b`), "somebody else's")
+    const made = await materialize(join(dir, 'data'), join(dir, 'movie.mkv.part'), await verifiedOf(join(dir, 'data')))
+    assert.equal(made, join(dir, 'movie.mkv.part'))
+    assert.deepEqual((await readdir(dir)).sort(), [
+      'data',
+      'movie.mkv.part',
+      `movie.mkv.part${TEMP_MARKER}${gone}-0000000b`,
+    ])
   })
 
   it('two downloads of different files of one name, finishing at once across filesystems, each name their own bytes', async (t) => {

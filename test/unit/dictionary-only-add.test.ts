@@ -60,7 +60,7 @@ describe("a download's dictionary: claims only add", () => {
     assert.equal(d.file(ID), undefined)
     d.merge(claim(field([3])), '10.0.0.1', 3)
     d.merge(claim(field([]), { chunks: CHUNKS + 1, size: (CHUNKS + 1) * 4096 }), '10.0.0.1', 4)
-    assert.equal(d.stats.refused['unlike-manifest'], 1)
+    assert.equal(d.stats.refused['unlike-manifest'], 2, 'the one settle dropped, and the one refused after')
     d.merge(claim(field([4]), { name: 'other.bin', size: 1 }), '10.0.0.1', 5)
     assert.deepEqual(heldBy(d), [3, 4])
     assert.equal(d.file(ID)?.name, 'other.bin', "the peer's latest word on the rest")
@@ -68,6 +68,32 @@ describe("a download's dictionary: claims only add", () => {
     listen.settle(ID, CHUNKS) // p2p-listen's: no manifest decides there
     listen.merge(claim('all', { chunks: CHUNKS + 1, size: (CHUNKS + 1) * 4096 }), '10.0.0.1', 1)
     assert.equal(listen.file(ID)?.chunks, CHUNKS + 1)
+  })
+
+  it("a stranger's slices over a seeder's claim of every chunk of a large file make no have-set and cost no budget: the claim stays whole (charged, they had the rate limit drop it)", () => {
+    const chunks = 2 ** 20 // a have-set of 128 KiB: 40 of them pass the 4 MiB an address may make at once
+    const big = (have: Bitfield | 'all', from = 0): Announcement => ({
+      ...claim(have),
+      files: [{ id: ID, name: 'big.bin', size: chunks * 4096, chunks, have, from }],
+    })
+    const d = new ContentDictionary({}, true)
+    d.merge(big('all'), '10.0.0.1', 0)
+    d.settle(ID, chunks)
+    for (let i = 0; i < 40; i++) d.merge(big(field([0], 8), 8 * i), '10.0.0.1', 1 + i)
+    assert.equal(d.file(ID)?.peers[0]?.have.isComplete(), true)
+    assert.equal(d.file(ID)?.peers[0]?.have.heldBytes, 0, 'no have-set made')
+    assert.deepEqual(d.stats.refused, {})
+  })
+
+  it('a claim without "transport" leaves a path that spoke "noise" encrypted (it would have hidden it); p2p-listen shows the latest word', () => {
+    for (const [d, after] of [
+      [new ContentDictionary({}, true), 'noise'],
+      [new ContentDictionary(), undefined],
+    ] as const) {
+      d.merge({ ...claim('all'), transport: 'noise' }, '10.0.0.1', 1)
+      d.merge(claim('all'), '10.0.0.1', 2)
+      assert.equal(d.file(ID)?.peers[0]?.transport, after)
+    }
   })
 
   it('property: what a peer is held to have is the union of every claim it was heard to make ("all" included)', () => {

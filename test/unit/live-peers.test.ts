@@ -118,14 +118,17 @@ describe('live peers: what a download believes of the claims', () => {
     assert.deepEqual(r.told.get('127.0.0.1:4000'), [2])
   })
 
-  it('a proven path is not kept beside another path of the same peer that is followed now', () => {
+  it("a proven path whose claims vanished stays its peer's one path over another announced for its ID (a stranger's forged port), until it fails", () => {
     const r = rig()
     r.scheduler.vouch('127.0.0.1:4000')
     r.list([seeder(Bitfield.full(COUNT))])
     r.refresh()
-    r.list([seeder(Bitfield.full(COUNT), 4001)]) // the same peer ID heard at another port only
+    r.list([seeder(Bitfield.full(COUNT), 4999)]) // its goodbye forged, and its ID announced at another port
     r.refresh()
-    assert.deepEqual(r.live.keys(), ['127.0.0.1:4001'])
+    assert.deepEqual(r.live.keys(), ['127.0.0.1:4000'])
+    r.scheduler.peerFailed('127.0.0.1:4000') // it really left: the other path is tried
+    r.refresh(100)
+    assert.deepEqual(r.live.keys(), ['127.0.0.1:4999'])
   })
 
   it('property: each followed path is told the union of every claim heard about it since it was last dropped', () => {

@@ -128,8 +128,11 @@ export class ContentDictionary {
     this.settled.delete(id)
     this.settled.set(id, chunks)
     if (this.settled.size > SETTLED_IDS) this.settled.delete(this.settled.keys().next().value!)
-    for (const claim of [...(this.index.files.get(id)?.values() ?? [])])
-      if (claim.chunks !== chunks) this.index.drop(claim)
+    for (const claim of [...(this.index.files.get(id)?.values() ?? [])]) {
+      if (claim.chunks === chunks) continue
+      this.index.drop(claim)
+      this.refuse('unlike-manifest')
+    }
   }
 
   /** Drop every claim and peer not heard from since `now - staleAfterMs`; returns true if any claim went. */
@@ -207,7 +210,10 @@ export class ContentDictionary {
       changed = true
     }
     // What the claim costs once this entry is applied: "all" holds no have-set, a slice the whole field.
-    const haveBytes = f.have === 'all' ? 0 : Math.ceil(f.chunks / 8)
+    // A slice over a claim of every chunk adds nothing where claims only add: no have-set is made for it, nor
+    // charged (charged, forged slices had the rate limit drop the seeder's claim of "all").
+    const addsNothing = this.claimsOnlyAdd && claim !== undefined && claim.have.heldBytes === 0
+    const haveBytes = f.have === 'all' || addsNothing ? 0 : Math.ceil(f.chunks / 8)
     const cost = claimCost(f.name, haveBytes)
     if (
       haveBytes > 0 &&
@@ -249,8 +255,10 @@ export class ContentDictionary {
       changed = true
     }
     claim.peer = peer.peer
+    // Where claims only add, "noise" stays: a forged plain claim would have hidden the path (the encrypted
+    // transport never falls back to plain).
     if (peer.transport) claim.transport = peer.transport
-    else delete claim.transport
+    else if (!this.claimsOnlyAdd) delete claim.transport
     claim.lastSeen = now
     if (f.have === 'all') {
       changed ||= claim.have.heldBytes > 0 // was a have-set (perhaps complete already: a harmless extra 'change')

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { copyFile, type FileHandle, link, lstat, open, rename, stat, unlink } from 'node:fs/promises'
-import { extname, join } from 'node:path'
-import { MAX_NAME_BYTES } from '../constants.js'
-import { tempPathFor } from '../disk.js'
+import { copyFile, type FileHandle, link, lstat, open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { basename, dirname, extname, join } from 'node:path'
+import { MAX_NAME_BYTES, TEMP_MARKER } from '../constants.js'
+import { tempOwner, tempPathFor } from '../disk.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { shorten } from '../names.js'
 import { openRegularFile } from '../safe-fs.js'
+import { isRunning } from '../stale-temps.js'
 import { syncDir } from './tree-durable.js'
 
 /**
@@ -51,17 +52,37 @@ export async function materialize(
   verified: FileIdentity,
   same?: { size: number; sha256: string },
 ): Promise<string> {
+  await sweepOurTemps(dataPath, partPath, same)
   if ((await makeFrom(dataPath, partPath, verified)) === 'made') return partPath
   if (
     (await sameInode(partPath, dataPath)) ||
     (same !== undefined && (await sameContent(partPath, same.size, same.sha256)))
   ) {
-    await unlink(partPath)
+    await unlink(partPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err // gone meanwhile: the name is free again
+    })
     if ((await makeFrom(dataPath, partPath, verified)) === 'made') return partPath
   }
   const beside = tempPathFor(partPath)
   if ((await makeFrom(dataPath, beside, verified)) === 'made') return beside
   throw new P2PError('E_IO', `${beside} appeared while it was being made; run again`)
+}
+
+/**
+ * What a run of ours stopped between making a temporary name beside `partPath` and naming the file left there
+ * (`tempPathFor`'s names, of a process no longer running): removed when it is a link to `data` or the very bytes
+ * being named, so that no such litter stays in the downloads directory.
+ */
+async function sweepOurTemps(dataPath: string, partPath: string, same?: { size: number; sha256: string }) {
+  const dir = dirname(partPath)
+  const prefix = `${basename(partPath)}${TEMP_MARKER}`
+  for (const name of await readdir(dir).catch(() => [])) {
+    const pid = name.startsWith(prefix) ? tempOwner(name) : undefined
+    if (pid === undefined || pid === process.pid || isRunning(pid)) continue
+    const path = join(dir, name)
+    if ((await sameInode(path, dataPath)) || (same && (await sameContent(path, same.size, same.sha256))))
+      await unlink(path).catch(() => undefined)
+  }
 }
 
 /** `path` made from `dataPath` (a link, or a copy across filesystems); 'taken' when a file already has that name. */

@@ -83,7 +83,12 @@ export class LivePeers {
   refresh(): void {
     if (this.o.now() - this.refreshedAt < REFRESH_MS) return
     this.refreshedAt = this.o.now()
-    const paths = onePathPerPeer(this.o.peers.peers(this.o.id), peerKey, {
+    const listed = this.o.peers.peers(this.o.id)
+    const listedKeys = new Set(listed.map(peerKey))
+    // Paths whose claims are gone but that still deliver compete with the listed ones for their peer (the choice
+    // prefers a usable, proven path): a stranger announcing the peer's ID at another port takes no path from it.
+    const delivering = [...this.byKey].filter(([key]) => !listedKeys.has(key) && this.stillDelivering(key))
+    const paths = onePathPerPeer([...listed, ...delivering.map(([, p]) => p)], peerKey, {
       usable: (key) => this.o.scheduler.pathUsable(key),
       proven: (key) => this.o.scheduler.isProven(key),
       misses: (key) => {
@@ -99,13 +104,8 @@ export class LivePeers {
       const before = mergedPath(peer) ? pathOf.get(peer.peerId) : undefined
       if (before !== undefined && before !== key) this.o.scheduler.carryPause(before, key)
     }
-    const followedIds = new Set(paths.filter(mergedPath).map((p) => p.peerId))
-    for (const [key, peer] of this.byKey) {
+    for (const key of this.byKey.keys()) {
       if (current.has(key)) continue
-      if (this.stillDelivering(key) && !(mergedPath(peer) && followedIds.has(peer.peerId))) {
-        current.set(key, peer)
-        continue
-      }
       this.o.scheduler.removePeer(key)
       this.heard.delete(key)
       this.o.log.info({ peer: key }, 'peer left')

@@ -33,8 +33,9 @@ import { nextChange } from './next-change.js'
  * Everything here is a claim by one peer: an id is listed under every name a
  * live peer gives it, so a name two ids claim is ambiguous, and every peer
  * claiming an id is offered for it whatever size or chunk count it claims
- * (the manifest, checked against the id, decides; the scheduler then uses
- * only peers whose have-set has the manifest's chunk count).
+ * until the manifest, checked against the id, decides (`knowChunkCount`:
+ * from then on the dictionary refuses claims of another count; the
+ * scheduler uses only peers whose have-set has the manifest's chunk count).
  */
 export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'log'> {
   /** The content dictionary file a running p2p-listen keeps (re-read when it changes); none: live discovery only. */
