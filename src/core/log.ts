@@ -28,6 +28,8 @@ export function createCommandLog(
   level: LogLevel,
   warn: (line: string) => void = () => undefined,
 ): Logger {
+  // No file at all when nothing is to be logged: the way to silence the log (a link to /dev/null is refused).
+  if (level === 'silent') return silentLogger()
   const path = join(logsDir, `${command}.log`)
   let fd: number
   try {
@@ -61,6 +63,7 @@ export function createCommandLog(
           done += n
         }
       } catch (err) {
+        // A line cut short stays cut: the next reader skips one line that is not JSON.
         stopped = true
         const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message
         warn(`warning: logging stopped: ${printable(path)} cannot be written (${why})`)

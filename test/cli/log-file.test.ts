@@ -33,6 +33,10 @@ describe('files a command keeps beside its work', () => {
     assert.equal(JSON.parse(r.stdout).code, 'E_IO')
     assert.equal(await readFile(target, 'utf8'), 'not a log\n')
     assert.equal((await stat(target)).mode & 0o777, 0o644)
+    // The way to silence the log: --log-level silent opens none (a link to /dev/null is refused as any link).
+    const silent = await runBin('p2p-split', [...(await splitArgs(dir)), '--log-level', 'silent'])
+    assert.equal(silent.code, 0, silent.stdout + silent.stderr)
+    assert.equal(await readFile(target, 'utf8'), 'not a log\n')
   })
 
   it('a FIFO at its path: E_IO at once, not a hang', async (t) => {

@@ -24,10 +24,13 @@ export interface LivePeersOptions {
   first?: LivePeer
 }
 
-/** What the claims about one path have listed so far: `union` of them all, and the last one seen (with its `changes`). */
+/**
+ * What the claims about one path have listed so far: `union` of them all, and the last one seen (with its
+ * `changes`; weakly, so a field the dictionary let go of is not kept alive here: up to 2 MiB each).
+ */
 interface HeardHave {
   union: Bitfield
-  last: Bitfield
+  last: WeakRef<Bitfield>
   changes: number
 }
 
@@ -119,13 +122,13 @@ export class LivePeers {
     const heard = this.heard.get(key)
     if (heard === undefined) {
       const union = have.copy()
-      this.heard.set(key, { union, last: have, changes: have.changes })
+      this.heard.set(key, { union, last: new WeakRef(have), changes: have.changes })
       return union
     }
     // The dictionary changes a claim's field in place: add it again only when it changed (a 2^24-chunk field is 2 MiB).
-    if (heard.last !== have || heard.changes !== have.changes) {
+    if (heard.last.deref() !== have || heard.changes !== have.changes) {
       heard.union.add(have)
-      heard.last = have
+      heard.last = new WeakRef(have)
       heard.changes = have.changes
     }
     return heard.union
