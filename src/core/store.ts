@@ -14,6 +14,7 @@ import { chunkFileName, entryDirCandidates, isChunkDataFile } from './store-layo
 import { listNames } from './store-listing.js'
 import { loadStorePeerId } from './store-peer-id.js'
 import { type ScannedDir, type StoreEntry, scanEntries } from './store-scan.js'
+import { collisionKey } from './tree-paths.js'
 import { currentStamps, readVerifiedStamps, type VerifiedSource, verifiedRecordPath } from './verified-record.js'
 
 export { chunkFileName } from './store-layout.js'
@@ -279,10 +280,11 @@ export class ChunkStore {
 
   /**
    * Lock the entry directory of `name` while a split writes it (lock.ts): two splits of different files of one
-   * name wrote their chunks into one directory, and the manifest left listed the other's chunk files.
+   * name wrote their chunks into one directory, and the manifest left listed the other's chunk files. Keyed as
+   * names collide on a case-insensitive volume (`A.bin` and `a.bin` are one directory there).
    */
   async lockEntry(name: string, what: string): Promise<() => Promise<void>> {
-    const key = createHash('sha256').update(name).digest('hex')
+    const key = createHash('sha256').update(collisionKey(name)).digest('hex')
     return acquireLock(join(await this.privateDir('locks'), `entry-${key}.lock`), what)
   }
 
