@@ -15,9 +15,9 @@ const LOG_FLAGS =
  * JSON lines to `<logsDir>/<command>.log`, each written as it is logged (nothing to flush at exit). The
  * file is opened here, synchronously: a destination that opened it itself is
  * not ready for a while, and a command that exits at once (a usage error,
- * cli/main.ts's exit) then lost its lines. Only a regular file: a link there
- * would have had every line appended, and its target made 0600, wherever it
- * pointed; a FIFO held the command before its first line, deaf to Ctrl-C.
+ * cli/main.ts's exit) then lost its lines. Only a regular file of one name: a
+ * link there (symbolic or hard) would have had every line appended, and its
+ * target made 0600, wherever it pointed; a FIFO held the command before its first line, deaf to Ctrl-C.
  * A line that cannot be written (a full disk, EIO) stops the log, said once
  * through `warn`: the log never stops the command (pino's own synchronous
  * destination retried a full disk for ever at exit, deaf to Ctrl-C).
@@ -40,7 +40,10 @@ export function createCommandLog(
     throw fromFsError(err, `opening the log file ${path}`)
   }
   try {
-    if (!fstatSync(fd).isFile()) throw new P2PError('E_IO', `the log file ${printable(path)} is not a regular file`)
+    const st = fstatSync(fd)
+    if (!st.isFile()) throw new P2PError('E_IO', `the log file ${printable(path)} is not a regular file`)
+    // A hard link is a link too: lines appended, and the mode made 0600, wherever its other name is.
+    if (st.nlink > 1) throw new P2PError('E_IO', `the log file ${printable(path)} has other names (hard links)`)
   } catch (err) {
     closeSync(fd)
     throw fromFsError(err, `opening the log file ${path}`)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises'
+import { link, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runBin } from '../helpers/cli.js'
@@ -33,6 +33,16 @@ describe('files a command keeps beside its work', () => {
     assert.equal(JSON.parse(r.stdout).code, 'E_IO')
     assert.equal(await readFile(target, 'utf8'), 'not a log\n')
     assert.equal((await stat(target)).mode & 0o777, 0o644)
+    // A hard link to it is refused the same way.
+    await rm(join(dir, 'logs', 'split.log'))
+    await link(target, join(dir, 'logs', 'split.log'))
+    const hard = await runBin('p2p-split', await splitArgs(dir))
+    assert.equal(hard.code, 6, hard.stdout + hard.stderr)
+    assert.match(JSON.parse(hard.stdout).message, /other names \(hard links\)/)
+    assert.equal(await readFile(target, 'utf8'), 'not a log\n')
+    assert.equal((await stat(target)).mode & 0o777, 0o644)
+    await rm(join(dir, 'logs', 'split.log'))
+    await symlink(target, join(dir, 'logs', 'split.log'))
     // The way to silence the log: --log-level silent opens none (a link to /dev/null is refused as any link).
     const silent = await runBin('p2p-split', [...(await splitArgs(dir)), '--log-level', 'silent'])
     assert.equal(silent.code, 0, silent.stdout + silent.stderr)
