@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
+import { DENIAL_LAPSES, DENIAL_MS } from '../../src/core/download/peer-record.js'
 import { Scheduler } from '../../src/core/download/scheduler.js'
 
 const bits = (length: number, indices: number[]): Bitfield => {
@@ -162,6 +163,37 @@ describe('scheduler', () => {
       s.unavailable(() => 0),
       { chunks: 1, bytes: 0, first: [index] },
     )
+  })
+
+  it('a chunk a peer said "not found" for is asked of it again once its denials lapse (DENIAL_MS): a claim may have been a stranger\'s, and the peer may hold it by then', () => {
+    let clock = 1000
+    const s = new Scheduler(2, { now: () => clock, random: () => 0 })
+    s.setPeer('partial', all(2)) // a stranger's "every chunk", under its address
+    const index = s.next('partial')!
+    s.failed('partial', index, 'missing')
+    s.expireDenials()
+    const other = s.next('partial')! // its walk passes the denied chunk
+    s.arrived('partial', other)
+    s.succeeded('partial', other, 1)
+    assert.equal(s.next('partial'), undefined, 'nothing else it may be asked')
+    assert.deepEqual(s.unavailable(() => 1).first, [index], 'denied: nobody has it')
+    clock += DENIAL_MS
+    s.expireDenials()
+    assert.equal(s.unavailable(() => 1).chunks, 0, 'the denial lapsed')
+    assert.equal(s.next('partial'), index, 'asked again')
+    // Each later round stands twice as long, and the one after DENIAL_LAPSES rounds for good: a chunk nobody has
+    // then ends the download (E_NO_PEER) instead of being asked again for ever.
+    for (let round = 1; round <= DENIAL_LAPSES; round++) {
+      s.failed('partial', index, 'missing')
+      clock += DENIAL_MS * 2 ** round - 1
+      s.expireDenials()
+      assert.equal(s.unavailable(() => 1).chunks, 1, `round ${round}: still denied just before it lapses`)
+      clock += 1
+      s.expireDenials()
+      const lapsed = round < DENIAL_LAPSES
+      assert.equal(s.unavailable(() => 1).chunks, lapsed ? 0 : 1, `round ${round}`)
+      if (lapsed) assert.equal(s.next('partial'), index)
+    }
   })
 
   it('a peer that says "not now" is left alone for its retryMs, without a failure, and its chunk goes to another peer at once', () => {

@@ -106,7 +106,9 @@ export class ChunkCounts {
         this.counted.set(key, this.add(holder))
         this.changed.add(key)
       } else if (!isCurrent(entry)) {
-        if (entry.have !== holder.have || entry.haveChanges !== holder.have.changes) this.changed.add(key)
+        // Its have-set changed, or its denials lapsed (chunks behind its walk it may hold again): it walks anew.
+        const lapsed = entry.denials !== undefined && holder.denials === undefined
+        if (entry.have !== holder.have || entry.haveChanges !== holder.have.changes || lapsed) this.changed.add(key)
         this.update(entry)
       }
     }

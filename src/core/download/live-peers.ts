@@ -107,6 +107,7 @@ export class LivePeers {
       const before = mergedPath(peer) ? pathOf.get(peer.peerId) : undefined
       if (before !== undefined && before !== key) this.o.scheduler.carryPause(before, key)
     }
+    this.o.scheduler.expireDenials()
     for (const key of this.byKey.keys()) {
       if (current.has(key)) continue
       this.o.scheduler.removePeer(key)

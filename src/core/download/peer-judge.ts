@@ -84,7 +84,7 @@ export class PeerJudge {
     this.peers.unassign(key, index)
     if (!peer || failure === 'cancelled') return false
     if (failure === 'missing') {
-      peer.deny(index)
+      peer.deny(index, this.options.now())
       peer.pace.answered(this.options.now())
       return false
     }

@@ -40,12 +40,19 @@ export interface PeerReport {
   msPerChunk: number | undefined
 }
 
+/** How long a peer's first round of "not found" answers stands (PeerRecord.deny); each later round twice as long. */
+export const DENIAL_MS = 10_000
+/** Rounds of denials that lapse; the next stands for the download, so that a download with no source ends. */
+export const DENIAL_LAPSES = 3
+
 export class PeerRecord implements Candidate {
   readonly pace: PeerPace
   cursor = 0
   peerId: string | undefined
   /** Chunks it said "not found" for, one bit each (made on the first): a peer denying 400,000 chunks costs 50 KB, not a set of numbers. */
   private denied: Bitfield | undefined
+  private deniedUntil = 0
+  private denialRounds = 0
   /** Its have-set's change count when last seen (bitfield.ts), to tell whether an update changed anything. */
   private seenChanges: number
   /** Failed incidents since its last delivery. */
@@ -103,10 +110,28 @@ export class PeerRecord implements Candidate {
     return !same
   }
 
-  /** It said "not found" for this chunk: never asked for it again in this download, whatever it announces. */
-  deny(index: number): void {
-    this.denied ??= new Bitfield(this.have.length)
+  /**
+   * It said "not found" for this chunk at `now`: not asked for it again, whatever is announced of it, until its
+   * denials lapse: DENIAL_MS after the first of them, twice that the next round, and so on for DENIAL_LAPSES
+   * rounds; the round after stands for the download (a chunk nobody else has then ends it, E_NO_PEER, instead
+   * of being asked again for ever). A claim may be a stranger's, made under the peer's address: a denial kept
+   * from the first had an honest peer that got the chunk a few seconds later never asked for it (an attacker
+   * pass, forty-sixth session).
+   */
+  deny(index: number, now: number): void {
+    if (this.denied === undefined) {
+      this.denied = new Bitfield(this.have.length)
+      this.deniedUntil = this.denialRounds < DENIAL_LAPSES ? now + DENIAL_MS * 2 ** this.denialRounds : Infinity
+    }
     this.denied.set(index)
+  }
+
+  /** Its denials lapsed by `now`: true when there were some (the chunks it may have now count again). */
+  expireDenials(now: number): boolean {
+    if (this.denied === undefined || now < this.deniedUntil) return false
+    this.denied = undefined
+    this.denialRounds++
+    return true
   }
 
   /** The chunks it said "not found" for (none until the first); read, never written, by chunk-counts.ts. */

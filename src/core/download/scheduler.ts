@@ -84,6 +84,14 @@ export class Scheduler {
     this.choice.invalidate()
   }
 
+  /** Denials ("not found") that have lapsed are forgotten (peer-record.ts): those chunks may be asked again. */
+  expireDenials(): void {
+    const now = this.options.now()
+    let lapsed = false
+    for (const peer of this.peers.values()) lapsed = peer.expireDenials(now) || lapsed
+    if (lapsed) this.choice.invalidate()
+  }
+
   /** A peer that left: its requests go back to the others. Its stats are kept for the receipt. */
   removePeer(key: string): void {
     const peer = this.peers.get(key)
