@@ -282,8 +282,8 @@ describe('chunk store', () => {
     const id = await store.peerId()
     assert.match(id, /^[0-9a-f]{32}$/)
     assert.equal(await store.peerId(), id)
-    // A lock that is a FIFO: a clear E_IO, at once.
-    await mkdir(join(store.root, '.p2p', 'locks'))
+    // A lock that is a FIFO: a clear E_IO, at once (the split made the locks directory: it locks its entry).
+    await mkdir(join(store.root, '.p2p', 'locks'), { recursive: true })
     mkfifo(join(store.root, '.p2p', 'locks', `${split.id}.lock`))
     await assert.rejects(
       store.lock(split.id, 'p.bin'),
