@@ -196,6 +196,17 @@ describe('scheduler', () => {
     }
   })
 
+  it('a peer that never delivered keeps its denials: what it claims and lacks is not asked of it again', () => {
+    let clock = 1000
+    const s = new Scheduler(2, { now: () => clock, random: () => 0 })
+    s.setPeer('liar', all(2))
+    for (let index = s.next('liar'); index !== undefined; index = s.next('liar')) s.failed('liar', index, 'missing')
+    clock += 100 * DENIAL_MS
+    s.expireDenials()
+    assert.equal(s.unavailable(() => 1).chunks, 2)
+    assert.equal(s.next('liar'), undefined)
+  })
+
   it('a peer that says "not now" is left alone for its retryMs, without a failure, and its chunk goes to another peer at once', () => {
     let clock = 1000
     const s = new Scheduler(4, { backoffBaseMs: 100, now: () => clock, random: () => 0 })

@@ -126,9 +126,13 @@ export class PeerRecord implements Candidate {
     this.denied.set(index)
   }
 
-  /** Its denials lapsed by `now`: true when there were some (the chunks it may have now count again). */
+  /**
+   * Its denials lapsed by `now`: true when there were some (the chunks it may have now count again). Only a
+   * peer that has delivered in this download: one that never did is asked nothing again (a stranger claiming
+   * 200,000 chunks it lacks would have had them all asked of it four times).
+   */
   expireDenials(now: number): boolean {
-    if (this.denied === undefined || now < this.deniedUntil) return false
+    if (this.denied === undefined || now < this.deniedUntil || this.pace.msPerChunk === undefined) return false
     this.denied = undefined
     this.denialRounds++
     return true
