@@ -45,8 +45,8 @@ interface HeardHave {
  * download believes of them only what cannot starve it:
  *   - claims only add: what any claim about a path listed stays listed for the
  *     download, and only the peer itself takes a chunk back, by answering "not
- *     found" over our connection (the scheduler then never asks it for that
- *     chunk again). A stranger repeating the seeder's announcement with no
+ *     found" over our connection (not asked for it again until that lapses,
+ *     peer-record.ts `deny`). A stranger repeating the seeder's announcement with no
  *     chunks in it, 50 times a second, had the download stall between the
  *     seeder's own bursts (40 MiB: 30 s instead of 1 s);
  *   - a path that has delivered in this download (or sent its manifest) stays
@@ -54,7 +54,8 @@ interface HeardHave {
  *     forged or not; expiry; eviction): it goes once a request to it fails
  *     (a peer that really left has closed its connections) or it is written
  *     off. A forged goodbye every 20 ms had held the same download 14.5 s.
- * A lie that adds chunks costs a request each, answered "not found".
+ * A lie that adds chunks costs a request a chunk, answered "not found" (a
+ * few rounds of them for a peer that has delivered).
  */
 export class LivePeers {
   private byKey = new Map<string, LivePeer>()
