@@ -29,7 +29,7 @@ export interface ChunkPlace {
    * The chunk file's stamp in the previous split's verified record (null: none there; undefined: no record): a
    * file whose stamp is another was changed since (damaged in place, edited) and is written again.
    */
-  recorded?: string | null
+  recorded: string | null | undefined
   /** Replace a previous chunk of different content instead of refusing. */
   force: boolean | undefined
   /** The error for different content where the previous split had a chunk (the caller names the item). */
@@ -39,6 +39,14 @@ export interface ChunkPlace {
    * withdraws the previous manifest (once), so no entry ever lists a chunk file the split has changed.
    */
   replacing: () => Promise<void>
+}
+
+/**
+ * Chunk file `index`'s stamp in the previous split's verified record, `recorded` by index (`Store.verifiedStamps`):
+ * null when the record has none there, undefined when there is no record at all (the file is then trusted).
+ */
+export function recordedStamp(recorded: ReadonlyArray<string | null>, index: number): string | null | undefined {
+  return recorded.length > 0 ? (recorded[index] ?? null) : undefined
 }
 
 /**

@@ -7,7 +7,7 @@ import { hashThreads, INLINE_HASH_BYTES } from './hash-pool.js'
 import { chunkCount, sha256Hex } from './manifest.js'
 import { printable } from './printable.js'
 import { readFully, readFullySync } from './read-fully.js'
-import { refuseExisting, type Slots, storeChunk } from './split-chunk.js'
+import { recordedStamp, refuseExisting, type Slots, storeChunk } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 import type { TreeLayout } from './tree-layout.js'
 import { EMPTY_SHA256 } from './tree-manifest.js'
@@ -152,7 +152,7 @@ async function storeTreeChunk(view: Buffer, index: number, o: FileContext): Prom
     const stored = await storeChunk(view, {
       path: o.store.chunkPath(o.dir, index),
       before: o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined,
-      ...(o.recorded.length > 0 ? { recorded: o.recorded[index] ?? null } : {}),
+      recorded: recordedStamp(o.recorded, index),
       force: o.force,
       refuse: () => refuseExisting(basename(o.dir)),
       replacing: o.withdraw,

@@ -8,7 +8,15 @@ import { type Collaborators, componentLog, type Logger } from './log.js'
 import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
 import { readFullySync } from './read-fully.js'
-import { placeManifest, previousContent, refuseExisting, Slots, storeChunk, withdrawOnce } from './split-chunk.js'
+import {
+  placeManifest,
+  previousContent,
+  recordedStamp,
+  refuseExisting,
+  Slots,
+  storeChunk,
+  withdrawOnce,
+} from './split-chunk.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -245,7 +253,7 @@ async function storeFileChunk(index: number, view: Buffer, options: PassOptions,
       path: options.store.chunkPath(options.dir, index),
       // Reused only when the size and chunk size are the previous split's, so it has an entry at every index.
       before: options.reuse?.[index],
-      ...(options.recorded.length > 0 ? { recorded: options.recorded[index] ?? null } : {}),
+      recorded: recordedStamp(options.recorded, index),
       force: options.force,
       refuse: () => refuseExisting(options.name),
       replacing: options.withdraw,

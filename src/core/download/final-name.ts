@@ -54,10 +54,7 @@ export async function materialize(
 ): Promise<string> {
   await sweepOurTemps(dataPath, partPath, same)
   if ((await makeFrom(dataPath, partPath, verified)) === 'made') return partPath
-  if (
-    (await sameInode(partPath, dataPath)) ||
-    (same !== undefined && (await sameContent(partPath, same.size, same.sha256)))
-  ) {
+  if (await leftByUs(partPath, dataPath, same)) {
     await unlink(partPath).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err // gone meanwhile: the name is free again
     })
@@ -80,9 +77,13 @@ async function sweepOurTemps(dataPath: string, partPath: string, same?: { size: 
     const pid = name.startsWith(prefix) ? tempOwner(name) : undefined
     if (pid === undefined || pid === process.pid || isRunning(pid)) continue
     const path = join(dir, name)
-    if ((await sameInode(path, dataPath)) || (same && (await sameContent(path, same.size, same.sha256))))
-      await unlink(path).catch(() => undefined)
+    if (await leftByUs(path, dataPath, same)) await unlink(path).catch(() => undefined)
   }
+}
+
+/** Whether `path` is what a run of ours made from `data`: a link to it, or the very bytes being named. */
+async function leftByUs(path: string, dataPath: string, same?: { size: number; sha256: string }): Promise<boolean> {
+  return (await sameInode(path, dataPath)) || (same !== undefined && (await sameContent(path, same.size, same.sha256)))
 }
 
 /** `path` made from `dataPath` (a link, or a copy across filesystems); 'taken' when a file already has that name. */
