@@ -1,3 +1,4 @@
+import { IndexedHeap } from '../indexed-heap.js'
 import { LruMap, type ReadonlyLruMap } from '../lru-map.js'
 import type { PeerSource } from './claims.js'
 
@@ -9,8 +10,9 @@ import type { PeerSource } from './claims.js'
  * invariants that decisions rely on: each attached claim is in every order
  * it belongs to, each peer knows the ids it claims, and each total is the
  * sum of its claims' costs. Only these methods change the orders, so
- * outside this class they are read-only views. Every change is O(1) (the
- * richest and the most crowded address: O(addresses)).
+ * outside this class they are read-only views. Every change is O(1), or
+ * O(log addresses) where it moves an address in the two heaps that keep the
+ * richest and the most crowded one at hand.
  */
 
 /** A claim as the dictionary holds it: whose (peer key) and what it costs. */
@@ -53,6 +55,14 @@ export class ClaimIndex {
   private readonly byFile = new LruMap<string, LruMap<string, Claim>>()
   private readonly peerOrder = new LruMap<string, PeerRecord>()
   private readonly addresses = new Map<string, AddressRecord>()
+  /** Addresses holding a claim, the most bytes first. */
+  private readonly byBytes = new IndexedHeap<AddressRecord>((a, b) => a.bytes > b.bytes)
+  /** Addresses holding a peer, the most peers first; among equals, the one whose least recently heard peer was heard longest ago. */
+  private readonly byPeers = new IndexedHeap<AddressRecord>(
+    (a, b) =>
+      a.peers.size > b.peers.size ||
+      (a.peers.size === b.peers.size && a.peers.oldest()!.lastSeen < b.peers.oldest()!.lastSeen),
+  )
   private heldBytes = 0
 
   /** Every claim, least recently heard first. */
@@ -84,28 +94,14 @@ export class ClaimIndex {
     return this.addresses.get(address)
   }
 
-  /** The address holding the most bytes of claims. */
+  /** The address holding the most bytes of claims (among those holding a claim). */
   richest(): AddressView | undefined {
-    let richest: AddressRecord | undefined
-    for (const record of this.addresses.values())
-      if (record.claims.size > 0 && (!richest || record.bytes > richest.bytes)) richest = record
-    return richest
+    return this.byBytes.top()
   }
 
   /** The address holding the most peers; among equals, the one whose least recently heard peer was heard longest ago. */
   crowdest(): AddressView | undefined {
-    let crowdest: AddressRecord | undefined
-    for (const record of this.addresses.values()) {
-      const oldest = record.peers.oldest()
-      if (oldest === undefined) continue
-      const most = crowdest?.peers.size ?? 0
-      if (
-        record.peers.size > most ||
-        (record.peers.size === most && oldest.lastSeen < crowdest!.peers.oldest()!.lastSeen)
-      )
-        crowdest = record
-    }
-    return crowdest
+    return this.byPeers.top()
   }
 
   /** The source address, made if it is new. */
@@ -116,15 +112,19 @@ export class ClaimIndex {
   /** Put a peer at the most-recent end of both peer orders. */
   touchPeer(record: PeerRecord): void {
     this.peerOrder.touch(record.key, record)
-    this.placeRecord(record.address).peers.touch(record.key, record)
+    const address = this.placeRecord(record.address)
+    address.peers.touch(record.key, record)
+    this.byPeers.update(address)
   }
 
   /** Set a claim's cost, keeping the byte totals in step. */
   account(claim: Claim, cost: number): void {
     const delta = cost - claim.cost
     claim.cost = cost
-    this.placeRecord(claim.address).bytes += delta
+    const address = this.placeRecord(claim.address)
+    address.bytes += delta
     this.heldBytes += delta
+    this.rank(address)
   }
 
   /** Put a claim of `peer`'s at the most-recent end of every order it is in; the peer knows its id. */
@@ -135,14 +135,17 @@ export class ClaimIndex {
     const claims = this.byFile.get(claim.id) ?? new LruMap<string, Claim>()
     claims.touch(claim.key, claim)
     this.byFile.touch(claim.id, claims)
-    this.placeRecord(claim.address).claims.touch(ck, claim)
+    const address = this.placeRecord(claim.address)
+    address.claims.touch(ck, claim)
+    this.rank(address)
   }
 
   /** Take a claim out of every order (its bytes stay counted) while room is made around it. */
   detach(claim: Claim): void {
     const ck = claimKey(claim.id, claim.key)
     this.claimOrder.delete(ck)
-    this.addresses.get(claim.address)?.claims.delete(ck)
+    const address = this.addresses.get(claim.address)
+    if (address?.claims.delete(ck)) this.rank(address)
     const claims = this.byFile.get(claim.id)
     claims?.delete(claim.key)
     if (claims?.size === 0) this.byFile.delete(claim.id)
@@ -165,7 +168,8 @@ export class ClaimIndex {
       if (claim) this.drop(claim)
     }
     this.peerOrder.delete(key)
-    this.addresses.get(record.address)?.peers.delete(key)
+    const address = this.addresses.get(record.address)
+    if (address?.peers.delete(key)) this.rank(address)
     this.forgetAddressIfEmpty(record.address)
   }
 
@@ -176,6 +180,14 @@ export class ClaimIndex {
       this.addresses.set(address, record)
     }
     return record
+  }
+
+  /** Put an address in its place in both heaps, or out of a heap it no longer belongs in. */
+  private rank(address: AddressRecord): void {
+    if (address.claims.size > 0) this.byBytes.update(address)
+    else this.byBytes.delete(address)
+    if (address.peers.size > 0) this.byPeers.update(address)
+    else this.byPeers.delete(address)
   }
 
   private forgetAddressIfEmpty(address: string): void {

@@ -36,7 +36,7 @@ export { CLAIM_OVERHEAD_BYTES, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits 
  * all of it at once) and in all (a quarter of the byte cap a second): an honest peer's is made once and updated in place, while
  * claims that evict each other would cost a 2 MiB allocation per 200-byte
  * entry. Orders are kept in LruMaps, so evictions and expiry are O(1) (the
- * richest and the most crowded address: O(addresses)). Times are on the caller's clock (the
+ * richest and the most crowded address are kept in heaps: O(log addresses)). Times are on the caller's clock (the
  * listener's is monotonic) and never go backwards.
  *
  * This file decides (what is admitted, refused, evicted, what a claim
