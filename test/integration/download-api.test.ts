@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { collisionKey } from '../../src/core/tree-paths.js'
 import {
   type Announcer,
   type ChunkServer,
@@ -18,6 +21,7 @@ import {
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { startLiar } from '../helpers/liar.js'
+import { otherProcess } from '../helpers/lock-holder.js'
 import { BROADCAST, freeUdpPort } from '../helpers/swarm.js'
 
 /**
@@ -169,6 +173,41 @@ describe('download() (public API) against in-process servers and announcers', ()
     const receipt = await download(options)
     assert.equal(await sha256File(receipt.path), sha)
     assert.ok(receipt.resumedBytes > 0, 'the second run resumed the chunks the first verified')
+  })
+
+  it("never writes into the directory of a split of its name under way (E_LOCKED, the split's chunks untouched); two downloads of one name at once both complete", async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const shas = await Promise.all(
+      ['a', 'b'].map(async (side) => {
+        await mkdir(join(dir, side))
+        return randomFile(join(dir, side, 'x.bin'), 1024 * 1024 + 7)
+      }),
+    )
+    const a = await seeder(t, join(dir, 'sa'), join(dir, 'a', 'x.bin'), udp)
+    const b = await seeder(t, join(dir, 'sb'), join(dir, 'b', 'x.bin'), udp)
+    const d = await downloader(t, join(dir, 'd'), udp, a.id)
+    const e = await downloader(t, join(dir, 'd'), udp, b.id) // another process on the same store
+    // A split of another x.bin mid-way: its entry lock held, a chunk of its written, its manifest not yet placed.
+    const entry = join(d.store.root, 'x.bin')
+    await mkdir(entry)
+    await writeFile(join(entry, '000000.chunk'), 'the split has written this')
+    const key = createHash('sha256').update(collisionKey('x.bin')).digest('hex')
+    const split = otherProcess(join(d.store.root, '.p2p', 'locks', `entry-${key}.lock`))
+    onCleanup(t, () => split.done())
+    assert.equal(await split.answer, 'held')
+    const into = (id: string, on = d) => ({
+      id,
+      store: on.store,
+      downloadsDir: join(dir, id.slice(0, 8)),
+      peers: on.peers,
+    })
+    await assert.rejects(download(into(a.id)), (err) => hasCode(err, 'E_LOCKED'))
+    assert.deepEqual(await readdir(entry), ['000000.chunk'], "the split's directory is as it left it")
+    assert.equal(await readFile(join(entry, '000000.chunk'), 'utf8'), 'the split has written this')
+    await split.done()
+    const receipts = await Promise.all([download(into(a.id)), download(into(b.id, e))])
+    assert.deepEqual(await Promise.all(receipts.map((r) => sha256File(r.path))), shas)
   })
 
   it('rejects with E_NOT_FOUND when nobody offers the id within limits.waitMs', async (t) => {

@@ -18,6 +18,7 @@ import { portableName } from '../names.js'
 import { packedAllocatedBytes, readPackedHave } from '../packed.js'
 import { ConnectionPool, peerKey } from '../pool.js'
 import { printable } from '../printable.js'
+import type { ChunkStore } from '../store.js'
 import { PeerClient } from '../transfer/client.js'
 import { DEFAULT_MAX_TREE_ENTRIES, type TreeManifest } from '../tree-manifest.js'
 import { type Selection, selectEntries } from '../tree-select.js'
@@ -184,8 +185,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     await assertSpace(store.root, Math.max(0, size - held), `the chunks of ${manifest.name}`)
     if (isTree(manifest) || !(await sameFilesystem(store.root, downloadsDir)))
       await assertSpace(downloadsDir, size, manifest.name)
-    const dir = await store.prepareEntry(source.bytes, manifest)
-    const unlock = await store.lock(id, `"${manifest.name}"`)
+    const { dir, unlock } = await enterStore(store, source.bytes, manifest, id, signal)
     try {
       // Buffers in use at once: one per request in flight.
       buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest))
@@ -230,6 +230,33 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     trusted.close()
   }
 }
+
+/**
+ * The entry directory this download writes into, and the lock on its id, taken under the name's entry lock
+ * (the one a split holds while it writes; the lock order everywhere is the name's, then the id's): a split
+ * mid-way, its manifest withdrawn, leaves a directory that looks free, and its chunks and ours would share
+ * it. Another download choosing its directory holds the name's lock for milliseconds: it is waited for
+ * (ENTRY_LOCK_WAIT_MS); a split of that name is not (E_LOCKED, naming it).
+ */
+async function enterStore(
+  store: ChunkStore,
+  manifestBytes: Buffer,
+  manifest: ItemManifest,
+  id: string,
+  signal: AbortSignal,
+): Promise<{ dir: string; unlock: () => Promise<void> }> {
+  const what = `"${manifest.name}"`
+  const unlockEntry = await store.lockEntry(manifest.name, what, ENTRY_LOCK_WAIT_MS, signal)
+  try {
+    const dir = await store.prepareEntry(manifestBytes, manifest)
+    return { dir, unlock: await store.lock(id, what) }
+  } finally {
+    await unlockEntry()
+  }
+}
+
+/** How long a download waits for its name's entry lock (another download choosing its directory). */
+const ENTRY_LOCK_WAIT_MS = 2_000
 
 /**
  * Every chosen path of a folder fits under downloads/NAME/ (temp-tree.ts
