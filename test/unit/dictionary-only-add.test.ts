@@ -44,6 +44,18 @@ describe("a download's dictionary: claims only add", () => {
     assert.deepEqual(heldBy(listen), [5])
   })
 
+  it("a goodbye, forged or not, takes nothing away and is counted unheeded; p2p-listen's removes the peer", () => {
+    const download = new ContentDictionary({}, true)
+    const listen = new ContentDictionary()
+    for (const d of [download, listen]) {
+      d.merge(claim('all'), '10.0.0.1', 1)
+      assert.equal(d.merge({ type: 'announce', peer: 'seeder1', port: 4000, files: [] }, '10.0.0.1', 2), d === listen)
+    }
+    assert.equal(heldBy(download)?.length, CHUNKS)
+    assert.equal(download.stats.refused['goodbye-unheeded'], 1)
+    assert.equal(listen.file(ID), undefined)
+  })
+
   it('a slice adds its bits where it lies', () => {
     const d = new ContentDictionary({}, true)
     d.merge(claim(field([0])), '10.0.0.1', 1)

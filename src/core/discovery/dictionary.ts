@@ -170,10 +170,15 @@ export class ContentDictionary {
     return claims && summarizeClaims(id, [...claims.values()])
   }
 
-  /** A goodbye ("files":[]) counts only from the peer id that key announced. */
+  /**
+   * A goodbye ("files":[]) counts only from the peer id that key announced, and not at all in a download's
+   * dictionary (`claimsOnlyAdd`): a stranger's forged one after each of a seeder's bursts kept the seeder out of
+   * a download that had not yet followed it; a seeder that did leave fails its next request, and expires.
+   */
   private goodbye(key: string, peer: string): boolean {
     const record = this.index.peers.get(key)
     if (!record) return false
+    if (this.claimsOnlyAdd) return this.refuse('goodbye-unheeded')
     if (record.peer !== peer) return this.refuse('goodbye-peer-id')
     this.index.removePeer(key)
     return true
