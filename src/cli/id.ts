@@ -1,4 +1,4 @@
-import { generateSecret } from '../index.js'
+import { generateSecret, printable } from '../index.js'
 import { defineCommand, pickSettings } from './common.js'
 import { commandTrust, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
@@ -25,7 +25,7 @@ export const idCommand = defineCommand({
       process.stdout.write(`${JSON.stringify(line)}\n`)
     }
     out(identity.peerId)
-    out(`  identity ${identity.path}${identity.created ? ' (just created)' : ''}`)
+    out(`  identity ${printable(identity.path)}${identity.created ? ' (just created)' : ''}`)
     return 0
   },
 })

@@ -42,6 +42,7 @@ export async function commandTrust(
   const trust = await loadTrust({
     transport: settings.transport,
     identityPath: settings.identity || join(settings.chunksDir, '.p2p', 'identity.key'),
+    identityWithin: settings.identity ? undefined : settings.chunksDir,
     secret: settings.secret,
     secretFile: settings.secretFile,
     allow: settings.allow,

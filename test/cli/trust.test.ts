@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createSocket } from 'node:dgram'
-import { chmod, readFile, truncate } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, symlink, truncate } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -154,6 +154,23 @@ describe('encrypted transport (the default) between real processes', () => {
     assert.match(cut.stderr, /\[E_IDENTITY\]/)
     assert.notEqual(cut.code, 0)
     assert.equal((await readFile(identity, 'utf8')).length, original.length >> 1)
+  })
+
+  it("the store's own identity is never made nor read through a link at <store>/.p2p (E_IO, nothing written there); a path of the user's own is printed escaped", async (t) => {
+    const dir = await tmpDir(t)
+    const store = join(dir, 'chunks')
+    await mkdir(join(dir, 'elsewhere'))
+    await mkdir(store)
+    await symlink('../elsewhere', join(store, '.p2p'))
+    const linked = await runBin('p2p', ['id', '--json', '--chunks-dir', store, '--logs-dir', join(dir, 'logs')])
+    assert.equal(JSON.parse(linked.stdout).code, 'E_IO', linked.stdout)
+    assert.deepEqual(await readdir(join(dir, 'elsewhere')), [], 'no identity made through the link')
+    const odd = join(dir, 'k\x1b]0;TITLE\x07')
+    await mkdir(odd)
+    const own = await runBin('p2p', ['id', '--identity', join(odd, 'id.key'), '--logs-dir', join(dir, 'logs')])
+    assert.equal(own.code, 0, own.stderr)
+    assert.doesNotMatch(own.stdout, /[\x1b\x07]/, 'no raw escape sequence on the terminal')
+    assert.match(own.stdout, /identity .*k.*TITLE/)
   })
 
   it('a man in the middle flipping one byte: that connection is closed (E_TAMPERED), no altered byte is used, the file arrives whole', async (t) => {

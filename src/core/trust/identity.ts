@@ -3,8 +3,8 @@ import { mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import NoiseSecretStream, { type KeyPair } from '@hyperswarm/secret-stream'
 import { publishOnce } from '../disk.js'
-import { hasCode, P2PError } from '../errors.js'
-import { isAbsent, openRegularFile } from '../safe-fs.js'
+import { fromFsError, hasCode, P2PError } from '../errors.js'
+import { isAbsent, openRegularFile, realDirectories } from '../safe-fs.js'
 import { formatPeerId } from './peer-id.js'
 
 /**
@@ -40,10 +40,20 @@ const SEED_BYTES = 32
 export interface IdentityOptions {
   /** Make a new identity when the file does not exist (default true); else E_IDENTITY. */
   create?: boolean
+  /**
+   * A chunk store's root that holds the file (the default, `<store>/.p2p/identity.key`): every directory
+   * between them must be a real one, never a link (E_IO), as everywhere in a store. A path of the user's
+   * own choosing (`--identity`) is theirs, links and all.
+   */
+  within?: string
 }
 
 /** The identity kept at `path`, created there first when absent (and `create`). */
 export async function loadIdentity(path: string, options: IdentityOptions = {}): Promise<Identity> {
+  if (options.within !== undefined)
+    await realDirectories(options.within, dirname(path), options.create !== false).catch((err: unknown) => {
+      throw hasCode(err) ? err : fromFsError(err, `checking ${dirname(path)}`)
+    })
   try {
     return await readIdentity(path)
   } catch (err) {
@@ -54,7 +64,7 @@ export async function loadIdentity(path: string, options: IdentityOptions = {}):
       'E_IDENTITY',
       `no identity file at ${path}: run any p2p command once to create one, or pass --identity`,
     )
-  return createIdentity(path)
+  return createIdentity(path, options.within)
 }
 
 export function identityFromSeed(seed: Buffer, path = ''): Identity {
@@ -131,12 +141,12 @@ async function readIdentity(path: string): Promise<Identity> {
  * together (p2p-serve and p2p-announce) one creates the identity and the
  * other reads it; neither replaces it.
  */
-async function createIdentity(path: string): Promise<Identity> {
-  await mkdir(dirname(path), { recursive: true })
+async function createIdentity(path: string, within: string | undefined): Promise<Identity> {
+  if (within === undefined) await mkdir(dirname(path), { recursive: true })
   const seed = randomBytes(SEED_BYTES)
   let created: boolean
   try {
-    created = await publishOnce(path, encodeIdentityFile(seed), { mode: 0o600 })
+    created = await publishOnce(path, encodeIdentityFile(seed), { mode: 0o600, ...(within ? { within } : {}) })
   } catch (err) {
     throw new P2PError('E_IDENTITY', `cannot create the identity file ${path}: ${(err as Error).message}`, undefined, {
       cause: err,

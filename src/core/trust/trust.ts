@@ -28,6 +28,8 @@ export interface Trust {
 export interface TrustSettings {
   transport: TransportMode
   identityPath: string
+  /** The chunk store holding the identity file when its path is the default one (identity.ts `within`). */
+  identityWithin?: string | undefined
   /** The secret's text (`--secret`, `P2P_SECRET`); never logged. */
   secret?: string | undefined
   secretFile?: string | undefined
@@ -53,7 +55,7 @@ export async function loadTrust(settings: TrustSettings): Promise<Trust> {
     )
   }
   const [identity, swarm, allow] = await Promise.all([
-    loadIdentity(settings.identityPath),
+    loadIdentity(settings.identityPath, settings.identityWithin ? { within: settings.identityWithin } : {}),
     secretText === undefined ? undefined : swarmKeysFromText(secretText),
     loadAllowList(settings.allow ?? [], settings.allowFile),
   ])
