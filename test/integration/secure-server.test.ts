@@ -115,6 +115,22 @@ describe('chunk server over the encrypted transport', () => {
     assert.equal(server.openConnections, 4)
   })
 
+  it('a record that fails after the handshake (altered in transit) closes the connection, counted E_TAMPERED and logged at warn', async (t) => {
+    const lines: string[] = []
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })
+    const { server, port } = await encryptedSeeder(t, 100_000, { limits: {}, log })
+    const socket = connect({ host: '127.0.0.1', port })
+    const stream = new NoiseSecretStream(true, socket, { keyPair: NoiseSecretStream.keyPair() })
+    stream.on('error', () => undefined)
+    onCleanup(t, () => {
+      stream.destroy()
+    })
+    await new Promise<void>((resolve) => stream.once('connect', () => resolve()))
+    socket.write(Buffer.concat([Buffer.of(40, 0, 0), Buffer.alloc(40, 7)])) // a record of 40 bytes no key sealed
+    assert.ok(await until(() => server.stats.errors.E_TAMPERED === 1, 5000), JSON.stringify(server.stats.errors))
+    assert.ok(await until(() => lines.some((l) => l.includes('connection failed') && l.includes('E_TAMPERED')), 5000))
+  })
+
   it('refused connections (E_BUSY, or a plain client) that trickle bytes neither linger nor log without bound: 4 answered per address, each cut off a second after its refusal', async (t) => {
     const lines: string[] = []
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })

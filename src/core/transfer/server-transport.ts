@@ -15,9 +15,10 @@ import type { ServerTally } from './server-tally.js'
  * The transport a chunk server (chunk-server.ts) speaks over each socket it
  * accepts: the socket itself (plain), or the encrypted transport inside it;
  * and the sessions of either encrypted kind (TCP, or a DHT session), logged
- * once established, their refusals before any frame counted in the server's
- * tally and logged through its log gate (the same lines, by address, as its
- * other per-connection lines).
+ * once established, their refusals before any frame, and their failures
+ * after (a record that failed), counted in the server's tally and logged
+ * through its log gate (the same lines, by address, as its other
+ * per-connection lines).
  */
 export class ServerTransport {
   constructor(
@@ -51,8 +52,21 @@ export class ServerTransport {
 
   /** Logs the session once established; counts and logs its refusal (before any frame) otherwise. */
   private watchAuth(secure: SecureSocket | DhtSession, remote: string, address: string): void {
+    // Closed for a record that failed after the handshake (altered, replayed, reordered, oversized: an attack
+    // on the path, or a broken peer) is counted and said as a refusal is; a peer's own close (E_CLOSED) is
+    // neither. Heard from the start: the session can open and fail within one segment, before `ready` settles.
+    let open = false
+    let closedWith: unknown
+    secure.once('close', (err?: unknown) => {
+      if (open) this.failed(err, remote, address, secure)
+      else closedWith = err
+    })
     void secure.ready.then(
-      () => this.log.debug({ remote, peer: formatPeerId(secure.remotePublicKey!) }, 'encrypted session established'),
+      () => {
+        open = true
+        this.log.debug({ remote, peer: formatPeerId(secure.remotePublicKey!) }, 'encrypted session established')
+        if (closedWith !== undefined) this.failed(closedWith, remote, address, secure)
+      },
       (err: unknown) => {
         // Refused before any frame: no handshake, a bad one, not in the swarm, not on the allow-list.
         if (!hasCode(err) || err.code === 'E_CLOSED') return
@@ -72,5 +86,14 @@ export class ServerTransport {
         )
       },
     )
+  }
+
+  private failed(err: unknown, remote: string, address: string, secure: SecureSocket | DhtSession): void {
+    if (!hasCode(err) || err.code === 'E_CLOSED') return
+    this.tally.error(err.code)
+    const line = this.logGate.pass(address)
+    if (!line.log) return
+    const peer = formatPeerId(secure.remotePublicKey!)
+    this.log.warn({ remote, peer, code: err.code, err: err.message, ...heldBackFields(line) }, 'connection failed')
   }
 }
