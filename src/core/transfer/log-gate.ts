@@ -9,16 +9,26 @@
  * rides on the next line logged for any address), and a new address past
  * that, while every tracked one is still in its window, is held back and
  * counted so too. So a flood from many addresses silences newcomers only
- * while it lasts.
+ * while it lasts. And all addresses together may log `totalBurst` lines per
+ * `windowMs` (the rest held back as an address's are): an attacker cycling
+ * through thousands of addresses (IPv6 gives one host as many as it likes)
+ * had each one's window let its lines through, ~0.6 GB an hour.
  */
 
 export interface LogGateLimits {
   burst: number
   windowMs: number
   maxAddresses: number
+  /** Lines all addresses together may log per window. */
+  totalBurst: number
 }
 
-export const DEFAULT_LOG_GATE_LIMITS: LogGateLimits = { burst: 20, windowMs: 10_000, maxAddresses: 4096 }
+export const DEFAULT_LOG_GATE_LIMITS: LogGateLimits = {
+  burst: 20,
+  windowMs: 10_000,
+  maxAddresses: 4096,
+  totalBurst: 200,
+}
 
 interface Window {
   startedAt: number
@@ -33,6 +43,8 @@ export class LogGate {
   private readonly windows = new Map<string, Window>()
   /** Lines held back and not reported yet: of addresses not tracked (the gate was full) or forgotten. */
   private untracked = 0
+  /** The window of lines of all addresses together. */
+  private readonly total: Window = { startedAt: -Infinity, lines: 0, heldBack: 0 }
 
   constructor(
     private readonly limits: LogGateLimits = DEFAULT_LOG_GATE_LIMITS,
@@ -55,11 +67,16 @@ export class LogGate {
       window.startedAt = now
       window.lines = 0
     }
-    if (window.lines >= this.limits.burst) {
+    if (now - this.total.startedAt >= this.limits.windowMs) {
+      this.total.startedAt = now
+      this.total.lines = 0
+    }
+    if (window.lines >= this.limits.burst || this.total.lines >= this.limits.totalBurst) {
       window.heldBack++
       return { log: false }
     }
     window.lines++
+    this.total.lines++
     const answer = { log: true as const, heldBack: window.heldBack, elsewhere: this.untracked }
     window.heldBack = 0
     this.untracked = 0
