@@ -3,7 +3,9 @@ import { z } from 'zod/v3'
 import { DEFAULT_MAX_MANIFEST_BYTES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './constants.js'
 import { P2PError } from './errors.js'
 import { parseJsonUtf8 } from './json.js'
+import { jsonValuesOver } from './json-bound.js'
 import { isValidName } from './names.js'
+import { describeIssue } from './schema-issue.js'
 
 /**
  * The manifest describes one file. Its canonical form is UTF-8 JSON with no
@@ -88,6 +90,9 @@ export function parseManifest(bytes: Uint8Array, options: ParseManifestOptions =
       `manifest does not hash to id ${options.expectedId.slice(0, 12)}…: the peer sent the wrong file`,
     )
   }
+  // One object holding one list of chunk hashes (67 bytes each), counted before JSON.parse builds anything.
+  if (jsonValuesOver(bytes, { objects: 1, arrays: 1, commas: 5 + Math.ceil(bytes.byteLength / 67) }) !== undefined)
+    throw new P2PError('E_BAD_MANIFEST', 'manifest holds more values than a file manifest can')
   let json: unknown
   try {
     json = parseJsonUtf8(bytes)
@@ -96,11 +101,7 @@ export function parseManifest(bytes: Uint8Array, options: ParseManifestOptions =
   }
   const parsed = manifestSchema.safeParse(json)
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    throw new P2PError(
-      'E_BAD_MANIFEST',
-      `manifest field ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
-    )
+    throw new P2PError('E_BAD_MANIFEST', `manifest field ${describeIssue(parsed.error)}`)
   }
   const manifest: Manifest = parsed.data
   if (manifest.chunks.length !== chunkCount(manifest.size, manifest.chunkSize)) {

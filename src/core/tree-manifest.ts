@@ -1,8 +1,10 @@
 import { z } from 'zod/v3'
 import { DEFAULT_MAX_MANIFEST_BYTES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './constants.js'
 import { P2PError } from './errors.js'
+import { jsonValuesOver } from './json-bound.js'
 import { chunkCount, HEX64, manifestId, sha256Hex } from './manifest.js'
 import { isValidName } from './names.js'
+import { describeIssue } from './schema-issue.js'
 import { readCanonicalTree } from './tree-manifest-read.js'
 import { TreeShape } from './tree-paths.js'
 
@@ -163,8 +165,7 @@ export function readTreeManifestAsJson(bytes: Uint8Array, maxEntries = DEFAULT_M
   }
   const top = topSchema.safeParse(json)
   if (!top.success) {
-    const issue = top.error.issues[0]
-    throw bad(`manifest field ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`)
+    throw bad(`manifest field ${describeIssue(top.error)}`)
   }
   const entries = top.data.entries.map((raw, i) => entryOf(raw, i, top.data.chunkSize))
   const manifest: TreeManifest = { version: 2, name: top.data.name, chunkSize: top.data.chunkSize, entries }
@@ -263,29 +264,18 @@ function bad(message: string): P2PError {
 
 /**
  * Refuse, before JSON.parse builds anything, bytes that would build more
- * values than a folder of `maxEntries` entries can need: at most one object
- * per entry (plus the top), and at most six values per entry besides the
- * chunk hashes, each of which takes 67 bytes. So 32 MiB of `[0,0,0,…]` or of
- * a million tiny entries costs one pass over the bytes, not 16 million
- * values in memory. Counts `{` and `,` outside strings.
+ * values than a folder of `maxEntries` entries can need (json-bound.ts): at
+ * most one object per entry (plus the top), one array per entry (its chunks)
+ * plus the list of entries, and at most six values per entry besides the
+ * chunk hashes, each of which takes 67 bytes. So 32 MiB of `[0,0,0,…]`, of
+ * `[[[…]]]` or of a million tiny entries costs one pass over the bytes.
  */
 function valueBoundProblem(bytes: Uint8Array, maxEntries: number): string | undefined {
-  const maxObjects = maxEntries + 1
-  const maxCommas = 6 * (maxEntries + 1) + Math.ceil(bytes.byteLength / 67)
-  let objects = 0
-  let commas = 0
-  let inString = false
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!
-    if (inString) {
-      if (b === 0x5c)
-        i++ // backslash: the next byte is escaped
-      else if (b === 0x22) inString = false
-      continue
-    }
-    if (b === 0x22) inString = true
-    else if (b === 0x2c) commas++
-    else if (b === 0x7b && ++objects > maxObjects) return `manifest lists more than ${maxEntries} entries`
-  }
-  return commas > maxCommas ? `manifest holds more values than ${maxEntries} entries can` : undefined
+  const over = jsonValuesOver(bytes, {
+    objects: maxEntries + 1,
+    arrays: maxEntries + 1,
+    commas: 6 * (maxEntries + 1) + Math.ceil(bytes.byteLength / 67),
+  })
+  if (over === 'objects') return `manifest lists more than ${maxEntries} entries`
+  return over === undefined ? undefined : `manifest holds more values than ${maxEntries} entries can`
 }

@@ -5,6 +5,7 @@ import { P2PError } from '../errors.js'
 import { parseJsonUtf8 } from '../json.js'
 import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
+import { describeIssue } from '../schema-issue.js'
 import {
   type AnnouncedFile,
   chunksAgreeWithSize,
@@ -92,12 +93,9 @@ function parsedJson(bytes: Uint8Array): unknown {
 }
 
 function schemaError(error: z.ZodError): P2PError {
-  const issue = error.issues[0]
-  return new P2PError(
-    'E_BAD_DATAGRAM',
-    `datagram does not match the schema: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
-    { reason: 'schema' },
-  )
+  return new P2PError('E_BAD_DATAGRAM', `datagram does not match the schema: ${describeIssue(error)}`, {
+    reason: 'schema',
+  })
 }
 
 function wantOf(m: z.infer<typeof querySchema>): QueryWant {

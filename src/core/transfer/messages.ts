@@ -3,6 +3,7 @@ import { type ErrorCode, isErrorCode, P2PError } from '../errors.js'
 import { isIntegerIn } from '../json-shape.js'
 import { HEX64 } from '../manifest.js'
 import { printable } from '../printable.js'
+import { describeIssue } from '../schema-issue.js'
 import type { Header } from './framing.js'
 
 /**
@@ -59,11 +60,8 @@ const response = z.discriminatedUnion('type', [manifestResponse, chunkResponse, 
 export type Response = z.infer<typeof response>
 
 function describe(error: z.ZodError): string {
-  const issue = error.issues[0]
-  if (!issue) return 'invalid message'
-  const where = issue.path.length > 0 ? `"${issue.path.join('.')}": ` : ''
-  if (issue.code === 'invalid_union_discriminator') return 'unknown or missing "type"'
-  return `${where}${issue.message}`
+  if (error.issues[0]?.code === 'invalid_union_discriminator') return 'unknown or missing "type"'
+  return describeIssue(error, true)
 }
 
 /** A request header, or E_BAD_REQUEST saying what is wrong. */
