@@ -131,7 +131,11 @@ export function assertChain(root: string, made: MadeTable, local: string): void 
   }
 }
 
-/** The entry in `slot` is still what the tree at `root` made there (a real directory or file, same device and inode). */
+/**
+ * The entry in `slot` is still what the tree at `root` made there: a real directory or file, same device and
+ * inode, and a file of the size written (a file removed and another made in its place may get its inode back at
+ * once on ext4: an attacker pass placed such a file under the receipt of the one written).
+ */
 export function assertMade(root: string, made: MadeTable, slot: number): void {
   const path = join(root, made.local(slot))
   let st: BigIntStats
@@ -144,4 +148,5 @@ export function assertMade(root: string, made: MadeTable, slot: number): void {
   }
   const dir = made.isDir(slot)
   if ((dir ? !st.isDirectory() : !st.isFile()) || !made.holds(slot, identityOf(st))) throw swapped(path)
+  if (!dir && st.size !== BigInt(made.check(slot)!.size)) throw swapped(path)
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, open, rename, rmdir, unlink } from 'node:fs/promises'
+import { lstat, mkdir, open, readdir, rename, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { OPEN_DIR } from '../dir-fd.js'
@@ -67,7 +67,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
       const candidate = n === 0 ? tree.finalName : numberedDir(tree.finalName, n)
       const path = join(tree.downloadsDir, candidate)
       if (!(await claim(path))) {
-        if (n === 0 && (await matches(tree.made, path))) {
+        if (n === 0 && (await matches(tree.made, tree.root, path))) {
           await tree.discard()
           return { path, alreadyThere: true, durable }
         }
@@ -121,25 +121,39 @@ function replaced(root: string, aside?: string): P2PError {
 }
 
 /**
- * Whether `existing` already holds this folder: a real directory where
- * every directory of ours is a real directory and every file of ours the
- * same inode (a re-run of a finished download) or the same bytes.
+ * Whether `existing` already holds this folder, as this download would have
+ * made it: a real directory holding exactly our entries and nothing else,
+ * every one owned by us, each directory of ours a real directory and each
+ * file of ours the same inode (a re-run of a finished download) or the same
+ * bytes, executable exactly when ours (in `root`, the temporary tree) is.
+ * (An attacker pass had a planted copy with an extra script, a lost exec bit
+ * and another owner reported as ours.)
  */
-async function matches(made: MadeTable, existing: string): Promise<boolean> {
+async function matches(made: MadeTable, root: string, existing: string): Promise<boolean> {
+  const uid = process.getuid?.()
   for (let slot = 0; slot < made.count; slot++) {
     const path = join(existing, made.local(slot))
     const st = await lstat(path, { bigint: true }).catch(() => undefined)
-    if (st === undefined) return false
+    if (st === undefined || (uid !== undefined && st.uid !== BigInt(uid))) return false
     if (made.isDir(slot)) {
-      if (!st.isDirectory()) return false
+      if (!st.isDirectory() || (await extraEntry(made, existing, made.local(slot)))) return false
       continue
     }
     if (!st.isFile()) return false
+    const ours = await lstat(join(root, made.local(slot)), { bigint: true })
+    if (((st.mode & 0o111n) === 0n) !== ((ours.mode & 0o111n) === 0n)) return false
     if (made.holds(slot, identityOf(st))) continue
     const check = made.check(slot)!
     if (!(await sameContent(path, check.size, check.sha256))) return false
   }
   return true
+}
+
+/** Whether the directory `local` of `existing` holds an entry the tree did not make. */
+async function extraEntry(made: MadeTable, existing: string, local: string): Promise<boolean> {
+  for (const name of await readdir(join(existing, local)))
+    if (made.slotOf(local === '' ? name : join(local, name)) === undefined) return true
+  return false
 }
 
 /** Make `path` as an empty directory; false when something is there already. */

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { TempTree } from '../../src/core/download/temp-tree.js'
+import { hasCode } from '../../src/core/errors.js'
+import { tmpDir } from '../helpers/files.js'
+
+/**
+ * What a folder download finds at its final name, and what it places there
+ * (tree-place.ts, tree-local.ts): found by an attacker pass on folders.
+ */
+
+const sha = (data: string): string => createHash('sha256').update(data).digest('hex')
+
+async function setup(t: Parameters<typeof tmpDir>[0]) {
+  const base = await tmpDir(t)
+  const entry = join(base, 'chunks', 'album')
+  await mkdir(entry, { recursive: true })
+  const downloads = join(base, 'downloads')
+  const options = {
+    ...{ downloadsDir: downloads, name: 'album', recordPath: join(entry, 'tree.part') },
+    ...{ storeRoot: join(base, 'chunks'), syncFilesystem: false as const },
+  }
+  return { downloads, options }
+}
+
+/** The folder `run.sh` (executable) and `d/a.txt`, as a download builds it. */
+async function build(options: Awaited<ReturnType<typeof setup>>['options']): Promise<TempTree> {
+  const tree = await TempTree.create(options)
+  tree.addDir('d')
+  for (const [path, content, exec] of [
+    ['run.sh', '#!/bin/sh\n', true],
+    ['d/a.txt', 'hello', false],
+  ] as const)
+    await tree.addWrittenFile(path, exec, { size: content.length, sha256: sha(content) }, async (fd) => {
+      fs.writeSync(fd, content)
+    })
+  return tree
+}
+
+describe('placing a folder', () => {
+  it('takes a folder at the name for this one only when it holds exactly its entries, with their exec bits', async (t) => {
+    const { downloads, options } = await setup(t)
+    const first = await build(options)
+    await first.place()
+    const again = await build(options)
+    assert.equal((await again.place()).alreadyThere, true, 'a re-run finds its own folder')
+
+    await writeFile(join(downloads, 'album', 'evil.sh'), 'planted')
+    const extra = await (await build(options)).place()
+    assert.deepEqual([extra.path, extra.alreadyThere], [join(downloads, 'album (1)'), false], 'an extra file: not ours')
+
+    await rm(join(downloads, 'album', 'evil.sh'))
+    await chmod(join(downloads, 'album', 'run.sh'), 0o644)
+    const lost = await (await build(options)).place()
+    assert.deepEqual(
+      [lost.path, lost.alreadyThere],
+      [join(downloads, 'album (2)'), false],
+      'an exec bit lost: not ours',
+    )
+    assert.deepEqual((await readdir(downloads)).sort(), ['album', 'album (1)', 'album (2)'])
+  })
+
+  it('never places a file removed and made again in the temporary tree, though it got its inode back', async (t) => {
+    const { downloads, options } = await setup(t)
+    const tree = await build(options)
+    const path = join(tree.root, 'd', 'a.txt')
+    await rm(path)
+    await writeFile(path, 'REPLACED!') // ext4 hands the freed inode out again at once
+    await assert.rejects(tree.place(), (err) => hasCode(err, 'E_IO'))
+    assert.ok(!(await readdir(downloads)).includes('album'), 'nothing placed under the name')
+    assert.notEqual(await readFile(path, 'utf8').catch(() => ''), 'hello')
+  })
+})
