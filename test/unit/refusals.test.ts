@@ -105,4 +105,16 @@ describe('log gate (log lines per remote address)', () => {
     const answer = gate.pass('honest')
     assert.ok(answer.log && answer.elsewhere > 0, 'what was held back rides on the next line')
   })
+
+  it('a flood of ordinary lines from a few addresses leaves room for the important ones, and what the total held back rides on the next line', () => {
+    const now = 0
+    const gate = new LogGate({ burst: 20, windowMs: 1000, maxAddresses: 100, totalBurst: 40 }, () => now)
+    let flood = 0
+    for (let i = 0; i < 10; i++) for (let k = 0; k < 20; k++) if (gate.pass(`flood-${i}`).log) flood++
+    assert.equal(flood, 20, 'ordinary lines take at most half the total')
+    assert.deepEqual(gate.pass('honest'), { log: false }, 'an ordinary line of a newcomer is held back too')
+    const alert = gate.pass('honest', true)
+    assert.ok(alert.log, 'an important one is logged')
+    assert.equal(alert.log && alert.elsewhere, 200 - 20 + 1, 'carrying the count of every line the total held back')
+  })
 })

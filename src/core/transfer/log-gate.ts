@@ -10,9 +10,14 @@
  * that, while every tracked one is still in its window, is held back and
  * counted so too. So a flood from many addresses silences newcomers only
  * while it lasts. And all addresses together may log `totalBurst` lines per
- * `windowMs` (the rest held back as an address's are): an attacker cycling
- * through thousands of addresses (IPv6 gives one host as many as it likes)
- * had each one's window let its lines through, ~0.6 GB an hour.
+ * `windowMs`, the rest counted onto the next line let through for any
+ * address: an attacker cycling through thousands of addresses (IPv6 gives
+ * one host as many as it likes) had each one's window let its lines
+ * through, ~0.6 GB an hour. Only `important` lines (a handshake refused, a
+ * session that failed: what says someone is attacking a path) may use the
+ * whole total; the others (connections opened and closed, "busy" refusals,
+ * what any flood of connections makes) half of it, so such a flood cannot
+ * silence them.
  */
 
 export interface LogGateLimits {
@@ -41,7 +46,7 @@ export type GateAnswer = { log: true; heldBack: number; elsewhere: number } | { 
 
 export class LogGate {
   private readonly windows = new Map<string, Window>()
-  /** Lines held back and not reported yet: of addresses not tracked (the gate was full) or forgotten. */
+  /** Lines held back and not reported yet: of addresses not tracked (the gate was full) or forgotten, or by the total. */
   private untracked = 0
   /** The window of lines of all addresses together. */
   private readonly total: Window = { startedAt: -Infinity, lines: 0, heldBack: 0 }
@@ -52,7 +57,7 @@ export class LogGate {
   ) {}
 
   /** Whether a line about `address` may be logged now, with the lines held back since its last one. */
-  pass(address: string): GateAnswer {
+  pass(address: string, important = false): GateAnswer {
     const now = this.now()
     let window = this.windows.get(address)
     if (window === undefined) {
@@ -71,8 +76,12 @@ export class LogGate {
       this.total.startedAt = now
       this.total.lines = 0
     }
-    if (window.lines >= this.limits.burst || this.total.lines >= this.limits.totalBurst) {
+    if (window.lines >= this.limits.burst) {
       window.heldBack++
+      return { log: false }
+    }
+    if (this.total.lines >= (important ? this.limits.totalBurst : this.limits.totalBurst / 2)) {
+      this.untracked++
       return { log: false }
     }
     window.lines++

@@ -72,7 +72,7 @@ export class ServerTransport {
         if (!hasCode(err) || err.code === 'E_CLOSED') return
         this.tally.counts.refusedAuth++
         this.tally.error(err.code)
-        const line = this.logGate.pass(address)
+        const line = this.logGate.pass(address, true)
         if (!line.log) return
         this.log.warn(
           {
@@ -91,7 +91,7 @@ export class ServerTransport {
   private failed(err: unknown, remote: string, address: string, secure: SecureSocket | DhtSession): void {
     if (!hasCode(err) || err.code === 'E_CLOSED') return
     this.tally.error(err.code)
-    const line = this.logGate.pass(address)
+    const line = this.logGate.pass(address, true)
     if (!line.log) return
     const peer = formatPeerId(secure.remotePublicKey!)
     this.log.warn({ remote, peer, code: err.code, err: err.message, ...heldBackFields(line) }, 'connection failed')
