@@ -1,5 +1,6 @@
 import { mkdir, realpath, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { publishOnce } from './disk.js'
 import { fromFsError, hasCode, P2PError } from './errors.js'
 import { printable } from './printable.js'
@@ -81,6 +82,31 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
     throw err
   }
 }
+
+/**
+ * acquireLock, asked again every LOCK_RETRY_MS while a live owner holds it, for up to `waitMs` (then its
+ * E_LOCKED); the signal is checked between tries. For a lock others hold briefly (a download choosing its
+ * entry directory holds its name's for that long).
+ */
+export async function acquireLockWaiting(
+  path: string,
+  what: string,
+  waitMs: number,
+  signal?: AbortSignal,
+): Promise<() => Promise<void>> {
+  const deadline = performance.now() + waitMs
+  for (;;) {
+    try {
+      return await acquireLock(path, what)
+    } catch (err) {
+      if (!hasCode(err, 'E_LOCKED') || performance.now() >= deadline) throw err
+    }
+    await sleep(LOCK_RETRY_MS)
+    signal?.throwIfAborted()
+  }
+}
+
+const LOCK_RETRY_MS = 50
 
 /** Tries to take a lock found stale, each after a takeover (or a wait for another's): a few, then E_LOCKED. */
 const MAX_ATTEMPTS = 20

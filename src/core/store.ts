@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto'
 import { lstat, mkdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR } from './constants.js'
 import { stampOf, writeFileAtomic } from './disk.js'
-import { fromFsError, hasCode, P2PError } from './errors.js'
+import { fromFsError, P2PError } from './errors.js'
 import { type ItemManifest, parseItemManifest } from './item.js'
-import { acquireLock } from './lock.js'
+import { acquireLock, acquireLockWaiting } from './lock.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from './log.js'
 import { manifestId } from './manifest.js'
 import { isAbsent, lstatIfPresent, readRegularFile, realDirectories } from './safe-fs.js'
@@ -69,9 +68,6 @@ export async function openStore(options: OpenStoreOptions, collaborators: Collab
   await store.init()
   return store
 }
-
-/** How often an entry lock held by another is asked for again while a caller waits for it. */
-const ENTRY_LOCK_RETRY_MS = 50
 
 export class ChunkStore {
   readonly root: string
@@ -287,22 +283,11 @@ export class ChunkStore {
    * of different files of one name wrote their chunks into one directory, and the manifest left listed the
    * other's chunk files; a split mid-way, its manifest withdrawn, left a directory a download took for free.
    * Keyed as names collide on a case-insensitive volume (`A.bin` and `a.bin` are one directory there). Held
-   * by another, it is asked for again every ENTRY_LOCK_RETRY_MS for up to `waitMs` (a download choosing its
-   * directory holds it for milliseconds), then E_LOCKED.
+   * by another, it is asked for again for up to `waitMs` (lock.ts acquireLockWaiting), then E_LOCKED.
    */
   async lockEntry(name: string, what: string, waitMs = 0, signal?: AbortSignal): Promise<() => Promise<void>> {
     const key = createHash('sha256').update(collisionKey(name)).digest('hex')
-    const path = join(await this.privateDir('locks'), `entry-${key}.lock`)
-    const deadline = performance.now() + waitMs
-    for (;;) {
-      try {
-        return await acquireLock(path, what)
-      } catch (err) {
-        if (!hasCode(err, 'E_LOCKED') || performance.now() >= deadline) throw err
-      }
-      await sleep(ENTRY_LOCK_RETRY_MS)
-      signal?.throwIfAborted()
-    }
+    return acquireLockWaiting(join(await this.privateDir('locks'), `entry-${key}.lock`), what, waitMs, signal)
   }
 
   /** Record that every chunk of this entry was just hashed and found right (verified-record.ts). */

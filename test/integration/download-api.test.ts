@@ -187,7 +187,7 @@ describe('download() (public API) against in-process servers and announcers', ()
     const a = await seeder(t, join(dir, 'sa'), join(dir, 'a', 'x.bin'), udp)
     const b = await seeder(t, join(dir, 'sb'), join(dir, 'b', 'x.bin'), udp)
     const d = await downloader(t, join(dir, 'd'), udp, a.id)
-    const e = await downloader(t, join(dir, 'd'), udp, b.id) // another process on the same store
+    const e = await downloader(t, join(dir, 'd'), udp, b.id) // another download into the same store (of this process)
     // A split of another x.bin mid-way: its entry lock held, a chunk of its written, its manifest not yet placed.
     const entry = join(d.store.root, 'x.bin')
     await mkdir(entry)
@@ -202,7 +202,7 @@ describe('download() (public API) against in-process servers and announcers', ()
       downloadsDir: join(dir, id.slice(0, 8)),
       peers: on.peers,
     })
-    await assert.rejects(download(into(a.id)), (err) => hasCode(err, 'E_LOCKED'))
+    await assert.rejects(download({ ...into(a.id), limits: { waitMs: 1000 } }), (err) => hasCode(err, 'E_LOCKED'))
     assert.deepEqual(await readdir(entry), ['000000.chunk'], "the split's directory is as it left it")
     assert.equal(await readFile(join(entry, '000000.chunk'), 'utf8'), 'the split has written this')
     await split.done()

@@ -185,7 +185,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     await assertSpace(store.root, Math.max(0, size - held), `the chunks of ${manifest.name}`)
     if (isTree(manifest) || !(await sameFilesystem(store.root, downloadsDir)))
       await assertSpace(downloadsDir, size, manifest.name)
-    const { dir, unlock } = await enterStore(store, source.bytes, manifest, id, signal)
+    const { dir, unlock } = await enterStore(store, source.bytes, manifest, id, limits.waitMs, signal)
     try {
       // Buffers in use at once: one per request in flight.
       buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest))
@@ -235,18 +235,19 @@ export async function download(options: DownloadOptions, collaborators: Collabor
  * The entry directory this download writes into, and the lock on its id, taken under the name's entry lock
  * (the one a split holds while it writes; the lock order everywhere is the name's, then the id's): a split
  * mid-way, its manifest withdrawn, leaves a directory that looks free, and its chunks and ours would share
- * it. Another download choosing its directory holds the name's lock for milliseconds: it is waited for
- * (ENTRY_LOCK_WAIT_MS); a split of that name is not (E_LOCKED, naming it).
+ * it. Held by another download choosing its directory, or by a split of that name, the name's lock is waited
+ * for as long as the download waits for peers (`waitMs`), then E_LOCKED naming the holder.
  */
 async function enterStore(
   store: ChunkStore,
   manifestBytes: Buffer,
   manifest: ItemManifest,
   id: string,
+  waitMs: number,
   signal: AbortSignal,
 ): Promise<{ dir: string; unlock: () => Promise<void> }> {
   const what = `"${manifest.name}"`
-  const unlockEntry = await store.lockEntry(manifest.name, what, ENTRY_LOCK_WAIT_MS, signal)
+  const unlockEntry = await store.lockEntry(manifest.name, what, waitMs, signal)
   try {
     const dir = await store.prepareEntry(manifestBytes, manifest)
     return { dir, unlock: await store.lock(id, what) }
@@ -254,9 +255,6 @@ async function enterStore(
     await unlockEntry()
   }
 }
-
-/** How long a download waits for its name's entry lock (another download choosing its directory). */
-const ENTRY_LOCK_WAIT_MS = 2_000
 
 /**
  * Every chosen path of a folder fits under downloads/NAME/ (temp-tree.ts
