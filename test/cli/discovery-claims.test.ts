@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { readFile, stat } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ChunkStore } from '../../src/core/store.js'
@@ -141,18 +141,11 @@ describe('hostile claims against the real commands', () => {
             20,
           )
       }
-      // Goodbyes forged before the download has heard the seeder once can hide it (docs/security.md, "Left"):
-      // they start once its manifest is in the download's store. The other lies start before the download.
-      if (forged !== 'a goodbye') forge()
+      // Every lie starts before the download (goodbyes forged before it had followed the seeder could hide it
+      // until the forty-seventh session: its dictionary now heeds none).
+      forge()
       const started = performance.now()
-      const running = runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '10'])
-      if (forged === 'a goodbye') {
-        const manifest = join(dir, 'd', 'chunks', 'movie.bin', 'manifest.json')
-        while (!(await stat(manifest).catch(() => undefined)) && performance.now() - started < 20_000)
-          await new Promise((resolve) => setTimeout(resolve, 5))
-        forge()
-      }
-      const r = await running
+      const r = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '10'])
       const seconds = (performance.now() - started) / 1000
       t.diagnostic(`done in ${seconds.toFixed(1)} s`)
       assert.equal(r.code, 0, `${r.stdout}\n${r.log}`)

@@ -50,8 +50,9 @@ interface HeardHave {
  *     chunks in it, 50 times a second, had the download stall between the
  *     seeder's own bursts (40 MiB: 30 s instead of 1 s);
  *   - a path that has delivered in this download (or sent its manifest) stays
- *     followed while it can be asked, though its claims vanish (a goodbye,
- *     forged or not; expiry; eviction): it goes once a request to it fails
+ *     followed while it can be asked, though its claims vanish (expiry;
+ *     eviction; a goodbye in p2p-listen's dictionary file, forged or not: the
+ *     download's own heeds none): it goes once a request to it fails
  *     (a peer that really left has closed its connections) or it is written
  *     off. A forged goodbye every 20 ms had held the same download 14.5 s.
  * A lie that adds chunks costs a request a chunk, answered "not found" (a
