@@ -54,7 +54,8 @@ export class ServerTransport {
   private watchAuth(secure: SecureSocket | DhtSession, remote: string, address: string): void {
     // Closed for a record that failed after the handshake (altered, replayed, reordered, oversized: an attack
     // on the path, or a broken peer) is counted and said as a refusal is; a peer's own close (E_CLOSED) is
-    // neither. Heard from the start: the session can open and fail within one segment, before `ready` settles.
+    // neither. (A DHT session's engine says only "Invalid message received" of an altered record, which
+    // dht/session-checks.ts takes for E_CLOSED, as it does any of the engine's closes.) Heard from the start: the session can open and fail within one segment, before `ready` settles.
     let open = false
     let closedWith: unknown
     secure.once('close', (err?: unknown) => {
