@@ -74,4 +74,13 @@ describe('placing a folder', () => {
     assert.ok(!(await readdir(downloads)).includes('album'), 'nothing placed under the name')
     assert.notEqual(await readFile(path, 'utf8').catch(() => ''), 'hello')
   })
+
+  it("removes a killed run's temporary tree though the next run downloads into another directory", async (t) => {
+    const { downloads, options } = await setup(t)
+    const killed = await build(options) // a run killed: its tree left in downloads/, named in the record
+    const elsewhere = `${downloads}-2`
+    await (await build({ ...options, downloadsDir: elsewhere })).place()
+    assert.deepEqual(await readdir(downloads), [], `${killed.root} removed`)
+    assert.deepEqual(await readdir(elsewhere), ['album'])
+  })
 })

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, fdatasync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs'
 import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
-import { basename, join, sep } from 'node:path'
+import { join, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { TEMP_MARKER } from '../constants.js'
 import { OPEN_DIR } from '../dir-fd.js'
@@ -19,6 +19,7 @@ import {
   assertMade,
   buildingError,
   createExclusive,
+  leftoverRecord,
   localOf,
   removeLeftover,
   swapped,
@@ -120,7 +121,7 @@ export class TempTree {
       await mkdir(root, { mode: 0o700 }) // fails on anything already there, a link included
       const sync = o.syncFilesystem === false ? undefined : (o.syncFilesystem ?? (await filesystemSyncFor(root)))
       tree = TempTree.opened(o, root, sync)
-      await writeFileAtomic(o.recordPath, basename(root), { within: o.storeRoot })
+      await writeFileAtomic(o.recordPath, leftoverRecord(root), { within: o.storeRoot })
       // The mode a directory gets here (0777 less the umask), for the tree's root once it is placed.
       const probe = join(root, `${TEMP_MARKER}mode`)
       await mkdir(probe)

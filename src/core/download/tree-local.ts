@@ -1,6 +1,6 @@
 import { type BigIntStats, lstatSync, openSync } from 'node:fs'
 import { lstat, rm, unlink } from 'node:fs/promises'
-import { join, resolve, sep } from 'node:path'
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { identityOf } from '../file-identity.js'
@@ -65,17 +65,29 @@ export function localOf(path: string): string {
   return same ? path : parts.join(sep)
 }
 
-/** The temporary tree a killed run left (named in the record), removed when it is a real directory in downloads/. */
-export async function removeLeftover(o: { recordPath: string; downloadsDir: string }): Promise<void> {
-  let name: string
+/**
+ * The record of a temporary tree: its name, then the downloads directory it is in (a run into another
+ * directory, or from another working directory, still finds it: it was left for ever, and its record lost).
+ */
+export function leftoverRecord(root: string): string {
+  return `${basename(root)}\n${resolve(dirname(root))}`
+}
+
+/** The temporary tree a killed run left (named in the record), removed when it is a real directory there. */
+export async function removeLeftover(o: { recordPath: string; downloadsDir: string; name: string }): Promise<void> {
+  let text: string
   try {
-    name = (await readRegularFile(o.recordPath, { maxBytes: 1024 })).toString('utf8')
+    text = (await readRegularFile(o.recordPath, { maxBytes: 8192 })).toString('utf8')
   } catch {
     return // none
   }
-  // Only a plain name of the form we make: never a path, whatever the record says.
-  if (name.includes('/') || name.includes('\\') || name === '.' || name === '..' || !name.includes('.part-')) return
-  const path = join(o.downloadsDir, name)
+  const cut = text.indexOf('\n')
+  const name = cut < 0 ? text : text.slice(0, cut)
+  const dir = cut < 0 ? o.downloadsDir : text.slice(cut + 1) // a record of an earlier version: its name alone
+  // Only a plain name of the form we make for this entry, in an absolute directory: whatever the record says.
+  if (name.includes('/') || name.includes('\\') || !name.startsWith(tempPrefix(o.name))) return
+  if (!isAbsolute(dir) && cut >= 0) return
+  const path = join(dir, name)
   const st = await lstat(path).catch(() => undefined)
   // rm does not follow links inside; a link in its place is left alone.
   if (st?.isDirectory()) await rm(path, { recursive: true, force: true }).catch(() => undefined)
