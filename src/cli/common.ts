@@ -26,6 +26,8 @@ export interface CommandContext<S extends SettingSpecs> {
   args: string[]
   json: boolean
   log: Logger
+  /** The directory of the command's log (`--logs-dir`): private, never to be shared. */
+  logsDir: string
   /** Aborted on SIGINT/SIGTERM; long work checks it and stops resumably. */
   signal: AbortSignal
   /** Human output goes to stdout; with --json only the result object does. */
@@ -131,7 +133,8 @@ async function execute<S extends SettingSpecs>(
     const err = (line: string): void => {
       process.stderr.write(`${line}\n`)
     }
-    const code = await def.run({ settings, options, args, json, log, signal: controller.signal, out, err })
+    const { logsDir } = settings
+    const code = await def.run({ settings, options, args, json, log, logsDir, signal: controller.signal, out, err })
     if (outputLost !== undefined) throw new P2PError('E_IO', `writing the output failed (${outputLost})`)
     log.info({ code }, 'exit')
     return code

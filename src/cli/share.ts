@@ -150,6 +150,7 @@ async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>):
         force: ctx.options.force === true,
         followSymlinks: ctx.options.followSymlinks === true,
         maxEntries: ctx.settings.maxEntries,
+        logsDir: ctx.logsDir,
         signal: ctx.signal,
         onProgress: (done, total) => {
           progress ??= createProgress(`split ${basename(path)}`, total, { json: ctx.json })

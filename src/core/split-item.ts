@@ -17,6 +17,8 @@ export interface SplitPathOptions extends SplitOptions {
   followSymlinks?: boolean
   /** A folder: most entries (files and directories) it may hold. */
   maxEntries?: number
+  /** A folder: the command's own log directory, which must not be inside it (private, and growing as it is split). */
+  logsDir?: string
 }
 
 /** A file's result, or a folder's (`files` and `dirs` set, with what the walk skipped). */
@@ -41,7 +43,8 @@ export async function splitPath(
     throw fromFsError(err, `opening ${path}`)
   })
   if (!st.isDirectory()) return splitFile(path, options, collaborators)
-  await refuseStoreInside(path, options.store.root)
+  await refuseInside(path, options.store.root, 'the chunk store', '--chunks-dir')
+  if (options.logsDir !== undefined) await refuseInside(path, options.logsDir, 'the log directory', '--logs-dir')
   return splitTree(
     path,
     { ...options, chunkSize: checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE) },
@@ -49,12 +52,13 @@ export async function splitPath(
   )
 }
 
-/** A folder holding the chunk store would share the store's own files (and grow with every split of it). */
-async function refuseStoreInside(dir: string, storeRoot: string): Promise<void> {
-  const [folder, store] = await Promise.all([realpath(dir), realpath(storeRoot)])
-  if (store === folder || store.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`))
-    throw new P2PError(
-      'E_USAGE',
-      `the chunk store ${store} is inside ${dir}: give a --chunks-dir outside the folder to share it`,
-    )
+/**
+ * A folder holding the chunk store, or the command's log directory, would share their private files, and grow
+ * with every split of it (an attacker pass: `p2p share .` served `logs/share.log`, and a second share of the
+ * unchanged folder failed, E_EXISTS, its log having grown). A directory that does not exist yet is nowhere.
+ */
+async function refuseInside(dir: string, inner: string, what: string, flag: string): Promise<void> {
+  const [folder, real] = await Promise.all([realpath(dir), realpath(inner).catch(() => undefined)])
+  if (real !== undefined && (real === folder || real.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`)))
+    throw new P2PError('E_USAGE', `${what} ${real} is inside ${dir}: give a ${flag} outside the folder to share it`)
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { permissionsBind, runBin } from '../helpers/cli.js'
@@ -145,5 +145,20 @@ describe('p2p-split (the built command)', () => {
     })
     assert.equal(single.code, 2, single.stdout + single.stderr)
     assert.equal(JSON.parse(single.stdout).code, 'E_BAD_NAME')
+  })
+
+  it("a folder holding the command's own log directory is refused (E_USAGE): its private log would be shared", async (t) => {
+    const dir = await tmpDir(t)
+    const folder = join(dir, 'share')
+    await mkdir(folder)
+    await writeFile(join(folder, 'notes.txt'), 'mine')
+    const store = ['--chunks-dir', join(dir, 'chunks'), '--json']
+    const inside = await runBin('p2p-split', ['.', ...store], { cwd: folder }) // logs in ./logs by default
+    assert.equal(JSON.parse(inside.stdout).code, 'E_USAGE', inside.stdout)
+    assert.match(JSON.parse(inside.stdout).message, /log directory/)
+    await rm(join(folder, 'logs'), { recursive: true }) // the refused run's own log
+    const outside = await runBin('p2p-split', ['.', ...store, '--logs-dir', join(dir, 'logs')], { cwd: folder })
+    assert.equal(outside.code, 0, outside.stdout)
+    assert.equal(JSON.parse(outside.stdout).files, 1)
   })
 })
