@@ -13,6 +13,7 @@ import { BIN, runBin } from '../helpers/cli.js'
 import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { BROADCAST, downloadArgs, freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
+import { makeTree } from '../helpers/tree-files.js'
 
 /** FAULTS.md cases about peers that stall, the downloader's own machine, names and clocks (see docs/reliability.md). */
 
@@ -142,6 +143,26 @@ describe("faults: peers that stall, the downloader's machine, names, clocks", ()
     assert.equal((r.result as { code?: string }).code, 'E_NO_SPACE')
     assert.equal(r.stderr.trim().split('\n').length, 1)
     assert.ok(!(await readdir(join(dir, 'small', 'downloads')).catch(() => [] as string[])).includes(name))
+  })
+
+  it('case 9 · a folder whose chunks and copy do not both fit on one filesystem: E_NO_SPACE before any chunk is fetched', {
+    skip: !mountable && 'needs root and mount(8) for a small tmpfs',
+  }, async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    await makeTree(join(dir, 'src', 'album'), { 'a.bin': 3 * MiB, 'b.bin': 3 * MiB })
+    await split(join(dir, 's0'), join(dir, 'src', 'album'))
+    await startSeeder(t, join(dir, 's0'), udp)
+    await tmpfs(t, join(dir, 'small'), 'size=10m') // room for 6 MiB of chunks, not for them and a 6 MiB copy
+    const r = await runDownload(join(dir, 'small'), udp, ['album'])
+    assert.equal(r.code, 6, r.log)
+    const result = r.result as { code?: string; message?: string }
+    assert.equal(result.code, 'E_NO_SPACE')
+    assert.match(
+      result.message ?? '',
+      /and its copy/,
+      'refused up front (after the chunks, the copy failed the same way)',
+    )
   })
 
   it('case 10 · a read-only downloads directory fails before any network traffic', {

@@ -182,9 +182,15 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     const entry = await store.get(id)
     const packed = entry ? ((await readPackedHave(entry.dir, plan.chunkCount))?.count() ?? 0) : 0
     const held = Math.max(packed * manifest.chunkSize, entry ? await packedAllocatedBytes(entry.dir) : 0)
-    await assertSpace(store.root, Math.max(0, size - held), `the chunks of ${manifest.name}`)
-    if (isTree(manifest) || !(await sameFilesystem(store.root, downloadsDir)))
-      await assertSpace(downloadsDir, size, manifest.name)
+    const chunks = Math.max(0, size - held)
+    const together = await sameFilesystem(store.root, downloadsDir)
+    // A folder's files are copies: on the store's filesystem they need room beside the chunks.
+    if (isTree(manifest) && together)
+      await assertSpace(store.root, chunks + size, `the chunks of ${manifest.name} and its copy in downloads`)
+    else {
+      await assertSpace(store.root, chunks, `the chunks of ${manifest.name}`)
+      if (!together) await assertSpace(downloadsDir, size, manifest.name)
+    }
     const { dir, unlock } = await enterStore(store, source.bytes, manifest, id, limits.waitMs, signal)
     try {
       // Buffers in use at once: one per request in flight.
