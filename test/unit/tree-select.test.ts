@@ -73,6 +73,24 @@ describe('--only selection', () => {
     assert.equal(s.bytes, 9000)
   })
 
+  it('bounds what a pattern costs over a deep chain: more than two "**" refused, two done in bounded time (three took 45 s, deaf to Ctrl-C)', () => {
+    const entries: TreeEntry[] = []
+    for (let depth = 1, path = 'a'; depth <= 1000; depth++, path += `/${depth % 2 ? 'a' : 'b'}`) entries.push(dir(path))
+    entries.push(file(`${entries.at(-1)!.path}/end.x`, 1))
+    const chain: TreeManifest = { version: 2, name: 'chain', chunkSize: 4096, entries }
+    assert.throws(
+      () => selectEntries(chain, ['**/a/**/b/**/*.x']),
+      (err) => hasCode(err, 'E_USAGE') && /more than 2 "\*\*"/.test(err.message),
+    )
+    const started = performance.now()
+    try {
+      assert.equal(selectEntries(chain, ['**/a/**/*.x']).files, 1)
+    } catch (err) {
+      assert.ok(hasCode(err, 'E_USAGE'), String(err)) // over its time budget on a slow machine: said so
+    }
+    assert.ok(performance.now() - started < 10_000)
+  })
+
   it('refuses a pattern that matches nothing, an empty or invalid one', () => {
     assert.throws(
       () => selectEntries(album, ['docs', 'nothing*']),
