@@ -131,6 +131,25 @@ describe('chunk server over the encrypted transport', () => {
     assert.ok(await until(() => lines.some((l) => l.includes('connection failed') && l.includes('E_TAMPERED')), 5000))
   })
 
+  it('bad frames after the handshake are counted, each, and logged through the log gate (every one was logged: ~340 MB an hour)', async (t) => {
+    const lines: string[] = []
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })
+    const { server, port } = await encryptedSeeder(t, 100_000, { limits: {}, log })
+    for (let i = 0; i < 40; i++) {
+      const stream = new NoiseSecretStream(true, connect({ host: '127.0.0.1', port }), {
+        keyPair: NoiseSecretStream.keyPair(),
+      })
+      stream.on('error', () => undefined)
+      await new Promise<void>((resolve) => stream.once('connect', () => resolve()))
+      stream.write(Buffer.alloc(4)) // a frame header of length 0
+      await new Promise<void>((resolve) => stream.once('close', () => resolve()))
+    }
+    const counted = Object.values(server.stats.errors).reduce((a, b) => a + b, 0)
+    assert.equal(counted, 40, JSON.stringify(server.stats.errors))
+    const bad = lines.filter((l) => l.includes('bad frame')).length
+    assert.ok(bad >= 1 && bad <= 20, `${bad} "bad frame" lines for 40 from one address`)
+  })
+
   it('refused connections (E_BUSY, or a plain client) that trickle bytes neither linger nor log without bound: 4 answered per address, each cut off a second after its refusal', async (t) => {
     const lines: string[] = []
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })

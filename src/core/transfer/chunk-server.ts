@@ -105,7 +105,8 @@ export class ChunkServer {
       hashPace: options.hashPace,
     })
     this.services = {
-      uploadWait: () => undefined, // replaced per connection (accept)
+      uploadWait: () => undefined, // this and warningGate replaced per connection (accept)
+      warningGate: () => ({ log: false }),
       responder: this.source,
       buffers: this.buffers,
       log: this.log,
@@ -230,6 +231,7 @@ export class ChunkServer {
       log,
       openAccount: (onReclaim) => this.budget.account(address, onReclaim),
       uploadWait: () => this.uploadWait(address),
+      warningGate: () => this.logGate.pass(address, true),
     })
     this.connections.add(connection, address)
     socket.once('close', () => {

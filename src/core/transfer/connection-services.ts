@@ -1,6 +1,7 @@
 import type { ErrorCode } from '../errors.js'
 import type { BudgetAccount } from './budget.js'
 import type { Header } from './framing.js'
+import type { GateAnswer } from './log-gate.js'
 import type { JobServices } from './response-job.js'
 import type { StalledSockets } from './stalled-sockets.js'
 
@@ -34,6 +35,8 @@ export interface ConnectionServices extends JobServices {
   openAccount(onReclaim: () => void): BudgetAccount
   /** Where a connection waiting for its socket to drain says so (and may be closed to free memory). */
   stalls: Pick<StalledSockets, 'stalled' | 'resumed'>
+  /** Whether a warning this connection's peer caused may be logged now (the server's log gate, for its address). */
+  warningGate: () => GateAnswer
 }
 
 /**

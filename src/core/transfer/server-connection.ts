@@ -3,6 +3,7 @@ import type { Slot, SlotUse } from './admission.js'
 import type { BudgetAccount } from './budget.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
 import { encodeFrame, encodeHeader, FrameDecoder } from './framing.js'
+import { heldBackFields } from './log-gate.js'
 import { errorHeader } from './messages.js'
 import { ReadAhead } from './read-ahead.js'
 import { type Pending, ResponseJob } from './response-job.js'
@@ -148,7 +149,13 @@ export class ServerConnection implements Evictable, Slot {
     } catch (err) {
       const e = hasCode(err) ? err : new P2PError('E_BAD_FRAME', String(err))
       this.services.counters.error(e.code)
-      this.services.log.warn({ remote: this.remote, code: e.code, err: e.message }, 'bad frame; closing the connection')
+      // Through the log gate as an important line: every stranger who completes a handshake can send one.
+      const line = this.services.warningGate()
+      if (line.log)
+        this.services.log.warn(
+          { remote: this.remote, code: e.code, err: e.message, ...heldBackFields(line) },
+          'bad frame; closing the connection',
+        )
       this.state = 'finishing'
       this.socket.pause()
       this.stopFrameDeadline()
