@@ -67,6 +67,19 @@ describe('hostile folder manifests from a peer whose id matches (real processes)
     assert.equal(await readFile(canary, 'utf8'), 'canary')
   })
 
+  it('a bad manifest from several peers ends the download at once: its id is bad, no peer can send another (each copy was fetched and parsed again until --wait)', async (t) => {
+    const base = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const o = { udpPort: udp, bytes: folderBytes([file('../x')]), name: 'evil', size: 5, chunks: 1 }
+    const peers = [await startManifestPeer(t, o), await startManifestPeer(t, o), await startManifestPeer(t, o)]
+    const r = await runDownload(join(base, 'd'), udp, [...PLAIN, '--id', peers[0]!.id, '--wait', '60'])
+    assert.equal(r.code, 5, r.stderr)
+    const result = r.result as { code?: string; message?: string }
+    assert.equal(result.code, 'E_BAD_MANIFEST')
+    assert.match(result.message ?? '', /no peer can send another/)
+    assert.deepEqual(await written(join(base, 'd')), [])
+  })
+
   /** A download of a folder of `count` directories (over the 100,000 cap: refused once it has come). */
   async function tooManyEntries(t: Parameters<typeof tmpDir>[0], count: number, wait: string, holdTailMs?: number) {
     const base = await tmpDir(t)
