@@ -94,6 +94,7 @@ export { type SplitOptions, type SplitResult, splitFile } from './core/split.js'
 // Folders: a directory tree as one item (a version-2 manifest)
 export {
   isFolderResult,
+  type PrivatePath,
   type SplitPathOptions,
   type SplitPathResult,
   splitPath,

@@ -1,12 +1,13 @@
 import chalk from 'chalk'
 import { Command, CommanderError, Option } from 'commander'
-import { envName, resolveSettings } from '../core/config.js'
+import { CONFIG_FILE_NAME, envName, resolveSettings } from '../core/config.js'
 import { isShareLink, parseShareLink, quotableLink, withoutSecrets } from '../core/discovery/share-link.js'
 import { hasCode, P2PError } from '../core/errors.js'
 import { createCommandLog, type Logger } from '../core/log.js'
 import { printable } from '../core/printable.js'
 import type { SettingSpecs, Settings } from '../core/setting-spec.js'
 import { SETTINGS } from '../core/settings.js'
+import type { PrivatePath } from '../core/split-item.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
 export { parseByteSize, parseInteger, parseSeconds, SettingError } from '../core/setting-parsers.js'
@@ -26,8 +27,8 @@ export interface CommandContext<S extends SettingSpecs> {
   args: string[]
   json: boolean
   log: Logger
-  /** The directory of the command's log (`--logs-dir`): private, never to be shared. */
-  logsDir: string
+  /** The command's private files and directories (its log directory, unless silent; its config file): never shared. */
+  privatePaths: PrivatePath[]
   /** Aborted on SIGINT/SIGTERM; long work checks it and stops resumably. */
   signal: AbortSignal
   /** Human output goes to stdout; with --json only the result object does. */
@@ -133,8 +134,18 @@ async function execute<S extends SettingSpecs>(
     const err = (line: string): void => {
       process.stderr.write(`${line}\n`)
     }
-    const { logsDir } = settings
-    const code = await def.run({ settings, options, args, json, log, logsDir, signal: controller.signal, out, err })
+    const privatePaths = commandPrivatePaths(settings.logsDir, settings.logLevel, options.config)
+    const code = await def.run({
+      settings,
+      options,
+      args,
+      json,
+      log,
+      privatePaths,
+      signal: controller.signal,
+      out,
+      err,
+    })
     if (outputLost !== undefined) throw new P2PError('E_IO', `writing the output failed (${outputLost})`)
     log.info({ code }, 'exit')
     return code
@@ -303,4 +314,13 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
     }
     process.exitCode = reportFailure(error, argv.includes('--json'))
   }
+}
+
+/** The log directory (none at level silent: nothing is written there) and the config file in use, if any. */
+function commandPrivatePaths(logsDir: string, logLevel: string, config: unknown): PrivatePath[] {
+  const configFile = typeof config === 'string' ? config : (process.env.P2P_CONFIG ?? CONFIG_FILE_NAME)
+  return [
+    ...(logLevel === 'silent' ? [] : [{ path: logsDir, what: 'the log directory', flag: '--logs-dir' }]),
+    { path: configFile, what: 'the config file', flag: '--config' },
+  ]
 }

@@ -17,8 +17,18 @@ export interface SplitPathOptions extends SplitOptions {
   followSymlinks?: boolean
   /** A folder: most entries (files and directories) it may hold. */
   maxEntries?: number
-  /** A folder: the command's own log directory, which must not be inside it (private, and growing as it is split). */
-  logsDir?: string
+  /**
+   * A folder: the command's own private files and directories (its log directory, config file, identity, swarm
+   * secret, allow-list), none of which may be inside it: they would be shared with every downloader.
+   */
+  privatePaths?: readonly PrivatePath[]
+}
+
+/** A private file or directory of the command, with what it is and the flag that moves it. */
+export interface PrivatePath {
+  path: string
+  what: string
+  flag: string
 }
 
 /** A file's result, or a folder's (`files` and `dirs` set, with what the walk skipped). */
@@ -44,7 +54,7 @@ export async function splitPath(
   })
   if (!st.isDirectory()) return splitFile(path, options, collaborators)
   await refuseInside(path, options.store.root, 'the chunk store', '--chunks-dir')
-  if (options.logsDir !== undefined) await refuseInside(path, options.logsDir, 'the log directory', '--logs-dir')
+  for (const p of options.privatePaths ?? []) await refuseInside(path, p.path, p.what, p.flag)
   return splitTree(
     path,
     { ...options, chunkSize: checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE) },
@@ -53,9 +63,11 @@ export async function splitPath(
 }
 
 /**
- * A folder holding the chunk store, or the command's log directory, would share their private files, and grow
- * with every split of it (an attacker pass: `p2p share .` served `logs/share.log`, and a second share of the
- * unchanged folder failed, E_EXISTS, its log having grown). A directory that does not exist yet is nowhere.
+ * A folder holding the chunk store, or a private file or directory of the command, would share them (and
+ * grow with every split of it). Attacker passes: `p2p share .` served `logs/share.log`, and a second share of
+ * the unchanged folder failed, E_EXISTS, its log having grown; a folder holding the config file that named the
+ * identity and swarm secret beside it served both, and a downloader got the seeder's key. What does not exist
+ * is nowhere.
  */
 async function refuseInside(dir: string, inner: string, what: string, flag: string): Promise<void> {
   const [folder, real] = await Promise.all([realpath(dir), realpath(inner).catch(() => undefined)])

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { generateSecret } from '../../src/core/trust/swarm-secret.js'
 import { runBin } from '../helpers/cli.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { BROADCAST, downloadArgs, freeUdpPort, split, startDaemon, storeArgs } from '../helpers/swarm.js'
@@ -120,6 +121,24 @@ describe('p2p share and p2p get (the built commands)', () => {
     const missing = await runBin('p2p', shareArgs(join(dir, 's'), udp, [join(dir, 'nope.bin')]))
     assert.equal(missing.code, 3, missing.stderr)
     assert.match(missing.stdout, /"code":"E_NOT_FOUND"/)
+  })
+
+  it("refuses a folder holding its identity or swarm secret file (E_USAGE, before serving): a downloader got the seeder's key", async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const folder = join(dir, 'album')
+    await mkdir(folder)
+    await writeFile(join(folder, 'notes.txt'), 'mine')
+    await writeFile(join(folder, 'swarm.secret'), `${generateSecret()}\n`, { mode: 0o600 })
+    for (const extra of [
+      ['--identity', join(folder, 'peer.key')],
+      ['--secret-file', join(folder, 'swarm.secret')],
+    ]) {
+      if (extra[0] === '--identity') await runBin('p2p', ['id', '--identity', extra[1]!, '--logs-dir', join(dir, 'l')])
+      const r = await runBin('p2p', [...shareArgs(join(dir, 's'), udp, [folder]), ...extra])
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(r.stderr, /(identity|swarm secret) file .* is inside .*\[E_USAGE\]/)
+    }
   })
 
   it('p2p get: an id nobody shares is E_NOT_FOUND (exit 3) within --wait; no argument and no terminal is E_USAGE', async (t) => {

@@ -147,17 +147,27 @@ describe('p2p-split (the built command)', () => {
     assert.equal(JSON.parse(single.stdout).code, 'E_BAD_NAME')
   })
 
-  it("a folder holding the command's own log directory is refused (E_USAGE): its private log would be shared", async (t) => {
+  it("a folder holding the command's own log directory or config file is refused (E_USAGE): they would be shared", async (t) => {
     const dir = await tmpDir(t)
     const folder = join(dir, 'share')
     await mkdir(folder)
     await writeFile(join(folder, 'notes.txt'), 'mine')
     const store = ['--chunks-dir', join(dir, 'chunks'), '--json']
-    const inside = await runBin('p2p-split', ['.', ...store], { cwd: folder }) // logs in ./logs by default
-    assert.equal(JSON.parse(inside.stdout).code, 'E_USAGE', inside.stdout)
-    assert.match(JSON.parse(inside.stdout).message, /log directory/)
+    const refused = async (extra: string[], what: RegExp): Promise<void> => {
+      const r = await runBin('p2p-split', ['.', ...store, ...extra], { cwd: folder })
+      assert.equal(JSON.parse(r.stdout).code, 'E_USAGE', r.stdout)
+      assert.match(JSON.parse(r.stdout).message, what)
+    }
+    await refused([], /log directory/) // logs in ./logs by default
+    const silent = await runBin('p2p-split', ['.', ...store, '--log-level', 'silent'], { cwd: folder })
+    assert.equal(silent.code, 0, `silent writes no log there: ${silent.stdout}`)
     await rm(join(folder, 'logs'), { recursive: true }) // the refused run's own log
-    const outside = await runBin('p2p-split', ['.', ...store, '--logs-dir', join(dir, 'logs')], { cwd: folder })
+    await writeFile(join(folder, 'p2p.config.json'), '{}') // read by default from the working directory
+    await refused(['--logs-dir', join(dir, 'logs')], /config file/)
+    await rm(join(folder, 'p2p.config.json'))
+    const outside = await runBin('p2p-split', ['.', ...store, '--logs-dir', join(dir, 'logs'), '--force'], {
+      cwd: folder,
+    })
     assert.equal(outside.code, 0, outside.stdout)
     assert.equal(JSON.parse(outside.stdout).files, 1)
   })
