@@ -32,12 +32,15 @@ export interface Selection {
 /** Longest pattern taken (picomatch's own default cap is 64 KiB). */
 const MAX_PATTERN_BYTES = 4096
 /**
- * Most `**` in one pattern, and most time all patterns may take over a folder's paths. A regular expression
- * backtracks over a path's directories once per `**`: three of them (components `**`, `a`, `**`, `b`, `**`,
- * `*.x`) took 1.3 s for one 2,000-level path and 45 s for a chain of them, deaf to Ctrl-C (an attacker pass);
- * two take milliseconds a path.
+ * Most `**` in one pattern, most repeats (`*`, `+`) in one of its components, and most time all patterns may
+ * take over a folder's paths (checked between paths: one match cannot be stopped). A glob's regular expression
+ * backtracks over a path's directories once per `**`, and over a component's bytes once per repeat in it:
+ * three `**` (components `**`, `a`, `**`, `b`, `**`, `*.x`) took 1.3 s for one 2,000-level path and 45 s for a
+ * chain of them; five `*` in one component 53 s over one 255-byte name, six minutes, deaf to Ctrl-C (attacker
+ * passes). Two of each take milliseconds a path.
  */
 const MAX_GLOBSTARS = 2
+const MAX_REPEATS_PER_COMPONENT = 2
 const MAX_SELECT_MS = 3000
 
 export function selectEntries(
@@ -119,6 +122,12 @@ function compile(raw: string): (path: string) => boolean {
   if (pattern.length === 0) throw new P2PError('E_USAGE', `--only "${printable(raw, 200)}" names no path`)
   if ((pattern.match(/\*\*/g)?.length ?? 0) > MAX_GLOBSTARS)
     throw new P2PError('E_USAGE', `--only "${printable(raw, 200)}" has more than ${MAX_GLOBSTARS} "**"`)
+  for (const component of pattern.split('/'))
+    if (component !== '**' && (component.match(/[*+]/g)?.length ?? 0) > MAX_REPEATS_PER_COMPONENT)
+      throw new P2PError(
+        'E_USAGE',
+        `--only "${printable(raw, 200)}" has more than ${MAX_REPEATS_PER_COMPONENT} "*" or "+" in one path component`,
+      )
   picomatch ??= requireLazily('picomatch') as typeof Picomatch
   try {
     return picomatch(pattern, { dot: true })

@@ -82,6 +82,13 @@ describe('--only selection', () => {
       () => selectEntries(chain, ['**/a/**/b/**/*.x']),
       (err) => hasCode(err, 'E_USAGE') && /more than 2 "\*\*"/.test(err.message),
     )
+    for (const repeats of ['*-*-*.jpg', '*(-)*(-)*.jpg', '@(*-*|*)*.jpg'])
+      assert.throws(
+        () => selectEntries(chain, [repeats]),
+        (err) => hasCode(err, 'E_USAGE') && /in one path component/.test(err.message),
+        repeats,
+      )
+    assert.equal(selectEntries(chain, ['**/*n*.x']).files, 1, 'two in a component are fine')
     const started = performance.now()
     try {
       assert.equal(selectEntries(chain, ['**/a/**/*.x']).files, 1)
