@@ -91,7 +91,9 @@ export function parseManifest(bytes: Uint8Array, options: ParseManifestOptions =
     )
   }
   // One object holding one list of chunk hashes (67 bytes each), counted before JSON.parse builds anything.
-  if (jsonValuesOver(bytes, { objects: 1, arrays: 1, commas: 5 + Math.ceil(bytes.byteLength / 67) }) !== undefined)
+  // Its longest string is its name: 255 bytes, twice that if every one were an escaped `"` or `\\`.
+  const limits = { objects: 1, arrays: 1, commas: 5 + Math.ceil(bytes.byteLength / 67), stringBytes: 1024 }
+  if (jsonValuesOver(bytes, limits) !== undefined)
     throw new P2PError('E_BAD_MANIFEST', 'manifest holds more values than a file manifest can')
   let json: unknown
   try {

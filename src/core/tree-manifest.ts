@@ -270,12 +270,17 @@ function bad(message: string): P2PError {
  * chunk hashes, each of which takes 67 bytes. So 32 MiB of `[0,0,0,…]`, of
  * `[[[…]]]` or of a million tiny entries costs one pass over the bytes.
  */
+/** A path's 4,096 bytes with every byte escaped as JSON.stringify escapes a valid one (`"` and `\\` only), and room. */
+const MAX_STRING_BYTES = 16 * 1024
+
 function valueBoundProblem(bytes: Uint8Array, maxEntries: number): string | undefined {
   const over = jsonValuesOver(bytes, {
     objects: maxEntries + 1,
     arrays: maxEntries + 1,
     commas: 6 * (maxEntries + 1) + Math.ceil(bytes.byteLength / 67),
+    stringBytes: MAX_STRING_BYTES,
   })
+  if (over === 'stringBytes') return `manifest holds a string longer than any name or path (${MAX_STRING_BYTES} bytes)`
   if (over === 'objects') return `manifest lists more than ${maxEntries} entries`
   return over === undefined ? undefined : `manifest holds more values than ${maxEntries} entries can`
 }
