@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
-import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree } from '../../src/core/download/temp-tree.js'
@@ -82,5 +82,19 @@ describe('placing a folder', () => {
     await (await build({ ...options, downloadsDir: elsewhere })).place()
     assert.deepEqual(await readdir(downloads), [], `${killed.root} removed`)
     assert.deepEqual(await readdir(elsewhere), ['album'])
+  })
+
+  it('a record pointed at another directory of the right name, or through a linked parent, removes nothing', async (t) => {
+    const { downloads, options } = await setup(t)
+    const victim = join(downloads, '..', 'victim')
+    await mkdir(join(victim, 'album.part-0123456789ab', 'keep'), { recursive: true })
+    await symlink(victim, join(downloads, '..', 'linked'))
+    for (const dir of [victim, join(downloads, '..', 'linked')]) {
+      await writeFile(options.recordPath, `album.part-0123456789ab\n${dir}\n1 2`)
+      await (await build(options)).discard()
+      await writeFile(options.recordPath, `album.part-0123456789ab\n${dir}`)
+      await (await build(options)).discard()
+    }
+    assert.deepEqual(await readdir(join(victim, 'album.part-0123456789ab')), ['keep'])
   })
 })

@@ -121,7 +121,8 @@ export class TempTree {
       await mkdir(root, { mode: 0o700 }) // fails on anything already there, a link included
       const sync = o.syncFilesystem === false ? undefined : (o.syncFilesystem ?? (await filesystemSyncFor(root)))
       tree = TempTree.opened(o, root, sync)
-      await writeFileAtomic(o.recordPath, leftoverRecord(root), { within: o.storeRoot })
+      const made = identityOf(await lstat(root, { bigint: true }))
+      await writeFileAtomic(o.recordPath, await leftoverRecord(root, made), { within: o.storeRoot })
       // The mode a directory gets here (0777 less the umask), for the tree's root once it is placed.
       const probe = join(root, `${TEMP_MARKER}mode`)
       await mkdir(probe)

@@ -1,9 +1,9 @@
 import { type BigIntStats, lstatSync, openSync } from 'node:fs'
-import { lstat, rm, unlink } from 'node:fs/promises'
+import { lstat, realpath, rm, unlink } from 'node:fs/promises'
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
 import { fromFsError, P2PError } from '../errors.js'
-import { identityOf } from '../file-identity.js'
+import { type FileIdentity, identityOf } from '../file-identity.js'
 import { portableName, shorten } from '../names.js'
 import { printable } from '../printable.js'
 import { readRegularFile } from '../safe-fs.js'
@@ -66,12 +66,17 @@ export function localOf(path: string): string {
 }
 
 /**
- * The record of a temporary tree: its name, then the downloads directory it is in (a run into another
- * directory, or from another working directory, still finds it: it was left for ever, and its record lost).
+ * The record of a temporary tree: its name, the downloads directory it is in (a run into another directory,
+ * or from another working directory, still finds it: it was left for ever, and its record lost), and its
+ * device and inode, so that a record pointed elsewhere removes nothing but that very directory.
  */
-export function leftoverRecord(root: string): string {
-  return `${basename(root)}\n${resolve(dirname(root))}`
+export async function leftoverRecord(root: string, id: FileIdentity): Promise<string> {
+  return `${basename(root)}\n${await realpath(dirname(root))}\n${id.dev} ${id.ino}`
 }
+
+/** A temporary tree's name: the entry's prefix and twelve hex digits (temp-tree.ts). */
+const leftoverName = (name: string, prefix: string): boolean =>
+  name.startsWith(prefix) && /^[0-9a-f]{12}$/.test(name.slice(prefix.length))
 
 /** The temporary tree a killed run left (named in the record), removed when it is a real directory there. */
 export async function removeLeftover(o: { recordPath: string; downloadsDir: string; name: string }): Promise<void> {
@@ -81,16 +86,19 @@ export async function removeLeftover(o: { recordPath: string; downloadsDir: stri
   } catch {
     return // none
   }
-  const cut = text.indexOf('\n')
-  const name = cut < 0 ? text : text.slice(0, cut)
-  const dir = cut < 0 ? o.downloadsDir : text.slice(cut + 1) // a record of an earlier version: its name alone
-  // Only a plain name of the form we make for this entry, in an absolute directory: whatever the record says.
-  if (name.includes('/') || name.includes('\\') || !name.startsWith(tempPrefix(o.name))) return
-  if (!isAbsolute(dir) && cut >= 0) return
+  const [name = '', recordedDir, recordedId] = text.split('\n')
+  // Only a name of the form we make for this entry, in a directory reached through no link, that is the very
+  // directory made (its device and inode): whatever the record says. A record of an earlier version, its name
+  // alone, names one in this run's downloads directory.
+  if (!leftoverName(name, tempPrefix(o.name))) return
+  const dir = recordedDir ?? o.downloadsDir
+  if (recordedDir !== undefined && (recordedId === undefined || !isAbsolute(dir))) return
+  if (recordedDir !== undefined && (await realpath(dir).catch(() => '')) !== dir) return
   const path = join(dir, name)
-  const st = await lstat(path).catch(() => undefined)
+  const st = await lstat(path, { bigint: true }).catch(() => undefined)
   // rm does not follow links inside; a link in its place is left alone.
-  if (st?.isDirectory()) await rm(path, { recursive: true, force: true }).catch(() => undefined)
+  if (st?.isDirectory() && (recordedId === undefined || recordedId === `${st.dev} ${st.ino}`))
+    await rm(path, { recursive: true, force: true }).catch(() => undefined)
   await unlink(o.recordPath).catch(() => undefined)
 }
 
