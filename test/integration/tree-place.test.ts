@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
-import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, link, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree } from '../../src/core/download/temp-tree.js'
@@ -54,14 +54,31 @@ describe('placing a folder', () => {
     assert.deepEqual([extra.path, extra.alreadyThere], [join(downloads, 'album (1)'), false], 'an extra file: not ours')
 
     await rm(join(downloads, 'album', 'evil.sh'))
-    await chmod(join(downloads, 'album', 'run.sh'), 0o644)
+    const modeOf = async (path: string): Promise<number> => (await stat(path)).mode & 0o7777
+    const run = join(downloads, 'album', 'run.sh')
+    const a = join(downloads, 'album', 'd', 'a.txt')
+    const [runMode, aMode] = [await modeOf(run), await modeOf(a)] // as this umask makes them
+    await chmod(run, runMode & ~0o111)
     const lost = await (await build(options)).place()
     assert.deepEqual(
       [lost.path, lost.alreadyThere],
       [join(downloads, 'album (2)'), false],
       'an exec bit lost: not ours',
     )
-    assert.deepEqual((await readdir(downloads)).sort(), ['album', 'album (1)', 'album (2)'])
+    await chmod(run, runMode)
+    assert.equal((await (await build(options)).place()).alreadyThere, true, 'as it was: ours again')
+
+    await chmod(a, aMode | 0o002)
+    const open = await (await build(options)).place()
+    assert.deepEqual([open.path, open.alreadyThere], [join(downloads, 'album (3)'), false], 'writable by all: not ours')
+    await chmod(a, aMode)
+    await link(join(downloads, 'album', 'd', 'a.txt'), join(downloads, 'outside.txt'))
+    const linked = await (await build(options)).place()
+    assert.deepEqual(
+      [linked.path, linked.alreadyThere],
+      [join(downloads, 'album (4)'), false],
+      'a second link: not ours',
+    )
   })
 
   it('never places a file removed and made again in the temporary tree, though it got its inode back', async (t) => {

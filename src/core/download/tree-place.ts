@@ -67,7 +67,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
       const candidate = n === 0 ? tree.finalName : numberedDir(tree.finalName, n)
       const path = join(tree.downloadsDir, candidate)
       if (!(await claim(path))) {
-        if (n === 0 && (await matches(tree.made, tree.root, path))) {
+        if (n === 0 && (await matches(tree, path))) {
           await tree.discard()
           return { path, alreadyThere: true, durable }
         }
@@ -123,25 +123,27 @@ function replaced(root: string, aside?: string): P2PError {
 /**
  * Whether `existing` already holds this folder, as this download would have
  * made it: a real directory holding exactly our entries and nothing else,
- * every one owned by us, each directory of ours a real directory and each
- * file of ours the same inode (a re-run of a finished download) or the same
- * bytes, executable exactly when ours (in `root`, the temporary tree) is.
- * (An attacker pass had a planted copy with an extra script, a lost exec bit
- * and another owner reported as ours.)
+ * every one owned by us with the mode ours has (in the temporary tree; the
+ * root the mode it is given), each file of ours one link, the same inode (a
+ * re-run of a finished download) or the same bytes. (Attacker passes had a
+ * planted copy with an extra script, a lost exec bit, another owner, a
+ * setuid, sticky or world-writable mode, or a hard link to a file outside
+ * reported as ours.)
  */
-async function matches(made: MadeTable, root: string, existing: string): Promise<boolean> {
+async function matches(tree: Placeable, existing: string): Promise<boolean> {
+  const { made } = tree
   const uid = process.getuid?.()
   for (let slot = 0; slot < made.count; slot++) {
     const path = join(existing, made.local(slot))
     const st = await lstat(path, { bigint: true }).catch(() => undefined)
     if (st === undefined || (uid !== undefined && st.uid !== BigInt(uid))) return false
+    const mode = slot === 0 ? tree.dirMode : (await lstat(join(tree.root, made.local(slot)))).mode & 0o7777
+    if (Number(st.mode & 0o7777n) !== mode) return false
     if (made.isDir(slot)) {
       if (!st.isDirectory() || (await extraEntry(made, existing, made.local(slot)))) return false
       continue
     }
-    if (!st.isFile()) return false
-    const ours = await lstat(join(root, made.local(slot)), { bigint: true })
-    if (((st.mode & 0o111n) === 0n) !== ((ours.mode & 0o111n) === 0n)) return false
+    if (!st.isFile() || st.nlink !== 1n) return false
     if (made.holds(slot, identityOf(st))) continue
     const check = made.check(slot)!
     if (!(await sameContent(path, check.size, check.sha256))) return false
