@@ -231,12 +231,14 @@ export async function assertWritable(dir: string, what: string): Promise<void> {
   }
 }
 
-/** Fail with E_NO_SPACE unless the filesystem holding `dir` has `bytes` free (when it can tell). */
-export async function assertSpace(dir: string, bytes: number, what: string): Promise<void> {
+/** Fail with E_NO_SPACE unless the filesystem holding `dir` has `bytesWanted` free, and `blocks` more blocks of its size (when it can tell). */
+export async function assertSpace(dir: string, bytesWanted: number, what: string, blocks = 0): Promise<void> {
   let free: number
+  let bytes = bytesWanted
   try {
     const space = await statfs(dir)
     free = space.bavail * space.bsize
+    bytes += blocks * space.bsize
   } catch {
     return // cannot tell: the writes themselves will report ENOSPC
   }

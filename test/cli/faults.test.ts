@@ -165,6 +165,23 @@ describe("faults: peers that stall, the downloader's machine, names, clocks", ()
     )
   })
 
+  it('case 9 · a folder of many tiny files: each takes a block in the store and in its copy, reckoned before any chunk is fetched', {
+    skip: !mountable && 'needs root and mount(8) for a small tmpfs',
+  }, async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const spec = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`f${i}.txt`, 'x']))
+    await makeTree(join(dir, 'src', 'tiny'), spec)
+    await split(join(dir, 's0'), join(dir, 'src', 'tiny'))
+    await startSeeder(t, join(dir, 's0'), udp)
+    await tmpfs(t, join(dir, 'small'), 'size=12m') // 2,000 blocks of 4 KiB fit; twice that does not
+    const r = await runDownload(join(dir, 'small'), udp, ['tiny'])
+    assert.equal(r.code, 6, r.log)
+    const result = r.result as { code?: string; message?: string }
+    assert.equal(result.code, 'E_NO_SPACE')
+    assert.match(result.message ?? '', /and its copy/, 'refused up front (2 KB of bytes had been reckoned)')
+  })
+
   it('case 10 · a read-only downloads directory fails before any network traffic', {
     skip: !mountable && 'needs root and mount(8) for a read-only tmpfs',
   }, async (t) => {

@@ -10,12 +10,10 @@ import {
   DEFAULT_WINDOW,
   MAX_CHUNK_SIZE,
 } from '../constants.js'
-import { assertSpace, sameFilesystem } from '../disk.js'
 import { hasCode, P2PError } from '../errors.js'
 import { type ItemManifest, isTree, layoutOf, planOf } from '../item.js'
 import { type Collaborators, componentLog } from '../log.js'
 import { portableName } from '../names.js'
-import { packedAllocatedBytes, readPackedHave } from '../packed.js'
 import { ConnectionPool, peerKey } from '../pool.js'
 import { printable } from '../printable.js'
 import type { ChunkStore } from '../store.js'
@@ -29,6 +27,7 @@ import type { StitchResult } from './final-name.js'
 import { type DownloadJob, type DownloadLimits, maxRequests, type PeerDialer } from './job.js'
 import { fetchManifest } from './manifest-fetch.js'
 import type { PeerReport } from './peer-record.js'
+import { assertRoom } from './room.js'
 import { localBytes, pathRoom } from './temp-tree.js'
 import type { TreeFileReceipt } from './tree-writer.js'
 import { type RefusedPeer, TrustedPeers } from './trusted-peers.js'
@@ -176,21 +175,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     if (isTree(manifest)) assertPathsFit(manifest, selection?.chosen, downloadsDir)
     const size = selection?.bytes ?? plan.size
     options.onManifest?.(manifest)
-    // Room for the chunks before any is fetched (what `data` holds already is not written again; chunk
-    // files are copied into it); the final file is a hard link to `data`, or a copy on another filesystem;
-    // a folder's files are always copies.
-    const entry = await store.get(id)
-    const packed = entry ? ((await readPackedHave(entry.dir, plan.chunkCount))?.count() ?? 0) : 0
-    const held = Math.max(packed * manifest.chunkSize, entry ? await packedAllocatedBytes(entry.dir) : 0)
-    const chunks = Math.max(0, size - held)
-    const together = await sameFilesystem(store.root, downloadsDir)
-    // A folder's files are copies: on the store's filesystem they need room beside the chunks.
-    if (isTree(manifest) && together)
-      await assertSpace(store.root, chunks + size, `the chunks of ${manifest.name} and its copy in downloads`)
-    else {
-      await assertSpace(store.root, chunks, `the chunks of ${manifest.name}`)
-      if (!together) await assertSpace(downloadsDir, size, manifest.name)
-    }
+    await assertRoom({ store, downloadsDir, id, manifest, size, files: selection?.files })
     const { dir, unlock } = await enterStore(store, source.bytes, manifest, id, limits.waitMs, signal)
     try {
       // Buffers in use at once: one per request in flight.
