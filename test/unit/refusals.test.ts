@@ -116,5 +116,7 @@ describe('log gate (log lines per remote address)', () => {
     const alert = gate.pass('honest', true)
     assert.ok(alert.log, 'an important one is logged')
     assert.equal(alert.log && alert.elsewhere, 200 - 20 + 1, 'carrying the count of every line the total held back')
+    gate.pass('honest')
+    assert.equal(gate.heldBack(), 1, 'what is held back after the last line let through, told at the end')
   })
 })

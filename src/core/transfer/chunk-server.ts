@@ -184,6 +184,9 @@ export class ChunkServer {
     for (const c of [...this.connections.connections()]) c.destroy()
     // A refused client that does not read would hold the listener open (its timeout does not keep the process alive).
     this.refused.destroyAll()
+    // What the log gate held back since the last line it let through would otherwise never be told.
+    const heldBack = this.logGate.heldBack()
+    if (heldBack > 0) this.log.info({ linesHeldBack: heldBack }, 'log lines held back before the end')
     await closed
     // Reads that were running when their connection went give back what they hold when they end.
     await Promise.race([

@@ -92,6 +92,13 @@ export class LogGate {
     return answer
   }
 
+  /** Lines held back and not reported yet, of every address (for a last line when the server stops). */
+  heldBack(): number {
+    let held = this.untracked
+    for (const window of this.windows.values()) held += window.heldBack
+    return held
+  }
+
   /** Windows that ended: what they held back is reported with the next line logged. */
   private forgetEnded(now: number): void {
     for (const [address, window] of this.windows)
