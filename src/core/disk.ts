@@ -231,14 +231,18 @@ export async function assertWritable(dir: string, what: string): Promise<void> {
   }
 }
 
-/** Fail with E_NO_SPACE unless the filesystem holding `dir` has `bytesWanted` free, and `blocks` more blocks of its size (when it can tell). */
-export async function assertSpace(dir: string, bytesWanted: number, what: string, blocks = 0): Promise<void> {
+/** Fail with E_NO_SPACE unless the filesystem holding `dir` has `needed` bytes free (given its block size) when it can tell. */
+export async function assertSpace(
+  dir: string,
+  needed: number | ((blockSize: number) => number),
+  what: string,
+): Promise<void> {
   let free: number
-  let bytes = bytesWanted
+  let bytes: number
   try {
     const space = await statfs(dir)
     free = space.bavail * space.bsize
-    bytes += blocks * space.bsize
+    bytes = typeof needed === 'number' ? needed : needed(space.bsize)
   } catch {
     return // cannot tell: the writes themselves will report ENOSPC
   }

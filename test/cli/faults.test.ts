@@ -180,6 +180,12 @@ describe("faults: peers that stall, the downloader's machine, names, clocks", ()
     const result = r.result as { code?: string; message?: string }
     assert.equal(result.code, 'E_NO_SPACE')
     assert.match(result.message ?? '', /and its copy/, 'refused up front (2 KB of bytes had been reckoned)')
+    // Empty files take no block: 1,000 of them fit a 4 MiB tmpfs (a block more per file had them refused).
+    await makeTree(join(dir, 'src', 'empty'), Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`e${i}`, ''])))
+    await split(join(dir, 's0'), join(dir, 'src', 'empty'))
+    await tmpfs(t, join(dir, 'tiny'), 'size=4m')
+    const empty = await runDownload(join(dir, 'tiny'), udp, ['empty'])
+    assert.equal(empty.code, 0, empty.log)
   })
 
   it('case 10 · a read-only downloads directory fails before any network traffic', {

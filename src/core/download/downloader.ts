@@ -175,7 +175,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     if (isTree(manifest)) assertPathsFit(manifest, selection?.chosen, downloadsDir)
     const size = selection?.bytes ?? plan.size
     options.onManifest?.(manifest)
-    await assertRoom({ store, downloadsDir, id, manifest, size, files: selection?.files })
+    await assertRoom({ store, downloadsDir, id, manifest, size, chosen: selection?.chosen })
     const { dir, unlock } = await enterStore(store, source.bytes, manifest, id, limits.waitMs, signal)
     try {
       // Buffers in use at once: one per request in flight.
