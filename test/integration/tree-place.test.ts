@@ -113,5 +113,10 @@ describe('placing a folder', () => {
       await (await build(options)).discard()
     }
     assert.deepEqual(await readdir(join(victim, 'album.part-0123456789ab')), ['keep'])
+    // A record of the name alone (an earlier version's) proves nothing ours: another run's tree stays.
+    await mkdir(join(downloads, 'album.part-ba9876543210', 'theirs'), { recursive: true })
+    await writeFile(options.recordPath, 'album.part-ba9876543210')
+    await (await build(options)).discard()
+    assert.deepEqual(await readdir(join(downloads, 'album.part-ba9876543210')), ['theirs'])
   })
 })

@@ -79,26 +79,25 @@ const leftoverName = (name: string, prefix: string): boolean =>
   name.startsWith(prefix) && /^[0-9a-f]{12}$/.test(name.slice(prefix.length))
 
 /** The temporary tree a killed run left (named in the record), removed when it is a real directory there. */
-export async function removeLeftover(o: { recordPath: string; downloadsDir: string; name: string }): Promise<void> {
+export async function removeLeftover(o: { recordPath: string; name: string }): Promise<void> {
   let text: string
   try {
     text = (await readRegularFile(o.recordPath, { maxBytes: 8192 })).toString('utf8')
   } catch {
     return // none
   }
-  const [name = '', recordedDir, recordedId] = text.split('\n')
+  const [name = '', dir = '', recordedId] = text.split('\n')
   // Only a name of the form we make for this entry, in a directory reached through no link, that is the very
-  // directory made (its device and inode): whatever the record says. A record of an earlier version, its name
-  // alone, names one in this run's downloads directory.
-  if (!leftoverName(name, tempPrefix(o.name))) return
-  const dir = recordedDir ?? o.downloadsDir
-  if (recordedDir !== undefined && (recordedId === undefined || !isAbsolute(dir))) return
-  if (recordedDir !== undefined && (await realpath(dir).catch(() => '')) !== dir) return
-  const path = join(dir, name)
-  const st = await lstat(path, { bigint: true }).catch(() => undefined)
-  // rm does not follow links inside; a link in its place is left alone.
-  if (st?.isDirectory() && (recordedId === undefined || recordedId === `${st.dev} ${st.ino}`))
-    await rm(path, { recursive: true, force: true }).catch(() => undefined)
+  // directory made (its device and inode): whatever the record says. A record of an earlier version (its
+  // name alone) proves no directory ours: it is dropped, the tree it named left.
+  const ours = leftoverName(name, tempPrefix(o.name)) && recordedId !== undefined && isAbsolute(dir)
+  if (ours && (await realpath(dir).catch(() => '')) === dir) {
+    const path = join(dir, name)
+    const st = await lstat(path, { bigint: true }).catch(() => undefined)
+    // rm does not follow links inside; a link in its place is left alone.
+    if (st?.isDirectory() && recordedId === `${st.dev} ${st.ino}`)
+      await rm(path, { recursive: true, force: true }).catch(() => undefined)
+  }
   await unlink(o.recordPath).catch(() => undefined)
 }
 
