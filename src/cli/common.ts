@@ -27,8 +27,8 @@ export interface CommandContext<S extends SettingSpecs> {
   args: string[]
   json: boolean
   log: Logger
-  /** The command's private files and directories (its log directory, unless silent; its config file): never shared. */
-  privatePaths: PrivatePath[]
+  /** The command's private files and directories (commandPrivatePaths), never to be shared; read when asked. */
+  privatePaths: () => PrivatePath[]
   /** Aborted on SIGINT/SIGTERM; long work checks it and stops resumably. */
   signal: AbortSignal
   /** Human output goes to stdout; with --json only the result object does. */
@@ -134,7 +134,7 @@ async function execute<S extends SettingSpecs>(
     const err = (line: string): void => {
       process.stderr.write(`${line}\n`)
     }
-    const privatePaths = commandPrivatePaths(settings.logsDir, settings.logLevel, options.config)
+    const privatePaths = (): PrivatePath[] => commandPrivatePaths(settings.logsDir, settings.logLevel, options)
     const code = await def.run({
       settings,
       options,
@@ -316,11 +316,26 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
   }
 }
 
-/** The log directory (none at level silent: nothing is written there) and the config file in use, if any. */
-function commandPrivatePaths(logsDir: string, logLevel: string, config: unknown): PrivatePath[] {
-  const configFile = typeof config === 'string' ? config : (process.env.P2P_CONFIG ?? CONFIG_FILE_NAME)
+/**
+ * The log directory (none at level silent: nothing is written there), the config file in use, and the trust
+ * files the flags, environment or config name (whether this command reads them or not: `p2p-split` of a folder
+ * holding the identity `p2p-serve` then uses shared the key as well).
+ */
+function commandPrivatePaths(logsDir: string, logLevel: string, options: Record<string, unknown>): PrivatePath[] {
+  const configFile = typeof options.config === 'string' ? options.config : (process.env.P2P_CONFIG ?? CONFIG_FILE_NAME)
+  const trust = resolveSettings(TRUST_FILES, {
+    flags: options,
+    configFile: options.config as string | undefined,
+  })
+  const named = (path: string | undefined, what: string, flag: string): PrivatePath[] =>
+    path ? [{ path, what, flag }] : []
   return [
     ...(logLevel === 'silent' ? [] : [{ path: logsDir, what: 'the log directory', flag: '--logs-dir' }]),
     { path: configFile, what: 'the config file', flag: '--config' },
+    ...named(trust.identity, 'the identity file', '--identity'),
+    ...named(trust.secretFile, 'the swarm secret file', '--secret-file'),
+    ...named(trust.allowFile, 'the allow-list file', '--allow-file'),
   ]
 }
+
+const TRUST_FILES = { identity: SETTINGS.identity, secretFile: SETTINGS.secretFile, allowFile: SETTINGS.allowFile }

@@ -5,7 +5,6 @@ import {
   isFolderResult,
   openStore,
   P2PError,
-  type PrivatePath,
   printable,
   type SplitPathResult,
   splitPath,
@@ -151,7 +150,7 @@ async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>):
         force: ctx.options.force === true,
         followSymlinks: ctx.options.followSymlinks === true,
         maxEntries: ctx.settings.maxEntries,
-        privatePaths: [...ctx.privatePaths, ...trustPaths(ctx.settings)],
+        privatePaths: ctx.privatePaths(),
         signal: ctx.signal,
         onProgress: (done, total) => {
           progress ??= createProgress(`split ${basename(path)}`, total, { json: ctx.json })
@@ -164,15 +163,4 @@ async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>):
     results.push(result)
   }
   return results
-}
-
-/** The trust settings' files a shared folder must not hold: a given identity, the swarm secret, the allow-list. */
-function trustPaths(settings: Ctx['settings']): PrivatePath[] {
-  return [
-    ...(settings.identity ? [{ path: settings.identity, what: 'the identity file', flag: '--identity' }] : []),
-    ...(settings.secretFile
-      ? [{ path: settings.secretFile, what: 'the swarm secret file', flag: '--secret-file' }]
-      : []),
-    ...(settings.allowFile ? [{ path: settings.allowFile, what: 'the allow-list file', flag: '--allow-file' }] : []),
-  ]
 }

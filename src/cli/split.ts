@@ -49,7 +49,7 @@ export const splitCommand = defineCommand({
         force: options.force === true,
         followSymlinks: options.followSymlinks === true,
         maxEntries: settings.maxEntries,
-        privatePaths: ctx.privatePaths,
+        privatePaths: ctx.privatePaths(),
         signal,
         onProgress: (done, total) => {
           progress ??= createProgress('split', total, { json })

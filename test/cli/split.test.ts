@@ -165,6 +165,12 @@ describe('p2p-split (the built command)', () => {
     await writeFile(join(folder, 'p2p.config.json'), '{}') // read by default from the working directory
     await refused(['--logs-dir', join(dir, 'logs')], /config file/)
     await rm(join(folder, 'p2p.config.json'))
+    // An identity the environment names, though p2p-split reads none: p2p-serve would use it, and serve it.
+    const env = { ...process.env, P2P_IDENTITY: join(folder, 'peer.key') }
+    await writeFile(join(folder, 'peer.key'), 'a key')
+    const keyed = await runBin('p2p-split', ['.', ...store, '--logs-dir', join(dir, 'logs')], { cwd: folder, env })
+    assert.match(JSON.parse(keyed.stdout).message, /identity file/, keyed.stdout)
+    await rm(join(folder, 'peer.key'))
     const outside = await runBin('p2p-split', ['.', ...store, '--logs-dir', join(dir, 'logs'), '--force'], {
       cwd: folder,
     })
