@@ -2,8 +2,10 @@ import { realpath, stat } from 'node:fs/promises'
 import { basename, resolve, sep } from 'node:path'
 import { DEFAULT_CHUNK_SIZE } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
+import { identityKey, identityOf } from './file-identity.js'
 import type { Collaborators } from './log.js'
 import { validateName } from './names.js'
+import { printable } from './printable.js'
 import { checkChunkSize, type SplitOptions, type SplitResult, splitFile } from './split.js'
 import { type SplitTreeResult, splitTree } from './split-tree.js'
 
@@ -57,9 +59,23 @@ export async function splitPath(
   for (const p of options.privatePaths ?? []) await refuseInside(path, p.path, p.what, p.flag)
   return splitTree(
     path,
-    { ...options, chunkSize: checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE) },
+    {
+      ...options,
+      chunkSize: checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE),
+      privateFiles: await privateFiles(options.privatePaths ?? []),
+    },
     collaborators,
   )
+}
+
+/** The private paths that are files, by identityKey: a hard link to one inside the folder is the file itself. */
+async function privateFiles(paths: readonly PrivatePath[]): Promise<Map<string, string>> {
+  const files = new Map<string, string>()
+  for (const p of paths) {
+    const st = await stat(p.path, { bigint: true }).catch(() => undefined)
+    if (st?.isFile()) files.set(identityKey(identityOf(st)), `${p.what} ${printable(p.path)}`)
+  }
+  return files
 }
 
 /**

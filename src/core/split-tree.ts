@@ -1,5 +1,6 @@
 import { basename, resolve } from 'node:path'
 import { P2PError } from './errors.js'
+import { identityKey } from './file-identity.js'
 import { type Collaborators, componentLog } from './log.js'
 import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
@@ -33,6 +34,8 @@ export interface SplitTreeOptions {
   maxEntries?: number
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   signal?: AbortSignal
+  /** Files the folder must not hold under any name (a hard link to a private file), by identityKey: what each is. */
+  privateFiles?: ReadonlyMap<string, string>
 }
 
 export interface SplitTreeResult {
@@ -70,6 +73,14 @@ export async function splitTree(
     maxEntries: options.maxEntries,
     signal: options.signal,
   })
+  for (const entry of walk.entries) {
+    const what = entry.type === 'file' ? options.privateFiles?.get(identityKey(entry.identity)) : undefined
+    if (what !== undefined)
+      throw new P2PError(
+        'E_USAGE',
+        `${what} is inside ${printable(path)} as ${printable(entry.path)} (a link to it): keep it out of the folder to share it`,
+      )
+  }
   // As a file's split (split.ts): one split of a name at a time, and never withdrawn under a download of it.
   const unlockEntry = await store.lockEntry(name, `"${printable(name)}"`)
   let unlockPrevious: (() => Promise<void>) | undefined

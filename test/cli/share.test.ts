@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { generateSecret } from '../../src/core/trust/swarm-secret.js'
@@ -139,6 +139,16 @@ describe('p2p share and p2p get (the built commands)', () => {
       assert.equal(r.code, 2, r.stderr)
       assert.match(r.stderr, /(identity|swarm secret) file .* is inside .*\[E_USAGE\]/)
     }
+    // The key kept outside, a hard link to it inside: the same file.
+    const key = join(dir, 'keys', 'id.key')
+    await mkdir(join(dir, 'keys'))
+    await runBin('p2p', ['id', '--identity', key, '--logs-dir', join(dir, 'l')])
+    await rm(join(folder, 'peer.key'))
+    await rm(join(folder, 'swarm.secret'))
+    await link(key, join(folder, 'backup.key'))
+    const linked = await runBin('p2p', [...shareArgs(join(dir, 's'), udp, [folder]), '--identity', key])
+    assert.equal(linked.code, 2, linked.stderr)
+    assert.match(linked.stderr, /identity file .* is inside .* as backup\.key \(a link to it\).*\[E_USAGE\]/)
   })
 
   it('p2p get: an id nobody shares is E_NOT_FOUND (exit 3) within --wait; no argument and no terminal is E_USAGE', async (t) => {
