@@ -50,51 +50,44 @@ export class ServerTransport {
     this.watchAuth(session, `dht:${session.remoteAddress}:${session.remotePort}`, addressKey(session.remoteAddress))
   }
 
-  /** Logs the session once established; counts and logs its refusal (before any frame) otherwise. */
+  /** Logs the session once established; counts and logs its refusal (before any frame), or its failure after. */
   private watchAuth(secure: SecureSocket | DhtSession, remote: string, address: string): void {
     // Closed for a record that failed after the handshake (altered, replayed, reordered, oversized: an attack
     // on the path, or a broken peer) is counted and said as a refusal is; a peer's own close (E_CLOSED) is
     // neither. (A DHT session's engine says only "Invalid message received" of an altered record, which
-    // dht/session-checks.ts takes for E_CLOSED, as it does any of the engine's closes.) Heard from the start: the session can open and fail within one segment, before `ready` settles.
+    // dht/session-checks.ts takes for E_CLOSED, as it does any of the engine's closes.) Heard from the start:
+    // the session can open and fail within one segment, before `ready` settles.
     let open = false
     let closedWith: unknown
     secure.once('close', (err?: unknown) => {
-      if (open) this.failed(err, remote, address, secure)
+      if (open) this.report(err, 'connection failed', remote, address, secure)
       else closedWith = err
     })
     void secure.ready.then(
       () => {
         open = true
         this.log.debug({ remote, peer: formatPeerId(secure.remotePublicKey!) }, 'encrypted session established')
-        if (closedWith !== undefined) this.failed(closedWith, remote, address, secure)
+        if (closedWith !== undefined) this.report(closedWith, 'connection failed', remote, address, secure)
       },
-      (err: unknown) => {
-        // Refused before any frame: no handshake, a bad one, not in the swarm, not on the allow-list.
-        if (!hasCode(err) || err.code === 'E_CLOSED') return
-        this.tally.counts.refusedAuth++
-        this.tally.error(err.code)
-        const line = this.logGate.pass(address, true)
-        if (!line.log) return
-        this.log.warn(
-          {
-            remote,
-            code: err.code,
-            err: err.message,
-            ...(secure.remotePublicKey ? { peer: formatPeerId(secure.remotePublicKey) } : {}),
-            ...heldBackFields(line),
-          },
-          'connection refused',
-        )
-      },
+      // Refused before any frame: no handshake, a bad one, not in the swarm, not on the allow-list.
+      (err: unknown) => this.report(err, 'connection refused', remote, address, secure),
     )
   }
 
-  private failed(err: unknown, remote: string, address: string, secure: SecureSocket | DhtSession): void {
+  /** A refusal or failure (a peer's own close, E_CLOSED, is neither): counted, and logged through the gate. */
+  private report(
+    err: unknown,
+    what: 'connection refused' | 'connection failed',
+    remote: string,
+    address: string,
+    secure: SecureSocket | DhtSession,
+  ): void {
     if (!hasCode(err) || err.code === 'E_CLOSED') return
+    if (what === 'connection refused') this.tally.counts.refusedAuth++
     this.tally.error(err.code)
     const line = this.logGate.pass(address, true)
     if (!line.log) return
-    const peer = formatPeerId(secure.remotePublicKey!)
-    this.log.warn({ remote, peer, code: err.code, err: err.message, ...heldBackFields(line) }, 'connection failed')
+    const peer = secure.remotePublicKey ? { peer: formatPeerId(secure.remotePublicKey) } : {}
+    this.log.warn({ remote, code: err.code, err: err.message, ...peer, ...heldBackFields(line) }, what)
   }
 }
