@@ -1,6 +1,6 @@
 import chalk from 'chalk'
 import { Command, CommanderError, Option } from 'commander'
-import { CONFIG_FILE_NAME, envName, resolveSettings } from '../core/config.js'
+import { configFilePath, envName, resolveSettings } from '../core/config.js'
 import { isShareLink, parseShareLink, quotableLink, withoutSecrets } from '../core/discovery/share-link.js'
 import { hasCode, P2PError } from '../core/errors.js'
 import { createCommandLog, type Logger } from '../core/log.js'
@@ -322,16 +322,13 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
  * holding the identity `p2p-serve` then uses shared the key as well).
  */
 function commandPrivatePaths(logsDir: string, logLevel: string, options: Record<string, unknown>): PrivatePath[] {
-  const configFile = typeof options.config === 'string' ? options.config : (process.env.P2P_CONFIG ?? CONFIG_FILE_NAME)
-  const trust = resolveSettings(TRUST_FILES, {
-    flags: options,
-    configFile: options.config as string | undefined,
-  })
+  const configFile = options.config as string | undefined
+  const trust = resolveSettings(TRUST_FILES, { flags: options, configFile })
   const named = (path: string | undefined, what: string, flag: string): PrivatePath[] =>
     path ? [{ path, what, flag }] : []
   return [
     ...(logLevel === 'silent' ? [] : [{ path: logsDir, what: 'the log directory', flag: '--logs-dir' }]),
-    { path: configFile, what: 'the config file', flag: '--config' },
+    { path: configFilePath({ configFile }).path, what: 'the config file', flag: '--config' },
     ...named(trust.identity, 'the identity file', '--identity'),
     ...named(trust.secretFile, 'the swarm secret file', '--secret-file'),
     ...named(trust.allowFile, 'the allow-list file', '--allow-file'),

@@ -51,13 +51,21 @@ function readConfigFile(path: string): Record<string, unknown> {
   return json as Record<string, unknown>
 }
 
+/** The config file settings are read from: --config, else P2P_CONFIG, else ./p2p.config.json (if present); whether named. */
+export function configFilePath(options: Pick<ResolveOptions, 'configFile' | 'env' | 'cwd'>): {
+  path: string
+  explicit: boolean
+} {
+  const explicit = options.configFile ?? (options.env ?? process.env).P2P_CONFIG
+  return { path: resolve(options.cwd ?? process.cwd(), explicit ?? CONFIG_FILE_NAME), explicit: explicit !== undefined }
+}
+
 /** Resolve `specs` from flags, env, config file and defaults. Throws E_USAGE with one clear line. */
 export function resolveSettings<S extends SettingSpecs>(specs: S, options: ResolveOptions): Settings<S> {
   const env = options.env ?? process.env
   const cwd = options.cwd ?? process.cwd()
-  const explicit = options.configFile ?? env.P2P_CONFIG
-  const filePath = explicit !== undefined ? resolve(cwd, explicit) : resolve(cwd, CONFIG_FILE_NAME)
-  const file = explicit !== undefined || existsSync(filePath) ? readConfigFile(filePath) : {}
+  const { path: filePath, explicit } = configFilePath(options)
+  const file = explicit || existsSync(filePath) ? readConfigFile(filePath) : {}
   const known = new Set(
     Object.values(SETTINGS)
       .map((s) => s.fileKey ?? camelKey(s.flag))
