@@ -1,10 +1,11 @@
 import chalk from 'chalk'
 import { Command, CommanderError, Option } from 'commander'
-import { configFilePath, envName, resolveSettings } from '../core/config.js'
+import { envName, resolveSettings } from '../core/config.js'
 import { isShareLink, parseShareLink, quotableLink, withoutSecrets } from '../core/discovery/share-link.js'
 import { hasCode, P2PError } from '../core/errors.js'
 import { createCommandLog, type Logger } from '../core/log.js'
 import { printable } from '../core/printable.js'
+import { commandPrivatePaths } from '../core/private-paths.js'
 import type { SettingSpecs, Settings } from '../core/setting-spec.js'
 import { SETTINGS } from '../core/settings.js'
 import type { PrivatePath } from '../core/split-item.js'
@@ -315,24 +316,3 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
     process.exitCode = reportFailure(error, argv.includes('--json'))
   }
 }
-
-/**
- * The log directory (none at level silent: nothing is written there), the config file in use, and the trust
- * files the flags, environment or config name (whether this command reads them or not: `p2p-split` of a folder
- * holding the identity `p2p-serve` then uses shared the key as well).
- */
-function commandPrivatePaths(logsDir: string, logLevel: string, options: Record<string, unknown>): PrivatePath[] {
-  const configFile = options.config as string | undefined
-  const trust = resolveSettings(TRUST_FILES, { flags: options, configFile })
-  const named = (path: string | undefined, what: string, flag: string): PrivatePath[] =>
-    path ? [{ path, what, flag }] : []
-  return [
-    ...(logLevel === 'silent' ? [] : [{ path: logsDir, what: 'the log directory', flag: '--logs-dir' }]),
-    { path: configFilePath({ configFile }).path, what: 'the config file', flag: '--config' },
-    ...named(trust.identity, 'the identity file', '--identity'),
-    ...named(trust.secretFile, 'the swarm secret file', '--secret-file'),
-    ...named(trust.allowFile, 'the allow-list file', '--allow-file'),
-  ]
-}
-
-const TRUST_FILES = { identity: SETTINGS.identity, secretFile: SETTINGS.secretFile, allowFile: SETTINGS.allowFile }

@@ -1,0 +1,28 @@
+import { configFilePath, resolveSettings } from './config.js'
+import { SETTINGS } from './settings.js'
+import type { PrivatePath } from './split-item.js'
+
+/**
+ * The log directory (none at level silent: nothing is written there), the config file in use, and the trust
+ * files the flags, environment or config name (whether this command reads them or not: `p2p-split` of a folder
+ * holding the identity `p2p-serve` then uses shared the key as well).
+ */
+export function commandPrivatePaths(
+  logsDir: string,
+  logLevel: string,
+  options: Record<string, unknown>,
+): PrivatePath[] {
+  const configFile = options.config as string | undefined
+  const trust = resolveSettings(TRUST_FILES, { flags: options, configFile })
+  const named = (path: string | undefined, what: string, flag: string): PrivatePath[] =>
+    path ? [{ path, what, flag }] : []
+  return [
+    ...(logLevel === 'silent' ? [] : [{ path: logsDir, what: 'the log directory', flag: '--logs-dir' }]),
+    { path: configFilePath({ configFile }).path, what: 'the config file', flag: '--config' },
+    ...named(trust.identity, 'the identity file', '--identity'),
+    ...named(trust.secretFile, 'the swarm secret file', '--secret-file'),
+    ...named(trust.allowFile, 'the allow-list file', '--allow-file'),
+  ]
+}
+
+const TRUST_FILES = { identity: SETTINGS.identity, secretFile: SETTINGS.secretFile, allowFile: SETTINGS.allowFile }
