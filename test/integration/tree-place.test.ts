@@ -67,6 +67,12 @@ describe('placing a folder', () => {
     )
     await chmod(run, runMode)
     assert.equal((await (await build(options)).place()).alreadyThere, true, 'as it was: ours again')
+    const album = join(downloads, 'album')
+    const stricter = [album, join(album, 'd'), run, a] // as a run under umask 077 made them
+    const modes = await Promise.all(stricter.map(modeOf))
+    for (const [i, path] of stricter.entries()) await chmod(path, modes[i]! & 0o700)
+    assert.equal((await (await build(options)).place()).alreadyThere, true, 'made under a stricter umask: ours')
+    for (const [i, path] of stricter.entries()) await chmod(path, modes[i]!)
 
     await chmod(a, aMode | 0o002)
     const open = await (await build(options)).place()

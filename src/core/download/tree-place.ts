@@ -123,8 +123,8 @@ function replaced(root: string, aside?: string): P2PError {
 /**
  * Whether `existing` already holds this folder, as this download would have
  * made it: a real directory holding exactly our entries and nothing else,
- * every one owned by us with the mode ours has (in the temporary tree; the
- * root the mode it is given), each file of ours one link, the same inode (a
+ * every one owned by us with a mode that fits ours (modeFits; ours as in the
+ * temporary tree, the root's the mode it is given), each file of ours one link, the same inode (a
  * re-run of a finished download) or the same bytes. (Attacker passes had a
  * planted copy with an extra script, a lost exec bit, another owner, a
  * setuid, sticky or world-writable mode, or a hard link to a file outside
@@ -138,7 +138,7 @@ async function matches(tree: Placeable, existing: string): Promise<boolean> {
     const st = await lstat(path, { bigint: true }).catch(() => undefined)
     if (st === undefined || (uid !== undefined && st.uid !== BigInt(uid))) return false
     const mode = slot === 0 ? tree.dirMode : (await lstat(join(tree.root, made.local(slot)))).mode & 0o7777
-    if (Number(st.mode & 0o7777n) !== mode) return false
+    if (!modeFits(Number(st.mode & 0o7777n), mode)) return false
     if (made.isDir(slot)) {
       if (!st.isDirectory() || (await extraEntry(made, existing, made.local(slot)))) return false
       continue
@@ -149,6 +149,16 @@ async function matches(tree: Placeable, existing: string): Promise<boolean> {
     if (!(await sameContent(path, check.size, check.sha256))) return false
   }
   return true
+}
+
+/**
+ * Whether an entry's mode is one this download could own: no bit ours lacks
+ * (setuid, sticky, group- or world-writable ones we would not give), and the
+ * owner's bits exactly ours (an exec bit lost is another file). A copy made
+ * under a stricter umask fits (an earlier run's 0600 where this one makes 0644).
+ */
+export function modeFits(have: number, ours: number): boolean {
+  return (have & ~ours) === 0 && (have & 0o700) === (ours & 0o700)
 }
 
 /** Whether the directory `local` of `existing` holds an entry the tree did not make. */
