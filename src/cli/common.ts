@@ -106,7 +106,11 @@ async function execute<S extends SettingSpecs>(
   let log: Logger | undefined
   const controller = new AbortController()
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(130) // second Ctrl-C: leave now
+    if (controller.signal.aborted) {
+      // A second Ctrl-C: leave now, still with the one result a script reads (stdout's pipe is written synchronously).
+      const second = new P2PError('E_INTERRUPTED', `interrupted again by ${signal}: left at once, without the clean-up`)
+      process.exit(reportFailure(second, json, log))
+    }
     log?.info({ signal }, 'interrupted')
     controller.abort(new P2PError('E_INTERRUPTED', `interrupted by ${signal}`))
   }

@@ -52,17 +52,52 @@ describe('a signal just after the result', () => {
         return 5
       })().parseAsync(argv, { from: 'user' })
     `
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    await new Promise<void>((resolve) =>
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d
-        if (stdout.includes('waiting')) resolve()
-      }),
-    )
-    child.kill('SIGINT')
-    const [exitCode] = (await once(child, 'exit')) as [number | null]
+    const { stdout, exitCode } = await interruptWhenWaiting(script, 1)
     assert.equal(stdout, 'waiting\nstopped gracefully\n')
     assert.equal(exitCode, 5)
   })
+
+  it('a second Ctrl-C leaves at once, with --json still one result object on stdout', async (t) => {
+    const logs = await tmpDir(t)
+    const common = pathToFileURL(join(ROOT, 'dist/src/cli/common.js')).href
+    const script = `
+      import { defineCommand } from ${JSON.stringify(common)}
+      const deaf = defineCommand({ name: 'deaf', summary: 'test', settings: {}, examples: [], run: async ({ err }) => {
+        err('waiting')
+        await new Promise((resolve) => setTimeout(resolve, 60_000)) // a clean-up that never ends
+        return 0
+      } })
+      await deaf().parseAsync(['--json', '--logs-dir', ${JSON.stringify(logs)}], { from: 'user' })
+    `
+    const { stdout, exitCode } = await interruptWhenWaiting(script, 2, 'stderr')
+    assert.equal(exitCode, 130)
+    const result = JSON.parse(stdout) as { ok: boolean; code: string }
+    assert.deepEqual([result.ok, result.code], [false, 'E_INTERRUPTED'])
+  })
 })
+
+/** Runs `script`, sends `count` SIGINTs 5 ms apart once it has written "waiting" on `stream`: its stdout and exit code. */
+async function interruptWhenWaiting(
+  script: string,
+  count: number,
+  stream: 'stdout' | 'stderr' = 'stdout',
+): Promise<{ stdout: string; exitCode: number | null }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let watched = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d
+  })
+  await new Promise<void>((resolve) =>
+    child[stream].setEncoding('utf8').on('data', (d: string) => {
+      watched += d
+      if (watched.includes('waiting')) resolve()
+    }),
+  )
+  for (let i = 0; i < count; i++) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    child.kill('SIGINT')
+  }
+  const [exitCode] = (await once(child, 'exit')) as [number | null]
+  return { stdout, exitCode }
+}
