@@ -9,6 +9,7 @@ import { commandPrivatePaths } from '../core/private-paths.js'
 import type { SettingSpecs, Settings } from '../core/setting-spec.js'
 import { SETTINGS } from '../core/settings.js'
 import type { PrivatePath } from '../core/split-item.js'
+import { written } from './written.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
 export { parseByteSize, parseInteger, parseSeconds, SettingError } from '../core/setting-parsers.js'
@@ -105,11 +106,18 @@ async function execute<S extends SettingSpecs>(
   const json = options.json === true
   let log: Logger | undefined
   const controller = new AbortController()
+  let leaving = false
   const onSignal = (signal: NodeJS.Signals): void => {
+    if (leaving) return
     if (controller.signal.aborted) {
-      // A second Ctrl-C: leave now, still with the one result a script reads (stdout's pipe is written synchronously).
+      leaving = true
+      // A second Ctrl-C: leave now, still with the one result a script reads (a reader's full pipe given 0.5 s).
       const second = new P2PError('E_INTERRUPTED', `interrupted again by ${signal}: left at once, without the clean-up`)
-      process.exit(reportFailure(second, json, log))
+      const code = reportFailure(second, json, log)
+      const leave = (): never => process.exit(code)
+      void Promise.all([written(process.stdout), written(process.stderr)]).then(leave)
+      setTimeout(leave, 500).unref()
+      return
     }
     log?.info({ signal }, 'interrupted')
     controller.abort(new P2PError('E_INTERRUPTED', `interrupted by ${signal}`))

@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { runProgram } from './common.js'
+import { written } from './written.js'
 
 /**
  * Every command, by subcommand name, loaded on demand: each bin/p2p-<name>
@@ -43,16 +44,4 @@ export async function runCli(name?: string): Promise<void> {
   // process.exit keeps them (common.ts exitOnLateSignal) to the end.
   await Promise.all([written(process.stdout), written(process.stderr)])
   process.exit()
-}
-
-/** Resolves once everything written to `stream` has left the process (or the stream is gone). */
-function written(stream: NodeJS.WriteStream): Promise<void> {
-  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve()
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done).off('close', done).off('error', done)
-      resolve()
-    }
-    stream.on('drain', done).on('close', done).on('error', done)
-  })
 }
