@@ -11,7 +11,12 @@ export const dhtNodeCommand = defineCommand({
   name: 'dht-node',
   summary: 'run a DHT bootstrap node for a private deployment (seeders and downloaders name it with --bootstrap)',
   settings: {
-    ...pickSettings('bootstrap'),
+    // The shared setting, but a node given none bootstraps from nobody (a first node), never the public ones.
+    bootstrap: {
+      ...pickSettings('bootstrap').bootstrap,
+      description: 'the other nodes of this private deployment to join; repeatable',
+      defaultLabel: 'none (a first node)',
+    },
     nodeHost: {
       flag: 'host',
       valueName: '<ipv4>',

@@ -13,6 +13,7 @@ import { encodeFrame, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
 import { generateSecret, swarmKeysFromText } from '../../src/core/trust/swarm-secret.js'
 import type { Cleanup } from '../helpers/cleanup.js'
+import { runBin } from '../helpers/cli.js'
 import { DHT_ARGS, dhtSeeder, testnet, testnetNode } from '../helpers/dht.js'
 import { sha256File } from '../helpers/files.js'
 import { freeUdpPort, runDownload, seeded, startDaemon } from '../helpers/swarm.js'
@@ -110,6 +111,14 @@ describe('sharing beyond the LAN through a private DHT', () => {
     assert.equal(r.code, 0, r.stderr + r.log)
     assert.equal(await sha256File(r.result?.path as string), sha)
     assert.equal(await node.stop(), 0, 'Ctrl-C (SIGTERM) ends a DHT node cleanly')
+  })
+
+  it("p2p dht-node --help says a node given no --bootstrap joins nobody (not the engine's public nodes)", async () => {
+    const help = await runBin('p2p', ['dht-node', '--help'])
+    assert.equal(help.code, 0)
+    const bootstrap = help.stdout.slice(help.stdout.indexOf('--bootstrap'), help.stdout.indexOf('--host'))
+    assert.match(bootstrap.replace(/\s+/g, ' '), /default: none \(a first node\)/)
+    assert.doesNotMatch(bootstrap, /public/)
   })
 
   it("a private swarm's topic: a downloader without the secret finds nobody (exit 4 naming the lookup); with it, the file", async (t) => {
