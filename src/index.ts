@@ -65,6 +65,7 @@ export {
   download,
   type LivePeer,
   PEER_PATIENCE_MS,
+  type PeerDialer,
   type PeerFinder,
   type PeerReport,
   type RefusedPeer,
