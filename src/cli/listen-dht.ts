@@ -61,23 +61,16 @@ export async function surveyDht(
     { log: io.log },
   )
   // Ctrl-C while the node bootstraps (seconds, longer when no bootstrap node answers) ends it at once.
-  let abort = (): void => undefined
-  const aborted = new Promise<'aborted'>((resolve) => {
-    abort = () => resolve('aborted')
-    io.signal.addEventListener('abort', abort, { once: true })
-  })
-  const starting = survey.start()
+  let joined: boolean
   try {
-    if ((await Promise.race([starting, aborted])) === 'aborted') {
-      starting.catch(() => undefined) // it ends with the node
-      await survey.stop()
-      return { done: Promise.resolve() }
-    }
+    joined = await survey.start(io.signal)
   } catch (err) {
     await survey.stop()
     throw err
-  } finally {
-    io.signal.removeEventListener('abort', abort)
+  }
+  if (!joined) {
+    await survey.stop()
+    return { done: Promise.resolve() }
   }
   if (!io.json)
     io.out(chalk.dim(`DHT: looking up ${survey.ids.length} file(s) through ${dhtThrough(settings.bootstrap)}`))

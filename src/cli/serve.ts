@@ -123,7 +123,7 @@ export const serveCommand = defineCommand({
     log.info({ host: address.address, port: address.port, files: server.files }, 'listening')
     let dht: DhtSeeder | undefined
     try {
-      dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log) : undefined
+      dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log, signal) : undefined
       if (json)
         process.stdout.write(
           `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined, dht: dht !== undefined, ...(dht ? { dhtTopics: dht.stats.topics } : {}), links: await shareLinks(store, dht && !trust.swarm ? trust.identity.peerId : undefined) })}\n`,
@@ -172,12 +172,18 @@ export async function startDhtSeeder(
   store: ChunkStore,
   trust: Trust,
   log: Logger,
+  signal: AbortSignal,
 ): Promise<DhtSeeder> {
   const seeder = createDhtSeeder(
     { server, store, trust, dht: { bootstrap: settings.bootstrap, host: settings.dhtHost, port: settings.dhtPort } },
     { log },
   )
-  await seeder.start()
+  try {
+    await seeder.start(signal)
+  } catch (err) {
+    await seeder.stop() // its node bound, or joining: the caller has no seeder to stop
+    throw err
+  }
   return seeder
 }
 

@@ -72,7 +72,7 @@ export const shareCommand = defineCommand({
     let dht: Awaited<ReturnType<typeof startDhtSeeder>> | undefined
     let failedStops: string[] = []
     try {
-      dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log) : undefined
+      dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log, signal) : undefined
       const shared = files.map((f) => ({
         name: f.name,
         id: f.id,

@@ -15,6 +15,8 @@ declare module 'hyperdht' {
     keyPair?: KeyPair
     host?: string
     port?: number
+    /** false: bind `port` (from it to 4 above, the first free) or fail, never any free port instead. */
+    anyPort?: boolean
     ephemeral?: boolean
     firewalled?: boolean
     connectionKeepAlive?: number | false
@@ -95,6 +97,8 @@ declare module 'hyperdht' {
     readonly stats: { punches: { consistent: number; random: number; open: number } }
     /** dht-rpc's own two sockets (the hole puncher uses sockets of a pool instead). */
     readonly io: { readonly serverSocket: UdxSocket | null; readonly clientSocket: UdxSocket | null }
+    /** Binds the node's UDP sockets (what ready() does first, before it bootstraps). */
+    bind(): Promise<void>
     ready(): Promise<void>
     fullyBootstrapped(): Promise<void>
     address(): { host: string; port: number }

@@ -44,16 +44,30 @@ function boundEveryStream(node: HyperDHT, createSecretStream: SecretStreamFactor
   return node
 }
 
-/** A DHT node for a seeder or a downloader (ephemeral: it does not store others' records). */
+/**
+ * A DHT node for a seeder or a downloader (ephemeral: it does not store others' records), its UDP sockets bound:
+ * a port in use is the command's error at once. Joining the DHT (`ready()`) is the caller's: it takes seconds,
+ * longer when the bootstrap nodes do not answer, and a Ctrl-C must not wait for it (unless-aborted.ts).
+ */
 export async function createDhtNode(settings: DhtSettings, keyPair?: KeyPair): Promise<HyperDHT> {
   const { HyperDHT, createSecretStream } = await engine()
+  const host = settings.host ?? '0.0.0.0'
   const node = new HyperDHT({
     ...(settings.bootstrap ? { bootstrap: [...settings.bootstrap] } : {}),
-    host: settings.host ?? '0.0.0.0',
-    // hyperdht reads port 0 as "its default port": a range of [0, 0] is "any free one".
-    port: (settings.port ? [settings.port, settings.port] : [0, 0]) as unknown as number,
+    host,
+    // hyperdht reads port 0 as "its default port": a range of [0, 0] is "any free one". A port given is that port
+    // or an error: the engine would otherwise take any free one quietly (a range [p, p] tried nothing: until the
+    // forty-eighth session --dht-port was never bound).
+    ...(settings.port ? { port: settings.port, anyPort: false } : { port: [0, 0] as unknown as number }),
     ...(keyPair ? { keyPair } : {}),
   })
+  try {
+    await node.bind()
+  } catch (err) {
+    await node.destroy({ force: true }).catch(() => undefined)
+    const where = `${host}:${settings.port || 'any port'}`
+    throw new P2PError('E_USAGE', `cannot bind the DHT's UDP socket on ${where}: ${(err as Error).message}`)
+  }
   return boundEveryStream(node, createSecretStream)
 }
 

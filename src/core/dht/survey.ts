@@ -3,6 +3,7 @@ import { hasCode, P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { SwarmKeys } from '../trust/swarm-secret.js'
+import { unlessAborted } from '../unless-aborted.js'
 import { connectionPath, createDhtNode, type DhtSettings } from './node.js'
 import { type DhtPath, DhtSession } from './session.js'
 import { topicOf } from './topic.js'
@@ -74,11 +75,13 @@ export class DhtSurvey {
     return this.options.ids
   }
 
-  async start(): Promise<void> {
-    this.node = await createDhtNode(this.options.dht)
-    await this.node.ready()
+  /** Joins the DHT: false when `signal` aborted first (seconds, longer when no bootstrap node answers); stop() ends it. */
+  async start(signal?: AbortSignal): Promise<boolean> {
+    const node = await createDhtNode(this.options.dht)
+    this.node = node
     // Its first dials wait for the routing table (a dial from a node still bootstrapping may time out).
-    await this.node.fullyBootstrapped()
+    const joined = node.ready().then(() => node.fullyBootstrapped())
+    return (await unlessAborted(joined, signal)) !== undefined
   }
 
   /** Idempotent: the dials under way fail with the node. */

@@ -73,6 +73,8 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   private timer: NodeJS.Timeout | undefined
   private looking: Promise<void> | undefined
   private stopped = false
+  /** How joining the DHT went: what describeAttempt says while it has not. */
+  private join = 'still joining'
   private readonly counts = { lookups: 0, replies: 0, peersFound: 0 }
 
   constructor(private readonly options: DhtPeersOptions) {
@@ -93,12 +95,27 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     }
   }
 
-  /** Joins the DHT and starts looking (the first lookup runs in the background). */
+  /**
+   * Binds the node (a port in use is the caller's error), then joins the DHT and looks in the background: the
+   * join takes seconds, longer when the bootstrap nodes do not answer, and the download's `--wait` and a Ctrl-C
+   * run meanwhile (an attacker pass had `--wait 2` end after 8.5 s and a Ctrl-C wait 14 s for a join).
+   */
   async start(): Promise<void> {
-    this.node = await createDhtNode(this.options.dht, this.options.trust.identity.keyPair)
-    await this.node.ready()
-    this.takeNamed()
-    this.lookupSoon(0)
+    const node = await createDhtNode(this.options.dht, this.options.trust.identity.keyPair)
+    this.node = node
+    node.ready().then(
+      () => {
+        if (this.stopped) return
+        this.join = 'joined'
+        this.takeNamed()
+        this.lookupSoon(0)
+      },
+      (err: Error) => {
+        if (this.stopped) return
+        this.join = `failed to join (${err.message})`
+        this.log.warn({ err: err.message }, 'joining the DHT failed')
+      },
+    )
   }
 
   /** The keys the user named, again at the next lookup once one was dropped and its hold is over (dht-keys.ts). */
@@ -122,7 +139,8 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   /** What was tried, for the message when nobody was found. */
   describeAttempt(): string {
     const s = this.stats
-    return `DHT: ${s.lookups} lookup(s) of topic ${s.topic.slice(0, 16)}… through ${s.bootstrap}, ${s.replies} node answer(s), ${s.peersFound} peer(s) found`
+    const join = this.join === 'joined' ? '' : `, ${this.join}`
+    return `DHT: ${s.lookups} lookup(s) of topic ${s.topic.slice(0, 16)}… through ${s.bootstrap}${join}, ${s.replies} node answer(s), ${s.peersFound} peer(s) found`
   }
 
   peers(id: string): LivePeer[] {
