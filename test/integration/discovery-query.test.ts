@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { createSocket } from 'node:dgram'
+import { once } from 'node:events'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type Announcement, encodeQuery, type MoreNotice } from '../../src/core/discovery/announcement.js'
@@ -39,7 +41,15 @@ let store: ChunkStore
 
 async function announcer(t: Cleanup, udp: number, files: number, intervalMs: number): Promise<Announcer> {
   assert.equal((await store.scan()).length, files)
-  const a = new Announcer({ store, udpPort: udp, tcpPort: 5001, broadcast: [BROADCAST], intervalMs })
+  // Its port bound on 127.0.0.1 too, as on each of a host's addresses: a query sent there came to this host alone.
+  const a = new Announcer({
+    store,
+    udpPort: udp,
+    tcpPort: 5001,
+    broadcast: [BROADCAST],
+    intervalMs,
+    unicastAddresses: ['127.0.0.1'],
+  })
   onCleanup(t, () => a.stop())
   await a.start()
   return a
@@ -93,7 +103,7 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     const udp = await freeUdpPort()
     const a = await announcer(t, udp, 300, 60_000)
     const s = await startStranger(t, udp)
-    await s.send(encodeQuery())
+    await s.send(encodeQuery(), '127.0.0.1')
     await until(() => a.stats.queries === 1, 'the query')
     const answer = await settled(s)
     assert.ok(bytesOf(answer) <= 3 * 1200, `${bytesOf(answer)} bytes`)
@@ -134,7 +144,7 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     const udp = await freeUdpPort()
     const a = await announcer(t, udp, 300, 60_000)
     const s = await startStranger(t, udp)
-    await s.send(encodeQuery({ name: 'file-0250.bin' }))
+    await s.send(encodeQuery({ name: 'file-0250.bin' }), '127.0.0.1')
     await until(() => a.stats.answers === 1, 'the answer')
     const answer = await settled(s)
     assert.deepEqual(
@@ -151,7 +161,7 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     const query = encodeQuery()
     for (let i = 0; i < 500; i++) {
       if (i % 25 === 0) await new Promise((r) => setTimeout(r, 2)) // let the announcer (same process) read its socket
-      await s.send(query)
+      await s.send(query, '127.0.0.1')
     }
     await until(() => a.stats.queries >= 400, `the flood (${a.stats.queries} queries arrived)`)
     const answer = await settled(s)
@@ -183,22 +193,41 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     assert.ok(early, 'the first query came before the first scan was done (else this test proves nothing)')
   })
 
-  it('survives queries whose forged source is port 0 or a broadcast address (the answer goes to the source), and still answers honest ones', async (t) => {
+  it('a query sent to this host from a forged source of port 0, a broadcast address or 0.0.0.0 is dropped, counted; honest ones are answered', async (t) => {
     const udp = await freeUdpPort()
     const a = await announcer(t, udp, 300, 60_000)
     // The kernel hands over whatever source a forged packet carries; raw sockets are not to be had here, so deliver them as it would.
-    const sockets = (a as unknown as { socket: { wildcard: Map<number, import('node:dgram').Socket> } }).socket
-    const socket = sockets.wildcard.get(4)!
+    const sockets = (a as unknown as { socket: { unicast: Map<string, import('node:dgram').Socket> } }).socket
+    const socket = sockets.unicast.get('127.0.0.1')!
     for (const [address, port] of [
       ['127.0.0.3', 0],
       ['127.255.255.255', udp],
       ['0.0.0.0', 9],
+      ['224.0.0.1', 9],
     ] as const) {
       socket.emit('message', encodeQuery(), { address, port, family: 'IPv4', size: 1200 })
     }
     const s = await startStranger(t, udp)
-    await s.send(encodeQuery({ name: 'file-0001.bin' }))
+    await s.send(encodeQuery({ name: 'file-0001.bin' }), '127.0.0.1')
     await until(() => s.received.length > 0, 'an answer to the honest query')
+    assert.equal(a.stats.badSource, 3, JSON.stringify(a.stats)) // port 0 is not answered, nor counted as a bad source
+    assert.equal(a.stats.answers, 1)
+  })
+
+  it('a query by broadcast is answered where the bursts go, on the discovery port, never to its (forgeable) source', async (t) => {
+    const udp = await freeUdpPort()
+    const a = await announcer(t, udp, 300, 60_000)
+    const heard: Buffer[] = []
+    const port = createSocket({ type: 'udp4', reuseAddr: true }) // a listener's socket on the discovery port
+    port.on('message', (bytes) => heard.push(bytes))
+    port.bind(udp, '0.0.0.0')
+    await once(port, 'listening')
+    onCleanup(t, () => new Promise<void>((resolve) => port.close(() => resolve())))
+    const s = await startStranger(t, udp)
+    await s.send(encodeQuery({ name: 'file-0007.bin' })) // to 127.255.255.255, as a listener asks
+    await until(() => a.stats.answers === 1, 'the answer')
+    await until(() => heard.some((d) => d.includes('file-0007.bin')), 'the answer on the discovery port')
+    assert.equal(s.received.length, 0, 'nothing to the source')
   })
 
   it('a listener still learns all 300 files (the periodic broadcast brings what the answer left out), and a listener asking for one name finds it within a second', async (t) => {

@@ -83,7 +83,14 @@ describe('unicast discovery (real sockets on loopback)', () => {
     const store = await storeWith(t, 1)
     const seederPort = await freeUdpPort()
     const ourPort = await freeUdpPort()
-    const a = new Announcer({ store, udpPort: seederPort, tcpPort: 5001, broadcast: [], intervalMs: 60_000 })
+    const a = new Announcer({
+      store,
+      udpPort: seederPort,
+      tcpPort: 5001,
+      broadcast: [],
+      unicastAddresses: ['127.0.0.1'],
+      intervalMs: 60_000,
+    })
     onCleanup(t, () => a.stop())
     await a.start()
     const dir = await tmpDir(t)
@@ -189,5 +196,30 @@ describe('unicast discovery (real sockets on loopback)', () => {
     assert.ok(count >= 2, `the answer is requeried (${count})`)
     assert.ok(count <= 1 + MAX_SILENT_REQUERIES, `at most ${1 + MAX_SILENT_REQUERIES} queries, got ${count}`)
     assert.equal(victim.received.length, count, 'then none')
+  })
+
+  it('a forged answer to the query socket from an address never queried is listed, but never recorded as a known peer', async (t) => {
+    const dir = await tmpDir(t)
+    const known = new KnownPeers(join(dir, 'known_peers.json'), { saveDelayMs: 10 })
+    await known.load()
+    const l = new DiscoveryListener({
+      udpPort: await freeUdpPort(),
+      broadcast: [],
+      knownPeers: known,
+      staleAfterMs: 60_000,
+    })
+    onCleanup(t, () => l.stop())
+    await l.start()
+    l.query()
+    // The query port is in every broadcast query the LAN hears; a stranger answers there from any address it likes.
+    const queryPort = (l as unknown as { querySocket: { ports(): { 4?: number } } }).querySocket.ports()[4]!
+    const stranger = await startStranger(t, queryPort, '127.0.0.9')
+    const forged = craftAnnouncement('forger-0001', 5001, [{ id: 'f'.repeat(64), name: 'f.bin', size: 10, chunks: 1 }])
+    for (let i = 0; i < 5; i++) await stranger.send(forged, '127.0.0.1')
+    const deadline = Date.now() + 3000
+    while (l.files().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    assert.equal(l.files().length, 1, 'merged as any announcement is')
+    await new Promise((r) => setTimeout(r, 100))
+    assert.deepEqual(known.list(), [], 'not a known peer')
   })
 })

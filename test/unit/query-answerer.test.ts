@@ -105,6 +105,9 @@ describe("an announcer's answer to a query, from what it last announced (query-a
         open: () => true,
         maxBytes: () => 1200,
         seal: (payload) => payload,
+        burstTargets: () => [],
+        boundToHost: () => true,
+        send: async () => true,
       },
       silentLogger(),
     )
@@ -115,6 +118,7 @@ describe("an announcer's answer to a query, from what it last announced (query-a
       answerer.onMessage({
         bytes: query,
         from: { address: `10.0.${i >> 8}.${i & 255}`, port: 40000, family: 4 },
+        toHost: true,
         reply: async () => {
           replies++
           return true

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import { packedDataPath } from '../packed.js'
@@ -15,6 +16,7 @@ import {
 } from './announcer-options.js'
 import { BurstKinds } from './burst-kinds.js'
 import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
+import { withoutZone } from './multicast.js'
 import { type Announced, type AnnouncerStats, QueryAnswerer } from './query-answerer.js'
 import { SentEntries } from './sent-entries.js'
 import { WithheldIds } from './withheld-ids.js'
@@ -95,6 +97,13 @@ export class Announcer {
         open: () => this.socket !== undefined,
         maxBytes: () => this.maxBytes,
         seal: (payload, answering) => this.seal(payload, answering),
+        burstTargets: (family) =>
+          this.options.broadcast
+            .filter((address) => (family === 6) === isIPv6(withoutZone(address)))
+            .map((address): [string, number] => [address, this.options.udpPort]),
+        boundToHost: (family) =>
+          (this.options.unicastAddresses ?? []).some((a) => isIPv6(withoutZone(a)) === (family === 6)),
+        send: async (payload, address, port) => (await this.socket?.send(payload, address, port)) ?? false,
       },
       this.log,
     )

@@ -25,6 +25,11 @@ import { bindUdp, closeSockets, type Family, familyOf, joinGroups, sendDatagram 
 export interface Datagram {
   bytes: Buffer
   from: { address: string; port: number; family: Family }
+  /**
+   * It came to a socket bound to one of this host's addresses, so it was sent to this host alone; false: to the
+   * wildcard socket, where broadcasts and the IPv6 group arrive (and unicast to an address no socket could bind).
+   */
+  toHost: boolean
   /** Answer from the socket the datagram arrived on. */
   reply(bytes: Uint8Array): Promise<boolean>
 }
@@ -172,6 +177,7 @@ export class DiscoverySockets {
         this.options.onDatagram({
           bytes,
           from: { address: from.address, port: from.port, family: from.family === 'IPv6' ? 6 : 4 },
+          toHost: address !== undefined,
           reply: (answer) => this.sendOn(socket, answer, from.address, from.port),
         })
       },

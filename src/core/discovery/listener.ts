@@ -16,6 +16,7 @@ import { keyOf } from './known-peers-file.js'
 import type { PeerTarget } from './named-peers.js'
 import { RecentDecodes } from './recent-decodes.js'
 import { familyOf } from './udp-sockets.js'
+import { canonicalAddress } from './unicast-address.js'
 import { type ClaimFilter, wantedPart } from './wanted-claims.js'
 
 export type { ListenerStats } from './datagram-intake.js'
@@ -29,15 +30,16 @@ const RECENT_DECODES = 8
  * listeners, downloaders and announcers on one host all hear every
  * broadcast; the IPv6 socket in the group on each interface; or, given
  * `sharedPort`, through the sockets an announcer in this process has there)
- * and keeps the content dictionary. Queries go to every broadcast address and group, and
- * by unicast to named and known peers, from a second endpoint on ports of
- * its own, because answers come back by unicast to the query's source: on a
+ * and keeps the content dictionary. Queries go to every broadcast address and group (answered
+ * where bursts go: the shared port), and by unicast to named and known peers, from a second endpoint
+ * on ports of its own, because those answers come back by unicast to the query's source: on a
  * port several processes share, only one of them would get it.
  *
- * Only an answer (a datagram on that query socket) is recorded as a known
- * peer, and a known peer counts as answering only when its answer comes
- * there after we queried it: anyone can send an announcement to the shared
- * port with any source address, and none of it may make us send queries.
+ * Only an answer from a peer we queried by unicast (a datagram on that query
+ * socket from the address and port we asked) is recorded as a known peer,
+ * and a known peer counts as answering only when its answer comes there
+ * after we queried it: anyone can send a datagram with any source address,
+ * and none of it may make us send queries.
  * Known peers are asked for everything (the answer is capped at three times
  * the query), so their silence is a miss; which of them are asked again with
  * the named peers is answering-peers.ts's to say. Every datagram is
@@ -106,6 +108,8 @@ export class DiscoveryListener extends EventEmitter {
   private requery: NodeJS.Timeout | undefined
   /** The known peers asked at the first query(), and which of them answer (asked again). */
   private readonly answering = new AnsweringPeers()
+  /** The named and known peers sent a unicast query (address|port, canonical): only their answers are answers. */
+  private readonly queried = new Set<string>()
   private readonly log: Logger
   private readonly now: () => number
 
@@ -178,6 +182,7 @@ export class DiscoveryListener extends EventEmitter {
   private sendTo(targets: readonly PeerTarget[], bytes: Buffer, known: boolean): void {
     for (const p of targets) {
       if (known) this.answering.queried(p)
+      this.queried.add(keyOf({ address: canonicalAddress(p.address), port: p.port }))
       void this.querySocket?.send(bytes, p.address, p.port)
     }
   }
@@ -275,7 +280,14 @@ export class DiscoveryListener extends EventEmitter {
     }
   }
 
+  /**
+   * An answer from a peer we asked by unicast (a named or known one) makes it a known peer; any other datagram on
+   * the query socket is merged (it is an announcement like any) but recorded nowhere: a stranger who heard our
+   * broadcast query (and so our query port) forged answers from any address to plant it in known_peers.json,
+   * queried at every start, and to push the honest entries out (an attacker pass, forty-eighth session).
+   */
   private answered(address: string, port: number, peer: string): void {
+    if (!this.queried.has(keyOf({ address: canonicalAddress(address), port }))) return
     this.options.knownPeers?.heard(address, port, peer)
     this.answering.heard(address, port)
   }

@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import type { Logger } from '../log.js'
 import { ByteRateLimit } from '../rate-limit.js'
@@ -6,16 +7,25 @@ import { ANSWER_FACTOR, encodeMore, type QueryWant } from './announcement.js'
 import { decodeQuery } from './announcement-decode.js'
 import { answerWithin, type LocalFile, packAnnouncements } from './announcement-encode.js'
 import type { Datagram } from './discovery-sockets.js'
+import { canonicalAddress, unicastProblem } from './unicast-address.js'
 
 /**
- * An announcer's answers to queries (announcer.ts sends the bursts). A query
- * is answered at once by unicast to its source, never by broadcast,
- * with at most ANSWER_FACTOR × the query's bytes: the files it asks for (a
- * name or an id) or, unasked, as many as fit, then a "more" notice saying how
- * many were left for the periodic announcements. Answers also keep within a
- * byte rate per source address and in all, and come from the last scan (no
- * disk work per query). So a query cannot be used to amplify traffic or to
- * make the announcer work.
+ * An announcer's answers to queries (announcer.ts sends the bursts), at
+ * once, with at most ANSWER_FACTOR × the query's bytes: the files it asks
+ * for (a name or an id) or, unasked, as many as fit, then a "more" notice
+ * saying how many were left for the periodic announcements. A query sent to
+ * this host alone (a named or known peer's) is answered by unicast to its
+ * source, which must be one host (unicastProblem; not one of our broadcast
+ * addresses). A query that came by broadcast or to the IPv6 group, in an
+ * open swarm, is answered where the bursts go, on the discovery port, never
+ * to its source: any host on the LAN can forge that source, and every
+ * announcer hears a broadcast, so answering it would have every announcer
+ * send 3 × the query to one victim (an attacker pass, forty-eighth session:
+ * 11 × with four announcers). In a private swarm a query is sealed (no
+ * stranger forges one) and answered by unicast, sealed to it. Answers also
+ * keep within a byte rate per destination and in all, and come from the
+ * last scan (no disk work per query). So a query cannot be used to amplify
+ * traffic towards a host of the sender's choosing, or to make the announcer work.
  */
 
 /** Answer bytes a second per source address: one full answer to a padded query (a burst of four: a host's listener and downloaders starting together). */
@@ -30,6 +40,8 @@ export interface AnnouncerStats {
   answerBytes: number
   /** Queries not answered: a rate limit was spent, or too many waited for the first scan. */
   refused: number
+  /** Queries sent to this host alone from a source that is no one host (a broadcast address, a group): dropped. */
+  badSource: number
 }
 
 /** What the last burst announced: answers are made from it. */
@@ -105,12 +117,22 @@ export interface AnnouncerLink {
   maxBytes(): number
   /** Sealed in a private swarm (to the query it answers, `answering`: that query's nonce); as it is otherwise. */
   seal(payload: Buffer, answering?: Buffer): Buffer
+  /** Where the bursts of `family` go (its broadcast addresses or IPv6 groups), on the discovery port. */
+  burstTargets(family: 4 | 6): Array<[string, number]>
+  /**
+   * Whether the discovery port is bound on this host's own addresses of `family` (unicastAddresses): only then is
+   * a query on the wildcard socket known to have come by broadcast or to the group (without them, unicast to the
+   * host arrives there too).
+   */
+  boundToHost(family: 4 | 6): boolean
+  /** Send one datagram (as it is) to `address`:`port` from the announcer's sockets. */
+  send(payload: Buffer, address: string, port: number): Promise<boolean>
 }
 
 /** One announcer's answers: the one owner of their rate limit and of the announcer's counts. */
 export class QueryAnswerer {
   private readonly answerLimit: ByteRateLimit
-  readonly stats: AnnouncerStats = { queries: 0, answers: 0, answerBytes: 0, refused: 0 }
+  readonly stats: AnnouncerStats = { queries: 0, answers: 0, answerBytes: 0, refused: 0, badSource: 0 }
   private waitingForScan = 0
 
   constructor(
@@ -170,6 +192,11 @@ export class QueryAnswerer {
       return
     }
     if (!announced || !this.announcer.open() || to.port === 0) return
+    const overBroadcast = !query.toHost && this.options.guard === undefined && this.announcer.boundToHost(to.family)
+    if (!overBroadcast && this.notOneHost(to.address)) {
+      this.stats.badSource++
+      return
+    }
     const {
       datagrams: answer,
       bytes: total,
@@ -183,19 +210,39 @@ export class QueryAnswerer {
       sealOverhead: this.options.guard?.overhead ?? 0,
     })
     if (answer.length === 0) return
-    if (!this.answerLimit.take(to.address, total)) {
+    const targets = overBroadcast ? this.announcer.burstTargets(to.family) : []
+    if (
+      !this.answerLimit.take(overBroadcast ? `burst:${to.family}` : to.address, total * Math.max(1, targets.length))
+    ) {
       this.stats.refused++
       return
     }
     this.stats.answers++
-    this.stats.answerBytes += total
+    this.stats.answerBytes += total * Math.max(1, targets.length)
     this.log.debug(
-      { to: `${to.address}:${to.port}`, want, datagrams: answer.length, bytes: total, omitted: asked - whole },
+      {
+        to: overBroadcast ? targets.map(([a]) => a) : `${to.address}:${to.port}`,
+        want,
+        datagrams: answer.length,
+        bytes: total,
+        omitted: asked - whole,
+      },
       'query answered',
     )
-    // From the socket the query came in on: its source is the address the querier asked.
     void (async () => {
+      if (overBroadcast) {
+        for (const d of answer) for (const [address, port] of targets) await this.announcer.send(d, address, port)
+        return
+      }
+      // From the socket the query came in on: its source is the address the querier asked.
       for (const d of answer) if (!(await query.reply(this.announcer.seal(d, sealedQuery)))) return
     })()
+  }
+
+  /** A source no unicast answer may go to: not one host (unicastProblem), or one of our own broadcast addresses. */
+  private notOneHost(address: string): boolean {
+    if (unicastProblem(address) !== undefined) return true
+    const canonical = canonicalAddress(address)
+    return this.announcer.burstTargets(isIPv4(canonical) ? 4 : 6).some(([target]) => target === canonical)
   }
 }
