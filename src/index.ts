@@ -41,6 +41,7 @@ export {
   writeDictionaryFile,
 } from './core/discovery/dictionary-file.js'
 export { FOUND_VIA, type FoundVia } from './core/discovery/found-via.js'
+export { INTERFACES_EVERY_MS, watchInterfaces } from './core/discovery/interface-watch.js'
 export { type DiscoveryTargets, discoveryTargets, listInterfaces } from './core/discovery/interfaces.js'
 export { KNOWN_PEERS_FILE, type KnownPeer, KnownPeers } from './core/discovery/known-peers.js'
 export {

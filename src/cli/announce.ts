@@ -1,5 +1,12 @@
 import chalk from 'chalk'
-import { createAnnouncer, LARGE_BURST_GAP_MS, MIN_BURST_GAP_MS, openStore, P2PError } from '../index.js'
+import {
+  createAnnouncer,
+  LARGE_BURST_GAP_MS,
+  MIN_BURST_GAP_MS,
+  openStore,
+  P2PError,
+  watchInterfaces,
+} from '../index.js'
 import { defineCommand, parseSeconds, pickSettings, stopAll, untilAborted } from './common.js'
 import { commandReach } from './reach.js'
 import { announcerTrust, commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
@@ -47,7 +54,7 @@ export const announceCommand = defineCommand({
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const trust = await commandTrust(settings, log)
     const reach = await commandReach(settings, { log, err }, { strict: false })
-    const broadcast = [...reach.broadcast, ...reach.named.map((p) => p.name)]
+    const destinations = (): string[] => [...reach.broadcast, ...reach.named.map((p) => p.name)]
     const { udpPort, port } = settings
     const announcer = createAnnouncer(
       {
@@ -63,17 +70,19 @@ export const announceCommand = defineCommand({
     )
     let lastFiles = -1
     announcer.onBurst = (report) => {
-      if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...report, to: broadcast, udpPort, port })}\n`)
+      if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...report, to: destinations(), udpPort, port })}\n`)
       else if (report.files !== lastFiles)
         out(
-          `Announcing ${report.files} file(s)${report.whole ? ` in ${report.datagrams} datagram(s)` : ''} to ${broadcast.join(', ')} (UDP ${udpPort}), TCP port ${port}`,
+          `Announcing ${report.files} file(s)${report.whole ? ` in ${report.datagrams} datagram(s)` : ''} to ${destinations().join(', ')} (UDP ${udpPort}), TCP port ${port}`,
         )
       lastFiles = report.files
     }
     await announcer.start()
     out(chalk.dim(`  ${modeLine(trust)}`))
-    log.info({ broadcast, udpPort, port }, 'announcing')
+    log.info({ broadcast: destinations(), udpPort, port }, 'announcing')
+    const unwatch = watchInterfaces(reach, [(r) => announcer.retarget(r.announcerOptions())], { log })
     await untilAborted(signal)
+    unwatch()
     const failed = await stopAll({ 'the announcer': announcer.stop({ goodbye: true }) }, { log, err })
     out(chalk.dim(failed.length > 0 ? 'Stopped.' : 'Stopped (goodbye sent).'))
     return 0

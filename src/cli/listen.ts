@@ -8,6 +8,7 @@ import {
   loadSwarmKeys,
   P2PError,
   printable,
+  watchInterfaces,
 } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, pickSettings, stopAll, untilAborted } from './common.js'
 import { formatBytes, shortId } from './format.js'
@@ -176,6 +177,7 @@ export const listenCommand = defineCommand({
         `Listening for ${swarm ? `private swarm ${swarm.tag}` : 'open'} announcements on UDP ${settings.udpPort}; dictionary in ${settings.dictionary} (Ctrl-C to stop)`,
       )
     publish()
+    const unwatch = watchInterfaces(reach, [(r) => listener.retarget(r.listenerOptions())], { log })
     try {
       const dht = settings.dht ? await surveyDht(settings, swarm, { json, log, out, signal }) : undefined
       await untilAborted(signal)
@@ -183,6 +185,7 @@ export const listenCommand = defineCommand({
     } finally {
       // Also when joining the DHT failed (its error is the command's): the LAN side stops, so the process ends.
       clearTimeout(timer)
+      unwatch()
       await stopAll({ 'peer discovery': listener.stop() }, { log, err })
       await stopAll({ 'the dictionary file': file.flush() }, { log, err })
     }

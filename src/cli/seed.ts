@@ -9,6 +9,7 @@ import {
   type ServerLimits,
   type Trust,
   VouchedChunks,
+  watchInterfaces,
 } from '../index.js'
 import type { NameGate } from './by-name.js'
 import { pickSettings, type Settings } from './common.js'
@@ -97,6 +98,7 @@ export async function serveAndAnnounce(
     await server.close(0)
     throw error
   }
+  const unwatch = watchInterfaces(options.reach, [(r) => announcer.retarget(r.announcerOptions())], { log })
   let stopped: Promise<void> | undefined
   return {
     server,
@@ -104,6 +106,7 @@ export async function serveAndAnnounce(
     address,
     stop: () => {
       stopped ??= (async () => {
+        unwatch()
         try {
           await announcer.stop({ goodbye: true })
         } finally {

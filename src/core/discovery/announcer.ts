@@ -85,12 +85,15 @@ export class Announcer {
   /** Who else in this process hears the discovery port through our sockets (`hear`). */
   private readonly hearers = new Set<(datagram: Datagram) => void>()
 
-  constructor(private readonly options: AnnouncerOptions) {
+  private readonly options: AnnouncerOptions
+
+  constructor(options: AnnouncerOptions) {
+    this.options = { ...options } // its own: retarget() changes where bursts go
     this.log = options.log ?? silentLogger()
     this.changes = new StoreChanges(options.store, () => this.storeChanged(), this.log)
     this.kinds = new BurstKinds(Math.max(options.intervalMs, options.rescanMs ?? RESCAN_MS))
     this.answerer = new QueryAnswerer(
-      options,
+      this.options,
       {
         announced: () => this.announced,
         bursting: () => this.bursting,
@@ -182,6 +185,20 @@ export class Announcer {
       this.socket = undefined
       await socket.stop()
     }
+  }
+
+  /**
+   * The host's interfaces changed (interface-watch.ts): bursts go to these broadcast addresses and groups from now
+   * on, the port is bound on these addresses, and the whole store is announced soon, for the hosts that have
+   * heard nothing of it.
+   */
+  async retarget(targets: Pick<AnnouncerOptions, 'broadcast' | 'groups' | 'unicastAddresses'>): Promise<void> {
+    this.options.broadcast = [...targets.broadcast]
+    this.options.groups = targets.groups ?? []
+    this.options.unicastAddresses = targets.unicastAddresses ?? []
+    await this.socket?.sync(this.options.groups, this.options.unicastAddresses)
+    this.kinds.interval()
+    this.schedule('interfaces changed')
   }
 
   /** Announce soon: now if the last burst was long enough ago, else as soon as allowed. */

@@ -113,8 +113,11 @@ export class DiscoveryListener extends EventEmitter {
   private readonly log: Logger
   private readonly now: () => number
 
-  constructor(private readonly options: DiscoveryListenerOptions) {
+  private readonly options: DiscoveryListenerOptions
+
+  constructor(options: DiscoveryListenerOptions) {
     super()
+    this.options = { ...options } // its own: retarget() changes where queries go
     this.setMaxListeners(0)
     this.log = options.log ?? silentLogger()
     // Monotonic: a wall-clock jump (NTP, a user changing the date) must not expire or revive peers.
@@ -167,6 +170,17 @@ export class DiscoveryListener extends EventEmitter {
       this.sendTo(known, this.encodeQuery(undefined), true)
     }
     this.sendTo(named, bytes, false)
+  }
+
+  /**
+   * The host's interfaces changed (interface-watch.ts): queries go to these broadcast addresses and groups, the
+   * shared port joins these groups, and everyone is asked again (the hosts of a new subnet have not been).
+   */
+  async retarget(targets: Pick<DiscoveryListenerOptions, 'broadcast' | 'groups'>): Promise<void> {
+    this.options.broadcast = [...targets.broadcast]
+    this.options.groups = targets.groups ?? []
+    await this.socket?.sync(this.options.groups, [])
+    if (this.querySocket) this.query()
   }
 
   /** Named peers, and known peers while they answer (answering-peers.ts). */
@@ -281,13 +295,15 @@ export class DiscoveryListener extends EventEmitter {
   }
 
   /**
-   * An answer from a peer we asked by unicast (a named or known one) makes it a known peer; any other datagram on
-   * the query socket is merged (it is an announcement like any) but recorded nowhere: a stranger who heard our
-   * broadcast query (and so our query port) forged answers from any address to plant it in known_peers.json,
-   * queried at every start, and to push the honest entries out (an attacker pass, forty-eighth session).
+   * An answer from a peer we asked by unicast (a named or known one) makes it a known peer, and in a private swarm
+   * any answer (sealed to one of our queries: a member's); any other datagram on the query socket is merged (it is
+   * an announcement like any) but recorded nowhere: a stranger who heard our broadcast query (and so our query
+   * port) forged answers from any address to plant it in known_peers.json, queried at every start, and to push
+   * the honest entries out (an attacker pass, forty-eighth session).
    */
   private answered(address: string, port: number, peer: string): void {
-    if (!this.queried.has(keyOf({ address: canonicalAddress(address), port }))) return
+    const asked = this.queried.has(keyOf({ address: canonicalAddress(address), port }))
+    if (!asked && this.options.guard === undefined) return
     this.options.knownPeers?.heard(address, port, peer)
     this.answering.heard(address, port)
   }

@@ -14,13 +14,16 @@ import { KnownPeers, knownPeersPath } from './known-peers.js'
 import { type Lookup, type PeerTarget, parseNamedPeers, resolveNamedPeers } from './named-peers.js'
 
 /**
- * Where one command's discovery reaches, decided once at start from its
+ * Where one command's discovery reaches, decided at start from its
  * settings: the IPv4 broadcast addresses and IPv6 group destinations of
  * `--broadcast` (interfaces.ts), the named peers (`--peer`, resolved through
  * the system resolver), the known-peers file beside the dictionary, and the
  * families that are on. The announcer and the listener take their socket
  * options from here; the CLI uses it to say how each peer was found and, when
- * nobody answered, which paths were tried.
+ * nobody answered, which paths were tried. The interfaces' part (broadcast
+ * addresses, groups, the host's addresses) is read again by refresh(): an
+ * address that comes later (DHCP after boot, a laptop joining another
+ * network) is announced on (interface-watch.ts).
  */
 
 export interface ReachSettings {
@@ -46,16 +49,29 @@ export class DiscoveryReach {
 
   constructor(
     readonly families: FamilyOptions,
-    readonly targets: DiscoveryTargets,
+    public targets: DiscoveryTargets,
     readonly named: PeerTarget[],
     readonly namedText: string[],
     readonly unresolved: Array<{ peer: string; reason: string }>,
-    readonly unicastAddresses: string[],
+    public unicastAddresses: string[],
     readonly knownPeers: KnownPeers | undefined,
     private readonly udpPort: number,
+    /** The interfaces' part read again (resolveReach's); none: never changes. */
+    private readonly relist?: () => { targets: DiscoveryTargets; unicastAddresses: string[] },
   ) {
     this.classifier.addNamed(named.map((t) => t.address))
     if (knownPeers) this.classifier.addKnown(knownPeers.list().map((p) => p.address))
+  }
+
+  /** Read the interfaces again: whether the broadcast addresses, groups or the host's addresses changed. */
+  refresh(): boolean {
+    if (!this.relist) return false
+    const now = this.relist()
+    const before = JSON.stringify([this.targets, this.unicastAddresses])
+    if (JSON.stringify([now.targets, now.unicastAddresses]) === before) return false
+    this.targets = now.targets
+    this.unicastAddresses = now.unicastAddresses
+    return true
   }
 
   /** Every destination of a burst: IPv4 broadcast addresses and IPv6 groups with their zone. */
@@ -129,7 +145,7 @@ export class DiscoveryReach {
 export async function resolveReach(settings: ReachSettings, options: ReachOptions = {}): Promise<DiscoveryReach> {
   const log = options.log ?? silentLogger()
   const families = { ipv4: settings.ipv4, ipv6: settings.ipv6 }
-  const interfaces = listInterfaces(options.interfaces ?? systemInterfaces)
+  let interfaces = listInterfaces(options.interfaces ?? systemInterfaces)
   const targets = discoveryTargets(settings.broadcast, interfaces, families)
   const parsed = parseNamedPeers(settings.peers, settings.udpPort)
   const resolved = await resolveNamedPeers(parsed, {
@@ -153,5 +169,12 @@ export async function resolveReach(settings: ReachSettings, options: ReachOption
     localAddresses(interfaces, families),
     knownPeers,
     settings.udpPort,
+    () => {
+      interfaces = listInterfaces(options.interfaces ?? systemInterfaces)
+      return {
+        targets: discoveryTargets(settings.broadcast, interfaces, families),
+        unicastAddresses: localAddresses(interfaces, families),
+      }
+    },
   )
 }
