@@ -170,8 +170,9 @@ export class QueryAnswerer {
   }
 
   /**
-   * Unicast to the querier what it asked for, within ANSWER_FACTOR × its bytes and the rate limits; in a private
-   * swarm sealed to its query (`sealedQuery`, its nonce), so only the querier opens it.
+   * What the querier asked for, within ANSWER_FACTOR × its bytes and the rate limits: by unicast to a query sent to
+   * this host (in a private swarm sealed to it, `sealedQuery` its nonce, so only the querier opens it), where the
+   * bursts go for one that came by broadcast or to the group (the class comment says why).
    */
   private answer(want: QueryWant, queryBytes: number, query: Datagram, sealedQuery?: Buffer): void {
     const to = query.from
@@ -211,6 +212,7 @@ export class QueryAnswerer {
     })
     if (answer.length === 0) return
     const targets = overBroadcast ? this.announcer.burstTargets(to.family) : []
+    if (overBroadcast && targets.length === 0) return // no broadcast address or group of that family: nowhere to answer
     if (
       !this.answerLimit.take(overBroadcast ? `burst:${to.family}` : to.address, total * Math.max(1, targets.length))
     ) {
