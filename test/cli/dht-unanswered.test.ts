@@ -68,6 +68,30 @@ describe('a DHT that does not answer', () => {
     assert.ok(ms < 5_000, `exited ${Math.round(ms)} ms after Ctrl-C (each announce to a silent DHT takes seconds)`)
   })
 
+  it('p2p-serve --dht stops at once on Ctrl-C while it announces its key (the server listening)', async (t) => {
+    const dir = await tmpDir(t)
+    await randomFile(join(dir, 'f.bin'), 10_000)
+    await split(join(dir, 'seed'), join(dir, 'f.bin'))
+    const args = ['--host', '127.0.0.1', '--port', '0', ...storeArgs(join(dir, 'seed'))]
+    const serve = await startedUntil(
+      t,
+      'p2p-serve',
+      [...args, ...DHT_ARGS(await silentBootstrap(t))],
+      join(dir, 'seed', 'logs', 'serve.log'),
+      'joined the DHT',
+    )
+    await sleep(300)
+    const asked = performance.now()
+    serve.child.kill('SIGINT')
+    const [code] = await serve.exited
+    const ms = performance.now() - asked
+    assert.equal(code, 0)
+    assert.ok(
+      ms < 2_500,
+      `exited ${Math.round(ms)} ms after Ctrl-C (closing the server waited for its listen: 4.4-5.4 s)`,
+    )
+  })
+
   it('p2p-download --dht: --wait counts from the start, the join included, and Ctrl-C ends the join', async (t) => {
     const dir = await tmpDir(t)
     const bootstrap = await silentBootstrap(t)

@@ -132,4 +132,76 @@ describe("an announcer's answer to a query, from what it last announced (query-a
     assert.equal(answerer.stats.answers, MAX_WAITING_FOR_SCAN, 'the held ones answered from the first scan')
     assert.equal(replies, MAX_WAITING_FOR_SCAN)
   })
+
+  it('answers only one host by unicast, and a broadcast query where the bursts go (counted once however many)', async () => {
+    const files = Array.from({ length: 30 }, (_, n) => ({
+      id: id(n),
+      name: `f${n}.bin`,
+      size: 4096,
+      have: Bitfield.full(1),
+    }))
+    const targets = Array.from({ length: 8 }, (_, i): [string, number] => [`10.${i}.0.255`, 47011])
+    const sent: string[] = []
+    let bound = true
+    const answerer = new QueryAnswerer(
+      {
+        tcpPort: 47010,
+        intervalMs: 5000,
+        interfaces: () => [
+          {
+            name: 'eth0',
+            flags: undefined,
+            internal: false,
+            ipv4: [{ address: '10.48.2.1', netmask: '255.255.255.0' }],
+            ipv6: [],
+          },
+        ],
+        unicastAddresses: ['10.48.2.1', 'fd48::2', '::1'],
+      },
+      {
+        announced: () => ({ peer: PEER, files }),
+        bursting: () => undefined,
+        open: () => true,
+        maxBytes: () => 1200,
+        seal: (payload) => payload,
+        burstTargets: (family) => (family === 4 ? targets : []),
+        boundToHost: () => bound,
+        send: async (_payload, address) => {
+          sent.push(address)
+          return true
+        },
+      },
+      silentLogger(),
+    )
+    const replies: string[] = []
+    const query = (address: string, toHost: boolean, family: 4 | 6 = 4): void =>
+      answerer.onMessage({
+        bytes: Buffer.from(`{"v":1,"type":"query"}${' '.repeat(1178)}`),
+        from: { address, port: 9999, family },
+        toHost,
+        reply: async () => {
+          replies.push(address)
+          return true
+        },
+      })
+    // Sent to this host: one host only. A subnet's broadcast address (announced on or not), a group, our own IPv6.
+    for (const source of ['10.48.2.255', '10.3.0.255', '224.0.0.1', '0.0.0.0']) query(source, true)
+    for (const source of ['fd48::2', 'ff02::1']) query(source, true, 6)
+    assert.equal(answerer.stats.badSource, 6)
+    query('10.48.2.7', true)
+    query('::1', true, 6)
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual([...new Set(replies)].sort(), ['10.48.2.7', '::1'], 'only the two honest sources answered')
+    const datagrams = replies.filter((r) => r === '::1').length
+    // By broadcast: to the eight broadcast addresses, a full answer, counted once against the budget.
+    query('10.48.2.8', false)
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(sent.length, datagrams * targets.length, 'every datagram to every broadcast address')
+    assert.ok(!replies.includes('10.48.2.8'), 'nothing to the source')
+    // When the port could not be bound on every host address, a unicast query may arrive on the wildcard socket.
+    bound = false
+    query('10.48.2.9', false)
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.ok(replies.includes('10.48.2.9'), 'answered by unicast then')
+  })
 })

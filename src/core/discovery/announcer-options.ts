@@ -3,7 +3,7 @@ import type { Bitfield } from '../bitfield.js'
 import type { Logger } from '../log.js'
 import type { ChunkStore } from '../store.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
-import type { FamilyOptions } from './interfaces.js'
+import type { FamilyOptions, LocalInterface } from './interfaces.js'
 import type { PeerTarget } from './named-peers.js'
 
 /** What an announcer (announcer.ts) is given and reports. */
@@ -36,6 +36,8 @@ export interface AnnouncerOptions {
   groups?: ReadonlyArray<{ group: string; interface: string }>
   /** The host's own addresses: the port is bound on each too, so unicast queries of named and known peers reach the announcer even when a listener bound the port after it (udp-sockets.ts). */
   unicastAddresses?: readonly string[]
+  /** The host's interfaces (reach.ts keeps them current): a query's source may be no subnet's broadcast address. */
+  interfaces?: () => readonly LocalInterface[]
   intervalMs: number
   log?: Logger
   maxDatagramBytes?: number

@@ -104,8 +104,7 @@ export class Announcer {
           this.options.broadcast
             .filter((address) => (family === 6) === isIPv6(withoutZone(address)))
             .map((address): [string, number] => [address, this.options.udpPort]),
-        boundToHost: (family) =>
-          (this.options.unicastAddresses ?? []).some((a) => isIPv6(withoutZone(a)) === (family === 6)),
+        boundToHost: (family) => this.socket?.boundOnEveryAddress(family) ?? false,
         send: async (payload, address, port) => (await this.socket?.send(payload, address, port)) ?? false,
       },
       this.log,
@@ -135,6 +134,7 @@ export class Announcer {
     this.stopListening = this.options.live?.onGrowth(() => this.storeChanged())
     await this.burst('start')
     this.ticker = setInterval(() => {
+      void this.socket?.retryUnbound()
       this.kinds.interval() // even when this tick only joins a burst under way: the next one announces everything
       void this.burst('interval')
     }, this.options.intervalMs)

@@ -52,6 +52,10 @@ export class DiscoverySockets {
   private readonly wildcard = new Map<Family, Socket>()
   private readonly unicast = new Map<string, Socket>()
   private readonly joined = new Set<string>()
+  /** The host addresses the port should be bound on (the last sync's), bound or not. */
+  private wanted = new Set<string>()
+  /** The last sync's groups: retryUnbound() syncs them again. */
+  private groups: ReadonlyArray<{ group: string; interface: string }> = []
   private readonly log: Logger
   private stopped = false
   private syncing: Promise<void> = Promise.resolve()
@@ -116,6 +120,8 @@ export class DiscoverySockets {
         )
     }
     const wanted = new Set(unicastAddresses.filter((a) => this.wildcard.has(familyOf(a))))
+    this.wanted = wanted
+    this.groups = groups
     for (const [address, socket] of this.unicast) {
       if (wanted.has(address)) continue
       this.unicast.delete(address)
@@ -132,6 +138,26 @@ export class DiscoverySockets {
         )
       }
     }
+  }
+
+  /**
+   * Whether the port is bound on every host address of `family` it should be (and on one at least): only then is
+   * a datagram on the wildcard socket known to have come by broadcast or to a group, since unicast to an address
+   * with no socket of its own arrives there too.
+   */
+  boundOnEveryAddress(family: Family): boolean {
+    const wanted = [...this.wanted].filter((a) => familyOf(a) === family)
+    return wanted.length > 0 && wanted.every((a) => this.unicast.has(a))
+  }
+
+  /**
+   * Bind again where the last sync could not: an IPv6 address still being checked for duplicates (DAD) at start
+   * refuses a bind for a second or two, and the address list does not change when it ends (an attacker pass,
+   * forty-eighth session).
+   */
+  retryUnbound(): Promise<void> {
+    if ([...this.wanted].every((a) => this.unicast.has(a))) return this.syncing
+    return this.sync(this.groups, [...this.wanted])
   }
 
   /** The local port of each family's socket (a port of its own when bound with port 0). */

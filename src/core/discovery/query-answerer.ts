@@ -7,6 +7,7 @@ import { ANSWER_FACTOR, encodeMore, type QueryWant } from './announcement.js'
 import { decodeQuery } from './announcement-decode.js'
 import { answerWithin, type LocalFile, packAnnouncements } from './announcement-encode.js'
 import type { Datagram } from './discovery-sockets.js'
+import type { LocalInterface } from './interfaces.js'
 import { canonicalAddress, unicastProblem } from './unicast-address.js'
 
 /**
@@ -100,6 +101,10 @@ export interface QueryAnswererOptions {
   answerBytesPerS?: number
   transport?: 'noise'
   guard?: DatagramGuard
+  /** The host's interfaces: a source that is a subnet's broadcast address is refused. */
+  interfaces?: () => readonly LocalInterface[]
+  /** The host's own addresses: an IPv6 source that is one of them is refused. */
+  unicastAddresses?: readonly string[]
 }
 
 /** Queries held while the first scan runs; more are refused (counted). */
@@ -213,9 +218,9 @@ export class QueryAnswerer {
     if (answer.length === 0) return
     const targets = overBroadcast ? this.announcer.burstTargets(to.family) : []
     if (overBroadcast && targets.length === 0) return // no broadcast address or group of that family: nowhere to answer
-    if (
-      !this.answerLimit.take(overBroadcast ? `burst:${to.family}` : to.address, total * Math.max(1, targets.length))
-    ) {
+    // An answer where the bursts go is counted once, as a burst is, whatever the number of broadcast addresses and
+    // groups it goes to: counted for each, a host with five or more never answered a full one (an attacker pass).
+    if (!this.answerLimit.take(overBroadcast ? `burst:${to.family}` : to.address, total)) {
       this.stats.refused++
       return
     }
@@ -241,10 +246,17 @@ export class QueryAnswerer {
     })()
   }
 
-  /** A source no unicast answer may go to: not one host (unicastProblem), or one of our own broadcast addresses. */
+  /**
+   * A source no unicast answer may go to: not one host (unicastProblem: the broadcast address of any subnet on
+   * this host's interfaces included), one of our own broadcast addresses, or one of this host's own IPv6
+   * addresses but ::1 (Linux takes an IPv6 packet from the wire whose source is ours, where IPv4 drops it as a
+   * martian: an attacker pass had answers sent to a port of this very host).
+   */
   private notOneHost(address: string): boolean {
-    if (unicastProblem(address) !== undefined) return true
+    if (unicastProblem(address, this.options.interfaces?.()) !== undefined) return true
     const canonical = canonicalAddress(address)
-    return this.announcer.burstTargets(isIPv4(canonical) ? 4 : 6).some(([target]) => target === canonical)
+    if (this.announcer.burstTargets(isIPv4(canonical) ? 4 : 6).some(([target]) => target === canonical)) return true
+    if (isIPv4(canonical) || canonical === '::1') return false
+    return (this.options.unicastAddresses ?? []).some((own) => canonicalAddress(own) === canonical)
   }
 }

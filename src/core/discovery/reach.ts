@@ -6,6 +6,7 @@ import {
   discoveryTargets,
   type FamilyOptions,
   type InterfaceSource,
+  type LocalInterface,
   listInterfaces,
   localAddresses,
   systemInterfaces,
@@ -57,7 +58,13 @@ export class DiscoveryReach {
     readonly knownPeers: KnownPeers | undefined,
     private readonly udpPort: number,
     /** The interfaces' part read again (resolveReach's); none: never changes. */
-    private readonly relist?: () => { targets: DiscoveryTargets; unicastAddresses: string[] },
+    private readonly relist?: () => {
+      interfaces: LocalInterface[]
+      targets: DiscoveryTargets
+      unicastAddresses: string[]
+    },
+    /** The host's interfaces as last read. */
+    private interfaces: readonly LocalInterface[] = [],
   ) {
     this.classifier.addNamed(named.map((t) => t.address))
     if (knownPeers) this.classifier.addKnown(knownPeers.list().map((p) => p.address))
@@ -68,6 +75,7 @@ export class DiscoveryReach {
     if (!this.relist) return false
     const now = this.relist()
     const before = JSON.stringify([this.targets, this.unicastAddresses])
+    this.interfaces = now.interfaces
     if (JSON.stringify([now.targets, now.unicastAddresses]) === before) return false
     this.targets = now.targets
     this.unicastAddresses = now.unicastAddresses
@@ -86,6 +94,7 @@ export class DiscoveryReach {
     groups: DiscoveryTargets['groups']
     peers: PeerTarget[]
     unicastAddresses: string[]
+    interfaces: () => readonly LocalInterface[]
   } {
     return {
       broadcast: this.broadcast,
@@ -93,6 +102,7 @@ export class DiscoveryReach {
       groups: this.targets.groups,
       peers: this.named,
       unicastAddresses: this.unicastAddresses,
+      interfaces: () => this.interfaces,
     }
   }
 
@@ -172,9 +182,11 @@ export async function resolveReach(settings: ReachSettings, options: ReachOption
     () => {
       interfaces = listInterfaces(options.interfaces ?? systemInterfaces)
       return {
+        interfaces,
         targets: discoveryTargets(settings.broadcast, interfaces, families),
         unicastAddresses: localAddresses(interfaces, families),
       }
     },
+    interfaces,
   )
 }

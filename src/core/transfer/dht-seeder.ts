@@ -69,6 +69,8 @@ export class DhtSeeder {
   private timer: NodeJS.Timeout | undefined
   private lastFullAnnounce = 0
   private syncing: Promise<void> | undefined
+  /** Whether the server's listen (announcing our key) finished. */
+  private listening = false
   /** The announce under way, if any: stop() ends it. */
   private announcing: Query | undefined
   private stopped = false
@@ -145,7 +147,9 @@ export class DhtSeeder {
     this.server.on('connection', (socket) => this.onConnection(socket))
     const server = this.server
     if (!(await unlessAborted(this.node.ready(), signal))) return
+    this.log.info('joined the DHT; announcing our key')
     if (!(await unlessAborted(server.listen(keyPair), signal))) return
+    this.listening = true
     if (!(await unlessAborted(this.sync(true), signal))) return
     this.timer = setInterval(() => {
       this.checkRelays()
@@ -168,7 +172,9 @@ export class DhtSeeder {
       ),
       new Promise((resolve) => setTimeout(resolve, 2000).unref()),
     ])
-    await this.server?.close().catch(() => undefined)
+    // A listen given up at a Ctrl-C is still announcing our key: closing the server would wait for it (seconds, on a
+    // DHT that does not answer); the node's destruction ends both.
+    if (this.listening) await this.server?.close().catch(() => undefined)
     await node.destroy({ force: true }).catch(() => undefined)
   }
 
