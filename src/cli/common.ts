@@ -9,7 +9,7 @@ import { commandPrivatePaths } from '../core/private-paths.js'
 import type { SettingSpecs, Settings } from '../core/setting-spec.js'
 import { SETTINGS } from '../core/settings.js'
 import type { PrivatePath } from '../core/split-item.js'
-import { written } from './written.js'
+import { silence, written } from './written.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
 export { parseByteSize, parseInteger, parseSeconds, SettingError } from '../core/setting-parsers.js'
@@ -114,6 +114,8 @@ async function execute<S extends SettingSpecs>(
       // A second Ctrl-C: leave now, still with the one result a script reads (a reader's full pipe given 0.5 s).
       const second = new P2PError('E_INTERRUPTED', `interrupted again by ${signal}: left at once, without the clean-up`)
       const code = reportFailure(second, json, log)
+      // Its result is the last: the clean-up left running may print while the output leaves (the review of this).
+      for (const stream of [process.stdout, process.stderr]) silence(stream)
       const leave = (): never => process.exit(code)
       void Promise.all([written(process.stdout), written(process.stderr)]).then(leave)
       setTimeout(leave, 500).unref()

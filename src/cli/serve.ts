@@ -173,18 +173,19 @@ export async function startDhtSeeder(
   trust: Trust,
   log: Logger,
   signal: AbortSignal,
-): Promise<DhtSeeder> {
+): Promise<DhtSeeder | undefined> {
   const seeder = createDhtSeeder(
     { server, store, trust, dht: { bootstrap: settings.bootstrap, host: settings.dhtHost, port: settings.dhtPort } },
     { log },
   )
   try {
-    await seeder.start(signal)
+    if (await seeder.start(signal)) return seeder
   } catch (err) {
     await seeder.stop() // its node bound, or joining: the caller has no seeder to stop
     throw err
   }
-  return seeder
+  await seeder.stop() // a Ctrl-C while it started: no DHT to report (nor a link naming our key)
+  return undefined
 }
 
 /**

@@ -15,7 +15,7 @@ declare module 'hyperdht' {
     keyPair?: KeyPair
     host?: string
     port?: number
-    /** false: bind `port` (from it to 4 above, the first free) or fail, never any free port instead. */
+    /** false: bind `port` or fail (the first refused bind throws), never any free port instead. */
     anyPort?: boolean
     ephemeral?: boolean
     firewalled?: boolean

@@ -72,7 +72,7 @@ describe('a DHT that does not answer', () => {
     const dir = await tmpDir(t)
     await randomFile(join(dir, 'f.bin'), 10_000)
     await split(join(dir, 'seed'), join(dir, 'f.bin'))
-    const args = ['--host', '127.0.0.1', '--port', '0', ...storeArgs(join(dir, 'seed'))]
+    const args = ['--host', '127.0.0.1', '--port', '0', '--json', ...storeArgs(join(dir, 'seed'))]
     const serve = await startedUntil(
       t,
       'p2p-serve',
@@ -89,6 +89,13 @@ describe('a DHT that does not answer', () => {
     assert.ok(
       ms < 2_500,
       `exited ${Math.round(ms)} ms after Ctrl-C (closing the server waited for its listen: 4.4-5.4 s)`,
+    )
+    // Its start line says what started: no DHT seeder, and no link naming a key never announced.
+    const started = JSON.parse(serve.stdout().split('\n')[0]!) as { dht: boolean; links: Array<{ link: string }> }
+    assert.equal(started.dht, false)
+    assert.ok(
+      started.links.every((l) => !l.link.includes('seeder=')),
+      JSON.stringify(started.links),
     )
   })
 

@@ -214,7 +214,7 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     assert.equal(a.stats.answers, 1)
   })
 
-  it('while the port is not bound on every host address (one refused the bind), a query on the wildcard socket is answered by unicast', async (t) => {
+  it('while the port is not bound on every host address (one refused the bind), a query on the wildcard socket is still answered where the bursts go (failing closed)', async (t) => {
     const udp = await freeUdpPort()
     // 192.0.2.1 (TEST-NET-1) is no address of this host: its bind fails, as a tentative IPv6 address's does during DAD.
     const a = new Announcer({
@@ -229,7 +229,29 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     await a.start()
     const s = await startStranger(t, udp)
     await s.send(encodeQuery({ name: 'file-0003.bin' }), '127.0.0.3') // unicast, to an address with no socket of its own
-    await until(() => s.received.length > 0, 'the unicast answer')
+    await until(() => a.stats.answers === 1, 'the answer')
+    await new Promise((r) => setTimeout(r, 200))
+    assert.equal(s.received.length, 0, 'nothing to the (forgeable) source')
+  })
+
+  it('with its IPv4 socket bound to a given address (bindAddress), a broadcast query is still no query to the host', async (t) => {
+    const udp = await freeUdpPort()
+    const a = new Announcer({
+      store,
+      udpPort: udp,
+      tcpPort: 5001,
+      broadcast: [BROADCAST],
+      intervalMs: 60_000,
+      unicastAddresses: ['127.0.0.1'],
+      bindAddress: '0.0.0.0',
+    })
+    onCleanup(t, () => a.stop())
+    await a.start()
+    const s = await startStranger(t, udp)
+    await s.send(encodeQuery({ name: 'file-0005.bin' }))
+    await until(() => a.stats.answers === 1, 'the answer')
+    await new Promise((r) => setTimeout(r, 200))
+    assert.equal(s.received.length, 0, 'nothing to the source')
   })
 
   it('a query by broadcast is answered where the bursts go, on the discovery port, never to its (forgeable) source', async (t) => {

@@ -106,7 +106,7 @@ describe("an announcer's answer to a query, from what it last announced (query-a
         maxBytes: () => 1200,
         seal: (payload) => payload,
         burstTargets: () => [],
-        boundToHost: () => true,
+        knowsHostAddresses: () => true,
         send: async () => true,
       },
       silentLogger(),
@@ -165,7 +165,7 @@ describe("an announcer's answer to a query, from what it last announced (query-a
         maxBytes: () => 1200,
         seal: (payload) => payload,
         burstTargets: (family) => (family === 4 ? targets : []),
-        boundToHost: () => bound,
+        knowsHostAddresses: () => bound,
         send: async (_payload, address) => {
           sent.push(address)
           return true
@@ -198,7 +198,7 @@ describe("an announcer's answer to a query, from what it last announced (query-a
     await new Promise((resolve) => setImmediate(resolve))
     assert.equal(sent.length, datagrams * targets.length, 'every datagram to every broadcast address')
     assert.ok(!replies.includes('10.48.2.8'), 'nothing to the source')
-    // When the port could not be bound on every host address, a unicast query may arrive on the wildcard socket.
+    // An announcer that binds none of the host's addresses (a library user's) cannot tell: by unicast then.
     bound = false
     query('10.48.2.9', false)
     await new Promise((resolve) => setImmediate(resolve))

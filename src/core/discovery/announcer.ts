@@ -50,8 +50,9 @@ export { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, type AnnouncerStats 
  * again only the entry directories whose watch saw a change; the whole
  * store is read at start, after a failed burst and every RESCAN_MS (burst-kinds.ts).
  *
- * Queries heard on its sockets are answered from the last burst's scan, by
- * unicast and within a budget and rate limits (query-answerer.ts).
+ * Queries heard on its sockets are answered from the last burst's scan,
+ * within a budget and rate limits: by unicast to a query sent to this host,
+ * where the bursts go for one that came by broadcast (query-answerer.ts).
  */
 
 /** An announcer for `options.store` (silent until `start()`). */
@@ -104,7 +105,8 @@ export class Announcer {
           this.options.broadcast
             .filter((address) => (family === 6) === isIPv6(withoutZone(address)))
             .map((address): [string, number] => [address, this.options.udpPort]),
-        boundToHost: (family) => this.socket?.boundOnEveryAddress(family) ?? false,
+        knowsHostAddresses: (family) =>
+          (this.options.unicastAddresses ?? []).some((a) => isIPv6(withoutZone(a)) === (family === 6)),
         send: async (payload, address, port) => (await this.socket?.send(payload, address, port)) ?? false,
       },
       this.log,
@@ -134,7 +136,7 @@ export class Announcer {
     this.stopListening = this.options.live?.onGrowth(() => this.storeChanged())
     await this.burst('start')
     this.ticker = setInterval(() => {
-      void this.socket?.retryUnbound()
+      void this.socket?.refresh()
       this.kinds.interval() // even when this tick only joins a burst under way: the next one announces everything
       void this.burst('interval')
     }, this.options.intervalMs)

@@ -2,7 +2,7 @@ import type { RemoteInfo, Socket } from 'node:dgram'
 import { isIPv4 } from 'node:net'
 import { type Logger, silentLogger } from '../log.js'
 import type { FamilyOptions } from './interfaces.js'
-import { bindUdp, closeSockets, type Family, familyOf, joinGroups, sendDatagram } from './udp-sockets.js'
+import { bindUdp, closeSockets, type Family, familyOf, joinGroups, leaveGroup, sendDatagram } from './udp-sockets.js'
 
 /**
  * The sockets of one discovery endpoint, IPv4 and IPv6 side by side: where
@@ -51,7 +51,9 @@ export interface DiscoverySocketsOptions {
 export class DiscoverySockets {
   private readonly wildcard = new Map<Family, Socket>()
   private readonly unicast = new Map<string, Socket>()
-  private readonly joined = new Set<string>()
+  private readonly joined = new Map<string, { group: string; interface: string }>()
+  /** Join failures already warned about (interface and reason): a join retried each interval says it once. */
+  private readonly joinWarned = new Set<string>()
   /** The host addresses the port should be bound on (the last sync's), bound or not. */
   private wanted = new Set<string>()
   /** The last sync's groups: retryUnbound() syncs them again. */
@@ -108,16 +110,30 @@ export class DiscoverySockets {
   ): Promise<void> {
     const v6 = this.wildcard.get(6)
     if (v6 && !this.stopped) {
-      const report = joinGroups(
-        v6,
-        groups.filter((g) => !this.joined.has(`${g.group}%${g.interface}`)),
-      )
-      for (const g of report.joined) this.joined.add(`${g.group}%${g.interface}`)
-      for (const f of report.failed)
+      // Memberships of interfaces gone are dropped: kept, they held the socket's option memory for good (joins
+      // failed ENOMEM after some thousands of container interfaces), and one recreated under its old name was
+      // taken for joined and never heard the group again (an attacker pass, forty-eighth session).
+      const wanted = new Map(groups.map((g) => [`${g.group}%${g.interface}`, g]))
+      for (const [key, g] of this.joined)
+        if (!wanted.has(key)) {
+          leaveGroup(v6, g.group, g.interface)
+          this.joined.delete(key)
+        }
+      // Every wanted group again, joined or not: an interface deleted and made again under its name between two
+      // reads of the interfaces lost its membership unseen (the kernel says EADDRINUSE where it is still held).
+      const report = joinGroups(v6, groups)
+      for (const g of report.joined) this.joined.set(`${g.group}%${g.interface}`, g)
+      for (const f of report.failed) {
+        if (f.reason === 'EADDRINUSE') continue
+        const key = `${f.interface} ${f.reason}`
+        if (this.joinWarned.has(key)) continue // tried again each interval: said once
+        if (this.joinWarned.size >= 256) this.joinWarned.clear()
+        this.joinWarned.add(key)
         this.log.warn(
           { interface: f.interface, reason: f.reason },
           'cannot join the IPv6 discovery group on this interface',
         )
+      }
     }
     const wanted = new Set(unicastAddresses.filter((a) => this.wildcard.has(familyOf(a))))
     this.wanted = wanted
@@ -130,7 +146,7 @@ export class DiscoverySockets {
     for (const address of wanted) {
       if (this.unicast.has(address) || this.stopped) continue
       try {
-        this.unicast.set(address, await this.bind(familyOf(address), this.options.port, address))
+        this.unicast.set(address, await this.bind(familyOf(address), this.options.port, address, true))
       } catch (err) {
         this.log.debug(
           { address, err: (err as Error).message },
@@ -141,23 +157,18 @@ export class DiscoverySockets {
   }
 
   /**
-   * Whether the port is bound on every host address of `family` it should be (and on one at least): only then is
-   * a datagram on the wildcard socket known to have come by broadcast or to a group, since unicast to an address
-   * with no socket of its own arrives there too.
+   * Bind and join again what the last sync wanted: an IPv6 address still being checked for duplicates (DAD) at
+   * start refuses a bind for a second or two, and the address list does not change when it ends; an interface
+   * made again under its name lost its membership (attacker passes, forty-eighth session). Each interval.
    */
-  boundOnEveryAddress(family: Family): boolean {
-    const wanted = [...this.wanted].filter((a) => familyOf(a) === family)
-    return wanted.length > 0 && wanted.every((a) => this.unicast.has(a))
-  }
-
-  /**
-   * Bind again where the last sync could not: an IPv6 address still being checked for duplicates (DAD) at start
-   * refuses a bind for a second or two, and the address list does not change when it ends (an attacker pass,
-   * forty-eighth session).
-   */
-  retryUnbound(): Promise<void> {
-    if ([...this.wanted].every((a) => this.unicast.has(a))) return this.syncing
-    return this.sync(this.groups, [...this.wanted])
+  refresh(): Promise<void> {
+    // What is wanted when it runs, not now: a retarget queued before it must not be undone.
+    this.syncing = this.syncing
+      .then(() => this.syncNow(this.groups, [...this.wanted]))
+      .catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'discovery sockets not updated')
+      })
+    return this.syncing
   }
 
   /** The local port of each family's socket (a port of its own when bound with port 0). */
@@ -192,7 +203,8 @@ export class DiscoverySockets {
     return err === undefined
   }
 
-  private bind(family: Family, port: number, address?: string): Promise<Socket> {
+  /** `toHost`: bound on one of the host's addresses (unicastAddresses), so what arrives was sent to it alone. */
+  private bind(family: Family, port: number, address?: string, toHost = false): Promise<Socket> {
     return bindUdp({
       family,
       port,
@@ -203,7 +215,7 @@ export class DiscoverySockets {
         this.options.onDatagram({
           bytes,
           from: { address: from.address, port: from.port, family: from.family === 'IPv6' ? 6 : 4 },
-          toHost: address !== undefined,
+          toHost,
           reply: (answer) => this.sendOn(socket, answer, from.address, from.port),
         })
       },

@@ -67,7 +67,7 @@ export interface DiscoveryListenerOptions {
   peers?: readonly PeerTarget[]
   /** How the peer at an address was found, for the snapshot and --json (DiscoveryReach.via). */
   classify?: (address: string) => string
-  /** Known peers: queried at start; every peer that answers a query is recorded. */
+  /** Known peers: queried at start; a named or known peer that answers its query is recorded (in a private swarm, any answer). */
   knownPeers?: KnownPeers | undefined
   staleAfterMs: number
   log?: Logger
@@ -137,7 +137,10 @@ export class DiscoveryListener extends EventEmitter {
     this.querySocket = await this.bind(0, [], true)
     // Unicast peers hear no broadcast answers and may not name us: ask them again before they would go stale.
     this.requery = setInterval(
-      () => this.queryAgain(),
+      () => {
+        void this.socket?.refresh() // the group again on an interface made anew (discovery-sockets.ts)
+        this.queryAgain()
+      },
       this.options.requeryEveryMs ?? Math.max(1000, this.options.staleAfterMs / 3),
     )
     this.requery.unref()
@@ -150,8 +153,10 @@ export class DiscoveryListener extends EventEmitter {
 
   /**
    * Ask every announcer for `want` (default: the `want` option, else
-   * everything). They answer at once, by unicast, with what fits in three
-   * times the query's 1,200 bytes; their periodic announcements bring the rest.
+   * everything). They answer at once with what fits in three times the
+   * query's 1,200 bytes (by broadcast to the shared port, by unicast to our
+   * query socket for a named or known peer); their periodic announcements
+   * bring the rest.
    */
   query(want: QueryWant | undefined = this.options.want): void {
     const bytes = this.encodeQuery(want)

@@ -125,11 +125,13 @@ export interface AnnouncerLink {
   /** Where the bursts of `family` go (its broadcast addresses or IPv6 groups), on the discovery port. */
   burstTargets(family: 4 | 6): Array<[string, number]>
   /**
-   * Whether the discovery port is bound on this host's own addresses of `family` (unicastAddresses): only then is
-   * a query on the wildcard socket known to have come by broadcast or to the group (without them, unicast to the
-   * host arrives there too).
+   * Whether the announcer binds the port on this host's addresses of `family` (unicastAddresses): then a query on
+   * the wildcard socket is taken for one that came by broadcast or to the group. Unicast to an address not bound
+   * (yet) lands there too, and is answered where the bursts go until the next interval binds it: failing closed,
+   * since an on-link stranger can keep an IPv6 address from binding (duplicate address detection) and would
+   * otherwise have every query answered to its forged source (the review of the fix).
    */
-  boundToHost(family: 4 | 6): boolean
+  knowsHostAddresses(family: 4 | 6): boolean
   /** Send one datagram (as it is) to `address`:`port` from the announcer's sockets. */
   send(payload: Buffer, address: string, port: number): Promise<boolean>
 }
@@ -198,7 +200,8 @@ export class QueryAnswerer {
       return
     }
     if (!announced || !this.announcer.open() || to.port === 0) return
-    const overBroadcast = !query.toHost && this.options.guard === undefined && this.announcer.boundToHost(to.family)
+    const overBroadcast =
+      !query.toHost && this.options.guard === undefined && this.announcer.knowsHostAddresses(to.family)
     if (!overBroadcast && this.notOneHost(to.address)) {
       this.stats.badSource++
       return

@@ -113,11 +113,11 @@ export class DhtSeeder {
   }
 
   /**
-   * Joins the DHT, listens on our key and announces every file held; resolves once the first announces are done,
-   * or at once when `signal` aborts (each announce to a DHT that does not answer takes seconds: an attacker pass
-   * had a Ctrl-C wait 68 s for ten files). stop() ends what is left.
+   * Joins the DHT, listens on our key and announces every file held; resolves true once the first announces are
+   * done, or false at once when `signal` aborts (each announce to a DHT that does not answer takes seconds: an
+   * attacker pass had a Ctrl-C wait 68 s for ten files). stop() ends what is left.
    */
-  async start(signal?: AbortSignal): Promise<void> {
+  async start(signal?: AbortSignal): Promise<boolean> {
     const { trust } = this.options
     const keyPair = trust.identity.keyPair
     this.node = await createDhtNode(this.options.dht, keyPair)
@@ -146,16 +146,17 @@ export class DhtSeeder {
     })
     this.server.on('connection', (socket) => this.onConnection(socket))
     const server = this.server
-    if (!(await unlessAborted(this.node.ready(), signal))) return
+    if (!(await unlessAborted(this.node.ready(), signal))) return false
     this.log.info('joined the DHT; announcing our key')
-    if (!(await unlessAborted(server.listen(keyPair), signal))) return
+    if (!(await unlessAborted(server.listen(keyPair), signal))) return false
     this.listening = true
-    if (!(await unlessAborted(this.sync(true), signal))) return
+    if (!(await unlessAborted(this.sync(true), signal))) return false
     this.timer = setInterval(() => {
       this.checkRelays()
       void this.sync(false)
     }, this.options.rescanMs ?? DEFAULT_DHT_RESCAN_MS)
     this.timer.unref()
+    return true
   }
 
   async stop(): Promise<void> {
@@ -246,6 +247,7 @@ export class DhtSeeder {
     const held = new Set(entries.map((e) => e.id))
     for (const [id, topic] of this.announced)
       if (!held.has(id)) {
+        if (this.stopped) return // stop() unannounces what is left, within its bound
         this.announced.delete(id)
         await node.unannounce(topic, keyPair).catch(() => undefined)
       }
