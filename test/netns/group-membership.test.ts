@@ -21,26 +21,34 @@ const CHILD = `
   import { readFileSync } from 'node:fs'
   const { DiscoverySockets } = await import(process.argv[1])
   const ip = (...args) => execFileSync('ip', args, { stdio: 'ignore' })
-  const members = () => readFileSync('/proc/net/igmp6', 'utf8').split('\\n')
-    .filter((l) => / v0 +ff120000000000000000000070327032/.test(l)).length
-  const makeV0 = () => { ip('link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1'); ip('link', 'set', 'v0', 'up'); ip('link', 'set', 'v1', 'up') }
-  makeV0()
+  const members = (dev) => readFileSync('/proc/net/igmp6', 'utf8').split('\\n')
+    .filter((l) => new RegExp(' ' + dev + ' +ff120000000000000000000070327032').test(l)).length
+  const make = (dev, peer) => { ip('link', 'add', dev, 'type', 'veth', 'peer', 'name', peer); ip('link', 'set', dev, 'up'); ip('link', 'set', peer, 'up') }
+  make('v0', 'v1')
+  make('v2', 'v3')
+  const group = (dev) => ({ group: 'ff12::7032:7032', interface: dev })
   const sockets = new DiscoverySockets({ port: 0, families: { ipv4: false, ipv6: true },
-    groups: [{ group: 'ff12::7032:7032', interface: 'v0' }], onDatagram: () => {} })
+    groups: [group('v0'), group('v2')], onDatagram: () => {} })
   await sockets.start()
-  const out = { atStart: members() }
-  ip('link', 'del', 'v0'); makeV0()
-  out.madeAgain = members()
+  const out = { atStart: [members('v0'), members('v2')] }
+  ip('link', 'del', 'v0')
+  await sockets.sync([group('v2')], [])
+  out.oneGone = members('v2')
+  make('v0', 'v1')
+  await sockets.sync([group('v0'), group('v2')], [])
+  out.back = [members('v0'), members('v2')]
+  ip('link', 'del', 'v0'); make('v0', 'v1')
+  out.madeAgain = [members('v0'), members('v2')]
   await sockets.refresh()
-  out.refreshed = members()
+  out.refreshed = [members('v0'), members('v2')]
   await sockets.sync([], [])
-  out.notWanted = members()
+  out.noneWanted = [members('v0'), members('v2')]
   await sockets.stop()
   console.log(JSON.stringify(out))
 `
 
 describe('IPv6 group memberships follow the interfaces (a network namespace)', { skip }, () => {
-  it('an interface made again under its name is joined again; one no longer wanted is left', () => {
+  it('an interface made again under its name is joined again; leaving a deleted one keeps the others; one no longer wanted is left', () => {
     const ns = `${NAME_ROOT}${process.pid}grp`
     execFileSync('ip', ['netns', 'add', ns])
     try {
@@ -51,7 +59,14 @@ describe('IPv6 group memberships follow the interfaces (a network namespace)', {
         ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', CHILD, module],
         { encoding: 'utf8', timeout: 30_000 },
       )
-      assert.deepEqual(JSON.parse(out), { atStart: 1, madeAgain: 0, refreshed: 1, notWanted: 0 })
+      assert.deepEqual(JSON.parse(out), {
+        atStart: [1, 1],
+        oneGone: 1, // never left by name: index 0 would drop the last joined (v2's) and leave v0's held
+        back: [1, 1],
+        madeAgain: [0, 1],
+        refreshed: [1, 1],
+        noneWanted: [0, 0],
+      })
     } finally {
       execFileSync('ip', ['netns', 'del', ns])
     }

@@ -10,6 +10,7 @@ import {
   IFF_POINTOPOINT,
   IFF_UP,
   type InterfaceSource,
+  kernelIpv6Addresses,
   LIMITED_BROADCAST,
   type LocalInterface,
   listInterfaces,
@@ -267,6 +268,32 @@ describe('interfaces and discovery targets', () => {
         const expected = dotted(((addr & mask) | (~mask >>> 0)) >>> 0)
         assert.equal(directedBroadcast(dotted(addr), dotted(mask)), expected)
       }),
+    )
+  })
+
+  it('lists the kernel’s own IPv6 addresses, anycast ones too, canonical; nothing where /proc cannot be read', () => {
+    const files: Record<string, string> = {
+      '/proc/net/if_inet6': [
+        '00000000000000000000000000000001 01 80 10 80       lo',
+        'fe8000000000000000fc00fffe000001 04 40 20 80     eth0',
+        'fddead00000000000000000000000001 05 40 00 80   nocarr',
+        'garbage',
+      ].join('\n'),
+      '/proc/net/anycast6': '2    eth0     fd000001000000000000000000000000     1\n',
+    }
+    const read = (path: string): string => {
+      const text = files[path]
+      if (text === undefined) throw new Error('ENOENT')
+      return text
+    }
+    assert.deepEqual([...kernelIpv6Addresses(read)].sort(), ['::1', 'fd00:1::', 'fdde:ad00::1', 'fe80::fc:ff:fe00:1'])
+    assert.deepEqual(
+      [
+        ...kernelIpv6Addresses(() => {
+          throw new Error('no /proc')
+        }),
+      ],
+      [],
     )
   })
 })

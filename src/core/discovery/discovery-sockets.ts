@@ -1,8 +1,9 @@
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { isIPv4 } from 'node:net'
 import { type Logger, silentLogger } from '../log.js'
+import { GroupMemberships } from './group-memberships.js'
 import type { FamilyOptions } from './interfaces.js'
-import { bindUdp, closeSockets, type Family, familyOf, joinGroups, leaveGroup, sendDatagram } from './udp-sockets.js'
+import { bindUdp, closeSockets, type Family, familyOf, sendDatagram } from './udp-sockets.js'
 
 /**
  * The sockets of one discovery endpoint, IPv4 and IPv6 side by side: where
@@ -51,9 +52,7 @@ export interface DiscoverySocketsOptions {
 export class DiscoverySockets {
   private readonly wildcard = new Map<Family, Socket>()
   private readonly unicast = new Map<string, Socket>()
-  private readonly joined = new Map<string, { group: string; interface: string }>()
-  /** Join failures already warned about (interface and reason): a join retried each interval says it once. */
-  private readonly joinWarned = new Set<string>()
+  private readonly memberships: GroupMemberships
   /** The host addresses the port should be bound on (the last sync's), bound or not. */
   private wanted = new Set<string>()
   /** The last sync's groups: retryUnbound() syncs them again. */
@@ -64,6 +63,7 @@ export class DiscoverySockets {
 
   constructor(private readonly options: DiscoverySocketsOptions) {
     this.log = options.log ?? silentLogger()
+    this.memberships = new GroupMemberships(this.log)
   }
 
   /**
@@ -109,31 +109,13 @@ export class DiscoverySockets {
     unicastAddresses: readonly string[],
   ): Promise<void> {
     const v6 = this.wildcard.get(6)
-    if (v6 && !this.stopped) {
-      // Memberships of interfaces gone are dropped: kept, they held the socket's option memory for good (joins
-      // failed ENOMEM after some thousands of container interfaces), and one recreated under its old name was
-      // taken for joined and never heard the group again (an attacker pass, forty-eighth session).
-      const wanted = new Map(groups.map((g) => [`${g.group}%${g.interface}`, g]))
-      for (const [key, g] of this.joined)
-        if (!wanted.has(key)) {
-          leaveGroup(v6, g.group, g.interface)
-          this.joined.delete(key)
-        }
-      // Every wanted group again, joined or not: an interface deleted and made again under its name between two
-      // reads of the interfaces lost its membership unseen (the kernel says EADDRINUSE where it is still held).
-      const report = joinGroups(v6, groups)
-      for (const g of report.joined) this.joined.set(`${g.group}%${g.interface}`, g)
-      for (const f of report.failed) {
-        if (f.reason === 'EADDRINUSE') continue
-        const key = `${f.interface} ${f.reason}`
-        if (this.joinWarned.has(key)) continue // tried again each interval: said once
-        if (this.joinWarned.size >= 256) this.joinWarned.clear()
-        this.joinWarned.add(key)
-        this.log.warn(
-          { interface: f.interface, reason: f.reason },
-          'cannot join the IPv6 discovery group on this interface',
-        )
-      }
+    if (v6 && !this.stopped && this.memberships.sync(v6, groups)) {
+      // Too many memberships of interfaces gone held on it (group-memberships.ts): a socket made anew holds none.
+      const fresh = await this.bind(6, this.options.port)
+      this.wildcard.set(6, fresh)
+      await closeSockets([v6])
+      this.memberships.reset()
+      this.memberships.sync(fresh, groups)
     }
     const wanted = new Set(unicastAddresses.filter((a) => this.wildcard.has(familyOf(a))))
     this.wanted = wanted

@@ -199,3 +199,30 @@ export function localAddresses(interfaces: LocalInterface[], families: FamilyOpt
   }
   return [...new Set(out)]
 }
+
+/**
+ * Every IPv6 address this host answers to, as the kernel lists them (Linux's /proc/net/if_inet6 and anycast6),
+ * canonical, without zones: also those os.networkInterfaces() leaves out (an interface without carrier, the
+ * subnet-router anycast address a forwarding host takes). Empty where they cannot be read.
+ */
+export function kernelIpv6Addresses(read: (path: string) => string = (p) => readFileSync(p, 'ascii')): Set<string> {
+  const out = new Set<string>()
+  for (const [path, column] of [
+    ['/proc/net/if_inet6', 0],
+    ['/proc/net/anycast6', 2],
+  ] as const) {
+    let text = ''
+    try {
+      text = read(path)
+    } catch {
+      continue
+    }
+    for (const line of text.split('\n')) {
+      const hex = line.trim().split(/\s+/)[column]
+      if (hex === undefined || !/^[0-9a-f]{32}$/.test(hex)) continue
+      const groups = hex.match(/.{4}/g)!.join(':')
+      out.add(new URL(`http://[${groups}]/`).hostname.slice(1, -1))
+    }
+  }
+  return out
+}

@@ -7,7 +7,8 @@ import { ANSWER_FACTOR, encodeMore, type QueryWant } from './announcement.js'
 import { decodeQuery } from './announcement-decode.js'
 import { answerWithin, type LocalFile, packAnnouncements } from './announcement-encode.js'
 import type { Datagram } from './discovery-sockets.js'
-import type { LocalInterface } from './interfaces.js'
+import { kernelIpv6Addresses, type LocalInterface } from './interfaces.js'
+import { withoutZone } from './multicast.js'
 import { canonicalAddress, unicastProblem } from './unicast-address.js'
 
 /**
@@ -141,6 +142,7 @@ export class QueryAnswerer {
   private readonly answerLimit: ByteRateLimit
   readonly stats: AnnouncerStats = { queries: 0, answers: 0, answerBytes: 0, refused: 0, badSource: 0 }
   private waitingForScan = 0
+  private ownIpv6 = { at: Number.NEGATIVE_INFINITY, addresses: new Set<string>() }
 
   constructor(
     private readonly options: QueryAnswererOptions,
@@ -260,6 +262,14 @@ export class QueryAnswerer {
     const canonical = canonicalAddress(address)
     if (this.announcer.burstTargets(isIPv4(canonical) ? 4 : 6).some(([target]) => target === canonical)) return true
     if (isIPv4(canonical) || canonical === '::1') return false
-    return (this.options.unicastAddresses ?? []).some((own) => canonicalAddress(own) === canonical)
+    if ((this.options.unicastAddresses ?? []).some((own) => canonicalAddress(own) === canonical)) return true
+    return this.kernelIpv6().has(withoutZone(canonical))
+  }
+
+  /** The kernel's own IPv6 addresses, read at most every 5 s (an attack on the fix had answers sent to an anycast one). */
+  private kernelIpv6(): Set<string> {
+    const now = Date.now()
+    if (now - this.ownIpv6.at > 5_000) this.ownIpv6 = { at: now, addresses: kernelIpv6Addresses() }
+    return this.ownIpv6.addresses
   }
 }

@@ -104,19 +104,6 @@ export function joinGroups(
 }
 
 /**
- * Leave `group` on interface `name`; false when the kernel refused (the interface is gone, and its membership with
- * it: nothing is held then).
- */
-export function leaveGroup(socket: Socket, group: string, name: string): boolean {
-  try {
-    socket.dropMembership(group, withZone('::', name))
-    return true
-  } catch {
-    return false
-  }
-}
-
-/**
  * Send one datagram; resolves with the error instead of throwing (a
  * destination taken from a datagram's source can be anything, even port 0,
  * which send() throws on). A link-scoped destination carries its interface as
