@@ -43,6 +43,23 @@ async function startedUntil(t: Cleanup, name: string, args: string[], logFile: s
   return { child, exited, stdout: () => stdout }
 }
 
+/** p2p-serve --dht of the store in `dir`/seed on a silent DHT, Ctrl-C 0.3 s after its log says `line`: how it ended. */
+async function serveInterrupted(t: Cleanup, dir: string, extra: string[], line: string) {
+  const args = ['--host', '127.0.0.1', '--port', '0', ...extra, ...storeArgs(join(dir, 'seed'))]
+  const serve = await startedUntil(
+    t,
+    'p2p-serve',
+    [...args, ...DHT_ARGS(await silentBootstrap(t))],
+    join(dir, 'seed', 'logs', 'serve.log'),
+    line,
+  )
+  await sleep(300)
+  const asked = performance.now()
+  serve.child.kill('SIGINT')
+  const [code] = await serve.exited
+  return { code, ms: performance.now() - asked, stdout: serve.stdout() }
+}
+
 describe('a DHT that does not answer', () => {
   it('p2p-serve --dht stops at once on Ctrl-C while it joins and announces', async (t) => {
     const dir = await tmpDir(t)
@@ -51,19 +68,7 @@ describe('a DHT that does not answer', () => {
       await randomFile(file, 10_000 + i)
       await split(join(dir, 'seed'), file)
     }
-    const args = ['--host', '127.0.0.1', '--port', '0', ...storeArgs(join(dir, 'seed'))]
-    const serve = await startedUntil(
-      t,
-      'p2p-serve',
-      [...args, ...DHT_ARGS(await silentBootstrap(t))],
-      join(dir, 'seed', 'logs', 'serve.log'),
-      '"listening"',
-    )
-    await sleep(300)
-    const asked = performance.now()
-    serve.child.kill('SIGINT')
-    const [code] = await serve.exited
-    const ms = performance.now() - asked
+    const { code, ms } = await serveInterrupted(t, dir, [], '"listening"')
     assert.equal(code, 0)
     assert.ok(ms < 5_000, `exited ${Math.round(ms)} ms after Ctrl-C (each announce to a silent DHT takes seconds)`)
   })
@@ -72,26 +77,14 @@ describe('a DHT that does not answer', () => {
     const dir = await tmpDir(t)
     await randomFile(join(dir, 'f.bin'), 10_000)
     await split(join(dir, 'seed'), join(dir, 'f.bin'))
-    const args = ['--host', '127.0.0.1', '--port', '0', '--json', ...storeArgs(join(dir, 'seed'))]
-    const serve = await startedUntil(
-      t,
-      'p2p-serve',
-      [...args, ...DHT_ARGS(await silentBootstrap(t))],
-      join(dir, 'seed', 'logs', 'serve.log'),
-      'joined the DHT',
-    )
-    await sleep(300)
-    const asked = performance.now()
-    serve.child.kill('SIGINT')
-    const [code] = await serve.exited
-    const ms = performance.now() - asked
+    const { code, ms, stdout } = await serveInterrupted(t, dir, ['--json'], 'joined the DHT')
     assert.equal(code, 0)
     assert.ok(
       ms < 2_500,
       `exited ${Math.round(ms)} ms after Ctrl-C (closing the server waited for its listen: 4.4-5.4 s)`,
     )
     // Its start line says what started: no DHT seeder, and no link naming a key never announced.
-    const started = JSON.parse(serve.stdout().split('\n')[0]!) as { dht: boolean; links: Array<{ link: string }> }
+    const started = JSON.parse(stdout.split('\n')[0]!) as { dht: boolean; links: Array<{ link: string }> }
     assert.equal(started.dht, false)
     assert.ok(
       started.links.every((l) => !l.link.includes('seeder=')),

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { type Announcement, encodeQuery, type MoreNotice } from '../../src/core/discovery/announcement.js'
 import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
 import { ANSWER_BYTES_PER_SOURCE_PER_S, Announcer } from '../../src/core/discovery/announcer.js'
+import type { AnnouncerOptions } from '../../src/core/discovery/announcer-options.js'
 import { DiscoveryListener, type KnownFile } from '../../src/core/discovery/listener.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore } from '../../src/core/store.js'
@@ -39,7 +40,13 @@ async function storeOf(t: Cleanup, count: number): Promise<ChunkStore> {
 
 let store: ChunkStore
 
-async function announcer(t: Cleanup, udp: number, files: number, intervalMs: number): Promise<Announcer> {
+async function announcer(
+  t: Cleanup,
+  udp: number,
+  files: number,
+  intervalMs: number,
+  extra: Partial<AnnouncerOptions> = {},
+): Promise<Announcer> {
   assert.equal((await store.scan()).length, files)
   // Its port bound on 127.0.0.1 too, as on each of a host's addresses: a query sent there came to this host alone.
   const a = new Announcer({
@@ -49,6 +56,7 @@ async function announcer(t: Cleanup, udp: number, files: number, intervalMs: num
     broadcast: [BROADCAST],
     intervalMs,
     unicastAddresses: ['127.0.0.1'],
+    ...extra,
   })
   onCleanup(t, () => a.stop())
   await a.start()
@@ -217,16 +225,7 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
   it('while the port is not bound on every host address (one refused the bind), a query on the wildcard socket is still answered where the bursts go (failing closed)', async (t) => {
     const udp = await freeUdpPort()
     // 192.0.2.1 (TEST-NET-1) is no address of this host: its bind fails, as a tentative IPv6 address's does during DAD.
-    const a = new Announcer({
-      store,
-      udpPort: udp,
-      tcpPort: 5001,
-      broadcast: [BROADCAST],
-      intervalMs: 60_000,
-      unicastAddresses: ['127.0.0.1', '192.0.2.1'],
-    })
-    onCleanup(t, () => a.stop())
-    await a.start()
+    const a = await announcer(t, udp, 300, 60_000, { unicastAddresses: ['127.0.0.1', '192.0.2.1'] })
     const s = await startStranger(t, udp)
     await s.send(encodeQuery({ name: 'file-0003.bin' }), '127.0.0.3') // unicast, to an address with no socket of its own
     await until(() => a.stats.answers === 1, 'the answer')
@@ -236,17 +235,7 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
 
   it('with its IPv4 socket bound to a given address (bindAddress), a broadcast query is still no query to the host', async (t) => {
     const udp = await freeUdpPort()
-    const a = new Announcer({
-      store,
-      udpPort: udp,
-      tcpPort: 5001,
-      broadcast: [BROADCAST],
-      intervalMs: 60_000,
-      unicastAddresses: ['127.0.0.1'],
-      bindAddress: '0.0.0.0',
-    })
-    onCleanup(t, () => a.stop())
-    await a.start()
+    const a = await announcer(t, udp, 300, 60_000, { bindAddress: '0.0.0.0' })
     const s = await startStranger(t, udp)
     await s.send(encodeQuery({ name: 'file-0005.bin' }))
     await until(() => a.stats.answers === 1, 'the answer')
