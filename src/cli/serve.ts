@@ -178,14 +178,14 @@ export async function startDhtSeeder(
     { server, store, trust, dht: { bootstrap: settings.bootstrap, host: settings.dhtHost, port: settings.dhtPort } },
     { log },
   )
+  let started = false
   try {
-    if (await seeder.start(signal)) return seeder
-  } catch (err) {
-    await seeder.stop() // its node bound, or joining: the caller has no seeder to stop
-    throw err
+    started = await seeder.start(signal)
+  } finally {
+    // Failed, or a Ctrl-C while it started (no DHT to report, nor a link naming our key): the caller has none to stop.
+    if (!started) await seeder.stop()
   }
-  await seeder.stop() // a Ctrl-C while it started: no DHT to report (nor a link naming our key)
-  return undefined
+  return started ? seeder : undefined
 }
 
 /**

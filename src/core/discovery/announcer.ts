@@ -1,4 +1,3 @@
-import { isIPv6 } from 'node:net'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import { packedDataPath } from '../packed.js'
@@ -16,9 +15,9 @@ import {
 } from './announcer-options.js'
 import { BurstKinds } from './burst-kinds.js'
 import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
-import { withoutZone } from './multicast.js'
 import { type Announced, type AnnouncerStats, QueryAnswerer } from './query-answerer.js'
 import { SentEntries } from './sent-entries.js'
+import { familyOf } from './udp-sockets.js'
 import { WithheldIds } from './withheld-ids.js'
 
 export {
@@ -103,10 +102,9 @@ export class Announcer {
         seal: (payload, answering) => this.seal(payload, answering),
         burstTargets: (family) =>
           this.options.broadcast
-            .filter((address) => (family === 6) === isIPv6(withoutZone(address)))
+            .filter((address) => familyOf(address) === family)
             .map((address): [string, number] => [address, this.options.udpPort]),
-        knowsHostAddresses: (family) =>
-          (this.options.unicastAddresses ?? []).some((a) => isIPv6(withoutZone(a)) === (family === 6)),
+        knowsHostAddresses: (family) => (this.options.unicastAddresses ?? []).some((a) => familyOf(a) === family),
         send: async (payload, address, port) => (await this.socket?.send(payload, address, port)) ?? false,
       },
       this.log,

@@ -9,6 +9,7 @@ import { answerWithin, type LocalFile, packAnnouncements } from './announcement-
 import type { Datagram } from './discovery-sockets.js'
 import { kernelIpv6Addresses, type LocalInterface } from './interfaces.js'
 import { withoutZone } from './multicast.js'
+import { familyOf } from './udp-sockets.js'
 import { canonicalAddress, unicastProblem } from './unicast-address.js'
 
 /**
@@ -260,7 +261,7 @@ export class QueryAnswerer {
   private notOneHost(address: string): boolean {
     if (unicastProblem(address, this.options.interfaces?.()) !== undefined) return true
     const canonical = canonicalAddress(address)
-    if (this.announcer.burstTargets(isIPv4(canonical) ? 4 : 6).some(([target]) => target === canonical)) return true
+    if (this.announcer.burstTargets(familyOf(canonical)).some(([target]) => target === canonical)) return true
     if (isIPv4(canonical) || canonical === '::1') return false
     if ((this.options.unicastAddresses ?? []).some((own) => canonicalAddress(own) === canonical)) return true
     return this.kernelIpv6().has(withoutZone(canonical))
