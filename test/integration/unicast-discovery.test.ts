@@ -2,11 +2,13 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { encodeQuery } from '../../src/core/discovery/announcement.js'
+import { encodeCookie, encodeQuery } from '../../src/core/discovery/announcement.js'
+import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
 import { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, Announcer } from '../../src/core/discovery/announcer.js'
 import { MAX_SILENT_REQUERIES } from '../../src/core/discovery/answering-peers.js'
 import { KnownPeers } from '../../src/core/discovery/known-peers.js'
 import { DiscoveryListener } from '../../src/core/discovery/listener.js'
+import { COOKIE_BYTES_PER_S, NOTICE_BYTES } from '../../src/core/discovery/query-answerer.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore } from '../../src/core/store.js'
 import { onCleanup } from '../helpers/cleanup.js'
@@ -70,7 +72,11 @@ describe('unicast discovery (real sockets on loopback)', () => {
     const seconds = (performance.now() - started) / 1000
     assert.ok(a.stats.queries >= 450, `the unicast queries reached the announcer (${a.stats.queries})`)
     assert.equal(l.stats.received, 0, 'none went to the listener bound later')
-    const bytes = strangers.map((s) => s.received.reduce((n, r) => n + r.bytes.length, 0))
+    // Answers within the answer budgets; cookie notices within theirs.
+    const isNotice = (b: Buffer): boolean => decodeDatagram(b).type === 'cookie'
+    const notices = strangers.reduce((n, s) => n + s.received.filter((r) => isNotice(r.bytes)).length, 0)
+    assert.ok(notices * NOTICE_BYTES <= COOKIE_BYTES_PER_S * (1 + seconds))
+    const bytes = strangers.map((s) => s.received.reduce((n, r) => n + (isNotice(r.bytes) ? 0 : r.bytes.length), 0))
     const total = bytes.reduce((n, b) => n + b, 0)
     assert.ok(total > 0, 'honest-looking queries are answered')
     for (const b of bytes) assert.ok(b <= 4 * ANSWER_BYTES_PER_SOURCE_PER_S + seconds * ANSWER_BYTES_PER_SOURCE_PER_S)
@@ -221,5 +227,75 @@ describe('unicast discovery (real sockets on loopback)', () => {
     assert.equal(l.files().length, 1, 'merged as any announcement is')
     await new Promise((r) => setTimeout(r, 100))
     assert.deepEqual(known.list(), [], 'not a known peer')
+  })
+
+  it('a flood of queries from forged sources does not keep a named peer from its answer: withheld, a cookie, asked again with it at once', async (t) => {
+    const store = await storeWith(t, 30)
+    const seederPort = await freeUdpPort()
+    const a = new Announcer({
+      store,
+      udpPort: seederPort,
+      tcpPort: 5001,
+      broadcast: [],
+      unicastAddresses: ['127.0.0.1'],
+      intervalMs: 60_000,
+    })
+    onCleanup(t, () => a.stop())
+    await a.start()
+    // Sixty sources (on loopback each is an address of its own, as forged ones would be) every 100 ms, far past the
+    // total for queries without a cookie (64 KiB/s), and one forging the named peer's own address every 10 ms, which
+    // keeps that address's share spent (its query just before the peer's makes the refusal certain).
+    const strangers = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => startStranger(t, seederPort, `127.0.1.${10 + i}`)),
+    )
+    const forger = await startStranger(t, seederPort, '127.0.0.1')
+    const floods = [
+      setInterval(() => {
+        for (const s of strangers) void s.send(encodeQuery(), '127.0.0.1')
+      }, 100),
+      setInterval(() => void forger.send(encodeQuery(), '127.0.0.1'), 10),
+    ]
+    const stopFlood = (): void => {
+      for (const flood of floods) clearInterval(flood)
+    }
+    onCleanup(t, stopFlood)
+    await new Promise((r) => setTimeout(r, 800))
+    assert.ok(a.stats.refused > 0, 'the flood spent the budget')
+    const l = new DiscoveryListener({
+      udpPort: await freeUdpPort(),
+      broadcast: [],
+      peers: [{ address: '127.0.0.1', port: seederPort, name: 'seeder' }],
+      staleAfterMs: 60_000,
+    })
+    onCleanup(t, () => l.stop())
+    await l.start()
+    await forger.send(encodeQuery(), '127.0.0.1')
+    const started = performance.now()
+    l.query()
+    while (l.files().length === 0 && performance.now() - started < 5000) await new Promise((r) => setTimeout(r, 20))
+    const took = performance.now() - started
+    stopFlood()
+    assert.ok(l.files().length > 0, `the named peer answered within ${took.toFixed(0)} ms`)
+    assert.ok(a.stats.proven >= 1, 'a query with its cookie')
+    assert.ok(a.stats.cookies >= 1)
+    t.diagnostic(
+      `flood: ${a.stats.queries} queries, ${a.stats.refused} refused, ${a.stats.cookies} cookie notices; the named peer's answer in ${took.toFixed(0)} ms`,
+    )
+  })
+
+  it('a cookie notice from an address never queried makes no query, and is counted', async (t) => {
+    const l = new DiscoveryListener({ udpPort: await freeUdpPort(), broadcast: [], staleAfterMs: 60_000 })
+    onCleanup(t, () => l.stop())
+    await l.start()
+    l.query()
+    const queryPort = (l as unknown as { querySocket: { ports(): { 4?: number } } }).querySocket.ports()[4]!
+    const stranger = await startStranger(t, queryPort, '127.0.0.9')
+    for (let i = 0; i < 5; i++) await stranger.send(encodeCookie('ab'.repeat(16), false), '127.0.0.1')
+    const deadline = Date.now() + 2000
+    while ((l.stats.droppedByReason.unasked ?? 0) < 5 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20))
+    assert.equal(l.stats.droppedByReason.unasked, 5)
+    await new Promise((r) => setTimeout(r, 200))
+    assert.equal(stranger.received.length, 0, 'nothing sent to it')
   })
 })

@@ -6,6 +6,7 @@ import {
   ANSWER_FACTOR,
   type Announcement,
   chunksAgreeWithSize,
+  encodeCookie,
   encodeMore,
   encodeQuery,
 } from '../../src/core/discovery/announcement.js'
@@ -309,9 +310,24 @@ describe('announcements', () => {
     )
   })
 
-  it("decodeQuery (an announcer's reading): a query's want, undefined for any other message without validating it, the same errors for a bad query", () => {
-    assert.deepEqual(decodeQuery(encodeQuery({ name: 'a.bin' })), { name: 'a.bin' })
-    assert.deepEqual(decodeQuery(Buffer.from('{"v":1,"type":"query"}')), {})
+  it("decodeQuery (an announcer's reading): a query's want and cookie, undefined for any other message without validating it, the same errors for a bad query", () => {
+    assert.deepEqual(decodeQuery(encodeQuery({ name: 'a.bin' })), { type: 'query', want: { name: 'a.bin' } })
+    assert.deepEqual(decodeQuery(Buffer.from('{"v":1,"type":"query"}')), { type: 'query', want: {} })
+    const cookie = 'c0ffee'.padEnd(32, '0')
+    const withCookie = encodeQuery({ id: id(3) }, 1200, cookie)
+    assert.equal(withCookie.length, 1200, 'padded as any query')
+    assert.deepEqual(decodeQuery(withCookie), { type: 'query', want: { id: id(3) }, cookie })
+    for (const bad of ['C0FFEE'.padEnd(32, '0'), 'c0ffee', 'c0ffee'.padEnd(33, '0'), 7])
+      assert.throws(
+        () => decodeQuery(Buffer.from(JSON.stringify({ v: 1, type: 'query', cookie: bad }))),
+        (e) => hasCode(e, 'E_BAD_DATAGRAM'),
+      )
+    assert.deepEqual(decodeDatagram(encodeCookie(cookie, false)), { type: 'cookie', cookie, answered: false })
+    for (const bad of [{ cookie, answered: 'no' }, { cookie: 'x', answered: true }, { answered: true }])
+      assert.throws(
+        () => decodeDatagram(Buffer.from(JSON.stringify({ v: 1, type: 'cookie', ...bad }))),
+        (e) => hasCode(e, 'E_BAD_DATAGRAM'),
+      )
     const [announcement] = encodeAnnouncements(PEER, 7000, [file(1, 8, () => true)])
     assert.equal(decodeQuery(announcement!), undefined)
     // An announcement the listener would refuse is still not the announcer's business.
@@ -327,7 +343,7 @@ describe('announcements', () => {
       () => decodeQuery(Buffer.from([0x7b, 0xff, ...Buffer.from('query')])),
       (e) => hasCode(e, 'E_BAD_DATAGRAM'),
     )
-    assert.deepEqual(decodeQuery(Buffer.from('{"v":1,"type":"qu\\u0065ry"}')), {})
+    assert.deepEqual(decodeQuery(Buffer.from('{"v":1,"type":"qu\\u0065ry"}')), { type: 'query', want: {} })
     assert.throws(
       () => decodeQuery(Buffer.alloc(60_000, 0x20)),
       (e) => hasCode(e, 'E_TOO_LARGE'),
@@ -338,6 +354,10 @@ describe('announcements', () => {
     const datagram = fc.oneof(
       fc.record({ name: fc.string({ maxLength: 40 }) }).map((want) => encodeQuery(want)),
       fc.constant(encodeQuery({ id: id(9) })),
+      fc
+        .string({ unit: fc.constantFrom(...'0123456789abcdefA'), minLength: 30, maxLength: 34 })
+        .map((cookie) => encodeQuery({}, 1200, cookie)),
+      fc.boolean().map((answered) => encodeCookie('ab'.repeat(16), answered)),
       fc.nat(60).map((n) => encodeAnnouncements(PEER, 7000, [file(n, n + 1, (i) => i % 2 === 0)])[0]!),
       fc.nat(1000).map((n) => encodeMore(n, 5)),
       fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
@@ -350,7 +370,7 @@ describe('announcements', () => {
         } catch {
           return true
         }
-        assert.deepEqual(decodeQuery(bytes), message.type === 'query' ? message.want : undefined)
+        assert.deepEqual(decodeQuery(bytes), message.type === 'query' ? message : undefined)
         return true
       }),
       { numRuns: 500 },

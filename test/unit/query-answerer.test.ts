@@ -2,10 +2,16 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
-import { ANSWER_FACTOR, type QueryWant } from '../../src/core/discovery/announcement.js'
+import {
+  ANSWER_FACTOR,
+  type DiscoveryMessage,
+  encodeQuery,
+  type QueryWant,
+} from '../../src/core/discovery/announcement.js'
 import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
 import { encodeAnnouncements, type LocalFile } from '../../src/core/discovery/announcement-encode.js'
-import { answerTo, MAX_WAITING_FOR_SCAN, QueryAnswerer } from '../../src/core/discovery/query-answerer.js'
+import { answerTo } from '../../src/core/discovery/query-answer.js'
+import { MAX_WAITING_FOR_SCAN, NOTICE_BYTES, QueryAnswerer } from '../../src/core/discovery/query-answerer.js'
 import { silentLogger } from '../../src/core/log.js'
 import { SEAL_OVERHEAD } from '../../src/core/trust/sealed-datagram.js'
 
@@ -119,8 +125,8 @@ describe("an announcer's answer to a query, from what it last announced (query-a
         bytes: query,
         from: { address: `10.0.${i >> 8}.${i & 255}`, port: 40000, family: 4 },
         toHost: true,
-        reply: async () => {
-          replies++
+        reply: async (payload) => {
+          if (decodeDatagram(payload).type !== 'cookie') replies++
           return true
         },
       })
@@ -179,8 +185,8 @@ describe("an announcer's answer to a query, from what it last announced (query-a
         bytes: Buffer.from(`{"v":1,"type":"query"}${' '.repeat(1178)}`),
         from: { address, port: 9999, family },
         toHost,
-        reply: async () => {
-          replies.push(address)
+        reply: async (payload) => {
+          if (decodeDatagram(payload).type !== 'cookie') replies.push(address)
           return true
         },
       })
@@ -196,12 +202,86 @@ describe("an announcer's answer to a query, from what it last announced (query-a
     // By broadcast: to the eight broadcast addresses, a full answer, counted once against the budget.
     query('10.48.2.8', false)
     await new Promise((resolve) => setImmediate(resolve))
-    assert.equal(sent.length, datagrams * targets.length, 'every datagram to every broadcast address')
+    assert.equal(sent.length % targets.length, 0, 'every datagram to every broadcast address')
+    assert.ok(sent.length / targets.length >= datagrams, 'a full answer (a unicast one keeps room for its cookie)')
     assert.ok(!replies.includes('10.48.2.8'), 'nothing to the source')
     // An announcer that binds none of the host's addresses (a library user's) cannot tell: by unicast then.
     bound = false
     query('10.48.2.9', false)
     await new Promise((resolve) => setImmediate(resolve))
     assert.ok(replies.includes('10.48.2.9'), 'answered by unicast then')
+  })
+
+  it('a flood from forged sources spends the budget of queries without a cookie: a cookie gets its query answered, a forged copy of it does not', async () => {
+    const files = Array.from({ length: 30 }, (_, n) => ({
+      id: id(n),
+      name: `f${n}.bin`,
+      size: 4096,
+      have: Bitfield.full(1),
+    }))
+    const answerer = new QueryAnswerer(
+      { tcpPort: 47010, intervalMs: 5000, cookieBytesPerS: 20 * NOTICE_BYTES },
+      {
+        announced: () => ({ peer: PEER, files }),
+        bursting: () => undefined,
+        open: () => true,
+        maxBytes: () => 1200,
+        seal: (payload) => payload,
+        burstTargets: () => [],
+        knowsHostAddresses: () => true,
+        send: async () => true,
+      },
+      silentLogger(),
+    )
+    const got = new Map<string, DiscoveryMessage[]>()
+    const ask = async (address: string, query: Buffer): Promise<DiscoveryMessage[]> => {
+      got.set(address, [])
+      answerer.onMessage({
+        bytes: query,
+        from: { address, port: 9999, family: 4 },
+        toHost: true,
+        reply: async (payload) => {
+          assert.ok(payload.length <= ANSWER_FACTOR * query.length)
+          got.get(address)?.push(decodeDatagram(payload))
+          return true
+        },
+      })
+      await new Promise((resolve) => setImmediate(resolve))
+      return got.get(address) ?? []
+    }
+    const cookieOf = (messages: DiscoveryMessage[]): { cookie: string; answered: boolean } | undefined => {
+      const last = messages.at(-1)
+      return last?.type === 'cookie' ? last : undefined
+    }
+    // An honest querier, before any flood: answered, and given its cookie with the answer.
+    const first = await ask('10.0.0.5', encodeQuery())
+    assert.ok(first.some((m) => m.type === 'announce'))
+    const cookie = cookieOf(first)
+    assert.equal(cookie?.answered, true)
+    // Forged sources, each asking once: the total for queries without a cookie runs out; those refused get a
+    // notice (withheld: ask again), until the notices' own total runs out.
+    let withheld = 0
+    for (let i = 0; i < 100; i++) {
+      const answer = await ask(`10.1.${i >> 8}.${i & 255}`, encodeQuery())
+      if (answer.length === 1 && cookieOf(answer)?.answered === false) withheld++
+    }
+    assert.ok(answerer.stats.refused > 50, `${answerer.stats.refused} refused`)
+    assert.equal(withheld, 20, 'notices within their own total')
+    assert.deepEqual(
+      (await ask('10.0.0.5', encodeQuery())).map((m) => m.type),
+      [],
+      'the honest querier without its cookie: refused like the flood (the notices spent too)',
+    )
+    const proven = await ask('10.0.0.5', encodeQuery({}, 1200, cookie?.cookie))
+    assert.ok(
+      proven.some((m) => m.type === 'announce'),
+      'with its cookie: answered',
+    )
+    assert.equal(cookieOf(proven), undefined, 'no new cookie needed')
+    assert.equal(answerer.stats.proven, 1)
+    assert.deepEqual(await ask('10.0.0.6', encodeQuery({}, 1200, cookie?.cookie)), [], 'not from another address')
+    // The old 22-byte form has no room for a notice beside an answer: none is offered.
+    const old = await ask('10.0.0.7', Buffer.from('{"v":1,"type":"query"}'))
+    assert.equal(cookieOf(old), undefined)
   })
 })

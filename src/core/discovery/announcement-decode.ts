@@ -8,12 +8,14 @@ import { isValidName } from '../names.js'
 import { describeIssue } from '../schema-issue.js'
 import {
   type AnnouncedFile,
+  COOKIE,
   chunksAgreeWithSize,
   type DiscoveryMessage,
   folderField,
   MAX_ANNOUNCED_CHUNKS,
   PEER_ID,
   PROTOCOL_VERSION,
+  type Query,
   type QueryWant,
 } from './announcement.js'
 import { type PlainAnnouncement, plainAnnouncement } from './announcement-plain.js'
@@ -43,6 +45,7 @@ const querySchema = z
     type: z.literal('query'),
     id: z.string().regex(HEX64).optional(),
     name: z.string().refine(isValidName, 'invalid file name').optional(),
+    cookie: z.string().regex(COOKIE).optional(),
   })
   .passthrough()
 
@@ -54,6 +57,14 @@ const messageSchema = z.discriminatedUnion('type', [
       type: z.literal('more'),
       omitted: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
       interval: z.number().min(0).max(1e6),
+    })
+    .passthrough(),
+  z
+    .object({
+      v: z.literal(PROTOCOL_VERSION),
+      type: z.literal('cookie'),
+      cookie: z.string().regex(COOKIE),
+      answered: z.boolean(),
     })
     .passthrough(),
   z
@@ -98,15 +109,19 @@ function schemaError(error: z.ZodError): P2PError {
   })
 }
 
-function wantOf(m: z.infer<typeof querySchema>): QueryWant {
-  return { ...(m.id !== undefined ? { id: m.id } : {}), ...(m.name !== undefined ? { name: m.name } : {}) }
+function queryOf(m: z.infer<typeof querySchema>): Query {
+  const want: QueryWant = {
+    ...(m.id !== undefined ? { id: m.id } : {}),
+    ...(m.name !== undefined ? { name: m.name } : {}),
+  }
+  return { type: 'query', want, ...(m.cookie !== undefined ? { cookie: m.cookie } : {}) }
 }
 
 const QUERY = Buffer.from('query')
 const BACKSLASH = 0x5c
 
 /**
- * What a query asks for, or undefined when the datagram is not a query; throws
+ * A query (what it asks for, its cookie), or undefined when the datagram is not a query; throws
  * as `decodeDatagram` for one that is bad. For an announcer, which hears every
  * peer's announcements on its port and answers only queries: the others cost
  * it a search for the bytes `query` (a query's type is spelled so, or written
@@ -114,7 +129,7 @@ const BACKSLASH = 0x5c
  * (that was a fifth of a p2p-announce's busy time in a 16-host swarm,
  * docs/benchmarks.md). Bad datagrams are the listeners' to count.
  */
-export function decodeQuery(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): QueryWant | undefined {
+export function decodeQuery(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): Query | undefined {
   refuseOversized(bytes, maxBytes)
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   if (!view.includes(QUERY) && !view.includes(BACKSLASH)) return undefined
@@ -122,7 +137,7 @@ export function decodeQuery(bytes: Uint8Array, maxBytes = MAX_DATAGRAM_BYTES): Q
   if (typeof value !== 'object' || value === null || (value as { type?: unknown }).type !== 'query') return undefined
   const parsed = querySchema.safeParse(value)
   if (!parsed.success) throw schemaError(parsed.error)
-  return wantOf(parsed.data)
+  return queryOf(parsed.data)
 }
 
 /** Decode and validate one datagram; throws E_BAD_DATAGRAM (with `details.reason`) or E_TOO_LARGE. */
@@ -146,8 +161,9 @@ function schemaChecked(value: unknown): Checked {
 
 /** A message of the schema's shape, with what the schema cannot say checked (chunks against size, slices, bitfields). */
 function fromChecked(m: Checked | PlainAnnouncement): DiscoveryMessage {
-  if (m.type === 'query') return { type: 'query', want: wantOf(m) }
+  if (m.type === 'query') return queryOf(m)
   if (m.type === 'more') return { type: 'more', omitted: m.omitted, interval: m.interval }
+  if (m.type === 'cookie') return { type: 'cookie', cookie: m.cookie, answered: m.answered }
   const claims = new Map<string, string>()
   const files = m.files.map((f): AnnouncedFile => {
     if (!chunksAgreeWithSize(f.size, f.chunks, f.files)) {

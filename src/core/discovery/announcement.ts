@@ -99,7 +99,20 @@ export interface QueryWant {
 export interface Query {
   type: 'query'
   want: QueryWant
+  /** The answerer's cookie for our address (answer-cookies.ts): the query then proves its source gets answers. */
+  cookie?: string
 }
+
+/** An answerer's cookie for the querier's address, to send with its next queries (answer-cookies.ts). */
+export interface CookieNotice {
+  type: 'cookie'
+  cookie: string
+  /** False: the answer was withheld (its budget for queries without a cookie is spent): ask again with this cookie. */
+  answered: boolean
+}
+
+/** A cookie on the wire: 16 bytes in lowercase hex. */
+export const COOKIE = /^[0-9a-f]{32}$/
 
 /** The tail of an answer that could not hold every file. */
 export interface MoreNotice {
@@ -110,20 +123,25 @@ export interface MoreNotice {
   interval: number
 }
 
-export type DiscoveryMessage = Announcement | Query | MoreNotice
+export type DiscoveryMessage = Announcement | Query | MoreNotice | CookieNotice
 
 /**
  * A query for `want` (default: every file), padded with spaces (JSON allows
  * them after the object; older peers parse it as a plain query) to `padTo`
- * bytes so that answers have room: see ANSWER_FACTOR.
+ * bytes so that answers have room: see ANSWER_FACTOR. With the `cookie` the
+ * peer it goes to gave us (answer-cookies.ts).
  */
-export function encodeQuery(want: QueryWant = {}, padTo = MAX_DATAGRAM_BYTES): Buffer {
-  const text = JSON.stringify({ v: PROTOCOL_VERSION, type: 'query', ...want })
+export function encodeQuery(want: QueryWant = {}, padTo = MAX_DATAGRAM_BYTES, cookie?: string): Buffer {
+  const text = JSON.stringify({ v: PROTOCOL_VERSION, type: 'query', ...want, ...(cookie ? { cookie } : {}) })
   return Buffer.from(text + ' '.repeat(Math.max(0, padTo - Buffer.byteLength(text))))
 }
 
 export function encodeMore(omitted: number, intervalS: number): Buffer {
   return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: 'more', omitted, interval: intervalS }))
+}
+
+export function encodeCookie(cookie: string, answered: boolean): Buffer {
+  return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: 'cookie', cookie, answered }))
 }
 
 /** The folder part of a file entry: `"files":F` for a folder, nothing for a file. */

@@ -5,18 +5,16 @@ import { type Collaborators, componentLog, type Logger, silentLogger } from '../
 import type { DatagramGuard } from '../trust/datagram-guard.js'
 import { type DiscoveryMessage, encodeQuery, type QueryWant } from './announcement.js'
 import { decodeDatagram } from './announcement-decode.js'
-import { AnsweringPeers } from './answering-peers.js'
 import { DatagramIntake, type ListenerStats } from './datagram-intake.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
 import { type DictionarySnapshot, jsonLine, snapshotText, toSnapshot } from './dictionary-file.js'
 import { type Datagram, DiscoverySockets } from './discovery-sockets.js'
 import type { FamilyOptions } from './interfaces.js'
 import type { KnownPeers } from './known-peers.js'
-import { keyOf } from './known-peers-file.js'
 import type { PeerTarget } from './named-peers.js'
 import { RecentDecodes } from './recent-decodes.js'
 import { familyOf } from './udp-sockets.js'
-import { canonicalAddress } from './unicast-address.js'
+import { UnicastQueries } from './unicast-queries.js'
 import { type ClaimFilter, wantedPart } from './wanted-claims.js'
 
 export type { ListenerStats } from './datagram-intake.js'
@@ -31,18 +29,9 @@ const RECENT_DECODES = 8
  * broadcast; the IPv6 socket in the group on each interface; or, given
  * `sharedPort`, through the sockets an announcer in this process has there)
  * and keeps the content dictionary. Queries go to every broadcast address and group (answered
- * where bursts go: the shared port), and by unicast to named and known peers, from a second endpoint
- * on ports of its own, because those answers come back by unicast to the query's source: on a
- * port several processes share, only one of them would get it.
- *
- * Only an answer from a peer we queried by unicast (a datagram on that query
- * socket from the address and port we asked) is recorded as a known peer,
- * and a known peer counts as answering only when its answer comes there
- * after we queried it: anyone can send a datagram with any source address,
- * and none of it may make us send queries.
- * Known peers are asked for everything (the answer is capped at three times
- * the query), so their silence is a miss; which of them are asked again with
- * the named peers is answering-peers.ts's to say. Every datagram is
+ * where bursts go: the shared port), and by unicast to named and known peers (unicast-queries.ts),
+ * from a second endpoint on ports of its own, because those answers come back by unicast to the
+ * query's source: on a port several processes share, only one of them would get it. Every datagram is
  * validated; a bad one is dropped, counted by reason and logged at debug
  * level. Emits 'change' when the visible picture changes.
  */
@@ -106,10 +95,7 @@ export class DiscoveryListener extends EventEmitter {
   private unhear: (() => void) | undefined
   private sweeper: NodeJS.Timeout | undefined
   private requery: NodeJS.Timeout | undefined
-  /** The known peers asked at the first query(), and which of them answer (asked again). */
-  private readonly answering = new AnsweringPeers()
-  /** The named and known peers sent a unicast query (address|port, canonical): only their answers are answers. */
-  private readonly queried = new Set<string>()
+  private readonly unicast: UnicastQueries
   private readonly log: Logger
   private readonly now: () => number
 
@@ -124,6 +110,15 @@ export class DiscoveryListener extends EventEmitter {
     this.now = options.now ?? (() => performance.now())
     this.dictionary = new ContentDictionary(options.limits, options.claimsOnlyAdd)
     this.intake = new DatagramIntake(options.guard, this.log, options.staleAfterMs)
+    this.unicast = new UnicastQueries(
+      {
+        canReach: (address) => this.querySocket?.has(familyOf(address)) ?? false,
+        encode: (want, cookie) => this.encodeQuery(want, cookie),
+        send: (bytes, address, port) => void this.querySocket?.send(bytes, address, port),
+        drop: (reason, address) => this.intake.drop(reason, address, 0),
+      },
+      { knownPeers: options.knownPeers, sealed: options.guard !== undefined, log: this.log },
+    )
   }
 
   get stats(): ListenerStats {
@@ -139,7 +134,7 @@ export class DiscoveryListener extends EventEmitter {
     this.requery = setInterval(
       () => {
         void this.socket?.refresh() // the group again on an interface made anew (discovery-sockets.ts)
-        this.queryAgain()
+        this.unicast.again(this.options.peers ?? [], this.options.want)
       },
       this.options.requeryEveryMs ?? Math.max(1000, this.options.staleAfterMs / 3),
     )
@@ -161,20 +156,7 @@ export class DiscoveryListener extends EventEmitter {
   query(want: QueryWant | undefined = this.options.want): void {
     const bytes = this.encodeQuery(want)
     for (const address of this.options.broadcast) void this.querySocket?.send(bytes, address, this.options.udpPort)
-    const named = this.options.peers ?? []
-    const skip = new Set(named.map(keyOf))
-    if (!this.answering.started) {
-      const known = (
-        this.options.knownPeers?.toQuery((address) => this.querySocket?.has(familyOf(address)) ?? false) ?? []
-      )
-        .map((p) => ({ address: p.address, port: p.port, name: 'known' }))
-        .filter((p) => !skip.has(keyOf(p)))
-      this.answering.start(known)
-      if (known.length > 0) this.log.debug({ known: known.length }, 'asking known peers')
-      // For everything: every live announcer answers that, so silence is a miss (a one-file query is not answered by a peer without the file).
-      this.sendTo(known, this.encodeQuery(undefined), true)
-    }
-    this.sendTo(named, bytes, false)
+    this.unicast.query(this.options.peers ?? [], want)
   }
 
   /**
@@ -188,29 +170,11 @@ export class DiscoveryListener extends EventEmitter {
     if (this.querySocket) this.query()
   }
 
-  /** Named peers, and known peers while they answer (answering-peers.ts). */
-  private queryAgain(): void {
-    const named = new Set((this.options.peers ?? []).map(keyOf))
-    const again = this.answering.due().filter((p) => !named.has(keyOf(p)))
-    if (again.length === 0 && named.size === 0) return
-    const bytes = this.encodeQuery(this.options.want)
-    this.sendTo(again, bytes, true)
-    this.sendTo(this.options.peers ?? [], bytes, false)
-  }
-
-  private sendTo(targets: readonly PeerTarget[], bytes: Buffer, known: boolean): void {
-    for (const p of targets) {
-      if (known) this.answering.queried(p)
-      this.queried.add(keyOf({ address: canonicalAddress(p.address), port: p.port }))
-      void this.querySocket?.send(bytes, p.address, p.port)
-    }
-  }
-
-  private encodeQuery(want: QueryWant | undefined): Buffer {
+  private encodeQuery(want: QueryWant | undefined, cookie?: string): Buffer {
     const guard = this.options.guard
     const max = this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES
     // Sealed in a private swarm, where its answers are sealed to it (datagram-intake.ts keeps what opens them).
-    return this.intake.sealQuery(encodeQuery(want, guard ? Math.min(max, guard.maxPayload) : max))
+    return this.intake.sealQuery(encodeQuery(want, guard ? Math.min(max, guard.maxPayload) : max, cookie))
   }
 
   files(): KnownFile[] {
@@ -289,27 +253,15 @@ export class DiscoveryListener extends EventEmitter {
           { from: address, omitted: message.omitted, interval: message.interval },
           'answer incomplete; the rest comes with periodic announcements',
         )
+      if (message.type === 'cookie' && answer)
+        this.unicast.tookCookie(address, datagram.from.port, message, this.options.want)
       if (message.type !== 'announce') return
       const { kept, unwanted } = wantedPart(message, this.options.keep)
       if (message.peer !== this.options.selfPeerId) this.stats.unwanted += unwanted
       if (kept && this.dictionary.merge(kept, address, this.now())) this.emit('change')
-      if (answer) this.answered(address, datagram.from.port, message.peer)
+      if (answer) this.unicast.answered(address, datagram.from.port, message.peer)
     } catch (err) {
       this.intake.drop(hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal', address, msg.length, err)
     }
-  }
-
-  /**
-   * An answer from a peer we asked by unicast (a named or known one) makes it a known peer, and in a private swarm
-   * any answer (sealed to one of our queries: a member's); any other datagram on the query socket is merged (it is
-   * an announcement like any) but recorded nowhere: a stranger who heard our broadcast query (and so our query
-   * port) forged answers from any address to plant it in known_peers.json, queried at every start, and to push
-   * the honest entries out (an attacker pass, forty-eighth session).
-   */
-  private answered(address: string, port: number, peer: string): void {
-    const asked = this.queried.has(keyOf({ address: canonicalAddress(address), port }))
-    if (!asked && this.options.guard === undefined) return
-    this.options.knownPeers?.heard(address, port, peer)
-    this.answering.heard(address, port)
   }
 }

@@ -3,12 +3,13 @@ import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import type { Logger } from '../log.js'
 import { ByteRateLimit } from '../rate-limit.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
-import { ANSWER_FACTOR, encodeMore, type QueryWant } from './announcement.js'
+import { ANSWER_FACTOR, encodeCookie, type Query } from './announcement.js'
 import { decodeQuery } from './announcement-decode.js'
-import { answerWithin, type LocalFile, packAnnouncements } from './announcement-encode.js'
+import { AnswerCookies } from './answer-cookies.js'
 import type { Datagram } from './discovery-sockets.js'
 import { kernelIpv6Addresses, type LocalInterface } from './interfaces.js'
 import { withoutZone } from './multicast.js'
+import { type Announced, answerTo } from './query-answer.js'
 import { familyOf } from './udp-sockets.js'
 import { canonicalAddress, unicastProblem } from './unicast-address.js'
 
@@ -33,8 +34,16 @@ import { canonicalAddress, unicastProblem } from './unicast-address.js'
 
 /** Answer bytes a second per source address: one full answer to a padded query (a burst of four: a host's listener and downloaders starting together). */
 export const ANSWER_BYTES_PER_SOURCE_PER_S = ANSWER_FACTOR * MAX_DATAGRAM_BYTES
-/** Answer bytes a second, all sources together. */
+/** Answer bytes a second, all sources together: for queries without a cookie, and again for those with one. */
 export const ANSWER_BYTES_PER_S = 64 * 1024
+/**
+ * Cookie notices a second, all sources together, in bytes: a notice is a sixteenth of the padded query it answers
+ * (at most an eighth of any query it answers), so a stranger spends this with 16 × its bytes in forged queries
+ * (4 MiB/s); it bounds the announcer's work.
+ */
+export const COOKIE_BYTES_PER_S = 256 * 1024
+/** A cookie notice's bytes on the wire. */
+export const NOTICE_BYTES = encodeCookie('0'.repeat(32), false).length
 
 /** What an announcer counts (Announcer.stats): its queries and their answers. */
 export interface AnnouncerStats {
@@ -45,53 +54,10 @@ export interface AnnouncerStats {
   refused: number
   /** Queries sent to this host alone from a source that is no one host (a broadcast address, a group): dropped. */
   badSource: number
-}
-
-/** What the last burst announced: answers are made from it. */
-export interface Announced {
-  peer: string
-  files: LocalFile[]
-}
-
-/** How an answer's datagrams are made: the announcer's TCP port, transport and interval, the largest payload. */
-export interface AnswerFormat {
-  tcpPort: number
-  transport?: 'noise' | undefined
-  intervalMs: number
-  maxBytes: number
-  /** Bytes each datagram gains when sealed (a private swarm), counted against the budget. */
-  sealOverhead?: number
-}
-
-/**
- * The answer to a query of `queryBytes` for `want`, from what was last
- * announced: the packed announcements of the files asked for and the "more"
- * notice of those left out, within ANSWER_FACTOR × `queryBytes` (answerWithin; both
- * as on the wire: a sealed answer counts its seals);
- * no datagram when no file is asked for or not even the notice fits. `asked`:
- * how many files the query asked for; `whole`: how many of them the answer
- * holds whole.
- */
-export function answerTo(
-  announced: Announced,
-  want: QueryWant,
-  queryBytes: number,
-  format: AnswerFormat,
-): { datagrams: Buffer[]; bytes: number; asked: number; whole: number } {
-  const asked =
-    want.id === undefined && want.name === undefined
-      ? announced.files
-      : announced.files.filter((f) => f.id === want.id || f.name === want.name)
-  if (asked.length === 0) return { datagrams: [], bytes: 0, asked: 0, whole: 0 }
-  const budget = ANSWER_FACTOR * queryBytes
-  // Every datagram but the last is nearly full (entries are a few hundred bytes), so this many fills the budget; fewer would only make a smaller answer.
-  const packed = packAnnouncements(announced.peer, format.tcpPort, asked, {
-    maxBytes: format.maxBytes,
-    ...(format.transport ? { transport: format.transport } : {}),
-    maxDatagrams: Math.ceil(budget / 400) + 1,
-  })
-  const more = (omitted: number): Buffer => encodeMore(omitted, format.intervalMs / 1000)
-  return { ...answerWithin(packed, asked.length, budget, more, format.sealOverhead ?? 0), asked: asked.length }
+  /** Cookie notices sent (answer-cookies.ts): with an answer, or instead of one when its budget was spent. */
+  cookies: number
+  /** Queries answered that showed their source's cookie. */
+  proven: number
 }
 
 /** The announcer's options its answers use (AnnouncerOptions has them all). */
@@ -107,6 +73,9 @@ export interface QueryAnswererOptions {
   interfaces?: () => readonly LocalInterface[]
   /** The host's own addresses: an IPv6 source that is one of them is refused. */
   unicastAddresses?: readonly string[]
+  cookieBytesPerS?: number
+  /** The wall clock cookies' epochs are counted on (tests). */
+  now?: () => number
 }
 
 /** Queries held while the first scan runs; more are refused (counted). */
@@ -140,8 +109,21 @@ export interface AnnouncerLink {
 
 /** One announcer's answers: the one owner of their rate limit and of the announcer's counts. */
 export class QueryAnswerer {
+  /** Answers to queries without a valid cookie (and where the bursts go). */
   private readonly answerLimit: ByteRateLimit
-  readonly stats: AnnouncerStats = { queries: 0, answers: 0, answerBytes: 0, refused: 0, badSource: 0 }
+  /** Answers to queries that showed their source's cookie: forged sources cannot spend it. */
+  private readonly provenLimit: ByteRateLimit
+  private readonly noticeLimit: ByteRateLimit
+  private readonly cookies: AnswerCookies
+  readonly stats: AnnouncerStats = {
+    queries: 0,
+    answers: 0,
+    answerBytes: 0,
+    refused: 0,
+    badSource: 0,
+    cookies: 0,
+    proven: 0,
+  }
   private waitingForScan = 0
   private ownIpv6 = { at: Number.NEGATIVE_INFINITY, addresses: new Set<string>() }
 
@@ -151,11 +133,18 @@ export class QueryAnswerer {
     private readonly log: Logger,
   ) {
     const perSource = options.answerBytesPerSourcePerS ?? ANSWER_BYTES_PER_SOURCE_PER_S
-    this.answerLimit = new ByteRateLimit({
+    const answers = {
       perSecond: perSource,
       burst: 4 * perSource,
       totalPerSecond: options.answerBytesPerS ?? ANSWER_BYTES_PER_S,
-    })
+    }
+    this.answerLimit = new ByteRateLimit(answers)
+    this.provenLimit = new ByteRateLimit(answers)
+    // In all, not per source: a stranger forging a querier's address would spend that querier's share, and a
+    // notice is a sixteenth of its query (no use for reflection).
+    const notices = options.cookieBytesPerS ?? COOKIE_BYTES_PER_S
+    this.noticeLimit = new ByteRateLimit({ perSecond: notices, burst: notices, totalPerSecond: notices, maxKeys: 1 })
+    this.cookies = new AnswerCookies(options.now)
   }
 
   /** A datagram heard on the announcer's sockets: a query is answered, anything else ignored. */
@@ -168,24 +157,26 @@ export class QueryAnswerer {
       msg = opened.payload
       sealedQuery = opened.nonce
     }
-    let want: QueryWant | undefined
+    let query: Query | undefined
     try {
-      want = decodeQuery(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
+      query = decodeQuery(msg, this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES)
     } catch {
       return // not ours to judge: listeners count bad datagrams
     }
-    if (want === undefined) return
+    if (query === undefined) return
     this.stats.queries++
-    this.answer(want, datagram.bytes.length, datagram, sealedQuery) // as it came, sealed or not: the answer is measured so too
+    this.answer(query, datagram.bytes.length, datagram, sealedQuery) // as it came, sealed or not: the answer is measured so too
   }
 
   /**
    * What the querier asked for, within ANSWER_FACTOR × its bytes and the rate limits: by unicast to a query sent to
    * this host (in a private swarm sealed to it, `sealedQuery` its nonce, so only the querier opens it), where the
-   * bursts go for one that came by broadcast or to the group (the class comment says why).
+   * bursts go for one that came by broadcast or to the group (the class comment says why). A unicast answer in an
+   * open swarm comes with a cookie, or is a cookie alone when the budget for queries without one is spent
+   * (answer-cookies.ts); a query with its source's cookie is answered from a budget of its own.
    */
-  private answer(want: QueryWant, queryBytes: number, query: Datagram, sealedQuery?: Buffer): void {
-    const to = query.from
+  private answer(query: Query, queryBytes: number, datagram: Datagram, sealedQuery?: Buffer): void {
+    const to = datagram.from
     const announced = this.announcer.announced()
     const bursting = this.announcer.bursting()
     if (!announced && bursting) {
@@ -198,47 +189,66 @@ export class QueryAnswerer {
       this.waitingForScan++
       void bursting.then(() => {
         this.waitingForScan--
-        if (this.announcer.announced()) this.answer(want, queryBytes, query, sealedQuery)
+        if (this.announcer.announced()) this.answer(query, queryBytes, datagram, sealedQuery)
       })
       return
     }
     if (!announced || !this.announcer.open() || to.port === 0) return
     const overBroadcast =
-      !query.toHost && this.options.guard === undefined && this.announcer.knowsHostAddresses(to.family)
+      !datagram.toHost && this.options.guard === undefined && this.announcer.knowsHostAddresses(to.family)
     if (!overBroadcast && this.notOneHost(to.address)) {
       this.stats.badSource++
       return
     }
+    // Sealed queries come from members only: a stranger forges none, so a private swarm needs no cookies.
+    const cookies = !overBroadcast && this.options.guard === undefined
+    const proven = cookies && query.cookie !== undefined && this.cookies.proves(query.cookie, to.address)
+    // A cookie is offered to a padded query (not the old 22-byte form): a notice is at most an eighth of it.
+    const offer = cookies && !proven && queryBytes >= 8 * NOTICE_BYTES
     const {
       datagrams: answer,
-      bytes: total,
+      bytes,
       asked,
       whole,
-    } = answerTo(announced, want, queryBytes, {
-      tcpPort: this.options.tcpPort,
-      transport: this.options.transport,
-      intervalMs: this.options.intervalMs,
-      maxBytes: this.announcer.maxBytes(),
-      sealOverhead: this.options.guard?.overhead ?? 0,
-    })
+    } = answerTo(
+      announced,
+      query.want,
+      queryBytes,
+      {
+        tcpPort: this.options.tcpPort,
+        transport: this.options.transport,
+        intervalMs: this.options.intervalMs,
+        maxBytes: this.announcer.maxBytes(),
+        sealOverhead: this.options.guard?.overhead ?? 0,
+      },
+      offer ? NOTICE_BYTES : 0,
+    )
     if (answer.length === 0) return
     const targets = overBroadcast ? this.announcer.burstTargets(to.family) : []
     if (overBroadcast && targets.length === 0) return // no broadcast address or group of that family: nowhere to answer
+    const total = bytes + (offer ? NOTICE_BYTES : 0)
     // An answer where the bursts go is counted once, as a burst is, whatever the number of broadcast addresses and
     // groups it goes to: counted for each, a host with five or more never answered a full one (an attacker pass).
-    if (!this.answerLimit.take(overBroadcast ? `burst:${to.family}` : to.address, total)) {
+    const limit = proven ? this.provenLimit : this.answerLimit
+    if (!limit.take(overBroadcast ? `burst:${to.family}` : to.address, total)) {
       this.stats.refused++
+      if (offer && this.noticeLimit.take('all', NOTICE_BYTES)) {
+        this.stats.cookies++
+        void datagram.reply(encodeCookie(this.cookies.cookieFor(to.address), false))
+      }
       return
     }
     this.stats.answers++
+    if (proven) this.stats.proven++
     this.stats.answerBytes += total * Math.max(1, targets.length)
     this.log.debug(
       {
         to: overBroadcast ? targets.map(([a]) => a) : `${to.address}:${to.port}`,
-        want,
+        want: query.want,
         datagrams: answer.length,
         bytes: total,
         omitted: asked - whole,
+        proven,
       },
       'query answered',
     )
@@ -248,7 +258,11 @@ export class QueryAnswerer {
         return
       }
       // From the socket the query came in on: its source is the address the querier asked.
-      for (const d of answer) if (!(await query.reply(this.announcer.seal(d, sealedQuery)))) return
+      for (const d of answer) if (!(await datagram.reply(this.announcer.seal(d, sealedQuery)))) return
+      if (offer) {
+        this.stats.cookies++
+        await datagram.reply(encodeCookie(this.cookies.cookieFor(to.address), true))
+      }
     })()
   }
 

@@ -1,0 +1,39 @@
+import { LruMap } from '../lru-map.js'
+import type { CookieNotice } from './announcement.js'
+import { keyOf } from './known-peers-file.js'
+import { canonicalAddress } from './unicast-address.js'
+
+/** Cookies kept, at most (one per named or known peer we query: known peers are capped far below). */
+export const MAX_COOKIES = 1024
+/** A peer that withheld its answer is asked again at once, but not more often than this. */
+export const ASK_AGAIN_GAP_MS = 1000
+
+/**
+ * The cookies the peers we query by unicast gave us (answer-cookies.ts has
+ * the answerer's side), sent with our next queries to them, so that theirs
+ * are answered from the budget strangers forging sources cannot spend. A
+ * notice that says the answer was withheld has its peer asked again with
+ * the cookie, at most once a second per peer: a peer (or a stranger forging
+ * its address) that withholds every answer costs one query a second.
+ */
+export class CookieJar {
+  private readonly cookies = new LruMap<string, { cookie: string; askedAgainAt: number }>()
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** The cookie `address`:`port` gave us last, if any. */
+  cookieFor(address: string, port: number): string | undefined {
+    return this.cookies.get(keyOf({ address: canonicalAddress(address), port }))?.cookie
+  }
+
+  /** Keep the notice's cookie; whether to ask `address`:`port` again now (its answer withheld, not asked again lately). */
+  took(address: string, port: number, notice: CookieNotice): boolean {
+    const key = keyOf({ address: canonicalAddress(address), port })
+    const askedAgainAt = this.cookies.get(key)?.askedAgainAt ?? Number.NEGATIVE_INFINITY
+    const now = this.now()
+    const again = !notice.answered && now - askedAgainAt >= ASK_AGAIN_GAP_MS
+    this.cookies.touch(key, { cookie: notice.cookie, askedAgainAt: again ? now : askedAgainAt })
+    if (this.cookies.size > MAX_COOKIES) this.cookies.deleteOldest()
+    return again
+  }
+}

@@ -1,0 +1,113 @@
+import type { Logger } from '../log.js'
+import type { CookieNotice, QueryWant } from './announcement.js'
+import { AnsweringPeers } from './answering-peers.js'
+import { CookieJar } from './cookie-jar.js'
+import type { KnownPeers } from './known-peers.js'
+import { keyOf } from './known-peers-file.js'
+import type { PeerTarget } from './named-peers.js'
+import { canonicalAddress } from './unicast-address.js'
+
+/** What unicast queries need of their listener (listener.ts): its query socket and its query's encoding. */
+export interface UnicastQueryLink {
+  /** Whether the query socket has a socket of the address's family. */
+  canReach(address: string): boolean
+  /** A query for `want` (with `cookie`), sealed in a private swarm. */
+  encode(want: QueryWant | undefined, cookie?: string): Buffer
+  send(bytes: Buffer, address: string, port: number): void
+  /** A datagram dropped, counted under `reason`. */
+  drop(reason: string, address: string): void
+}
+
+/**
+ * A listener's queries by unicast to its named and known peers: who was
+ * asked (only their answers are answers), which known peers answer (asked
+ * again: answering-peers.ts), and the cookies they gave us (cookie-jar.ts).
+ *
+ * Only an answer from a peer we queried by unicast (a datagram on the query
+ * socket from the address and port we asked) is recorded as a known peer,
+ * and a known peer counts as answering only when its answer comes there
+ * after we queried it: anyone can send a datagram with any source address,
+ * and none of it may make us send queries. Known peers are asked for
+ * everything (the answer is capped at three times the query), so their
+ * silence is a miss.
+ */
+export class UnicastQueries {
+  /** The known peers asked at the first query, and which of them answer (asked again). */
+  private readonly answering = new AnsweringPeers()
+  /** The named and known peers sent a unicast query (address|port, canonical): only their answers are answers. */
+  private readonly queried = new Set<string>()
+  /** Their cookies (an open swarm's: sealed queries need none). */
+  private readonly cookies = new CookieJar()
+
+  constructor(
+    private readonly link: UnicastQueryLink,
+    private readonly options: {
+      knownPeers?: KnownPeers | undefined
+      /** A private swarm's: any sealed answer is an answer, and cookies are not used. */
+      sealed: boolean
+      log: Logger
+    },
+  ) {}
+
+  /** Ask the named peers for `want`; at the first call also the known peers, for everything. */
+  query(named: readonly PeerTarget[], want: QueryWant | undefined): void {
+    const skip = new Set(named.map(keyOf))
+    if (!this.answering.started) {
+      const known = (this.options.knownPeers?.toQuery((address) => this.link.canReach(address)) ?? [])
+        .map((p) => ({ address: p.address, port: p.port, name: 'known' }))
+        .filter((p) => !skip.has(keyOf(p)))
+      this.answering.start(known)
+      if (known.length > 0) this.options.log.debug({ known: known.length }, 'asking known peers')
+      // For everything: every live announcer answers that, so silence is a miss (a one-file query is not answered by a peer without the file).
+      this.sendTo(known, undefined, true)
+    }
+    this.sendTo(named, want, false)
+  }
+
+  /** Named peers, and known peers while they answer (answering-peers.ts). */
+  again(named: readonly PeerTarget[], want: QueryWant | undefined): void {
+    const skip = new Set(named.map(keyOf))
+    const again = this.answering.due().filter((p) => !skip.has(keyOf(p)))
+    this.sendTo(again, want, true)
+    this.sendTo(named, want, false)
+  }
+
+  /**
+   * An answer from a peer we asked by unicast (a named or known one) makes it a known peer, and in a private swarm
+   * any answer (sealed to one of our queries: a member's); any other datagram on the query socket is merged (it is
+   * an announcement like any) but recorded nowhere: a stranger who heard our broadcast query (and so our query
+   * port) forged answers from any address to plant it in known_peers.json, queried at every start, and to push
+   * the honest entries out (an attacker pass, forty-eighth session).
+   */
+  answered(address: string, port: number, peer: string): void {
+    if (!this.asked(address, port) && !this.options.sealed) return
+    this.options.knownPeers?.heard(address, port, peer)
+    this.answering.heard(address, port)
+  }
+
+  /**
+   * A cookie from a peer we asked (an open swarm's) is kept for our next queries to it, and when it came instead
+   * of an answer the peer is asked again with it (cookie-jar.ts). One from anywhere else is dropped: a stranger
+   * could otherwise make us send queries.
+   */
+  tookCookie(address: string, port: number, notice: CookieNotice, want: QueryWant | undefined): void {
+    if (this.options.sealed || !this.asked(address, port)) return this.link.drop('unasked', address)
+    if (this.cookies.took(address, port, notice)) this.sendTo([{ address, port, name: 'again' }], want, false)
+  }
+
+  private asked(address: string, port: number): boolean {
+    return this.queried.has(keyOf({ address: canonicalAddress(address), port }))
+  }
+
+  /** A query for `want` to each target, with the cookie it gave us if any. */
+  private sendTo(targets: readonly PeerTarget[], want: QueryWant | undefined, known: boolean): void {
+    if (targets.length === 0) return
+    const plain = this.link.encode(want)
+    for (const p of targets) {
+      if (known) this.answering.queried(p)
+      this.queried.add(keyOf({ address: canonicalAddress(p.address), port: p.port }))
+      const cookie = this.cookies.cookieFor(p.address, p.port)
+      this.link.send(cookie ? this.link.encode(want, cookie) : plain, p.address, p.port)
+    }
+  }
+}
