@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { link, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { link, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TEMP_MARKER } from '../../src/core/constants.js'
@@ -99,5 +99,42 @@ describe('the temporary name of a finished download', () => {
       assert.deepEqual((await readdir(downloads)).sort(), ['f (1).bin', 'f.bin'], 'and nothing temporary left')
       for (const name of await readdir(downloads)) await rm(join(downloads, name))
     }
+  })
+
+  it('calls an identical file at the name already there only when it is ours alone: not a symbolic or hard link to bytes someone else may change', async (t) => {
+    const dir = await tmpDir(t)
+    const outside = await tmpDir(t)
+    const bytes = 'the verified bytes'
+    const place = async (): Promise<{ path: string; alreadyThere: boolean }> => {
+      await writeFile(join(dir, 'data'), bytes)
+      const placed = await nameVerified({
+        dataPath: join(dir, 'data'),
+        partPath: join(dir, 'f.bin.part'),
+        verified: await verifiedOf(join(dir, 'data')),
+        dir,
+        name: 'f.bin',
+        size: bytes.length,
+        sha256: sha(bytes),
+        force: false,
+      })
+      assert.equal(await readFile(placed.path, 'utf8'), bytes)
+      return { path: placed.path, alreadyThere: placed.alreadyThere }
+    }
+    await writeFile(join(outside, 'same'), bytes)
+    await symlink(join(outside, 'same'), join(dir, 'f.bin'))
+    assert.deepEqual(await place(), { path: join(dir, 'f (1).bin'), alreadyThere: false }, 'a symbolic link: not ours')
+    await rm(join(dir, 'f (1).bin'))
+    await rm(join(dir, 'f.bin'))
+    await link(join(outside, 'same'), join(dir, 'f.bin'))
+    assert.deepEqual(
+      await place(),
+      { path: join(dir, 'f (1).bin'), alreadyThere: false },
+      'a hard link: not ours alone',
+    )
+    await writeFile(join(outside, 'same'), 'CHANGED BY WHOEVER OWNS THE TARGET')
+    assert.equal(await readFile(join(dir, 'f (1).bin'), 'utf8'), bytes, 'what the download reported stays verified')
+    await rm(join(dir, 'f.bin'))
+    await writeFile(join(dir, 'f.bin'), bytes)
+    assert.deepEqual(await place(), { path: join(dir, 'f.bin'), alreadyThere: true }, 'a copy of ours: already there')
   })
 })

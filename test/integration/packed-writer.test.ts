@@ -37,6 +37,17 @@ describe('packed writer', () => {
     assert.equal(sha(await readFile(result.path)), sha(data))
   })
 
+  it("a manifest whose whole-file hash its chunks do not make: E_CHECKSUM naming the manifest's fault, nothing placed", async (t) => {
+    const dir = await downloadsDir(t)
+    const { data, manifest } = sample(3 * 4096 + 9, 4096, 'liar.bin')
+    await assert.rejects(
+      stitch(dir, data, { ...manifest, sha256: 'b'.repeat(64) }, [0, 1, 2, 3]),
+      (e) =>
+        hasCode(e, 'E_CHECKSUM') && /each chunk matched, so the manifest is inconsistent/.test((e as Error).message),
+    )
+    assert.deepEqual(await readdir(dir), [], 'nothing placed, nothing left')
+  })
+
   it('builds the exact file from chunks in any order and leaves no .part', async (t) => {
     const dir = await downloadsDir(t)
     const { data, manifest } = sample(10 * 4096 + 17, 4096)

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
-import { copyFile, type FileHandle, link, lstat, open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { copyFile, type FileHandle, link, lstat, open, readdir, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, extname, join } from 'node:path'
 import { MAX_NAME_BYTES, TEMP_MARKER } from '../constants.js'
 import { tempOwner, tempPathFor } from '../disk.js'
@@ -202,7 +202,9 @@ export async function place(options: {
       return { path, sha256, alreadyThere: false }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      if ((await sameInode(path, partPath)) || (await sameContent(path, options.size, sha256))) {
+      // Only a file that is ours alone counts as already there: a link (symbolic or hard) at the name has its bytes
+      // in a file someone else may change once we report it verified (an attacker pass, forty-ninth session).
+      if ((await sameInode(path, partPath)) || (await sameContent(path, options.size, sha256, { oursAlone: true }))) {
         await unlink(partPath)
         return { path, sha256, alreadyThere: true }
       }
@@ -226,22 +228,33 @@ export function numbered(name: string, n: number): string {
   return `${shorten(name, MAX_NAME_BYTES - Buffer.byteLength(` (${n})`))} (${n})` // an extension too long to keep whole
 }
 
-/** Both names are one file (a re-run of a finished download finds its own link there). */
+/** Both names are one file, neither a symbolic link (a re-run of a finished download finds its own link there). */
 export async function sameInode(a: string, b: string): Promise<boolean> {
   try {
-    const [x, y] = await Promise.all([stat(a, { bigint: true }), stat(b, { bigint: true })])
+    const [x, y] = await Promise.all([lstat(a, { bigint: true }), lstat(b, { bigint: true })])
+    if (!x.isFile() || !y.isFile()) return false
     return sameFile(identityOf(x), identityOf(y))
   } catch {
     return false
   }
 }
 
-/** Whether `path` is a regular file (a FIFO or device there is never opened blocking) with these bytes. */
-export async function sameContent(path: string, size: number, sha256: string): Promise<boolean> {
+/**
+ * Whether `path` is a regular file (not through a symbolic link; a FIFO or device there is never opened blocking)
+ * with these bytes; with `oursAlone`, also one of our user's that no other name shares (checked on the file opened).
+ */
+export async function sameContent(
+  path: string,
+  size: number,
+  sha256: string,
+  options: { oursAlone?: boolean } = {},
+): Promise<boolean> {
   let opened: Awaited<ReturnType<typeof openRegularFile>> | undefined
   try {
-    opened = await openRegularFile(path, { maxBytes: size, followSymlinks: true })
+    opened = await openRegularFile(path, { maxBytes: size, followSymlinks: false })
     if (opened.stats.size !== size) return false
+    const uid = process.getuid?.()
+    if (options.oursAlone && (opened.stats.nlink !== 1 || (uid !== undefined && opened.stats.uid !== uid))) return false
     const hash = createHash('sha256')
     for await (const piece of opened.handle.createReadStream({ highWaterMark: 4 * 1024 * 1024, autoClose: false }))
       hash.update(piece as Buffer)

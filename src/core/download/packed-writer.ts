@@ -235,7 +235,7 @@ export class PackedWriter {
       await this.discard()
       throw new P2PError(
         'E_CHECKSUM',
-        `the downloaded file hashes to ${sha256}, not ${manifest.sha256}: a store chunk changed under the download; run again`,
+        `the downloaded file hashes to ${sha256}, not ${manifest.sha256} as the manifest says; each chunk matched, so the manifest is inconsistent (no download of this id can succeed) or a chunk in the store changed under the download (run again); nothing was placed`,
       )
     }
     try {
