@@ -284,4 +284,24 @@ describe("an announcer's answer to a query, from what it last announced (query-a
     const old = await ask('10.0.0.7', Buffer.from('{"v":1,"type":"query"}'))
     assert.equal(cookieOf(old), undefined)
   })
+
+  it('an answer that holds a few slices of a 2^24-chunk bitfield encodes those, never the whole bitfield', () => {
+    const have = new Bitfield(1 << 24)
+    for (let i = 0; i < 1 << 24; i += 3) have.set(i)
+    have.toBase64 = () => assert.fail('the whole bitfield encoded for an answer')
+    const answer = answerTo({ peer: PEER, files: [{ id: id(1), name: 'huge.iso', size: 2 ** 40, have }] }, {}, 1200, {
+      tcpPort: 1,
+      intervalMs: 5000,
+      maxBytes: 1200,
+    })
+    const messages = answer.datagrams.map((d) => decodeDatagram(d))
+    assert.ok(messages.length >= 2 && messages.length <= 4, `${messages.length} datagrams`)
+    const slices = messages.flatMap((m) => (m.type === 'announce' ? m.files.map((f) => f.from) : []))
+    assert.equal(slices[0], 0, 'from the first chunk')
+    assert.deepEqual(
+      slices,
+      [...slices].sort((a, b) => a - b),
+    )
+    assert.equal(messages.at(-1)?.type, 'more', 'the rest left to the periodic announcements')
+  })
 })
