@@ -91,7 +91,10 @@ export class UnicastQueries {
    * could otherwise make us send queries.
    */
   tookCookie(address: string, port: number, notice: CookieNotice, want: QueryWant | undefined): void {
-    if (this.options.sealed || !this.asked(address, port)) return this.link.drop('unasked', address)
+    if (this.options.sealed || !this.asked(address, port)) {
+      this.link.drop('unasked', address)
+      return
+    }
     if (this.cookies.took(address, port, notice)) this.sendTo([{ address, port, name: 'again' }], want, false)
   }
 
