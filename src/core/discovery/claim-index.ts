@@ -6,7 +6,8 @@ import type { PeerSource } from './claims.js'
  * The content dictionary's bookkeeping: every claim in four orders — all
  * claims, per file id, per peer, per source address — and the bytes they
  * cost, in all and per address. It decides nothing (dictionary.ts chooses
- * what to admit, refuse and evict, and what a claim costs); it keeps the
+ * what to admit and refuse, dictionary-room.ts what to evict, and
+ * dictionary-limits.ts what a claim costs); it keeps the
  * invariants that decisions rely on: each attached claim is in every order
  * it belongs to, each peer knows the ids it claims, and each total is the
  * sum of its claims' costs. Only these methods change the orders, so

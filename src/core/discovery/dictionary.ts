@@ -1,14 +1,9 @@
 import { Bitfield } from '../bitfield.js'
-import { ByteRateLimit } from '../rate-limit.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
-import { type Claim, ClaimIndex, claimPeerKey, type PeerRecord } from './claim-index.js'
-import { ipv6OnlyPeerAmong, type KnownFile, oldestOfCommonest, renamed, summarizeClaims } from './claims.js'
-import {
-  claimCost,
-  DEFAULT_DICTIONARY_LIMITS,
-  type DictionaryLimits,
-  HAVE_BURST_PER_ADDRESS,
-} from './dictionary-limits.js'
+import { ClaimIndex, claimPeerKey, type PeerRecord } from './claim-index.js'
+import { ipv6OnlyPeerAmong, type KnownFile, renamed, summarizeClaims } from './claims.js'
+import { claimCost, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './dictionary-limits.js'
+import { DictionaryRoom } from './dictionary-room.js'
 
 export type { KnownFile, PeerSource } from './claims.js'
 export { CLAIM_OVERHEAD_BYTES, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './dictionary-limits.js'
@@ -23,35 +18,23 @@ export { CLAIM_OVERHEAD_BYTES, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits 
  *
  * Bounded in bytes and counts. A claim costs CLAIM_OVERHEAD_BYTES, twice its
  * name's length and its have-set (nothing for "all", ⌈chunks / 8⌉ bytes
- * otherwise). One source address holds at most `maxBytesPerAddress` and
- * `maxPeersPerAddress` peers and evicts its own oldest first, so a flooding
- * host pushes out only itself; past `maxBytes`, `maxFiles` or
- * `maxPeersPerFile` the most invested source gives up its oldest first;
- * past `maxPeers` the most crowded address (the most peers) gives up the peer
- * it was heard from longest ago, so an honest peer that announces every
- * interval is not pushed out by fake peers from many addresses, each newer
- * than it (an attacker's flood from 64 addresses had it missing from
- * p2p-listen's dictionary four times in five). Making a have-set is
- * rate-limited per address (a quarter of HAVE_BURST_PER_ADDRESS a second,
- * all of it at once) and in all (a quarter of the byte cap a second): an honest peer's is made once and updated in place, while
- * claims that evict each other would cost a 2 MiB allocation per 200-byte
- * entry. Orders are kept in LruMaps, so evictions and expiry are O(1) (the
- * richest and the most crowded address are kept in heaps: O(log addresses)). Times are on the caller's clock (the
+ * otherwise); who gives way when a cap is reached, and how fast have-sets
+ * may be made, is dictionary-room.ts. Orders are kept in LruMaps, so
+ * evictions and expiry are O(1) (the richest and the most crowded address
+ * are kept in heaps: O(log addresses)). Times are on the caller's clock (the
  * listener's is monotonic) and never go backwards.
  *
- * This file decides (what is admitted, refused, evicted, what a claim
- * costs); claim-index.ts keeps the four orders (claims, files, peers,
+ * This file decides what a claim says and what is admitted or refused;
+ * dictionary-room.ts whether it fits the caps and what is evicted for it;
+ * claim-index.ts keeps the four orders (claims, files, peers,
  * addresses) and the byte totals, one structure whose invariants only its
  * methods keep, read here through read-only views. Claims' types and their
- * summary are claims.ts; the byte rate limit, rate-limit.ts; the orders,
- * lru-map.ts.
+ * summary are claims.ts; what a claim costs, dictionary-limits.ts; the byte
+ * rate limit, rate-limit.ts; the orders, lru-map.ts.
  */
 
 /** Ids whose chunk count a download's dictionary remembers (`settle`): a download settles one. */
 const SETTLED_IDS = 16
-
-/** How many of the richest address's oldest claims the file cap looks through for a file only it claims. */
-const SOLE_CLAIM_SEARCH = 64
 
 export interface DictionaryStats {
   /** Claims refused, by reason. */
@@ -66,8 +49,8 @@ export class ContentDictionary {
   /** Chunk counts that manifests gave, by id (`settle`). */
   private readonly settled = new Map<string, number>()
   private readonly index = new ClaimIndex()
-  /** Bytes of have-sets made, per source address and in all. */
-  private readonly allocations: ByteRateLimit
+  /** Whether a claim fits the caps, and who is evicted for it. */
+  private readonly room: DictionaryRoom
 
   /**
    * `claimsOnlyAdd` (a download's): a peer's claims about a file only add chunks while they give it the same
@@ -80,15 +63,7 @@ export class ContentDictionary {
     private readonly claimsOnlyAdd = false,
   ) {
     this.limits = { ...DEFAULT_DICTIONARY_LIMITS, ...limits }
-    const { maxBytesPerAddress, maxBytes } = this.limits
-    const burst = Math.min(maxBytesPerAddress, HAVE_BURST_PER_ADDRESS)
-    this.allocations = new ByteRateLimit({
-      perSecond: burst / 4,
-      burst,
-      totalPerSecond: maxBytes / 4,
-      totalBurst: maxBytes,
-      now: () => 0,
-    })
+    this.room = new DictionaryRoom(this.index, this.limits, this.stats)
   }
 
   get fileCount(): number {
@@ -187,9 +162,7 @@ export class ContentDictionary {
   private admitPeer(key: string, address: string, peerId: string, now: number): PeerRecord {
     let record = this.index.peers.get(key)
     if (!record) {
-      const own = this.index.address(address)?.peers
-      if (own && own.size >= this.limits.maxPeersPerAddress) this.evictPeer(own.oldest()!)
-      else if (this.index.peers.size >= this.limits.maxPeers) this.evictPeer(this.index.crowdest()!.peers.oldest()!)
+      this.room.makeRoomForPeer(address)
       record = { key, address, peer: peerId, transport: undefined, lastSeen: now, ids: new Set() }
     }
     record.peer = peerId
@@ -219,26 +192,9 @@ export class ContentDictionary {
     // charged (charged, forged slices had the rate limit drop the seeder's claim of "all").
     const addsNothing = this.claimsOnlyAdd && claim !== undefined && claim.have.heldBytes === 0
     const haveBytes = f.have === 'all' || addsNothing ? 0 : Math.ceil(f.chunks / 8)
-    const cost = claimCost(f.name, haveBytes)
-    if (
-      haveBytes > 0 &&
-      (claim?.have.heldBytes ?? 0) === 0 &&
-      cost <= this.limits.maxBytesPerAddress &&
-      !this.allocations.take(peer.address, haveBytes, now)
-    ) {
-      if (claim) this.index.drop(claim)
-      this.refuse('allocation-rate')
-      return changed || claim !== undefined
-    }
-    if (claim) this.index.detach(claim)
-    else if (cost <= this.limits.maxBytesPerAddress && cost <= this.limits.maxBytes) this.makeRoomForClaim(f.id)
-    if (
-      cost > this.limits.maxBytesPerAddress ||
-      cost > this.limits.maxBytes ||
-      !this.makeRoomForBytes(peer.address, cost - (claim?.cost ?? 0))
-    ) {
-      if (claim) this.index.drop(claim, false)
-      this.refuse('over-budget')
+    const refusal = this.room.admitClaim(f.id, peer.address, claimCost(f.name, haveBytes), haveBytes, claim, now)
+    if (refusal) {
+      this.refuse(refusal)
       return changed || claim !== undefined
     }
     if (!claim) {
@@ -278,59 +234,6 @@ export class ContentDictionary {
     this.index.account(claim, claimCost(f.name, claim.have.heldBytes))
     this.index.attach(claim, peer)
     return changed
-  }
-
-  /**
-   * Per-file and file-count caps, before a new claim about `id`; the source
-   * with the most at stake goes first, so one flooding host cannot push out
-   * what others claim: past maxPeersPerFile, the oldest claim of the address
-   * with the most claims on that file; past maxFiles, the oldest file that
-   * only the richest address claims (among its SOLE_CLAIM_SEARCH oldest
-   * claims), else the oldest file.
-   */
-  private makeRoomForClaim(id: string): void {
-    const claims = this.index.files.get(id)
-    if (claims) {
-      if (claims.size >= this.limits.maxPeersPerFile) this.evict(oldestOfCommonest(claims))
-      return
-    }
-    if (this.index.files.size < this.limits.maxFiles) return
-    let looked = 0
-    for (const claim of this.index.richest()?.claims.values() ?? []) {
-      if (this.index.files.get(claim.id)?.size === 1) {
-        this.evict(claim)
-        return
-      }
-      if (++looked === SOLE_CLAIM_SEARCH) break // a source whose oldest claims are all shared is no flooder of new ids
-    }
-    for (const claim of [...this.index.files.oldest()!.values()]) this.evict(claim)
-  }
-
-  /** Evict until `extra` more bytes from `address` fit both byte caps; false if they cannot. */
-  private makeRoomForBytes(address: string, extra: number): boolean {
-    const own = this.index.place(address)
-    while (own.bytes + extra > this.limits.maxBytesPerAddress) {
-      const oldest = own.claims.oldest()
-      if (!oldest) return false
-      this.evict(oldest)
-    }
-    while (this.index.bytes() + extra > this.limits.maxBytes) {
-      const richest = this.index.richest()
-      if (!richest) return false
-      this.evict(richest.claims.oldest()!)
-    }
-    return true
-  }
-
-  /** A peer goes to stay within a cap: its claims count as evicted. */
-  private evictPeer(peer: PeerRecord): void {
-    this.stats.evicted += peer.ids.size
-    this.index.removePeer(peer.key)
-  }
-
-  private evict(claim: Claim): void {
-    this.stats.evicted++
-    this.index.drop(claim)
   }
 
   private refuse(reason: string): false {
