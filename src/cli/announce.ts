@@ -7,8 +7,9 @@ import {
   P2PError,
   watchInterfaces,
 } from '../index.js'
-import { defineCommand, parseSeconds, pickSettings, stopAll, untilAborted } from './common.js'
+import { defineCommand, parseSeconds, pickSettings } from './common.js'
 import { commandReach } from './reach.js'
+import { stopAll, untilAborted } from './stopping.js'
 import { announcerTrust, commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
 /**

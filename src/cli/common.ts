@@ -1,5 +1,5 @@
 import chalk from 'chalk'
-import { Command, CommanderError, Option } from 'commander'
+import { Command, Option } from 'commander'
 import { envName, resolveSettings } from '../core/config.js'
 import { isShareLink, parseShareLink, quotableLink, withoutSecrets } from '../core/discovery/share-link.js'
 import { hasCode, P2PError } from '../core/errors.js'
@@ -9,6 +9,7 @@ import { commandPrivatePaths } from '../core/private-paths.js'
 import type { SettingSpecs, Settings } from '../core/setting-spec.js'
 import { SETTINGS } from '../core/settings.js'
 import type { PrivatePath } from '../core/split-item.js'
+import { commandEnded, commandStarted, onOutputError, watchOutput } from './process-handlers.js'
 import { silence, written } from './written.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
@@ -19,7 +20,10 @@ export { pickSettings } from '../core/settings.js'
 /**
  * The frame every command shares: settings as options (flag > env > file >
  * default), --config and --json, a log file per command, one red line and an
- * exit code for every failure, and clean SIGINT/SIGTERM handling.
+ * exit code for every failure, and clean SIGINT/SIGTERM handling. Beside it:
+ * program.ts runs the commands (commander's own errors), process-handlers.ts
+ * holds what the frame puts in place once a process, and stopping.ts how a
+ * command that runs until Ctrl-C ends.
  */
 
 export interface CommandContext<S extends SettingSpecs> {
@@ -85,18 +89,6 @@ export function defineCommand<S extends SettingSpecs>(def: CommandDefinition<S>)
   }
 }
 
-/** What a write error on stdout or stderr does while a command runs (see execute). */
-let onOutputError: ((error: NodeJS.ErrnoException) => void) | undefined
-let outputWatched = false
-
-/** One listener per stream for the whole process: an unhandled stream 'error' would crash it. */
-function watchOutput(): void {
-  if (outputWatched) return
-  outputWatched = true
-  for (const stream of [process.stdout, process.stderr])
-    stream.on('error', (error: NodeJS.ErrnoException) => onOutputError?.(error))
-}
-
 async function execute<S extends SettingSpecs>(
   def: CommandDefinition<S>,
   specs: S & typeof COMMON,
@@ -128,13 +120,13 @@ async function execute<S extends SettingSpecs>(
   // as a Unix tool stops on SIGPIPE, instead of dying on an unhandled EPIPE with a stack trace.
   // Any other write error (ENOSPC on a redirected --json) loses output: stop too, and exit 6.
   let outputLost: string | undefined
-  onOutputError = (error: NodeJS.ErrnoException): void => {
+  onOutputError((error: NodeJS.ErrnoException): void => {
     if (error.code !== 'EPIPE') outputLost ??= error.code ?? error.message
     if (!controller.signal.aborted) onSignal('SIGPIPE')
-  }
+  })
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  commandsRunning++
+  commandStarted()
   watchOutput()
   try {
     const settings = resolveSettings(specs, {
@@ -168,68 +160,11 @@ async function execute<S extends SettingSpecs>(
     return reportFailure(error, json, log)
   } finally {
     // The late handler first: with no listener left for a moment, the signal's default action (death) is back.
-    commandsRunning--
-    exitOnLateSignal()
+    commandEnded()
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
-    onOutputError = undefined // later write errors (of the last lines) are ignored, never a crash
+    onOutputError(undefined) // later write errors (of the last lines) are ignored, never a crash
   }
-}
-
-let lateSignalHandled = false
-/** Commands running in this process (a program may run several, one after another): theirs is any signal. */
-let commandsRunning = 0
-
-/**
- * A signal after the command has ended (its result printed; the process
- * closing its last handles) exits with the command's code: the result
- * printed stands, rather than a death by the signal that says otherwise.
- * While a command runs, its own handler stops it gracefully instead. (The
- * commands' own process then exits at once, cli/main.ts: a process left to
- * end by itself tears down for ~10 ms more without any handler.)
- */
-function exitOnLateSignal(): void {
-  if (lateSignalHandled) return
-  lateSignalHandled = true
-  const exit = (): void => {
-    if (commandsRunning === 0) process.exit() // process.exitCode: the command's, set as `execute` returns
-  }
-  process.on('SIGINT', exit)
-  process.on('SIGTERM', exit)
-}
-
-/**
- * Resolves once `signal` is aborted, at once if it already is (a Ctrl-C that
- * came while a daemon was starting is not missed): a daemon's wait for its end.
- */
-export function untilAborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve()
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
-}
-
-/**
- * Waits for every part to stop, each given its chance when another fails. A
- * part that fails to stop is one warning line (and the log), never the
- * command's outcome: a download that finished stays finished, and the error
- * that ended a command stays its error instead of being hidden by a stop's.
- * Returns the parts that failed (what the command may no longer claim).
- */
-export async function stopAll(
-  parts: Record<string, Promise<unknown> | undefined>,
-  io: { log: Logger; err: (line: string) => void },
-): Promise<string[]> {
-  const names = Object.keys(parts)
-  const settled = await Promise.allSettled(Object.values(parts))
-  const failed: string[] = []
-  settled.forEach((result, i) => {
-    if (result.status === 'fulfilled') return
-    const reason: unknown = result.reason
-    failed.push(names[i]!)
-    io.log.warn({ part: names[i], err: reason }, 'failed to stop')
-    const message = printable(reason instanceof Error ? reason.message : String(reason))
-    io.err(`${chalk.yellow('Warning:')} stopping ${names[i]} failed: ${message}`)
-  })
-  return failed
 }
 
 /** The command line as logged: a private swarm's secret (`--secret`, a link's `secret=`, a `psk1-` key) never reaches a log file. */
@@ -289,44 +224,9 @@ export function reportFailure(error: unknown, json: boolean, log?: Logger): numb
 }
 
 /** Commander's error text as it may reach the terminal: no option's value, nothing a terminal acts on, line by line. */
-function parserMessage(text: string): string {
+export function parserMessage(text: string): string {
   return withoutOptionValues(text)
     .split('\n')
     .map((line) => printable(line))
     .join('\n')
-}
-
-/**
- * Commander's own errors (unknown option, missing argument) exit 2, as E_USAGE (its JSON object with --json);
- * --help and --version exit 0. What they quote is made printable: a file name given where an option was read
- * as one put its escape sequences on the terminal (an attacker pass, forty-sixth session).
- */
-export async function runProgram(program: Command, argv: string[]): Promise<void> {
-  const configure = (cmd: Command): void => {
-    cmd.exitOverride()
-    cmd.showHelpAfterError('(run with --help for usage and examples)')
-    // Commander quotes a mistyped option whole (`--secrte=correct horse…`): never its value.
-    cmd.configureOutput({ outputError: (text, write) => write(chalk.red(parserMessage(text))) })
-    cmd.commands.forEach(configure)
-  }
-  configure(program)
-  watchOutput() // before anything is written: `p2p-serve --help | head` must not die on EPIPE
-  try {
-    await program.parseAsync(argv)
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      const failed = !(
-        error.exitCode === 0 ||
-        error.code === 'commander.helpDisplayed' ||
-        error.code === 'commander.version'
-      )
-      if (failed && argv.includes('--json')) {
-        const message = parserMessage(error.message.replace(/^error: /, '')).replace(/\n/g, ' ')
-        process.stdout.write(`${JSON.stringify({ ok: false, code: 'E_USAGE', message })}\n`)
-      }
-      process.exitCode = failed ? 2 : 0
-      return
-    }
-    process.exitCode = reportFailure(error, argv.includes('--json'))
-  }
 }

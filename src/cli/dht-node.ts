@@ -1,6 +1,7 @@
 import chalk from 'chalk'
 import { createBootstrapNode } from '../index.js'
-import { defineCommand, parseInteger, pickSettings, untilAborted } from './common.js'
+import { defineCommand, parseInteger, pickSettings } from './common.js'
+import { untilAborted } from './stopping.js'
 
 /**
  * `p2p dht-node`: a node of a private HyperDHT deployment (docs/protocol.md

@@ -23,7 +23,7 @@ import {
   validateName,
 } from '../index.js'
 import { fetchByName, type NameGate } from './by-name.js'
-import { type CommandContext, defineCommand, stopAll, untilAborted } from './common.js'
+import { type CommandContext, defineCommand } from './common.js'
 import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
 import { killBeforeRename } from './fault-hooks.js'
 import { formatBytes, shortId } from './format.js'
@@ -33,6 +33,7 @@ import { commandReach } from './reach.js'
 import { renderReceipt } from './receipt.js'
 import { type Seeding, SeedWithholding, startSeeding } from './seed.js'
 import { dhtThrough, discoveryFollowing, endpoint, serveHost } from './serve.js'
+import { stopAll, untilAborted } from './stopping.js'
 import { commandTrust, modeLine } from './trust.js'
 
 type Ctx = CommandContext<typeof DOWNLOAD_SETTINGS>

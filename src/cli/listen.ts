@@ -10,10 +10,11 @@ import {
   printable,
   watchInterfaces,
 } from '../index.js'
-import { defineCommand, parseByteSize, parseInteger, pickSettings, stopAll, untilAborted } from './common.js'
+import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
 import { formatBytes, shortId } from './format.js'
 import { parseIds, surveyDht } from './listen-dht.js'
 import { commandReach, LISTENING_REACH_SETTINGS } from './reach.js'
+import { stopAll, untilAborted } from './stopping.js'
 
 const defaults = DEFAULT_DICTIONARY_LIMITS
 /** Files named on one plain output line, and rows in the live table. */

@@ -1,5 +1,5 @@
 import { Command } from 'commander'
-import { runProgram } from './common.js'
+import { runProgram } from './program.js'
 import { written } from './written.js'
 
 /**
@@ -41,7 +41,7 @@ export async function runCli(name?: string): Promise<void> {
   // asynchronous: a slow reader of a 4 MiB receipt got 64 KiB when the process exited under it), exit now,
   // with its code. Left to end by itself, the process took ~10 ms more to tear down, its signal handlers
   // gone, and a Ctrl-C then killed it by the signal after it had printed its result (docs/reliability.md);
-  // process.exit keeps them (common.ts exitOnLateSignal) to the end.
+  // process.exit keeps them (process-handlers.ts exitOnLateSignal) to the end.
   await Promise.all([written(process.stdout), written(process.stderr)])
   process.exit()
 }

@@ -15,16 +15,8 @@ import {
   type ServerLimits,
   type Trust,
 } from '../index.js'
-import {
-  defineCommand,
-  parseByteSize,
-  parseInteger,
-  parseSeconds,
-  pickSettings,
-  type Settings,
-  stopAll,
-  untilAborted,
-} from './common.js'
+import { defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from './common.js'
+import { stopAll, untilAborted } from './stopping.js'
 import { commandTrust, modeLine, serverTransport, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
 const defaults = DEFAULT_SERVER_LIMITS

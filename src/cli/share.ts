@@ -9,7 +9,7 @@ import {
   type SplitPathResult,
   splitPath,
 } from '../index.js'
-import { type CommandContext, defineCommand, pickSettings, stopAll, untilAborted } from './common.js'
+import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { formatBytes } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
@@ -24,6 +24,7 @@ import {
   startDhtSeeder,
 } from './serve.js'
 import { warnSkipped } from './split.js'
+import { stopAll, untilAborted } from './stopping.js'
 import { commandTrust, modeLine, TRUST_HELP } from './trust.js'
 
 /**

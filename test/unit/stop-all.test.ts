@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { stopAll } from '../../src/cli/common.js'
+import { stopAll } from '../../src/cli/stopping.js'
 import { P2PError } from '../../src/core/errors.js'
 import { silentLogger } from '../../src/core/log.js'
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { untilAborted } from '../../src/cli/common.js'
+import { untilAborted } from '../../src/cli/stopping.js'
 
 const within = (ms: number) => new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), ms))
 

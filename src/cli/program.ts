@@ -1,0 +1,39 @@
+import chalk from 'chalk'
+import { type Command, CommanderError } from 'commander'
+import { parserMessage, reportFailure } from './common.js'
+import { watchOutput } from './process-handlers.js'
+
+/**
+ * Commander's own errors (unknown option, missing argument) exit 2, as E_USAGE (its JSON object with --json);
+ * --help and --version exit 0. What they quote is made printable: a file name given where an option was read
+ * as one put its escape sequences on the terminal (an attacker pass, forty-sixth session).
+ */
+export async function runProgram(program: Command, argv: string[]): Promise<void> {
+  const configure = (cmd: Command): void => {
+    cmd.exitOverride()
+    cmd.showHelpAfterError('(run with --help for usage and examples)')
+    // Commander quotes a mistyped option whole (`--secrte=correct horse…`): never its value.
+    cmd.configureOutput({ outputError: (text, write) => write(chalk.red(parserMessage(text))) })
+    cmd.commands.forEach(configure)
+  }
+  configure(program)
+  watchOutput() // before anything is written: `p2p-serve --help | head` must not die on EPIPE
+  try {
+    await program.parseAsync(argv)
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      const failed = !(
+        error.exitCode === 0 ||
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version'
+      )
+      if (failed && argv.includes('--json')) {
+        const message = parserMessage(error.message.replace(/^error: /, '')).replace(/\n/g, ' ')
+        process.stdout.write(`${JSON.stringify({ ok: false, code: 'E_USAGE', message })}\n`)
+      }
+      process.exitCode = failed ? 2 : 0
+      return
+    }
+    process.exitCode = reportFailure(error, argv.includes('--json'))
+  }
+}
