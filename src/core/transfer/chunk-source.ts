@@ -15,6 +15,7 @@ import type { ChunkStore } from '../store.js'
 import { verifiedRecordPath } from '../verified-record.js'
 import type { VouchedChunks } from '../vouched-chunks.js'
 import { WriterVouchCache } from '../writer-vouch.js'
+import { heldBackFields, LogGate } from './log-gate.js'
 import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
 
 /**
@@ -26,9 +27,10 @@ import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
  * served, and again whenever its file changes (inode, size, mtime or ctime),
  * unless a download still writing it wrote it after its own check, in this
  * process (vouched-chunks.ts) or another (writer-vouch.ts);
- * a chunk that fails is refused with E_NOT_FOUND and logged, and refused
- * again without being read or hashed until its file changes (asking for it
- * over and over costs a stranger's requests, not our CPU). Chunk files (and
+ * a chunk that fails (its hash, or its file's size or type) is refused with
+ * E_NOT_FOUND and logged, and refused again, neither read, hashed nor logged,
+ * until its file changes (asking for it over and over costs a stranger's
+ * requests, not our CPU nor our disk). Chunk files (and
  * a downloaded entry's packed `data.have`) are looked at per request, so
  * chunks a running download writes are served at once; a chunk the download
  * in this process vouches for is served from its `data` without either.
@@ -49,6 +51,12 @@ export interface ChunkSourceOptions {
 
 const MAX_VERIFIED_ENTRIES = 1_000_000
 const MAX_RECORDS = 10_000
+/**
+ * Lines about damaged chunks: one per chunk and state of its file, and at most this many in 10 s however many
+ * chunks are damaged (a whole packed `data` of the wrong size is one line per chunk asked); the rest are counted
+ * onto the next line let through.
+ */
+const DAMAGE_LOG_LIMITS = { burst: 20, windowMs: 10_000, maxAddresses: 1, totalBurst: 20 }
 
 /** A read-only descriptor, or undefined when the file is absent or a symlink (never followed; a FIFO opens without blocking and fails the isFile check). */
 function openNoFollow(file: string, index: number): number | undefined {
@@ -78,8 +86,9 @@ interface OpenChunk {
 export class ChunkSource {
   readonly stats = { corruptChunks: 0, hashedChunks: 0 }
   private readonly verified = new BoundedMap<string, string>(MAX_VERIFIED_ENTRIES)
-  /** Chunks found damaged, by the stamp of the file that held them: asked again, refused without reading or hashing. */
+  /** Chunks found damaged, by the stamp of the file that held them: asked again, refused without reading, hashing or logging. */
   private readonly damaged = new BoundedMap<string, string>(MAX_VERIFIED_ENTRIES)
+  private readonly damageLog = new LogGate(DAMAGE_LOG_LIMITS)
   private readonly packedHave = new PackedHaveCache()
   /** What a download in another process verified and wrote into `data` (writer-vouch.ts). */
   private readonly writerVouches = new WriterVouchCache()
@@ -129,10 +138,14 @@ export class ChunkSource {
     const { fd, path, key } = source
     try {
       const st = source.stats ?? fstatSync(fd, { bigint: true })
-      if (!st.isFile() || st.size !== BigInt(source.packed ? plan.packedSize : length))
-        throw this.corrupt(path, key, index, manifest, 'wrong size')
       const stamp = stampOf(st)
-      if (this.damaged.get(key) === stamp) throw this.refuseDamaged(index, manifest, 'SHA-256 mismatch')
+      const wrongSize = !st.isFile() || st.size !== BigInt(source.packed ? plan.packedSize : length)
+      if (this.damaged.get(key) === stamp)
+        throw this.refuseDamaged(index, manifest, wrongSize ? 'wrong size' : 'SHA-256 mismatch')
+      if (wrongSize) {
+        this.damaged.set(key, stamp)
+        throw this.corrupt(path, key, index, manifest, 'wrong size')
+      }
       // Asked before the read: a chunk a download accepts while we read may have been read before it was written.
       const vouched =
         source.vouched === true ||
@@ -266,10 +279,12 @@ export class ChunkSource {
   private corrupt(path: string, key: string, index: number, manifest: ItemManifest, why: string): P2PError {
     this.stats.corruptChunks++
     this.verified.delete(key)
-    this.log.warn(
-      { path, index, name: manifest.name, why },
-      'chunk on disk does not match its manifest; not serving it',
-    )
+    const line = this.damageLog.pass('store', true)
+    if (line.log)
+      this.log.warn(
+        { path, index, name: manifest.name, why, ...heldBackFields(line) },
+        'chunk on disk does not match its manifest; not serving it',
+      )
     return this.refuseDamaged(index, manifest, why)
   }
 
