@@ -13,9 +13,11 @@ import { readRegularFile } from './safe-fs.js'
  * files (`'chunks'`, after a split) or the packed `data` (`'packed'`, after a
  * download; chunk files beside it stay unstamped, so they are hashed before
  * they are served). p2p-serve trusts a chunk whose file still has that stamp
- * instead of hashing it again before its first serve; any write to the file
+ * instead of hashing it again before its first serve; a write to the file
  * changes the stamp. (Corruption that leaves all four unchanged — bit rot
- * under the filesystem — is not caught by this shortcut.) The store writes
+ * under the filesystem, or a rewrite within the same tick of the
+ * filesystem's clock as the write the stamp followed — is not caught by
+ * this shortcut.) The store writes
  * it (ChunkStore.recordVerified); the chunk server reads it.
  */
 

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { truncate, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -8,6 +11,7 @@ import type { Manifest } from '../../src/core/manifest.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore } from '../../src/core/store.js'
 import { ChunkServer } from '../../src/core/transfer/chunk-server.js'
+import { encodeFrame } from '../../src/core/transfer/framing.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { mkfifo, randomFile, tmpDir } from '../helpers/files.js'
 import { checkAnswers, pipeline, type RawClient, rawClient, sha256, until } from '../helpers/raw-client.js'
@@ -15,10 +19,36 @@ import { checkAnswers, pipeline, type RawClient, rawClient, sha256, until } from
 /**
  * Chunks damaged in the store, asked for over and over by clients on real
  * sockets: what the server logs about them stays bounded, and a chunk put
- * back is served at once.
+ * back is served at once; a chunk rewritten in place while it is served
+ * (by another process) never reaches a client unchecked.
  */
 
 const KiB = 1024
+const MiB = 1024 * KiB
+
+/**
+ * Rewrites `path` in place (pwrite at 0, its size unchanged): the good bytes, held `goodMs` (long enough for the
+ * server to check them and serve them from its record), then the bad, held `badMs`, in turn for `forMs`; the good
+ * ones last. Prints how many times it wrote the bad bytes.
+ */
+const FLIPPER = `
+const fs = require('node:fs')
+const [path, good, bad, goodMs, badMs, forMs] = process.argv.slice(1)
+const bytes = [fs.readFileSync(good), fs.readFileSync(bad)]
+const fd = fs.openSync(path, 'r+')
+const pause = new Int32Array(new SharedArrayBuffer(4))
+const end = Date.now() + Number(forMs)
+let n = 0
+while (Date.now() < end) {
+  fs.writeSync(fd, bytes[1], 0, bytes[1].length, 0)
+  n++
+  Atomics.wait(pause, 0, 0, Number(badMs))
+  fs.writeSync(fd, bytes[0], 0, bytes[0].length, 0)
+  Atomics.wait(pause, 0, 0, Number(goodMs))
+}
+fs.closeSync(fd)
+process.stdout.write(String(n))
+`
 const DAMAGE_LINE = 'chunk on disk does not match its manifest'
 
 async function seeder(t: Cleanup, chunks: number, chunkSize: number) {
@@ -34,6 +64,7 @@ async function seeder(t: Cleanup, chunks: number, chunkSize: number) {
   const { port } = await server.listen()
   onCleanup(t, () => server.close(50))
   return {
+    dir,
     server,
     port,
     id: split.id,
@@ -115,5 +146,74 @@ describe('damaged chunks asked for over and over', () => {
     assert.equal(s.server.stats.corruptChunks, 64)
     const lines = s.damageLines().length
     assert.ok(lines >= 1 && lines <= 20, `${lines} lines for 64 damaged chunks asked 3 times each`)
+  })
+
+  it('a chunk rewritten in place while it is served (same size, another process) is never served unchecked', async (t) => {
+    const s = await seeder(t, 4, MiB)
+    const path = s.chunkPath(1)
+    const good = join(s.dir, 'good'),
+      bad = join(s.dir, 'bad')
+    await writeFile(good, readFileSync(path))
+    await writeFile(bad, randomBytes(MiB))
+    const want = s.manifests.get(s.id)!.chunks[1]
+    const clients = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => rawClient(t, s.port, { localAddress: `127.0.4.${i + 2}` })),
+    )
+    const writer = spawn(process.execPath, ['-e', FLIPPER, path, good, bad, '15', '2', '4000'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 20_000,
+    })
+    onCleanup(t, () => {
+      if (writer.exitCode === null && writer.signalCode === null) writer.kill('SIGKILL')
+    })
+    let writes = ''
+    writer.stdout.on('data', (d: Buffer) => {
+      writes += d.toString()
+    })
+    const exited = once(writer, 'exit')
+    let running = true
+    void exited.then(() => {
+      running = false
+    })
+    // Each client keeps 8 requests for the chunk in flight while the writer runs (bounded: 20 s at most).
+    const request = encodeFrame({ type: 'chunk', id: s.id, index: 1 })
+    const started = Date.now()
+    while (running && Date.now() - started < 20_000) {
+      for (const c of clients)
+        while (c.sent.length - c.frames.length < 8 && !c.closed()) {
+          c.sent.push({ type: 'chunk', id: s.id, index: 1 })
+          c.socket.write(request)
+        }
+      await new Promise((r) => setTimeout(r, 1))
+    }
+    assert.ok(!running, 'the writer ended')
+    assert.ok(await until(() => clients.every((c) => c.frames.length === c.sent.length || c.closed()), 10_000))
+    let served = 0
+    let unchecked = 0
+    let refused = 0
+    for (const c of clients) {
+      assert.ok(!c.closed(), 'no client was closed')
+      for (const f of c.frames) {
+        if (f.header.type === 'error') {
+          assert.equal(f.header.code, 'E_NOT_FOUND', JSON.stringify(f.header))
+          refused++
+        } else if (sha256(f.body!) === want) served++
+        else unchecked++
+      }
+    }
+    const summary = `${Number(writes)} rewrites; ${served} served right, ${refused} refused, ${unchecked} served wrong`
+    t.diagnostic(summary)
+    assert.equal(unchecked, 0, summary)
+    assert.ok(served > 0, `the chunk was served between rewrites: ${summary}`)
+    // Asked again on a connection whose address holds an upload slot (a fifth address would be told "not now").
+    const last = clients[0]!
+    pipeline(last, s.id, [1])
+    assert.ok(await until(() => last.frames.length === last.sent.length, 5000))
+    const answer = last.frames.at(-1)!
+    assert.equal(
+      sha256(answer.body ?? Buffer.alloc(0)),
+      want,
+      `served once the writer left it good: ${JSON.stringify(answer.header)}`,
+    )
   })
 })

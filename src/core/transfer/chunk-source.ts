@@ -1,4 +1,4 @@
-import { type BigIntStats, constants, fstatSync, lstatSync, openSync } from 'node:fs'
+import { type BigIntStats, constants, fstatSync, openSync } from 'node:fs'
 import { BoundedMap } from '../bounded-map.js'
 import { directChunkSize, readChunkSync, reopenDirect } from '../direct-io.js'
 import { stampOf } from '../disk.js'
@@ -12,9 +12,9 @@ import { PackedHaveCache, packedDataPath } from '../packed.js'
 import { readFully } from '../read-fully.js'
 import { closeQuietly } from '../safe-fs.js'
 import type { ChunkStore } from '../store.js'
-import { verifiedRecordPath } from '../verified-record.js'
 import type { VouchedChunks } from '../vouched-chunks.js'
 import { WriterVouchCache } from '../writer-vouch.js'
+import { CheckedStamps, settled } from './checked-stamps.js'
 import { heldBackFields, LogGate } from './log-gate.js'
 import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
 
@@ -25,6 +25,7 @@ import type { CatalogEntry, StoreCatalog } from './store-catalog.js'
  *
  * Every chunk's SHA-256 is checked against the manifest before it is first
  * served, and again whenever its file changes (inode, size, mtime or ctime),
+ * before or while it is read (its file is stat'ed again after the read),
  * unless a download still writing it wrote it after its own check, in this
  * process (vouched-chunks.ts) or another (writer-vouch.ts);
  * a chunk that fails (its hash, or its file's size or type) is refused with
@@ -49,8 +50,7 @@ export interface ChunkSourceOptions {
   hashPace?: HashPace
 }
 
-const MAX_VERIFIED_ENTRIES = 1_000_000
-const MAX_RECORDS = 10_000
+const MAX_DAMAGED_ENTRIES = 1_000_000
 /**
  * Lines about damaged chunks: one per chunk and state of its file, and at most this many in 10 s however many
  * chunks are damaged (a whole packed `data` of the wrong size is one line per chunk asked); the rest are counted
@@ -85,19 +85,16 @@ interface OpenChunk {
 
 export class ChunkSource {
   readonly stats = { corruptChunks: 0, hashedChunks: 0 }
-  private readonly verified = new BoundedMap<string, string>(MAX_VERIFIED_ENTRIES)
+  /** What is known good by its file's stamp, and need not be hashed again. */
+  private readonly checked: CheckedStamps
   /** Chunks found damaged, by the stamp of the file that held them: asked again, refused without reading, hashing or logging. */
-  private readonly damaged = new BoundedMap<string, string>(MAX_VERIFIED_ENTRIES)
+  private readonly damaged = new BoundedMap<string, string>(MAX_DAMAGED_ENTRIES)
   private readonly damageLog = new LogGate(DAMAGE_LOG_LIMITS)
   private readonly packedHave = new PackedHaveCache()
   /** What a download in another process verified and wrote into `data` (writer-vouch.ts). */
   private readonly writerVouches = new WriterVouchCache()
   /** Where chunks are hashed: this thread while few need it (hash-pace.ts). */
   private readonly pace: HashPace
-  /** Stamps split or a download recorded (store.recordVerified), by id, with the record file's own stamp. */
-  private readonly records = new BoundedMap<string, { stamp: string; stamps: Promise<Array<string | null>> }>(
-    MAX_RECORDS,
-  )
   private readonly log: Logger
   private readonly syncReadBytes: number
   private readonly vouched: VouchedChunks | undefined
@@ -111,6 +108,7 @@ export class ChunkSource {
     this.syncReadBytes = options.syncReadBytes ?? 256 * 1024
     this.vouched = options.vouched
     this.pace = options.hashPace ?? new HashPace()
+    this.checked = new CheckedStamps(store)
   }
 
   /** The entry for an id, or E_NOT_FOUND. */
@@ -134,6 +132,7 @@ export class ChunkSource {
     const length = plan.chunkLength(index)
     if (into.length !== length)
       throw new P2PError('E_INTERNAL', `chunk ${index} is ${length} bytes, buffer ${into.length}`)
+    const readAt = Date.now() // before the stat: what a stamp may be remembered for (checked-stamps.ts)
     const source = await this.open(dir, manifest, index)
     const { fd, path, key } = source
     try {
@@ -152,16 +151,27 @@ export class ChunkSource {
         (source.packed && (await this.vouchedFor(entry, source, stamp, identityOf(st), index)))
       if ((await this.read(source, into, length, vouched && directChunkSize(manifest.chunkSize))) < length)
         throw this.corrupt(path, key, index, manifest, 'shrank while read')
-      if (!vouched && this.verified.get(key) !== stamp && (await this.recorded(entry.id))[index] !== stamp) {
-        this.stats.hashedChunks++
-        // While chunks need hashing only now and then, no thread is started; the thread gets a pooled copy (hashing.ts).
-        const digest = await hashThreads().digestPaced(into, this.pace, performance.now())
-        if (digest !== plan.chunkHash(index)) {
-          this.damaged.set(key, stamp)
-          throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
-        }
-        this.verified.set(key, stamp)
+      // The download's vouch stands for `data` as it writes it, whose stamp its own writes of other chunks change.
+      if (vouched) return
+      const known = await this.checked.has(entry.id, key, index, stamp)
+      // Stat again after the read: a write that changed any byte we read updated the file's times first (the
+      // kernel does before it copies), so it is here, or came after the read and is in none of our bytes. Its
+      // times differ from the stamp's, as we remember a stamp only once settled (checked-stamps.ts; one split or
+      // a download recorded is taken as they recorded it). Not caught: a write(2) whose times were set before our first stat and whose bytes land after our read (its
+      // copy held back by page faults on its own buffer), and writes through a shared mapping to a page already
+      // dirty, which change no time: only a process that can write the store can do either (security.md).
+      const unchanged = stampOf(fstatSync(fd, { bigint: true })) === stamp
+      if (known && unchanged) return
+      this.stats.hashedChunks++
+      // While chunks need hashing only now and then, no thread is started; the thread gets a pooled copy (hashing.ts).
+      const digest = await hashThreads().digestPaced(into, this.pace, performance.now())
+      if (digest !== plan.chunkHash(index)) {
+        if (!unchanged) throw this.corrupt(path, key, index, manifest, 'changed while read')
+        // Remembered only once settled: a write just made may still have been copying its bytes as we read them.
+        if (settled(st.ctimeNs, readAt)) this.damaged.set(key, stamp)
+        throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
       }
+      if (unchanged) this.checked.checked(key, stamp, st.ctimeNs, readAt)
     } finally {
       closeQuietly(fd)
     }
@@ -198,7 +208,7 @@ export class ChunkSource {
     index: number,
   ): Promise<boolean> {
     if (this.vouched?.has(source.path, opened, index) === true) return true
-    if (this.verified.get(source.key) === stamp || (await this.recorded(entry.id))[index] === stamp) return false
+    if (await this.checked.has(entry.id, source.key, index, stamp)) return false
     return this.writerVouches.vouches(entry.dir, entry.id, planOf(entry.manifest).chunkCount, opened, index)
   }
 
@@ -256,29 +266,9 @@ export class ChunkSource {
     return undefined
   }
 
-  /**
-   * The stamps recorded for `id`, read again whenever the record file changes
-   * (a download that finishes, a new split). Asked only for a chunk not yet
-   * verified in this process, so the lstat is rare.
-   */
-  private recorded(id: string): Promise<Array<string | null>> {
-    let stamp = ''
-    try {
-      const st = lstatSync(verifiedRecordPath(this.store.root, id), { bigint: true })
-      if (st.isFile()) stamp = stampOf(st)
-    } catch {
-      // no record: every chunk is hashed before its first serve
-    }
-    const cached = this.records.get(id)
-    if (cached?.stamp === stamp) return cached.stamps
-    const stamps = stamp === '' ? Promise.resolve([]) : this.store.verifiedStamps(id)
-    this.records.set(id, { stamp, stamps })
-    return stamps
-  }
-
   private corrupt(path: string, key: string, index: number, manifest: ItemManifest, why: string): P2PError {
     this.stats.corruptChunks++
-    this.verified.delete(key)
+    this.checked.forget(key)
     const line = this.damageLog.pass('store', true)
     if (line.log)
       this.log.warn(

@@ -1,0 +1,87 @@
+import { lstatSync } from 'node:fs'
+import { BoundedMap } from '../bounded-map.js'
+import { stampOf } from '../disk.js'
+import type { ChunkStore } from '../store.js'
+import { verifiedRecordPath } from '../verified-record.js'
+
+/**
+ * The chunks a server knows good without hashing them, by the stamp of the
+ * file that holds them (inode, size, mtime, ctime: disk.ts `stampOf`): those
+ * it hashed itself, and those split or a finished download recorded
+ * (store.recordVerified). Any write to a file changes its stamp, with one
+ * exception this module guards against: filesystems take their times from a
+ * clock that ticks coarsely (a jiffy, 1–10 ms on Linux without multigrain
+ * timestamps), in steps of their own granularity (nanoseconds on ext4, xfs,
+ * btrfs, tmpfs; 1 or 2 s on ext3's small inodes, FAT, some network
+ * filesystems), so a write in the same tick as the change that gave a stamp
+ * leaves every part of it as it was. A stamp is therefore remembered only when
+ * the bytes hashed under it were read at least a tick and a step after its
+ * ctime (git's "racily clean" entries are the same problem): then any later
+ * write falls in a later tick, and its ctime differs.
+ */
+
+const MAX_VERIFIED_ENTRIES = 1_000_000
+const MAX_RECORDS = 10_000
+/** How long after its ctime a chunk must have been read for its stamp to be remembered: times of nanoseconds. */
+const SETTLED_NS = 20_000_000n
+/** The same for a ctime in whole seconds (a filesystem of 1 or 2 s steps, as far as one can tell). */
+const SETTLED_COARSE_NS = 3_000_000_000n
+const NS_PER_SECOND = 1_000_000_000n
+
+/**
+ * Whether a file whose ctime is `ctimeNs`, stat'ed after `readAtMs` (Date.now()), was read long enough after its
+ * last change for its stamp to stand for the bytes read: any later write changes the stamp. Else a write may be
+ * under way whose times were set in the same tick (its bytes mixed into ours), or one may come unseen.
+ */
+export function settled(ctimeNs: bigint, readAtMs: number): boolean {
+  const margin = ctimeNs % NS_PER_SECOND === 0n ? SETTLED_COARSE_NS : SETTLED_NS
+  return ctimeNs + margin < BigInt(readAtMs) * 1_000_000n
+}
+
+export class CheckedStamps {
+  private readonly verified = new BoundedMap<string, string>(MAX_VERIFIED_ENTRIES)
+  /** Stamps split or a download recorded, by id, with the record file's own stamp. */
+  private readonly records = new BoundedMap<string, { stamp: string; stamps: Promise<Array<string | null>> }>(
+    MAX_RECORDS,
+  )
+
+  constructor(private readonly store: ChunkStore) {}
+
+  /** Whether chunk `index` of `id` (remembered as `key`) was found good in its file at `stamp`. */
+  async has(id: string, key: string, index: number, stamp: string): Promise<boolean> {
+    return this.verified.get(key) === stamp || (await this.recorded(id))[index] === stamp
+  }
+
+  /**
+   * Its bytes, read from its file at `stamp` (the same before the read and after), hashed right; `readAtMs`
+   * (Date.now(), the clock filesystems take their times from) was taken before the stat that gave the stamp.
+   * Remembered only when that was long enough after the file's ctime (above).
+   */
+  checked(key: string, stamp: string, ctimeNs: bigint, readAtMs: number): void {
+    if (settled(ctimeNs, readAtMs)) this.verified.set(key, stamp)
+  }
+
+  forget(key: string): void {
+    this.verified.delete(key)
+  }
+
+  /**
+   * The stamps recorded for `id`, read again whenever the record file changes
+   * (a download that finishes, a new split). Asked only for a chunk not yet
+   * verified in this process, so the lstat is rare.
+   */
+  private recorded(id: string): Promise<Array<string | null>> {
+    let stamp = ''
+    try {
+      const st = lstatSync(verifiedRecordPath(this.store.root, id), { bigint: true })
+      if (st.isFile()) stamp = stampOf(st)
+    } catch {
+      // no record: every chunk is hashed before its first serve
+    }
+    const cached = this.records.get(id)
+    if (cached?.stamp === stamp) return cached.stamps
+    const stamps = stamp === '' ? Promise.resolve([]) : this.store.verifiedStamps(id)
+    this.records.set(id, { stamp, stamps })
+    return stamps
+  }
+}
