@@ -9,7 +9,7 @@ import { ChunkSource } from './chunk-source.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
 import { heldBackFields, LogGate } from './log-gate.js'
 import { MAX_LINE_PLACE, type NotNow } from './messages.js'
-import { Refusals } from './refusals.js'
+import { Refusals, refuse } from './refusals.js'
 import { ServerConnection } from './server-connection.js'
 import {
   type ChunkServerOptions,
@@ -114,7 +114,9 @@ export class ChunkServer {
       counters: this.tally,
       stalls: this.stalls,
     }
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
+    // Half open: a client may end its half right after its requests (shutdown(SHUT_WR)); each connection answers
+    // what it received and then ends ours (server-connection.ts), where Node would end it at once, answers unsent.
+    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket))
   }
 
   get files(): number {
@@ -267,7 +269,7 @@ export class ChunkServer {
       socket.destroy()
       return
     }
-    ServerConnection.refuse(channel ?? this.transport.channel(socket as Socket), 'E_BUSY', refusal)
+    refuse(channel ?? this.transport.channel(socket as Socket), 'E_BUSY', refusal)
   }
 
   /**

@@ -1,12 +1,31 @@
+import type { ErrorCode } from '../errors.js'
+import type { Channel } from './connection-services.js'
+import { encodeFrame } from './framing.js'
+import { errorHeader } from './messages.js'
+
 /**
  * The connections a chunk server turned away whose answer (E_BUSY) may still
  * be on its way. One address has at most `perAddress` of them at a time and
  * the server at most `total`: the rest are closed unanswered, so that
  * refusals cost neither a handshake nor a descriptor for long however fast
  * they come (each answered one is cut off a second after its refusal:
- * ServerConnection.refuse). Each socket taken here is given back once, on
- * its 'close'.
+ * `refuse`). Each socket taken here is given back once, on its 'close'.
  */
+
+/** How long a refused connection's error frame may take to leave before the socket is destroyed. */
+const REFUSAL_GRACE_MS = 1000
+
+/**
+ * Refuse a connection with one error frame; it is cut off REFUSAL_GRACE_MS
+ * after the refusal whatever it does meanwhile (a deadline, not an idle
+ * timeout: a handshake trickled a byte at a time does not extend it).
+ */
+export function refuse(socket: Channel, code: ErrorCode, message: string): void {
+  socket.on('error', () => undefined)
+  const deadline = setTimeout(() => socket.destroy(), REFUSAL_GRACE_MS)
+  socket.once('close', () => clearTimeout(deadline))
+  socket.end(encodeFrame(errorHeader(code, message)))
+}
 
 interface Closable {
   destroy(): unknown

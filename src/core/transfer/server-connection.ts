@@ -1,4 +1,4 @@
-import { type ErrorCode, hasCode, P2PError } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import type { Slot, SlotUse } from './admission.js'
 import type { BudgetAccount } from './budget.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
@@ -26,7 +26,9 @@ import type { Evictable } from './stalled-sockets.js'
  *     write deadline: a client reading 1 byte/s stalls the write and is cut);
  *   - a frame begun but not finished within `frameTimeoutMs` → close, so a
  *     client sending one byte every few seconds (slowloris) cannot hold a
- *     connection by staying just short of the idle timeout.
+ *     connection by staying just short of the idle timeout;
+ *   - the client ends its half (FIN) → every request received is answered,
+ *     then ours ends (`finish`; a frame left unfinished is dropped).
  * A frame that cannot be decoded (bad JSON, header over the limit, bad size)
  * is answered with its error after the responses already due, then the
  * connection is closed: the stream has lost its framing.
@@ -37,9 +39,6 @@ import type { Evictable } from './stalled-sockets.js'
  * job it owns, read ahead or written; jobs still reading release their
  * resources when the read ends.
  */
-
-/** How long a refused connection's error frame may take to leave before the socket is destroyed. */
-const REFUSAL_GRACE_MS = 1000
 
 export class ServerConnection implements Evictable, Slot {
   private readonly decoder: FrameDecoder
@@ -68,18 +67,6 @@ export class ServerConnection implements Evictable, Slot {
   /** It was given a manifest, a chunk or a place in the upload line (admission.ts: one never given any makes room first). */
   private given = false
 
-  /**
-   * Refuse a connection with one error frame; it is cut off REFUSAL_GRACE_MS
-   * after the refusal whatever it does meanwhile (a deadline, not an idle
-   * timeout: a handshake trickled a byte at a time does not extend it).
-   */
-  static refuse(socket: Channel, code: ErrorCode, message: string): void {
-    socket.on('error', () => undefined)
-    const deadline = setTimeout(() => socket.destroy(), REFUSAL_GRACE_MS)
-    socket.once('close', () => clearTimeout(deadline))
-    socket.end(encodeFrame(errorHeader(code, message)))
-  }
-
   constructor(
     private readonly socket: Channel,
     private readonly services: ConnectionServices,
@@ -94,6 +81,9 @@ export class ServerConnection implements Evictable, Slot {
     socket.on('data', (segment: Buffer) => this.onData(segment))
     socket.on('error', (err) => services.log.debug({ remote: this.remote, err: err.message }, 'socket error'))
     socket.on('close', () => this.teardown())
+    // Every request is in: each is answered, in order, then our half ends. The idle timeout still bounds it
+    // (a client that ends and never reads is cut as one that never reads); it keeps its slot until it closes.
+    socket.on('end', () => void this.finish())
     services.log.info({ remote: this.remote }, 'connection')
   }
 

@@ -22,7 +22,8 @@ export { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './secure-handshake.js'
  * MAX_RECORD_BYTES → E_TOO_LARGE. Every failure closes the socket once and
  * is the `error` given to 'close' listeners.
  *
- * Events: 'data' (a view valid only during the call), 'drain', 'close' (err?).
+ * Events: 'data' (a view valid only during the call), 'end' (the peer ended
+ * its half, once open; during the setup: E_CLOSED), 'drain', 'close' (err?).
  */
 
 export interface SecureOptions extends HandshakeOptions {
@@ -83,6 +84,7 @@ export class SecureSocket extends EventEmitter {
       this.fail(new P2PError('E_CLOSED', `connection to ${this.label} failed: ${err.message}`)),
     )
     socket.on('close', () => this.fail(new P2PError('E_CLOSED', `connection to ${this.label} closed`)))
+    socket.on('end', () => this.ended())
     socket.on('drain', () => this.emit('drain'))
     this.setup = new SecureHandshake(
       {
@@ -278,6 +280,13 @@ export class SecureSocket extends EventEmitter {
     // a view of the record buffer, valid until the next read.
     const n = this.opener!.openInto(record, record.subarray(1))
     this.emit('data', record.subarray(1, 1 + n))
+  }
+
+  /** The peer ended its half, after its every byte was handled (a record left unfinished never will be). */
+  private ended(): void {
+    if (this.phase === 'open') this.emit('end')
+    else if (this.phase === 'setup')
+      this.fail(new P2PError('E_CLOSED', `${this.label} ended the connection in the handshake`))
   }
 
   private fail(err: P2PError): void {
