@@ -202,4 +202,41 @@ describe('chunk server over the encrypted transport', () => {
     onCleanup(t, () => honest.close())
     assert.equal(sha256Hex(await honest.fetchManifest(id)), id, 'another address is served meanwhile')
   })
+
+  it('a record begun after the handshake must be complete within the frame deadline (a byte at a time keeps no idle timer from firing); an honest peer is served meanwhile', async (t) => {
+    const { id, server, port } = await encryptedSeeder(t, 100_000, {
+      limits: { frameTimeoutMs: 500, idleTimeoutMs: 1000 },
+    })
+    const socket = connect({ host: '127.0.0.1', port })
+    const stream = new NoiseSecretStream(true, socket, { keyPair: NoiseSecretStream.keyPair() })
+    stream.on('error', () => undefined)
+    onCleanup(t, () => {
+      stream.destroy()
+    })
+    await new Promise<void>((resolve) => stream.once('connect', () => resolve()))
+    let closed = false
+    socket.on('close', () => {
+      closed = true
+    })
+    // Under the session: a record claiming 65,553 bytes (the most allowed), then one byte every 100 ms.
+    const started = performance.now()
+    socket.write(Buffer.of(0x11, 0x00, 0x01))
+    const trickle = setInterval(() => {
+      if (!socket.destroyed) socket.write(Buffer.of(7))
+    }, 100)
+    onCleanup(t, () => clearInterval(trickle))
+    const honest = await PeerClient.connect({
+      host: '127.0.0.1',
+      port,
+      secure: { keyPair: NoiseSecretStream.keyPair() },
+    })
+    onCleanup(t, () => honest.close())
+    assert.equal(sha256Hex(await honest.fetchManifest(id)), id, 'served while the trickle runs')
+    assert.ok(await until(() => closed, 4000), 'the trickling connection was closed')
+    const after = performance.now() - started
+    t.diagnostic(`closed ${Math.round(after)} ms after its record began`)
+    assert.ok(after >= 400 && after < 2500, `closed ${Math.round(after)} ms after its record began`)
+    assert.ok(await until(() => server.stats.errors.E_TIMEOUT === 1, 2000), JSON.stringify(server.stats.errors))
+    assert.equal(sha256Hex(await honest.fetchManifest(id)), id, 'and after it')
+  })
 })

@@ -81,7 +81,7 @@ export class ChunkServer {
     this.log = options.log ?? silentLogger()
     this.host = options.host ?? '0.0.0.0'
     this.port = options.port ?? 0
-    this.transport = new ServerTransport(options.secure, this.log, this.tally, this.logGate)
+    this.transport = new ServerTransport(options.secure, this.log, this.tally, this.logGate, this.limits.frameTimeoutMs)
     const onViolation: OnViolation = (err) => {
       this.tally.counts.violations++
       this.tally.error('E_INTERNAL')

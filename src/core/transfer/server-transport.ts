@@ -26,6 +26,8 @@ export class ServerTransport {
     private readonly log: Logger,
     private readonly tally: ServerTally,
     private readonly logGate: LogGate,
+    /** The frame deadline, which a record begun must meet too (a trickle of its bytes resets the idle timeout). */
+    private readonly recordTimeoutMs: number,
   ) {}
 
   /** The socket as this server speaks over it: itself (plain), or inside the encrypted transport. */
@@ -34,6 +36,7 @@ export class ServerTransport {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`
     const secure = SecureSocket.accept(socket, {
       ...this.secure,
+      recordTimeoutMs: this.recordTimeoutMs,
       plainRefusal: encodeFrame(
         errorHeader(
           'E_AUTH',

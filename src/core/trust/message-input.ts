@@ -29,6 +29,11 @@ export class MessageInput {
 
   constructor(private readonly sink: MessageSink) {}
 
+  /** Bytes held of a message not yet whole. */
+  get pending(): number {
+    return this.filled
+  }
+
   /** Where the next read lands: the rest of the message being read, and the next message's length. */
   window(): Buffer {
     if (this.sink.readAhead() && this.filled >= LENGTH_BYTES) {

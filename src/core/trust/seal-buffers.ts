@@ -1,3 +1,6 @@
+import type { Socket } from 'node:net'
+import { type RecordSealer, sealedLength } from './records.js'
+
 /**
  * Buffers that sealed (encrypted) output is written into, reused once the
  * socket has written them: a fresh buffer per record costs a page fault per
@@ -44,4 +47,34 @@ export class SealBuffers {
   get idleByteCount(): number {
     return this.idleBytes
   }
+}
+
+/**
+ * `plain` sealed into a buffer of `buffers` and written to `socket`; the buffer goes back once the socket has its
+ * bytes. Returns what the socket's write returned (false: 'drain' follows).
+ */
+export function sendSealed(
+  socket: Socket,
+  buffers: SealBuffers,
+  sealer: RecordSealer,
+  plain: Buffer,
+  callback?: (err?: Error | null) => void,
+): boolean {
+  const out = buffers.take(sealedLength(plain.byteLength))
+  sealer.sealInto(plain, out)
+  let returned = false
+  const giveBack = (): void => {
+    if (returned) return
+    returned = true
+    buffers.give(out)
+  }
+  const ok = socket.write(out, (err) => {
+    giveBack()
+    callback?.(err)
+  })
+  // Nothing left in the socket's queue: the kernel has every byte of `out` (a write libuv could not finish
+  // keeps it queued), so it is free now. Its callback only runs on the next tick, and a sender writing in a
+  // loop would otherwise take a fresh buffer (page faults) for every write until it yields.
+  if (socket.writableLength === 0) giveBack()
+  return ok
 }

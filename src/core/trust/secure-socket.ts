@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { hasCode, P2PError } from '../errors.js'
 import { MessageInput } from './message-input.js'
-import { ABYTES, MAX_RECORD_BYTES, type RecordOpener, type RecordSealer, sealedLength } from './records.js'
-import { SealBuffers } from './seal-buffers.js'
+import { RecordDeadline } from './record-deadline.js'
+import { ABYTES, MAX_RECORD_BYTES, type RecordOpener, type RecordSealer } from './records.js'
+import { SealBuffers, sendSealed } from './seal-buffers.js'
 import { type HandshakeOptions, SecureHandshake } from './secure-handshake.js'
 
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './secure-handshake.js'
@@ -19,7 +20,8 @@ export { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './secure-handshake.js'
  *
  * `ready` resolves once the setup passed (data sent before is queued).
  * Afterwards: a record that fails authentication → E_TAMPERED; one over
- * MAX_RECORD_BYTES → E_TOO_LARGE. Every failure closes the socket once and
+ * MAX_RECORD_BYTES → E_TOO_LARGE; one not whole within `recordTimeoutMs`
+ * (a server's) → E_TIMEOUT. Every failure closes the socket once and
  * is the `error` given to 'close' listeners.
  *
  * Events: 'data' (a view valid only during the call), 'end' (the peer ended
@@ -29,6 +31,8 @@ export { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './secure-handshake.js'
 export interface SecureOptions extends HandshakeOptions {
   /** Where sealed output is assembled (shared by a process's connections). */
   buffers?: SealBuffers
+  /** A record begun must be whole within this (a server's frame deadline: record-deadline.ts); else E_TIMEOUT. */
+  recordTimeoutMs?: number
 }
 
 export interface SecureReader {
@@ -63,6 +67,7 @@ export class SecureSocket extends EventEmitter {
   private reader: SecureReader = {}
   private readonly queued: Buffer[] = []
   private readonly buffers: SealBuffers
+  private readonly recordDeadline: RecordDeadline
   private settle!: (err?: P2PError) => void
 
   readonly label: string
@@ -76,6 +81,9 @@ export class SecureSocket extends EventEmitter {
     super()
     this.label = label ?? `${socket.remoteAddress}:${socket.remotePort}`
     this.buffers = options.buffers ?? SHARED_BUFFERS
+    this.recordDeadline = new RecordDeadline(options.recordTimeoutMs, (ms) =>
+      this.fail(new P2PError('E_TIMEOUT', `${this.label} did not complete an encrypted record within ${ms} ms`)),
+    )
     this.ready = new Promise<void>((resolve, reject) => {
       this.settle = (err) => (err ? reject(err) : resolve())
     })
@@ -197,10 +205,12 @@ export class SecureSocket extends EventEmitter {
 
   pause(): void {
     this.socket.pause()
+    this.recordDeadline.readingNow(false)
   }
 
   resume(): void {
     this.socket.resume()
+    this.recordDeadline.readingNow(true)
   }
 
   setTimeout(ms: number, onTimeout?: () => void): void {
@@ -208,23 +218,7 @@ export class SecureSocket extends EventEmitter {
   }
 
   private send(plain: Buffer, callback?: (err?: Error | null) => void): boolean {
-    const out = this.buffers.take(sealedLength(plain.byteLength))
-    this.sealer!.sealInto(plain, out)
-    let returned = false
-    const giveBack = (): void => {
-      if (returned) return
-      returned = true
-      this.buffers.give(out)
-    }
-    const ok = this.socket.write(out, (err) => {
-      giveBack()
-      callback?.(err)
-    })
-    // Nothing left in the socket's queue: the kernel has every byte of `out` (a write libuv could not finish
-    // keeps it queued), so it is free now. Its callback only runs on the next tick, and a sender writing in a
-    // loop would otherwise take a fresh buffer (page faults) for every write until it yields.
-    if (this.socket.writableLength === 0) giveBack()
-    return ok
+    return sendSealed(this.socket, this.buffers, this.sealer!, plain, callback)
   }
 
   // --- receiving: bytes into messages (message-input.ts), each to the setup or opened as a record ---
@@ -237,6 +231,7 @@ export class SecureSocket extends EventEmitter {
     } catch (err) {
       this.fail(hasCode(err) ? err : new P2PError('E_INTERNAL', String(err)))
     }
+    this.recordDeadline.held(this.phase === 'open' && this.input.pending > 0)
   }
 
   private checkLength(length: number): void {
@@ -293,6 +288,7 @@ export class SecureSocket extends EventEmitter {
     if (this.phase === 'closed') return
     this.phase = 'closed'
     this.closedWith = err
+    this.recordDeadline.stop()
     this.setup?.destroy()
     this.queued.length = 0
     if (!(hasCode(err) && err.details?.plain === true && !this.initiator && this.options.plainRefusal))
