@@ -34,6 +34,18 @@ async function encryptedSeeder(
 }
 
 /** The chunk server and client over the encrypted transport (real sockets, one process). */
+/** A raw socket to the seeder on `port` once a stock Noise stream over it finished its handshake (then written to raw). */
+async function handshaken(t: Parameters<typeof onCleanup>[0], port: number): Promise<Socket> {
+  const socket = connect({ host: '127.0.0.1', port })
+  const stream = new NoiseSecretStream(true, socket, { keyPair: NoiseSecretStream.keyPair() })
+  stream.on('error', () => undefined)
+  onCleanup(t, () => {
+    stream.destroy()
+  })
+  await new Promise<void>((resolve) => stream.once('connect', () => resolve()))
+  return socket
+}
+
 describe('chunk server over the encrypted transport', () => {
   it('serves over Noise; a busy server says E_BUSY inside the session (not a bare close)', async (t) => {
     const { id, server, port } = await encryptedSeeder(t, 300_000, { limits: { maxConnections: 1 } })
@@ -119,13 +131,7 @@ describe('chunk server over the encrypted transport', () => {
     const lines: string[] = []
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })
     const { server, port } = await encryptedSeeder(t, 100_000, { limits: {}, log })
-    const socket = connect({ host: '127.0.0.1', port })
-    const stream = new NoiseSecretStream(true, socket, { keyPair: NoiseSecretStream.keyPair() })
-    stream.on('error', () => undefined)
-    onCleanup(t, () => {
-      stream.destroy()
-    })
-    await new Promise<void>((resolve) => stream.once('connect', () => resolve()))
+    const socket = await handshaken(t, port)
     socket.write(Buffer.concat([Buffer.of(40, 0, 0), Buffer.alloc(40, 7)])) // a record of 40 bytes no key sealed
     assert.ok(await until(() => server.stats.errors.E_TAMPERED === 1, 5000), JSON.stringify(server.stats.errors))
     assert.ok(await until(() => lines.some((l) => l.includes('connection failed') && l.includes('E_TAMPERED')), 5000))
@@ -207,13 +213,7 @@ describe('chunk server over the encrypted transport', () => {
     const { id, server, port } = await encryptedSeeder(t, 100_000, {
       limits: { frameTimeoutMs: 500, idleTimeoutMs: 1000 },
     })
-    const socket = connect({ host: '127.0.0.1', port })
-    const stream = new NoiseSecretStream(true, socket, { keyPair: NoiseSecretStream.keyPair() })
-    stream.on('error', () => undefined)
-    onCleanup(t, () => {
-      stream.destroy()
-    })
-    await new Promise<void>((resolve) => stream.once('connect', () => resolve()))
+    const socket = await handshaken(t, port)
     let closed = false
     socket.on('close', () => {
       closed = true

@@ -36,20 +36,30 @@ async function storeWith(t: Parameters<typeof tmpDir>[0], files: number): Promis
   return store
 }
 
+/** An announcer of `store` on `udpPort` that binds the port on 127.0.0.1 (so a query sent there came to this host alone). */
+async function unicastAnnouncer(
+  t: Parameters<typeof tmpDir>[0],
+  store: ChunkStore,
+  udpPort: number,
+): Promise<Announcer> {
+  const a = new Announcer({
+    store,
+    udpPort,
+    tcpPort: 5001,
+    broadcast: [],
+    unicastAddresses: ['127.0.0.1'],
+    intervalMs: 60_000,
+  })
+  onCleanup(t, () => a.stop())
+  await a.start()
+  return a
+}
+
 describe('unicast discovery (real sockets on loopback)', () => {
   it('a unicast flood from 20 sources gets at most the per-source and total answer budgets, though a listener bound the port later', async (t) => {
     const store = await storeWith(t, 40)
     const udp = await freeUdpPort()
-    const a = new Announcer({
-      store,
-      udpPort: udp,
-      tcpPort: 5001,
-      broadcast: [],
-      unicastAddresses: ['127.0.0.1'],
-      intervalMs: 60_000,
-    })
-    onCleanup(t, () => a.stop())
-    await a.start()
+    const a = await unicastAnnouncer(t, store, udp)
     // Bound after the announcer, on the wildcard address: without the announcer's own 127.0.0.1 socket it would take the unicast queries.
     const l = new DiscoveryListener({ udpPort: udp, broadcast: [], staleAfterMs: 60_000 })
     onCleanup(t, () => l.stop())
@@ -89,16 +99,7 @@ describe('unicast discovery (real sockets on loopback)', () => {
     const store = await storeWith(t, 1)
     const seederPort = await freeUdpPort()
     const ourPort = await freeUdpPort()
-    const a = new Announcer({
-      store,
-      udpPort: seederPort,
-      tcpPort: 5001,
-      broadcast: [],
-      unicastAddresses: ['127.0.0.1'],
-      intervalMs: 60_000,
-    })
-    onCleanup(t, () => a.stop())
-    await a.start()
+    const a = await unicastAnnouncer(t, store, seederPort)
     const dir = await tmpDir(t)
     const known = new KnownPeers(join(dir, 'known_peers.json'), { saveDelayMs: 10 })
     await known.load()
@@ -232,16 +233,7 @@ describe('unicast discovery (real sockets on loopback)', () => {
   it('a flood of queries from forged sources does not keep a named peer from its answer: withheld, a cookie, asked again with it at once', async (t) => {
     const store = await storeWith(t, 30)
     const seederPort = await freeUdpPort()
-    const a = new Announcer({
-      store,
-      udpPort: seederPort,
-      tcpPort: 5001,
-      broadcast: [],
-      unicastAddresses: ['127.0.0.1'],
-      intervalMs: 60_000,
-    })
-    onCleanup(t, () => a.stop())
-    await a.start()
+    const a = await unicastAnnouncer(t, store, seederPort)
     // Sixty sources (on loopback each is an address of its own, as forged ones would be) every 100 ms, far past the
     // total for queries without a cookie (64 KiB/s), and one forging the named peer's own address every 10 ms, which
     // keeps that address's share spent (its query just before the peer's makes the refusal certain).

@@ -11,7 +11,12 @@ import {
 import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
 import { encodeAnnouncements, type LocalFile } from '../../src/core/discovery/announcement-encode.js'
 import { answerTo } from '../../src/core/discovery/query-answer.js'
-import { MAX_WAITING_FOR_SCAN, NOTICE_BYTES, QueryAnswerer } from '../../src/core/discovery/query-answerer.js'
+import {
+  type AnnouncerLink,
+  MAX_WAITING_FOR_SCAN,
+  NOTICE_BYTES,
+  QueryAnswerer,
+} from '../../src/core/discovery/query-answerer.js'
 import { silentLogger } from '../../src/core/log.js'
 import { SEAL_OVERHEAD } from '../../src/core/trust/sealed-datagram.js'
 
@@ -45,6 +50,19 @@ const format = fc.record({
   sealOverhead: fc.constantFrom(0, SEAL_OVERHEAD),
 })
 const queryBytes = fc.oneof(fc.constantFrom(22, 1200), fc.integer({ min: 0, max: 4000 }))
+
+/** An announcer as its answerer sees it: open, its last scan `announced`, no broadcast addresses, sends dropped. */
+const linkTo = (announced: AnnouncerLink['announced'], overrides: Partial<AnnouncerLink> = {}): AnnouncerLink => ({
+  announced,
+  bursting: () => undefined,
+  open: () => true,
+  maxBytes: () => 1200,
+  seal: (payload) => payload,
+  burstTargets: () => [],
+  knowsHostAddresses: () => true,
+  send: async () => true,
+  ...overrides,
+})
 
 describe("an announcer's answer to a query, from what it last announced (query-answerer.ts)", () => {
   it('holds only the files asked for, within ANSWER_FACTOR × the query, a "more" notice for the rest; all of them when they fit', () => {
@@ -105,16 +123,7 @@ describe("an announcer's answer to a query, from what it last announced (query-a
     let announced: { peer: string; files: LocalFile[] } | undefined
     const answerer = new QueryAnswerer(
       { tcpPort: 47010, intervalMs: 5000, answerBytesPerSourcePerS: 1e9, answerBytesPerS: 1e9 },
-      {
-        announced: () => announced,
-        bursting: () => (announced ? undefined : firstScan),
-        open: () => true,
-        maxBytes: () => 1200,
-        seal: (payload) => payload,
-        burstTargets: () => [],
-        knowsHostAddresses: () => true,
-        send: async () => true,
-      },
+      linkTo(() => announced, { bursting: () => (announced ? undefined : firstScan) }),
       silentLogger(),
     )
     const query = Buffer.from(`{"v":1,"type":"query"}${' '.repeat(1178)}`)
@@ -221,16 +230,7 @@ describe("an announcer's answer to a query, from what it last announced (query-a
     }))
     const answerer = new QueryAnswerer(
       { tcpPort: 47010, intervalMs: 5000, cookieBytesPerS: 20 * NOTICE_BYTES },
-      {
-        announced: () => ({ peer: PEER, files }),
-        bursting: () => undefined,
-        open: () => true,
-        maxBytes: () => 1200,
-        seal: (payload) => payload,
-        burstTargets: () => [],
-        knowsHostAddresses: () => true,
-        send: async () => true,
-      },
+      linkTo(() => ({ peer: PEER, files })),
       silentLogger(),
     )
     const got = new Map<string, DiscoveryMessage[]>()
