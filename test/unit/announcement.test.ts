@@ -314,16 +314,29 @@ describe('announcements', () => {
     assert.deepEqual(decodeQuery(encodeQuery({ name: 'a.bin' })), { type: 'query', want: { name: 'a.bin' } })
     assert.deepEqual(decodeQuery(Buffer.from('{"v":1,"type":"query"}')), { type: 'query', want: {} })
     const cookie = 'c0ffee'.padEnd(32, '0')
-    const withCookie = encodeQuery({ id: id(3) }, 1200, cookie)
+    const nonce = '5eed'.padEnd(16, '0')
+    const withCookie = encodeQuery({ id: id(3) }, 1200, { cookie, nonce })
     assert.equal(withCookie.length, 1200, 'padded as any query')
-    assert.deepEqual(decodeQuery(withCookie), { type: 'query', want: { id: id(3) }, cookie })
+    assert.deepEqual(decodeQuery(withCookie), { type: 'query', want: { id: id(3) }, cookie, nonce })
     for (const bad of ['C0FFEE'.padEnd(32, '0'), 'c0ffee', 'c0ffee'.padEnd(33, '0'), 7])
-      assert.throws(
-        () => decodeQuery(Buffer.from(JSON.stringify({ v: 1, type: 'query', cookie: bad }))),
-        (e) => hasCode(e, 'E_BAD_DATAGRAM'),
-      )
+      for (const field of ['cookie', 'nonce'])
+        assert.throws(
+          () => decodeQuery(Buffer.from(JSON.stringify({ v: 1, type: 'query', [field]: bad }))),
+          (e) => hasCode(e, 'E_BAD_DATAGRAM'),
+        )
     assert.deepEqual(decodeDatagram(encodeCookie(cookie, false)), { type: 'cookie', cookie, answered: false })
-    for (const bad of [{ cookie, answered: 'no' }, { cookie: 'x', answered: true }, { answered: true }])
+    assert.deepEqual(decodeDatagram(encodeCookie(cookie, true, nonce)), {
+      type: 'cookie',
+      cookie,
+      answered: true,
+      nonce,
+    })
+    for (const bad of [
+      { cookie, answered: 'no' },
+      { cookie: 'x', answered: true },
+      { answered: true },
+      { cookie, answered: true, nonce: 'x' },
+    ])
       assert.throws(
         () => decodeDatagram(Buffer.from(JSON.stringify({ v: 1, type: 'cookie', ...bad }))),
         (e) => hasCode(e, 'E_BAD_DATAGRAM'),
@@ -356,8 +369,8 @@ describe('announcements', () => {
       fc.constant(encodeQuery({ id: id(9) })),
       fc
         .string({ unit: fc.constantFrom(...'0123456789abcdefA'), minLength: 30, maxLength: 34 })
-        .map((cookie) => encodeQuery({}, 1200, cookie)),
-      fc.boolean().map((answered) => encodeCookie('ab'.repeat(16), answered)),
+        .map((cookie) => encodeQuery({}, 1200, { cookie, nonce: cookie.slice(0, 16) })),
+      fc.boolean().map((answered) => encodeCookie('ab'.repeat(16), answered, 'cd'.repeat(8))),
       fc.nat(60).map((n) => encodeAnnouncements(PEER, 7000, [file(n, n + 1, (i) => i % 2 === 0)])[0]!),
       fc.nat(1000).map((n) => encodeMore(n, 5)),
       fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { COOKIE } from '../../src/core/discovery/announcement.js'
+import { COOKIE, encodeQuery, NONCE, type Query } from '../../src/core/discovery/announcement.js'
+import { decodeQuery } from '../../src/core/discovery/announcement-decode.js'
 import { AnswerCookies, COOKIE_EPOCH_MS } from '../../src/core/discovery/answer-cookies.js'
 import { ASK_AGAIN_GAP_MS, CookieJar, MAX_COOKIES } from '../../src/core/discovery/cookie-jar.js'
+import { UnicastQueries } from '../../src/core/discovery/unicast-queries.js'
+import { silentLogger } from '../../src/core/log.js'
 
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((parts) => parts.join('.'))
 const ipv6 = fc
@@ -90,5 +93,67 @@ describe("a querier's cookies (cookie-jar.ts)", () => {
     assert.equal(held, MAX_COOKIES)
     assert.equal(jar.cookieFor(at(0), 7000), undefined)
     assert.ok(jar.cookieFor(at(3 * MAX_COOKIES - 1), 7000))
+  })
+})
+
+describe("a listener's unicast queries (unicast-queries.ts): a cookie notice counts only from a peer asked, saying our nonce back", () => {
+  it('drops a forged notice (no nonce, another nonce, another port) without keeping its cookie or asking again; takes the honest one', () => {
+    const sent: Array<{ address: string; port: number; query: Query }> = []
+    const dropped: string[] = []
+    const queries = new UnicastQueries(
+      {
+        canReach: () => true,
+        encode: (want, tokens) => encodeQuery(want, 1200, tokens),
+        send: (bytes, address, port) => sent.push({ address, port, query: decodeQuery(bytes)! }),
+        drop: (reason) => dropped.push(reason),
+      },
+      { sealed: false, log: silentLogger() },
+    )
+    const peer = { address: '10.0.0.5', port: 47011, name: 'seeder' }
+    queries.query([peer], { name: 'a.bin' })
+    assert.equal(sent.length, 1)
+    const nonce = sent[0]!.query.nonce
+    assert.match(nonce ?? '', NONCE)
+    const forged = 'f0'.repeat(16)
+    for (const notice of [
+      { type: 'cookie' as const, cookie: forged, answered: false },
+      { type: 'cookie' as const, cookie: forged, answered: false, nonce: '0'.repeat(16) },
+    ])
+      queries.tookCookie(peer.address, peer.port, notice, { name: 'a.bin' })
+    queries.tookCookie(peer.address, peer.port + 1, { type: 'cookie', cookie: forged, answered: false, nonce }, {})
+    assert.deepEqual(dropped, ['nonce', 'nonce', 'unasked'])
+    assert.equal(sent.length, 1, 'no query for a forged notice')
+    const honest = 'c0'.repeat(16)
+    queries.tookCookie(
+      peer.address,
+      peer.port,
+      { type: 'cookie', cookie: honest, answered: false, nonce },
+      { name: 'a.bin' },
+    )
+    assert.equal(sent.length, 2, 'asked again at once')
+    assert.deepEqual(sent[1]!.query, { type: 'query', want: { name: 'a.bin' }, cookie: honest, nonce })
+    queries.again([peer], undefined)
+    assert.equal(sent[2]!.query.cookie, honest, 'kept for the next queries')
+    queries.tookCookie(peer.address, peer.port, { type: 'cookie', cookie: forged, answered: true }, {})
+    queries.again([peer], undefined)
+    assert.equal(sent[3]!.query.cookie, honest, 'a forged notice replaces nothing')
+  })
+})
+
+describe("a querier's nonces (cookie-jar.ts)", () => {
+  it("property: one per peer (address and port, the address's forms alike), another for another peer or another jar", () => {
+    const jar = new CookieJar()
+    const other = new CookieJar()
+    fc.assert(
+      fc.property(address, fc.integer({ min: 1, max: 65535 }), (a, port) => {
+        const nonce = jar.nonceFor(a, port)
+        assert.match(nonce, NONCE)
+        assert.equal(jar.nonceFor(a, port), nonce)
+        assert.notEqual(jar.nonceFor(a, (port % 65535) + 1), nonce)
+        assert.notEqual(other.nonceFor(a, port), nonce)
+      }),
+      { numRuns: 200 },
+    )
+    assert.equal(jar.nonceFor('::ffff:10.0.0.1', 7), jar.nonceFor('10.0.0.1', 7))
   })
 })

@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
 import {
   ANSWER_FACTOR,
+  type CookieNotice,
   type DiscoveryMessage,
   encodeQuery,
   type QueryWant,
@@ -249,15 +250,16 @@ describe("an announcer's answer to a query, from what it last announced (query-a
       await new Promise((resolve) => setImmediate(resolve))
       return got.get(address) ?? []
     }
-    const cookieOf = (messages: DiscoveryMessage[]): { cookie: string; answered: boolean } | undefined => {
+    const cookieOf = (messages: DiscoveryMessage[]): CookieNotice | undefined => {
       const last = messages.at(-1)
       return last?.type === 'cookie' ? last : undefined
     }
     // An honest querier, before any flood: answered, and given its cookie with the answer.
-    const first = await ask('10.0.0.5', encodeQuery())
+    const first = await ask('10.0.0.5', encodeQuery({}, 1200, { nonce: 'ab'.repeat(8) }))
     assert.ok(first.some((m) => m.type === 'announce'))
     const cookie = cookieOf(first)
     assert.equal(cookie?.answered, true)
+    assert.equal(cookie?.nonce, 'ab'.repeat(8), 'the nonce said back')
     // Forged sources, each asking once: the total for queries without a cookie runs out; those refused get a
     // notice (withheld: ask again), until the notices' own total runs out.
     let withheld = 0
@@ -272,14 +274,18 @@ describe("an announcer's answer to a query, from what it last announced (query-a
       [],
       'the honest querier without its cookie: refused like the flood (the notices spent too)',
     )
-    const proven = await ask('10.0.0.5', encodeQuery({}, 1200, cookie?.cookie))
+    const proven = await ask('10.0.0.5', encodeQuery({}, 1200, { cookie: cookie?.cookie }))
     assert.ok(
       proven.some((m) => m.type === 'announce'),
       'with its cookie: answered',
     )
     assert.equal(cookieOf(proven), undefined, 'no new cookie needed')
     assert.equal(answerer.stats.proven, 1)
-    assert.deepEqual(await ask('10.0.0.6', encodeQuery({}, 1200, cookie?.cookie)), [], 'not from another address')
+    assert.deepEqual(
+      await ask('10.0.0.6', encodeQuery({}, 1200, { cookie: cookie?.cookie })),
+      [],
+      'not from another address',
+    )
     // The old 22-byte form has no room for a notice beside an answer: none is offered.
     const old = await ask('10.0.0.7', Buffer.from('{"v":1,"type":"query"}'))
     assert.equal(cookieOf(old), undefined)

@@ -13,6 +13,7 @@ import {
   type DiscoveryMessage,
   folderField,
   MAX_ANNOUNCED_CHUNKS,
+  NONCE,
   PEER_ID,
   PROTOCOL_VERSION,
   type Query,
@@ -46,6 +47,7 @@ const querySchema = z
     id: z.string().regex(HEX64).optional(),
     name: z.string().refine(isValidName, 'invalid file name').optional(),
     cookie: z.string().regex(COOKIE).optional(),
+    nonce: z.string().regex(NONCE).optional(),
   })
   .passthrough()
 
@@ -65,6 +67,7 @@ const messageSchema = z.discriminatedUnion('type', [
       type: z.literal('cookie'),
       cookie: z.string().regex(COOKIE),
       answered: z.boolean(),
+      nonce: z.string().regex(NONCE).optional(),
     })
     .passthrough(),
   z
@@ -114,7 +117,12 @@ function queryOf(m: z.infer<typeof querySchema>): Query {
     ...(m.id !== undefined ? { id: m.id } : {}),
     ...(m.name !== undefined ? { name: m.name } : {}),
   }
-  return { type: 'query', want, ...(m.cookie !== undefined ? { cookie: m.cookie } : {}) }
+  return {
+    type: 'query',
+    want,
+    ...(m.cookie !== undefined ? { cookie: m.cookie } : {}),
+    ...(m.nonce !== undefined ? { nonce: m.nonce } : {}),
+  }
 }
 
 const QUERY = Buffer.from('query')
@@ -163,7 +171,13 @@ function schemaChecked(value: unknown): Checked {
 function fromChecked(m: Checked | PlainAnnouncement): DiscoveryMessage {
   if (m.type === 'query') return queryOf(m)
   if (m.type === 'more') return { type: 'more', omitted: m.omitted, interval: m.interval }
-  if (m.type === 'cookie') return { type: 'cookie', cookie: m.cookie, answered: m.answered }
+  if (m.type === 'cookie')
+    return {
+      type: 'cookie',
+      cookie: m.cookie,
+      answered: m.answered,
+      ...(m.nonce !== undefined ? { nonce: m.nonce } : {}),
+    }
   const claims = new Map<string, string>()
   const files = m.files.map((f): AnnouncedFile => {
     if (!chunksAgreeWithSize(f.size, f.chunks, f.files)) {

@@ -101,6 +101,8 @@ export interface Query {
   want: QueryWant
   /** The answerer's cookie for our address (answer-cookies.ts): the query then proves its source gets answers. */
   cookie?: string
+  /** Ours for the peer asked (cookie-jar.ts): its cookie notice says it back, so a forged one is told apart. */
+  nonce?: string
 }
 
 /** An answerer's cookie for the querier's address, to send with its next queries (answer-cookies.ts). */
@@ -109,10 +111,20 @@ export interface CookieNotice {
   cookie: string
   /** False: the answer was withheld (its budget for queries without a cookie is spent): ask again with this cookie. */
   answered: boolean
+  /** The query's nonce, said back. */
+  nonce?: string
 }
 
 /** A cookie on the wire: 16 bytes in lowercase hex. */
 export const COOKIE = /^[0-9a-f]{32}$/
+/** A query's nonce on the wire: 8 bytes in lowercase hex. */
+export const NONCE = /^[0-9a-f]{16}$/
+
+/** What a unicast query carries beside what it asks for (cookie-jar.ts). */
+export interface QueryTokens {
+  cookie?: string | undefined
+  nonce?: string | undefined
+}
 
 /** The tail of an answer that could not hold every file. */
 export interface MoreNotice {
@@ -129,10 +141,17 @@ export type DiscoveryMessage = Announcement | Query | MoreNotice | CookieNotice
  * A query for `want` (default: every file), padded with spaces (JSON allows
  * them after the object; older peers parse it as a plain query) to `padTo`
  * bytes so that answers have room: see ANSWER_FACTOR. With the `cookie` the
- * peer it goes to gave us (answer-cookies.ts).
+ * peer it goes to gave us (answer-cookies.ts) and our `nonce` for it.
  */
-export function encodeQuery(want: QueryWant = {}, padTo = MAX_DATAGRAM_BYTES, cookie?: string): Buffer {
-  const text = JSON.stringify({ v: PROTOCOL_VERSION, type: 'query', ...want, ...(cookie ? { cookie } : {}) })
+export function encodeQuery(want: QueryWant = {}, padTo = MAX_DATAGRAM_BYTES, tokens: QueryTokens = {}): Buffer {
+  const { cookie, nonce } = tokens
+  const text = JSON.stringify({
+    v: PROTOCOL_VERSION,
+    type: 'query',
+    ...want,
+    ...(cookie ? { cookie } : {}),
+    ...(nonce ? { nonce } : {}),
+  })
   return Buffer.from(text + ' '.repeat(Math.max(0, padTo - Buffer.byteLength(text))))
 }
 
@@ -140,8 +159,10 @@ export function encodeMore(omitted: number, intervalS: number): Buffer {
   return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: 'more', omitted, interval: intervalS }))
 }
 
-export function encodeCookie(cookie: string, answered: boolean): Buffer {
-  return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: 'cookie', cookie, answered }))
+export function encodeCookie(cookie: string, answered: boolean, nonce?: string): Buffer {
+  return Buffer.from(
+    JSON.stringify({ v: PROTOCOL_VERSION, type: 'cookie', cookie, answered, ...(nonce ? { nonce } : {}) }),
+  )
 }
 
 /** The folder part of a file entry: `"files":F` for a folder, nothing for a file. */

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto'
 import { LruMap } from '../lru-map.js'
 import type { CookieNotice } from './announcement.js'
 import { keyOf } from './known-peers-file.js'
@@ -13,13 +14,35 @@ export const ASK_AGAIN_GAP_MS = 1000
  * the answerer's side), sent with our next queries to them, so that theirs
  * are answered from the budget strangers forging sources cannot spend. A
  * notice that says the answer was withheld has its peer asked again with
- * the cookie, at most once a second per peer: a peer (or a stranger forging
- * its address) that withholds every answer costs one query a second.
+ * the cookie, at most once a second per peer: a peer that withholds every
+ * answer costs one query a second.
+ *
+ * Each query carries our nonce for the peer it goes to (an HMAC of its
+ * address and port under a key drawn at start, as DNS's client cookie), and
+ * only a notice that says it back is taken: a stranger forging the peer's
+ * address, who does not see our unicast queries, had replaced its cookie
+ * with one of its own every few milliseconds and spent our asking again,
+ * so that the peer's answers were withheld again (an attack on the first
+ * version, forty-ninth session: a named peer gone from p2p-listen for 31 s).
  */
 export class CookieJar {
   private readonly cookies = new LruMap<string, { cookie: string; askedAgainAt: number }>()
+  private readonly key = randomBytes(32)
 
   constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** Our nonce for `address`:`port`, sent with every query to it. */
+  nonceFor(address: string, port: number): string {
+    return createHmac('sha256', this.key)
+      .update(keyOf({ address: canonicalAddress(address), port }))
+      .digest('hex')
+      .slice(0, 16)
+  }
+
+  /** Whether the notice says back our nonce for `address`:`port` (else a stranger made it). */
+  ours(address: string, port: number, notice: CookieNotice): boolean {
+    return notice.nonce === this.nonceFor(address, port)
+  }
 
   /** The cookie `address`:`port` gave us last, if any. */
   cookieFor(address: string, port: number): string | undefined {

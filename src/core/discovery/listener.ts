@@ -3,7 +3,7 @@ import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { hasCode } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { DatagramGuard } from '../trust/datagram-guard.js'
-import { type DiscoveryMessage, encodeQuery, type QueryWant } from './announcement.js'
+import { type DiscoveryMessage, encodeQuery, type QueryTokens, type QueryWant } from './announcement.js'
 import { decodeDatagram } from './announcement-decode.js'
 import { DatagramIntake, type ListenerStats } from './datagram-intake.js'
 import { ContentDictionary, type DictionaryLimits, type KnownFile } from './dictionary.js'
@@ -113,7 +113,7 @@ export class DiscoveryListener extends EventEmitter {
     this.unicast = new UnicastQueries(
       {
         canReach: (address) => this.querySocket?.has(familyOf(address)) ?? false,
-        encode: (want, cookie) => this.encodeQuery(want, cookie),
+        encode: (want, tokens) => this.encodeQuery(want, tokens),
         send: (bytes, address, port) => void this.querySocket?.send(bytes, address, port),
         drop: (reason, address) => this.intake.drop(reason, address, 0),
       },
@@ -170,11 +170,11 @@ export class DiscoveryListener extends EventEmitter {
     if (this.querySocket) this.query()
   }
 
-  private encodeQuery(want: QueryWant | undefined, cookie?: string): Buffer {
+  private encodeQuery(want: QueryWant | undefined, tokens?: QueryTokens): Buffer {
     const guard = this.options.guard
     const max = this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES
     // Sealed in a private swarm, where its answers are sealed to it (datagram-intake.ts keeps what opens them).
-    return this.intake.sealQuery(encodeQuery(want, guard ? Math.min(max, guard.maxPayload) : max, cookie))
+    return this.intake.sealQuery(encodeQuery(want, guard ? Math.min(max, guard.maxPayload) : max, tokens))
   }
 
   files(): KnownFile[] {

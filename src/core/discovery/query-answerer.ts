@@ -37,13 +37,13 @@ export const ANSWER_BYTES_PER_SOURCE_PER_S = ANSWER_FACTOR * MAX_DATAGRAM_BYTES
 /** Answer bytes a second, all sources together: for queries without a cookie, and again for those with one. */
 export const ANSWER_BYTES_PER_S = 64 * 1024
 /**
- * Cookie notices a second, all sources together, in bytes: a notice is a sixteenth of the padded query it answers
- * (at most an eighth of any query it answers), so a stranger spends this with 16 × its bytes in forged queries
- * (4 MiB/s); it bounds the announcer's work.
+ * Cookie notices a second, all sources together, in bytes: a notice (NOTICE_BYTES, 111) is under a tenth of the
+ * padded query it answers (at most an eighth of any query it answers), so a stranger spends this with 10.8 × its
+ * bytes in forged queries (2.7 MiB/s); it bounds the announcer's work.
  */
 export const COOKIE_BYTES_PER_S = 256 * 1024
-/** A cookie notice's bytes on the wire. */
-export const NOTICE_BYTES = encodeCookie('0'.repeat(32), false).length
+/** A cookie notice's bytes on the wire (a nonce said back included). */
+export const NOTICE_BYTES = encodeCookie('0'.repeat(32), false, '0'.repeat(16)).length
 
 /** What an announcer counts (Announcer.stats): its queries and their answers. */
 export interface AnnouncerStats {
@@ -141,7 +141,7 @@ export class QueryAnswerer {
     this.answerLimit = new ByteRateLimit(answers)
     this.provenLimit = new ByteRateLimit(answers)
     // In all, not per source: a stranger forging a querier's address would spend that querier's share, and a
-    // notice is a sixteenth of its query (no use for reflection).
+    // notice is under a tenth of its query (no use for reflection).
     const notices = options.cookieBytesPerS ?? COOKIE_BYTES_PER_S
     this.noticeLimit = new ByteRateLimit({ perSecond: notices, burst: notices, totalPerSecond: notices, maxKeys: 1 })
     this.cookies = new AnswerCookies(options.now)
@@ -230,11 +230,12 @@ export class QueryAnswerer {
     // An answer where the bursts go is counted once, as a burst is, whatever the number of broadcast addresses and
     // groups it goes to: counted for each, a host with five or more never answered a full one (an attacker pass).
     const limit = proven ? this.provenLimit : this.answerLimit
-    if (!limit.take(overBroadcast ? `burst:${to.family}` : to.address, total)) {
+    // By the canonical address, as the cookie is: a mapped IPv4 address is that IPv4 host.
+    if (!limit.take(overBroadcast ? `burst:${to.family}` : canonicalAddress(to.address), total)) {
       this.stats.refused++
       if (offer && this.noticeLimit.take('all', NOTICE_BYTES)) {
         this.stats.cookies++
-        void datagram.reply(encodeCookie(this.cookies.cookieFor(to.address), false))
+        void datagram.reply(encodeCookie(this.cookies.cookieFor(to.address), false, query.nonce))
       }
       return
     }
@@ -261,7 +262,7 @@ export class QueryAnswerer {
       for (const d of answer) if (!(await datagram.reply(this.announcer.seal(d, sealedQuery)))) return
       if (offer) {
         this.stats.cookies++
-        await datagram.reply(encodeCookie(this.cookies.cookieFor(to.address), true))
+        await datagram.reply(encodeCookie(this.cookies.cookieFor(to.address), true, query.nonce))
       }
     })()
   }

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js'
-import type { CookieNotice, QueryWant } from './announcement.js'
+import type { CookieNotice, QueryTokens, QueryWant } from './announcement.js'
 import { AnsweringPeers } from './answering-peers.js'
 import { CookieJar } from './cookie-jar.js'
 import type { KnownPeers } from './known-peers.js'
@@ -11,8 +11,8 @@ import { canonicalAddress } from './unicast-address.js'
 export interface UnicastQueryLink {
   /** Whether the query socket has a socket of the address's family. */
   canReach(address: string): boolean
-  /** A query for `want` (with `cookie`), sealed in a private swarm. */
-  encode(want: QueryWant | undefined, cookie?: string): Buffer
+  /** A query for `want` (with a cookie and our nonce), sealed in a private swarm. */
+  encode(want: QueryWant | undefined, tokens?: QueryTokens): Buffer
   send(bytes: Buffer, address: string, port: number): void
   /** A datagram dropped, counted under `reason`. */
   drop(reason: string, address: string): void
@@ -86,13 +86,18 @@ export class UnicastQueries {
   }
 
   /**
-   * A cookie from a peer we asked (an open swarm's) is kept for our next queries to it, and when it came instead
-   * of an answer the peer is asked again with it (cookie-jar.ts). One from anywhere else is dropped: a stranger
-   * could otherwise make us send queries.
+   * A cookie from a peer we asked (an open swarm's), saying back our nonce, is kept for our next queries to it, and
+   * when it came instead of an answer the peer is asked again with it (cookie-jar.ts). One from anywhere else, or
+   * without our nonce, is dropped (`unasked`, `nonce`): a stranger could otherwise make us send queries, or replace
+   * the peer's cookie with its own.
    */
   tookCookie(address: string, port: number, notice: CookieNotice, want: QueryWant | undefined): void {
     if (this.options.sealed || !this.asked(address, port)) {
       this.link.drop('unasked', address)
+      return
+    }
+    if (!this.cookies.ours(address, port, notice)) {
+      this.link.drop('nonce', address)
       return
     }
     if (this.cookies.took(address, port, notice)) this.sendTo([{ address, port, name: 'again' }], want, false)
@@ -102,15 +107,19 @@ export class UnicastQueries {
     return this.queried.has(keyOf({ address: canonicalAddress(address), port }))
   }
 
-  /** A query for `want` to each target, with the cookie it gave us if any. */
+  /** A query for `want` to each target, with the cookie it gave us if any and our nonce for it (an open swarm's). */
   private sendTo(targets: readonly PeerTarget[], want: QueryWant | undefined, known: boolean): void {
     if (targets.length === 0) return
-    const plain = this.link.encode(want)
+    // Sealed: one query for all (each sealed query's nonce is kept to open its answers: datagram-intake.ts).
+    const sealed = this.options.sealed ? this.link.encode(want) : undefined
     for (const p of targets) {
       if (known) this.answering.queried(p)
       this.queried.add(keyOf({ address: canonicalAddress(p.address), port: p.port }))
-      const cookie = this.cookies.cookieFor(p.address, p.port)
-      this.link.send(cookie ? this.link.encode(want, cookie) : plain, p.address, p.port)
+      const tokens = {
+        cookie: this.cookies.cookieFor(p.address, p.port),
+        nonce: this.cookies.nonceFor(p.address, p.port),
+      }
+      this.link.send(sealed ?? this.link.encode(want, tokens), p.address, p.port)
     }
   }
 }
