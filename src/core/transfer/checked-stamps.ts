@@ -14,10 +14,17 @@ import { verifiedRecordPath } from '../verified-record.js'
  * timestamps), in steps of their own granularity (nanoseconds on ext4, xfs,
  * btrfs, tmpfs; 1 or 2 s on ext3's small inodes, FAT, some network
  * filesystems), so a write in the same tick as the change that gave a stamp
- * leaves every part of it as it was. A stamp is therefore remembered only when
- * the bytes hashed under it were read at least a tick and a step after its
- * ctime (git's "racily clean" entries are the same problem): then any later
- * write falls in a later tick, and its ctime differs.
+ * leaves every part of it as it was. And one write(2) sets the times once,
+ * before it copies its bytes, which takes as long as the bytes are many (a
+ * single pwrite of 64 MiB through a downloaded file's other name took
+ * 137–213 ms, of 1 GiB 3.3 s: an attack on the first version of this rule,
+ * forty-ninth session, had chunks near its end read, found good and
+ * remembered before the copy reached them, then served changed). A stamp is
+ * therefore remembered only when the bytes hashed under it were read at least
+ * a tick and a step after its ctime (git's "racily clean" entries are the
+ * same problem), and after as long as the longest single write the file
+ * could take at a slow disk's pace (at most 2 GiB: Linux's cap on one write):
+ * then any later write falls in a later tick, and its ctime differs.
  */
 
 const MAX_VERIFIED_ENTRIES = 1_000_000
@@ -27,15 +34,21 @@ const SETTLED_NS = 20_000_000n
 /** The same for a ctime in whole seconds (a filesystem of 1 or 2 s steps, as far as one can tell). */
 const SETTLED_COARSE_NS = 3_000_000_000n
 const NS_PER_SECOND = 1_000_000_000n
+/** The slowest pace a single write is assumed to copy at (dirty pages throttled to a slow disk's). */
+const SLOWEST_WRITE_BYTES_PER_S = 64n * 1024n * 1024n
+/** Linux copies at most this much in one write(2) (MAX_RW_COUNT). */
+const MAX_ONE_WRITE_BYTES = 0x7ffff000n
 
 /**
- * Whether a file whose ctime is `ctimeNs`, stat'ed after `readAtMs` (Date.now()), was read long enough after its
- * last change for its stamp to stand for the bytes read: any later write changes the stamp. Else a write may be
- * under way whose times were set in the same tick (its bytes mixed into ours), or one may come unseen.
+ * Whether a file of `size` bytes whose ctime is `ctimeNs`, stat'ed after `readAtMs` (Date.now()), was read long
+ * enough after its last change for its stamp to stand for the bytes read: any later write changes the stamp. Else
+ * a write may still be copying its bytes (its times set as it began), or one may come in the same tick, unseen.
  */
-export function settled(ctimeNs: bigint, readAtMs: number): boolean {
-  const margin = ctimeNs % NS_PER_SECOND === 0n ? SETTLED_COARSE_NS : SETTLED_NS
-  return ctimeNs + margin < BigInt(readAtMs) * 1_000_000n
+export function settled(ctimeNs: bigint, size: bigint, readAtMs: number): boolean {
+  const tick = ctimeNs % NS_PER_SECOND === 0n ? SETTLED_COARSE_NS : SETTLED_NS
+  const longestWrite =
+    ((size < MAX_ONE_WRITE_BYTES ? size : MAX_ONE_WRITE_BYTES) * NS_PER_SECOND) / SLOWEST_WRITE_BYTES_PER_S
+  return ctimeNs + tick + longestWrite < BigInt(readAtMs) * 1_000_000n
 }
 
 export class CheckedStamps {
@@ -57,8 +70,8 @@ export class CheckedStamps {
    * (Date.now(), the clock filesystems take their times from) was taken before the stat that gave the stamp.
    * Remembered only when that was long enough after the file's ctime (above).
    */
-  checked(key: string, stamp: string, ctimeNs: bigint, readAtMs: number): void {
-    if (settled(ctimeNs, readAtMs)) this.verified.set(key, stamp)
+  checked(key: string, stamp: string, file: { ctimeNs: bigint; size: bigint }, readAtMs: number): void {
+    if (settled(file.ctimeNs, file.size, readAtMs)) this.verified.set(key, stamp)
   }
 
   forget(key: string): void {

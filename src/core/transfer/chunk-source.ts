@@ -168,10 +168,10 @@ export class ChunkSource {
       if (digest !== plan.chunkHash(index)) {
         if (!unchanged) throw this.corrupt(path, key, index, manifest, 'changed while read')
         // Remembered only once settled: a write just made may still have been copying its bytes as we read them.
-        if (settled(st.ctimeNs, readAt)) this.damaged.set(key, stamp)
+        if (settled(st.ctimeNs, st.size, readAt)) this.damaged.set(key, stamp)
         throw this.corrupt(path, key, index, manifest, 'SHA-256 mismatch')
       }
-      if (unchanged) this.checked.checked(key, stamp, st.ctimeNs, readAt)
+      if (unchanged) this.checked.checked(key, stamp, st, readAt)
     } finally {
       closeQuietly(fd)
     }
