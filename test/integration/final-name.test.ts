@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { link, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { chown, link, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TEMP_MARKER } from '../../src/core/constants.js'
@@ -101,7 +101,7 @@ describe('the temporary name of a finished download', () => {
     }
   })
 
-  it('calls an identical file at the name already there only when it is ours alone: not a symbolic or hard link to bytes someone else may change', async (t) => {
+  it("calls an identical file at the name already there only when it is ours: not a symbolic link, nor another user's file", async (t) => {
     const dir = await tmpDir(t)
     const outside = await tmpDir(t)
     const bytes = 'the verified bytes'
@@ -118,23 +118,23 @@ describe('the temporary name of a finished download', () => {
         force: false,
       })
       assert.equal(await readFile(placed.path, 'utf8'), bytes)
-      return { path: placed.path, alreadyThere: placed.alreadyThere }
+      const result = { path: placed.path, alreadyThere: placed.alreadyThere }
+      if (!placed.alreadyThere) await rm(placed.path)
+      await rm(join(dir, 'f.bin'))
+      return result
     }
     await writeFile(join(outside, 'same'), bytes)
     await symlink(join(outside, 'same'), join(dir, 'f.bin'))
     assert.deepEqual(await place(), { path: join(dir, 'f (1).bin'), alreadyThere: false }, 'a symbolic link: not ours')
-    await rm(join(dir, 'f (1).bin'))
-    await rm(join(dir, 'f.bin'))
+    // Our own hard link (a finished download is one to its store's data; here another store's): ours.
     await link(join(outside, 'same'), join(dir, 'f.bin'))
-    assert.deepEqual(
-      await place(),
-      { path: join(dir, 'f (1).bin'), alreadyThere: false },
-      'a hard link: not ours alone',
-    )
-    await writeFile(join(outside, 'same'), 'CHANGED BY WHOEVER OWNS THE TARGET')
-    assert.equal(await readFile(join(dir, 'f (1).bin'), 'utf8'), bytes, 'what the download reported stays verified')
-    await rm(join(dir, 'f.bin'))
+    assert.deepEqual(await place(), { path: join(dir, 'f.bin'), alreadyThere: true }, 'our own hard link: ours')
     await writeFile(join(dir, 'f.bin'), bytes)
     assert.deepEqual(await place(), { path: join(dir, 'f.bin'), alreadyThere: true }, 'a copy of ours: already there')
+    if (process.getuid?.() !== 0) return t.diagnostic('not root: no file of another user to link')
+    // Another user's file, linked at the name by its owner (a hard link can only name a file of one's own).
+    await chown(join(outside, 'same'), 65534, 65534)
+    await link(join(outside, 'same'), join(dir, 'f.bin'))
+    assert.deepEqual(await place(), { path: join(dir, 'f (1).bin'), alreadyThere: false }, "another user's: not ours")
   })
 })

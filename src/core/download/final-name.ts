@@ -202,9 +202,11 @@ export async function place(options: {
       return { path, sha256, alreadyThere: false }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      // Only a file that is ours alone counts as already there: a link (symbolic or hard) at the name has its bytes
-      // in a file someone else may change once we report it verified (an attacker pass, forty-ninth session).
-      if ((await sameInode(path, partPath)) || (await sameContent(path, options.size, sha256, { oursAlone: true }))) {
+      // Only a file of ours counts as already there: a symbolic link at the name, or another user's file (a hard
+      // link another user made can only name a file of theirs), has its bytes where someone else may change them
+      // once we report them verified (an attacker pass, forty-ninth session). Our own hard links are ours: a
+      // finished download is one to its store's `data`.
+      if ((await sameInode(path, partPath)) || (await sameContent(path, options.size, sha256, { ours: true }))) {
         await unlink(partPath)
         return { path, sha256, alreadyThere: true }
       }
@@ -241,20 +243,20 @@ export async function sameInode(a: string, b: string): Promise<boolean> {
 
 /**
  * Whether `path` is a regular file (not through a symbolic link; a FIFO or device there is never opened blocking)
- * with these bytes; with `oursAlone`, also one of our user's that no other name shares (checked on the file opened).
+ * with these bytes; with `ours`, also one of our user's (checked on the file opened).
  */
 export async function sameContent(
   path: string,
   size: number,
   sha256: string,
-  options: { oursAlone?: boolean } = {},
+  options: { ours?: boolean } = {},
 ): Promise<boolean> {
   let opened: Awaited<ReturnType<typeof openRegularFile>> | undefined
   try {
     opened = await openRegularFile(path, { maxBytes: size, followSymlinks: false })
     if (opened.stats.size !== size) return false
     const uid = process.getuid?.()
-    if (options.oursAlone && (opened.stats.nlink !== 1 || (uid !== undefined && opened.stats.uid !== uid))) return false
+    if (options.ours && uid !== undefined && opened.stats.uid !== uid) return false
     const hash = createHash('sha256')
     for await (const piece of opened.handle.createReadStream({ highWaterMark: 4 * 1024 * 1024, autoClose: false }))
       hash.update(piece as Buffer)
