@@ -22,12 +22,12 @@ describe("an announcer's cookies (answer-cookies.ts)", () => {
         const cookies = new AnswerCookies(() => now)
         const cookie = cookies.cookieFor(a)
         assert.match(cookie, COOKIE)
-        assert.ok(cookies.proves(cookie, a))
-        if (a !== b) assert.equal(cookies.proves(cookie, b), false)
+        assert.equal(cookies.proves(cookie, a), 'current')
+        if (a !== b) assert.equal(cookies.proves(cookie, b), undefined)
         now = (Math.floor(start / COOKIE_EPOCH_MS) + 1) * COOKIE_EPOCH_MS + COOKIE_EPOCH_MS - 1
-        assert.ok(cookies.proves(cookie, a), 'good through the next epoch')
+        assert.equal(cookies.proves(cookie, a), 'previous', 'good through the next epoch (then renewed)')
         now += 1
-        assert.equal(cookies.proves(cookie, a), false, 'not after it')
+        assert.equal(cookies.proves(cookie, a), undefined, 'not after it')
       }),
       { numRuns: 300 },
     )
@@ -36,12 +36,12 @@ describe("an announcer's cookies (answer-cookies.ts)", () => {
   it("proves nothing for another announcer's cookie, a changed one or one of the wrong length; an address's forms agree", () => {
     const cookies = new AnswerCookies()
     const cookie = cookies.cookieFor('10.0.0.1')
-    assert.equal(new AnswerCookies().proves(cookie, '10.0.0.1'), false, 'each announcer draws its own key')
+    assert.equal(new AnswerCookies().proves(cookie, '10.0.0.1'), undefined, 'each announcer draws its own key')
     const flipped = (cookie[0] === '0' ? '1' : '0') + cookie.slice(1)
-    assert.equal(cookies.proves(flipped, '10.0.0.1'), false)
-    assert.equal(cookies.proves(cookie.slice(2), '10.0.0.1'), false)
-    assert.equal(cookies.proves('', '10.0.0.1'), false)
-    assert.ok(cookies.proves(cookie, '::ffff:10.0.0.1'), 'the mapped form is the same host')
+    assert.equal(cookies.proves(flipped, '10.0.0.1'), undefined)
+    assert.equal(cookies.proves(cookie.slice(2), '10.0.0.1'), undefined)
+    assert.equal(cookies.proves('', '10.0.0.1'), undefined)
+    assert.equal(cookies.proves(cookie, '::ffff:10.0.0.1'), 'current', 'the mapped form is the same host')
     assert.equal(cookies.cookieFor('fd00::1'), cookies.cookieFor('fd00:0:0::1'))
   })
 })
@@ -119,24 +119,30 @@ describe("a listener's unicast queries (unicast-queries.ts): a cookie notice cou
       { type: 'cookie' as const, cookie: forged, answered: false },
       { type: 'cookie' as const, cookie: forged, answered: false, nonce: '0'.repeat(16) },
     ])
-      queries.tookCookie(peer.address, peer.port, notice, { name: 'a.bin' })
-    queries.tookCookie(peer.address, peer.port + 1, { type: 'cookie', cookie: forged, answered: false, nonce }, {})
+      queries.tookCookie(peer.address, peer.port, notice)
+    queries.tookCookie(peer.address, peer.port + 1, { type: 'cookie', cookie: forged, answered: false, nonce })
     assert.deepEqual(dropped, ['nonce', 'nonce', 'unasked'])
     assert.equal(sent.length, 1, 'no query for a forged notice')
     const honest = 'c0'.repeat(16)
-    queries.tookCookie(
-      peer.address,
-      peer.port,
-      { type: 'cookie', cookie: honest, answered: false, nonce },
-      { name: 'a.bin' },
-    )
+    queries.tookCookie(peer.address, peer.port, { type: 'cookie', cookie: honest, answered: false, nonce })
     assert.equal(sent.length, 2, 'asked again at once')
     assert.deepEqual(sent[1]!.query, { type: 'query', want: { name: 'a.bin' }, cookie: honest, nonce })
     queries.again([peer], undefined)
     assert.equal(sent[2]!.query.cookie, honest, 'kept for the next queries')
-    queries.tookCookie(peer.address, peer.port, { type: 'cookie', cookie: forged, answered: true }, {})
+    queries.tookCookie(peer.address, peer.port, { type: 'cookie', cookie: forged, answered: true })
     queries.again([peer], undefined)
     assert.equal(sent[3]!.query.cookie, honest, 'a forged notice replaces nothing')
+    // Asked for everything, withheld: asked again for everything (a known peer asked for one file it lacks is silent).
+    const other = { address: '10.0.0.6', port: 47011, name: 'known' }
+    queries.again([other], undefined)
+    const otherNonce = sent[4]!.query.nonce
+    queries.tookCookie(other.address, other.port, {
+      type: 'cookie',
+      cookie: honest,
+      answered: false,
+      nonce: otherNonce,
+    })
+    assert.deepEqual(sent[5]!.query, { type: 'query', want: {}, cookie: honest, nonce: otherNonce })
   })
 })
 

@@ -11,6 +11,7 @@ import {
 } from '../../src/core/discovery/announcement.js'
 import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
 import { encodeAnnouncements, type LocalFile } from '../../src/core/discovery/announcement-encode.js'
+import { COOKIE_EPOCH_MS } from '../../src/core/discovery/answer-cookies.js'
 import { answerTo } from '../../src/core/discovery/query-answer.js'
 import {
   type AnnouncerLink,
@@ -289,6 +290,43 @@ describe("an announcer's answer to a query, from what it last announced (query-a
     // The old 22-byte form has no room for a notice beside an answer: none is offered.
     const old = await ask('10.0.0.7', Buffer.from('{"v":1,"type":"query"}'))
     assert.equal(cookieOf(old), undefined)
+  })
+
+  it('a cookie in use never lapses: one of the last epoch is answered with a new one', async () => {
+    let now = 1_000_000_000_000
+    const files = [{ id: id(1), name: 'a.bin', size: 4096, have: Bitfield.full(1) }]
+    const answerer = new QueryAnswerer(
+      { tcpPort: 47010, intervalMs: 5000, now: () => now },
+      linkTo(() => ({ peer: PEER, files })),
+      silentLogger(),
+    )
+    const ask = async (cookie?: string): Promise<DiscoveryMessage[]> => {
+      const got: DiscoveryMessage[] = []
+      answerer.onMessage({
+        bytes: encodeQuery({}, 1200, { cookie, nonce: 'ab'.repeat(8) }),
+        from: { address: '10.0.0.5', port: 9999, family: 4 },
+        toHost: true,
+        reply: async (payload) => {
+          got.push(decodeDatagram(payload))
+          return true
+        },
+      })
+      await new Promise((resolve) => setImmediate(resolve))
+      return got
+    }
+    const notice = (messages: DiscoveryMessage[]): CookieNotice | undefined =>
+      messages.find((m): m is CookieNotice => m.type === 'cookie')
+    const first = notice(await ask())!.cookie
+    assert.equal(notice(await ask(first)), undefined, 'this epoch: no new cookie needed')
+    now += COOKIE_EPOCH_MS
+    const renewed = notice(await ask(first))
+    assert.equal(renewed?.answered, true, 'the last epoch: answered, and a new cookie with it')
+    assert.notEqual(renewed?.cookie, first)
+    assert.equal(notice(await ask(renewed?.cookie)), undefined, 'the new one proves this epoch')
+    assert.equal(answerer.stats.proven, 3)
+    now += COOKIE_EPOCH_MS
+    assert.equal(notice(await ask(first))?.answered, true, 'the first, two epochs old: a query without a cookie')
+    assert.equal(answerer.stats.proven, 3)
   })
 
   it('an answer that holds a few slices of a 2^24-chunk bitfield encodes those, never the whole bitfield', () => {

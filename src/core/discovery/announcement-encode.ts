@@ -184,8 +184,8 @@ export function answerWithin(
 
 /**
  * One JSON entry for a file, or several slices when its bitfield does not fit in `room` bytes: made one at a
- * time as they are packed, so an answer that holds a few encodes a few, not a bitfield of 2^24 chunks (18 ms a
- * query, forty-ninth session: answers are made before their rate limit can refuse them).
+ * time as they are packed, so an answer that holds a few encodes a few, not a bitfield of 2^24 chunks (answers
+ * are made before their rate limit can refuse them, so each query would pay for the whole).
  */
 function* fileEntries(f: LocalFile, room: number): Generator<string> {
   const chunks = f.have.length

@@ -29,12 +29,16 @@ export class AnswerCookies {
     return this.mac(address, this.epoch()).toString('hex')
   }
 
-  /** Whether `cookie` is one this announcer gave `address` in this epoch or the last. */
-  proves(cookie: string, address: string): boolean {
+  /**
+   * Whether `cookie` is one this announcer gave `address` in this epoch ('current') or the last ('previous': the
+   * querier is given a new one with the answer, so a cookie in use never lapses), or neither (undefined).
+   */
+  proves(cookie: string, address: string): 'current' | 'previous' | undefined {
     const shown = Buffer.from(cookie, 'hex')
-    if (shown.length !== COOKIE_BYTES) return false
+    if (shown.length !== COOKIE_BYTES) return undefined
     const epoch = this.epoch()
-    return [epoch, epoch - 1].some((e) => timingSafeEqual(shown, this.mac(address, e)))
+    if (timingSafeEqual(shown, this.mac(address, epoch))) return 'current'
+    return timingSafeEqual(shown, this.mac(address, epoch - 1)) ? 'previous' : undefined
   }
 
   private epoch(): number {

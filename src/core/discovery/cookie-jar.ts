@@ -1,8 +1,7 @@
-import { createHmac, randomBytes } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { LruMap } from '../lru-map.js'
 import type { CookieNotice } from './announcement.js'
-import { keyOf } from './known-peers-file.js'
-import { canonicalAddress } from './unicast-address.js'
+import { peerKey } from './known-peers-file.js'
 
 /** Cookies kept, at most (one per named or known peer we query: known peers are capped far below). */
 export const MAX_COOKIES = 1024
@@ -18,12 +17,12 @@ export const ASK_AGAIN_GAP_MS = 1000
  * answer costs one query a second.
  *
  * Each query carries our nonce for the peer it goes to (an HMAC of its
- * address and port under a key drawn at start, as DNS's client cookie), and
- * only a notice that says it back is taken: a stranger forging the peer's
- * address, who does not see our unicast queries, had replaced its cookie
- * with one of its own every few milliseconds and spent our asking again,
- * so that the peer's answers were withheld again (an attack on the first
- * version, forty-ninth session: a named peer gone from p2p-listen for 31 s).
+ * address and port under a key drawn at start, as DNS's client cookie: one
+ * per peer for the process's life), and only a notice that says it back is
+ * taken: a stranger forging the peer's address, who does not see our
+ * unicast queries, could otherwise replace the peer's cookie with its own
+ * and spend our asking again, so that the peer's answers stayed withheld
+ * (docs/security.md has the attack).
  */
 export class CookieJar {
   private readonly cookies = new LruMap<string, { cookie: string; askedAgainAt: number }>()
@@ -33,25 +32,24 @@ export class CookieJar {
 
   /** Our nonce for `address`:`port`, sent with every query to it. */
   nonceFor(address: string, port: number): string {
-    return createHmac('sha256', this.key)
-      .update(keyOf({ address: canonicalAddress(address), port }))
-      .digest('hex')
-      .slice(0, 16)
+    return createHmac('sha256', this.key).update(peerKey(address, port)).digest('hex').slice(0, 16)
   }
 
   /** Whether the notice says back our nonce for `address`:`port` (else a stranger made it). */
   ours(address: string, port: number, notice: CookieNotice): boolean {
-    return notice.nonce === this.nonceFor(address, port)
+    const said = Buffer.from(notice.nonce ?? '', 'hex')
+    const ours = Buffer.from(this.nonceFor(address, port), 'hex')
+    return said.length === ours.length && timingSafeEqual(said, ours)
   }
 
   /** The cookie `address`:`port` gave us last, if any. */
   cookieFor(address: string, port: number): string | undefined {
-    return this.cookies.get(keyOf({ address: canonicalAddress(address), port }))?.cookie
+    return this.cookies.get(peerKey(address, port))?.cookie
   }
 
   /** Keep the notice's cookie; whether to ask `address`:`port` again now (its answer withheld, not asked again lately). */
   took(address: string, port: number, notice: CookieNotice): boolean {
-    const key = keyOf({ address: canonicalAddress(address), port })
+    const key = peerKey(address, port)
     const askedAgainAt = this.cookies.get(key)?.askedAgainAt ?? Number.NEGATIVE_INFINITY
     const now = this.now()
     const again = !notice.answered && now - askedAgainAt >= ASK_AGAIN_GAP_MS

@@ -63,6 +63,8 @@ const fileSchema = z.object({
 })
 
 export const keyOf = (p: { address: string; port: number }): string => `${p.address}|${p.port}`
+/** keyOf of `address` in its canonical form (a mapped IPv4 address is that IPv4 host). */
+export const peerKey = (address: string, port: number): string => keyOf({ address: canonicalAddress(address), port })
 
 /** The valid, unexpired entries of a parsed file, newest first, at most MAX_KNOWN_PEERS; `skipped` counts the rest. */
 export function entriesFromFile(

@@ -253,8 +253,7 @@ export class DiscoveryListener extends EventEmitter {
           { from: address, omitted: message.omitted, interval: message.interval },
           'answer incomplete; the rest comes with periodic announcements',
         )
-      if (message.type === 'cookie' && answer)
-        this.unicast.tookCookie(address, datagram.from.port, message, this.options.want)
+      if (message.type === 'cookie' && answer) this.unicast.tookCookie(address, datagram.from.port, message)
       if (message.type !== 'announce') return
       const { kept, unwanted } = wantedPart(message, this.options.keep)
       if (message.peer !== this.options.selfPeerId) this.stats.unwanted += unwanted

@@ -202,9 +202,13 @@ export class QueryAnswerer {
     }
     // Sealed queries come from members only: a stranger forges none, so a private swarm needs no cookies.
     const cookies = !overBroadcast && this.options.guard === undefined
-    const proven = cookies && query.cookie !== undefined && this.cookies.proves(query.cookie, to.address)
-    // A cookie is offered to a padded query (not the old 22-byte form): a notice is at most an eighth of it.
-    const offer = cookies && !proven && queryBytes >= 8 * NOTICE_BYTES
+    const proof = cookies && query.cookie !== undefined ? this.cookies.proves(query.cookie, to.address) : undefined
+    const proven = proof !== undefined
+    // A cookie comes with the answer to a padded query (not the old 22-byte form: a notice is at most an eighth of
+    // it) that showed none, or one of the last epoch (renewed: a cookie in use never lapses).
+    const padded = cookies && queryBytes >= 8 * NOTICE_BYTES
+    const offer = padded && !proven
+    const attach = padded && (offer || proof === 'previous')
     const {
       datagrams: answer,
       bytes,
@@ -221,12 +225,12 @@ export class QueryAnswerer {
         maxBytes: this.announcer.maxBytes(),
         sealOverhead: this.options.guard?.overhead ?? 0,
       },
-      offer ? NOTICE_BYTES : 0,
+      attach ? NOTICE_BYTES : 0,
     )
     if (answer.length === 0) return
     const targets = overBroadcast ? this.announcer.burstTargets(to.family) : []
     if (overBroadcast && targets.length === 0) return // no broadcast address or group of that family: nowhere to answer
-    const total = bytes + (offer ? NOTICE_BYTES : 0)
+    const total = bytes + (attach ? NOTICE_BYTES : 0)
     // An answer where the bursts go is counted once, as a burst is, whatever the number of broadcast addresses and
     // groups it goes to: counted for each, a host with five or more never answered a full one (an attacker pass).
     const limit = proven ? this.provenLimit : this.answerLimit
@@ -260,7 +264,7 @@ export class QueryAnswerer {
       }
       // From the socket the query came in on: its source is the address the querier asked.
       for (const d of answer) if (!(await datagram.reply(this.announcer.seal(d, sealedQuery)))) return
-      if (offer) {
+      if (attach) {
         this.stats.cookies++
         await datagram.reply(encodeCookie(this.cookies.cookieFor(to.address), true, query.nonce))
       }

@@ -3,9 +3,8 @@ import type { CookieNotice, QueryTokens, QueryWant } from './announcement.js'
 import { AnsweringPeers } from './answering-peers.js'
 import { CookieJar } from './cookie-jar.js'
 import type { KnownPeers } from './known-peers.js'
-import { keyOf } from './known-peers-file.js'
+import { keyOf, peerKey } from './known-peers-file.js'
 import type { PeerTarget } from './named-peers.js'
-import { canonicalAddress } from './unicast-address.js'
 
 /** What unicast queries need of their listener (listener.ts): its query socket and its query's encoding. */
 export interface UnicastQueryLink {
@@ -34,8 +33,12 @@ export interface UnicastQueryLink {
 export class UnicastQueries {
   /** The known peers asked at the first query, and which of them answer (asked again). */
   private readonly answering = new AnsweringPeers()
-  /** The named and known peers sent a unicast query (address|port, canonical): only their answers are answers. */
-  private readonly queried = new Set<string>()
+  /**
+   * The named and known peers sent a unicast query (address|port, canonical): only their answers are answers. With
+   * what the last query to each asked for: an answer withheld is asked for again as it was (a known peer, asked for
+   * everything, asked again for one file it does not hold would stay silent, and count a miss).
+   */
+  private readonly queried = new Map<string, QueryWant | undefined>()
   /** Their cookies (an open swarm's: sealed queries need none). */
   private readonly cookies = new CookieJar()
 
@@ -91,7 +94,7 @@ export class UnicastQueries {
    * without our nonce, is dropped (`unasked`, `nonce`): a stranger could otherwise make us send queries, or replace
    * the peer's cookie with its own.
    */
-  tookCookie(address: string, port: number, notice: CookieNotice, want: QueryWant | undefined): void {
+  tookCookie(address: string, port: number, notice: CookieNotice): void {
     if (this.options.sealed || !this.asked(address, port)) {
       this.link.drop('unasked', address)
       return
@@ -100,11 +103,12 @@ export class UnicastQueries {
       this.link.drop('nonce', address)
       return
     }
-    if (this.cookies.took(address, port, notice)) this.sendTo([{ address, port, name: 'again' }], want, false)
+    if (this.cookies.took(address, port, notice))
+      this.sendTo([{ address, port, name: 'again' }], this.queried.get(peerKey(address, port)), false)
   }
 
   private asked(address: string, port: number): boolean {
-    return this.queried.has(keyOf({ address: canonicalAddress(address), port }))
+    return this.queried.has(peerKey(address, port))
   }
 
   /** A query for `want` to each target, with the cookie it gave us if any and our nonce for it (an open swarm's). */
@@ -114,7 +118,7 @@ export class UnicastQueries {
     const sealed = this.options.sealed ? this.link.encode(want) : undefined
     for (const p of targets) {
       if (known) this.answering.queried(p)
-      this.queried.add(keyOf({ address: canonicalAddress(p.address), port: p.port }))
+      this.queried.set(peerKey(p.address, p.port), want)
       const tokens = {
         cookie: this.cookies.cookieFor(p.address, p.port),
         nonce: this.cookies.nonceFor(p.address, p.port),

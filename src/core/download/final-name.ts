@@ -203,7 +203,7 @@ export async function place(options: {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       // Only a file of ours counts as already there: a symbolic link at the name, or another user's file (a hard
-      // link another user made can only name a file of theirs), has its bytes where someone else may change them
+      // link another user made can only name a file of theirs, under Linux's default protected_hardlinks), has its bytes where someone else may change them
       // once we report them verified (an attacker pass, forty-ninth session). Our own hard links are ours: a
       // finished download is one to its store's `data`.
       if ((await sameInode(path, partPath)) || (await sameContent(path, options.size, sha256, { ours: true }))) {

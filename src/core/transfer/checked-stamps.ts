@@ -8,18 +8,17 @@ import { verifiedRecordPath } from '../verified-record.js'
  * The chunks a server knows good without hashing them, by the stamp of the
  * file that holds them (inode, size, mtime, ctime: disk.ts `stampOf`): those
  * it hashed itself, and those split or a finished download recorded
- * (store.recordVerified). Any write to a file changes its stamp, with one
- * exception this module guards against: filesystems take their times from a
+ * (store.recordVerified). Any write to a file changes its stamp, with two
+ * exceptions this module guards against: filesystems take their times from a
  * clock that ticks coarsely (a jiffy, 1–10 ms on Linux without multigrain
  * timestamps), in steps of their own granularity (nanoseconds on ext4, xfs,
  * btrfs, tmpfs; 1 or 2 s on ext3's small inodes, FAT, some network
  * filesystems), so a write in the same tick as the change that gave a stamp
  * leaves every part of it as it was. And one write(2) sets the times once,
  * before it copies its bytes, which takes as long as the bytes are many (a
- * single pwrite of 64 MiB through a downloaded file's other name took
- * 137–213 ms, of 1 GiB 3.3 s: an attack on the first version of this rule,
- * forty-ninth session, had chunks near its end read, found good and
- * remembered before the copy reached them, then served changed). A stamp is
+ * single pwrite of 64 MiB took 137–213 ms here, of 1 GiB 3.3 s), so chunks
+ * near its end may be read, found good and remembered before the copy
+ * reaches them (docs/security.md has the attack). A stamp is
  * therefore remembered only when the bytes hashed under it were read at least
  * a tick and a step after its ctime (git's "racily clean" entries are the
  * same problem), and after as long as the longest single write the file
