@@ -15,8 +15,12 @@ export class RecordDeadline {
     private readonly expired: (ms: number) => void,
   ) {}
 
-  /** After each read: whether part of a record is held (and nothing more came to complete it). */
-  held(pending: boolean): void {
+  /**
+   * After each read: whether part of a record is held, and whether a record came whole in it (the part held is then
+   * of a record begun in this read: its deadline starts now, not at the one before it).
+   */
+  held(pending: boolean, completed = false): void {
+    if (completed) this.clear()
     this.pending = pending
     this.check()
   }
@@ -34,11 +38,12 @@ export class RecordDeadline {
 
   private check(): void {
     const ms = this.ms
-    if (ms === undefined || !this.pending || !this.reading) {
-      clearTimeout(this.timer)
-      this.timer = undefined
-      return
-    }
-    this.timer ??= setTimeout(() => this.expired(ms), ms)
+    if (ms === undefined || !this.pending || !this.reading) this.clear()
+    else this.timer ??= setTimeout(() => this.expired(ms), ms)
+  }
+
+  private clear(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
   }
 }

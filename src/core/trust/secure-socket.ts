@@ -62,12 +62,17 @@ export class SecureSocket extends EventEmitter {
     // The connecting side receives the bulk (chunks); an accepting side receives only small requests.
     readAhead: () => this.initiator && this.phase === 'open',
     checkLength: (length) => this.checkLength(length),
-    message: (message) => this.onMessage(message),
+    message: (message) => {
+      this.messagesIn++
+      this.onMessage(message)
+    },
   })
   private reader: SecureReader = {}
   private readonly queued: Buffer[] = []
   private readonly buffers: SealBuffers
   private readonly recordDeadline: RecordDeadline
+  /** Messages read whole (a record's deadline starts again once one is). */
+  private messagesIn = 0
   private settle!: (err?: P2PError) => void
 
   readonly label: string
@@ -225,13 +230,14 @@ export class SecureSocket extends EventEmitter {
 
   /** What the socket gave: a count of bytes read into input.window(), or a 'data' event's bytes. */
   private received(read: number | Buffer): void {
+    const before = this.messagesIn
     try {
       if (typeof read === 'number') this.input.added(read)
       else this.input.consume(read)
     } catch (err) {
       this.fail(hasCode(err) ? err : new P2PError('E_INTERNAL', String(err)))
     }
-    this.recordDeadline.held(this.phase === 'open' && this.input.pending > 0)
+    this.recordDeadline.held(this.phase === 'open' && this.input.pending > 0, this.messagesIn > before)
   }
 
   private checkLength(length: number): void {
