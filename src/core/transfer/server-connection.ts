@@ -27,8 +27,9 @@ import type { Evictable } from './stalled-sockets.js'
  *   - a frame begun but not finished within `frameTimeoutMs` → close, so a
  *     client sending one byte every few seconds (slowloris) cannot hold a
  *     connection by staying just short of the idle timeout;
- *   - the client ends its half (FIN) → every request received is answered,
- *     then ours ends (`finish`; a frame left unfinished is dropped).
+ *   - the client ends its half (FIN) → ours ends too (the socket is not
+ *     half open: chunk-server.ts says why); answers not yet written are
+ *     dropped.
  * A frame that cannot be decoded (bad JSON, header over the limit, bad size)
  * is answered with its error after the responses already due, then the
  * connection is closed: the stream has lost its framing.
@@ -81,9 +82,6 @@ export class ServerConnection implements Evictable, Slot {
     socket.on('data', (segment: Buffer) => this.onData(segment))
     socket.on('error', (err) => services.log.debug({ remote: this.remote, err: err.message }, 'socket error'))
     socket.on('close', () => this.teardown())
-    // Every request is in: each is answered, in order, then our half ends. The idle timeout still bounds it
-    // (a client that ends and never reads is cut as one that never reads); it keeps its slot until it closes.
-    socket.on('end', () => void this.finish())
     services.log.info({ remote: this.remote }, 'connection')
   }
 
