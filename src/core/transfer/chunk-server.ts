@@ -114,9 +114,9 @@ export class ChunkServer {
       counters: this.tally,
       stalls: this.stalls,
     }
-    // Not half open: a client's FIN ends the connection, answers not yet written dropped. Answering after it handed
-    // the kernel answers for a peer that may never read them, while the connection's slot was given back: one
-    // address held 1,000 such sockets and 981 MiB of kernel memory (an attack on that fix, forty-ninth session).
+    // Not half open: a client's FIN ends the connection, answers not yet written dropped. Answering after it would
+    // hand the kernel answers for a peer that may never read them once the connection's slot is given back, as
+    // many as it opens connections (protocol.md §3).
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
   }
 

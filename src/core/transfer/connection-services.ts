@@ -59,8 +59,6 @@ export interface Channel {
   on(event: 'data', listener: (data: Buffer) => void): unknown
   on(event: 'error', listener: (err: Error) => void): unknown
   on(event: 'close', listener: () => void): unknown
-  /** The peer ended its half, after every byte it sent came as 'data' (a channel that never says so ends whole). */
-  on(event: 'end', listener: () => void): unknown
   once(event: 'close' | 'drain', listener: () => void): unknown
   off(event: 'close' | 'drain', listener: () => void): unknown
 }
