@@ -1,0 +1,138 @@
+import { readFile } from 'node:fs/promises'
+import { endianness } from 'node:os'
+import { endsKey, type TcpEnds, unsentIn } from './tcp-table.js'
+
+/**
+ * How many bytes the kernel still holds unsent for TCP connections of ours
+ * (written, not yet acknowledged by the peer), for a server that must not let
+ * go of a connection whose answers are still on their way
+ * (graceful-end.ts). On Linux from its table of sockets (tcp-table.ts): one
+ * poller for every connection watched, each poll one read of /proc/net/tcp
+ * and one of /proc/net/tcp6 whatever their number, and no poll while nothing
+ * is watched. Elsewhere (no such table) every answer is 'unknown'.
+ *
+ * The work is bounded: a poll reads the table once (a line per socket of the
+ * machine's network namespace), and the next begins no sooner than
+ * `intervalMs` after it, nor sooner than ten times what it took, so a
+ * machine with a huge table is polled less often rather than harder.
+ */
+
+/**
+ * A connection's unsent bytes; 'missing': not in the table this time (it just closed, or could not be matched);
+ * 'unknown': this system has no table to ask.
+ */
+export type Unsent = number | 'missing' | 'unknown'
+
+/** The table's text (IPv4 and IPv6), or undefined where there is none; thrown errors count as a poll missed. */
+export type TableReader = () => Promise<string[] | undefined>
+
+export const DEFAULT_UNSENT_POLL_MS = 100
+
+/** Polls at most this share of the time: the next poll waits at least this many times the last one's duration. */
+const IDLE_FACTOR = 10
+
+interface Watch {
+  key: string | undefined
+  listener: (unsent: Unsent) => void
+  /** Polls begun before it was watched: their readings may predate the bytes it was watched for. */
+  after: number
+}
+
+/** Linux's tables of TCP sockets; undefined where there are none (a file that cannot be read throws). */
+export async function readProcTables(): Promise<string[] | undefined> {
+  const read = (path: string): Promise<string | undefined> =>
+    readFile(path, 'latin1').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined // no such table: not Linux, or IPv6 off (tcp6 alone)
+      throw err
+    })
+  const tables = await Promise.all([read('/proc/net/tcp'), read('/proc/net/tcp6')])
+  if (tables.every((t) => t === undefined)) return undefined
+  return tables.map((t) => t ?? '')
+}
+
+export class UnsentBytes {
+  private readonly watches = new Set<Watch>()
+  private timer: NodeJS.Timeout | undefined
+  private polling = false
+  /** The system has no table: answered at once from then on. */
+  private unavailable = false
+  /** Polls begun (tests: one read of the table per poll, whatever the number watched). */
+  polls = 0
+
+  constructor(
+    private readonly read: TableReader = readProcTables,
+    private readonly options: { intervalMs?: number; littleEndian?: boolean } = {},
+  ) {}
+
+  /** How many connections are watched now. */
+  get watching(): number {
+    return this.watches.size
+  }
+
+  /**
+   * Calls `listener` after every poll with what the kernel holds unsent for the connection `ends` names, until
+   * the returned function is called. Ends that cannot be matched (an address missing: the socket closed) read
+   * 'missing'; a system without the table, 'unknown'.
+   */
+  watch(ends: Partial<TcpEnds>, listener: (unsent: Unsent) => void): () => void {
+    const watch: Watch = { key: endsKey(ends), listener, after: this.polls }
+    this.watches.add(watch)
+    this.schedule(0)
+    return () => {
+      this.watches.delete(watch)
+      if (this.watches.size === 0) this.stopTimer()
+    }
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer !== undefined || this.polling || this.watches.size === 0) return
+    // Unref'd: the sockets watched, or the server's close, keep the process alive while it matters.
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      void this.poll()
+    }, ms).unref()
+  }
+
+  private stopTimer(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private async poll(): Promise<void> {
+    this.polling = true
+    const began = performance.now()
+    const poll = ++this.polls
+    let tables: string[] | undefined
+    let failed = false
+    try {
+      if (!this.unavailable) {
+        tables = await this.read()
+        this.unavailable = tables === undefined
+      }
+    } catch {
+      failed = true // a read that failed (out of descriptors): no answer this time; the watchers' deadlines still run
+    }
+    this.polling = false
+    if (!failed) this.answer(tables, poll)
+    const took = performance.now() - began
+    this.schedule(Math.max(this.options.intervalMs ?? DEFAULT_UNSENT_POLL_MS, IDLE_FACTOR * took))
+  }
+
+  private answer(tables: string[] | undefined, poll: number): void {
+    // A reading taken while a watch began may be from before its last bytes reached the kernel (a 0 that would
+    // end a connection with ~1 MiB unsent: seen under a flood): only polls begun after it answer it.
+    const watches = [...this.watches].filter((w) => w.after < poll)
+    if (tables === undefined) {
+      for (const w of watches) w.listener('unknown')
+      return
+    }
+    const wanted = new Set<string>()
+    for (const w of watches) if (w.key !== undefined) wanted.add(w.key)
+    const found = new Map<string, number>()
+    const littleEndian = this.options.littleEndian ?? endianness() === 'LE'
+    for (const table of tables) unsentIn(table, wanted, littleEndian, found)
+    // A listener may stop its own watch, or another's: each is asked only while still watched.
+    for (const w of watches)
+      if (this.watches.has(w)) w.listener(w.key === undefined ? 'missing' : (found.get(w.key) ?? 'missing'))
+  }
+}
