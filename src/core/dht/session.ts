@@ -25,7 +25,8 @@ import { acceptedRemoteKey, type RemoteKeyRules, streamFailure } from './session
  * It offers what the chunk server's `Channel` and the client's session need:
  * 'data', 'drain', 'close' (err?), write with a callback (the bytes are
  * copied: the stream keeps them queued past the call, and the caller reuses
- * its buffer once called back), pause/resume, an idle timer.
+ * its buffer once called back), pause/resume, an idle timer; no local TCP
+ * ends (it is not TCP), so a server ends it at once (graceful-end.ts).
  */
 
 export type DhtPath = 'direct' | 'holepunched' | 'relayed'
@@ -143,6 +144,16 @@ export class DhtSession extends EventEmitter {
 
   destroy(err?: P2PError): void {
     this.fail(err ?? new P2PError('E_CLOSED', `connection to ${this.label} closed by us`))
+  }
+
+  /** As destroy(): what the stream holds unsent is the engine's, in this process, and goes with it (no kernel keeps it). */
+  resetAndDestroy(): void {
+    this.destroy()
+  }
+
+  /** Writes queued until the session opens (the engine's own queue is not told). */
+  get writableLength(): number {
+    return this.queued.reduce((n, q) => n + q.data.byteLength, 0)
   }
 
   cork(): void {}

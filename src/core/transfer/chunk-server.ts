@@ -21,6 +21,7 @@ import { ServerTally } from './server-tally.js'
 import { ServerTransport } from './server-transport.js'
 import { StalledSockets } from './stalled-sockets.js'
 import { StoreCatalog } from './store-catalog.js'
+import { UnsentBytes } from './unsent-bytes.js'
 import { DEFAULT_UPLOAD_SLOT_LIMITS, UploadSlots } from './upload-slots.js'
 
 /** Refusals to one address whose answers may be on their way at once; its others are closed unanswered. */
@@ -113,11 +114,12 @@ export class ChunkServer {
       limits: this.limits,
       counters: this.tally,
       stalls: this.stalls,
+      // One poller for all of them: a poll reads the kernel's table once, however many connections are ending.
+      unsent: options.unsentBytes ?? new UnsentBytes(),
     }
-    // Not half open: a client's FIN ends the connection, answers not yet written dropped. Answering after it would
-    // hand the kernel answers for a peer that may never read them once the connection's slot is given back, as
-    // many as it opens connections (protocol.md §3).
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
+    // Half open: a client may end its half right after its requests (shutdown(SHUT_WR)); each connection answers
+    // what it received and ends ours once the kernel has sent it all (graceful-end.ts), keeping its slot until then.
+    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket))
   }
 
   get files(): number {
@@ -167,9 +169,10 @@ export class ChunkServer {
   }
 
   /**
-   * Stop accepting; let in-flight responses finish for up to `graceMs`, then
-   * drop every connection and wait (up to `graceMs` again) for reads still
-   * running to give back their bytes, so `stats.budgetInUse` is 0 after.
+   * Stop accepting; let in-flight responses finish, and reach their clients, for up to `graceMs` (each connection
+   * then ends its half: graceful-end.ts), then drop every connection left (a reset where the kernel may still hold
+   * answers) and wait (up to `graceMs` again) for reads still running to give back their bytes, so
+   * `stats.budgetInUse` is 0 after.
    */
   async close(graceMs = 2000): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))

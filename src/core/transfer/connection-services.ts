@@ -4,6 +4,7 @@ import type { Header } from './framing.js'
 import type { GateAnswer } from './log-gate.js'
 import type { JobServices } from './response-job.js'
 import type { StalledSockets } from './stalled-sockets.js'
+import type { UnsentBytes } from './unsent-bytes.js'
 
 /**
  * What a chunk server hands each of its connections (server-connection.ts):
@@ -37,28 +38,43 @@ export interface ConnectionServices extends JobServices {
   stalls: Pick<StalledSockets, 'stalled' | 'resumed'>
   /** Whether a warning this connection's peer caused may be logged now (the server's log gate, for its address). */
   warningGate: () => GateAnswer
+  /** What the kernel still holds unsent for a TCP connection (the server's one poller: graceful-end.ts). */
+  unsent: Pick<UnsentBytes, 'watch'>
 }
 
 /**
  * The byte stream a connection is served over: a net.Socket (the plain
- * transport) or a SecureSocket (the encrypted one, which only delivers data
- * once its handshake, and the swarm proof if any, passed).
+ * transport), a SecureSocket (the encrypted one, which only delivers data
+ * once its handshake, and the swarm proof if any, passed) or a DhtSession.
+ * Its ends are the TCP connection's under it (undefined local ends: not
+ * TCP), so that what the kernel holds unsent for it can be asked
+ * (graceful-end.ts).
  */
 export interface Channel {
   readonly remoteAddress?: string | undefined
   readonly remotePort?: number | undefined
+  readonly localAddress?: string | undefined
+  readonly localPort?: number | undefined
+  /** Bytes written and not yet handed to the kernel. */
+  readonly writableLength: number
   write(data: Buffer, callback?: (err?: Error | null) => void): boolean
   end(): unknown
   end(data: Buffer): unknown
   destroy(): unknown
+  /**
+   * Close at once and have the kernel drop what it holds unsent (a TCP reset), so that no orphaned socket keeps it.
+   * Never after end(): libuv cannot reset a socket whose shutdown is pending, and Node then loses the descriptor.
+   */
+  resetAndDestroy(): unknown
   pause(): unknown
   resume(): unknown
   cork(): void
   uncork(): void
-  setTimeout(ms: number, onTimeout?: () => void): unknown
   on(event: 'data', listener: (data: Buffer) => void): unknown
   on(event: 'error', listener: (err: Error) => void): unknown
   on(event: 'close', listener: () => void): unknown
+  /** The peer ended its half, after every byte it sent came as 'data' (a channel that never says so ends whole). */
+  on(event: 'end', listener: () => void): unknown
   once(event: 'close' | 'drain', listener: () => void): unknown
   off(event: 'close' | 'drain', listener: () => void): unknown
 }

@@ -1,10 +1,14 @@
 import { hasCode, P2PError } from '../errors.js'
+import { RecordDeadline } from '../trust/record-deadline.js'
 import type { Slot, SlotUse } from './admission.js'
+import { drained, writeAnswer } from './answer-write.js'
 import type { BudgetAccount } from './budget.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
 import { encodeFrame, encodeHeader, FrameDecoder } from './framing.js'
+import { GracefulEnd } from './graceful-end.js'
 import { heldBackFields } from './log-gate.js'
 import { errorHeader } from './messages.js'
+import { ProgressDeadline } from './progress-deadline.js'
 import { ReadAhead } from './read-ahead.js'
 import { type Pending, ResponseJob } from './response-job.js'
 import type { Evictable } from './stalled-sockets.js'
@@ -22,23 +26,27 @@ import type { Evictable } from './stalled-sockets.js'
  *     read holds one response in the socket, its earlier read-ahead is
  *     given back as soon as others need the budget (`trim`), and it is closed
  *     first when stalled answers pin too much memory (`StalledSockets`);
- *   - nothing read or written for `idleTimeoutMs` → close (this is also the
- *     write deadline: a client reading 1 byte/s stalls the write and is cut);
+ *   - no progress for `idleTimeoutMs` → close (progress-deadline.ts: bytes
+ *     received, a slice of an answer handed to the kernel, or while ending,
+ *     the kernel's unsent bytes going down; this is also the write deadline:
+ *     a client reading 1 byte/s stalls the write and is cut);
  *   - a frame begun but not finished within `frameTimeoutMs` → close, so a
  *     client sending one byte every few seconds (slowloris) cannot hold a
  *     connection by staying just short of the idle timeout;
- *   - the client ends its half (FIN) → ours ends too (the socket is not
- *     half open: chunk-server.ts says why); answers not yet written are
- *     dropped.
+ *   - the client ends its half (FIN) → every request received is answered,
+ *     then ours ends (`finish`; a frame left unfinished is dropped) once the
+ *     kernel has sent every answer (graceful-end.ts).
  * A frame that cannot be decoded (bad JSON, header over the limit, bad size)
  * is answered with its error after the responses already due, then the
  * connection is closed: the stream has lost its framing.
  *
  * Every way a connection ends (the socket closes or is reset, destroy(), a
  * timeout, the server closing) goes through `teardown`, which closes the
- * socket first (no write reads a buffer after that) and then disposes every
- * job it owns, read ahead or written; jobs still reading release their
- * resources when the read ends.
+ * socket first (no write reads a buffer after that; a reset unless the
+ * kernel holds nothing unsent for it, so no orphaned socket keeps our
+ * answers) and
+ * then disposes every job it owns, read ahead or written; jobs still
+ * reading release their resources when the read ends.
  */
 
 export class ServerConnection implements Evictable, Slot {
@@ -57,9 +65,8 @@ export class ServerConnection implements Evictable, Slot {
   private readonly remote: string
   private finished: (() => void) | undefined
   private finishedPromise: Promise<void> | undefined
-  /** The socket's end was asked for (once: the pump, finish() and write callbacks may each find nothing left). */
-  private endSent = false
-  private frameTimer: NodeJS.Timeout | undefined
+  /** A frame begun must be whole within frameTimeoutMs of its first byte, while we read (as an encrypted record must). */
+  private readonly frameDeadline: RecordDeadline
   private readonly openedAt = performance.now()
   /** A complete request has arrived. */
   private asked = false
@@ -67,6 +74,9 @@ export class ServerConnection implements Evictable, Slot {
   private lastActive = this.openedAt
   /** It was given a manifest, a chunk or a place in the upload line (admission.ts: one never given any makes room first). */
   private given = false
+  private readonly deadline: ProgressDeadline
+  private readonly ending: GracefulEnd
+  private readonly progress = (): void => this.deadline.progress()
 
   constructor(
     private readonly socket: Channel,
@@ -75,22 +85,34 @@ export class ServerConnection implements Evictable, Slot {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`
     this.decoder = new FrameDecoder({ maxHeaderBytes: services.limits.maxHeaderBytes, maxBodyBytes: 0 })
     this.account = services.openAccount(() => this.trim())
-    socket.setTimeout(services.limits.idleTimeoutMs, () => {
-      services.log.info({ remote: this.remote }, 'idle connection closed')
+    this.deadline = new ProgressDeadline(services.limits.idleTimeoutMs, () => this.idle())
+    this.frameDeadline = new RecordDeadline(services.limits.frameTimeoutMs, () => {
+      services.counters.error('E_TIMEOUT')
+      services.log.info({ remote: this.remote }, 'frame not completed in time; closing the connection')
       this.teardown()
+    })
+    this.ending = new GracefulEnd(socket, services.unsent, {
+      progress: this.progress,
+      delivered: () => this.finished?.(),
     })
     socket.on('data', (segment: Buffer) => this.onData(segment))
     socket.on('error', (err) => services.log.debug({ remote: this.remote, err: err.message }, 'socket error'))
     socket.on('close', () => this.teardown())
+    // Every request is in: each is answered, in order, then our half ends once the kernel sent them. The idle timeout
+    // still bounds it (one that ends and never reads is cut as one that never reads); it keeps its slot until it closes.
+    socket.on('end', () => void this.finish())
     services.log.info({ remote: this.remote }, 'connection')
   }
 
-  /** Stop reading; resolves when every request received so far has been answered into the kernel (or the connection is gone). */
+  /**
+   * Stop reading; resolves when every request received so far has been answered, the kernel sent every answer
+   * and our half ended, or the connection is gone (where the kernel cannot be asked: once it is gone).
+   */
   finish(): Promise<void> {
-    if (this.state === 'closed') return Promise.resolve()
+    if (this.state === 'closed' || this.ending.settled) return Promise.resolve()
     this.state = 'finishing'
     this.socket.pause()
-    this.stopFrameDeadline()
+    this.frameDeadline.stop()
     // One promise however often it is asked: a second call must not orphan the first caller's.
     this.finishedPromise ??= new Promise<void>((resolve) => {
       this.finished = resolve
@@ -123,7 +145,22 @@ export class ServerConnection implements Evictable, Slot {
     this.teardown()
   }
 
+  /** The idle timeout expired: unless the kernel's unsent bytes show a slow reader (graceful-end.ts), it is closed. */
+  private idle(): void {
+    this.ending.idle((verdict) => {
+      if (this.closed) return
+      if (verdict === 'progress') this.deadline.progress()
+      if (this.deadline.renewed) {
+        this.deadline.rearm()
+        return
+      }
+      this.services.log.info({ remote: this.remote }, 'idle connection closed')
+      this.teardown(verdict === 'close')
+    })
+  }
+
   private onData(segment: Buffer): void {
+    this.deadline.progress()
     if (this.state !== 'open') return
     try {
       for (const frame of this.decoder.push(segment)) {
@@ -133,7 +170,7 @@ export class ServerConnection implements Evictable, Slot {
         this.readAhead.add({ header: frame.header, own: false })
       }
       if (this.decoder.failure) throw this.decoder.failure // after the good frames that preceded it
-      this.watchFrameDeadline()
+      this.frameDeadline.held(this.decoder.buffered > 0)
     } catch (err) {
       const e = hasCode(err) ? err : new P2PError('E_BAD_FRAME', String(err))
       this.services.counters.error(e.code)
@@ -146,28 +183,10 @@ export class ServerConnection implements Evictable, Slot {
         )
       this.state = 'finishing'
       this.socket.pause()
-      this.stopFrameDeadline()
+      this.frameDeadline.stop()
       this.readAhead.add({ header: errorHeader(e.code, `${e.message}; closing the connection`), own: true })
     }
     this.fill()
-  }
-
-  /** A partial frame must be completed within frameTimeoutMs of its first byte. */
-  private watchFrameDeadline(): void {
-    if (this.decoder.buffered === 0) {
-      this.stopFrameDeadline()
-      return
-    }
-    this.frameTimer ??= setTimeout(() => {
-      this.services.counters.error('E_TIMEOUT')
-      this.services.log.info({ remote: this.remote }, 'frame not completed in time; closing the connection')
-      this.teardown()
-    }, this.services.limits.frameTimeoutMs)
-  }
-
-  private stopFrameDeadline(): void {
-    clearTimeout(this.frameTimer)
-    this.frameTimer = undefined
   }
 
   private fill(): void {
@@ -175,13 +194,10 @@ export class ServerConnection implements Evictable, Slot {
     this.readAhead.fill(this.stalled)
     if (this.state === 'open') {
       // While we do not read, a half-received frame is our doing, not the client's: no deadline.
-      if (this.readAhead.unanswered >= this.services.limits.maxInFlight) {
-        this.socket.pause()
-        this.stopFrameDeadline()
-      } else {
-        this.socket.resume()
-        this.watchFrameDeadline()
-      }
+      const reading = this.readAhead.unanswered < this.services.limits.maxInFlight
+      if (reading) this.socket.resume()
+      else this.socket.pause()
+      this.frameDeadline.readingNow(reading)
     }
     void this.pump()
   }
@@ -215,10 +231,11 @@ export class ServerConnection implements Evictable, Slot {
         this.readAhead.take()
         this.fill()
         if (job.header === undefined) continue // disposed under us (cannot happen: only a stalled pump's head is shed)
-        if (this.write(job)) continue
+        const full = this.write(job)
+        if (full === undefined) continue
         this.stalled = true
         this.services.stalls.stalled(this, job.body?.length ?? 0)
-        await this.drained()
+        await full
         this.services.stalls.resumed(this)
         this.stalled = false
         this.fill()
@@ -229,7 +246,8 @@ export class ServerConnection implements Evictable, Slot {
     this.checkFinished()
   }
 
-  private write(job: ResponseJob): boolean {
+  /** Hands the answer to the socket; undefined, or what to wait for before the next (the socket is full). */
+  private write(job: ResponseJob): Promise<void> | undefined {
     const header = job.header!
     const body = job.body
     if (!job.request.own) this.services.counters.answered(header, body?.length ?? 0) // a bad frame was counted when it came
@@ -238,7 +256,7 @@ export class ServerConnection implements Evictable, Slot {
       this.lastActive = performance.now()
       // A "not now" (its place in the upload slots' line) is for a chunk we have: that peer waits its turn here.
       if (header.type === 'error' && header.retryMs !== undefined) this.given = true
-      return this.socket.write(encodeFrame(header))
+      return this.socket.write(encodeFrame(header), this.progress) ? undefined : drained(this.socket)
     }
     if (header.type === 'chunk') {
       this.served++
@@ -247,28 +265,17 @@ export class ServerConnection implements Evictable, Slot {
     this.given = true // a manifest or a chunk: of use to it
     this.inSocket.add(job)
     job.written()
-    this.socket.cork()
-    this.socket.write(encodeHeader(header))
-    const ok = this.socket.write(body, () => {
-      // The body is in the kernel (or the socket is gone): its buffer and budget go back.
-      this.inSocket.delete(job)
-      job.dispose()
-      this.lastActive = performance.now()
-      this.checkFinished()
-    })
-    this.socket.uncork()
-    return ok
-  }
-
-  private drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.socket.off('drain', done)
-        this.socket.off('close', done)
-        resolve()
-      }
-      this.socket.once('drain', done)
-      this.socket.once('close', done)
+    return writeAnswer(this.socket, encodeHeader(header), body, {
+      progress: this.progress,
+      alive: () => !this.closed,
+      sent: () => {
+        // The body is in the kernel (or the socket is gone): its buffer and budget go back.
+        this.inSocket.delete(job)
+        job.dispose()
+        this.lastActive = performance.now()
+        this.deadline.progress()
+        this.checkFinished()
+      },
     })
   }
 
@@ -278,19 +285,24 @@ export class ServerConnection implements Evictable, Slot {
 
   private checkFinished(): void {
     if (this.state !== 'finishing' || this.readAhead.unanswered > 0 || this.inSocket.size > 0) return
-    this.finished?.()
-    if (this.endSent) return
-    this.endSent = true
-    this.socket.end()
+    this.ending.begin()
   }
 
-  /** The one way a connection ends: close the socket, then release everything it owns. */
-  private teardown(): void {
+  /**
+   * The one way a connection ends: close the socket, then release everything it owns. With a reset (the kernel drops
+   * what it holds rather than keep it orphaned) unless it holds nothing unsent (`nothingHeld`) or our half ended
+   * (once it sent everything, on Linux; libuv cannot reset a socket while its shutdown is pending).
+   */
+  private teardown(nothingHeld = false): void {
     if (this.state === 'closed') return
     this.state = 'closed'
-    this.stopFrameDeadline()
+    this.frameDeadline.stop()
+    this.deadline.stop()
+    this.ending.close()
     this.services.stalls.resumed(this)
-    this.socket.destroy() // the descriptor is closed now: no pending write reads a buffer again
+    // The descriptor is closed now: no pending write reads a buffer again.
+    if (nothingHeld || this.ending.ended) this.socket.destroy()
+    else this.socket.resetAndDestroy()
     this.readAhead.close()
     for (const job of this.inSocket) job.dispose()
     this.inSocket.clear()

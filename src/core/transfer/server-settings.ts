@@ -13,6 +13,7 @@ import type { Logger } from '../log.js'
 import type { ChunkStore } from '../store.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
 import type { VouchedChunks } from '../vouched-chunks.js'
+import type { UnsentBytes } from './unsent-bytes.js'
 import { DEFAULT_UPLOAD_SLOT_LIMITS } from './upload-slots.js'
 
 /** What a chunk server (chunk-server.ts) is given, the limits it keeps, and what it counts. */
@@ -69,6 +70,8 @@ export interface ChunkServerOptions {
    * swarm proof, the allow-list check) before a frame is read. Absent: the plain transport of §3.
    */
   secure?: SecureOptions
+  /** Where connections ending ask what the kernel holds unsent for them (graceful-end.ts; tests give a fake table). */
+  unsentBytes?: UnsentBytes
 }
 
 export interface ServerStats {

@@ -1,6 +1,7 @@
 /**
  * The deadline of an encrypted record begun and not yet whole (secure-socket.ts): on a server, a record must be
- * complete within the frame deadline of its first byte, as a frame must (`--frame-timeout`). Plaintext exists only
+ * complete within the frame deadline of its first byte, as a frame must (`--frame-timeout`; the chunk server's
+ * connections keep their frames' deadline with one of these too, server-connection.ts). Plaintext exists only
  * once a record is whole, so the frame deadline never saw a record's header followed by a byte every few seconds,
  * and each byte put the idle timeout off: such a connection stayed open for ever. Not counted while the server
  * itself has stopped reading (then the record waits on us, not on the peer).

@@ -165,6 +165,19 @@ export class SecureSocket extends EventEmitter {
     return this.socket.remotePort
   }
 
+  get localAddress(): string | undefined {
+    return this.socket.localAddress
+  }
+
+  get localPort(): number | undefined {
+    return this.socket.localPort
+  }
+
+  /** Sealed bytes not yet handed to the kernel, and plaintext queued until the session opens. */
+  get writableLength(): number {
+    return this.socket.writableLength + this.queued.reduce((n, b) => n + b.byteLength, 0)
+  }
+
   /** Set where plaintext goes; 'data' listeners get whatever is not read into a window. */
   setReader(reader: SecureReader): void {
     this.reader = reader
@@ -200,6 +213,16 @@ export class SecureSocket extends EventEmitter {
     this.fail(err ?? new P2PError('E_CLOSED', `connection to ${this.label} closed by us`))
   }
 
+  /**
+   * Close, and have the kernel drop what it holds unsent for the socket (a TCP reset) rather than keep it orphaned.
+   * Not once the socket's end was asked for (a refusal's): libuv cannot reset a socket while its shutdown is pending
+   * (Node then closes nothing, and the descriptor is lost), so that one is closed as destroy() does.
+   */
+  resetAndDestroy(): void {
+    if (!this.socket.writableEnded) this.socket.resetAndDestroy()
+    this.destroy()
+  }
+
   cork(): void {
     this.socket.cork()
   }
@@ -216,10 +239,6 @@ export class SecureSocket extends EventEmitter {
   resume(): void {
     this.socket.resume()
     this.recordDeadline.readingNow(true)
-  }
-
-  setTimeout(ms: number, onTimeout?: () => void): void {
-    this.socket.setTimeout(ms, onTimeout)
   }
 
   private send(plain: Buffer, callback?: (err?: Error | null) => void): boolean {
