@@ -119,3 +119,15 @@ export async function until(condition: () => boolean, ms = 5000, step = 10): Pro
   while (!condition() && Date.now() < deadline) await sleep(step)
   return condition()
 }
+
+/** A plain socket to the server on `port` that reads nothing (paused), destroyed when the test ends. */
+export async function silentSocket(t: Cleanup, port: number): Promise<Socket> {
+  const socket = connect({ host: '127.0.0.1', port })
+  socket.on('error', () => undefined)
+  onCleanup(t, () => {
+    socket.destroy()
+  })
+  await once(socket, 'connect')
+  socket.pause()
+  return socket
+}

@@ -11,7 +11,7 @@ import { ChunkServer, type ServerLimits } from '../../src/core/transfer/chunk-se
 import { encodeFrame, type Frame, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
-import { sha256, until } from '../helpers/raw-client.js'
+import { sha256, silentSocket, until } from '../helpers/raw-client.js'
 
 /**
  * Clients that pipeline requests and end their half of the connection at
@@ -107,13 +107,7 @@ describe('a client that ends its half right after its requests', () => {
 
   it('a half-closed client that reads nothing is still cut at the idle timeout', async (t) => {
     const s = await seeder(t, false, { idleTimeoutMs: 300 })
-    const raw = connect({ host: '127.0.0.1', port: s.port })
-    raw.on('error', () => undefined)
-    onCleanup(t, () => {
-      raw.destroy()
-    })
-    await once(raw, 'connect')
-    raw.pause()
+    const raw = await silentSocket(t, s.port)
     raw.end(requestsFor(s.id, CHUNKS))
     assert.ok(await until(() => s.server.openConnections === 1, 2000), 'admitted')
     assert.ok(await until(() => s.server.openConnections === 0, 5000), 'closed by the server')

@@ -10,7 +10,7 @@ import { ChunkServer, type ServerLimits } from '../../src/core/transfer/chunk-se
 import { encodeFrame } from '../../src/core/transfer/framing.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
-import { until } from '../helpers/raw-client.js'
+import { silentSocket, until } from '../helpers/raw-client.js'
 
 /**
  * A server never lets go of a connection whose answers the kernel still
@@ -131,13 +131,7 @@ describe('a server lets go of no connection whose answers the kernel still holds
     const idleTimeoutMs = 1500
     const s = await seeder(t, 10 * MiB, MiB, { idleTimeoutMs })
     for (const half of [false, true]) {
-      const socket = connect({ host: '127.0.0.1', port: s.port })
-      socket.on('error', () => undefined)
-      onCleanup(t, () => {
-        socket.destroy()
-      })
-      await once(socket, 'connect')
-      socket.pause()
+      const socket = await silentSocket(t, s.port)
       const requests = Buffer.concat(
         Array.from({ length: 10 }, (_, index) => encodeFrame({ type: 'chunk', id: s.id, index })),
       )
