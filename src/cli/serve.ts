@@ -35,7 +35,7 @@ export const SERVE_SETTINGS = {
     flag: 'max-connections',
     valueName: '<n>',
     description:
-      'connections served at once; when full, one that has asked nothing yet (or idle ≥ 5 s) gives way, else the next gets E_BUSY',
+      'connections served at once; when full, one that has asked nothing yet, an idle one never served, an idle one of the most crowded address, or one idle ≥ 5 s gives way, else the next gets E_BUSY',
     defaultValue: defaults.maxConnections,
     parse: parseInteger(1, 65536),
   },
