@@ -28,4 +28,12 @@ describe('docs/api.md and examples/api.mjs', () => {
     )?.[1]
     assert.equal(shown, example)
   })
+
+  it('docs/api.md names every export of the package', async () => {
+    const doc = await readFile(join(ROOT, 'docs', 'api.md'), 'utf8')
+    const api: Record<string, unknown> = await import(join(ROOT, 'dist', 'src', 'index.js'))
+    const named = new Set([...doc.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)].map((m) => m[0]))
+    const missing = Object.keys(api).filter((name) => !named.has(name))
+    assert.deepEqual(missing, [], `exported but not in docs/api.md: ${missing.join(', ')}`)
+  })
 })
