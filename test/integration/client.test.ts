@@ -4,7 +4,8 @@ import { describe, it } from 'node:test'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { hasCode } from '../../src/core/errors.js'
 import { isCollateral, isViolation, PeerClient } from '../../src/core/transfer/client.js'
-import { encodeFrame, encodeHeader, FrameDecoder, type Header } from '../../src/core/transfer/framing.js'
+import type { Header } from '../../src/core/transfer/frame-header.js'
+import { encodeFrame, encodeHeader, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { hasCode } from '../../src/core/errors.js'
-import type { Header } from '../../src/core/transfer/framing.js'
+import type { Header } from '../../src/core/transfer/frame-header.js'
 import {
   parseRequest,
   parseRequestBySchema,

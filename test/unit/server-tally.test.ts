@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import type { Header } from '../../src/core/transfer/framing.js'
+import type { Header } from '../../src/core/transfer/frame-header.js'
 import { ServerTally } from '../../src/core/transfer/server-tally.js'
 
 const codes = ['E_NOT_FOUND', 'E_BUSY', 'E_TIMEOUT']

@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../errors.js'
 import type { BudgetAccount } from './budget.js'
-import type { Header } from './framing.js'
+import type { Header } from './frame-header.js'
 import type { GateAnswer } from './log-gate.js'
 import type { JobServices } from './response-job.js'
 import type { StalledSockets } from './stalled-sockets.js'

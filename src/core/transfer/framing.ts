@@ -1,5 +1,5 @@
 import { P2PError } from '../errors.js'
-import { parseJsonUtf8 } from '../json.js'
+import { bodySize, type Header, parseHeader } from './frame-header.js'
 
 /**
  * The TCP frame codec, shared by server and client. Pure: bytes in, frames out.
@@ -26,8 +26,6 @@ import { parseJsonUtf8 } from '../json.js'
  * fatal for the stream (framing is lost): E_TOO_LARGE for a length over
  * its limit, E_BAD_FRAME for anything else.
  */
-
-export type Header = Record<string, unknown>
 
 export interface Frame {
   header: Header
@@ -72,30 +70,6 @@ export function encodeHeader(header: Header): Buffer {
   out.writeUInt32BE(json.length, 0)
   json.copy(out, LENGTH_BYTES)
   return out
-}
-
-/** Parse one header's bytes: a JSON object, or E_BAD_FRAME. */
-export function parseHeader(bytes: Buffer): Header {
-  let value: unknown
-  try {
-    value = parseJsonUtf8(bytes)
-  } catch {
-    throw new P2PError('E_BAD_FRAME', 'frame header is not UTF-8 JSON')
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new P2PError('E_BAD_FRAME', 'frame header is not a JSON object')
-  return value as Header
-}
-
-/** The body length a header announces: none, or a non-negative integer within the limit. */
-export function bodySize(header: Header, maxBodyBytes: number): number | undefined {
-  if (!('size' in header)) return undefined
-  const size = header.size
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
-    throw new P2PError('E_BAD_FRAME', 'frame "size" must be a non-negative integer')
-  if (size > maxBodyBytes)
-    throw new P2PError('E_TOO_LARGE', `frame body of ${size} bytes is over the limit of ${maxBodyBytes}`)
-  return size
 }
 
 export class FrameDecoder {

@@ -4,7 +4,7 @@ import { isIntegerIn } from '../json-shape.js'
 import { HEX64 } from '../manifest.js'
 import { printable } from '../printable.js'
 import { describeIssue } from '../schema-issue.js'
-import type { Header } from './framing.js'
+import type { Header } from './frame-header.js'
 
 /**
  * The messages of transfer protocol version 1, validated with schemas before

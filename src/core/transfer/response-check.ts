@@ -1,5 +1,5 @@
 import { hasCode, P2PError } from '../errors.js'
-import type { Header } from './framing.js'
+import type { Header } from './frame-header.js'
 import { errorFromResponse, parseResponse, type Response } from './messages.js'
 
 /**

@@ -3,7 +3,7 @@ import { hasCode, P2PError } from '../errors.js'
 import { planOf } from '../item.js'
 import type { Logger } from '../log.js'
 import type { BudgetAccount, BudgetGrant } from './budget.js'
-import type { Header } from './framing.js'
+import type { Header } from './frame-header.js'
 import { errorHeader, type NotNow, parseRequest } from './messages.js'
 import type { CatalogEntry } from './store-catalog.js'
 

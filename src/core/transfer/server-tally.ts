@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../errors.js'
 import type { ConnectionCounters } from './connection-services.js'
-import type { Header } from './framing.js'
+import type { Header } from './frame-header.js'
 
 /**
  * What a chunk server counts itself (the first fields of `ServerStats`, server-settings.ts): connections
