@@ -5,7 +5,8 @@ import { P2PError } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { SecureSocket } from '../trust/secure-socket.js'
-import { type ClientReader, type ConnectOptions, connectPlain, connectSecure, sessionReady } from './client-connect.js'
+import { type ClientReader, connectPlain, connectSecure, sessionReady } from './client-connect.js'
+import type { BodySource, PeerClientOptions } from './client-options.js'
 import type { Header } from './frame-header.js'
 import { encodeFrame, type Frame, FrameDecoder } from './framing.js'
 import { errorFromResponse, type Response } from './messages.js'
@@ -42,26 +43,6 @@ export { isCollateral, isViolation } from './response-check.js'
  * connection's state, here, so `fail` sees everything it must reject and
  * release.
  */
-
-export interface PeerClientOptions extends ConnectOptions {
-  requestTimeoutMs?: number
-  maxHeaderBytes?: number
-  /** No body larger than this, whatever was asked (default: the largest chunk, 64 MiB). */
-  maxBodyBytes?: number
-  /**
-   * Where chunk bodies are assembled, their size already checked (the downloader passes its pooled chunk
-   * buffers). A body handed out by a fetch is the caller's; one the connection failed while assembling
-   * goes back through `give`, once.
-   */
-  bodies?: BodySource
-  log?: Logger
-}
-
-/** Buffers for chunk bodies: `take` one of exactly `size` bytes, `give` back one never handed out. */
-export interface BodySource {
-  take(size: number): Buffer
-  give(body: Buffer): void
-}
 
 /** What a client needs of its byte stream: a net.Socket (plain) or a SecureSocket (encrypted). */
 type ClientChannel = Pick<Socket, 'write' | 'cork' | 'uncork' | 'destroy'> | SecureSocket | DhtSession
