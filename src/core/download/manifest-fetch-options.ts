@@ -1,0 +1,55 @@
+import type { ItemManifest } from '../item.js'
+import type { Logger } from '../log.js'
+import type { ConnectionPool, PeerAddress } from '../pool.js'
+import type { ChunkStore } from '../store.js'
+import type { PeerClient } from '../transfer/client.js'
+
+/**
+ * What the manifest race (manifest-fetch.ts) is given and gives, and its pace: how many peers it asks at once,
+ * how soon one more, when a failed one again, and when a slow one gives up its place.
+ */
+
+/** A peer the race may ask: `named`, one the user named (a share link's seeder): asked first, never made room of (manifest-candidates.ts). */
+export type Candidate = PeerAddress & { named?: true }
+
+export interface ManifestSource<P extends Candidate = Candidate> {
+  bytes: Buffer
+  /** A file's or a folder's (item.ts): checked in full before anything touches the disk. */
+  manifest: ItemManifest
+  /** The peer it came from; undefined when the store already had it. */
+  from: string | undefined
+  /** That peer as `peers()` listed it when it was asked (what it claimed then). */
+  peer?: P
+}
+
+export interface ManifestFetchOptions<P extends Candidate = Candidate> {
+  id: string
+  store: ChunkStore
+  pool: ConnectionPool<PeerClient>
+  peers: () => P[]
+  maxManifestBytes: number
+  /** Most entries a folder's manifest may list. */
+  maxEntries?: number
+  deadline: number
+  now: () => number
+  log: Logger
+  signal: AbortSignal
+  onLiar: (key: string, reason: string) => void
+  waitForPeers: (ms: number) => Promise<void>
+}
+
+/** Candidates asked at once at the start. */
+export const FIRST_ASKED = 2
+/** One more candidate every this long while none has answered (a hedged request). */
+export const HEDGE_EVERY_MS = 250
+/** Candidates asked at once, at most. */
+export const MAX_ASKED = 8
+/** A candidate that failed is asked again after this long. */
+export const RETRY_AFTER_MS = 1000
+/**
+ * When every slot is taken and other candidates wait, an attempt that has
+ * received less than this rate (bytes/s) since it was asked, after at least
+ * SLOW_AFTER_MS, makes room: silent and trickling peers cannot hold the slots.
+ */
+export const MIN_RATE = 1024 * 1024
+export const SLOW_AFTER_MS = 1000
