@@ -1,6 +1,7 @@
 import { BoundedMap } from '../bounded-map.js'
-import type { DhtPath } from '../dht/session.js'
+import type { DhtPath, DhtSession } from '../dht/session.js'
 import { P2PError } from '../errors.js'
+import { isViolation } from '../transfer/response-check.js'
 import { formatPeerId, parsePeerId } from '../trust/peer-id.js'
 
 /** Peers kept from lookups at most (a topic flooded with announcements cannot grow our memory). */
@@ -29,6 +30,14 @@ export const MAX_GONE_PEERS = 4096
  * it sent a message longer than any p2pshare peer sends (dht/bounded-stream.ts), or it broke the protocol.
  */
 export type NoSeeder = 'unknown' | 'silent' | 'oversized' | 'violation'
+
+/** What a failed dial shows about its key (dht-keys.ts), if anything. */
+export function noSeeder(err: P2PError, session: DhtSession): NoSeeder | undefined {
+  if (isViolation(err)) return 'violation' // closed by our client for what the peer sent (client.ts)
+  if (err.code === 'E_TOO_LARGE') return 'oversized'
+  if (err.details?.dhtCode === 'PEER_NOT_FOUND') return 'unknown'
+  return session.silentOnceOpen ? 'silent' : undefined
+}
 
 export interface FoundPeer {
   key: Buffer

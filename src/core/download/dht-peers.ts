@@ -1,17 +1,24 @@
 import { EventEmitter } from 'node:events'
 import type HyperDHT from 'hyperdht'
 import { Bitfield } from '../bitfield.js'
-import { connectionPath, createDhtNode, type DhtSettings } from '../dht/node.js'
+import { connectionPath, createDhtNode } from '../dht/node.js'
 import { type DhtPath, DhtSession } from '../dht/session.js'
 import { topicOf } from '../dht/topic.js'
 import { P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import type { PeerAddress } from '../pool.js'
-import { isViolation } from '../transfer/response-check.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
-import type { Trust } from '../trust/trust.js'
-import { DhtKeys, type FoundPeer, NO_SEEDER_FOR_MS, type NoSeeder } from './dht-keys.js'
+import { DhtKeys, type FoundPeer, NO_SEEDER_FOR_MS, type NoSeeder, noSeeder } from './dht-keys.js'
+import {
+  DEFAULT_LOOKUP_EVERY_MS,
+  type DhtLookupStats,
+  type DhtPeersOptions,
+  FIRST_RETRY_MS,
+  MAX_SEARCHING_LOOKUPS,
+  MIN_DHT_CONNECT_MS,
+  SEARCHING_LOOKUP_EVERY_MS,
+} from './dht-peers-options.js'
 import type { LivePeer, PeerDialer, PeerFinder } from './job.js'
 import { nextChange } from './next-change.js'
 
@@ -27,35 +34,6 @@ import { nextChange } from './next-change.js'
  */
 
 export const DHT_ADDRESS_PREFIX = 'dht:'
-export const DEFAULT_LOOKUP_EVERY_MS = 10_000
-const FIRST_RETRY_MS = 1_000
-/**
- * Until the manifest is known and while keys found are being dropped, lookups come every second (not every
- * 10 s), at most this many in a download: a topic flooded with dead keys is sampled again and again.
- */
-const MAX_SEARCHING_LOOKUPS = 120
-const SEARCHING_LOOKUP_EVERY_MS = 1_000
-
-export interface DhtPeersOptions {
-  id: string
-  trust: Trust
-  dht: DhtSettings
-  lookupEveryMs?: number
-  /** Peer IDs the user named (a share link's seeder): dialled first, by key, before and beside any lookup. */
-  named?: readonly string[]
-  log?: Logger
-}
-
-export interface DhtLookupStats {
-  lookups: number
-  /** DHT nodes that answered a lookup. */
-  replies: number
-  peersFound: number
-  topic: string
-  bootstrap: string
-}
-
-export const MIN_DHT_CONNECT_MS = 15_000
 
 export function createDhtPeers(options: Omit<DhtPeersOptions, 'log'>, collaborators: Collaborators = {}): DhtPeers {
   return new DhtPeers({ ...options, log: componentLog(collaborators, 'dht-peers') })
@@ -300,12 +278,4 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
       if (!this.stopped) this.log.warn({ err: (err as Error).message }, 'DHT lookup failed')
     }
   }
-}
-
-/** What a failed dial shows about its key (dht-keys.ts), if anything. */
-function noSeeder(err: P2PError, session: DhtSession): NoSeeder | undefined {
-  if (isViolation(err)) return 'violation' // closed by our client for what the peer sent (client.ts)
-  if (err.code === 'E_TOO_LARGE') return 'oversized'
-  if (err.details?.dhtCode === 'PEER_NOT_FOUND') return 'unknown'
-  return session.silentOnceOpen ? 'silent' : undefined
 }
