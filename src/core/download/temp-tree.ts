@@ -12,6 +12,7 @@ import { portableName } from '../names.js'
 import { printable } from '../printable.js'
 import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
+import type { TempTreeOptions } from './temp-tree-options.js'
 import { AnchorMismatch, TreeAnchors } from './tree-anchors.js'
 import { filesystemSyncFor, mkdirDurable, type SyncFilesystem } from './tree-durable.js'
 import {
@@ -21,6 +22,8 @@ import {
   createExclusive,
   leftoverRecord,
   localOf,
+  type Made,
+  openedIdentity,
   removeLeftover,
   swapped,
   tempPrefix,
@@ -55,28 +58,6 @@ export type { PlaceResult } from './tree-place.js'
  * Each entry costs a few synchronous metadata calls (mkdir or open, lstat):
  * microseconds on a local disk, less than a round trip through libuv's pool.
  */
-
-export interface TempTreeOptions {
-  downloadsDir: string
-  /** The folder's name as the manifest gives it (made portable here). */
-  name: string
-  /** Private file in the store entry remembering the temporary tree's name between runs. */
-  recordPath: string
-  /** The store's root: the record is written only through real directories below it. */
-  storeRoot: string
-  /**
-   * One sync of the tree's filesystem before it is placed (tree-durable.ts):
-   * by default `sync -f` where a filesystem sync is trusted there; `false`
-   * for none (each file is synced as it is written).
-   */
-  syncFilesystem?: SyncFilesystem | false
-  /**
-   * Make entries through directory descriptors where the system allows
-   * (tree-anchors.ts; Linux); `false` for paths checked with lstat first,
-   * as on other systems.
-   */
-  anchored?: boolean
-}
 
 export class TempTree {
   /** What this tree made, the root first (for placing: tree-place.ts). */
@@ -294,16 +275,4 @@ export class TempTree {
     }
     await unlink(this.o.recordPath).catch(() => undefined)
   }
-}
-
-/**
- * What a create made: an entry the path now holds (true), or the file the
- * create opened, which the path must still hold once it is written (a file
- * swapped while it was written is not taken for it).
- */
-type Made = true | FileIdentity
-
-/** The file open at `fd`. */
-function openedIdentity(fd: number): FileIdentity {
-  return identityOf(fstatSync(fd, { bigint: true }))
 }

@@ -1,4 +1,4 @@
-import { type BigIntStats, lstatSync, openSync } from 'node:fs'
+import { type BigIntStats, fstatSync, lstatSync, openSync } from 'node:fs'
 import { lstat, realpath, rm, unlink } from 'node:fs/promises'
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { MAX_NAME_BYTES } from '../constants.js'
@@ -104,6 +104,18 @@ export async function removeLeftover(o: { recordPath: string; name: string }): P
 /** A new file at `target`, created exclusively and never through a link, executable or not: its descriptor. */
 export function createExclusive(target: string, exec: boolean): number {
   return openSync(target, CREATE_NEW, exec ? 0o777 : 0o666)
+}
+
+/**
+ * What a create made: an entry the path now holds (true), or the file the
+ * create opened, which the path must still hold once it is written (a file
+ * swapped while it was written is not taken for it).
+ */
+export type Made = true | FileIdentity
+
+/** The file open at `fd`. */
+export function openedIdentity(fd: number): FileIdentity {
+  return identityOf(fstatSync(fd, { bigint: true }))
 }
 
 /** What a make through a descriptor meets where a directory of ours was removed or replaced by a link or a file. */
