@@ -25,7 +25,13 @@ import type { Unsent, UnsentBytes } from './unsent-bytes.js'
  * too, from two readings a poll apart: nothing unsent → closed as usual (a
  * pooled client that went quiet gets a FIN, not a reset); fewer unsent bytes
  * the second time → a slow reader taking what the kernel holds, progress;
- * otherwise → reset.
+ * otherwise → reset. Expiring on one that is ending, it is judged by the
+ * next reading against the last (the last may predate what the peer took
+ * since: a client that sent its FIN just before the timeout and read every
+ * answer was reset): the kernel sent everything → our half ends, closed
+ * without a reset; fewer unsent bytes → progress; otherwise → reset. A poll
+ * that fails (out of descriptors) counts, while a timeout is judged, as a
+ * reading that missed the connection, so the cut is late, never lost.
  *
  * A channel that is not TCP (a DHT session: its unsent bytes are the
  * engine's, in this process, and go when it is destroyed) ends at once, as
@@ -58,6 +64,8 @@ export class GracefulEnd {
 
   /** Asked to end while an idle timeout was being judged: done once it is judged progress. */
   private endAsked = false
+  /** An idle timeout that expired while ending: judged by the next reading. */
+  private idleWhileEnding: ((v: IdleVerdict) => void) | undefined
   private stopWatch: (() => void) | undefined
   private last: number | undefined
   private misses = 0
@@ -86,6 +94,10 @@ export class GracefulEnd {
   /** The idle timeout expired: `verdict` (at once, or after a poll or two). */
   idle(verdict: (v: IdleVerdict) => void): void {
     const ends = this.ends()
+    if (this.phase === 'ending' && ends !== undefined) {
+      this.idleWhileEnding = verdict
+      return
+    }
     if (this.phase !== 'open' || ends === undefined) {
       verdict(this.settled ? 'close' : 'reset') // ending and stuck, or ended: no waiting
       return
@@ -124,24 +136,35 @@ export class GracefulEnd {
     this.stopWatch = this.unsent.watch(ends, listener)
   }
 
-  /** Whether a reading is a number to go by (a connection never found counts as 'unknown'). */
+  /** Whether a reading is a number to go by (a connection never found, or never read, counts as 'unknown'). */
   private known(unsent: Unsent): number | 'unknown' | undefined {
-    if (unsent === 'missing') return ++this.misses >= MAX_MISSES ? 'unknown' : undefined
+    if (unsent === 'missing' || unsent === 'failed') return ++this.misses >= MAX_MISSES ? 'unknown' : undefined
     this.misses = 0
     return unsent
   }
 
   private ending(reading: Unsent): void {
+    const idle = this.idleWhileEnding
+    // A failed poll tells nothing; the idle timeout bounds the wait, unless it is the one being judged.
+    if (reading === 'failed' && idle === undefined) return
     const unsent = this.known(reading)
     if (unsent === undefined) return
+    this.idleWhileEnding = undefined
     if (unsent === 'unknown') {
-      this.end(false)
+      if (idle === undefined) this.end(false)
+      else idle('reset')
       return
     }
-    if (this.last !== undefined && unsent < this.last) this.hooks.progress()
+    const before = this.last
     this.last = unsent
+    if (before !== undefined && unsent < before) this.hooks.progress()
     // Bytes still in Node's queue are not in the kernel's count yet (their writes' completions are progress).
-    if (unsent === 0 && this.channel.writableLength === 0) this.end(true)
+    if (unsent === 0 && this.channel.writableLength === 0) {
+      this.end(true)
+      idle?.('close')
+    } else if (idle !== undefined && before === undefined)
+      this.idleWhileEnding = idle // a second reading to compare
+    else idle?.(before !== undefined && unsent < before ? 'progress' : 'reset')
   }
 
   private judge(reading: Unsent): IdleVerdict | undefined {

@@ -8,17 +8,19 @@ import { isIPv4, isIPv6 } from 'node:net'
  * A line (after a header line) reads, for IPv4,
  *   `  12: 0100007F:BC52 0100007F:1F90 01 00001000:00000000 …`
  * slot, local address:port, remote address:port, state, tx_queue:rx_queue,
- * then fields not used here. An address is printed as the 32-bit words of
+ * the timers, retransmits, uid, timeout, then the socket's inode (0 once no
+ * descriptor holds it), then fields not used here. An address is printed as the 32-bit words of
  * its bytes in the machine's own order (%08X of each word: 127.0.0.1 is
  * 0100007F on a little-endian machine, 7F000001 on a big-endian one; an IPv6
  * address is four such words), a port as its number (%04X). tx_queue, for a
  * connection, is the bytes written and not yet acknowledged by the peer
  * (write_seq − snd_una): what the kernel still holds to send.
  *
- * Both sides are keyed by the address as 16 bytes, an IPv4 one as its
- * IPv4-mapped IPv6 form (::ffff:a.b.c.d), so a dual-stack socket (listed in
- * tcp6, named by Node as ::ffff:127.0.0.1) and an IPv4 one (in tcp, named
- * 127.0.0.1) are found alike. An IPv6 zone (fe80::1%eth0) is not in the table.
+ * A connection is keyed by its addresses as 16 bytes, an IPv4 one as its
+ * IPv4-mapped IPv6 form (::ffff:a.b.c.d), and looked for as either table
+ * prints it, so a dual-stack socket (listed in tcp6, named by Node as
+ * ::ffff:127.0.0.1) and an IPv4 one (in tcp, named 127.0.0.1) are found
+ * alike. An IPv6 zone (fe80::1%eth0) is not in the table.
  */
 
 export interface TcpEnds {
@@ -50,21 +52,14 @@ export function addressBytes(text: string): Buffer | undefined {
   return out
 }
 
-/** An address as the table prints it (8 or 32 hex digits), as 16 bytes; undefined if malformed. */
-export function tableAddressBytes(hex: string, littleEndian: boolean): Buffer | undefined {
-  if ((hex.length !== 8 && hex.length !== 32) || !/^[0-9A-Fa-f]+$/.test(hex)) return undefined
-  const words = Buffer.alloc(hex.length / 2)
-  for (let i = 0; i < hex.length; i += 8) {
-    const word = Number.parseInt(hex.slice(i, i + 8), 16)
-    if (littleEndian) words.writeUInt32LE(word, i / 2)
-    else words.writeUInt32BE(word, i / 2)
+/** An address's bytes (4 or 16) as the table prints them: each 32-bit word %08X in the machine's order. */
+export function tableAddressText(bytes: Buffer, littleEndian: boolean): string {
+  let text = ''
+  for (let i = 0; i < bytes.length; i += 4) {
+    const word = littleEndian ? bytes.readUInt32LE(i) : bytes.readUInt32BE(i)
+    text += word.toString(16).toUpperCase().padStart(8, '0')
   }
-  if (words.length === 16) return words
-  return Buffer.concat([Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]), words])
-}
-
-function tablePort(hex: string | undefined): number | undefined {
-  return hex !== undefined && /^[0-9A-Fa-f]{4}$/.test(hex) ? Number.parseInt(hex, 16) : undefined
+  return text
 }
 
 function key(local: Buffer, localPort: number, remote: Buffer, remotePort: number): string {
@@ -82,33 +77,74 @@ export function endsKey(ends: Partial<TcpEnds>): string | undefined {
   return key(local, localPort, remote, remotePort)
 }
 
+/** A connection's line: what the kernel holds unsent, and its socket's inode (another socket, another inode). */
+export interface TableReading {
+  unsent: number
+  inode: string
+}
+
+const MAPPED_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff])
+
 /**
- * The unsent bytes (tx_queue) of every connection of `table` whose key is in `wanted`, into `found`
- * (the most, should a key be listed twice). Malformed lines are passed over.
+ * Each wanted key's ends as the table prints them (`LOCAL:PORT REMOTE:PORT`, in tcp6's form, and in tcp's too when
+ * both addresses are IPv4), so that a line is matched by one slice and one lookup, never parsed unless it is ours:
+ * the table holds every socket of the network namespace, which anyone who can connect to us can grow (an attacker
+ * made it 24,000 lines, and parsing each line had a poll hold the event loop 130 ms).
+ */
+function printedEnds(wanted: ReadonlySet<string>, littleEndian: boolean): Map<string, string> {
+  const byText = new Map<string, string>()
+  for (const k of wanted) {
+    const m = /^([0-9a-f]{32})\.(\d+)>([0-9a-f]{32})\.(\d+)$/.exec(k)
+    if (!m) continue
+    const local = Buffer.from(m[1]!, 'hex')
+    const remote = Buffer.from(m[3]!, 'hex')
+    const ports = [
+      Number(m[2]).toString(16).toUpperCase().padStart(4, '0'),
+      Number(m[4]).toString(16).toUpperCase().padStart(4, '0'),
+    ]
+    const text = (l: Buffer, r: Buffer): string =>
+      `${tableAddressText(l, littleEndian)}:${ports[0]} ${tableAddressText(r, littleEndian)}:${ports[1]}`
+    byText.set(text(local, remote), k)
+    if (local.subarray(0, 12).equals(MAPPED_PREFIX) && remote.subarray(0, 12).equals(MAPPED_PREFIX))
+      byText.set(text(local.subarray(12), remote.subarray(12)), k)
+  }
+  return byText
+}
+
+/**
+ * The unsent bytes (tx_queue) and inode of every connection of `table` whose key is in `wanted`, into `found` (the
+ * most unsent, should a key be listed twice). Lines not ours, and malformed ones, are passed over unparsed.
  */
 export function unsentIn(
   table: string,
   wanted: ReadonlySet<string>,
   littleEndian: boolean,
-  found: Map<string, number>,
+  found: Map<string, TableReading>,
 ): void {
+  const byText = printedEnds(wanted, littleEndian)
+  if (byText.size === 0) return
   let at = table.indexOf('\n') + 1 // past the header line
   while (at > 0 && at < table.length) {
     const next = table.indexOf('\n', at)
-    const line = table.slice(at, next < 0 ? table.length : next)
-    at = next + 1
-    const fields = line.trim().split(/\s+/)
-    if (fields.length < 5 || SKIPPED_STATES.has(fields[3]!)) continue
-    const [localHex, localPortHex] = fields[1]!.split(':')
-    const [remoteHex, remotePortHex] = fields[2]!.split(':')
-    const local = tableAddressBytes(localHex ?? '', littleEndian)
-    const remote = tableAddressBytes(remoteHex ?? '', littleEndian)
-    const localPort = tablePort(localPortHex)
-    const remotePort = tablePort(remotePortHex)
-    const tx = /^([0-9A-Fa-f]{1,8}):/.exec(fields[4]!)
-    if (!local || !remote || localPort === undefined || remotePort === undefined || !tx) continue
-    const k = key(local, localPort, remote, remotePort)
-    if (!wanted.has(k)) continue
-    found.set(k, Math.max(found.get(k) ?? 0, Number.parseInt(tx[1]!, 16)))
+    const end = next < 0 ? table.length : next
+    const lineStart = at
+    at = end + 1
+    // `  12: LOCAL:PORT REMOTE:PORT ST TX:RX …`: the ends are what lies between the slot's ": " and the state.
+    const slot = table.indexOf(': ', lineStart)
+    if (slot < 0 || slot >= end) continue
+    const between = table.indexOf(' ', slot + 2)
+    const after = between < 0 ? -1 : table.indexOf(' ', between + 1)
+    if (after < 0 || after > end) continue
+    const k = byText.get(table.slice(slot + 2, after))
+    if (k === undefined) continue
+    const fields = table
+      .slice(after + 1, end)
+      .trim()
+      .split(/\s+/)
+    const tx = /^([0-9A-Fa-f]{1,8}):/.exec(fields[1] ?? '')
+    if (SKIPPED_STATES.has(fields[0]!) || !tx) continue
+    const unsent = Number.parseInt(tx[1]!, 16)
+    const before = found.get(k)
+    if (before === undefined || unsent > before.unsent) found.set(k, { unsent, inode: fields[6] ?? '' })
   }
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { endianness } from 'node:os'
-import { endsKey, type TcpEnds, unsentIn } from './tcp-table.js'
+import { endsKey, type TableReading, type TcpEnds, unsentIn } from './tcp-table.js'
 
 /**
  * How many bytes the kernel still holds unsent for TCP connections of ours
@@ -13,22 +13,29 @@ import { endsKey, type TcpEnds, unsentIn } from './tcp-table.js'
  *
  * The work is bounded: a poll reads the table once (a line per socket of the
  * machine's network namespace), and the next begins no sooner than
- * `intervalMs` after it, nor sooner than ten times what it took, so a
- * machine with a huge table is polled less often rather than harder.
+ * `intervalMs` after it, nor sooner than ten times the CPU it cost, so a
+ * machine with a huge table is polled less often rather than harder; this
+ * holds across a pause with nothing watched too (an attacker ending one
+ * connection at a time had a poll begin at each: 63 reads a second, a core
+ * busy).
+ *
+ * A connection is the socket first read for it: should another socket take
+ * its four ends (the peer reset it and connected again from the same port),
+ * the lines of the newcomer, another inode, read 'missing' for it.
  */
 
 /**
  * A connection's unsent bytes; 'missing': not in the table this time (it just closed, or could not be matched);
- * 'unknown': this system has no table to ask.
+ * 'unknown': this system has no table to ask; 'failed': the table could not be read this time (out of descriptors).
  */
-export type Unsent = number | 'missing' | 'unknown'
+export type Unsent = number | 'missing' | 'unknown' | 'failed'
 
 /** The table's text (IPv4 and IPv6), or undefined where there is none; thrown errors count as a poll missed. */
 export type TableReader = () => Promise<string[] | undefined>
 
 export const DEFAULT_UNSENT_POLL_MS = 100
 
-/** Polls at most this share of the time: the next poll waits at least this many times the last one's duration. */
+/** Polls cost at most this share of a core: the next poll waits at least this many times the last one's CPU. */
 const IDLE_FACTOR = 10
 
 interface Watch {
@@ -36,6 +43,8 @@ interface Watch {
   listener: (unsent: Unsent) => void
   /** Polls begun before it was watched: their readings may predate the bytes it was watched for. */
   after: number
+  /** The socket's inode at its first reading. */
+  inode?: string
 }
 
 /** Linux's tables of TCP sockets; undefined where there are none (a file that cannot be read throws). */
@@ -54,6 +63,8 @@ export class UnsentBytes {
   private readonly watches = new Set<Watch>()
   private timer: NodeJS.Timeout | undefined
   private polling = false
+  /** No poll begins before this (performance.now()). */
+  private nextAt = 0
   /** The system has no table: answered at once from then on. */
   private unavailable = false
   /** Polls begun (tests: one read of the table per poll, whatever the number watched). */
@@ -77,20 +88,23 @@ export class UnsentBytes {
   watch(ends: Partial<TcpEnds>, listener: (unsent: Unsent) => void): () => void {
     const watch: Watch = { key: endsKey(ends), listener, after: this.polls }
     this.watches.add(watch)
-    this.schedule(0)
+    this.schedule()
     return () => {
       this.watches.delete(watch)
       if (this.watches.size === 0) this.stopTimer()
     }
   }
 
-  private schedule(ms: number): void {
+  private schedule(): void {
     if (this.timer !== undefined || this.polling || this.watches.size === 0) return
     // Unref'd: the sockets watched, or the server's close, keep the process alive while it matters.
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      void this.poll()
-    }, ms).unref()
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined
+        void this.poll()
+      },
+      Math.max(0, this.nextAt - performance.now()),
+    ).unref()
   }
 
   private stopTimer(): void {
@@ -101,6 +115,7 @@ export class UnsentBytes {
   private async poll(): Promise<void> {
     this.polling = true
     const began = performance.now()
+    const cpu = process.cpuUsage()
     const poll = ++this.polls
     let tables: string[] | undefined
     let failed = false
@@ -110,29 +125,37 @@ export class UnsentBytes {
         this.unavailable = tables === undefined
       }
     } catch {
-      failed = true // a read that failed (out of descriptors): no answer this time; the watchers' deadlines still run
+      failed = true // a read that failed (out of descriptors): 'failed', which a connection being judged counts
     }
     this.polling = false
-    if (!failed) this.answer(tables, poll)
-    const took = performance.now() - began
-    this.schedule(Math.max(this.options.intervalMs ?? DEFAULT_UNSENT_POLL_MS, IDLE_FACTOR * took))
-  }
-
-  private answer(tables: string[] | undefined, poll: number): void {
     // A reading taken while a watch began may be from before its last bytes reached the kernel (a 0 that would
     // end a connection with ~1 MiB unsent: seen under a flood): only polls begun after it answer it.
     const watches = [...this.watches].filter((w) => w.after < poll)
-    if (tables === undefined) {
-      for (const w of watches) w.listener('unknown')
-      return
-    }
+    const found = failed || tables === undefined ? undefined : this.parse(tables, watches)
+    // What the poll cost: its CPU (the read's, on libuv's pool, and the parse), not the time it took: on a busy
+    // machine the read waits for a core, and pacing by that put a connection's cut seconds past its idle timeout.
+    const spent = process.cpuUsage(cpu)
+    const cost = Math.min(performance.now() - began, (spent.user + spent.system) / 1000)
+    this.nextAt = performance.now() + Math.max(this.options.intervalMs ?? DEFAULT_UNSENT_POLL_MS, IDLE_FACTOR * cost)
+    const answer = failed ? 'failed' : tables === undefined ? 'unknown' : undefined
+    // A listener may stop its own watch, or another's: each is asked only while still watched.
+    for (const w of watches) if (this.watches.has(w)) w.listener(answer ?? this.reading(w, found!))
+    this.schedule()
+  }
+
+  private parse(tables: string[], watches: Watch[]): Map<string, TableReading> {
     const wanted = new Set<string>()
     for (const w of watches) if (w.key !== undefined) wanted.add(w.key)
-    const found = new Map<string, number>()
+    const found = new Map<string, TableReading>()
     const littleEndian = this.options.littleEndian ?? endianness() === 'LE'
     for (const table of tables) unsentIn(table, wanted, littleEndian, found)
-    // A listener may stop its own watch, or another's: each is asked only while still watched.
-    for (const w of watches)
-      if (this.watches.has(w)) w.listener(w.key === undefined ? 'missing' : (found.get(w.key) ?? 'missing'))
+    return found
+  }
+
+  private reading(w: Watch, found: ReadonlyMap<string, TableReading>): Unsent {
+    const line = w.key === undefined ? undefined : found.get(w.key)
+    if (line === undefined) return 'missing'
+    w.inode ??= line.inode
+    return line.inode === w.inode ? line.unsent : 'missing'
   }
 }
