@@ -141,19 +141,26 @@ describe('chunk server over the encrypted transport', () => {
     const lines: string[] = []
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) })
     const { server, port } = await encryptedSeeder(t, 100_000, { limits: {}, log })
-    for (let i = 0; i < 40; i++) {
-      const stream = new NoiseSecretStream(true, connect({ host: '127.0.0.1', port }), {
-        keyPair: NoiseSecretStream.keyPair(),
-      })
-      stream.on('error', () => undefined)
-      await new Promise<void>((resolve) => stream.once('connect', () => resolve()))
-      stream.write(Buffer.alloc(4)) // a frame header of length 0
-      await new Promise<void>((resolve) => stream.once('close', () => resolve()))
-    }
+    const began = performance.now()
+    // Eight at a time (the address's cap is 16): each connection ends once the kernel sent its error, a poll or two.
+    for (let batch = 0; batch < 5; batch++)
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const stream = new NoiseSecretStream(true, connect({ host: '127.0.0.1', port }), {
+            keyPair: NoiseSecretStream.keyPair(),
+          })
+          stream.on('error', () => undefined)
+          await new Promise<void>((resolve) => stream.once('connect', () => resolve()))
+          stream.write(Buffer.alloc(4)) // a frame header of length 0
+          await new Promise<void>((resolve) => stream.once('close', () => resolve()))
+        }),
+      )
     const counted = Object.values(server.stats.errors).reduce((a, b) => a + b, 0)
     assert.equal(counted, 40, JSON.stringify(server.stats.errors))
     const bad = lines.filter((l) => l.includes('bad frame')).length
-    assert.ok(bad >= 1 && bad <= 20, `${bad} "bad frame" lines for 40 from one address`)
+    // 20 lines an address per 10 s window, however many windows a slow machine took.
+    const windows = Math.floor((performance.now() - began) / 10_000) + 1
+    assert.ok(bad >= 1 && bad <= Math.min(39, 20 * windows), `${bad} "bad frame" lines for 40 from one address`)
   })
 
   it('refused connections (E_BUSY, or a plain client) that trickle bytes neither linger nor log without bound: 4 answered per address, each cut off a second after its refusal', async (t) => {
