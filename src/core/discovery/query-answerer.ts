@@ -76,6 +76,8 @@ export interface QueryAnswererOptions {
   cookieBytesPerS?: number
   /** The wall clock cookies' epochs are counted on (tests). */
   now?: () => number
+  /** The monotonic clock the byte budgets refill by (tests). */
+  budgetClock?: () => number
 }
 
 /** Queries held while the first scan runs; more are refused (counted). */
@@ -137,13 +139,20 @@ export class QueryAnswerer {
       perSecond: perSource,
       burst: 4 * perSource,
       totalPerSecond: options.answerBytesPerS ?? ANSWER_BYTES_PER_S,
+      now: options.budgetClock,
     }
     this.answerLimit = new ByteRateLimit(answers)
     this.provenLimit = new ByteRateLimit(answers)
     // In all, not per source: a stranger forging a querier's address would spend that querier's share, and a
     // notice is under a tenth of its query (no use for reflection).
     const notices = options.cookieBytesPerS ?? COOKIE_BYTES_PER_S
-    this.noticeLimit = new ByteRateLimit({ perSecond: notices, burst: notices, totalPerSecond: notices, maxKeys: 1 })
+    this.noticeLimit = new ByteRateLimit({
+      perSecond: notices,
+      burst: notices,
+      totalPerSecond: notices,
+      maxKeys: 1,
+      now: options.budgetClock,
+    })
     this.cookies = new AnswerCookies(options.now)
   }
 
