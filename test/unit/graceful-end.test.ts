@@ -141,6 +141,32 @@ describe('the poller (unsent-bytes.ts) under connections that end one at a time'
     assert.ok(answered >= 5)
   })
 
+  it("a read that waits (behind a busy server's other work) is not charged to the poll: the polls stay an interval apart", async () => {
+    const readAt: number[] = []
+    const unsent = new UnsentBytes(
+      async () => {
+        readAt.push(performance.now())
+        setTimeout(() => {
+          const until = performance.now() + 100
+          while (performance.now() < until); // others' work on the main thread while the poll waits
+        }, 0)
+        await new Promise((r) => setTimeout(r, 150)) // a wait, not work of the poll's own
+        return [`${HEADER}${lineWith(7, 4096)}`, '']
+      },
+      { intervalMs: 40, littleEndian: true },
+    )
+    const stop = unsent.watch(ENDS, () => undefined)
+    assert.ok(await until(() => readAt.length >= 3, 3000, 1), `${readAt.length} polls in 3 s`)
+    stop()
+    const gaps = readAt.slice(1).map((t, i) => t - readAt[i]!)
+    // Each poll: its 150 ms wait, then 40 ms; paced by the wait's time (10 ×), 1.5 s; by the process's CPU
+    // meanwhile, 1 s.
+    assert.ok(
+      gaps.every((g) => g < 700),
+      `gaps ${gaps.map((g) => g.toFixed(0)).join(', ')} ms`,
+    )
+  })
+
   it('another socket at the same four ends (the peer reset and came back from its port) reads missing', async () => {
     let inode = 7
     const unsent = new UnsentBytes(async () => [`${HEADER}${lineWith(inode, 4096)}`, ''], {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { endianness } from 'node:os'
 import { endsKey, type TableReading, type TcpEnds, unsentIn } from './tcp-table.js'
 
@@ -13,7 +13,8 @@ import { endsKey, type TableReading, type TcpEnds, unsentIn } from './tcp-table.
  *
  * The work is bounded: a poll reads the table once (a line per socket of the
  * machine's network namespace), and the next begins no sooner than
- * `intervalMs` after it, nor sooner than ten times the CPU it cost, so a
+ * `intervalMs` after it, nor sooner than ten times what it cost (the read
+ * and the parse, on the main thread; never a wait for others' work), so a
  * machine with a huge table is polled less often rather than harder; this
  * holds across a pause with nothing watched too (an attacker ending one
  * connection at a time had a poll begin at each: 63 reads a second, a core
@@ -35,7 +36,7 @@ export type TableReader = () => Promise<string[] | undefined>
 
 export const DEFAULT_UNSENT_POLL_MS = 100
 
-/** Polls cost at most this share of a core: the next poll waits at least this many times the last one's CPU. */
+/** Polls hold the main thread at most this share of the time: the next waits at least this many times the last one's cost. */
 const IDLE_FACTOR = 10
 
 interface Watch {
@@ -47,14 +48,22 @@ interface Watch {
   inode?: string
 }
 
-/** Linux's tables of TCP sockets; undefined where there are none (a file that cannot be read throws). */
+/**
+ * Linux's tables of TCP sockets; undefined where there are none (a file that cannot be read throws). Read
+ * synchronously, so that a poll costs what it does and no more: read on libuv's pool, each 64 KiB of the table
+ * waited behind a busy server's chunk reads (polls 0.7 s apart instead of 0.1, and tens of seconds with a large
+ * table, under load: second attack on the linger fix). A few hundred sockets take ~0.1 ms.
+ */
 export async function readProcTables(): Promise<string[] | undefined> {
-  const read = (path: string): Promise<string | undefined> =>
-    readFile(path, 'latin1').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined // no such table: not Linux, or IPv6 off (tcp6 alone)
+  const read = (path: string): string | undefined => {
+    try {
+      return readFileSync(path, 'latin1')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined // not Linux, or IPv6 off (tcp6 alone)
       throw err
-    })
-  const tables = await Promise.all([read('/proc/net/tcp'), read('/proc/net/tcp6')])
+    }
+  }
+  const tables = [read('/proc/net/tcp'), read('/proc/net/tcp6')]
   if (tables.every((t) => t === undefined)) return undefined
   return tables.map((t) => t ?? '')
 }
@@ -114,14 +123,18 @@ export class UnsentBytes {
 
   private async poll(): Promise<void> {
     this.polling = true
-    const began = performance.now()
-    const cpu = process.cpuUsage()
     const poll = ++this.polls
     let tables: string[] | undefined
     let failed = false
+    // What a poll costs is what it does before its first wait (the table read, synchronously) and the parse: a wait
+    // (a reader that awaits) is not charged, so other work never slows the polls.
+    let cost = 0
     try {
       if (!this.unavailable) {
-        tables = await this.read()
+        const began = performance.now()
+        const reading = this.read()
+        cost = performance.now() - began
+        tables = await reading
         this.unavailable = tables === undefined
       }
     } catch {
@@ -131,11 +144,9 @@ export class UnsentBytes {
     // A reading taken while a watch began may be from before its last bytes reached the kernel (a 0 that would
     // end a connection with ~1 MiB unsent: seen under a flood): only polls begun after it answer it.
     const watches = [...this.watches].filter((w) => w.after < poll)
+    const parsing = performance.now()
     const found = failed || tables === undefined ? undefined : this.parse(tables, watches)
-    // What the poll cost: its CPU (the read's, on libuv's pool, and the parse), not the time it took: on a busy
-    // machine the read waits for a core, and pacing by that put a connection's cut seconds past its idle timeout.
-    const spent = process.cpuUsage(cpu)
-    const cost = Math.min(performance.now() - began, (spent.user + spent.system) / 1000)
+    cost += performance.now() - parsing
     this.nextAt = performance.now() + Math.max(this.options.intervalMs ?? DEFAULT_UNSENT_POLL_MS, IDLE_FACTOR * cost)
     const answer = failed ? 'failed' : tables === undefined ? 'unknown' : undefined
     // A listener may stop its own watch, or another's: each is asked only while still watched.
