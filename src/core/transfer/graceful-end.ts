@@ -1,6 +1,6 @@
 import type { Channel } from './connection-services.js'
 import type { TcpEnds } from './tcp-table.js'
-import type { Unsent, UnsentBytes } from './unsent-bytes.js'
+import type { SocketIdentity, Unsent, UnsentBytes } from './unsent-bytes.js'
 
 /**
  * How a chunk server connection lets go, so that no orphaned socket keeps
@@ -67,6 +67,8 @@ export class GracefulEnd {
   /** An idle timeout that expired while ending: judged by the next reading. */
   private idleWhileEnding: ((v: IdleVerdict) => void) | undefined
   private stopWatch: (() => void) | undefined
+  /** The socket, once a reading showed it: kept across watches, so a newcomer at the same ends is never taken for it. */
+  private readonly socket: SocketIdentity = {}
   private last: number | undefined
   private misses = 0
 
@@ -91,7 +93,7 @@ export class GracefulEnd {
     else this.watch(ends, (n) => this.ending(n))
   }
 
-  /** The idle timeout expired: `verdict` (at once, or after a poll or two). */
+  /** The idle timeout expired: `verdict` (at once, after a poll or two, or at most MAX_MISSES polls). */
   idle(verdict: (v: IdleVerdict) => void): void {
     const ends = this.ends()
     if (this.phase === 'ending' && ends !== undefined) {
@@ -116,6 +118,7 @@ export class GracefulEnd {
   /** The connection is gone: no more watching, nothing more. */
   close(): void {
     this.stop()
+    this.idleWhileEnding = undefined
     this.phase = 'gone'
   }
 
@@ -133,7 +136,7 @@ export class GracefulEnd {
   }
 
   private watch(ends: TcpEnds, listener: (unsent: Unsent) => void): void {
-    this.stopWatch = this.unsent.watch(ends, listener)
+    this.stopWatch = this.unsent.watch(ends, listener, this.socket)
   }
 
   /** Whether a reading is a number to go by (a connection never found, or never read, counts as 'unknown'). */

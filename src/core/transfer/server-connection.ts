@@ -150,7 +150,8 @@ export class ServerConnection implements Evictable, Slot {
     this.ending.idle((verdict) => {
       if (this.closed) return
       if (verdict === 'progress') this.deadline.progress()
-      if (this.deadline.renewed) {
+      // Our half ended with everything sent: nothing left to keep it for (the reading that showed it was progress).
+      if (this.deadline.renewed && !(verdict === 'close' && this.ending.settled)) {
         this.deadline.rearm()
         return
       }

@@ -31,7 +31,10 @@ import { endsKey, type TableReading, type TcpEnds, unsentIn } from './tcp-table.
  */
 export type Unsent = number | 'missing' | 'unknown' | 'failed'
 
-/** The table's text (IPv4 and IPv6), or undefined where there is none; thrown errors count as a poll missed. */
+/**
+ * The table's text (IPv4 and IPv6), or undefined where there is none; a thrown error is a poll 'failed'. What a
+ * reader does before its first wait is the poll's cost (readProcTables: all of it); a wait is not.
+ */
 export type TableReader = () => Promise<string[] | undefined>
 
 export const DEFAULT_UNSENT_POLL_MS = 100
@@ -44,7 +47,12 @@ interface Watch {
   listener: (unsent: Unsent) => void
   /** Polls begun before it was watched: their readings may predate the bytes it was watched for. */
   after: number
-  /** The socket's inode at its first reading. */
+  /** The connection's socket: its inode, from the first reading any of its watches had. */
+  socket: SocketIdentity
+}
+
+/** Which socket a connection is, once a reading has shown it: a caller watching it again passes the same object. */
+export interface SocketIdentity {
   inode?: string
 }
 
@@ -74,7 +82,7 @@ export class UnsentBytes {
   private polling = false
   /** No poll begins before this (performance.now()). */
   private nextAt = 0
-  /** The system has no table: answered at once from then on. */
+  /** The system has no table: answered 'unknown' at each poll from then on, without reading. */
   private unavailable = false
   /** Polls begun (tests: one read of the table per poll, whatever the number watched). */
   polls = 0
@@ -91,11 +99,12 @@ export class UnsentBytes {
 
   /**
    * Calls `listener` after every poll with what the kernel holds unsent for the connection `ends` names, until
-   * the returned function is called. Ends that cannot be matched (an address missing: the socket closed) read
-   * 'missing'; a system without the table, 'unknown'.
+   * the returned function is called. Ends that cannot be matched (an address missing: the socket closed), or
+   * matched by a socket other than `socket` names (once a reading named one), read 'missing'; a system without
+   * the table, 'unknown'; a poll that could not read it, 'failed'.
    */
-  watch(ends: Partial<TcpEnds>, listener: (unsent: Unsent) => void): () => void {
-    const watch: Watch = { key: endsKey(ends), listener, after: this.polls }
+  watch(ends: Partial<TcpEnds>, listener: (unsent: Unsent) => void, socket: SocketIdentity = {}): () => void {
+    const watch: Watch = { key: endsKey(ends), listener, after: this.polls, socket }
     this.watches.add(watch)
     this.schedule()
     return () => {
@@ -149,9 +158,12 @@ export class UnsentBytes {
     cost += performance.now() - parsing
     this.nextAt = performance.now() + Math.max(this.options.intervalMs ?? DEFAULT_UNSENT_POLL_MS, IDLE_FACTOR * cost)
     const answer = failed ? 'failed' : tables === undefined ? 'unknown' : undefined
-    // A listener may stop its own watch, or another's: each is asked only while still watched.
-    for (const w of watches) if (this.watches.has(w)) w.listener(answer ?? this.reading(w, found!))
-    this.schedule()
+    try {
+      // A listener may stop its own watch, or another's: each is asked only while still watched.
+      for (const w of watches) if (this.watches.has(w)) w.listener(answer ?? this.reading(w, found!))
+    } finally {
+      this.schedule() // a listener that throws stops no other connection's polls
+    }
   }
 
   private parse(tables: string[], watches: Watch[]): Map<string, TableReading> {
@@ -166,7 +178,7 @@ export class UnsentBytes {
   private reading(w: Watch, found: ReadonlyMap<string, TableReading>): Unsent {
     const line = w.key === undefined ? undefined : found.get(w.key)
     if (line === undefined) return 'missing'
-    w.inode ??= line.inode
-    return line.inode === w.inode ? line.unsent : 'missing'
+    w.socket.inode ??= line.inode
+    return line.inode === w.socket.inode ? line.unsent : 'missing'
   }
 }
