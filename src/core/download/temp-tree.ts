@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, fdatasync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, fdatasync, lstatSync, mkdirSync, openSync } from 'node:fs'
 import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 import { promisify } from 'node:util'
@@ -122,7 +122,7 @@ export class TempTree {
     const fd = openSync(root, OPEN_DIR)
     let anchors: TreeAnchors | undefined
     try {
-      const tree = new TempTree(o, root, identityOf(fstatSync(fd, { bigint: true })), sync)
+      const tree = new TempTree(o, root, openedIdentity(fd), sync)
       anchors = o.anchored === false ? undefined : TreeAnchors.tryOpen(tree.made, fd)
       tree.anchors = anchors
       return tree
