@@ -5,6 +5,7 @@ import { GracefulEnd, type IdleVerdict } from '../../src/core/transfer/graceful-
 import type { TcpEnds } from '../../src/core/transfer/tcp-table.js'
 import { type Unsent, UnsentBytes } from '../../src/core/transfer/unsent-bytes.js'
 import { until } from '../helpers/raw-client.js'
+import { TABLE_HEADER as HEADER, tableLine } from '../helpers/tcp-table-lines.js'
 
 /**
  * How a server connection lets go (graceful-end.ts) and the poller it asks
@@ -126,9 +127,7 @@ describe('a connection that ends (graceful-end.ts)', () => {
 })
 
 describe('the poller (unsent-bytes.ts) under connections that end one at a time', () => {
-  const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n'
-  const lineWith = (inode: number, tx: number): string =>
-    `   0: 0100007F:0001 0200007F:0002 01 ${tx.toString(16).toUpperCase().padStart(8, '0')}:00000000 00:00000000 00000000  1000        0 ${inode} 1 0000000000000000 20 4 30 10 -1\n`
+  const lineWith = (inode: number, tx: number): string => tableLine(0, '0100007F', 1, '0200007F', 2, '01', tx, inode)
 
   it('a watch begun after a pause polls no sooner than the interval after the last poll', async () => {
     let reads = 0

@@ -14,6 +14,7 @@ import {
 import { UnsentBytes } from '../../src/core/transfer/unsent-bytes.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { until } from '../helpers/raw-client.js'
+import { TABLE_HEADER as HEADER, tableLine as line } from '../helpers/tcp-table-lines.js'
 
 /**
  * The kernel's table of TCP sockets (tcp-table.ts), as Linux prints it
@@ -23,8 +24,6 @@ import { until } from '../helpers/raw-client.js'
  * either byte order, and must be found by the addresses Node names.
  */
 
-const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n'
-
 /** An address's bytes as the kernel prints them (4 or 16 bytes: 8 or 32 hex digits). */
 function printed(bytes: Buffer, littleEndian: boolean): string {
   let out = ''
@@ -33,12 +32,6 @@ function printed(bytes: Buffer, littleEndian: boolean): string {
     out += word.toString(16).toUpperCase().padStart(8, '0')
   }
   return out
-}
-
-const hex = (n: number, width: number): string => n.toString(16).toUpperCase().padStart(width, '0')
-
-function line(slot: number, local: string, lport: number, remote: string, rport: number, state: string, tx: number) {
-  return `${String(slot).padStart(4)}: ${local}:${hex(lport, 4)} ${remote}:${hex(rport, 4)} ${state} ${hex(tx, 8)}:00000000 00:00000000 00000000  1000        0 12345 1 0000000000000000 20 4 30 10 -1\n`
 }
 
 /** IPv6 text for 16 bytes: every group, or the longest run of zero groups as `::` (as Node names them), or mixed. */
@@ -75,7 +68,7 @@ describe('the kernel table of TCP sockets (tcp-table.ts)', () => {
     const table = `${HEADER}${line(0, '0100007F', 47010, '0102007F', 40000, '01', 4096)}${line(1, '0100007F', 47010, '00000000', 0, '0A', 7)}`
     const key = endsKey({ localAddress: '127.0.0.1', localPort: 47010, remoteAddress: '127.0.2.1', remotePort: 40000 })!
     const found = new Map<string, TableReading>()
-    unsentIn(table, new Set([key]), true, found)
+    unsentIn([table], new Set([key]), true, found)
     assert.deepEqual([...found], [[key, { unsent: 4096, inode: '12345' }]])
     const mapped = endsKey({
       localAddress: '::ffff:127.0.0.1',
@@ -122,14 +115,14 @@ describe('the kernel table of TCP sockets (tcp-table.ts)', () => {
           })
           table += line(others.length, pl, lport, pr, rport, '01', tx)
           const found = new Map<string, TableReading>()
-          unsentIn(table, new Set([key]), littleEndian, found)
+          unsentIn([table], new Set([key]), littleEndian, found)
           const same = others.filter(
             ([l, lp, r, rp]) => l.equals(local) && lp === lport && r.equals(remote) && rp === rport,
           )
           assert.equal(found.get(key)?.unsent, Math.max(tx, ...same.map((o) => o[4])))
           // Read in the other byte order, an address is another one (unless it reads the same both ways).
           const other = new Map<string, TableReading>()
-          unsentIn(table, new Set([key]), !littleEndian, other)
+          unsentIn([table], new Set([key]), !littleEndian, other)
           const symmetric =
             printed(local, true) === printed(local, false) && printed(remote, true) === printed(remote, false)
           if (!symmetric && same.length === 0) assert.equal(other.get(key), undefined)
@@ -159,7 +152,7 @@ describe('the kernel table of TCP sockets (tcp-table.ts)', () => {
           const key = endsKey({ localAddress: '127.0.0.1', localPort: 1, remoteAddress: '127.0.0.1', remotePort: 2 })!
           const table = `${HEADER}${junk.join('\n')}\n${line(9, '0100007F', 1, '0100007F', 2, state, 99)}`
           const found = new Map<string, TableReading>()
-          unsentIn(table, new Set([key]), true, found)
+          unsentIn([table], new Set([key]), true, found)
           assert.equal(found.get(key), undefined)
         },
       ),

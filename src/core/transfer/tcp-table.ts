@@ -112,17 +112,21 @@ function printedEnds(wanted: ReadonlySet<string>, littleEndian: boolean): Map<st
 }
 
 /**
- * The unsent bytes (tx_queue) and inode of every connection of `table` whose key is in `wanted`, into `found` (the
- * most unsent, should a key be listed twice). Lines not ours, and malformed ones, are passed over unparsed.
+ * The unsent bytes (tx_queue) and inode of every connection of `tables` (tcp, tcp6) whose key is in `wanted`, into
+ * `found` (the most unsent, should a key be listed twice). Lines not ours, and malformed ones, are passed over
+ * unparsed.
  */
 export function unsentIn(
-  table: string,
+  tables: readonly string[],
   wanted: ReadonlySet<string>,
   littleEndian: boolean,
   found: Map<string, TableReading>,
 ): void {
   const byText = printedEnds(wanted, littleEndian)
-  if (byText.size === 0) return
+  if (byText.size > 0) for (const table of tables) linesOf(table, byText, found)
+}
+
+function linesOf(table: string, byText: ReadonlyMap<string, string>, found: Map<string, TableReading>): void {
   let at = table.indexOf('\n') + 1 // past the header line
   while (at > 0 && at < table.length) {
     const next = table.indexOf('\n', at)

@@ -171,7 +171,7 @@ export class UnsentBytes {
     for (const w of watches) if (w.key !== undefined) wanted.add(w.key)
     const found = new Map<string, TableReading>()
     const littleEndian = this.options.littleEndian ?? endianness() === 'LE'
-    for (const table of tables) unsentIn(table, wanted, littleEndian, found)
+    unsentIn(tables, wanted, littleEndian, found)
     return found
   }
 
