@@ -68,16 +68,17 @@ export class GroupMemberships {
       else this.stale++
       this.held.delete(key)
     }
-    const present = this.present()
     for (const [key, g] of wanted) {
       if (this.held.has(key)) continue
-      if (!present.has(g.interface)) {
+      const index = this.indexOf(g.interface)
+      // An interface with no address yet (no carrier, link-local not made) is not listed by the OS but can be joined.
+      if (index === undefined && !this.present().has(g.interface)) {
         this.warnOnce(g.interface, 'no such interface')
         continue
       }
       try {
         socket.addMembership(g.group, withZone('::', g.interface))
-        this.held.set(key, { ...g, index: this.indexOf(g.interface) })
+        this.held.set(key, { ...g, index })
       } catch (err) {
         this.warnOnce(g.interface, (err as NodeJS.ErrnoException).code ?? (err as Error).message)
       }
