@@ -50,6 +50,8 @@ export interface CommandDefinition<S extends SettingSpecs> {
   settings: S
   examples: string[]
   configure?: (cmd: Command) => void
+  /** Checks made before the log opens or anything is made: a command refused there leaves nothing behind. */
+  preflight?: (ctx: Pick<CommandContext<S>, 'settings' | 'options' | 'args' | 'privatePaths'>) => Promise<void>
   /** Returns the exit code (0 on success). */
   run: (ctx: CommandContext<S>) => Promise<number>
 }
@@ -133,6 +135,8 @@ async function execute<S extends SettingSpecs>(
       flags: options,
       configFile: options.config as string | undefined,
     }) as Settings<S> & Settings<typeof COMMON>
+    const privatePaths = (): PrivatePath[] => commandPrivatePaths(settings.logsDir, settings.logLevel, options)
+    await def.preflight?.({ settings, options, args, privatePaths })
     log = createCommandLog(settings.logsDir, def.name, settings.logLevel, (line) => process.stderr.write(`${line}\n`))
     log.info({ args: redactSecrets(args), argv: redactSecrets(process.argv.slice(2)) }, 'start')
     const out = (line: string): void => {
@@ -141,7 +145,6 @@ async function execute<S extends SettingSpecs>(
     const err = (line: string): void => {
       process.stderr.write(`${line}\n`)
     }
-    const privatePaths = (): PrivatePath[] => commandPrivatePaths(settings.logsDir, settings.logLevel, options)
     const code = await def.run({
       settings,
       options,

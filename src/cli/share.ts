@@ -6,6 +6,7 @@ import {
   openStore,
   P2PError,
   printable,
+  refuseFolderHolding,
   type SplitPathResult,
   splitPath,
 } from '../index.js'
@@ -59,6 +60,9 @@ export const shareCommand = defineCommand({
       .option('--force', 'replace a different file or folder of the same name in the store')
       .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)')
       .addHelpText('after', TRUST_HELP),
+  preflight: async (ctx) => {
+    for (const path of ctx.args) await refuseFolderHolding(path, ctx.settings.chunksDir, ctx.privatePaths())
+  },
   run: async (ctx) => {
     const { settings, log, json, signal, out } = ctx
     const host = serveHost(settings.host)

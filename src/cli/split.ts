@@ -7,6 +7,7 @@ import {
   parseShareLink,
   portableName,
   printable,
+  refuseFolderHolding,
   type SplitPathResult,
   type SplitTreeResult,
   splitPath,
@@ -36,6 +37,9 @@ export const splitCommand = defineCommand({
       .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)')
       .option('--link-peer <host:port>', "the share link's peer hint: a seeder's address and UDP discovery port")
       .option('--with-secret', 'put the private swarm secret (--secret / P2P_SECRET) in the share link'),
+  preflight: async (ctx) => {
+    for (const path of [ctx.args[0]!]) await refuseFolderHolding(path, ctx.settings.chunksDir, ctx.privatePaths())
+  },
   run: async (ctx) => {
     const { settings, options, args, json, log, signal, out } = ctx
     const linkOf = shareLinkMaker(options, settings.secret)

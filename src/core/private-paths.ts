@@ -14,12 +14,12 @@ export function commandPrivatePaths(
 ): PrivatePath[] {
   const configFile = options.config as string | undefined
   const trust = resolveSettings(TRUST_FILES, { flags: options, configFile })
-  const named = (path: string | undefined, what: string, flag: string): PrivatePath[] =>
-    path ? [{ path, what, flag }] : []
+  const named = (path: string | undefined, what: string, flag: string, made = false): PrivatePath[] =>
+    path ? [{ path, what, flag, made }] : []
   return [
-    ...(logLevel === 'silent' ? [] : [{ path: logsDir, what: 'the log directory', flag: '--logs-dir' }]),
+    ...(logLevel === 'silent' ? [] : [{ path: logsDir, what: 'the log directory', flag: '--logs-dir', made: true }]),
     { path: configFilePath({ configFile }).path, what: 'the config file', flag: '--config' },
-    ...named(trust.identity, 'the identity file', '--identity'),
+    ...named(trust.identity, 'the identity file', '--identity', true),
     ...named(trust.secretFile, 'the swarm secret file', '--secret-file'),
     ...named(trust.allowFile, 'the allow-list file', '--allow-file'),
   ]

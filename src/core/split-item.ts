@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises'
-import { basename, resolve, sep } from 'node:path'
+import { basename, dirname, join, resolve, sep } from 'node:path'
 import { DEFAULT_CHUNK_SIZE } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
 import { identityKey, identityOf } from './file-identity.js'
@@ -31,6 +31,8 @@ export interface PrivatePath {
   path: string
   what: string
   flag: string
+  /** Made by the command when missing (a log directory, an identity): checked where it would be made too. */
+  made?: boolean
 }
 
 /** A file's result, or a folder's (`files` and `dirs` set, with what the walk skipped). */
@@ -55,8 +57,7 @@ export async function splitPath(
     throw fromFsError(err, `opening ${path}`)
   })
   if (!st.isDirectory()) return splitFile(path, options, collaborators)
-  await refuseInside(path, options.store.root, 'the chunk store', '--chunks-dir')
-  for (const p of options.privatePaths ?? []) await refuseInside(path, p.path, p.what, p.flag)
+  await refuseFolderHolding(path, options.store.root, options.privatePaths ?? [])
   return splitTree(
     path,
     {
@@ -82,11 +83,40 @@ async function privateFiles(paths: readonly PrivatePath[]): Promise<Map<string, 
  * A folder holding the chunk store, or a private file or directory of the command, would share them (and
  * grow with every split of it). Attacker passes: `p2p share .` served `logs/share.log`, and a second share of
  * the unchanged folder failed, E_EXISTS, its log having grown; a folder holding the config file that named the
- * identity and swarm secret beside it served both, and a downloader got the seeder's key. What does not exist
- * is nowhere.
+ * identity and swarm secret beside it served both, and a downloader got the seeder's key. Checked where each
+ * is, or for what the command makes, where it would be made, so that a command can ask before it makes them
+ * (the CLI does, before its log opens: a refused `p2p-split .` left `chunks/` and `logs/split.log` in the
+ * folder). What is only read and does not exist is nowhere. Not a folder: nothing to check.
  */
-async function refuseInside(dir: string, inner: string, what: string, flag: string): Promise<void> {
-  const [folder, real] = await Promise.all([realpath(dir), realpath(inner).catch(() => undefined)])
+export async function refuseFolderHolding(
+  path: string,
+  storeRoot: string,
+  privatePaths: readonly PrivatePath[],
+): Promise<void> {
+  const st = await stat(path).catch(() => undefined)
+  if (!st?.isDirectory()) return
+  const store = { path: storeRoot, what: 'the chunk store', flag: '--chunks-dir', made: true }
+  for (const p of [store, ...privatePaths]) await refuseInside(path, p)
+}
+
+async function refuseInside(dir: string, { path, what, flag, made }: PrivatePath): Promise<void> {
+  const inner = resolve(path)
+  const [folder, real] = await Promise.all([
+    realpath(dir),
+    made ? whereItIsOrWouldBe(inner) : realpath(inner).catch(() => undefined),
+  ])
   if (real !== undefined && (real === folder || real.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`)))
     throw new P2PError('E_USAGE', `${what} ${real} is inside ${dir}: give a ${flag} outside the folder to share it`)
+}
+
+/** The real path of `path`, or of its nearest existing parent joined with the rest; undefined if none resolves. */
+async function whereItIsOrWouldBe(path: string): Promise<string | undefined> {
+  try {
+    return await realpath(path)
+  } catch (err) {
+    const parent = dirname(path)
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === path) return undefined
+    const real = await whereItIsOrWouldBe(parent)
+    return real === undefined ? undefined : join(real, basename(path))
+  }
 }

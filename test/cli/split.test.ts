@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { permissionsBind, runBin } from '../helpers/cli.js'
@@ -159,9 +159,14 @@ describe('p2p-split (the built command)', () => {
       assert.match(JSON.parse(r.stdout).message, what)
     }
     await refused([], /log directory/) // logs in ./logs by default
+    // Refused before anything is made: the run's log, and a store of its own there, are not left in the folder.
+    const inStore = ['--chunks-dir', 'chunks', '--logs-dir', join(dir, 'logs'), '--json']
+    const r = await runBin('p2p-split', ['.', ...inStore], { cwd: folder })
+    assert.match(JSON.parse(r.stdout).message, /chunk store/, r.stdout)
+    assert.deepEqual(await readdir(folder), ['notes.txt'])
     const silent = await runBin('p2p-split', ['.', ...store, '--log-level', 'silent'], { cwd: folder })
     assert.equal(silent.code, 0, `silent writes no log there: ${silent.stdout}`)
-    await rm(join(folder, 'logs'), { recursive: true }) // the refused run's own log
+    assert.equal(JSON.parse(silent.stdout).files, 1)
     await writeFile(join(folder, 'p2p.config.json'), '{}') // read by default from the working directory
     await refused(['--logs-dir', join(dir, 'logs')], /config file/)
     await rm(join(folder, 'p2p.config.json'))
