@@ -6,9 +6,9 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import {
   addressBytes,
-  endsKey,
   type TableReading,
   tableAddressText,
+  tableEnds,
   unsentIn,
 } from '../../src/core/transfer/tcp-table.js'
 import { UnsentBytes } from '../../src/core/transfer/unsent-bytes.js'
@@ -66,17 +66,24 @@ describe('the kernel table of TCP sockets (tcp-table.ts)', () => {
     for (const bad of ['', 'example.com', '1.2.3', '::g', '1:2:3:4:5:6:7:8:9'])
       assert.equal(addressBytes(bad), undefined)
     const table = `${HEADER}${line(0, '0100007F', 47010, '0102007F', 40000, '01', 4096)}${line(1, '0100007F', 47010, '00000000', 0, '0A', 7)}`
-    const key = endsKey({ localAddress: '127.0.0.1', localPort: 47010, remoteAddress: '127.0.2.1', remotePort: 40000 })!
+    const ends = tableEnds(
+      { localAddress: '127.0.0.1', localPort: 47010, remoteAddress: '127.0.2.1', remotePort: 40000 },
+      true,
+    )!
+    assert.deepEqual(ends, [
+      '0000000000000000FFFF00000100007F:B7A2 0000000000000000FFFF00000102007F:9C40',
+      '0100007F:B7A2 0102007F:9C40',
+    ])
     const found = new Map<string, TableReading>()
-    unsentIn([table], new Set([key]), true, found)
-    assert.deepEqual([...found], [[key, { unsent: 4096, inode: '12345' }]])
-    const mapped = endsKey({
-      localAddress: '::ffff:127.0.0.1',
-      localPort: 47010,
-      remoteAddress: '::ffff:127.0.2.1',
-      remotePort: 40000,
-    })
-    assert.equal(mapped, key, 'a dual-stack socket is keyed as its IPv4 twin')
+    unsentIn([table], [ends], found)
+    assert.deepEqual([...found], [[ends[0], { unsent: 4096, inode: '12345' }]])
+    const mapped = tableEnds(
+      { localAddress: '::ffff:127.0.0.1', localPort: 47010, remoteAddress: '::ffff:127.0.2.1', remotePort: 40000 },
+      true,
+    )
+    assert.deepEqual(mapped, ends, 'a dual-stack socket is keyed as its IPv4 twin')
+    for (const missing of [{}, { localAddress: '127.0.0.1', localPort: 1, remotePort: 2 }])
+      assert.equal(tableEnds(missing, true), undefined)
   })
 
   it('property: a connection printed in either byte order, in tcp or tcp6, is found by the addresses Node names, with its tx_queue', () => {
@@ -102,30 +109,33 @@ describe('the kernel table of TCP sockets (tcp-table.ts)', () => {
           const pl = printed(asTcp4 ? local.subarray(12) : local, littleEndian)
           const pr = printed(asTcp4 ? remote.subarray(12) : remote, littleEndian)
           const name = (b: Buffer, a: string | Buffer): string => (typeof a === 'string' ? a : v6Text(b, style))
-          const key = endsKey({
+          const named = {
             localAddress: name(local, ends.local),
             localPort: lport,
             remoteAddress: name(remote, ends.remote),
             remotePort: rport,
-          })!
-          assert.ok(key, 'Node names it')
+          }
+          const wanted = tableEnds(named, littleEndian)!
+          assert.ok(wanted, 'Node names it')
+          const key = wanted[0]!
           let table = HEADER
           others.forEach(([l, lp, r, rp, t], i) => {
             table += line(i, printed(l, littleEndian), lp, printed(r, littleEndian), rp, '01', t)
           })
           table += line(others.length, pl, lport, pr, rport, '01', tx)
           const found = new Map<string, TableReading>()
-          unsentIn([table], new Set([key]), littleEndian, found)
+          unsentIn([table], [wanted], found)
           const same = others.filter(
             ([l, lp, r, rp]) => l.equals(local) && lp === lport && r.equals(remote) && rp === rport,
           )
           assert.equal(found.get(key)?.unsent, Math.max(tx, ...same.map((o) => o[4])))
           // Read in the other byte order, an address is another one (unless it reads the same both ways).
           const other = new Map<string, TableReading>()
-          unsentIn([table], new Set([key]), !littleEndian, other)
+          const swapped = tableEnds(named, !littleEndian)!
+          unsentIn([table], [swapped], other)
           const symmetric =
             printed(local, true) === printed(local, false) && printed(remote, true) === printed(remote, false)
-          if (!symmetric && same.length === 0) assert.equal(other.get(key), undefined)
+          if (!symmetric && same.length === 0) assert.equal(other.get(swapped[0]!), undefined)
         },
       ),
       { numRuns: 500 },
@@ -149,11 +159,14 @@ describe('the kernel table of TCP sockets (tcp-table.ts)', () => {
         }),
         fc.constantFrom('06', '0A'),
         (junk, state) => {
-          const key = endsKey({ localAddress: '127.0.0.1', localPort: 1, remoteAddress: '127.0.0.1', remotePort: 2 })!
+          const ends = tableEnds(
+            { localAddress: '127.0.0.1', localPort: 1, remoteAddress: '127.0.0.1', remotePort: 2 },
+            true,
+          )!
           const table = `${HEADER}${junk.join('\n')}\n${line(9, '0100007F', 1, '0100007F', 2, state, 99)}`
           const found = new Map<string, TableReading>()
-          unsentIn([table], new Set([key]), true, found)
-          assert.equal(found.get(key), undefined)
+          unsentIn([table], [ends], found)
+          assert.equal(found.size, 0)
         },
       ),
     )

@@ -16,9 +16,9 @@ import { isIPv4, isIPv6 } from 'node:net'
  * connection, is the bytes written and not yet acknowledged by the peer
  * (write_seq − snd_una): what the kernel still holds to send.
  *
- * A connection is keyed by its addresses as 16 bytes, an IPv4 one as its
- * IPv4-mapped IPv6 form (::ffff:a.b.c.d), and looked for as either table
- * prints it, so a dual-stack socket (listed in tcp6, named by Node as
+ * A connection is keyed by its ends as tcp6 prints them, an IPv4 address
+ * as its IPv4-mapped IPv6 form (::ffff:a.b.c.d), and looked for as either
+ * table prints it, so a dual-stack socket (listed in tcp6, named by Node as
  * ::ffff:127.0.0.1) and an IPv4 one (in tcp, named 127.0.0.1) are found
  * alike. An IPv6 zone (fe80::1%eth0) is not in the table.
  */
@@ -62,21 +62,6 @@ export function tableAddressText(bytes: Buffer, littleEndian: boolean): string {
   return text
 }
 
-function key(local: Buffer, localPort: number, remote: Buffer, remotePort: number): string {
-  return `${local.toString('hex')}.${localPort}>${remote.toString('hex')}.${remotePort}`
-}
-
-/** The key a connection is found by in the table (undefined: an end missing or not an address). */
-export function endsKey(ends: Partial<TcpEnds>): string | undefined {
-  const { localAddress, localPort, remoteAddress, remotePort } = ends
-  if (localAddress === undefined || remoteAddress === undefined) return undefined
-  if (localPort === undefined || remotePort === undefined) return undefined
-  const local = addressBytes(localAddress)
-  const remote = addressBytes(remoteAddress)
-  if (local === undefined || remote === undefined) return undefined
-  return key(local, localPort, remote, remotePort)
-}
-
 /** A connection's line: what the kernel holds unsent, and its socket's inode (another socket, another inode). */
 export interface TableReading {
   unsent: number
@@ -86,43 +71,39 @@ export interface TableReading {
 const MAPPED_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff])
 
 /**
- * Each wanted key's ends as the table prints them (`LOCAL:PORT REMOTE:PORT`, in tcp6's form, and in tcp's too when
- * both addresses are IPv4), so that a line is matched by one slice and one lookup, never parsed unless it is ours:
- * the table holds every socket of the network namespace, which anyone who can connect to us can grow (an attacker
- * made it 24,000 lines, and parsing each line had a poll hold the event loop 130 ms).
+ * A connection's ends as the tables print them (`LOCAL:PORT REMOTE:PORT`): in tcp6's form first, which is its key,
+ * then in tcp's when both addresses are IPv4 (a dual-stack socket is listed in tcp6, an IPv4 one in tcp).
+ * Undefined: an end missing (the socket closed) or not an address. Worked out once a connection, so that a line
+ * is matched by one slice and one lookup, never parsed unless it is ours: the table holds every socket of the
+ * network namespace, which anyone who can connect to us can grow (an attacker made it 24,000 lines, and parsing
+ * each line had a poll hold the event loop 130 ms).
  */
-function printedEnds(wanted: ReadonlySet<string>, littleEndian: boolean): Map<string, string> {
-  const byText = new Map<string, string>()
-  for (const k of wanted) {
-    const m = /^([0-9a-f]{32})\.(\d+)>([0-9a-f]{32})\.(\d+)$/.exec(k)
-    if (!m) continue
-    const local = Buffer.from(m[1]!, 'hex')
-    const remote = Buffer.from(m[3]!, 'hex')
-    const ports = [
-      Number(m[2]).toString(16).toUpperCase().padStart(4, '0'),
-      Number(m[4]).toString(16).toUpperCase().padStart(4, '0'),
-    ]
-    const text = (l: Buffer, r: Buffer): string =>
-      `${tableAddressText(l, littleEndian)}:${ports[0]} ${tableAddressText(r, littleEndian)}:${ports[1]}`
-    byText.set(text(local, remote), k)
-    if (local.subarray(0, 12).equals(MAPPED_PREFIX) && remote.subarray(0, 12).equals(MAPPED_PREFIX))
-      byText.set(text(local.subarray(12), remote.subarray(12)), k)
-  }
-  return byText
+export function tableEnds(ends: Partial<TcpEnds>, littleEndian: boolean): string[] | undefined {
+  const { localAddress, localPort, remoteAddress, remotePort } = ends
+  if (localAddress === undefined || remoteAddress === undefined) return undefined
+  if (localPort === undefined || remotePort === undefined) return undefined
+  const local = addressBytes(localAddress)
+  const remote = addressBytes(remoteAddress)
+  if (local === undefined || remote === undefined) return undefined
+  const ports = [localPort, remotePort].map((p) => p.toString(16).toUpperCase().padStart(4, '0'))
+  const text = (l: Buffer, r: Buffer): string =>
+    `${tableAddressText(l, littleEndian)}:${ports[0]} ${tableAddressText(r, littleEndian)}:${ports[1]}`
+  const both = local.subarray(0, 12).equals(MAPPED_PREFIX) && remote.subarray(0, 12).equals(MAPPED_PREFIX)
+  return both ? [text(local, remote), text(local.subarray(12), remote.subarray(12))] : [text(local, remote)]
 }
 
 /**
- * The unsent bytes (tx_queue) and inode of every connection of `tables` (tcp, tcp6) whose key is in `wanted`, into
- * `found` (the most unsent, should a key be listed twice). Lines not ours, and malformed ones, are passed over
- * unparsed.
+ * The unsent bytes (tx_queue) and inode of every connection of `tables` (tcp, tcp6) whose ends (tableEnds) are
+ * `wanted`, into `found` by key (the ends' first form; the most unsent, should a key be listed twice). Lines not
+ * ours, and malformed ones, are passed over unparsed.
  */
 export function unsentIn(
   tables: readonly string[],
-  wanted: ReadonlySet<string>,
-  littleEndian: boolean,
+  wanted: Iterable<readonly string[]>,
   found: Map<string, TableReading>,
 ): void {
-  const byText = printedEnds(wanted, littleEndian)
+  const byText = new Map<string, string>()
+  for (const forms of wanted) for (const form of forms) byText.set(form, forms[0]!)
   if (byText.size > 0) for (const table of tables) linesOf(table, byText, found)
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { endianness } from 'node:os'
-import { endsKey, type TableReading, type TcpEnds, unsentIn } from './tcp-table.js'
+import { type TableReading, type TcpEnds, tableEnds, unsentIn } from './tcp-table.js'
 
 /**
  * How many bytes the kernel still holds unsent for TCP connections of ours
@@ -43,7 +43,8 @@ export const DEFAULT_UNSENT_POLL_MS = 100
 const IDLE_FACTOR = 10
 
 interface Watch {
-  key: string | undefined
+  /** Its ends as the table prints them (tableEnds), the first its key; undefined: not to be found. */
+  ends: string[] | undefined
   listener: (unsent: Unsent) => void
   /** Polls begun before it was watched: their readings may predate the bytes it was watched for. */
   after: number
@@ -87,10 +88,14 @@ export class UnsentBytes {
   /** Polls begun (tests: one read of the table per poll, whatever the number watched). */
   polls = 0
 
+  private readonly littleEndian: boolean
+
   constructor(
     private readonly read: TableReader = readProcTables,
     private readonly options: { intervalMs?: number; littleEndian?: boolean } = {},
-  ) {}
+  ) {
+    this.littleEndian = options.littleEndian ?? endianness() === 'LE'
+  }
 
   /** How many connections are watched now. */
   get watching(): number {
@@ -104,7 +109,7 @@ export class UnsentBytes {
    * the table, 'unknown'; a poll that could not read it, 'failed'.
    */
   watch(ends: Partial<TcpEnds>, listener: (unsent: Unsent) => void, socket: SocketIdentity = {}): () => void {
-    const watch: Watch = { key: endsKey(ends), listener, after: this.polls, socket }
+    const watch: Watch = { ends: tableEnds(ends, this.littleEndian), listener, after: this.polls, socket }
     this.watches.add(watch)
     this.schedule()
     return () => {
@@ -167,16 +172,17 @@ export class UnsentBytes {
   }
 
   private parse(tables: string[], watches: Watch[]): Map<string, TableReading> {
-    const wanted = new Set<string>()
-    for (const w of watches) if (w.key !== undefined) wanted.add(w.key)
     const found = new Map<string, TableReading>()
-    const littleEndian = this.options.littleEndian ?? endianness() === 'LE'
-    unsentIn(tables, wanted, littleEndian, found)
+    unsentIn(
+      tables,
+      watches.flatMap((w) => (w.ends ? [w.ends] : [])),
+      found,
+    )
     return found
   }
 
   private reading(w: Watch, found: ReadonlyMap<string, TableReading>): Unsent {
-    const line = w.key === undefined ? undefined : found.get(w.key)
+    const line = w.ends === undefined ? undefined : found.get(w.ends[0]!)
     if (line === undefined) return 'missing'
     w.socket.inode ??= line.inode
     return line.inode === w.socket.inode ? line.unsent : 'missing'
