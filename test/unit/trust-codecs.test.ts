@@ -43,6 +43,20 @@ describe('peer ID text form', () => {
     )
   })
 
+  it('accepts ASCII only: a Unicode space, or a letter that folds to one (ſ → S, ı → I), is not a key', () => {
+    const text = formatPeerId(randomBytes(32))
+    for (const odd of ['\uFEFF', '\u00A0', '\u2028', '\u3000', '\n']) {
+      assert.ok('problem' in parseKeyText(text.replace('-', odd)), `U+${odd.codePointAt(0)!.toString(16)} went through`)
+    }
+    const folds = { S: '\u017F', I: '\u0131', K: '\u212A' } as const
+    for (const [ascii, lookalike] of Object.entries(folds)) {
+      const at = text.toUpperCase().indexOf(ascii)
+      if (at >= 0) assert.ok('problem' in parseKeyText(text.slice(0, at) + lookalike + text.slice(at + 1)))
+    }
+    assert.ok('problem' in parseKeyText('\u017F'.repeat(56)))
+    assert.ok('key' in parseKeyText(`\t${text.replace(/-/g, ' ').toLowerCase()} `))
+  })
+
   it('catches any single mistyped, dropped or added character', () => {
     fc.assert(
       fc.property(

@@ -10,8 +10,8 @@
  * Any single mistyped character is caught: a wrong character in a group
  * changes that group's check (the doubling below is a permutation of 0…31),
  * a wrong check character no longer matches, and a dropped or added
- * character changes the length. Parsing accepts lower case, and spaces or
- * dashes anywhere (people paste them differently); nothing else.
+ * character changes the length. Parsing accepts lower case, and spaces, tabs
+ * or dashes anywhere (people paste them differently); nothing else (ASCII).
  */
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
@@ -90,7 +90,9 @@ export type KeyTextProblem = 'length' | 'character' | 'check'
 
 /** The key a text form names, or why it names none. */
 export function parseKeyText(text: string): { key: Buffer } | { problem: KeyTextProblem } {
-  const compact = text.replace(/[\s-]/g, '').toUpperCase()
+  // ASCII only: Unicode's spaces (U+FEFF, U+3000 …) and case folds (ſ → S, ı → I) would let an allow-list entry
+  // look unlike the key it grants (an attacker pass, fifty-first session).
+  const compact = text.replace(/[ \t-]/g, '').replace(/[a-z]/g, (c) => c.toUpperCase())
   if (compact.length !== DATA_CHARS + DATA_CHARS / GROUP) return { problem: 'length' }
   if (![...compact].every((c) => VALUE.has(c))) return { problem: 'character' }
   let data = ''
