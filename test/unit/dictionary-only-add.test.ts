@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Bitfield } from '../../src/core/bitfield.js'
 import type { AnnouncedFile, Announcement } from '../../src/core/discovery/announcement.js'
-import { ContentDictionary } from '../../src/core/discovery/dictionary.js'
+import { ContentDictionary, PEER_IDS_HEARD } from '../../src/core/discovery/dictionary.js'
 
 /**
  * A download's dictionary (`claimsOnlyAdd`): a peer's claims about a file
@@ -29,6 +29,26 @@ const claim = (have: Bitfield | 'all', o: Partial<AnnouncedFile> = {}): Announce
 const heldBy = (d: ContentDictionary): number[] | undefined => d.file(ID)?.peers[0]?.have.indices()
 
 describe("a download's dictionary: claims only add", () => {
+  it('property: every peer ID heard for an address and port is listed, heard longest ago first, the newest last, at most 32; p2p-listen keeps none', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 300 }), (order) => {
+        const download = new ContentDictionary({}, true)
+        const listen = new ContentDictionary()
+        const model: string[] = []
+        for (const [at, n] of order.entries()) {
+          const peer = `id${n}`
+          download.merge({ ...claim('all'), peer }, '10.0.0.1', at)
+          listen.merge({ ...claim('all'), peer }, '10.0.0.1', at)
+          if (model.includes(peer)) model.splice(model.indexOf(peer), 1)
+          model.push(peer)
+        }
+        assert.deepEqual(download.file(ID)?.peers[0]?.heard, model.slice(-PEER_IDS_HEARD))
+        assert.equal(download.file(ID)?.peers[0]?.peer, model[model.length - 1])
+        assert.equal(listen.file(ID)?.peers[0]?.heard, undefined)
+      }),
+    )
+  })
+
   it('a claim with fewer chunks takes none away; p2p-listen takes it in place', () => {
     const download = new ContentDictionary({}, true)
     const listen = new ContentDictionary()

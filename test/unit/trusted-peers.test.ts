@@ -99,6 +99,38 @@ describe("trusted peers: forged announcements from a seeder's address (the attac
     )
   })
 
+  it("the dictionary's list of every peer ID heard: the seeder's is dialled once the forged ones were refused, though it was never the newest when looked at; one off the allow-list is passed over, never dialled", () => {
+    const seeder = newPeerId()
+    const forged = [newPeerId(), newPeerId()]
+    for (const allowed of [undefined, seeder]) {
+      let newest = forged[0]!
+      const inner = {
+        peers: (): LivePeer[] => [
+          { ...address, have: new Bitfield(1), peerId: newest, peerIds: [seeder, ...forged], transport: 'noise' },
+        ],
+        waitForChange: () => Promise.resolve(),
+      }
+      const allow = allowed && {
+        allows: (key: Buffer) => formatPeerId(key) === allowed,
+        allowsPeerId: (id: string) => id === allowed,
+      }
+      const trust = { transport: 'encrypted', identity: {}, swarm: undefined, allow } as unknown as Trust
+      const trusted = new TrustedPeers(inner, trust, silentLogger())
+      const dialled: string[] = []
+      for (let i = 0; i < 6; i++) {
+        newest = forged[i % 2]! // two forged IDs in turn, always the newest when looked at
+        const [peer] = trusted.peers('id')
+        const id = peer && trusted.peerIdOf(`${peer.address}:${peer.port}`)
+        if (id === undefined) break
+        dialled.push(id)
+        if (id !== seeder) trusted.refuse(address, 'another key')
+        else break
+      }
+      assert.equal(dialled[dialled.length - 1], seeder, 'the seeder is dialled in the end')
+      assert.deepEqual(trusted.refused.map((r) => r.peerId).sort(), allowed ? [] : [...forged].sort())
+    }
+  })
+
   it('when every remembered peer ID was refused, the address is not offered', () => {
     const { trusted, announce } = setup()
     const forged = newPeerId()

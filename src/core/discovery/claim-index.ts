@@ -27,6 +27,8 @@ export interface PeerRecord {
   key: string
   address: string
   peer: string
+  /** Where claims only add: the peer IDs heard for it lately (PeerSource.heard). */
+  heard?: readonly string[]
   transport: 'noise' | undefined
   lastSeen: number
   ids: Set<string>

@@ -13,6 +13,12 @@ import type { ReadonlyLruMap } from '../lru-map.js'
 export interface PeerSource {
   /** The peer ID it announced (an older peer's random store id). */
   peer: string
+  /**
+   * Where claims only add (a download's own dictionary): every peer ID its address and port were announced with
+   * lately, heard longest ago first, `peer` last (at most PEER_IDS_HEARD). A source address can be forged, so
+   * each is only a claim: a download tries them, and a forged one costs one refused connection.
+   */
+  heard?: readonly string[]
   /** "noise": it speaks the encrypted transport (docs/protocol.md §5); absent: plain. */
   transport?: 'noise'
   address: string

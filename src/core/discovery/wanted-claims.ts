@@ -15,12 +15,16 @@ export type ClaimFilter = (id: string, name: string, peer: string) => boolean
  */
 export function wantedClaims(
   want: QueryWant | undefined,
-  /** By name: the peers whose claims count (an allow-list: an unlisted stranger's file must not make the name ambiguous). */
+  /**
+   * The peers whose claims count (an allow-list: by name, an unlisted stranger's file must not make the name
+   * ambiguous; by id or name, a peer ID forged for a listed seeder's address must not stand for it).
+   */
   heeded?: (peer: string) => boolean,
 ): ClaimFilter | undefined {
   if (want?.id !== undefined) {
     const { id } = want
-    return (claimId) => claimId === id
+    // By id too: an unlisted peer ID forged for a listed seeder's address ranked above the seeder's own (attacker).
+    return (claimId, _name, peer) => claimId === id && (heeded === undefined || heeded(peer))
   }
   if (want?.name === undefined) return undefined
   const { name } = want

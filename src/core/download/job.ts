@@ -13,6 +13,8 @@ export interface LivePeer extends PeerAddress {
   have: Bitfield
   /** The peer ID it announced (the key an encrypted connection to it must reach). */
   peerId?: string
+  /** Every peer ID its address was announced with lately, heard longest ago first (PeerSource.heard). */
+  peerIds?: readonly string[]
   /** "noise": it speaks the encrypted transport; absent: the plain one (docs/protocol.md §5). */
   transport?: 'noise'
   /** Named by the user (a share link's seeder): the manifest race asks it first and never makes room of it. */

@@ -135,6 +135,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
       port: p.port,
       have: p.have,
       peerId: p.peer,
+      ...(p.heard ? { peerIds: p.heard } : {}),
       ...(p.transport ? { transport: p.transport } : {}),
     }))
   }

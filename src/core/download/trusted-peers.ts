@@ -45,6 +45,8 @@ export class TrustedPeers implements PeerFinder {
   private readonly reached = new Map<string, string>()
   /** The peer IDs each address was announced with, newest first, with how often each came back: see usableAnnounced. */
   private readonly announced = new Map<string, Array<{ id: string; turns: number }>>()
+  /** The dictionary's `heard` list last merged for each address (a new list is merged once). */
+  private readonly heardSeen = new Map<string, readonly string[]>()
   private readonly skipped = new Set<string>()
   /** Announced peer ID texts as parsed (null: not a peer ID): the peers are looked at many times a second. */
   private readonly parsed = new Map<string, KnownId | null>()
@@ -113,7 +115,7 @@ export class TrustedPeers implements PeerFinder {
     if (speaks !== (encrypted ? 'encrypted' : 'plain'))
       return this.skip(key, `it speaks the ${speaks} transport and we the ${encrypted ? 'encrypted' : 'plain'} one`)
     if (!encrypted) return !this.refusals.has(refusalKey(key, undefined))
-    const peerId = this.reached.get(key) ?? this.usableAnnounced(key, p.peerId)
+    const peerId = this.reached.get(key) ?? this.usableAnnounced(key, p.peerId, p.peerIds)
     const expected = peerId === undefined ? undefined : this.known(peerId)
     if (!expected) return this.skip(key, 'its announcement carries no valid peer ID')
     if (this.refusals.has(refusalKey(key, expected.id))) return false
@@ -125,21 +127,31 @@ export class TrustedPeers implements PeerFinder {
 
   /**
    * The peer ID to dial `peer` with, of those it was announced with
-   * (`current` the newest; the list in the order they were last heard): the
-   * one that came back most often, the one heard longest ago first among
-   * equals, of those not refused; `current` when none is usable (it is then
-   * refused or skipped as such). A seeder's own ID comes back with each of
-   * its announcements, so forged ones, each new, do not outrank it, and do
-   * not push it out unless more than IDS_REMEMBERED come between two of its
-   * announcements: when the list is full, the ID to go is a refused one,
-   * else the one heard longest ago of those that came back least. Each forged
-   * ID costs at most one refused connection.
+   * (`current` the newest; `heard`, where the dictionary keeps them, every
+   * one heard for it lately; the list in the order they were last heard):
+   * the one that came back most often, the one heard longest ago first among
+   * equals, of those not refused nor off the allow-list; `current` when none
+   * is usable (it is then refused or skipped as such). A seeder's own ID
+   * comes back with each of its announcements, so forged ones, each new, do
+   * not outrank it, and forged ones that come back (two in turn, hundreds a
+   * second) are refused once each and then passed over: the seeder's is in
+   * `heard` though it was never the newest when looked at (before, only the
+   * newest was seen, ten times a second, and two such IDs hid the seeder for
+   * a whole download: attacker, fifty-first session). When the list is full,
+   * the ID to go is a refused one, else the one heard longest ago of those
+   * that came back least. Each forged ID costs at most one refused
+   * connection.
    */
-  private usableAnnounced(peer: string, current: string | undefined): string | undefined {
+  private usableAnnounced(
+    peer: string,
+    current: string | undefined,
+    heard: readonly string[] | undefined,
+  ): string | undefined {
     if (current === undefined) return undefined
     const usable = (id: string): boolean => {
       const known = this.known(id)
-      return known !== undefined && !this.refusals.has(refusalKey(peer, known.id))
+      if (known === undefined || this.refusals.has(refusalKey(peer, known.id))) return false
+      return !this.trust?.allow || this.trust.allow.allows(known.key)
     }
     let ids = this.announced.get(peer)
     if (ids?.[0]?.id !== current) {
@@ -151,6 +163,16 @@ export class TrustedPeers implements PeerFinder {
       if (ids.length >= IDS_REMEMBERED) ids.splice(leastWorth(ids, usable), 1)
       ids.unshift(entry)
       this.announced.set(peer, ids)
+    }
+    if (heard !== undefined && this.heardSeen.get(peer) !== heard) {
+      // A new list (the dictionary makes one on each change): the IDs not yet remembered join, as never the newest.
+      if (this.heardSeen.size >= MAX_ADDRESSES_REMEMBERED) this.heardSeen.clear()
+      this.heardSeen.set(peer, heard)
+      for (const id of heard) {
+        if (ids.some((e) => e.id === id)) continue
+        if (ids.length >= IDS_REMEMBERED) ids.splice(leastWorth(ids, usable), 1)
+        ids.push({ id, turns: 0 })
+      }
     }
     let best: { id: string; turns: number } | undefined
     for (let i = ids.length - 1; i >= 0; i--) {
