@@ -16,15 +16,15 @@ export type ClaimFilter = (id: string, name: string, peer: string) => boolean
 export function wantedClaims(
   want: QueryWant | undefined,
   /**
-   * The peers whose claims count (an allow-list: by name, an unlisted stranger's file must not make the name
-   * ambiguous; by id or name, a peer ID forged for a listed seeder's address must not stand for it).
+   * By name: the peers whose claims count (an allow-list: an unlisted stranger's file must not make the name
+   * ambiguous). By id every claim counts: the download says which unlisted peer had it (`E_NO_PEER`), and passes
+   * over an unlisted peer ID heard for a listed seeder's address (trusted-peers.ts).
    */
   heeded?: (peer: string) => boolean,
 ): ClaimFilter | undefined {
   if (want?.id !== undefined) {
     const { id } = want
-    // By id too: an unlisted peer ID forged for a listed seeder's address ranked above the seeder's own (attacker).
-    return (claimId, _name, peer) => claimId === id && (heeded === undefined || heeded(peer))
+    return (claimId) => claimId === id
   }
   if (want?.name === undefined) return undefined
   const { name } = want
