@@ -145,6 +145,8 @@ describe('queries cannot amplify (real sockets on loopback)', () => {
     await until(() => a.stats.queries === 1, 'the query')
     const answer = await settled(s)
     assert.ok(answer.length >= 3, `${answer.length} datagrams`)
+    // Each padded to the largest payload before it is sealed: one size, which says nothing of what it holds.
+    assert.deepEqual(new Set(answer.map((d) => d.length)), new Set([size]))
     assert.ok(bytesOf(answer) <= 3 * query.length, `${bytesOf(answer)} bytes answer a ${query.length}-byte query`)
   })
 

@@ -20,7 +20,6 @@ import {
   QueryAnswerer,
 } from '../../src/core/discovery/query-answerer.js'
 import { silentLogger } from '../../src/core/log.js'
-import { SEAL_OVERHEAD } from '../../src/core/trust/sealed-datagram.js'
 
 const PEER = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
 const NAMES = ['a.bin', 'b.bin', 'c.bin', 'naïve café.txt']
@@ -48,8 +47,8 @@ const format = fc.record({
   intervalMs: fc.integer({ min: 100, max: 120_000 }),
   // Datagrams of at least 900 bytes: full ones hold more than the 400 bytes the cap on packing assumes.
   maxBytes: fc.integer({ min: 900, max: 1200 }),
-  // A private swarm's seal on each datagram, or none.
-  sealOverhead: fc.constantFrom(0, SEAL_OVERHEAD),
+  // A private swarm's datagrams (padded to the largest payload, then sealed: one size each), or plain ones.
+  sealedBytes: fc.constantFrom(undefined, 1200),
 })
 const queryBytes = fc.oneof(fc.constantFrom(22, 1200), fc.integer({ min: 0, max: 4000 }))
 
@@ -78,8 +77,8 @@ describe("an announcer's answer to a query, from what it last announced (query-a
         const sizes = answer.datagrams.map((d) => d.length)
         assert.equal(
           answer.bytes,
-          sizes.reduce((s, n) => s + n + f.sealOverhead, 0),
-          'every datagram counted as sent, its seal included',
+          sizes.reduce((s, n) => s + (f.sealedBytes ?? n), 0),
+          'every datagram counted as sent, padded and sealed in a private swarm',
         )
         assert.ok(answer.bytes <= ANSWER_FACTOR * bytes, `${answer.bytes} bytes answer a ${bytes}-byte query`)
         for (const n of sizes) assert.ok(n <= f.maxBytes)
@@ -108,7 +107,7 @@ describe("an announcer's answer to a query, from what it last announced (query-a
 
         // When every file asked for fits the budget, the answer is all of them, as a burst would announce them.
         const all = encodeAnnouncements(PEER, f.tcpPort, asked, f.maxBytes, f.transport)
-        if (all.reduce((s, d) => s + d.length + f.sealOverhead, 0) <= ANSWER_FACTOR * bytes) {
+        if (all.reduce((s, d) => s + (f.sealedBytes ?? d.length), 0) <= ANSWER_FACTOR * bytes) {
           assert.equal(answer.whole, asked.length)
           assert.deepEqual(answer.datagrams, all)
         }

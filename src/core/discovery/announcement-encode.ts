@@ -161,23 +161,25 @@ export function answerWithin(
   asked: number,
   budget: number,
   more: (omitted: number) => Buffer,
-  overhead = 0,
+  /** Sealed (a private swarm): every datagram's size on the wire, whatever its payload. */
+  sealedBytes?: number,
 ): { datagrams: Buffer[]; bytes: number; whole: number } {
+  const size = (d: Buffer): number => sealedBytes ?? d.length
   const datagrams: Buffer[] = []
   let bytes = 0
   let whole = 0
   for (const [i, d] of packed.datagrams.entries()) {
     const rest = asked - packed.complete[i]!
-    const tail = rest > 0 ? more(rest).length + overhead : 0
-    if (bytes + d.length + overhead + tail > budget) break
+    const tail = rest > 0 ? size(more(rest)) : 0
+    if (bytes + size(d) + tail > budget) break
     datagrams.push(d)
-    bytes += d.length + overhead
+    bytes += size(d)
     whole = packed.complete[i]!
   }
   if (whole < asked) {
     const notice = more(asked - whole)
     datagrams.push(notice)
-    bytes += notice.length + overhead
+    bytes += size(notice)
   }
   return bytes > budget ? { datagrams: [], bytes: 0, whole: 0 } : { datagrams, bytes, whole }
 }

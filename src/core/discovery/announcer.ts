@@ -188,11 +188,20 @@ export class Announcer {
   /** The largest datagram payload: inside a private swarm, what still fits once sealed. */
   private get maxBytes(): number {
     const max = this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES
-    return this.options.guard ? Math.min(max, this.options.guard.maxPayload) : max
+    return this.options.guard ? this.options.guard.payloadWithin(max) : max
   }
 
+  /**
+   * Inside a private swarm, `payload` padded with JSON whitespace to the largest payload, then sealed: every sealed
+   * datagram is one size, so its length tells a stranger nothing (an attacker matched a sealed announcement's
+   * length to one of a guessed name and size, byte for byte: fifty-first session).
+   */
   private seal(payload: Buffer, answering?: Buffer): Buffer {
-    return this.options.guard ? this.options.guard.seal(payload, answering) : payload
+    const guard = this.options.guard
+    if (!guard) return payload
+    const padded = payload.length < this.maxBytes ? Buffer.alloc(this.maxBytes, 0x20) : payload
+    if (padded !== payload) payload.copy(padded)
+    return guard.seal(padded, answering)
   }
 
   /**

@@ -174,7 +174,7 @@ export class DiscoveryListener extends EventEmitter {
     const guard = this.options.guard
     const max = this.options.maxDatagramBytes ?? MAX_DATAGRAM_BYTES
     // Sealed in a private swarm, where its answers are sealed to it (datagram-intake.ts keeps what opens them).
-    return this.intake.sealQuery(encodeQuery(want, guard ? Math.min(max, guard.maxPayload) : max, tokens))
+    return this.intake.sealQuery(encodeQuery(want, guard ? guard.payloadWithin(max) : max, tokens))
   }
 
   files(): KnownFile[] {

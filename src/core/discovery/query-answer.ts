@@ -18,8 +18,8 @@ export interface AnswerFormat {
   transport?: 'noise' | undefined
   intervalMs: number
   maxBytes: number
-  /** Bytes each datagram gains when sealed (a private swarm), counted against the budget. */
-  sealOverhead?: number
+  /** In a private swarm, every datagram's size on the wire (padded to the largest payload, then sealed), counted against the budget. */
+  sealedBytes?: number
 }
 
 /**
@@ -52,5 +52,5 @@ export function answerTo(
     maxDatagrams: Math.ceil(budget / 400) + 1,
   })
   const more = (omitted: number): Buffer => encodeMore(omitted, format.intervalMs / 1000)
-  return { ...answerWithin(packed, asked.length, budget, more, format.sealOverhead ?? 0), asked: asked.length }
+  return { ...answerWithin(packed, asked.length, budget, more, format.sealedBytes), asked: asked.length }
 }

@@ -232,7 +232,7 @@ export class QueryAnswerer {
         transport: this.options.transport,
         intervalMs: this.options.intervalMs,
         maxBytes: this.announcer.maxBytes(),
-        sealOverhead: this.options.guard?.overhead ?? 0,
+        ...(this.options.guard ? { sealedBytes: this.announcer.maxBytes() + this.options.guard.overhead } : {}),
       },
       attach ? NOTICE_BYTES : 0,
     )

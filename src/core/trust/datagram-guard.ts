@@ -30,6 +30,11 @@ export class DatagramGuard {
   readonly maxPayload = MAX_SEALED_PAYLOAD
   /** What sealing adds to a payload. */
   readonly overhead = SEAL_OVERHEAD
+
+  /** The largest payload whose sealed datagram is at most `maxDatagram` bytes. */
+  payloadWithin(maxDatagram: number): number {
+    return Math.min(maxDatagram - this.overhead, this.maxPayload)
+  }
   private readonly replays: ReplayFilter
   /**
    * When this guard began, on the monotonic clock. Its replay record starts empty, so a datagram sent before then is
