@@ -5,7 +5,7 @@ import { chmod, link, mkdir, readdir, readFile, rm, stat, symlink, writeFile } f
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree } from '../../src/core/download/temp-tree.js'
-import { hasCode } from '../../src/core/errors.js'
+import { hasCode, P2PError } from '../../src/core/errors.js'
 import { tmpDir } from '../helpers/files.js'
 
 /**
@@ -85,6 +85,23 @@ describe('placing a folder', () => {
       [join(downloads, 'album (4)'), false],
       'a second link: not ours',
     )
+  })
+
+  it('the check of a folder already at the name hears the signal: stopped, neither taken as ours nor placed as "(1)"', async (t) => {
+    const { downloads, options } = await setup(t)
+    await (await build(options)).place()
+    const again = await build(options)
+    const controller = new AbortController()
+    // Aborted once every entry was checked unchanged: the next work is the check of the folder at the name.
+    const unchanged = again.assertUnchanged.bind(again)
+    again.assertUnchanged = (slot: number): void => {
+      unchanged(slot)
+      if (slot === again.made.count - 1) controller.abort(new P2PError('E_INTERRUPTED', 'interrupted by SIGINT'))
+    }
+    // Before, the check ran on (20,000 files hashed: 33 s deaf to Ctrl-C) and the run reported the folder there.
+    await assert.rejects(again.place(controller.signal), (err) => hasCode(err, 'E_INTERRUPTED'))
+    assert.ok(!(await readdir(downloads)).includes('album (1)'))
+    await again.discard() // the builder's part, once placing failed
   })
 
   it('never places a file removed and made again in the temporary tree, though it got its inode back', async (t) => {

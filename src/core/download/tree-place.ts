@@ -67,7 +67,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
       const candidate = n === 0 ? tree.finalName : numberedDir(tree.finalName, n)
       const path = join(tree.downloadsDir, candidate)
       if (!(await claim(path))) {
-        if (n === 0 && (await matches(tree, path))) {
+        if (n === 0 && (await matches(tree, path, signal))) {
           await tree.discard()
           return { path, alreadyThere: true, durable }
         }
@@ -128,12 +128,19 @@ function replaced(root: string, aside?: string): P2PError {
  * re-run of a finished download) or the same bytes. (Attacker passes had a
  * planted copy with an extra script, a lost exec bit, another owner, a
  * setuid, sticky or world-writable mode, or a hard link to a file outside
- * reported as ours.)
+ * reported as ours.) Every entry's kind, owner, mode and size first, then
+ * the bytes of files not ours by inode, `signal` heard throughout: a
+ * hostile seeder's second folder, its first plus one entry sorting last,
+ * had 20,000 files hashed, 4 MiB of buffer each, before the difference was
+ * seen, deaf to Ctrl-C for 33 s, and the run then reported success
+ * (attacker, fifty-first session).
  */
-async function matches(tree: Placeable, existing: string): Promise<boolean> {
+async function matches(tree: Placeable, existing: string, signal?: AbortSignal): Promise<boolean> {
   const { made } = tree
   const uid = process.getuid?.()
+  const toHash: number[] = []
   for (let slot = 0; slot < made.count; slot++) {
+    if ((slot + 1) % YIELD_EVERY === 0) await breather(signal)
     const path = join(existing, made.local(slot))
     const st = await lstat(path, { bigint: true }).catch(() => undefined)
     if (st === undefined || (uid !== undefined && st.uid !== BigInt(uid))) return false
@@ -143,10 +150,14 @@ async function matches(tree: Placeable, existing: string): Promise<boolean> {
       if (!st.isDirectory() || (await extraEntry(made, existing, made.local(slot)))) return false
       continue
     }
-    if (!st.isFile() || st.nlink !== 1n) return false
-    if (made.holds(slot, identityOf(st))) continue
+    if (!st.isFile() || st.nlink !== 1n || st.size !== BigInt(made.check(slot)!.size)) return false
+    // An empty regular file is every empty file; one of ours by inode is ours.
+    if (st.size > 0n && !made.holds(slot, identityOf(st))) toHash.push(slot)
+  }
+  for (const slot of toHash) {
+    signal?.throwIfAborted()
     const check = made.check(slot)!
-    if (!(await sameContent(path, check.size, check.sha256))) return false
+    if (!(await sameContent(join(existing, made.local(slot)), check.size, check.sha256, { signal }))) return false
   }
   return true
 }

@@ -150,7 +150,8 @@ export class TreeBuilder {
       this.running++
       const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(COPY_BYTES)
       this.onFile?.(file.path)
-      void copyFile(this.tree, file, this.layout.firstChunk(k) * this.layout.chunkSize, buffer, this.o)
+      const offset = this.layout.firstChunk(k) * this.layout.chunkSize
+      void copyFile(this.tree, file, offset, buffer, this.o, () => this.failure)
         .then(
           () => {
             this.copied++
@@ -195,7 +196,7 @@ export class TreeBuilder {
     }
   }
 
-  /** The download stops: let the copies under way end (they read `data`), then remove the temporary tree. */
+  /** The download stops: let the copies under way stop (each at its next piece: they read `data`), then remove the temporary tree. */
   async abandon(): Promise<void> {
     this.failure ??= new P2PError('E_INTERRUPTED', 'the download stopped')
     this.queue.length = 0
@@ -217,6 +218,8 @@ async function copyFile(
   offset: number,
   buffer: Buffer,
   io: Pick<TreeBuilderOptions, 'read' | 'readSync'>,
+  /** Why the build stopped (abandon's E_INTERRUPTED, another copy's failure): a large file stops at its next piece. */
+  stopped: () => unknown,
 ): Promise<void> {
   await tree.addWrittenFile(
     file.path,
@@ -236,6 +239,8 @@ async function copyFile(
           hash?.update(bytes)
           writeFullySync(fd, bytes, done)
         } else {
+          // Abandoning waits for the copies under way: one of a 2 GiB file held a Ctrl-C 15 s (attacker).
+          if (stopped() !== undefined) throw stopped()
           await io.read(buffer, piece, offset + done)
           hash?.update(bytes)
           await writeFully(fd, bytes, done)
