@@ -8,6 +8,7 @@ import type { TreeLayout } from '../tree-layout.js'
 import { isDir, type TreeFile, type TreeManifest } from '../tree-manifest.js'
 import { writeFully, writeFullySync } from '../write-fully.js'
 import { breather, TempTree, YIELD_EVERY } from './temp-tree.js'
+import { localOf } from './tree-local.js'
 
 /**
  * A folder download's tree, built while the chunks arrive: the temporary
@@ -27,7 +28,10 @@ import { breather, TempTree, YIELD_EVERY } from './temp-tree.js'
 
 /** One file of a finished folder download, as the receipt lists it. */
 export interface TreeFileReceipt {
+  /** As the manifest names it. */
   path: string
+  /** Where it was saved in the folder, when not at `path` (a name Windows would refuse or misread, made portable). */
+  savedAs?: string
   size: number
   sha256: string
   exec?: true
@@ -120,8 +124,10 @@ export class TreeBuilder {
         this.dirs++
         continue
       }
+      const local = localOf(entry.path)
       this.receipts.push({
         path: entry.path,
+        ...(local === entry.path ? {} : { savedAs: local }),
         size: entry.size,
         sha256: entry.sha256,
         ...(entry.exec ? { exec: true } : {}),
