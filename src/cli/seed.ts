@@ -99,6 +99,7 @@ export async function serveAndAnnounce(
     throw error
   }
   const unwatch = watchInterfaces(options.reach, [(r) => announcer.retarget(r.announcerOptions())], { log })
+  const unfollow = trust.allow?.follow({ log, onChange: () => server.closeNotAdmitted() })
   let stopped: Promise<void> | undefined
   return {
     server,
@@ -107,6 +108,7 @@ export async function serveAndAnnounce(
     stop: () => {
       stopped ??= (async () => {
         unwatch()
+        unfollow?.()
         try {
           await announcer.stop({ goodbye: true })
         } finally {

@@ -113,6 +113,8 @@ export const serveCommand = defineCommand({
     )
     const address = await server.listen()
     log.info({ host: address.address, port: address.port, files: server.files }, 'listening')
+    // An --allow-file edited while serving takes effect: peers no longer listed are cut.
+    const unfollow = trust.allow?.follow({ log, onChange: () => server.closeNotAdmitted() })
     let dht: DhtSeeder | undefined
     try {
       dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log, signal) : undefined
@@ -128,6 +130,7 @@ export const serveCommand = defineCommand({
       await untilAborted(signal)
       out('Stopping: finishing responses in flight…')
     } finally {
+      unfollow?.()
       // Also when joining the DHT or listing the store failed: a listener left open would keep the process alive.
       await stopAll({ 'the server': server.close(2000), 'the DHT': dht?.stop() }, { log, err })
     }

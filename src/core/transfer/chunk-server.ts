@@ -71,6 +71,8 @@ export class ChunkServer {
   private readonly port: number
   private readonly transport: ServerTransport
   private readonly uploads: UploadSlots
+  /** Each connection's channel: the peer key its session reached. */
+  private readonly channels = new WeakMap<ServerConnection, Channel>()
 
   constructor(options: ChunkServerOptions) {
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits }
@@ -124,6 +126,22 @@ export class ChunkServer {
 
   get files(): number {
     return this.catalog.size
+  }
+
+  /**
+   * Ends (resets) every connection whose peer the transport would not let in now: its allow-list was read again
+   * (AllowList.follow) without it. Sessions still in their handshake are judged there. Returns how many.
+   */
+  closeNotAdmitted(): number {
+    let closed = 0
+    for (const c of [...this.connections.connections()]) {
+      const key = this.channels.get(c)?.remotePublicKey
+      if (key === undefined || this.transport.admits(key)) continue
+      c.destroy()
+      closed++
+    }
+    if (closed > 0) this.log.info({ closed }, 'connections of peers no longer allowed ended')
+    return closed
   }
 
   /** Connections open now. */
@@ -235,7 +253,8 @@ export class ChunkServer {
       : Object.keys(held).length > 0
         ? this.services.log.child(held)
         : this.services.log
-    const connection = new ServerConnection(channel ?? this.transport.channel(socket as Socket), {
+    const spoken = channel ?? this.transport.channel(socket as Socket)
+    const connection = new ServerConnection(spoken, {
       ...this.services,
       log,
       openAccount: (onReclaim) => this.budget.account(address, onReclaim),
@@ -243,6 +262,7 @@ export class ChunkServer {
       warningGate: () => this.logGate.pass(address, true),
     })
     this.connections.add(connection, address)
+    this.channels.set(connection, spoken)
     socket.once('close', () => {
       this.connections.release(connection)
       if (this.connections.from(address) === 0) this.uploads.leave(address)

@@ -55,6 +55,8 @@ export interface Channel {
   readonly remotePort?: number | undefined
   readonly localAddress?: string | undefined
   readonly localPort?: number | undefined
+  /** The peer's static key, once an encrypted session is established (undefined: plain, or not yet). */
+  readonly remotePublicKey?: Buffer | undefined
   /** Bytes written and not yet handed to the kernel. */
   readonly writableLength: number
   write(data: Buffer, callback?: (err?: Error | null) => void): boolean

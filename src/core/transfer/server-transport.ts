@@ -30,6 +30,11 @@ export class ServerTransport {
     private readonly recordTimeoutMs: number,
   ) {}
 
+  /** Whether a session that reached `key` would be let in now (an allow-list read again may list it no more). */
+  admits(key: Buffer): boolean {
+    return this.secure?.allow === undefined || this.secure.allow(key)
+  }
+
   /** The socket as this server speaks over it: itself (plain), or inside the encrypted transport. */
   channel(socket: Socket): Channel {
     if (!this.secure) return socket
