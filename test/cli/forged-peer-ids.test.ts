@@ -51,8 +51,11 @@ describe('forged peer IDs for a seeder’s address (real processes, loopback)', 
       assert.ok(sent > 100, `the forgery ran (${sent} datagrams)`)
       assert.equal(r.code, 0, r.stderr + r.log)
       assert.equal(await sha256File(r.result?.path as string), sha)
-      const refused = ((r.result?.refused ?? []) as Array<{ peerId?: string }>).map((p) => p.peerId).sort()
-      assert.deepEqual(refused, allow ? [] : [...forgedIds].sort(), 'each forged ID refused at most once')
+      const refused = ((r.result?.refused ?? []) as Array<{ peerId?: string }>).map((p) => p.peerId)
+      // Which forged IDs were tried before the seeder's depends on what each poll saw: at most each once.
+      if (allow) assert.deepEqual(refused, [], 'unlisted forged IDs are never dialled')
+      assert.equal(new Set(refused).size, refused.length, 'each refused at most once')
+      for (const id of refused) assert.ok(forgedIds.includes(id!), 'only forged IDs refused')
     })
   }
 })

@@ -131,6 +131,34 @@ describe("trusted peers: forged announcements from a seeder's address (the attac
     }
   })
 
+  it("a fresh forged peer ID heard at every poll besides two in turn never wins a tie against the seeder's, nor pushes it out (the review)", () => {
+    const seeder = newPeerId()
+    const [a, b] = [newPeerId(), newPeerId()]
+    let newest = a
+    let heard: string[] = [seeder, a, b]
+    const inner = {
+      peers: (): LivePeer[] => [
+        { ...address, have: new Bitfield(1), peerId: newest, peerIds: heard, transport: 'noise' },
+      ],
+      waitForChange: () => Promise.resolve(),
+    }
+    const trust = { transport: 'encrypted', identity: {}, swarm: undefined, allow: undefined } as unknown as Trust
+    const trusted = new TrustedPeers(inner, trust, silentLogger())
+    const dialled: string[] = []
+    for (let poll = 0; poll < 40; poll++) {
+      newest = poll % 2 === 0 ? a : b
+      heard = [...heard, newPeerId()].slice(-32) // a new list each poll: one more fresh forged ID, the newest
+      const [peer] = trusted.peers('id')
+      const id = peer && trusted.peerIdOf(`${peer.address}:${peer.port}`)
+      if (id === undefined) continue
+      dialled.push(id)
+      if (id === seeder) break
+      trusted.refuse(address, 'another key')
+    }
+    assert.equal(dialled.at(-1), seeder, `dialled ${dialled.length}: the seeder last`)
+    assert.ok(dialled.length <= 3, `${dialled.length} dials before the seeder: the two in turn, at most`)
+  })
+
   it('when every remembered peer ID was refused, the address is not offered', () => {
     const { trusted, announce } = setup()
     const forged = newPeerId()

@@ -137,10 +137,13 @@ export class TrustedPeers implements PeerFinder {
    * second) are refused once each and then passed over: the seeder's is in
    * `heard` though it was never the newest when looked at (before, only the
    * newest was seen, ten times a second, and two such IDs hid the seeder for
-   * a whole download: attacker, fifty-first session). When the list is full,
-   * the ID to go is a refused one, else the one heard longest ago of those
-   * that came back least. Each forged ID costs at most one refused
-   * connection.
+   * a whole download: attacker, fifty-first session). An ID known only from
+   * `heard` joins just behind the newest, so one that turns up later never
+   * wins a tie against one known before (the review: a fresh forged ID each
+   * poll, appended last, beat the seeder's at every poll). When the list is
+   * full, the ID to go is a refused one, else the newest of those that came
+   * back least: a flood of fresh IDs pushes out only its own. Each forged ID
+   * costs at most one refused connection.
    */
   private usableAnnounced(
     peer: string,
@@ -155,7 +158,10 @@ export class TrustedPeers implements PeerFinder {
     }
     let ids = this.announced.get(peer)
     if (ids?.[0]?.id !== current) {
-      if (!ids && this.announced.size >= MAX_ADDRESSES_REMEMBERED) this.announced.clear()
+      if (!ids && this.announced.size >= MAX_ADDRESSES_REMEMBERED) {
+        this.announced.clear()
+        this.heardSeen.clear() // a list merged into what was cleared must be merged again
+      }
       ids = ids ?? []
       const at = ids.findIndex((e) => e.id === current)
       const entry = at >= 0 ? ids.splice(at, 1)[0]! : { id: current, turns: 0 }
@@ -166,12 +172,11 @@ export class TrustedPeers implements PeerFinder {
     }
     if (heard !== undefined && this.heardSeen.get(peer) !== heard) {
       // A new list (the dictionary makes one on each change): the IDs not yet remembered join, as never the newest.
-      if (this.heardSeen.size >= MAX_ADDRESSES_REMEMBERED) this.heardSeen.clear()
       this.heardSeen.set(peer, heard)
       for (const id of heard) {
         if (ids.some((e) => e.id === id)) continue
         if (ids.length >= IDS_REMEMBERED) ids.splice(leastWorth(ids, usable), 1)
-        ids.push({ id, turns: 0 })
+        ids.splice(Math.min(1, ids.length), 0, { id, turns: 0 })
       }
     }
     let best: { id: string; turns: number } | undefined
@@ -211,10 +216,10 @@ const MAX_ADDRESSES_REMEMBERED = 1024
 /** Parsed peer ID texts kept (about 300 bytes each); past it the cache starts again, costing only a reparse. */
 const MAX_IDS_PARSED = 4096
 
-/** The remembered ID to forget for a new one: a refused one, else the one heard longest ago of those that came back least. */
+/** The remembered ID to forget for a new one: a refused one, else the newest of those that came back least. */
 function leastWorth(ids: ReadonlyArray<{ id: string; turns: number }>, usable: (id: string) => boolean): number {
-  let worst = ids.length - 1
-  for (let i = ids.length - 1; i >= 0; i--) {
+  let worst = 0
+  for (let i = 0; i < ids.length; i++) {
     if (!usable(ids[i]!.id)) return i
     if (ids[i]!.turns < ids[worst]!.turns) worst = i
   }
