@@ -125,7 +125,8 @@ export {
 } from './core/tree-manifest.js'
 export { type Selection, selectEntries } from './core/tree-select.js'
 // Trust: identities, the encrypted transport, private swarms, allow-lists (docs/security.md, protocol.md §5)
-export { ALLOW_FILE_POLL_MS, AllowList, loadAllowList } from './core/trust/allow-list.js'
+export { ALLOW_FILE_POLL_MS, followAllowList } from './core/trust/allow-follow.js'
+export { AllowList, loadAllowList } from './core/trust/allow-list.js'
 export { DatagramGuard } from './core/trust/datagram-guard.js'
 export { type Identity, loadIdentity } from './core/trust/identity.js'
 export { formatPeerId, normalizePeerId, parsePeerId } from './core/trust/peer-id.js'

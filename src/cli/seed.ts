@@ -5,6 +5,7 @@ import {
   createAnnouncer,
   createChunkServer,
   type DiscoveryReach,
+  followAllowList,
   type Logger,
   type ServerLimits,
   type Trust,
@@ -99,7 +100,7 @@ export async function serveAndAnnounce(
     throw error
   }
   const unwatch = watchInterfaces(options.reach, [(r) => announcer.retarget(r.announcerOptions())], { log })
-  const unfollow = trust.allow?.follow({ log, onChange: () => server.closeNotAdmitted() })
+  const unfollow = trust.allow && followAllowList(trust.allow, { log, onChange: () => server.closeNotAdmitted() })
   let stopped: Promise<void> | undefined
   return {
     server,

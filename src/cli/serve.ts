@@ -8,6 +8,7 @@ import {
   createDhtSeeder,
   DEFAULT_SERVER_LIMITS,
   type DhtSeeder,
+  followAllowList,
   formatShareLink,
   type Logger,
   openStore,
@@ -114,7 +115,7 @@ export const serveCommand = defineCommand({
     const address = await server.listen()
     log.info({ host: address.address, port: address.port, files: server.files }, 'listening')
     // An --allow-file edited while serving takes effect: peers no longer listed are cut.
-    const unfollow = trust.allow?.follow({ log, onChange: () => server.closeNotAdmitted() })
+    const unfollow = trust.allow && followAllowList(trust.allow, { log, onChange: () => server.closeNotAdmitted() })
     let dht: DhtSeeder | undefined
     try {
       dht = settings.dht ? await startDhtSeeder(settings, server, store, trust, log, signal) : undefined

@@ -264,7 +264,7 @@ export const SETTINGS = {
   allowFile: spec<string | undefined>({
     flag: 'allow-file',
     valueName: '<file>',
-    description: 'peer IDs allowed, one a line (# comments); followed while serving: an edit applies within 2 s',
+    description: 'peer IDs allowed, one a line (# comments); followed while serving: an edit applies within about 2 s',
     defaultValue: undefined,
     defaultLabel: 'none',
     parse: parseDir,

@@ -1,6 +1,5 @@
-import { type Stats, unwatchFile, watchFile } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { hasCode, P2PError } from '../errors.js'
-import type { Logger } from '../log.js'
 import { readRegularFile } from '../safe-fs.js'
 import { parseKeyText } from './key-text.js'
 import { formatPeerId, parsePeerId } from './peer-id.js'
@@ -11,12 +10,9 @@ import { formatPeerId, parsePeerId } from './peer-id.js'
  * ID a line; `#` starts a comment; blank lines are fine. Any entry that is
  * not a valid peer ID is refused (E_USAGE, naming its line): a typo must not
  * silently shut a peer out. A long-running command follows the file
- * (`follow`): an edit takes effect within ALLOW_FILE_POLL_MS, and the
- * server ends the connections of peers no longer listed.
+ * (allow-follow.ts), and the server ends the connections of peers no longer
+ * listed.
  */
-
-/** How often a followed allow-list file is looked at (its stat: an editor's rename is seen too). */
-export const ALLOW_FILE_POLL_MS = 2000
 
 /** Announced peer IDs whose check is remembered (a flood of made-up ones only clears it). */
 const MAX_ANNOUNCED_IDS = 1024
@@ -26,41 +22,20 @@ export class AllowList {
 
   constructor(
     keys: Iterable<Buffer>,
-    /** Where it was read from (`follow` reads it again from there). */
-    private readonly source: { ids: readonly string[]; file: string | undefined } = { ids: [], file: undefined },
+    /** Where it was read from (followAllowList reads it again from there). */
+    readonly source: { ids: readonly string[]; file: string | undefined } = { ids: [], file: undefined },
   ) {
     for (const key of keys) this.keys.add(key.toString('hex'))
   }
 
-  /**
-   * Reads the file again whenever its stat changes, until the returned function is called; `onChange` after each
-   * new list is in use. A file that cannot be read, or that lists nobody or a bad entry, keeps the list in use (said
-   * once a change, as a warning): an editor's half-written file must not shut everyone out, nor let anyone in.
-   */
-  follow(o: { log: Logger; onChange: () => void; intervalMs?: number }): () => void {
-    const { file } = this.source
-    if (file === undefined) return () => undefined
-    let reading = Promise.resolve()
-    const changed = (now: Stats, before: Stats): void => {
-      if (now.mtimeMs === before.mtimeMs && now.ctimeMs === before.ctimeMs && now.ino === before.ino) return
-      reading = reading.then(async () => {
-        try {
-          const next = (await loadAllowList(this.source.ids, file))!
-          this.keys = next.keys
-          this.announced.clear()
-          o.log.info({ file, peers: this.keys.size }, 'allow-list read again')
-          o.onChange()
-        } catch (err) {
-          const message = hasCode(err) ? err.message : (err as Error).message
-          o.log.warn(
-            { file, err: message },
-            'the allow-list file was changed but cannot be used: the list in use is kept',
-          )
-        }
-      })
-    }
-    watchFile(file, { interval: o.intervalMs ?? ALLOW_FILE_POLL_MS, persistent: false }, changed)
-    return () => unwatchFile(file, changed)
+  /** The file's stamp (device, inode, size, times) taken just before it was read; undefined without a file. */
+  fileStamp: string | undefined
+
+  /** Takes `next`'s peers (the same source read again: followAllowList). */
+  replaceWith(next: AllowList): void {
+    this.keys = next.keys
+    this.fileStamp = next.fileStamp
+    this.announced.clear()
   }
 
   allows(key: Buffer): boolean {
@@ -118,9 +93,12 @@ export async function loadAllowList(ids: readonly string[], file: string | undef
     .map((s) => s.trim())
     .filter((s) => s !== '')
     .map((id) => parsePeerId(id, '--allow'))
+  let fileStamp: string | undefined
   if (file !== undefined) {
     let text: string
     try {
+      // Before the read: a change made while it runs is then seen as a change (allow-follow.ts).
+      fileStamp = stampOf(await stat(file))
       text = (await readRegularFile(file, { maxBytes: MAX_ALLOW_FILE_BYTES, followSymlinks: true })).toString('utf8')
     } catch (err) {
       throw new P2PError(
@@ -137,5 +115,12 @@ export async function loadAllowList(ids: readonly string[], file: string | undef
       'E_USAGE',
       "the allow-list is empty: nobody could connect; give at least one peer ID (p2p id prints a peer's)",
     )
-  return new AllowList(keys, { ids, file })
+  const list = new AllowList(keys, { ids, file })
+  list.fileStamp = fileStamp
+  return list
+}
+
+/** What tells one state of a file from another, as its stat shows it. */
+export function stampOf(st: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`
 }
