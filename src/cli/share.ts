@@ -6,7 +6,6 @@ import {
   openStore,
   P2PError,
   printable,
-  refuseFolderHolding,
   type SplitPathResult,
   splitPath,
 } from '../index.js'
@@ -24,7 +23,7 @@ import {
   serverLimits,
   startDhtSeeder,
 } from './serve.js'
-import { warnSkipped } from './split.js'
+import { refuseSharingPrivate, warnSkipped } from './split.js'
 import { stopAll, untilAborted } from './stopping.js'
 import { commandTrust, modeLine, TRUST_HELP } from './trust.js'
 
@@ -60,9 +59,7 @@ export const shareCommand = defineCommand({
       .option('--force', 'replace a different file or folder of the same name in the store')
       .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)')
       .addHelpText('after', TRUST_HELP),
-  preflight: async (ctx) => {
-    for (const path of ctx.args) await refuseFolderHolding(path, ctx.settings.chunksDir, ctx.privatePaths())
-  },
+  preflight: (ctx) => refuseSharingPrivate(ctx, ctx.args),
   run: async (ctx) => {
     const { settings, log, json, signal, out } = ctx
     const host = serveHost(settings.host)

@@ -4,6 +4,7 @@ import {
   isFolderResult,
   openStore,
   P2PError,
+  type PrivatePath,
   parseShareLink,
   portableName,
   printable,
@@ -37,9 +38,7 @@ export const splitCommand = defineCommand({
       .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)')
       .option('--link-peer <host:port>', "the share link's peer hint: a seeder's address and UDP discovery port")
       .option('--with-secret', 'put the private swarm secret (--secret / P2P_SECRET) in the share link'),
-  preflight: async (ctx) => {
-    for (const path of [ctx.args[0]!]) await refuseFolderHolding(path, ctx.settings.chunksDir, ctx.privatePaths())
-  },
+  preflight: (ctx) => refuseSharingPrivate(ctx, ctx.args.slice(0, 1)),
   run: async (ctx) => {
     const { settings, options, args, json, log, signal, out } = ctx
     const linkOf = shareLinkMaker(options, settings.secret)
@@ -119,4 +118,16 @@ export function warnSkipped(ctx: CommandContext<Record<string, never>>, result: 
   if (tree.skippedCount > 20) ctx.err(chalk.yellow(`    … and ${tree.skippedCount - 20} more (--json lists 1,000)`))
   if (tree.skipped.some((s) => s.why === 'symlink'))
     ctx.err(chalk.yellow('    --follow-symlinks follows links that stay inside the folder'))
+}
+
+/**
+ * Before the log opens and the store is made: a folder among `paths` holding the store or one of the command's
+ * private paths, where they are or would be made, is refused (split-item.ts refuseFolderHolding). splitPath asks
+ * again as it splits, for the library's callers.
+ */
+export async function refuseSharingPrivate(
+  ctx: { settings: { chunksDir: string }; privatePaths: () => PrivatePath[] },
+  paths: readonly string[],
+): Promise<void> {
+  for (const path of paths) await refuseFolderHolding(path, ctx.settings.chunksDir, ctx.privatePaths())
 }

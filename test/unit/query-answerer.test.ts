@@ -20,6 +20,7 @@ import {
   QueryAnswerer,
 } from '../../src/core/discovery/query-answerer.js'
 import { silentLogger } from '../../src/core/log.js'
+import { SEAL_OVERHEAD } from '../../src/core/trust/sealed-datagram.js'
 
 const PEER = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
 const NAMES = ['a.bin', 'b.bin', 'c.bin', 'naïve café.txt']
@@ -41,15 +42,18 @@ const want: fc.Arbitrary<QueryWant> = fc.oneof(
   fc.record({ name: fc.constantFrom(...NAMES, 'nobody.bin') }),
   fc.record({ id: fc.integer({ min: 0, max: 45 }).map(id), name: fc.constantFrom(...NAMES) }),
 )
-const format = fc.record({
-  tcpPort: fc.integer({ min: 1, max: 65535 }),
-  transport: fc.constantFrom(undefined, 'noise' as const),
-  intervalMs: fc.integer({ min: 100, max: 120_000 }),
-  // Datagrams of at least 900 bytes: full ones hold more than the 400 bytes the cap on packing assumes.
-  maxBytes: fc.integer({ min: 900, max: 1200 }),
-  // A private swarm's datagrams (padded to the largest payload, then sealed: one size each), or plain ones.
-  sealedBytes: fc.constantFrom(undefined, 1200),
-})
+const format = fc
+  .record({
+    tcpPort: fc.integer({ min: 1, max: 65535 }),
+    transport: fc.constantFrom(undefined, 'noise' as const),
+    intervalMs: fc.integer({ min: 100, max: 120_000 }),
+    // Datagrams of at least 900 bytes: full ones hold more than the 400 bytes the cap on packing assumes.
+    maxBytes: fc.integer({ min: 900, max: 1200 }),
+    // A private swarm's datagrams (padded to the largest payload, then sealed: one size each), or plain ones.
+    sealed: fc.boolean(),
+  })
+  // As the answerer works it out: the largest payload and the seal.
+  .map(({ sealed, ...f }) => ({ ...f, sealedBytes: sealed ? f.maxBytes + SEAL_OVERHEAD : undefined }))
 const queryBytes = fc.oneof(fc.constantFrom(22, 1200), fc.integer({ min: 0, max: 4000 }))
 
 /** An announcer as its answerer sees it: open, its last scan `announced`, no broadcast addresses, sends dropped. */

@@ -152,9 +152,9 @@ export function packEntries(
  * the files they leave out, then that notice; nothing at all when not even
  * the notice fits (a query of a few bytes gets silence, never more than it
  * allows). `whole`: how many of the `asked` files the answer holds whole.
- * `overhead`: what each datagram gains on the way out (a private swarm's
- * seal), counted in `bytes` and against the budget, so the bound holds on
- * the wire.
+ * `sealedBytes`: in a private swarm, what every datagram is on the wire
+ * (padded, then sealed), counted in `bytes` and against the budget instead
+ * of its length, so the bound holds on the wire.
  */
 export function answerWithin(
   packed: PackedAnnouncements,

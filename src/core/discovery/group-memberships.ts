@@ -68,11 +68,16 @@ export class GroupMemberships {
       else this.stale++
       this.held.delete(key)
     }
+    let listed: ReadonlySet<string> | undefined // asked once a sync, and only when needed
+    const isListed = (name: string): boolean => {
+      listed ??= this.present()
+      return listed.has(name)
+    }
     for (const [key, g] of wanted) {
       if (this.held.has(key)) continue
       const index = this.indexOf(g.interface)
       // An interface with no address yet (no carrier, link-local not made) is not listed by the OS but can be joined.
-      if (index === undefined && !this.present().has(g.interface)) {
+      if (index === undefined && !isListed(g.interface)) {
         this.warnOnce(g.interface, 'no such interface')
         continue
       }

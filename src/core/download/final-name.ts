@@ -249,8 +249,11 @@ export async function sameContent(
   path: string,
   size: number,
   sha256: string,
-  /** `signal`: heard between pieces; its reason is thrown, never taken for other bytes. */
-  options: { ours?: boolean; signal?: AbortSignal } = {},
+  /**
+   * `oneLink`: a file with no other name (checked on the file opened, as `ours` is); `signal`: heard between
+   * pieces, its reason thrown, never taken for other bytes.
+   */
+  options: { ours?: boolean; oneLink?: boolean; signal?: AbortSignal } = {},
 ): Promise<boolean> {
   let opened: Awaited<ReturnType<typeof openRegularFile>> | undefined
   try {
@@ -258,6 +261,7 @@ export async function sameContent(
     if (opened.stats.size !== size) return false
     const uid = process.getuid?.()
     if (options.ours && uid !== undefined && opened.stats.uid !== uid) return false
+    if (options.oneLink && opened.stats.nlink !== 1) return false
     const hash = createHash('sha256')
     // A buffer of the file's size, up to 4 MiB: 4 MiB for each small file had a folder's check spend its time in GC.
     const highWaterMark = Math.min(4 * 1024 * 1024, Math.max(size, 1))
@@ -267,7 +271,7 @@ export async function sameContent(
     }
     return hash.digest('hex') === sha256
   } catch (err) {
-    if (options.signal?.aborted) throw err
+    if (options.signal?.aborted) throw options.signal.reason
     return false
   } finally {
     await opened?.handle.close().catch(() => undefined)

@@ -157,7 +157,13 @@ async function matches(tree: Placeable, existing: string, signal?: AbortSignal):
   for (const slot of toHash) {
     signal?.throwIfAborted()
     const check = made.check(slot)!
-    if (!(await sameContent(join(existing, made.local(slot)), check.size, check.sha256, { signal }))) return false
+    // Owner and links again on the file opened: the first pass looked at it by path, maybe seconds before.
+    const same = await sameContent(join(existing, made.local(slot)), check.size, check.sha256, {
+      ours: true,
+      oneLink: true,
+      signal,
+    })
+    if (!same) return false
   }
   return true
 }

@@ -246,7 +246,8 @@ async function copyFile(
           writeFullySync(fd, bytes, done)
         } else {
           // Abandoning waits for the copies under way: one of a 2 GiB file held a Ctrl-C 15 s (attacker).
-          if (stopped() !== undefined) throw stopped()
+          const why = stopped()
+          if (why !== undefined) throw why
           await io.read(buffer, piece, offset + done)
           hash?.update(bytes)
           await writeFully(fd, bytes, done)

@@ -71,8 +71,6 @@ export class ChunkServer {
   private readonly port: number
   private readonly transport: ServerTransport
   private readonly uploads: UploadSlots
-  /** Each connection's channel: the peer key its session reached. */
-  private readonly channels = new WeakMap<ServerConnection, Channel>()
 
   constructor(options: ChunkServerOptions) {
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits }
@@ -135,7 +133,7 @@ export class ChunkServer {
   closeNotAdmitted(): number {
     let closed = 0
     for (const c of [...this.connections.connections()]) {
-      const key = this.channels.get(c)?.remotePublicKey
+      const key = c.peerKey
       if (key === undefined || this.transport.admits(key)) continue
       c.destroy()
       closed++
@@ -253,8 +251,7 @@ export class ChunkServer {
       : Object.keys(held).length > 0
         ? this.services.log.child(held)
         : this.services.log
-    const spoken = channel ?? this.transport.channel(socket as Socket)
-    const connection = new ServerConnection(spoken, {
+    const connection = new ServerConnection(channel ?? this.transport.channel(socket as Socket), {
       ...this.services,
       log,
       openAccount: (onReclaim) => this.budget.account(address, onReclaim),
@@ -262,7 +259,6 @@ export class ChunkServer {
       warningGate: () => this.logGate.pass(address, true),
     })
     this.connections.add(connection, address)
-    this.channels.set(connection, spoken)
     socket.once('close', () => {
       this.connections.release(connection)
       if (this.connections.from(address) === 0) this.uploads.leave(address)

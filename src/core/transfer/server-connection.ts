@@ -125,6 +125,11 @@ export class ServerConnection implements Evictable, Slot {
     this.teardown()
   }
 
+  /** The peer's static key, once its encrypted session is established (undefined: plain, or not yet). */
+  get peerKey(): Buffer | undefined {
+    return this.socket.remotePublicKey
+  }
+
   /** What it holds its slot for, when the server must make room (admission.ts). */
   get use(): SlotUse {
     if (!this.asked) return { silentSince: this.openedAt }

@@ -44,7 +44,7 @@ const IDLE_FACTOR = 10
 
 interface Watch {
   /** Its ends as the table prints them (tableEnds), the first its key; undefined: not to be found. */
-  ends: string[] | undefined
+  printed: string[] | undefined
   listener: (unsent: Unsent) => void
   /** Polls begun before it was watched: their readings may predate the bytes it was watched for. */
   after: number
@@ -109,7 +109,7 @@ export class UnsentBytes {
    * the table, 'unknown'; a poll that could not read it, 'failed'.
    */
   watch(ends: Partial<TcpEnds>, listener: (unsent: Unsent) => void, socket: SocketIdentity = {}): () => void {
-    const watch: Watch = { ends: tableEnds(ends, this.littleEndian), listener, after: this.polls, socket }
+    const watch: Watch = { printed: tableEnds(ends, this.littleEndian), listener, after: this.polls, socket }
     this.watches.add(watch)
     this.schedule()
     return () => {
@@ -175,14 +175,14 @@ export class UnsentBytes {
     const found = new Map<string, TableReading>()
     unsentIn(
       tables,
-      watches.flatMap((w) => (w.ends ? [w.ends] : [])),
+      watches.flatMap((w) => (w.printed ? [w.printed] : [])),
       found,
     )
     return found
   }
 
   private reading(w: Watch, found: ReadonlyMap<string, TableReading>): Unsent {
-    const line = w.ends === undefined ? undefined : found.get(w.ends[0]!)
+    const line = w.printed === undefined ? undefined : found.get(w.printed[0]!)
     if (line === undefined) return 'missing'
     w.socket.inode ??= line.inode
     return line.inode === w.socket.inode ? line.unsent : 'missing'

@@ -30,11 +30,6 @@ export class DatagramGuard {
   readonly maxPayload = MAX_SEALED_PAYLOAD
   /** What sealing adds to a payload. */
   readonly overhead = SEAL_OVERHEAD
-
-  /** The largest payload whose sealed datagram is at most `maxDatagram` bytes. */
-  payloadWithin(maxDatagram: number): number {
-    return Math.min(maxDatagram - this.overhead, this.maxPayload)
-  }
   private readonly replays: ReplayFilter
   /**
    * When this guard began, on the monotonic clock. Its replay record starts empty, so a datagram sent before then is
@@ -54,6 +49,11 @@ export class DatagramGuard {
   ) {
     this.replays = new ReplayFilter(windowMs)
     this.startedAt = monotonic()
+  }
+
+  /** The largest payload whose sealed datagram is at most `maxDatagram` bytes. */
+  payloadWithin(maxDatagram: number): number {
+    return Math.min(maxDatagram - this.overhead, this.maxPayload)
   }
 
   /** `payload` sealed; `answering`: the nonce of the query it answers (`open`'s `nonce`). */

@@ -92,6 +92,7 @@ export type KeyTextProblem = 'length' | 'character' | 'check'
 export function parseKeyText(text: string): { key: Buffer } | { problem: KeyTextProblem } {
   // ASCII only: Unicode's spaces (U+FEFF, U+3000 …) and case folds (ſ → S, ı → I) would let an allow-list entry
   // look unlike the key it grants (an attacker pass, fifty-first session).
+  if (/[^\t\x20-\x7e]/.test(text)) return { problem: 'character' }
   const compact = text.replace(/[ \t-]/g, '').replace(/[a-z]/g, (c) => c.toUpperCase())
   if (compact.length !== DATA_CHARS + DATA_CHARS / GROUP) return { problem: 'length' }
   if (![...compact].every((c) => VALUE.has(c))) return { problem: 'character' }

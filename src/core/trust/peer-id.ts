@@ -16,11 +16,15 @@ const PROBLEMS = {
   check: 'fails its check characters (a typo?)',
 } as const
 
+/** Quoted with every character outside printable ASCII as `\uXXXX`: a no-break space pasted from a chat shows. */
+const quoted = (text: string): string =>
+  JSON.stringify(text).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+
 /** The public key a peer ID names; E_USAGE (saying what is wrong) when the text is not a valid peer ID. */
 export function parsePeerId(text: string, what = 'peer ID'): Buffer {
   const parsed = parseKeyText(text)
   if ('problem' in parsed)
-    throw new P2PError('E_USAGE', `${what} ${JSON.stringify(text.slice(0, 80))} ${PROBLEMS[parsed.problem]}`)
+    throw new P2PError('E_USAGE', `${what} ${quoted(text.slice(0, 80))} ${PROBLEMS[parsed.problem]}`)
   return parsed.key
 }
 

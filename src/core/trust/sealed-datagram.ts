@@ -5,8 +5,9 @@ import sodium from './sodium.js'
 /**
  * Sealed datagrams: in a private swarm every announcement, query and answer
  * travels inside one of these, so a stranger on the LAN sees only that some
- * p2pshare traffic exists (the announcer pads each payload to the largest
- * before sealing it, so every sealed datagram is one size).
+ * p2pshare traffic exists (every payload is padded to the largest before it
+ * is sealed: the announcer's, and queries by encodeQuery; so every sealed
+ * datagram is one size).
  *
  *   0        4                      28                         n-16      n
  *   +--------+----------------------+--------------------------+---------+
