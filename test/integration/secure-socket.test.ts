@@ -165,6 +165,16 @@ describe('encrypted transport', { timeout: 20_000 }, () => {
     await assert.rejects(c.ready, (err: P2PError) => err.code === 'E_AUTH' && err.details?.keyMismatch === true)
   })
 
+  it('a dialler offering several announced keys reaches the one among them that answers; none of them answering is a key mismatch', async (t) => {
+    const { port } = await secureServer(t, {})
+    const others = [NoiseSecretStream.keyPair().publicKey, NoiseSecretStream.keyPair().publicKey]
+    const one = dial(t, port, { expectedRemoteKey: others[0]!, expectedRemoteKeys: [others[0]!, server.publicKey] })
+    await one.ready
+    assert.ok(one.remotePublicKey?.equals(server.publicKey))
+    const none = dial(t, port, { expectedRemoteKey: others[0]!, expectedRemoteKeys: others })
+    await assert.rejects(none.ready, (err: P2PError) => err.code === 'E_AUTH' && err.details?.keyMismatch === true)
+  })
+
   it('a dialler that reaches another key than announced stops before its third handshake message: its peer ID never goes there (third attacker pass)', async (t) => {
     const { port, accepted } = await secureServer(t, {})
     const c = dial(t, port, { expectedRemoteKey: NoiseSecretStream.keyPair().publicKey })

@@ -159,6 +159,43 @@ describe("trusted peers: forged announcements from a seeder's address (the attac
     assert.ok(dialled.length <= 3, `${dialled.length} dials before the seeder: the two in turn, at most`)
   })
 
+  it('a dial offers every usable peer ID heard for the address, so one handshake settles it; another key answering refuses them all (the attack on the fix)', () => {
+    const seeder = NoiseSecretStream.keyPair().publicKey
+    const forged = [newPeerId(), newPeerId(), newPeerId()]
+    let heard = [...forged]
+    const inner = {
+      peers: (): LivePeer[] => [
+        { ...address, have: new Bitfield(1), peerId: forged[0]!, peerIds: heard, transport: 'noise' },
+      ],
+      waitForChange: () => Promise.resolve(),
+    }
+    const keyPair = NoiseSecretStream.keyPair()
+    const trust = {
+      transport: 'encrypted',
+      identity: { keyPair },
+      swarm: undefined,
+      allow: undefined,
+    } as unknown as Trust
+    const trusted = new TrustedPeers(inner, trust, silentLogger())
+    assert.equal(trusted.peers('id').length, 1)
+    const offered = (): string[] =>
+      (trusted.secureOptionsFor(address)?.expectedRemoteKeys ?? []).map(formatPeerId).sort()
+    assert.deepEqual(offered(), [...forged].sort(), 'every forged ID heard, in one dial')
+    trusted.refuse(address, 'another key', true) // the seeder answered: none of them
+    assert.deepEqual(trusted.refused.map((r) => r.peerId).sort(), [...forged].sort())
+    assert.equal(trusted.peers('id').length, 0, 'nothing usable is left until the seeder is heard')
+    heard = [...forged, formatPeerId(seeder)]
+    assert.equal(trusted.peers('id').length, 1)
+    assert.equal(trusted.peerIdOf(`${address.address}:${address.port}`), formatPeerId(seeder))
+    trusted.reachedKey(address, formatPeerId(seeder))
+    const options = trusted.secureOptionsFor(address)!
+    assert.deepEqual(
+      [options.expectedRemoteKey, options.expectedRemoteKeys],
+      [seeder, undefined],
+      'once reached: that key alone',
+    )
+  })
+
   it('when every remembered peer ID was refused, the address is not offered', () => {
     const { trusted, announce } = setup()
     const forged = newPeerId()

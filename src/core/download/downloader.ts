@@ -136,7 +136,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
           return client
         },
         (err: unknown) => {
-          if (hasCode(err, 'E_AUTH')) trusted.refuse(peer, err.message)
+          if (hasCode(err, 'E_AUTH')) trusted.refuse(peer, err.message, err.details?.keyMismatch === true)
           throw err
         },
       )

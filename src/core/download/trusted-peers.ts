@@ -20,7 +20,10 @@ import type { LivePeer, PeerFinder } from './job.js'
  * costs one refused connection, and the seeder's own next announcement
  * brings it back; the peer IDs announced for each address are remembered
  * with how often each came back (usableAnnounced), so forged ones cannot
- * hide the seeder's own while they are the newest. Once a connection reached a key, that key is what the
+ * hide the seeder's own while they are the newest, and a dial accepts any
+ * of them not refused (secureOptionsFor): one handshake tells which one
+ * answers there, and another key answering refuses every one offered.
+ * Once a connection reached a key, that key is what the
  * address is dialled with for the rest of the download, whatever later
  * announcements claim, until a connection to it is refused.
  */
@@ -45,6 +48,8 @@ export class TrustedPeers implements PeerFinder {
   private readonly reached = new Map<string, string>()
   /** The peer IDs each address was announced with, newest first, with how often each came back: see usableAnnounced. */
   private readonly announced = new Map<string, Array<{ id: string; turns: number }>>()
+  /** The peer IDs offered at each address's last dial (secureOptionsFor). */
+  private readonly offered = new Map<string, string[]>()
   /** The dictionary's `heard` list last merged for each address (a new list is merged once). */
   private readonly heardSeen = new Map<string, readonly string[]>()
   private readonly skipped = new Set<string>()
@@ -76,11 +81,27 @@ export class TrustedPeers implements PeerFinder {
     this.closed.abort()
   }
 
-  /** What a connection to this peer needs (undefined: the plain transport). */
+  /**
+   * What a connection to this peer needs (undefined: the plain transport): the key it must reach, the chosen
+   * peer ID's, or, until one was reached there, that of any usable peer ID announced for the address, so that
+   * one handshake tells which answers there (an attack on the fix of forged IDs: each refused dial cost ~1.25 s,
+   * and 16 forged IDs in turn outlasted a download's --wait). The ones offered are remembered for `refuse`.
+   */
   secureOptionsFor(peer: PeerAddress): SecureOptions | undefined {
     if (this.trust?.transport !== 'encrypted') return undefined
-    const expected = this.expected.get(peerKey(peer))
-    return secureOptions(this.trust, expected ? { expectedRemoteKey: expected.key } : {})
+    const key = peerKey(peer)
+    const expected = this.expected.get(key)
+    if (!expected) return secureOptions(this.trust)
+    const others = this.reached.has(key)
+      ? []
+      : (this.announced.get(key) ?? []).flatMap((e) => {
+          const known = e.id === expected.id ? undefined : this.usableId(key, e.id)
+          return known ? [known] : []
+        })
+    if (this.offered.size >= MAX_ADDRESSES_REMEMBERED) this.offered.clear()
+    this.offered.set(key, [expected.id, ...others.map((o) => o.id)])
+    const keys = others.length > 0 ? { expectedRemoteKeys: [expected.key, ...others.map((o) => o.key)] } : {}
+    return secureOptions(this.trust, { expectedRemoteKey: expected.key, ...keys })
   }
 
   /** The peer ID a peer announced (for receipts). */
@@ -90,18 +111,27 @@ export class TrustedPeers implements PeerFinder {
 
   /** A connection to this peer reached `peerId` (the handshake proved it): dial it with that from now on. */
   reachedKey(peer: PeerAddress, peerId: string): void {
-    this.reached.set(peerKey(peer), peerId)
+    const key = peerKey(peer)
+    this.reached.set(key, peerId)
+    const known = this.known(peerId)
+    if (known) this.expected.set(key, known) // what the receipt names
   }
 
-  /** This peer's connection was refused: never use it again in this download with the peer ID it was dialled with. */
-  refuse(peer: PeerAddress, reason: string): void {
+  /**
+   * This peer's connection was refused: never use it again in this download with the peer ID it was dialled
+   * with; `anyOffered` (another key answered): with none of the peer IDs offered for it either.
+   */
+  refuse(peer: PeerAddress, reason: string, anyOffered = false): void {
     const key = peerKey(peer)
-    const peerId = this.peerIdOf(key)
-    const refusal = refusalKey(key, peerId)
-    if (this.reached.get(key) === peerId) this.reached.delete(key)
-    if (this.refusals.has(refusal)) return
-    this.refusals.set(refusal, { key, peerId, reason })
-    this.log.warn({ peer: key, peerId, code: 'E_AUTH', reason }, 'peer refused')
+    const dialled = this.peerIdOf(key)
+    const offered = anyOffered ? (this.offered.get(key) ?? []) : []
+    for (const peerId of new Set([dialled, ...offered])) {
+      const refusal = refusalKey(key, peerId)
+      if (this.reached.get(key) === peerId) this.reached.delete(key)
+      if (this.refusals.has(refusal)) continue
+      this.refusals.set(refusal, { key, peerId, reason })
+      this.log.warn({ peer: key, peerId, code: 'E_AUTH', reason }, 'peer refused')
+    }
   }
 
   get refused(): RefusedPeer[] {
@@ -151,11 +181,7 @@ export class TrustedPeers implements PeerFinder {
     heard: readonly string[] | undefined,
   ): string | undefined {
     if (current === undefined) return undefined
-    const usable = (id: string): boolean => {
-      const known = this.known(id)
-      if (known === undefined || this.refusals.has(refusalKey(peer, known.id))) return false
-      return !this.trust?.allow || this.trust.allow.allows(known.key)
-    }
+    const usable = (id: string): boolean => this.usableId(peer, id) !== undefined
     let ids = this.announced.get(peer)
     if (ids?.[0]?.id !== current) {
       if (!ids && this.announced.size >= MAX_ADDRESSES_REMEMBERED) {
@@ -185,6 +211,13 @@ export class TrustedPeers implements PeerFinder {
       if ((best === undefined || e.turns > best.turns) && usable(e.id)) best = e
     }
     return best?.id ?? current
+  }
+
+  /** A peer ID that `peer` may be dialled with: valid, not refused there, on the allow-list if any. */
+  private usableId(peer: string, id: string): KnownId | undefined {
+    const known = this.known(id)
+    if (known === undefined || this.refusals.has(refusalKey(peer, known.id))) return undefined
+    return !this.trust?.allow || this.trust.allow.allows(known.key) ? known : undefined
   }
 
   private known(text: string): KnownId | undefined {

@@ -29,6 +29,11 @@ export interface HandshakeOptions {
   handshakeTimeoutMs?: number
   /** The remote static key this connection must reach (the peer ID it announced). */
   expectedRemoteKey?: Buffer
+  /**
+   * Instead, any one of these (every peer ID announced for the address and not yet refused: an address's
+   * announcements can be forged, and one handshake then tells which is the one answering there).
+   */
+  expectedRemoteKeys?: readonly Buffer[]
   /** Whether a remote key is welcome (an allow-list); checked after the handshake. */
   allow?: (remoteKey: Buffer) => boolean
   /** A private swarm's proof key: both sides prove they hold the secret. */
@@ -166,8 +171,9 @@ export class SecureHandshake {
   }
 
   private checkRemoteKey(key: Buffer): void {
-    const expected = this.options.expectedRemoteKey
-    if (expected && !expected.equals(key))
+    const { expectedRemoteKey, expectedRemoteKeys } = this.options
+    const expected = expectedRemoteKeys ?? (expectedRemoteKey ? [expectedRemoteKey] : undefined)
+    if (expected && !expected.some((k) => k.equals(key)))
       throw new P2PError(
         'E_AUTH',
         `${this.link.label} holds another key than the peer ID it announced (someone answering in its place?)`,
