@@ -97,7 +97,7 @@ export { type SplitOptions, type SplitResult, splitFile } from './core/split.js'
 export {
   isFolderResult,
   type PrivatePath,
-  refuseFolderHolding,
+  refusePrivatePath,
   type SplitPathOptions,
   type SplitPathResult,
   splitPath,

@@ -8,7 +8,7 @@ import {
   parseShareLink,
   portableName,
   printable,
-  refuseFolderHolding,
+  refusePrivatePath,
   type SplitPathResult,
   type SplitTreeResult,
   splitPath,
@@ -122,12 +122,13 @@ export function warnSkipped(ctx: CommandContext<Record<string, never>>, result: 
 
 /**
  * Before the log opens and the store is made: a folder among `paths` holding the store or one of the command's
- * private paths, where they are or would be made, is refused (split-item.ts refuseFolderHolding). splitPath asks
+ * private paths, where they are or would be made, or a file that is one of them or inside one, is refused
+ * (split-item.ts refusePrivatePath). splitPath asks
  * again as it splits, for the library's callers.
  */
 export async function refuseSharingPrivate(
   ctx: { settings: { chunksDir: string }; privatePaths: () => PrivatePath[] },
   paths: readonly string[],
 ): Promise<void> {
-  for (const path of paths) await refuseFolderHolding(path, ctx.settings.chunksDir, ctx.privatePaths())
+  for (const path of paths) await refusePrivatePath(path, ctx.settings.chunksDir, ctx.privatePaths())
 }

@@ -56,8 +56,8 @@ export async function splitPath(
     }
     throw fromFsError(err, `opening ${path}`)
   })
+  await refusePrivatePath(path, options.store.root, options.privatePaths ?? [])
   if (!st.isDirectory()) return splitFile(path, options, collaborators)
-  await refuseFolderHolding(path, options.store.root, options.privatePaths ?? [])
   return splitTree(
     path,
     {
@@ -86,25 +86,41 @@ async function privateFiles(paths: readonly PrivatePath[]): Promise<Map<string, 
  * identity and swarm secret beside it served both, and a downloader got the seeder's key. Checked where each
  * is, or for what the command makes, where it would be made, so that a command can ask before it makes them
  * (the CLI does, before its log opens: a refused `p2p-split .` left `chunks/` and `logs/split.log` in the
- * folder). What is only read and does not exist is nowhere. Not a folder: nothing to check.
+ * folder). What is only read and does not exist is nowhere. A file given by name is refused when it is one of
+ * them, under any name (a hard link), or inside one (the attack on the fix: `p2p share *` in the directory of
+ * the config file served the identity and the secret it named).
  */
-export async function refuseFolderHolding(
+export async function refusePrivatePath(
   path: string,
   storeRoot: string,
   privatePaths: readonly PrivatePath[],
 ): Promise<void> {
-  const st = await stat(path).catch(() => undefined)
-  if (!st?.isDirectory()) return
-  const store = { path: storeRoot, what: 'the chunk store', flag: '--chunks-dir', made: true }
-  for (const p of [store, ...privatePaths]) await refuseInside(path, p)
+  const st = await stat(path, { bigint: true }).catch(() => undefined)
+  if (st === undefined) return
+  const all = [{ path: storeRoot, what: 'the chunk store', flag: '--chunks-dir', made: true }, ...privatePaths]
+  if (st.isDirectory()) {
+    for (const p of all) await refuseInside(path, p)
+    return
+  }
+  const named = (await privateFiles(privatePaths)).get(identityKey(identityOf(st)))
+  if (named !== undefined) throw new P2PError('E_USAGE', `${printable(path)} is ${named}: it is never shared`)
+  const real = await realpath(path)
+  for (const p of all) {
+    const where = await placeOf(p)
+    if (where !== undefined && real.startsWith(where.endsWith(sep) ? where : `${where}${sep}`))
+      throw new P2PError('E_USAGE', `${printable(path)} is inside ${p.what} ${where}: it is never shared`)
+  }
 }
 
-async function refuseInside(dir: string, { path, what, flag, made }: PrivatePath): Promise<void> {
+/** Where a private path is, or for one the command makes, where it would be made; undefined: nowhere. */
+function placeOf({ path, made }: PrivatePath): Promise<string | undefined> {
   const inner = resolve(path)
-  const [folder, real] = await Promise.all([
-    realpath(dir),
-    made ? whereItIsOrWouldBe(inner) : realpath(inner).catch(() => undefined),
-  ])
+  return made ? whereItIsOrWouldBe(inner) : realpath(inner).catch(() => undefined)
+}
+
+async function refuseInside(dir: string, p: PrivatePath): Promise<void> {
+  const { what, flag } = p
+  const [folder, real] = await Promise.all([realpath(dir), placeOf(p)])
   if (real !== undefined && (real === folder || real.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`)))
     throw new P2PError('E_USAGE', `${what} ${real} is inside ${dir}: give a ${flag} outside the folder to share it`)
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { permissionsBind, runBin } from '../helpers/cli.js'
@@ -181,5 +181,31 @@ describe('p2p-split (the built command)', () => {
     })
     assert.equal(outside.code, 0, outside.stdout)
     assert.equal(JSON.parse(outside.stdout).files, 1)
+  })
+
+  it("a private file named as such is refused (E_USAGE), under its name, another name (a hard link) or inside the log directory: 'p2p share *' shared the identity and secret", async (t) => {
+    const dir = await tmpDir(t)
+    await mkdir(join(dir, 'keys'))
+    const key = join(dir, 'keys', 'id.key')
+    const made = await runBin('p2p', ['id', '--identity', key, '--logs-dir', join(dir, 'logs')])
+    assert.equal(made.code, 0, made.stderr)
+    await link(key, join(dir, 'innocent.txt'))
+    await writeFile(join(dir, 'p2p.config.json'), '{}')
+    const env = { ...process.env, P2P_IDENTITY: key }
+    const base = ['--chunks-dir', join(dir, 'chunks'), '--json']
+    for (const [file, why] of [
+      [key, /identity file/],
+      [join(dir, 'innocent.txt'), /identity file/],
+      ['p2p.config.json', /config file/],
+      [join(dir, 'logs', 'id.log'), /inside the log directory/],
+    ] as const) {
+      const r = await runBin('p2p-split', [file, ...base], { cwd: dir, env })
+      assert.equal(r.code, 2, r.stdout)
+      assert.equal(JSON.parse(r.stdout).code, 'E_USAGE')
+      assert.match(JSON.parse(r.stdout).message, why)
+    }
+    await writeFile(join(dir, 'notes.txt'), 'mine')
+    const fine = await runBin('p2p-split', ['notes.txt', ...base], { cwd: dir, env })
+    assert.equal(fine.code, 0, fine.stdout)
   })
 })
