@@ -20,8 +20,8 @@ export interface SplitPathOptions extends SplitOptions {
   /** A folder: most entries (files and directories) it may hold. */
   maxEntries?: number
   /**
-   * A folder: the command's own private files and directories (its log directory, config file, identity, swarm
-   * secret, allow-list), none of which may be inside it: they would be shared with every downloader.
+   * The command's own private files and directories (its log directory, config file, identity, swarm secret,
+   * allow-list): a folder may hold none, and a file may be none of them nor inside one (refusePrivatePath).
    */
   privatePaths?: readonly PrivatePath[]
 }
@@ -102,6 +102,7 @@ export async function refusePrivatePath(
     for (const p of all) await refuseInside(path, p)
     return
   }
+  if (!st.isFile()) return // a pipe or device: splitFile refuses it, saying so
   const named = (await privateFiles(privatePaths)).get(identityKey(identityOf(st)))
   if (named !== undefined) throw new P2PError('E_USAGE', `${printable(path)} is ${named}: it is never shared`)
   const real = await realpath(path)

@@ -204,6 +204,13 @@ describe('p2p-split (the built command)', () => {
       assert.equal(JSON.parse(r.stdout).code, 'E_USAGE')
       assert.match(JSON.parse(r.stdout).message, why)
     }
+    // A pipe is no file to look up (the review: its realpath failed, E_INTERNAL): refused as not a regular file.
+    const piped = await runBin('p2p-split', base, {
+      cwd: dir,
+      env,
+      wrap: ['sh', '-c', 'echo hi | exec "$0" "$@" /dev/stdin'],
+    })
+    assert.equal(JSON.parse(piped.stdout).code, 'E_USAGE', piped.stdout)
     await writeFile(join(dir, 'notes.txt'), 'mine')
     const fine = await runBin('p2p-split', ['notes.txt', ...base], { cwd: dir, env })
     assert.equal(fine.code, 0, fine.stdout)

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { Bitfield } from '../../src/core/bitfield.js'
 import type { LivePeer } from '../../src/core/download/job.js'
-import { TrustedPeers } from '../../src/core/download/trusted-peers.js'
+import { offeredIds, TrustedPeers } from '../../src/core/download/trusted-peers.js'
 import { silentLogger } from '../../src/core/log.js'
 import { formatPeerId } from '../../src/core/trust/peer-id.js'
 import type { Trust } from '../../src/core/trust/trust.js'
@@ -159,13 +159,14 @@ describe("trusted peers: forged announcements from a seeder's address (the attac
     assert.ok(dialled.length <= 3, `${dialled.length} dials before the seeder: the two in turn, at most`)
   })
 
-  it('a dial offers every usable peer ID heard for the address, so one handshake settles it; another key answering refuses them all (the attack on the fix)', () => {
+  it('a dial offers every usable peer ID heard for the address, so one handshake settles it; another key answering refuses what that dial offered, not what was heard meanwhile (the attack on the fix; the review)', () => {
     const seeder = NoiseSecretStream.keyPair().publicKey
     const forged = [newPeerId(), newPeerId(), newPeerId()]
     let heard = [...forged]
+    let newest = forged[0]!
     const inner = {
       peers: (): LivePeer[] => [
-        { ...address, have: new Bitfield(1), peerId: forged[0]!, peerIds: heard, transport: 'noise' },
+        { ...address, have: new Bitfield(1), peerId: newest, peerIds: heard, transport: 'noise' },
       ],
       waitForChange: () => Promise.resolve(),
     }
@@ -178,13 +179,17 @@ describe("trusted peers: forged announcements from a seeder's address (the attac
     } as unknown as Trust
     const trusted = new TrustedPeers(inner, trust, silentLogger())
     assert.equal(trusted.peers('id').length, 1)
-    const offered = (): string[] =>
-      (trusted.secureOptionsFor(address)?.expectedRemoteKeys ?? []).map(formatPeerId).sort()
-    assert.deepEqual(offered(), [...forged].sort(), 'every forged ID heard, in one dial')
-    trusted.refuse(address, 'another key', true) // the seeder answered: none of them
-    assert.deepEqual(trusted.refused.map((r) => r.peerId).sort(), [...forged].sort())
-    assert.equal(trusted.peers('id').length, 0, 'nothing usable is left until the seeder is heard')
+    const dial = trusted.secureOptionsFor(address)!
+    assert.deepEqual(offeredIds(dial).sort(), [...forged].sort(), 'every forged ID heard, in one dial')
+    // While that handshake runs, the seeder is heard, and heard again: it is what the address is named by now.
     heard = [...forged, formatPeerId(seeder)]
+    for (const id of [formatPeerId(seeder), forged[1]!, formatPeerId(seeder)]) {
+      newest = id
+      trusted.peers('id')
+    }
+    assert.equal(trusted.peerIdOf(`${address.address}:${address.port}`), formatPeerId(seeder))
+    trusted.refuse(address, 'another key', offeredIds(dial)) // the seeder answered that dial: none of those
+    assert.deepEqual(trusted.refused.map((r) => r.peerId).sort(), [...forged].sort(), 'the seeder is not refused')
     assert.equal(trusted.peers('id').length, 1)
     assert.equal(trusted.peerIdOf(`${address.address}:${address.port}`), formatPeerId(seeder))
     trusted.reachedKey(address, formatPeerId(seeder))

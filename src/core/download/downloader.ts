@@ -30,7 +30,7 @@ import type { PeerReport } from './peer-record.js'
 import { assertRoom } from './room.js'
 import { localBytes, pathRoom } from './temp-tree.js'
 import type { TreeFileReceipt } from './tree-writer.js'
-import { type RefusedPeer, TrustedPeers } from './trusted-peers.js'
+import { offeredIds, type RefusedPeer, TrustedPeers } from './trusted-peers.js'
 
 export type { DownloadLimits, DownloadProgress, LivePeer, PeerDialer, PeerFinder } from './job.js'
 export { PEER_PATIENCE_MS } from './peer-judge.js'
@@ -136,7 +136,9 @@ export async function download(options: DownloadOptions, collaborators: Collabor
           return client
         },
         (err: unknown) => {
-          if (hasCode(err, 'E_AUTH')) trusted.refuse(peer, err.message, err.details?.keyMismatch === true)
+          // What this dial offered, not what the peer is named by now: announcements go on while it runs.
+          const mismatch = err instanceof P2PError && err.details?.keyMismatch === true
+          if (hasCode(err, 'E_AUTH')) trusted.refuse(peer, err.message, secure && offeredIds(secure, !mismatch))
           throw err
         },
       )

@@ -17,7 +17,8 @@ import type { LivePeer, PeerFinder } from './job.js'
  * swarm proof, not allowed) drops the pair of address and announced peer ID
  * for the rest of the download, counted and logged once, not the address:
  * a forged datagram naming another peer ID for an honest seeder's address
- * costs one refused connection, and the seeder's own next announcement
+ * costs at most one refused connection (none when the seeder's own is
+ * offered in the same dial, below), and the seeder's own next announcement
  * brings it back; the peer IDs announced for each address are remembered
  * with how often each came back (usableAnnounced), so forged ones cannot
  * hide the seeder's own while they are the newest, and a dial accepts any
@@ -48,8 +49,6 @@ export class TrustedPeers implements PeerFinder {
   private readonly reached = new Map<string, string>()
   /** The peer IDs each address was announced with, newest first, with how often each came back: see usableAnnounced. */
   private readonly announced = new Map<string, Array<{ id: string; turns: number }>>()
-  /** The peer IDs offered at each address's last dial (secureOptionsFor). */
-  private readonly offered = new Map<string, string[]>()
   /** The dictionary's `heard` list last merged for each address (a new list is merged once). */
   private readonly heardSeen = new Map<string, readonly string[]>()
   private readonly skipped = new Set<string>()
@@ -85,7 +84,8 @@ export class TrustedPeers implements PeerFinder {
    * What a connection to this peer needs (undefined: the plain transport): the key it must reach, the chosen
    * peer ID's, or, until one was reached there, that of any usable peer ID announced for the address, so that
    * one handshake tells which answers there (an attack on the fix of forged IDs: each refused dial cost ~1.25 s,
-   * and 16 forged IDs in turn outlasted a download's --wait). The ones offered are remembered for `refuse`.
+   * and 16 forged IDs in turn outlasted a download's --wait). What it offers is the caller's to give back to
+   * `refuse` (offeredIds): the announcements may change while the handshake runs.
    */
   secureOptionsFor(peer: PeerAddress): SecureOptions | undefined {
     if (this.trust?.transport !== 'encrypted') return undefined
@@ -98,8 +98,6 @@ export class TrustedPeers implements PeerFinder {
           const known = e.id === expected.id ? undefined : this.usableId(key, e.id)
           return known ? [known] : []
         })
-    if (this.offered.size >= MAX_ADDRESSES_REMEMBERED) this.offered.clear()
-    this.offered.set(key, [expected.id, ...others.map((o) => o.id)])
     const keys = others.length > 0 ? { expectedRemoteKeys: [expected.key, ...others.map((o) => o.key)] } : {}
     return secureOptions(this.trust, { expectedRemoteKey: expected.key, ...keys })
   }
@@ -118,14 +116,13 @@ export class TrustedPeers implements PeerFinder {
   }
 
   /**
-   * This peer's connection was refused: never use it again in this download with the peer ID it was dialled
-   * with; `anyOffered` (another key answered): with none of the peer IDs offered for it either.
+   * This peer's connection was refused: never use it again in this download with `peerIds`, those it was dialled
+   * with (offeredIds of the dial's options: every one offered when another key answered, else the one named),
+   * or, without them, the one it is named by now.
    */
-  refuse(peer: PeerAddress, reason: string, anyOffered = false): void {
+  refuse(peer: PeerAddress, reason: string, peerIds?: readonly string[]): void {
     const key = peerKey(peer)
-    const dialled = this.peerIdOf(key)
-    const offered = anyOffered ? (this.offered.get(key) ?? []) : []
-    for (const peerId of new Set([dialled, ...offered])) {
+    for (const peerId of new Set(peerIds ?? [this.peerIdOf(key)])) {
       const refusal = refusalKey(key, peerId)
       if (this.reached.get(key) === peerId) this.reached.delete(key)
       if (this.refusals.has(refusal)) continue
@@ -261,4 +258,10 @@ function leastWorth(ids: ReadonlyArray<{ id: string; turns: number }>, usable: (
 
 function refusalKey(peer: string, peerId: string | undefined): string {
   return `${peer} ${peerId ?? '-'}`
+}
+
+/** The peer IDs a dial's options accept: every one offered, or the one named first (`named`). */
+export function offeredIds(secure: SecureOptions, named = false): string[] {
+  const keys = named || !secure.expectedRemoteKeys ? [secure.expectedRemoteKey] : secure.expectedRemoteKeys
+  return keys.flatMap((k) => (k ? [formatPeerId(k)] : []))
 }

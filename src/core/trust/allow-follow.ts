@@ -9,7 +9,8 @@ import { type AllowList, loadAllowList, stampOf } from './allow-list.js'
  * was still served until a restart). The file is looked at (its stat, so an
  * editor's save by rename is seen too) every ALLOW_FILE_POLL_MS; a change is
  * read once the file has held still for one more look (an editor writing in
- * place is not read half-way), and the new list replaces the one in use.
+ * place is not read half-way), or 5 looks after it began changing, and the
+ * new list replaces the one in use if its stamp (nanosecond times) differs.
  * A file that cannot be read, or that lists nobody or a bad entry, keeps the
  * list in use, said as a warning: a half-written file must neither shut
  * everyone out nor let anyone in.
@@ -17,6 +18,8 @@ import { type AllowList, loadAllowList, stampOf } from './allow-list.js'
 
 /** How often a followed allow-list file is looked at. */
 export const ALLOW_FILE_POLL_MS = 1000
+/** A file still changing is read at the latest this many looks after its first change. */
+const MAX_SETTLE_LOOKS = 5
 
 /**
  * Follows `list`'s file until the returned function is called; `onChange` after each new list is in use (a
@@ -56,13 +59,26 @@ export function followAllowList(
       }
     })
   }
+  // Read 1.5 looks after the last change seen, so at least one look comes between; yet no later than
+  // MAX_SETTLE_LOOKS after the first (a file touched every second would otherwise never be read).
+  let firstChange: number | undefined
   const changed = (): void => {
+    if (stopped) return
+    const now = performance.now()
+    firstChange ??= now
     clearTimeout(settling)
-    settling = setTimeout(readAgain, intervalMs).unref()
+    const wait = Math.min(1.5 * intervalMs, firstChange + MAX_SETTLE_LOOKS * intervalMs - now)
+    settling = setTimeout(
+      () => {
+        firstChange = undefined
+        readAgain()
+      },
+      Math.max(0, wait),
+    ).unref()
   }
   watchFile(file, { interval: intervalMs, persistent: false }, changed)
   // Changed since it was read (a folder split before serving can take minutes): read again.
-  void stat(file).then((st) => {
+  void stat(file, { bigint: true }).then((st) => {
     if (stampOf(st) !== list.fileStamp) changed()
   }, changed)
   return () => {

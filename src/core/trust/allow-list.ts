@@ -1,3 +1,4 @@
+import type { BigIntStats } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { hasCode, P2PError } from '../errors.js'
 import { readRegularFile } from '../safe-fs.js'
@@ -98,7 +99,7 @@ export async function loadAllowList(ids: readonly string[], file: string | undef
     let text: string
     try {
       // Before the read: a change made while it runs is then seen as a change (allow-follow.ts).
-      fileStamp = stampOf(await stat(file))
+      fileStamp = stampOf(await stat(file, { bigint: true }))
       text = (await readRegularFile(file, { maxBytes: MAX_ALLOW_FILE_BYTES, followSymlinks: true })).toString('utf8')
     } catch (err) {
       throw new P2PError(
@@ -120,7 +121,7 @@ export async function loadAllowList(ids: readonly string[], file: string | undef
   return list
 }
 
-/** What tells one state of a file from another, as its stat shows it. */
-export function stampOf(st: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`
+/** What tells one state of a file from another, as its stat shows it (times to the nanosecond). */
+export function stampOf(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
 }

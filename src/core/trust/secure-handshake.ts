@@ -176,7 +176,7 @@ export class SecureHandshake {
     if (expected && !expected.some((k) => k.equals(key)))
       throw new P2PError(
         'E_AUTH',
-        `${this.link.label} holds another key than the peer ID it announced (someone answering in its place?)`,
+        `${this.link.label} holds another key than any peer ID announced for it (someone answering in its place?)`,
         { keyMismatch: true },
       )
     if (this.options.allow && !this.options.allow(key))
