@@ -49,6 +49,14 @@ describe("a download's dictionary: claims only add", () => {
     )
   })
 
+  it('with an allow-list, only the peer IDs it lists are remembered as heard: unlisted ones forged for the address push nothing out', () => {
+    const download = new ContentDictionary({}, true, (peer) => peer === 'listed')
+    download.merge({ ...claim('all'), peer: 'listed' }, '10.0.0.1', 1)
+    for (let i = 0; i < 100; i++) download.merge({ ...claim('all'), peer: `forged${i}` }, '10.0.0.1', 2 + i)
+    assert.deepEqual(download.file(ID)?.peers[0]?.heard, ['listed'])
+    assert.equal(download.file(ID)?.peers[0]?.peer, 'forged99', 'the newest word is still what it is')
+  })
+
   it('a claim with fewer chunks takes none away; p2p-listen takes it in place', () => {
     const download = new ContentDictionary({}, true)
     const listen = new ContentDictionary()

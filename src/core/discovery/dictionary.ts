@@ -56,11 +56,13 @@ export class ContentDictionary {
    * `claimsOnlyAdd` (a download's): a peer's claims about a file only add chunks while they give it the same
    * name, size and chunk count, and once `settle`d a claim of another count is refused: anyone can forge a
    * seeder's announcement outside a private swarm (docs/protocol.md, "A download believes…"). By default a
-   * peer's new word replaces its old one.
+   * peer's new word replaces its old one. `heeded` (with an allow-list): only the peer IDs it lists join a
+   * peer's `heard` list, so unlisted ones forged for a listed seeder's address cannot push its own out.
    */
   constructor(
     limits: Partial<DictionaryLimits> = {},
     private readonly claimsOnlyAdd = false,
+    private readonly heeded?: (peer: string) => boolean,
   ) {
     this.limits = { ...DEFAULT_DICTIONARY_LIMITS, ...limits }
     this.room = new DictionaryRoom(this.index, this.limits, this.stats)
@@ -166,7 +168,8 @@ export class ContentDictionary {
       record = { key, address, peer: peerId, transport: undefined, lastSeen: now, ids: new Set() }
     }
     record.peer = peerId
-    if (this.claimsOnlyAdd) record.heard = withLatest(record.heard, peerId)
+    if (this.claimsOnlyAdd && (this.heeded === undefined || this.heeded(peerId)))
+      record.heard = withLatest(record.heard, peerId)
     record.lastSeen = now
     this.index.touchPeer(record)
     return record

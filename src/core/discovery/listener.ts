@@ -73,6 +73,8 @@ export interface DiscoveryListenerOptions {
   keep?: ClaimFilter
   /** A download's: a peer's claims only add chunks (dictionary.ts). Default: a peer's new word replaces its old one. */
   claimsOnlyAdd?: boolean
+  /** A download's allow-list: only the peer IDs it lists are remembered as heard for an address (dictionary.ts). */
+  heeded?: (peer: string) => boolean
   /** Our own peer ID: our own announcements heard back are not counted as another peer's unwanted claims. */
   selfPeerId?: string
 }
@@ -108,7 +110,7 @@ export class DiscoveryListener extends EventEmitter {
     this.log = options.log ?? silentLogger()
     // Monotonic: a wall-clock jump (NTP, a user changing the date) must not expire or revive peers.
     this.now = options.now ?? (() => performance.now())
-    this.dictionary = new ContentDictionary(options.limits, options.claimsOnlyAdd)
+    this.dictionary = new ContentDictionary(options.limits, options.claimsOnlyAdd, options.heeded)
     this.intake = new DatagramIntake(options.guard, this.log, options.staleAfterMs)
     this.unicast = new UnicastQueries(
       {

@@ -40,7 +40,10 @@ import { nextChange } from './next-change.js'
 export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'log'> {
   /** The content dictionary file a running p2p-listen keeps (re-read when it changes); none: live discovery only. */
   dictionaryPath?: string
-  /** By name: the peers whose claims count (wanted-claims.ts; an allow-list's). Default: everyone's. */
+  /**
+   * An allow-list's peers: by name, those whose claims count (wanted-claims.ts); by id or name, the only peer IDs
+   * remembered as heard for an address (dictionary.ts). Default: everyone's.
+   */
   heeded?: (peer: string) => boolean
 }
 
