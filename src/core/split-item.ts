@@ -57,14 +57,12 @@ export async function splitPath(
     throw fromFsError(err, `opening ${path}`)
   })
   await refusePrivatePath(path, options.store.root, options.privatePaths ?? [])
-  if (!st.isDirectory()) return splitFile(path, options, collaborators)
+  // Checked again on what is opened: a link swapped in after the check above (the review).
+  const files = await privateFiles(options.privatePaths ?? [])
+  if (!st.isDirectory()) return splitFile(path, { ...options, privateFiles: files }, collaborators)
   return splitTree(
     path,
-    {
-      ...options,
-      chunkSize: checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE),
-      privateFiles: await privateFiles(options.privatePaths ?? []),
-    },
+    { ...options, chunkSize: checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE), privateFiles: files },
     collaborators,
   )
 }

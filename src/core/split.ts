@@ -3,10 +3,12 @@ import { type FileHandle, open } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
+import { identityKey, identityOf } from './file-identity.js'
 import { hashThreads } from './hash-pool.js'
 import { type Collaborators, componentLog, type Logger } from './log.js'
 import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
+import { printable } from './printable.js'
 import { readFullySync } from './read-fully.js'
 import {
   placeManifest,
@@ -30,6 +32,11 @@ export interface SplitOptions {
   signal?: AbortSignal
   /** Bytes of chunk buffers in flight at once (at least two chunks). */
   maxBufferedBytes?: number
+  /**
+   * The command's private files by identityKey (split-item.ts): the file opened must be none of them, whatever
+   * name it was reached by (a link swapped in after the name was checked).
+   */
+  privateFiles?: ReadonlyMap<string, string>
 }
 
 export interface SplitResult {
@@ -62,7 +69,7 @@ export async function splitFile(
   const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
   // Before the open: a name whose bytes are not UTF-8 is not found by the name Node reads it as (E_BAD_NAME).
   const name = validateName(basename(path))
-  const handle = await openRegularFile(path)
+  const handle = await openRegularFile(path, options.privateFiles)
   let unlockPrevious: (() => Promise<void>) | undefined
   let unlockEntry: (() => Promise<void>) | undefined
   try {
@@ -138,7 +145,7 @@ export function checkChunkSize(chunkSize: number): number {
   return chunkSize
 }
 
-async function openRegularFile(path: string): Promise<FileHandle> {
+async function openRegularFile(path: string, privateFiles?: ReadonlyMap<string, string>): Promise<FileHandle> {
   let handle: FileHandle
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK) // a FIFO opens at once and is refused below
@@ -146,9 +153,11 @@ async function openRegularFile(path: string): Promise<FileHandle> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new P2PError('E_NOT_FOUND', `no such file: ${path}`)
     throw fromFsError(err, `opening ${path}`)
   }
-  const st = await handle.stat()
-  if (!st.isFile()) {
+  const st = await handle.stat({ bigint: true })
+  const what = privateFiles?.get(identityKey(identityOf(st)))
+  if (!st.isFile() || what !== undefined) {
     await handle.close()
+    if (what !== undefined) throw new P2PError('E_USAGE', `${printable(path)} is ${what}: it is never shared`)
     throw new P2PError(
       'E_USAGE',
       `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}: give a regular file`,

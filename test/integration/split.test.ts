@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { readdirSync, statSync } from 'node:fs'
-import { lstat, mkdir, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TEMP_MARKER } from '../../src/core/constants.js'
 import { hasCode } from '../../src/core/errors.js'
+import { identityKey, identityOf } from '../../src/core/file-identity.js'
 import { chunkLength, manifestId, parseManifest, sha256Hex } from '../../src/core/manifest.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore, chunkFileName } from '../../src/core/store.js'
@@ -263,5 +264,19 @@ describe('split', () => {
       [],
       'no temp file left',
     )
+  })
+
+  it('refuses a private file however it was reached, by what it opened (a link swapped in after the name was checked)', async (t) => {
+    const { dir, store } = await setup(t)
+    const key = join(dir, 'id.key')
+    await writeFile(key, 'the private key')
+    await symlink(key, join(dir, 'notes.txt')) // what a local user swaps in once `notes.txt` was checked
+    const st = await stat(key, { bigint: true })
+    const privateFiles = new Map([[identityKey(identityOf(st)), 'the identity file']])
+    await assert.rejects(
+      splitFile(join(dir, 'notes.txt'), { store, privateFiles }),
+      (err) => hasCode(err, 'E_USAGE') && /is the identity file/.test((err as Error).message),
+    )
+    assert.ok(!(await readdir(store.root)).includes('notes.txt'), 'nothing split')
   })
 })
