@@ -1,11 +1,14 @@
+import { join } from 'node:path'
 import { configFilePath, resolveSettings } from './config.js'
 import { SETTINGS } from './settings.js'
 import type { PrivatePath } from './split-item.js'
 
 /**
- * The log directory (none at level silent: nothing is written there), the config file in use, and the trust
- * files the flags, environment or config name (whether this command reads them or not: `p2p-split` of a folder
- * holding the identity `p2p-serve` then uses shared the key as well).
+ * The log directory (none at level silent: nothing is written there), the config file in use, the identity
+ * (the one named, else the store's own, which serving commands use: a hard link to it was shared, the last
+ * attack of the fifty-first session), and the swarm secret and allow-list files the flags, environment or config
+ * name (whether this command reads them or not: `p2p-split` of a folder holding the identity `p2p-serve` then
+ * uses shared the key as well).
  */
 export function commandPrivatePaths(
   logsDir: string,
@@ -14,15 +17,21 @@ export function commandPrivatePaths(
 ): PrivatePath[] {
   const configFile = options.config as string | undefined
   const trust = resolveSettings(TRUST_FILES, { flags: options, configFile })
+  const identity = trust.identity || join(trust.chunksDir, '.p2p', 'identity.key')
   const named = (path: string | undefined, what: string, flag: string, made = false): PrivatePath[] =>
     path ? [{ path, what, flag, made }] : []
   return [
     ...(logLevel === 'silent' ? [] : [{ path: logsDir, what: 'the log directory', flag: '--logs-dir', made: true }]),
     { path: configFilePath({ configFile }).path, what: 'the config file', flag: '--config' },
-    ...named(trust.identity, 'the identity file', '--identity', true),
+    ...named(identity, 'the identity file', '--identity', true),
     ...named(trust.secretFile, 'the swarm secret file', '--secret-file'),
     ...named(trust.allowFile, 'the allow-list file', '--allow-file'),
   ]
 }
 
-const TRUST_FILES = { identity: SETTINGS.identity, secretFile: SETTINGS.secretFile, allowFile: SETTINGS.allowFile }
+const TRUST_FILES = {
+  identity: SETTINGS.identity,
+  secretFile: SETTINGS.secretFile,
+  allowFile: SETTINGS.allowFile,
+  chunksDir: SETTINGS.chunksDir,
+}

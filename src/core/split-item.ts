@@ -1,4 +1,4 @@
-import { realpath, stat } from 'node:fs/promises'
+import { readdir, realpath, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve, sep } from 'node:path'
 import { DEFAULT_CHUNK_SIZE } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
@@ -67,15 +67,28 @@ export async function splitPath(
   )
 }
 
-/** The private paths that are files, by identityKey: a hard link to one inside the folder is the file itself. */
+/**
+ * The private files by identityKey, and those a private directory holds (its log files: the first
+ * MAX_DIRECTORY_FILES): a hard link to one, or a link swapped in before the open, is the file itself.
+ */
 async function privateFiles(paths: readonly PrivatePath[]): Promise<Map<string, string>> {
   const files = new Map<string, string>()
+  const add = async (path: string, what: string): Promise<void> => {
+    const st = await stat(path, { bigint: true }).catch(() => undefined)
+    if (st?.isFile()) files.set(identityKey(identityOf(st)), what)
+  }
   for (const p of paths) {
-    const st = await stat(p.path, { bigint: true }).catch(() => undefined)
-    if (st?.isFile()) files.set(identityKey(identityOf(st)), `${p.what} ${printable(p.path)}`)
+    const st = await stat(p.path).catch(() => undefined)
+    if (st?.isFile()) await add(p.path, `${p.what} ${printable(p.path)}`)
+    if (!st?.isDirectory()) continue
+    const names = (await readdir(p.path).catch(() => [])).slice(0, MAX_DIRECTORY_FILES)
+    for (const name of names) await add(join(p.path, name), `a file of ${p.what} ${printable(p.path)}`)
   }
   return files
 }
+
+/** Files of a private directory taken by identity (a log directory holds one file per command). */
+const MAX_DIRECTORY_FILES = 256
 
 /**
  * A folder holding the chunk store, or a private file or directory of the command, would share them (and

@@ -197,11 +197,25 @@ describe('p2p-split (the built command)', () => {
       [key, /identity file/],
       [join(dir, 'innocent.txt'), /identity file/],
       ['p2p.config.json', /config file/],
-      [join(dir, 'logs', 'id.log'), /inside the log directory/],
+      [join(dir, 'logs', 'id.log'), /(inside|a file of) the log directory/],
     ] as const) {
       const r = await runBin('p2p-split', [file, ...base], { cwd: dir, env })
       assert.equal(r.code, 2, r.stdout)
       assert.equal(JSON.parse(r.stdout).code, 'E_USAGE')
+      assert.match(JSON.parse(r.stdout).message, why)
+    }
+    // The store's own identity, which serving commands use unless told otherwise (the last attack: shared), and
+    // a log file, each through a hard link outside.
+    const own = await runBin('p2p', ['id', ...base.slice(0, 2), '--logs-dir', join(dir, 'logs')])
+    assert.equal(own.code, 0, own.stderr)
+    await link(join(dir, 'chunks', '.p2p', 'identity.key'), join(dir, 'backup.key'))
+    await link(join(dir, 'logs', 'id.log'), join(dir, 'old.log'))
+    for (const [file, why] of [
+      ['backup.key', /identity file/],
+      ['old.log', /a file of the log directory/],
+    ] as const) {
+      const r = await runBin('p2p-split', [file, ...base], { cwd: dir })
+      assert.equal(JSON.parse(r.stdout).code, 'E_USAGE', r.stdout)
       assert.match(JSON.parse(r.stdout).message, why)
     }
     // A pipe is no file to look up (the review: its realpath failed, E_INTERNAL): refused as not a regular file.
