@@ -56,9 +56,9 @@ export async function splitPath(
     }
     throw fromFsError(err, `opening ${path}`)
   })
-  await refusePrivatePath(path, options.store.root, options.privatePaths ?? [])
-  // Checked again on what is opened: a link swapped in after the check above (the review).
+  // Taken once: checked here by name, and again on what is opened (a link swapped in after this check).
   const files = await privateFiles(options.privatePaths ?? [])
+  await refusePrivatePath(path, options.store.root, options.privatePaths ?? [], files)
   if (!st.isDirectory()) return splitFile(path, { ...options, privateFiles: files }, collaborators)
   return splitTree(
     path,
@@ -105,6 +105,8 @@ export async function refusePrivatePath(
   path: string,
   storeRoot: string,
   privatePaths: readonly PrivatePath[],
+  /** privateFiles(privatePaths), when the caller has it already. */
+  files?: ReadonlyMap<string, string>,
 ): Promise<void> {
   const st = await stat(path, { bigint: true }).catch(() => undefined)
   if (st === undefined) return
@@ -114,12 +116,12 @@ export async function refusePrivatePath(
     return
   }
   if (!st.isFile()) return // a pipe or device: splitFile refuses it, saying so
-  const named = (await privateFiles(privatePaths)).get(identityKey(identityOf(st)))
+  const named = (files ?? (await privateFiles(privatePaths))).get(identityKey(identityOf(st)))
   if (named !== undefined) throw new P2PError('E_USAGE', `${printable(path)} is ${named}: it is never shared`)
   const real = await realpath(path)
   for (const p of all) {
     const where = await placeOf(p)
-    if (where !== undefined && real.startsWith(where.endsWith(sep) ? where : `${where}${sep}`))
+    if (where !== undefined && real !== where && isWithin(real, where))
       throw new P2PError('E_USAGE', `${printable(path)} is inside ${p.what} ${where}: it is never shared`)
   }
 }
@@ -133,7 +135,7 @@ function placeOf({ path, made }: PrivatePath): Promise<string | undefined> {
 async function refuseInside(dir: string, p: PrivatePath): Promise<void> {
   const { what, flag } = p
   const [folder, real] = await Promise.all([realpath(dir), placeOf(p)])
-  if (real !== undefined && (real === folder || real.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`)))
+  if (real !== undefined && isWithin(real, folder))
     throw new P2PError('E_USAGE', `${what} ${real} is inside ${dir}: give a ${flag} outside the folder to share it`)
 }
 
@@ -147,4 +149,9 @@ async function whereItIsOrWouldBe(path: string): Promise<string | undefined> {
     const real = await whereItIsOrWouldBe(parent)
     return real === undefined ? undefined : join(real, basename(path))
   }
+}
+
+/** Whether real path `inner` is `outer` or below it. */
+function isWithin(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : `${outer}${sep}`)
 }
