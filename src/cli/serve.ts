@@ -47,6 +47,14 @@ export const SERVE_SETTINGS = {
     defaultValue: defaults.maxConnectionsPerAddress,
     parse: parseInteger(1, 65536),
   },
+  newConnectionsPerSecond: {
+    flag: 'new-connections-per-second',
+    valueName: '<n>',
+    description:
+      'new connections one address may open a second (twice that at once); past it one is closed before its handshake, unanswered',
+    defaultValue: defaults.newConnectionsPerSecond,
+    parse: parseInteger(1, 65536),
+  },
   uploadSlots: {
     flag: 'upload-slots',
     valueName: '<n>',
@@ -239,6 +247,7 @@ export function serverLimits(settings: Settings<typeof SERVE_SETTINGS>): ServerL
     maxHeaderBytes: settings.maxHeaderBytes,
     maxConnections: settings.maxConnections,
     maxConnectionsPerAddress: settings.maxConnectionsPerAddress,
+    newConnectionsPerSecond: settings.newConnectionsPerSecond,
     idleTimeoutMs: settings.idleTimeout * 1000,
     frameTimeoutMs: settings.frameTimeout * 1000,
     maxInFlight: settings.maxInFlight,

@@ -45,6 +45,11 @@ export const DEFAULT_MAX_HEADER_BYTES = 16 * KiB
 export const DEFAULT_MAX_CONNECTIONS = 256
 /** Connections one address may hold: a downloader opens at most 2 per seeder, so 8 downloads from one host at once; 16 hosts to fill a server. */
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 16
+/**
+ * New connections one address may open a second (twice that at once), as a DHT seeder's firewall allows: each
+ * costs the server a handshake (~1 ms of CPU), so the handshakes of one that closes and reopens as fast as it can take ~2 % of a core.
+ */
+export const DEFAULT_NEW_CONNECTIONS_PER_SECOND = 20
 export const DEFAULT_IDLE_TIMEOUT_S = 60
 /** A frame begun must be complete within this long (slowloris). */
 export const DEFAULT_FRAME_TIMEOUT_S = 10

@@ -18,6 +18,9 @@ import { encodeFrame, type Frame, FrameDecoder } from '../../src/core/transfer/f
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 
+/** These tests open connections by the hundred from one address to try the caps; the arrival rate has its own tests. */
+const ANY_RATE = { newConnectionsPerSecond: 1e6 }
+
 const KiB = 1024
 
 async function setup(t: Cleanup, size: number, chunkSize = 4 * KiB, limits: Partial<ServerLimits> = {}) {
@@ -27,7 +30,7 @@ async function setup(t: Cleanup, size: number, chunkSize = 4 * KiB, limits: Part
   await randomFile(join(dir, 'file.bin'), size)
   const split = await splitFile(join(dir, 'file.bin'), { store, chunkSize })
   const entry = (await store.get(split.id))!
-  const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, limits })
+  const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, limits: { ...ANY_RATE, ...limits } })
   const { port } = await server.listen()
   onCleanup(t, () => server.close(100))
   const client = async () => {

@@ -14,6 +14,9 @@ import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { rawClient, until } from '../helpers/raw-client.js'
 
+/** These tests open connections by the hundred from one address to try the caps; the arrival rate has its own tests. */
+const ANY_RATE = { newConnectionsPerSecond: 1e6 }
+
 /** A chunk server over the encrypted transport on loopback, serving one random file of `size` bytes. */
 async function encryptedSeeder(
   t: Cleanup,
@@ -25,7 +28,7 @@ async function encryptedSeeder(
   const store = new ChunkStore(join(dir, 'chunks'))
   const { id } = await splitFile(join(dir, 'a.bin'), { store, chunkSize: 64 * 1024 })
   const server = new ChunkServer({
-    ...{ store, host: '127.0.0.1', port: 0, ...options },
+    ...{ store, host: '127.0.0.1', port: 0, ...options, limits: { ...ANY_RATE, ...options.limits } },
     secure: { keyPair: NoiseSecretStream.keyPair() },
   })
   const { port } = await server.listen()

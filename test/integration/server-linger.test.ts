@@ -12,6 +12,9 @@ import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { silentSocket, until } from '../helpers/raw-client.js'
 
+/** These tests open connections by the hundred from one address to try the caps; the arrival rate has its own tests. */
+const ANY_RATE = { newConnectionsPerSecond: 1e6 }
+
 /**
  * A server never lets go of a connection whose answers the kernel still
  * holds unsent, and never leaves them in an orphaned socket
@@ -34,7 +37,7 @@ async function seeder(t: Cleanup, size: number, chunkSize: number, limits: Parti
   await store.init()
   await randomFile(join(dir, 'f.bin'), size)
   const split = await splitFile(join(dir, 'f.bin'), { store, chunkSize })
-  const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, limits })
+  const server = new ChunkServer({ store, host: '127.0.0.1', port: 0, limits: { ...ANY_RATE, ...limits } })
   const { port } = await server.listen()
   onCleanup(t, () => server.close(50))
   return { server, port, id: split.id }

@@ -15,11 +15,28 @@ class FakeConnection implements Slot {
   }
 }
 
-const limits = { maxConnections: 4, maxConnectionsPerAddress: 2, reclaimIdleMs: 1000 }
+const limits = { maxConnections: 4, maxConnectionsPerAddress: 2, reclaimIdleMs: 1000, newConnectionsPerSecond: 1e6 }
 /** Room for an address to hold more than the others (the crowded rule: admission.ts). */
-const wide = { maxConnections: 8, maxConnectionsPerAddress: 5, reclaimIdleMs: 1000 }
+const wide = { maxConnections: 8, maxConnectionsPerAddress: 5, reclaimIdleMs: 1000, newConnectionsPerSecond: 1e6 }
 
 describe('connection table (admission.ts)', () => {
+  it('an address opens at most newConnectionsPerSecond a second (twice that at once); others are not held back', () => {
+    let now = 0
+    const table = new ConnectionTable<FakeConnection>(
+      { maxConnections: 100, maxConnectionsPerAddress: 100, reclaimIdleMs: 1000, newConnectionsPerSecond: 2 },
+      () => now,
+    )
+    for (let i = 0; i < 4; i++) assert.deepEqual(table.admit('a'), { admitted: true })
+    assert.deepEqual(table.admit('a'), { admitted: false, reason: 'rate' })
+    assert.deepEqual(table.admit('b'), { admitted: true }, 'another address has its own bucket')
+    assert.equal(table.size, 0, 'a refusal holds no slot')
+    now = 499
+    assert.deepEqual(table.admit('a'), { admitted: false, reason: 'rate' })
+    now = 500
+    assert.deepEqual(table.admit('a'), { admitted: true }, 'one more each half second')
+    assert.deepEqual(table.admit('a'), { admitted: false, reason: 'rate' })
+  })
+
   it('when full, the oldest connection that asked nothing gives way first, then the one idle longest (past reclaimIdleMs), never a busy one', () => {
     let now = 10_000
     const table = new ConnectionTable<FakeConnection>(limits, () => now)
@@ -70,7 +87,7 @@ describe('connection table (admission.ts)', () => {
 
   it('when full of served connections, one idle of the address holding the most gives way, if it holds at least two more than the newcomer would', () => {
     const now = 10_000
-    const six = { maxConnections: 6, maxConnectionsPerAddress: 4, reclaimIdleMs: 60_000 }
+    const six = { maxConnections: 6, maxConnectionsPerAddress: 4, reclaimIdleMs: 60_000, newConnectionsPerSecond: 1e6 }
     const table = new ConnectionTable<FakeConnection>(six, () => now)
     const flood = [9_990, 9_950, 9_999, 9_980].map((since) => new FakeConnection({ idleSince: since }, 'f'))
     const honest = [new FakeConnection({ idleSince: 9_000 }, 'h'), new FakeConnection({ idleSince: 9_100 }, 'h')]

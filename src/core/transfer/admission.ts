@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { ByteRateLimit } from '../rate-limit.js'
 /**
  * The connections a chunk server holds, counted per address, and who makes
  * room when it is full. Without room-making, a stranger with 16 addresses
@@ -32,7 +33,10 @@ import { isIP } from 'node:net'
  *      `reclaimIdleMs` (nothing asked or being answered): an idle pooled
  *      connection is cheap for its client to open again;
  *   5. else nobody: the newcomer gets E_BUSY.
- * The per-address cap is never lifted this way.
+ * The per-address cap is never lifted this way. Before all that, an address
+ * may open `newConnectionsPerSecond` a second (twice that at once): each
+ * arrival costs a handshake, so one that closes and reopens as fast as it can
+ * held a core (reason `rate`: closed unanswered, as an answer costs the handshake).
  *
  * Every admitted connection is released exactly once: `release` is
  * idempotent (a connection closed to make room is released at once, and
@@ -51,11 +55,15 @@ export interface Slot {
 export interface AdmissionLimits {
   maxConnections: number
   maxConnectionsPerAddress: number
+  newConnectionsPerSecond: number
   /** An idle connection gives way to a newcomer only after this long idle. */
   reclaimIdleMs: number
 }
 
-export type Admission = { admitted: true; reclaimed?: Reclaimed } | { admitted: false; reason: 'full' | 'address' }
+export type Admission = { admitted: true; reclaimed?: Reclaimed } | { admitted: false; reason: Refused }
+
+/** Why a connection is turned away: the server is full, its address holds its cap, or opened too many lately. */
+export type Refused = 'full' | 'address' | 'rate'
 
 export const DEFAULT_RECLAIM_IDLE_MS = 5_000
 
@@ -69,17 +77,34 @@ const RECLAIM_WHY: Record<Reclaimed, string> = {
   idle: 'the server was full and it was idle longest',
 }
 
+/** What a connection turned away is told (for `rate`, what the log says: it is told nothing). */
+export function refusalText(reason: Refused, limits: Omit<AdmissionLimits, 'reclaimIdleMs'>): string {
+  if (reason === 'rate')
+    return `this peer takes at most ${limits.newConnectionsPerSecond} new connections a second from your address`
+  if (reason === 'full') return `this peer is at its limit of ${limits.maxConnections} connections; try again later`
+  return `this peer is at its limit of ${limits.maxConnectionsPerAddress} connections from your address; try again later`
+}
+
 /** How many more connections an address must hold than the newcomer's would, to give one up to it. */
 const CROWDED_MARGIN = 2
 
 export class ConnectionTable<C extends Slot> {
   private readonly held = new Map<C, string>()
   private readonly perAddress = new Map<string, number>()
+  private readonly arrivals: ByteRateLimit
 
   constructor(
     private readonly limits: AdmissionLimits,
     private readonly now: () => number = () => performance.now(),
-  ) {}
+  ) {
+    this.arrivals = new ByteRateLimit({
+      perSecond: limits.newConnectionsPerSecond,
+      burst: 2 * limits.newConnectionsPerSecond,
+      totalPerSecond: Number.MAX_SAFE_INTEGER, // per address only: a crowd of honest peers is not held back
+      maxKeys: 4096,
+      now,
+    })
+  }
 
   get size(): number {
     return this.held.size
@@ -100,6 +125,7 @@ export class ConnectionTable<C extends Slot> {
    * caller must then `add` the newcomer.
    */
   admit(address: string): Admission {
+    if (!this.arrivals.take(address, 1)) return { admitted: false, reason: 'rate' }
     if (this.from(address) >= this.limits.maxConnectionsPerAddress) return { admitted: false, reason: 'address' }
     if (this.held.size < this.limits.maxConnections) return { admitted: true }
     const victim = this.victim(address)

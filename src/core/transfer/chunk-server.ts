@@ -3,7 +3,7 @@ import { BufferPool, type OnViolation } from '../buffer-pool.js'
 import type { DhtSession } from '../dht/session.js'
 import { P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
-import { addressKey, ConnectionTable, DEFAULT_RECLAIM_IDLE_MS } from './admission.js'
+import { addressKey, ConnectionTable, DEFAULT_RECLAIM_IDLE_MS, type Refused, refusalText } from './admission.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
@@ -265,13 +265,14 @@ export class ChunkServer {
     })
   }
 
-  /** Turn a connection away with E_BUSY, or, past what `refused` lets be answered at once, without a word. */
-  private refuse(socket: Socket | DhtSession, address: string, reason: 'full' | 'address', channel?: Channel): void {
-    const refusal =
-      reason === 'full'
-        ? `this peer is at its limit of ${this.limits.maxConnections} connections; try again later`
-        : `this peer is at its limit of ${this.limits.maxConnectionsPerAddress} connections from your address; try again later`
-    this.tally.counts.refusedBusy++
+  /**
+   * Turn a connection away with E_BUSY, or, past what `refused` lets be answered at once, without a word; one
+   * from an address opening too many is closed before its handshake (answering would cost what the limit saves).
+   */
+  private refuse(socket: Socket | DhtSession, address: string, reason: Refused, channel?: Channel): void {
+    const refusal = refusalText(reason, this.limits)
+    if (reason === 'rate') this.tally.counts.refusedRate++
+    else this.tally.counts.refusedBusy++
     if (reason === 'address') this.tally.counts.refusedPerAddress++
     const line = this.logGate.pass(address)
     if (line.log)
@@ -284,8 +285,8 @@ export class ChunkServer {
         },
         `connection refused: ${refusal}`,
       )
-    if (!this.refused.take(socket, address)) {
-      this.tally.counts.refusedUnanswered++
+    if (reason === 'rate' || !this.refused.take(socket, address)) {
+      if (reason !== 'rate') this.tally.counts.refusedUnanswered++
       socket.destroy()
       return
     }

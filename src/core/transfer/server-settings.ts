@@ -6,6 +6,7 @@ import {
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_NEW_CONNECTIONS_PER_SECOND,
   DEFAULT_SERVER_BUFFER_BYTES,
 } from '../constants.js'
 import type { HashPace } from '../hash-pace.js'
@@ -23,6 +24,11 @@ export interface ServerLimits {
   maxConnections: number
   /** Connections from one address (an IPv6 /64 counts as one) at once; the next gets E_BUSY. */
   maxConnectionsPerAddress: number
+  /**
+   * New connections one address may open a second, and twice that at once; past it one is closed before its
+   * handshake, unanswered (an answer would cost the handshake the limit saves).
+   */
+  newConnectionsPerSecond: number
   idleTimeoutMs: number
   /** A frame begun must be complete within this long (slowloris). */
   frameTimeoutMs: number
@@ -40,6 +46,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
   maxConnections: DEFAULT_MAX_CONNECTIONS,
   maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  newConnectionsPerSecond: DEFAULT_NEW_CONNECTIONS_PER_SECOND,
   idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_S * 1000,
   frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_S * 1000,
   maxInFlight: DEFAULT_MAX_IN_FLIGHT,
@@ -81,6 +88,8 @@ export interface ServerStats {
   refusedPerAddress: number
   /** Of refusedBusy, those closed without an answer: their address (or the server) had enough refusals still closing. */
   refusedUnanswered: number
+  /** Connections closed before their handshake, unanswered: their address opened more than newConnectionsPerSecond. */
+  refusedRate: number
   /** Connections closed to make room for a newcomer while the server was full: had asked nothing yet (admission.ts). */
   reclaimedSilent: number
   /** The same, idle and never given a manifest or a chunk (every answer an error). */

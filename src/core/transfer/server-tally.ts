@@ -14,6 +14,7 @@ export class ServerTally implements ConnectionCounters {
     refusedBusy: 0,
     refusedPerAddress: 0,
     refusedUnanswered: 0,
+    refusedRate: 0,
     reclaimedSilent: 0,
     reclaimedUnserved: 0,
     reclaimedCrowded: 0,
