@@ -9,7 +9,7 @@ import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { shorten } from '../names.js'
 import { openRegularFile } from '../safe-fs.js'
 import { isRunning } from '../stale-temps.js'
-import { syncDir } from './tree-durable.js'
+import { syncUserDir } from './tree-durable.js'
 
 /**
  * Claiming a download's final name: `<name>.part` made from the verified
@@ -167,7 +167,7 @@ export async function nameVerified(options: {
   }
   // The name durable too, as the bytes were before it (a power loss must not take it back); also a name found
   // already there, which a run stopped between placing it and this sync may have left.
-  await syncDir(options.dir).catch((err: unknown) => {
+  await syncUserDir(options.dir).catch((err: unknown) => {
     throw new P2PError(
       'E_IO',
       `${placed.path} holds the verified file, but syncing ${options.dir} failed (${(err as Error).message}): its name may not survive a power loss`,

@@ -170,7 +170,7 @@ export async function mkdirDurable(dir: string): Promise<void> {
   if (created === undefined) return
   const first = resolve(created)
   for (let made = resolve(dir); ; made = dirname(made)) {
-    await syncParent(dirname(made))
+    await syncUserDir(dirname(made))
     if (made === first || dirname(made) === made) return
   }
 }
@@ -181,7 +181,7 @@ export async function mkdirDurable(dir: string): Promise<void> {
  * (searchable but not readable) or synced (a filesystem without directory fsync) is left as it is: its
  * entry is as durable as that filesystem makes it. Any other failure is E_IO naming it.
  */
-async function syncParent(path: string): Promise<void> {
+export async function syncUserDir(path: string): Promise<void> {
   try {
     await syncPath(path, constants.O_RDONLY | constants.O_DIRECTORY)
   } catch (err) {
@@ -191,7 +191,7 @@ async function syncParent(path: string): Promise<void> {
 
 const BEST_EFFORT = new Set(['EACCES', 'EPERM', 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP'])
 
-export function syncDir(path: string): Promise<void> {
+function syncDir(path: string): Promise<void> {
   return syncPath(path, OPEN_DIR)
 }
 

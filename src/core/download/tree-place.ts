@@ -9,7 +9,7 @@ import { shorten } from '../names.js'
 import { printable } from '../printable.js'
 import { sameContent } from './final-name.js'
 import { breather, type MadeTable, YIELD_EVERY } from './made-table.js'
-import { type Durable, makeDurable, type SyncFilesystem, syncDir } from './tree-durable.js'
+import { type Durable, makeDurable, type SyncFilesystem, syncUserDir } from './tree-durable.js'
 
 /**
  * A finished temporary tree (temp-tree.ts) given its final name: the tree
@@ -88,7 +88,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
         await rename(path, aside).catch(() => undefined)
         throw replaced(tree.root, aside)
       }
-      await syncDir(tree.downloadsDir)
+      await syncUserDir(tree.downloadsDir)
       await unlink(tree.recordPath).catch(() => undefined)
       return { path, alreadyThere: false, durable }
     }
