@@ -87,6 +87,22 @@ describe('placing a folder', () => {
     )
   })
 
+  it("takes back the empty claim a run killed before its rename left at the name; never an empty folder of the user's", async (t) => {
+    const { downloads, options } = await setup(t)
+    await mkdir(downloads)
+    await mkdir(join(downloads, 'album'), { mode: 0o1000 }) // as the killed run claimed it
+    const placed = await (await build(options)).place()
+    assert.deepEqual([placed.path, placed.alreadyThere], [join(downloads, 'album'), false])
+    assert.deepEqual((await readdir(join(downloads, 'album'))).sort(), ['d', 'run.sh'])
+    assert.deepEqual(await readdir(downloads), ['album'], 'no "album (1)" beside it')
+
+    await mkdir(join(downloads, 'mine'))
+    const theirs = { ...options, name: 'mine' }
+    const beside = await (await build(theirs)).place()
+    assert.equal(beside.path, join(downloads, 'mine (1)'), "an empty folder the user made is the user's")
+    assert.deepEqual(await readdir(join(downloads, 'mine')), [])
+  })
+
   it('the check of a folder already at the name hears the signal: stopped, neither taken as ours nor placed as "(1)"', async (t) => {
     const { downloads, options } = await setup(t)
     await (await build(options)).place()

@@ -17,7 +17,7 @@ import { type Durable, makeDurable, type SyncFilesystem, syncUserDir } from './t
  * the tree made, then `NAME`, or `NAME (n)` when taken. The final name is
  * claimed with mkdir (never merging into or replacing what is there), the
  * tree renamed over that empty directory, and what then has the name
- * checked to be the tree's root.
+ * checked to be the tree's root. A claim a killed run left is taken back.
  */
 
 export interface PlaceResult {
@@ -185,15 +185,36 @@ async function extraEntry(made: MadeTable, existing: string, local: string): Pro
   return false
 }
 
-/** Make `path` as an empty directory; false when something is there already. */
+/**
+ * The mode of a claim: sticky, no permission bits, which no one gives a directory of their own. A run killed
+ * between the claim and the rename left an empty directory under the final name, and the next run placed the
+ * folder beside it, at "NAME (1)" (attacker, fifty-second session); an empty directory of ours in this mode is
+ * such a claim, taken back.
+ */
+const CLAIM_MODE = 0o1000
+
+/** Make `path` as an empty directory; false when something is there already (a killed run's claim is taken back). */
 async function claim(path: string): Promise<boolean> {
-  try {
-    await mkdir(path)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
-    throw err
+  for (let tries = 0; ; tries++) {
+    try {
+      await mkdir(path, { mode: CLAIM_MODE })
+      return true
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      if (tries > 0 || !(await leftClaim(path))) return false
+    }
   }
+}
+
+/** Whether `path` was a killed run's claim, now removed (rmdir fails on whatever was put in it meanwhile). */
+async function leftClaim(path: string): Promise<boolean> {
+  const st = await lstat(path).catch(() => undefined)
+  const uid = process.getuid?.()
+  if (!st?.isDirectory() || (st.mode & 0o7777) !== CLAIM_MODE || (uid !== undefined && st.uid !== uid)) return false
+  return rmdir(path).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** "album" → "album (1)": a folder's name has no extension to keep. */
