@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { numbered } from '../../src/core/download/final-name.js'
+import { SharedDataChanged } from '../../src/core/download/packed-data.js'
 import { PackedWriter } from '../../src/core/download/packed-writer.js'
 import { hasCode } from '../../src/core/errors.js'
 import { HashPace } from '../../src/core/hash-pace.js'
@@ -95,6 +96,29 @@ describe('packed writer', () => {
     assert.equal(again.path, join(dir, 'doc (1).txt'))
     assert.equal(sha(await readFile(again.path)), manifest.sha256)
     assert.notEqual((await stat(first.path)).ino, (await stat(packedDataPath(entryDir))).ino)
+  })
+
+  it('a re-run of a finished file, every chunk listed, checks data where it is: no copy, never written; a chunk that fails ends the run', async (t) => {
+    const dir = await downloadsDir(t)
+    const { data, manifest } = sample(3 * 4096, 4096, 'kept.txt')
+    const first = await stitch(dir, data, manifest, [0, 1, 2])
+    const entryDir = join(dir, '..', 'entry-kept.txt')
+    const again = await PackedWriter.open({ entryDir, downloadsDir: dir, manifest, keepShared: true })
+    try {
+      assert.equal((await stat(packedDataPath(entryDir))).ino, (await stat(first.path)).ino, 'no private copy')
+      assert.throws(
+        () => again.verifyAndWrite(0, data.subarray(0, 4096), manifest.chunks[0]!),
+        (e) => hasCode(e, 'E_INTERNAL'),
+      )
+      assert.throws(
+        () => again.drop(1),
+        (e) => e instanceof SharedDataChanged && e.index === 1,
+      )
+    } finally {
+      await again.close()
+    }
+    assert.equal((await readPackedHave(entryDir, 3))?.count(), 3, 'data.have still lists every chunk')
+    assert.deepEqual(await readFile(first.path), data)
   })
 
   it('--force over its own earlier result leaves no .part', async (t) => {

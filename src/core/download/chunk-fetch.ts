@@ -31,6 +31,8 @@ export interface ChunkFetchOptions extends DownloadJob {
   selfPeerId?: string
   /** The peer the manifest came from, as listed when it was asked: followed from the start (live-peers.ts). */
   manifestPeer?: LivePeer
+  /** Check a finished file's `data` in place (packed-data.ts); false after it failed (SharedDataChanged). */
+  keepShared?: boolean
 }
 
 /** The first-chunk deadline (FIRST_DELIVERY_DEADLINE_MS) allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
@@ -111,6 +113,7 @@ export class ChunkFetch {
       vouch: this.options.vouch,
       directIo: this.options.store.directIo,
       nameDecided: this.options.nameDecided,
+      keepShared: this.options.keepShared,
       onFile: (path) => {
         this.progress.currentFile = path
       },

@@ -26,6 +26,7 @@ import { ChunkFetch } from './chunk-fetch.js'
 import type { StitchResult } from './final-name.js'
 import { type DownloadJob, type DownloadLimits, maxRequests, type PeerDialer } from './job.js'
 import { fetchManifest } from './manifest-fetch.js'
+import { SharedDataChanged } from './packed-data.js'
 import type { PeerReport } from './peer-record.js'
 import { assertRoom } from './room.js'
 import { localBytes, pathRoom } from './temp-tree.js'
@@ -181,25 +182,36 @@ export async function download(options: DownloadOptions, collaborators: Collabor
     const { dir, unlock } = await enterStore(store, source.bytes, manifest, id, limits.waitMs, signal)
     try {
       // Buffers in use at once: one per request in flight.
-      buffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest))
-      const run = new ChunkFetch({
-        ...options,
-        peers: trusted,
-        limits,
-        manifest,
-        dir,
-        pool,
-        buffers,
-        log,
-        signal,
-        now,
-        ...(selection ? { wanted: selection } : {}),
-        ...(options.trust ? { selfPeerId: options.trust.identity.peerId } : {}),
-        ...(source.peer ? { manifestPeer: source.peer } : {}),
+      const chunkBuffers = new ChunkBuffers(manifest.chunkSize, maxRequests(limits, manifest))
+      buffers = chunkBuffers
+      const begin = (keepShared: boolean): ChunkFetch => {
+        const run = new ChunkFetch({
+          ...options,
+          peers: trusted,
+          limits,
+          manifest,
+          dir,
+          pool,
+          buffers: chunkBuffers,
+          log,
+          signal,
+          now,
+          ...(selection ? { wanted: selection } : {}),
+          ...(options.trust ? { selfPeerId: options.trust.identity.peerId } : {}),
+          ...(source.peer ? { manifestPeer: source.peer } : {}),
+          keepShared,
+        })
+        for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
+        if (source.from !== undefined) run.scheduler.vouch(source.from)
+        return run
+      }
+      let run = begin(true)
+      const stitched = await run.execute().catch((err: unknown) => {
+        if (!(err instanceof SharedDataChanged)) throw err
+        log.warn({ index: err.index }, 'the finished file was changed since it was downloaded; checking a copy')
+        run = begin(false)
+        return run.execute()
       })
-      for (const [key, reason] of liars) run.scheduler.banNow(key, reason)
-      if (source.from !== undefined) run.scheduler.vouch(source.from)
-      const stitched = await run.execute()
       return {
         ...stitched,
         id,

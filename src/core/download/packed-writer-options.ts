@@ -27,6 +27,8 @@ export interface PackedWriterOptions {
   directIo?: boolean
   /** A chunk server in this process serves the chunks this writer accepted without hashing them again, and an announcer here announces them, while `data` is open. */
   vouch?: VouchedChunks
+  /** When `data.have` lists every chunk, read and check a `data` that is also a finished file in place, not a copy (packed-data.ts). */
+  keepShared?: boolean
 }
 
 export interface FinishOptions {

@@ -16,7 +16,7 @@ import { DeferredTree } from './deferred-tree.js'
 import { nameVerified, partName, type StitchResult } from './final-name.js'
 import { HashedWrites, type Verified } from './hashed-writes.js'
 import { HavePublisher, IN_PROCESS_PUBLISH_MS } from './have-publisher.js'
-import { openPackedData } from './packed-data.js'
+import { openPackedData, SharedDataChanged } from './packed-data.js'
 import type { FinishOptions, PackedWriterOptions } from './packed-writer-options.js'
 import { mkdirDurable } from './tree-durable.js'
 import type { TreeBuilt } from './tree-writer.js'
@@ -89,6 +89,8 @@ export class PackedWriter {
     private readonly options: PackedWriterOptions,
     /** What `data.have` listed at open: still published until accepted or dropped (a re-run checks them). */
     readonly inherited: Bitfield,
+    /** `data` is also a finished file, read and checked in place: never written (packed-data.ts). */
+    private readonly shared: boolean,
   ) {
     this.plan = planOf(options.manifest)
     this.have = new Bitfield(this.plan.chunkCount)
@@ -135,13 +137,14 @@ export class PackedWriter {
     try {
       await mkdirDurable(downloadsDir)
       const plan = planOf(manifest)
-      const opened = await openPackedData(entryDir, plan.packedSize)
-      handle = opened.handle
       const count = plan.chunkCount
       const inherited = (await readPackedHave(entryDir, count)) ?? new Bitfield(count)
+      const everyChunk = options.keepShared === true && inherited.count() === count
+      const opened = await openPackedData(entryDir, plan.packedSize, everyChunk)
+      handle = opened.handle
       const direct = options.directIo === true && directChunkSize(plan.chunkSize)
       directFd = direct ? reopenDirect(handle.fd, true) : undefined
-      writer = new PackedWriter(handle, directFd, opened.identity, options, inherited)
+      writer = new PackedWriter(handle, directFd, opened.identity, options, inherited, opened.shared)
       writer.unvouch = options.vouch?.register(path, opened.identity, writer.have)
       await removeWriterVouch(entryDir) // an earlier writer's, whoever it was: only ours from now on
       const opening = writer
@@ -182,6 +185,8 @@ export class PackedWriter {
 
   /** Chunk `index` hashed and written into `data` only if it is `expected`; go on with the result's bytes (hashed-writes.ts). */
   verifyAndWrite<T extends Uint8Array>(index: number, data: T, expected: string): Promise<Verified<T>> {
+    if (this.shared)
+      throw new P2PError('E_INTERNAL', `a write of chunk ${index} into ${this.dataPath}, a finished file`)
     return this.writes.verifyAndWrite(index, data, expected)
   }
 
@@ -217,8 +222,9 @@ export class PackedWriter {
     if (this.unvouch) this.options.vouch?.grew(this.dataPath)
   }
 
-  /** A chunk `inherited` listed failed its check: no longer publish it. */
+  /** A chunk `inherited` listed failed its check: no longer publish it (in a finished file: this run ends). */
   drop(index: number): void {
+    if (this.shared) throw new SharedDataChanged(index)
     this.inherited.set(index, false)
   }
 
