@@ -8,7 +8,7 @@ import HyperDHT from 'hyperdht'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { MAX_DHT_PEERS } from '../../src/core/download/dht-keys.js'
 import { HANDSHAKES_PER_SECOND } from '../../src/core/transfer/dht-seeder.js'
-import { parsePeerId } from '../../src/core/trust/peer-id.js'
+import { formatPeerId, parsePeerId } from '../../src/core/trust/peer-id.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { attackerNode, DHT_ARGS, dhtSeeder, downloadThroughDht, strangerServers, testnet } from '../helpers/dht.js'
 import { freeUdpPort, runDownload, seeded } from '../helpers/swarm.js'
@@ -111,5 +111,35 @@ describe('a DHT topic flooded with dead keys (own loopback testnet)', () => {
     assert.ok(refused > 0, 'some refused: the bound holds (the test can fail)')
     assert.ok(greeted >= HANDSHAKES_PER_SECOND, 'a burst of them taken')
     await downloadThroughDht(join(dir, 'd'), bootstrap, ['--id', id, '--wait', '30'], sha)
+  })
+
+  it('a stranger dialling an allow-listed seeder over and over: refused at the firewall, its log lines bounded (one a refusal before)', async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir } = await seeded(t, 300_000)
+    const someoneElse = formatPeerId(HyperDHT.keyPair().publicKey)
+    const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--allow', someoneElse])
+    const attacker = await attackerNode(t, bootstrap)
+    const key = parsePeerId(line.peerId)
+    let greeted = 0
+    // At once: a refused dial hears nothing until the engine gives up on it, seconds later.
+    await Promise.all(
+      Array.from({ length: 60 }, async () => {
+        const socket = attacker.connect(key)
+        await new Promise<void>((resolve) => {
+          socket.on('error', () => resolve())
+          socket.once('data', () => {
+            greeted++
+            resolve()
+          })
+          socket.once('close', () => resolve())
+          setTimeout(resolve, 8_000).unref()
+        })
+        socket.destroy()
+      }),
+    )
+    assert.equal(greeted, 0, 'not on the allow-list: nothing of the seeder reached the stranger')
+    const log = await readFile(join(dir, 'seed', 'logs', 'serve.log'), 'utf8')
+    const lines = log.split('\n').filter((l) => l.includes('DHT connection refused: not on the allow-list')).length
+    assert.ok(lines >= 1 && lines <= 20, `${lines} refusal lines for 60 dials from one address (20 an address in 10 s)`)
   })
 })

@@ -126,6 +126,18 @@ describe('DHT peers that break the protocol after greeting, or keep sending whil
     if (stranger.dialled() > 0) assert.match(log, /"noSeeder":"violation"/)
   })
 
+  it(`${MAX_DHT_PEERS + 16} keys of a stranger's that greet and answer every request "no such file" give their places up: a download by id completes, byte-identical`, async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t, 600_000)
+    const stranger = await strangerServers(t, bootstrap, id, MAX_DHT_PEERS + 16, 'greets-not-found')
+    await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    // An answer reset a key's failures, so keys that answered kept their places for good: 300 of them, 0 of 3
+    // downloads by id (attacker, fifty-second session).
+    await downloadThroughDht(join(dir, 'd'), bootstrap, ['--id', id, '--wait', '60'], sha)
+    const log = await readFile(join(dir, 'd', 'logs', 'download.log'), 'utf8')
+    if (stranger.dialled() > 0) assert.match(log, /DHT peer given up; its place goes to another/)
+  })
+
   it('a stranger that sends a bad frame to a seeder and then keeps sending is closed once it sent more than the session holds while paused, not at the 60 s idle timeout', async (t) => {
     const bootstrap = await testnet(t)
     const { dir } = await seeded(t, 300_000)

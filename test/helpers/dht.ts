@@ -3,6 +3,8 @@ import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
 import { DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { topicOf } from '../../src/core/dht/topic.js'
+import { encodeFrame } from '../../src/core/transfer/framing.js'
+import { errorHeader } from '../../src/core/transfer/messages.js'
 import { formatPeerId } from '../../src/core/trust/peer-id.js'
 import { type Cleanup, onCleanup } from './cleanup.js'
 import { sha256File } from './files.js'
@@ -57,14 +59,14 @@ export async function attackerNode(t: Cleanup, bootstrap: string): Promise<Hyper
  * `count` live servers of a stranger's, each announced under the file's open topic: they accept, then say nothing
  * (`mute`), greet as p2pshare does and then nothing (`greets`), or send one message longer than any of p2pshare's
  * (`oversized`: OVERSIZED_MESSAGE_BYTES, then nothing), or greet and then send that (`greets-oversized`), or greet and answer every request with an undecodable frame
- * (`greets-garbage`).
+ * (`greets-garbage`), or with E_NOT_FOUND (`greets-not-found`: they have no such file).
  */
 export async function strangerServers(
   t: Cleanup,
   bootstrap: string,
   id: string,
   count: number,
-  mode: 'mute' | 'greets' | 'oversized' | 'greets-oversized' | 'greets-garbage',
+  mode: 'mute' | 'greets' | 'oversized' | 'greets-oversized' | 'greets-garbage' | 'greets-not-found',
 ): Promise<{ dialled: () => number; tookMs: number; peerIds: string[] }> {
   const attacker = await attackerNode(t, bootstrap)
   const held: Array<{ destroy(): void }> = []
@@ -88,6 +90,8 @@ export async function strangerServers(
             socket.on('data', () =>
               socket.write(Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.alloc(512)])),
             )
+          if (mode === 'greets-not-found')
+            socket.on('data', () => socket.write(encodeFrame(errorHeader('E_NOT_FOUND', 'no such file here'))))
           dialled++
         })
         await server.listen(keyPair)

@@ -24,11 +24,12 @@ const op = fc.oneof(
     why: fc.constantFrom(undefined, 'unknown' as const, 'silent' as const, 'oversized' as const, 'violation' as const),
   }),
   fc.record({ kind: fc.constant('answer' as const), key }),
+  fc.record({ kind: fc.constant('giveUp' as const), key, lacking: fc.boolean() }),
   fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 300_000 }) }),
 )
 
 describe('DhtKeys (the keys a download found on the DHT)', () => {
-  it('agrees with a model of its own: 64 kept at most, retries after 1, 2 s, dropped at 3 plain failures or 1 "no seeder", held out (x 4 each time again), answers resetting failures', () => {
+  it('agrees with a model of its own: 64 kept at most, retries after 1, 2 s, dropped at 3 plain failures or 1 "no seeder" or when given up, held out (x 4 each time again), answers resetting failures', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 400, size: 'large' }), (ops) => {
         let now = 0
@@ -45,6 +46,16 @@ describe('DhtKeys (the keys a download found on the DHT)', () => {
             const expected = !kept.has(id) && kept.size < MAX_DHT_PEERS && now >= (heldUntil.get(id) ?? 0)
             assert.equal(keys.take(randomBytes(32), id), expected)
             if (expected) kept.set(id, { failures: 0, retryAt: 0 })
+          } else if (o.kind === 'giveUp') {
+            // Banned, written off or lacking the item: its place goes at once, whatever its failures.
+            const expected = kept.has(id)
+            assert.equal(keys.gaveUp(id, o.lacking), expected)
+            if (expected) {
+              kept.delete(id)
+              const times = (drops.get(id) ?? 0) + 1
+              drops.set(id, times)
+              heldUntil.set(id, now + (o.lacking ? NO_SEEDER_FOR_MS : GONE_FOR_MS) * 4 ** (times - 1))
+            }
           } else {
             const found = keys.get(id)
             const model = kept.get(id)

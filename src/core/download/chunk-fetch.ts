@@ -9,7 +9,7 @@ import { notNowOf } from '../transfer/messages.js'
 import type { ChunkBuffers } from './chunk-buffers.js'
 import { fetchOrder, keptForProbes } from './fetch-order.js'
 import { FetchProgress } from './fetch-progress.js'
-import { type DownloadJob, type LivePeer, maxRequests } from './job.js'
+import { type DownloadJob, type LivePeer, maxRequests, type PeerDialer } from './job.js'
 import { LivePeers } from './live-peers.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
 import { resumeChunks } from './resume.js'
@@ -31,6 +31,8 @@ export interface ChunkFetchOptions extends DownloadJob {
   selfPeerId?: string
   /** The peer the manifest came from, as listed when it was asked: followed from the start (live-peers.ts). */
   manifestPeer?: LivePeer
+  /** Told of each peer banned or written off (a DHT key's place goes to another). */
+  dialer?: Pick<PeerDialer, 'giveUp'>
   /** Check a finished file's `data` in place (packed-data.ts); false after it failed (SharedDataChanged). */
   keepShared?: boolean
 }
@@ -139,7 +141,7 @@ export class ChunkFetch {
         if (this.writer.failure !== undefined) throw this.writer.failure
         this.livePeers.refresh()
         await this.livePeers.dropOverdue()
-        this.livePeers.closeWrittenOff()
+        for (const key of this.livePeers.closeWrittenOff()) this.options.dialer?.giveUp(key)
         this.pump()
         this.stall.check(this.livePeers.keys())
         this.progress.report(this.doneBytes, this.fetchedBytes)
@@ -183,6 +185,12 @@ export class ChunkFetch {
     }
   }
 
+  /** A peer banned (for what it sent): its connections go, and a DHT key's place. */
+  private banned(key: string, peer: LivePeer): void {
+    this.pool.closePeer(peer)
+    this.options.dialer?.giveUp(key)
+  }
+
   private pump(): void {
     // Memory stays flat whatever the peer count or disk speed: a global cap on buffers in use. Peers that
     // have delivered nothing yet (perhaps never will) share half of it; each peer's window is the scheduler's.
@@ -224,7 +232,7 @@ export class ChunkFetch {
       if (outcome === 'mismatch') {
         const banned = this.scheduler.failed(key, index, 'checksum', `chunk ${index}`)
         this.log.warn({ peer: key, index, banned }, 'chunk failed SHA-256; fetching it elsewhere')
-        if (banned) this.pool.closePeer(peer)
+        if (banned) this.banned(key, peer)
         return
       }
       if (this.scheduler.isDone(index)) return this.scheduler.discard(key, index)
@@ -266,7 +274,7 @@ export class ChunkFetch {
         'peer broke the protocol; fetching the chunk elsewhere',
       )
       const peer = this.livePeers.get(key)
-      if (banned && peer) this.pool.closePeer(peer)
+      if (banned && peer) this.banned(key, peer)
     } else if (isCollateral(err)) this.scheduler.failed(key, index, 'cancelled')
     else if (err.code === 'E_NOT_FOUND') this.scheduler.failed(key, index, 'missing')
     else if (notNow !== undefined) this.scheduler.notNow(key, index, notNow.retryMs, place)

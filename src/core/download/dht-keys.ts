@@ -166,6 +166,18 @@ export class DhtKeys {
     return 'dropped'
   }
 
+  /**
+   * The download expects nothing more of a key that answered (banned, written off, or it has no such item: held
+   * out for NO_SEEDER_FOR_MS): its place goes to another. Keys that answered kept their places for good, so 300
+   * such keys on a topic kept the seeder out (attacker, fifty-second session).
+   */
+  gaveUp(peerId: string, lacking: boolean): boolean {
+    const found = this.found.get(peerId)
+    if (!found) return false
+    this.drop(found, lacking ? NO_SEEDER_FOR_MS : GONE_FOR_MS)
+    return true
+  }
+
   /** Out of `found` (its place for a key not yet tried), and not taken again for `forMs` (× 4 each time again). */
   private drop(found: FoundPeer, forMs: number): void {
     this.found.delete(found.peerId)

@@ -155,6 +155,14 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
     return path ? { via: 'dht', path } : { via: 'dht' }
   }
 
+  giveUp(key: string, lacking = false): void {
+    if (!key.startsWith(DHT_ADDRESS_PREFIX)) return
+    const peerId = key.slice(DHT_ADDRESS_PREFIX.length, key.lastIndexOf(':'))
+    if (!this.keys.gaveUp(peerId, lacking)) return
+    this.log.info({ peer: peerId, lacking }, 'DHT peer given up; its place goes to another')
+    this.emit('change')
+  }
+
   /** A session to this DHT peer: dialled by its key, checked (key, allow-list, swarm proof) within `timeoutMs`. */
   dial(
     peer: PeerAddress,

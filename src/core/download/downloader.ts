@@ -166,7 +166,9 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       onLiar: (key, reason) => {
         liars.set(key, reason)
         log.warn({ peer: key, reason }, 'peer banned')
+        options.dialer?.giveUp(key)
       },
+      onLacking: (key) => options.dialer?.giveUp(key, true),
       waitForPeers: (ms) => trusted.waitForChange(ms),
     })
     const { manifest } = source

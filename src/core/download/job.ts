@@ -53,6 +53,11 @@ export interface PeerDialer {
   manifestKnown(chunkCount: number): void
   /** How the peer under this pool key was reached, for the receipt. */
   describe(key: string): { via: 'dht'; path?: DhtPath } | undefined
+  /**
+   * Nothing more is expected of the peer under this pool key (banned, written off; `lacking`: it said it has no
+   * such item): a DHT key's place goes to a key not yet tried.
+   */
+  giveUp(key: string, lacking?: boolean): void
 }
 
 export interface DownloadLimits {

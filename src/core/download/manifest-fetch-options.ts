@@ -35,6 +35,8 @@ export interface ManifestFetchOptions<P extends Candidate = Candidate> {
   log: Logger
   signal: AbortSignal
   onLiar: (key: string, reason: string) => void
+  /** The peer said it has no such item (E_NOT_FOUND). */
+  onLacking?: (key: string) => void
   waitForPeers: (ms: number) => Promise<void>
 }
 

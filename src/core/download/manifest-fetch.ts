@@ -230,6 +230,7 @@ class ManifestRace<P extends Candidate> {
       } catch (err) {
         if (attempt.abandon.signal.aborted || this.options.signal.aborted) return
         if (hasCode(err, 'E_BAD_MANIFEST')) this.options.onLiar(key, err.message)
+        if (hasCode(err, 'E_NOT_FOUND')) this.options.onLacking?.(key)
         this.lastError = hasCode(err) ? err : new P2PError('E_INTERNAL', String(err))
         if (failedForNow(this.lastError)) this.lastForNow = this.lastError
         this.options.log.debug(
