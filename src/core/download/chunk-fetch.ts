@@ -31,7 +31,7 @@ export interface ChunkFetchOptions extends DownloadJob {
   selfPeerId?: string
   /** The peer the manifest came from, as listed when it was asked: followed from the start (live-peers.ts). */
   manifestPeer?: LivePeer
-  /** Told of each peer banned or written off (a DHT key's place goes to another). */
+  /** Told of each peer banned (a DHT key's place goes to another). */
   dialer?: Pick<PeerDialer, 'giveUp'>
   /** Check a finished file's `data` in place (packed-data.ts); false after it failed (SharedDataChanged). */
   keepShared?: boolean
@@ -141,7 +141,7 @@ export class ChunkFetch {
         if (this.writer.failure !== undefined) throw this.writer.failure
         this.livePeers.refresh()
         await this.livePeers.dropOverdue()
-        for (const key of this.livePeers.closeWrittenOff()) this.options.dialer?.giveUp(key)
+        this.livePeers.closeWrittenOff()
         this.pump()
         this.stall.check(this.livePeers.keys())
         this.progress.report(this.doneBytes, this.fetchedBytes)

@@ -167,8 +167,8 @@ export class DhtKeys {
   }
 
   /**
-   * The download expects nothing more of a key that answered (banned, written off, or it has no such item: held
-   * out for NO_SEEDER_FOR_MS): its place goes to another. Keys that answered kept their places for good, so 300
+   * The download expects nothing more of a key that answered (banned, or it has no such item: held out for
+   * NO_SEEDER_FOR_MS): its place goes to another. Keys that answered kept their places for good, so 300
    * such keys on a topic kept the seeder out (attacker, fifty-second session).
    */
   gaveUp(peerId: string, lacking: boolean): boolean {

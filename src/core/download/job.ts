@@ -54,8 +54,9 @@ export interface PeerDialer {
   /** How the peer under this pool key was reached, for the receipt. */
   describe(key: string): { via: 'dht'; path?: DhtPath } | undefined
   /**
-   * Nothing more is expected of the peer under this pool key (banned, written off; `lacking`: it said it has no
-   * such item): a DHT key's place goes to a key not yet tried.
+   * Nothing more is expected of the peer under this pool key (banned; `lacking`: it said it has no such item): a
+   * DHT key's place goes to a key not yet tried. Not a peer written off for slowness: a topic holds more such keys
+   * than places, so the download would go on trying them for ever, where it now ends.
    */
   giveUp(key: string, lacking?: boolean): void
 }

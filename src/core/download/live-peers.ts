@@ -156,14 +156,12 @@ export class LivePeers {
     }
   }
 
-  /** Peers written off (nothing delivered within the scheduler's patience): their pooled connections go now. Returns their keys. */
-  closeWrittenOff(): string[] {
-    const keys = this.o.scheduler.takeWrittenOff()
-    for (const key of keys) {
+  /** Peers written off (nothing delivered within the scheduler's patience): their pooled connections go now. */
+  closeWrittenOff(): void {
+    for (const key of this.o.scheduler.takeWrittenOff()) {
       this.o.log.warn({ peer: key }, 'peer written off: it gave nothing for too long; nothing more is asked of it')
       const peer = this.byKey.get(key)
       if (peer) this.o.pool.closePeer(peer)
     }
-    return keys
   }
 }
