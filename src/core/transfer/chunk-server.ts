@@ -285,8 +285,12 @@ export class ChunkServer {
         },
         `connection refused: ${refusal}`,
       )
-    if (reason === 'rate' || !this.refused.take(socket, address)) {
-      if (reason !== 'rate') this.tally.counts.refusedUnanswered++
+    if (reason === 'rate') {
+      socket.destroy() // unanswered: an answer costs the handshake the rate spares
+      return
+    }
+    if (!this.refused.take(socket, address)) {
+      this.tally.counts.refusedUnanswered++
       socket.destroy()
       return
     }
