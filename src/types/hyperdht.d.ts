@@ -89,6 +89,8 @@ declare module 'hyperdht' {
   export default class HyperDHT extends EventEmitter {
     constructor(options?: DhtOptions)
     static keyPair(seed?: Buffer): KeyPair
+    /** BLAKE2b-256: a server key's DHT target. */
+    static hash(data: Buffer): Buffer
     static bootstrapper(port: number, host: string, options?: DhtOptions): HyperDHT
     readonly destroyed: boolean
 
@@ -108,6 +110,28 @@ declare module 'hyperdht' {
     announce(topic: Buffer, keyPair: KeyPair, relayAddresses?: DhtAddress[]): Query
     unannounce(topic: Buffer, keyPair: KeyPair): Promise<void>
     destroy(options?: { force?: boolean }): Promise<void>
+  }
+}
+
+declare module 'hyperdht/lib/messages.js' {
+  import type { DhtAddress } from 'hyperdht'
+  /** compact-encoding's decoding state. */
+  export interface DecodeState {
+    start: number
+    end: number
+    buffer: Uint8Array
+    cache: null
+  }
+  export interface HandshakeMessages {
+    /** A PEER_HANDSHAKE message (lib/router.js): throws on bytes that do not decode. */
+    handshake: {
+      decode(state: DecodeState): {
+        mode: number
+        noise: Uint8Array
+        peerAddress: DhtAddress | null
+        relayAddress: DhtAddress | null
+      }
+    }
   }
 }
 

@@ -22,9 +22,9 @@ export async function testnet(t: Cleanup): Promise<string> {
   return net.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
 }
 
-/** A DHT node of the test's own (a stranger's, a probe) on the testnet `bootstrap`, on 127.0.0.1: never the public one. */
-export function testnetNode(t: Cleanup, bootstrap: string): HyperDHT {
-  const node = new HyperDHT({ bootstrap: bootstrap.split(','), host: '127.0.0.1', port: [0, 0] as unknown as number })
+/** A DHT node of the test's own (a stranger's, a probe) on the testnet `bootstrap`, on loopback: never the public one. */
+export function testnetNode(t: Cleanup, bootstrap: string, host = '127.0.0.1'): HyperDHT {
+  const node = new HyperDHT({ bootstrap: bootstrap.split(','), host, port: [0, 0] as unknown as number })
   onCleanup(t, () => node.destroy({ force: true }))
   return node
 }
@@ -48,9 +48,9 @@ export async function dhtSeeder(t: Cleanup, dir: string, bootstrap: string, extr
 /** What a hostile peer sends as one message in the tests: far over what any p2pshare peer sends, well under 16 MiB. */
 export const OVERSIZED_MESSAGE_BYTES = 4 << 20
 
-/** A DHT node of the stranger's on the test's own loopback DHT (never the public one). */
-export async function attackerNode(t: Cleanup, bootstrap: string): Promise<HyperDHT> {
-  const node = testnetNode(t, bootstrap)
+/** A DHT node of the stranger's on the test's own loopback DHT (never the public one), at `host` (127.0.0.1). */
+export async function attackerNode(t: Cleanup, bootstrap: string, host?: string): Promise<HyperDHT> {
+  const node = testnetNode(t, bootstrap, host)
   await node.ready()
   return node
 }

@@ -1,5 +1,6 @@
 import type HyperDHT from 'hyperdht'
 import type { DhtServer, DhtSocket, Query } from 'hyperdht'
+import { guardHandshakes } from '../dht/handshake-source.js'
 import { createDhtNode, type DhtSettings } from '../dht/node.js'
 import { DhtSession } from '../dht/session.js'
 import { topicOf } from '../dht/topic.js'
@@ -48,7 +49,7 @@ export interface DhtSeederStats {
   sessions: number
   /** Keys the allow-list turned away at the DHT's firewall. */
   firewalled: number
-  /** Connections turned away at the firewall because their address opened too many (HANDSHAKES_PER_SECOND). */
+  /** Handshakes left unanswered because their source opened too many (HANDSHAKES_PER_SECOND; handshake-source.ts). */
   rateLimited: number
   /** Connections closed for a message longer than any p2pshare peer sends (dht/bounded-stream.ts). */
   oversized: number
@@ -87,9 +88,10 @@ export class DhtSeeder {
     reconnects: 0,
   }
   /**
-   * New connections an address may open: the engine keeps each handshake's state and streams (a 64 KiB receive
-   * buffer among them) for 10 s after the stream closes, so a stranger opening and closing them by the hundred a
-   * second held ~440 MB of a seeder (a fifth attacker pass). Refused at the firewall, before any stream is made.
+   * New connections a source may open (handshake-source.ts): the engine keeps each handshake's state and streams
+   * (a 64 KiB receive buffer among them) for 10 s after the stream closes, so a stranger opening and closing them
+   * by the hundred a second held ~440 MB of a seeder (a fifth attacker pass). Refused before the engine decrypts
+   * the handshake, and left unanswered.
    */
   private readonly handshakes = new ByteRateLimit({
     perSecond: HANDSHAKES_PER_SECOND,
@@ -134,16 +136,7 @@ export class DhtSeeder {
           this.counts.relayRefused++
           return true
         }
-        // The rate first: a refusal by the allow-list costs a handshake too, and a log line.
         const address = from?.host ?? ''
-        if (!this.handshakes.take(address, 1)) {
-          if (this.counts.rateLimited++ % 1000 === 0)
-            this.log.warn(
-              { from: address, refused: this.counts.rateLimited },
-              'DHT connections refused: too many from one address',
-            )
-          return true
-        }
         if (allow && !allow.allows(remoteKey)) {
           this.counts.firewalled++
           // Through the gate: a stranger's refused handshakes wrote a line each, 95 MB of log an hour at 40 a
@@ -159,6 +152,8 @@ export class DhtSeeder {
         return false
       },
     })
+    // The rate before anything else: a refusal by the allow-list costs a handshake too, and a log line.
+    guardHandshakes(this.server, (source) => this.admitHandshake(source))
     this.server.on('connection', (socket) => this.onConnection(socket))
     const server = this.server
     if (!(await unlessAborted(this.node.ready(), signal))) return false
@@ -172,6 +167,17 @@ export class DhtSeeder {
     }, this.options.rescanMs ?? DEFAULT_DHT_RESCAN_MS)
     this.timer.unref()
     return true
+  }
+
+  /** Whether `source` (handshake-source.ts) may open another connection now. */
+  private admitHandshake(source: string): boolean {
+    if (this.handshakes.take(source, 1)) return true
+    if (this.counts.rateLimited++ % 1000 === 0)
+      this.log.warn(
+        { from: source, refused: this.counts.rateLimited },
+        'DHT connections refused: too many from one address',
+      )
+    return false
   }
 
   async stop(): Promise<void> {

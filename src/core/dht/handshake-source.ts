@@ -1,0 +1,147 @@
+import { createRequire } from 'node:module'
+import type { DhtAddress, DhtServer } from 'hyperdht'
+import type { HandshakeMessages } from 'hyperdht/lib/messages.js'
+import { P2PError } from '../errors.js'
+import { LruMap } from '../lru-map.js'
+
+/**
+ * Whom a DHT handshake is charged to, for the per-address bound on new connections (dht-seeder.ts), and where
+ * the engine is told its dialler is.
+ *
+ * A handshake reaches a server straight from its dialler or through a DHT node the server announced its key to
+ * (a relay), which writes in the dialler's address as it saw it. The engine hands the server's firewall only that
+ * written-in address, and anyone may send a handshake that claims to be relayed: straight to the server, or
+ * through one of its relays as if from a first relay. Charged to that claim, one stranger could open connections
+ * without bound by claiming a new address each time, or spend an honest dialler's allowance by claiming its
+ * address (an attacker pass of the fifty-second session: 5,900 of 5,900 accepted in 60 s; 0 of 3 downloads of the
+ * victim's done), and have the server send its packets to an address of its choosing. So a claim counts only as
+ * far as a relay of ours vouches for it; otherwise the handshake is taken for one from the address its datagram
+ * came from.
+ */
+
+/** hyperdht's handshake modes (lib/router.js): who sent the message on. */
+const FROM_CLIENT = 0
+const FROM_RELAY = 2
+const FROM_SECOND_RELAY = 3
+
+/** A PEER_HANDSHAKE message's route: what hyperdht's router reads before it hands the server the Noise message. */
+export interface HandshakeRoute {
+  mode: number
+  /** The dialler's address, as written in by whoever relayed the message (null: it came straight). */
+  peerAddress: DhtAddress | null
+  /** The first relay's address, as written in by a second relay. */
+  relayAddress: DhtAddress | null
+}
+
+/** hyperdht's codecs, loaded with the engine (a LAN-only command never loads it: node.ts). */
+let codecs: HandshakeMessages | undefined
+function handshakeCodec(): HandshakeMessages['handshake'] {
+  codecs ??= createRequire(import.meta.url)('hyperdht/lib/messages.js') as HandshakeMessages
+  return codecs.handshake
+}
+
+/** The route of a PEER_HANDSHAKE message's value, by hyperdht's own codec; null when it does not decode. */
+export function decodeHandshakeRoute(value: Uint8Array | null | undefined): HandshakeRoute | null {
+  if (!value) return null
+  try {
+    const { mode, peerAddress, relayAddress } = handshakeCodec().decode({
+      start: 0,
+      end: value.byteLength,
+      buffer: value,
+      cache: null,
+    })
+    return { mode, peerAddress, relayAddress }
+  } catch {
+    return null
+  }
+}
+
+/** What the engine is handed of a handshake, and whom it is charged to. */
+export interface HandshakeCharge {
+  /** The key of the per-source bound. */
+  source: string
+  /** The dialler's address the engine is told (null: the sender itself, as for a dial straight to us). */
+  peerAddress: DhtAddress | null
+}
+
+/**
+ * Whom a handshake is charged to, and the dialler's address the engine is told. `from` is where its datagram
+ * came from; `isOurRelay` tells a DHT node we announced our key to. A relay of ours wrote the dialler's address in
+ * from what it saw (FROM_RELAY), or, as a second relay, the first relay's address (FROM_SECOND_RELAY: the
+ * dialler's address is then the first relay's word only, and the first relay stands for it). The charge is the
+ * relay and what it saw, so a hostile relay spends only the allowances through itself. Any other message, one
+ * that claims to have been relayed included, is taken for a dial straight from its sender: charged to it, and
+ * answered there, so that no claim sends the engine's packets, or its sessions' charges, to someone else.
+ */
+export function chargeHandshake(
+  route: HandshakeRoute | null,
+  from: DhtAddress,
+  isOurRelay: (address: DhtAddress) => boolean,
+): HandshakeCharge {
+  if (route && route.mode !== FROM_CLIENT && isOurRelay(from)) {
+    const seen =
+      route.mode === FROM_RELAY ? route.peerAddress : route.mode === FROM_SECOND_RELAY ? route.relayAddress : null
+    if (seen) return { source: `${from.host}:${from.port}>${seen.host}`, peerAddress: seen }
+  }
+  return { source: from.host, peerAddress: null }
+}
+
+/** How long a DHT node we announced our key to still vouches for its diallers (its copy of our record lives on). */
+export const RELAY_VOUCHES_MS = 30 * 60_000
+const MAX_REMEMBERED_RELAYS = 256
+
+/**
+ * The DHT nodes we announced our key to, now or within RELAY_VOUCHES_MS: a node keeps relaying for us as long as
+ * its copy of our record lives, after the engine's announcer has moved on to others.
+ */
+export class RecentRelays {
+  private readonly seen = new LruMap<string, number>()
+  private lastList: unknown
+
+  constructor(
+    private readonly current: () => ReadonlyArray<{ relayAddress: DhtAddress }> | undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  has(address: DhtAddress): boolean {
+    const now = this.now()
+    const list = this.current()
+    // The announcer replaces its list at each announce: read it again only then.
+    if (list && list !== this.lastList) {
+      this.lastList = list
+      for (const { relayAddress } of list) this.seen.touch(`${relayAddress.host}:${relayAddress.port}`, now)
+    }
+    for (let since = this.seen.oldest(); since !== undefined; since = this.seen.oldest()) {
+      if (this.seen.size <= MAX_REMEMBERED_RELAYS && now - since <= RELAY_VOUCHES_MS) break
+      this.seen.deleteOldest()
+    }
+    return this.seen.has(`${address.host}:${address.port}`)
+  }
+}
+
+/** The engine's server as this module reaches into it (hyperdht 6.32, pinned in package.json: lib/server.js). */
+interface ServerInternals {
+  _onpeerhandshake: (
+    message: { noise: Uint8Array; peerAddress: DhtAddress | null },
+    request: { from: DhtAddress; value: Uint8Array | null },
+  ) => Promise<unknown>
+  _announcer: { relays: ReadonlyArray<{ relayAddress: DhtAddress }> } | null
+}
+
+/**
+ * Puts `admit` in front of every handshake `server` is handed, before the engine decrypts it: a handshake `admit`
+ * refuses gets no answer and costs no Noise step; one it admits reaches the engine with the dialler's address
+ * chargeHandshake gives. Call it before `listen()`, which binds the engine's handler.
+ */
+export function guardHandshakes(server: DhtServer, admit: (source: string) => boolean): void {
+  const internals = server as unknown as ServerInternals
+  const handle = internals._onpeerhandshake
+  if (typeof handle !== 'function')
+    throw new P2PError('E_INTERNAL', 'the DHT engine has no handshake handler to guard (hyperdht changed?)')
+  const relays = new RecentRelays(() => internals._announcer?.relays)
+  internals._onpeerhandshake = async function guarded(message, request) {
+    const charge = chargeHandshake(decodeHandshakeRoute(request.value), request.from, (a) => relays.has(a))
+    if (!admit(charge.source)) return null
+    return handle.call(this, { noise: message.noise, peerAddress: charge.peerAddress }, request)
+  }
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import type { DhtAddress } from 'hyperdht'
+import {
+  chargeHandshake,
+  decodeHandshakeRoute,
+  type HandshakeRoute,
+  RELAY_VOUCHES_MS,
+  RecentRelays,
+} from '../../src/core/dht/handshake-source.js'
+
+/** hyperdht's own encoder, as a dialler or a relay uses it (lib/router.js). */
+const { handshake } = createRequire(import.meta.url)('hyperdht/lib/messages.js') as {
+  handshake: {
+    preencode(state: { start: number; end: number }, m: unknown): void
+    encode(state: { start: number; end: number; buffer: Buffer }, m: unknown): void
+  }
+}
+function encode(m: HandshakeRoute & { noise: Buffer }): Buffer {
+  const state = { start: 0, end: 0, buffer: Buffer.alloc(0) }
+  handshake.preencode(state, m)
+  state.buffer = Buffer.alloc(state.end)
+  handshake.encode(state, m)
+  return state.buffer
+}
+
+const FROM_CLIENT = 0
+const FROM_RELAY = 2
+const FROM_SECOND_RELAY = 3
+
+const address = fc
+  .record({
+    host: fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join('.')),
+    port: fc.integer({ min: 1, max: 65535 }),
+  })
+  .map((a) => ({ ...a }))
+const route = fc
+  .record({
+    mode: fc.integer({ min: 0, max: 4 }),
+    peerAddress: fc.option(address, { nil: null }),
+    relayAddress: fc.option(address, { nil: null }),
+  })
+  .map((r) => ({ ...r }))
+const same = (a: DhtAddress) => (b: DhtAddress) => a.host === b.host && a.port === b.port
+
+describe('whom a DHT handshake is charged to, and where the engine is told its dialler is', () => {
+  it('anything from a node that is not our relay is a dial straight from its sender, whatever it claims', () => {
+    fc.assert(
+      fc.property(fc.option(route, { nil: null }), address, (claimed, from) => {
+        assert.deepEqual(
+          chargeHandshake(claimed, from, () => false),
+          { source: from.host, peerAddress: null },
+        )
+      }),
+    )
+  })
+
+  it('a handshake a relay of ours passed on is charged to the relay and what the relay saw, and the engine told that', () => {
+    fc.assert(
+      fc.property(route, address, address, (claimed, relay, other) => {
+        const charge = chargeHandshake(claimed, relay, same(relay))
+        const seen =
+          claimed.mode === FROM_RELAY
+            ? claimed.peerAddress
+            : claimed.mode === FROM_SECOND_RELAY
+              ? claimed.relayAddress
+              : null
+        if (seen) {
+          assert.deepEqual(charge, { source: `${relay.host}:${relay.port}>${seen.host}`, peerAddress: seen })
+          // Two relays' allowances for the same dialler are apart: a hostile relay spends only its own.
+          if (!same(relay)(other)) assert.notEqual(chargeHandshake(claimed, other, same(other)).source, charge.source)
+        } else assert.deepEqual(charge, { source: relay.host, peerAddress: null })
+      }),
+    )
+  })
+
+  it("a stranger claiming an honest dialler's address is neither charged to it nor answered there", () => {
+    const relay = { host: '10.0.0.2', port: 49737 }
+    const honest = { host: '10.0.0.7', port: 40000 }
+    const stranger = { host: '10.0.0.66', port: 5000 }
+    const isOurRelay = same(relay)
+    const viaRelay = chargeHandshake({ mode: FROM_RELAY, peerAddress: honest, relayAddress: null }, relay, isOurRelay)
+    assert.deepEqual(viaRelay.peerAddress, honest)
+    // Straight to us, as a dialler (the engine would take the address for the dialler's) or as a relay.
+    for (const mode of [FROM_CLIENT, FROM_RELAY])
+      assert.deepEqual(chargeHandshake({ mode, peerAddress: honest, relayAddress: null }, stranger, isOurRelay), {
+        source: stranger.host,
+        peerAddress: null,
+      })
+    // As a first relay, through our real one: our relay writes the stranger's address in.
+    const bounced = chargeHandshake(
+      { mode: FROM_SECOND_RELAY, peerAddress: honest, relayAddress: stranger },
+      relay,
+      isOurRelay,
+    )
+    assert.notEqual(bounced.source, viaRelay.source)
+    assert.deepEqual(bounced.peerAddress, stranger)
+  })
+})
+
+describe('the relays that vouch for their diallers', () => {
+  it('are those of the announcer now, and those it had within RELAY_VOUCHES_MS', () => {
+    let now = 0
+    const a = { relayAddress: { host: '10.0.0.2', port: 1 } }
+    const b = { relayAddress: { host: '10.0.0.3', port: 1 } }
+    let list: Array<typeof a> | undefined
+    const relays = new RecentRelays(
+      () => list,
+      () => now,
+    )
+    assert.equal(relays.has(a.relayAddress), false, 'none before the first announce')
+    list = [a]
+    assert.equal(relays.has(a.relayAddress), true)
+    assert.equal(relays.has({ host: '10.0.0.2', port: 2 }), false, 'the port counts')
+    now += 60_000
+    list = [b] // the announcer moved on: a still relays for us with its copy of our record
+    assert.equal(relays.has(a.relayAddress), true)
+    assert.equal(relays.has(b.relayAddress), true)
+    now += RELAY_VOUCHES_MS
+    assert.equal(relays.has(a.relayAddress), false, 'a long gone')
+    assert.equal(relays.has(b.relayAddress), true, 'b read at the time of its list: still within')
+    now += 1
+    assert.equal(relays.has(b.relayAddress), false)
+  })
+
+  it('are at most a few hundred, whatever the announcer lists', () => {
+    let list: Array<{ relayAddress: { host: string; port: number } }> = []
+    const relays = new RecentRelays(() => list)
+    for (let round = 0; round < 100; round++) {
+      list = Array.from({ length: 20 }, (_, i) => ({ relayAddress: { host: `10.1.${round}.${i}`, port: 1 } }))
+      assert.equal(relays.has(list[0]!.relayAddress), true)
+    }
+    assert.equal(relays.has({ host: '10.1.0.0', port: 1 }), false, 'the oldest forgotten past the bound')
+  })
+})
+
+describe("a PEER_HANDSHAKE message's route", () => {
+  it('decodes what hyperdht encodes', () => {
+    fc.assert(
+      fc.property(route, fc.uint8Array({ maxLength: 200 }), (claimed, noise) => {
+        const decoded = decodeHandshakeRoute(encode({ ...claimed, noise: Buffer.from(noise) }))
+        assert.deepEqual(decoded, claimed)
+      }),
+    )
+  })
+
+  it('any bytes at all give a route or null, never a throw', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        const decoded = decodeHandshakeRoute(bytes)
+        if (decoded) assert.equal(typeof decoded.mode, 'number')
+      }),
+    )
+    assert.equal(decodeHandshakeRoute(null), null)
+    assert.equal(decodeHandshakeRoute(Buffer.alloc(0)), null)
+    assert.equal(
+      decodeHandshakeRoute(encode({ mode: FROM_CLIENT, peerAddress: null, relayAddress: null, noise: Buffer.alloc(3) }))
+        ?.mode,
+      0,
+    )
+  })
+})
