@@ -101,6 +101,59 @@ describe('the temporary name of a finished download', () => {
     }
   })
 
+  it('copies across filesystems under a name of its own: <name>.part never holds part of the bytes', async (t) => {
+    const store = await tmpDir(t)
+    const downloads = await mkdtemp('/dev/shm/p2p-test-')
+    onCleanup(t, () => rm(downloads, { recursive: true, force: true }))
+    if ((await stat(store)).dev === (await stat(downloads)).dev) return t.skip('no second filesystem here')
+    const bytes = Buffer.alloc(256 << 20, 'x')
+    await writeFile(join(store, 'data'), bytes)
+    const partPath = join(downloads, 'movie.mkv.part')
+    let seen = 0
+    let partial = 0
+    let copying = true
+    const watching = (async () => {
+      while (copying) {
+        const size = await stat(partPath).then(
+          (s) => s.size,
+          () => undefined,
+        )
+        if (size !== undefined) {
+          seen++
+          if (size !== bytes.length) partial++
+        }
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    })()
+    const made = await materialize(join(store, 'data'), partPath, await verifiedOf(join(store, 'data')))
+    copying = false
+    await watching
+    t.diagnostic(`<name>.part seen ${seen} times during the copy, ${partial} of them partial`)
+    assert.equal(made, partPath)
+    assert.equal(partial, 0, 'never part of the bytes under the name')
+    assert.deepEqual(await readdir(downloads), ['movie.mkv.part'], 'and nothing temporary left')
+    assert.equal(sha(await readFile(partPath)), sha(bytes))
+  })
+
+  it('removes a copy cut short that a stopped run left beside <name>.part, and no other file of a process gone', async (t) => {
+    const store = await tmpDir(t)
+    const downloads = await tmpDir(t)
+    const bytes = Buffer.from('the verified bytes, all of them')
+    await writeFile(join(store, 'data'), bytes)
+    const gone = 4_194_305 // past the largest pid Linux gives
+    const name = (n: string) => `movie.mkv.part${TEMP_MARKER}${gone}-0000000${n}`
+    await writeFile(join(downloads, name('c')), bytes.subarray(0, 12)) // the beginning: a copy cut short
+    await writeFile(join(downloads, name('d')), 'the verified bytes, but other') // as long, other bytes
+    await writeFile(join(downloads, name('e')), Buffer.concat([bytes, Buffer.from('!')])) // longer
+    const made = await materialize(
+      join(store, 'data'),
+      join(downloads, 'movie.mkv.part'),
+      await verifiedOf(join(store, 'data')),
+    )
+    assert.equal(made, join(downloads, 'movie.mkv.part'))
+    assert.deepEqual((await readdir(downloads)).sort(), ['movie.mkv.part', name('d'), name('e')])
+  })
+
   it("calls an identical file at the name already there only when it is ours: not a symbolic link, nor another user's file", async (t) => {
     const dir = await tmpDir(t)
     const outside = await tmpDir(t)

@@ -9,6 +9,7 @@ import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { shorten } from '../names.js'
 import { openRegularFile } from '../safe-fs.js'
 import { isRunning } from '../stale-temps.js'
+import { copyAcross, isCutShortCopy } from './cross-copy.js'
 import { syncUserDir } from './tree-durable.js'
 
 /**
@@ -67,8 +68,8 @@ export async function materialize(
 
 /**
  * What a run of ours stopped between making a temporary name beside `partPath` and naming the file left there
- * (`tempPathFor`'s names, of a process no longer running): removed when it is a link to `data` or the very bytes
- * being named, so that no such litter stays in the downloads directory.
+ * (`tempPathFor`'s names, of a process no longer running): removed when it is a link to `data`, the very bytes
+ * being named, or a copy of them cut short, so that no such litter stays in the downloads directory.
  */
 async function sweepOurTemps(dataPath: string, partPath: string, same?: { size: number; sha256: string }) {
   const dir = dirname(partPath)
@@ -77,7 +78,8 @@ async function sweepOurTemps(dataPath: string, partPath: string, same?: { size: 
     const pid = name.startsWith(prefix) ? tempOwner(name) : undefined
     if (pid === undefined || pid === process.pid || isRunning(pid)) continue
     const path = join(dir, name)
-    if (await leftByUs(path, dataPath, same)) await unlink(path).catch(() => undefined)
+    if ((await leftByUs(path, dataPath, same)) || (await isCutShortCopy(path, dataPath)))
+      await unlink(path).catch(() => undefined)
   }
 }
 
@@ -94,35 +96,13 @@ async function makeFrom(dataPath: string, path: string, verified: FileIdentity):
     const code = (err as NodeJS.ErrnoException).code ?? ''
     if (code === 'EEXIST') return 'taken'
     if (!CROSS_DEVICE.has(code)) throw err
-    return copyFrom(dataPath, path, verified)
+    await assertIdentity(dataPath, verified)
+    return copyAcross(dataPath, path)
   }
   await assertIdentity(path, verified).catch(async (err: unknown) => {
     await unlink(path).catch(() => undefined)
     throw err
   })
-  return 'made'
-}
-
-async function copyFrom(dataPath: string, path: string, verified: FileIdentity): Promise<'made' | 'taken'> {
-  await assertIdentity(dataPath, verified)
-  try {
-    await copyFile(dataPath, path, constants.COPYFILE_EXCL)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return 'taken'
-    await unlink(path).catch(() => undefined) // a copy cut short (ENOSPC) is ours: it goes
-    throw err
-  }
-  try {
-    const copy = await open(path, 'r')
-    try {
-      await copy.sync()
-    } finally {
-      await copy.close()
-    }
-  } catch (err) {
-    await unlink(path).catch(() => undefined)
-    throw err
-  }
   return 'made'
 }
 
