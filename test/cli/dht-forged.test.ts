@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { HANDSHAKES_PER_SECOND } from '../../src/core/transfer/dht-seeder.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
-import { attackerNode, dhtSeeder, downloadThroughDht, testnet } from '../helpers/dht.js'
+import { attackerNode, dhtSeeder, downloadThroughDht, testnet, testnetNodes } from '../helpers/dht.js'
 import { forgedHandshake } from '../helpers/forged-handshakes.js'
 import { freeUdpPort, seeded } from '../helpers/swarm.js'
 
@@ -66,5 +66,33 @@ describe('DHT handshakes with forged dialler addresses (own loopback testnet)', 
       await flood
     }
     t.diagnostic(`${sent} forged handshakes sent`)
+  })
+
+  it("a relay of the seeder's naming the honest downloader's address, within its allowance: the sessions it makes give way, and the download completes, byte-identical", async (t) => {
+    const { bootstrap, nodes } = await testnetNodes(t)
+    const { dir, id, sha } = await seeded(t, 600_000)
+    const to = { host: '127.0.0.1', port: await freeUdpPort() }
+    const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--dht-port', String(to.port)])
+    const key = parsePeerId(line.peerId)
+    // A node the seeder announced its key to (all three of a testnet's are): it vouches for the addresses it names.
+    const relay = nodes[0]!
+    let flooding = true
+    let sent = 0
+    const flood = (async () => {
+      // Half its allowance a second: each makes a session to the downloader's address that never speaks.
+      while (flooding && sent < 30 * HANDSHAKES_PER_SECOND) {
+        void forgedHandshake(relay, key, to, { host: '127.0.0.1', port: 1024 + sent++ }, 'relay')
+        await new Promise((resolve) => setTimeout(resolve, 2000 / HANDSHAKES_PER_SECOND))
+      }
+    })()
+    try {
+      // Before, its 16 were full of them by now, and every session of its own got E_BUSY.
+      await new Promise((resolve) => setTimeout(resolve, 3000))
+      await downloadThroughDht(join(dir, 'd'), bootstrap, ['--id', id, '--wait', '20'], sha)
+    } finally {
+      flooding = false
+      await flood
+    }
+    t.diagnostic(`${sent} handshakes the relay passed on`)
   })
 })

@@ -16,10 +16,15 @@ export const DHT_ARGS = (bootstrap: string): string[] => ['--dht', '--bootstrap'
 
 /** hyperdht's testnet of three nodes on 127.0.0.1; its bootstrap list. */
 export async function testnet(t: Cleanup): Promise<string> {
+  return (await testnetNodes(t)).bootstrap
+}
+
+/** The same, with its nodes (a seeder announces its key to them: they relay handshakes to it). */
+export async function testnetNodes(t: Cleanup): Promise<{ bootstrap: string; nodes: HyperDHT[] }> {
   // hyperdht reads port 0 as its fixed default port (49737): a range of [0, 0] is any free one.
   const net = await createTestnet(3, { host: '127.0.0.1', port: [0, 0] as unknown as number })
   onCleanup(t, () => net.destroy())
-  return net.bootstrap.map((b) => `${b.host}:${b.port}`).join(',')
+  return { bootstrap: net.bootstrap.map((b) => `${b.host}:${b.port}`).join(','), nodes: net.nodes }
 }
 
 /** A DHT node of the test's own (a stranger's, a probe) on the testnet `bootstrap`, on loopback: never the public one. */

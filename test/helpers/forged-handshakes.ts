@@ -22,16 +22,16 @@ const { COMMANDS, FIREWALL } = require('hyperdht/lib/constants.js') as {
   FIREWALL: { OPEN: number }
 }
 /**
- * hyperdht's mode for a dialler's own message (lib/router.js). With an address in it the server takes that address
- * as the dialler's, as if a relay had written it in, and still answers the sender.
+ * hyperdht's modes (lib/router.js): a dialler's own message (with an address in it, the server took that address
+ * for the dialler's, as if a relay had written it in, and still answered the sender), and a relay's.
  */
-const FROM_CLIENT = 0
+const MODES = { client: 0, relay: 2 } as const
 
 interface RequestingNode {
   request(
     message: { command: number; target: Buffer; value: Buffer },
     to: DhtAddress,
-    options: { retry: boolean },
+    options: { retry: boolean; socket?: unknown },
   ): Promise<unknown>
 }
 
@@ -43,12 +43,17 @@ function encodeHandshake(m: unknown): Buffer {
   return state.buffer
 }
 
-/** One forged handshake to `to` claiming `claimed` as the dialler; resolves whether the server answered it. */
+/**
+ * One forged handshake to `to` naming `claimed` as the dialler, as a dialler would send it or (`as: 'relay'`) as a
+ * relay passes one on, from `node`'s DHT socket (a relay's is its server socket); resolves whether it was answered
+ * (a relayed one is answered through the relay: never to the sender's request).
+ */
 export async function forgedHandshake(
   node: HyperDHT,
   key: Buffer,
   to: DhtAddress,
   claimed: DhtAddress,
+  as: keyof typeof MODES = 'client',
 ): Promise<boolean> {
   const noise = new NoiseWrap(HyperDHT.keyPair(), key).send({
     error: 0,
@@ -60,11 +65,13 @@ export async function forgedHandshake(
     secretStream: {},
     relayThrough: null,
   })
-  const value = encodeHandshake({ mode: FROM_CLIENT, noise, peerAddress: claimed, relayAddress: null })
+  const value = encodeHandshake({ mode: MODES[as], noise, peerAddress: claimed, relayAddress: null })
   const target = HyperDHT.hash(key)
+  const socket = as === 'relay' ? node.io.serverSocket : undefined
   try {
     await (node as unknown as RequestingNode).request({ command: COMMANDS.PEER_HANDSHAKE, target, value }, to, {
       retry: false,
+      ...(socket ? { socket } : {}),
     })
     return true
   } catch {

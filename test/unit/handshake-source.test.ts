@@ -6,8 +6,11 @@ import type { DhtAddress } from 'hyperdht'
 import {
   chargeHandshake,
   decodeHandshakeRoute,
+  HANDSHAKES_PER_SECOND,
+  HandshakeBounds,
   type HandshakeRoute,
   RELAY_VOUCHES_MS,
+  RELAYED_HANDSHAKES_PER_SECOND,
   RecentRelays,
 } from '../../src/core/dht/handshake-source.js'
 
@@ -28,7 +31,7 @@ function encode(m: HandshakeRoute & { noise: Buffer }): Buffer {
 
 const FROM_CLIENT = 0
 const FROM_RELAY = 2
-const FROM_SECOND_RELAY = 3
+const FROM_SECOND_RELAY = 3 // as a second relay passes a message on: no p2pshare dialler's takes that route
 
 const address = fc
   .record({
@@ -46,32 +49,33 @@ const route = fc
 const same = (a: DhtAddress) => (b: DhtAddress) => a.host === b.host && a.port === b.port
 
 describe('whom a DHT handshake is charged to, and where the engine is told its dialler is', () => {
-  it('anything from a node that is not our relay is a dial straight from its sender, whatever it claims', () => {
+  it("only a dialler's own message and a relay's are handed on; from a node not our relay, a dial straight from its sender, whatever it claims", () => {
     fc.assert(
       fc.property(fc.option(route, { nil: null }), address, (claimed, from) => {
-        assert.deepEqual(
-          chargeHandshake(claimed, from, () => false),
-          { source: from.host, peerAddress: null },
-        )
+        const charge = chargeHandshake(claimed, from, () => false)
+        if (claimed?.mode === FROM_CLIENT || claimed?.mode === FROM_RELAY)
+          assert.deepEqual(charge, { source: from.host, peerAddress: null })
+        else assert.equal(charge, null, 'dropped: no p2pshare dialler sends it')
       }),
     )
   })
 
-  it('a handshake a relay of ours passed on is charged to the relay and what the relay saw, and the engine told that', () => {
+  it('a handshake a relay of ours passed on is charged to the relay and what it saw, bounded by the relay in all, and the engine told that', () => {
     fc.assert(
       fc.property(route, address, address, (claimed, relay, other) => {
         const charge = chargeHandshake(claimed, relay, same(relay))
-        const seen =
-          claimed.mode === FROM_RELAY
-            ? claimed.peerAddress
-            : claimed.mode === FROM_SECOND_RELAY
-              ? claimed.relayAddress
-              : null
-        if (seen) {
-          assert.deepEqual(charge, { source: `${relay.host}:${relay.port}>${seen.host}`, peerAddress: seen })
+        if (claimed.mode === FROM_RELAY && claimed.peerAddress) {
+          const key = `${relay.host}:${relay.port}`
+          assert.deepEqual(charge, {
+            source: `${key}>${claimed.peerAddress.host}`,
+            relay: key,
+            peerAddress: claimed.peerAddress,
+          })
           // Two relays' allowances for the same dialler are apart: a hostile relay spends only its own.
-          if (!same(relay)(other)) assert.notEqual(chargeHandshake(claimed, other, same(other)).source, charge.source)
-        } else assert.deepEqual(charge, { source: relay.host, peerAddress: null })
+          if (!same(relay)(other)) assert.notEqual(chargeHandshake(claimed, other, same(other))?.source, charge?.source)
+        } else if (claimed.mode === FROM_CLIENT || claimed.mode === FROM_RELAY)
+          assert.deepEqual(charge, { source: relay.host, peerAddress: null })
+        else assert.equal(charge, null)
       }),
     )
   })
@@ -82,21 +86,37 @@ describe('whom a DHT handshake is charged to, and where the engine is told its d
     const stranger = { host: '10.0.0.66', port: 5000 }
     const isOurRelay = same(relay)
     const viaRelay = chargeHandshake({ mode: FROM_RELAY, peerAddress: honest, relayAddress: null }, relay, isOurRelay)
-    assert.deepEqual(viaRelay.peerAddress, honest)
+    assert.deepEqual(viaRelay?.peerAddress, honest)
     // Straight to us, as a dialler (the engine would take the address for the dialler's) or as a relay.
     for (const mode of [FROM_CLIENT, FROM_RELAY])
       assert.deepEqual(chargeHandshake({ mode, peerAddress: honest, relayAddress: null }, stranger, isOurRelay), {
         source: stranger.host,
         peerAddress: null,
       })
-    // As a first relay, through our real one: our relay writes the stranger's address in.
-    const bounced = chargeHandshake(
-      { mode: FROM_SECOND_RELAY, peerAddress: honest, relayAddress: stranger },
-      relay,
-      isOurRelay,
-    )
-    assert.notEqual(bounced.source, viaRelay.source)
-    assert.deepEqual(bounced.peerAddress, stranger)
+    // Bounced through an ordinary node to our relay, or sent as if it had been: dropped, whoever it names.
+    for (const from of [relay, stranger])
+      assert.equal(
+        chargeHandshake({ mode: FROM_SECOND_RELAY, peerAddress: honest, relayAddress: stranger }, from, isOurRelay),
+        null,
+      )
+  })
+})
+
+describe('the bounds on handshakes', () => {
+  it("a source has its allowance; a relay of ours has one for all it passes on; a source past its own spends none of the relay's", () => {
+    const bounds = new HandshakeBounds()
+    const took = (charge: { source: string; relay?: string }, n: number) =>
+      Array.from({ length: n }, () => bounds.take(charge)).filter(Boolean).length
+    assert.equal(took({ source: 'a' }, 3 * HANDSHAKES_PER_SECOND), 2 * HANDSHAKES_PER_SECOND, 'the burst, at once')
+    assert.equal(took({ source: 'b' }, 1), 1, 'another source has its own')
+    // One dialler through the relay, far past its own allowance: the relay's other diallers lose nothing.
+    took({ source: 'r>x', relay: 'r' }, 10 * RELAYED_HANDSHAKES_PER_SECOND)
+    let others = 0
+    for (let i = 0; others < 2 * RELAYED_HANDSHAKES_PER_SECOND + 10; i++) {
+      if (!bounds.take({ source: `r>${i}`, relay: 'r' })) break
+      others++
+    }
+    assert.equal(others, 2 * RELAYED_HANDSHAKES_PER_SECOND - 2 * HANDSHAKES_PER_SECOND, 'the relay bounded in all')
   })
 })
 

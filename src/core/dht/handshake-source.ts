@@ -3,6 +3,7 @@ import type { DhtAddress, DhtServer } from 'hyperdht'
 import type { HandshakeMessages } from 'hyperdht/lib/messages.js'
 import { P2PError } from '../errors.js'
 import { LruMap } from '../lru-map.js'
+import { ByteRateLimit } from '../rate-limit.js'
 
 /**
  * Whom a DHT handshake is charged to, for the per-address bound on new connections (dht-seeder.ts), and where
@@ -22,7 +23,6 @@ import { LruMap } from '../lru-map.js'
 /** hyperdht's handshake modes (lib/router.js): who sent the message on. */
 const FROM_CLIENT = 0
 const FROM_RELAY = 2
-const FROM_SECOND_RELAY = 3
 
 /** A PEER_HANDSHAKE message's route: what hyperdht's router reads before it hands the server the Noise message. */
 export interface HandshakeRoute {
@@ -60,30 +60,73 @@ export function decodeHandshakeRoute(value: Uint8Array | null | undefined): Hand
 export interface HandshakeCharge {
   /** The key of the per-source bound. */
   source: string
+  /** The relay of ours that vouched for the dialler's address (host:port), whose handshakes are bounded in all. */
+  relay?: string
   /** The dialler's address the engine is told (null: the sender itself, as for a dial straight to us). */
   peerAddress: DhtAddress | null
 }
 
 /**
- * Whom a handshake is charged to, and the dialler's address the engine is told. `from` is where its datagram
- * came from; `isOurRelay` tells a DHT node we announced our key to. A relay of ours wrote the dialler's address in
- * from what it saw (FROM_RELAY), or, as a second relay, the first relay's address (FROM_SECOND_RELAY: the
- * dialler's address is then the first relay's word only, and the first relay stands for it). The charge is the
- * relay and what it saw, so a hostile relay spends only the allowances through itself. Any other message, one
- * that claims to have been relayed included, is taken for a dial straight from its sender: charged to it, and
- * answered there, so that no claim sends the engine's packets, or its sessions' charges, to someone else.
+ * Whom a handshake is charged to, and the dialler's address the engine is told; null for a handshake no
+ * p2pshare dialler sends, which is dropped. `from` is where its datagram came from; `isOurRelay` tells a DHT node
+ * we announced our key to. A relay of ours wrote the dialler's address in from what it saw (FROM_RELAY): the
+ * charge is the relay and that address, so a hostile relay spends only the allowances through itself (and
+ * its own bound in all). A dialler's own message (FROM_CLIENT), or one that claims to be relayed by a node that
+ * is not ours, is taken for a dial straight from its sender: charged to it, and answered and connected there, so
+ * that no claim sends the engine's packets, or its sessions' charges, to someone else. A message a second relay
+ * passes on (FROM_SECOND_RELAY) names a dialler on a first relay's word, and the engine answers it at an address
+ * the message names: no p2pshare dialler's message takes that route (hyperdht 6.32's connect names no relay),
+ * and a stranger bounced its own through ordinary DHT nodes to one of ours, each bounce a new allowance, or had
+ * the answers sent to someone else (attacker, fifty-third session).
  */
 export function chargeHandshake(
   route: HandshakeRoute | null,
   from: DhtAddress,
   isOurRelay: (address: DhtAddress) => boolean,
-): HandshakeCharge {
-  if (route && route.mode !== FROM_CLIENT && isOurRelay(from)) {
-    const seen =
-      route.mode === FROM_RELAY ? route.peerAddress : route.mode === FROM_SECOND_RELAY ? route.relayAddress : null
-    if (seen) return { source: `${from.host}:${from.port}>${seen.host}`, peerAddress: seen }
+): HandshakeCharge | null {
+  if (!route || (route.mode !== FROM_CLIENT && route.mode !== FROM_RELAY)) return null
+  if (route.mode === FROM_RELAY && route.peerAddress && isOurRelay(from)) {
+    const relay = `${from.host}:${from.port}`
+    return { source: `${relay}>${route.peerAddress.host}`, relay, peerAddress: route.peerAddress }
   }
   return { source: from.host, peerAddress: null }
+}
+
+/** New DHT connections one source may open a second (twice that at once). */
+export const HANDSHAKES_PER_SECOND = 20
+/** New DHT connections through one relay of ours a second, whoever they are for (twice that at once). */
+export const RELAYED_HANDSHAKES_PER_SECOND = 5 * HANDSHAKES_PER_SECOND
+
+/**
+ * How many handshakes a source, and a relay of ours in all, may open. The engine keeps each handshake's state
+ * and streams (a 64 KiB receive buffer among them) for 10 s after the stream closes, so a stranger opening and
+ * closing them by the hundred a second held ~440 MB of a seeder (a fifth attacker pass). Per source only, so a
+ * crowd of honest peers is not held back; but a relay names its diallers' addresses, each charged apart, so a
+ * hostile one (anyone may run a DHT node near our key) named a new address each time, without bound, and had us
+ * connect to each (attacker, fifty-third session): what passes through one relay is bounded in all too.
+ */
+export class HandshakeBounds {
+  private readonly perSource = new ByteRateLimit({
+    perSecond: HANDSHAKES_PER_SECOND,
+    burst: 2 * HANDSHAKES_PER_SECOND,
+    totalPerSecond: Number.MAX_SAFE_INTEGER,
+    maxKeys: 4096,
+  })
+  private readonly perRelay = new ByteRateLimit({
+    perSecond: RELAYED_HANDSHAKES_PER_SECOND,
+    burst: 2 * RELAYED_HANDSHAKES_PER_SECOND,
+    totalPerSecond: Number.MAX_SAFE_INTEGER,
+    maxKeys: 256,
+  })
+
+  /**
+   * Whether a handshake so charged may open a connection now (taking its allowances if so). The source's first:
+   * a source past its own allowance spends nothing of its relay's, which its other diallers share.
+   */
+  take({ source, relay }: Pick<HandshakeCharge, 'source' | 'relay'>): boolean {
+    if (!this.perSource.take(source, 1)) return false
+    return relay === undefined || this.perRelay.take(relay, 1)
+  }
 }
 
 /** How long a DHT node we announced our key to still vouches for its diallers (its copy of our record lives on). */
@@ -129,11 +172,11 @@ interface ServerInternals {
 }
 
 /**
- * Puts `admit` in front of every handshake `server` is handed, before the engine decrypts it: a handshake `admit`
- * refuses gets no answer and costs no Noise step; one it admits reaches the engine with the dialler's address
- * chargeHandshake gives. Call it before `listen()`, which binds the engine's handler.
+ * Puts `admit` in front of every handshake `server` is handed, before the engine decrypts it: a handshake dropped
+ * (chargeHandshake) or refused gets no answer and costs no Noise step; one admitted reaches the engine with the
+ * dialler's address chargeHandshake gives. Call it before `listen()`, which binds the engine's handler.
  */
-export function guardHandshakes(server: DhtServer, admit: (source: string) => boolean): void {
+export function guardHandshakes(server: DhtServer, admit: (charge: HandshakeCharge) => boolean): void {
   const internals = server as unknown as ServerInternals
   const handle = internals._onpeerhandshake
   if (typeof handle !== 'function')
@@ -141,7 +184,7 @@ export function guardHandshakes(server: DhtServer, admit: (source: string) => bo
   const relays = new RecentRelays(() => internals._announcer?.relays)
   internals._onpeerhandshake = async function guarded(message, request) {
     const charge = chargeHandshake(decodeHandshakeRoute(request.value), request.from, (a) => relays.has(a))
-    if (!admit(charge.source)) return null
+    if (!charge || !admit(charge)) return null
     return handle.call(this, { noise: message.noise, peerAddress: charge.peerAddress }, request)
   }
 }

@@ -227,12 +227,13 @@ export class ChunkServer {
    */
   acceptSession(session: DhtSession): void {
     this.transport.watchSession(session)
-    this.accept(session, session)
+    // Its address here is where the engine connected, which a relay may have named (admission.ts).
+    this.accept(session, session, true)
   }
 
-  private accept(socket: Socket | DhtSession, channel?: Channel): void {
+  private accept(socket: Socket | DhtSession, channel?: Channel, named = false): void {
     const address = addressKey(socket.remoteAddress)
-    const admission = this.connections.admit(address)
+    const admission = this.connections.admit(address, named)
     if (!admission.admitted) {
       this.refuse(socket, address, admission.reason, channel)
       return
@@ -258,7 +259,7 @@ export class ChunkServer {
       uploadWait: () => this.uploadWait(address),
       warningGate: () => this.logGate.pass(address, true),
     })
-    this.connections.add(connection, address)
+    this.connections.add(connection, address, named)
     socket.once('close', () => {
       this.connections.release(connection)
       if (this.connections.from(address) === 0) this.uploads.leave(address)

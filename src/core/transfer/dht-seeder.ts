@@ -1,12 +1,11 @@
 import type HyperDHT from 'hyperdht'
 import type { DhtServer, DhtSocket, Query } from 'hyperdht'
-import { guardHandshakes } from '../dht/handshake-source.js'
+import { guardHandshakes, HandshakeBounds, type HandshakeCharge } from '../dht/handshake-source.js'
 import { createDhtNode, type DhtSettings } from '../dht/node.js'
 import { DhtSession } from '../dht/session.js'
 import { topicOf } from '../dht/topic.js'
 import { hasCode, P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
-import { ByteRateLimit } from '../rate-limit.js'
 import type { ChunkStore } from '../store.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { Trust } from '../trust/trust.js'
@@ -39,8 +38,7 @@ export interface DhtSeederOptions {
 
 export const DEFAULT_ANNOUNCE_EVERY_MS = 10 * 60_000
 export const DEFAULT_DHT_RESCAN_MS = 5_000
-/** New DHT connections one address may open a second (twice that at once). */
-export const HANDSHAKES_PER_SECOND = 20
+export { HANDSHAKES_PER_SECOND } from '../dht/handshake-source.js'
 
 export interface DhtSeederStats {
   topics: number
@@ -87,18 +85,7 @@ export class DhtSeeder {
     relayRefused: 0,
     reconnects: 0,
   }
-  /**
-   * New connections a source may open (handshake-source.ts): the engine keeps each handshake's state and streams
-   * (a 64 KiB receive buffer among them) for 10 s after the stream closes, so a stranger opening and closing them
-   * by the hundred a second held ~440 MB of a seeder (a fifth attacker pass). Refused before the engine decrypts
-   * the handshake, and left unanswered.
-   */
-  private readonly handshakes = new ByteRateLimit({
-    perSecond: HANDSHAKES_PER_SECOND,
-    burst: 2 * HANDSHAKES_PER_SECOND,
-    totalPerSecond: Number.MAX_SAFE_INTEGER, // per address only: a crowd of honest peers is not held back
-    maxKeys: 4096,
-  })
+  private readonly handshakes = new HandshakeBounds()
 
   /** Refusals' log lines, bounded per address and in all. */
   private readonly logGate = new LogGate()
@@ -153,7 +140,7 @@ export class DhtSeeder {
       },
     })
     // The rate before anything else: a refusal by the allow-list costs a handshake too, and a log line.
-    guardHandshakes(this.server, (source) => this.admitHandshake(source))
+    guardHandshakes(this.server, (charge) => this.admitHandshake(charge))
     this.server.on('connection', (socket) => this.onConnection(socket))
     const server = this.server
     if (!(await unlessAborted(this.node.ready(), signal))) return false
@@ -169,13 +156,13 @@ export class DhtSeeder {
     return true
   }
 
-  /** Whether `source` (handshake-source.ts) may open another connection now. */
-  private admitHandshake(source: string): boolean {
-    if (this.handshakes.take(source, 1)) return true
+  /** Whether a handshake so charged (handshake-source.ts) may open another connection now. */
+  private admitHandshake({ source, relay }: HandshakeCharge): boolean {
+    if (this.handshakes.take({ source, relay })) return true
     if (this.counts.rateLimited++ % 1000 === 0)
       this.log.warn(
         { from: source, refused: this.counts.rateLimited },
-        'DHT connections refused: too many from one address',
+        'DHT connections refused: too many from one source',
       )
     return false
   }
