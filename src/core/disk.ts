@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, openSync, unlinkSync } from 'node:fs'
-import { type FileHandle, link, mkdir, open, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises'
+import { type FileHandle, link, open, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { TEMP_MARKER } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
+import { makeDirectories } from './make-dirs.js'
 import { realDirectories, realDirectoriesSync } from './safe-fs.js'
 import { CREATE_NEW, writeFully, writeFullySync } from './write-fully.js'
 
@@ -223,7 +224,7 @@ export async function assertWritable(dir: string, what: string): Promise<void> {
   // otherwise have this write truncate whatever it points to.
   const probe = tempPathFor(join(dir, `${TEMP_MARKER}probe`))
   try {
-    await mkdir(dir, { recursive: true })
+    await makeDirectories(dir)
     await writeFile(probe, '', { flag: 'wx' })
     await unlink(probe)
   } catch (err) {

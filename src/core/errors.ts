@@ -94,7 +94,8 @@ export function hasCode(err: unknown, code?: ErrorCode): err is P2PError {
 export function fromFsError(err: unknown, what: string): P2PError {
   if (err instanceof P2PError) return err
   const e = err as NodeJS.ErrnoException & { dest?: string }
-  const path = e?.path ? ` (${e.path})` : ''
+  // The path once: `what` often names it already.
+  const path = e?.path && !what.includes(e.path) ? ` (${e.path})` : ''
   switch (e?.code) {
     case 'ENOSPC':
     case 'EDQUOT':
@@ -108,18 +109,27 @@ export function fromFsError(err: unknown, what: string): P2PError {
       return new P2PError('E_NOT_FOUND', `not found while ${what}${path}`, { errno: e.code }, { cause: err })
     case 'EACCES':
     case 'EPERM':
-    case 'EROFS':
+      // A read as much as a write: a file the user may not read, or a directory they may not write.
       return new P2PError(
         'E_IO',
-        `permission denied while ${what}${path}: check the directory is writable`,
+        `permission denied while ${what}${path}: check the permissions of that path and of the directories above it`,
         { errno: e.code },
         { cause: err },
       )
+    case 'EROFS':
+      return new P2PError('E_IO', `read-only filesystem while ${what}${path}`, { errno: e.code }, { cause: err })
     case 'EISDIR':
       // A rename's directory in the way is its destination, not the file being renamed.
       return new P2PError(
         'E_IO',
         `a directory is in the way while ${what}${e.dest ? ` (${e.dest})` : path}: move it, a file goes there`,
+        { errno: e.code },
+        { cause: err },
+      )
+    case 'ENOTDIR':
+      return new P2PError(
+        'E_IO',
+        `not a directory while ${what}${path}: a file is where a directory should be`,
         { errno: e.code },
         { cause: err },
       )

@@ -1,8 +1,9 @@
-import { mkdir, realpath, unlink } from 'node:fs/promises'
+import { realpath, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { publishOnce } from './disk.js'
 import { fromFsError, hasCode, P2PError } from './errors.js'
+import { makeDirectories } from './make-dirs.js'
 import { printable } from './printable.js'
 import {
   formatStamp,
@@ -42,7 +43,7 @@ import { isRunning, sweepStaleTemps } from './stale-temps.js'
 const heldHere = new Set<string>()
 
 export async function acquireLock(path: string, what: string): Promise<() => Promise<void>> {
-  await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => {
+  await makeDirectories(dirname(path)).catch((err: unknown) => {
     throw fromFsError(err, `creating ${dirname(path)}`)
   })
   // One key however the path is spelled (relative, through a linked store root), claimed before anything

@@ -1,7 +1,8 @@
-import { closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { closeSync, constants, fchmodSync, fstatSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Logger, pino } from 'pino'
 import { fromFsError, P2PError } from './errors.js'
+import { makeDirectoriesSync } from './make-dirs.js'
 import { printable } from './printable.js'
 import type { LogLevel } from './setting-parsers.js'
 
@@ -34,7 +35,7 @@ export function createCommandLog(
   let fd: number
   try {
     // The owner's alone when made here: lines name peers, files and paths.
-    mkdirSync(logsDir, { recursive: true, mode: 0o700 })
+    makeDirectoriesSync(logsDir, 0o700)
     fd = openSync(path, LOG_FLAGS, 0o600)
   } catch (err) {
     throw fromFsError(err, `opening the log file ${path}`)

@@ -4,6 +4,7 @@ import { type FileHandle, lstat, mkdir, open, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, sep } from 'node:path'
 import { fromFsError, P2PError } from './errors.js'
 import { type FileIdentity, identityOf, sameFile } from './file-identity.js'
+import { makeDirectories } from './make-dirs.js'
 import { readFully, readFullySync } from './read-fully.js'
 
 /**
@@ -154,7 +155,7 @@ function kindOf(st: Stats | BigIntStats): string {
 export async function realDirectories(root: string, dir: string, create = false): Promise<FileIdentity> {
   const rel = relativeInside(root, dir)
   if (rel === '') {
-    if (create) await mkdir(root, { recursive: true })
+    if (create) await makeDirectories(root)
     return identityOf(await stat(root, { bigint: true }))
   }
   let path = root

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { lstat, mkdir, unlink } from 'node:fs/promises'
+import { lstat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR } from './constants.js'
 import { stampOf, writeFileAtomic } from './disk.js'
@@ -7,6 +7,7 @@ import { fromFsError, P2PError } from './errors.js'
 import { type ItemManifest, parseItemManifest } from './item.js'
 import { acquireLock, acquireLockWaiting } from './lock.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from './log.js'
+import { makeDirectories } from './make-dirs.js'
 import { manifestId } from './manifest.js'
 import { isAbsent, lstatIfPresent, readRegularFile, realDirectories } from './safe-fs.js'
 import { sweepStaleTemps } from './stale-temps.js'
@@ -92,7 +93,7 @@ export class ChunkStore {
 
   async init(): Promise<void> {
     try {
-      await mkdir(this.root, { recursive: true })
+      await makeDirectories(this.root)
     } catch (err) {
       throw fromFsError(err, `creating the chunk store ${this.root}`)
     }

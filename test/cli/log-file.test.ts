@@ -61,6 +61,20 @@ describe('files a command keeps beside its work', () => {
     assert.match(result.message, /the log file/) // ENXIO: no reader; a FIFO with one is not a regular file
   })
 
+  it("a directory that cannot be made (under /proc, where Node's own mkdir -p spins for ever): one error at once, not a hang", async (t) => {
+    const dir = await tmpDir(t)
+    for (const where of [
+      ['--logs-dir', '/proc/p2p-test-x'],
+      ['--chunks-dir', '/proc/self/p2p-test-x'],
+    ]) {
+      const args = (await splitArgs(dir)).map((a, i, all) => (all[i - 1] === where[0] ? where[1]! : a))
+      const r = await runBin('p2p-split', args, { timeoutMs: 15_000 })
+      assert.equal(r.signal, null, 'it ended by itself')
+      assert.equal(r.code, 3, r.stdout + r.stderr)
+      assert.equal((JSON.parse(r.stdout) as { code: string }).code, 'E_NOT_FOUND')
+    }
+  })
+
   it('a log that cannot be written (past the file size limit: EFBIG, as a full disk gives ENOSPC) stops logging, said once; the command succeeds', async (t) => {
     const dir = await tmpDir(t)
     // 512 bytes a file: the small file's chunk, manifest and keys fit; the log's second line does not.

@@ -23,6 +23,19 @@ test('filesystem errors map to stable codes', () => {
   assert.equal(fromFsError(passthrough, 'x'), passthrough)
 })
 
+test('a file that may not be read is not blamed on a directory, and a path already named is not named again (a usability pass)', () => {
+  const denied = Object.assign(new Error('EACCES'), { code: 'EACCES', path: 'a.bin' })
+  const message = fromFsError(denied, 'opening a.bin').message
+  assert.doesNotMatch(message, /writable/)
+  assert.equal(message.split('a.bin').length, 2, message)
+  assert.match(fromFsError(denied, 'reading').message, /reading \(a\.bin\)/)
+  const file = Object.assign(new Error('ENOTDIR'), { code: 'ENOTDIR', path: '/x/f' })
+  assert.match(
+    fromFsError(file, 'creating the chunk store /x/f').message,
+    /^not a directory while creating the chunk store \/x\/f: /,
+  )
+})
+
 test("a rename's directory in the way is named by its destination (--force over a directory named the part file: an attacker pass)", async (t) => {
   const dir = await tmpDir(t)
   await writeFile(join(dir, 'f.bin.part'), 'x')

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process'
 import { constants, existsSync } from 'node:fs'
-import { mkdir, open, statfs } from 'node:fs/promises'
+import { open, statfs } from 'node:fs/promises'
 import { release } from 'node:os'
 import { dirname, join, resolve, sep } from 'node:path'
 import { OPEN_DIR } from '../dir-fd.js'
 import { fromFsError } from '../errors.js'
+import { makeDirectories } from '../make-dirs.js'
 import type { MadeTable } from './made-table.js'
 
 /**
@@ -166,7 +167,7 @@ async function syncParents(tree: DurableTree, signal?: AbortSignal): Promise<num
  * download made must not lose that directory at a power loss (the name's own sync covers only its entry in `dir`).
  */
 export async function mkdirDurable(dir: string): Promise<void> {
-  const created = await mkdir(dir, { recursive: true })
+  const created = await makeDirectories(dir)
   if (created === undefined) return
   const first = resolve(created)
   for (let made = resolve(dir); ; made = dirname(made)) {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import NoiseSecretStream, { type KeyPair } from '@hyperswarm/secret-stream'
 import { publishOnce } from '../disk.js'
 import { fromFsError, hasCode, P2PError } from '../errors.js'
+import { makeDirectories } from '../make-dirs.js'
 import { isAbsent, openRegularFile, realDirectories } from '../safe-fs.js'
 import { formatPeerId } from './peer-id.js'
 
@@ -142,7 +142,7 @@ async function readIdentity(path: string): Promise<Identity> {
  * other reads it; neither replaces it.
  */
 async function createIdentity(path: string, within: string | undefined): Promise<Identity> {
-  if (within === undefined) await mkdir(dirname(path), { recursive: true })
+  if (within === undefined) await makeDirectories(dirname(path))
   const seed = randomBytes(SEED_BYTES)
   let created: boolean
   try {
