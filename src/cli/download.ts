@@ -263,7 +263,8 @@ async function runDownload(
           // Created at the first report: its total is what this download fetches (a folder's --only part).
           progress ??= createProgress('download', p.size, {
             json: ctx.json,
-            format: `download [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted} | peers {peers}${isFolder ? ' | {file}' : ''}`,
+            format: `download [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {etaText} | peers {peers}${isFolder ? ' | {file}' : ''}`,
+            initial: { peers: p.peersInUse, file: '' },
           })
           progress.update(p.doneBytes, {
             peers: p.peersInUse,

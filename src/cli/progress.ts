@@ -14,7 +14,8 @@ export interface Progress {
 export function createProgress(
   label: string,
   total: number,
-  options: { json: boolean; intervalMs?: number; format?: string },
+  /** `initial`: the format's own fields for the first frame, before the first update (else drawn as `{name}`). */
+  options: { json: boolean; intervalMs?: number; format?: string; initial?: Record<string, string | number> },
 ): Progress {
   const started = performance.now()
   if (options.json) return { update: () => undefined, stop: () => undefined }
@@ -24,8 +25,7 @@ export function createProgress(
     const bar = new cliProgress.SingleBar(
       {
         stream: process.stderr,
-        format:
-          options.format ?? `${label} [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {eta_formatted}`,
+        format: options.format ?? `${label} [{bar}] {percentage}% | {doneText} / {totalText} | {rate} | ETA {etaText}`,
         hideCursor: true,
         clearOnComplete: true,
         etaBuffer: 50,
@@ -37,15 +37,21 @@ export function createProgress(
       doneText: formatBytes(0),
       totalText: formatBytes(total),
       rate: formatRate(0, 0),
+      etaText: '–',
+      ...options.initial,
     })
     return {
-      update: (done, extra) =>
+      update: (done, extra) => {
+        const seconds = (performance.now() - started) / 1000
         bar.update(done, {
           doneText: formatBytes(done),
           totalText: formatBytes(total),
-          rate: formatRate(done, (performance.now() - started) / 1000),
+          rate: formatRate(done, seconds),
+          // Nothing done yet tells nothing of the time left (cli-progress's own ETA read 0 s at 0 %).
+          etaText: done > 0 && seconds > 0 ? formatEta(((total - done) * seconds) / done) : '–',
           ...extra,
-        }),
+        })
+      },
       stop: () => bar.stop(),
     }
   }
@@ -68,4 +74,12 @@ export function createProgress(
     },
     stop: () => undefined,
   }
+}
+
+/** "42s", "3m05s", "1h02m": the bar's time left. */
+function formatEta(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
 }

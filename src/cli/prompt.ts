@@ -146,10 +146,11 @@ export async function targetAmong(
   }
   if (matches.length === 1) return matches[0]!.id
   if (interactive) return chooseFile(directory, name, ctx.signal)
-  // A few, then how many more: a stranger announcing ids by the dozen would make the line unreadable.
+  // A few, then how many more: a stranger announcing ids by the dozen would make the line unreadable. Each id
+  // whole: --id takes nothing shorter (a usability pass found the shortened ones of no use to it).
   const shown = matches.slice(0, LISTED_FILES)
   const list =
-    shown.map((f) => `${shortId(f.id)}… (${formatBytes(f.size)}, ${f.peers.length} peers)`).join(', ') +
+    shown.map((f) => `${f.id} (${formatBytes(f.size)}, ${f.peers.length} peer(s))`).join(', ') +
     (matches.length > shown.length ? ` and ${matches.length - shown.length} more` : '')
   throw new P2PError(
     'E_AMBIGUOUS',

@@ -258,7 +258,9 @@ describe('p2p-download', () => {
       if (sentMs > NAME_QUIET_MS - 300 && attempt < 5) continue
       assert.equal(r.code, 2, r.stderr)
       assert.equal((r.result as { code?: string }).code, 'E_AMBIGUOUS')
-      assert.match((r.result as { message: string }).message, /2 different files are named "same\.bin"/)
+      const message = (r.result as { message: string }).message
+      assert.match(message, /2 different files are named "same\.bin"/)
+      assert.ok(message.includes(fakeId(1)), `each id whole, for --id: ${message}`)
       // The first file was fetched while the name was being decided: nothing of it took the final name.
       assert.deepEqual(await readdir(join(dir, 'd', 'downloads')).catch(() => []), [])
       return
