@@ -79,7 +79,10 @@ export function defineCommand<S extends SettingSpecs>(def: CommandDefinition<S>)
     }
     def.configure?.(cmd)
     cmd.option('--config <file>', `JSON config file (default: ./p2p.config.json if present; env P2P_CONFIG)`)
-    cmd.option('--json', 'print one JSON object (the result) on stdout instead of human output')
+    cmd.option(
+      '--json',
+      'JSON on stdout instead of human output, one object a line: the result (a command that runs until stopped: one when it starts, one as it stops, and announce and listen one an event)',
+    )
     cmd.addHelpText('after', `\nExamples:\n${def.examples.map((e) => `  $ ${e}`).join('\n')}\n`)
     cmd.action(async (...params: unknown[]) => {
       const command = params[params.length - 1] as Command

@@ -2,6 +2,7 @@ import chalk from 'chalk'
 import { type Command, CommanderError } from 'commander'
 import { parserMessage, reportFailure } from './common.js'
 import { watchOutput } from './process-handlers.js'
+import { packageVersion } from './version.js'
 
 /**
  * Commander's own errors (unknown option, missing argument) exit 2, as E_USAGE (its JSON object with --json);
@@ -9,11 +10,17 @@ import { watchOutput } from './process-handlers.js'
  * as one put its escape sequences on the terminal (an attacker pass, forty-sixth session).
  */
 export async function runProgram(program: Command, argv: string[]): Promise<void> {
+  const version = packageVersion()
   const configure = (cmd: Command): void => {
     cmd.exitOverride()
+    cmd.version(version, '-V, --version', 'print the version and exit')
     cmd.showHelpAfterError('(run with --help for usage and examples)')
-    // Commander quotes a mistyped option whole (`--secrte=correct horse…`): never its value.
-    cmd.configureOutput({ outputError: (text, write) => write(chalk.red(parserMessage(text))) })
+    // One line as every other error says it (commander's own reads "error: …"). Commander quotes a mistyped
+    // option whole (`--secrte=correct horse…`): never its value.
+    cmd.configureOutput({
+      outputError: (text, write) =>
+        write(`${chalk.red('Error:')} ${parserMessage(text.replace(/^error: /, '').trimEnd())} [E_USAGE]\n`),
+    })
     cmd.commands.forEach(configure)
   }
   configure(program)

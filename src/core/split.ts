@@ -75,7 +75,8 @@ export async function splitFile(
   try {
     // One split of a name at a time: another one's chunks would land in this entry's directory (E_LOCKED).
     unlockEntry = await store.lockEntry(name, `"${name}"`)
-    const size = (await handle.stat()).size
+    const opened = await handle.stat({ bigint: true })
+    const size = Number(opened.size)
     // A file of /proc or /sys says 0 bytes and holds more: shared as empty, it would be a wrong copy.
     if (size === 0 && (await handle.read(Buffer.alloc(1), 0, 1, 0)).bytesRead > 0)
       throw new P2PError(
@@ -102,6 +103,7 @@ export async function splitFile(
     const recorded = reuse && previous?.id ? await store.verifiedStamps(previous.id) : []
     const chunks = await hashAndWriteChunks(handle, size, {
       ...options,
+      modifiedNs: opened.mtimeNs,
       chunkSize,
       dir,
       reuse,
@@ -178,6 +180,8 @@ interface PassOptions extends SplitOptions {
   log: Logger
   /** Withdraws the previous manifest (once) before a chunk of other content replaces one of its chunks. */
   withdraw: () => Promise<void>
+  /** The file's modification time when it was opened: written meanwhile, its chunks are no one version of it. */
+  modifiedNs: bigint
 }
 
 async function hashAndWriteChunks(handle: FileHandle, size: number, options: PassOptions): Promise<ChunkHashes> {
@@ -245,11 +249,13 @@ async function hashAndWriteChunks(handle: FileHandle, size: number, options: Pas
     wholeFile.catch(() => undefined) // surfaced when awaited
   }
   if (failure !== undefined) throw failure
-  const after = await handle.stat()
-  if (after.size !== size)
+  // A write in place keeps the size: its time tells it (a usability pass: exit 0, and a manifest of a mix of
+  // the file's versions).
+  const after = await handle.stat({ bigint: true })
+  if (after.size !== BigInt(size) || after.mtimeNs !== options.modifiedNs)
     throw new P2PError(
       'E_IO',
-      `${options.name} changed size while being split: run again when it is no longer being written`,
+      `${options.name} changed while being split: run again when it is no longer being written`,
     )
   hashes.wholeFile = await wholeFile
   return hashes

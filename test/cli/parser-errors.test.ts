@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { runBin } from '../helpers/cli.js'
 import { tmpDir } from '../helpers/files.js'
@@ -29,5 +30,30 @@ describe("the option parser's errors", () => {
     assert.equal(r.code, 2)
     assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f]/.test(r.stderr), JSON.stringify(r.stderr))
     assert.match(r.stderr, /unknown option '-\\x1b\]0;PWNED\\x07\\x1b\[2Jx'/)
+  })
+
+  it('without --json: one line as every other error says it, with its code, then where to find usage', async (t) => {
+    const dir = await tmpDir(t)
+    const r = await runBin('p2p-split', ['--logs-dir', dir, '--bogus', 'x.bin'], { cwd: dir })
+    assert.equal(r.code, 2)
+    const [line, hint] = r.stderr.trim().split('\n')
+    assert.match(line!, /^(\x1b\[[0-9;]*m)?Error:(\x1b\[[0-9;]*m)? unknown option '--bogus' \[E_USAGE\]$/)
+    assert.match(hint!, /--help/)
+  })
+
+  it('--version (-V): the package version on every command, exit 0', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version: string
+    }
+    for (const [name, args] of [
+      ['p2p-split', ['--version']],
+      ['p2p-download', ['-V']],
+      ['p2p', ['--version']],
+      ['p2p', ['share', '--version']],
+    ] as const) {
+      const r = await runBin(name, [...args])
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.stdout.trim(), version, `${name} ${args.join(' ')}`)
+    }
   })
 })

@@ -99,6 +99,30 @@ describe('split', () => {
     assert.equal(await store.readEntryManifest('version'), undefined)
   })
 
+  it('refuses a file written in place while it is split (same size, a new modification time): E_IO, no manifest', async (t) => {
+    const { dir, store } = await setup(t)
+    const file = join(dir, 'edited.bin')
+    await randomFile(file, 16 << 20) // 256 chunks: the split is far from done when the edit lands
+    let edited = false
+    const edit = async () => {
+      const handle = await open(file, 'r+')
+      await handle.write(Buffer.from('edited'), 0, 6, 0)
+      await handle.close()
+    }
+    const onProgress = () => {
+      if (edited) return
+      edited = true
+      void edit()
+    }
+    await assert.rejects(splitFile(file, { store, chunkSize: 64 * 1024, onProgress }), (e: Error) => {
+      assert.ok(hasCode(e, 'E_IO'))
+      assert.match(e.message, /changed while being split/)
+      return true
+    })
+    assert.ok(edited)
+    assert.equal(await store.readEntryManifest('edited.bin'), undefined)
+  })
+
   it('refuses a different file with an existing name unless forced', async (t) => {
     const { dir, store } = await setup(t)
     await randomFile(join(dir, 'f.bin'), 20000)
