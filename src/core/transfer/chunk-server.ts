@@ -58,6 +58,8 @@ export class ChunkServer {
   readonly buffers: BufferPool
   private readonly stalls: StalledSockets
   private readonly tally = new ServerTally()
+  /** Set as close() begins: a DHT session admitted after it is closed instead. */
+  private closing = false
   private readonly catalog: StoreCatalog
   private readonly source: ChunkSource
   private readonly server: Server
@@ -191,6 +193,7 @@ export class ChunkServer {
    * `stats.budgetInUse` is 0 after.
    */
   async close(graceMs = 2000): Promise<void> {
+    this.closing = true
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.catalog.close()
     this.stalls.close()
@@ -225,14 +228,25 @@ export class ChunkServer {
    * served like a TCP one (its address is the UDP one it came from), once its
    * session (key, allow-list, swarm proof) passed.
    */
-  acceptSession(session: DhtSession): void {
+  /**
+   * A DHT session, counted under `chargedTo()` when a relay named its dialler's address (whom its handshake was
+   * charged to: dht/handshake-source.ts), else under the address the engine connected to, which a relay may
+   * still have named (admission.ts). Admitted a macrotask later, paused till then: the engine emits a connection
+   * made at once before the guard learns whom its handshake was charged to.
+   */
+  acceptSession(session: DhtSession, chargedTo: () => string | undefined = () => undefined): void {
     this.transport.watchSession(session)
-    // Its address here is where the engine connected, which a relay may have named (admission.ts).
-    this.accept(session, session, true)
+    session.pause()
+    setImmediate(() => {
+      if (session.closed) return
+      if (this.closing) return session.destroy()
+      this.accept(session, session, true, chargedTo())
+      session.resume()
+    })
   }
 
-  private accept(socket: Socket | DhtSession, channel?: Channel, named = false): void {
-    const address = addressKey(socket.remoteAddress)
+  private accept(socket: Socket | DhtSession, channel?: Channel, named = false, chargedTo?: string): void {
+    const address = chargedTo ?? addressKey(socket.remoteAddress)
     const admission = this.connections.admit(address, named)
     if (!admission.admitted) {
       this.refuse(socket, address, admission.reason, channel)

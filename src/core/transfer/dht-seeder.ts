@@ -86,6 +86,13 @@ export class DhtSeeder {
     reconnects: 0,
   }
   private readonly handshakes = new HandshakeBounds()
+  /**
+   * The connections a relay of ours named the dialler of (and the streams a punch will connect), by whom their
+   * handshake was charged to: the chunk server counts them so, not under the named address, which they have not
+   * shown they are at (the engine's streams take a packet from any address). A hostile relay's sessions that
+   * spoke from its own address filled an honest dialler's 16 (attacker, fifty-third session).
+   */
+  private readonly chargedTo = new WeakMap<object, string>()
 
   /** Refusals' log lines, bounded per address and in all. */
   private readonly logGate = new LogGate()
@@ -140,7 +147,13 @@ export class DhtSeeder {
       },
     })
     // The rate before anything else: a refusal by the allow-list costs a handshake too, and a log line.
-    guardHandshakes(this.server, (charge) => this.admitHandshake(charge))
+    guardHandshakes(
+      this.server,
+      (charge) => this.admitHandshake(charge),
+      (charge, made) => {
+        if (charge.relay !== undefined) for (const thing of made) this.chargedTo.set(thing, charge.source)
+      },
+    )
     this.server.on('connection', (socket) => this.onConnection(socket))
     const server = this.server
     if (!(await unlessAborted(this.node.ready(), signal))) return false
@@ -227,7 +240,11 @@ export class DhtSeeder {
       proofKey: trust.swarm?.proofKey,
       allow: trust.allow ? (key) => trust.allow!.allows(key) : undefined,
     })
-    this.options.server.acceptSession(session)
+    const raw = socket.rawStream
+    this.options.server.acceptSession(
+      session,
+      () => this.chargedTo.get(socket) ?? (raw ? this.chargedTo.get(raw) : undefined),
+    )
   }
 
   /** Announce new files (and all, when due), unannounce those gone; one at a time. */
