@@ -26,7 +26,7 @@ import { fetchByName, type NameGate } from './by-name.js'
 import { type CommandContext, defineCommand } from './common.js'
 import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
 import { killBeforeRename } from './fault-hooks.js'
-import { formatBytes, shortId } from './format.js'
+import { counted, formatBytes, shortId } from './format.js'
 import { createProgress, type Progress } from './progress.js'
 import { pickTarget } from './prompt.js'
 import { commandReach } from './reach.js'
@@ -252,11 +252,11 @@ async function runDownload(
         onManifest: (m) => {
           const { size, chunks, folder } = summaryOf(m)
           ctx.log.info({ id, name: m.name, size, chunks, ...folder }, 'download start')
-          const what = folder ? `a folder of ${folder.files} files, ` : ''
+          const what = folder ? `a folder of ${counted(folder.files, 'file')}, ` : ''
           isFolder = folder !== undefined
           if (!ctx.json)
             ctx.err(
-              `${chalk.cyan('Downloading')} ${printable(m.name)} (${what}${formatBytes(size)}, ${chunks} chunks, id ${shortId(id)}…)`,
+              `${chalk.cyan('Downloading')} ${printable(m.name)} (${what}${formatBytes(size)}, ${counted(chunks, 'chunk')}, id ${shortId(id)}…)`,
             )
         },
         onProgress: (p: DownloadProgress) => {
@@ -272,7 +272,7 @@ async function runDownload(
           })
           if (p.stalled && Date.now() - stallNoted > 5000) {
             stallNoted = Date.now()
-            const line = `${p.stalled.chunks} chunks (${formatBytes(p.stalled.bytes)}, first ${p.stalled.first.join(', ')}) have no live peer; waiting up to ${settings.wait} s for one`
+            const line = `${counted(p.stalled.chunks, 'chunk')} (${formatBytes(p.stalled.bytes)}, first ${p.stalled.first.join(', ')}) have no live peer; waiting up to ${settings.wait} s for one`
             ctx.log.warn({ chunks: p.stalled.chunks, bytes: p.stalled.bytes }, 'stalled: chunks with no live peer')
             if (!ctx.json) ctx.err(chalk.yellow(line))
           }

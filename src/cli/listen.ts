@@ -11,7 +11,7 @@ import {
   watchInterfaces,
 } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
-import { formatBytes, shortId } from './format.js'
+import { counted, formatBytes, shortId } from './format.js'
 import { parseIds, surveyDht } from './listen-dht.js'
 import { commandReach, LISTENING_REACH_SETTINGS } from './reach.js'
 import { stopAll, untilAborted } from './stopping.js'
@@ -237,7 +237,7 @@ export function listenTable(
     .slice(0, MAX_LISTED)
     .map((f) => {
       const complete = f.peers.filter((p) => p.chunks === f.chunks && p.have.isComplete()).length
-      const folder = f.files === undefined ? '' : `/ (${f.files} files)`
+      const folder = f.files === undefined ? '' : `/ (${counted(f.files, 'file')})`
       const room = (f.disputed ? 38 : 40) - folder.length
       const name = `${printable(f.name, Math.max(8, room))}${folder}${f.disputed ? ' ?' : ''}`
       const via = [...new Set(f.peers.map((p) => classify(p.address)))].join(',')

@@ -7,7 +7,7 @@ import {
   printable,
   waitForQuiet,
 } from '../index.js'
-import { formatBytes, shortId } from './format.js'
+import { counted, formatBytes, shortId } from './format.js'
 
 const TYPE_A_NAME = '\u0000type'
 /** Files of one name an E_AMBIGUOUS message lists by id. */
@@ -57,7 +57,7 @@ export async function chooseFile(
 
 function describe(f: KnownFile): string {
   const complete = f.peers.filter((p) => p.have.count() === f.chunks).length
-  const folder = f.files === undefined ? '' : `/  folder of ${f.files} files,`
+  const folder = f.files === undefined ? '' : `/  folder of ${counted(f.files, 'file')},`
   return `${printable(f.name)}${folder}  ${formatBytes(f.size)}  ${f.peers.length} peer(s), ${complete} complete  [${shortId(f.id)}…]`
 }
 
@@ -150,7 +150,7 @@ export async function targetAmong(
   // whole: --id takes nothing shorter (a usability pass found the shortened ones of no use to it).
   const shown = matches.slice(0, LISTED_FILES)
   const list =
-    shown.map((f) => `${f.id} (${formatBytes(f.size)}, ${f.peers.length} peer(s))`).join(', ') +
+    shown.map((f) => `${f.id} (${formatBytes(f.size)}, ${counted(f.peers.length, 'peer')})`).join(', ') +
     (matches.length > shown.length ? ` and ${matches.length - shown.length} more` : '')
   throw new P2PError(
     'E_AMBIGUOUS',

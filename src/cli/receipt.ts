@@ -1,6 +1,6 @@
 import chalk from 'chalk'
 import { type DiscoveryReach, type DownloadReceipt, type Logger, PEER_PATIENCE_MS, printable } from '../index.js'
-import { formatBytes, formatRate, formatSeconds, writeJsonLine } from './format.js'
+import { counted, formatBytes, formatRate, formatSeconds, writeJsonLine } from './format.js'
 import { endpoint } from './serve.js'
 
 /** The address part of a peer key (address:port; an IPv6 address holds colons itself). */
@@ -58,11 +58,11 @@ export function renderReceipt(
     `${chalk.green('Downloaded:')} ${printable(r.path)}${r.alreadyThere ? ' (an identical file was already there)' : ''}`,
   )
   ctx.out(
-    `  size     ${formatBytes(r.size)} (${r.size} bytes) in ${formatSeconds(r.seconds)}, ${formatRate(r.size, r.seconds)}`,
+    `  size     ${formatBytes(r.size)} (${counted(r.size, 'byte')}) in ${formatSeconds(r.seconds)}, ${formatRate(r.size, r.seconds)}`,
   )
   if (r.files) {
     ctx.out(
-      `  folder   ${r.files.length} files, ${r.dirs ?? 0} directories, each file's SHA-256 checked (--json lists them)`,
+      `  folder   ${counted(r.files.length, 'file')}, ${counted(r.dirs ?? 0, 'directory', 'directories')}, each file's SHA-256 checked (--json lists them)`,
     )
     ctx.out(`  id       ${r.sha256}`)
   } else ctx.out(`  sha256   ${r.sha256}  (compare with sha256sum on the source)`)
@@ -74,7 +74,7 @@ export function renderReceipt(
         ? chalk.yellow(`  written off: gave nothing for ${PEER_PATIENCE_MS / 1000} s`)
         : ''
     ctx.out(
-      `  peer     ${printable(shownKey(p.peer), 66).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${p.chunks} chunks, via ${p.via})${p.peerId ? `  ${p.peerId}` : ''}${banned}`,
+      `  peer     ${printable(shownKey(p.peer), 66).padEnd(21)} ${formatBytes(p.bytes).padStart(10)} (${counted(p.chunks, 'chunk')}, via ${p.via})${p.peerId ? `  ${p.peerId}` : ''}${banned}`,
     )
   }
   for (const p of r.refused)

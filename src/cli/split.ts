@@ -14,7 +14,7 @@ import {
   splitPath,
 } from '../index.js'
 import { type CommandContext, defineCommand, pickSettings } from './common.js'
-import { formatBytes, formatRate, formatSeconds } from './format.js'
+import { counted, formatBytes, formatRate, formatSeconds } from './format.js'
 import { createProgress } from './progress.js'
 
 const SPLIT_SETTINGS = pickSettings('chunksDir', 'chunkSize', 'maxEntries', 'secret')
@@ -68,8 +68,9 @@ export const splitCommand = defineCommand({
     }
     out(`${chalk.green(result.unchanged ? 'Already split:' : 'Split:')} ${printable(result.name)}`)
     out(`  id      ${result.id}`)
-    out(`  size    ${formatBytes(result.size)} (${result.size} bytes)`)
-    if (isFolderResult(result)) out(`  folder  ${result.files} files, ${result.dirs} directories`)
+    out(`  size    ${formatBytes(result.size)} (${counted(result.size, 'byte')})`)
+    if (isFolderResult(result))
+      out(`  folder  ${counted(result.files, 'file')}, ${counted(result.dirs, 'directory', 'directories')}`)
     out(`  chunks  ${result.chunks} × ${formatBytes(result.chunkSize)}`)
     out(`  time    ${formatSeconds(result.seconds)} (${formatRate(result.size, result.seconds)})`)
     out(`  store   ${printable(result.dir)}`)

@@ -1,0 +1,10 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { counted } from '../../src/cli/format.js'
+
+test('a count says its noun in the singular for one only (a usability pass found "1 bytes", "1 chunks", "1 peers")', () => {
+  assert.equal(counted(1, 'chunk'), '1 chunk')
+  assert.equal(counted(0, 'chunk'), '0 chunks')
+  assert.equal(counted(2, 'directory', 'directories'), '2 directories')
+  assert.equal(counted(1, 'directory', 'directories'), '1 directory')
+})
