@@ -8,7 +8,7 @@ import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
 import { heldBackFields, LogGate } from './log-gate.js'
-import { MAX_LINE_PLACE, type NotNow } from './messages.js'
+import type { NotNow } from './messages.js'
 import { Refusals, refuse } from './refusals.js'
 import { ServerConnection } from './server-connection.js'
 import {
@@ -294,6 +294,8 @@ export class ChunkServer {
       this.log.warn(
         {
           remote: socket.remoteAddress,
+          // A DHT session a relay named the dialler of is counted under that relay and that address.
+          ...(address === addressKey(socket.remoteAddress) ? {} : { countedAs: address }),
           connections: this.connections.size,
           fromAddress: this.connections.from(address),
           ...heldBackFields(line),
@@ -318,11 +320,8 @@ export class ChunkServer {
    * otherwise stand a hundred times in the line.
    */
   private uploadWait(address: string): NotNow | undefined {
-    const retryMs = this.uploads.request(address, performance.now())
-    if (retryMs === 0) return undefined
-    this.tally.counts.notNow++
-    // Its place in line tells a downloader the line moves, so it keeps waiting for us (peer-judge.ts).
-    const place = this.uploads.placeOf(address)
-    return { retryMs, place: place === undefined ? undefined : Math.min(place, MAX_LINE_PLACE) }
+    const notNow = this.uploads.notNow(address, performance.now())
+    if (notNow) this.tally.counts.notNow++
+    return notNow
   }
 }

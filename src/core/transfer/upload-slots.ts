@@ -1,3 +1,4 @@
+import { MAX_LINE_PLACE, type NotNow } from './messages.js'
 /**
  * Who a chunk server uploads to at once (BitTorrent's choking, simplified to
  * what a server that only answers requests can decide). Without it a seeder
@@ -96,6 +97,17 @@ export class UploadSlots {
       return 0
     }
     return this.retryIn(now)
+  }
+
+  /**
+   * "Not now" for `peer`, with its place in line (at most MAX_LINE_PLACE: it tells a downloader the line moves,
+   * so it keeps waiting for us, peer-judge.ts), or undefined when a chunk may go to it now.
+   */
+  notNow(peer: string, now: number): NotNow | undefined {
+    const retryMs = this.request(peer, now)
+    if (retryMs === 0) return undefined
+    const place = this.placeOf(peer)
+    return { retryMs, place: place === undefined ? undefined : Math.min(place, MAX_LINE_PLACE) }
   }
 
   /**
