@@ -45,4 +45,25 @@ describe('p2p-serve (the built command)', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
     }
   })
+
+  it("an address that is not this machine's to listen on is the setting's fault: E_USAGE, exit 2, saying what to check", async (t) => {
+    const dir = await tmpDir(t)
+    // 192.0.2.1: a documentation address (TEST-NET-1), no machine's; binding it sends nothing.
+    const args = [
+      '--host',
+      '192.0.2.1',
+      '--port',
+      '0',
+      '--json',
+      '--chunks-dir',
+      join(dir, 'c'),
+      '--logs-dir',
+      join(dir, 'l'),
+    ]
+    const r = await runBin('p2p-serve', args)
+    assert.equal(r.code, 2, r.stderr)
+    const result = JSON.parse(r.stdout) as { code: string; message: string }
+    assert.equal(result.code, 'E_USAGE')
+    assert.match(result.message, /EADDRNOTAVAIL.*--host/)
+  })
 })

@@ -24,6 +24,14 @@ import { StoreCatalog } from './store-catalog.js'
 import { UnsentBytes } from './unsent-bytes.js'
 import { DEFAULT_UPLOAD_SLOT_LIMITS, UploadSlots } from './upload-slots.js'
 
+/** A listen's failures that are the settings' (a usability pass found ENOTFOUND reported as an I/O error). */
+const LISTEN_HINTS: Record<string, string> = {
+  EADDRINUSE: 'is another p2p-serve running? use --port',
+  ENOTFOUND: 'no such host: give --host an address of this machine',
+  EADDRNOTAVAIL: 'not an address of this machine: check --host',
+  EACCES: 'a port under 1024 needs privileges: use --port',
+}
+
 /** Refusals to one address whose answers may be on their way at once; its others are closed unanswered. */
 const MAX_REFUSALS_CLOSING = 4
 
@@ -165,11 +173,12 @@ export class ChunkServer {
       const onError = (err: NodeJS.ErrnoException): void => {
         // The store's watches end with the failed listen: a library caller that catches it keeps nothing open.
         this.catalog.close()
-        const code = err.code === 'EADDRINUSE' ? 'E_USAGE' : 'E_IO'
+        // The user's choice of port or address, not the machine's failing: E_USAGE, with what to change.
+        const hint = LISTEN_HINTS[err.code ?? '']
         reject(
           new P2PError(
-            code,
-            `cannot listen on ${this.host}:${this.port}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (is another p2p-serve running? use --port)' : ''}`,
+            hint ? 'E_USAGE' : 'E_IO',
+            `cannot listen on ${this.host}:${this.port}: ${err.code ?? err.message}${hint ? ` (${hint})` : ''}`,
           ),
         )
       }
