@@ -169,8 +169,12 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
         'E_NO_PEER',
         `${error.message}; no peer could deliver it: ${dht.describeAttempt()}; LAN: ${reach.advice()}`,
       )
+    // A seeder answers a query only for what it has; the others are heard by their announcements, every few s.
     if (nobody && hasCode(error, 'E_NOT_FOUND'))
-      throw new P2PError('E_NOT_FOUND', `${error.message}; no peer answered: ${reach.advice()}`)
+      throw new P2PError(
+        'E_NOT_FOUND',
+        `${error.message}; no peer answered or announced itself within ${settings.wait} s${settings.wait < 10 ? ' (a longer --wait hears announcements that come every few seconds)' : ''}: ${reach.advice()}`,
+      )
     throw error
   } finally {
     await stopAll({ 'peer discovery': directory.stop(), 'the DHT': dht?.stop(), seeding: seeding?.stop() }, ctx)
