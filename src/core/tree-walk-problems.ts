@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs'
 import { P2PError } from './errors.js'
 import { printable } from './printable.js'
 import { collisionKey, componentProblem, MAX_PATH_BYTES } from './tree-paths.js'
@@ -95,4 +96,21 @@ export class WalkProblems {
       )
     }
   }
+}
+
+/**
+ * Why an entry is skipped by its type alone, as readdir gives it (a link not followed; a FIFO, socket or
+ * device): such an entry is reported whatever its name, where a link or FIFO named with a control character had
+ * stopped a whole folder's split (E_BAD_NAME; a usability pass, fifty-third session). Where readdir gives no
+ * type (some filesystems), the walk's lstat finds it after the name's check.
+ */
+export function skippedByType(
+  d: Dirent,
+  followSymlinks: boolean,
+): 'symlink' | 'fifo' | 'socket' | 'device' | undefined {
+  if (d.isSymbolicLink()) return followSymlinks ? undefined : 'symlink'
+  if (d.isFIFO()) return 'fifo'
+  if (d.isSocket()) return 'socket'
+  if (d.isBlockDevice() || d.isCharacterDevice()) return 'device'
+  return undefined
 }

@@ -7,7 +7,7 @@ import { type FileIdentity, identityKey, identityOf } from './file-identity.js'
 import { printable } from './printable.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
 import { compareUtf8, TreeShape } from './tree-paths.js'
-import { WalkProblems } from './tree-walk-problems.js'
+import { skippedByType, WalkProblems } from './tree-walk-problems.js'
 import { type HeldDir, holdDir } from './walk-dir.js'
 
 /**
@@ -186,7 +186,13 @@ class Walk {
       this.problems.unreadableEntry(at.path === '' ? '.' : at.path, err)
       return []
     }
-    const named = this.problems.shareableNames(dirents, at.path)
+    // Skipped whatever its name: reported, never refused for its name (skippedByType).
+    const kept = dirents.filter((d) => {
+      const why = skippedByType(d, this.options.followSymlinks === true)
+      if (why !== undefined) this.skip(at.path === '' ? d.name : `${at.path}/${d.name}`, why)
+      return why === undefined
+    })
+    const named = this.problems.shareableNames(kept, at.path)
     const subdirs: Pending[] = []
     for (const [i, { d, path }] of named.entries()) {
       if (i % TURN_EVERY === TURN_EVERY - 1) await new Promise<void>((turned) => setImmediate(turned))

@@ -134,6 +134,22 @@ describe('folder walk', () => {
     })
   })
 
+  it('skips a link or FIFO whatever its name: one named with a control character is reported, not a refusal of the whole folder', async (t) => {
+    const dir = await tmpDir(t)
+    await writeFile(join(dir, 'kept.txt'), 'x')
+    await symlink('kept.txt', join(dir, 'link\u001b[2J'))
+    await mkfifo(join(dir, 'pipe\nname'))
+    const r = await walkTree(dir)
+    assert.deepEqual(
+      r.entries.map((e) => e.path),
+      ['kept.txt'],
+    )
+    assert.deepEqual(r.skipped.map((s) => [s.path, s.why]).sort(), [
+      ['link\u001b[2J', 'symlink'],
+      ['pipe\nname', 'fifo'],
+    ])
+  })
+
   it('never walks out of the folder through a directory above swapped for a link between two of its listings', async (t) => {
     const base = await tmpDir(t)
     const dir = join(base, 'album')
