@@ -233,15 +233,11 @@ export class ChunkServer {
   }
 
   /**
-   * A connection that came through the DHT (dht-seeder.ts): counted, capped and
-   * served like a TCP one (its address is the UDP one it came from), once its
-   * session (key, allow-list, swarm proof) passed.
-   */
-  /**
-   * A DHT session, counted under `chargedTo()` when a relay named its dialler's address (whom its handshake was
-   * charged to: dht/handshake-source.ts), else under the address the engine connected to, which a relay may
-   * still have named (admission.ts). Admitted a macrotask later, paused till then: the engine emits a connection
-   * made at once before the guard learns whom its handshake was charged to.
+   * A connection that came through the DHT (dht-seeder.ts): counted, capped and served like a TCP one. It is
+   * counted under `chargedTo()` when a relay named its dialler's address (whom its handshake was charged to:
+   * dht/handshake-source.ts), else under the address the engine connected to (admission.ts). Admitted a
+   * macrotask later, paused till then: the engine emits a connection made at once before the guard learns whom
+   * its handshake was charged to.
    */
   acceptSession(session: DhtSession, chargedTo: () => string | undefined = () => undefined): void {
     this.transport.watchSession(session)
