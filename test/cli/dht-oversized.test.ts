@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import HyperDHT from 'hyperdht'
 import { MAX_DHT_MESSAGE_BYTES, MAX_DHT_WRITE_BYTES } from '../../src/core/dht/bounded-stream.js'
+import { DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { createDhtNode } from '../../src/core/dht/node.js'
 import { MAX_HELD_WHILE_PAUSED } from '../../src/core/dht/paused-intake.js'
 import { MAX_DHT_PEERS } from '../../src/core/download/dht-keys.js'
@@ -139,7 +140,8 @@ describe('DHT peers that break the protocol after greeting, or keep sending whil
     const attacker = await attackerNode(t, bootstrap)
     const socket = attacker.connect(parsePeerId(line.peerId))
     socket.on('error', () => undefined)
-    await new Promise((resolve) => socket.once('data', resolve)) // the greeting
+    const greeting = await new Promise<Buffer>((resolve) => socket.once('data', resolve))
+    socket.write(greeting.subarray(DHT_HELLO.byteLength)) // its challenge returned: a session, as a dialler's
     socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff])) // the seeder refuses the frame and waits for us to go
     const started = performance.now()
     let closedAfter: number | undefined

@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import HyperDHT from 'hyperdht'
 import { MAX_DHT_WRITE_BYTES } from '../../src/core/dht/bounded-stream.js'
-import { DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { MAX_DIAL_FAILURES } from '../../src/core/download/dht-keys.js'
 import { DEFAULT_LOOKUP_EVERY_MS, MIN_DHT_CONNECT_MS } from '../../src/core/download/dht-peers-options.js'
@@ -14,7 +13,7 @@ import { parsePeerId } from '../../src/core/trust/peer-id.js'
 import { generateSecret, swarmKeysFromText } from '../../src/core/trust/swarm-secret.js'
 import type { Cleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
-import { DHT_ARGS, dhtSeeder, testnet, testnetNode } from '../helpers/dht.js'
+import { DHT_ARGS, dhtSeeder, onFrameBytes, testGreeting, testnet, testnetNode } from '../helpers/dht.js'
 import { sha256File } from '../helpers/files.js'
 import { freeUdpPort, runDownload, seeded, startDaemon } from '../helpers/swarm.js'
 
@@ -38,13 +37,13 @@ async function startDhtLiar(
   const server = liar.createServer({}, (socket) => {
     const decoder = new FrameDecoder({ maxHeaderBytes: 16384, maxBodyBytes: 0 })
     socket.on('error', () => undefined)
-    socket.write(DHT_HELLO)
+    socket.write(testGreeting())
     // In messages of at most 64 KiB, as p2pshare writes them (a longer one closes the connection: bounded-stream.ts).
     const send = (frame: Buffer): void => {
       for (let at = 0; at < frame.byteLength; at += MAX_DHT_WRITE_BYTES)
         socket.write(frame.subarray(at, at + MAX_DHT_WRITE_BYTES))
     }
-    socket.on('data', (segment: Buffer) => {
+    onFrameBytes(socket, (segment) => {
       for (const { header } of decoder.push(segment)) {
         if (header.type === 'manifest') send(encodeFrame({ type: 'manifest', id }, manifest))
         else {

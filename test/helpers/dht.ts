@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
-import { DHT_HELLO } from '../../src/core/dht/greeting.js'
+import { CHALLENGE_BYTES, DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { topicOf } from '../../src/core/dht/topic.js'
 import { encodeFrame } from '../../src/core/transfer/framing.js'
 import { errorHeader } from '../../src/core/transfer/messages.js'
@@ -88,15 +89,15 @@ export async function strangerServers(
         const server = attacker.createServer({}, (socket) => {
           held.push(socket)
           socket.on('error', () => undefined)
-          if (mode.startsWith('greets')) socket.write(DHT_HELLO) // then nothing: a session that never answers
+          if (mode.startsWith('greets')) socket.write(testGreeting()) // then nothing: a session that never answers
           if (mode.endsWith('oversized')) socket.write(Buffer.alloc(OVERSIZED_MESSAGE_BYTES, 1))
           // Every request answered with a frame that cannot be decoded (a length over any limit, then junk).
           if (mode === 'greets-garbage')
-            socket.on('data', () =>
+            onFrameBytes(socket, () =>
               socket.write(Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.alloc(512)])),
             )
           if (mode === 'greets-not-found')
-            socket.on('data', () => socket.write(encodeFrame(errorHeader('E_NOT_FOUND', 'no such file here'))))
+            onFrameBytes(socket, () => socket.write(encodeFrame(errorHeader('E_NOT_FOUND', 'no such file here'))))
           dialled++
         })
         await server.listen(keyPair)
@@ -113,4 +114,22 @@ export async function downloadThroughDht(dir: string, bootstrap: string, args: s
   assert.equal(r.code, 0, r.stderr + r.log)
   assert.equal(await sha256File(r.result?.path as string), sha)
   return r
+}
+
+/**
+ * A p2pshare server's greeting as a test's own server sends it (protocol §6.4): the hello and a challenge. Our
+ * diallers return the challenge ahead of their first frame; these servers take frames without checking it.
+ */
+export function testGreeting(): Buffer {
+  return Buffer.concat([DHT_HELLO, randomBytes(CHALLENGE_BYTES)])
+}
+
+/** Calls `handle` with what a dialler sends after returning the greeting's challenge (the bytes of its frames). */
+export function onFrameBytes(socket: NodeJS.EventEmitter, handle: (bytes: Buffer) => void): void {
+  let echo = CHALLENGE_BYTES
+  socket.on('data', (data: Buffer) => {
+    const skipped = Math.min(echo, data.byteLength)
+    echo -= skipped
+    if (data.byteLength > skipped) handle(data.subarray(skipped))
+  })
 }

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
 import type { DhtSocket } from 'hyperdht'
-import { DHT_HELLO, mutedServer, SILENT_ONCE_OPEN_MS } from '../../src/core/dht/greeting.js'
+import { CHALLENGE_BYTES, DHT_HELLO, mutedServer, SILENT_ONCE_OPEN_MS } from '../../src/core/dht/greeting.js'
 import { MAX_HELD_WHILE_PAUSED } from '../../src/core/dht/paused-intake.js'
 import { DhtSession } from '../../src/core/dht/session.js'
 import { PROOF_BYTES, swarmProof } from '../../src/core/trust/swarm-secret.js'
@@ -58,12 +58,18 @@ class StandInStream extends EventEmitter {
   }
 }
 
+/** The challenge an accepting session's greeting ended with (random bytes if it sent none yet). */
+function challengeSent(stream: StandInStream): Buffer {
+  const greeting = stream.written.find((w) => w.byteLength > CHALLENGE_BYTES)
+  return greeting ? greeting.subarray(-CHALLENGE_BYTES) : randomBytes(CHALLENGE_BYTES)
+}
+
 const op = fc.oneof(
   fc.constant({ kind: 'open' as const }),
   fc.constant({ kind: 'open-fails' as const }),
   fc.record({
     kind: fc.constant('data' as const),
-    what: fc.constantFrom('hello', 'proof', 'wrong', 'frames', 'flood'),
+    what: fc.constantFrom('hello', 'proof', 'echo', 'wrong', 'frames', 'flood'),
     split: fc.nat(40),
   }),
   fc.constant({ kind: 'remote-close' as const }),
@@ -118,16 +124,19 @@ describe('DhtSession ownership', () => {
               case 'data': {
                 const bytes =
                   o.what === 'hello'
-                    ? DHT_HELLO
+                    ? Buffer.concat([DHT_HELLO, randomBytes(CHALLENGE_BYTES)])
                     : o.what === 'proof'
-                      ? proofKey
-                        ? swarmProof(proofKey, stream.handshakeHash, !initiator)
-                        : randomBytes(PROOF_BYTES)
-                      : o.what === 'flood'
-                        ? randomBytes(70_000)
-                        : o.what === 'wrong'
-                          ? randomBytes(12)
-                          : randomBytes(100)
+                      ? Buffer.concat([
+                          proofKey ? swarmProof(proofKey, stream.handshakeHash, !initiator) : randomBytes(PROOF_BYTES),
+                          ...(initiator ? [randomBytes(CHALLENGE_BYTES)] : []),
+                        ])
+                      : o.what === 'echo'
+                        ? challengeSent(stream)
+                        : o.what === 'flood'
+                          ? randomBytes(70_000)
+                          : o.what === 'wrong'
+                            ? randomBytes(12)
+                            : randomBytes(100)
                 const at = Math.min(o.split, bytes.byteLength)
                 stream.emit('data', bytes.subarray(0, at))
                 if (at < bytes.byteLength) stream.emit('data', bytes.subarray(at))
@@ -189,7 +198,7 @@ describe('DhtSession ownership', () => {
           // Nothing an unestablished peer sent before its session reached the stream's writes but our own greeting/proof.
           if (!readyResolved)
             for (const w of stream.written)
-              assert.ok(w.byteLength <= PROOF_BYTES, 'no frame written before the session')
+              assert.ok(w.byteLength <= PROOF_BYTES + CHALLENGE_BYTES, 'no frame written before the session')
         },
       ),
       { numRuns: 300 },
@@ -202,6 +211,8 @@ describe('DhtSession ownership', () => {
     const got: Buffer[] = []
     session.on('data', (data: Buffer) => got.push(data))
     stream.openWith(true)
+    await sleep(0)
+    stream.emit('data', challengeSent(stream))
     await session.ready
     session.pause()
     const sent = [randomBytes(10), randomBytes(20), randomBytes(30)]

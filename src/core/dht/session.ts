@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events'
 import type { DhtSocket } from 'hyperdht'
 import { hasCode, P2PError } from '../errors.js'
-import { swarmProof } from '../trust/swarm-secret.js'
 import { MAX_DHT_WRITE_BYTES } from './bounded-stream.js'
-import { DHT_HELLO, type Greeting, greetingBytes, greetingRefused, mutedServer } from './greeting.js'
+import { GreetingExchange, mutedServer } from './greeting.js'
 import { HELD_PIECE_COST, heldCost, MAX_HELD_WHILE_PAUSED, PausedIntake } from './paused-intake.js'
 import { acceptedRemoteKey, type RemoteKeyRules, streamFailure } from './session-checks.js'
 
@@ -13,11 +12,10 @@ import { acceptedRemoteKey, type RemoteKeyRules, streamFailure } from './session
  * ed25519 identity as the static key), so frames go inside it as they are;
  * what this adds is what secure-socket.ts does on TCP, before a frame:
  *   - `expectedRemoteKey` (the key that was dialled) and `allow(key)` → E_AUTH;
- *   - with `proofKey` (a private swarm), each side's first 32 bytes are its
- *     swarm proof bound to this connection's handshake hash; the dialling
- *     side proves first, the accepting side only after checking it → E_AUTH;
- *   - outside a private swarm, the accepting side first sends DHT_HELLO, and
- *     the dialler is ready only once it came;
+ *   - the greeting (greeting.ts): the accepting side's hello (in a private
+ *     swarm, each side's proof, the dialler's first) and a challenge the
+ *     dialler returns before its first frame → E_AUTH; the dialler is ready
+ *     once the greeting came;
  *   - `handshakeTimeoutMs` bounds all of it (the hole punch included).
  * `ready` resolves once that passed; writes before are queued. Every failure
  * closes the stream once and is the error given to 'close' listeners.
@@ -45,7 +43,7 @@ export interface DhtSessionOptions extends RemoteKeyRules {
   openedTimeoutMs?: number
 }
 
-type Phase = 'opening' | 'hello' | 'proof' | 'open' | 'closed'
+type Phase = 'opening' | 'greeting' | 'open' | 'closed'
 
 export class DhtSession extends EventEmitter {
   readonly ready: Promise<void>
@@ -56,8 +54,10 @@ export class DhtSession extends EventEmitter {
   silentOnceOpen = false
   private openedAt: number | undefined
   private phase: Phase = 'opening'
-  private proofBytes: Buffer[] = []
-  private proofLength = 0
+  /** What came before the stream reported itself open (the other side's proof, or its first frames). */
+  private early: Buffer[] = []
+  private earlyLength = 0
+  private readonly greeting: GreetingExchange
   private readonly intake = new PausedIntake()
   private readonly queued: Array<{ data: Buffer; callback?: ((err?: Error | null) => void) | undefined }> = []
   private timer: NodeJS.Timeout
@@ -71,6 +71,12 @@ export class DhtSession extends EventEmitter {
   ) {
     super()
     this.label = label ?? 'a DHT peer'
+    this.greeting = new GreetingExchange({
+      initiator: options.initiator,
+      proofKey: options.proofKey,
+      handshakeHash: () => stream.handshakeHash ?? null,
+      label: this.label,
+    })
     this.ready = new Promise<void>((resolve, reject) => {
       this.settle = (err) => (err ? reject(err) : resolve())
     })
@@ -104,7 +110,12 @@ export class DhtSession extends EventEmitter {
 
   /** Bytes held for the session: what came before it was established or while paused, and writes queued until open. */
   get heldBytes(): number {
-    return this.proofLength + this.intake.heldBytes + this.queued.reduce((n, q) => n + q.data.byteLength, 0)
+    return (
+      this.earlyLength +
+      this.greeting.heldBytes +
+      this.intake.heldBytes +
+      this.queued.reduce((n, q) => n + q.data.byteLength, 0)
+    )
   }
 
   get path(): DhtPath | undefined {
@@ -205,22 +216,11 @@ export class DhtSession extends EventEmitter {
           opened,
         )
       }
-      // Bytes that came before the stream reported itself open (the other side's proof, or its first frames) were kept.
-      const early = Buffer.concat(this.proofBytes)
-      this.proofBytes = []
-      this.proofLength = 0
-      if (!this.options.proofKey) {
-        if (this.options.initiator) {
-          this.phase = 'hello'
-          if (early.byteLength > 0) this.onData(early)
-        } else {
-          this.stream.write(DHT_HELLO)
-          this.open(early)
-        }
-        return
-      }
-      this.phase = 'proof'
-      if (this.options.initiator) this.sendProof()
+      const early = Buffer.concat(this.early)
+      this.early = []
+      this.earlyLength = 0
+      this.phase = 'greeting'
+      for (const bytes of this.greeting.start()) this.stream.write(bytes)
       if (early.byteLength > 0) this.onData(early)
     } catch (err) {
       this.fail(hasCode(err) ? err : new P2PError('E_INTERNAL', String(err)))
@@ -245,36 +245,17 @@ export class DhtSession extends EventEmitter {
       return
     }
     if (this.phase === 'closed') return
-    this.proofBytes.push(Buffer.from(data))
-    this.proofLength += data.byteLength
     if (this.phase === 'opening') {
-      if (heldCost(this.proofLength, this.proofBytes.length) > 64 * 1024)
+      this.early.push(Buffer.from(data))
+      this.earlyLength += data.byteLength
+      if (heldCost(this.earlyLength, this.early.length) > 64 * 1024)
         this.fail(new P2PError('E_AUTH', `${this.label} sent data before its session`))
       return
     }
-    const greeting: Greeting = this.options.proofKey
-      ? {
-          proofKey: this.options.proofKey,
-          handshakeHash: this.stream.handshakeHash ?? null,
-          fromInitiator: !this.options.initiator,
-        }
-      : { hello: true }
-    const length = greetingBytes(greeting)
-    if (this.proofLength < length) return
-    const all = Buffer.concat(this.proofBytes)
-    this.proofBytes = []
-    this.proofLength = 0
-    const refused = greetingRefused(greeting, all, this.label)
-    if (refused) {
-      this.fail(refused)
-      return
-    }
-    if (this.phase === 'proof' && !this.options.initiator) this.sendProof()
-    this.open(all.subarray(length))
-  }
-
-  private sendProof(): void {
-    this.stream.write(swarmProof(this.options.proofKey!, this.stream.handshakeHash!, this.options.initiator))
+    const step = this.greeting.take(Buffer.from(data))
+    for (const bytes of step.write) this.stream.write(bytes)
+    if (step.refused) this.fail(step.refused)
+    else if (step.done) this.open(step.done)
   }
 
   private open(rest: Buffer): void {
@@ -282,17 +263,18 @@ export class DhtSession extends EventEmitter {
     clearTimeout(this.timer)
     for (const { data, callback } of this.queued.splice(0)) this.send(data, callback)
     this.settle()
-    // Frames that arrived along with the proof (after the listeners were attached: both users attach at once).
-    if (rest.byteLength > 0) this.emit('data', rest)
+    // Frames that arrived along with the greeting (after the listeners were attached: both users attach at once),
+    // held if the session is paused (a server admits a session a moment after it opened).
+    if (rest.byteLength > 0) this.onData(rest)
   }
 
   private fail(err: P2PError): void {
     if (this.phase === 'closed') return
     const raw = this.stream.rawStream
     this.silentOnceOpen =
-      (this.phase === 'hello' || this.phase === 'proof') &&
+      this.phase === 'greeting' &&
       mutedServer({
-        greetingBytes: this.proofLength,
+        greetingBytes: this.greeting.heard,
         openForMs: this.openedAt === undefined ? undefined : performance.now() - this.openedAt,
         bytesReceived: raw?.bytesReceived,
         rttMs: raw?.rtt,
@@ -303,8 +285,9 @@ export class DhtSession extends EventEmitter {
     clearTimeout(this.idleTimer)
     this.idleTimer = undefined
     // What a peer sent before its session (up to 64 KiB) is let go with it, not kept until the object is.
-    this.proofBytes = []
-    this.proofLength = 0
+    this.early = []
+    this.earlyLength = 0
+    this.greeting.clear()
     this.intake.clear()
     for (const { callback } of this.queued.splice(0)) if (callback) process.nextTick(callback, err)
     this.stream.destroy()
