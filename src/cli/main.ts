@@ -36,7 +36,7 @@ export async function runCli(name?: string): Promise<void> {
     const wanted = sub !== undefined && sub in COMMANDS ? [sub] : Object.keys(COMMANDS)
     for (const n of wanted) program.addCommand((await COMMANDS[n]!())())
   }
-  await runProgram(program, process.argv)
+  await runProgram(program, unknownHelpAsCommand(process.argv))
   // The command has ended and said so: once its output has reached whoever reads it (writes to a pipe are
   // asynchronous: a slow reader of a 4 MiB receipt got 64 KiB when the process exited under it), exit now,
   // with its code. Left to end by itself, the process took ~10 ms more to tear down, its signal handlers
@@ -44,4 +44,15 @@ export async function runCli(name?: string): Promise<void> {
   // process.exit keeps them (process-handlers.ts exitOnLateSignal) to the end.
   await Promise.all([written(process.stdout), written(process.stderr)])
   process.exit()
+}
+
+/**
+ * `p2p help nosuch` as `p2p nosuch`: the unknown command's one-line error (commander printed the whole help and
+ * exited 2, saying nothing of what was wrong).
+ */
+function unknownHelpAsCommand(argv: string[]): string[] {
+  const [node, script, sub, asked] = argv
+  if (sub !== 'help' || asked === undefined || asked in COMMANDS || asked === 'help' || asked.startsWith('-'))
+    return argv
+  return [node!, script!, asked, ...argv.slice(4)]
 }

@@ -41,6 +41,16 @@ describe("the option parser's errors", () => {
     assert.match(hint!, /--help/)
   })
 
+  it("help for a command that does not exist: the unknown command's one-line error, exit 2 (the whole help before)", async () => {
+    const r = await runBin('p2p', ['help', 'nosuch'])
+    assert.equal(r.code, 2)
+    assert.equal(r.stdout, '')
+    assert.match(r.stderr.split('\n')[0]!, /Error:(\x1b\[[0-9;]*m)? unknown command 'nosuch' \[E_USAGE\]$/)
+    const known = await runBin('p2p', ['help', 'split'])
+    assert.equal(known.code, 0, known.stderr)
+    assert.match(known.stdout, /Usage: p2p split/)
+  })
+
   it('--version (-V): the package version on every command, exit 0', async () => {
     const { version } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as {
       version: string
