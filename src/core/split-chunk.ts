@@ -139,12 +139,29 @@ export class Slots {
   }
 }
 
-/** Both splits' refusal to replace what the store holds under `name` (other content, a folder for a file, a manifest it cannot read, another chunk size) without --force. */
-export function refuseExisting(name: string): P2PError {
+/**
+ * Both splits' refusal to replace what the store holds under `name` (other content, a folder for a file, a manifest
+ * it cannot read, another chunk size) without --force. `chunkSizes`: what is held may be this content split into
+ * other chunks, whose size is named, so that the user can reuse it instead of splitting it again.
+ */
+export function refuseExisting(name: string, chunkSizes?: { held: number; wanted: number }): P2PError {
+  if (chunkSizes && chunkSizes.held !== chunkSizes.wanted) {
+    const held = chunkSizeText(chunkSizes.held)
+    return new P2PError(
+      'E_EXISTS',
+      `the store already holds "${printable(name)}" split into ${held} chunks (this split: ${chunkSizeText(chunkSizes.wanted)}): pass --chunk-size ${held} to keep it, or --force to replace it`,
+    )
+  }
   return new P2PError(
     'E_EXISTS',
     `the store already holds something else named "${printable(name)}" (other content, or split with another chunk size): use --force to replace it`,
   )
+}
+
+/** A chunk size as --chunk-size reads it back. */
+function chunkSizeText(n: number): string {
+  if (n % (1 << 20) === 0) return `${n / (1 << 20)}MiB`
+  return n % 1024 === 0 ? `${n / 1024}KiB` : String(n)
 }
 
 /**

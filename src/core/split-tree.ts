@@ -89,7 +89,8 @@ export async function splitTree(
     const previous = await previousContent(store, name)
     const previousTree = previous?.manifest?.version === 2 ? previous.manifest : undefined
     unlockPrevious = previous?.id ? await store.lock(previous.id, `"${printable(name)}"`) : undefined
-    if (previous !== undefined && !options.force && previousTree?.chunkSize !== chunkSize) throw refuseExisting(name)
+    if (previous !== undefined && !options.force && previousTree?.chunkSize !== chunkSize)
+      throw refuseExisting(name, previousTree && { held: previousTree.chunkSize, wanted: chunkSize })
     const reuse = previousTree?.chunkSize === chunkSize ? new TreeLayout(previousTree) : undefined
     // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
     const withdraw = withdrawOnce(dir, printable(name))

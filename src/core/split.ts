@@ -94,7 +94,11 @@ export async function splitFile(
     // A folder of this name is other content, as a file of another size is.
     const previousFile = previous?.manifest?.version === 1 ? previous.manifest : undefined
     const sameShape = previousFile?.size === size && previousFile.chunkSize === chunkSize
-    if (previous && !sameShape && !options.force) throw refuseExisting(name)
+    if (previous && !sameShape && !options.force)
+      throw refuseExisting(
+        name,
+        previousFile?.size === size ? { held: previousFile.chunkSize, wanted: chunkSize } : undefined,
+      )
     const reuse = sameShape ? previousFile.chunks : undefined
     // Replaced content never stands under the previous manifest: it goes before the first chunk changes.
     const withdraw = withdrawOnce(dir, name)

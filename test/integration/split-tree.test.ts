@@ -111,6 +111,15 @@ describe('split of a folder', () => {
     assert.equal(again.unchanged, true)
     assert.equal(again.id, first.id)
     assert.equal((await stat(chunkFile)).mtimeMs, before, 'no chunk written again')
+    await assert.rejects(
+      splitTree(folder, { store, chunkSize: 4 * CHUNK }),
+      (err: unknown) =>
+        hasCode(err, 'E_EXISTS') &&
+        /"album" split into 4KiB chunks \(this split: 16KiB\): pass --chunk-size 4KiB to keep it/.test(
+          (err as Error).message,
+        ),
+      'another chunk size: the size held named',
+    )
     await writeFile(join(folder, 'a.bin'), 'changed')
     await assert.rejects(
       splitTree(folder, { store, chunkSize: CHUNK }),
