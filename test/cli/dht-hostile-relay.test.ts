@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { encodeFrame } from '../../src/core/transfer/framing.js'
+import { parsePeerId } from '../../src/core/trust/peer-id.js'
+import { dhtSeeder, testnetNodes } from '../helpers/dht.js'
+import { type HostileSession, hostileRelay, udpVictim } from '../helpers/hostile-relay.js'
+import { freeUdpPort, seeded } from '../helpers/swarm.js'
+
+/**
+ * A relay of the seeder's (a DHT node it announced its key to) forges a handshake naming a victim's address,
+ * completes the Noise handshake with the seeder's answer itself, and asks for chunks on the stream the seeder
+ * connected to the victim, from its own socket: the seeder must send no answer to an address that never asked
+ * (a reflection: an attacker pass measured 1,172 packets, 552 KB, to a named address in 30 s). Own loopback
+ * testnet only.
+ */
+
+/** Sessions taken over, one every SESSION_EVERY_MS: within the seeder's allowance for a relay and named address. */
+const SESSIONS = 8
+const SESSION_EVERY_MS = 750
+/** A 3 MB file in 256 KiB chunks (seeded's --chunk-size): 12; each session asks for its manifest and all of them. */
+const CHUNKS = 12
+/**
+ * What the victim may get: each session's stream header and greeting with their retransmissions, and the
+ * acknowledgements of the attacker's packets (~650 bytes a session measured, with the requests left unanswered),
+ * never an answer (~11 KB a session measured before: the seeder's first flight of chunk data, then it waits for
+ * acknowledgements the victim never sends).
+ */
+const VICTIM_BOUND_BYTES = 16 * 1024
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+describe('a hostile relay of a DHT seeder (own loopback testnet)', () => {
+  it("naming a victim's address and asking for chunks from its own: the victim gets no answer", async (t) => {
+    const started = performance.now()
+    const { bootstrap, nodes } = await testnetNodes(t)
+    const { dir, id } = await seeded(t, 3_000_000)
+    const to = { host: '127.0.0.1', port: await freeUdpPort() }
+    const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--dht-port', String(to.port)])
+    const victim = await udpVictim(t)
+    // A node the seeder announced its key to (not the first, the bootstrap node, which keeps no records).
+    const relay = hostileRelay(t, nodes.at(-1)!, parsePeerId(line.peerId))
+    // The manifest and every chunk, in one write: one udx packet, sent before the seeder's silence towards the
+    // attacker (its acknowledgements go to the victim) stalls the attacker's stream at its first retransmission.
+    const requests = Buffer.concat([
+      encodeFrame({ type: 'manifest', id }),
+      ...Array.from({ length: CHUNKS }, (_, index) => encodeFrame({ type: 'chunk', id, index })),
+    ])
+    const sessions: HostileSession[] = []
+    const attackFrom = performance.now()
+    for (let tries = 0; sessions.length < SESSIONS && tries < SESSIONS + 4; tries++) {
+      const session = await relay.open(to, victim.address, 1000)
+      if (!session) continue
+      session.stream.write(requests)
+      sessions.push(session)
+      await sleep(SESSION_EVERY_MS)
+    }
+    await sleep(1500) // the last session's answers' flight
+    const frames = sessions.length * (CHUNKS + 1)
+    const bytes = victim.bytes()
+    const acked = sessions.filter((s) => victim.acked(s.ownStreamId) >= 2).length
+    const seconds = (from: number) => ((performance.now() - from) / 1000).toFixed(1)
+    t.diagnostic(
+      `${sessions.length} sessions taken over, ${frames} request frames sent in ${seconds(attackFrom)} s (the ` +
+        `seeder acknowledged ${acked} sessions' to the victim); the victim got ${bytes} bytes in ` +
+        `${victim.datagrams()} datagrams; ${seconds(started)} s in all`,
+    )
+    // The attack ran end to end, so a quiet victim means the seeder held back, not that nothing reached it.
+    assert.equal(sessions.length, SESSIONS, 'the seeder answered every forged handshake through the relay')
+    for (const { stream } of sessions) assert.equal(await stream.opened, true, 'Noise completed by the relay')
+    // The seeder acknowledged the attacker's stream header and request packet (sequence numbers 0 and 1), to the
+    // victim: its stream took them, from the relay's address.
+    assert.equal(acked, SESSIONS, 'the seeder received every session’s requests')
+    assert.ok(bytes < VICTIM_BOUND_BYTES, `${bytes} bytes sent to an address that never asked: more than greetings`)
+  })
+})
