@@ -54,6 +54,8 @@ export interface CommandDefinition<S extends SettingSpecs> {
   preflight?: (ctx: Pick<CommandContext<S>, 'settings' | 'options' | 'args' | 'privatePaths'>) => Promise<void>
   /** Returns the exit code (0 on success). */
   run: (ctx: CommandContext<S>) => Promise<number>
+  /** What an interrupted run is told to do next, when not "run the same command again to resume". */
+  afterInterrupt?: string
 }
 
 const COMMON = { logsDir: SETTINGS.logsDir, logLevel: SETTINGS.logLevel }
@@ -110,7 +112,7 @@ async function execute<S extends SettingSpecs>(
       leaving = true
       // A second Ctrl-C: leave now, still with the one result a script reads (a reader's full pipe given 0.5 s).
       const second = new P2PError('E_INTERRUPTED', `interrupted again by ${signal}: left at once, without the clean-up`)
-      const code = reportFailure(second, json, log)
+      const code = reportFailure(second, json, log, def.afterInterrupt)
       // Its result is the last: the clean-up left running may print while the output leaves (the review of this).
       for (const stream of [process.stdout, process.stderr]) silence(stream)
       const leave = (): never => process.exit(code)
@@ -163,7 +165,7 @@ async function execute<S extends SettingSpecs>(
     log.info({ code }, 'exit')
     return code
   } catch (error) {
-    return reportFailure(error, json, log)
+    return reportFailure(error, json, log, def.afterInterrupt)
   } finally {
     // The late handler first: with no listener left for a moment, the signal's default action (death) is back.
     commandEnded()
@@ -209,7 +211,12 @@ export function withoutOptionValues(text: string): string {
  * only. The message is made printable (it may quote a peer, a file name or a
  * path): no escape sequence reaches the terminal, nor a later `jq -r`.
  */
-export function reportFailure(error: unknown, json: boolean, log?: Logger): number {
+export function reportFailure(
+  error: unknown,
+  json: boolean,
+  log?: Logger,
+  afterInterrupt = 'run the same command again to resume',
+): number {
   const failure =
     error instanceof P2PError
       ? error
@@ -224,7 +231,7 @@ export function reportFailure(error: unknown, json: boolean, log?: Logger): numb
   // A message may quote what the user typed, a secret in the wrong place included.
   const message = printable(withoutSecrets(failure.message))
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: failure.code, message })}\n`)
-  const hint = hasCode(failure, 'E_INTERRUPTED') ? ' — run the same command again to resume' : ''
+  const hint = hasCode(failure, 'E_INTERRUPTED') ? ` — ${afterInterrupt}` : ''
   process.stderr.write(`${chalk.red('Error:')} ${message}${hint} [${failure.code}]\n`)
   return failure.exitCode
 }

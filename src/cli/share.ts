@@ -44,6 +44,7 @@ type Ctx = CommandContext<typeof SHARE_SETTINGS>
 
 export const shareCommand = defineCommand({
   name: 'share',
+  afterInterrupt: 'run the same command again (a split cut short starts over)',
   summary:
     'split the given files into the chunk store (if not split already), then serve and announce them until Ctrl-C',
   arguments: '<path...>',

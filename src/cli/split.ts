@@ -21,6 +21,7 @@ const SPLIT_SETTINGS = pickSettings('chunksDir', 'chunkSize', 'maxEntries', 'sec
 
 export const splitCommand = defineCommand({
   name: 'split',
+  afterInterrupt: 'run the same command again (the split starts over)',
   summary: 'split FILE (or a whole folder DIR) into SHA-256-verified chunks and a manifest in the chunk store',
   arguments: '<path>',
   settings: SPLIT_SETTINGS,

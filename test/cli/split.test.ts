@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmod, link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { once } from 'node:events'
+import { chmod, link, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { permissionsBind, runBin } from '../helpers/cli.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
+import { BIN, permissionsBind, runBin } from '../helpers/cli.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 
 describe('p2p-split (the built command)', () => {
@@ -29,6 +32,33 @@ describe('p2p-split (the built command)', () => {
         .filter(Boolean)
         .every((l) => JSON.parse(l).cmd === 'split'),
       'JSON lines',
+    )
+  })
+
+  it('Ctrl-C mid-split: exit 130, and the hint says a re-run starts over (it does not resume)', async (t) => {
+    const cwd = await tmpDir(t)
+    const handle = await open(join(cwd, 'big.bin'), 'w')
+    await handle.truncate(8 * 1024 ** 3) // sparse: seconds of hashing, no disk
+    await handle.close()
+    const child = spawn(process.execPath, [BIN('p2p-split'), 'big.bin'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    onCleanup(t as Cleanup, () => {
+      child.kill('SIGKILL')
+    })
+    let stderr = ''
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+    const exited = once(child, 'exit')
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const chunks = await readdir(join(cwd, 'chunks', 'big.bin')).catch(() => [] as string[])
+      if (chunks.length >= 2 || child.exitCode !== null) break
+      assert.ok(Date.now() < deadline, 'chunks within 30 s')
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    child.kill('SIGINT')
+    const [code] = (await exited) as [number | null]
+    assert.equal(code, 130, stderr)
+    assert.match(
+      stderr,
+      /interrupted by SIGINT — run the same command again \(the split starts over\) \[E_INTERRUPTED\]/,
     )
   })
 
