@@ -11,6 +11,7 @@ import { heldBackFields, LogGate } from './log-gate.js'
 import type { NotNow } from './messages.js'
 import { Refusals, refuse } from './refusals.js'
 import { ServerConnection } from './server-connection.js'
+import { listenTcp } from './server-listen.js'
 import {
   type ChunkServerOptions,
   DEFAULT_SERVER_LIMITS,
@@ -23,14 +24,6 @@ import { StalledSockets } from './stalled-sockets.js'
 import { StoreCatalog } from './store-catalog.js'
 import { UnsentBytes } from './unsent-bytes.js'
 import { DEFAULT_UPLOAD_SLOT_LIMITS, UploadSlots } from './upload-slots.js'
-
-/** A listen's failures that are the settings' (a usability pass found ENOTFOUND reported as an I/O error). */
-const LISTEN_HINTS: Record<string, string> = {
-  EADDRINUSE: 'is another p2p-serve running? use --port',
-  ENOTFOUND: 'no such host: give --host an address of this machine',
-  EADDRNOTAVAIL: 'not an address of this machine: check --host',
-  EACCES: 'a port under 1024 needs privileges: use --port',
-}
 
 /** Refusals to one address whose answers may be on their way at once; its others are closed unanswered. */
 const MAX_REFUSALS_CLOSING = 4
@@ -169,24 +162,10 @@ export class ChunkServer {
 
   async listen(): Promise<AddressInfo> {
     await this.catalog.open()
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        // The store's watches end with the failed listen: a library caller that catches it keeps nothing open.
-        this.catalog.close()
-        // The user's choice of port or address, not the machine's failing: E_USAGE, with what to change.
-        const hint = LISTEN_HINTS[err.code ?? '']
-        reject(
-          new P2PError(
-            hint ? 'E_USAGE' : 'E_IO',
-            `cannot listen on ${this.host}:${this.port}: ${err.code ?? err.message}${hint ? ` (${hint})` : ''}`,
-          ),
-        )
-      }
-      this.server.once('error', onError)
-      this.server.listen(this.port, this.host, () => {
-        this.server.off('error', onError)
-        resolve()
-      })
+    // The store's watches end with a failed listen: a library caller that catches it keeps nothing open.
+    await listenTcp(this.server, this.host, this.port).catch((err: unknown) => {
+      this.catalog.close()
+      throw err
     })
     // After listening, accept errors (EMFILE: out of file descriptors) are logged, not fatal.
     this.server.on('error', (err: NodeJS.ErrnoException) =>
@@ -257,10 +236,7 @@ export class ChunkServer {
       this.refuse(socket, address, admission.reason, channel)
       return
     }
-    if (admission.reclaimed === 'silent') this.tally.counts.reclaimedSilent++
-    if (admission.reclaimed === 'unserved') this.tally.counts.reclaimedUnserved++
-    if (admission.reclaimed === 'crowded') this.tally.counts.reclaimedCrowded++
-    if (admission.reclaimed === 'idle') this.tally.counts.reclaimedIdle++
+    if (admission.reclaimed) this.tally.reclaimed(admission.reclaimed)
     this.tally.counts.connections++
     // Past its address's share of log lines, a connection logs only warnings (its opening and closing lines go).
     const line = this.logGate.pass(address)

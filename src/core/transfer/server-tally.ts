@@ -1,6 +1,14 @@
 import type { ErrorCode } from '../errors.js'
+import type { Reclaimed } from './admission.js'
 import type { ConnectionCounters } from './connection-services.js'
 import type { Header } from './frame-header.js'
+
+const RECLAIMED_FIELDS = {
+  silent: 'reclaimedSilent',
+  unserved: 'reclaimedUnserved',
+  crowded: 'reclaimedCrowded',
+  idle: 'reclaimedIdle',
+} as const satisfies Record<Reclaimed, string>
 
 /**
  * What a chunk server counts itself (the first fields of `ServerStats`, server-settings.ts): connections
@@ -32,6 +40,12 @@ export class ServerTally implements ConnectionCounters {
   /** The counts, then the errors by code: copies, in `ServerStats`' order. */
   get stats() {
     return { ...this.counts, errors: { ...this.errors } }
+  }
+
+  /** A connection closed to make room for a newcomer (admission.ts), by why it gave way. */
+  reclaimed(why: Reclaimed): void {
+    const field = RECLAIMED_FIELDS[why]
+    this.counts[field]++
   }
 
   request(): void {
