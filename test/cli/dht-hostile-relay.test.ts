@@ -36,7 +36,7 @@ describe('a hostile relay of a DHT seeder (own loopback testnet)', () => {
     const { bootstrap, nodes } = await testnetNodes(t)
     const { dir, id } = await seeded(t, 3_000_000)
     const to = { host: '127.0.0.1', port: await freeUdpPort() }
-    const { line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--dht-port', String(to.port)])
+    const { serve, line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--dht-port', String(to.port)])
     const victim = await udpVictim(t)
     // A node the seeder announced its key to (not the first, the bootstrap node, which keeps no records).
     const relay = hostileRelay(t, nodes.at(-1)!, parsePeerId(line.peerId))
@@ -72,5 +72,9 @@ describe('a hostile relay of a DHT seeder (own loopback testnet)', () => {
     // victim: its stream took them, from the relay's address.
     assert.equal(acked, SESSIONS, 'the seeder received every session’s requests')
     assert.ok(bytes < VICTIM_BOUND_BYTES, `${bytes} bytes sent to an address that never asked: more than greetings`)
+    // Each taken-over session refused at its first bytes (no challenge returned), and counted as a refusal.
+    assert.equal(await serve.stop(), 0)
+    const stopped = JSON.parse(serve.stdout().trim().split('\n').at(-1)!) as { stats: { refusedAuth: number } }
+    assert.ok(stopped.stats.refusedAuth >= SESSIONS, JSON.stringify(stopped.stats))
   })
 })
