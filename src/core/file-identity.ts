@@ -19,7 +19,7 @@ export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
   return a.dev === b.dev && a.ino === b.ino
 }
 
-/** One string per identity (for sets and maps). */
+/** One string per identity (for sets and maps); a bigint stat is one. */
 export function identityKey(id: FileIdentity): string {
   return `${id.dev}:${id.ino}`
 }

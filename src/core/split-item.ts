@@ -2,7 +2,7 @@ import { readdir, realpath, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve, sep } from 'node:path'
 import { DEFAULT_CHUNK_SIZE } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
-import { identityKey, identityOf } from './file-identity.js'
+import { identityKey } from './file-identity.js'
 import type { Collaborators } from './log.js'
 import { validateName } from './names.js'
 import { printable } from './printable.js'
@@ -75,7 +75,7 @@ async function privateFiles(paths: readonly PrivatePath[]): Promise<Map<string, 
   const files = new Map<string, string>()
   const add = async (path: string, what: string): Promise<void> => {
     const st = await stat(path, { bigint: true }).catch(() => undefined)
-    if (st?.isFile()) files.set(identityKey(identityOf(st)), what)
+    if (st?.isFile()) files.set(identityKey(st), what)
   }
   for (const p of paths) {
     const st = await stat(p.path).catch(() => undefined)
@@ -116,7 +116,7 @@ export async function refusePrivatePath(
     return
   }
   if (!st.isFile()) return // a pipe or device: splitFile refuses it, saying so
-  const named = (files ?? (await privateFiles(privatePaths))).get(identityKey(identityOf(st)))
+  const named = (files ?? (await privateFiles(privatePaths))).get(identityKey(st))
   if (named !== undefined) throw new P2PError('E_USAGE', `${printable(path)} is ${named}: it is never shared`)
   const real = await realpath(path)
   for (const p of all) {

@@ -3,7 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
-import { identityKey, identityOf } from './file-identity.js'
+import { identityKey } from './file-identity.js'
 import { hashThreads } from './hash-pool.js'
 import { type Collaborators, componentLog, type Logger } from './log.js'
 import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
@@ -160,7 +160,7 @@ async function openRegularFile(path: string, privateFiles?: ReadonlyMap<string, 
     throw fromFsError(err, `opening ${path}`)
   }
   const st = await handle.stat({ bigint: true })
-  const what = privateFiles?.get(identityKey(identityOf(st)))
+  const what = privateFiles?.get(identityKey(st))
   if (!st.isFile() || what !== undefined) {
     await handle.close()
     if (what !== undefined) throw new P2PError('E_USAGE', `${printable(path)} is ${what}: it is never shared`)

@@ -114,3 +114,11 @@ export function skippedByType(
   if (d.isBlockDevice() || d.isCharacterDevice()) return 'device'
   return undefined
 }
+
+/** A directory that was not the one listed once its listing ended (swapped mid-walk): the walk stops. */
+export function changedWhileRead(at: { disk: string }): P2PError {
+  return new P2PError(
+    'E_IO',
+    `${printable(at.disk)} changed while it was read (replaced by something else); run again when the folder is still`,
+  )
+}

@@ -7,7 +7,7 @@ import { type FileIdentity, identityKey, identityOf } from './file-identity.js'
 import { printable } from './printable.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from './tree-manifest.js'
 import { compareUtf8, TreeShape } from './tree-paths.js'
-import { skippedByType, WalkProblems } from './tree-walk-problems.js'
+import { changedWhileRead, skippedByType, WalkProblems } from './tree-walk-problems.js'
 import { type HeldDir, holdDir } from './walk-dir.js'
 
 /**
@@ -123,7 +123,9 @@ class Walk {
     })
     if (!top.isDirectory()) throw new P2PError('E_USAGE', `${dir} is not a directory`)
     this.root = await realpath(dir)
-    const stack: Pending[] = [{ disk: this.root, path: '', id: identity(top), ancestors: new Set([identity(top)]) }]
+    const stack: Pending[] = [
+      { disk: this.root, path: '', id: identityKey(top), ancestors: new Set([identityKey(top)]) },
+    ]
     while (stack.length > 0) {
       this.options.signal?.throwIfAborted()
       const next = stack.pop()!
@@ -201,7 +203,7 @@ class Walk {
       if (sub !== undefined) subdirs.push(sub)
     }
     const after = await lstat(at.disk, { bigint: true }).catch(() => undefined)
-    if (after === undefined || !after.isDirectory() || identity(after) !== at.id) throw changedWhileRead(at)
+    if (after === undefined || !after.isDirectory() || identityKey(after) !== at.id) throw changedWhileRead(at)
     return subdirs
   }
 
@@ -232,7 +234,7 @@ class Walk {
     if (!this.options.followSymlinks) return this.skip(path, 'symlink')
     const target = await this.insideTarget(disk, path)
     if (target === undefined) return undefined
-    if (target.st.isDirectory() && parent.ancestors.has(identity(target.st))) return this.skip(path, 'link loop')
+    if (target.st.isDirectory() && parent.ancestors.has(identityKey(target.st))) return this.skip(path, 'link loop')
     return this.record(parent, target.source, target.source, path, target.st)
   }
 
@@ -240,7 +242,7 @@ class Walk {
   private record(parent: Pending, look: string, source: string, path: string, st: BigIntStats): Pending | undefined {
     if (st.isDirectory()) {
       this.add({ type: 'dir', path })
-      return { disk: source, path, id: identity(st), ancestors: new Set([...parent.ancestors, identity(st)]) }
+      return { disk: source, path, id: identityKey(st), ancestors: new Set([...parent.ancestors, identityKey(st)]) }
     }
     if (st.isFile()) {
       try {
@@ -292,15 +294,4 @@ class Walk {
     if (this.skipped.length < MAX_REPORTED) this.skipped.push({ path, why })
     return undefined
   }
-}
-
-function identity(st: BigIntStats): string {
-  return identityKey(identityOf(st))
-}
-
-function changedWhileRead(at: Pending): P2PError {
-  return new P2PError(
-    'E_IO',
-    `${printable(at.disk)} changed while it was read (replaced by something else); run again when the folder is still`,
-  )
 }

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs'
 import { OPEN_DIR, resolvesThroughFd, throughFd } from './dir-fd.js'
-import { identityKey, identityOf } from './file-identity.js'
+import { identityKey } from './file-identity.js'
 
 /**
  * A directory a folder walk lists (tree-walk.ts), held open while its
@@ -37,7 +37,7 @@ export function holdDir(
     return { unreadable: err }
   }
   try {
-    if (identityKey(identityOf(fstatSync(fd, { bigint: true }))) !== id) {
+    if (identityKey(fstatSync(fd, { bigint: true })) !== id) {
       closeSync(fd)
       return 'changed'
     }
