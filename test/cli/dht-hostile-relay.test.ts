@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { CHALLENGE_BYTES, DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { encodeFrame } from '../../src/core/transfer/framing.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
-import { dhtSeeder, testnetNodes } from '../helpers/dht.js'
+import { dhtSeeder, downloadThroughDht, testnetNodes } from '../helpers/dht.js'
 import { type HostileSession, hostileRelay, udpVictim } from '../helpers/hostile-relay.js'
 import { freeUdpPort, seeded } from '../helpers/swarm.js'
 
@@ -27,6 +28,9 @@ const CHUNKS = 12
  * acknowledgements the victim never sends).
  */
 const VICTIM_BOUND_BYTES = 16 * 1024
+
+/** Sessions a firewalled relay takes over, one every 15 ms: before, 260 of them left 0 of 3 downloads. */
+const FIREWALLED_SESSIONS = 260
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -77,4 +81,65 @@ describe('a hostile relay of a DHT seeder (own loopback testnet)', () => {
     const stopped = JSON.parse(serve.stdout().trim().split('\n').at(-1)!) as { stats: { refusedAuth: number } }
     assert.ok(stopped.stats.refusedAuth >= SESSIONS, JSON.stringify(stopped.stats))
   })
+
+  it("claiming a firewall (the engine's stream then connects to whoever speaks first: the relay itself), naming made-up addresses, returning the challenge and asking for chunks: its sessions count under its own address, and downloads complete, byte-identical", async (t) => {
+    // The testnet, and so the relay, at 127.0.0.2: its own sessions are not the honest peers' (127.0.0.1).
+    const { bootstrap, nodes } = await testnetNodes(t, '127.0.0.2')
+    const { dir, id, sha } = await seeded(t, 3_000_000)
+    const to = { host: '127.0.0.1', port: await freeUdpPort() }
+    const { serve, line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap, ['--dht-port', String(to.port)])
+    const relay = hostileRelay(t, nodes.at(-1)!, parsePeerId(line.peerId))
+    const sessions: HostileSession[] = []
+    let greeted = 0
+    for (let i = 0; sessions.length < FIREWALLED_SESSIONS && i < FIREWALLED_SESSIONS + 20; i++) {
+      // Each naming another made-up address: before, each was counted apart, and stood in the upload line apart.
+      const named = { host: `127.0.3.${(i % 250) + 1}`, port: 40_000 + i }
+      const session = await relay.open(to, named, 1000, true)
+      if (!session) continue
+      sessions.push(session)
+      returnChallenge(session, () => {
+        greeted++
+        return encodeFrame({ type: 'manifest', id })
+      })
+      await sleep(15)
+    }
+    let asking = true
+    const asks = (async () => {
+      for (let k = 0; asking && k < 500; k++) {
+        for (const { stream } of sessions) stream.write(encodeFrame({ type: 'chunk', id, index: k % CHUNKS }))
+        await sleep(400)
+      }
+    })()
+    try {
+      await sleep(1000)
+      t.diagnostic(`${sessions.length} sessions taken over, ${greeted} greeted the relay itself`)
+      // The attack ran: the seeder greeted the relay on its sessions (its stream connected to the relay).
+      assert.ok(greeted >= 16, `${greeted} greeted`)
+      for (let d = 0; d < 3; d++)
+        await downloadThroughDht(join(dir, `d${d}`), bootstrap, ['--id', id, '--wait', '20'], sha)
+    } finally {
+      asking = false
+      await asks
+    }
+    assert.equal(await serve.stop(), 0)
+    const stopped = JSON.parse(serve.stdout().trim().split('\n').at(-1)!) as { stats: { refusedPerAddress: number } }
+    assert.ok(
+      stopped.stats.refusedPerAddress >= 1,
+      `the relay's own address at its cap: ${JSON.stringify(stopped.stats)}`,
+    )
+  })
 })
+
+/** Once the seeder's greeting came on `session`, returns its challenge, followed by what `then` gives. */
+function returnChallenge(session: HostileSession, then: () => Buffer): void {
+  let greeting = Buffer.alloc(0)
+  const onData = (data: Buffer): void => {
+    greeting = Buffer.concat([greeting, data])
+    if (greeting.byteLength < DHT_HELLO.byteLength + CHALLENGE_BYTES) return
+    session.stream.off('data', onData)
+    session.stream.write(
+      Buffer.concat([greeting.subarray(DHT_HELLO.byteLength, DHT_HELLO.byteLength + CHALLENGE_BYTES), then()]),
+    )
+  }
+  session.stream.on('data', onData)
+}

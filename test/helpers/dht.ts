@@ -20,12 +20,33 @@ export async function testnet(t: Cleanup): Promise<string> {
   return (await testnetNodes(t)).bootstrap
 }
 
-/** The same, with its nodes (a seeder announces its key to them: they relay handshakes to it). */
-export async function testnetNodes(t: Cleanup): Promise<{ bootstrap: string; nodes: HyperDHT[] }> {
+/**
+ * The same, with its nodes (a seeder announces its key to them: they relay handshakes to it), on 127.0.0.1 or, for a
+ * relay whose own sessions must not count as the honest peers' (127.0.0.1), on another loopback `host`.
+ */
+export async function testnetNodes(t: Cleanup, host = '127.0.0.1'): Promise<{ bootstrap: string; nodes: HyperDHT[] }> {
   // hyperdht reads port 0 as its fixed default port (49737): a range of [0, 0] is any free one.
-  const net = await createTestnet(3, { host: '127.0.0.1', port: [0, 0] as unknown as number })
-  onCleanup(t, () => net.destroy())
-  return { bootstrap: net.bootstrap.map((b) => `${b.host}:${b.port}`).join(','), nodes: net.nodes }
+  const port = [0, 0] as unknown as number
+  if (host === '127.0.0.1') {
+    const net = await createTestnet(3, { host, port })
+    onCleanup(t, () => net.destroy())
+    return { bootstrap: net.bootstrap.map((b) => `${b.host}:${b.port}`).join(','), nodes: net.nodes }
+  }
+  // hyperdht's testnet binds any other host's nodes to 0.0.0.0: these are bound to `host` alone, as its are.
+  const nodes: HyperDHT[] = []
+  onCleanup(t, async () => {
+    for (const node of nodes) await node.destroy({ force: true })
+  })
+  const first = new HyperDHT({ ephemeral: false, firewalled: false, bootstrap: [], host, port })
+  nodes.push(first)
+  await first.fullyBootstrapped()
+  const bootstrap = `${host}:${first.address().port}`
+  while (nodes.length < 3) {
+    const node = new HyperDHT({ ephemeral: false, firewalled: false, bootstrap: [bootstrap], host })
+    nodes.push(node)
+    await node.fullyBootstrapped()
+  }
+  return { bootstrap, nodes }
 }
 
 /** A DHT node of the test's own (a stranger's, a probe) on the testnet `bootstrap`, on loopback: never the public one. */

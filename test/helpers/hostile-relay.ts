@@ -29,7 +29,7 @@ const { handshake } = require('hyperdht/lib/messages.js') as {
 }
 const { COMMANDS, FIREWALL } = require('hyperdht/lib/constants.js') as {
   COMMANDS: { PEER_HANDSHAKE: number }
-  FIREWALL: { OPEN: number }
+  FIREWALL: { UNKNOWN: number; OPEN: number }
 }
 /** hyperdht's modes (lib/router.js): a relay passing a dialler's message on, and the server's answer to it. */
 const FROM_RELAY = 2
@@ -82,14 +82,24 @@ export function hostileRelay(t: Cleanup, node: HyperDHT, key: Buffer) {
     for (const s of streams) s.destroy()
   })
 
-  async function open(to: DhtAddress, victim: DhtAddress, waitMs = 1500): Promise<HostileSession | null> {
+  /**
+   * `firewalled`: the dialler claims a firewall, so the engine connects the seeder's stream to whoever sends its
+   * first packet (the relay itself, which does at once) instead of to the named address.
+   */
+  async function open(
+    to: DhtAddress,
+    victim: DhtAddress,
+    waitMs = 1500,
+    firewalled = false,
+  ): Promise<HostileSession | null> {
     // The relay's own udx stream: the seeder is told its id, so its packets carry the id this stream reads.
     const raw = internals.createRawStream({ framed: true })
     streams.push(raw)
     const wrap = new NoiseWrap(HyperDHT.keyPair(), key)
     const noise = wrap.send({
       error: 0,
-      firewall: FIREWALL.OPEN, // so the engine connects its stream to the named address at once: no hole punch
+      // OPEN: the engine connects its stream to the named address at once, no hole punch.
+      firewall: firewalled ? FIREWALL.UNKNOWN : FIREWALL.OPEN,
       holepunch: null,
       addresses4: [],
       addresses6: [],

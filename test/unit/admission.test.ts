@@ -9,8 +9,6 @@ class FakeConnection implements Slot {
   constructor(
     public use: SlotUse,
     readonly address: string,
-    /** A DHT session's, at an address a relay named. */
-    readonly named = false,
   ) {}
   reclaim(): void {
     this.reclaimed++
@@ -68,22 +66,6 @@ describe('connection table (admission.ts)', () => {
     for (let i = 0; i < 2; i++) table.add(new FakeConnection({ silentSince: -1 }, 'a'), 'a')
     assert.deepEqual(table.admit('a'), { admitted: false, reason: 'address' })
     assert.deepEqual(table.admit('a', true), { admitted: false, reason: 'address' }, 'nor for a DHT session')
-  })
-
-  it("at its address's cap, a newcomer takes the place of the address's oldest DHT session that asked nothing (a relay named the address)", () => {
-    const table = new ConnectionTable<FakeConnection>(limits, () => 0)
-    const older = new FakeConnection({ silentSince: -2 }, 'a', true)
-    const newer = new FakeConnection({ silentSince: -1 }, 'a', true)
-    const other = new FakeConnection({ silentSince: -9 }, 'b', true) // older still, but another address's
-    for (const c of [older, newer, other]) table.add(c, c.address, c.named)
-    assert.deepEqual(table.admit('a'), { admitted: true, reclaimed: 'silent' }, 'a TCP newcomer too')
-    assert.deepEqual([older.reclaimed, newer.reclaimed, other.reclaimed], [1, 0, 0])
-    table.add(new FakeConnection({ silentSince: 0 }, 'a'), 'a')
-    assert.deepEqual(table.admit('a', true), { admitted: true, reclaimed: 'silent' })
-    assert.equal(newer.reclaimed, 1)
-    table.add(new FakeConnection({ busy: true }, 'a'), 'a', true)
-    assert.deepEqual(table.admit('a', true), { admitted: false, reason: 'address' }, 'the TCP one is not named')
-    assert.equal(table.from('a'), 2)
   })
 
   it("a DHT session (rated at its handshake, by where it came from) spends none of its address's rate", () => {
@@ -146,7 +128,7 @@ describe('connection table (admission.ts)', () => {
         kind: fc.constant('connect' as const),
         address: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
         use,
-        named: fc.boolean(),
+        dht: fc.boolean(),
       }),
       fc.record({ kind: fc.constant('close' as const), pick: fc.nat(), twice: fc.boolean() }),
       fc.record({ kind: fc.constant('change' as const), pick: fc.nat(), use }),
@@ -162,15 +144,11 @@ describe('connection table (admission.ts)', () => {
             const before = new Map(open.map((c) => [c, c.reclaimed]))
             const holds = (address: string) => open.filter((c) => c.address === address).length
             const crowdedFrom = holds(o.address) + 3
-            const admission = table.admit(o.address, o.named)
+            const admission = table.admit(o.address, o.dht)
             const reclaimed = open.filter((c) => c.reclaimed !== before.get(c))
             assert.ok(reclaimed.length <= 1)
             for (const c of reclaimed) {
-              // At its address's cap, only a named session of the newcomer's address gives way.
-              if (holds(o.address) >= wide.maxConnectionsPerAddress) {
-                assert.equal(c.address, o.address)
-                assert.ok(c.named)
-              }
+              assert.ok(holds(o.address) < wide.maxConnectionsPerAddress, 'the per-address cap is never lifted')
               const u = c.use
               assert.ok(
                 'silentSince' in u ||
@@ -185,16 +163,11 @@ describe('connection table (admission.ts)', () => {
               assert.equal(table.release(c), false, 'already released when it was reclaimed')
             }
             if (admission.admitted) {
-              const c = new FakeConnection(o.use, o.address, o.named)
-              table.add(c, o.address, o.named)
+              const c = new FakeConnection(o.use, o.address)
+              table.add(c, o.address)
               open.push(c)
             } else if (admission.reason === 'address') {
-              const own = open.filter((c) => c.address === o.address)
-              assert.equal(own.length, wide.maxConnectionsPerAddress)
-              assert.ok(
-                own.every((c) => !('silentSince' in c.use)),
-                'none of its own was silent',
-              )
+              assert.equal(open.filter((c) => c.address === o.address).length, wide.maxConnectionsPerAddress)
             } else if (admission.reason === 'full') {
               assert.equal(open.length, wide.maxConnections)
               assert.ok(

@@ -169,40 +169,22 @@ interface ServerInternals {
     request: { from: DhtAddress; value: Uint8Array | null },
   ) => Promise<unknown>
   _announcer: { relays: ReadonlyArray<{ relayAddress: DhtAddress }> } | null
-  /** Each handshake's state by its Noise message in hex: the connection made, or the stream a punch connects. */
-  _connects: Map<string, Promise<{ encryptedSocket: object | null; rawStream: object | null } | null>>
 }
 
 /**
  * Puts `admit` in front of every handshake `server` is handed, before the engine decrypts it: a handshake dropped
  * (chargeHandshake) or refused gets no answer and costs no Noise step; one admitted reaches the engine with the
- * dialler's address chargeHandshake gives, and `admitted` is told what the engine made of it: its connection, or
- * the stream a hole punch will connect (the connection's `rawStream`), whichever exist by then. A connection made
- * at once is emitted before this learns of it: whoever maps it to its charge looks a macrotask later. Call it
- * before `listen()`, which binds the engine's handler.
+ * dialler's address chargeHandshake gives. Call it before `listen()`, which binds the engine's handler.
  */
-export function guardHandshakes(
-  server: DhtServer,
-  admit: (charge: HandshakeCharge) => boolean,
-  admitted: (charge: HandshakeCharge, made: object[]) => void = () => undefined,
-): void {
+export function guardHandshakes(server: DhtServer, admit: (charge: HandshakeCharge) => boolean): void {
   const internals = server as unknown as ServerInternals
   const handle = internals._onpeerhandshake
-  if (typeof handle !== 'function' || !(internals._connects instanceof Map))
+  if (typeof handle !== 'function')
     throw new P2PError('E_INTERNAL', 'the DHT engine has no handshake handler to guard (hyperdht changed?)')
   const relays = new RecentRelays(() => internals._announcer?.relays)
-  internals._onpeerhandshake = async function guarded(message, request) {
+  internals._onpeerhandshake = function guarded(message, request) {
     const charge = chargeHandshake(decodeHandshakeRoute(request.value), request.from, (a) => relays.has(a))
-    if (!charge || !admit(charge)) return null
-    // The engine's key for it, read first: the message's bytes are not ours, and are zeroed once used.
-    const key = Buffer.from(message.noise).toString('hex')
-    const reply = await handle.call(this, { noise: message.noise, peerAddress: charge.peerAddress }, request)
-    const made = await internals._connects.get(key)
-    if (made)
-      admitted(
-        charge,
-        [made.encryptedSocket, made.rawStream].filter((m): m is object => m !== null),
-      )
-    return reply
+    if (!charge || !admit(charge)) return Promise.resolve(null)
+    return handle.call(this, { noise: message.noise, peerAddress: charge.peerAddress }, request)
   }
 }

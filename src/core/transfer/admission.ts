@@ -33,20 +33,15 @@ import { ByteRateLimit } from '../rate-limit.js'
  *      `reclaimIdleMs` (nothing asked or being answered): an idle pooled
  *      connection is cheap for its client to open again;
  *   5. else nobody: the newcomer gets E_BUSY.
- * The per-address cap is never lifted this way. But a DHT seeder's sessions
- * are counted under the address the engine connects to, which a DHT node
- * relaying a handshake names (`named`): a hostile one filled an honest
- * dialler's 16 with sessions to its address that never speak (attacker,
- * fifty-third session), and the dialler's own then got E_BUSY. So at its
- * address's cap, a newcomer takes the slot of that address's oldest named
- * session that has asked for nothing yet, if there is one. Before all that,
- * an address may open `newConnectionsPerSecond` a second (twice that at
- * once): each arrival costs a handshake, so one that closes and reopens as
- * fast as it can held a core (reason `rate`: closed unanswered, as an answer
- * costs the handshake). A named session's handshake was rated already, by
- * where its datagram came from (dht/handshake-source.ts), and it spends
- * nothing of this rate, which the named address's own connections would
- * otherwise pay.
+ * The per-address cap is never lifted this way. Before all that, an address
+ * may open `newConnectionsPerSecond` a second (twice that at once): each
+ * arrival costs a handshake, so one that closes and reopens as fast as it can
+ * held a core (reason `rate`: closed unanswered, as an answer costs the
+ * handshake). A DHT session's handshake was rated already, by where its
+ * datagram came from (dht/handshake-source.ts), and it spends nothing of this
+ * rate: it is admitted once its dialler showed it receives at its address
+ * (the greeting's challenge, dht/greeting.ts), and a relay may have passed
+ * its handshake on.
  *
  * Every admitted connection is released exactly once: `release` is
  * idempotent (a connection closed to make room is released at once, and
@@ -99,8 +94,8 @@ export function refusalText(reason: Refused, limits: Omit<AdmissionLimits, 'recl
 const CROWDED_MARGIN = 2
 
 export class ConnectionTable<C extends Slot> {
-  /** Each connection's address, and whether a DHT relay named it (`admit`). */
-  private readonly held = new Map<C, { address: string; named: boolean }>()
+  /** Each connection's address. */
+  private readonly held = new Map<C, string>()
   private readonly perAddress = new Map<string, number>()
   private readonly arrivals: ByteRateLimit
 
@@ -131,48 +126,37 @@ export class ConnectionTable<C extends Slot> {
   }
 
   /**
-   * May a connection from `address` come in (`named`: a DHT session's, at an
-   * address a relay named)? When the table or the address is full, a
-   * connection that gives way is reclaimed (closed, released) here, and the
-   * caller must then `add` the newcomer.
+   * May a connection from `address` come in (`dht`: a DHT session's, whose
+   * handshake was rated)? When the table is full, a connection that gives way
+   * is reclaimed (closed, released) here, and the caller must then `add` the
+   * newcomer.
    */
-  admit(address: string, named = false): Admission {
-    if (!named && !this.arrivals.take(address, 1)) return { admitted: false, reason: 'rate' }
-    const atCap = this.from(address) >= this.limits.maxConnectionsPerAddress
-    if (!atCap && this.held.size < this.limits.maxConnections) return { admitted: true }
-    const victim = atCap ? this.silentNamed(address) : this.victim(address)
-    if (!victim) return { admitted: false, reason: atCap ? 'address' : 'full' }
+  admit(address: string, dht = false): Admission {
+    if (!dht && !this.arrivals.take(address, 1)) return { admitted: false, reason: 'rate' }
+    if (this.from(address) >= this.limits.maxConnectionsPerAddress) return { admitted: false, reason: 'address' }
+    if (this.held.size < this.limits.maxConnections) return { admitted: true }
+    const victim = this.victim(address)
+    if (!victim) return { admitted: false, reason: 'full' }
     this.release(victim.connection)
     victim.connection.reclaim(RECLAIM_WHY[victim.why])
     return { admitted: true, reclaimed: victim.why }
   }
 
-  add(connection: C, address: string, named = false): void {
+  add(connection: C, address: string): void {
     if (this.held.has(connection)) return
-    this.held.set(connection, { address, named })
+    this.held.set(connection, address)
     this.perAddress.set(address, this.from(address) + 1)
   }
 
   /** Its slot back; false when it was not held (already released). */
   release(connection: C): boolean {
-    const address = this.held.get(connection)?.address
+    const address = this.held.get(connection)
     if (address === undefined) return false
     this.held.delete(connection)
     const left = this.from(address) - 1
     if (left > 0) this.perAddress.set(address, left)
     else this.perAddress.delete(address)
     return true
-  }
-
-  /** The oldest named session at `address` that has asked for nothing yet, if any. */
-  private silentNamed(address: string): { connection: C; why: Reclaimed } | undefined {
-    let oldest: { connection: C; since: number } | undefined
-    for (const [connection, held] of this.held) {
-      const use = connection.use
-      if (!held.named || held.address !== address || !('silentSince' in use)) continue
-      if (oldest === undefined || use.silentSince < oldest.since) oldest = { connection, since: use.silentSince }
-    }
-    return oldest && { connection: oldest.connection, why: 'silent' }
   }
 
   /** Who makes room for a newcomer from `address` (see above), if anyone. */
@@ -184,7 +168,7 @@ export class ConnectionTable<C extends Slot> {
     const idleBefore = this.now() - this.limits.reclaimIdleMs
     const crowdedFrom = this.from(address) + 1 + CROWDED_MARGIN
     const older = (a: { since: number } | undefined, since: number) => a === undefined || since < a.since
-    for (const [connection, { address: from }] of this.held) {
+    for (const [connection, from] of this.held) {
       const use = connection.use
       if ('silentSince' in use) {
         if (older(silent, use.silentSince)) silent = { connection, since: use.silentSince }

@@ -22,6 +22,7 @@ import { ServerTally } from './server-tally.js'
 import { ServerTransport } from './server-transport.js'
 import { StalledSockets } from './stalled-sockets.js'
 import { StoreCatalog } from './store-catalog.js'
+import { UnprovenSessions } from './unproven-sessions.js'
 import { UnsentBytes } from './unsent-bytes.js'
 import { DEFAULT_UPLOAD_SLOT_LIMITS, UploadSlots } from './upload-slots.js'
 
@@ -59,8 +60,9 @@ export class ChunkServer {
   readonly buffers: BufferPool
   private readonly stalls: StalledSockets
   private readonly tally = new ServerTally()
-  /** Set as close() begins: a DHT session admitted after it is closed instead. */
+  /** Set as close() begins: a DHT session proven after it is closed instead. */
   private closing = false
+  private readonly unproven: UnprovenSessions<DhtSession>
   private readonly catalog: StoreCatalog
   private readonly source: ChunkSource
   private readonly server: Server
@@ -100,6 +102,7 @@ export class ChunkServer {
     this.buffers = new BufferPool({ onViolation })
     this.stalls = new StalledSockets(this.limits.maxBufferedBytes)
     this.refused = new Refusals({ perAddress: MAX_REFUSALS_CLOSING, total: this.limits.maxConnections })
+    this.unproven = new UnprovenSessions(this.limits.maxConnections)
     this.uploads = new UploadSlots({ ...DEFAULT_UPLOAD_SLOT_LIMITS, slots: this.limits.uploadSlots })
     this.catalog = new StoreCatalog(options.store, { rescanMs: options.rescanMs, log: this.log })
     this.source = new ChunkSource(options.store, this.catalog, {
@@ -182,6 +185,7 @@ export class ChunkServer {
    */
   async close(graceMs = 2000): Promise<void> {
     this.closing = true
+    this.unproven.closeAll()
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.catalog.close()
     this.stalls.close()
@@ -212,26 +216,36 @@ export class ChunkServer {
   }
 
   /**
-   * A connection that came through the DHT (dht-seeder.ts): counted, capped and served like a TCP one. It is
-   * counted under `chargedTo()` when a relay named its dialler's address (whom its handshake was charged to:
-   * dht/handshake-source.ts), else under the address the engine connected to (admission.ts). Admitted a
-   * macrotask later, paused till then: the engine emits a connection made at once before the guard learns whom
-   * its handshake was charged to.
+   * A connection that came through the DHT (dht-seeder.ts): counted, capped and served like a TCP one once its
+   * dialler returned the greeting's challenge (dht/greeting.ts), under the address the engine's stream is connected
+   * to, which that shows it receives at. Until then it waits paused, in no slot (unproven-sessions.ts): a relay
+   * names the dialler's address, and a hostile one had sessions counted under addresses it made up (attacker,
+   * fifty-fourth session: 260 of them and 0 of 3 honest downloads).
    */
-  acceptSession(session: DhtSession, chargedTo: () => string | undefined = () => undefined): void {
+  acceptSession(session: DhtSession): void {
     this.transport.watchSession(session)
     session.pause()
-    setImmediate(() => {
-      if (session.closed) return
-      if (this.closing) return session.destroy()
-      this.accept(session, session, true, chargedTo())
-      session.resume()
-    })
+    if (this.closing) {
+      session.destroy()
+      return
+    }
+    if (this.unproven.add(session)) this.tally.counts.unprovenClosed++
+    session.ready.then(
+      () => {
+        if (!this.unproven.leave(session) || session.closed) return
+        if (this.closing) session.destroy()
+        else {
+          this.accept(session, session, true)
+          session.resume()
+        }
+      },
+      () => this.unproven.leave(session),
+    )
   }
 
-  private accept(socket: Socket | DhtSession, channel?: Channel, named = false, chargedTo?: string): void {
-    const address = chargedTo ?? addressKey(socket.remoteAddress)
-    const admission = this.connections.admit(address, named)
+  private accept(socket: Socket | DhtSession, channel?: Channel, dht = false): void {
+    const address = addressKey(socket.remoteAddress)
+    const admission = this.connections.admit(address, dht)
     if (!admission.admitted) {
       this.refuse(socket, address, admission.reason, channel)
       return
@@ -254,7 +268,7 @@ export class ChunkServer {
       uploadWait: () => this.uploadWait(address),
       warningGate: () => this.logGate.pass(address, true),
     })
-    this.connections.add(connection, address, named)
+    this.connections.add(connection, address)
     socket.once('close', () => {
       this.connections.release(connection)
       if (this.connections.from(address) === 0) this.uploads.leave(address)
@@ -275,8 +289,6 @@ export class ChunkServer {
       this.log.warn(
         {
           remote: socket.remoteAddress,
-          // A DHT session a relay named the dialler of is counted under that relay and that address.
-          ...(address === addressKey(socket.remoteAddress) ? {} : { countedAs: address }),
           connections: this.connections.size,
           fromAddress: this.connections.from(address),
           ...heldBackFields(line),

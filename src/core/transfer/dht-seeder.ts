@@ -86,14 +86,6 @@ export class DhtSeeder {
     reconnects: 0,
   }
   private readonly handshakes = new HandshakeBounds()
-  /**
-   * The connections a relay of ours named the dialler of (and the streams a punch will connect), by whom their
-   * handshake was charged to: the chunk server counts them so, not under the named address, which they have not
-   * shown they are at (the engine's streams take a packet from any address). A hostile relay's sessions that
-   * spoke from its own address filled an honest dialler's 16 (attacker, fifty-third session).
-   */
-  private readonly chargedTo = new WeakMap<object, string>()
-
   /** Refusals' log lines, bounded per address and in all. */
   private readonly logGate = new LogGate()
 
@@ -147,13 +139,7 @@ export class DhtSeeder {
       },
     })
     // The rate before anything else: a refusal by the allow-list costs a handshake too, and a log line.
-    guardHandshakes(
-      this.server,
-      (charge) => this.admitHandshake(charge),
-      (charge, made) => {
-        if (charge.relay !== undefined) for (const thing of made) this.chargedTo.set(thing, charge.source)
-      },
-    )
+    guardHandshakes(this.server, (charge) => this.admitHandshake(charge))
     this.server.on('connection', (socket) => this.onConnection(socket))
     const server = this.server
     if (!(await unlessAborted(this.node.ready(), signal))) return false
@@ -240,11 +226,7 @@ export class DhtSeeder {
       proofKey: trust.swarm?.proofKey,
       allow: trust.allow ? (key) => trust.allow!.allows(key) : undefined,
     })
-    const raw = socket.rawStream
-    this.options.server.acceptSession(
-      session,
-      () => this.chargedTo.get(socket) ?? (raw ? this.chargedTo.get(raw) : undefined),
-    )
+    this.options.server.acceptSession(session)
   }
 
   /** Announce new files (and all, when due), unannounce those gone; one at a time. */

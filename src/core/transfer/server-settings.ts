@@ -119,4 +119,6 @@ export interface ServerStats {
   refusedAuth: number
   /** Chunk requests answered "not now" (E_BUSY with retryMs: every upload slot taken by other peers; also in errors). */
   notNow: number
+  /** DHT sessions closed before their dialler returned the greeting's challenge, to make room (unproven-sessions.ts). */
+  unprovenClosed: number
 }

@@ -34,6 +34,7 @@ export class ServerTally implements ConnectionCounters {
     violations: 0,
     refusedAuth: 0,
     notNow: 0,
+    unprovenClosed: 0,
   }
   private readonly errors: Record<string, number> = {}
 

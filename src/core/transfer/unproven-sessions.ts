@@ -1,0 +1,41 @@
+/**
+ * DHT sessions whose dialler has not yet returned the greeting's challenge (dht/greeting.ts): until it does, a
+ * session holds no connection slot and is in no upload line, since its address is only what the engine's stream
+ * sends to, not yet shown to be the dialler's (a hostile relay names any). At most `max` wait; a newcomer past
+ * that closes the one waiting longest (an honest dialler answers within a round trip, so only a burst of more
+ * than `max` within that round trip could close its session, and the dial is then made again). Each one leaves
+ * once: proven, closed, made to give way, or dropped at the server's close.
+ */
+export class UnprovenSessions<S extends { destroy(): void }> {
+  private readonly waiting = new Set<S>()
+
+  constructor(private readonly max: number) {}
+
+  get size(): number {
+    return this.waiting.size
+  }
+
+  /** Holds `session`; returns the one closed to make room for it, if any. */
+  add(session: S): S | undefined {
+    let gaveWay: S | undefined
+    if (this.waiting.size >= this.max) {
+      gaveWay = this.waiting.values().next().value as S
+      this.waiting.delete(gaveWay)
+      gaveWay.destroy()
+    }
+    this.waiting.add(session)
+    return gaveWay
+  }
+
+  /** It left (proven or closed): true when it was still waiting here. */
+  leave(session: S): boolean {
+    return this.waiting.delete(session)
+  }
+
+  /** The server is closing: every session still waiting is closed. */
+  closeAll(): void {
+    const all = [...this.waiting]
+    this.waiting.clear()
+    for (const session of all) session.destroy()
+  }
+}
