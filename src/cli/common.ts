@@ -10,6 +10,7 @@ import type { SettingSpecs, Settings } from '../core/setting-spec.js'
 import { SETTINGS } from '../core/settings.js'
 import type { PrivatePath } from '../core/split-item.js'
 import { commandEnded, commandStarted, onOutputError, watchOutput } from './process-handlers.js'
+import { COMMAND_FILE_KEYS } from './setting-keys.js'
 import { silence, written } from './written.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
@@ -139,6 +140,7 @@ async function execute<S extends SettingSpecs>(
     const settings = resolveSettings(specs, {
       flags: options,
       configFile: options.config as string | undefined,
+      otherFileKeys: COMMAND_FILE_KEYS,
     }) as Settings<S> & Settings<typeof COMMON>
     const privatePaths = (): PrivatePath[] => commandPrivatePaths(settings.logsDir, settings.logLevel, options)
     await def.preflight?.({ settings, options, args, privatePaths })

@@ -33,6 +33,11 @@ export interface ResolveOptions {
   cwd?: string
   /** --config FILE, if given. */
   configFile?: string | undefined
+  /**
+   * The file's keys taken without a word though these specs do not read them: other commands' settings (one file
+   * serves every command). Without it, the file's keys are not checked (a second read of the same file).
+   */
+  otherFileKeys?: ReadonlySet<string>
 }
 
 const MAX_CONFIG_BYTES = 1024 * 1024
@@ -66,13 +71,16 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
   const cwd = options.cwd ?? process.cwd()
   const { path: filePath, explicit } = configFilePath(options)
   const file = explicit || existsSync(filePath) ? readConfigFile(filePath) : {}
-  const known = new Set(
-    Object.values(SETTINGS)
-      .map((s) => s.fileKey ?? camelKey(s.flag))
-      .concat(Object.values(specs).map((s) => s.fileKey ?? camelKey(s.flag))),
-  )
-  for (const key of Object.keys(file)) {
-    if (!known.has(key)) throw new P2PError('E_USAGE', `unknown setting "${key}" in config file ${filePath}`)
+  const others = options.otherFileKeys
+  if (others) {
+    const known = new Set(
+      Object.values(SETTINGS)
+        .map((s) => s.fileKey ?? camelKey(s.flag))
+        .concat(Object.values(specs).map((s) => s.fileKey ?? camelKey(s.flag))),
+    )
+    for (const key of Object.keys(file))
+      if (!known.has(key) && !others.has(key))
+        throw new P2PError('E_USAGE', `unknown setting "${key}" in config file ${filePath}`)
   }
   const out: Record<string, unknown> = {}
   for (const [key, setting] of Object.entries(specs)) {

@@ -74,6 +74,22 @@ describe('p2p-split (the built command)', () => {
     await readFile(join(cwd, 'store', 'a.bin', 'manifest.json'))
   })
 
+  it("one p2p.config.json serves every command: another command's settings are taken, a share reads its server's, a typo is refused", async (t) => {
+    const cwd = await tmpDir(t)
+    await randomFile(join(cwd, 'a.bin'), 10_000)
+    // A download's and a server's settings beside the split's own: they stopped every other command before.
+    await writeFile(join(cwd, 'p2p.config.json'), JSON.stringify({ chunkSize: '4KiB', wait: 3, uploadSlots: 2 }))
+    const r = await runBin('p2p', ['split', 'a.bin', '--json'], { cwd })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(JSON.parse(r.stdout).chunks, 3)
+    const id = await runBin('p2p', ['id'], { cwd })
+    assert.equal(id.code, 0, id.stderr)
+    await writeFile(join(cwd, 'p2p.config.json'), JSON.stringify({ uploadSlotz: 2 }))
+    const typo = await runBin('p2p', ['id'], { cwd })
+    assert.equal(typo.code, 2)
+    assert.match(typo.stderr, /unknown setting "uploadSlotz" in config file/)
+  })
+
   const failures: Array<[string, string[], number, RegExp]> = [
     ['a missing file', ['nope.bin'], 3, /E_NOT_FOUND/],
     ['a folder holding the chunk store', ['.'], 2, /inside/],

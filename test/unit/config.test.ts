@@ -49,16 +49,24 @@ describe('config', () => {
     assert.equal(s.broadcast, 'auto')
   })
 
-  it('reads --config FILE and rejects unknown keys', async (t) => {
+  it("reads --config FILE and rejects unknown keys, not other commands' keys", async (t) => {
     const cwd = await tmpDir(t)
     await writeFile(join(cwd, 'a.json'), JSON.stringify({ udpPort: 5000 }))
     const s = resolveSettings({ udpPort: SETTINGS.udpPort }, { flags: {}, env: {}, cwd, configFile: 'a.json' })
     assert.equal(s.udpPort, 5000)
     await writeFile(join(cwd, 'b.json'), JSON.stringify({ chunkSzie: 5 }))
+    const otherFileKeys = new Set(['wait'])
     assert.throws(
-      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'b.json' }),
+      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'b.json', otherFileKeys }),
       (e) => hasCode(e, 'E_USAGE') && /chunkSzie/.test(e.message),
     )
+    // Another command's setting: one file serves them all.
+    await writeFile(join(cwd, 'c.json'), JSON.stringify({ wait: 3, udpPort: 5001 }))
+    const shared = resolveSettings(
+      { udpPort: SETTINGS.udpPort },
+      { flags: {}, env: {}, cwd, configFile: 'c.json', otherFileKeys },
+    )
+    assert.equal(shared.udpPort, 5001)
     assert.throws(
       () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'missing.json' }),
       (e) => hasCode(e, 'E_USAGE'),
