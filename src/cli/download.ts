@@ -60,7 +60,7 @@ export const downloadCommand = defineCommand({
 /**
  * p2p-download and p2p get: find the file (by id, by name, or at the prompt),
  * download it, print the receipt. With `idArgument`, an argument of 64
- * lowercase hex characters is the file's id rather than its name.
+ * hex characters is the file's id rather than its name.
  */
 export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolean }): Promise<number> {
   const { settings, log } = ctx
@@ -79,14 +79,14 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
       settings.secret = link.secret
   }
   const given = link ? undefined : ctx.args[0]
-  let id = ctx.options.id
+  // An id as printed anywhere, in either case (a link's is taken in either case too).
+  let id = typeof ctx.options.id === 'string' ? asId(ctx.options.id) : ctx.options.id
   if (id !== undefined && !isId(id))
-    throw new P2PError(
-      'E_USAGE',
-      `--id must be 64 lowercase hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`,
-    )
-  if (variant.idArgument && id === undefined && isId(given)) id = given
-  const name = given === undefined || id === given ? undefined : validateName(given)
+    throw new P2PError('E_USAGE', `--id must be 64 hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`)
+  if (id !== undefined && given !== undefined && id !== asId(given))
+    throw new P2PError('E_USAGE', 'give a file NAME or --id, not both (the name was ignored before)')
+  if (variant.idArgument && id === undefined && given !== undefined && isId(asId(given))) id = asId(given)
+  const name = given === undefined || id === asId(given) ? undefined : validateName(given)
   const interactive = process.stdin.isTTY && process.stderr.isTTY && !ctx.json
   if (id === undefined && name === undefined && !interactive) {
     throw new P2PError(
@@ -293,4 +293,9 @@ async function runDownload(
   } finally {
     progress?.stop()
   }
+}
+
+/** `text` lower-cased when it is 64 hex characters in any case (an id), else as it is. */
+function asId(text: string): string {
+  return /^[0-9a-fA-F]{64}$/.test(text) ? text.toLowerCase() : text
 }
