@@ -178,6 +178,11 @@ describe('share links', () => {
     )
     assert.equal(withoutSecrets('a secret=x, then secret=y&peer=h:1'), 'a secret=<secret>&peer=h:1')
     assert.equal(
+      withoutSecrets('the swarm secret is not 56 characters after psk1-: paste the whole line'),
+      'the swarm secret is not 56 characters after psk1-: paste the whole line',
+      'the bare prefix a message names is no secret',
+    )
+    assert.equal(
       withoutSecrets('secret=abc def\n(run with --help)'),
       'secret=<secret>\n(run with --help)',
       'to the line end',

@@ -75,7 +75,8 @@ export function withoutSecrets(text: string): string {
     out += `${text.slice(from, start)}<secret>`
     from = ends.length > 0 ? Math.min(...ends) : text.length
   }
-  return (out + text.slice(from)).replace(/psk1-[A-Za-z0-9_-]*/gi, '<secret>')
+  // A secret's text, not the bare prefix a message names it by ("56 characters after psk1-").
+  return (out + text.slice(from)).replace(/psk1-[A-Za-z0-9_-]+/gi, '<secret>')
 }
 
 /**
