@@ -8,6 +8,7 @@ import {
   watchInterfaces,
 } from '../index.js'
 import { defineCommand, parseSeconds, pickSettings } from './common.js'
+import { counted } from './format.js'
 import { commandReach } from './reach.js'
 import { stopAll, untilAborted } from './stopping.js'
 import { announcerTrust, commandTrust, modeLine, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
@@ -74,7 +75,7 @@ export const announceCommand = defineCommand({
       if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...report, to: destinations(), udpPort, port })}\n`)
       else if (report.files !== lastFiles)
         out(
-          `Announcing ${report.files} file(s)${report.whole ? ` in ${report.datagrams} datagram(s)` : ''} to ${destinations().join(', ')} (UDP ${udpPort}), TCP port ${port}`,
+          `Announcing ${counted(report.files, 'file')}${report.whole ? ` in ${counted(report.datagrams, 'datagram')}` : ''} to ${destinations().join(', ')} (UDP ${udpPort}), TCP port ${port}`,
         )
       lastFiles = report.files
     }

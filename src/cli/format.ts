@@ -13,10 +13,7 @@ export function formatSeconds(seconds: number): string {
   return seconds < 10 ? `${seconds.toFixed(2)} s` : `${seconds.toFixed(1)} s`
 }
 
-/** "1 chunk", "2 chunks": a count and its noun, which is plural but for one. */
-export function counted(n: number, noun: string, plural = `${noun}s`): string {
-  return `${n} ${n === 1 ? noun : plural}`
-}
+export { counted } from '../core/counted.js'
 
 export function shortId(id: string): string {
   return id.slice(0, 12)

@@ -11,7 +11,7 @@ import {
   type SwarmKeys,
 } from '../index.js'
 import { SettingError } from './common.js'
-import { shortId } from './format.js'
+import { counted, shortId } from './format.js'
 import { dhtThrough } from './serve.js'
 
 /**
@@ -73,7 +73,7 @@ export async function surveyDht(
     return { done: Promise.resolve() }
   }
   if (!io.json)
-    io.out(chalk.dim(`DHT: looking up ${survey.ids.length} file(s) through ${dhtThrough(settings.bootstrap)}`))
+    io.out(chalk.dim(`DHT: looking up ${counted(survey.ids.length, 'file')} through ${dhtThrough(settings.bootstrap)}`))
   return { done: rounds(survey, io) }
 }
 
@@ -105,5 +105,5 @@ function describe(f: SurveyedFile): string {
       : `${p.peerId.slice(0, 7)} ${chalk.yellow(`not reached (${printable(String(p.code), 40)})`)}`,
   )
   // Each untrusted piece made printable before it is coloured (printable would show the colours' escapes).
-  return `DHT ${shortId(f.id)}…  ${f.peers.length} peer(s) from ${f.replies} node answer(s)${peers.length ? `: ${peers.join(', ')}` : ''}`
+  return `DHT ${shortId(f.id)}…  ${counted(f.peers.length, 'peer')} from ${counted(f.replies, 'node answer')}${peers.length ? `: ${peers.join(', ')}` : ''}`
 }

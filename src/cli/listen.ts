@@ -219,10 +219,10 @@ function latestLinePrinter(): (make: () => string) => void {
 function summary(files: KnownFile[], peers: number): string {
   const listed = files
     .slice(0, MAX_LISTED)
-    .map((f) => `${printable(f.name)} (${f.peers.length} peer(s))`)
+    .map((f) => `${printable(f.name)} (${counted(f.peers.length, 'peer')})`)
     .join(', ')
   const more = files.length > MAX_LISTED ? ` and ${files.length - MAX_LISTED} more` : ''
-  return `${files.length} file(s), ${peers} peer(s): ${listed || 'nothing announced'}${more}`
+  return `${counted(files.length, 'file')}, ${counted(peers, 'peer')}: ${listed || 'nothing announced'}${more}`
 }
 
 /** The live table p2p-listen draws on a terminal (every announced name through printable(), cut by code points). */
@@ -258,7 +258,7 @@ export function listenTable(
       : []),
     '',
     chalk.dim(
-      `${new Date().toLocaleTimeString()} · ${path} · ${dropped} bad datagram(s) dropped · ? = peers disagree on name, size or chunks · Ctrl-C to stop`,
+      `${new Date().toLocaleTimeString()} · ${path} · ${counted(dropped, 'bad datagram')} dropped · ? = peers disagree on name, size or chunks · Ctrl-C to stop`,
     ),
   ].join('\n')
 }

@@ -58,7 +58,7 @@ export async function chooseFile(
 function describe(f: KnownFile): string {
   const complete = f.peers.filter((p) => p.have.count() === f.chunks).length
   const folder = f.files === undefined ? '' : `/  folder of ${counted(f.files, 'file')},`
-  return `${printable(f.name)}${folder}  ${formatBytes(f.size)}  ${f.peers.length} peer(s), ${complete} complete  [${shortId(f.id)}…]`
+  return `${printable(f.name)}${folder}  ${formatBytes(f.size)}  ${counted(f.peers.length, 'peer')}, ${complete} complete  [${shortId(f.id)}…]`
 }
 
 /** What picking a file needs of the command: how long to wait (--wait, seconds) and its stop. */

@@ -17,6 +17,7 @@ import {
   type Trust,
 } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from './common.js'
+import { counted } from './format.js'
 import { stopAll, untilAborted } from './stopping.js'
 import { commandTrust, modeLine, serverTransport, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
@@ -132,10 +133,13 @@ export const serveCommand = defineCommand({
           `${JSON.stringify({ ok: true, host: address.address, port: address.port, files: server.files, transport: trust.transport, peerId: trust.identity.peerId, privateSwarm: trust.swarm !== undefined, dht: dht !== undefined, ...(dht ? { dhtTopics: dht.stats.topics } : {}), links: await shareLinks(store, dht && !trust.swarm ? trust.identity.peerId : undefined) })}\n`,
         )
       out(
-        `${chalk.green('Serving')} ${server.files} file(s) from ${settings.chunksDir} on ${endpoint(address.address, address.port)} (Ctrl-C to stop)`,
+        `${chalk.green('Serving')} ${counted(server.files, 'file')} from ${settings.chunksDir} on ${endpoint(address.address, address.port)} (Ctrl-C to stop)`,
       )
       out(chalk.dim(`  ${modeLine(trust)}`))
-      if (dht) out(chalk.dim(`  DHT: announced ${dht.stats.topics} file(s) through ${dhtThrough(settings.bootstrap)}`))
+      if (dht)
+        out(
+          chalk.dim(`  DHT: announced ${counted(dht.stats.topics, 'file')} through ${dhtThrough(settings.bootstrap)}`),
+        )
       await untilAborted(signal)
       out('Stopping: finishing responses in flight…')
     } finally {

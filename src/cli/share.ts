@@ -10,7 +10,7 @@ import {
   splitPath,
 } from '../index.js'
 import { type CommandContext, defineCommand, pickSettings } from './common.js'
-import { formatBytes } from './format.js'
+import { counted, formatBytes } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
 import { serveAndAnnounce } from './seed.js'
@@ -107,16 +107,20 @@ export const shareCommand = defineCommand({
         process.stdout.write(`${JSON.stringify(line)}\n`)
       }
       out(
-        `${chalk.green('Sharing')} ${files.length} file(s) on ${endpoint(address.address, address.port)}, announced to ${broadcast.join(', ')} (UDP ${settings.udpPort}):`,
+        `${chalk.green('Sharing')} ${counted(files.length, 'file')} on ${endpoint(address.address, address.port)}, announced to ${broadcast.join(', ')} (UDP ${settings.udpPort}):`,
       )
       for (const f of files)
         out(
           `  ${f.id}  ${formatBytes(f.size).padStart(10)}  ${printable(f.name)}${f.unchanged ? chalk.dim('  (already split)') : ''}`,
         )
       out(chalk.dim(`  ${modeLine(trust)}`))
-      if (dht) out(chalk.dim(`  DHT: announced ${dht.stats.topics} file(s) through ${dhtThrough(settings.bootstrap)}`))
+      if (dht)
+        out(
+          chalk.dim(`  DHT: announced ${counted(dht.stats.topics, 'file')} through ${dhtThrough(settings.bootstrap)}`),
+        )
       const others = server.files - new Set(files.map((f) => f.id)).size
-      if (others > 0) out(chalk.dim(`  and ${others} more file(s) already in ${settings.chunksDir}`))
+      if (others > 0)
+        out(chalk.dim(`  and ${others} more ${others === 1 ? 'file' : 'files'} already in ${settings.chunksDir}`))
       out(chalk.dim('Get one elsewhere with: p2p get NAME (or the id). Ctrl-C to stop.'))
       await untilAborted(signal)
     } finally {

@@ -1,4 +1,5 @@
 import type { Dirent } from 'node:fs'
+import { counted } from './counted.js'
 import { P2PError } from './errors.js'
 import { printable } from './printable.js'
 import { collisionKey, componentProblem, MAX_PATH_BYTES } from './tree-paths.js'
@@ -86,13 +87,13 @@ export class WalkProblems {
     if (this.unreadable.count > 0) {
       throw new P2PError(
         'E_IO',
-        `cannot read ${this.unreadable.count} file(s) or folder(s) in ${printable(root)}: ${this.unreadable.listed()}; fix their permissions or move them out`,
+        `cannot read ${counted(this.unreadable.count, 'file or folder', 'files or folders')} in ${printable(root)}: ${this.unreadable.listed()}; fix their permissions or move them out`,
       )
     }
     if (this.badNames.count > 0) {
       throw new P2PError(
         'E_BAD_NAME',
-        `${this.badNames.count} name(s) in ${printable(root)} cannot be shared: ${this.badNames.listed()}; rename them`,
+        `${counted(this.badNames.count, 'name')} in ${printable(root)} cannot be shared: ${this.badNames.listed()}; rename them`,
       )
     }
   }

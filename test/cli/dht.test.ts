@@ -129,7 +129,7 @@ describe('sharing beyond the LAN through a private DHT', () => {
     const nobody = await freeUdpPort()
     const stranger = await runDownload(join(dir, 's'), nobody, ['--id', id, '--wait', '4', ...DHT_ARGS(bootstrap)])
     assert.equal(stranger.code, 4, stranger.stderr)
-    assert.match(stranger.stderr + stranger.stdout, /lookup\(s\) of topic .* 0 peer\(s\) found/)
+    assert.match(stranger.stderr + stranger.stdout, /lookups? of topic .* 0 peers found/)
     // Nor does the open topic hold anyone, looked up straight on the DHT: the seeder announced only the keyed one.
     const probe = testnetNode(t, bootstrap)
     let openPeers = 0
@@ -207,7 +207,7 @@ describe('sharing beyond the LAN through a private DHT', () => {
     // Nobody else: exit 4, naming the lookups.
     const alone = await runDownload(join(dir, 'a'), nobody, ['--id', id, '--wait', '6', ...DHT_ARGS(bootstrap)], 90_000)
     assert.equal(alone.code, 4, alone.stderr + alone.log)
-    assert.match(alone.stderr, /1 peer\(s\) found/)
+    assert.match(alone.stderr, /1 peer found/)
     // A liar gives the manifest and is banned: the dead seeder is then the only "live" peer of every chunk,
     // and must be dropped for the download to end (it ran on past --wait, for good, before).
     await startDhtLiar(t, bootstrap, id, await readFile(join(dir, 'seed', 'chunks', 'f.bin', 'manifest.json')))

@@ -92,7 +92,7 @@ describe('untrusted text never reaches a terminal raw (FAULTS.md case 41)', () =
     await new Promise<void>((resolve) =>
       child.stdout.on('data', (d: string) => {
         stdout += d
-        if (/2 file\(s\)/.test(stdout)) resolve()
+        if (/2 files/.test(stdout)) resolve()
       }),
     )
     child.kill('SIGTERM')

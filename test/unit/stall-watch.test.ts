@@ -104,7 +104,7 @@ describe('stall watch', () => {
   it('E_CHECKSUM when every live peer was banned for bad data', () => {
     const err = failureAt(withLiarBanned(), 0, ['liar'])
     assert.ok(err instanceof P2PError && err.code === 'E_CHECKSUM', String(err))
-    assert.ok(err.message.includes('1 peer(s) banned for bad data or broken responses'), err.message)
+    assert.ok(err.message.includes('1 peer banned for bad data or broken responses'), err.message)
   })
 
   it('E_NO_PEER while a live peer is unbanned, though a banned one has left', () => {
@@ -113,7 +113,7 @@ describe('stall watch', () => {
     s.setPeer('honest', new Bitfield(1))
     const err = failureAt(s, 0, ['honest'])
     assert.ok(err instanceof P2PError && err.code === 'E_NO_PEER', String(err))
-    assert.ok(err.message.includes('1 peer(s) banned for bad data or broken responses'), err.message)
+    assert.ok(err.message.includes('1 peer banned for bad data or broken responses'), err.message)
   })
 
   it('E_NO_PEER names the peers written off (nothing delivered within their patience)', () => {
@@ -127,6 +127,6 @@ describe('stall watch', () => {
     }
     const err = failureAt(s, clock, ['stingy'])
     assert.ok(err instanceof P2PError && err.code === 'E_NO_PEER', String(err))
-    assert.ok(err.message.includes('1 peer(s) written off') && !err.message.includes('banned'), err.message)
+    assert.ok(err.message.includes('1 peer written off') && !err.message.includes('banned'), err.message)
   })
 })

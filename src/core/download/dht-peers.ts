@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type HyperDHT from 'hyperdht'
 import { Bitfield } from '../bitfield.js'
+import { counted } from '../counted.js'
 import { connectionPath, createDhtNode } from '../dht/node.js'
 import { type DhtPath, DhtSession } from '../dht/session.js'
 import { topicOf } from '../dht/topic.js'
@@ -118,7 +119,7 @@ export class DhtPeers extends EventEmitter implements PeerFinder, PeerDialer {
   describeAttempt(): string {
     const s = this.stats
     const join = this.join === 'joined' ? '' : `, ${this.join}`
-    return `DHT: ${s.lookups} lookup(s) of topic ${s.topic.slice(0, 16)}… through ${s.bootstrap}${join}, ${s.replies} node answer(s), ${s.peersFound} peer(s) found`
+    return `DHT: ${counted(s.lookups, 'lookup')} of topic ${s.topic.slice(0, 16)}… through ${s.bootstrap}${join}, ${counted(s.replies, 'node answer')}, ${counted(s.peersFound, 'peer')} found`
   }
 
   peers(id: string): LivePeer[] {

@@ -1,3 +1,4 @@
+import { counted } from '../counted.js'
 import { P2PError } from '../errors.js'
 import type { Unavailable } from './chunk-choice.js'
 import type { Scheduler } from './scheduler.js'
@@ -60,8 +61,8 @@ export class StallWatch {
     const code = liveBanned > 0 && liveBanned === livePeers.length ? 'E_CHECKSUM' : 'E_NO_PEER'
     // Why the peers that claimed chunks hold none now (protocol.md §3): a ban (bad data or broken responses) or a write-off.
     const why = [
-      ...(banned ? [`${banned} peer(s) banned for bad data or broken responses`] : []),
-      ...(writtenOff ? [`${writtenOff} peer(s) written off: nothing delivered for too long`] : []),
+      ...(banned ? [`${counted(banned, 'peer')} banned for bad data or broken responses`] : []),
+      ...(writtenOff ? [`${counted(writtenOff, 'peer')} written off: nothing delivered for too long`] : []),
     ]
     throw new P2PError(
       code,
