@@ -1,6 +1,9 @@
 import chalk from 'chalk'
 import { Command, Option } from 'commander'
 import { envName, resolveSettings } from '../core/config.js'
+
+export { counted } from '../core/counted.js'
+
 import { isShareLink, parseShareLink, quotableLink, withoutSecrets } from '../core/discovery/share-link.js'
 import { hasCode, P2PError } from '../core/errors.js'
 import { createCommandLog, type Logger } from '../core/log.js'
