@@ -2,8 +2,6 @@ import chalk from 'chalk'
 import { Command, Option } from 'commander'
 import { envName, resolveSettings } from '../core/config.js'
 
-export { counted } from '../core/counted.js'
-
 import { isShareLink, parseShareLink, quotableLink, withoutSecrets } from '../core/discovery/share-link.js'
 import { hasCode, P2PError } from '../core/errors.js'
 import { createCommandLog, type Logger } from '../core/log.js'
@@ -17,6 +15,7 @@ import { COMMAND_FILE_KEYS } from './setting-keys.js'
 import { silence, written } from './written.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
+export { counted } from '../core/counted.js'
 export { parseByteSize, parseInteger, parseSeconds, SettingError } from '../core/setting-parsers.js'
 export type { Settings } from '../core/setting-spec.js'
 export { pickSettings } from '../core/settings.js'
