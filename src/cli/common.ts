@@ -1,7 +1,6 @@
 import chalk from 'chalk'
 import { Command, Option } from 'commander'
 import { envName, resolveSettings } from '../core/config.js'
-
 import { isShareLink, parseShareLink, quotableLink, withoutSecrets } from '../core/discovery/share-link.js'
 import { hasCode, P2PError } from '../core/errors.js'
 import { createCommandLog, type Logger } from '../core/log.js'
