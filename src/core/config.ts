@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { P2PError } from './errors.js'
 import { parseJsonUtf8 } from './json.js'
-import { readRegularFileSync } from './safe-fs.js'
+import { readRegularFileSync, unreadableReason } from './safe-fs.js'
 import { parseDir, SettingError } from './setting-parsers.js'
 import type { SettingSpecs, Settings } from './setting-spec.js'
 import { SETTINGS } from './settings.js'
@@ -47,8 +47,7 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     json = parseJsonUtf8(readRegularFileSync(path, { maxBytes: MAX_CONFIG_BYTES, followSymlinks: true })) // a FIFO here must not hang start-up
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
-    throw new P2PError('E_USAGE', `cannot read config file ${path}: ${reason}`)
+    throw new P2PError('E_USAGE', `cannot read config file ${path}: ${unreadableReason(err)}`)
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new P2PError('E_USAGE', `config file ${path} must hold a JSON object`)
@@ -105,7 +104,7 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
       if (!(err instanceof SettingError)) throw err
       // A secret is never quoted back, however it was mistyped.
       const shown = /secret/i.test(key) ? '' : ` ${JSON.stringify(found[0])}`
-      throw new P2PError('E_USAGE', `invalid ${found[1]} value${shown}: ${err.message}`)
+      throw new P2PError('E_USAGE', `invalid value${shown} for ${found[1]}: ${err.message}`)
     }
   }
   return out as Settings<S>

@@ -1,6 +1,7 @@
-import { mkdirSync, statSync } from 'node:fs'
+import { lstatSync, mkdirSync, statSync } from 'node:fs'
 import { mkdir, stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
+import { P2PError } from './errors.js'
 
 /**
  * `mkdir -p`, one level at a time. Node 20's `mkdir(…, { recursive: true })` never returns for a path under
@@ -18,7 +19,7 @@ export async function makeDirectories(dir: string, mode?: number): Promise<strin
   }
   for (const path of missing)
     await mkdir(path, mode === undefined ? {} : { mode }).catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST' || !(await isDirectory(path))) throw err // made meanwhile: fine
+      if (err.code !== 'EEXIST' || !(await isDirectory(path))) throw danglingOr(path, err) // made meanwhile: fine
     })
   return missing[0]
 }
@@ -34,7 +35,7 @@ export function makeDirectoriesSync(dir: string, mode?: number): string | undefi
     try {
       mkdirSync(path, mode === undefined ? {} : { mode })
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !isDirectorySync(path)) throw err
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !isDirectorySync(path)) throw danglingOr(path, err)
     }
   return missing[0]
 }
@@ -63,4 +64,15 @@ function directoryOrAbsent(path: string, stats: { isDirectory(): boolean } | und
   if (stats === undefined) return false
   if (stats.isDirectory()) return true
   throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${path}'`), { code: 'ENOTDIR', path })
+}
+
+/** `err`, or what it means when `path` is a symbolic link to nothing (mkdir says only EEXIST). */
+function danglingOr(path: string, err: unknown): unknown {
+  if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return err
+  try {
+    if (!lstatSync(path).isSymbolicLink()) return err
+  } catch {
+    return err
+  }
+  return new P2PError('E_IO', `${path} is a symbolic link to nothing: remove it, or make what it points to`)
 }

@@ -135,7 +135,20 @@ export async function sha256OfRegularFile(path: string, options: RegularFileOpti
 }
 
 function notRegular(path: string, kind: string): P2PError {
-  return new P2PError('E_IO', `${path} is ${kind}, not a regular file: remove or replace it`)
+  return new P2PError('E_IO', `${path} is ${kind}, not a regular file: remove or replace it`, { notRegular: kind })
+}
+
+/**
+ * Why a file the user named (a config file, an allow-list) could not be read, in a few words, without its path
+ * (the caller names it) and without advice to remove it (a directory named by mistake is not to be removed).
+ */
+export function unreadableReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return 'file not found'
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
+  const kind = err instanceof P2PError ? err.details?.notRegular : undefined
+  if (typeof kind === 'string') return `it is ${kind === 'not a regular file' ? 'not' : kind}, not a regular file`
+  return (err as Error).message
 }
 
 function kindOf(st: Stats | BigIntStats): string {

@@ -69,7 +69,17 @@ describe('config', () => {
     assert.equal(shared.udpPort, 5001)
     assert.throws(
       () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'missing.json' }),
-      (e) => hasCode(e, 'E_USAGE'),
+      (e) => hasCode(e, 'E_USAGE') && /missing\.json: file not found$/.test(e.message),
+    )
+    assert.throws(
+      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: cwd }),
+      (e) => hasCode(e, 'E_USAGE') && /: it is a directory, not a regular file$/.test(e.message),
+      'a directory named by mistake: not "remove or replace it"',
+    )
+    await writeFile(join(cwd, 'd.json'), JSON.stringify({ port: '53111x' }))
+    assert.throws(
+      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'd.json' }),
+      (e) => hasCode(e, 'E_USAGE') && /^invalid value "53111x" for "port" in .*d\.json: /.test(e.message),
     )
   })
 

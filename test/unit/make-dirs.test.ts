@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { stat, writeFile } from 'node:fs/promises'
+import { stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { makeDirectories, makeDirectoriesSync } from '../../src/core/make-dirs.js'
@@ -27,6 +27,15 @@ describe('makeDirectories (mkdir -p, one level at a time)', () => {
       const started = performance.now()
       await assert.rejects(make('/proc/p2p-test-x/y'), { code: 'ENOENT' })
       assert.ok(performance.now() - started < 1000)
+    })
+
+    it(`${label}: a symbolic link to nothing is said to be one (mkdir says only EEXIST)`, async (t) => {
+      const dir = await tmpDir(t)
+      await symlink(join(dir, 'gone'), join(dir, 'downloads'))
+      await assert.rejects(make(join(dir, 'downloads')), {
+        code: 'E_IO',
+        message: `${join(dir, 'downloads')} is a symbolic link to nothing: remove it, or make what it points to`,
+      })
     })
   }
 })

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { hasCode } from '../../src/core/errors.js'
@@ -322,6 +323,17 @@ describe('allow-list', () => {
     assert.equal(await loadAllowList([], undefined), undefined)
     assert.equal((await loadAllowList([`${formatPeerId(a)},${formatPeerId(b)}`], undefined))!.size, 2)
     await assert.rejects(loadAllowList([','], undefined), (err) => hasCode(err, 'E_USAGE'))
+    // A file named that is not there, or is a directory: said in words, no errno text, no advice to remove it.
+    await assert.rejects(
+      loadAllowList([], '/nonexistent-p2p-allow.txt'),
+      (err) =>
+        hasCode(err, 'E_USAGE') &&
+        /allow-list file \/nonexistent-p2p-allow\.txt: file not found$/.test((err as Error).message),
+    )
+    await assert.rejects(
+      loadAllowList([], tmpdir()),
+      (err) => hasCode(err, 'E_USAGE') && /: it is a directory, not a regular file$/.test((err as Error).message),
+    )
   })
 })
 

@@ -1,7 +1,7 @@
 import type { BigIntStats } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { hasCode, P2PError } from '../errors.js'
-import { readRegularFile } from '../safe-fs.js'
+import { readRegularFile, unreadableReason } from '../safe-fs.js'
 import { parseKeyText } from './key-text.js'
 import { formatPeerId, parsePeerId } from './peer-id.js'
 
@@ -102,12 +102,9 @@ export async function loadAllowList(ids: readonly string[], file: string | undef
       fileStamp = stampOf(await stat(file, { bigint: true }))
       text = (await readRegularFile(file, { maxBytes: MAX_ALLOW_FILE_BYTES, followSymlinks: true })).toString('utf8')
     } catch (err) {
-      throw new P2PError(
-        'E_USAGE',
-        `cannot read the allow-list file ${file}: ${hasCode(err) ? err.message : (err as Error).message}`,
-        undefined,
-        { cause: err },
-      )
+      throw new P2PError('E_USAGE', `cannot read the allow-list file ${file}: ${unreadableReason(err)}`, undefined, {
+        cause: err,
+      })
     }
     keys.push(...parseAllowText(text, file))
   }
