@@ -18,4 +18,7 @@ bin=$(cd "$(dirname "$0")/../bin" && pwd)
 "$bin/p2p-announce" --broadcast "$broadcast" & announce=$!
 trap 'kill $serve $announce 2>/dev/null; wait' INT TERM EXIT
 echo "sharing $(basename "$file"): p2p-serve pid $serve, p2p-announce pid $announce; Ctrl-C to stop"
-wait
+# The first of the two to end ends both: announcing a port nobody serves (p2p-serve could not listen) helps no one.
+status=0
+wait -n || status=$?
+exit "$status"
