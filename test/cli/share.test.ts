@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { generateSecret } from '../../src/core/trust/swarm-secret.js'
@@ -118,9 +118,15 @@ describe('p2p share and p2p get (the built commands)', () => {
     )
     assert.equal(same.code, 2, same.stderr)
     assert.match(same.stderr, /same file name.*\[E_USAGE\]/)
-    const missing = await runBin('p2p', shareArgs(join(dir, 's'), udp, [join(dir, 'nope.bin')]))
+    // The existing file first: nothing is split when one path is missing.
+    const missing = await runBin('p2p', shareArgs(join(dir, 's'), udp, [join(dir, 'a.bin'), join(dir, 'nope.bin')]))
     assert.equal(missing.code, 3, missing.stderr)
     assert.match(missing.stdout, /"code":"E_NOT_FOUND"/)
+    assert.deepEqual(
+      (await readdir(join(dir, 's', 'chunks')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')),
+      [],
+      'a.bin was not split',
+    )
   })
 
   it("refuses a folder holding its identity or swarm secret file (E_USAGE, before serving): a downloader got the seeder's key", async (t) => {
