@@ -86,6 +86,8 @@ export const announceCommand = defineCommand({
     await untilAborted(signal)
     unwatch()
     const failed = await stopAll({ 'the announcer': announcer.stop({ goodbye: true }) }, { log, err })
+    // As every long-running command's --json: one object as it stops.
+    if (json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: announcer.stats })}\n`)
     out(chalk.dim(failed.length > 0 ? 'Stopped.' : 'Stopped (goodbye sent).'))
     return 0
   },

@@ -191,15 +191,25 @@ export const listenCommand = defineCommand({
       await stopAll({ 'the dictionary file': file.flush() }, { log, err })
     }
     log.info({ stats: listener.stats, dictionary: listener.dictionary.stats }, 'stopped')
+    // As every long-running command's --json: one object as it stops, the last line.
+    if (json)
+      print.last(
+        JSON.stringify({ ok: true, stopped: true, stats: listener.stats, dictionary: listener.dictionary.stats }),
+      )
     return 0
   },
 })
 
-/** Prints a line, but while stdout is full (a slow reader) only the newest line waits, made when it can be written. */
-function latestLinePrinter(): (make: () => string) => void {
+/**
+ * Prints a line, but while stdout is full (a slow reader) only the newest line waits, made when it can be written.
+ * `last` ends it: its line is written after what is buffered, and one still waiting is dropped (it is older).
+ */
+function latestLinePrinter(): ((make: () => string) => void) & { last(line: string): void } {
   let blocked = false
+  let ended = false
   let waiting: (() => string) | undefined
   const print = (make: () => string): void => {
+    if (ended) return
     if (blocked) {
       waiting = make
       return
@@ -213,7 +223,12 @@ function latestLinePrinter(): (make: () => string) => void {
       if (next) print(next)
     })
   }
-  return print
+  const last = (line: string): void => {
+    ended = true
+    waiting = undefined
+    process.stdout.write(`${line}\n`)
+  }
+  return Object.assign(print, { last })
 }
 
 function summary(files: KnownFile[], peers: number): string {

@@ -204,7 +204,7 @@ describe('p2p-announce and p2p-listen (processes)', () => {
     assert.equal(sawFiles, 31, 'the 30 files of the three announcers and the flapping one')
   })
 
-  it('p2p-listen --json prints the dictionary on change; bad settings exit 2', async (t) => {
+  it('p2p-listen --json prints the dictionary on change, and it and p2p-announce one object as they stop; bad settings exit 2', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
     await randomFile(join(dir, 'x'), 10)
@@ -220,6 +220,18 @@ describe('p2p-announce and p2p-listen (processes)', () => {
     ])
     const first = (await listen.firstLine) as unknown as Snapshot
     assert.ok('updatedAt' in first && 'files' in first)
+    const announce = startDaemon(t, 'p2p-announce', ['--json', ...disc, ...storeArgs(join(dir, 'a'))])
+    await announce.firstLine
+    // Each ends its --json with one object as it stops, as serve and share do (they printed nothing before).
+    for (const daemon of [announce, listen]) {
+      assert.equal(await daemon.stop(), 0)
+      const last = JSON.parse(daemon.stdout().trim().split('\n').at(-1)!) as {
+        ok: boolean
+        stopped: boolean
+        stats: object
+      }
+      assert.deepEqual([last.ok, last.stopped, typeof last.stats], [true, true, 'object'])
+    }
     const { runBin } = await import('../helpers/cli.js')
     const bad = await runBin('p2p-announce', [
       '--udp-port',
