@@ -173,7 +173,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     if (nobody && hasCode(error, 'E_NOT_FOUND'))
       throw new P2PError(
         'E_NOT_FOUND',
-        `${error.message}; no peer answered or announced itself within ${settings.wait} s${settings.wait < 10 ? ' (a longer --wait hears announcements that come every few seconds)' : ''}: ${reach.advice()}`,
+        `${error.message}; no peer answered or announced itself within ${settings.wait} s${settings.wait < 10 ? ' (a longer --wait hears announcements that come every few seconds)' : ''}: ${privateSwarmAdvice(directory.privateSwarmsHeard()) ?? reach.advice()}`,
       )
     throw error
   } finally {
@@ -298,4 +298,13 @@ async function runDownload(
 /** `text` lower-cased when it is 64 hex characters in any case (an id), else as it is. */
 function asId(text: string): string {
   return /^[0-9a-fA-F]{64}$/.test(text) ? text.toLowerCase() : text
+}
+
+/** What to say when only private swarms were heard: their peers were there, behind a secret we lack or mistyped. */
+function privateSwarmAdvice(heard: { sealed: number; otherSecret: number }): string | undefined {
+  if (heard.sealed > 0)
+    return `but ${counted(heard.sealed, 'sealed datagram')} of a private swarm came: give its secret (--secret, P2P_SECRET or --secret-file)`
+  if (heard.otherSecret > 0)
+    return `but ${counted(heard.otherSecret, 'sealed datagram')} our secret does not open came: another private swarm, or a mistyped secret`
+  return undefined
 }

@@ -244,10 +244,15 @@ describe('private swarms', () => {
       assert.ok(stranger.code === 3 || stranger.code === 4, `exit ${stranger.code}: ${stranger.stderr}`)
       assert.match(await logOf(join(dir, sub), 'download'), /E_AUTH/)
     }
+    // By name, a member who forgot the secret is told a private swarm was heard (it was told of firewalls before).
+    const forgot = await runDownload(join(dir, 's3'), udp, ['f.bin', '--wait', '6'])
+    assert.equal(forgot.code, 3, forgot.stderr)
+    assert.match(forgot.stderr, /sealed datagrams? of a private swarm came: give its secret/)
     // Another secret: the same.
-    const wrong = await runDownload(join(dir, 'w'), udp, ['f.bin', '--wait', '2', '--secret', generateSecret()])
+    const wrong = await runDownload(join(dir, 'w'), udp, ['f.bin', '--wait', '6', '--secret', generateSecret()])
     assert.equal(wrong.code, 3, wrong.stderr)
     assert.match(await logOf(join(dir, 'w'), 'download'), /our secret does not open/)
+    assert.match(wrong.stderr, /our secret does not open came: another private swarm, or a mistyped secret/)
     // A stranger who knows the address: refused before any frame (E_AUTH on the seeder), nothing served.
     const client = PeerClient.connect({
       host: '127.0.0.1',

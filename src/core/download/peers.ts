@@ -183,6 +183,15 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     return this.listener.stats.unwanted > 0 || this.files().length > 0
   }
 
+  /**
+   * What was heard of private swarms and dropped: sealed datagrams while we have no secret, and sealed ones our
+   * secret does not open (another swarm, or a mistyped secret). A download that found nothing says so.
+   */
+  privateSwarmsHeard(): { sealed: number; otherSecret: number } {
+    const dropped = this.listener.stats.droppedByReason
+    return { sealed: dropped.sealed ?? 0, otherSecret: dropped.auth ?? 0 }
+  }
+
   /** Resolves on the next change, after `ms`, or when `signal` aborts (next-change.ts). */
   waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
     return nextChange(this, ms, signal)
