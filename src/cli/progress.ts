@@ -19,6 +19,7 @@ export function createProgress(
 ): Progress {
   const started = performance.now()
   if (options.json) return { update: () => undefined, stop: () => undefined }
+  const rateNow = recentRate()
   if (process.stderr.isTTY) {
     // Loaded only for a bar: without a terminal (a script, --json) it would only take memory (~1 MB, issue 19).
     const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress
@@ -46,7 +47,7 @@ export function createProgress(
         bar.update(done, {
           doneText: formatBytes(done),
           totalText: formatBytes(total),
-          rate: formatRate(done, seconds),
+          rate: rateNow(done, performance.now()),
           // Nothing done yet tells nothing of the time left (cli-progress's own ETA read 0 s at 0 %).
           etaText: done > 0 && seconds > 0 ? formatEta(((total - done) * seconds) / done) : '–',
           ...extra,
@@ -60,6 +61,7 @@ export function createProgress(
   return {
     update: (done, extra) => {
       const now = performance.now()
+      const rate = rateNow(done, now)
       if (now - last < every) return
       last = now
       const pct = total > 0 ? ((done / total) * 100).toFixed(1) : '100.0'
@@ -68,9 +70,7 @@ export function createProgress(
             .map(([k, v]) => `${k}=${v}`)
             .join(' ')}`
         : ''
-      process.stderr.write(
-        `${label}: ${pct}% ${formatBytes(done)} / ${formatBytes(total)} ${formatRate(done, (now - started) / 1000)}${more}\n`,
-      )
+      process.stderr.write(`${label}: ${pct}% ${formatBytes(done)} / ${formatBytes(total)} ${rate}${more}\n`)
     },
     stop: () => undefined,
   }
@@ -82,4 +82,20 @@ function formatEta(seconds: number): string {
   if (s < 60) return `${s}s`
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+}
+
+/** The rate shown: over the last few seconds, so that bytes a resumed download had already and a stall do not count. */
+const RATE_WINDOW_MS = 5000
+const RATE_SAMPLE_EVERY_MS = 250
+
+/** Bytes a second over about RATE_WINDOW_MS, from samples at least RATE_SAMPLE_EVERY_MS apart (at most ~21 kept). */
+export function recentRate(): (done: number, now: number) => string {
+  const samples: Array<{ at: number; done: number }> = []
+  return (done, now) => {
+    const newest = samples.at(-1)
+    if (newest === undefined || now - newest.at >= RATE_SAMPLE_EVERY_MS) samples.push({ at: now, done })
+    while (samples.length > 2 && now - samples[1]!.at >= RATE_WINDOW_MS) samples.shift()
+    const first = samples[0]!
+    return formatRate(done - first.done, (now - first.at) / 1000)
+  }
 }

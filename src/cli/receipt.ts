@@ -58,7 +58,7 @@ export function renderReceipt(
     `${chalk.green('Downloaded:')} ${printable(r.path)}${r.alreadyThere ? ' (an identical file was already there)' : ''}`,
   )
   ctx.out(
-    `  size     ${formatBytes(r.size)} (${counted(r.size, 'byte')}) in ${formatSeconds(r.seconds)}, ${formatRate(r.size, r.seconds)}`,
+    `  size     ${formatBytes(r.size)} (${counted(r.size, 'byte')}) in ${formatSeconds(r.seconds)}${fetchedRate(r)}`,
   )
   if (r.files) {
     ctx.out(
@@ -79,4 +79,10 @@ export function renderReceipt(
   }
   for (const p of r.refused)
     ctx.out(chalk.red(`  refused  ${printable(shownKey(p.key), 66).padEnd(21)} ${printable(p.reason, 300)}`))
+}
+
+/** The rate of what was fetched (not of what the store or downloads/ held already); none when nothing was. */
+function fetchedRate(r: { size: number; seconds: number; fetchedBytes: number }): string {
+  if (r.fetchedBytes === 0) return ''
+  return `, ${formatRate(r.fetchedBytes, r.seconds)}${r.fetchedBytes < r.size ? ` (${formatBytes(r.fetchedBytes)} fetched)` : ''}`
 }
