@@ -58,6 +58,8 @@ export interface CommandDefinition<S extends SettingSpecs> {
   run: (ctx: CommandContext<S>) => Promise<number>
   /** What an interrupted run is told to do next, when not "run the same command again to resume". */
   afterInterrupt?: string
+  /** Writes no log file (a command run anywhere, such as `p2p secret` in `$(…)`, leaves no logs/ behind). */
+  noLogFile?: true
 }
 
 const COMMON = { logsDir: SETTINGS.logsDir, logLevel: SETTINGS.logLevel }
@@ -145,7 +147,8 @@ async function execute<S extends SettingSpecs>(
     }) as Settings<S> & Settings<typeof COMMON>
     const privatePaths = (): PrivatePath[] => commandPrivatePaths(settings.logsDir, settings.logLevel, options)
     await def.preflight?.({ settings, options, args, privatePaths })
-    log = createCommandLog(settings.logsDir, def.name, settings.logLevel, (line) => process.stderr.write(`${line}\n`))
+    const level = def.noLogFile ? 'silent' : settings.logLevel
+    log = createCommandLog(settings.logsDir, def.name, level, (line) => process.stderr.write(`${line}\n`))
     log.info({ args: redactSecrets(args), argv: redactSecrets(process.argv.slice(2)) }, 'start')
     const out = (line: string): void => {
       if (!json) process.stdout.write(`${line}\n`)

@@ -33,6 +33,7 @@ export const idCommand = defineCommand({
 /** `p2p secret`: a new private swarm secret (256 random bits in a checked, pasteable form). */
 export const secretCommand = defineCommand({
   name: 'secret',
+  noLogFile: true,
   summary: 'print a new private swarm secret: give it to every member (--secret, P2P_SECRET or --secret-file)',
   settings: {},
   examples: [

@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import chalk from 'chalk'
 import {
@@ -146,13 +145,6 @@ async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>):
         `${printable(other)} and ${printable(path)} have the same file name: share them from one directory each, or rename one`,
       )
     names.set(basename(path), path)
-    // Every path looked at before any is split: `p2p share a b nosuch` had split a and b, then failed.
-    // (A name that is not UTF-8 is left to the split, which says why it is not found.)
-    const missing = await stat(path).then(
-      () => false,
-      (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && !path.includes('\uFFFD'),
-    )
-    if (missing) throw new P2PError('E_NOT_FOUND', `no such file: ${printable(path)} (nothing was split)`)
   }
   const results: SplitPathResult[] = []
   for (const path of ctx.args) {

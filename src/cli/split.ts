@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import chalk from 'chalk'
 import {
   formatShareLink,
@@ -123,14 +124,23 @@ export function warnSkipped(ctx: CommandContext<Record<string, never>>, result: 
 }
 
 /**
- * Before the log opens and the store is made: a folder among `paths` holding the store or one of the command's
+ * Before the log opens and the store is made, so that a refusal leaves nothing behind (an empty chunks/ and logs/
+ * for a mistyped name before): a path that is not there is E_NOT_FOUND, every one looked at before any is split
+ * (`p2p share a b nosuch` had split a and b); a folder among `paths` holding the store or one of the command's
  * private paths, where they are or would be made, or a file that is one of them or inside one, is refused
- * (split-item.ts refusePrivatePath). splitPath asks
- * again as it splits, for the library's callers.
+ * (split-item.ts refusePrivatePath). splitPath asks again as it splits, for the library's callers.
  */
 export async function refuseSharingPrivate(
   ctx: { settings: { chunksDir: string }; privatePaths: () => PrivatePath[] },
   paths: readonly string[],
 ): Promise<void> {
+  for (const path of paths) {
+    // A name that is not UTF-8 is left to the split, which says why it is not found.
+    const missing = await stat(path).then(
+      () => false,
+      (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && !path.includes('\uFFFD'),
+    )
+    if (missing) throw new P2PError('E_NOT_FOUND', `no such file: ${printable(path)}`)
+  }
   for (const path of paths) await refusePrivatePath(path, ctx.settings.chunksDir, ctx.privatePaths())
 }

@@ -90,6 +90,16 @@ describe('p2p-split (the built command)', () => {
     assert.match(typo.stderr, /unknown setting "uploadSlotz" in config file/)
   })
 
+  it('a mistyped name, and p2p secret anywhere, leave nothing in the working directory (an empty chunks/ and logs/ before)', async (t) => {
+    const cwd = await tmpDir(t)
+    const r = await runBin('p2p-split', ['nope.bin'], { cwd })
+    assert.equal(r.code, 3, r.stderr)
+    assert.match(r.stderr, /no such file: nope\.bin \[E_NOT_FOUND\]/)
+    const secret = await runBin('p2p', ['secret'], { cwd })
+    assert.equal(secret.code, 0, secret.stderr)
+    assert.deepEqual(await readdir(cwd), [])
+  })
+
   const failures: Array<[string, string[], number, RegExp]> = [
     ['a missing file', ['nope.bin'], 3, /E_NOT_FOUND/],
     ['a folder holding the chunk store', ['.'], 2, /inside/],
@@ -110,15 +120,17 @@ describe('p2p-split (the built command)', () => {
 
   it('a failure at once keeps its log lines; a log file that cannot be opened is one E_IO line', async (t) => {
     const cwd = await tmpDir(t)
-    const r = await runBin('p2p-split', ['nope.bin'], { cwd })
-    assert.equal(r.code, 3, r.stderr)
+    // A /proc file says 0 bytes and reads more: refused once opened, after the log began.
+    const r = await runBin('p2p-split', ['/proc/self/status'], { cwd })
+    assert.equal(r.code, 6, r.stderr)
     const lines = (await readFile(join(cwd, 'logs', 'split.log'), 'utf8')).trim().split('\n')
     assert.deepEqual(
       lines.map((l) => JSON.parse(l).msg),
       ['start', 'failed'],
     )
     await mkdir(join(cwd, 'blocked', 'split.log'), { recursive: true })
-    const blocked = await runBin('p2p-split', ['nope.bin', '--logs-dir', 'blocked'], { cwd })
+    await writeFile(join(cwd, 'x.bin'), 'x')
+    const blocked = await runBin('p2p-split', ['x.bin', '--logs-dir', 'blocked'], { cwd })
     assert.equal(blocked.code, 6, blocked.stderr)
     assert.match(blocked.stderr, /opening the log file .*split\.log.*\[E_IO\]\n$/)
     assert.doesNotMatch(blocked.stderr, /\n\s+at /, 'no stack trace')
