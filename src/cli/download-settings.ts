@@ -17,7 +17,7 @@ export const DOWNLOAD_SETTINGS = {
   wait: {
     flag: 'wait',
     valueName: '<seconds>',
-    description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s; the first to answer is fetched meanwhile, and takes its final name only then) and its manifest to arrive (one still arriving at 1 MiB/s or faster is let finish), and for a peer when some chunks have none`,
+    description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s; the first to answer is fetched meanwhile, and takes its final name only then) and its manifest to arrive (one still arriving at 1 MiB/s or faster is let finish), and for a peer when some chunks have none (a peer that went silent counts as gone only after --stale-after)`,
     defaultValue: defaults.waitMs / 1000,
     parse: parseSeconds(0, 86400),
   },
@@ -72,7 +72,10 @@ export const DOWNLOAD_SETTINGS = {
 export function downloadOptions(cmd: Command): Command {
   return cmd
     .option('--id <hex>', 'download this exact file id (64 hex characters), no name lookup')
-    .option('--force', 'replace a different existing file of the same name instead of saving as "name (1)"')
+    .option(
+      '--force',
+      'replace a different existing file of the same name instead of saving as "name (1)" (a folder is never replaced: yours may hold more)',
+    )
     .option(
       '--seed',
       'serve and announce the chunk store from this process while downloading, and go on after it until Ctrl-C (p2p-serve and p2p-announce in one, on the LAN: `p2p-serve --dht` seeds beyond it)',

@@ -173,7 +173,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     if (nobody && hasCode(error, 'E_NOT_FOUND'))
       throw new P2PError(
         'E_NOT_FOUND',
-        `${error.message}; no peer answered or announced itself within ${settings.wait} s${settings.wait < 10 ? ' (a longer --wait hears announcements that come every few seconds)' : ''}: ${privateSwarmAdvice(directory.privateSwarmsHeard()) ?? reach.advice()}`,
+        `${error.message}; no peer answered or announced itself within ${settings.wait} s${settings.wait < 10 ? ' (a longer --wait hears announcements that come every few seconds)' : ''}: ${privateSwarmAdvice(directory.privateSwarmsHeard()) ?? reach.advice()}${settings.dht && id === undefined ? '; the DHT finds a file by its id or share link, not by its name' : ''}`,
       )
     throw error
   } finally {

@@ -117,6 +117,16 @@ describe('a DHT that does not answer', () => {
     assert.ok(stopMs < 3_000, `exited ${Math.round(stopMs)} ms after Ctrl-C`)
   })
 
+  it('p2p-download --dht by name, nothing found: says the DHT finds a file by id or link, not name', async (t) => {
+    const dir = await tmpDir(t)
+    const r = await runBin(
+      'p2p-download',
+      downloadArgs(dir, await freeUdpPort(), ['film.mkv', '--wait', '1', ...DHT_ARGS(await silentBootstrap(t))]),
+    )
+    assert.equal(r.code, 3, r.stderr)
+    assert.match(r.stderr, /the DHT finds a file by its id or share link, not by its name \[E_NOT_FOUND\]/)
+  })
+
   it('a --dht-port in use is the command’s error at once (E_USAGE), not a wait', async (t) => {
     const dir = await tmpDir(t)
     const taken = await silentBootstrap(t) // a UDP port of the test's own, bound on 127.0.0.1
