@@ -140,8 +140,10 @@ export const listenCommand = defineCommand({
     const print = latestLinePrinter()
     let timer: NodeJS.Timeout | undefined
     let publishMs = 0
+    let shownDropped = 0
     const publish = (): void => {
       timer = undefined
+      shownDropped = listener.stats.dropped
       const started = performance.now()
       file.request()
       const files = listener.files()
@@ -163,13 +165,19 @@ export const listenCommand = defineCommand({
         print(
           () => `\x1b[H\x1b[2J${listenTable(files, settings.dictionary, listener.stats.dropped, (a) => reach.via(a))}`,
         )
-      else print(() => summary(files, dictionary.peerCount))
+      else print(() => summary(files, dictionary.peerCount, listener.stats.droppedByReason.sealed ?? 0))
       publishMs = performance.now() - started
     }
     // Debounced: a burst of datagrams is one rewrite of the file and one line, and a big dictionary under a flood is published at most a fifth of the time.
-    listener.on('change', () => {
+    const schedule = (): void => {
       timer ??= setTimeout(publish, Math.max(MIN_PRINT_GAP_MS, 4 * publishMs))
-    })
+    }
+    listener.on('change', schedule)
+    // Dropped datagrams change no dictionary: the count shown (and a private swarm heard) is told once a second.
+    const dropWatch = setInterval(() => {
+      if (!json && listener.stats.dropped !== shownDropped) schedule()
+    }, 1000)
+    dropWatch.unref()
     await listener.start()
     listener.query()
     log.info({ udpPort: settings.udpPort, dictionary: settings.dictionary }, 'listening')
@@ -186,6 +194,7 @@ export const listenCommand = defineCommand({
     } finally {
       // Also when joining the DHT failed (its error is the command's): the LAN side stops, so the process ends.
       clearTimeout(timer)
+      clearInterval(dropWatch)
       unwatch()
       await stopAll({ 'peer discovery': listener.stop() }, { log, err })
       await stopAll({ 'the dictionary file': file.flush() }, { log, err })
@@ -231,13 +240,15 @@ function latestLinePrinter(): ((make: () => string) => void) & { last(line: stri
   return Object.assign(print, { last })
 }
 
-function summary(files: KnownFile[], peers: number): string {
+/** The line a listener prints on a change (not a terminal); `sealed`: a private swarm's datagrams heard without its secret. */
+function summary(files: KnownFile[], peers: number, sealed: number): string {
   const listed = files
     .slice(0, MAX_LISTED)
     .map((f) => `${printable(f.name)} (${counted(f.peers.length, 'peer')})`)
     .join(', ')
   const more = files.length > MAX_LISTED ? ` and ${files.length - MAX_LISTED} more` : ''
-  return `${counted(files.length, 'file')}, ${counted(peers, 'peer')}: ${listed || 'nothing announced'}${more}`
+  const swarm = sealed > 0 ? ` (${counted(sealed, 'sealed datagram')} of a private swarm heard: give its secret)` : ''
+  return `${counted(files.length, 'file')}, ${counted(peers, 'peer')}: ${listed || 'nothing announced'}${more}${swarm}`
 }
 
 /** The live table p2p-listen draws on a terminal (every announced name through printable(), cut by code points). */

@@ -231,6 +231,15 @@ describe('private swarms', () => {
     await listen.firstLine
     await logLine(join(dir, 'stranger'), 'listen', /sealed datagrams of a private swarm/)
     await listen.stop()
+    // Its lines (not a terminal) say so too, though nothing changes in its dictionary (it said "nothing announced").
+    const plain = startDaemon(t, 'p2p-listen', [
+      ...['--udp-port', String(udp), '--broadcast', '127.255.255.255'],
+      ...['--dictionary', join(dir, 'plain', 'dictionary.json'), '--logs-dir', join(dir, 'plain', 'logs')],
+    ])
+    for (let i = 0; i < 100 && !/of a private swarm heard: give its secret/.test(plain.stdout()); i++)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.match(plain.stdout(), /sealed datagrams? of a private swarm heard: give its secret/)
+    await plain.stop()
     // Nothing of this swarm's: its file's id. (Not "no file at all": another test's plain announcements may share
     // a random port with this one now and then, and those a stranger rightly records.)
     const dictionary = await readFile(join(dir, 'stranger', 'dictionary.json'), 'utf8')
