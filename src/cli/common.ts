@@ -10,7 +10,7 @@ import type { SettingSpecs, Settings } from '../core/setting-spec.js'
 import { SETTINGS } from '../core/settings.js'
 import type { PrivatePath } from '../core/split-item.js'
 import { commandEnded, commandStarted, onOutputError, watchOutput } from './process-handlers.js'
-import { COMMAND_FILE_KEYS } from './setting-keys.js'
+import { COMMAND_FILE_KEYS, CONFIG_SECTIONS } from './setting-keys.js'
 import { silence, written } from './written.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
@@ -143,9 +143,13 @@ async function execute<S extends SettingSpecs>(
     const settings = resolveSettings(specs, {
       flags: options,
       configFile: options.config as string | undefined,
-      otherFileKeys: COMMAND_FILE_KEYS,
+      fileKeys: { otherKeys: COMMAND_FILE_KEYS, sections: CONFIG_SECTIONS, command: def.name },
     }) as Settings<S> & Settings<typeof COMMON>
-    const privatePaths = (): PrivatePath[] => commandPrivatePaths(settings.logsDir, settings.logLevel, options)
+    const privatePaths = (): PrivatePath[] =>
+      commandPrivatePaths(settings.logsDir, settings.logLevel, options, {
+        sections: CONFIG_SECTIONS,
+        command: def.name,
+      })
     await def.preflight?.({ settings, options, args, privatePaths })
     const level = def.noLogFile ? 'silent' : settings.logLevel
     log = createCommandLog(settings.logsDir, def.name, level, (line) => process.stderr.write(`${line}\n`))

@@ -29,3 +29,19 @@ export const COMMAND_FILE_KEYS: ReadonlySet<string> = new Set([
   'wait',
   'window',
 ])
+
+/**
+ * The sections a config file may have, one a command (`"serve": {"maxConnections": 1024}`): keys for that command
+ * alone, over the top-level ones, where two commands read one key for different limits (p2p-serve's and
+ * p2p-download's `maxConnections` and `maxBuffered`). `p2p id` and `p2p secret` have none: "id" is a setting's key.
+ */
+export const CONFIG_SECTIONS: ReadonlySet<string> = new Set([
+  'split',
+  'announce',
+  'serve',
+  'listen',
+  'download',
+  'share',
+  'get',
+  'dht-node',
+])

@@ -34,10 +34,13 @@ export interface ResolveOptions {
   /** --config FILE, if given. */
   configFile?: string | undefined
   /**
-   * The file's keys taken without a word though these specs do not read them: other commands' settings (one file
-   * serves every command). Without it, the file's keys are not checked (a second read of the same file).
+   * One file serves every command: its keys may be other commands' settings (`otherKeys`, taken without a word), and
+   * a section named after a command (`sections`; `"serve": {…}`) holds keys for that command alone, over the
+   * top-level ones: `command`'s is read. A key that is none of these is refused (a typo), unless `checkKeys` is false
+   * (a second read of a file already checked).
    */
-  otherFileKeys?: ReadonlySet<string>
+  fileKeys?: { otherKeys: ReadonlySet<string>; sections: ReadonlySet<string>; command?: string }
+  checkKeys?: boolean
 }
 
 const MAX_CONFIG_BYTES = 1024 * 1024
@@ -69,18 +72,8 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
   const env = options.env ?? process.env
   const cwd = options.cwd ?? process.cwd()
   const { path: filePath, explicit } = configFilePath(options)
-  const file = explicit || existsSync(filePath) ? readConfigFile(filePath) : {}
-  const others = options.otherFileKeys
-  if (others) {
-    const known = new Set(
-      Object.values(SETTINGS)
-        .map((s) => s.fileKey ?? camelKey(s.flag))
-        .concat(Object.values(specs).map((s) => s.fileKey ?? camelKey(s.flag))),
-    )
-    for (const key of Object.keys(file))
-      if (!known.has(key) && !others.has(key))
-        throw new P2PError('E_USAGE', `unknown setting "${key}" in config file ${filePath}`)
-  }
+  const whole = explicit || existsSync(filePath) ? readConfigFile(filePath) : {}
+  const { file, where } = fileSettings(whole, filePath, specs, options)
   const out: Record<string, unknown> = {}
   for (const [key, setting] of Object.entries(specs)) {
     const fileKey = setting.fileKey ?? camelKey(setting.flag)
@@ -88,7 +81,7 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
     const sources: Array<[unknown, string]> = [
       [options.flags[camelKey(setting.flag)], `--${setting.flag}`],
       [env[envKey], envKey],
-      [Object.hasOwn(file, fileKey) ? file[fileKey] : undefined, `"${fileKey}" in ${filePath}`],
+      [Object.hasOwn(file, fileKey) ? file[fileKey] : undefined, `"${fileKey}" in ${where(fileKey)}`],
     ]
     const found = sources.find(([value]) => value !== undefined)
     if (found === undefined) {
@@ -108,4 +101,39 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
     }
   }
   return out as Settings<S>
+}
+
+/**
+ * The file's settings for this command (its section's over the top level), each key checked (ResolveOptions
+ * `fileKeys`), and where a key was read, for an error.
+ */
+function fileSettings(
+  whole: Record<string, unknown>,
+  filePath: string,
+  specs: SettingSpecs,
+  options: ResolveOptions,
+): { file: Record<string, unknown>; where: (key: string) => string } {
+  const { sections = new Set<string>(), otherKeys = new Set<string>(), command } = options.fileKeys ?? {}
+  const known = new Set([...Object.values(SETTINGS), ...Object.values(specs)].map((s) => s.fileKey ?? camelKey(s.flag)))
+  const check = (keys: string[], place: string): void => {
+    if (options.checkKeys === false) return
+    for (const key of keys)
+      if (!known.has(key) && !otherKeys.has(key)) throw new P2PError('E_USAGE', `unknown setting "${key}" in ${place}`)
+  }
+  const top: Record<string, unknown> = {}
+  let own: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(whole)) {
+    if (!sections.has(key)) {
+      check([key], `config file ${filePath}`)
+      top[key] = value
+      continue
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new P2PError('E_USAGE', `"${key}" in config file ${filePath} must be a JSON object of ${key}'s settings`)
+    check(Object.keys(value), `the "${key}" section of config file ${filePath}`)
+    if (key === command) own = value as Record<string, unknown>
+  }
+  const where = (key: string): string =>
+    Object.hasOwn(own, key) ? `the "${command}" section of ${filePath}` : filePath
+  return { file: { ...top, ...own }, where }
 }

@@ -14,9 +14,13 @@ export function commandPrivatePaths(
   logsDir: string,
   logLevel: string,
   options: Record<string, unknown>,
+  /** The config file's sections, and the command's (config.ts): its trust files may be named in its own. */
+  sections: { sections: ReadonlySet<string>; command: string },
 ): PrivatePath[] {
   const configFile = options.config as string | undefined
-  const trust = resolveSettings(TRUST_FILES, { flags: options, configFile })
+  // The command's own read of the file checked its keys.
+  const fileKeys = { otherKeys: new Set<string>(), ...sections }
+  const trust = resolveSettings(TRUST_FILES, { flags: options, configFile, fileKeys, checkKeys: false })
   const identity = trust.identity || join(trust.chunksDir, '.p2p', 'identity.key')
   const named = (path: string | undefined, what: string, flag: string, made = false): PrivatePath[] =>
     path ? [{ path, what, flag, made }] : []

@@ -74,11 +74,21 @@ describe('p2p-split (the built command)', () => {
     await readFile(join(cwd, 'store', 'a.bin', 'manifest.json'))
   })
 
-  it("one p2p.config.json serves every command: another command's settings are taken, a share reads its server's, a typo is refused", async (t) => {
+  it("one p2p.config.json serves every command: another command's settings are taken, a command's section is read over the rest, a typo is refused", async (t) => {
     const cwd = await tmpDir(t)
     await randomFile(join(cwd, 'a.bin'), 10_000)
     // A download's and a server's settings beside the split's own: they stopped every other command before.
-    await writeFile(join(cwd, 'p2p.config.json'), JSON.stringify({ chunkSize: '4KiB', wait: 3, uploadSlots: 2 }))
+    await writeFile(
+      join(cwd, 'p2p.config.json'),
+      // The server's limit in its own section: p2p-download reads another maxConnections (at most 4096).
+      JSON.stringify({
+        chunkSize: '64KiB',
+        wait: 3,
+        uploadSlots: 2,
+        split: { chunkSize: '4KiB' },
+        serve: { maxConnections: 10_000 },
+      }),
+    )
     const r = await runBin('p2p', ['split', 'a.bin', '--json'], { cwd })
     assert.equal(r.code, 0, r.stderr)
     assert.equal(JSON.parse(r.stdout).chunks, 3)

@@ -55,18 +55,46 @@ describe('config', () => {
     const s = resolveSettings({ udpPort: SETTINGS.udpPort }, { flags: {}, env: {}, cwd, configFile: 'a.json' })
     assert.equal(s.udpPort, 5000)
     await writeFile(join(cwd, 'b.json'), JSON.stringify({ chunkSzie: 5 }))
-    const otherFileKeys = new Set(['wait'])
+    const fileKeys = { otherKeys: new Set(['wait']), sections: new Set(['serve', 'download']), command: 'serve' }
     assert.throws(
-      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'b.json', otherFileKeys }),
+      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'b.json', fileKeys }),
       (e) => hasCode(e, 'E_USAGE') && /chunkSzie/.test(e.message),
     )
     // Another command's setting: one file serves them all.
     await writeFile(join(cwd, 'c.json'), JSON.stringify({ wait: 3, udpPort: 5001 }))
     const shared = resolveSettings(
       { udpPort: SETTINGS.udpPort },
-      { flags: {}, env: {}, cwd, configFile: 'c.json', otherFileKeys },
+      { flags: {}, env: {}, cwd, configFile: 'c.json', fileKeys },
     )
     assert.equal(shared.udpPort, 5001)
+    // A command's section over the top level; another command's section is not read; a typo in one is refused.
+    await writeFile(
+      join(cwd, 's.json'),
+      JSON.stringify({ port: 4000, serve: { port: 4001 }, download: { port: 4002, wait: 9 } }),
+    )
+    const serve = resolveSettings({ port: SETTINGS.port }, { flags: {}, env: {}, cwd, configFile: 's.json', fileKeys })
+    assert.equal(serve.port, 4001)
+    const other = resolveSettings(
+      { port: SETTINGS.port },
+      { flags: {}, env: {}, cwd, configFile: 's.json', fileKeys: { ...fileKeys, command: 'listen' } },
+    )
+    assert.equal(other.port, 4000)
+    await writeFile(join(cwd, 't.json'), JSON.stringify({ serve: { prot: 1 } }))
+    assert.throws(
+      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 't.json', fileKeys }),
+      (e) => hasCode(e, 'E_USAGE') && /unknown setting "prot" in the "serve" section of config file/.test(e.message),
+    )
+    await writeFile(join(cwd, 'u.json'), JSON.stringify({ serve: { port: 'x' } }))
+    assert.throws(
+      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'u.json', fileKeys }),
+      (e) =>
+        hasCode(e, 'E_USAGE') && /invalid value "x" for "port" in the "serve" section of .*u\.json/.test(e.message),
+    )
+    await writeFile(join(cwd, 'v.json'), JSON.stringify({ serve: 3 }))
+    assert.throws(
+      () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'v.json', fileKeys }),
+      (e) => hasCode(e, 'E_USAGE') && /"serve" in config file .* must be a JSON object/.test(e.message),
+    )
     assert.throws(
       () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'missing.json' }),
       (e) => hasCode(e, 'E_USAGE') && /missing\.json: file not found$/.test(e.message),

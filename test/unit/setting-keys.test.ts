@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { COMMANDS } from '../../src/cli/main.js'
-import { COMMAND_FILE_KEYS } from '../../src/cli/setting-keys.js'
+import { COMMAND_FILE_KEYS, CONFIG_SECTIONS } from '../../src/cli/setting-keys.js'
 import { camelKey } from '../../src/core/config.js'
 import { SETTINGS } from '../../src/core/settings.js'
 
@@ -21,5 +21,14 @@ describe('the config file keys of every command', () => {
         }
     }
     assert.deepEqual([...declared].sort(), [...COMMAND_FILE_KEYS].sort())
+  })
+
+  it('every command but id and secret (no settings of their own; "id" is a key) has a config file section', () => {
+    assert.deepEqual(
+      [...CONFIG_SECTIONS].sort(),
+      Object.keys(COMMANDS)
+        .filter((name) => name !== 'id' && name !== 'secret')
+        .sort(),
+    )
   })
 })
