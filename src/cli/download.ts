@@ -25,6 +25,7 @@ import {
 import { fetchByName, type NameGate } from './by-name.js'
 import { type CommandContext, defineCommand } from './common.js'
 import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
+import { asId, otherName, privateSwarmAdvice } from './download-words.js'
 import { killBeforeRename } from './fault-hooks.js'
 import { counted, formatBytes, shortId } from './format.js'
 import { createProgress, type Progress } from './progress.js'
@@ -83,8 +84,6 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   let id = typeof ctx.options.id === 'string' ? asId(ctx.options.id) : ctx.options.id
   if (id !== undefined && !isId(id))
     throw new P2PError('E_USAGE', `--id must be 64 hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`)
-  if (id !== undefined && given !== undefined && id !== asId(given))
-    throw new P2PError('E_USAGE', 'give a file NAME or --id, not both (the name was ignored before)')
   if (variant.idArgument && id === undefined && given !== undefined && isId(asId(given))) id = asId(given)
   const name = given === undefined || id === asId(given) ? undefined : validateName(given)
   const interactive = process.stdin.isTTY && process.stderr.isTTY && !ctx.json
@@ -254,6 +253,8 @@ async function runDownload(
         ...(gate ? { nameDecided: gate.decided } : {}),
         beforeFinalName: killBeforeRename(),
         onManifest: (m) => {
+          const other = otherName(ctx, id, m.name)
+          if (other) ctx.err(chalk.yellow(other))
           const { size, chunks, folder } = summaryOf(m)
           ctx.log.info({ id, name: m.name, size, chunks, ...folder }, 'download start')
           const what = folder ? `a folder of ${counted(folder.files, 'file')}, ` : ''
@@ -293,18 +294,4 @@ async function runDownload(
   } finally {
     progress?.stop()
   }
-}
-
-/** `text` lower-cased when it is 64 hex characters in any case (an id), else as it is. */
-function asId(text: string): string {
-  return /^[0-9a-fA-F]{64}$/.test(text) ? text.toLowerCase() : text
-}
-
-/** What to say when only private swarms were heard: their peers were there, behind a secret we lack or mistyped. */
-function privateSwarmAdvice(heard: { sealed: number; otherSecret: number }): string | undefined {
-  if (heard.sealed > 0)
-    return `but ${counted(heard.sealed, 'sealed datagram')} of a private swarm came: give its secret (--secret, P2P_SECRET or --secret-file)`
-  if (heard.otherSecret > 0)
-    return `but ${counted(heard.otherSecret, 'sealed datagram')} our secret does not open came: another private swarm, or a mistyped secret`
-  return undefined
 }

@@ -1,0 +1,32 @@
+import { isShareLink, printable } from '../index.js'
+import { counted, shortId } from './format.js'
+
+/** What p2p-download and p2p get make of what they were given, and say of what they found (download.ts). */
+
+/**
+ * A name given beside --id (as after E_AMBIGUOUS) is the id's file's: the id decides, and a name that is not its
+ * file's is said (it was ignored without a word); undefined when there is nothing to say.
+ */
+export function otherName(
+  ctx: { options: Record<string, unknown>; args: string[] },
+  id: string,
+  name: string,
+): string | undefined {
+  const named = ctx.options.id === undefined ? undefined : ctx.args[0]
+  if (named === undefined || isShareLink(named) || named === name) return undefined
+  return `warning: ${shortId(id)}… is "${printable(name)}", not "${printable(named)}": downloading it`
+}
+
+/** `text` lower-cased when it is 64 hex characters in any case (an id), else as it is. */
+export function asId(text: string): string {
+  return /^[0-9a-fA-F]{64}$/.test(text) ? text.toLowerCase() : text
+}
+
+/** What to say when only private swarms were heard: their peers were there, behind a secret we lack or mistyped. */
+export function privateSwarmAdvice(heard: { sealed: number; otherSecret: number }): string | undefined {
+  if (heard.sealed > 0)
+    return `but ${counted(heard.sealed, 'sealed datagram')} of a private swarm came: give its secret (--secret, P2P_SECRET or --secret-file)`
+  if (heard.otherSecret > 0)
+    return `but ${counted(heard.otherSecret, 'sealed datagram')} our secret does not open came: another private swarm, or a mistyped secret`
+  return undefined
+}
