@@ -17,9 +17,8 @@ export function createProgress(
   /** `initial`: the format's own fields for the first frame, before the first update (else drawn as `{name}`). */
   options: { json: boolean; intervalMs?: number; format?: string; initial?: Record<string, string | number> },
 ): Progress {
-  const started = performance.now()
   if (options.json) return { update: () => undefined, stop: () => undefined }
-  const rateNow = recentRate()
+  const rate = recentRate()
   if (process.stderr.isTTY) {
     // Loaded only for a bar: without a terminal (a script, --json) it would only take memory (~1 MB, issue 19).
     const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress
@@ -43,13 +42,13 @@ export function createProgress(
     })
     return {
       update: (done, extra) => {
-        const seconds = (performance.now() - started) / 1000
         bar.update(done, {
           doneText: formatBytes(done),
           totalText: formatBytes(total),
-          rate: rateNow(done, performance.now()),
-          // Nothing done yet tells nothing of the time left (cli-progress's own ETA read 0 s at 0 %).
-          etaText: done > 0 && seconds > 0 ? formatEta(((total - done) * seconds) / done) : '–',
+          rate: formatRate(...rate.window(done, performance.now())),
+          // From what flows now: nothing yet tells nothing of the time left (cli-progress's own ETA read 0 s at 0 %),
+          // and bytes a resumed download had already are no speed.
+          etaText: etaFrom(total - done, rate.bytesPerSecond()),
           ...extra,
         })
       },
@@ -61,7 +60,7 @@ export function createProgress(
   return {
     update: (done, extra) => {
       const now = performance.now()
-      const rate = rateNow(done, now)
+      const shown = formatRate(...rate.window(done, now))
       if (now - last < every) return
       last = now
       const pct = total > 0 ? ((done / total) * 100).toFixed(1) : '100.0'
@@ -70,7 +69,7 @@ export function createProgress(
             .map(([k, v]) => `${k}=${v}`)
             .join(' ')}`
         : ''
-      process.stderr.write(`${label}: ${pct}% ${formatBytes(done)} / ${formatBytes(total)} ${rate}${more}\n`)
+      process.stderr.write(`${label}: ${pct}% ${formatBytes(done)} / ${formatBytes(total)} ${shown}${more}\n`)
     },
     stop: () => undefined,
   }
@@ -88,14 +87,30 @@ function formatEta(seconds: number): string {
 const RATE_WINDOW_MS = 5000
 const RATE_SAMPLE_EVERY_MS = 250
 
-/** Bytes a second over about RATE_WINDOW_MS, from samples at least RATE_SAMPLE_EVERY_MS apart (at most ~21 kept). */
-export function recentRate(): (done: number, now: number) => string {
+/**
+ * The bytes and seconds of about the last RATE_WINDOW_MS (`window`, given each new count), from samples at least
+ * RATE_SAMPLE_EVERY_MS apart (at most ~21 kept); `bytesPerSecond` of the last window, undefined before one.
+ */
+export function recentRate(): {
+  window(done: number, now: number): [number, number]
+  bytesPerSecond(): number | undefined
+} {
   const samples: Array<{ at: number; done: number }> = []
-  return (done, now) => {
-    const newest = samples.at(-1)
-    if (newest === undefined || now - newest.at >= RATE_SAMPLE_EVERY_MS) samples.push({ at: now, done })
-    while (samples.length > 2 && now - samples[1]!.at >= RATE_WINDOW_MS) samples.shift()
-    const first = samples[0]!
-    return formatRate(done - first.done, (now - first.at) / 1000)
+  let last: [number, number] = [0, 0]
+  return {
+    window: (done, now) => {
+      const newest = samples.at(-1)
+      if (newest === undefined || now - newest.at >= RATE_SAMPLE_EVERY_MS) samples.push({ at: now, done })
+      while (samples.length > 2 && now - samples[1]!.at >= RATE_WINDOW_MS) samples.shift()
+      const first = samples[0]!
+      last = [done - first.done, (now - first.at) / 1000]
+      return last
+    },
+    bytesPerSecond: () => (last[1] > 0 ? last[0] / last[1] : undefined),
   }
+}
+
+/** The time left for `left` bytes at `bytesPerSecond`; "–" when nothing flows. */
+function etaFrom(left: number, bytesPerSecond: number | undefined): string {
+  return bytesPerSecond ? formatEta(left / bytesPerSecond) : '–'
 }

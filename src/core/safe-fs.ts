@@ -147,7 +147,8 @@ export function unreadableReason(err: unknown): string {
   if (code === 'ENOENT') return 'file not found'
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
   const kind = err instanceof P2PError ? err.details?.notRegular : undefined
-  if (typeof kind === 'string') return `it is ${kind === 'not a regular file' ? 'not' : kind}, not a regular file`
+  if (typeof kind === 'string')
+    return kind === 'not a regular file' ? 'it is not a regular file' : `it is ${kind}, not a regular file`
   return (err as Error).message
 }
 

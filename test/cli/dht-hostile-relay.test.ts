@@ -3,8 +3,9 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { CHALLENGE_BYTES, DHT_HELLO } from '../../src/core/dht/greeting.js'
 import { encodeFrame } from '../../src/core/transfer/framing.js'
+import { UNPROVEN_DEADLINE_MS } from '../../src/core/transfer/unproven-sessions.js'
 import { parsePeerId } from '../../src/core/trust/peer-id.js'
-import { dhtSeeder, downloadThroughDht, testnetNodes } from '../helpers/dht.js'
+import { attackerNode, dhtSeeder, downloadThroughDht, testnet, testnetNodes } from '../helpers/dht.js'
 import { type HostileSession, hostileRelay, udpVictim } from '../helpers/hostile-relay.js'
 import { freeUdpPort, seeded } from '../helpers/swarm.js'
 
@@ -127,6 +128,32 @@ describe('a hostile relay of a DHT seeder (own loopback testnet)', () => {
       stopped.stats.refusedPerAddress >= 1,
       `the relay's own address at its cap: ${JSON.stringify(stopped.stats)}`,
     )
+  })
+
+  it(`a dialler that never returns the challenge is closed ${UNPROVEN_DEADLINE_MS / 1000} s after the greeting (it held its place for the whole 10 s handshake deadline), and counted`, async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir } = await seeded(t, 300_000)
+    const { serve, line } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    const stranger = await attackerNode(t, bootstrap)
+    const socket = stranger.connect(parsePeerId(line.peerId))
+    socket.on('error', () => undefined)
+    const greeting = await new Promise<boolean>((resolve) => {
+      socket.once('data', () => resolve(true)) // then nothing
+      setTimeout(resolve, 20_000, false).unref()
+    })
+    assert.ok(greeting, 'greeted (the test can tell)')
+    const greeted = performance.now()
+    const closed = await new Promise<boolean>((resolve) => {
+      socket.once('close', () => resolve(true))
+      setTimeout(resolve, 15_000, false).unref()
+    })
+    const ms = performance.now() - greeted
+    socket.destroy()
+    t.diagnostic(`closed ${Math.round(ms)} ms after the greeting`)
+    assert.ok(closed && ms < UNPROVEN_DEADLINE_MS + 2000, `closed after ${Math.round(ms)} ms`)
+    assert.equal(await serve.stop(), 0)
+    const stopped = JSON.parse(serve.stdout().trim().split('\n').at(-1)!) as { stats: { refusedAuth: number } }
+    assert.ok(stopped.stats.refusedAuth >= 1, JSON.stringify(stopped.stats))
   })
 })
 

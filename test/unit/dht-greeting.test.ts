@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { CHALLENGE_BYTES, DHT_HELLO, GreetingExchange, type GreetingStep } from '../../src/core/dht/greeting.js'
+import { swarmProof } from '../../src/core/trust/swarm-secret.js'
 
 /**
  * The greeting before a DHT session's frames (protocol §6.4), on its own: the dialler's first frame reaches the
@@ -97,6 +98,29 @@ describe('the DHT greeting', () => {
     assert.match(other.take(Buffer.from('1')).refused?.message ?? '', /did not greet as a p2pshare peer/)
     const ours = new GreetingExchange({ initiator: true, handshakeHash: () => hash, label: 'peer' })
     assert.deepEqual(ours.take(DHT_HELLO), { write: [] }, 'the hello, and the challenge still to come')
+  })
+
+  it("a private swarm's seeder whose good proof comes without a challenge is named an older p2pshare (it timed out as mute)", () => {
+    const proofKey = randomBytes(32)
+    const { dialler, acceptor } = pair(proofKey)
+    const older = swarmProof(proofKey, hash, false) // what a seeder from before the challenge sends, and no more
+    assert.equal(dialler.stalled(), undefined, 'nothing yet')
+    dialler.take(older.subarray(0, 10))
+    assert.equal(dialler.stalled(), undefined, 'part of a proof')
+    dialler.take(older.subarray(10))
+    assert.match(
+      dialler.stalled() ?? '',
+      /proved the swarm secret and sent no challenge after it: it runs an older p2pshare/,
+    )
+    const wrong = new GreetingExchange({
+      initiator: true,
+      proofKey: randomBytes(32),
+      handshakeHash: () => hash,
+      label: 'x',
+    })
+    wrong.take(older)
+    assert.equal(wrong.stalled(), undefined, 'a proof of another secret is no older p2pshare')
+    assert.equal(acceptor.stalled(), undefined)
   })
 
   it('the held bytes are let go once the greeting is done or cleared', () => {

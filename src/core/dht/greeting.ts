@@ -51,12 +51,27 @@ export class GreetingExchange {
   private held: Buffer[] = []
   private heldLength = 0
   private challenge: Buffer | undefined
-  /** Bytes of the other side's greeting, proof or echo taken so far. */
-  heard = 0
+  private heardBytes = 0
 
   constructor(private readonly options: GreetingOptions) {
     if (options.proofKey) this.expecting = options.initiator ? 'acceptor-proof' : 'dialler-proof'
     else this.expecting = options.initiator ? 'hello' : 'echo'
+  }
+
+  /** Bytes of the other side's greeting, proof or echo taken so far. */
+  get heard(): number {
+    return this.heardBytes
+  }
+
+  /**
+   * Why the greeting stalls, when that can be told: a private swarm's seeder whose proof came, good, and no challenge
+   * after it runs a p2pshare from before the challenge (it waits for frames; we wait for the challenge).
+   */
+  stalled(): string | undefined {
+    if (this.expecting !== 'acceptor-proof' || this.heldLength !== PROOF_BYTES) return undefined
+    const proof = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held)
+    if (!this.proofHolds(proof, false)) return undefined
+    return `${this.options.label} proved the swarm secret and sent no challenge after it: it runs an older p2pshare, update it`
   }
 
   /** Bytes held toward the greeting. */
@@ -80,7 +95,7 @@ export class GreetingExchange {
   take(bytes: Buffer): GreetingStep {
     this.held.push(bytes)
     this.heldLength += bytes.byteLength
-    this.heard += bytes.byteLength
+    this.heardBytes += bytes.byteLength
     const write: Buffer[] = []
     for (;;) {
       const need = this.needed()
@@ -148,7 +163,7 @@ export class GreetingExchange {
           write: [],
           refused: new P2PError(
             'E_AUTH',
-            `${this.options.label} did not return our greeting's challenge (it is not at the address it dialled from)`,
+            `${this.options.label} did not return our greeting's challenge (an older p2pshare, or not at the address it was named at)`,
           ),
         }
     }

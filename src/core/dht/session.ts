@@ -211,10 +211,7 @@ export class DhtSession extends EventEmitter {
       const opened = this.options.openedTimeoutMs
       if (opened !== undefined) {
         clearTimeout(this.timer)
-        this.timer = setTimeout(
-          () => this.fail(new P2PError('E_AUTH', `${this.label} opened and said nothing within ${opened} ms`)),
-          opened,
-        )
+        this.timer = setTimeout(() => this.fail(this.silence(opened)), opened)
       }
       const early = Buffer.concat(this.early)
       this.early = []
@@ -225,6 +222,14 @@ export class DhtSession extends EventEmitter {
     } catch (err) {
       this.fail(hasCode(err) ? err : new P2PError('E_INTERNAL', String(err)))
     }
+  }
+
+  /** Why the session fails when the greeting did not end within `ms` of the stream's opening. */
+  private silence(ms: number): P2PError {
+    const why = this.greeting.stalled()
+    if (why) return new P2PError('E_AUTH', why)
+    if (this.options.initiator) return new P2PError('E_AUTH', `${this.label} opened and said nothing within ${ms} ms`)
+    return new P2PError('E_AUTH', `${this.label} did not answer our greeting within ${ms} ms`)
   }
 
   private onData(data: Buffer): void {

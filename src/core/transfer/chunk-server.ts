@@ -229,18 +229,12 @@ export class ChunkServer {
       session.destroy()
       return
     }
-    if (this.unproven.add(session)) this.tally.counts.unprovenClosed++
-    session.ready.then(
-      () => {
-        if (!this.unproven.leave(session) || session.closed) return
-        if (this.closing) session.destroy()
-        else {
-          this.accept(session, session, true)
-          session.resume()
-        }
-      },
-      () => this.unproven.leave(session),
-    )
+    const gaveWay = this.unproven.hold(session, () => {
+      if (this.closing) return session.destroy()
+      this.accept(session, session, true)
+      session.resume()
+    })
+    if (gaveWay) this.tally.counts.unprovenClosed++
   }
 
   private accept(socket: Socket | DhtSession, channel?: Channel, dht = false): void {

@@ -12,6 +12,7 @@ import type { Trust } from '../trust/trust.js'
 import { unlessAborted } from '../unless-aborted.js'
 import type { ChunkServer } from './chunk-server.js'
 import { heldBackFields, LogGate } from './log-gate.js'
+import { UNPROVEN_DEADLINE_MS } from './unproven-sessions.js'
 
 /**
  * p2p-serve's side of the DHT (docs/protocol.md §6): a DHT server keyed by
@@ -223,6 +224,9 @@ export class DhtSeeder {
     const session = new DhtSession(socket, {
       initiator: false,
       handshakeTimeoutMs: trust.handshakeTimeoutMs,
+      // The engine hands a connection over once its stream is connected: an honest dialler answers the greeting
+      // a round trip later. Waiting the whole handshake deadline let a relay's made-up sessions hold their places.
+      openedTimeoutMs: Math.min(trust.handshakeTimeoutMs, UNPROVEN_DEADLINE_MS),
       proofKey: trust.swarm?.proofKey,
       allow: trust.allow ? (key) => trust.allow!.allows(key) : undefined,
     })

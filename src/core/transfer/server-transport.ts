@@ -55,11 +55,14 @@ export class ServerTransport {
 
   /** A DHT session (dht-seeder.ts), named by the UDP address it came from: watched as a TCP one is. */
   watchSession(session: DhtSession): void {
-    this.watchAuth(session, `dht:${session.remoteAddress}:${session.remotePort}`, addressKey(session.remoteAddress))
+    // Refused before its dialler returned the challenge, a DHT session's address is only where the engine sent
+    // (a relay names it): the line says so, lest a made-up or a victim's address read as the offender.
+    const remote = `dht:${session.remoteAddress}:${session.remotePort}`
+    this.watchAuth(session, remote, addressKey(session.remoteAddress), `${remote} (unproven)`)
   }
 
   /** Logs the session once established; counts and logs its refusal (before any frame), or its failure after. */
-  private watchAuth(secure: SecureSocket | DhtSession, remote: string, address: string): void {
+  private watchAuth(secure: SecureSocket | DhtSession, remote: string, address: string, refusedAs = remote): void {
     // Closed for a record that failed after the handshake (altered, replayed, reordered, oversized: an attack
     // on the path, or a broken peer) is counted and said as a refusal is; a peer's own close (E_CLOSED) is
     // neither. (A DHT session's engine says only "Invalid message received" of an altered record, which
@@ -78,7 +81,7 @@ export class ServerTransport {
         if (closedWith !== undefined) this.report(closedWith, 'connection failed', remote, address, secure)
       },
       // Refused before any frame: no handshake, a bad one, not in the swarm, not on the allow-list.
-      (err: unknown) => this.report(err, 'connection refused', remote, address, secure),
+      (err: unknown) => this.report(err, 'connection refused', refusedAs, address, secure),
     )
   }
 

@@ -6,6 +6,9 @@
  * than `max` within that round trip could close its session, and the dial is then made again). Each one leaves
  * once: proven, closed, made to give way, or dropped at the server's close.
  */
+/** How long a DHT session may take to answer the greeting once its stream opened (the seeder's openedTimeoutMs). */
+export const UNPROVEN_DEADLINE_MS = 5000
+
 export class UnprovenSessions<S extends { destroy(): void }> {
   private readonly waiting = new Set<S>()
 
@@ -24,6 +27,24 @@ export class UnprovenSessions<S extends { destroy(): void }> {
       gaveWay.destroy()
     }
     this.waiting.add(session)
+    return gaveWay
+  }
+
+  /**
+   * Holds `session` until its greeting is done (`ready`), then hands it to `proven`, unless it was closed or made to
+   * give way meanwhile; returns whether another waiting session was closed to make room for it.
+   */
+  hold<T extends S & { readonly ready: Promise<void>; readonly closed: boolean }>(
+    session: T,
+    proven: (session: T) => void,
+  ): boolean {
+    const gaveWay = this.add(session) !== undefined
+    session.ready.then(
+      () => {
+        if (this.leave(session) && !session.closed) proven(session)
+      },
+      () => this.leave(session),
+    )
     return gaveWay
   }
 
