@@ -291,8 +291,10 @@ describe('allow-lists', () => {
     const refused = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '3'])
     assert.notEqual(refused.code, 0)
     const ignoring = await runDownload(join(dir, 'x'), udp, ['--id', id, '--wait', '2', '--allow', downloader])
-    assert.notEqual(ignoring.code, 0)
     assert.match(await logOf(join(dir, 'x'), 'download'), /not on the allow-list","msg":"peer not used"/)
+    // Said as what it is (it asked whether a seeder was running): E_AUTH, exit 4, naming the seeder's peer ID.
+    assert.equal(ignoring.code, 4, ignoring.stderr)
+    assert.match(ignoring.stderr, new RegExp(`the peer that has it is not on the allow-list \\(${seederId}\\)`))
     await seeder.serve.stop()
     await seeder.announce.stop()
     assert.match(await logOf(join(dir, 'seed'), 'serve'), /not on the allow-list.*"msg":"connection refused"/)

@@ -1,4 +1,4 @@
-import { P2PError } from '../errors.js'
+import { hasCode, P2PError } from '../errors.js'
 import { type ItemManifest, isTree, layoutOf } from '../item.js'
 import { portableName } from '../names.js'
 import { printable } from '../printable.js'
@@ -49,4 +49,19 @@ export function checkLimits(limits: DownloadLimits): void {
       throw new P2PError('E_USAGE', `download limit ${key} must be a number of at least ${least}, not ${String(value)}`)
     }
   }
+}
+
+/**
+ * A manifest no peer delivered (E_NOT_FOUND, E_NO_PEER) while peers that have it were left out for the allow-list:
+ * E_AUTH naming them, which is what is wrong (the message asked whether a seeder was running). Else `err` as it is.
+ */
+export function notAllowedInstead(err: unknown, offList: readonly string[]): unknown {
+  if (offList.length === 0 || !(hasCode(err, 'E_NOT_FOUND') || hasCode(err, 'E_NO_PEER'))) return err
+  const named = offList.slice(0, 3).join(', ') + (offList.length > 3 ? ` and ${offList.length - 3} more` : '')
+  return new P2PError(
+    'E_AUTH',
+    offList.length === 1
+      ? `${(err as Error).message}; the peer that has it is not on the allow-list (${named}): add its peer ID to --allow if you trust it`
+      : `${(err as Error).message}; ${offList.length} peers that have it are not on the allow-list (${named}): add their peer IDs to --allow if you trust them`,
+  )
 }

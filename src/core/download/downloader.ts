@@ -20,7 +20,7 @@ import { DEFAULT_MAX_TREE_ENTRIES } from '../tree-manifest.js'
 import type { Trust } from '../trust/trust.js'
 import { ChunkBuffers } from './chunk-buffers.js'
 import { ChunkFetch } from './chunk-fetch.js'
-import { assertPathsFit, checkLimits, selectionOf } from './download-checks.js'
+import { assertPathsFit, checkLimits, notAllowedInstead, selectionOf } from './download-checks.js'
 import type { StitchResult } from './final-name.js'
 import { type DownloadJob, type DownloadLimits, maxRequests, type PeerDialer } from './job.js'
 import { fetchManifest } from './manifest-fetch.js'
@@ -167,6 +167,8 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       },
       onLacking: (key) => options.dialer?.giveUp(key, true),
       waitForPeers: (ms) => trusted.waitForChange(ms),
+    }).catch((err: unknown) => {
+      throw notAllowedInstead(err, trusted.notAllowed(id))
     })
     const { manifest } = source
     const plan = planOf(manifest)

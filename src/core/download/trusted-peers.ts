@@ -52,6 +52,8 @@ export class TrustedPeers implements PeerFinder {
   /** The dictionary's `heard` list last merged for each address (a new list is merged once). */
   private readonly heardSeen = new Map<string, readonly string[]>()
   private readonly skipped = new Set<string>()
+  /** The peers left out for the allow-list, by address: the peer ID each was announced with (notAllowed). */
+  private readonly offList = new Map<string, string>()
   /** Announced peer ID texts as parsed (null: not a peer ID): the peers are looked at many times a second. */
   private readonly parsed = new Map<string, KnownId | null>()
   /** Aborted by `close`: every wait for a change still pending ends (its timer would hold the process). */
@@ -65,6 +67,14 @@ export class TrustedPeers implements PeerFinder {
 
   peers(id: string): LivePeer[] {
     return this.inner.peers(id).filter((p) => this.admit(p))
+  }
+
+  /**
+   * The peer IDs of the peers that have `id` and were left out for the allow-list: a download that got nothing
+   * says so (it said "is a seeder running?" of a seeder that was there).
+   */
+  notAllowed(id: string): string[] {
+    return [...new Set(this.inner.peers(id).flatMap((p) => this.offList.get(peerKey(p)) ?? []))]
   }
 
   waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
@@ -146,8 +156,10 @@ export class TrustedPeers implements PeerFinder {
     const expected = peerId === undefined ? undefined : this.known(peerId)
     if (!expected) return this.skip(key, 'its announcement carries no valid peer ID')
     if (this.refusals.has(refusalKey(key, expected.id))) return false
-    if (this.trust?.allow && !this.trust.allow.allows(expected.key))
+    if (this.trust?.allow && !this.trust.allow.allows(expected.key)) {
+      if (this.offList.size < MAX_IDS_PARSED) this.offList.set(key, expected.id)
       return this.skip(key, 'it is not on the allow-list')
+    }
     this.expected.set(key, expected)
     return true
   }
