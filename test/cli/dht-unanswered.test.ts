@@ -8,7 +8,7 @@ import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { BIN, runBin } from '../helpers/cli.js'
-import { DHT_ARGS } from '../helpers/dht.js'
+import { DHT_ARGS, dhtSeeder, testnetNodes } from '../helpers/dht.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { downloadArgs, freeUdpPort, split, storeArgs } from '../helpers/swarm.js'
 
@@ -71,6 +71,24 @@ describe('a DHT that does not answer', () => {
     const { code, ms } = await serveInterrupted(t, dir, [], '"listening"')
     assert.equal(code, 0)
     assert.ok(ms < 5_000, `exited ${Math.round(ms)} ms after Ctrl-C (each announce to a silent DHT takes seconds)`)
+  })
+
+  it('p2p-serve --dht whose DHT went away after it joined stops within one 2 s bound of Ctrl-C (two, one after the other, before)', async (t) => {
+    const { bootstrap, nodes } = await testnetNodes(t)
+    const dir = await tmpDir(t)
+    await randomFile(join(dir, 'f.bin'), 10_000)
+    await split(join(dir, 'seed'), join(dir, 'f.bin'))
+    const { serve } = await dhtSeeder(t, join(dir, 'seed'), bootstrap)
+    for (const node of nodes) await node.destroy({ force: true })
+    await sleep(300)
+    const exited = once(serve.child, 'exit')
+    const asked = performance.now()
+    serve.child.kill('SIGINT')
+    const [code] = await exited
+    const ms = performance.now() - asked
+    t.diagnostic(`exited ${Math.round(ms)} ms after Ctrl-C`)
+    assert.equal(code, 0)
+    assert.ok(ms < 4_500, `exited ${Math.round(ms)} ms after Ctrl-C (~6,000 before)`)
   })
 
   it('p2p-serve --dht stops at once on Ctrl-C while it announces its key (the server listening)', async (t) => {

@@ -174,16 +174,18 @@ export class DhtSeeder {
     await this.syncing
     const node = this.node
     if (!node) return
-    // Unannounce within a bound: a DHT that stopped answering must not hold Ctrl-C.
+    // Our topics unannounced and the server closed (which unannounces our key) together, within one bound: a DHT
+    // that stopped answering must not hold Ctrl-C (a bootstrap node gone since the join held it ~6 s, one bound
+    // after the other; usability pass, fifty-fourth session). A listen given up at a Ctrl-C is still announcing our
+    // key: closing the server waits for it, and the node's destruction after the bound ends both.
+    const keyPair = this.options.trust.identity.keyPair
     await Promise.race([
-      Promise.allSettled(
-        [...this.announced.values()].map((topic) => node.unannounce(topic, this.options.trust.identity.keyPair)),
-      ),
+      Promise.allSettled([
+        ...[...this.announced.values()].map((topic) => node.unannounce(topic, keyPair)),
+        ...(this.listening && this.server ? [this.server.close()] : []),
+      ]),
       new Promise((resolve) => setTimeout(resolve, 2000).unref()),
     ])
-    // A listen given up at a Ctrl-C is still announcing our key: closing the server would wait for it (seconds, on a
-    // DHT that does not answer); the node's destruction ends both.
-    if (this.listening) await this.server?.close().catch(() => undefined)
     await node.destroy({ force: true }).catch(() => undefined)
   }
 
