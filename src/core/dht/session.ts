@@ -108,6 +108,11 @@ export class DhtSession extends EventEmitter {
     return this.phase === 'closed'
   }
 
+  /** Whether any of the other end's bytes have come: a session to an address nobody is at (made up) has none. */
+  get heardFrom(): boolean {
+    return (this.stream.rawStream?.bytesReceived ?? 0) > 0
+  }
+
   /** Bytes held for the session: what came before it was established or while paused, and writes queued until open. */
   get heldBytes(): number {
     return (

@@ -225,10 +225,10 @@ export class DhtSeeder {
     })
     const session = new DhtSession(socket, {
       initiator: false,
-      handshakeTimeoutMs: trust.handshakeTimeoutMs,
-      // The engine hands a connection over once its stream is connected: an honest dialler answers the greeting
-      // a round trip later. Waiting the whole handshake deadline let a relay's made-up sessions hold their places.
-      openedTimeoutMs: Math.min(trust.handshakeTimeoutMs, UNPROVEN_DEADLINE_MS),
+      // The engine hands a connection over once its stream is connected: an honest dialler's first bytes come a
+      // round trip later, and its answer to the greeting one more. The whole handshake deadline let a relay's
+      // made-up sessions hold their places (those the stream never opens for held them 10 s: attacker, this session).
+      handshakeTimeoutMs: Math.min(trust.handshakeTimeoutMs, UNPROVEN_DEADLINE_MS),
       proofKey: trust.swarm?.proofKey,
       allow: trust.allow ? (key) => trust.allow!.allows(key) : undefined,
     })

@@ -2,14 +2,15 @@
  * DHT sessions whose dialler has not yet returned the greeting's challenge (dht/greeting.ts): until it does, a
  * session holds no connection slot and is in no upload line, since its address is only what the engine's stream
  * sends to, not yet shown to be the dialler's (a hostile relay names any). At most `max` wait; a newcomer past
- * that closes the one waiting longest (an honest dialler answers within a round trip, so only a burst of more
- * than `max` within that round trip could close its session, and the dial is then made again). Each one leaves
- * once: proven, closed, made to give way, or dropped at the server's close.
+ * that closes the one waiting longest of those the other side has sent nothing on (`heardFrom`: a session to an
+ * address a relay made up never is), else the one waiting longest. Oldest first alone, a flood of made-up sessions
+ * turned the 256 places over in 0.7 s, and a dialler a second away never got its answer in (attacker, fifty-fourth
+ * session). Each one leaves once: proven, closed, made to give way, or dropped at the server's close.
  */
 /** How long a DHT session may take to answer the greeting once its stream opened (the seeder's openedTimeoutMs). */
 export const UNPROVEN_DEADLINE_MS = 5000
 
-export class UnprovenSessions<S extends { destroy(): void }> {
+export class UnprovenSessions<S extends { destroy(): void; readonly heardFrom: boolean }> {
   private readonly waiting = new Set<S>()
 
   constructor(private readonly max: number) {}
@@ -22,7 +23,12 @@ export class UnprovenSessions<S extends { destroy(): void }> {
   add(session: S): S | undefined {
     let gaveWay: S | undefined
     if (this.waiting.size >= this.max) {
-      gaveWay = this.waiting.values().next().value as S
+      for (const waiting of this.waiting)
+        if (!waiting.heardFrom) {
+          gaveWay = waiting
+          break
+        }
+      gaveWay ??= this.waiting.values().next().value as S
       this.waiting.delete(gaveWay)
       gaveWay.destroy()
     }
