@@ -274,7 +274,7 @@ export class DhtSession extends EventEmitter {
     for (const { data, callback } of this.queued.splice(0)) this.send(data, callback)
     this.settle()
     // Frames that arrived along with the greeting (after the listeners were attached: both users attach at once),
-    // held if the session is paused (a server admits a session a moment after it opened).
+    // held if the session is paused (a server admits a session, and resumes it, once its greeting is done).
     if (rest.byteLength > 0) this.onData(rest)
   }
 
