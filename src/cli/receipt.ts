@@ -82,7 +82,9 @@ export function renderReceipt(
 }
 
 /** The rate of what was fetched (not of what the store or downloads/ held already); none when nothing was. */
-function fetchedRate(r: { size: number; seconds: number; fetchedBytes: number }): string {
-  if (r.fetchedBytes === 0) return ''
-  return `, ${formatRate(r.fetchedBytes, r.seconds)}${r.fetchedBytes < r.size ? ` (${formatBytes(r.fetchedBytes)} fetched)` : ''}`
+function fetchedRate(r: { size: number; seconds: number; fetchedBytes: number; resumedBytes: number }): string {
+  // What this run added: fetchedBytes counts duplicates (the endgame's) and refused chunks too.
+  const added = r.fetchedBytes === 0 ? 0 : Math.max(0, r.size - r.resumedBytes)
+  if (added === 0) return ''
+  return `, ${formatRate(added, r.seconds)}${added < r.size ? ` (${formatBytes(added)} of it fetched)` : ''}`
 }
