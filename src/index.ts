@@ -101,6 +101,7 @@ export {
   type SplitPathOptions,
   type SplitPathResult,
   splitPath,
+  statSplitPath,
 } from './core/split-item.js'
 export { type SplitTreeOptions, type SplitTreeResult, splitTree } from './core/split-tree.js'
 // Files and the chunk store

@@ -174,10 +174,11 @@ export const listenCommand = defineCommand({
     }
     listener.on('change', schedule)
     // Dropped datagrams change no dictionary: the count shown (and a private swarm heard) is told once a second.
-    const dropWatch = setInterval(() => {
-      if (!json && listener.stats.dropped !== shownDropped) schedule()
-    }, 1000)
-    dropWatch.unref()
+    const dropWatch = json
+      ? undefined
+      : setInterval(() => {
+          if (listener.stats.dropped !== shownDropped) schedule()
+        }, 1000).unref()
     await listener.start()
     listener.query()
     log.info({ udpPort: settings.udpPort, dictionary: settings.dictionary }, 'listening')

@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises'
 import chalk from 'chalk'
 import {
   formatShareLink,
@@ -13,6 +12,7 @@ import {
   type SplitPathResult,
   type SplitTreeResult,
   splitPath,
+  statSplitPath,
 } from '../index.js'
 import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { counted, formatBytes, formatRate, formatSeconds } from './format.js'
@@ -134,13 +134,6 @@ export async function refuseSharingPrivate(
   ctx: { settings: { chunksDir: string }; privatePaths: () => PrivatePath[] },
   paths: readonly string[],
 ): Promise<void> {
-  for (const path of paths) {
-    // A name that is not UTF-8 is left to the split, which says why it is not found.
-    const missing = await stat(path).then(
-      () => false,
-      (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && !path.includes('\uFFFD'),
-    )
-    if (missing) throw new P2PError('E_NOT_FOUND', `no such file: ${printable(path)}`)
-  }
+  for (const path of paths) await statSplitPath(path)
   for (const path of paths) await refusePrivatePath(path, ctx.settings.chunksDir, ctx.privatePaths())
 }

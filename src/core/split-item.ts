@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs'
 import { readdir, realpath, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve, sep } from 'node:path'
 import { DEFAULT_CHUNK_SIZE } from './constants.js'
@@ -42,20 +43,28 @@ export function isFolderResult(result: SplitPathResult): result is SplitTreeResu
   return 'files' in result
 }
 
-export async function splitPath(
-  path: string,
-  options: SplitPathOptions,
-  collaborators: Collaborators = {},
-): Promise<SplitPathResult> {
-  const st = await stat(path).catch((err: unknown) => {
+/**
+ * What is at `path`, to be split: E_NOT_FOUND when nothing (E_BAD_NAME for a name whose bytes are not UTF-8, which
+ * Node cannot find by the name it reads), else the filesystem's error. The commands ask it of every path before
+ * their log and store are made, so that a mistyped name leaves nothing behind; `splitPath` asks it again.
+ */
+export async function statSplitPath(path: string): Promise<Stats> {
+  return stat(path).catch((err: unknown) => {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      // A name whose bytes are not UTF-8 is not found by the name Node reads it as: E_BAD_NAME says why.
       const name = basename(resolve(path))
       if (name.includes('\uFFFD')) validateName(name)
       throw new P2PError('E_NOT_FOUND', `no such file: ${path}`)
     }
     throw fromFsError(err, `opening ${path}`)
   })
+}
+
+export async function splitPath(
+  path: string,
+  options: SplitPathOptions,
+  collaborators: Collaborators = {},
+): Promise<SplitPathResult> {
+  const st = await statSplitPath(path)
   // Taken once: checked here by name, and again on what is opened (a link swapped in after this check).
   const files = await privateFiles(options.privatePaths ?? [])
   await refusePrivatePath(path, options.store.root, options.privatePaths ?? [], files)
