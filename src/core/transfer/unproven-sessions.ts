@@ -3,17 +3,32 @@
  * session holds no connection slot and is in no upload line, since its address is only what the engine's stream
  * sends to, not yet shown to be the dialler's (a hostile relay names any). At most `max` wait; a newcomer past
  * that closes the one waiting longest of those the other side has sent nothing on (`heardFrom`: a session to an
- * address a relay made up never is), else the one waiting longest. Oldest first alone, a flood of made-up sessions
- * turned the 256 places over in 0.7 s, and a dialler a second away never got its answer in (attacker, fifty-fourth
- * session). Each one leaves once: proven, closed, made to give way, or dropped at the server's close.
+ * address a relay made up never is), else the one waiting longest of the address waiting in the most places. Oldest
+ * first alone, a flood of made-up sessions turned the 256 places over in 0.7 s, and a dialler a second away never
+ * got its answer in (attacker, fifty-fourth session); by the share, one address whose sessions all send and never
+ * return the challenge turns over only its own places while any other address waits in fewer. Each one leaves once: proven, closed, made to give way, or
+ * dropped at the server's close.
  */
+import { addressKey } from './admission.js'
+
 /** How long a DHT session may take to answer the greeting once its stream opened (the seeder's openedTimeoutMs). */
 export const UNPROVEN_DEADLINE_MS = 5000
 
-export class UnprovenSessions<S extends { destroy(): void; readonly heardFrom: boolean }> {
+export interface Unproven {
+  destroy(): void
+  readonly heardFrom: boolean
+  /** The address its stream sends to now (a stream a relay had connect to its first packet's sender learns it late); grouped as admission.ts's `addressKey` does. */
+  readonly remoteAddress: string | undefined
+}
+
+export class UnprovenSessions<S extends Unproven> {
   private readonly waiting = new Set<S>()
 
-  constructor(private readonly max: number) {}
+  private readonly max: number
+
+  constructor(max: number) {
+    this.max = Math.max(1, max)
+  }
 
   get size(): number {
     return this.waiting.size
@@ -23,17 +38,27 @@ export class UnprovenSessions<S extends { destroy(): void; readonly heardFrom: b
   add(session: S): S | undefined {
     let gaveWay: S | undefined
     if (this.waiting.size >= this.max) {
-      for (const waiting of this.waiting)
-        if (!waiting.heardFrom) {
-          gaveWay = waiting
-          break
-        }
-      gaveWay ??= this.waiting.values().next().value as S
+      gaveWay = this.giveWay()
       this.waiting.delete(gaveWay)
       gaveWay.destroy()
     }
     this.waiting.add(session)
     return gaveWay
+  }
+
+  /** Which waiting session makes room: asked only when full (at most `max` looked at). */
+  private giveWay(): S {
+    for (const waiting of this.waiting) if (!waiting.heardFrom) return waiting
+    const places = new Map<string, number>()
+    let most = 0
+    for (const { remoteAddress } of this.waiting) {
+      const address = addressKey(remoteAddress)
+      const held = (places.get(address) ?? 0) + 1
+      places.set(address, held)
+      most = Math.max(most, held)
+    }
+    for (const waiting of this.waiting) if (places.get(addressKey(waiting.remoteAddress)) === most) return waiting
+    throw new Error('unreachable: a full holder has a session waiting')
   }
 
   /**
