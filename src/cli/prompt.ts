@@ -127,6 +127,17 @@ export function nameAnswers(directory: PeerDirectory, name: string): { ids: () =
   }
 }
 
+/** No listed peer announced `name`, and these peer IDs off the allow-list did: E_AUTH naming them. */
+function notListed(name: string, wait: number, unlisted: string[]): P2PError {
+  const named = unlisted.slice(0, 3).join(', ') + (unlisted.length > 3 ? ` and ${unlisted.length - 3} more` : '')
+  return new P2PError(
+    'E_AUTH',
+    unlisted.length === 1
+      ? `no peer on the allow-list announced "${name}" within ${wait} s; one that is not on it did (${named}): add its peer ID to --allow if you trust it`
+      : `no peer on the allow-list announced "${name}" within ${wait} s; ${unlisted.length} peers that are not on it did (${named}): add their peer IDs to --allow if you trust them`,
+  )
+}
+
 /** Once the name is decided: its only file, the user's pick among several, else E_NOT_FOUND or E_AMBIGUOUS. */
 export async function targetAmong(
   ctx: PickContext,
@@ -139,6 +150,8 @@ export async function targetAmong(
   const listed: KnownFile[] = directory.named(name)
   const matches = [...listed, ...answered.filter((a) => !listed.some((f) => f.id === a.id))]
   if (matches.length === 0) {
+    const unlisted = directory.unlistedNamers()
+    if (unlisted.length > 0) throw notListed(name, ctx.settings.wait, unlisted)
     throw new P2PError(
       'E_NOT_FOUND',
       `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`,

@@ -295,6 +295,13 @@ describe('allow-lists', () => {
     // Said as what it is (it asked whether a seeder was running): E_AUTH, exit 4, naming the seeder's peer ID.
     assert.equal(ignoring.code, 4, ignoring.stderr)
     assert.match(ignoring.stderr, new RegExp(`the peer that has it is not on the allow-list \\(${seederId}\\)`))
+    // By name too: it said "no peer announced" of the name the seeder announced.
+    const byName = await runDownload(join(dir, 'x'), udp, ['f.bin', '--wait', '2', '--allow', downloader])
+    assert.equal(byName.code, 4, byName.stderr)
+    assert.match(
+      byName.stderr,
+      new RegExp(`no peer on the allow-list announced "f.bin" within 2 s; one that is not on it did \\(${seederId}\\)`),
+    )
     await seeder.serve.stop()
     await seeder.announce.stop()
     assert.match(await logOf(join(dir, 'seed'), 'serve'), /not on the allow-list.*"msg":"connection refused"/)

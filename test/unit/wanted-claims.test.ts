@@ -55,16 +55,23 @@ describe('wantedClaims: what a download keeps of what it hears', () => {
     assert.ok(keep(id(MAX_IDS_PER_WANTED_NAME + 5), 'want.bin', 'P'), 'the same id by the name')
   })
 
-  it("by name with heeded peers (an allow-list): an unheeded peer's claims count for nothing, and bring no id in", () => {
+  it("by name with heeded peers (an allow-list): an unheeded peer's claims count for nothing, and bring no id in; each one of the name is told", () => {
     fc.assert(
       fc.property(fc.array(claim, { maxLength: 60 }), (claims) => {
-        const keep = wantedClaims({ name: 'want.bin' }, (peer) => peer === 'LISTED')!
+        const told: string[] = []
+        const keep = wantedClaims(
+          { name: 'want.bin' },
+          (peer) => peer === 'LISTED',
+          (peer) => told.push(peer),
+        )!
         const heard = new Set<string>()
         for (const c of claims) {
           const expected = c.peer === 'LISTED' && (c.name === 'want.bin' || heard.has(c.id))
           assert.equal(keep(c.id, c.name, c.peer), expected, JSON.stringify(c))
           if (c.peer === 'LISTED' && c.name === 'want.bin') heard.add(c.id)
         }
+        const unheededOfName = claims.filter((c) => c.peer === 'STRANGER' && c.name === 'want.bin').length
+        assert.deepEqual(told, Array(unheededOfName).fill('STRANGER'))
       }),
     )
   })

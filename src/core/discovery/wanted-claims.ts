@@ -21,6 +21,8 @@ export function wantedClaims(
    * over an unlisted peer ID heard for a listed seeder's address (trusted-peers.ts).
    */
   heeded?: (peer: string) => boolean,
+  /** By name: told each peer left out for `heeded` that claimed the name (a download that found none says who did). */
+  unheeded?: (peer: string) => void,
 ): ClaimFilter | undefined {
   if (want?.id !== undefined) {
     const { id } = want
@@ -30,7 +32,10 @@ export function wantedClaims(
   const { name } = want
   const ids = new Set<string>()
   return (claimId, claimName, peer) => {
-    if (heeded && !heeded(peer)) return false
+    if (heeded && !heeded(peer)) {
+      if (claimName === name) unheeded?.(peer)
+      return false
+    }
     if (claimName === name) {
       if (ids.size < MAX_IDS_PER_WANTED_NAME) ids.add(claimId)
       return true

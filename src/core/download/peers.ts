@@ -50,7 +50,12 @@ export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'lo
 /** A peer directory with its own discovery listener (both idle until `start()`). */
 export function createPeerDirectory(options: PeerDirectoryOptions, collaborators: Collaborators = {}): PeerDirectory {
   // What it asks for is what it keeps, heard or read from the file: claims about other files cost it nothing.
-  const keep = options.keep ?? wantedClaims(options.want, options.heeded)
+  const unlisted = new Set<string>()
+  const keep =
+    options.keep ??
+    wantedClaims(options.want, options.heeded, (peer) => {
+      if (unlisted.size < MAX_UNLISTED_NAMERS) unlisted.add(peer)
+    })
   const listener = createListener({ ...options, ...(keep ? { keep } : {}), claimsOnlyAdd: true }, collaborators)
   return new PeerDirectory(
     listener,
@@ -59,8 +64,12 @@ export function createPeerDirectory(options: PeerDirectoryOptions, collaborators
     componentLog(collaborators, 'peers'),
     options.selfPeerId,
     keep,
+    unlisted,
   )
 }
+
+/** The unlisted peer IDs a download by name remembers as having claimed the name (a stranger may send thousands). */
+const MAX_UNLISTED_NAMERS = 16
 
 /**
  * The largest content dictionary file a download reads (some 5,000 claims); past it, live discovery only, which
@@ -91,6 +100,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     private readonly selfPeerId?: string,
     /** The claims kept from the file, as the listener keeps them (wanted-claims.ts). */
     private readonly keep?: ClaimFilter,
+    private readonly unlisted: ReadonlySet<string> = new Set(),
   ) {
     super()
     this.setMaxListeners(0)
@@ -129,6 +139,14 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     for (const [id, peers] of this.liveClaims())
       if (peers.some((p) => p.name === name)) out.push(summarizeClaims(id, peers, name))
     return out
+  }
+
+  /**
+   * By name with an allow-list: peer IDs off it that claimed the name (at most 16), heard or read from the file. A
+   * download that found the name nowhere else says so (it said "no peer announced" of a seeder that had).
+   */
+  unlistedNamers(): string[] {
+    return [...this.unlisted]
   }
 
   /** Every live peer claiming this id, whatever name, size or chunk count it gives. */
