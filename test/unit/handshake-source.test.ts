@@ -9,6 +9,8 @@ import {
   HANDSHAKES_PER_SECOND,
   HandshakeBounds,
   type HandshakeRoute,
+  RELAY_RESERVE_AFTER_MS,
+  RELAY_RESERVE_PER_SECOND,
   RELAY_VOUCHES_MS,
   RELAYED_HANDSHAKES_PER_SECOND,
   RecentRelays,
@@ -116,7 +118,39 @@ describe('the bounds on handshakes', () => {
       if (!bounds.take({ source: `r>${i}`, relay: 'r' })) break
       others++
     }
-    assert.equal(others, 2 * RELAYED_HANDSHAKES_PER_SECOND - 2 * HANDSHAKES_PER_SECOND, 'the relay bounded in all')
+    assert.equal(
+      others,
+      2 * RELAYED_HANDSHAKES_PER_SECOND - 2 * HANDSHAKES_PER_SECOND + RELAY_RESERVE_PER_SECOND,
+      'the relay bounded in all: its bound, and its reserve for sources it passed none of lately (each of these new)',
+    )
+  })
+
+  it("past a relay's bound, a source it passed nothing for lately has a reserve; a stranger's sources spending the bound, once passed, have none", () => {
+    let now = 0
+    const bounds = new HandshakeBounds(() => now)
+    /** A stranger with 40 addresses dialling through an honest relay as fast as it may: what got through. */
+    const flood = () => {
+      let through = 0
+      for (let round = 0; round < 10; round++)
+        for (let i = 0; i < 40; i++) if (bounds.take({ source: `r>stranger${i}`, relay: 'r' })) through++
+      return through
+    }
+    assert.equal(flood(), 2 * RELAYED_HANDSHAKES_PER_SECOND, "the relay's bound, all the stranger's")
+    assert.equal(bounds.take({ source: 'r>honest', relay: 'r' }), true, 'a dialler new to the relay: the reserve')
+    assert.equal(bounds.take({ source: 'r>honest', relay: 'r' }), false, 'passed lately: the bound, spent')
+    assert.equal(bounds.take({ source: 'q>honest', relay: 'q' }), true, "another relay's is its own")
+    let newcomers = 0
+    for (let i = 0; i < 3 * RELAY_RESERVE_PER_SECOND; i++)
+      if (bounds.take({ source: `r>new${i}`, relay: 'r' })) newcomers++
+    assert.equal(newcomers, RELAY_RESERVE_PER_SECOND - 1, 'the reserve is bounded (one second of it at once)')
+    // A second on: the stranger's 40 again take the bound's refill, and are refused the reserve.
+    now += 1000
+    assert.equal(flood(), RELAYED_HANDSHAKES_PER_SECOND, 'the refilled bound; none of the reserve')
+    assert.equal(bounds.take({ source: 'r>late', relay: 'r' }), true, 'the reserve refilled, for a newcomer')
+    // Past RELAY_RESERVE_AFTER_MS a source passed before is new to the relay again.
+    now += RELAY_RESERVE_AFTER_MS
+    flood()
+    assert.equal(bounds.take({ source: 'r>honest', relay: 'r' }), true, 'new again')
   })
 })
 

@@ -92,10 +92,17 @@ export function chargeHandshake(
   return { source: from.host, peerAddress: null }
 }
 
+/** Sources whose allowances are remembered (a source forgotten comes back with a full one). */
+const MAX_SOURCES = 4096
 /** New DHT connections one source may open a second (twice that at once). */
 export const HANDSHAKES_PER_SECOND = 20
 /** New DHT connections through one relay of ours a second, whoever they are for (twice that at once). */
 export const RELAYED_HANDSHAKES_PER_SECOND = 5 * HANDSHAKES_PER_SECOND
+
+/** Past its bound, a relay of ours passes this many a second more for sources it passed none of lately. */
+export const RELAY_RESERVE_PER_SECOND = HANDSHAKES_PER_SECOND
+/** How long a source a relay passed a handshake for stays out of that relay's reserve. */
+export const RELAY_RESERVE_AFTER_MS = 10_000
 
 /**
  * How many handshakes a source, and a relay of ours in all, may open. The engine keeps each handshake's state
@@ -104,13 +111,19 @@ export const RELAYED_HANDSHAKES_PER_SECOND = 5 * HANDSHAKES_PER_SECOND
  * crowd of honest peers is not held back; but a relay names its diallers' addresses, each charged apart, so a
  * hostile one (anyone may run a DHT node near our key) named a new address each time, without bound, and had us
  * connect to each (attacker, fifty-third session): what passes through one relay is bounded in all too.
+ *
+ * That bound is shared by the relay's diallers, and a stranger with 5 addresses dialling through an honest relay
+ * spent all of it (40 addresses: 3 downloads took 1.45, 1.46 and 8.3 s; attacker, fifty-fourth session). So past
+ * it a relay has a reserve for sources it passed no handshake for in the last RELAY_RESERVE_AFTER_MS: a dialler
+ * refused once is still such a source when it dials again, and a stranger's addresses, once passed, are not; to
+ * spend the reserve too a stranger needs RELAY_RESERVE_PER_SECOND × that many seconds of addresses (200).
  */
 export class HandshakeBounds {
   private readonly perSource = new ByteRateLimit({
     perSecond: HANDSHAKES_PER_SECOND,
     burst: 2 * HANDSHAKES_PER_SECOND,
     totalPerSecond: Number.MAX_SAFE_INTEGER,
-    maxKeys: 4096,
+    maxKeys: MAX_SOURCES,
   })
   private readonly perRelay = new ByteRateLimit({
     perSecond: RELAYED_HANDSHAKES_PER_SECOND,
@@ -118,14 +131,31 @@ export class HandshakeBounds {
     totalPerSecond: Number.MAX_SAFE_INTEGER,
     maxKeys: 256,
   })
+  private readonly reserve = new ByteRateLimit({
+    perSecond: RELAY_RESERVE_PER_SECOND,
+    burst: RELAY_RESERVE_PER_SECOND,
+    totalPerSecond: Number.MAX_SAFE_INTEGER,
+    maxKeys: 256,
+  })
+  /** When each relayed source (relay>address) last had a handshake passed (as many as perSource keeps). */
+  private readonly passed = new LruMap<string, number>()
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
   /**
    * Whether a handshake so charged may open a connection now (taking its allowances if so). The source's first:
    * a source past its own allowance spends nothing of its relay's, which its other diallers share.
    */
   take({ source, relay }: Pick<HandshakeCharge, 'source' | 'relay'>): boolean {
-    if (!this.perSource.take(source, 1)) return false
-    return relay === undefined || this.perRelay.take(relay, 1)
+    const now = this.now()
+    if (!this.perSource.take(source, 1, now)) return false
+    if (relay === undefined) return true
+    const last = this.passed.get(source)
+    const lately = last !== undefined && now - last < RELAY_RESERVE_AFTER_MS
+    if (!this.perRelay.take(relay, 1, now) && (lately || !this.reserve.take(relay, 1, now))) return false
+    this.passed.touch(source, now)
+    if (this.passed.size > MAX_SOURCES) this.passed.deleteOldest()
+    return true
   }
 }
 
