@@ -31,6 +31,11 @@ class NamedFiles {
     return this.ids.map((id) => ({ id, size: 1000, peers: [] }))
   }
 
+  /** Peers off an allow-list that announced the name (none here: no allow-list). */
+  unlistedNamers(): string[] {
+    return []
+  }
+
   waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
