@@ -137,6 +137,7 @@ export {
   datagramGuard,
   describeMode,
   loadSwarmKeys,
+  loadSwarmSecret,
   loadTrust,
   secureOptions,
   type TransportMode,

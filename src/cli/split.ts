@@ -2,13 +2,16 @@ import chalk from 'chalk'
 import {
   formatShareLink,
   isFolderResult,
+  loadSwarmSecret,
   openStore,
   P2PError,
   type PrivatePath,
+  parseNamedPeers,
   parseShareLink,
   portableName,
   printable,
   refusePrivatePath,
+  type ShareLink,
   type SplitPathResult,
   type SplitTreeResult,
   splitPath,
@@ -18,7 +21,7 @@ import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { counted, formatBytes, formatRate, formatSeconds } from './format.js'
 import { createProgress } from './progress.js'
 
-const SPLIT_SETTINGS = pickSettings('chunksDir', 'chunkSize', 'maxEntries', 'secret')
+const SPLIT_SETTINGS = pickSettings('chunksDir', 'chunkSize', 'maxEntries', 'secret', 'secretFile')
 
 export const splitCommand = defineCommand({
   name: 'split',
@@ -39,11 +42,14 @@ export const splitCommand = defineCommand({
       .option('--force', 'replace a different file or folder of the same name in the store')
       .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)')
       .option('--link-peer <host:port>', "the share link's peer hint: a seeder's address and UDP discovery port")
-      .option('--with-secret', 'put the private swarm secret (--secret / P2P_SECRET) in the share link'),
+      .option(
+        '--with-secret',
+        'put the private swarm secret (--secret, P2P_SECRET or --secret-file) in the share link',
+      ),
   preflight: (ctx) => refuseSharingPrivate(ctx, ctx.args.slice(0, 1)),
   run: async (ctx) => {
     const { settings, options, args, json, log, signal, out } = ctx
-    const linkOf = shareLinkMaker(options, settings.secret)
+    const linkOf = await shareLinkMaker(options, settings)
     const store = await openStore({ dir: settings.chunksDir }, { log })
     let progress: ReturnType<typeof createProgress> | undefined
     const result = await splitPath(
@@ -89,25 +95,32 @@ export const splitCommand = defineCommand({
   },
 })
 
-/** The share link of a file id, as the options ask: checked before any work (a bad hint is E_USAGE at once). */
-function shareLinkMaker(options: Record<string, unknown>, secret: string | undefined): (id: string) => string {
+/**
+ * The share link of a file id, as the options ask: checked before any work (a bad hint or a secret no peer takes
+ * is E_USAGE at once), as a link is parsed: what p2p-split prints, p2p-download accepts.
+ */
+async function shareLinkMaker(
+  options: Record<string, unknown>,
+  settings: { secret: string | undefined; secretFile: string | undefined },
+): Promise<(id: string) => string> {
+  const secret = options.withSecret === true ? await loadSwarmSecret(settings) : undefined
   if (options.withSecret === true && secret === undefined)
     throw new P2PError(
       'E_USAGE',
-      '--with-secret puts the swarm secret in the link: give it with --secret or P2P_SECRET',
+      '--with-secret puts the swarm secret in the link: give it with --secret, P2P_SECRET or --secret-file',
     )
   const peerText = typeof options.linkPeer === 'string' ? options.linkPeer : undefined
-  // The hint is checked as a link would be parsed: what p2p-split prints, p2p-download accepts.
-  const hint =
-    peerText === undefined
-      ? undefined
-      : parseShareLink(`p2p://${'0'.repeat(64)}?peer=${encodeURIComponent(peerText)}`).peer
-  return (id) =>
-    formatShareLink({
-      id,
-      ...(hint ? { peer: hint } : {}),
-      ...(options.withSecret === true ? { secret: secret! } : {}),
-    })
+  let hint: ShareLink['peer']
+  if (peerText !== undefined) {
+    // Its own words first: the check below would quote a link the user never typed.
+    if (parseNamedPeers(peerText, 0)[0]?.port === 0)
+      throw new P2PError(
+        'E_USAGE',
+        `--link-peer ${JSON.stringify(peerText.slice(0, 80))} needs its port: HOST:PORT or [IPv6]:PORT (a seeder's address and UDP discovery port)`,
+      )
+    hint = parseShareLink(`p2p://${'0'.repeat(64)}?peer=${encodeURIComponent(peerText)}`).peer
+  }
+  return (id) => formatShareLink({ id, ...(hint ? { peer: hint } : {}), ...(secret !== undefined ? { secret } : {}) })
 }
 
 /** What a folder's walk left out (links, FIFOs, sockets, devices): a warning listing them, on stderr. */

@@ -236,7 +236,8 @@ export const SETTINGS = {
   secret: spec<string | undefined>({
     flag: 'secret',
     valueName: '<secret>',
-    description: 'join a private swarm: a secret from `p2p secret`, or a passphrase of 20+ characters (prefer the env)',
+    description:
+      'join a private swarm: a secret from `p2p secret`, or a passphrase of 20+ characters, 8 of them different (prefer the env)',
     defaultValue: undefined,
     defaultLabel: 'none',
     parse: (raw) => settingText(raw),

@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import { chmod, link, mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { parseShareLink } from '../../src/core/discovery/share-link.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { BIN, permissionsBind, runBin } from '../helpers/cli.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
@@ -108,6 +109,28 @@ describe('p2p-split (the built command)', () => {
     const secret = await runBin('p2p', ['secret'], { cwd })
     assert.equal(secret.code, 0, secret.stderr)
     assert.deepEqual(await readdir(cwd), [])
+  })
+
+  it('the share link: --with-secret takes --secret-file too; a secret no peer takes, or --link-peer without its port, is refused before anything is split (E_USAGE, in its own words)', async (t) => {
+    const cwd = await tmpDir(t)
+    await randomFile(join(cwd, 'f.bin'), 100_000)
+    const made = await runBin('p2p', ['secret'], { cwd })
+    await writeFile(join(cwd, 'swarm.secret'), made.stdout, { mode: 0o600 })
+    const json = await runBin('p2p-split', ['f.bin', '--secret-file', 'swarm.secret', '--with-secret', '--json'], {
+      cwd,
+    })
+    assert.equal(json.code, 0, json.stderr)
+    const { link } = JSON.parse(json.stdout) as { link: string }
+    assert.equal(parseShareLink(link).secret, made.stdout.trim(), "the file's secret, in a link p2p-download takes")
+    await rm(join(cwd, 'chunks'), { recursive: true })
+    const weak = await runBin('p2p-split', ['f.bin', '--secret', 'short123', '--with-secret'], { cwd })
+    assert.equal(weak.code, 2, weak.stderr)
+    assert.match(weak.stderr, /the swarm passphrase is too weak/)
+    const portless = await runBin('p2p-split', ['f.bin', '--link-peer', '127.0.0.1'], { cwd })
+    assert.equal(portless.code, 2, portless.stderr)
+    assert.match(portless.stderr, /^Error: --link-peer "127\.0\.0\.1" needs its port/)
+    assert.doesNotMatch(portless.stderr, /p2p:\/\/0{64}/, 'no link the user never typed')
+    assert.ok(!(await readdir(cwd)).includes('chunks'), 'refused before the store was made')
   })
 
   const failures: Array<[string, string[], number, RegExp]> = [

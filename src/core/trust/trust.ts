@@ -4,7 +4,7 @@ import { AllowList, loadAllowList } from './allow-list.js'
 import { DatagramGuard } from './datagram-guard.js'
 import { type Identity, loadIdentity } from './identity.js'
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, type SecureOptions } from './secure-socket.js'
-import { type SwarmKeys, swarmKeysFromText } from './swarm-secret.js'
+import { parseSecret, type SwarmKeys, swarmKeysFromText } from './swarm-secret.js'
 
 /**
  * Everything a process needs to know about trust, resolved once at start:
@@ -74,6 +74,19 @@ export async function loadSwarmKeys(
 ): Promise<SwarmKeys | undefined> {
   const text = await secretOf(settings)
   return text === undefined ? undefined : swarmKeysFromText(text)
+}
+
+/**
+ * The private swarm's secret as given (--secret or the file's first line), checked as every peer checks it
+ * (`E_USAGE` for a weak passphrase or a damaged key), or undefined outside one: what a share link carries. A
+ * link with a secret no command takes was printed by p2p-split without a word (a reviewer, fifty-fifth session).
+ */
+export async function loadSwarmSecret(
+  settings: Pick<TrustSettings, 'secret' | 'secretFile'>,
+): Promise<string | undefined> {
+  const text = (await secretOf(settings))?.trim()
+  if (text !== undefined) parseSecret(text)
+  return text
 }
 
 async function secretOf(settings: Pick<TrustSettings, 'secret' | 'secretFile'>): Promise<string | undefined> {
