@@ -79,6 +79,8 @@ export function defineCommand<S extends SettingSpecs>(def: CommandDefinition<S>)
       )
       if (setting.repeatable)
         option.argParser((value: string, previous: unknown) => [...((previous as string[] | undefined) ?? []), value])
+      // Taken still (a script passes them to every command), but not offered: such a command writes no log.
+      if (def.noLogFile && (setting === COMMON.logsDir || setting === COMMON.logLevel)) option.hideHelp()
       cmd.addOption(option)
       if (setting.defaultValue === true)
         cmd.addOption(new Option(`--no-${setting.flag}`, `same as --${setting.flag} off`))
