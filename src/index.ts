@@ -89,7 +89,7 @@ export {
 } from './core/item.js'
 export type { Collaborators, Logger } from './core/log.js'
 export { isId, type Manifest } from './core/manifest.js'
-export { nameProblem, portableName, validateName } from './core/names.js'
+export { mixesLookAlikeScripts, nameProblem, portableName, validateName } from './core/names.js'
 export { printable } from './core/printable.js'
 export type { BroadcastSetting } from './core/setting-parsers.js'
 export { type SplitOptions, type SplitResult, splitFile } from './core/split.js'

@@ -1,4 +1,5 @@
 import bytes from 'bytes'
+import { mixesLookAlikeScripts } from '../index.js'
 
 /** Human sizes and rates, binary units (1 MiB = 1,048,576 bytes). */
 export function formatBytes(n: number): string {
@@ -49,4 +50,12 @@ export function writeJsonLine(
     write(`${i === 0 ? '' : ','}${pieces.join(',')}`)
   }
   write(`]${tail === '}' ? '' : ','}${tail}\n`)
+}
+
+/** What a name that mixes look-alike scripts in a word is marked with (it prints as another name would). */
+export const LOOK_ALIKE = 'letters of two scripts in one word: a look-alike name?'
+
+/** The mark after a name's peer count in a listing: none, or the look-alike warning. */
+export function lookAlike(name: string): string {
+  return mixesLookAlikeScripts(name) ? `; ${LOOK_ALIKE}` : ''
 }

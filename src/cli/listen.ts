@@ -6,12 +6,13 @@ import {
   dictionaryFileWriter,
   type KnownFile,
   loadSwarmKeys,
+  mixesLookAlikeScripts,
   P2PError,
   printable,
   watchInterfaces,
 } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
-import { counted, formatBytes, shortId } from './format.js'
+import { counted, formatBytes, LOOK_ALIKE, lookAlike, shortId } from './format.js'
 import { parseIds, surveyDht } from './listen-dht.js'
 import { commandReach, LISTENING_REACH_SETTINGS } from './reach.js'
 import { stopAll, untilAborted } from './stopping.js'
@@ -245,7 +246,7 @@ function latestLinePrinter(): ((make: () => string) => void) & { last(line: stri
 function summary(files: KnownFile[], peers: number, sealed: number): string {
   const listed = files
     .slice(0, MAX_LISTED)
-    .map((f) => `${printable(f.name)} (${counted(f.peers.length, 'peer')})`)
+    .map((f) => `${printable(f.name)} (${counted(f.peers.length, 'peer')}${lookAlike(f.name)})`)
     .join(', ')
   const more = files.length > MAX_LISTED ? ` and ${files.length - MAX_LISTED} more` : ''
   const swarm = sealed > 0 ? ` (${counted(sealed, 'sealed datagram')} of a private swarm heard: give its secret)` : ''
@@ -265,8 +266,9 @@ export function listenTable(
     .map((f) => {
       const complete = f.peers.filter((p) => p.chunks === f.chunks && p.have.isComplete()).length
       const folder = f.files === undefined ? '' : `/ (${counted(f.files, 'file')})`
-      const room = (f.disputed ? 38 : 40) - folder.length
-      const name = `${printable(f.name, Math.max(8, room))}${folder}${f.disputed ? ' ?' : ''}`
+      const marks = `${f.disputed ? ' ?' : ''}${mixesLookAlikeScripts(f.name) ? ' !' : ''}`
+      const room = 40 - marks.length - folder.length
+      const name = `${printable(f.name, Math.max(8, room))}${folder}${marks}`
       const via = [...new Set(f.peers.map((p) => classify(p.address)))].join(',')
       // A peer ID's first group is enough to tell peers apart at a glance (the dictionary file has them whole).
       const ids = f.peers
@@ -285,7 +287,7 @@ export function listenTable(
       : []),
     '',
     chalk.dim(
-      `${new Date().toLocaleTimeString()} · ${path} · ${counted(dropped, 'bad datagram')} dropped · ? = peers disagree on name, size or chunks · Ctrl-C to stop`,
+      `${new Date().toLocaleTimeString()} · ${path} · ${counted(dropped, 'bad datagram')} dropped · ? = peers disagree on name, size or chunks · ! = ${LOOK_ALIKE} · Ctrl-C to stop`,
     ),
   ].join('\n')
 }

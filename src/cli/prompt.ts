@@ -7,7 +7,7 @@ import {
   printable,
   waitForQuiet,
 } from '../index.js'
-import { counted, formatBytes, shortId } from './format.js'
+import { counted, formatBytes, lookAlike, shortId } from './format.js'
 
 const TYPE_A_NAME = '\u0000type'
 /** Files of one name an E_AMBIGUOUS message lists by id. */
@@ -58,7 +58,7 @@ export async function chooseFile(
 function describe(f: KnownFile): string {
   const complete = f.peers.filter((p) => p.have.count() === f.chunks).length
   const folder = f.files === undefined ? '' : `/  folder of ${counted(f.files, 'file')},`
-  return `${printable(f.name)}${folder}  ${formatBytes(f.size)}  ${counted(f.peers.length, 'peer')}, ${complete} complete  [${shortId(f.id)}…]`
+  return `${printable(f.name)}${folder}  ${formatBytes(f.size)}  ${counted(f.peers.length, 'peer')}, ${complete} complete${lookAlike(f.name)}  [${shortId(f.id)}…]`
 }
 
 /** What picking a file needs of the command: how long to wait (--wait, seconds) and its stop. */

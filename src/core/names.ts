@@ -109,3 +109,27 @@ export function shorten(text: string, maxBytes: number): string {
   }
   return out
 }
+
+/** Scripts whose letters pass for one another's (UTS #39's confusables are mostly among these). */
+const LOOK_ALIKE_SCRIPTS = [
+  /\p{Script=Latin}/u,
+  /\p{Script=Cyrillic}/u,
+  /\p{Script=Greek}/u,
+  /\p{Script=Armenian}/u,
+  /\p{Script=Cherokee}/u,
+]
+
+/**
+ * Whether a word of `name` mixes the letters of two of those scripts ("rероrt.pdf": Cyrillic е, р and о among
+ * Latin letters), which a listing shows marked: such a name prints as another's, and only a stranger's file has
+ * a reason to be named so (an attacker pass, fifty-fifth session). A name wholly in one script is not marked, nor
+ * are two scripts in separate words (a Russian and an English word side by side).
+ */
+export function mixesLookAlikeScripts(name: string): boolean {
+  for (const word of name.match(/[\p{L}\p{M}]+/gu) ?? []) {
+    let scripts = 0
+    for (const script of LOOK_ALIKE_SCRIPTS) if (script.test(word)) scripts++
+    if (scripts > 1) return true
+  }
+  return false
+}

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { onCleanup } from '../helpers/cleanup.js'
 import { BIN, runBin } from '../helpers/cli.js'
+import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
 import { ESCAPE_NAMES, startLiar } from '../helpers/liar.js'
 import { BROADCAST, freeUdpPort, runDownload, split, startSeeder, storeArgs } from '../helpers/swarm.js'
@@ -106,6 +107,52 @@ describe('untrusted text never reaches a terminal raw (FAULTS.md case 41)', () =
       .map((f) => f.name)
       .sort()
     assert.deepEqual(names, ['f.bin', ESCAPE_NAMES.at(-1)])
+  })
+})
+
+describe('look-alike names (attacker pass, fifty-fifth session)', () => {
+  it("p2p-listen marks a name whose word mixes Latin and Cyrillic letters (it prints as another's), not the honest one", async (t) => {
+    const udp = await freeUdpPort()
+    const dir = await tmpDir(t)
+    const stranger = await fakeAnnouncer(t, udp)
+    const files = [
+      { id: fakeId(1), name: 'report.pdf', size: 1000 },
+      { id: fakeId(2), name: 'r\u0435\u0440\u043ert.pdf', size: 1000 },
+    ]
+    const timer = setInterval(() => void stranger.announce('1ia71ia71ia71ia7', 7999, files).catch(() => undefined), 200)
+    onCleanup(t, () => clearInterval(timer))
+    const child = spawn(
+      process.execPath,
+      [
+        BIN('p2p-listen'),
+        '--udp-port',
+        String(udp),
+        '--broadcast',
+        BROADCAST,
+        '--ipv6',
+        'off',
+        ...['--dictionary', join(dir, 'd.json'), '--logs-dir', join(dir, 'logs')],
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    onCleanup(t, () => {
+      child.kill('SIGKILL')
+    })
+    let stdout = ''
+    child.stdout.setEncoding('utf8')
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (d: string) => {
+        stdout += d
+        if (/2 files/.test(stdout)) resolve()
+      }),
+    )
+    child.kill('SIGTERM')
+    await once(child, 'close')
+    assert.match(
+      stdout,
+      /r\u0435\u0440\u043ert\.pdf \(1 peer; letters of two scripts in one word: a look-alike name\?\)/,
+    )
+    assert.match(stdout, /report\.pdf \(1 peer\)/)
   })
 })
 

@@ -7,7 +7,7 @@ import { encodeAnnouncements } from '../../src/core/discovery/announcement-encod
 import { numbered, partName } from '../../src/core/download/final-name.js'
 import { hasCode } from '../../src/core/errors.js'
 import { encodeManifest, manifestId, parseManifest } from '../../src/core/manifest.js'
-import { isValidName, portableName, validateName } from '../../src/core/names.js'
+import { isValidName, mixesLookAlikeScripts, portableName, validateName } from '../../src/core/names.js'
 
 /** Dangerous on some common system or screen: refused everywhere (split, announcements, manifests). */
 const DANGEROUS = [
@@ -196,6 +196,22 @@ describe('names', () => {
       assert.ok(Buffer.byteLength(name) <= 255 && name.isWellFormed(), name)
     }
     assert.ok(partName(long).endsWith('.part') && numbered(long, 2).endsWith(' (2).gz'))
+  })
+})
+
+describe('mixesLookAlikeScripts: a word of two look-alike scripts', () => {
+  it('marks Cyrillic or Greek letters among Latin ones in a word, not a name in one script or two scripts in separate words', () => {
+    for (const name of ['r\u0435\u0440\u043ert.pdf', 'p\u0430ypal.exe', '\u03bfpen.txt', 'Ｒ\u0435port.pdf'])
+      assert.equal(mixesLookAlikeScripts(name), true, name)
+    for (const name of [
+      'report.pdf',
+      '\u043e\u0442\u0447\u0451\u0442.pdf',
+      '\u043e\u0442\u0447\u0451\u0442 report.pdf',
+      '報告 report.pdf',
+      'café-2.txt',
+      'x1.bin',
+    ])
+      assert.equal(mixesLookAlikeScripts(name), false, name)
   })
 })
 
