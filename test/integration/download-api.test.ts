@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { collisionKey } from '../../src/core/tree-paths.js'
@@ -112,6 +112,32 @@ describe('download() (public API) against in-process servers and announcers', ()
     assert.ok(fromB && fromB.bytes > 0, JSON.stringify(receipt.peers))
     assert.ok((fromA?.bytes ?? 0) + fromB.bytes >= size, 'every byte came from one of them')
     assert.ok(progress.at(-1)!.doneBytes === size)
+  })
+
+  it('the downloads directory removed while the download ran: E_IO saying so (was E_NOT_FOUND, exit 3); a second run places the file from the store, fetching nothing, SHA-256 equal', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const sha = await randomFile(join(dir, 'f.bin'), 1024 * 1024)
+    const a = await seeder(t, join(dir, 'a'), join(dir, 'f.bin'), udp)
+    const { store, peers } = await downloader(t, join(dir, 'd'), udp, a.id)
+    const downloadsDir = join(dir, 'd', 'downloads')
+    const gone = await download({
+      id: a.id,
+      store,
+      downloadsDir,
+      peers,
+      // Every chunk in and checked; the .part not made yet: the directory goes now.
+      nameDecided: () => rm(downloadsDir, { recursive: true }),
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    assert.ok(hasCode(gone, 'E_IO'), String(gone))
+    assert.match((gone as Error).message, /the downloads directory .* went away while the download ran/)
+    await mkdir(downloadsDir)
+    const receipt = await download({ id: a.id, store, downloadsDir, peers })
+    assert.equal(receipt.fetchedBytes, 0, 'nothing fetched again')
+    assert.equal(await sha256File(receipt.path), sha)
   })
 
   it('bans a liar (random bytes for every chunk) while an honest server completes the download', async (t) => {

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import { hasCode, P2PError } from '../errors.js'
 import { type ItemManifest, isTree, layoutOf } from '../item.js'
 import { portableName } from '../names.js'
@@ -63,5 +64,25 @@ export function notAllowedInstead(err: unknown, offList: readonly string[]): unk
     offList.length === 1
       ? `${(err as Error).message}; the peer that has it is not on the allow-list (${named}): add its peer ID to --allow if you trust it`
       : `${(err as Error).message}; ${offList.length} peers that have it are not on the allow-list (${named}): add their peer IDs to --allow if you trust them`,
+  )
+}
+
+/**
+ * A path in the downloads directory not found because the directory itself went (removed or renamed while the
+ * download ran): E_IO saying so, and that a re-run places what the store holds without fetching it again. It
+ * was "not found while finishing …part" (E_NOT_FOUND, exit 3: what a file no peer has gets). Else `err` as it is.
+ */
+export async function downloadsDirGoneInstead(err: unknown, downloadsDir: string): Promise<unknown> {
+  if (!hasCode(err, 'E_NOT_FOUND') || err.details?.errno !== 'ENOENT') return err
+  const gone = await stat(downloadsDir).then(
+    (st) => !st.isDirectory(),
+    (e: NodeJS.ErrnoException) => e.code === 'ENOENT' || e.code === 'ENOTDIR',
+  )
+  if (!gone) return err
+  return new P2PError(
+    'E_IO',
+    `the downloads directory ${printable(downloadsDir)} went away while the download ran (removed or renamed): what was fetched is in the chunk store; run the same command again to place it without fetching it again`,
+    { errno: 'ENOENT' },
+    { cause: err },
   )
 }

@@ -20,7 +20,13 @@ import { DEFAULT_MAX_TREE_ENTRIES } from '../tree-manifest.js'
 import type { Trust } from '../trust/trust.js'
 import { ChunkBuffers } from './chunk-buffers.js'
 import { ChunkFetch } from './chunk-fetch.js'
-import { assertPathsFit, checkLimits, notAllowedInstead, selectionOf } from './download-checks.js'
+import {
+  assertPathsFit,
+  checkLimits,
+  downloadsDirGoneInstead,
+  notAllowedInstead,
+  selectionOf,
+} from './download-checks.js'
 import type { StitchResult } from './final-name.js'
 import { type DownloadJob, type DownloadLimits, maxRequests, type PeerDialer } from './job.js'
 import { fetchManifest } from './manifest-fetch.js'
@@ -207,12 +213,17 @@ export async function download(options: DownloadOptions, collaborators: Collabor
         return run
       }
       let run = begin(true)
-      const stitched = await run.execute().catch((err: unknown) => {
-        if (!(err instanceof SharedDataChanged)) throw err
-        log.warn({ index: err.index }, 'the finished file was changed since it was downloaded; checking a copy')
-        run = begin(false)
-        return run.execute()
-      })
+      const stitched = await run
+        .execute()
+        .catch((err: unknown) => {
+          if (!(err instanceof SharedDataChanged)) throw err
+          log.warn({ index: err.index }, 'the finished file was changed since it was downloaded; checking a copy')
+          run = begin(false)
+          return run.execute()
+        })
+        .catch(async (err: unknown) => {
+          throw await downloadsDirGoneInstead(err, downloadsDir)
+        })
       return {
         ...stitched,
         id,
