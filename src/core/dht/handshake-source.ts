@@ -94,15 +94,19 @@ export function chargeHandshake(
 
 /** Sources whose allowances are remembered (a source forgotten comes back with a full one). */
 const MAX_SOURCES = 4096
+/** Relays whose allowances are remembered. */
+const MAX_RELAYS = 256
 /** New DHT connections one source may open a second (twice that at once). */
 export const HANDSHAKES_PER_SECOND = 20
 /** New DHT connections through one relay of ours a second, whoever they are for (twice that at once). */
 export const RELAYED_HANDSHAKES_PER_SECOND = 5 * HANDSHAKES_PER_SECOND
 
-/** Past its bound, a relay of ours passes this many a second more for sources it passed none of lately. */
+/** Past its bound, a relay of ours passes this many a second more for sources it passed few of lately. */
 export const RELAY_RESERVE_PER_SECOND = HANDSHAKES_PER_SECOND
-/** How long a source a relay passed a handshake for stays out of that relay's reserve. */
+/** The window in which a source's passes through a relay are counted for that relay's reserve. */
 export const RELAY_RESERVE_AFTER_MS = 10_000
+/** A source passed this many times through a relay within the window has no share of its reserve. */
+export const RELAY_RESERVE_PASSES = 2
 
 /**
  * How many handshakes a source, and a relay of ours in all, may open. The engine keeps each handshake's state
@@ -114,33 +118,31 @@ export const RELAY_RESERVE_AFTER_MS = 10_000
  *
  * That bound is shared by the relay's diallers, and a stranger with 5 addresses dialling through an honest relay
  * spent all of it (40 addresses: 3 downloads took 1.45, 1.46 and 8.3 s; attacker, fifty-fourth session). So past
- * it a relay has a reserve for sources it passed no handshake for in the last RELAY_RESERVE_AFTER_MS: a dialler
- * refused once is still such a source when it dials again, and a stranger's addresses, once passed, are not; to
- * spend the reserve too a stranger needs RELAY_RESERVE_PER_SECOND × that many seconds of addresses (200).
+ * it a relay has a reserve for sources it passed fewer than RELAY_RESERVE_PASSES handshakes for in the current
+ * RELAY_RESERVE_AFTER_MS window: a dialler refused is still such a source when it dials again, and so is one
+ * that passed once (a download just before, a redial; with one pass, a second attacker pass found the reserve
+ * used once in 16 honest tries), while a stranger's addresses spending the bound are not. To spend the reserve
+ * too a stranger needs RELAY_RESERVE_PER_SECOND × 10 ÷ RELAY_RESERVE_PASSES addresses (100). A hostile relay
+ * naming a new address each time has it as well: 120 a second, not 100.
  */
 export class HandshakeBounds {
-  private readonly perSource = new ByteRateLimit({
-    perSecond: HANDSHAKES_PER_SECOND,
-    burst: 2 * HANDSHAKES_PER_SECOND,
-    totalPerSecond: Number.MAX_SAFE_INTEGER,
-    maxKeys: MAX_SOURCES,
-  })
-  private readonly perRelay = new ByteRateLimit({
-    perSecond: RELAYED_HANDSHAKES_PER_SECOND,
-    burst: 2 * RELAYED_HANDSHAKES_PER_SECOND,
-    totalPerSecond: Number.MAX_SAFE_INTEGER,
-    maxKeys: 256,
-  })
-  private readonly reserve = new ByteRateLimit({
-    perSecond: RELAY_RESERVE_PER_SECOND,
-    burst: RELAY_RESERVE_PER_SECOND,
-    totalPerSecond: Number.MAX_SAFE_INTEGER,
-    maxKeys: 256,
-  })
-  /** When each relayed source (relay>address) last had a handshake passed (as many as perSource keeps). */
-  private readonly passed = new LruMap<string, number>()
+  private readonly perSource: ByteRateLimit
+  private readonly perRelay: ByteRateLimit
+  private readonly reserve: ByteRateLimit
+  /**
+   * Each relayed source's (relay>address) passes in its window. One list for all relays, as many as perSource
+   * keeps: hostile relays naming a new address each time turn it over sooner (four: in under 10 s), which makes a
+   * stranger's addresses on honest relays count afresh a little sooner, never an honest dialler's less.
+   */
+  private readonly passed = new LruMap<string, { since: number; passes: number }>()
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(private readonly now: () => number = () => performance.now()) {
+    const bound = (perSecond: number, burst: number, maxKeys: number) =>
+      new ByteRateLimit({ perSecond, burst, totalPerSecond: Number.MAX_SAFE_INTEGER, maxKeys, now })
+    this.perSource = bound(HANDSHAKES_PER_SECOND, 2 * HANDSHAKES_PER_SECOND, MAX_SOURCES)
+    this.perRelay = bound(RELAYED_HANDSHAKES_PER_SECOND, 2 * RELAYED_HANDSHAKES_PER_SECOND, MAX_RELAYS)
+    this.reserve = bound(RELAY_RESERVE_PER_SECOND, RELAY_RESERVE_PER_SECOND, MAX_RELAYS)
+  }
 
   /**
    * Whether a handshake so charged may open a connection now (taking its allowances if so). The source's first:
@@ -150,10 +152,12 @@ export class HandshakeBounds {
     const now = this.now()
     if (!this.perSource.take(source, 1, now)) return false
     if (relay === undefined) return true
-    const last = this.passed.get(source)
-    const lately = last !== undefined && now - last < RELAY_RESERVE_AFTER_MS
-    if (!this.perRelay.take(relay, 1, now) && (lately || !this.reserve.take(relay, 1, now))) return false
-    this.passed.touch(source, now)
+    const seen = this.passed.get(source)
+    const window = seen !== undefined && now - seen.since < RELAY_RESERVE_AFTER_MS ? seen : { since: now, passes: 0 }
+    const fresh = window.passes < RELAY_RESERVE_PASSES
+    if (!this.perRelay.take(relay, 1, now) && !(fresh && this.reserve.take(relay, 1, now))) return false
+    window.passes++
+    this.passed.touch(source, window)
     if (this.passed.size > MAX_SOURCES) this.passed.deleteOldest()
     return true
   }
