@@ -14,7 +14,7 @@ import { COMMAND_FILE_KEYS, CONFIG_SECTIONS } from './setting-keys.js'
 import { silence, written } from './written.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
-export { counted } from '../core/counted.js'
+export { counted, someOf } from '../core/counted.js'
 export { parseByteSize, parseInteger, parseSeconds, SettingError } from '../core/setting-parsers.js'
 export type { Settings } from '../core/setting-spec.js'
 export { pickSettings } from '../core/settings.js'

@@ -7,7 +7,7 @@ import {
   printable,
   waitForQuiet,
 } from '../index.js'
-import { counted, formatBytes, lookAlike, shortId } from './format.js'
+import { counted, formatBytes, lookAlike, shortId, someOf } from './format.js'
 
 const TYPE_A_NAME = '\u0000type'
 /** Files of one name an E_AMBIGUOUS message lists by id. */
@@ -128,13 +128,14 @@ export function nameAnswers(directory: PeerDirectory, name: string): { ids: () =
 }
 
 /** No listed peer announced `name`, and these peer IDs off the allow-list did: E_AUTH naming them. */
-function notListed(name: string, wait: number, unlisted: string[]): P2PError {
-  const named = unlisted.slice(0, 3).join(', ') + (unlisted.length > 3 ? ` and ${unlisted.length - 3} more` : '')
+function notListed(name: string, wait: number, unlisted: { peers: string[]; more: boolean }): P2PError {
+  const { peers, more } = unlisted
+  const named = someOf(peers, 3, more)
   return new P2PError(
     'E_AUTH',
-    unlisted.length === 1
+    peers.length === 1 && !more
       ? `no peer on the allow-list announced "${name}" within ${wait} s; one that is not on it did (${named}): add its peer ID to --allow if you trust it`
-      : `no peer on the allow-list announced "${name}" within ${wait} s; ${unlisted.length} peers that are not on it did (${named}): add their peer IDs to --allow if you trust them`,
+      : `no peer on the allow-list announced "${name}" within ${wait} s; ${more ? 'at least ' : ''}${peers.length} peers that are not on it did (${named}): add their peer IDs to --allow if you trust them`,
   )
 }
 
@@ -151,7 +152,7 @@ export async function targetAmong(
   const matches = [...listed, ...answered.filter((a) => !listed.some((f) => f.id === a.id))]
   if (matches.length === 0) {
     const unlisted = directory.unlistedNamers()
-    if (unlisted.length > 0) throw notListed(name, ctx.settings.wait, unlisted)
+    if (unlisted.peers.length > 0) throw notListed(name, ctx.settings.wait, unlisted)
     throw new P2PError(
       'E_NOT_FOUND',
       `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`,

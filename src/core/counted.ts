@@ -2,3 +2,10 @@
 export function counted(n: number, noun: string, plural = `${noun}s`): string {
   return `${n} ${n === 1 ? noun : plural}`
 }
+
+/** The first `shown` of `items`, then how many more ("a, b, c and 4 more"; `more`: an unknown number came after). */
+export function someOf(items: readonly string[], shown = 3, more = false): string {
+  const left = items.length - Math.min(shown, items.length)
+  const tail = left > 0 ? ` and ${more ? `at least ${left + 1}` : left} more` : more ? ' and more' : ''
+  return items.slice(0, shown).join(', ') + tail
+}

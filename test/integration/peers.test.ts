@@ -152,6 +152,36 @@ describe('PeerDirectory of a download: only the claims of what it wants (real li
     assert.ok(peers.heardAnyone())
   })
 
+  it('by name with an allow-list: the unlisted peers heard claiming the name are told, not those read from the file, nor our own', async (t) => {
+    const dir = await tmpDir(t)
+    const path = join(dir, 'dictionary.json')
+    const old = new Date(Date.now() - 86_400_000).toISOString()
+    const stale = { peer: 'oldstranger1', address: '127.0.0.9', port: 7101, have: 'all', lastSeen: old }
+    const file = { name: 'same.bin', size: 10, chunks: 1, disputed: false, peers: [{ ...stale, name: 'same.bin' }] }
+    await writeFile(path, JSON.stringify({ version: 2, updatedAt: old, files: { [fakeId(1)]: file } }))
+    const udp = await freeUdpPort()
+    const peers = createPeerDirectory({
+      udpPort: udp,
+      broadcast: [BROADCAST],
+      staleAfterMs: 60_000,
+      dictionaryPath: path,
+      want: { name: 'same.bin' },
+      selfPeerId: 'ourselves',
+      heeded: (peer) => peer === 'listed-peer',
+    })
+    await peers.start()
+    onCleanup(t, () => peers.stop())
+    const fake = await fakeAnnouncer(t, udp)
+    await fake.announce('ourselves', 7001, [{ id: fakeId(1), name: 'same.bin', size: 10 }])
+    await fake.announce('stranger', 7002, [{ id: fakeId(2), name: 'same.bin', size: 10 }])
+    await fake.announce('other-file', 7003, [{ id: fakeId(3), name: 'other.bin', size: 10 }])
+    const deadline = Date.now() + 10_000
+    while (peers.unlistedNamers().peers.length === 0 && Date.now() < deadline) await peers.waitForChange(200)
+    await new Promise((resolve) => setTimeout(resolve, 300)) // the others' datagrams, sent before, heard by now
+    assert.deepEqual(peers.unlistedNamers(), { peers: ['stranger'], more: false })
+    assert.deepEqual(peers.named('same.bin'), [], 'no unlisted claim kept')
+  })
+
   it('by id: a flood of other files leaves its dictionary empty, and it still says it heard someone', async (t) => {
     const udp = await freeUdpPort()
     const peers = createPeerDirectory({

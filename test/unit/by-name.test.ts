@@ -32,8 +32,8 @@ class NamedFiles {
   }
 
   /** Peers off an allow-list that announced the name (none here: no allow-list). */
-  unlistedNamers(): string[] {
-    return []
+  unlistedNamers(): { peers: string[]; more: boolean } {
+    return { peers: [], more: false }
   }
 
   waitForChange(ms: number, signal?: AbortSignal): Promise<void> {

@@ -4,8 +4,11 @@ import { type KnownFile, summarizeClaims } from './claims.js'
 /** Ids a name's claims may bring in (each admits that id's claims under any name): past it, by their name alone. */
 export const MAX_IDS_PER_WANTED_NAME = 1024
 
-/** Whether a claim (a file id under a name, by the peer ID its announcement gives) is one a download may use. */
-export type ClaimFilter = (id: string, name: string, peer: string) => boolean
+/**
+ * Whether a claim (a file id under a name, by the peer ID its announcement gives) is one a download may use;
+ * `fromFile`: read from a dictionary file (kept there maybe long after its peer left), not heard.
+ */
+export type ClaimFilter = (id: string, name: string, peer: string, fromFile?: boolean) => boolean
 
 /**
  * The claims a download keeps: by id, that id's; by name, the name's and then every claim of an id heard under
@@ -21,7 +24,10 @@ export function wantedClaims(
    * over an unlisted peer ID heard for a listed seeder's address (trusted-peers.ts).
    */
   heeded?: (peer: string) => boolean,
-  /** By name: told each peer left out for `heeded` that claimed the name (a download that found none says who did). */
+  /**
+   * By name: told each peer left out for `heeded` that claimed the name in an announcement heard (not one read
+   * from a dictionary file), so that a download that found the name nowhere else says who did.
+   */
   unheeded?: (peer: string) => void,
 ): ClaimFilter | undefined {
   if (want?.id !== undefined) {
@@ -31,9 +37,9 @@ export function wantedClaims(
   if (want?.name === undefined) return undefined
   const { name } = want
   const ids = new Set<string>()
-  return (claimId, claimName, peer) => {
+  return (claimId, claimName, peer, fromFile) => {
     if (heeded && !heeded(peer)) {
-      if (claimName === name) unheeded?.(peer)
+      if (claimName === name && !fromFile) unheeded?.(peer)
       return false
     }
     if (claimName === name) {
@@ -62,10 +68,10 @@ export function wantedPart(
  */
 export function wantedFiles(files: KnownFile[], keep: ClaimFilter | undefined): KnownFile[] {
   if (!keep) return files
-  for (const f of files) for (const p of f.peers) keep(f.id, p.name, p.peer)
+  for (const f of files) for (const p of f.peers) keep(f.id, p.name, p.peer, true)
   const out: KnownFile[] = []
   for (const f of files) {
-    const peers = f.peers.filter((p) => keep(f.id, p.name, p.peer))
+    const peers = f.peers.filter((p) => keep(f.id, p.name, p.peer, true))
     if (peers.length > 0) out.push(peers.length === f.peers.length ? f : summarizeClaims(f.id, peers))
   }
   return out

@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises'
+import { someOf } from '../counted.js'
 import { hasCode, P2PError } from '../errors.js'
 import { type ItemManifest, isTree, layoutOf } from '../item.js'
 import { portableName } from '../names.js'
@@ -58,7 +59,7 @@ export function checkLimits(limits: DownloadLimits): void {
  */
 export function notAllowedInstead(err: unknown, offList: readonly string[]): unknown {
   if (offList.length === 0 || !(hasCode(err, 'E_NOT_FOUND') || hasCode(err, 'E_NO_PEER'))) return err
-  const named = offList.slice(0, 3).join(', ') + (offList.length > 3 ? ` and ${offList.length - 3} more` : '')
+  const named = someOf(offList)
   return new P2PError(
     'E_AUTH',
     offList.length === 1

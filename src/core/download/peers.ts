@@ -50,11 +50,12 @@ export interface PeerDirectoryOptions extends Omit<DiscoveryListenerOptions, 'lo
 /** A peer directory with its own discovery listener (both idle until `start()`). */
 export function createPeerDirectory(options: PeerDirectoryOptions, collaborators: Collaborators = {}): PeerDirectory {
   // What it asks for is what it keeps, heard or read from the file: claims about other files cost it nothing.
-  const unlisted = new Set<string>()
+  const unlisted = new UnlistedNamers()
   const keep =
     options.keep ??
     wantedClaims(options.want, options.heeded, (peer) => {
-      if (unlisted.size < MAX_UNLISTED_NAMERS) unlisted.add(peer)
+      // Our own announcements come back to us: we are no peer to list.
+      if (peer !== options.selfPeerId) unlisted.add(peer)
     })
   const listener = createListener({ ...options, ...(keep ? { keep } : {}), claimsOnlyAdd: true }, collaborators)
   return new PeerDirectory(
@@ -70,6 +71,18 @@ export function createPeerDirectory(options: PeerDirectoryOptions, collaborators
 
 /** The unlisted peer IDs a download by name remembers as having claimed the name (a stranger may send thousands). */
 const MAX_UNLISTED_NAMERS = 16
+
+/** Peer IDs off the allow-list heard claiming the wanted name: the first MAX_UNLISTED_NAMERS, and whether others came. */
+class UnlistedNamers {
+  readonly peers = new Set<string>()
+  more = false
+
+  add(peer: string): void {
+    if (this.peers.has(peer)) return
+    if (this.peers.size < MAX_UNLISTED_NAMERS) this.peers.add(peer)
+    else this.more = true
+  }
+}
 
 /**
  * The largest content dictionary file a download reads (some 5,000 claims); past it, live discovery only, which
@@ -100,7 +113,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     private readonly selfPeerId?: string,
     /** The claims kept from the file, as the listener keeps them (wanted-claims.ts). */
     private readonly keep?: ClaimFilter,
-    private readonly unlisted: ReadonlySet<string> = new Set(),
+    private readonly unlisted = new UnlistedNamers(),
   ) {
     super()
     this.setMaxListeners(0)
@@ -142,11 +155,12 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   }
 
   /**
-   * By name with an allow-list: peer IDs off it that claimed the name (at most 16), heard or read from the file. A
-   * download that found the name nowhere else says so (it said "no peer announced" of a seeder that had).
+   * By name with an allow-list: peer IDs off it heard claiming the name since this started (the first
+   * MAX_UNLISTED_NAMERS; `more`: others came after), not read from the file. A download that found the name
+   * nowhere else says so (it said "no peer announced" of a seeder that had).
    */
-  unlistedNamers(): string[] {
-    return [...this.unlisted]
+  unlistedNamers(): { peers: string[]; more: boolean } {
+    return { peers: [...this.unlisted.peers], more: this.unlisted.more }
   }
 
   /** Every live peer claiming this id, whatever name, size or chunk count it gives. */
