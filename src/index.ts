@@ -54,7 +54,13 @@ export {
 export { DISCOVERY_GROUP_V6 } from './core/discovery/multicast.js'
 export { type PeerTarget, parseNamedPeers } from './core/discovery/named-peers.js'
 export { DiscoveryReach, type ReachSettings, resolveReach } from './core/discovery/reach.js'
-export { formatShareLink, isShareLink, parseShareLink, type ShareLink } from './core/discovery/share-link.js'
+export {
+  formatShareLink,
+  isShareLink,
+  MAX_LINK_CHARS,
+  parseShareLink,
+  type ShareLink,
+} from './core/discovery/share-link.js'
 export { assertWritable } from './core/disk.js'
 export { createDhtPeers, DhtPeers } from './core/download/dht-peers.js'
 export {

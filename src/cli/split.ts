@@ -3,6 +3,7 @@ import {
   formatShareLink,
   isFolderResult,
   loadSwarmSecret,
+  MAX_LINK_CHARS,
   openStore,
   P2PError,
   type PrivatePath,
@@ -112,15 +113,25 @@ async function shareLinkMaker(
   const peerText = typeof options.linkPeer === 'string' ? options.linkPeer : undefined
   let hint: ShareLink['peer']
   if (peerText !== undefined) {
-    // Its own words first: the check below would quote a link the user never typed.
-    if (parseNamedPeers(peerText, 0)[0]?.port === 0)
+    const named = parseNamedPeers(peerText, 0)
+    if (named.length !== 1 || named[0]!.port === 0)
       throw new P2PError(
         'E_USAGE',
-        `--link-peer ${JSON.stringify(peerText.slice(0, 80))} needs its port: HOST:PORT or [IPv6]:PORT (a seeder's address and UDP discovery port)`,
+        `--link-peer ${JSON.stringify(peerText.slice(0, 80))} must be one HOST:PORT or [IPv6]:PORT (a seeder's address and UDP discovery port)`,
       )
-    hint = parseShareLink(`p2p://${'0'.repeat(64)}?peer=${encodeURIComponent(peerText)}`).peer
+    hint = { host: named[0]!.host, port: named[0]!.port }
   }
-  return (id) => formatShareLink({ id, ...(hint ? { peer: hint } : {}), ...(secret !== undefined ? { secret } : {}) })
+  const linkOf = (id: string) =>
+    formatShareLink({ id, ...(hint ? { peer: hint } : {}), ...(secret !== undefined ? { secret } : {}) })
+  // Every id is 64 characters: a link that parses for one parses for all.
+  const probe = linkOf('0'.repeat(64))
+  if (probe.length > MAX_LINK_CHARS)
+    throw new P2PError(
+      'E_USAGE',
+      `the share link would be ${probe.length} characters, over the ${MAX_LINK_CHARS} p2p-download takes: use a key from \`p2p secret\` in place of this long passphrase`,
+    )
+  parseShareLink(probe)
+  return linkOf
 }
 
 /** What a folder's walk left out (links, FIFOs, sockets, devices): a warning listing them, on stderr. */

@@ -111,7 +111,7 @@ describe('p2p-split (the built command)', () => {
     assert.deepEqual(await readdir(cwd), [])
   })
 
-  it('the share link: --with-secret takes --secret-file too; a secret no peer takes, or --link-peer without its port, is refused before anything is split (E_USAGE, in its own words)', async (t) => {
+  it('the share link: --with-secret takes --secret-file too; a secret no peer takes, a link too long for p2p-download, or --link-peer not one HOST:PORT, is refused before anything is split (E_USAGE, in its own words)', async (t) => {
     const cwd = await tmpDir(t)
     await randomFile(join(cwd, 'f.bin'), 100_000)
     const made = await runBin('p2p', ['secret'], { cwd })
@@ -126,10 +126,18 @@ describe('p2p-split (the built command)', () => {
     const weak = await runBin('p2p-split', ['f.bin', '--secret', 'short123', '--with-secret'], { cwd })
     assert.equal(weak.code, 2, weak.stderr)
     assert.match(weak.stderr, /the swarm passphrase is too weak/)
-    const portless = await runBin('p2p-split', ['f.bin', '--link-peer', '127.0.0.1'], { cwd })
-    assert.equal(portless.code, 2, portless.stderr)
-    assert.match(portless.stderr, /^Error: --link-peer "127\.0\.0\.1" needs its port/)
-    assert.doesNotMatch(portless.stderr, /p2p:\/\/0{64}/, 'no link the user never typed')
+    // p2p-download takes a link of at most 2,048 characters: 260 CJK characters are 2,340 percent-encoded.
+    const long = await runBin('p2p-split', ['f.bin', '--secret', '一二三四五六七八九十'.repeat(26), '--with-secret'], {
+      cwd,
+    })
+    assert.equal(long.code, 2, long.stderr)
+    assert.match(long.stderr, /the share link would be \d+ characters, over the 2048 p2p-download takes/)
+    for (const hint of ['127.0.0.1', '', 'a,127.0.0.1:5'])
+      for (const r of [await runBin('p2p-split', ['f.bin', '--link-peer', hint], { cwd })]) {
+        assert.equal(r.code, 2, r.stderr)
+        assert.match(r.stderr, /^Error: --link-peer ".*" must be one HOST:PORT or \[IPv6\]:PORT/, hint)
+        assert.doesNotMatch(r.stderr, /p2p:\/\/0{64}/, 'no link the user never typed')
+      }
     assert.ok(!(await readdir(cwd)).includes('chunks'), 'refused before the store was made')
   })
 
