@@ -110,26 +110,31 @@ export function shorten(text: string, maxBytes: number): string {
   return out
 }
 
-/** Scripts whose letters pass for one another's (UTS #39's confusables are mostly among these). */
-const LOOK_ALIKE_SCRIPTS = [
-  /\p{Script=Latin}/u,
-  /\p{Script=Cyrillic}/u,
-  /\p{Script=Greek}/u,
-  /\p{Script=Armenian}/u,
-  /\p{Script=Cherokee}/u,
+/** A letter's script, as far as telling look-alikes apart needs: the scripts confusables are among, CJK as one. */
+const LETTER_SCRIPTS: ReadonlyArray<[string, RegExp]> = [
+  ['Latin', /\p{Script=Latin}/u],
+  ['Cyrillic', /\p{Script=Cyrillic}/u],
+  ['Greek', /\p{Script=Greek}/u],
+  ['CJK', /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Bopomofo}]/u],
+  ['Common', /\p{Script=Common}/u], // mathematical letters (𝗈) and the like
 ]
 
 /**
- * Whether a word of `name` mixes the letters of two of those scripts ("rероrt.pdf": Cyrillic е, р and о among
- * Latin letters), which a listing shows marked: such a name prints as another's, and only a stranger's file has
- * a reason to be named so (an attacker pass, fifty-fifth session). A name wholly in one script is not marked, nor
- * are two scripts in separate words (a Russian and an English word side by side).
+ * Whether a word of `name` mixes the letters of two scripts ("rероrt.pdf": Cyrillic е, р and о among Latin
+ * letters; `r\u200dеро\u200drt`, the joiners dropped first; Lisu ꓣ, Coptic ⲟ or a mathematical 𝗈 among Latin
+ * letters), which a listing marks: such a name prints as another's (an attacker pass, fifty-fifth session).
+ * Latin beside Chinese, Japanese or Korean is not marked (UTS #39's "highly restrictive" level allows it), nor a
+ * name wholly in one script, nor two scripts in separate words; an honest name mixing scripts in a word
+ * (`10μs`) is marked too.
  */
 export function mixesLookAlikeScripts(name: string): boolean {
-  for (const word of name.match(/[\p{L}\p{M}]+/gu) ?? []) {
-    let scripts = 0
-    for (const script of LOOK_ALIKE_SCRIPTS) if (script.test(word)) scripts++
-    if (scripts > 1) return true
+  const visible = name.replace(/\p{Default_Ignorable_Code_Point}/gu, '')
+  for (const word of visible.match(/[\p{L}\p{M}]+/gu) ?? []) {
+    const scripts = new Set<string>()
+    for (const letter of word.match(/\p{L}/gu) ?? [])
+      scripts.add(LETTER_SCRIPTS.find(([, script]) => script.test(letter))?.[0] ?? 'other')
+    if (scripts.has('Latin')) scripts.delete('CJK')
+    if (scripts.size > 1) return true
   }
   return false
 }

@@ -200,14 +200,25 @@ describe('names', () => {
 })
 
 describe('mixesLookAlikeScripts: a word of two look-alike scripts', () => {
-  it('marks Cyrillic or Greek letters among Latin ones in a word, not a name in one script or two scripts in separate words', () => {
-    for (const name of ['r\u0435\u0440\u043ert.pdf', 'p\u0430ypal.exe', '\u03bfpen.txt', 'Ｒ\u0435port.pdf'])
+  it('marks letters of two scripts in a word (joiners dropped first), not a name in one script, two scripts in separate words, or Latin beside CJK', () => {
+    for (const name of [
+      'r\u0435\u0440\u043ert.pdf',
+      'p\u0430ypal.exe',
+      '\u03bfpen.txt',
+      'Ｒ\u0435port.pdf',
+      'r\u200d\u0435\u0440\u043e\u200drt.pdf', // zero-width joiners between
+      'rep\u{1d5c8}rt.pdf', // a mathematical sans-serif o (Script=Common)
+      '\ua4e3eport.pdf', // Lisu
+      'rep\u2c9frt.pdf', // Coptic
+      '\u0430\u03bf.txt', // Cyrillic and Greek
+    ])
       assert.equal(mixesLookAlikeScripts(name), true, name)
     for (const name of [
       'report.pdf',
       '\u043e\u0442\u0447\u0451\u0442.pdf',
       '\u043e\u0442\u0447\u0451\u0442 report.pdf',
       '報告 report.pdf',
+      'iPhone用の説明書.pdf',
       'café-2.txt',
       'x1.bin',
     ])
