@@ -352,12 +352,17 @@ describe('content dictionary', () => {
     )
   })
 
-  it('the --json line stays under its cap, giving held counts and how many files it left out', () => {
+  it('the --json line stays under its cap, giving held counts and how many files it left out, "ok" as every --json line', () => {
     const d = new ContentDictionary()
     for (let i = 0; i < 500; i++) d.merge(announce(`peer${String(i).padStart(4, '0')}`, 1, [i]), `10.0.${i % 250}.1`, i)
     const line = jsonLine(d.files(), { now: 500, wallNow: 0 }, 20_000)
     assert.ok(Buffer.byteLength(line) <= 20_000)
-    const parsed = JSON.parse(line) as { files: Record<string, { peers: Array<{ held: number }> }>; omitted: number }
+    const parsed = JSON.parse(line) as {
+      ok: boolean
+      files: Record<string, { peers: Array<{ held: number }> }>
+      omitted: number
+    }
+    assert.equal(parsed.ok, true)
     assert.equal(Object.keys(parsed.files).length + parsed.omitted, 500)
     assert.ok(parsed.omitted > 0)
     assert.equal(Object.values(parsed.files)[0]!.peers[0]!.held, 4)

@@ -123,13 +123,13 @@ const EMPTY_PEERS = '"peers": []'
 const EMPTY_HAVE = '"have": ""'
 
 /**
- * One line for `p2p-listen --json`, at most `maxBytes`: the file's shape with
+ * One line for `p2p-listen --json`, at most `maxBytes`: `"ok":true` as every command's --json line, then the file's shape with
  * each peer's have-set given as `held` (how many chunks it has) instead of a
  * bitfield, files in dictionary order until the line is full, and `omitted`
  * counting the files that did not fit.
  */
 export function jsonLine(files: KnownFile[], c: Clocks, maxBytes = MAX_JSON_LINE_BYTES): string {
-  const head = `{"version":${DICTIONARY_FILE_VERSION},"updatedAt":${JSON.stringify(new Date(c.wallNow).toISOString())},"files":{`
+  const head = `{"ok":true,"version":${DICTIONARY_FILE_VERSION},"updatedAt":${JSON.stringify(new Date(c.wallNow).toISOString())},"files":{`
   const room = maxBytes - Buffer.byteLength(head) - `},"omitted":${files.length}}`.length
   const parts: string[] = []
   let used = 0
