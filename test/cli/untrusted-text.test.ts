@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { onCleanup } from '../helpers/cleanup.js'
+import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { BIN, runBin } from '../helpers/cli.js'
 import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
@@ -44,6 +44,41 @@ async function escapeLiar(t: Parameters<typeof tmpDir>[0]) {
   return { dir, udp, sha, id }
 }
 
+/** p2p-listen's plain output (not a terminal) until it lists 2 files; then stopped (SIGTERM). */
+async function listenUntilTwoFiles(t: Cleanup, udp: number, dictionary: string, logsDir: string): Promise<string> {
+  const child = spawn(
+    process.execPath,
+    [
+      BIN('p2p-listen'),
+      '--udp-port',
+      String(udp),
+      '--broadcast',
+      BROADCAST,
+      '--ipv6',
+      'off',
+      '--dictionary',
+      dictionary,
+      '--logs-dir',
+      logsDir,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  onCleanup(t, () => {
+    child.kill('SIGKILL')
+  })
+  let stdout = ''
+  child.stdout.setEncoding('utf8')
+  await new Promise<void>((resolve) =>
+    child.stdout.on('data', (d: string) => {
+      stdout += d
+      if (/2 files/.test(stdout)) resolve()
+    }),
+  )
+  child.kill('SIGTERM')
+  await once(child, 'close')
+  return stdout
+}
+
 describe('untrusted text never reaches a terminal raw (FAULTS.md case 41)', () => {
   it('a peer whose error frames are escape sequences (erase line, fake "Downloaded:", OSC 52, U+202E): shown escaped on stderr and in --json', async (t) => {
     const { dir, udp } = await escapeLiar(t)
@@ -70,34 +105,7 @@ describe('untrusted text never reaches a terminal raw (FAULTS.md case 41)', () =
   it('announced names with escapes, bidi controls, only invisible characters or ".P2P" are dropped; p2p-listen shows the rest escaped', async (t) => {
     const { dir, udp } = await escapeLiar(t)
     const dictionary = join(dir, 'dict.json')
-    const child = spawn(
-      process.execPath,
-      [
-        BIN('p2p-listen'),
-        '--udp-port',
-        String(udp),
-        '--broadcast',
-        BROADCAST,
-        '--dictionary',
-        dictionary,
-        '--logs-dir',
-        join(dir, 'logs'),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    onCleanup(t, () => {
-      child.kill('SIGKILL')
-    })
-    let stdout = ''
-    child.stdout.setEncoding('utf8')
-    await new Promise<void>((resolve) =>
-      child.stdout.on('data', (d: string) => {
-        stdout += d
-        if (/2 files/.test(stdout)) resolve()
-      }),
-    )
-    child.kill('SIGTERM')
-    await once(child, 'close')
+    const stdout = await listenUntilTwoFiles(t, udp, dictionary, join(dir, 'logs'))
     assert.ok(!RAW.test(stdout), JSON.stringify(stdout))
     assert.match(stdout, /zero\\u200bwidth\.bin/)
     assert.ok(!/title|fdp|P2P/.test(stdout))
@@ -121,33 +129,7 @@ describe('look-alike names (attacker pass, fifty-fifth session)', () => {
     ]
     const timer = setInterval(() => void stranger.announce('1ia71ia71ia71ia7', 7999, files).catch(() => undefined), 200)
     onCleanup(t, () => clearInterval(timer))
-    const child = spawn(
-      process.execPath,
-      [
-        BIN('p2p-listen'),
-        '--udp-port',
-        String(udp),
-        '--broadcast',
-        BROADCAST,
-        '--ipv6',
-        'off',
-        ...['--dictionary', join(dir, 'd.json'), '--logs-dir', join(dir, 'logs')],
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    onCleanup(t, () => {
-      child.kill('SIGKILL')
-    })
-    let stdout = ''
-    child.stdout.setEncoding('utf8')
-    await new Promise<void>((resolve) =>
-      child.stdout.on('data', (d: string) => {
-        stdout += d
-        if (/2 files/.test(stdout)) resolve()
-      }),
-    )
-    child.kill('SIGTERM')
-    await once(child, 'close')
+    const stdout = await listenUntilTwoFiles(t, udp, join(dir, 'd.json'), join(dir, 'logs'))
     assert.match(
       stdout,
       /r\u0435\u0440\u043ert\.pdf \(1 peer; letters of two scripts in one word: a look-alike name\?\)/,

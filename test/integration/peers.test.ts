@@ -4,7 +4,12 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { DiscoveryListener } from '../../src/core/discovery/listener.js'
-import { createPeerDirectory, DOWNLOAD_DICTIONARY_MAX_BYTES, PeerDirectory } from '../../src/core/download/peers.js'
+import {
+  createPeerDirectory,
+  DOWNLOAD_DICTIONARY_MAX_BYTES,
+  PeerDirectory,
+  type PeerDirectoryOptions,
+} from '../../src/core/download/peers.js'
 import { waitForQuiet } from '../../src/core/download/quiet.js'
 import { silentLogger } from '../../src/core/log.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
@@ -92,6 +97,26 @@ describe('PeerDirectory: waiting for the answers about a name (real listener, lo
   })
 })
 
+/** A download's directory by the name "same.bin" (started, stopped after the test), reading `path`. */
+async function wantingSameBin(
+  t: Cleanup,
+  path: string,
+  more: Pick<PeerDirectoryOptions, 'selfPeerId' | 'heeded'> = {},
+): Promise<{ udp: number; peers: PeerDirectory }> {
+  const udp = await freeUdpPort()
+  const peers = createPeerDirectory({
+    udpPort: udp,
+    broadcast: [BROADCAST],
+    staleAfterMs: 60_000,
+    dictionaryPath: path,
+    want: { name: 'same.bin' },
+    ...more,
+  })
+  await peers.start()
+  onCleanup(t, () => peers.stop())
+  return { udp, peers }
+}
+
 describe('PeerDirectory of a download: only the claims of what it wants (real listener, loopback)', () => {
   it("by name: keeps the name's claims and its id's under another name, not a flood of other files (heard or read from the file)", async (t) => {
     const dir = await tmpDir(t)
@@ -118,16 +143,7 @@ describe('PeerDirectory of a download: only the claims of what it wants (real li
         },
       }),
     )
-    const udp = await freeUdpPort()
-    const peers = createPeerDirectory({
-      udpPort: udp,
-      broadcast: [BROADCAST],
-      staleAfterMs: 60_000,
-      dictionaryPath: path,
-      want: { name: 'same.bin' },
-    })
-    await peers.start()
-    onCleanup(t, () => peers.stop())
+    const { udp, peers } = await wantingSameBin(t, path)
     const fake = await fakeAnnouncer(t, udp)
     const flood = Array.from({ length: 8 }, (_, i) => ({ id: fakeId(200 + i), name: `other-${i}.bin`, size: 10 }))
     for (let round = 0; round < 25; round++)
@@ -159,18 +175,10 @@ describe('PeerDirectory of a download: only the claims of what it wants (real li
     const stale = { peer: 'oldstranger1', address: '127.0.0.9', port: 7101, have: 'all', lastSeen: old }
     const file = { name: 'same.bin', size: 10, chunks: 1, disputed: false, peers: [{ ...stale, name: 'same.bin' }] }
     await writeFile(path, JSON.stringify({ version: 2, updatedAt: old, files: { [fakeId(1)]: file } }))
-    const udp = await freeUdpPort()
-    const peers = createPeerDirectory({
-      udpPort: udp,
-      broadcast: [BROADCAST],
-      staleAfterMs: 60_000,
-      dictionaryPath: path,
-      want: { name: 'same.bin' },
+    const { udp, peers } = await wantingSameBin(t, path, {
       selfPeerId: 'ourselves',
       heeded: (peer) => peer === 'listed-peer',
     })
-    await peers.start()
-    onCleanup(t, () => peers.stop())
     const fake = await fakeAnnouncer(t, udp)
     await fake.announce('ourselves', 7001, [{ id: fakeId(1), name: 'same.bin', size: 10 }])
     await fake.announce('stranger', 7002, [{ id: fakeId(2), name: 'same.bin', size: 10 }])
