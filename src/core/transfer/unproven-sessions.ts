@@ -51,19 +51,22 @@ export class UnprovenSessions<S extends Unproven> {
     return gaveWay
   }
 
-  /** Which waiting session makes room: asked only when full (at most `max` looked at twice). */
+  /** Which waiting session makes room: asked only when full (each of the `max` waiting keyed once). */
   private giveWay(): S {
     const places = new Map<string, number>()
+    const keys: string[] = []
     let most = 0
     for (const { remoteAddress } of this.waiting) {
       const address = addressKey(remoteAddress)
+      keys.push(address)
       const held = (places.get(address) ?? 0) + 1
       places.set(address, held)
       most = Math.max(most, held)
     }
     let oldest: S | undefined
+    let i = 0
     for (const waiting of this.waiting) {
-      if (places.get(addressKey(waiting.remoteAddress)) !== most) continue
+      if (places.get(keys[i++]!) !== most) continue
       if (!waiting.heardFrom) return waiting
       oldest ??= waiting
     }
