@@ -20,6 +20,7 @@ await build({
   absWorkingDir: root,
   entryPoints: {
     main: 'dist/src/cli/main.js',
+    'early-signals': 'dist/src/cli/early-signals.js',
     'young-generation': 'dist/src/cli/young-generation.js',
     'tier-up': 'dist/src/cli/tier-up.js',
     'hash-thread': 'dist/src/core/hash-thread.js',

@@ -9,6 +9,7 @@ import { commandPrivatePaths } from '../core/private-paths.js'
 import type { SettingSpecs, Settings } from '../core/setting-spec.js'
 import { SETTINGS } from '../core/settings.js'
 import type { PrivatePath } from '../core/split-item.js'
+import { takeEarlySignal } from './early-signals.js'
 import { commandEnded, commandStarted, onOutputError, watchOutput } from './process-handlers.js'
 import { COMMAND_FILE_KEYS, CONFIG_SECTIONS } from './setting-keys.js'
 import { silence, written } from './written.js'
@@ -139,9 +140,11 @@ async function execute<S extends SettingSpecs>(
   })
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  const early = takeEarlySignal()
   commandStarted()
   watchOutput()
   try {
+    if (early !== undefined) throw new P2PError('E_INTERRUPTED', `interrupted by ${early} as it started`)
     const settings = resolveSettings(specs, {
       flags: options,
       configFile: options.config as string | undefined,

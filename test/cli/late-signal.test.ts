@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
@@ -73,6 +74,44 @@ describe('a signal just after the result', () => {
     assert.equal(exitCode, 130)
     const result = JSON.parse(stdout) as { ok: boolean; code: string }
     assert.deepEqual([result.ok, result.code], [false, 'E_INTERRUPTED'])
+  })
+})
+
+describe('a signal while the command loads (its first ~200 ms)', () => {
+  it("is remembered from the bin script's first line: the command stops as it starts, E_INTERRUPTED on --json, exit 130, nothing made", async (t) => {
+    const dir = await tmpDir(t)
+    const early = pathToFileURL(join(ROOT, 'dist/cli/early-signals.js')).href
+    const main = pathToFileURL(join(ROOT, 'dist/cli/main.js')).href
+    // As a bin script, but it says "waiting" once armed and loads the command only after the signal came.
+    const script = `
+      import { rememberEarlySignals } from ${JSON.stringify(early)}
+      rememberEarlySignals()
+      process.stderr.write('waiting\\n')
+      const alive = setInterval(() => undefined, 1000) // a signal listener alone keeps no process alive
+      await new Promise((resolve) => process.once('SIGINT', resolve))
+      clearInterval(alive)
+      process.argv.splice(1, Infinity, 'p2p-download', '--json', 'x.bin', '--chunks-dir', ${JSON.stringify(join(dir, 'chunks'))}, '--logs-dir', ${JSON.stringify(join(dir, 'logs'))}, '--broadcast', '127.255.255.255', '--ipv6', 'off', '--wait', '1')
+      const { runCli } = await import(${JSON.stringify(main)})
+      await runCli('download')
+    `
+    const { stdout, exitCode } = await interruptWhenWaiting(script, 1, 'stderr')
+    assert.equal(exitCode, 130)
+    assert.deepEqual(JSON.parse(stdout), {
+      ok: false,
+      code: 'E_INTERRUPTED',
+      message: 'interrupted by SIGINT as it started',
+    })
+    assert.deepEqual(await readdir(dir), [], 'nothing made: no chunk store, no log')
+  })
+
+  it('every bin script remembers signals before it imports anything else of ours', async () => {
+    for (const name of ['p2p', 'p2p-split', 'p2p-announce', 'p2p-serve', 'p2p-listen', 'p2p-download']) {
+      const lines = (await readFile(BIN(name), 'utf8'))
+        .split('\n')
+        .filter((l) => /^(import|await|const|if|rememberEarlySignals)/.test(l))
+      assert.match(lines[0]!, /^import \{ rememberEarlySignals \} from '\.\.\/dist\/cli\/early-signals\.js'$/, name)
+      assert.equal(lines[1], 'rememberEarlySignals()', name)
+    }
   })
 })
 
