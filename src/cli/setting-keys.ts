@@ -45,3 +45,17 @@ export const CONFIG_SECTIONS: ReadonlySet<string> = new Set([
   'get',
   'dht-node',
 ])
+
+/**
+ * The sections a command reads, a later one's keys over an earlier one's: `p2p get` downloads as p2p-download
+ * does, and `p2p share` splits, serves and announces as those commands do, so a section for those is theirs
+ * too (a reviewer: `"download": {"wait": 30}` did nothing to `p2p get`); each command's own section last.
+ */
+export function sectionsOf(command: string): readonly string[] {
+  return SECTIONS_READ[command] ?? [command]
+}
+
+const SECTIONS_READ: Record<string, readonly string[]> = {
+  get: ['download', 'get'],
+  share: ['split', 'serve', 'announce', 'share'],
+}

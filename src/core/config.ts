@@ -36,10 +36,11 @@ export interface ResolveOptions {
   /**
    * One file serves every command: its keys may be other commands' settings (`otherKeys`, taken without a word), and
    * a section named after a command (`sections`; `"serve": {…}`) holds keys for that command alone, over the
-   * top-level ones: `command`'s is read. A key that is none of these is refused (a typo), unless `checkKeys` is false
-   * (a second read of a file already checked).
+   * top-level ones: `command`'s sections are read, a later one's keys over an earlier one's (`p2p get`: download's,
+   * then get's). A key that is none of these is refused (a typo), unless `checkKeys` is false (a second read of a
+   * file already checked).
    */
-  fileKeys?: { otherKeys: ReadonlySet<string>; sections: ReadonlySet<string>; command?: string }
+  fileKeys?: { otherKeys: ReadonlySet<string>; sections: ReadonlySet<string>; command?: string | readonly string[] }
   checkKeys?: boolean
 }
 
@@ -121,7 +122,7 @@ function fileSettings(
       if (!known.has(key) && !otherKeys.has(key)) throw new P2PError('E_USAGE', `unknown setting "${key}" in ${place}`)
   }
   const top: Record<string, unknown> = {}
-  let own: Record<string, unknown> = {}
+  const found = new Map<string, Record<string, unknown>>()
   for (const [key, value] of Object.entries(whole)) {
     if (!sections.has(key)) {
       check([key], `config file ${filePath}`)
@@ -131,9 +132,12 @@ function fileSettings(
     if (value === null || typeof value !== 'object' || Array.isArray(value))
       throw new P2PError('E_USAGE', `"${key}" in config file ${filePath} must be a JSON object of ${key}'s settings`)
     check(Object.keys(value), `the "${key}" section of config file ${filePath}`)
-    if (key === command) own = value as Record<string, unknown>
+    found.set(key, value as Record<string, unknown>)
   }
-  const where = (key: string): string =>
-    Object.hasOwn(own, key) ? `the "${command}" section of ${filePath}` : filePath
-  return { file: { ...top, ...own }, where }
+  const mine = [command ?? []].flat().filter((section) => found.has(section))
+  const where = (key: string): string => {
+    const section = mine.findLast((name) => Object.hasOwn(found.get(name)!, key))
+    return section === undefined ? filePath : `the "${section}" section of ${filePath}`
+  }
+  return { file: Object.assign({}, top, ...mine.map((section) => found.get(section))), where }
 }

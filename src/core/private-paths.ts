@@ -15,7 +15,7 @@ export function commandPrivatePaths(
   logLevel: string,
   options: Record<string, unknown>,
   /** The config file's sections, and the command's (config.ts): its trust files may be named in its own. */
-  sections: { sections: ReadonlySet<string>; command: string },
+  sections: { sections: ReadonlySet<string>; command: string | readonly string[] },
 ): PrivatePath[] {
   const configFile = options.config as string | undefined
   // The command's own read of the file checked its keys.

@@ -79,6 +79,19 @@ describe('config', () => {
       { flags: {}, env: {}, cwd, configFile: 's.json', fileKeys: { ...fileKeys, command: 'listen' } },
     )
     assert.equal(other.port, 4000)
+    // Several sections (p2p get: download's, then its own): a later one's keys over an earlier one's.
+    await writeFile(join(cwd, 'g.json'), JSON.stringify({ port: 4000, download: { port: 4002 }, get: { udpPort: 7 } }))
+    const gets = { ...fileKeys, sections: new Set(['download', 'get']), command: ['download', 'get'] }
+    const get = resolveSettings(
+      { port: SETTINGS.port, udpPort: SETTINGS.udpPort },
+      { flags: {}, env: {}, cwd, configFile: 'g.json', fileKeys: gets },
+    )
+    assert.deepEqual([get.port, get.udpPort], [4002, 7])
+    await writeFile(join(cwd, 'h.json'), JSON.stringify({ download: { port: 4002 }, get: { port: 'x' } }))
+    assert.throws(
+      () => resolveSettings({ port: SETTINGS.port }, { flags: {}, env: {}, cwd, configFile: 'h.json', fileKeys: gets }),
+      (e) => hasCode(e, 'E_USAGE') && /for "port" in the "get" section of .*h\.json/.test(e.message),
+    )
     await writeFile(join(cwd, 't.json'), JSON.stringify({ serve: { prot: 1 } }))
     assert.throws(
       () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 't.json', fileKeys }),
