@@ -65,7 +65,11 @@ export interface CommandDefinition<S extends SettingSpecs> {
 
 const COMMON = { logsDir: SETTINGS.logsDir, logLevel: SETTINGS.logLevel }
 
+/** Each defined command's own settings, by name (setting-keys.ts is kept equal to them: unit/setting-keys). */
+export const DEFINED_SETTINGS = new Map<string, SettingSpecs>()
+
 export function defineCommand<S extends SettingSpecs>(def: CommandDefinition<S>): () => Command {
+  DEFINED_SETTINGS.set(def.name, def.settings)
   return () => {
     const cmd = new Command(def.name).description(def.summary)
     if (def.arguments) cmd.arguments(def.arguments)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { DEFINED_SETTINGS } from '../../src/cli/common.js'
 import { COMMANDS } from '../../src/cli/main.js'
 import { COMMAND_FILE_KEYS, CONFIG_SECTIONS } from '../../src/cli/setting-keys.js'
 import { camelKey } from '../../src/core/config.js'
@@ -9,17 +10,13 @@ import { SETTINGS } from '../../src/core/settings.js'
 
 describe('the config file keys of every command', () => {
   it('every setting of every command is a core setting or in COMMAND_FILE_KEYS, and every one listed is some command’s', async () => {
-    const core = new Map(Object.values(SETTINGS).map((s) => [s.flag, s.fileKey ?? camelKey(s.flag)]))
+    const core = new Set(Object.values(SETTINGS).map((spec) => spec.flag))
+    for (const load of Object.values(COMMANDS)) await load() // each command's module defines it
+    assert.deepEqual([...DEFINED_SETTINGS.keys()].sort(), Object.keys(COMMANDS).sort(), 'every command defined')
     const declared = new Set<string>()
-    for (const load of Object.values(COMMANDS)) {
-      const command = (await load())()
-      // A setting's help names its environment variable; --json, --force and the like do not (--config names the file).
-      for (const option of command.options)
-        if (option.long && option.long !== '--config' && / env P2P_[A-Z_]+\)$/.test(option.description)) {
-          const flag = option.long.slice(2)
-          if (!core.has(flag)) declared.add(camelKey(flag))
-        }
-    }
+    for (const settings of DEFINED_SETTINGS.values())
+      for (const spec of Object.values(settings))
+        if (!core.has(spec.flag)) declared.add(spec.fileKey ?? camelKey(spec.flag))
     assert.deepEqual([...declared].sort(), [...COMMAND_FILE_KEYS].sort())
   })
 
