@@ -9,14 +9,17 @@ import { parentOf } from './tree-paths.js'
 
 /**
  * The part of a folder `p2p-download --only GLOB` asks for. Patterns are
- * globs over the paths of the folder (picomatch, the matcher fast-glob and
- * micromatch use: `*` within one directory, `**` across them, `?`, `[…]`, `{a,b}`;
- * no extglobs; dot files match like any other); a path is chosen when any
- * pattern matches it. A chosen directory brings everything under it; every
- * chosen entry brings the directories it sits in, and nothing else is
- * created. Patterns are taken in NFC (paths are), a leading `./` and a
- * trailing `/` dropped (`./docs/` is the directory `docs`). A pattern that
- * matches nothing is an error rather than a silently smaller download.
+ * globs (picomatch, the matcher fast-glob and micromatch use: `*` within one
+ * directory, `**` across them, `?`, `[…]`, `{a,b}`; no extglobs; dot files
+ * match like any other), read as .gitignore and rsync read theirs: one with
+ * no `/` matches a name at any depth (`*.jpg` is every JPEG; a usability pass
+ * found it took only the top level's), one with a `/` in it, or starting with
+ * `/` or `./`, a path from the folder's top (`/*.jpg`, `raw/*.jpg`). A path is
+ * chosen when any pattern matches it. A chosen directory brings everything
+ * under it; every chosen entry brings the directories it sits in, and nothing
+ * else is created. Patterns are taken in NFC (paths are), a trailing `/`
+ * dropped (`docs/` is the directory `docs`). A pattern that matches nothing is
+ * an error rather than a silently smaller download.
  */
 
 export interface Selection {
@@ -123,10 +126,10 @@ function compile(raw: string): (path: string) => boolean {
   if (raw.length === 0) throw new P2PError('E_USAGE', '--only needs a pattern, not an empty string')
   if (Buffer.byteLength(raw) > MAX_PATTERN_BYTES)
     throw new P2PError('E_USAGE', `--only pattern longer than ${MAX_PATTERN_BYTES} bytes`)
-  const pattern = raw
-    .normalize('NFC')
-    .replace(/^(\.\/)+/, '')
-    .replace(/\/+$/, '')
+  const nfc = raw.normalize('NFC')
+  const pattern = nfc.replace(/^(\.?\/)+/, '').replace(/\/+$/, '')
+  // No `/` but at the end: a name at any depth; a leading `/` or `./` anchors it at the top.
+  const anyDepth = !/^\.?\//.test(nfc) && !pattern.includes('/')
   if (pattern.length === 0) throw new P2PError('E_USAGE', `--only "${printable(raw, 200)}" names no path`)
   if ((pattern.match(/\*\*/g)?.length ?? 0) > MAX_GLOBSTARS)
     throw new P2PError('E_USAGE', `--only "${printable(raw, 200)}" has more than ${MAX_GLOBSTARS} "**"`)
@@ -142,7 +145,7 @@ function compile(raw: string): (path: string) => boolean {
       )
   picomatch ??= requireLazily('picomatch') as typeof Picomatch
   try {
-    return picomatch(pattern, { dot: true })
+    return picomatch(pattern, { dot: true, basename: anyDepth })
   } catch (err) {
     throw new P2PError('E_USAGE', `--only "${printable(raw, 200)}" is not a valid glob: ${(err as Error).message}`)
   }

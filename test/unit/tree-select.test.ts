@@ -45,8 +45,13 @@ const chosenPaths = (patterns: string[], m = album): string[] => {
 describe('--only selection', () => {
   it('chooses matching files and the directories that hold them, nothing else', () => {
     assert.deepEqual(chosenPaths(['photos/**/*.jpg']), ['photos/', 'photos/2024/', 'photos/2024/x.jpg', 'photos/y.jpg'])
-    assert.deepEqual(chosenPaths(['*.md']), ['README.md'])
     assert.deepEqual(chosenPaths(['**/*.md']), ['README.md', 'docs/', 'docs/sub/', 'docs/sub/b.md'])
+    // As .gitignore and rsync: no "/" matches a name at any depth; a leading "/" or "./" anchors at the top.
+    assert.deepEqual(chosenPaths(['*.md']), ['README.md', 'docs/', 'docs/sub/', 'docs/sub/b.md'])
+    assert.deepEqual(chosenPaths(['/*.md']), ['README.md'])
+    assert.deepEqual(chosenPaths(['./*.md']), ['README.md'])
+    assert.deepEqual(chosenPaths(['sub']), ['docs/', 'docs/sub/', 'docs/sub/b.md'])
+    assert.throws(() => chosenPaths(['/sub']), /matches nothing/)
     assert.deepEqual(chosenPaths(['.hidden']), ['.hidden'], 'dot files match like any other')
   })
 
