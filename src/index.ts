@@ -145,6 +145,7 @@ export {
   loadSwarmKeys,
   loadSwarmSecret,
   loadTrust,
+  sameSwarmSecret,
   secureOptions,
   type TransportMode,
   type Trust,

@@ -16,7 +16,6 @@ import {
   openStore,
   P2PError,
   type PeerDirectory,
-  parseShareLink,
   printable,
   summaryOf,
   type Trust,
@@ -24,6 +23,7 @@ import {
 } from '../index.js'
 import { fetchByName, type NameGate } from './by-name.js'
 import { type CommandContext, defineCommand } from './common.js'
+import { takeShareLink } from './download-link.js'
 import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
 import { asId, otherName, privateSwarmAdvice } from './download-words.js'
 import { killBeforeRename } from './fault-hooks.js'
@@ -65,20 +65,10 @@ export const downloadCommand = defineCommand({
  */
 export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolean }): Promise<number> {
   const { settings, log } = ctx
-  const link = ctx.args[0] !== undefined && isShareLink(ctx.args[0]) ? parseShareLink(ctx.args[0]) : undefined
-  if (link) {
-    if (ctx.options.id !== undefined && ctx.options.id !== link.id)
-      throw new P2PError('E_USAGE', 'the share link and --id name different files: give one')
-    ctx.options.id = link.id
-    // The link's hint is one more peer to ask by unicast; its secret, the swarm's (unless one was given).
-    if (link.peer)
-      settings.peer = [
-        ...settings.peer,
-        `${link.peer.host.includes(':') ? `[${link.peer.host}]` : link.peer.host}:${link.peer.port}`,
-      ]
-    if (link.secret !== undefined && settings.secret === undefined && settings.secretFile === undefined)
-      settings.secret = link.secret
-  }
+  const link =
+    ctx.args[0] !== undefined && isShareLink(ctx.args[0])
+      ? await takeShareLink(ctx.args[0], ctx.options, settings)
+      : undefined
   const given = link ? undefined : ctx.args[0]
   // An id as printed anywhere, in either case (a link's is taken in either case too).
   let id = typeof ctx.options.id === 'string' ? asId(ctx.options.id) : ctx.options.id

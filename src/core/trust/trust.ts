@@ -89,6 +89,13 @@ export async function loadSwarmSecret(
   return text
 }
 
+/** Whether two secrets' texts are one swarm's (a key in either case, a passphrase as NFC): both must parse. */
+export function sameSwarmSecret(a: string, b: string): boolean {
+  const [x, y] = [parseSecret(a), parseSecret(b)]
+  if (x.kind === 'key' && y.kind === 'key') return x.key.equals(y.key)
+  return x.kind === 'passphrase' && y.kind === 'passphrase' && x.passphrase === y.passphrase
+}
+
 async function secretOf(settings: Pick<TrustSettings, 'secret' | 'secretFile'>): Promise<string | undefined> {
   if (settings.secret !== undefined && settings.secretFile !== undefined) {
     throw new P2PError('E_USAGE', 'give the swarm secret once: --secret (or P2P_SECRET) or --secret-file, not both')
