@@ -166,7 +166,7 @@ export const listenCommand = defineCommand({
         print(
           () => `\x1b[H\x1b[2J${listenTable(files, settings.dictionary, listener.stats.dropped, (a) => reach.via(a))}`,
         )
-      else print(() => summary(files, dictionary.peerCount, listener.stats.droppedByReason.sealed ?? 0))
+      else print(() => summary(files, dictionary.peerCount, listener.stats.droppedByReason))
       publishMs = performance.now() - started
     }
     // Debounced: a burst of datagrams is one rewrite of the file and one line, and a big dictionary under a flood is published at most a fifth of the time.
@@ -242,14 +242,24 @@ function latestLinePrinter(): ((make: () => string) => void) & { last(line: stri
   return Object.assign(print, { last })
 }
 
-/** The line a listener prints on a change (not a terminal); `sealed`: a private swarm's datagrams heard without its secret. */
-function summary(files: KnownFile[], peers: number, sealed: number): string {
+/**
+ * The line a listener prints on a change (not a terminal); `dropped`'s `sealed`: a private swarm's datagrams heard
+ * without a secret, its `auth`: sealed ones our secret does not open (a mistyped secret said nothing of itself).
+ */
+function summary(files: KnownFile[], peers: number, dropped: Record<string, number>): string {
+  const sealed = dropped.sealed ?? 0
+  const unopened = dropped.auth ?? 0
   const listed = files
     .slice(0, MAX_LISTED)
     .map((f) => `${printable(f.name)} (${counted(f.peers.length, 'peer')}${lookAlike(f.name)})`)
     .join(', ')
   const more = files.length > MAX_LISTED ? ` and ${files.length - MAX_LISTED} more` : ''
-  const swarm = sealed > 0 ? ` (${counted(sealed, 'sealed datagram')} of a private swarm heard: give its secret)` : ''
+  const swarm =
+    sealed > 0
+      ? ` (${counted(sealed, 'sealed datagram')} of a private swarm heard: give its secret)`
+      : unopened > 0
+        ? ` (${counted(unopened, 'sealed datagram')} our secret does not open heard: another private swarm, or a mistyped secret)`
+        : ''
   return `${counted(files.length, 'file')}, ${counted(peers, 'peer')}: ${listed || 'nothing announced'}${more}${swarm}`
 }
 

@@ -240,6 +240,15 @@ describe('private swarms', () => {
       await new Promise((resolve) => setTimeout(resolve, 100))
     assert.match(plain.stdout(), /sealed datagrams? of a private swarm heard: give its secret/)
     await plain.stop()
+    // With another secret, a mistyped one: it said "nothing announced" and no more.
+    const mistyped = startDaemon(t, 'p2p-listen', [
+      ...['--udp-port', String(udp), '--broadcast', '127.255.255.255', '--secret', generateSecret()],
+      ...['--dictionary', join(dir, 'wrong', 'dictionary.json'), '--logs-dir', join(dir, 'wrong', 'logs')],
+    ])
+    const unopened = /sealed datagrams? our secret does not open heard: another private swarm, or a mistyped secret/
+    for (let i = 0; i < 100 && !unopened.test(mistyped.stdout()); i++) await new Promise((r) => setTimeout(r, 100))
+    assert.match(mistyped.stdout(), unopened)
+    await mistyped.stop()
     // Nothing of this swarm's: its file's id. (Not "no file at all": another test's plain announcements may share
     // a random port with this one now and then, and those a stranger rightly records.)
     const dictionary = await readFile(join(dir, 'stranger', 'dictionary.json'), 'utf8')
