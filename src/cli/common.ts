@@ -250,7 +250,8 @@ export function reportFailure(
   // A message may quote what the user typed, a secret in the wrong place included.
   const message = printable(withoutSecrets(failure.message))
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: failure.code, message })}\n`)
-  const hint = hasCode(failure, 'E_INTERRUPTED') ? ` — ${afterInterrupt}` : ''
+  // Not after a stop where nothing was begun (a prompt cancelled): there is nothing to resume.
+  const hint = hasCode(failure, 'E_INTERRUPTED') && !failure.details?.nothingBegun ? ` — ${afterInterrupt}` : ''
   process.stderr.write(`${chalk.red('Error:')} ${message}${hint} [${failure.code}]\n`)
   return failure.exitCode
 }

@@ -75,7 +75,8 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   if (id !== undefined && !isId(id))
     throw new P2PError('E_USAGE', `--id must be 64 hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`)
   if (variant.idArgument && id === undefined && given !== undefined && isId(asId(given))) id = asId(given)
-  const name = given === undefined || id === asId(given) ? undefined : validateName(given)
+  // A folder as listings show it and shells complete it, "album/", is the folder "album".
+  const name = given === undefined || id === asId(given) ? undefined : validateName(given.replace(/(?<=.)\/$/, ''))
   const interactive = process.stdin.isTTY && process.stderr.isTTY && !ctx.json
   if (id === undefined && name === undefined && !interactive) {
     throw new P2PError(

@@ -59,3 +59,8 @@ export const LOOK_ALIKE = 'letters of two scripts in one word: a look-alike name
 export function lookAlike(name: string): string {
   return mixesLookAlikeScripts(name) ? `; ${LOOK_ALIKE}` : ''
 }
+
+/** `text` as one word of a POSIX shell command line: as it is when that is safe, else in single quotes. */
+export function shellWord(text: string): string {
+  return /^[\w.,@%+=:/-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`
+}

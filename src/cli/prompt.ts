@@ -50,7 +50,7 @@ export async function chooseFile(
   } catch (err) {
     if (signal.aborted) throw signal.reason
     if ((err as Error).name === 'ExitPromptError' || (err as Error).name === 'AbortPromptError')
-      throw new P2PError('E_INTERRUPTED', 'cancelled at the prompt')
+      throw new P2PError('E_INTERRUPTED', 'cancelled at the prompt', { nothingBegun: true })
     throw err
   }
 }

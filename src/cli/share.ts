@@ -10,7 +10,7 @@ import {
   splitPath,
 } from '../index.js'
 import { type CommandContext, defineCommand, pickSettings } from './common.js'
-import { counted, formatBytes } from './format.js'
+import { counted, formatBytes, shellWord } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
 import { serveAndAnnounce } from './seed.js'
@@ -121,7 +121,8 @@ export const shareCommand = defineCommand({
       const others = server.files - new Set(files.map((f) => f.id)).size
       if (others > 0)
         out(chalk.dim(`  and ${others} more ${others === 1 ? 'file' : 'files'} already in ${settings.chunksDir}`))
-      out(chalk.dim('Get one elsewhere with: p2p get NAME (or the id). Ctrl-C to stop.'))
+      const example = files[0] ? shellWord(printable(files[0].name)) : 'NAME'
+      out(chalk.dim(`Get one elsewhere with: p2p get ${example} (or its id). Ctrl-C to stop.`))
       await untilAborted(signal)
     } finally {
       failedStops = await stopAll({ serving: serving.stop(), 'the DHT': dht?.stop() }, ctx)

@@ -119,6 +119,9 @@ describe('p2p-split DIR and p2p-download of a folder (real processes)', () => {
     const none = await runDownload(join(dir, 'd2'), udp, ['album', '--only', 'nothing/**'])
     assert.equal(none.code, 3, none.stderr)
     assert.equal((none.result as { code?: string }).code, 'E_NOT_FOUND')
+    // The name as listings show a folder and shells complete it: it was E_BAD_NAME ("must not contain /").
+    const slashed = await runDownload(join(dir, 'd3'), udp, ['album/', '--only', 'run.sh'])
+    assert.equal(slashed.code, 0, slashed.stderr)
   })
 
   it('resumes a folder after SIGKILL, and a finished downloader reseeds it alone', async (t) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { counted, someOf } from '../../src/cli/format.js'
+import { counted, shellWord, someOf } from '../../src/cli/format.js'
 
 test('a count says its noun in the singular for one only (a usability pass found "1 bytes", "1 chunks", "1 peers")', () => {
   assert.equal(counted(1, 'chunk'), '1 chunk')
@@ -15,4 +15,11 @@ test('someOf names the first few, then how many more (or that more came past wha
   assert.equal(someOf(['a', 'b', 'c', 'd', 'e']), 'a, b, c and 2 more')
   assert.equal(someOf(['a', 'b', 'c', 'd'], 3, true), 'a, b, c and at least 2 more')
   assert.equal(someOf(['a', 'b'], 3, true), 'a, b and more')
+})
+
+test('shellWord: a name as one word of a command line a user can paste', () => {
+  assert.equal(shellWord('film.mkv'), 'film.mkv')
+  assert.equal(shellWord('My Album'), "'My Album'")
+  assert.equal(shellWord("it's here"), "'it'\\''s here'")
+  assert.equal(shellWord('$(rm -rf ~)'), "'$(rm -rf ~)'")
 })
