@@ -52,6 +52,26 @@ describe('how a peer was found', () => {
       /^tried named peers nas\.lan, 10\.1\.0\.5:5000; not resolved: typo\.lan; 3 known peers\. Check that the named hosts run/,
     )
     assert.ok(!named.includes('\n'))
+    // A peer named with its port is asked there: the advice names no other port for it (it named ours).
+    assert.match(named, /on the UDP port named with each \(5000 where none is\) and that their firewalls let it in$/)
+    const hinted = pathsAdvice({
+      broadcast: [],
+      ipv6: [],
+      named: ['127.0.0.1:47398'],
+      unresolved: [],
+      known: 0,
+      udpPort: 47399,
+    })
+    assert.ok(!hinted.includes('47399'), hinted)
+    const portless = pathsAdvice({
+      broadcast: [],
+      ipv6: [],
+      named: ['nas.lan'],
+      unresolved: [],
+      known: 0,
+      udpPort: 47399,
+    })
+    assert.match(portless, /run p2p-announce \(or p2p share\) on UDP port 47399 and that the firewall on both hosts/)
     const many = pathsAdvice({
       broadcast: Array.from({ length: 9 }, (_, i) => `10.${i}.0.255`),
       ipv6: [],

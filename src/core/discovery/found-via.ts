@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net'
 import { DISCOVERY_GROUP_V6 } from './multicast.js'
+import { parseNamedPeer } from './named-peers.js'
 import { canonicalAddress } from './unicast-address.js'
 
 /**
@@ -68,9 +69,22 @@ export function pathsAdvice(tried: PathsTried): string {
   if (tried.unresolved.length > 0) paths.push(`not resolved: ${list(tried.unresolved.map((u) => u.peer))}`)
   paths.push(tried.known > 0 ? `${tried.known} known peer${tried.known > 1 ? 's' : ''}` : 'no known peers')
   const firewall = `the firewall on both hosts lets UDP port ${tried.udpPort} in`
+  // A peer named with its port (a share link's hint, --peer HOST:PORT) is asked there, not at our port.
+  const ported = tried.named.filter(namesItsPort)
   const advice =
     tried.named.length === 0
       ? `If the seeder is on another subnet, behind a router or an access point that isolates clients, name it with --peer HOST (or P2P_PEERS); check that ${firewall}`
-      : `Check that the named hosts run p2p-announce (or p2p share) on UDP port ${tried.udpPort} and that ${firewall}`
+      : ported.length === 0
+        ? `Check that the named hosts run p2p-announce (or p2p share) on UDP port ${tried.udpPort} and that ${firewall}`
+        : `Check that the named hosts run p2p-announce (or p2p share) on the UDP port named with each${ported.length < tried.named.length ? ` (${tried.udpPort} where none is)` : ''} and that their firewalls let it in`
   return `tried ${paths.join('; ')}. ${advice}`
+}
+
+/** Whether a named peer, as the user wrote it, gives its port. */
+function namesItsPort(text: string): boolean {
+  try {
+    return parseNamedPeer(text, 0).port !== 0
+  } catch {
+    return false
+  }
 }
