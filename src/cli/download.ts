@@ -173,8 +173,15 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
 
 /** After the download: go on serving until Ctrl-C, then say what was served. */
 async function seedUntilStopped(ctx: Ctx, seeding: Seeding): Promise<void> {
-  const { address } = seeding.address
-  ctx.out(`${chalk.green('Seeding')} on ${endpoint(address, seeding.address.port)} (Ctrl-C to stop)`)
+  const { address, port } = seeding.address
+  const { udpPort } = ctx.settings
+  // As every command that runs until stopped: a line as it starts (with --port 0, a script learns the port here).
+  if (ctx.json)
+    process.stdout.write(`${JSON.stringify({ ok: true, seeding: true, host: address, port, udpPort })}
+`)
+  ctx.out(
+    `${chalk.green('Seeding')} on ${endpoint(address, port)}, the whole store announced on UDP ${udpPort} (Ctrl-C to stop)`,
+  )
   await untilAborted(ctx.signal)
   const goodbye = (await stopAll({ seeding: seeding.stop() }, ctx)).length === 0
   ctx.log.info({ stats: seeding.server.stats, announcer: seeding.announcer.stats }, 'seeding stopped')

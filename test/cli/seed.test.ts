@@ -63,6 +63,10 @@ describe('p2p-download --seed (the built command): download, then serve and anno
     await seeder.announce.stop()
     const b = await runDownload(join(dir, 'b'), udp, ['--id', id])
     assert.equal(b.code, 0, b.log)
+    // Its second line says where it seeds (with --port 0 a script learned the port nowhere).
+    const started = JSON.parse(a.stdout().trim().split('\n')[1]!) as { seeding: boolean; port: number; udpPort: number }
+    assert.deepEqual([started.seeding, started.udpPort], [true, udp])
+    assert.ok(started.port > 0)
     const got = b.result as unknown as Receipt
     assert.equal(await sha256File(got.path), sha)
     assert.ok(
