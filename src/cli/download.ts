@@ -42,7 +42,7 @@ type Ctx = CommandContext<typeof DOWNLOAD_SETTINGS>
 export const downloadCommand = defineCommand({
   name: 'download',
   summary: 'download a file from the peers that have it, verify every chunk and stitch it into the downloads directory',
-  arguments: '[name]',
+  arguments: '[name|link]',
   settings: DOWNLOAD_SETTINGS,
   examples: [
     'p2p-download holiday.mp4',
@@ -81,7 +81,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   if (id === undefined && name === undefined && !interactive) {
     throw new P2PError(
       'E_USAGE',
-      `give a file NAME or ${variant.idArgument ? 'ID' : '--id HEX'} (no terminal to prompt on)`,
+      `give a file NAME, ${variant.idArgument ? 'ID' : '--id HEX'} or share link (no terminal to prompt on)`,
     )
   }
   const store = await openStore(

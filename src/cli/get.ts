@@ -11,7 +11,7 @@ import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
 export const getCommand = defineCommand({
   name: 'get',
   summary: 'download a file by name or id from the peers that share it, verified to the byte (p2p-download)',
-  arguments: '[name|id]',
+  arguments: '[name|id|link]',
   settings: DOWNLOAD_SETTINGS,
   examples: [
     'p2p get holiday.mp4',
