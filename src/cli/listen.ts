@@ -185,7 +185,7 @@ export const listenCommand = defineCommand({
     log.info({ udpPort: settings.udpPort, dictionary: settings.dictionary }, 'listening')
     if (!json)
       out(
-        `Listening for ${swarm ? `private swarm ${swarm.tag}` : 'open'} announcements on UDP ${settings.udpPort}; dictionary in ${settings.dictionary} (Ctrl-C to stop)`,
+        `Listening for ${swarm ? `private swarm ${swarm.tag}` : 'open'} announcements on UDP ${settings.udpPort}; dictionary in ${printable(settings.dictionary)} (Ctrl-C to stop)`,
       )
     publish()
     const unwatch = watchInterfaces(reach, [(r) => listener.retarget(r.listenerOptions())], { log })
@@ -297,7 +297,7 @@ export function listenTable(
       : []),
     '',
     chalk.dim(
-      `${new Date().toLocaleTimeString()} · ${path} · ${counted(dropped, 'bad datagram')} dropped · ? = peers disagree on name, size or chunks · ! = ${LOOK_ALIKE} · Ctrl-C to stop`,
+      `${new Date().toLocaleTimeString()} · ${printable(path)} · ${counted(dropped, 'bad datagram')} dropped · ? = peers disagree on name, size or chunks · ! = ${LOOK_ALIKE} · Ctrl-C to stop`,
     ),
   ].join('\n')
 }

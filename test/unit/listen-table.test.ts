@@ -21,11 +21,12 @@ describe("p2p-listen's live table (the attacker's finding 5)", () => {
     ]
     const out = listenTable(
       names.map((n, i) => file(n, String(i).repeat(64).slice(0, 64))),
-      '/tmp/d.json',
+      '/tmp/\x1b[31md\x1b]0;title\x07.json', // the dictionary's path too: it may come from a config file
       0,
       () => 'lan',
     )
     assert.ok(!HIDDEN.test(out), JSON.stringify(out))
+    assert.ok(!out.includes('\x1b'), "no raw escape, the path's either")
     assert.ok(!LONE_SURROGATE.test(out), 'no half of a surrogate pair')
     assert.match(out, /report\\u200b\.pdf/)
     const rows = out.split('\n').filter((line) => line.startsWith('report'))
