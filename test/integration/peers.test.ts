@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { DiscoveryListener } from '../../src/core/discovery/listener.js'
 import {
   createPeerDirectory,
@@ -12,6 +13,7 @@ import {
 } from '../../src/core/download/peers.js'
 import { waitForQuiet } from '../../src/core/download/quiet.js'
 import { silentLogger } from '../../src/core/log.js'
+import { formatPeerId } from '../../src/core/trust/peer-id.js'
 import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { fakeAnnouncer, fakeId } from '../helpers/fake-announcer.js'
 import { tmpDir } from '../helpers/files.js'
@@ -97,6 +99,8 @@ describe('PeerDirectory: waiting for the answers about a name (real listener, lo
   })
 })
 
+const newPeerId = (): string => formatPeerId(NoiseSecretStream.keyPair().publicKey)
+
 /** A download's directory by the name "same.bin" (started, stopped after the test), reading `path`. */
 async function wantingSameBin(
   t: Cleanup,
@@ -168,25 +172,25 @@ describe('PeerDirectory of a download: only the claims of what it wants (real li
     assert.ok(peers.heardAnyone())
   })
 
-  it('by name with an allow-list: the unlisted peers heard claiming the name are told, not those read from the file, nor our own', async (t) => {
+  it('by name with an allow-list: the unlisted peers heard claiming the name are told, once each whatever their spelling, not those read from the file, nor our own, nor a text that is no peer ID', async (t) => {
     const dir = await tmpDir(t)
     const path = join(dir, 'dictionary.json')
+    const [ourselves, stranger, filed] = [newPeerId(), newPeerId(), newPeerId()]
     const old = new Date(Date.now() - 86_400_000).toISOString()
-    const stale = { peer: 'oldstranger1', address: '127.0.0.9', port: 7101, have: 'all', lastSeen: old }
+    const stale = { peer: filed, address: '127.0.0.9', port: 7101, have: 'all', lastSeen: old }
     const file = { name: 'same.bin', size: 10, chunks: 1, disputed: false, peers: [{ ...stale, name: 'same.bin' }] }
     await writeFile(path, JSON.stringify({ version: 2, updatedAt: old, files: { [fakeId(1)]: file } }))
-    const { udp, peers } = await wantingSameBin(t, path, {
-      selfPeerId: 'ourselves',
-      heeded: (peer) => peer === 'listed-peer',
-    })
+    const { udp, peers } = await wantingSameBin(t, path, { selfPeerId: ourselves, heeded: () => false })
     const fake = await fakeAnnouncer(t, udp)
-    await fake.announce('ourselves', 7001, [{ id: fakeId(1), name: 'same.bin', size: 10 }])
-    await fake.announce('stranger', 7002, [{ id: fakeId(2), name: 'same.bin', size: 10 }])
-    await fake.announce('other-file', 7003, [{ id: fakeId(3), name: 'other.bin', size: 10 }])
+    await fake.announce(ourselves, 7001, [{ id: fakeId(1), name: 'same.bin', size: 10 }])
+    await fake.announce('not-a-peer-id', 7004, [{ id: fakeId(1), name: 'same.bin', size: 10 }])
+    await fake.announce(stranger.toLowerCase(), 7003, [{ id: fakeId(2), name: 'same.bin', size: 10 }])
+    await fake.announce(stranger, 7002, [{ id: fakeId(2), name: 'same.bin', size: 10 }])
+    await fake.announce(newPeerId(), 7005, [{ id: fakeId(3), name: 'other.bin', size: 10 }])
     const deadline = Date.now() + 10_000
     while (peers.unlistedNamers().peers.length === 0 && Date.now() < deadline) await peers.waitForChange(200)
     await new Promise((resolve) => setTimeout(resolve, 300)) // the others' datagrams, sent before, heard by now
-    assert.deepEqual(peers.unlistedNamers(), { peers: ['stranger'], more: false })
+    assert.deepEqual(peers.unlistedNamers(), { peers: [stranger], more: false })
     assert.deepEqual(peers.named('same.bin'), [], 'no unlisted claim kept')
   })
 

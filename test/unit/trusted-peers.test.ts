@@ -209,3 +209,31 @@ describe("trusted peers: forged announcements from a seeder's address (the attac
     assert.equal(announce(forged), undefined)
   })
 })
+
+describe('trusted peers: a flood of peers that cannot be used (attacker pass, fifty-fifth session)', () => {
+  it('each is said once, the first 100 by name, then a line every 100 more; the memory of them is bounded', () => {
+    let fresh = 0
+    const inner = {
+      // A stranger announcing the plain transport from a new port each time: never usable by an encrypted download.
+      peers: (): LivePeer[] =>
+        Array.from({ length: 50 }, () => ({
+          address: '10.0.0.9',
+          port: 1 + (fresh++ % 65_535),
+          have: new Bitfield(1),
+          peerId: 'x'.repeat(16),
+        })),
+      waitForChange: () => Promise.resolve(),
+    }
+    const trust = { transport: 'encrypted', identity: {}, swarm: undefined, allow: undefined } as unknown as Trust
+    const lines: string[] = []
+    const log = { ...silentLogger(), info: (_: unknown, msg: string) => void lines.push(msg) } as unknown as ReturnType<
+      typeof silentLogger
+    >
+    const trusted = new TrustedPeers(inner, trust, log)
+    for (let i = 0; i < 200; i++) assert.deepEqual(trusted.peers('id'), [])
+    assert.equal(fresh, 10_000)
+    assert.equal(lines.filter((l) => l === 'peer not used').length, 100)
+    assert.equal(lines.filter((l) => l === 'peers not used').length, 99, 'at 200, 300, … 10,000')
+    assert.ok((trusted as unknown as { skipped: { size: number } }).skipped.size <= 4096)
+  })
+})

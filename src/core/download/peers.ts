@@ -14,6 +14,7 @@ import { stampOf } from '../disk.js'
 import { parseJsonUtf8 } from '../json.js'
 import { type Collaborators, componentLog, type Logger } from '../log.js'
 import { peerKey } from '../pool.js'
+import { formatPeerId, parsePeerId } from '../trust/peer-id.js'
 import type { LivePeer, PeerFinder } from './job.js'
 import { nextChange } from './next-change.js'
 
@@ -54,8 +55,10 @@ export function createPeerDirectory(options: PeerDirectoryOptions, collaborators
   const keep =
     options.keep ??
     wantedClaims(options.want, options.heeded, (peer) => {
-      // Our own announcements come back to us: we are no peer to list.
-      if (peer !== options.selfPeerId) unlisted.add(peer)
+      // As a peer ID is written, once whatever its case or dashes (one key in 16 spellings filled the list), and
+      // only a valid one (an attacker pass); our own announcements come back to us: we are no peer to list.
+      const id = canonicalPeerId(peer)
+      if (id !== undefined && id !== options.selfPeerId) unlisted.add(id)
     })
   const listener = createListener({ ...options, ...(keep ? { keep } : {}), claimsOnlyAdd: true }, collaborators)
   return new PeerDirectory(
@@ -270,5 +273,14 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     } finally {
       this.reloading = false
     }
+  }
+}
+
+/** A peer ID as formatPeerId writes it, or undefined when the text is none (an older peer's store id, a typo). */
+function canonicalPeerId(text: string): string | undefined {
+  try {
+    return formatPeerId(parsePeerId(text))
+  } catch {
+    return undefined
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js'
+import { LruMap } from '../lru-map.js'
 import { type PeerAddress, peerKey } from '../pool.js'
 import { parseKeyText } from '../trust/key-text.js'
 import { formatPeerId } from '../trust/peer-id.js'
@@ -51,7 +52,9 @@ export class TrustedPeers implements PeerFinder {
   private readonly announced = new Map<string, Array<{ id: string; turns: number }>>()
   /** The dictionary's `heard` list last merged for each address (a new list is merged once). */
   private readonly heardSeen = new Map<string, readonly string[]>()
-  private readonly skipped = new Set<string>()
+  /** Peers passed over (each logged once, the first SKIPS_LOGGED of them), the newest MAX_SKIPPED kept. */
+  private readonly skipped = new LruMap<string, true>()
+  private skips = 0
   /** The peers left out for the allow-list, by address: the peer ID each was announced with (notAllowed). */
   private readonly offList = new Map<string, string>()
   /** Announced peer ID texts as parsed (null: not a peer ID): the peers are looked at many times a second. */
@@ -240,11 +243,18 @@ export class TrustedPeers implements PeerFinder {
     return known ?? undefined
   }
 
+  /**
+   * `key` is not used, for `why`: said in the log the first time, for the first SKIPS_LOGGED peers; past them a
+   * line every SKIPS_LOGGED more. A stranger announcing a fresh port in each datagram had a line written for every
+   * one, without end (12.7 MB in 40 s, attacker pass, fifty-fifth session), and the set of them grew as long.
+   */
   private skip(key: string, why: string): false {
-    if (!this.skipped.has(key)) {
-      this.skipped.add(key)
-      this.log.info({ peer: key, why }, 'peer not used')
-    }
+    if (this.skipped.has(key)) return false
+    this.skipped.touch(key, true)
+    if (this.skipped.size > MAX_SKIPPED) this.skipped.deleteOldest()
+    this.skips++
+    if (this.skips <= SKIPS_LOGGED) this.log.info({ peer: key, why }, 'peer not used')
+    else if (this.skips % SKIPS_LOGGED === 0) this.log.info({ notUsed: this.skips, last: key, why }, 'peers not used')
     return false
   }
 }
@@ -254,6 +264,10 @@ export class TrustedPeers implements PeerFinder {
  * announcements (5 s apart by default: 6 a second) to push its own out. At most ~4 MB for all addresses.
  */
 const IDS_REMEMBERED = 32
+/** Peers passed over that are remembered as such (one forgotten is passed over again, at most logged again). */
+const MAX_SKIPPED = 4096
+/** Peers passed over that each get a log line; past them one line every this many more. */
+const SKIPS_LOGGED = 100
 const MAX_ADDRESSES_REMEMBERED = 1024
 /** Parsed peer ID texts kept (about 300 bytes each); past it the cache starts again, costing only a reparse. */
 const MAX_IDS_PARSED = 4096
