@@ -37,6 +37,7 @@ export function renderReceipt(
       fetchedBytes: r.fetchedBytes,
       resumedBytes: r.resumedBytes,
       peers,
+      idlePeers: r.idlePeers,
       refused: r.refused,
     },
     'download done',
@@ -47,6 +48,7 @@ export function renderReceipt(
       {
         ...{ ok: true, id: r.id, name: r.name, path: r.path, size: r.size, sha256: r.sha256, seconds: r.seconds },
         ...{ fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers },
+        idlePeers: r.idlePeers,
         ...(r.files ? { files: r.files, dirs: r.dirs } : {}),
         refused: r.refused,
       },
@@ -79,6 +81,7 @@ export function renderReceipt(
   }
   for (const p of r.refused)
     ctx.out(chalk.red(`  refused  ${printable(shownKey(p.key), 66).padEnd(21)} ${printable(p.reason, 300)}`))
+  if (r.idlePeers > 0) ctx.out(chalk.dim(`  and ${counted(r.idlePeers, 'peer')} heard of, never asked for anything`))
 }
 
 /** The rate of what was fetched (not of what the store or downloads/ held already); none when nothing was. */

@@ -80,8 +80,13 @@ export interface DownloadReceipt extends StitchResult {
   fetchedBytes: number
   /** Bytes the store already held, verified again. */
   resumedBytes: number
-  /** Who delivered what; `peerId` when the encrypted transport checked it; `via: 'dht'` and how for DHT peers. */
+  /**
+   * Who delivered what, and the peers asked that gave nothing, failed, lied or were written off; `peerId` when the
+   * encrypted transport checked it; `via: 'dht'` and how for DHT peers.
+   */
   peers: Array<PeerReport & { peerId?: string; via?: 'dht'; path?: string }>
+  /** Peers heard of but never asked for anything (not in `peers`: a stranger's fresh ports made thousands). */
+  idlePeers: number
   /** Peers whose connection was refused (another key answered, no swarm proof, not allowed). */
   refused: RefusedPeer[]
   /** A folder: its files as placed (those --only chose), each with its SHA-256, and how many directories. */
@@ -224,6 +229,8 @@ export async function download(options: DownloadOptions, collaborators: Collabor
         .catch(async (err: unknown) => {
           throw await downloadsDirGoneInstead(err, downloadsDir)
         })
+      const all = run.scheduler.report()
+      const reported = all.filter((p) => p.bytes > 0 || p.banned || p.strikes > 0 || p.failures > 0 || p.writtenOff)
       return {
         ...stitched,
         id,
@@ -233,10 +240,11 @@ export async function download(options: DownloadOptions, collaborators: Collabor
         seconds: (performance.now() - started) / 1000,
         fetchedBytes: run.fetchedBytes,
         resumedBytes: run.resumedBytes,
-        peers: run.scheduler.report().map((p) => {
+        peers: reported.map((p) => {
           const peerId = trusted.peerIdOf(p.key)
           return { ...p, ...(peerId ? { peerId } : {}), ...options.dialer?.describe(p.key) }
         }),
+        idlePeers: run.scheduler.gone.forgotten + all.length - reported.length,
         refused: trusted.refused,
       }
     } finally {

@@ -1,4 +1,5 @@
 import type { Bitfield } from '../bitfield.js'
+import { CountedLines } from '../counted-lines.js'
 import type { Logger } from '../log.js'
 import { type ConnectionPool, peerKey } from '../pool.js'
 import type { PeerClient } from '../transfer/client.js'
@@ -61,9 +62,12 @@ interface HeardHave {
 export class LivePeers {
   private byKey = new Map<string, LivePeer>()
   private readonly heard = new Map<string, HeardHave>()
+  /** Peers gone from the directory (a stranger's fresh port each datagram: not a line each). */
+  private readonly left: CountedLines
   private refreshedAt = -Infinity
 
   constructor(private readonly o: LivePeersOptions) {
+    this.left = new CountedLines(o.log, 'peer left', 'peers left')
     const first = o.first
     if (first === undefined) return
     const key = peerKey(first)
@@ -114,7 +118,7 @@ export class LivePeers {
       if (current.has(key)) continue
       this.o.scheduler.removePeer(key)
       this.heard.delete(key)
-      this.o.log.info({ peer: key }, 'peer left')
+      this.left.say({ peer: key })
     }
     this.byKey = current
   }

@@ -1,6 +1,7 @@
 import { Bitfield } from '../bitfield.js'
 import { ChunkChoice, type Unavailable } from './chunk-choice.js'
 import { ChunkShare } from './chunk-share.js'
+import { GonePeers } from './gone-peers.js'
 import { type Failure, PeerJudge } from './peer-judge.js'
 import { PeerRecord, type PeerReport } from './peer-record.js'
 import { bestPlaceInLine, soonestDeadlineIn } from './peer-waits.js'
@@ -28,7 +29,7 @@ import { type SchedulerOptions, type SchedulerSettings, schedulerSettings } from
 export class Scheduler {
   readonly count: number
   private readonly peers = new Map<string, PeerRecord>()
-  private readonly gone = new Map<string, PeerRecord>()
+  readonly gone = new GonePeers()
   private readonly choice: ChunkChoice
   private readonly options: SchedulerSettings
   /** Peers known to answer (the one the manifest came from): proven from the start, no probe slot needed. */
@@ -92,13 +93,13 @@ export class Scheduler {
     if (lapsed) this.choice.invalidate()
   }
 
-  /** A peer that left: its requests go back to the others. Its stats are kept for the receipt. */
+  /** A peer that left: its requests go back to the others. Its stats are kept for the receipt (gone-peers.ts). */
   removePeer(key: string): void {
     const peer = this.peers.get(key)
     if (!peer) return
     this.returnChunks(peer)
     this.peers.delete(key)
-    this.gone.set(key, peer)
+    this.gone.keep(key, peer)
     this.choice.invalidate()
   }
 
@@ -113,7 +114,7 @@ export class Scheduler {
     }
     const record = this.fresh(key, new Bitfield(this.count))
     record.banned = reason
-    this.gone.set(key, record)
+    this.gone.keep(key, record)
   }
 
   inFlight(key: string): number {

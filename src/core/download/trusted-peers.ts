@@ -1,3 +1,4 @@
+import { CountedLines } from '../counted-lines.js'
 import type { Logger } from '../log.js'
 import { LruMap } from '../lru-map.js'
 import { type PeerAddress, peerKey } from '../pool.js'
@@ -54,7 +55,7 @@ export class TrustedPeers implements PeerFinder {
   private readonly heardSeen = new Map<string, readonly string[]>()
   /** Peers passed over (each logged once, the first SKIPS_LOGGED of them), the newest MAX_SKIPPED kept. */
   private readonly skipped = new LruMap<string, true>()
-  private skips = 0
+  private readonly skipLines: CountedLines
   /** The peers left out for the allow-list, by address: the peer ID each was announced with (notAllowed). */
   private readonly offList = new Map<string, string>()
   /** Announced peer ID texts as parsed (null: not a peer ID): the peers are looked at many times a second. */
@@ -66,7 +67,9 @@ export class TrustedPeers implements PeerFinder {
     private readonly inner: PeerFinder,
     private readonly trust: Trust | undefined,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.skipLines = new CountedLines(log, 'peer not used', 'peers not used')
+  }
 
   peers(id: string): LivePeer[] {
     return this.inner.peers(id).filter((p) => this.admit(p))
@@ -244,17 +247,14 @@ export class TrustedPeers implements PeerFinder {
   }
 
   /**
-   * `key` is not used, for `why`: said in the log the first time, for the first SKIPS_LOGGED peers; past them a
-   * line every SKIPS_LOGGED more. A stranger announcing a fresh port in each datagram had a line written for every
-   * one, without end (12.7 MB in 40 s, attacker pass, fifty-fifth session), and the set of them grew as long.
+   * `key` is not used, for `why`: said in the log the first time (counted-lines.ts: a stranger announcing a fresh
+   * port in each datagram had a line written for every one, without end), and remembered, boundedly.
    */
   private skip(key: string, why: string): false {
     if (this.skipped.has(key)) return false
     this.skipped.touch(key, true)
     if (this.skipped.size > MAX_SKIPPED) this.skipped.deleteOldest()
-    this.skips++
-    if (this.skips <= SKIPS_LOGGED) this.log.info({ peer: key, why }, 'peer not used')
-    else if (this.skips % SKIPS_LOGGED === 0) this.log.info({ notUsed: this.skips, last: key, why }, 'peers not used')
+    this.skipLines.say({ peer: key, why })
     return false
   }
 }
@@ -266,8 +266,6 @@ export class TrustedPeers implements PeerFinder {
 const IDS_REMEMBERED = 32
 /** Peers passed over that are remembered as such (one forgotten is passed over again, at most logged again). */
 const MAX_SKIPPED = 4096
-/** Peers passed over that each get a log line; past them one line every this many more. */
-const SKIPS_LOGGED = 100
 const MAX_ADDRESSES_REMEMBERED = 1024
 /** Parsed peer ID texts kept (about 300 bytes each); past it the cache starts again, costing only a reparse. */
 const MAX_IDS_PARSED = 4096
