@@ -110,6 +110,8 @@ export function shorten(text: string, maxBytes: number): string {
   return out
 }
 
+const INVISIBLE_IN_LATIN = /\p{Script=Latin}\p{Default_Ignorable_Code_Point}+\p{Script=Latin}/u
+
 /** A letter's script, as far as telling look-alikes apart needs: the scripts confusables are among, CJK as one. */
 const LETTER_SCRIPTS: ReadonlyArray<[string, RegExp]> = [
   ['Latin', /\p{Script=Latin}/u],
@@ -121,13 +123,16 @@ const LETTER_SCRIPTS: ReadonlyArray<[string, RegExp]> = [
 
 /**
  * Whether a word of `name` mixes the letters of two scripts ("rероrt.pdf": Cyrillic е, р and о among Latin
- * letters; `r\u200dеро\u200drt`, the joiners dropped first; Lisu ꓣ, Coptic ⲟ or a mathematical 𝗈 among Latin
+ * letters; `r\u200dеро\u200drt`, the joiners dropped first, and `repo\u200drt`, a joiner in a Latin word; Lisu ꓣ, Coptic ⲟ or a mathematical 𝗈 among Latin
  * letters), which a listing marks: such a name prints as another's (an attacker pass, fifty-fifth session).
  * Latin beside Chinese, Japanese or Korean is not marked (UTS #39's "highly restrictive" level allows it), nor a
  * name wholly in one script, nor two scripts in separate words; an honest name mixing scripts in a word
  * (`10μs`) is marked too.
  */
 export function mixesLookAlikeScripts(name: string): boolean {
+  // An invisible joiner inside a Latin word prints as nothing: `repo\u200drt.pdf` is `report.pdf` on screen (an
+  // emoji's or a Persian word's joiners sit between other characters).
+  if (INVISIBLE_IN_LATIN.test(name)) return true
   const visible = name.replace(/\p{Default_Ignorable_Code_Point}/gu, '')
   for (const word of visible.match(/[\p{L}\p{M}]+/gu) ?? []) {
     const scripts = new Set<string>()

@@ -211,6 +211,7 @@ describe('mixesLookAlikeScripts: a word of two look-alike scripts', () => {
       '\ua4e3eport.pdf', // Lisu
       'rep\u2c9frt.pdf', // Coptic
       '\u0430\u03bf.txt', // Cyrillic and Greek
+      'repo\u200drt.pdf', // an invisible joiner in a Latin word: it prints as report.pdf
     ])
       assert.equal(mixesLookAlikeScripts(name), true, name)
     for (const name of [
@@ -219,6 +220,8 @@ describe('mixesLookAlikeScripts: a word of two look-alike scripts', () => {
       '\u043e\u0442\u0447\u0451\u0442 report.pdf',
       '報告 report.pdf',
       'iPhone用の説明書.pdf',
+      '\u{1f468}\u200d\u{1f469}\u200d\u{1f467} family.jpg', // an emoji's joiners
+      '\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.txt', // a Persian word's non-joiner
       'café-2.txt',
       'x1.bin',
     ])
