@@ -139,5 +139,7 @@ function fileSettings(
     const section = mine.findLast((name) => Object.hasOwn(found.get(name)!, key))
     return section === undefined ? filePath : `the "${section}" section of ${filePath}`
   }
-  return { file: Object.assign({}, top, ...mine.map((section) => found.get(section))), where }
+  // Spread, not Object.assign: a "__proto__" key (refused as unknown anyway) must never reach a setter.
+  const file = mine.reduce<Record<string, unknown>>((all, section) => ({ ...all, ...found.get(section) }), { ...top })
+  return { file, where }
 }
