@@ -123,8 +123,9 @@ const LETTER_SCRIPTS: ReadonlyArray<[string, RegExp]> = [
 
 /**
  * Whether a word of `name` mixes the letters of two scripts ("rероrt.pdf": Cyrillic е, р and о among Latin
- * letters; `r\u200dеро\u200drt`, the joiners dropped first, and `repo\u200drt`, a joiner in a Latin word; Lisu ꓣ, Coptic ⲟ or a mathematical 𝗈 among Latin
- * letters), which a listing marks: such a name prints as another's (an attacker pass, fifty-fifth session).
+ * letters; `r\u200dеро\u200drt`, the joiners dropped first; Lisu ꓣ, Coptic ⲟ or a mathematical 𝗈 among Latin
+ * letters), or holds an invisible joiner in a Latin word (`repo\u200drt`), which a listing marks: such a name
+ * prints as another's (attacker passes, fifty-fifth session).
  * Latin beside Chinese, Japanese or Korean is not marked (UTS #39's "highly restrictive" level allows it), nor a
  * name wholly in one script, nor two scripts in separate words; an honest name mixing scripts in a word
  * (`10μs`) is marked too.

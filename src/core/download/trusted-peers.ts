@@ -53,7 +53,7 @@ export class TrustedPeers implements PeerFinder {
   private readonly announced = new Map<string, Array<{ id: string; turns: number }>>()
   /** The dictionary's `heard` list last merged for each address (a new list is merged once). */
   private readonly heardSeen = new Map<string, readonly string[]>()
-  /** Peers passed over (each logged once, the first SKIPS_LOGGED of them), the newest MAX_SKIPPED kept. */
+  /** Peers passed over (each said once in the log, as counted-lines.ts allows), the newest MAX_SKIPPED kept. */
   private readonly skipped = new LruMap<string, true>()
   private readonly skipLines: CountedLines
   /** The peers left out for the allow-list, by address: the peer ID each was announced with (notAllowed). */
