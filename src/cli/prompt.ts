@@ -135,7 +135,7 @@ function notListed(name: string, wait: number, unlisted: { peers: string[]; more
     'E_AUTH',
     peers.length === 1 && !more
       ? `no peer on the allow-list announced "${name}" within ${wait} s; one that is not on it did (${named}): add its peer ID to --allow if you trust it`
-      : `no peer on the allow-list announced "${name}" within ${wait} s; ${more ? 'at least ' : ''}${peers.length} peers that are not on it did (${named}): add their peer IDs to --allow if you trust them`,
+      : `no peer on the allow-list announced "${name}" within ${wait} s; ${more ? `at least ${peers.length + 1}` : peers.length} peers that are not on it did (${named}): add their peer IDs to --allow if you trust them`,
   )
 }
 
