@@ -1,4 +1,5 @@
 import { loadSwarmSecret, P2PError, parseShareLink, type ShareLink, sameSwarmSecret } from '../index.js'
+import { endpoint } from './serve.js'
 
 /**
  * A share link given to p2p-download or p2p get, taken into the run's options: its id is the file's, its peer
@@ -15,11 +16,7 @@ export async function takeShareLink(
   if (options.id !== undefined && options.id !== link.id)
     throw new P2PError('E_USAGE', 'the share link and --id name different files: give one')
   options.id = link.id
-  if (link.peer)
-    settings.peer = [
-      ...settings.peer,
-      `${link.peer.host.includes(':') ? `[${link.peer.host}]` : link.peer.host}:${link.peer.port}`,
-    ]
+  if (link.peer) settings.peer = [...settings.peer, endpoint(link.peer.host, link.peer.port)]
   if (link.secret === undefined) return link
   const given = await loadSwarmSecret(settings)
   if (given === undefined) settings.secret = link.secret

@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net'
+import { someOf } from '../counted.js'
 import { DISCOVERY_GROUP_V6 } from './multicast.js'
 import { parseNamedPeer } from './named-peers.js'
 import { canonicalAddress } from './unicast-address.js'
@@ -57,8 +58,7 @@ export interface PathsTried {
   udpPort: number
 }
 
-const list = (items: readonly string[], max = 4): string =>
-  items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`
+const list = (items: readonly string[]): string => someOf(items, 4)
 
 /** One sentence: where discovery looked, then what the user can do about it. */
 export function pathsAdvice(tried: PathsTried): string {

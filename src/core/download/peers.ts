@@ -14,7 +14,7 @@ import { stampOf } from '../disk.js'
 import { parseJsonUtf8 } from '../json.js'
 import { type Collaborators, componentLog, type Logger } from '../log.js'
 import { peerKey } from '../pool.js'
-import { formatPeerId, parsePeerId } from '../trust/peer-id.js'
+import { normalizePeerId } from '../trust/peer-id.js'
 import type { LivePeer, PeerFinder } from './job.js'
 import { nextChange } from './next-change.js'
 
@@ -279,7 +279,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
 /** A peer ID as formatPeerId writes it, or undefined when the text is none (an older peer's store id, a typo). */
 function canonicalPeerId(text: string): string | undefined {
   try {
-    return formatPeerId(parsePeerId(text))
+    return normalizePeerId(text)
   } catch {
     return undefined
   }
