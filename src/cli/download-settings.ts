@@ -82,7 +82,7 @@ export function downloadOptions(cmd: Command): Command {
     )
     .option(
       '--only <glob>',
-      'a folder: fetch only the paths this glob matches (repeatable; as .gitignore: one with no "/" is a name at any depth, *.jpg; one with a "/", or starting with "/", a path from the top, raw/**, /*.jpg; a directory brings what it holds)',
+      'a folder: fetch only the paths this glob matches (repeatable; as .gitignore: one with no "/" is a name at any depth, *.jpg; one with a "/", or starting with "/", a path from the top, raw/**, /*.jpg; a directory brings what it holds; a later download of the folder adds what was left out)',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .addHelpText('after', TRUST_HELP)

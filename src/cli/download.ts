@@ -50,6 +50,7 @@ export const downloadCommand = defineCommand({
     'p2p-download --id 3f9a…e1 --downloads-dir ~/Downloads',
     'p2p-download notes.pdf --json | jq .sha256',
     "p2p-download album --only '*.jpg' --only 'raw/**'   # a folder: just these files",
+    'p2p-download album   # later: the rest, added to downloads/album',
     "p2p-download 'p2p://3f9a…e1?peer=10.1.2.3:47011'   # a share link (p2p-split prints it)",
     'p2p-download holiday.mp4 --seed   # and serve it to the others, from the first chunk until Ctrl-C',
     'p2p-download --dht --bootstrap 203.0.113.7:49737 --id 3f9a…e1   # beyond the LAN, through a private DHT',

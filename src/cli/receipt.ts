@@ -50,15 +50,14 @@ export function renderReceipt(
         ...{ fetchedBytes: r.fetchedBytes, resumedBytes: r.resumedBytes, alreadyThere: r.alreadyThere, peers },
         idlePeers: r.idlePeers,
         ...(r.files ? { files: r.files, dirs: r.dirs } : {}),
+        ...(r.filledIn ? { filledIn: r.filledIn } : {}),
         refused: r.refused,
       },
       'files',
     )
     return
   }
-  ctx.out(
-    `${chalk.green('Downloaded:')} ${printable(r.path)}${r.alreadyThere ? ' (an identical file was already there)' : ''}`,
-  )
+  ctx.out(`${chalk.green('Downloaded:')} ${printable(r.path)}${placedHow(r)}`)
   ctx.out(
     `  size     ${formatBytes(r.size)} (${counted(r.size, 'byte')}) in ${formatSeconds(r.seconds)}${fetchedRate(r)}`,
   )
@@ -82,6 +81,13 @@ export function renderReceipt(
   for (const p of r.refused)
     ctx.out(chalk.red(`  refused  ${printable(shownKey(p.key), 66).padEnd(21)} ${printable(p.reason, 300)}`))
   if (r.idlePeers > 0) ctx.out(chalk.dim(`  and ${counted(r.idlePeers, 'peer')} heard of, never asked for anything`))
+}
+
+/** What the final name held before: nothing said when it was free. */
+function placedHow(r: DownloadReceipt): string {
+  if (r.filledIn) return ` (added ${counted(r.filledIn, 'entry', 'entries')} to the partial copy already there)`
+  if (!r.alreadyThere) return ''
+  return r.files ? ' (everything chosen was already there, identical)' : ' (an identical file was already there)'
 }
 
 /** The rate of what was fetched (not of what the store or downloads/ held already); none when nothing was. */

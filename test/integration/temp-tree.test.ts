@@ -65,7 +65,12 @@ describe('temporary tree of a folder download', () => {
     const placed = await tree.place()
     assert.deepEqual(
       placed,
-      { path: join(downloads, 'album'), alreadyThere: false, durable: { filesystem: false, files: 0, dirs: 3 } },
+      {
+        path: join(downloads, 'album'),
+        alreadyThere: false,
+        filledIn: 0,
+        durable: { filesystem: false, files: 0, dirs: 3 },
+      },
       'root, docs, sample (each file synced as it was written)',
     )
     assert.deepEqual(await listing(placed.path), [
@@ -116,6 +121,7 @@ describe('temporary tree of a folder download', () => {
     assert.deepEqual(await second.place(), {
       path: join(downloads, 'album'),
       alreadyThere: true,
+      filledIn: 0,
       durable: { filesystem: false, files: 0, dirs: 2 },
     })
     assert.deepEqual(await readdir(downloads), ['album'])

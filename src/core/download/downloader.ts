@@ -92,6 +92,8 @@ export interface DownloadReceipt extends StitchResult {
   /** A folder: its files as placed (those --only chose), each with its SHA-256, and how many directories. */
   files?: TreeFileReceipt[]
   dirs?: number
+  /** A folder: entries added to a partial copy of it already at its name (an earlier `--only`), instead of "NAME (1)". */
+  filledIn?: number
 }
 
 export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {

@@ -15,6 +15,7 @@ import { type FileCheck, MadeTable } from './made-table.js'
 import type { TempTreeOptions } from './temp-tree-options.js'
 import { AnchorMismatch, TreeAnchors } from './tree-anchors.js'
 import { filesystemSyncFor, mkdirDurable, type SyncFilesystem } from './tree-durable.js'
+import type { FolderIndex } from './tree-fill.js'
 import {
   assertChain,
   assertMade,
@@ -260,10 +261,10 @@ export class TempTree {
     assertMade(this.root, this.made, slot)
   }
 
-  /** Every entry checked again, then the final name (tree-place.ts). */
-  async place(signal?: AbortSignal): Promise<PlaceResult> {
+  /** Every entry checked again, then the final name (tree-place.ts); `folder` lets a partial copy there be filled in. */
+  async place(signal?: AbortSignal, folder?: FolderIndex): Promise<PlaceResult> {
     this.closeAnchors()
-    return placeTree(this, signal)
+    return placeTree(this, signal, folder)
   }
 
   /** Remove the temporary tree (only if it is still the directory made here) and its record. */

@@ -10,6 +10,7 @@ import { printable } from '../printable.js'
 import { sameContent } from './final-name.js'
 import { breather, type MadeTable, YIELD_EVERY } from './made-table.js'
 import { type Durable, makeDurable, type SyncFilesystem, syncUserDir } from './tree-durable.js'
+import { type FolderIndex, fillIn, modeFits } from './tree-fill.js'
 
 /**
  * A finished temporary tree (temp-tree.ts) given its final name: the tree
@@ -18,12 +19,16 @@ import { type Durable, makeDurable, type SyncFilesystem, syncUserDir } from './t
  * claimed with mkdir (never merging into or replacing what is there), the
  * tree renamed over that empty directory, and what then has the name
  * checked to be the tree's root. A claim a killed run left is taken back.
+ * A partial copy of this folder at NAME (an earlier `--only`) is filled in
+ * instead (tree-fill.ts).
  */
 
 export interface PlaceResult {
   path: string
   /** An identical tree was already at the final name: kept, and the temporary one removed. */
   alreadyThere: boolean
+  /** Entries added to a partial copy of this folder already at the final name (tree-fill.ts); 0 otherwise. */
+  filledIn: number
   /** How the tree was made durable before it was placed. */
   durable: Durable
 }
@@ -53,7 +58,7 @@ export interface Placeable {
  * loop run every YIELD_EVERY entries: a folder of 100,000 entries is
  * 100,000 checks.
  */
-export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<PlaceResult> {
+export async function placeTree(tree: Placeable, signal?: AbortSignal, folder?: FolderIndex): Promise<PlaceResult> {
   try {
     const durable = await makeDurable(tree, { sync: tree.syncFilesystem, filesSynced: tree.filesSynced, signal })
     // Checked after the sync, not before it: a root swapped while the sync ran would otherwise be named (the
@@ -69,7 +74,12 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
       if (!(await claim(path))) {
         if (n === 0 && (await matches(tree, path, signal))) {
           await tree.discard()
-          return { path, alreadyThere: true, durable }
+          return { path, alreadyThere: true, filledIn: 0, durable }
+        }
+        const filledIn = n === 0 && folder !== undefined ? await fillIn(tree, path, folder, signal) : undefined
+        if (filledIn !== undefined) {
+          await tree.discard()
+          return { path, alreadyThere: filledIn === 0, filledIn, durable }
         }
         continue
       }
@@ -90,7 +100,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal): Promise<
       }
       await syncUserDir(tree.downloadsDir)
       await unlink(tree.recordPath).catch(() => undefined)
-      return { path, alreadyThere: false, durable }
+      return { path, alreadyThere: false, filledIn: 0, durable }
     }
     throw new P2PError(
       'E_EXISTS',
@@ -166,16 +176,6 @@ async function matches(tree: Placeable, existing: string, signal?: AbortSignal):
     if (!same) return false
   }
   return true
-}
-
-/**
- * Whether an entry's mode is one this download could own: no bit ours lacks
- * (setuid, sticky, group- or world-writable ones we would not give), and the
- * owner's bits exactly ours (an exec bit lost is another file). A copy made
- * under a stricter umask fits (an earlier run's 0600 where this one makes 0644).
- */
-export function modeFits(have: number, ours: number): boolean {
-  return (have & ~ours) === 0 && (have & 0o700) === (ours & 0o700)
 }
 
 /** Whether the directory `local` of `existing` holds an entry the tree did not make. */

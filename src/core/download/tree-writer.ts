@@ -8,6 +8,7 @@ import type { TreeLayout } from '../tree-layout.js'
 import { isDir, type TreeFile, type TreeManifest } from '../tree-manifest.js'
 import { writeFully, writeFullySync } from '../write-fully.js'
 import { breather, TempTree, YIELD_EVERY } from './temp-tree.js'
+import type { FolderEntry, FolderIndex } from './tree-fill.js'
 import { localOf } from './tree-local.js'
 
 /**
@@ -42,6 +43,8 @@ export interface TreeBuilt {
   /** A folder's: its id (the manifest's hash, which commits to every file's hash). */
   sha256: string
   alreadyThere: boolean
+  /** Entries added to a partial copy of this folder that was at the final name (an earlier `--only`); 0 otherwise. */
+  filledIn: number
   files: TreeFileReceipt[]
   dirs: number
 }
@@ -188,11 +191,12 @@ export class TreeBuilder {
       if (this.copied !== this.toCopy)
         throw new P2PError('E_INTERNAL', `the download finished with ${this.toCopy - this.copied} files not built`)
       await beforeFinalName?.()
-      const placed = await this.tree.place(this.o.signal)
+      const placed = await this.tree.place(this.o.signal, folderIndex(this.o.manifest))
       return {
         path: placed.path,
         sha256: this.o.id,
         alreadyThere: placed.alreadyThere,
+        filledIn: placed.filledIn,
         files: this.receipts,
         dirs: this.dirs,
       }
@@ -208,6 +212,22 @@ export class TreeBuilder {
     this.queue.length = 0
     await this.settled()
     await this.tree.discard()
+  }
+}
+
+/** The whole manifest's entries by local path, made at the first question (only a folder already at the name asks). */
+function folderIndex(manifest: TreeManifest): FolderIndex {
+  let byLocal: Map<string, FolderEntry> | undefined
+  return (local) => {
+    if (byLocal === undefined) {
+      byLocal = new Map()
+      for (const entry of manifest.entries)
+        byLocal.set(
+          localOf(entry.path),
+          isDir(entry) ? { dir: true } : { dir: false, size: entry.size, exec: entry.exec === true },
+        )
+    }
+    return byLocal.get(local)
   }
 }
 

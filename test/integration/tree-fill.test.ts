@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import { mkdir, readdir, readFile, stat, symlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { TempTree } from '../../src/core/download/temp-tree.js'
+import type { FolderEntry, FolderIndex } from '../../src/core/download/tree-fill.js'
+import { hasCode } from '../../src/core/errors.js'
+import { tmpDir } from '../helpers/files.js'
+
+/** Filling in a part of a folder already at its final name (tree-fill.ts), on real directories. */
+
+const sha = (data: string): string => createHash('sha256').update(data).digest('hex')
+
+/** The whole folder: `run.sh` (executable), `d/`, `d/a.txt`, `d/e/`, `d/e/b.txt`. */
+const FILES: Record<string, [string, boolean]> = {
+  'run.sh': ['#!/bin/sh\n', true],
+  'd/a.txt': ['hello', false],
+  'd/e/b.txt': ['deeper', false],
+}
+const DIRS = ['d', 'd/e']
+
+const WHOLE: Record<string, FolderEntry> = Object.fromEntries([
+  ...DIRS.map((d) => [d, { dir: true } as const]),
+  ...Object.entries(FILES).map(([p, [c, exec]]) => [p, { dir: false, size: c.length, exec }]),
+])
+const index: FolderIndex = (local) => WHOLE[local]
+
+async function setup(t: Parameters<typeof tmpDir>[0]) {
+  const base = await tmpDir(t)
+  const entry = join(base, 'chunks', 'album')
+  await mkdir(entry, { recursive: true })
+  const downloads = join(base, 'downloads')
+  const options = {
+    ...{ downloadsDir: downloads, name: 'album', recordPath: join(entry, 'tree.part') },
+    ...{ storeRoot: join(base, 'chunks'), syncFilesystem: false as const },
+  }
+  /** The tree of the chosen paths (their directories made too), as a download builds it. */
+  const build = async (chosen: string[]): Promise<TempTree> => {
+    const tree = await TempTree.create(options)
+    for (const dir of DIRS) if (chosen.some((p) => p.startsWith(`${dir}/`))) tree.addDir(dir)
+    for (const path of chosen) {
+      const [content, exec] = FILES[path]!
+      await tree.addWrittenFile(path, exec, { size: content.length, sha256: sha(content) }, async (fd) => {
+        fs.writeSync(fd, content)
+      })
+    }
+    return tree
+  }
+  return { downloads, album: join(downloads, 'album'), build }
+}
+
+const listing = async (root: string) => (await readdir(root, { recursive: true })).sort()
+
+describe('filling in a part of the folder at its name', () => {
+  it('adds the missing files and directories, keeping what is there by inode', async (t) => {
+    const { downloads, album, build } = await setup(t)
+    await (await build(['d/a.txt'])).place()
+    const kept = (await stat(join(album, 'd/a.txt'))).ino
+    const placed = await (await build(['run.sh', 'd/a.txt', 'd/e/b.txt'])).place(undefined, index)
+    assert.equal(placed.path, album)
+    assert.equal(placed.filledIn, 3, 'run.sh, d/e and d/e/b.txt')
+    assert.equal(placed.alreadyThere, false)
+    assert.deepEqual(await listing(album), ['d', 'd/a.txt', 'd/e', 'd/e/b.txt', 'run.sh'])
+    assert.equal((await stat(join(album, 'd/a.txt'))).ino, kept)
+    assert.equal(await readFile(join(album, 'd/e/b.txt'), 'utf8'), 'deeper')
+    assert.ok((await stat(join(album, 'run.sh'))).mode & 0o100, 'its exec bit')
+    assert.deepEqual(await readdir(downloads), ['album'], 'the temporary tree is gone')
+    // Without the folder's index (a file's download, a caller not asking) nothing is filled in.
+    await (await build(['run.sh'])).place()
+    assert.deepEqual((await readdir(downloads)).sort(), ['album', 'album (1)'])
+  })
+
+  it('a chosen part already whole is already there; entries not chosen are left as they are', async (t) => {
+    const { album, build } = await setup(t)
+    await (await build(['run.sh', 'd/a.txt', 'd/e/b.txt'])).place()
+    const placed = await (await build(['d/e/b.txt'])).place(undefined, index)
+    assert.deepEqual([placed.path, placed.alreadyThere, placed.filledIn], [album, true, 0])
+    assert.deepEqual(await listing(album), ['d', 'd/a.txt', 'd/e', 'd/e/b.txt', 'run.sh'])
+  })
+
+  it('a link where the folder has an entry is not a part of it: "album (1)", the link untouched', async (t) => {
+    const { downloads, album, build } = await setup(t)
+    await (await build(['d/a.txt'])).place()
+    const outside = join(downloads, '..', 'outside')
+    await mkdir(outside)
+    await symlink(outside, join(album, 'd', 'e'))
+    const placed = await (await build(['run.sh', 'd/a.txt', 'd/e/b.txt'])).place(undefined, index)
+    assert.equal(placed.path, join(downloads, 'album (1)'))
+    assert.deepEqual(await readdir(outside), [], 'nothing written through the link')
+  })
+
+  it('something put at a missing entry meanwhile stops it, E_EXISTS, and is never replaced', async (t) => {
+    const { downloads, album, build } = await setup(t)
+    await (await build(['d/a.txt'])).place()
+    const tree = await build(['run.sh', 'd/a.txt'])
+    // Asked of `d` once the top directory was read: run.sh appears there after the look, before the filling.
+    const racing: FolderIndex = (local) => {
+      if (local === 'd') fs.writeFileSync(join(album, 'run.sh'), 'mine')
+      return index(local)
+    }
+    await assert.rejects(tree.place(undefined, racing), (err) => hasCode(err, 'E_EXISTS'))
+    assert.equal(await readFile(join(album, 'run.sh'), 'utf8'), 'mine')
+    await tree.discard() // as the download does when placing fails
+    assert.deepEqual(await readdir(downloads), ['album'])
+  })
+})
