@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { copyFile, type FileHandle, link, lstat, open, readdir, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, extname, join } from 'node:path'
@@ -7,9 +6,9 @@ import { tempOwner, tempPathFor } from '../disk.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { shorten } from '../names.js'
-import { openRegularFile } from '../safe-fs.js'
 import { isRunning } from '../stale-temps.js'
 import { copyAcross, isCutShortCopy } from './cross-copy.js'
+import { sameContent } from './same-content.js'
 import { syncUserDir } from './tree-durable.js'
 
 /**
@@ -218,43 +217,6 @@ export async function sameInode(a: string, b: string): Promise<boolean> {
     return sameFile(identityOf(x), identityOf(y))
   } catch {
     return false
-  }
-}
-
-/**
- * Whether `path` is a regular file (not through a symbolic link; a FIFO or device there is never opened blocking)
- * with these bytes; with `ours`, also one of our user's (checked on the file opened).
- */
-export async function sameContent(
-  path: string,
-  size: number,
-  sha256: string,
-  /**
-   * `oneLink`: a file with no other name (checked on the file opened, as `ours` is); `signal`: heard between
-   * pieces, its reason thrown, never taken for other bytes.
-   */
-  options: { ours?: boolean; oneLink?: boolean; signal?: AbortSignal } = {},
-): Promise<boolean> {
-  let opened: Awaited<ReturnType<typeof openRegularFile>> | undefined
-  try {
-    opened = await openRegularFile(path, { maxBytes: size, followSymlinks: false })
-    if (opened.stats.size !== size) return false
-    const uid = process.getuid?.()
-    if (options.ours && uid !== undefined && opened.stats.uid !== uid) return false
-    if (options.oneLink && opened.stats.nlink !== 1) return false
-    const hash = createHash('sha256')
-    // A buffer of the file's size, up to 4 MiB: 4 MiB for each small file had a folder's check spend its time in GC.
-    const highWaterMark = Math.min(4 * 1024 * 1024, Math.max(size, 1))
-    for await (const piece of opened.handle.createReadStream({ highWaterMark, autoClose: false })) {
-      options.signal?.throwIfAborted()
-      hash.update(piece as Buffer)
-    }
-    return hash.digest('hex') === sha256
-  } catch (err) {
-    if (options.signal?.aborted) throw options.signal.reason
-    return false
-  } finally {
-    await opened?.handle.close().catch(() => undefined)
   }
 }
 

@@ -7,8 +7,8 @@ import { fromFsError, P2PError } from '../errors.js'
 import { identityOf } from '../file-identity.js'
 import { shorten } from '../names.js'
 import { printable } from '../printable.js'
-import { sameContent } from './final-name.js'
 import { breather, type MadeTable, YIELD_EVERY } from './made-table.js'
+import { sameContent } from './same-content.js'
 import { type Durable, makeDurable, type SyncFilesystem, syncUserDir } from './tree-durable.js'
 import { type FolderIndex, fillIn, modeFits } from './tree-fill.js'
 
@@ -164,8 +164,8 @@ async function matches(tree: Placeable, existing: string, signal?: AbortSignal):
     // An empty regular file is every empty file; one of ours by inode is ours.
     if (st.size > 0n && !made.holds(slot, identityOf(st))) toHash.push(slot)
   }
-  for (const slot of toHash) {
-    signal?.throwIfAborted()
+  for (const [i, slot] of toHash.entries()) {
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) await breather(signal)
     const check = made.check(slot)!
     // Owner and links again on the file opened: the first pass looked at it by path, maybe seconds before.
     const same = await sameContent(join(existing, made.local(slot)), check.size, check.sha256, {
