@@ -148,7 +148,8 @@ async function execute<S extends SettingSpecs>(
   commandStarted()
   watchOutput()
   try {
-    if (early !== undefined) throw new P2PError('E_INTERRUPTED', `interrupted by ${early} as it started`)
+    if (early !== undefined)
+      throw new P2PError('E_INTERRUPTED', `interrupted by ${early} as it started`, { nothingBegun: true })
     const settings = resolveSettings(specs, {
       flags: options,
       configFile: options.config as string | undefined,
@@ -226,7 +227,7 @@ export function withoutOptionValues(text: string): string {
 }
 
 /**
- * One red line (and a JSON object with --json); the stack goes to the log
+ * One red line, a yellow one for a stop the user asked for (and a JSON object with --json); the stack goes to the log
  * only. The message is made printable (it may quote a peer, a file name or a
  * path): no escape sequence reaches the terminal, nor a later `jq -r`.
  */
@@ -251,8 +252,11 @@ export function reportFailure(
   const message = printable(withoutSecrets(failure.message))
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, code: failure.code, message })}\n`)
   // Not after a stop where nothing was begun (a prompt cancelled): there is nothing to resume.
-  const hint = hasCode(failure, 'E_INTERRUPTED') && !failure.details?.nothingBegun ? ` — ${afterInterrupt}` : ''
-  process.stderr.write(`${chalk.red('Error:')} ${message}${hint} [${failure.code}]\n`)
+  const stopped = hasCode(failure, 'E_INTERRUPTED')
+  const hint = stopped && !failure.details?.nothingBegun ? ` — ${afterInterrupt}` : ''
+  // A Ctrl-C is what the user asked for, not a failure: said as such (its code and exit status stay).
+  const label = stopped ? chalk.yellow('Stopped:') : chalk.red('Error:')
+  process.stderr.write(`${label} ${message}${hint} [${failure.code}]\n`)
   return failure.exitCode
 }
 

@@ -8,8 +8,9 @@ export interface Progress {
 }
 
 /**
- * A progress bar on a TTY (stderr), plain lines every few seconds otherwise,
- * nothing with --json.
+ * A progress bar on a TTY (stderr), plain lines every few seconds otherwise
+ * (the same fields: share, bytes, the recent rate, the time left), nothing
+ * with --json.
  */
 export function createProgress(
   label: string,
@@ -69,7 +70,10 @@ export function createProgress(
             .map(([k, v]) => `${k}=${v}`)
             .join(' ')}`
         : ''
-      process.stderr.write(`${label}: ${pct}% ${formatBytes(done)} / ${formatBytes(total)} ${shown}${more}\n`)
+      const eta = etaFrom(total - done, rate.bytesPerSecond())
+      process.stderr.write(
+        `${label}: ${pct}% ${formatBytes(done)} / ${formatBytes(total)} ${shown}, ETA ${eta}${more}\n`,
+      )
     },
     stop: () => undefined,
   }

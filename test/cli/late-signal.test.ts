@@ -94,8 +94,10 @@ describe('a signal while the command loads (its first ~200 ms)', () => {
       const { runCli } = await import(${JSON.stringify(main)})
       await runCli('download')
     `
-    const { stdout, exitCode } = await interruptWhenWaiting(script, 1, 'stderr')
+    const { stdout, exitCode, watched } = await interruptWhenWaiting(script, 1, 'stderr')
     assert.equal(exitCode, 130)
+    // A stop the user asked for is said as one, not as an error.
+    assert.match(watched, /^Stopped: interrupted by SIGINT as it started \[E_INTERRUPTED\]$/m)
     assert.deepEqual(JSON.parse(stdout), {
       ok: false,
       code: 'E_INTERRUPTED',
@@ -115,12 +117,12 @@ describe('a signal while the command loads (its first ~200 ms)', () => {
   })
 })
 
-/** Runs `script`, sends `count` SIGINTs 5 ms apart once it has written "waiting" on `stream`: its stdout and exit code. */
+/** Runs `script`, sends `count` SIGINTs 5 ms apart once it has written "waiting" on `stream`: its stdout, exit code and `stream`. */
 async function interruptWhenWaiting(
   script: string,
   count: number,
   stream: 'stdout' | 'stderr' = 'stdout',
-): Promise<{ stdout: string; exitCode: number | null }> {
+): Promise<{ stdout: string; exitCode: number | null; watched: string }> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let watched = ''
@@ -138,5 +140,5 @@ async function interruptWhenWaiting(
     child.kill('SIGINT')
   }
   const [exitCode] = (await once(child, 'exit')) as [number | null]
-  return { stdout, exitCode }
+  return { stdout, exitCode, watched }
 }

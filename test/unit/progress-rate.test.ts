@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { formatRate } from '../../src/cli/format.js'
-import { recentRate } from '../../src/cli/progress.js'
+import { createProgress, recentRate } from '../../src/cli/progress.js'
 
 /** The rate a progress bar or line shows: what flows now, not an average since the start. */
 
@@ -23,5 +23,25 @@ describe('the progress rate (progress.ts recentRate)', () => {
     for (let at = 0; at <= 10_000; at++) rate(at * 1000, at)
     // 1,000 bytes a millisecond throughout: 1 MB/s, whichever samples were kept.
     assert.equal(rate(10_001 * 1000, 10_001), '1.0 MB/s')
+  })
+
+  it('plain lines (no terminal) say the time left, once something flows', async () => {
+    const lines: string[] = []
+    const write = process.stderr.write
+    const tty = process.stderr.isTTY
+    process.stderr.isTTY = false
+    process.stderr.write = ((chunk: string) => lines.push(chunk) > 0) as typeof process.stderr.write
+    try {
+      const progress = createProgress('download', 10e6, { json: false, intervalMs: 0 })
+      progress.update(1e6)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      progress.update(2e6)
+    } finally {
+      process.stderr.write = write
+      process.stderr.isTTY = tty
+    }
+    assert.equal(lines.length, 2, lines.join(''))
+    assert.match(lines[0]!, /^download: 10\.0% .* – MB\/s, ETA –\n$/, 'nothing measured yet: no time left said')
+    assert.match(lines[1]!, /^download: 20\.0% .* MB\/s, ETA \d+s\n$/)
   })
 })
