@@ -71,7 +71,7 @@ export async function fetchByName<T>(
     () => 'stopped', // Ctrl-C: nothing is decided, and nothing may take the final name
   )
   const stop = new AbortController()
-  const stopped = (): P2PError => new P2PError('E_INTERRUPTED', `another file named "${name}" answered`)
+  const stopped = (): P2PError => new P2PError('E_INTERRUPTED', `another file or folder named "${name}" answered`)
   // Another file of the name stops the fetch the moment it answers (what a stranger's file puts in the store
   // ends there); the decision itself still waits for quiet, as before.
   const watching = new AbortController()

@@ -41,7 +41,8 @@ type Ctx = CommandContext<typeof DOWNLOAD_SETTINGS>
 
 export const downloadCommand = defineCommand({
   name: 'download',
-  summary: 'download a file from the peers that have it, verify every chunk and stitch it into the downloads directory',
+  summary:
+    'download a file or folder from the peers that have it, verify every chunk and stitch it into the downloads directory',
   arguments: '[name|link]',
   settings: DOWNLOAD_SETTINGS,
   examples: [
@@ -82,7 +83,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   if (id === undefined && name === undefined && !interactive) {
     throw new P2PError(
       'E_USAGE',
-      `give a file NAME, ${variant.idArgument ? 'ID' : '--id HEX'} or share link (no terminal to prompt on)`,
+      `give a NAME, ${variant.idArgument ? 'ID' : '--id HEX'} or share link (no terminal to prompt on)`,
     )
   }
   const store = await openStore(

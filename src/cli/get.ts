@@ -10,7 +10,8 @@ import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
  */
 export const getCommand = defineCommand({
   name: 'get',
-  summary: 'download a file by name or id from the peers that share it, verified to the byte (p2p-download)',
+  summary:
+    'download a file or folder by name, id or link from the peers that share it, verified to the byte (p2p-download)',
   arguments: '[name|id|link]',
   settings: DOWNLOAD_SETTINGS,
   examples: [

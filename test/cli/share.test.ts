@@ -166,6 +166,6 @@ describe('p2p share and p2p get (the built commands)', () => {
     assert.equal(r.code, 3, r.stderr)
     const usage = await runBin('p2p', ['get', ...downloadArgs(dir, udp)])
     assert.equal(usage.code, 2, usage.stderr)
-    assert.match(usage.stderr, /give a file NAME, ID or share link/)
+    assert.match(usage.stderr, /give a NAME, ID or share link/)
   })
 })
