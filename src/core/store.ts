@@ -4,15 +4,16 @@ import { join } from 'node:path'
 import { DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FILE, STORE_PRIVATE_DIR } from './constants.js'
 import { stampOf, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
-import { type ItemManifest, parseItemManifest } from './item.js'
+import type { ItemManifest } from './item.js'
 import { acquireLock, acquireLockWaiting } from './lock.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from './log.js'
 import { makeDirectories } from './make-dirs.js'
 import { manifestId } from './manifest.js'
-import { isAbsent, lstatIfPresent, readRegularFile, realDirectories } from './safe-fs.js'
+import { lstatIfPresent, realDirectories } from './safe-fs.js'
 import { sweepStaleTemps } from './stale-temps.js'
 import { chunkFileName, entryDirCandidates, isChunkDataFile } from './store-layout.js'
 import { listNames } from './store-listing.js'
+import { type EntryManifest, EntryManifests } from './store-manifests.js'
 import { loadStorePeerId } from './store-peer-id.js'
 import { type ScannedDir, type StoreEntry, scanEntries } from './store-scan.js'
 import { collisionKey } from './tree-paths.js'
@@ -42,14 +43,6 @@ export interface ChunkStoreOptions {
   directIo?: boolean
 }
 
-interface CachedManifest {
-  /** stampOf the manifest file when it was read (a rewrite is a rename: a new inode, whatever its size and time). */
-  stamp: string
-  id: string
-  manifest: ItemManifest
-  bytes: Buffer
-}
-
 export interface OpenStoreOptions {
   /** The store's directory (created if missing). */
   dir: string
@@ -76,7 +69,8 @@ export class ChunkStore {
   readonly directIo: boolean
   private readonly log: Logger
   private readonly maxManifestBytes: number
-  private readonly manifestCache = new Map<string, CachedManifest>()
+  /** Entry manifests held parsed (store-manifests.ts). */
+  private readonly manifests: EntryManifests
   /** Entry directories a scan could not read, warned of once each. */
   private readonly unreadable = new Set<string>()
   /** What the last scan found in each entry directory (store-scan.ts), for a scan told which are unchanged. */
@@ -89,6 +83,7 @@ export class ChunkStore {
     this.log = options.log ?? silentLogger()
     this.maxManifestBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES
     this.directIo = options.directIo ?? true
+    this.manifests = new EntryManifests(root, this.maxManifestBytes, this.log)
   }
 
   async init(): Promise<void> {
@@ -119,17 +114,12 @@ export class ChunkStore {
       {
         root: this.root,
         entryDir: (dirName) => this.entryDir(dirName),
-        manifestIn: (dirName) => this.manifestIn(dirName, false),
+        manifestIn: (dirName) => this.manifests.read(dirName, false),
         onUnreadable: (dirName, err) => this.warnUnreadable(dirName, err),
       },
       unchanged ? (dirName) => (unchanged(dirName) ? last.get(dirName) : undefined) : () => undefined,
     )
-    // No more stays cached than is listed: a long-running server of a store whose entries come and go keeps no
-    // more. Pruned only when over (each scan for a change would otherwise make 10,000 paths to keep as many).
-    if (this.manifestCache.size > manifestDirs.length) {
-      const listed = new Set(manifestDirs.map((dirName) => join(this.root, dirName, MANIFEST_FILE)))
-      for (const path of this.manifestCache.keys()) if (!listed.has(path)) this.manifestCache.delete(path)
-    }
+    this.manifests.prune(manifestDirs)
     // Scans may overlap (the announcer's, a server's): what the one started last found is the newest.
     if (started > this.lastScanStarted) {
       this.lastScan = scanned
@@ -150,7 +140,7 @@ export class ChunkStore {
 
   /** Manifests held parsed (at most one per entry the last scan listed, and those read since). */
   get cachedManifests(): number {
-    return this.manifestCache.size
+    return this.manifests.size
   }
 
   /**
@@ -158,35 +148,8 @@ export class ChunkStore {
    * mtime+size; undefined if absent or invalid, or if the directory or the
    * manifest is a symlink (or not a directory / regular file).
    */
-  async readEntryManifest(dirName: string): Promise<{ id: string; manifest: ItemManifest; bytes: Buffer } | undefined> {
-    return this.manifestIn(dirName, true)
-  }
-
-  /** readEntryManifest; `checkDir` false when a scan that follows no link just listed the directory. */
-  private async manifestIn(
-    dirName: string,
-    checkDir: boolean,
-  ): Promise<{ id: string; manifest: ItemManifest; bytes: Buffer } | undefined> {
-    const path = join(this.root, dirName, MANIFEST_FILE)
-    try {
-      if (checkDir) await realDirectories(this.root, this.entryDir(dirName))
-      const st = await lstat(path, { bigint: true })
-      const cached = this.manifestCache.get(path)
-      if (cached && st.isFile() && cached.stamp === stampOf(st)) return cached
-      const bytes = await readRegularFile(path, { maxBytes: this.maxManifestBytes })
-      // A folder's entry cap was applied on the way in (split or download); here its bytes bound the cost.
-      const manifest = parseItemManifest(bytes, {
-        maxBytes: this.maxManifestBytes,
-        maxEntries: Number.MAX_SAFE_INTEGER,
-      })
-      const value = { stamp: stampOf(st), id: manifestId(bytes), manifest, bytes }
-      this.manifestCache.set(path, value)
-      return value
-    } catch (err) {
-      if (!isAbsent(err)) this.log.warn({ path, err: (err as Error).message }, 'unreadable manifest; entry ignored')
-      this.manifestCache.delete(path)
-      return undefined
-    }
+  async readEntryManifest(dirName: string): Promise<EntryManifest | undefined> {
+    return this.manifests.read(dirName, true)
   }
 
   async get(id: string): Promise<StoreEntry | undefined> {
@@ -252,7 +215,7 @@ export class ChunkStore {
         const path = join(dir, MANIFEST_FILE)
         await writeFileAtomic(path, manifestBytes, { within: this.root })
         const stamp = stampOf(await lstat(path, { bigint: true }))
-        this.manifestCache.set(path, { stamp, id, manifest, bytes: manifestBytes })
+        this.manifests.remember(path, { stamp, id, manifest, bytes: manifestBytes })
       }
     } catch (err) {
       throw fromFsError(err, `preparing ${dir}`)
