@@ -1,4 +1,3 @@
-import { isIPv4 } from 'node:net'
 import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import type { Logger } from '../log.js'
 import { ByteRateLimit } from '../rate-limit.js'
@@ -7,11 +6,9 @@ import { ANSWER_FACTOR, encodeCookie, type Query } from './announcement.js'
 import { decodeQuery } from './announcement-decode.js'
 import { AnswerCookies } from './answer-cookies.js'
 import type { Datagram } from './discovery-sockets.js'
-import { kernelIpv6Addresses, type LocalInterface } from './interfaces.js'
-import { withoutZone } from './multicast.js'
 import { type Announced, answerTo } from './query-answer.js'
-import { familyOf } from './udp-sockets.js'
-import { canonicalAddress, unicastProblem } from './unicast-address.js'
+import { canonicalAddress } from './unicast-address.js'
+import { type HostAddressOptions, UnicastSources } from './unicast-sources.js'
 
 /**
  * An announcer's answers to queries (announcer.ts sends the bursts), at
@@ -61,7 +58,7 @@ export interface AnnouncerStats {
 }
 
 /** The announcer's options its answers use (AnnouncerOptions has them all). */
-export interface QueryAnswererOptions {
+export interface QueryAnswererOptions extends HostAddressOptions {
   tcpPort: number
   intervalMs: number
   maxDatagramBytes?: number
@@ -69,10 +66,6 @@ export interface QueryAnswererOptions {
   answerBytesPerS?: number
   transport?: 'noise'
   guard?: DatagramGuard
-  /** The host's interfaces: a source that is a subnet's broadcast address is refused. */
-  interfaces?: () => readonly LocalInterface[]
-  /** The host's own addresses: an IPv6 source that is one of them is refused. */
-  unicastAddresses?: readonly string[]
   cookieBytesPerS?: number
   /** The wall clock cookies' epochs are counted on (tests). */
   now?: () => number
@@ -127,7 +120,8 @@ export class QueryAnswerer {
     proven: 0,
   }
   private waitingForScan = 0
-  private ownIpv6 = { at: Number.NEGATIVE_INFINITY, addresses: new Set<string>() }
+  /** Which sources a unicast answer may go to (unicast-sources.ts). */
+  private readonly sources: UnicastSources
 
   constructor(
     private readonly options: QueryAnswererOptions,
@@ -154,6 +148,7 @@ export class QueryAnswerer {
       now: options.budgetClock,
     })
     this.cookies = new AnswerCookies(options.now)
+    this.sources = new UnicastSources(options, announcer)
   }
 
   /** A datagram heard on the announcer's sockets: a query is answered, anything else ignored. */
@@ -205,7 +200,7 @@ export class QueryAnswerer {
     if (!announced || !this.announcer.open() || to.port === 0) return
     const overBroadcast =
       !datagram.toHost && this.options.guard === undefined && this.announcer.knowsHostAddresses(to.family)
-    if (!overBroadcast && this.notOneHost(to.address)) {
+    if (!overBroadcast && this.sources.notOneHost(to.address)) {
       this.stats.badSource++
       return
     }
@@ -278,27 +273,5 @@ export class QueryAnswerer {
         await datagram.reply(encodeCookie(this.cookies.cookieFor(to.address), true, query.nonce))
       }
     })()
-  }
-
-  /**
-   * A source no unicast answer may go to: not one host (unicastProblem: the broadcast address of any subnet on
-   * this host's interfaces included), one of our own broadcast addresses, or one of this host's own IPv6
-   * addresses but ::1 (Linux takes an IPv6 packet from the wire whose source is ours, where IPv4 drops it as a
-   * martian: an attacker pass had answers sent to a port of this very host).
-   */
-  private notOneHost(address: string): boolean {
-    if (unicastProblem(address, this.options.interfaces?.()) !== undefined) return true
-    const canonical = canonicalAddress(address)
-    if (this.announcer.burstTargets(familyOf(canonical)).some(([target]) => target === canonical)) return true
-    if (isIPv4(canonical) || canonical === '::1') return false
-    if ((this.options.unicastAddresses ?? []).some((own) => canonicalAddress(own) === canonical)) return true
-    return this.kernelIpv6().has(withoutZone(canonical))
-  }
-
-  /** The kernel's own IPv6 addresses, read at most every 5 s (an attack on the fix had answers sent to an anycast one). */
-  private kernelIpv6(): Set<string> {
-    const now = Date.now()
-    if (now - this.ownIpv6.at > 5_000) this.ownIpv6 = { at: now, addresses: kernelIpv6Addresses() }
-    return this.ownIpv6.addresses
   }
 }
