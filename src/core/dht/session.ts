@@ -4,7 +4,8 @@ import { hasCode, P2PError } from '../errors.js'
 import { MAX_DHT_WRITE_BYTES } from './bounded-stream.js'
 import { GreetingExchange, mutedServer } from './greeting.js'
 import { HELD_PIECE_COST, heldCost, MAX_HELD_WHILE_PAUSED, PausedIntake } from './paused-intake.js'
-import { acceptedRemoteKey, type RemoteKeyRules, streamFailure } from './session-checks.js'
+import { acceptedRemoteKey, streamFailure } from './session-checks.js'
+import type { DhtPath, DhtSessionOptions } from './session-options.js'
 
 /**
  * Our frames over a connection made through the DHT (docs/protocol.md §6.4).
@@ -27,21 +28,7 @@ import { acceptedRemoteKey, type RemoteKeyRules, streamFailure } from './session
  * ends (it is not TCP), so a server ends it at once (graceful-end.ts).
  */
 
-export type DhtPath = 'direct' | 'holepunched' | 'relayed'
-
-export interface DhtSessionOptions extends RemoteKeyRules {
-  initiator: boolean
-  handshakeTimeoutMs: number
-  proofKey?: Buffer | undefined
-  /** How the connection was made, once open (the dialler knows: see dht-dial in download/). */
-  path?: () => DhtPath
-  /**
-   * Once the stream is open, the other side's greeting or proof must come within this (default: what is left
-   * of `handshakeTimeoutMs`): the long deadline is for a hole punch, and a key whose server opens and then
-   * says nothing (a stranger's, by the hundred) should not hold a dial for all of it.
-   */
-  openedTimeoutMs?: number
-}
+export type { DhtPath, DhtSessionOptions } from './session-options.js'
 
 type Phase = 'opening' | 'greeting' | 'open' | 'closed'
 
