@@ -1,23 +1,17 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import { BufferPool, type OnViolation } from '../buffer-pool.js'
 import type { DhtSession } from '../dht/session.js'
-import { P2PError } from '../errors.js'
 import { type Collaborators, componentLog, type Logger, silentLogger } from '../log.js'
 import { addressKey, ConnectionTable, DEFAULT_RECLAIM_IDLE_MS, type Refused, refusalText } from './admission.js'
 import { ByteBudget } from './budget.js'
 import { ChunkSource } from './chunk-source.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
-import { heldBackFields, LogGate } from './log-gate.js'
+import { connectionLog, heldBackFields, LogGate } from './log-gate.js'
 import type { NotNow } from './messages.js'
 import { Refusals, refuse } from './refusals.js'
 import { ServerConnection } from './server-connection.js'
 import { listenTcp } from './server-listen.js'
-import {
-  type ChunkServerOptions,
-  DEFAULT_SERVER_LIMITS,
-  type ServerLimits,
-  type ServerStats,
-} from './server-settings.js'
+import { type ChunkServerOptions, type ServerLimits, type ServerStats, serverLimits } from './server-settings.js'
 import { ServerTally } from './server-tally.js'
 import { ServerTransport } from './server-transport.js'
 import { StalledSockets } from './stalled-sockets.js'
@@ -78,12 +72,7 @@ export class ChunkServer {
   private readonly uploads: UploadSlots
 
   constructor(options: ChunkServerOptions) {
-    this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits }
-    for (const [key, value] of Object.entries(this.limits)) {
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
-        throw new P2PError('E_USAGE', `server limit ${key} must be a number of at least 1, not ${String(value)}`)
-      }
-    }
+    this.limits = serverLimits(options.limits)
     this.log = options.log ?? silentLogger()
     this.host = options.host ?? '0.0.0.0'
     this.port = options.port ?? 0
@@ -246,15 +235,7 @@ export class ChunkServer {
     }
     if (admission.reclaimed) this.tally.reclaimed(admission.reclaimed)
     this.tally.counts.connections++
-    // Past its address's share of log lines, a connection logs only warnings (its opening and closing lines go).
-    const line = this.logGate.pass(address)
-    const held = line.log ? heldBackFields(line) : {}
-    // A child logger only where its lines differ: one per connection on the accept path otherwise.
-    const log = !line.log
-      ? this.services.log.child({}, { level: 'warn' })
-      : Object.keys(held).length > 0
-        ? this.services.log.child(held)
-        : this.services.log
+    const log = connectionLog(this.services.log, this.logGate.pass(address))
     const connection = new ServerConnection(channel ?? this.transport.channel(socket as Socket), {
       ...this.services,
       log,

@@ -1,3 +1,5 @@
+import type { Logger } from '../log.js'
+
 /**
  * How many log lines one remote address may cause: a stranger opening (or
  * being refused) connections as fast as it can must not fill the disk
@@ -107,6 +109,16 @@ export class LogGate {
         this.windows.delete(address)
       }
   }
+}
+
+/**
+ * The logger of a connection from an address the gate gave `line` for: past its address's share of log lines, a
+ * connection logs only warnings (its opening and closing lines go). A child logger only where its lines differ: one
+ * per connection on the accept path otherwise.
+ */
+export function connectionLog(log: Logger, line: GateAnswer): Logger {
+  const held = line.log ? heldBackFields(line) : {}
+  return !line.log ? log.child({}, { level: 'warn' }) : Object.keys(held).length > 0 ? log.child(held) : log
 }
 
 /** The fields a line let through carries about lines held back (none when nothing was). */

@@ -9,6 +9,7 @@ import {
   DEFAULT_NEW_CONNECTIONS_PER_SECOND,
   DEFAULT_SERVER_BUFFER_BYTES,
 } from '../constants.js'
+import { P2PError } from '../errors.js'
 import type { HashPace } from '../hash-pace.js'
 import type { Logger } from '../log.js'
 import type { ChunkStore } from '../store.js'
@@ -52,6 +53,17 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxInFlight: DEFAULT_MAX_IN_FLIGHT,
   maxBufferedBytes: DEFAULT_SERVER_BUFFER_BYTES,
   uploadSlots: DEFAULT_UPLOAD_SLOT_LIMITS.slots,
+}
+
+/** The limits a server keeps: `given` over the defaults, each a number of at least 1 (else E_USAGE). */
+export function serverLimits(given: Partial<ServerLimits> | undefined): ServerLimits {
+  const limits = { ...DEFAULT_SERVER_LIMITS, ...given }
+  for (const [key, value] of Object.entries(limits)) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
+      throw new P2PError('E_USAGE', `server limit ${key} must be a number of at least 1, not ${String(value)}`)
+    }
+  }
+  return limits
 }
 
 export interface ChunkServerOptions {
