@@ -1,13 +1,11 @@
-import { hasCode, P2PError } from '../errors.js'
 import { RecordDeadline } from '../trust/record-deadline.js'
 import type { Slot, SlotUse } from './admission.js'
 import { drained, writeAnswer } from './answer-write.js'
+import { badFrameAnswer } from './bad-frame.js'
 import type { BudgetAccount } from './budget.js'
 import type { Channel, ConnectionServices } from './connection-services.js'
 import { encodeFrame, encodeHeader, FrameDecoder } from './framing.js'
 import { GracefulEnd } from './graceful-end.js'
-import { heldBackFields } from './log-gate.js'
-import { errorHeader } from './messages.js'
 import { ProgressDeadline } from './progress-deadline.js'
 import { ReadAhead } from './read-ahead.js'
 import { type Pending, ResponseJob } from './response-job.js'
@@ -178,19 +176,11 @@ export class ServerConnection implements Evictable, Slot {
       if (this.decoder.failure) throw this.decoder.failure // after the good frames that preceded it
       this.frameDeadline.held(this.decoder.buffered > 0)
     } catch (err) {
-      const e = hasCode(err) ? err : new P2PError('E_BAD_FRAME', String(err))
-      this.services.counters.error(e.code)
-      // Through the log gate as an important line: every stranger who completes a handshake can send one.
-      const line = this.services.warningGate()
-      if (line.log)
-        this.services.log.warn(
-          { remote: this.remote, code: e.code, err: e.message, ...heldBackFields(line) },
-          'bad frame; closing the connection',
-        )
+      const answer = badFrameAnswer(err, this.services, this.remote)
       this.state = 'finishing'
       this.socket.pause()
       this.frameDeadline.stop()
-      this.readAhead.add({ header: errorHeader(e.code, `${e.message}; closing the connection`), own: true })
+      this.readAhead.add(answer)
     }
     this.fill()
   }
