@@ -5,9 +5,12 @@ import { MessageInput } from './message-input.js'
 import { RecordDeadline } from './record-deadline.js'
 import { ABYTES, MAX_RECORD_BYTES, type RecordOpener, type RecordSealer } from './records.js'
 import { SealBuffers, sendSealed } from './seal-buffers.js'
-import { type HandshakeOptions, SecureHandshake } from './secure-handshake.js'
+import { SecureHandshake } from './secure-handshake.js'
+import type { SecureOptions, SecureReader } from './secure-options.js'
+import { closeFailedSocket, resetUnlessEnding } from './socket-close.js'
 
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './secure-handshake.js'
+export type { SecureOptions, SecureReader } from './secure-options.js'
 
 /**
  * An encrypted, authenticated connection over a TCP socket: the Noise XX
@@ -28,23 +31,7 @@ export { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './secure-handshake.js'
  * its half, once open; during the setup: E_CLOSED), 'drain', 'close' (err?).
  */
 
-export interface SecureOptions extends HandshakeOptions {
-  /** Where sealed output is assembled (shared by a process's connections). */
-  buffers?: SealBuffers
-  /** A record begun must be whole within this (a server's frame deadline: record-deadline.ts); else E_TIMEOUT. */
-  recordTimeoutMs?: number
-}
-
-export interface SecureReader {
-  /** Where the next `bytes` of plaintext may go directly (a body being assembled), if anywhere. */
-  window?: () => Buffer | undefined
-  /** `n` plaintext bytes were decrypted straight into window(). */
-  filled?: (n: number) => void
-}
-
 const SHARED_BUFFERS = new SealBuffers()
-/** How long the answer to a plain client (it spoke the plain transport to an encrypted peer) may take to leave. */
-const PLAIN_REFUSAL_GRACE_MS = 1000
 
 type Phase = 'setup' | 'open' | 'closed'
 
@@ -213,13 +200,9 @@ export class SecureSocket extends EventEmitter {
     this.fail(err ?? new P2PError('E_CLOSED', `connection to ${this.label} closed by us`))
   }
 
-  /**
-   * Close, and have the kernel drop what it holds unsent for the socket (a TCP reset) rather than keep it orphaned.
-   * Not once the socket's end was asked for (a refusal's): libuv cannot reset a socket while its shutdown is pending
-   * (Node then closes nothing, and the descriptor is lost), so that one is closed as destroy() does.
-   */
+  /** Close, with a TCP reset where libuv allows one (socket-close.ts). */
   resetAndDestroy(): void {
-    if (!this.socket.writableEnded) this.socket.resetAndDestroy()
+    resetUnlessEnding(this.socket)
     this.destroy()
   }
 
@@ -316,14 +299,10 @@ export class SecureSocket extends EventEmitter {
     this.recordDeadline.stop()
     this.setup?.destroy()
     this.queued.length = 0
-    if (!(hasCode(err) && err.details?.plain === true && !this.initiator && this.options.plainRefusal))
-      this.socket.destroy()
-    else {
-      // The plain refusal's second to leave is a deadline, not an idle timeout: bytes trickled in meanwhile
-      // must not keep the descriptor (it no longer counts against any connection limit).
-      const deadline = setTimeout(() => this.socket.destroy(), PLAIN_REFUSAL_GRACE_MS)
-      this.socket.once('close', () => clearTimeout(deadline))
-    }
+    closeFailedSocket(
+      this.socket,
+      Boolean(hasCode(err) && err.details?.plain === true && !this.initiator && this.options.plainRefusal),
+    )
     this.settle(err)
     this.emit('close', err)
   }
