@@ -1,5 +1,7 @@
 import type { Bitfield } from '../bitfield.js'
 import { P2PError } from '../errors.js'
+import type { TreeManifest } from '../tree-manifest.js'
+import type { PackedWriterOptions } from './packed-writer-options.js'
 import { TreeBuilder, type TreeBuilderOptions, type TreeBuilt } from './tree-writer.js'
 
 /**
@@ -48,6 +50,36 @@ export class DeferredTree {
     this.starting.catch((err: unknown) => {
       this.failure ??= err
     })
+  }
+
+  /**
+   * The tree of a folder a packed writer (packed-writer.ts) downloads with `options`, its files copied out of `data`
+   * through `data`'s reads, begun once `options.nameDecided` resolves (at once without it).
+   */
+  static ofDownload(
+    options: PackedWriterOptions,
+    manifest: TreeManifest,
+    have: Bitfield,
+    data: {
+      readAsync(into: Buffer, length: number, position: number): Promise<void>
+      readAt(into: Buffer, length: number, position: number): void
+    },
+  ): DeferredTree {
+    return new DeferredTree(
+      {
+        manifest,
+        id: options.id ?? '',
+        chosen: options.chosen,
+        signal: options.signal,
+        downloadsDir: options.downloadsDir,
+        entryDir: options.entryDir,
+        read: (into, length, position) => data.readAsync(into, length, position),
+        readSync: (into, length, position) => data.readAt(into, length, position),
+      },
+      have,
+      options.nameDecided ?? (async () => undefined),
+      options.onFile,
+    )
   }
 
   /** Global chunk `index` is verified and in `data` (each index once). */

@@ -20,7 +20,7 @@ import { openPackedData, SharedDataChanged } from './packed-data.js'
 import type { FinishOptions, PackedWriterOptions } from './packed-writer-options.js'
 import { mkdirDurable } from './tree-durable.js'
 import type { TreeBuilt } from './tree-writer.js'
-import { WholeFileHash } from './whole-file-hash.js'
+import { WholeFileHash, wholeFileMismatch } from './whole-file-hash.js'
 import { Writeback } from './writeback.js'
 
 /**
@@ -147,23 +147,7 @@ export class PackedWriter {
       writer = new PackedWriter(handle, directFd, opened.identity, options, inherited, opened.shared)
       writer.unvouch = options.vouch?.register(path, opened.identity, writer.have)
       await removeWriterVouch(entryDir) // an earlier writer's, whoever it was: only ours from now on
-      const opening = writer
-      if (isTree(manifest))
-        writer.tree = new DeferredTree(
-          {
-            manifest,
-            id: options.id ?? '',
-            chosen: options.chosen,
-            signal: options.signal,
-            downloadsDir,
-            entryDir,
-            read: (into, length, position) => opening.readAsync(into, length, position),
-            readSync: (into, length, position) => opening.readAt(into, length, position),
-          },
-          writer.have,
-          options.nameDecided ?? (async () => undefined),
-          options.onFile,
-        )
+      if (isTree(manifest)) writer.tree = DeferredTree.ofDownload(options, manifest, writer.have, writer)
       return writer
     } catch (err) {
       writer?.unvouch?.() // a writer that did not open gives its vouch back at once
@@ -239,10 +223,7 @@ export class PackedWriter {
     const { downloadsDir } = this.options
     if (sha256 !== manifest.sha256) {
       await this.discard()
-      throw new P2PError(
-        'E_CHECKSUM',
-        `the downloaded file hashes to ${sha256}, not ${manifest.sha256} as the manifest says; each chunk matched, so the manifest is inconsistent (no download of this id can succeed) or a chunk in the store changed under the download (run again); nothing was placed`,
-      )
+      throw wholeFileMismatch(manifest, sha256)
     }
     try {
       await this.handle.sync()

@@ -165,3 +165,11 @@ export class WholeFileHash {
       })
   }
 }
+
+/** The whole file hashed to `sha256`, not to the manifest's, though each chunk matched its own. */
+export function wholeFileMismatch(manifest: Manifest, sha256: string): P2PError {
+  return new P2PError(
+    'E_CHECKSUM',
+    `the downloaded file hashes to ${sha256}, not ${manifest.sha256} as the manifest says; each chunk matched, so the manifest is inconsistent (no download of this id can succeed) or a chunk in the store changed under the download (run again); nothing was placed`,
+  )
+}
