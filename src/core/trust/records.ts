@@ -33,6 +33,14 @@ export const MAX_RECORD_BYTES = MAX_RECORD_PLAINTEXT + ABYTES
 /** What a record adds to its plaintext on the wire. */
 export const RECORD_OVERHEAD = LENGTH_BYTES + ABYTES
 
+/** A record whose length (`length`, from its prefix) is over MAX_RECORD_BYTES: refused before anything is allocated for it. */
+export function recordTooLarge(length: number, label: string): P2PError {
+  return new P2PError(
+    'E_TOO_LARGE',
+    `${label} sent a ${length}-byte encrypted record, over the limit of ${MAX_RECORD_BYTES}`,
+  )
+}
+
 export function writeLength(out: Buffer, at: number, length: number): void {
   out[at] = length & 255
   out[at + 1] = (length >>> 8) & 255

@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net'
 import { hasCode, P2PError } from '../errors.js'
 import { MessageInput } from './message-input.js'
 import { RecordDeadline } from './record-deadline.js'
-import { ABYTES, MAX_RECORD_BYTES, type RecordOpener, type RecordSealer } from './records.js'
+import { ABYTES, MAX_RECORD_BYTES, type RecordOpener, type RecordSealer, recordTooLarge } from './records.js'
 import { SealBuffers, sendSealed } from './seal-buffers.js'
 import { SecureHandshake } from './secure-handshake.js'
 import type { SecureOptions, SecureReader } from './secure-options.js'
@@ -246,10 +246,7 @@ export class SecureSocket extends EventEmitter {
     if (this.setup?.expectsHandshake) {
       this.setup.checkHandshakeLength(length)
     } else if (length > MAX_RECORD_BYTES) {
-      throw new P2PError(
-        'E_TOO_LARGE',
-        `${this.label} sent a ${length}-byte encrypted record, over the limit of ${MAX_RECORD_BYTES}`,
-      )
+      throw recordTooLarge(length, this.label)
     }
   }
 
