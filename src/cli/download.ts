@@ -34,6 +34,7 @@ import { commandReach } from './reach.js'
 import { renderReceipt } from './receipt.js'
 import { type Seeding, SeedWithholding, startSeeding } from './seed.js'
 import { dhtThrough, discoveryFollowing, endpoint, serveHost } from './serve.js'
+import { sayWhatIsServed } from './serving-lines.js'
 import { stopAll, untilAborted } from './stopping.js'
 import { commandTrust, modeLine } from './trust.js'
 
@@ -184,7 +185,9 @@ async function seedUntilStopped(ctx: Ctx, seeding: Seeding): Promise<void> {
   ctx.out(
     `${chalk.green('Seeding')} on ${endpoint(address, port)}, the whole store announced on UDP ${udpPort} (Ctrl-C to stop)`,
   )
+  const quiet = sayWhatIsServed(seeding.server, ctx.out)
   await untilAborted(ctx.signal)
+  quiet()
   const goodbye = (await stopAll({ seeding: seeding.stop() }, ctx)).length === 0
   ctx.log.info({ stats: seeding.server.stats, announcer: seeding.announcer.stats }, 'seeding stopped')
   if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: seeding.server.stats })}\n`)

@@ -17,7 +17,8 @@ import {
   type Trust,
 } from '../index.js'
 import { defineCommand, parseByteSize, parseInteger, parseSeconds, pickSettings, type Settings } from './common.js'
-import { counted } from './format.js'
+import { counted, formatBytes } from './format.js'
+import { sayWhatIsServed } from './serving-lines.js'
 import { stopAll, untilAborted } from './stopping.js'
 import { commandTrust, modeLine, serverTransport, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
@@ -140,7 +141,9 @@ export const serveCommand = defineCommand({
         out(
           chalk.dim(`  DHT: announced ${counted(dht.stats.topics, 'file')} through ${dhtThrough(settings.bootstrap)}`),
         )
+      const quiet = sayWhatIsServed(server, out)
       await untilAborted(signal)
+      quiet()
       out('Stopping: finishing responses in flight…')
     } finally {
       unfollow?.()
@@ -148,6 +151,7 @@ export const serveCommand = defineCommand({
       await stopAll({ 'the server': server.close(2000), 'the DHT': dht?.stop() }, { log, err })
     }
     log.info({ stats: server.stats, ...(dht ? { dht: dht.stats } : {}) }, 'stopped')
+    out(chalk.dim(`Stopped: ${formatBytes(server.stats.bytesServed)} served.`))
     if (json)
       process.stdout.write(
         `${JSON.stringify({ ok: true, stopped: true, stats: server.stats, ...(dht ? { dht: dht.stats } : {}) })}\n`,

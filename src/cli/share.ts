@@ -23,6 +23,7 @@ import {
   serverLimits,
   startDhtSeeder,
 } from './serve.js'
+import { sayWhatIsServed } from './serving-lines.js'
 import { refuseSharingPrivate, warnSkipped } from './split.js'
 import { stopAll, untilAborted } from './stopping.js'
 import { commandTrust, modeLine, TRUST_HELP } from './trust.js'
@@ -123,7 +124,9 @@ export const shareCommand = defineCommand({
         out(chalk.dim(`  and ${others} more ${others === 1 ? 'file' : 'files'} already in ${settings.chunksDir}`))
       const example = files[0] ? shellWord(printable(files[0].name)) : 'NAME'
       out(chalk.dim(`Get one elsewhere with: p2p get ${example} (or its id). Ctrl-C to stop.`))
+      const quiet = sayWhatIsServed(server, out)
       await untilAborted(signal)
+      quiet()
     } finally {
       failedStops = await stopAll({ serving: serving.stop(), 'the DHT': dht?.stop() }, ctx)
     }
