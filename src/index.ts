@@ -40,6 +40,7 @@ export {
   dictionaryFileWriter,
   writeDictionaryFile,
 } from './core/discovery/dictionary-file.js'
+export { type FairListing, fairListing, type ListingCost } from './core/discovery/fair-listing.js'
 export { FOUND_VIA, type FoundVia } from './core/discovery/found-via.js'
 export { INTERFACES_EVERY_MS, watchInterfaces } from './core/discovery/interface-watch.js'
 export { type DiscoveryTargets, discoveryTargets, listInterfaces } from './core/discovery/interfaces.js'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { listenTable } from '../../src/cli/listen.js'
+import { listenTable } from '../../src/cli/listing.js'
 import type { KnownFile } from '../../src/core/discovery/claims.js'
 
 const file = (name: string, id: string): KnownFile => ({ id, name, size: 1000, chunks: 1, disputed: false, peers: [] })

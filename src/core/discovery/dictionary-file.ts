@@ -10,6 +10,7 @@ import { isValidName } from '../names.js'
 import { isAbsent, readRegularFile } from '../safe-fs.js'
 import { chunksAgreeWithSize } from './announcement.js'
 import { type KnownFile, type PeerSource, summarizeClaims } from './claims.js'
+import { fairListing } from './fair-listing.js'
 
 /**
  * The content dictionary file that p2p-listen keeps and p2p-download reads
@@ -125,29 +126,22 @@ const EMPTY_HAVE = '"have": ""'
 /**
  * One line for `p2p-listen --json`, at most `maxBytes`: `"ok":true` as every command's --json line, then the file's shape with
  * each peer's have-set given as `held` (how many chunks it has) instead of a
- * bitfield, files in dictionary order until the line is full, and `omitted`
- * counting the files that did not fit.
+ * bitfield, files taken in turns by source address until the line is full
+ * (fair-listing.ts: one source's thousands of files leave room for another's, each
+ * source's bytes counted), and `omitted` counting the files that did not fit.
  */
 export function jsonLine(files: KnownFile[], c: Clocks, maxBytes = MAX_JSON_LINE_BYTES): string {
   const head = `{"ok":true,"version":${DICTIONARY_FILE_VERSION},"updatedAt":${JSON.stringify(new Date(c.wallNow).toISOString())},"files":{`
   const room = maxBytes - Buffer.byteLength(head) - `},"omitted":${files.length}}`.length
   const parts: string[] = []
-  let used = 0
-  let omitted = 0
-  for (const f of files) {
-    if (used > room) {
-      omitted++
-      continue
-    }
-    const part = `${JSON.stringify(f.id)}:${JSON.stringify({ ...filePart(f), peers: f.peers.map((p) => ({ ...claimPart(p, c), held: p.have.count() })) })}`
-    const bytes = Buffer.byteLength(part) + (parts.length > 0 ? 1 : 0)
-    if (used + bytes > room) {
-      omitted++
-      continue
-    }
-    parts.push(part)
-    used += bytes
-  }
+  let part = ''
+  const { omitted } = fairListing(files, room + 1, {
+    cost: (f) => {
+      part = `${JSON.stringify(f.id)}:${JSON.stringify({ ...filePart(f), peers: f.peers.map((p) => ({ ...claimPart(p, c), held: p.have.count() })) })}`
+      return Buffer.byteLength(part) + 1 // and the comma before it: the first has none, hence the room's one byte more
+    },
+    take: () => parts.push(part),
+  })
   return `${head}${parts.join(',')}},"omitted":${omitted}}`
 }
 
