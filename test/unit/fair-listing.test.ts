@@ -5,7 +5,7 @@ import { listenTable, MAX_LISTED, summary } from '../../src/cli/listing.js'
 import { addressKey } from '../../src/core/address-key.js'
 import { Bitfield } from '../../src/core/bitfield.js'
 import type { KnownFile } from '../../src/core/discovery/claims.js'
-import { jsonLine } from '../../src/core/discovery/dictionary-file.js'
+import { jsonLine, leastPartBytes } from '../../src/core/discovery/dictionary-file.js'
 import { fairListing } from '../../src/core/discovery/fair-listing.js'
 
 /**
@@ -146,6 +146,62 @@ describe("p2p-listen's listings under a crowd", () => {
     assert.ok(parsed.omitted > 0, 'the crowd does not fit')
     assert.equal(Object.keys(parsed.files).length + parsed.omitted, files.length)
     assert.equal(parsed.files[HONEST]?.name, 'zz-honest.bin')
+  })
+
+  it('property: the --json line leaves out no file that would have fit, and never measures a file it need not', () => {
+    // Files of any text (a lone surrogate is 6 bytes in JSON, an emoji 4), claimed by up to 4 peers, via or not.
+    const text = fc.string({ unit: 'binary', minLength: 1, maxLength: 12 })
+    const aFile = fc.record({
+      name: text,
+      size: fc.nat(2 ** 40),
+      claims: fc.array(
+        fc.record({
+          peer: text,
+          address: fc.constantFrom('10.0.0.1', '10.0.0.2', 'fe80::1%eth0'),
+          port: fc.integer({ min: 1, max: 65535 }),
+        }),
+        { minLength: 1, maxLength: 4 },
+      ),
+    })
+    fc.assert(
+      fc.property(
+        fc.array(aFile, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 100, max: 8000 }),
+        fc.boolean(),
+        (made, maxBytes, via) => {
+          const files = made.map((m, n) => {
+            const f = file(
+              id(n),
+              m.name,
+              m.claims.map((c) => c.address),
+            )
+            f.size = m.size
+            for (const [k, p] of f.peers.entries())
+              Object.assign(p, { peer: m.claims[k]!.peer, port: m.claims[k]!.port, size: m.size })
+            return f
+          })
+          const c = {
+            now: 5,
+            wallNow: 1e12,
+            ...(via ? { via: (a: string) => (a.startsWith('fe80') ? 'ipv6' : 'broadcast') } : {}),
+          }
+          const whole = JSON.parse(jsonLine(files, c, 1e9)) as { files: Record<string, unknown> }
+          const part = (f: KnownFile): string => `${JSON.stringify(f.id)}:${JSON.stringify(whole.files[f.id])}`
+          for (const f of files) assert.ok(leastPartBytes(f, c) <= Buffer.byteLength(part(f)), part(f))
+          const line = jsonLine(files, c, maxBytes)
+          const parsed = JSON.parse(line) as { files: Record<string, unknown>; omitted: number }
+          assert.ok(Buffer.byteLength(line) <= maxBytes)
+          const listed = Object.keys(parsed.files).length
+          assert.equal(listed + parsed.omitted, files.length)
+          // The line kept room for the count's digits as if every file were left out.
+          const spare =
+            maxBytes - Buffer.byteLength(line) - (String(files.length).length - String(parsed.omitted).length)
+          for (const f of files)
+            if (!(f.id in parsed.files)) assert.ok(Buffer.byteLength(part(f)) + (listed > 0 ? 1 : 0) > spare, part(f))
+        },
+      ),
+      { numRuns: 300 },
+    )
   })
 
   it('the plain line and the table list the honest file and say how many they left out', () => {

@@ -124,11 +124,9 @@ const EMPTY_PEERS = '"peers": []'
 const EMPTY_HAVE = '"have": ""'
 
 /**
- * One line for `p2p-listen --json`, at most `maxBytes`: `"ok":true` as every command's --json line, then the file's shape with
- * each peer's have-set given as `held` (how many chunks it has) instead of a
- * bitfield, files taken in turns by source address until the line is full
- * (fair-listing.ts: one source's thousands of files leave room for another's, each
- * source's bytes counted), and `omitted` counting the files that did not fit.
+ * One line for `p2p-listen --json`, at most `maxBytes`: `"ok":true` as every command's --json line, then the file's
+ * shape with each peer's have-set given as `held` (how many chunks it has), files taken in turns by source address
+ * until the line is full (fair-listing.ts: each source's bytes counted), and `omitted` counting those left out.
  */
 export function jsonLine(files: KnownFile[], c: Clocks, maxBytes = MAX_JSON_LINE_BYTES): string {
   const head = `{"ok":true,"version":${DICTIONARY_FILE_VERSION},"updatedAt":${JSON.stringify(new Date(c.wallNow).toISOString())},"files":{`
@@ -136,13 +134,25 @@ export function jsonLine(files: KnownFile[], c: Clocks, maxBytes = MAX_JSON_LINE
   const parts: string[] = []
   let part = ''
   const { omitted } = fairListing(files, room + 1, {
-    cost: (f) => {
+    cost: (f, left) => {
+      if (leastPartBytes(f, c) > left) return left + 1 // cannot fit: not made
       part = `${JSON.stringify(f.id)}:${JSON.stringify({ ...filePart(f), peers: f.peers.map((p) => ({ ...claimPart(p, c), held: p.have.count() })) })}`
       return Buffer.byteLength(part) + 1 // and the comma before it: the first has none, hence the room's one byte more
     },
     take: () => parts.push(part),
   })
   return `${head}${parts.join(',')}},"omitted":${omitted}}`
+}
+
+/**
+ * Fewer bytes than `f`'s part of the --json line (comma aside): id and `:` (67), the file's keys (58) and name, each
+ * claim's keys and `lastSeen` (110), peer ID, address, name and `via` (JSON has a byte at least per UTF-16 unit).
+ */
+export function leastPartBytes(f: KnownFile, c: Pick<Clocks, 'via'>): number {
+  let bytes = 125 + f.name.length
+  for (const p of f.peers)
+    bytes += 110 + p.peer.length + p.address.length + p.name.length + (c.via ? 9 + c.via(p.address).length : 0)
+  return bytes
 }
 
 // ---- reading ----

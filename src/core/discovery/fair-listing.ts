@@ -34,15 +34,25 @@ export interface FairListing<T extends KnownFile> {
 }
 
 export interface ListingCost<T extends KnownFile> {
-  /** What listing `file` spends of the room, at least 1 (default 1: a row). Asked once a file, when its turn comes. */
-  cost?: (file: T) => number
+  /**
+   * What listing `file` spends of the room, at least 1 (default 1: a row). Asked once a file, when its turn comes;
+   * `left` is what is left of the room, so a cost dear to measure can answer more than `left` for a file it can tell
+   * cannot fit (the --json line's does: serialising the files that did not fit was a third of its CPU under a flood).
+   */
+  cost?: (file: T, left: number) => number
   /** Told of each file listed, right after its `cost` (a caller that measured it by its text keeps that text). */
   take?: (file: T) => void
 }
 
+/** A file and how many sources claim it. */
+interface Entry<T> {
+  file: T
+  holders: number
+}
+
 interface Source<T> {
   key: string
-  files: T[]
+  files: Array<Entry<T>>
   /** The next of `files` to look at. */
   next: number
   /** Room spent on this source's turns. */
@@ -57,29 +67,30 @@ export function fairListing<T extends KnownFile>(
   room: number,
   { cost = () => 1, take }: ListingCost<T> = {},
 ): FairListing<T> {
-  const holders = new Map<T, number>()
   const sources = new Map<string, Source<T>>()
   const keys = new Map<string, string>() // addressKey parses IPv6: once per address
-  for (const f of files) {
-    const held = new Set<string>()
-    for (const p of f.peers) {
-      let key = keys.get(p.address)
-      if (key === undefined) {
-        key = addressKey(p.address)
-        keys.set(p.address, key)
-      }
-      held.add(key)
+  const keyOf = (address: string | undefined): string => {
+    if (address === undefined) return addressKey(undefined) // a file with no claim (one read from a file): a source's own
+    let key = keys.get(address)
+    if (key === undefined) {
+      key = addressKey(address)
+      keys.set(address, key)
     }
-    if (held.size === 0) held.add(addressKey(undefined)) // a file with no claim (read from a file) is a source's own
-    holders.set(f, held.size)
+    return key
+  }
+  for (const file of files) {
+    // Most files have one claim: no set made for those.
+    const held =
+      file.peers.length <= 1 ? [keyOf(file.peers[0]?.address)] : new Set(file.peers.map((p) => keyOf(p.address)))
+    const entry = { file, holders: Array.isArray(held) ? 1 : held.size }
     for (const key of held) {
       const source = sources.get(key)
-      if (source) source.files.push(f)
-      else sources.set(key, { key, files: [f], next: 0, spent: 0, rank: 0 })
+      if (source) source.files.push(entry)
+      else sources.set(key, { key, files: [entry], next: 0, spent: 0, rank: 0 })
     }
   }
-  const order = (a: T, b: T): number =>
-    holders.get(b)! - holders.get(a)! || compare(a.name, b.name) || compare(a.id, b.id)
+  const order = (a: Entry<T>, b: Entry<T>): number =>
+    b.holders - a.holders || compare(a.file.name, b.file.name) || compare(a.file.id, b.file.id)
   const ranked = [...sources.values()].sort((a, b) => a.files.length - b.files.length || compare(a.key, b.key))
   const turns = new IndexedHeap<Source<T>>((a, b) => a.spent < b.spent || (a.spent === b.spent && a.rank < b.rank))
   for (const [rank, source] of ranked.entries()) {
@@ -93,14 +104,14 @@ export function fairListing<T extends KnownFile>(
   while (used < room) {
     const source = turns.top()
     if (!source) break
-    let f = source.files[source.next++]
-    while (f !== undefined && seen.has(f)) f = source.files[source.next++]
+    let f = source.files[source.next++]?.file
+    while (f !== undefined && seen.has(f)) f = source.files[source.next++]?.file
     if (f === undefined) {
       turns.delete(source)
       continue
     }
     seen.add(f)
-    const spends = cost(f)
+    const spends = cost(f, room - used)
     if (used + spends > room) continue
     used += spends
     source.spent += spends
