@@ -36,6 +36,8 @@ export const PACKED_VOUCH_FILE = 'data.vouch'
 export const PACKED_FILES = [PACKED_VOUCH_FILE, PACKED_HAVE_FILE, PACKED_DATA_FILE] as const
 /** A folder download's record of its temporary tree's name in downloads/ (temp-tree.ts), for the next run to remove. */
 export const TREE_RECORD_FILE = 'tree.part'
+/** The folder this item's downloads placed in downloads/, for a later part to be filled in (tree-placed.ts). */
+export const TREE_PLACED_FILE = 'tree.placed'
 
 export function packedDataPath(dir: string): string {
   return join(dir, PACKED_DATA_FILE)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
-import { mkdir, readdir, readFile, stat, symlink } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree } from '../../src/core/download/temp-tree.js'
@@ -48,7 +48,7 @@ async function setup(t: Parameters<typeof tmpDir>[0]) {
     }
     return tree
   }
-  return { downloads, album: join(downloads, 'album'), build }
+  return { downloads, album: join(downloads, 'album'), build, placedRecord: join(entry, 'tree.placed') }
 }
 
 const listing = async (root: string) => (await readdir(root, { recursive: true })).sort()
@@ -104,5 +104,46 @@ describe('filling in a part of the folder at its name', () => {
     assert.equal(await readFile(join(album, 'run.sh'), 'utf8'), 'mine')
     await tree.discard() // as the download does when placing fails
     assert.deepEqual(await readdir(downloads), ['album'])
+  })
+
+  it('only the very folder this item placed: not a copy of it, nor one its record no longer names', async (t) => {
+    const { downloads, album, build, placedRecord } = await setup(t)
+    await (await build(['d/a.txt'])).place()
+    // The same entries, bytes and modes, but another directory (a user's copy, another item's download).
+    await rename(album, join(downloads, 'moved'))
+    await cp(join(downloads, 'moved'), album, { recursive: true })
+    const copy = await (await build(['run.sh', 'd/a.txt'])).place(undefined, index)
+    assert.equal(copy.path, join(downloads, 'album (1)'))
+    await rm(copy.path, { recursive: true })
+    await rm(album, { recursive: true })
+    await rename(join(downloads, 'moved'), album)
+    await writeFile(placedRecord, '{"dev":"1","ino":"2"}')
+    const other = await (await build(['run.sh', 'd/a.txt'])).place(undefined, index)
+    assert.equal(other.path, join(downloads, 'album (1)'), 'a record naming another directory')
+  })
+
+  it('a temporary tree or folder renamed away and replaced meanwhile is neither read from nor written into', async (t) => {
+    const { downloads, album, build } = await setup(t)
+    await (await build(['d/a.txt'])).place()
+    const tree = await build(['run.sh', 'd/a.txt', 'd/e/b.txt'])
+    // Asked of `d` during the look: both trees swapped for look-alikes with other bytes at the missing paths.
+    const racing: FolderIndex = (local) => {
+      if (local === 'd') {
+        fs.renameSync(tree.root, join(downloads, '..', 'temp-away'))
+        fs.mkdirSync(join(tree.root, 'd', 'e'), { recursive: true })
+        fs.writeFileSync(join(tree.root, 'run.sh'), 'planted', { mode: 0o755 })
+        fs.renameSync(album, join(downloads, '..', 'album-away'))
+        fs.mkdirSync(album)
+      }
+      return index(local)
+    }
+    await assert.rejects(
+      tree.place(undefined, racing),
+      (err) => hasCode(err, 'E_IO') && /was replaced/.test(String(err)),
+    )
+    const away = join(downloads, '..', 'album-away')
+    assert.equal(await readFile(join(away, 'run.sh'), 'utf8'), '#!/bin/sh\n', 'our bytes, from our tree')
+    assert.equal(await readFile(join(away, 'd/e/b.txt'), 'utf8'), 'deeper')
+    assert.deepEqual(await readdir(album), [], 'nothing written into what took the name')
   })
 })

@@ -98,3 +98,23 @@ export async function breather(signal?: AbortSignal): Promise<void> {
   await new Promise<void>((resolve) => setImmediate(resolve))
   signal?.throwIfAborted()
 }
+
+/** Bytes read synchronously between two turns of the event loop, at most (and a file's size more). */
+export const SYNC_BYTES_BETWEEN_TURNS = 16 * 1024 * 1024
+
+/**
+ * A loop's pace: awaited before each step with the bytes it will read synchronously, it lets the event loop run
+ * (breather) every YIELD_EVERY steps and once SYNC_BYTES_BETWEEN_TURNS were read since the last turn: 256 files of
+ * a MiB read in a row would hold Ctrl-C, progress and a seeding server for seconds on a slow disk.
+ */
+export function paced(signal?: AbortSignal): (bytes: number) => Promise<void> {
+  let steps = 0
+  let bytes = 0
+  return async (more) => {
+    if (++steps % YIELD_EVERY === 0 || bytes >= SYNC_BYTES_BETWEEN_TURNS) {
+      bytes = 0
+      await breather(signal)
+    }
+    bytes += more
+  }
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, fdatasync, lstatSync, mkdirSync, openSync } from 'node:fs'
 import { lstat, mkdir, rm, rmdir, unlink } from 'node:fs/promises'
-import { join, sep } from 'node:path'
+import { dirname, join, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { TEMP_MARKER } from '../constants.js'
 import { OPEN_DIR } from '../dir-fd.js'
@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../disk.js'
 import { fromFsError, P2PError } from '../errors.js'
 import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { portableName } from '../names.js'
+import { TREE_PLACED_FILE } from '../packed.js'
 import { printable } from '../printable.js'
 import { EMPTY_SHA256 } from '../tree-manifest.js'
 import { type FileCheck, MadeTable } from './made-table.js'
@@ -259,6 +260,11 @@ export class TempTree {
   /** The entry in `slot` is still what this tree made there (tree-local.ts assertMade). */
   assertUnchanged(slot: number): void {
     assertMade(this.root, this.made, slot)
+  }
+
+  /** Where the store entry records the folder placed (tree-placed.ts): beside the temporary tree's record. */
+  get placedRecordPath(): string {
+    return join(dirname(this.o.recordPath), TREE_PLACED_FILE)
   }
 
   /** Every entry checked again, then the final name (tree-place.ts); `folder` lets a partial copy there be filled in. */

@@ -1,53 +1,54 @@
-import { type BigIntStats, lstatSync, readdirSync } from 'node:fs'
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync } from 'node:fs'
 import { link, lstat, rename } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { P2PError } from '../errors.js'
-import { identityOf } from '../file-identity.js'
+import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
 import { printable } from '../printable.js'
-import { breather, type MadeTable, YIELD_EVERY } from './made-table.js'
+import { type MadeTable, paced } from './made-table.js'
 import { sameContent } from './same-content.js'
 import { syncUserDir } from './tree-durable.js'
+import { dirFits, type FolderIndex, walkPart } from './tree-part-walk.js'
+import { readPlaced } from './tree-placed.js'
 
-/** What the whole folder's manifest says the entry at a path below the root is (chosen by this download or not). */
-export type FolderEntry =
-  | { readonly dir: true }
-  | { readonly dir: false; readonly size: number; readonly exec: boolean }
-
-/** The whole folder's entries by their path below the tree's root (tree-local.ts localOf). */
-export type FolderIndex = (local: string) => FolderEntry | undefined
+export type { FolderEntry, FolderIndex } from './tree-part-walk.js'
 
 /** The temporary tree as filling in needs it (tree-place.ts Placeable). */
-interface Fillable {
+export interface Fillable {
   readonly root: string
   /** The mode the tree's directories have (what mkdir gives a directory here). */
   readonly dirMode: number
   readonly made: MadeTable
+  /** Where the store entry records the folder this item's downloads placed (tree-placed.ts). */
+  readonly placedRecordPath: string
 }
 
+const OPEN_DIR_HERE = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
+
 /**
- * A folder already at the final name that an earlier download of this same
- * folder left partial (`--only`), filled in with what this download chose
- * and it lacks, instead of a second copy at "NAME (1)".
+ * The folder an earlier download of this same item placed at the final name,
+ * left partial (`--only`), filled in with what this download chose and it
+ * lacks, instead of a second copy at "NAME (1)".
  *
- * `existing` is taken as such only if it is a real directory of ours on the
- * temporary tree's filesystem in which every entry is one the whole manifest
- * lists, of its kind and size, in a mode this download could have given it
- * (modeFits), each file one link, and each entry this download chose holds
- * the bytes this download verified. A user's own folder of that name holds
- * something the manifest does not list, and is left alone (undefined: the
- * caller goes on to "NAME (1)").
+ * Only the very directory this item's downloads placed (its device and inode,
+ * recorded in the store entry: tree-placed.ts), still a real directory of ours
+ * on the temporary tree's filesystem, writable by no one else, in which every
+ * entry is one the manifest lists, of its kind and size, ours, writable by no
+ * one else, each file one link, and each chosen file the verified bytes
+ * (tree-part-walk.ts). A user's own folder of that name, or one an earlier
+ * download of another item placed, is left alone (undefined: the caller goes on
+ * to "NAME (1)").
  *
- * Nothing there is replaced or removed: a missing file is added by a hard
- * link to the verified one (which fails on anything at its path), a missing
- * directory with everything below it by a rename (which fails on anything
- * but an empty directory there). Something put there meanwhile stops the
- * filling with E_EXISTS, what was added staying (each entry verified); a run
- * again finishes it from the chunk store. Each directory that gained entries
- * is synced; the files were made durable before placing began.
- *
- * Paths are followed by name: a directory swapped for a link while this runs
- * would be followed, which takes our own user (every directory checked is
- * ours and writable by nobody else).
+ * Both trees are reached through descriptors opened once and checked
+ * (`/proc/self/fd/N/…`, Linux; elsewhere no folder is filled in): a temporary
+ * tree or folder renamed away and replaced meanwhile (by whoever may write to
+ * the downloads directory) is not the one written from or into. Each missing
+ * file is added by a hard link to the verified one (which never replaces
+ * anything), each missing directory with everything below it by a rename
+ * (which replaces nothing but an empty directory made there meanwhile), each
+ * checked after to be the entry the tree made. Something put at a missing
+ * entry's path meanwhile stops it with E_EXISTS, what was added staying (each
+ * entry verified). The directories that gained entries are synced; the files
+ * were made durable before placing began.
  */
 export async function fillIn(
   tree: Fillable,
@@ -55,123 +56,125 @@ export async function fillIn(
   folder: FolderIndex,
   signal?: AbortSignal,
 ): Promise<number | undefined> {
-  // The entries added (each below an added directory too), or undefined when `existing` is not a part of this folder.
-  const present = await presentEntries(tree, existing, folder, signal)
-  if (present === undefined) return undefined
-  const { made } = tree
-  const grown = new Set<string>()
-  let added = 0
-  let moves = 0
-  for (let slot = 1; slot < made.count; slot++) {
-    if (present[slot] === 1) continue
-    added++
-    // Below a missing directory an entry goes with it.
-    if (present[made.parentSlot(slot)!] !== 1) continue
-    if (moves % YIELD_EVERY === YIELD_EVERY - 1) await breather(signal)
-    const local = made.local(slot)
-    const to = join(existing, local)
-    try {
-      if (made.isDir(slot)) await rename(join(tree.root, local), to)
-      else await link(join(tree.root, local), to)
-      const st = await lstat(to, { bigint: true })
-      if (!made.holds(slot, identityOf(st))) throw new Error('another entry has its name')
-    } catch (err) {
-      throw changedMeanwhile(existing, local, moves, err)
-    }
-    grown.add(dirname(to))
-    moves++
+  const placed = await readPlaced(tree.placedRecordPath)
+  if (placed === undefined || !existsSync('/proc/self/fd')) return undefined
+  const from = openChecked(tree.root, (id) => tree.made.holds(0, id))
+  if (from === undefined) return undefined
+  const into = openChecked(existing, (id) => sameFile(id, placed))
+  try {
+    if (into === undefined) return undefined
+    const device = fstatSync(from, { bigint: true }).dev
+    const top = fstatSync(into, { bigint: true })
+    const uid = process.getuid?.()
+    if (top.dev !== device || (uid !== undefined && top.uid !== BigInt(uid))) return undefined
+    if (!dirFits(Number(top.mode & 0o7777n), tree.dirMode)) return undefined
+    const source = (local: string) => join(`/proc/self/fd/${from}`, local)
+    const target = (local: string) => join(`/proc/self/fd/${into}`, local)
+    const present = await walkPart(target, { made: tree.made, dirMode: tree.dirMode, folder, device, signal })
+    if (present === undefined || !(await chosenHaveOurBytes(tree.made, present, target, signal))) return undefined
+    const added = await addMissing(tree.made, present, { source, target, shown: existing, signal })
+    // As placing's own check: what has the name now must be the folder filled in.
+    const now = await lstat(existing, { bigint: true }).catch(() => undefined)
+    if (now === undefined || !sameFile(identityOf(now), placed))
+      throw new P2PError(
+        'E_IO',
+        `${printable(existing)} was replaced while the download filled it in: ${filled(added)} in the folder that had the name`,
+      )
+    return added
+  } finally {
+    closeSync(from)
+    if (into !== undefined) closeSync(into)
   }
-  for (const dir of grown) await syncUserDir(dir)
-  return added
 }
 
-/**
- * Per slot of the temporary tree, 1 where `existing` holds that entry with
- * our bytes; undefined if `existing` is not a partial copy of this folder.
- * Every entry's kind, owner, mode, links and size first, then the bytes of
- * the chosen files found (a file can be large: a difference in metadata
- * answers first).
- */
-async function presentEntries(
-  tree: Fillable,
-  existing: string,
-  folder: FolderIndex,
-  signal?: AbortSignal,
-): Promise<Uint8Array | undefined> {
-  const { made } = tree
-  const uid = process.getuid?.()
-  const device = (await lstat(tree.root, { bigint: true })).dev
-  const ours = (st: { uid: bigint }) => uid === undefined || st.uid === BigInt(uid)
-  const top = await lstat(existing, { bigint: true }).catch(() => undefined)
-  if (top === undefined || !top.isDirectory() || top.dev !== device || !ours(top)) return undefined
-  if (!modeFits(Number(top.mode & 0o7777n), tree.dirMode)) return undefined
-  const present = new Uint8Array(made.count)
-  present[0] = 1
-  const toHash: number[] = []
-  const dirs = ['']
-  let seen = 0
-  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
-    const names = quietly(() => readdirSync(join(existing, dir)))
-    if (names === undefined) return undefined
-    for (const name of names) {
-      if (++seen % YIELD_EVERY === 0) await breather(signal)
-      const local = dir === '' ? name : join(dir, name)
-      const expected = folder(local)
-      const st = quietly((): BigIntStats => lstatSync(join(existing, local), { bigint: true }))
-      if (expected === undefined || st === undefined || !ours(st)) return undefined
-      const mode = Number(st.mode & 0o7777n)
-      if (expected.dir) {
-        if (!st.isDirectory() || st.dev !== device || !modeFits(mode, tree.dirMode)) return undefined
-        dirs.push(local)
-      } else if (
-        !st.isFile() ||
-        st.nlink !== 1n ||
-        st.size !== BigInt(expected.size) ||
-        !modeFits(mode, expected.exec ? tree.dirMode : tree.dirMode & 0o666)
-      )
-        return undefined
-      const slot = made.slotOf(local)
-      if (slot === undefined) continue // not chosen this time: left as it is
-      present[slot] = 1
-      if (!expected.dir && expected.size > 0) toHash.push(slot)
-    }
+/** A directory opened without following a link, kept open only if `ours` says its identity is the one expected. */
+function openChecked(path: string, ours: (id: FileIdentity) => boolean): number | undefined {
+  let fd: number
+  try {
+    fd = openSync(path, OPEN_DIR_HERE)
+  } catch {
+    return undefined
   }
-  for (const [i, slot] of toHash.entries()) {
-    if (i % YIELD_EVERY === YIELD_EVERY - 1) await breather(signal)
-    const check = made.check(slot)!
-    const same = await sameContent(join(existing, made.local(slot)), check.size, check.sha256, {
+  if (ours(identityOf(fstatSync(fd, { bigint: true })))) return fd
+  closeSync(fd)
+  return undefined
+}
+
+/** Whether each chosen file found there (`present`) has the bytes this download verified. */
+async function chosenHaveOurBytes(
+  made: MadeTable,
+  present: Uint8Array,
+  target: (local: string) => string,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const pace = paced(signal)
+  for (let slot = 1; slot < made.count; slot++) {
+    const check = made.check(slot)
+    if (present[slot] !== 1 || check === undefined || check.size === 0) continue
+    await pace(check.size)
+    const same = await sameContent(target(made.local(slot)), check.size, check.sha256, {
       ours: true,
       oneLink: true,
       signal,
     })
-    if (!same) return undefined
+    if (!same) return false
   }
-  return present
+  return true
 }
 
-/** Metadata calls by path, each microseconds (less than a round trip through libuv's pool); undefined on failure. */
-function quietly<T>(call: () => T): T | undefined {
+/** Each chosen entry `present` lacks added (below a missing directory an entry goes with it): how many. */
+async function addMissing(
+  made: MadeTable,
+  present: Uint8Array,
+  at: { source: (local: string) => string; target: (local: string) => string; shown: string; signal?: AbortSignal },
+): Promise<number> {
+  // Per missing entry added by itself, how many are added with it (itself and all below it); parents come first.
+  const top = new Int32Array(made.count).fill(-1)
+  const withIt = new Int32Array(made.count)
+  for (let slot = 1; slot < made.count; slot++) {
+    if (present[slot] === 1) continue
+    const parent = made.parentSlot(slot)!
+    top[slot] = present[parent] === 1 ? slot : top[parent]!
+    withIt[top[slot]!]!++
+  }
+  const grown = new Set<string>()
+  const pace = paced(at.signal)
+  let added = 0
+  for (let slot = 1; slot < made.count; slot++) {
+    if (top[slot] !== slot) continue
+    await pace(0)
+    const local = made.local(slot)
+    try {
+      if (made.isDir(slot)) await rename(at.source(local), at.target(local))
+      else await link(at.source(local), at.target(local))
+    } catch (err) {
+      throw stoppedBy(at.shown, local, added, err)
+    }
+    if (!made.holds(slot, identityOf(lstatSync(at.target(local), { bigint: true }))))
+      throw new P2PError('E_IO', `${printable(join(at.shown, local))} was replaced as it was added: ${filled(added)}`)
+    grown.add(dirname(local))
+    added += withIt[slot]!
+  }
   try {
-    return call()
-  } catch {
-    return undefined
+    for (const dir of grown) await syncUserDir(at.target(dir))
+  } catch (err) {
+    throw new P2PError(
+      'E_IO',
+      `${printable(at.shown)}: ${filled(added)}, but syncing it failed: ${(err as Error).message}`,
+    )
   }
+  return added
 }
 
-/**
- * Whether an entry's mode is one this download could own: no bit ours lacks
- * (setuid, sticky, group- or world-writable ones we would not give), and the
- * owner's bits exactly ours (an exec bit lost is another file). A copy made
- * under a stricter umask fits (an earlier run's 0600 where this one makes 0644).
- */
-export function modeFits(have: number, ours: number): boolean {
-  return (have & ~ours) === 0 && (have & 0o700) === (ours & 0o700)
+function filled(added: number): string {
+  return `${added} of its entries were added, each the verified one, and nothing there was replaced`
 }
 
-function changedMeanwhile(existing: string, local: string, moves: number, err: unknown): P2PError {
-  const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+function stoppedBy(existing: string, local: string, added: number, err: unknown): P2PError {
+  const code = (err as NodeJS.ErrnoException).code
+  const why = code === 'EEXIST' || code === 'ENOTEMPTY' ? 'something was put there meanwhile' : (code ?? String(err))
   return new P2PError(
     'E_EXISTS',
-    `${printable(existing)} changed while this download filled it in (${printable(local)}: ${why}); ${moves} files or directories were added before it and nothing there was replaced: run the download again to add the rest`,
+    `could not add ${printable(local)} to ${printable(existing)} (${why}); ${filled(added)}: move it aside and run the download again`,
   )
 }

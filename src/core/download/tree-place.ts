@@ -7,10 +7,12 @@ import { fromFsError, P2PError } from '../errors.js'
 import { identityOf } from '../file-identity.js'
 import { shorten } from '../names.js'
 import { printable } from '../printable.js'
-import { breather, type MadeTable, YIELD_EVERY } from './made-table.js'
+import { breather, type MadeTable, paced, YIELD_EVERY } from './made-table.js'
 import { sameContent } from './same-content.js'
 import { type Durable, makeDurable, type SyncFilesystem, syncUserDir } from './tree-durable.js'
-import { type FolderIndex, fillIn, modeFits } from './tree-fill.js'
+import { type FolderIndex, fillIn } from './tree-fill.js'
+import { modeFits } from './tree-part-walk.js'
+import { recordPlaced } from './tree-placed.js'
 
 /**
  * A finished temporary tree (temp-tree.ts) given its final name: the tree
@@ -41,6 +43,8 @@ export interface Placeable {
   readonly finalName: string
   /** The store entry's record of the temporary tree's name (removed once placed). */
   readonly recordPath: string
+  /** The store entry's record of the folder placed (tree-placed.ts), which a later part fills in. */
+  readonly placedRecordPath: string
   /** The mode the tree's root gets (what mkdir gives a directory here). */
   readonly dirMode: number
   readonly made: MadeTable
@@ -73,6 +77,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal, folder?: 
       const path = join(tree.downloadsDir, candidate)
       if (!(await claim(path))) {
         if (n === 0 && (await matches(tree, path, signal))) {
+          await recordPlaced(tree.placedRecordPath, identityOf(await lstat(path, { bigint: true })))
           await tree.discard()
           return { path, alreadyThere: true, filledIn: 0, durable }
         }
@@ -99,6 +104,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal, folder?: 
         throw replaced(tree.root, aside)
       }
       await syncUserDir(tree.downloadsDir)
+      await recordPlaced(tree.placedRecordPath, identityOf(st))
       await unlink(tree.recordPath).catch(() => undefined)
       return { path, alreadyThere: false, filledIn: 0, durable }
     }
@@ -164,9 +170,10 @@ async function matches(tree: Placeable, existing: string, signal?: AbortSignal):
     // An empty regular file is every empty file; one of ours by inode is ours.
     if (st.size > 0n && !made.holds(slot, identityOf(st))) toHash.push(slot)
   }
-  for (const [i, slot] of toHash.entries()) {
-    if (i % YIELD_EVERY === YIELD_EVERY - 1) await breather(signal)
+  const pace = paced(signal)
+  for (const slot of toHash) {
     const check = made.check(slot)!
+    await pace(check.size)
     // Owner and links again on the file opened: the first pass looked at it by path, maybe seconds before.
     const same = await sameContent(join(existing, made.local(slot)), check.size, check.sha256, {
       ours: true,

@@ -8,8 +8,8 @@ import type { TreeLayout } from '../tree-layout.js'
 import { isDir, type TreeFile, type TreeManifest } from '../tree-manifest.js'
 import { writeFully, writeFullySync } from '../write-fully.js'
 import { breather, TempTree, YIELD_EVERY } from './temp-tree.js'
-import type { FolderEntry, FolderIndex } from './tree-fill.js'
 import { localOf } from './tree-local.js'
+import type { FolderEntry, FolderIndex } from './tree-part-walk.js'
 
 /**
  * A folder download's tree, built while the chunks arrive: the temporary
