@@ -4,21 +4,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { tmpDir } from '../helpers/files.js'
 import { freeUdpPort, runDownload, split, startSeeder } from '../helpers/swarm.js'
-import { makeTree, type TreeSpec, treeListing } from '../helpers/tree-files.js'
-
-const KiB = 1024
-const CHUNK = 16 * KiB
-
-const ALBUM: TreeSpec = {
-  'a/b/c/deep.bin': 3 * CHUNK + 17,
-  'a/exact.bin': 2 * CHUNK,
-  'a/one chunk.txt': 'hello',
-  'empty dir/': 0,
-  'empty.txt': '',
-  'été/naïve 日本.bin': 40 * KiB,
-  'run.sh': { size: 100, exec: true },
-  'z/empty inside/': 0,
-}
+import { ALBUM, ALBUM_CHUNK, makeTree, treeListing } from '../helpers/tree-files.js'
 
 interface FolderReceipt {
   path: string
@@ -32,7 +18,7 @@ async function seeded(t: Parameters<typeof tmpDir>[0]) {
   const udp = await freeUdpPort()
   const folder = join(dir, 'src', 'album')
   await makeTree(folder, ALBUM)
-  await split(join(dir, 's0'), folder, ['--chunk-size', String(CHUNK)])
+  await split(join(dir, 's0'), folder, ['--chunk-size', String(ALBUM_CHUNK)])
   await startSeeder(t, join(dir, 's0'), udp)
   const get = async (at: string, extra: string[]) => {
     const r = await runDownload(join(dir, at), udp, ['album', ...extra])

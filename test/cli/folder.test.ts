@@ -9,22 +9,10 @@ import { type Cleanup, onCleanup } from '../helpers/cleanup.js'
 import { BIN, runBin } from '../helpers/cli.js'
 import { tmpDir } from '../helpers/files.js'
 import { downloadArgs, freeUdpPort, runDownload, split, startSeeder, storeArgs } from '../helpers/swarm.js'
-import { makeTree, type TreeSpec, treeListing } from '../helpers/tree-files.js'
+import { ALBUM, ALBUM_CHUNK, makeTree, type TreeSpec, treeListing } from '../helpers/tree-files.js'
 
 const KiB = 1024
-const CHUNK = 16 * KiB
-
-/** Nested directories, an empty one, empty files, non-ASCII and spaces, an exact chunk multiple, an executable. */
-const ALBUM: TreeSpec = {
-  'a/b/c/deep.bin': 3 * CHUNK + 17,
-  'a/exact.bin': 2 * CHUNK,
-  'a/one chunk.txt': 'hello',
-  'empty dir/': 0,
-  'empty.txt': '',
-  'été/naïve 日本.bin': 40 * KiB,
-  'run.sh': { size: 100, exec: true },
-  'z/empty inside/': 0,
-}
+const CHUNK = ALBUM_CHUNK
 
 interface FolderReceipt {
   path: string

@@ -5,6 +5,21 @@ import { dirname, join } from 'node:path'
 /** A folder's content: paths ending in `/` are directories; a file is its size (random bytes) or its text; `x` marks it executable. */
 export type TreeSpec = Record<string, number | string | { size: number; exec: true }>
 
+/** The chunk size the sample album is split with: its files end inside, at and across chunks. */
+export const ALBUM_CHUNK = 16 * 1024
+
+/** Nested directories, an empty one, empty files, non-ASCII and spaces, an exact chunk multiple, an executable. */
+export const ALBUM: TreeSpec = {
+  'a/b/c/deep.bin': 3 * ALBUM_CHUNK + 17,
+  'a/exact.bin': 2 * ALBUM_CHUNK,
+  'a/one chunk.txt': 'hello',
+  'empty dir/': 0,
+  'empty.txt': '',
+  'été/naïve 日本.bin': 40 * 1024,
+  'run.sh': { size: 100, exec: true },
+  'z/empty inside/': 0,
+}
+
 /** Make the folder `spec` describes under `root`. */
 export async function makeTree(root: string, spec: TreeSpec): Promise<void> {
   await mkdir(root, { recursive: true })

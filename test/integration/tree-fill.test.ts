@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import { TempTree } from '../../src/core/download/temp-tree.js'
 import type { FolderEntry, FolderIndex } from '../../src/core/download/tree-fill.js'
 import { hasCode } from '../../src/core/errors.js'
-import { tmpDir } from '../helpers/files.js'
+import { placeSetup } from '../helpers/place.js'
 
 /** Filling in a part of a folder already at its final name (tree-fill.ts), on real directories. */
 
@@ -27,15 +27,8 @@ const WHOLE: Record<string, FolderEntry> = Object.fromEntries([
 ])
 const index: FolderIndex = (local) => WHOLE[local]
 
-async function setup(t: Parameters<typeof tmpDir>[0]) {
-  const base = await tmpDir(t)
-  const entry = join(base, 'chunks', 'album')
-  await mkdir(entry, { recursive: true })
-  const downloads = join(base, 'downloads')
-  const options = {
-    ...{ downloadsDir: downloads, name: 'album', recordPath: join(entry, 'tree.part') },
-    ...{ storeRoot: join(base, 'chunks'), syncFilesystem: false as const },
-  }
+async function setup(t: Parameters<typeof placeSetup>[0]) {
+  const { entry, downloads, options } = await placeSetup(t)
   /** The tree of the chosen paths (their directories made too), as a download builds it. */
   const build = async (chosen: string[]): Promise<TempTree> => {
     const tree = await TempTree.create(options)
@@ -117,9 +110,28 @@ describe('filling in a part of the folder at its name', () => {
     await rm(copy.path, { recursive: true })
     await rm(album, { recursive: true })
     await rename(join(downloads, 'moved'), album)
-    await writeFile(placedRecord, '{"dev":"1","ino":"2"}')
+    await writeFile(placedRecord, '{"dev":"1","ino":"2","birthNs":"3"}')
     const other = await (await build(['run.sh', 'd/a.txt'])).place(undefined, index)
     assert.equal(other.path, join(downloads, 'album (1)'), 'a record naming another directory')
+    await rm(other.path, { recursive: true })
+    // Its device and inode but another birth: a directory made later that got the removed one's inode number.
+    const st = await stat(album, { bigint: true })
+    const reused = { dev: String(st.dev), ino: String(st.ino), birthNs: String(st.birthtimeNs + 1n) }
+    await writeFile(placedRecord, JSON.stringify(reused))
+    const later = await (await build(['run.sh', 'd/a.txt'])).place(undefined, index)
+    assert.equal(later.path, join(downloads, 'album (1)'), 'an inode number used again')
+  })
+
+  it('the part placed at "album (1)" (the name was taken) is the one filled in', async (t) => {
+    const { downloads, build } = await setup(t)
+    await mkdir(join(downloads, 'album'), { recursive: true })
+    await writeFile(join(downloads, 'album', 'mine.txt'), 'mine')
+    const part = await (await build(['d/a.txt'])).place(undefined, index)
+    assert.equal(part.path, join(downloads, 'album (1)'))
+    const rest = await (await build(['run.sh', 'd/a.txt'])).place(undefined, index)
+    assert.deepEqual([rest.path, rest.filledIn], [part.path, 1])
+    assert.deepEqual(await readdir(join(downloads, 'album')), ['mine.txt'])
+    assert.deepEqual((await readdir(downloads)).sort(), ['album', 'album (1)'])
   })
 
   it('a temporary tree or folder renamed away and replaced meanwhile is neither read from nor written into', async (t) => {
@@ -145,5 +157,8 @@ describe('filling in a part of the folder at its name', () => {
     assert.equal(await readFile(join(away, 'run.sh'), 'utf8'), '#!/bin/sh\n', 'our bytes, from our tree')
     assert.equal(await readFile(join(away, 'd/e/b.txt'), 'utf8'), 'deeper')
     assert.deepEqual(await readdir(album), [], 'nothing written into what took the name')
+    // The temporary tree, renamed away, was emptied through its descriptor: no second link left on a file.
+    assert.deepEqual(await readdir(join(downloads, '..', 'temp-away')), [])
+    assert.equal((await stat(join(away, 'run.sh'))).nlink, 1)
   })
 })

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { TempTree } from '../../src/core/download/temp-tree.js'
 import { hasCode, P2PError } from '../../src/core/errors.js'
-import { tmpDir } from '../helpers/files.js'
+import { placeSetup } from '../helpers/place.js'
 
 /**
  * What a folder download finds at its final name, and what it places there
@@ -15,17 +15,7 @@ import { tmpDir } from '../helpers/files.js'
 
 const sha = (data: string): string => createHash('sha256').update(data).digest('hex')
 
-async function setup(t: Parameters<typeof tmpDir>[0]) {
-  const base = await tmpDir(t)
-  const entry = join(base, 'chunks', 'album')
-  await mkdir(entry, { recursive: true })
-  const downloads = join(base, 'downloads')
-  const options = {
-    ...{ downloadsDir: downloads, name: 'album', recordPath: join(entry, 'tree.part') },
-    ...{ storeRoot: join(base, 'chunks'), syncFilesystem: false as const },
-  }
-  return { downloads, options }
-}
+const setup = placeSetup
 
 /** The folder `run.sh` (executable) and `d/a.txt`, as a download builds it. */
 async function build(options: Awaited<ReturnType<typeof setup>>['options']): Promise<TempTree> {

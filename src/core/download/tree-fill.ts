@@ -1,14 +1,14 @@
-import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync } from 'node:fs'
-import { link, lstat, rename } from 'node:fs/promises'
+import { type BigIntStats, closeSync, constants, existsSync, fstatSync, lstatSync, openSync } from 'node:fs'
+import { link, lstat, readdir, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { P2PError } from '../errors.js'
-import { type FileIdentity, identityOf, sameFile } from '../file-identity.js'
+import { identityOf } from '../file-identity.js'
 import { printable } from '../printable.js'
 import { type MadeTable, paced } from './made-table.js'
 import { sameContent } from './same-content.js'
 import { syncUserDir } from './tree-durable.js'
 import { dirFits, type FolderIndex, walkPart } from './tree-part-walk.js'
-import { readPlaced } from './tree-placed.js'
+import { isPlaced, type Placed } from './tree-placed.js'
 
 export type { FolderEntry, FolderIndex } from './tree-part-walk.js'
 
@@ -18,19 +18,17 @@ export interface Fillable {
   /** The mode the tree's directories have (what mkdir gives a directory here). */
   readonly dirMode: number
   readonly made: MadeTable
-  /** Where the store entry records the folder this item's downloads placed (tree-placed.ts). */
-  readonly placedRecordPath: string
 }
 
 const OPEN_DIR_HERE = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
 
 /**
- * The folder an earlier download of this same item placed at the final name,
- * left partial (`--only`), filled in with what this download chose and it
+ * The folder an earlier download of this same item placed at this name (the
+ * final name, or "NAME (n)"), left partial (`--only`), filled in with what this download chose and it
  * lacks, instead of a second copy at "NAME (1)".
  *
- * Only the very directory this item's downloads placed (its device and inode,
- * recorded in the store entry: tree-placed.ts), still a real directory of ours
+ * Only the very directory this item's downloads placed last (its device, inode
+ * and birth time, recorded in the store entry: tree-placed.ts), still a real directory of ours
  * on the temporary tree's filesystem, writable by no one else, in which every
  * entry is one the manifest lists, of its kind and size, ours, writable by no
  * one else, each file one link, and each chosen file the verified bytes
@@ -53,51 +51,62 @@ const OPEN_DIR_HERE = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_N
 export async function fillIn(
   tree: Fillable,
   existing: string,
-  folder: FolderIndex,
+  part: { folder: FolderIndex; placed: Placed | undefined },
   signal?: AbortSignal,
 ): Promise<number | undefined> {
-  const placed = await readPlaced(tree.placedRecordPath)
+  const { folder, placed } = part
   if (placed === undefined || !existsSync('/proc/self/fd')) return undefined
-  const from = openChecked(tree.root, (id) => tree.made.holds(0, id))
-  if (from === undefined) return undefined
-  const into = openChecked(existing, (id) => sameFile(id, placed))
+  const into = openChecked(existing, (st) => isPlaced(st, placed))
+  if (into === undefined) return undefined
+  const from = openChecked(tree.root, (st) => tree.made.holds(0, identityOf(st)))
+  let begun = false
+  const source = (local: string) => join(`/proc/self/fd/${from}`, local)
   try {
-    if (into === undefined) return undefined
+    if (from === undefined) return undefined
     const device = fstatSync(from, { bigint: true }).dev
     const top = fstatSync(into, { bigint: true })
     const uid = process.getuid?.()
     if (top.dev !== device || (uid !== undefined && top.uid !== BigInt(uid))) return undefined
     if (!dirFits(Number(top.mode & 0o7777n), tree.dirMode)) return undefined
-    const source = (local: string) => join(`/proc/self/fd/${from}`, local)
     const target = (local: string) => join(`/proc/self/fd/${into}`, local)
     const present = await walkPart(target, { made: tree.made, dirMode: tree.dirMode, folder, device, signal })
     if (present === undefined || !(await chosenHaveOurBytes(tree.made, present, target, signal))) return undefined
+    begun = true
     const added = await addMissing(tree.made, present, { source, target, shown: existing, signal })
     // As placing's own check: what has the name now must be the folder filled in.
     const now = await lstat(existing, { bigint: true }).catch(() => undefined)
-    if (now === undefined || !sameFile(identityOf(now), placed))
+    if (now === undefined || !isPlaced(now, placed))
       throw new P2PError(
         'E_IO',
         `${printable(existing)} was replaced while the download filled it in: ${filled(added)} in the folder that had the name`,
       )
     return added
   } finally {
-    closeSync(from)
-    if (into !== undefined) closeSync(into)
+    // Through its descriptor: a temporary tree renamed away meanwhile is emptied all the same (its files were
+    // left with a second link, and every later check of the folder refused it: attacker pass).
+    if (begun) await emptyDirectory(source(''))
+    if (from !== undefined) closeSync(from)
+    closeSync(into)
   }
 }
 
-/** A directory opened without following a link, kept open only if `ours` says its identity is the one expected. */
-function openChecked(path: string, ours: (id: FileIdentity) => boolean): number | undefined {
+/** A directory opened without following a link, kept open only if `ours` takes its stats. */
+function openChecked(path: string, ours: (st: BigIntStats) => boolean): number | undefined {
   let fd: number
   try {
     fd = openSync(path, OPEN_DIR_HERE)
   } catch {
     return undefined
   }
-  if (ours(identityOf(fstatSync(fd, { bigint: true })))) return fd
+  if (ours(fstatSync(fd, { bigint: true }))) return fd
   closeSync(fd)
   return undefined
+}
+
+/** Everything in the directory at `path` removed (best effort: the caller removes the directory itself). */
+async function emptyDirectory(path: string): Promise<void> {
+  const names = await readdir(path).catch((): string[] => [])
+  for (const name of names) await rm(join(path, name), { recursive: true, force: true }).catch(() => undefined)
 }
 
 /** Whether each chosen file found there (`present`) has the bytes this download verified. */
@@ -143,6 +152,7 @@ async function addMissing(
   for (let slot = 1; slot < made.count; slot++) {
     if (top[slot] !== slot) continue
     await pace(0)
+    at.signal?.throwIfAborted() // each link or rename a turn of the event loop: a Ctrl-C is heard before the next
     const local = made.local(slot)
     try {
       if (made.isDir(slot)) await rename(at.source(local), at.target(local))

@@ -22,10 +22,14 @@ const SUFFIX_BYTES = '.part-'.length + 12
 /** Longest absolute path the kernel takes, in bytes (Linux's PATH_MAX, its terminating NUL left out). */
 const PATH_MAX_BYTES = 4095
 
+/** `/proc/self/fd/<fd>/`, the longest: a folder filled in is reached below it (tree-fill.ts). */
+const THROUGH_DESCRIPTOR_BYTES = '/proc/self/fd/2147483647/'.length
+
 /**
  * Bytes a manifest path may have under `downloadsDir` for the folder
  * `name`: every entry is made at `<downloadsDir>/<temporary name>/<local
- * path>` and, for a re-run's comparison, read at `<downloadsDir>/<NAME>/…`,
+ * path>` and, for a re-run's comparison, read at `<downloadsDir>/<NAME>/…`
+ * (or, filling one in, at `/proc/self/fd/<fd>/…`, longer under a short downloads directory),
  * and the kernel refuses a path over PATH_MAX (4,096 bytes with its NUL)
  * however short each component is.
  */
@@ -33,7 +37,7 @@ export function pathRoom(downloadsDir: string, name: string): number {
   const portable = portableName(name)
   const temp = Buffer.byteLength(shorten(portable, MAX_NAME_BYTES - SUFFIX_BYTES)) + SUFFIX_BYTES
   const prefix = Buffer.byteLength(resolve(downloadsDir)) + 1 + Math.max(temp, Buffer.byteLength(portable)) + 1
-  return PATH_MAX_BYTES - prefix
+  return PATH_MAX_BYTES - Math.max(prefix, THROUGH_DESCRIPTOR_BYTES)
 }
 
 /** A manifest path's length once saved (its components made portable), in bytes. */

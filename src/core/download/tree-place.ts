@@ -12,7 +12,7 @@ import { sameContent } from './same-content.js'
 import { type Durable, makeDurable, type SyncFilesystem, syncUserDir } from './tree-durable.js'
 import { type FolderIndex, fillIn } from './tree-fill.js'
 import { modeFits } from './tree-part-walk.js'
-import { recordPlaced } from './tree-placed.js'
+import { readPlaced, recordPlaced } from './tree-placed.js'
 
 /**
  * A finished temporary tree (temp-tree.ts) given its final name: the tree
@@ -21,8 +21,8 @@ import { recordPlaced } from './tree-placed.js'
  * claimed with mkdir (never merging into or replacing what is there), the
  * tree renamed over that empty directory, and what then has the name
  * checked to be the tree's root. A claim a killed run left is taken back.
- * A partial copy of this folder at NAME (an earlier `--only`) is filled in
- * instead (tree-fill.ts).
+ * The part of this folder an earlier `--only` placed, at NAME or "NAME (n)",
+ * is filled in instead (tree-fill.ts).
  */
 
 export interface PlaceResult {
@@ -72,16 +72,17 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal, folder?: 
       if ((slot + 1) % YIELD_EVERY === 0) await breather(signal)
     }
     await setRootMode(tree)
+    const placed = folder === undefined ? undefined : await readPlaced(tree.placedRecordPath)
     for (let n = 0; n < 10_000; n++) {
       const candidate = n === 0 ? tree.finalName : numberedDir(tree.finalName, n)
       const path = join(tree.downloadsDir, candidate)
       if (!(await claim(path))) {
         if (n === 0 && (await matches(tree, path, signal))) {
-          await recordPlaced(tree.placedRecordPath, identityOf(await lstat(path, { bigint: true })))
+          await recordPlaced(tree.placedRecordPath, await lstat(path, { bigint: true }))
           await tree.discard()
           return { path, alreadyThere: true, filledIn: 0, durable }
         }
-        const filledIn = n === 0 && folder !== undefined ? await fillIn(tree, path, folder, signal) : undefined
+        const filledIn = folder === undefined ? undefined : await fillIn(tree, path, { folder, placed }, signal)
         if (filledIn !== undefined) {
           await tree.discard()
           return { path, alreadyThere: filledIn === 0, filledIn, durable }
@@ -104,7 +105,7 @@ export async function placeTree(tree: Placeable, signal?: AbortSignal, folder?: 
         throw replaced(tree.root, aside)
       }
       await syncUserDir(tree.downloadsDir)
-      await recordPlaced(tree.placedRecordPath, identityOf(st))
+      await recordPlaced(tree.placedRecordPath, st)
       await unlink(tree.recordPath).catch(() => undefined)
       return { path, alreadyThere: false, filledIn: 0, durable }
     }
