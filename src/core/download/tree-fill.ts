@@ -23,18 +23,18 @@ export interface Fillable {
 const OPEN_DIR_HERE = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
 
 /**
- * The folder an earlier download of this same item placed at this name (the
- * final name, or "NAME (n)"), left partial (`--only`), filled in with what this download chose and it
- * lacks, instead of a second copy at "NAME (1)".
+ * The folder an earlier download of this same item placed (at the final name,
+ * or at "NAME (n)" where that was taken), left partial by `--only`, filled in
+ * with what this download chose and it lacks, instead of a second copy.
  *
  * Only the very directory this item's downloads placed last (its device, inode
- * and birth time, recorded in the store entry: tree-placed.ts), still a real directory of ours
- * on the temporary tree's filesystem, writable by no one else, in which every
- * entry is one the manifest lists, of its kind and size, ours, writable by no
- * one else, each file one link, and each chosen file the verified bytes
- * (tree-part-walk.ts). A user's own folder of that name, or one an earlier
- * download of another item placed, is left alone (undefined: the caller goes on
- * to "NAME (1)").
+ * and birth time, recorded in the store entry: tree-placed.ts), still a real
+ * directory of ours on the temporary tree's filesystem, writable by no one
+ * else, in which every entry is one the manifest lists, of its kind and size,
+ * ours, writable by no one else, each file one link, and each chosen file the
+ * verified bytes (tree-part-walk.ts). A user's own folder of that name, or one
+ * a download of another item placed, is left alone (undefined: the caller
+ * goes on to the next name).
  *
  * Both trees are reached through descriptors opened once and checked
  * (`/proc/self/fd/N/…`, Linux; elsewhere no folder is filled in): a temporary
