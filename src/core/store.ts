@@ -145,8 +145,9 @@ export class ChunkStore {
 
   /**
    * The manifest in `<root>/<dirName>/manifest.json`, parsed and cached by
-   * mtime+size; undefined if absent or invalid, or if the directory or the
-   * manifest is a symlink (or not a directory / regular file).
+   * its file's stamp (store-manifests.ts: inode, size and times); undefined
+   * if absent or invalid, or if the directory or the manifest is a symlink
+   * (or not a directory / regular file).
    */
   async readEntryManifest(dirName: string): Promise<EntryManifest | undefined> {
     return this.manifests.read(dirName, true)
