@@ -116,8 +116,9 @@ export function nameAnswers(directory: PeerDirectory, name: string): { ids: () =
     for (const f of directory.named(name)) seen.set(f.id, f)
   }
   return {
+    // A look on every change (a flood's thousands a second): summaries only for an id not seen yet.
     ids: () => {
-      look()
+      if (directory.namedIds(name).some((id) => !seen.has(id))) look()
       return [...seen.keys()]
     },
     files: () => {

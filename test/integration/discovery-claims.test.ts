@@ -93,6 +93,16 @@ describe('claims per peer (real listener on loopback)', () => {
           .sort(),
         [honest.id, STRANGER_FILE].sort(),
       )
+      // What a wait for the name looks at on each change, without the summaries: the same ids.
+      for (const name of ['wanted.bin', 'other.bin', 'absent.bin'])
+        assert.deepEqual(
+          d.namedIds(name).sort(),
+          d
+            .named(name)
+            .map((f) => f.id)
+            .sort(),
+          name,
+        )
       assert.deepEqual(
         d
           .peers(honest.id)

@@ -58,9 +58,12 @@ async function setup(t: Cleanup) {
   onCleanup(t, () => server.close(100))
   const store = new ChunkStore(join(dir, 'empty'))
   await store.init()
+  let connects = 0
   const pool = new ConnectionPool<PeerClient>({
-    connect: (peer, signal) =>
-      PeerClient.connect({ host: peer.address, port: peer.port, requestTimeoutMs: 30_000 }, signal),
+    connect: (peer, signal) => {
+      connects++
+      return PeerClient.connect({ host: peer.address, port: peer.port, requestTimeoutMs: 30_000 }, signal)
+    },
   })
   onCleanup(t, () => pool.close())
   const liars = new Map<string, string>()
@@ -80,7 +83,7 @@ async function setup(t: Cleanup) {
       waitForPeers: (ms) => new Promise((r) => setTimeout(r, ms)),
     }).then((source) => ({ ...source, ms: performance.now() - started }))
   }
-  return { id, honest: { address: '127.0.0.1', port }, race, liars }
+  return { id, honest: { address: '127.0.0.1', port }, race, liars, connects: () => connects }
 }
 
 describe('manifest fetch: hedged requests', () => {
@@ -173,4 +176,26 @@ describe('manifest fetch: hedged requests', () => {
       assert.ok(asked <= 20, `race ${race + 1}: ${asked} silent peers asked before the manifest came`)
     }
   })
+
+  it('ports of one address that refuse at once are asked a few a second, not as fast as they refuse', async (t) => {
+    const s = await setup(t)
+    // A stranger announcing the file from a fresh port in every datagram: each a candidate, each refused at once.
+    // The race asked the next the moment one refused (and read the peers at each), a core's worth under a flood.
+    const refusing: PeerAddress[] = []
+    for (let i = 0; i < 60; i++) refusing.push({ address: '127.0.0.6', port: await freedPort('127.0.0.6') })
+    await assert.rejects(s.race(refusing, 1500))
+    // One address: after a refusal its next port waits ADDRESS_RETRY_MS (250 ms), so a few each 250 ms (17 here;
+    // 116 before, each refusal followed at once by the next).
+    assert.ok(s.connects() <= 30, `${s.connects()} connections tried in 1.5 s`)
+    assert.ok(s.connects() >= 2, 'it did ask')
+  })
 })
+
+/** A port on `host` that nothing listens on (a listener opened there and closed). */
+async function freedPort(host: string): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, host, () => resolve()))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}

@@ -31,6 +31,10 @@ class NamedFiles {
     return this.ids.map((id) => ({ id, size: 1000, peers: [] }))
   }
 
+  namedIds(): string[] {
+    return [...this.ids]
+  }
+
   /** Peers off an allow-list that announced the name (none here: no allow-list). */
   unlistedNamers(): { peers: string[]; more: boolean } {
     return { peers: [], more: false }

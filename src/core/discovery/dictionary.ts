@@ -1,7 +1,8 @@
 import { Bitfield } from '../bitfield.js'
+import type { ReadonlyLruMap } from '../lru-map.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
 import { ClaimIndex, claimPeerKey, type PeerRecord } from './claim-index.js'
-import { ipv6OnlyPeerAmong, type KnownFile, renamed, summarizeClaims } from './claims.js'
+import { ipv6OnlyPeerAmong, type KnownFile, type PeerSource, renamed, summarizeClaims } from './claims.js'
 import { claimCost, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './dictionary-limits.js'
 import { DictionaryRoom } from './dictionary-room.js'
 
@@ -140,6 +141,11 @@ export class ContentDictionary {
 
   files(): KnownFile[] {
     return [...this.index.files.entries()].map(([id, claims]) => summarizeClaims(id, [...claims.values()]))
+  }
+
+  /** Every claim by file id, as held, not summarized (a look at the claims on every change must not copy them all). */
+  get claims(): ReadonlyLruMap<string, ReadonlyLruMap<string, PeerSource>> {
+    return this.index.files
   }
 
   file(id: string): KnownFile | undefined {

@@ -48,6 +48,8 @@ export const HEDGE_EVERY_MS = 250
 export const MAX_ASKED = 8
 /** A candidate that failed is asked again after this long. */
 export const RETRY_AFTER_MS = 1000
+/** An address whose candidate failed has its other candidates (other ports) asked after this long. */
+export const ADDRESS_RETRY_MS = 250
 /**
  * When every slot is taken and other candidates wait, an attempt that has
  * received less than this rate (bytes/s) since it was asked, after at least

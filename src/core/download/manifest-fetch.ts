@@ -6,6 +6,7 @@ import { addressKey } from '../transfer/admission.js'
 import type { PeerClient } from '../transfer/client.js'
 import { nextCandidates } from './manifest-candidates.js'
 import {
+  ADDRESS_RETRY_MS,
   type Candidate,
   FIRST_ASKED,
   HEDGE_EVERY_MS,
@@ -17,6 +18,7 @@ import {
   SLOW_AFTER_MS,
 } from './manifest-fetch-options.js'
 import { failedForNow, raceLost } from './manifest-race-lost.js'
+import { RaceView } from './race-view.js'
 
 interface Attempt {
   abandon: AbortController
@@ -57,6 +59,11 @@ class ManifestRace<P extends Candidate> {
   private readonly misses = new Map<string, number>()
   /** How often each address (addressKey) was asked: addresses take turns (manifest-candidates.ts). */
   private readonly turns = new Map<string, number>()
+  /**
+   * When each address (addressKey) may be asked again after one of its candidates failed: a stranger's fresh
+   * port in every datagram is a fresh candidate each time, and the race asked them as fast as they refused.
+   */
+  private readonly addressAskAt = new Map<string, number>()
   private readonly started: number
   private nextHedgeAt: number
   /** Candidates that may be asked now: FIRST_ASKED, one per hedge interval, one per failure. */
@@ -72,12 +79,14 @@ class ManifestRace<P extends Candidate> {
   /** The last failure that said a peer could not answer now (busy, unreachable): the race is then E_NO_PEER. */
   private lastForNow: P2PError | undefined
   private asked = 0
+  private readonly view: RaceView<P>
   private wake: () => void = () => undefined
   private peerWait: Promise<void> | undefined
 
   constructor(private readonly options: ManifestFetchOptions<P>) {
     this.started = options.now()
     this.nextHedgeAt = this.started + HEDGE_EVERY_MS
+    this.view = new RaceView(options.peers)
   }
 
   async run(): Promise<ManifestSource<P>> {
@@ -91,9 +100,10 @@ class ManifestRace<P extends Candidate> {
         // Past the deadline nobody new is asked: only a manifest still arriving is waited for.
         const waiting = left > 0 && this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
+        const nextView = this.view.nextReadAt()
         const nextCheck = waiting
-          ? Math.min(this.nextHedgeAt, this.nextSlowCheck()) - this.options.now()
-          : Math.min(250, this.nextSlowCheck() - this.options.now())
+          ? Math.min(this.nextHedgeAt, this.nextSlowCheck(), nextView) - this.options.now()
+          : Math.min(250, this.nextSlowCheck() - this.options.now(), nextView - this.options.now())
         await this.pause(Math.max(1, Math.min(left > 0 ? left : 250, nextCheck)))
       }
     } finally {
@@ -106,14 +116,16 @@ class ManifestRace<P extends Candidate> {
     const now = this.options.now()
     for (; now >= this.nextHedgeAt; this.nextHedgeAt += HEDGE_EVERY_MS)
       this.credits = Math.min(MAX_ASKED, this.credits + 1)
-    const candidates = this.options
-      .peers()
-      .filter((p) => !this.attempts.has(peerKey(p)) && (this.askAt.get(peerKey(p)) ?? 0) <= now)
+    const candidates = this.view.current(now).filter((p) => {
+      const { key, address } = this.view.keysOf(p)
+      if (this.attempts.has(key) || (this.askAt.get(key) ?? 0) > now) return false
+      return p.named === true || (this.addressAskAt.get(address) ?? 0) <= now
+    })
     if (candidates.length > 0 && this.attempts.size >= MAX_ASKED) this.makeRoom(now)
     const chosen = nextCandidates(candidates, Math.min(MAX_ASKED - this.attempts.size, this.credits), {
-      addressOf: (p) => addressKey(p.address),
+      addressOf: (p) => this.view.keysOf(p).address,
       turnsOf: (address) => this.turns.get(address) ?? 0,
-      missesOf: (p) => this.misses.get(peerKey(p)) ?? 0,
+      missesOf: (p) => this.misses.get(this.view.keysOf(p).key) ?? 0,
       named: (p) => p.named === true,
     })
     for (const peer of chosen) {
@@ -242,8 +254,12 @@ class ManifestRace<P extends Candidate> {
         if (this.attempts.get(key) === attempt) {
           // not abandoned
           this.attempts.delete(key)
-          if (this.winner?.from !== key) this.missed(key)
+          if (this.winner?.from !== key) {
+            this.missed(key)
+            this.addressAskAt.set(address, this.options.now() + ADDRESS_RETRY_MS)
+          }
         }
+        this.view.stale() // a liar banned, a peer refused: the view may have lost it
         this.wake()
       }
     })()
@@ -267,7 +283,13 @@ class ManifestRace<P extends Candidate> {
       this.peerWait ??= this.options.waitForPeers(250).finally(() => {
         this.peerWait = undefined
       })
-      void this.peerWait.then(done)
+      void this.peerWait.then(() => {
+        this.view.stale()
+        // Changes within the gap wake the race once, when it is over (a flood's thousands a second did each).
+        const gap = this.view.nextReadAt() - this.options.now()
+        if (gap <= 0) done()
+        else setTimeout(done, gap)
+      })
     })
   }
 
