@@ -49,11 +49,17 @@ export interface KnownFile {
 
 /** The oldest claim of the address that makes the most claims in `claims` (which is in least-recently-heard order). */
 export function oldestOfCommonest<T extends { address: string }>(claims: ReadonlyLruMap<string, T>): T {
-  const counts = new Map<string, number>()
-  for (const c of claims.values()) counts.set(c.address, (counts.get(c.address) ?? 0) + 1)
-  const top = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a))[0]
-  for (const c of claims.values()) if (c.address === top) return c
-  return claims.oldest()!
+  // One pass: each address's count and its first (oldest) claim. A flood of fresh fake peers evicts one claim
+  // per datagram, each over up to 256 claims of the file (two passes and a copy were ~5 % of a download's CPU).
+  const byAddress = new Map<string, { count: number; oldest: T }>()
+  for (const c of claims.values()) {
+    const seen = byAddress.get(c.address)
+    if (seen) seen.count++
+    else byAddress.set(c.address, { count: 1, oldest: c })
+  }
+  let top: { count: number; oldest: T } | undefined
+  for (const entry of byAddress.values()) if (!top || entry.count > top.count) top = entry
+  return top?.oldest ?? claims.oldest()!
 }
 
 /**
