@@ -3,8 +3,8 @@ import { identityOf, sameFile } from './file-identity.js'
 
 /**
  * Directories held open and reached through their descriptors: a
- * download's temporary tree (download/tree-anchors.ts) and a split's walk
- * (walk-dir.ts). On Linux `/proc/self/fd/<fd>/<name>` resolves `<fd>` to the
+ * download's temporary tree (download/tree-anchors.ts), a folder filled in
+ * (download/tree-fill.ts) and a split's walk (walk-dir.ts). On Linux `/proc/self/fd/<fd>/<name>` resolves `<fd>` to the
  * very directory it holds, wherever that is now, and only `<name>` by its
  * name: what `openat` does, which Node lacks.
  */

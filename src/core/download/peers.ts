@@ -163,8 +163,8 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
    * 256 claims of the file each time, was most of a download's CPU while the name was decided (attacker pass).
    */
   namedIds(name: string): string[] {
-    const cutoff = this.listener.clock() - this.staleAfterMs
-    const live = (p: PeerSource): boolean => p.name === name && p.lastSeen >= cutoff && p.peer !== this.selfPeerId
+    const alive = this.liveness()
+    const live = (p: PeerSource): boolean => p.name === name && alive(p)
     const ids = new Set<string>()
     for (const [id, claims] of this.listener.dictionary.claims.entries())
       for (const p of claims.values())
@@ -201,10 +201,16 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     }))
   }
 
+  /** Whether a claim counts now: heard within the stale window, and not our own. */
+  private liveness(): (p: PeerSource) => boolean {
+    const cutoff = this.listener.clock() - this.staleAfterMs
+    return (p) => p.lastSeen >= cutoff && p.peer !== this.selfPeerId
+  }
+
   /** Live claims by id (of one id only, when given: the downloader asks ten times a second). */
   private liveClaims(only?: string): Map<string, PeerSource[]> {
     const byId = new Map<string, Map<string, PeerSource>>()
-    const cutoff = this.listener.clock() - this.staleAfterMs
+    const alive = this.liveness()
     const sources =
       only === undefined
         ? [...this.listener.files(), ...this.fromFile.values()]
@@ -218,7 +224,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
       }
       for (const p of f.peers) {
         const key = peerKey(p)
-        if (p.lastSeen >= cutoff && p.peer !== this.selfPeerId && !peers.has(key)) peers.set(key, p)
+        if (alive(p) && !peers.has(key)) peers.set(key, p)
       }
     }
     const out = new Map<string, PeerSource[]>()

@@ -1,6 +1,7 @@
-import { type BigIntStats, closeSync, constants, existsSync, fstatSync, lstatSync, openSync } from 'node:fs'
+import { type BigIntStats, closeSync, fstatSync, lstatSync, openSync } from 'node:fs'
 import { link, lstat, readdir, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { OPEN_DIR, resolvesThroughFd, throughFd } from '../dir-fd.js'
 import { P2PError } from '../errors.js'
 import { identityOf } from '../file-identity.js'
 import { printable } from '../printable.js'
@@ -19,8 +20,6 @@ export interface Fillable {
   readonly dirMode: number
   readonly made: MadeTable
 }
-
-const OPEN_DIR_HERE = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
 
 /**
  * The folder an earlier download of this same item placed (at the final name,
@@ -55,20 +54,20 @@ export async function fillIn(
   signal?: AbortSignal,
 ): Promise<number | undefined> {
   const { folder, placed } = part
-  if (placed === undefined || !existsSync('/proc/self/fd')) return undefined
+  if (placed === undefined) return undefined
   const into = openChecked(existing, (st) => isPlaced(st, placed))
   if (into === undefined) return undefined
   const from = openChecked(tree.root, (st) => tree.made.holds(0, identityOf(st)))
   let begun = false
-  const source = (local: string) => join(`/proc/self/fd/${from}`, local)
   try {
-    if (from === undefined) return undefined
+    if (from === undefined || !resolvesThroughFd(from) || !resolvesThroughFd(into)) return undefined
+    const source = (local: string) => join(throughFd(from), local)
     const device = fstatSync(from, { bigint: true }).dev
     const top = fstatSync(into, { bigint: true })
     const uid = process.getuid?.()
     if (top.dev !== device || (uid !== undefined && top.uid !== BigInt(uid))) return undefined
     if (!dirFits(Number(top.mode & 0o7777n), tree.dirMode)) return undefined
-    const target = (local: string) => join(`/proc/self/fd/${into}`, local)
+    const target = (local: string) => join(throughFd(into), local)
     const present = await walkPart(target, { made: tree.made, dirMode: tree.dirMode, folder, device, signal })
     if (present === undefined || !(await chosenHaveOurBytes(tree.made, present, target, signal))) return undefined
     begun = true
@@ -84,7 +83,7 @@ export async function fillIn(
   } finally {
     // Through its descriptor: a temporary tree renamed away meanwhile is emptied all the same (its files were
     // left with a second link, and every later check of the folder refused it: attacker pass).
-    if (begun) await emptyDirectory(source(''))
+    if (begun && from !== undefined) await emptyDirectory(throughFd(from))
     if (from !== undefined) closeSync(from)
     closeSync(into)
   }
@@ -94,7 +93,7 @@ export async function fillIn(
 function openChecked(path: string, ours: (st: BigIntStats) => boolean): number | undefined {
   let fd: number
   try {
-    fd = openSync(path, OPEN_DIR_HERE)
+    fd = openSync(path, OPEN_DIR)
   } catch {
     return undefined
   }
