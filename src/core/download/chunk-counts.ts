@@ -13,7 +13,10 @@ import type { Bitfield } from '../bitfield.js'
  * a change is compared with it a 32-bit word at a time, and only the chunks
  * of words that differ are counted again. A peer flipping one bit costs a
  * scan of its own have-set (a word per 32 chunks) and one count; a peer
- * joining or leaving costs the chunks it holds.
+ * joining or leaving costs the chunks it holds, except one holding every
+ * chunk: those are counted once for all chunks (`complete`), so a seeder, or
+ * a flood of fake peers each claiming the whole file (which cost no have-set
+ * to make: dictionary-room.ts), joins and leaves at no cost per chunk.
  *
  * Two counts per chunk:
  * - holders: unbanned peers whose have-set lists it (what "rarest" means);
@@ -49,8 +52,10 @@ interface Counted {
 }
 
 export class ChunkCounts {
+  /** Per chunk, the peers counted with part of the file; `complete` adds those counted with all of it. */
   private readonly holders: Uint32Array
   private readonly usable: Uint32Array
+  private readonly complete = { holders: 0, usable: 0 }
   private readonly counted = new Map<string, Counted>()
   /** Peers whose have-set was counted anew (joined or changed) since `takeChanged`. */
   private changed = new Set<string>()
@@ -69,12 +74,12 @@ export class ChunkCounts {
 
   /** Unbanned peers whose have-set lists the chunk, as of the last `refresh`. */
   holdersOf(index: number): number {
-    return this.holders[index]!
+    return this.holders[index]! + this.complete.holders
   }
 
   /** Of those, the ones that may still be asked for it, as of the last `refresh`. */
   usableOf(index: number): number {
-    return this.usable[index]!
+    return this.usable[index]! + this.complete.usable
   }
 
   /** Chunks the peer's have-set lists, as of the last `refresh` (0 for a banned or unknown peer). */
@@ -147,10 +152,26 @@ export class ChunkCounts {
   }
 
   private move(entry: Counted, held: Uint8Array, usable: Uint8Array): void {
-    if (held !== entry.held) entry.heldCount += recount(this.holders, entry.held, held)
-    if (usable !== entry.usable) recount(this.usable, entry.usable, usable)
+    if (held !== entry.held) entry.heldCount += this.shift('holders', entry.held, held)
+    if (usable !== entry.usable) this.shift('usable', entry.usable, usable)
     entry.held = held
     entry.usable = usable
+  }
+
+  /** One peer's bits in the `kind` counts go from `before` to `after`; returns the change in its chunks. */
+  private shift(kind: 'holders' | 'usable', before: Uint8Array, after: Uint8Array): number {
+    let delta = 0
+    if (before === this.all) {
+      this.complete[kind]--
+      delta -= this.count
+      before = this.none
+    }
+    if (after === this.all) {
+      this.complete[kind]++
+      delta += this.count
+      after = this.none
+    }
+    return before === after ? delta : delta + recount(this[kind], before, after)
   }
 
   /** A copy of the field's bits (a field of every chunk is never made to hold bytes: bitfield.ts). */
