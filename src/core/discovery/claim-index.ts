@@ -56,6 +56,8 @@ const claimKey = (id: string, key: string): string => `${id} ${key}`
 export class ClaimIndex {
   private readonly claimOrder = new LruMap<string, Claim>()
   private readonly byFile = new LruMap<string, LruMap<string, Claim>>()
+  /** id → source address → its claims on that id (kept with `byFile`: the file cap asks for it on each flood datagram). */
+  private readonly byFileAddress = new Map<string, Map<string, number>>()
   private readonly peerOrder = new LruMap<string, PeerRecord>()
   private readonly addresses = new Map<string, AddressRecord>()
   /** Addresses holding a claim, the most bytes first. */
@@ -81,6 +83,11 @@ export class ClaimIndex {
   /** Peers, least recently heard first. */
   get peers(): ReadonlyLruMap<string, PeerRecord> {
     return this.peerOrder
+  }
+
+  /** How many claims on `id` each source address makes (absent: none). */
+  fileAddresses(id: string): ReadonlyMap<string, number> | undefined {
+    return this.byFileAddress.get(id)
   }
 
   claim(id: string, key: string): Claim | undefined {
@@ -136,6 +143,7 @@ export class ClaimIndex {
     peer.ids.add(claim.id)
     this.claimOrder.touch(ck, claim)
     const claims = this.byFile.get(claim.id) ?? new LruMap<string, Claim>()
+    if (!claims.has(claim.key)) this.countFileAddress(claim, 1)
     claims.touch(claim.key, claim)
     this.byFile.touch(claim.id, claims)
     const address = this.placeRecord(claim.address)
@@ -150,7 +158,7 @@ export class ClaimIndex {
     const address = this.addresses.get(claim.address)
     if (address?.claims.delete(ck)) this.rank(address)
     const claims = this.byFile.get(claim.id)
-    claims?.delete(claim.key)
+    if (claims?.delete(claim.key)) this.countFileAddress(claim, -1)
     if (claims?.size === 0) this.byFile.delete(claim.id)
   }
 
@@ -174,6 +182,18 @@ export class ClaimIndex {
     const address = this.addresses.get(record.address)
     if (address?.peers.delete(key)) this.rank(address)
     this.forgetAddressIfEmpty(record.address)
+  }
+
+  private countFileAddress(claim: Claim, delta: 1 | -1): void {
+    let counts = this.byFileAddress.get(claim.id)
+    if (!counts) {
+      counts = new Map()
+      this.byFileAddress.set(claim.id, counts)
+    }
+    const count = (counts.get(claim.address) ?? 0) + delta
+    if (count > 0) counts.set(claim.address, count)
+    else counts.delete(claim.address)
+    if (counts.size === 0) this.byFileAddress.delete(claim.id)
   }
 
   private placeRecord(address: string): AddressRecord {

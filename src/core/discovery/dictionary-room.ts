@@ -102,7 +102,8 @@ export class DictionaryRoom {
   private makeRoomForClaim(id: string): void {
     const claims = this.index.files.get(id)
     if (claims) {
-      if (claims.size >= this.limits.maxPeersPerFile) this.evict(oldestOfCommonest(claims))
+      if (claims.size >= this.limits.maxPeersPerFile)
+        this.evict(oldestOfCommonest(claims, this.index.fileAddresses(id)!))
       return
     }
     if (this.index.files.size < this.limits.maxFiles) return
