@@ -17,7 +17,7 @@ import {
   RETRY_AFTER_MS,
   SLOW_AFTER_MS,
 } from './manifest-fetch-options.js'
-import { failedForNow, raceLost } from './manifest-race-lost.js'
+import { RaceFailures } from './manifest-race-lost.js'
 import { RaceView } from './race-view.js'
 
 interface Attempt {
@@ -69,15 +69,13 @@ class ManifestRace<P extends Candidate> {
   /** Candidates that may be asked now: FIRST_ASKED, one per hedge interval, one per failure. */
   private credits = FIRST_ASKED
   private winner: ManifestSource<P> | undefined
-  private lastError: P2PError | undefined
+  private readonly failures = new RaceFailures()
   /**
    * Bytes that hash to the id were refused: the id's manifest itself is bad, and no peer can send another. The
    * race ends with it (it went on asking every peer, 8 at once, and parsing each copy again: an attacker's
    * 32 MiB manifest from 16 peers cost a download 940 MB and 24 CPU-s).
    */
   private refused: P2PError | undefined
-  /** The last failure that said a peer could not answer now (busy, unreachable): the race is then E_NO_PEER. */
-  private lastForNow: P2PError | undefined
   private asked = 0
   private readonly view: RaceView<P>
   private wake: () => void = () => undefined
@@ -96,7 +94,7 @@ class ManifestRace<P extends Candidate> {
         if (this.winner) return this.winner
         if (this.refused) throw this.refused
         const left = this.options.deadline - this.options.now()
-        if (left <= 0 && !this.arriving()) throw raceLost(this.options.id, this.lastError, this.lastForNow)
+        if (left <= 0 && !this.arriving()) throw this.failures.lost(this.options.id)
         // Past the deadline nobody new is asked: only a manifest still arriving is waited for.
         const waiting = left > 0 && this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
@@ -243,12 +241,9 @@ class ManifestRace<P extends Candidate> {
         if (attempt.abandon.signal.aborted || this.options.signal.aborted) return
         if (hasCode(err, 'E_BAD_MANIFEST')) this.options.onLiar(key, err.message)
         if (hasCode(err, 'E_NOT_FOUND')) this.options.onLacking?.(key)
-        this.lastError = hasCode(err) ? err : new P2PError('E_INTERNAL', String(err))
-        if (failedForNow(this.lastError)) this.lastForNow = this.lastError
-        this.options.log.debug(
-          { peer: key, code: this.lastError.code, err: this.lastError.message },
-          'manifest fetch failed',
-        )
+        const failure = hasCode(err) ? err : new P2PError('E_INTERNAL', String(err))
+        this.failures.record(failure, address, peer.address)
+        this.options.log.debug({ peer: key, code: failure.code, err: failure.message }, 'manifest fetch failed')
       } finally {
         attempt.lease?.release()
         if (this.attempts.get(key) === attempt) {
