@@ -40,6 +40,7 @@ type Step =
   | { kind: 'writeOff'; peer: number }
   | { kind: 'ban'; peer: number }
   | { kind: 'leave'; peer: number }
+  | { kind: 'undo'; peer: number } // unbanned, no longer written off, its denials lapsed (a peer record starts afresh)
   | { kind: 'look' } // the counts are brought up to date and compared
 
 const peerIndex = fc.nat({ max: 3 })
@@ -61,6 +62,7 @@ const arbStep: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('writeOff' as const), peer: peerIndex }),
   fc.record({ kind: fc.constant('ban' as const), peer: peerIndex }),
   fc.record({ kind: fc.constant('leave' as const), peer: peerIndex }),
+  fc.record({ kind: fc.constant('undo' as const), peer: peerIndex }),
   fc.constant({ kind: 'look' as const }),
 )
 
@@ -98,6 +100,7 @@ function play(count: number, peers: Map<string, FakePeer>, step: Step): void {
   if (step.kind === 'writeOff') peer.writtenOff = true
   if (step.kind === 'ban') peer.banned = 'lied'
   if (step.kind === 'leave') peers.delete(key)
+  if (step.kind === 'undo') Object.assign(peer, { banned: undefined, writtenOff: false, denials: undefined })
 }
 
 function assertCurrent(counts: ChunkCounts, peers: Map<string, FakePeer>): void {
@@ -141,6 +144,21 @@ describe('chunk counts', () => {
     have.set(0)
     assertCurrent(counts, peers)
     peers.get('a')!.have = fieldOf(40, [0xf0])
+    assertCurrent(counts, peers)
+  })
+
+  it('counts a peer that joins holding every chunk once for all chunks, then per chunk only what it lacks', () => {
+    const counts = new ChunkCounts(9)
+    const have = Bitfield.full(9)
+    const peers = new Map<string, FakePeer>([['s', { have, banned: undefined, writtenOff: false, denials: undefined }]])
+    assertCurrent(counts, peers)
+    have.set(8, false)
+    assertCurrent(counts, peers)
+    peers.set('p', { have: fieldOf(9, [0x80]), banned: undefined, writtenOff: false, denials: undefined })
+    assertCurrent(counts, peers)
+    peers.delete('s')
+    assertCurrent(counts, peers)
+    peers.delete('p')
     assertCurrent(counts, peers)
   })
 

@@ -13,10 +13,12 @@ import type { Bitfield } from '../bitfield.js'
  * a change is compared with it a 32-bit word at a time, and only the chunks
  * of words that differ are counted again. A peer flipping one bit costs a
  * scan of its own have-set (a word per 32 chunks) and one count; a peer
- * joining or leaving costs the chunks it holds, except one holding every
- * chunk: those are counted once for all chunks (`complete`), so a seeder, or
- * a flood of fake peers each claiming the whole file (which cost no have-set
- * to make: dictionary-room.ts), joins and leaves at no cost per chunk.
+ * joining costs the chunks it holds, and leaving what it holds then; except
+ * a peer that joins holding every chunk: it is counted once for all chunks
+ * (`complete`) and per chunk only for what it lacks later, so a seeder, or a
+ * flood of fake peers each claiming the whole file (which cost no have-set
+ * to make: dictionary-room.ts), joins and leaves at no cost per chunk, and
+ * any change still costs the bits that differ.
  *
  * Two counts per chunk:
  * - holders: unbanned peers whose have-set lists it (what "rarest" means);
@@ -49,12 +51,14 @@ interface Counted {
   usable: Uint8Array
   /** Chunks in `held`. */
   heldCount: number
+  /** What its bits were counted from when it joined (`all`: it is in `complete`, and per chunk only what it lacks). */
+  base: { holders: Uint8Array; usable: Uint8Array }
 }
 
 export class ChunkCounts {
-  /** Per chunk, the peers counted with part of the file; `complete` adds those counted with all of it. */
-  private readonly holders: Uint32Array
-  private readonly usable: Uint32Array
+  /** Per chunk: peers' bits counted from none, less one for each counted from all that lacks it (`complete` counts those): signed. */
+  private readonly holders: Int32Array
+  private readonly usable: Int32Array
   private readonly complete = { holders: 0, usable: 0 }
   private readonly counted = new Map<string, Counted>()
   /** Peers whose have-set was counted anew (joined or changed) since `takeChanged`. */
@@ -64,8 +68,8 @@ export class ChunkCounts {
   private readonly none: Uint8Array
 
   constructor(readonly count: number) {
-    this.holders = new Uint32Array(count)
-    this.usable = new Uint32Array(count)
+    this.holders = new Int32Array(count)
+    this.usable = new Int32Array(count)
     const size = Math.ceil(count / 8)
     this.none = new Uint8Array(size)
     this.all = new Uint8Array(size).fill(0xff)
@@ -102,7 +106,9 @@ export class ChunkCounts {
   refresh(peers: ReadonlyMap<string, Holder>): void {
     for (const [key, entry] of this.counted) {
       if (peers.get(key) === entry.holder) continue
-      this.move(entry, this.none, this.none)
+      this.move(entry, entry.base.holders, entry.base.usable)
+      if (entry.base.holders === this.all) this.complete.holders--
+      if (entry.base.usable === this.all) this.complete.usable--
       this.counted.delete(key)
     }
     for (const [key, holder] of peers) {
@@ -131,6 +137,17 @@ export class ChunkCounts {
       held: this.none,
       usable: this.none,
       heldCount: 0,
+      base: { holders: this.none, usable: this.none },
+    }
+    const { held, usable } = this.bitsFor(holder)
+    if (held === this.all) {
+      this.complete.holders++
+      entry.held = entry.base.holders = this.all
+      entry.heldCount = this.count
+    }
+    if (usable === this.all) {
+      this.complete.usable++
+      entry.usable = entry.base.usable = this.all
     }
     this.update(entry)
     return entry
@@ -139,39 +156,29 @@ export class ChunkCounts {
   /** Counts the peer's bits as they are now in place of those last counted. */
   private update(entry: Counted): void {
     const { holder } = entry
-    const banned = holder.banned !== undefined
-    const held = banned ? this.none : this.bitsOf(holder.have)
-    const usable = banned || holder.writtenOff ? this.none : withoutDenials(held, holder.denials)
+    const { held, usable } = this.bitsFor(holder)
     this.move(entry, held, usable)
     entry.have = holder.have
     entry.haveChanges = holder.have.changes
     entry.denials = holder.denials
     entry.denialChanges = holder.denials?.changes ?? -1
-    entry.banned = banned
+    entry.banned = holder.banned !== undefined
     entry.writtenOff = holder.writtenOff
   }
 
-  private move(entry: Counted, held: Uint8Array, usable: Uint8Array): void {
-    if (held !== entry.held) entry.heldCount += this.shift('holders', entry.held, held)
-    if (usable !== entry.usable) this.shift('usable', entry.usable, usable)
-    entry.held = held
-    entry.usable = usable
+  /** The peer's bits in each count as it is now. */
+  private bitsFor(holder: Holder): { held: Uint8Array; usable: Uint8Array } {
+    const banned = holder.banned !== undefined
+    const held = banned ? this.none : this.bitsOf(holder.have)
+    return { held, usable: banned || holder.writtenOff ? this.none : withoutDenials(held, holder.denials) }
   }
 
-  /** One peer's bits in the `kind` counts go from `before` to `after`; returns the change in its chunks. */
-  private shift(kind: 'holders' | 'usable', before: Uint8Array, after: Uint8Array): number {
-    let delta = 0
-    if (before === this.all) {
-      this.complete[kind]--
-      delta -= this.count
-      before = this.none
-    }
-    if (after === this.all) {
-      this.complete[kind]++
-      delta += this.count
-      after = this.none
-    }
-    return before === after ? delta : delta + recount(this[kind], before, after)
+  /** Counts the bits that differ between what the peer was counted with and `held`/`usable` (from either base). */
+  private move(entry: Counted, held: Uint8Array, usable: Uint8Array): void {
+    if (held !== entry.held) entry.heldCount += recount(this.holders, entry.held, held)
+    if (usable !== entry.usable) recount(this.usable, entry.usable, usable)
+    entry.held = held
+    entry.usable = usable
   }
 
   /** A copy of the field's bits (a field of every chunk is never made to hold bytes: bitfield.ts). */
@@ -211,7 +218,7 @@ const wordsOf = (bytes: Uint8Array): Uint32Array => new Uint32Array(bytes.buffer
  * are skipped, and in the others each bit that differs adds or takes one.
  * Returns the change in set bits. Both are arrays made here (4-byte aligned).
  */
-function recount(counts: Uint32Array, before: Uint8Array, after: Uint8Array): number {
+function recount(counts: Int32Array, before: Uint8Array, after: Uint8Array): number {
   const was = wordsOf(before)
   const now = wordsOf(after)
   let delta = 0
@@ -224,7 +231,7 @@ function recount(counts: Uint32Array, before: Uint8Array, after: Uint8Array): nu
 }
 
 /** Byte `b` went from `was` to `now` (bit 0x80 is chunk 8b: bitfield.ts). */
-function recountByte(counts: Uint32Array, b: number, was: number, now: number): number {
+function recountByte(counts: Int32Array, b: number, was: number, now: number): number {
   let delta = 0
   for (let changed = was ^ now; changed !== 0; changed &= changed - 1) {
     const bit = changed & -changed // the lowest bit that differs
