@@ -242,7 +242,7 @@ class ManifestRace<P extends Candidate> {
         if (hasCode(err, 'E_BAD_MANIFEST')) this.options.onLiar(key, err.message)
         if (hasCode(err, 'E_NOT_FOUND')) this.options.onLacking?.(key)
         const failure = hasCode(err) ? err : new P2PError('E_INTERNAL', String(err))
-        this.failures.record(failure, address, peer.address)
+        this.failures.record(failure, peer)
         this.options.log.debug({ peer: key, code: failure.code, err: failure.message }, 'manifest fetch failed')
       } finally {
         attempt.lease?.release()

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { P2PError } from '../errors.js'
 
 /** Failures that say a peer is there but could not answer now, not that the file is unknown to it. */
@@ -26,7 +27,7 @@ export function raceLost(
     return new P2PError('E_BAD_MANIFEST', `${lost}${why(last)}: is a seeder running?`)
   if (forNow) {
     const flood = crowded
-      ? `; ${crowded.unreachable} ports announced at ${crowded.address} could not be reached, a flood (its source address perhaps forged) that crowds out the claims of a seeder there: name the seeder with --peer ${crowded.address}, or run again later`
+      ? `; ${crowded.unreachable >= MAX_PORTS_COUNTED ? `${MAX_PORTS_COUNTED} or more` : crowded.unreachable} ports announced at ${crowded.address} could not be reached, a flood (its source address perhaps forged) that crowds out the claims of a seeder there: --allow with the seeder's peer ID keeps out forged peers that do not copy it, a private swarm (--secret) every one; or run again later`
       : '; run again later'
     return new P2PError('E_NO_PEER', `${lost}${why(forNow)}: the peers that have it are busy or unreachable${flood}`)
   }
@@ -39,38 +40,52 @@ export interface CrowdedAddress {
   unreachable: number
 }
 
+/** A candidate of the race as its failures are counted. */
+export interface FailedCandidate {
+  address: string
+  port: number
+  /** Named by the user (--peer, a share link's seeder): never the crowd's. */
+  named?: boolean
+}
+
 /**
- * Candidates of one address that could not be reached before the race ends `E_NO_PEER` and says the address is
- * crowded: a stranger announcing a fresh port in every datagram with a seeder's source address (one forged line
+ * Distinct ports of one address that could not be reached before the race ends `E_NO_PEER` saying the address is
+ * crowded: a stranger announcing a fresh port in every datagram with a seeder's source address (one forged field
  * of a LAN's UDP) keeps that seeder's claim out of the download's dictionary (its per-address cap evicts the
- * oldest), and a seeder named with --peer is asked whatever the broadcast claims.
+ * oldest). By name, an allow-list drops claims of other peer IDs before the dictionary, and a private swarm's
+ * datagrams cannot be forged; a seeder named with --peer is not enough, its answers are claims of that address
+ * too. Ports, not attempts: one stopped seeder is asked again every second.
  */
 const CROWDED_AT = 8
-/** Addresses whose unreachable candidates are counted (beyond it, only those already counted). */
+/** Ports counted per address (past it, the address is crowded enough) and addresses counted (past it, only those). */
+const MAX_PORTS_COUNTED = 64
 const MAX_ADDRESSES_COUNTED = 1024
 
-/** What a manifest race's failed requests said: the last failure, the last "not now", and unreachable candidates per address. */
+/** What a manifest race's failed requests said: the last failure, the last "not now", and unreachable ports per address. */
 export class RaceFailures {
   last: P2PError | undefined
   private forNow: P2PError | undefined
-  /** By address key (addressKey): candidates that could not be reached, and an address of theirs to name. */
-  private readonly unreachable = new Map<string, CrowdedAddress>()
+  /** By exact address (hosts of a LAN share their /64): the ports that could not be reached there. */
+  private readonly unreachable = new Map<string, Set<number>>()
 
-  record(err: P2PError, addressKey: string, address: string): void {
+  record(err: P2PError, candidate: FailedCandidate): void {
     this.last = err
     if (failedForNow(err)) this.forNow = err
-    if (err.code !== 'E_CONNECT' || address.startsWith('dht:')) return
-    const seen = this.unreachable.get(addressKey)
-    if (seen) seen.unreachable++
-    else if (this.unreachable.size < MAX_ADDRESSES_COUNTED)
-      this.unreachable.set(addressKey, { address, unreachable: 1 })
+    // Only an IP address is named (a DHT peer's `dht:<key>` is none; nor is a string a dictionary file holds).
+    if (err.code !== 'E_CONNECT' || candidate.named === true || isIP(candidate.address.split('%')[0]!) === 0) return
+    const ports = this.unreachable.get(candidate.address)
+    if (ports) {
+      if (ports.size < MAX_PORTS_COUNTED) ports.add(candidate.port)
+    } else if (this.unreachable.size < MAX_ADDRESSES_COUNTED)
+      this.unreachable.set(candidate.address, new Set([candidate.port]))
   }
 
   /** The error the race ends with. */
   lost(id: string): P2PError {
     let crowded: CrowdedAddress | undefined
-    for (const seen of this.unreachable.values())
-      if (seen.unreachable >= CROWDED_AT && seen.unreachable > (crowded?.unreachable ?? 0)) crowded = seen
+    for (const [address, ports] of this.unreachable)
+      if (ports.size >= CROWDED_AT && ports.size > (crowded?.unreachable ?? 0))
+        crowded = { address, unreachable: ports.size }
     return raceLost(id, this.last, this.forNow, crowded)
   }
 }
