@@ -97,6 +97,24 @@ describe('announcements', () => {
     assert.deepEqual(decodeDatagram(more), { type: 'more', omitted: 10_000, interval: 5 })
   })
 
+  it("an answer's nonce is said back in every datagram, within their size; a malformed one is refused", () => {
+    const files = Array.from({ length: 300 }, (_, n) => file(n, 5, () => true))
+    const nonce = '0123456789abcdef'
+    const packed = packAnnouncements(PEER, 1, files, { maxBytes: 1200, nonce })
+    assert.ok(packed.datagrams.length > 1)
+    for (const d of packed.datagrams) {
+      assert.ok(d.length <= 1200)
+      assert.equal((decodeDatagram(d) as Announcement).nonce, nonce)
+    }
+    const one = JSON.parse(packed.datagrams[0]!.toString())
+    for (const bad of ['0123', 'ABCDEF0123456789', 42, null])
+      assert.throws(() => decodeDatagram(Buffer.from(JSON.stringify({ ...one, nonce: bad }))), hasCode)
+    assert.equal(
+      (decodeDatagram(packAnnouncements(PEER, 1, files.slice(0, 1)).datagrams[0]!) as Announcement).nonce,
+      undefined,
+    )
+  })
+
   it('packs up to a number of datagrams and says how many files they hold whole', () => {
     const files = Array.from({ length: 300 }, (_, n) => file(n, 5, () => true))
     const all = packAnnouncements(PEER, 1, files)

@@ -266,6 +266,8 @@ describe("an announcer's answer to a query, from what it last announced (query-a
     const cookie = cookieOf(first)
     assert.equal(cookie?.answered, true)
     assert.equal(cookie?.nonce, 'ab'.repeat(8), 'the nonce said back')
+    // And in every announcement of the answer: the querier tells it from one forged with our address.
+    for (const m of first) if (m.type === 'announce') assert.equal(m.nonce, 'ab'.repeat(8))
     // Forged sources, each asking once: the total for queries without a cookie runs out; those refused get a
     // notice (withheld: ask again), until the notices' own total runs out.
     let withheld = 0
@@ -286,6 +288,7 @@ describe("an announcer's answer to a query, from what it last announced (query-a
       'with its cookie: answered',
     )
     assert.equal(cookieOf(proven), undefined, 'no new cookie needed')
+    for (const m of proven) if (m.type === 'announce') assert.equal(m.nonce, undefined, 'no nonce asked, none said')
     assert.equal(answerer.stats.proven, 1)
     assert.deepEqual(
       await ask('10.0.0.6', encodeQuery({}, 1200, { cookie: cookie?.cookie })),

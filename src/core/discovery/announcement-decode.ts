@@ -77,6 +77,7 @@ const messageSchema = z.discriminatedUnion('type', [
       peer: z.string().regex(PEER_ID),
       transport: z.string().max(16).optional(),
       port: z.number().int().min(1).max(65535),
+      nonce: z.string().regex(NONCE).optional(),
       files: z.array(fileSchema).max(MAX_DATAGRAM_BYTES),
     })
     .passthrough(),
@@ -215,6 +216,7 @@ function fromChecked(m: Checked | PlainAnnouncement): DiscoveryMessage {
     peer: m.peer,
     ...(m.transport === 'noise' ? { transport: 'noise' } : {}),
     port: m.port,
+    ...(m.nonce !== undefined ? { nonce: m.nonce } : {}),
     files,
   }
 }

@@ -53,6 +53,8 @@ export interface PackOptions {
   maxBytes?: number
   maxDatagrams?: number
   transport?: 'noise'
+  /** An answer's: the query's nonce, said back in every datagram (Announcement.nonce). */
+  nonce?: string
 }
 
 /**
@@ -87,9 +89,10 @@ export function entryEncoder(peer: string, port: number, options: PackOptions = 
   return (file) => [...fileEntries(file, room)]
 }
 
-function announcementHead(peer: string, port: number, transport: 'noise' | undefined): string {
-  const field = transport ? `"transport":${JSON.stringify(transport)},` : ''
-  return `{"v":${PROTOCOL_VERSION},"type":"announce","peer":${JSON.stringify(peer)},${field}"port":${port},"files":[`
+function announcementHead(peer: string, port: number, options: PackOptions): string {
+  const field = options.transport ? `"transport":${JSON.stringify(options.transport)},` : ''
+  const nonce = options.nonce ? `"nonce":${JSON.stringify(options.nonce)},` : ''
+  return `{"v":${PROTOCOL_VERSION},"type":"announce","peer":${JSON.stringify(peer)},${field}"port":${port},${nonce}"files":[`
 }
 
 const TAIL = ']}'
@@ -101,7 +104,7 @@ export function fitsOneDatagram(peer: string, port: number, textBytes: number, o
 
 /** The bytes a datagram has for entries. */
 function entryRoom(peer: string, port: number, options: PackOptions): number {
-  const head = announcementHead(peer, port, options.transport)
+  const head = announcementHead(peer, port, options)
   return (options.maxBytes ?? MAX_DATAGRAM_BYTES) - Buffer.byteLength(head) - TAIL.length
 }
 
@@ -117,7 +120,7 @@ export function packEntries(
   options: PackOptions = {},
 ): PackedAnnouncements {
   const maxDatagrams = options.maxDatagrams ?? Infinity
-  const head = announcementHead(peer, port, options.transport)
+  const head = announcementHead(peer, port, options)
   const room = entryRoom(peer, port, options)
   const datagrams: Buffer[] = []
   const complete: number[] = []

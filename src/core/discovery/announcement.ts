@@ -87,6 +87,11 @@ export interface Announcement {
   /** "noise": its server speaks only the encrypted transport; absent: only the plain one. */
   transport?: 'noise'
   port: number
+  /**
+   * In an answer to a unicast query (an open swarm's), the querier's nonce for the peer asked, said back
+   * (cookie-jar.ts): only the peer asked saw the query, so the answer is told apart from forged ones.
+   */
+  nonce?: string
   files: AnnouncedFile[]
 }
 

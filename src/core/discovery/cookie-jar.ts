@@ -37,7 +37,12 @@ export class CookieJar {
 
   /** Whether the notice says back our nonce for `address`:`port` (else a stranger made it). */
   ours(address: string, port: number, notice: CookieNotice): boolean {
-    const said = Buffer.from(notice.nonce ?? '', 'hex')
+    return this.saysOurNonce(address, port, notice.nonce)
+  }
+
+  /** Whether `nonce` is ours for `address`:`port` (an answer's or a notice's, said back). */
+  saysOurNonce(address: string, port: number, nonce: string | undefined): boolean {
+    const said = Buffer.from(nonce ?? '', 'hex')
     const ours = Buffer.from(this.nonceFor(address, port), 'hex')
     return said.length === ours.length && timingSafeEqual(said, ours)
   }

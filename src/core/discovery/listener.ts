@@ -22,6 +22,17 @@ export type { KnownFile, PeerSource } from './dictionary.js'
 
 /** Datagrams whose decodes are kept for a copy arriving by the other family: a burst's two copies come a moment apart. */
 const RECENT_DECODES = 8
+/**
+ * What a download keeps of vouched answers: those of the peers it asked by unicast (named ones, at most
+ * MAX_NAMED_PEERS, and known ones), a few TCP ports an address. No stranger adds to it without seeing our queries.
+ */
+const VOUCHED_LIMITS: Partial<DictionaryLimits> = {
+  maxPeers: 256,
+  maxPeersPerFile: 256,
+  maxPeersPerAddress: 4,
+  maxBytes: 8 * 1024 * 1024,
+  maxBytesPerAddress: 8 * 1024 * 1024,
+}
 
 /**
  * Receives announcements on the UDP port (bound with address reuse, so
@@ -92,6 +103,11 @@ export class DiscoveryListener extends EventEmitter {
   /** A burst reaches us over IPv4 and IPv6: the second copy is not decoded again. */
   private readonly decoded = new RecentDecodes<DiscoveryMessage>(RECENT_DECODES)
   readonly dictionary: ContentDictionary
+  /**
+   * A download's: the claims of answers that said back our nonce (a named or known peer's), kept apart
+   * from the dictionary, where a flood forging the peer's address with fresh ports pushes them out in milliseconds.
+   */
+  readonly vouched: ContentDictionary | undefined
   private socket: DiscoverySockets | undefined
   private querySocket: DiscoverySockets | undefined
   private unhear: (() => void) | undefined
@@ -111,6 +127,7 @@ export class DiscoveryListener extends EventEmitter {
     // Monotonic: a wall-clock jump (NTP, a user changing the date) must not expire or revive peers.
     this.now = options.now ?? (() => performance.now())
     this.dictionary = new ContentDictionary(options.limits, options.claimsOnlyAdd, options.heeded)
+    this.vouched = options.claimsOnlyAdd ? new ContentDictionary(VOUCHED_LIMITS, true, options.heeded) : undefined
     this.intake = new DatagramIntake(options.guard, this.log, options.staleAfterMs)
     this.unicast = new UnicastQueries(
       {
@@ -143,7 +160,8 @@ export class DiscoveryListener extends EventEmitter {
     this.requery.unref()
     const every = Math.max(20, Math.min(1000, this.options.staleAfterMs / 4))
     this.sweeper = setInterval(() => {
-      if (this.dictionary.expire(this.now(), this.options.staleAfterMs)) this.emit('change')
+      const expired = this.dictionary.expire(this.now(), this.options.staleAfterMs)
+      if (this.vouched?.expire(this.now(), this.options.staleAfterMs) || expired) this.emit('change')
     }, every)
     this.sweeper.unref()
   }
@@ -261,6 +279,10 @@ export class DiscoveryListener extends EventEmitter {
       if (message.peer !== this.options.selfPeerId) this.stats.unwanted += unwanted
       if (kept && this.dictionary.merge(kept, address, this.now())) this.emit('change')
       if (answer) this.unicast.answered(address, datagram.from.port, message.peer)
+      if (kept && answer && this.vouched && message.nonce !== undefined) {
+        const vouched = this.unicast.vouches(address, datagram.from.port, message.nonce)
+        if (vouched && this.vouched.merge(kept, address, this.now())) this.emit('change')
+      }
     } catch (err) {
       this.intake.drop(hasCode(err) ? String(err.details?.reason ?? err.code) : 'internal', address, msg.length, err)
     }

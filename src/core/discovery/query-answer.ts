@@ -20,6 +20,8 @@ export interface AnswerFormat {
   maxBytes: number
   /** In a private swarm, every datagram's size on the wire (padded to the largest payload, then sealed), counted against the budget. */
   sealedBytes?: number
+  /** A unicast query's nonce, said back in every announcement of the answer (an open swarm's). */
+  nonce?: string | undefined
 }
 
 /**
@@ -49,6 +51,7 @@ export function answerTo(
   const packed = packAnnouncements(announced.peer, format.tcpPort, asked, {
     maxBytes: format.maxBytes,
     ...(format.transport ? { transport: format.transport } : {}),
+    ...(format.nonce ? { nonce: format.nonce } : {}),
     maxDatagrams: Math.ceil(budget / 400) + 1,
   })
   const more = (omitted: number): Buffer => encodeMore(omitted, format.intervalMs / 1000)

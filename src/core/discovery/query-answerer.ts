@@ -228,6 +228,8 @@ export class QueryAnswerer {
         intervalMs: this.options.intervalMs,
         maxBytes: this.announcer.maxBytes(),
         ...(this.options.guard ? { sealedBytes: this.announcer.maxBytes() + this.options.guard.overhead } : {}),
+        // By unicast in an open swarm: the querier tells this answer from one forged with our address.
+        ...(cookies ? { nonce: query.nonce } : {}),
       },
       attach ? NOTICE_BYTES : 0,
     )

@@ -107,6 +107,14 @@ export class UnicastQueries {
       this.sendTo([{ address, port, name: 'again' }], this.queried.get(peerKey(address, port)), false)
   }
 
+  /**
+   * Whether an answer from `address`:`port` says back our nonce for it (an open swarm's): only the peer we asked
+   * saw the query, so no stranger forging that address made it.
+   */
+  vouches(address: string, port: number, nonce: string): boolean {
+    return !this.options.sealed && this.asked(address, port) && this.cookies.saysOurNonce(address, port, nonce)
+  }
+
   private asked(address: string, port: number): boolean {
     return this.queried.has(peerKey(address, port))
   }

@@ -27,7 +27,7 @@ export function raceLost(
     return new P2PError('E_BAD_MANIFEST', `${lost}${why(last)}: is a seeder running?`)
   if (forNow) {
     const flood = crowded
-      ? `; ${crowded.unreachable >= MAX_PORTS_COUNTED ? `${MAX_PORTS_COUNTED} or more` : crowded.unreachable} ports announced at ${crowded.address} could not be reached, a flood (its source address perhaps forged) that crowds out the claims of a seeder there: --allow with the seeder's peer ID keeps out forged peers that do not copy it, a private swarm (--secret) every one; or run again later`
+      ? `; ${crowded.unreachable >= MAX_PORTS_COUNTED ? `${MAX_PORTS_COUNTED} or more` : crowded.unreachable} ports announced at ${crowded.address} could not be reached, a flood (its source address perhaps forged) that crowds out the claims of a seeder there: name the seeder with --peer (its answers to our queries are told from forged ones), or use a private swarm (--secret); or run again later`
       : '; run again later'
     return new P2PError('E_NO_PEER', `${lost}${why(forNow)}: the peers that have it are busy or unreachable${flood}`)
   }
@@ -52,9 +52,8 @@ export interface FailedCandidate {
  * Distinct ports of one address that could not be reached before the race ends `E_NO_PEER` saying the address is
  * crowded: a stranger announcing a fresh port in every datagram with a seeder's source address (one forged field
  * of a LAN's UDP) keeps that seeder's claim out of the download's dictionary (its per-address cap evicts the
- * oldest). By name, an allow-list drops claims of other peer IDs before the dictionary, and a private swarm's
- * datagrams cannot be forged; a seeder named with --peer is not enough, its answers are claims of that address
- * too. Ports, not attempts: one stopped seeder is asked again every second.
+ * oldest). A named peer's answers say back our query's nonce and are kept apart (listener.ts `vouched`), and a
+ * private swarm's datagrams cannot be forged. Ports, not attempts: one stopped seeder is asked again every second.
  */
 const CROWDED_AT = 8
 /** Ports counted per address (past it, the address is crowded enough) and addresses counted (past it, only those). */

@@ -166,12 +166,13 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     const alive = this.liveness()
     const live = (p: PeerSource): boolean => p.name === name && alive(p)
     const ids = new Set<string>()
-    for (const [id, claims] of this.listener.dictionary.claims.entries())
-      for (const p of claims.values())
-        if (live(p)) {
-          ids.add(id)
-          break
-        }
+    for (const dictionary of [this.listener.dictionary, this.listener.vouched])
+      for (const [id, claims] of dictionary?.claims.entries() ?? [])
+        for (const p of claims.values())
+          if (live(p)) {
+            ids.add(id)
+            break
+          }
     // As liveClaims: a peer the listener heard is its word, not the file's.
     for (const f of this.fromFile.values()) {
       const heard = this.listener.dictionary.claims.get(f.id)
@@ -211,10 +212,13 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   private liveClaims(only?: string): Map<string, PeerSource[]> {
     const byId = new Map<string, Map<string, PeerSource>>()
     const alive = this.liveness()
+    // The listener's word first, then answers vouched for (kept where a flood forging their address cannot push
+    // them out), then the file's.
+    const vouched = this.listener.vouched
     const sources =
       only === undefined
-        ? [...this.listener.files(), ...this.fromFile.values()]
-        : [this.listener.file(only), this.fromFile.get(only)]
+        ? [...this.listener.files(), ...(vouched?.files() ?? []), ...this.fromFile.values()]
+        : [this.listener.file(only), vouched?.file(only), this.fromFile.get(only)]
     for (const f of sources) {
       if (!f) continue
       let peers = byId.get(f.id)
