@@ -5,12 +5,8 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { DiscoveryListener } from '../../src/core/discovery/listener.js'
-import {
-  createPeerDirectory,
-  DOWNLOAD_DICTIONARY_MAX_BYTES,
-  PeerDirectory,
-  type PeerDirectoryOptions,
-} from '../../src/core/download/peers.js'
+import { DOWNLOAD_DICTIONARY_MAX_BYTES } from '../../src/core/download/dictionary-file-claims.js'
+import { createPeerDirectory, PeerDirectory, type PeerDirectoryOptions } from '../../src/core/download/peers.js'
 import { waitForQuiet } from '../../src/core/download/quiet.js'
 import { silentLogger } from '../../src/core/log.js'
 import { formatPeerId } from '../../src/core/trust/peer-id.js'

@@ -7,14 +7,18 @@ import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
 import { ANSWER_BYTES_PER_S, ANSWER_BYTES_PER_SOURCE_PER_S, Announcer } from '../../src/core/discovery/announcer.js'
 import { MAX_SILENT_REQUERIES } from '../../src/core/discovery/answering-peers.js'
 import { KnownPeers } from '../../src/core/discovery/known-peers.js'
-import { DiscoveryListener } from '../../src/core/discovery/listener.js'
+import { DiscoveryListener, type KnownFile } from '../../src/core/discovery/listener.js'
 import { COOKIE_BYTES_PER_S, NOTICE_BYTES } from '../../src/core/discovery/query-answerer.js'
+import { createPeerDirectory } from '../../src/core/download/peers.js'
 import { splitFile } from '../../src/core/split.js'
 import { ChunkStore } from '../../src/core/store.js'
 import { onCleanup } from '../helpers/cleanup.js'
 import { randomFile, tmpDir } from '../helpers/files.js'
 import { craftAnnouncement, startStranger } from '../helpers/stranger.js'
 import { freeUdpPort } from '../helpers/swarm.js'
+
+/** A stranger's peer id (any valid one). */
+const PEER_B = 'strangerB'
 
 /**
  * The unicast paths on loopback: queries sent straight to an announcer's
@@ -228,6 +232,44 @@ describe('unicast discovery (real sockets on loopback)', () => {
     assert.equal(l.files().length, 1, 'merged as any announcement is')
     await new Promise((r) => setTimeout(r, 100))
     assert.deepEqual(known.list(), [], 'not a known peer')
+  })
+
+  it('a named peer’s answer, saying back our nonce, stays among a download’s peers under a flood forging its address', async (t) => {
+    const store = await storeWith(t, 1)
+    const seederPort = await freeUdpPort()
+    const ourPort = await freeUdpPort()
+    await unicastAnnouncer(t, store, seederPort)
+    const directory = createPeerDirectory({
+      udpPort: ourPort,
+      broadcast: [],
+      peers: [{ address: '127.0.0.1', port: seederPort, name: 'seeder' }],
+      staleAfterMs: 15_000,
+    })
+    onCleanup(t, () => directory.stop())
+    await directory.start()
+    let file: KnownFile | undefined
+    for (let i = 0; i < 150 && !file; i++) {
+      file = directory.files()[0]
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    assert.ok(file, 'the named peer answered')
+    const { id, name, size, chunks } = file
+    // A stranger with the seeder's address: a fresh port in every datagram (16 peers an address: the seeder's
+    // claim in the dictionary is pushed out), and the seeder's own port claiming another name. Bounded: 40 ticks.
+    const stranger = await startStranger(t, ourPort, '127.0.0.1')
+    let port = 20_000
+    const seederClaim = (f: KnownFile | undefined) => f?.peers.find((p) => p.port === 5001)
+    let looks = 0
+    let seen = 0
+    for (let tick = 0; tick < 40; tick++) {
+      for (let i = 0; i < 20; i++) await stranger.send(craftAnnouncement(PEER_B, port++, [{ id, name, size, chunks }]))
+      await stranger.send(craftAnnouncement(PEER_B, 5001, [{ id, name: 'evil.bin', size, chunks }]))
+      await new Promise((r) => setTimeout(r, 10))
+      looks++
+      const claim = seederClaim(directory.files().find((f) => f.id === id))
+      if (claim?.name === name && directory.peers(id).some((p) => p.port === 5001)) seen++
+    }
+    assert.equal(seen, looks, `the seeder's own claim in ${seen} of ${looks} looks`)
   })
 
   it('a flood of queries from forged sources does not keep a named peer from its answer: withheld, a cookie, asked again with it at once', async (t) => {

@@ -33,7 +33,13 @@ function reference(count: number, peers: ReadonlyMap<string, Holder>) {
 
 /** One thing that can happen to a peer (`peer` picks one of a few keys; `at` a chunk, modulo the count). */
 type Step =
-  | { kind: 'announce'; peer: number; full: boolean; bytes: number[] } // joins, or announces a new field object
+  | {
+      kind: 'announce'
+      peer: number
+      full: boolean
+      bytes: number[]
+      as: 'fresh' | 'banned' | 'writtenOff' | 'denying'
+    } // joins (as given), or announces a new field object
   | { kind: 'flip'; peer: number; at: number } // one bit of its field changed in place (the dictionary's own)
   | { kind: 'slice'; peer: number; at: number; bytes: number[] } // a slice of its field overwritten in place
   | { kind: 'deny'; peer: number; at: number }
@@ -50,6 +56,7 @@ const arbStep: fc.Arbitrary<Step> = fc.oneof(
     peer: peerIndex,
     full: fc.boolean(),
     bytes: fc.array(fc.nat({ max: 255 }), { maxLength: 16, size: 'medium' }),
+    as: fc.constantFrom('fresh' as const, 'banned' as const, 'writtenOff' as const, 'denying' as const),
   }),
   fc.record({ kind: fc.constant('flip' as const), peer: peerIndex, at: fc.nat() }),
   fc.record({
@@ -81,7 +88,13 @@ function play(count: number, peers: Map<string, FakePeer>, step: Step): void {
   if (step.kind === 'announce') {
     const have = step.full ? Bitfield.full(count) : fieldOf(count, step.bytes)
     if (peer) peer.have = have
-    else peers.set(key, { have, banned: undefined, writtenOff: false, denials: undefined })
+    else {
+      // A new record under the key (a peer left and came back, or first seen), perhaps banned or denying already.
+      const denials = step.as === 'denying' && count > 0 ? new Bitfield(count) : undefined
+      denials?.set(0)
+      const banned = step.as === 'banned' ? 'lied' : undefined
+      peers.set(key, { have, banned, writtenOff: step.as === 'writtenOff', denials })
+    }
     return
   }
   if (!peer) return

@@ -77,7 +77,6 @@ const messageSchema = z.discriminatedUnion('type', [
       peer: z.string().regex(PEER_ID),
       transport: z.string().max(16).optional(),
       port: z.number().int().min(1).max(65535),
-      nonce: z.string().regex(NONCE).optional(),
       files: z.array(fileSchema).max(MAX_DATAGRAM_BYTES),
     })
     .passthrough(),
@@ -216,7 +215,8 @@ function fromChecked(m: Checked | PlainAnnouncement): DiscoveryMessage {
     peer: m.peer,
     ...(m.transport === 'noise' ? { transport: 'noise' } : {}),
     port: m.port,
-    ...(m.nonce !== undefined ? { nonce: m.nonce } : {}),
+    // An answer's nonce said back; one of another form is no nonce of ours (an unknown field, ignored).
+    ...(typeof m.nonce === 'string' && NONCE.test(m.nonce) ? { nonce: m.nonce } : {}),
     files,
   }
 }

@@ -2,7 +2,7 @@ import { MAX_DATAGRAM_BYTES } from '../constants.js'
 import { isIntegerIn, isRecord } from '../json-shape.js'
 import { HEX64 } from '../manifest.js'
 import { isValidName } from '../names.js'
-import { MAX_ANNOUNCED_CHUNKS, NONCE, PEER_ID, PROTOCOL_VERSION } from './announcement.js'
+import { MAX_ANNOUNCED_CHUNKS, PEER_ID, PROTOCOL_VERSION } from './announcement.js'
 
 /**
  * The shape check of an announcement, done without the schema library: a downloader in a 16-host swarm
@@ -34,7 +34,8 @@ export interface PlainAnnouncement {
   peer: string
   transport?: string
   port: number
-  nonce?: string
+  /** Checked where it is read (announcement-decode.ts): any other form is ignored. */
+  nonce?: unknown
   files: PlainFile[]
 }
 
@@ -45,12 +46,11 @@ export interface PlainAnnouncement {
  */
 export function plainAnnouncement(value: unknown): PlainAnnouncement | undefined {
   if (!isRecord(value)) return undefined
-  const { v, type, peer, transport, port, nonce, files } = value
+  const { v, type, peer, transport, port, files } = value
   if (v !== PROTOCOL_VERSION || type !== 'announce') return undefined
   if (typeof peer !== 'string' || !PEER_ID.test(peer)) return undefined
   if (transport !== undefined && (typeof transport !== 'string' || transport.length > 16)) return undefined
   if (!isIntegerIn(port, 1, 65535)) return undefined
-  if (nonce !== undefined && (typeof nonce !== 'string' || !NONCE.test(nonce))) return undefined
   if (!Array.isArray(files) || files.length > MAX_DATAGRAM_BYTES) return undefined
   for (const file of files) if (!isPlainFile(file)) return undefined
   return value as unknown as PlainAnnouncement

@@ -27,7 +27,7 @@ export function raceLost(
     return new P2PError('E_BAD_MANIFEST', `${lost}${why(last)}: is a seeder running?`)
   if (forNow) {
     const flood = crowded
-      ? `; ${crowded.unreachable >= MAX_PORTS_COUNTED ? `${MAX_PORTS_COUNTED} or more` : crowded.unreachable} ports announced at ${crowded.address} could not be reached, a flood (its source address perhaps forged) that crowds out the claims of a seeder there: name the seeder with --peer (its answers to our queries are told from forged ones), or use a private swarm (--secret); or run again later`
+      ? `; ${crowded.unreachable >= MAX_PORTS_COUNTED ? `${MAX_PORTS_COUNTED} or more` : crowded.unreachable} ports announced at ${crowded.address} could not be reached, a flood (its source address perhaps forged) that crowds out the claims of a seeder there: name the seeder with --peer (its answers to our queries are told from forged ones) or allow only its peer ID (--allow), or use a private swarm (--secret); or run again later`
       : '; run again later'
     return new P2PError('E_NO_PEER', `${lost}${why(forNow)}: the peers that have it are busy or unreachable${flood}`)
   }
@@ -44,7 +44,7 @@ export interface CrowdedAddress {
 export interface FailedCandidate {
   address: string
   port: number
-  /** Named by the user (--peer, a share link's seeder): never the crowd's. */
+  /** A share link's seeder (a DHT peer, whose `dht:` address is no IP address anyway): never the crowd's. */
   named?: boolean
 }
 
@@ -60,6 +60,10 @@ const CROWDED_AT = 8
 const MAX_PORTS_COUNTED = 64
 const MAX_ADDRESSES_COUNTED = 1024
 
+/** An IP address, with a zone of letters, digits, `.`, `_` or `-` if any (one read from a dictionary file may be any text). */
+const isIpAddress = (address: string): boolean =>
+  /^[0-9A-Fa-f:.]+(%[\w.-]{1,32})?$/.test(address) && isIP(address.split('%')[0]!) !== 0
+
 /** What a manifest race's failed requests said: the last failure, the last "not now", and unreachable ports per address. */
 export class RaceFailures {
   last: P2PError | undefined
@@ -71,7 +75,7 @@ export class RaceFailures {
     this.last = err
     if (failedForNow(err)) this.forNow = err
     // Only an IP address is named (a DHT peer's `dht:<key>` is none; nor is a string a dictionary file holds).
-    if (err.code !== 'E_CONNECT' || candidate.named === true || isIP(candidate.address.split('%')[0]!) === 0) return
+    if (err.code !== 'E_CONNECT' || candidate.named === true || !isIpAddress(candidate.address)) return
     const ports = this.unreachable.get(candidate.address)
     if (ports) {
       if (ports.size < MAX_PORTS_COUNTED) ports.add(candidate.port)

@@ -1,7 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { stat } from 'node:fs/promises'
 import { summarizeClaims } from '../discovery/claims.js'
-import { claimsFromSnapshot, readDictionaryBytes } from '../discovery/dictionary-file.js'
 import {
   createListener,
   type DiscoveryListener,
@@ -9,12 +7,11 @@ import {
   type KnownFile,
   type PeerSource,
 } from '../discovery/listener.js'
-import { type ClaimFilter, wantedClaims, wantedFiles } from '../discovery/wanted-claims.js'
-import { stampOf } from '../disk.js'
-import { parseJsonUtf8 } from '../json.js'
+import { type ClaimFilter, wantedClaims } from '../discovery/wanted-claims.js'
 import { type Collaborators, componentLog, type Logger } from '../log.js'
 import { peerKey } from '../pool.js'
 import { normalizePeerId } from '../trust/peer-id.js'
+import { DictionaryFileClaims } from './dictionary-file-claims.js'
 import type { LivePeer, PeerFinder } from './job.js'
 import { nextChange } from './next-change.js'
 
@@ -87,45 +84,41 @@ class UnlistedNamers {
   }
 }
 
-/**
- * The largest content dictionary file a download reads (some 5,000 claims); past it, live discovery only, which
- * asked every announcer at the start. Parsing costs several times the file in memory: a second attacker pass took
- * a download to 151 MB with a file just under the 8 MiB this was before.
- */
-export const DOWNLOAD_DICTIONARY_MAX_BYTES = 2 * 1024 * 1024
 /** The least time from one look at the dictionary file to the next. */
 const RELOAD_EVERY_MS = 1000
 
 export class PeerDirectory extends EventEmitter implements PeerFinder {
-  private fromFile = new Map<string, KnownFile>()
-  private fileStamp = ''
+  /** The claims of the content dictionary file a running p2p-listen keeps. */
+  private readonly file: DictionaryFileClaims
   private poller: NodeJS.Timeout | undefined
-  /** When the file may be looked at again (performance.now()): a tenth of the main thread at most goes to it. */
-  private nextLookAt = 0
-  /** A look under way: the next waits (an older read must not replace a newer one). */
-  private reloading = false
-  /** The file was found too large (logged once until it is not). */
-  private tooLarge = false
 
   constructor(
     private readonly listener: DiscoveryListener,
-    private readonly dictionaryPath: string | undefined,
+    dictionaryPath: string | undefined,
     private readonly staleAfterMs: number,
-    private readonly log: Logger,
+    log: Logger,
     /** Our own store's peer id: our own announcements echoed back are not a peer. */
     private readonly selfPeerId?: string,
     /** The claims kept from the file, as the listener keeps them (wanted-claims.ts). */
-    private readonly keep?: ClaimFilter,
+    keep?: ClaimFilter,
     private readonly unlisted = new UnlistedNamers(),
   ) {
     super()
     this.setMaxListeners(0)
     listener.on('change', () => this.emit('change'))
+    this.file = new DictionaryFileClaims(
+      dictionaryPath,
+      () => listener.clock(),
+      keep,
+      log,
+      () => this.emit('change'),
+    )
   }
 
   /** Whether a peer is heard over IPv6 alone (our own announcements aside): our bursts for changes must reach its group. */
   hearsIpv6OnlyPeer(): boolean {
-    return this.listener.dictionary.hearsIpv6OnlyPeer(this.selfPeerId)
+    const { dictionary, vouched } = this.listener
+    return dictionary.hearsIpv6OnlyPeer(this.selfPeerId) || (vouched?.hearsIpv6OnlyPeer(this.selfPeerId) ?? false)
   }
 
   /** When our discovery query went out (performance.now()). */
@@ -135,8 +128,8 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     await this.listener.start()
     this.listener.query()
     this.queriedAt = performance.now()
-    await this.reloadFile()
-    this.poller = setInterval(() => void this.reloadFile(), RELOAD_EVERY_MS).unref()
+    await this.file.reload()
+    this.poller = setInterval(() => void this.file.reload(), RELOAD_EVERY_MS).unref()
   }
 
   async stop(): Promise<void> {
@@ -173,10 +166,11 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
             ids.add(id)
             break
           }
-    // As liveClaims: a peer the listener heard is its word, not the file's.
-    for (const f of this.fromFile.values()) {
+    // As liveClaims: a peer the listener heard (or an answer vouched for) is its word, not the file's.
+    for (const f of this.file.claims.values()) {
       const heard = this.listener.dictionary.claims.get(f.id)
-      if (f.peers.some((p) => live(p) && !heard?.has(peerKey(p)))) ids.add(f.id)
+      const vouched = this.listener.vouched?.claims.get(f.id)
+      if (f.peers.some((p) => live(p) && !heard?.has(peerKey(p)) && !vouched?.has(peerKey(p)))) ids.add(f.id)
     }
     return [...ids]
   }
@@ -212,14 +206,23 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   private liveClaims(only?: string): Map<string, PeerSource[]> {
     const byId = new Map<string, Map<string, PeerSource>>()
     const alive = this.liveness()
-    // The listener's word first, then answers vouched for (kept where a flood forging their address cannot push
-    // them out), then the file's.
+    // The listener's word first (its have-sets are the freshest), then answers vouched for, kept where a flood
+    // forging their address cannot push them out: where one disagrees with what the listener heard at its key (a
+    // stranger may forge that key's claim too), the vouched one counts. Then the file's.
     const vouched = this.listener.vouched
-    const sources =
+    const sources: Array<[KnownFile | undefined, boolean]> =
       only === undefined
-        ? [...this.listener.files(), ...(vouched?.files() ?? []), ...this.fromFile.values()]
-        : [this.listener.file(only), vouched?.file(only), this.fromFile.get(only)]
-    for (const f of sources) {
+        ? [
+            ...this.listener.files().map((f): [KnownFile, boolean] => [f, false]),
+            ...(vouched?.files() ?? []).map((f): [KnownFile, boolean] => [f, true]),
+            ...[...this.file.claims.values()].map((f): [KnownFile, boolean] => [f, false]),
+          ]
+        : [
+            [this.listener.file(only), false],
+            [vouched?.file(only), true],
+            [this.file.claims.get(only), false],
+          ]
+    for (const [f, isVouched] of sources) {
       if (!f) continue
       let peers = byId.get(f.id)
       if (!peers) {
@@ -227,8 +230,10 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
         byId.set(f.id, peers)
       }
       for (const p of f.peers) {
+        if (!alive(p)) continue
         const key = peerKey(p)
-        if (alive(p) && !peers.has(key)) peers.set(key, p)
+        const seen = peers.get(key)
+        if (!seen || (isVouched && !sameClaim(seen, p))) peers.set(key, p)
       }
     }
     const out = new Map<string, PeerSource[]>()
@@ -243,6 +248,7 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
    */
   knowChunkCount(id: string, chunkCount: number): void {
     this.listener.dictionary.settle(id, chunkCount)
+    this.listener.vouched?.settle(id, chunkCount)
     this.listener.query({ id })
   }
 
@@ -264,50 +270,11 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
   waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
     return nextChange(this, ms, signal)
   }
-
-  private async reloadFile(): Promise<void> {
-    if (this.dictionaryPath === undefined || this.reloading || performance.now() < this.nextLookAt) return
-    this.reloading = true
-    try {
-      const stats = await stat(this.dictionaryPath, { bigint: true })
-      const stamp = stampOf(stats)
-      if (stamp === this.fileStamp) return
-      this.fileStamp = stamp
-      if (stats.size > DOWNLOAD_DICTIONARY_MAX_BYTES) {
-        if (!this.tooLarge)
-          this.log.info(
-            { bytes: Number(stats.size), most: DOWNLOAD_DICTIONARY_MAX_BYTES },
-            'content dictionary file too large to read; using live discovery only',
-          )
-        this.tooLarge = true
-        if (this.fromFile.size > 0) {
-          this.fromFile = new Map()
-          this.emit('change')
-        }
-        return
-      }
-      this.tooLarge = false
-      const bytes = await readDictionaryBytes(this.dictionaryPath, DOWNLOAD_DICTIONARY_MAX_BYTES)
-      // The parse is this thread's: what it took spaces the next look (reading the file waits on the disk).
-      const began = performance.now()
-      try {
-        const json = bytes === undefined ? undefined : parseJsonUtf8(bytes)
-        // The file's wall-clock times, moved onto the listener's monotonic clock.
-        const files =
-          json === undefined ? [] : claimsFromSnapshot(json, (wall) => this.listener.clock() - (Date.now() - wall))
-        this.fromFile = new Map(wantedFiles(files, this.keep).map((f) => [f.id, f]))
-        this.emit('change')
-      } finally {
-        this.nextLookAt = performance.now() + 9 * (performance.now() - began)
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.log.debug({ err: (err as Error).message }, 'content dictionary unreadable; using live discovery only')
-    } finally {
-      this.reloading = false
-    }
-  }
 }
+
+/** Two claims of one peer about one id that say the same name, size, chunk count and file count. */
+const sameClaim = (a: PeerSource, b: PeerSource): boolean =>
+  a.name === b.name && a.size === b.size && a.chunks === b.chunks && a.files === b.files
 
 /** A peer ID as formatPeerId writes it, or undefined when the text is none (an older peer's store id, a typo). */
 function canonicalPeerId(text: string): string | undefined {
