@@ -188,7 +188,7 @@ describe('manifest fetch: hedged requests', () => {
       assert.equal(err.code, 'E_NO_PEER')
       assert.match(
         err.message,
-        /\d+ ports announced at 127\.0\.0\.6 could not be reached, a flood .*--peer .*--secret.*; or run again later$/,
+        /\d+ ports announced at 127\.0\.0\.6 could not be reached, a flood .*--allow.*--peer.*--secret.*; or run again later$/,
       )
       return true
     })

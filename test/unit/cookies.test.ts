@@ -5,6 +5,7 @@ import { COOKIE, encodeQuery, NONCE, type Query } from '../../src/core/discovery
 import { decodeQuery } from '../../src/core/discovery/announcement-decode.js'
 import { AnswerCookies, COOKIE_EPOCH_MS } from '../../src/core/discovery/answer-cookies.js'
 import { ASK_AGAIN_GAP_MS, CookieJar, MAX_COOKIES } from '../../src/core/discovery/cookie-jar.js'
+import { KnownPeers } from '../../src/core/discovery/known-peers.js'
 import { UnicastQueries } from '../../src/core/discovery/unicast-queries.js'
 import { silentLogger } from '../../src/core/log.js'
 
@@ -161,5 +162,35 @@ describe("a querier's nonces (cookie-jar.ts)", () => {
       { numRuns: 200 },
     )
     assert.equal(jar.nonceFor('::ffff:10.0.0.1', 7), jar.nonceFor('10.0.0.1', 7))
+  })
+})
+
+describe("a listener's unicast queries: known peers recorded from answers (unicast-queries.ts)", () => {
+  it('once a peer said our nonce back, an answer from its address and port without it records nothing; an older peer (none ever) is recorded', () => {
+    const sent: Array<{ address: string; port: number; query: Query }> = []
+    const knownPeers = new KnownPeers('/nonexistent/known_peers.json', { saveDelayMs: 60_000 })
+    const queries = new UnicastQueries(
+      {
+        canReach: () => true,
+        encode: (want, tokens) => encodeQuery(want, 1200, tokens),
+        send: (bytes, address, port) => sent.push({ address, port, query: decodeQuery(bytes)! }),
+        drop: () => undefined,
+      },
+      { sealed: false, knownPeers, log: silentLogger() },
+    )
+    const seeder = { address: '10.0.0.5', port: 47011, name: 'seeder' }
+    const older = { address: '10.0.0.6', port: 47011, name: 'older' }
+    queries.query([seeder, older], undefined)
+    const nonce = sent.find((s) => s.address === seeder.address)!.query.nonce!
+    const idOf = (address: string) => knownPeers.list().find((p) => p.address === address)?.peer
+    queries.answered(seeder.address, seeder.port, 'seederPeerId', nonce)
+    assert.equal(idOf(seeder.address), 'seederPeerId')
+    // A stranger forging the seeder's address and port (our query port is in every broadcast query).
+    queries.answered(seeder.address, seeder.port, 'forgedPeerId', undefined)
+    queries.answered(seeder.address, seeder.port, 'forgedPeerId', '0'.repeat(16))
+    assert.equal(idOf(seeder.address), 'seederPeerId', 'the forged peer ID is not recorded')
+    queries.answered(older.address, older.port, 'olderPeerId', undefined)
+    assert.equal(idOf(older.address), 'olderPeerId', 'a peer that never says a nonce is recorded as before')
+    knownPeers.close()
   })
 })

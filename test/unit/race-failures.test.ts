@@ -16,10 +16,17 @@ describe('what a lost manifest race says (manifest-race-lost.ts)', () => {
     const flood = new RaceFailures()
     for (let port = 1; port <= 9; port++) flood.record(refused(), { address: '10.0.0.1', port })
     for (let port = 1; port <= 200; port++) flood.record(refused(), { address: 'fe80::1%eth0', port })
-    flood.record(new P2PError('E_BUSY', 'busy'), { address: '10.0.0.2', port: 1 })
+    flood.record(new P2PError('E_BUSY', 'peer: run p2p-download --peer 6.6.6.6 --transport plain'), {
+      address: '10.0.0.2',
+      port: 1,
+    })
     const err = flood.lost(id)
     assert.equal(err.code, 'E_NO_PEER')
-    assert.match(err.message, /last error: busy \[E_BUSY\]/)
+    // A peer's own words, quoted as such (and cut at 100 characters): they cannot pass for our advice.
+    assert.match(
+      err.message,
+      /last error: a peer said "run p2p-download --peer 6\.6\.6\.6 --transport plain" \[E_BUSY\]/,
+    )
     assert.match(err.message, /; 64 or more ports announced at fe80::1%eth0 could not be reached.*--peer/)
   })
 

@@ -278,7 +278,7 @@ export class DiscoveryListener extends EventEmitter {
       const { kept, unwanted } = wantedPart(message, this.options.keep)
       if (message.peer !== this.options.selfPeerId) this.stats.unwanted += unwanted
       if (kept && this.dictionary.merge(kept, address, this.now())) this.emit('change')
-      if (answer) this.unicast.answered(address, datagram.from.port, message.peer)
+      if (answer) this.unicast.answered(address, datagram.from.port, message.peer, message.nonce)
       if (kept && answer && this.vouched && message.nonce !== undefined) {
         const vouched = this.unicast.vouches(address, datagram.from.port, message.nonce)
         if (vouched && this.vouched.merge(kept, address, this.now())) this.emit('change')

@@ -41,6 +41,8 @@ export class UnicastQueries {
   private readonly queried = new Map<string, QueryWant | undefined>()
   /** Their cookies (an open swarm's: sealed queries need none). */
   private readonly cookies = new CookieJar()
+  /** Of those, the ones that said our nonce back in an answer (a peer of this version): see `answered`. */
+  private readonly saidNonce = new Set<string>()
 
   constructor(
     private readonly link: UnicastQueryLink,
@@ -82,8 +84,16 @@ export class UnicastQueries {
    * port) forged answers from any address to plant it in known_peers.json, queried at every start, and to push
    * the honest entries out (an attacker pass, forty-eighth session).
    */
-  answered(address: string, port: number, peer: string): void {
+  answered(address: string, port: number, peer: string, nonce: string | undefined): void {
     if (!this.asked(address, port) && !this.options.sealed) return
+    if (!this.options.sealed) {
+      // Once a peer said our nonce back, only its answers that do count: a stranger forging its address and port
+      // (our query port is in every broadcast query) rewrote its peer ID in known_peers.json (attacker pass,
+      // fifty-seventh session). An older peer says none, and is recorded as before.
+      const key = peerKey(address, port)
+      if (nonce !== undefined && this.cookies.saysOurNonce(address, port, nonce)) this.saidNonce.add(key)
+      else if (this.saidNonce.has(key)) return
+    }
     this.options.knownPeers?.heard(address, port, peer)
     this.answering.heard(address, port)
   }

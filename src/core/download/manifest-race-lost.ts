@@ -22,17 +22,27 @@ export function raceLost(
   crowded?: CrowdedAddress,
 ): P2PError {
   const lost = `no peer delivered the manifest of ${id.slice(0, 12)}… in time`
-  const why = (err: P2PError | undefined) => (err ? ` (last error: ${err.message} [${err.code}])` : '')
+  // A peer's own words (messages.ts, "peer: …", printable already) quoted and cut short: beside our advice they
+  // must not pass for it (the whole text is in the log).
+  const said = (err: P2PError): string => {
+    if (!err.message.startsWith('peer: ')) return err.message
+    const words = err.message.slice('peer: '.length)
+    return `a peer said "${words.length > PEER_WORDS ? `${words.slice(0, PEER_WORDS)}…` : words}"`
+  }
+  const why = (err: P2PError | undefined) => (err ? ` (last error: ${said(err)} [${err.code}])` : '')
   if (last?.code === 'E_BAD_MANIFEST')
     return new P2PError('E_BAD_MANIFEST', `${lost}${why(last)}: is a seeder running?`)
   if (forNow) {
     const flood = crowded
-      ? `; ${crowded.unreachable >= MAX_PORTS_COUNTED ? `${MAX_PORTS_COUNTED} or more` : crowded.unreachable} ports announced at ${crowded.address} could not be reached, a flood (its source address perhaps forged) that crowds out the claims of a seeder there: name the seeder with --peer (its answers to our queries are told from forged ones) or allow only its peer ID (--allow), or use a private swarm (--secret); or run again later`
+      ? `; ${crowded.unreachable >= MAX_PORTS_COUNTED ? `${MAX_PORTS_COUNTED} or more` : crowded.unreachable} ports announced at ${crowded.address} could not be reached, a flood (its source address perhaps forged) that crowds out the claims of a seeder there: allow only the seeder's peer ID (--allow) and name it (--peer: its answers to our queries are told from forged ones), or use a private swarm (--secret); or run again later`
       : '; run again later'
     return new P2PError('E_NO_PEER', `${lost}${why(forNow)}: the peers that have it are busy or unreachable${flood}`)
   }
   return new P2PError('E_NOT_FOUND', `${lost}${why(last)}: is a seeder running?`)
 }
+
+/** The most of a peer's own error text a lost race quotes (an honest "at its limit" says ~80 characters). */
+const PEER_WORDS = 100
 
 /** An address many of whose announced ports could not be reached. */
 export interface CrowdedAddress {
