@@ -5,7 +5,7 @@ import { P2PError } from '../errors.js'
 const FOR_NOW: ReadonlySet<string> = new Set(['E_BUSY', 'E_TIMEOUT', 'E_CONNECT', 'E_CLOSED'])
 
 /** Whether `err` says its peer could not answer now (busy, unreachable), not that it lacks the file. */
-export function failedForNow(err: P2PError): boolean {
+function failedForNow(err: P2PError): boolean {
   return FOR_NOW.has(err.code)
 }
 
@@ -15,7 +15,7 @@ export function failedForNow(err: P2PError): boolean {
  * at its connection limit answers `E_BUSY`; a timeout; no connection), whatever the others said: `E_NO_PEER`,
  * exit 4, run again later, naming that failure. Else (none asked, or every one said it lacks it): `E_NOT_FOUND`.
  */
-export function raceLost(
+function raceLost(
   id: string,
   last: P2PError | undefined,
   forNow: P2PError | undefined,
