@@ -19,11 +19,17 @@ import { freeUdpPort, runDownload, seeded, startSeeder } from '../helpers/swarm.
 describe('a flood of fresh ports with a seeder’s source address (real processes, loopback)', () => {
   // --allow: the claims of other peer IDs are dropped before the dictionary. --peer: the seeder's answers to our
   // unicast queries say back our nonce and are kept apart (listener.ts `vouched`; 1 of 3 downloads before).
-  for (const way of ['--allow', '--peer'] as const)
-    it(`does not keep a download by name with ${way} from the seeder`, async (t) => {
+  // Known: a seeder an earlier download reached with --peer is asked at start the same way.
+  for (const way of ['--allow', '--peer', 'known'] as const)
+    it(`does not keep a download by name ${way === 'known' ? 'from a seeder it knows' : `with ${way} from the seeder`}`, async (t) => {
       const { dir, sha, id } = await seeded(t, 500_000)
       const udp = await freeUdpPort()
       const seeder = await startSeeder(t, join(dir, 'seed'), udp, { interval: 1 })
+      const known = join(dir, 'earlier', 'dictionary.json') // known_peers.json beside it
+      if (way === 'known') {
+        const earlier = await runDownload(join(dir, 'earlier'), udp, ['f.bin', '--peer', `127.0.0.1:${udp}`])
+        assert.equal(earlier.code, 0, earlier.stderr)
+      }
       const stranger = await startStranger(t, udp, '127.0.0.1')
       const file = { id, name: 'f.bin', size: 500_000, chunks: 2, have: 'all' }
       let sent = 0
@@ -38,7 +44,11 @@ describe('a flood of fresh ports with a seeder’s source address (real processe
       }, 10)
       t.after(() => clearInterval(flood))
       await new Promise((resolve) => setTimeout(resolve, 300)) // the flood under way before the download starts
-      const args = way === '--allow' ? ['--allow', seeder.peerId] : ['--peer', `127.0.0.1:${udp}`]
+      const args = {
+        '--allow': ['--allow', seeder.peerId],
+        '--peer': ['--peer', `127.0.0.1:${udp}`],
+        known: ['--dictionary', known],
+      }[way]
       const r = await runDownload(join(dir, 'd'), udp, ['f.bin', ...args, '--wait', '10'])
       clearInterval(flood)
       assert.ok(sent > 500, `the flood ran (${sent} datagrams)`)
