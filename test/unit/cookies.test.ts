@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { COOKIE, encodeQuery, NONCE, type Query } from '../../src/core/discovery/announcement.js'
@@ -8,6 +9,7 @@ import { ASK_AGAIN_GAP_MS, CookieJar, MAX_COOKIES } from '../../src/core/discove
 import { KnownPeers } from '../../src/core/discovery/known-peers.js'
 import { UnicastQueries } from '../../src/core/discovery/unicast-queries.js'
 import { silentLogger } from '../../src/core/log.js'
+import { tmpDir } from '../helpers/files.js'
 
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((parts) => parts.join('.'))
 const ipv6 = fc
@@ -166,9 +168,9 @@ describe("a querier's nonces (cookie-jar.ts)", () => {
 })
 
 describe("a listener's unicast queries: known peers recorded from answers (unicast-queries.ts)", () => {
-  it('once a peer said our nonce back, an answer from its address and port without it records nothing; an older peer (none ever) is recorded', () => {
+  it('once a peer said our nonce back, an answer from its address and port without it records nothing; an older peer (none ever) is recorded', async (t) => {
     const sent: Array<{ address: string; port: number; query: Query }> = []
-    const knownPeers = new KnownPeers('/nonexistent/known_peers.json', { saveDelayMs: 60_000 })
+    const knownPeers = new KnownPeers(join(await tmpDir(t), 'known_peers.json'), { saveDelayMs: 60_000 })
     const queries = new UnicastQueries(
       {
         canReach: () => true,
@@ -191,6 +193,6 @@ describe("a listener's unicast queries: known peers recorded from answers (unica
     assert.equal(idOf(seeder.address), 'seederPeerId', 'the forged peer ID is not recorded')
     queries.answered(older.address, older.port, 'olderPeerId', undefined)
     assert.equal(idOf(older.address), 'olderPeerId', 'a peer that never says a nonce is recorded as before')
-    knownPeers.close()
+    await knownPeers.close()
   })
 })
