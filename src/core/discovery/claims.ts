@@ -34,6 +34,13 @@ export interface PeerSource {
   lastSeen: number
 }
 
+/** Whether two claims about one id say the same name, size, chunk count and file count (what a claim is, have-set aside). */
+export const sameClaim = (a: ClaimWords, b: ClaimWords): boolean =>
+  a.name === b.name && a.size === b.size && a.chunks === b.chunks && a.files === b.files
+
+/** What a claim says of its file. */
+type ClaimWords = Pick<PeerSource, 'name' | 'size' | 'chunks' | 'files'>
+
 /** A file id with every claim about it; name, size and chunks are the claim most peers make (for display only). */
 export interface KnownFile {
   id: string

@@ -2,7 +2,7 @@ import { Bitfield } from '../bitfield.js'
 import type { ReadonlyLruMap } from '../lru-map.js'
 import type { AnnouncedFile, Announcement } from './announcement.js'
 import { ClaimIndex, claimPeerKey, type PeerRecord } from './claim-index.js'
-import { ipv6OnlyPeerAmong, type KnownFile, type PeerSource, renamed, summarizeClaims } from './claims.js'
+import { ipv6OnlyPeerAmong, type KnownFile, type PeerSource, renamed, sameClaim, summarizeClaims } from './claims.js'
 import { claimCost, DEFAULT_DICTIONARY_LIMITS, type DictionaryLimits } from './dictionary-limits.js'
 import { DictionaryRoom } from './dictionary-room.js'
 
@@ -189,10 +189,7 @@ export class ContentDictionary {
       if (f.chunks !== chunks) return this.refuse('unlike-manifest')
       if (claim) changed = renamed(claim, f)
     }
-    if (
-      claim &&
-      (claim.name !== f.name || claim.size !== f.size || claim.chunks !== f.chunks || claim.files !== f.files)
-    ) {
+    if (claim && !sameClaim(claim, f)) {
       this.index.drop(claim) // this peer now says something else about the id: its new word replaces its own old one, nobody else's
       claim = undefined
       changed = true

@@ -139,7 +139,8 @@ export class ChunkCounts {
       heldCount: 0,
       base: { holders: this.none, usable: this.none },
     }
-    const { held, usable } = this.bitsFor(holder)
+    const bits = this.bitsFor(holder)
+    const { held, usable } = bits
     if (held === this.all) {
       this.complete.holders++
       entry.held = entry.base.holders = this.all
@@ -149,15 +150,15 @@ export class ChunkCounts {
       this.complete.usable++
       entry.usable = entry.base.usable = this.all
     }
-    this.update(entry)
+    this.update(entry, bits)
     return entry
   }
 
   /** Counts the peer's bits as they are now in place of those last counted. */
-  private update(entry: Counted): void {
+  /** `bits`: the peer's, when just made (a partial have-set's are a copy: made once). */
+  private update(entry: Counted, bits = this.bitsFor(entry.holder)): void {
     const { holder } = entry
-    const { held, usable } = this.bitsFor(holder)
-    this.move(entry, held, usable)
+    this.move(entry, bits.held, bits.usable)
     entry.have = holder.have
     entry.haveChanges = holder.have.changes
     entry.denials = holder.denials

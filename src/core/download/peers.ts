@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { summarizeClaims } from '../discovery/claims.js'
+import { sameClaim, summarizeClaims } from '../discovery/claims.js'
 import {
   createListener,
   type DiscoveryListener,
@@ -271,10 +271,6 @@ export class PeerDirectory extends EventEmitter implements PeerFinder {
     return nextChange(this, ms, signal)
   }
 }
-
-/** Two claims of one peer about one id that say the same name, size, chunk count and file count. */
-const sameClaim = (a: PeerSource, b: PeerSource): boolean =>
-  a.name === b.name && a.size === b.size && a.chunks === b.chunks && a.files === b.files
 
 /** A peer ID as formatPeerId writes it, or undefined when the text is none (an older peer's store id, a typo). */
 function canonicalPeerId(text: string): string | undefined {
