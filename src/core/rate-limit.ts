@@ -8,6 +8,15 @@ import { LruMap } from './lru-map.js'
  * the budget.
  * At most `maxKeys` buckets are kept, the least recently used dropped first
  * (a dropped key comes back with a full bucket; the total still holds).
+ *
+ * With `fairShareMs`, the total is shared when it is spent: a key may still
+ * take, from a second budget as large as the total, while what it took in
+ * about the last `fairShareMs` stays within that window's worth of the total
+ * divided among the keys that took in it (max-min fairness). Without it the
+ * total goes to whoever asks first and most often, so a few busy keys leave
+ * a quiet one nothing; with it a key that asks for less than its share is
+ * answered however many others ask. Only for keys a stranger cannot forge
+ * (proven sources): a forged one would take a share in another's name.
  */
 
 export interface RateLimitOptions {
@@ -16,39 +25,79 @@ export interface RateLimitOptions {
   totalPerSecond: number
   totalBurst?: number
   maxKeys?: number
+  /** Share a spent total among the keys that took in this window (milliseconds; see the class comment). */
+  fairShareMs?: number
   now?: () => number
 }
 
 interface Bucket {
   tokens: number
   at: number
+  /** What the key took lately: decayed by e every fairShareMs (with that option only). */
+  recent: number
+}
+
+interface Budget {
+  tokens: number
+  at: number
 }
 
 export class ByteRateLimit {
   private readonly buckets = new LruMap<string, Bucket>()
-  private readonly total: Bucket
+  private readonly total: Budget
+  /** The second budget shares are taken from when the total is spent (fairShareMs only). */
+  private readonly shared: Budget
+  /** The keys that took within the last fairShareMs, with when they last did, oldest first. */
+  private readonly takers = new LruMap<string, number>()
   private readonly now: () => number
 
   constructor(private readonly options: RateLimitOptions) {
     this.now = options.now ?? (() => performance.now())
-    this.total = { tokens: options.totalBurst ?? options.totalPerSecond, at: this.now() }
+    const at = this.now()
+    this.total = { tokens: options.totalBurst ?? options.totalPerSecond, at }
+    this.shared = { tokens: this.windowShare(), at }
   }
 
-  /** Spend `bytes` for `key` if both its bucket and the total allow it; false (nothing spent) otherwise. */
+  /** Spend `bytes` for `key` if both its bucket and the total allow it (or its fair share does); false (nothing spent) otherwise. */
   take(key: string, bytes: number, now = this.now()): boolean {
-    const bucket = this.buckets.get(key) ?? { tokens: this.options.burst, at: now }
+    const bucket = this.buckets.get(key) ?? { tokens: this.options.burst, at: now, recent: 0 }
+    const fairMs = this.options.fairShareMs
+    if (fairMs !== undefined) bucket.recent *= Math.exp(-(now - bucket.at) / fairMs)
     refill(bucket, now, this.options.perSecond, this.options.burst)
     refill(this.total, now, this.options.totalPerSecond, this.options.totalBurst ?? this.options.totalPerSecond)
     this.buckets.touch(key, bucket)
-    if (this.buckets.size > (this.options.maxKeys ?? 4096)) this.buckets.deleteOldest()
-    if (bucket.tokens < bytes || this.total.tokens < bytes) return false
+    const maxKeys = this.options.maxKeys ?? 4096
+    if (this.buckets.size > maxKeys) this.buckets.deleteOldest()
+    if (bucket.tokens < bytes) return false
+    if (this.total.tokens >= bytes) this.total.tokens -= bytes
+    else if (fairMs === undefined || !this.takeShare(key, bucket.recent, bytes, fairMs, now)) return false
     bucket.tokens -= bytes
-    this.total.tokens -= bytes
+    if (fairMs !== undefined) {
+      bucket.recent += bytes
+      this.takers.touch(key, now)
+      if (this.takers.size > maxKeys) this.takers.deleteOldest()
+    }
     return true
+  }
+
+  /** With the total spent: `bytes` from the shared budget if the key's recent takes leave room in its share. */
+  private takeShare(key: string, recent: number, bytes: number, fairMs: number, now: number): boolean {
+    for (let at = this.takers.oldest(); at !== undefined && at < now - fairMs; at = this.takers.oldest())
+      this.takers.deleteOldest()
+    const active = this.takers.size + (this.takers.has(key) ? 0 : 1)
+    refill(this.shared, now, this.options.totalPerSecond, this.windowShare())
+    if (recent + bytes > this.windowShare() / active || this.shared.tokens < bytes) return false
+    this.shared.tokens -= bytes
+    return true
+  }
+
+  /** The total's bytes over one fairShareMs window (0 without the option). */
+  private windowShare(): number {
+    return ((this.options.fairShareMs ?? 0) / 1000) * this.options.totalPerSecond
   }
 }
 
-function refill(bucket: Bucket, now: number, perSecond: number, cap: number): void {
-  bucket.tokens = Math.min(cap, bucket.tokens + ((now - bucket.at) / 1000) * perSecond)
-  bucket.at = now
+function refill(budget: Budget, now: number, perSecond: number, cap: number): void {
+  budget.tokens = Math.min(cap, budget.tokens + ((now - budget.at) / 1000) * perSecond)
+  budget.at = now
 }

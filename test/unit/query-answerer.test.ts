@@ -13,14 +13,10 @@ import { decodeDatagram } from '../../src/core/discovery/announcement-decode.js'
 import { encodeAnnouncements, type LocalFile } from '../../src/core/discovery/announcement-encode.js'
 import { COOKIE_EPOCH_MS } from '../../src/core/discovery/answer-cookies.js'
 import { answerTo } from '../../src/core/discovery/query-answer.js'
-import {
-  type AnnouncerLink,
-  MAX_WAITING_FOR_SCAN,
-  NOTICE_BYTES,
-  QueryAnswerer,
-} from '../../src/core/discovery/query-answerer.js'
+import { MAX_WAITING_FOR_SCAN, NOTICE_BYTES, QueryAnswerer } from '../../src/core/discovery/query-answerer.js'
 import { silentLogger } from '../../src/core/log.js'
 import { SEAL_OVERHEAD } from '../../src/core/trust/sealed-datagram.js'
+import { linkTo } from '../helpers/announcer-link.js'
 
 const PEER = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'
 const NAMES = ['a.bin', 'b.bin', 'c.bin', 'naïve café.txt']
@@ -55,19 +51,6 @@ const format = fc
   // As the answerer works it out: the largest payload and the seal.
   .map(({ sealed, ...f }) => ({ ...f, sealedBytes: sealed ? f.maxBytes + SEAL_OVERHEAD : undefined }))
 const queryBytes = fc.oneof(fc.constantFrom(22, 1200), fc.integer({ min: 0, max: 4000 }))
-
-/** An announcer as its answerer sees it: open, its last scan `announced`, no broadcast addresses, sends dropped. */
-const linkTo = (announced: AnnouncerLink['announced'], overrides: Partial<AnnouncerLink> = {}): AnnouncerLink => ({
-  announced,
-  bursting: () => undefined,
-  open: () => true,
-  maxBytes: () => 1200,
-  seal: (payload) => payload,
-  burstTargets: () => [],
-  knowsHostAddresses: () => true,
-  send: async () => true,
-  ...overrides,
-})
 
 describe("an announcer's answer to a query, from what it last announced (query-answerer.ts)", () => {
   it('holds only the files asked for, within ANSWER_FACTOR × the query, a "more" notice for the rest; all of them when they fit', () => {

@@ -34,6 +34,13 @@ export const ANSWER_BYTES_PER_SOURCE_PER_S = ANSWER_FACTOR * MAX_DATAGRAM_BYTES
 /** Answer bytes a second, all sources together: for queries without a cookie, and again for those with one. */
 export const ANSWER_BYTES_PER_S = 64 * 1024
 /**
+ * The window over which the answers to proven queries are shared when their total is spent (rate-limit.ts): a
+ * querier that asks no more than one full answer's worth (3,600 bytes) in it is answered while fewer than ~70
+ * proven sources ask at once. Without it, a stranger with cookies for a couple of dozen addresses of its own kept
+ * the total spent, and a named peer never answered its querier (an attacker pass, fifty-seventh session).
+ */
+export const PROVEN_FAIR_SHARE_MS = 4000
+/**
  * Cookie notices a second, all sources together, in bytes: a notice (NOTICE_BYTES, 111) is under a tenth of the
  * padded query it answers (at most an eighth of any query it answers), so a stranger spends this with 10.8 × its
  * bytes in forged queries (2.7 MiB/s); it bounds the announcer's work.
@@ -106,7 +113,7 @@ export interface AnnouncerLink {
 export class QueryAnswerer {
   /** Answers to queries without a valid cookie (and where the bursts go). */
   private readonly answerLimit: ByteRateLimit
-  /** Answers to queries that showed their source's cookie: forged sources cannot spend it. */
+  /** Answers to queries that showed their source's cookie: forged sources cannot spend it, and many proven ones share it when spent. */
   private readonly provenLimit: ByteRateLimit
   private readonly noticeLimit: ByteRateLimit
   private readonly cookies: AnswerCookies
@@ -136,7 +143,7 @@ export class QueryAnswerer {
       now: options.budgetClock,
     }
     this.answerLimit = new ByteRateLimit(answers)
-    this.provenLimit = new ByteRateLimit(answers)
+    this.provenLimit = new ByteRateLimit({ ...answers, fairShareMs: PROVEN_FAIR_SHARE_MS })
     // In all, not per source: a stranger forging a querier's address would spend that querier's share, and a
     // notice is under a tenth of its query (no use for reflection).
     const notices = options.cookieBytesPerS ?? COOKIE_BYTES_PER_S

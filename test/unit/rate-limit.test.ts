@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { ByteRateLimit } from '../../src/core/rate-limit.js'
+
+/** The query answerer's budgets for proven queries (query-answerer.ts): 3,600 B/s a source, 64 KiB/s in all. */
+const PER_SECOND = 3600
+const BURST = 4 * PER_SECOND
+const TOTAL = 64 * 1024
+const WINDOW_MS = 4000
+
+const limit = (now: () => number, fairShareMs?: number): ByteRateLimit =>
+  new ByteRateLimit({ perSecond: PER_SECOND, burst: BURST, totalPerSecond: TOTAL, fairShareMs, now })
+
+/** A run of takes: which key, how many bytes, and how long after the last one. */
+const takes = fc.array(
+  fc.record({
+    key: fc.integer({ min: 0, max: 60 }),
+    bytes: fc.integer({ min: 1, max: 2 * BURST }),
+    after: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 6000 })),
+  }),
+  { maxLength: 2000 },
+)
+
+describe('byte budgets per key and in all (rate-limit.ts)', () => {
+  it('never grants a key more than its burst and rate, nor all keys more than the total (twice it when shared)', () => {
+    fc.assert(
+      fc.property(takes, fc.boolean(), (run, fair) => {
+        let now = 0
+        const budget = limit(() => now, fair ? WINDOW_MS : undefined)
+        const perKey = new Map<number, number>()
+        let all = 0
+        for (const { key, bytes, after } of run) {
+          now += after
+          if (!budget.take(String(key), bytes)) continue
+          perKey.set(key, (perKey.get(key) ?? 0) + bytes)
+          all += bytes
+          const seconds = now / 1000
+          assert.ok((perKey.get(key) ?? 0) <= BURST + PER_SECOND * seconds + 1e-6, `key ${key} over its budget`)
+          // The total's one second at start and its rate; shared: as much again, from a window's worth at start.
+          const cap = TOTAL + TOTAL * seconds + (fair ? (TOTAL * WINDOW_MS) / 1000 + TOTAL * seconds : 0)
+          assert.ok(all <= cap + 1e-6, `${all} granted in all, over ${cap}`)
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('a quiet key asking within its share of a spent total is never refused, however many busy keys spend it', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 35 }), // busy keys: a full answer each is within 1/36 of a window's total
+        fc.integer({ min: 100, max: PER_SECOND }), // what each busy key asks at a time
+        fc.integer({ min: 1, max: 40 }), // ms between the busy keys' rounds of asking
+        fc.integer({ min: WINDOW_MS, max: 3 * WINDOW_MS }), // ms between the quiet key's asks
+        fc.integer({ min: 0, max: 10_000 }), // when the quiet key first asks
+        (busy, asks, every, quietEvery, quietFrom) => {
+          let now = 0
+          const budget = limit(() => now, WINDOW_MS)
+          let quietAt = quietFrom
+          let refused = 0
+          let answered = 0
+          for (now = 0; now < 40_000; now += every) {
+            for (let k = 0; k < busy; k++) budget.take(`busy${k}`, asks)
+            if (now >= quietAt) {
+              if (budget.take('quiet', PER_SECOND)) answered++
+              else refused++
+              quietAt = now + quietEvery
+            }
+          }
+          assert.equal(refused, 0, `the quiet key refused ${refused} times (answered ${answered})`)
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
+  it('without the shared budget, busy keys leave a quiet one nothing once the total is spent', () => {
+    let now = 0
+    const budget = limit(() => now)
+    for (now = 0; now < 20_000; now += 5) for (let k = 0; k < 24; k++) budget.take(`busy${k}`, 1200)
+    assert.equal(budget.take('quiet', PER_SECOND), false)
+    now = 0
+    const fair = limit(() => now, WINDOW_MS)
+    for (now = 0; now < 20_000; now += 5) for (let k = 0; k < 24; k++) fair.take(`busy${k}`, 1200)
+    assert.equal(fair.take('quiet', PER_SECOND), true)
+  })
+})
