@@ -11,12 +11,13 @@ import { LruMap } from './lru-map.js'
  *
  * With `fairShareMs`, the total is shared when it is spent: a key may still
  * take, from a second budget as large as the total, while what it took in
- * about the last `fairShareMs` stays within that window's worth of the total
- * divided among the keys that took in it (max-min fairness). Without it the
- * total goes to whoever asks first and most often, so a few busy keys leave
- * a quiet one nothing; with it a key that asks for less than its share is
- * answered however many others ask. Only for keys a stranger cannot forge
- * (proven sources): a forged one would take a share in another's name.
+ * about the last `fairShareMs` stays within an equal share of that window's
+ * worth of the total among the keys that took in it. Without it the total
+ * goes to whoever asks first and most often, so a few busy keys leave a
+ * quiet one nothing; with it a key that asks for less than its share is
+ * answered however often the others ask. Only for keys a stranger cannot
+ * forge (proven sources): a forged one would take a share in another's
+ * name.
  */
 
 export interface RateLimitOptions {
@@ -52,6 +53,8 @@ export class ByteRateLimit {
   private readonly now: () => number
 
   constructor(private readonly options: RateLimitOptions) {
+    if (options.fairShareMs !== undefined && !(options.fairShareMs > 0))
+      throw new RangeError(`fairShareMs must be positive, not ${options.fairShareMs}`)
     this.now = options.now ?? (() => performance.now())
     const at = this.now()
     this.total = { tokens: options.totalBurst ?? options.totalPerSecond, at }
@@ -62,7 +65,8 @@ export class ByteRateLimit {
   take(key: string, bytes: number, now = this.now()): boolean {
     const bucket = this.buckets.get(key) ?? { tokens: this.options.burst, at: now, recent: 0 }
     const fairMs = this.options.fairShareMs
-    if (fairMs !== undefined) bucket.recent *= Math.exp(-(now - bucket.at) / fairMs)
+    // A clock that stepped back (an injected one can) neither decays nor refills.
+    if (fairMs !== undefined) bucket.recent *= Math.exp(-Math.max(0, now - bucket.at) / fairMs)
     refill(bucket, now, this.options.perSecond, this.options.burst)
     refill(this.total, now, this.options.totalPerSecond, this.options.totalBurst ?? this.options.totalPerSecond)
     this.buckets.touch(key, bucket)
@@ -98,6 +102,6 @@ export class ByteRateLimit {
 }
 
 function refill(budget: Budget, now: number, perSecond: number, cap: number): void {
-  budget.tokens = Math.min(cap, budget.tokens + ((now - budget.at) / 1000) * perSecond)
+  budget.tokens = Math.min(cap, budget.tokens + (Math.max(0, now - budget.at) / 1000) * perSecond)
   budget.at = now
 }

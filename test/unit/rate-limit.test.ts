@@ -46,32 +46,54 @@ describe('byte budgets per key and in all (rate-limit.ts)', () => {
     )
   })
 
-  it('a quiet key asking within its share of a spent total is never refused, however many busy keys spend it', () => {
+  /** Busy keys asking every `every` ms for 40 s, and a quiet one every `quietEvery` ms: how often the quiet one was refused. */
+  const quietRefusals = (
+    busy: number,
+    asks: number,
+    every: number,
+    quiet: number,
+    quietEvery: number,
+    quietFrom: number,
+  ) => {
+    let now = 0
+    const budget = limit(() => now, WINDOW_MS)
+    let quietAt = quietFrom
+    let refused = 0
+    for (now = 0; now < 40_000; now += every) {
+      for (let k = 0; k < busy; k++) budget.take(`busy${k}`, asks)
+      if (now >= quietAt) {
+        if (!budget.take('quiet', quiet)) refused++
+        quietAt = now + quietEvery
+      }
+    }
+    return refused
+  }
+
+  it('a quiet key asking for a full answer within its share of a spent total is never refused, however many busy keys spend it', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 35 }), // busy keys: a full answer each is within 1/36 of a window's total
         fc.integer({ min: 100, max: PER_SECOND }), // what each busy key asks at a time
-        fc.integer({ min: 1, max: 40 }), // ms between the busy keys' rounds of asking
+        fc.integer({ min: 5, max: 40 }), // ms between the busy keys' rounds of asking
         fc.integer({ min: WINDOW_MS, max: 3 * WINDOW_MS }), // ms between the quiet key's asks
         fc.integer({ min: 0, max: 10_000 }), // when the quiet key first asks
-        (busy, asks, every, quietEvery, quietFrom) => {
-          let now = 0
-          const budget = limit(() => now, WINDOW_MS)
-          let quietAt = quietFrom
-          let refused = 0
-          let answered = 0
-          for (now = 0; now < 40_000; now += every) {
-            for (let k = 0; k < busy; k++) budget.take(`busy${k}`, asks)
-            if (now >= quietAt) {
-              if (budget.take('quiet', PER_SECOND)) answered++
-              else refused++
-              quietAt = now + quietEvery
-            }
-          }
-          assert.equal(refused, 0, `the quiet key refused ${refused} times (answered ${answered})`)
-        },
+        (busy, asks, every, quietEvery, quietFrom) =>
+          assert.equal(quietRefusals(busy, asks, every, PER_SECOND, quietEvery, quietFrom), 0),
       ),
-      { numRuns: 200 },
+      { numRuns: 100 },
+    )
+  })
+
+  it('a quiet key asking for a one-file answer every 5 s is never refused by 40 to 60 busy keys (twice the total would be)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 40, max: 60 }),
+        fc.integer({ min: 100, max: PER_SECOND }),
+        fc.integer({ min: 5, max: 40 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        (busy, asks, every, quietFrom) => assert.equal(quietRefusals(busy, asks, every, 300, 5000, quietFrom), 0),
+      ),
+      { numRuns: 60 },
     )
   })
 

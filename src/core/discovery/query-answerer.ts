@@ -35,9 +35,11 @@ export const ANSWER_BYTES_PER_SOURCE_PER_S = ANSWER_FACTOR * MAX_DATAGRAM_BYTES
 export const ANSWER_BYTES_PER_S = 64 * 1024
 /**
  * The window over which the answers to proven queries are shared when their total is spent (rate-limit.ts): a
- * querier that asks no more than one full answer's worth (3,600 bytes) in it is answered while fewer than ~70
- * proven sources ask at once. Without it, a stranger with cookies for a couple of dozen addresses of its own kept
- * the total spent, and a named peer never answered its querier (an attacker pass, fifty-seventh session).
+ * querier asking a full answer (3,600 bytes) every 4 s is answered while fewer than ~45 other proven sources ask
+ * at once, one asking a one-file answer (~300 bytes) every 5 s (a download's) while fewer than ~600 do (what it
+ * was answered decays by e every window, so what it asks again counts against its share too). Without it, a
+ * stranger with cookies for a couple of dozen addresses of its own kept the total spent, and a named peer never
+ * answered its querier (an attacker pass, fifty-seventh session).
  */
 export const PROVEN_FAIR_SHARE_MS = 4000
 /**
