@@ -63,6 +63,26 @@ export class ByteRateLimit {
 
   /** Spend `bytes` for `key` if both its bucket and the total allow it (or its fair share does); false (nothing spent) otherwise. */
   take(key: string, bytes: number, now = this.now()): boolean {
+    const bucket = this.bucketOf(key, now)
+    const from = this.source(key, bucket, bytes, now)
+    if (from === undefined) return false
+    from.tokens -= bytes
+    bucket.tokens -= bytes
+    if (this.options.fairShareMs !== undefined) {
+      bucket.recent += bytes
+      this.takers.touch(key, now)
+      if (this.takers.size > (this.options.maxKeys ?? 4096)) this.takers.deleteOldest()
+    }
+    return true
+  }
+
+  /** Whether take(key, bytes) would spend them now (nothing spent): a caller can refuse before making what it would send. */
+  mayTake(key: string, bytes: number, now = this.now()): boolean {
+    return this.source(key, this.bucketOf(key, now), bytes, now) !== undefined
+  }
+
+  /** The key's bucket, refilled (and its recent takes decayed) to `now`, and the total with it. */
+  private bucketOf(key: string, now: number): Bucket {
     const bucket = this.buckets.get(key) ?? { tokens: this.options.burst, at: now, recent: 0 }
     const fairMs = this.options.fairShareMs
     // A clock that stepped back (an injected one can) neither decays nor refills.
@@ -70,29 +90,25 @@ export class ByteRateLimit {
     refill(bucket, now, this.options.perSecond, this.options.burst)
     refill(this.total, now, this.options.totalPerSecond, this.options.totalBurst ?? this.options.totalPerSecond)
     this.buckets.touch(key, bucket)
-    const maxKeys = this.options.maxKeys ?? 4096
-    if (this.buckets.size > maxKeys) this.buckets.deleteOldest()
-    if (bucket.tokens < bytes) return false
-    if (this.total.tokens >= bytes) this.total.tokens -= bytes
-    else if (fairMs === undefined || !this.takeShare(key, bucket.recent, bytes, fairMs, now)) return false
-    bucket.tokens -= bytes
-    if (fairMs !== undefined) {
-      bucket.recent += bytes
-      this.takers.touch(key, now)
-      if (this.takers.size > maxKeys) this.takers.deleteOldest()
-    }
-    return true
+    if (this.buckets.size > (this.options.maxKeys ?? 4096)) this.buckets.deleteOldest()
+    return bucket
   }
 
-  /** With the total spent: `bytes` from the shared budget if the key's recent takes leave room in its share. */
-  private takeShare(key: string, recent: number, bytes: number, fairMs: number, now: number): boolean {
+  /** The budget in all that `bytes` would come from: the total, else (fairShareMs) the shared one; none if neither. */
+  private source(key: string, bucket: Bucket, bytes: number, now: number): Budget | undefined {
+    if (bucket.tokens < bytes) return undefined
+    if (this.total.tokens >= bytes) return this.total
+    const fairMs = this.options.fairShareMs
+    return fairMs !== undefined && this.withinShare(key, bucket.recent, bytes, fairMs, now) ? this.shared : undefined
+  }
+
+  /** With the total spent: whether the key's recent takes leave room for `bytes` in its share, and the shared budget has them. */
+  private withinShare(key: string, recent: number, bytes: number, fairMs: number, now: number): boolean {
     for (let at = this.takers.oldest(); at !== undefined && at < now - fairMs; at = this.takers.oldest())
       this.takers.deleteOldest()
     const active = this.takers.size + (this.takers.has(key) ? 0 : 1)
     refill(this.shared, now, this.options.totalPerSecond, this.windowShare())
-    if (recent + bytes > this.windowShare() / active || this.shared.tokens < bytes) return false
-    this.shared.tokens -= bytes
-    return true
+    return recent + bytes <= this.windowShare() / active && this.shared.tokens >= bytes
   }
 
   /** The total's bytes over one fairShareMs window (0 without the option). */

@@ -23,7 +23,7 @@ const takes = fc.array(
 )
 
 describe('byte budgets per key and in all (rate-limit.ts)', () => {
-  it('never grants a key more than its burst and rate, nor all keys more than the total (twice it when shared)', () => {
+  it('never grants a key more than its burst and rate, nor all keys more than the total (twice it when shared); mayTake foretells take', () => {
     fc.assert(
       fc.property(takes, fc.boolean(), (run, fair) => {
         let now = 0
@@ -32,7 +32,9 @@ describe('byte budgets per key and in all (rate-limit.ts)', () => {
         let all = 0
         for (const { key, bytes, after } of run) {
           now += after
-          if (!budget.take(String(key), bytes)) continue
+          const may = budget.mayTake(String(key), bytes)
+          assert.equal(budget.take(String(key), bytes), may, 'mayTake says what take does at the same instant')
+          if (!may) continue
           perKey.set(key, (perKey.get(key) ?? 0) + bytes)
           all += bytes
           const seconds = now / 1000

@@ -6,7 +6,7 @@ import { ANSWER_FACTOR, encodeCookie, type Query } from './announcement.js'
 import { decodeQuery } from './announcement-decode.js'
 import { AnswerCookies } from './answer-cookies.js'
 import type { Datagram } from './discovery-sockets.js'
-import { type Announced, answerTo } from './query-answer.js'
+import { type Announced, AnswerSizes, answerTo } from './query-answer.js'
 import { canonicalAddress } from './unicast-address.js'
 import { type HostAddressOptions, UnicastSources } from './unicast-sources.js'
 
@@ -21,12 +21,12 @@ import { type HostAddressOptions, UnicastSources } from './unicast-sources.js'
  * open swarm, is answered where the bursts go, on the discovery port, never
  * to its source: any host on the LAN can forge that source, and every
  * announcer hears a broadcast, so answering it would have every announcer
- * send 3 × the query to one victim (an attacker pass, forty-eighth session:
- * 11 × with four announcers). In a private swarm a query is sealed (no
+ * send 3 × the query to one victim. In a private swarm a query is sealed (no
  * stranger forges one) and answered by unicast, sealed to it. Answers also
- * keep within a byte rate per destination and in all, and come from the
- * last scan (no disk work per query). So a query cannot be used to amplify
- * traffic towards a host of the sender's choosing, or to make the announcer work.
+ * keep within a byte rate per destination and in all, come from the last
+ * scan (no disk work per query), and are not made for a query the budget
+ * refuses (AnswerSizes). So a query cannot be used to amplify traffic
+ * towards a host of the sender's choosing, or to make the announcer work.
  */
 
 /** Answer bytes a second per source address: one full answer to a padded query (a burst of four: a host's listener and downloaders starting together). */
@@ -38,8 +38,7 @@ export const ANSWER_BYTES_PER_S = 64 * 1024
  * querier asking a full answer (3,600 bytes) every 4 s is answered while fewer than ~45 other proven sources ask
  * at once, one asking a one-file answer (~300 bytes) every 5 s (a download's) while fewer than ~600 do (what it
  * was answered decays by e every window, so what it asks again counts against its share too). Without it, a
- * stranger with cookies for a couple of dozen addresses of its own kept the total spent, and a named peer never
- * answered its querier (an attacker pass, fifty-seventh session).
+ * stranger with cookies for a couple of dozen addresses of its own keeps the total spent (docs/security.md).
  */
 export const PROVEN_FAIR_SHARE_MS = 4000
 /**
@@ -131,6 +130,8 @@ export class QueryAnswerer {
   private waitingForScan = 0
   /** Which sources a unicast answer may go to (unicast-sources.ts). */
   private readonly sources: UnicastSources
+  /** The size of each kind of answer made from the last announcement: a refused query's answer is not made. */
+  private readonly sizes = new AnswerSizes()
 
   constructor(
     private readonly options: QueryAnswererOptions,
@@ -222,6 +223,22 @@ export class QueryAnswerer {
     const padded = cookies && queryBytes >= 8 * NOTICE_BYTES
     const offer = padded && !proven
     const attach = padded && (offer || proof === 'previous')
+    const targets = overBroadcast ? this.announcer.burstTargets(to.family) : []
+    if (overBroadcast && targets.length === 0) return // no broadcast address or group of that family: nowhere to answer
+    // An answer where the bursts go is counted once, as a burst is, whatever the number of broadcast addresses and
+    // groups it goes to: counted for each, a host with five or more never answered a full one (an attacker pass).
+    const limit = proven ? this.provenLimit : this.answerLimit
+    // By the canonical address, as the cookie is: a mapped IPv4 address is that IPv4 host.
+    const key = overBroadcast ? `burst:${to.family}` : canonicalAddress(to.address)
+    // By unicast in an open swarm: the querier tells this answer from one forged with our address.
+    const nonce = cookies ? query.nonce : undefined
+    const reserve = attach ? NOTICE_BYTES : 0
+    const made = this.sizes.get(announced, query.want, queryBytes, nonce !== undefined, reserve)
+    if (made === 0) return // no file asked for, or not even the notice fits
+    if (made !== undefined && !limit.mayTake(key, made)) {
+      this.refuse(offer, datagram, query)
+      return
+    }
     const {
       datagrams: answer,
       bytes,
@@ -237,25 +254,15 @@ export class QueryAnswerer {
         intervalMs: this.options.intervalMs,
         maxBytes: this.announcer.maxBytes(),
         ...(this.options.guard ? { sealedBytes: this.announcer.maxBytes() + this.options.guard.overhead } : {}),
-        // By unicast in an open swarm: the querier tells this answer from one forged with our address.
-        ...(cookies ? { nonce: query.nonce } : {}),
+        ...(nonce !== undefined ? { nonce } : {}),
       },
-      attach ? NOTICE_BYTES : 0,
+      reserve,
     )
+    const total = answer.length === 0 ? 0 : bytes + reserve
+    this.sizes.set(announced, query.want, queryBytes, nonce !== undefined, reserve, total)
     if (answer.length === 0) return
-    const targets = overBroadcast ? this.announcer.burstTargets(to.family) : []
-    if (overBroadcast && targets.length === 0) return // no broadcast address or group of that family: nowhere to answer
-    const total = bytes + (attach ? NOTICE_BYTES : 0)
-    // An answer where the bursts go is counted once, as a burst is, whatever the number of broadcast addresses and
-    // groups it goes to: counted for each, a host with five or more never answered a full one (an attacker pass).
-    const limit = proven ? this.provenLimit : this.answerLimit
-    // By the canonical address, as the cookie is: a mapped IPv4 address is that IPv4 host.
-    if (!limit.take(overBroadcast ? `burst:${to.family}` : canonicalAddress(to.address), total)) {
-      this.stats.refused++
-      if (offer && this.noticeLimit.take('all', NOTICE_BYTES)) {
-        this.stats.cookies++
-        void datagram.reply(encodeCookie(this.cookies.cookieFor(to.address), false, query.nonce))
-      }
+    if (!limit.take(key, total)) {
+      this.refuse(offer, datagram, query)
       return
     }
     this.stats.answers++
@@ -284,5 +291,14 @@ export class QueryAnswerer {
         await datagram.reply(encodeCookie(this.cookies.cookieFor(to.address), true, query.nonce))
       }
     })()
+  }
+
+  /** A query its budget refused: counted, and (`offer`) its source given a cookie to ask again with, within the notices' own budget. */
+  private refuse(offer: boolean, datagram: Datagram, query: Query): void {
+    this.stats.refused++
+    if (offer && this.noticeLimit.take('all', NOTICE_BYTES)) {
+      this.stats.cookies++
+      void datagram.reply(encodeCookie(this.cookies.cookieFor(datagram.from.address), false, query.nonce))
+    }
   }
 }
