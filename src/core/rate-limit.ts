@@ -63,8 +63,9 @@ export class ByteRateLimit {
 
   /** Spend `bytes` for `key` if both its bucket and the total allow it (or its fair share does); false (nothing spent) otherwise. */
   take(key: string, bytes: number, now = this.now()): boolean {
+    const sharable = this.sharable(key)
     const bucket = this.bucketOf(key, now)
-    const from = this.source(key, bucket, bytes, now)
+    const from = this.source(key, bucket, bytes, now, sharable)
     if (from === undefined) return false
     from.tokens -= bytes
     bucket.tokens -= bytes
@@ -78,7 +79,17 @@ export class ByteRateLimit {
 
   /** Whether take(key, bytes) would spend them now (nothing spent): a caller can refuse before making what it would send. */
   mayTake(key: string, bytes: number, now = this.now()): boolean {
-    return this.source(key, this.bucketOf(key, now), bytes, now) !== undefined
+    const sharable = this.sharable(key)
+    return this.source(key, this.bucketOf(key, now), bytes, now, sharable) !== undefined
+  }
+
+  /**
+   * Whether `key` may take from the shared budget: not a key new while the buckets are full, whose bucket would
+   * push out another's and which would come back with nothing taken lately (an attacker pass: over 4,096 sources
+   * in turn took the shared budget whole). Shares that small are under any answer anyway.
+   */
+  private sharable(key: string): boolean {
+    return this.buckets.has(key) || this.buckets.size < (this.options.maxKeys ?? 4096)
   }
 
   /** The key's bucket, refilled (and its recent takes decayed) to `now`, and the total with it. */
@@ -95,11 +106,13 @@ export class ByteRateLimit {
   }
 
   /** The budget in all that `bytes` would come from: the total, else (fairShareMs) the shared one; none if neither. */
-  private source(key: string, bucket: Bucket, bytes: number, now: number): Budget | undefined {
+  private source(key: string, bucket: Bucket, bytes: number, now: number, sharable: boolean): Budget | undefined {
     if (bucket.tokens < bytes) return undefined
     if (this.total.tokens >= bytes) return this.total
     const fairMs = this.options.fairShareMs
-    return fairMs !== undefined && this.withinShare(key, bucket.recent, bytes, fairMs, now) ? this.shared : undefined
+    return fairMs !== undefined && sharable && this.withinShare(key, bucket.recent, bytes, fairMs, now)
+      ? this.shared
+      : undefined
   }
 
   /** With the total spent: whether the key's recent takes leave room for `bytes` in its share, and the shared budget has them. */

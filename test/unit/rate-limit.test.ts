@@ -99,6 +99,21 @@ describe('byte budgets per key and in all (rate-limit.ts)', () => {
     )
   })
 
+  it('keys more than it holds, asking in turn, take the total and nothing shared (each would come back with nothing taken lately)', () => {
+    let now = 0
+    const budget = new ByteRateLimit({
+      perSecond: PER_SECOND,
+      burst: BURST,
+      totalPerSecond: TOTAL,
+      fairShareMs: WINDOW_MS,
+      maxKeys: 8,
+      now: () => now,
+    })
+    let granted = 0
+    for (now = 0; now < 20_000; now += 1) if (budget.take(`k${now % 50}`, 268)) granted += 268
+    assert.ok(granted <= TOTAL + TOTAL * 20 + 268, `${granted} bytes granted in 20 s: over the total's`)
+  })
+
   it('without the shared budget, busy keys leave a quiet one nothing once the total is spent', () => {
     let now = 0
     const budget = limit(() => now)
