@@ -195,4 +195,46 @@ describe("a listener's unicast queries: known peers recorded from answers (unica
     assert.equal(idOf(older.address), 'olderPeerId', 'a peer that never says a nonce is recorded as before')
     await knownPeers.close()
   })
+
+  it('asks a known peer for everything and for the one file wanted, both again with the cookie a withheld answer brought, and again at the requery', async (t) => {
+    const sent: Array<{ address: string; port: number; query: Query }> = []
+    const knownPeers = new KnownPeers(join(await tmpDir(t), 'known_peers.json'), { saveDelayMs: 60_000 })
+    knownPeers.heard('10.0.0.7', 47011, 'knownPeerId')
+    const queries = new UnicastQueries(
+      {
+        canReach: () => true,
+        encode: (want, tokens) => encodeQuery(want, 1200, tokens),
+        send: (bytes, address, port) => sent.push({ address, port, query: decodeQuery(bytes)! }),
+        drop: () => undefined,
+      },
+      { sealed: false, knownPeers, log: silentLogger() },
+    )
+    queries.query([], { name: 'a.bin' })
+    // Everything (its silence is a miss), and the one file: a small answer, within a share of a spent budget.
+    assert.deepEqual(
+      sent.map((s) => [s.address, s.query.want]),
+      [
+        ['10.0.0.7', {}],
+        ['10.0.0.7', { name: 'a.bin' }],
+      ],
+    )
+    const nonce = sent[0]!.query.nonce
+    const cookie = 'c0'.repeat(16)
+    queries.tookCookie('10.0.0.7', 47011, { type: 'cookie', cookie, answered: false, nonce })
+    assert.deepEqual(
+      sent.slice(2).map((s) => [s.query.want, s.query.cookie]),
+      [
+        [{}, cookie],
+        [{ name: 'a.bin' }, cookie],
+      ],
+      'both asked again with the cookie',
+    )
+    // Its answer to those refused too (nothing comes): a peer that sent a notice is there, and asked at the requery.
+    queries.again([], { name: 'a.bin' })
+    assert.deepEqual(
+      sent.slice(4).map((s) => [s.address, s.query.want, s.query.cookie]),
+      [['10.0.0.7', { name: 'a.bin' }, cookie]],
+    )
+    await knownPeers.close()
+  })
 })

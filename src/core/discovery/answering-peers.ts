@@ -4,7 +4,8 @@ import type { PeerTarget } from './named-peers.js'
 /**
  * Which known peers a listener (listener.ts) asks again. Known peers are
  * asked once, at the first query, for everything, so their silence is a
- * miss; only one that answered is asked again, until it stays silent at
+ * miss; only one that answered (or sent a cookie notice saying our nonce
+ * back: unicast-queries.ts) is asked again, until it stays silent at
  * MAX_SILENT_REQUERIES requeries. An answer counts only from a peer with a
  * query outstanding: an entry that never answers (a stranger's address
  * planted in known_peers.json, a peer gone) costs one query a start.

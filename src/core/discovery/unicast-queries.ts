@@ -35,10 +35,10 @@ export class UnicastQueries {
   private readonly answering = new AnsweringPeers()
   /**
    * The named and known peers sent a unicast query (address|port, canonical): only their answers are answers. With
-   * what the last query to each asked for: an answer withheld is asked for again as it was (a known peer, asked for
+   * what the last queries to each asked for: an answer withheld is asked for again as it was (a known peer, asked for
    * everything, asked again for one file it does not hold would stay silent, and count a miss).
    */
-  private readonly queried = new Map<string, QueryWant | undefined>()
+  private readonly queried = new Map<string, ReadonlyArray<QueryWant | undefined>>()
   /** Their cookies (an open swarm's: sealed queries need none). */
   private readonly cookies = new CookieJar()
   /** Of those, the ones that said our nonce back in an answer (a peer of this version): see `answered`. */
@@ -63,18 +63,21 @@ export class UnicastQueries {
         .filter((p) => !skip.has(keyOf(p)))
       this.answering.start(known)
       if (known.length > 0) this.options.log.debug({ known: known.length }, 'asking known peers')
-      // For everything: every live announcer answers that, so silence is a miss (a one-file query is not answered by a peer without the file).
-      this.sendTo(known, undefined, true)
+      // For everything: every live announcer answers that, so silence is a miss (a one-file query is not answered
+      // by a peer without the file). And for the one file wanted, if any: that answer is small, and so still within
+      // a querier's share of a budget that many proven strangers spend (a full one was refused past ~72 of them: the
+      // attacker pass of the fifty-eighth session).
+      this.sendTo(known, want === undefined || isEverything(want) ? [undefined] : [undefined, want], true)
     }
-    this.sendTo(named, want, false)
+    this.sendTo(named, [want], false)
   }
 
   /** Named peers, and known peers while they answer (answering-peers.ts). */
   again(named: readonly PeerTarget[], want: QueryWant | undefined): void {
     const skip = new Set(named.map(keyOf))
     const again = this.answering.due().filter((p) => !skip.has(keyOf(p)))
-    this.sendTo(again, want, true)
-    this.sendTo(named, want, false)
+    this.sendTo(again, [want], true)
+    this.sendTo(named, [want], false)
   }
 
   /**
@@ -113,8 +116,11 @@ export class UnicastQueries {
       this.link.drop('nonce', address)
       return
     }
+    // A known peer that said our nonce back is there: asked again at the requeries, as one that answered is (its
+    // answer to the query with the cookie may be refused too, and would otherwise be its last chance).
+    this.answering.heard(address, port)
     if (this.cookies.took(address, port, notice))
-      this.sendTo([{ address, port, name: 'again' }], this.queried.get(peerKey(address, port)), false)
+      this.sendTo([{ address, port, name: 'again' }], this.queried.get(peerKey(address, port)) ?? [undefined], false)
   }
 
   /**
@@ -129,19 +135,25 @@ export class UnicastQueries {
     return this.queried.has(peerKey(address, port))
   }
 
-  /** A query for `want` to each target, with the cookie it gave us if any and our nonce for it (an open swarm's). */
-  private sendTo(targets: readonly PeerTarget[], want: QueryWant | undefined, known: boolean): void {
+  /** A query for each of `wants` to each target, with the cookie it gave us if any and our nonce for it (an open swarm's). */
+  private sendTo(targets: readonly PeerTarget[], wants: ReadonlyArray<QueryWant | undefined>, known: boolean): void {
     if (targets.length === 0) return
     // Sealed: one query for all (each sealed query's nonce is kept to open its answers: datagram-intake.ts).
-    const sealed = this.options.sealed ? this.link.encode(want) : undefined
+    const sealed = this.options.sealed ? wants.map((want) => this.link.encode(want)) : undefined
     for (const p of targets) {
       if (known) this.answering.queried(p)
-      this.queried.set(peerKey(p.address, p.port), want)
+      this.queried.set(peerKey(p.address, p.port), wants)
       const tokens = {
         cookie: this.cookies.cookieFor(p.address, p.port),
         nonce: this.cookies.nonceFor(p.address, p.port),
       }
-      this.link.send(sealed ?? this.link.encode(want, tokens), p.address, p.port)
+      for (const [i, want] of wants.entries())
+        this.link.send(sealed?.[i] ?? this.link.encode(want, tokens), p.address, p.port)
     }
   }
+}
+
+/** A want that asks for everything (no id, no name). */
+function isEverything(want: QueryWant): boolean {
+  return want.id === undefined && want.name === undefined
 }
