@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { describe, it } from 'node:test'
+import { describe, it, type TestContext } from 'node:test'
 import fc from 'fast-check'
 import { COOKIE, encodeQuery, NONCE, type Query } from '../../src/core/discovery/announcement.js'
 import { decodeQuery } from '../../src/core/discovery/announcement-decode.js'
@@ -167,19 +167,25 @@ describe("a querier's nonces (cookie-jar.ts)", () => {
   })
 })
 
+/** A listener's unicast queries with a known_peers.json of their own, each query sent recorded as decoded. */
+async function withKnownPeers(t: TestContext) {
+  const sent: Array<{ address: string; port: number; query: Query }> = []
+  const knownPeers = new KnownPeers(join(await tmpDir(t), 'known_peers.json'), { saveDelayMs: 60_000 })
+  const queries = new UnicastQueries(
+    {
+      canReach: () => true,
+      encode: (want, tokens) => encodeQuery(want, 1200, tokens),
+      send: (bytes, address, port) => sent.push({ address, port, query: decodeQuery(bytes)! }),
+      drop: () => undefined,
+    },
+    { sealed: false, knownPeers, log: silentLogger() },
+  )
+  return { sent, knownPeers, queries }
+}
+
 describe("a listener's unicast queries: known peers recorded from answers (unicast-queries.ts)", () => {
   it('once a peer said our nonce back, an answer from its address and port without it records nothing; an older peer (none ever) is recorded', async (t) => {
-    const sent: Array<{ address: string; port: number; query: Query }> = []
-    const knownPeers = new KnownPeers(join(await tmpDir(t), 'known_peers.json'), { saveDelayMs: 60_000 })
-    const queries = new UnicastQueries(
-      {
-        canReach: () => true,
-        encode: (want, tokens) => encodeQuery(want, 1200, tokens),
-        send: (bytes, address, port) => sent.push({ address, port, query: decodeQuery(bytes)! }),
-        drop: () => undefined,
-      },
-      { sealed: false, knownPeers, log: silentLogger() },
-    )
+    const { sent, knownPeers, queries } = await withKnownPeers(t)
     const seeder = { address: '10.0.0.5', port: 47011, name: 'seeder' }
     const older = { address: '10.0.0.6', port: 47011, name: 'older' }
     queries.query([seeder, older], undefined)
@@ -197,18 +203,8 @@ describe("a listener's unicast queries: known peers recorded from answers (unica
   })
 
   it('asks a known peer for everything and for the one file wanted, both again with the cookie a withheld answer brought, and again at the requery', async (t) => {
-    const sent: Array<{ address: string; port: number; query: Query }> = []
-    const knownPeers = new KnownPeers(join(await tmpDir(t), 'known_peers.json'), { saveDelayMs: 60_000 })
+    const { sent, knownPeers, queries } = await withKnownPeers(t)
     knownPeers.heard('10.0.0.7', 47011, 'knownPeerId')
-    const queries = new UnicastQueries(
-      {
-        canReach: () => true,
-        encode: (want, tokens) => encodeQuery(want, 1200, tokens),
-        send: (bytes, address, port) => sent.push({ address, port, query: decodeQuery(bytes)! }),
-        drop: () => undefined,
-      },
-      { sealed: false, knownPeers, log: silentLogger() },
-    )
     queries.query([], { name: 'a.bin' })
     // Everything (its silence is a miss), and the one file: a small answer, within a share of a spent budget.
     assert.deepEqual(
