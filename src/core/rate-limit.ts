@@ -63,9 +63,12 @@ export class ByteRateLimit {
 
   /** Spend `bytes` for `key` if both its bucket and the total allow it (or its fair share does); false (nothing spent) otherwise. */
   take(key: string, bytes: number, now = this.now()): boolean {
-    const sharable = this.sharable(key)
-    const bucket = this.bucketOf(key, now)
-    const from = this.source(key, bucket, bytes, now, sharable)
+    const held = this.buckets.get(key)
+    const bucket = this.refreshed(held, now)
+    const from = this.source(key, bucket, bytes, now, this.sharable(held))
+    // A key held keeps its place when refused (one refused over and over is not pushed out to come back with a
+    // full bucket); a new key is held only once it takes, so refusals push no one's bucket out.
+    if (from !== undefined || held !== undefined) this.hold(key, bucket)
     if (from === undefined) return false
     from.tokens -= bytes
     bucket.tokens -= bytes
@@ -77,32 +80,39 @@ export class ByteRateLimit {
     return true
   }
 
-  /** Whether take(key, bytes) would spend them now (nothing spent): a caller can refuse before making what it would send. */
+  /** Whether take(key, bytes) would spend them now (nothing spent, no key held): a caller can refuse before making what it would send. */
   mayTake(key: string, bytes: number, now = this.now()): boolean {
-    const sharable = this.sharable(key)
-    return this.source(key, this.bucketOf(key, now), bytes, now, sharable) !== undefined
+    const held = this.buckets.get(key)
+    return this.source(key, this.refreshed(held, now), bytes, now, this.sharable(held)) !== undefined
   }
 
   /**
-   * Whether `key` may take from the shared budget: not a key new while the buckets are full, whose bucket would
-   * push out another's and which would come back with nothing taken lately (an attacker pass: over 4,096 sources
-   * in turn took the shared budget whole). Shares that small are under any answer anyway.
+   * Whether a key may take from the shared budget: not one new while the buckets are full, whose bucket would push
+   * out another's, to come back with nothing taken lately (an attacker pass: over 4,096 sources in turn took the
+   * shared budget whole). Shares that small are under any answer anyway.
    */
-  private sharable(key: string): boolean {
-    return this.buckets.has(key) || this.buckets.size < (this.options.maxKeys ?? 4096)
+  private sharable(held: Bucket | undefined): boolean {
+    return held !== undefined || this.buckets.size < (this.options.maxKeys ?? 4096)
   }
 
-  /** The key's bucket, refilled (and its recent takes decayed) to `now`, and the total with it. */
-  private bucketOf(key: string, now: number): Bucket {
-    const bucket = this.buckets.get(key) ?? { tokens: this.options.burst, at: now, recent: 0 }
+  /**
+   * The key's bucket (`held`, or a full one for a key not held), refilled and its recent takes decayed to `now`, and
+   * the total refilled with it: the same at the same instant however often asked.
+   */
+  private refreshed(held: Bucket | undefined, now: number): Bucket {
+    const bucket = held ?? { tokens: this.options.burst, at: now, recent: 0 }
     const fairMs = this.options.fairShareMs
     // A clock that stepped back (an injected one can) neither decays nor refills.
     if (fairMs !== undefined) bucket.recent *= Math.exp(-Math.max(0, now - bucket.at) / fairMs)
     refill(bucket, now, this.options.perSecond, this.options.burst)
     refill(this.total, now, this.options.totalPerSecond, this.options.totalBurst ?? this.options.totalPerSecond)
+    return bucket
+  }
+
+  /** Hold `bucket` as the key's newest, the least recently used pushed out past maxKeys. */
+  private hold(key: string, bucket: Bucket): void {
     this.buckets.touch(key, bucket)
     if (this.buckets.size > (this.options.maxKeys ?? 4096)) this.buckets.deleteOldest()
-    return bucket
   }
 
   /** The budget in all that `bytes` would come from: the total, else (fairShareMs) the shared one; none if neither. */
