@@ -81,6 +81,8 @@ describe("an answer's size known before it is made (query-answer.ts AnswerSizes)
           answerBytesPerSourcePerS: 600,
           answerBytesPerS: 4000,
           budgetClock: () => now,
+          // The cookies' epochs on a clock that stands still: one ending between the two answerers' looks split them.
+          now: () => 1_000_000_000_000,
         }
         // `remembering` sees one announcement object until the next; `afresh` a new copy at each look, so it never
         // finds an answer's size it kept (as the answerer made every answer before).

@@ -206,12 +206,12 @@ describe("a listener's unicast queries: known peers recorded from answers (unica
     const { sent, knownPeers, queries } = await withKnownPeers(t)
     knownPeers.heard('10.0.0.7', 47011, 'knownPeerId')
     queries.query([], { name: 'a.bin' })
-    // Everything (its silence is a miss), and the one file: a small answer, within a share of a spent budget.
+    // The one file first (a small answer, within a share of a spent budget), and everything (its silence is a miss).
     assert.deepEqual(
       sent.map((s) => [s.address, s.query.want]),
       [
-        ['10.0.0.7', {}],
         ['10.0.0.7', { name: 'a.bin' }],
+        ['10.0.0.7', {}],
       ],
     )
     const nonce = sent[0]!.query.nonce
@@ -220,8 +220,8 @@ describe("a listener's unicast queries: known peers recorded from answers (unica
     assert.deepEqual(
       sent.slice(2).map((s) => [s.query.want, s.query.cookie]),
       [
-        [{}, cookie],
         [{ name: 'a.bin' }, cookie],
+        [{}, cookie],
       ],
       'both asked again with the cookie',
     )

@@ -14,7 +14,8 @@ export const ASK_AGAIN_GAP_MS = 1000
  * are answered from the budget strangers forging sources cannot spend. A
  * notice that says the answer was withheld has its peer asked again with
  * the cookie, at most once a second per peer: a peer that withholds every
- * answer costs one query a second.
+ * answer costs one round of queries a second (a known peer's: two, its one
+ * item and everything).
  *
  * Each query carries our nonce for the peer it goes to (an HMAC of its
  * address and port under a key drawn at start, as DNS's client cookie: one

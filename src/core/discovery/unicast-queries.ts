@@ -64,10 +64,10 @@ export class UnicastQueries {
       this.answering.start(known)
       if (known.length > 0) this.options.log.debug({ known: known.length }, 'asking known peers')
       // For everything: every live announcer answers that, so silence is a miss (a one-file query is not answered
-      // by a peer without the file). And for the one file wanted, if any: that answer is small, and so still within
-      // a querier's share of a budget that many proven strangers spend (a full one was refused past ~72 of them: the
-      // attacker pass of the fifty-eighth session).
-      this.sendTo(known, want === undefined || isEverything(want) ? [undefined] : [undefined, want], true)
+      // by a peer without the file). And first for the one file wanted, if any: that answer is small, and so still
+      // within a querier's share of a budget that many proven strangers spend (a full one was refused past ~72 of
+      // them: the attacker pass of the fifty-eighth session), and is not crowded out of it by the full one.
+      this.sendTo(known, want === undefined || isEverything(want) ? [undefined] : [want, undefined], true)
     }
     this.sendTo(named, [want], false)
   }
