@@ -9,8 +9,8 @@ const BURST = 4 * PER_SECOND
 const TOTAL = 64 * 1024
 const WINDOW_MS = 4000
 
-const limit = (now: () => number, fairShareMs?: number): ByteRateLimit =>
-  new ByteRateLimit({ perSecond: PER_SECOND, burst: BURST, totalPerSecond: TOTAL, fairShareMs, now })
+const limit = (now: () => number, fairShareMs?: number, maxKeys?: number): ByteRateLimit =>
+  new ByteRateLimit({ perSecond: PER_SECOND, burst: BURST, totalPerSecond: TOTAL, fairShareMs, maxKeys, now })
 
 /** A run of takes: which key, how many bytes, and how long after the last one. */
 const takes = fc.array(
@@ -102,14 +102,7 @@ describe('byte budgets per key and in all (rate-limit.ts)', () => {
   it('keys more than it holds, asking in turn, take the total and nothing shared; asking twice, never more than both', () => {
     for (const asks of [1, 2]) {
       let now = 0
-      const budget = new ByteRateLimit({
-        perSecond: PER_SECOND,
-        burst: BURST,
-        totalPerSecond: TOTAL,
-        fairShareMs: WINDOW_MS,
-        maxKeys: 8,
-        now: () => now,
-      })
+      const budget = limit(() => now, WINDOW_MS, 8)
       let granted = 0
       for (now = 0; now < 20_000; now += 1)
         for (let ask = 0; ask < asks; ask++) if (budget.take(`k${now % 50}`, 268)) granted += 268
@@ -123,14 +116,7 @@ describe('byte budgets per key and in all (rate-limit.ts)', () => {
 
   it('refusals of new keys while the buckets are full push no one out: a quiet key held keeps its share', () => {
     let now = 0
-    const budget = new ByteRateLimit({
-      perSecond: PER_SECOND,
-      burst: BURST,
-      totalPerSecond: TOTAL,
-      fairShareMs: WINDOW_MS,
-      maxKeys: 64,
-      now: () => now,
-    })
+    const budget = limit(() => now, WINDOW_MS, 64)
     let refused = 0
     let asked = 0
     for (now = 0; now < 60_000; now += 1) {
@@ -149,14 +135,7 @@ describe('byte budgets per key and in all (rate-limit.ts)', () => {
     fc.assert(
       fc.property(takes, fc.integer({ min: 1, max: 8 }), fc.boolean(), (run, maxKeys, fair) => {
         let now = 0
-        const budget = new ByteRateLimit({
-          perSecond: PER_SECOND,
-          burst: BURST,
-          totalPerSecond: TOTAL,
-          fairShareMs: fair ? WINDOW_MS : undefined,
-          maxKeys,
-          now: () => now,
-        })
+        const budget = limit(() => now, fair ? WINDOW_MS : undefined, maxKeys)
         for (const { key, bytes, after } of run) {
           now += after
           const first = budget.mayTake(String(key), bytes)
