@@ -51,11 +51,13 @@ export class ByteRateLimit {
   /** The keys that took within the last fairShareMs, with when they last did, oldest first. */
   private readonly takers = new LruMap<string, number>()
   private readonly now: () => number
+  private readonly maxKeys: number
 
   constructor(private readonly options: RateLimitOptions) {
     if (options.fairShareMs !== undefined && !(options.fairShareMs > 0))
       throw new RangeError(`fairShareMs must be positive, not ${options.fairShareMs}`)
     this.now = options.now ?? (() => performance.now())
+    this.maxKeys = options.maxKeys ?? 4096
     const at = this.now()
     this.total = { tokens: options.totalBurst ?? options.totalPerSecond, at }
     this.shared = { tokens: this.windowShare(), at }
@@ -75,7 +77,7 @@ export class ByteRateLimit {
     if (this.options.fairShareMs !== undefined) {
       bucket.recent += bytes
       this.takers.touch(key, now)
-      if (this.takers.size > (this.options.maxKeys ?? 4096)) this.takers.deleteOldest()
+      if (this.takers.size > this.maxKeys) this.takers.deleteOldest()
     }
     return true
   }
@@ -92,7 +94,7 @@ export class ByteRateLimit {
    * shared budget whole). Shares that small are under any answer anyway.
    */
   private sharable(held: Bucket | undefined): boolean {
-    return held !== undefined || this.buckets.size < (this.options.maxKeys ?? 4096)
+    return held !== undefined || this.buckets.size < this.maxKeys
   }
 
   /**
@@ -112,7 +114,7 @@ export class ByteRateLimit {
   /** Hold `bucket` as the key's newest, the least recently used pushed out past maxKeys. */
   private hold(key: string, bucket: Bucket): void {
     this.buckets.touch(key, bucket)
-    if (this.buckets.size > (this.options.maxKeys ?? 4096)) this.buckets.deleteOldest()
+    if (this.buckets.size > this.maxKeys) this.buckets.deleteOldest()
   }
 
   /** The budget in all that `bytes` would come from: the total, else (fairShareMs) the shared one; none if neither. */

@@ -101,6 +101,11 @@ export interface QueryWant {
   name?: string
 }
 
+/** Whether a query asks for everything (no id, no name). */
+export function asksEverything(want: QueryWant): boolean {
+  return want.id === undefined && want.name === undefined
+}
+
 export interface Query {
   type: 'query'
   want: QueryWant

@@ -1,5 +1,5 @@
 import { LruMap } from '../lru-map.js'
-import { ANSWER_FACTOR, encodeMore, type QueryWant } from './announcement.js'
+import { ANSWER_FACTOR, asksEverything, encodeMore, type QueryWant } from './announcement.js'
 import { answerWithin, type LocalFile, packAnnouncements } from './announcement-encode.js'
 
 /**
@@ -42,10 +42,9 @@ export function answerTo(
   /** Bytes of the budget kept for a datagram sent after the answer (a cookie notice). */
   reserve = 0,
 ): { datagrams: Buffer[]; bytes: number; asked: number; whole: number } {
-  const asked =
-    want.id === undefined && want.name === undefined
-      ? announced.files
-      : announced.files.filter((f) => f.id === want.id || f.name === want.name)
+  const asked = asksEverything(want)
+    ? announced.files
+    : announced.files.filter((f) => f.id === want.id || f.name === want.name)
   if (asked.length === 0) return { datagrams: [], bytes: 0, asked: 0, whole: 0 }
   const budget = ANSWER_FACTOR * queryBytes - reserve
   // Every datagram but the last is nearly full (entries are a few hundred bytes), so this many fills the budget; fewer would only make a smaller answer.
@@ -73,23 +72,23 @@ export class AnswerSizes {
   private of: Announced | undefined
   private sizes = new LruMap<string, number>()
 
-  /** The bytes of the answer to such a query from `announced`, if one was made since it was announced. */
-  get(announced: Announced, want: QueryWant, queryBytes: number, nonce: boolean, reserve: number): number | undefined {
-    if (announced !== this.of) return undefined
-    return this.sizes.get(kindOf(want, queryBytes, nonce, reserve))
+  /** The kind of a query (what it wants, its size, whether it has a nonce, the bytes kept for a notice), made once a query. */
+  static kindOf(want: QueryWant, queryBytes: number, nonce: boolean, reserve: number): string {
+    return `${queryBytes}|${nonce ? 1 : 0}|${reserve}|${want.id ?? ''}|${want.name === undefined ? '' : JSON.stringify(want.name)}`
   }
 
-  /** An answer of `bytes` (reserve included) was made to such a query from `announced`. */
-  set(announced: Announced, want: QueryWant, queryBytes: number, nonce: boolean, reserve: number, bytes: number): void {
+  /** The bytes of the answer to a query of `kind` from `announced`, if one was made since it was announced. */
+  get(announced: Announced, kind: string): number | undefined {
+    return announced === this.of ? this.sizes.get(kind) : undefined
+  }
+
+  /** An answer of `bytes` (reserve included) was made to a query of `kind` from `announced`. */
+  set(announced: Announced, kind: string, bytes: number): void {
     if (announced !== this.of) {
       this.of = announced
       this.sizes = new LruMap()
     }
-    this.sizes.touch(kindOf(want, queryBytes, nonce, reserve), bytes)
+    this.sizes.touch(kind, bytes)
     if (this.sizes.size > SIZES_KEPT) this.sizes.deleteOldest()
   }
-}
-
-function kindOf(want: QueryWant, queryBytes: number, nonce: boolean, reserve: number): string {
-  return `${queryBytes}|${nonce ? 1 : 0}|${reserve}|${want.id ?? ''}|${want.name === undefined ? '' : JSON.stringify(want.name)}`
 }

@@ -233,7 +233,8 @@ export class QueryAnswerer {
     // By unicast in an open swarm: the querier tells this answer from one forged with our address.
     const nonce = cookies ? query.nonce : undefined
     const reserve = attach ? NOTICE_BYTES : 0
-    const made = this.sizes.get(announced, query.want, queryBytes, nonce !== undefined, reserve)
+    const kind = AnswerSizes.kindOf(query.want, queryBytes, nonce !== undefined, reserve)
+    const made = this.sizes.get(announced, kind)
     if (made === 0) return // no file asked for, or not even the notice fits
     if (made !== undefined && !limit.mayTake(key, made)) {
       this.refuse(offer, datagram, query)
@@ -259,7 +260,7 @@ export class QueryAnswerer {
       reserve,
     )
     const total = answer.length === 0 ? 0 : bytes + reserve
-    this.sizes.set(announced, query.want, queryBytes, nonce !== undefined, reserve, total)
+    this.sizes.set(announced, kind, total)
     if (answer.length === 0) return
     if (!limit.take(key, total)) {
       this.refuse(offer, datagram, query)

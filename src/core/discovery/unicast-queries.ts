@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js'
-import type { CookieNotice, QueryTokens, QueryWant } from './announcement.js'
+import { asksEverything, type CookieNotice, type QueryTokens, type QueryWant } from './announcement.js'
 import { AnsweringPeers } from './answering-peers.js'
 import { CookieJar } from './cookie-jar.js'
 import type { KnownPeers } from './known-peers.js'
@@ -67,7 +67,7 @@ export class UnicastQueries {
       // by a peer without the file). And first for the one file wanted, if any: that answer is small, and so still
       // within a querier's share of a budget that many proven strangers spend (a full one was refused past ~72 of
       // them: the attacker pass of the fifty-eighth session), and is not crowded out of it by the full one.
-      this.sendTo(known, want === undefined || isEverything(want) ? [undefined] : [want, undefined], true)
+      this.sendTo(known, want === undefined || asksEverything(want) ? [undefined] : [want, undefined], true)
     }
     this.sendTo(named, [want], false)
   }
@@ -151,9 +151,4 @@ export class UnicastQueries {
         this.link.send(sealed?.[i] ?? this.link.encode(want, tokens), p.address, p.port)
     }
   }
-}
-
-/** A want that asks for everything (no id, no name). */
-function isEverything(want: QueryWant): boolean {
-  return want.id === undefined && want.name === undefined
 }
