@@ -7,6 +7,7 @@ import { decodeQuery } from '../../src/core/discovery/announcement-decode.js'
 import { AnswerCookies, COOKIE_EPOCH_MS } from '../../src/core/discovery/answer-cookies.js'
 import { ASK_AGAIN_GAP_MS, CookieJar, MAX_COOKIES } from '../../src/core/discovery/cookie-jar.js'
 import { KnownPeers } from '../../src/core/discovery/known-peers.js'
+import { MAX_MISSES } from '../../src/core/discovery/known-peers-file.js'
 import { UnicastQueries } from '../../src/core/discovery/unicast-queries.js'
 import { silentLogger } from '../../src/core/log.js'
 import { tmpDir } from '../helpers/files.js'
@@ -168,9 +169,11 @@ describe("a querier's nonces (cookie-jar.ts)", () => {
 })
 
 /** A listener's unicast queries with a known_peers.json of their own, each query sent recorded as decoded. */
-async function withKnownPeers(t: TestContext) {
+/** A listener's queries and its known peers, from `path` (known_peers.json) when given: a new process's. */
+async function withKnownPeers(t: TestContext, path?: string) {
   const sent: Array<{ address: string; port: number; query: Query }> = []
-  const knownPeers = new KnownPeers(join(await tmpDir(t), 'known_peers.json'), { saveDelayMs: 60_000 })
+  const knownPeers = new KnownPeers(path ?? join(await tmpDir(t), 'known_peers.json'), { saveDelayMs: 60_000 })
+  await knownPeers.load()
   const queries = new UnicastQueries(
     {
       canReach: () => true,
@@ -230,6 +233,40 @@ describe("a listener's unicast queries: known peers recorded from answers (unica
     assert.deepEqual(
       sent.slice(4).map((s) => [s.address, s.query.want, s.query.cookie]),
       [['10.0.0.7', { name: 'a.bin' }, cookie]],
+    )
+    await knownPeers.close()
+  })
+
+  it('a known peer that withholds its answer with a notice saying our nonce back counts no miss at any start; a forged notice or a peer not known records nothing', async (t) => {
+    const path = join(await tmpDir(t), 'known_peers.json')
+    const first = await withKnownPeers(t, path)
+    first.knownPeers.heard('10.0.0.7', 47011, 'knownPeerId')
+    await first.knownPeers.close()
+    const named = { address: '10.0.0.8', port: 47011, name: 'named' }
+    const notice = (nonce: string | undefined) => ({
+      type: 'cookie' as const,
+      cookie: 'c0'.repeat(16),
+      answered: false,
+      nonce,
+    })
+    for (let start = 1; start <= MAX_MISSES + 1; start++) {
+      const { sent, knownPeers, queries } = await withKnownPeers(t, path)
+      const missesOf = (address: string) => knownPeers.list().find((p) => p.address === address)?.misses
+      queries.query([named], { name: 'a.bin' })
+      const nonceTo = (address: string) => sent.findLast((s) => s.address === address)!.query.nonce
+      assert.equal(missesOf('10.0.0.7'), 1, 'a query awaits its answer')
+      queries.tookCookie('10.0.0.7', 47011, notice('0'.repeat(16))) // a stranger forging the peer's address
+      assert.equal(missesOf('10.0.0.7'), 1, 'a notice without our nonce proves nothing')
+      queries.tookCookie('10.0.0.7', 47011, notice(nonceTo('10.0.0.7')))
+      assert.equal(missesOf('10.0.0.7'), 0, `start ${start}: the notice proves, as an answer would, that it is there`)
+      queries.tookCookie(named.address, named.port, notice(nonceTo(named.address)))
+      await knownPeers.close()
+    }
+    const { knownPeers } = await withKnownPeers(t, path)
+    assert.deepEqual(
+      knownPeers.list().map((p) => [p.address, p.peer, p.misses]),
+      [['10.0.0.7', 'knownPeerId', 0]],
+      'kept with its peer ID; the named peer that only sent notices is not added',
     )
     await knownPeers.close()
   })

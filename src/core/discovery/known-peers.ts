@@ -122,11 +122,8 @@ export class KnownPeers {
     const now = this.now()
     const known = this.peers.get(key)
     if (known) {
-      const answered = this.waiting.delete(key)
-      if (answered) known.misses = 0
-      known.lastSeen = now
+      this.answeredBy(key, known, now)
       if (peer) known.peer = peer
-      if (answered || now - (this.written.get(key) ?? 0) > REFRESH_AFTER_MS) this.touch()
       return
     }
     // An hour cannot replace more than half of what was known, counted from the file's first-remembered times:
@@ -136,6 +133,24 @@ export class KnownPeers {
     this.peers.set(key, { address, port, lastSeen: now, misses: 0, addedAt: now, ...(peer ? { peer } : {}) })
     this.evict()
     this.touch()
+  }
+
+  /**
+   * A known peer told us, saying our query's nonce back, that it withheld its answer (a cookie notice: only the
+   * peer we queried saw the nonce): it is there, so its silence is no miss. Nothing else of it changes, and a
+   * peer not known is not added (an answer's peer ID is what a record names).
+   */
+  stillThere(from: string, port: number): void {
+    const key = keyOf({ address: canonicalAddress(from), port })
+    const known = this.closed ? undefined : this.peers.get(key)
+    if (known) this.answeredBy(key, known, this.now())
+  }
+
+  private answeredBy(key: string, known: KnownPeer, now: number): void {
+    const answered = this.waiting.delete(key)
+    if (answered) known.misses = 0
+    known.lastSeen = now
+    if (answered || now - (this.written.get(key) ?? 0) > REFRESH_AFTER_MS) this.touch()
   }
 
   /** Write now if anything changed, and stop writing. */

@@ -117,8 +117,10 @@ export class UnicastQueries {
       return
     }
     // A known peer that said our nonce back is there: asked again at the requeries, as one that answered is (its
-    // answer to the query with the cookie may be refused too, and would otherwise be its last chance).
+    // answer to the query with the cookie may be refused too, and would otherwise be its last chance), and its
+    // silence is no miss (a flood withholding its answers at every start had it forgotten after three).
     this.answering.heard(address, port)
+    this.options.knownPeers?.stillThere(address, port)
     if (this.cookies.took(address, port, notice))
       this.sendTo([{ address, port, name: 'again' }], this.queried.get(peerKey(address, port)) ?? [undefined], false)
   }
