@@ -14,12 +14,11 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
   const configure = (cmd: Command): void => {
     cmd.exitOverride()
     cmd.version(version, '-V, --version', 'print the version and exit')
-    cmd.showHelpAfterError('(run with --help for usage and examples)')
-    // One line as every other error says it (commander's own reads "error: …"). Commander quotes a mistyped
-    // option whole (`--secrte=correct horse…`): never its value.
+    // One line as every other error says it, its code last (commander's own reads "error: …", and puts a "Did you
+    // mean" on a line of its own). Commander quotes a mistyped option whole (`--secrte=correct horse…`): never its
+    // value.
     cmd.configureOutput({
-      outputError: (text, write) =>
-        write(`${chalk.red('Error:')} ${parserMessage(text.replace(/^error: /, '').trimEnd())} [E_USAGE]\n`),
+      outputError: (text, write) => write(`${chalk.red('Error:')} ${oneLine(text)} [E_USAGE]\n`),
     })
     cmd.commands.forEach(configure)
   }
@@ -43,4 +42,12 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
     }
     process.exitCode = reportFailure(error, argv.includes('--json'))
   }
+}
+
+/** A parser error as one line: its suggestion, if any, else where to find usage. */
+function oneLine(text: string): string {
+  const message = parserMessage(text.replace(/^error: /, '').trim()).replace(/\s*\n\s*/g, ' ')
+  return /\(Did you mean/.test(message)
+    ? message.replace('(Did you mean', '(did you mean')
+    : `${message} (run with --help for usage and examples)`
 }
