@@ -53,6 +53,9 @@ export const announceCommand = defineCommand({
         'E_USAGE',
         'p2p-announce speaks only to the LAN: run `p2p-serve --dht` to be found beyond it (the DHT announces the key of the process that accepts the connections)',
       )
+    // Port 0 is a server's "any free port"; announced, it is a port no one can connect to.
+    if (settings.port === 0)
+      throw new P2PError('E_USAGE', '--port 0: give p2p-announce the TCP port p2p-serve listens on (it prints it)')
     const store = await openStore({ dir: settings.chunksDir }, { log })
     const trust = await commandTrust(settings, log)
     const reach = await commandReach(settings, { log, err }, { strict: false })

@@ -79,7 +79,7 @@ export const SETTINGS = {
   port: spec({
     flag: 'port',
     valueName: '<port>',
-    description: 'TCP port p2p-serve listens on and p2p-announce advertises (0 = any free port)',
+    description: 'TCP port p2p-serve listens on (0 = any free port) and p2p-announce advertises',
     defaultValue: DEFAULT_TCP_PORT,
     parse: parseInteger(0, 65535),
   }),

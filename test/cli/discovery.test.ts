@@ -242,6 +242,10 @@ describe('p2p-announce and p2p-listen (processes)', () => {
     ])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /udp-port/)
+    // A server's "any free port", announced, is a port no one can connect to.
+    const anyPort = await runBin('p2p-announce', ['--port', '0', ...disc, ...storeArgs(join(dir, 'a'))])
+    assert.equal(anyPort.code, 2, anyPort.stderr)
+    assert.match(anyPort.stderr, /--port 0: .*\[E_USAGE\]/)
     const badBroadcast = await runBin('p2p-listen', ['--broadcast', 'not-an-address', '--udp-port', String(udp)])
     assert.equal(badBroadcast.code, 2)
   })
