@@ -15,7 +15,7 @@ import { COMMAND_FILE_KEYS, CONFIG_SECTIONS, sectionsOf } from './setting-keys.j
 import { silence, written } from './written.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
-export { counted, someOf } from '../core/counted.js'
+export { counted, filesAndFolders, someOf } from '../core/counted.js'
 export { parseByteSize, parseInteger, parseSeconds, SettingError } from '../core/setting-parsers.js'
 export type { Settings } from '../core/setting-spec.js'
 export { pickSettings } from '../core/settings.js'

@@ -14,7 +14,7 @@ export function formatSeconds(seconds: number): string {
   return seconds < 10 ? `${seconds.toFixed(2)} s` : `${seconds.toFixed(1)} s`
 }
 
-export { counted, someOf } from './common.js'
+export { counted, filesAndFolders, someOf } from './common.js'
 
 export function shortId(id: string): string {
   return id.slice(0, 12)

@@ -10,7 +10,7 @@ import {
   splitPath,
 } from '../index.js'
 import { type CommandContext, defineCommand, pickSettings } from './common.js'
-import { counted, formatBytes, shellWord } from './format.js'
+import { counted, filesAndFolders, formatBytes, shellWord } from './format.js'
 import { createProgress } from './progress.js'
 import { commandReach } from './reach.js'
 import { serveAndAnnounce } from './seed.js'
@@ -54,7 +54,7 @@ export const shareCommand = defineCommand({
     'p2p share holiday.mp4 notes.pdf',
     'p2p share ~/Pictures/album            # a folder is one item',
     'p2p share --port 0 --broadcast 127.255.255.255 sample.bin     # this machine only, any free port',
-    "p2p share --json movie.mkv | head -1 | jq -r '.files[0].id'",
+    "p2p share --json movie.mkv > shared.jsonl &   # then: head -1 shared.jsonl | jq -r '.files[0].id'",
   ],
   configure: (cmd) =>
     cmd
@@ -108,7 +108,7 @@ export const shareCommand = defineCommand({
         process.stdout.write(`${JSON.stringify(line)}\n`)
       }
       out(
-        `${chalk.green('Sharing')} ${counted(files.length, 'file')} on ${endpoint(address.address, address.port)}, announced to ${broadcast.join(', ')} (UDP ${settings.udpPort}):`,
+        `${chalk.green('Sharing')} ${sharedItems(files)} on ${endpoint(address.address, address.port)}, announced to ${broadcast.join(', ')} (UDP ${settings.udpPort}):`,
       )
       for (const f of files)
         out(
@@ -174,4 +174,9 @@ async function splitAll(ctx: Ctx, store: Awaited<ReturnType<typeof openStore>>):
     results.push(result)
   }
   return results
+}
+
+function sharedItems(items: readonly SplitPathResult[]): string {
+  const folders = items.filter((f) => isFolderResult(f)).length
+  return filesAndFolders(items.length - folders, folders)
 }

@@ -72,7 +72,7 @@ export const SETTINGS = {
     flag: 'host',
     valueName: '<address>',
     description:
-      'address p2p-serve listens on (:: = every interface, IPv6 and IPv4; 0.0.0.0 = every IPv4 interface, then run p2p-announce with --ipv6 off; a link-local address with its zone, fe80::1%eth0)',
+      'address p2p-serve listens on (:: = every interface, IPv6 and IPv4; 0.0.0.0 = every IPv4 interface, announced then over IPv4 only: run p2p-announce with --ipv6 off, p2p share does so itself; a link-local address with its zone, fe80::1%eth0)',
     defaultValue: '::',
     parse: parseHost,
   }),

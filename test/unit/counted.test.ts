@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { counted, shellWord, someOf } from '../../src/cli/format.js'
+import { counted, filesAndFolders, shellWord, someOf } from '../../src/cli/format.js'
 
 test('a count says its noun in the singular for one only (a usability pass found "1 bytes", "1 chunks", "1 peers")', () => {
   assert.equal(counted(1, 'chunk'), '1 chunk')
@@ -22,4 +22,11 @@ test('shellWord: a name as one word of a command line a user can paste', () => {
   assert.equal(shellWord('My Album'), "'My Album'")
   assert.equal(shellWord("it's here"), "'it'\\''s here'")
   assert.equal(shellWord('$(rm -rf ~)'), "'$(rm -rf ~)'")
+})
+
+test('filesAndFolders: a folder shared is not "1 file" (a UX audit: `p2p share DIR` said "Sharing 1 file")', () => {
+  assert.equal(filesAndFolders(1, 0), '1 file')
+  assert.equal(filesAndFolders(0, 1), '1 folder')
+  assert.equal(filesAndFolders(2, 1), '2 files and 1 folder')
+  assert.equal(filesAndFolders(0, 0), '0 files')
 })
