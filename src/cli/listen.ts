@@ -82,8 +82,8 @@ export const listenCommand = defineCommand({
   examples: [
     'p2p-listen',
     'p2p-listen --dictionary /tmp/lan.json --stale-after 30',
-    "p2p-listen --json | jq -c '.files | keys'",
-    "p2p-listen --json | jq -c '.files[] | {name, peers: [.peers[] | {address, peer, held}]}'",
+    "p2p-listen --json | jq -c 'select(.files) | .files | keys'",
+    "p2p-listen --json | jq -c '.files[]? | {name, peers: [.peers[] | {address, peer, held}]}'",
     'p2p-listen --peer 10.2.0.7    # also ask a seeder behind a router',
     'P2P_SECRET=psk1-… p2p-listen          # a private swarm: only its sealed announcements are read',
     'p2p-listen --dht --bootstrap 203.0.113.7:49737 --id 3f9a…e1   # also: who the DHT offers for that file, and how each is reached',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -248,5 +249,12 @@ describe('p2p-announce and p2p-listen (processes)', () => {
     assert.match(anyPort.stderr, /--port 0: .*\[E_USAGE\]/)
     const badBroadcast = await runBin('p2p-listen', ['--broadcast', 'not-an-address', '--udp-port', String(udp)])
     assert.equal(badBroadcast.code, 2)
+    // A port another program holds without sharing it: what to change, as for TCP.
+    const holder = createSocket({ type: 'udp4', reuseAddr: false })
+    await new Promise<void>((resolve) => holder.bind(0, '0.0.0.0', resolve))
+    t.after(() => holder.close())
+    const held = await runBin('p2p-listen', ['--udp-port', String(holder.address().port), '--broadcast', BROADCAST])
+    assert.equal(held.code, 2, held.stderr)
+    assert.match(held.stderr, /cannot listen on UDP .*EADDRINUSE \(another program holds it .*--udp-port\) \[E_USAGE\]/)
   })
 })

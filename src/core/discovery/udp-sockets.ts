@@ -36,7 +36,17 @@ export function familyOf(address: string): Family {
   return isIPv6(address) ? 6 : 4
 }
 
-/** A bound socket, or E_USAGE naming the address and port (in use, no such address, …). */
+/**
+ * What to change when a bind fails (as server-listen.ts says it for TCP). Our own sockets share the discovery port,
+ * so one in use is held by a program that does not share it.
+ */
+const UDP_BIND_HINTS: Record<string, string> = {
+  EADDRINUSE: 'another program holds it without sharing it: use another --udp-port',
+  EADDRNOTAVAIL: 'not an address of this machine',
+  EACCES: 'a port under 1024 needs privileges: use another --udp-port',
+}
+
+/** A bound socket, or E_USAGE naming the address and port (in use, no such address, …) and what to change. */
 export async function bindUdp(options: BindOptions): Promise<Socket> {
   const socket = createSocket({
     type: options.family === 6 ? 'udp6' : 'udp4',
@@ -57,9 +67,11 @@ export async function bindUdp(options: BindOptions): Promise<Socket> {
   } catch (err) {
     socket.close()
     const where = options.family === 6 ? `[${address}]:${options.port}` : `${address}:${options.port}`
+    const code = (err as NodeJS.ErrnoException).code
+    const hint = code === undefined ? undefined : UDP_BIND_HINTS[code]
     throw new P2PError(
       'E_USAGE',
-      `cannot listen on UDP ${where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      `cannot listen on UDP ${where}: ${code ?? (err as Error).message}${hint ? ` (${hint})` : ''}`,
     )
   }
   if (options.family === 4) socket.setBroadcast(true)
