@@ -17,7 +17,10 @@ const work = join(root, 'demo-run')
 const sizeArg = process.argv.indexOf('--size')
 const size = parseSize(sizeArg > 0 ? process.argv[sizeArg + 1] : '64MiB')
 const started = []
-const say = (line) => console.log(`\x1b[36mdemo:\x1b[0m ${line}`)
+// Colour only on a terminal, and never under NO_COLOR (no-color.org).
+const color = process.stdout.isTTY && !process.env.NO_COLOR
+const paint = (code, text) => (color ? `\x1b[${code}m${text}\x1b[0m` : text)
+const say = (line) => console.log(`${paint(36, 'demo:')} ${line}`)
 
 function bin(name, args, dir, options = {}) {
   return [
@@ -88,7 +91,7 @@ async function main() {
   if (code !== 0) throw new Error(`p2p-download exited with ${code}`)
   const got = await sha256(join(downloader, 'downloads', 'sample.bin'))
   if (got !== expected) throw new Error(`SHA-256 mismatch: ${got} ≠ ${expected}`)
-  say(`\x1b[32mok\x1b[0m: downloads/sample.bin is identical to the source (sha256 ${got})`)
+  say(`${paint(32, 'ok')}: downloads/sample.bin is identical to the source (sha256 ${got})`)
 }
 
 process.on('SIGINT', () => {

@@ -11,6 +11,7 @@ import {
 import { defineCommand, parseByteSize, parseInteger, pickSettings } from './common.js'
 import { parseIds, surveyDht } from './listen-dht.js'
 import { listenTable, summary } from './listing.js'
+import { redraws } from './progress.js'
 import { commandReach, LISTENING_REACH_SETTINGS } from './reach.js'
 import { stopAll, untilAborted } from './stopping.js'
 
@@ -118,7 +119,7 @@ export const listenCommand = defineCommand({
       },
       { log },
     )
-    const live = process.stdout.isTTY && !json
+    const live = redraws(process.stdout) && !json
     let unwritable = false
     const file = dictionaryFileWriter(
       settings.dictionary,

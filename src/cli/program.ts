@@ -10,6 +10,8 @@ import { packageVersion } from './version.js'
  * as one put its escape sequences on the terminal (an attacker pass, forty-sixth session).
  */
 export async function runProgram(program: Command, argv: string[]): Promise<void> {
+  // chalk reads FORCE_COLOR and the terminal, not NO_COLOR (no-color.org): any value but empty turns colour off.
+  if (process.env.NO_COLOR) chalk.level = 0
   const version = packageVersion()
   const configure = (cmd: Command): void => {
     cmd.exitOverride()

@@ -8,6 +8,14 @@ export interface Progress {
 }
 
 /**
+ * Whether `stream` is a terminal that can be drawn on in place: not one that cannot move its cursor (TERM=dumb:
+ * Emacs' shell, some CI logs), which gets plain lines as a pipe does.
+ */
+export function redraws(stream: NodeJS.WriteStream): boolean {
+  return stream.isTTY === true && process.env.TERM !== 'dumb'
+}
+
+/**
  * A progress bar on a TTY (stderr), plain lines every few seconds otherwise
  * (the same fields: share, bytes, the recent rate, the time left), nothing
  * with --json.
@@ -20,7 +28,7 @@ export function createProgress(
 ): Progress {
   if (options.json) return { update: () => undefined, stop: () => undefined }
   const rate = recentRate()
-  if (process.stderr.isTTY) {
+  if (redraws(process.stderr)) {
     // Loaded only for a bar: without a terminal (a script, --json) it would only take memory (~1 MB, issue 19).
     const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress
     const bar = new cliProgress.SingleBar(
