@@ -63,7 +63,8 @@ describe('a signal just after the result', () => {
     const common = pathToFileURL(join(ROOT, 'dist/src/cli/common.js')).href
     const script = `
       import { defineCommand } from ${JSON.stringify(common)}
-      const deaf = defineCommand({ name: 'deaf', summary: 'test', settings: {}, examples: [], run: async ({ err }) => {
+      const deaf = defineCommand({ name: 'deaf', summary: 'test', settings: {}, examples: [], run: async ({ err, signal }) => {
+        signal.addEventListener('abort', () => err('aborted'))
         err('waiting')
         await new Promise((resolve) => setTimeout(resolve, 60_000)) // a clean-up that never ends
         return 0
@@ -129,14 +130,21 @@ async function interruptWhenWaiting(
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
     stdout += d
   })
-  await new Promise<void>((resolve) =>
-    child[stream].setEncoding('utf8').on('data', (d: string) => {
-      watched += d
-      if (watched.includes('waiting')) resolve()
-    }),
-  )
+  let heard: (() => void) | undefined
+  child[stream].setEncoding('utf8').on('data', (d: string) => {
+    watched += d
+    heard?.()
+  })
+  const until = (text: string) =>
+    new Promise<void>((resolve) => {
+      heard = () => watched.includes(text) && resolve()
+      heard()
+    })
+  await until('waiting')
   for (let i = 0; i < count; i++) {
-    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    // The next only once the last was taken: two signals sent before the process ran in between are one (a
+    // loaded run's second Ctrl-C, 5 ms after the first, was lost, and the command ran its 60 s).
+    if (i > 0) await until('aborted')
     child.kill('SIGINT')
   }
   const [exitCode] = (await once(child, 'exit')) as [number | null]
