@@ -87,15 +87,18 @@ const isGroupV6 = (address: string): boolean => {
   return isIPv6(plain) && /^ff[0-9a-f]{2}:/i.test(plain) && (at < 0 || /^[A-Za-z0-9.-]{1,15}$/.test(zone))
 }
 
+/** "auto", or addresses: one comma-separated string (a flag, the environment) or, in a config file, also an array of them. */
 export const parseBroadcast = (raw: unknown): BroadcastSetting => {
-  const value = settingText(raw)
+  const problem = 'must be "auto" or a comma-separated list (or an array) of IPv4 addresses and IPv6 groups'
+  const items = Array.isArray(raw) ? raw : [raw]
+  if (items.some((item) => typeof item !== 'string')) throw new SettingError(problem)
+  const value = items.map((item) => settingText(item)).join(',')
   if (value === 'auto') return 'auto'
   const list = value
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
-  if (list.length === 0 || !list.every((a) => isIPv4(a) || isGroupV6(a)))
-    throw new SettingError('must be "auto" or a comma-separated list of IPv4 addresses and IPv6 groups')
+  if (list.length === 0 || !list.every((a) => isIPv4(a) || isGroupV6(a))) throw new SettingError(problem)
   return list
 }
 

@@ -175,11 +175,28 @@ describe('config', () => {
     assert.throws(() => parse('1.5'))
   })
 
-  it('accepts a broadcast list', () => {
+  it('accepts a broadcast list, and in a config file an array too (as "peers" is)', async (t) => {
     assert.deepEqual(
       resolveSettings(specs, { flags: { broadcast: '127.255.255.255, 10.0.0.255' }, env: {} }).broadcast,
       ['127.255.255.255', '10.0.0.255'],
     )
+    const cwd = await tmpDir(t)
+    const fromFile = async (broadcast: unknown) => {
+      await writeFile(join(cwd, 'p2p.config.json'), JSON.stringify({ broadcast }))
+      return resolveSettings(specs, { flags: {}, env: {}, cwd }).broadcast
+    }
+    assert.deepEqual(await fromFile(['127.255.255.255', '10.0.0.255,ff12::7032:7032']), [
+      '127.255.255.255',
+      '10.0.0.255',
+      'ff12::7032:7032',
+    ])
+    assert.equal(await fromFile(['auto']), 'auto')
+    for (const bad of [[], [7], ['auto', '10.0.0.255'], ['fd00::1'], {}])
+      await assert.rejects(
+        async () => fromFile(bad),
+        (e) => hasCode(e, 'E_USAGE') && /"broadcast"/.test((e as Error).message),
+        JSON.stringify(bad),
+      )
   })
 
   it('accepts IPv6 groups in the broadcast list, not IPv6 unicast addresses', () => {
