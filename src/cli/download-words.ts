@@ -1,4 +1,4 @@
-import { isShareLink, printable } from '../index.js'
+import { isShareLink, P2PError, printable } from '../index.js'
 import { counted, shortId } from './format.js'
 
 /** What p2p-download and p2p get make of what they were given, and say of what they found (download.ts). */
@@ -29,4 +29,14 @@ export function privateSwarmAdvice(heard: { sealed: number; otherSecret: number 
   if (heard.otherSecret > 0)
     return `but ${counted(heard.otherSecret, 'sealed datagram')} our secret does not open came: another private swarm, or a mistyped secret`
   return undefined
+}
+
+/** A download is asked for by the name its file is shared under: a path given instead says so, and which name. */
+export function notAPath(given: string): string {
+  const name = given.split('/').at(-1) ?? ''
+  if (!given.includes('/') || name === '') return given
+  throw new P2PError(
+    'E_BAD_NAME',
+    `"${printable(given, 80)}" is a path: give the name a file is shared under, as p2p-listen lists it ("${printable(name, 80)}"?)`,
+  )
 }

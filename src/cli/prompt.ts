@@ -154,9 +154,11 @@ export async function targetAmong(
   if (matches.length === 0) {
     const unlisted = directory.unlistedNamers()
     if (unlisted.peers.length > 0) throw notListed(name, ctx.settings.wait, unlisted)
+    // 64 hex characters are a name to p2p-download (`p2p get` takes them as an id).
+    const anId = /^[0-9a-fA-F]{64}$/.test(name) ? ' (if that is an id: give it with --id, or use p2p get)' : ''
     throw new P2PError(
       'E_NOT_FOUND',
-      `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running`,
+      `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running${anId}`,
     )
   }
   if (matches.length === 1) return matches[0]!.id

@@ -49,6 +49,8 @@ export function isFolderResult(result: SplitPathResult): result is SplitTreeResu
  * their log and store are made, so that a mistyped name leaves nothing behind; `splitPath` asks it again.
  */
 export async function statSplitPath(path: string): Promise<Stats> {
+  // `p2p-split "$FILE"` with FILE unset: a mistake of the command line, not a file that is missing.
+  if (path === '') throw new P2PError('E_USAGE', 'an empty path: give the file or folder to split')
   return stat(path).catch((err: unknown) => {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       const name = basename(resolve(path))

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { runBin } from '../helpers/cli.js'
+import { tmpDir } from '../helpers/files.js'
+import { downloadArgs, freeUdpPort } from '../helpers/swarm.js'
+
+/**
+ * What a user types by mistake is told what to type instead, in one line
+ * with its code (a UX audit, fifty-ninth session: a path to `p2p get` was
+ * told its name held a "/", an empty path was "no such file", and an id
+ * given to p2p-download as its name was looked for as a name, silently).
+ */
+describe('user mistakes (the built commands)', () => {
+  it('a path where a download takes a name: E_BAD_NAME naming the name to give, exit 2, nothing asked of the LAN', async (t) => {
+    const dir = await tmpDir(t)
+    for (const command of ['p2p-download', 'p2p']) {
+      const args = command === 'p2p' ? ['get'] : []
+      const r = await runBin(command, [...args, '/home/me/movie.mkv', ...downloadArgs(dir, await freeUdpPort())])
+      assert.equal(r.code, 2, r.stderr)
+      const result = JSON.parse(r.stdout) as { code: string; message: string }
+      assert.equal(result.code, 'E_BAD_NAME')
+      assert.match(result.message, /is a path: give the name .*\("movie\.mkv"\?\)/)
+    }
+  })
+
+  it('an empty path to split: E_USAGE, exit 2 (was E_NOT_FOUND, "no such file: ")', async (t) => {
+    const dir = await tmpDir(t)
+    const r = await runBin('p2p-split', ['', '--json', '--logs-dir', join(dir, 'logs')], { cwd: dir })
+    assert.equal(r.code, 2, r.stderr)
+    assert.equal((JSON.parse(r.stdout) as { code: string }).code, 'E_USAGE')
+  })
+
+  it('64 hex characters that no one announces as a name: E_NOT_FOUND says how to give an id', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const r = await runBin('p2p-download', [
+      'ab'.repeat(32),
+      '--wait',
+      '1',
+      '--no-known-peers',
+      ...downloadArgs(dir, udp),
+    ])
+    assert.equal(r.code, 3, r.stderr)
+    const result = JSON.parse(r.stdout) as { code: string; message: string }
+    assert.equal(result.code, 'E_NOT_FOUND')
+    assert.match(result.message, /if that is an id: give it with --id, or use p2p get/)
+  })
+})
