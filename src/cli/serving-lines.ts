@@ -6,14 +6,14 @@ export const SERVED_LINE_EVERY_MS = 10_000
 
 /** What the line reads of a server (ChunkServer's `stats`). */
 export interface ServedCounts {
-  readonly stats: { readonly bytesServed: number; readonly chunksServed: number }
+  readonly stats: { readonly bytesServed: number; readonly chunksServed: number; readonly corruptChunks: number }
 }
 
 /**
  * While a command serves (p2p-serve, p2p share, p2p-download --seed): a line
  * every SERVED_LINE_EVERY_MS in which chunks left, what left in it and in
  * all, so that a seeder is not silent while peers download from it (a quiet
- * interval prints nothing). Lines go to `out` (people's output: none with
+ * interval prints nothing), and chunks it found damaged since. Lines go to `out` (people's output: none with
  * --json). Returns the stop.
  */
 export function sayWhatIsServed(
@@ -23,8 +23,18 @@ export function sayWhatIsServed(
 ): () => void {
   let bytes = server.stats.bytesServed
   let chunks = server.stats.chunksServed
+  let damaged = server.stats.corruptChunks
   const timer = setInterval(() => {
-    const { bytesServed, chunksServed } = server.stats
+    const { bytesServed, chunksServed, corruptChunks } = server.stats
+    // Said where the user looks, not only in the log: a file shared and then edited (a download's file is a link
+    // to its store's `data`) is refused to every peer, and they were told only "not found" (a UX audit).
+    if (corruptChunks > damaged)
+      out(
+        chalk.yellow(
+          `  ${counted(corruptChunks - damaged, 'chunk')} on disk no longer ${corruptChunks - damaged === 1 ? 'matches' : 'match'} the manifest (a shared file edited or damaged?): not served; the log names them, and p2p-split --force FILE shares the file as it is now`,
+        ),
+      )
+    damaged = corruptChunks
     if (chunksServed === chunks) return
     out(
       chalk.dim(

@@ -129,4 +129,16 @@ describe('stall watch', () => {
     assert.ok(err instanceof P2PError && err.code === 'E_NO_PEER', String(err))
     assert.ok(err.message.includes('1 peer written off') && !err.message.includes('banned'), err.message)
   })
+
+  it('E_NO_PEER says a peer that announced the chunk answered "not found" (a shared file edited since), in the singular for one', () => {
+    const s = new Scheduler(1, { now: () => 0 })
+    s.setPeer('edited', only(1, 0))
+    s.failed('edited', s.next('edited')!, 'missing') // what a seeder whose file no longer matches answers
+    const err = failureAt(s, 0, ['edited'])
+    assert.ok(err instanceof P2PError && err.code === 'E_NO_PEER', String(err))
+    assert.match(
+      err.message,
+      /^1 chunk \(1 byte, first: 0\) has no live peer \(1 peer that announced it answered "not found" \(its copy changed or removed since it was shared, or a false claim\)\); re-run/,
+    )
+  })
 })

@@ -257,6 +257,14 @@ export class Scheduler {
     return this.choice.unavailable(lengthOf)
   }
 
+  /** How many peers (live or gone) said "not found" for any of `indices`, whose claims had said they held them. */
+  deniersOf(indices: readonly number[]): number {
+    let deniers = 0
+    for (const peer of [...this.peers.values(), ...this.gone.values()])
+      if (indices.some((i) => peer.denials?.get(i) === true)) deniers++
+    return deniers
+  }
+
   report(): PeerReport[] {
     return [...this.peers.values(), ...this.gone.values()].map((p) => p.report())
   }

@@ -60,13 +60,21 @@ export class StallWatch {
     const liveBanned = livePeers.filter((k) => this.scheduler.isBanned(k)).length
     const code = liveBanned > 0 && liveBanned === livePeers.length ? 'E_CHECKSUM' : 'E_NO_PEER'
     // Why the peers that claimed chunks hold none now (protocol.md §3): a ban (bad data or broken responses) or a write-off.
+    // A peer that announced a chunk and answered "not found": a seeder whose shared file was edited or removed
+    // since (its server refuses what no longer matches the manifest), said so rather than "no live peer" alone.
+    const deniers = this.scheduler.deniersOf(first)
     const why = [
       ...(banned ? [`${counted(banned, 'peer')} banned for bad data or broken responses`] : []),
       ...(writtenOff ? [`${counted(writtenOff, 'peer')} written off: nothing delivered for too long`] : []),
+      ...(deniers
+        ? [
+            `${counted(deniers, 'peer')} that announced ${chunks === 1 ? 'it' : 'them'} answered "not found" (its copy changed or removed since it was shared, or a false claim)`,
+          ]
+        : []),
     ]
     throw new P2PError(
       code,
-      `${chunks} chunks (${bytes} bytes, first: ${first.join(', ')}) have no live peer${why.length ? ` (${why.join('; ')})` : ''}; re-run when a seeder is back to resume`,
+      `${counted(chunks, 'chunk')} (${counted(bytes, 'byte')}, first: ${first.join(', ')}) ${chunks === 1 ? 'has' : 'have'} no live peer${why.length ? ` (${why.join('; ')})` : ''}; re-run when a seeder is back to resume`,
       { chunks, bytes },
     )
   }
