@@ -7,7 +7,7 @@ import type { PackedWriter } from '../../src/core/download/packed-writer.js'
 import type { Manifest } from '../../src/core/manifest.js'
 import { tmpDir } from './files.js'
 
-export const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+export const sha = (b: string | Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
 /** `size` random bytes and their manifest in chunks of `chunkSize`. */
 export function sample(size: number, chunkSize: number, name = 'file.bin'): { data: Buffer; manifest: Manifest } {
