@@ -170,6 +170,8 @@ export async function startSeeder(
     host?: string
     announceArgs?: string[]
     extra?: string[]
+    /** For p2p-serve alone (a server speaking another transport than its announcer announces). */
+    serveExtra?: string[]
     announceExtra?: string[]
     announcePort?: number
   } = {},
@@ -184,6 +186,7 @@ export async function startSeeder(
     '--json',
     ...storeArgs(dir),
     ...extra,
+    ...(options.serveExtra ?? []),
   ])
   const { port, peerId } = (await serve.firstLine) as { port: number; peerId: string }
   const announce = startDaemon(t, 'p2p-announce', [

@@ -237,3 +237,26 @@ describe('trusted peers: a flood of peers that cannot be used (attacker pass, fi
     assert.ok((trusted as unknown as { skipped: { size: number } }).skipped.size <= 4096)
   })
 })
+
+describe('trusted peers: the peers a download passes over for their transport (what a lost race says)', () => {
+  it('lists, as they announce now, the peers of the file that announce the other transport, once each', () => {
+    const peer = (port: number, transport?: 'noise'): LivePeer => ({
+      address: '10.0.0.5',
+      port,
+      have: new Bitfield(1),
+      peerId: newPeerId(),
+      ...(transport ? { transport } : {}),
+    })
+    const announced = [peer(1), peer(2, 'noise'), peer(3), peer(1)]
+    const inner = { peers: (): LivePeer[] => announced, waitForChange: () => Promise.resolve() }
+    const encrypted = { transport: 'encrypted', identity: {}, swarm: undefined, allow: undefined } as unknown as Trust
+    assert.deepEqual(new TrustedPeers(inner, encrypted, silentLogger()).otherTransport('id'), {
+      ours: 'encrypted',
+      peers: ['10.0.0.5:1', '10.0.0.5:3'],
+    })
+    assert.deepEqual(new TrustedPeers(inner, undefined, silentLogger()).otherTransport('id'), {
+      ours: 'plain',
+      peers: ['10.0.0.5:2'],
+    })
+  })
+})

@@ -180,6 +180,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       },
       onLacking: (key) => options.dialer?.giveUp(key, true),
       waitForPeers: (ms) => trusted.waitForChange(ms),
+      passedOver: () => trusted.otherTransport(id),
     }).catch((err: unknown) => {
       throw notAllowedInstead(err, trusted.notAllowed(id))
     })

@@ -3,6 +3,7 @@ import type { Logger } from '../log.js'
 import type { ConnectionPool, PeerAddress } from '../pool.js'
 import type { ChunkStore } from '../store.js'
 import type { PeerClient } from '../transfer/client.js'
+import type { PassedOver } from './other-transport.js'
 
 /**
  * What the manifest race (manifest-fetch.ts) is given and gives, and its pace: how many peers it asks at once,
@@ -38,6 +39,8 @@ export interface ManifestFetchOptions<P extends Candidate = Candidate> {
   /** The peer said it has no such item (E_NOT_FOUND). */
   onLacking?: (key: string) => void
   waitForPeers: (ms: number) => Promise<void>
+  /** The peers that have the file but were left out for the transport they announce: a race lost says so. */
+  passedOver?: () => PassedOver
 }
 
 /** Candidates asked at once at the start. */

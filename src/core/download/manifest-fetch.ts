@@ -94,7 +94,7 @@ class ManifestRace<P extends Candidate> {
         if (this.winner) return this.winner
         if (this.refused) throw this.refused
         const left = this.options.deadline - this.options.now()
-        if (left <= 0 && !this.arriving()) throw this.failures.lost(this.options.id)
+        if (left <= 0 && !this.arriving()) throw this.failures.lost(this.options.id, this.options.passedOver?.())
         // Past the deadline nobody new is asked: only a manifest still arriving is waited for.
         const waiting = left > 0 && this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.

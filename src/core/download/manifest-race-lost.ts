@@ -1,5 +1,8 @@
 import { isIP } from 'node:net'
 import { P2PError } from '../errors.js'
+import { peerKey } from '../pool.js'
+import type { TransportMode } from '../trust/trust.js'
+import { otherTransportError, type PassedOver, spokenInstead } from './other-transport.js'
 
 /** Failures that say a peer is there but could not answer now, not that the file is unknown to it. */
 const FOR_NOW: ReadonlySet<string> = new Set(['E_BUSY', 'E_TIMEOUT', 'E_CONNECT', 'E_CLOSED'])
@@ -13,12 +16,16 @@ function failedForNow(err: P2PError): boolean {
  * What a manifest race that ended without a manifest reports (manifest-fetch.ts). The manifest came and was
  * refused (a folder's bad paths, say): `E_BAD_MANIFEST`. Some peer that has it could not answer now (a seeder
  * at its connection limit answers `E_BUSY`; a timeout; no connection), whatever the others said: `E_NO_PEER`,
- * exit 4, run again later, naming that failure. Else (none asked, or every one said it lacks it): `E_NOT_FOUND`.
+ * exit 4, run again later, naming that failure. Else, when peers that have it speak the other transport (passed
+ * over for what they announce, or answering in the other): `E_AUTH` saying so (other-transport.ts). Else (none
+ * asked, or every one said it lacks it): `E_NOT_FOUND`. The failure a message names is in words only: the line
+ * the CLI prints ends with the one code, its own (it read "… [E_AUTH]): is a seeder running? [E_NOT_FOUND]").
  */
 function raceLost(
   id: string,
   last: P2PError | undefined,
   forNow: P2PError | undefined,
+  transport: { passedOver: PassedOver | undefined; answered: ReadonlyMap<string, TransportMode> },
   crowded?: CrowdedAddress,
 ): P2PError {
   const lost = `no peer delivered the manifest of ${id.slice(0, 12)}… in time`
@@ -29,7 +36,7 @@ function raceLost(
     const words = err.message.slice('peer: '.length)
     return `a peer said "${words.length > PEER_WORDS ? `${words.slice(0, PEER_WORDS)}…` : words}"`
   }
-  const why = (err: P2PError | undefined) => (err ? ` (last error: ${said(err)} [${err.code}])` : '')
+  const why = (err: P2PError | undefined) => (err ? ` (last error: ${said(err)})` : '')
   if (last?.code === 'E_BAD_MANIFEST')
     return new P2PError('E_BAD_MANIFEST', `${lost}${why(last)}: is a seeder running?`)
   if (forNow) {
@@ -38,7 +45,10 @@ function raceLost(
       : '; run again later'
     return new P2PError('E_NO_PEER', `${lost}${why(forNow)}: the peers that have it are busy or unreachable${flood}`)
   }
-  return new P2PError('E_NOT_FOUND', `${lost}${why(last)}: is a seeder running?`)
+  return (
+    otherTransportError(lost, transport.passedOver, transport.answered) ??
+    new P2PError('E_NOT_FOUND', `${lost}${why(last)}: is a seeder running?`)
+  )
 }
 
 /** The most of a peer's own error text a lost race quotes (an honest "at its limit" says ~80 characters). */
@@ -74,16 +84,22 @@ const MAX_ADDRESSES_COUNTED = 1024
 const isIpAddress = (address: string): boolean =>
   /^[0-9A-Fa-f:.]+(%[\w.-]{1,32})?$/.test(address) && isIP(address.split('%')[0]!) !== 0
 
-/** What a manifest race's failed requests said: the last failure, the last "not now", and unreachable ports per address. */
+/**
+ * What a manifest race's failed requests said: the last failure, the last "not now", unreachable ports per address,
+ * and the peers that answered in the other transport than they announced (by candidate, up to MAX_ADDRESSES_COUNTED).
+ */
 export class RaceFailures {
   last: P2PError | undefined
   private forNow: P2PError | undefined
+  private readonly answered = new Map<string, TransportMode>()
   /** By exact address (hosts of a LAN share their /64): the ports that could not be reached there. */
   private readonly unreachable = new Map<string, Set<number>>()
 
   record(err: P2PError, candidate: FailedCandidate): void {
     this.last = err
     if (failedForNow(err)) this.forNow = err
+    const spoken = spokenInstead(err)
+    if (spoken && this.answered.size < MAX_ADDRESSES_COUNTED) this.answered.set(peerKey(candidate), spoken)
     // Only an IP address is named (a DHT peer's `dht:<key>` is none; nor is a string a dictionary file holds).
     if (err.code !== 'E_CONNECT' || candidate.named === true || !isIpAddress(candidate.address)) return
     const ports = this.unreachable.get(candidate.address)
@@ -93,12 +109,12 @@ export class RaceFailures {
       this.unreachable.set(candidate.address, new Set([candidate.port]))
   }
 
-  /** The error the race ends with. */
-  lost(id: string): P2PError {
+  /** The error the race ends with; `passedOver`: the peers that have the file, left out for their transport. */
+  lost(id: string, passedOver?: PassedOver): P2PError {
     let crowded: CrowdedAddress | undefined
     for (const [address, ports] of this.unreachable)
       if (ports.size >= CROWDED_AT && ports.size > (crowded?.unreachable ?? 0))
         crowded = { address, unreachable: ports.size }
-    return raceLost(id, this.last, this.forNow, crowded)
+    return raceLost(id, this.last, this.forNow, { passedOver, answered: this.answered }, crowded)
   }
 }

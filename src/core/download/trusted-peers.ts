@@ -5,8 +5,9 @@ import { type PeerAddress, peerKey } from '../pool.js'
 import { parseKeyText } from '../trust/key-text.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { SecureOptions } from '../trust/secure-socket.js'
-import { secureOptions, type Trust } from '../trust/trust.js'
+import { secureOptions, type TransportMode, type Trust } from '../trust/trust.js'
 import type { LivePeer, PeerFinder } from './job.js'
+import type { PassedOver } from './other-transport.js'
 
 /**
  * The peers a download may use, as its transport sees them (docs/protocol.md
@@ -151,13 +152,17 @@ export class TrustedPeers implements PeerFinder {
     return [...this.refusals.values()]
   }
 
+  /** The peers that have `id` left out for announcing the other transport: a race lost says so (other-transport.ts). */
+  otherTransport(id: string): PassedOver {
+    const ours = this.trust?.transport ?? 'plain'
+    return { ours, peers: [...new Set(this.inner.peers(id).flatMap((p) => (speaks(p) === ours ? [] : [peerKey(p)])))] }
+  }
+
   private admit(p: LivePeer): boolean {
     const key = peerKey(p)
-    const encrypted = this.trust?.transport === 'encrypted'
-    const speaks = p.transport === 'noise' ? 'encrypted' : 'plain'
-    if (speaks !== (encrypted ? 'encrypted' : 'plain'))
-      return this.skip(key, `it speaks the ${speaks} transport and we the ${encrypted ? 'encrypted' : 'plain'} one`)
-    if (!encrypted) return !this.refusals.has(refusalKey(key, undefined))
+    const ours = this.trust?.transport ?? 'plain'
+    if (speaks(p) !== ours) return this.skip(key, `it speaks the ${speaks(p)} transport and we the ${ours} one`)
+    if (ours === 'plain') return !this.refusals.has(refusalKey(key, undefined))
     const peerId = this.reached.get(key) ?? this.usableAnnounced(key, p.peerId, p.peerIds)
     const expected = peerId === undefined ? undefined : this.known(peerId)
     if (!expected) return this.skip(key, 'its announcement carries no valid peer ID')
@@ -279,6 +284,9 @@ function leastWorth(ids: ReadonlyArray<{ id: string; turns: number }>, usable: (
   }
   return worst
 }
+
+/** The transport a peer announces (an announcement without `transport` is plain: protocol.md §5). */
+const speaks = (p: LivePeer): TransportMode => (p.transport === 'noise' ? 'encrypted' : 'plain')
 
 function refusalKey(peer: string, peerId: string | undefined): string {
   return `${peer} ${peerId ?? '-'}`
