@@ -1,4 +1,4 @@
-import { lstat, unlink } from 'node:fs/promises'
+import { lstat, readdir, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sharedBuffer } from './buffer-pool.js'
 import { MANIFEST_FILE, MAX_MANIFEST_BYTES } from './constants.js'
@@ -10,6 +10,7 @@ import { PACKED_FILES } from './packed.js'
 import { printable } from './printable.js'
 import { isAbsent, lstatIfPresent, sha256OfRegularFile } from './safe-fs.js'
 import type { ChunkStore } from './store.js'
+import { isChunkFile } from './store-layout.js'
 
 /**
  * The chunk stage both splits share (a file's, split.ts; each file of a
@@ -109,6 +110,18 @@ export function withdrawOnce(dir: string, item: string): () => Promise<void> {
       // download of other content taking the directory would write into beside the first (best effort).
       for (const file of PACKED_FILES) await unlink(join(dir, file)).catch(() => undefined)
     })())
+}
+
+/**
+ * A split of a new entry (nothing was under its name) that stopped before its manifest was placed (Ctrl-C, a read
+ * error, a full disk): its chunk files go, and the directory if nothing else is in it. Left, they were data no one
+ * could use nor serve until the same split ran again (a UX audit: 135 MB after a Ctrl-C at 0.8 s). The entry's lock
+ * is held, so no other split or download writes there; best effort, as the failure is what the caller reports.
+ */
+export async function discardUnplaced(dir: string): Promise<void> {
+  const files = await readdir(dir).catch(() => [])
+  for (const file of files) if (isChunkFile(file)) await unlink(join(dir, file)).catch(() => undefined)
+  await rmdir(dir).catch(() => undefined)
 }
 
 /** Chunk-sized buffers over shared memory (the hash threads read them without a copy), at most `count`. */

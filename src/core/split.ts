@@ -11,6 +11,7 @@ import { validateName } from './names.js'
 import { printable } from './printable.js'
 import { readFullySync } from './read-fully.js'
 import {
+  discardUnplaced,
   placeManifest,
   previousContent,
   recordedStamp,
@@ -28,7 +29,7 @@ export interface SplitOptions {
   /** Replace an entry of the same name holding different content. */
   force?: boolean
   onProgress?: (bytesDone: number, bytesTotal: number) => void
-  /** Stops the split between chunks (throws the signal's reason); a re-run reuses what was written. */
+  /** Stops the split between chunks (throws the signal's reason): a new entry's chunk files go; a re-split's stay for the next run. */
   signal?: AbortSignal
   /** Bytes of chunk buffers in flight at once (at least two chunks). */
   maxBufferedBytes?: number
@@ -72,6 +73,7 @@ export async function splitFile(
   const handle = await openRegularFile(path, options.privateFiles)
   let unlockPrevious: (() => Promise<void>) | undefined
   let unlockEntry: (() => Promise<void>) | undefined
+  let discardOnFailure: (() => Promise<void>) | undefined
   try {
     // One split of a name at a time: another one's chunks would land in this entry's directory (E_LOCKED).
     unlockEntry = await store.lockEntry(name, `"${name}"`)
@@ -88,6 +90,7 @@ export async function splitFile(
     // in mid-split gets chunk copies of the file, never its manifest.
     const dir = await store.makeEntryDir(name)
     const previous = await previousContent(store, name)
+    if (previous === undefined) discardOnFailure = () => discardUnplaced(dir)
     // The content found here may be a download running in this store, writing and publishing in this directory:
     // refused (E_LOCKED) rather than withdrawn under it; held until the split ends (lock.ts).
     if (previous?.id) unlockPrevious = await store.lock(previous.id, `"${name}"`)
@@ -116,6 +119,7 @@ export async function splitFile(
       log,
       withdraw,
     })
+    discardOnFailure = undefined // every chunk is in: a manifest being placed is not undone
     const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }
     const bytes = encodeManifest(manifest)
     const id = manifestId(bytes)
@@ -133,6 +137,9 @@ export async function splitFile(
     const seconds = (performance.now() - started) / 1000
     log.info({ name, id, size, chunks: chunks.length, unchanged, seconds }, 'split done')
     return { name, id, size, chunkSize, chunks: chunks.length, dir, unchanged, seconds }
+  } catch (err) {
+    await discardOnFailure?.()
+    throw err
   } finally {
     await handle.close().catch(() => undefined)
     await unlockPrevious?.()

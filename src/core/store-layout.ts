@@ -22,6 +22,11 @@ export function chunkFileName(index: number): string {
 
 const CHUNK_FILE = /^(\d{6,})\.chunk$/
 
+/** Whether this file of an entry directory is a chunk file (`000000.chunk`, …). */
+export function isChunkFile(file: string): boolean {
+  return CHUNK_FILE.test(file)
+}
+
 /** Whether a scan reads this file of an entry directory: its manifest, a chunk file, its `data.have`. */
 export function isScannedFile(file: string): boolean {
   return file === MANIFEST_FILE || file === PACKED_HAVE_FILE || CHUNK_FILE.test(file)

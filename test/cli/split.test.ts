@@ -61,6 +61,7 @@ describe('p2p-split (the built command)', () => {
       stderr,
       /interrupted by SIGINT — run the same command again \(the split starts over\) \[E_INTERRUPTED\]/,
     )
+    assert.deepEqual(await readdir(join(cwd, 'chunks')), ['.p2p'], "the new entry's chunk files went with it")
   })
 
   it('the umbrella p2p offers the same command, and env configures it', async (t) => {

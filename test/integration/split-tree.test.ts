@@ -287,6 +287,8 @@ describe('split of a folder', () => {
       /stopped by the test/,
     )
     assert.ok(seen < 3000, `stopped before the end: ${seen} files`)
+    const entries = (await readdir(fresh.root)).filter((n) => !n.startsWith('.'))
+    assert.deepEqual(entries, [], 'a new entry stopped leaves no chunk file, nor its directory')
   })
 
   it('refuses a folder whose own name cannot be an item name', async (t) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { lstat, mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -240,38 +240,54 @@ describe('split', () => {
     await assert.rejects(splitFile(join(dir, 'bad\nname'), { store, chunkSize: 4096 }), (e) => hasCode(e, 'E_BAD_NAME'))
   })
 
-  it('stops between chunks when aborted, returns only once no chunk is being written, and a re-run finishes the job', async (t) => {
+  it('stops between chunks when aborted, returns only once no chunk is being written, and a re-run finishes the job; a new entry leaves no chunk file', async (t) => {
     const { dir, store } = await setup(t)
-    const sha = await randomFile(join(dir, 'f.bin'), 40 * 65536)
-    const controller = new AbortController()
-    let seen = 0
-    let left: string[] = []
+    await randomFile(join(dir, 'f.bin'), 40 * 65536)
+    const entry = join(store.root, 'f.bin')
     // Each file's name, size and modification time: a write landing later changes one of them.
     const listing = (at: string) =>
-      readdirSync(at)
-        .sort()
-        .map((f) => {
-          const st = statSync(join(at, f))
-          return `${f} ${st.size} ${st.mtimeMs}`
-        })
-    await splitFile(join(dir, 'f.bin'), {
-      store,
-      chunkSize: 65536,
-      signal: controller.signal,
-      onProgress: () => {
-        if (++seen === 20) controller.abort(new Error('stop'))
-      },
-    }).then(
-      () => assert.fail('the split should stop'),
-      (err: unknown) => {
-        assert.match(String(err), /stop/)
-        left = listing(join(store.root, 'f.bin')) // at once: what is there when the split has returned
-      },
-    )
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    assert.deepEqual(listing(join(store.root, 'f.bin')), left, 'no write after the split returned')
-    assert.equal(await store.readEntryManifest('f.bin'), undefined, 'no manifest: the entry does not look complete')
+      existsSync(at)
+        ? readdirSync(at)
+            .sort()
+            .map((f) => {
+              const st = statSync(join(at, f))
+              return `${f} ${st.size} ${st.mtimeMs}`
+            })
+        : ['(no directory)']
+    const stopped = async () => {
+      const controller = new AbortController()
+      let seen = 0
+      let left: string[] = []
+      await splitFile(join(dir, 'f.bin'), {
+        store,
+        chunkSize: 65536,
+        force: true,
+        signal: controller.signal,
+        onProgress: () => {
+          if (++seen === 20) controller.abort(new Error('stop'))
+        },
+      }).then(
+        () => assert.fail('the split should stop'),
+        (err: unknown) => {
+          assert.match(String(err), /stop/)
+          left = listing(entry) // at once: what is there when the split has returned
+        },
+      )
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      assert.deepEqual(listing(entry), left, 'no write after the split returned')
+      assert.equal(await store.readEntryManifest('f.bin'), undefined, 'no manifest: the entry does not look complete')
+      return left
+    }
+    // A new entry: its chunk files go with it (a Ctrl-C left them, data no one could use).
+    assert.deepEqual(await stopped(), ['(no directory)'])
     await splitFile(join(dir, 'f.bin'), { store, chunkSize: 65536 })
+    // The same name's content changed (--force): a re-split stopped keeps the chunk files it found.
+    const sha = await randomFile(join(dir, 'f.bin'), 40 * 65536)
+    assert.ok(
+      (await stopped()).some((f) => f.startsWith(chunkFileName(39))),
+      'the chunk files stay',
+    )
+    await splitFile(join(dir, 'f.bin'), { store, chunkSize: 65536, force: true })
     await assertStoreHolds(store, 'f.bin', sha)
   })
 
