@@ -1,8 +1,8 @@
-import { generateSecret, printable } from '../index.js'
+import { describeMode, generateSecret, printable } from '../index.js'
 import { defineCommand, pickSettings } from './common.js'
 import { commandTrust, TRUST_HELP, TRUST_SETTINGS } from './trust.js'
 
-/** `p2p id`: this peer's peer ID (its identity is created on first use), and the mode its settings give. */
+/** `p2p id`: this peer's peer ID (its identity is created on first use), and the mode its trust settings give. */
 export const idCommand = defineCommand({
   name: 'id',
   summary: "print this peer's peer ID (the public key others check; the identity file is created if absent)",
@@ -26,6 +26,9 @@ export const idCommand = defineCommand({
     }
     out(identity.peerId)
     out(`  identity ${printable(identity.path)}${identity.created ? ' (just created)' : ''}`)
+    // What its trust settings make of it, as --json says (--help lists them for this): a user checking a secret
+    // or an allow-list before sharing read only the peer ID.
+    out(`  ${describeMode(trust)}`)
     return 0
   },
 })

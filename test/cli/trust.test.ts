@@ -171,6 +171,19 @@ describe('encrypted transport (the default) between real processes', () => {
     assert.equal(own.code, 0, own.stderr)
     assert.doesNotMatch(own.stdout, /[\x1b\x07]/, 'no raw escape sequence on the terminal')
     assert.match(own.stdout, /identity .*k.*TITLE/)
+    // And the mode its trust settings give, as --json says it (a UX audit: --help lists them, the output ignored them).
+    assert.match(own.stdout, /\n {2}encrypted \(Noise\), open swarm/)
+    const secret = (await runBin('p2p', ['secret'])).stdout.trim()
+    const inSwarm = await runBin('p2p', [
+      'id',
+      '--identity',
+      join(odd, 'id.key'),
+      '--secret',
+      secret,
+      '--logs-dir',
+      join(dir, 'logs'),
+    ])
+    assert.match(inSwarm.stdout, /private swarm/, inSwarm.stdout)
   })
 
   it('a man in the middle flipping one byte: that connection is closed (E_TAMPERED), no altered byte is used, the file arrives whole', async (t) => {
