@@ -1,9 +1,11 @@
-import { lstat, readdir, rmdir, unlink } from 'node:fs/promises'
+import { lstat, open, readdir, rmdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sharedBuffer } from './buffer-pool.js'
 import { MANIFEST_FILE, MAX_MANIFEST_BYTES } from './constants.js'
+import { OPEN_DIR, resolvesThroughFd, throughFd } from './dir-fd.js'
 import { stampOf, writeFileAtomic } from './disk.js'
 import { fromFsError, P2PError } from './errors.js'
+import { type FileIdentity, identityOf, sameFile } from './file-identity.js'
 import { hashThreads } from './hash-pool.js'
 import type { ItemManifest } from './item.js'
 import { PACKED_FILES } from './packed.js'
@@ -113,15 +115,43 @@ export function withdrawOnce(dir: string, item: string): () => Promise<void> {
 }
 
 /**
- * A split of a new entry (nothing was under its name) that stopped before its manifest was placed (Ctrl-C, a read
- * error, a full disk): its chunk files go, and the directory if nothing else is in it. Left, they were data no one
- * could use nor serve until the same split ran again (a UX audit: 135 MB after a Ctrl-C at 0.8 s). The entry's lock
- * is held, so no other split or download writes there; best effort, as the failure is what the caller reports.
+ * A split of a new entry (nothing was under its name) that stops before its manifest is placed (Ctrl-C, a read
+ * error, a full disk) takes its chunk files with it, and the directory if nothing else is in it: left, they were
+ * data no one could use nor serve until the same split ran again (a UX audit: 135 MB after a Ctrl-C at 0.8 s).
+ * `entryFrom` is called once the entry's directory is made: the directory's identity is kept, and only that very
+ * directory is emptied, through a descriptor (dir-fd.ts), never one swapped in at its name since (a review: a link
+ * put there mid-split had another entry's chunk files deleted). Best effort: the failure is what the caller reports.
  */
-export async function discardUnplaced(dir: string): Promise<void> {
-  const files = await readdir(dir).catch(() => [])
-  for (const file of files) if (isChunkFile(file)) await unlink(join(dir, file)).catch(() => undefined)
-  await rmdir(dir).catch(() => undefined)
+export class UnplacedChunks {
+  private made: { dir: string; identity: FileIdentity } | undefined
+
+  /** The split made `dir` for a new entry: what a failure discards. */
+  async entryFrom(dir: string): Promise<void> {
+    const st = await lstat(dir, { bigint: true }).catch(() => undefined)
+    this.made = st?.isDirectory() ? { dir, identity: identityOf(st) } : undefined
+  }
+
+  /** Every chunk is in: a manifest being placed is not undone. */
+  placing(): void {
+    this.made = undefined
+  }
+
+  async discard(): Promise<void> {
+    const made = this.made
+    if (made === undefined) return
+    const fd = await open(made.dir, OPEN_DIR).catch(() => undefined)
+    if (fd === undefined) return
+    try {
+      if (!sameFile(identityOf(await fd.stat({ bigint: true })), made.identity) || !resolvesThroughFd(fd.fd)) return
+      for (const file of await readdir(throughFd(fd.fd)).catch(() => []))
+        if (isChunkFile(file)) await unlink(throughFd(fd.fd, file)).catch(() => undefined)
+    } finally {
+      await fd.close()
+    }
+    // Empty now unless something else is there; only the directory made, if it still stands at its name.
+    const still = await lstat(made.dir, { bigint: true }).catch(() => undefined)
+    if (still?.isDirectory() && sameFile(identityOf(still), made.identity)) await rmdir(made.dir).catch(() => undefined)
+  }
 }
 
 /** Chunk-sized buffers over shared memory (the hash threads read them without a copy), at most `count`. */

@@ -5,7 +5,7 @@ import { type Collaborators, componentLog } from './log.js'
 import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
 import { printable } from './printable.js'
-import { discardUnplaced, placeManifest, previousContent, refuseExisting, Slots, withdrawOnce } from './split-chunk.js'
+import { placeManifest, previousContent, refuseExisting, Slots, UnplacedChunks, withdrawOnce } from './split-chunk.js'
 import { splitTreeFile } from './split-tree-file.js'
 import type { ChunkStore } from './store.js'
 import { TreeLayout } from './tree-layout.js'
@@ -84,11 +84,11 @@ export async function splitTree(
   // As a file's split (split.ts): one split of a name at a time, and never withdrawn under a download of it.
   const unlockEntry = await store.lockEntry(name, `"${printable(name)}"`)
   let unlockPrevious: (() => Promise<void>) | undefined
-  let discardOnFailure: (() => Promise<void>) | undefined // as a file's split's (split.ts)
+  const unplaced = new UnplacedChunks()
   try {
     const dir = await store.makeEntryDir(name) // a real directory, never a link out of the store
     const previous = await previousContent(store, name)
-    if (previous === undefined) discardOnFailure = () => discardUnplaced(dir)
+    if (previous === undefined) await unplaced.entryFrom(dir)
     const previousTree = previous?.manifest?.version === 2 ? previous.manifest : undefined
     unlockPrevious = previous?.id ? await store.lock(previous.id, `"${printable(name)}"`) : undefined
     if (previous !== undefined && !options.force && previousTree?.chunkSize !== chunkSize)
@@ -176,7 +176,7 @@ export async function splitTree(
     const bytes = encodeTreeManifest(manifest)
     const id = manifestId(bytes)
     if (previous !== undefined && previous.id !== id && !options.force) throw refuseExisting(name)
-    discardOnFailure = undefined
+    unplaced.placing()
     const unchanged = await placeManifest({
       store,
       dir,
@@ -209,7 +209,7 @@ export async function splitTree(
     )
     return result
   } catch (err) {
-    await discardOnFailure?.()
+    await unplaced.discard()
     throw err
   } finally {
     await unlockPrevious?.()

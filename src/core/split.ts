@@ -11,13 +11,13 @@ import { validateName } from './names.js'
 import { printable } from './printable.js'
 import { readFullySync } from './read-fully.js'
 import {
-  discardUnplaced,
   placeManifest,
   previousContent,
   recordedStamp,
   refuseExisting,
   Slots,
   storeChunk,
+  UnplacedChunks,
   withdrawOnce,
 } from './split-chunk.js'
 import type { ChunkStore } from './store.js'
@@ -73,7 +73,7 @@ export async function splitFile(
   const handle = await openRegularFile(path, options.privateFiles)
   let unlockPrevious: (() => Promise<void>) | undefined
   let unlockEntry: (() => Promise<void>) | undefined
-  let discardOnFailure: (() => Promise<void>) | undefined
+  const unplaced = new UnplacedChunks()
   try {
     // One split of a name at a time: another one's chunks would land in this entry's directory (E_LOCKED).
     unlockEntry = await store.lockEntry(name, `"${name}"`)
@@ -90,7 +90,7 @@ export async function splitFile(
     // in mid-split gets chunk copies of the file, never its manifest.
     const dir = await store.makeEntryDir(name)
     const previous = await previousContent(store, name)
-    if (previous === undefined) discardOnFailure = () => discardUnplaced(dir)
+    if (previous === undefined) await unplaced.entryFrom(dir)
     // The content found here may be a download running in this store, writing and publishing in this directory:
     // refused (E_LOCKED) rather than withdrawn under it; held until the split ends (lock.ts).
     if (previous?.id) unlockPrevious = await store.lock(previous.id, `"${name}"`)
@@ -119,7 +119,7 @@ export async function splitFile(
       log,
       withdraw,
     })
-    discardOnFailure = undefined // every chunk is in: a manifest being placed is not undone
+    unplaced.placing()
     const manifest: Manifest = { version: 1, name, size, chunkSize, chunks, sha256: chunks.wholeFile }
     const bytes = encodeManifest(manifest)
     const id = manifestId(bytes)
@@ -138,7 +138,7 @@ export async function splitFile(
     log.info({ name, id, size, chunks: chunks.length, unchanged, seconds }, 'split done')
     return { name, id, size, chunkSize, chunks: chunks.length, dir, unchanged, seconds }
   } catch (err) {
-    await discardOnFailure?.()
+    await unplaced.discard()
     throw err
   } finally {
     await handle.close().catch(() => undefined)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, renameSync, statSync, symlinkSync } from 'node:fs'
 import { lstat, mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -289,6 +289,36 @@ describe('split', () => {
     )
     await splitFile(join(dir, 'f.bin'), { store, chunkSize: 65536, force: true })
     await assertStoreHolds(store, 'f.bin', sha)
+  })
+
+  it("a new entry stopped after its directory was swapped for a link discards nothing through the link (another entry's chunk files stay)", async (t) => {
+    const { dir, store } = await setup(t)
+    await randomFile(join(dir, 'f.bin'), 40 * 65536)
+    const entry = join(store.root, 'f.bin')
+    const victim = join(store.root, 'other')
+    await mkdir(victim)
+    for (let i = 0; i < 3; i++) await writeFile(join(victim, chunkFileName(i)), `other ${i}`)
+    const controller = new AbortController()
+    let seen = 0
+    await assert.rejects(
+      splitFile(join(dir, 'f.bin'), {
+        store,
+        chunkSize: 65536,
+        signal: controller.signal,
+        onProgress: () => {
+          if (++seen !== 20) return
+          // Whoever may write the store moves the entry away and puts a link to another entry at its name.
+          renameSync(entry, join(store.root, 'moved-away'))
+          symlinkSync(victim, entry)
+          controller.abort(new Error('stop'))
+        },
+      }),
+      /stop/,
+    )
+    // Chunks in flight at the swap may land there (security.md: copies of the file, never its manifest); the
+    // target's own chunk files are neither deleted nor rewritten.
+    for (let i = 0; i < 3; i++)
+      assert.equal(await readFile(join(victim, chunkFileName(i)), 'utf8'), `other ${i}`, `the target's chunk ${i}`)
   })
 
   it('writes a fresh entry in place, and never through a file or link already at a chunk path', async (t) => {
