@@ -2,7 +2,7 @@ import { isIP } from 'node:net'
 import { P2PError } from '../errors.js'
 import { peerKey } from '../pool.js'
 import type { TransportMode } from '../trust/trust.js'
-import { otherTransportError, type PassedOver, spokenInstead } from './other-transport.js'
+import { otherTransportWords, type PassedOver, spokenInstead, type TransportWords } from './other-transport.js'
 
 /** Failures that say a peer is there but could not answer now, not that the file is unknown to it. */
 const FOR_NOW: ReadonlySet<string> = new Set(['E_BUSY', 'E_TIMEOUT', 'E_CONNECT', 'E_CLOSED'])
@@ -16,16 +16,16 @@ function failedForNow(err: P2PError): boolean {
  * What a manifest race that ended without a manifest reports (manifest-fetch.ts). The manifest came and was
  * refused (a folder's bad paths, say): `E_BAD_MANIFEST`. Some peer that has it could not answer now (a seeder
  * at its connection limit answers `E_BUSY`; a timeout; no connection), whatever the others said: `E_NO_PEER`,
- * exit 4, run again later, naming that failure. Else, when peers that have it speak the other transport (passed
- * over for what they announce, or answering in the other): `E_AUTH` saying so (other-transport.ts). Else (none
- * asked, or every one said it lacks it): `E_NOT_FOUND`. The failure a message names is in words only: the line
+ * exit 4, run again later, naming that failure. Else, when a peer dialled answered in the other transport:
+ * `E_AUTH` saying so (other-transport.ts). Else (none asked, or every one said it lacks it): `E_NOT_FOUND`, with
+ * what announcements of the other transport say, if any (claims: they change no code). The failure a message names is in words only: the line
  * the CLI prints ends with the one code, its own (it read "… [E_AUTH]): is a seeder running? [E_NOT_FOUND]").
  */
 function raceLost(
   id: string,
   last: P2PError | undefined,
   forNow: P2PError | undefined,
-  transport: { passedOver: PassedOver | undefined; answered: ReadonlyMap<string, TransportMode> },
+  transport: TransportWords,
   crowded?: CrowdedAddress,
 ): P2PError {
   const lost = `no peer delivered the manifest of ${id.slice(0, 12)}… in time`
@@ -45,10 +45,9 @@ function raceLost(
       : '; run again later'
     return new P2PError('E_NO_PEER', `${lost}${why(forNow)}: the peers that have it are busy or unreachable${flood}`)
   }
-  return (
-    otherTransportError(lost, transport.passedOver, transport.answered) ??
-    new P2PError('E_NOT_FOUND', `${lost}${why(last)}: is a seeder running?`)
-  )
+  if (transport.proven) return new P2PError('E_AUTH', `${lost}: ${transport.proven}`)
+  const claimed = transport.claimed ? ` (${transport.claimed})` : ''
+  return new P2PError('E_NOT_FOUND', `${lost}${why(last)}: is a seeder running?${claimed}`)
 }
 
 /** The most of a peer's own error text a lost race quotes (an honest "at its limit" says ~80 characters). */
@@ -109,12 +108,13 @@ export class RaceFailures {
       this.unreachable.set(candidate.address, new Set([candidate.port]))
   }
 
-  /** The error the race ends with; `passedOver`: the peers that have the file, left out for their transport. */
+  /** The error the race ends with; `passedOver`: our transport, and the peers that have the file left out for theirs. */
   lost(id: string, passedOver?: PassedOver): P2PError {
     let crowded: CrowdedAddress | undefined
     for (const [address, ports] of this.unreachable)
       if (ports.size >= CROWDED_AT && ports.size > (crowded?.unreachable ?? 0))
         crowded = { address, unreachable: ports.size }
-    return raceLost(id, this.last, this.forNow, { passedOver, answered: this.answered }, crowded)
+    const transport = passedOver ? otherTransportWords(passedOver, this.answered) : {}
+    return raceLost(id, this.last, this.forNow, transport, crowded)
   }
 }
