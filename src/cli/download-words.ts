@@ -1,4 +1,4 @@
-import { isShareLink, P2PError, printable } from '../index.js'
+import { isShareLink, P2PError, printable, validateName } from '../index.js'
 import { counted, shortId } from './format.js'
 
 /** What p2p-download and p2p get make of what they were given, and say of what they found (download.ts). */
@@ -31,12 +31,17 @@ export function privateSwarmAdvice(heard: { sealed: number; otherSecret: number 
   return undefined
 }
 
-/** A download is asked for by the name its file is shared under: a path given instead says so, and which name. */
-export function notAPath(given: string): string {
-  const name = given.split('/').at(-1) ?? ''
-  if (!given.includes('/') || name === '') return given
-  throw new P2PError(
-    'E_BAD_NAME',
-    `"${printable(given, 80)}" is a path: give the name a file is shared under, as p2p-listen lists it ("${printable(name, 80)}"?)`,
-  )
+/**
+ * The name a download was given: a folder as listings show it and shells complete it, "album/", is the folder
+ * "album"; a path says so, and which name to give (a download is asked for by the name its file is shared under).
+ */
+export function nameGiven(given: string): string {
+  const trimmed = given.replace(/(?<=.)\/$/, '')
+  const last = trimmed.split('/').at(-1) ?? ''
+  if (trimmed.includes('/') && last !== '')
+    throw new P2PError(
+      'E_BAD_NAME',
+      `"${printable(trimmed, 80)}" is a path: give the name a file is shared under, as p2p-listen lists it ("${printable(last, 80)}"?)`,
+    )
+  return validateName(trimmed)
 }

@@ -19,13 +19,12 @@ import {
   printable,
   summaryOf,
   type Trust,
-  validateName,
 } from '../index.js'
 import { fetchByName, type NameGate } from './by-name.js'
 import { type CommandContext, defineCommand } from './common.js'
 import { takeShareLink } from './download-link.js'
 import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
-import { asId, notAPath, otherName, privateSwarmAdvice } from './download-words.js'
+import { asId, nameGiven, otherName, privateSwarmAdvice } from './download-words.js'
 import { killBeforeRename } from './fault-hooks.js'
 import { counted, formatBytes, shortId } from './format.js'
 import { createProgress, type Progress } from './progress.js'
@@ -78,9 +77,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   if (id !== undefined && !isId(id))
     throw new P2PError('E_USAGE', `--id must be 64 hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`)
   if (variant.idArgument && id === undefined && given !== undefined && isId(asId(given))) id = asId(given)
-  // A folder as listings show it and shells complete it, "album/", is the folder "album".
-  const name =
-    given === undefined || id === asId(given) ? undefined : validateName(notAPath(given.replace(/(?<=.)\/$/, '')))
+  const name = given === undefined || id === asId(given) ? undefined : nameGiven(given)
   const interactive = process.stdin.isTTY && process.stderr.isTTY && !ctx.json
   if (id === undefined && name === undefined && !interactive) {
     throw new P2PError(

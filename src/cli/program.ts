@@ -1,6 +1,7 @@
 import chalk from 'chalk'
 import { type Command, CommanderError } from 'commander'
-import { parserMessage, reportFailure } from './common.js'
+import { printable } from '../index.js'
+import { parserMessage, reportFailure, withoutOptionValues } from './common.js'
 import { watchOutput } from './process-handlers.js'
 import { packageVersion } from './version.js'
 
@@ -46,10 +47,15 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
   }
 }
 
-/** A parser error as one line: its suggestion, if any, else where to find usage. */
+/**
+ * A parser error as one line: its suggestion, if any, else where to find usage. Commander puts the suggestion on a
+ * line of its own, last; the rest may quote the user's own text, newlines and all, which are shown escaped, as the
+ * user typed them (a review: a newline in a mistyped option read as a space).
+ */
 function oneLine(text: string): string {
-  const message = parserMessage(text.replace(/^error: /, '').trim()).replace(/\s*\n\s*/g, ' ')
-  return /\(Did you mean/.test(message)
-    ? message.replace('(Did you mean', '(did you mean')
-    : `${message} (run with --help for usage and examples)`
+  const raw = text.replace(/^error: /, '').trimEnd()
+  const at = raw.lastIndexOf('\n(Did you mean ')
+  const said = printable(withoutOptionValues(at < 0 ? raw : raw.slice(0, at)))
+  if (at < 0) return `${said} (run with --help for usage and examples)`
+  return `${said} ${printable(raw.slice(at + 1)).replace('(Did you mean', '(did you mean')}`
 }

@@ -13,7 +13,7 @@ export interface ServedCounts {
  * While a command serves (p2p-serve, p2p share, p2p-download --seed): a line
  * every SERVED_LINE_EVERY_MS in which chunks left, what left in it and in
  * all, so that a seeder is not silent while peers download from it (a quiet
- * interval prints nothing), and chunks it found damaged since. Lines go to `out` (people's output: none with
+ * interval prints nothing), and requests it refused since for chunks found damaged. Lines go to `out` (people's output: none with
  * --json). Returns the stop.
  */
 export function sayWhatIsServed(
@@ -28,10 +28,11 @@ export function sayWhatIsServed(
     const { bytesServed, chunksServed, corruptChunks } = server.stats
     // Said where the user looks, not only in the log: a file shared and then edited (a download's file is a link
     // to its store's `data`) is refused to every peer, and they were told only "not found" (a UX audit).
+    // Counted as refusals (a chunk asked again is refused again), not as chunks.
     if (corruptChunks > damaged)
       out(
         chalk.yellow(
-          `  ${counted(corruptChunks - damaged, 'chunk')} on disk no longer ${corruptChunks - damaged === 1 ? 'matches' : 'match'} the manifest (a shared file edited or damaged?): not served; the log names them, and p2p-split --force FILE shares the file as it is now`,
+          `  refused ${counted(corruptChunks - damaged, 'request')} for chunks on disk that no longer match the manifest (a shared file edited or damaged?): the log names them, and p2p-split --force FILE shares the file as it is now`,
         ),
       )
     damaged = corruptChunks

@@ -118,7 +118,10 @@ describe('a signal while the command loads (its first ~200 ms)', () => {
   })
 })
 
-/** Runs `script`, sends `count` SIGINTs 5 ms apart once it has written "waiting" on `stream`: its stdout, exit code and `stream`. */
+/**
+ * Runs `script`, sends `count` SIGINTs once it has written "waiting" on `stream`, each after the first once it has
+ * written "aborted" (taken): its stdout, exit code and `stream`. A text that never comes fails the wait in 30 s.
+ */
 async function interruptWhenWaiting(
   script: string,
   count: number,
@@ -136,8 +139,13 @@ async function interruptWhenWaiting(
     heard?.()
   })
   const until = (text: string) =>
-    new Promise<void>((resolve) => {
-      heard = () => watched.includes(text) && resolve()
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "${text}" within 30 s: ${watched}`)), 30_000)
+      heard = () => {
+        if (!watched.includes(text)) return
+        clearTimeout(timer)
+        resolve()
+      }
       heard()
     })
   await until('waiting')

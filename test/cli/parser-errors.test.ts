@@ -40,6 +40,13 @@ describe("the option parser's errors", () => {
       r.stderr,
       /^(\x1b\[[0-9;]*m)?Error:(\x1b\[[0-9;]*m)? unknown option '--bogus' \(run with --help for usage and examples\) \[E_USAGE\]\n$/,
     )
+    // A newline the user typed in an option is shown as typed, escaped: the error stays one line.
+    const newline = await runBin('p2p-split', ['--logs-dir', dir, '--fo\nbar', 'x.bin'], { cwd: dir })
+    assert.match(
+      newline.stderr,
+      /^(\x1b\[[0-9;]*m)?Error:(\x1b\[[0-9;]*m)? unknown option '--fo\\nbar' \(run with --help/,
+    )
+    assert.equal(newline.stderr.split('\n').length, 2, newline.stderr)
     const typo = await runBin('p2p', ['shar', 'x.bin'], { cwd: dir })
     assert.equal(typo.code, 2)
     assert.match(

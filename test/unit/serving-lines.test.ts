@@ -35,7 +35,7 @@ describe('what a seeder says it served', () => {
     assert.equal(lines.length, 1, 'nothing once stopped')
   })
 
-  it('says when chunks on disk no longer match their manifest (a shared file edited), once for each finding', async () => {
+  it('says when it refused chunks on disk that no longer match their manifest (a shared file edited), once an interval', async () => {
     const stats = { bytesServed: 0, chunksServed: 0, corruptChunks: 2 } // found before the lines began: in the log
     const lines: string[] = []
     const stop = sayWhatIsServed({ stats }, (line) => lines.push(line), 40)
@@ -46,7 +46,7 @@ describe('what a seeder says it served', () => {
     assert.equal(lines.length, 1, plain(lines).join('\n'))
     assert.match(
       plain(lines)[0]!,
-      /^ {2}1 chunk on disk no longer matches the manifest \(a shared file edited or damaged\?\): not served/,
+      /^ {2}refused 1 request for chunks on disk that no longer match the manifest \(a shared file edited or damaged\?\)/,
     )
   })
 })
