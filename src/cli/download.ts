@@ -24,7 +24,7 @@ import { fetchByName, type NameGate } from './by-name.js'
 import { type CommandContext, defineCommand } from './common.js'
 import { takeShareLink } from './download-link.js'
 import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
-import { asId, nameGiven, otherName, privateSwarmAdvice } from './download-words.js'
+import { asId, nameGiven, otherName, privateSwarmAdvice, seedOnly } from './download-words.js'
 import { killBeforeRename } from './fault-hooks.js'
 import { counted, formatBytes, shortId } from './format.js'
 import { createProgress, type Progress } from './progress.js'
@@ -78,6 +78,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
     throw new P2PError('E_USAGE', `--id must be 64 hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`)
   if (variant.idArgument && id === undefined && given !== undefined && isId(asId(given))) id = asId(given)
   const name = given === undefined || id === asId(given) ? undefined : nameGiven(given)
+  seedOnly(ctx.options)
   const interactive = process.stdin.isTTY && process.stderr.isTTY && !ctx.json
   if (id === undefined && name === undefined && !interactive) {
     throw new P2PError(

@@ -31,6 +31,17 @@ describe('user mistakes (the built commands)', () => {
     assert.equal((JSON.parse(r.stdout) as { code: string }).code, 'E_USAGE')
   })
 
+  it("flags only --seed reads, given without it: E_USAGE naming them, exit 2; from the environment (another command's) nothing", async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const args = ['f.bin', '--wait', '0.5', '--no-known-peers', ...downloadArgs(dir, udp)]
+    const r = await runBin('p2p-download', [...args, '--port', '47999', '--upload-slots', '2'])
+    assert.equal(r.code, 2, r.stderr)
+    assert.match((JSON.parse(r.stdout) as { message: string }).message, /^--port, --upload-slots: only with --seed/)
+    const fromEnv = await runBin('p2p-download', args, { env: { ...process.env, P2P_PORT: '47999' } })
+    assert.equal(fromEnv.code, 3, fromEnv.stderr)
+  })
+
   it('64 hex characters that no one announces as a name: E_NOT_FOUND says how to give an id', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
