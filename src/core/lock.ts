@@ -42,7 +42,12 @@ import { isRunning, sweepStaleTemps } from './stale-temps.js'
 /** The locks this thread holds, by real path (each worker thread has its own; the lock file's stamp covers them). */
 const heldHere = new Set<string>()
 
-export async function acquireLock(path: string, what: string): Promise<() => Promise<void>> {
+export async function acquireLock(
+  path: string,
+  what: string,
+  /** What the holder does, as the refusal says it. */
+  doing = 'is being downloaded (or split)',
+): Promise<() => Promise<void>> {
   await makeDirectories(dirname(path)).catch((err: unknown) => {
     throw fromFsError(err, `creating ${dirname(path)}`)
   })
@@ -52,7 +57,7 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
     throw fromFsError(err, `locking ${what}`)
   })
   const key = join(dir, basename(path))
-  if (heldHere.has(key)) throw locked(what, process.pid, path)
+  if (heldHere.has(key)) throw locked(what, process.pid, path, doing)
   heldHere.add(key)
   try {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -74,7 +79,7 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
       const text = await readOwner(path)
       if (text === undefined) continue // released or taken over meanwhile: publish ours again
       const owner = parseOwner(text)
-      if (owner !== undefined && ownerRuns(owner)) throw locked(what, owner.pid, path)
+      if (owner !== undefined && ownerRuns(owner)) throw locked(what, owner.pid, path, doing)
       await takeOver(path) // stale: its owner is gone
     }
     throw new P2PError('E_LOCKED', `could not lock ${what} (${path})`)
@@ -177,10 +182,10 @@ function threadRuns(pid: number, thread: number): boolean {
   return threadAlive(pid, thread)
 }
 
-function locked(what: string, owner: number, path: string): P2PError {
+function locked(what: string, owner: number, path: string, doing: string): P2PError {
   return new P2PError(
     'E_LOCKED',
-    `${what} is being downloaded (or split) by process ${owner}; wait for it (or stop it) and run again (its lock: ${printable(path)}, to remove if that process is no p2p command)`,
+    `${what} ${doing} by process ${owner}; wait for it (or stop it) and run again (its lock: ${printable(path)}, to remove if that process is no p2p command)`,
     { pid: owner, lock: path },
   )
 }

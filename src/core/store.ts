@@ -238,9 +238,9 @@ export class ChunkStore {
     return loadStorePeerId(join(await this.privateDir(), 'peer-id'), this.root, this.log)
   }
 
-  /** Lock the download of `id` in this store (lock.ts); returns the release. */
-  async lock(id: string, what: string): Promise<() => Promise<void>> {
-    return acquireLock(join(await this.privateDir('locks'), `${id}.lock`), what)
+  /** Lock the download of `id` in this store (lock.ts), or what `doing` says; returns the release. */
+  async lock(id: string, what: string, doing?: string): Promise<() => Promise<void>> {
+    return acquireLock(join(await this.privateDir('locks'), `${id}.lock`), what, doing)
   }
 
   /**

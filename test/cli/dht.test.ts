@@ -15,7 +15,7 @@ import type { Cleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
 import { DHT_ARGS, dhtSeeder, onFrameBytes, testGreeting, testnet, testnetNode } from '../helpers/dht.js'
 import { sha256File } from '../helpers/files.js'
-import { freeUdpPort, runDownload, seeded, startDaemon } from '../helpers/swarm.js'
+import { freeUdpPort, runDownload, seeded, startDaemon, storeArgs } from '../helpers/swarm.js'
 
 /**
  * Issue 20 on real processes over loopback, on a private DHT (hyperdht's
@@ -85,6 +85,31 @@ describe('sharing beyond the LAN through a private DHT', () => {
     assert.match(peers[0]!.via, /^dht/)
     assert.ok(['direct', 'holepunched'].includes(peers[0]!.path ?? ''), JSON.stringify(peers))
     assert.equal(peers[0]!.peerId, line.peerId, 'the peer reached holds the key it was dialled by')
+  })
+
+  it('a second DHT seeder on the same store (its peer ID) is refused, E_LOCKED, and the first stays reachable by its key', async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id, sha } = await seeded(t)
+    const store = join(dir, 'seed')
+    const { line } = await dhtSeeder(t, store, bootstrap)
+    // A second that ran and stopped withdrew the key's relay: the first was unreachable for ten minutes (a UX audit).
+    const second = await runBin('p2p-serve', [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--json',
+      ...storeArgs(store),
+      ...DHT_ARGS(bootstrap),
+    ])
+    assert.equal(second.code, 7, second.stderr)
+    const refused = JSON.parse(second.stdout.trim().split('\n').pop()!) as { code: string; message: string }
+    assert.equal(refused.code, 'E_LOCKED')
+    assert.match(refused.message, /is seeded through the DHT from this store .* by process \d+/)
+    const link = `p2p://${id}?seeder=${line.peerId}`
+    const r = await runDownload(join(dir, 'd'), await freeUdpPort(), [link, '--wait', '20', ...DHT_ARGS(bootstrap)])
+    assert.equal(r.code, 0, r.stderr + r.log)
+    assert.equal(await sha256File(r.result?.path as string), sha)
   })
 
   it('p2p-download LINK works against p2p dht-node processes; without --dht the same link finds nobody (exit 3)', async (t) => {

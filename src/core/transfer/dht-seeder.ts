@@ -76,6 +76,8 @@ export class DhtSeeder {
   private announcing: Query | undefined
   private stopped = false
   private unreachable = false
+  /** This key's DHT seeding in this store, held from start to stop (start()). */
+  private unlockKey: (() => Promise<void>) | undefined
   private readonly counts = {
     announces: 0,
     announceFailures: 0,
@@ -113,6 +115,14 @@ export class DhtSeeder {
   async start(signal?: AbortSignal): Promise<boolean> {
     const { trust } = this.options
     const keyPair = trust.identity.keyPair
+    // One seeder of a key in a store: a second (its store's identity is the same) that stopped withdrew the key's
+    // relay and unannounced its files, and the first stayed unreachable by its key until its next re-announce, ten
+    // minutes (a UX audit). E_LOCKED names the process that holds it.
+    this.unlockKey = await this.options.store.lock(
+      `dht-${trust.identity.peerId}`,
+      `peer ID ${trust.identity.peerId.slice(0, 7)}…`,
+      'is seeded through the DHT from this store (p2p-serve --dht or p2p share --dht)',
+    )
     this.node = await createDhtNode(this.options.dht, keyPair)
     const allow = trust.allow
     this.server = this.node.createServer({
@@ -173,7 +183,7 @@ export class DhtSeeder {
     this.announcing?.destroy() // an announce the DHT does not answer would hold the stop for seconds
     await this.syncing
     const node = this.node
-    if (!node) return
+    if (!node) return await this.unlockKey?.()
     // Our topics unannounced and the server closed (which unannounces our key) together, within one bound: a DHT
     // that stopped answering must not hold Ctrl-C (a bootstrap node gone since the join held it ~6 s, one bound
     // after the other; usability pass, fifty-fourth session). A listen given up at a Ctrl-C is still announcing our
@@ -187,6 +197,7 @@ export class DhtSeeder {
       new Promise((resolve) => setTimeout(resolve, 2000).unref()),
     ])
     await node.destroy({ force: true }).catch(() => undefined)
+    await this.unlockKey?.()
   }
 
   /**
