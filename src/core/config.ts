@@ -76,6 +76,8 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
   const whole = explicit || existsSync(filePath) ? readConfigFile(filePath) : {}
   const { file, where } = fileSettings(whole, filePath, specs, options)
   const out: Record<string, unknown> = {}
+  /** Where each setting was found: 0 a flag, 1 the environment, 2 the config file (absent: its default). */
+  const rank = new Map<string, number>()
   for (const [key, setting] of Object.entries(specs)) {
     const fileKey = setting.fileKey ?? camelKey(setting.flag)
     const envKey = setting.env ?? envName(setting.flag)
@@ -84,7 +86,8 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
       [env[envKey], envKey],
       [Object.hasOwn(file, fileKey) ? file[fileKey] : undefined, `"${fileKey}" in ${where(fileKey)}`],
     ]
-    const found = sources.find(([value]) => value !== undefined)
+    const at = sources.findIndex(([value]) => value !== undefined)
+    const found = sources[at]
     if (found === undefined) {
       out[key] =
         typeof setting.defaultValue === 'string' && setting.defaultValue !== '' && setting.parse === parseDir
@@ -92,6 +95,7 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
           : setting.defaultValue
       continue
     }
+    rank.set(key, at)
     try {
       out[key] = setting.parse(found[0], cwd)
     } catch (err) {
@@ -100,6 +104,12 @@ export function resolveSettings<S extends SettingSpecs>(specs: S, options: Resol
       const shown = /secret/i.test(key) ? '' : ` ${JSON.stringify(found[0])}`
       throw new P2PError('E_USAGE', `invalid value${shown} for ${found[1]}: ${err.message}`)
     }
+  }
+  // Of a pair given two ways (SettingSpec `sameAs`), the one from the lower source is read as not given.
+  for (const [key, setting] of Object.entries(specs)) {
+    const other = setting.sameAs
+    if (other === undefined || !(other in specs)) continue
+    if ((rank.get(key) ?? Infinity) < (rank.get(other) ?? Infinity)) out[other] = specs[other]!.defaultValue
   }
   return out as Settings<S>
 }

@@ -21,6 +21,12 @@ export interface SettingSpec<T> {
   readonly fileKey?: string
   /** The flag may be given several times; the values arrive as a list. */
   readonly repeatable?: boolean
+  /**
+   * The other way of giving the same thing (--secret and --secret-file, --allow and --allow-file): of the two, the
+   * one from the higher source (a flag, then the environment, then the config file) is read alone, as one setting
+   * given twice would be; from one source, both are (the command decides).
+   */
+  readonly sameAs?: string
 }
 
 export type SettingSpecs = Record<string, SettingSpec<unknown>>

@@ -235,6 +235,7 @@ export const SETTINGS = {
   }),
   secret: spec<string | undefined>({
     flag: 'secret',
+    sameAs: 'secretFile',
     valueName: '<secret>',
     description:
       'join a private swarm: a secret from `p2p secret`, or a passphrase of 20+ characters, 8 of them different (prefer the env)',
@@ -244,6 +245,7 @@ export const SETTINGS = {
   }),
   secretFile: spec<string | undefined>({
     flag: 'secret-file',
+    sameAs: 'secret',
     valueName: '<file>',
     description: 'read the private swarm secret from this file (first line; mode 0600)',
     defaultValue: undefined,
@@ -252,6 +254,7 @@ export const SETTINGS = {
   }),
   allow: spec<string[]>({
     flag: 'allow',
+    sameAs: 'allowFile',
     valueName: '<ids>',
     description: 'serve and download only from these peer IDs (comma-separated)',
     defaultValue: [],
@@ -264,6 +267,7 @@ export const SETTINGS = {
   }),
   allowFile: spec<string | undefined>({
     flag: 'allow-file',
+    sameAs: 'allow',
     valueName: '<file>',
     description: 'peer IDs allowed, one a line (# comments); followed while serving: an edit applies within about 2 s',
     defaultValue: undefined,

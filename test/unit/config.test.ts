@@ -199,6 +199,27 @@ describe('config', () => {
       )
   })
 
+  it('a pair given two ways (--allow and --allow-file, --secret and --secret-file): the higher source alone; from one source, both', async (t) => {
+    const pairs = {
+      allow: SETTINGS.allow,
+      allowFile: SETTINGS.allowFile,
+      secret: SETTINGS.secret,
+      secretFile: SETTINGS.secretFile,
+    }
+    const cwd = await tmpDir(t)
+    await writeFile(join(cwd, 'p2p.config.json'), JSON.stringify({ allowFile: 'from-file.txt' }))
+    // A UX audit: --allow narrowing the peers was merged with the file's list, and a flag's secret refused beside
+    // the environment's as "given twice".
+    const narrowed = resolveSettings(pairs, { flags: { allow: 'AAAA' }, env: { P2P_SECRET: 'e' }, cwd })
+    assert.deepEqual([narrowed.allow, narrowed.allowFile, narrowed.secret], [['AAAA'], undefined, 'e'])
+    const overEnv = resolveSettings(pairs, { flags: { secretFile: 's.txt' }, env: { P2P_SECRET: 'e' }, cwd })
+    assert.deepEqual([overEnv.secret, overEnv.secretFile], [undefined, join(cwd, 's.txt')])
+    const fileOnly = resolveSettings(pairs, { flags: {}, env: {}, cwd })
+    assert.deepEqual([fileOnly.allow, fileOnly.allowFile], [[], join(cwd, 'from-file.txt')])
+    const bothFlags = resolveSettings(pairs, { flags: { allow: 'AAAA', allowFile: 'f.txt' }, env: {}, cwd })
+    assert.deepEqual([bothFlags.allow, bothFlags.allowFile], [['AAAA'], join(cwd, 'f.txt')])
+  })
+
   it('accepts IPv6 groups in the broadcast list, not IPv6 unicast addresses', () => {
     assert.deepEqual(
       resolveSettings(specs, { flags: { broadcast: '10.0.0.255,ff12::7032:7032%eth0,ff12::7032:7032' }, env: {} })
