@@ -19,7 +19,10 @@ describe('trust settings', () => {
     await writeFile(join(dir, 'secret'), `${secret}\n`, { mode: 0o600 })
     const fromFile = await loadTrust({ transport: 'encrypted', identityPath, secretFile: join(dir, 'secret') })
     assert.deepEqual(fromFile.swarm, fromFlag.swarm)
-    assert.match(describeMode(fromFlag), new RegExp(`private swarm ${fromFlag.swarm!.tag}.*allow-list of 1 peer$`))
+    assert.match(
+      describeMode(fromFlag),
+      new RegExp(`private swarm ${fromFlag.swarm!.tag}.*allow-list of 1 peer: no one else$`),
+    )
     assert.match(describeMode({ transport: 'plain', swarm: undefined, allow: undefined }), /plain/)
   })
 

@@ -131,8 +131,9 @@ async function readSecretFile(path: string): Promise<string> {
 export function describeMode(trust: Pick<Trust, 'transport' | 'swarm' | 'allow'>): string {
   if (trust.transport === 'plain') return 'plain transport (unencrypted, anyone on the LAN can read and fetch)'
   const parts = ['encrypted (Noise)']
-  parts.push(trust.swarm ? `private swarm ${trust.swarm.tag}` : 'open swarm (anyone may fetch)')
-  if (trust.allow) parts.push(`allow-list of ${trust.allow.size} peer${trust.allow.size === 1 ? '' : 's'}`)
+  // "anyone may fetch" only when no allow-list says otherwise (a UX audit read both in one line).
+  parts.push(trust.swarm ? `private swarm ${trust.swarm.tag}` : `open swarm${trust.allow ? '' : ' (anyone may fetch)'}`)
+  if (trust.allow) parts.push(`allow-list of ${trust.allow.size} peer${trust.allow.size === 1 ? '' : 's'}: no one else`)
   return parts.join(', ')
 }
 
