@@ -286,7 +286,10 @@ export class SecureSocket extends EventEmitter {
   private ended(): void {
     if (this.phase === 'open') this.emit('end')
     else if (this.phase === 'setup')
-      this.fail(new P2PError('E_CLOSED', `${this.label} ended the connection in the handshake`))
+      // A server refuses a key its --allow leaves out so (a UX audit read only "busy or unreachable").
+      this.fail(
+        new P2PError('E_CLOSED', `${this.label} ended the connection in the handshake (its --allow may leave us out)`),
+      )
   }
 
   private fail(err: P2PError): void {
