@@ -13,6 +13,7 @@ import {
   type Logger,
   openStore,
   P2PError,
+  printable,
   type ServerLimits,
   type Trust,
 } from '../index.js'
@@ -141,6 +142,7 @@ export const serveCommand = defineCommand({
         out(
           chalk.dim(`  DHT: announced ${counted(dht.stats.topics, 'file')} through ${dhtThrough(settings.bootstrap)}`),
         )
+      if (dht && !trust.swarm) sayDhtLinks(await shareLinks(store, trust.identity.peerId), out)
       const quiet = sayWhatIsServed(server, out)
       await untilAborted(signal)
       quiet()
@@ -159,6 +161,20 @@ export const serveCommand = defineCommand({
     return 0
   },
 })
+
+/** Links shown to people, at most: --json lists them all. */
+const LINKS_SHOWN = 5
+
+/**
+ * A seeder through the open DHT says its files' links, which name its key (a --dht download dials it first, where a
+ * flood of strangers' keys under the topic cannot crowd it out: security.md); they were only in --json (a UX audit).
+ */
+export function sayDhtLinks(links: ReadonlyArray<{ name: string; link: string }>, out: (line: string) => void): void {
+  if (links.length === 0) return
+  out(chalk.dim('  beyond the LAN: p2p get LINK --dht'))
+  for (const { name, link } of links.slice(0, LINKS_SHOWN)) out(`  ${link}  ${chalk.dim(printable(name))}`)
+  if (links.length > LINKS_SHOWN) out(chalk.dim(`  and ${links.length - LINKS_SHOWN} more (--json lists them)`))
+}
 
 /**
  * The share link of every file the store holds (no secret: p2p-split --with-secret adds it on request); with

@@ -19,6 +19,7 @@ import {
   discoveryFollowing,
   endpoint,
   SERVE_SETTINGS,
+  sayDhtLinks,
   serveHost,
   serverLimits,
   startDhtSeeder,
@@ -119,6 +120,7 @@ export const shareCommand = defineCommand({
         out(
           chalk.dim(`  DHT: announced ${counted(dht.stats.topics, 'file')} through ${dhtThrough(settings.bootstrap)}`),
         )
+      if (dht && !trust.swarm) sayDhtLinks(shared, out)
       const others = server.files - new Set(files.map((f) => f.id)).size
       if (others > 0)
         out(chalk.dim(`  and ${others} more ${others === 1 ? 'file' : 'files'} already in ${settings.chunksDir}`))

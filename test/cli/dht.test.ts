@@ -112,6 +112,22 @@ describe('sharing beyond the LAN through a private DHT', () => {
     assert.equal(await sha256File(r.result?.path as string), sha)
   })
 
+  it("a seeder through the open DHT shows its files' links, naming its key, without --json too", async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir, id } = await seeded(t)
+    const serve = startDaemon(t, 'p2p-serve', [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      ...storeArgs(join(dir, 'seed')),
+      ...DHT_ARGS(bootstrap),
+    ])
+    for (let waited = 0; !serve.stdout().includes('p2p://') && waited < 20_000; waited += 50)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.match(serve.stdout(), new RegExp(`\\n {2}p2p://${id}\\?seeder=[A-Z2-7-]+ {2}`), serve.stdout())
+  })
+
   it('p2p-download LINK works against p2p dht-node processes; without --dht the same link finds nobody (exit 3)', async (t) => {
     const node = startDaemon(t, 'p2p', ['dht-node', '--host', '127.0.0.1', '--port', '0', '--json'])
     const { bootstrap } = (await node.firstLine) as { bootstrap: string }
