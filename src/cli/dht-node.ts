@@ -18,8 +18,12 @@ export const dhtNodeCommand = defineCommand({
       description: 'the other nodes of this private deployment to join; repeatable',
       defaultLabel: 'none (a first node)',
     },
+    // Keys of their own: the top level's "port" and "host", and P2P_PORT and P2P_HOST, are a server's (a UX audit:
+    // a config file for p2p-serve moved this node off 49737).
     nodeHost: {
       flag: 'host',
+      env: 'P2P_DHT_NODE_HOST',
+      fileKey: 'dhtNodeHost',
       valueName: '<ipv4>',
       description: "this node's IPv4 address as the others reach it (also the address it binds)",
       defaultValue: '127.0.0.1',
@@ -27,6 +31,8 @@ export const dhtNodeCommand = defineCommand({
     },
     nodePort: {
       flag: 'port',
+      env: 'P2P_DHT_NODE_PORT',
+      fileKey: 'dhtNodePort',
       valueName: '<port>',
       description: 'the UDP port to bind (0 = any free port, printed)',
       defaultValue: 49737,

@@ -7,6 +7,8 @@
  */
 export const COMMAND_FILE_KEYS: ReadonlySet<string> = new Set([
   'connectTimeout',
+  'dhtNodeHost',
+  'dhtNodePort',
   'frameTimeout',
   'id',
   'idleTimeout',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import HyperDHT from 'hyperdht'
@@ -14,7 +14,7 @@ import { generateSecret, swarmKeysFromText } from '../../src/core/trust/swarm-se
 import type { Cleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
 import { DHT_ARGS, dhtSeeder, onFrameBytes, testGreeting, testnet, testnetNode } from '../helpers/dht.js'
-import { sha256File } from '../helpers/files.js'
+import { sha256File, tmpDir } from '../helpers/files.js'
 import { freeUdpPort, runDownload, seeded, startDaemon, storeArgs } from '../helpers/swarm.js'
 
 /**
@@ -159,6 +159,18 @@ describe('sharing beyond the LAN through a private DHT', () => {
     const bootstrap = help.stdout.slice(help.stdout.indexOf('--bootstrap'), help.stdout.indexOf('--host'))
     assert.match(bootstrap.replace(/\s+/g, ' '), /default: none \(a first node\)/)
     assert.doesNotMatch(bootstrap, /public/)
+  })
+
+  it('p2p dht-node reads its own config keys and environment, not a server\'s "port" and "host" (P2P_PORT, P2P_HOST)', async (t) => {
+    const cwd = await tmpDir(t)
+    await writeFile(join(cwd, 'p2p.config.json'), JSON.stringify({ port: 1, host: '::', dhtNodePort: 0 }))
+    const node = startDaemon(t, 'p2p', ['dht-node', '--json', '--logs-dir', join(cwd, 'logs')], {
+      cwd,
+      env: { ...process.env, P2P_HOST: '::' },
+    })
+    const line = (await node.firstLine) as { host: string; port: number }
+    assert.equal(line.host, '127.0.0.1', 'its own default, not the server\'s "::"')
+    assert.ok(line.port !== 1 && line.port !== 49737, `its own key's any free port: ${line.port}`)
   })
 
   it("a private swarm's topic: a downloader without the secret finds nobody (exit 4 naming the lookup); with it, the file", async (t) => {

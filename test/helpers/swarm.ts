@@ -84,8 +84,9 @@ export function startDaemon(
   t: Cleanup,
   name: string,
   args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Daemon & { firstLine: Promise<Record<string, unknown>> } {
-  const child = spawn(process.execPath, [BIN(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BIN(name), ...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   let stdout = ''
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
