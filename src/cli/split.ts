@@ -1,4 +1,5 @@
 import chalk from 'chalk'
+import { InvalidArgumentError } from 'commander'
 import {
   formatShareLink,
   isFolderResult,
@@ -42,7 +43,15 @@ export const splitCommand = defineCommand({
     cmd
       .option('--force', 'replace a different file or folder of the same name in the store')
       .option('--follow-symlinks', 'a folder: follow symbolic links that stay inside it (never one that leads out)')
-      .option('--link-peer <host:port>', "the share link's peer hint: a seeder's address and UDP discovery port")
+      .option(
+        '--link-peer <host:port>',
+        "the share link's peer hint: a seeder's address and UDP discovery port (one: a link names one peer)",
+        // A second was taken for the first without a word (a UX audit).
+        (value: string, previous: string | undefined) => {
+          if (previous !== undefined) throw new InvalidArgumentError('give one: a share link names one peer')
+          return value
+        },
+      )
       .option(
         '--with-secret',
         'put the private swarm secret (--secret, P2P_SECRET or --secret-file) in the share link',

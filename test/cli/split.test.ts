@@ -149,6 +149,12 @@ describe('p2p-split (the built command)', () => {
     ['chunk size past the bound', ['x', '--chunk-size', '65MiB'], 2, /--chunk-size/],
     ['an unknown option', ['x', '--bogus'], 2, /unknown option/],
     ['a missing argument', [], 2, /missing required argument/],
+    [
+      '--link-peer twice (a link names one peer)',
+      ['x', '--link-peer', '127.0.0.1:1', '--link-peer', '10.0.0.1:2'],
+      2,
+      /names one peer/,
+    ],
   ]
   for (const [label, args, code, pattern] of failures) {
     it(`fails on ${label} with exit ${code} and one line, no stack`, async (t) => {
