@@ -87,17 +87,26 @@ const isGroupV6 = (address: string): boolean => {
   return isIPv6(plain) && /^ff[0-9a-f]{2}:/i.test(plain) && (at < 0 || /^[A-Za-z0-9.-]{1,15}$/.test(zone))
 }
 
-/** "auto", or addresses: one comma-separated string (a flag, the environment) or, in a config file, also an array of them. */
-export const parseBroadcast = (raw: unknown): BroadcastSetting => {
-  const problem = 'must be "auto" or a comma-separated list (or an array) of IPv4 addresses and IPv6 groups'
+/**
+ * The items of a list setting: one comma-separated string (a flag, the environment) or, in a config file, also an
+ * array of such strings (a flag given several times arrives so too); `problem` for anything else.
+ */
+export function parseList(raw: unknown, problem: string): string[] {
   const items = Array.isArray(raw) ? raw : [raw]
   if (items.some((item) => typeof item !== 'string')) throw new SettingError(problem)
-  const value = items.map((item) => settingText(item)).join(',')
-  if (value === 'auto') return 'auto'
-  const list = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
+  return items.flatMap((item: string) =>
+    item
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  )
+}
+
+/** "auto", or addresses (parseList). */
+export const parseBroadcast = (raw: unknown): BroadcastSetting => {
+  const problem = 'must be "auto" or a comma-separated list (or an array) of IPv4 addresses and IPv6 groups'
+  const list = parseList(raw, problem)
+  if (list.length === 1 && list[0] === 'auto') return 'auto'
   if (list.length === 0 || !list.every((a) => isIPv4(a) || isGroupV6(a))) throw new SettingError(problem)
   return list
 }
@@ -112,20 +121,7 @@ export const parseOnOff = (raw: unknown): boolean => {
 }
 
 /** Peers named by the user: a list (flags given several times, the config file's array) or one comma-separated string (env). Checked in detail by named-peers.ts. */
-export const parsePeerList = (raw: unknown): string[] => {
-  const items = Array.isArray(raw) ? raw : [raw]
-  const out: string[] = []
-  for (const item of items) {
-    if (typeof item !== 'string') throw new SettingError('must be a list of HOST[:PORT] strings')
-    out.push(
-      ...item
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== ''),
-    )
-  }
-  return out
-}
+export const parsePeerList = (raw: unknown): string[] => parseList(raw, 'must be a list of HOST[:PORT] strings')
 
 export const parseHost = (raw: unknown): string => {
   const value = settingText(raw)

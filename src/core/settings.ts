@@ -19,6 +19,7 @@ import {
   parseDir,
   parseHost,
   parseInteger,
+  parseList,
   parseOnOff,
   parsePeerList,
   parseSeconds,
@@ -259,11 +260,7 @@ export const SETTINGS = {
     description: 'serve and download only from these peer IDs (comma-separated)',
     defaultValue: [],
     defaultLabel: 'anyone',
-    parse: (raw) =>
-      settingText(raw)
-        .split(',')
-        .map((id) => id.trim())
-        .filter((id) => id !== ''),
+    parse: (raw) => parseList(raw, 'must be peer IDs, comma-separated (in a config file, a list too)'),
   }),
   allowFile: spec<string | undefined>({
     flag: 'allow-file',

@@ -218,6 +218,9 @@ describe('config', () => {
     assert.deepEqual([fileOnly.allow, fileOnly.allowFile], [[], join(cwd, 'from-file.txt')])
     const bothFlags = resolveSettings(pairs, { flags: { allow: 'AAAA', allowFile: 'f.txt' }, env: {}, cwd })
     assert.deepEqual([bothFlags.allow, bothFlags.allowFile], [['AAAA'], join(cwd, 'f.txt')])
+    // A config file's "allow" may be a list, as "peers" and "broadcast" are (it was refused as an object).
+    await writeFile(join(cwd, 'p2p.config.json'), JSON.stringify({ allow: ['AAAA', 'BBBB,CCCC'] }))
+    assert.deepEqual(resolveSettings(pairs, { flags: {}, env: {}, cwd }).allow, ['AAAA', 'BBBB', 'CCCC'])
   })
 
   it('accepts IPv6 groups in the broadcast list, not IPv6 unicast addresses', () => {
