@@ -83,6 +83,12 @@ describe('share links', () => {
   it('accept the forms a person pastes', () => {
     const id = 'ab'.repeat(32)
     assert.deepEqual(parseShareLink(`  P2P://${id.toUpperCase()}  `), { id })
+    // A slash a chat client or a browser adds after what it takes for a host (a UX audit: refused as a bad id).
+    assert.deepEqual(parseShareLink(`p2p://${id}/`), { id })
+    assert.deepEqual(parseShareLink(`p2p://${id}/?peer=10.0.0.5:47011`), {
+      id,
+      peer: { host: '10.0.0.5', port: 47011 },
+    })
     assert.deepEqual(parseShareLink(`p2p://${id}?peer=%5Bfd00%3A%3A20%5D%3A47011`), {
       id,
       peer: { host: 'fd00::20', port: 47011 },

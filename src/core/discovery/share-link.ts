@@ -104,7 +104,8 @@ export function parseShareLink(text: string): ShareLink {
   if (value.includes('#')) throw bad(value, 'a fragment (#…) is not part of a share link')
   const rest = value.slice(LINK_SCHEME.length)
   const mark = rest.indexOf('?')
-  const id = (mark < 0 ? rest : rest.slice(0, mark)).toLowerCase()
+  // One slash after the id, as a chat client or a browser adds to what it takes for a URL's host, is no part of it.
+  const id = (mark < 0 ? rest : rest.slice(0, mark)).replace(/\/$/, '').toLowerCase()
   if (!isId(id)) throw bad(value, 'the id is not 64 hexadecimal digits')
   const link: ShareLink = { id }
   if (mark < 0) return link
