@@ -13,9 +13,9 @@ import { parsePeerId } from '../../src/core/trust/peer-id.js'
 import { generateSecret, swarmKeysFromText } from '../../src/core/trust/swarm-secret.js'
 import type { Cleanup } from '../helpers/cleanup.js'
 import { runBin } from '../helpers/cli.js'
-import { DHT_ARGS, dhtSeeder, onFrameBytes, testGreeting, testnet, testnetNode } from '../helpers/dht.js'
+import { DHT_ARGS, dhtSeeder, dhtServeArgs, onFrameBytes, testGreeting, testnet, testnetNode } from '../helpers/dht.js'
 import { sha256File, tmpDir } from '../helpers/files.js'
-import { freeUdpPort, runDownload, seeded, startDaemon, storeArgs } from '../helpers/swarm.js'
+import { freeUdpPort, runDownload, seeded, startDaemon } from '../helpers/swarm.js'
 
 /**
  * Issue 20 on real processes over loopback, on a private DHT (hyperdht's
@@ -93,15 +93,7 @@ describe('sharing beyond the LAN through a private DHT', () => {
     const store = join(dir, 'seed')
     const { line } = await dhtSeeder(t, store, bootstrap)
     // A second that ran and stopped withdrew the key's relay: the first was unreachable for ten minutes (a UX audit).
-    const second = await runBin('p2p-serve', [
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--json',
-      ...storeArgs(store),
-      ...DHT_ARGS(bootstrap),
-    ])
+    const second = await runBin('p2p-serve', dhtServeArgs(store, bootstrap, ['--json']))
     assert.equal(second.code, 7, second.stderr)
     const refused = JSON.parse(second.stdout.trim().split('\n').pop()!) as { code: string; message: string }
     assert.equal(refused.code, 'E_LOCKED')
@@ -115,14 +107,7 @@ describe('sharing beyond the LAN through a private DHT', () => {
   it("a seeder through the open DHT shows its files' links, naming its key, without --json too", async (t) => {
     const bootstrap = await testnet(t)
     const { dir, id } = await seeded(t)
-    const serve = startDaemon(t, 'p2p-serve', [
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      ...storeArgs(join(dir, 'seed')),
-      ...DHT_ARGS(bootstrap),
-    ])
+    const serve = startDaemon(t, 'p2p-serve', dhtServeArgs(join(dir, 'seed'), bootstrap))
     for (let waited = 0; !serve.stdout().includes('p2p://') && waited < 20_000; waited += 50)
       await new Promise((resolve) => setTimeout(resolve, 50))
     assert.match(serve.stdout(), new RegExp(`\\n {2}p2p://${id}\\?seeder=[A-Z2-7-]+ {2}`), serve.stdout())

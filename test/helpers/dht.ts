@@ -56,18 +56,17 @@ export function testnetNode(t: Cleanup, bootstrap: string, host = '127.0.0.1'): 
   return node
 }
 
+/** p2p-serve --dht's arguments on the store in `dir`, on loopback, any free port (and `extra`: `--json`, …). */
+export const dhtServeArgs = (dir: string, bootstrap: string, extra: string[] = []): string[] => [
+  ...['--host', '127.0.0.1', '--port', '0'],
+  ...storeArgs(dir),
+  ...DHT_ARGS(bootstrap),
+  ...extra,
+]
+
 /** p2p-serve --dht on the store in `dir`; resolves once its topics are announced (its first --json line). */
 export async function dhtSeeder(t: Cleanup, dir: string, bootstrap: string, extra: string[] = []) {
-  const serve = startDaemon(t, 'p2p-serve', [
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--json',
-    ...storeArgs(dir),
-    ...DHT_ARGS(bootstrap),
-    ...extra,
-  ])
+  const serve = startDaemon(t, 'p2p-serve', dhtServeArgs(dir, bootstrap, ['--json', ...extra]))
   const line = (await serve.firstLine) as { dhtTopics: number; peerId: string; links: Array<{ link: string }> }
   return { serve, line }
 }
