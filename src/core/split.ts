@@ -3,7 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
-import { identityKey } from './file-identity.js'
+import { identityKey, identityOf } from './file-identity.js'
 import { hashThreads } from './hash-pool.js'
 import { type Collaborators, componentLog, type Logger } from './log.js'
 import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
@@ -20,6 +20,7 @@ import {
   UnplacedChunks,
   withdrawOnce,
 } from './split-chunk.js'
+import { holdsAsData } from './split-own-data.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -97,6 +98,13 @@ export async function splitFile(
     // A folder of this name is other content, as a file of another size is.
     const previousFile = previous?.manifest?.version === 1 ? previous.manifest : undefined
     const sameShape = previousFile?.size === size && previousFile.chunkSize === chunkSize
+    // A download's file shared again is its entry's own `data`: nothing to write, whatever chunk size was asked
+    // (but with --force), as the content is the same (split-own-data.ts).
+    const own = previousFile?.size === size && (sameShape || !options.force) ? previous?.id : undefined
+    if (own && (await holdsAsData(handle, identityOf(opened), dir, previousFile!.sha256, options))) {
+      const [chunks, seconds] = [previousFile!.chunks.length, (performance.now() - started) / 1000]
+      return { name, id: own, size, chunkSize: previousFile!.chunkSize, chunks, dir, unchanged: true, seconds }
+    }
     if (previous && !sameShape && !options.force)
       throw refuseExisting(
         name,
