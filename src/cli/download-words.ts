@@ -1,5 +1,6 @@
 import { isShareLink, P2PError, printable, validateName } from '../index.js'
 import { counted, shortId } from './format.js'
+import { SEED_SETTINGS } from './seed.js'
 
 /** What p2p-download and p2p get make of what they were given, and say of what they found (download.ts). */
 
@@ -46,14 +47,6 @@ export function nameGiven(given: string): string {
   return validateName(trimmed)
 }
 
-/** Flags that only `--seed` reads (SEED_SETTINGS), by commander's key. */
-const SEED_FLAGS: Record<string, string> = {
-  host: '--host',
-  port: '--port',
-  interval: '--interval',
-  uploadSlots: '--upload-slots',
-}
-
 /**
  * Flags given on the command line that only `--seed` reads: refused without it, as p2p-listen refuses `--id` without
  * `--dht` (a UX audit: `--port 48099 --upload-slots 2` ran and did nothing). The environment and config files may
@@ -61,10 +54,8 @@ const SEED_FLAGS: Record<string, string> = {
  */
 export function seedOnly(options: Record<string, unknown>): void {
   if (options.seed === true) return
-  const given = Object.keys(SEED_FLAGS).filter((key) => options[key] !== undefined)
-  if (given.length > 0)
-    throw new P2PError(
-      'E_USAGE',
-      `${given.map((key) => SEED_FLAGS[key]).join(', ')}: only with --seed (what it serves on)`,
-    )
+  const given = Object.entries(SEED_SETTINGS).flatMap(([key, spec]) =>
+    options[key] !== undefined ? [`--${spec.flag}`] : [],
+  )
+  if (given.length > 0) throw new P2PError('E_USAGE', `${given.join(', ')}: only with --seed (what it serves on)`)
 }

@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { sharedBuffer } from './buffer-pool.js'
 import { MiB } from './constants.js'
 import { type FileIdentity, identityOf, sameFile } from './file-identity.js'
+import { hashThreads } from './hash-pool.js'
 import { PACKED_DATA_FILE } from './packed.js'
 
 /**
@@ -23,15 +24,21 @@ export async function holdsAsData(
   const data = await lstat(join(dir, PACKED_DATA_FILE), { bigint: true }).catch(() => undefined)
   if (!data?.isFile() || !sameFile(identityOf(data), opened)) return false
   const size = Number(data.size)
-  const hash = createHash('sha256')
-  const buffer = Buffer.allocUnsafe(Math.min(4 * MiB, Math.max(size, 1)))
-  for (let at = 0; ; ) {
-    options.signal?.throwIfAborted()
-    const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, at)
-    if (bytesRead === 0) break
-    hash.update(buffer.subarray(0, bytesRead))
-    at += bytesRead
-    options.onProgress?.(Math.min(at, size), size)
+  // The whole-file hash as a split makes it (split.ts): on a hash thread, over shared memory.
+  const buffer = sharedBuffer(Math.min(4 * MiB, Math.max(size, 1)))
+  const hash = hashThreads().stream(buffer.byteLength)
+  try {
+    for (let at = 0; ; ) {
+      options.signal?.throwIfAborted()
+      const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, at)
+      if (bytesRead === 0) break
+      await hash.update(buffer.subarray(0, bytesRead))
+      at += bytesRead
+      options.onProgress?.(Math.min(at, size), size)
+    }
+  } catch (err) {
+    await hash.digest().catch(() => undefined) // ended however the loop did: the stream does not outlive it
+    throw err
   }
-  return hash.digest('hex') === sha256
+  return (await hash.digest()) === sha256
 }

@@ -19,7 +19,7 @@ export interface PassedOver {
   peers: readonly string[]
 }
 
-export const otherTransport = (t: TransportMode): TransportMode => (t === 'encrypted' ? 'plain' : 'encrypted')
+const otherTransport = (t: TransportMode): TransportMode => (t === 'encrypted' ? 'plain' : 'encrypted')
 
 /**
  * What a failed request says of the transport its peer speaks, when it is the other one than the one it announced:
