@@ -33,6 +33,11 @@ export interface ChunkPlace {
    * file whose stamp is another was changed since (damaged in place, edited) and is written again.
    */
   recorded: string | null | undefined
+  /**
+   * The entry's packed `data` (a download's) holds the previous content's chunk here (split-own-data.ts): the same
+   * chunk is then not written again as a chunk file beside it.
+   */
+  inPackedData: boolean
   /** Replace a previous chunk of different content instead of refusing. */
   force: boolean | undefined
   /** The error for different content where the previous split had a chunk (the caller names the item). */
@@ -55,7 +60,7 @@ export function recordedStamp(recorded: ReadonlyArray<string | null>, index: num
 /**
  * Hash chunk `view` and write it as `place.path`, unless the previous split
  * left that very chunk there (its hash, a regular file of its length, not
- * changed since it was recorded).
+ * changed since it was recorded) or the entry's packed `data` holds it.
  * Returns the hash and whether a file was written. Errors are the caller's
  * to word (fromFsError, naming the chunk and the item).
  */
@@ -85,11 +90,14 @@ export async function storeChunk(view: Buffer, place: ChunkPlace): Promise<{ sha
   }
   if (
     sha256 === place.before &&
-    (await lstat(place.path, { bigint: true }).then(
-      (s) =>
-        s.isFile() && s.size === BigInt(view.length) && (place.recorded === undefined || stampOf(s) === place.recorded),
-      () => false,
-    ))
+    (place.inPackedData ||
+      (await lstat(place.path, { bigint: true }).then(
+        (s) =>
+          s.isFile() &&
+          s.size === BigInt(view.length) &&
+          (place.recorded === undefined || stampOf(s) === place.recorded),
+        () => false,
+      )))
   )
     return { sha256, written: false }
   await writeFileAtomic(place.path, view)

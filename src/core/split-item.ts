@@ -7,7 +7,8 @@ import { identityKey } from './file-identity.js'
 import type { Collaborators } from './log.js'
 import { validateName } from './names.js'
 import { printable } from './printable.js'
-import { checkChunkSize, type SplitOptions, type SplitResult, splitFile } from './split.js'
+import { type SplitOptions, type SplitResult, splitFile } from './split.js'
+import { checkChunkSize } from './split-source.js'
 import { type SplitTreeResult, splitTree } from './split-tree.js'
 
 /**

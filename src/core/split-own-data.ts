@@ -1,11 +1,13 @@
 import type { FileHandle } from 'node:fs/promises'
 import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Bitfield } from './bitfield.js'
 import { sharedBuffer } from './buffer-pool.js'
 import { MiB } from './constants.js'
+import { stampOf } from './disk.js'
 import { type FileIdentity, identityOf, sameFile } from './file-identity.js'
 import { hashThreads } from './hash-pool.js'
-import { PACKED_DATA_FILE } from './packed.js'
+import { PACKED_DATA_FILE, readPackedHave } from './packed.js'
 
 /**
  * Whether the file a split was given is its entry's own packed `data`, holding the very content its manifest
@@ -41,4 +43,27 @@ export async function holdsAsData(
     throw err
   }
   return (await hash.digest()) === sha256
+}
+
+/**
+ * The chunks of an entry's previous content that its packed `data` holds, for a re-split of the same shape not to
+ * write them again as chunk files (undefined: none, write them). A UX audit: a downloaded file edited and shared
+ * again wrote chunk files beside `data` until its first changed chunk, then was refused (E_EXISTS) and left them;
+ * a copy of a downloaded file or folder shared again wrote every chunk beside it, twice the store. `data` holds a
+ * chunk that `data.have` lists when `data` is unchanged since its download's check (its stamp is the verified
+ * record's), or when `data` is the very file being split: the split hashes what it reads there. Never with
+ * --force, which may withdraw `data` mid-split (split-chunk.ts `withdrawOnce`).
+ */
+export async function chunksInPackedData(
+  dir: string,
+  count: number,
+  recorded: ReadonlyArray<string | null>,
+  opened?: FileIdentity,
+): Promise<Bitfield | undefined> {
+  const data = await lstat(join(dir, PACKED_DATA_FILE), { bigint: true }).catch(() => undefined)
+  if (!data?.isFile() || count === 0) return undefined
+  const stamp = stampOf(data)
+  const checked = recorded.length === count && recorded.every((s) => s === stamp)
+  if (!checked && !(opened !== undefined && sameFile(identityOf(data), opened))) return undefined
+  return readPackedHave(dir, count)
 }

@@ -1,6 +1,7 @@
 import { type BigIntStats, closeSync, constants, fstatSync, openSync } from 'node:fs'
 import { type FileHandle, lstat, open } from 'node:fs/promises'
 import { basename } from 'node:path'
+import type { Bitfield } from './bitfield.js'
 import { fromFsError, P2PError } from './errors.js'
 import { identityOf, sameFile } from './file-identity.js'
 import { hashThreads, INLINE_HASH_BYTES } from './hash-pool.js'
@@ -41,6 +42,8 @@ export interface FileContext {
   reuse: TreeLayout | undefined
   /** The previous split's verified record, by index (empty: none): reused chunk files changed since are rewritten. */
   recorded: ReadonlyArray<string | null>
+  /** The previous content's chunks the entry's packed `data` holds (split-own-data.ts), not written again. */
+  inPackedData: Bitfield | undefined
   /** Withdraws the previous manifest (once) before a chunk of other content replaces one of its chunks. */
   withdraw: () => Promise<void>
   slots: Slots
@@ -153,6 +156,7 @@ async function storeTreeChunk(view: Buffer, index: number, o: FileContext): Prom
       path: o.store.chunkPath(o.dir, index),
       before: o.reuse !== undefined && index < o.reuse.chunkCount ? o.reuse.chunkHash(index) : undefined,
       recorded: recordedStamp(o.recorded, index),
+      inPackedData: o.inPackedData?.get(index) ?? false,
       force: o.force,
       refuse: () => refuseExisting(basename(o.dir)),
       replacing: o.withdraw,

@@ -6,6 +6,7 @@ import { chunkCount, manifestId } from './manifest.js'
 import { validateName } from './names.js'
 import { printable } from './printable.js'
 import { placeManifest, previousContent, refuseExisting, Slots, UnplacedChunks, withdrawOnce } from './split-chunk.js'
+import { chunksInPackedData } from './split-own-data.js'
 import { splitTreeFile } from './split-tree-file.js'
 import type { ChunkStore } from './store.js'
 import { TreeLayout } from './tree-layout.js'
@@ -98,6 +99,8 @@ export async function splitTree(
     const withdraw = withdrawOnce(dir, printable(name))
     if (previous !== undefined && reuse === undefined) await withdraw()
     const recorded = reuse && previous?.id ? await store.verifiedStamps(previous.id) : []
+    // A folder's files in downloads/ are copies of its `data`, never `data` itself.
+    const inPackedData = reuse && !options.force ? await chunksInPackedData(dir, reuse.chunkCount, recorded) : undefined
 
     // Global chunk numbering: each file's first chunk follows the previous files' chunks (entry order).
     const files = walk.entries.filter((e): e is WalkedFile => e.type === 'file')
@@ -144,6 +147,7 @@ export async function splitTree(
               dir,
               reuse,
               recorded,
+              inPackedData,
               withdraw,
               slots,
               done,

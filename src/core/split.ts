@@ -1,14 +1,13 @@
-import { constants } from 'node:fs'
-import { type FileHandle, open } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MiB } from './constants.js'
+import type { Bitfield } from './bitfield.js'
+import { DEFAULT_CHUNK_SIZE, MiB } from './constants.js'
 import { fromFsError, P2PError } from './errors.js'
-import { identityKey, identityOf } from './file-identity.js'
+import { identityOf } from './file-identity.js'
 import { hashThreads } from './hash-pool.js'
 import { type Collaborators, componentLog, type Logger } from './log.js'
 import { chunkCount, encodeManifest, type Manifest, manifestId } from './manifest.js'
 import { validateName } from './names.js'
-import { printable } from './printable.js'
 import { readFullySync } from './read-fully.js'
 import {
   placeManifest,
@@ -20,7 +19,8 @@ import {
   UnplacedChunks,
   withdrawOnce,
 } from './split-chunk.js'
-import { holdsAsData } from './split-own-data.js'
+import { chunksInPackedData, holdsAsData } from './split-own-data.js'
+import { checkChunkSize, openRegularFile } from './split-source.js'
 import type { ChunkStore } from './store.js'
 
 export interface SplitOptions {
@@ -80,12 +80,6 @@ export async function splitFile(
     unlockEntry = await store.lockEntry(name, `"${name}"`)
     const opened = await handle.stat({ bigint: true })
     const size = Number(opened.size)
-    // A file of /proc or /sys says 0 bytes and holds more: shared as empty, it would be a wrong copy.
-    if (size === 0 && (await handle.read(Buffer.alloc(1), 0, 1, 0)).bytesRead > 0)
-      throw new P2PError(
-        'E_IO',
-        `${path} says it holds 0 bytes but reads more (a /proc or /sys file?): copy it to a regular file and split that`,
-      )
     // A real directory, never a link out of the store; checked again before the manifest is placed, not
     // before every chunk (a check per 64 KiB chunk cost 15 % more CPU: docs/benchmarks.md). A link swapped
     // in mid-split gets chunk copies of the file, never its manifest.
@@ -116,6 +110,8 @@ export async function splitFile(
     if (previous && !reuse) await withdraw()
 
     const recorded = reuse && previous?.id ? await store.verifiedStamps(previous.id) : []
+    const inPackedData =
+      reuse && !options.force ? await chunksInPackedData(dir, reuse.length, recorded, identityOf(opened)) : undefined
     const chunks = await hashAndWriteChunks(handle, size, {
       ...options,
       modifiedNs: opened.mtimeNs,
@@ -123,6 +119,7 @@ export async function splitFile(
       dir,
       reuse,
       recorded,
+      inPackedData,
       name,
       log,
       withdraw,
@@ -155,38 +152,6 @@ export async function splitFile(
   }
 }
 
-/** A chunk size p2p-split accepts (E_USAGE otherwise). */
-export function checkChunkSize(chunkSize: number): number {
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
-    throw new P2PError(
-      'E_USAGE',
-      `chunk size ${chunkSize} is not a whole number of bytes from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`,
-    )
-  }
-  return chunkSize
-}
-
-async function openRegularFile(path: string, privateFiles?: ReadonlyMap<string, string>): Promise<FileHandle> {
-  let handle: FileHandle
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK) // a FIFO opens at once and is refused below
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new P2PError('E_NOT_FOUND', `no such file: ${path}`)
-    throw fromFsError(err, `opening ${path}`)
-  }
-  const st = await handle.stat({ bigint: true })
-  const what = privateFiles?.get(identityKey(st))
-  if (!st.isFile() || what !== undefined) {
-    await handle.close()
-    if (what !== undefined) throw new P2PError('E_USAGE', `${printable(path)} is ${what}: it is never shared`)
-    throw new P2PError(
-      'E_USAGE',
-      `${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}: give a regular file`,
-    )
-  }
-  return handle
-}
-
 type ChunkHashes = string[] & { wholeFile: string; written: number }
 
 interface PassOptions extends SplitOptions {
@@ -196,6 +161,8 @@ interface PassOptions extends SplitOptions {
   reuse: readonly string[] | undefined
   /** The previous split's verified record, by index (empty: none): reused chunk files changed since are rewritten. */
   recorded: ReadonlyArray<string | null>
+  /** The previous content's chunks the entry's packed `data` holds (split-own-data.ts), not written again. */
+  inPackedData: Bitfield | undefined
   log: Logger
   /** Withdraws the previous manifest (once) before a chunk of other content replaces one of its chunks. */
   withdraw: () => Promise<void>
@@ -288,6 +255,7 @@ async function storeFileChunk(index: number, view: Buffer, options: PassOptions,
       // Reused only when the size and chunk size are the previous split's, so it has an entry at every index.
       before: options.reuse?.[index],
       recorded: recordedStamp(options.recorded, index),
+      inPackedData: options.inPackedData?.get(index) ?? false,
       force: options.force,
       refuse: () => refuseExisting(options.name),
       replacing: options.withdraw,
