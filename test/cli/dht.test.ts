@@ -104,6 +104,21 @@ describe('sharing beyond the LAN through a private DHT', () => {
     assert.equal(await sha256File(r.result?.path as string), sha)
   })
 
+  it('a second DHT seeder of the same --identity from another store is refused, E_LOCKED, naming the identity', async (t) => {
+    const bootstrap = await testnet(t)
+    const { dir } = await seeded(t)
+    const identity = ['--identity', join(dir, 'shared-identity.key')]
+    await dhtSeeder(t, join(dir, 'seed'), bootstrap, identity)
+    const other = await runBin('p2p-serve', dhtServeArgs(join(dir, 'other'), bootstrap, ['--json', ...identity]))
+    assert.equal(other.code, 7, other.stderr)
+    const refused = JSON.parse(other.stdout.trim().split('\n').pop()!) as { code: string; message: string }
+    assert.equal(refused.code, 'E_LOCKED')
+    assert.match(
+      refused.message,
+      /is seeded through the DHT with the identity .*shared-identity\.key .* by process \d+/,
+    )
+  })
+
   it("a seeder through the open DHT shows its files' links, naming its key, without --json too", async (t) => {
     const bootstrap = await testnet(t)
     const { dir, id } = await seeded(t)

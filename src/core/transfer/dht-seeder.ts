@@ -11,6 +11,7 @@ import { formatPeerId } from '../trust/peer-id.js'
 import type { Trust } from '../trust/trust.js'
 import { unlessAborted } from '../unless-aborted.js'
 import type { ChunkServer } from './chunk-server.js'
+import { lockDhtSeeding } from './dht-seeder-lock.js'
 import { heldBackFields, LogGate } from './log-gate.js'
 import { UNPROVEN_DEADLINE_MS } from './unproven-sessions.js'
 
@@ -76,7 +77,7 @@ export class DhtSeeder {
   private announcing: Query | undefined
   private stopped = false
   private unreachable = false
-  /** This key's DHT seeding in this store, held from start to stop (start()). */
+  /** This key's DHT seeding, held from start to stop (dht-seeder-lock.ts). */
   private unlockKey: (() => Promise<void>) | undefined
   private readonly counts = {
     announces: 0,
@@ -115,14 +116,7 @@ export class DhtSeeder {
   async start(signal?: AbortSignal): Promise<boolean> {
     const { trust } = this.options
     const keyPair = trust.identity.keyPair
-    // One seeder of a key in a store: a second (its store's identity is the same) that stopped withdrew the key's
-    // relay and unannounced its files, and the first stayed unreachable by its key until its next re-announce, ten
-    // minutes (a UX audit). E_LOCKED names the process that holds it.
-    this.unlockKey = await this.options.store.lock(
-      `dht-${trust.identity.peerId}`,
-      `peer ID ${trust.identity.peerId.slice(0, 7)}…`,
-      'is seeded through the DHT from this store (p2p-serve --dht or p2p share --dht)',
-    )
+    this.unlockKey = await lockDhtSeeding(this.options.store, trust.identity, this.log)
     this.node = await createDhtNode(this.options.dht, keyPair)
     const allow = trust.allow
     this.server = this.node.createServer({
