@@ -27,14 +27,14 @@ import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
 import { asId, nameGiven, otherName, privateSwarmAdvice, seedOnly } from './download-words.js'
 import { killBeforeRename } from './fault-hooks.js'
 import { counted, formatBytes, shortId } from './format.js'
+import { pickingInStore } from './held-in-store.js'
 import { createProgress, type Progress } from './progress.js'
 import { pickTarget } from './prompt.js'
 import { commandReach } from './reach.js'
 import { renderReceipt } from './receipt.js'
-import { type Seeding, SeedWithholding, startSeeding } from './seed.js'
-import { dhtThrough, discoveryFollowing, endpoint, serveHost } from './serve.js'
-import { sayWhatIsServed } from './serving-lines.js'
-import { stopAll, untilAborted } from './stopping.js'
+import { type Seeding, SeedWithholding, seedUntilStopped, startSeeding } from './seed.js'
+import { dhtThrough, discoveryFollowing, serveHost } from './serve.js'
+import { stopAll } from './stopping.js'
 import { commandTrust, modeLine } from './trust.js'
 
 type Ctx = CommandContext<typeof DOWNLOAD_SETTINGS>
@@ -134,16 +134,17 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
       )
     }
     await directory.start()
+    const picking = { ...ctx, ...pickingInStore(store, ctx) }
     let receipt: DownloadReceipt
     if (id === undefined && name !== undefined && !settings.dht) {
       // By name on the LAN: fetched from the first answer on, while the name is still being decided (by-name.ts).
       const withholding = new SeedWithholding(seeding)
-      receipt = await fetchByName(ctx, directory, name, interactive, (target, gate) => {
+      receipt = await fetchByName(picking, directory, name, interactive, (target, gate) => {
         withholding.fetching(target, gate)
         return runDownload(ctx, store, directory, target, trust, undefined, seeding, gate)
       })
     } else {
-      const target = typeof id === 'string' ? id : await pickTarget(ctx, directory, name, interactive)
+      const target = typeof id === 'string' ? id : await pickTarget(picking, directory, name, interactive)
       dht = settings.dht ? await startDht(ctx, target, trust, link?.id === target ? link.seeder : undefined) : undefined
       receipt = await runDownload(ctx, store, directory, target, trust, dht, seeding)
     }
@@ -171,30 +172,6 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
   } finally {
     await stopAll({ 'peer discovery': directory.stop(), 'the DHT': dht?.stop(), seeding: seeding?.stop() }, ctx)
   }
-}
-
-/** After the download: go on serving until Ctrl-C, then say what was served. */
-async function seedUntilStopped(ctx: Ctx, seeding: Seeding): Promise<void> {
-  const { address, port } = seeding.address
-  const { udpPort } = ctx.settings
-  // As every command that runs until stopped: a line as it starts (with --port 0, a script learns the port here).
-  if (ctx.json)
-    process.stdout.write(`${JSON.stringify({ ok: true, seeding: true, host: address, port, udpPort })}
-`)
-  ctx.out(
-    `${chalk.green('Seeding')} on ${endpoint(address, port)}, the whole store announced on UDP ${udpPort} (Ctrl-C to stop)`,
-  )
-  const quiet = sayWhatIsServed(seeding.server, ctx.out)
-  await untilAborted(ctx.signal)
-  quiet()
-  const goodbye = (await stopAll({ seeding: seeding.stop() }, ctx)).length === 0
-  ctx.log.info({ stats: seeding.server.stats, announcer: seeding.announcer.stats }, 'seeding stopped')
-  if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: seeding.server.stats })}\n`)
-  ctx.out(
-    chalk.dim(
-      `Stopped seeding: ${formatBytes(seeding.server.stats.bytesServed)} served${goodbye ? ' (goodbye sent)' : ''}.`,
-    ),
-  )
 }
 
 /** The DHT side of a download (--dht): joined and looking before the download starts. */

@@ -65,6 +65,20 @@ function describe(f: KnownFile): string {
 export interface PickContext {
   settings: { wait: number }
   signal: AbortSignal
+  /**
+   * The entry the chunk store holds under a name no peer announced (held-in-store.ts): whole, it is the file (as
+   * `--id` takes it offline); in part, the error says so. Without it, a name no peer announced is E_NOT_FOUND.
+   */
+  heldInStore?: (name: string) => Promise<HeldEntry | undefined>
+  /** A line for the user (not with --json). */
+  say?: (line: string) => void
+}
+
+/** What the chunk store holds under a name: the entry's id, and how many of its chunks it holds. */
+export interface HeldEntry {
+  id: string
+  held: number
+  chunks: number
 }
 
 /**
@@ -154,11 +168,22 @@ export async function targetAmong(
   if (matches.length === 0) {
     const unlisted = directory.unlistedNamers()
     if (unlisted.peers.length > 0) throw notListed(name, ctx.settings.wait, unlisted)
+    const nobody = `no peer announced "${name}" within ${ctx.settings.wait} s`
+    // Downloaded before (or split here): what the store holds is that name's file, as --id takes it offline.
+    const held = await ctx.heldInStore?.(name)
+    if (held !== undefined && held.held === held.chunks) {
+      ctx.say?.(`${nobody}; the chunk store holds it whole (id ${shortId(held.id)}…): placed from there`)
+      return held.id
+    }
+    const part =
+      held === undefined
+        ? ''
+        : `; the chunk store holds ${held.held} of its ${held.chunks} chunks (id ${held.id}): the same command resumes it once a seeder is back`
     // 64 hex characters are a name to p2p-download (`p2p get` takes them as an id).
     const anId = /^[0-9a-fA-F]{64}$/.test(name) ? ' (if that is an id: give it with --id, or use p2p get)' : ''
     throw new P2PError(
       'E_NOT_FOUND',
-      `no peer announced "${name}" within ${ctx.settings.wait} s: check the name (p2p-listen shows what the LAN offers) and that a seeder is running${anId}`,
+      `${nobody}: check the name (p2p-listen shows what the LAN offers) and that a seeder is running${anId}${part}`,
     )
   }
   if (matches.length === 1) return matches[0]!.id

@@ -1,3 +1,4 @@
+import chalk from 'chalk'
 import {
   type Announcer,
   type ChunkServer,
@@ -13,8 +14,11 @@ import {
   watchInterfaces,
 } from '../index.js'
 import type { NameGate } from './by-name.js'
-import { pickSettings, type Settings } from './common.js'
-import { SERVE_SETTINGS } from './serve.js'
+import { type CommandContext, pickSettings, type Settings } from './common.js'
+import { formatBytes } from './format.js'
+import { endpoint, SERVE_SETTINGS } from './serve.js'
+import { sayWhatIsServed } from './serving-lines.js'
+import { stopAll, untilAborted } from './stopping.js'
 import { announcerTrust, serverTransport } from './trust.js'
 
 /**
@@ -189,4 +193,33 @@ export class SeedWithholding {
     this.releases.get(id)?.()
     this.releases.delete(id)
   }
+}
+
+/** After the download: go on serving until Ctrl-C, then say what was served. */
+export async function seedUntilStopped(
+  ctx: Pick<CommandContext<typeof SEED_SETTINGS>, 'json' | 'out' | 'err' | 'log' | 'signal'> & {
+    settings: { udpPort: number }
+  },
+  seeding: Seeding,
+): Promise<void> {
+  const { address, port } = seeding.address
+  const { udpPort } = ctx.settings
+  // As every command that runs until stopped: a line as it starts (with --port 0, a script learns the port here).
+  if (ctx.json)
+    process.stdout.write(`${JSON.stringify({ ok: true, seeding: true, host: address, port, udpPort })}
+`)
+  ctx.out(
+    `${chalk.green('Seeding')} on ${endpoint(address, port)}, the whole store announced on UDP ${udpPort} (Ctrl-C to stop)`,
+  )
+  const quiet = sayWhatIsServed(seeding.server, ctx.out)
+  await untilAborted(ctx.signal)
+  quiet()
+  const goodbye = (await stopAll({ seeding: seeding.stop() }, ctx)).length === 0
+  ctx.log.info({ stats: seeding.server.stats, announcer: seeding.announcer.stats }, 'seeding stopped')
+  if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: true, stopped: true, stats: seeding.server.stats })}\n`)
+  ctx.out(
+    chalk.dim(
+      `Stopped seeding: ${formatBytes(seeding.server.stats.bytesServed)} served${goodbye ? ' (goodbye sent)' : ''}.`,
+    ),
+  )
 }
