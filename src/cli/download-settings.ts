@@ -17,9 +17,11 @@ export const DOWNLOAD_SETTINGS = {
   wait: {
     flag: 'wait',
     valueName: '<seconds>',
-    description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s; the first to answer is fetched meanwhile, and takes its final name only then) and its manifest to arrive (one still arriving at 1 MiB/s or faster is let finish), and for a peer when some chunks have none (a peer that went silent counts as gone only after --stale-after)`,
+    description: `how long to wait for the file to be announced (a name is decided once no other file of that name has answered for ${NAME_QUIET_MS / 1000} s; the first to answer is fetched meanwhile, and takes its final name only then) and its manifest to arrive (one still arriving at 1 MiB/s or faster is let finish), and for a peer when some chunks have none (a peer that went silent counts as gone only after --stale-after); from 0.05 to 86400`,
     defaultValue: defaults.waitMs / 1000,
-    parse: parseSeconds(0, 86400),
+    // Not 0: nothing is heard in no time, so a download by name failed at once with "no peer announced" and one by
+    // id worked only when the store held the file already, as it does as fast with any wait (a UX audit).
+    parse: parseSeconds(0.05, 86400),
   },
   window: {
     flag: 'window',

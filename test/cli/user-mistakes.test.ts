@@ -42,6 +42,22 @@ describe('user mistakes (the built commands)', () => {
     assert.equal(fromEnv.code, 3, fromEnv.stderr)
   })
 
+  it('--wait 0 (nothing is heard in no time): E_USAGE saying the range, exit 2, from the flag or the environment', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    for (const command of ['p2p-download', 'p2p']) {
+      const args = [...(command === 'p2p' ? ['get'] : []), 'f.bin', '--no-known-peers', ...downloadArgs(dir, udp)]
+      const r = await runBin(command, [...args, '--wait', '0'])
+      assert.equal(r.code, 2, r.stderr)
+      const result = JSON.parse(r.stdout) as { code: string; message: string }
+      assert.equal(result.code, 'E_USAGE')
+      assert.match(result.message, /^invalid value "0" for --wait: must be from 0\.05 to 86400 seconds$/)
+      const fromEnv = await runBin(command, args, { env: { ...process.env, P2P_WAIT: '0' } })
+      assert.equal(fromEnv.code, 2, fromEnv.stderr)
+      assert.match((JSON.parse(fromEnv.stdout) as { message: string }).message, /for P2P_WAIT: must be from 0\.05/)
+    }
+  })
+
   it('64 hex characters that no one announces as a name: E_NOT_FOUND says how to give an id', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()
