@@ -23,7 +23,19 @@ import { type CommandContext, defineCommand, pickSettings } from './common.js'
 import { counted, formatBytes, formatRate, formatSeconds } from './format.js'
 import { createProgress } from './progress.js'
 
-const SPLIT_SETTINGS = pickSettings('chunksDir', 'chunkSize', 'maxEntries', 'secret', 'secretFile')
+const SHARED = pickSettings('chunksDir', 'chunkSize', 'maxEntries', 'secret', 'secretFile')
+const SPLIT_SETTINGS = {
+  ...SHARED,
+  // A split joins no swarm: the secret is read for --with-secret alone (the shared words said "join a private swarm").
+  secret: {
+    ...SHARED.secret,
+    description: 'the private swarm secret --with-secret puts in the share link (only with it; prefer the env)',
+  },
+  secretFile: {
+    ...SHARED.secretFile,
+    description: 'read the secret --with-secret puts in the share link from this file (first line; mode 0600)',
+  },
+}
 
 export const splitCommand = defineCommand({
   name: 'split',
@@ -113,6 +125,7 @@ async function shareLinkMaker(
   options: Record<string, unknown>,
   settings: { secret: string | undefined; secretFile: string | undefined },
 ): Promise<(id: string) => string> {
+  withSecretOnly(options)
   const secret = options.withSecret === true ? await loadSwarmSecret(settings) : undefined
   if (options.withSecret === true && secret === undefined)
     throw new P2PError(
@@ -141,6 +154,23 @@ async function shareLinkMaker(
     )
   parseShareLink(probe)
   return linkOf
+}
+
+/**
+ * A secret given on the command line without --with-secret, which alone reads it: refused, as a download's
+ * seed-only flags are without --seed (a UX audit: it ran and the link held no secret). The environment and config
+ * files may hold one for the other commands: only the command line is read here.
+ */
+function withSecretOnly(options: Record<string, unknown>): void {
+  if (options.withSecret === true) return
+  const given = (['secret', 'secretFile'] as const).flatMap((key) =>
+    options[key] !== undefined ? [`--${SPLIT_SETTINGS[key].flag}`] : [],
+  )
+  if (given.length > 0)
+    throw new P2PError(
+      'E_USAGE',
+      `${given.join(', ')}: only with --with-secret (a split reads the swarm secret only to put it in the share link)`,
+    )
 }
 
 /** What a folder's walk left out (links, FIFOs, sockets, devices): a warning listing them, on stderr. */

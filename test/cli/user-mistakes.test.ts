@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runBin } from '../helpers/cli.js'
@@ -56,6 +57,31 @@ describe('user mistakes (the built commands)', () => {
       assert.equal(fromEnv.code, 2, fromEnv.stderr)
       assert.match((JSON.parse(fromEnv.stdout) as { message: string }).message, /for P2P_WAIT: must be from 0\.05/)
     }
+  })
+
+  it('p2p-split given a swarm secret without --with-secret (which alone reads it): E_USAGE naming both, exit 2; from the environment, nothing', async (t) => {
+    const dir = await tmpDir(t)
+    await writeFile(join(dir, 'f.bin'), 'some bytes')
+    const secret = (await runBin('p2p', ['secret'])).stdout.trim()
+    await writeFile(join(dir, 'swarm.secret'), `${secret}\n`, { mode: 0o600 })
+    const args = ['f.bin', '--json', '--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]
+    for (const [given, flag] of [
+      [['--secret-file', 'swarm.secret'], '--secret-file'],
+      [['--secret', secret], '--secret'],
+    ] as const) {
+      const r = await runBin('p2p-split', [...args, ...given], { cwd: dir })
+      assert.equal(r.code, 2, r.stderr)
+      const result = JSON.parse(r.stdout) as { code: string; message: string }
+      assert.equal(result.code, 'E_USAGE')
+      assert.ok(result.message.startsWith(`${flag}: only with --with-secret`), result.message)
+      assert.ok(!result.message.includes(secret), 'the secret is not quoted back')
+    }
+    const withIt = await runBin('p2p-split', [...args, '--secret-file', 'swarm.secret', '--with-secret'], { cwd: dir })
+    assert.equal(withIt.code, 0, withIt.stderr)
+    assert.match((JSON.parse(withIt.stdout) as { link: string }).link, /[?&]secret=/)
+    const fromEnv = await runBin('p2p-split', args, { cwd: dir, env: { ...process.env, P2P_SECRET: secret } })
+    assert.equal(fromEnv.code, 0, fromEnv.stderr)
+    assert.doesNotMatch((JSON.parse(fromEnv.stdout) as { link: string }).link, /secret=/)
   })
 
   it('64 hex characters that no one announces as a name: E_NOT_FOUND says how to give an id', async (t) => {
