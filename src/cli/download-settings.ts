@@ -73,7 +73,10 @@ export const DOWNLOAD_SETTINGS = {
 /** The flags p2p-download and p2p get add to their settings. */
 export function downloadOptions(cmd: Command): Command {
   return cmd
-    .option('--id <hex>', 'download this exact file id (64 hex characters), no name lookup')
+    .option(
+      '--id <hex>',
+      'download this exact file id (64 hex characters), no name lookup (a name given beside it that is not its file\'s is warned of: on stderr, and with --json in the receipt\'s "warnings")',
+    )
     .option(
       '--force',
       'replace a different existing file of the same name instead of saving as "name (1)" (a folder is never replaced: yours may hold more)',

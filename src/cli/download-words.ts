@@ -6,7 +6,8 @@ import { SEED_SETTINGS } from './seed.js'
 
 /**
  * A name given beside --id (as after E_AMBIGUOUS) is the id's file's: the id decides, and a name that is not its
- * file's is said (it was ignored without a word); undefined when there is nothing to say.
+ * file's is said (it was ignored without a word): a warning line as the file is found, and in --json's receipt
+ * (`warnings`); undefined when there is nothing to say.
  */
 export function otherName(
   ctx: { options: Record<string, unknown>; args: string[] },
@@ -15,7 +16,7 @@ export function otherName(
 ): string | undefined {
   const named = ctx.options.id === undefined ? undefined : ctx.args[0]
   if (named === undefined || isShareLink(named) || named === name) return undefined
-  return `warning: ${shortId(id)}… is "${printable(name)}", not "${printable(named)}": downloading it`
+  return `${shortId(id)}… is "${printable(name)}", not "${printable(named)}": downloading it`
 }
 
 /** `text` lower-cased when it is 64 hex characters in any case (an id), else as it is. */

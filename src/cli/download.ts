@@ -148,7 +148,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
       dht = settings.dht ? await startDht(ctx, target, trust, link?.id === target ? link.seeder : undefined) : undefined
       receipt = await runDownload(ctx, store, directory, target, trust, dht, seeding)
     }
-    renderReceipt(ctx, receipt, reach)
+    renderReceipt(ctx, receipt, reach, otherName(ctx, receipt.id, receipt.name))
     if (seeding) {
       await seedUntilStopped(ctx, seeding)
       seeding = undefined // stopped (and any failure said) once
@@ -233,7 +233,7 @@ async function runDownload(
         beforeFinalName: killBeforeRename(),
         onManifest: (m) => {
           const other = otherName(ctx, id, m.name)
-          if (other) ctx.err(chalk.yellow(other))
+          if (other) ctx.err(chalk.yellow(`warning: ${other}`))
           const { size, chunks, folder } = summaryOf(m)
           ctx.log.info({ id, name: m.name, size, chunks, ...folder }, 'download start')
           const what = folder ? `a folder of ${counted(folder.files, 'file')}, ` : ''

@@ -13,11 +13,16 @@ export const shownKey = (key: string): string => {
   return endpoint(address, Number(key.slice(address.length + 1)))
 }
 
-/** The finished download for people (the path, the size and rate, the SHA-256, who delivered what) or, with --json, one object. */
+/**
+ * The finished download for people (the path, the size and rate, the SHA-256, who delivered what) or, with --json,
+ * one object; `warning`, said on stderr as the file was found, is in that object too (`warnings`): a script reads
+ * only the object (a UX audit: a name given beside --id that was not its file's reached no --json reader).
+ */
 export function renderReceipt(
   ctx: { log: Logger; json: boolean; out: (line: string) => void },
   r: DownloadReceipt,
   reach: DiscoveryReach,
+  warning?: string,
 ): void {
   const peers = r.peers.map((p) => ({
     peer: p.key,
@@ -39,6 +44,7 @@ export function renderReceipt(
       peers,
       idlePeers: r.idlePeers,
       refused: r.refused,
+      ...(warning ? { warnings: [warning] } : {}),
     },
     'download done',
   )
@@ -52,6 +58,7 @@ export function renderReceipt(
         ...(r.files ? { files: r.files, dirs: r.dirs } : {}),
         ...(r.filledIn ? { filledIn: r.filledIn } : {}),
         refused: r.refused,
+        ...(warning ? { warnings: [warning] } : {}),
       },
       'files',
     )

@@ -208,7 +208,10 @@ describe('p2p-download', () => {
     const second = await runDownload(join(dir, 'd2'), udp, ['other.bin', '--id', id.toUpperCase()])
     assert.equal(second.code, 0, second.stderr)
     assert.match(second.stderr, /warning: [0-9a-f]{12}… is "reseed\.bin", not "other\.bin": downloading it/)
-    const receipt = second.result as unknown as Receipt
+    const receipt = second.result as unknown as Receipt & { warnings?: string[] }
+    // And in the --json receipt, which is all a script reads (a UX audit: it was on stderr alone).
+    assert.equal(receipt.warnings?.length, 1, JSON.stringify(receipt))
+    assert.match(receipt.warnings![0]!, /^[0-9a-f]{12}… is "reseed\.bin", not "other\.bin": downloading it$/)
     assert.equal(receipt.peers.filter((p) => p.bytes > 0).length, 1)
     assert.equal(await sha256File(join(dir, 'd2', 'downloads', 'reseed.bin')), sha)
   })
