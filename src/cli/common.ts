@@ -11,7 +11,7 @@ import { SETTINGS } from '../core/settings.js'
 import type { PrivatePath } from '../core/split-item.js'
 import { takeEarlySignal } from './early-signals.js'
 import { commandEnded, commandStarted, onOutputError, watchOutput } from './process-handlers.js'
-import { COMMAND_FILE_KEYS, CONFIG_SECTIONS, sectionsOf } from './setting-keys.js'
+import { COMMAND_FILE_KEYS, CONFIG_SECTIONS, SECTION_KEYS, sectionsOf } from './setting-keys.js'
 import { silence, written } from './written.js'
 
 /** Declaring a command's settings is part of the frame: commands take these from here, the library from src/index.ts. */
@@ -153,7 +153,12 @@ async function execute<S extends SettingSpecs>(
     const settings = resolveSettings(specs, {
       flags: options,
       configFile: options.config as string | undefined,
-      fileKeys: { otherKeys: COMMAND_FILE_KEYS, sections: CONFIG_SECTIONS, command: sectionsOf(def.name) },
+      fileKeys: {
+        otherKeys: COMMAND_FILE_KEYS,
+        sections: CONFIG_SECTIONS,
+        sectionKeys: SECTION_KEYS,
+        command: sectionsOf(def.name),
+      },
     }) as Settings<S> & Settings<typeof COMMON>
     const privatePaths = (): PrivatePath[] =>
       commandPrivatePaths(settings.logsDir, settings.logLevel, options, {

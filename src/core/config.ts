@@ -40,7 +40,16 @@ export interface ResolveOptions {
    * then get's). A key that is none of these is refused (a typo), unless `checkKeys` is false (a second read of a
    * file already checked).
    */
-  fileKeys?: { otherKeys: ReadonlySet<string>; sections: ReadonlySet<string>; command?: string | readonly string[] }
+  fileKeys?: {
+    otherKeys: ReadonlySet<string>
+    sections: ReadonlySet<string>
+    command?: string | readonly string[]
+    /**
+     * Of `otherKeys`, those a section may hold: its commands' (a key of another command's there was taken and read
+     * by none: `"get": {"id": …}`, p2p-listen's key, did nothing to p2p get); a section not here, any of them.
+     */
+    sectionKeys?: ReadonlyMap<string, ReadonlySet<string>>
+  }
   checkKeys?: boolean
 }
 
@@ -124,12 +133,30 @@ function fileSettings(
   specs: SettingSpecs,
   options: ResolveOptions,
 ): { file: Record<string, unknown>; where: (key: string) => string } {
-  const { sections = new Set<string>(), otherKeys = new Set<string>(), command } = options.fileKeys ?? {}
-  const known = new Set([...Object.values(SETTINGS), ...Object.values(specs)].map((s) => s.fileKey ?? camelKey(s.flag)))
+  const { sections = new Set<string>(), otherKeys = new Set<string>(), command, sectionKeys } = options.fileKeys ?? {}
+  const core = new Set(Object.values(SETTINGS).map((s) => s.fileKey ?? camelKey(s.flag)))
+  const known = new Set([...core, ...Object.values(specs).map((s) => s.fileKey ?? camelKey(s.flag))])
   const check = (keys: string[], place: string): void => {
     if (options.checkKeys === false) return
     for (const key of keys)
       if (!known.has(key) && !otherKeys.has(key)) throw new P2PError('E_USAGE', `unknown setting "${key}" in ${place}`)
+  }
+  // A section's keys are its commands' (this command's own may be none of them), whichever command reads the file.
+  const checkSection = (section: string, keys: string[]): void => {
+    const mine = sectionKeys?.get(section)
+    const place = `the "${section}" section of config file ${filePath}`
+    if (mine === undefined || options.checkKeys === false) {
+      check(keys, place)
+      return
+    }
+    for (const key of keys) {
+      if (core.has(key) || mine.has(key)) continue
+      if (!otherKeys.has(key)) throw new P2PError('E_USAGE', `unknown setting "${key}" in ${place}`)
+      throw new P2PError(
+        'E_USAGE',
+        `setting "${key}" in ${place} is not one of ${section}'s (another command's: put it at the top level, or in that command's section)`,
+      )
+    }
   }
   const top: Record<string, unknown> = {}
   const found = new Map<string, Record<string, unknown>>()
@@ -141,7 +168,7 @@ function fileSettings(
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value))
       throw new P2PError('E_USAGE', `"${key}" in config file ${filePath} must be a JSON object of ${key}'s settings`)
-    check(Object.keys(value), `the "${key}" section of config file ${filePath}`)
+    checkSection(key, Object.keys(value))
     found.set(key, value as Record<string, unknown>)
   }
   const mine = [command ?? []].flat().filter((section) => found.has(section))

@@ -84,6 +84,31 @@ describe('user mistakes (the built commands)', () => {
     assert.doesNotMatch((JSON.parse(fromEnv.stdout) as { link: string }).link, /secret=/)
   })
 
+  it('a config section holding another command\'s key ("get": {"id": …}, p2p-listen\'s): E_USAGE naming the key, section and file, exit 2, from every command', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const config = join(dir, 'p2p.config.json')
+    await writeFile(config, JSON.stringify({ get: { id: 'ab'.repeat(32) } }))
+    for (const [command, args] of [
+      ['p2p', ['get', '--no-known-peers', ...downloadArgs(dir, udp)]],
+      ['p2p-split', ['f.bin', '--json', '--chunks-dir', join(dir, 'chunks'), '--logs-dir', join(dir, 'logs')]],
+    ] as const) {
+      const r = await runBin(command, [...args, '--config', config])
+      assert.equal(r.code, 2, r.stderr)
+      const result = JSON.parse(r.stdout) as { code: string; message: string }
+      assert.equal(result.code, 'E_USAGE')
+      assert.ok(
+        result.message.startsWith(`setting "id" in the "get" section of config file ${config} is not one of get's`),
+        result.message,
+      )
+    }
+    // At the top level, p2p-listen's key is taken by every command, as before (one file serves them all).
+    await writeFile(config, JSON.stringify({ id: 'ab'.repeat(32), get: { wait: 0.5 } }))
+    const r = await runBin('p2p', ['get', 'f.bin', '--no-known-peers', ...downloadArgs(dir, udp), '--config', config])
+    assert.equal(r.code, 3, r.stderr)
+    assert.equal((JSON.parse(r.stdout) as { code: string }).code, 'E_NOT_FOUND')
+  })
+
   it('64 hex characters that no one announces as a name: E_NOT_FOUND says how to give an id', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()

@@ -97,6 +97,35 @@ describe('config', () => {
       () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 't.json', fileKeys }),
       (e) => hasCode(e, 'E_USAGE') && /unknown setting "prot" in the "serve" section of config file/.test(e.message),
     )
+    // With the keys each section may hold: another command's key in a section is refused, whoever reads the file.
+    await writeFile(join(cwd, 'w.json'), JSON.stringify({ wait: 3, download: { wait: 4 }, serve: { wait: 5 } }))
+    const sectionKeys = new Map([
+      ['serve', new Set<string>()],
+      ['download', new Set(['wait'])],
+    ])
+    for (const command of ['serve', 'download', 'listen'])
+      assert.throws(
+        () =>
+          resolveSettings(specs, {
+            flags: {},
+            env: {},
+            cwd,
+            configFile: 'w.json',
+            fileKeys: { ...fileKeys, sectionKeys, command },
+          }),
+        (e) =>
+          hasCode(e, 'E_USAGE') &&
+          /^setting "wait" in the "serve" section of config file .*w\.json is not one of serve's \(another command's: put it at the top level/.test(
+            e.message,
+          ),
+        command,
+      )
+    await writeFile(
+      join(cwd, 'x.json'),
+      JSON.stringify({ wait: 3, download: { wait: 4, port: 1 }, serve: { port: 2 } }),
+    )
+    const both = { ...fileKeys, sectionKeys, command: 'serve' }
+    assert.equal(resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'x.json', fileKeys: both }).port, 2)
     await writeFile(join(cwd, 'u.json'), JSON.stringify({ serve: { port: 'x' } }))
     assert.throws(
       () => resolveSettings(specs, { flags: {}, env: {}, cwd, configFile: 'u.json', fileKeys }),
