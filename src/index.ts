@@ -95,7 +95,7 @@ export {
   summaryOf,
 } from './core/item.js'
 export type { Collaborators, Logger } from './core/log.js'
-export { isId, type Manifest } from './core/manifest.js'
+export { idProblem, isId, type Manifest } from './core/manifest.js'
 export { mixesLookAlikeScripts, nameProblem, portableName, validateName } from './core/names.js'
 export { printable } from './core/printable.js'
 export type { BroadcastSetting } from './core/setting-parsers.js'

@@ -1,4 +1,4 @@
-import { isShareLink, P2PError, printable, validateName } from '../index.js'
+import { idProblem, isShareLink, P2PError, printable, validateName } from '../index.js'
 import { counted, shortId } from './format.js'
 import { SEED_SETTINGS } from './seed.js'
 
@@ -17,6 +17,19 @@ export function otherName(
   const named = ctx.options.id === undefined ? undefined : ctx.args[0]
   if (named === undefined || isShareLink(named) || named === name) return undefined
   return `${shortId(id)}… is "${printable(name)}", not "${printable(named)}": downloading it`
+}
+
+/** --id as given, an id in either case (as printed anywhere), lower-cased; E_USAGE saying what is wrong, and where. */
+export function idOption(value: unknown): string | undefined {
+  if (value === undefined) return undefined
+  const text = String(value)
+  const problem = idProblem(text)
+  if (problem !== undefined)
+    throw new P2PError(
+      'E_USAGE',
+      `--id must be 64 hex characters, got ${JSON.stringify(text).slice(0, 80)}: ${problem}`,
+    )
+  return text.toLowerCase()
 }
 
 /** `text` lower-cased when it is 64 hex characters in any case (an id), else as it is. */

@@ -24,7 +24,7 @@ import { fetchByName, type NameGate } from './by-name.js'
 import { type CommandContext, defineCommand } from './common.js'
 import { takeShareLink } from './download-link.js'
 import { DOWNLOAD_SETTINGS, downloadOptions } from './download-settings.js'
-import { asId, nameGiven, otherName, privateSwarmAdvice, seedOnly } from './download-words.js'
+import { asId, idOption, nameGiven, otherName, privateSwarmAdvice, seedOnly } from './download-words.js'
 import { killBeforeRename } from './fault-hooks.js'
 import { counted, formatBytes, shortId } from './format.js'
 import { pickingInStore } from './held-in-store.js'
@@ -73,9 +73,7 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
       : undefined
   const given = link ? undefined : ctx.args[0]
   // An id as printed anywhere, in either case (a link's is taken in either case too).
-  let id = typeof ctx.options.id === 'string' ? asId(ctx.options.id) : ctx.options.id
-  if (id !== undefined && !isId(id))
-    throw new P2PError('E_USAGE', `--id must be 64 hex characters, got ${JSON.stringify(String(id)).slice(0, 80)}`)
+  let id = idOption(ctx.options.id)
   if (variant.idArgument && id === undefined && given !== undefined && isId(asId(given))) id = asId(given)
   const name = given === undefined || id === asId(given) ? undefined : nameGiven(given)
   seedOnly(ctx.options)

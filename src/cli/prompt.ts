@@ -1,4 +1,5 @@
 import {
+  idProblem,
   type KnownFile,
   NAME_QUIET_MS,
   nameProblem,
@@ -179,8 +180,13 @@ export async function targetAmong(
       held === undefined
         ? ''
         : `; the chunk store holds ${held.held} of its ${held.chunks} chunks (id ${held.id}): the same command resumes it once a seeder is back`
-    // 64 hex characters are a name to p2p-download (`p2p get` takes them as an id).
-    const anId = /^[0-9a-fA-F]{64}$/.test(name) ? ' (if that is an id: give it with --id, or use p2p get)' : ''
+    // 64 hex characters are a name to p2p-download (`p2p get` takes them as an id); a few more or fewer, a
+    // mistyped id's, say which.
+    const anId = /^[0-9a-fA-F]{64}$/.test(name)
+      ? ' (if that is an id: give it with --id, or use p2p get)'
+      : /^[0-9a-fA-F]{48,80}$/.test(name)
+        ? ` (if that is an id: ${idProblem(name)})`
+        : ''
     throw new P2PError(
       'E_NOT_FOUND',
       `${nobody}: check the name (p2p-listen shows what the LAN offers) and that a seeder is running${anId}${part}`,

@@ -33,6 +33,18 @@ export function isId(value: unknown): value is string {
   return typeof value === 'string' && HEX64.test(value)
 }
 
+/**
+ * What is wrong with `text` as an id (in any case), and where, without quoting it (a link's may hold a secret):
+ * its first character that is no hexadecimal digit, or its length; undefined for an id. A message that quoted the
+ * first 12 characters looked the same for a mistyped id as for the right one (a UX audit).
+ */
+export function idProblem(text: string): string | undefined {
+  const bad = text.search(/[^0-9a-f]/i)
+  if (bad >= 0 && bad < 64) return `its character ${bad + 1} is not a hexadecimal digit (0-9, a-f)`
+  if (text.length !== 64) return `it has ${text.length} ${bad < 0 ? 'hexadecimal digits' : 'characters'}, not 64`
+  return undefined
+}
+
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex')
 }

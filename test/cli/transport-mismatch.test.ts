@@ -64,7 +64,7 @@ describe('a download whose only seeder speaks the other transport', () => {
       assert.match(
         error,
         new RegExp(
-          `^(\\x1b\\[[0-9;]*m)?Error:(\\x1b\\[[0-9;]*m)? no peer delivered the manifest of [0-9a-f]{12}… in time${says.replace('PORT', String(port))} \\[${code}\\]$`,
+          `^(\\x1b\\[[0-9;]*m)?Error:(\\x1b\\[[0-9;]*m)? no peer delivered the manifest of [0-9a-f]{64} in time${says.replace('PORT', String(port))} \\[${code}\\]$`,
         ),
       )
       assert.equal(error.match(/\[E_[A-Z_]+\]/g)?.length, 1, error)

@@ -109,6 +109,39 @@ describe('user mistakes (the built commands)', () => {
     assert.equal((JSON.parse(r.stdout) as { code: string }).code, 'E_NOT_FOUND')
   })
 
+  it('a mistyped link or id: the message says where (the place of a bad character, the count) or shows the whole id, not the first 12 characters a right one shares', async (t) => {
+    const dir = await tmpDir(t)
+    const udp = await freeUdpPort()
+    const id = 'ab'.repeat(32)
+    const get = async (
+      ...args: string[]
+    ): Promise<{ code: number | null; result: { code: string; message: string } }> => {
+      const r = await runBin('p2p', ['get', ...args, '--wait', '0.5', '--no-known-peers', ...downloadArgs(dir, udp)])
+      return { code: r.code, result: JSON.parse(r.stdout) as { code: string; message: string } }
+    }
+    const badLink = await get(`p2p://${id.slice(0, 40)}g${id.slice(41)}`)
+    assert.equal(badLink.code, 2)
+    assert.match(
+      badLink.result.message,
+      /the id is not 64 hexadecimal digits: its character 41 is not a hexadecimal digit/,
+    )
+    const short = await get('--id', id.slice(1))
+    assert.equal(short.code, 2)
+    assert.match(
+      short.result.message,
+      /^--id must be 64 hex characters, got "b(ab){31}": it has 63 hexadecimal digits, not 64$/,
+    )
+    // 63 hex characters are a name to look for; said, if nobody has it, to be one short of an id.
+    const asName = await get(id.slice(1))
+    assert.equal(asName.result.code, 'E_NOT_FOUND')
+    assert.match(asName.result.message, /\(if that is an id: it has 63 hexadecimal digits, not 64\)/)
+    // A typo that is still 64 hex digits names another file: the whole id is shown, to compare with the one shared.
+    const typo = `${id.slice(0, 50)}cc${id.slice(52)}`
+    const none = await get(`p2p://${typo}`)
+    assert.equal(none.result.code, 'E_NOT_FOUND')
+    assert.ok(none.result.message.startsWith(`no peer delivered the manifest of ${typo} in time`), none.result.message)
+  })
+
   it('64 hex characters that no one announces as a name: E_NOT_FOUND says how to give an id', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()

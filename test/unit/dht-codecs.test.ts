@@ -102,6 +102,37 @@ describe('share links', () => {
     )
   })
 
+  it('say where a mistyped id or seeder is wrong, never quoting a seeder (a UX audit: the message showed the same first characters as the right link)', () => {
+    const id = 'ab'.repeat(32)
+    const seeder = formatPeerId(Buffer.alloc(32, 7))
+    const message = (text: string): string => {
+      try {
+        parseShareLink(text)
+      } catch (err) {
+        assert.ok(hasCode(err, 'E_USAGE'))
+        return (err as Error).message
+      }
+      throw new Error(`${text} was taken`)
+    }
+    assert.match(
+      message(`p2p://${id.slice(1)}`),
+      /the id is not 64 hexadecimal digits: it has 63 hexadecimal digits, not 64 /,
+    )
+    assert.match(message(`p2p://${id}a`), /: it has 65 hexadecimal digits, not 64 /)
+    assert.match(
+      message(`p2p://${id.slice(0, 40)}g${id.slice(41)}`),
+      /^invalid share link "p2p:\/\/a[ab]{39}…": the id is not 64 hexadecimal digits: its character 41 is not a hexadecimal digit/,
+    )
+    const typo = `${seeder.slice(0, 30)}${seeder[30] === 'A' ? 'B' : 'A'}${seeder.slice(31)}`
+    const said = message(`p2p://${id}?seeder=${typo}`)
+    assert.match(said, /the seeder is not a peer ID: it fails its check characters: a typo in groups 3–4\?/)
+    assert.ok(!said.includes(typo.slice(8, 20)), said)
+    assert.match(
+      message(`p2p://${id}?seeder=${seeder.slice(0, -1)}1`),
+      /the seeder is not a peer ID: it holds a character that is not A–Z or 2–7 \(group 8, character 7\)/,
+    )
+  })
+
   it('refuse hostile or damaged links with E_USAGE, never echoing a secret', () => {
     const id = 'ab'.repeat(32)
     const cases = [

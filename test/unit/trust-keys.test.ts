@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import { hasCode } from '../../src/core/errors.js'
 import { encodeIdentityFile, parseIdentityFile } from '../../src/core/trust/identity.js'
 import { base32, formatKey, fromBase32, parseKeyText } from '../../src/core/trust/key-text.js'
-import { formatPeerId, normalizePeerId, parsePeerId } from '../../src/core/trust/peer-id.js'
+import { formatPeerId, normalizePeerId, parsePeerId, peerIdProblem } from '../../src/core/trust/peer-id.js'
 import {
   checkSwarmProof,
   deriveSwarmKeys,
@@ -45,7 +45,10 @@ describe('peer ID text form', () => {
       ['I', '\u0131'],
     ] as const) {
       const at = text.indexOf(ascii)
-      assert.deepEqual(parseKeyText(text.slice(0, at) + lookalike + text.slice(at + 1)), { problem: 'character' })
+      assert.deepEqual(parseKeyText(text.slice(0, at) + lookalike + text.slice(at + 1)), {
+        problem: 'character',
+        at: text.slice(0, at).replace(/-/g, '').length,
+      })
     }
     assert.ok('key' in parseKeyText(`\t${text.replace(/-/g, ' ').toLowerCase()} `))
     assert.throws(
@@ -96,6 +99,43 @@ describe('peer ID text form', () => {
       )
     }
     assert.equal(normalizePeerId(formatPeerId(Buffer.alloc(32)).toLowerCase()), formatPeerId(Buffer.alloc(32)))
+  })
+
+  it('says where a typo is (a UX audit: "a typo?" alone left the user comparing 56 characters)', () => {
+    const id = formatPeerId(randomBytes(32))
+    const compact = id.replace(/-/g, '')
+    const swapped = (at: number): string => {
+      const c = ALPHABET[(ALPHABET.indexOf(compact[at]!) + 1) % 32]!
+      return compact.slice(0, at) + c + compact.slice(at + 1)
+    }
+    const message = (text: string): string => {
+      try {
+        parsePeerId(text, '--allow')
+      } catch (err) {
+        assert.ok(hasCode(err, 'E_USAGE'))
+        return (err as Error).message
+      }
+      throw new Error(`${text} was taken`)
+    }
+    // Each two groups of seven end in one check character: the pair it fails in is named.
+    for (const [at, groups] of [
+      [0, '1–2'],
+      [20, '3–4'],
+      [30, '5–6'],
+      [55, '7–8'],
+    ] as const)
+      assert.match(
+        message(swapped(at)),
+        new RegExp(`fails its check characters: a typo in groups ${groups}\\?$`),
+        `at ${at}`,
+      )
+    assert.match(message(`${compact.slice(0, 17)}1${compact.slice(18)}`), /not A–Z or 2–7 \(group 3, character 4\)$/)
+    assert.match(message(id.slice(0, -1)), / is 55 characters without dashes and spaces, not 56 /)
+    assert.equal(peerIdProblem(id), undefined)
+    assert.equal(
+      peerIdProblem(compact.slice(0, 50)),
+      'is 50 characters without dashes and spaces, not 56 (eight groups of seven)',
+    )
   })
 
   it('base32 is RFC 4648 (its test vectors) and one text per key', () => {

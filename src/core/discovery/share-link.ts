@@ -1,7 +1,7 @@
 import { isIPv6 } from 'node:net'
 import { P2PError } from '../errors.js'
-import { isId } from '../manifest.js'
-import { formatPeerId, parsePeerId } from '../trust/peer-id.js'
+import { idProblem } from '../manifest.js'
+import { formatPeerId, parsePeerId, peerIdProblem } from '../trust/peer-id.js'
 import { parseSecret } from '../trust/swarm-secret.js'
 import { parseNamedPeer } from './named-peers.js'
 
@@ -106,7 +106,8 @@ export function parseShareLink(text: string): ShareLink {
   const mark = rest.indexOf('?')
   // One slash after the id, as a chat client or a browser adds to what it takes for a URL's host, is no part of it.
   const id = (mark < 0 ? rest : rest.slice(0, mark)).replace(/\/$/, '').toLowerCase()
-  if (!isId(id)) throw bad(value, 'the id is not 64 hexadecimal digits')
+  const problem = idProblem(id)
+  if (problem !== undefined) throw bad(value, `the id is not 64 hexadecimal digits: ${problem}`)
   const link: ShareLink = { id }
   if (mark < 0) return link
   const seen = new Set<string>()
@@ -143,20 +144,14 @@ export function parseShareLink(text: string): ShareLink {
       if (peer.port === 0) throw bad(value, 'the peer hint needs its port (HOST:PORT or [IPv6]:PORT)')
       link.peer = { host: peer.host, port: peer.port }
     } else if (key === 'seeder') {
-      link.seeder = formatPeerId(parsePeerIdQuietly(decoded, () => bad(value, 'the seeder is not a peer ID')))
+      // Where the typo is, never the text: after a secret, this "seeder" may be part of a raw passphrase.
+      const typo = peerIdProblem(decoded)
+      if (typo !== undefined) throw bad(value, `the seeder is not a peer ID: it ${typo}`)
+      link.seeder = formatPeerId(parsePeerId(decoded))
     } else {
       parseSecret(decoded) // E_USAGE for a damaged key or a weak passphrase, without echoing it
       link.secret = decoded
     }
   }
   return link
-}
-
-/** The key a peer ID names, or `refused()` thrown (parsePeerId's own message would quote the text). */
-function parsePeerIdQuietly(text: string, refused: () => P2PError): Buffer {
-  try {
-    return parsePeerId(text)
-  } catch {
-    throw refused()
-  }
 }

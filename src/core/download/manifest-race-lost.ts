@@ -28,7 +28,8 @@ function raceLost(
   transport: TransportWords,
   crowded?: CrowdedAddress,
 ): P2PError {
-  const lost = `no peer delivered the manifest of ${id.slice(0, 12)}… in time`
+  // The whole id: its first 12 characters looked the same for a mistyped id as for the right one (a UX audit).
+  const lost = `no peer delivered the manifest of ${id} in time`
   // A peer's own words (messages.ts, "peer: …", printable already) quoted and cut short: beside our advice they
   // must not pass for it (the whole text is in the log).
   const said = (err: P2PError): string => {

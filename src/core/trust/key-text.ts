@@ -88,20 +88,27 @@ export function formatKey(key: Uint8Array): string {
 
 export type KeyTextProblem = 'length' | 'character' | 'check'
 
-/** The key a text form names, or why it names none. */
-export function parseKeyText(text: string): { key: Buffer } | { problem: KeyTextProblem } {
+/**
+ * The key a text form names, or why it names none and where, so that a message can point at the typo: `at` counts
+ * the characters that are no space, tab or dash, from 0: the first that is not A–Z or 2–7 (`character`), the check
+ * character that failed (`check`), or how many there are (`length`).
+ */
+export function parseKeyText(text: string): { key: Buffer } | { problem: KeyTextProblem; at: number } {
+  const compact = text.replace(/[ \t-]/g, '').replace(/[a-z]/g, (c) => c.toUpperCase())
   // ASCII only: Unicode's spaces (U+FEFF, U+3000 …) and case folds (ſ → S, ı → I) would let an allow-list entry
   // look unlike the key it grants (an attacker pass, fifty-first session).
-  if (/[^\t\x20-\x7e]/.test(text)) return { problem: 'character' }
-  const compact = text.replace(/[ \t-]/g, '').replace(/[a-z]/g, (c) => c.toUpperCase())
-  if (compact.length !== DATA_CHARS + DATA_CHARS / GROUP) return { problem: 'length' }
-  if (![...compact].every((c) => VALUE.has(c))) return { problem: 'character' }
+  const odd = compact.search(/[^\x20-\x7e]/)
+  if (odd >= 0) return { problem: 'character', at: odd }
+  if (compact.length !== DATA_CHARS + DATA_CHARS / GROUP) return { problem: 'length', at: compact.length }
+  const bad = [...compact].findIndex((c) => !VALUE.has(c))
+  if (bad >= 0) return { problem: 'character', at: bad }
   let data = ''
   for (let i = 0; i < compact.length; i += GROUP + 1) {
     const group = compact.slice(i, i + GROUP)
-    if (luhn32(group) !== compact[i + GROUP]) return { problem: 'check' }
+    if (luhn32(group) !== compact[i + GROUP]) return { problem: 'check', at: i + GROUP }
     data += group
   }
   const key = fromBase32(data, KEY_BYTES)
-  return key ? { key } : { problem: 'character' }
+  // The last group's spare bits set: no key's text, though its check held.
+  return key ? { key } : { problem: 'check', at: compact.length - 1 }
 }

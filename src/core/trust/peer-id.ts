@@ -1,5 +1,5 @@
 import { P2PError } from '../errors.js'
-import { formatKey, parseKeyText } from './key-text.js'
+import { formatKey, type KeyTextProblem, parseKeyText } from './key-text.js'
 
 /**
  * A peer ID is the peer's ed25519 public key (the static key of its Noise
@@ -10,21 +10,35 @@ import { formatKey, parseKeyText } from './key-text.js'
 
 export const formatPeerId = (publicKey: Uint8Array): string => formatKey(publicKey)
 
-const PROBLEMS = {
-  length: 'is not 56 characters (eight groups of seven, dashes optional)',
-  character: 'holds a character that is not A–Z or 2–7',
-  check: 'fails its check characters (a typo?)',
-} as const
+/** Where `at` (key-text.ts: among the characters that are no space, tab or dash) is, as a peer ID is shown. */
+const place = (at: number): string => `group ${Math.floor(at / 7) + 1}, character ${(at % 7) + 1}`
+
+/** Each problem, where it is: a typo's place, not only that there is one (a UX audit). */
+const PROBLEMS: Record<KeyTextProblem, (at: number) => string> = {
+  length: (at) => `is ${at} characters without dashes and spaces, not 56 (eight groups of seven)`,
+  character: (at) => `holds a character that is not A–Z or 2–7 (${place(at)})`,
+  // Each two groups of seven end in the check character of their 13 others.
+  check: (at) => {
+    const first = Math.floor(at / 14) * 2 + 1
+    return `fails its check characters: a typo in groups ${first}–${first + 1}?`
+  },
+}
 
 /** Quoted with every character outside printable ASCII as `\uXXXX`: a no-break space pasted from a chat shows. */
 const quoted = (text: string): string =>
   JSON.stringify(text).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 
-/** The public key a peer ID names; E_USAGE (saying what is wrong) when the text is not a valid peer ID. */
+/** Why `text` is not a peer ID, and where (without quoting it), or undefined when it is one. */
+export function peerIdProblem(text: string): string | undefined {
+  const parsed = parseKeyText(text)
+  return 'problem' in parsed ? PROBLEMS[parsed.problem](parsed.at) : undefined
+}
+
+/** The public key a peer ID names; E_USAGE (saying what is wrong, and where) when the text is not a valid peer ID. */
 export function parsePeerId(text: string, what = 'peer ID'): Buffer {
   const parsed = parseKeyText(text)
   if ('problem' in parsed)
-    throw new P2PError('E_USAGE', `${what} ${quoted(text.slice(0, 80))} ${PROBLEMS[parsed.problem]}`)
+    throw new P2PError('E_USAGE', `${what} ${quoted(text.slice(0, 80))} ${PROBLEMS[parsed.problem](parsed.at)}`)
   return parsed.key
 }
 
