@@ -7,7 +7,11 @@ export const idCommand = defineCommand({
   name: 'id',
   summary: "print this peer's peer ID (the public key others check; the identity file is created if absent)",
   settings: { ...pickSettings('chunksDir'), ...TRUST_SETTINGS },
-  examples: ['p2p id', 'p2p id --json | jq -r .peerId', 'p2p id --identity ~/.p2p/identity.key'],
+  examples: [
+    'p2p id',
+    'p2p id --json | jq -r .peerId',
+    'mkdir -p ~/.p2p && p2p id --identity ~/.p2p/identity.key   # made only in a directory that is there',
+  ],
   configure: (cmd) => cmd.addHelpText('after', TRUST_HELP),
   run: async ({ settings, json, log, out }) => {
     const trust = await commandTrust(settings, log)

@@ -229,7 +229,8 @@ export const SETTINGS = {
   identity: spec({
     flag: 'identity',
     valueName: '<file>',
-    description: "this peer's key pair (its peer ID), created on first use with mode 0600",
+    description:
+      "this peer's key pair (its peer ID), created on first use with mode 0600 in a directory that is there (a mistyped one is refused, E_NOT_FOUND, not made)",
     defaultValue: '',
     defaultLabel: '<chunks-dir>/.p2p/identity.key',
     parse: parseDir,

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import { writeFile } from 'node:fs/promises'
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runBin } from '../helpers/cli.js'
 import { tmpDir } from '../helpers/files.js'
-import { downloadArgs, freeUdpPort } from '../helpers/swarm.js'
+import { downloadArgs, freeUdpPort, storeArgs } from '../helpers/swarm.js'
 
 /**
  * What a user types by mistake is told what to type instead, in one line
@@ -140,6 +140,38 @@ describe('user mistakes (the built commands)', () => {
     const none = await get(`p2p://${typo}`)
     assert.equal(none.result.code, 'E_NOT_FOUND')
     assert.ok(none.result.message.startsWith(`no peer delivered the manifest of ${typo} in time`), none.result.message)
+  })
+
+  it('--identity in a directory that is not there (a typo): E_NOT_FOUND naming it and how to make it, exit 3, nothing made; the default one is made', async (t) => {
+    const dir = await tmpDir(t)
+    const typo = join(dir, 'kyes', 'id.key')
+    const logs = ['--logs-dir', join(dir, 'logs')]
+    for (const [command, args] of [
+      ['p2p', ['id', '--json', '--identity', typo, ...logs]],
+      ['p2p-serve', ['--json', '--identity', typo, '--host', '127.0.0.1', '--port', '0', ...storeArgs(dir)]],
+    ] as const) {
+      const r = await runBin(command, [...args])
+      assert.equal(r.code, 3, r.stderr)
+      const result = JSON.parse(r.stdout) as { code: string; message: string }
+      assert.equal(result.code, 'E_NOT_FOUND')
+      assert.ok(
+        result.message.startsWith(`no identity file at ${typo}, and no directory ${join(dir, 'kyes')} to make one in`),
+        result.message,
+      )
+      assert.match(result.message, /mkdir -p /)
+    }
+    assert.ok(!(await readdir(dir)).includes('kyes'), 'no directory made')
+    // Where the directory is there, and at the store's own place (its .p2p made), a new identity as before.
+    await mkdir(join(dir, 'keys'))
+    const made = await runBin('p2p', ['id', '--json', '--identity', join(dir, 'keys', 'id.key'), ...logs])
+    assert.equal(made.code, 0, made.stderr)
+    assert.equal((JSON.parse(made.stdout) as { created: boolean }).created, true)
+    const own = await runBin('p2p', ['id', '--json', '--chunks-dir', join(dir, 'new-store'), ...logs])
+    assert.equal(own.code, 0, own.stderr)
+    assert.equal(
+      (JSON.parse(own.stdout) as { identity: string }).identity,
+      join(dir, 'new-store', '.p2p', 'identity.key'),
+    )
   })
 
   it('64 hex characters that no one announces as a name: E_NOT_FOUND says how to give an id', async (t) => {

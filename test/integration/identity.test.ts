@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { chmod, readFile, stat, symlink, truncate, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, stat, symlink, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { hasCode } from '../../src/core/errors.js'
@@ -9,7 +9,7 @@ import { mkfifo, tmpDir } from '../helpers/files.js'
 
 describe('identity file on disk', () => {
   it('is created once with mode 0600 and read back as the same identity', async (t) => {
-    const path = join(await tmpDir(t), 'sub', 'identity.key')
+    const path = join(await tmpDir(t), 'identity.key')
     const made = await loadIdentity(path)
     assert.ok(made.created)
     assert.equal((await stat(path)).mode & 0o777, 0o600)
@@ -18,6 +18,27 @@ describe('identity file on disk', () => {
     assert.equal(again.peerId, made.peerId)
     assert.deepEqual(parsePeerId(made.peerId), made.publicKey)
     assert.match(await readFile(path, 'utf8'), new RegExp(`peer-id ${made.peerId}`))
+  })
+
+  it('is made only in a directory that is there (E_NOT_FOUND naming it, nothing made), but in a store, with its .p2p', async (t) => {
+    // A UX audit: a mistyped directory in --identity was made without a word, with a new peer ID no one allows.
+    const dir = await tmpDir(t)
+    const path = join(dir, 'keyz', 'sub', 'identity.key')
+    await assert.rejects(
+      loadIdentity(path),
+      (err) =>
+        hasCode(err, 'E_NOT_FOUND') &&
+        (err as Error).message.includes(`no directory ${join(dir, 'keyz', 'sub')} to make one in`) &&
+        /mkdir -p/.test((err as Error).message),
+    )
+    assert.deepEqual(await readdir(dir), [], 'no directory made')
+    await writeFile(join(dir, 'file'), 'x')
+    await assert.rejects(loadIdentity(join(dir, 'file', 'identity.key')), (err) => hasCode(err, 'E_NOT_FOUND'))
+    await mkdir(join(dir, 'keyz', 'sub'), { recursive: true })
+    assert.ok((await loadIdentity(path)).created)
+    const store = join(dir, 'chunks')
+    const own = await loadIdentity(join(store, '.p2p', 'identity.key'), { within: store })
+    assert.ok(own.created, "the store's own, with its directories")
   })
 
   it('commands starting together share one new identity (never two)', async (t) => {

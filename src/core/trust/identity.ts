@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto'
+import { stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import NoiseSecretStream, { type KeyPair } from '@hyperswarm/secret-stream'
 import { publishOnce } from '../disk.js'
 import { fromFsError, hasCode, P2PError } from '../errors.js'
-import { makeDirectories } from '../make-dirs.js'
 import { isAbsent, openRegularFile, realDirectories } from '../safe-fs.js'
 import { formatPeerId } from './peer-id.js'
 
 /**
  * This peer's identity: an ed25519 key pair (the static key of its Noise
  * handshakes; its public key is the peer ID). Kept in one small text file,
- * created on first use with mode 0600:
+ * created on first use with mode 0600 (in a directory that is there, or the
+ * chunk store's `.p2p`):
  *
  *   # p2pshare identity: this peer's private key. Whoever reads it can pose as this peer.
  *   p2pshare-identity 1
@@ -38,7 +39,10 @@ const MAX_FILE_BYTES = 4096
 const SEED_BYTES = 32
 
 export interface IdentityOptions {
-  /** Make a new identity when the file does not exist (default true); else E_IDENTITY. */
+  /**
+   * Make a new identity when the file does not exist (default true); else E_IDENTITY. Outside a store (`within`),
+   * only in a directory that is there: else E_NOT_FOUND naming it.
+   */
   create?: boolean
   /**
    * A chunk store's root that holds the file (the default, `<store>/.p2p/identity.key`): every directory
@@ -136,13 +140,31 @@ async function readIdentity(path: string): Promise<Identity> {
 }
 
 /**
+ * A path of the user's own (`--identity`) gets a new identity only in a directory that is there: a mistyped
+ * directory was made without a word, and the command ran as a new peer, a peer ID no allow-list names (a UX audit).
+ * The store's own (`within`) is made with its `.p2p` directory, as the store is.
+ */
+async function directoryThere(path: string): Promise<void> {
+  const dir = dirname(path)
+  const stats = await stat(dir).catch((err: unknown) => {
+    if (isAbsent(err)) return undefined
+    throw fromFsError(err, `checking ${dir}`)
+  })
+  if (stats?.isDirectory()) return
+  throw new P2PError(
+    'E_NOT_FOUND',
+    `no identity file at ${path}, and no directory ${dir} to make one in: check the path (--identity, P2P_IDENTITY or "identity" in the config file), or make the directory (mkdir -p ${dir}) for a new identity, a new peer ID`,
+  )
+}
+
+/**
  * A new identity, published only if no identity file is there (disk.ts,
  * publishOnce: mode 0600 from its creation): of two commands starting
  * together (p2p-serve and p2p-announce) one creates the identity and the
  * other reads it; neither replaces it.
  */
 async function createIdentity(path: string, within: string | undefined): Promise<Identity> {
-  if (within === undefined) await makeDirectories(dirname(path))
+  if (within === undefined) await directoryThere(path)
   const seed = randomBytes(SEED_BYTES)
   let created: boolean
   try {
