@@ -132,7 +132,9 @@ export async function runDownloadCommand(ctx: Ctx, variant: { idArgument: boolea
       )
     }
     await directory.start()
-    const picking = { ...ctx, ...pickingInStore(store, ctx) }
+    // Of a folder, what --only chooses is what must be held for it to be placed from the store.
+    const only = Array.isArray(ctx.options.only) ? (ctx.options.only as string[]) : undefined
+    const picking = { ...ctx, ...pickingInStore(store, { ...ctx, only }) }
     let receipt: DownloadReceipt
     if (id === undefined && name !== undefined && !settings.dht) {
       // By name on the LAN: fetched from the first answer on, while the name is still being decided (by-name.ts).

@@ -67,17 +67,19 @@ export interface PickContext {
   settings: { wait: number }
   signal: AbortSignal
   /**
-   * The entry the chunk store holds under a name no peer announced (held-in-store.ts): whole, it is the file (as
-   * `--id` takes it offline); in part, the error says so. Without it, a name no peer announced is E_NOT_FOUND.
+   * The files the chunk store holds under a name no peer announced (held-in-store.ts): one held whole is the file
+   * (as `--id` takes it offline); in part, the error says so; several are E_AMBIGUOUS, as on the LAN. Without it, a
+   * name no peer announced is E_NOT_FOUND.
    */
-  heldInStore?: (name: string) => Promise<HeldEntry | undefined>
+  heldInStore?: (name: string) => Promise<HeldEntry[]>
   /** A line for the user (not with --json). */
   say?: (line: string) => void
 }
 
-/** What the chunk store holds under a name: the entry's id, and how many of its chunks it holds. */
+/** A file the chunk store holds under a name: the entry's id, its size, and how many of its chunks it holds. */
 export interface HeldEntry {
   id: string
+  size: number
   held: number
   chunks: number
 }
@@ -171,7 +173,9 @@ export async function targetAmong(
     if (unlisted.peers.length > 0) throw notListed(name, ctx.settings.wait, unlisted)
     const nobody = `no peer announced "${name}" within ${ctx.settings.wait} s`
     // Downloaded before (or split here): what the store holds is that name's file, as --id takes it offline.
-    const held = await ctx.heldInStore?.(name)
+    const inStore = (await ctx.heldInStore?.(name)) ?? []
+    if (inStore.length > 1) throw heldAmbiguous(nobody, name, inStore)
+    const held = inStore[0]
     if (held !== undefined && held.held === held.chunks) {
       ctx.say?.(`${nobody}; the chunk store holds it whole (id ${shortId(held.id)}…): placed from there`)
       return held.id
@@ -203,5 +207,17 @@ export async function targetAmong(
   throw new P2PError(
     'E_AMBIGUOUS',
     `${matches.length} different files are named "${name}": ${list}; pick one with --id`,
+  )
+}
+
+/** Several files of the name in the chunk store and none on the LAN: which one is the user's to say, with --id. */
+function heldAmbiguous(nobody: string, name: string, held: readonly HeldEntry[]): P2PError {
+  const shown = held.slice(0, LISTED_FILES)
+  const list =
+    shown.map((f) => `${f.id} (${formatBytes(f.size)}, ${f.held} of ${counted(f.chunks, 'chunk')} held)`).join(', ') +
+    (held.length > shown.length ? ` and ${held.length - shown.length} more` : '')
+  return new P2PError(
+    'E_AMBIGUOUS',
+    `${nobody}; the chunk store holds ${held.length} files named "${name}": ${list}; pick one with --id`,
   )
 }

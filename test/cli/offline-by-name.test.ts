@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
-import { rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runBin } from '../helpers/cli.js'
-import { sha256File } from '../helpers/files.js'
-import { downloadArgs, freeUdpPort, runDownload, seeded, startSeeder } from '../helpers/swarm.js'
+import { randomFile, sha256File, tmpDir } from '../helpers/files.js'
+import { downloadArgs, freeUdpPort, runDownload, seeded, split, startSeeder } from '../helpers/swarm.js'
+import { ALBUM, ALBUM_CHUNK, makeTree, treeListing } from '../helpers/tree-files.js'
 
 /**
  * A download by name that no peer announces, of a file its chunk store holds (downloaded before, the seeder gone):
@@ -45,5 +46,55 @@ describe('a download by name with no peer, of what the chunk store holds', () =>
       part.stderr,
       /the chunk store holds 2 of its 3 chunks \(id [0-9a-f]{64}\): the same command resumes it/,
     )
+  })
+
+  it('two files of the name in the store: E_AMBIGUOUS naming both, nothing placed; a name that is an id is no name held', async (t) => {
+    // One split here, another of the same name downloaded by id: its entry directory is named by its id.
+    const { dir, id } = await seeded(t, 500_000)
+    const d = join(dir, 'd')
+    await split(d, join(dir, 'f.bin'), ['--chunk-size', '256KiB'])
+    await mkdir(join(dir, 'other'))
+    await randomFile(join(dir, 'other', 'f.bin'), 300_000)
+    const { id: other } = await split(join(dir, 'seed2'), join(dir, 'other', 'f.bin'), ['--chunk-size', '256KiB'])
+    const udp = await freeUdpPort()
+    const seeder = await startSeeder(t, join(dir, 'seed2'), udp)
+    const fetched = await runDownload(d, udp, ['--id', other])
+    assert.equal(fetched.code, 0, fetched.stderr + fetched.log)
+    await Promise.all([seeder.serve.stop(), seeder.announce.stop()])
+    await rm(join(d, 'downloads'), { recursive: true })
+    const nobody = await freeUdpPort()
+    const byName = await runDownload(d, nobody, ['f.bin', '--wait', '1'])
+    assert.equal(byName.code, 2, byName.stderr)
+    assert.equal(byName.result?.code, 'E_AMBIGUOUS')
+    assert.match(byName.stderr, new RegExp(`the chunk store holds 2 files named "f\\.bin".*${id}.*pick one with --id`))
+    assert.match(byName.stderr, new RegExp(other))
+    // The directory the id-named entry has is not a file of that name: no file named so is held.
+    const hex = await runDownload(d, nobody, [other, '--wait', '1'])
+    assert.equal(hex.code, 3, hex.stderr)
+    assert.match(hex.stderr, /if that is an id: give it with --id/)
+    assert.deepEqual(await readdir(join(d, 'downloads')).catch(() => []), [])
+  })
+
+  it('a folder held in part: what --only chooses of it, held whole, is placed', async (t) => {
+    const dir = await tmpDir(t)
+    await makeTree(join(dir, 'src', 'album'), ALBUM)
+    await split(join(dir, 's0'), join(dir, 'src', 'album'), ['--chunk-size', String(ALBUM_CHUNK)])
+    const udp = await freeUdpPort()
+    const seeder = await startSeeder(t, join(dir, 's0'), udp)
+    const d = join(dir, 'd')
+    const first = await runDownload(d, udp, ['album', '--only', 'a/b/**'])
+    assert.equal(first.code, 0, first.stderr + first.log)
+    const path = first.result?.path as string
+    const listing = await treeListing(path)
+    await Promise.all([seeder.serve.stop(), seeder.announce.stop()])
+    await rm(path, { recursive: true })
+    const nobody = await freeUdpPort()
+    const again = await runDownload(d, nobody, ['album', '--only', 'a/b/**', '--wait', '1'])
+    assert.equal(again.code, 0, again.stderr + again.log)
+    assert.deepEqual(await treeListing(again.result?.path as string), listing)
+    // The whole folder is not held: that is still E_NOT_FOUND, naming what is.
+    const whole = await runDownload(d, nobody, ['album', '--wait', '1'])
+    assert.equal(whole.code, 3, whole.stderr)
+    assert.match(whole.stderr, /the chunk store holds \d+ of its \d+ chunks/)
   })
 })
