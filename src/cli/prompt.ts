@@ -170,9 +170,10 @@ export async function targetAmong(
   const matches = [...listed, ...answered.filter((a) => !listed.some((f) => f.id === a.id))]
   if (matches.length === 0) {
     const unlisted = directory.unlistedNamers()
-    if (unlisted.peers.length > 0) throw notListed(name, ctx.settings.wait, unlisted)
-    const nobody = `no peer announced "${name}" within ${ctx.settings.wait} s`
-    // Downloaded before (or split here): what the store holds is that name's file, as --id takes it offline.
+    const nobody = `no peer${unlisted.peers.length > 0 ? ' on the allow-list' : ''} announced "${name}" within ${ctx.settings.wait} s`
+    // Downloaded before (or split here): what the store holds is that name's file, as --id takes it offline. Before
+    // the strangers off the allow-list are named: one announcing the name made a file held whole E_AUTH, "add its
+    // peer ID to --allow if you trust it" (a review), where the name is decided among the peers we would fetch from.
     const inStore = (await ctx.heldInStore?.(name)) ?? []
     if (inStore.length > 1) throw heldAmbiguous(nobody, name, inStore)
     const held = inStore[0]
@@ -180,6 +181,7 @@ export async function targetAmong(
       ctx.say?.(`${nobody}; the chunk store holds it whole (id ${shortId(held.id)}…): placed from there`)
       return held.id
     }
+    if (unlisted.peers.length > 0) throw notListed(name, ctx.settings.wait, unlisted)
     const part =
       held === undefined
         ? ''

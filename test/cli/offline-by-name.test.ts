@@ -97,4 +97,27 @@ describe('a download by name with no peer, of what the chunk store holds', () =>
     assert.equal(whole.code, 3, whole.stderr)
     assert.match(whole.stderr, /the chunk store holds \d+ of its \d+ chunks/)
   })
+
+  it('with --allow, a stranger off the list announcing the name keeps nothing the store holds whole from being placed', async (t) => {
+    const { dir, sha } = await seeded(t, 500_000)
+    const udp = await freeUdpPort()
+    const seeder = await startSeeder(t, join(dir, 'seed'), udp)
+    const allow = ['--allow', seeder.peerId]
+    const d = join(dir, 'd')
+    const first = await runDownload(d, udp, ['f.bin', ...allow])
+    assert.equal(first.code, 0, first.stderr + first.log)
+    const path = first.result?.path as string
+    await Promise.all([seeder.serve.stop(), seeder.announce.stop()])
+    await rm(path)
+    // A stranger's file of the name, announced where the download listens: it was E_AUTH, "add its peer ID to
+    // --allow if you trust it", for a file the store held whole.
+    await mkdir(join(dir, 'theirs'))
+    await randomFile(join(dir, 'theirs', 'f.bin'), 400_000)
+    await split(join(dir, 'stranger'), join(dir, 'theirs', 'f.bin'), ['--chunk-size', '256KiB'])
+    await startSeeder(t, join(dir, 'stranger'), udp)
+    const again = await runDownload(d, udp, ['f.bin', '--wait', '2', ...allow])
+    assert.equal(again.code, 0, again.stderr + again.log)
+    assert.equal(again.result?.path, path)
+    assert.equal(await sha256File(path), sha)
+  })
 })
