@@ -178,7 +178,7 @@ export async function targetAmong(
     if (inStore.length > 1) throw heldAmbiguous(nobody, name, inStore)
     const held = inStore[0]
     if (held !== undefined && held.held === held.chunks) {
-      ctx.say?.(`${nobody}; the chunk store holds it whole (id ${shortId(held.id)}…): placed from there`)
+      ctx.say?.(`${nobody}; the chunk store holds it whole (id ${shortId(held.id)}…): placing it from there`)
       return held.id
     }
     if (unlisted.peers.length > 0) throw notListed(name, ctx.settings.wait, unlisted)

@@ -34,7 +34,7 @@ describe('a download by name with no peer, of what the chunk store holds', () =>
     assert.equal(plain.code, 0, plain.stderr)
     assert.match(
       plain.stderr,
-      /no peer announced "f\.bin" within 1 s; the chunk store holds it whole \(id [0-9a-f]{12}…\): placed from there/,
+      /no peer announced "f\.bin" within 1 s; the chunk store holds it whole \(id [0-9a-f]{12}…\): placing it from there/,
     )
     assert.equal(await sha256File(path), sha)
     await rm(path)
