@@ -2,7 +2,9 @@ import { connect, type Socket } from 'node:net'
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../constants.js'
 import type { DhtSession } from '../dht/session.js'
 import { hasCode, P2PError } from '../errors.js'
+import { formatPeerId } from '../trust/peer-id.js'
 import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
+import { refusalInRecord } from './allow-refusal.js'
 
 /**
  * How a client's connection is made (client.ts): a plain TCP connect, an
@@ -107,7 +109,11 @@ export function connectSecure<T>(
   const where = `${options.host}:${options.port}`
   // A rejection, as on the plain path, never a throw: callers clean up in the promise's handlers.
   if (signal?.aborted) return Promise.reject(signal.reason)
-  const secure = SecureSocket.connect({ host: options.host, port: options.port }, secureOptions)
+  const secure = SecureSocket.connect(
+    { host: options.host, port: options.port },
+    // A server's refusal of our key where its swarm proof was due (a private swarm's) is said as what it is.
+    { ...secureOptions, refusal: (plain, key) => refusalInRecord(plain, where, formatPeerId(key)) },
+  )
   let connected = false
   let connectError: string | undefined
   secure.socket.once('connect', () => {

@@ -5,6 +5,7 @@ import { P2PError } from '../errors.js'
 import { type Logger, silentLogger } from '../log.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import type { SecureSocket } from '../trust/secure-socket.js'
+import { isRefusedUs } from './allow-refusal.js'
 import { type ClientReader, connectPlain, connectSecure, sessionReady } from './client-connect.js'
 import type { BodySource, PeerClientOptions } from './client-options.js'
 import type { Header } from './frame-header.js'
@@ -27,7 +28,8 @@ export { isCollateral, isViolation } from './response-check.js'
  * assembled as their bytes arrive.
  *
  * A server error frame rejects only its request (with the server's code) and
- * the connection stays usable. Anything else wrong — a response that does
+ * the connection stays usable, but an encrypted peer's E_AUTH, its refusal of
+ * our key (allow-refusal.ts), which ends the connection. Anything else wrong — a response that does
  * not match its request, a bad frame, a body of the wrong size, a timeout,
  * a socket error — closes the connection: after that, the byte stream cannot
  * be trusted. The request the bad response answered is rejected with the
@@ -143,6 +145,10 @@ export class PeerClient {
   ): PeerClient {
     const client = new PeerClient(session, options)
     for (const bytes of early) if (!client.isClosed) client.onData(bytes)
+    // The peer's refusal of our key (allow-refusal.ts) came before the client listened (a DHT session's bytes may):
+    // the connect fails on it, as on a refusal in the handshake. Later, it closes the client (onClose) and fails its
+    // requests.
+    if (isRefusedUs(client.closedWith)) throw client.closedWith!
     return client
   }
 
@@ -235,7 +241,7 @@ export class PeerClient {
 
   /** A response header, before its body, checked against the request it is due for (response-check.ts). */
   private checkResponse(header: Header, size: number | undefined): void {
-    this.checked.push(checkResponse(this.label, this.queue[this.checked.length], header, size))
+    this.checked.push(checkResponse(this.label, this.queue[this.checked.length], header, size, this.remotePeerId))
   }
 
   private onFrame(frame: Frame): void {

@@ -1,4 +1,5 @@
 import { hasCode, P2PError } from '../errors.js'
+import { refusedBy } from './allow-refusal.js'
 import type { Header } from './frame-header.js'
 import { errorFromResponse, parseResponse, type Response } from './messages.js'
 
@@ -49,15 +50,19 @@ export function asViolation(err: unknown): P2PError {
  * The response `header` (with a body of `size` bytes, or none) parsed, if it
  * answers `request` (undefined: nothing is due) as it must; else throws: a
  * violation, or the server's own error when it refused before anything was
- * asked.
+ * asked, or, from an encrypted peer (`peerId`: the key its session reached),
+ * its refusal of our key, asked or not (allow-refusal.ts).
  */
 export function checkResponse(
   peer: string,
   request: AskedFor | undefined,
   header: Header,
   size: number | undefined,
+  peerId?: string,
 ): Response {
   const response = parseResponse(header)
+  if (peerId !== undefined && response.type === 'error' && response.code === 'E_AUTH' && size === undefined)
+    throw refusedBy(peer, peerId, response.message)
   if (!request) {
     // A server at its connection limit says E_BUSY on accept, before it has heard anything: that closes the connection, no lie.
     if (response.type === 'error' && size === undefined) throw errorFromResponse(response)

@@ -5,11 +5,15 @@ import type { Logger } from '../log.js'
 import { formatPeerId } from '../trust/peer-id.js'
 import { type SecureOptions, SecureSocket } from '../trust/secure-socket.js'
 import { addressKey } from './admission.js'
+import { allowRefusalFrame } from './allow-refusal.js'
 import type { Channel } from './connection-services.js'
 import { encodeFrame } from './framing.js'
 import { heldBackFields, type LogGate } from './log-gate.js'
 import { errorHeader } from './messages.js'
 import type { ServerTally } from './server-tally.js'
+
+/** The refusal a key the allow-list leaves out gets (the same bytes for every one: sealed per session). */
+const ALLOW_REFUSAL = allowRefusalFrame()
 
 /**
  * The transport a chunk server (chunk-server.ts) speaks over each socket it
@@ -48,6 +52,8 @@ export class ServerTransport {
           'this peer speaks the encrypted transport (p2pshare 2): a plain client cannot use it; drop --transport plain',
         ),
       ),
+      // A key the allow-list leaves out is told so inside its session (allow-refusal.ts), then the connection ends.
+      allowRefusal: ALLOW_REFUSAL,
     })
     this.watchAuth(secure, remote, addressKey(socket.remoteAddress))
     return secure

@@ -1,7 +1,7 @@
 import NoiseSecretStream, { type KeyPair } from '@hyperswarm/secret-stream'
 import Handshake from '@hyperswarm/secret-stream/lib/handshake.js'
 import { P2PError } from '../errors.js'
-import { RecordOpener, RecordSealer } from './records.js'
+import { RecordOpener, RecordSealer, sealedLength } from './records.js'
 import { checkSwarmProof, PROOF_BYTES, swarmProof } from './swarm-secret.js'
 
 /**
@@ -17,11 +17,16 @@ import { checkSwarmProof, PROOF_BYTES, swarmProof } from './swarm-secret.js'
  *   - a peer speaking the plain protocol (its first 3 bytes are zero: a
  *     plain frame's length prefix) → E_AUTH, after sending it `plainRefusal`;
  *   - `expectedRemoteKey` (the peer ID it announced) or `allow(key)` refuse → E_AUTH;
+ *     the accepting side tells a key `allow` refuses so inside the session
+ *     (`allowRefusal`: its stream header, then that one record, its last
+ *     bytes), and the connecting side reads such a record where the other's
+ *     swarm proof was due as what it is (`refusal`), not as a wrong secret;
  *   - with `proofKey` (a private swarm), each side's first record is its
  *     swarm proof (swarm-secret.ts), checked before anything else → E_AUTH;
  *     the accepting side sends its own only after checking the other's.
- * A refusal is thrown to the connection, which closes on it; the deadline's
- * is handed to `fail`.
+ * A refusal is thrown to the connection, which closes on it (`answered`: once
+ * what this side ended with has left, at most a second later: socket-close.ts);
+ * the deadline's is handed to `fail`.
  */
 
 export interface HandshakeOptions {
@@ -40,6 +45,10 @@ export interface HandshakeOptions {
   proofKey?: Buffer
   /** Bytes sent to a peer that spoke the plain protocol (a plain error frame), before closing. */
   plainRefusal?: Buffer
+  /** The accepting side: the plaintext of the one record sent, sealed, to a key `allow` refuses, before closing. */
+  allowRefusal?: Buffer
+  /** The connecting side: the other's refusal of our key, if `plain` (a record where its swarm proof was due) is one. */
+  refusal?: (plain: Buffer, remoteKey: Buffer) => P2PError | undefined
 }
 
 /** What the setup may do to its connection: no more than this. */
@@ -71,6 +80,7 @@ export class SecureHandshake {
   private step: Step = 'noise'
   private noise: Handshake | undefined
   private handshakeHash: Buffer | undefined
+  private remoteKey: Buffer | undefined
   private opener: RecordOpener | undefined
   private readonly timer: NodeJS.Timeout
 
@@ -129,13 +139,14 @@ export class SecureHandshake {
 
   private plainPeer(): P2PError {
     const { label, initiator } = this.link
-    if (!initiator && this.options.plainRefusal) this.link.end(this.options.plainRefusal)
+    const answered = !initiator && this.options.plainRefusal !== undefined
+    if (answered) this.link.end(this.options.plainRefusal!)
     return new P2PError(
       'E_AUTH',
       initiator
         ? `${label} answered in the plain protocol: it runs with --transport plain (use the same transport on both peers)`
         : `${label} spoke the plain protocol to an encrypted peer (it runs with --transport plain)`,
-      { plain: true },
+      { plain: true, ...(answered ? { answered: true } : {}) },
     )
   }
 
@@ -154,7 +165,7 @@ export class SecureHandshake {
     // The connecting side learns the other's key from its second message and sends its own in the third: it
     // checks first, so our peer ID never goes to whoever answers at an announced address in its place.
     if (step.remotePublicKey && step.hash) this.link.identified(step.remotePublicKey, step.hash)
-    if (step.remotePublicKey) this.checkRemoteKey(step.remotePublicKey)
+    if (step.remotePublicKey) this.checkRemoteKey(step)
     if (step.data) this.link.write(step.data)
     if (!step.tx || !step.rx || !step.hash || !step.remotePublicKey) return
     const initiator = this.link.initiator
@@ -170,7 +181,9 @@ export class SecureHandshake {
     this.step = 'header'
   }
 
-  private checkRemoteKey(key: Buffer): void {
+  private checkRemoteKey(step: NonNullable<ReturnType<Handshake['send']>>): void {
+    const key = step.remotePublicKey!
+    this.remoteKey = key
     const { expectedRemoteKey, expectedRemoteKeys } = this.options
     const expected = expectedRemoteKeys ?? (expectedRemoteKey ? [expectedRemoteKey] : undefined)
     if (expected && !expected.some((k) => k.equals(key)))
@@ -179,8 +192,29 @@ export class SecureHandshake {
         `${this.link.label} holds another key than any peer ID announced for it (someone answering in its place?)`,
         { keyMismatch: true },
       )
-    if (this.options.allow && !this.options.allow(key))
-      throw new P2PError('E_AUTH', `${this.link.label} is not on the allow-list`, { notAllowed: true })
+    if (this.options.allow && !this.options.allow(key)) {
+      const answered = this.refuseInSession(step)
+      throw new P2PError('E_AUTH', `${this.link.label} is not on the allow-list`, {
+        notAllowed: true,
+        ...(answered ? { answered: true } : {}),
+      })
+    }
+  }
+
+  /**
+   * The accepting side tells a key its allow-list refuses so (`allowRefusal`), sealed for that session alone: its
+   * stream header and the one record, in one write, and its half of the connection ends. Nothing is read from the
+   * peer for it, nor waited for: the connection closes as any refusal does. The peer already knows the handshake
+   * passed (it has our key); what this adds is why it ends (security.md, Allow-list).
+   */
+  private refuseInSession(step: NonNullable<ReturnType<Handshake['send']>>): boolean {
+    const { allowRefusal } = this.options
+    if (this.link.initiator || !allowRefusal || !step.tx || !step.hash) return false
+    const sealer = new RecordSealer(step.tx, NoiseSecretStream.id(step.hash, false))
+    const record = Buffer.allocUnsafe(sealedLength(allowRefusal.byteLength))
+    sealer.sealInto(allowRefusal, record)
+    this.link.end(Buffer.concat([sealer.streamHeader, record]))
+    return true
   }
 
   private onStreamHeader(message: Buffer): void {
@@ -200,10 +234,17 @@ export class SecureHandshake {
         record.subarray(1, 1 + length),
       )
     ) {
-      throw new P2PError(
-        'E_AUTH',
-        `${this.link.label} did not prove it holds the swarm secret (not in this private swarm, or another secret)`,
-        { proof: true },
+      // An accepting side whose allow-list refuses our key says so where its proof was due: not a wrong secret.
+      const refused = this.link.initiator
+        ? this.options.refusal?.(record.subarray(1, 1 + length), this.remoteKey!)
+        : undefined
+      throw (
+        refused ??
+        new P2PError(
+          'E_AUTH',
+          `${this.link.label} did not prove it holds the swarm secret (not in this private swarm, or another secret)`,
+          { proof: true },
+        )
       )
     }
     if (!this.link.initiator) this.sendProof()

@@ -67,7 +67,7 @@ export class SecureSocket extends EventEmitter {
   private constructor(
     readonly socket: Socket,
     readonly initiator: boolean,
-    private readonly options: SecureOptions,
+    options: SecureOptions,
     label?: string,
   ) {
     super()
@@ -299,10 +299,7 @@ export class SecureSocket extends EventEmitter {
     this.recordDeadline.stop()
     this.setup?.destroy()
     this.queued.length = 0
-    closeFailedSocket(
-      this.socket,
-      Boolean(hasCode(err) && err.details?.plain === true && !this.initiator && this.options.plainRefusal),
-    )
+    closeFailedSocket(this.socket, !this.initiator && err.details?.answered === true)
     this.settle(err)
     this.emit('close', err)
   }

@@ -2,19 +2,22 @@ import type { Socket } from 'node:net'
 
 /** How the TCP socket under an encrypted connection (secure-socket.ts) is let go. */
 
-/** How long the answer to a plain client (it spoke the plain transport to an encrypted peer) may take to leave. */
-const PLAIN_REFUSAL_GRACE_MS = 1000
+/**
+ * How long the accepting side's refusal (the plain one to a client of the other transport, or the sealed one to a
+ * key its allow-list leaves out) may take to leave, as a busy server's E_BUSY may (transfer/refusals.ts).
+ */
+const REFUSAL_GRACE_MS = 1000
 
 /**
- * The socket of a connection that failed: destroyed at once, unless its answer to a plain client is leaving
- * (`refusingPlain`: the accepting side ended it with its plain refusal, secure-handshake.ts). The plain refusal's
- * second to leave is a deadline, not an idle timeout: bytes trickled in meanwhile must not keep the descriptor (it
- * no longer counts against any connection limit).
+ * The socket of a connection that failed: destroyed at once, unless the accepting side's refusal is leaving
+ * (`refusing`: the handshake ended the socket with it, secure-handshake.ts). Its second to leave is a deadline,
+ * not an idle timeout: bytes trickled in meanwhile (read and dropped) must not keep the descriptor, nor the
+ * connection's slot in the server's caps, which it holds until the socket closes.
  */
-export function closeFailedSocket(socket: Socket, refusingPlain: boolean): void {
-  if (!refusingPlain) socket.destroy()
+export function closeFailedSocket(socket: Socket, refusing: boolean): void {
+  if (!refusing) socket.destroy()
   else {
-    const deadline = setTimeout(() => socket.destroy(), PLAIN_REFUSAL_GRACE_MS)
+    const deadline = setTimeout(() => socket.destroy(), REFUSAL_GRACE_MS)
     socket.once('close', () => clearTimeout(deadline))
   }
 }
