@@ -12,6 +12,7 @@ import { FetchProgress } from './fetch-progress.js'
 import { type DownloadJob, type LivePeer, maxRequests, type PeerDialer } from './job.js'
 import { LivePeers } from './live-peers.js'
 import { PackedWriter, type StitchResult } from './packed-writer.js'
+import type { RefusedUs } from './refused-us.js'
 import { resumeChunks } from './resume.js'
 import { Scheduler } from './scheduler.js'
 import { StallWatch } from './stall-watch.js'
@@ -35,6 +36,8 @@ export interface ChunkFetchOptions extends DownloadJob {
   dialer?: Pick<PeerDialer, 'giveUp'>
   /** Check a finished file's `data` in place (packed-data.ts); false after it failed (SharedDataChanged). */
   keepShared?: boolean
+  /** The peers that refused our key: when they are all there was, the stall watch ends on them. */
+  refusedUs?: RefusedUs
 }
 
 /** The first-chunk deadline (FIRST_DELIVERY_DEADLINE_MS) allows a chunk at least this rate (bytes/s): 8 s for a 64 MiB chunk. */
@@ -83,7 +86,13 @@ export class ChunkFetch {
       firstDeadlineMs: Math.max(FIRST_DELIVERY_DEADLINE_MS, (manifest.chunkSize / SLOWEST_FIRST_CHUNK_RATE) * 1000),
     })
     this.maxInFlight = maxRequests(limits, manifest)
-    this.stall = new StallWatch(this.scheduler, (i) => this.plan.chunkLength(i), limits.waitMs, options.now)
+    this.stall = new StallWatch(
+      this.scheduler,
+      (i) => this.plan.chunkLength(i),
+      limits.waitMs,
+      options.now,
+      options.refusedUs,
+    )
     this.livePeers = new LivePeers({
       id: options.id,
       peers: options.peers,

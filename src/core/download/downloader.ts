@@ -13,8 +13,9 @@ import {
 import { hasCode, P2PError } from '../errors.js'
 import { type ItemManifest, isTree, planOf } from '../item.js'
 import { type Collaborators, componentLog } from '../log.js'
-import { ConnectionPool, peerKey } from '../pool.js'
+import { ConnectionPool, type PeerAddress, peerKey } from '../pool.js'
 import type { ChunkStore } from '../store.js'
+import { isRefusedUs } from '../transfer/allow-refusal.js'
 import { PeerClient } from '../transfer/client.js'
 import { DEFAULT_MAX_TREE_ENTRIES } from '../tree-manifest.js'
 import type { Trust } from '../trust/trust.js'
@@ -32,6 +33,7 @@ import { type DownloadJob, type DownloadLimits, maxRequests, type PeerDialer } f
 import { fetchManifest } from './manifest-fetch.js'
 import { SharedDataChanged } from './packed-data.js'
 import type { PeerReport } from './peer-record.js'
+import { RefusedUs } from './refused-us.js'
 import { assertRoom } from './room.js'
 import type { TreeFileReceipt } from './tree-writer.js'
 import { offeredIds, type RefusedPeer, TrustedPeers } from './trusted-peers.js'
@@ -87,7 +89,7 @@ export interface DownloadReceipt extends StitchResult {
   peers: Array<PeerReport & { peerId?: string; via?: 'dht'; path?: string }>
   /** Peers heard of but never asked for anything (not in `peers`: a stranger's fresh ports made thousands). */
   idlePeers: number
-  /** Peers whose connection was refused (another key answered, no swarm proof, not allowed). */
+  /** Peers whose connection was refused (another key answered, no swarm proof, not allowed, or they refused us). */
   refused: RefusedPeer[]
   /** A folder: its files as placed (those --only chose), each with its SHA-256, and how many directories. */
   files?: TreeFileReceipt[]
@@ -121,6 +123,13 @@ export async function download(options: DownloadOptions, collaborators: Collabor
   // Chunk bodies land in pooled memory (chunk-buffers.ts), once the manifest says what size they are.
   let buffers: ChunkBuffers | undefined
   const trusted = new TrustedPeers(options.peers, options.trust, log)
+  const refusers = new RefusedUs(now, options.trust?.identity.peerId)
+  /** A peer's refusal of our key (allow-refusal.ts), on connect or later: used no more, and counted. */
+  const onRefusedUs = (peer: PeerAddress, err: P2PError): void => {
+    const peerId = err.details!.peerId as string
+    trusted.refuse(peer, err.message, [peerId], true)
+    refusers.add(peerKey(peer), peerId)
+  }
   const pool = new ConnectionPool<PeerClient>({
     connect: (peer, connectSignal) => {
       const secure = trusted.secureOptionsFor(peer)
@@ -144,12 +153,16 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       return connecting.then(
         (client) => {
           if (client.remotePeerId !== undefined) trusted.reachedKey(peer, client.remotePeerId)
+          client.onClose((err) => {
+            if (isRefusedUs(err)) onRefusedUs(peer, err!)
+          })
           return client
         },
         (err: unknown) => {
           // What this dial offered, not what the peer is named by now: announcements go on while it runs.
           const mismatch = err instanceof P2PError && err.details?.keyMismatch === true
-          if (hasCode(err, 'E_AUTH')) trusted.refuse(peer, err.message, secure && offeredIds(secure, !mismatch))
+          if (isRefusedUs(err)) onRefusedUs(peer, err as P2PError)
+          else if (hasCode(err, 'E_AUTH')) trusted.refuse(peer, err.message, secure && offeredIds(secure, !mismatch))
           throw err
         },
       )
@@ -181,6 +194,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
       onLacking: (key) => options.dialer?.giveUp(key, true),
       waitForPeers: (ms) => trusted.waitForChange(ms),
       passedOver: () => trusted.otherTransport(id),
+      refusedUs: refusers,
     }).catch((err: unknown) => {
       throw notAllowedInstead(err, trusted.notAllowed(id))
     })
@@ -214,6 +228,7 @@ export async function download(options: DownloadOptions, collaborators: Collabor
           ...(selection ? { wanted: selection } : {}),
           ...(options.trust ? { selfPeerId: options.trust.identity.peerId } : {}),
           ...(source.peer ? { manifestPeer: source.peer } : {}),
+          refusedUs: refusers,
           keepShared,
         })
         for (const [key, reason] of liars) run.scheduler.banNow(key, reason)

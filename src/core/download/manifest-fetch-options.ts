@@ -4,6 +4,7 @@ import type { ConnectionPool, PeerAddress } from '../pool.js'
 import type { ChunkStore } from '../store.js'
 import type { PeerClient } from '../transfer/client.js'
 import type { PassedOver } from './other-transport.js'
+import type { RefusedUs } from './refused-us.js'
 
 /**
  * What the manifest race (manifest-fetch.ts) is given and gives, and its pace: how many peers it asks at once,
@@ -41,6 +42,8 @@ export interface ManifestFetchOptions<P extends Candidate = Candidate> {
   waitForPeers: (ms: number) => Promise<void>
   /** The peers that have the file but were left out for the transport they announce: a race lost says so. */
   passedOver?: () => PassedOver
+  /** The peers that refused our key: when no other is left to ask, the race ends on them (refused-us.ts). */
+  refusedUs?: RefusedUs
 }
 
 /** Candidates asked at once at the start. */

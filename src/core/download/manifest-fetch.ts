@@ -94,7 +94,8 @@ class ManifestRace<P extends Candidate> {
         if (this.winner) return this.winner
         if (this.refused) throw this.refused
         const left = this.options.deadline - this.options.now()
-        if (left <= 0 && !this.arriving()) throw this.failures.lost(this.options.id, this.options.passedOver?.())
+        if ((left <= 0 && !this.arriving()) || this.refusedOnly())
+          throw this.failures.lost(this.options.id, this.options.passedOver?.(), this.options.refusedUs)
         // Past the deadline nobody new is asked: only a manifest still arriving is waited for.
         const waiting = left > 0 && this.launch()
         // Wake for: an answer, the next hedge (when a candidate waits for one), new peers, the deadline, an abort.
@@ -107,6 +108,19 @@ class ManifestRace<P extends Candidate> {
     } finally {
       this.abandonAll()
     }
+  }
+
+  /**
+   * Every peer heard of refused our key, and none other came since (refused-us.ts `settled`): the race ends now,
+   * not at the deadline. A refused peer is no candidate any more (trusted-peers.ts), so any other peer, one that
+   * failed or said "not found" included, keeps the race going.
+   */
+  private refusedOnly(): boolean {
+    return (
+      this.options.refusedUs?.settled() === true &&
+      this.attempts.size === 0 &&
+      this.view.current(this.options.now()).length === 0
+    )
   }
 
   /** Ask candidates as the hedging rule allows; true when some wait for the next hedge. */

@@ -3,6 +3,7 @@ import { P2PError } from '../errors.js'
 import { peerKey } from '../pool.js'
 import type { TransportMode } from '../trust/trust.js'
 import { otherTransportWords, type PassedOver, spokenInstead, type TransportWords } from './other-transport.js'
+import type { RefusedUs } from './refused-us.js'
 
 /** Failures that say a peer is there but could not answer now, not that the file is unknown to it. */
 const FOR_NOW: ReadonlySet<string> = new Set(['E_BUSY', 'E_TIMEOUT', 'E_CONNECT', 'E_CLOSED'])
@@ -16,7 +17,9 @@ function failedForNow(err: P2PError): boolean {
  * What a manifest race that ended without a manifest reports (manifest-fetch.ts). The manifest came and was
  * refused (a folder's bad paths, say): `E_BAD_MANIFEST`. Some peer that has it could not answer now (a seeder
  * at its connection limit answers `E_BUSY`; a timeout; no connection), whatever the others said: `E_NO_PEER`,
- * exit 4, run again later, naming that failure. Else, when a peer dialled answered in the other transport:
+ * exit 4, run again later, naming that failure (and any refusal of our key beside it). Else, when peers that have
+ * it refused our key (their allow-lists leave us out; the others said they lack it, or nothing): `E_AUTH` naming
+ * them and what to do (refused-us.ts). Else, when a peer dialled answered in the other transport:
  * `E_AUTH` saying so (other-transport.ts). Else (none asked, or every one said it lacks it): `E_NOT_FOUND`, with
  * what announcements of the other transport say, if any (claims: they change no code). The failure a message names is in words only: the line
  * the CLI prints ends with the one code, its own (it read "… [E_AUTH]): is a seeder running? [E_NOT_FOUND]").
@@ -26,6 +29,7 @@ function raceLost(
   last: P2PError | undefined,
   forNow: P2PError | undefined,
   transport: TransportWords,
+  refused: RefusedUs | undefined,
   crowded?: CrowdedAddress,
 ): P2PError {
   // The whole id: its first 12 characters looked the same for a mistyped id as for the right one (a UX audit).
@@ -44,8 +48,13 @@ function raceLost(
     const flood = crowded
       ? `; ${crowded.unreachable >= MAX_PORTS_COUNTED ? `${MAX_PORTS_COUNTED} or more` : crowded.unreachable} ports announced at ${crowded.address} could not be reached, a flood (its source address perhaps forged) that crowds out the claims of a seeder there: allow only the seeder's peer ID (--allow) and name it (--peer: its answers to our queries are told from forged ones), or use a private swarm (--secret); or run again later`
       : '; run again later'
-    return new P2PError('E_NO_PEER', `${lost}${why(forNow)}: the peers that have it are busy or unreachable${flood}`)
+    return new P2PError(
+      'E_NO_PEER',
+      `${lost}${why(forNow)}: the peers that have it are busy or unreachable${refused?.clause() ?? ''}${flood}`,
+    )
   }
+  // Not "in time": the race ends on refusals once they are all there is, without waiting out its deadline.
+  if (refused && refused.size > 0) return refused.error(`no peer delivered the manifest of ${id.slice(0, 12)}…`)
   if (transport.proven) return new P2PError('E_AUTH', `${lost}: ${transport.proven}`)
   const claimed = transport.claimed ? ` (${transport.claimed})` : ''
   return new P2PError('E_NOT_FOUND', `${lost}${why(last)}: is a seeder running?${claimed}`)
@@ -109,13 +118,16 @@ export class RaceFailures {
       this.unreachable.set(candidate.address, new Set([candidate.port]))
   }
 
-  /** The error the race ends with; `passedOver`: our transport, and the peers that have the file left out for theirs. */
-  lost(id: string, passedOver?: PassedOver): P2PError {
+  /**
+   * The error the race ends with; `passedOver`: our transport, and the peers that have the file left out for theirs;
+   * `refused`: the peers that refused our key.
+   */
+  lost(id: string, passedOver?: PassedOver, refused?: RefusedUs): P2PError {
     let crowded: CrowdedAddress | undefined
     for (const [address, ports] of this.unreachable)
       if (ports.size >= CROWDED_AT && ports.size > (crowded?.unreachable ?? 0))
         crowded = { address, unreachable: ports.size }
     const transport = passedOver ? otherTransportWords(passedOver, this.answered) : {}
-    return raceLost(id, this.last, this.forNow, transport, crowded)
+    return raceLost(id, this.last, this.forNow, transport, refused, crowded)
   }
 }

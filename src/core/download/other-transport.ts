@@ -1,6 +1,7 @@
 import { someOf } from '../counted.js'
 import type { P2PError } from '../errors.js'
 import { printable } from '../printable.js'
+import { isRefusedUs } from '../transfer/allow-refusal.js'
 import type { TransportMode } from '../trust/trust.js'
 
 /**
@@ -28,7 +29,8 @@ const otherTransport = (t: TransportMode): TransportMode => (t === 'encrypted' ?
  * server has no allow-list nor secret to refuse with). Undefined for any other failure.
  */
 export function spokenInstead(err: P2PError): TransportMode | undefined {
-  if (err.code !== 'E_AUTH') return undefined
+  // An encrypted peer's refusal of our key (allow-refusal.ts) says nothing of transports: it spoke ours.
+  if (err.code !== 'E_AUTH' || isRefusedUs(err)) return undefined
   if (err.details?.plain === true) return 'plain'
   return err.details?.peerCode === 'E_AUTH' ? 'encrypted' : undefined
 }

@@ -36,6 +36,8 @@ export interface RefusedPeer {
   key: string
   peerId: string | undefined
   reason: string
+  /** It refused us (its allow-list leaves our peer ID out), rather than we it. */
+  refusedUs?: true
 }
 
 /** An announced peer ID's key, and its canonical text (what refusals are keyed by). */
@@ -135,16 +137,19 @@ export class TrustedPeers implements PeerFinder {
   /**
    * This peer's connection was refused: never use it again in this download with `peerIds`, those it was dialled
    * with (offeredIds of the dial's options: every one offered when another key answered, else the one named),
-   * or, without them, the one it is named by now.
+   * or, without them, the one it is named by now. `refusedUs`: the peer refused our key (the one it reached).
    */
-  refuse(peer: PeerAddress, reason: string, peerIds?: readonly string[]): void {
+  refuse(peer: PeerAddress, reason: string, peerIds?: readonly string[], refusedUs = false): void {
     const key = peerKey(peer)
     for (const peerId of new Set(peerIds ?? [this.peerIdOf(key)])) {
       const refusal = refusalKey(key, peerId)
       if (this.reached.get(key) === peerId) this.reached.delete(key)
       if (this.refusals.has(refusal)) continue
-      this.refusals.set(refusal, { key, peerId, reason })
-      this.log.warn({ peer: key, peerId, code: 'E_AUTH', reason }, 'peer refused')
+      this.refusals.set(refusal, { key, peerId, reason, ...(refusedUs ? { refusedUs: true as const } : {}) })
+      this.log.warn(
+        { peer: key, peerId, code: 'E_AUTH', reason },
+        refusedUs ? 'peer refused us (its allow-list leaves our peer ID out)' : 'peer refused',
+      )
     }
   }
 
