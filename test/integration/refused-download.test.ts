@@ -142,6 +142,11 @@ describe('what a download makes of refusals (download(), loopback)', () => {
       finder(() => (performance.now() - started < 1000 ? [refusing] : [refusing, open])),
     )
     assert.equal(await sha256File(receipt.path), s.sha)
+    // The refusal was read as one (before: a connection closed in the handshake, nothing listed).
+    assert.deepEqual(
+      receipt.refused.map((r) => [r.key, r.refusedUs]),
+      [[`127.0.0.1:${refusing.port}`, true]],
+    )
   })
 
   it('a hostile peer that accepted us and then answers E_AUTH (at once, or to chunk requests after the manifest) is dropped alone', async (t) => {
