@@ -72,7 +72,7 @@ export class RefusedUs {
     return new P2PError(
       'E_AUTH',
       `${lost}: ${who}, ${this.named()}, refused us: our peer ID${ours} is not on ${one ? 'its' : 'their'} allow-list; give ${one ? 'its owner' : 'their owners'} our peer ID (p2p id prints it) to add to ${one ? 'its' : 'their'} --allow`,
-      { refusedUs: this.size },
+      { refusals: this.size },
     )
   }
 
