@@ -111,9 +111,10 @@ describe('a server refuses a key its allow-list leaves out, inside the session',
     const client = await PeerClient.connect({ host: '127.0.0.1', port, secure: { keyPair: listed } })
     onCleanup(t, () => client.close())
     assert.equal((await client.fetchManifest(s.id)).length > 0, true, 'a listed peer is served meanwhile')
-    assert.ok(await until(() => srv.openConnections === 1, 3000), `open: ${srv.openConnections}`)
+    assert.ok(await until(() => srv.openConnections === 1, 5000), `open: ${srv.openConnections}`)
+    // The refusal's deadline is 1 s (measured: 1,001-1,003 ms); the rest is slack for a loaded machine.
     const closedAfter = performance.now() - Math.max(...handshaken)
-    assert.ok(closedAfter < 2000, `the refused connections closed ${closedAfter.toFixed(0)} ms after their handshake`)
+    assert.ok(closedAfter < 3000, `the refused connections closed ${closedAfter.toFixed(0)} ms after their handshake`)
     assert.equal(srv.stats.requests, 1, "the listed client's request alone")
   })
 })

@@ -111,7 +111,8 @@ describe('what a download makes of refusals (download(), loopback)', () => {
     assert.ok(hasCode(alone, 'E_AUTH'), String(alone))
     assert.ok(alone.message.includes(`127.0.0.1:${refusing.port} (peer ID ${refusing.peerId})`), alone.message)
     assert.ok(alone.message.includes(formatPeerId(ours.publicKey)), 'says our peer ID')
-    assert.ok(ms > 1800 && ms < 6000, `ended after ${ms.toFixed(0)} ms of a 20 s wait`)
+    // The settle, then the race's next turn (≤ 250 ms); slack for a loaded machine, far below --wait.
+    assert.ok(ms > 1800 && ms < 10_000, `ended after ${ms.toFixed(0)} ms of a 20 s wait`)
 
     // A peer that says "not found" is another peer still to ask: the race runs to its deadline, then names the refusal.
     const empty = new ChunkStore(join(s.dir, 'empty'))
@@ -156,7 +157,7 @@ describe('what a download makes of refusals (download(), loopback)', () => {
     const hostile = async (when: 'at once' | 'to chunks') => {
       const keyPair = NoiseSecretStream.keyPair()
       const sockets = new Set<Socket>()
-      let asked = 0
+      let chunksAsked = 0
       const srv = createServer((socket) => {
         sockets.add(socket)
         socket.on('error', () => undefined)
@@ -169,7 +170,7 @@ describe('what a download makes of refusals (download(), loopback)', () => {
         })
         secure.on('data', (d: Buffer) => {
           for (const frame of decoder.push(d)) {
-            asked++
+            if (frame.header.type === 'chunk') chunksAsked++
             secure.write(
               frame.header.type === 'manifest' ? encodeFrame({ type: 'manifest', id: s.id }, manifest) : refusal,
             )
@@ -181,7 +182,11 @@ describe('what a download makes of refusals (download(), loopback)', () => {
         for (const socket of sockets) socket.destroy()
         srv.close()
       })
-      return { port: (srv.address() as AddressInfo).port, peerId: formatPeerId(keyPair.publicKey), asked: () => asked }
+      return {
+        port: (srv.address() as AddressInfo).port,
+        peerId: formatPeerId(keyPair.publicKey),
+        chunksAsked: () => chunksAsked,
+      }
     }
     for (const when of ['at once', 'to chunks'] as const) {
       const liar = await hostile(when)
@@ -198,6 +203,7 @@ describe('what a download makes of refusals (download(), loopback)', () => {
       )
       const fromLiar = receipt.peers.find((p) => p.key === `127.0.0.1:${liar.port}`)
       assert.equal(fromLiar?.bytes ?? 0, 0, when)
+      if (when === 'to chunks') assert.ok(liar.chunksAsked() > 0, 'its refusal answered a chunk request')
     }
   })
 })
