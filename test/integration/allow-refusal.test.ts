@@ -117,4 +117,41 @@ describe('a server refuses a key its allow-list leaves out, inside the session',
     assert.ok(closedAfter < 3000, `the refused connections closed ${closedAfter.toFixed(0)} ms after their handshake`)
     assert.equal(srv.stats.requests, 1, "the listed client's request alone")
   })
+
+  it('a refused client that floods after its refusal (an unlisted key, or a plain client) is cut at once, not read for the refusal second', async (t) => {
+    const s = await seeded(t)
+    const { port } = await server(t, s.store, NoiseSecretStream.keyPair(), () => false)
+    const junk = Buffer.alloc(64 * 1024, 7)
+    /** Writes junk as fast as the socket takes it until the server closes it; resolves with how long that took. */
+    const flood = (socket: Socket): Promise<number> =>
+      new Promise((resolve) => {
+        const started = performance.now()
+        socket.on('data', () => undefined)
+        socket.once('close', () => resolve(performance.now() - started))
+        const pump = (): void => {
+          while (!socket.destroyed && socket.write(junk)) if (performance.now() - started > 5000) return
+          if (!socket.destroyed) socket.once('drain', pump)
+        }
+        pump()
+      })
+    const unlisted = new Promise<number>((resolve) => {
+      const socket = rawUnlisted(port, NoiseSecretStream.keyPair(), (s) => void flood(s).then(resolve))
+      onCleanup(t, () => void socket.destroy())
+    })
+    const plain = new Promise<number>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => {
+        socket.write(Buffer.alloc(4)) // a plain frame's length prefix: refused as a plain client
+        void flood(socket).then(resolve)
+      })
+      socket.on('error', () => undefined)
+      onCleanup(t, () => void socket.destroy())
+    })
+    // Before, each was read and dropped for the whole second (~400 MB a connection here), the unlisted one only since
+    // its refusal was answered: the close of its handshake had cut it at once.
+    for (const [who, ms] of [
+      ['unlisted', await unlisted],
+      ['plain', await plain],
+    ] as const)
+      assert.ok(ms < 800, `the ${who} flood was cut after ${ms.toFixed(0)} ms`)
+  })
 })
