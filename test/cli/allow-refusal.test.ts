@@ -10,8 +10,9 @@ import { freeUdpPort, runDownload, seeded, split, startSeeder, storeArgs } from 
  * A seeder's --allow refusing a downloader, on real processes over loopback. The refused side saw only the
  * connection closed in the handshake (E_CLOSED) and, at the end of its --wait, E_NO_PEER ("busy or unreachable"):
  * nothing said its peer ID was the problem. Now the seeder says so inside the session (one E_AUTH error frame,
- * protocol.md §5 "Whom a peer accepts"), and a download that every holder refused ends E_AUTH (exit 4) at once,
- * naming the seeder and what to do; a refusal never stops a download another peer can serve.
+ * protocol.md §5 "Whom a peer accepts"), and a download that every holder refused ends E_AUTH (exit 4), naming the
+ * seeder and what to do: at once when it vouches for the seeder (its own --allow, a private swarm), at --wait in an
+ * open swarm (a stranger may refuse); a refusal never stops a download another peer can serve.
  */
 
 const peerIdOf = async (dir: string): Promise<string> => {
@@ -42,21 +43,28 @@ function assertRefused(stderr: string, seederPort: number, seederId: string, our
 }
 
 describe('a seeder whose --allow leaves the downloader out (real processes, loopback)', () => {
-  it('the unlisted download ends E_AUTH (exit 4) well before its --wait, naming the seeder and what to do; a listed one is served', async (t) => {
+  it('the unlisted download ends E_AUTH (exit 4), naming the seeder and what to do: at --wait in an open swarm, well before it with --allow; a listed one is served', async (t) => {
     const { dir, id, sha } = await seeded(t, 300_000)
     const udp = await freeUdpPort()
     const ourId = await peerIdOf(join(dir, 'd'))
     const listedId = await peerIdOf(join(dir, 'listed'))
     const seeder = await startSeeder(t, join(dir, 'seed'), udp, { extra: ['--allow', listedId] })
-    const started = performance.now()
-    const refused = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '30'])
-    const seconds = (performance.now() - started) / 1000
-    assert.equal(refused.code, 4, refused.stderr + refused.log)
-    assert.equal(refused.result?.code, 'E_AUTH', refused.stdout)
-    assertRefused(refused.stderr, seeder.port, seeder.peerId, ourId)
+    let started = performance.now()
+    const open = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '4'])
+    let seconds = (performance.now() - started) / 1000
+    assert.equal(open.code, 4, open.stderr + open.log)
+    assert.equal(open.result?.code, 'E_AUTH', open.stdout)
+    assertRefused(open.stderr, seeder.port, seeder.peerId, ourId)
+    // Any stranger could have refused: the download waited its --wait for a holder that would serve.
+    assert.ok(seconds >= 4, `ended after ${seconds.toFixed(1)} s of a 4 s --wait`)
+    assert.match(await readFile(join(dir, 'd', 'logs', 'download.log'), 'utf8'), /"msg":"peer refused us/)
+    started = performance.now()
+    const vouched = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '30', '--allow', seeder.peerId])
+    seconds = (performance.now() - started) / 1000
+    assert.equal(vouched.code, 4, vouched.stderr + vouched.log)
+    assertRefused(vouched.stderr, seeder.port, seeder.peerId, ourId)
     // The settle (2 s after the last refusal, nobody else to ask) and the command's own start and stop: not --wait.
     assert.ok(seconds < 12, `ended after ${seconds.toFixed(1)} s of a 30 s --wait`)
-    assert.match(await readFile(join(dir, 'd', 'logs', 'download.log'), 'utf8'), /"msg":"peer refused us/)
 
     const listed = await runDownload(join(dir, 'listed'), udp, ['--id', id, '--wait', '20'])
     assert.equal(listed.code, 0, listed.stderr + listed.log)
@@ -66,7 +74,7 @@ describe('a seeder whose --allow leaves the downloader out (real processes, loop
     assert.equal(await seeder.serve.stop(), 0)
     const serveLog = await readFile(join(dir, 'seed', 'logs', 'serve.log'), 'utf8')
     assert.match(serveLog, /not on the allow-list.*"msg":"connection refused"/)
-    assert.match(serveLog, /"refusedAuth":1[,}]/)
+    assert.match(serveLog, /"refusedAuth":2[,}]/, 'each refused download dialled it once')
   })
 
   it('by name, and in a private swarm (the refusal comes where the swarm proof would): E_AUTH naming the seeder', async (t) => {
@@ -85,7 +93,7 @@ describe('a seeder whose --allow leaves the downloader out (real processes, loop
     assert.ok(seconds < 12, `ended after ${seconds.toFixed(1)} s of a 30 s --wait`)
   })
 
-  it('a download that already holds the manifest (resumed) ends E_AUTH as soon, from its chunk phase', async (t) => {
+  it('a download that already holds the manifest (resumed), vouching for the seeder, ends E_AUTH as soon, from its chunk phase', async (t) => {
     const { dir, id } = await seeded(t, 300_000)
     const udp = await freeUdpPort()
     const ourId = await peerIdOf(join(dir, 'd'))
@@ -98,7 +106,7 @@ describe('a seeder whose --allow leaves the downloader out (real processes, loop
     )
     const seeder = await startSeeder(t, join(dir, 'seed'), udp, { extra: ['--allow', otherId] })
     const started = performance.now()
-    const r = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '30'])
+    const r = await runDownload(join(dir, 'd'), udp, ['--id', id, '--wait', '30', '--allow', seeder.peerId])
     const seconds = (performance.now() - started) / 1000
     assert.equal(r.code, 4, r.stderr + r.log)
     assertRefused(r.stderr, seeder.port, seeder.peerId, ourId)

@@ -11,6 +11,7 @@ import { hasCode } from '../../src/core/errors.js'
 import { ChunkStore } from '../../src/core/store.js'
 import { encodeFrame, FrameDecoder } from '../../src/core/transfer/framing.js'
 import { errorHeader } from '../../src/core/transfer/messages.js'
+import { AllowList } from '../../src/core/trust/allow-list.js'
 import { identityFromSeed } from '../../src/core/trust/identity.js'
 import { formatPeerId } from '../../src/core/trust/peer-id.js'
 import { SecureSocket } from '../../src/core/trust/secure-socket.js'
@@ -22,11 +23,12 @@ import { sha256File } from '../helpers/files.js'
 /**
  * What a download makes of peers that refuse its key (download(), real sockets on loopback, one process): a
  * refusal, honest or hostile, drops only the peer that made it; the download ends on refusals (E_AUTH, naming
- * them) only when no other peer is left to ask, and then soon, not at --wait.
+ * them) only when no other peer is left to ask: soon among the peers it vouches for (its --allow, a private swarm),
+ * at --wait in an open swarm, where a stranger may refuse.
  */
 
-/** The trust a download runs with: the encrypted transport, its identity `keyPair`'s. */
-const trustOf = (keyPair: KeyPair): Trust => ({
+/** The trust a download runs with: the encrypted transport, its identity `keyPair`'s, an allow-list of `allow`'s. */
+const trustOf = (keyPair: KeyPair, allow?: Buffer[]): Trust => ({
   transport: 'encrypted',
   identity: {
     ...identityFromSeed(randomBytes(32)),
@@ -35,7 +37,7 @@ const trustOf = (keyPair: KeyPair): Trust => ({
     peerId: formatPeerId(keyPair.publicKey),
   },
   swarm: undefined,
-  allow: undefined,
+  allow: allow && new AllowList(allow),
   handshakeTimeoutMs: 5000,
 })
 
@@ -64,13 +66,19 @@ function finder(list: () => Array<{ port: number; peerId: string }>): PeerFinder
   }
 }
 
-function fetchFile(s: Seeded, keyPair: KeyPair, peers: PeerFinder, waitMs = 20_000): Promise<DownloadReceipt> {
+function fetchFile(
+  s: Seeded,
+  keyPair: KeyPair,
+  peers: PeerFinder,
+  waitMs = 20_000,
+  allow?: Buffer[],
+): Promise<DownloadReceipt> {
   return download({
     id: s.id,
     store: new ChunkStore(join(s.dir, `d-${randomBytes(4).toString('hex')}`)),
     downloadsDir: join(s.dir, 'downloads', randomBytes(4).toString('hex')),
     peers,
-    trust: trustOf(keyPair),
+    trust: trustOf(keyPair, allow),
     limits: { waitMs },
   })
 }
@@ -94,15 +102,32 @@ describe('what a download makes of refusals (download(), loopback)', () => {
     assert.equal(refusing.server.stats.refusedAuth, 1, 'not dialled again')
   })
 
-  it('every peer refuses: E_AUTH naming it, a settle (2 s) after the refusal, not at --wait; beside a peer that lacks the file, at --wait', async (t) => {
+  it('every peer refuses: E_AUTH naming it, a settle (2 s) after the refusal when we vouch for it, else at --wait; beside a peer that lacks the file, at --wait', async (t) => {
     const s = await seeded(t)
-    const refusing = await server(t, s.store, NoiseSecretStream.keyPair(), () => false)
+    const refusingKeys = NoiseSecretStream.keyPair()
+    const refusing = await server(t, s.store, refusingKeys, () => false)
     const ours = NoiseSecretStream.keyPair()
+    // In an open swarm any stranger may announce the file and refuse: the download waits its --wait for another.
     let started = performance.now()
+    const open = await fetchFile(
+      s,
+      ours,
+      finder(() => [refusing]),
+      3000,
+    ).then(
+      () => assert.fail('downloaded'),
+      (e: unknown) => e,
+    )
+    assert.ok(hasCode(open, 'E_AUTH'), String(open))
+    assert.ok(performance.now() - started >= 2900, 'at --wait')
+    // Listed in our --allow (we dial no one else), the refusal is why: a settle after it, not --wait.
+    started = performance.now()
     const alone = await fetchFile(
       s,
       ours,
       finder(() => [refusing]),
+      20_000,
+      [refusingKeys.publicKey],
     ).then(
       () => assert.fail('downloaded'),
       (e: unknown) => e,
@@ -132,7 +157,7 @@ describe('what a download makes of refusals (download(), loopback)', () => {
     assert.ok(performance.now() - started >= 2900, 'at --wait')
   })
 
-  it('a refusing peer heard first, the open seeder a second later (within the settle): the download completes', async (t) => {
+  it('a refusing stranger heard first, the open seeder 3 s later (past the settle) in an open swarm: the download completes', async (t) => {
     const s = await seeded(t)
     const refusing = await server(t, s.store, NoiseSecretStream.keyPair(), () => false)
     const open = await server(t, s.store, NoiseSecretStream.keyPair())
@@ -140,7 +165,8 @@ describe('what a download makes of refusals (download(), loopback)', () => {
     const receipt = await fetchFile(
       s,
       NoiseSecretStream.keyPair(),
-      finder(() => (performance.now() - started < 1000 ? [refusing] : [refusing, open])),
+      // Any host can announce the file and refuse: the first version ended this download E_AUTH 2 s in.
+      finder(() => (performance.now() - started < 3000 ? [refusing] : [refusing, open])),
     )
     assert.equal(await sha256File(receipt.path), s.sha)
     // The refusal was read as one (before: a connection closed in the handshake, nothing listed).

@@ -27,6 +27,11 @@ describe('what a download that got refusals says (refused-us.ts)', () => {
     assert.equal(refused.settled(), false)
     now += REFUSED_SETTLE_MS
     assert.equal(refused.settled(), true)
+    // In an open swarm a stranger may refuse: nothing settles before --wait.
+    const open = new RefusedUs(() => now, 'OURS', false)
+    open.add('10.0.0.5:1', PEER_ID)
+    now += 10 * REFUSED_SETTLE_MS
+    assert.equal(open.settled(), false)
     const err = refused.error('no peer delivered the manifest')
     assert.equal(err.code, 'E_AUTH')
     assert.match(

@@ -114,7 +114,7 @@ export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
 /** Download the file `options.id` from the peers `options.peers` finds; resolves with the receipt once it has its final name. */
 export async function download(options: DownloadOptions, collaborators: Collaborators = {}): Promise<DownloadReceipt> {
   const started = performance.now()
-  const { id, store, downloadsDir } = options
+  const { id, store, downloadsDir, trust } = options
   const now = options.now ?? Date.now
   const log = componentLog(collaborators, 'download')
   const signal = options.signal ?? new AbortController().signal
@@ -122,8 +122,8 @@ export async function download(options: DownloadOptions, collaborators: Collabor
   checkLimits(limits)
   // Chunk bodies land in pooled memory (chunk-buffers.ts), once the manifest says what size they are.
   let buffers: ChunkBuffers | undefined
-  const trusted = new TrustedPeers(options.peers, options.trust, log)
-  const refusers = new RefusedUs(now, options.trust?.identity.peerId)
+  const trusted = new TrustedPeers(options.peers, trust, log)
+  const refusers = new RefusedUs(now, trust?.identity.peerId, Boolean(trust?.allow ?? trust?.swarm))
   /** A peer's refusal of our key (allow-refusal.ts), on connect or later: used no more, and counted. */
   const onRefusedUs = (peer: PeerAddress, err: P2PError): void => {
     const peerId = err.details!.peerId as string

@@ -11,12 +11,17 @@ import { printable } from '../printable.js'
  *
  * A refusal speaks only for the peer that made it: a download ends on
  * refusals (E_AUTH, naming them and what to do, `error`) only when no other
- * peer is left to ask, and then without waiting out --wait, once
+ * peer is left to ask. Among peers the download vouches for (its own
+ * --allow, which it dials alone, or a private swarm, whose announcements only
+ * members can make) it does so without waiting out --wait, once
  * REFUSED_SETTLE_MS passed since the last one with nobody new heard
  * (`settled`; the race and the stall watch check the rest: manifest-fetch.ts,
- * stall-watch.ts). A peer that could still serve keeps the download going,
- * and what ends it otherwise names the refusals only beside its own reason
- * (`clause`).
+ * stall-watch.ts). In an open swarm any stranger can announce the file and
+ * refuse, so there it ends at --wait, as before, E_AUTH all the same (an
+ * attack on the first version: a stranger's refusal ended a download that
+ * had not yet heard the seeder, 2 s in). A peer that could still serve keeps
+ * the download going, and what ends it otherwise names the refusals only
+ * beside its own reason (`clause`).
  */
 
 /**
@@ -38,6 +43,8 @@ export class RefusedUs {
     private readonly now: () => number,
     /** Ours, to be given to their owners (absent: a library caller without one to say). */
     private readonly ourPeerId?: string,
+    /** Whether the peers that may refuse us are vouched for (our --allow, a private swarm): refusals settle early. */
+    private readonly vouched = true,
   ) {}
 
   /** The peer at `key` (address:port), holding `peerId`, refused our key. */
@@ -56,9 +63,12 @@ export class RefusedUs {
     return this.byKey.size + this.uncounted
   }
 
-  /** Some peer refused us, the last REFUSED_SETTLE_MS ago or longer: if nobody else is left, refusals are why. */
+  /**
+   * Some peer we vouch for refused us, the last REFUSED_SETTLE_MS ago or longer: if nobody else is left, refusals
+   * are why, before --wait. Never in an open swarm (a stranger's refusal would end the download early).
+   */
   settled(): boolean {
-    return this.size > 0 && this.now() - this.lastAt >= REFUSED_SETTLE_MS
+    return this.vouched && this.size > 0 && this.now() - this.lastAt >= REFUSED_SETTLE_MS
   }
 
   /**
