@@ -1,4 +1,4 @@
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import {
   type DatagramGuard,
   datagramGuard,
@@ -39,10 +39,14 @@ export async function commandTrust(
   settings: Settings<typeof TRUST_SETTINGS> & { chunksDir: string },
   log: Logger,
 ): Promise<Trust> {
+  const own = join(settings.chunksDir, '.p2p', 'identity.key')
+  // The store's own path spelled out (--identity, P2P_IDENTITY, a config file) is the store's own: made with its
+  // .p2p as by default (an attacker pass: given explicitly on a fresh store, it was E_NOT_FOUND, "mkdir -p").
+  const storeOwn = !settings.identity || resolve(settings.identity) === resolve(own)
   const trust = await loadTrust({
     transport: settings.transport,
-    identityPath: settings.identity || join(settings.chunksDir, '.p2p', 'identity.key'),
-    identityWithin: settings.identity ? undefined : settings.chunksDir,
+    identityPath: settings.identity || own,
+    identityWithin: storeOwn ? settings.chunksDir : undefined,
     secret: settings.secret,
     secretFile: settings.secretFile,
     allow: settings.allow,

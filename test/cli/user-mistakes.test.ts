@@ -174,6 +174,42 @@ describe('user mistakes (the built commands)', () => {
     )
   })
 
+  it("the store's own identity spelled out (--identity, P2P_IDENTITY, a config file) is made with its .p2p, as by default; a file or dangling link where the directory is named is said, not mkdir -p", async (t) => {
+    // An attacker pass on the UX audit's fix: the documented default, given explicitly on a fresh store, was
+    // E_NOT_FOUND ("mkdir -p …/.p2p"), though the same command without it made it.
+    const dir = await tmpDir(t)
+    const logs = ['--logs-dir', join(dir, 'logs')]
+    const spelled = join(dir, 'fresh', '.p2p', 'identity.key')
+    const given = await runBin('p2p', [
+      'id',
+      '--json',
+      '--chunks-dir',
+      join(dir, 'fresh'),
+      '--identity',
+      spelled,
+      ...logs,
+    ])
+    assert.equal(given.code, 0, given.stdout + given.stderr)
+    assert.deepEqual(
+      (({ identity, created }) => ({ identity, created }))(
+        JSON.parse(given.stdout) as { identity: string; created: boolean },
+      ),
+      { identity: spelled, created: true },
+    )
+    const env = await runBin('p2p', ['id', '--json', '--chunks-dir', join(dir, 'fresh2'), ...logs], {
+      env: { ...process.env, P2P_IDENTITY: join(dir, 'fresh2', '.p2p', 'identity.key') },
+    })
+    assert.equal(env.code, 0, env.stdout + env.stderr)
+    // Something there that is no directory: mkdir -p would fail on it ("File exists").
+    await writeFile(join(dir, 'afile'), 'x')
+    const onFile = await runBin('p2p', ['id', '--json', '--identity', join(dir, 'afile', 'id.key'), ...logs])
+    assert.equal(onFile.code, 3, onFile.stderr)
+    const result = JSON.parse(onFile.stdout) as { code: string; message: string }
+    assert.equal(result.code, 'E_NOT_FOUND')
+    assert.match(result.message, /afile is not a directory/)
+    assert.doesNotMatch(result.message, /mkdir -p/)
+  })
+
   it('64 hex characters that no one announces as a name: E_NOT_FOUND says how to give an id', async (t) => {
     const dir = await tmpDir(t)
     const udp = await freeUdpPort()

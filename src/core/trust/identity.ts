@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { stat } from 'node:fs/promises'
+import { lstat, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import NoiseSecretStream, { type KeyPair } from '@hyperswarm/secret-stream'
 import { publishOnce } from '../disk.js'
@@ -151,6 +151,18 @@ async function directoryThere(path: string): Promise<void> {
     throw fromFsError(err, `checking ${dir}`)
   })
   if (stats?.isDirectory()) return
+  // Something there that is no directory (a file, a link to nothing): mkdir -p would fail on it ("File exists").
+  const there =
+    stats !== undefined ||
+    (await lstat(dir).then(
+      () => true,
+      () => false,
+    ))
+  if (there)
+    throw new P2PError(
+      'E_NOT_FOUND',
+      `no identity file at ${path}: ${dir} is not a directory (a file, or a link to nothing, is there): check the path (--identity, P2P_IDENTITY or "identity" in the config file)`,
+    )
   throw new P2PError(
     'E_NOT_FOUND',
     `no identity file at ${path}, and no directory ${dir} to make one in: check the path (--identity, P2P_IDENTITY or "identity" in the config file), or make the directory (mkdir -p ${dir}) for a new identity, a new peer ID`,
