@@ -53,8 +53,9 @@ function raceLost(
       `${lost}${why(forNow)}: the peers that have it are busy or unreachable${refused?.clause() ?? ''}${flood}`,
     )
   }
-  // Not "in time": the race ends on refusals once they are all there is, without waiting out its deadline.
-  if (refused && refused.size > 0) return refused.error(`no peer delivered the manifest of ${id.slice(0, 12)}…`)
+  // Not "in time": the race ends on refusals once they are all there is, without waiting out its deadline. The
+  // whole id, as above (the two changes met: this one said its first 12 characters).
+  if (refused && refused.size > 0) return refused.error(`no peer delivered the manifest of ${id}`)
   if (transport.proven) return new P2PError('E_AUTH', `${lost}: ${transport.proven}`)
   const claimed = transport.claimed ? ` (${transport.claimed})` : ''
   return new P2PError('E_NOT_FOUND', `${lost}${why(last)}: is a seeder running?${claimed}`)
