@@ -132,6 +132,11 @@ describe('peer ID text form', () => {
     assert.match(message(`${compact.slice(0, 17)}1${compact.slice(18)}`), /not A–Z or 2–7 \(group 3, character 4\)$/)
     assert.match(message(id.slice(0, -1)), / is 55 characters without dashes and spaces, not 56 /)
     assert.equal(peerIdProblem(id), undefined)
+    // A no-break space pasted after the ID (a chat's): past the eighth group, there is no "group 9" to look in.
+    assert.equal(
+      peerIdProblem(`${id}\u00a0`),
+      'holds a character that is not A–Z or 2–7 (after its 56: character 57 without dashes and spaces)',
+    )
     assert.equal(
       peerIdProblem(compact.slice(0, 50)),
       'is 50 characters without dashes and spaces, not 56 (eight groups of seven)',

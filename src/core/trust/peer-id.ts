@@ -11,7 +11,11 @@ import { formatKey, type KeyTextProblem, parseKeyText } from './key-text.js'
 export const formatPeerId = (publicKey: Uint8Array): string => formatKey(publicKey)
 
 /** Where `at` (key-text.ts: among the characters that are no space, tab or dash) is, as a peer ID is shown. */
-const place = (at: number): string => `group ${Math.floor(at / 7) + 1}, character ${(at % 7) + 1}`
+const place = (at: number): string =>
+  // Past the eighth group (a no-break space pasted after the ID): there is no "group 9" to look in.
+  at >= 56
+    ? `after its 56: character ${at + 1} without dashes and spaces`
+    : `group ${Math.floor(at / 7) + 1}, character ${(at % 7) + 1}`
 
 /** Each problem, where it is: a typo's place, not only that there is one (a UX audit). */
 const PROBLEMS: Record<KeyTextProblem, (at: number) => string> = {
