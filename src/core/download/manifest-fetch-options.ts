@@ -1,6 +1,6 @@
 import type { ItemManifest } from '../item.js'
 import type { Logger } from '../log.js'
-import type { ConnectionPool, PeerAddress } from '../pool.js'
+import type { ConnectionPool, Lease, PeerAddress } from '../pool.js'
 import type { ChunkStore } from '../store.js'
 import type { PeerClient } from '../transfer/client.js'
 import type { PassedOver } from './other-transport.js'
@@ -63,3 +63,36 @@ export const ADDRESS_RETRY_MS = 250
  */
 export const MIN_RATE = 1024 * 1024
 export const SLOW_AFTER_MS = 1000
+
+/** One candidate asked in the race (manifest-fetch.ts). */
+export interface RaceAttempt {
+  abandon: AbortController
+  /** A peer the user named: it keeps its slot until its own deadlines. */
+  named: boolean
+  lease: Lease<PeerClient> | undefined
+  askedAt: number
+  /** When the connection was ours (after connect and handshake): an arriving manifest's rate counts from here. */
+  leasedAt: number | undefined
+  /** The connection's bytesReceived when the request went out. */
+  bytesAtAsk: number
+}
+
+/**
+ * Some attempt is receiving its manifest at MIN_RATE or faster. The
+ * deadline (--wait) bounds waiting for a peer to answer, not a large
+ * manifest that is arriving: a 30 MB folder manifest on a loaded machine or
+ * a slow link would otherwise be cut off at the deadline and reported as
+ * not found. What bounds it then is the request's own timeout
+ * (--request-timeout, 30 s by default: a peer that sends fast and then
+ * stalls can overrun --wait by that much, no more). The rate counts from
+ * when the connection was ours, so a slow connect or hole punch does not
+ * count against it.
+ */
+export function arrivingAtRate(attempts: Iterable<RaceAttempt>, now: number): boolean {
+  for (const attempt of attempts) {
+    if (!attempt.lease || attempt.leasedAt === undefined) continue
+    const received = attempt.lease.connection.bytesReceived - attempt.bytesAtAsk
+    if (received > 0 && received >= (MIN_RATE * (now - attempt.leasedAt)) / 1000) return true
+  }
+  return false
+}

@@ -1,12 +1,12 @@
 import { hasCode, P2PError } from '../errors.js'
 import { type ItemManifest, parseItemManifest, planOf } from '../item.js'
 import { manifestId } from '../manifest.js'
-import { type Lease, peerKey } from '../pool.js'
+import { peerKey } from '../pool.js'
 import { addressKey } from '../transfer/admission.js'
-import type { PeerClient } from '../transfer/client.js'
 import { nextCandidates } from './manifest-candidates.js'
 import {
   ADDRESS_RETRY_MS,
+  arrivingAtRate,
   type Candidate,
   FIRST_ASKED,
   HEDGE_EVERY_MS,
@@ -14,23 +14,12 @@ import {
   type ManifestFetchOptions,
   type ManifestSource,
   MIN_RATE,
+  type RaceAttempt,
   RETRY_AFTER_MS,
   SLOW_AFTER_MS,
 } from './manifest-fetch-options.js'
 import { RaceFailures } from './manifest-race-lost.js'
 import { RaceView } from './race-view.js'
-
-interface Attempt {
-  abandon: AbortController
-  /** A peer the user named: it keeps its slot until its own deadlines. */
-  named: boolean
-  lease: Lease<PeerClient> | undefined
-  askedAt: number
-  /** When the connection was ours (after connect and handshake): an arriving manifest's rate counts from here. */
-  leasedAt: number | undefined
-  /** The connection's bytesReceived when the request went out. */
-  bytesAtAsk: number
-}
 
 /**
  * The manifest for `id`: from our own store when a previous run left it there,
@@ -52,7 +41,7 @@ export async function fetchManifest<P extends Candidate>(options: ManifestFetchO
 }
 
 class ManifestRace<P extends Candidate> {
-  private readonly attempts = new Map<string, Attempt>()
+  private readonly attempts = new Map<string, RaceAttempt>()
   /** When each candidate may be asked (again). */
   private readonly askAt = new Map<string, number>()
   /** How often each candidate failed or was abandoned: within an address, fresh candidates are asked first. */
@@ -168,25 +157,9 @@ class ManifestRace<P extends Candidate> {
     }
   }
 
-  /**
-   * Some attempt is receiving its manifest at MIN_RATE or faster. The
-   * deadline (--wait) bounds waiting for a peer to answer, not a large
-   * manifest that is arriving: a 30 MB folder manifest on a loaded machine or
-   * a slow link would otherwise be cut off at the deadline and reported as
-   * not found. What bounds it then is the request's own timeout
-   * (--request-timeout, 30 s by default: a peer that sends fast and then
-   * stalls can overrun --wait by that much, no more). The rate counts from
-   * when the connection was ours, so a slow connect or hole punch does not
-   * count against it.
-   */
+  /** Some attempt is receiving its manifest at MIN_RATE or faster (manifest-fetch-options.ts). */
   private arriving(): boolean {
-    const now = this.options.now()
-    for (const attempt of this.attempts.values()) {
-      if (!attempt.lease || attempt.leasedAt === undefined) continue
-      const received = attempt.lease.connection.bytesReceived - attempt.bytesAtAsk
-      if (received > 0 && received >= (MIN_RATE * (now - attempt.leasedAt)) / 1000) return true
-    }
-    return false
+    return arrivingAtRate(this.attempts.values(), this.options.now())
   }
 
   /** When the oldest attempt may be judged too slow. */
@@ -198,7 +171,7 @@ class ManifestRace<P extends Candidate> {
 
   private ask(peer: P): void {
     const key = peerKey(peer)
-    const attempt: Attempt = {
+    const attempt: RaceAttempt = {
       abandon: new AbortController(),
       named: peer.named === true,
       lease: undefined,
@@ -307,7 +280,7 @@ class ManifestRace<P extends Candidate> {
     for (const attempt of this.attempts.values()) this.abandon(attempt)
   }
 
-  private abandon(attempt: Attempt): void {
+  private abandon(attempt: RaceAttempt): void {
     attempt.abandon.abort(new P2PError('E_CLOSED', 'manifest request abandoned'))
     attempt.lease?.connection.close()
   }
