@@ -5,6 +5,7 @@ import {
   describeMode,
   type Logger,
   loadTrust,
+  printable,
   type SecureOptions,
   secureOptions,
   type Trust,
@@ -87,5 +88,9 @@ export function announcerTrust(
 
 /** One line for people: the mode and who we are. */
 export function modeLine(trust: Trust): string {
-  return `${describeMode(trust)}; peer ID ${trust.identity.peerId}`
+  const { identity } = trust
+  // A new key is a peer ID no allow-list names yet: said, with where it went (a typo in --identity's file name,
+  // its directory there, made one without a word: a UX audit).
+  const made = identity.created ? ` (a new identity, made now at ${printable(identity.path)})` : ''
+  return `${describeMode(trust)}; peer ID ${identity.peerId}${made}`
 }

@@ -174,6 +174,22 @@ describe('user mistakes (the built commands)', () => {
     )
   })
 
+  it('a new identity made where --identity names it (a typo in its file name) is said on the mode line, once', async (t) => {
+    const dir = await tmpDir(t)
+    const typo = join(dir, 'idenity.key') // its directory is there: made, as asked
+    const args = ['--id', '0'.repeat(64), '--wait', '0.1', '--identity', typo, '--broadcast', '127.255.255.255']
+    const udp = String(await freeUdpPort())
+    const run = () =>
+      runBin('p2p-download', [...args, '--udp-port', udp, '--no-known-peers', ...storeArgs(join(dir, 'd'))])
+    const first = await run()
+    assert.match(
+      first.stderr,
+      new RegExp(`peer ID [A-Z2-7-]+ \\(a new identity, made now at ${typo.replace(/[.]/g, '\\.')}\\)`),
+    )
+    const second = await run()
+    assert.match(second.stderr, /; peer ID [A-Z2-7-]+\n/, 'the same identity the next time: nothing said')
+  })
+
   it("the store's own identity spelled out (--identity, P2P_IDENTITY, a config file) is made with its .p2p, as by default; a file or dangling link where the directory is named is said, not mkdir -p", async (t) => {
     // An attacker pass on the UX audit's fix: the documented default, given explicitly on a fresh store, was
     // E_NOT_FOUND ("mkdir -p …/.p2p"), though the same command without it made it.
