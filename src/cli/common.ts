@@ -272,3 +272,20 @@ export function parserMessage(text: string): string {
     .map((line) => printable(line))
     .join('\n')
 }
+
+/**
+ * Flags given on the command line that only `enabler` reads: refused without it (E_USAGE naming them and `why`),
+ * as they would run and do nothing (UX audits: a download's `--port 48099 --upload-slots 2` without `--seed`, a
+ * split's `--secret-file` without `--with-secret`). The environment and config files may hold them for other
+ * commands: only the command line is read.
+ */
+export function onlyWith(
+  options: Record<string, unknown>,
+  enabler: { key: string; flag: string },
+  specs: Readonly<Record<string, { flag: string }>>,
+  why: string,
+): void {
+  if (options[enabler.key] === true) return
+  const given = Object.entries(specs).flatMap(([key, spec]) => (options[key] !== undefined ? [`--${spec.flag}`] : []))
+  if (given.length > 0) throw new P2PError('E_USAGE', `${given.join(', ')}: only with --${enabler.flag} (${why})`)
+}

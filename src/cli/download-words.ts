@@ -1,4 +1,5 @@
 import { idProblem, isShareLink, P2PError, printable, validateName } from '../index.js'
+import { onlyWith } from './common.js'
 import { counted, shortId } from './format.js'
 import { SEED_SETTINGS } from './seed.js'
 
@@ -61,15 +62,7 @@ export function nameGiven(given: string): string {
   return validateName(trimmed)
 }
 
-/**
- * Flags given on the command line that only `--seed` reads: refused without it, as p2p-listen refuses `--id` without
- * `--dht` (a UX audit: `--port 48099 --upload-slots 2` ran and did nothing). The environment and config files may
- * hold them for other commands: only the command line is read here.
- */
+/** Flags given on the command line that only `--seed` reads, refused without it (common.ts `onlyWith`). */
 export function seedOnly(options: Record<string, unknown>): void {
-  if (options.seed === true) return
-  const given = Object.entries(SEED_SETTINGS).flatMap(([key, spec]) =>
-    options[key] !== undefined ? [`--${spec.flag}`] : [],
-  )
-  if (given.length > 0) throw new P2PError('E_USAGE', `${given.join(', ')}: only with --seed (what it serves on)`)
+  onlyWith(options, { key: 'seed', flag: 'seed' }, SEED_SETTINGS, 'what it serves on')
 }

@@ -202,10 +202,10 @@ export async function targetAmong(
   if (interactive) return chooseFile(directory, name, ctx.signal)
   // A few, then how many more: a stranger announcing ids by the dozen would make the line unreadable. Each id
   // whole: --id takes nothing shorter (a usability pass found the shortened ones of no use to it).
-  const shown = matches.slice(0, LISTED_FILES)
-  const list =
-    shown.map((f) => `${f.id} (${formatBytes(f.size)}, ${counted(f.peers.length, 'peer')})`).join(', ') +
-    (matches.length > shown.length ? ` and ${matches.length - shown.length} more` : '')
+  const list = someOf(
+    matches.map((f) => `${f.id} (${formatBytes(f.size)}, ${counted(f.peers.length, 'peer')})`),
+    LISTED_FILES,
+  )
   throw new P2PError(
     'E_AMBIGUOUS',
     `${matches.length} different files are named "${name}": ${list}; pick one with --id`,
@@ -214,10 +214,10 @@ export async function targetAmong(
 
 /** Several files of the name in the chunk store and none on the LAN: which one is the user's to say, with --id. */
 function heldAmbiguous(nobody: string, name: string, held: readonly HeldEntry[]): P2PError {
-  const shown = held.slice(0, LISTED_FILES)
-  const list =
-    shown.map((f) => `${f.id} (${formatBytes(f.size)}, ${f.held} of ${counted(f.chunks, 'chunk')} held)`).join(', ') +
-    (held.length > shown.length ? ` and ${held.length - shown.length} more` : '')
+  const list = someOf(
+    held.map((f) => `${f.id} (${formatBytes(f.size)}, ${f.held} of ${counted(f.chunks, 'chunk')} held)`),
+    LISTED_FILES,
+  )
   return new P2PError(
     'E_AMBIGUOUS',
     `${nobody}; the chunk store holds ${held.length} files named "${name}": ${list}; pick one with --id`,

@@ -19,7 +19,7 @@ import {
   splitPath,
   statSplitPath,
 } from '../index.js'
-import { type CommandContext, defineCommand, pickSettings } from './common.js'
+import { type CommandContext, defineCommand, onlyWith, pickSettings } from './common.js'
 import { counted, formatBytes, formatRate, formatSeconds } from './format.js'
 import { createProgress } from './progress.js'
 
@@ -125,7 +125,10 @@ async function shareLinkMaker(
   options: Record<string, unknown>,
   settings: { secret: string | undefined; secretFile: string | undefined },
 ): Promise<(id: string) => string> {
-  withSecretOnly(options)
+  // The secret is read for the link alone: given without --with-secret, it would be read for nothing.
+  const secretFlags = { secret: SPLIT_SETTINGS.secret, secretFile: SPLIT_SETTINGS.secretFile }
+  const why = 'a split reads the swarm secret only to put it in the share link'
+  onlyWith(options, { key: 'withSecret', flag: 'with-secret' }, secretFlags, why)
   const secret = options.withSecret === true ? await loadSwarmSecret(settings) : undefined
   if (options.withSecret === true && secret === undefined)
     throw new P2PError(
@@ -154,23 +157,6 @@ async function shareLinkMaker(
     )
   parseShareLink(probe)
   return linkOf
-}
-
-/**
- * A secret given on the command line without --with-secret, which alone reads it: refused, as a download's
- * seed-only flags are without --seed (a UX audit: it ran and the link held no secret). The environment and config
- * files may hold one for the other commands: only the command line is read here.
- */
-function withSecretOnly(options: Record<string, unknown>): void {
-  if (options.withSecret === true) return
-  const given = (['secret', 'secretFile'] as const).flatMap((key) =>
-    options[key] !== undefined ? [`--${SPLIT_SETTINGS[key].flag}`] : [],
-  )
-  if (given.length > 0)
-    throw new P2PError(
-      'E_USAGE',
-      `${given.join(', ')}: only with --with-secret (a split reads the swarm secret only to put it in the share link)`,
-    )
 }
 
 /** What a folder's walk left out (links, FIFOs, sockets, devices): a warning listing them, on stderr. */
